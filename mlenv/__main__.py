@@ -1,0 +1,3 @@
+from mlenv.cli import main
+
+raise SystemExit(main())

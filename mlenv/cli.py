@@ -1,0 +1,207 @@
+"""The command line: parses arguments, wires edges to the core, and maps errors to exit codes.
+
+Exit codes: 0 success; 1 a user error (message and ``hint:`` on stderr); 2 an internal error
+(traceback with ``-v``); 3 ``verify`` could not judge (for example no driver found). Data goes to
+stdout, diagnostics to stderr.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import traceback
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import click
+
+from mlenv import __version__
+from mlenv.atomic import write_atomic
+from mlenv.errors import MlenvError, UsageError
+from mlenv.manifest import PYTHON_MINORS, Manifest, loads
+from mlenv.report import HumanReporter, JsonReporter, QuietReporter, Reporter
+from mlenv.target import Target
+from mlenv.templates import starter_manifest
+
+EXIT_OK = 0
+EXIT_USER = 1
+EXIT_INTERNAL = 2
+EXIT_CANNOT_JUDGE = 3
+
+
+@dataclass(frozen=True)
+class Session:
+    """What every command needs: where the project is and how to talk to the user."""
+
+    manifest_path: Path
+    reporter: Reporter
+    verbose: int
+
+    def load_manifest(self) -> Manifest:
+        return read_manifest(self.manifest_path)
+
+
+def read_manifest(path: Path) -> Manifest:
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise UsageError(
+            "no manifest here",
+            where=str(path),
+            hint="run `mlenv init` to write one, or pass --manifest PATH",
+        ) from None
+    except OSError as exc:
+        raise UsageError(f"cannot read the manifest: {exc.strerror}", where=str(path)) from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise UsageError(
+            f"not valid UTF-8 (byte {exc.start}, line {line})",
+            where=str(path),
+            hint="save the manifest as UTF-8",
+        ) from None
+    return loads(text, source=str(path))
+
+
+def print_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, sort_keys=True))
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, "-V", "--version", prog_name="mlenv")
+@click.option(
+    "-m",
+    "--manifest",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path("mlenv.toml"),
+    envvar="MLENV_MANIFEST",
+    show_default=True,
+    help="The manifest to work on.",
+)
+@click.option("-v", "--verbose", count=True, help="More detail; tracebacks on internal errors.")
+@click.option("-q", "--quiet", is_flag=True, help="Only warnings and errors on stderr.")
+@click.option(
+    "--log-format",
+    type=click.Choice(["human", "json"]),
+    default="human",
+    help="How progress and messages are written to stderr.",
+)
+@click.pass_context
+def cli(ctx: click.Context, manifest: Path, verbose: int, quiet: bool, log_format: str) -> None:
+    """mlenv: lock a GPU Python environment for its target, fetch it for an air gap,
+    build it byte for byte, and verify it before deploy.
+
+    \b
+    Typical flow:
+      mlenv init            write a starter mlenv.toml
+      mlenv show            check the manifest and show the target mlenv sees
+    """
+    reporter: Reporter
+    if log_format == "json":
+        reporter = JsonReporter()
+    elif quiet:
+        reporter = QuietReporter()
+    else:
+        reporter = HumanReporter()
+    ctx.obj = Session(manifest, reporter, verbose)
+
+
+@cli.command()
+@click.option("--name", help="Environment name (default: the directory's name).")
+@click.option(
+    "--python",
+    type=click.Choice(PYTHON_MINORS),
+    default="3.11",
+    show_default=True,
+    help="Target CPython minor version.",
+)
+@click.option("--force", is_flag=True, help="Overwrite an existing manifest.")
+@click.pass_obj
+def init(session: Session, name: str | None, python: str, force: bool) -> None:
+    """Write a commented starter mlenv.toml."""
+    path = session.manifest_path
+    if path.exists() and not force:
+        raise UsageError(
+            "a manifest already exists; nothing was written",
+            where=str(path),
+            hint="pass --force to replace it",
+        )
+    directory = path.resolve().parent.name
+    text = starter_manifest(name or directory, python)
+    loads(text, source=str(path))  # the starter must always be valid
+    write_atomic(path, text.encode())
+    session.reporter.info(f"wrote {path}")
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the normalised manifest as JSON.")
+@click.pass_obj
+def show(session: Session, as_json: bool) -> None:
+    """Check the manifest and show what mlenv understood, defaults included."""
+    manifest = session.load_manifest()
+    if as_json:
+        print_json(manifest.to_dict())
+        return
+    env = manifest.environment
+    click.echo(f"environment  {env.name}  (prefix {env.prefix})")
+    for target in Target.for_environment(env):
+        click.echo(
+            f"target       {target.platform}  CPython {target.python}  glibc {target.glibc}"
+            f"  best wheel tag {target.tags[0]}"
+        )
+    if manifest.cuda is not None:
+        cuda = manifest.cuda
+        archs = f"  archs {', '.join(cuda.archs)}" if cuda.archs else ""
+        click.echo(f"cuda         {cuda.version}  driver floor {cuda.driver_floor}{archs}")
+    click.echo(f"pypi         {len(manifest.pypi.dependencies)} requirement(s)")
+    click.echo(f"conda        {len(manifest.conda.dependencies)} requirement(s)")
+    click.echo(f"outputs      {', '.join(manifest.build.outputs)} ({manifest.build.compression})")
+
+
+def _verbose(argv: Sequence[str]) -> bool:
+    return any(
+        arg == "--verbose" or (arg.startswith("-v") and set(arg[1:]) == {"v"}) for arg in argv
+    )
+
+
+def _print_error(exc: MlenvError) -> None:
+    lines = exc.render().splitlines()
+    click.echo(f"error: {lines[0]}", err=True)
+    for line in lines[1:]:
+        click.echo(f"  {line}", err=True)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; the only place where errors become exit codes."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        cli.main(args=args, prog_name="mlenv", standalone_mode=False)
+    except MlenvError as exc:
+        _print_error(exc)
+        return exc.exit_code
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        return 130
+    except click.ClickException as exc:
+        exc.show()
+        return EXIT_USER
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        return 130
+    except Exception:
+        if _verbose(args) or os.environ.get("MLENV_DEBUG"):
+            traceback.print_exc()
+        else:
+            click.echo(
+                "internal error: mlenv failed unexpectedly (run with -v for the traceback "
+                "and report it)",
+                err=True,
+            )
+        return EXIT_INTERNAL
+    return EXIT_OK

@@ -1,0 +1,72 @@
+"""One error hierarchy: every failure a user can cause says where it happened and how to fix it.
+
+The CLI maps ``MlenvError`` to exit code 1 and anything else to 2, so raising a subclass here is
+the only way an algorithm reports a user-facing failure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with an input; several are gathered so users fix them all at once."""
+
+    where: str
+    message: str
+    hint: str | None = None
+
+    def render(self) -> str:
+        text = f"{self.where}: {self.message}" if self.where else self.message
+        if self.hint:
+            text += f"\n  hint: {self.hint}"
+        return text
+
+
+class MlenvError(Exception):
+    """Root of every error a user can cause or fix; carries where and a hint."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, *, where: str = "", hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.where = where
+        self.hint = hint
+
+    @property
+    def problems(self) -> tuple[Problem, ...]:
+        return (Problem(self.where, self.message, self.hint),)
+
+    def render(self) -> str:
+        return "\n".join(p.render() for p in self.problems)
+
+    def __str__(self) -> str:
+        return self.render()
+
+
+class ProblemsError(MlenvError):
+    """Several independent problems found in one pass over an input."""
+
+    def __init__(self, summary: str, problems: Iterable[Problem]) -> None:
+        self._problems = tuple(problems)
+        super().__init__(summary)
+
+    @property
+    def problems(self) -> tuple[Problem, ...]:
+        return self._problems
+
+    def render(self) -> str:
+        lines = [self.message]
+        lines.extend(p.render() for p in self._problems)
+        return "\n".join(lines)
+
+
+class ManifestError(ProblemsError):
+    """The manifest cannot be read or does not describe a valid environment."""
+
+
+class UsageError(MlenvError):
+    """The command line or the project state does not allow the requested action."""

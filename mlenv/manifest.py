@@ -1,0 +1,453 @@
+"""Parse and validate ``mlenv.toml`` into a frozen ``Manifest``.
+
+Every problem in a manifest is collected in one pass and reported together, each naming the
+file, the key path and what was expected, because users fix manifests faster that way than one
+error per run.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import tomllib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, TypeVar, cast
+
+from packaging.requirements import InvalidRequirement, Requirement
+
+from mlenv.errors import ManifestError, Problem
+
+PLATFORMS = ("linux-64", "linux-aarch64")
+PYTHON_MINORS = tuple(f"3.{minor}" for minor in range(9, 16))
+OUTPUTS = ("oci", "conda-pack")
+COMPRESSIONS = ("gzip", "zstd", "none")
+INDEX_STRATEGIES = ("first-index", "best-match")
+DEFAULT_INDEX = "https://pypi.org/simple"
+DEFAULT_GLIBC = "2.28"
+
+IndexStrategy = Literal["first-index", "best-match"]
+Compression = Literal["gzip", "zstd", "none"]
+
+
+@dataclass(frozen=True)
+class Environment:
+    name: str
+    python: str
+    platforms: tuple[str, ...]
+    glibc: str
+    prefix: str
+    interpreter: str | None
+
+
+@dataclass(frozen=True)
+class Cuda:
+    version: str
+    driver_floor: str
+    archs: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Conda:
+    channels: tuple[str, ...] = ()
+    dependencies: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class PyPI:
+    index_url: str = DEFAULT_INDEX
+    extra_index_urls: tuple[str, ...] = ()
+    find_links: tuple[str, ...] = ()
+    dependencies: tuple[str, ...] = ()
+    index_strategy: IndexStrategy = "first-index"
+
+    def requirements(self) -> tuple[Requirement, ...]:
+        return tuple(Requirement(text) for text in self.dependencies)
+
+
+@dataclass(frozen=True)
+class Build:
+    outputs: tuple[str, ...] = OUTPUTS
+    base_image: str | None = None
+    compression: Compression = "gzip"
+
+
+@dataclass(frozen=True)
+class Manifest:
+    environment: Environment
+    cuda: Cuda | None
+    conda: Conda = field(default_factory=Conda)
+    pypi: PyPI = field(default_factory=PyPI)
+    build: Build = field(default_factory=Build)
+    source: str = "mlenv.toml"
+
+    def to_dict(self) -> dict[str, Any]:
+        """The manifest with defaults filled in, in TOML key spelling (for ``show --json``)."""
+        env = self.environment
+        data: dict[str, Any] = {
+            "environment": _drop_none(
+                {
+                    "name": env.name,
+                    "python": env.python,
+                    "platforms": list(env.platforms),
+                    "glibc": env.glibc,
+                    "prefix": env.prefix,
+                    "interpreter": env.interpreter,
+                }
+            ),
+            "conda": {
+                "channels": list(self.conda.channels),
+                "dependencies": list(self.conda.dependencies),
+            },
+            "pypi": {
+                "index-url": self.pypi.index_url,
+                "extra-index-urls": list(self.pypi.extra_index_urls),
+                "find-links": list(self.pypi.find_links),
+                "dependencies": list(self.pypi.dependencies),
+                "index-strategy": self.pypi.index_strategy,
+            },
+            "build": _drop_none(
+                {
+                    "outputs": list(self.build.outputs),
+                    "base-image": self.build.base_image,
+                    "compression": self.build.compression,
+                }
+            ),
+        }
+        if self.cuda is not None:
+            data["cuda"] = {
+                "version": self.cuda.version,
+                "driver-floor": self.cuda.driver_floor,
+                "archs": list(self.cuda.archs),
+            }
+        return data
+
+
+def _drop_none(mapping: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in mapping.items() if value is not None}
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading
+
+
+def loads(text: str, source: str = "mlenv.toml") -> Manifest:
+    """Parse manifest text; ``source`` is the file name used in every message."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ManifestError(
+            f"{source}: not valid TOML",
+            [_syntax_problem(source, exc)],
+        ) from None
+    return parse(data, source)
+
+
+_POSITION = re.compile(r"^(?P<msg>.*?)\s*\(at line (?P<line>\d+), column (?P<col>\d+)\)$")
+
+
+def _syntax_problem(source: str, exc: tomllib.TOMLDecodeError) -> Problem:
+    text = str(exc)
+    match = _POSITION.match(text)
+    if match is None:
+        return Problem(source, f"invalid TOML: {text}", "check the file with a TOML linter")
+    return Problem(
+        f"{source}:{match['line']}:{match['col']}",
+        f"invalid TOML: {match['msg']}",
+        "fix the TOML syntax at this position (strings need quotes, tables need [brackets])",
+    )
+
+
+def parse(data: Mapping[str, Any], source: str = "mlenv.toml") -> Manifest:
+    """Validate a decoded TOML mapping; raise one ManifestError listing every problem."""
+    check = _Checker(source)
+    top = check.table(data, "", _SCHEMA_KEYS[""], required=("environment",))
+    environment = _environment(check, check.subtable(top, "environment"))
+    cuda = _cuda(check, check.subtable(top, "cuda")) if "cuda" in top else None
+    conda = _conda(check, check.subtable(top, "conda"))
+    pypi = _pypi(check, check.subtable(top, "pypi"))
+    build = _build(check, check.subtable(top, "build"))
+    if check.problems:
+        count = len(check.problems)
+        noun = "problem" if count == 1 else "problems"
+        raise ManifestError(f"{source}: {count} {noun} in the manifest", check.problems)
+    return Manifest(environment, cuda, conda, pypi, build, source)
+
+
+_SCHEMA_KEYS: dict[str, tuple[str, ...]] = {
+    "": ("environment", "cuda", "conda", "pypi", "build"),
+    "environment": ("name", "python", "platforms", "glibc", "prefix", "interpreter"),
+    "cuda": ("version", "driver-floor", "archs"),
+    "conda": ("channels", "dependencies"),
+    "pypi": ("index-url", "extra-index-urls", "find-links", "dependencies", "index-strategy"),
+    "build": ("outputs", "base-image", "compression"),
+}
+
+_NAME = re.compile(r"^[a-z0-9]([a-z0-9._-]{0,62}[a-z0-9])?$")
+_CUDA = re.compile(r"^\d{1,2}\.\d{1,2}$")
+_DRIVER = re.compile(r"^\d{3}(\.\d{1,3}){0,2}$")
+_ARCH = re.compile(r"^sm_\d{2,3}[af]?$")
+_GLIBC = re.compile(r"^2\.(\d{2})$")
+_ABS_PATH = re.compile(r"^/[^\s\0]*$")
+
+T = TypeVar("T")
+
+
+class _Checker:
+    """Collects problems with their key paths while values are pulled out of the mapping."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.problems: list[Problem] = []
+
+    def add(self, key: str, message: str, hint: str | None = None) -> None:
+        self.problems.append(Problem(f"{self.source}: {_display(key)}", message, hint))
+
+    def wrong_type(self, key: str, value: object, expected: str) -> None:
+        self.add(key, f"expected {expected}, got {_describe(value)}")
+
+    def table(
+        self,
+        data: Mapping[str, Any],
+        path: str,
+        allowed: Sequence[str],
+        required: Sequence[str] = (),
+    ) -> Mapping[str, Any]:
+        for key in data:
+            if key not in allowed:
+                full = f"{path}.{key}" if path else key
+                close = _nearest(key, allowed)
+                hint = f'did you mean "{close}"?' if close else f"valid keys: {', '.join(allowed)}"
+                self.add(full, "unknown key", hint)
+        for key in required:
+            if key not in data:
+                full = f"{path}.{key}" if path else key
+                self.add(full, "missing required key", _REQUIRED_HINTS.get(full))
+        return data
+
+    def subtable(self, top: Mapping[str, Any], name: str) -> Mapping[str, Any]:
+        """The table ``name`` with its keys checked; absent tables are empty, not errors."""
+        if name not in top:
+            return {}
+        value = top[name]
+        if not isinstance(value, Mapping):
+            self.wrong_type(name, value, "a table")
+            return {}
+        return self.table(value, name, _SCHEMA_KEYS[name], _REQUIRED.get(name, ()))
+
+    def string(
+        self,
+        table: Mapping[str, Any],
+        path: str,
+        default: T,
+        valid: Callable[[str], str | None] | None = None,
+    ) -> str | T:
+        key = path.rsplit(".", 1)[-1]
+        if key not in table:
+            return default
+        value = table[key]
+        if not isinstance(value, str):
+            self.wrong_type(path, value, "a string")
+            return default
+        if valid is not None and (message := valid(value)) is not None:
+            self.add(path, f"{value!r} is not valid: {message}")
+            return default
+        return value
+
+    def string_list(
+        self,
+        table: Mapping[str, Any],
+        path: str,
+        default: tuple[str, ...] = (),
+        valid: Callable[[str], str | None] | None = None,
+    ) -> tuple[str, ...]:
+        key = path.rsplit(".", 1)[-1]
+        if key not in table:
+            return default
+        value = table[key]
+        if not isinstance(value, list):
+            self.wrong_type(path, value, "an array of strings")
+            return default
+        items: list[str] = []
+        for position, item in enumerate(value):
+            where = f"{path}[{position}]"
+            if not isinstance(item, str):
+                self.wrong_type(where, item, "a string")
+            elif valid is not None and (message := valid(item)) is not None:
+                self.add(where, f"{item!r} is not valid: {message}")
+            else:
+                items.append(item)
+        duplicates = sorted({item for item in items if items.count(item) > 1})
+        for item in duplicates:
+            self.add(path, f"{item!r} is listed more than once", "list each value once")
+        return tuple(items)
+
+    def choice(
+        self, table: Mapping[str, Any], path: str, choices: Sequence[str], default: str
+    ) -> str:
+        return self.string(table, path, default, _one_of(choices))
+
+
+_REQUIRED: dict[str, tuple[str, ...]] = {
+    "environment": ("name", "python"),
+    "cuda": ("version", "driver-floor"),
+}
+_REQUIRED_HINTS = {
+    "environment": 'add an [environment] table with name = "..." and python = "3.11"',
+    "environment.name": 'name the environment, e.g. name = "detector"',
+    "environment.python": 'set the target CPython minor version, e.g. python = "3.11"',
+    "cuda.version": 'set the target CUDA toolkit, e.g. version = "12.4"',
+    "cuda.driver-floor": (
+        'set the oldest NVIDIA driver in the fleet, e.g. driver-floor = "550.54.14"'
+    ),
+}
+
+
+def _nearest(word: str, candidates: Sequence[str]) -> str | None:
+    """The candidate a typo most likely meant: a unique prefix match, else the closest spelling."""
+    prefixed = [c for c in candidates if word and c.startswith(word)]
+    if len(prefixed) == 1:
+        return prefixed[0]
+    close = difflib.get_close_matches(word, candidates, n=1, cutoff=0.6)
+    return close[0] if close else None
+
+
+def _display(key: str) -> str:
+    table, _, rest = key.partition(".")
+    if not rest:
+        return f"[{table}]"
+    return f"[{table}].{rest}"
+
+
+def _describe(value: object) -> str:
+    kind = {
+        bool: "a boolean",
+        int: "an integer",
+        float: "a number",
+        str: "a string",
+        list: "an array",
+        dict: "a table",
+    }.get(type(value), type(value).__name__)
+    shown = repr(value) if not isinstance(value, dict | list) else ""
+    return f"{kind} {shown}".strip()
+
+
+def _one_of(choices: Sequence[str]) -> Callable[[str], str | None]:
+    def valid(value: str) -> str | None:
+        if value in choices:
+            return None
+        close = _nearest(value, choices)
+        suggestion = f' (did you mean "{close}"?)' if close else ""
+        return f"expected one of {', '.join(choices)}{suggestion}"
+
+    return valid
+
+
+def _pattern(regex: re.Pattern[str], expected: str) -> Callable[[str], str | None]:
+    def valid(value: str) -> str | None:
+        return None if regex.match(value) else f"expected {expected}"
+
+    return valid
+
+
+def _python(value: str) -> str | None:
+    if value in PYTHON_MINORS:
+        return None
+    if re.match(r"^3\.\d+\.\d+$", value):
+        return f'expected a minor version such as "{value.rsplit(".", 1)[0]}", not a patch release'
+    return f"expected a CPython minor version from {PYTHON_MINORS[0]} to {PYTHON_MINORS[-1]}"
+
+
+def _glibc(value: str) -> str | None:
+    match = _GLIBC.match(value)
+    if match is None or int(match[1]) < 17:
+        return 'expected a glibc version of at least "2.17", like "2.28"'
+    return None
+
+
+def _url(value: str) -> str | None:
+    if re.match(r"^(https?|file)://\S+$", value):
+        return None
+    return "expected an http://, https:// or file:// URL"
+
+
+def _location(value: str) -> str | None:
+    if re.match(r"^(https?|file)://\S+$", value) or (value and "\0" not in value):
+        return None
+    return "expected a URL or a directory path"
+
+
+def _requirement(value: str) -> str | None:
+    try:
+        requirement = Requirement(value)
+    except InvalidRequirement as exc:
+        first = str(exc).splitlines()[0]
+        return f"not a PEP 508 requirement ({first})"
+    if requirement.url:
+        return "direct URL requirements are not supported; put the wheel in [pypi].find-links"
+    return None
+
+
+def _environment(check: _Checker, table: Mapping[str, Any]) -> Environment:
+    name = check.string(
+        table,
+        "environment.name",
+        "",
+        _pattern(_NAME, "lower-case letters, digits, '.', '_' or '-' (at most 64)"),
+    )
+    python = check.string(table, "environment.python", "", _python)
+    platforms = check.string_list(table, "environment.platforms", ("linux-64",), _one_of(PLATFORMS))
+    if "platforms" in table and isinstance(table["platforms"], list) and not table["platforms"]:
+        check.add("environment.platforms", "must list at least one platform", 'e.g. ["linux-64"]')
+    glibc = check.string(table, "environment.glibc", DEFAULT_GLIBC, _glibc)
+    path_rule = _pattern(_ABS_PATH, "an absolute POSIX path without spaces")
+    prefix = check.string(table, "environment.prefix", f"/opt/mlenv/{name}", path_rule)
+    interpreter = check.string(table, "environment.interpreter", None, path_rule)
+    return Environment(name, python, platforms, glibc, prefix.rstrip("/") or "/", interpreter)
+
+
+def _cuda(check: _Checker, table: Mapping[str, Any]) -> Cuda:
+    version = check.string(
+        table, "cuda.version", "", _pattern(_CUDA, 'a CUDA toolkit version like "12.4"')
+    )
+    floor = check.string(
+        table,
+        "cuda.driver-floor",
+        "",
+        _pattern(_DRIVER, 'an NVIDIA driver version like "550.54.14"'),
+    )
+    archs = check.string_list(
+        table, "cuda.archs", (), _pattern(_ARCH, 'a GPU architecture like "sm_80"')
+    )
+    return Cuda(version, floor, archs)
+
+
+def _conda(check: _Checker, table: Mapping[str, Any]) -> Conda:
+    nonempty = _pattern(re.compile(r"^\S.*$"), "a non-empty string")
+    channels = check.string_list(table, "conda.channels", (), nonempty)
+    dependencies = check.string_list(table, "conda.dependencies", (), nonempty)
+    if dependencies and not channels:
+        check.add(
+            "conda.channels",
+            "conda dependencies are listed but no channel is",
+            'add channels = ["conda-forge"] or a local channel URL',
+        )
+    return Conda(channels, dependencies)
+
+
+def _pypi(check: _Checker, table: Mapping[str, Any]) -> PyPI:
+    strategy = check.choice(table, "pypi.index-strategy", INDEX_STRATEGIES, "first-index")
+    return PyPI(
+        index_url=check.string(table, "pypi.index-url", DEFAULT_INDEX, _url),
+        extra_index_urls=check.string_list(table, "pypi.extra-index-urls", (), _url),
+        find_links=check.string_list(table, "pypi.find-links", (), _location),
+        dependencies=check.string_list(table, "pypi.dependencies", (), _requirement),
+        index_strategy=cast(IndexStrategy, strategy),
+    )
+
+
+def _build(check: _Checker, table: Mapping[str, Any]) -> Build:
+    outputs = check.string_list(table, "build.outputs", OUTPUTS, _one_of(OUTPUTS))
+    base = check.string(table, "build.base-image", None, _location)
+    compression = check.choice(table, "build.compression", COMPRESSIONS, "gzip")
+    return Build(outputs, base, cast(Compression, compression))

@@ -1,0 +1,176 @@
+"""The Reporter interface: algorithms describe progress here and never print.
+
+Three renderings exist: quiet (warnings only), human (rich progress bars on a terminal, plain
+lines otherwise) and JSON lines for machines. ``MemoryReporter`` records events for tests.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass, field
+from typing import IO, Protocol
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TransferSpeedColumn,
+)
+
+
+class Task(Protocol):
+    def advance(self, amount: int = 1) -> None: ...
+
+
+class Reporter(Protocol):
+    def info(self, text: str) -> None: ...
+    def warning(self, text: str) -> None: ...
+    def task(
+        self, description: str, total: int | None = None, unit: str = "items"
+    ) -> AbstractContextManager[Task]: ...
+
+
+class _NullTask:
+    def advance(self, amount: int = 1) -> None:
+        pass
+
+
+class QuietReporter:
+    """Only warnings, on stderr: for scripts that want silence unless something is off."""
+
+    def __init__(self, stream: IO[str] | None = None) -> None:
+        self._stream = stream or sys.stderr
+
+    def info(self, text: str) -> None:
+        pass
+
+    def warning(self, text: str) -> None:
+        print(f"warning: {text}", file=self._stream)
+
+    @contextmanager
+    def task(
+        self, description: str, total: int | None = None, unit: str = "items"
+    ) -> Iterator[Task]:
+        yield _NullTask()
+
+
+class _RichTask:
+    def __init__(self, progress: Progress, task_id: TaskID) -> None:
+        self._progress = progress
+        self._id = task_id
+
+    def advance(self, amount: int = 1) -> None:
+        self._progress.advance(self._id, amount)
+
+
+class _CountingTask:
+    def __init__(self) -> None:
+        self.done = 0
+
+    def advance(self, amount: int = 1) -> None:
+        self.done += amount
+
+
+class HumanReporter:
+    """Progress bars when stderr is a terminal, one plain line per finished task otherwise."""
+
+    def __init__(self, console: Console | None = None) -> None:
+        self._console = console or Console(stderr=True)
+
+    def info(self, text: str) -> None:
+        self._console.print(text, markup=False, highlight=False)
+
+    def warning(self, text: str) -> None:
+        self._console.print(f"warning: {text}", style="yellow", markup=False, highlight=False)
+
+    @contextmanager
+    def task(
+        self, description: str, total: int | None = None, unit: str = "items"
+    ) -> Iterator[Task]:
+        if not self._console.is_terminal:
+            counter = _CountingTask()
+            started = time.monotonic()
+            yield counter
+            elapsed = time.monotonic() - started
+            amount = f"{counter.done} {unit}" if unit != "bytes" else _human_bytes(counter.done)
+            self.info(f"{description}: {amount} in {elapsed:.1f}s")
+            return
+        columns = [SpinnerColumn(), TextColumn("{task.description}")]
+        if total is not None:
+            columns.append(BarColumn())
+            columns.append(DownloadColumn() if unit == "bytes" else MofNCompleteColumn())
+            if unit == "bytes":
+                columns.append(TransferSpeedColumn())
+        columns.append(TimeElapsedColumn())
+        with Progress(*columns, console=self._console, transient=True) as progress:
+            yield _RichTask(progress, progress.add_task(description, total=total))
+        self.info(f"{description}: done")
+
+
+class JsonReporter:
+    """One JSON object per line on stderr, so wrappers can follow progress without parsing prose."""
+
+    def __init__(self, stream: IO[str] | None = None) -> None:
+        self._stream = stream or sys.stderr
+
+    def _emit(self, **event: object) -> None:
+        print(json.dumps(event, sort_keys=True), file=self._stream, flush=True)
+
+    def info(self, text: str) -> None:
+        self._emit(event="info", message=text)
+
+    def warning(self, text: str) -> None:
+        self._emit(event="warning", message=text)
+
+    @contextmanager
+    def task(
+        self, description: str, total: int | None = None, unit: str = "items"
+    ) -> Iterator[Task]:
+        counter = _CountingTask()
+        self._emit(event="task-start", task=description, total=total, unit=unit)
+        yield counter
+        self._emit(event="task-end", task=description, done=counter.done, unit=unit)
+
+
+@dataclass
+class MemoryReporter:
+    """Records every event; the fake that tests hand to algorithms."""
+
+    events: list[tuple[str, str]] = field(default_factory=list)
+
+    def info(self, text: str) -> None:
+        self.events.append(("info", text))
+
+    def warning(self, text: str) -> None:
+        self.events.append(("warning", text))
+
+    @contextmanager
+    def task(
+        self, description: str, total: int | None = None, unit: str = "items"
+    ) -> Iterator[Task]:
+        counter = _CountingTask()
+        self.events.append(("task-start", description))
+        yield counter
+        self.events.append(("task-end", f"{description}: {counter.done} {unit}"))
+
+    def messages(self, kind: str) -> list[str]:
+        return [text for k, text in self.events if k == kind]
+
+
+def _human_bytes(n: int) -> str:
+    value = float(n)
+    for suffix in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or suffix == "GiB":
+            return f"{value:.1f} {suffix}" if suffix != "B" else f"{n} B"
+        value /= 1024
+    raise AssertionError("unreachable")

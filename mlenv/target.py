@@ -1,0 +1,86 @@
+"""The machine the environment is for, as opposed to the machine mlenv runs on.
+
+Tags and marker values are computed from the manifest alone so a lock made on a laptop is right
+for the cluster; nothing here looks at the running interpreter.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+from packaging.tags import Tag, compatible_tags, cpython_tags
+
+from mlenv.manifest import Environment
+
+_MACHINES = {"linux-64": "x86_64", "linux-aarch64": "aarch64"}
+_OLDEST_MANYLINUX_GLIBC_MINOR = 5  # manylinux1 is glibc 2.5
+_LEGACY_MANYLINUX = {17: "manylinux2014", 12: "manylinux2010", 5: "manylinux1"}
+
+
+@dataclass(frozen=True)
+class Target:
+    platform: str
+    python: str
+    glibc: str = "2.28"
+
+    @classmethod
+    def for_environment(cls, environment: Environment) -> tuple[Target, ...]:
+        return tuple(cls(p, environment.python, environment.glibc) for p in environment.platforms)
+
+    @property
+    def machine(self) -> str:
+        return _MACHINES[self.platform]
+
+    @property
+    def python_tuple(self) -> tuple[int, int]:
+        major, minor = self.python.split(".")
+        return int(major), int(minor)
+
+    @property
+    def python_full_version(self) -> str:
+        """The oldest patch release of the minor: markers on a newer patch are not assumed."""
+        return f"{self.python}.0"
+
+    def platform_tags(self) -> list[str]:
+        """manylinux tags from the glibc floor down; never ``linux_*``, which is not portable."""
+        glibc_minor = int(self.glibc.split(".")[1])
+        tags = []
+        for minor in range(glibc_minor, _OLDEST_MANYLINUX_GLIBC_MINOR - 1, -1):
+            tags.append(f"manylinux_2_{minor}_{self.machine}")
+            if minor in _LEGACY_MANYLINUX:
+                tags.append(f"{_LEGACY_MANYLINUX[minor]}_{self.machine}")
+        return tags
+
+    @cached_property
+    def tags(self) -> tuple[Tag, ...]:
+        """Supported wheel tags, most preferred first."""
+        version = self.python_tuple
+        interpreter = f"cp{version[0]}{version[1]}"
+        platforms = self.platform_tags()
+        return (
+            *cpython_tags(version, abis=[interpreter], platforms=platforms),
+            *compatible_tags(version, interpreter, platforms),
+        )
+
+    @cached_property
+    def tag_priority(self) -> dict[Tag, int]:
+        """Lower is better; wheels whose tags are absent here cannot be installed."""
+        return {tag: rank for rank, tag in enumerate(self.tags)}
+
+    @cached_property
+    def markers(self) -> dict[str, str]:
+        """PEP 508 marker environment of the target interpreter."""
+        return {
+            "implementation_name": "cpython",
+            "implementation_version": self.python_full_version,
+            "os_name": "posix",
+            "platform_machine": self.machine,
+            "platform_python_implementation": "CPython",
+            "platform_release": "",
+            "platform_system": "Linux",
+            "platform_version": "",
+            "python_full_version": self.python_full_version,
+            "python_version": self.python,
+            "sys_platform": "linux",
+        }

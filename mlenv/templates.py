@@ -1,0 +1,46 @@
+"""The starter manifest written by ``mlenv init``."""
+
+from __future__ import annotations
+
+import re
+
+STARTER = """\
+# mlenv.toml: one file describes the environment for the machines it will run on.
+# Docs: README.md. Every key is checked; `mlenv show` prints what mlenv understood.
+
+[environment]
+name = "{name}"
+python = "{python}"                # CPython minor version on the target
+platforms = ["linux-64"]           # linux-64 and/or linux-aarch64
+glibc = "2.28"                     # oldest glibc in the fleet (manylinux level)
+prefix = "/opt/mlenv/{name}"       # where the environment lives at run time
+# interpreter = "/usr/bin/python{python}"  # the base image's Python (when conda has none)
+
+# [cuda]
+# version = "12.4"                 # target CUDA toolkit (major.minor)
+# driver-floor = "550.54.14"       # oldest NVIDIA driver in the fleet
+# archs = ["sm_80", "sm_90"]       # GPU architectures that must be supported
+
+[pypi]
+index-url = "https://pypi.org/simple"
+extra-index-urls = []
+find-links = []                    # directories or pages of wheels
+index-strategy = "first-index"     # or "best-match" (pip's rule); see README
+dependencies = [
+    # "numpy>=1.26,<3",
+]
+
+[build]
+outputs = ["oci", "conda-pack"]
+compression = "gzip"               # gzip | zstd | none
+"""
+
+
+def starter_manifest(name: str, python: str) -> str:
+    return STARTER.format(name=sanitize_name(name), python=python)
+
+
+def sanitize_name(raw: str) -> str:
+    """A directory name made into a valid environment name (lower case, safe characters)."""
+    name = re.sub(r"[^a-z0-9._-]+", "-", raw.lower()).strip("-._")
+    return name[:64].rstrip("-._") or "env"

@@ -1,0 +1,148 @@
+"""The CLI as a newcomer meets it: init, show, help, version, and how failures look."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from mlenv import __version__, cli
+from mlenv.manifest import loads
+from tests.support.cli import run_mlenv
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_version(tmp_path: Path) -> None:
+    result = run_mlenv(["--version"], tmp_path)
+    assert result.returncode == 0
+    assert result.stdout.strip() == f"mlenv, version {__version__}"
+
+
+def test_help_lists_commands_and_options(tmp_path: Path) -> None:
+    result = run_mlenv(["--help"], tmp_path)
+    assert result.returncode == 0
+    for word in ("init", "show", "--manifest", "--verbose", "--quiet"):
+        assert word in result.stdout
+    sub = run_mlenv(["init", "--help"], tmp_path)
+    assert sub.returncode == 0
+    assert "--force" in sub.stdout and "--python" in sub.stdout
+
+
+def test_init_writes_a_valid_commented_manifest(tmp_path: Path) -> None:
+    project = tmp_path / "My Project"
+    project.mkdir()
+    result = run_mlenv(["init", "--python", "3.12"], project)
+    assert result.returncode == 0, result.stderr
+    text = (project / "mlenv.toml").read_text()
+    manifest = loads(text)
+    assert manifest.environment.name == "my-project"
+    assert manifest.environment.python == "3.12"
+    assert text.count("#") > 10
+    assert "wrote mlenv.toml" in result.stderr
+    assert result.stdout == ""
+
+
+def test_init_refuses_to_overwrite_without_force(tmp_path: Path) -> None:
+    (tmp_path / "mlenv.toml").write_text("# mine\n")
+    result = run_mlenv(["init"], tmp_path)
+    assert result.returncode == 1
+    assert "error: mlenv.toml: a manifest already exists; nothing was written" in result.stderr
+    assert "hint: pass --force to replace it" in result.stderr
+    assert (tmp_path / "mlenv.toml").read_text() == "# mine\n"
+    forced = run_mlenv(["init", "--force", "--name", "x"], tmp_path)
+    assert forced.returncode == 0
+    assert loads((tmp_path / "mlenv.toml").read_text()).environment.name == "x"
+
+
+def test_show_json_is_the_normalised_manifest(tmp_path: Path) -> None:
+    shutil.copy(ROOT / "mlenv.toml.example", tmp_path / "mlenv.toml")
+    result = run_mlenv(["show", "--json"], tmp_path)
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["cuda"] == {"version": "12.4", "driver-floor": "550.54.14", "archs": []}
+    assert data["environment"]["prefix"] == "/opt/mlenv/cuda-demo"
+    raw = tomllib.loads((ROOT / "mlenv.toml.example").read_text())
+    assert data["pypi"]["dependencies"] == raw["pypi"]["dependencies"]
+
+
+def test_show_human_names_the_target(tmp_path: Path) -> None:
+    manifest = ROOT / "fixtures" / "manifests" / "aarch64-py312.toml"
+    result = run_mlenv(["--manifest", str(manifest), "show"], tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "linux-aarch64  CPython 3.12  glibc 2.31" in result.stdout
+    assert "cp312-cp312-manylinux_2_31_aarch64" in result.stdout
+
+
+def test_bad_manifest_lists_every_problem_without_traceback(tmp_path: Path) -> None:
+    (tmp_path / "mlenv.toml").write_text(
+        '[environment]\nname = "x"\npython = "3.99"\n[cuda]\nversion = "twelve"\n'
+        'driver-floor = "550.54.14"\n[pypi]\ndependncies = []\n'
+    )
+    result = run_mlenv(["show"], tmp_path)
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        "error: mlenv.toml: 3 problems in the manifest",
+        "  mlenv.toml: [environment].python: '3.99' is not valid: expected a CPython minor "
+        "version from 3.9 to 3.15",
+        "  mlenv.toml: [cuda].version: 'twelve' is not valid: expected a CUDA toolkit version "
+        'like "12.4"',
+        "  mlenv.toml: [pypi].dependncies: unknown key",
+        '    hint: did you mean "dependencies"?',
+    ]
+    assert "Traceback" not in result.stderr
+
+
+def test_toml_syntax_error_has_line_and_column(tmp_path: Path) -> None:
+    (tmp_path / "mlenv.toml").write_text('[environment]\nname = "x\n')
+    result = run_mlenv(["show"], tmp_path)
+    assert result.returncode == 1
+    assert "mlenv.toml:2:10: invalid TOML: Illegal character '\\n'" in result.stderr
+
+
+def test_missing_manifest_has_a_hint(tmp_path: Path) -> None:
+    result = run_mlenv(["show"], tmp_path)
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        "error: mlenv.toml: no manifest here",
+        "    hint: run `mlenv init` to write one, or pass --manifest PATH",
+    ]
+
+
+def test_invalid_utf8_names_the_line(tmp_path: Path) -> None:
+    (tmp_path / "mlenv.toml").write_bytes(b'[environment]\nname = "\xff"\n')
+    result = run_mlenv(["show"], tmp_path)
+    assert result.returncode == 1
+    assert "error: mlenv.toml: not valid UTF-8 (byte 22, line 2)" in result.stderr
+
+
+def test_unknown_command_is_a_user_error(tmp_path: Path) -> None:
+    result = run_mlenv(["lokc"], tmp_path)
+    assert result.returncode == 1
+    assert "No such command 'lokc'" in result.stderr
+
+
+def test_json_log_format_writes_json_lines(tmp_path: Path) -> None:
+    result = run_mlenv(["--log-format", "json", "init"], tmp_path)
+    assert result.returncode == 0
+    assert [json.loads(line) for line in result.stderr.splitlines()] == [
+        {"event": "info", "message": "wrote mlenv.toml"}
+    ]
+
+
+def test_internal_error_exit_2_traceback_only_with_verbose(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def broken(path: Path) -> None:
+        raise RuntimeError("boom")
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(cli, "read_manifest", broken)
+    assert cli.main(["show"]) == 2
+    quiet = capsys.readouterr().err
+    assert "internal error" in quiet and "Traceback" not in quiet
+    assert cli.main(["-v", "show"]) == 2
+    assert "RuntimeError: boom" in capsys.readouterr().err

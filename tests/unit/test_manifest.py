@@ -1,0 +1,353 @@
+"""The manifest: every table and key, defaults, the example, and exact messages for bad input."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from mlenv.errors import ManifestError
+from mlenv.manifest import Build, Conda, Cuda, Environment, PyPI, loads, parse
+
+ROOT = Path(__file__).resolve().parents[2]
+MINIMAL = '[environment]\nname = "demo"\npython = "3.11"\n'
+
+
+def problems_of(text: str) -> list[str]:
+    with pytest.raises(ManifestError) as info:
+        loads(textwrap.dedent(text), source="m.toml")
+    return [p.render() for p in info.value.problems]
+
+
+def test_defaults_fill_every_optional_key() -> None:
+    manifest = loads(MINIMAL)
+    assert manifest.environment == Environment(
+        name="demo",
+        python="3.11",
+        platforms=("linux-64",),
+        glibc="2.28",
+        prefix="/opt/mlenv/demo",
+        interpreter=None,
+    )
+    assert manifest.cuda is None
+    assert manifest.conda == Conda((), ())
+    assert manifest.pypi == PyPI("https://pypi.org/simple", (), (), (), "first-index")
+    assert manifest.build == Build(("oci", "conda-pack"), None, "gzip")
+
+
+def test_every_key_is_read() -> None:
+    manifest = loads(
+        textwrap.dedent(
+            """
+            [environment]
+            name = "detector"
+            python = "3.12"
+            platforms = ["linux-64", "linux-aarch64"]
+            glibc = "2.31"
+            prefix = "/srv/env/"
+            interpreter = "/usr/local/bin/python3.12"
+            [cuda]
+            version = "12.4"
+            driver-floor = "550.54.14"
+            archs = ["sm_80", "sm_90a"]
+            [conda]
+            channels = ["conda-forge", "file:///srv/channel"]
+            dependencies = ["python 3.12.*", "libgomp"]
+            [pypi]
+            index-url = "https://mirror.example/simple"
+            extra-index-urls = ["https://download.pytorch.org/whl/cu124"]
+            find-links = ["./wheels", "https://example.org/links.html"]
+            dependencies = ["torch==2.6.0+cu124", "numpy>=1.26,<2; python_version >= '3.10'"]
+            index-strategy = "best-match"
+            [build]
+            outputs = ["oci"]
+            base-image = "build/base"
+            compression = "zstd"
+            """
+        )
+    )
+    assert manifest.environment == Environment(
+        "detector",
+        "3.12",
+        ("linux-64", "linux-aarch64"),
+        "2.31",
+        "/srv/env",
+        "/usr/local/bin/python3.12",
+    )
+    assert manifest.cuda == Cuda("12.4", "550.54.14", ("sm_80", "sm_90a"))
+    assert manifest.conda == Conda(
+        ("conda-forge", "file:///srv/channel"), ("python 3.12.*", "libgomp")
+    )
+    assert manifest.pypi == PyPI(
+        "https://mirror.example/simple",
+        ("https://download.pytorch.org/whl/cu124",),
+        ("./wheels", "https://example.org/links.html"),
+        ("torch==2.6.0+cu124", "numpy>=1.26,<2; python_version >= '3.10'"),
+        "best-match",
+    )
+    assert [str(r.specifier) for r in manifest.pypi.requirements()] == [
+        "==2.6.0+cu124",
+        "<2,>=1.26",
+    ]
+    assert manifest.build == Build(("oci",), "build/base", "zstd")
+
+
+def test_example_round_trips_through_to_dict() -> None:
+    manifest = loads((ROOT / "mlenv.toml.example").read_text(), "mlenv.toml.example")
+    again = parse(manifest.to_dict(), "mlenv.toml.example")
+    assert again == manifest
+    assert manifest.cuda == Cuda("12.4", "550.54.14", ())
+    assert "nvidia-cuda-runtime-cu12==12.4.127" in manifest.pypi.dependencies
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "fixtures" / "manifests").glob("*.toml")))
+def test_fixture_manifests_parse(path: Path) -> None:
+    assert loads(path.read_text(), str(path)).environment.name
+
+
+BAD_MANIFESTS: list[tuple[str, str, list[str]]] = [
+    (
+        "toml-syntax",
+        '[environment]\nname = "x"\npython = 3.11.2\n',
+        [
+            "m.toml:3:14: invalid TOML: Expected newline or end of document after a statement\n"
+            "  hint: fix the TOML syntax at this position (strings need quotes, tables need "
+            "[brackets])"
+        ],
+    ),
+    (
+        "missing-environment",
+        "[pypi]\n",
+        [
+            "m.toml: [environment]: missing required key\n"
+            '  hint: add an [environment] table with name = "..." and python = "3.11"'
+        ],
+    ),
+    (
+        "unknown-top-table",
+        MINIMAL + "[bild]\n",
+        ['m.toml: [bild]: unknown key\n  hint: did you mean "build"?'],
+    ),
+    (
+        "unknown-key-did-you-mean",
+        MINIMAL + "[cuda]\nversion = '12.4'\ndriver_floor = '550.54.14'\n",
+        [
+            'm.toml: [cuda].driver_floor: unknown key\n  hint: did you mean "driver-floor"?',
+            "m.toml: [cuda].driver-floor: missing required key\n"
+            '  hint: set the oldest NVIDIA driver in the fleet, e.g. driver-floor = "550.54.14"',
+        ],
+    ),
+    (
+        "unknown-key-no-close-match",
+        MINIMAL.replace("[environment]\n", "[environment]\ncolour = 'red'\n"),
+        [
+            "m.toml: [environment].colour: unknown key\n"
+            "  hint: valid keys: name, python, platforms, glibc, prefix, interpreter"
+        ],
+    ),
+    (
+        "python-impossible",
+        MINIMAL.replace('"3.11"', '"3.99"'),
+        [
+            "m.toml: [environment].python: '3.99' is not valid: expected a CPython minor "
+            "version from 3.9 to 3.15"
+        ],
+    ),
+    (
+        "python-patch-release",
+        MINIMAL.replace('"3.11"', '"3.11.7"'),
+        [
+            "m.toml: [environment].python: '3.11.7' is not valid: expected a minor version "
+            'such as "3.11", not a patch release'
+        ],
+    ),
+    (
+        "python-wrong-type",
+        MINIMAL.replace('"3.11"', "3.11"),
+        ["m.toml: [environment].python: expected a string, got a number 3.11"],
+    ),
+    (
+        "cuda-not-a-version",
+        MINIMAL + "[cuda]\nversion = 'twelve'\ndriver-floor = '550.54.14'\n",
+        [
+            "m.toml: [cuda].version: 'twelve' is not valid: expected a CUDA toolkit version "
+            'like "12.4"'
+        ],
+    ),
+    (
+        "driver-floor-garbage",
+        MINIMAL + "[cuda]\nversion = '12.4'\ndriver-floor = 'latest'\n",
+        [
+            "m.toml: [cuda].driver-floor: 'latest' is not valid: expected an NVIDIA driver "
+            'version like "550.54.14"'
+        ],
+    ),
+    (
+        "arch-garbage",
+        MINIMAL + "[cuda]\nversion = '12.4'\ndriver-floor = '550.54.14'\narchs = ['ampere']\n",
+        [
+            "m.toml: [cuda].archs[0]: 'ampere' is not valid: expected a GPU architecture like "
+            '"sm_80"'
+        ],
+    ),
+    (
+        "platform-typo",
+        MINIMAL + 'platforms = ["linux64"]\n',
+        [
+            "m.toml: [environment].platforms[0]: 'linux64' is not valid: expected one of "
+            'linux-64, linux-aarch64 (did you mean "linux-64"?)'
+        ],
+    ),
+    (
+        "platforms-empty",
+        MINIMAL + "platforms = []\n",
+        [
+            "m.toml: [environment].platforms: must list at least one platform\n"
+            '  hint: e.g. ["linux-64"]'
+        ],
+    ),
+    (
+        "platforms-duplicate",
+        MINIMAL + 'platforms = ["linux-64", "linux-64"]\n',
+        [
+            "m.toml: [environment].platforms: 'linux-64' is listed more than once\n"
+            "  hint: list each value once"
+        ],
+    ),
+    (
+        "glibc-too-old",
+        MINIMAL + 'glibc = "2.12"\n',
+        [
+            "m.toml: [environment].glibc: '2.12' is not valid: expected a glibc version of at "
+            'least "2.17", like "2.28"'
+        ],
+    ),
+    (
+        "prefix-relative",
+        MINIMAL + 'prefix = "opt/env"\n',
+        [
+            "m.toml: [environment].prefix: 'opt/env' is not valid: expected an absolute POSIX "
+            "path without spaces"
+        ],
+    ),
+    (
+        "name-uppercase",
+        MINIMAL.replace('"demo"', '"My Env"'),
+        [
+            "m.toml: [environment].name: 'My Env' is not valid: expected lower-case letters, "
+            "digits, '.', '_' or '-' (at most 64)"
+        ],
+    ),
+    (
+        "requirement-invalid",
+        MINIMAL + '[pypi]\ndependencies = ["numpy >= = 2"]\n',
+        [
+            "m.toml: [pypi].dependencies[0]: 'numpy >= = 2' is not valid: not a PEP 508 "
+            "requirement (Expected semicolon (after name with no version specifier) or end)"
+        ],
+    ),
+    (
+        "requirement-direct-url",
+        MINIMAL + '[pypi]\ndependencies = ["pkg @ https://example.org/pkg-1.0-py3-none-any.whl"]\n',
+        [
+            "m.toml: [pypi].dependencies[0]: 'pkg @ https://example.org/pkg-1.0-py3-none-any.whl'"
+            " is not valid: direct URL requirements are not supported; put the wheel in "
+            "[pypi].find-links"
+        ],
+    ),
+    (
+        "index-url-not-url",
+        MINIMAL + '[pypi]\nindex-url = "pypi.org/simple"\n',
+        [
+            "m.toml: [pypi].index-url: 'pypi.org/simple' is not valid: expected an http://, "
+            "https:// or file:// URL"
+        ],
+    ),
+    (
+        "dependencies-not-array",
+        MINIMAL + '[pypi]\ndependencies = "numpy"\n',
+        ["m.toml: [pypi].dependencies: expected an array of strings, got a string 'numpy'"],
+    ),
+    (
+        "index-strategy-typo",
+        MINIMAL + '[pypi]\nindex-strategy = "best"\n',
+        [
+            "m.toml: [pypi].index-strategy: 'best' is not valid: expected one of first-index, "
+            'best-match (did you mean "best-match"?)'
+        ],
+    ),
+    (
+        "compression-unknown",
+        MINIMAL + '[build]\ncompression = "xz"\n',
+        ["m.toml: [build].compression: 'xz' is not valid: expected one of gzip, zstd, none"],
+    ),
+    (
+        "output-unknown",
+        MINIMAL + '[build]\noutputs = ["docker"]\n',
+        ["m.toml: [build].outputs[0]: 'docker' is not valid: expected one of oci, conda-pack"],
+    ),
+    (
+        "conda-deps-without-channel",
+        MINIMAL + '[conda]\ndependencies = ["libgomp"]\n',
+        [
+            "m.toml: [conda].channels: conda dependencies are listed but no channel is\n"
+            '  hint: add channels = ["conda-forge"] or a local channel URL'
+        ],
+    ),
+    (
+        "table-is-a-string",
+        MINIMAL + 'build = "fast"\n',
+        [],  # placed under [environment] by TOML, so it is an unknown environment key
+    ),
+    (
+        "cuda-not-a-table",
+        'cuda = "12.4"\n' + MINIMAL,
+        ["m.toml: [cuda]: expected a table, got a string '12.4'"],
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [(t, e) for _, t, e in BAD_MANIFESTS if e],
+    ids=[n for n, _, e in BAD_MANIFESTS if e],
+)
+def test_bad_manifest_message(text: str, expected: list[str]) -> None:
+    assert problems_of(text) == expected
+
+
+def test_string_where_a_table_belongs_inside_a_table_is_an_unknown_key() -> None:
+    assert problems_of(MINIMAL + 'build = "fast"\n') == [
+        "m.toml: [environment].build: unknown key\n"
+        "  hint: valid keys: name, python, platforms, glibc, prefix, interpreter"
+    ]
+
+
+def test_all_problems_are_reported_together() -> None:
+    with pytest.raises(ManifestError) as info:
+        loads(
+            '[environment]\nname = "x"\npython = "2.7"\n[cuda]\nversion = "x"\n'
+            'driver-floor = "y"\n[build]\ncompression = "lz4"\n',
+            source="m.toml",
+        )
+    error = info.value
+    assert error.message == "m.toml: 4 problems in the manifest"
+    assert [p.where for p in error.problems] == [
+        "m.toml: [environment].python",
+        "m.toml: [cuda].version",
+        "m.toml: [cuda].driver-floor",
+        "m.toml: [build].compression",
+    ]
+
+
+def test_error_renders_summary_then_each_problem() -> None:
+    with pytest.raises(ManifestError) as info:
+        loads("[environment]\n", source="m.toml")
+    assert str(info.value).splitlines() == [
+        "m.toml: 2 problems in the manifest",
+        "m.toml: [environment].name: missing required key",
+        '  hint: name the environment, e.g. name = "detector"',
+        "m.toml: [environment].python: missing required key",
+        '  hint: set the target CPython minor version, e.g. python = "3.11"',
+    ]

@@ -1,0 +1,63 @@
+"""Reporters: algorithms talk to them, the user sees bars, lines or JSON."""
+
+from __future__ import annotations
+
+import io
+import json
+
+from rich.console import Console
+
+from mlenv.report import HumanReporter, JsonReporter, MemoryReporter, QuietReporter
+
+
+def test_memory_reporter_records_events_in_order() -> None:
+    reporter = MemoryReporter()
+    reporter.info("hello")
+    with reporter.task("download", total=3, unit="files") as task:
+        task.advance(2)
+        task.advance()
+    reporter.warning("careful")
+    assert reporter.events == [
+        ("info", "hello"),
+        ("task-start", "download"),
+        ("task-end", "download: 3 files"),
+        ("warning", "careful"),
+    ]
+    assert reporter.messages("warning") == ["careful"]
+
+
+def test_json_reporter_writes_one_object_per_line() -> None:
+    stream = io.StringIO()
+    reporter = JsonReporter(stream)
+    with reporter.task("hash", total=10, unit="bytes") as task:
+        task.advance(10)
+    reporter.warning("w")
+    events = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert events == [
+        {"event": "task-start", "task": "hash", "total": 10, "unit": "bytes"},
+        {"event": "task-end", "task": "hash", "done": 10, "unit": "bytes"},
+        {"event": "warning", "message": "w"},
+    ]
+
+
+def test_human_reporter_degrades_to_plain_lines_off_a_terminal() -> None:
+    stream = io.StringIO()
+    reporter = HumanReporter(Console(file=stream, force_terminal=False, width=200))
+    with reporter.task("fetch", total=2048, unit="bytes") as task:
+        task.advance(2048)
+    with reporter.task("resolve") as task:
+        task.advance(5)
+    lines = stream.getvalue().splitlines()
+    assert lines[0].startswith("fetch: 2.0 KiB in ")
+    assert lines[1].startswith("resolve: 5 items in ")
+    assert "\x1b" not in stream.getvalue()
+
+
+def test_quiet_reporter_shows_only_warnings() -> None:
+    stream = io.StringIO()
+    reporter = QuietReporter(stream)
+    reporter.info("hidden")
+    with reporter.task("t", total=1) as task:
+        task.advance()
+    reporter.warning("shown")
+    assert stream.getvalue() == "warning: shown\n"

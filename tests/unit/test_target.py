@@ -1,0 +1,57 @@
+"""Tags and markers come from the manifest, never from the interpreter running mlenv."""
+
+from __future__ import annotations
+
+from packaging.markers import Marker
+from packaging.tags import Tag
+
+from mlenv.manifest import loads
+from mlenv.target import Target
+
+
+def test_tags_for_another_python_and_architecture() -> None:
+    target = Target("linux-aarch64", "3.12", "2.28")
+    assert target.tags[0] == Tag("cp312", "cp312", "manylinux_2_28_aarch64")
+    assert Tag("cp312", "abi3", "manylinux2014_aarch64") in target.tag_priority
+    assert Tag("py3", "none", "any") in target.tag_priority
+    assert not any(t.platform.endswith("x86_64") for t in target.tags)
+    assert not any(t.interpreter == "cp311" and t.abi == "cp311" for t in target.tags)
+
+
+def test_glibc_floor_limits_manylinux_tags() -> None:
+    old = Target("linux-64", "3.11", "2.17")
+    assert Tag("cp311", "cp311", "manylinux_2_28_x86_64") not in old.tag_priority
+    assert Tag("cp311", "cp311", "manylinux2014_x86_64") in old.tag_priority
+    assert Tag("cp311", "cp311", "manylinux1_x86_64") in old.tag_priority
+
+
+def test_never_offers_unportable_linux_tag() -> None:
+    assert Tag("cp311", "cp311", "linux_x86_64") not in Target("linux-64", "3.11").tag_priority
+
+
+def test_abi3_ranks_below_exact_abi_and_above_pure() -> None:
+    priority = Target("linux-64", "3.11").tag_priority
+    exact = priority[Tag("cp311", "cp311", "manylinux_2_17_x86_64")]
+    abi3 = priority[Tag("cp311", "abi3", "manylinux_2_17_x86_64")]
+    pure = priority[Tag("py3", "none", "any")]
+    assert exact < abi3 < pure
+
+
+def test_markers_describe_the_target() -> None:
+    target = Target("linux-aarch64", "3.10")
+    assert Marker("platform_machine == 'aarch64' and python_version < '3.11'").evaluate(
+        target.markers
+    )
+    assert not Marker("sys_platform == 'darwin'").evaluate(target.markers)
+    assert Marker("python_full_version >= '3.10.0'").evaluate(target.markers)
+
+
+def test_one_target_per_platform() -> None:
+    manifest = loads(
+        '[environment]\nname = "x"\npython = "3.12"\nplatforms = ["linux-64", "linux-aarch64"]\n'
+        'glibc = "2.31"\n'
+    )
+    assert Target.for_environment(manifest.environment) == (
+        Target("linux-64", "3.12", "2.31"),
+        Target("linux-aarch64", "3.12", "2.31"),
+    )
