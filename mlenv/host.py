@@ -1,0 +1,437 @@
+"""Facts about the machine mlenv runs on, for ``mlenv verify --host`` on a GPU node before deploy.
+
+Parsers are pure functions over the exact text the kernel and NVIDIA tools print, so they are
+tested on recorded samples. All IO goes through ``HostSystem`` so ``detect`` runs against an
+in-memory fake in tests; ``RealHost`` is the only part that touches the machine.
+
+Driver probe order (first hit wins, like uv's ``--torch-backend auto``): the
+``MLENV_DRIVER_VERSION`` override, ``/sys/module/nvidia/version``, ``/proc/driver/nvidia/version``,
+``nvidia-smi`` (the GPU query, then the banner), then NVML through ``pynvml`` when importable.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import os
+import re
+import subprocess
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Protocol
+
+from mlenv.errors import MlenvError
+
+DRIVER_ENV = "MLENV_DRIVER_VERSION"
+COMPUTE_CAP_ENV = "MLENV_GPU_COMPUTE_CAP"
+SYS_MODULE_VERSION = "/sys/module/nvidia/version"
+PROC_DRIVER_VERSION = "/proc/driver/nvidia/version"
+SMI_QUERY_ARGV = (
+    "nvidia-smi",
+    "--query-gpu=driver_version,compute_cap,name",
+    "--format=csv,noheader",
+)
+SMI_BANNER_ARGV = ("nvidia-smi",)
+LDD_ARGV = ("ldd", "--version")
+NVML_SOURCE = "NVML (pynvml)"
+GLIBC_CONFSTR = "CS_GNU_LIBC_VERSION"
+# nvidia-smi can take seconds on a multi-GPU node without persistence mode, and hangs when the
+# driver is wedged; the timeout turns a hang into a failed probe instead of a stuck check.
+NVIDIA_SMI_TIMEOUT = 15.0
+LDD_TIMEOUT = 5.0
+
+# ASCII digits only: ``\d`` would also accept digits from other scripts.
+_DRIVER_RE = re.compile(r"[0-9]+(?:\.[0-9]+)*")
+_CAP_RE = re.compile(r"[0-9]+\.[0-9]+")
+_GLIBC_RE = re.compile(r"[0-9]+\.[0-9]+(?:\.[0-9]+)?")
+_PROC_RE = re.compile(
+    r"^NVRM version: NVIDIA UNIX .*?Kernel Module(?: for \S+)?\s+([0-9]+(?:\.[0-9]+)+)(?:\s|$)",
+    re.MULTILINE,
+)
+_BANNER_DRIVER_RE = re.compile(r"Driver Version:\s*(\S+)")
+_BANNER_CUDA_RE = re.compile(r"CUDA Version:\s*(\S+)")
+_LDD_RE = re.compile(r"ldd \([^)]*\b(?:E?GLIBC|GNU libc)\b[^)]*\) (\S+)")
+_NOT_AVAILABLE = frozenset({"N/A", "[N/A]"})
+
+
+class HostError(MlenvError):
+    """A host override is malformed; guessing would make verify judge the wrong machine."""
+
+
+@dataclass(frozen=True)
+class Gpu:
+    """One visible GPU; fields are None where the source could not say."""
+
+    name: str | None
+    compute_cap: str | None
+    driver: str | None
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    """One attempted source, kept so the CLI can explain why a fact is missing."""
+
+    source: str
+    ok: bool
+    detail: str
+
+
+@dataclass(frozen=True)
+class HostFacts:
+    """What verify needs to know about this machine; None means no probe could tell."""
+
+    driver: str | None
+    driver_source: str | None
+    cuda_driver_version: str | None
+    gpus: tuple[Gpu, ...]
+    glibc: str | None
+    probes: tuple[ProbeResult, ...]
+
+
+@dataclass(frozen=True)
+class SmiBanner:
+    """The header of plain ``nvidia-smi``: the only CLI place that prints the driver's CUDA."""
+
+    driver: str
+    cuda: str | None
+
+
+@dataclass(frozen=True)
+class NvmlSnapshot:
+    """Raw NVML answers, gathered in one place so ``detect`` never imports pynvml itself."""
+
+    driver: str | None
+    cuda_version: int | None
+    gpus: tuple[Gpu, ...]
+
+
+class HostSystem(Protocol):
+    """The machine as ``detect`` sees it; every method returns None instead of raising."""
+
+    @property
+    def env(self) -> Mapping[str, str]: ...
+
+    def read_text(self, path: str) -> str | None: ...
+
+    def run(self, argv: Sequence[str], timeout: float) -> str | None: ...
+
+    def confstr(self, name: str) -> str | None: ...
+
+    def nvml(self) -> NvmlSnapshot | None: ...
+
+
+class RealHost:
+    """The running machine; failures of any kind become None so one broken probe is not fatal."""
+
+    @property
+    def env(self) -> Mapping[str, str]:
+        return os.environ
+
+    def read_text(self, path: str) -> str | None:
+        try:
+            return Path(path).read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return None
+
+    def run(self, argv: Sequence[str], timeout: float) -> str | None:
+        """Stdout of a successful run; LC_ALL=C because the parsers expect untranslated text."""
+        try:
+            completed = subprocess.run(
+                list(argv),
+                capture_output=True,
+                text=True,
+                encoding="utf-8",
+                errors="replace",
+                timeout=timeout,
+                check=False,
+                env={**os.environ, "LC_ALL": "C"},
+            )
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return completed.stdout if completed.returncode == 0 else None
+
+    def confstr(self, name: str) -> str | None:
+        try:
+            return os.confstr(name)
+        except (AttributeError, ValueError, OSError):
+            return None
+
+    def nvml(self) -> NvmlSnapshot | None:
+        """Query NVML when nvidia-ml-py happens to be installed; it is never a dependency."""
+        try:
+            pynvml = importlib.import_module("pynvml")
+            pynvml.nvmlInit()
+        except Exception:
+            return None
+        try:
+            driver = _decode(pynvml.nvmlSystemGetDriverVersion())
+            cuda_version = int(pynvml.nvmlSystemGetCudaDriverVersion())
+            gpus = []
+            for index in range(int(pynvml.nvmlDeviceGetCount())):
+                handle = pynvml.nvmlDeviceGetHandleByIndex(index)
+                major, minor = pynvml.nvmlDeviceGetCudaComputeCapability(handle)
+                name = _decode(pynvml.nvmlDeviceGetName(handle))
+                gpus.append(Gpu(name, f"{int(major)}.{int(minor)}", driver))
+            return NvmlSnapshot(driver, cuda_version, tuple(gpus))
+        except Exception:
+            return None
+        finally:
+            with contextlib.suppress(Exception):
+                pynvml.nvmlShutdown()
+
+
+def _decode(value: object) -> str:
+    """Older nvidia-ml-py releases return bytes where newer ones return str."""
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+
+
+def _driver_or_none(text: str) -> str | None:
+    text = text.strip()
+    return text if _DRIVER_RE.fullmatch(text) else None
+
+
+def parse_sys_module_version(text: str) -> str | None:
+    """``/sys/module/nvidia/version`` holds just the version, e.g. ``550.54.14``."""
+    return _driver_or_none(text)
+
+
+def parse_proc_driver_version(text: str) -> str | None:
+    """The version after ``Kernel Module`` on the NVRM line, never the GCC line's version."""
+    match = _PROC_RE.search(text)
+    return match.group(1) if match else None
+
+
+def parse_smi_query(text: str) -> tuple[Gpu, ...] | None:
+    """Rows of ``driver_version, compute_cap, name``; None if any row is not in that shape.
+
+    One bad row rejects the whole output so a GPU is never silently dropped. A header line (from
+    ``--format=csv`` without ``noheader``) is skipped; ``[N/A]`` compute capability becomes None.
+    """
+    gpus: list[Gpu] = []
+    lines = [line for line in text.splitlines() if line.strip()]
+    if lines and lines[0].replace(" ", "") == "driver_version,compute_cap,name":
+        lines = lines[1:]
+    for line in lines:
+        cells = [cell.strip() for cell in line.split(",", 2)]
+        if len(cells) != 3:
+            return None
+        driver, cap, name = cells
+        if not _DRIVER_RE.fullmatch(driver) or not name:
+            return None
+        if cap in _NOT_AVAILABLE:
+            gpus.append(Gpu(name, None, driver))
+        elif _CAP_RE.fullmatch(cap):
+            gpus.append(Gpu(name, cap, driver))
+        else:
+            return None
+    return tuple(gpus)
+
+
+def parse_smi_banner(text: str) -> SmiBanner | None:
+    """Driver and ``CUDA Version`` from the plain ``nvidia-smi`` header (``N/A`` gives None)."""
+    driver_match = _BANNER_DRIVER_RE.search(text)
+    if driver_match is None or not _DRIVER_RE.fullmatch(driver_match.group(1)):
+        return None
+    cuda_match = _BANNER_CUDA_RE.search(text)
+    cuda = cuda_match.group(1) if cuda_match else None
+    return SmiBanner(driver_match.group(1), cuda if cuda and _CAP_RE.fullmatch(cuda) else None)
+
+
+def parse_confstr_glibc(text: str) -> str | None:
+    """``os.confstr("CS_GNU_LIBC_VERSION")`` gives ``glibc 2.36``; other libcs give nothing."""
+    name, _, version = text.strip().partition(" ")
+    return version if name == "glibc" and _GLIBC_RE.fullmatch(version) else None
+
+
+def parse_ldd_version(text: str) -> str | None:
+    """The first line of glibc's ``ldd --version``; musl and others are not glibc, so None."""
+    first = text.splitlines()[0].strip() if text.strip() else ""
+    match = _LDD_RE.fullmatch(first)
+    return match.group(1) if match and _GLIBC_RE.fullmatch(match.group(1)) else None
+
+
+def cuda_version_from_int(value: int) -> str | None:
+    """NVML/driver API encode the CUDA version as ``1000*major + 10*minor`` (12040 is 12.4)."""
+    if value <= 0:
+        return None
+    return f"{value // 1000}.{value % 1000 // 10}"
+
+
+def parse_driver_override(value: str) -> str:
+    """Validate ``MLENV_DRIVER_VERSION``; a typo must fail loudly, not verify a fictional host."""
+    version = value.strip()
+    if not _DRIVER_RE.fullmatch(version):
+        raise HostError(
+            f"not a driver version: {value!r}",
+            where=DRIVER_ENV,
+            hint="use digits and dots as nvidia-smi prints them, e.g. 550.54.14, "
+            "or unset it to probe the host",
+        )
+    return version
+
+
+def parse_compute_cap_override(value: str) -> tuple[str, ...]:
+    """Validate ``MLENV_GPU_COMPUTE_CAP``: one ``major.minor`` per GPU, comma-separated."""
+    caps = tuple(cap.strip() for cap in value.split(","))
+    if not all(_CAP_RE.fullmatch(cap) for cap in caps):
+        raise HostError(
+            f"not a list of compute capabilities: {value!r}",
+            where=COMPUTE_CAP_ENV,
+            hint='use major.minor per GPU, e.g. "8.6" or "8.0,9.0", or unset it to probe the host',
+        )
+    return caps
+
+
+def _excerpt(text: str) -> str:
+    return repr(text[:60] + ("..." if len(text) > 60 else ""))
+
+
+@dataclass
+class _Prober:
+    """Runs each probe at most once, because nvidia-smi is slow, and records every attempt."""
+
+    system: HostSystem
+    results: list[ProbeResult] = field(default_factory=list)
+
+    def record(self, source: str, ok: bool, detail: str) -> None:
+        self.results.append(ProbeResult(source, ok, detail))
+
+    def read(self, path: str, parse: Callable[[str], str | None]) -> str | None:
+        text = self.system.read_text(path)
+        if text is None:
+            self.record(path, False, "not present")
+            return None
+        version = parse(text)
+        if version is None:
+            self.record(path, False, f"unrecognised content: {_excerpt(text)}")
+        else:
+            self.record(path, True, version)
+        return version
+
+    @cached_property
+    def smi_query(self) -> tuple[Gpu, ...]:
+        """The GPUs nvidia-smi lists; empty when it fails, so callers fall through to NVML."""
+        source = " ".join(SMI_QUERY_ARGV)
+        output = self.system.run(SMI_QUERY_ARGV, NVIDIA_SMI_TIMEOUT)
+        gpus = None if output is None else parse_smi_query(output)
+        if output is None:
+            self.record(source, False, "failed, timed out or not installed")
+        elif gpus is None:
+            self.record(source, False, f"unrecognised output: {_excerpt(output)}")
+        elif not gpus:
+            self.record(source, False, "no GPUs listed")
+        else:
+            self.record(source, True, f"{len(gpus)} GPU(s), driver {gpus[0].driver}")
+        return gpus or ()
+
+    @cached_property
+    def smi_banner(self) -> SmiBanner | None:
+        source = " ".join(SMI_BANNER_ARGV)
+        output = self.system.run(SMI_BANNER_ARGV, NVIDIA_SMI_TIMEOUT)
+        banner = None if output is None else parse_smi_banner(output)
+        if output is None:
+            self.record(source, False, "failed, timed out or not installed")
+        elif banner is None:
+            self.record(source, False, f"unrecognised output: {_excerpt(output)}")
+        else:
+            self.record(
+                source, True, f"driver {banner.driver}, CUDA Version {banner.cuda or 'N/A'}"
+            )
+        return banner
+
+    @cached_property
+    def nvml(self) -> NvmlSnapshot | None:
+        """NVML's answer with its driver string validated like every other source's."""
+        raw = self.system.nvml()
+        if raw is None:
+            self.record(NVML_SOURCE, False, "pynvml not importable or NVML failed")
+            return None
+        driver = _driver_or_none(raw.driver) if raw.driver is not None else None
+        cuda = cuda_version_from_int(raw.cuda_version) if raw.cuda_version is not None else None
+        self.record(
+            NVML_SOURCE,
+            driver is not None,
+            f"driver {driver or 'unknown'}, CUDA {cuda or 'unknown'}, {len(raw.gpus)} GPU(s)",
+        )
+        return NvmlSnapshot(driver, raw.cuda_version, raw.gpus)
+
+    def driver(self) -> tuple[str | None, str | None]:
+        for path, parse in (
+            (SYS_MODULE_VERSION, parse_sys_module_version),
+            (PROC_DRIVER_VERSION, parse_proc_driver_version),
+        ):
+            version = self.read(path, parse)
+            if version is not None:
+                return version, path
+        if self.smi_query:
+            return self.smi_query[0].driver, " ".join(SMI_QUERY_ARGV)
+        if self.smi_banner is not None:
+            return self.smi_banner.driver, " ".join(SMI_BANNER_ARGV)
+        if self.nvml is not None and self.nvml.driver is not None:
+            return self.nvml.driver, NVML_SOURCE
+        return None, None
+
+    def gpus(self) -> tuple[Gpu, ...]:
+        if self.smi_query:
+            return self.smi_query
+        return self.nvml.gpus if self.nvml is not None else ()
+
+    def cuda(self, driver: str) -> str | None:
+        """The first source that reports a CUDA version decides, if it agrees on the driver."""
+        banner = self.smi_banner
+        if banner is not None and banner.cuda is not None:
+            return self._same_driver(" ".join(SMI_BANNER_ARGV), banner.driver, banner.cuda, driver)
+        nvml = self.nvml
+        if nvml is not None and nvml.cuda_version is not None:
+            cuda = cuda_version_from_int(nvml.cuda_version)
+            if cuda is not None:
+                return self._same_driver(NVML_SOURCE, nvml.driver, cuda, driver)
+        return None
+
+    def _same_driver(self, source: str, reported: str | None, cuda: str, driver: str) -> str | None:
+        """Pairing a CUDA version with another driver would let verify approve an unseen host."""
+        if reported == driver:
+            return cuda
+        self.record(source, False, f"CUDA Version {cuda} is for driver {reported}, not {driver}")
+        return None
+
+    def glibc(self) -> str | None:
+        source = f"os.confstr({GLIBC_CONFSTR!r})"
+        value = self.system.confstr(GLIBC_CONFSTR)
+        version = parse_confstr_glibc(value) if value is not None else None
+        if version is not None:
+            self.record(source, True, version)
+            return version
+        self.record(source, False, "not glibc" if value is None else f"unrecognised: {value!r}")
+        output = self.system.run(LDD_ARGV, LDD_TIMEOUT)
+        version = parse_ldd_version(output) if output is not None else None
+        self.record(" ".join(LDD_ARGV), version is not None, version or "failed or not glibc")
+        return version
+
+
+def detect(system: HostSystem) -> HostFacts:
+    """Probe ``system`` in the documented order; raises ``HostError`` only for bad overrides.
+
+    Overrides are validated before any probe runs so a typo fails fast, not after nvidia-smi.
+    """
+    driver_override = system.env.get(DRIVER_ENV)
+    caps_override = system.env.get(COMPUTE_CAP_ENV)
+    driver = parse_driver_override(driver_override) if driver_override is not None else None
+    caps = parse_compute_cap_override(caps_override) if caps_override is not None else None
+
+    prober = _Prober(system)
+    if driver is not None:
+        prober.record(DRIVER_ENV, True, driver)
+        driver_source: str | None = DRIVER_ENV
+    else:
+        driver, driver_source = prober.driver()
+    if caps is not None:
+        prober.record(COMPUTE_CAP_ENV, True, ",".join(caps))
+        gpus = tuple(Gpu(None, cap, driver) for cap in caps)
+    else:
+        gpus = prober.gpus()
+    cuda = prober.cuda(driver) if driver is not None else None
+    glibc = prober.glibc()
+    return HostFacts(driver, driver_source, cuda, gpus, glibc, tuple(prober.results))
