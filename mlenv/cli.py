@@ -14,17 +14,25 @@ import traceback
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from mlenv import __version__
+from mlenv import lock as lockfile
 from mlenv.atomic import write_atomic
+from mlenv.cache import cache_dir
 from mlenv.errors import MlenvError, UsageError
 from mlenv.manifest import PYTHON_MINORS, Manifest, loads
 from mlenv.report import HumanReporter, JsonReporter, QuietReporter, Reporter
 from mlenv.target import Target
 from mlenv.templates import starter_manifest
+
+if TYPE_CHECKING:
+    from mlenv.index import HttpClient
+
+# Commands import the heavy modules (httpx, resolvelib, rich) when they run, so answers that
+# need none of them (`--version`, a no-op `lock`) start fast.
 
 EXIT_OK = 0
 EXIT_USER = 1
@@ -42,6 +50,27 @@ class Session:
 
     def load_manifest(self) -> Manifest:
         return read_manifest(self.manifest_path)
+
+    @property
+    def lock_path(self) -> Path:
+        return self.manifest_path.parent / "mlenv.lock"
+
+    def load_lock(self) -> lockfile.Lock:
+        path = self.lock_path
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise UsageError(
+                "no lock here", where=str(path), hint="run `mlenv lock` first"
+            ) from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise UsageError(f"cannot read the lock: {exc}", where=str(path)) from None
+        return lockfile.loads(text, source=str(path))
+
+    def http(self, offline: bool) -> HttpClient:
+        from mlenv.index import HttpCache, HttpClient
+
+        return HttpClient(offline=offline, cache=HttpCache(cache_dir()))
 
 
 def read_manifest(path: Path) -> Manifest:
@@ -99,6 +128,8 @@ def cli(ctx: click.Context, manifest: Path, verbose: int, quiet: bool, log_forma
     Typical flow:
       mlenv init            write a starter mlenv.toml
       mlenv show            check the manifest and show the target mlenv sees
+      mlenv lock            resolve for the target into mlenv.lock (hash-pinned)
+      mlenv export          requirements.txt or pylock.toml from the lock
     """
     reporter: Reporter
     if log_format == "json":
@@ -160,6 +191,89 @@ def show(session: Session, as_json: bool) -> None:
     click.echo(f"pypi         {len(manifest.pypi.dependencies)} requirement(s)")
     click.echo(f"conda        {len(manifest.conda.dependencies)} requirement(s)")
     click.echo(f"outputs      {', '.join(manifest.build.outputs)} ({manifest.build.compression})")
+
+
+@cli.command()
+@click.option("--upgrade", is_flag=True, help="Let every pin move to the newest allowed version.")
+@click.option(
+    "--upgrade-package",
+    "-P",
+    multiple=True,
+    metavar="NAME",
+    help="Let this package's pin move (repeatable); other pins stay.",
+)
+@click.option("--check", is_flag=True, help="Exit 1 if the lock is missing or stale (for CI).")
+@click.option("--offline", is_flag=True, help="Never touch the network; use cached index data.")
+@click.pass_obj
+def lock(
+    session: Session, upgrade: bool, upgrade_package: tuple[str, ...], check: bool, offline: bool
+) -> None:
+    """Resolve the manifest for its target into mlenv.lock.
+
+    An existing lock is changed minimally: every pin that still satisfies the manifest is kept
+    unless --upgrade or --upgrade-package says otherwise. With an unchanged manifest nothing is
+    resolved again.
+    """
+    manifest = session.load_manifest()
+    path = session.lock_path
+    previous = session.load_lock() if path.exists() and not upgrade else None
+    if check:
+        lockfile.check_fresh(session.load_lock(), manifest, str(path))
+        session.reporter.info(f"{path} is up to date")
+        return
+    fresh = previous is not None and previous.inputs_hash == lockfile.inputs_hash(manifest)
+    if fresh and not upgrade_package:
+        session.reporter.info(f"{path} is up to date")
+        return
+    from mlenv.index import MetadataCache
+    from mlenv.locker import Upgrade, changes, lock_manifest, open_sources
+
+    with session.http(offline) as http:
+        sources = open_sources(manifest, http, MetadataCache(cache_dir()), path.parent)
+        new = lock_manifest(
+            manifest,
+            sources,
+            reporter=session.reporter,
+            previous=previous,
+            upgrade=Upgrade.of(upgrade, upgrade_package),
+        )
+    write_atomic(path, lockfile.render(new).encode())
+    diff = changes(previous, new)
+    for change in diff:
+        session.reporter.info(str(change))
+    count = sum(len(p.packages) for p in new.platforms)
+    session.reporter.info(f"wrote {path}: {count} package(s), {len(diff)} change(s)")
+
+
+@cli.command()
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["requirements", "pylock"]),
+    required=True,
+    help="requirements: pip's requirements.txt with hashes; pylock: PEP 751 pylock.toml.",
+)
+@click.option("--platform", help="The platform to export (requirements; default: the first).")
+@click.option(
+    "-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write to a file."
+)
+@click.pass_obj
+def export(session: Session, fmt: str, platform: str | None, output: Path | None) -> None:
+    """Write the lock in a format other tools read."""
+    from mlenv.export import pylock_toml, requirements_txt
+
+    manifest = session.load_manifest()
+    lock_ = session.load_lock()
+    lockfile.check_fresh(lock_, manifest, str(session.lock_path))
+    if fmt == "requirements":
+        text = requirements_txt(lock_, platform or lock_.target.platforms[0])
+    else:
+        text = pylock_toml(lock_)
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        write_atomic(output, text.encode())
+        session.reporter.info(f"wrote {output}")
 
 
 def _verbose(argv: Sequence[str]) -> bool:

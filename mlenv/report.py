@@ -12,20 +12,10 @@ import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
-from typing import IO, Protocol
+from typing import IO, TYPE_CHECKING, Protocol
 
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    MofNCompleteColumn,
-    Progress,
-    SpinnerColumn,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-    TransferSpeedColumn,
-)
+if TYPE_CHECKING:
+    from rich.progress import Progress, TaskID
 
 
 class Task(Protocol):
@@ -82,22 +72,27 @@ class _CountingTask:
 
 
 class HumanReporter:
-    """Progress bars when stderr is a terminal, one plain line per finished task otherwise."""
+    """Progress bars when stderr is a terminal, one plain line per finished task otherwise.
 
-    def __init__(self, console: Console | None = None) -> None:
-        self._console = console or Console(stderr=True)
+    Messages are plain lines; rich is imported only for a live bar, so a command that prints
+    one line does not pay for it.
+    """
+
+    def __init__(self, stream: IO[str] | None = None, *, terminal: bool | None = None) -> None:
+        self._stream = stream or sys.stderr
+        self._terminal = self._stream.isatty() if terminal is None else terminal
 
     def info(self, text: str) -> None:
-        self._console.print(text, markup=False, highlight=False)
+        print(text, file=self._stream, flush=True)
 
     def warning(self, text: str) -> None:
-        self._console.print(f"warning: {text}", style="yellow", markup=False, highlight=False)
+        self.info(f"warning: {text}")
 
     @contextmanager
     def task(
         self, description: str, total: int | None = None, unit: str = "items"
     ) -> Iterator[Task]:
-        if not self._console.is_terminal:
+        if not self._terminal:
             counter = _CountingTask()
             started = time.monotonic()
             yield counter
@@ -105,14 +100,28 @@ class HumanReporter:
             amount = f"{counter.done} {unit}" if unit != "bytes" else _human_bytes(counter.done)
             self.info(f"{description}: {amount} in {elapsed:.1f}s")
             return
-        columns = [SpinnerColumn(), TextColumn("{task.description}")]
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            DownloadColumn,
+            MofNCompleteColumn,
+            Progress,
+            ProgressColumn,
+            SpinnerColumn,
+            TextColumn,
+            TimeElapsedColumn,
+            TransferSpeedColumn,
+        )
+
+        columns: list[ProgressColumn] = [SpinnerColumn(), TextColumn("{task.description}")]
         if total is not None:
             columns.append(BarColumn())
             columns.append(DownloadColumn() if unit == "bytes" else MofNCompleteColumn())
             if unit == "bytes":
                 columns.append(TransferSpeedColumn())
         columns.append(TimeElapsedColumn())
-        with Progress(*columns, console=self._console, transient=True) as progress:
+        console = Console(file=self._stream, force_terminal=True)
+        with Progress(*columns, console=console, transient=True) as progress:
             yield _RichTask(progress, progress.add_task(description, total=total))
         self.info(f"{description}: done")
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 import io
 import json
 
-from rich.console import Console
-
 from mlenv.report import HumanReporter, JsonReporter, MemoryReporter, QuietReporter
 
 
@@ -42,7 +40,7 @@ def test_json_reporter_writes_one_object_per_line() -> None:
 
 def test_human_reporter_degrades_to_plain_lines_off_a_terminal() -> None:
     stream = io.StringIO()
-    reporter = HumanReporter(Console(file=stream, force_terminal=False, width=200))
+    reporter = HumanReporter(stream, terminal=False)
     with reporter.task("fetch", total=2048, unit="bytes") as task:
         task.advance(2048)
     with reporter.task("resolve") as task:
@@ -51,6 +49,17 @@ def test_human_reporter_degrades_to_plain_lines_off_a_terminal() -> None:
     assert lines[0].startswith("fetch: 2.0 KiB in ")
     assert lines[1].startswith("resolve: 5 items in ")
     assert "\x1b" not in stream.getvalue()
+
+
+def test_human_reporter_draws_a_bar_on_a_terminal() -> None:
+    stream = io.StringIO()
+    reporter = HumanReporter(stream, terminal=True)
+    with reporter.task("fetch", total=4, unit="files") as task:
+        task.advance(4)
+    reporter.info("after")
+    text = stream.getvalue()
+    assert "\x1b" in text  # a live rich bar was drawn
+    assert text.endswith("fetch: done\nafter\n")
 
 
 def test_quiet_reporter_shows_only_warnings() -> None:

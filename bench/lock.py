@@ -1,0 +1,127 @@
+"""Benchmark `mlenv lock` against `uv pip compile` and `pip-compile`, alternating, same inputs.
+
+    python bench/lock.py [--repeats N]
+
+Inputs: the CUDA-13 torch 2.14.1 stack and a scipy/pandas/scikit-learn/transformers stack
+from this machine's local file:// indexes (plus a find-links directory holding the
+cuda-bindings wheel torch needs), best-match across indexes for every tool, hashes on.
+Cold = an empty cache directory; warm = a filled cache and no output file; no-op = mlenv with
+an existing, fresh lock. Writes bench/results/lock.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+from common import RESULTS, Case, machine, run_alternating, table
+
+from tests.support.peers import (
+    CUDA_INDEX,
+    LOCAL_INDEX,
+    clean_env,
+    find_links_with_cuda_bindings,
+    tool,
+)
+
+STACKS = {
+    "torch 2.14.1 (CUDA 13)": ["torch==2.14.1"],
+    "scipy/pandas/scikit-learn/transformers": ["scipy", "pandas", "scikit-learn", "transformers"],
+}
+
+
+def cases_for(requirements: list[str], work: Path, links: Path) -> list[Case]:
+    work.mkdir(parents=True)
+    manifest = (
+        '[environment]\nname = "bench"\npython = "3.11"\n[pypi]\n'
+        f'index-url = "{LOCAL_INDEX}"\nextra-index-urls = ["{CUDA_INDEX}"]\n'
+        f'find-links = ["{links}"]\nindex-strategy = "best-match"\ndependencies = ['
+        + ", ".join(f'"{r}"' for r in requirements)
+        + "]\n"
+    )
+    (work / "mlenv.toml").write_text(manifest)
+    (work / "requirements.in").write_text("\n".join(requirements) + "\n")
+    mlenv = [sys.executable, "-m", "mlenv", "-q", "lock"]
+    uv = [tool("uv"), "pip", "compile", "requirements.in", "-o", "uv.txt", "--generate-hashes",
+          "--python-version", "3.11", "--python-platform", "x86_64-manylinux_2_28",
+          "--index-strategy", "unsafe-best-match", "--default-index", LOCAL_INDEX,
+          "--index", CUDA_INDEX, "--find-links", str(links), "--quiet"]  # fmt: skip
+    pip_compile = [tool("pip-compile"), "requirements.in", "-o", "pip.txt", "--generate-hashes",
+                   "--allow-unsafe", "--quiet", "--index-url", LOCAL_INDEX,
+                   "--extra-index-url", CUDA_INDEX, "--find-links", str(links)]  # fmt: skip
+
+    def fresh(*paths: Path) -> None:
+        for path in paths:
+            if path.is_dir():
+                shutil.rmtree(path)
+            else:
+                path.unlink(missing_ok=True)
+
+    lock = work / "mlenv.lock"
+    mc, uc, pc = work / "mlenv-cache", work / "uv-cache", work / "pip-cache"
+    mw, uw, pw = work / "mlenv-warm", work / "uv-warm", work / "pip-warm"
+    return [
+        Case("mlenv lock (cold)", lambda: mlenv, clean_env(MLENV_CACHE_DIR=str(mc)),
+             lambda: fresh(mc, lock), work),
+        Case("uv pip compile (cold)", lambda: [*uv, "--cache-dir", str(uc)], clean_env(),
+             lambda: fresh(uc, work / "uv.txt"), work),
+        Case("pip-compile (cold)", lambda: [*pip_compile, "--cache-dir", str(pc)],
+             clean_env(PIP_CACHE_DIR=str(pc)), lambda: fresh(pc, work / "pip.txt"), work),
+        Case("mlenv lock (warm)", lambda: mlenv, clean_env(MLENV_CACHE_DIR=str(mw)),
+             lambda: fresh(lock), work),
+        Case("uv pip compile (warm)", lambda: [*uv, "--cache-dir", str(uw)], clean_env(),
+             lambda: fresh(work / "uv.txt"), work),
+        Case("pip-compile (warm)", lambda: [*pip_compile, "--cache-dir", str(pw)],
+             clean_env(PIP_CACHE_DIR=str(pw)), lambda: fresh(work / "pip.txt"), work),
+        Case("mlenv lock (no-op, fresh lock)", lambda: mlenv, clean_env(MLENV_CACHE_DIR=str(mw)),
+             lambda: None, work),
+    ]  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
+    links = find_links_with_cuda_bindings()
+    sections = []
+    with tempfile.TemporaryDirectory(prefix="mlenv-bench-lock-") as tmp:
+        for number, (label, requirements) in enumerate(STACKS.items()):
+            cases = cases_for(requirements, Path(tmp) / str(number), links)
+            run_alternating(cases[:1] + cases[3:4], 1)  # warm mlenv's cache before timing
+            for case in cases:
+                case.times.clear()
+            run_alternating(cases, args.repeats)
+            by = {c.name: c.median for c in cases}
+            rows = [[c.name, f"{c.median:.3f}", ", ".join(f"{t:.2f}" for t in c.times)]
+                    for c in cases]  # fmt: skip
+            ratios = [
+                ["pip-compile cold / mlenv cold (target >= 3)",
+                 f"{by['pip-compile (cold)'] / by['mlenv lock (cold)']:.2f}"],
+                ["mlenv cold / uv cold (target <= 2)",
+                 f"{by['mlenv lock (cold)'] / by['uv pip compile (cold)']:.2f}"],
+                ["mlenv warm / uv warm",
+                 f"{by['mlenv lock (warm)'] / by['uv pip compile (warm)']:.2f}"],
+                ["mlenv no-op / uv warm (target < 1)",
+                 f"{by['mlenv lock (no-op, fresh lock)'] / by['uv pip compile (warm)']:.2f}"],
+            ]  # fmt: skip
+            sections.append(
+                f"## {label}\n\n{table(rows, ['command', 'median (s)', 'runs (s)'])}\n\n"
+                f"{table(ratios, ['ratio', 'value'])}\n"
+            )
+    text = (
+        "# `mlenv lock` against uv and pip-compile\n\n"
+        f"Machine: {machine()}. {args.repeats} alternated runs per command; wall-clock seconds "
+        "of the whole process, including interpreter start-up.\n"
+        "Inputs: local file:// indexes (and a find-links directory with cuda-bindings), "
+        "best-match across indexes for every tool, hashes generated.\n\n" + "\n".join(sections)
+    )
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "lock.md").write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()

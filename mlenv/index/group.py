@@ -1,0 +1,77 @@
+"""Several indexes seen as one, with an explicit rule for who supplies a project."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
+from typing import BinaryIO, Literal
+
+from packaging.utils import NormalizedName, canonicalize_name
+
+from mlenv.index.model import CoreMetadata, Index, IndexFile
+
+Strategy = Literal["first-index", "best-match"]
+
+
+class IndexGroup:
+    """The manifest's ``index-url``, ``extra-index-urls`` and ``find-links`` as one ``Index``.
+
+    The strategy decides which files of a project the resolver may choose from:
+
+    - ``"first-index"`` (the default, as uv): the first index, in the order given, that has any
+      file of the project supplies all of them; later indexes are not consulted for it. This
+      defeats dependency confusion: a public index cannot shadow an internal package by
+      publishing a higher version under the same name.
+    - ``"best-match"`` (as pip): the union of all indexes' files, so the best version anywhere
+      wins. Convenient when indexes mirror each other partially, unsafe when one is public.
+
+    The choice changes results (the same manifest can pin different versions), which is why it
+    is explicit here and recorded by the caller.
+    """
+
+    def __init__(self, indexes: Sequence[Index], strategy: Strategy = "first-index") -> None:
+        if strategy not in ("first-index", "best-match"):
+            raise ValueError(f"unknown index strategy {strategy!r}")
+        self.indexes = tuple(indexes)
+        self.strategy = strategy
+        self._owners: dict[IndexFile, Index] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def url(self) -> str:
+        return ", ".join(index.url for index in self.indexes)
+
+    def files(self, project: NormalizedName) -> tuple[IndexFile, ...]:
+        project = canonicalize_name(project)
+        found: list[IndexFile] = []
+        for index in self.indexes:
+            offered = index.files(project)
+            with self._lock:
+                for file in offered:
+                    self._owners.setdefault(file, index)
+            found.extend(offered)
+            if offered and self.strategy == "first-index":
+                break
+        return tuple(dict.fromkeys(found))
+
+    def _owner(self, file: IndexFile) -> Index:
+        with self._lock:
+            owner = self._owners.get(file)
+        if owner is None:  # a programming error, not a user's: files come from files()
+            raise ValueError(f"{file.filename} was not listed by any index of this group")
+        return owner
+
+    def metadata(self, file: IndexFile) -> CoreMetadata:
+        return self._owner(file).metadata(file)
+
+    def open(self, file: IndexFile) -> AbstractContextManager[BinaryIO]:
+        return self._owner(file).open(file)
+
+    def prefetch(self, files: Sequence[IndexFile]) -> None:
+        by_owner: dict[int, tuple[Index, list[IndexFile]]] = {}
+        for file in files:
+            owner = self._owner(file)
+            by_owner.setdefault(id(owner), (owner, []))[1].append(file)
+        for owner, owned in by_owner.values():
+            owner.prefetch(owned)

@@ -1,0 +1,335 @@
+"""The one way the index client touches the network.
+
+Everything that must hold for every request lives here: offline refusal before any connection,
+credentials sent only to the origin they belong to (redirects are followed by hand so an
+``Authorization`` header never crosses to another host), bounded retries with backoff, and HTTP
+errors turned into ``MlenvError``s that name the URL without its credentials.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import netrc
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, BinaryIO
+from urllib.parse import urljoin, urlsplit
+
+import httpx
+
+from mlenv import __version__
+from mlenv.index.caches import HttpCache, is_storable
+from mlenv.index.model import PackageIndexError
+from mlenv.index.urls import Credentials, Origin, origin, split_credentials, strip_credentials
+
+if TYPE_CHECKING:
+    from _typeshed import WriteableBuffer
+
+OFFLINE_HINT = "run without --offline on a connected machine"
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+_MAX_BACKOFF = 30.0
+
+
+class OfflineError(PackageIndexError):
+    """A network request was attempted while offline; raised before any connection."""
+
+
+class HttpError(PackageIndexError):
+    """A request failed; ``status`` is None when no HTTP answer came back at all."""
+
+    def __init__(self, message: str, *, url: str, status: int | None, hint: str) -> None:
+        super().__init__(message, where=url, hint=hint)
+        self.url = url
+        self.status = status
+
+
+def _hint(status: int, url: str) -> str:
+    host = urlsplit(url).hostname or url
+    if status == 401:
+        return (
+            f"{host} needs credentials: put them in the index URL "
+            "(https://user:token@host/simple) or in ~/.netrc (or the file $NETRC names)"
+        )
+    if status == 403:
+        return f"{host} refused access; check that the credentials for {host} are valid"
+    if status in (404, 410):
+        return "check the URL; nothing exists there"
+    if status == 429 or status >= 500:
+        return f"{host} is failing or rate limiting; try again later or use a mirror"
+    return f"check the URL and that {host} is a package index"
+
+
+def _load_netrc(path: Path) -> netrc.netrc | None:
+    """Like requests, an unreadable netrc means no netrc; a 401 hint then points at it."""
+    try:
+        return netrc.netrc(os.fspath(path))
+    except (OSError, netrc.NetrcParseError):
+        return None
+
+
+def default_netrc_path() -> Path:
+    return Path(os.environ.get("NETRC") or Path.home() / ".netrc")
+
+
+@dataclass(frozen=True)
+class HttpResponse:
+    url: str  # final URL after redirects, without credentials
+    status: int
+    headers: Mapping[str, str]  # lower-case names
+    content: bytes
+    from_cache: bool = False
+
+
+class HttpClient:
+    """An ``httpx.Client`` with mlenv's rules; thread-safe, so metadata can be fetched in parallel.
+
+    The underlying client is created on first use: file:// and offline runs never pay for TLS
+    set-up.
+    """
+
+    def __init__(
+        self,
+        *,
+        offline: bool = False,
+        connect_timeout: float = 10.0,
+        read_timeout: float = 60.0,
+        retries: int = 3,
+        backoff: float = 0.5,
+        max_redirects: int = 10,
+        cache: HttpCache | None = None,
+        netrc_path: Path | None = None,
+        transport: httpx.BaseTransport | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.offline = offline
+        self.retries = retries
+        self.backoff = backoff
+        self.max_redirects = max_redirects
+        self.cache = cache
+        self._timeout = httpx.Timeout(read_timeout, connect=connect_timeout)
+        self._netrc_path = netrc_path
+        self._transport = transport
+        self._sleep = sleep
+        self._client: httpx.Client | None = None
+        self._credentials: dict[Origin, Credentials | None] = {}
+        self._netrc: netrc.netrc | None = None
+        self._netrc_loaded = False
+        self._lock = threading.Lock()
+
+    def __enter__(self) -> HttpClient:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        with self._lock:
+            if self._client is not None:
+                self._client.close()
+                self._client = None
+
+    def add_credentials(self, url: str) -> str:
+        """Remember the URL's userinfo for its origin; return the URL without it."""
+        clean, credentials = split_credentials(url)
+        if credentials is not None:
+            with self._lock:
+                self._credentials[origin(clean)] = credentials
+        return clean
+
+    def get(
+        self, url: str, *, headers: Mapping[str, str] | None = None, use_cache: bool = False
+    ) -> HttpResponse:
+        """GET a whole body; with ``use_cache`` the page cache answers or revalidates first.
+
+        Offline, a cached page is served however old it is: that is what the cache is for.
+        """
+        url = self.add_credentials(url)
+        headers = dict(headers or {})
+        accept = headers.get("Accept", "")
+        cached = self.cache.load(url, accept) if use_cache and self.cache else None
+        if cached is not None and (self.offline or cached.is_fresh(self._now())):
+            return HttpResponse(cached.url, 200, cached.headers, cached.content, from_cache=True)
+        if cached is not None:
+            headers.update(cached.validators())
+        response, final_url = self._send(url, headers, stream=False)
+        if response.status_code == 304 and cached is not None and self.cache is not None:
+            cached = self.cache.revalidated(cached, response.headers)
+            self.cache.store(url, accept, cached)
+            return HttpResponse(cached.url, 200, cached.headers, cached.content, from_cache=True)
+        _raise_for_status(response, final_url)
+        lowered = {k.lower(): v for k, v in response.headers.items()}
+        if use_cache and self.cache is not None and is_storable(lowered):
+            self.cache.store(url, accept, self.cache.page(final_url, lowered, response.content))
+        return HttpResponse(final_url, response.status_code, lowered, response.content)
+
+    def _now(self) -> float:
+        return self.cache.clock() if self.cache else time.time()
+
+    @contextmanager
+    def stream(
+        self, url: str, *, headers: Mapping[str, str] | None = None
+    ) -> Iterator[httpx.Response]:
+        """An open streaming response with a success status; closed on exit."""
+        response, final_url = self._send(
+            self.add_credentials(url), dict(headers or {}), stream=True
+        )
+        try:
+            _raise_for_status(response, final_url)
+            yield response
+        finally:
+            response.close()
+
+    @contextmanager
+    def open(self, url: str) -> Iterator[BinaryIO]:
+        """The body as a file object, streamed: a 2 GB wheel never sits in memory."""
+        with self.stream(url, headers={"Accept-Encoding": "identity"}) as response:
+            yield io.BufferedReader(_ResponseReader(response, url))
+
+    def _http(self) -> httpx.Client:
+        with self._lock:
+            if self._client is None:
+                self._client = httpx.Client(
+                    timeout=self._timeout,
+                    follow_redirects=False,
+                    transport=self._transport,
+                    headers={"User-Agent": f"mlenv/{__version__}"},
+                )
+            return self._client
+
+    def _authorization(self, url: str) -> str | None:
+        key = origin(url)
+        with self._lock:
+            if key not in self._credentials:
+                if not self._netrc_loaded:
+                    self._netrc = _load_netrc(self._netrc_path or default_netrc_path())
+                    self._netrc_loaded = True
+                entry = self._netrc.hosts.get(key[1]) if self._netrc else None
+                self._credentials[key] = (entry[0] or "", entry[2] or "") if entry else None
+            credentials = self._credentials[key]
+        if credentials is None:
+            return None
+        token = base64.b64encode(f"{credentials[0]}:{credentials[1]}".encode()).decode()
+        return f"Basic {token}"
+
+    def _send(
+        self, url: str, headers: dict[str, str], *, stream: bool
+    ) -> tuple[httpx.Response, str]:
+        """Follow redirects by hand so each hop gets only its own origin's credentials."""
+        if self.offline:
+            raise OfflineError(f"offline: refusing to fetch {url}", where=url, hint=OFFLINE_HINT)
+        if urlsplit(url).scheme.lower() not in ("http", "https"):
+            raise HttpError(
+                f"cannot fetch {url}: only http, https and file URLs are supported",
+                url=url,
+                status=None,
+                hint="use an http(s):// or file:// index URL",
+            )
+        for _hop in range(self.max_redirects + 1):
+            response = self._send_with_retries(url, headers, stream=stream)
+            location = response.headers.get("location")
+            if response.status_code not in _REDIRECTS or not location:
+                return response, url
+            response.close()
+            url = strip_credentials(urljoin(url, location))
+        raise HttpError(
+            f"more than {self.max_redirects} redirects fetching {url}",
+            url=url,
+            status=None,
+            hint="the server redirects in a loop; check the index URL",
+        )
+
+    def _send_with_retries(
+        self, url: str, headers: Mapping[str, str], *, stream: bool
+    ) -> httpx.Response:
+        client = self._http()
+        request_headers = dict(headers)
+        if authorization := self._authorization(url):
+            request_headers["Authorization"] = authorization
+        for attempt in range(self.retries + 1):
+            last = attempt == self.retries
+            try:
+                request = client.build_request("GET", url, headers=request_headers)
+                response = client.send(request, stream=stream)
+            except httpx.InvalidURL as exc:
+                raise HttpError(
+                    f"invalid URL {url}: {exc}", url=url, status=None, hint="check the URL"
+                ) from None
+            except httpx.RequestError as exc:
+                if last:
+                    raise HttpError(
+                        f"cannot fetch {url}: {type(exc).__name__}: {exc}",
+                        url=url,
+                        status=None,
+                        hint="check the network, proxy settings and the index URL",
+                    ) from None
+                self._sleep(self._delay(attempt, None))
+                continue
+            status = response.status_code
+            if last or not (status == 429 or status >= 500):
+                return response
+            retry_after = response.headers.get("retry-after")
+            response.close()
+            self._sleep(self._delay(attempt, retry_after))
+        raise AssertionError("unreachable: the last attempt returns or raises")
+
+    def _delay(self, attempt: int, retry_after: str | None) -> float:
+        if retry_after is not None and retry_after.strip().isdigit():
+            return min(float(retry_after), _MAX_BACKOFF)
+        return float(min(self.backoff * 2**attempt, _MAX_BACKOFF))
+
+
+def transfer_error(url: str, exc: httpx.HTTPError) -> HttpError:
+    return HttpError(
+        f"download of {url} broke off: {type(exc).__name__}: {exc}",
+        url=url,
+        status=None,
+        hint="check the network and retry",
+    )
+
+
+class _ResponseReader(io.RawIOBase):
+    """A streaming response body as a raw file, for code that wants ``read()``."""
+
+    def __init__(self, response: httpx.Response, url: str) -> None:
+        super().__init__()
+        self._chunks = response.iter_bytes()
+        self._url = url
+        self._pending = memoryview(b"")
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: WriteableBuffer) -> int:
+        view = memoryview(buffer).cast("B")
+        while not self._pending:
+            try:
+                self._pending = memoryview(next(self._chunks))
+            except StopIteration:
+                return 0
+            except httpx.HTTPError as exc:
+                raise transfer_error(self._url, exc) from None
+        count = min(len(view), len(self._pending))
+        view[:count] = self._pending[:count]
+        self._pending = self._pending[count:]
+        return count
+
+
+def _raise_for_status(response: httpx.Response, url: str) -> None:
+    if response.status_code < 400:
+        return
+    status = response.status_code
+    raise HttpError(
+        f"GET {url} failed: HTTP {status} {response.reason_phrase}".rstrip(),
+        url=url,
+        status=status,
+        hint=_hint(status, url),
+    )

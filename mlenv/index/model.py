@@ -1,0 +1,202 @@
+"""What an index hands out, the one interface every index implements, and its errors.
+
+The resolver only ever sees these values, so a fake index (``MemoryIndex``) and a real one are
+interchangeable and the resolver stays pure.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import BinaryIO, Protocol
+
+from packaging.metadata import parse_email
+from packaging.tags import Tag
+from packaging.utils import (
+    InvalidSdistFilename,
+    InvalidWheelFilename,
+    NormalizedName,
+    canonicalize_name,
+    parse_sdist_filename,
+    parse_wheel_filename,
+)
+from packaging.version import InvalidVersion, Version
+
+from mlenv.errors import MlenvError
+
+
+class PackageIndexError(MlenvError):
+    """An index could not be read, or offered something mlenv cannot use."""
+
+
+class IndexPageError(PackageIndexError):
+    """A project page is neither the HTML nor the JSON simple API it claims to be."""
+
+
+class MetadataError(PackageIndexError):
+    """A distribution's core metadata is missing, unreadable or inconsistent with its file."""
+
+
+class NoWheelError(PackageIndexError):
+    """Only an sdist is offered; building sdists would make the lock depend on the build host."""
+
+
+@dataclass(frozen=True)
+class IndexFile:
+    """One distribution file offered by an index."""
+
+    name: NormalizedName
+    version: Version
+    filename: str
+    url: str  # absolute, credentials stripped, no #fragment
+    index_url: str  # the index or find-links location it came from, credentials stripped
+    sha256: str | None
+    size: int | None
+    requires_python: str | None
+    yanked: str | None  # None = not yanked; "" = yanked without a reason
+    tags: frozenset[Tag]  # empty for sdists
+    is_wheel: bool
+    has_metadata: bool  # PEP 658/714 ``.metadata`` file available
+    metadata_sha256: str | None
+
+
+@dataclass(frozen=True)
+class CoreMetadata:
+    """The part of a distribution's METADATA the resolver needs; extras are PEP 685-normalized."""
+
+    name: NormalizedName
+    version: Version
+    requires_dist: tuple[str, ...]
+    requires_python: str | None
+    provides_extra: tuple[str, ...]
+
+
+class Index(Protocol):
+    @property
+    def url(self) -> str:
+        """Display name, never with credentials."""
+        ...
+
+    def files(self, project: NormalizedName) -> tuple[IndexFile, ...]:
+        """Every usable file of ``project``; ``()`` when the index does not know it."""
+        ...
+
+    def metadata(self, file: IndexFile) -> CoreMetadata: ...
+
+    def open(self, file: IndexFile) -> AbstractContextManager[BinaryIO]:
+        """Stream the file's bytes; verifying them is the caller's job."""
+        ...
+
+    def prefetch(self, files: Sequence[IndexFile]) -> None:
+        """Warm metadata concurrently; errors surface later from ``metadata()``."""
+        ...
+
+
+@dataclass(frozen=True)
+class Link:
+    """One file as a page describes it, before its filename is trusted."""
+
+    url: str
+    filename: str
+    sha256: str | None = None
+    requires_python: str | None = None
+    yanked: str | None = None
+    size: int | None = None
+    has_metadata: bool = False
+    metadata_sha256: str | None = None
+
+
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+def valid_sha256(value: object) -> str | None:
+    """A well-formed hex sha256, or None: a malformed hash is as good as none (it gets computed)."""
+    if isinstance(value, str) and _SHA256.fullmatch(value.lower()):
+        return value.lower()
+    return None
+
+
+def make_file(link: Link, *, project: NormalizedName | None, index_url: str) -> IndexFile | None:
+    """The IndexFile for a link, or None for anything that is not a wheel or sdist of ``project``.
+
+    Bad filenames are skipped rather than fatal: one odd upload must not break a whole project.
+    """
+    try:
+        if link.filename.endswith(".whl"):
+            name, version, _build, tags = parse_wheel_filename(link.filename)
+            is_wheel = True
+        elif link.filename.endswith((".tar.gz", ".zip")):
+            name, version = parse_sdist_filename(link.filename)
+            tags, is_wheel = frozenset(), False
+        else:
+            return None
+    except (InvalidWheelFilename, InvalidSdistFilename, InvalidVersion):
+        return None
+    if project is not None and name != project:
+        return None
+    return IndexFile(
+        name=name,
+        version=version,
+        filename=link.filename,
+        url=link.url,
+        index_url=index_url,
+        sha256=link.sha256,
+        size=link.size,
+        requires_python=link.requires_python,
+        yanked=link.yanked,
+        tags=tags,
+        is_wheel=is_wheel,
+        has_metadata=link.has_metadata and is_wheel,
+        metadata_sha256=link.metadata_sha256 if is_wheel else None,
+    )
+
+
+def parse_core_metadata(data: bytes, *, where: str) -> CoreMetadata:
+    raw, _unparsed = parse_email(data)
+    name, version = raw.get("name"), raw.get("version")
+    if not name or not version:
+        raise MetadataError(
+            "core metadata has no Name or Version",
+            where=where,
+            hint="the distribution is broken; pick another version or report it upstream",
+        )
+    try:
+        parsed_version = Version(version)
+    except InvalidVersion:
+        raise MetadataError(
+            f"core metadata has an invalid Version {version!r}",
+            where=where,
+            hint="the distribution is broken; pick another version or report it upstream",
+        ) from None
+    return CoreMetadata(
+        name=canonicalize_name(name),
+        version=parsed_version,
+        requires_dist=tuple(raw.get("requires_dist", ())),
+        requires_python=raw.get("requires_python") or None,
+        provides_extra=tuple(canonicalize_name(e) for e in raw.get("provides_extra", ())),
+    )
+
+
+def metadata_of(data: bytes, file: IndexFile) -> CoreMetadata:
+    """Parse METADATA and refuse one that describes a different package than its filename."""
+    where = f"{file.url} ({file.name})"
+    meta = parse_core_metadata(data, where=where)
+    if meta.name != file.name or meta.version != file.version:
+        raise MetadataError(
+            f"metadata says {meta.name} {meta.version} but the file is {file.name} {file.version}",
+            where=where,
+            hint="the index serves inconsistent files; report it to the index operator",
+        )
+    return meta
+
+
+def no_wheel_error(file: IndexFile) -> NoWheelError:
+    return NoWheelError(
+        f"mlenv locks binary artifacts only; no wheel of {file.name} {file.version} "
+        f"for the target (only the sdist {file.filename})",
+        where=f"{file.name} {file.version}",
+        hint=f"pin a version of {file.name} that publishes a wheel for the target, or build "
+        "a wheel yourself and add its directory to [pypi] find-links",
+    )

@@ -1,0 +1,202 @@
+"""Parsing of simple-API project pages (PEP 503 HTML, PEP 691 JSON) into links; pure.
+
+Both formats carry the same facts (PEP 592 yanked, PEP 658/714 metadata, PEP 700 size), so both
+produce the same ``Link`` values and nothing downstream knows which one an index speaks.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from html.parser import HTMLParser
+from typing import Literal
+from urllib.parse import unquote, urldefrag, urljoin, urlsplit
+
+from mlenv.index.model import IndexPageError, Link, valid_sha256
+from mlenv.index.urls import strip_credentials
+
+ACCEPT = (
+    "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html;q=0.2, "
+    "text/html;q=0.1"
+)
+_JSON_TYPES = frozenset(
+    {
+        "application/vnd.pypi.simple.v1+json",
+        "application/vnd.pypi.simple.latest+json",
+        "application/json",
+    }
+)
+_HTML_TYPES = frozenset(
+    {
+        "application/vnd.pypi.simple.v1+html",
+        "application/vnd.pypi.simple.latest+html",
+        "text/html",
+        "application/xhtml+xml",
+    }
+)
+_PAGE_HINT = "check that the URL points at a PEP 503/691 simple index (usually ending in /simple)"
+
+
+def page_kind(content_type: str | None, content: bytes, where: str) -> Literal["json", "html"]:
+    """Decide by Content-Type; sniff only when the server sent none (static file servers)."""
+    mime = (content_type or "").split(";")[0].strip().lower()
+    if mime in _JSON_TYPES:
+        return "json"
+    if mime in _HTML_TYPES:
+        return "html"
+    if not mime:
+        return "json" if content.lstrip().startswith(b"{") else "html"
+    raise IndexPageError(
+        f"the page answered with Content-Type {mime!r}, neither the HTML nor the JSON simple API",
+        where=where,
+        hint=_PAGE_HINT,
+    )
+
+
+def parse_page(content: bytes, content_type: str | None, page_url: str) -> list[Link]:
+    """Links on a project page; relative links resolve against ``page_url``."""
+    where = strip_credentials(page_url)
+    if page_kind(content_type, content, where) == "json":
+        return parse_json(content, page_url)
+    charset = "utf-8"
+    for param in (content_type or "").split(";")[1:]:
+        key, _, value = param.strip().partition("=")
+        if key.lower() == "charset" and value:
+            charset = value.strip('"')
+    try:
+        text = content.decode(charset)
+    except (UnicodeDecodeError, LookupError):
+        raise IndexPageError(
+            f"the page is not valid {charset} text", where=where, hint=_PAGE_HINT
+        ) from None
+    return parse_html(text, page_url)
+
+
+class _AnchorParser(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.anchors: list[dict[str, str | None]] = []
+        self.base: str | None = None
+        self.saw_tag = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.saw_tag = True
+        if tag == "a":
+            self.anchors.append(dict(attrs))
+        elif tag == "base" and self.base is None:
+            self.base = dict(attrs).get("href")
+
+
+def _metadata_attribute(value: str | None) -> tuple[bool, str | None]:
+    """PEP 658/714 ``data-core-metadata``: "true" or "<hash>=<value>"; absent means no file."""
+    if value is None or value.strip().lower() == "true":
+        return True, None
+    name, _, digest = value.strip().partition("=")
+    if name.lower() == "sha256":
+        return True, valid_sha256(digest)
+    return value.strip().lower() != "false", None
+
+
+def _filename(url: str) -> str:
+    """PEP 503: the filename is the last part of the URL, not the anchor text."""
+    return unquote(urlsplit(url).path.rsplit("/", 1)[-1])
+
+
+def parse_html(text: str, page_url: str) -> list[Link]:
+    parser = _AnchorParser()
+    parser.feed(text)
+    parser.close()
+    if not parser.saw_tag and text.strip():
+        raise IndexPageError(
+            "the page is not HTML (no tags at all)",
+            where=strip_credentials(page_url),
+            hint=_PAGE_HINT,
+        )
+    base = urljoin(page_url, parser.base) if parser.base else page_url
+    links = []
+    for attrs in parser.anchors:
+        href = attrs.get("href")
+        if not href:
+            continue
+        url, fragment = urldefrag(urljoin(base, href))
+        sha256 = None
+        for part in fragment.split("&"):
+            name, _, value = part.partition("=")
+            if name.lower() == "sha256":
+                sha256 = valid_sha256(value)
+        metadata_attr = "data-core-metadata"
+        if metadata_attr not in attrs:
+            metadata_attr = "data-dist-info-metadata"
+        has_metadata, metadata_sha256 = (
+            _metadata_attribute(attrs[metadata_attr]) if metadata_attr in attrs else (False, None)
+        )
+        yanked = (attrs.get("data-yanked") or "") if "data-yanked" in attrs else None
+        url = strip_credentials(url)
+        links.append(
+            Link(
+                url=url,
+                filename=_filename(url),
+                sha256=sha256,
+                requires_python=attrs.get("data-requires-python") or None,
+                yanked=yanked,
+                has_metadata=has_metadata,
+                metadata_sha256=metadata_sha256,
+            )
+        )
+    return links
+
+
+def _bad_json(page_url: str, problem: str) -> IndexPageError:
+    return IndexPageError(
+        f"the page claims to be the JSON simple API but {problem}",
+        where=strip_credentials(page_url),
+        hint=_PAGE_HINT,
+    )
+
+
+def _json_metadata(value: object) -> tuple[bool, str | None]:
+    if isinstance(value, Mapping):
+        return True, valid_sha256(value.get("sha256"))
+    return bool(value), None
+
+
+def parse_json(content: bytes, page_url: str) -> list[Link]:
+    try:
+        document = json.loads(content)
+    except ValueError as exc:
+        raise _bad_json(page_url, f"is not valid JSON ({exc})") from None
+    if not isinstance(document, dict):
+        raise _bad_json(page_url, "is not a JSON object")
+    meta = document.get("meta")
+    version = meta.get("api-version") if isinstance(meta, dict) else None
+    if not isinstance(version, str) or version.split(".")[0] != "1":
+        raise _bad_json(page_url, f"has an unsupported meta.api-version {version!r}")
+    files = document.get("files")
+    if not isinstance(files, list):
+        raise _bad_json(page_url, "has no files list")
+    links = []
+    for position, entry in enumerate(files):
+        if not isinstance(entry, dict):
+            raise _bad_json(page_url, f"files[{position}] is not an object")
+        url, filename = entry.get("url"), entry.get("filename")
+        if not isinstance(url, str) or not isinstance(filename, str):
+            raise _bad_json(page_url, f"files[{position}] lacks a url or filename string")
+        hashes = entry.get("hashes")
+        yanked = entry.get("yanked", False)
+        size = entry.get("size")
+        requires_python = entry.get("requires-python")
+        metadata = entry.get("core-metadata", entry.get("dist-info-metadata", False))
+        has_metadata, metadata_sha256 = _json_metadata(metadata)
+        links.append(
+            Link(
+                url=strip_credentials(urldefrag(urljoin(page_url, url))[0]),
+                filename=filename,
+                sha256=valid_sha256(hashes.get("sha256")) if isinstance(hashes, dict) else None,
+                requires_python=requires_python if isinstance(requires_python, str) else None,
+                yanked=yanked if isinstance(yanked, str) else ("" if yanked is True else None),
+                size=size if isinstance(size, int) and not isinstance(size, bool) else None,
+                has_metadata=has_metadata,
+                metadata_sha256=metadata_sha256,
+            )
+        )
+    return links

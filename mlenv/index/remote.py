@@ -1,0 +1,244 @@
+"""Indexes that live somewhere else: a simple-API index, or find-links (a directory or a page).
+
+Both share how metadata and bytes of a listed file are read: the PEP 658 ``.metadata`` file when
+offered (hash-checked), else the wheel's own METADATA member; a disk cache keyed by the wheel's
+sha256 sits in front, so a warm re-lock reads no metadata over the network.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager, suppress
+from pathlib import Path
+from typing import BinaryIO
+
+from packaging.utils import NormalizedName, canonicalize_name
+
+from mlenv.errors import MlenvError
+from mlenv.index.caches import MetadataCache
+from mlenv.index.http import HttpClient, HttpError
+from mlenv.index.model import (
+    CoreMetadata,
+    IndexFile,
+    IndexPageError,
+    Link,
+    MetadataError,
+    PackageIndexError,
+    make_file,
+    metadata_of,
+    no_wheel_error,
+)
+from mlenv.index.pages import ACCEPT, parse_page
+from mlenv.index.urls import file_url_to_path, is_file_url, location_to_url
+from mlenv.index.wheelmeta import read_wheel_metadata
+
+PREFETCH_WORKERS = 8  # enough to hide latency; more only hammers the index
+
+
+def _read_local(path: Path, where: str) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise IndexPageError(
+            f"cannot read {path}: {exc.strerror or exc}",
+            where=where,
+            hint="check that the local index is complete and readable",
+        ) from None
+
+
+class _RemoteIndex(ABC):
+    """What both share: memoized listings, and reading metadata and bytes of listed files."""
+
+    def __init__(
+        self, location: str, *, http: HttpClient, cache: MetadataCache | None = None
+    ) -> None:
+        self._url = http.add_credentials(location_to_url(location)).rstrip("/")
+        self._http = http
+        self._cache = cache
+        self._metadata: dict[IndexFile, CoreMetadata] = {}
+        self._files: dict[NormalizedName, tuple[IndexFile, ...]] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def url(self) -> str:
+        return self._url
+
+    def files(self, project: NormalizedName) -> tuple[IndexFile, ...]:
+        project = canonicalize_name(project)
+        with self._lock:
+            known = self._files.get(project)
+        if known is None:
+            links = self._links(project)
+            known = tuple(
+                file
+                for link in links
+                if (file := make_file(link, project=project, index_url=self._url)) is not None
+            )
+            with self._lock:
+                self._files[project] = known
+        return known
+
+    @abstractmethod
+    def _links(self, project: NormalizedName) -> list[Link]:
+        """Every link that may be a file of ``project``; foreign and bad ones are dropped later."""
+
+    def metadata(self, file: IndexFile) -> CoreMetadata:
+        with self._lock:
+            known = self._metadata.get(file)
+        if known is not None:
+            return known
+        if not file.is_wheel:
+            raise no_wheel_error(file)
+        cached = self._cache.get(file.sha256) if self._cache and file.sha256 else None
+        data = cached or self._metadata_file(file) or read_wheel_metadata(file, self._http)
+        meta = metadata_of(data, file)  # parsed before caching: garbage is never cached
+        if cached is None and self._cache and file.sha256:
+            self._cache.put(file.sha256, data)
+        with self._lock:
+            self._metadata[file] = meta
+        return meta
+
+    def _metadata_file(self, file: IndexFile) -> bytes | None:
+        """The PEP 658 ``.metadata`` bytes, checked against the published hash; None if absent."""
+        if not file.has_metadata:
+            return None
+        url = f"{file.url}.metadata"
+        if is_file_url(url):
+            path = file_url_to_path(url)
+            if not path.is_file():
+                return None
+            data = _read_local(path, url)
+        else:
+            try:
+                data = self._http.get(url).content
+            except HttpError as exc:
+                if exc.status == 404:  # advertised but missing: the wheel still has it
+                    return None
+                raise
+        if file.metadata_sha256 and hashlib.sha256(data).hexdigest() != file.metadata_sha256:
+            raise MetadataError(
+                f"the .metadata of {file.filename} does not match the sha256 the index published",
+                where=url,
+                hint="the index is inconsistent or the download was tampered with; retry, "
+                "or report it to the index operator",
+            )
+        return data
+
+    def open(self, file: IndexFile) -> AbstractContextManager[BinaryIO]:
+        if not is_file_url(file.url):
+            return self._http.open(file.url)
+        try:
+            return file_url_to_path(file.url).open("rb")
+        except OSError as exc:
+            raise PackageIndexError(
+                f"cannot open {file.filename}: {exc.strerror or exc}",
+                where=file.url,
+                hint="check that the local index or find-links directory is complete",
+            ) from None
+
+    def prefetch(self, files: Sequence[IndexFile]) -> None:
+        with self._lock:
+            todo = [f for f in dict.fromkeys(files) if f.is_wheel and f not in self._metadata]
+        if not todo:
+            return
+
+        def warm(file: IndexFile) -> None:
+            with suppress(MlenvError):  # metadata() raises it again when really asked
+                self.metadata(file)
+
+        with ThreadPoolExecutor(min(PREFETCH_WORKERS, len(todo))) as pool:
+            list(pool.map(warm, todo))
+
+
+class SimpleIndex(_RemoteIndex):
+    """A PEP 503 (HTML) or PEP 691 (JSON) simple index, over http(s) or file://.
+
+    Over http the server picks the format by content negotiation and the Content-Type decides
+    how it is parsed; a file:// index is read from ``<url>/<project>/index.json`` or
+    ``index.html``, whichever exists (JSON first).
+    """
+
+    def _links(self, project: NormalizedName) -> list[Link]:
+        page = self._page(project)
+        return parse_page(*page) if page is not None else []
+
+    def _page(self, project: NormalizedName) -> tuple[bytes, str | None, str] | None:
+        """Content, Content-Type and final URL of the project page; None when there is none."""
+        if is_file_url(self._url):
+            directory = file_url_to_path(self._url) / project
+            for name, content_type in (
+                ("index.json", "application/vnd.pypi.simple.v1+json"),
+                ("index.html", "text/html"),
+            ):
+                path = directory / name
+                if path.is_file():
+                    return _read_local(path, path.as_uri()), content_type, path.as_uri()
+            return None
+        try:
+            response = self._http.get(
+                f"{self._url}/{project}/", headers={"Accept": ACCEPT}, use_cache=True
+            )
+        except HttpError as exc:
+            if exc.status in (404, 410):
+                return None
+            raise
+        return response.content, response.headers.get("content-type"), response.url
+
+
+class FindLinks(_RemoteIndex):
+    """Wheels from a local directory, or from every link on one HTML (or JSON) page.
+
+    Like pip's ``--find-links``: no per-project pages, so the listing is read once and filtered.
+    """
+
+    def __init__(
+        self, location: str, *, http: HttpClient, cache: MetadataCache | None = None
+    ) -> None:
+        super().__init__(location, http=http, cache=cache)
+        self._listing: list[Link] | None = None
+
+    def _links(self, project: NormalizedName) -> list[Link]:
+        with self._lock:
+            listing = self._listing
+        if listing is None:
+            listing = self._read_listing()
+            with self._lock:
+                self._listing = listing
+        return listing
+
+    def _read_listing(self) -> list[Link]:
+        if is_file_url(self._url):
+            path = file_url_to_path(self._url)
+            if path.is_dir():
+                return _directory_links(path, self._url)
+            content = _read_local(path, self._url)
+            kind = "application/json" if path.suffix == ".json" else "text/html"
+            return parse_page(content, kind, self._url)
+        response = self._http.get(self._url, headers={"Accept": ACCEPT}, use_cache=True)
+        return parse_page(response.content, response.headers.get("content-type"), response.url)
+
+
+def _directory_links(directory: Path, where: str) -> list[Link]:
+    """Every file in a directory, sorted so the listing never depends on the file system."""
+    try:
+        entries = sorted(p for p in directory.iterdir() if p.is_file())
+    except OSError as exc:
+        raise IndexPageError(
+            f"cannot list {directory}: {exc.strerror or exc}",
+            where=where,
+            hint="check the find-links directory exists and is readable",
+        ) from None
+    names = {p.name for p in entries}
+    return [
+        Link(
+            url=p.as_uri(),
+            filename=p.name,
+            size=p.stat().st_size,
+            has_metadata=f"{p.name}.metadata" in names,
+        )
+        for p in entries
+    ]

@@ -1,0 +1,203 @@
+"""Core metadata from inside a wheel, reading as little of it as possible.
+
+A wheel is a zip: its central directory sits at the end, so over HTTP a suffix ``Range`` request
+plus one more for the ``METADATA`` member is usually all it takes, even for a 2 GB CUDA wheel.
+Servers that ignore ranges get a full streamed download into a temporary file instead.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import tempfile
+import zipfile
+import zlib
+from collections.abc import Iterator, Mapping
+from contextlib import ExitStack, contextmanager
+from typing import TYPE_CHECKING, BinaryIO
+
+import httpx
+from packaging.utils import canonicalize_name
+
+from mlenv.index.http import HttpClient, HttpError, transfer_error
+from mlenv.index.model import IndexFile, MetadataError
+from mlenv.index.urls import file_url_to_path, is_file_url
+
+if TYPE_CHECKING:
+    from _typeshed import WriteableBuffer
+
+TAIL_BYTES = 64 * 1024  # first request: enough for the central directory of most wheels
+CHUNK_BYTES = 64 * 1024  # smallest later request, so zipfile's small reads do not each cost a trip
+MAX_METADATA_BYTES = 16 * 1024 * 1024  # no real METADATA comes near; a zip bomb would
+_CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+)")
+_IDENTITY = {"Accept-Encoding": "identity"}  # ranges count bytes of the file, not of a gzip
+
+
+def read_wheel_metadata(file: IndexFile, http: HttpClient) -> bytes:
+    """The bytes of the wheel's ``*.dist-info/METADATA`` member."""
+    if is_file_url(file.url):
+        try:
+            with file_url_to_path(file.url).open("rb") as handle:
+                return metadata_member(handle, file)
+        except OSError as exc:
+            raise MetadataError(
+                f"cannot read {file.filename}: {exc.strerror or exc}",
+                where=file.url,
+                hint="check that the local index or find-links directory is complete",
+            ) from None
+    with open_remote_zip(http, file.url) as handle:
+        return metadata_member(handle, file)
+
+
+def metadata_member(handle: BinaryIO, file: IndexFile) -> bytes:
+    where = f"{file.url} ({file.name})"
+    try:
+        with zipfile.ZipFile(handle) as archive:
+            candidates = [
+                info
+                for info in archive.infolist()
+                if info.filename.count("/") == 1 and info.filename.endswith(".dist-info/METADATA")
+            ]
+            # A wheel vendoring another's dist-info is broken but exists; prefer our own name.
+            own = [i for i in candidates if _dist_info_name(i.filename) == file.name]
+            chosen = (own or candidates)[:1]
+            if not chosen:
+                raise MetadataError(
+                    "the wheel has no .dist-info/METADATA",
+                    where=where,
+                    hint="the wheel is broken; pick another version",
+                )
+            if chosen[0].file_size > MAX_METADATA_BYTES:
+                raise MetadataError(
+                    f"the wheel's METADATA claims {chosen[0].file_size} bytes",
+                    where=where,
+                    hint="the wheel is broken or malicious; pick another version",
+                )
+            return archive.read(chosen[0])
+    except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError) as exc:
+        raise MetadataError(
+            f"the wheel is not a readable zip archive ({exc})",
+            where=where,
+            hint="the wheel is broken or the download was truncated; retry or pick another version",
+        ) from None
+
+
+def _dist_info_name(member: str) -> str:
+    return canonicalize_name(member.split("/", 1)[0].removesuffix(".dist-info").split("-")[0])
+
+
+@contextmanager
+def open_remote_zip(http: HttpClient, url: str) -> Iterator[BinaryIO]:
+    """A seekable file over HTTP ranges, or a temporary full copy when ranges are not honoured."""
+    with ExitStack() as stack:
+        try:
+            tail = {"Range": f"bytes=-{TAIL_BYTES}", **_IDENTITY}
+            response = stack.enter_context(http.stream(url, headers=tail))
+        except HttpError as exc:
+            if exc.status != 416:  # 416: an empty or odd file; a plain GET tells the truth
+                raise
+            response = stack.enter_context(http.stream(url, headers=_IDENTITY))
+        if response.status_code == 206:
+            start, total = _content_range(response.headers, url)
+            yield io.BufferedReader(_RangeReader(http, url, total, start, _read_all(response, url)))
+        else:
+            spool = stack.enter_context(tempfile.TemporaryFile())
+            _copy(response, spool, url)
+            spool.seek(0)
+            yield spool
+
+
+def _content_range(headers: Mapping[str, str], url: str) -> tuple[int, int]:
+    """Start and total size of a 206 answer; a server that garbles them gets no guesswork."""
+    match = _CONTENT_RANGE.fullmatch(headers.get("content-range", "").strip())
+    if match is not None:
+        start, end, total = (int(g) for g in match.groups())
+        if start <= end < total:
+            return start, total
+    raise HttpError(
+        f"{url} answered a range request with an unusable Content-Range",
+        url=url,
+        status=206,
+        hint="the server's range support is broken; use a mirror",
+    )
+
+
+def _read_all(response: httpx.Response, url: str) -> bytes:
+    try:
+        return response.read()
+    except httpx.HTTPError as exc:
+        raise transfer_error(url, exc) from None
+
+
+def _copy(response: httpx.Response, target: BinaryIO, url: str) -> None:
+    try:
+        for chunk in response.iter_bytes():
+            target.write(chunk)
+    except httpx.HTTPError as exc:
+        raise transfer_error(url, exc) from None
+
+
+class _RangeReader(io.RawIOBase):
+    """Random access to a remote file of known size, fetching missing spans on demand."""
+
+    def __init__(self, http: HttpClient, url: str, size: int, start: int, data: bytes) -> None:
+        super().__init__()
+        self._http = http
+        self._url = url
+        self._size = size
+        self._position = 0
+        self._segments: list[tuple[int, bytes]] = [(start, data)]
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._position
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: self._size}[whence]
+        self._position = max(0, base + offset)
+        return self._position
+
+    def readinto(self, buffer: WriteableBuffer) -> int:
+        view = memoryview(buffer).cast("B")
+        position = self._position
+        if position >= self._size or len(view) == 0:
+            return 0
+        start, data = self._segment(position, len(view))
+        count = min(len(view), start + len(data) - position)
+        view[:count] = data[position - start : position - start + count]
+        self._position += count
+        return count
+
+    def _segment(self, position: int, wanted: int) -> tuple[int, bytes]:
+        for start, data in self._segments:
+            if start <= position < start + len(data):
+                return start, data
+        stop = min(self._size, position + max(wanted, CHUNK_BYTES))
+        headers = {"Range": f"bytes={position}-{stop - 1}", **_IDENTITY}
+        response = self._http.get(self._url, headers=headers)
+        if response.status == 206:
+            start, _total = _content_range(response.headers, self._url)
+            if start != position or not response.content:
+                raise HttpError(
+                    f"{self._url} answered a range request with the wrong range",
+                    url=self._url,
+                    status=206,
+                    hint="the server's range support is broken; use a mirror",
+                )
+            segment = (position, response.content)
+        else:  # the server stopped honouring ranges and sent the whole file
+            segment = (0, response.content)
+            if not position < len(response.content):
+                raise HttpError(
+                    f"{self._url} is shorter than it said",
+                    url=self._url,
+                    status=response.status,
+                    hint="the file changed while being read; retry",
+                )
+        self._segments.append(segment)
+        return segment

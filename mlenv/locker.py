@@ -1,0 +1,225 @@
+"""From a manifest to a lock: the indexes it names, one resolution per platform, every artifact
+hashed.
+
+This is the seam between the pure core (``resolve``, ``lock``) and the index edge; it takes an
+``Index`` so tests hand it an in-memory one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from packaging.utils import NormalizedName, canonicalize_name
+from packaging.version import Version
+
+from mlenv.index import (
+    FindLinks,
+    HttpClient,
+    Index,
+    IndexFile,
+    IndexGroup,
+    MetadataCache,
+    SimpleIndex,
+    strip_credentials,
+)
+from mlenv.index.urls import file_url_to_path, is_file_url
+from mlenv.lock import Lock, LockedPackage, LockedPlatform, LockTarget, inputs_hash
+from mlenv.manifest import Manifest
+from mlenv.report import Reporter
+from mlenv.resolve import CandidatePolicy, Resolution, resolve
+from mlenv.target import Target
+
+HASH_WORKERS = 4
+CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class Sources:
+    """The indexes of a manifest, in the order the strategy consults them."""
+
+    index: Index
+    index_urls: tuple[str, ...]
+    find_links: tuple[str, ...]
+
+    @property
+    def searched(self) -> tuple[str, ...]:
+        return (*self.index_urls, *self.find_links)
+
+
+def open_sources(
+    manifest: Manifest, http: HttpClient, cache: MetadataCache | None, base_dir: Path
+) -> Sources:
+    """index-url, then extra-index-urls, then find-links, in manifest order."""
+    pypi = manifest.pypi
+    simple = [
+        SimpleIndex(url, http=http, cache=cache) for url in (pypi.index_url, *pypi.extra_index_urls)
+    ]
+    links = []
+    for location in pypi.find_links:
+        if "://" not in location and not Path(location).is_absolute():
+            location = str(base_dir / location)
+        links.append(FindLinks(location, http=http, cache=cache))
+    group = IndexGroup([*simple, *links], pypi.index_strategy)
+    return Sources(group, tuple(i.url for i in simple), tuple(i.url for i in links))
+
+
+@dataclass(frozen=True)
+class Upgrade:
+    """Which existing pins may move: none (minimal change), all, or the named packages."""
+
+    everything: bool = False
+    packages: frozenset[NormalizedName] = field(default_factory=frozenset)
+
+    @classmethod
+    def of(cls, everything: bool, packages: Iterable[str]) -> Upgrade:
+        return cls(everything, frozenset(canonicalize_name(p) for p in packages))
+
+
+@dataclass(frozen=True)
+class Change:
+    platform: str
+    name: str
+    old: str | None
+    new: str | None
+
+    def __str__(self) -> str:
+        if self.old is None:
+            return f"+ {self.name} {self.new} ({self.platform})"
+        if self.new is None:
+            return f"- {self.name} {self.old} ({self.platform})"
+        return f"~ {self.name} {self.old} -> {self.new} ({self.platform})"
+
+
+def lock_manifest(
+    manifest: Manifest,
+    sources: Sources,
+    *,
+    reporter: Reporter,
+    previous: Lock | None = None,
+    upgrade: Upgrade | None = None,
+    policy: CandidatePolicy | None = None,
+) -> Lock:
+    """Resolve every platform; keep previous pins that still fit unless asked to upgrade."""
+    upgrade = upgrade or Upgrade()
+    requirements = manifest.pypi.requirements()
+    resolutions = []
+    for target in Target.for_environment(manifest.environment):
+        preferences = _preferences(previous, target.platform, upgrade)
+        resolutions.append(
+            resolve(
+                requirements,
+                target,
+                sources.index,
+                reporter=reporter,
+                policy=policy,
+                preferences=preferences,
+                indexes_searched=sources.searched,
+            )
+        )
+    facts = artifact_facts(
+        sources.index, [pin.file for r in resolutions for pin in r.pins], reporter
+    )
+    cuda = manifest.cuda
+    head = LockTarget(
+        python=manifest.environment.python,
+        glibc=manifest.environment.glibc,
+        platforms=manifest.environment.platforms,
+        index_strategy=manifest.pypi.index_strategy,
+        indexes=sources.index_urls,
+        find_links=sources.find_links,
+        requirements=manifest.pypi.dependencies,
+        cuda=cuda.version if cuda else None,
+        driver_floor=cuda.driver_floor if cuda else None,
+    )
+    return Lock(inputs_hash(manifest), head).with_platforms(
+        [_locked_platform(r, facts) for r in resolutions]
+    )
+
+
+def _preferences(
+    previous: Lock | None, platform: str, upgrade: Upgrade
+) -> dict[NormalizedName, Version]:
+    if previous is None or upgrade.everything:
+        return {}
+    for locked in previous.platforms:
+        if locked.platform == platform:
+            return {
+                canonicalize_name(p.name): Version(p.version)
+                for p in locked.packages
+                if canonicalize_name(p.name) not in upgrade.packages
+            }
+    return {}
+
+
+def _locked_platform(
+    resolution: Resolution, facts: Mapping[str, tuple[str, int]]
+) -> LockedPlatform:
+    packages = []
+    for pin in resolution.pins:
+        sha256, size = facts[pin.file.url]
+        packages.append(
+            LockedPackage(
+                name=pin.name,
+                version=str(pin.version),
+                filename=pin.file.filename,
+                url=strip_credentials(pin.file.url),
+                sha256=sha256,
+                size=size,
+                index=pin.file.index_url,
+                requires_python=pin.file.requires_python,
+                dependencies=pin.dependencies,
+            )
+        )
+    return LockedPlatform(resolution.target.platform, tuple(packages))
+
+
+def artifact_facts(
+    index: Index, files: Sequence[IndexFile], reporter: Reporter
+) -> dict[str, tuple[str, int]]:
+    """sha256 and size of every file: from the index when it says, else measured.
+
+    A local file's size is a stat; anything else unknown is streamed once and hashed, in
+    parallel, never held in memory.
+    """
+    unique = {f.url: f for f in files}
+    facts: dict[str, tuple[str, int]] = {}
+    todo = []
+    for url, file in sorted(unique.items()):
+        if file.sha256 is not None and file.size is not None:
+            facts[url] = (file.sha256, file.size)
+        elif file.sha256 is not None and is_file_url(url):
+            facts[url] = (file.sha256, file_url_to_path(url).stat().st_size)
+        else:
+            todo.append(file)
+    if not todo:
+        return facts
+    with reporter.task("hashing artifacts the index did not hash", len(todo), "files") as task:
+
+        def measure(file: IndexFile) -> tuple[str, tuple[str, int]]:
+            digest = hashlib.sha256()
+            size = 0
+            with index.open(file) as stream:
+                while chunk := stream.read(CHUNK):
+                    digest.update(chunk)
+                    size += len(chunk)
+            task.advance()
+            return file.url, (digest.hexdigest(), size)
+
+        with ThreadPoolExecutor(HASH_WORKERS) as pool:
+            facts.update(pool.map(measure, todo))
+    return facts
+
+
+def changes(old: Lock | None, new: Lock) -> list[Change]:
+    """What a re-lock changed, per platform, sorted."""
+    before = {(p, pkg.name): pkg.version for p, pkg in old.packages()} if old else {}
+    after = {(p, pkg.name): pkg.version for p, pkg in new.packages()}
+    result = []
+    for key in sorted(before.keys() | after.keys()):
+        if before.get(key) != after.get(key):
+            result.append(Change(key[0], key[1], before.get(key), after.get(key)))
+    return result

@@ -1,0 +1,227 @@
+"""HttpClient rules over an in-memory transport: offline, credentials, retries, page cache."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from mlenv.index import HttpCache, HttpClient, HttpError, OfflineError
+from mlenv.index.urls import origin, split_credentials
+
+Handler = Callable[[httpx.Request], httpx.Response]
+
+
+class Recorder:
+    """A transport that answers with ``handler`` and remembers every request."""
+
+    def __init__(self, handler: Handler) -> None:
+        self.requests: list[httpx.Request] = []
+        self.sleeps: list[float] = []
+        self._handler = handler
+
+    def transport(self) -> httpx.MockTransport:
+        def handle(request: httpx.Request) -> httpx.Response:
+            self.requests.append(request)
+            return self._handler(request)
+
+        return httpx.MockTransport(handle)
+
+
+def _client(recorder: Recorder, **kwargs: Any) -> HttpClient:
+    return HttpClient(transport=recorder.transport(), sleep=recorder.sleeps.append, **kwargs)
+
+
+def test_split_credentials_and_origin() -> None:
+    assert split_credentials("https://u%40x:p%3Aw@host.example:8443/simple") == (
+        "https://host.example:8443/simple",
+        ("u@x", "p:w"),
+    )
+    assert split_credentials("https://host.example/simple") == ("https://host.example/simple", None)
+    assert origin("HTTPS://Host.Example/x") == ("https", "host.example", 443)
+    assert origin("http://host.example:8080/x") == ("http", "host.example", 8080)
+
+
+def test_offline_refuses_before_any_connection() -> None:
+    recorder = Recorder(lambda request: httpx.Response(200))
+    client = _client(recorder, offline=True)
+    with pytest.raises(OfflineError) as info:
+        client.get("https://user:secret@index.example/simple/demo/")
+    assert recorder.requests == []
+    assert info.value.where == "https://index.example/simple/demo/"
+    assert info.value.hint == "run without --offline on a connected machine"
+    assert "secret" not in str(info.value)
+
+
+def test_url_credentials_go_only_to_their_own_origin() -> None:
+    recorder = Recorder(lambda request: httpx.Response(200, content=b"ok"))
+    client = _client(recorder, netrc_path=Path("/nonexistent"))
+    client.get("https://alice:s3cret@index.example/simple/")
+    client.get("https://index.example/files/a.whl")
+    client.get("https://files.example/a.whl")
+    client.get("http://index.example/plain-http")
+    sent = [r.headers.get("authorization") for r in recorder.requests]
+    assert sent[0] is not None and sent[0].startswith("Basic ")
+    assert sent[1] == sent[0]
+    assert sent[2:] == [None, None]
+    assert all("s3cret" not in str(r.url) for r in recorder.requests)
+
+
+def test_authorization_does_not_follow_a_redirect_to_another_host() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.host == "index.example":
+            return httpx.Response(302, headers={"Location": "https://cdn.example/a.whl"})
+        return httpx.Response(200, content=b"wheel")
+
+    recorder = Recorder(handler)
+    client = _client(recorder, netrc_path=Path("/nonexistent"))
+    response = client.get("https://alice:s3cret@index.example/a.whl")
+    assert response.url == "https://cdn.example/a.whl"
+    assert response.content == b"wheel"
+    first, second = recorder.requests
+    assert "authorization" in first.headers
+    assert "authorization" not in second.headers
+
+
+def test_netrc_credentials_apply_per_host(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine index.example login bob password hunter2\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))
+    recorder = Recorder(lambda request: httpx.Response(200))
+    client = _client(recorder)
+    client.get("https://index.example/simple/")
+    client.get("https://elsewhere.example/simple/")
+    assert recorder.requests[0].headers["authorization"] == "Basic Ym9iOmh1bnRlcjI="
+    assert "authorization" not in recorder.requests[1].headers
+
+
+def test_retries_5xx_and_429_with_backoff_then_succeeds() -> None:
+    answers = iter([503, 429, 200])
+    recorder = Recorder(lambda request: httpx.Response(next(answers), headers={}))
+    client = _client(recorder, retries=3, backoff=0.5)
+    assert client.get("https://index.example/x").status == 200
+    assert len(recorder.requests) == 3
+    assert recorder.sleeps == [0.5, 1.0]
+
+
+def test_retry_after_is_honoured_but_bounded() -> None:
+    answers = iter([429, 200])
+    recorder = Recorder(lambda r: httpx.Response(next(answers), headers={"Retry-After": "3600"}))
+    client = _client(recorder)
+    client.get("https://index.example/x")
+    assert recorder.sleeps == [30.0]
+
+
+def test_retries_are_bounded_and_the_error_names_url_status_and_hint() -> None:
+    recorder = Recorder(lambda request: httpx.Response(500))
+    client = _client(recorder, retries=2)
+    with pytest.raises(HttpError) as info:
+        client.get("https://user:pw@index.example/simple/demo/")
+    assert len(recorder.requests) == 3
+    assert info.value.status == 500
+    assert info.value.where == "https://index.example/simple/demo/"
+    assert "HTTP 500" in info.value.message
+    assert info.value.hint and "try again later" in info.value.hint
+    assert "pw@" not in str(info.value)
+
+
+def test_connect_errors_are_retried_then_reported() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("connection refused", request=request)
+
+    recorder = Recorder(handler)
+    client = _client(recorder, retries=1)
+    with pytest.raises(HttpError) as info:
+        client.get("https://index.example/simple/")
+    assert len(recorder.requests) == 2
+    assert info.value.status is None
+    assert "ConnectError" in info.value.message
+
+
+@pytest.mark.parametrize(
+    ("status", "hint"),
+    [(401, "~/.netrc"), (403, "refused access"), (404, "nothing exists there")],
+)
+def test_client_errors_are_not_retried_and_get_a_specific_hint(status: int, hint: str) -> None:
+    recorder = Recorder(lambda request: httpx.Response(status))
+    with pytest.raises(HttpError) as info:
+        _client(recorder).get("https://index.example/simple/")
+    assert len(recorder.requests) == 1
+    assert info.value.hint and hint in info.value.hint
+
+
+def test_redirect_loops_are_bounded() -> None:
+    recorder = Recorder(lambda request: httpx.Response(302, headers={"Location": "/again"}))
+    with pytest.raises(HttpError, match="more than 3 redirects"):
+        _client(recorder, max_redirects=3).get("https://index.example/start")
+    assert len(recorder.requests) == 4
+
+
+def test_unsupported_scheme_is_a_clear_error() -> None:
+    with pytest.raises(HttpError, match="only http, https and file URLs"):
+        HttpClient().get("ftp://index.example/simple/")
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_page_cache_respects_max_age_then_revalidates_with_etag(tmp_path: Path) -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        headers = {"ETag": '"v1"', "Cache-Control": "max-age=60", "Content-Type": "text/html"}
+        if request.headers.get("if-none-match") == '"v1"':
+            return httpx.Response(304, headers=headers)
+        return httpx.Response(200, headers=headers, content=b"<a>page</a>")
+
+    recorder = Recorder(handler)
+    clock = Clock()
+    client = _client(recorder, cache=HttpCache(tmp_path, clock=clock))
+    url, accept = "https://index.example/simple/demo/", {"Accept": "text/html"}
+    assert not client.get(url, headers=accept, use_cache=True).from_cache
+    fresh = client.get(url, headers=accept, use_cache=True)
+    assert fresh.from_cache and fresh.content == b"<a>page</a>"
+    assert len(recorder.requests) == 1  # within max-age: no request at all
+    clock.now += 61
+    stale = client.get(url, headers=accept, use_cache=True)
+    assert stale.from_cache and stale.content == b"<a>page</a>"
+    assert stale.headers["content-type"] == "text/html"
+    assert recorder.requests[-1].headers["if-none-match"] == '"v1"'
+    assert client.get(url, headers=accept, use_cache=True).from_cache
+    assert len(recorder.requests) == 2  # the 304 renewed freshness
+    assert (tmp_path / "http-v1").is_dir()
+
+
+def test_no_store_is_not_cached_and_offline_serves_what_is_cached(tmp_path: Path) -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        cache_control = "no-store" if request.url.path == "/secret" else "no-cache"
+        return httpx.Response(200, headers={"Cache-Control": cache_control, "ETag": '"e"'})
+
+    recorder = Recorder(handler)
+    cache = HttpCache(tmp_path)
+    client = _client(recorder, cache=cache)
+    client.get("https://index.example/secret", use_cache=True)
+    client.get("https://index.example/page", use_cache=True)
+    assert cache.load("https://index.example/secret", "") is None
+    assert cache.load("https://index.example/page", "") is not None
+    offline = _client(recorder, cache=cache, offline=True)
+    assert offline.get("https://index.example/page", use_cache=True).from_cache
+    with pytest.raises(OfflineError):
+        offline.get("https://index.example/secret", use_cache=True)
+
+
+def test_a_damaged_cache_entry_is_a_miss(tmp_path: Path) -> None:
+    recorder = Recorder(lambda request: httpx.Response(200, headers={"ETag": '"e"'}, content=b"x"))
+    cache = HttpCache(tmp_path)
+    client = _client(recorder, cache=cache)
+    client.get("https://index.example/page", use_cache=True)
+    (entry,) = (p for p in (tmp_path / "http-v1").rglob("*") if p.is_file())
+    entry.write_bytes(b"garbage without a header")
+    assert not client.get("https://index.example/page", use_cache=True).from_cache

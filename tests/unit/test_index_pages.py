@@ -1,0 +1,229 @@
+"""Simple-API page parsing: HTML and JSON say the same facts, and bad pages fail by name."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from packaging.utils import canonicalize_name
+from packaging.version import Version
+
+from mlenv.index.model import IndexPageError, Link, make_file
+from mlenv.index.pages import page_kind, parse_html, parse_json, parse_page
+
+PAGE = "https://pypi.example/simple/demo/"
+SHA = "a" * 64
+META_SHA = "b" * 64
+
+
+def test_html_hash_fragment_is_parsed_and_removed_from_the_url() -> None:
+    (link,) = parse_html(
+        f'<a href="../../files/demo-1.0-py3-none-any.whl#sha256={SHA}">x</a>', PAGE
+    )
+    assert link.url == "https://pypi.example/files/demo-1.0-py3-none-any.whl"
+    assert link.filename == "demo-1.0-py3-none-any.whl"
+    assert link.sha256 == SHA
+
+
+def test_html_hash_is_lowercased_and_other_or_malformed_hashes_are_ignored() -> None:
+    html = (
+        f'<a href="a/demo-1.0.tar.gz#sha256={SHA.upper()}">a</a>'
+        '<a href="b/demo-1.1.tar.gz#md5=0123456789abcdef0123456789abcdef">b</a>'
+        '<a href="c/demo-1.2.tar.gz#sha256=nothex">c</a>'
+    )
+    assert [link.sha256 for link in parse_html(html, PAGE)] == [SHA, None, None]
+
+
+def test_html_requires_python_is_unescaped() -> None:
+    html = '<a href="demo-1.0.tar.gz" data-requires-python="&gt;=3.8,&lt;4">demo</a>'
+    assert parse_html(html, PAGE)[0].requires_python == ">=3.8,<4"
+
+
+def test_html_yanked_with_reason_without_reason_and_not_yanked() -> None:
+    html = (
+        '<a href="demo-1.0.tar.gz" data-yanked="broken &amp; insecure">a</a>'
+        '<a href="demo-1.1.tar.gz" data-yanked>b</a>'
+        '<a href="demo-1.2.tar.gz" data-yanked="">c</a>'
+        '<a href="demo-1.3.tar.gz">d</a>'
+    )
+    assert [link.yanked for link in parse_html(html, PAGE)] == ["broken & insecure", "", "", None]
+
+
+def test_html_metadata_attributes_both_pep_714_names() -> None:
+    html = (
+        f'<a href="a-1.0-py3-none-any.whl" data-core-metadata="sha256={META_SHA}">1</a>'
+        '<a href="a-1.1-py3-none-any.whl" data-dist-info-metadata="true">2</a>'
+        '<a href="a-1.2-py3-none-any.whl" data-core-metadata="true"'
+        f' data-dist-info-metadata="sha256={SHA}">3</a>'
+        '<a href="a-1.3-py3-none-any.whl">4</a>'
+        '<a href="a-1.4-py3-none-any.whl" data-core-metadata>5</a>'
+    )
+    facts = [(link.has_metadata, link.metadata_sha256) for link in parse_html(html, PAGE)]
+    assert facts == [(True, META_SHA), (True, None), (True, None), (False, None), (True, None)]
+
+
+def test_html_base_href_and_absolute_links_and_credentials_are_stripped() -> None:
+    html = (
+        '<html><head><base href="https://files.example/packages/"></head><body>'
+        '<a href="demo-1.0.tar.gz">rel</a>'
+        '<a href="https://user:secret@mirror.example/x/demo-1.1.tar.gz">abs</a>'
+        "<a>no href</a></body></html>"
+    )
+    urls = [link.url for link in parse_html(html, PAGE)]
+    assert urls == [
+        "https://files.example/packages/demo-1.0.tar.gz",
+        "https://mirror.example/x/demo-1.1.tar.gz",
+    ]
+
+
+def test_html_filename_comes_from_the_url_unquoted_not_the_anchor_text() -> None:
+    (link,) = parse_html('<a href="torch-2.6.0%2Bcu124-cp311-cp311-linux_x86_64.whl">t</a>', PAGE)
+    assert link.filename == "torch-2.6.0+cu124-cp311-cp311-linux_x86_64.whl"
+
+
+def test_text_that_is_not_html_is_refused_by_url() -> None:
+    with pytest.raises(IndexPageError) as info:
+        parse_html("just some words", "https://user:pw@host.example/simple/x/")
+    assert info.value.where == "https://host.example/simple/x/"
+    assert "pw" not in str(info.value)
+
+
+def _json_page(*files: dict[str, object], version: str = "1.1") -> bytes:
+    return json.dumps({"meta": {"api-version": version}, "name": "demo", "files": files}).encode()
+
+
+def test_json_page_carries_every_fact() -> None:
+    content = _json_page(
+        {
+            "filename": "demo-1.0-py3-none-any.whl",
+            "url": "../../files/demo-1.0-py3-none-any.whl",
+            "hashes": {"sha256": SHA, "md5": "x"},
+            "requires-python": ">=3.9",
+            "core-metadata": {"sha256": META_SHA},
+            "size": 1234,
+            "yanked": "bad build",
+        },
+        {
+            "filename": "demo-1.1.tar.gz",
+            "url": "https://files.example/demo-1.1.tar.gz#sha256=ignored",
+            "hashes": {},
+            "dist-info-metadata": True,
+            "yanked": True,
+        },
+        {"filename": "demo-1.2.tar.gz", "url": "demo-1.2.tar.gz", "hashes": {}, "yanked": False},
+    )
+    first, second, third = parse_json(content, PAGE)
+    assert first == Link(
+        url="https://pypi.example/files/demo-1.0-py3-none-any.whl",
+        filename="demo-1.0-py3-none-any.whl",
+        sha256=SHA,
+        requires_python=">=3.9",
+        yanked="bad build",
+        size=1234,
+        has_metadata=True,
+        metadata_sha256=META_SHA,
+    )
+    assert (second.url, second.yanked, second.has_metadata) == (
+        "https://files.example/demo-1.1.tar.gz",
+        "",
+        True,
+    )
+    assert (third.url, third.yanked, third.has_metadata, third.size) == (
+        "https://pypi.example/simple/demo/demo-1.2.tar.gz",
+        None,
+        False,
+        None,
+    )
+
+
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        (b"{not json", "is not valid JSON"),
+        (b"[]", "is not a JSON object"),
+        (_json_page(version="2.0"), "unsupported meta.api-version '2.0'"),
+        (b'{"meta": {"api-version": "1.0"}}', "has no files list"),
+        (_json_page({"filename": "x.whl"}), "files[0] lacks a url or filename"),
+        (_json_page("oops"), "files[0] is not an object"),  # type: ignore[arg-type]
+    ],
+)
+def test_json_that_is_not_the_api_it_claims_is_refused(content: bytes, problem: str) -> None:
+    with pytest.raises(IndexPageError) as info:
+        parse_json(content, PAGE)
+    assert problem in info.value.message
+    assert info.value.where == PAGE
+
+
+@pytest.mark.parametrize(
+    ("content_type", "content", "kind"),
+    [
+        ("application/vnd.pypi.simple.v1+json", b"", "json"),
+        ("application/vnd.pypi.simple.v1+html", b"", "html"),
+        ("text/html; charset=utf-8", b"{", "html"),
+        (None, b'  {"meta": {}}', "json"),
+        (None, b"<html>", "html"),
+    ],
+)
+def test_content_type_decides_the_format(
+    content_type: str | None, content: bytes, kind: str
+) -> None:
+    assert page_kind(content_type, content, PAGE) == kind
+
+
+def test_an_unexpected_content_type_is_refused() -> None:
+    with pytest.raises(IndexPageError, match="application/octet-stream"):
+        parse_page(b"PK\x03\x04", "application/octet-stream", PAGE)
+
+
+def test_html_in_a_declared_charset_and_undecodable_html() -> None:
+    page = '<a href="d\u00e9mo-1.0.tar.gz">x</a>'.encode("latin-1")
+    assert (
+        parse_page(page, "text/html; charset=latin-1", PAGE)[0].filename == "d\u00e9mo-1.0.tar.gz"
+    )
+    with pytest.raises(IndexPageError, match="not valid utf-8"):
+        parse_page(page, "text/html", PAGE)
+
+
+def _file(filename: str, project: str = "demo") -> object:
+    link = Link(url=f"https://x.example/{filename}", filename=filename)
+    return make_file(link, project=canonicalize_name(project), index_url="https://x.example")
+
+
+@pytest.mark.parametrize(
+    "filename",
+    [
+        "demo-notaversion-py3-none-any.whl",
+        "demo.whl",
+        "demo-1.0-py3-none.whl",
+        "demo-1.0.exe",
+        "demo-1.0.tar.bz2",
+        "demo-1.0-py2.7.egg",
+        "other-1.0-py3-none-any.whl",  # another project's file on this page
+        "demo.tar.gz",
+    ],
+)
+def test_bad_or_foreign_filenames_are_skipped(filename: str) -> None:
+    assert _file(filename) is None
+
+
+def test_wheels_and_sdists_become_index_files() -> None:
+    wheel = make_file(
+        Link(
+            url="https://x.example/Demo_Pkg-1.0-cp311-cp311-manylinux_2_28_x86_64.whl",
+            filename="Demo_Pkg-1.0-cp311-cp311-manylinux_2_28_x86_64.whl",
+            has_metadata=True,
+            metadata_sha256=META_SHA,
+        ),
+        project=canonicalize_name("demo-pkg"),
+        index_url="https://x.example",
+    )
+    sdist = make_file(
+        Link(url="https://x.example/demo_pkg-1.0.tar.gz", filename="demo_pkg-1.0.tar.gz"),
+        project=canonicalize_name("demo.pkg"),
+        index_url="https://x.example",
+    )
+    assert wheel is not None and sdist is not None
+    assert (wheel.name, wheel.version, wheel.is_wheel) == ("demo-pkg", Version("1.0"), True)
+    assert {str(t) for t in wheel.tags} == {"cp311-cp311-manylinux_2_28_x86_64"}
+    assert (wheel.has_metadata, wheel.metadata_sha256) == (True, META_SHA)
+    assert (sdist.is_wheel, sdist.tags, sdist.has_metadata) == (False, frozenset(), False)

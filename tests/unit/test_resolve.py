@@ -1,0 +1,221 @@
+"""The resolver over an in-memory index: every rule that decides which wheel is picked."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import pytest
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+from packaging.version import Version
+
+from mlenv.index import IndexGroup, MemoryIndex, MetadataError
+from mlenv.report import MemoryReporter
+from mlenv.resolve import Resolution, ResolutionError, resolve
+from mlenv.target import Target
+from tests.support.wheels import build_wheel
+
+X86_311 = Target("linux-64", "3.11", "2.28")
+
+
+def index(*wheels: tuple[str, bytes], url: str = "memory://a", **kw: object) -> MemoryIndex:
+    return MemoryIndex(url, dict(wheels), **kw)  # type: ignore[arg-type]
+
+
+def pins(resolution: Resolution) -> dict[str, str]:
+    return {pin.name: str(pin.version) for pin in resolution.pins}
+
+
+def lock(reqs: Iterable[str], idx: object, target: Target = X86_311, **kw: object) -> Resolution:
+    return resolve(
+        [Requirement(r) for r in reqs],
+        target,
+        idx,  # type: ignore[arg-type]
+        reporter=MemoryReporter(),
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+def test_picks_newest_versions_and_records_dependencies() -> None:
+    idx = index(
+        build_wheel("app", "1.0", requires_dist=["lib>=1"]),
+        build_wheel("lib", "1.0"),
+        build_wheel("lib", "2.0"),
+    )
+    result = lock(["app"], idx)
+    assert pins(result) == {"app": "1.0", "lib": "2.0"}
+    assert result.by_name()[canonicalize_name("app")].dependencies == ("lib",)
+
+
+def test_markers_are_evaluated_for_the_target_not_the_host() -> None:
+    idx = index(
+        build_wheel(
+            "app",
+            "1.0",
+            requires_dist=[
+                "armonly; platform_machine == 'aarch64'",
+                "x86only; platform_machine == 'x86_64'",
+                "new-py; python_version >= '3.12'",
+            ],
+        ),
+        build_wheel("armonly", "1.0"),
+        build_wheel("x86only", "1.0"),
+        build_wheel("new-py", "1.0"),
+    )
+    assert pins(lock(["app"], idx)) == {"app": "1.0", "x86only": "1.0"}
+    arm312 = Target("linux-aarch64", "3.12", "2.28")
+    assert pins(lock(["app"], idx, arm312)) == {"app": "1.0", "armonly": "1.0", "new-py": "1.0"}
+
+
+def test_root_requirement_markers_apply_too() -> None:
+    idx = index(build_wheel("a", "1.0"), build_wheel("b", "1.0"))
+    result = lock(["a", "b; python_version < '3.11'"], idx)
+    assert pins(result) == {"a": "1.0"}
+
+
+def test_platform_tags_choose_the_wheel_for_the_target() -> None:
+    idx = index(
+        build_wheel("fast", "2.0", tag="cp311-cp311-manylinux_2_17_x86_64"),
+        build_wheel("fast", "2.0", tag="cp311-cp311-manylinux_2_28_aarch64"),
+        build_wheel("fast", "2.0", tag="cp312-cp312-manylinux_2_17_x86_64"),
+        build_wheel("fast", "3.0", tag="cp311-cp311-manylinux_2_34_x86_64"),
+    )
+    result = lock(["fast"], idx)
+    (pin,) = result.pins
+    assert str(pin.version) == "2.0"  # 3.0 needs glibc 2.34, above the target's 2.28
+    assert pin.file.filename == "fast-2.0-cp311-cp311-manylinux_2_17_x86_64.whl"
+    arm = lock(["fast"], idx, Target("linux-aarch64", "3.11", "2.28"))
+    assert arm.pins[0].file.filename.endswith("manylinux_2_28_aarch64.whl")
+    py312 = lock(["fast"], idx, Target("linux-64", "3.12", "2.28"))
+    assert py312.pins[0].file.filename.startswith("fast-2.0-cp312")
+
+
+def test_most_specific_tag_wins_over_pure_python() -> None:
+    idx = index(
+        build_wheel("dual", "1.0"),
+        build_wheel("dual", "1.0", tag="cp311-abi3-manylinux_2_17_x86_64"),
+    )
+    assert lock(["dual"], idx).pins[0].file.filename.endswith("abi3-manylinux_2_17_x86_64.whl")
+
+
+def test_requires_python_excludes_releases() -> None:
+    idx = index(
+        build_wheel("lib", "1.0", requires_python=">=3.9"),
+        build_wheel("lib", "2.0", requires_python=">=3.12"),
+    )
+    assert pins(lock(["lib"], idx)) == {"lib": "1.0"}
+    assert pins(lock(["lib"], idx, Target("linux-64", "3.12"))) == {"lib": "2.0"}
+
+
+def test_extras_pull_their_dependencies_and_share_the_version() -> None:
+    idx = index(
+        build_wheel(
+            "web",
+            "1.0",
+            provides_extra=["socks"],
+            requires_dist=["core", "pysocks; extra == 'socks'"],
+        ),
+        build_wheel("core", "1.0"),
+        build_wheel("pysocks", "1.7"),
+    )
+    assert pins(lock(["web"], idx)) == {"web": "1.0", "core": "1.0"}
+    result = lock(["web[socks]"], idx)
+    assert pins(result) == {"web": "1.0", "core": "1.0", "pysocks": "1.7"}
+    assert result.by_name()[canonicalize_name("web")].dependencies == ("core", "pysocks")
+
+
+def test_prereleases_only_when_asked_or_nothing_else_fits() -> None:
+    idx = index(
+        build_wheel("lib", "1.0"), build_wheel("lib", "2.0b1"), build_wheel("only", "1.0rc1")
+    )
+    assert pins(lock(["lib"], idx)) == {"lib": "1.0"}
+    assert pins(lock(["lib>=2.0b1"], idx)) == {"lib": "2.0b1"}
+    assert pins(lock(["only"], idx)) == {"only": "1.0rc1"}
+
+
+def test_yanked_files_are_avoided_unless_pinned_exactly() -> None:
+    good = build_wheel("lib", "1.0")
+    bad = build_wheel("lib", "1.1")
+    idx = index(good, bad, yanked={bad[0]: "broken build"})
+    assert pins(lock(["lib"], idx)) == {"lib": "1.0"}
+    assert pins(lock(["lib==1.1"], idx)) == {"lib": "1.1"}
+    assert pins(lock(["lib>=1.0"], idx)) == {"lib": "1.0"}
+
+
+def test_preferences_keep_existing_pins_that_still_fit() -> None:
+    idx = index(build_wheel("lib", "1.0"), build_wheel("lib", "1.5"), build_wheel("lib", "2.0"))
+    assert pins(lock(["lib"], idx, preferences={"lib": Version("1.5")})) == {"lib": "1.5"}
+    assert pins(lock(["lib>=2"], idx, preferences={"lib": Version("1.5")})) == {"lib": "2.0"}
+
+
+def test_backtracks_to_a_compatible_set() -> None:
+    idx = index(
+        build_wheel("app", "2.0", requires_dist=["lib<2", "other>=2"]),
+        build_wheel("app", "1.0", requires_dist=["lib<2"]),
+        build_wheel("other", "2.0", requires_dist=["lib>=2"]),
+        build_wheel("lib", "1.0"),
+        build_wheel("lib", "2.0"),
+    )
+    assert pins(lock(["app"], idx)) == {"app": "1.0", "lib": "1.0"}
+
+
+def test_conflict_is_explained_as_chains() -> None:
+    idx = index(
+        build_wheel("frame", "1.0", requires_dist=["numlib<2"]),
+        build_wheel("tool", "3.0", requires_dist=["frame"]),
+        build_wheel("numlib", "1.0"),
+        build_wheel("numlib", "2.0"),
+    )
+    with pytest.raises(ResolutionError) as info:
+        lock(["tool", "numlib>=2"], idx)
+    text = info.value.message
+    assert text.splitlines() == [
+        "cannot resolve the PyPI requirements for linux-64, CPython 3.11, glibc 2.28:",
+        "numlib: no version satisfies all of",
+        "  numlib>=2 (from the manifest)",
+        "  numlib<2 (from frame 1.0 <- tool 3.0 <- the manifest)",
+        "  versions available for the target: 2.0, 1.0",
+    ]
+    assert info.value.hint is not None and "relax one" in info.value.hint
+
+
+def test_missing_package_names_the_indexes_searched() -> None:
+    idx = index(build_wheel("a", "1.0"))
+    with pytest.raises(ResolutionError) as info:
+        lock(["ghost>=1"], idx, indexes_searched=("https://idx.example/simple",))
+    assert "ghost: not found on https://idx.example/simple" in info.value.message
+    assert "  ghost>=1 (from the manifest)" in info.value.message
+
+
+def test_sdist_only_package_is_named_with_the_reason() -> None:
+    idx = MemoryIndex("memory://a", {"oldpkg-1.0.tar.gz": b"not really"})
+    with pytest.raises(ResolutionError) as info:
+        lock(["oldpkg"], idx, indexes_searched=("memory://a",))
+    assert (
+        "oldpkg: no installable file on memory://a (versions seen: 1.0; "
+        "1 file(s): only an sdist (mlenv locks wheels only))"
+    ) in info.value.message
+
+
+def test_no_wheel_for_the_target_says_so() -> None:
+    idx = index(build_wheel("macos", "1.0", tag="cp311-cp311-macosx_11_0_arm64"))
+    with pytest.raises(ResolutionError) as info:
+        lock(["macos"], idx, indexes_searched=("memory://a",))
+    assert "1 file(s): no wheel for the target's tags" in info.value.message
+
+
+def test_index_strategy_changes_the_result() -> None:
+    internal = index(build_wheel("corp-utils", "1.0"), url="memory://internal")
+    public = index(build_wheel("corp-utils", "99.0"), url="memory://public")
+    first = IndexGroup([internal, public], "first-index")
+    best = IndexGroup([internal, public], "best-match")
+    assert pins(lock(["corp-utils"], first)) == {"corp-utils": "1.0"}
+    assert pins(lock(["corp-utils"], best)) == {"corp-utils": "99.0"}
+
+
+def test_mislabelled_metadata_is_refused() -> None:
+    _, data = build_wheel("real", "1.0")
+    idx = index(("fake-1.0-py3-none-any.whl", data))
+    with pytest.raises(MetadataError) as info:
+        lock(["fake"], idx)
+    assert "metadata says real 1.0 but the file is fake 1.0" in info.value.message
