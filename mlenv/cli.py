@@ -130,6 +130,7 @@ def cli(ctx: click.Context, manifest: Path, verbose: int, quiet: bool, log_forma
       mlenv show            check the manifest and show the target mlenv sees
       mlenv lock            resolve for the target into mlenv.lock (hash-pinned)
       mlenv export          requirements.txt or pylock.toml from the lock
+      mlenv verify          check the lock, its hashes and the CUDA rules before deploy
     """
     reporter: Reporter
     if log_format == "json":
@@ -274,6 +275,105 @@ def export(session: Session, fmt: str, platform: str | None, output: Path | None
     else:
         write_atomic(output, text.encode())
         session.reporter.info(f"wrote {output}")
+
+
+@cli.command()
+@click.option("--driver", metavar="VERSION", help="Judge this NVIDIA driver (e.g. 535.104.05).")
+@click.option(
+    "--host", is_flag=True, help="Judge this machine's driver and GPUs (the check on a GPU node)."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the findings as JSON.")
+@click.option(
+    "--offline", is_flag=True, help="Accepted for symmetry: verify never uses the network."
+)
+@click.pass_obj
+def verify(session: Session, driver: str | None, host: bool, as_json: bool, offline: bool) -> None:
+    """Check the lock before deploy: fresh against the manifest, every artifact hashed, and the
+    CUDA rules for the manifest's driver floor, a given --driver, or this --host.
+
+    Exit 0 when everything holds (warnings allowed), 1 when something fails, 3 when it cannot
+    judge (no NVIDIA driver found with --host).
+    """
+    from mlenv.cuda import DriverVersion
+    from mlenv.verify import Judged, compute_capability_arch, verify_lock
+
+    if driver and host:
+        raise UsageError("--driver and --host exclude each other", hint="pass one of them")
+    manifest = session.load_manifest()
+    lock_ = session.load_lock()
+    judged = None
+    if driver:
+        judged = Judged(str(DriverVersion.parse(driver, where="--driver")), "--driver")
+    elif host:
+        from mlenv.host import RealHost, detect
+
+        facts = detect(RealHost())
+        if facts.driver is None:
+            for probe in facts.probes:
+                session.reporter.info(f"  {probe.source}: {probe.detail}")
+            click.echo("cannot judge: no NVIDIA driver found on this host", err=True)
+            click.echo(
+                "  hint: run on a GPU node, or set MLENV_DRIVER_VERSION to the node's driver",
+                err=True,
+            )
+            raise SystemExit(EXIT_CANNOT_JUDGE)
+        archs = tuple(compute_capability_arch(g.compute_cap) for g in facts.gpus if g.compute_cap)
+        judged = Judged(facts.driver, facts.driver_source or "host", archs)
+    verdict = verify_lock(lock_, lockfile.inputs_hash(manifest), judged)
+    if as_json:
+        print_json(
+            {
+                "ok": verdict.ok,
+                "judged": None
+                if verdict.judged is None
+                else {
+                    "driver": verdict.judged.driver,
+                    "source": verdict.judged.source,
+                    "archs": list(verdict.judged.archs),
+                },
+                "requires-driver": verdict.requires_driver,
+                "findings": [
+                    {
+                        "severity": f.severity,
+                        "code": f.code,
+                        "package": f.package,
+                        "needs": f.needs,
+                        "promised": f.promised,
+                        "message": f.message,
+                        "hint": f.hint,
+                    }
+                    for f in verdict.findings
+                ],
+            }
+        )
+    else:
+        _print_verdict(verdict, lock_, session.lock_path)
+    if not verdict.ok:
+        raise SystemExit(EXIT_USER)
+
+
+def _print_verdict(verdict: Any, lock_: lockfile.Lock, path: Path) -> None:
+    target = lock_.target
+    against = (
+        f"driver {verdict.judged.driver} ({verdict.judged.source})"
+        if verdict.judged
+        else f"the driver floor {target.driver_floor}"
+    )
+    cuda = f"CUDA {target.cuda}" if target.cuda else "no CUDA target"
+    click.echo(
+        f"{path}: {sum(len(p.packages) for p in lock_.platforms)} packages, {cuda}, "
+        f"judged against {against}"
+    )
+    if verdict.requires_driver:
+        click.echo(f"the environment needs driver {verdict.requires_driver} or newer")
+    for finding in verdict.findings:
+        subject = finding.package or "[target]"
+        click.echo(f"{finding.severity.upper():7} {finding.code:22} {subject}: {finding.message}")
+        click.echo(f"        hint: {finding.hint}")
+    errors = len(verdict.errors)
+    warnings = len(verdict.findings) - errors
+    status = "FAIL" if errors else "OK"
+    click.echo(f"{status}: {errors} error(s), {warnings} warning(s)")
 
 
 def _verbose(argv: Sequence[str]) -> bool:

@@ -818,6 +818,25 @@ def judge(target: CudaTarget, needs: Sequence[PackageNeed]) -> tuple[Finding, ..
     return tuple(findings)
 
 
+def package_driver(item: PackageNeed) -> tuple[DriverVersion, str] | None:
+    """The driver one package needs for its full feature set, and the release that sets it.
+
+    None when the package fixes only a CUDA major (or is a placeholder): then the target's
+    toolkit decides.
+    """
+    need = item.need
+    if need.stub is not None or need.major_only:
+        return None
+    found = _minimum(need.cuda, need.release) if need.cuda in known_cuda_versions() else None
+    if found is None:
+        raise CudaError(
+            f"the minimum driver for CUDA {need.cuda} is not known",
+            where=f"{item.name} {item.version}",
+            hint=f"use a build of {item.name} for a CUDA release with a known driver",
+        )
+    return found
+
+
 def required_driver(target: CudaTarget, needs: Sequence[PackageNeed]) -> tuple[DriverVersion, str]:
     """The driver the environment needs for its full feature set, and which package sets it.
 
@@ -826,17 +845,10 @@ def required_driver(target: CudaTarget, needs: Sequence[PackageNeed]) -> tuple[D
     best = min_driver(target.cuda)
     why = f"target CUDA {target.cuda}"
     for item in needs:
-        need = item.need
-        if need.stub is not None or need.major_only or need.cuda.major != target.cuda.major:
+        if item.need.cuda.major != target.cuda.major:
             continue
-        found = _minimum(need.cuda, need.release) if need.cuda in known_cuda_versions() else None
-        if found is None:
-            raise CudaError(
-                f"the minimum driver for CUDA {need.cuda} is not known",
-                where=f"{item.name} {item.version}",
-                hint=f"use a build of {item.name} for a CUDA release with a known driver",
-            )
-        if found[0] > best:
+        found = package_driver(item)
+        if found is not None and found[0] > best:
             best, why = found[0], f"{item.name} {item.version} ({found[1]})"
     return best, why
 

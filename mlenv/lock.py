@@ -65,6 +65,7 @@ class LockTarget:
     cuda: str | None = None
     driver_floor: str | None = None
     requires_driver: str | None = None
+    requires_driver_because: str | None = None
 
 
 @dataclass(frozen=True)
@@ -179,6 +180,7 @@ def render(lock: Lock) -> str:
             _line("cuda", t.cuda),
             _line("driver-floor", t.driver_floor),
             _line("requires-driver", t.requires_driver),
+            _line("requires-driver-because", t.requires_driver_because),
             _line("index-strategy", t.index_strategy),
             _line("indexes", list(t.indexes)),
             _line("find-links", list(t.find_links)),
@@ -254,6 +256,7 @@ _TARGET_KEYS = frozenset(
         "cuda",
         "driver-floor",
         "requires-driver",
+        "requires-driver-because",
         "index-strategy",
         "indexes",
         "find-links",
@@ -307,6 +310,9 @@ def loads(text: str, source: str = "mlenv.lock") -> Lock:
         cuda=r.get(target_table, "target", "cuda", str, False),
         driver_floor=r.get(target_table, "target", "driver-floor", str, False),
         requires_driver=r.get(target_table, "target", "requires-driver", str, False),
+        requires_driver_because=r.get(
+            target_table, "target", "requires-driver-because", str, False
+        ),
     )
     platforms = []
     platform_tables = data.get("platform", {})

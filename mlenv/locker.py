@@ -16,6 +16,19 @@ from pathlib import Path
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
+from mlenv.cuda import (
+    CudaError,
+    CudaTarget,
+    CudaVersion,
+    DriverVersion,
+    Finding,
+    PackageNeed,
+    extract,
+    judge,
+    package_driver,
+    required_driver,
+)
+from mlenv.errors import Problem, ProblemsError
 from mlenv.index import (
     FindLinks,
     HttpClient,
@@ -34,6 +47,12 @@ from mlenv.resolve import CandidatePolicy, Resolution, resolve
 from mlenv.target import Target
 
 HASH_WORKERS = 4
+
+
+class CudaLockError(ProblemsError):
+    """The resolved environment breaks the CUDA rules for the fleet in the manifest."""
+
+
 CHUNK = 1 << 20
 
 
@@ -44,10 +63,19 @@ class Sources:
     index: Index
     index_urls: tuple[str, ...]
     find_links: tuple[str, ...]
+    # file:// prefixes of relative find-links directories -> the manifest's spelling, so the
+    # lock names "wheels/x.whl" rather than this checkout's absolute path
+    relative: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def searched(self) -> tuple[str, ...]:
         return (*self.index_urls, *self.find_links)
+
+    def portable(self, url: str) -> str:
+        for prefix, spelling in self.relative.items():
+            if url == prefix or url.startswith(prefix + "/"):
+                return spelling + url[len(prefix) :]
+        return url
 
 
 def open_sources(
@@ -59,12 +87,68 @@ def open_sources(
         SimpleIndex(url, http=http, cache=cache) for url in (pypi.index_url, *pypi.extra_index_urls)
     ]
     links = []
+    relative = {}
     for location in pypi.find_links:
         if "://" not in location and not Path(location).is_absolute():
-            location = str(base_dir / location)
+            directory = (base_dir / location).resolve()
+            relative[directory.as_uri()] = location.rstrip("/")
+            location = str(directory)
         links.append(FindLinks(location, http=http, cache=cache))
     group = IndexGroup([*simple, *links], pypi.index_strategy)
-    return Sources(group, tuple(i.url for i in simple), tuple(i.url for i in links))
+    return Sources(
+        group,
+        tuple(i.url for i in simple),
+        tuple(relative.get(i.url, i.url) for i in links),
+        relative,
+    )
+
+
+class CudaPolicy(CandidatePolicy):
+    """The CUDA rules as the resolver's judge: builds the fleet cannot run are never picked,
+    and among variants of one release the build for the target CUDA is tried first."""
+
+    def __init__(self, target: CudaTarget) -> None:
+        self.target = target
+        self._verdicts: dict[IndexFile, tuple[int, str | None]] = {}
+        cu = f"cu{target.cuda.major}{target.cuda.minor}"
+        self.hint = (
+            f"builds for another CUDA than the target {target.cuda} were refused: add an index "
+            f"with CUDA {target.cuda} builds (for PyTorch: https://download.pytorch.org/whl/{cu})"
+            ", pin versions built for it, or change [cuda] version and driver-floor"
+        )
+
+    def _verdict(self, file: IndexFile) -> tuple[int, str | None]:
+        if file not in self._verdicts:
+            self._verdicts[file] = self._judge(file)
+        return self._verdicts[file]
+
+    def _judge(self, file: IndexFile) -> tuple[int, str | None]:
+        try:
+            need = extract(file.name, str(file.version), file.filename)
+        except CudaError as exc:
+            return 3, exc.message
+        if need is None:
+            return 2, None  # no CUDA build (a CPU variant): usable, after the CUDA ones
+        item = PackageNeed(file.name, str(file.version), need)
+        errors = [f for f in judge(self.target, [item]) if f.package and f.severity == "error"]
+        if errors:
+            return 3, errors[0].message
+        return (0 if need.cuda == self.target.cuda else 1), None
+
+    def reject(self, file: IndexFile) -> str | None:
+        return self._verdict(file)[1]
+
+    def rank(self, file: IndexFile) -> int:
+        return self._verdict(file)[0]
+
+
+def cuda_target(manifest: Manifest) -> CudaTarget | None:
+    cuda = manifest.cuda
+    if cuda is None:
+        return None
+    return CudaTarget(
+        CudaVersion.parse(cuda.version), DriverVersion.parse(cuda.driver_floor), cuda.archs
+    )
 
 
 @dataclass(frozen=True)
@@ -105,6 +189,9 @@ def lock_manifest(
 ) -> Lock:
     """Resolve every platform; keep previous pins that still fit unless asked to upgrade."""
     upgrade = upgrade or Upgrade()
+    target_cuda = cuda_target(manifest)
+    if policy is None and target_cuda is not None:
+        policy = CudaPolicy(target_cuda)
     requirements = manifest.pypi.requirements()
     resolutions = []
     for target in Target.for_environment(manifest.environment):
@@ -123,6 +210,8 @@ def lock_manifest(
     facts = artifact_facts(
         sources.index, [pin.file for r in resolutions for pin in r.pins], reporter
     )
+    needs = _cuda_needs(sources.index, resolutions)
+    driver, because = _judge_cuda(target_cuda, needs, reporter)
     cuda = manifest.cuda
     head = LockTarget(
         python=manifest.environment.python,
@@ -134,10 +223,57 @@ def lock_manifest(
         requirements=manifest.pypi.dependencies,
         cuda=cuda.version if cuda else None,
         driver_floor=cuda.driver_floor if cuda else None,
+        requires_driver=driver,
+        requires_driver_because=because,
     )
     return Lock(inputs_hash(manifest), head).with_platforms(
-        [_locked_platform(r, facts) for r in resolutions]
+        [_locked_platform(r, facts, needs, sources) for r in resolutions]
     )
+
+
+def _cuda_needs(index: Index, resolutions: Sequence[Resolution]) -> dict[str, PackageNeed]:
+    """What CUDA each pinned file needs, from its tags and its Requires-Dist (by file URL)."""
+    needs: dict[str, PackageNeed] = {}
+    for resolution in resolutions:
+        for pin in resolution.pins:
+            if pin.file.url in needs:
+                continue
+            requires = index.metadata(pin.file).requires_dist
+            need = extract(pin.name, str(pin.version), pin.file.filename, requires)
+            if need is not None:
+                needs[pin.file.url] = PackageNeed(pin.name, str(pin.version), need)
+    return needs
+
+
+def _judge_cuda(
+    target: CudaTarget | None, needs: Mapping[str, PackageNeed], reporter: Reporter
+) -> tuple[str | None, str | None]:
+    """Refuse a lock the fleet cannot run; return the driver it needs and why."""
+    items = sorted(needs.values(), key=lambda n: (n.name, n.version))
+    if target is None:
+        if items:
+            names = ", ".join(f"{n.name} (CUDA {n.need.label})" for n in items[:3])
+            reporter.warning(
+                f"the environment holds CUDA builds ({names}) but the manifest has no [cuda] "
+                "table: add one so mlenv can check them against the fleet's driver"
+            )
+        return None, None
+    findings = judge(target, items)
+    errors = [f for f in findings if f.severity == "error"]
+    if errors:
+        raise CudaLockError(
+            f"the locked environment breaks the CUDA rules for CUDA {target.cuda} with "
+            f"driver floor {target.driver_floor} ({len(errors)} problem(s))",
+            [_problem(f) for f in errors],
+        )
+    for finding in findings:
+        reporter.warning(f"{finding.message} (hint: {finding.hint})")
+    driver, because = required_driver(target, items)
+    return str(driver), because
+
+
+def _problem(finding: Finding) -> Problem:
+    return Problem(finding.package or "[cuda]", finding.message, finding.hint)
 
 
 def _preferences(
@@ -156,22 +292,29 @@ def _preferences(
 
 
 def _locked_platform(
-    resolution: Resolution, facts: Mapping[str, tuple[str, int]]
+    resolution: Resolution,
+    facts: Mapping[str, tuple[str, int]],
+    needs: Mapping[str, PackageNeed],
+    sources: Sources,
 ) -> LockedPlatform:
     packages = []
     for pin in resolution.pins:
         sha256, size = facts[pin.file.url]
+        item = needs.get(pin.file.url)
+        driver = package_driver(item) if item is not None else None
         packages.append(
             LockedPackage(
                 name=pin.name,
                 version=str(pin.version),
                 filename=pin.file.filename,
-                url=strip_credentials(pin.file.url),
+                url=sources.portable(strip_credentials(pin.file.url)),
                 sha256=sha256,
                 size=size,
-                index=pin.file.index_url,
+                index=sources.portable(pin.file.index_url),
                 requires_python=pin.file.requires_python,
                 dependencies=pin.dependencies,
+                cuda=item.need.label if item is not None else None,
+                requires_driver=str(driver[0]) if driver is not None else None,
             )
         )
     return LockedPlatform(resolution.target.platform, tuple(packages))

@@ -419,7 +419,35 @@ def _cuda(check: _Checker, table: Mapping[str, Any]) -> Cuda:
     archs = check.string_list(
         table, "cuda.archs", (), _pattern(_ARCH, 'a GPU architecture like "sm_80"')
     )
+    if version and floor:
+        _check_driver_floor(check, version, floor)
     return Cuda(version, floor, archs)
+
+
+def _check_driver_floor(check: _Checker, version: str, floor: str) -> None:
+    """The fleet's oldest driver must run the target toolkit (release notes Table 3)."""
+    from mlenv.cuda import CudaError, CudaVersion, DriverVersion, known_cuda_versions, min_driver
+
+    cuda = CudaVersion.parse(version)
+    if cuda not in known_cuda_versions():
+        known = ", ".join(str(v) for v in known_cuda_versions() if v.major == cuda.major)
+        check.add(
+            "cuda.version",
+            f"CUDA {cuda} is not a known CUDA release",
+            f"known CUDA {cuda.major}.x releases: {known}" if known else "use a released CUDA",
+        )
+        return
+    try:
+        needed = min_driver(cuda)
+    except CudaError as exc:
+        check.add("cuda.version", exc.message, exc.hint)
+        return
+    if DriverVersion.parse(floor) < needed:
+        check.add(
+            "cuda.driver-floor",
+            f"driver {floor} cannot run CUDA {cuda}, which needs driver {needed} or newer",
+            f"raise driver-floor to {needed}, or target an older CUDA release",
+        )
 
 
 def _conda(check: _Checker, table: Mapping[str, Any]) -> Conda:

@@ -90,8 +90,11 @@ class CandidatePolicy:
     """Judges files beyond tags and specifiers (the CUDA rules plug in here).
 
     ``reject`` returns a reason to never pick a file; ``rank`` orders variants of one release
-    (lower first) so that, for example, the build for the target CUDA is tried before others.
+    (lower first) so that, for example, the build for the target CUDA is tried before others;
+    ``hint`` is shown when a resolution fails after the policy refused files.
     """
+
+    hint = ""
 
     def reject(self, file: IndexFile) -> str | None:
         return None
@@ -122,9 +125,13 @@ class _Rejections:
 
     versions: set[Version] = field(default_factory=set)
     reasons: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    refused: dict[Version, str] = field(default_factory=dict)
+    by_policy: bool = False
 
-    def add(self, reason: str) -> None:
+    def add(self, file: IndexFile, reason: str, *, by_policy: bool) -> None:
         self.reasons[reason] += 1
+        self.refused.setdefault(file.version, reason)
+        self.by_policy |= by_policy
 
 
 class _Provider(AbstractProvider[Req, Candidate, str]):
@@ -177,7 +184,11 @@ class _Provider(AbstractProvider[Req, Candidate, str]):
             rejected.versions.add(file.version)
             reason = self._reject(file)
             if reason is not None:
-                rejected.add(reason)
+                rejected.add(file, reason, by_policy=False)
+                continue
+            reason = self.policy.reject(file)
+            if reason is not None:
+                rejected.add(file, reason, by_policy=True)
                 continue
             rank = min(self.target.tag_priority.get(tag, 1 << 30) for tag in file.tags)
             key = (rank, file.filename)
@@ -204,7 +215,7 @@ class _Provider(AbstractProvider[Req, Candidate, str]):
                     return f"requires Python {file.requires_python}"
             except InvalidSpecifier:
                 return f"unreadable Requires-Python {file.requires_python!r}"
-        return self.policy.reject(file)
+        return None
 
     # -- resolvelib protocol ---------------------------------------------------------------
 
@@ -376,11 +387,23 @@ def explain(
         shown = ", ".join(str(c.version) for c in candidates[:8])
         more = f" and {len(candidates) - 8} more" if len(candidates) > 8 else ""
         lines.append(f"  versions available for the target: {shown}{more}")
+        refused = provider.rejections[canonicalize_name(name)].refused
+        wanted = [
+            v
+            for v in refused
+            if all(info.requirement.specifier.contains(v, True) for info in infos)
+        ]
+        for version in sorted(wanted, reverse=True)[:5]:
+            lines.append(f"  refused: {version}: {refused[version]}")
     summary = f"cannot resolve the PyPI requirements for {where}"
     hint = (
         "relax one of the conflicting requirements in [pypi].dependencies, or add an index "
         "that has a matching version"
     )
+    if provider.policy.hint and any(
+        provider.rejections[canonicalize_name(name)].by_policy for name in names
+    ):
+        hint = provider.policy.hint
     return ResolutionError(summary + ":\n" + "\n".join(lines), hint=hint)
 
 

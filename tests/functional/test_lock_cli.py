@@ -198,3 +198,24 @@ def test_export_refuses_a_stale_lock(project: tuple[Path, str, dict[str, str]]) 
     out = run_mlenv(["export", "--format", "requirements"], root, env)
     assert out.returncode == 1
     assert "the lock is stale" in out.stderr
+
+
+def test_relative_find_links_keep_the_lock_portable(tmp_path: Path) -> None:
+    locks = []
+    for checkout in ("one", "two/deeper"):
+        root = tmp_path / checkout
+        (root / "wheels").mkdir(parents=True)
+        for filename, data in WHEELS[:3]:
+            (root / "wheels" / filename).write_bytes(data)
+        (root / "mlenv.toml").write_text(
+            '[environment]\nname = "t"\npython = "3.11"\n[pypi]\nindex-url = '
+            f'"{(tmp_path / "empty").as_uri()}"\nfind-links = ["wheels"]\n'
+            'dependencies = ["app"]\n'
+        )
+        (tmp_path / "empty").mkdir(exist_ok=True)
+        result = run_mlenv(["lock"], root, {"MLENV_CACHE_DIR": str(tmp_path / "cache")})
+        assert result.returncode == 0, result.stderr
+        locks.append((root / "mlenv.lock").read_text())
+    assert locks[0] == locks[1]
+    assert 'url = "wheels/lib-1.1-py3-none-any.whl"' in locks[0]
+    assert str(tmp_path) not in locks[0].replace((tmp_path / "empty").as_uri(), "")

@@ -184,6 +184,32 @@ BAD_MANIFESTS: list[tuple[str, str, list[str]]] = [
         ],
     ),
     (
+        "driver-floor-below-toolkit",
+        MINIMAL + "[cuda]\nversion = '12.4'\ndriver-floor = '535.104.05'\n",
+        [
+            "m.toml: [cuda].driver-floor: driver 535.104.05 cannot run CUDA 12.4, which needs "
+            "driver 550.54.14 or newer\n"
+            "  hint: raise driver-floor to 550.54.14, or target an older CUDA release"
+        ],
+    ),
+    (
+        "cuda-unknown-release",
+        MINIMAL + "[cuda]\nversion = '12.7'\ndriver-floor = '565.57.01'\n",
+        [
+            "m.toml: [cuda].version: CUDA 12.7 is not a known CUDA release\n"
+            "  hint: known CUDA 12.x releases: 12.0, 12.1, 12.2, 12.3, 12.4, 12.5, 12.6, 12.8, 12.9"
+        ],
+    ),
+    (
+        "cuda-driver-unconfirmed",
+        MINIMAL + "[cuda]\nversion = '13.4'\ndriver-floor = '615'\n",
+        [
+            "m.toml: [cuda].version: the minimum driver for CUDA 13.4 is unconfirmed\n"
+            "  hint: no NVIDIA Table 3 value is known for it; target a release whose driver is "
+            "known"
+        ],
+    ),
+    (
         "arch-garbage",
         MINIMAL + "[cuda]\nversion = '12.4'\ndriver-floor = '550.54.14'\narchs = ['ampere']\n",
         [

@@ -20,7 +20,14 @@ SCHEMA = json.loads((ROOT / "schemas" / "mlenv.schema.json").read_text())
 VALIDATOR = jsonschema.Draft202012Validator(SCHEMA)
 
 # Rules a JSON Schema cannot state: PEP 508 grammar, a URL requirement, a cross-table rule.
-BEYOND_SCHEMA = {"requirement-invalid", "requirement-direct-url", "conda-deps-without-channel"}
+BEYOND_SCHEMA = {
+    "requirement-invalid",
+    "requirement-direct-url",
+    "conda-deps-without-channel",
+    "driver-floor-below-toolkit",
+    "cuda-unknown-release",
+    "cuda-driver-unconfirmed",
+}
 
 
 def schema_accepts(data: dict[str, Any]) -> bool:
@@ -63,7 +70,7 @@ def test_schema_and_parser_agree_on_bad_manifests(name: str, text: str) -> None:
 GOOD_VARIATIONS = [
     MINIMAL + 'platforms = ["linux-aarch64", "linux-64"]\nglibc = "2.17"\n',
     MINIMAL + 'interpreter = "/usr/bin/python3.11"\n',
-    MINIMAL + '[cuda]\nversion = "13.0"\ndriver-floor = "580"\narchs = ["sm_100a"]\n',
+    MINIMAL + '[cuda]\nversion = "13.0"\ndriver-floor = "580.65.06"\narchs = ["sm_100a"]\n',
     MINIMAL + '[pypi]\nindex-strategy = "best-match"\nfind-links = ["wheels"]\n',
     MINIMAL + '[build]\noutputs = []\ncompression = "none"\n',
     MINIMAL + '[conda]\nchannels = ["conda-forge"]\ndependencies = ["cuda-version 12.4.*"]\n',

@@ -1,0 +1,210 @@
+"""Every check of a lock against its manifest, its hashes and the CUDA rules, gathered at once.
+
+Pure: takes the lock, the manifest's inputs hash and the facts of the machine to judge (a
+declared driver, or what ``host`` detected) and returns findings; the CLI renders them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from dataclasses import dataclass
+
+from mlenv.cuda import (
+    CudaError,
+    CudaNeed,
+    CudaTarget,
+    CudaVersion,
+    DriverVersion,
+    Finding,
+    PackageNeed,
+    extract,
+    judge,
+    required_driver,
+)
+from mlenv.lock import Lock, LockedPackage
+
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+@dataclass(frozen=True)
+class Judged:
+    """The machine a verification is about: which driver and GPUs, and where that came from."""
+
+    driver: str
+    source: str
+    archs: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Verdict:
+    findings: tuple[Finding, ...]
+    judged: Judged | None
+    requires_driver: str | None
+
+    @property
+    def errors(self) -> tuple[Finding, ...]:
+        return tuple(f for f in self.findings if f.severity == "error")
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+def _error(code: str, package: str, needs: str, promised: str, message: str, hint: str) -> Finding:
+    return Finding("error", code, package, needs, promised, message, hint)
+
+
+def compute_capability_arch(cap: str) -> str:
+    """nvidia-smi's "8.6" as the sm_86 the CUDA rules speak."""
+    major, _, minor = cap.partition(".")
+    return f"sm_{major}{minor or '0'}"
+
+
+def verify_lock(lock: Lock, manifest_hash: str, judged: Judged | None) -> Verdict:
+    """Freshness, integrity fields and CUDA rules; ``judged`` None means the manifest's floor."""
+    findings: list[Finding] = []
+    if lock.inputs_hash != manifest_hash:
+        findings.append(
+            _error(
+                "lock-stale",
+                "",
+                f"inputs {manifest_hash[:19]}…",
+                f"lock made from {lock.inputs_hash[:19]}…",
+                "the lock was made from other inputs than the manifest now holds",
+                "run `mlenv lock` and commit the new lock",
+            )
+        )
+    for platform, package in lock.packages():
+        findings += _integrity(platform, package)
+    needs, extraction = _needs(lock)
+    findings += extraction
+    target = lock.target
+    if target.cuda is None or target.driver_floor is None:
+        if needs:
+            names = ", ".join(sorted({n.name for n in needs}))
+            findings.append(
+                Finding(
+                    "warning",
+                    "cuda-undeclared",
+                    "",
+                    "a [cuda] table",
+                    "no CUDA target",
+                    f"the lock holds CUDA builds ({names}) but declares no CUDA target",
+                    "add [cuda] version and driver-floor to the manifest and re-lock",
+                )
+            )
+        return Verdict(tuple(findings), judged, None)
+    driver = judged.driver if judged else target.driver_floor
+    archs = tuple(dict.fromkeys(judged.archs)) if judged else ()
+    cuda_target = CudaTarget(CudaVersion.parse(target.cuda), DriverVersion.parse(driver), archs)
+    findings += judge(cuda_target, needs)
+    needed: str | None = None
+    with contextlib.suppress(CudaError):  # judge() reports a package whose driver is unknown
+        needed = str(required_driver(cuda_target, needs)[0])
+    recorded = target.requires_driver
+    if recorded is not None and needed is not None:
+        where = "mlenv.lock [target].requires-driver"
+        if DriverVersion.parse(recorded, where=where) != DriverVersion.parse(needed):
+            findings.append(
+                _error(
+                    "lock-driver-mismatch",
+                    "",
+                    f"driver {needed}",
+                    f"lock says {target.requires_driver}",
+                    f"the lock records requires-driver {target.requires_driver}, but its "
+                    f"packages need {needed}",
+                    "the lock was edited by hand; run `mlenv lock --upgrade` to rebuild it",
+                )
+            )
+    return Verdict(tuple(findings), judged, needed)
+
+
+def _integrity(platform: str, package: LockedPackage) -> list[Finding]:
+    who = f"{package.name} {package.version} ({platform})"
+    found = []
+    if not _SHA256.fullmatch(package.sha256):
+        found.append(
+            _error(
+                "artifact-no-sha256",
+                package.name,
+                "a sha256",
+                package.sha256 or "none",
+                f"{who} has no valid sha256",
+                "run `mlenv lock --upgrade-package " + package.name + "` to hash it again",
+            )
+        )
+    if package.size <= 0:
+        found.append(
+            _error(
+                "artifact-no-size",
+                package.name,
+                "a size",
+                str(package.size),
+                f"{who} has no size",
+                "run `mlenv lock --upgrade-package " + package.name + "` to measure it again",
+            )
+        )
+    return found
+
+
+def _needs(lock: Lock) -> tuple[list[PackageNeed], list[Finding]]:
+    """What CUDA each package needs, re-derived from its name and file; the lock's own ``cuda``
+    field (which may come from Requires-Dist) must agree with the name and file."""
+    needs: dict[tuple[str, str], PackageNeed] = {}
+    findings: list[Finding] = []
+    for _, package in lock.packages():
+        key = (package.name, package.version)
+        if key in needs:
+            continue
+        try:
+            need = extract(package.name, package.version, package.filename)
+        except CudaError as exc:
+            findings.append(
+                _error("cuda-unreadable", package.name, "", "", exc.message, exc.hint or "")
+            )
+            continue
+        recorded = package.cuda
+        if need is not None and recorded is not None and need.label != recorded:
+            findings.append(
+                _error(
+                    "lock-cuda-mismatch",
+                    package.name,
+                    f"CUDA {need.label}",
+                    f"lock says CUDA {recorded}",
+                    f"{package.name} {package.version} is a CUDA {need.label} build "
+                    f"({need.evidence!r}), but the lock records CUDA {recorded}",
+                    "the lock was edited by hand; run `mlenv lock --upgrade` to rebuild it",
+                )
+            )
+        if need is None and recorded is not None:
+            need = _recorded_need(recorded, package)
+            if need is None:
+                findings.append(
+                    _error(
+                        "lock-cuda-unreadable",
+                        package.name,
+                        "a CUDA label like 12.4 or 12.x",
+                        recorded,
+                        f"{package.name} {package.version} records CUDA {recorded!r}, which is "
+                        "not a CUDA version",
+                        "the lock was edited by hand; run `mlenv lock --upgrade` to rebuild it",
+                    )
+                )
+        if need is not None:
+            needs[key] = PackageNeed(package.name, package.version, need)
+    return list(needs.values()), findings
+
+
+_LABEL = re.compile(r"(\d{1,2})\.(\d{1,2}|x)")
+
+
+def _recorded_need(label: str, package: LockedPackage) -> CudaNeed | None:
+    """A need the lock recorded from Requires-Dist, which verify cannot re-read offline."""
+    match = _LABEL.fullmatch(label)
+    if match is None:
+        return None
+    major_only = match[2] == "x"
+    cuda = CudaVersion(int(match[1]), 0 if major_only else int(match[2]))
+    evidence = f"mlenv.lock: {package.name} cuda = {label!r}"
+    return CudaNeed(cuda, major_only, "lock", evidence, "mlenv.lock")
