@@ -21,8 +21,8 @@ import click
 from mlenv import __version__
 from mlenv import lock as lockfile
 from mlenv.atomic import write_atomic
-from mlenv.cache import cache_dir
-from mlenv.errors import MlenvError, UsageError
+from mlenv.cache import ArtifactCache, cache_dir
+from mlenv.errors import MlenvError, ProblemsError, UsageError
 from mlenv.manifest import PYTHON_MINORS, Manifest, loads
 from mlenv.report import HumanReporter, JsonReporter, QuietReporter, Reporter
 from mlenv.target import Target
@@ -47,6 +47,7 @@ class Session:
     manifest_path: Path
     reporter: Reporter
     verbose: int
+    cache_root: Path
 
     def load_manifest(self) -> Manifest:
         return read_manifest(self.manifest_path)
@@ -70,7 +71,10 @@ class Session:
     def http(self, offline: bool) -> HttpClient:
         from mlenv.index import HttpCache, HttpClient
 
-        return HttpClient(offline=offline, cache=HttpCache(cache_dir()))
+        return HttpClient(offline=offline, cache=HttpCache(self.cache_root))
+
+    def artifact_cache(self) -> ArtifactCache:
+        return ArtifactCache(self.cache_root)
 
 
 def read_manifest(path: Path) -> Manifest:
@@ -111,6 +115,11 @@ def print_json(data: Any) -> None:
     show_default=True,
     help="The manifest to work on.",
 )
+@click.option(
+    "--cache",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Cache directory (default $MLENV_CACHE_DIR or ~/.cache/mlenv); a bundle works too.",
+)
 @click.option("-v", "--verbose", count=True, help="More detail; tracebacks on internal errors.")
 @click.option("-q", "--quiet", is_flag=True, help="Only warnings and errors on stderr.")
 @click.option(
@@ -120,7 +129,14 @@ def print_json(data: Any) -> None:
     help="How progress and messages are written to stderr.",
 )
 @click.pass_context
-def cli(ctx: click.Context, manifest: Path, verbose: int, quiet: bool, log_format: str) -> None:
+def cli(
+    ctx: click.Context,
+    manifest: Path,
+    cache: Path | None,
+    verbose: int,
+    quiet: bool,
+    log_format: str,
+) -> None:
     """mlenv: lock a GPU Python environment for its target, fetch it for an air gap,
     build it byte for byte, and verify it before deploy.
 
@@ -139,7 +155,7 @@ def cli(ctx: click.Context, manifest: Path, verbose: int, quiet: bool, log_forma
         reporter = QuietReporter()
     else:
         reporter = HumanReporter()
-    ctx.obj = Session(manifest, reporter, verbose)
+    ctx.obj = Session(manifest, reporter, verbose, cache or cache_dir())
 
 
 @cli.command()
@@ -230,7 +246,7 @@ def lock(
     from mlenv.locker import Upgrade, changes, lock_manifest, open_sources
 
     with session.http(offline) as http:
-        sources = open_sources(manifest, http, MetadataCache(cache_dir()), path.parent)
+        sources = open_sources(manifest, http, MetadataCache(session.cache_root), path.parent)
         new = lock_manifest(
             manifest,
             sources,
@@ -278,16 +294,77 @@ def export(session: Session, fmt: str, platform: str | None, output: Path | None
 
 
 @cli.command()
+@click.option(
+    "--platform", "platforms", multiple=True, help="Only this platform's artifacts (repeatable)."
+)
+@click.option(
+    "--bundle",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Also write a self-contained bundle directory to carry into an air-gapped site.",
+)
+@click.option("--offline", is_flag=True, help="Never touch the network; fail on what is missing.")
+@click.option("-j", "--jobs", type=click.IntRange(1, 32), default=4, show_default=True)
+@click.pass_obj
+def fetch(
+    session: Session, platforms: tuple[str, ...], bundle: Path | None, offline: bool, jobs: int
+) -> None:
+    """Download every artifact of the lock into the cache, each verified against its sha256
+    and size before it is stored; with --bundle, also write a bundle to carry offline."""
+    from mlenv.fetch import UrlOpener, artifacts_of, write_bundle
+    from mlenv.fetch import fetch as fetch_artifacts
+
+    manifest = session.load_manifest()
+    lock_ = session.load_lock()
+    lockfile.check_fresh(lock_, manifest, str(session.lock_path))
+    artifacts = artifacts_of(lock_, platforms)
+    cache = session.artifact_cache()
+    with session.http(offline) as http:
+        for url in (manifest.pypi.index_url, *manifest.pypi.extra_index_urls):
+            http.add_credentials(url)  # the lock holds URLs without them
+        result = fetch_artifacts(
+            artifacts,
+            cache,
+            UrlOpener(http, session.manifest_path.parent),
+            reporter=session.reporter,
+            offline=offline,
+            jobs=jobs,
+        )
+    session.reporter.info(
+        f"{len(artifacts)} artifact(s) in {cache.root}: {result.fetched} fetched "
+        f"({result.bytes_fetched} bytes), {result.already} already there"
+    )
+    if bundle is not None:
+        write_bundle(bundle, session.manifest_path, session.lock_path, artifacts, cache)
+        session.reporter.info(f"wrote bundle {bundle} (verify it with `mlenv verify --bundle`)")
+
+
+@cli.command()
 @click.option("--driver", metavar="VERSION", help="Judge this NVIDIA driver (e.g. 535.104.05).")
 @click.option(
     "--host", is_flag=True, help="Judge this machine's driver and GPUs (the check on a GPU node)."
+)
+@click.option(
+    "--bundle",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    help="Check a bundle completely: every missing, extra or corrupted file.",
+)
+@click.option(
+    "--cache", "check_cache", is_flag=True, help="Re-hash the lock's artifacts in the cache."
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the findings as JSON.")
 @click.option(
     "--offline", is_flag=True, help="Accepted for symmetry: verify never uses the network."
 )
 @click.pass_obj
-def verify(session: Session, driver: str | None, host: bool, as_json: bool, offline: bool) -> None:
+def verify(
+    session: Session,
+    driver: str | None,
+    host: bool,
+    bundle: Path | None,
+    check_cache: bool,
+    as_json: bool,
+    offline: bool,
+) -> None:
     """Check the lock before deploy: fresh against the manifest, every artifact hashed, and the
     CUDA rules for the manifest's driver floor, a given --driver, or this --host.
 
@@ -299,8 +376,13 @@ def verify(session: Session, driver: str | None, host: bool, as_json: bool, offl
 
     if driver and host:
         raise UsageError("--driver and --host exclude each other", hint="pass one of them")
+    if bundle is not None:
+        _verify_bundle(bundle)
+        return
     manifest = session.load_manifest()
     lock_ = session.load_lock()
+    if check_cache:
+        _verify_cache(session, lock_)
     judged = None
     if driver:
         judged = Judged(str(DriverVersion.parse(driver, where="--driver")), "--driver")
@@ -350,6 +432,42 @@ def verify(session: Session, driver: str | None, host: bool, as_json: bool, offl
         _print_verdict(verdict, lock_, session.lock_path)
     if not verdict.ok:
         raise SystemExit(EXIT_USER)
+
+
+def _verify_bundle(bundle: Path) -> None:
+    from mlenv.fetch import check_bundle
+
+    lock_path = bundle / "mlenv.lock"
+    try:
+        lock_ = lockfile.loads(lock_path.read_text(encoding="utf-8"), str(lock_path))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(
+            f"not a bundle: cannot read its lock ({exc})",
+            where=str(bundle),
+            hint="point --bundle at a directory written by `mlenv fetch --bundle`",
+        ) from None
+    problems = check_bundle(bundle, lock_)
+    for problem in problems:
+        click.echo(f"{problem.kind.upper():18} {problem.path}: {problem.detail}")
+    if problems:
+        click.echo(f"FAIL: {len(problems)} problem(s) in bundle {bundle}")
+        raise SystemExit(EXIT_USER)
+    count = len({p.sha256 for _, p in lock_.packages()})
+    click.echo(f"OK: bundle {bundle} is complete ({count} artifact(s), every sha256 checked)")
+
+
+def _verify_cache(session: Session, lock_: lockfile.Lock) -> None:
+    from mlenv.fetch import artifacts_of, check_cache
+
+    artifacts = artifacts_of(lock_)
+    problems = check_cache(session.artifact_cache(), artifacts)
+    if problems:
+        raise ProblemsError(
+            f"{len(problems)} of {len(artifacts)} artifact(s) in {session.cache_root} "
+            "are missing or corrupted",
+            problems,
+        )
+    session.reporter.info(f"cache: {len(artifacts)} artifact(s) present, every sha256 checked")
 
 
 def _print_verdict(verdict: Any, lock_: lockfile.Lock, path: Path) -> None:
