@@ -146,6 +146,9 @@ def cli(
       mlenv show            check the manifest and show the target mlenv sees
       mlenv lock            resolve for the target into mlenv.lock (hash-pinned)
       mlenv export          requirements.txt or pylock.toml from the lock
+      mlenv fetch           download every artifact, verified, into the cache or a bundle
+      mlenv build           the OCI image and conda-pack archive, offline, byte for byte
+      mlenv push            the image to an OCI registry, uploading only what changed
       mlenv verify          check the lock, its hashes and the CUDA rules before deploy
     """
     reporter: Reporter
@@ -339,6 +342,131 @@ def fetch(
 
 
 @cli.command()
+@click.option("--offline", is_flag=True, help="Accepted for clarity: build never uses the network.")
+@click.option("--check", is_flag=True, help="Build twice and fail on any byte difference.")
+@click.option("--platform", help="The platform to build (default: the lock's first).")
+@click.option(
+    "--bytecode",
+    type=click.Choice(["none", "hash"]),
+    default="none",
+    show_default=True,
+    help="none: no .pyc (smaller, byte-stable anywhere); hash: unchecked-hash .pyc compiled "
+    "for the final paths (needs a host Python of the target's version).",
+)
+@click.option("--tag", default="latest", show_default=True, help="Image tag (name is the env's).")
+@click.option(
+    "-o",
+    "--dist",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Output directory (default: dist/ beside the manifest).",
+)
+@click.option(
+    "--load", is_flag=True, help="Load image.tar into the Docker daemon at DOCKER_HOST afterwards."
+)
+@click.pass_obj
+def build(
+    session: Session,
+    offline: bool,
+    check: bool,
+    platform: str | None,
+    bytecode: str,
+    tag: str,
+    dist: Path | None,
+    load: bool,
+) -> None:
+    """Build the environment from the lock and the cache, without the network: an OCI image
+    (layout and image.tar, loadable by docker, podman and skopeo), a conda-pack archive and
+    build.json, byte-identical on any clean runner."""
+    import tempfile
+
+    from mlenv.build import BuildOptions, output_digests, source_date_epoch
+    from mlenv.build import build as build_outputs
+
+    manifest = session.load_manifest()
+    lock_bytes = session.lock_path.read_bytes() if session.lock_path.exists() else b""
+    lock_ = session.load_lock()
+    lockfile.check_fresh(lock_, manifest, str(session.lock_path))
+    options = BuildOptions(
+        platform=platform or lock_.target.platforms[0],
+        epoch=source_date_epoch(os.environ),
+        bytecode="hash" if bytecode == "hash" else "none",
+        tag=tag,
+    )
+    target = dist or session.manifest_path.parent / "dist"
+    args = (manifest, session.manifest_path.parent, lock_, lock_bytes, session.artifact_cache())
+    record = build_outputs(*args, target, options, reporter=session.reporter)
+    if check:
+        with tempfile.TemporaryDirectory(prefix="mlenv-check-") as scratch:
+            again = Path(scratch) / "elsewhere" / "dist"
+            build_outputs(*args, again, options, reporter=session.reporter)
+            first, second = output_digests(target), output_digests(again)
+        differing = sorted(k for k in first.keys() | second.keys() if first.get(k) != second.get(k))
+        if differing:
+            raise MlenvError(
+                f"two builds differ in {len(differing)} file(s): {', '.join(differing[:10])}",
+                where=str(target),
+                hint="this is a reproducibility bug in mlenv or its inputs; please report it "
+                "with both outputs (diffoscope shows how they differ)",
+            )
+        session.reporter.info(f"check: two builds are byte-identical ({len(first)} files)")
+    _print_outputs(target, record)
+    if load:
+        from mlenv.dockerload import load as docker_load
+
+        if "oci" not in record["outputs"]:
+            raise UsageError("--load needs the oci output", hint='add "oci" to [build] outputs')
+        loaded = docker_load(target / record["outputs"]["oci"]["image-tar"]["file"])
+        session.reporter.info(f"loaded {loaded} into Docker")
+
+
+@cli.command()
+@click.argument("ref")
+@click.option("--insecure", is_flag=True, help="Plain http (a registry on loopback).")
+@click.option(
+    "--dist",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="The build output to push (default: dist/ beside the manifest).",
+)
+@click.pass_obj
+def push(session: Session, ref: str, insecure: bool, dist: Path | None) -> None:
+    """Push the built image to an OCI registry (REF like registry:5000/team/env:tag).
+
+    Blobs the registry already has are not uploaded again; credentials come from the Docker
+    config file ($DOCKER_CONFIG/config.json or ~/.docker/config.json). Prints the digest.
+    """
+    from mlenv.registry import push as push_image
+
+    layout = (dist or session.manifest_path.parent / "dist") / "oci"
+    if not (layout / "index.json").is_file():
+        raise UsageError(
+            "no built image to push", where=str(layout), hint="run `mlenv build` first"
+        )
+    result = push_image(layout, ref, insecure=insecure, reporter=session.reporter)
+    session.reporter.info(
+        f"pushed {result.pushed_blobs} blob(s) ({result.bytes_pushed} bytes), "
+        f"{result.skipped_blobs} already there"
+    )
+    click.echo(f"{ref}@{result.digest}")
+
+
+def _print_outputs(dist: Path, record: dict[str, Any]) -> None:
+    outputs = record["outputs"]
+    click.echo(f"built {dist} for {record['platform']} (lock sha256 {record['lock-sha256']})")
+    if "oci" in outputs:
+        oci = outputs["oci"]
+        click.echo(f"  {dist / 'oci'}  OCI layout, manifest {oci['manifest-digest']}")
+        image = oci["image-tar"]
+        click.echo(f"  {dist / image['file']}  {image['repo-tag']}, sha256:{image['sha256']}")
+    if "conda-pack" in outputs:
+        pack = outputs["conda-pack"]
+        click.echo(f"  {dist / pack['file']}  conda-pack archive, sha256:{pack['sha256']}")
+    click.echo(f"  {dist / 'build.json'}")
+
+
+@cli.command()
+@click.argument(
+    "output", required=False, type=click.Path(dir_okay=False, exists=True, path_type=Path)
+)
 @click.option("--driver", metavar="VERSION", help="Judge this NVIDIA driver (e.g. 535.104.05).")
 @click.option(
     "--host", is_flag=True, help="Judge this machine's driver and GPUs (the check on a GPU node)."
@@ -358,6 +486,7 @@ def fetch(
 @click.pass_obj
 def verify(
     session: Session,
+    output: Path | None,
     driver: str | None,
     host: bool,
     bundle: Path | None,
@@ -366,7 +495,9 @@ def verify(
     offline: bool,
 ) -> None:
     """Check the lock before deploy: fresh against the manifest, every artifact hashed, and the
-    CUDA rules for the manifest's driver floor, a given --driver, or this --host.
+    CUDA rules for the manifest's driver floor, a given --driver, or this --host. With OUTPUT
+    (dist/image.tar or the conda-pack archive), also its digest against the build.json beside
+    it, and that build against this lock.
 
     Exit 0 when everything holds (warnings allowed), 1 when something fails, 3 when it cannot
     judge (no NVIDIA driver found with --host).
@@ -402,6 +533,8 @@ def verify(
         archs = tuple(compute_capability_arch(g.compute_cap) for g in facts.gpus if g.compute_cap)
         judged = Judged(facts.driver, facts.driver_source or "host", archs)
     verdict = verify_lock(lock_, lockfile.inputs_hash(manifest), judged)
+    if output is not None:
+        verdict = _with_output(verdict, output, session.lock_path)
     if as_json:
         print_json(
             {
@@ -432,6 +565,27 @@ def verify(
         _print_verdict(verdict, lock_, session.lock_path)
     if not verdict.ok:
         raise SystemExit(EXIT_USER)
+
+
+def _with_output(verdict: Any, output: Path, lock_path: Path) -> Any:
+    import dataclasses
+    import hashlib
+
+    from mlenv.cache import hash_file
+    from mlenv.verify import verify_output
+
+    record_path = output.parent / "build.json"
+    try:
+        record = json.loads(record_path.read_bytes())
+    except (OSError, ValueError) as exc:
+        raise UsageError(
+            f"no readable build.json beside the output ({exc})",
+            where=str(record_path),
+            hint="verify a file inside the dist/ directory written by `mlenv build`",
+        ) from None
+    lock_sha = hashlib.sha256(lock_path.read_bytes()).hexdigest()
+    found = verify_output(output.name, hash_file(output), record, lock_sha)
+    return dataclasses.replace(verdict, findings=(*found, *verdict.findings))
 
 
 def _verify_bundle(bundle: Path) -> None:

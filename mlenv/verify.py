@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import contextlib
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from mlenv.cuda import (
     CudaError,
@@ -208,3 +210,42 @@ def _recorded_need(label: str, package: LockedPackage) -> CudaNeed | None:
     cuda = CudaVersion(int(match[1]), 0 if major_only else int(match[2]))
     evidence = f"mlenv.lock: {package.name} cuda = {label!r}"
     return CudaNeed(cuda, major_only, "lock", evidence, "mlenv.lock")
+
+
+def verify_output(
+    name: str, actual_sha256: str, record: Mapping[str, Any], lock_sha256: str
+) -> list[Finding]:
+    """A built file against the build record beside it, and that record against the lock."""
+    outputs = record.get("outputs", {})
+    expected = {
+        entry["file"]: entry["sha256"]
+        for entry in (outputs.get("conda-pack"), (outputs.get("oci") or {}).get("image-tar"))
+        if isinstance(entry, dict)
+    }
+    findings = []
+    if name not in expected:
+        findings.append(
+            _error(
+                "output-unknown", "", f"one of {', '.join(sorted(expected)) or 'none'}", name,
+                f"{name} is not an output recorded in build.json",
+                "verify image.tar or the conda-pack archive of the same build",
+            )
+        )  # fmt: skip
+    elif expected[name] != actual_sha256:
+        findings.append(
+            _error(
+                "output-digest-mismatch", "", f"sha256 {expected[name]}", f"sha256 {actual_sha256}",
+                f"{name} has sha256 {actual_sha256}, build.json says {expected[name]}",
+                "the file was changed or truncated after the build; rebuild or copy it again",
+            )
+        )  # fmt: skip
+    if record.get("lock-sha256") != lock_sha256:
+        findings.append(
+            _error(
+                "output-lock-mismatch", "", f"lock sha256 {lock_sha256}",
+                f"built from {record.get('lock-sha256')}",
+                "the build was made from another lock than the one here",
+                "run `mlenv build --offline` again for this lock",
+            )
+        )  # fmt: skip
+    return findings

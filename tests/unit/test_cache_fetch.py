@@ -104,7 +104,7 @@ def test_get_rechecks_size_always_and_hash_on_request(tmp_path: Path) -> None:
     with pytest.raises(IntegrityError, match="cached file has 5 bytes, the lock says 1001"):
         cache.get(a)
     path.unlink()
-    with pytest.raises(CacheError, match="pkg1.whl is not in the cache"):
+    with pytest.raises(CacheError, match=r"pkg1\.whl is not in the cache"):
         cache.get(a)
 
 

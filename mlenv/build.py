@@ -1,0 +1,273 @@
+"""From a lock and a filled cache to `dist/`, offline and byte for byte.
+
+Every output (the OCI layout, `image.tar`, the conda-pack archive, `build.json`) is written
+into a temporary directory beside `dist/` and swapped in whole, so an interrupted build leaves
+the previous complete `dist/` or the new one. Nothing here touches the network: artifacts come
+from the verified cache only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from mlenv import __version__
+from mlenv.cache import Artifact, ArtifactCache, CacheError, hash_file
+from mlenv.cuda import CudaVersion, nvidia_require_cuda
+from mlenv.errors import MlenvError, Problem
+from mlenv.fetch import MissingArtifactsError, artifacts_of, canonical_json, missing_error
+from mlenv.install import NamedWheel, install_environment
+from mlenv.layer import Compression, collect, compressor_versions, write_layer
+from mlenv.lock import Lock, LockedPackage
+from mlenv.manifest import Manifest
+from mlenv.oci import ImageSpec, image_config, read_base, write_image_tar, write_layout
+from mlenv.pack import write_pack
+from mlenv.report import Reporter
+
+# 1980-01-01T00:00:00Z: the default file time when SOURCE_DATE_EPOCH is unset; the oldest time
+# a zip can hold, so the bytes survive a round trip through any archive format.
+DEFAULT_EPOCH = 315532800
+BUILD_RECORD = "build.json"
+ARCHIVE_SUFFIX = {"gzip": ".tar.gz", "zstd": ".tar.zst", "none": ".tar"}
+
+
+class BuildError(MlenvError):
+    """The build cannot start or cannot produce what the manifest asks for."""
+
+
+def source_date_epoch(env: Mapping[str, str]) -> int:
+    """SOURCE_DATE_EPOCH when set (a malformed value is an error, never ignored)."""
+    raw = env.get("SOURCE_DATE_EPOCH")
+    if raw is None or raw == "":
+        return DEFAULT_EPOCH
+    if not raw.isdigit():
+        raise BuildError(
+            f"SOURCE_DATE_EPOCH={raw!r} is not a number of seconds",
+            where="SOURCE_DATE_EPOCH",
+            hint="set it to an integer such as 1700000000, or unset it",
+        )
+    return int(raw)
+
+
+@dataclass(frozen=True)
+class BuildOptions:
+    platform: str
+    epoch: int
+    bytecode: Literal["none", "hash"] = "none"
+    tag: str = "latest"
+
+
+def build(
+    manifest: Manifest,
+    manifest_dir: Path,
+    lock: Lock,
+    lock_bytes: bytes,
+    cache: ArtifactCache,
+    dist: Path,
+    options: BuildOptions,
+    *,
+    reporter: Reporter,
+) -> dict[str, Any]:
+    """Build every output of the manifest into ``dist``; returns the build record."""
+    env = manifest.environment
+    if env.interpreter is None:
+        raise BuildError(
+            "the environment has no Python interpreter to run on",
+            where=f"{manifest.source}: [environment].interpreter",
+            hint='name the base image\'s Python, e.g. interpreter = "/usr/bin/python3.11"',
+        )
+    packages = lock.platform(options.platform).packages
+    wheels = _verified_wheels(packages, artifacts_of(lock, [options.platform]), cache, reporter)
+    dist = dist.absolute()
+    dist.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{dist.name}.", dir=dist.parent))
+    try:
+        staging = work / "staging"
+        install_environment(
+            wheels,
+            staging,
+            prefix=env.prefix,
+            interpreter=env.interpreter,
+            python=env.python,
+            bytecode=options.bytecode,
+            reporter=reporter,
+        )
+        out = work / "out"
+        out.mkdir()
+        record: dict[str, Any] = {
+            "mlenv": __version__,
+            "lock-sha256": hashlib.sha256(lock_bytes).hexdigest(),
+            "platform": options.platform,
+            "source-date-epoch": options.epoch,
+            "compression": manifest.build.compression,
+            "compressors": compressor_versions(),
+            "outputs": {},
+        }
+        # The image layer and the archive compress the same tree: one core each.
+        with ThreadPoolExecutor(2) as pool:
+            jobs = {}
+            if "oci" in manifest.build.outputs:
+                jobs["oci"] = pool.submit(
+                    _image, manifest, manifest_dir, lock, record["lock-sha256"], staging, out,
+                    options, reporter,
+                )  # fmt: skip
+            if "conda-pack" in manifest.build.outputs:
+                jobs["conda-pack"] = pool.submit(
+                    _archive, manifest, staging, out, options, reporter
+                )
+            record["outputs"] = {name: job.result() for name, job in sorted(jobs.items())}
+        (out / BUILD_RECORD).write_bytes(canonical_json(record))
+        shutil.rmtree(staging)
+        _swap_in(out, dist)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return record
+
+
+def _verified_wheels(
+    packages: Sequence[LockedPackage],
+    artifacts: Sequence[Artifact],
+    cache: ArtifactCache,
+    reporter: Reporter,
+) -> list[NamedWheel]:
+    """Every wheel from the cache, sha256 re-checked: the build installs only verified bytes."""
+    missing = [a for a in artifacts if not cache.has(a)]
+    if missing:
+        raise missing_error(missing, f"the cache {cache.root}")
+
+    def check(artifact: Artifact) -> Problem | None:
+        try:
+            cache.get(artifact, verify=True)
+        except CacheError as exc:
+            return Problem(artifact.name, exc.message, exc.hint)
+        return None
+
+    problems = []
+    with (
+        reporter.task("verifying artifacts", len(artifacts), "files") as task,
+        ThreadPoolExecutor(os.cpu_count() or 2) as pool,
+    ):
+        for problem in pool.map(check, artifacts):
+            task.advance()
+            if problem is not None:
+                problems.append(problem)
+    if problems:
+        raise MissingArtifactsError(
+            f"{len(problems)} artifact(s) in the cache do not match the lock", problems
+        )
+    return [NamedWheel(p.filename, cache.path(p.sha256)) for p in packages]
+
+
+def _image(
+    manifest: Manifest,
+    manifest_dir: Path,
+    lock: Lock,
+    lock_sha256: str,
+    staging: Path,
+    out: Path,
+    options: BuildOptions,
+    reporter: Reporter,
+) -> dict[str, Any]:
+    env = manifest.environment
+    base = None
+    if manifest.build.base_image is not None:
+        base = read_base(manifest_dir / manifest.build.base_image, platform=options.platform)
+    entries = collect(staging, env.prefix.strip("/"), parents=base is None)
+    layer_path = out / "layer.tmp"
+    with layer_path.open("wb") as stream:
+        blob = write_layer(
+            entries,
+            stream,
+            compression=manifest.build.compression,
+            mtime=options.epoch,
+            reporter=reporter,
+        )
+    spec = ImageSpec(
+        name=env.name,
+        platform=options.platform,
+        prefix=env.prefix,
+        created=options.epoch,
+        lock_sha256=lock_sha256,
+        env={"VIRTUAL_ENV": env.prefix},
+        nvidia_require_cuda=require_cuda(lock),
+    )
+    config = image_config(spec, [(blob, env.name)], base)
+    result = write_layout(out / "oci", [(blob, layer_path)], config, base, options.tag)
+    tar_digest, tar_size = write_image_tar(
+        out / "oci", out / "image.tar", f"{env.name}:{options.tag}"
+    )
+    return {
+        "layout": "oci",
+        "ref": options.tag,
+        "manifest-digest": result.manifest_digest,
+        "config-digest": result.config_digest,
+        "layers": [
+            {"digest": d, "diff-id": i}
+            for d, i in zip(result.layer_digests, result.diff_ids, strict=True)
+        ],
+        "image-tar": {"file": "image.tar", "sha256": tar_digest.removeprefix("sha256:"),
+                      "size": tar_size, "repo-tag": f"{env.name}:{options.tag}"},
+    }  # fmt: skip
+
+
+def require_cuda(lock: Lock) -> str | None:
+    """NVIDIA_REQUIRE_CUDA: the target CUDA and, ANDed, the driver the lock says it needs, so
+    the NVIDIA container runtime refuses a node that cannot run the environment."""
+    target = lock.target
+    if target.cuda is None:
+        return None
+    expression = nvidia_require_cuda(CudaVersion.parse(target.cuda))
+    if target.requires_driver:
+        expression += f",driver>={target.requires_driver}"
+    return expression
+
+
+def _archive(
+    manifest: Manifest, staging: Path, out: Path, options: BuildOptions, reporter: Reporter
+) -> dict[str, Any]:
+    compression: Compression = manifest.build.compression
+    name = f"{manifest.environment.name}{ARCHIVE_SUFFIX[compression]}"
+    with (out / name).open("wb") as stream:
+        blob = write_pack(
+            staging,
+            manifest.environment.prefix,
+            stream,
+            compression=compression,
+            mtime=options.epoch,
+            reporter=reporter,
+        )
+    return {
+        "file": name,
+        "sha256": blob.digest.removeprefix("sha256:"),
+        "size": blob.size,
+        "uncompressed-sha256": blob.diff_id.removeprefix("sha256:"),
+    }
+
+
+def _swap_in(new: Path, dist: Path) -> None:
+    """Replace ``dist`` with ``new``: a crash leaves one of the two complete."""
+    for path in sorted(new.rglob("*")):
+        if path.is_file():
+            with path.open("rb") as handle:
+                os.fsync(handle.fileno())
+    if dist.exists():
+        old = dist.with_name(f".{dist.name}.old-{os.getpid()}")
+        dist.rename(old)
+        new.rename(dist)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        new.rename(dist)
+
+
+def output_digests(dist: Path) -> dict[str, str]:
+    """sha256 of every file under ``dist``, by relative path: what ``build --check`` compares."""
+    return {
+        p.relative_to(dist).as_posix(): hash_file(p) for p in sorted(dist.rglob("*")) if p.is_file()
+    }

@@ -1,0 +1,64 @@
+"""Load a built image into a running Docker daemon, as ``docker load`` would, without the CLI.
+
+The docker SDK finds the daemon the way the CLI does (DOCKER_HOST, DOCKER_TLS_VERIFY,
+DOCKER_CERT_PATH, then the current context, then /var/run/docker.sock); it is confined to this
+module so the rest of mlenv never sees its exceptions.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import docker
+import docker.errors
+
+from mlenv.errors import MlenvError
+
+DEFAULT_DOCKER_HOST = "unix:///var/run/docker.sock"
+# Loading a multi-gigabyte image can keep the daemon busy well past the SDK's 60 s default.
+LOAD_TIMEOUT_SECONDS = 1800
+
+
+class DockerLoadError(MlenvError):
+    """No Docker daemon answered, or it refused the image."""
+
+
+def load(image_tar: Path, *, base_url: str | None = None) -> str:
+    """Load a docker-archive (mlenv's image.tar) and return the image's name:tag, else its id.
+
+    ``base_url`` (e.g. ``unix:///run/docker.sock``, ``tcp://host:2375``) overrides DOCKER_HOST.
+    The tar is streamed to the daemon, never read into memory.
+    """
+    if not image_tar.is_file():
+        raise DockerLoadError("the image archive does not exist", where=str(image_tar))
+    daemon = base_url or os.environ.get("DOCKER_HOST") or DEFAULT_DOCKER_HOST
+    try:
+        if base_url is None:
+            client = docker.from_env(timeout=LOAD_TIMEOUT_SECONDS)
+        else:
+            client = docker.DockerClient(base_url=base_url, timeout=LOAD_TIMEOUT_SECONDS)
+    except docker.errors.DockerException as error:
+        raise DockerLoadError(
+            f"no Docker daemon answers: {error}",
+            where=daemon,
+            hint="start it (`dockerd`, or `systemctl start docker`), or point DOCKER_HOST "
+            "at its socket, e.g. DOCKER_HOST=unix:///run/docker.sock",
+        ) from error
+    try:
+        with open(image_tar, "rb") as stream:
+            images = client.images.load(stream)
+    except docker.errors.DockerException as error:
+        raise DockerLoadError(
+            f"the Docker daemon did not load the image: {error}",
+            where=f"{image_tar} -> {daemon}",
+            hint="check that the archive is complete (`mlenv verify`) and the daemon is healthy",
+        ) from error
+    finally:
+        client.close()
+    if len(images) != 1:
+        raise DockerLoadError(
+            f"the archive holds {len(images)} images, expected one", where=str(image_tar)
+        )
+    image = images[0]
+    return image.tags[0] if image.tags else str(image.id)

@@ -1,0 +1,334 @@
+"""Deterministic layer tars: the same tree gives the same bytes on any machine.
+
+Nothing here comes from the host: entries are listed and sorted by us (never readdir order),
+owners, times and modes are forced, hardlinks become regular files, and compression settings
+are pinned because they decide the compressed bytes (see ``shared/reference/reproducibility.md``).
+File contents are streamed through the pipeline ``tar -> sha256 -> compressor -> sha256 -> out``
+in fixed-size chunks, so memory stays flat whatever the size of the environment.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import itertools
+import os
+import platform
+import stat
+import tarfile
+import zlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO, Literal, Protocol
+
+import zstandard
+
+from mlenv.errors import MlenvError
+from mlenv.report import Reporter, Task
+
+Kind = Literal["dir", "file", "symlink"]
+Compression = Literal["gzip", "zstd", "none"]
+
+# zlib's own default: the usual speed/size balance, and what `gzip` and Docker use.
+GZIP_LEVEL = 6
+# zstd's own default, the level containerd/BuildKit use, and the `zstd -3` of the naive pipeline.
+ZSTD_LEVEL = 3
+# Single-threaded (0 workers) and multi-threaded zstd write different frames, but streaming
+# multi-threaded output is the same for every worker count >= 1 (facebook/zstd#2238, #2327).
+# So the *mode* is pinned to multi-threaded and the count follows the CPUs (-1) for speed.
+ZSTD_THREADS = -1
+
+MEDIA_TYPES: dict[Compression, str] = {
+    "gzip": "application/vnd.oci.image.layer.v1.tar+gzip",
+    "zstd": "application/vnd.oci.image.layer.v1.tar+zstd",
+    "none": "application/vnd.oci.image.layer.v1.tar",
+}
+_LEVELS: dict[Compression, range] = {"gzip": range(10), "zstd": range(1, 23)}
+_MODES: dict[Kind, tuple[int, ...]] = {"dir": (0o755,), "file": (0o644, 0o755), "symlink": (0o777,)}
+_TAR_TYPES: dict[Kind, bytes] = {
+    "dir": tarfile.DIRTYPE,
+    "file": tarfile.REGTYPE,
+    "symlink": tarfile.SYMTYPE,
+}
+_CHUNK = 1 << 20
+# Names are bytes on Linux; this codec round-trips any of them whatever the locale.
+_ENCODING = "utf-8"
+_ERRORS = "surrogateescape"
+
+
+class LayerError(MlenvError):
+    """The staging tree or an entry cannot be put into a reproducible layer."""
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One member of a layer; its mode is already normalised, its content stays on disk."""
+
+    path: str
+    kind: Kind
+    mode: int
+    source: Path | None = None
+    size: int = 0
+    target: str | None = None
+
+    def __post_init__(self) -> None:
+        parts = self.path.split("/")
+        if self.path.startswith("/") or any(p in ("", ".", "..") for p in parts):
+            raise LayerError(
+                "a layer path must be relative, without empty, '.' or '..' components",
+                where=self.path,
+            )
+        if self.mode not in _MODES[self.kind]:
+            raise LayerError(
+                f"mode {self.mode:o} is not normalised for a {self.kind}", where=self.path
+            )
+        if (self.kind == "file") != (self.source is not None) or self.size < 0:
+            raise LayerError("only a file has a source, and a size >= 0", where=self.path)
+        if (self.kind == "symlink") != (self.target is not None):
+            raise LayerError("only a symlink has a target", where=self.path)
+
+
+@dataclass(frozen=True)
+class LayerBlob:
+    """A written layer: its identities (diff_id uncompressed, digest compressed) and settings."""
+
+    diff_id: str
+    digest: str
+    size: int
+    uncompressed_size: int
+    media_type: str
+    compression: Compression
+    level: int | None
+
+
+def collect(root: Path, dest: str, *, parents: bool = True) -> list[Entry]:
+    """List the staging tree ``root`` as it must appear at ``dest`` ("" = the layer's root).
+
+    The parents of ``dest`` are emitted too, so the layer unpacks onto an empty rootfs; on a
+    base image that has them, ``parents=False`` leaves the base's attributes alone (a directory
+    in an upper layer replaces them, e.g. a 1777 ``tmp``). The result is sorted by path
+    components as bytes, parents first.
+    """
+    if not root.is_dir():
+        raise LayerError("the staging directory does not exist", where=str(root))
+    entries: list[Entry] = []
+    if dest:
+        parts = dest.split("/")
+        first = 1 if parents else len(parts)
+        entries.extend(
+            Entry("/".join(parts[:n]), "dir", 0o755) for n in range(first, len(parts) + 1)
+        )
+    staging = {os.fsencode(root), os.fsencode(root.resolve())}
+    pending = [(os.fsencode(root), dest)]
+    while pending:
+        directory, prefix = pending.pop()
+        with os.scandir(directory) as listing:
+            for item in listing:
+                path = f"{prefix}/{_decode(item.name)}" if prefix else _decode(item.name)
+                entry = _entry(Path(os.fsdecode(item.path)), path, staging)
+                entries.append(entry)
+                if entry.kind == "dir":
+                    pending.append((item.path, path))
+    return _sorted(entries)
+
+
+def write_tar(entries: Iterable[Entry], out: BinaryIO, *, mtime: int) -> tuple[str, int]:
+    """Write the uncompressed tar to ``out``; returns its diff_id and size."""
+    sink = _Digest(out)
+    _write_tar(_sorted(entries), sink, mtime, None)
+    return sink.digest(), sink.size
+
+
+def write_layer(
+    entries: Iterable[Entry],
+    out: BinaryIO,
+    *,
+    compression: Compression,
+    mtime: int,
+    level: int | None = None,
+    reporter: Reporter | None = None,
+) -> LayerBlob:
+    """Write the layer blob to ``out`` with the pinned compressor; returns its identities."""
+    chosen = _level(compression, level)
+    ordered = _sorted(entries)
+    stage: _Compressor | None = None
+    compressed = _Digest(out)
+    if compression == "gzip":
+        stage = gzip.GzipFile(
+            filename="", mode="wb", fileobj=compressed, compresslevel=chosen, mtime=0
+        )
+    elif compression == "zstd":
+        stage = _Zstd(compressed, chosen)
+    uncompressed = compressed if stage is None else _Digest(stage)
+    if reporter is None:
+        _write_tar(ordered, uncompressed, mtime, None)
+    else:
+        total = sum(e.size for e in ordered)
+        with reporter.task(f"layer ({compression})", total=total, unit="bytes") as task:
+            _write_tar(ordered, uncompressed, mtime, task)
+    if stage is not None:
+        stage.close()
+    return LayerBlob(
+        diff_id=uncompressed.digest(),
+        digest=compressed.digest(),
+        size=compressed.size,
+        uncompressed_size=uncompressed.size,
+        media_type=MEDIA_TYPES[compression],
+        compression=compression,
+        level=None if compression == "none" else chosen,
+    )
+
+
+def compressor_versions() -> dict[str, str]:
+    """What decides the compressed bytes, for build.json: a different value may mean new bytes."""
+    return {
+        "python": platform.python_version(),
+        "zlib": zlib.ZLIB_RUNTIME_VERSION,
+        "zstandard": zstandard.__version__,
+        "libzstd": ".".join(str(n) for n in zstandard.ZSTD_VERSION),
+    }
+
+
+def _decode(name: bytes) -> str:
+    return name.decode(_ENCODING, _ERRORS)
+
+
+def _sort_key(entry: Entry) -> tuple[bytes, ...]:
+    return tuple(part.encode(_ENCODING, _ERRORS) for part in entry.path.split("/"))
+
+
+def _sorted(entries: Iterable[Entry]) -> list[Entry]:
+    """Sort by components so a directory precedes its children and siblings keep byte order."""
+    ordered = sorted(entries, key=_sort_key)
+    for before, after in itertools.pairwise(ordered):
+        if before.path == after.path:
+            raise LayerError("the path occurs twice in the layer", where=after.path)
+    return ordered
+
+
+def _entry(source: Path, path: str, staging: set[bytes]) -> Entry:
+    info = source.lstat()
+    if stat.S_ISDIR(info.st_mode):
+        return Entry(path, "dir", 0o755)
+    if stat.S_ISREG(info.st_mode):
+        # Hardlinked or not, every regular file is emitted with its own content (Nix's rule).
+        mode = 0o755 if info.st_mode & 0o111 else 0o644
+        return Entry(path, "file", mode, source=source, size=info.st_size)
+    if stat.S_ISLNK(info.st_mode):
+        target = os.fsencode(source.readlink())
+        if any(target == root or target.startswith(root.rstrip(b"/") + b"/") for root in staging):
+            raise LayerError(
+                f"the symlink points into the staging directory ({os.fsdecode(target)})",
+                where=str(source),
+                hint="link to the final path (or a relative path) instead of the staging path",
+            )
+        return Entry(path, "symlink", 0o777, target=_decode(target))
+    raise LayerError(
+        "sockets, devices and fifos cannot go into a layer",
+        where=str(source),
+        hint="remove it from the staging tree",
+    )
+
+
+def _level(compression: Compression, level: int | None) -> int:
+    if compression == "none":
+        if level is not None:
+            raise LayerError("an uncompressed layer takes no compression level")
+        return 0
+    allowed = _LEVELS[compression]
+    chosen = {"gzip": GZIP_LEVEL, "zstd": ZSTD_LEVEL}[compression] if level is None else level
+    if chosen not in allowed:
+        raise LayerError(
+            f"{compression} level {chosen} is out of range {allowed.start}..{allowed.stop - 1}"
+        )
+    return chosen
+
+
+def _write_tar(entries: Sequence[Entry], sink: _Digest, mtime: int, task: Task | None) -> None:
+    """Headers from tarfile (PAX), contents copied in chunks, then the end-of-archive marker."""
+    if isinstance(mtime, bool) or not isinstance(mtime, int) or mtime < 0:
+        raise LayerError(f"the layer mtime must be a non-negative integer, not {mtime!r}")
+    buffer = bytearray(_CHUNK)
+    for entry in entries:
+        info = tarfile.TarInfo(entry.path)
+        info.type = _TAR_TYPES[entry.kind]
+        info.mode = entry.mode
+        info.size = entry.size
+        info.mtime = mtime
+        info.uid = info.gid = 0
+        info.uname = info.gname = ""
+        info.linkname = entry.target or ""
+        sink.write(info.tobuf(tarfile.PAX_FORMAT, _ENCODING, _ERRORS))
+        if entry.source is not None:
+            _copy(entry, sink, buffer, task)
+            sink.write(bytes(-entry.size % tarfile.BLOCKSIZE))
+    sink.write(bytes(2 * tarfile.BLOCKSIZE))
+    sink.write(bytes(-sink.size % tarfile.RECORDSIZE))
+
+
+def _copy(entry: Entry, sink: _Digest, buffer: bytearray, task: Task | None) -> None:
+    assert entry.source is not None
+    view = memoryview(buffer)
+    remaining = entry.size
+    with open(entry.source, "rb") as handle:
+        while remaining:
+            n = handle.readinto(view[: min(remaining, _CHUNK)])
+            if not n:
+                break
+            sink.write(view[:n])
+            remaining -= n
+            if task is not None:
+                task.advance(n)
+        if remaining or handle.read(1):
+            raise LayerError(
+                "the file changed size while the layer was written",
+                where=str(entry.source),
+                hint="nothing may write to the staging tree during a build",
+            )
+
+
+class _Writable(Protocol):
+    def write(self, data: bytes | memoryview, /) -> object: ...
+
+
+class _Compressor(_Writable, Protocol):
+    def close(self) -> None: ...
+
+
+class _Digest:
+    """A tee stage: hashes and counts every byte on its way to the next stage."""
+
+    def __init__(self, downstream: _Writable) -> None:
+        self._downstream = downstream
+        self._hash = hashlib.sha256()
+        self.size = 0
+
+    def write(self, data: bytes | memoryview) -> int:
+        self._hash.update(data)
+        self._downstream.write(data)
+        self.size += len(data)
+        return len(data)
+
+    def flush(self) -> None:
+        """GzipFile may flush its file object; the bytes are already downstream."""
+
+    def digest(self) -> str:
+        return "sha256:" + self._hash.hexdigest()
+
+
+class _Zstd:
+    """One zstd frame: pinned level, checksum on, content size never written (it is streamed)."""
+
+    def __init__(self, downstream: _Writable, level: int) -> None:
+        compressor = zstandard.ZstdCompressor(
+            level=level, write_checksum=True, write_content_size=False, threads=ZSTD_THREADS
+        )
+        self._stream = compressor.compressobj()
+        self._downstream = downstream
+
+    def write(self, data: bytes | memoryview) -> None:
+        self._downstream.write(self._stream.compress(data))
+
+    def close(self) -> None:
+        self._downstream.write(self._stream.flush())

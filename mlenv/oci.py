@@ -1,0 +1,606 @@
+"""OCI images: the config, manifest and index as canonical JSON, a base image read back with
+every blob verified, the image layout, and one tar that is both an oci-archive and a
+docker-archive.
+
+Output media types are OCI throughout. A base image that uses Docker media types is accepted
+and its layers are reused with their bytes untouched, described with the OCI type of the same
+format (a Docker ``rootfs.diff.tar.gzip`` is byte for byte an OCI ``tar+gzip`` layer, which is
+how skopeo converts too): mixing the two families in one manifest is what some registries
+reject, and Docker has no zstd layer type to follow the base with.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import json
+import os
+import re
+import shutil
+import tarfile
+import tempfile
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, BinaryIO, Protocol
+
+from mlenv.atomic import atomic_writer
+from mlenv.errors import MlenvError
+from mlenv.layer import LayerBlob, collect, write_tar
+
+MANIFEST_MEDIA_TYPE = "application/vnd.oci.image.manifest.v1+json"
+INDEX_MEDIA_TYPE = "application/vnd.oci.image.index.v1+json"
+CONFIG_MEDIA_TYPE = "application/vnd.oci.image.config.v1+json"
+REF_ANNOTATION = "org.opencontainers.image.ref.name"
+LOCK_LABEL = "dev.mlenv.lock-sha256"
+ARCHITECTURES = {"linux-64": "amd64", "linux-aarch64": "arm64"}
+# The PATH a base image without one would get from Docker and containerd.
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+_MANIFEST_TYPES = {MANIFEST_MEDIA_TYPE, "application/vnd.docker.distribution.manifest.v2+json"}
+_INDEX_TYPES = {INDEX_MEDIA_TYPE, "application/vnd.docker.distribution.manifest.list.v2+json"}
+_CONFIG_TYPES = {CONFIG_MEDIA_TYPE, "application/vnd.docker.container.image.v1+json"}
+_LAYER_TYPES = {
+    "application/vnd.oci.image.layer.v1.tar": "application/vnd.oci.image.layer.v1.tar",
+    "application/vnd.oci.image.layer.v1.tar+gzip": "application/vnd.oci.image.layer.v1.tar+gzip",
+    "application/vnd.oci.image.layer.v1.tar+zstd": "application/vnd.oci.image.layer.v1.tar+zstd",
+    "application/vnd.docker.image.rootfs.diff.tar": "application/vnd.oci.image.layer.v1.tar",
+    "application/vnd.docker.image.rootfs.diff.tar.gzip": (
+        "application/vnd.oci.image.layer.v1.tar+gzip"
+    ),
+}
+_DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
+# OCI image-layout's grammar for org.opencontainers.image.ref.name.
+_COMPONENT = r"[A-Za-z0-9]+(?:(?:[-._:@+]|--)[A-Za-z0-9]+)*"
+_REF = re.compile(rf"{_COMPONENT}(?:/{_COMPONENT})*")
+# Docker's name:tag (lower-case path components, an optional registry host and port).
+_NAME = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+_REPO_TAG = re.compile(
+    rf"(?:[A-Za-z0-9.-]+(?::[0-9]+)?/)?{_NAME}(?:/{_NAME})*:[A-Za-z0-9_][A-Za-z0-9_.-]{{0,127}}"
+)
+# index.json, oci-layout, manifests and configs are small; a bigger one is not an image.
+_JSON_LIMIT = 16 << 20
+_CHUNK = 1 << 20
+
+
+class OciError(MlenvError):
+    """An image, a base image or an image reference is invalid, corrupt or unusable."""
+
+
+def canonical_json(value: object) -> bytes:
+    """The one JSON rendering used for every blob, so equal values give equal digests."""
+    _reject_floats(value)
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def rfc3339(epoch: int) -> str:
+    """An integer epoch as RFC 3339 in UTC; never the clock or the local time zone."""
+    return datetime.fromtimestamp(epoch, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass(frozen=True)
+class Descriptor:
+    media_type: str
+    digest: str
+    size: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {"mediaType": self.media_type, "digest": self.digest, "size": self.size}
+
+
+@dataclass(frozen=True)
+class BaseImage:
+    """An image to append onto: its parsed config and verified layers."""
+
+    manifest_digest: str
+    architecture: str
+    config: dict[str, Any]
+    layers: tuple[Descriptor, ...]
+    diff_ids: tuple[str, ...]
+    source: _BlobSource
+
+
+@dataclass(frozen=True)
+class ImageSpec:
+    """What the build knows about the image beyond its layers."""
+
+    name: str
+    platform: str  # conda subdir: linux-64 | linux-aarch64
+    prefix: str  # the environment's absolute path at run time; its bin/ leads PATH
+    created: int  # seconds since the epoch (SOURCE_DATE_EPOCH or derived from the lock)
+    lock_sha256: str
+    env: Mapping[str, str] = field(default_factory=dict)  # e.g. VIRTUAL_ENV, CONDA_PREFIX
+    nvidia_require_cuda: str | None = None
+
+
+@dataclass(frozen=True)
+class ImageResult:
+    manifest_digest: str
+    config_digest: str
+    layer_digests: tuple[str, ...]
+    diff_ids: tuple[str, ...]
+    size: int  # every blob of the image: manifest, config and layers
+
+
+def read_base(path: Path, *, platform: str, ref: str | None = None) -> BaseImage:
+    """Read an OCI layout directory or oci-archive tar; every blob is checked on the way."""
+    source: _BlobSource
+    if path.is_dir():
+        source = _DirSource(path)
+    elif path.is_file():
+        source = _TarSource(path)
+    else:
+        raise OciError("the base image does not exist", where=str(path))
+    layout = _parse(source.read_file("oci-layout"), f"{path}/oci-layout")
+    if not isinstance(layout, dict) or layout.get("imageLayoutVersion") != "1.0.0":
+        raise OciError("not an OCI image layout 1.0.0", where=f"{path}/oci-layout")
+    architecture = _architecture(platform)
+    chosen = _select(source, ref, architecture)
+    where = _blob_where(source, chosen.digest)
+    manifest = _parse(_read_blob(source, chosen), where)
+    config_descriptor = _descriptor(manifest.get("config"), where, _CONFIG_TYPES)
+    config = _parse(_read_blob(source, config_descriptor), where)
+    if config.get("architecture") != architecture or config.get("os") != "linux":
+        raise OciError(
+            f"the base image is for {config.get('os')}/{config.get('architecture')}, "
+            f"the environment for linux/{architecture} ({platform})",
+            where=str(path),
+        )
+    layers = tuple(_layer(item, where) for item in _list(manifest.get("layers"), where))
+    rootfs = config.get("rootfs")
+    diff_ids = tuple(_list(rootfs.get("diff_ids") if isinstance(rootfs, dict) else None, where))
+    if len(diff_ids) != len(layers) or not all(_DIGEST.fullmatch(str(d)) for d in diff_ids):
+        raise OciError(
+            "the config's rootfs.diff_ids do not match the manifest's layers", where=where
+        )
+    for layer in layers:
+        _verify(source, layer, None)
+    return BaseImage(chosen.digest, architecture, config, layers, diff_ids, source)
+
+
+def image_config(
+    spec: ImageSpec, layers: Sequence[tuple[LayerBlob, str]], base: BaseImage | None
+) -> dict[str, Any]:
+    """The image config: the base's runtime settings, our Env and labels, one history entry
+    per added layer (named by the second item of each pair)."""
+    architecture = _architecture(spec.platform)
+    if base is not None and base.architecture != architecture:
+        raise OciError(f"the base image is {base.architecture}, not {architecture}")
+    created = rfc3339(spec.created)
+    inherited: dict[str, Any] = dict(base.config) if base is not None else {}
+    runtime = dict(inherited.get("config") or {})
+    runtime["Env"] = _env(runtime.get("Env") or [], spec)
+    labels = {
+        key: value
+        for key, value in (runtime.get("Labels") or {}).items()
+        # They describe the base, which base.digest now names.
+        if not key.startswith("org.opencontainers.image.")
+    }
+    labels.update(
+        {
+            "org.opencontainers.image.title": spec.name,
+            "org.opencontainers.image.created": created,
+            LOCK_LABEL: spec.lock_sha256,
+        }
+    )
+    if base is not None:
+        labels["org.opencontainers.image.base.digest"] = base.manifest_digest
+    runtime["Labels"] = labels
+    history = [
+        *(inherited.get("history") or []),
+        *({"created": created, "created_by": f"mlenv build: {name}"} for _, name in layers),
+    ]
+    config: dict[str, Any] = {
+        "architecture": architecture,
+        "os": "linux",
+        "created": created,
+        "config": runtime,
+        "rootfs": {
+            "type": "layers",
+            "diff_ids": [*(base.diff_ids if base else ()), *(blob.diff_id for blob, _ in layers)],
+        },
+        "history": history,
+    }
+    if "variant" in inherited:
+        config["variant"] = inherited["variant"]
+    return config
+
+
+def write_layout(
+    dest: Path,
+    layers: Sequence[tuple[LayerBlob, Path]],
+    config: Mapping[str, Any],
+    base: BaseImage | None,
+    ref: str,
+) -> ImageResult:
+    """Write the image as an OCI layout at ``dest``, replacing an earlier layout there.
+
+    Everything is written into a temporary directory beside ``dest`` and renamed into place,
+    so a killed run never leaves a layout that looks complete. The layer files are moved in
+    (a rename: no copy of gigabytes, and no link the caller could later write through); base
+    layers are hard-linked from a base layout when they can be.
+    """
+    if not _REF.fullmatch(ref):
+        raise OciError(f"{ref!r} is not a valid OCI reference name", hint="e.g. 'latest' or '1.0'")
+    base_layers = base.layers if base is not None else ()
+    added = tuple(Descriptor(blob.media_type, blob.digest, blob.size) for blob, _ in layers)
+    diff_ids = (*(base.diff_ids if base else ()), *(blob.diff_id for blob, _ in layers))
+    if tuple(config.get("rootfs", {}).get("diff_ids", ())) != diff_ids:
+        raise OciError("the config's rootfs.diff_ids do not match the image's layers")
+    _check_replaceable(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent))
+    try:
+        blobs = staging / "blobs" / "sha256"
+        blobs.mkdir(parents=True)
+        if base is not None:
+            for descriptor in base.layers:
+                base.source.export(descriptor, blobs / _hex(descriptor.digest))
+        for blob, path in layers:
+            _move_in(blob, path, blobs / _hex(blob.digest))
+        config_descriptor = _write_json_blob(blobs, CONFIG_MEDIA_TYPE, config)
+        manifest = {
+            "schemaVersion": 2,
+            "mediaType": MANIFEST_MEDIA_TYPE,
+            "config": config_descriptor.to_json(),
+            "layers": [d.to_json() for d in (*base_layers, *added)],
+        }
+        manifest_descriptor = _write_json_blob(blobs, MANIFEST_MEDIA_TYPE, manifest)
+        platform = {"architecture": config["architecture"], "os": config["os"]}
+        if "variant" in config:
+            platform["variant"] = config["variant"]
+        index = {
+            "schemaVersion": 2,
+            "mediaType": INDEX_MEDIA_TYPE,
+            "manifests": [
+                {
+                    **manifest_descriptor.to_json(),
+                    "annotations": {REF_ANNOTATION: ref},
+                    "platform": platform,
+                }
+            ],
+        }
+        (staging / "index.json").write_bytes(canonical_json(index))
+        (staging / "oci-layout").write_bytes(canonical_json({"imageLayoutVersion": "1.0.0"}))
+        _replace_dir(staging, dest)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    all_layers = (*base_layers, *added)
+    return ImageResult(
+        manifest_digest=manifest_descriptor.digest,
+        config_digest=config_descriptor.digest,
+        layer_digests=tuple(d.digest for d in all_layers),
+        diff_ids=diff_ids,
+        size=manifest_descriptor.size + config_descriptor.size + sum(d.size for d in all_layers),
+    )
+
+
+def write_image_tar(layout: Path, out: Path, repo_tag: str) -> tuple[str, int]:
+    """Write one tar that is both an oci-archive and a docker-archive; returns its digest, size.
+
+    It holds the layout plus Docker's ``manifest.json`` naming the same blobs, written with
+    the layer rules (sorted, mtime 0, uid 0) so it is as reproducible as the layers.
+    """
+    if not _REPO_TAG.fullmatch(repo_tag):
+        raise OciError(f"{repo_tag!r} is not a docker name:tag", hint="e.g. 'detector:1.0'")
+    source = _DirSource(layout)
+    index = _parse(source.read_file("index.json"), f"{layout}/index.json")
+    manifests = _list(index.get("manifests"), f"{layout}/index.json")
+    if len(manifests) != 1:
+        raise OciError("the layout must hold exactly one image", where=f"{layout}/index.json")
+    chosen = _descriptor(manifests[0], f"{layout}/index.json", _MANIFEST_TYPES)
+    where = _blob_where(source, chosen.digest)
+    manifest = _parse(_read_blob(source, chosen), where)
+    config = _descriptor(manifest.get("config"), where, _CONFIG_TYPES)
+    layers = [_layer(item, where) for item in _list(manifest.get("layers"), where)]
+    blob_paths = [f"blobs/sha256/{_hex(d.digest)}" for d in (chosen, config, *layers)]
+    wanted = {"oci-layout", "index.json", "blobs", "blobs/sha256", *blob_paths}
+    entries = [e for e in collect(layout, "") if e.path in wanted]
+    missing = wanted - {e.path for e in entries}
+    if missing:
+        raise OciError(f"the layout lacks {', '.join(sorted(missing))}", where=str(layout))
+    docker = [{"Config": blob_paths[1], "RepoTags": [repo_tag], "Layers": blob_paths[2:]}]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=out.parent) as scratch:
+        manifest_json = Path(scratch) / "manifest.json"
+        manifest_json.write_bytes(canonical_json(docker))
+        entries.extend(collect(Path(scratch), ""))
+        with atomic_writer(out) as stream:
+            return write_tar(entries, stream, mtime=0)
+
+
+class _BlobSource(Protocol):
+    where: str
+
+    def read_file(self, name: str) -> bytes: ...
+    def open_blob(self, digest: str) -> contextlib.AbstractContextManager[tuple[BinaryIO, int]]: ...
+    def export(self, descriptor: Descriptor, dest: Path) -> None: ...
+
+
+class _DirSource:
+    """An OCI layout directory."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.where = str(root)
+
+    def read_file(self, name: str) -> bytes:
+        path = self.root / name
+        if not path.is_file():
+            raise OciError(f"the image layout has no {name}", where=self.where)
+        if path.stat().st_size > _JSON_LIMIT:
+            raise OciError("the file is too big to be image metadata", where=str(path))
+        return path.read_bytes()
+
+    @contextlib.contextmanager
+    def open_blob(self, digest: str) -> Iterator[tuple[BinaryIO, int]]:
+        path = self._path(digest)
+        with open(path, "rb") as stream:
+            yield stream, os.fstat(stream.fileno()).st_size
+
+    def export(self, descriptor: Descriptor, dest: Path) -> None:
+        """Checked when the base was read; a link costs nothing whatever the layer's size."""
+        _link_or_copy(self._path(descriptor.digest), dest)
+
+    def _path(self, digest: str) -> Path:
+        path = self.root / "blobs" / "sha256" / _hex(digest)
+        if not path.is_file():
+            raise OciError(f"the blob {digest} is missing", where=str(path))
+        return path
+
+
+class _TarSource:
+    """An oci-archive: the layout inside one tar, read in place at each member's offset."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.where = str(path)
+        try:
+            with tarfile.open(path, "r:") as archive:
+                self._members = {
+                    member.name.removeprefix("./"): (member.offset_data, member.size)
+                    for member in archive
+                    if member.isfile()
+                }
+        except tarfile.TarError as error:
+            raise OciError(f"not an image archive: {error}", where=self.where) from error
+
+    def read_file(self, name: str) -> bytes:
+        with self._open(name) as (stream, length):
+            if length > _JSON_LIMIT:
+                raise OciError(
+                    "the file is too big to be image metadata", where=f"{self.where}:{name}"
+                )
+            return stream.read(length)
+
+    def open_blob(self, digest: str) -> contextlib.AbstractContextManager[tuple[BinaryIO, int]]:
+        return self._open(f"blobs/sha256/{_hex(digest)}")
+
+    def export(self, descriptor: Descriptor, dest: Path) -> None:
+        with open(dest, "wb") as target:
+            _verify(self, descriptor, target)
+
+    @contextlib.contextmanager
+    def _open(self, name: str) -> Iterator[tuple[BinaryIO, int]]:
+        if name not in self._members:
+            raise OciError(f"the image archive has no {name}", where=self.where)
+        offset, length = self._members[name]
+        with open(self.path, "rb") as stream:
+            stream.seek(offset)
+            yield stream, length
+
+
+def _reject_floats(value: object) -> None:
+    """Floats render differently across JSON libraries; images carry none."""
+    if isinstance(value, float):
+        raise OciError(f"image JSON must not hold floats ({value!r})")
+    if isinstance(value, Mapping):
+        for item in value.values():
+            _reject_floats(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            _reject_floats(item)
+
+
+def _architecture(platform: str) -> str:
+    if platform not in ARCHITECTURES:
+        raise OciError(
+            f"no OCI architecture for platform {platform!r}",
+            hint=f"use one of {', '.join(sorted(ARCHITECTURES))}",
+        )
+    return ARCHITECTURES[platform]
+
+
+def _env(base_env: Sequence[str], spec: ImageSpec) -> list[str]:
+    """Base variables, then ours; PATH starts with the environment's bin; sorted by name."""
+    if not spec.prefix.startswith("/"):
+        raise OciError(f"the environment prefix {spec.prefix!r} must be an absolute path")
+    variables = {}
+    for item in base_env:
+        key, _, value = item.partition("=")
+        variables[key] = value
+    for key in spec.env:
+        if not key or "=" in key or key == "PATH":
+            raise OciError(f"{key!r} cannot be set as an image variable (PATH is computed)")
+    variables.update(spec.env)
+    if spec.nvidia_require_cuda is not None:
+        variables["NVIDIA_REQUIRE_CUDA"] = spec.nvidia_require_cuda
+    bin_dir = spec.prefix.rstrip("/") + "/bin"
+    rest = [p for p in variables.get("PATH", DEFAULT_PATH).split(":") if p and p != bin_dir]
+    variables["PATH"] = ":".join([bin_dir, *rest])
+    return [f"{key}={variables[key]}" for key in sorted(variables)]
+
+
+def _hex(digest: str) -> str:
+    """The file name of a blob; checked first so a digest can never walk out of blobs/."""
+    if not _DIGEST.fullmatch(digest):
+        raise OciError(f"unsupported or malformed digest {digest!r}", hint="only sha256 is used")
+    return digest.removeprefix("sha256:")
+
+
+def _blob_where(source: _BlobSource, digest: str) -> str:
+    return f"{source.where}/blobs/sha256/{_hex(digest)}"
+
+
+def _parse(data: bytes, where: str) -> Any:
+    try:
+        value = json.loads(data)
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise OciError(f"invalid JSON: {error}", where=where) from error
+    if not isinstance(value, dict):
+        raise OciError("expected a JSON object", where=where)
+    return value
+
+
+def _list(value: object, where: str) -> list[Any]:
+    if not isinstance(value, list):
+        raise OciError("expected a JSON list", where=where)
+    return value
+
+
+def _descriptor(value: object, where: str, media_types: set[str]) -> Descriptor:
+    if not isinstance(value, dict):
+        raise OciError("expected a descriptor object", where=where)
+    media_type, digest, size = value.get("mediaType"), value.get("digest"), value.get("size")
+    if media_type not in media_types:
+        raise OciError(f"unsupported media type {media_type!r}", where=where)
+    if not isinstance(digest, str) or not isinstance(size, int) or size < 0:
+        raise OciError("a descriptor needs a digest and a size", where=where)
+    _hex(digest)
+    return Descriptor(media_type, digest, size)
+
+
+def _layer(value: object, where: str) -> Descriptor:
+    descriptor = _descriptor(value, where, set(_LAYER_TYPES))
+    return Descriptor(_LAYER_TYPES[descriptor.media_type], descriptor.digest, descriptor.size)
+
+
+def _select(source: _BlobSource, ref: str | None, architecture: str) -> Descriptor:
+    """The one image manifest named by ``ref`` (if given) for ``architecture``; nested
+    indexes (multi-platform images) are opened one level deep."""
+    index = _parse(source.read_file("index.json"), f"{source.where}/index.json")
+    candidates = _list(index.get("manifests"), f"{source.where}/index.json")
+    if ref is not None:
+        candidates = [
+            item
+            for item in candidates
+            if isinstance(item, dict) and (item.get("annotations") or {}).get(REF_ANNOTATION) == ref
+        ]
+        if not candidates:
+            raise OciError(f"the base image has no reference {ref!r}", where=source.where)
+    expanded: list[Any] = []
+    for item in candidates:
+        if isinstance(item, dict) and item.get("mediaType") in _INDEX_TYPES:
+            nested = _descriptor(item, f"{source.where}/index.json", _INDEX_TYPES)
+            where = _blob_where(source, nested.digest)
+            expanded.extend(
+                _list(_parse(_read_blob(source, nested), where).get("manifests"), where)
+            )
+        else:
+            expanded.append(item)
+    matching = [
+        item
+        for item in expanded
+        if isinstance(item, dict)
+        and item.get("mediaType") in _MANIFEST_TYPES
+        and (item.get("platform") or {}).get("architecture", architecture) == architecture
+    ]
+    if len(matching) != 1:
+        raise OciError(
+            f"the base image has {len(matching)} images for {architecture}, expected one",
+            where=source.where,
+            hint="name one with its org.opencontainers.image.ref.name",
+        )
+    return _descriptor(matching[0], f"{source.where}/index.json", _MANIFEST_TYPES)
+
+
+def _read_blob(source: _BlobSource, descriptor: Descriptor) -> bytes:
+    if descriptor.size > _JSON_LIMIT:
+        raise OciError("the blob is too big to be image metadata", where=source.where)
+    buffer = io.BytesIO()
+    _verify(source, descriptor, buffer)
+    return buffer.getvalue()
+
+
+def _verify(source: _BlobSource, descriptor: Descriptor, copy_to: BinaryIO | None) -> None:
+    """Stream the blob through sha256 (and on to ``copy_to``); any difference is an error."""
+    with source.open_blob(descriptor.digest) as (stream, length):
+        actual = f"{length} bytes" if length != descriptor.size else _hash(stream, length, copy_to)
+    if actual != descriptor.digest:
+        raise OciError(
+            f"blob {descriptor.digest} is corrupt: expected {descriptor.digest} "
+            f"({descriptor.size} bytes), got {actual}",
+            where=_blob_where(source, descriptor.digest),
+            hint="the image was modified or truncated; export it again",
+        )
+
+
+def _sha256(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def _hash(stream: BinaryIO, length: int, copy_to: BinaryIO | None) -> str:
+    """Hash exactly ``length`` bytes of ``stream`` in chunks, copying them on if asked."""
+    digest = hashlib.sha256()
+    remaining = length
+    while remaining:
+        chunk = stream.read(min(remaining, _CHUNK))
+        if not chunk:
+            break
+        digest.update(chunk)
+        if copy_to is not None:
+            copy_to.write(chunk)
+        remaining -= len(chunk)
+    return "sha256:" + digest.hexdigest()
+
+
+def _write_json_blob(blobs: Path, media_type: str, value: object) -> Descriptor:
+    data = canonical_json(value)
+    descriptor = Descriptor(media_type, _sha256(data), len(data))
+    (blobs / _hex(descriptor.digest)).write_bytes(data)
+    return descriptor
+
+
+def _move_in(blob: LayerBlob, source: Path, dest: Path) -> None:
+    if dest.exists():  # the same layer twice
+        return
+    if source.stat().st_size != blob.size:
+        raise OciError(f"the layer file is not the blob {blob.digest}", where=str(source))
+    shutil.move(source, dest)
+    dest.chmod(0o644)
+
+
+def _link_or_copy(source: Path, dest: Path) -> None:
+    """A blob appearing twice (the same layer twice) is already in place."""
+    if dest.exists():
+        return
+    try:
+        os.link(source, dest)
+    except OSError:
+        shutil.copyfile(source, dest)
+
+
+def _check_replaceable(dest: Path) -> None:
+    """Only an earlier image layout (or an empty directory) may be replaced, never user data."""
+    if dest.exists() and not (
+        dest.is_dir() and ((dest / "oci-layout").is_file() or not any(dest.iterdir()))
+    ):
+        raise OciError(
+            "the destination exists and is not an OCI image layout",
+            where=str(dest),
+            hint="choose another directory or remove it",
+        )
+
+
+def _replace_dir(staging: Path, dest: Path) -> None:
+    staging.chmod(0o755)  # mkdtemp made it private; a published layout is readable
+    if not dest.exists():
+        staging.rename(dest)
+        return
+    old = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".old", dir=dest.parent))
+    dest.rename(old / dest.name)
+    staging.rename(dest)
+    shutil.rmtree(old)

@@ -1,0 +1,43 @@
+"""Mounts left under a temporary tree must go before the tree is deleted.
+
+debootstrap may bind-mount the host's /dev into the rootfs, and dockerd mounts network
+namespaces under its exec-root: deleting such a tree while a mount is still there would delete
+the host's files through it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+
+def mounts_below(root: Path) -> list[Path]:
+    """Mount points at or under ``root``, deepest first (the order to unmount them in)."""
+    prefix = os.fsencode(root.resolve())
+    found = []
+    with open("/proc/self/mountinfo", "rb") as info:
+        for line in info:
+            point = _unescape(line.split()[4])
+            if point == prefix or point.startswith(prefix + b"/"):
+                found.append(Path(os.fsdecode(point)))
+    return sorted(found, key=lambda p: len(p.parts), reverse=True)
+
+
+def remove_tree(root: Path) -> None:
+    """Unmount whatever is below ``root``, then delete it; refuse while a mount remains."""
+    if not root.exists():
+        return
+    for point in mounts_below(root):
+        subprocess.run(["umount", "--lazy", str(point)], check=False, capture_output=True)
+    remaining = mounts_below(root)
+    assert not remaining, f"still mounted, not deleting {root}: {remaining}"
+    shutil.rmtree(root)
+
+
+def _unescape(field: bytes) -> bytes:
+    """mountinfo writes space, tab, newline and backslash as octal escapes."""
+    for code in (b"\\040", b"\\011", b"\\012", b"\\134"):
+        field = field.replace(code, bytes([int(code[1:], 8)]))
+    return field

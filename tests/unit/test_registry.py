@@ -1,0 +1,312 @@
+"""References, Docker config credentials, and the push protocol against an in-memory registry
+behind a Bearer token service (the flow Docker Hub and cloud registries use; the real
+docker-registry with Basic auth is in tests/integration/test_registry_push.py)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from itertools import count
+from pathlib import Path
+from typing import NamedTuple
+
+import httpx
+import pytest
+
+from mlenv import registry as registry_module
+from mlenv.layer import collect
+from mlenv.oci import ImageResult
+from mlenv.registry import (
+    Credentials,
+    Reference,
+    RegistryError,
+    docker_credentials,
+    parse_reference,
+    push,
+)
+from mlenv.report import MemoryReporter
+from tests.support.images import write_image
+
+DIGEST = "sha256:" + "ab" * 32
+REALM = "https://auth.test/token"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("127.0.0.1:5000/team/env:1.0", Reference("127.0.0.1:5000", "team/env", "1.0", None)),
+        ("localhost/env", Reference("localhost", "env", "latest", None)),
+        ("registry:5000/env", Reference("registry:5000", "env", "latest", None)),
+        ("[::1]:5000/env:x", Reference("[::1]:5000", "env", "x", None)),
+        ("reg.example.com/a/b@" + DIGEST, Reference("reg.example.com", "a/b", None, DIGEST)),
+        ("reg.example.com/a:t@" + DIGEST, Reference("reg.example.com", "a", "t", DIGEST)),
+        ("python", Reference("docker.io", "library/python", "latest", None)),
+        ("team/env:2", Reference("docker.io", "team/env", "2", None)),
+    ],
+)
+def test_references_are_read_as_docker_reads_them(text: str, expected: Reference) -> None:
+    assert parse_reference(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text", ["", "reg.example.com/Team/env", "reg.example.com/env:bad tag", "env@sha256:abc"]
+)
+def test_invalid_references_are_refused(text: str) -> None:
+    with pytest.raises(RegistryError) as error:
+        parse_reference(text)
+    assert error.value.where == text and error.value.hint
+
+
+def test_docker_hub_is_served_from_its_api_host() -> None:
+    assert parse_reference("python:3.11").api_host == "registry-1.docker.io"
+    assert parse_reference("127.0.0.1:5000/env").api_host == "127.0.0.1:5000"
+
+
+def write_config(directory: Path, auths: dict[str, object]) -> dict[str, str]:
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "config.json").write_text(json.dumps({"auths": auths}))
+    return {"DOCKER_CONFIG": str(directory)}
+
+
+def encoded(pair: str) -> str:
+    return base64.b64encode(pair.encode()).decode()
+
+
+@pytest.mark.parametrize(
+    "key", ["127.0.0.1:5000", "https://127.0.0.1:5000", "http://127.0.0.1:5000/v1/"]
+)
+def test_credentials_come_from_the_docker_config_auths(tmp_path: Path, key: str) -> None:
+    env = write_config(
+        tmp_path, {"other:1": {"auth": encoded("x:y")}, key: {"auth": encoded("ci:p:w")}}
+    )
+    assert docker_credentials("127.0.0.1:5000", env) == Credentials("ci", "p:w")
+    assert docker_credentials("127.0.0.1:5001", env) is None
+
+
+def test_docker_hub_credentials_use_the_v1_key_and_plain_fields(tmp_path: Path) -> None:
+    env = write_config(
+        tmp_path, {"https://index.docker.io/v1/": {"username": "me", "password": "pw"}}
+    )
+    assert docker_credentials("docker.io", env) == Credentials("me", "pw")
+
+
+def test_no_config_file_means_anonymous(tmp_path: Path) -> None:
+    assert docker_credentials("127.0.0.1:5000", {"DOCKER_CONFIG": str(tmp_path)}) is None
+
+
+def test_a_bad_stored_credential_is_named_but_never_shown(tmp_path: Path) -> None:
+    env = write_config(tmp_path, {"127.0.0.1:5000": {"auth": "not-base64-secret!"}})
+    with pytest.raises(RegistryError, match="not base64") as error:
+        docker_credentials("127.0.0.1:5000", env)
+    assert error.value.where == f"{tmp_path / 'config.json'}: auths.127.0.0.1:5000"
+    assert "secret" not in error.value.render()
+
+
+def test_a_password_never_shows_in_a_repr() -> None:
+    assert "hunter2" not in repr(Credentials("ci", "hunter2"))
+
+
+class Seen(NamedTuple):
+    """A request as it arrived (httpx re-sends the same Request object with new headers)."""
+
+    method: str
+    url: httpx.URL
+    authorization: str | None
+
+
+class FakeRegistry:
+    """The distribution API in memory, behind a token service that wants Basic ci:pw."""
+
+    def __init__(self) -> None:
+        self.blobs: dict[str, bytes] = {}
+        self.manifests: dict[str, bytes] = {}
+        self.uploads: dict[str, bytearray] = {}
+        self.tokens: set[str] = set()
+        self.requests: list[Seen] = []
+        self.token_requests: list[httpx.Request] = []
+        self.send_digest = True
+        self.rewrite_manifests = False
+        self.deny_push = False
+        self.expire_tokens_after_patch = False
+        self._ids = count()
+
+    def transport(self) -> httpx.MockTransport:
+        return httpx.MockTransport(self.handle)
+
+    def handle(self, request: httpx.Request) -> httpx.Response:
+        if request.url.host == "auth.test":
+            return self._token(request)
+        self.requests.append(
+            Seen(request.method, request.url, request.headers.get("Authorization"))
+        )
+        if request.headers.get("Authorization", "").removeprefix("Bearer ") not in self.tokens:
+            challenge = f'Bearer realm="{REALM}",service="registry.test"'
+            return httpx.Response(401, headers={"WWW-Authenticate": challenge})
+        path, method = request.url.path, request.method
+        if path == "/v2/":
+            return httpx.Response(200, json={})
+        if self.deny_push and method == "POST":
+            errors = [{"code": "DENIED", "message": "requested access to the resource is denied"}]
+            return httpx.Response(403, json={"errors": errors})
+        if method == "HEAD" and "/blobs/sha256:" in path:
+            return httpx.Response(200 if path.rsplit("/", 1)[1] in self.blobs else 404)
+        if method == "POST" and path.endswith("/blobs/uploads/"):
+            upload = str(next(self._ids))
+            self.uploads[upload] = bytearray()
+            return httpx.Response(202, headers={"Location": f"{path}{upload}?_state=s"})
+        if "/blobs/uploads/" in path:
+            return self._upload(request, path.rsplit("/", 1)[1])
+        if method == "PUT" and "/manifests/" in path:
+            body = request.content + (b" " if self.rewrite_manifests else b"")
+            digest = "sha256:" + hashlib.sha256(body).hexdigest()
+            self.manifests[path.rsplit("/", 1)[1]] = body
+            headers = {"Docker-Content-Digest": digest} if self.send_digest else {}
+            return httpx.Response(201, headers=headers)
+        if method == "GET" and "/manifests/" in path:
+            return httpx.Response(200, content=self.manifests[path.rsplit("/", 1)[1]])
+        return httpx.Response(405)
+
+    def _upload(self, request: httpx.Request, upload: str) -> httpx.Response:
+        data = self.uploads[upload]
+        if request.method == "PATCH":
+            start, _, end = request.headers["Content-Range"].partition("-")
+            assert int(start) == len(data) and int(end) == len(data) + len(request.content) - 1
+            data.extend(request.content)
+            if self.expire_tokens_after_patch:
+                self.tokens.clear()
+            return httpx.Response(202, headers={"Location": f"{request.url.path}?_state=n"})
+        if request.method == "DELETE":
+            del self.uploads[upload]
+            return httpx.Response(204)
+        data.extend(request.content)
+        digest = request.url.params["digest"]
+        if "sha256:" + hashlib.sha256(data).hexdigest() != digest:
+            return httpx.Response(400, json={"errors": [{"code": "DIGEST_INVALID"}]})
+        self.blobs[digest] = bytes(data)
+        return httpx.Response(201)
+
+    def _token(self, request: httpx.Request) -> httpx.Response:
+        self.token_requests.append(request)
+        if request.headers.get("Authorization") != "Basic " + encoded("ci:pw"):
+            return httpx.Response(401)
+        token = f"token-{next(self._ids)}"
+        self.tokens.add(token)
+        return httpx.Response(200, json={"token": token, "expires_in": 300})
+
+
+@pytest.fixture
+def image(tmp_path: Path) -> tuple[Path, ImageResult]:
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    (tree / "data.bin").write_bytes(bytes(range(256)) * 40)
+    (tree / "small.txt").write_text("small")
+    layers = [("data", collect(tree, "opt/data")), ("more", collect(tree, "opt/more"))]
+    layout = tmp_path / "layout"
+    return layout, write_image(layout, layers, ref="t", cmd=["sh"], compression="none")
+
+
+def run_push(fake: FakeRegistry, layout: Path, ref: str = "registry.test/team/env:1") -> str:
+    result = push(
+        layout,
+        ref,
+        auth=Credentials("ci", "pw"),
+        reporter=MemoryReporter(),
+        transport=fake.transport(),
+    )
+    return result.digest
+
+
+def test_bearer_token_is_fetched_with_basic_credentials_and_reused(
+    image: tuple[Path, ImageResult],
+) -> None:
+    layout, built = image
+    fake = FakeRegistry()
+    assert run_push(fake, layout) == built.manifest_digest
+    (token_request,) = fake.token_requests
+    assert token_request.url.params["service"] == "registry.test"
+    assert token_request.url.params.get_list("scope") == ["repository:team/env:pull,push"]
+    assert fake.requests[0].authorization is None
+    assert all(r.authorization == "Bearer token-0" for r in fake.requests[1:])
+    assert set(fake.blobs) == {built.config_digest, *built.layer_digests}
+    for digest, data in fake.blobs.items():
+        assert (layout / "blobs" / "sha256" / digest[7:]).read_bytes() == data
+
+
+def test_an_expired_token_is_renewed_in_the_middle_of_a_chunked_upload(
+    image: tuple[Path, ImageResult], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    layout, built = image
+    monkeypatch.setattr(registry_module, "CHUNK_SIZE", 4096)  # the 10 KiB layer: 3 chunks
+    fake = FakeRegistry()
+    fake.expire_tokens_after_patch = True
+    assert run_push(fake, layout) == built.manifest_digest
+    assert len(fake.token_requests) > 3
+    assert sum(r.method == "PATCH" for r in fake.requests) > 3  # refused ones were re-sent
+    assert set(fake.blobs) == {built.config_digest, *built.layer_digests}
+
+
+def test_wrong_credentials_are_refused_by_the_token_service(
+    image: tuple[Path, ImageResult],
+) -> None:
+    fake = FakeRegistry()
+    with pytest.raises(RegistryError, match="token service refused: HTTP 401") as error:
+        push(
+            image[0],
+            "registry.test/team/env:1",
+            auth=Credentials("ci", "wrong"),
+            reporter=MemoryReporter(),
+            transport=fake.transport(),
+        )
+    assert error.value.where == REALM
+    assert "wrong" not in error.value.render()
+
+
+def test_the_registry_error_codes_and_a_hint_are_reported(
+    image: tuple[Path, ImageResult],
+) -> None:
+    fake = FakeRegistry()
+    fake.deny_push = True
+    with pytest.raises(RegistryError) as error:
+        run_push(fake, image[0])
+    assert "HTTP 403 Forbidden (DENIED: requested access to the resource is denied)" in str(
+        error.value
+    )
+    assert error.value.where == "https://registry.test/v2/team/env/blobs/uploads/"
+    assert error.value.hint == "the credentials lack push access to team/env"
+
+
+def test_without_docker_content_digest_the_stored_manifest_is_hashed(
+    image: tuple[Path, ImageResult],
+) -> None:
+    layout, built = image
+    fake = FakeRegistry()
+    fake.send_digest = False
+    assert run_push(fake, layout) == built.manifest_digest
+    assert fake.requests[-1].method == "GET" and fake.requests[-1].url.path.endswith("/1")
+
+
+def test_a_registry_that_changes_the_manifest_fails_the_push(
+    image: tuple[Path, ImageResult],
+) -> None:
+    fake = FakeRegistry()
+    fake.rewrite_manifests = True
+    with pytest.raises(RegistryError, match="stored the manifest as sha256:"):
+        run_push(fake, image[0])
+
+
+def test_a_corrupt_local_blob_is_caught_and_its_upload_cancelled(
+    image: tuple[Path, ImageResult], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    layout, built = image
+    monkeypatch.setattr(registry_module, "CHUNK_SIZE", 4096)
+    blob = layout / "blobs" / "sha256" / built.layer_digests[0][7:]
+    data = bytearray(blob.read_bytes())
+    data[-1] ^= 1
+    blob.write_bytes(bytes(data))
+    fake = FakeRegistry()
+    with pytest.raises(RegistryError, match="does not match its digest") as error:
+        run_push(fake, layout)
+    assert error.value.where == str(blob)
+    assert fake.requests[-1].method == "DELETE"
+    assert built.layer_digests[0] not in fake.blobs
