@@ -23,10 +23,12 @@ from mlenv.cache import Artifact, ArtifactCache, CacheError, hash_file
 from mlenv.cuda import CudaVersion, nvidia_require_cuda
 from mlenv.errors import MlenvError, Problem
 from mlenv.fetch import MissingArtifactsError, artifacts_of, canonical_json, missing_error
-from mlenv.install import NamedWheel, install_environment
-from mlenv.layer import Compression, collect, compressor_versions, write_layer
-from mlenv.lock import Lock, LockedPackage
-from mlenv.manifest import Manifest
+from mlenv.install import InstallResult, NamedWheel, install_environment
+from mlenv.layer import Compression, LayerBlob, collect, compressor_versions, write_layer
+from mlenv.layering import plan_layers, split_entries
+from mlenv.lock import Lock
+from mlenv.locker import to_record
+from mlenv.manifest import MAX_LAYERS, Manifest
 from mlenv.oci import ImageSpec, image_config, read_base, write_image_tar, write_layout
 from mlenv.pack import write_pack
 from mlenv.report import Reporter
@@ -77,27 +79,45 @@ def build(
 ) -> dict[str, Any]:
     """Build every output of the manifest into ``dist``; returns the build record."""
     env = manifest.environment
-    if env.interpreter is None:
+    locked = lock.platform(options.platform)
+    conda_python = any(c.name == "python" for c in locked.conda)
+    interpreter = f"{env.prefix}/bin/python" if conda_python else env.interpreter
+    if interpreter is None:
         raise BuildError(
             "the environment has no Python interpreter to run on",
             where=f"{manifest.source}: [environment].interpreter",
-            hint='name the base image\'s Python, e.g. interpreter = "/usr/bin/python3.11"',
+            hint='name the base image\'s Python, e.g. interpreter = "/usr/bin/python3.11", '
+            'or let conda provide one ("python 3.11.*" in [conda].dependencies)',
         )
-    packages = lock.platform(options.platform).packages
-    wheels = _verified_wheels(packages, artifacts_of(lock, [options.platform]), cache, reporter)
+    _verify(artifacts_of(lock, [options.platform]), cache, reporter)
+    wheels = [NamedWheel(p.filename, cache.path(p.sha256)) for p in locked.packages]
     dist = dist.absolute()
     dist.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{dist.name}.", dir=dist.parent))
     try:
         staging = work / "staging"
-        install_environment(
+        conda_tree = None
+        if locked.conda:
+            from mlenv.conda import install as install_conda
+
+            conda_tree = work / "conda"
+            install_conda(
+                [to_record(c) for c in locked.conda],
+                {c.sha256: cache.path(c.sha256) for c in locked.conda},
+                conda_tree,
+                target_prefix=env.prefix,
+                platform=options.platform,
+                reporter=reporter,
+            )
+        installed = install_environment(
             wheels,
             staging,
             prefix=env.prefix,
-            interpreter=env.interpreter,
+            interpreter=interpreter,
             python=env.python,
             bytecode=options.bytecode,
             reporter=reporter,
+            onto=conda_tree,
         )
         out = work / "out"
         out.mkdir()
@@ -115,8 +135,8 @@ def build(
             jobs = {}
             if "oci" in manifest.build.outputs:
                 jobs["oci"] = pool.submit(
-                    _image, manifest, manifest_dir, lock, record["lock-sha256"], staging, out,
-                    options, reporter,
+                    _image, manifest, manifest_dir, lock, record["lock-sha256"], staging,
+                    installed, out, options, reporter,
                 )  # fmt: skip
             if "conda-pack" in manifest.build.outputs:
                 jobs["conda-pack"] = pool.submit(
@@ -131,13 +151,8 @@ def build(
     return record
 
 
-def _verified_wheels(
-    packages: Sequence[LockedPackage],
-    artifacts: Sequence[Artifact],
-    cache: ArtifactCache,
-    reporter: Reporter,
-) -> list[NamedWheel]:
-    """Every wheel from the cache, sha256 re-checked: the build installs only verified bytes."""
+def _verify(artifacts: Sequence[Artifact], cache: ArtifactCache, reporter: Reporter) -> None:
+    """Every artifact in the cache, sha256 re-checked: the build installs only verified bytes."""
     missing = [a for a in artifacts if not cache.has(a)]
     if missing:
         raise missing_error(missing, f"the cache {cache.root}")
@@ -162,7 +177,6 @@ def _verified_wheels(
         raise MissingArtifactsError(
             f"{len(problems)} artifact(s) in the cache do not match the lock", problems
         )
-    return [NamedWheel(p.filename, cache.path(p.sha256)) for p in packages]
 
 
 def _image(
@@ -171,6 +185,7 @@ def _image(
     lock: Lock,
     lock_sha256: str,
     staging: Path,
+    installed: InstallResult,
     out: Path,
     options: BuildOptions,
     reporter: Reporter,
@@ -179,16 +194,32 @@ def _image(
     base = None
     if manifest.build.base_image is not None:
         base = read_base(manifest_dir / manifest.build.base_image, platform=options.platform)
-    entries = collect(staging, env.prefix.strip("/"), parents=base is None)
-    layer_path = out / "layer.tmp"
-    with layer_path.open("wb") as stream:
-        blob = write_layer(
-            entries,
-            stream,
-            compression=manifest.build.compression,
-            mtime=options.epoch,
-            reporter=reporter,
+    plans = plan_layers(lock.platform(options.platform).packages, manifest.build.layers)
+    depth = len(plans) + (len(base.layers) if base is not None else 0)
+    if depth > MAX_LAYERS:
+        raise BuildError(
+            f"the image would have {depth} layers, {len(plans)} of them the environment's; "
+            f"Docker and Podman run at most {MAX_LAYERS}",
+            where=f"{manifest.source}: [build].layers",
+            hint=f"set layers to at most {MAX_LAYERS - depth + len(plans)}, or use a base image "
+            "with fewer layers",
         )
+    dest = env.prefix.strip("/")
+    members = split_entries(
+        plans, collect(staging, dest, parents=base is None), installed.distributions, dest
+    )
+    layers: list[tuple[LayerBlob, Path]] = []
+    for number, entries in enumerate(members):
+        path = out / f"layer-{number}.tmp"
+        with path.open("wb") as stream:
+            blob = write_layer(
+                entries,
+                stream,
+                compression=manifest.build.compression,
+                mtime=options.epoch,
+                reporter=reporter,
+            )
+        layers.append((blob, path))
     spec = ImageSpec(
         name=env.name,
         platform=options.platform,
@@ -198,19 +229,25 @@ def _image(
         env={"VIRTUAL_ENV": env.prefix},
         nvidia_require_cuda=require_cuda(lock),
     )
-    config = image_config(spec, [(blob, env.name)], base)
-    result = write_layout(out / "oci", [(blob, layer_path)], config, base, options.tag)
+    # One layer keeps the history of the single-layer images built before layers were split.
+    names = [env.name] if len(plans) == 1 else [f"{env.name}: {plan.name}" for plan in plans]
+    config = image_config(
+        spec, [(blob, name) for (blob, _), name in zip(layers, names, strict=True)], base
+    )
+    result = write_layout(out / "oci", layers, config, base, options.tag)
     tar_digest, tar_size = write_image_tar(
         out / "oci", out / "image.tar", f"{env.name}:{options.tag}"
     )
+    contents: list[dict[str, Any]] = [{} for _ in range(depth - len(plans))]
+    contents += [{"layer": plan.name, "packages": list(plan.packages)} for plan in plans]
     return {
         "layout": "oci",
         "ref": options.tag,
         "manifest-digest": result.manifest_digest,
         "config-digest": result.config_digest,
         "layers": [
-            {"digest": d, "diff-id": i}
-            for d, i in zip(result.layer_digests, result.diff_ids, strict=True)
+            {"digest": d, "diff-id": i, **content}
+            for d, i, content in zip(result.layer_digests, result.diff_ids, contents, strict=True)
         ],
         "image-tar": {"file": "image.tar", "sha256": tar_digest.removeprefix("sha256:"),
                       "size": tar_size, "repo-tag": f"{env.name}:{options.tag}"},

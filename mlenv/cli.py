@@ -269,9 +269,11 @@ def lock(
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["requirements", "pylock"]),
+    type=click.Choice(["requirements", "pylock", "conda-lock", "explicit"]),
     required=True,
-    help="requirements: pip's requirements.txt with hashes; pylock: PEP 751 pylock.toml.",
+    help="requirements: pip's requirements.txt with hashes; pylock: PEP 751 pylock.toml "
+    "(both for the PyPI part); conda-lock: conda-lock.yml; explicit: an @EXPLICIT conda spec "
+    "file with sha256 (both for the conda part).",
 )
 @click.option("--platform", help="The platform to export (requirements; default: the first).")
 @click.option(
@@ -280,15 +282,23 @@ def lock(
 @click.pass_obj
 def export(session: Session, fmt: str, platform: str | None, output: Path | None) -> None:
     """Write the lock in a format other tools read."""
+    from mlenv.conda import conda_lock_yml, explicit_spec
     from mlenv.export import pylock_toml, requirements_txt
+    from mlenv.locker import to_record
 
     manifest = session.load_manifest()
     lock_ = session.load_lock()
     lockfile.check_fresh(lock_, manifest, str(session.lock_path))
+    chosen = platform or lock_.target.platforms[0]
     if fmt == "requirements":
-        text = requirements_txt(lock_, platform or lock_.target.platforms[0])
-    else:
+        text = requirements_txt(lock_, chosen)
+    elif fmt == "pylock":
         text = pylock_toml(lock_)
+    elif fmt == "conda-lock":
+        records = {p.platform: [to_record(c) for c in p.conda] for p in lock_.platforms}
+        text = conda_lock_yml(records, lock_.target.conda_channels, lock_.inputs_hash)
+    else:
+        text = explicit_spec([to_record(c) for c in lock_.platform(chosen).conda], chosen)
     if output is None:
         click.echo(text, nl=False)
     else:
@@ -322,7 +332,11 @@ def fetch(
     artifacts = artifacts_of(lock_, platforms)
     cache = session.artifact_cache()
     with session.http(offline) as http:
-        for url in (manifest.pypi.index_url, *manifest.pypi.extra_index_urls):
+        for url in (
+            manifest.pypi.index_url,
+            *manifest.pypi.extra_index_urls,
+            *manifest.conda.channels,
+        ):
             http.add_credentials(url)  # the lock holds URLs without them
         result = fetch_artifacts(
             artifacts,

@@ -29,7 +29,7 @@ from mlenv.cache import (
 from mlenv.errors import MlenvError, Problem, ProblemsError
 from mlenv.index.http import HttpError
 from mlenv.index.urls import file_url_to_path, is_file_url
-from mlenv.lock import Lock
+from mlenv.lock import Lock, LockedConda, LockedPackage
 from mlenv.report import Reporter, Task
 
 CHUNK = 1 << 20
@@ -58,7 +58,8 @@ def artifacts_of(lock: Lock, platforms: Sequence[str] | None = None) -> list[Art
     found: dict[str, Artifact] = {}
     for platform in lock.platforms:
         if platform.platform in chosen:
-            for package in platform.packages:
+            packages: list[LockedPackage | LockedConda] = [*platform.packages, *platform.conda]
+            for package in packages:
                 name = f"{package.name} {package.version}"
                 found.setdefault(
                     package.sha256, Artifact(name, package.url, package.sha256, package.size)

@@ -80,7 +80,9 @@ _KINDS = {
 }
 _WEAK = frozenset({"md5", "sha1"})  # forbidden in RECORD by the wheel spec
 _CLASH = "two locked packages install the same path: keep only one of them in the manifest"
+_DISK = "check free space and permissions where the staging directory lives"
 _LAYOUT = "mlenv's venv layout"
+_CONDA = "the conda environment"
 _HINT = "the wheel is corrupt or malicious: lock another version or rebuild it"
 # What installer and zipfile raise on a wheel they cannot handle; anything else is a bug here.
 _INSTALL_FAILURES = (
@@ -180,6 +182,9 @@ class _Layout:
     prefix: str
     interpreter: str
     python: str
+    # Installing onto a conda prefix: no venv skeleton, and its files belong to conda.
+    existing: frozenset[str] = frozenset()
+    venv: bool = True
 
     @property
     def site(self) -> str:
@@ -210,6 +215,8 @@ class _Layout:
         return {**{f"bin/{name}": self.interpreter for name in names}, "lib64": "lib"}
 
     def generated(self) -> tuple[str, ...]:
+        if not self.venv:
+            return ()
         return tuple(sorted({*self.venv_files(), *self.venv_links()}))
 
 
@@ -284,13 +291,22 @@ def install_environment(
     jobs: int = 2,
     max_wheel_bytes: int = MAX_WHEEL_BYTES,
     max_ratio: float = MAX_RATIO,
+    onto: Path | None = None,
 ) -> InstallResult:
     """Install ``wheels`` into ``staging`` so that the tree runs unchanged once moved to ``prefix``.
 
     All or nothing: ``staging`` must be absent or empty and receives the finished tree only.
+    ``onto`` is a conda prefix (already laid out for ``prefix``) to install on top of instead
+    of a venv: it is moved into the tree, and a wheel that would overwrite one of its files is
+    refused.
     """
+    existing = frozenset(_relative_files(onto)) if onto is not None else frozenset()
     layout = _Layout(
-        _absolute(prefix, "prefix"), _absolute(interpreter, "interpreter"), _minor(python)
+        _absolute(prefix, "prefix"),
+        _absolute(interpreter, "interpreter"),
+        _minor(python),
+        existing,
+        venv=onto is None,
     )
     if bytecode == "hash":
         _check_host_python(python)
@@ -313,8 +329,15 @@ def install_environment(
                 )
         tmp = Path(tempfile.mkdtemp(prefix=f".{staging.name}.", dir=staging.parent))
         try:
+            if onto is not None:
+                onto.rename(tmp)  # over the empty directory: the conda tree becomes the base
             result = _build(tmp, planned, layout, bytecode, reporter, jobs)
             tmp.rename(staging)
+        except OSError as exc:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise InstallError(
+                f"cannot write the tree: {exc}", where=str(staging), hint=_DISK
+            ) from exc
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
@@ -599,7 +622,9 @@ def _assign_owners(wheels: list[_Wheel], layout: _Layout) -> None:
         for depth in range(1, len(parts) + 1):
             path = "/".join(parts[:depth])
             seen, seen_owner = folded.setdefault(path.casefold(), (path, owner))
-            if seen != path:
+            # conda's own tree may differ in case (ncurses' terminfo/E and terminfo/e): refuse
+            # only what a wheel adds
+            if seen != path and owner not in (_LAYOUT, _CONDA):
                 raise _refused(
                     owner,
                     member,
@@ -611,6 +636,8 @@ def _assign_owners(wheels: list[_Wheel], layout: _Layout) -> None:
 
     for path in layout.generated():
         claim(_LAYOUT, path, path, None)
+    for path in sorted(layout.existing):
+        claim(_CONDA, path, path, None)
     for wheel in wheels:
         if wheel.name in distributions:
             raise InstallError(
@@ -633,7 +660,7 @@ def _assign_owners(wheels: list[_Wheel], layout: _Layout) -> None:
 
 
 def _hint(owner: str, other: str) -> str:
-    return _HINT if other in (owner, _LAYOUT) else _CLASH
+    return _HINT if other in (owner, _LAYOUT, _CONDA) else _CLASH
 
 
 def _build(
@@ -673,9 +700,15 @@ def _build(
     )
 
 
+def _relative_files(root: Path) -> list[str]:
+    return [p.relative_to(root).as_posix() for p in root.rglob("*") if not p.is_dir()]
+
+
 def _write_venv(root: Path, layout: _Layout) -> tuple[str, ...]:
-    (root / layout.site).mkdir(parents=True)
-    (root / "bin").mkdir()
+    (root / layout.site).mkdir(parents=True, exist_ok=not layout.venv)
+    (root / "bin").mkdir(exist_ok=not layout.venv)
+    if not layout.venv:
+        return ()  # conda laid out the prefix and its Python
     for path, text in layout.venv_files().items():
         (root / path).write_bytes(text.encode())
     for path, target in layout.venv_links().items():
@@ -708,7 +741,8 @@ def _install_one(root: Path, wheel: _Wheel, layout: _Layout) -> dict[str, tuple[
     try:
         install(wheel.source, destination, {"INSTALLER": _INSTALLER})
     except _INSTALL_FAILURES as exc:
-        raise InstallError(f"cannot be installed: {exc}", where=wheel.filename, hint=_HINT) from exc
+        hint = _DISK if isinstance(exc, OSError) else _HINT
+        raise InstallError(f"cannot be installed: {exc}", where=wheel.filename, hint=hint) from exc
     written = {
         posixpath.join(scheme_dirs[scheme], entry.path): entry
         for scheme, entry in destination.written
@@ -740,7 +774,7 @@ def _matches(wheel: _Wheel, member: _Member, written: RecordEntry) -> bool:
 
 
 def _digest(algorithm: str, value: str) -> bytes | None:
-    """RECORD digests are urlsafe base64; some build tools (gmsh's) write hex, as binding."""
+    """RECORD digests are urlsafe base64; some build tools (gmsh's) write hex, which binds too."""
     try:
         if len(value) == 2 * hashlib.new(algorithm).digest_size:
             return bytes.fromhex(value)

@@ -6,12 +6,13 @@ lock's values alone: keys in a fixed order, packages sorted, no timestamps, no h
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, TypeVar
 
 from mlenv.errors import MlenvError, Problem, ProblemsError
 from mlenv.manifest import Manifest
@@ -30,6 +31,8 @@ class StaleLockError(MlenvError):
 
 @dataclass(frozen=True)
 class LockedPackage:
+    """A wheel from a PyPI index, find-links directory or file:// mirror."""
+
     name: str
     version: str
     filename: str
@@ -45,9 +48,32 @@ class LockedPackage:
 
 
 @dataclass(frozen=True)
+class LockedConda:
+    """A conda package from a channel; ``md5`` is kept because conda tools still check it."""
+
+    name: str
+    version: str
+    build: str
+    build_number: int
+    subdir: str
+    channel: str
+    url: str
+    filename: str
+    sha256: str
+    md5: str
+    size: int
+    depends: tuple[str, ...] = ()
+    constrains: tuple[str, ...] = ()
+    noarch: str | None = None
+    cuda: str | None = None
+    requires_driver: str | None = None
+
+
+@dataclass(frozen=True)
 class LockedPlatform:
     platform: str
     packages: tuple[LockedPackage, ...]
+    conda: tuple[LockedConda, ...] = ()
 
     def by_name(self) -> dict[str, LockedPackage]:
         return {p.name: p for p in self.packages}
@@ -66,6 +92,8 @@ class LockTarget:
     driver_floor: str | None = None
     requires_driver: str | None = None
     requires_driver_because: str | None = None
+    conda_channels: tuple[str, ...] = ()
+    conda_requirements: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -87,6 +115,9 @@ class Lock:
 
     def packages(self) -> list[tuple[str, LockedPackage]]:
         return [(p.platform, pkg) for p in self.platforms for pkg in p.packages]
+
+    def conda_packages(self) -> list[tuple[str, LockedConda]]:
+        return [(p.platform, pkg) for p in self.platforms for pkg in p.conda]
 
     def with_platforms(self, platforms: Sequence[LockedPlatform]) -> Lock:
         return replace(self, platforms=tuple(sorted(platforms, key=lambda p: p.platform)))
@@ -154,7 +185,7 @@ def _array(values: Sequence[str]) -> str:
     return "[" + ", ".join(_str(v) for v in values) + "]"
 
 
-def _line(key: str, value: str | int | Sequence[str] | None) -> str | None:
+def _line(key: str, value: object) -> str | None:
     if value is None:
         return None
     if isinstance(value, bool):
@@ -163,52 +194,58 @@ def _line(key: str, value: str | int | Sequence[str] | None) -> str | None:
         return f"{key} = {value}"
     if isinstance(value, str):
         return f"{key} = {_str(value)}"
-    return f"{key} = {_array(value)}"
+    if isinstance(value, tuple | list):
+        return f"{key} = {_array(value)}"
+    raise TypeError(key)
+
+
+@dataclass(frozen=True)
+class _Field:
+    """One key of a table: its TOML spelling, its attribute, its type, whether it must be there."""
+
+    key: str
+    attr: str
+    kind: type
+    required: bool
+
+
+def _fields(cls: type) -> tuple[_Field, ...]:
+    """The table layout of a lock dataclass, read from its fields: one source for render and
+    parse, so the two cannot drift. Keys are the attributes spelled with dashes."""
+    kinds = {"str": str, "int": int, "tuple[str, ...]": list}
+    result = []
+    for item in dataclasses.fields(cls):
+        annotation = str(item.type)
+        optional = annotation.endswith("| None")
+        kind = kinds[annotation.removesuffix(" | None")]
+        has_default = item.default is not dataclasses.MISSING or (
+            item.default_factory is not dataclasses.MISSING
+        )
+        result.append(
+            _Field(item.name.replace("_", "-"), item.name, kind, not (optional or has_default))
+        )
+    return tuple(result)
+
+
+_TARGET = _fields(LockTarget)
+_PACKAGE = _fields(LockedPackage)
+_CONDA = _fields(LockedConda)
+
+
+def _table(value: object, fields: Sequence[_Field]) -> list[str]:
+    lines = (_line(f.key, getattr(value, f.attr)) for f in fields)
+    return [line for line in lines if line is not None]
 
 
 def render(lock: Lock) -> str:
     """The lock as canonical TOML: the same lock always gives the same bytes."""
     out = [HEADER, _line("version", lock.version) or "", _line("inputs-hash", lock.inputs_hash)]
-    t = lock.target
-    out += ["", "[target]"]
-    out += [
-        line
-        for line in (
-            _line("python", t.python),
-            _line("glibc", t.glibc),
-            _line("platforms", list(t.platforms)),
-            _line("cuda", t.cuda),
-            _line("driver-floor", t.driver_floor),
-            _line("requires-driver", t.requires_driver),
-            _line("requires-driver-because", t.requires_driver_because),
-            _line("index-strategy", t.index_strategy),
-            _line("indexes", list(t.indexes)),
-            _line("find-links", list(t.find_links)),
-            _line("requirements", list(t.requirements)),
-        )
-        if line is not None
-    ]
+    out += ["", "[target]", *_table(lock.target, _TARGET)]
     for platform in sorted(lock.platforms, key=lambda p: p.platform):
         for package in sorted(platform.packages, key=lambda p: p.name):
-            out += ["", f"[[platform.{platform.platform}.package]]"]
-            out += [
-                line
-                for line in (
-                    _line("name", package.name),
-                    _line("version", package.version),
-                    _line("source", package.source),
-                    _line("index", package.index),
-                    _line("filename", package.filename),
-                    _line("url", package.url),
-                    _line("sha256", package.sha256),
-                    _line("size", package.size),
-                    _line("requires-python", package.requires_python),
-                    _line("dependencies", list(package.dependencies)),
-                    _line("cuda", package.cuda),
-                    _line("requires-driver", package.requires_driver),
-                )
-                if line is not None
-            ]
+            out += ["", f"[[platform.{platform.platform}.package]]", *_table(package, _PACKAGE)]
+        for conda in sorted(platform.conda, key=lambda p: p.name):
+            out += ["", f"[[platform.{platform.platform}.conda]]", *_table(conda, _CONDA)]
     return "\n".join(line for line in out if line is not None) + "\n"
 
 
@@ -226,59 +263,49 @@ class _Reader:
     def fail(self, path: str, message: str) -> None:
         self.problems.append(Problem(f"{self.source}: {path}", message))
 
-    def unknown(self, table: Mapping[str, Any], path: str, allowed: frozenset[str]) -> None:
-        for key in sorted(set(table) - allowed):
-            self.fail(f"{path}.{key}" if path else key, "unknown key")
-
     def get(self, table: Mapping[str, Any], path: str, key: str, kind: type, required: bool) -> Any:
+        where = f"{path}.{key}" if path else key
         if key not in table:
             if required:
-                self.fail(f"{path}.{key}" if path else key, "missing required key")
+                self.fail(where, "missing required key")
             return None
         value = table[key]
         if kind is list:
             if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-                self.fail(f"{path}.{key}" if path else key, "expected an array of strings")
+                self.fail(where, "expected an array of strings")
                 return None
             return tuple(value)
         if not isinstance(value, kind) or isinstance(value, bool):
-            self.fail(f"{path}.{key}" if path else key, f"expected {kind.__name__}")
+            self.fail(where, f"expected {kind.__name__}")
             return None
         return value
 
+    def record(self, cls: type[_T], fields: Sequence[_Field], table: Any, path: str) -> _T | None:
+        """An instance of ``cls`` from ``table``, or None (with problems) when it is damaged."""
+        if not isinstance(table, dict):
+            self.fail(path, "expected a table")
+            return None
+        before = len(self.problems)
+        for key in sorted(set(table) - {f.key for f in fields}):
+            self.fail(f"{path}.{key}", "unknown key")
+        values = {}
+        for f in fields:
+            value = self.get(table, path, f.key, f.kind, f.required)
+            if value is not None:
+                values[f.attr] = value
+        if len(self.problems) != before:
+            return None
+        digest = values.get("sha256")
+        if isinstance(digest, str) and (len(digest) != 64 or set(digest) - _HEX):
+            self.fail(f"{path}.sha256", "expected 64 lower-case hex digits")
+        size = values.get("size")
+        if isinstance(size, int) and size < 0:
+            self.fail(f"{path}.size", "expected a size in bytes (>= 0)")
+        return cls(**values) if len(self.problems) == before else None
 
+
+_T = TypeVar("_T")
 _HEX = frozenset("0123456789abcdef")
-_TARGET_KEYS = frozenset(
-    {
-        "python",
-        "glibc",
-        "platforms",
-        "cuda",
-        "driver-floor",
-        "requires-driver",
-        "requires-driver-because",
-        "index-strategy",
-        "indexes",
-        "find-links",
-        "requirements",
-    }
-)
-_PACKAGE_KEYS = frozenset(
-    {
-        "name",
-        "version",
-        "source",
-        "index",
-        "filename",
-        "url",
-        "sha256",
-        "size",
-        "requires-python",
-        "dependencies",
-        "cuda",
-        "requires-driver",
-    }
-)
 
 
 def loads(text: str, source: str = "mlenv.lock") -> Lock:
@@ -295,71 +322,43 @@ def loads(text: str, source: str = "mlenv.lock") -> Lock:
     if version is not None and version != LOCK_VERSION:
         r.fail("version", f"lock format {version} is not supported (mlenv reads {LOCK_VERSION})")
     digest = r.get(data, "", "inputs-hash", str, True)
-    target_table = data.get("target")
-    if not isinstance(target_table, dict):
+    for key in sorted(set(data) - {"version", "inputs-hash", "target", "platform"}):
+        r.fail(key, "unknown key")
+    if not isinstance(data.get("target"), dict):
         r.fail("[target]", "missing or not a table")
-        target_table = {}
-    target = LockTarget(
-        python=r.get(target_table, "target", "python", str, True) or "",
-        glibc=r.get(target_table, "target", "glibc", str, True) or "",
-        platforms=r.get(target_table, "target", "platforms", list, True) or (),
-        index_strategy=r.get(target_table, "target", "index-strategy", str, True) or "",
-        indexes=r.get(target_table, "target", "indexes", list, True) or (),
-        find_links=r.get(target_table, "target", "find-links", list, True) or (),
-        requirements=r.get(target_table, "target", "requirements", list, True) or (),
-        cuda=r.get(target_table, "target", "cuda", str, False),
-        driver_floor=r.get(target_table, "target", "driver-floor", str, False),
-        requires_driver=r.get(target_table, "target", "requires-driver", str, False),
-        requires_driver_because=r.get(
-            target_table, "target", "requires-driver-because", str, False
-        ),
-    )
+    target = r.record(LockTarget, _TARGET, data.get("target", {}), "target")
     platforms = []
     platform_tables = data.get("platform", {})
     if not isinstance(platform_tables, dict):
         r.fail("platform", "expected a table of platforms")
         platform_tables = {}
     for name, table in sorted(platform_tables.items()):
-        entries = table.get("package", []) if isinstance(table, dict) else None
-        if not isinstance(entries, list):
-            r.fail(f"platform.{name}", "expected [[platform.NAME.package]] entries")
+        if not isinstance(table, dict) or set(table) - {"package", "conda"}:
+            r.fail(f"platform.{name}", "expected [[platform.NAME.package]] and .conda entries")
             continue
+        entries = {kind: table.get(kind, []) for kind in ("package", "conda")}
+        if not all(isinstance(e, list) for e in entries.values()):
+            r.fail(f"platform.{name}", "expected arrays of tables")
+            continue
+        path = f"platform.{name}"
         packages = [
-            _package(r, entry, f"platform.{name}.package[{i}]") for i, entry in enumerate(entries)
+            r.record(LockedPackage, _PACKAGE, e, f"{path}.package[{i}]")
+            for i, e in enumerate(entries["package"])
         ]
-        platforms.append(LockedPlatform(name, tuple(p for p in packages if p is not None)))
-    r.unknown(data, "", frozenset({"version", "inputs-hash", "target", "platform"}))
-    r.unknown(target_table, "target", _TARGET_KEYS)
-    if r.problems:
+        conda = [
+            r.record(LockedConda, _CONDA, e, f"{path}.conda[{i}]")
+            for i, e in enumerate(entries["conda"])
+        ]
+        platforms.append(
+            LockedPlatform(
+                name,
+                tuple(p for p in packages if p is not None),
+                tuple(c for c in conda if c is not None),
+            )
+        )
+    if r.problems or target is None:
         raise LockError(
             f"{source}: the lock is damaged ({len(r.problems)} problem(s))",
             [replace(p, hint=p.hint or "regenerate it with `mlenv lock`") for p in r.problems],
         )
     return Lock(digest, target, tuple(platforms), version)
-
-
-def _package(r: _Reader, entry: Any, path: str) -> LockedPackage | None:
-    if not isinstance(entry, dict):
-        r.fail(path, "expected a table")
-        return None
-    before = len(r.problems)
-    r.unknown(entry, path, _PACKAGE_KEYS)
-    package = LockedPackage(
-        name=r.get(entry, path, "name", str, True),
-        version=r.get(entry, path, "version", str, True),
-        filename=r.get(entry, path, "filename", str, True),
-        url=r.get(entry, path, "url", str, True),
-        sha256=r.get(entry, path, "sha256", str, True),
-        size=r.get(entry, path, "size", int, True),
-        index=r.get(entry, path, "index", str, True),
-        requires_python=r.get(entry, path, "requires-python", str, False),
-        dependencies=r.get(entry, path, "dependencies", list, False) or (),
-        source=r.get(entry, path, "source", str, False) or "pypi",
-        cuda=r.get(entry, path, "cuda", str, False),
-        requires_driver=r.get(entry, path, "requires-driver", str, False),
-    )
-    if package.sha256 is not None and (len(package.sha256) != 64 or set(package.sha256) - _HEX):
-        r.fail(f"{path}.sha256", "expected 64 lower-case hex digits")
-    if package.size is not None and package.size < 0:
-        r.fail(f"{path}.size", "expected a size in bytes (>= 0)")
-    return package if len(r.problems) == before else None

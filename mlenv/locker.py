@@ -7,15 +7,17 @@ This is the seam between the pure core (``resolve``, ``lock``) and the index edg
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from packaging.utils import NormalizedName, canonicalize_name
-from packaging.version import Version
+from packaging.version import InvalidVersion, Version
 
+from mlenv.conda import CondaRecord, public_url
 from mlenv.cuda import (
     CudaError,
     CudaTarget,
@@ -24,11 +26,12 @@ from mlenv.cuda import (
     Finding,
     PackageNeed,
     extract,
+    extract_conda,
     judge,
     package_driver,
     required_driver,
 )
-from mlenv.errors import Problem, ProblemsError
+from mlenv.errors import MlenvError, Problem, ProblemsError
 from mlenv.index import (
     FindLinks,
     HttpClient,
@@ -40,7 +43,14 @@ from mlenv.index import (
     strip_credentials,
 )
 from mlenv.index.urls import file_url_to_path, is_file_url
-from mlenv.lock import Lock, LockedPackage, LockedPlatform, LockTarget, inputs_hash
+from mlenv.lock import (
+    Lock,
+    LockedConda,
+    LockedPackage,
+    LockedPlatform,
+    LockTarget,
+    inputs_hash,
+)
 from mlenv.manifest import Manifest
 from mlenv.report import Reporter
 from mlenv.resolve import CandidatePolicy, Resolution, resolve
@@ -194,7 +204,10 @@ def lock_manifest(
         policy = CudaPolicy(target_cuda)
     requirements = manifest.pypi.requirements()
     resolutions = []
+    conda: dict[str, tuple[CondaRecord, ...]] = {}
     for target in Target.for_environment(manifest.environment):
+        records = _solve_conda(manifest, target, previous, upgrade, reporter)
+        conda[target.platform] = records
         preferences = _preferences(previous, target.platform, upgrade)
         resolutions.append(
             resolve(
@@ -204,6 +217,7 @@ def lock_manifest(
                 reporter=reporter,
                 policy=policy,
                 preferences=preferences,
+                provided=provided_by_conda(records, manifest.source),
                 indexes_searched=sources.searched,
             )
         )
@@ -211,6 +225,7 @@ def lock_manifest(
         sources.index, [pin.file for r in resolutions for pin in r.pins], reporter
     )
     needs = _cuda_needs(sources.index, resolutions)
+    needs.update(_conda_needs(conda))
     driver, because = _judge_cuda(target_cuda, needs, reporter)
     cuda = manifest.cuda
     head = LockTarget(
@@ -225,9 +240,98 @@ def lock_manifest(
         driver_floor=cuda.driver_floor if cuda else None,
         requires_driver=driver,
         requires_driver_because=because,
+        conda_channels=tuple(public_url(c) for c in manifest.conda.channels),
+        conda_requirements=manifest.conda.dependencies,
     )
     return Lock(inputs_hash(manifest), head).with_platforms(
-        [_locked_platform(r, facts, needs, sources) for r in resolutions]
+        [
+            replace(
+                _locked_platform(r, facts, needs, sources),
+                conda=tuple(_locked_conda(c, needs) for c in conda[r.target.platform]),
+            )
+            for r in resolutions
+        ]
+    )
+
+
+def _solve_conda(
+    manifest: Manifest, target: Target, previous: Lock | None, upgrade: Upgrade, reporter: Reporter
+) -> tuple[CondaRecord, ...]:
+    """The conda part of one platform; its Python must be the manifest's."""
+    if not manifest.conda.dependencies:
+        return ()
+    from mlenv.conda import solve
+
+    locked = () if previous is None or upgrade.everything else tuple(
+        to_record(c)
+        for platform, c in previous.conda_packages()
+        if platform == target.platform and canonicalize_name(c.name) not in upgrade.packages
+    )  # fmt: skip
+    records = solve(
+        manifest.conda.channels,
+        manifest.conda.dependencies,
+        target.platform,
+        cuda=manifest.cuda.version if manifest.cuda else None,
+        glibc=target.glibc,
+        reporter=reporter,
+        locked=locked,
+    )
+    for record in records:
+        if record.name == "python" and not record.version.startswith(f"{target.python}."):
+            raise MlenvError(
+                f"the conda solve for {target.platform} chose python {record.version}, but "
+                f"the manifest targets Python {target.python}",
+                where=f"{manifest.source}: [conda].dependencies",
+                hint=f'pin it: add "python {target.python}.*" to [conda].dependencies, or '
+                "change [environment].python",
+            )
+    return records
+
+
+def provided_by_conda(records: Sequence[CondaRecord], source: str) -> dict[NormalizedName, Version]:
+    """PyPI distributions the conda part already installs: same name (PEP 503 normalised) as a
+    conda package. PyPI must accept that version and never installs a second copy."""
+    provided = {}
+    for record in records:
+        if record.name == "python":
+            continue
+        try:
+            provided[canonicalize_name(record.name)] = Version(record.version)
+        except InvalidVersion:
+            continue  # not a PEP 440 version: no PyPI requirement could name it anyway
+    return provided
+
+
+def to_record(locked: LockedConda) -> CondaRecord:
+    """The lock's conda entry as the solver's record (the lock adds only requires-driver)."""
+    fields = dataclasses.asdict(locked)
+    del fields["requires_driver"]
+    return CondaRecord(**fields)
+
+
+def _conda_needs(conda: Mapping[str, Sequence[CondaRecord]]) -> dict[str, PackageNeed]:
+    needs = {}
+    for records in conda.values():
+        for r in records:
+            need = extract_conda(r.name, r.version, r.build, r.depends, r.constrains)
+            if need is not None:
+                needs[r.url] = PackageNeed(r.name, r.version, need)
+    return needs
+
+
+def _locked_conda(record: CondaRecord, needs: Mapping[str, PackageNeed]) -> LockedConda:
+    if record.sha256 is None:
+        raise MlenvError(
+            f"the channel publishes no sha256 for {record.filename}",
+            where=record.url,
+            hint="mlenv locks only artifacts it can verify; use a channel whose repodata has "
+            "sha256 (conda-forge's does)",
+        )
+    item = needs.get(record.url)
+    driver = package_driver(item) if item is not None else None
+    return LockedConda(
+        **dataclasses.asdict(record),
+        requires_driver=str(driver[0]) if driver is not None else None,
     )
 
 

@@ -22,12 +22,16 @@ PLATFORMS = ("linux-64", "linux-aarch64")
 PYTHON_MINORS = tuple(f"3.{minor}" for minor in range(9, 16))
 OUTPUTS = ("oci", "conda-pack")
 COMPRESSIONS = ("gzip", "zstd", "none")
+# Docker and Podman refuse to run an image of more than 127 layers ("max depth exceeded",
+# containers/storage#489); the base image's layers count too.
+MAX_LAYERS = 127
 INDEX_STRATEGIES = ("first-index", "best-match")
 DEFAULT_INDEX = "https://pypi.org/simple"
 DEFAULT_GLIBC = "2.28"
 
 IndexStrategy = Literal["first-index", "best-match"]
 Compression = Literal["gzip", "zstd", "none"]
+Layers = int | Literal["auto"]
 
 
 @dataclass(frozen=True)
@@ -70,6 +74,7 @@ class Build:
     outputs: tuple[str, ...] = OUTPUTS
     base_image: str | None = None
     compression: Compression = "gzip"
+    layers: Layers = 1  # "auto" or at most this many environment layers (mlenv.layering)
 
 
 @dataclass(frozen=True)
@@ -111,6 +116,7 @@ class Manifest:
                     "outputs": list(self.build.outputs),
                     "base-image": self.build.base_image,
                     "compression": self.build.compression,
+                    "layers": self.build.layers,
                 }
             ),
         }
@@ -180,7 +186,7 @@ _SCHEMA_KEYS: dict[str, tuple[str, ...]] = {
     "cuda": ("version", "driver-floor", "archs"),
     "conda": ("channels", "dependencies"),
     "pypi": ("index-url", "extra-index-urls", "find-links", "dependencies", "index-strategy"),
-    "build": ("outputs", "base-image", "compression"),
+    "build": ("outputs", "base-image", "compression", "layers"),
 }
 
 _NAME = re.compile(r"^[a-z0-9]([a-z0-9._-]{0,62}[a-z0-9])?$")
@@ -478,4 +484,21 @@ def _build(check: _Checker, table: Mapping[str, Any]) -> Build:
     outputs = check.string_list(table, "build.outputs", OUTPUTS, _one_of(OUTPUTS))
     base = check.string(table, "build.base-image", None, _location)
     compression = check.choice(table, "build.compression", COMPRESSIONS, "gzip")
-    return Build(outputs, base, cast(Compression, compression))
+    return Build(outputs, base, cast(Compression, compression), _layers(check, table))
+
+
+def _layers(check: _Checker, table: Mapping[str, Any]) -> Layers:
+    """A count or "auto"; a TOML boolean is no count, though Python calls it an int."""
+    expected = f'"auto" or an integer from 1 to {MAX_LAYERS}'
+    value = table.get("layers", 1)
+    if value == "auto" or (type(value) is int and 1 <= value <= MAX_LAYERS):
+        return cast(Layers, value)
+    if isinstance(value, str) or type(value) is int:
+        check.add(
+            "build.layers",
+            f"{value!r} is not valid: expected {expected}",
+            '"auto" gives big packages their own layers; 1 keeps one layer',
+        )
+    else:
+        check.wrong_type("build.layers", value, expected)
+    return 1

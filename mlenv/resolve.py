@@ -54,9 +54,11 @@ class Req:
 
 @dataclass(frozen=True)
 class Candidate:
+    """A release to try; ``file`` is None for one another installer (conda) provides."""
+
     name: NormalizedName
     version: Version
-    file: IndexFile
+    file: IndexFile | None
     extras: frozenset[str] = frozenset()
 
     @property
@@ -133,6 +135,10 @@ class _Rejections:
         self.refused.setdefault(file.version, reason)
         self.by_policy |= by_policy
 
+    def add_provided(self, version: Version) -> None:
+        self.versions.add(version)
+        self.reasons[f"the conda environment provides {version}"] += 1
+
 
 class _Provider(AbstractProvider[Req, Candidate, str]):
     def __init__(
@@ -141,12 +147,14 @@ class _Provider(AbstractProvider[Req, Candidate, str]):
         target: Target,
         policy: CandidatePolicy,
         preferences: Mapping[NormalizedName, Version],
+        provided: Mapping[NormalizedName, Version],
         task: Task,
     ) -> None:
         self.index = index
         self.target = target
         self.policy = policy
         self.preferences = preferences
+        self.provided = provided
         self.task = task
         self.python = Version(target.python_full_version)
         self.rejections: dict[NormalizedName, _Rejections] = defaultdict(_Rejections)
@@ -177,6 +185,9 @@ class _Provider(AbstractProvider[Req, Candidate, str]):
                     self._files[name] = self._pool.submit(self._load_candidates, name)
 
     def _load_candidates(self, name: NormalizedName) -> list[Candidate]:
+        if name in self.provided:  # conda installs it: PyPI must accept that version
+            self.rejections[name].add_provided(self.provided[name])
+            return [Candidate(name, self.provided[name], None)]
         files = self.index.files(name)
         rejected = self.rejections[name]
         best: dict[Version, tuple[tuple[int, str], IndexFile]] = {}
@@ -194,15 +205,16 @@ class _Provider(AbstractProvider[Req, Candidate, str]):
             key = (rank, file.filename)
             if file.version not in best or key < best[file.version][0]:
                 best[file.version] = (key, file)
-        candidates = [Candidate(name, version, file) for version, (_, file) in best.items()]
         # Newest release first; its variants (local versions such as +cu124) in policy order.
-        candidates.sort(
-            key=lambda c: (Version(c.version.public), -self.policy.rank(c.file), c.version),
+        ordered = sorted(
+            best.values(),
+            key=lambda item: (Version(item[1].version.public), -self.policy.rank(item[1]),
+                              item[1].version),
             reverse=True,
-        )
-        if candidates:
-            self.index.prefetch([candidates[0].file])
-        return candidates
+        )  # fmt: skip
+        if ordered:
+            self.index.prefetch([ordered[0][1]])
+        return [Candidate(name, file.version, file) for _, file in ordered]
 
     def _reject(self, file: IndexFile) -> str | None:
         if not file.is_wheel:
@@ -277,7 +289,7 @@ class _Provider(AbstractProvider[Req, Candidate, str]):
         allow_pre = prereleases or bool(combined.prereleases)
         if not combined.contains(candidate.version, prereleases=allow_pre):
             return False
-        if candidate.file.yanked is not None:
+        if candidate.file is not None and candidate.file.yanked is not None:
             # PEP 592: a yanked file is only chosen when a requirement pins exactly it.
             return any(
                 spec.operator in ("==", "===") and Version(spec.version) == candidate.version
@@ -293,6 +305,8 @@ class _Provider(AbstractProvider[Req, Candidate, str]):
     def get_dependencies(self, candidate: Candidate) -> list[Req]:
         if candidate in self.dependencies:
             return list(self.dependencies[candidate])
+        if candidate.file is None:
+            return []  # conda's package: its dependencies are conda's business
         metadata = self.index.metadata(candidate.file)  # the index checks name and version
         self.task.advance()
         deps = self._dependencies(candidate, metadata)
@@ -334,12 +348,19 @@ def resolve(
     reporter: Reporter,
     policy: CandidatePolicy | None = None,
     preferences: Mapping[NormalizedName, Version] | None = None,
+    provided: Mapping[NormalizedName, Version] | None = None,
     indexes_searched: Sequence[str] = (),
 ) -> Resolution:
-    """Pick one wheel per project so every requirement holds on ``target``."""
+    """Pick one wheel per project so every requirement holds on ``target``.
+
+    ``provided`` names distributions another installer (conda) puts in the environment: they
+    are taken at that version, never installed again from PyPI.
+    """
     roots = [to_req(r) for r in requirements if applies(r, target.markers)]
     with reporter.task(f"resolving for {target.platform}", unit="packages") as task:
-        provider = _Provider(index, target, policy or CandidatePolicy(), preferences or {}, task)
+        provider = _Provider(
+            index, target, policy or CandidatePolicy(), preferences or {}, provided or {}, task
+        )
         try:
             provider.prefetch(req.name for req in roots)
             result = Resolver(provider, _ResolvelibProgress()).resolve(roots, max_rounds=MAX_ROUNDS)
@@ -358,7 +379,7 @@ def resolve(
     pins = [
         Pin(c.name, c.version, c.file, tuple(sorted(deps[c.name] - {c.name})))
         for c in result.mapping.values()
-        if not c.extras
+        if not c.extras and c.file is not None
     ]
     return Resolution(target, tuple(sorted(pins, key=lambda p: p.name)))
 

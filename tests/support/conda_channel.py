@@ -28,13 +28,18 @@ _ARCH = {"linux-64": "x86_64", "linux-aarch64": "aarch64"}
 PackageFormat = Literal["tar.bz2", "conda"]
 
 
-def _tar(members: Mapping[str, bytes]) -> bytes:
-    """An uncompressed tar of the members in name order, owned by root, dated 0."""
+def _tar(members: Mapping[str, bytes], links: Mapping[str, str] | None = None) -> bytes:
+    """An uncompressed tar of the members (and symlinks) in name order, owned by root, dated 0."""
     buffer = io.BytesIO()
+    links = links or {}
     with tarfile.open(fileobj=buffer, mode="w", format=tarfile.USTAR_FORMAT) as tar:
-        for name in sorted(members):
-            data = members[name]
+        for name in sorted({*members, *links}):
             info = tarfile.TarInfo(name)
+            if name in links:
+                info.type, info.linkname, info.mode = tarfile.SYMTYPE, links[name], 0o777
+                tar.addfile(info)
+                continue
+            data = members[name]
             info.size = len(data)
             info.mode = 0o755 if data.startswith(b"#!") else 0o644
             tar.addfile(info, io.BytesIO(data))
@@ -68,6 +73,7 @@ def build_conda_package(
     constrains: Iterable[str] = (),
     files: Mapping[str, bytes] | None = None,
     prefix_files: Mapping[str, bytes] | None = None,
+    symlinks: Mapping[str, str] | None = None,
     fmt: PackageFormat = "tar.bz2",
     subdir: str = "linux-64",
     noarch: str | None = None,
@@ -99,14 +105,17 @@ def build_conda_package(
     extra_info = {path: data for path, data in files.items() if path.startswith("info/")}
     payload = {path: data for path, data in files.items() if path not in extra_info}
     payload.update(prefix_files)
+    links = dict(symlinks or {})
     paths = [
         _paths_entry(path, payload[path], placeholder=path in prefix_files)
-        for path in sorted(payload)
+        if path in payload
+        else {"_path": path, "path_type": "softlink"}
+        for path in sorted({*payload, *links})
     ]
     info = {
         "info/index.json": _json(index),
         "info/paths.json": _json({"paths": paths, "paths_version": 1}),
-        "info/files": "".join(f"{path}\n" for path in sorted(payload)).encode(),
+        "info/files": "".join(f"{path}\n" for path in sorted({*payload, *links})).encode(),
         **extra_info,
     }
     if prefix_files:
@@ -115,11 +124,11 @@ def build_conda_package(
         ).encode()
     stem = f"{name}-{version}-{build}"
     if fmt == "tar.bz2":
-        return f"{stem}.tar.bz2", bz2.compress(_tar({**info, **payload}), 9)
+        return f"{stem}.tar.bz2", bz2.compress(_tar({**info, **payload}, links), 9)
     members = {
         "metadata.json": _json({"conda_pkg_format_version": 2}),
         f"info-{stem}.tar.zst": _zstd(_tar(info)),
-        f"pkg-{stem}.tar.zst": _zstd(_tar(payload)),
+        f"pkg-{stem}.tar.zst": _zstd(_tar(payload, links)),
     }
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:

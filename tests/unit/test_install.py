@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import csv
+import errno
 import hashlib
 import importlib.util
 import marshal
@@ -401,6 +402,41 @@ def test_bad_target_paths_are_refused(tmp_path: Path, option: str, value: str) -
         _install([], tmp_path / "stage", **{option: value})
     assert error.value.where == option
     assert not (tmp_path / "stage").exists()
+
+
+def test_a_full_disk_is_an_install_error_and_leaves_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def full(*_: object) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr("mlenv.install._write_record", full)
+    with pytest.raises(InstallError, match="No space left") as error:
+        _install(_wheels(tmp_path / "wheels"), tmp_path / "stage")
+    assert "free space" in str(error.value)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["wheels"]
+
+
+def _conda_tree(root: Path) -> Path:
+    """A conda prefix as far as install cares: ncurses' terminfo differs only in case."""
+    for name in ("share/terminfo/E/Eterm", "share/terminfo/e/eterm", f"{SITE}/conda_pkg.py"):
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(name)
+    return root
+
+
+def test_conda_trees_may_differ_in_case_among_themselves(tmp_path: Path) -> None:
+    staging = tmp_path / "stage"
+    result = _install(_wheels(tmp_path / "wheels"), staging, onto=_conda_tree(tmp_path / "c"))
+    assert (staging / "share/terminfo/E/Eterm").exists()
+    assert (staging / "share/terminfo/e/eterm").exists()
+    assert result.generated == ()
+
+
+def test_a_wheel_differing_in_case_from_a_conda_file_is_refused(tmp_path: Path) -> None:
+    wheel = build_wheel("term", "1.0", files={"term-1.0.data/data/share/Terminfo/x": b""})
+    with pytest.raises(InstallError, match="differs only in case"):
+        _install([_write(tmp_path, wheel)], tmp_path / "stage", onto=_conda_tree(tmp_path / "c"))
 
 
 @pytest.mark.skipif(HOST_MINOR != "3.11", reason="the numpy wheel is for CPython 3.11")

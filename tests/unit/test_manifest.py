@@ -64,6 +64,7 @@ def test_every_key_is_read() -> None:
             outputs = ["oci"]
             base-image = "build/base"
             compression = "zstd"
+            layers = "auto"
             """
         )
     )
@@ -90,7 +91,7 @@ def test_every_key_is_read() -> None:
         "==2.6.0+cu124",
         "<2,>=1.26",
     ]
-    assert manifest.build == Build(("oci",), "build/base", "zstd")
+    assert manifest.build == Build(("oci",), "build/base", "zstd", "auto")
 
 
 def test_example_round_trips_through_to_dict() -> None:
@@ -101,11 +102,21 @@ def test_example_round_trips_through_to_dict() -> None:
     assert "nvidia-cuda-runtime-cu12==12.4.127" in manifest.pypi.dependencies
 
 
+@pytest.mark.parametrize("layers", ['"auto"', "1", "12", "127"])
+def test_layers_round_trip_through_to_dict(layers: str) -> None:
+    manifest = loads(MINIMAL + f"[build]\nlayers = {layers}\n")
+    assert manifest.build.layers == (layers.strip('"') if layers == '"auto"' else int(layers))
+    assert manifest.to_dict()["build"]["layers"] == manifest.build.layers
+    assert parse(manifest.to_dict()) == manifest
+
+
 @pytest.mark.parametrize("path", sorted((ROOT / "fixtures" / "manifests").glob("*.toml")))
 def test_fixture_manifests_parse(path: Path) -> None:
     assert loads(path.read_text(), str(path)).environment.name
 
 
+LAYERS_EXPECTED = 'expected "auto" or an integer from 1 to 127'
+LAYERS_HINT = '  hint: "auto" gives big packages their own layers; 1 keeps one layer'
 BAD_MANIFESTS: list[tuple[str, str, list[str]]] = [
     (
         "toml-syntax",
@@ -307,6 +318,31 @@ BAD_MANIFESTS: list[tuple[str, str, list[str]]] = [
         "compression-unknown",
         MINIMAL + '[build]\ncompression = "xz"\n',
         ["m.toml: [build].compression: 'xz' is not valid: expected one of gzip, zstd, none"],
+    ),
+    *(
+        (
+            f"layers-{name}",
+            MINIMAL + f"[build]\nlayers = {value}\n",
+            [f"m.toml: [build].layers: {shown} is not valid: {LAYERS_EXPECTED}\n{LAYERS_HINT}"],
+        )
+        for name, value, shown in [
+            ("zero", "0", "0"),
+            ("too-many", "128", "128"),
+            ("word", '"many"', "'many'"),
+            ("negative", "-3", "-3"),
+        ]
+    ),
+    *(
+        (
+            f"layers-{name}",
+            MINIMAL + f"[build]\nlayers = {value}\n",
+            [f"m.toml: [build].layers: {LAYERS_EXPECTED}, got {got}"],
+        )
+        for name, value, got in [
+            ("boolean", "true", "a boolean True"),
+            ("float", "2.5", "a number 2.5"),
+            ("array", "[2]", "an array"),
+        ]
     ),
     (
         "output-unknown",

@@ -73,6 +73,8 @@ GOOD_VARIATIONS = [
     MINIMAL + '[cuda]\nversion = "13.0"\ndriver-floor = "580.65.06"\narchs = ["sm_100a"]\n',
     MINIMAL + '[pypi]\nindex-strategy = "best-match"\nfind-links = ["wheels"]\n',
     MINIMAL + '[build]\noutputs = []\ncompression = "none"\n',
+    MINIMAL + '[build]\nlayers = "auto"\n',
+    MINIMAL + "[build]\nlayers = 127\n",
     MINIMAL + '[conda]\nchannels = ["conda-forge"]\ndependencies = ["cuda-version 12.4.*"]\n',
 ]
 
