@@ -16,7 +16,6 @@ stated explicitly and never detected.
 
 from __future__ import annotations
 
-import asyncio
 import heapq
 import json
 import os
@@ -598,6 +597,8 @@ _KNOWN_KINDS = frozenset(
 
 def _serve() -> None:
     """The child's main: one request in, one reply out, then leave without finalising."""
+    import asyncio  # the child's alone: the parent never runs an event loop
+
     reply_stream = os.fdopen(os.dup(1), "w", encoding="utf-8")
     os.dup2(2, 1)  # anything else written to stdout must not corrupt the reply
     try:

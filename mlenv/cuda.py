@@ -28,11 +28,12 @@ from dataclasses import dataclass, field, replace
 from importlib import resources
 from typing import Any, Literal
 
-from packaging.requirements import InvalidRequirement, Requirement
+from packaging.requirements import InvalidRequirement
 from packaging.specifiers import SpecifierSet
 from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 
 from mlenv.errors import MlenvError
+from mlenv.pep508 import requirement as parsed
 
 
 class CudaError(MlenvError):
@@ -496,7 +497,7 @@ def _pin(specifier: SpecifierSet) -> _Pin | None:
 def _from_requirement(raw: str, *, where: str) -> list[CudaNeed]:
     """A Requires-Dist entry as evidence; extras are optional and placeholders judged alone."""
     try:
-        requirement = Requirement(raw)
+        requirement = parsed(raw)
     except InvalidRequirement as exc:
         raise CudaError(
             f"Requires-Dist {raw!r} cannot be parsed: {exc}",

@@ -24,6 +24,7 @@ from resolvelib.structs import RequirementInformation
 
 from mlenv.errors import MlenvError
 from mlenv.index import CoreMetadata, Index, IndexFile
+from mlenv.pep508 import requirement as parsed
 from mlenv.report import Reporter, Task
 from mlenv.target import Target
 
@@ -324,7 +325,7 @@ class _Provider(AbstractProvider[Req, Candidate, str]):
         markers = self.target.markers
         wanted = []
         for text in metadata.requires_dist:
-            requirement = Requirement(text)
+            requirement = parsed(text)
             if not candidate.extras:
                 if applies(requirement, markers):
                     wanted.append(to_req(requirement))

@@ -16,7 +16,6 @@ from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from typing import TYPE_CHECKING, BinaryIO
 
-import httpx
 from packaging.utils import canonicalize_name
 
 from mlenv.index.http import HttpClient, HttpError, transfer_error
@@ -24,6 +23,7 @@ from mlenv.index.model import IndexFile, MetadataError
 from mlenv.index.urls import file_url_to_path, is_file_url
 
 if TYPE_CHECKING:
+    import httpx
     from _typeshed import WriteableBuffer
 
 TAIL_BYTES = 64 * 1024  # first request: enough for the central directory of most wheels
@@ -123,6 +123,8 @@ def _content_range(headers: Mapping[str, str], url: str) -> tuple[int, int]:
 
 
 def _read_all(response: httpx.Response, url: str) -> bytes:
+    import httpx
+
     try:
         return response.read()
     except httpx.HTTPError as exc:
@@ -130,6 +132,8 @@ def _read_all(response: httpx.Response, url: str) -> bytes:
 
 
 def _copy(response: httpx.Response, target: BinaryIO, url: str) -> None:
+    import httpx
+
     try:
         for chunk in response.iter_bytes():
             target.write(chunk)
