@@ -1,13 +1,21 @@
-"""Atomic file replacement: readers see the old complete file or the new one, never a torn one."""
+"""Atomic replacement of files and directory trees: readers, and whoever looks after a crash,
+see the old complete version or the new one, never a torn one and never none."""
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import errno
+import fcntl
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
+
+_AT_FDCWD = -100
+_RENAME_EXCHANGE = 2
 
 
 @contextlib.contextmanager
@@ -42,3 +50,86 @@ def _fsync_dir(directory: Path) -> None:
             os.fsync(fd)
         finally:
             os.close(fd)
+
+
+@contextlib.contextmanager
+def work_dir(dest: Path) -> Iterator[Path]:
+    """A private directory beside ``dest`` to build its replacement in, removed afterwards.
+
+    It stays locked while in use, so each run first removes what killed runs left beside
+    ``dest`` (their locks died with them) and never a directory a concurrent run is using.
+    Creating and sweeping happen under a lock on the parent, so no sweep can catch a directory
+    between its creation and its lock.
+    """
+    parent = dest.parent
+    parent.mkdir(parents=True, exist_ok=True)
+    prefix = f".{dest.name}.work-"
+    parent_fd = os.open(parent, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(parent_fd, fcntl.LOCK_EX)
+        for stale in parent.glob(f"{prefix}*"):
+            _remove_if_abandoned(stale)
+        work = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
+        work_fd = os.open(work, os.O_RDONLY | os.O_DIRECTORY)
+        fcntl.flock(work_fd, fcntl.LOCK_EX)
+    finally:
+        os.close(parent_fd)  # releases the parent's lock
+    try:
+        yield work
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+        os.close(work_fd)
+
+
+def _remove_if_abandoned(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:
+        return  # not a directory, or gone already
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return  # a live run holds it
+    else:
+        shutil.rmtree(path, ignore_errors=True)
+    finally:
+        os.close(fd)
+
+
+def replace_dir(new: Path, dest: Path) -> None:
+    """Put the directory ``new`` at ``dest`` in one step, its files made durable first.
+
+    An existing ``dest`` is exchanged with ``new`` by ``renameat2(RENAME_EXCHANGE)``, so there
+    is no moment without a ``dest``; the old tree, now at ``new``, is then removed. File systems
+    without the exchange fall back to two renames, with a moment where ``dest`` is missing.
+    """
+    for path in sorted(new.rglob("*")):
+        if path.is_file() and not path.is_symlink():
+            with path.open("rb") as handle:
+                os.fsync(handle.fileno())
+    try:
+        new.rename(dest)  # atomic when dest is absent (or an empty directory)
+    except OSError as exc:
+        if exc.errno not in (errno.EEXIST, errno.ENOTEMPTY):
+            raise
+        if not _exchange(new, dest):
+            old = new.with_name(f"{new.name}.old")
+            dest.rename(old)
+            new.rename(dest)
+            new = old
+        shutil.rmtree(new)
+    _fsync_dir(dest.parent)
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two paths atomically; False when the kernel or file system cannot."""
+    renameat2 = getattr(ctypes.CDLL(None, use_errno=True), "renameat2", None)
+    if renameat2 is None:
+        return False
+    result = renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE)
+    if result == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP):
+        return False
+    raise OSError(code, os.strerror(code), str(b))

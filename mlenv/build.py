@@ -8,17 +8,19 @@ from the verified cache only.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import hashlib
 import os
 import shutil
-import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 from mlenv import __version__
+from mlenv.atomic import replace_dir, work_dir
 from mlenv.cache import Artifact, ArtifactCache, CacheError, hash_file
 from mlenv.cuda import CudaVersion, nvidia_require_cuda
 from mlenv.errors import MlenvError, Problem
@@ -92,9 +94,7 @@ def build(
     _verify(artifacts_of(lock, [options.platform]), cache, reporter)
     wheels = [NamedWheel(p.filename, cache.path(p.sha256)) for p in locked.packages]
     dist = dist.absolute()
-    dist.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f".{dist.name}.", dir=dist.parent))
-    try:
+    with _disk_errors(dist.parent), work_dir(dist) as work:
         staging = work / "staging"
         conda_tree = None
         if locked.conda:
@@ -145,9 +145,7 @@ def build(
             record["outputs"] = {name: job.result() for name, job in sorted(jobs.items())}
         (out / BUILD_RECORD).write_bytes(canonical_json(record))
         shutil.rmtree(staging)
-        _swap_in(out, dist)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+        replace_dir(out, dist)
     return record
 
 
@@ -288,19 +286,20 @@ def _archive(
     }
 
 
-def _swap_in(new: Path, dist: Path) -> None:
-    """Replace ``dist`` with ``new``: a crash leaves one of the two complete."""
-    for path in sorted(new.rglob("*")):
-        if path.is_file():
-            with path.open("rb") as handle:
-                os.fsync(handle.fileno())
-    if dist.exists():
-        old = dist.with_name(f".{dist.name}.old-{os.getpid()}")
-        dist.rename(old)
-        new.rename(dist)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        new.rename(dist)
+@contextlib.contextmanager
+def _disk_errors(where: Path) -> Iterator[None]:
+    """A full disk is the user's to fix: name where the build writes, not a traceback."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        raise BuildError(
+            f"cannot write the build: {exc.strerror}",
+            where=str(where),
+            hint="free space there, or build elsewhere with --dist DIR; the previous dist/ is "
+            "untouched",
+        ) from None
 
 
 def output_digests(dist: Path) -> dict[str, str]:

@@ -102,8 +102,9 @@ class ArtifactCache:
     def add(self, artifact: Artifact, chunks: Iterable[bytes]) -> Path:
         """Store the bytes if and only if they match the lock; nothing partial ever stays."""
         final = self.path(artifact.sha256)
-        final.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=f"{PARTIAL}{artifact.sha256}-", dir=final.parent)
+        with _writing(self.root):
+            final.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp_name = tempfile.mkstemp(prefix=f"{PARTIAL}{artifact.sha256}-", dir=final.parent)
         tmp = Path(tmp_name)
         try:
             digest = hashlib.sha256()
@@ -114,16 +115,19 @@ class ArtifactCache:
                     if size > artifact.size:
                         raise _mismatch(artifact, f"more than the {artifact.size} bytes it should")
                     digest.update(chunk)
-                    out.write(chunk)
-                out.flush()
-                os.fsync(out.fileno())
+                    with _writing(self.root):
+                        out.write(chunk)
+                with _writing(self.root):
+                    out.flush()
+                    os.fsync(out.fileno())
             if size != artifact.size:
                 raise _mismatch(artifact, f"{size} bytes, the lock says {artifact.size}")
             actual = digest.hexdigest()
             if actual != artifact.sha256:
                 raise _mismatch(artifact, f"sha256 {actual}, the lock says {artifact.sha256}")
-            tmp.chmod(0o644)
-            tmp.replace(final)
+            with _writing(self.root):
+                tmp.chmod(0o644)
+                tmp.replace(final)
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
@@ -133,8 +137,10 @@ class ArtifactCache:
     def locked(self, sha256: str) -> Iterator[None]:
         """Hold the artifact's lock: a second process waits, then finds the file there."""
         locks = self.root / "locks-v1"
-        locks.mkdir(parents=True, exist_ok=True)
-        with (locks / f"{sha256}.lock").open("a") as handle:
+        with _writing(self.root):
+            locks.mkdir(parents=True, exist_ok=True)
+            handle = (locks / f"{sha256}.lock").open("a")
+        with handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
             try:
                 # Whoever left a partial file of this artifact is gone: we hold its lock.
@@ -143,6 +149,21 @@ class ArtifactCache:
                 yield
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@contextlib.contextmanager
+def _writing(root: Path) -> Iterator[None]:
+    """The cache's own write failures (a full disk, no permission) are the user's to fix, so
+    they name the cache; a failure to read the source is not wrapped and stays retryable."""
+    try:
+        yield
+    except OSError as exc:
+        raise CacheError(
+            f"cannot write to the cache: {exc.strerror or exc}",
+            where=str(root),
+            hint="free space there, or use a cache on a bigger disk (--cache DIR or "
+            f"{CACHE_ENV}); nothing partial was kept",
+        ) from None
 
 
 def _mismatch(artifact: Artifact, what: str) -> IntegrityError:

@@ -6,8 +6,18 @@ the only way an algorithm reports a user-facing failure.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+
+# scheme://userinfo@ up to the last @ of the authority: a password may hold a raw '@'.
+_USERINFO = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]*://)[^/?#\s]*@")
+
+
+def redact(text: str) -> str:
+    """``text`` with the user and password of every URL in it replaced by ``***``: messages
+    echo what users wrote, and index URLs often carry tokens."""
+    return _USERINFO.sub(r"\g<scheme>***@", text)
 
 
 @dataclass(frozen=True)
@@ -22,7 +32,7 @@ class Problem:
         text = f"{self.where}: {self.message}" if self.where else self.message
         if self.hint:
             text += f"\n  hint: {self.hint}"
-        return text
+        return redact(text)
 
 
 class MlenvError(Exception):
@@ -59,7 +69,7 @@ class ProblemsError(MlenvError):
         return self._problems
 
     def render(self) -> str:
-        lines = [self.message]
+        lines = [redact(self.message)]
         lines.extend(p.render() for p in self._problems)
         return "\n".join(lines)
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -18,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
+from mlenv.atomic import replace_dir, work_dir
 from mlenv.cache import (
     Artifact,
     ArtifactCache,
@@ -191,9 +191,9 @@ def write_bundle(
 ) -> Path:
     """A complete bundle at ``dest``, or the previous one: it is built beside and swapped in."""
     dest = dest.absolute()
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
-    try:
+    with work_dir(dest) as scratch:
+        work = scratch / "bundle"
+        work.mkdir()
         shutil.copyfile(manifest, work / "mlenv.toml")
         shutil.copyfile(lock_path, work / "mlenv.lock")
         for artifact in artifacts:
@@ -216,30 +216,8 @@ def write_bundle(
         entries.sort(key=lambda e: str(e["path"]))
         index = {"bundle-version": BUNDLE_VERSION, "files": entries}
         (work / BUNDLE_INDEX).write_bytes(canonical_json(index))
-        _fsync_tree(work)
-        _swap_in(work, dest)
-    except BaseException:
-        shutil.rmtree(work, ignore_errors=True)
-        raise
+        replace_dir(work, dest)
     return dest
-
-
-def _fsync_tree(root: Path) -> None:
-    for path in sorted(root.rglob("*")):
-        if path.is_file():
-            with path.open("rb") as handle:
-                os.fsync(handle.fileno())
-
-
-def _swap_in(work: Path, dest: Path) -> None:
-    """Replace ``dest`` with ``work`` so that a crash leaves one of the two complete bundles."""
-    if not dest.exists():
-        work.rename(dest)
-        return
-    old = dest.with_name(f".{dest.name}.old-{os.getpid()}")
-    dest.rename(old)
-    work.rename(dest)
-    shutil.rmtree(old, ignore_errors=True)
 
 
 @dataclass(frozen=True)

@@ -28,11 +28,13 @@ is built beside ``staging`` and renamed onto it only when complete. Decisions:
 from __future__ import annotations
 
 import base64
+import bz2
 import configparser
 import csv
 import hashlib
 import importlib.util
 import io
+import itertools
 import json
 import os
 import posixpath
@@ -41,6 +43,7 @@ import shutil
 import stat
 import subprocess
 import sys
+import tarfile
 import tempfile
 import zipfile
 import zlib
@@ -50,7 +53,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from email.parser import HeaderParser
 from pathlib import Path
-from typing import BinaryIO, Literal
+from typing import IO, BinaryIO, Literal
 
 from installer import install
 from installer.destinations import SchemeDictionaryDestination
@@ -59,6 +62,7 @@ from installer.records import InvalidRecordEntry, RecordEntry, parse_record_file
 from installer.sources import WheelFile
 from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 from packaging.version import InvalidVersion, Version
+from zstandard import ZstdDecompressor, ZstdError
 
 from mlenv.errors import MlenvError
 from mlenv.report import Reporter
@@ -84,6 +88,12 @@ _DISK = "check free space and permissions where the staging directory lives"
 _LAYOUT = "mlenv's venv layout"
 _CONDA = "the conda environment"
 _HINT = "the wheel is corrupt or malicious: lock another version or rebuild it"
+_CONDA_HINT = "the conda package is corrupt or malicious: lock another build or rebuild it"
+_TAR_KINDS = {
+    tarfile.CHRTYPE: "character device",
+    tarfile.BLKTYPE: "block device",
+    tarfile.FIFOTYPE: "FIFO",
+}
 # What installer and zipfile raise on a wheel they cannot handle; anything else is a bug here.
 _INSTALL_FAILURES = (
     InstallerError,
@@ -854,3 +864,166 @@ def _tree(root: Path) -> Iterator[tuple[Path, os.stat_result]]:
         for name in [*dirnames, *filenames]:
             path = Path(directory) / name
             yield path, path.lstat()
+
+
+# ---------------------------------------------------------------------------------------------
+# Conda packages
+
+
+def check_conda_packages(
+    packages: Sequence[tuple[str, Path]],
+    *,
+    max_bytes: int = MAX_WHEEL_BYTES,
+    max_ratio: float = MAX_RATIO,
+) -> None:
+    """Vet conda packages (file name, path) completely before rattler unpacks any of them.
+
+    rattler 0.28 installs symlinks that leave the prefix and device files as they are, and
+    panics on absolute paths (an internal error, not a refusal), so every member of every tar
+    inside, and every path ``info/paths.json`` and ``info/files`` list, is checked first: the
+    wheel rules, plus symlinks that stay inside the prefix (relative, climbing no higher than
+    their own depth), hardlinks only to earlier files of the package, and no member below a
+    symlink of any of the packages (it would be written through it). Names differing only in
+    case are allowed: ncurses ships terminfo/E and terminfo/e. Bombs: the bytes each tar has
+    consumed, headers included, are counted from its headers before any member is inflated.
+    """
+    vetted = [_vet_conda(name, path, _Limits(max_bytes, max_ratio)) for name, path in packages]
+    symlinks = {link: package.filename for package in vetted for link in package.symlinks}
+    for package in vetted:
+        for member in package.kinds:
+            parts = member.split("/")
+            for depth in range(1, len(parts)):
+                ancestor = "/".join(parts[:depth])
+                if ancestor in symlinks:
+                    raise package.refuse(
+                        member,
+                        f"would be written through the symlink {ancestor!r} of "
+                        f"{symlinks[ancestor]}",
+                    )
+
+
+def _vet_conda(filename: str, path: Path, limits: _Limits) -> _CondaVetting:
+    vetting = _CondaVetting(filename, limits)
+    try:
+        vetting.size = path.stat().st_size
+        if filename.endswith(".tar.bz2"):
+            with bz2.open(path) as stream:
+                vetting.read_tar(stream)
+        elif filename.endswith(".conda"):
+            with zipfile.ZipFile(path) as archive:
+                for info in archive.infolist():
+                    if info.filename.endswith(".tar.zst"):
+                        with (
+                            archive.open(info) as raw,
+                            ZstdDecompressor().stream_reader(raw, read_across_frames=True) as tar,
+                        ):
+                            vetting.read_tar(tar)
+        else:
+            raise InstallError(
+                "is not a conda package (.tar.bz2 or .conda)", where=filename, hint=_CONDA_HINT
+            )
+    except (OSError, EOFError, ValueError, tarfile.TarError, zipfile.BadZipFile, ZstdError) as exc:
+        raise InstallError(
+            f"cannot be read as a conda package: {exc}", where=filename, hint=_CONDA_HINT
+        ) from None
+    for listing, listed in vetting.listed:
+        if problem := _path_problem(listed):
+            raise vetting.refuse(listing, f"lists {listed!r}, which {problem}")
+    return vetting
+
+
+@dataclass
+class _CondaVetting:
+    filename: str
+    limits: _Limits
+    size: int = 0
+    consumed: int = 0  # decompressed bytes of the tars before the current one
+    kinds: dict[str, str] = field(default_factory=dict)  # member -> file | dir | symlink
+    listed: list[tuple[str, str]] = field(default_factory=list)  # (listing member, path)
+
+    @property
+    def symlinks(self) -> list[str]:
+        return [member for member, kind in self.kinds.items() if kind == "symlink"]
+
+    def refuse(self, member: str, problem: str) -> InstallError:
+        return _refused(self.filename, member, problem, _CONDA_HINT)
+
+    def read_tar(self, stream: IO[bytes]) -> None:
+        with tarfile.open(fileobj=stream, mode="r|") as tar:
+            end = 0
+            for member in tar:
+                end = member.offset_data + member.size
+                self._check_size(member.name, self.consumed + end)
+                self._check_member(member)
+                if member.name in ("info/paths.json", "info/files"):
+                    self._read_listing(tar, member)
+            self.consumed += end
+
+    def _check_size(self, member: str, total: int) -> None:
+        if total > self.limits.max_bytes:
+            raise self.refuse(
+                member, f"takes the package past {self.limits.max_bytes} uncompressed bytes"
+            )
+        if total > self.limits.max_ratio * self.size:
+            raise self.refuse(
+                member,
+                f"takes the package past {total} bytes inflated from {self.size}: a ratio "
+                f"over {self.limits.max_ratio:g} (a bomb?)",
+            )
+
+    def _check_member(self, member: tarfile.TarInfo) -> None:
+        name = member.name
+        problem = _path_problem(name)
+        if problem:
+            raise self.refuse(name, problem)
+        if len(name.encode()) > _MAX_PATH:
+            raise self.refuse(name, f"is a path over {_MAX_PATH} bytes")
+        if name in self.kinds:
+            raise self.refuse(name, "appears twice in the archive")
+        if member.isreg():
+            self.kinds[name] = "file"
+        elif member.isdir():
+            self.kinds[name] = "dir"
+        elif member.issym():
+            if problem := _link_problem(name, member.linkname):
+                raise self.refuse(name, problem)
+            self.kinds[name] = "symlink"
+        elif member.islnk():
+            if self.kinds.get(member.linkname) != "file":
+                raise self.refuse(
+                    name, f"is a hardlink to {member.linkname!r}, not to an earlier file of it"
+                )
+            self.kinds[name] = "file"
+        else:
+            raise self.refuse(name, f"is a {_TAR_KINDS.get(member.type, 'special file')}")
+
+    def _read_listing(self, tar: tarfile.TarFile, member: tarfile.TarInfo) -> None:
+        """The paths rattler links into the prefix come from these files, not from the tar."""
+        if member.size > _MAX_METADATA:
+            raise self.refuse(member.name, f"is over {_MAX_METADATA} bytes")
+        handle = tar.extractfile(member)
+        data = handle.read() if handle is not None else b""
+        if member.name == "info/files":
+            paths: list[object] = [line for line in data.decode().splitlines() if line]
+        else:
+            document = json.loads(data)
+            entries = document.get("paths") if isinstance(document, dict) else None
+            if not isinstance(entries, list):
+                raise self.refuse(member.name, "has no list of paths")
+            paths = [entry.get("_path") if isinstance(entry, dict) else None for entry in entries]
+        for path in paths:
+            if not isinstance(path, str):
+                raise self.refuse(member.name, f"lists {path!r}, which is not a path")
+            self.listed.append((member.name, path))
+
+
+def _link_problem(path: str, target: str) -> str | None:
+    """Why a symlink's target could leave the prefix. Only leading '..' are allowed, at most
+    as many as the link is deep: a later '..' could climb out through another symlink."""
+    if target.startswith("/"):
+        return f"is a symlink to the absolute path {target!r}"
+    parts = [part for part in target.split("/") if part not in ("", ".")]
+    ups = len(parts) - len(list(itertools.dropwhile(lambda part: part == "..", parts)))
+    if ".." in parts[ups:] or ups > path.count("/"):
+        return f"is a symlink to {target!r}, which may leave the prefix"
+    return None

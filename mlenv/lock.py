@@ -312,10 +312,11 @@ def loads(text: str, source: str = "mlenv.lock") -> Lock:
     """Parse a lock; every problem is reported with its key path, never a traceback."""
     try:
         data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
+    except (tomllib.TOMLDecodeError, RecursionError) as exc:  # deep nesting: RecursionError
+        problem = exc if isinstance(exc, tomllib.TOMLDecodeError) else "nested too deeply"
         raise LockError(
             f"{source}: not valid TOML",
-            [Problem(source, f"invalid TOML: {exc}", "regenerate it with `mlenv lock`")],
+            [Problem(source, f"invalid TOML: {problem}", "regenerate it with `mlenv lock`")],
         ) from None
     r = _Reader(source)
     version = r.get(data, "", "version", int, True)

@@ -10,13 +10,14 @@ from __future__ import annotations
 import difflib
 import re
 import tomllib
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar, cast
 
 from packaging.requirements import InvalidRequirement, Requirement
 
-from mlenv.errors import ManifestError, Problem
+from mlenv.errors import ManifestError, Problem, redact
 
 PLATFORMS = ("linux-64", "linux-aarch64")
 PYTHON_MINORS = tuple(f"3.{minor}" for minor in range(9, 16))
@@ -28,6 +29,9 @@ MAX_LAYERS = 127
 INDEX_STRATEGIES = ("first-index", "best-match")
 DEFAULT_INDEX = "https://pypi.org/simple"
 DEFAULT_GLIBC = "2.28"
+# A manifest names a target and dependencies in a few kilobytes; far more is the wrong file,
+# and would cost minutes to validate.
+MAX_MANIFEST_CHARS = 1 << 20
 
 IndexStrategy = Literal["first-index", "best-match"]
 Compression = Literal["gzip", "zstd", "none"]
@@ -87,7 +91,10 @@ class Manifest:
     source: str = "mlenv.toml"
 
     def to_dict(self) -> dict[str, Any]:
-        """The manifest with defaults filled in, in TOML key spelling (for ``show --json``)."""
+        """The manifest with defaults filled in, in TOML key spelling (for ``show --json``).
+
+        Credentials in URLs are masked: this is printed, often into CI logs.
+        """
         env = self.environment
         data: dict[str, Any] = {
             "environment": _drop_none(
@@ -101,13 +108,13 @@ class Manifest:
                 }
             ),
             "conda": {
-                "channels": list(self.conda.channels),
+                "channels": [redact(url) for url in self.conda.channels],
                 "dependencies": list(self.conda.dependencies),
             },
             "pypi": {
-                "index-url": self.pypi.index_url,
-                "extra-index-urls": list(self.pypi.extra_index_urls),
-                "find-links": list(self.pypi.find_links),
+                "index-url": redact(self.pypi.index_url),
+                "extra-index-urls": [redact(url) for url in self.pypi.extra_index_urls],
+                "find-links": [redact(url) for url in self.pypi.find_links],
                 "dependencies": list(self.pypi.dependencies),
                 "index-strategy": self.pypi.index_strategy,
             },
@@ -139,6 +146,12 @@ def _drop_none(mapping: dict[str, Any]) -> dict[str, Any]:
 
 def loads(text: str, source: str = "mlenv.toml") -> Manifest:
     """Parse manifest text; ``source`` is the file name used in every message."""
+    if len(text) > MAX_MANIFEST_CHARS:
+        raise ManifestError(
+            f"{source}: too big to be a manifest",
+            [Problem(source, f"{len(text)} characters, over the limit of {MAX_MANIFEST_CHARS}",
+                     "check that this is the mlenv.toml you meant")],
+        )  # fmt: skip
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -146,6 +159,12 @@ def loads(text: str, source: str = "mlenv.toml") -> Manifest:
             f"{source}: not valid TOML",
             [_syntax_problem(source, exc)],
         ) from None
+    except RecursionError:  # tomllib recurses once per level of nested arrays and tables
+        raise ManifestError(
+            f"{source}: not valid TOML",
+            [Problem(source, "arrays or tables nested too deeply to read",
+                     "a manifest needs two levels of tables at most")],
+        ) from None  # fmt: skip
     return parse(data, source)
 
 
@@ -283,7 +302,7 @@ class _Checker:
                 self.add(where, f"{item!r} is not valid: {message}")
             else:
                 items.append(item)
-        duplicates = sorted({item for item in items if items.count(item) > 1})
+        duplicates = sorted(item for item, count in Counter(items).items() if count > 1)
         for item in duplicates:
             self.add(path, f"{item!r} is listed more than once", "list each value once")
         return tuple(items)

@@ -26,9 +26,9 @@ def channel_packages() -> list[tuple[str, bytes]]:
     return [
         build_conda_package(
             "python", "3.11.2", "h0_cpython",
-            symlinks={"bin/python3.11": HOST_PYTHON, "bin/python": "python3.11",
-                      "bin/python3": "python3.11"},
-            files={"pyvenv.cfg": b"home = /usr/bin\ninclude-system-site-packages = false\n"
+            symlinks={"bin/python": "python3.11", "bin/python3": "python3.11"},
+            files={"bin/python3.11": Path(HOST_PYTHON).read_bytes(),
+                   "pyvenv.cfg": b"home = /usr/bin\ninclude-system-site-packages = false\n"
                                  b"version = 3.11.2\n", f"{site}/README.txt": b"site\n"},
         ),
         build_conda_package(

@@ -14,7 +14,7 @@ import json
 import tarfile
 import zipfile
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -28,11 +28,17 @@ _ARCH = {"linux-64": "x86_64", "linux-aarch64": "aarch64"}
 PackageFormat = Literal["tar.bz2", "conda"]
 
 
-def _tar(members: Mapping[str, bytes], links: Mapping[str, str] | None = None) -> bytes:
-    """An uncompressed tar of the members (and symlinks) in name order, owned by root, dated 0."""
+def _tar(
+    members: Mapping[str, bytes],
+    links: Mapping[str, str] | None = None,
+    raw: Sequence[tuple[tarfile.TarInfo, bytes]] = (),
+) -> bytes:
+    """An uncompressed tar of the members (and symlinks) in name order, owned by root, dated 0,
+    then the ``raw`` entries as given (GNU format then, for names USTAR cannot hold)."""
     buffer = io.BytesIO()
     links = links or {}
-    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.USTAR_FORMAT) as tar:
+    layout = tarfile.GNU_FORMAT if raw else tarfile.USTAR_FORMAT
+    with tarfile.open(fileobj=buffer, mode="w", format=layout) as tar:
         for name in sorted({*members, *links}):
             info = tarfile.TarInfo(name)
             if name in links:
@@ -41,7 +47,9 @@ def _tar(members: Mapping[str, bytes], links: Mapping[str, str] | None = None) -
                 continue
             data = members[name]
             info.size = len(data)
-            info.mode = 0o755 if data.startswith(b"#!") else 0o644
+            info.mode = 0o755 if data.startswith((b"#!", b"\x7fELF")) else 0o644
+            tar.addfile(info, io.BytesIO(data))
+        for info, data in raw:
             tar.addfile(info, io.BytesIO(data))
     return buffer.getvalue()
 
@@ -74,6 +82,7 @@ def build_conda_package(
     files: Mapping[str, bytes] | None = None,
     prefix_files: Mapping[str, bytes] | None = None,
     symlinks: Mapping[str, str] | None = None,
+    raw: Sequence[tuple[tarfile.TarInfo, bytes]] = (),
     fmt: PackageFormat = "tar.bz2",
     subdir: str = "linux-64",
     noarch: str | None = None,
@@ -81,7 +90,8 @@ def build_conda_package(
     """A conda package's file name and bytes.
 
     ``prefix_files`` hold ``PLACEHOLDER`` where the installer must write the install prefix;
-    ``files`` under ``info/`` (link.json, say) are metadata, not payload.
+    ``files`` under ``info/`` (link.json, say) are metadata, not payload. ``raw`` tar entries
+    (devices, hardlinks, duplicates) are appended to the payload as they are, unlisted.
     """
     files = dict(files or {})
     prefix_files = dict(prefix_files or {})
@@ -124,11 +134,11 @@ def build_conda_package(
         ).encode()
     stem = f"{name}-{version}-{build}"
     if fmt == "tar.bz2":
-        return f"{stem}.tar.bz2", bz2.compress(_tar({**info, **payload}, links), 9)
+        return f"{stem}.tar.bz2", bz2.compress(_tar({**info, **payload}, links, raw), 9)
     members = {
         "metadata.json": _json({"conda_pkg_format_version": 2}),
         f"info-{stem}.tar.zst": _zstd(_tar(info)),
-        f"pkg-{stem}.tar.zst": _zstd(_tar(payload, links)),
+        f"pkg-{stem}.tar.zst": _zstd(_tar(payload, links, raw)),
     }
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:

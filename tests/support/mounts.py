@@ -7,9 +7,11 @@ the host's files through it.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 
@@ -34,6 +36,17 @@ def remove_tree(root: Path) -> None:
     remaining = mounts_below(root)
     assert not remaining, f"still mounted, not deleting {root}: {remaining}"
     shutil.rmtree(root)
+
+
+@contextlib.contextmanager
+def tmpfs(path: Path, size: str) -> Iterator[Path]:
+    """A small tmpfs at ``path`` (needs root), to fill a disk on purpose; always unmounted."""
+    path.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], check=True)
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", str(path)], check=True)
 
 
 def _unescape(field: bytes) -> bytes:
