@@ -23,7 +23,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from common import RESULTS, Case, machine, run_alternating, table
+from common import Case, machine, publish, run_alternating, table, timings
 
 from tests.support.peers import CUDA_INDEX, LOCAL_INDEX, clean_env, find_links_with_cuda_bindings
 
@@ -144,8 +144,6 @@ def main() -> None:
             .st_size,
         }
     by = {c.name: c.median for c in end_to_end + stage}
-    rows = [[c.name, f"{c.median:.1f}", ", ".join(f"{t:.1f}" for t in c.times)]
-            for c in end_to_end + stage]  # fmt: skip
     naive_name = end_to_end[2].name
     ratios = [
         ["(a) mlenv build, both outputs / naive (target <= 1.0)",
@@ -156,23 +154,18 @@ def main() -> None:
         ["(b) mlenv writer gzip / tar | pigz", f"{by[stage[2].name] / by[stage[3].name]:.2f}"],
     ]  # fmt: skip
     size_rows = [[k, f"{v / 2**20:.0f} MiB"] for k, v in sizes.items()]
-    text = (
-        "# `mlenv build --offline` against the naive pipeline\n\n"
+    publish(
+        "build.md",
+        "`mlenv build --offline` against the naive pipeline",
         f"Machine: {machine()}. {args.repeats} alternated runs; wall-clock seconds.\n"
-        "Input: torch 2.14.1 (CUDA 13) and its 28 dependencies, warm cache, page cache warm.\n\n"
-        + table(rows, ["command", "median (s)", "runs (s)"])
-        + "\n\n"
-        + table(ratios, ["ratio", "value"])
-        + "\n\n"
-        + table(size_rows, ["output", "size"])
-        + "\n\n"
-        + "(c) Peak RSS: "
+        "Input: torch 2.14.1 (CUDA 13) and its 28 dependencies, warm cache, page cache warm.",
+        timings(end_to_end + stage, digits=1),
+        table(ratios, ["ratio", "value"]),
+        table(size_rows, ["output", "size"]),
+        "(c) Peak RSS: "
         + "; ".join(f"{name}: {rss / 2**20:.0f} MiB" for name, rss in peaks.items())
-        + " (streaming: no file is ever held whole in memory).\n"
+        + " (streaming: no file is ever held whole in memory).",
     )
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "build.md").write_text(text)
-    print(text)
 
 
 if __name__ == "__main__":

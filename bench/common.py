@@ -59,3 +59,20 @@ def table(rows: Sequence[Sequence[str]], header: Sequence[str]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
     return "\n".join(lines)
+
+
+def timings(cases: Sequence[Case], digits: int = 2) -> str:
+    """The table every benchmark prints: median and each run, per command."""
+    rows = [
+        [c.name, f"{c.median:.{digits}f}", ", ".join(f"{t:.{digits}f}" for t in c.times)]
+        for c in cases
+    ]
+    return table(rows, ["command", "median (s)", "runs (s)"])
+
+
+def publish(filename: str, title: str, intro: str, *blocks: str) -> None:
+    """Write a result page to bench/results/ (and print it): title, intro, then the blocks."""
+    text = f"# {title}\n\n{intro}\n\n" + "\n\n".join(blocks) + "\n"
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / filename).write_text(text)
+    print(text)

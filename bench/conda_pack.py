@@ -21,7 +21,7 @@ import tempfile
 from pathlib import Path
 
 import zstandard
-from common import RESULTS, Case, machine, run_alternating, table
+from common import Case, machine, publish, run_alternating, table, timings
 
 import tests.support.conda_channel as channel_builder
 from tests.support.peers import clean_env
@@ -134,7 +134,6 @@ def main() -> None:
             subprocess.run(cases[3].command(), env=cases[3].env, check=True)
             same[name] = first == out(name).read_bytes()
     by = {c.name: c.median for c in cases}
-    rows = [[c.name, f"{c.median:.2f}", ", ".join(f"{t:.2f}" for t in c.times)] for c in cases]
     ratios = [
         ["conda-pack default / mlenv zstd (target >= 3)",
          f"{by[cases[0].name] / by[cases[3].name]:.2f}"],
@@ -142,22 +141,17 @@ def main() -> None:
         ["conda-pack -j 2 / mlenv zstd", f"{by[cases[1].name] / by[cases[3].name]:.2f}"],
     ]  # fmt: skip
     size_rows = [[k, f"{v / 2**20:.1f} MiB"] for k, v in sizes.items()]
-    text = (
-        "# mlenv's conda-pack archive against conda-pack\n\n"
+    publish(
+        "conda-pack.md",
+        "mlenv's conda-pack archive against conda-pack",
         f"Machine: {machine()}. {args.repeats} alternated runs; wall-clock seconds.\n"
         f"Input: a rattler-installed environment of {size / 2**20:.0f} MiB in {files} files "
-        "(21 built packages).\n\n"
-        + table(rows, ["command", "median (s)", "runs (s)"])
-        + "\n\n"
-        + table(ratios, ["ratio", "value"])
-        + "\n\n"
-        + table(size_rows, ["archive", "size"])
-        + "\n\n"
-        + f"mlenv's zstd archive written twice is byte-identical: {same['m.tar.zst']}.\n"
+        "(21 built packages).",
+        timings(cases),
+        table(ratios, ["ratio", "value"]),
+        table(size_rows, ["archive", "size"]),
+        f"mlenv's zstd archive written twice is byte-identical: {same['m.tar.zst']}.",
     )
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "conda-pack.md").write_text(text)
-    print(text)
     os._exit(0)
 
 

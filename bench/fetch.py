@@ -16,7 +16,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from common import RESULTS, Case, machine, run_alternating, table
+from common import Case, machine, publish, run_alternating, table, timings
 
 from tests.support.peers import (
     CUDA_INDEX,
@@ -72,8 +72,6 @@ def main() -> None:
         run_alternating(hash_cases, args.repeats)
     by = {c.name: c.median for c in fetch_cases + hash_cases}
     gib = size / 2**30
-    rows = [[c.name, f"{c.median:.2f}", ", ".join(f"{t:.2f}" for t in c.times)]
-            for c in fetch_cases + hash_cases]  # fmt: skip
     ratios = [
         ["mlenv fetch / pip download (target <= 1)",
          f"{by['mlenv fetch (empty cache)'] / by['pip download --no-deps --require-hashes']:.2f}"],
@@ -83,19 +81,15 @@ def main() -> None:
          f"{by['sha256sum (2 processes)'] / by['mlenv verify --cache']:.2f}"],
         ["mlenv verify --cache GiB/s", f"{gib / by['mlenv verify --cache']:.2f}"],
     ]  # fmt: skip
-    text = (
-        "# `mlenv fetch` against pip download; `mlenv verify --cache` against sha256sum\n\n"
+    publish(
+        "fetch.md",
+        "`mlenv fetch` against pip download; `mlenv verify --cache` against sha256sum",
         f"Machine: {machine()}. {args.repeats} alternated runs; wall-clock seconds.\n"
         f"Input: the torch 2.14.1 stack, {files} files, {gib:.2f} GiB, from local file:// "
-        "indexes (the page cache is warm: this measures mlenv, not the disk).\n\n"
-        + table(rows, ["command", "median (s)", "runs (s)"])
-        + "\n\n"
-        + table(ratios, ["ratio", "value"])
-        + "\n"
+        "indexes (the page cache is warm: this measures mlenv, not the disk).",
+        timings(fetch_cases + hash_cases),
+        table(ratios, ["ratio", "value"]),
     )
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "fetch.md").write_text(text)
-    print(text)
 
 
 if __name__ == "__main__":
