@@ -210,7 +210,10 @@ def show(session: Session, as_json: bool) -> None:
         click.echo(f"cuda         {cuda.version}  driver floor {cuda.driver_floor}{archs}")
     click.echo(f"pypi         {len(manifest.pypi.dependencies)} requirement(s)")
     click.echo(f"conda        {len(manifest.conda.dependencies)} requirement(s)")
-    click.echo(f"outputs      {', '.join(manifest.build.outputs)} ({manifest.build.compression})")
+    build = manifest.build
+    click.echo(
+        f"outputs      {', '.join(build.outputs)} ({build.compression}, layers {build.layers})"
+    )
 
 
 @cli.command()
