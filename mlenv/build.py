@@ -24,14 +24,21 @@ from mlenv.atomic import replace_dir, work_dir
 from mlenv.cache import Artifact, ArtifactCache, CacheError, hash_file
 from mlenv.cuda import CudaVersion, nvidia_require_cuda
 from mlenv.errors import MlenvError, Problem
-from mlenv.fetch import MissingArtifactsError, artifacts_of, canonical_json, missing_error
+from mlenv.fetch import MissingArtifactsError, artifacts_of, missing_error
 from mlenv.install import InstallResult, NamedWheel, install_environment
 from mlenv.layer import Compression, LayerBlob, collect, compressor_versions, write_layer
 from mlenv.layering import plan_layers, split_entries
 from mlenv.lock import Lock
 from mlenv.locker import to_record
 from mlenv.manifest import MAX_LAYERS, Manifest
-from mlenv.oci import ImageSpec, image_config, read_base, write_image_tar, write_layout
+from mlenv.oci import (
+    ImageSpec,
+    canonical_json,
+    image_config,
+    read_base,
+    write_image_tar,
+    write_layout,
+)
 from mlenv.pack import write_pack
 from mlenv.report import Reporter
 
@@ -143,7 +150,7 @@ def build(
                     _archive, manifest, staging, out, options, reporter
                 )
             record["outputs"] = {name: job.result() for name, job in sorted(jobs.items())}
-        (out / BUILD_RECORD).write_bytes(canonical_json(record))
+        (out / BUILD_RECORD).write_bytes(canonical_json(record) + b"\n")
         shutil.rmtree(staging)
         replace_dir(out, dist)
     return record

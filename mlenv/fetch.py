@@ -30,6 +30,7 @@ from mlenv.errors import MlenvError, Problem, ProblemsError
 from mlenv.index.http import HttpError
 from mlenv.index.urls import file_url_to_path, is_file_url
 from mlenv.lock import Lock, LockedConda, LockedPackage
+from mlenv.oci import canonical_json
 from mlenv.report import Reporter, Task
 
 CHUNK = 1 << 20
@@ -176,12 +177,6 @@ def _chunks(stream: BinaryIO, task: Task) -> Iterator[bytes]:
 # Bundles
 
 
-def canonical_json(data: object) -> bytes:
-    return (
-        json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False) + "\n"
-    ).encode()
-
-
 def write_bundle(
     dest: Path,
     manifest: Path,
@@ -215,7 +210,7 @@ def write_bundle(
         ]  # fmt: skip
         entries.sort(key=lambda e: str(e["path"]))
         index = {"bundle-version": BUNDLE_VERSION, "files": entries}
-        (work / BUNDLE_INDEX).write_bytes(canonical_json(index))
+        (work / BUNDLE_INDEX).write_bytes(canonical_json(index) + b"\n")
         replace_dir(work, dest)
     return dest
 
