@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import hashlib
-import os
 import shutil
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -21,10 +20,10 @@ from typing import Any, Literal
 
 from mlenv import __version__
 from mlenv.atomic import replace_dir, work_dir
-from mlenv.cache import Artifact, ArtifactCache, CacheError, hash_file
+from mlenv.cache import Artifact, ArtifactCache, hash_file
 from mlenv.cuda import CudaVersion, nvidia_require_cuda
-from mlenv.errors import MlenvError, Problem
-from mlenv.fetch import MissingArtifactsError, artifacts_of, missing_error
+from mlenv.errors import MlenvError
+from mlenv.fetch import MissingArtifactsError, artifacts_of, check_cache, missing_error
 from mlenv.install import InstallResult, NamedWheel, install_environment
 from mlenv.layer import Compression, LayerBlob, collect, compressor_versions, write_layer
 from mlenv.layering import plan_layers, split_entries
@@ -161,23 +160,7 @@ def _verify(artifacts: Sequence[Artifact], cache: ArtifactCache, reporter: Repor
     missing = [a for a in artifacts if not cache.has(a)]
     if missing:
         raise missing_error(missing, f"the cache {cache.root}")
-
-    def check(artifact: Artifact) -> Problem | None:
-        try:
-            cache.get(artifact, verify=True)
-        except CacheError as exc:
-            return Problem(artifact.name, exc.message, exc.hint)
-        return None
-
-    problems = []
-    with (
-        reporter.task("verifying artifacts", len(artifacts), "files") as task,
-        ThreadPoolExecutor(os.cpu_count() or 2) as pool,
-    ):
-        for problem in pool.map(check, artifacts):
-            task.advance()
-            if problem is not None:
-                problems.append(problem)
+    problems = check_cache(cache, artifacts, reporter)
     if problems:
         raise MissingArtifactsError(
             f"{len(problems)} artifact(s) in the cache do not match the lock", problems

@@ -31,7 +31,7 @@ from mlenv.index.http import HttpError
 from mlenv.index.urls import file_url_to_path, is_file_url
 from mlenv.lock import Lock, LockedConda, LockedPackage
 from mlenv.oci import canonical_json
-from mlenv.report import Reporter, Task
+from mlenv.report import QuietReporter, Reporter, Task
 
 CHUNK = 1 << 20
 BUNDLE_INDEX = "bundle.json"
@@ -264,7 +264,9 @@ def _check_file(root: Path, path: str, expected: tuple[str, int]) -> BundleProbl
     return None
 
 
-def check_cache(cache: ArtifactCache, artifacts: Sequence[Artifact]) -> list[Problem]:
+def check_cache(
+    cache: ArtifactCache, artifacts: Sequence[Artifact], reporter: Reporter | None = None
+) -> list[Problem]:
     """Re-hash every artifact of the lock in the cache (parallel: hashing releases the GIL)."""
 
     def one(artifact: Artifact) -> Problem | None:
@@ -274,5 +276,13 @@ def check_cache(cache: ArtifactCache, artifacts: Sequence[Artifact]) -> list[Pro
             return Problem(artifact.name, exc.message, exc.hint)
         return None
 
-    with ThreadPoolExecutor(os.cpu_count() or 2) as pool:
-        return [p for p in pool.map(one, artifacts) if p is not None]
+    problems = []
+    with (
+        (reporter or QuietReporter()).task("verifying artifacts", len(artifacts), "files") as task,
+        ThreadPoolExecutor(os.cpu_count() or 2) as pool,
+    ):
+        for problem in pool.map(one, artifacts):
+            task.advance()
+            if problem is not None:
+                problems.append(problem)
+    return problems
