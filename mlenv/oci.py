@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol
 
-from mlenv.atomic import atomic_writer
+from mlenv.atomic import atomic_writer, replace_dir
 from mlenv.errors import MlenvError
 from mlenv.layer import LayerBlob, collect, write_tar
 
@@ -264,7 +264,8 @@ def write_layout(
         }
         (staging / "index.json").write_bytes(canonical_json(index))
         (staging / "oci-layout").write_bytes(canonical_json({"imageLayoutVersion": "1.0.0"}))
-        _replace_dir(staging, dest)
+        staging.chmod(0o755)  # mkdtemp made it private; a published layout is readable
+        replace_dir(staging, dest)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -593,14 +594,3 @@ def _check_replaceable(dest: Path) -> None:
             where=str(dest),
             hint="choose another directory or remove it",
         )
-
-
-def _replace_dir(staging: Path, dest: Path) -> None:
-    staging.chmod(0o755)  # mkdtemp made it private; a published layout is readable
-    if not dest.exists():
-        staging.rename(dest)
-        return
-    old = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".old", dir=dest.parent))
-    dest.rename(old / dest.name)
-    staging.rename(dest)
-    shutil.rmtree(old)
