@@ -9,15 +9,18 @@ in fixed-size chunks, so memory stays flat whatever the size of the environment.
 
 from __future__ import annotations
 
-import gzip
+import functools
 import hashlib
 import itertools
 import os
 import platform
 import stat
+import struct
 import tarfile
 import zlib
-from collections.abc import Iterable, Sequence
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Literal, Protocol
@@ -32,6 +35,11 @@ Compression = Literal["gzip", "zstd", "none"]
 
 # zlib's own default: the usual speed/size balance, and what `gzip` and Docker use.
 GZIP_LEVEL = 6
+# gzip is written as independent deflate blocks of this many input bytes (as pigz does), each
+# primed with the 32 KiB before it: the bytes depend on the block size, never on the number of
+# workers, so every core can compress and the output stays the same on any machine.
+GZIP_BLOCK = 1 << 20
+_GZIP_WINDOW = 1 << 15
 # zstd's own default, the level containerd/BuildKit use, and the `zstd -3` of the naive pipeline.
 ZSTD_LEVEL = 3
 # Single-threaded (0 workers) and multi-threaded zstd write different frames, but streaming
@@ -148,16 +156,33 @@ def write_layer(
     mtime: int,
     level: int | None = None,
     reporter: Reporter | None = None,
+    workers: int | None = None,
 ) -> LayerBlob:
-    """Write the layer blob to ``out`` with the pinned compressor; returns its identities."""
+    """Write the layer blob to ``out`` with the pinned compressor; returns its identities.
+
+    ``workers`` only changes the speed of gzip, never its bytes (default: the usable CPUs).
+    """
     chosen = _level(compression, level)
     ordered = _sorted(entries)
+    threads = workers or gzip_workers()
+    with ThreadPoolExecutor(threads, thread_name_prefix="mlenv-gzip") as pool:
+        gzip_stage = functools.partial(ParallelGzip, pool=pool, workers=threads)
+        return _write_layer(ordered, out, compression, chosen, mtime, reporter, gzip_stage)
+
+
+def _write_layer(
+    ordered: Sequence[Entry],
+    out: BinaryIO,
+    compression: Compression,
+    chosen: int,
+    mtime: int,
+    reporter: Reporter | None,
+    gzip_stage: Callable[[_Writable, int], _Compressor],
+) -> LayerBlob:
     stage: _Compressor | None = None
     compressed = _Digest(out)
     if compression == "gzip":
-        stage = gzip.GzipFile(
-            filename="", mode="wb", fileobj=compressed, compresslevel=chosen, mtime=0
-        )
+        stage = gzip_stage(compressed, chosen)
     elif compression == "zstd":
         stage = _Zstd(compressed, chosen)
     uncompressed = compressed if stage is None else _Digest(stage)
@@ -332,3 +357,63 @@ class _Zstd:
 
     def close(self) -> None:
         self._downstream.write(self._stream.flush())
+
+
+def gzip_workers() -> int:
+    """The CPUs this process may use: the gzip bytes do not depend on it, only the speed."""
+    return max(1, len(os.sched_getaffinity(0)))
+
+
+def _deflate_block(block: bytes, history: bytes, level: int, last: bool) -> bytes:
+    """One raw deflate piece, ended on a byte boundary (sync flush) so pieces concatenate."""
+    if history:
+        stream = zlib.compressobj(level, zlib.DEFLATED, -zlib.MAX_WBITS, zdict=history)
+    else:
+        stream = zlib.compressobj(level, zlib.DEFLATED, -zlib.MAX_WBITS)
+    return stream.compress(block) + stream.flush(zlib.Z_FINISH if last else zlib.Z_SYNC_FLUSH)
+
+
+class ParallelGzip:
+    """A gzip member written as fixed blocks deflated in threads (zlib releases the GIL).
+
+    Header: no name, mtime 0, OS "unknown", as ``gzip.GzipFile(mtime=0)`` writes it. Blocks are
+    written in order; at most two per worker are in flight, so memory stays bounded.
+    """
+
+    def __init__(
+        self, downstream: _Writable, level: int, pool: ThreadPoolExecutor, workers: int
+    ) -> None:
+        self._downstream = downstream
+        self._level = level
+        self._pool = pool
+        self._limit = 2 * workers
+        self._pending = bytearray()
+        self._history = b""
+        self._in_flight: deque[Future[bytes]] = deque()
+        self._crc = 0
+        self._size = 0
+        extra = {1: 4, 9: 2}.get(level, 0)
+        downstream.write(b"\x1f\x8b\x08\x00" + bytes(4) + bytes((extra, 255)))
+
+    def write(self, data: bytes | memoryview) -> None:
+        self._crc = zlib.crc32(data, self._crc)
+        self._size += len(data)
+        self._pending += data
+        while len(self._pending) >= GZIP_BLOCK:
+            block = bytes(self._pending[:GZIP_BLOCK])
+            del self._pending[:GZIP_BLOCK]
+            self._submit(block, last=False)
+
+    def close(self) -> None:
+        self._submit(bytes(self._pending), last=True)
+        self._pending.clear()
+        while self._in_flight:
+            self._downstream.write(self._in_flight.popleft().result())
+        self._downstream.write(struct.pack("<II", self._crc, self._size & 0xFFFFFFFF))
+
+    def _submit(self, block: bytes, *, last: bool) -> None:
+        future = self._pool.submit(_deflate_block, block, self._history, self._level, last)
+        self._in_flight.append(future)
+        self._history = (self._history + block)[-_GZIP_WINDOW:]
+        while len(self._in_flight) > self._limit:
+            self._downstream.write(self._in_flight.popleft().result())

@@ -458,3 +458,50 @@ def test_compressor_versions_name_what_decides_the_bytes() -> None:
     assert set(versions) == {"python", "zlib", "zstandard", "libzstd"}
     assert versions["zstandard"] == zstandard.__version__
     assert all(versions.values())
+
+
+def multi_block_tree(root: Path) -> list[Entry]:
+    """~3.5 gzip blocks of compressible, non-repeating data: several blocks cross workers."""
+    rng = random.Random(7)
+    words = [rng.randbytes(rng.randrange(2, 9)).hex().encode() for _ in range(4000)]
+    text = b" ".join(rng.choice(words) for _ in range(int(3.5 * layer.GZIP_BLOCK) // 9))
+    (root / "big.txt").write_bytes(text)
+    (root / "small.txt").write_bytes(b"tail\n")
+    return collect(root, "opt")
+
+
+def test_gzip_bytes_do_not_depend_on_the_number_of_workers(tmp_path: Path) -> None:
+    """Protects byte identity across machines: the block split, not the cores, decides."""
+    entries = multi_block_tree(tmp_path)
+    outputs = {}
+    for workers in (1, 2, 4, 7):
+        out = io.BytesIO()
+        write_layer(entries, out, compression="gzip", mtime=0, workers=workers)
+        outputs[workers] = out.getvalue()
+    assert len(set(outputs.values())) == 1
+    assert gzip.decompress(outputs[1]) == tar_of(tmp_path, "opt")
+
+
+def test_parallel_gzip_is_read_by_the_gzip_tools(tmp_path: Path) -> None:
+    """Protects compatibility: every block boundary must be a valid deflate stream to gzip/pigz."""
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    entries = multi_block_tree(tree)
+    blob_path = tmp_path / "layer.tar.gz"
+    with blob_path.open("wb") as out:
+        write_layer(entries, out, compression="gzip", mtime=0, workers=2)
+    for tool in ("gzip", "pigz"):
+        result = subprocess.run([tool, "-dc", str(blob_path)], capture_output=True, check=False)
+        assert result.returncode == 0, result.stderr
+        assert result.stdout == tar_of(tree, "opt")
+
+
+def test_a_layer_within_one_block_is_what_gzipfile_writes(tmp_path: Path) -> None:
+    """Protects existing digests: small layers keep the bytes of the single-stream writer."""
+    build_tree(tmp_path)
+    tar = tar_of(tmp_path, "")
+    assert len(tar) < layer.GZIP_BLOCK
+    reference = io.BytesIO()
+    with gzip.GzipFile("", "wb", layer.GZIP_LEVEL, reference, mtime=0) as stream:
+        stream.write(tar)
+    assert layer_bytes(collect(tmp_path, ""), "gzip") == reference.getvalue()
