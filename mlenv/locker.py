@@ -26,7 +26,6 @@ from mlenv.cuda import (
     Finding,
     PackageNeed,
     extract,
-    extract_conda,
     judge,
     package_driver,
     required_driver,
@@ -52,6 +51,7 @@ from mlenv.lock import (
     inputs_hash,
 )
 from mlenv.manifest import Manifest
+from mlenv.needs import conda_needs
 from mlenv.report import Reporter
 from mlenv.resolve import CandidatePolicy, Resolution, resolve
 from mlenv.target import Target
@@ -225,7 +225,7 @@ def lock_manifest(
         sources.index, [pin.file for r in resolutions for pin in r.pins], reporter
     )
     needs = _cuda_needs(sources.index, resolutions)
-    needs.update(_conda_needs(conda))
+    needs.update(conda_needs(r for records in conda.values() for r in records))
     driver, because = _judge_cuda(target_cuda, needs, reporter)
     cuda = manifest.cuda
     head = LockTarget(
@@ -307,16 +307,6 @@ def to_record(locked: LockedConda) -> CondaRecord:
     fields = dataclasses.asdict(locked)
     del fields["requires_driver"]
     return CondaRecord(**fields)
-
-
-def _conda_needs(conda: Mapping[str, Sequence[CondaRecord]]) -> dict[str, PackageNeed]:
-    needs = {}
-    for records in conda.values():
-        for r in records:
-            need = extract_conda(r.name, r.version, r.build, r.depends, r.constrains)
-            if need is not None:
-                needs[r.url] = PackageNeed(r.name, r.version, need)
-    return needs
 
 
 def _locked_conda(record: CondaRecord, needs: Mapping[str, PackageNeed]) -> LockedConda:

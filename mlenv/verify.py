@@ -25,6 +25,7 @@ from mlenv.cuda import (
     required_driver,
 )
 from mlenv.lock import Lock, LockedPackage
+from mlenv.needs import conda_need
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
@@ -99,7 +100,9 @@ def verify_lock(lock: Lock, manifest_hash: str, judged: Judged | None) -> Verdic
         return Verdict(tuple(findings), judged, None)
     driver = judged.driver if judged else target.driver_floor
     archs = tuple(dict.fromkeys(judged.archs)) if judged else ()
-    cuda_target = CudaTarget(CudaVersion.parse(target.cuda), DriverVersion.parse(driver), archs)
+    cuda_target = CudaTarget(
+        CudaVersion.parse(target.cuda), DriverVersion.parse(driver), archs, checked=judged is not None
+    )
     findings += judge(cuda_target, needs)
     needed: str | None = None
     with contextlib.suppress(CudaError):  # judge() reports a package whose driver is unknown
@@ -152,7 +155,8 @@ def _integrity(platform: str, package: LockedPackage) -> list[Finding]:
 
 def _needs(lock: Lock) -> tuple[list[PackageNeed], list[Finding]]:
     """What CUDA each package needs, re-derived from its name and file; the lock's own ``cuda``
-    field (which may come from Requires-Dist) must agree with the name and file."""
+    field (which may come from Requires-Dist) must agree with the name and file. Conda
+    packages are read by ``needs.conda_need``, exactly as ``lock`` reads them."""
     needs: dict[tuple[str, str], PackageNeed] = {}
     findings: list[Finding] = []
     for _, package in lock.packages():
@@ -168,17 +172,7 @@ def _needs(lock: Lock) -> tuple[list[PackageNeed], list[Finding]]:
             continue
         recorded = package.cuda
         if need is not None and recorded is not None and need.label != recorded:
-            findings.append(
-                _error(
-                    "lock-cuda-mismatch",
-                    package.name,
-                    f"CUDA {need.label}",
-                    f"lock says CUDA {recorded}",
-                    f"{package.name} {package.version} is a CUDA {need.label} build "
-                    f"({need.evidence!r}), but the lock records CUDA {recorded}",
-                    "the lock was edited by hand; run `mlenv lock --upgrade` to rebuild it",
-                )
-            )
+            findings.append(_mismatch(package.name, package.version, need, recorded))
         if need is None and recorded is not None:
             need = _recorded_need(recorded, package)
             if need is None:
@@ -195,7 +189,34 @@ def _needs(lock: Lock) -> tuple[list[PackageNeed], list[Finding]]:
                 )
         if need is not None:
             needs[key] = PackageNeed(package.name, package.version, need)
+    for _, conda in lock.conda_packages():
+        conda_key = (conda.name, f"{conda.version} {conda.build}")
+        if conda_key in needs:
+            continue
+        try:
+            item = conda_need(conda)
+        except CudaError as exc:
+            findings.append(
+                _error("cuda-unreadable", conda.name, "", "", exc.message, exc.hint or "")
+            )
+            continue
+        if item is not None and conda.cuda is not None and item.need.label != conda.cuda:
+            findings.append(_mismatch(conda.name, conda.version, item.need, conda.cuda))
+        if item is not None:
+            needs[conda_key] = item
     return list(needs.values()), findings
+
+
+def _mismatch(name: str, version: str, need: CudaNeed, recorded: str) -> Finding:
+    return _error(
+        "lock-cuda-mismatch",
+        name,
+        f"CUDA {need.label}",
+        f"lock says CUDA {recorded}",
+        f"{name} {version} is a CUDA {need.label} build ({need.evidence!r}), but the lock "
+        f"records CUDA {recorded}",
+        "the lock was edited by hand; run `mlenv lock --upgrade` to rebuild it",
+    )
 
 
 _LABEL = re.compile(r"(\d{1,2})\.(\d{1,2}|x)")
