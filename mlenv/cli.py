@@ -595,9 +595,7 @@ def _cannot_judge_json(message: str, hint: str, facts: Any) -> dict[str, Any]:
         "judged": None,
         "requires-driver": None,
         "findings": [],
-        "probes": [
-            {"source": p.source, "ok": p.ok, "detail": p.detail} for p in facts.probes
-        ],
+        "probes": [{"source": p.source, "ok": p.ok, "detail": p.detail} for p in facts.probes],
     }
 
 

@@ -45,8 +45,9 @@ class CudaError(MlenvError):
 
 _CUDA_RE = re.compile(r"(\d+)\.(\d+)")
 _DOTTED_RE = re.compile(r"[0-9]+(?:\.[0-9]+)*")
-# A driver version as NVIDIA prints it: ASCII digits only (``\d`` also takes '５５０' and '٥٥٠'),
-# no sign, no empty component, a major without a leading zero, at most four components.
+# A driver version as NVIDIA prints it: ASCII digits only (``\d`` also takes fullwidth and
+# Arabic-Indic digits), no sign, no empty component, a major without a leading zero, at most
+# four components.
 _DRIVER_TEXT_RE = re.compile(r"[1-9][0-9]{0,3}(?:\.[0-9]{1,3}){0,3}")
 _ASCII_SPACE = " \t\r\n"
 _LEADING_NUMBERS_RE = re.compile(r"(?:\d+!)?(\d+(?:\.\d+)*)")
@@ -91,7 +92,9 @@ class DriverVersion:
     text: str = field(compare=False)
 
     @classmethod
-    def parse(cls, text: str, *, where: str = "driver version", trim: bool = False) -> DriverVersion:
+    def parse(
+        cls, text: str, *, where: str = "driver version", trim: bool = False
+    ) -> DriverVersion:
         """The one reader of driver versions (flags, variables, manifest, lock, host probes).
 
         ``trim`` drops surrounding ASCII whitespace, for text that comes from a file, a command

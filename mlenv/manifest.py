@@ -466,9 +466,7 @@ def _driver(value: str) -> str | None:
 def _arch(value: str) -> str | None:
     if re.fullmatch(r"compute_[0-9]{2,3}[af]?", value):
         real = "sm_" + value.removeprefix("compute_")
-        return (
-            f"expected a GPU (sm_XY); {value} is a virtual (PTX) architecture, write {real}"
-        )
+        return f"expected a GPU (sm_XY); {value} is a virtual (PTX) architecture, write {real}"
     return None if _ARCH.fullmatch(value) else 'expected a GPU architecture like "sm_80"'
 
 

@@ -101,7 +101,10 @@ def verify_lock(lock: Lock, manifest_hash: str, judged: Judged | None) -> Verdic
     driver = judged.driver if judged else target.driver_floor
     archs = tuple(dict.fromkeys(judged.archs)) if judged else ()
     cuda_target = CudaTarget(
-        CudaVersion.parse(target.cuda), DriverVersion.parse(driver), archs, checked=judged is not None
+        CudaVersion.parse(target.cuda),
+        DriverVersion.parse(driver),
+        archs,
+        checked=judged is not None,
     )
     findings += judge(cuda_target, needs)
     needed: str | None = None

@@ -1,0 +1,115 @@
+"""No silent CPU fallback: a CUDA target never quietly receives a CPU-only build.
+
+When every CUDA variant of a project is refused (by the CUDA rules, the tags or Python), the
+resolver may still find a CPU-only build of it: a ``+cpu`` (or other non-CUDA) local version,
+or a plain wheel whose Requires-Dist names no CUDA library. For a CUDA target that is an
+error listing each refused variant and the rule that refused it, unless the manifest opts the
+package in with ``[cuda] cpu-ok``. A ``+cpu`` build pinned on purpose needs the opt-in too: a
+pin copied from a CPU laptop's ``pip freeze`` looks exactly the same, and the lock must record
+which CPU builds were wanted.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
+
+from packaging.utils import NormalizedName
+from packaging.version import Version
+
+from mlenv.cuda import CudaError, CudaVersion, PackageNeed, extract
+from mlenv.errors import Problem, ProblemsError
+from mlenv.index import IndexFile
+from mlenv.resolve import Pin, Refusal, Resolution, best_refusal
+
+SHOWN = 10
+
+
+class CpuFallbackError(ProblemsError):
+    """A CUDA target would receive a CPU-only build that the manifest did not allow."""
+
+
+@dataclass(frozen=True)
+class Fallback:
+    """One pinned CPU-only build, the CUDA variants refused before it, and the verdict."""
+
+    platform: str
+    pin: Pin
+    refused: tuple[Refusal, ...]  # the best-fitting refused file of each CUDA variant
+    allowed: bool
+
+
+def is_cuda_variant(file: IndexFile) -> bool:
+    """A file whose name or version says CUDA (an unreadable CUDA tag counts too)."""
+    try:
+        return extract(file.name, str(file.version), file.filename) is not None
+    except CudaError:
+        return True
+
+
+def find_fallbacks(
+    resolution: Resolution,
+    needs: Mapping[str, PackageNeed],
+    cpu_ok: Collection[NormalizedName],
+) -> list[Fallback]:
+    """Every pin that is a CPU-only build where a CUDA one was wanted or refused.
+
+    A pin is CPU-only when nothing (tags, name, Requires-Dist: ``needs`` by file URL) says
+    CUDA. It is a fallback when its local version names another build (``+cpu``,
+    ``+rocm6.2``) or when some CUDA variant of the same project was refused.
+    """
+    found = []
+    for pin in resolution.pins:
+        if pin.file.url in needs:
+            continue
+        variants: dict[Version, list[Refusal]] = defaultdict(list)
+        for refusal in resolution.refused.get(pin.name, ()):
+            if is_cuda_variant(refusal.file):
+                variants[refusal.file.version].append(refusal)
+        if pin.version.local is None and not variants:
+            continue
+        best = [best_refusal(files, resolution.target) for files in variants.values()]
+        public = Version(pin.version.public)
+        best.sort(key=lambda r: r.file.version, reverse=True)  # newest first,
+        best.sort(key=lambda r: Version(r.file.version.public) != public)  # same release first
+        found.append(Fallback(resolution.target.platform, pin, tuple(best), pin.name in cpu_ok))
+    return found
+
+
+def check_fallbacks(fallbacks: Sequence[Fallback], cuda: CudaVersion) -> None:
+    """Raise for every fallback the manifest did not allow, all at once."""
+    problems = [_problem(f, cuda) for f in fallbacks if not f.allowed]
+    if problems:
+        raise CpuFallbackError(
+            f"the CUDA {cuda} target would receive {len(problems)} CPU-only build(s)", problems
+        )
+
+
+def describe(fallback: Fallback, cuda: CudaVersion) -> str:
+    """What was taken instead of a CUDA build, and each refused variant with its rule."""
+    pin = fallback.pin
+    kind = f"+{pin.version.local} build" if pin.version.local else "build without CUDA"
+    lines = [
+        f"{pin.name} {pin.version} ({pin.file.filename}) is a CPU-only {kind} for "
+        f"{fallback.platform}, but the target is CUDA {cuda}"
+    ]
+    if not fallback.refused:
+        lines.append("  no CUDA build of it was refused: the requirements select this build")
+    for refusal in fallback.refused[:SHOWN]:
+        lines.append(
+            f"  refused {refusal.file.version} ({refusal.file.filename}): {refusal.reason}"
+        )
+    if len(fallback.refused) > SHOWN:
+        lines.append(f"  and {len(fallback.refused) - SHOWN} more refused CUDA variant(s)")
+    return "\n".join(lines)
+
+
+def _problem(fallback: Fallback, cuda: CudaVersion) -> Problem:
+    name = fallback.pin.name
+    return Problem(
+        name,
+        describe(fallback, cuda),
+        f"lock a CUDA {cuda.major} build of {name} (an index or pin with one; see the refusals), "
+        f'or add "{name}" to [cuda] cpu-ok to lock the CPU build on purpose',
+    )
