@@ -16,7 +16,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 from packaging.utils import NormalizedName
-from packaging.version import Version
+from packaging.version import InvalidVersion, Version
 
 from mlenv.cuda import CudaError, CudaVersion, PackageNeed, extract
 from mlenv.errors import Problem, ProblemsError
@@ -48,6 +48,18 @@ def is_cuda_variant(file: IndexFile) -> bool:
         return True
 
 
+def is_cpu_variant(name: str, version: str) -> bool:
+    """A local version that names a build other than CUDA (``+cpu``, ``+rocm6.2``)."""
+    try:
+        local = Version(version).local
+    except InvalidVersion:
+        return False
+    try:
+        return local is not None and extract(name, version) is None
+    except CudaError:
+        return False  # an unreadable CUDA tag: a CUDA variant, judged elsewhere
+
+
 def find_fallbacks(
     resolution: Resolution,
     needs: Mapping[str, PackageNeed],
@@ -67,7 +79,7 @@ def find_fallbacks(
         for refusal in resolution.refused.get(pin.name, ()):
             if is_cuda_variant(refusal.file):
                 variants[refusal.file.version].append(refusal)
-        if pin.version.local is None and not variants:
+        if not variants and not is_cpu_variant(pin.name, str(pin.version)):
             continue
         best = [best_refusal(files, resolution.target) for files in variants.values()]
         public = Version(pin.version.public)

@@ -217,7 +217,7 @@ def parse_smi_query(text: str) -> tuple[Gpu, ...] | None:
     if lines and lines[0].replace(" ", "") == "driver_version,compute_cap,name":
         lines = lines[1:]
     for line in lines:
-        cells = [cell.strip() for cell in line.split(",", 2)]
+        cells = [cell.strip(" \t\r") for cell in line.split(",", 2)]  # ASCII only
         if len(cells) != 3:
             return None
         driver, cap, name = cells

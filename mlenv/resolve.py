@@ -438,21 +438,20 @@ def explain(
         candidates = provider._candidates(name)
         rejected = provider.rejections[canonicalize_name(name)]
         seen = rejected.versions | {c.version for c in candidates}
-        if not candidates:
+        if candidates:
+            lines.append(f"{name}: no version satisfies all of")
+        else:
             lines.append(_nothing_installable(name, provider, indexes))
-            for info in infos:
-                lines.append(f"  {info.requirement} {_chain(info.parent, provider)}")
-            lines += _missing_pins(infos, seen, indexes)
-            continue
-        lines.append(f"{name}: no version satisfies all of")
         for info in infos:
             lines.append(f"  {info.requirement} {_chain(info.parent, provider)}")
         lines += _missing_pins(infos, seen, indexes)
-        shown = ", ".join(
-            f"{c.version}{' (yanked)' if _yanked(c) is not None else ''}" for c in candidates[:8]
-        )
-        more = f" and {len(candidates) - 8} more" if len(candidates) > 8 else ""
-        lines.append(f"  versions available for the target: {shown}{more}")
+        if candidates:
+            shown = ", ".join(
+                f"{c.version}{' (yanked)' if _yanked(c) is not None else ''}"
+                for c in candidates[:8]
+            )
+            more = f" and {len(candidates) - 8} more" if len(candidates) > 8 else ""
+            lines.append(f"  versions available for the target: {shown}{more}")
         offered = {c.version for c in candidates}
         refused = {v: r for v, r in rejected.refused(target).items() if v not in offered}
         refused.update({c.version: y for c in candidates if (y := _yanked(c)) is not None})

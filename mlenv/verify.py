@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from mlenv.cpufallback import is_cpu_variant
 from mlenv.cuda import (
     CudaError,
     CudaNeed,
@@ -80,6 +81,7 @@ def verify_lock(lock: Lock, manifest_hash: str, judged: Judged | None) -> Verdic
         )
     for platform, package in lock.packages():
         findings += _integrity(platform, package)
+        findings += _marks(platform, package, cuda=lock.target.cuda)
     needs, extraction = _needs(lock)
     findings += extraction
     target = lock.target
@@ -153,6 +155,41 @@ def _integrity(platform: str, package: LockedPackage) -> list[Finding]:
                 "run `mlenv lock --upgrade-package " + package.name + "` to measure it again",
             )
         )
+    return found
+
+
+def _marks(platform: str, package: LockedPackage, *, cuda: str | None) -> list[Finding]:
+    """What the lock marks (yanked, cpu-ok) is reported on every verify; a non-CUDA variant
+    (``+cpu``) in a CUDA lock without the cpu-ok mark is the silent CPU fallback lock refuses."""
+    who = f"{package.name} {package.version} ({platform})"
+    found = []
+    if package.yanked:
+        found.append(
+            Finding(
+                "warning", "package-yanked", package.name, "a release that is not yanked",
+                "yanked", f"{who} is yanked (PEP 592); the lock takes it through an == pin",
+                "pin a release that is not yanked when one fits",
+            )
+        )  # fmt: skip
+    if cuda is None:
+        return found
+    if package.cpu_ok:
+        found.append(
+            Finding(
+                "warning", "cpu-build", package.name, f"CUDA {cuda}", "a CPU-only build",
+                f"{who} is a CPU-only build in a CUDA {cuda} environment ([cuda] cpu-ok)",
+                f"drop {package.name} from [cuda] cpu-ok once a CUDA build of it fits",
+            )
+        )  # fmt: skip
+    elif package.cuda is None and is_cpu_variant(package.name, package.version):
+        found.append(
+            _error(
+                "cpu-fallback", package.name, f"CUDA {cuda}", "a CPU-only build",
+                f"{who} is a CPU-only build in a CUDA {cuda} environment, and the lock does "
+                "not mark it cpu-ok",
+                f'add "{package.name}" to [cuda] cpu-ok and re-lock, or lock a CUDA build',
+            )
+        )  # fmt: skip
     return found
 
 
