@@ -11,6 +11,7 @@ which CPU builds were wanted.
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
@@ -48,14 +49,21 @@ def is_cuda_variant(file: IndexFile) -> bool:
         return True
 
 
+# A local-version segment naming a build without CUDA: PyTorch's +cpu / +cpu.cxx11.abi, +rocm6.2,
+# +xpu, and PyG's +pt25cpu. Other labels (+internal, +git1234) say nothing about the device.
+_NON_CUDA_SEGMENT = re.compile(r"(?:pt[0-9]+)?(?:cpu|rocm[0-9]*|xpu)")
+
+
 def is_cpu_variant(name: str, version: str) -> bool:
     """A local version that names a build other than CUDA (``+cpu``, ``+rocm6.2``)."""
     try:
         local = Version(version).local
     except InvalidVersion:
         return False
+    if local is None or not any(_NON_CUDA_SEGMENT.fullmatch(s) for s in local.split(".")):
+        return False
     try:
-        return local is not None and extract(name, version) is None
+        return extract(name, version) is None
     except CudaError:
         return False  # an unreadable CUDA tag: a CUDA variant, judged elsewhere
 
@@ -69,20 +77,23 @@ def find_fallbacks(
 
     A pin is CPU-only when nothing (tags, name, Requires-Dist: ``needs`` by file URL) says
     CUDA. It is a fallback when its local version names another build (``+cpu``,
-    ``+rocm6.2``) or when some CUDA variant of the same project was refused.
+    ``+rocm6.2``) or when a CUDA variant of the same or a newer release was refused. Refused
+    variants of older releases only show that the project once shipped CUDA that way (old
+    ``jaxlib+cuda11`` wheels on a find-links page beside today's CPU jaxlib and its plugin).
     """
     found = []
     for pin in resolution.pins:
         if pin.file.url in needs:
             continue
+        public = Version(pin.version.public)
         variants: dict[Version, list[Refusal]] = defaultdict(list)
         for refusal in resolution.refused.get(pin.name, ()):
-            if is_cuda_variant(refusal.file):
+            newer = Version(refusal.file.version.public) >= public
+            if newer and is_cuda_variant(refusal.file):
                 variants[refusal.file.version].append(refusal)
         if not variants and not is_cpu_variant(pin.name, str(pin.version)):
             continue
         best = [best_refusal(files, resolution.target) for files in variants.values()]
-        public = Version(pin.version.public)
         best.sort(key=lambda r: r.file.version, reverse=True)  # newest first,
         best.sort(key=lambda r: Version(r.file.version.public) != public)  # same release first
         found.append(Fallback(resolution.target.platform, pin, tuple(best), pin.name in cpu_ok))

@@ -500,11 +500,11 @@ def _missing_pins(
                 continue
             try:
                 wanted = Version(spec.version)
-            except InvalidVersion:
-                lines.append(f"  {spec.version} is not a version that {searched} can hold")
-                continue
-            below = [v for v in ordered if v < wanted][-2:]
-            above = [v for v in ordered if v > wanted][:2]
+            except InvalidVersion:  # === with an arbitrary string
+                below, above = [], []
+            else:
+                below = [v for v in ordered if v < wanted][-2:]
+                above = [v for v in ordered if v > wanted][:2]
             nearby = ", ".join(str(v) for v in below + above) or "none"
             lines.append(
                 f"  {info.requirement.name} {spec.version} does not exist on {searched} "

@@ -133,6 +133,26 @@ def test_other_non_cuda_variants_are_fallbacks_too() -> None:
         lock(manifest('"torch"', "12.4", "550.54.14"), *wheels)
 
 
+def test_a_refused_newer_cuda_release_makes_an_older_plain_wheel_a_fallback() -> None:
+    wheels = [
+        build_wheel("torch", "2.5.1", tag=X86),
+        build_wheel("torch", "2.6.0+cu126", tag=X86),
+    ]
+    with pytest.raises(CpuFallbackError, match=r"refused 2\.6\.0\+cu126 "):
+        lock(manifest('"torch"', "12.4", "550.54.14"), *wheels)
+
+
+def test_refused_cuda_variants_of_older_releases_are_history_not_fallbacks() -> None:
+    """jax_cuda_releases.html's old jaxlib+cuda11 wheels beside today's CPU jaxlib (its CUDA
+    comes from jax-cuda12-plugin) must not fail the lock."""
+    wheels = [
+        build_wheel("jaxlib", "0.4.20+cuda11.cudnn86", tag=X86),
+        build_wheel("jaxlib", "0.4.35", tag=X86),
+    ]
+    locked = lock(manifest('"jaxlib"', "12.4", "550.54.14"), *wheels)
+    assert [p.version for p in locked.platform("linux-64").packages] == ["0.4.35"]
+
+
 def test_cpu_packages_without_cuda_variants_are_not_fallbacks() -> None:
     locked = lock(manifest('"numpy"', "12.4", "550.54.14"), build_wheel("numpy", "2.4.6"))
     assert [p.cpu_ok for p in locked.platform("linux-64").packages] == [False]
@@ -149,7 +169,17 @@ def test_without_a_cuda_target_a_cpu_build_is_just_a_build() -> None:
 
 @pytest.mark.parametrize(
     ("version", "cpu"),
-    [("2.6.0+cpu", True), ("2.6.0+rocm6.2", True), ("2.6.0+cu124", False), ("2.6.0", False)],
+    [
+        ("2.6.0+cpu", True),
+        ("2.5.1+cpu.cxx11.abi", True),
+        ("2.6.0+rocm6.2", True),
+        ("2.6.0+xpu", True),
+        ("2.1.2+pt25cpu", True),
+        ("2.6.0+cu124", False),
+        ("2.6.0", False),
+        ("1.0+internal", False),  # says nothing about the device
+        ("2.1.2+pt25cu124", False),
+    ],
 )
 def test_is_cpu_variant(version: str, cpu: bool) -> None:
     assert is_cpu_variant("torch", version) is cpu
