@@ -30,6 +30,12 @@ def project(
     return root, {"MLENV_CACHE_DIR": str(tmp / "cache")}
 
 
+def only_package(root: Path) -> dict[str, object]:
+    """The one PyPI package of the lock, as the TOML a user reads."""
+    (package,) = tomllib.loads((root / "mlenv.lock").read_text())["platform"]["linux-64"]["package"]
+    return package  # type: ignore[no-any-return]
+
+
 CUDA_121 = 'version = "12.1"\ndriver-floor = "530.30.02"\n'
 CUDA_124 = 'version = "12.4"\ndriver-floor = "550.54.14"\n'
 
@@ -43,7 +49,7 @@ def test_plain_linux_tagged_cuda_wheels_lock(tmp_path: Path) -> None:
     root, env = project(tmp_path, wheels, '"torch==2.6.0"', CUDA_124)
     result = run_mlenv(["lock"], root, env)
     assert result.returncode == 0, result.stderr
-    (torch,) = tomllib.loads((root / "mlenv.lock").read_text())["platform"]["linux-64"]["package"]
+    torch = only_package(root)
     assert torch["filename"] == "torch-2.6.0+cu124-cp311-cp311-linux_x86_64.whl"
     assert torch["cuda"] == "12.4"
 
@@ -55,7 +61,7 @@ def test_manylinux_wheel_wins_over_plain_linux(tmp_path: Path) -> None:
     ]
     root, env = project(tmp_path, wheels, '"torch"', CUDA_124)
     assert run_mlenv(["lock"], root, env).returncode == 0
-    (torch,) = tomllib.loads((root / "mlenv.lock").read_text())["platform"]["linux-64"]["package"]
+    torch = only_package(root)
     assert torch["filename"].endswith("manylinux_2_28_x86_64.whl")
 
 
@@ -80,7 +86,7 @@ def test_silent_cpu_fallback_fails_and_cpu_ok_records_it(tmp_path: Path) -> None
     allowed = run_mlenv(["lock"], root, env)
     assert allowed.returncode == 0, allowed.stderr
     assert "allowed by [cuda] cpu-ok" in allowed.stderr
-    (torch,) = tomllib.loads((root / "mlenv.lock").read_text())["platform"]["linux-64"]["package"]
+    torch = only_package(root)
     assert (torch["version"], torch["cpu-ok"]) == ("2.6.0+cpu", True)
     verified = run_mlenv(["verify"], root, env)
     assert verified.returncode == 0, verified.stdout

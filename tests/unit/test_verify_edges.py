@@ -4,6 +4,7 @@ messages, the marks the lock carries, and driver versions read by one strict rea
 from __future__ import annotations
 
 import dataclasses
+import re
 
 import pytest
 from hypothesis import given
@@ -145,8 +146,6 @@ def test_any_non_ascii_character_is_refused(text: str) -> None:
 
 @given(st.text(alphabet="0123456789.+- \t\n", max_size=16))
 def test_accepts_exactly_the_documented_shape(text: str) -> None:
-    import re
-
     shape = re.fullmatch(r"[1-9][0-9]{0,3}(?:\.[0-9]{1,3}){0,3}", text.strip(" \t\r\n"))
     try:
         DriverVersion.parse(text, trim=True)
