@@ -207,6 +207,7 @@ def show(session: Session, as_json: bool) -> None:
     if manifest.cuda is not None:
         cuda = manifest.cuda
         archs = f"  archs {', '.join(cuda.archs)}" if cuda.archs else ""
+        archs += f"  cpu-ok {', '.join(cuda.cpu_ok)}" if cuda.cpu_ok else ""
         click.echo(f"cuda         {cuda.version}  driver floor {cuda.driver_floor}{archs}")
     click.echo(f"pypi         {len(manifest.pypi.dependencies)} requirement(s)")
     click.echo(f"conda        {len(manifest.conda.dependencies)} requirement(s)")

@@ -25,6 +25,10 @@ from mlenv.index import IndexFile
 from mlenv.resolve import Pin, Refusal, Resolution, best_refusal
 
 SHOWN = 10
+NOT_CHOSEN = (
+    "a CUDA build the target can run; a newer CPU-only release won or the requirements "
+    "exclude it (pin a CUDA release to take it)"
+)
 
 
 class CpuFallbackError(ProblemsError):
@@ -37,7 +41,7 @@ class Fallback:
 
     platform: str
     pin: Pin
-    refused: tuple[Refusal, ...]  # the best-fitting refused file of each CUDA variant
+    refused: tuple[Refusal, ...]  # each CUDA variant: its best-fitting file and why not it
     allowed: bool
 
 
@@ -73,27 +77,29 @@ def find_fallbacks(
     needs: Mapping[str, PackageNeed],
     cpu_ok: Collection[NormalizedName],
 ) -> list[Fallback]:
-    """Every pin that is a CPU-only build where a CUDA one was wanted or refused.
+    """Every pin that is a CPU-only build of a project that has CUDA builds.
 
     A pin is CPU-only when nothing (tags, name, Requires-Dist: ``needs`` by file URL) says
     CUDA. It is a fallback when its local version names another build (``+cpu``,
-    ``+rocm6.2``) or when a CUDA variant of the same or a newer release was refused. Refused
-    variants of older releases only show that the project once shipped CUDA that way (old
-    ``jaxlib+cuda11`` wheels on a find-links page beside today's CPU jaxlib and its plugin).
+    ``+rocm6.2``), or when the indexes hold a CUDA variant of the project: refused (by the
+    CUDA rules, the tags or Python), or offered but not chosen (an older release, passed over
+    for a newer CPU-only one or excluded by the requirements).
     """
     found = []
     for pin in resolution.pins:
         if pin.file.url in needs:
             continue
-        public = Version(pin.version.public)
         variants: dict[Version, list[Refusal]] = defaultdict(list)
         for refusal in resolution.refused.get(pin.name, ()):
-            newer = Version(refusal.file.version.public) >= public
-            if newer and is_cuda_variant(refusal.file):
+            if is_cuda_variant(refusal.file):
                 variants[refusal.file.version].append(refusal)
+        for file in resolution.offered.get(pin.name, ()):
+            if file != pin.file and file.version not in variants and is_cuda_variant(file):
+                variants[file.version].append(Refusal(file, NOT_CHOSEN, by_policy=False))
         if not variants and not is_cpu_variant(pin.name, str(pin.version)):
             continue
         best = [best_refusal(files, resolution.target) for files in variants.values()]
+        public = Version(pin.version.public)
         best.sort(key=lambda r: r.file.version, reverse=True)  # newest first,
         best.sort(key=lambda r: Version(r.file.version.public) != public)  # same release first
         found.append(Fallback(resolution.target.platform, pin, tuple(best), pin.name in cpu_ok))
@@ -110,7 +116,7 @@ def check_fallbacks(fallbacks: Sequence[Fallback], cuda: CudaVersion) -> None:
 
 
 def describe(fallback: Fallback, cuda: CudaVersion) -> str:
-    """What was taken instead of a CUDA build, and each refused variant with its rule."""
+    """What was taken instead of a CUDA build, and each CUDA variant with why not it."""
     pin = fallback.pin
     kind = f"+{pin.version.local} build" if pin.version.local else "build without CUDA"
     lines = [
@@ -118,13 +124,13 @@ def describe(fallback: Fallback, cuda: CudaVersion) -> str:
         f"{fallback.platform}, but the target is CUDA {cuda}"
     ]
     if not fallback.refused:
-        lines.append("  no CUDA build of it was refused: the requirements select this build")
+        lines.append("  the indexes hold no CUDA build of it: the requirements select this build")
     for refusal in fallback.refused[:SHOWN]:
-        lines.append(
-            f"  refused {refusal.file.version} ({refusal.file.filename}): {refusal.reason}"
-        )
+        verb = "not chosen" if refusal.reason is NOT_CHOSEN else "refused"
+        file = refusal.file
+        lines.append(f"  {verb} {file.version} ({file.filename}): {refusal.reason}")
     if len(fallback.refused) > SHOWN:
-        lines.append(f"  and {len(fallback.refused) - SHOWN} more refused CUDA variant(s)")
+        lines.append(f"  and {len(fallback.refused) - SHOWN} more CUDA variant(s)")
     return "\n".join(lines)
 
 

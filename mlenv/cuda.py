@@ -605,10 +605,10 @@ def extract_conda(
 # Rules
 
 _ARCH_RE = re.compile(r"sm_(?P<cc>[0-9]{2,3})(?P<suffix>[af]?)")
-# Arch-specific "a" targets exist from Hopper (sm_90a), family "f" targets from Blackwell
-# (sm_100f) and only since CUDA 12.9 (release notes); sm_75a or sm_80f name no GPU target.
+# Arch-specific "a" targets exist from Hopper (sm_90a, CUDA 12.0), family "f" targets from
+# Blackwell (sm_100f) since CUDA 12.9 (release notes); sm_75a or sm_80f name no GPU target.
 _SUFFIX_FROM = {"a": 90, "f": 100}
-_FAMILY_SINCE = CudaVersion(12, 9)
+_SUFFIX_SINCE = {"a": CudaVersion(12, 0), "f": CudaVersion(12, 9)}
 
 
 def _arch_cc(arch: str) -> int:
@@ -742,10 +742,11 @@ def arch_findings(target: CudaTarget) -> list[Finding]:
         cc = _arch_cc(arch)
         added = archs.added_in.get(cc)
         if cc in archs.ccs:
-            if arch.endswith("f") and cuda < _FAMILY_SINCE:
+            since = _SUFFIX_SINCE.get(arch[-1])
+            if since is not None and cuda < since:
                 code = "arch-unsupported"
-                message = f"{arch} (a family target) needs CUDA {_FAMILY_SINCE} or newer"
-                hint = f"target CUDA {_FAMILY_SINCE} or newer, or write {arch[:-1]}"
+                message = f"{arch} (an {arch[-1]!r} target) needs CUDA {since} or newer"
+                hint = f"target CUDA {since} or newer, or write {arch[:-1]}"
                 findings.append(Finding("error", code, "", arch, _promise(target), message, hint))
                 continue
             if added is None or added <= cuda:

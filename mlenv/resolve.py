@@ -95,6 +95,8 @@ class Resolution:
     pins: tuple[Pin, ...]
     # every refused file of each project the resolution looked at, for checks after it
     refused: Mapping[NormalizedName, tuple[Refusal, ...]] = field(default_factory=dict)
+    # the candidate files (one per release) of each pinned project, chosen or not
+    offered: Mapping[NormalizedName, tuple[IndexFile, ...]] = field(default_factory=dict)
 
     def by_name(self) -> dict[NormalizedName, Pin]:
         return {pin.name: pin for pin in self.pins}
@@ -420,7 +422,11 @@ def resolve(
         for name, rejections in sorted(provider.rejections.items())
         if rejections.files
     }
-    return Resolution(target, tuple(sorted(pins, key=lambda p: p.name)), refused)
+    offered = {
+        pin.name: tuple(c.file for c in provider._candidates(pin.name) if c.file is not None)
+        for pin in pins
+    }
+    return Resolution(target, tuple(sorted(pins, key=lambda p: p.name)), refused, offered)
 
 
 def explain(

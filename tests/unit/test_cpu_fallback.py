@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mlenv.cpufallback import CpuFallbackError, is_cpu_variant
+from mlenv.cpufallback import NOT_CHOSEN, CpuFallbackError, is_cpu_variant
 from mlenv.export import pylock_toml, requirements_txt
 from mlenv.index import MemoryIndex
 from mlenv.lock import inputs_hash, loads, render
@@ -94,7 +94,7 @@ def test_an_explicit_cpu_pin_needs_cpu_ok_too() -> None:
         lock(manifest('"torch==2.6.0+cpu"', "12.4", "550.54.14"), *wheels)
     (problem,) = caught.value.problems
     assert problem.message.splitlines()[1] == (
-        "  no CUDA build of it was refused: the requirements select this build"
+        "  the indexes hold no CUDA build of it: the requirements select this build"
     )
     text = manifest('"torch==2.6.0+cpu"', "12.4", "550.54.14", 'cpu-ok = ["torch"]\n')
     assert lock(text, *wheels).platform("linux-64").packages[0].cpu_ok
@@ -142,15 +142,21 @@ def test_a_refused_newer_cuda_release_makes_an_older_plain_wheel_a_fallback() ->
         lock(manifest('"torch"', "12.4", "550.54.14"), *wheels)
 
 
-def test_refused_cuda_variants_of_older_releases_are_history_not_fallbacks() -> None:
-    """jax_cuda_releases.html's old jaxlib+cuda11 wheels beside today's CPU jaxlib (its CUDA
-    comes from jax-cuda12-plugin) must not fail the lock."""
+def test_a_cuda_build_passed_over_for_a_newer_cpu_release_is_a_fallback() -> None:
+    """The CUDA 2.6.0 build runs on the target, but the newest release, 2.7.0, is CPU-only."""
     wheels = [
-        build_wheel("jaxlib", "0.4.20+cuda11.cudnn86", tag=X86),
-        build_wheel("jaxlib", "0.4.35", tag=X86),
+        build_wheel("torch", "2.7.0", tag=X86),
+        build_wheel("torch", "2.6.0+cu124", tag=X86),
     ]
-    locked = lock(manifest('"jaxlib"', "12.4", "550.54.14"), *wheels)
-    assert [p.version for p in locked.platform("linux-64").packages] == ["0.4.35"]
+    with pytest.raises(CpuFallbackError) as caught:
+        lock(manifest('"torch"', "12.4", "550.54.14"), *wheels)
+    (problem,) = caught.value.problems
+    assert problem.message.splitlines()[1] == (
+        "  not chosen 2.6.0+cu124 (torch-2.6.0+cu124-cp311-cp311-manylinux_2_28_x86_64.whl): "
+        f"{NOT_CHOSEN}"
+    )
+    pinned = lock(manifest('"torch<2.7"', "12.4", "550.54.14"), *wheels)
+    assert pinned.platform("linux-64").packages[0].version == "2.6.0+cu124"
 
 
 def test_cpu_packages_without_cuda_variants_are_not_fallbacks() -> None:

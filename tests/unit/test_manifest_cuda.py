@@ -9,7 +9,9 @@ from mlenv.manifest import loads
 
 
 def problems(cuda: str, archs: str, extra: str = "") -> list[str]:
-    floor = {"12.4": "550.54.14", "12.9": "575.57.08", "13.0": "580.65.06"}[cuda]
+    floor = {"11.8": "520.61.05", "12.4": "550.54.14", "12.9": "575.57.08", "13.0": "580.65.06"}[
+        cuda
+    ]
     text = (
         '[environment]\nname = "x"\npython = "3.11"\n'
         f'[cuda]\nversion = "{cuda}"\ndriver-floor = "{floor}"\narchs = {archs}\n{extra}'
@@ -37,7 +39,8 @@ def problems(cuda: str, archs: str, extra: str = "") -> list[str]:
         ("13.0", "sm_70", "CUDA 13.x does not support sm_70; its oldest architecture is sm_75"),
         ("13.0", "sm_50", "CUDA 13.x does not support sm_50; its oldest architecture is sm_75"),
         ("12.4", "sm_120", "sm_120 needs CUDA 12.8 or newer; the target is CUDA 12.4"),
-        ("12.4", "sm_100f", "sm_100f (a family target) needs CUDA 12.9 or newer"),
+        ("12.4", "sm_100f", "sm_100f (an 'f' target) needs CUDA 12.9 or newer"),
+        ("11.8", "sm_90a", "sm_90a (an 'a' target) needs CUDA 12.0 or newer"),
         ("12.4", "sm_99", "CUDA 12.x has no sm_99"),
         ("13.0", "sm_101", "CUDA 13.x has no sm_101"),  # renumbered sm_110 in 13.0
     ],
