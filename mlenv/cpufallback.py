@@ -95,7 +95,7 @@ def find_fallbacks(
                 variants[refusal.file.version].append(refusal)
         for file in resolution.offered.get(pin.name, ()):
             if file != pin.file and file.version not in variants and is_cuda_variant(file):
-                variants[file.version].append(Refusal(file, NOT_CHOSEN, by_policy=False))
+                variants[file.version].append(Refusal(file, NOT_CHOSEN))
         if not variants and not is_cpu_variant(pin.name, str(pin.version)):
             continue
         best = [best_refusal(files, resolution.target) for files in variants.values()]

@@ -86,7 +86,6 @@ class Refusal:
 
     file: IndexFile
     reason: str
-    by_policy: bool  # refused by the CandidatePolicy (the CUDA rules), not by tags or Python
 
 
 @dataclass(frozen=True)
@@ -161,7 +160,7 @@ class _Rejections:
 
     def add(self, file: IndexFile, reason: str, *, by_policy: bool) -> None:
         self.reasons[reason] += 1
-        self.files.append(Refusal(file, reason, by_policy))
+        self.files.append(Refusal(file, reason))
         self.by_policy |= by_policy
 
     def refused(self, target: Target) -> dict[Version, str]:
