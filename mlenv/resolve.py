@@ -496,6 +496,7 @@ def _missing_pins(
     """An == pin to a version no index has says so, with the nearest versions that exist."""
     lines = []
     ordered = sorted(seen)
+    releases = sorted({Version(v.public) for v in seen})  # 2.5.1, not each +cuXYZ of it
     searched = ", ".join(indexes) if indexes else "the configured indexes"
     for info in infos:
         for spec in info.requirement.specifier:
@@ -508,8 +509,8 @@ def _missing_pins(
             except InvalidVersion:  # === with an arbitrary string
                 below, above = [], []
             else:
-                below = [v for v in ordered if v < wanted][-2:]
-                above = [v for v in ordered if v > wanted][:2]
+                below = [v for v in releases if v < wanted][-2:]
+                above = [v for v in releases if v > wanted][:2]
             nearby = ", ".join(str(v) for v in below + above) or "none"
             lines.append(
                 f"  {info.requirement.name} {spec.version} does not exist on {searched} "

@@ -81,6 +81,15 @@ def test_pin_to_a_version_that_does_not_exist_says_so() -> None:
     assert "lib 1.5 does not exist on memory://a (nearest versions: 1.1, 1.4, 2.0, 3.0)" in message
 
 
+def test_nearest_versions_are_releases_not_each_variant() -> None:
+    tag = "cp311-cp311-manylinux_2_28_x86_64"
+    versions = ("2.5.0+cu121", "2.5.1+cu121", "2.5.1+cu124", "2.6.0+cu124")
+    message = fail(["torch==2.5.9"], *[build_wheel("torch", v, tag=tag) for v in versions])
+    assert "torch 2.5.9 does not exist on memory://a (nearest versions: 2.5.0, 2.5.1, 2.6.0)" in (
+        message
+    )
+
+
 def test_pin_to_an_existing_version_is_not_called_missing() -> None:
     wheels = [build_wheel("lib", "1.0", requires_python=">=3.12"), build_wheel("lib", "2.0")]
     message = fail(["lib==1.0"], *wheels)
