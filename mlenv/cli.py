@@ -207,6 +207,7 @@ def show(session: Session, as_json: bool) -> None:
     if manifest.cuda is not None:
         cuda = manifest.cuda
         archs = f"  archs {', '.join(cuda.archs)}" if cuda.archs else ""
+        archs += f"  cpu-ok {', '.join(cuda.cpu_ok)}" if cuda.cpu_ok else ""
         click.echo(f"cuda         {cuda.version}  driver floor {cuda.driver_floor}{archs}")
     click.echo(f"pypi         {len(manifest.pypi.dependencies)} requirement(s)")
     click.echo(f"conda        {len(manifest.conda.dependencies)} requirement(s)")
@@ -522,7 +523,7 @@ def verify(
     from mlenv.cuda import DriverVersion
     from mlenv.verify import Judged, compute_capability_arch, verify_lock
 
-    if driver and host:
+    if driver is not None and host:
         raise UsageError("--driver and --host exclude each other", hint="pass one of them")
     if bundle is not None:
         _verify_bundle(bundle)
@@ -532,8 +533,9 @@ def verify(
     if check_cache:
         _verify_cache(session, lock_)
     judged = None
-    if driver:
-        judged = Judged(str(DriverVersion.parse(driver, where="--driver")), "--driver")
+    if driver is not None:  # an empty --driver (a failed nvidia-smi) is an error, not the floor
+        parsed = DriverVersion.parse(driver, where="--driver", trim=True)
+        judged = Judged(str(parsed), "--driver")
     elif host:
         from mlenv.host import RealHost, detect
 
@@ -541,11 +543,12 @@ def verify(
         if facts.driver is None:
             for probe in facts.probes:
                 session.reporter.info(f"  {probe.source}: {probe.detail}")
-            click.echo("cannot judge: no NVIDIA driver found on this host", err=True)
-            click.echo(
-                "  hint: run on a GPU node, or set MLENV_DRIVER_VERSION to the node's driver",
-                err=True,
-            )
+            hint = "run on a GPU node, or set MLENV_DRIVER_VERSION to the node's driver"
+            if as_json:
+                print_json(_cannot_judge_json("no NVIDIA driver found on this host", hint, facts))
+            else:
+                click.echo("cannot judge: no NVIDIA driver found on this host", err=True)
+                click.echo(f"  hint: {hint}", err=True)
             raise SystemExit(EXIT_CANNOT_JUDGE)
         archs = tuple(compute_capability_arch(g.compute_cap) for g in facts.gpus if g.compute_cap)
         judged = Judged(facts.driver, facts.driver_source or "host", archs)
@@ -582,6 +585,19 @@ def verify(
         _print_verdict(verdict, lock_, session.lock_path)
     if not verdict.ok:
         raise SystemExit(EXIT_USER)
+
+
+def _cannot_judge_json(message: str, hint: str, facts: Any) -> dict[str, Any]:
+    """``--json`` output for exit 3: a script reads why, and which probes were tried."""
+    return {
+        "ok": None,
+        "cannot-judge": message,
+        "hint": hint,
+        "judged": None,
+        "requires-driver": None,
+        "findings": [],
+        "probes": [{"source": p.source, "ok": p.ok, "detail": p.detail} for p in facts.probes],
+    }
 
 
 def _with_output(verdict: Any, output: Path, lock_path: Path) -> Any:
@@ -649,10 +665,9 @@ def _print_verdict(verdict: Any, lock_: lockfile.Lock, path: Path) -> None:
         else f"the driver floor {target.driver_floor}"
     )
     cuda = f"CUDA {target.cuda}" if target.cuda else "no CUDA target"
-    click.echo(
-        f"{path}: {sum(len(p.packages) for p in lock_.platforms)} packages, {cuda}, "
-        f"judged against {against}"
-    )
+    pypi, conda = len(lock_.packages()), len(lock_.conda_packages())
+    counted = f"{pypi + conda} packages" + (f" ({pypi} PyPI, {conda} conda)" if conda else "")
+    click.echo(f"{path}: {counted}, {cuda}, judged against {against}")
     if verdict.requires_driver:
         click.echo(f"the environment needs driver {verdict.requires_driver} or newer")
     for finding in verdict.findings:

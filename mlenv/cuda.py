@@ -44,7 +44,12 @@ class CudaError(MlenvError):
 # Versions
 
 _CUDA_RE = re.compile(r"(\d+)\.(\d+)")
-_DOTTED_RE = re.compile(r"\d+(?:\.\d+)*")
+_DOTTED_RE = re.compile(r"[0-9]+(?:\.[0-9]+)*")
+# A driver version as NVIDIA prints it: ASCII digits only (``\d`` also takes fullwidth and
+# Arabic-Indic digits), no sign, no empty component, a major without a leading zero, at most
+# four components.
+_DRIVER_TEXT_RE = re.compile(r"[1-9][0-9]{0,3}(?:\.[0-9]{1,3}){0,3}")
+_ASCII_SPACE = " \t\r\n"
 _LEADING_NUMBERS_RE = re.compile(r"(?:\d+!)?(\d+(?:\.\d+)*)")
 
 
@@ -87,14 +92,25 @@ class DriverVersion:
     text: str = field(compare=False)
 
     @classmethod
-    def parse(cls, text: str, *, where: str = "driver version") -> DriverVersion:
-        key = _dotted(
-            text,
-            what="driver version",
-            where=where,
-            hint="write it as nvidia-smi prints it, e.g. 550.54.14",
-        )
-        return cls(key, text.strip())
+    def parse(
+        cls, text: str, *, where: str = "driver version", trim: bool = False
+    ) -> DriverVersion:
+        """The one reader of driver versions (flags, variables, manifest, lock, host probes).
+
+        ``trim`` drops surrounding ASCII whitespace, for text that comes from a file, a command
+        or the shell; a value typed into a manifest or lock must be exact.
+        """
+        value = text.strip(_ASCII_SPACE) if trim else text
+        if _DRIVER_TEXT_RE.fullmatch(value) is None:
+            raise CudaError(
+                f"{text!r} is not a driver version",
+                where=where,
+                hint="write it as nvidia-smi prints it, e.g. 550.54.14",
+            )
+        parts = [int(part) for part in value.split(".")]
+        while parts and parts[-1] == 0:
+            parts.pop()
+        return cls(tuple(parts), value)
 
     def __str__(self) -> str:
         return self.text
@@ -588,17 +604,22 @@ def extract_conda(
 # ---------------------------------------------------------------------------------------------
 # Rules
 
-_ARCH_RE = re.compile(r"sm_(?P<cc>\d{2,3})[af]?")
+_ARCH_RE = re.compile(r"sm_(?P<cc>[0-9]{2,3})(?P<suffix>[af]?)")
+# Arch-specific "a" targets exist from Hopper (sm_90a, CUDA 12.0), family "f" targets from
+# Blackwell (sm_100f) since CUDA 12.9 (release notes); sm_75a or sm_80f name no GPU target.
+_SUFFIX_FROM = {"a": 90, "f": 100}
+_SUFFIX_SINCE = {"a": CudaVersion(12, 0), "f": CudaVersion(12, 9)}
 
 
 def _arch_cc(arch: str) -> int:
     """Compute capability x10 of sm_XY (family suffixes a/f run on the base architecture)."""
     match = _ARCH_RE.fullmatch(arch)
-    if match is None:
+    if match is None or int(match["cc"]) < _SUFFIX_FROM.get(match["suffix"], 0):
         raise CudaError(
             f"{arch!r} is not a GPU architecture",
             where="cuda.archs",
-            hint="write sm_ and the compute capability without the dot, e.g. sm_80",
+            hint="write sm_ and the compute capability without the dot, e.g. sm_80 (an a/f "
+            "suffix only on sm_90a and newer / sm_100f and newer)",
         )
     return int(match["cc"])
 
@@ -610,10 +631,30 @@ class CudaTarget:
     cuda: CudaVersion
     driver_floor: DriverVersion
     archs: tuple[str, ...] = ()
+    checked: bool = False  # the driver of one machine (verify --driver/--host), not the floor
 
     def __post_init__(self) -> None:
         for arch in self.archs:
             _arch_cc(arch)
+
+    @property
+    def driver_said(self) -> str:
+        """How messages name the driver: the fleet's floor, or the one machine's driver."""
+        if self.checked:
+            return f"driver {self.driver_floor} (checked)"
+        return f"driver floor {self.driver_floor}"
+
+    @property
+    def driver_is(self) -> str:
+        if self.checked:
+            return f"the driver is {self.driver_floor} (checked)"
+        return f"the driver floor is {self.driver_floor}"
+
+    def raise_driver(self, version: DriverVersion) -> str:
+        """The remedy when the driver is too old, for the floor or for the checked machine."""
+        if self.checked:
+            return f"upgrade the driver to {version}"
+        return f"raise the driver floor to {version}"
 
 
 @dataclass(frozen=True)
@@ -662,7 +703,7 @@ def _target_findings(target: CudaTarget, needs: Sequence[PackageNeed]) -> list[F
             "driver-unconfirmed",
             "a known minimum driver",
             f"the minimum driver for CUDA {cuda} is unconfirmed, "
-            f"so driver floor {driver} cannot be checked",
+            f"so {target.driver_said} cannot be checked",
             f"target CUDA {max(confirmed)} or older, whose minimum drivers are known",
         )
     minimum = found[0]
@@ -673,10 +714,10 @@ def _target_findings(target: CudaTarget, needs: Sequence[PackageNeed]) -> list[F
         for item in needs
         if item.need.stub is None and item.need.cuda.major == cuda.major
     ]
-    message = f"driver floor {driver} is below {minimum}, the minimum driver for CUDA {cuda}"
+    message = f"{target.driver_said} is below {minimum}, the minimum driver for CUDA {cuda}"
     if users:
         message += f"; needed by {', '.join(users)}"
-    hint = f"raise the driver floor to {minimum} or newer"
+    hint = f"{target.raise_driver(minimum)} or newer"
     older = [
         candidate
         for candidate in known_cuda_versions()
@@ -690,7 +731,8 @@ def _target_findings(target: CudaTarget, needs: Sequence[PackageNeed]) -> list[F
     return finding("driver-below-toolkit", f"driver >= {minimum}", message, hint)
 
 
-def _arch_findings(target: CudaTarget) -> list[Finding]:
+def arch_findings(target: CudaTarget) -> list[Finding]:
+    """cuda.archs against the target CUDA: unknown, not yet added, or dropped (CUDA 13: sm_75+)."""
     cuda = target.cuda
     archs = _matrix().archs.get(cuda.major)
     if archs is None:
@@ -700,6 +742,13 @@ def _arch_findings(target: CudaTarget) -> list[Finding]:
         cc = _arch_cc(arch)
         added = archs.added_in.get(cc)
         if cc in archs.ccs:
+            since = _SUFFIX_SINCE.get(arch[-1])
+            if since is not None and cuda < since:
+                code = "arch-unsupported"
+                message = f"{arch} (an {arch[-1]!r} target) needs CUDA {since} or newer"
+                hint = f"target CUDA {since} or newer, or write {arch[:-1]}"
+                findings.append(Finding("error", code, "", arch, _promise(target), message, hint))
+                continue
             if added is None or added <= cuda:
                 continue
             code = "arch-unsupported"
@@ -791,9 +840,9 @@ def _package_findings(target: CudaTarget, item: PackageNeed) -> list[Finding]:
                 "cuda-newer-minor",
                 f"CUDA {need.cuda}, driver >= {own[0]}",
                 f"{who} is built for CUDA {need.cuda}, newer than the target CUDA {cuda}; "
-                f"it needs driver {own[0]} but the driver floor is {driver}",
+                f"it needs driver {own[0]} but {target.driver_is}",
                 f"use a build of {item.name} for CUDA {cuda} or older, "
-                f"or raise the driver floor to {own[0]}",
+                f"or {target.raise_driver(own[0])}",
             )
         )
     elif target_minimum is not None and max(target_minimum[0], own[0]) <= driver < full[0]:
@@ -803,9 +852,9 @@ def _package_findings(target: CudaTarget, item: PackageNeed) -> list[Finding]:
                 "driver-minor-compat",
                 f"driver >= {full[0]}",
                 f"{who} uses CUDA {need.release} ({need.evidence!r}), whose full feature set "
-                f"needs driver {full[0]} ({full[1]}); driver floor {driver} runs it only under "
+                f"needs driver {full[0]} ({full[1]}); {target.driver_said} runs it only under "
                 "minor-version compatibility (no PTX JIT, newer-driver features fail at run time)",
-                f"raise the driver floor to {full[0]}",
+                target.raise_driver(full[0]),
             )
         )
     return findings
@@ -813,7 +862,7 @@ def _package_findings(target: CudaTarget, item: PackageNeed) -> list[Finding]:
 
 def judge(target: CudaTarget, needs: Sequence[PackageNeed]) -> tuple[Finding, ...]:
     """Every CUDA finding for the target and the packages at once, target findings first."""
-    findings = _target_findings(target, needs) + _arch_findings(target)
+    findings = _target_findings(target, needs) + arch_findings(target)
     for item in needs:
         findings += _package_findings(target, item)
     return tuple(findings)

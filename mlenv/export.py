@@ -8,7 +8,7 @@ import tomlkit
 from packaging.pylock import Pylock, PylockValidationError
 
 from mlenv.errors import MlenvError
-from mlenv.lock import Lock
+from mlenv.lock import Lock, LockedPackage
 
 _PLATFORM_MARKERS = {
     "linux-64": "sys_platform == 'linux' and platform_machine == 'x86_64'",
@@ -29,9 +29,24 @@ def requirements_txt(lock: Lock, platform: str) -> str:
     lines += [f"--extra-index-url {url}" for url in target.indexes[1:]]
     lines += [f"--find-links {location}" for location in target.find_links]
     for package in locked.packages:
+        lines += [f"# {note}" for note in _notes(package)]
         lines.append(f"{package.name}=={package.version} \\")
         lines.append(f"    --hash=sha256:{package.sha256}")
     return "\n".join(lines) + "\n"
+
+
+def _flags(package: LockedPackage) -> tuple[tuple[str, bool], ...]:
+    return (("yanked", package.yanked), ("cpu-ok", package.cpu_ok))
+
+
+def _notes(package: LockedPackage) -> list[str]:
+    """What the lock marks about a package beyond its pin, for humans reading an export."""
+    found = []
+    if package.yanked:
+        found.append(f"{package.name} {package.version} is yanked (PEP 592), pinned with ==")
+    if package.cpu_ok:
+        found.append(f"{package.name} {package.version} is a CPU-only build ([cuda] cpu-ok)")
+    return found
 
 
 def pylock_toml(lock: Lock) -> str:
@@ -46,6 +61,9 @@ def pylock_toml(lock: Lock) -> str:
             if package.requires_python:
                 entry["requires-python"] = package.requires_python
             entry["index"] = package.index
+            flags = {key: True for key, on in _flags(package) if on}
+            if flags:  # PEP 751 has no yanked key for packages: tool data, under mlenv
+                entry["tool"] = {"mlenv": flags}
             entry["wheels"] = [
                 {
                     "name": package.filename,

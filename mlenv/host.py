@@ -22,6 +22,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Protocol
 
+from mlenv.cuda import CudaError, DriverVersion
 from mlenv.errors import MlenvError
 
 DRIVER_ENV = "MLENV_DRIVER_VERSION"
@@ -43,7 +44,6 @@ NVIDIA_SMI_TIMEOUT = 15.0
 LDD_TIMEOUT = 5.0
 
 # ASCII digits only: ``\d`` would also accept digits from other scripts.
-_DRIVER_RE = re.compile(r"[0-9]+(?:\.[0-9]+)*")
 _CAP_RE = re.compile(r"[0-9]+\.[0-9]+")
 _GLIBC_RE = re.compile(r"[0-9]+\.[0-9]+(?:\.[0-9]+)?")
 _PROC_RE = re.compile(
@@ -188,8 +188,11 @@ def _decode(value: object) -> str:
 
 
 def _driver_or_none(text: str) -> str | None:
-    text = text.strip()
-    return text if _DRIVER_RE.fullmatch(text) else None
+    """A probe's driver text through the one driver reader; line endings are the probe's."""
+    try:
+        return str(DriverVersion.parse(text, trim=True))
+    except CudaError:
+        return None
 
 
 def parse_sys_module_version(text: str) -> str | None:
@@ -200,7 +203,7 @@ def parse_sys_module_version(text: str) -> str | None:
 def parse_proc_driver_version(text: str) -> str | None:
     """The version after ``Kernel Module`` on the NVRM line, never the GCC line's version."""
     match = _PROC_RE.search(text)
-    return match.group(1) if match else None
+    return _driver_or_none(match.group(1)) if match else None
 
 
 def parse_smi_query(text: str) -> tuple[Gpu, ...] | None:
@@ -214,11 +217,11 @@ def parse_smi_query(text: str) -> tuple[Gpu, ...] | None:
     if lines and lines[0].replace(" ", "") == "driver_version,compute_cap,name":
         lines = lines[1:]
     for line in lines:
-        cells = [cell.strip() for cell in line.split(",", 2)]
+        cells = [cell.strip(" \t\r") for cell in line.split(",", 2)]  # ASCII only
         if len(cells) != 3:
             return None
         driver, cap, name = cells
-        if not _DRIVER_RE.fullmatch(driver) or not name:
+        if _driver_or_none(driver) != driver or not name:
             return None
         if cap in _NOT_AVAILABLE:
             gpus.append(Gpu(name, None, driver))
@@ -232,7 +235,7 @@ def parse_smi_query(text: str) -> tuple[Gpu, ...] | None:
 def parse_smi_banner(text: str) -> SmiBanner | None:
     """Driver and ``CUDA Version`` from the plain ``nvidia-smi`` header (``N/A`` gives None)."""
     driver_match = _BANNER_DRIVER_RE.search(text)
-    if driver_match is None or not _DRIVER_RE.fullmatch(driver_match.group(1)):
+    if driver_match is None or _driver_or_none(driver_match.group(1)) is None:
         return None
     cuda_match = _BANNER_CUDA_RE.search(text)
     cuda = cuda_match.group(1) if cuda_match else None
@@ -261,12 +264,12 @@ def cuda_version_from_int(value: int) -> str | None:
 
 def parse_driver_override(value: str) -> str:
     """Validate ``MLENV_DRIVER_VERSION``; a typo must fail loudly, not verify a fictional host."""
-    version = value.strip()
-    if not _DRIVER_RE.fullmatch(version):
+    version = _driver_or_none(value)
+    if version is None:
         raise HostError(
             f"not a driver version: {value!r}",
             where=DRIVER_ENV,
-            hint="use digits and dots as nvidia-smi prints them, e.g. 550.54.14, "
+            hint="use ASCII digits and dots as nvidia-smi prints them, e.g. 550.54.14, "
             "or unset it to probe the host",
         )
     return version

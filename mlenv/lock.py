@@ -45,6 +45,9 @@ class LockedPackage:
     source: str = "pypi"
     cuda: str | None = None
     requires_driver: str | None = None
+    # Written only when true, so locks that use neither keep their bytes:
+    yanked: bool = False  # PEP 592: taken through an == pin although the index yanked it
+    cpu_ok: bool = False  # a CPU-only build for a CUDA target, allowed by [cuda] cpu-ok
 
 
 @dataclass(frozen=True)
@@ -153,6 +156,8 @@ def resolution_inputs(manifest: Manifest) -> dict[str, Any]:
             "driver-floor": manifest.cuda.driver_floor,
             "archs": sorted(manifest.cuda.archs),
         }
+        if manifest.cuda.cpu_ok:  # only when used, so existing locks keep their inputs hash
+            data["cuda"]["cpu-ok"] = sorted(manifest.cuda.cpu_ok)
     return data
 
 
@@ -186,10 +191,10 @@ def _array(values: Sequence[str]) -> str:
 
 
 def _line(key: str, value: object) -> str | None:
-    if value is None:
+    if value is None or value is False:  # a false flag is the default: not written
         return None
-    if isinstance(value, bool):
-        raise TypeError(key)
+    if value is True:
+        return f"{key} = true"
     if isinstance(value, int):
         return f"{key} = {value}"
     if isinstance(value, str):
@@ -212,7 +217,7 @@ class _Field:
 def _fields(cls: type) -> tuple[_Field, ...]:
     """The table layout of a lock dataclass, read from its fields: one source for render and
     parse, so the two cannot drift. Keys are the attributes spelled with dashes."""
-    kinds = {"str": str, "int": int, "tuple[str, ...]": list}
+    kinds = {"str": str, "int": int, "bool": bool, "tuple[str, ...]": list}
     result = []
     for item in dataclasses.fields(cls):
         annotation = str(item.type)
@@ -275,7 +280,7 @@ class _Reader:
                 self.fail(where, "expected an array of strings")
                 return None
             return tuple(value)
-        if not isinstance(value, kind) or isinstance(value, bool):
+        if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
             self.fail(where, f"expected {kind.__name__}")
             return None
         return value

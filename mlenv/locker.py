@@ -18,6 +18,7 @@ from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from mlenv.conda import CondaRecord, public_url
+from mlenv.cpufallback import check_fallbacks, describe, find_fallbacks
 from mlenv.cuda import (
     CudaError,
     CudaTarget,
@@ -26,7 +27,6 @@ from mlenv.cuda import (
     Finding,
     PackageNeed,
     extract,
-    extract_conda,
     judge,
     package_driver,
     required_driver,
@@ -52,6 +52,7 @@ from mlenv.lock import (
     inputs_hash,
 )
 from mlenv.manifest import Manifest
+from mlenv.needs import conda_needs
 from mlenv.report import Reporter
 from mlenv.resolve import CandidatePolicy, Resolution, resolve
 from mlenv.target import Target
@@ -225,8 +226,10 @@ def lock_manifest(
         sources.index, [pin.file for r in resolutions for pin in r.pins], reporter
     )
     needs = _cuda_needs(sources.index, resolutions)
-    needs.update(_conda_needs(conda))
+    cpu_builds = _cpu_builds(manifest, resolutions, needs, reporter)
+    needs.update(conda_needs(r for records in conda.values() for r in records))
     driver, because = _judge_cuda(target_cuda, needs, reporter)
+    _warn_yanked(resolutions, reporter)
     cuda = manifest.cuda
     head = LockTarget(
         python=manifest.environment.python,
@@ -246,7 +249,7 @@ def lock_manifest(
     return Lock(inputs_hash(manifest), head).with_platforms(
         [
             replace(
-                _locked_platform(r, facts, needs, sources),
+                _locked_platform(r, facts, needs, sources, cpu_builds),
                 conda=tuple(_locked_conda(c, needs) for c in conda[r.target.platform]),
             )
             for r in resolutions
@@ -307,16 +310,6 @@ def to_record(locked: LockedConda) -> CondaRecord:
     fields = dataclasses.asdict(locked)
     del fields["requires_driver"]
     return CondaRecord(**fields)
-
-
-def _conda_needs(conda: Mapping[str, Sequence[CondaRecord]]) -> dict[str, PackageNeed]:
-    needs = {}
-    for records in conda.values():
-        for r in records:
-            need = extract_conda(r.name, r.version, r.build, r.depends, r.constrains)
-            if need is not None:
-                needs[r.url] = PackageNeed(r.name, r.version, need)
-    return needs
 
 
 def _locked_conda(record: CondaRecord, needs: Mapping[str, PackageNeed]) -> LockedConda:
@@ -395,11 +388,44 @@ def _preferences(
     return {}
 
 
+def _cpu_builds(
+    manifest: Manifest,
+    resolutions: Sequence[Resolution],
+    needs: Mapping[str, PackageNeed],
+    reporter: Reporter,
+) -> frozenset[str]:
+    """No silent CPU fallback for a CUDA target; the URLs of the CPU builds cpu-ok allowed."""
+    cuda = manifest.cuda
+    if cuda is None:
+        return frozenset()
+    names = frozenset(canonicalize_name(name) for name in cuda.cpu_ok)
+    fallbacks = [f for r in resolutions for f in find_fallbacks(r, needs, names)]
+    target = CudaVersion.parse(cuda.version)
+    check_fallbacks(fallbacks, target)
+    for fallback in fallbacks:
+        first = describe(fallback, target).splitlines()[0]
+        reporter.warning(f"{first}; allowed by [cuda] cpu-ok")
+    return frozenset(f.pin.file.url for f in fallbacks)
+
+
+def _warn_yanked(resolutions: Sequence[Resolution], reporter: Reporter) -> None:
+    """PEP 592: pip warns when an == pin takes a yanked file; so does mlenv (the lock marks it)."""
+    for resolution in resolutions:
+        for pin in resolution.pins:
+            if pin.file.yanked is not None:
+                because = f": {pin.file.yanked}" if pin.file.yanked else ""
+                reporter.warning(
+                    f"{pin.name} {pin.version} ({resolution.target.platform}) is yanked"
+                    f"{because}; locked only because an == pin names it"
+                )
+
+
 def _locked_platform(
     resolution: Resolution,
     facts: Mapping[str, tuple[str, int]],
     needs: Mapping[str, PackageNeed],
     sources: Sources,
+    cpu_builds: frozenset[str],
 ) -> LockedPlatform:
     packages = []
     for pin in resolution.pins:
@@ -419,6 +445,8 @@ def _locked_platform(
                 dependencies=pin.dependencies,
                 cuda=item.need.label if item is not None else None,
                 requires_driver=str(driver[0]) if driver is not None else None,
+                yanked=pin.file.yanked is not None,
+                cpu_ok=pin.file.url in cpu_builds,
             )
         )
     return LockedPlatform(resolution.target.platform, tuple(packages))

@@ -12,10 +12,11 @@ import re
 import tomllib
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal, TypeVar, cast
 
 from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
 
 from mlenv.errors import ManifestError, Problem, redact
 
@@ -53,6 +54,7 @@ class Cuda:
     version: str
     driver_floor: str
     archs: tuple[str, ...] = ()
+    cpu_ok: tuple[str, ...] = ()  # PEP 503 names whose CPU-only build a CUDA target accepts
 
 
 @dataclass(frozen=True)
@@ -133,6 +135,8 @@ class Manifest:
                 "driver-floor": self.cuda.driver_floor,
                 "archs": list(self.cuda.archs),
             }
+            if self.cuda.cpu_ok:
+                data["cuda"]["cpu-ok"] = list(self.cuda.cpu_ok)
         return data
 
 
@@ -202,7 +206,7 @@ def parse(data: Mapping[str, Any], source: str = "mlenv.toml") -> Manifest:
 _SCHEMA_KEYS: dict[str, tuple[str, ...]] = {
     "": ("environment", "cuda", "conda", "pypi", "build"),
     "environment": ("name", "python", "platforms", "glibc", "prefix", "interpreter"),
-    "cuda": ("version", "driver-floor", "archs"),
+    "cuda": ("version", "driver-floor", "archs", "cpu-ok"),
     "conda": ("channels", "dependencies"),
     "pypi": ("index-url", "extra-index-urls", "find-links", "dependencies", "index-strategy"),
     "build": ("outputs", "base-image", "compression", "layers"),
@@ -210,8 +214,8 @@ _SCHEMA_KEYS: dict[str, tuple[str, ...]] = {
 
 _NAME = re.compile(r"^[a-z0-9]([a-z0-9._-]{0,62}[a-z0-9])?$")
 _CUDA = re.compile(r"^\d{1,2}\.\d{1,2}$")
-_DRIVER = re.compile(r"^\d{3}(\.\d{1,3}){0,2}$")
-_ARCH = re.compile(r"^sm_\d{2,3}[af]?$")
+_ARCH = re.compile(r"^sm_[0-9]{2,3}[af]?$")
+_PROJECT = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?$")
 _GLIBC = re.compile(r"^2\.(\d{2})$")
 _ABS_PATH = re.compile(r"^/[^\s\0]*$")
 
@@ -435,18 +439,57 @@ def _cuda(check: _Checker, table: Mapping[str, Any]) -> Cuda:
     version = check.string(
         table, "cuda.version", "", _pattern(_CUDA, 'a CUDA toolkit version like "12.4"')
     )
-    floor = check.string(
-        table,
-        "cuda.driver-floor",
-        "",
-        _pattern(_DRIVER, 'an NVIDIA driver version like "550.54.14"'),
-    )
-    archs = check.string_list(
-        table, "cuda.archs", (), _pattern(_ARCH, 'a GPU architecture like "sm_80"')
+    floor = check.string(table, "cuda.driver-floor", "", _driver)
+    archs = check.string_list(table, "cuda.archs", (), _arch)
+    cpu_ok = check.string_list(
+        table, "cuda.cpu-ok", (), _pattern(_PROJECT, 'a package name like "torch"')
     )
     if version and floor:
         _check_driver_floor(check, version, floor)
-    return Cuda(version, floor, archs)
+    if version and archs:
+        _check_archs(check, version, table["archs"])
+    names = tuple(dict.fromkeys(canonicalize_name(name) for name in cpu_ok))
+    return Cuda(version, floor, archs, names)
+
+
+def _driver(value: str) -> str | None:
+    """Through the one driver reader: ASCII digits and dots, exact (no padding)."""
+    from mlenv.cuda import CudaError, DriverVersion
+
+    try:
+        DriverVersion.parse(value)
+    except CudaError:
+        return 'expected an NVIDIA driver version like "550.54.14"'
+    return None
+
+
+def _arch(value: str) -> str | None:
+    if re.fullmatch(r"compute_[0-9]{2,3}[af]?", value):
+        real = "sm_" + value.removeprefix("compute_")
+        return f"expected a GPU (sm_XY); {value} is a virtual (PTX) architecture, write {real}"
+    return None if _ARCH.fullmatch(value) else 'expected a GPU architecture like "sm_80"'
+
+
+def _check_archs(check: _Checker, version: str, archs: Sequence[object]) -> None:
+    """Every GPU in cuda.archs must exist and be one the target CUDA compiles for, before any
+    resolving: a typo or a dropped architecture (CUDA 13 has no sm_50-sm_72) fails here."""
+    from mlenv.cuda import CudaError, CudaTarget, CudaVersion, arch_findings, min_driver
+
+    try:
+        cuda = CudaVersion.parse(version)
+        target = CudaTarget(cuda, min_driver(cuda))
+    except CudaError:
+        return  # _check_driver_floor reports the unknown CUDA
+    for position, arch in enumerate(archs):
+        if not isinstance(arch, str) or _arch(arch) is not None:
+            continue  # string_list reported it
+        try:
+            found = arch_findings(replace(target, archs=(arch,)))
+        except CudaError as exc:
+            check.add(f"cuda.archs[{position}]", exc.message, exc.hint)
+            continue
+        for finding in found:
+            check.add(f"cuda.archs[{position}]", finding.message, finding.hint)
 
 
 def _check_driver_floor(check: _Checker, version: str, floor: str) -> None:

@@ -17,7 +17,7 @@ from typing import Any
 from packaging.requirements import Requirement
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import NormalizedName, canonicalize_name
-from packaging.version import Version
+from packaging.version import InvalidVersion, Version
 from resolvelib import BaseReporter, ResolutionImpossible, ResolutionTooDeep, Resolver
 from resolvelib.providers import AbstractProvider
 from resolvelib.structs import RequirementInformation
@@ -81,9 +81,21 @@ class Pin:
 
 
 @dataclass(frozen=True)
+class Refusal:
+    """One file that was never a candidate, and the rule that refused it."""
+
+    file: IndexFile
+    reason: str
+
+
+@dataclass(frozen=True)
 class Resolution:
     target: Target
     pins: tuple[Pin, ...]
+    # every refused file of each project the resolution looked at, for checks after it
+    refused: Mapping[NormalizedName, tuple[Refusal, ...]] = field(default_factory=dict)
+    # the candidate files (one per release) of each pinned project, chosen or not
+    offered: Mapping[NormalizedName, tuple[IndexFile, ...]] = field(default_factory=dict)
 
     def by_name(self) -> dict[NormalizedName, Pin]:
         return {pin.name: pin for pin in self.pins}
@@ -122,19 +134,41 @@ def applies(requirement: Requirement, markers: Mapping[str, str], extra: str = "
     return marker is None or marker.evaluate({**markers, "extra": extra})
 
 
+def fit(file: IndexFile, target: Target) -> tuple[int, int, str]:
+    """How well a file fits the target, lower first: a wheel with the target's tags (by tag
+    rank), then wheels for other platforms, then sdists."""
+    if not file.is_wheel:
+        return 2, 0, file.filename
+    ranks = [target.tag_priority[tag] for tag in file.tags if tag in target.tag_priority]
+    return (0, min(ranks), file.filename) if ranks else (1, 0, file.filename)
+
+
+def best_refusal(refusals: Iterable[Refusal], target: Target) -> Refusal:
+    """The refusal to report for a release: that of the file closest to the target (the CUDA
+    refusal of the x86_64 wheel, not the tag refusal of the aarch64 one)."""
+    return min(refusals, key=lambda r: fit(r.file, target))
+
+
 @dataclass
 class _Rejections:
-    """Why files of one project were not candidates, for the failure message."""
+    """Why files of one project were not candidates: every file's reason is kept."""
 
     versions: set[Version] = field(default_factory=set)
     reasons: dict[str, int] = field(default_factory=lambda: defaultdict(int))
-    refused: dict[Version, str] = field(default_factory=dict)
+    files: list[Refusal] = field(default_factory=list)
     by_policy: bool = False
 
     def add(self, file: IndexFile, reason: str, *, by_policy: bool) -> None:
         self.reasons[reason] += 1
-        self.refused.setdefault(file.version, reason)
+        self.files.append(Refusal(file, reason))
         self.by_policy |= by_policy
+
+    def refused(self, target: Target) -> dict[Version, str]:
+        """Each refused release with the reason of its best-fitting file."""
+        by_version: dict[Version, list[Refusal]] = defaultdict(list)
+        for refusal in self.files:
+            by_version[refusal.file.version].append(refusal)
+        return {v: best_refusal(found, target).reason for v, found in by_version.items()}
 
     def add_provided(self, version: Version) -> None:
         self.versions.add(version)
@@ -382,7 +416,16 @@ def resolve(
         for c in result.mapping.values()
         if not c.extras and c.file is not None
     ]
-    return Resolution(target, tuple(sorted(pins, key=lambda p: p.name)))
+    refused = {
+        name: tuple(rejections.files)
+        for name, rejections in sorted(provider.rejections.items())
+        if rejections.files
+    }
+    offered = {
+        pin.name: tuple(c.file for c in provider._candidates(pin.name) if c.file is not None)
+        for pin in pins
+    }
+    return Resolution(target, tuple(sorted(pins, key=lambda p: p.name)), refused, offered)
 
 
 def explain(
@@ -398,18 +441,25 @@ def explain(
     for name in names:
         infos = [info for info in causes if info.requirement.name == name]
         candidates = provider._candidates(name)
-        if not candidates:
+        rejected = provider.rejections[canonicalize_name(name)]
+        seen = rejected.versions | {c.version for c in candidates}
+        if candidates:
+            lines.append(f"{name}: no version satisfies all of")
+        else:
             lines.append(_nothing_installable(name, provider, indexes))
-            for info in infos:
-                lines.append(f"  {info.requirement} {_chain(info.parent, provider)}")
-            continue
-        lines.append(f"{name}: no version satisfies all of")
         for info in infos:
             lines.append(f"  {info.requirement} {_chain(info.parent, provider)}")
-        shown = ", ".join(str(c.version) for c in candidates[:8])
-        more = f" and {len(candidates) - 8} more" if len(candidates) > 8 else ""
-        lines.append(f"  versions available for the target: {shown}{more}")
-        refused = provider.rejections[canonicalize_name(name)].refused
+        lines += _missing_pins(infos, seen, indexes)
+        if candidates:
+            shown = ", ".join(
+                f"{c.version}{' (yanked)' if _yanked(c) is not None else ''}"
+                for c in candidates[:8]
+            )
+            more = f" and {len(candidates) - 8} more" if len(candidates) > 8 else ""
+            lines.append(f"  versions available for the target: {shown}{more}")
+        offered = {c.version for c in candidates}
+        refused = {v: r for v, r in rejected.refused(target).items() if v not in offered}
+        refused.update({c.version: y for c in candidates if (y := _yanked(c)) is not None})
         wanted = [
             v
             for v in refused
@@ -427,6 +477,46 @@ def explain(
     ):
         hint = provider.policy.hint
     return ResolutionError(summary + ":\n" + "\n".join(lines), hint=hint)
+
+
+def _yanked(candidate: Candidate) -> str | None:
+    """PEP 592: a yanked file is its own reason, with the index's yank reason when given."""
+    file = candidate.file
+    if file is None or file.yanked is None:
+        return None
+    because = f" ({file.yanked})" if file.yanked else ""
+    return f"{candidate.version} is yanked{because}; only an == pin selects it"
+
+
+def _missing_pins(
+    infos: Sequence[RequirementInformation[Req, Candidate]],
+    seen: Collection[Version],
+    indexes: Sequence[str],
+) -> list[str]:
+    """An == pin to a version no index has says so, with the nearest versions that exist."""
+    lines = []
+    ordered = sorted(seen)
+    releases = sorted({Version(v.public) for v in seen})  # 2.5.1, not each +cuXYZ of it
+    searched = ", ".join(indexes) if indexes else "the configured indexes"
+    for info in infos:
+        for spec in info.requirement.specifier:
+            if spec.operator not in ("==", "===") or "*" in spec.version:
+                continue
+            if any(spec.contains(v, prereleases=True) for v in ordered):
+                continue
+            try:
+                wanted = Version(spec.version)
+            except InvalidVersion:  # === with an arbitrary string
+                below, above = [], []
+            else:
+                below = [v for v in releases if v < wanted][-2:]
+                above = [v for v in releases if v > wanted][:2]
+            nearby = ", ".join(str(v) for v in below + above) or "none"
+            lines.append(
+                f"  {info.requirement.name} {spec.version} does not exist on {searched} "
+                f"(nearest versions: {nearby})"
+            )
+    return lines
 
 
 def _nothing_installable(name: str, provider: _Provider, indexes: Sequence[str]) -> str:

@@ -43,7 +43,7 @@ class Target:
         return f"{self.python}.0"
 
     def platform_tags(self) -> list[str]:
-        """manylinux tags from the glibc floor down; never ``linux_*``, which is not portable."""
+        """manylinux tags from the glibc floor down (``tags`` adds plain ``linux_<arch>``)."""
         glibc_minor = int(self.glibc.split(".")[1])
         tags = []
         for minor in range(glibc_minor, _OLDEST_MANYLINUX_GLIBC_MINOR - 1, -1):
@@ -54,14 +54,26 @@ class Target:
 
     @cached_property
     def tags(self) -> tuple[Tag, ...]:
-        """Supported wheel tags, most preferred first."""
+        """Supported wheel tags, most preferred first: manylinux and pure ones, then the plain
+        ``linux_<arch>`` ones, last.
+
+        pip and uv install ``linux_<arch>`` wheels on any Linux host, and the PyTorch index
+        serves many CUDA wheels tagged only that way (mlenv's own CUDA hint points there), so
+        a Linux target accepts them too. Such a wheel promises no glibc floor, so it ranks
+        below every manylinux wheel (pip puts it last per interpreter/ABI; mlenv last of all)
+        and is taken only when no portable wheel of the same release fits.
+        """
         version = self.python_tuple
         interpreter = f"cp{version[0]}{version[1]}"
-        platforms = self.platform_tags()
-        return (
-            *cpython_tags(version, abis=[interpreter], platforms=platforms),
-            *compatible_tags(version, interpreter, platforms),
-        )
+
+        def ranked(platforms: list[str]) -> tuple[Tag, ...]:
+            return (
+                *cpython_tags(version, abis=[interpreter], platforms=platforms),
+                *compatible_tags(version, interpreter, platforms),
+            )
+
+        plain = [tag for tag in ranked([f"linux_{self.machine}"]) if tag.platform != "any"]
+        return (*ranked(self.platform_tags()), *plain)
 
     @cached_property
     def tag_priority(self) -> dict[Tag, int]:

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from mlenv.cpufallback import is_cpu_variant
 from mlenv.cuda import (
     CudaError,
     CudaNeed,
@@ -25,6 +26,7 @@ from mlenv.cuda import (
     required_driver,
 )
 from mlenv.lock import Lock, LockedPackage
+from mlenv.needs import conda_need
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
@@ -79,6 +81,7 @@ def verify_lock(lock: Lock, manifest_hash: str, judged: Judged | None) -> Verdic
         )
     for platform, package in lock.packages():
         findings += _integrity(platform, package)
+        findings += _marks(platform, package, cuda=lock.target.cuda)
     needs, extraction = _needs(lock)
     findings += extraction
     target = lock.target
@@ -99,7 +102,12 @@ def verify_lock(lock: Lock, manifest_hash: str, judged: Judged | None) -> Verdic
         return Verdict(tuple(findings), judged, None)
     driver = judged.driver if judged else target.driver_floor
     archs = tuple(dict.fromkeys(judged.archs)) if judged else ()
-    cuda_target = CudaTarget(CudaVersion.parse(target.cuda), DriverVersion.parse(driver), archs)
+    cuda_target = CudaTarget(
+        CudaVersion.parse(target.cuda),
+        DriverVersion.parse(driver),
+        archs,
+        checked=judged is not None,
+    )
     findings += judge(cuda_target, needs)
     needed: str | None = None
     with contextlib.suppress(CudaError):  # judge() reports a package whose driver is unknown
@@ -150,9 +158,45 @@ def _integrity(platform: str, package: LockedPackage) -> list[Finding]:
     return found
 
 
+def _marks(platform: str, package: LockedPackage, *, cuda: str | None) -> list[Finding]:
+    """What the lock marks (yanked, cpu-ok) is reported on every verify; a non-CUDA variant
+    (``+cpu``) in a CUDA lock without the cpu-ok mark is the silent CPU fallback lock refuses."""
+    who = f"{package.name} {package.version} ({platform})"
+    found = []
+    if package.yanked:
+        found.append(
+            Finding(
+                "warning", "package-yanked", package.name, "a release that is not yanked",
+                "yanked", f"{who} is yanked (PEP 592); the lock takes it through an == pin",
+                "pin a release that is not yanked when one fits",
+            )
+        )  # fmt: skip
+    if cuda is None:
+        return found
+    if package.cpu_ok:
+        found.append(
+            Finding(
+                "warning", "cpu-build", package.name, f"CUDA {cuda}", "a CPU-only build",
+                f"{who} is a CPU-only build in a CUDA {cuda} environment ([cuda] cpu-ok)",
+                f"drop {package.name} from [cuda] cpu-ok once a CUDA build of it fits",
+            )
+        )  # fmt: skip
+    elif package.cuda is None and is_cpu_variant(package.name, package.version):
+        found.append(
+            _error(
+                "cpu-fallback", package.name, f"CUDA {cuda}", "a CPU-only build",
+                f"{who} is a CPU-only build in a CUDA {cuda} environment, and the lock does "
+                "not mark it cpu-ok",
+                f'add "{package.name}" to [cuda] cpu-ok and re-lock, or lock a CUDA build',
+            )
+        )  # fmt: skip
+    return found
+
+
 def _needs(lock: Lock) -> tuple[list[PackageNeed], list[Finding]]:
     """What CUDA each package needs, re-derived from its name and file; the lock's own ``cuda``
-    field (which may come from Requires-Dist) must agree with the name and file."""
+    field (which may come from Requires-Dist) must agree with the name and file. Conda
+    packages are read by ``needs.conda_need``, exactly as ``lock`` reads them."""
     needs: dict[tuple[str, str], PackageNeed] = {}
     findings: list[Finding] = []
     for _, package in lock.packages():
@@ -168,17 +212,7 @@ def _needs(lock: Lock) -> tuple[list[PackageNeed], list[Finding]]:
             continue
         recorded = package.cuda
         if need is not None and recorded is not None and need.label != recorded:
-            findings.append(
-                _error(
-                    "lock-cuda-mismatch",
-                    package.name,
-                    f"CUDA {need.label}",
-                    f"lock says CUDA {recorded}",
-                    f"{package.name} {package.version} is a CUDA {need.label} build "
-                    f"({need.evidence!r}), but the lock records CUDA {recorded}",
-                    "the lock was edited by hand; run `mlenv lock --upgrade` to rebuild it",
-                )
-            )
+            findings.append(_mismatch(package.name, package.version, need, recorded))
         if need is None and recorded is not None:
             need = _recorded_need(recorded, package)
             if need is None:
@@ -195,7 +229,34 @@ def _needs(lock: Lock) -> tuple[list[PackageNeed], list[Finding]]:
                 )
         if need is not None:
             needs[key] = PackageNeed(package.name, package.version, need)
+    for _, conda in lock.conda_packages():
+        conda_key = (conda.name, f"{conda.version} {conda.build}")
+        if conda_key in needs:
+            continue
+        try:
+            item = conda_need(conda)
+        except CudaError as exc:
+            findings.append(
+                _error("cuda-unreadable", conda.name, "", "", exc.message, exc.hint or "")
+            )
+            continue
+        if item is not None and conda.cuda is not None and item.need.label != conda.cuda:
+            findings.append(_mismatch(conda.name, conda.version, item.need, conda.cuda))
+        if item is not None:
+            needs[conda_key] = item
     return list(needs.values()), findings
+
+
+def _mismatch(name: str, version: str, need: CudaNeed, recorded: str) -> Finding:
+    return _error(
+        "lock-cuda-mismatch",
+        name,
+        f"CUDA {need.label}",
+        f"lock says CUDA {recorded}",
+        f"{name} {version} is a CUDA {need.label} build ({need.evidence!r}), but the lock "
+        f"records CUDA {recorded}",
+        "the lock was edited by hand; run `mlenv lock --upgrade` to rebuild it",
+    )
 
 
 _LABEL = re.compile(r"(\d{1,2})\.(\d{1,2}|x)")

@@ -66,7 +66,7 @@ def test_driver_575_fails_naming_torch_and_its_cuda_13_dependencies(
     assert error["code"] == "driver-below-toolkit"
     for name in ("torch 2.14.1", "nvidia-cublas 13.1.1.3", "nvidia-cudnn-cu13 9.24.0.43"):
         assert name in error["message"]
-    assert error["hint"] == "raise the driver floor to 580.65.06 or newer"
+    assert error["hint"] == "upgrade the driver to 580.65.06 or newer"  # a checked driver
 
 
 def test_cuda_12_4_cannot_lock_torch_2_14_1_and_says_why(tmp_path: Path) -> None:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from mlenv.errors import ProblemsError
+from mlenv.errors import ManifestError
 from mlenv.index import MemoryIndex
-from mlenv.locker import CudaLockError, Sources, lock_manifest
+from mlenv.locker import Sources, lock_manifest
 from mlenv.manifest import loads
 from mlenv.report import MemoryReporter
 from mlenv.resolve import ResolutionError
@@ -45,7 +45,6 @@ def lock_with(text: str, index: MemoryIndex = VARIANTS, reporter: MemoryReporter
         ("12.4", "550.54.14", "2.6.0+cu124"),  # the exact variant first
         ("11.8", "520.61.05", "2.6.0+cu118"),
         ("12.6", "560.28.03", "2.6.0+cu126"),
-        ("12.1", "530.30.02", "2.6.0+cpu"),  # cu124/cu126 need newer drivers, cu118 another major
         ("12.1", "550.54.14", "2.6.0+cu124"),  # the driver runs 12.4: newest runnable CUDA build
     ],
 )
@@ -99,15 +98,15 @@ def test_dependency_metadata_reveals_cuda_of_an_untagged_wheel() -> None:
     )
 
 
-def test_architecture_dropped_by_the_target_fails_the_lock() -> None:
+def test_architecture_dropped_by_the_target_fails_before_resolving() -> None:
+    """cuda.archs is judged when the manifest is read: no index is ever asked."""
     text = manifest("13.0", "580.65.06", '"torch==2.6.0+cpu"').replace(
         'driver-floor = "580.65.06"', 'driver-floor = "580.65.06"\narchs = ["sm_60", "sm_80"]'
     )
-    with pytest.raises(CudaLockError) as info:
-        lock_with(text)
-    assert isinstance(info.value, ProblemsError)
+    with pytest.raises(ManifestError) as info:
+        lock_with(text, MemoryIndex("memory://empty", {}))
     (problem,) = info.value.problems
-    assert problem.where == "[cuda]"
+    assert problem.where == "mlenv.toml: [cuda].archs[0]"
     assert problem.message == "CUDA 13.x does not support sm_60; its oldest architecture is sm_75"
 
 

@@ -25,8 +25,18 @@ def test_glibc_floor_limits_manylinux_tags() -> None:
     assert Tag("cp311", "cp311", "manylinux1_x86_64") in old.tag_priority
 
 
-def test_never_offers_unportable_linux_tag() -> None:
-    assert Tag("cp311", "cp311", "linux_x86_64") not in Target("linux-64", "3.11").tag_priority
+def test_plain_linux_tag_is_accepted_last_as_pip_and_uv_do() -> None:
+    """The PyTorch index's linux_x86_64 CUDA wheels are lockable, below every portable tag."""
+    target = Target("linux-64", "3.11")
+    priority = target.tag_priority
+    plain = priority[Tag("cp311", "cp311", "linux_x86_64")]
+    assert Tag("cp311", "abi3", "linux_x86_64") in priority
+    assert Tag("py3", "none", "linux_x86_64") in priority
+    assert plain > priority[Tag("py3", "none", "any")]
+    assert plain > max(rank for tag, rank in priority.items() if "manylinux" in tag.platform)
+    assert all(tag.platform == "linux_x86_64" for tag in target.tags[plain:])
+    assert Tag("cp311", "cp311", "linux_aarch64") not in priority
+    assert len(set(target.tags)) == len(target.tags)
 
 
 def test_abi3_ranks_below_exact_abi_and_above_pure() -> None:

@@ -1,0 +1,151 @@
+"""No silent CPU fallback: a CUDA target never quietly receives a CPU-only build.
+
+When every CUDA variant of a project is refused (by the CUDA rules, the tags or Python), the
+resolver may still find a CPU-only build of it: a ``+cpu`` (or other non-CUDA) local version,
+or a plain wheel whose Requires-Dist names no CUDA library. For a CUDA target that is an
+error listing each refused variant and the rule that refused it, unless the manifest opts the
+package in with ``[cuda] cpu-ok``. A ``+cpu`` build pinned on purpose needs the opt-in too: a
+pin copied from a CPU laptop's ``pip freeze`` looks exactly the same, and the lock must record
+which CPU builds were wanted.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
+
+from packaging.utils import NormalizedName
+from packaging.version import InvalidVersion, Version
+
+from mlenv.cuda import CudaError, CudaVersion, PackageNeed, extract
+from mlenv.errors import Problem, ProblemsError
+from mlenv.index import IndexFile
+from mlenv.resolve import Pin, Refusal, Resolution, best_refusal
+
+SHOWN = 10
+NOT_CHOSEN = (
+    "a CUDA build the target can run; a newer CPU-only release won or the requirements "
+    "exclude it (pin a CUDA release to take it)"
+)
+
+
+class CpuFallbackError(ProblemsError):
+    """A CUDA target would receive a CPU-only build that the manifest did not allow."""
+
+
+@dataclass(frozen=True)
+class Fallback:
+    """One pinned CPU-only build, the CUDA variants refused before it, and the verdict."""
+
+    platform: str
+    pin: Pin
+    refused: tuple[Refusal, ...]  # each CUDA variant: its best-fitting file and why not it
+    allowed: bool
+
+
+def is_cuda_variant(file: IndexFile) -> bool:
+    """A file of a CPU-pinned project whose version says CUDA (an unreadable tag counts too).
+
+    The project's name carries no CUDA signal (the pin would need CUDA otherwise), so only a
+    version can: a local label (``+cu124``) or a post segment (paddle's ``.post120``). Files
+    with neither are skipped before the full reading, which costs ~50 µs a file.
+    """
+    if file.version.local is None and file.version.post is None:
+        return False
+    try:
+        return extract(file.name, str(file.version), file.filename) is not None
+    except CudaError:
+        return True
+
+
+# A local-version segment naming a build without CUDA: PyTorch's +cpu / +cpu.cxx11.abi, +rocm6.2,
+# +xpu, and PyG's +pt25cpu. Other labels (+internal, +git1234) say nothing about the device.
+_NON_CUDA_SEGMENT = re.compile(r"(?:pt[0-9]+)?(?:cpu|rocm[0-9]*|xpu)")
+
+
+def is_cpu_variant(name: str, version: str) -> bool:
+    """A local version that names a build other than CUDA (``+cpu``, ``+rocm6.2``)."""
+    try:
+        local = Version(version).local
+    except InvalidVersion:
+        return False
+    if local is None or not any(_NON_CUDA_SEGMENT.fullmatch(s) for s in local.split(".")):
+        return False
+    try:
+        return extract(name, version) is None
+    except CudaError:
+        return False  # an unreadable CUDA tag: a CUDA variant, judged elsewhere
+
+
+def find_fallbacks(
+    resolution: Resolution,
+    needs: Mapping[str, PackageNeed],
+    cpu_ok: Collection[NormalizedName],
+) -> list[Fallback]:
+    """Every pin that is a CPU-only build of a project that has CUDA builds.
+
+    A pin is CPU-only when nothing (tags, name, Requires-Dist: ``needs`` by file URL) says
+    CUDA. It is a fallback when its local version names another build (``+cpu``,
+    ``+rocm6.2``), or when the indexes hold a CUDA variant of the project: refused (by the
+    CUDA rules, the tags or Python), or offered but not chosen (an older release, passed over
+    for a newer CPU-only one or excluded by the requirements).
+    """
+    found = []
+    for pin in resolution.pins:
+        if pin.file.url in needs:
+            continue
+        variants: dict[Version, list[Refusal]] = defaultdict(list)
+        for refusal in resolution.refused.get(pin.name, ()):
+            if is_cuda_variant(refusal.file):
+                variants[refusal.file.version].append(refusal)
+        for file in resolution.offered.get(pin.name, ()):
+            if file != pin.file and file.version not in variants and is_cuda_variant(file):
+                variants[file.version].append(Refusal(file, NOT_CHOSEN))
+        if not variants and not is_cpu_variant(pin.name, str(pin.version)):
+            continue
+        best = [best_refusal(files, resolution.target) for files in variants.values()]
+        public = Version(pin.version.public)
+        best.sort(key=lambda r: r.file.version, reverse=True)  # newest first,
+        best.sort(key=lambda r: Version(r.file.version.public) != public)  # same release first
+        found.append(Fallback(resolution.target.platform, pin, tuple(best), pin.name in cpu_ok))
+    return found
+
+
+def check_fallbacks(fallbacks: Sequence[Fallback], cuda: CudaVersion) -> None:
+    """Raise for every fallback the manifest did not allow, all at once."""
+    problems = [_problem(f, cuda) for f in fallbacks if not f.allowed]
+    if problems:
+        raise CpuFallbackError(
+            f"the CUDA {cuda} target would receive {len(problems)} CPU-only build(s)", problems
+        )
+
+
+def describe(fallback: Fallback, cuda: CudaVersion) -> str:
+    """What was taken instead of a CUDA build, and each CUDA variant with why not it."""
+    pin = fallback.pin
+    kind = f"+{pin.version.local} build" if pin.version.local else "build without CUDA"
+    lines = [
+        f"{pin.name} {pin.version} ({pin.file.filename}) is a CPU-only {kind} for "
+        f"{fallback.platform}, but the target is CUDA {cuda}"
+    ]
+    if not fallback.refused:
+        lines.append("  the indexes hold no CUDA build of it: the requirements select this build")
+    for refusal in fallback.refused[:SHOWN]:
+        verb = "not chosen" if refusal.reason is NOT_CHOSEN else "refused"
+        file = refusal.file
+        lines.append(f"  {verb} {file.version} ({file.filename}): {refusal.reason}")
+    if len(fallback.refused) > SHOWN:
+        lines.append(f"  and {len(fallback.refused) - SHOWN} more CUDA variant(s)")
+    return "\n".join(lines)
+
+
+def _problem(fallback: Fallback, cuda: CudaVersion) -> Problem:
+    name = fallback.pin.name
+    return Problem(
+        name,
+        describe(fallback, cuda),
+        f"lock a CUDA {cuda.major} build of {name} (an index or pin with one; see the refusals), "
+        f'or add "{name}" to [cuda] cpu-ok to lock the CPU build on purpose',
+    )
