@@ -66,6 +66,7 @@ from zstandard import ZstdDecompressor, ZstdError
 
 from mlenv.errors import MlenvError
 from mlenv.ownership import Kind, Owner, PathLedger
+from mlenv.placement import path_problem
 from mlenv.report import Reporter
 
 MAX_WHEEL_BYTES = 8 << 30
@@ -362,9 +363,8 @@ def install_environment(
 
 def _absolute(path: str, what: str) -> str:
     """Both end up in shebangs, pyvenv.cfg and activate, so only clean paths are accepted."""
-    clean = posixpath.normpath(path) == path and path.startswith("/") and path != "/"
-    if not clean or any(ord(c) < 32 or ord(c) == 127 for c in path):
-        raise InstallError(f"must be a normalised absolute path, not {path!r}", where=what)
+    if problem := path_problem(path):
+        raise InstallError(f"{path!r} {problem}", where=what)
     return path
 
 
