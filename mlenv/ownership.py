@@ -15,9 +15,11 @@ and empty parts (``mlenv.install`` refuses those first). The rules:
   normalising file system and to ``importlib.metadata``; refused unless both come from conda
   (ncurses ships ``terminfo/E`` and ``terminfo/e``).
 - Metadata directories (a folded name ending in ``.dist-info`` or ``.egg-info``, anywhere, file
-  or directory) are what makes a distribution "installed": a wheel writes only into its own.
-  The one exception is a ``_vendor`` directory inside a package (setuptools ships the
-  ``.dist-info`` of what it vendors there, seen only by its own path handling).
+  or directory) are what makes a distribution "installed": a wheel writes only into its own,
+  and only from its own ``.dist-info`` (never through a ``.data`` scheme). The one exception is
+  metadata nested inside the wheel's own package directory (``site-packages/<its name>/...``):
+  vendoring leaves it there (setuptools' ``_vendor``, ray's ``thirdparty_files``, 5 of 967
+  sampled wheels), and only that package's own code can put such a directory on ``sys.path``.
 - Names mlenv writes or Python reads as configuration are mlenv's: ``pyvenv.cfg`` (also in
   ``bin/``: Python looks beside the executable), ``bin/conda-unpack``, anything in
   ``conda-meta/`` (rattler's records), and, for wheels, the interpreter and activation names
@@ -31,6 +33,8 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from typing import Literal
+
+from packaging.utils import canonicalize_name
 
 from mlenv.errors import MlenvError
 
@@ -139,7 +143,7 @@ class PathLedger:
             else:
                 problem = f"would overwrite {path!r} from {held.owner.name}"
             raise _error(owner, member, problem, held)
-        if refusal := _forbidden(owner, path, "/".join(folded)):
+        if refusal := _forbidden(owner, path, member, "/".join(folded)):
             raise _error(owner, member, refusal, None)
         for depth in [*new, len(parts)]:
             self._check_fold(owner, member, "/".join(parts[:depth]), "/".join(folded[:depth]))
@@ -161,8 +165,8 @@ class PathLedger:
         raise _error(owner, member, problem, self._held[seen])
 
 
-def _forbidden(owner: Owner, path: str, folded: str) -> str | None:
-    """Why ``owner`` may never write ``path``, whoever else writes what."""
+def _forbidden(owner: Owner, path: str, member: str, folded: str) -> str | None:
+    """Why ``owner`` may never write ``path`` (from ``member``), whoever else writes what."""
     if owner.role in ("mlenv", "tree"):
         return None
     if _RESERVED.fullmatch(folded) or (
@@ -171,9 +175,10 @@ def _forbidden(owner: Owner, path: str, folded: str) -> str | None:
         return f"would be installed at {path!r}, a name mlenv keeps for its own files"
     if owner.role == "wheel" and (found := metadata_dir(path)) is not None:
         own = owner.metadata
-        if own is not None and (path == own or path.startswith(f"{own}/")):
+        root = None if own is None else own.rsplit("/", 1)[-1]  # as the wheel's root holds it
+        if own is not None and path.startswith(f"{own}/") and member.startswith(f"{root}/"):
             return None
-        if _vendored(own, path, found):
+        if _in_own_package(own, path, found):
             return None
         return (
             f"would be installed at {path!r}: {found!r} is distribution metadata, and a wheel "
@@ -182,16 +187,19 @@ def _forbidden(owner: Owner, path: str, folded: str) -> str | None:
     return None
 
 
-def _vendored(own: str | None, path: str, found: str) -> bool:
-    """site-packages/<package>/.../_vendor/<name>.dist-info: setuptools' vendored copies."""
+def _in_own_package(own: str | None, path: str, found: str) -> bool:
+    """site-packages/<its own package>/.../<name>.dist-info: what vendoring leaves (setuptools'
+    _vendor, ray's thirdparty_files), seen only if the package puts that directory on sys.path."""
     if own is None:
         return False
-    site = own.rsplit("/", 1)[0]
+    site, _, dist_info = own.rpartition("/")
+    name = dist_info.removesuffix(".dist-info").rpartition("-")[0]
     below = path.removeprefix(f"{site}/").split("/")
-    if not path.startswith(f"{site}/") or found not in below:
-        return False
-    at = below.index(found)
-    return at >= 2 and below[at - 1] == "_vendor"
+    return (
+        path.startswith(f"{site}/")
+        and below.index(found) >= 1
+        and canonicalize_name(below[0]) == canonicalize_name(name)
+    )
 
 
 def _same_file(owner: Owner, kind: Kind, content: tuple[str, int] | None, held: _Held) -> bool:
