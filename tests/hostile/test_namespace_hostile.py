@@ -12,6 +12,7 @@ from mlenv.install import check_conda_packages, install_environment
 from mlenv.ownership import PathClashError
 from mlenv.pack import write_pack
 from mlenv.report import MemoryReporter
+from tests.support.cli import run_mlenv
 from tests.support.conda_channel import build_conda_package
 from tests.support.wheels import build_wheel
 
@@ -213,3 +214,37 @@ def test_the_archive_never_replaces_or_writes_through_the_tree(tmp_path: Path, s
         (staging / "bin").write_text("")
     with pytest.raises(PathClashError, match="bin"):
         write_pack(staging, "/opt/mlenv/t", io.BytesIO(), compression="none", mtime=0)
+
+
+@pytest.mark.parametrize(
+    ("files", "entry_points", "word"),
+    [
+        ({"evil-1.0.data/purelib/numpy-1.0.dist-info/METADATA": b"Name: numpy\n"}, None,
+         "distribution metadata"),
+        ({}, "[console_scripts]\nconda-unpack = os:getcwd\n", "mlenv keeps"),
+        ({"evil/stra\u00dfe.py": b"1", "evil/STRASSE.py": b"2"}, None, "Unicode form"),
+    ],
+)  # fmt: skip
+def test_build_refuses_a_wheel_outside_its_namespace(
+    tmp_path: Path, files: dict[str, bytes], entry_points: str | None, word: str
+) -> None:
+    """End to end, as users run it: lock, fetch, then build --offline exits 1 naming the wheel
+    and the path, and writes no dist/."""
+    project = tmp_path / "project"
+    name, data = build_wheel("evil", "1.0", files={"evil/__init__.py": b"", **files},
+                             entry_points=entry_points)  # fmt: skip
+    _write(project / "wheels", (name, data))
+    (project / "mlenv.toml").write_text(
+        '[environment]\nname = "ns"\npython = "3.11"\ninterpreter = "/usr/bin/python3.11"\n'
+        '[pypi]\nindex-url = "file:///nonexistent-mlenv-index/simple"\nfind-links = ["wheels"]\n'
+        'dependencies = ["evil"]\n[build]\noutputs = ["conda-pack"]\n'
+    )
+    cache = {"MLENV_CACHE_DIR": str(tmp_path / "cache")}
+    for command in (["lock"], ["fetch"]):
+        done = run_mlenv(command, project, cache)
+        assert done.returncode == 0, done.stderr
+    built = run_mlenv(["build", "--offline"], project, cache)
+    assert built.returncode == 1, built.stderr
+    assert name in built.stderr and word in built.stderr
+    assert "Traceback" not in built.stderr
+    assert sorted(p.name for p in project.iterdir()) == ["mlenv.lock", "mlenv.toml", "wheels"]
