@@ -87,9 +87,12 @@ _KINDS = {
 _WEAK = frozenset({"md5", "sha1"})  # forbidden in RECORD by the wheel spec
 _DISK = "check free space and permissions where the staging directory lives"
 _HINT = "the wheel is corrupt or malicious: lock another version or rebuild it"
-_CONDA = Owner("the conda environment", "tree", _HINT)
 _LAYOUT = Owner("mlenv's venv layout", "mlenv", _HINT)
 _CONDA_HINT = "the conda package is corrupt or malicious: lock another build or rebuild it"
+# The prefix rattler made is judged like the packages it came from (its noarch entry points
+# and relocated paths were not tar members); its records are rattler's own.
+_CONDA = Owner("the conda environment", "conda", _CONDA_HINT)
+_RECORDS = Owner("rattler's conda-meta", "mlenv", _CONDA_HINT)
 _TAR_KINDS = {
     tarfile.CHRTYPE: "character device",
     tarfile.BLKTYPE: "block device",
@@ -602,7 +605,7 @@ def _assign_owners(wheels: list[_Wheel], layout: _Layout) -> None:
     for path, kind in layout.generated_kinds():
         ledger.claim(_LAYOUT, path, kind)
     for path, kind in sorted(layout.existing):
-        ledger.claim(_CONDA, path, kind)
+        ledger.claim(_RECORDS if path.split("/", 1)[0] == "conda-meta" else _CONDA, path, kind)
     distributions: dict[str, str] = {}
     for wheel in wheels:
         if wheel.name in distributions:

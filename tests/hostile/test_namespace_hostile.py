@@ -154,6 +154,20 @@ def test_a_wheel_onto_a_conda_prefix_replaces_nothing(
     assert word in message
 
 
+@pytest.mark.parametrize("path", ["bin/conda-unpack", "pyvenv.cfg", "bin/pyvenv.cfg"])
+def test_a_conda_prefix_holding_a_name_mlenv_keeps_is_refused(tmp_path: Path, path: str) -> None:
+    """A noarch package's entry point or relocated file is no tar member: the prefix rattler
+    made is judged too, before any wheel is written."""
+    tree = _conda_tree(tmp_path / "conda")
+    (tree / path).write_text("#!/bin/sh\n")
+    wheel = _write(tmp_path / "wheels", build_wheel("ok", "1.0", files={"ok.py": b""}))
+    with pytest.raises(PathClashError, match="mlenv keeps") as caught:
+        install_environment([wheel], tmp_path / "stage", prefix="/opt/mlenv/t",
+                            interpreter="/opt/mlenv/t/bin/python", python="3.11",
+                            reporter=MemoryReporter(), onto=tree)  # fmt: skip
+    assert caught.value.where == "the conda environment"
+
+
 def _package(tmp_path: Path, name: str, **arguments: object) -> tuple[str, Path]:
     filename, data = build_conda_package(name, "1.0", "0", **arguments)  # type: ignore[arg-type]
     path = tmp_path / filename
