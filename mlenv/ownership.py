@@ -20,10 +20,11 @@ and empty parts (``mlenv.install`` refuses those first). The rules:
   metadata nested inside the wheel's own package directory (``site-packages/<its name>/...``):
   vendoring leaves it there (setuptools' ``_vendor``, ray's ``thirdparty_files``, 5 of 967
   sampled wheels), and only that package's own code can put such a directory on ``sys.path``.
-- Names mlenv writes or Python reads as configuration are mlenv's: ``pyvenv.cfg`` (also in
-  ``bin/``: Python looks beside the executable), ``bin/conda-unpack``, anything in
-  ``conda-meta/`` (rattler's records), and, for wheels, the interpreter and activation names
-  in ``bin/`` (``python``, ``python3.11``, ``activate.fish``, ``*._pth``...).
+- Names mlenv writes are mlenv's: ``bin/conda-unpack`` and anything in ``conda-meta/``
+  (rattler's records); for wheels also the venv layout and what Python reads as its
+  configuration, in any layout: ``pyvenv.cfg`` (also in ``bin/``: Python looks beside the
+  executable) and the interpreter and activation names in ``bin/`` (``python``,
+  ``python3.11``, ``activate.fish``, ``*._pth``...). Conda's python package ships those.
 """
 
 from __future__ import annotations
@@ -46,9 +47,11 @@ Role = Literal["mlenv", "tree", "conda", "wheel"]
 CLASH_HINT = "two locked packages install the same path: keep only one of them in the manifest"
 _CONDA_OK = frozenset({"tree", "conda"})  # case twins are conda's business
 _METADATA = (".dist-info", ".egg-info")
-_RESERVED = re.compile(r"pyvenv\.cfg|bin/pyvenv\.cfg|bin/conda-unpack|conda-meta(/.*)?")
+_RESERVED = re.compile(r"bin/conda-unpack|conda-meta(/.*)?")
+# A wheel's only: conda's python package ships the interpreter (and may ship a pyvenv.cfg).
 _INTERPRETER = re.compile(
-    r"bin/(pythonw?(\d+(\.\d+)?)?|activate(\.\w+|_this\.py)?|deactivate|[^/]*\._pth)"
+    r"(bin/)?pyvenv\.cfg"
+    r"|bin/(pythonw?(\d+(\.\d+)?)?|activate(\.\w+|_this\.py)?|deactivate|[^/]*\._pth)"
 )
 # Unicode Default_Ignorable_Code_Point (DerivedCoreProperties.txt): drawn as nothing, so
 # "a\u200bb" looks like "ab", and HFS+ ignores some of them in names.

@@ -139,16 +139,18 @@ def test_names_mlenv_keeps_are_refused_to_wheels(path: str) -> None:
     assert "a name mlenv keeps" in refused(PathLedger(), wheel(), path)
 
 
-@pytest.mark.parametrize("path", ["pyvenv.cfg", "bin/conda-unpack", "conda-meta/x.json"])
+@pytest.mark.parametrize("path", ["bin/conda-unpack", "conda-meta/x.json", "Conda-Meta/x"])
 def test_names_mlenv_keeps_are_refused_to_conda_packages(path: str) -> None:
     """A conda package may not forge rattler's records, conda-unpack, or make a venv."""
     assert "a name mlenv keeps" in refused(PathLedger(), conda(), path)
 
 
 def test_conda_packages_ship_the_interpreter_and_scripts_like_activate_global() -> None:
-    """python's own package writes bin/python3.11; argcomplete's script is not activate."""
+    """python's own package writes bin/python3.11 (a test channel's, pyvenv.cfg); argcomplete's
+    script is not activate."""
     ledger = PathLedger()
     assert ledger.claim(conda("python"), "bin/python3.11", "file")
+    assert ledger.claim(conda("python"), "pyvenv.cfg", "file")
     assert ledger.claim(wheel("argcomplete"), "bin/activate-global-python-argcomplete", "file")
     assert ledger.claim(wheel("argcomplete"), "bin/python-argcomplete-check", "file")
 
