@@ -18,8 +18,9 @@ and empty parts (``mlenv.install`` refuses those first). The rules:
   or directory) are what makes a distribution "installed": a wheel writes only into its own,
   and only from its own ``.dist-info`` (never through a ``.data`` scheme). The one exception is
   metadata nested inside the wheel's own package directory (``site-packages/<its name>/...``):
-  vendoring leaves it there (setuptools' ``_vendor``, ray's ``thirdparty_files``, 5 of 967
-  sampled wheels), and only that package's own code can put such a directory on ``sys.path``.
+  vendoring leaves it there (setuptools' and bleach's ``_vendor``, ray's ``thirdparty_files``:
+  7 of 967 sampled wheels), and only that package's own code can put such a directory on
+  ``sys.path``.
 - Names mlenv writes are mlenv's: ``bin/conda-unpack`` and anything in ``conda-meta/``
   (rattler's records); for wheels also the venv layout and what Python reads as its
   configuration, in any layout: ``pyvenv.cfg`` (also in ``bin/``: Python looks beside the
