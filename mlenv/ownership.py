@@ -21,6 +21,8 @@ and empty parts (``mlenv.install`` refuses those first). The rules:
   vendoring leaves it there (setuptools' and bleach's ``_vendor``, ray's ``thirdparty_files``:
   7 of 967 sampled wheels), and only that package's own code can put such a directory on
   ``sys.path``.
+- One metadata directory per distribution in a directory: a wheel does not add numpy's
+  beside conda's numpy.
 - Names mlenv writes are mlenv's: ``bin/conda-unpack`` and anything in ``conda-meta/``
   (rattler's records); for wheels also the venv layout and what Python reads as its
   configuration, in any layout: ``pyvenv.cfg`` (also in ``bin/``: Python looks beside the
@@ -112,6 +114,8 @@ class PathLedger:
     def __init__(self) -> None:
         self._held: dict[str, _Held] = {}
         self._folded: dict[str, str] = {}  # folded path -> the path first claimed under it
+        # (folded directory, distribution) -> its metadata directory and owner
+        self._dists: dict[tuple[str, str], tuple[str, Owner]] = {}
 
     def claim(
         self,
@@ -151,9 +155,12 @@ class PathLedger:
             raise _error(owner, member, refusal, None)
         for depth in [*new, len(parts)]:
             self._check_fold(owner, member, "/".join(parts[:depth]), "/".join(folded[:depth]))
+            self._check_distribution(owner, member, "/".join(parts[:depth]), folded[:depth])
         for depth in [*new, len(parts)]:
             here = "/".join(parts[:depth])
             self._folded.setdefault("/".join(folded[:depth]), here)
+            if (key := _distribution(folded[:depth])) is not None:
+                self._dists.setdefault(key, (here, owner))
             held = _Held(owner, kind, content, member) if here == path else None
             self._held[here] = held or _Held(owner, "dir", None, member)
         return True
@@ -167,6 +174,28 @@ class PathLedger:
             return
         problem = f"differs only in case or Unicode form from {seen!r} from {other.name}"
         raise _error(owner, member, problem, self._held[seen])
+
+    def _check_distribution(self, owner: Owner, member: str, path: str, folded: list[str]) -> None:
+        """A wheel adds no second metadata directory for a distribution another one has."""
+        key = _distribution(folded)
+        seen = self._dists.get(key) if key is not None else None
+        if key is None or seen is None or seen[0] == path:
+            return
+        if owner.role == "wheel" or seen[1].role == "wheel":
+            problem = (
+                f"would be a second metadata directory for {key[1]}, beside {seen[0]!r} from "
+                f"{seen[1].name}"
+            )
+            raise _error(owner, member, problem, self._held[seen[0]])
+
+
+def _distribution(folded: list[str]) -> tuple[str, str] | None:
+    """(directory, distribution name) when the last name is a metadata directory."""
+    name = folded[-1]
+    if not name.endswith(_METADATA):
+        return None
+    stem = name.removesuffix(".dist-info").removesuffix(".egg-info")
+    return "/".join(folded[:-1]), canonicalize_name(stem.split("-", 1)[0])
 
 
 def _forbidden(owner: Owner, path: str, member: str, folded: str) -> str | None:

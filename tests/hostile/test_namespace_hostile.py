@@ -154,6 +154,15 @@ def test_a_wheel_onto_a_conda_prefix_replaces_nothing(
     assert word in message
 
 
+def test_a_wheel_for_a_distribution_conda_installed_is_refused(tmp_path: Path) -> None:
+    """pip's numpy over conda's: two metadata directories for one distribution."""
+    tree = _conda_tree(tmp_path / "conda")
+    (tree / SITE / "numpy-1.26.4.dist-info").mkdir()
+    (tree / SITE / "numpy-1.26.4.dist-info/METADATA").write_text("Name: numpy\n")
+    numpy = build_wheel("numpy", "2.0", files={"numpy_extra.py": b""})
+    assert "second metadata directory for numpy" in _refused(tmp_path, [numpy], onto=tree)
+
+
 @pytest.mark.parametrize("path", ["bin/conda-unpack", "bin/CONDA-UNPACK"])
 def test_a_conda_prefix_holding_a_name_mlenv_keeps_is_refused(tmp_path: Path, path: str) -> None:
     """A noarch package's entry point or relocated file is no tar member: the prefix rattler

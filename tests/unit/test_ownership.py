@@ -199,6 +199,20 @@ def test_a_wheels_own_metadata_comes_only_from_its_own_dist_info() -> None:
     assert "distribution metadata" in refused(venv(), wheel(), path, member=member)
 
 
+@pytest.mark.parametrize(
+    "conda_metadata", ["numpy-1.26.4.dist-info/METADATA", "NumPy-1.26.4-py3.11.egg-info"]
+)
+def test_a_wheel_adds_no_second_metadata_for_a_conda_distribution(conda_metadata: str) -> None:
+    """One distribution, one metadata directory: pip's numpy over conda's is refused even
+    when no other file collides."""
+    ledger = venv()
+    ledger.claim(conda(), f"{SITE}/{conda_metadata}", "file")
+    own = "numpy-2.0.dist-info/METADATA"
+    numpy = Owner("numpy-2.0-py3-none-any.whl", "wheel", "h", f"{SITE}/numpy-2.0.dist-info")
+    message = refused(ledger, numpy, f"{SITE}/{own}", member=own)
+    assert "second metadata directory for numpy" in message
+
+
 def test_a_refused_claim_leaves_the_ledger_as_it_was() -> None:
     """A refusal records nothing: the same path stays free for its rightful owner."""
     ledger = venv()
