@@ -872,7 +872,9 @@ def check_conda_packages(
     ledger = PathLedger()
     for package, member, kind in claims:
         owner = Owner(package.filename, "conda", _CONDA_HINT)
-        ledger.claim(owner, member, kind, content=package.contents.get(member))
+        target = package.targets.get(member)
+        content = package.contents.get(member) if target is None else (target, 0)
+        ledger.claim(owner, member, kind, content=content)
 
 
 def _vet_conda(filename: str, path: Path, limits: _Limits) -> _CondaVetting:
@@ -914,6 +916,7 @@ class _CondaVetting:
     kinds: dict[str, Kind] = field(default_factory=dict)  # member -> file | dir | symlink
     listed: list[tuple[str, str]] = field(default_factory=list)  # (listing member, path)
     contents: dict[str, tuple[str, int]] = field(default_factory=dict)  # path -> sha256, size
+    targets: dict[str, str] = field(default_factory=dict)  # symlink -> its target
 
     def refuse(self, member: str, problem: str) -> InstallError:
         return _refused(self.filename, member, problem, _CONDA_HINT)
@@ -958,6 +961,7 @@ class _CondaVetting:
             if problem := _link_problem(name, member.linkname):
                 raise self.refuse(name, problem)
             self.kinds[name] = "symlink"
+            self.targets[name] = member.linkname
         elif member.islnk():
             if self.kinds.get(member.linkname) != "file":
                 raise self.refuse(

@@ -128,6 +128,7 @@ class PathLedger:
     ) -> bool:
         """Record that ``owner`` writes ``path`` (``member`` of its archive) or refuse.
 
+        ``content`` identifies a file's bytes (hash, size) or a symlink's target (target, 0).
         False when an identical file is already claimed by another owner: skip writing it.
         """
         member = path if member is None else member
@@ -236,9 +237,9 @@ def _in_own_package(own: str | None, path: str, found: str) -> bool:
 
 
 def _same_file(owner: Owner, kind: Kind, content: tuple[str, int] | None, held: _Held) -> bool:
-    """An identical file shipped by two packages is written once."""
+    """An identical file (or symlink: content is its target) of two packages is written once."""
     return (
-        kind == held.kind == "file"
+        kind == held.kind != "dir"
         and content is not None
         and content == held.content
         and owner != held.owner

@@ -210,6 +210,15 @@ def test_conda_packages_share_a_path_only_with_the_same_bytes(tmp_path: Path) ->
         check_conda_packages([*same, other])
 
 
+def test_conda_packages_share_a_symlink_only_with_the_same_target(tmp_path: Path) -> None:
+    """Two packages linking one path to one target agree; to different targets, they clash."""
+    same = [_package(tmp_path, n, symlinks={"lib/libx.so": "libx.so.1"}) for n in ("a", "b")]
+    check_conda_packages(same)
+    other = _package(tmp_path, "c", symlinks={"lib/libx.so": "libx.so.2"})
+    with pytest.raises(PathClashError, match=r"would overwrite 'lib/libx\.so'"):
+        check_conda_packages([*same, other])
+
+
 def test_a_conda_file_where_another_package_has_a_directory_is_refused(tmp_path: Path) -> None:
     """Protects the tree from a file and a directory at one path, whatever the order."""
     directory = _package(tmp_path, "a", files={"lib/thing/x.so": b"x"})
