@@ -135,12 +135,15 @@ class PathLedger:
         parts = path.split("/")
         folded = [fold_name(part) for part in parts]
         new: list[int] = []  # depths of ancestors claimed here first
-        for depth in range(1, len(parts)):
-            held = self._held.get("/".join(parts[:depth]))
-            if held is None:
-                new.append(depth)
-            elif held.kind != "dir":
-                raise _error(owner, member, _below(held, "/".join(parts[:depth])), held)
+        ancestor = path
+        for depth in range(len(parts) - 1, 0, -1):  # a held path's ancestors are held dirs
+            ancestor = ancestor.rpartition("/")[0]
+            held = self._held.get(ancestor)
+            if held is not None:
+                if held.kind != "dir":
+                    raise _error(owner, member, _below(held, ancestor), held)
+                break
+            new.insert(0, depth)
         held = self._held.get(path)
         if held is not None:
             if kind == held.kind == "dir":
