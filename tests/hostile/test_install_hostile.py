@@ -83,7 +83,7 @@ def _refused(
     with pytest.raises((InstallError, PathClashError)) as caught:
         install_environment(wheels, staging, **arguments)  # type: ignore[arg-type]
     error = caught.value
-    assert type(error) in (InstallError, PathClashError)
+    assert isinstance(error, InstallError | PathClashError)
     assert member in str(error)
     assert any(wheel.name in str(error) for wheel in wheels)
     assert not staging.exists()
