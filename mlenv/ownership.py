@@ -54,7 +54,8 @@ _RESERVED = re.compile(r"bin/conda-unpack|conda-meta(/.*)?")
 # A wheel's only: conda's python package ships the interpreter (and may ship a pyvenv.cfg).
 _INTERPRETER = re.compile(
     r"(bin/)?pyvenv\.cfg"
-    r"|bin/(pythonw?(\d+(\.\d+)?)?|activate(\.\w+|_this\.py)?|deactivate|[^/]*\._pth)"
+    r"|bin/(pythonw?(\d+(\.\d+)?)?(-config)?|activate(\.\w+|_this\.py)?|deactivate"
+    r"|[^/]*\._pth)"
 )
 # Unicode Default_Ignorable_Code_Point (DerivedCoreProperties.txt): drawn as nothing, so
 # "a\u200bb" looks like "ab", and HFS+ ignores some of them in names.

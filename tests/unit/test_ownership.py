@@ -131,7 +131,7 @@ def test_one_kind_per_path_and_nothing_below_a_leaf(
         "pyvenv.cfg", "bin/pyvenv.cfg", "PyVenv.CFG", "bin/conda-unpack", "bin/CONDA-UNPACK",
         "conda-meta/evil.json", "Conda-Meta/history", "bin/python3.12", "bin/python", "bin/Python3",
         "bin/\uff50ython", "bin/pythonw", "bin/activate", "bin/activate.fish", "bin/Activate.ps1",
-        "bin/activate_this.py", "bin/deactivate", "bin/python311._pth",
+        "bin/activate_this.py", "bin/deactivate", "bin/python311._pth", "bin/python3.11-config",
     ],
 )  # fmt: skip
 def test_names_mlenv_keeps_are_refused_to_wheels(path: str) -> None:
@@ -153,6 +153,7 @@ def test_conda_packages_ship_the_interpreter_and_scripts_like_activate_global() 
     assert ledger.claim(conda("python"), "pyvenv.cfg", "file")
     assert ledger.claim(wheel("argcomplete"), "bin/activate-global-python-argcomplete", "file")
     assert ledger.claim(wheel("argcomplete"), "bin/python-argcomplete-check", "file")
+    assert ledger.claim(wheel("grpcio-tools"), "bin/python-grpc-tools-protoc", "file")
 
 
 @pytest.mark.parametrize(
