@@ -33,6 +33,7 @@ from urllib.parse import urlsplit, urlunsplit
 from mlenv.cuda import extract_conda
 from mlenv.errors import MlenvError
 from mlenv.install import check_conda_packages
+from mlenv.placement import path_problem
 from mlenv.report import Reporter
 
 
@@ -356,9 +357,9 @@ def install(
     The tree is then normalised: no CACHEDIR.TAG, no machine paths in conda-meta, an empty
     history, modes 0644/0755.
     """
-    if not target_prefix.startswith("/"):
+    if problem := path_problem(target_prefix):
         raise CondaError(
-            f"the deploy prefix {target_prefix!r} is not an absolute path",
+            f"the deploy prefix {target_prefix!r} {problem}",
             where="environment.prefix",
             hint="write an absolute path such as /opt/mlenv/detector",
         )

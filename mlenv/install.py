@@ -65,6 +65,8 @@ from packaging.version import InvalidVersion, Version
 from zstandard import ZstdDecompressor, ZstdError
 
 from mlenv.errors import MlenvError
+from mlenv.ownership import Kind, Owner, PathLedger
+from mlenv.placement import path_problem
 from mlenv.report import Reporter
 
 MAX_WHEEL_BYTES = 8 << 30
@@ -83,12 +85,14 @@ _KINDS = {
     stat.S_IFSOCK: "socket",
 }
 _WEAK = frozenset({"md5", "sha1"})  # forbidden in RECORD by the wheel spec
-_CLASH = "two locked packages install the same path: keep only one of them in the manifest"
 _DISK = "check free space and permissions where the staging directory lives"
-_LAYOUT = "mlenv's venv layout"
-_CONDA = "the conda environment"
 _HINT = "the wheel is corrupt or malicious: lock another version or rebuild it"
+_LAYOUT = Owner("mlenv's venv layout", "mlenv", _HINT)
 _CONDA_HINT = "the conda package is corrupt or malicious: lock another build or rebuild it"
+# The prefix rattler made is judged like the packages it came from (its noarch entry points
+# and relocated paths were not tar members); its records are rattler's own.
+_CONDA = Owner("the conda environment", "conda", _CONDA_HINT)
+_RECORDS = Owner("rattler's conda-meta", "mlenv", _CONDA_HINT)
 _TAR_KINDS = {
     tarfile.CHRTYPE: "character device",
     tarfile.BLKTYPE: "block device",
@@ -192,8 +196,8 @@ class _Layout:
     prefix: str
     interpreter: str
     python: str
-    # Installing onto a conda prefix: no venv skeleton, and its files belong to conda.
-    existing: frozenset[str] = frozenset()
+    # Installing onto a conda prefix: no venv skeleton, and its paths belong to conda.
+    existing: frozenset[tuple[str, Kind]] = frozenset()
     venv: bool = True
 
     @property
@@ -228,6 +232,12 @@ class _Layout:
         if not self.venv:
             return ()
         return tuple(sorted({*self.venv_files(), *self.venv_links()}))
+
+    def generated_kinds(self) -> list[tuple[str, Kind]]:
+        """What mlenv writes, for the ledger: the directories wheels install into, too."""
+        kinds: list[tuple[str, Kind]] = [(self.site, "dir"), ("bin", "dir")]
+        links = self.venv_links()
+        return kinds + [(p, "symlink" if p in links else "file") for p in self.generated()]
 
 
 @dataclass(frozen=True)
@@ -310,7 +320,7 @@ def install_environment(
     of a venv: it is moved into the tree, and a wheel that would overwrite one of its files is
     refused.
     """
-    existing = frozenset(_relative_files(onto)) if onto is not None else frozenset()
+    existing = frozenset(_relative_kinds(onto)) if onto is not None else frozenset()
     layout = _Layout(
         _absolute(prefix, "prefix"),
         _absolute(interpreter, "interpreter"),
@@ -356,9 +366,8 @@ def install_environment(
 
 def _absolute(path: str, what: str) -> str:
     """Both end up in shebangs, pyvenv.cfg and activate, so only clean paths are accepted."""
-    clean = posixpath.normpath(path) == path and path.startswith("/") and path != "/"
-    if not clean or any(ord(c) < 32 or ord(c) == 127 for c in path):
-        raise InstallError(f"must be a normalised absolute path, not {path!r}", where=what)
+    if problem := path_problem(path):
+        raise InstallError(f"{path!r} {problem}", where=what)
     return path
 
 
@@ -590,64 +599,14 @@ def _target(wheel: str, member: str, data_dir: str, scheme_dirs: dict[str, str])
 def _assign_owners(wheels: list[_Wheel], layout: _Layout) -> None:
     """Give every path one owner, in file-name order, so no outcome depends on input order.
 
-    Refuses a second wheel for one distribution, different bytes at one path, a file where
-    another wheel needs a directory, and paths equal under case folding.
+    Refuses a second wheel for one distribution; ``PathLedger.claim`` judges every path.
     """
-    files: dict[str, tuple[str, str, RecordEntry | None]] = {}
-    dirs: dict[str, str] = {}
-    folded: dict[str, tuple[str, str]] = {}
+    ledger = PathLedger()
+    for path, kind in layout.generated_kinds():
+        ledger.claim(_LAYOUT, path, kind)
+    for path, kind in sorted(layout.existing):
+        ledger.claim(_RECORDS if path.split("/", 1)[0] == "conda-meta" else _CONDA, path, kind)
     distributions: dict[str, str] = {}
-
-    def claim(owner: str, member: str, target: str, record: RecordEntry | None) -> bool:
-        if target in files:
-            other, _, other_record = files[target]
-            if (
-                other != owner
-                and record is not None
-                and other_record is not None
-                and (record.hash_, record.size) == (other_record.hash_, other_record.size)
-            ):
-                return False
-            raise _refused(
-                owner, member, f"would overwrite {target!r} from {other}", _hint(owner, other)
-            )
-        parts = target.split("/")
-        for depth in range(1, len(parts)):
-            ancestor = "/".join(parts[:depth])
-            if ancestor in files:
-                raise _refused(
-                    owner,
-                    member,
-                    f"needs a directory at {ancestor!r}, a file from {files[ancestor][0]}",
-                    _hint(owner, files[ancestor][0]),
-                )
-            dirs.setdefault(ancestor, owner)
-        if target in dirs:
-            raise _refused(
-                owner,
-                member,
-                f"is a file at {target!r}, a directory for {dirs[target]}",
-                _hint(owner, dirs[target]),
-            )
-        for depth in range(1, len(parts) + 1):
-            path = "/".join(parts[:depth])
-            seen, seen_owner = folded.setdefault(path.casefold(), (path, owner))
-            # conda's own tree may differ in case (ncurses' terminfo/E and terminfo/e): refuse
-            # only what a wheel adds
-            if seen != path and owner not in (_LAYOUT, _CONDA):
-                raise _refused(
-                    owner,
-                    member,
-                    f"differs only in case from {seen!r} from {seen_owner}",
-                    _hint(owner, seen_owner),
-                )
-        files[target] = (owner, member, record)
-        return True
-
-    for path in layout.generated():
-        claim(_LAYOUT, path, path, None)
-    for path in sorted(layout.existing):
-        claim(_CONDA, path, path, None)
     for wheel in wheels:
         if wheel.name in distributions:
             raise InstallError(
@@ -656,21 +615,25 @@ def _assign_owners(wheels: list[_Wheel], layout: _Layout) -> None:
                 hint="install one wheel per distribution",
             )
         distributions[wheel.name] = wheel.filename
-        claims: list[tuple[str, str, RecordEntry | None]]
-        claims = [(m.target, m.name, m.record) for m in wheel.members]
+        owner = Owner(wheel.filename, "wheel", _HINT, metadata=wheel.dist_info)
+        claims: list[tuple[str, str, tuple[str, int] | None]]
+        claims = [(m.target, m.name, _content(m.record)) for m in wheel.members]
         dist_info = posixpath.basename(wheel.dist_info)
         claims += [(target, f"{dist_info}/entry_points.txt", None) for target in wheel.scripts]
         claims += [
             (f"{wheel.dist_info}/{n}", f"{dist_info}/{n}", None) for n in ("INSTALLER", "RECORD")
         ]
-        for target, member, record in sorted(claims, key=lambda claim: claim[0]):
-            if not claim(wheel.filename, member, target, record):
+        for target, member, content in sorted(claims, key=lambda claim: claim[0]):
+            if not ledger.claim(owner, target, "file", member=member, content=content):
                 wheel.source.skip.add(member)
         wheel.members = [m for m in wheel.members if m.name not in wheel.source.skip]
 
 
-def _hint(owner: str, other: str) -> str:
-    return _HINT if other in (owner, _LAYOUT, _CONDA) else _CLASH
+def _content(record: RecordEntry) -> tuple[str, int] | None:
+    """What two wheels must agree on to share a path: RECORD's hash and size."""
+    if record.hash_ is None or record.size is None:
+        return None
+    return f"{record.hash_.name}={record.hash_.value}", record.size
 
 
 def _build(
@@ -710,8 +673,13 @@ def _build(
     )
 
 
-def _relative_files(root: Path) -> list[str]:
-    return [p.relative_to(root).as_posix() for p in root.rglob("*") if not p.is_dir()]
+def _relative_kinds(root: Path) -> list[tuple[str, Kind]]:
+    """Every path below ``root`` with its kind; a symlink is never followed."""
+    kinds: dict[int, Kind] = {stat.S_IFDIR: "dir", stat.S_IFLNK: "symlink"}
+    return [
+        (path.relative_to(root).as_posix(), kinds.get(stat.S_IFMT(info.st_mode), "file"))
+        for path, info in _tree(root)
+    ]
 
 
 def _write_venv(root: Path, layout: _Layout) -> tuple[str, ...]:
@@ -884,22 +852,29 @@ def check_conda_packages(
     wheel rules, plus symlinks that stay inside the prefix (relative, climbing no higher than
     their own depth), hardlinks only to earlier files of the package, and no member below a
     symlink of any of the packages (it would be written through it). Names differing only in
-    case are allowed: ncurses ships terminfo/E and terminfo/e. Bombs: the bytes each tar has
-    consumed, headers included, are counted from its headers before any member is inflated.
+    case are allowed: ncurses ships terminfo/E and terminfo/e. Across packages, ``PathLedger``
+    judges every installed member: none below another's symlink, none a file where another has a
+    directory, one path shared only with the sha256 and size ``info/paths.json`` gives, and none
+    in mlenv's names (``conda-meta/``, ``bin/conda-unpack``, ``pyvenv.cfg``). Bombs: the bytes
+    each tar has consumed, headers included, are counted from its headers before any member is
+    inflated.
     """
     vetted = [_vet_conda(name, path, _Limits(max_bytes, max_ratio)) for name, path in packages]
-    symlinks = {link: package.filename for package in vetted for link in package.symlinks}
-    for package in vetted:
-        for member in package.kinds:
-            parts = member.split("/")
-            for depth in range(1, len(parts)):
-                ancestor = "/".join(parts[:depth])
-                if ancestor in symlinks:
-                    raise package.refuse(
-                        member,
-                        f"would be written through the symlink {ancestor!r} of "
-                        f"{symlinks[ancestor]}",
-                    )
+    claims = sorted(
+        (
+            (package, member, kind)
+            for package in vetted
+            for member, kind in package.kinds.items()
+            if member.split("/", 1)[0] != "info"  # the package's own metadata, never installed
+        ),
+        key=lambda claim: (claim[1].split("/"), claim[0].filename),
+    )
+    ledger = PathLedger()
+    for package, member, kind in claims:
+        owner = Owner(package.filename, "conda", _CONDA_HINT)
+        target = package.targets.get(member)
+        content = package.contents.get(member) if target is None else (target, 0)
+        ledger.claim(owner, member, kind, content=content)
 
 
 def _vet_conda(filename: str, path: Path, limits: _Limits) -> _CondaVetting:
@@ -938,12 +913,10 @@ class _CondaVetting:
     limits: _Limits
     size: int = 0
     consumed: int = 0  # decompressed bytes of the tars before the current one
-    kinds: dict[str, str] = field(default_factory=dict)  # member -> file | dir | symlink
+    kinds: dict[str, Kind] = field(default_factory=dict)  # member -> file | dir | symlink
     listed: list[tuple[str, str]] = field(default_factory=list)  # (listing member, path)
-
-    @property
-    def symlinks(self) -> list[str]:
-        return [member for member, kind in self.kinds.items() if kind == "symlink"]
+    contents: dict[str, tuple[str, int]] = field(default_factory=dict)  # path -> sha256, size
+    targets: dict[str, str] = field(default_factory=dict)  # symlink -> its target
 
     def refuse(self, member: str, problem: str) -> InstallError:
         return _refused(self.filename, member, problem, _CONDA_HINT)
@@ -988,6 +961,7 @@ class _CondaVetting:
             if problem := _link_problem(name, member.linkname):
                 raise self.refuse(name, problem)
             self.kinds[name] = "symlink"
+            self.targets[name] = member.linkname
         elif member.islnk():
             if self.kinds.get(member.linkname) != "file":
                 raise self.refuse(
@@ -1011,6 +985,14 @@ class _CondaVetting:
             if not isinstance(entries, list):
                 raise self.refuse(member.name, "has no list of paths")
             paths = [entry.get("_path") if isinstance(entry, dict) else None for entry in entries]
+            self.contents = {
+                entry["_path"]: (str(entry["sha256"]), entry["size_in_bytes"])
+                for entry in entries
+                if isinstance(entry, dict)
+                and isinstance(entry.get("_path"), str)
+                and isinstance(entry.get("sha256"), str)
+                and type(entry.get("size_in_bytes")) is int
+            }
         for path in paths:
             if not isinstance(path, str):
                 raise self.refuse(member.name, f"lists {path!r}, which is not a path")

@@ -19,6 +19,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
 from mlenv.errors import ManifestError, Problem, redact
+from mlenv.placement import judge_placement
 
 PLATFORMS = ("linux-64", "linux-aarch64")
 PYTHON_MINORS = tuple(f"3.{minor}" for minor in range(9, 16))
@@ -217,7 +218,6 @@ _CUDA = re.compile(r"^\d{1,2}\.\d{1,2}$")
 _ARCH = re.compile(r"^sm_[0-9]{2,3}[af]?$")
 _PROJECT = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?$")
 _GLIBC = re.compile(r"^2\.(\d{2})$")
-_ABS_PATH = re.compile(r"^/[^\s\0]*$")
 
 T = TypeVar("T")
 
@@ -429,10 +429,12 @@ def _environment(check: _Checker, table: Mapping[str, Any]) -> Environment:
     if "platforms" in table and isinstance(table["platforms"], list) and not table["platforms"]:
         check.add("environment.platforms", "must list at least one platform", 'e.g. ["linux-64"]')
     glibc = check.string(table, "environment.glibc", DEFAULT_GLIBC, _glibc)
-    path_rule = _pattern(_ABS_PATH, "an absolute POSIX path without spaces")
-    prefix = check.string(table, "environment.prefix", f"/opt/mlenv/{name}", path_rule)
-    interpreter = check.string(table, "environment.interpreter", None, path_rule)
-    return Environment(name, python, platforms, glibc, prefix.rstrip("/") or "/", interpreter)
+    prefix = check.string(table, "environment.prefix", f"/opt/mlenv/{name}")
+    interpreter = check.string(table, "environment.interpreter", None)
+    placement = judge_placement(prefix, interpreter, python)
+    for problem in placement.problems:
+        check.add(f"environment.{problem.key}", problem.message, problem.hint)
+    return Environment(name, python, platforms, glibc, placement.prefix, placement.interpreter)
 
 
 def _cuda(check: _Checker, table: Mapping[str, Any]) -> Cuda:

@@ -15,7 +15,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from mlenv.layer import Compression, LayerBlob, collect, write_layer
+from mlenv.layer import Compression, Entry, LayerBlob, collect, write_layer
+from mlenv.ownership import Owner, PathLedger
 from mlenv.report import Reporter
 
 UNPACK = "bin/conda-unpack"
@@ -139,7 +140,18 @@ def write_pack(
         script.parent.mkdir()
         script.write_bytes(unpack_script(prefix, files))
         script.chmod(0o755)
-        entries = [e for e in collect(staging, "") if e.path != UNPACK]
-        present = {e.path for e in entries}
-        entries += [e for e in collect(Path(extra), "") if e.path not in present]
+        entries = _owned(collect(staging, ""), collect(Path(extra), ""))
         return write_layer(entries, out, compression=compression, mtime=mtime, reporter=reporter)
+
+
+def _owned(tree: list[Entry], extra: list[Entry]) -> list[Entry]:
+    """The tree and mlenv's additions, each path claimed once: a file of the tree at
+    ``bin/conda-unpack`` (or a ``bin`` that is no directory) is refused, never replaced."""
+    ledger = PathLedger()
+    hint = "the installed tree holds a path mlenv writes into the archive: rebuild it"
+    for entry in tree:
+        ledger.claim(Owner("the installed environment", "tree", hint), entry.path, entry.kind)
+    for entry in extra:
+        ledger.claim(Owner("mlenv's conda-unpack", "mlenv", hint), entry.path, entry.kind)
+    present = {entry.path for entry in tree}
+    return tree + [entry for entry in extra if entry.path not in present]

@@ -15,6 +15,7 @@ from mlenv import conda
 from mlenv.conda import CondaRecord, CondaWorkerError
 from mlenv.errors import MlenvError
 from mlenv.install import InstallError, check_conda_packages
+from mlenv.ownership import PathClashError
 from mlenv.report import MemoryReporter
 from tests.support.conda_channel import PackageFormat, build_conda_package, repodata_record
 
@@ -109,7 +110,7 @@ def test_attack_is_refused(
     tmp_path: Path, fmt: PackageFormat, arguments: dict[str, Any], member: str, word: str
 ) -> None:
     filename, path = _package(tmp_path, fmt, **arguments)
-    with pytest.raises(InstallError) as caught:
+    with pytest.raises((InstallError, PathClashError)) as caught:
         check_conda_packages([(filename, path)])
     assert caught.value.where == filename
     assert f"member '{member}" in caught.value.message and word in caught.value.message
@@ -151,7 +152,7 @@ def test_a_member_below_another_packages_symlink_is_refused(tmp_path: Path) -> N
     (tmp_path / name).write_bytes(data)
     writing = (name, tmp_path / name)
     for packages in ([linking, writing], [writing, linking]):
-        with pytest.raises(InstallError) as caught:
+        with pytest.raises(PathClashError) as caught:
             check_conda_packages(packages)
         assert caught.value.where == name
         expected = (

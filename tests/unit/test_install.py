@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from mlenv.install import InstallError, InstallResult, NamedWheel, install_environment
+from mlenv.ownership import PathClashError
 from mlenv.report import MemoryReporter
 from tests.support.wheels import build_wheel
 
@@ -444,7 +445,7 @@ def test_conda_trees_may_differ_in_case_among_themselves(tmp_path: Path) -> None
 
 def test_a_wheel_differing_in_case_from_a_conda_file_is_refused(tmp_path: Path) -> None:
     wheel = build_wheel("term", "1.0", files={"term-1.0.data/data/share/Terminfo/x": b""})
-    with pytest.raises(InstallError, match="differs only in case"):
+    with pytest.raises(PathClashError, match="differs only in case"):
         _install([_write(tmp_path, wheel)], tmp_path / "stage", onto=_conda_tree(tmp_path / "c"))
 
 

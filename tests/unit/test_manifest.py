@@ -264,8 +264,8 @@ BAD_MANIFESTS: list[tuple[str, str, list[str]]] = [
         "prefix-relative",
         MINIMAL + 'prefix = "opt/env"\n',
         [
-            "m.toml: [environment].prefix: 'opt/env' is not valid: expected an absolute POSIX "
-            "path without spaces"
+            "m.toml: [environment].prefix: 'opt/env' is not an absolute path\n"
+            '  hint: write the absolute path of a directory of its own, such as "/opt/mlenv/NAME"'
         ],
     ),
     (
