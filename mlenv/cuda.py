@@ -369,23 +369,37 @@ def _digits(text: str) -> CudaVersion:
     return CudaVersion(int(text[:-1]), int(text[-1]))
 
 
+def _shipped_in(component: str, version: tuple[int, ...], cuda: CudaVersion) -> _Component | None:
+    """The toolkit update that shipped this component version (``component_versions``).
+
+    A version between two pinned ones (a standalone patch, e.g. cuBLAS 13.4.1.1) is traced to
+    the newest earlier update of the same CUDA minor: a lower bound of its driver, never a guess.
+    """
+    rows = [
+        row
+        for row in _matrix().components
+        if row.component == component and row.cuda == cuda and row.version <= version
+    ]
+    return max(rows, key=lambda row: row.version, default=None)
+
+
 def _lookup(
     component: str, version: tuple[int, ...], major: int, *, exact: bool
 ) -> tuple[CudaVersion, str | None, str] | None:
-    """CUDA of a component version from the cuda-toolkit pins, only when unambiguous."""
+    """CUDA of a component version from the cuda-toolkit pins, only when unambiguous; the
+    update that shipped it only for an exact pin."""
     rows = [
         row
         for row in _matrix().components
         if row.component == component and row.cuda.major == major
     ]
-    if exact:
-        for row in rows:
-            if row.version == version:
-                return row.cuda, row.release, row.source
-    for depth in (3, 2):
+    for depth in (4, 3, 2):
         hits = [row for row in rows if row.version[:depth] == version[:depth]]
         if len({row.cuda for row in hits}) == 1:
-            return hits[0].cuda, None, hits[0].source
+            shipped = _shipped_in(component, version, hits[0].cuda) if exact else None
+            if shipped is None:
+                return hits[0].cuda, None, hits[0].source
+            return shipped.cuda, shipped.release, shipped.source
         if hits:
             return None
     return None
@@ -458,10 +472,17 @@ def _need(
     elif kind == "table":
         hit = _lookup(groups["component"], version, expected, exact=pin.exactness == "exact")
         found = major(expected) if hit is None else make(hit[0], release=hit[1], source=hit[2])
-    else:
+    elif kind == "release":
         exact = pin.exactness == "exact" and len(version) > 2
-        release = ".".join(map(str, version[:3])) if kind == "release" and exact else None
+        release = ".".join(map(str, version[:3])) if exact else None
         found = make(CudaVersion(version[0], version[1]), release=release)
+    else:
+        found = make(CudaVersion(version[0], version[1]))
+        shipped = None
+        if pin.exactness == "exact" and len(version) > 2:
+            shipped = _shipped_in(groups["component"], version, found.cuda)
+        if shipped is not None:
+            found = make(shipped.cuda, release=shipped.release, source=shipped.source)
     if suffix is not None and suffix != found.cuda.major:
         suffix_need = CudaNeed(
             CudaVersion(suffix, 0), True, pattern.id, match.string, pattern.source

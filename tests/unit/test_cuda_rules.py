@@ -226,9 +226,10 @@ def test_version_tag_and_filename_that_disagree_contradict() -> None:
         ("nvidia-cufft-cu12", "11.3.0.4", "12.6", "12.6.2"),
         ("nvidia-cusparse-cu12", "12.5.8.93", "12.8", "12.8.1"),
         ("nvidia-cusolver-cu12", "11.7.5.82", "12.9", "12.9.1"),
-        # Standalone cuBLAS patches are not pinned; the library minor still names one CUDA minor.
-        ("nvidia-cublas", "13.4.1.1", "13.2", None),
-        ("nvidia-cublas-cu12", "12.9.3.13", "12.9", None),
+        # Standalone cuBLAS patches are not pinned: the library minor names one CUDA minor, and
+        # the newest earlier pinned version of it is a lower bound of the update.
+        ("nvidia-cublas", "13.4.1.1", "13.2", "13.2.1"),
+        ("nvidia-cublas-cu12", "12.9.3.13", "12.9", "12.9.2"),
         # The library minor spans several CUDA minors: only the major is certain.
         ("nvidia-cusparse-cu12", "12.5.99.1", "12.x", None),
         ("nvidia-cusolver", "12.0.5.0", "13.x", None),
@@ -295,7 +296,7 @@ def test_requires_dist_decides_when_the_package_has_no_tag() -> None:
     [
         ("nvidia-cuda-runtime~=13.0.48", "13.0", None),
         ("nvidia-cublas-cu12>=12.1.3.1", "12.x", None),
-        ("nvidia-cuda-runtime-cu12==12.8.90", "12.8", None),
+        ("nvidia-cuda-runtime-cu12==12.8.90", "12.8", "12.8.1"),
         ("nvidia-cuda-runtime", "13.x", None),
         ("nvidia-cufft", "13.x", None),
         ("cuda-toolkit[cublas]==12.8.1", "12.8", "12.8.1"),

@@ -197,10 +197,13 @@ CASES: list[tuple[str, Lock, Judged | None, list[tuple[str, str, str]]]] = [
         [("error", "driver-below-toolkit", "")],
     ),
     (
-        "torch-13-ga-driver-warns-for-update-2-cublas",
+        "torch-13-ga-driver-warns-for-update-2-cublas-and-cudart",
         make_lock(TORCH_13, "13.0", "580.65.06"),
         None,
-        [("warning", "driver-minor-compat", "nvidia-cublas")],
+        [
+            ("warning", "driver-minor-compat", "nvidia-cublas"),
+            ("warning", "driver-minor-compat", "nvidia-cuda-runtime"),
+        ],
     ),
     (
         "recorded-requires-driver-edited",
