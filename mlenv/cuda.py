@@ -565,9 +565,16 @@ def _combine(own: list[CudaNeed], required: list[CudaNeed]) -> CudaNeed | None:
 
 
 def extract(
-    name: str, version: str, filename: str = "", requires_dist: Sequence[str] = ()
+    name: str,
+    version: str,
+    filename: str = "",
+    requires_dist: Sequence[str] = (),
+    index: str = "",
 ) -> CudaNeed | None:
-    """The CUDA a Python package needs, from its version tag, wheel name, name and metadata."""
+    """The CUDA a Python package needs, from its version tag, wheel name, name, the GPU package
+    table (release and ``index``, for onnxruntime-gpu, tensorflow ...) and metadata."""
+    from mlenv.cudapkg import table_need
+
     package = canonicalize_name(name)
     where = f"{package} {version}"
     own = _first("version", version, None, version, where=where, name=package)
@@ -582,6 +589,8 @@ def extract(
             ) from exc
         own += _first("version", wheel_version, None, filename, where=where, name=package)
     own += _first("name", package, _Pin(version, "exact"), where, where=where)
+    if not own and (listed := table_need(package, version, index)) is not None:
+        own.append(listed)
     required = [need for raw in requires_dist for need in _from_requirement(raw, where=where)]
     return _combine(own, required)
 
@@ -745,6 +754,14 @@ def _arch_findings(target: CudaTarget) -> list[Finding]:
     return findings
 
 
+def _place(name: str, cuda: CudaVersion, hint: str) -> str:
+    """A hint followed by where the package's family publishes builds for the target CUDA."""
+    from mlenv.cudapkg import hint as family_hint
+
+    place = family_hint(name, cuda)
+    return f"{hint}; {place}" if place else hint
+
+
 def _package_findings(target: CudaTarget, item: PackageNeed) -> list[Finding]:
     need, cuda, driver = item.need, target.cuda, target.driver_floor
     who = f"{item.name} {item.version}"
@@ -773,7 +790,12 @@ def _package_findings(target: CudaTarget, item: PackageNeed) -> list[Finding]:
                 "cuda-major-mismatch",
                 f"CUDA {need.label}",
                 f"{who} is built for CUDA {need.label}, but the target is CUDA {cuda}",
-                f"use a CUDA {cuda.major} build of {item.name}, or target CUDA {need.cuda.major}.x",
+                _place(
+                    item.name,
+                    cuda,
+                    f"use a CUDA {cuda.major} build of {item.name}, "
+                    f"or target CUDA {need.cuda.major}.x",
+                ),
             )
         )
         return findings
@@ -813,8 +835,12 @@ def _package_findings(target: CudaTarget, item: PackageNeed) -> list[Finding]:
                 f"CUDA {need.cuda}, driver >= {own[0]}",
                 f"{who} is built for CUDA {need.cuda}, newer than the target CUDA {cuda}; "
                 f"it needs driver {own[0]} but the driver floor is {driver}",
-                f"use a build of {item.name} for CUDA {cuda} or older, "
-                f"or raise the driver floor to {own[0]}",
+                _place(
+                    item.name,
+                    cuda,
+                    f"use a build of {item.name} for CUDA {cuda} or older, "
+                    f"or raise the driver floor to {own[0]}",
+                ),
             )
         )
     elif target_minimum is not None and max(target_minimum[0], own[0]) <= driver < full[0]:

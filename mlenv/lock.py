@@ -153,6 +153,8 @@ def resolution_inputs(manifest: Manifest) -> dict[str, Any]:
             "driver-floor": manifest.cuda.driver_floor,
             "archs": sorted(manifest.cuda.archs),
         }
+        if manifest.cuda.unverified:  # absent when empty: older locks stay fresh
+            data["cuda"]["unverified"] = list(manifest.cuda.unverified)
     return data
 
 

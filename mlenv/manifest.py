@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar, cast
 
 from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
 
 from mlenv.errors import ManifestError, Problem, redact
 
@@ -53,6 +54,8 @@ class Cuda:
     version: str
     driver_floor: str
     archs: tuple[str, ...] = ()
+    # GPU packages whose CUDA mlenv cannot read, accepted unchecked (PEP 503 names, sorted)
+    unverified: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -132,6 +135,7 @@ class Manifest:
                 "version": self.cuda.version,
                 "driver-floor": self.cuda.driver_floor,
                 "archs": list(self.cuda.archs),
+                "unverified": list(self.cuda.unverified),
             }
         return data
 
@@ -202,7 +206,7 @@ def parse(data: Mapping[str, Any], source: str = "mlenv.toml") -> Manifest:
 _SCHEMA_KEYS: dict[str, tuple[str, ...]] = {
     "": ("environment", "cuda", "conda", "pypi", "build"),
     "environment": ("name", "python", "platforms", "glibc", "prefix", "interpreter"),
-    "cuda": ("version", "driver-floor", "archs"),
+    "cuda": ("version", "driver-floor", "archs", "unverified"),
     "conda": ("channels", "dependencies"),
     "pypi": ("index-url", "extra-index-urls", "find-links", "dependencies", "index-strategy"),
     "build": ("outputs", "base-image", "compression", "layers"),
@@ -212,6 +216,7 @@ _NAME = re.compile(r"^[a-z0-9]([a-z0-9._-]{0,62}[a-z0-9])?$")
 _CUDA = re.compile(r"^\d{1,2}\.\d{1,2}$")
 _DRIVER = re.compile(r"^\d{3}(\.\d{1,3}){0,2}$")
 _ARCH = re.compile(r"^sm_\d{2,3}[af]?$")
+_DIST_NAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?$")
 _GLIBC = re.compile(r"^2\.(\d{2})$")
 _ABS_PATH = re.compile(r"^/[^\s\0]*$")
 
@@ -446,7 +451,23 @@ def _cuda(check: _Checker, table: Mapping[str, Any]) -> Cuda:
     )
     if version and floor:
         _check_driver_floor(check, version, floor)
-    return Cuda(version, floor, archs)
+    return Cuda(version, floor, archs, _unverified(check, table))
+
+
+def _unverified(check: _Checker, table: Mapping[str, Any]) -> tuple[str, ...]:
+    """[cuda] unverified: distribution names, PEP 503-normalised, each once."""
+    names = check.string_list(
+        table, "cuda.unverified", (), _pattern(_DIST_NAME, 'a distribution name like "xformers"')
+    )
+    spellings = Counter(canonicalize_name(name) for name in set(names))
+    for name, count in sorted(spellings.items()):
+        if count > 1:
+            check.add(
+                "cuda.unverified",
+                f"{name!r} is listed more than once (names compare PEP 503-normalised)",
+                "list each package once",
+            )
+    return tuple(sorted(spellings))
 
 
 def _check_driver_floor(check: _Checker, version: str, floor: str) -> None:

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from mlenv import cudapkg
 from mlenv.cuda import (
     CudaError,
     CudaNeed,
@@ -79,7 +80,7 @@ def verify_lock(lock: Lock, manifest_hash: str, judged: Judged | None) -> Verdic
         )
     for platform, package in lock.packages():
         findings += _integrity(platform, package)
-    needs, extraction = _needs(lock)
+    needs, extraction, unread = _needs(lock)
     findings += extraction
     target = lock.target
     if target.cuda is None or target.driver_floor is None:
@@ -101,6 +102,10 @@ def verify_lock(lock: Lock, manifest_hash: str, judged: Judged | None) -> Verdic
     archs = tuple(dict.fromkeys(judged.archs)) if judged else ()
     cuda_target = CudaTarget(CudaVersion.parse(target.cuda), DriverVersion.parse(driver), archs)
     findings += judge(cuda_target, needs)
+    findings += [
+        cudapkg.finding(name, version, what, unverified, cuda_target.cuda)
+        for name, version, what, unverified in unread
+    ]
     needed: str | None = None
     with contextlib.suppress(CudaError):  # judge() reports a package whose driver is unknown
         needed = str(required_driver(cuda_target, needs)[0])
@@ -150,23 +155,36 @@ def _integrity(platform: str, package: LockedPackage) -> list[Finding]:
     return found
 
 
-def _needs(lock: Lock) -> tuple[list[PackageNeed], list[Finding]]:
-    """What CUDA each package needs, re-derived from its name and file; the lock's own ``cuda``
-    field (which may come from Requires-Dist) must agree with the name and file."""
+_Unread = tuple[str, str, str, tuple[str, ...]]
+
+
+def _needs(lock: Lock) -> tuple[list[PackageNeed], list[Finding], list[_Unread]]:
+    """What CUDA each package needs, re-derived from its name, file and index; the lock's own
+    ``cuda`` field (which may come from Requires-Dist) must agree with them. GPU packages whose
+    CUDA cannot be read come back apart, with the lock's ``unverified`` mark."""
     needs: dict[tuple[str, str], PackageNeed] = {}
     findings: list[Finding] = []
+    unread: dict[tuple[str, str], _Unread] = {}
     for _, package in lock.packages():
         key = (package.name, package.version)
-        if key in needs:
+        if key in needs or key in unread:
             continue
         try:
-            need = extract(package.name, package.version, package.filename)
+            need = extract(package.name, package.version, package.filename, index=package.index)
         except CudaError as exc:
             findings.append(
                 _error("cuda-unreadable", package.name, "", "", exc.message, exc.hint or "")
             )
             continue
         recorded = package.cuda
+        if need is None and (
+            recorded == cudapkg.UNVERIFIED
+            or (recorded is None and cudapkg.undetermined(*key, package.index) is not None)
+        ):
+            what = cudapkg.undetermined(*key, package.index) or "the lock records it unverified"
+            listed = (package.name,) if recorded == cudapkg.UNVERIFIED else ()
+            unread[key] = (package.name, package.version, what, listed)
+            continue
         if need is not None and recorded is not None and need.label != recorded:
             findings.append(
                 _error(
@@ -195,7 +213,7 @@ def _needs(lock: Lock) -> tuple[list[PackageNeed], list[Finding]]:
                 )
         if need is not None:
             needs[key] = PackageNeed(package.name, package.version, need)
-    return list(needs.values()), findings
+    return list(needs.values()), findings, list(unread.values())
 
 
 _LABEL = re.compile(r"(\d{1,2})\.(\d{1,2}|x)")

@@ -164,7 +164,6 @@ def test_extract_matches(name: str, version: str, label: str, rule: str) -> None
         ("torch", "2.5.0+xpu"),
         ("jaxlib", "0.4.30"),
         ("jax", "0.7.0"),
-        ("paddlepaddle-gpu", "2.4.2"),
         ("paddlepaddle", "2.5.2.post120"),
         ("numpy", "2.1.0.post120"),
         ("nvidia-ml-py", "12.560.30"),
@@ -506,7 +505,9 @@ def test_cu124_wheel_under_12_1_with_the_12_1_driver_fails_newer_minor() -> None
             "CUDA 12.1, driver 530.30.02",
             "torch 2.6.0+cu124 is built for CUDA 12.4, newer than the target CUDA 12.1; "
             "it needs driver 550.54.14 but the driver floor is 530.30.02",
-            "use a build of torch for CUDA 12.1 or older, or raise the driver floor to 550.54.14",
+            "use a build of torch for CUDA 12.1 or older, or raise the driver floor to 550.54.14; "
+            "install torch from PyTorch's CUDA 12.1 index https://download.pytorch.org/whl/cu121 "
+            "(builds tagged +cu121)",
         ),
     )
 
@@ -589,7 +590,8 @@ def test_cupy_cuda11x_under_12_4_is_a_major_mismatch() -> None:
             "CUDA 11.x",
             "CUDA 12.4, driver 550.54.14",
             "cupy-cuda11x 13.3.0 is built for CUDA 11.x, but the target is CUDA 12.4",
-            "use a CUDA 12 build of cupy-cuda11x, or target CUDA 11.x",
+            "use a CUDA 12 build of cupy-cuda11x, or target CUDA 11.x; "
+            "install cupy-cuda12x, CuPy's build for CUDA 12.x",
         ),
     )
 
