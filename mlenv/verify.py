@@ -185,6 +185,8 @@ def _needs(lock: Lock) -> tuple[list[PackageNeed], list[Finding], list[_Unread]]
             listed = (package.name,) if recorded == cudapkg.UNVERIFIED else ()
             unread[key] = (package.name, package.version, what, listed)
             continue
+        if need is not None and recorded == cudapkg.UNVERIFIED:
+            recorded = None  # readable now (a newer table): judged, the old mark is moot
         if need is not None and recorded is not None and need.label != recorded:
             findings.append(
                 _error(

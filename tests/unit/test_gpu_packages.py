@@ -18,6 +18,9 @@ from hypothesis import strategies as st
 
 from mlenv import cudapkg
 from mlenv.cuda import CudaTarget, CudaVersion, DriverVersion, PackageNeed, extract, judge
+from mlenv.lock import LockedPackage
+from mlenv.verify import verify_lock
+from tests.unit.test_verify import HASH, codes, locked, make_lock
 
 TEXT = (resources.files("mlenv") / "data" / "gpu_packages.json").read_text(encoding="utf-8")
 DATA: dict[str, Any] = json.loads(TEXT)
@@ -245,3 +248,31 @@ def test_a_gpu_package_is_never_silently_cpu(name: str, version: str, index: str
     need = extract(name, version, wheel(name, version), index=index)
     unread = cudapkg.undetermined(name, version, index)
     assert need is not None or unread is not None
+
+
+@pytest.mark.parametrize(
+    ("package", "expected"),
+    [
+        # listed unverified: a warning on every verify, never a pass without a word
+        (locked("xformers", "0.0.30", "unverified"), [("warning", "cuda-unverified", "xformers")]),
+        # the mark deleted by hand: the package is a GPU package all the same
+        (locked("xformers", "0.0.30"), [("error", "cuda-undetermined", "xformers")]),
+        # readable by a newer table: judged on its CUDA, the old mark is moot
+        (locked("onnxruntime-gpu", "1.20.1", "unverified"), []),
+        (
+            locked("onnxruntime-gpu", "1.18.1"),
+            [("error", "cuda-major-mismatch", "onnxruntime-gpu")],
+        ),
+        # the lock's index decides, as it did at lock time
+        (
+            locked("onnxruntime-gpu", "1.18.1", "12.x", index=CUDA_12_FEED),
+            [],
+        ),
+        (locked("triton", "3.4.0"), []),
+    ],
+    ids=["unverified", "mark-removed", "now-readable", "pypi-cuda-11", "cuda-12-feed", "triton"],
+)
+def test_verify_judges_gpu_packages_from_the_lock(
+    package: LockedPackage, expected: list[tuple[str, str, str]]
+) -> None:
+    assert codes(verify_lock(make_lock([package]), HASH, None)) == expected
