@@ -122,11 +122,12 @@ def test_unknown_cuda_fails_then_unverified_passes_and_verify_warns_every_time(
 
     manifest = (root / "mlenv.toml").read_text()
     (root / "mlenv.toml").write_text(
-        manifest.replace(CUDA_12, CUDA_12 + 'unverified = ["XFormers"]\n')
+        manifest.replace(CUDA_12, CUDA_12 + 'unverified = ["XFormers", "not-here"]\n')
     )
     result = run_mlenv(["lock"], root, env)
     assert result.returncode == 0, result.stderr
     assert "xformers 0.0.30: its CUDA was not checked ([cuda] unverified)" in result.stderr
+    assert "[cuda] unverified lists not-here, but no locked package" in result.stderr
     assert _cuda_of(root) == {"torch": "12.4", "xformers": "unverified"}
     first = (root / "mlenv.lock").read_bytes()
     assert run_mlenv(["lock"], root, env).returncode == 0
