@@ -160,15 +160,25 @@ def undetermined(name: str, version: str, index: str) -> str | None:
     )
 
 
+def _family(package: str) -> _Family | None:
+    return next((f for f in _table().families if f.match.search(package)), None)
+
+
+def family(name: str) -> str | None:
+    """The package family ("pytorch", "nvidia", "jax" ...) whose hint applies to the package."""
+    found = _family(canonicalize_name(name))
+    return None if found is None else found.id
+
+
 def hint(name: str, cuda: CudaVersion) -> str | None:
     """Where to get a build of this package for the target CUDA (its family's place)."""
     package = canonicalize_name(name)
-    for family in _table().families:
-        if family.match.search(package):
-            text = family.hint.get(str(cuda.major), family.hint["*"])
-            cu = f"cu{cuda.major}{cuda.minor}"
-            return text.format(name=package, cuda=cuda, major=cuda.major, cu=cu)
-    return None
+    found = _family(package)
+    if found is None:
+        return None
+    text = found.hint.get(str(cuda.major), found.hint["*"])
+    cu = f"cu{cuda.major}{cuda.minor}"
+    return text.format(name=package, cuda=cuda, major=cuda.major, cu=cu)
 
 
 def finding(

@@ -125,11 +125,14 @@ class CudaPolicy(CandidatePolicy):
 
     @property
     def hint(self) -> str:  # type: ignore[override]
-        """Where each refused package's family publishes builds for the target CUDA."""
+        """Where each refused package's family publishes builds for the target CUDA; NVIDIA
+        wheels are pulled in by a framework, so then the frameworks' places come first."""
         cuda = self.target.cuda
-        places = dict.fromkeys(
-            place for name in sorted(self._refused) if (place := cudapkg.hint(name, cuda))
-        )
+        names = sorted(self._refused)
+        if any(cudapkg.family(name) == "nvidia" for name in names):
+            judged = sorted({file.name for file in self._verdicts} - self._refused)
+            names = [n for n in judged if cudapkg.family(n) not in (None, "nvidia")] + names
+        places = dict.fromkeys(place for name in names if (place := cudapkg.hint(name, cuda)))
         where = "; ".join(places) or f"add an index with CUDA {cuda} builds"
         return (
             f"builds for another CUDA than the target {cuda} were refused: {where}; "
