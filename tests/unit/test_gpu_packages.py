@@ -124,6 +124,7 @@ def test_data_file_is_canonical_json() -> None:
         ("vllm", "0.3.3", PYPI, "12.1"),
         ("vllm", "0.8.5+cu118", PYPI, "11.8"),
         ("xformers", "0.0.28.post3+cu124", PYPI, "12.4"),
+        ("xformers", "0.0.30", "https://download.pytorch.org/whl/cu126", "12.6"),
         ("mxnet-cu112", "1.9.1", PYPI, "11.2"),
         ("mxnet-cu102mkl", "1.6.0", PYPI, "10.2"),
     ],
