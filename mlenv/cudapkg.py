@@ -188,7 +188,7 @@ def finding(
     the manifest accepts it unverified (reported on every lock and verify)."""
     package = canonicalize_name(name)
     place = hint(package, target) if target is not None else None
-    if package in unverified:
+    if package in {canonicalize_name(listed) for listed in unverified}:
         return Finding(
             "warning",
             "cuda-unverified",

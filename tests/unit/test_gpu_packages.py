@@ -221,6 +221,8 @@ def test_undetermined_is_an_error_unless_listed_then_a_warning() -> None:
     assert "download.pytorch.org/whl/cu124" in error.hint
     assert (warning.severity, warning.code) == ("warning", "cuda-unverified")
     assert what in warning.message
+    spelled = cudapkg.finding("Flash_Attn", "2.8.3", what, ("flash_attn",), None)
+    assert (spelled.severity, spelled.package) == ("warning", "flash-attn")
 
 
 # Packages whose every row needs CUDA evidence (no CPU or unpinned row): for them, no version
