@@ -113,16 +113,12 @@ def _row(package: str, version: str, index: str) -> _Row | None:
     return None
 
 
-def _served_by(index: str) -> str:
-    return f" from {index}" if index else ""
-
-
 def table_need(package: str, version: str, index: str) -> CudaNeed | None:
     """The CUDA the table gives this release from this index, when it gives one."""
     row = _row(package, version, index)
     if row is None:
         return None
-    evidence = f"{package} {version}{_served_by(index)}"
+    evidence = f"{package} {version}" + (f" from {index}" if index else "")
     rule = f"gpu-packages:{package}"
     if row.cuda == "from-index":
         assert row.index is not None  # a from-index row always names its index pattern
@@ -148,16 +144,11 @@ def undetermined(name: str, version: str, index: str) -> str | None:
     row = _row(package, version, index)
     if row is not None and row.cuda in ("none", "from-tags-or-cpu"):
         return None
-    served = _served_by(index) or " from an unnamed index"
+    served = f"served by {index}" if index else "served by an unnamed index"
+    missing = "no CUDA version in its name, version or Requires-Dist"
     if row is None:
-        return (
-            f"{package} {version}{served} names no CUDA version in its name, version or "
-            "Requires-Dist, and mlenv's GPU package table has no row for this release and index"
-        )
-    return (
-        f"{package} {version}{served} is a GPU package but names no CUDA version in its name, "
-        "version or Requires-Dist"
-    )
+        return f"{missing}, and no row of mlenv's GPU package table fits this release ({served})"
+    return f"{missing}, and mlenv's GPU package table says only those can tell ({served})"
 
 
 def _family(package: str) -> _Family | None:

@@ -69,7 +69,7 @@ def test_row_gives_its_verdict_on_its_example_wheel(row: dict[str, Any]) -> None
         assert (need.label, need.source) == (cuda, row["source"])
     elif cuda == "from-tags":
         assert need is None
-        assert unread is not None and name in unread
+        assert unread is not None and "GPU package table says only those can tell" in unread
     else:
         assert cuda in ("from-tags-or-cpu", "none")
         assert need is None and unread is None
@@ -157,7 +157,9 @@ def test_gpu_package_without_readable_cuda_is_undetermined(
     assert extract(name, version, wheel(name, version), index=index) is None
     what = cudapkg.undetermined(name, version, index)
     assert what is not None
-    assert f"{name} {version}" in what
+    message = cudapkg.finding(name, version, what, (), CudaVersion(12, 4)).message
+    assert message == f"mlenv cannot tell which CUDA {name} {version} needs: {what}"
+    assert "no CUDA version in its name, version or Requires-Dist" in what
 
 
 @pytest.mark.parametrize(
