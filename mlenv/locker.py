@@ -115,13 +115,17 @@ def open_sources(
 
 
 class CudaPolicy(CandidatePolicy):
-    """The CUDA rules as the resolver's judge: builds the fleet cannot run are never picked,
-    and among variants of one release the build for the target CUDA is tried first."""
+    """The CUDA rules as the resolver's judge: builds the fleet cannot run, or that cannot be
+    shown to run (a GPU package whose CUDA mlenv cannot read, unless ``unverified`` lists it),
+    are never picked, and among variants of one release the build for the target CUDA is tried
+    first."""
 
-    def __init__(self, target: CudaTarget) -> None:
+    def __init__(self, target: CudaTarget, unverified: Sequence[str] = ()) -> None:
         self.target = target
+        self.unverified = unverified
         self._verdicts: dict[IndexFile, tuple[int, str | None]] = {}
         self._refused: set[str] = set()
+        self._unread: set[str] = set()
 
     @property
     def hint(self) -> str:  # type: ignore[override]
@@ -134,9 +138,11 @@ class CudaPolicy(CandidatePolicy):
             names = [n for n in judged if cudapkg.family(n) not in (None, "nvidia")] + names
         places = dict.fromkeys(place for name in names if (place := cudapkg.hint(name, cuda)))
         where = "; ".join(places) or f"add an index with CUDA {cuda} builds"
+        listed = ", ".join(f'"{name}"' for name in sorted(self._unread))
+        escape = f", or accept them unchecked: [cuda] unverified = [{listed}]" if listed else ""
         return (
-            f"builds for another CUDA than the target {cuda} were refused: {where}; "
-            "or pin versions built for it, or change [cuda] version and driver-floor"
+            f"builds the fleet cannot run on CUDA {cuda} were refused: {where}; "
+            f"or pin versions built for it, or change [cuda] version and driver-floor{escape}"
         )
 
     def _verdict(self, file: IndexFile) -> tuple[int, str | None]:
@@ -150,7 +156,15 @@ class CudaPolicy(CandidatePolicy):
         except CudaError as exc:
             return 3, exc.message
         if need is None:
-            return 2, None  # no CUDA build (a CPU variant): usable, after the CUDA ones
+            version = str(file.version)
+            what = cudapkg.undetermined(file.name, version, file.index_url)
+            if what is None:
+                return 2, None  # no CUDA build (a CPU variant): usable, after the CUDA ones
+            verdict = cudapkg.finding(file.name, version, what, self.unverified, self.target.cuda)
+            if verdict.severity == "warning":
+                return 2, None
+            self._unread.add(verdict.package)
+            return 3, verdict.message
         item = PackageNeed(file.name, str(file.version), need)
         errors = [f for f in judge(self.target, [item]) if f.package and f.severity == "error"]
         if errors:
@@ -216,7 +230,7 @@ def lock_manifest(
     upgrade = upgrade or Upgrade()
     target_cuda = cuda_target(manifest)
     if policy is None and target_cuda is not None:
-        policy = CudaPolicy(target_cuda)
+        policy = CudaPolicy(target_cuda, manifest.cuda.unverified if manifest.cuda else ())
     requirements = manifest.pypi.requirements()
     resolutions = []
     conda: dict[str, tuple[CondaRecord, ...]] = {}

@@ -120,7 +120,8 @@ def test_unknown_cuda_fails_then_unverified_passes_and_verify_warns_every_time(
     result = run_mlenv(["lock"], root, env)
     assert result.returncode == 1
     assert "mlenv cannot tell which CUDA xformers 0.0.30 needs" in result.stderr
-    assert 'add "xformers" to [cuda] unverified' in result.stderr
+    assert '[cuda] unverified = ["xformers"]' in result.stderr
+    assert "https://download.pytorch.org/whl/cu124" in result.stderr  # xformers' family place
 
     manifest = (root / "mlenv.toml").read_text()
     (root / "mlenv.toml").write_text(
@@ -154,3 +155,16 @@ def test_verify_refuses_a_lock_whose_unverified_mark_was_removed(tmp_path: Path)
     result = run_mlenv(["verify"], root, env)
     assert result.returncode == 1
     assert "ERROR   cuda-undetermined" in result.stdout
+
+
+def test_resolver_skips_a_release_whose_cuda_cannot_be_read(tmp_path: Path) -> None:
+    """onnxruntime-gpu 1.26 from PyPI has no documented CUDA; 1.23 is CUDA 12. The resolver
+    never picks what cannot be shown to run, so it locks 1.23 for a CUDA 12 fleet."""
+    newer = build_wheel("onnxruntime-gpu", "1.26.0", requires_dist=ORT_DEPS, tag=TAG)
+    wheels = [*_ort("1.23.2"), newer]
+    root, env = _project(tmp_path, tmp_path / "pypi", wheels, CUDA_12, '"onnxruntime-gpu"')
+    result = run_mlenv(["lock"], root, env)
+    assert result.returncode == 0, result.stderr
+    lock = load_lock((root / "mlenv.lock").read_text())
+    (ort,) = [p for _, p in lock.packages() if p.name == "onnxruntime-gpu"]
+    assert (ort.version, ort.cuda) == ("1.23.2", "12.x")
