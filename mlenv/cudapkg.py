@@ -37,7 +37,6 @@ class _Row:
     versions: SpecifierSet
     index: re.Pattern[str] | None
     cuda: str
-    family: str | None
     source: str
 
 
@@ -72,13 +71,19 @@ def _build(raw: Any) -> _Table:
                 versions=SpecifierSet(row["versions"]),
                 index=re.compile(row["index"]) if "index" in row else None,
                 cuda=_cuda_value(row["cuda"]),
-                family=row.get("family"),
                 source=str(row["source"]),
             )
             for row in raw["packages"]
         )
     except InvalidSpecifier as exc:
         raise CudaError(str(exc), where=_WHERE, hint="versions are PEP 440 specifiers") from exc
+    for row in rows:
+        if row.cuda == "from-index" and (row.index is None or "digits" not in row.index.groupindex):
+            raise CudaError(
+                f"the from-index row of {row.package} has no index pattern with a digits group",
+                where=_WHERE,
+                hint="give it an index regex with (?P<digits>...) for the cuXYZ digits",
+            )
     families = tuple(
         _Family(str(row["id"]), re.compile(row["match"]), dict(row["hint"]))
         for row in raw["families"]
@@ -121,9 +126,9 @@ def table_need(package: str, version: str, index: str) -> CudaNeed | None:
     evidence = f"{package} {version}" + (f" from {index}" if index else "")
     rule = f"gpu-packages:{package}"
     if row.cuda == "from-index":
-        assert row.index is not None  # a from-index row always names its index pattern
-        match = row.index.search(index)
-        assert match is not None
+        match = row.index.search(index) if row.index is not None else None
+        if match is None:  # _row matched this index, so only a broken table gets here
+            return None
         digits = match["digits"]
         cuda = CudaVersion(int(digits[:-1]), int(digits[-1]))
         return CudaNeed(cuda, False, rule, evidence, row.source)

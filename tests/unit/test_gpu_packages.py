@@ -17,7 +17,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from mlenv import cudapkg
-from mlenv.cuda import CudaTarget, CudaVersion, DriverVersion, PackageNeed, extract, judge
+from mlenv.cuda import (
+    CudaError,
+    CudaTarget,
+    CudaVersion,
+    DriverVersion,
+    PackageNeed,
+    extract,
+    judge,
+)
 from mlenv.lock import LockedPackage
 from mlenv.verify import verify_lock
 from tests.unit.test_verify import HASH, codes, locked, make_lock
@@ -86,6 +94,14 @@ def test_every_gpu_row_has_a_family_hint(row: dict[str, Any]) -> None:
     """A refusal of a table package always says where its CUDA builds are published."""
     if row["cuda"] != "none":
         assert cudapkg.hint(row["package"], CudaVersion(13, 0))
+        assert cudapkg.family(row["package"]) == row["family"]
+
+
+def test_a_from_index_row_without_digits_is_refused_when_the_table_loads() -> None:
+    """A broken row fails loudly at load time instead of misreading every index."""
+    broken = {"families": [], "packages": [dict(rows()[0], cuda="from-index", index="feed")]}
+    with pytest.raises(CudaError, match="no index pattern with a digits group"):
+        cudapkg._build(broken)
 
 
 def test_data_file_is_canonical_json() -> None:
