@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -120,9 +120,15 @@ class CudaPolicy(CandidatePolicy):
     are never picked, and among variants of one release the build for the target CUDA is tried
     first."""
 
-    def __init__(self, target: CudaTarget, unverified: Sequence[str] = ()) -> None:
+    def __init__(
+        self,
+        target: CudaTarget,
+        unverified: Sequence[str] = (),
+        requires_dist: Callable[[IndexFile], Sequence[str]] | None = None,
+    ) -> None:
         self.target = target
         self.unverified = unverified
+        self.requires_dist = requires_dist
         self._verdicts: dict[IndexFile, tuple[int, str | None]] = {}
         self._refused: set[str] = set()
         self._unread: set[str] = set()
@@ -151,13 +157,17 @@ class CudaPolicy(CandidatePolicy):
         return self._verdicts[file]
 
     def _judge(self, file: IndexFile) -> tuple[int, str | None]:
+        version = str(file.version)
         try:
-            need = extract(file.name, str(file.version), file.filename, index=file.index_url)
+            need = extract(file.name, version, file.filename, index=file.index_url)
+            what = None if need else cudapkg.undetermined(file.name, version, file.index_url)
+            if what is not None and self.requires_dist is not None:
+                # only its metadata can tell (the tensorrt metapackage): read it for this one
+                requires = self.requires_dist(file)
+                need = extract(file.name, version, file.filename, requires, index=file.index_url)
         except CudaError as exc:
             return 3, exc.message
         if need is None:
-            version = str(file.version)
-            what = cudapkg.undetermined(file.name, version, file.index_url)
             if what is None:
                 return 2, None  # no CUDA build (a CPU variant): usable, after the CUDA ones
             verdict = cudapkg.finding(file.name, version, what, self.unverified, self.target.cuda)
@@ -165,7 +175,7 @@ class CudaPolicy(CandidatePolicy):
                 return 2, None
             self._unread.add(verdict.package)
             return 3, verdict.message
-        item = PackageNeed(file.name, str(file.version), need)
+        item = PackageNeed(file.name, version, need)
         errors = [f for f in judge(self.target, [item]) if f.package and f.severity == "error"]
         if errors:
             return 3, errors[0].message
@@ -230,7 +240,11 @@ def lock_manifest(
     upgrade = upgrade or Upgrade()
     target_cuda = cuda_target(manifest)
     if policy is None and target_cuda is not None:
-        policy = CudaPolicy(target_cuda, manifest.cuda.unverified if manifest.cuda else ())
+        policy = CudaPolicy(
+            target_cuda,
+            manifest.cuda.unverified if manifest.cuda else (),
+            lambda file: sources.index.metadata(file).requires_dist,
+        )
     requirements = manifest.pypi.requirements()
     resolutions = []
     conda: dict[str, tuple[CondaRecord, ...]] = {}

@@ -168,3 +168,26 @@ def test_resolver_skips_a_release_whose_cuda_cannot_be_read(tmp_path: Path) -> N
     lock = load_lock((root / "mlenv.lock").read_text())
     (ort,) = [p for _, p in lock.packages() if p.name == "onnxruntime-gpu"]
     assert (ort.version, ort.cuda) == ("1.23.2", "12.x")
+
+
+def test_a_metapackage_whose_requires_dist_names_the_cuda_is_judged_by_it(tmp_path: Path) -> None:
+    """The tensorrt metapackage names its CUDA only in Requires-Dist (tensorrt-cu12): the
+    resolver reads that metadata before deciding, so it is locked for CUDA 12 and refused for
+    CUDA 13 with TensorRT's own hint."""
+    wheels = [
+        build_wheel("tensorrt", "10.13.0.35", requires_dist=["tensorrt-cu12==10.13.0.35"]),
+        build_wheel("tensorrt-cu12", "10.13.0.35", tag=TAG),
+    ]
+    root, env = _project(tmp_path, tmp_path / "pypi", wheels, CUDA_12, '"tensorrt"')
+    result = run_mlenv(["lock"], root, env)
+    assert result.returncode == 0, result.stderr
+    assert _cuda_of(root) == {"tensorrt": "12.x", "tensorrt-cu12": "12.x"}
+
+    manifest = (root / "mlenv.toml").read_text()
+    (root / "mlenv.toml").write_text(manifest.replace(CUDA_12, CUDA_13))
+    result = run_mlenv(["lock"], root, env)
+    assert result.returncode == 1
+    assert (
+        "tensorrt 10.13.0.35 is built for CUDA 12.x, but the target is CUDA 13.0" in result.stderr
+    )
+    assert "install tensorrt-cu13" in result.stderr
