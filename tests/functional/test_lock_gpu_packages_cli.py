@@ -132,6 +132,8 @@ def test_unknown_cuda_fails_then_unverified_passes_and_verify_warns_every_time(
     assert "xformers 0.0.30: its CUDA was not checked ([cuda] unverified)" in result.stderr
     assert "[cuda] unverified lists not-here, but no locked package" in result.stderr
     assert _cuda_of(root) == {"torch": "12.4", "xformers": "unverified"}
+    shown = run_mlenv(["show"], root, env)
+    assert "unverified   not-here, xformers (CUDA not checked)" in shown.stdout
     first = (root / "mlenv.lock").read_bytes()
     assert run_mlenv(["lock"], root, env).returncode == 0
     assert (root / "mlenv.lock").read_bytes() == first  # byte-stable re-lock
