@@ -297,3 +297,35 @@ def test_verify_judges_gpu_packages_from_the_lock(
     package: LockedPackage, expected: list[tuple[str, str, str]]
 ) -> None:
     assert codes(verify_lock(make_lock([package]), HASH, None)) == expected
+
+
+def _respell(name: str, separators: list[str], upper: list[bool]) -> str:
+    parts = re.split(r"[-_.]+", name)
+    out = parts[0]
+    for i, part in enumerate(parts[1:]):
+        out += separators[i % len(separators)] + part
+    return "".join(c.upper() if upper[i % len(upper)] else c for i, c in enumerate(out))
+
+
+@given(
+    name=st.sampled_from(sorted({row["package"] for row in rows()})),
+    listed=st.tuples(
+        st.lists(st.sampled_from(["-", "_", ".", "--", "_-"]), min_size=1),
+        st.lists(st.booleans(), min_size=1),
+    ),
+    locked_as=st.tuples(
+        st.lists(st.sampled_from(["-", "_", "."]), min_size=1),
+        st.lists(st.booleans(), min_size=1),
+    ),
+)
+def test_unverified_matches_every_spelling_of_a_name(
+    name: str, listed: tuple[list[str], list[bool]], locked_as: tuple[list[str], list[bool]]
+) -> None:
+    """However the manifest and the lock spell a package, [cuda] unverified accepts it; and
+    no spelling of an unlisted package slips through as a warning."""
+    what = "no CUDA version in its name, version or Requires-Dist"
+    spelled = _respell(name, *locked_as)
+    accepted = cudapkg.finding(spelled, "1.0", what, (_respell(name, *listed),), None)
+    refused = cudapkg.finding(spelled, "1.0", what, ("some-other-package",), None)
+    assert (accepted.severity, accepted.package) == ("warning", name)
+    assert (refused.severity, refused.code) == ("error", "cuda-undetermined")
