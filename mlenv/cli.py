@@ -209,6 +209,8 @@ def show(session: Session, as_json: bool) -> None:
         archs = f"  archs {', '.join(cuda.archs)}" if cuda.archs else ""
         archs += f"  cpu-ok {', '.join(cuda.cpu_ok)}" if cuda.cpu_ok else ""
         click.echo(f"cuda         {cuda.version}  driver floor {cuda.driver_floor}{archs}")
+        if cuda.unverified:
+            click.echo(f"unverified   {', '.join(cuda.unverified)} (CUDA not checked)")
     click.echo(f"pypi         {len(manifest.pypi.dependencies)} requirement(s)")
     click.echo(f"conda        {len(manifest.conda.dependencies)} requirement(s)")
     build = manifest.build

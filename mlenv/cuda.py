@@ -385,23 +385,37 @@ def _digits(text: str) -> CudaVersion:
     return CudaVersion(int(text[:-1]), int(text[-1]))
 
 
+def _shipped_in(component: str, version: tuple[int, ...], cuda: CudaVersion) -> _Component | None:
+    """The toolkit update that shipped this component version (``component_versions``).
+
+    A version between two pinned ones (a standalone patch, e.g. cuBLAS 13.4.1.1) is traced to
+    the newest earlier update of the same CUDA minor: a lower bound of its driver, never a guess.
+    """
+    rows = [
+        row
+        for row in _matrix().components
+        if row.component == component and row.cuda == cuda and row.version <= version
+    ]
+    return max(rows, key=lambda row: row.version, default=None)
+
+
 def _lookup(
     component: str, version: tuple[int, ...], major: int, *, exact: bool
 ) -> tuple[CudaVersion, str | None, str] | None:
-    """CUDA of a component version from the cuda-toolkit pins, only when unambiguous."""
+    """CUDA of a component version from the cuda-toolkit pins, only when unambiguous; the
+    update that shipped it only for an exact pin."""
     rows = [
         row
         for row in _matrix().components
         if row.component == component and row.cuda.major == major
     ]
-    if exact:
-        for row in rows:
-            if row.version == version:
-                return row.cuda, row.release, row.source
-    for depth in (3, 2):
+    for depth in (4, 3, 2):
         hits = [row for row in rows if row.version[:depth] == version[:depth]]
         if len({row.cuda for row in hits}) == 1:
-            return hits[0].cuda, None, hits[0].source
+            shipped = _shipped_in(component, version, hits[0].cuda) if exact else None
+            if shipped is None:
+                return hits[0].cuda, None, hits[0].source
+            return shipped.cuda, shipped.release, shipped.source
         if hits:
             return None
     return None
@@ -474,10 +488,17 @@ def _need(
     elif kind == "table":
         hit = _lookup(groups["component"], version, expected, exact=pin.exactness == "exact")
         found = major(expected) if hit is None else make(hit[0], release=hit[1], source=hit[2])
-    else:
+    elif kind == "release":
         exact = pin.exactness == "exact" and len(version) > 2
-        release = ".".join(map(str, version[:3])) if kind == "release" and exact else None
+        release = ".".join(map(str, version[:3])) if exact else None
         found = make(CudaVersion(version[0], version[1]), release=release)
+    else:
+        found = make(CudaVersion(version[0], version[1]))
+        shipped = None
+        if pin.exactness == "exact" and len(version) > 2:
+            shipped = _shipped_in(groups["component"], version, found.cuda)
+        if shipped is not None:
+            found = make(shipped.cuda, release=shipped.release, source=shipped.source)
     if suffix is not None and suffix != found.cuda.major:
         suffix_need = CudaNeed(
             CudaVersion(suffix, 0), True, pattern.id, match.string, pattern.source
@@ -560,9 +581,16 @@ def _combine(own: list[CudaNeed], required: list[CudaNeed]) -> CudaNeed | None:
 
 
 def extract(
-    name: str, version: str, filename: str = "", requires_dist: Sequence[str] = ()
+    name: str,
+    version: str,
+    filename: str = "",
+    requires_dist: Sequence[str] = (),
+    index: str = "",
 ) -> CudaNeed | None:
-    """The CUDA a Python package needs, from its version tag, wheel name, name and metadata."""
+    """The CUDA a Python package needs, from its version tag, wheel name, name, the GPU package
+    table (release and ``index``, for onnxruntime-gpu, tensorflow ...) and metadata."""
+    from mlenv.cudapkg import table_need
+
     package = canonicalize_name(name)
     where = f"{package} {version}"
     own = _first("version", version, None, version, where=where, name=package)
@@ -577,6 +605,8 @@ def extract(
             ) from exc
         own += _first("version", wheel_version, None, filename, where=where, name=package)
     own += _first("name", package, _Pin(version, "exact"), where, where=where)
+    if not own and (listed := table_need(package, version, index)) is not None:
+        own.append(listed)
     required = [need for raw in requires_dist for need in _from_requirement(raw, where=where)]
     return _combine(own, required)
 
@@ -773,6 +803,14 @@ def arch_findings(target: CudaTarget) -> list[Finding]:
     return findings
 
 
+def _place(name: str, cuda: CudaVersion, hint: str) -> str:
+    """A hint followed by where the package's family publishes builds for the target CUDA."""
+    from mlenv.cudapkg import hint as family_hint
+
+    place = family_hint(name, cuda)
+    return f"{hint}; {place}" if place else hint
+
+
 def _package_findings(target: CudaTarget, item: PackageNeed) -> list[Finding]:
     need, cuda, driver = item.need, target.cuda, target.driver_floor
     who = f"{item.name} {item.version}"
@@ -801,7 +839,12 @@ def _package_findings(target: CudaTarget, item: PackageNeed) -> list[Finding]:
                 "cuda-major-mismatch",
                 f"CUDA {need.label}",
                 f"{who} is built for CUDA {need.label}, but the target is CUDA {cuda}",
-                f"use a CUDA {cuda.major} build of {item.name}, or target CUDA {need.cuda.major}.x",
+                _place(
+                    item.name,
+                    cuda,
+                    f"use a CUDA {cuda.major} build of {item.name}, "
+                    f"or target CUDA {need.cuda.major}.x",
+                ),
             )
         )
         return findings
@@ -841,8 +884,12 @@ def _package_findings(target: CudaTarget, item: PackageNeed) -> list[Finding]:
                 f"CUDA {need.cuda}, driver >= {own[0]}",
                 f"{who} is built for CUDA {need.cuda}, newer than the target CUDA {cuda}; "
                 f"it needs driver {own[0]} but {target.driver_is}",
-                f"use a build of {item.name} for CUDA {cuda} or older, "
-                f"or {target.raise_driver(own[0])}",
+                _place(
+                    item.name,
+                    cuda,
+                    f"use a build of {item.name} for CUDA {cuda} or older, "
+                    f"or {target.raise_driver(own[0])}",
+                ),
             )
         )
     elif target_minimum is not None and max(target_minimum[0], own[0]) <= driver < full[0]:

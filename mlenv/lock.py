@@ -156,8 +156,11 @@ def resolution_inputs(manifest: Manifest) -> dict[str, Any]:
             "driver-floor": manifest.cuda.driver_floor,
             "archs": sorted(manifest.cuda.archs),
         }
-        if manifest.cuda.cpu_ok:  # only when used, so existing locks keep their inputs hash
+        # Each only when used, so existing locks keep their inputs hash.
+        if manifest.cuda.cpu_ok:
             data["cuda"]["cpu-ok"] = sorted(manifest.cuda.cpu_ok)
+        if manifest.cuda.unverified:
+            data["cuda"]["unverified"] = list(manifest.cuda.unverified)
     return data
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -17,6 +17,7 @@ from pathlib import Path
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import InvalidVersion, Version
 
+from mlenv import cudapkg
 from mlenv.conda import CondaRecord, public_url
 from mlenv.cpufallback import check_fallbacks, describe, find_fallbacks
 from mlenv.cuda import (
@@ -115,17 +116,40 @@ def open_sources(
 
 
 class CudaPolicy(CandidatePolicy):
-    """The CUDA rules as the resolver's judge: builds the fleet cannot run are never picked,
-    and among variants of one release the build for the target CUDA is tried first."""
+    """The CUDA rules as the resolver's judge: builds the fleet cannot run, or that cannot be
+    shown to run (a GPU package whose CUDA mlenv cannot read, unless ``unverified`` lists it),
+    are never picked, and among variants of one release the build for the target CUDA is tried
+    first."""
 
-    def __init__(self, target: CudaTarget) -> None:
+    def __init__(
+        self,
+        target: CudaTarget,
+        unverified: Sequence[str] = (),
+        requires_dist: Callable[[IndexFile], Sequence[str]] | None = None,
+    ) -> None:
         self.target = target
+        self.unverified = unverified
+        self.requires_dist = requires_dist
         self._verdicts: dict[IndexFile, tuple[int, str | None]] = {}
-        cu = f"cu{target.cuda.major}{target.cuda.minor}"
-        self.hint = (
-            f"builds for another CUDA than the target {target.cuda} were refused: add an index "
-            f"with CUDA {target.cuda} builds (for PyTorch: https://download.pytorch.org/whl/{cu})"
-            ", pin versions built for it, or change [cuda] version and driver-floor"
+        self._refused: set[str] = set()
+        self._unread: set[str] = set()
+
+    @property
+    def hint(self) -> str:  # type: ignore[override]
+        """Where each refused package's family publishes builds for the target CUDA; NVIDIA
+        wheels are pulled in by a framework, so then the frameworks' places come first."""
+        cuda = self.target.cuda
+        names = sorted(self._refused)
+        if any(cudapkg.family(name) == "nvidia" for name in names):
+            judged = sorted({file.name for file in self._verdicts} - self._refused)
+            names = [n for n in judged if cudapkg.family(n) not in (None, "nvidia")] + names
+        places = dict.fromkeys(place for name in names if (place := cudapkg.hint(name, cuda)))
+        where = "; ".join(places) or f"add an index with CUDA {cuda} builds"
+        listed = ", ".join(f'"{name}"' for name in sorted(self._unread))
+        escape = f", or accept them unchecked: [cuda] unverified = [{listed}]" if listed else ""
+        return (
+            f"builds the fleet cannot run on CUDA {cuda} were refused: {where}; "
+            f"or pin versions built for it, or change [cuda] version and driver-floor{escape}"
         )
 
     def _verdict(self, file: IndexFile) -> tuple[int, str | None]:
@@ -134,20 +158,35 @@ class CudaPolicy(CandidatePolicy):
         return self._verdicts[file]
 
     def _judge(self, file: IndexFile) -> tuple[int, str | None]:
+        version = str(file.version)
         try:
-            need = extract(file.name, str(file.version), file.filename)
+            need = extract(file.name, version, file.filename, index=file.index_url)
+            what = None if need else cudapkg.undetermined(file.name, version, file.index_url)
+            if what is not None and self.requires_dist is not None:
+                # only its metadata can tell (the tensorrt metapackage): read it for this one
+                requires = self.requires_dist(file)
+                need = extract(file.name, version, file.filename, requires, index=file.index_url)
         except CudaError as exc:
             return 3, exc.message
         if need is None:
-            return 2, None  # no CUDA build (a CPU variant): usable, after the CUDA ones
-        item = PackageNeed(file.name, str(file.version), need)
+            if what is None:
+                return 2, None  # no CUDA build (a CPU variant): usable, after the CUDA ones
+            verdict = cudapkg.finding(file.name, version, what, self.unverified, self.target.cuda)
+            if verdict.severity == "warning":
+                return 2, None
+            self._unread.add(verdict.package)
+            return 3, verdict.message
+        item = PackageNeed(file.name, version, need)
         errors = [f for f in judge(self.target, [item]) if f.package and f.severity == "error"]
         if errors:
             return 3, errors[0].message
         return (0 if need.cuda == self.target.cuda else 1), None
 
     def reject(self, file: IndexFile) -> str | None:
-        return self._verdict(file)[1]
+        reason = self._verdict(file)[1]
+        if reason is not None:
+            self._refused.add(file.name)
+        return reason
 
     def rank(self, file: IndexFile) -> int:
         return self._verdict(file)[0]
@@ -202,7 +241,11 @@ def lock_manifest(
     upgrade = upgrade or Upgrade()
     target_cuda = cuda_target(manifest)
     if policy is None and target_cuda is not None:
-        policy = CudaPolicy(target_cuda)
+        policy = CudaPolicy(
+            target_cuda,
+            manifest.cuda.unverified if manifest.cuda else (),
+            lambda file: sources.index.metadata(file).requires_dist,
+        )
     requirements = manifest.pypi.requirements()
     resolutions = []
     conda: dict[str, tuple[CondaRecord, ...]] = {}
@@ -225,12 +268,15 @@ def lock_manifest(
     facts = artifact_facts(
         sources.index, [pin.file for r in resolutions for pin in r.pins], reporter
     )
-    needs = _cuda_needs(sources.index, resolutions)
+    needs, unread = _cuda_needs(sources.index, resolutions)
+    if target_cuda is None:
+        unread = {}  # nothing to judge them against: the lock records no verdict on them
     cpu_builds = _cpu_builds(manifest, resolutions, needs, reporter)
     needs.update(conda_needs(r for records in conda.values() for r in records))
-    driver, because = _judge_cuda(target_cuda, needs, reporter)
     _warn_yanked(resolutions, reporter)
     cuda = manifest.cuda
+    unverified = cuda.unverified if cuda else ()
+    driver, because = _judge_cuda(target_cuda, needs, unread, unverified, reporter)
     head = LockTarget(
         python=manifest.environment.python,
         glibc=manifest.environment.glibc,
@@ -249,7 +295,7 @@ def lock_manifest(
     return Lock(inputs_hash(manifest), head).with_platforms(
         [
             replace(
-                _locked_platform(r, facts, needs, sources, cpu_builds),
+                _locked_platform(r, facts, needs, unread, sources, cpu_builds),
                 conda=tuple(_locked_conda(c, needs) for c in conda[r.target.platform]),
             )
             for r in resolutions
@@ -328,22 +374,43 @@ def _locked_conda(record: CondaRecord, needs: Mapping[str, PackageNeed]) -> Lock
     )
 
 
-def _cuda_needs(index: Index, resolutions: Sequence[Resolution]) -> dict[str, PackageNeed]:
-    """What CUDA each pinned file needs, from its tags and its Requires-Dist (by file URL)."""
+@dataclass(frozen=True)
+class Unread:
+    """A GPU package whose CUDA mlenv could not read (``cudapkg.undetermined``)."""
+
+    name: str
+    version: str
+    what: str
+
+
+def _cuda_needs(
+    index: Index, resolutions: Sequence[Resolution]
+) -> tuple[dict[str, PackageNeed], dict[str, Unread]]:
+    """What CUDA each pinned file needs, from its tags, the GPU package table (with the index
+    that served it) and its Requires-Dist; and the GPU packages it cannot be read for (by URL)."""
     needs: dict[str, PackageNeed] = {}
+    unread: dict[str, Unread] = {}
     for resolution in resolutions:
         for pin in resolution.pins:
-            if pin.file.url in needs:
+            file = pin.file
+            if file.url in needs or file.url in unread:
                 continue
-            requires = index.metadata(pin.file).requires_dist
-            need = extract(pin.name, str(pin.version), pin.file.filename, requires)
+            requires = index.metadata(file).requires_dist
+            version = str(pin.version)
+            need = extract(pin.name, version, file.filename, requires, index=file.index_url)
             if need is not None:
-                needs[pin.file.url] = PackageNeed(pin.name, str(pin.version), need)
-    return needs
+                needs[file.url] = PackageNeed(pin.name, version, need)
+            elif (what := cudapkg.undetermined(pin.name, version, file.index_url)) is not None:
+                unread[file.url] = Unread(pin.name, version, what)
+    return needs, unread
 
 
 def _judge_cuda(
-    target: CudaTarget | None, needs: Mapping[str, PackageNeed], reporter: Reporter
+    target: CudaTarget | None,
+    needs: Mapping[str, PackageNeed],
+    unread: Mapping[str, Unread],
+    unverified: Sequence[str],
+    reporter: Reporter,
 ) -> tuple[str | None, str | None]:
     """Refuse a lock the fleet cannot run; return the driver it needs and why."""
     items = sorted(needs.values(), key=lambda n: (n.name, n.version))
@@ -356,6 +423,17 @@ def _judge_cuda(
             )
         return None, None
     findings = judge(target, items)
+    findings += tuple(
+        cudapkg.finding(u.name, u.version, u.what, unverified, target.cuda)
+        for u in sorted(unread.values(), key=lambda u: (u.name, u.version))
+    )
+    unread_names = {canonicalize_name(u.name) for u in unread.values()}
+    for name in unverified:
+        if name not in unread_names:
+            reporter.warning(
+                f"[cuda] unverified lists {name}, but no locked package of that name has a CUDA "
+                "mlenv cannot read: remove it"
+            )
     errors = [f for f in findings if f.severity == "error"]
     if errors:
         raise CudaLockError(
@@ -424,6 +502,7 @@ def _locked_platform(
     resolution: Resolution,
     facts: Mapping[str, tuple[str, int]],
     needs: Mapping[str, PackageNeed],
+    unread: Mapping[str, Unread],
     sources: Sources,
     cpu_builds: frozenset[str],
 ) -> LockedPlatform:
@@ -432,6 +511,9 @@ def _locked_platform(
         sha256, size = facts[pin.file.url]
         item = needs.get(pin.file.url)
         driver = package_driver(item) if item is not None else None
+        cuda = item.need.label if item is not None else None
+        if pin.file.url in unread:
+            cuda = cudapkg.UNVERIFIED  # judged before: an unread package not listed is an error
         packages.append(
             LockedPackage(
                 name=pin.name,
@@ -443,7 +525,7 @@ def _locked_platform(
                 index=sources.portable(pin.file.index_url),
                 requires_python=pin.file.requires_python,
                 dependencies=pin.dependencies,
-                cuda=item.need.label if item is not None else None,
+                cuda=cuda,
                 requires_driver=str(driver[0]) if driver is not None else None,
                 yanked=pin.file.yanked is not None,
                 cpu_ok=pin.file.url in cpu_builds,

@@ -56,6 +56,8 @@ class Cuda:
     driver_floor: str
     archs: tuple[str, ...] = ()
     cpu_ok: tuple[str, ...] = ()  # PEP 503 names whose CPU-only build a CUDA target accepts
+    # GPU packages whose CUDA mlenv cannot read, accepted unchecked (PEP 503 names, sorted)
+    unverified: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -135,6 +137,7 @@ class Manifest:
                 "version": self.cuda.version,
                 "driver-floor": self.cuda.driver_floor,
                 "archs": list(self.cuda.archs),
+                "unverified": list(self.cuda.unverified),
             }
             if self.cuda.cpu_ok:
                 data["cuda"]["cpu-ok"] = list(self.cuda.cpu_ok)
@@ -207,7 +210,7 @@ def parse(data: Mapping[str, Any], source: str = "mlenv.toml") -> Manifest:
 _SCHEMA_KEYS: dict[str, tuple[str, ...]] = {
     "": ("environment", "cuda", "conda", "pypi", "build"),
     "environment": ("name", "python", "platforms", "glibc", "prefix", "interpreter"),
-    "cuda": ("version", "driver-floor", "archs", "cpu-ok"),
+    "cuda": ("version", "driver-floor", "archs", "cpu-ok", "unverified"),
     "conda": ("channels", "dependencies"),
     "pypi": ("index-url", "extra-index-urls", "find-links", "dependencies", "index-strategy"),
     "build": ("outputs", "base-image", "compression", "layers"),
@@ -443,15 +446,14 @@ def _cuda(check: _Checker, table: Mapping[str, Any]) -> Cuda:
     )
     floor = check.string(table, "cuda.driver-floor", "", _driver)
     archs = check.string_list(table, "cuda.archs", (), _arch)
-    cpu_ok = check.string_list(
-        table, "cuda.cpu-ok", (), _pattern(_PROJECT, 'a package name like "torch"')
-    )
     if version and floor:
         _check_driver_floor(check, version, floor)
     if version and archs:
         _check_archs(check, version, table["archs"])
-    names = tuple(dict.fromkeys(canonicalize_name(name) for name in cpu_ok))
-    return Cuda(version, floor, archs, names)
+    cpu_ok = _package_names(check, table, "cpu-ok", "torch")
+    return Cuda(
+        version, floor, archs, cpu_ok, _package_names(check, table, "unverified", "xformers")
+    )
 
 
 def _driver(value: str) -> str | None:
@@ -492,6 +494,24 @@ def _check_archs(check: _Checker, version: str, archs: Sequence[object]) -> None
             continue
         for finding in found:
             check.add(f"cuda.archs[{position}]", finding.message, finding.hint)
+
+
+def _package_names(
+    check: _Checker, table: Mapping[str, Any], key: str, example: str
+) -> tuple[str, ...]:
+    """A [cuda] list of distribution names (cpu-ok, unverified): PEP 503-normalised, each once."""
+    names = check.string_list(
+        table, f"cuda.{key}", (), _pattern(_PROJECT, f'a distribution name like "{example}"')
+    )
+    spellings = Counter(canonicalize_name(name) for name in set(names))
+    for name, count in sorted(spellings.items()):
+        if count > 1:
+            check.add(
+                f"cuda.{key}",
+                f"{name!r} is listed more than once (names compare PEP 503-normalised)",
+                "list each package once",
+            )
+    return tuple(sorted(spellings))
 
 
 def _check_driver_floor(check: _Checker, version: str, floor: str) -> None:

@@ -20,6 +20,7 @@ prefix = "/opt/mlenv/{name}"       # where the environment lives at run time
 # version = "12.4"                 # target CUDA toolkit (major.minor)
 # driver-floor = "550.54.14"       # oldest NVIDIA driver in the fleet
 # archs = ["sm_80", "sm_90"]       # GPU architectures that must be supported
+# unverified = ["xformers"]        # GPU packages whose CUDA mlenv cannot read, accepted unchecked
 
 [pypi]
 index-url = "https://pypi.org/simple"

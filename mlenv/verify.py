@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from mlenv import cudapkg
 from mlenv.cpufallback import is_cpu_variant
 from mlenv.cuda import (
     CudaError,
@@ -82,7 +83,7 @@ def verify_lock(lock: Lock, manifest_hash: str, judged: Judged | None) -> Verdic
     for platform, package in lock.packages():
         findings += _integrity(platform, package)
         findings += _marks(platform, package, cuda=lock.target.cuda)
-    needs, extraction = _needs(lock)
+    needs, extraction, unread = _needs(lock)
     findings += extraction
     target = lock.target
     if target.cuda is None or target.driver_floor is None:
@@ -109,6 +110,10 @@ def verify_lock(lock: Lock, manifest_hash: str, judged: Judged | None) -> Verdic
         checked=judged is not None,
     )
     findings += judge(cuda_target, needs)
+    findings += [
+        cudapkg.finding(name, version, what, unverified, cuda_target.cuda)
+        for name, version, what, unverified in unread
+    ]
     needed: str | None = None
     with contextlib.suppress(CudaError):  # judge() reports a package whose driver is unknown
         needed = str(required_driver(cuda_target, needs)[0])
@@ -193,24 +198,39 @@ def _marks(platform: str, package: LockedPackage, *, cuda: str | None) -> list[F
     return found
 
 
-def _needs(lock: Lock) -> tuple[list[PackageNeed], list[Finding]]:
-    """What CUDA each package needs, re-derived from its name and file; the lock's own ``cuda``
-    field (which may come from Requires-Dist) must agree with the name and file. Conda
-    packages are read by ``needs.conda_need``, exactly as ``lock`` reads them."""
+_Unread = tuple[str, str, str, tuple[str, ...]]
+
+
+def _needs(lock: Lock) -> tuple[list[PackageNeed], list[Finding], list[_Unread]]:
+    """What CUDA each package needs, re-derived from its name, file and index; the lock's own
+    ``cuda`` field (which may come from Requires-Dist) must agree with them. GPU packages whose
+    CUDA cannot be read come back apart, with the lock's ``unverified`` mark. Conda packages
+    are read by ``needs.conda_need``, exactly as ``lock`` reads them."""
     needs: dict[tuple[str, str], PackageNeed] = {}
     findings: list[Finding] = []
+    unread: dict[tuple[str, str], _Unread] = {}
     for _, package in lock.packages():
         key = (package.name, package.version)
-        if key in needs:
+        if key in needs or key in unread:
             continue
         try:
-            need = extract(package.name, package.version, package.filename)
+            need = extract(package.name, package.version, package.filename, index=package.index)
         except CudaError as exc:
             findings.append(
                 _error("cuda-unreadable", package.name, "", "", exc.message, exc.hint or "")
             )
             continue
         recorded = package.cuda
+        if need is None and (
+            recorded == cudapkg.UNVERIFIED
+            or (recorded is None and cudapkg.undetermined(*key, package.index) is not None)
+        ):
+            what = cudapkg.undetermined(*key, package.index) or "the lock records it unverified"
+            listed = (package.name,) if recorded == cudapkg.UNVERIFIED else ()
+            unread[key] = (package.name, package.version, what, listed)
+            continue
+        if need is not None and recorded == cudapkg.UNVERIFIED:
+            recorded = None  # readable now (a newer table): judged, the old mark is moot
         if need is not None and recorded is not None and need.label != recorded:
             findings.append(_mismatch(package.name, package.version, need, recorded))
         if need is None and recorded is not None:
@@ -244,7 +264,7 @@ def _needs(lock: Lock) -> tuple[list[PackageNeed], list[Finding]]:
             findings.append(_mismatch(conda.name, conda.version, item.need, conda.cuda))
         if item is not None:
             needs[conda_key] = item
-    return list(needs.values()), findings
+    return list(needs.values()), findings, list(unread.values())
 
 
 def _mismatch(name: str, version: str, need: CudaNeed, recorded: str) -> Finding:

@@ -63,7 +63,12 @@ def test_show_json_is_the_normalised_manifest(tmp_path: Path) -> None:
     result = run_mlenv(["show", "--json"], tmp_path)
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
-    assert data["cuda"] == {"version": "12.4", "driver-floor": "550.54.14", "archs": []}
+    assert data["cuda"] == {
+        "version": "12.4",
+        "driver-floor": "550.54.14",
+        "archs": [],
+        "unverified": [],
+    }
     assert data["environment"]["prefix"] == "/opt/mlenv/cuda-demo"
     raw = tomllib.loads((ROOT / "mlenv.toml.example").read_text())
     assert data["pypi"]["dependencies"] == raw["pypi"]["dependencies"]

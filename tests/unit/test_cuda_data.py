@@ -283,7 +283,7 @@ def test_tag_pattern_example_matches_and_extracts(pattern: dict[str, Any]) -> No
     need = _example_need(pattern)
     assert need is not None
     assert need.rule == pattern["id"]
-    assert need.source == pattern["source"] or pattern["kind"] == "table"
+    assert need.source == pattern["source"] or pattern["kind"] in ("table", "version")
     if pattern["example_cuda"] == "stub":
         assert need.stub is not None
     else:

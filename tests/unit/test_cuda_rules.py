@@ -164,7 +164,6 @@ def test_extract_matches(name: str, version: str, label: str, rule: str) -> None
         ("torch", "2.5.0+xpu"),
         ("jaxlib", "0.4.30"),
         ("jax", "0.7.0"),
-        ("paddlepaddle-gpu", "2.4.2"),
         ("paddlepaddle", "2.5.2.post120"),
         ("numpy", "2.1.0.post120"),
         ("nvidia-ml-py", "12.560.30"),
@@ -226,9 +225,10 @@ def test_version_tag_and_filename_that_disagree_contradict() -> None:
         ("nvidia-cufft-cu12", "11.3.0.4", "12.6", "12.6.2"),
         ("nvidia-cusparse-cu12", "12.5.8.93", "12.8", "12.8.1"),
         ("nvidia-cusolver-cu12", "11.7.5.82", "12.9", "12.9.1"),
-        # Standalone cuBLAS patches are not pinned; the library minor still names one CUDA minor.
-        ("nvidia-cublas", "13.4.1.1", "13.2", None),
-        ("nvidia-cublas-cu12", "12.9.3.13", "12.9", None),
+        # Standalone cuBLAS patches are not pinned: the library minor names one CUDA minor, and
+        # the newest earlier pinned version of it is a lower bound of the update.
+        ("nvidia-cublas", "13.4.1.1", "13.2", "13.2.1"),
+        ("nvidia-cublas-cu12", "12.9.3.13", "12.9", "12.9.2"),
         # The library minor spans several CUDA minors: only the major is certain.
         ("nvidia-cusparse-cu12", "12.5.99.1", "12.x", None),
         ("nvidia-cusolver", "12.0.5.0", "13.x", None),
@@ -295,7 +295,7 @@ def test_requires_dist_decides_when_the_package_has_no_tag() -> None:
     [
         ("nvidia-cuda-runtime~=13.0.48", "13.0", None),
         ("nvidia-cublas-cu12>=12.1.3.1", "12.x", None),
-        ("nvidia-cuda-runtime-cu12==12.8.90", "12.8", None),
+        ("nvidia-cuda-runtime-cu12==12.8.90", "12.8", "12.8.1"),
         ("nvidia-cuda-runtime", "13.x", None),
         ("nvidia-cufft", "13.x", None),
         ("cuda-toolkit[cublas]==12.8.1", "12.8", "12.8.1"),
@@ -505,7 +505,9 @@ def test_cu124_wheel_under_12_1_with_the_12_1_driver_fails_newer_minor() -> None
             "CUDA 12.1, driver 530.30.02",
             "torch 2.6.0+cu124 is built for CUDA 12.4, newer than the target CUDA 12.1; "
             "it needs driver 550.54.14 but the driver floor is 530.30.02",
-            "use a build of torch for CUDA 12.1 or older, or raise the driver floor to 550.54.14",
+            "use a build of torch for CUDA 12.1 or older, or raise the driver floor to 550.54.14; "
+            "install torch from PyTorch's CUDA 12.1 index https://download.pytorch.org/whl/cu121 "
+            "(builds tagged +cu121)",
         ),
     )
 
@@ -588,7 +590,8 @@ def test_cupy_cuda11x_under_12_4_is_a_major_mismatch() -> None:
             "CUDA 11.x",
             "CUDA 12.4, driver 550.54.14",
             "cupy-cuda11x 13.3.0 is built for CUDA 11.x, but the target is CUDA 12.4",
-            "use a CUDA 12 build of cupy-cuda11x, or target CUDA 11.x",
+            "use a CUDA 12 build of cupy-cuda11x, or target CUDA 11.x; "
+            "install cupy-cuda12x, CuPy's build for CUDA 12.x",
         ),
     )
 

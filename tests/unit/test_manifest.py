@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from mlenv.errors import ManifestError
+from mlenv.lock import inputs_hash
 from mlenv.manifest import Build, Conda, Cuda, Environment, PyPI, loads, parse
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -229,6 +230,24 @@ BAD_MANIFESTS: list[tuple[str, str, list[str]]] = [
         ],
     ),
     (
+        "unverified-not-a-name",
+        MINIMAL + "[cuda]\nversion = '12.4'\ndriver-floor = '550.54.14'\n"
+        "unverified = ['xformers>=0.1']\n",
+        [
+            "m.toml: [cuda].unverified[0]: 'xformers>=0.1' is not valid: expected a "
+            'distribution name like "xformers"'
+        ],
+    ),
+    (
+        "unverified-same-name-two-spellings",
+        MINIMAL + "[cuda]\nversion = '12.4'\ndriver-floor = '550.54.14'\n"
+        "unverified = ['Flash_Attn', 'flash-attn']\n",
+        [
+            "m.toml: [cuda].unverified: 'flash-attn' is listed more than once (names compare "
+            "PEP 503-normalised)\n  hint: list each package once"
+        ],
+    ),
+    (
         "platform-typo",
         MINIMAL + 'platforms = ["linux64"]\n',
         [
@@ -413,3 +432,21 @@ def test_error_renders_summary_then_each_problem() -> None:
         "m.toml: [environment].python: missing required key",
         '  hint: set the target CPython minor version, e.g. python = "3.11"',
     ]
+
+
+def test_cuda_unverified_names_are_normalised_and_sorted() -> None:
+    """[cuda] unverified compares PEP 503 names, as the lock and verify do."""
+    manifest = loads(
+        MINIMAL + "[cuda]\nversion = '12.4'\ndriver-floor = '550.54.14'\n"
+        "unverified = ['XFormers', 'flash_attn']\n"
+    )
+    assert manifest.cuda is not None
+    assert manifest.cuda.unverified == ("flash-attn", "xformers")
+
+
+def test_cuda_unverified_changes_the_inputs_hash_only_when_set() -> None:
+    """Listing a package changes what gets locked; an empty list leaves old locks fresh."""
+    base = MINIMAL + "[cuda]\nversion = '12.4'\ndriver-floor = '550.54.14'\n"
+    plain = inputs_hash(loads(base))
+    assert inputs_hash(loads(base + "unverified = []\n")) == plain
+    assert inputs_hash(loads(base + "unverified = ['xformers']\n")) != plain

@@ -27,6 +27,7 @@ BEYOND_SCHEMA = {
     "driver-floor-below-toolkit",
     "cuda-unknown-release",
     "cuda-driver-unconfirmed",
+    "unverified-same-name-two-spellings",
 }
 
 

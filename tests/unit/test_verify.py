@@ -197,10 +197,13 @@ CASES: list[tuple[str, Lock, Judged | None, list[tuple[str, str, str]]]] = [
         [("error", "driver-below-toolkit", "")],
     ),
     (
-        "torch-13-ga-driver-warns-for-update-2-cublas",
+        "torch-13-ga-driver-warns-for-update-2-cublas-and-cudart",
         make_lock(TORCH_13, "13.0", "580.65.06"),
         None,
-        [("warning", "driver-minor-compat", "nvidia-cublas")],
+        [
+            ("warning", "driver-minor-compat", "nvidia-cublas"),
+            ("warning", "driver-minor-compat", "nvidia-cuda-runtime"),
+        ],
     ),
     (
         "recorded-requires-driver-edited",
@@ -267,7 +270,9 @@ def test_exact_messages_name_package_need_promise_and_fix() -> None:
     assert finding.needs == "CUDA 12.6, driver >= 560.28.03"
     assert finding.promised == "CUDA 12.4, driver 550.54.14"
     assert finding.hint == (
-        "use a build of torch for CUDA 12.4 or older, or raise the driver floor to 560.28.03"
+        "use a build of torch for CUDA 12.4 or older, or raise the driver floor to 560.28.03; "
+        "install torch from PyTorch's CUDA 12.4 index https://download.pytorch.org/whl/cu124 "
+        "(builds tagged +cu124)"
     )
 
 
@@ -277,7 +282,10 @@ def test_major_mismatch_message() -> None:
     assert (
         finding.message == "torch 2.6.0+cu118 is built for CUDA 11.8, but the target is CUDA 12.4"
     )
-    assert finding.hint == "use a CUDA 12 build of torch, or target CUDA 11.x"
+    assert finding.hint == (
+        "use a CUDA 12 build of torch, or target CUDA 11.x; install torch from PyTorch's CUDA "
+        "12.4 index https://download.pytorch.org/whl/cu124 (builds tagged +cu124)"
+    )
 
 
 def test_required_driver_names_the_highest_need() -> None:

@@ -1,0 +1,206 @@
+"""GPU packages whose CUDA is not in their name: the table, the undetermined case, the hints.
+
+onnxruntime-gpu, tensorflow, paddlepaddle-gpu, vllm ... name no CUDA version in their
+distribution name or (on PyPI) their version; what they are built for depends on the release
+and on the index that served them. ``mlenv/data/gpu_packages.json`` holds those facts, each row
+with its source, apart from NVIDIA's driver table (``cuda.json``). ``cuda.extract`` consults it
+when an artifact's own tags say nothing; a GPU package whose CUDA still cannot be read is an
+error (``cuda-undetermined``) unless the manifest lists it in ``[cuda] unverified``, and then a
+warning on every lock and verify (``cuda-unverified``).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.utils import canonicalize_name
+from packaging.version import InvalidVersion, Version
+
+from mlenv.cuda import CudaError, CudaNeed, CudaVersion, Finding
+
+_WHERE = "mlenv/data/gpu_packages.json"
+UNVERIFIED = "unverified"  # the lock's ``cuda`` value for a package listed in [cuda] unverified
+_MODES = ("from-index", "from-tags", "from-tags-or-cpu", "none")
+_FIXED_RE = re.compile(r"(?P<major>\d+)\.(?P<minor>\d+|x)")
+
+
+@dataclass(frozen=True)
+class _Row:
+    package: str
+    versions: SpecifierSet
+    index: re.Pattern[str] | None
+    cuda: str
+    source: str
+
+
+@dataclass(frozen=True)
+class _Family:
+    id: str
+    match: re.Pattern[str]
+    hint: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class _Table:
+    rows: tuple[_Row, ...]
+    families: tuple[_Family, ...]
+
+
+def _cuda_value(text: str) -> str:
+    if text not in _MODES and _FIXED_RE.fullmatch(text) is None:
+        raise CudaError(
+            f"{text!r} is not a CUDA value of the GPU package table",
+            where=_WHERE,
+            hint=f"use X.Y, X.x or one of {', '.join(_MODES)}",
+        )
+    return text
+
+
+def _build(raw: Any) -> _Table:
+    try:
+        rows = tuple(
+            _Row(
+                package=canonicalize_name(row["package"]),
+                versions=SpecifierSet(row["versions"]),
+                index=re.compile(row["index"]) if "index" in row else None,
+                cuda=_cuda_value(row["cuda"]),
+                source=str(row["source"]),
+            )
+            for row in raw["packages"]
+        )
+    except InvalidSpecifier as exc:
+        raise CudaError(str(exc), where=_WHERE, hint="versions are PEP 440 specifiers") from exc
+    for row in rows:
+        if row.cuda == "from-index" and (row.index is None or "digits" not in row.index.groupindex):
+            raise CudaError(
+                f"the from-index row of {row.package} has no index pattern with a digits group",
+                where=_WHERE,
+                hint="give it an index regex with (?P<digits>...) for the cuXYZ digits",
+            )
+    families = tuple(
+        _Family(str(row["id"]), re.compile(row["match"]), dict(row["hint"]))
+        for row in raw["families"]
+    )
+    return _Table(rows, families)
+
+
+@functools.cache
+def _table() -> _Table:
+    """Read the packaged table once; it never changes while mlenv runs."""
+    text = (resources.files("mlenv") / "data" / "gpu_packages.json").read_text(encoding="utf-8")
+    return _build(json.loads(text))
+
+
+def known(name: str) -> bool:
+    """Whether the table lists the package at all (for [cuda] unverified validation)."""
+    package = canonicalize_name(name)
+    return any(row.package == package for row in _table().rows)
+
+
+def _row(package: str, version: str, index: str) -> _Row | None:
+    """The first row whose package, versions and index fit; None when none does."""
+    try:
+        parsed = Version(version)
+    except InvalidVersion:
+        return None
+    for row in _table().rows:
+        if row.package != package or not row.versions.contains(parsed, prereleases=True):
+            continue
+        if row.index is None or row.index.search(index):
+            return row
+    return None
+
+
+def table_need(package: str, version: str, index: str) -> CudaNeed | None:
+    """The CUDA the table gives this release from this index, when it gives one."""
+    row = _row(package, version, index)
+    if row is None:
+        return None
+    evidence = f"{package} {version}" + (f" from {index}" if index else "")
+    rule = f"gpu-packages:{package}"
+    if row.cuda == "from-index":
+        match = row.index.search(index) if row.index is not None else None
+        if match is None:  # _row matched this index, so only a broken table gets here
+            return None
+        digits = match["digits"]
+        cuda = CudaVersion(int(digits[:-1]), int(digits[-1]))
+        return CudaNeed(cuda, False, rule, evidence, row.source)
+    fixed = _FIXED_RE.fullmatch(row.cuda)
+    if fixed is None:
+        return None
+    major_only = fixed["minor"] == "x"
+    cuda = CudaVersion(int(fixed["major"]), 0 if major_only else int(fixed["minor"]))
+    return CudaNeed(cuda, major_only, rule, evidence, row.source)
+
+
+def undetermined(name: str, version: str, index: str) -> str | None:
+    """What mlenv could not read about a GPU package with no CUDA evidence; None if it is no
+    GPU package, not pinned to a CUDA (triton), or a CPU build (torch without +cuXYZ)."""
+    package = canonicalize_name(name)
+    if not known(package):
+        return None
+    row = _row(package, version, index)
+    if row is not None and row.cuda in ("none", "from-tags-or-cpu"):
+        return None
+    served = f"served by {index}" if index else "served by an unnamed index"
+    missing = "no CUDA version in its name, version or Requires-Dist"
+    if row is None:
+        return f"{missing}, and no row of mlenv's GPU package table fits this release ({served})"
+    return f"{missing}, and mlenv's GPU package table says only those can tell ({served})"
+
+
+def _family(package: str) -> _Family | None:
+    return next((f for f in _table().families if f.match.search(package)), None)
+
+
+def family(name: str) -> str | None:
+    """The package family ("pytorch", "nvidia", "jax" ...) whose hint applies to the package."""
+    found = _family(canonicalize_name(name))
+    return None if found is None else found.id
+
+
+def hint(name: str, cuda: CudaVersion) -> str | None:
+    """Where to get a build of this package for the target CUDA (its family's place)."""
+    package = canonicalize_name(name)
+    found = _family(package)
+    if found is None:
+        return None
+    text = found.hint.get(str(cuda.major), found.hint["*"])
+    cu = f"cu{cuda.major}{cuda.minor}"
+    return text.format(name=package, cuda=cuda, major=cuda.major, cu=cu)
+
+
+def finding(
+    name: str, version: str, what: str, unverified: Collection[str], target: CudaVersion | None
+) -> Finding:
+    """The one verdict on a GPU package whose CUDA cannot be read: an error, or a warning when
+    the manifest accepts it unverified (reported on every lock and verify)."""
+    package = canonicalize_name(name)
+    place = hint(package, target) if target is not None else None
+    if package in {canonicalize_name(listed) for listed in unverified}:
+        return Finding(
+            "warning",
+            "cuda-unverified",
+            package,
+            "unverified",
+            "[cuda] unverified",
+            f"{package} {version}: its CUDA was not checked ([cuda] unverified): {what}",
+            place or "remove it from [cuda] unverified once a build with a known CUDA exists",
+        )
+    advice = f'add "{package}" to [cuda] unverified to accept it unchecked'
+    return Finding(
+        "error",
+        "cuda-undetermined",
+        package,
+        "a known CUDA version",
+        "",
+        f"mlenv cannot tell which CUDA {package} {version} needs: {what}",
+        f"{place}, or {advice}" if place else advice,
+    )
