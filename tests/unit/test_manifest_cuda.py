@@ -70,8 +70,8 @@ def test_every_bad_arch_is_reported_at_its_own_position() -> None:
 
 def test_cpu_ok_names_are_validated_and_normalised() -> None:
     assert problems("12.4", "[]", 'cpu-ok = ["not a name"]\n') == [
-        "m.toml: [cuda].cpu-ok[0]: 'not a name' is not valid: expected a package name like "
-        '"torch"'
+        "m.toml: [cuda].cpu-ok[0]: 'not a name' is not valid: expected a distribution name "
+        'like "torch"'
     ]
     text = (
         '[environment]\nname = "x"\npython = "3.11"\n'
@@ -79,4 +79,4 @@ def test_cpu_ok_names_are_validated_and_normalised() -> None:
         'cpu-ok = ["Torch_Vision", "torchvision", "torch"]\n'
     )
     cuda = loads(text).cuda
-    assert cuda is not None and cuda.cpu_ok == ("torch-vision", "torchvision", "torch")
+    assert cuda is not None and cuda.cpu_ok == ("torch", "torch-vision", "torchvision")
