@@ -29,7 +29,9 @@ from mlenv.target import Target
 from mlenv.templates import starter_manifest
 
 if TYPE_CHECKING:
+    from mlenv.edit import Edited
     from mlenv.index import HttpClient
+    from mlenv.locker import Upgrade
 
 # Commands import the heavy modules (httpx, resolvelib, rich) when they run, so answers that
 # need none of them (`--version`, a no-op `lock`) start fast.
@@ -248,24 +250,10 @@ def lock(
     if fresh and not upgrade_package:
         session.reporter.info(f"{path} is up to date")
         return
-    from mlenv.index import MetadataCache
-    from mlenv.locker import Upgrade, changes, lock_manifest, open_sources
+    from mlenv.locker import Upgrade
 
-    with session.http(offline) as http:
-        sources = open_sources(manifest, http, MetadataCache(session.cache_root), path.parent)
-        new = lock_manifest(
-            manifest,
-            sources,
-            reporter=session.reporter,
-            previous=previous,
-            upgrade=Upgrade.of(upgrade, upgrade_package),
-        )
-    write_atomic(path, lockfile.render(new).encode())
-    diff = changes(previous, new)
-    for change in diff:
-        session.reporter.info(str(change))
-    count = sum(len(p.packages) for p in new.platforms)
-    session.reporter.info(f"wrote {path}: {count} package(s), {len(diff)} change(s)")
+    new = _resolve(session, manifest, previous, Upgrade.of(upgrade, upgrade_package), offline)
+    _write_lock(session, previous, new)
 
 
 @cli.command()
@@ -708,3 +696,114 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
         return EXIT_INTERNAL
     return EXIT_OK
+
+
+# ---------------------------------------------------------------------------------------------
+# The daily workflow: add, remove, diff, inspect
+
+
+def _resolve(
+    session: Session,
+    manifest: Manifest,
+    previous: lockfile.Lock | None,
+    upgrade: Upgrade,
+    offline: bool,
+) -> lockfile.Lock:
+    """The lock for ``manifest``: the one resolution path `lock`, `add` and `remove` share."""
+    from mlenv.index import MetadataCache
+    from mlenv.locker import lock_manifest, open_sources
+
+    with session.http(offline) as http:
+        sources = open_sources(
+            manifest, http, MetadataCache(session.cache_root), session.manifest_path.parent
+        )
+        return lock_manifest(
+            manifest, sources, reporter=session.reporter, previous=previous, upgrade=upgrade
+        )
+
+
+def _write_lock(session: Session, previous: lockfile.Lock | None, new: lockfile.Lock) -> None:
+    from mlenv.locker import changes
+
+    path = session.lock_path
+    write_atomic(path, lockfile.render(new).encode())
+    diff = changes(previous, new)
+    for change in diff:
+        session.reporter.info(str(change))
+    count = sum(len(p.packages) for p in new.platforms)
+    session.reporter.info(f"wrote {path}: {count} package(s), {len(diff)} change(s)")
+
+
+def _apply_edit(session: Session, edited: Edited, no_lock: bool, offline: bool) -> None:
+    """Lock the edited manifest, then write it and its lock; on any failure, write nothing.
+
+    The manifest goes first: if the lock's write were lost, the lock is merely stale (its
+    inputs hash says so) and `mlenv lock` repeats the resolution from the intended manifest.
+    """
+    from mlenv.locker import Upgrade
+
+    path = session.manifest_path
+    if not edited.edits:
+        session.reporter.info(f"{path} already says that; nothing changed")
+        return
+    for edit in edited.edits:
+        session.reporter.info(str(edit))
+    previous = session.load_lock() if session.lock_path.exists() else None
+    new = None
+    if not no_lock:
+        new = _resolve(session, edited.manifest, previous, Upgrade.of(False, edited.names), offline)
+    write_atomic(path, edited.text.encode())
+    session.reporter.info(f"wrote {path}")
+    if new is None:
+        session.reporter.info("the lock was not updated: run `mlenv lock`")
+        return
+    _write_lock(session, previous, new)
+
+
+def _manifest_text(session: Session) -> str:
+    session.load_manifest()  # the same messages as every command for a missing or bad file
+    return session.manifest_path.read_text(encoding="utf-8")
+
+
+@cli.command()
+@click.argument("specs", nargs=-1, required=True, metavar="SPEC...")
+@click.option("--conda", is_flag=True, help="Add to [conda].dependencies (match specs).")
+@click.option(
+    "--platform", help="Only for this platform of the manifest (a platform_machine marker)."
+)
+@click.option("--no-lock", is_flag=True, help="Only edit the manifest; do not re-lock.")
+@click.option("--offline", is_flag=True, help="Never touch the network; use cached index data.")
+@click.pass_obj
+def add(
+    session: Session,
+    specs: tuple[str, ...],
+    conda: bool,
+    platform: str | None,
+    no_lock: bool,
+    offline: bool,
+) -> None:
+    """Add or change dependencies (a spec for a listed name replaces it) and re-lock.
+
+    Comments and formatting of mlenv.toml are kept. Other pins in the lock stay where they
+    are; the named packages move to the newest version allowed. When the new spec cannot be
+    locked, neither mlenv.toml nor mlenv.lock is changed.
+    """
+    from mlenv.edit import add as add_specs
+
+    text = _manifest_text(session)
+    source = str(session.manifest_path)
+    edited = add_specs(text, specs, source=source, conda=conda, platform=platform)
+    _apply_edit(session, edited, no_lock, offline)
+
+
+@cli.command()
+@click.argument("names", nargs=-1, required=True, metavar="NAME...")
+@click.option("--no-lock", is_flag=True, help="Only edit the manifest; do not re-lock.")
+@click.option("--offline", is_flag=True, help="Never touch the network; use cached index data.")
+@click.pass_obj
+def remove(session: Session, names: tuple[str, ...], no_lock: bool, offline: bool) -> None:
+    """Remove dependencies (PyPI and conda) by name and re-lock; other pins stay."""
+    from mlenv.edit import remove as remove_names
+
+    edited = remove_names(_manifest_text(session), names, source=str(session.manifest_path))
+    _apply_edit(session, edited, no_lock, offline)
