@@ -807,3 +807,43 @@ def remove(session: Session, names: tuple[str, ...], no_lock: bool, offline: boo
 
     edited = remove_names(_manifest_text(session), names, source=str(session.manifest_path))
     _apply_edit(session, edited, no_lock, offline)
+
+
+@cli.command()
+@click.argument("old", required=False)
+@click.argument("new", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print the differences as JSON.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "markdown"]),
+    default="text",
+    show_default=True,
+    help="markdown: a table to paste into a pull-request comment.",
+)
+@click.option("--exit-code", is_flag=True, help="Exit 1 when the locks differ (as git diff does).")
+@click.pass_obj
+def diff(
+    session: Session, old: str | None, new: str | None, as_json: bool, fmt: str, exit_code: bool
+) -> None:
+    """Review a lock change: packages added, removed, upgraded and downgraded per platform,
+    download size, CUDA and the driver the environment needs, new warnings.
+
+    OLD and NEW are lock files, git revisions of mlenv.lock (main, HEAD~1) or REV:PATH.
+    Default: the lock in git HEAD against the working tree's lock.
+    """
+    from mlenv.diff import compare, read_side, render_markdown, render_text
+
+    default = session.lock_path
+    old_label, old_lock = read_side(old, default)
+    if new is None:
+        new_label, new_lock = str(default), session.load_lock()
+    else:
+        new_label, new_lock = read_side(new, default)
+    result = compare(old_lock, new_lock, old_label, new_label)
+    if as_json:
+        print_json(result.to_dict())
+    else:
+        click.echo(render_markdown(result) if fmt == "markdown" else render_text(result), nl=False)
+    if exit_code and result.changed:
+        raise SystemExit(EXIT_USER)
