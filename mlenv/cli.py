@@ -260,13 +260,17 @@ def lock(
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["requirements", "pylock", "conda-lock", "explicit"]),
+    type=click.Choice(["requirements", "pylock", "conda-lock", "explicit", "cyclonedx"]),
     required=True,
     help="requirements: pip's requirements.txt with hashes; pylock: PEP 751 pylock.toml "
     "(both for the PyPI part); conda-lock: conda-lock.yml; explicit: an @EXPLICIT conda spec "
-    "file with sha256 (both for the conda part).",
+    "file with sha256 (both for the conda part); cyclonedx: a CycloneDX 1.6 JSON SBOM of both.",
 )
-@click.option("--platform", help="The platform to export (requirements; default: the first).")
+@click.option(
+    "--platform",
+    help="The platform to export (requirements, explicit: default the first; cyclonedx: "
+    "default all).",
+)
 @click.option(
     "-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write to a file."
 )
@@ -285,6 +289,8 @@ def export(session: Session, fmt: str, platform: str | None, output: Path | None
         text = requirements_txt(lock_, chosen)
     elif fmt == "pylock":
         text = pylock_toml(lock_)
+    elif fmt == "cyclonedx":
+        text = _sbom(session, manifest, lock_, platform)
     elif fmt == "conda-lock":
         records = {p.platform: [to_record(c) for c in p.conda] for p in lock_.platforms}
         text = conda_lock_yml(records, lock_.target.conda_channels, lock_.inputs_hash)
@@ -847,3 +853,21 @@ def diff(
         click.echo(render_markdown(result) if fmt == "markdown" else render_text(result), nl=False)
     if exit_code and result.changed:
         raise SystemExit(EXIT_USER)
+
+
+def _sbom(session: Session, manifest: Manifest, lock_: lockfile.Lock, platform: str | None) -> str:
+    """The CycloneDX SBOM of the lock; licences from the artifacts the cache holds, a
+    timestamp only from SOURCE_DATE_EPOCH."""
+    from mlenv.build import source_date_epoch
+    from mlenv.sbom import cyclonedx, render, wheel_licences
+
+    epoch = source_date_epoch(os.environ) if os.environ.get("SOURCE_DATE_EPOCH") else None
+    document = cyclonedx(
+        lock_,
+        session.lock_path.read_bytes(),
+        name=manifest.environment.name,
+        platforms=[platform] if platform else None,
+        licences=wheel_licences(session.artifact_cache().path),
+        timestamp=epoch,
+    )
+    return render(document).decode()
