@@ -871,3 +871,31 @@ def _sbom(session: Session, manifest: Manifest, lock_: lockfile.Lock, platform: 
         timestamp=epoch,
     )
     return render(document).decode()
+
+
+@cli.command(name="inspect")
+@click.argument("subject", type=click.Path(exists=True, path_type=Path))
+@click.option("--platform", help="The platform to inspect (default: the image's; a lock's first).")
+@click.option("--json", "as_json", is_flag=True, help="Print the sizes as JSON.")
+@click.option("--top", type=click.IntRange(1), default=20, show_default=True, help="Packages.")
+@click.option("--largest", type=click.IntRange(0), default=10, show_default=True, help="Files.")
+@click.pass_obj
+def inspect_command(
+    session: Session, subject: Path, platform: str | None, as_json: bool, top: int, largest: int
+) -> None:
+    """Show what takes the space: per layer and per package, the largest files, how much is
+    CUDA libraries. SUBJECT is dist/image.tar, an OCI layout (dist/oci) or a lock (sizes
+    from the lock, installed sizes of the wheels the cache holds)."""
+    from rich.console import Console
+
+    from mlenv.inspect import inspect_image, inspect_lock, render
+
+    if subject.is_file() and subject.suffix in (".lock", ".toml"):
+        lock_ = lockfile.loads(subject.read_text(encoding="utf-8"), source=str(subject))
+        found = inspect_lock(lock_, str(subject), session.artifact_cache().path, platform, largest)
+    else:
+        found = inspect_image(subject, platform, largest)
+    if as_json:
+        print_json(found.to_dict())
+        return
+    render(found, Console(highlight=False, width=None if sys.stdout.isatty() else 100), top)
