@@ -173,9 +173,27 @@ def cli(
     help="Target CPython minor version.",
 )
 @click.option("--force", is_flag=True, help="Overwrite an existing manifest.")
+@click.option(
+    "--from",
+    "from_file",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="Import requirements*.txt, pyproject.toml or pylock.toml.",
+)
+@click.option("--group", multiple=True, help="With a pyproject.toml: also this optional group.")
+@click.option("--cuda", metavar="X.Y", help="The CUDA target (default: guessed from --from).")
+@click.option("--driver-floor", metavar="VERSION", help="The oldest driver (default: the CUDA's).")
 @click.pass_obj
-def init(session: Session, name: str | None, python: str, force: bool) -> None:
-    """Write a commented starter mlenv.toml."""
+def init(
+    session: Session,
+    name: str | None,
+    python: str,
+    force: bool,
+    from_file: Path | None,
+    group: tuple[str, ...],
+    cuda: str | None,
+    driver_floor: str | None,
+) -> None:
+    """Write a commented starter mlenv.toml, or one holding what FILE (--from) requires."""
     path = session.manifest_path
     if path.exists() and not force:
         raise UsageError(
@@ -184,7 +202,11 @@ def init(session: Session, name: str | None, python: str, force: bool) -> None:
             hint="pass --force to replace it",
         )
     directory = path.resolve().parent.name
-    text = starter_manifest(name or directory, python)
+    if from_file is not None or cuda or driver_floor:
+        text = _imported_manifest(session, name or directory, python, from_file, group, cuda,
+                                  driver_floor)  # fmt: skip
+    else:
+        text = starter_manifest(name or directory, python)
     loads(text, source=str(path))  # the starter must always be valid
     write_atomic(path, text.encode())
     session.reporter.info(f"wrote {path}")
@@ -899,3 +921,37 @@ def inspect_command(
         print_json(found.to_dict())
         return
     render(found, Console(highlight=False, width=None if sys.stdout.isatty() else 100), top)
+
+
+def _imported_manifest(
+    session: Session,
+    name: str,
+    python: str,
+    from_file: Path | None,
+    groups: tuple[str, ...],
+    cuda: str | None,
+    driver_floor: str | None,
+) -> str:
+    """The manifest for `init --from`; the CUDA target from flags or guessed (and said so)."""
+    from mlenv.cuda import CudaVersion, DriverVersion, min_driver
+    from mlenv.importers import Imported, guess_cuda, import_file, manifest_text
+
+    imported = Imported() if from_file is None else import_file(from_file, groups)
+    for note in imported.notes:
+        session.reporter.info(f"note: {note}")
+    target = None
+    if cuda is not None:
+        version = CudaVersion.parse(cuda, where="--cuda")
+        floor = driver_floor or str(min_driver(version))
+        target = (str(version), str(DriverVersion.parse(floor, where="--driver-floor")))
+    elif driver_floor is not None:
+        raise UsageError("--driver-floor needs --cuda", hint="pass --cuda X.Y as well")
+    elif (guess := guess_cuda(imported)) is not None:
+        target = (guess.version, guess.driver_floor)
+        session.reporter.info(
+            f"guessed CUDA {guess.version} from {guess.because}; driver floor "
+            f"{guess.driver_floor} (the minimum for CUDA {guess.version}); "
+            "pass --cuda/--driver-floor to choose"
+        )
+    source = str(session.manifest_path)
+    return manifest_text(imported, name=name, python=python, cuda=target, source=source)
