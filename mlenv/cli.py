@@ -106,7 +106,37 @@ def print_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, sort_keys=True))
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class StagedGroup(click.Group):
+    """`mlenv --help` lists the commands by the stage of the workflow they belong to."""
+
+    STAGES = (
+        ("Start", ("init", "show", "add", "remove")),
+        ("Lock and review", ("lock", "diff", "export")),
+        ("Fetch, build, ship", ("fetch", "build", "inspect", "push")),
+        ("Check before deploy", ("verify",)),
+        ("Shell", ("completion",)),
+    )
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        names = self.list_commands(ctx)
+        staged = {name for _, members in self.STAGES for name in members}
+        sections = [*self.STAGES, ("Other", tuple(n for n in names if n not in staged))]
+        limit = formatter.width - 6 - max(map(len, names), default=0)
+        for title, members in sections:
+            rows = []
+            for name in members:
+                command = self.get_command(ctx, name)
+                if command is not None and not command.hidden:
+                    rows.append((name, command.get_short_help_str(limit)))
+            if rows:
+                with formatter.section(f"{title} commands"):
+                    formatter.write_dl(rows)
+
+
+@click.group(
+    cls=StagedGroup,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
 @click.version_option(__version__, "-V", "--version", prog_name="mlenv")
 @click.option(
     "-m",
@@ -955,3 +985,20 @@ def _imported_manifest(
         )
     source = str(session.manifest_path)
     return manifest_text(imported, name=name, python=python, cuda=target, source=source)
+
+
+@cli.command()
+@click.argument("shell", type=click.Choice(["bash", "zsh", "fish"]))
+def completion(shell: str) -> None:
+    """Print the shell completion script for SHELL.
+
+    \b
+    bash:  eval "$(mlenv completion bash)"    (in ~/.bashrc)
+    zsh:   eval "$(mlenv completion zsh)"     (in ~/.zshrc)
+    fish:  mlenv completion fish > ~/.config/fish/completions/mlenv.fish
+    """
+    from click.shell_completion import get_completion_class
+
+    complete = get_completion_class(shell)
+    assert complete is not None  # click ships all three
+    click.echo(complete(cli, {}, "mlenv", "_MLENV_COMPLETE").source())
