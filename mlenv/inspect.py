@@ -22,12 +22,16 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, Literal
 
+from packaging.utils import canonicalize_name
+
 from mlenv.errors import MlenvError
 from mlenv.lock import Lock
 from mlenv.oci import ARCHITECTURES, BaseImage, Descriptor, OciError, read_base
 from mlenv.report import human_bytes
 
 LARGEST = 10
+BAR = 24  # characters of the longest bar
+_SITE_PACKAGES = re.compile(r"^.*/site-packages/")
 # Package metadata files are small; a bigger one is not metadata and is not read.
 _METADATA_LIMIT = 16 << 20
 _CHUNK = 1 << 20
@@ -185,7 +189,7 @@ def _record_owner(member: str, data: bytes) -> _Owner:
     name, _, version = posixpath.basename(dist_info).removesuffix(".dist-info").partition("-")
     rows = csv.reader(io.StringIO(data.decode("utf-8", errors="replace")))
     paths = tuple(posixpath.normpath(posixpath.join(site, row[0])) for row in rows if row)
-    return _Owner(name, version, "pypi", paths)
+    return _Owner(canonicalize_name(name), version, "pypi", paths)
 
 
 def _conda_owner(member: str, data: bytes) -> _Owner | None:
@@ -330,16 +334,18 @@ def render(inspection: Inspection, console: Any, top: int = 20) -> None:
     from rich.text import Text
 
     def bar(value: int | None, largest: int) -> Text:
-        width = 0 if not value or not largest else max(1, round(30 * value / largest))
+        width = 0 if not value or not largest else max(1, round(BAR * value / largest))
         return Text("█" * width, style="cyan")
 
-    measure = "download" if inspection.kind == "lock" else "installed"
-    total = inspection.installed if inspection.kind == "image" else inspection.compressed or 0
+    lock = inspection.kind == "lock"
+    measure = "download" if lock else "installed"
+    total = inspection.compressed or 0 if lock else inspection.installed
     share = f"{100 * inspection.cuda / total:.0f}%" if total else "0%"
     sizes = [f"{human_bytes(inspection.installed)} installed"]
     if inspection.compressed is not None:
-        word = "download" if inspection.kind == "lock" else "compressed"
-        sizes.insert(0, f"{human_bytes(inspection.compressed)} {word}")
+        sizes.insert(
+            0, f"{human_bytes(inspection.compressed)} {'download' if lock else 'compressed'}"
+        )
     console.print(
         f"{inspection.subject} ({inspection.platform}): {', '.join(sizes)}; "
         f"CUDA libraries {human_bytes(inspection.cuda)} ({share})"
@@ -349,26 +355,38 @@ def render(inspection: Inspection, console: Any, top: int = 20) -> None:
         peak = max(layer.installed for layer in inspection.layers)
         for layer in inspection.layers:
             table.add_row(
-                str(layer.index), layer.created_by[:48], human_bytes(layer.compressed),
+                str(layer.index), _short(layer.created_by), human_bytes(layer.compressed),
                 human_bytes(layer.installed), str(layer.files), bar(layer.installed, peak),
             )  # fmt: skip
         console.print(table)
     shown = inspection.packages[:top]
     if shown:
-        table = Table("package", "version", "download", "installed", "", box=None)
+        columns = ["package", "version", *(["download"] if lock else []), "installed", ""]
+        table = Table(*columns, box=None)
         peak = max((getattr(p, measure) or 0) for p in shown)
         for p in shown:
-            name = f"{p.name} (CUDA)" if p.cuda_library else p.name
+            name = p.name + (" (CUDA)" if p.cuda_library else "")
+            sizes = [_size(p.download)] if lock else []
             table.add_row(
-                name, p.version, "" if p.download is None else human_bytes(p.download),
-                "" if p.installed is None else human_bytes(p.installed),
-                bar(getattr(p, measure), peak),
-            )  # fmt: skip
+                name, p.version, *sizes, _size(p.installed), bar(getattr(p, measure), peak)
+            )
         console.print(table)
         if len(inspection.packages) > top:
             console.print(f"… and {len(inspection.packages) - top} smaller package(s)")
     if inspection.largest:
         table = Table("largest files", "size", "package", box=None)
         for f in inspection.largest:
-            table.add_row(f.path, human_bytes(f.size), f.package or "")
+            path = _SITE_PACKAGES.sub("…/site-packages/", f.path)
+            table.add_row(Text(path, overflow="fold"), human_bytes(f.size), f.package or "")
         console.print(table)
+
+
+def _short(created_by: str) -> str:
+    """mlenv's layers are "mlenv build: NAME: WHAT"; a base image's command is cut short."""
+    return created_by.rsplit(": ", 1)[-1] if created_by.startswith("mlenv build") else (
+        created_by[:32]
+    )  # fmt: skip
+
+
+def _size(value: int | None) -> str:
+    return "" if value is None else human_bytes(value)
