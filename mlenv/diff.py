@@ -9,7 +9,6 @@ as text for a terminal, Markdown for a pull-request comment, or JSON.
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -176,7 +175,7 @@ def _kind(old: Side | None, new: Side | None) -> Kind | None:
 
 def _warnings(lock: Lock) -> set[str]:
     verdict = verify_lock(lock, lock.inputs_hash, None)
-    return {f"{f.severity}: {f.package or '[target]'}: {f.message}" for f in verdict.findings}
+    return {f"{f.severity}: {f.message}" for f in verdict.findings}
 
 
 def compare(old: Lock, new: Lock, old_label: str, new_label: str) -> LockDiff:
@@ -314,17 +313,17 @@ def render_text(diff: LockDiff) -> str:
             lines.append(
                 f"  {_MARK[c.kind]} {c.name.ljust(width)}  {_version(c).ljust(28)} {tail}".rstrip()
             )
-    lines += _target_lines(diff, lambda text: text)
+    lines += _target_lines(diff)
     return "\n".join(lines) + "\n"
 
 
-def _target_lines(diff: LockDiff, code: Callable[[str], str]) -> list[str]:
+def _target_lines(diff: LockDiff) -> list[str]:
     lines = []
     if diff.old_cuda != diff.new_cuda:
         lines.append(f"CUDA target: {diff.old_cuda or 'none'} -> {diff.new_cuda or 'none'}")
     lines.append(_driver(diff))
-    lines += [f"new {code(w)}" for w in diff.new_warnings]
-    lines += [f"gone {code(w)}" for w in diff.gone_warnings]
+    lines += [f"new {w}" for w in diff.new_warnings]
+    lines += [f"gone {w}" for w in diff.gone_warnings]
     return lines
 
 
@@ -341,5 +340,5 @@ def render_markdown(diff: LockDiff) -> str:
                 for c in p.changes
             ]
             lines.append("")
-    lines += [f"- {line}" for line in _target_lines(diff, lambda text: f"`{text}`")]
+    lines += [f"- {line}" for line in _target_lines(diff)]
     return "\n".join(lines) + "\n"

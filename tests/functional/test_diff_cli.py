@@ -115,7 +115,7 @@ def test_markdown_and_new_warnings(project: Project) -> None:
     assert "| added | `rich` (pypi) | 13.7.1 |" in result.stdout
     assert "|---|---|---|---:|---|" in result.stdout
     assert "- driver needed: 530.30.02 -> none" in result.stdout
-    assert "- new `warning: [target]: the lock holds CUDA builds (torch)" in result.stdout
+    assert "- new warning: the lock holds CUDA builds (torch)" in result.stdout
 
 
 @pytest.mark.parametrize(
