@@ -207,7 +207,8 @@ def cli(
     "--from",
     "from_file",
     type=click.Path(dir_okay=False, exists=True, path_type=Path),
-    help="Import requirements*.txt, pyproject.toml or pylock.toml.",
+    help="Import requirements*.txt, pyproject.toml, pylock.toml, environment.yml or "
+    "conda-lock.yml.",
 )
 @click.option("--group", multiple=True, help="With a pyproject.toml: also this optional group.")
 @click.option("--cuda", metavar="X.Y", help="The CUDA target (default: guessed from --from).")
@@ -967,6 +968,16 @@ def _imported_manifest(
     from mlenv.importers import Imported, guess_cuda, import_file, manifest_text
 
     imported = Imported() if from_file is None else import_file(from_file, groups)
+    source_of = click.get_current_context().get_parameter_source("python")
+    if imported.python is not None and source_of == click.core.ParameterSource.DEFAULT:
+        python = imported.python  # the file names its Python
+    elif imported.python not in (None, python):
+        raise UsageError(
+            f"{from_file} pins Python {imported.python}, but --python says {python}; "
+            "nothing was written",
+            where="--python",
+            hint=f"drop --python, or change the file's python pin to {python}",
+        )
     for note in imported.notes:
         session.reporter.info(f"note: {note}")
     target = None

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import shlex
 import tomllib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -46,6 +46,7 @@ class Imported:
     index_url: str | None = None
     extra_index_urls: tuple[str, ...] = ()
     find_links: tuple[str, ...] = ()
+    python: str | None = None  # the CPython minor the file names, if it does
     notes: tuple[str, ...] = ()
 
 
@@ -82,10 +83,15 @@ def import_file(path: Path, groups: Sequence[str] = ()) -> Imported:
         return read_pylock(path)
     if name.endswith((".txt", ".in")):
         return read_requirements(path)
+    if name in ("conda-lock.yml", "conda-lock.yaml"):
+        return read_conda_lock(path)
+    if name.endswith((".yml", ".yaml")):
+        return read_environment_yml(path)
     raise ImportFileError(
         f"{path}: unknown kind of file",
         [Problem(str(path), "cannot tell its format from its name",
-                 "name it requirements*.txt, pyproject.toml or pylock.toml")],
+                 "name it requirements*.txt, pyproject.toml, pylock.toml, environment.yml or "
+                 "conda-lock.yml")],
     )  # fmt: skip
 
 
@@ -129,15 +135,26 @@ def _requirements(
     except (OSError, UnicodeDecodeError) as exc:
         collector.fail(str(path), f"cannot read it: {exc}")
         return result
-    for number, line in _logical_lines(text):
-        where = f"{path}:{number}"
+    lines = ((f"{path}:{number}", line) for number, line in _logical_lines(text))
+    return _pip_lines(lines, path, collector, (*chain, resolved), result)
+
+
+def _pip_lines(
+    lines: Iterable[tuple[str, str]],
+    path: Path,
+    collector: _Collector,
+    chain: tuple[Path, ...],
+    result: Imported,
+) -> Imported:
+    """Requirement and option lines as pip reads them; ``path`` anchors relative -r paths."""
+    for where, line in lines:
         try:
             words = shlex.split(line)
         except ValueError as exc:
             collector.fail(where, f"cannot split the line: {exc}")
             continue
         if line.startswith("-"):
-            result = _option(words, where, path, collector, (*chain, resolved), result)
+            result = _option(words, where, path, collector, chain, result)
         else:
             result = _requirement_line(words, line, where, collector, result)
     return result
@@ -297,6 +314,96 @@ def read_pylock(path: Path) -> Imported:
         extra_index_urls=tuple(i for i in indexes if i != primary),
         find_links=tuple(links),
         notes=("every locked package became an == pin; mlenv lock keeps them",),
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# environment.yml and conda-lock.yml
+
+
+def _yaml(path: Path) -> Any:
+    import yaml
+
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise ImportFileError(
+            f"{path}: cannot be read", [Problem(str(path), str(exc), "check the YAML")]
+        ) from None
+
+
+def _python_minor(version: str) -> str | None:
+    match = re.match(r"^[=\s]*(3\.\d+)(\.[\d*]+)*$", version)
+    return match[1] if match else None
+
+
+def read_environment_yml(path: Path) -> Imported:
+    """channels, conda dependencies and the ``pip:`` list (pip's own syntax, options too)."""
+    data = _yaml(path)
+    if not isinstance(data, dict) or not isinstance(data.get("dependencies", []), list):
+        raise ImportFileError(
+            f"{path}: not a conda environment file",
+            [Problem(str(path), "expected a mapping with a dependencies list",
+                     "see conda's environment.yml format")],
+        )  # fmt: skip
+    collector = _Collector()
+    result = Imported(channels=tuple(str(c) for c in data.get("channels") or ()))
+    conda: list[str] = []
+    python = None
+    for position, item in enumerate(data.get("dependencies") or []):
+        where = f"{path}: dependencies[{position}]"
+        if isinstance(item, dict) and set(item) == {"pip"} and isinstance(item["pip"], list):
+            lines = ((f"{where}.pip[{i}]", str(line)) for i, line in enumerate(item["pip"]))
+            result = _pip_lines(lines, path, collector, (path.resolve(),), result)
+        elif isinstance(item, str | int | float) and str(item).strip():
+            spec = str(item).strip()
+            conda.append(spec)
+            name, _, version = (
+                spec.partition("=") if "=" in spec.split()[0] else spec.partition(" ")
+            )
+            if name.strip() == "python":
+                python = _python_minor(version)
+        else:
+            collector.fail(where, f"cannot read {item!r} as a dependency")
+    if conda and not result.channels:
+        collector.fail(f"{path}: channels", "conda dependencies but no channels",
+                       "add channels: [conda-forge]")  # fmt: skip
+    collector.check(str(path))
+    return replace(result, conda=tuple(conda), python=python, notes=tuple(collector.notes))
+
+
+def read_conda_lock(path: Path) -> Imported:
+    """Every package of the first platform of a conda-lock v1 file as a pin: conda ones as
+    ``name ==version``, pip ones as ``name==version``."""
+    data = _yaml(path)
+    metadata = data.get("metadata") if isinstance(data, dict) else None
+    packages = data.get("package") if isinstance(data, dict) else None
+    if not isinstance(metadata, dict) or not isinstance(packages, list):
+        raise ImportFileError(
+            f"{path}: not a conda-lock file",
+            [Problem(str(path), "expected metadata and package", "use conda-lock's v1 format")],
+        )
+    platforms = [str(p) for p in metadata.get("platforms") or []]
+    channels = tuple(
+        str(c.get("url")) for c in metadata.get("channels") or [] if isinstance(c, dict)
+    )
+    chosen = platforms[0] if platforms else None
+    conda, pypi, python = [], [], None
+    for entry in packages:
+        if not isinstance(entry, dict) or (chosen and entry.get("platform") != chosen):
+            continue
+        name, version = str(entry.get("name")), str(entry.get("version"))
+        if entry.get("manager") == "pip":
+            pypi.append(f"{name}=={version}")
+        else:
+            conda.append(f"{name} =={version}")
+            if name == "python":
+                python = _python_minor(version)
+    notes = [f"every package locked for {chosen} became a pin; mlenv lock keeps them"]
+    if len(platforms) > 1:
+        notes.append(f"pins come from {chosen}; add the other platforms to the manifest yourself")
+    return Imported(
+        pypi=tuple(pypi), conda=tuple(conda), channels=channels, python=python, notes=tuple(notes)
     )
 
 

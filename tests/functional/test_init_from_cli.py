@@ -160,3 +160,54 @@ def test_pylock_round_trip_locks_the_same_artifact(tmp_path: Path) -> None:
 def test_cuda_guess(imported: Imported, expected: str | None) -> None:
     guess = guess_cuda(imported)
     assert (guess.version if guess else None) == expected
+
+
+def test_environment_yml_conda_pip_and_python(tmp_path: Path) -> None:
+    """channels and conda specs go to [conda], the pip: list is read as pip reads it (options
+    included), and the file's python=3.12 sets [environment].python unless --python says."""
+    env_file = tmp_path / "environment.yml"
+    text = (FIXTURES / "environment.yml").read_text().replace("python=3.11", "python=3.12")
+    env_file.write_text(text)
+    result = run_mlenv(["init", "--from", str(env_file)], tmp_path)
+    assert result.returncode == 0, result.stderr
+    manifest = show(tmp_path)
+    assert manifest["environment"]["python"] == "3.12"  # type: ignore[index]
+    assert manifest["conda"] == {
+        "channels": ["conda-forge"],
+        "dependencies": ["python=3.12", "libgomp", "cuda-version 12.4", "numpy >=1.26,<2", "pip"],
+    }
+    pypi = manifest["pypi"]
+    assert pypi["dependencies"] == ["torch==2.5.1+cu124", "timm>=1.0"]  # type: ignore[index]
+    assert pypi["extra-index-urls"] == ["https://download.pytorch.org/whl/cu124"]  # type: ignore[index]
+    assert manifest["cuda"]["version"] == "12.4"  # type: ignore[index]
+    (tmp_path / "mlenv.toml").unlink()
+    chosen = run_mlenv(["init", "--from", "environment.yml", "--python", "3.11"], tmp_path)
+    assert chosen.returncode == 1
+    assert "environment.yml pins Python 3.12, but --python says 3.11" in chosen.stderr
+    assert not (tmp_path / "mlenv.toml").exists()
+
+
+def test_environment_yml_problems_name_the_entry(tmp_path: Path) -> None:
+    (tmp_path / "environment.yml").write_text(
+        "channels: [conda-forge]\ndependencies:\n  - numpy\n  - pip:\n    - -e .\n    - ok\n"
+        "  - {weird: 1}\n"
+    )
+    result = run_mlenv(["init", "--from", "environment.yml"], tmp_path)
+    assert result.returncode == 1
+    assert "environment.yml: dependencies[1].pip[0]: editable requirement '.'" in result.stderr
+    assert "environment.yml: dependencies[2]: cannot read {'weird': 1}" in result.stderr
+    assert not (tmp_path / "mlenv.toml").exists()
+
+
+def test_conda_lock_pins_the_first_platform(tmp_path: Path) -> None:
+    result = run_mlenv(["init", "--from", str(FIXTURES / "conda-lock.yml")], tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "pins come from linux-64" in result.stderr
+    manifest = show(tmp_path)
+    assert manifest["environment"]["python"] == "3.12"  # type: ignore[index]
+    assert manifest["conda"] == {
+        "channels": ["conda-forge"],
+        "dependencies": ["python ==3.12.7", "cuda-version ==12.4"],
+    }
+    assert manifest["pypi"]["dependencies"] == ["tqdm==4.66.5"]  # type: ignore[index]
+    assert manifest["cuda"]["driver-floor"] == "550.54.14"  # type: ignore[index]
