@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import shlex
 import tomllib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -245,13 +245,19 @@ def _requirement_line(
 # pyproject.toml and pylock.toml
 
 
-def _toml(path: Path) -> dict[str, Any]:
+def _read(path: Path, parse: Callable[[str], Any], errors: tuple[type[Exception], ...]) -> Any:
+    """The parsed file; an unreadable or malformed one is an error naming it."""
     try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        return parse(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, *errors) as exc:
         raise ImportFileError(
             f"{path}: cannot be read", [Problem(str(path), str(exc), "check the file")]
         ) from None
+
+
+def _toml(path: Path) -> dict[str, Any]:
+    data: dict[str, Any] = _read(path, tomllib.loads, (tomllib.TOMLDecodeError,))
+    return data
 
 
 def read_pyproject(path: Path, groups: Sequence[str]) -> Imported:
@@ -324,12 +330,7 @@ def read_pylock(path: Path) -> Imported:
 def _yaml(path: Path) -> Any:
     import yaml
 
-    try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise ImportFileError(
-            f"{path}: cannot be read", [Problem(str(path), str(exc), "check the YAML")]
-        ) from None
+    return _read(path, yaml.safe_load, (yaml.YAMLError,))
 
 
 def _python_minor(version: str) -> str | None:
