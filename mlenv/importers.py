@@ -247,9 +247,10 @@ def _requirement_line(
 
 def _read(path: Path, parse: Callable[[str], Any], errors: tuple[type[Exception], ...]) -> Any:
     """The parsed file; an unreadable or malformed one is an error naming it."""
+    caught = (OSError, UnicodeDecodeError, *errors)
     try:
         return parse(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, *errors) as exc:
+    except caught as exc:
         raise ImportFileError(
             f"{path}: cannot be read", [Problem(str(path), str(exc), "check the file")]
         ) from None
