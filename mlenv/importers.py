@@ -247,7 +247,7 @@ def _requirement_line(
 
 def _read(path: Path, parse: Callable[[str], Any], errors: tuple[type[Exception], ...]) -> Any:
     """The parsed file; an unreadable or malformed one is an error naming it."""
-    caught = (OSError, UnicodeDecodeError, *errors)
+    caught: tuple[type[Exception], ...] = (OSError, UnicodeDecodeError, *errors)
     try:
         return parse(path.read_text(encoding="utf-8"))
     except caught as exc:
