@@ -223,6 +223,13 @@ def read_side(spec: str | None, default: Path) -> tuple[str, Lock]:
     if spec is not None and Path(spec).is_file():
         return spec, _parse(Path(spec).read_bytes(), spec)
     rev, _, path = (spec or "HEAD").partition(":")
+    if rev.startswith("-") or not rev:
+        # git would take it as an option (--output=FILE writes files)
+        raise UsageError(
+            f"{spec!r} is neither a lock file nor a git revision",
+            where=spec or "",
+            hint="name an existing lock file, or a revision such as HEAD~1 or main",
+        )
     where = Path(path) if path else default
     label = f"{rev}:{path or default.name}"
     return label, _parse(_git_show(rev, where), label)

@@ -34,6 +34,7 @@ FILENAME = "sbom.cdx.json"
 _SERIAL_NAMESPACE = uuid.UUID("6f1c1f5e-3b57-4c44-9a3e-6d6c656e7601")  # mlenv's, fixed forever
 _PYPI = "https://pypi.org/simple"
 _LICENCE_NAME_MAX = 120  # a License: field longer than this is the licence text, not its name
+_EXPRESSION_MAX = 1000  # an SPDX expression, not a document
 
 Licences = Callable[[LockedPackage], list[dict[str, Any]]]
 
@@ -207,7 +208,8 @@ def wheel_licences(path_of: Callable[[str], Path]) -> Licences:
                 raw, _ = parse_email(metadata_member(handle, file))
         except MlenvError:
             return []  # a broken wheel is verify's to report; the SBOM just has no licence
-        if expression := raw.get("license_expression"):
+        expression = (raw.get("license_expression") or "").strip()
+        if expression and "\n" not in expression and len(expression) <= _EXPRESSION_MAX:
             return [{"expression": expression}]
         names = [
             c.rsplit("::", 1)[-1].strip()

@@ -125,6 +125,8 @@ def test_markdown_and_new_warnings(project: Project) -> None:
         (["diff", "HEAD:other.lock"], "cannot read other.lock at 'HEAD' from git"),
         (["diff", "newer.lock", "mlenv.lock"], "lock format 2 is not supported"),
         (["diff", "mlenv.toml", "mlenv.lock"], "the lock is damaged"),
+        (["diff", "--", "--output=pwned"], "'--output=pwned' is neither a lock file nor a git"),
+        (["diff", ":mlenv.lock"], "neither a lock file nor a git revision"),
     ],
 )
 def test_bad_sides_are_clear_errors(project: Project, args: list[str], message: str) -> None:
@@ -135,6 +137,7 @@ def test_bad_sides_are_clear_errors(project: Project, args: list[str], message: 
     assert result.returncode == 1, result.stdout
     assert message in result.stderr
     assert "Traceback" not in result.stderr
+    assert not list(root.glob("pwned*"))
 
 
 def test_outside_git_names_the_problem(tmp_path: Path, project: Project) -> None:

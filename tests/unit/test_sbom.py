@@ -158,3 +158,15 @@ def test_byte_stable_serial_from_the_lock_timestamp_only_when_given(artifacts: P
     assert other["serialNumber"] != data["serialNumber"]
     stamped = document(artifacts, timestamp=1700000000)
     assert stamped["metadata"]["timestamp"] == "2023-11-14T22:13:20Z"
+
+
+def test_hostile_metadata_gives_no_licence(tmp_path: Path) -> None:
+    """A licence "expression" that is a document, and a cached file that is no zip, give no
+    licence and no crash: the SBOM never carries what the metadata cannot mean."""
+    huge = build_wheel("huge", "1.0", extra_metadata=["License-Expression: " + "MIT OR " * 300])
+    broken = build_wheel("broken", "1.0")
+    (tmp_path / sha(huge)).write_bytes(huge[1])
+    (tmp_path / sha(broken)).write_bytes(b"not a zip")
+    licences = wheel_licences(lambda digest: tmp_path / digest)
+    assert licences(wheel(huge)) == []
+    assert licences(wheel(broken)) == []
