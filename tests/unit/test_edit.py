@@ -133,3 +133,28 @@ def test_add_then_remove_gives_back_the_same_bytes(name: str, spec: str) -> None
     added = add(EXAMPLE, [name + spec])
     assert added.text != EXAMPLE
     assert remove(added.text, [name.upper()]).text == EXAMPLE
+
+
+@pytest.mark.parametrize(
+    ("before", "after"),
+    [
+        (  # CRLF line endings stay CRLF
+            '[environment]\r\nname = "x"\r\npython = "3.11"\r\n\r\n[pypi]\r\n'
+            'dependencies = [\r\n    "a",\r\n]\r\n',
+            '[environment]\r\nname = "x"\r\npython = "3.11"\r\n\r\n[pypi]\r\n'
+            'dependencies = [\r\n    "a",\r\n    "b",\r\n]\r\n',
+        ),
+        (  # a dotted key
+            'pypi.dependencies = ["a"]\n[environment]\nname = "x"\npython = "3.11"\n',
+            'pypi.dependencies = ["a", "b"]\n[environment]\nname = "x"\npython = "3.11"\n',
+        ),
+        (  # an inline table
+            'pypi = { dependencies = ["a"] }\n[environment]\nname = "x"\npython = "3.11"\n',
+            'pypi = { dependencies = ["a", "b"] }\n[environment]\nname = "x"\npython = "3.11"\n',
+        ),
+    ],
+)
+def test_other_spellings_of_the_same_table(before: str, after: str) -> None:
+    """However the user wrote [pypi], the new item goes into it and nothing else moves."""
+    assert add(before, ["b"]).text == after
+    assert remove(after, ["b"]).text == before
