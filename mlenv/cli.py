@@ -995,7 +995,8 @@ def _imported_manifest(
             "pass --cuda/--driver-floor to choose"
         )
     source = str(session.manifest_path)
-    return manifest_text(imported, name=name, python=python, cuda=target, source=source)
+    base = session.manifest_path.absolute().parent
+    return manifest_text(imported, name=name, python=python, cuda=target, source=source, base=base)
 
 
 @cli.command()

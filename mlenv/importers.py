@@ -9,6 +9,7 @@ needs from ``mlenv/data/cuda.json``.
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
 import tomllib
@@ -177,7 +178,11 @@ def _option(
     if option == "--extra-index-url":
         return replace(result, extra_index_urls=(*result.extra_index_urls, value))
     if option in ("-f", "--find-links"):
-        return replace(result, find_links=(*result.find_links, value))
+        # pip reads a relative directory from the requirements file's place, as mlenv does
+        # from the manifest's: keep it absolute until the manifest's place is known
+        local = path.parent / value
+        location = str(local.resolve()) if "://" not in value and local.exists() else value
+        return replace(result, find_links=(*result.find_links, location))
     if option in _IGNORED:
         collector.notes.append(f"{option} is not needed: the lock chooses the exact artifacts")
         return result
@@ -310,6 +315,8 @@ def read_pylock(path: Path) -> Imported:
         marker = f"; {package.marker}" if package.marker else ""
         pins.append(f"{package.name}=={package.version}{marker}")
         location = str(package.index or "").rstrip("/")
+        if "://" not in location and (path.parent / location).exists():
+            location = str((path.parent / location).resolve())  # see _option
         kind = indexes if "://" in location else links  # a directory is a find-links one
         if location and location not in kind:
             kind.append(location)
@@ -447,9 +454,16 @@ def guess_cuda(imported: Imported) -> CudaGuess | None:
 
 
 def manifest_text(
-    imported: Imported, *, name: str, python: str, cuda: tuple[str, str] | None, source: str
+    imported: Imported,
+    *,
+    name: str,
+    python: str,
+    cuda: tuple[str, str] | None,
+    source: str,
+    base: Path,
 ) -> str:
-    """The starter manifest holding what was imported, validated as a whole."""
+    """The starter manifest holding what was imported, validated as a whole; local find-links
+    directories are written relative to ``base``, the manifest's directory."""
     doc = tomlkit.parse(starter_manifest(name, python, cuda))
     pypi: Any = doc["pypi"]
     if imported.index_url is not None:
@@ -458,7 +472,7 @@ def manifest_text(
     if imported.extra_index_urls:
         # pip's rule, which the imported file was written for
         pypi["index-strategy"] = tomlkit.item("best-match").comment("pip's rule, as imported")
-    pypi["find-links"].extend(imported.find_links)
+    pypi["find-links"].extend(_relative(link, base) for link in imported.find_links)
     pypi["dependencies"].extend(_quoted(r) for r in imported.pypi)
     if imported.conda:
         conda = tomlkit.table()
@@ -473,3 +487,9 @@ def manifest_text(
 def _quoted(value: str) -> Any:
     """Markers are full of double quotes: a literal string reads better when it can be one."""
     return tomlkit.string(value, literal='"' in value and "'" not in value)
+
+
+def _relative(link: str, base: Path) -> str:
+    if "://" in link or not Path(link).is_absolute():
+        return link
+    return os.path.relpath(link, base.resolve())

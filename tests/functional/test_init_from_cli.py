@@ -211,3 +211,21 @@ def test_conda_lock_pins_the_first_platform(tmp_path: Path) -> None:
     }
     assert manifest["pypi"]["dependencies"] == ["tqdm==4.66.5"]  # type: ignore[index]
     assert manifest["cuda"]["driver-floor"] == "550.54.14"  # type: ignore[index]
+
+
+def test_relative_find_links_keep_pointing_at_the_same_directory(tmp_path: Path) -> None:
+    """pip reads `-f ./wheels` from the requirements file's directory, mlenv from the
+    manifest's: the path is rewritten so the lock finds the same wheel."""
+    sub = tmp_path / "deploy"
+    (sub / "wheels").mkdir(parents=True)
+    shutil.copy(next((ROOT / "fixtures" / "golden" / "wheels").glob("*.whl")), sub / "wheels")
+    (sub / "requirements.txt").write_text(
+        "--index-url file:///nonexistent-mlenv-index/simple\n-f ./wheels\nhello==1.0\n"
+    )
+    result = run_mlenv(["init", "--from", "deploy/requirements.txt", "--name", "t"], tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert show(tmp_path)["pypi"]["find-links"] == ["deploy/wheels"]  # type: ignore[index]
+    locked = run_mlenv(["lock"], tmp_path, {"MLENV_CACHE_DIR": str(tmp_path / "cache")})
+    assert locked.returncode == 0, locked.stderr
+    (pin,) = load_lock((tmp_path / "mlenv.lock").read_text()).packages()
+    assert pin[1].url == "deploy/wheels/hello-1.0-py3-none-any.whl"
