@@ -805,12 +805,12 @@ def _apply_edit(session: Session, edited: Edited, no_lock: bool, offline: bool) 
     if not edited.edits:
         session.reporter.info(f"{path} already says that; nothing changed")
         return
-    for edit in edited.edits:
-        session.reporter.info(str(edit))
     previous = session.load_lock() if session.lock_path.exists() else None
     new = None
     if not no_lock:
         new = _resolve(session, edited.manifest, previous, Upgrade.of(False, edited.names), offline)
+    for edit in edited.edits:  # only now: a failed lock changes nothing, so says nothing
+        session.reporter.info(str(edit))
     write_atomic(path, edited.text.encode())
     session.reporter.info(f"wrote {path}")
     if new is None:

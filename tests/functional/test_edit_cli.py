@@ -110,6 +110,7 @@ def test_failures_change_nothing_on_disk(project: Project, args: list[str], mess
     assert result.returncode == 1, result.stderr
     assert message in result.stderr
     assert "Traceback" not in result.stderr
+    assert "[pypi].dependencies" not in result.stderr.split("error:")[0]  # no edit announced
     assert snapshot(root) == before
 
 
