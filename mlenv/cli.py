@@ -944,8 +944,10 @@ def inspect_command(
     from mlenv.inspect import inspect_image, inspect_lock, render
 
     if subject.is_file() and subject.suffix in (".lock", ".toml"):
-        lock_ = lockfile.loads(subject.read_text(encoding="utf-8"), source=str(subject))
-        found = inspect_lock(lock_, str(subject), session.artifact_cache().path, platform, largest)
+        from mlenv.diff import read_side  # a lock named on the command line, read as diff does
+
+        label, lock_ = read_side(str(subject), session.lock_path)
+        found = inspect_lock(lock_, label, session.artifact_cache().path, platform, largest)
     else:
         found = inspect_image(subject, platform, largest)
     if as_json:

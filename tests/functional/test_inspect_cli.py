@@ -134,10 +134,13 @@ def test_bad_subjects_are_clear_errors(built: tuple[Path, dict[str, str]], tmp_p
     newer = tmp_path / "newer.lock"
     lock_text = (project / "mlenv.lock").read_text()
     newer.write_text(lock_text.replace("version = 1\n", "version = 2\n", 1))
+    latin = tmp_path / "latin.lock"
+    latin.write_bytes(b"# caf\xe9\n")
     for subject, message in (
         (image, f"blob {record['layers'][-1]['digest']} is corrupt"),
         (junk, "not an image archive"),
         (newer, "lock format 2 is not supported"),
+        (latin, "not a lock: the file is not UTF-8 text"),
     ):
         result = run_mlenv(["inspect", str(subject)], project, env)
         assert result.returncode == 1, (subject, result.stdout)
