@@ -127,6 +127,7 @@ def build(
         )
         out = work / "out"
         out.mkdir()
+        sbom = _sbom(manifest, lock, lock_bytes, cache, out, options)
         record: dict[str, Any] = {
             "mlenv": __version__,
             "lock-sha256": hashlib.sha256(lock_bytes).hexdigest(),
@@ -135,6 +136,7 @@ def build(
             "compression": manifest.build.compression,
             "compressors": compressor_versions(),
             "outputs": {},
+            "sbom": sbom,
         }
         # The image layer and the archive compress the same tree: one core each.
         with ThreadPoolExecutor(2) as pool:
@@ -142,7 +144,7 @@ def build(
             if "oci" in manifest.build.outputs:
                 jobs["oci"] = pool.submit(
                     _image, manifest, manifest_dir, lock, record["lock-sha256"], staging,
-                    installed, out, options, reporter,
+                    installed, out, options, reporter, sbom["sha256"],
                 )  # fmt: skip
             if "conda-pack" in manifest.build.outputs:
                 jobs["conda-pack"] = pool.submit(
@@ -177,6 +179,7 @@ def _image(
     out: Path,
     options: BuildOptions,
     reporter: Reporter,
+    sbom_sha256: str,
 ) -> dict[str, Any]:
     env = manifest.environment
     base = None
@@ -216,6 +219,7 @@ def _image(
         lock_sha256=lock_sha256,
         env={"VIRTUAL_ENV": env.prefix},
         nvidia_require_cuda=require_cuda(lock),
+        sbom_sha256=sbom_sha256,
     )
     # One layer keeps the history of the single-layer images built before layers were split.
     names = [env.name] if len(plans) == 1 else [f"{env.name}: {plan.name}" for plan in plans]
@@ -240,6 +244,38 @@ def _image(
         "image-tar": {"file": "image.tar", "sha256": tar_digest.removeprefix("sha256:"),
                       "size": tar_size, "repo-tag": f"{env.name}:{options.tag}"},
     }  # fmt: skip
+
+
+def _sbom(
+    manifest: Manifest,
+    lock: Lock,
+    lock_bytes: bytes,
+    cache: ArtifactCache,
+    out: Path,
+    options: BuildOptions,
+) -> dict[str, Any]:
+    """The CycloneDX SBOM of the built platform, beside the image and named by its label.
+
+    It is made from the lock and the verified wheels alone, so it never depends on the image
+    it describes; its timestamp is SOURCE_DATE_EPOCH, none when that is unset (the default).
+    """
+    from mlenv.sbom import FILENAME, SPEC_VERSION, cyclonedx, render, wheel_licences
+
+    document = cyclonedx(
+        lock,
+        lock_bytes,
+        name=manifest.environment.name,
+        platforms=[options.platform],
+        licences=wheel_licences(cache.path),
+        timestamp=None if options.epoch == DEFAULT_EPOCH else options.epoch,
+    )
+    data = render(document)
+    (out / FILENAME).write_bytes(data)
+    return {
+        "file": FILENAME,
+        "format": f"CycloneDX {SPEC_VERSION}",
+        "sha256": hashlib.sha256(data).hexdigest(),
+    }
 
 
 def require_cuda(lock: Lock) -> str | None:

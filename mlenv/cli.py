@@ -29,7 +29,9 @@ from mlenv.target import Target
 from mlenv.templates import starter_manifest
 
 if TYPE_CHECKING:
+    from mlenv.edit import Edited
     from mlenv.index import HttpClient
+    from mlenv.locker import Upgrade
 
 # Commands import the heavy modules (httpx, resolvelib, rich) when they run, so answers that
 # need none of them (`--version`, a no-op `lock`) start fast.
@@ -104,7 +106,37 @@ def print_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, sort_keys=True))
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class StagedGroup(click.Group):
+    """`mlenv --help` lists the commands by the stage of the workflow they belong to."""
+
+    STAGES = (
+        ("Start", ("init", "show", "add", "remove")),
+        ("Lock and review", ("lock", "diff", "export")),
+        ("Fetch, build, ship", ("fetch", "build", "inspect", "push")),
+        ("Check before deploy", ("verify",)),
+        ("Shell", ("completion",)),
+    )
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        names = self.list_commands(ctx)
+        staged = {name for _, members in self.STAGES for name in members}
+        sections = [*self.STAGES, ("Other", tuple(n for n in names if n not in staged))]
+        limit = formatter.width - 6 - max(map(len, names), default=0)
+        for title, members in sections:
+            rows = []
+            for name in members:
+                command = self.get_command(ctx, name)
+                if command is not None and not command.hidden:
+                    rows.append((name, command.get_short_help_str(limit)))
+            if rows:
+                with formatter.section(f"{title} commands"):
+                    formatter.write_dl(rows)
+
+
+@click.group(
+    cls=StagedGroup,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
 @click.version_option(__version__, "-V", "--version", prog_name="mlenv")
 @click.option(
     "-m",
@@ -171,9 +203,28 @@ def cli(
     help="Target CPython minor version.",
 )
 @click.option("--force", is_flag=True, help="Overwrite an existing manifest.")
+@click.option(
+    "--from",
+    "from_file",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="Import requirements*.txt, pyproject.toml, pylock.toml, environment.yml or "
+    "conda-lock.yml.",
+)
+@click.option("--group", multiple=True, help="With a pyproject.toml: also this optional group.")
+@click.option("--cuda", metavar="X.Y", help="The CUDA target (default: guessed from --from).")
+@click.option("--driver-floor", metavar="VERSION", help="The oldest driver (default: the CUDA's).")
 @click.pass_obj
-def init(session: Session, name: str | None, python: str, force: bool) -> None:
-    """Write a commented starter mlenv.toml."""
+def init(
+    session: Session,
+    name: str | None,
+    python: str,
+    force: bool,
+    from_file: Path | None,
+    group: tuple[str, ...],
+    cuda: str | None,
+    driver_floor: str | None,
+) -> None:
+    """Write a commented starter mlenv.toml, or one holding what FILE (--from) requires."""
     path = session.manifest_path
     if path.exists() and not force:
         raise UsageError(
@@ -182,7 +233,11 @@ def init(session: Session, name: str | None, python: str, force: bool) -> None:
             hint="pass --force to replace it",
         )
     directory = path.resolve().parent.name
-    text = starter_manifest(name or directory, python)
+    if from_file is not None or cuda or driver_floor:
+        text = _imported_manifest(session, name or directory, python, from_file, group, cuda,
+                                  driver_floor)  # fmt: skip
+    else:
+        text = starter_manifest(name or directory, python)
     loads(text, source=str(path))  # the starter must always be valid
     write_atomic(path, text.encode())
     session.reporter.info(f"wrote {path}")
@@ -251,37 +306,27 @@ def lock(
     if fresh and not upgrade_package:
         session.reporter.info(f"{path} is up to date")
         return
-    from mlenv.index import MetadataCache
-    from mlenv.locker import Upgrade, changes, lock_manifest, open_sources
+    from mlenv.locker import Upgrade
 
-    with session.http(offline) as http:
-        sources = open_sources(manifest, http, MetadataCache(session.cache_root), path.parent)
-        new = lock_manifest(
-            manifest,
-            sources,
-            reporter=session.reporter,
-            previous=previous,
-            upgrade=Upgrade.of(upgrade, upgrade_package),
-        )
-    write_atomic(path, lockfile.render(new).encode())
-    diff = changes(previous, new)
-    for change in diff:
-        session.reporter.info(str(change))
-    count = sum(len(p.packages) for p in new.platforms)
-    session.reporter.info(f"wrote {path}: {count} package(s), {len(diff)} change(s)")
+    new = _resolve(session, manifest, previous, Upgrade.of(upgrade, upgrade_package), offline)
+    _write_lock(session, previous, new)
 
 
 @cli.command()
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["requirements", "pylock", "conda-lock", "explicit"]),
+    type=click.Choice(["requirements", "pylock", "conda-lock", "explicit", "cyclonedx"]),
     required=True,
     help="requirements: pip's requirements.txt with hashes; pylock: PEP 751 pylock.toml "
     "(both for the PyPI part); conda-lock: conda-lock.yml; explicit: an @EXPLICIT conda spec "
-    "file with sha256 (both for the conda part).",
+    "file with sha256 (both for the conda part); cyclonedx: a CycloneDX 1.6 JSON SBOM of both.",
 )
-@click.option("--platform", help="The platform to export (requirements; default: the first).")
+@click.option(
+    "--platform",
+    help="The platform to export (requirements, explicit: default the first; cyclonedx: "
+    "default all).",
+)
 @click.option(
     "-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write to a file."
 )
@@ -300,6 +345,8 @@ def export(session: Session, fmt: str, platform: str | None, output: Path | None
         text = requirements_txt(lock_, chosen)
     elif fmt == "pylock":
         text = pylock_toml(lock_)
+    elif fmt == "cyclonedx":
+        text = _sbom(session, manifest, lock_, platform)
     elif fmt == "conda-lock":
         records = {p.platform: [to_record(c) for c in p.conda] for p in lock_.platforms}
         text = conda_lock_yml(records, lock_.target.conda_channels, lock_.inputs_hash)
@@ -725,3 +772,264 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
         return EXIT_INTERNAL
     return EXIT_OK
+
+
+# ---------------------------------------------------------------------------------------------
+# The daily workflow: add, remove, diff, inspect
+
+
+def _resolve(
+    session: Session,
+    manifest: Manifest,
+    previous: lockfile.Lock | None,
+    upgrade: Upgrade,
+    offline: bool,
+) -> lockfile.Lock:
+    """The lock for ``manifest``: the one resolution path `lock`, `add` and `remove` share."""
+    from mlenv.index import MetadataCache
+    from mlenv.locker import lock_manifest, open_sources
+
+    with session.http(offline) as http:
+        sources = open_sources(
+            manifest, http, MetadataCache(session.cache_root), session.manifest_path.parent
+        )
+        return lock_manifest(
+            manifest, sources, reporter=session.reporter, previous=previous, upgrade=upgrade
+        )
+
+
+def _write_lock(session: Session, previous: lockfile.Lock | None, new: lockfile.Lock) -> None:
+    from mlenv.locker import changes
+
+    path = session.lock_path
+    write_atomic(path, lockfile.render(new).encode())
+    diff = changes(previous, new)
+    for change in diff:
+        session.reporter.info(str(change))
+    count = sum(len(p.packages) for p in new.platforms)
+    session.reporter.info(f"wrote {path}: {count} package(s), {len(diff)} change(s)")
+
+
+def _apply_edit(session: Session, edited: Edited, no_lock: bool, offline: bool) -> None:
+    """Lock the edited manifest, then write it and its lock; on any failure, write nothing.
+
+    The manifest goes first: if the lock's write were lost, the lock is merely stale (its
+    inputs hash says so) and `mlenv lock` repeats the resolution from the intended manifest.
+    """
+    from mlenv.locker import Upgrade
+
+    path = session.manifest_path
+    if not edited.edits:
+        session.reporter.info(f"{path} already says that; nothing changed")
+        return
+    previous = session.load_lock() if session.lock_path.exists() else None
+    new = None
+    if not no_lock:
+        new = _resolve(session, edited.manifest, previous, Upgrade.of(False, edited.names), offline)
+    for edit in edited.edits:  # only now: a failed lock changes nothing, so says nothing
+        session.reporter.info(str(edit))
+    write_atomic(path, edited.text.encode())
+    session.reporter.info(f"wrote {path}")
+    if new is None:
+        session.reporter.info("the lock was not updated: run `mlenv lock`")
+        return
+    _write_lock(session, previous, new)
+
+
+def _manifest_text(session: Session) -> str:
+    session.load_manifest()  # the same messages as every command for a missing or bad file
+    return session.manifest_path.read_text(encoding="utf-8")
+
+
+@cli.command()
+@click.argument("specs", nargs=-1, required=True, metavar="SPEC...")
+@click.option("--conda", is_flag=True, help="Add to [conda].dependencies (match specs).")
+@click.option(
+    "--platform", help="Only for this platform of the manifest (a platform_machine marker)."
+)
+@click.option("--no-lock", is_flag=True, help="Only edit the manifest; do not re-lock.")
+@click.option("--offline", is_flag=True, help="Never touch the network; use cached index data.")
+@click.pass_obj
+def add(
+    session: Session,
+    specs: tuple[str, ...],
+    conda: bool,
+    platform: str | None,
+    no_lock: bool,
+    offline: bool,
+) -> None:
+    """Add or change dependencies (a spec for a listed name replaces it) and re-lock.
+
+    Comments and formatting of mlenv.toml are kept. Other pins in the lock stay where they
+    are; the named packages move to the newest version allowed. When the new spec cannot be
+    locked, neither mlenv.toml nor mlenv.lock is changed.
+    """
+    from mlenv.edit import add as add_specs
+
+    text = _manifest_text(session)
+    source = str(session.manifest_path)
+    edited = add_specs(text, specs, source=source, conda=conda, platform=platform)
+    _apply_edit(session, edited, no_lock, offline)
+
+
+@cli.command()
+@click.argument("names", nargs=-1, required=True, metavar="NAME...")
+@click.option("--no-lock", is_flag=True, help="Only edit the manifest; do not re-lock.")
+@click.option("--offline", is_flag=True, help="Never touch the network; use cached index data.")
+@click.pass_obj
+def remove(session: Session, names: tuple[str, ...], no_lock: bool, offline: bool) -> None:
+    """Remove dependencies (PyPI and conda) by name and re-lock; other pins stay."""
+    from mlenv.edit import remove as remove_names
+
+    edited = remove_names(_manifest_text(session), names, source=str(session.manifest_path))
+    _apply_edit(session, edited, no_lock, offline)
+
+
+@cli.command()
+@click.argument("old", required=False)
+@click.argument("new", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print the differences as JSON.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "markdown"]),
+    default="text",
+    show_default=True,
+    help="markdown: a table to paste into a pull-request comment.",
+)
+@click.option("--exit-code", is_flag=True, help="Exit 1 when the locks differ (as git diff does).")
+@click.pass_obj
+def diff(
+    session: Session, old: str | None, new: str | None, as_json: bool, fmt: str, exit_code: bool
+) -> None:
+    """Review a lock change: packages added, removed, upgraded and downgraded per platform,
+    download size, CUDA and the driver the environment needs, new warnings.
+
+    OLD and NEW are lock files, git revisions of mlenv.lock (main, HEAD~1) or REV:PATH.
+    Default: the lock in git HEAD against the working tree's lock.
+    """
+    from mlenv.diff import compare, read_side, render_markdown, render_text
+
+    default = session.lock_path
+    old_label, old_lock = read_side(old, default)
+    if new is None:
+        new_label, new_lock = str(default), session.load_lock()
+    else:
+        new_label, new_lock = read_side(new, default)
+    result = compare(old_lock, new_lock, old_label, new_label)
+    if as_json:
+        print_json(result.to_dict())
+    else:
+        click.echo(render_markdown(result) if fmt == "markdown" else render_text(result), nl=False)
+    if exit_code and result.changed:
+        raise SystemExit(EXIT_USER)
+
+
+def _sbom(session: Session, manifest: Manifest, lock_: lockfile.Lock, platform: str | None) -> str:
+    """The CycloneDX SBOM of the lock; licences from the artifacts the cache holds, a
+    timestamp only from SOURCE_DATE_EPOCH."""
+    from mlenv.build import source_date_epoch
+    from mlenv.sbom import cyclonedx, render, wheel_licences
+
+    epoch = source_date_epoch(os.environ) if os.environ.get("SOURCE_DATE_EPOCH") else None
+    document = cyclonedx(
+        lock_,
+        session.lock_path.read_bytes(),
+        name=manifest.environment.name,
+        platforms=[platform] if platform else None,
+        licences=wheel_licences(session.artifact_cache().path),
+        timestamp=epoch,
+    )
+    return render(document).decode()
+
+
+@cli.command(name="inspect")
+@click.argument("subject", type=click.Path(exists=True, path_type=Path))
+@click.option("--platform", help="The platform to inspect (default: the image's; a lock's first).")
+@click.option("--json", "as_json", is_flag=True, help="Print the sizes as JSON.")
+@click.option("--top", type=click.IntRange(1), default=20, show_default=True, help="Packages.")
+@click.option("--largest", type=click.IntRange(0), default=10, show_default=True, help="Files.")
+@click.pass_obj
+def inspect_command(
+    session: Session, subject: Path, platform: str | None, as_json: bool, top: int, largest: int
+) -> None:
+    """Show what takes the space: per layer and per package, the largest files, how much is
+    CUDA libraries. SUBJECT is dist/image.tar, an OCI layout (dist/oci) or a lock (sizes
+    from the lock, installed sizes of the wheels the cache holds)."""
+    from rich.console import Console
+
+    from mlenv.inspect import inspect_image, inspect_lock, render
+
+    if subject.is_file() and subject.suffix in (".lock", ".toml"):
+        from mlenv.diff import read_side  # a lock named on the command line, read as diff does
+
+        label, lock_ = read_side(str(subject), session.lock_path)
+        found = inspect_lock(lock_, label, session.artifact_cache().path, platform, largest)
+    else:
+        found = inspect_image(subject, platform, largest)
+    if as_json:
+        print_json(found.to_dict())
+        return
+    render(found, Console(highlight=False, width=None if sys.stdout.isatty() else 100), top)
+
+
+def _imported_manifest(
+    session: Session,
+    name: str,
+    python: str,
+    from_file: Path | None,
+    groups: tuple[str, ...],
+    cuda: str | None,
+    driver_floor: str | None,
+) -> str:
+    """The manifest for `init --from`; the CUDA target from flags or guessed (and said so)."""
+    from mlenv.cuda import CudaVersion, DriverVersion, min_driver
+    from mlenv.importers import Imported, guess_cuda, import_file, manifest_text
+
+    imported = Imported() if from_file is None else import_file(from_file, groups)
+    source_of = click.get_current_context().get_parameter_source("python")
+    if imported.python is not None and source_of == click.core.ParameterSource.DEFAULT:
+        python = imported.python  # the file names its Python
+    elif imported.python not in (None, python):
+        raise UsageError(
+            f"{from_file} pins Python {imported.python}, but --python says {python}; "
+            "nothing was written",
+            where="--python",
+            hint=f"drop --python, or change the file's python pin to {python}",
+        )
+    for note in imported.notes:
+        session.reporter.info(f"note: {note}")
+    target = None
+    if cuda is not None:
+        version = CudaVersion.parse(cuda, where="--cuda")
+        floor = driver_floor or str(min_driver(version))
+        target = (str(version), str(DriverVersion.parse(floor, where="--driver-floor")))
+    elif driver_floor is not None:
+        raise UsageError("--driver-floor needs --cuda", hint="pass --cuda X.Y as well")
+    elif (guess := guess_cuda(imported)) is not None:
+        target = (guess.version, guess.driver_floor)
+        session.reporter.info(
+            f"guessed CUDA {guess.version} from {guess.because}; driver floor "
+            f"{guess.driver_floor} (the minimum for CUDA {guess.version}); "
+            "pass --cuda/--driver-floor to choose"
+        )
+    source = str(session.manifest_path)
+    base = session.manifest_path.absolute().parent
+    return manifest_text(imported, name=name, python=python, cuda=target, source=source, base=base)
+
+
+@cli.command()
+@click.argument("shell", type=click.Choice(["bash", "zsh", "fish"]))
+def completion(shell: str) -> None:
+    """Print the shell completion script for SHELL.
+
+    \b
+    bash:  eval "$(mlenv completion bash)"    (in ~/.bashrc)
+    zsh:   eval "$(mlenv completion zsh)"     (in ~/.zshrc)
+    fish:  mlenv completion fish > ~/.config/fish/completions/mlenv.fish
+    """
+    from click.shell_completion import get_completion_class
+
+    complete = get_completion_class(shell)
+    assert complete is not None  # click ships all three
+    click.echo(complete(cli, {}, "mlenv", "_MLENV_COMPLETE").source())

@@ -35,6 +35,8 @@ INDEX_MEDIA_TYPE = "application/vnd.oci.image.index.v1+json"
 CONFIG_MEDIA_TYPE = "application/vnd.oci.image.config.v1+json"
 REF_ANNOTATION = "org.opencontainers.image.ref.name"
 LOCK_LABEL = "dev.mlenv.lock-sha256"
+# sha256 of the CycloneDX SBOM `mlenv build` writes beside the image (dist/sbom.cdx.json)
+SBOM_LABEL = "dev.mlenv.sbom-sha256"
 ARCHITECTURES = {"linux-64": "amd64", "linux-aarch64": "arm64"}
 # The PATH a base image without one would get from Docker and containerd.
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -113,6 +115,7 @@ class ImageSpec:
     lock_sha256: str
     env: Mapping[str, str] = field(default_factory=dict)  # e.g. VIRTUAL_ENV, CONDA_PREFIX
     nvidia_require_cuda: str | None = None
+    sbom_sha256: str | None = None  # the sbom.cdx.json written beside the image
 
 
 @dataclass(frozen=True)
@@ -185,6 +188,8 @@ def image_config(
             LOCK_LABEL: spec.lock_sha256,
         }
     )
+    if spec.sbom_sha256 is not None:
+        labels[SBOM_LABEL] = spec.sbom_sha256
     if base is not None:
         labels["org.opencontainers.image.base.digest"] = base.manifest_digest
     runtime["Labels"] = labels

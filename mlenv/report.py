@@ -97,7 +97,7 @@ class HumanReporter:
             started = time.monotonic()
             yield counter
             elapsed = time.monotonic() - started
-            amount = f"{counter.done} {unit}" if unit != "bytes" else _human_bytes(counter.done)
+            amount = f"{counter.done} {unit}" if unit != "bytes" else human_bytes(counter.done)
             self.info(f"{description}: {amount} in {elapsed:.1f}s")
             return
         from rich.console import Console
@@ -176,7 +176,7 @@ class MemoryReporter:
         return [text for k, text in self.events if k == kind]
 
 
-def _human_bytes(n: int) -> str:
+def human_bytes(n: int) -> str:
     value = float(n)
     for suffix in ("B", "KiB", "MiB", "GiB"):
         if value < 1024 or suffix == "GiB":

@@ -16,12 +16,9 @@ glibc = "2.28"                     # oldest glibc in the fleet (manylinux level)
 prefix = "/opt/mlenv/{name}"       # where the environment lives at run time
 # interpreter = "/usr/bin/python{python}"  # the base image's Python (when conda has none)
 
-# [cuda]
-# version = "12.4"                 # target CUDA toolkit (major.minor)
-# driver-floor = "550.54.14"       # oldest NVIDIA driver in the fleet
-# archs = ["sm_80", "sm_90"]       # GPU architectures that must be supported
-# unverified = ["xformers"]        # GPU packages whose CUDA mlenv cannot read, accepted unchecked
-
+<<<<<<< HEAD
+{cuda}
+>>>>>>> workflow
 [pypi]
 index-url = "https://pypi.org/simple"
 extra-index-urls = []
@@ -37,8 +34,26 @@ compression = "gzip"               # gzip | zstd | none
 """
 
 
-def starter_manifest(name: str, python: str) -> str:
-    return STARTER.format(name=sanitize_name(name), python=python)
+CUDA_COMMENTED = """\
+# [cuda]
+# version = "12.4"                 # target CUDA toolkit (major.minor)
+# driver-floor = "550.54.14"       # oldest NVIDIA driver in the fleet
+# archs = ["sm_80", "sm_90"]       # GPU architectures that must be supported
+# unverified = ["xformers"]        # GPU packages whose CUDA mlenv cannot read, accepted unchecked
+"""
+CUDA = """\
+[cuda]
+version = "{version}"
+driver-floor = "{floor}"
+# archs = ["sm_80", "sm_90"]       # GPU architectures that must be supported
+# unverified = ["xformers"]        # GPU packages whose CUDA mlenv cannot read, accepted unchecked
+"""
+
+
+def starter_manifest(name: str, python: str, cuda: tuple[str, str] | None = None) -> str:
+    """The starter text; ``cuda`` (version, driver floor) fills in the [cuda] table."""
+    block = CUDA_COMMENTED if cuda is None else CUDA.format(version=cuda[0], floor=cuda[1])
+    return STARTER.format(name=sanitize_name(name), python=python, cuda=block)
 
 
 def sanitize_name(raw: str) -> str:

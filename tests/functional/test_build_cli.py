@@ -23,9 +23,9 @@ GOLDEN = ROOT / "fixtures" / "golden"
 # Pinned for zlib 1.2.13 / zstandard 0.25.0 (libzstd 1.5.7) as recorded in build.json: a change
 # here means the bytes users get changed, which must be deliberate and noted in the CHANGELOG.
 GOLDEN_DIGESTS = {
-    "image.tar": "93006226996bee5823c370429902464cea2bc8731585dc8b59330006ae88563e",
+    "image.tar": "f774bcf9555b312036e297d2b0197c154a2d08499f5d3a77f60da055def44cf0",
     "golden.tar.gz": "bbe42c0166fc7daf9b77bc0740cd030f30991afe16eb02aed48e2b4ccf3b8f1f",
-    "manifest": "sha256:aef48b9c84ee50ac892231acd118f21220df42257d0f1426c96621849adb8420",
+    "manifest": "sha256:2815c43d8ed542062c92652d9c5f15bd7fd6bc8b1c9f8f8df62cd1702e387d87",
 }
 
 
@@ -79,7 +79,7 @@ def test_build_writes_every_output_and_a_record(fetched: tuple[Path, Path]) -> N
     assert result.returncode == 0, result.stderr
     dist = project / "dist"
     assert sorted(p.name for p in dist.iterdir()) == [
-        "build.json", "golden.tar.gz", "image.tar", "oci"
+        "build.json", "golden.tar.gz", "image.tar", "oci", "sbom.cdx.json"
     ]  # fmt: skip
     record = json.loads((dist / "build.json").read_text())
     lock_sha = __import__("hashlib").sha256((project / "mlenv.lock").read_bytes()).hexdigest()
@@ -90,6 +90,15 @@ def test_build_writes_every_output_and_a_record(fetched: tuple[Path, Path]) -> N
     assert pack["sha256"] == digests(dist)["golden.tar.gz"]
     assert record["outputs"]["oci"]["image-tar"]["sha256"] == digests(dist)["image.tar"]
     assert "dist/image.tar  golden:latest, sha256:" in result.stdout
+    # the SBOM beside the image: named by build.json and, by its sha256, by the image config
+    assert record["sbom"] == {
+        "file": "sbom.cdx.json",
+        "format": "CycloneDX 1.6",
+        "sha256": digests(dist)["sbom.cdx.json"],
+    }
+    config_digest = record["outputs"]["oci"]["config-digest"].removeprefix("sha256:")
+    config = json.loads((dist / "oci" / "blobs" / "sha256" / config_digest).read_bytes())
+    assert config["config"]["Labels"]["dev.mlenv.sbom-sha256"] == record["sbom"]["sha256"]
 
 
 def test_golden_digests(fetched: tuple[Path, Path]) -> None:

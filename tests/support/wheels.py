@@ -35,8 +35,9 @@ def metadata_text(
     requires_dist: Iterable[str] = (),
     requires_python: str | None = None,
     provides_extra: Iterable[str] = (),
+    extra_metadata: Iterable[str] = (),
 ) -> str:
-    lines = ["Metadata-Version: 2.3", f"Name: {name}", f"Version: {version}"]
+    lines = ["Metadata-Version: 2.3", f"Name: {name}", f"Version: {version}", *extra_metadata]
     if requires_python is not None:
         lines.append(f"Requires-Python: {requires_python}")
     lines += [f"Provides-Extra: {extra}" for extra in provides_extra]
@@ -54,6 +55,7 @@ def build_wheel(
     tag: str = "py3-none-any",
     files: Mapping[str, bytes] | None = None,
     entry_points: str | None = None,
+    extra_metadata: Iterable[str] = (),
 ) -> tuple[str, bytes]:
     """A wheel's filename and bytes; ``tag`` may be compound (``py2.py3-none-any``)."""
     dist = re.sub(r"[-_.]+", "_", canonicalize_name(name))
@@ -66,6 +68,7 @@ def build_wheel(
         requires_dist=requires_dist,
         requires_python=requires_python,
         provides_extra=provides_extra,
+        extra_metadata=extra_metadata,
     ).encode()
     pure = "true" if tag.split("-")[-1] == "any" else "false"
     wheel_tags = "".join(f"Tag: {t}\n" for t in _expand(tag))

@@ -1,0 +1,495 @@
+"""`mlenv init --from FILE`: start from the requirements a project already has.
+
+Each reader turns one format into an ``Imported`` value (requirements, indexes, conda
+channels); every line or entry mlenv cannot express is reported at once with its file and line,
+and nothing is written then. The CUDA target is guessed from the requirements by the same
+extraction the lock uses (``torch==2.5.1+cu124`` -> 12.4), with the driver floor that toolkit
+needs from ``mlenv/data/cuda.json``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import tomllib
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import tomlkit
+from packaging.requirements import InvalidRequirement, Requirement
+
+from mlenv.cuda import CudaError, CudaVersion, extract, extract_conda, min_driver
+from mlenv.errors import Problem, ProblemsError
+from mlenv.manifest import loads
+from mlenv.templates import starter_manifest
+
+# Options that only tune how pip installs; the lock decides those things for mlenv.
+_IGNORED = {"--prefer-binary", "--only-binary", "--no-binary", "--trusted-host", "--use-feature"}
+_PYTORCH_INDEX = re.compile(r"download\.pytorch\.org/whl/cu(?P<major>\d{2})(?P<minor>\d)/?$")
+_PYPI = "https://pypi.org/simple"
+_MAX_INCLUDES = 32  # -r nesting deeper than this is a cycle or a mistake
+
+
+class ImportFileError(ProblemsError):
+    """The file cannot be imported, or holds requirements mlenv cannot express."""
+
+
+@dataclass(frozen=True)
+class Imported:
+    """What a project file says, in the terms of mlenv.toml."""
+
+    pypi: tuple[str, ...] = ()
+    conda: tuple[str, ...] = ()
+    channels: tuple[str, ...] = ()
+    index_url: str | None = None
+    extra_index_urls: tuple[str, ...] = ()
+    find_links: tuple[str, ...] = ()
+    python: str | None = None  # the CPython minor the file names, if it does
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class CudaGuess:
+    version: str
+    driver_floor: str
+    because: str
+
+
+@dataclass
+class _Collector:
+    problems: list[Problem] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def fail(self, where: str, message: str, hint: str | None = None) -> None:
+        self.problems.append(Problem(where, message, hint))
+
+    def check(self, source: str) -> None:
+        if self.problems:
+            raise ImportFileError(
+                f"{source}: {len(self.problems)} requirement(s) mlenv cannot express; "
+                "nothing was written",
+                self.problems,
+            )
+
+
+def import_file(path: Path, groups: Sequence[str] = ()) -> Imported:
+    """Read ``path`` by its name: requirements*.txt/.in, pyproject.toml, pylock*.toml."""
+    name = path.name.lower()
+    if name == "pyproject.toml":
+        return read_pyproject(path, groups)
+    if name.startswith("pylock") and name.endswith(".toml"):
+        return read_pylock(path)
+    if name.endswith((".txt", ".in")):
+        return read_requirements(path)
+    if name in ("conda-lock.yml", "conda-lock.yaml"):
+        return read_conda_lock(path)
+    if name.endswith((".yml", ".yaml")):
+        return read_environment_yml(path)
+    raise ImportFileError(
+        f"{path}: unknown kind of file",
+        [Problem(str(path), "cannot tell its format from its name",
+                 "name it requirements*.txt, pyproject.toml, pylock.toml, environment.yml or "
+                 "conda-lock.yml")],
+    )  # fmt: skip
+
+
+# ---------------------------------------------------------------------------------------------
+# requirements.txt
+
+
+def _logical_lines(text: str) -> Iterator[tuple[int, str]]:
+    """(first line number, line) with comments removed and backslash continuations joined."""
+    pending: list[str] = []
+    start = 0
+    for number, raw in enumerate(text.splitlines(), 1):
+        line = re.sub(r"(^|\s)#.*$", "", raw).rstrip()
+        if not pending:
+            start = number
+        if line.endswith("\\"):
+            pending.append(line[:-1])
+            continue
+        joined = " ".join([*pending, line]).strip()
+        pending = []
+        if joined:
+            yield start, joined
+
+
+def read_requirements(path: Path) -> Imported:
+    collector = _Collector()
+    result = _requirements(path, collector, (), Imported())
+    collector.check(str(path))
+    return replace(result, notes=tuple(dict.fromkeys(collector.notes)))
+
+
+def _requirements(
+    path: Path, collector: _Collector, chain: tuple[Path, ...], result: Imported
+) -> Imported:
+    resolved = path.resolve()
+    if resolved in chain or len(chain) > _MAX_INCLUDES:
+        collector.fail(str(path), "includes itself through -r", "remove the circular -r line")
+        return result
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        collector.fail(str(path), f"cannot read it: {exc}")
+        return result
+    lines = ((f"{path}:{number}", line) for number, line in _logical_lines(text))
+    return _pip_lines(lines, path, collector, (*chain, resolved), result)
+
+
+def _pip_lines(
+    lines: Iterable[tuple[str, str]],
+    path: Path,
+    collector: _Collector,
+    chain: tuple[Path, ...],
+    result: Imported,
+) -> Imported:
+    """Requirement and option lines as pip reads them; ``path`` anchors relative -r paths."""
+    for where, line in lines:
+        try:
+            words = shlex.split(line)
+        except ValueError as exc:
+            collector.fail(where, f"cannot split the line: {exc}")
+            continue
+        if line.startswith("-"):
+            result = _option(words, where, path, collector, chain, result)
+        else:
+            result = _requirement_line(words, line, where, collector, result)
+    return result
+
+
+def _option(
+    words: list[str],
+    where: str,
+    path: Path,
+    collector: _Collector,
+    chain: tuple[Path, ...],
+    result: Imported,
+) -> Imported:
+    option, _, inline = words[0].partition("=")
+    value = inline or (words[1] if len(words) > 1 else "")
+    if option in ("-r", "--requirement"):
+        return _requirements(path.parent / value, collector, chain, result)
+    if option in ("-i", "--index-url"):
+        return replace(result, index_url=value)
+    if option == "--extra-index-url":
+        return replace(result, extra_index_urls=(*result.extra_index_urls, value))
+    if option in ("-f", "--find-links"):
+        # pip reads a relative directory from the requirements file's place, as mlenv does
+        # from the manifest's: keep it absolute until the manifest's place is known
+        local = path.parent / value
+        location = str(local.resolve()) if "://" not in value and local.exists() else value
+        return replace(result, find_links=(*result.find_links, location))
+    if option in _IGNORED:
+        collector.notes.append(f"{option} is not needed: the lock chooses the exact artifacts")
+        return result
+    if option in ("-e", "--editable"):
+        collector.fail(
+            where,
+            f"editable requirement {value!r} cannot be expressed",
+            "mlenv builds images from locked artifacts: build a wheel of the project and put "
+            "it in a [pypi].find-links directory",
+        )
+        return result
+    hints = {
+        "-c": "copy the pins you need into the requirements as == pins",
+        "--constraint": "copy the pins you need into the requirements as == pins",
+        "--pre": 'name the pre-release you want, e.g. "pkg==2.0rc1"',
+        "--no-index": "mlenv reads its [pypi] indexes; list only find-links directories",
+    }
+    collector.fail(
+        where, f"the option {option} cannot be expressed in mlenv.toml", hints.get(option)
+    )
+    return result
+
+
+def _requirement_line(
+    words: list[str], line: str, where: str, collector: _Collector, result: Imported
+) -> Imported:
+    hashes = [w for w in words if w.startswith("--hash")]
+    text = line.split(" --", 1)[0].strip() if hashes or " --" in line else line
+    if " --" in line and not hashes:
+        collector.fail(where, f"per-requirement options cannot be expressed: {line!r}")
+        return result
+    if re.match(r"^(git|hg|svn|bzr)\+|^[a-z]+://|^\.{0,2}/|.*\.(whl|tar\.gz|zip)$", text):
+        collector.fail(
+            where,
+            f"{text!r} is a URL or path, not a requirement mlenv can lock",
+            "put the wheel in a [pypi].find-links directory and require it by name",
+        )
+        return result
+    try:
+        requirement = Requirement(text)
+    except InvalidRequirement as exc:
+        collector.fail(where, f"not a PEP 508 requirement: {str(exc).splitlines()[0]}")
+        return result
+    if requirement.url:
+        kind = "a VCS" if re.match(r"^(git|hg|svn|bzr)\+", requirement.url) else "a direct URL"
+        collector.fail(
+            where,
+            f"{requirement.name} comes from {kind} ({requirement.url}), which mlenv cannot lock",
+            "publish a wheel to an index or a [pypi].find-links directory and require it by name",
+        )
+        return result
+    if hashes:
+        pinned = any(s.operator in ("==", "===") for s in requirement.specifier)
+        if not pinned:
+            collector.fail(where, f"{text!r} has --hash but no == pin", "pin it with ==")
+            return result
+        collector.notes.append(
+            "--hash pins are kept as == pins; mlenv.lock records the sha256 of every artifact "
+            "(compare with `mlenv export --format requirements`)"
+        )
+    return replace(result, pypi=(*result.pypi, " ".join(text.split())))
+
+
+# ---------------------------------------------------------------------------------------------
+# pyproject.toml and pylock.toml
+
+
+def _read(path: Path, parse: Callable[[str], Any], errors: tuple[type[Exception], ...]) -> Any:
+    """The parsed file; an unreadable or malformed one is an error naming it."""
+    caught: tuple[type[Exception], ...] = (OSError, UnicodeDecodeError, *errors)
+    try:
+        return parse(path.read_text(encoding="utf-8"))
+    except caught as exc:
+        raise ImportFileError(
+            f"{path}: cannot be read", [Problem(str(path), str(exc), "check the file")]
+        ) from None
+
+
+def _toml(path: Path) -> dict[str, Any]:
+    data: dict[str, Any] = _read(path, tomllib.loads, (tomllib.TOMLDecodeError,))
+    return data
+
+
+def read_pyproject(path: Path, groups: Sequence[str]) -> Imported:
+    """[project].dependencies, plus the optional-dependencies or dependency-groups asked for."""
+    data = _toml(path)
+    project = data.get("project") or {}
+    optional = project.get("optional-dependencies") or {}
+    dependency_groups = data.get("dependency-groups") or {}
+    collector = _Collector()
+    lines: list[str] = list(project.get("dependencies") or [])
+    for group in groups:
+        found = optional.get(group, dependency_groups.get(group))
+        if found is None:
+            known = sorted({*optional, *dependency_groups})
+            collector.fail(
+                f"{path}: group {group!r}",
+                "no such optional-dependencies or dependency-groups entry",
+                f"groups here: {', '.join(known) or 'none'}",
+            )
+            continue
+        lines += [item for item in found if isinstance(item, str)]  # include-group: not here
+    result = Imported()
+    for position, line in enumerate(lines):
+        where = f"{path}: [project] dependency {position + 1}"
+        result = _requirement_line(line.split(), line, where, collector, result)
+    collector.check(str(path))
+    return replace(result, pypi=tuple(dict.fromkeys(result.pypi)), notes=tuple(collector.notes))
+
+
+def read_pylock(path: Path) -> Imported:
+    """Every package of a PEP 751 lock as an == pin, its indexes as the manifest's."""
+    from packaging.pylock import Pylock, PylockValidationError
+
+    try:
+        lock = Pylock.from_dict(_toml(path))
+    except PylockValidationError as exc:
+        raise ImportFileError(
+            f"{path}: not a valid pylock.toml", [Problem(str(path), str(exc))]
+        ) from None
+    collector = _Collector()
+    pins = []
+    indexes: list[str] = []
+    links: list[str] = []
+    for package in lock.packages:
+        where = f"{path}: package {package.name}"
+        if package.version is None or package.vcs or package.directory or package.archive:
+            collector.fail(where, "not a released version from an index", "lock it from an index")
+            continue
+        marker = f"; {package.marker}" if package.marker else ""
+        pins.append(f"{package.name}=={package.version}{marker}")
+        location = str(package.index or "").rstrip("/")
+        if "://" not in location and (path.parent / location).exists():
+            location = str((path.parent / location).resolve())  # see _option
+        kind = indexes if "://" in location else links  # a directory is a find-links one
+        if location and location not in kind:
+            kind.append(location)
+    collector.check(str(path))
+    primary = next((i for i in indexes if i == _PYPI), indexes[0] if indexes else _PYPI)
+    return Imported(
+        pypi=tuple(pins),
+        index_url=primary,
+        extra_index_urls=tuple(i for i in indexes if i != primary),
+        find_links=tuple(links),
+        notes=("every locked package became an == pin; mlenv lock keeps them",),
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# environment.yml and conda-lock.yml
+
+
+def _yaml(path: Path) -> Any:
+    import yaml
+
+    return _read(path, yaml.safe_load, (yaml.YAMLError,))
+
+
+def _python_minor(version: str) -> str | None:
+    match = re.match(r"^[=\s]*(3\.\d+)(\.[\d*]+)*$", version)
+    return match[1] if match else None
+
+
+def read_environment_yml(path: Path) -> Imported:
+    """channels, conda dependencies and the ``pip:`` list (pip's own syntax, options too)."""
+    data = _yaml(path)
+    if not isinstance(data, dict) or not isinstance(data.get("dependencies", []), list):
+        raise ImportFileError(
+            f"{path}: not a conda environment file",
+            [Problem(str(path), "expected a mapping with a dependencies list",
+                     "see conda's environment.yml format")],
+        )  # fmt: skip
+    collector = _Collector()
+    result = Imported(channels=tuple(str(c) for c in data.get("channels") or ()))
+    conda: list[str] = []
+    python = None
+    for position, item in enumerate(data.get("dependencies") or []):
+        where = f"{path}: dependencies[{position}]"
+        if isinstance(item, dict) and set(item) == {"pip"} and isinstance(item["pip"], list):
+            lines = ((f"{where}.pip[{i}]", str(line)) for i, line in enumerate(item["pip"]))
+            result = _pip_lines(lines, path, collector, (path.resolve(),), result)
+        elif isinstance(item, str | int | float) and str(item).strip():
+            spec = str(item).strip()
+            conda.append(spec)
+            name, _, version = (
+                spec.partition("=") if "=" in spec.split()[0] else spec.partition(" ")
+            )
+            if name.strip() == "python":
+                python = _python_minor(version)
+        else:
+            collector.fail(where, f"cannot read {item!r} as a dependency")
+    if conda and not result.channels:
+        collector.fail(f"{path}: channels", "conda dependencies but no channels",
+                       "add channels: [conda-forge]")  # fmt: skip
+    collector.check(str(path))
+    return replace(result, conda=tuple(conda), python=python, notes=tuple(collector.notes))
+
+
+def read_conda_lock(path: Path) -> Imported:
+    """Every package of the first platform of a conda-lock v1 file as a pin: conda ones as
+    ``name ==version``, pip ones as ``name==version``."""
+    data = _yaml(path)
+    metadata = data.get("metadata") if isinstance(data, dict) else None
+    packages = data.get("package") if isinstance(data, dict) else None
+    if not isinstance(metadata, dict) or not isinstance(packages, list):
+        raise ImportFileError(
+            f"{path}: not a conda-lock file",
+            [Problem(str(path), "expected metadata and package", "use conda-lock's v1 format")],
+        )
+    platforms = [str(p) for p in metadata.get("platforms") or []]
+    channels = tuple(
+        str(c.get("url")) for c in metadata.get("channels") or [] if isinstance(c, dict)
+    )
+    chosen = platforms[0] if platforms else None
+    conda, pypi, python = [], [], None
+    for entry in packages:
+        if not isinstance(entry, dict) or (chosen and entry.get("platform") != chosen):
+            continue
+        name, version = str(entry.get("name")), str(entry.get("version"))
+        if entry.get("manager") == "pip":
+            pypi.append(f"{name}=={version}")
+        else:
+            conda.append(f"{name} =={version}")
+            if name == "python":
+                python = _python_minor(version)
+    notes = [f"every package locked for {chosen} became a pin; mlenv lock keeps them"]
+    if len(platforms) > 1:
+        notes.append(f"pins come from {chosen}; add the other platforms to the manifest yourself")
+    return Imported(
+        pypi=tuple(pypi), conda=tuple(conda), channels=channels, python=python, notes=tuple(notes)
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# CUDA
+
+
+def guess_cuda(imported: Imported) -> CudaGuess | None:
+    """The newest CUDA toolkit an exact pin needs, with that toolkit's minimum driver."""
+    found: list[tuple[CudaVersion, str]] = []
+    for text in imported.pypi:
+        requirement = Requirement(text)
+        for spec in requirement.specifier:
+            if spec.operator in ("==", "===") and "*" not in spec.version:
+                need = extract(requirement.name, spec.version)
+                if need is not None and not need.major_only:
+                    found.append((need.cuda, text))
+    for text in imported.conda:
+        parts = re.split(r"[\s=]+", text.strip())
+        if len(parts) >= 2 and re.match(r"^\d+(\.\d+)+$", parts[1]):
+            name, version = parts[0], parts[1]
+            need = extract_conda(name, version, "", (), ())
+            if need is not None and not need.major_only:
+                found.append((need.cuda, text))
+    for url in (imported.index_url or "", *imported.extra_index_urls):
+        if match := _PYTORCH_INDEX.search(url):
+            found.append((CudaVersion.parse(f"{match['major']}.{match['minor']}"), url))
+    if not found:
+        return None
+    cuda, because = max(found)
+    try:
+        return CudaGuess(str(cuda), str(min_driver(cuda)), because)
+    except CudaError:
+        return None
+
+
+# ---------------------------------------------------------------------------------------------
+# Writing
+
+
+def manifest_text(
+    imported: Imported,
+    *,
+    name: str,
+    python: str,
+    cuda: tuple[str, str] | None,
+    source: str,
+    base: Path,
+) -> str:
+    """The starter manifest holding what was imported, validated as a whole; local find-links
+    directories are written relative to ``base``, the manifest's directory."""
+    doc = tomlkit.parse(starter_manifest(name, python, cuda))
+    pypi: Any = doc["pypi"]
+    if imported.index_url is not None:
+        pypi["index-url"] = imported.index_url
+    pypi["extra-index-urls"].extend(imported.extra_index_urls)
+    if imported.extra_index_urls:
+        # pip's rule, which the imported file was written for
+        pypi["index-strategy"] = tomlkit.item("best-match").comment("pip's rule, as imported")
+    pypi["find-links"].extend(_relative(link, base) for link in imported.find_links)
+    pypi["dependencies"].extend(_quoted(r) for r in imported.pypi)
+    if imported.conda:
+        conda = tomlkit.table()
+        conda["channels"] = list(imported.channels)
+        conda["dependencies"] = [_quoted(spec) for spec in imported.conda]
+        doc["conda"] = conda
+    text = tomlkit.dumps(doc)
+    loads(text, source)
+    return text
+
+
+def _quoted(value: str) -> Any:
+    """Markers are full of double quotes: a literal string reads better when it can be one."""
+    return tomlkit.string(value, literal='"' in value and "'" not in value)
+
+
+def _relative(link: str, base: Path) -> str:
+    if "://" in link or not Path(link).is_absolute():
+        return link
+    return os.path.relpath(link, base.resolve())

@@ -1,0 +1,392 @@
+"""`mlenv inspect`: why an image is as big as it is.
+
+For an image (``dist/image.tar`` or an OCI layout) every layer is streamed once, its sha256
+checked on the way, and each file is attributed to the package that installed it (a wheel's
+``RECORD``, a conda package's ``conda-meta`` entry). For a lock, the download size of each
+package and, when its wheel is in the cache, the size it unpacks to. Both say how much of
+the total is CUDA libraries, the usual answer to "why 5 GB".
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import posixpath
+import re
+import tarfile
+import zipfile
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, BinaryIO, Literal
+
+from packaging.utils import canonicalize_name
+
+from mlenv.errors import MlenvError
+from mlenv.lock import Lock
+from mlenv.oci import ARCHITECTURES, BaseImage, Descriptor, OciError, read_base
+from mlenv.report import human_bytes
+
+LARGEST = 10
+BAR = 24  # characters of the longest bar
+_SITE_PACKAGES = re.compile(r"^.*/site-packages/")
+# Package metadata files are small; a bigger one is not metadata and is not read.
+_METADATA_LIMIT = 16 << 20
+_CHUNK = 1 << 20
+# Shared libraries of the CUDA toolkit, cuDNN, NCCL and PyTorch's CUDA kernels.
+_CUDA_FILE = re.compile(
+    r"(^|/)lib(cuda|cudart|cublas|cublasLt|cufft|cufftw|curand|cusolver|cusolverMg|cusparse"
+    r"|cusparseLt|cudnn\w*|nccl|nvrtc\w*|nvJitLink|nvToolsExt|cupti|nvperf\w*|cufile\w*"
+    r"|nvblas|npp\w*|nvjpeg|torch_cuda\w*|c10_cuda|caffe2_nvrtc)\.so[.\d]*$"
+)
+_CUDA_PACKAGE = re.compile(
+    r"^(nvidia-.*|cuda-.*|libcu(blas|fft|rand|solver|sparse|file|dnn)\w*|cudnn|nccl|libnccl"
+    r"|libnv(jitlink|jpeg|npp)\w*)$"
+)
+
+
+class InspectError(MlenvError):
+    """The file to inspect is not an image, a layout or a lock mlenv can read."""
+
+
+def is_cuda_file(path: str) -> bool:
+    return "/site-packages/nvidia/" in f"/{path}" or _CUDA_FILE.search(path) is not None
+
+
+def is_cuda_package(name: str) -> bool:
+    return _CUDA_PACKAGE.match(name.lower()) is not None
+
+
+@dataclass(frozen=True)
+class LayerSize:
+    index: int
+    digest: str
+    created_by: str
+    compressed: int
+    installed: int
+    files: int
+
+
+@dataclass(frozen=True)
+class PackageSize:
+    name: str
+    version: str
+    source: str
+    installed: int | None  # None: not known (a lock whose artifact is not in the cache)
+    download: int | None
+    cuda_library: bool
+
+
+@dataclass(frozen=True)
+class FileSize:
+    path: str
+    size: int
+    layer: int | None
+    package: str | None
+
+
+@dataclass(frozen=True)
+class Inspection:
+    subject: str
+    kind: Literal["image", "lock"]
+    platform: str
+    layers: tuple[LayerSize, ...]
+    packages: tuple[PackageSize, ...]  # largest first
+    largest: tuple[FileSize, ...]
+    installed: int
+    compressed: int | None  # the image's layers, or the lock's downloads
+    cuda: int  # bytes of CUDA libraries (installed for images, download for locks)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "subject": self.subject,
+            "kind": self.kind,
+            "platform": self.platform,
+            "installed": self.installed,
+            "compressed": self.compressed,
+            "cuda-libraries": self.cuda,
+            "layers": [_kebab(asdict(layer)) for layer in self.layers],
+            "packages": [_kebab(asdict(p)) for p in self.packages],
+            "largest-files": [asdict(f) for f in self.largest],
+        }
+
+
+def _kebab(data: dict[str, Any]) -> dict[str, Any]:
+    return {key.replace("_", "-"): value for key, value in data.items()}
+
+
+# ---------------------------------------------------------------------------------------------
+# Images
+
+
+def open_image(path: Path, platform: str | None) -> tuple[str, BaseImage]:
+    """The image at ``path`` for ``platform``, or for whichever platform it holds."""
+    errors: list[OciError] = []
+    for candidate in [platform] if platform else list(ARCHITECTURES):
+        try:
+            return candidate, read_base(path, platform=candidate)
+        except OciError as exc:
+            errors.append(exc)
+    raise errors[0]
+
+
+class _Bounded(io.RawIOBase):
+    """Exactly ``length`` bytes of ``stream``: a blob inside an image tar ends before the tar."""
+
+    def __init__(self, stream: BinaryIO, length: int) -> None:
+        self.stream = stream
+        self.remaining = length
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.stream.read(min(len(buffer), self.remaining))
+        self.remaining -= len(data)
+        buffer[: len(data)] = data
+        return len(data)
+
+
+@contextmanager
+def _layer_tar(image: BaseImage, layer: Descriptor) -> Iterator[tarfile.TarFile]:
+    """The layer as a streamed tar (read_base has checked its sha256)."""
+    with image.source.open_blob(layer.digest) as (stream, length):
+        reader: BinaryIO = io.BufferedReader(_Bounded(stream, length), _CHUNK)
+        if layer.media_type.endswith("+zstd"):
+            import zstandard
+
+            reader = zstandard.ZstdDecompressor().stream_reader(reader)
+        gzip = layer.media_type.endswith("+gzip")
+        try:
+            with (
+                tarfile.open(fileobj=reader, mode="r|gz")
+                if gzip
+                else tarfile.open(fileobj=reader, mode="r|")
+            ) as archive:
+                yield archive
+        except (tarfile.TarError, OSError, EOFError) as exc:
+            raise InspectError(
+                f"layer {layer.digest} is not a readable tar: {exc}",
+                where=image.source.where,
+                hint="the image is damaged; build or export it again",
+            ) from None
+
+
+@dataclass(frozen=True)
+class _Owner:
+    name: str
+    version: str
+    source: str
+    paths: tuple[str, ...]
+
+
+def _record_owner(member: str, data: bytes) -> _Owner:
+    """A wheel's files from its RECORD, as paths in the image."""
+    dist_info = posixpath.dirname(member)
+    site = posixpath.dirname(dist_info)
+    name, _, version = posixpath.basename(dist_info).removesuffix(".dist-info").partition("-")
+    rows = csv.reader(io.StringIO(data.decode("utf-8", errors="replace")))
+    paths = tuple(posixpath.normpath(posixpath.join(site, row[0])) for row in rows if row)
+    return _Owner(canonicalize_name(name), version, "pypi", paths)
+
+
+def _conda_owner(member: str, data: bytes) -> _Owner | None:
+    try:
+        record = json.loads(data)
+    except ValueError:
+        return None
+    if not isinstance(record, dict) or not isinstance(record.get("files"), list):
+        return None
+    prefix = posixpath.dirname(posixpath.dirname(member))
+    paths = tuple(posixpath.join(prefix, str(f)) for f in record["files"])
+    return _Owner(str(record.get("name", "?")), str(record.get("version", "?")), "conda", paths)
+
+
+def _owner(member: tarfile.TarInfo, archive: tarfile.TarFile) -> _Owner | None:
+    name = member.name.removeprefix("./")
+    is_record = name.endswith(".dist-info/RECORD")
+    is_conda = posixpath.basename(posixpath.dirname(name)) == "conda-meta" and name.endswith(
+        ".json"
+    )
+    if not (is_record or is_conda) or member.size > _METADATA_LIMIT:
+        return None
+    handle = archive.extractfile(member)
+    if handle is None:
+        return None
+    data = handle.read()
+    return _record_owner(name, data) if is_record else _conda_owner(name, data)
+
+
+def inspect_image(path: Path, platform: str | None = None, largest: int = LARGEST) -> Inspection:
+    chosen, image = open_image(path, platform)
+    history = [h for h in image.config.get("history") or [] if not h.get("empty_layer")]
+    files: dict[str, tuple[int, int]] = {}  # path -> (size, layer), the last layer wins
+    layers = []
+    owners: list[_Owner] = []
+    for index, descriptor in enumerate(image.layers):
+        installed = count = 0
+        with _layer_tar(image, descriptor) as archive:
+            for member in archive:
+                if not member.isfile():
+                    continue
+                files[member.name.removeprefix("./")] = (member.size, index)
+                installed += member.size
+                count += 1
+                if (owner := _owner(member, archive)) is not None:
+                    owners.append(owner)
+        created = history[index].get("created_by", "") if index < len(history) else ""
+        size = descriptor.size
+        layers.append(LayerSize(index, descriptor.digest, created, size, installed, count))
+    owner_of: dict[str, str] = {}
+    packages = []
+    for owner in owners:
+        size = 0
+        for owned in owner.paths:
+            if owned in files and owned not in owner_of:
+                owner_of[owned] = owner.name
+                size += files[owned][0]
+        cuda = is_cuda_package(owner.name) or any(is_cuda_file(p) for p in owner.paths)
+        packages.append(PackageSize(owner.name, owner.version, owner.source, size, None, cuda))
+    return Inspection(
+        subject=str(path),
+        kind="image",
+        platform=chosen,
+        layers=tuple(layers),
+        packages=_by_size(packages),
+        largest=_largest(
+            [FileSize(p, s, layer, owner_of.get(p)) for p, (s, layer) in files.items()], largest
+        ),
+        installed=sum(size for size, _ in files.values()),
+        compressed=sum(layer.compressed for layer in layers),
+        cuda=sum(size for p, (size, _) in files.items() if is_cuda_file(p)),
+    )
+
+
+def _by_size(packages: Sequence[PackageSize]) -> tuple[PackageSize, ...]:
+    return tuple(sorted(packages, key=lambda p: (-(p.installed or 0), -(p.download or 0), p.name)))
+
+
+def _largest(files: Sequence[FileSize], count: int) -> tuple[FileSize, ...]:
+    return tuple(sorted(files, key=lambda f: (-f.size, f.path))[:count])
+
+
+# ---------------------------------------------------------------------------------------------
+# Locks
+
+
+def inspect_lock(
+    lock: Lock,
+    subject: str,
+    path_of: Callable[[str], Path],
+    platform: str | None = None,
+    largest: int = LARGEST,
+) -> Inspection:
+    """Download sizes from the lock; installed sizes and files from cached wheels."""
+    locked = lock.platform(platform or lock.target.platforms[0])
+    packages = []
+    files = []
+    for package in locked.packages:
+        members = _wheel_members(path_of(package.sha256))
+        installed = None if members is None else sum(size for _, size in members)
+        files += [FileSize(m, size, None, package.name) for m, size in members or ()]
+        # a wheel's members are paths below site-packages
+        cuda = is_cuda_package(package.name) or any(
+            is_cuda_file(f"site-packages/{m}") for m, _ in members or ()
+        )
+        packages.append(
+            PackageSize(package.name, package.version, "pypi", installed, package.size, cuda)
+        )
+    for conda in locked.conda:
+        cuda = is_cuda_package(conda.name)
+        packages.append(PackageSize(conda.name, conda.version, "conda", None, conda.size, cuda))
+    return Inspection(
+        subject=subject,
+        kind="lock",
+        platform=locked.platform,
+        layers=(),
+        packages=_by_size(packages),
+        largest=_largest(files, largest),
+        installed=sum(p.installed or 0 for p in packages),
+        compressed=sum(p.download or 0 for p in packages),
+        cuda=sum(p.download or 0 for p in packages if p.cuda_library),
+    )
+
+
+def _wheel_members(path: Path) -> list[tuple[str, int]] | None:
+    if not path.is_file():
+        return None
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return [(i.filename, i.file_size) for i in archive.infolist() if not i.is_dir()]
+    except (zipfile.BadZipFile, OSError):
+        return None  # not a wheel (a conda package) or damaged: verify's to report
+
+
+# ---------------------------------------------------------------------------------------------
+# Rendering
+
+
+def render(inspection: Inspection, console: Any, top: int = 20) -> None:
+    """Tables with bars on a rich console: layers, packages, the largest files, totals."""
+    from rich.table import Table
+    from rich.text import Text
+
+    def bar(value: int | None, largest: int) -> Text:
+        width = 0 if not value or not largest else max(1, round(BAR * value / largest))
+        return Text("█" * width, style="cyan")
+
+    lock = inspection.kind == "lock"
+    measure = "download" if lock else "installed"
+    total = inspection.compressed or 0 if lock else inspection.installed
+    share = f"{100 * inspection.cuda / total:.0f}%" if total else "0%"
+    sizes = [f"{human_bytes(inspection.installed)} installed"]
+    if inspection.compressed is not None:
+        sizes.insert(
+            0, f"{human_bytes(inspection.compressed)} {'download' if lock else 'compressed'}"
+        )
+    console.print(
+        f"{inspection.subject} ({inspection.platform}): {', '.join(sizes)}; "
+        f"CUDA libraries {human_bytes(inspection.cuda)} ({share})"
+    )
+    if inspection.layers:
+        table = Table("layer", "created by", "compressed", "installed", "files", "", box=None)
+        peak = max(layer.installed for layer in inspection.layers)
+        for layer in inspection.layers:
+            table.add_row(
+                str(layer.index), _short(layer.created_by), human_bytes(layer.compressed),
+                human_bytes(layer.installed), str(layer.files), bar(layer.installed, peak),
+            )  # fmt: skip
+        console.print(table)
+    shown = inspection.packages[:top]
+    if shown:
+        columns = ["package", "version", *(["download"] if lock else []), "installed", ""]
+        table = Table(*columns, box=None)
+        peak = max((getattr(p, measure) or 0) for p in shown)
+        for p in shown:
+            name = p.name + (" (CUDA)" if p.cuda_library else "")
+            sizes = [_size(p.download)] if lock else []
+            table.add_row(
+                name, p.version, *sizes, _size(p.installed), bar(getattr(p, measure), peak)
+            )
+        console.print(table)
+        if len(inspection.packages) > top:
+            console.print(f"… and {len(inspection.packages) - top} smaller package(s)")
+    if inspection.largest:
+        table = Table("largest files", "size", "package", box=None)
+        for f in inspection.largest:
+            path = _SITE_PACKAGES.sub("…/site-packages/", f.path)
+            table.add_row(Text(path, overflow="fold"), human_bytes(f.size), f.package or "")
+        console.print(table)
+
+
+def _short(created_by: str) -> str:
+    """mlenv's layers are "mlenv build: NAME: WHAT"; a base image's command is cut short."""
+    return created_by.rsplit(": ", 1)[-1] if created_by.startswith("mlenv build") else (
+        created_by[:32]
+    )  # fmt: skip
+
+
+def _size(value: int | None) -> str:
+    return "" if value is None else human_bytes(value)

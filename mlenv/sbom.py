@@ -1,0 +1,224 @@
+"""A CycloneDX 1.6 SBOM of a lock: what security scanners (Trivy, Grype) read.
+
+Every PyPI wheel and conda package of the chosen platforms is one component, keyed by its
+artifact's sha256, with a package URL, its hashes, the licence its metadata declares when the
+artifact is at hand, and the CUDA it needs as properties. The document is byte-stable: the
+serial number is derived from the lock's bytes, and a timestamp appears only when the caller
+passes one (SOURCE_DATE_EPOCH).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from packaging.metadata import parse_email
+from packaging.utils import canonicalize_name
+from packaging.version import Version
+
+from mlenv import __version__
+from mlenv.edit import Section, spec_name
+from mlenv.errors import MlenvError
+from mlenv.index.model import IndexFile
+from mlenv.index.wheelmeta import metadata_member
+from mlenv.lock import Lock, LockedConda, LockedPackage
+from mlenv.oci import rfc3339
+
+SPEC_VERSION = "1.6"
+FILENAME = "sbom.cdx.json"
+_SERIAL_NAMESPACE = uuid.UUID("6f1c1f5e-3b57-4c44-9a3e-6d6c656e7601")  # mlenv's, fixed forever
+_PYPI = "https://pypi.org/simple"
+_LICENCE_NAME_MAX = 120  # a License: field longer than this is the licence text, not its name
+_EXPRESSION_MAX = 1000  # an SPDX expression, not a document
+
+Licences = Callable[[LockedPackage], list[dict[str, Any]]]
+
+
+def _purl_part(text: str) -> str:
+    return quote(text, safe="-._~")
+
+
+def purl(package: LockedPackage | LockedConda) -> str:
+    """The package URL (purl-spec types ``pypi`` and ``conda``) naming this exact artifact."""
+    if isinstance(package, LockedConda):
+        kind = "conda" if package.filename.endswith(".conda") else "tar.bz2"
+        qualifiers = {
+            "build": package.build,
+            "channel": package.channel,
+            "subdir": package.subdir,
+            "type": kind,
+        }
+        head = f"pkg:conda/{_purl_part(package.name.lower())}@{_purl_part(package.version)}"
+    else:
+        qualifiers = {"file_name": package.filename}
+        if package.index != _PYPI and "://" in package.index:
+            qualifiers["repository_url"] = package.index
+        name = canonicalize_name(package.name)
+        head = f"pkg:pypi/{_purl_part(name)}@{_purl_part(package.version)}"
+    query = "&".join(f"{k}={_purl_part(v)}" for k, v in sorted(qualifiers.items()))
+    return f"{head}?{query}"
+
+
+def _ref(package: LockedPackage | LockedConda) -> str:
+    return f"{package.source if isinstance(package, LockedPackage) else 'conda'}:{package.sha256}"
+
+
+def _properties(pairs: Iterable[tuple[str, str | None]]) -> list[dict[str, str]]:
+    return [{"name": f"mlenv:{k}", "value": v} for k, v in pairs if v is not None]
+
+
+def _component(
+    package: LockedPackage | LockedConda, platforms: Sequence[str], licences: Licences
+) -> dict[str, Any]:
+    hashes = [{"alg": "SHA-256", "content": package.sha256}]
+    if isinstance(package, LockedConda):
+        hashes.append({"alg": "MD5", "content": package.md5})
+    component: dict[str, Any] = {
+        "type": "library",
+        "bom-ref": _ref(package),
+        "name": package.name,
+        "version": package.version,
+        "purl": purl(package),
+        "hashes": hashes,
+        "properties": _properties(
+            [
+                ("source", "conda" if isinstance(package, LockedConda) else package.source),
+                ("filename", package.filename),
+                ("size", str(package.size)),
+                ("cuda", package.cuda),
+                ("requires-driver", package.requires_driver),
+                *(("platform", p) for p in platforms),
+            ]
+        ),
+    }
+    if "://" in package.url:
+        component["externalReferences"] = [{"type": "distribution", "url": package.url}]
+    if isinstance(package, LockedPackage) and (found := licences(package)):
+        component["licenses"] = found
+    return component
+
+
+def _no_licences(package: LockedPackage) -> list[dict[str, Any]]:
+    return []
+
+
+def cyclonedx(
+    lock: Lock,
+    lock_bytes: bytes,
+    *,
+    name: str,
+    platforms: Sequence[str] | None = None,
+    licences: Licences = _no_licences,
+    timestamp: int | None = None,
+) -> dict[str, Any]:
+    """The SBOM of ``platforms`` of the lock (all by default) as a CycloneDX JSON document."""
+    chosen = tuple(sorted(platforms or [p.platform for p in lock.platforms]))
+    entries: dict[str, tuple[LockedPackage | LockedConda, list[str]]] = {}
+    depends: dict[str, set[str]] = {}
+    roots: set[str] = set()
+    for platform in chosen:
+        locked = lock.platform(platform)
+        refs: dict[tuple[str, str], str] = {
+            ("pypi", canonicalize_name(p.name)): _ref(p) for p in locked.packages
+        }
+        refs |= {("conda", canonicalize_name(c.name)): _ref(c) for c in locked.conda}
+        items: list[tuple[LockedPackage | LockedConda, Section, Sequence[str]]] = [
+            *((p, "pypi", p.dependencies) for p in locked.packages),
+            *((c, "conda", c.depends) for c in locked.conda),
+        ]
+        for package, kind, needs in items:
+            ref = _ref(package)
+            entries.setdefault(ref, (package, []))[1].append(platform)
+            targets = {refs.get((kind, spec_name(need, kind))) for need in needs}
+            depends.setdefault(ref, set()).update(t for t in targets if t is not None)
+        for requirement in lock.target.requirements:
+            roots.add(refs.get(("pypi", spec_name(requirement, "pypi")), ""))
+        for requirement in lock.target.conda_requirements:
+            roots.add(refs.get(("conda", spec_name(requirement, "conda")), ""))
+    roots.discard("")
+    target = lock.target
+    lock_sha256 = hashlib.sha256(lock_bytes).hexdigest()
+    metadata: dict[str, Any] = {
+        "tools": {"components": [{"type": "application", "name": "mlenv", "version": __version__}]},
+        "component": {
+            "type": "application",
+            "bom-ref": "environment",
+            "name": name,
+            "properties": _properties(
+                [
+                    ("python", target.python),
+                    ("glibc", target.glibc),
+                    ("cuda", target.cuda),
+                    ("driver-floor", target.driver_floor),
+                    ("requires-driver", target.requires_driver),
+                    ("lock-sha256", lock_sha256),
+                    *(("platform", p) for p in chosen),
+                ]
+            ),
+        },
+    }
+    if timestamp is not None:
+        metadata = {"timestamp": rfc3339(timestamp), **metadata}
+    seed = f"{lock_sha256} {' '.join(chosen)}"
+    return {
+        "$schema": "http://cyclonedx.org/schema/bom-1.6.schema.json",
+        "bomFormat": "CycloneDX",
+        "specVersion": SPEC_VERSION,
+        "serialNumber": f"urn:uuid:{uuid.uuid5(_SERIAL_NAMESPACE, seed)}",
+        "version": 1,
+        "metadata": metadata,
+        "components": [
+            _component(package, found, licences)
+            for _, (package, found) in sorted(
+                entries.items(), key=lambda e: (e[1][0].name, e[1][0].version, e[0])
+            )
+        ],
+        "dependencies": [
+            {"ref": "environment", "dependsOn": sorted(roots)},
+            *({"ref": ref, "dependsOn": sorted(depends[ref])} for ref in sorted(depends)),
+        ],
+    }
+
+
+def render(document: dict[str, Any]) -> bytes:
+    """Canonical bytes: sorted keys, two-space indent, one final newline."""
+    return (json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode()
+
+
+def wheel_licences(path_of: Callable[[str], Path]) -> Licences:
+    """Licences from each wheel's METADATA, where the file at ``path_of(sha256)`` exists:
+    License-Expression (PEP 639) first, then License classifiers, then a short License field."""
+
+    def licences(package: LockedPackage) -> list[dict[str, Any]]:
+        path = path_of(package.sha256)
+        if not package.filename.endswith(".whl") or not path.is_file():
+            return []
+        file = IndexFile(
+            canonicalize_name(package.name), Version(package.version), package.filename,
+            path.as_uri(), package.index, package.sha256, package.size, None, None,
+            frozenset(), True, False, None,
+        )  # fmt: skip
+        try:
+            with path.open("rb") as handle:
+                raw, _ = parse_email(metadata_member(handle, file))
+        except MlenvError:
+            return []  # a broken wheel is verify's to report; the SBOM just has no licence
+        expression = (raw.get("license_expression") or "").strip()
+        if expression and "\n" not in expression and len(expression) <= _EXPRESSION_MAX:
+            return [{"expression": expression}]
+        names = [
+            c.rsplit("::", 1)[-1].strip()
+            for c in raw.get("classifiers", [])
+            if c.startswith("License ::") and c.count("::") >= 2
+        ]
+        text = (raw.get("license") or "").strip()
+        if not names and text and "\n" not in text and len(text) <= _LICENCE_NAME_MAX:
+            names = [text]
+        return [{"license": {"name": n}} for n in sorted(set(names))]
+
+    return licences
