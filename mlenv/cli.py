@@ -14,7 +14,7 @@ import traceback
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 import click
 
@@ -272,11 +272,12 @@ def lock(
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["requirements", "pylock", "conda-lock", "explicit"]),
+    type=click.Choice(["requirements", "pylock", "conda-lock", "explicit", "k8s-affinity"]),
     required=True,
     help="requirements: pip's requirements.txt with hashes; pylock: PEP 751 pylock.toml "
     "(both for the PyPI part); conda-lock: conda-lock.yml; explicit: an @EXPLICIT conda spec "
-    "file with sha256 (both for the conda part).",
+    "file with sha256 (both for the conda part); k8s-affinity: the Kubernetes nodeAffinity "
+    "that keeps the workload off GPU nodes whose driver or GPU cannot run it.",
 )
 @click.option("--platform", help="The platform to export (requirements; default: the first).")
 @click.option(
@@ -297,6 +298,10 @@ def export(session: Session, fmt: str, platform: str | None, output: Path | None
         text = requirements_txt(lock_, chosen)
     elif fmt == "pylock":
         text = pylock_toml(lock_)
+    elif fmt == "k8s-affinity":
+        from mlenv.nodes import affinity_yaml
+
+        text = affinity_yaml(lock_, manifest.cuda.archs if manifest.cuda else ())
     elif fmt == "conda-lock":
         records = {p.platform: [to_record(c) for c in p.conda] for p in lock_.platforms}
         text = conda_lock_yml(records, lock_.target.conda_channels, lock_.inputs_hash)
@@ -496,6 +501,20 @@ def _print_outputs(dist: Path, record: dict[str, Any]) -> None:
 @click.option(
     "--cache", "check_cache", is_flag=True, help="Re-hash the lock's artifacts in the cache."
 )
+@click.option(
+    "--nodes",
+    "nodes_file",
+    type=click.File("r", encoding="utf-8"),
+    help="Judge every GPU node of `kubectl get nodes -o json` (a file, or - for stdin) from "
+    "its NVIDIA GPU Feature Discovery labels.",
+)
+@click.option(
+    "--selector",
+    "-l",
+    default="",
+    help="With --nodes: only nodes matching this Kubernetes label selector "
+    "(key=value, key!=value, key in (a,b), key notin (a,b), key, !key; commas AND).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the findings as JSON.")
 @click.option(
     "--offline", is_flag=True, help="Accepted for symmetry: verify never uses the network."
@@ -508,22 +527,26 @@ def verify(
     host: bool,
     bundle: Path | None,
     check_cache: bool,
+    nodes_file: TextIO | None,
+    selector: str,
     as_json: bool,
     offline: bool,
 ) -> None:
     """Check the lock before deploy: fresh against the manifest, every artifact hashed, and the
-    CUDA rules for the manifest's driver floor, a given --driver, or this --host. With OUTPUT
-    (dist/image.tar or the conda-pack archive), also its digest against the build.json beside
-    it, and that build against this lock.
+    CUDA rules for the manifest's driver floor, a given --driver, this --host, or every node of
+    a cluster (--nodes). With OUTPUT (dist/image.tar or the conda-pack archive), also its digest
+    against the build.json beside it, and that build against this lock.
 
     Exit 0 when everything holds (warnings allowed), 1 when something fails, 3 when it cannot
-    judge (no NVIDIA driver found with --host).
+    judge (no NVIDIA driver found with --host, no node with GPU labels among --nodes).
     """
     from mlenv.cuda import DriverVersion
     from mlenv.verify import Judged, compute_capability_arch, verify_lock
 
-    if driver and host:
-        raise UsageError("--driver and --host exclude each other", hint="pass one of them")
+    if sum(map(bool, (driver, host, nodes_file))) > 1:
+        raise UsageError("--driver, --host and --nodes exclude each other", hint="pass one of them")
+    if selector and nodes_file is None:
+        raise UsageError("--selector chooses among --nodes", hint="pass --nodes FILE as well")
     if bundle is not None:
         _verify_bundle(bundle)
         return
@@ -531,6 +554,9 @@ def verify(
     lock_ = session.load_lock()
     if check_cache:
         _verify_cache(session, lock_)
+    if nodes_file is not None:
+        _verify_nodes(session, manifest, lock_, nodes_file, selector, output, as_json)
+        return
     judged = None
     if driver:
         judged = Judged(str(DriverVersion.parse(driver, where="--driver")), "--driver")
@@ -603,6 +629,51 @@ def _with_output(verdict: Any, output: Path, lock_path: Path) -> Any:
     lock_sha = hashlib.sha256(lock_path.read_bytes()).hexdigest()
     found = verify_output(output.name, hash_file(output), record, lock_sha)
     return dataclasses.replace(verdict, findings=(*found, *verdict.findings))
+
+
+def _verify_nodes(
+    session: Session,
+    manifest: Manifest,
+    lock_: lockfile.Lock,
+    nodes_file: TextIO,
+    selector: str,
+    output: Path | None,
+    as_json: bool,
+) -> None:
+    """Each selected node judged on its own; exit 1 if any fails, 3 if none could be judged."""
+    import dataclasses
+
+    from mlenv.nodes import exit_status, judge_nodes, read_nodes, report_json, report_lines
+    from mlenv.selector import parse
+    from mlenv.verify import Verdict, verify_lock
+
+    chosen = parse(selector)
+    lockfile.check_fresh(lock_, manifest, str(session.lock_path))
+    nodes = read_nodes(nodes_file.read(), where=nodes_file.name)
+    built = Verdict((), None, None)
+    if output is not None:
+        built = _with_output(built, output, session.lock_path)
+    archs = manifest.cuda.archs if manifest.cuda else ()
+    verdicts = judge_nodes(lock_, archs, nodes, chosen)
+    needed = verify_lock(lock_, lockfile.inputs_hash(manifest), None).requires_driver
+    if as_json:
+        print_json(
+            {
+                **report_json(verdicts, needed),
+                "output-findings": [dataclasses.asdict(f) for f in built.findings],
+            }
+        )
+    else:
+        for finding in built.findings:
+            click.echo(f"ERROR   {finding.code}: {finding.message}")
+            click.echo(f"        hint: {finding.hint}")
+        for line in report_lines(verdicts, len(nodes), needed):
+            click.echo(line)
+    status = exit_status(verdicts)
+    if status == "fail" or not built.ok:
+        raise SystemExit(EXIT_USER)
+    if status == "cannot-judge":
+        raise SystemExit(EXIT_CANNOT_JUDGE)
 
 
 def _verify_bundle(bundle: Path) -> None:

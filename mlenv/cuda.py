@@ -195,9 +195,9 @@ def _build_matrix(raw: Any) -> _Matrix:
         },
         archs={
             int(row["major"]): _Archs(
-                ccs=tuple(_arch_cc(arch) for arch in row["list"]),
+                ccs=tuple(arch_cc(arch) for arch in row["list"]),
                 added_in={
-                    _arch_cc(arch): CudaVersion.parse(cuda, where=where)
+                    arch_cc(arch): CudaVersion.parse(cuda, where=where)
                     for arch, cuda in row["added_in"].items()
                 },
             )
@@ -591,7 +591,7 @@ def extract_conda(
 _ARCH_RE = re.compile(r"sm_(?P<cc>\d{2,3})[af]?")
 
 
-def _arch_cc(arch: str) -> int:
+def arch_cc(arch: str) -> int:
     """Compute capability x10 of sm_XY (family suffixes a/f run on the base architecture)."""
     match = _ARCH_RE.fullmatch(arch)
     if match is None:
@@ -613,7 +613,7 @@ class CudaTarget:
 
     def __post_init__(self) -> None:
         for arch in self.archs:
-            _arch_cc(arch)
+            arch_cc(arch)
 
 
 @dataclass(frozen=True)
@@ -697,7 +697,7 @@ def _arch_findings(target: CudaTarget) -> list[Finding]:
         return []
     findings = []
     for arch in target.archs:
-        cc = _arch_cc(arch)
+        cc = arch_cc(arch)
         added = archs.added_in.get(cc)
         if cc in archs.ccs:
             if added is None or added <= cuda:
