@@ -244,24 +244,22 @@ def judge_nodes(
 # The scheduling rule
 
 
-def _equal(key: str, number: int) -> list[dict[str, Any]]:
-    """``key == number`` as integers: ``In`` compares strings and GFD keeps leading zeros."""
-    return [_expression(key, "Gt", number - 1), _expression(key, "Lt", number + 1)]
-
-
 def _expression(key: str, operator: str, value: int | str) -> dict[str, Any]:
     return {"key": key, "operator": operator, "values": [str(value)]}
 
 
-def _driver_terms(minimum: DriverVersion) -> list[list[dict[str, Any]]]:
+def driver_terms(minimum: DriverVersion) -> list[list[dict[str, Any]]]:
     """``driver >= minimum`` with ``Gt`` on GFD's split labels, one alternative per term.
 
     ``Gt`` takes one integer, so the comparison of (major, minor, revision) is spelled out:
-    major > M, or major == M and minor > m, or major == M, minor == m and revision > r - 1
-    (``Gt``/``Lt`` parse "03" as 3; an empty revision parses as nothing and matches no ``Gt``,
-    right because a two-part driver X.Y is below X.Y.r for r > 0). Trailing zero components are
-    dropped first (550.54.0 is 550.54), so a requirement of X.Y never asks for a revision.
-    Both label families are offered, so nodes labelled by old and new GFD releases qualify.
+    major > M; or major >= M and minor > m; or major >= M, minor >= m and revision >= r (each
+    ``>= n`` written ``Gt n-1``). A ``>=`` where ``==`` was meant admits no wrong node: a node
+    above on an earlier part is admitted by an earlier term anyway. Numbers, not ``In``: GFD
+    keeps leading zeros ("06", "03") and ``Gt`` parses them as integers; an empty revision
+    parses as nothing and matches no ``Gt``, right because a two-part driver X.Y is below X.Y.r
+    for r > 0. Trailing zero parts are dropped first (550.54.0 is 550.54), so a requirement of
+    X.Y never asks for a revision. Both label families are offered, so nodes labelled by old
+    and new GFD releases qualify.
     """
     numbers = minimum.key
     if len(numbers) > 3:
@@ -275,9 +273,9 @@ def _driver_terms(minimum: DriverVersion) -> list[list[dict[str, Any]]]:
         for position, number in enumerate(numbers):
             last = position == len(numbers) - 1
             pairs = zip(family[:position], numbers[:position], strict=True)
-            prefix = [e for key, n in pairs for e in _equal(key, n)]
+            at_least = [_expression(key, "Gt", n - 1) for key, n in pairs]
             bound = number - 1 if last else number
-            terms.append([*prefix, _expression(family[position], "Gt", bound)])
+            terms.append([*at_least, _expression(family[position], "Gt", bound)])
     return terms
 
 
@@ -334,7 +332,7 @@ def node_affinity(lock: Lock, declared_archs: Sequence[str]) -> dict[str, Any]:
     ]
     terms = [
         {"matchExpressions": [*driver, *gpu]}
-        for driver in _driver_terms(DriverVersion.parse(needed))
+        for driver in driver_terms(DriverVersion.parse(needed))
         for gpu in gpu_terms
     ]
     return {
