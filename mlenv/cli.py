@@ -29,6 +29,8 @@ from mlenv.target import Target
 from mlenv.templates import starter_manifest
 
 if TYPE_CHECKING:
+    from mlenv.cache import Artifact
+    from mlenv.fetch import FetchResult
     from mlenv.index import HttpClient
 
 # Commands import the heavy modules (httpx, resolvelib, rich) when they run, so answers that
@@ -320,24 +322,84 @@ def export(session: Session, fmt: str, platform: str | None, output: Path | None
 )
 @click.option(
     "--bundle",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Also write a self-contained bundle directory to carry into an air-gapped site.",
+    help="Also write a self-contained bundle to carry into an air-gapped site: a directory, "
+    "or oci://REGISTRY/REPO:TAG to push it to an OCI registry as an artifact.",
+)
+@click.option(
+    "--from",
+    "source",
+    metavar="oci://REGISTRY/REPO:TAG",
+    help="Fill the cache from a bundle in an OCI registry (also @sha256:...) instead of the "
+    "indexes.",
+)
+@click.option(
+    "--insecure", is_flag=True, help="Plain http to the registry (a registry on loopback)."
 )
 @click.option("--offline", is_flag=True, help="Never touch the network; fail on what is missing.")
 @click.option("-j", "--jobs", type=click.IntRange(1, 32), default=4, show_default=True)
 @click.pass_obj
 def fetch(
-    session: Session, platforms: tuple[str, ...], bundle: Path | None, offline: bool, jobs: int
+    session: Session,
+    platforms: tuple[str, ...],
+    bundle: str | None,
+    source: str | None,
+    insecure: bool,
+    offline: bool,
+    jobs: int,
 ) -> None:
     """Download every artifact of the lock into the cache, each verified against its sha256
     and size before it is stored; with --bundle, also write a bundle to carry offline."""
-    from mlenv.fetch import UrlOpener, artifacts_of, write_bundle
-    from mlenv.fetch import fetch as fetch_artifacts
+    from mlenv.fetch import artifacts_of, write_bundle
+    from mlenv.registry_bundle import fetch_from, is_registry, push_bundle
 
     manifest = session.load_manifest()
     lock_ = session.load_lock()
     lockfile.check_fresh(lock_, manifest, str(session.lock_path))
     artifacts = artifacts_of(lock_, platforms)
+    cache = session.artifact_cache()
+    if source is not None:
+        if not is_registry(source) or offline:
+            raise UsageError(
+                "--from takes an oci:// registry bundle and needs the network",
+                where="--from",
+                hint="write --from oci://REGISTRY/REPO:TAG; a bundle directory works as --cache",
+            )
+        result = fetch_from(
+            source, artifacts, cache, insecure=insecure, reporter=session.reporter, jobs=jobs
+        )
+    else:
+        result = _fetch_indexes(session, manifest, artifacts, offline, jobs)
+    session.reporter.info(
+        f"{len(artifacts)} artifact(s) in {cache.root}: {result.fetched} fetched "
+        f"({result.bytes_fetched} bytes), {result.already} already there"
+    )
+    if bundle is not None and is_registry(bundle):
+        pushed = push_bundle(
+            bundle,
+            session.manifest_path,
+            session.lock_path,
+            artifacts,
+            cache,
+            insecure=insecure,
+            reporter=session.reporter,
+        )
+        session.reporter.info(
+            f"pushed bundle {bundle}: {pushed.pushed_blobs} blob(s) uploaded "
+            f"({pushed.bytes_pushed} bytes), {pushed.skipped_blobs} already there"
+        )
+        click.echo(f"{bundle.partition('@')[0]}@{pushed.digest}")
+    elif bundle is not None:
+        write_bundle(Path(bundle), session.manifest_path, session.lock_path, artifacts, cache)
+        session.reporter.info(f"wrote bundle {bundle} (verify it with `mlenv verify --bundle`)")
+
+
+def _fetch_indexes(
+    session: Session, manifest: Manifest, artifacts: Sequence[Artifact], offline: bool, jobs: int
+) -> FetchResult:
+    """Every artifact the cache lacks from the indexes and channels the lock was made from."""
+    from mlenv.fetch import UrlOpener
+    from mlenv.fetch import fetch as fetch_artifacts
+
     cache = session.artifact_cache()
     with session.http(offline) as http:
         for url in (
@@ -346,7 +408,7 @@ def fetch(
             *manifest.conda.channels,
         ):
             http.add_credentials(url)  # the lock holds URLs without them
-        result = fetch_artifacts(
+        return fetch_artifacts(
             artifacts,
             cache,
             UrlOpener(http, session.manifest_path.parent),
@@ -354,13 +416,6 @@ def fetch(
             offline=offline,
             jobs=jobs,
         )
-    session.reporter.info(
-        f"{len(artifacts)} artifact(s) in {cache.root}: {result.fetched} fetched "
-        f"({result.bytes_fetched} bytes), {result.already} already there"
-    )
-    if bundle is not None:
-        write_bundle(bundle, session.manifest_path, session.lock_path, artifacts, cache)
-        session.reporter.info(f"wrote bundle {bundle} (verify it with `mlenv verify --bundle`)")
 
 
 @cli.command()
