@@ -333,6 +333,12 @@ def export(session: Session, fmt: str, platform: str | None, output: Path | None
     "indexes.",
 )
 @click.option(
+    "--push-cache",
+    is_flag=True,
+    help="Publish the lock's artifacts to the shared cache ([cache] registry or "
+    "$MLENV_CACHE_REGISTRY) for the other runners of the fleet.",
+)
+@click.option(
     "--insecure", is_flag=True, help="Plain http to the registry (a registry on loopback)."
 )
 @click.option("--offline", is_flag=True, help="Never touch the network; fail on what is missing.")
@@ -343,6 +349,7 @@ def fetch(
     platforms: tuple[str, ...],
     bundle: str | None,
     source: str | None,
+    push_cache: bool,
     insecure: bool,
     offline: bool,
     jobs: int,
@@ -350,13 +357,25 @@ def fetch(
     """Download every artifact of the lock into the cache, each verified against its sha256
     and size before it is stored; with --bundle, also write a bundle to carry offline."""
     from mlenv.fetch import artifacts_of, write_bundle
-    from mlenv.registry_bundle import fetch_from, is_registry, push_bundle
+    from mlenv.registry_bundle import (
+        cache_registry,
+        cache_tag,
+        fetch_from,
+        is_registry,
+        push_bundle,
+    )
 
     manifest = session.load_manifest()
     lock_ = session.load_lock()
     lockfile.check_fresh(lock_, manifest, str(session.lock_path))
     artifacts = artifacts_of(lock_, platforms)
     cache = session.artifact_cache()
+    shared = cache_registry(manifest.cache.registry, os.environ)
+    if push_cache and shared is None:
+        raise UsageError(
+            "--push-cache needs a shared cache",
+            hint='set [cache] registry = "oci://REGISTRY/REPOSITORY" or $MLENV_CACHE_REGISTRY',
+        )
     if source is not None:
         if not is_registry(source) or offline:
             raise UsageError(
@@ -368,11 +387,26 @@ def fetch(
             source, artifacts, cache, insecure=insecure, reporter=session.reporter, jobs=jobs
         )
     else:
-        result = _fetch_indexes(session, manifest, artifacts, offline, jobs)
+        result = _fetch_indexes(session, manifest, artifacts, offline, jobs, shared, insecure)
     session.reporter.info(
         f"{len(artifacts)} artifact(s) in {cache.root}: {result.fetched} fetched "
         f"({result.bytes_fetched} bytes), {result.already} already there"
     )
+    if push_cache and shared is not None:
+        tagged = f"{shared}:{cache_tag(session.lock_path.read_bytes())}"
+        published = push_bundle(
+            tagged,
+            session.manifest_path,
+            session.lock_path,
+            artifacts,
+            cache,
+            insecure=insecure,
+            reporter=session.reporter,
+        )
+        session.reporter.info(
+            f"shared cache {shared}: {published.pushed_blobs} blob(s) published "
+            f"({published.bytes_pushed} bytes), {published.skipped_blobs} already there"
+        )
     if bundle is not None and is_registry(bundle):
         pushed = push_bundle(
             bundle,
@@ -394,11 +428,19 @@ def fetch(
 
 
 def _fetch_indexes(
-    session: Session, manifest: Manifest, artifacts: Sequence[Artifact], offline: bool, jobs: int
+    session: Session,
+    manifest: Manifest,
+    artifacts: Sequence[Artifact],
+    offline: bool,
+    jobs: int,
+    shared: str | None,
+    insecure: bool,
 ) -> FetchResult:
-    """Every artifact the cache lacks from the indexes and channels the lock was made from."""
+    """Every artifact the cache lacks from the indexes and channels the lock was made from,
+    or from the fleet's shared cache in front of them."""
     from mlenv.fetch import UrlOpener
     from mlenv.fetch import fetch as fetch_artifacts
+    from mlenv.registry_bundle import fetch_shared
 
     cache = session.artifact_cache()
     with session.http(offline) as http:
@@ -408,13 +450,23 @@ def _fetch_indexes(
             *manifest.conda.channels,
         ):
             http.add_credentials(url)  # the lock holds URLs without them
+        opener = UrlOpener(http, session.manifest_path.parent)
+        if shared is not None and not offline:
+            found = fetch_shared(
+                shared,
+                artifacts,
+                cache,
+                opener,
+                insecure=insecure,
+                reporter=session.reporter,
+                jobs=jobs,
+            )
+            session.reporter.info(
+                f"{found.from_registry} artifact(s) from the shared cache {shared}"
+            )
+            return found.fetched
         return fetch_artifacts(
-            artifacts,
-            cache,
-            UrlOpener(http, session.manifest_path.parent),
-            reporter=session.reporter,
-            offline=offline,
-            jobs=jobs,
+            artifacts, cache, opener, reporter=session.reporter, offline=offline, jobs=jobs
         )
 
 

@@ -361,10 +361,13 @@ class _Session:
             self._check(response, (200,), f"downloading blob {digest}")
             yield io.BufferedReader(_ResponseReader(response, _where(response.request.url)))
 
-    def _has_blob(self, blob: Descriptor) -> bool:
-        response = self._client.head(f"/v2/{self._repo}/blobs/{blob.digest}")
-        self._check(response, (200, 404), f"the check for blob {blob.digest}")
+    def has(self, digest: str) -> bool:
+        response = self._client.head(f"/v2/{self._repo}/blobs/{digest}")
+        self._check(response, (200, 404), f"the check for blob {digest}")
         return response.status_code == 200
+
+    def _has_blob(self, blob: Descriptor) -> bool:
+        return self.has(blob.digest)
 
     def _upload(self, blob: Descriptor, path: Path, task: Task) -> None:
         """POST opens an upload session; one PUT, or PATCH chunks then a PUT, close it."""

@@ -12,20 +12,22 @@ verified write: a blob whose bytes do not match the lock never enters the cache.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import tempfile
-from collections.abc import Sequence
-from contextlib import AbstractContextManager
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol
 from urllib.parse import unquote, urlsplit
 
-from mlenv.cache import Artifact, ArtifactCache, hash_file
+from mlenv.cache import Artifact, ArtifactCache, IntegrityError, hash_file
 from mlenv.errors import MlenvError
-from mlenv.fetch import FetchResult, fetch, missing_error
+from mlenv.fetch import FetchResult, Opener, fetch, missing_error
 from mlenv.oci import MANIFEST_MEDIA_TYPE, Descriptor, canonical_json
-from mlenv.registry import PushResult, parse_reference, push_manifest, reader
+from mlenv.registry import PushResult, RegistryError, parse_reference, push_manifest, reader
 from mlenv.report import Reporter
 
 SCHEME = "oci://"
@@ -129,6 +131,8 @@ def push_bundle(
 class _Blobs(Protocol):
     def blob(self, digest: str) -> AbstractContextManager[BinaryIO]: ...
 
+    def has(self, digest: str) -> bool: ...
+
 
 class _BlobOpener:
     """fetch's Opener over one registry session: an artifact's URL here ends in its digest."""
@@ -179,3 +183,95 @@ def fetch_from(
         base = f"{SCHEME}{named.registry}/{named.repository}"
         remote = [replace(a, url=f"{base}@sha256:{a.sha256}") for a in artifacts]
         return fetch(remote, cache, _BlobOpener(session), reporter=reporter, jobs=jobs)
+
+
+# ---------------------------------------------------------------------------------------------
+# The fleet's shared cache
+
+CACHE_REGISTRY_ENV = "MLENV_CACHE_REGISTRY"
+
+
+def cache_registry(configured: str | None, environ: Mapping[str, str]) -> str | None:
+    """``$MLENV_CACHE_REGISTRY`` (a runner's setting wins), else ``[cache] registry``."""
+    value = environ.get(CACHE_REGISTRY_ENV) or configured
+    if value is not None and (not is_registry(value) or "@" in value):
+        raise BundleRefError(
+            f"{value!r} is not an oci:// registry repository",
+            where=CACHE_REGISTRY_ENV if environ.get(CACHE_REGISTRY_ENV) else "[cache] registry",
+            hint="write oci://REGISTRY/REPOSITORY, e.g. oci://registry.internal:5000/mlenv/cache",
+        )
+    return value
+
+
+def cache_tag(lock_bytes: bytes) -> str:
+    """The tag that keeps one lock's artifacts referenced (a registry's garbage collector
+    deletes blobs no manifest names): the same lock always maps to the same tag."""
+    return "lock-" + hashlib.sha256(lock_bytes).hexdigest()[:32]
+
+
+class _Shared:
+    """fetch's Opener that takes each artifact from the shared cache when it has it, else
+    from the index; bytes from either go through the cache's verified write."""
+
+    def __init__(
+        self, session: _Blobs, fallback: Opener, digests: Mapping[str, str], where: str
+    ) -> None:
+        self._session = session
+        self._fallback = fallback
+        self._digests = digests
+        self._where = where
+        self.hits: set[str] = set()
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def open(self, url: str) -> Iterator[BinaryIO]:
+        digest = self._digests[url]
+        if not self._session.has(digest):
+            with self._fallback.open(url) as stream:
+                yield stream
+            return
+        with self._session.blob(digest) as stream:
+            try:
+                yield stream
+            except IntegrityError as error:
+                raise IntegrityError(
+                    f"the shared cache serves other bytes for {digest} than the lock names "
+                    f"({error.message})",
+                    where=f"{self._where}@{digest}",
+                    hint="its storage was tampered with or is corrupted; delete the blob from "
+                    f"the registry (or unset {CACHE_REGISTRY_ENV} / [cache] registry) and fetch "
+                    "again. Nothing was stored",
+                ) from None
+        with self._lock:
+            self.hits.add(digest)
+
+
+@dataclass(frozen=True)
+class SharedResult:
+    fetched: FetchResult
+    from_registry: int  # of ``fetched.fetched``: the rest came from the indexes
+
+
+def fetch_shared(
+    registry: str,
+    artifacts: Sequence[Artifact],
+    cache: ArtifactCache,
+    fallback: Opener,
+    *,
+    insecure: bool,
+    reporter: Reporter,
+    jobs: int = 4,
+) -> SharedResult:
+    """Fetch with the shared cache in front of the indexes. A shared cache that cannot be
+    reached is a warning, not a failure: the indexes still serve every artifact."""
+    digests = {a.url: f"sha256:{a.sha256}" for a in artifacts}
+    try:
+        with reader(image_ref(registry), insecure=insecure) as probe:
+            probe.has(next(iter(digests.values()), "sha256:" + "0" * 64))
+    except RegistryError as error:
+        reporter.warning(f"the shared cache is unavailable, fetching from the indexes: {error}")
+        return SharedResult(fetch(artifacts, cache, fallback, reporter=reporter, jobs=jobs), 0)
+    with reader(image_ref(registry), insecure=insecure) as session:
+        opener = _Shared(session, fallback, digests, registry)
+        result = fetch(artifacts, cache, opener, reporter=reporter, jobs=jobs)
+        return SharedResult(result, len(opener.hits))

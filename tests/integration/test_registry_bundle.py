@@ -8,6 +8,9 @@ from __future__ import annotations
 import base64
 import json
 import os
+import socket
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -193,3 +196,124 @@ def test_basic_auth_from_the_docker_config(
         )
         assert pulled.returncode == 0, pulled.stderr
         assert len(artifact_files(tmp_path / "c2")) == 2
+
+
+# ---------------------------------------------------------------------------------------------
+# The shared cache of a fleet
+
+
+def wheel_downloads(server: IndexServer) -> int:
+    return sum(1 for r in server.requests if r.path.endswith(".whl") and r.method == "GET")
+
+
+def runner(root: Path, tmp_path: Path, name: str, shared: str, *args: str) -> subprocess.Popen[str]:
+    """One CI runner: its own empty cache, the fleet's shared cache from the environment."""
+    env = {
+        **os.environ,
+        "PIP_CONFIG_FILE": "/dev/null",
+        "MLENV_CACHE_DIR": str(tmp_path / name),
+        "MLENV_CACHE_REGISTRY": shared,
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", "mlenv", "fetch", "--insecure", *args],
+        cwd=root,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_runners_share_one_download_through_the_registry(
+    reg: Registry, project: tuple[Path, dict[str, str], IndexServer], tmp_path: Path
+) -> None:
+    """Guards the fleet cache: cold runners publishing the same blobs at once all succeed with
+    consistent caches; after that, runners download nothing from the index."""
+    root, _env, server = project
+    shared = f"oci://{reg.host}/fleet/cache"
+    server.clear_log()
+    cold = [runner(root, tmp_path, f"cold-{i}", shared, "--push-cache") for i in range(4)]
+    for process in cold:
+        _out, err = process.communicate(timeout=300)
+        assert process.returncode == 0, err
+    assert 2 <= wheel_downloads(server) <= 8  # each cold runner may miss the shared cache
+    for i in range(4):
+        check = run_mlenv(
+            ["verify", "--cache"], root, {"MLENV_CACHE_DIR": str(tmp_path / f"cold-{i}")}
+        )
+        assert check.returncode == 0, check.stderr
+
+    server.clear_log()
+    warm = [runner(root, tmp_path, f"warm-{i}", shared) for i in range(4)]
+    for process in warm:
+        _out, err = process.communicate(timeout=300)
+        assert process.returncode == 0, err
+        assert "2 artifact(s) from the shared cache" in err
+    assert wheel_downloads(server) == 0
+    for i in range(4):
+        check = run_mlenv(
+            ["verify", "--cache"], root, {"MLENV_CACHE_DIR": str(tmp_path / f"warm-{i}")}
+        )
+        assert check.returncode == 0, check.stderr
+
+
+def test_a_tampered_shared_cache_is_refused_not_trusted(
+    reg: Registry, project: tuple[Path, dict[str, str], IndexServer], tmp_path: Path
+) -> None:
+    """Guards that the shared cache is never trusted: other bytes for a digest fail the fetch
+    with the registry named, and nothing of that artifact is stored."""
+    root, env, _ = project
+    shared = f"oci://{reg.host}/fleet/poisoned"
+    warm = run_mlenv(
+        ["fetch", "--insecure", "--push-cache"], root, {**env, "MLENV_CACHE_REGISTRY": shared}
+    )
+    assert warm.returncode == 0, warm.stderr
+    lock = (root / "mlenv.lock").read_text()
+    lib_sha = lock.split('name = "lib"', 1)[1].split('sha256 = "', 1)[1].split('"', 1)[0]
+    data = reg.storage / "docker/registry/v2/blobs/sha256" / lib_sha[:2] / lib_sha / "data"
+    original = data.read_bytes()
+    data.write_bytes(bytes([original[0] ^ 1]) + original[1:])
+    try:
+        cache = tmp_path / "victim"
+        result = run_mlenv(
+            ["fetch", "--insecure"],
+            root,
+            {"MLENV_CACHE_DIR": str(cache), "MLENV_CACHE_REGISTRY": shared},
+        )
+    finally:
+        data.write_bytes(original)
+    assert result.returncode == 1
+    assert "the shared cache serves other bytes for sha256:" + lib_sha in result.stderr
+    assert lib_sha not in [p.name for p in artifact_files(cache)]
+
+
+def test_an_unreachable_shared_cache_falls_back_to_the_index(
+    project: tuple[Path, dict[str, str], IndexServer], tmp_path: Path
+) -> None:
+    """Guards availability: a shared cache that is down warns and the index serves all."""
+    root, _, _server = project
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    cache = tmp_path / "alone"
+    result = run_mlenv(
+        ["fetch", "--insecure"],
+        root,
+        {
+            "MLENV_CACHE_DIR": str(cache),
+            "MLENV_CACHE_REGISTRY": f"oci://127.0.0.1:{port}/fleet/cache",
+        },
+    )
+    assert result.returncode == 0, result.stderr
+    assert "the shared cache is unavailable, fetching from the indexes" in result.stderr
+    assert len(artifact_files(cache)) == 2
+
+
+def test_push_cache_without_a_shared_cache_is_a_usage_error(
+    project: tuple[Path, dict[str, str], IndexServer],
+) -> None:
+    """Guards against --push-cache silently doing nothing."""
+    root, env, _ = project
+    result = run_mlenv(["fetch", "--push-cache"], root, env)
+    assert result.returncode == 1
+    assert "--push-cache needs a shared cache" in result.stderr
