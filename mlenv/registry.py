@@ -335,13 +335,18 @@ class _Session:
     def manifest(self) -> bytes:
         """The reference's image manifest, checked against the reference's digest if any."""
         target = self._reference.digest or self._reference.tag
-        response = self._client.get(
-            f"/v2/{self._repo}/manifests/{target}", headers={"Accept": MANIFEST_MEDIA_TYPE}
-        )
-        self._check(response, (200,), "reading the manifest")
-        data = response.content
-        if len(data) > _JSON_LIMIT:
-            raise RegistryError("the manifest is too big", where=_where(response.request.url))
+        url = f"/v2/{self._repo}/manifests/{target}"
+        with self._client.stream("GET", url, headers={"Accept": MANIFEST_MEDIA_TYPE}) as response:
+            if response.status_code != 200:
+                response.read()
+            self._check(response, (200,), "reading the manifest")
+            data = b""
+            for chunk in response.iter_bytes():
+                data += chunk
+                if len(data) > _JSON_LIMIT:  # a hostile registry does not fill the memory
+                    raise RegistryError(
+                        "the manifest is too big", where=_where(response.request.url)
+                    )
         wanted = self._reference.digest
         if wanted is not None and _sha256(data) != wanted:
             raise RegistryError(

@@ -194,11 +194,14 @@ CACHE_REGISTRY_ENV = "MLENV_CACHE_REGISTRY"
 def cache_registry(configured: str | None, environ: Mapping[str, str]) -> str | None:
     """``$MLENV_CACHE_REGISTRY`` (a runner's setting wins), else ``[cache] registry``."""
     value = environ.get(CACHE_REGISTRY_ENV) or configured
-    if value is not None and (not is_registry(value) or "@" in value):
+    if value is not None and (
+        not is_registry(value) or "@" in value or ":" in value.rpartition("/")[2]
+    ):
         raise BundleRefError(
             f"{value!r} is not an oci:// registry repository",
             where=CACHE_REGISTRY_ENV if environ.get(CACHE_REGISTRY_ENV) else "[cache] registry",
-            hint="write oci://REGISTRY/REPOSITORY, e.g. oci://registry.internal:5000/mlenv/cache",
+            hint="write oci://REGISTRY/REPOSITORY without a tag, e.g. "
+            "oci://registry.internal:5000/mlenv/cache",
         )
     return value
 

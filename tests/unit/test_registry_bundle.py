@@ -134,3 +134,16 @@ def test_the_cache_tag_is_one_per_lock() -> None:
     """Guards the per-lock tag: the same lock always the same tag, another lock another."""
     assert cache_tag(b"lock a") == cache_tag(b"lock a") != cache_tag(b"lock b")
     assert len(cache_tag(b"x")) <= 128
+
+
+def test_a_huge_manifest_is_not_read_into_memory() -> None:
+    """Guards the size bound on what a registry sends as a manifest."""
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=iter([b" " * (1 << 20)] * 17))
+
+    with (
+        pytest.raises(RegistryError, match="too big"),
+        reader("reg.test/x:1", transport=httpx.MockTransport(handle)) as session,
+    ):
+        session.manifest()
