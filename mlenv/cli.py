@@ -357,6 +357,7 @@ def fetch(
     """Download every artifact of the lock into the cache, each verified against its sha256
     and size before it is stored; with --bundle, also write a bundle to carry offline."""
     from mlenv.fetch import artifacts_of, write_bundle
+    from mlenv.registry_base import pull_base, registry_base
     from mlenv.registry_bundle import (
         cache_registry,
         cache_tag,
@@ -392,6 +393,16 @@ def fetch(
         f"{len(artifacts)} artifact(s) in {cache.root}: {result.fetched} fetched "
         f"({result.bytes_fetched} bytes), {result.already} already there"
     )
+    if registry_base(manifest.build.base_image) is not None and not offline:
+        layout = pull_base(
+            str(manifest.build.base_image),
+            platforms or lock_.target.platforms,
+            cache,
+            insecure=insecure,
+            reporter=session.reporter,
+            jobs=jobs,
+        )
+        session.reporter.info(f"base image {manifest.build.base_image} in {layout}")
     if push_cache and shared is not None:
         tagged = f"{shared}:{cache_tag(session.lock_path.read_bytes())}"
         published = push_bundle(

@@ -32,6 +32,7 @@ from mlenv.report import Reporter, Task
 CHUNK_SIZE = 16 << 20
 DOCKER_MANIFEST_MEDIA_TYPE = "application/vnd.docker.distribution.manifest.v2+json"
 _MANIFEST_TYPES = (MANIFEST_MEDIA_TYPE, DOCKER_MANIFEST_MEDIA_TYPE)
+_OCI_ONLY = (MANIFEST_MEDIA_TYPE,)
 # Docker Hub is named docker.io in references, served from another host, and keyed in
 # config.json by its historical URL https://index.docker.io/v1/.
 _HUB_NAMES = ("docker.io", "index.docker.io", "registry-1.docker.io")
@@ -332,11 +333,12 @@ class _Session:
         )
         return PushResult(digest, len(missing), skipped, total)
 
-    def manifest(self) -> bytes:
-        """The reference's image manifest, checked against the reference's digest if any."""
-        target = self._reference.digest or self._reference.tag
+    def manifest(self, digest: str | None = None, accept: tuple[str, ...] = _OCI_ONLY) -> bytes:
+        """A manifest (the reference's, or ``digest``), checked against the digest if any."""
+        target = digest or self._reference.digest or self._reference.tag
         url = f"/v2/{self._repo}/manifests/{target}"
-        with self._client.stream("GET", url, headers={"Accept": MANIFEST_MEDIA_TYPE}) as response:
+        headers = {"Accept": ", ".join(accept)}
+        with self._client.stream("GET", url, headers=headers) as response:
             if response.status_code != 200:
                 response.read()
             self._check(response, (200,), "reading the manifest")
@@ -347,7 +349,7 @@ class _Session:
                     raise RegistryError(
                         "the manifest is too big", where=_where(response.request.url)
                     )
-        wanted = self._reference.digest
+        wanted = digest or self._reference.digest
         if wanted is not None and _sha256(data) != wanted:
             raise RegistryError(
                 f"the registry served a manifest whose digest is {_sha256(data)}, not {wanted}",

@@ -134,7 +134,7 @@ class _Blobs(Protocol):
     def has(self, digest: str) -> bool: ...
 
 
-class _BlobOpener:
+class BlobOpener:
     """fetch's Opener over one registry session: an artifact's URL here ends in its digest."""
 
     def __init__(self, session: _Blobs) -> None:
@@ -182,7 +182,7 @@ def fetch_from(
         named = parse_reference(ref)
         base = f"{SCHEME}{named.registry}/{named.repository}"
         remote = [replace(a, url=f"{base}@sha256:{a.sha256}") for a in artifacts]
-        return fetch(remote, cache, _BlobOpener(session), reporter=reporter, jobs=jobs)
+        return fetch(remote, cache, BlobOpener(session), reporter=reporter, jobs=jobs)
 
 
 # ---------------------------------------------------------------------------------------------
