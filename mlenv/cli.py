@@ -357,7 +357,7 @@ def fetch(
     """Download every artifact of the lock into the cache, each verified against its sha256
     and size before it is stored; with --bundle, also write a bundle to carry offline."""
     from mlenv.fetch import artifacts_of, write_bundle
-    from mlenv.registry_base import pull_base, registry_base
+    from mlenv.registry_base import pinned_base, pull_base, registry_base
     from mlenv.registry_bundle import (
         cache_registry,
         cache_tag,
@@ -393,7 +393,9 @@ def fetch(
         f"{len(artifacts)} artifact(s) in {cache.root}: {result.fetched} fetched "
         f"({result.bytes_fetched} bytes), {result.already} already there"
     )
-    if registry_base(manifest.build.base_image) is not None and not offline:
+    if registry_base(manifest.build.base_image) is not None and offline:
+        pinned_base(manifest, cache)  # offline: the base image must be in the cache already
+    elif registry_base(manifest.build.base_image) is not None:
         layout = pull_base(
             str(manifest.build.base_image),
             platforms or lock_.target.platforms,
@@ -403,24 +405,10 @@ def fetch(
             jobs=jobs,
         )
         session.reporter.info(f"base image {manifest.build.base_image} in {layout}")
-    if push_cache and shared is not None:
-        tagged = f"{shared}:{cache_tag(session.lock_path.read_bytes())}"
-        published = push_bundle(
-            tagged,
-            session.manifest_path,
-            session.lock_path,
-            artifacts,
-            cache,
-            insecure=insecure,
-            reporter=session.reporter,
-        )
-        session.reporter.info(
-            f"shared cache {shared}: {published.pushed_blobs} blob(s) published "
-            f"({published.bytes_pushed} bytes), {published.skipped_blobs} already there"
-        )
-    if bundle is not None and is_registry(bundle):
+
+    def publish(what: str, target: str) -> str:
         pushed = push_bundle(
-            bundle,
+            target,
             session.manifest_path,
             session.lock_path,
             artifacts,
@@ -429,10 +417,16 @@ def fetch(
             reporter=session.reporter,
         )
         session.reporter.info(
-            f"pushed bundle {bundle}: {pushed.pushed_blobs} blob(s) uploaded "
+            f"pushed {what} {target}: {pushed.pushed_blobs} blob(s) uploaded "
             f"({pushed.bytes_pushed} bytes), {pushed.skipped_blobs} already there"
         )
-        click.echo(f"{bundle.partition('@')[0]}@{pushed.digest}")
+        return pushed.digest
+
+    if push_cache and shared is not None:
+        publish("shared cache", f"{shared}:{cache_tag(session.lock_path.read_bytes())}")
+    if bundle is not None and is_registry(bundle):
+        digest = publish("bundle", bundle)
+        click.echo(f"{bundle.partition('@')[0]}@{digest}")
     elif bundle is not None:
         write_bundle(Path(bundle), session.manifest_path, session.lock_path, artifacts, cache)
         session.reporter.info(f"wrote bundle {bundle} (verify it with `mlenv verify --bundle`)")

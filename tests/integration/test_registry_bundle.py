@@ -233,10 +233,10 @@ def test_runners_share_one_download_through_the_registry(
     shared = f"oci://{reg.host}/fleet/cache"
     server.clear_log()
     cold = [runner(root, tmp_path, f"cold-{i}", shared, "--push-cache") for i in range(4)]
-    for process in cold:
-        _out, err = process.communicate(timeout=300)
-        assert process.returncode == 0, err
-    assert 2 <= wheel_downloads(server) <= 8  # each cold runner may miss the shared cache
+    logs = [process.communicate(timeout=300)[1] for process in cold]
+    assert [process.returncode for process in cold] == [0] * 4, "\n---\n".join(logs)
+    downloads = wheel_downloads(server)
+    assert 2 <= downloads <= 8, (downloads, logs)  # each cold runner may miss the shared cache
     for i in range(4):
         check = run_mlenv(
             ["verify", "--cache"], root, {"MLENV_CACHE_DIR": str(tmp_path / f"cold-{i}")}
@@ -245,11 +245,10 @@ def test_runners_share_one_download_through_the_registry(
 
     server.clear_log()
     warm = [runner(root, tmp_path, f"warm-{i}", shared) for i in range(4)]
-    for process in warm:
-        _out, err = process.communicate(timeout=300)
-        assert process.returncode == 0, err
-        assert "2 artifact(s) from the shared cache" in err
-    assert wheel_downloads(server) == 0
+    logs = [process.communicate(timeout=300)[1] for process in warm]
+    assert [process.returncode for process in warm] == [0] * 4, "\n---\n".join(logs)
+    assert all("2 artifact(s) from the shared cache" in log for log in logs), logs
+    assert wheel_downloads(server) == 0, [r.path for r in server.requests]
     for i in range(4):
         check = run_mlenv(
             ["verify", "--cache"], root, {"MLENV_CACHE_DIR": str(tmp_path / f"warm-{i}")}
