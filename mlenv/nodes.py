@@ -19,9 +19,10 @@ workload off the nodes those rules refuse (``node_affinity``).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -215,15 +216,34 @@ _ARCH_UNKNOWN = Finding(
 )
 
 
-def judge_node(lock: Lock, declared_archs: Sequence[str], node: Node) -> NodeVerdict:
+CudaFindings = Callable[[str, tuple[str, ...]], Sequence[Finding]]
+
+
+def _cuda_findings(lock: Lock) -> CudaFindings:
+    """verify's findings for a driver and GPU architectures, each pair judged once: a cluster
+    has thousands of nodes but a handful of driver and GPU combinations."""
+
+    @functools.cache
+    def findings(driver: str, archs: tuple[str, ...]) -> tuple[Finding, ...]:
+        return verify_lock(lock, lock.inputs_hash, Judged(driver, "GFD labels", archs)).findings
+
+    return findings
+
+
+def judge_node(
+    lock: Lock,
+    declared_archs: Sequence[str],
+    node: Node,
+    cuda_findings: CudaFindings | None = None,
+) -> NodeVerdict:
     """One node: the lock's CUDA rules for its driver and GPU, and the ``[cuda] archs`` promise."""
     try:
         facts = gpu_facts(node)
     except _Unjudgeable as exc:
         return NodeVerdict(node.name, "cannot-judge", None, reason=str(exc))
     archs = () if facts.arch is None else (facts.arch,)
-    judged = Judged(str(facts.driver), f"node {node.name}", archs)
-    findings = list(verify_lock(lock, lock.inputs_hash, judged).findings)
+    judged = cuda_findings or _cuda_findings(lock)
+    findings = list(judged(str(facts.driver), archs))
     if facts.arch is None:
         findings.append(_ARCH_UNKNOWN)
     elif (undeclared := _declared(facts.arch, declared_archs)) is not None:
@@ -237,7 +257,8 @@ def judge_nodes(
 ) -> tuple[NodeVerdict, ...]:
     """Every node the selector selects, in name order, so reports are byte-stable."""
     chosen = sorted((n for n in nodes if selector.matches(n.labels)), key=lambda n: n.name)
-    return tuple(judge_node(lock, declared_archs, node) for node in chosen)
+    judged = _cuda_findings(lock)
+    return tuple(judge_node(lock, declared_archs, node, judged) for node in chosen)
 
 
 # ---------------------------------------------------------------------------------------------
