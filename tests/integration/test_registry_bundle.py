@@ -316,3 +316,74 @@ def test_push_cache_without_a_shared_cache_is_a_usage_error(
     result = run_mlenv(["fetch", "--push-cache"], root, env)
     assert result.returncode == 1
     assert "--push-cache needs a shared cache" in result.stderr
+
+
+# ---------------------------------------------------------------------------------------------
+# The air gap: a network namespace whose only server is the internal registry
+
+_AIR_GAP = """
+set -e
+ip link set lo up
+docker-registry serve "$CONFIG" > "$LOG" 2>&1 &
+registry=$!
+trap 'kill $registry' EXIT
+python - <<'PY'
+import socket, sys, time
+for _ in range(300):
+    with socket.socket() as s:
+        if s.connect_ex(("127.0.0.1", 5000)) == 0:
+            sys.exit(0)
+    time.sleep(0.1)
+sys.exit("the registry did not start")
+PY
+"$PYTHON" -m mlenv fetch --insecure --from "$BUNDLE"
+"$PYTHON" -m mlenv build --offline -o "$DIST"
+if MLENV_CACHE_DIR="$DIST.probe" "$PYTHON" -m mlenv fetch > /dev/null 2>&1; then
+    echo "the index was reachable from the air gap" >&2
+    exit 9
+fi
+"""
+
+
+def test_fetch_from_inside_an_air_gap_that_has_only_the_registry(
+    reg: Registry, project: tuple[Path, dict[str, str], IndexServer], tmp_path: Path
+) -> None:
+    """Guards the air-gap flow end to end: in a network namespace where the only server is
+    the internal registry (the index is unreachable), `fetch --from` fills an empty cache and
+    the offline build is byte-identical to the build from the index."""
+    root, env, _ = project
+    pushed = run_mlenv(
+        ["fetch", "--bundle", f"oci://{reg.host}/airgap/env:1", "--insecure"], root, env
+    )
+    assert pushed.returncode == 0, pushed.stderr
+    digest = pushed.stdout.strip().rpartition("@")[2]
+    original = run_mlenv(["build", "--offline", "-o", str(tmp_path / "outside")], root, env)
+    assert original.returncode == 0, original.stderr
+    config = tmp_path / "inner.yml"  # the same storage, served inside the namespace on :5000
+    config.write_text(
+        "version: 0.1\nlog:\n  level: info\n"
+        f"storage:\n  filesystem:\n    rootdirectory: {reg.storage}\n"
+        "http:\n  addr: 127.0.0.1:5000\n"
+    )
+    inside = subprocess.run(
+        ["unshare", "--net", "--", "sh", "-c", _AIR_GAP],
+        cwd=root,
+        env={
+            **os.environ,
+            "PIP_CONFIG_FILE": "/dev/null",
+            "MLENV_CACHE_DIR": str(tmp_path / "air-gapped-cache"),
+            "CONFIG": str(config),
+            "LOG": str(tmp_path / "inner.log"),
+            "PYTHON": sys.executable,
+            "BUNDLE": f"oci://127.0.0.1:5000/airgap/env@{digest}",
+            "DIST": str(tmp_path / "inside"),
+        },
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert inside.returncode == 0, inside.stderr
+    assert "2 fetched" in inside.stderr
+    outside_tar = (tmp_path / "outside" / "image.tar").read_bytes()
+    assert (tmp_path / "inside" / "image.tar").read_bytes() == outside_tar
