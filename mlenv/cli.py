@@ -377,10 +377,15 @@ def fetch(
             "--push-cache needs a shared cache",
             hint='set [cache] registry = "oci://REGISTRY/REPOSITORY" or $MLENV_CACHE_REGISTRY',
         )
+    if offline and (source or push_cache or (bundle is not None and is_registry(bundle))):
+        raise UsageError(
+            "--offline cannot talk to a registry",
+            hint="drop --offline; offline, a bundle directory works as --cache DIR",
+        )
     if source is not None:
-        if not is_registry(source) or offline:
+        if not is_registry(source):
             raise UsageError(
-                "--from takes an oci:// registry bundle and needs the network",
+                "--from takes an oci:// registry bundle",
                 where="--from",
                 hint="write --from oci://REGISTRY/REPO:TAG; a bundle directory works as --cache",
             )

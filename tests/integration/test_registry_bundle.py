@@ -387,3 +387,20 @@ def test_fetch_from_inside_an_air_gap_that_has_only_the_registry(
     assert "2 fetched" in inside.stderr
     outside_tar = (tmp_path / "outside" / "image.tar").read_bytes()
     assert (tmp_path / "inside" / "image.tar").read_bytes() == outside_tar
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--offline", "--bundle", "oci://127.0.0.1:9/x/y:1"],
+        ["--offline", "--from", "oci://127.0.0.1:9/x/y:1"],
+    ],
+)
+def test_offline_never_talks_to_a_registry(
+    project: tuple[Path, dict[str, str], IndexServer], args: list[str]
+) -> None:
+    """Guards --offline: no registry push or pull is attempted, the user is told why."""
+    root, env, _ = project
+    result = run_mlenv(["fetch", *args], root, env)
+    assert result.returncode == 1
+    assert "--offline" in result.stderr and "Traceback" not in result.stderr
