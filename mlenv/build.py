@@ -86,6 +86,9 @@ def build(
     reporter: Reporter,
 ) -> dict[str, Any]:
     """Build every output of the manifest into ``dist``; returns the build record."""
+    from mlenv.registry_base import pinned_base  # imports the registry client only here
+
+    manifest = pinned_base(manifest, cache)  # a registry base image: its layout in the cache
     env = manifest.environment
     locked = lock.platform(options.platform)
     conda_python = any(c.name == "python" for c in locked.conda)

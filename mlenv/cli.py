@@ -14,7 +14,7 @@ import traceback
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 import click
 
@@ -29,7 +29,9 @@ from mlenv.target import Target
 from mlenv.templates import starter_manifest
 
 if TYPE_CHECKING:
+    from mlenv.cache import Artifact
     from mlenv.edit import Edited
+    from mlenv.fetch import FetchResult
     from mlenv.index import HttpClient
     from mlenv.locker import Upgrade
 
@@ -316,11 +318,15 @@ def lock(
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["requirements", "pylock", "conda-lock", "explicit", "cyclonedx"]),
+    type=click.Choice(
+        ["requirements", "pylock", "conda-lock", "explicit", "cyclonedx", "k8s-affinity"]
+    ),
     required=True,
     help="requirements: pip's requirements.txt with hashes; pylock: PEP 751 pylock.toml "
     "(both for the PyPI part); conda-lock: conda-lock.yml; explicit: an @EXPLICIT conda spec "
-    "file with sha256 (both for the conda part); cyclonedx: a CycloneDX 1.6 JSON SBOM of both.",
+    "file with sha256 (both for the conda part); cyclonedx: a CycloneDX 1.6 JSON SBOM of both; "
+    "k8s-affinity: the Kubernetes nodeAffinity that keeps the workload off GPU nodes whose "
+    "driver or GPU cannot run it.",
 )
 @click.option(
     "--platform",
@@ -347,6 +353,10 @@ def export(session: Session, fmt: str, platform: str | None, output: Path | None
         text = pylock_toml(lock_)
     elif fmt == "cyclonedx":
         text = _sbom(session, manifest, lock_, platform)
+    elif fmt == "k8s-affinity":
+        from mlenv.nodes import affinity_yaml
+
+        text = affinity_yaml(lock_, manifest.cuda.archs if manifest.cuda else ())
     elif fmt == "conda-lock":
         records = {p.platform: [to_record(c) for c in p.conda] for p in lock_.platforms}
         text = conda_lock_yml(records, lock_.target.conda_channels, lock_.inputs_hash)
@@ -365,24 +375,136 @@ def export(session: Session, fmt: str, platform: str | None, output: Path | None
 )
 @click.option(
     "--bundle",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Also write a self-contained bundle directory to carry into an air-gapped site.",
+    help="Also write a self-contained bundle to carry into an air-gapped site: a directory, "
+    "or oci://REGISTRY/REPO:TAG to push it to an OCI registry as an artifact.",
+)
+@click.option(
+    "--from",
+    "source",
+    metavar="oci://REGISTRY/REPO:TAG",
+    help="Fill the cache from a bundle in an OCI registry (also @sha256:...) instead of the "
+    "indexes.",
+)
+@click.option(
+    "--push-cache",
+    is_flag=True,
+    help="Publish the lock's artifacts to the shared cache ([cache] registry or "
+    "$MLENV_CACHE_REGISTRY) for the other runners of the fleet.",
+)
+@click.option(
+    "--insecure", is_flag=True, help="Plain http to the registry (a registry on loopback)."
 )
 @click.option("--offline", is_flag=True, help="Never touch the network; fail on what is missing.")
 @click.option("-j", "--jobs", type=click.IntRange(1, 32), default=4, show_default=True)
 @click.pass_obj
 def fetch(
-    session: Session, platforms: tuple[str, ...], bundle: Path | None, offline: bool, jobs: int
+    session: Session,
+    platforms: tuple[str, ...],
+    bundle: str | None,
+    source: str | None,
+    push_cache: bool,
+    insecure: bool,
+    offline: bool,
+    jobs: int,
 ) -> None:
     """Download every artifact of the lock into the cache, each verified against its sha256
     and size before it is stored; with --bundle, also write a bundle to carry offline."""
-    from mlenv.fetch import UrlOpener, artifacts_of, write_bundle
-    from mlenv.fetch import fetch as fetch_artifacts
+    from mlenv.fetch import artifacts_of, write_bundle
+    from mlenv.registry_base import pinned_base, pull_base, registry_base
+    from mlenv.registry_bundle import (
+        cache_registry,
+        cache_tag,
+        fetch_from,
+        is_registry,
+        push_bundle,
+    )
 
     manifest = session.load_manifest()
     lock_ = session.load_lock()
     lockfile.check_fresh(lock_, manifest, str(session.lock_path))
     artifacts = artifacts_of(lock_, platforms)
+    cache = session.artifact_cache()
+    shared = cache_registry(manifest.cache.registry, os.environ)
+    if push_cache and shared is None:
+        raise UsageError(
+            "--push-cache needs a shared cache",
+            hint='set [cache] registry = "oci://REGISTRY/REPOSITORY" or $MLENV_CACHE_REGISTRY',
+        )
+    if offline and (source or push_cache or (bundle is not None and is_registry(bundle))):
+        raise UsageError(
+            "--offline cannot talk to a registry",
+            hint="drop --offline; offline, a bundle directory works as --cache DIR",
+        )
+    if source is not None:
+        if not is_registry(source):
+            raise UsageError(
+                "--from takes an oci:// registry bundle",
+                where="--from",
+                hint="write --from oci://REGISTRY/REPO:TAG; a bundle directory works as --cache",
+            )
+        result = fetch_from(
+            source, artifacts, cache, insecure=insecure, reporter=session.reporter, jobs=jobs
+        )
+    else:
+        result = _fetch_indexes(session, manifest, artifacts, offline, jobs, shared, insecure)
+    session.reporter.info(
+        f"{len(artifacts)} artifact(s) in {cache.root}: {result.fetched} fetched "
+        f"({result.bytes_fetched} bytes), {result.already} already there"
+    )
+    if registry_base(manifest.build.base_image) is not None and offline:
+        pinned_base(manifest, cache)  # offline: the base image must be in the cache already
+    elif registry_base(manifest.build.base_image) is not None:
+        layout = pull_base(
+            str(manifest.build.base_image),
+            platforms or lock_.target.platforms,
+            cache,
+            insecure=insecure,
+            reporter=session.reporter,
+            jobs=jobs,
+        )
+        session.reporter.info(f"base image {manifest.build.base_image} in {layout}")
+
+    def publish(what: str, target: str) -> str:
+        pushed = push_bundle(
+            target,
+            session.manifest_path,
+            session.lock_path,
+            artifacts,
+            cache,
+            insecure=insecure,
+            reporter=session.reporter,
+        )
+        session.reporter.info(
+            f"pushed {what} {target}: {pushed.pushed_blobs} blob(s) uploaded "
+            f"({pushed.bytes_pushed} bytes), {pushed.skipped_blobs} already there"
+        )
+        return pushed.digest
+
+    if push_cache and shared is not None:
+        publish("shared cache", f"{shared}:{cache_tag(session.lock_path.read_bytes())}")
+    if bundle is not None and is_registry(bundle):
+        digest = publish("bundle", bundle)
+        click.echo(f"{bundle.partition('@')[0]}@{digest}")
+    elif bundle is not None:
+        write_bundle(Path(bundle), session.manifest_path, session.lock_path, artifacts, cache)
+        session.reporter.info(f"wrote bundle {bundle} (verify it with `mlenv verify --bundle`)")
+
+
+def _fetch_indexes(
+    session: Session,
+    manifest: Manifest,
+    artifacts: Sequence[Artifact],
+    offline: bool,
+    jobs: int,
+    shared: str | None,
+    insecure: bool,
+) -> FetchResult:
+    """Every artifact the cache lacks from the indexes and channels the lock was made from,
+    or from the fleet's shared cache in front of them."""
+    from mlenv.fetch import UrlOpener
+    from mlenv.fetch import fetch as fetch_artifacts
+    from mlenv.registry_bundle import fetch_shared
+
     cache = session.artifact_cache()
     with session.http(offline) as http:
         for url in (
@@ -391,21 +513,24 @@ def fetch(
             *manifest.conda.channels,
         ):
             http.add_credentials(url)  # the lock holds URLs without them
-        result = fetch_artifacts(
-            artifacts,
-            cache,
-            UrlOpener(http, session.manifest_path.parent),
-            reporter=session.reporter,
-            offline=offline,
-            jobs=jobs,
+        opener = UrlOpener(http, session.manifest_path.parent)
+        if shared is not None and not offline:
+            found = fetch_shared(
+                shared,
+                artifacts,
+                cache,
+                opener,
+                insecure=insecure,
+                reporter=session.reporter,
+                jobs=jobs,
+            )
+            session.reporter.info(
+                f"{found.from_registry} artifact(s) from the shared cache {shared}"
+            )
+            return found.fetched
+        return fetch_artifacts(
+            artifacts, cache, opener, reporter=session.reporter, offline=offline, jobs=jobs
         )
-    session.reporter.info(
-        f"{len(artifacts)} artifact(s) in {cache.root}: {result.fetched} fetched "
-        f"({result.bytes_fetched} bytes), {result.already} already there"
-    )
-    if bundle is not None:
-        write_bundle(bundle, session.manifest_path, session.lock_path, artifacts, cache)
-        session.reporter.info(f"wrote bundle {bundle} (verify it with `mlenv verify --bundle`)")
 
 
 @cli.command()
@@ -546,6 +671,20 @@ def _print_outputs(dist: Path, record: dict[str, Any]) -> None:
 @click.option(
     "--cache", "check_cache", is_flag=True, help="Re-hash the lock's artifacts in the cache."
 )
+@click.option(
+    "--nodes",
+    "nodes_file",
+    type=click.File("r", encoding="utf-8"),
+    help="Judge every GPU node of `kubectl get nodes -o json` (a file, or - for stdin) from "
+    "its NVIDIA GPU Feature Discovery labels.",
+)
+@click.option(
+    "--selector",
+    "-l",
+    default="",
+    help="With --nodes: only nodes matching this Kubernetes label selector "
+    "(key=value, key!=value, key in (a,b), key notin (a,b), key, !key; commas AND).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the findings as JSON.")
 @click.option(
     "--offline", is_flag=True, help="Accepted for symmetry: verify never uses the network."
@@ -558,22 +697,26 @@ def verify(
     host: bool,
     bundle: Path | None,
     check_cache: bool,
+    nodes_file: TextIO | None,
+    selector: str,
     as_json: bool,
     offline: bool,
 ) -> None:
     """Check the lock before deploy: fresh against the manifest, every artifact hashed, and the
-    CUDA rules for the manifest's driver floor, a given --driver, or this --host. With OUTPUT
-    (dist/image.tar or the conda-pack archive), also its digest against the build.json beside
-    it, and that build against this lock.
+    CUDA rules for the manifest's driver floor, a given --driver, this --host, or every node of
+    a cluster (--nodes). With OUTPUT (dist/image.tar or the conda-pack archive), also its digest
+    against the build.json beside it, and that build against this lock.
 
     Exit 0 when everything holds (warnings allowed), 1 when something fails, 3 when it cannot
-    judge (no NVIDIA driver found with --host).
+    judge (no NVIDIA driver found with --host, no node with GPU labels among --nodes).
     """
     from mlenv.cuda import DriverVersion
     from mlenv.verify import Judged, compute_capability_arch, verify_lock
 
-    if driver is not None and host:
-        raise UsageError("--driver and --host exclude each other", hint="pass one of them")
+    if sum((driver is not None, host, nodes_file is not None)) > 1:
+        raise UsageError("--driver, --host and --nodes exclude each other", hint="pass one of them")
+    if selector and nodes_file is None:
+        raise UsageError("--selector chooses among --nodes", hint="pass --nodes FILE as well")
     if bundle is not None:
         _verify_bundle(bundle)
         return
@@ -581,6 +724,9 @@ def verify(
     lock_ = session.load_lock()
     if check_cache:
         _verify_cache(session, lock_)
+    if nodes_file is not None:
+        _verify_nodes(session, manifest, lock_, nodes_file, selector, output, as_json)
+        return
     judged = None
     if driver is not None:  # an empty --driver (a failed nvidia-smi) is an error, not the floor
         parsed = DriverVersion.parse(driver, where="--driver", trim=True)
@@ -668,6 +814,51 @@ def _with_output(verdict: Any, output: Path, lock_path: Path) -> Any:
     lock_sha = hashlib.sha256(lock_path.read_bytes()).hexdigest()
     found = verify_output(output.name, hash_file(output), record, lock_sha)
     return dataclasses.replace(verdict, findings=(*found, *verdict.findings))
+
+
+def _verify_nodes(
+    session: Session,
+    manifest: Manifest,
+    lock_: lockfile.Lock,
+    nodes_file: TextIO,
+    selector: str,
+    output: Path | None,
+    as_json: bool,
+) -> None:
+    """Each selected node judged on its own; exit 1 if any fails, 3 if none could be judged."""
+    import dataclasses
+
+    from mlenv.nodes import exit_status, judge_nodes, read_nodes, report_json, report_lines
+    from mlenv.selector import parse
+    from mlenv.verify import Verdict, verify_lock
+
+    chosen = parse(selector)
+    lockfile.check_fresh(lock_, manifest, str(session.lock_path))
+    nodes = read_nodes(nodes_file.read(), where=nodes_file.name)
+    built = Verdict((), None, None)
+    if output is not None:
+        built = _with_output(built, output, session.lock_path)
+    archs = manifest.cuda.archs if manifest.cuda else ()
+    verdicts = judge_nodes(lock_, archs, nodes, chosen)
+    needed = verify_lock(lock_, lockfile.inputs_hash(manifest), None).requires_driver
+    if as_json:
+        print_json(
+            {
+                **report_json(verdicts, needed),
+                "output-findings": [dataclasses.asdict(f) for f in built.findings],
+            }
+        )
+    else:
+        for finding in built.findings:
+            click.echo(f"ERROR   {finding.code}: {finding.message}")
+            click.echo(f"        hint: {finding.hint}")
+        for line in report_lines(verdicts, len(nodes), needed):
+            click.echo(line)
+    status = exit_status(verdicts)
+    if status == "fail" or not built.ok:
+        raise SystemExit(EXIT_USER)
+    if status == "cannot-judge":
+        raise SystemExit(EXIT_CANNOT_JUDGE)
 
 
 def _verify_bundle(bundle: Path) -> None:

@@ -211,9 +211,9 @@ def _build_matrix(raw: Any) -> _Matrix:
         },
         archs={
             int(row["major"]): _Archs(
-                ccs=tuple(_arch_cc(arch) for arch in row["list"]),
+                ccs=tuple(arch_cc(arch) for arch in row["list"]),
                 added_in={
-                    _arch_cc(arch): CudaVersion.parse(cuda, where=where)
+                    arch_cc(arch): CudaVersion.parse(cuda, where=where)
                     for arch, cuda in row["added_in"].items()
                 },
             )
@@ -641,7 +641,7 @@ _SUFFIX_FROM = {"a": 90, "f": 100}
 _SUFFIX_SINCE = {"a": CudaVersion(12, 0), "f": CudaVersion(12, 9)}
 
 
-def _arch_cc(arch: str) -> int:
+def arch_cc(arch: str) -> int:
     """Compute capability x10 of sm_XY (family suffixes a/f run on the base architecture)."""
     match = _ARCH_RE.fullmatch(arch)
     if match is None or int(match["cc"]) < _SUFFIX_FROM.get(match["suffix"], 0):
@@ -665,7 +665,7 @@ class CudaTarget:
 
     def __post_init__(self) -> None:
         for arch in self.archs:
-            _arch_cc(arch)
+            arch_cc(arch)
 
     @property
     def driver_said(self) -> str:
@@ -769,7 +769,7 @@ def arch_findings(target: CudaTarget) -> list[Finding]:
         return []
     findings = []
     for arch in target.archs:
-        cc = _arch_cc(arch)
+        cc = arch_cc(arch)
         added = archs.added_in.get(cc)
         if cc in archs.ccs:
             since = _SUFFIX_SINCE.get(arch[-1])

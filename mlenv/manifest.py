@@ -87,6 +87,13 @@ class Build:
 
 
 @dataclass(frozen=True)
+class Cache:
+    """A registry repository shared by a fleet as a second-level artifact cache."""
+
+    registry: str | None = None
+
+
+@dataclass(frozen=True)
 class Manifest:
     environment: Environment
     cuda: Cuda | None
@@ -94,6 +101,7 @@ class Manifest:
     pypi: PyPI = field(default_factory=PyPI)
     build: Build = field(default_factory=Build)
     source: str = "mlenv.toml"
+    cache: Cache = field(default_factory=Cache)
 
     def to_dict(self) -> dict[str, Any]:
         """The manifest with defaults filled in, in TOML key spelling (for ``show --json``).
@@ -132,6 +140,8 @@ class Manifest:
                 }
             ),
         }
+        if self.cache.registry is not None:
+            data["cache"] = {"registry": self.cache.registry}
         if self.cuda is not None:
             data["cuda"] = {
                 "version": self.cuda.version,
@@ -200,20 +210,22 @@ def parse(data: Mapping[str, Any], source: str = "mlenv.toml") -> Manifest:
     conda = _conda(check, check.subtable(top, "conda"))
     pypi = _pypi(check, check.subtable(top, "pypi"))
     build = _build(check, check.subtable(top, "build"))
+    cache = Cache(check.string(check.subtable(top, "cache"), "cache.registry", None, _repository))
     if check.problems:
         count = len(check.problems)
         noun = "problem" if count == 1 else "problems"
         raise ManifestError(f"{source}: {count} {noun} in the manifest", check.problems)
-    return Manifest(environment, cuda, conda, pypi, build, source)
+    return Manifest(environment, cuda, conda, pypi, build, source, cache)
 
 
 _SCHEMA_KEYS: dict[str, tuple[str, ...]] = {
-    "": ("environment", "cuda", "conda", "pypi", "build"),
+    "": ("environment", "cuda", "conda", "pypi", "build", "cache"),
     "environment": ("name", "python", "platforms", "glibc", "prefix", "interpreter"),
     "cuda": ("version", "driver-floor", "archs", "cpu-ok", "unverified"),
     "conda": ("channels", "dependencies"),
     "pypi": ("index-url", "extra-index-urls", "find-links", "dependencies", "index-strategy"),
     "build": ("outputs", "base-image", "compression", "layers"),
+    "cache": ("registry",),
 }
 
 _NAME = re.compile(r"^[a-z0-9]([a-z0-9._-]{0,62}[a-z0-9])?$")
@@ -407,6 +419,21 @@ def _location(value: str) -> str | None:
     if re.match(r"^(https?|file)://\S+$", value) or (value and "\0" not in value):
         return None
     return "expected a URL or a directory path"
+
+
+# oci://HOST[:PORT]/REPOSITORY (distribution/reference's grammar, without tag or digest).
+_REPOSITORY_REF = re.compile(
+    r"^oci://[A-Za-z0-9.-]+(?::[0-9]+)?/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+    r"(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$"
+)
+
+
+def _repository(value: str) -> str | None:
+    if _REPOSITORY_REF.match(value):
+        return None
+    return (
+        "expected oci://REGISTRY/REPOSITORY (no tag), e.g. oci://registry.internal:5000/mlenv/cache"
+    )
 
 
 def _requirement(value: str) -> str | None:

@@ -11,17 +11,20 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import io
 import json
 import os
 import re
 from collections.abc import Generator, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import httpx
 
 from mlenv.errors import MlenvError
+from mlenv.index.http import _ResponseReader
 from mlenv.oci import MANIFEST_MEDIA_TYPE, Descriptor
 from mlenv.report import Reporter, Task
 
@@ -29,6 +32,7 @@ from mlenv.report import Reporter, Task
 CHUNK_SIZE = 16 << 20
 DOCKER_MANIFEST_MEDIA_TYPE = "application/vnd.docker.distribution.manifest.v2+json"
 _MANIFEST_TYPES = (MANIFEST_MEDIA_TYPE, DOCKER_MANIFEST_MEDIA_TYPE)
+_OCI_ONLY = (MANIFEST_MEDIA_TYPE,)
 # Docker Hub is named docker.io in references, served from another host, and keyed in
 # config.json by its historical URL https://index.docker.io/v1/.
 _HUB_NAMES = ("docker.io", "index.docker.io", "registry-1.docker.io")
@@ -176,15 +180,65 @@ def push(
             where=str(layout),
             hint="push by tag, or name the digest of this image",
         )
+    with _session(reference, "pull,push", insecure, auth, transport) as session:
+        return session.push(image, reporter)
+
+
+def push_manifest(
+    ref: str,
+    manifest: bytes,
+    blobs: Mapping[Descriptor, Path],
+    *,
+    insecure: bool = False,
+    auth: Credentials | None = None,
+    reporter: Reporter,
+    transport: httpx.BaseTransport | None = None,
+) -> PushResult:
+    """Push an OCI manifest and its blobs from wherever they are on disk (``push``'s checks:
+    blobs the registry has are skipped, each upload is hashed against its digest, and the
+    registry's digest of the stored manifest must be the local one)."""
+    reference = parse_reference(ref)
+    descriptor = Descriptor(MANIFEST_MEDIA_TYPE, _sha256(manifest), len(manifest))
+    paths = {blob.digest: path for blob, path in blobs.items()}
+    image = _Image(descriptor, manifest, tuple(blobs), Path(), paths)
+    with _session(reference, "pull,push", insecure, auth, transport) as session:
+        return session.push(image, reporter)
+
+
+@contextmanager
+def reader(
+    ref: str,
+    *,
+    insecure: bool = False,
+    auth: Credentials | None = None,
+    transport: httpx.BaseTransport | None = None,
+) -> Iterator[_Session]:
+    """A pull-only session on ``ref``'s repository: ``manifest()`` and ``blob(digest)``."""
+    reference = parse_reference(ref)
+    with _session(reference, "pull", insecure, auth, transport) as session:
+        yield session
+
+
+@contextmanager
+def _session(
+    reference: Reference,
+    actions: str,
+    insecure: bool,
+    auth: Credentials | None,
+    transport: httpx.BaseTransport | None,
+) -> Iterator[_Session]:
     credentials = auth if auth is not None else docker_credentials(reference.registry)
     base_url = f"{'http' if insecure else 'https'}://{reference.api_host}"
-    scope = f"repository:{reference.repository}:pull,push"
-    session = _Session(reference, base_url, credentials, scope, transport)
+    scope = f"repository:{reference.repository}:{actions}"
     try:
-        with session:
-            return session.push(image, reporter)
+        with _Session(reference, base_url, credentials, scope, transport) as session:
+            yield session
     except httpx.HTTPError as error:
         raise _transport_error(error, base_url, insecure) from error
+
+
+def _sha256(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -193,8 +247,11 @@ class _Image:
     manifest_bytes: bytes
     blobs: tuple[Descriptor, ...]  # config and layers, each once
     root: Path
+    paths: Mapping[str, Path] | None = None  # blobs kept elsewhere (the artifact cache)
 
     def blob_path(self, digest: str) -> Path:
+        if self.paths is not None:
+            return self.paths[digest]
         return self.root / "blobs" / "sha256" / digest.removeprefix("sha256:")
 
 
@@ -276,10 +333,48 @@ class _Session:
         )
         return PushResult(digest, len(missing), skipped, total)
 
-    def _has_blob(self, blob: Descriptor) -> bool:
-        response = self._client.head(f"/v2/{self._repo}/blobs/{blob.digest}")
-        self._check(response, (200, 404), f"the check for blob {blob.digest}")
+    def manifest(self, digest: str | None = None, accept: tuple[str, ...] = _OCI_ONLY) -> bytes:
+        """A manifest (the reference's, or ``digest``), checked against the digest if any."""
+        target = digest or self._reference.digest or self._reference.tag
+        url = f"/v2/{self._repo}/manifests/{target}"
+        headers = {"Accept": ", ".join(accept)}
+        with self._client.stream("GET", url, headers=headers) as response:
+            if response.status_code != 200:
+                response.read()
+            self._check(response, (200,), "reading the manifest")
+            data = b""
+            for chunk in response.iter_bytes():
+                data += chunk
+                if len(data) > _JSON_LIMIT:  # a hostile registry does not fill the memory
+                    raise RegistryError(
+                        "the manifest is too big", where=_where(response.request.url)
+                    )
+        wanted = digest or self._reference.digest
+        if wanted is not None and _sha256(data) != wanted:
+            raise RegistryError(
+                f"the registry served a manifest whose digest is {_sha256(data)}, not {wanted}",
+                where=_where(response.request.url),
+                hint="the registry's storage was tampered with or is corrupted",
+            )
+        return data
+
+    @contextmanager
+    def blob(self, digest: str) -> Iterator[BinaryIO]:
+        """The blob as a file, streamed; the caller verifies the bytes (the cache does). A
+        broken transfer is the index client's transient error, so fetch retries it."""
+        with self._client.stream("GET", f"/v2/{self._repo}/blobs/{digest}") as response:
+            if response.status_code != 200:
+                response.read()
+            self._check(response, (200,), f"downloading blob {digest}")
+            yield io.BufferedReader(_ResponseReader(response, _where(response.request.url)))
+
+    def has(self, digest: str) -> bool:
+        response = self._client.head(f"/v2/{self._repo}/blobs/{digest}")
+        self._check(response, (200, 404), f"the check for blob {digest}")
         return response.status_code == 200
+
+    def _has_blob(self, blob: Descriptor) -> bool:
+        return self.has(blob.digest)
 
     def _upload(self, blob: Descriptor, path: Path, task: Task) -> None:
         """POST opens an upload session; one PUT, or PATCH chunks then a PUT, close it."""

@@ -16,9 +16,7 @@ glibc = "2.28"                     # oldest glibc in the fleet (manylinux level)
 prefix = "/opt/mlenv/{name}"       # where the environment lives at run time
 # interpreter = "/usr/bin/python{python}"  # the base image's Python (when conda has none)
 
-<<<<<<< HEAD
 {cuda}
->>>>>>> workflow
 [pypi]
 index-url = "https://pypi.org/simple"
 extra-index-urls = []

@@ -43,6 +43,7 @@ class Access:
 class Registry:
     host: str  # 127.0.0.1:PORT, the registry part of an image reference
     log: Path
+    storage: Path  # the filesystem driver's root: blobs under docker/registry/v2/blobs
 
     @property
     def url(self) -> str:
@@ -94,7 +95,7 @@ def registry(*, htpasswd: tuple[str, str] | None = None) -> Iterator[Registry]:
         )
         log = work / "registry.log"
         with _process([program, "serve", str(config)], log) as process:
-            found = Registry(f"127.0.0.1:{port}", log)
+            found = Registry(f"127.0.0.1:{port}", log, work / "data")
             _wait(process, log, lambda: _answers(f"{found.url}/v2/"), "docker-registry")
             yield found
 

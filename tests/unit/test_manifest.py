@@ -386,6 +386,23 @@ BAD_MANIFESTS: list[tuple[str, str, list[str]]] = [
         'cuda = "12.4"\n' + MINIMAL,
         ["m.toml: [cuda]: expected a table, got a string '12.4'"],
     ),
+    (
+        "cache-registry-with-tag",
+        MINIMAL + '[cache]\nregistry = "oci://reg:5000/mlenv/cache:1"\n',
+        [
+            "m.toml: [cache].registry: 'oci://reg:5000/mlenv/cache:1' is not valid: expected "
+            "oci://REGISTRY/REPOSITORY (no tag), e.g. oci://registry.internal:5000/mlenv/cache"
+        ],
+    ),
+    (
+        "cache-registry-without-scheme",
+        MINIMAL + '[cache]\nregistry = "reg:5000/mlenv/cache"\nttl = 3\n',
+        [
+            "m.toml: [cache].ttl: unknown key\n  hint: valid keys: registry",
+            "m.toml: [cache].registry: 'reg:5000/mlenv/cache' is not valid: expected "
+            "oci://REGISTRY/REPOSITORY (no tag), e.g. oci://registry.internal:5000/mlenv/cache",
+        ],
+    ),
 ]
 
 

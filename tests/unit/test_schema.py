@@ -76,6 +76,7 @@ GOOD_VARIATIONS = [
     MINIMAL + '[build]\noutputs = []\ncompression = "none"\n',
     MINIMAL + '[build]\nlayers = "auto"\n',
     MINIMAL + "[build]\nlayers = 127\n",
+    MINIMAL + '[cache]\nregistry = "oci://registry.internal:5000/mlenv/cache"\n',
     MINIMAL + '[conda]\nchannels = ["conda-forge"]\ndependencies = ["cuda-version 12.4.*"]\n',
 ]
 
