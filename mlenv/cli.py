@@ -328,6 +328,7 @@ def fetch(
     and size before it is stored; with --bundle, also write a bundle to carry offline."""
     from mlenv.fetch import UrlOpener, artifacts_of, write_bundle
     from mlenv.fetch import fetch as fetch_artifacts
+    from mlenv.locker import local_roots
 
     manifest = session.load_manifest()
     lock_ = session.load_lock()
@@ -341,10 +342,13 @@ def fetch(
             *manifest.conda.channels,
         ):
             http.add_credentials(url)  # the lock holds URLs without them
+        base_dir = session.manifest_path.parent
+        opener = UrlOpener(http, base_dir, local_roots(manifest, base_dir))
+        opener.check(artifacts)
         result = fetch_artifacts(
             artifacts,
             cache,
-            UrlOpener(http, session.manifest_path.parent),
+            opener,
             reporter=session.reporter,
             offline=offline,
             jobs=jobs,

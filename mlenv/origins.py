@@ -102,22 +102,33 @@ class LocalRoots:
     roots: tuple[Path, ...] = ()
 
     @classmethod
-    def of(cls, locations: Iterable[str], base_dir: Path) -> LocalRoots:
-        """Roots from manifest locations (URLs or paths relative to ``base_dir``); remote ones
-        add nothing. A location that is a file (a find-links page) contributes its directory."""
+    def of(
+        cls,
+        *,
+        indexes: Iterable[str] = (),
+        find_links: Iterable[str] = (),
+        base_dir: Path = Path(),
+    ) -> LocalRoots:
+        """Roots from the manifest's locations (URLs, or paths relative to ``base_dir``);
+        remote ones add nothing. A simple index's root is the directory that holds it, where
+        mirrors keep files beside ``simple/`` (``../../packages/…``); a find-links directory
+        or conda channel is its own root, a find-links page its directory."""
         roots = []
-        for location in locations:
+        for location, beside in [*((i, True) for i in indexes), *((f, False) for f in find_links)]:
             if "://" in location and urlsplit(location).scheme.lower() != "file":
                 continue
             path = file_url_to_path(location) if "://" in location else base_dir / location
             path = Path(os.path.realpath(path))
-            roots.append(path.parent if path.is_file() else path)
+            roots.append(path.parent if beside or path.is_file() else path)
         return cls(tuple(dict.fromkeys(roots)))
 
     def holds(self, path: Path) -> bool:
         """``path`` with every symlink and ``..`` resolved lies inside one of the roots."""
         real = Path(os.path.realpath(path))
         return any(real == root or real.is_relative_to(root) for root in self.roots)
+
+
+NO_LOCAL_ROOTS = LocalRoots()
 
 
 def file_url_to_path(url: str) -> Path:
