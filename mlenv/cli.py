@@ -22,7 +22,7 @@ from mlenv import __version__
 from mlenv import lock as lockfile
 from mlenv.atomic import write_atomic
 from mlenv.cache import ArtifactCache, cache_dir
-from mlenv.errors import MlenvError, ProblemsError, UsageError
+from mlenv.errors import MlenvError, ProblemsError, UsageError, redact
 from mlenv.manifest import PYTHON_MINORS, Manifest, loads
 from mlenv.report import HumanReporter, JsonReporter, QuietReporter, Reporter
 from mlenv.target import Target
@@ -703,7 +703,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except Exception:
         if _verbose(args) or os.environ.get("MLENV_DEBUG"):
-            traceback.print_exc()
+            click.echo(redact(traceback.format_exc()), err=True, nl=False)
         else:
             click.echo(
                 "internal error: mlenv failed unexpectedly (run with -v for the traceback "

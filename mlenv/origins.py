@@ -136,7 +136,7 @@ def file_url_to_path(url: str) -> Path:
     return Path(url2pathname(urlsplit(url).path))
 
 
-def follow(url: str, *, base: str, local: LocalRoots, where: str) -> str:
+def follow(url: str, *, base: str, where: str, local: LocalRoots = NO_LOCAL_ROOTS) -> str:
     """The absolute URL that ``url`` (a link, a ``<base href>``, a JSON ``url``, a redirect's
     ``Location`` or a lock entry, relative to ``base``) leads to, if mlenv may go there.
 
