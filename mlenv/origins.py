@@ -8,8 +8,10 @@ points mlenv at the local machine), and a secret is attached to a request only w
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import os
+import re
 import socket
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -25,6 +27,7 @@ _DEFAULT_PORTS = {"http": 80, "https": 443}
 _WEB = frozenset(_DEFAULT_PORTS)
 # WHATWG URL parsing strips these around a URL; anything else odd inside one is refused.
 _EDGE = "".join(chr(c) for c in range(0x21))
+_ODD_CHARACTER = re.compile(r"[\x00-\x20\x7f\\]")
 _INVALID_PORT = -1
 
 
@@ -54,6 +57,7 @@ def origin(url: str) -> Origin:
     return scheme, _host(parts.hostname or ""), port or _DEFAULT_PORTS.get(scheme, 0)
 
 
+@functools.lru_cache(maxsize=1024)
 def is_loopback(host: str) -> bool:
     """The local machine under any spelling: ``localhost``, ``127.1``, ``0x7f000001``,
     ``2130706433``, ``[::1]``, ``[::ffff:127.0.0.1]``, ``0.0.0.0``."""
@@ -147,18 +151,20 @@ def follow(url: str, *, base: str, where: str, local: LocalRoots = NO_LOCAL_ROOT
     names the page, lock entry or package in the error.
     """
     stripped = url.strip(_EDGE)
-    if not stripped or any(c <= " " or c in "\x7f\\" for c in stripped):
+    if not stripped or _ODD_CHARACTER.search(stripped):
         raise _refused(url, where, "it holds whitespace, a control character or a backslash")
-    base_scheme = urlsplit(base).scheme.lower()
+    base_scheme, base_is_local = _base_facts(base)
     target = urljoin(base, stripped)
     parts = urlsplit(target)
     scheme = parts.scheme.lower()
     if scheme in _WEB:
         if not parts.hostname or "%" in parts.hostname:
             raise _refused(url, where, "it names no host, or an escaped one")
-        if origin(target)[2] == _INVALID_PORT:
-            raise _refused(url, where, "its port is not a number")
-        if is_loopback(parts.hostname) and not is_loopback(urlsplit(base).hostname or ""):
+        try:
+            parts.port  # noqa: B018 - raises on a port that is not a number
+        except ValueError:
+            raise _refused(url, where, "its port is not a number") from None
+        if is_loopback(parts.hostname) and not base_is_local:
             raise _refused(url, where, "it points a remote source at this machine")
         return target
     if scheme != "file":
@@ -170,6 +176,13 @@ def follow(url: str, *, base: str, where: str, local: LocalRoots = NO_LOCAL_ROOT
     if not local.holds(file_url_to_path(target)):
         raise _refused(url, where, "it leads outside the local directories the manifest names")
     return target
+
+
+@functools.lru_cache(maxsize=64)
+def _base_facts(base: str) -> tuple[str, bool]:
+    """The base's scheme and whether it is on this machine: asked once per page, not per link."""
+    parts = urlsplit(base)
+    return parts.scheme.lower(), is_loopback(parts.hostname or "")
 
 
 def _refused(url: str, where: str, why: str) -> UnsafeUrlError:
