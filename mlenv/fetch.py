@@ -98,11 +98,10 @@ class UrlOpener:
 
     def resolve(self, url: str, where: str) -> str:
         """The absolute URL a lock entry names, if mlenv may read it (``origins.follow``)."""
-        if not urlsplit(url).scheme:  # a path, relative to the project
-            url = (self.base_dir / url).absolute().as_uri()
-        return follow(
-            url, base=self.base_dir.absolute().as_uri() + "/", local=self.local, where=where
-        )
+        if not urlsplit(url).scheme:  # a path relative to the project: a relative URL
+            url = url.replace(" ", "%20")  # that a find-links directory may have in its name
+        base = self.base_dir.absolute().as_uri() + "/"
+        return follow(url, base=base, local=self.local, where=where)
 
     def check(self, artifacts: Sequence[Artifact]) -> None:
         """Every artifact's URL judged before any download; all refusals reported at once."""
