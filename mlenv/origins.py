@@ -114,16 +114,20 @@ class LocalRoots:
         base_dir: Path = Path(),
     ) -> LocalRoots:
         """Roots from the manifest's locations (URLs, or paths relative to ``base_dir``);
-        remote ones add nothing. A simple index's root is the directory that holds it, where
-        mirrors keep files beside ``simple/`` (``../../packages/…``); a find-links directory
-        or conda channel is its own root, a find-links page its directory."""
+        remote and missing ones add nothing. An index directory named ``simple`` is rooted at
+        the directory holding it, where mirrors keep the files (``../../packages/…``); any
+        other index, find-links directory or conda channel is its own root, a find-links page
+        its directory."""
         roots = []
-        for location, beside in [*((i, True) for i in indexes), *((f, False) for f in find_links)]:
+        for location, index in [*((i, True) for i in indexes), *((f, False) for f in find_links)]:
             if "://" in location and urlsplit(location).scheme.lower() != "file":
                 continue
             path = file_url_to_path(location) if "://" in location else base_dir / location
             path = Path(os.path.realpath(path))
-            roots.append(path.parent if beside or path.is_file() else path)
+            if path.is_file() and not index:
+                roots.append(path.parent)
+            elif path.is_dir():
+                roots.append(path.parent if index and path.name == "simple" else path)
         return cls(tuple(dict.fromkeys(roots)))
 
     def holds(self, path: Path) -> bool:

@@ -3,6 +3,7 @@ credentials may go (invariant 5), attacked in many shapes and by Hypothesis."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -223,3 +224,22 @@ def test_hypothesis_credentials_follow_the_normalised_origin_exactly(
     url = f"{scheme_b}://{host_b}{port_b}/x"
     same = origin(owner) == origin(url) and origin(url)[0] in ("http", "https")
     assert may_send_credentials(owner, url) is same
+
+
+def test_local_roots_are_only_the_directories_the_manifest_names(tmp_path: Path) -> None:
+    """Protects invariant 3's roots: a missing index adds nothing (its parent, maybe ``/``,
+    must not become a root); only an index dir named ``simple`` lends its parent (mirror
+    layout); find-links dirs are their own root, a find-links page its directory."""
+    (tmp_path / "mirror" / "simple").mkdir(parents=True)
+    (tmp_path / "idx").mkdir()
+    (tmp_path / "links").mkdir()
+    (tmp_path / "page.html").write_text("<a></a>")
+    roots = LocalRoots.of(
+        indexes=["file:///nonexistent", (tmp_path / "mirror" / "simple").as_uri(), "idx"],
+        find_links=["links", (tmp_path / "page.html").as_uri(), "https://r.example/x"],
+        base_dir=tmp_path,
+    )
+    real = Path(os.path.realpath(tmp_path))
+    assert set(roots.roots) == {real / "mirror", real / "idx", real / "links", real}
+    assert not roots.holds(Path("/etc/passwd"))
+    assert LocalRoots.of(indexes=["file:///nonexistent"]).roots == ()
