@@ -120,7 +120,8 @@ class _RemoteIndex(ABC):
         """The PEP 658 ``.metadata`` bytes, checked against the published hash; None if absent."""
         if not file.has_metadata:
             return None
-        url = f"{file.url}.metadata"
+        # Beside a followed file, yet a symlink could still lead out of a local root.
+        url = follow(f"{file.url}.metadata", base=file.url, local=self._local, where=file.url)
         if is_file_url(url):
             path = file_url_to_path(url)
             if not path.is_file():

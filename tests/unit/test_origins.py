@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from packaging.utils import canonicalize_name
 
 from mlenv.origins import (
     LocalRoots,
@@ -243,3 +244,27 @@ def test_local_roots_are_only_the_directories_the_manifest_names(tmp_path: Path)
     assert set(roots.roots) == {real / "mirror", real / "idx", real / "links", real}
     assert not roots.holds(Path("/etc/passwd"))
     assert LocalRoots.of(indexes=["file:///nonexistent"]).roots == ()
+
+
+def test_local_entries_and_metadata_symlinked_out_are_refused(tmp_path: Path) -> None:
+    """Protects invariant 3 for local sources: a wheel in a find-links directory, or the PEP
+    658 ``.metadata`` a local index offers, that is a symlink out of its root is refused,
+    never read."""
+    from mlenv.index import FindLinks, HttpClient, SimpleIndex
+    from tests.support.wheels import build_wheel, write_simple_index
+
+    (tmp_path / "outside").write_bytes(b"Metadata-Version: 2.1\nName: demo\nVersion: 1.0\n")
+    name, data = build_wheel("demo", "1.0")
+    url = write_simple_index(tmp_path / "www", [(name, data)])
+    metadata = tmp_path / "www" / "files" / f"{name}.metadata"
+    metadata.unlink()
+    metadata.symlink_to(tmp_path / "outside")
+    index = SimpleIndex(url, http=HttpClient(offline=True))
+    (file,) = index.files(canonicalize_name("demo"))
+    with pytest.raises(UnsafeUrlError):
+        index.metadata(file)
+    links = tmp_path / "links"
+    links.mkdir()
+    (links / "evil-1.0-py3-none-any.whl").symlink_to(tmp_path / "outside")
+    with pytest.raises(UnsafeUrlError):
+        FindLinks(str(links), http=HttpClient(offline=True)).files(canonicalize_name("evil"))
