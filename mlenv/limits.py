@@ -12,6 +12,7 @@ from mlenv.errors import MlenvError
 
 MAX_BODY_BYTES = 64 << 20  # a page, a JSON answer or a .metadata held in memory
 MAX_PAGE_LINKS = 200_000  # files on one project page or find-links page
+MAX_UNTERMINATED = 64 << 10  # HTML after a tag or comment that never closes
 MAX_REQUIRES_DIST = 10_000  # Requires-Dist lines of one distribution
 MAX_DEPENDENCIES = 1_000  # distinct projects one distribution depends on (after markers)
 MAX_EXTRAS = 100  # extras named in one requirement (``pkg[a,b,c]``)

@@ -14,7 +14,7 @@ from urllib.parse import unquote, urldefrag, urljoin, urlsplit
 
 from mlenv.index.model import IndexPageError, Link, valid_sha256
 from mlenv.index.urls import strip_credentials
-from mlenv.limits import MAX_PAGE_LINKS, enforce
+from mlenv.limits import MAX_PAGE_LINKS, MAX_UNTERMINATED, enforce
 from mlenv.origins import NO_LOCAL_ROOTS, LocalRoots, follow
 
 ACCEPT = (
@@ -112,8 +112,21 @@ def _filename(url: str) -> str:
 def parse_html(text: str, page_url: str, local: LocalRoots = NO_LOCAL_ROOTS) -> list[Link]:
     where = strip_credentials(page_url)
     parser = _AnchorParser(where)
-    parser.feed(text)
-    parser.close()
+    try:
+        parser.feed(text)
+        # feed() stops at the first unterminated construct and keeps the rest; close() then
+        # rescans that rest once per "<" in it (quadratic before Python 3.13.5), so a long
+        # unterminated tail is refused instead of handed to it.
+        enforce(
+            len(parser.rawdata),
+            MAX_UNTERMINATED,
+            "characters after an unclosed tag or comment",
+            where=where,
+        )
+        parser.close()
+    except AssertionError as exc:  # _markupbase's answer to a malformed declaration
+        raise IndexPageError(f"the page is not parsable HTML ({exc})"[:300], where=where,
+                             hint=_PAGE_HINT) from None  # fmt: skip
     if not parser.saw_tag and text.strip():
         raise IndexPageError(
             "the page is not HTML (no tags at all)",

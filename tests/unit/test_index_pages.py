@@ -288,3 +288,18 @@ def test_a_page_with_too_many_links_is_refused_and_100k_links_parse_quickly(
     assert info.value.where == PAGE
     with pytest.raises(LimitError, match="files on the page"):
         parse_json(document, PAGE)
+
+
+@pytest.mark.parametrize(
+    "unit", ["<!--", "<a href='x' ", "</", "<?", "<!", "<script>", "<!["], ids=repr
+)
+def test_html_that_never_closes_fails_fast_and_clearly(unit: str) -> None:
+    """Protects invariant 7 against HTMLParser's quadratic end-of-input handling (an
+    unterminated comment or tag made close() rescan the rest once per "<": minutes for a
+    megabyte) and its AssertionError on a malformed declaration: both are IndexPageErrors
+    naming the page, in well under a second."""
+    started = time.monotonic()
+    with pytest.raises((IndexPageError, LimitError)) as info:
+        parse_html(f"<html><body><a href='demo-1.0.tar.gz'>d</a>{unit * 200_000}", PAGE)
+    assert info.value.where == PAGE
+    assert time.monotonic() - started < 10
