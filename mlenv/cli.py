@@ -326,7 +326,7 @@ def fetch(
 ) -> None:
     """Download every artifact of the lock into the cache, each verified against its sha256
     and size before it is stored; with --bundle, also write a bundle to carry offline."""
-    from mlenv.fetch import UrlOpener, artifacts_of, write_bundle
+    from mlenv.fetch import UrlOpener, artifacts_of, missing_from, write_bundle
     from mlenv.fetch import fetch as fetch_artifacts
     from mlenv.locker import local_roots
 
@@ -344,7 +344,7 @@ def fetch(
             http.add_credentials(url)  # the lock holds URLs without them
         base_dir = session.manifest_path.parent
         opener = UrlOpener(http, base_dir, local_roots(manifest, base_dir))
-        opener.check(artifacts)
+        opener.check(missing_from(cache, artifacts))  # the URLs fetch would read
         result = fetch_artifacts(
             artifacts,
             cache,

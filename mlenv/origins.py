@@ -60,8 +60,9 @@ def origin(url: str) -> Origin:
 @functools.lru_cache(maxsize=1024)
 def is_loopback(host: str) -> bool:
     """The local machine under any spelling: ``localhost``, ``127.1``, ``0x7f000001``,
-    ``2130706433``, ``[::1]``, ``[::ffff:127.0.0.1]``, ``0.0.0.0``."""
-    host = host.strip("[]").lower().rstrip(".")
+    ``2130706433``, ``[::1]``, ``[::ffff:127.0.0.1]``, ``0.0.0.0``, and their IDNA-equivalent
+    Unicode forms (full-width digits, ideographic dots, circled letters)."""
+    host = _host(host.strip("[]")).rstrip(".")  # "127。0。0。1" is 127.0.0.1 to httpx too
     if host == "localhost" or host.endswith(".localhost") or not host:
         return True
     try:
