@@ -4,12 +4,17 @@ specifier clauses it evaluates), so a quadratic regression fails here whatever t
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
+from typing import BinaryIO
 
 import pytest
 from packaging.requirements import Requirement
+from packaging.utils import NormalizedName, canonicalize_name
 
 from mlenv import resolve as resolve_module
-from mlenv.index import MemoryIndex
+from mlenv.index import CoreMetadata, IndexFile, MemoryIndex
+from mlenv.index.model import Link, make_file
 from mlenv.limits import MAX_DEPENDENCIES, MAX_REQUIRES_DIST, LimitError, enforce
 from mlenv.report import MemoryReporter
 from mlenv.resolve import Resolution, resolve
@@ -134,3 +139,53 @@ def test_enforce_names_what_and_where() -> None:
     assert "things: more than 10" in str(info.value)
     assert info.value.where == "https://index.example/simple/x/"
     assert info.value.hint
+
+
+class _HugeProject:
+    """An index whose project "dep" lists 100,000 wheels; metadata is made up per file (no
+    wheel is ever opened), so the test measures the resolver, not wheel building."""
+
+    url = "https://index.example/simple"
+
+    def __init__(self, count: int) -> None:
+        self._files = {
+            name: tuple(
+                make_file(
+                    Link(
+                        f"{self.url}/{name}-{i}.0-py3-none-any.whl",
+                        f"{name}-{i}.0-py3-none-any.whl",
+                    ),
+                    project=canonicalize_name(name),
+                    index_url=self.url,
+                )
+                for i in range(n)
+            )
+            for name, n in (("app", 1), ("dep", count))
+        }
+
+    def files(self, project: NormalizedName) -> tuple[IndexFile | None, ...]:
+        return self._files.get(project, ())
+
+    def metadata(self, file: IndexFile) -> CoreMetadata:
+        requires = ("dep<5",) if file.name == "app" else ()
+        return CoreMetadata(file.name, file.version, requires, None, ())
+
+    def open(self, file: IndexFile) -> AbstractContextManager[BinaryIO]:
+        raise AssertionError("resolving opens no file")
+
+    def prefetch(self, files: Sequence[IndexFile]) -> None:
+        """Nothing to warm."""
+
+
+def test_a_project_with_100k_files_resolves_in_seconds() -> None:
+    """Protects invariant 7 for huge project pages: candidates are filtered once per call, so
+    100,000 files of one project (the wanted one oldest) resolve well inside a loose bound."""
+    started = time.monotonic()
+    result = resolve(
+        [Requirement("app")],
+        X86_311,
+        _HugeProject(100_000),  # type: ignore[arg-type]
+        reporter=MemoryReporter(),
+    )
+    assert {(str(p.name), str(p.version)) for p in result.pins} == {("app", "0.0"), ("dep", "4.0")}
+    assert time.monotonic() - started < 20
