@@ -27,7 +27,7 @@ from mlenv.index.caches import HttpCache, is_storable
 from mlenv.index.model import PackageIndexError
 from mlenv.index.urls import Credentials, Origin, origin, split_credentials, strip_credentials
 from mlenv.limits import MAX_BODY_BYTES, enforce
-from mlenv.origins import NO_LOCAL_ROOTS, follow, is_loopback
+from mlenv.origins import NO_LOCAL_ROOTS, follow, is_loopback, may_send_credentials
 
 if TYPE_CHECKING:
     import httpx
@@ -122,7 +122,8 @@ class HttpClient:
         self._transport = transport
         self._sleep = sleep
         self._client: httpx.Client | None = None
-        self._credentials: dict[Origin, Credentials | None] = {}
+        # per origin: the URL the credentials came with, and the credentials
+        self._credentials: dict[Origin, tuple[str, Credentials] | None] = {}
         self._netrc: netrc.netrc | None = None
         self._netrc_loaded = False
         self._lock = threading.Lock()
@@ -146,7 +147,7 @@ class HttpClient:
         clean, credentials = split_credentials(url)
         if credentials is not None:
             with self._lock:
-                self._credentials[origin(clean)] = credentials
+                self._credentials[origin(clean)] = (clean, credentials)
         return clean
 
     def get(
@@ -227,10 +228,11 @@ class HttpClient:
                 # except to this machine, so an https -> http redirect cannot expose it.
                 cleartext = key[0] != "https" and not is_loopback(key[1])
                 entry = self._netrc.hosts.get(key[1]) if self._netrc and not cleartext else None
-                self._credentials[key] = (entry[0] or "", entry[2] or "") if entry else None
-            credentials = self._credentials[key]
-        if credentials is None:
+                self._credentials[key] = (url, (entry[0] or "", entry[2] or "")) if entry else None
+            found = self._credentials[key]
+        if found is None or not may_send_credentials(found[0], url):  # the invariant's gate
             return None
+        credentials = found[1]
         token = base64.b64encode(f"{credentials[0]}:{credentials[1]}".encode()).decode()
         return f"Basic {token}"
 
