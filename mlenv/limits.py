@@ -17,6 +17,7 @@ MAX_REQUIRES_DIST = 10_000  # Requires-Dist lines of one distribution
 MAX_DEPENDENCIES = 1_000  # distinct projects one distribution depends on (after markers)
 MAX_EXTRAS = 100  # extras named in one requirement (``pkg[a,b,c]``)
 MAX_EXTRA_SETS = 500  # distinct extras combinations of one project in one resolution
+MAX_MARKER_EVALUATIONS = 2_000_000  # environment markers one resolution may evaluate
 
 
 class LimitError(MlenvError):

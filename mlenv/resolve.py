@@ -30,6 +30,7 @@ from mlenv.limits import (
     MAX_DEPENDENCIES,
     MAX_EXTRA_SETS,
     MAX_EXTRAS,
+    MAX_MARKER_EVALUATIONS,
     MAX_REQUIRES_DIST,
     enforce,
 )
@@ -172,6 +173,8 @@ class _Provider(AbstractProvider[Req, Candidate, str]):
         self.dependencies: dict[Candidate, tuple[Req, ...]] = {}
         self._satisfied: dict[tuple[int, Version], tuple[Req, bool]] = {}
         self._extra_sets: dict[NormalizedName, set[frozenset[str]]] = defaultdict(set)
+        self._parsed: dict[tuple[NormalizedName, Version], list[tuple[Requirement, bool]]] = {}
+        self.markers_evaluated = 0
         self.work = 0  # specifier clauses evaluated: tests bound it to prove the cost linear
         self._files: dict[NormalizedName, Future[list[Candidate]]] = {}
         self._lock = threading.Lock()
@@ -347,21 +350,45 @@ class _Provider(AbstractProvider[Req, Candidate, str]):
         return deps
 
     def _dependencies(self, candidate: Candidate, metadata: CoreMetadata) -> list[Req]:
-        markers = self.target.markers
+        lines = self._lines(metadata)
+        if not candidate.extras:
+            return [to_req(requirement) for requirement, base in lines if base]
+        # An extra's candidate adds only what its extras bring; the base carries the rest.
+        # Only the extras a marker names are tried: linear, however many extras.
         wanted = []
-        for text in metadata.requires_dist:
-            requirement = parsed(text)
-            if not candidate.extras:
-                if applies(requirement, markers):
+        for requirement, base in lines:
+            if base or requirement.marker is None:
+                continue
+            for extra in _named_extras(requirement, candidate.extras):
+                self._evaluate(str(candidate))
+                if applies(requirement, self.target.markers, extra):
                     wanted.append(to_req(requirement))
-            # An extra's candidate adds only what its extras bring; the base carries the rest.
-            # Only the extras the marker names are tried: linear, however many extras.
-            elif not applies(requirement, markers) and any(
-                applies(requirement, markers, extra)
-                for extra in _named_extras(requirement, candidate.extras)
-            ):
-                wanted.append(to_req(requirement))
+                    break
         return wanted
+
+    def _lines(self, metadata: CoreMetadata) -> list[tuple[Requirement, bool]]:
+        """Each Requires-Dist line parsed, and whether it applies without an extra: once per
+        distribution, not once per extras combination that asks for its dependencies."""
+        key = (metadata.name, metadata.version)
+        known = self._parsed.get(key)
+        if known is None:
+            known = []
+            for text in metadata.requires_dist:
+                requirement = parsed(text)
+                self._evaluate(f"{metadata.name} {metadata.version}")
+                known.append((requirement, applies(requirement, self.target.markers)))
+            self._parsed[key] = known
+        return known
+
+    def _evaluate(self, where: str) -> None:
+        """Count one marker evaluation against the budget for the whole resolution."""
+        self.markers_evaluated += 1
+        enforce(
+            self.markers_evaluated,
+            MAX_MARKER_EVALUATIONS,
+            "marker evaluations in this resolution",
+            where=where,
+        )
 
 
 _EXTRA_TEST = re.compile(r"""\bextra\s*==\s*['"]([^'"]*)['"]|['"]([^'"]*)['"]\s*==\s*extra\b""")

@@ -189,3 +189,18 @@ def test_a_project_with_100k_files_resolves_in_seconds() -> None:
     )
     assert {(str(p.name), str(p.version)) for p in result.pins} == {("app", "0.0"), ("dep", "4.0")}
     assert time.monotonic() - started < 20
+
+
+def test_marker_evaluations_have_a_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Protects invariant 7 where extras multiply work: lines testing ``extra`` other than by
+    ``==`` are tried with every requested extra; past MAX_MARKER_EVALUATIONS the resolution
+    stops, naming the package, instead of grinding for minutes."""
+    monkeypatch.setattr(resolve_module, "MAX_MARKER_EVALUATIONS", 100_000)
+    requires = [f"dep{i}; extra == 'e99' or extra > 'zz'" for i in range(5_000)]
+    extras = [f"e{i}" for i in range(100)]
+    wheel = build_wheel("app", "1.0", requires_dist=requires, provides_extra=extras)
+    started = time.monotonic()
+    with pytest.raises(LimitError, match="marker evaluations") as info:
+        _resolve(f"app[{','.join(extras)}]", wheel)
+    assert info.value.where == "app 1.0"
+    assert time.monotonic() - started < 20
