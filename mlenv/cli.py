@@ -22,7 +22,7 @@ from mlenv import __version__
 from mlenv import lock as lockfile
 from mlenv.atomic import write_atomic
 from mlenv.cache import ArtifactCache, cache_dir
-from mlenv.errors import MlenvError, ProblemsError, UsageError
+from mlenv.errors import MlenvError, ProblemsError, UsageError, redact
 from mlenv.manifest import PYTHON_MINORS, Manifest, loads
 from mlenv.report import HumanReporter, JsonReporter, QuietReporter, Reporter
 from mlenv.target import Target
@@ -501,8 +501,9 @@ def _fetch_indexes(
 ) -> FetchResult:
     """Every artifact the cache lacks from the indexes and channels the lock was made from,
     or from the fleet's shared cache in front of them."""
-    from mlenv.fetch import UrlOpener
+    from mlenv.fetch import UrlOpener, missing_from
     from mlenv.fetch import fetch as fetch_artifacts
+    from mlenv.locker import local_roots
     from mlenv.registry_bundle import fetch_shared
 
     cache = session.artifact_cache()
@@ -513,7 +514,9 @@ def _fetch_indexes(
             *manifest.conda.channels,
         ):
             http.add_credentials(url)  # the lock holds URLs without them
-        opener = UrlOpener(http, session.manifest_path.parent)
+        base_dir = session.manifest_path.parent
+        opener = UrlOpener(http, base_dir, local_roots(manifest, base_dir))
+        opener.check(missing_from(cache, artifacts))  # the URLs fetch would read
         if shared is not None and not offline:
             found = fetch_shared(
                 shared,
@@ -954,7 +957,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except Exception:
         if _verbose(args) or os.environ.get("MLENV_DEBUG"):
-            traceback.print_exc()
+            click.echo(redact(traceback.format_exc()), err=True, nl=False)
         else:
             click.echo(
                 "internal error: mlenv failed unexpectedly (run with -v for the traceback "

@@ -12,12 +12,27 @@ from dataclasses import dataclass
 
 # scheme://userinfo@ up to the last @ of the authority: a password may hold a raw '@'.
 _USERINFO = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]*://)[^/?#\s]*@")
+# Query parameters that carry a secret: tokens, passwords, and signed-URL signatures and
+# credentials (S3 X-Amz-*, GCS X-Goog-*, Azure SAS sig, CloudFront Signature/Key-Pair-Id).
+_SECRET_PARAM = re.compile(
+    r"(?P<key>[?&;](?:[\w.-]*(?:token|secret|password|passwd|signature|credential)[\w.-]*"
+    r"|sig|key|auth|authorization|api[_-]?key|code|_state|key-pair-id|policy)=)[^&#;\s\"'<>]+",
+    re.IGNORECASE,
+)
+# anaconda.org channel tokens: https://conda.anaconda.org/t/<token>/channel
+_PATH_TOKEN = re.compile(r"(?P<head>://[^/\s]+/t/)[^/\s]+")
+# HTTP authorization values that end up in a message or a traceback.
+_AUTH_VALUE = re.compile(r"(?P<scheme>\b(?:Basic|Bearer) +)[A-Za-z0-9._~+/=-]+")
 
 
 def redact(text: str) -> str:
-    """``text`` with the user and password of every URL in it replaced by ``***``: messages
-    echo what users wrote, and index URLs often carry tokens."""
-    return _USERINFO.sub(r"\g<scheme>***@", text)
+    """``text`` with every secret a URL or header can carry replaced by ``***``: userinfo,
+    secret query parameters, anaconda.org ``/t/<token>`` paths and ``Basic``/``Bearer``
+    values. The one redactor: messages, logs, JSON events and tracebacks all pass here."""
+    text = _USERINFO.sub(r"\g<scheme>***@", text)
+    text = _SECRET_PARAM.sub(r"\g<key>***", text)
+    text = _PATH_TOKEN.sub(r"\g<head>***", text)
+    return _AUTH_VALUE.sub(r"\g<scheme>***", text)
 
 
 @dataclass(frozen=True)

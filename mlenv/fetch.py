@@ -16,6 +16,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Protocol
+from urllib.parse import urlsplit
 
 from mlenv.atomic import replace_dir, work_dir
 from mlenv.cache import (
@@ -31,6 +32,7 @@ from mlenv.index.http import HttpError
 from mlenv.index.urls import file_url_to_path, is_file_url
 from mlenv.lock import Lock, LockedConda, LockedPackage
 from mlenv.oci import canonical_json
+from mlenv.origins import LocalRoots, UnsafeUrlError, follow
 from mlenv.report import QuietReporter, Reporter, Task
 
 CHUNK = 1 << 20
@@ -86,16 +88,39 @@ def missing_error(missing: Sequence[Artifact], where: str) -> MissingArtifactsEr
 
 class UrlOpener:
     """Opens lock URLs: http(s) through the index client (credentials, retries), file:// and
-    paths relative to the project (relative find-links) from disk."""
+    paths relative to the project (relative find-links) from disk, but only inside the local
+    directories the manifest names (``local``): a lock is no licence to read any file."""
 
-    def __init__(self, http: Opener, base_dir: Path) -> None:
+    def __init__(self, http: Opener, base_dir: Path, local: LocalRoots) -> None:
         self.http = http
         self.base_dir = base_dir
+        self.local = local
+
+    def resolve(self, url: str, where: str) -> str:
+        """The absolute URL a lock entry names, if mlenv may read it (``origins.follow``)."""
+        if not urlsplit(url).scheme:  # a path relative to the project: a relative URL
+            url = url.replace(" ", "%20")  # that a find-links directory may have in its name
+        base = self.base_dir.absolute().as_uri() + "/"
+        return follow(url, base=base, local=self.local, where=where)
+
+    def check(self, artifacts: Sequence[Artifact]) -> None:
+        """Every artifact's URL judged before any download; all refusals reported at once."""
+        problems = []
+        for artifact in artifacts:
+            try:
+                self.resolve(artifact.url, artifact.name)
+            except UnsafeUrlError as exc:
+                problems.append(Problem(artifact.name, exc.message, exc.hint))
+        if problems:
+            raise ProblemsError(
+                f"the lock names {len(problems)} artifact URL(s) mlenv may not read", problems
+            )
 
     def open(self, url: str) -> AbstractContextManager[BinaryIO]:
-        if url.startswith(("http://", "https://")):
+        url = self.resolve(url, url)
+        if not is_file_url(url):
             return self.http.open(url)
-        path = file_url_to_path(url) if is_file_url(url) else self.base_dir / url
+        path = file_url_to_path(url)
         try:
             return path.open("rb")
         except OSError as exc:

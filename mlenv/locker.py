@@ -54,6 +54,7 @@ from mlenv.lock import (
 )
 from mlenv.manifest import Manifest
 from mlenv.needs import conda_needs
+from mlenv.origins import LocalRoots
 from mlenv.report import Reporter
 from mlenv.resolve import CandidatePolicy, Resolution, resolve
 from mlenv.target import Target
@@ -95,8 +96,10 @@ def open_sources(
 ) -> Sources:
     """index-url, then extra-index-urls, then find-links, in manifest order."""
     pypi = manifest.pypi
+    local = local_roots(manifest, base_dir)
     simple = [
-        SimpleIndex(url, http=http, cache=cache) for url in (pypi.index_url, *pypi.extra_index_urls)
+        SimpleIndex(url, http=http, cache=cache, local=local)
+        for url in (pypi.index_url, *pypi.extra_index_urls)
     ]
     links = []
     relative = {}
@@ -105,13 +108,23 @@ def open_sources(
             directory = (base_dir / location).resolve()
             relative[directory.as_uri()] = location.rstrip("/")
             location = str(directory)
-        links.append(FindLinks(location, http=http, cache=cache))
+        links.append(FindLinks(location, http=http, cache=cache, local=local))
     group = IndexGroup([*simple, *links], pypi.index_strategy)
     return Sources(
         group,
         tuple(i.url for i in simple),
         tuple(relative.get(i.url, i.url) for i in links),
         relative,
+    )
+
+
+def local_roots(manifest: Manifest, base_dir: Path) -> LocalRoots:
+    """The local directories the manifest names: the only places file: URLs may lead."""
+    channels = [c for c in manifest.conda.channels if "://" in c or c.startswith(("/", "."))]
+    return LocalRoots.of(
+        indexes=(manifest.pypi.index_url, *manifest.pypi.extra_index_urls),
+        find_links=(*manifest.pypi.find_links, *channels),
+        base_dir=base_dir,
     )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import io
 import json
@@ -23,9 +24,10 @@ from typing import Any, BinaryIO
 
 import httpx
 
-from mlenv.errors import MlenvError
+from mlenv.errors import MlenvError, redact
 from mlenv.index.http import _ResponseReader
 from mlenv.oci import MANIFEST_MEDIA_TYPE, Descriptor
+from mlenv.origins import UnsafeUrlError, follow, may_send_credentials
 from mlenv.report import Reporter, Task
 
 # Blobs up to this size go in one PUT; bigger ones in PATCH chunks of this size.
@@ -306,10 +308,11 @@ class _Session:
         self._repo = reference.repository
         self._client = httpx.Client(
             base_url=base_url,
-            auth=_ChallengeAuth(credentials, scope),
+            auth=_ChallengeAuth(base_url, credentials, scope),
             transport=transport,
             timeout=_TIMEOUT,
             follow_redirects=True,
+            event_hooks={"request": [functools.partial(guard_request, base_url)]},
         )
 
     def __enter__(self) -> _Session:
@@ -445,11 +448,13 @@ class _Session:
 
     def _location(self, response: httpx.Response) -> httpx.URL:
         location = response.headers.get("Location")
+        where = _where(response.request.url)
         if not location:
-            raise RegistryError(
-                "the registry gave no upload location", where=_where(response.request.url)
-            )
-        return self._client.base_url.join(location)
+            raise RegistryError("the registry gave no upload location", where=where)
+        try:
+            return httpx.URL(follow(location, base=str(response.request.url), where=where))
+        except UnsafeUrlError as error:
+            raise RegistryError(error.message, where=where, hint=error.hint) from None
 
     def _check(self, response: httpx.Response, expected: tuple[int, ...], action: str) -> None:
         if response.status_code in expected:
@@ -475,23 +480,48 @@ class _Session:
         return None
 
 
+_TOKEN_REALM = "mlenv-token-realm"  # request extension: this request fetches a Bearer token
+
+
+def guard_request(registry: str, request: httpx.Request) -> None:
+    """The wall every request to or on behalf of ``registry`` (its URL) passes, installed as
+    an httpx request hook so redirects, upload ``Location``s and token requests meet it too.
+
+    The URL must be one mlenv may follow from the registry (``origins.follow``: http(s), not
+    this machine unless the registry is on it), and an ``Authorization`` header is removed
+    unless ``origins.may_send_credentials`` allows it: the registry's own origin, or the
+    token realm it named for a token request.
+    """
+    url = str(request.url)
+    try:
+        follow(url, base=registry, where=_where(request.url))
+    except UnsafeUrlError as error:
+        raise RegistryError(error.message, where=error.where, hint=error.hint) from None
+    realm = bool(request.extensions.get(_TOKEN_REALM))
+    if not may_send_credentials(registry, url, token_realm=realm):
+        request.headers.pop("Authorization", None)
+
+
 class _ChallengeAuth(httpx.Auth):
-    """Answers a 401's WWW-Authenticate: Basic with the credentials, or Bearer by fetching a
-    token from the realm (with the credentials, if any); the header is then sent up front."""
+    """Answers a 401's WWW-Authenticate from the registry itself: Basic with the credentials,
+    or Bearer by fetching a token from the realm (with the credentials, if any); the header is
+    then sent up front, to the registry's origin only."""
 
     requires_response_body = True
 
-    def __init__(self, credentials: Credentials | None, scope: str) -> None:
+    def __init__(self, registry: str, credentials: Credentials | None, scope: str) -> None:
+        self._registry = registry
         self._credentials = credentials
         self._scope = scope
         self._header: str | None = None
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        if self._header is not None:
+        own = may_send_credentials(self._registry, str(request.url))
+        if self._header is not None and own:
             request.headers["Authorization"] = self._header
         response = yield request
-        if response.status_code != 401:
-            return
+        if response.status_code != 401 or not own:
+            return  # another host's challenge is never answered with this registry's secrets
         scheme, _, rest = response.headers.get("WWW-Authenticate", "").partition(" ")
         params = {
             key.lower(): quoted or bare for key, quoted, bare in _CHALLENGE_PARAM.findall(rest)
@@ -510,12 +540,24 @@ class _ChallengeAuth(httpx.Auth):
         yield request
 
     def _token_request(self, params: Mapping[str, str]) -> httpx.Request:
+        realm = params["realm"]
+        if self._credentials is not None and not may_send_credentials(
+            self._registry, realm, token_realm=True
+        ):
+            raise RegistryError(
+                f"refusing to send the registry's credentials to the token realm {realm}",
+                where=self._registry,
+                hint="a token realm must be https (or the registry's own scheme) and may be on "
+                "this machine only when the registry is; check the registry's address",
+            )
         scopes = dict.fromkeys(scope for scope in (self._scope, params.get("scope")) if scope)
         query: dict[str, str | list[str]] = {"scope": list(scopes)}
         if params.get("service"):
             query["service"] = params["service"]
         headers = {} if self._credentials is None else {"Authorization": _basic(self._credentials)}
-        return httpx.Request("GET", params["realm"], params=query, headers=headers)
+        return httpx.Request(
+            "GET", realm, params=query, headers=headers, extensions={_TOKEN_REALM: True}
+        )
 
 
 def _token(response: httpx.Response) -> str:
@@ -550,8 +592,8 @@ def _chunks(path: Path) -> Iterator[tuple[int, bytes]]:
 
 
 def _where(url: httpx.URL) -> str:
-    """A URL for messages: upload-session state in the query is noise (and may be a secret)."""
-    return str(url.copy_with(query=None))
+    """A URL for messages: upload-session state in the query is noise; secrets are masked."""
+    return redact(str(url.copy_with(query=None)))
 
 
 def _error_detail(response: httpx.Response) -> str:

@@ -14,6 +14,8 @@ from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Protocol
 
+from mlenv.errors import redact
+
 if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
 
@@ -45,7 +47,7 @@ class QuietReporter:
         pass
 
     def warning(self, text: str) -> None:
-        print(f"warning: {text}", file=self._stream)
+        print(redact(f"warning: {text}"), file=self._stream)
 
     @contextmanager
     def task(
@@ -83,7 +85,7 @@ class HumanReporter:
         self._terminal = self._stream.isatty() if terminal is None else terminal
 
     def info(self, text: str) -> None:
-        print(text, file=self._stream, flush=True)
+        print(redact(text), file=self._stream, flush=True)
 
     def warning(self, text: str) -> None:
         self.info(f"warning: {text}")
@@ -122,7 +124,7 @@ class HumanReporter:
         columns.append(TimeElapsedColumn())
         console = Console(file=self._stream, force_terminal=True)
         with Progress(*columns, console=console, transient=True) as progress:
-            yield _RichTask(progress, progress.add_task(description, total=total))
+            yield _RichTask(progress, progress.add_task(redact(description), total=total))
         self.info(f"{description}: done")
 
 
@@ -133,7 +135,7 @@ class JsonReporter:
         self._stream = stream or sys.stderr
 
     def _emit(self, **event: object) -> None:
-        print(json.dumps(event, sort_keys=True), file=self._stream, flush=True)
+        print(redact(json.dumps(event, sort_keys=True)), file=self._stream, flush=True)
 
     def info(self, text: str) -> None:
         self._emit(event="info", message=text)

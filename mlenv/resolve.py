@@ -7,10 +7,12 @@ as a tree of who asked for what.
 
 from __future__ import annotations
 
+import re
 import threading
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,6 +26,14 @@ from resolvelib.structs import RequirementInformation
 
 from mlenv.errors import MlenvError
 from mlenv.index import CoreMetadata, Index, IndexFile
+from mlenv.limits import (
+    MAX_DEPENDENCIES,
+    MAX_EXTRA_SETS,
+    MAX_EXTRAS,
+    MAX_MARKER_EVALUATIONS,
+    MAX_REQUIRES_DIST,
+    enforce,
+)
 from mlenv.pep508 import requirement as parsed
 from mlenv.report import Reporter, Task
 from mlenv.target import Target
@@ -195,6 +205,11 @@ class _Provider(AbstractProvider[Req, Candidate, str]):
         self.rejections: dict[NormalizedName, _Rejections] = defaultdict(_Rejections)
         self.required_by: dict[NormalizedName, list[Candidate]] = defaultdict(list)
         self.dependencies: dict[Candidate, tuple[Req, ...]] = {}
+        self._satisfied: dict[tuple[int, Version], tuple[Req, bool]] = {}
+        self._extra_sets: dict[NormalizedName, set[frozenset[str]]] = defaultdict(set)
+        self._parsed: dict[tuple[NormalizedName, Version], list[tuple[Requirement, bool]]] = {}
+        self.markers_evaluated = 0
+        self.work = 0  # specifier clauses evaluated: tests bound it to prove the cost linear
         self._files: dict[NormalizedName, Future[list[Candidate]]] = {}
         self._lock = threading.Lock()
         self._pool = ThreadPoolExecutor(PREFETCH_WORKERS, thread_name_prefix="mlenv-prefetch")
@@ -294,48 +309,55 @@ class _Provider(AbstractProvider[Req, Candidate, str]):
         incompatibilities: Mapping[str, Iterator[Candidate]],
     ) -> list[Candidate]:
         name = canonicalize_name(identifier.split("[")[0])
-        extras = frozenset(e for r in requirements[identifier] for e in r.extras)
         reqs = list(requirements[identifier])
+        extras = frozenset(e for r in reqs for e in r.extras)
         if extras:
             reqs.extend(requirements.get(name, ()))
+            self._extra_sets[name].add(extras)
+            enforce(len(self._extra_sets[name]), MAX_EXTRA_SETS, "extras combinations", where=name)
+        # One intersection per call, not one per candidate: with n requirements and c
+        # candidates that is O(n + c) specifier work instead of O(n * c) set building.
+        combined = _intersection(req.specifier for req in reqs)
+        exact = _exact_pins(reqs)
         bad = {c.version for c in incompatibilities[identifier]}
-        allowed = [
-            c
-            for c in self._candidates(name)
-            if c.version not in bad and self._allowed(c, reqs, prereleases=False)
-        ]
+        candidates = [c for c in self._candidates(name) if c.version not in bad]
+        allowed = [c for c in candidates if self._allowed(c, combined, exact, prereleases=False)]
         if not allowed:  # pip's rule: pre-releases only when nothing else matches
-            allowed = [
-                c
-                for c in self._candidates(name)
-                if c.version not in bad and self._allowed(c, reqs, prereleases=True)
-            ]
+            allowed = [c for c in candidates if self._allowed(c, combined, exact, prereleases=True)]
         preferred = self.preferences.get(name)
         if preferred is not None:
             allowed.sort(key=lambda c: c.version != preferred)
         return [Candidate(c.name, c.version, c.file, extras) for c in allowed]
 
-    @staticmethod
-    def _allowed(candidate: Candidate, reqs: Sequence[Req], *, prereleases: bool) -> bool:
-        combined = SpecifierSet()
-        for req in reqs:
-            combined &= req.specifier
+    def _allowed(
+        self,
+        candidate: Candidate,
+        combined: SpecifierSet,
+        exact: frozenset[Version],
+        *,
+        prereleases: bool,
+    ) -> bool:
+        self.work += len(combined) or 1
         # As pip: a pre-release is allowed when a specifier names one, or when asked.
         allow_pre = prereleases or bool(combined.prereleases)
         if not combined.contains(candidate.version, prereleases=allow_pre):
             return False
         if candidate.file is not None and candidate.file.yanked is not None:
             # PEP 592: a yanked file is only chosen when a requirement pins exactly it.
-            return any(
-                spec.operator in ("==", "===") and Version(spec.version) == candidate.version
-                for req in reqs
-                for spec in req.specifier
-                if "*" not in spec.version
-            )
+            return candidate.version in exact
         return True
 
     def is_satisfied_by(self, requirement: Req, candidate: Candidate) -> bool:
-        return requirement.specifier.contains(candidate.version, prereleases=True)
+        """Memoized by identity (a SpecifierSet's hash is recomputed on every call): resolvelib
+        asks again for every pinned name in every round. The entry keeps ``requirement``
+        alive, so its id cannot be reused."""
+        key = (id(requirement), candidate.version)
+        known = self._satisfied.get(key)
+        if known is None:
+            self.work += len(requirement.specifier) or 1
+            verdict = requirement.specifier.contains(candidate.version, prereleases=True)
+            known = self._satisfied[key] = (requirement, verdict)
+        return known[1]
 
     def get_dependencies(self, candidate: Candidate) -> list[Req]:
         if candidate in self.dependencies:
@@ -344,7 +366,13 @@ class _Provider(AbstractProvider[Req, Candidate, str]):
             return []  # conda's package: its dependencies are conda's business
         metadata = self.index.metadata(candidate.file)  # the index checks name and version
         self.task.advance()
-        deps = self._dependencies(candidate, metadata)
+        where = f"{candidate.name} {candidate.version}"
+        enforce(len(metadata.requires_dist), MAX_REQUIRES_DIST, "Requires-Dist lines", where=where)
+        deps = _merged(self._dependencies(candidate, metadata))
+        names = {dep.name for dep in deps}
+        enforce(len(names), MAX_DEPENDENCIES, "distinct dependencies", where=where)
+        for dep in deps:
+            enforce(len(dep.extras), MAX_EXTRAS, f"extras in {dep.text!r}"[:200], where=where)
         if candidate.extras:
             base = Req(candidate.name, SpecifierSet(f"=={candidate.version}"))
             deps = [base, *deps]
@@ -356,19 +384,97 @@ class _Provider(AbstractProvider[Req, Candidate, str]):
         return deps
 
     def _dependencies(self, candidate: Candidate, metadata: CoreMetadata) -> list[Req]:
-        markers = self.target.markers
+        lines = self._lines(metadata)
+        if not candidate.extras:
+            return [to_req(requirement) for requirement, base in lines if base]
+        # An extra's candidate adds only what its extras bring; the base carries the rest.
+        # Only the extras a marker names are tried: linear, however many extras.
         wanted = []
-        for text in metadata.requires_dist:
-            requirement = parsed(text)
-            if not candidate.extras:
-                if applies(requirement, markers):
+        for requirement, base in lines:
+            if base or requirement.marker is None:
+                continue
+            for extra in _named_extras(requirement, candidate.extras):
+                self._evaluate(str(candidate))
+                if applies(requirement, self.target.markers, extra):
                     wanted.append(to_req(requirement))
-            # An extra's candidate adds only what its extras bring; the base carries the rest.
-            elif not applies(requirement, markers) and any(
-                applies(requirement, markers, extra) for extra in candidate.extras
-            ):
-                wanted.append(to_req(requirement))
+                    break
         return wanted
+
+    def _lines(self, metadata: CoreMetadata) -> list[tuple[Requirement, bool]]:
+        """Each Requires-Dist line parsed, and whether it applies without an extra: once per
+        distribution, not once per extras combination that asks for its dependencies."""
+        key = (metadata.name, metadata.version)
+        known = self._parsed.get(key)
+        if known is None:
+            known = []
+            for text in metadata.requires_dist:
+                requirement = parsed(text)
+                self._evaluate(f"{metadata.name} {metadata.version}")
+                known.append((requirement, applies(requirement, self.target.markers)))
+            self._parsed[key] = known
+        return known
+
+    def _evaluate(self, where: str) -> None:
+        """Count one marker evaluation against the budget for the whole resolution."""
+        self.markers_evaluated += 1
+        enforce(
+            self.markers_evaluated,
+            MAX_MARKER_EVALUATIONS,
+            "marker evaluations in this resolution",
+            where=where,
+        )
+
+
+_EXTRA_TEST = re.compile(r"""\bextra\s*==\s*['"]([^'"]*)['"]|['"]([^'"]*)['"]\s*==\s*extra\b""")
+
+
+def _named_extras(requirement: Requirement, extras: frozenset[str]) -> Iterable[str]:
+    """The extras among ``extras`` a marker can be true for: those it compares ``extra`` with
+    by ``==``, or all of them when it tests ``extra`` some other way."""
+    text = str(requirement.marker)
+    named = {canonicalize_name(a or b) for a, b in _EXTRA_TEST.findall(text)}
+    if text.count("extra") > len(named) or not named:
+        return extras
+    return extras & named
+
+
+def _intersection(specifiers: Iterable[SpecifierSet]) -> SpecifierSet:
+    """All specifiers as one set, built once: ``a &= b`` in a loop copies the growing set each
+    time, which is quadratic in the number of requirements."""
+    clauses = {str(spec) for specifier in specifiers for spec in specifier}
+    return SpecifierSet(",".join(sorted(clauses)))
+
+
+def _exact_pins(reqs: Iterable[Req]) -> frozenset[Version]:
+    """Versions some requirement pins exactly (``==1.0``, not ``==1.*``): PEP 592 lets only
+    those pick a yanked file."""
+    pins = set()
+    for req in reqs:
+        for spec in req.specifier:
+            if spec.operator in ("==", "===") and "*" not in spec.version:
+                with suppress(InvalidVersion):  # "===" takes any string
+                    pins.add(Version(spec.version))
+    return frozenset(pins)
+
+
+def _merged(reqs: Sequence[Req]) -> list[Req]:
+    """One requirement per identifier, in first-seen order: a package that lists the same
+    dependency n times hands resolvelib one requirement, not n (it re-matches candidates
+    against every requirement of a name each time one is added)."""
+    groups: dict[str, list[Req]] = {}
+    for req in reqs:
+        groups.setdefault(req.identifier, []).append(req)
+    return [
+        group[0]
+        if len(group) == 1
+        else Req(
+            group[0].name,
+            _intersection(r.specifier for r in group),
+            group[0].extras,
+            ", ".join(dict.fromkeys(str(r) for r in group)),
+        )
+        for group in groups.values()
+    ]
 
 
 class _ResolvelibProgress(BaseReporter[Req, Candidate, str]):

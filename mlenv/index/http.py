@@ -20,12 +20,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, BinaryIO
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urlsplit
 
 from mlenv import __version__
 from mlenv.index.caches import HttpCache, is_storable
 from mlenv.index.model import PackageIndexError
 from mlenv.index.urls import Credentials, Origin, origin, split_credentials, strip_credentials
+from mlenv.limits import MAX_BODY_BYTES, enforce
+from mlenv.origins import NO_LOCAL_ROOTS, follow, is_loopback, may_send_credentials
 
 if TYPE_CHECKING:
     import httpx
@@ -120,7 +122,8 @@ class HttpClient:
         self._transport = transport
         self._sleep = sleep
         self._client: httpx.Client | None = None
-        self._credentials: dict[Origin, Credentials | None] = {}
+        # per origin: the URL the credentials came with, and the credentials
+        self._credentials: dict[Origin, tuple[str, Credentials] | None] = {}
         self._netrc: netrc.netrc | None = None
         self._netrc_loaded = False
         self._lock = threading.Lock()
@@ -144,7 +147,7 @@ class HttpClient:
         clean, credentials = split_credentials(url)
         if credentials is not None:
             with self._lock:
-                self._credentials[origin(clean)] = credentials
+                self._credentials[origin(clean)] = (clean, credentials)
         return clean
 
     def get(
@@ -162,16 +165,20 @@ class HttpClient:
             return HttpResponse(cached.url, 200, cached.headers, cached.content, from_cache=True)
         if cached is not None:
             headers.update(cached.validators())
-        response, final_url = self._send(url, headers, stream=False)
-        if response.status_code == 304 and cached is not None and self.cache is not None:
-            cached = self.cache.revalidated(cached, response.headers)
-            self.cache.store(url, accept, cached)
-            return HttpResponse(cached.url, 200, cached.headers, cached.content, from_cache=True)
-        _raise_for_status(response, final_url)
+        response, final_url = self._send(url, headers, stream=True)
+        try:
+            if response.status_code == 304 and cached is not None and self.cache is not None:
+                cached = self.cache.revalidated(cached, response.headers)
+                self.cache.store(url, accept, cached)
+                return HttpResponse(cached.url, 200, cached.headers, cached.content, True)
+            _raise_for_status(response, final_url)
+            content = _read_bounded(response, final_url)
+        finally:
+            response.close()
         lowered = {k.lower(): v for k, v in response.headers.items()}
         if use_cache and self.cache is not None and is_storable(lowered):
-            self.cache.store(url, accept, self.cache.page(final_url, lowered, response.content))
-        return HttpResponse(final_url, response.status_code, lowered, response.content)
+            self.cache.store(url, accept, self.cache.page(final_url, lowered, content))
+        return HttpResponse(final_url, response.status_code, lowered, content)
 
     def _now(self) -> float:
         return self.cache.clock() if self.cache else time.time()
@@ -217,11 +224,15 @@ class HttpClient:
                 if not self._netrc_loaded:
                     self._netrc = _load_netrc(self._netrc_path or default_netrc_path())
                     self._netrc_loaded = True
-                entry = self._netrc.hosts.get(key[1]) if self._netrc else None
-                self._credentials[key] = (entry[0] or "", entry[2] or "") if entry else None
-            credentials = self._credentials[key]
-        if credentials is None:
+                # netrc names a host, not a scheme: its secret never goes out in clear text
+                # except to this machine, so an https -> http redirect cannot expose it.
+                cleartext = key[0] != "https" and not is_loopback(key[1])
+                entry = self._netrc.hosts.get(key[1]) if self._netrc and not cleartext else None
+                self._credentials[key] = (url, (entry[0] or "", entry[2] or "")) if entry else None
+            found = self._credentials[key]
+        if found is None or not may_send_credentials(found[0], url):  # the invariant's gate
             return None
+        credentials = found[1]
         token = base64.b64encode(f"{credentials[0]}:{credentials[1]}".encode()).decode()
         return f"Basic {token}"
 
@@ -244,7 +255,8 @@ class HttpClient:
             if response.status_code not in _REDIRECTS or not location:
                 return response, url
             response.close()
-            url = strip_credentials(urljoin(url, location))
+            # A redirect is a link the server hands out: the same rule as a page's links.
+            url = strip_credentials(follow(location, base=url, local=NO_LOCAL_ROOTS, where=url))
         raise HttpError(
             f"more than {self.max_redirects} redirects fetching {url}",
             url=url,
@@ -330,6 +342,24 @@ class _ResponseReader(io.RawIOBase):
         view[:count] = self._pending[:count]
         self._pending = self._pending[count:]
         return count
+
+
+def _read_bounded(response: httpx.Response, url: str) -> bytes:
+    """The whole (decoded) body, refused past ``MAX_BODY_BYTES``: pages and metadata are read
+    into memory, so an endless or decompression-bomb answer must stop early."""
+    import httpx
+
+    declared = response.headers.get("content-length", "")
+    if declared.isdigit():
+        enforce(int(declared), MAX_BODY_BYTES, "bytes in the answer", where=url)
+    body = bytearray()
+    try:
+        for chunk in response.iter_bytes():
+            body += chunk
+            enforce(len(body), MAX_BODY_BYTES, "bytes in the answer", where=url)
+    except httpx.HTTPError as exc:
+        raise transfer_error(url, exc) from None
+    return bytes(body)
 
 
 def _raise_for_status(response: httpx.Response, url: str) -> None:

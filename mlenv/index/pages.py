@@ -14,6 +14,8 @@ from urllib.parse import unquote, urldefrag, urljoin, urlsplit
 
 from mlenv.index.model import IndexPageError, Link, valid_sha256
 from mlenv.index.urls import strip_credentials
+from mlenv.limits import MAX_PAGE_LINKS, MAX_UNTERMINATED, enforce
+from mlenv.origins import NO_LOCAL_ROOTS, LocalRoots, follow
 
 ACCEPT = (
     "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html;q=0.2, "
@@ -53,11 +55,14 @@ def page_kind(content_type: str | None, content: bytes, where: str) -> Literal["
     )
 
 
-def parse_page(content: bytes, content_type: str | None, page_url: str) -> list[Link]:
-    """Links on a project page; relative links resolve against ``page_url``."""
+def parse_page(
+    content: bytes, content_type: str | None, page_url: str, local: LocalRoots = NO_LOCAL_ROOTS
+) -> list[Link]:
+    """Links on a project page; relative links resolve against ``page_url``. Every link goes
+    through ``origins.follow``: a ``file:`` link only from a local page, inside ``local``."""
     where = strip_credentials(page_url)
     if page_kind(content_type, content, where) == "json":
-        return parse_json(content, page_url)
+        return parse_json(content, page_url, local)
     charset = "utf-8"
     for param in (content_type or "").split(";")[1:]:
         key, _, value = param.strip().partition("=")
@@ -69,12 +74,13 @@ def parse_page(content: bytes, content_type: str | None, page_url: str) -> list[
         raise IndexPageError(
             f"the page is not valid {charset} text", where=where, hint=_PAGE_HINT
         ) from None
-    return parse_html(text, page_url)
+    return parse_html(text, page_url, local)
 
 
 class _AnchorParser(HTMLParser):
-    def __init__(self) -> None:
+    def __init__(self, where: str) -> None:
         super().__init__(convert_charrefs=True)
+        self.where = where
         self.anchors: list[dict[str, str | None]] = []
         self.base: str | None = None
         self.saw_tag = False
@@ -83,6 +89,7 @@ class _AnchorParser(HTMLParser):
         self.saw_tag = True
         if tag == "a":
             self.anchors.append(dict(attrs))
+            enforce(len(self.anchors), MAX_PAGE_LINKS, "links on the page", where=self.where)
         elif tag == "base" and self.base is None:
             self.base = dict(attrs).get("href")
 
@@ -102,23 +109,40 @@ def _filename(url: str) -> str:
     return unquote(urlsplit(url).path.rsplit("/", 1)[-1])
 
 
-def parse_html(text: str, page_url: str) -> list[Link]:
-    parser = _AnchorParser()
-    parser.feed(text)
-    parser.close()
+def parse_html(text: str, page_url: str, local: LocalRoots = NO_LOCAL_ROOTS) -> list[Link]:
+    where = strip_credentials(page_url)
+    parser = _AnchorParser(where)
+    try:
+        parser.feed(text)
+        # feed() stops at the first unterminated construct and keeps the rest; close() then
+        # rescans that rest once per "<" in it (quadratic before Python 3.13.5), so a long
+        # unterminated tail is refused instead of handed to it.
+        enforce(
+            len(parser.rawdata),
+            MAX_UNTERMINATED,
+            "characters after an unclosed tag or comment",
+            where=where,
+        )
+        parser.close()
+    except AssertionError as exc:  # _markupbase's answer to a malformed declaration
+        raise IndexPageError(f"the page is not parsable HTML ({exc})"[:300], where=where,
+                             hint=_PAGE_HINT) from None  # fmt: skip
     if not parser.saw_tag and text.strip():
         raise IndexPageError(
             "the page is not HTML (no tags at all)",
-            where=strip_credentials(page_url),
+            where=where,
             hint=_PAGE_HINT,
         )
-    base = urljoin(page_url, parser.base) if parser.base else page_url
+    base = follow(parser.base, base=page_url, local=local, where=where) if parser.base else page_url
     links = []
     for attrs in parser.anchors:
         href = attrs.get("href")
         if not href:
             continue
-        url, fragment = urldefrag(urljoin(base, href))
+        # Judged against the page itself: a <base href> cannot lend a link its own origin.
+        url, fragment = urldefrag(
+            follow(urljoin(base, href), base=page_url, local=local, where=where)
+        )
         sha256 = None
         for part in fragment.split("&"):
             name, _, value = part.partition("=")
@@ -160,11 +184,14 @@ def _json_metadata(value: object) -> tuple[bool, str | None]:
     return bool(value), None
 
 
-def parse_json(content: bytes, page_url: str) -> list[Link]:
+def parse_json(content: bytes, page_url: str, local: LocalRoots = NO_LOCAL_ROOTS) -> list[Link]:
+    where = strip_credentials(page_url)
     try:
         document = json.loads(content)
     except ValueError as exc:
         raise _bad_json(page_url, f"is not valid JSON ({exc})") from None
+    except RecursionError:
+        raise _bad_json(page_url, "nests too deeply") from None
     if not isinstance(document, dict):
         raise _bad_json(page_url, "is not a JSON object")
     meta = document.get("meta")
@@ -174,6 +201,7 @@ def parse_json(content: bytes, page_url: str) -> list[Link]:
     files = document.get("files")
     if not isinstance(files, list):
         raise _bad_json(page_url, "has no files list")
+    enforce(len(files), MAX_PAGE_LINKS, "files on the page", where=where)
     links = []
     for position, entry in enumerate(files):
         if not isinstance(entry, dict):
@@ -189,7 +217,9 @@ def parse_json(content: bytes, page_url: str) -> list[Link]:
         has_metadata, metadata_sha256 = _json_metadata(metadata)
         links.append(
             Link(
-                url=strip_credentials(urldefrag(urljoin(page_url, url))[0]),
+                url=strip_credentials(
+                    urldefrag(follow(url, base=page_url, local=local, where=where))[0]
+                ),
                 filename=filename,
                 sha256=valid_sha256(hashes.get("sha256")) if isinstance(hashes, dict) else None,
                 requires_python=requires_python if isinstance(requires_python, str) else None,

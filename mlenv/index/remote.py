@@ -35,6 +35,8 @@ from mlenv.index.model import (
 from mlenv.index.pages import ACCEPT, parse_page
 from mlenv.index.urls import file_url_to_path, is_file_url, location_to_url
 from mlenv.index.wheelmeta import read_wheel_metadata
+from mlenv.limits import MAX_PAGE_LINKS, enforce
+from mlenv.origins import LocalRoots, follow
 
 PREFETCH_WORKERS = 8  # enough to hide latency; more only hammers the index
 
@@ -54,9 +56,17 @@ class _RemoteIndex(ABC):
     """What both share: memoized listings, and reading metadata and bytes of listed files."""
 
     def __init__(
-        self, location: str, *, http: HttpClient, cache: MetadataCache | None = None
+        self,
+        location: str,
+        *,
+        http: HttpClient,
+        cache: MetadataCache | None = None,
+        local: LocalRoots | None = None,
     ) -> None:
         self._url = http.add_credentials(location_to_url(location)).rstrip("/")
+        # Where its pages' file: links may lead: the manifest's local sources (open_sources
+        # passes them all), else this source alone.
+        self._local = local if local is not None else self._own_root()
         self._http = http
         self._cache = cache
         self._metadata: dict[IndexFile, CoreMetadata] = {}
@@ -66,6 +76,10 @@ class _RemoteIndex(ABC):
     @property
     def url(self) -> str:
         return self._url
+
+    @abstractmethod
+    def _own_root(self) -> LocalRoots:
+        """The local root this source names by itself (none for a remote one)."""
 
     def files(self, project: NormalizedName) -> tuple[IndexFile, ...]:
         project = canonicalize_name(project)
@@ -106,7 +120,8 @@ class _RemoteIndex(ABC):
         """The PEP 658 ``.metadata`` bytes, checked against the published hash; None if absent."""
         if not file.has_metadata:
             return None
-        url = f"{file.url}.metadata"
+        # Beside a followed file, yet a symlink could still lead out of a local root.
+        url = follow(f"{file.url}.metadata", base=file.url, local=self._local, where=file.url)
         if is_file_url(url):
             path = file_url_to_path(url)
             if not path.is_file():
@@ -162,9 +177,12 @@ class SimpleIndex(_RemoteIndex):
     ``index.html``, whichever exists (JSON first).
     """
 
+    def _own_root(self) -> LocalRoots:
+        return LocalRoots.of(indexes=[self._url])
+
     def _links(self, project: NormalizedName) -> list[Link]:
         page = self._page(project)
-        return parse_page(*page) if page is not None else []
+        return parse_page(*page, self._local) if page is not None else []
 
     def _page(self, project: NormalizedName) -> tuple[bytes, str | None, str] | None:
         """Content, Content-Type and final URL of the project page; None when there is none."""
@@ -196,10 +214,18 @@ class FindLinks(_RemoteIndex):
     """
 
     def __init__(
-        self, location: str, *, http: HttpClient, cache: MetadataCache | None = None
+        self,
+        location: str,
+        *,
+        http: HttpClient,
+        cache: MetadataCache | None = None,
+        local: LocalRoots | None = None,
     ) -> None:
-        super().__init__(location, http=http, cache=cache)
+        super().__init__(location, http=http, cache=cache, local=local)
         self._listing: list[Link] | None = None
+
+    def _own_root(self) -> LocalRoots:
+        return LocalRoots.of(find_links=[self._url])
 
     def _links(self, project: NormalizedName) -> list[Link]:
         with self._lock:
@@ -214,15 +240,16 @@ class FindLinks(_RemoteIndex):
         if is_file_url(self._url):
             path = file_url_to_path(self._url)
             if path.is_dir():
-                return _directory_links(path, self._url)
+                return _directory_links(path, self._url, self._local)
             content = _read_local(path, self._url)
             kind = "application/json" if path.suffix == ".json" else "text/html"
-            return parse_page(content, kind, self._url)
+            return parse_page(content, kind, self._url, self._local)
         response = self._http.get(self._url, headers={"Accept": ACCEPT}, use_cache=True)
-        return parse_page(response.content, response.headers.get("content-type"), response.url)
+        content_type = response.headers.get("content-type")
+        return parse_page(response.content, content_type, response.url, self._local)
 
 
-def _directory_links(directory: Path, where: str) -> list[Link]:
+def _directory_links(directory: Path, where: str, local: LocalRoots) -> list[Link]:
     """Every file in a directory, sorted so the listing never depends on the file system."""
     try:
         entries = sorted(p for p in directory.iterdir() if p.is_file())
@@ -232,10 +259,12 @@ def _directory_links(directory: Path, where: str) -> list[Link]:
             where=where,
             hint="check the find-links directory exists and is readable",
         ) from None
+    enforce(len(entries), MAX_PAGE_LINKS, "files in the directory", where=where)
     names = {p.name for p in entries}
     return [
         Link(
-            url=p.as_uri(),
+            # A symlink out of the directory is refused like a link out of a page.
+            url=follow(p.as_uri(), base=where + "/", local=local, where=where),
             filename=p.name,
             size=p.stat().st_size,
             has_metadata=f"{p.name}.metadata" in names,

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 from urllib.parse import unquote, urlsplit, urlunsplit
-from urllib.request import url2pathname
+
+from mlenv.origins import Origin as Origin
+from mlenv.origins import file_url_to_path as file_url_to_path
+from mlenv.origins import origin as origin
 
 Credentials = tuple[str, str]
-Origin = tuple[str, str, int]
-
-_DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 def split_credentials(url: str) -> tuple[str, Credentials | None]:
@@ -27,24 +27,8 @@ def strip_credentials(url: str) -> str:
     return split_credentials(url)[0]
 
 
-def origin(url: str) -> Origin:
-    """Scheme, host and port: credentials are only ever sent back to the origin they came with."""
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
-    try:
-        port = parts.port
-    except ValueError:
-        port = None
-    return scheme, (parts.hostname or "").lower(), port or _DEFAULT_PORTS.get(scheme, 0)
-
-
 def is_file_url(url: str) -> bool:
     return urlsplit(url).scheme.lower() == "file"
-
-
-def file_url_to_path(url: str) -> Path:
-    parts = urlsplit(url)
-    return Path(url2pathname(parts.path))
 
 
 def location_to_url(location: str) -> str:

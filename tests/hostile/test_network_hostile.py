@@ -12,6 +12,7 @@ from mlenv.cache import ArtifactCache
 from mlenv.fetch import UrlOpener, artifacts_of, fetch
 from mlenv.index import HttpClient, HttpError
 from mlenv.lock import loads as load_lock
+from mlenv.origins import LocalRoots
 from mlenv.report import MemoryReporter
 from tests.functional.test_fetch_cli import WHEELS, make_project
 from tests.support.cli import run_mlenv
@@ -71,7 +72,7 @@ def test_a_download_that_stalls_midway_times_out_and_stores_nothing(tmp_path: Pa
             fetch(
                 artifacts,
                 cache,
-                UrlOpener(http, root),
+                UrlOpener(http, root, LocalRoots()),
                 reporter=MemoryReporter(),
                 attempts=2,
                 sleep=lambda _: None,

@@ -10,7 +10,10 @@ import httpx
 import pytest
 
 from mlenv.index import HttpCache, HttpClient, HttpError, OfflineError
+from mlenv.index import http as http_module
 from mlenv.index.urls import origin, split_credentials
+from mlenv.limits import LimitError
+from mlenv.origins import UnsafeUrlError
 
 Handler = Callable[[httpx.Request], httpx.Response]
 
@@ -225,3 +228,77 @@ def test_a_damaged_cache_entry_is_a_miss(tmp_path: Path) -> None:
     (entry,) = (p for p in (tmp_path / "http-v1").rglob("*") if p.is_file())
     entry.write_bytes(b"garbage without a header")
     assert not client.get("https://index.example/page", use_cache=True).from_cache
+
+
+@pytest.mark.parametrize(
+    "location",
+    [
+        "file:///etc/passwd",
+        "FILE:///etc/passwd",
+        "http://127.0.0.1:8080/a.whl",
+        "//localhost/a.whl",
+        "ftp://index.example/a.whl",
+        " javascript:alert(1)",
+    ],
+)
+def test_a_redirect_cannot_point_a_remote_index_at_this_machine(location: str) -> None:
+    """Protects invariant 3 in the http client: a Location goes through origins.follow and a
+    refused one is never requested."""
+    recorder = Recorder(lambda request: httpx.Response(302, headers={"Location": location}))
+    with pytest.raises(UnsafeUrlError) as info:
+        _client(recorder).get("https://index.example/simple/demo/")
+    assert info.value.where == "https://index.example/simple/demo/"
+    assert len(recorder.requests) == 1
+
+
+def test_credentials_do_not_survive_a_downgrade_or_a_port_change() -> None:
+    """Protects invariant 5 across redirects: https -> http on the same host and another port
+    are other origins, so neither hop gets the Authorization header."""
+    hops = iter(["http://index.example/a", "https://index.example:8443/b"])
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        nxt = next(hops, None)
+        return httpx.Response(302, headers={"Location": nxt}) if nxt else httpx.Response(200)
+
+    recorder = Recorder(handler)
+    _client(recorder, netrc_path=Path("/nonexistent")).get("https://u:s3cret@index.example/x")
+    assert [("authorization" in r.headers) for r in recorder.requests] == [True, False, False]
+
+
+def test_netrc_credentials_never_go_out_in_clear_text(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Protects invariant 5 for netrc (which names a host, not a scheme): an https -> http
+    redirect to the same host does not carry them; plain http to loopback still does."""
+    netrc = tmp_path / "netrc"
+    netrc.write_text(
+        "machine index.example login bob password hunter2\n"
+        "machine 127.0.0.1 login bob password hunter2\n"
+    )
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.scheme == "https":
+            return httpx.Response(302, headers={"Location": "http://index.example/x"})
+        return httpx.Response(200)
+
+    recorder = Recorder(handler)
+    _client(recorder).get("https://index.example/x")
+    _client(recorder).get("http://127.0.0.1:8080/x")
+    assert [("authorization" in r.headers) for r in recorder.requests] == [True, False, True]
+
+
+def test_a_body_past_the_limit_is_refused_while_streaming(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Protects invariant 7: a page body (declared or streamed, after decompression) larger
+    than MAX_BODY_BYTES is refused naming the URL, not read into memory whole."""
+    monkeypatch.setattr(http_module, "MAX_BODY_BYTES", 1000)
+    chunks = (b"x" * 100 for _ in range(10**6))  # 100 MB if read to the end
+    recorder = Recorder(lambda request: httpx.Response(200, content=chunks))
+    with pytest.raises(LimitError) as info:
+        _client(recorder).get("https://index.example/simple/demo/")
+    assert info.value.where == "https://index.example/simple/demo/"
+    assert next(chunks)  # most of the stream was never consumed
+    declared = Recorder(lambda request: httpx.Response(200, headers={"Content-Length": "5000"}))
+    with pytest.raises(LimitError, match="more than 1,000"):
+        _client(declared).get("https://index.example/simple/other/")

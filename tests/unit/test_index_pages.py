@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
+from mlenv.index import pages as pages_module
 from mlenv.index.model import IndexPageError, Link, make_file
 from mlenv.index.pages import page_kind, parse_html, parse_json, parse_page
+from mlenv.limits import LimitError
+from mlenv.origins import UnsafeUrlError
 
 PAGE = "https://pypi.example/simple/demo/"
 SHA = "a" * 64
@@ -227,3 +231,75 @@ def test_wheels_and_sdists_become_index_files() -> None:
     assert {str(t) for t in wheel.tags} == {"cp311-cp311-manylinux_2_28_x86_64"}
     assert (wheel.has_metadata, wheel.metadata_sha256) == (True, META_SHA)
     assert (sdist.is_wheel, sdist.tags, sdist.has_metadata) == (False, frozenset(), False)
+
+
+@pytest.mark.parametrize(
+    "page",
+    [
+        '<a href="file:///etc/passwd#/demo-1.0-py3-none-any.whl">x</a>',
+        '<a href="FILE:///home/u/.ssh/id_rsa">x</a>',
+        '<base href="file:///etc/"><a href="demo-1.0-py3-none-any.whl">x</a>',
+        '<base href="http://127.0.0.1/"><a href="demo-1.0-py3-none-any.whl">x</a>',
+        '<a href="//127.0.0.1/demo-1.0-py3-none-any.whl">x</a>',
+        '<a href="&#102;ile:///etc/passwd">entity-encoded scheme</a>',
+        '<a href=" file:///etc/passwd">x</a>',
+        '<a href="data:application/zip;base64,UEsFBg==">x</a>',
+    ],
+)
+def test_an_http_page_cannot_link_to_this_machine(page: str) -> None:
+    """Protects invariant 3 in HTML pages, <base href> included: the whole page is refused,
+    naming it."""
+    with pytest.raises(UnsafeUrlError) as info:
+        parse_page(page.encode(), "text/html", PAGE)
+    assert info.value.where == PAGE
+
+
+@pytest.mark.parametrize("url", ["file:///etc/passwd", "http://localhost/x.whl", "gopher://x/"])
+def test_a_json_page_cannot_link_to_this_machine(url: str) -> None:
+    """Protects invariant 3 in PEP 691 answers."""
+    document = {"meta": {"api-version": "1.1"}, "files": [{"url": url, "filename": "x.whl"}]}
+    with pytest.raises(UnsafeUrlError):
+        parse_json(json.dumps(document).encode(), PAGE)
+
+
+def test_deeply_nested_json_is_a_clear_error() -> None:
+    """Protects invariant 7: nesting beyond json's recursion guard is an IndexPageError naming
+    the page, not a RecursionError (an internal error)."""
+    with pytest.raises(IndexPageError, match="nests too deeply") as info:
+        parse_json(b'{"meta": ' + b"[" * 200_000 + b"]" * 200_000 + b"}", PAGE)
+    assert info.value.where == PAGE
+
+
+def test_a_page_with_too_many_links_is_refused_and_100k_links_parse_quickly(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Protects invariant 7: 100,000 links (HTML and JSON) parse in bounded time; past
+    MAX_PAGE_LINKS the page is refused naming it, before any link is resolved."""
+    anchors = "".join(f'<a href="demo-{i}.0-py3-none-any.whl">x</a>\n' for i in range(100_000))
+    started = time.monotonic()
+    assert len(parse_html(anchors, PAGE)) == 100_000
+    files = [{"url": f"demo-{i}.0.tar.gz", "filename": f"demo-{i}.0.tar.gz"} for i in range(10**5)]
+    document = json.dumps({"meta": {"api-version": "1.1"}, "files": files}).encode()
+    assert len(parse_json(document, PAGE)) == 100_000
+    assert time.monotonic() - started < 30  # about 3 s; quadratic parsing would take hours
+    monkeypatch.setattr(pages_module, "MAX_PAGE_LINKS", 99_999)
+    with pytest.raises(LimitError, match="links on the page") as info:
+        parse_html(anchors, PAGE)
+    assert info.value.where == PAGE
+    with pytest.raises(LimitError, match="files on the page"):
+        parse_json(document, PAGE)
+
+
+@pytest.mark.parametrize(
+    "unit", ["<!--", "<a href='x' ", "</", "<?", "<!", "<script>", "<!["], ids=repr
+)
+def test_html_that_never_closes_fails_fast_and_clearly(unit: str) -> None:
+    """Protects invariant 7 against HTMLParser's quadratic end-of-input handling (an
+    unterminated comment or tag made close() rescan the rest once per "<": minutes for a
+    megabyte) and its AssertionError on a malformed declaration: both are IndexPageErrors
+    naming the page, in well under a second."""
+    started = time.monotonic()
+    with pytest.raises((IndexPageError, LimitError)) as info:
+        parse_html(f"<html><body><a href='demo-1.0.tar.gz'>d</a>{unit * 200_000}", PAGE)
+    assert info.value.where == PAGE
+    assert time.monotonic() - started < 10

@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import sys
 from itertools import count
 from pathlib import Path
 from typing import NamedTuple
@@ -22,6 +23,7 @@ from mlenv.registry import (
     Reference,
     RegistryError,
     docker_credentials,
+    guard_request,
     parse_reference,
     push,
 )
@@ -310,3 +312,98 @@ def test_a_corrupt_local_blob_is_caught_and_its_upload_cancelled(
     assert error.value.where == str(blob)
     assert fake.requests[-1].method == "DELETE"
     assert built.layer_digests[0] not in fake.blobs
+
+
+class OffsiteUploads(FakeRegistry):
+    """Upload ``Location``s point at another host (as registries on object storage do), which
+    answers every request (or challenges every one, with ``challenge``) and records it."""
+
+    def __init__(self, storage: str = "https://storage.test", challenge: bool = False) -> None:
+        super().__init__()
+        self.storage = storage
+        self.challenge = challenge
+        self.offsite: list[Seen] = []
+
+    def handle(self, request: httpx.Request) -> httpx.Response:
+        if request.url.host == httpx.URL(self.storage).host:
+            self.offsite.append(
+                Seen(request.method, request.url, request.headers.get("Authorization"))
+            )
+            if self.challenge:
+                return httpx.Response(401, headers={"WWW-Authenticate": 'Basic realm="s"'})
+            return self._upload(request, request.url.path.rsplit("/", 1)[1])
+        response = super().handle(request)
+        if response.status_code == 202 and request.method == "POST":
+            response.headers["Location"] = f"{self.storage}{response.headers['Location']}"
+        return response
+
+
+def test_upload_locations_on_another_host_never_get_the_authorization(
+    image: tuple[Path, ImageResult], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Protects invariant 5: chunked PATCH and closing PUT to an upload Location on another
+    host carry no Authorization header, yet the push succeeds."""
+    layout, built = image
+    monkeypatch.setattr(registry_module, "CHUNK_SIZE", 4096)
+    fake = OffsiteUploads()
+    assert run_push(fake, layout) == built.manifest_digest
+    assert {r.method for r in fake.offsite} == {"PATCH", "PUT"}
+    assert all(r.authorization is None for r in fake.offsite)
+    assert all(r.authorization for r in fake.requests[1:])  # the registry itself still gets it
+
+
+def test_a_challenge_from_another_host_is_not_answered_with_the_registry_credentials(
+    image: tuple[Path, ImageResult],
+) -> None:
+    """Protects invariant 5: a 401 from the upload host does not make mlenv send Basic
+    credentials (or the Bearer token) there; the push fails naming that host."""
+    layout, _built = image
+    fake = OffsiteUploads(challenge=True)
+    with pytest.raises(RegistryError) as info:
+        run_push(fake, layout)
+    assert "storage.test" in info.value.where
+    assert fake.offsite and all(r.authorization is None for r in fake.offsite)
+
+
+@pytest.mark.parametrize(
+    "storage", ["file:///etc", "https://127.0.0.1:9", "http://localhost:9", "ftp://storage.test"]
+)
+def test_an_upload_location_pointing_at_this_machine_or_off_the_web_is_refused(
+    image: tuple[Path, ImageResult], storage: str
+) -> None:
+    """Protects invariant 3 for registries: a remote registry's Location goes through
+    origins.follow like any other handed-out URL."""
+    layout, _built = image
+    fake = OffsiteUploads(storage=storage)
+    with pytest.raises(RegistryError, match="refusing to follow"):
+        run_push(fake, layout)
+    assert fake.offsite == []
+
+
+@pytest.mark.parametrize("realm", ["http://auth.test/token", "https://127.0.0.1/token"])
+def test_a_suspicious_token_realm_gets_no_credentials(
+    image: tuple[Path, ImageResult], monkeypatch: pytest.MonkeyPatch, realm: str
+) -> None:
+    """Protects invariant 5's token-realm rule: a downgrade to http or a loopback realm named
+    by a remote registry is refused before the credentials are sent."""
+    layout, _built = image
+    monkeypatch.setattr(sys.modules[__name__], "REALM", realm)
+    fake = FakeRegistry()
+    with pytest.raises(RegistryError, match="refusing to send the registry's credentials"):
+        run_push(fake, layout)
+    assert fake.token_requests == []
+
+
+def test_guard_request_strips_authorization_off_origin() -> None:
+    """Protects invariant 5 at its wall: the request hook every registry request passes."""
+    registry = "https://registry.test"
+    for url, kept in [
+        ("https://registry.test:443/v2/", True),
+        ("https://REGISTRY.test/v2/", True),
+        ("http://registry.test/v2/", False),
+        ("https://registry.test:5000/v2/", False),
+        ("https://other.test/v2/", False),
+    ]:
+        request = httpx.Request("PATCH", url, headers={"Authorization": "Bearer t"})
+        guard_request(registry, request)
+        assert ("Authorization" in request.headers) is kept, url

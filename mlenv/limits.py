@@ -1,0 +1,34 @@
+"""How much of anything an untrusted source may make mlenv read or do (security invariant 7).
+
+Every bound on remote input lives here, with the one function that enforces them, so a page,
+a metadata file or a requirement list that is too big fails the same clear way, naming what
+and where, before the work it would cost is done. The bounds sit far above anything real
+(PyPI's largest project pages are a few MB) and far below what hurts.
+"""
+
+from __future__ import annotations
+
+from mlenv.errors import MlenvError
+
+MAX_BODY_BYTES = 64 << 20  # a page, a JSON answer or a .metadata held in memory
+MAX_PAGE_LINKS = 200_000  # files on one project page or find-links page
+MAX_UNTERMINATED = 64 << 10  # HTML after a tag or comment that never closes
+MAX_REQUIRES_DIST = 10_000  # Requires-Dist lines of one distribution
+MAX_DEPENDENCIES = 1_000  # distinct projects one distribution depends on (after markers)
+MAX_EXTRAS = 100  # extras named in one requirement (``pkg[a,b,c]``)
+MAX_EXTRA_SETS = 500  # distinct extras combinations of one project in one resolution
+MAX_MARKER_EVALUATIONS = 2_000_000  # environment markers one resolution may evaluate
+
+
+class LimitError(MlenvError):
+    """An input is bigger, or would cost more work, than any real one."""
+
+
+def enforce(amount: int, limit: int, what: str, *, where: str) -> None:
+    """Refuse ``amount`` of ``what`` when over ``limit``; ``where`` names the URL or package."""
+    if amount > limit:
+        raise LimitError(
+            f"{what}: more than {limit:,} (at least {amount:,})",
+            where=where,
+            hint="no real index or package comes near this; the source is broken or hostile",
+        )

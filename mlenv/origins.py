@@ -1,0 +1,201 @@
+"""Where a URL may lead mlenv, and where credentials may go: one decision each.
+
+An index, a mirror, a registry and a lock are all untrusted; the manifest is not. So a URL that
+one of them hands out is followed only through ``follow`` (security invariant 3: nothing remote
+points mlenv at the local machine), and a secret is attached to a request only when
+``may_send_credentials`` says so (invariant 5: credentials never leave their origin).
+"""
+
+from __future__ import annotations
+
+import functools
+import ipaddress
+import os
+import re
+import socket
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urljoin, urlsplit
+from urllib.request import url2pathname
+
+from mlenv.errors import MlenvError
+
+Origin = tuple[str, str, int]
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+_WEB = frozenset(_DEFAULT_PORTS)
+# WHATWG URL parsing strips these around a URL; anything else odd inside one is refused.
+_EDGE = "".join(chr(c) for c in range(0x21))
+_ODD_CHARACTER = re.compile(r"[\x00-\x20\x7f\\]")
+_INVALID_PORT = -1
+
+
+class UnsafeUrlError(MlenvError):
+    """A URL that an untrusted source handed out leads somewhere mlenv may not go from there."""
+
+
+def _host(hostname: str) -> str:
+    """Lower case, IDNA (punycode) form: ``Bücher.example`` and ``xn--bcher-kva.example`` are
+    one host, so credentials and checks cannot be split across two spellings."""
+    host = hostname.lower()
+    try:
+        return host.encode("idna").decode("ascii")
+    except UnicodeError:
+        return host
+
+
+def origin(url: str) -> Origin:
+    """Scheme, host and port, with default ports filled in (https://h is https://h:443) and the
+    host normalised; a URL with an unparsable port gets a port no real URL has."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port
+    except ValueError:
+        port = _INVALID_PORT
+    return scheme, _host(parts.hostname or ""), port or _DEFAULT_PORTS.get(scheme, 0)
+
+
+@functools.lru_cache(maxsize=1024)
+def is_loopback(host: str) -> bool:
+    """The local machine under any spelling: ``localhost``, ``127.1``, ``0x7f000001``,
+    ``2130706433``, ``[::1]``, ``[::ffff:127.0.0.1]``, ``0.0.0.0``, and their IDNA-equivalent
+    Unicode forms (full-width digits, ideographic dots, circled letters)."""
+    host = _host(host.strip("[]")).rstrip(".")  # "127。0。0。1" is 127.0.0.1 to httpx too
+    if host == "localhost" or host.endswith(".localhost") or not host:
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        try:  # the lenient forms getaddrinfo also accepts: 127.1, 0x7f.1, 2130706433
+            address = ipaddress.ip_address(socket.inet_aton(host))
+        except OSError:
+            return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return address.is_loopback or address.is_unspecified
+
+
+def may_send_credentials(owner: str, url: str, *, token_realm: bool = False) -> bool:
+    """May credentials that belong to ``owner`` (a URL) be sent with a request to ``url``?
+
+    Only to the exact same origin (scheme, host, port; default ports and host spelling
+    normalised). With ``token_realm`` the request fetches a Bearer token for the registry
+    ``owner`` from the realm its ``WWW-Authenticate`` named: the distribution spec's token
+    auth sends the registry's credentials there, as Docker does, so another host is allowed,
+    but never a downgrade to plain http nor a loopback realm for a registry that is not on
+    loopback itself (a remote registry must not steer credentials to a local service).
+    """
+    mine, theirs = origin(owner), origin(url)
+    if theirs[0] not in _WEB or theirs[2] == _INVALID_PORT or mine[2] == _INVALID_PORT:
+        return False
+    if mine == theirs:
+        return True
+    if not token_realm:
+        return False
+    if theirs[0] != "https" and theirs[0] != mine[0]:
+        return False
+    return is_loopback(mine[1]) or not is_loopback(theirs[1])
+
+
+@dataclass(frozen=True)
+class LocalRoots:
+    """The local directories the manifest itself names (file:// indexes, find-links and
+    channels): the only places a ``file:`` URL may lead, and only from a local source."""
+
+    roots: tuple[Path, ...] = ()
+
+    @classmethod
+    def of(
+        cls,
+        *,
+        indexes: Iterable[str] = (),
+        find_links: Iterable[str] = (),
+        base_dir: Path = Path(),
+    ) -> LocalRoots:
+        """Roots from the manifest's locations (URLs, or paths relative to ``base_dir``);
+        remote and missing ones add nothing. An index directory named ``simple`` is rooted at
+        the directory holding it, where mirrors keep the files (``../../packages/…``); any
+        other index, find-links directory or conda channel is its own root, a find-links page
+        its directory."""
+        roots = []
+        for location, index in [*((i, True) for i in indexes), *((f, False) for f in find_links)]:
+            if "://" in location and urlsplit(location).scheme.lower() != "file":
+                continue
+            path = file_url_to_path(location) if "://" in location else base_dir / location
+            path = Path(os.path.realpath(path))
+            if path.is_file() and not index:
+                roots.append(path.parent)
+            elif path.is_dir():
+                roots.append(path.parent if index and path.name == "simple" else path)
+        return cls(tuple(dict.fromkeys(roots)))
+
+    def holds(self, path: Path) -> bool:
+        """``path`` with every symlink and ``..`` resolved lies inside one of the roots."""
+        real = Path(os.path.realpath(path))
+        return any(real == root or real.is_relative_to(root) for root in self.roots)
+
+
+NO_LOCAL_ROOTS = LocalRoots()
+
+
+def file_url_to_path(url: str) -> Path:
+    """The local path a ``file:`` URL names (percent-escapes decoded)."""
+    return Path(url2pathname(urlsplit(url).path))
+
+
+def follow(url: str, *, base: str, where: str, local: LocalRoots = NO_LOCAL_ROOTS) -> str:
+    """The absolute URL that ``url`` (a link, a ``<base href>``, a JSON ``url``, a redirect's
+    ``Location`` or a lock entry, relative to ``base``) leads to, if mlenv may go there.
+
+    From an http(s) base only http(s) URLs, and none on loopback unless the base is too. A
+    ``file:`` URL (or a plain path, for a lock) only from a ``file:`` base, with no host, and
+    inside one of the manifest's ``local`` roots once ``..``, percent-escapes and symlinks are
+    resolved. Any other scheme, a backslash or a control character is refused; ``where``
+    names the page, lock entry or package in the error.
+    """
+    stripped = url.strip(_EDGE)
+    if not stripped or _ODD_CHARACTER.search(stripped):
+        raise _refused(url, where, "it holds whitespace, a control character or a backslash")
+    base_scheme, base_is_local = _base_facts(base)
+    target = urljoin(base, stripped)
+    parts = urlsplit(target)
+    scheme = parts.scheme.lower()
+    if scheme in _WEB:
+        if not parts.hostname or "%" in parts.hostname:
+            raise _refused(url, where, "it names no host, or an escaped one")
+        try:
+            parts.port  # noqa: B018 - raises on a port that is not a number
+        except ValueError:
+            raise _refused(url, where, "its port is not a number") from None
+        if is_loopback(parts.hostname) and not base_is_local:
+            raise _refused(url, where, "it points a remote source at this machine")
+        return target
+    if scheme != "file":
+        raise _refused(url, where, f"mlenv follows only http(s) URLs, not {scheme or 'this'}:")
+    if base_scheme != "file":
+        raise _refused(url, where, "a file: URL is accepted only from a local source")
+    if parts.netloc not in ("", "localhost"):
+        raise _refused(url, where, f"a file: URL must not name a host ({parts.netloc})")
+    if not local.holds(file_url_to_path(target)):
+        raise _refused(url, where, "it leads outside the local directories the manifest names")
+    return target
+
+
+@functools.lru_cache(maxsize=64)
+def _base_facts(base: str) -> tuple[str, bool]:
+    """The base's scheme and whether it is on this machine: asked once per page, not per link."""
+    parts = urlsplit(base)
+    return parts.scheme.lower(), is_loopback(parts.hostname or "")
+
+
+def _refused(url: str, where: str, why: str) -> UnsafeUrlError:
+    shown = url if len(url) <= 200 else url[:200] + "…"
+    return UnsafeUrlError(
+        f"refusing to follow {shown!r}: {why}",
+        where=where,
+        hint="an index, redirect or lock may only lead to http(s) URLs; local files are read "
+        "only from directories named in the manifest ([pypi] index-url, extra-index-urls, "
+        "find-links, [conda] channels)",
+    )

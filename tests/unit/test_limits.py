@@ -1,0 +1,206 @@
+"""Invariant 7: inputs are bounded in size and in work. The resolver's cost is counted (the
+specifier clauses it evaluates), so a quadratic regression fails here whatever the machine."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
+from typing import BinaryIO
+
+import pytest
+from packaging.requirements import Requirement
+from packaging.utils import NormalizedName, canonicalize_name
+
+from mlenv import resolve as resolve_module
+from mlenv.index import CoreMetadata, IndexFile, MemoryIndex
+from mlenv.index.model import Link, make_file
+from mlenv.limits import MAX_DEPENDENCIES, MAX_REQUIRES_DIST, LimitError, enforce
+from mlenv.report import MemoryReporter
+from mlenv.resolve import Resolution, resolve
+from mlenv.target import Target
+from tests.support.wheels import build_wheel
+
+X86_311 = Target("linux-64", "3.11", "2.28")
+
+
+def _resolve(root: str, *wheels: tuple[str, bytes]) -> Resolution:
+    index = MemoryIndex("memory://a", dict(wheels))
+    return resolve([Requirement(root)], X86_311, index, reporter=MemoryReporter())
+
+
+class _Counting(resolve_module._Provider):
+    """The real provider, remembering the work counter of the last resolution."""
+
+    last = 0
+
+    def close(self) -> None:
+        _Counting.last = self.work
+        super().close()
+
+
+def _work(monkeypatch: pytest.MonkeyPatch, lines: int) -> int:
+    monkeypatch.setattr(resolve_module, "_Provider", _Counting)
+    requires = [f"dep>={i}.0" for i in range(lines)]
+    wheels = [build_wheel("app", "1.0", requires_dist=requires)]
+    wheels += [build_wheel("dep", f"{v}.0") for v in range(lines, lines + 20)]
+    result = _resolve("app", *wheels)
+    assert {str(p.name): str(p.version) for p in result.pins}["dep"] == f"{lines + 19}.0"
+    return _Counting.last
+
+
+def test_requirement_work_is_linear_in_the_number_of_requires_dist_lines(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Protects invariant 7's resolver bound: ten times the lines on one dependency costs
+    about ten times the work (it was quadratic: a SpecifierSet rebuilt per candidate)."""
+    small, large = _work(monkeypatch, 500), _work(monkeypatch, 5_000)
+    assert large <= 12 * small, (small, large)
+
+
+def test_ten_thousand_requires_dist_lines_resolve_in_seconds() -> None:
+    """Protects invariant 7 end to end in the resolver: 10,000 lines naming one dependency
+    resolve well inside a loose bound (this took minutes before)."""
+    requires = [f"dep>={i}.0,!={i}.5" for i in range(10_000)]
+    started = time.monotonic()
+    result = _resolve(
+        "app", build_wheel("app", "1.0", requires_dist=requires), build_wheel("dep", "10000.0")
+    )
+    assert len(result.pins) == 2
+    assert time.monotonic() - started < 20
+
+
+def test_more_requires_dist_lines_than_the_limit_fail_fast_naming_the_package() -> None:
+    """Protects invariant 7: a package over MAX_REQUIRES_DIST is refused, by name, before its
+    requirements are parsed."""
+    requires = [f"dep>={i}" for i in range(MAX_REQUIRES_DIST + 1)]
+    started = time.monotonic()
+    with pytest.raises(LimitError, match="Requires-Dist lines") as info:
+        _resolve("app", build_wheel("app", "1.0", requires_dist=requires))
+    assert info.value.where == "app 1.0"
+    assert time.monotonic() - started < 20
+
+
+def test_too_many_distinct_dependencies_are_refused_naming_the_package() -> None:
+    """Protects invariant 7: resolvelib's rounds are quadratic in the number of projects, so
+    one package may not fan out past MAX_DEPENDENCIES."""
+    requires = [f"dep{i}" for i in range(MAX_DEPENDENCIES + 1)]
+    with pytest.raises(LimitError, match="distinct dependencies") as info:
+        _resolve("app", build_wheel("app", "1.0", requires_dist=requires))
+    assert info.value.where == "app 1.0"
+
+
+def test_a_chain_of_self_referential_extras_resolves_in_bounded_work() -> None:
+    """Protects invariant 7 for extras: app[e0] -> app[e1] -> ... -> app[e300] -> dep, with
+    every extra also naming itself, resolves quickly (each marker is tried only with the
+    extras it names)."""
+    n = 300
+    requires = [f"app[e{i + 1}]; extra == 'e{i}'" for i in range(n)]
+    requires += [f"app[e{i}]; extra == 'e{i}'" for i in range(n)]
+    requires += [f"dep; extra == 'e{n}'"]
+    extras = [f"e{i}" for i in range(n + 1)]
+    started = time.monotonic()
+    result = _resolve(
+        "app[e0]",
+        build_wheel("app", "1.0", requires_dist=requires, provides_extra=extras),
+        build_wheel("dep", "1.0"),
+    )
+    assert {p.name for p in result.pins} == {"app", "dep"}
+    assert time.monotonic() - started < 20
+
+
+def test_too_many_extras_combinations_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Protects invariant 7: extras that name ever new combinations of each other stop at
+    MAX_EXTRA_SETS with the project named."""
+    monkeypatch.setattr(resolve_module, "MAX_EXTRA_SETS", 20)
+    requires = [f"app[e{i + 1},e{i}]; extra == 'e{i}'" for i in range(40)]
+    extras = [f"e{i}" for i in range(41)]
+    with pytest.raises(LimitError, match="extras combinations") as info:
+        _resolve(
+            "app[e0]", build_wheel("app", "1.0", requires_dist=requires, provides_extra=extras)
+        )
+    assert info.value.where == "app"
+
+
+def test_a_requirement_naming_too_many_extras_is_refused() -> None:
+    """Protects invariant 7: ``dep[e1,...,e5000]`` would cost 5,000 marker evaluations per
+    requirement line of dep; it is refused naming the package that asked."""
+    many = ",".join(f"e{i}" for i in range(5_000))
+    with pytest.raises(LimitError, match="extras in") as info:
+        _resolve("app", build_wheel("app", "1.0", requires_dist=[f"dep[{many}]"]))
+    assert info.value.where == "app 1.0"
+
+
+def test_enforce_names_what_and_where() -> None:
+    """Protects the error shape every bound shares."""
+    enforce(10, 10, "things", where="x")
+    with pytest.raises(LimitError) as info:
+        enforce(11, 10, "things", where="https://index.example/simple/x/")
+    assert "things: more than 10" in str(info.value)
+    assert info.value.where == "https://index.example/simple/x/"
+    assert info.value.hint
+
+
+class _HugeProject:
+    """An index whose project "dep" lists 100,000 wheels; metadata is made up per file (no
+    wheel is ever opened), so the test measures the resolver, not wheel building."""
+
+    url = "https://index.example/simple"
+
+    def __init__(self, count: int) -> None:
+        self._files = {
+            name: tuple(
+                make_file(
+                    Link(
+                        f"{self.url}/{name}-{i}.0-py3-none-any.whl",
+                        f"{name}-{i}.0-py3-none-any.whl",
+                    ),
+                    project=canonicalize_name(name),
+                    index_url=self.url,
+                )
+                for i in range(n)
+            )
+            for name, n in (("app", 1), ("dep", count))
+        }
+
+    def files(self, project: NormalizedName) -> tuple[IndexFile | None, ...]:
+        return self._files.get(project, ())
+
+    def metadata(self, file: IndexFile) -> CoreMetadata:
+        requires = ("dep<5",) if file.name == "app" else ()
+        return CoreMetadata(file.name, file.version, requires, None, ())
+
+    def open(self, file: IndexFile) -> AbstractContextManager[BinaryIO]:
+        raise AssertionError("resolving opens no file")
+
+    def prefetch(self, files: Sequence[IndexFile]) -> None:
+        """Nothing to warm."""
+
+
+def test_a_project_with_100k_files_resolves_in_seconds() -> None:
+    """Protects invariant 7 for huge project pages: candidates are filtered once per call, so
+    100,000 files of one project (the wanted one oldest) resolve well inside a loose bound."""
+    started = time.monotonic()
+    result = resolve(
+        [Requirement("app")],
+        X86_311,
+        _HugeProject(100_000),  # type: ignore[arg-type]
+        reporter=MemoryReporter(),
+    )
+    assert {(str(p.name), str(p.version)) for p in result.pins} == {("app", "0.0"), ("dep", "4.0")}
+    assert time.monotonic() - started < 20
+
+
+def test_marker_evaluations_have_a_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Protects invariant 7 where extras multiply work: lines testing ``extra`` other than by
+    ``==`` are tried with every requested extra; past MAX_MARKER_EVALUATIONS the resolution
+    stops, naming the package, instead of grinding for minutes."""
+    monkeypatch.setattr(resolve_module, "MAX_MARKER_EVALUATIONS", 100_000)
+    requires = [f"dep{i}; extra == 'e99' or extra > 'zz'" for i in range(5_000)]
+    extras = [f"e{i}" for i in range(100)]
+    wheel = build_wheel("app", "1.0", requires_dist=requires, provides_extra=extras)
+    started = time.monotonic()
+    with pytest.raises(LimitError, match="marker evaluations") as info:
+        _resolve(f"app[{','.join(extras)}]", wheel)
+    assert info.value.where == "app 1.0"
+    assert time.monotonic() - started < 20

@@ -1,0 +1,72 @@
+"""Invariant 5's output side: ``errors.redact`` is the one redactor, and every output uses it."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from mlenv.errors import MlenvError, redact
+from mlenv.report import HumanReporter, JsonReporter, QuietReporter
+
+SECRET = "s3cr3tVALUE"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        f"https://user:{SECRET}@index.example/simple",
+        f"https://{SECRET}@index.example/simple",
+        f"https://u:p@ss{SECRET}@index.example/simple",
+        f"https://files.example/a.whl?X-Amz-Signature={SECRET}&X-Amz-Date=1",
+        f"https://files.example/a.whl?X-Amz-Credential={SECRET}",
+        f"https://files.example/a.whl?x=1&token={SECRET}",
+        f"https://files.example/a.whl?access_token={SECRET}#frag",
+        f"https://blob.example/a?sv=2020&sig={SECRET}",
+        f"https://storage.example/a?X-Goog-Signature={SECRET}",
+        f"https://conda.anaconda.org/t/{SECRET}/conda-forge",
+        f"Authorization: Bearer {SECRET}",
+        f"Authorization: Basic {SECRET}==",
+        f"GET https://r.example/v2/x/blobs/uploads/1?_state={SECRET}",
+    ],
+)
+def test_redact_masks_every_secret_shape(text: str) -> None:
+    """Protects invariant 5: userinfo, secret query parameters, path tokens, header values."""
+    assert SECRET not in redact(text)
+    assert "***" in redact(text)
+
+
+def test_redact_keeps_what_is_not_secret() -> None:
+    """Protects usefulness: hosts, paths and harmless parameters stay readable."""
+    text = "https://index.example/simple/demo/?page=2 failed: HTTP 404"
+    assert redact(text) == text
+
+
+@given(secret=st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789-_.~", min_size=8))
+def test_hypothesis_userinfo_and_token_never_survive(secret: str) -> None:
+    """Protects invariant 5 over arbitrary token spellings."""
+    for text in (
+        f"error: https://ci:{secret}@h.example/simple/x/ said 401",
+        f"https://h.example/a.whl?token={secret}",
+    ):
+        assert secret not in redact(text)
+
+
+def test_every_reporter_and_error_rendering_redacts() -> None:
+    """Protects invariant 5 in outputs: human, quiet and JSON logs, and error text."""
+    url = f"https://ci:{SECRET}@index.example/simple?token={SECRET}"
+    for make in (HumanReporter, QuietReporter, JsonReporter):
+        stream = io.StringIO()
+        reporter = make(stream)
+        reporter.info(f"reading {url}")
+        reporter.warning(f"slow {url}")
+        with reporter.task(f"fetching {url}", 1):
+            pass
+        assert SECRET not in stream.getvalue(), make
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert lines and all(SECRET not in json.dumps(line) for line in lines)
+    error = MlenvError(f"cannot read {url}", where=url, hint=f"check {url}")
+    assert SECRET not in str(error)
