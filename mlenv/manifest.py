@@ -147,10 +147,12 @@ class Manifest:
                 "version": self.cuda.version,
                 "driver-floor": self.cuda.driver_floor,
                 "archs": list(self.cuda.archs),
-                "unverified": list(self.cuda.unverified),
             }
+            # Each only when used, as in mlenv.toml: an unused escape is not worth a line.
             if self.cuda.cpu_ok:
                 data["cuda"]["cpu-ok"] = list(self.cuda.cpu_ok)
+            if self.cuda.unverified:
+                data["cuda"]["unverified"] = list(self.cuda.unverified)
         return data
 
 

@@ -51,7 +51,7 @@ def test_a_failing_node_fails_the_check(project: tuple[Path, dict[str, str]]) ->
     assert lines[0] == "the lock needs driver 550.54.14 or newer; 7 of 7 node(s) selected"
     assert "OK            gpu-a100-0  NVIDIA-A100-SXM4-80GB x8, driver 550.90.07, sm_80" in lines
     assert any(line.startswith("FAIL          gpu-t4-0") for line in lines)
-    assert "  ERROR   driver-below-toolkit: driver floor 535.104.05 is below 550.54.14, " in (
+    assert "  ERROR   driver-below-toolkit: driver 535.104.05 (checked) is below 550.54.14, " in (
         result.stdout
     )
     assert any(line.startswith("CANNOT JUDGE  cpu-0") for line in lines)
