@@ -19,11 +19,17 @@ from pathlib import Path
 from typing import Any, Literal
 
 from mlenv import __version__
-from mlenv.atomic import replace_dir, work_dir
+from mlenv.atomic import work_dir
 from mlenv.cache import Artifact, ArtifactCache, hash_file
 from mlenv.cuda import CudaVersion, nvidia_require_cuda
 from mlenv.errors import MlenvError
-from mlenv.fetch import MissingArtifactsError, artifacts_of, check_cache, missing_error
+from mlenv.fetch import (
+    MissingArtifactsError,
+    artifacts_of,
+    check_cache,
+    missing_error,
+    missing_from,
+)
 from mlenv.install import InstallResult, NamedWheel, install_environment
 from mlenv.layer import Compression, LayerBlob, collect, compressor_versions, write_layer
 from mlenv.layering import plan_layers, split_entries
@@ -38,6 +44,7 @@ from mlenv.oci import (
     write_image_tar,
     write_layout,
 )
+from mlenv.outputs import OutputKind, check_output, replace_output
 from mlenv.pack import write_pack
 from mlenv.report import Reporter
 
@@ -50,6 +57,20 @@ ARCHIVE_SUFFIX = {"gzip": ".tar.gz", "zstd": ".tar.zst", "none": ".tar"}
 
 class BuildError(MlenvError):
     """The build cannot start or cannot produce what the manifest asks for."""
+
+
+def is_build_record(data: object) -> bool:
+    """``data`` (parsed JSON) has the shape of a build.json this module writes."""
+    return (
+        isinstance(data, dict)
+        and isinstance(data.get("mlenv"), str)
+        and isinstance(data.get("lock-sha256"), str)
+        and isinstance(data.get("platform"), str)
+        and isinstance(data.get("outputs"), dict)
+    )
+
+
+BUILD_OUTPUT = OutputKind("build output", "--dist", BUILD_RECORD, is_build_record)
 
 
 def source_date_epoch(env: Mapping[str, str]) -> int:
@@ -85,7 +106,13 @@ def build(
     *,
     reporter: Reporter,
 ) -> dict[str, Any]:
-    """Build every output of the manifest into ``dist``; returns the build record."""
+    """Build every output of the manifest into ``dist``; returns the build record.
+
+    ``dist`` is checked before anything else is done: mlenv replaces only its own outputs."""
+    keep = {"the project directory": manifest_dir, "the cache": cache.root}
+    if manifest.build.base_image is not None:
+        keep["the base image"] = manifest_dir / manifest.build.base_image
+    dist = check_output(dist, BUILD_OUTPUT, keep=keep)
     env = manifest.environment
     locked = lock.platform(options.platform)
     conda_python = any(c.name == "python" for c in locked.conda)
@@ -97,10 +124,13 @@ def build(
             hint='name the base image\'s Python, e.g. interpreter = "/usr/bin/python3.11", '
             'or let conda provide one ("python 3.11.*" in [conda].dependencies)',
         )
-    _verify(artifacts_of(lock, [options.platform]), cache, reporter)
-    wheels = [NamedWheel(p.filename, cache.path(p.sha256)) for p in locked.packages]
-    dist = dist.absolute()
+    artifacts = artifacts_of(lock, [options.platform])
+    missing = missing_from(cache, artifacts)
+    if missing:
+        raise missing_error(missing, f"the cache {cache.root}")
     with _disk_errors(dist.parent), work_dir(dist) as work:
+        copies = _verified_copies(artifacts, cache, work / "artifacts", reporter)
+        wheels = [NamedWheel(p.filename, copies / p.sha256) for p in locked.packages]
         staging = work / "staging"
         conda_tree = None
         if locked.conda:
@@ -109,7 +139,7 @@ def build(
             conda_tree = work / "conda"
             install_conda(
                 [to_record(c) for c in locked.conda],
-                {c.sha256: cache.path(c.sha256) for c in locked.conda},
+                {c.sha256: copies / c.sha256 for c in locked.conda},
                 conda_tree,
                 target_prefix=env.prefix,
                 platform=options.platform,
@@ -125,6 +155,7 @@ def build(
             reporter=reporter,
             onto=conda_tree,
         )
+        shutil.rmtree(copies)  # installed: free the disk before packing
         out = work / "out"
         out.mkdir()
         record: dict[str, Any] = {
@@ -151,20 +182,23 @@ def build(
             record["outputs"] = {name: job.result() for name, job in sorted(jobs.items())}
         (out / BUILD_RECORD).write_bytes(canonical_json(record) + b"\n")
         shutil.rmtree(staging)
-        replace_dir(out, dist)
+        replace_output(out, dist, BUILD_OUTPUT, keep=keep)
     return record
 
 
-def _verify(artifacts: Sequence[Artifact], cache: ArtifactCache, reporter: Reporter) -> None:
-    """Every artifact in the cache, sha256 re-checked: the build installs only verified bytes."""
-    missing = [a for a in artifacts if not cache.has(a)]
-    if missing:
-        raise missing_error(missing, f"the cache {cache.root}")
-    problems = check_cache(cache, artifacts, reporter)
+def _verified_copies(
+    artifacts: Sequence[Artifact], cache: ArtifactCache, into: Path, reporter: Reporter
+) -> Path:
+    """Every artifact copied from the cache into the build's private ``into`` by the read that
+    hashes it: the build installs these copies, so a cache file swapped after the check can
+    never reach a layer or archive."""
+    into.mkdir()
+    problems = check_cache(cache, artifacts, reporter, copy_to=into)
     if problems:
         raise MissingArtifactsError(
             f"{len(problems)} artifact(s) in the cache do not match the lock", problems
         )
+    return into
 
 
 def _image(

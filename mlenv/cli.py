@@ -11,7 +11,7 @@ import json
 import os
 import sys
 import traceback
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,6 +24,7 @@ from mlenv.atomic import write_atomic
 from mlenv.cache import ArtifactCache, cache_dir
 from mlenv.errors import MlenvError, ProblemsError, UsageError
 from mlenv.manifest import PYTHON_MINORS, Manifest, loads
+from mlenv.outputs import OutputKind, check_output
 from mlenv.report import HumanReporter, JsonReporter, QuietReporter, Reporter
 from mlenv.target import Target
 from mlenv.templates import starter_manifest
@@ -38,6 +39,10 @@ EXIT_OK = 0
 EXIT_USER = 1
 EXIT_INTERNAL = 2
 EXIT_CANNOT_JUDGE = 3
+
+MANIFEST_FILE = OutputKind("manifest", "--manifest")
+LOCK_FILE = OutputKind("lock", "--manifest")
+EXPORT_FILE = OutputKind("export", "--output")
 
 
 @dataclass(frozen=True)
@@ -75,6 +80,14 @@ class Session:
 
     def artifact_cache(self) -> ArtifactCache:
         return ArtifactCache(self.cache_root)
+
+    def write_file(
+        self, path: Path, data: bytes, kind: OutputKind, keep: Mapping[str, Path] | None = None
+    ) -> None:
+        """Every file a command writes at a path the user chose goes through the output
+        guard: never over a directory, a symlink, a special file, or what the run reads."""
+        keep = {**(keep or {}), "the cache": self.cache_root}
+        write_atomic(check_output(path, kind, keep=keep), data)
 
 
 def read_manifest(path: Path) -> Manifest:
@@ -184,7 +197,7 @@ def init(session: Session, name: str | None, python: str, force: bool) -> None:
     directory = path.resolve().parent.name
     text = starter_manifest(name or directory, python)
     loads(text, source=str(path))  # the starter must always be valid
-    write_atomic(path, text.encode())
+    session.write_file(path, text.encode(), MANIFEST_FILE)
     session.reporter.info(f"wrote {path}")
 
 
@@ -260,7 +273,9 @@ def lock(
             previous=previous,
             upgrade=Upgrade.of(upgrade, upgrade_package),
         )
-    write_atomic(path, lockfile.render(new).encode())
+    session.write_file(
+        path, lockfile.render(new).encode(), LOCK_FILE, {"the manifest": session.manifest_path}
+    )
     diff = changes(previous, new)
     for change in diff:
         session.reporter.info(str(change))
@@ -289,6 +304,8 @@ def export(session: Session, fmt: str, platform: str | None, output: Path | None
     from mlenv.export import pylock_toml, requirements_txt
     from mlenv.locker import to_record
 
+    if output is not None:  # before any work
+        check_output(output, EXPORT_FILE, keep=_export_keep(session))
     manifest = session.load_manifest()
     lock_ = session.load_lock()
     lockfile.check_fresh(lock_, manifest, str(session.lock_path))
@@ -305,8 +322,12 @@ def export(session: Session, fmt: str, platform: str | None, output: Path | None
     if output is None:
         click.echo(text, nl=False)
     else:
-        write_atomic(output, text.encode())
+        session.write_file(output, text.encode(), EXPORT_FILE, _export_keep(session))
         session.reporter.info(f"wrote {output}")
+
+
+def _export_keep(session: Session) -> dict[str, Path]:
+    return {"the manifest": session.manifest_path, "the lock": session.lock_path}
 
 
 @cli.command()
@@ -326,7 +347,7 @@ def fetch(
 ) -> None:
     """Download every artifact of the lock into the cache, each verified against its sha256
     and size before it is stored; with --bundle, also write a bundle to carry offline."""
-    from mlenv.fetch import UrlOpener, artifacts_of, write_bundle
+    from mlenv.fetch import UrlOpener, artifacts_of, bundle_destination, write_bundle
     from mlenv.fetch import fetch as fetch_artifacts
 
     manifest = session.load_manifest()
@@ -334,6 +355,8 @@ def fetch(
     lockfile.check_fresh(lock_, manifest, str(session.lock_path))
     artifacts = artifacts_of(lock_, platforms)
     cache = session.artifact_cache()
+    if bundle is not None:
+        bundle_destination(bundle, session.manifest_path, cache)  # before any download
     with session.http(offline) as http:
         for url in (
             manifest.pypi.index_url,
