@@ -59,18 +59,26 @@ class BuildError(MlenvError):
     """The build cannot start or cannot produce what the manifest asks for."""
 
 
-def is_build_record(data: object) -> bool:
-    """``data`` (parsed JSON) has the shape of a build.json this module writes."""
-    return (
-        isinstance(data, dict)
-        and isinstance(data.get("mlenv"), str)
-        and isinstance(data.get("lock-sha256"), str)
-        and isinstance(data.get("platform"), str)
-        and isinstance(data.get("outputs"), dict)
-    )
+def build_files(record: Any) -> frozenset[str] | None:
+    """The files a build.json says its build wrote beside it; None when it is not one."""
+    try:
+        outputs = record["outputs"]
+        names = {BUILD_RECORD}
+        if "oci" in outputs:
+            names |= {"oci", outputs["oci"]["image-tar"]["file"]}
+        if "conda-pack" in outputs:
+            names.add(outputs["conda-pack"]["file"])
+        valid = isinstance(record["mlenv"], str) and isinstance(record["lock-sha256"], str)
+    except (KeyError, TypeError):
+        return None
+    if not valid or not set(outputs) <= {"oci", "conda-pack"}:
+        return None
+    if not all(isinstance(name, str) and name and "/" not in name for name in names):
+        return None
+    return frozenset(names)
 
 
-BUILD_OUTPUT = OutputKind("build output", "--dist", BUILD_RECORD, is_build_record)
+BUILD_OUTPUT = OutputKind("build output", "--dist", BUILD_RECORD, build_files)
 
 
 def source_date_epoch(env: Mapping[str, str]) -> int:

@@ -154,6 +154,7 @@ class ArtifactCache:
         final = self.path(artifact.sha256)
         with _writing(self.root):
             final.parent.mkdir(parents=True, exist_ok=True)
+            self._refuse_links(final.parent)
             fd, tmp_name = tempfile.mkstemp(prefix=f"{PARTIAL}{artifact.sha256}-", dir=final.parent)
         tmp = Path(tmp_name)
         try:
@@ -182,6 +183,19 @@ class ArtifactCache:
             tmp.unlink(missing_ok=True)
             raise
         return final
+
+    def _refuse_links(self, directory: Path) -> None:
+        """No directory below the root may be a symlink: written through, it would put the
+        artifact wherever it points."""
+        for part in [directory, *directory.parents]:
+            if part == self.root:
+                return
+            if not stat.S_ISDIR(part.lstat().st_mode):
+                raise CacheError(
+                    f"{part.relative_to(self.root)} in the cache is {describe(part.lstat())}",
+                    where=str(self.root),
+                    hint="a cache holds only directories and files mlenv wrote; remove it",
+                )
 
     @contextlib.contextmanager
     def locked(self, sha256: str) -> Iterator[None]:

@@ -629,11 +629,14 @@ def _with_output(verdict: Any, output: Path, lock_path: Path) -> Any:
 
 
 def _verify_bundle(bundle: Path) -> None:
+    from mlenv.cache import open_plain
     from mlenv.fetch import check_bundle
 
     lock_path = bundle / "mlenv.lock"
     try:
-        lock_ = lockfile.loads(lock_path.read_text(encoding="utf-8"), str(lock_path))
+        with open_plain(bundle, "mlenv.lock") as handle:  # a symlink is never followed
+            text = handle.read().decode("utf-8")
+        lock_ = lockfile.loads(text, str(lock_path))
     except (OSError, UnicodeDecodeError) as exc:
         raise UsageError(
             f"not a bundle: cannot read its lock ({exc})",

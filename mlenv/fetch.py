@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import Any, BinaryIO, Protocol
 
 from mlenv.atomic import work_dir
 from mlenv.cache import (
@@ -185,17 +185,19 @@ def _chunks(stream: BinaryIO, task: Task) -> Iterator[bytes]:
 # Bundles
 
 
-def is_bundle_record(data: object) -> bool:
-    """``data`` (parsed JSON) has the shape of a bundle.json this module writes."""
-    return (
-        isinstance(data, dict)
-        and data.get("bundle-version") == BUNDLE_VERSION
-        and isinstance(data.get("files"), list)
-        and all(isinstance(e, dict) and isinstance(e.get("path"), str) for e in data["files"])
-    )
+def bundle_files(record: Any) -> frozenset[str] | None:
+    """The top-level names a bundle.json accounts for; None when it is not one."""
+    if not isinstance(record, dict) or record.get("bundle-version") != BUNDLE_VERSION:
+        return None
+    files = record.get("files")
+    if not isinstance(files, list) or not all(
+        isinstance(e, dict) and isinstance(e.get("path"), str) for e in files
+    ):
+        return None
+    return frozenset({BUNDLE_INDEX} | {e["path"].split("/")[0] for e in files})
 
 
-BUNDLE_OUTPUT = OutputKind("bundle", "--bundle", BUNDLE_INDEX, is_bundle_record)
+BUNDLE_OUTPUT = OutputKind("bundle", "--bundle", BUNDLE_INDEX, bundle_files)
 
 
 def bundle_destination(dest: Path, manifest: Path, cache: ArtifactCache) -> Path:

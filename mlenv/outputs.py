@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from mlenv.atomic import replace_dir
-from mlenv.cache import describe
+from mlenv.cache import describe, open_plain
 from mlenv.errors import UsageError
 
 MAX_RECORD = 64 << 20  # a bundle.json lists every artifact; far below this
@@ -38,7 +38,9 @@ class OutputKind:
     what: str  # "build output", for messages
     option: str  # the option naming the path
     record: str | None = None  # the file marking a directory mlenv wrote; None: a single file
-    is_record: Callable[[Any], bool] = lambda _: False  # the record, parsed as JSON, is one
+    # The names at the top of the directory the record (parsed JSON) says mlenv wrote, or
+    # None when it is not such a record.
+    written: Callable[[Any], frozenset[str] | None] = lambda _: None
 
     @property
     def is_dir(self) -> bool:
@@ -76,15 +78,22 @@ def check_output(dest: Path, kind: OutputKind, *, keep: Mapping[str, Path]) -> P
     if not stat.S_ISDIR(info.st_mode):
         raise _refuse(given, kind, f"exists and is not a directory ({describe(info)})")
     with os.scandir(real) as entries:
-        empty = next(entries, None) is None
-    if empty or _holds_record(real, kind):
+        present = {entry.name for entry in entries}
+    if not present:
         return real
-    raise _refuse(
-        given,
-        kind,
-        f"is a directory that is neither empty nor an earlier {kind.what} (no valid "
-        f"{kind.record} in it)",
-    )
+    written = _written(real, kind)
+    if written is None:
+        raise _refuse(
+            given,
+            kind,
+            f"is a directory that is neither empty nor an earlier {kind.what} (no valid "
+            f"{kind.record} in it)",
+        )
+    strangers = sorted(present - written - {kind.record})
+    if strangers:
+        shown = ", ".join(strangers[:5]) + (", ..." if len(strangers) > 5 else "")
+        raise _refuse(given, kind, f"holds {shown}, which the earlier {kind.what} did not write")
+    return real
 
 
 def replace_output(new: Path, dest: Path, kind: OutputKind, *, keep: Mapping[str, Path]) -> None:
@@ -104,21 +113,17 @@ def _real(path: Path) -> Path:
     return Path(os.path.realpath(path))
 
 
-def _holds_record(directory: Path, kind: OutputKind) -> bool:
-    """The record is a plain file (never followed through a symlink) that parses as one."""
+def _written(directory: Path, kind: OutputKind) -> frozenset[str] | None:
+    """What the record says mlenv wrote there; None unless the record is a plain file (never
+    followed through a symlink) that parses as one."""
     assert kind.record is not None
     try:
-        fd = os.open(directory / kind.record, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-    except OSError:
-        return False
-    with os.fdopen(fd, "rb") as handle:
-        info = os.fstat(handle.fileno())
-        if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_RECORD:
-            return False
-        try:
-            return bool(kind.is_record(json.loads(handle.read(MAX_RECORD))))
-        except (ValueError, RecursionError):
-            return False
+        with open_plain(directory, kind.record) as handle:
+            if os.fstat(handle.fileno()).st_size > MAX_RECORD:
+                return None
+            return kind.written(json.loads(handle.read(MAX_RECORD)))
+    except (OSError, ValueError, RecursionError):
+        return None
 
 
 def _refuse(given: str, kind: OutputKind, why: str) -> OutputError:
