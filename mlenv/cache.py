@@ -72,10 +72,10 @@ class ArtifactCache:
         bytes are used). A symlink or anything else in its place counts as absent, so
         ``fetch`` replaces it."""
         try:
-            info = self.path(artifact.sha256).lstat()
+            with open_plain(self.root, relative_path(artifact.sha256)) as handle:
+                return os.fstat(handle.fileno()).st_size == artifact.size
         except OSError:
             return False
-        return stat.S_ISREG(info.st_mode) and info.st_size == artifact.size
 
     def get(self, artifact: Artifact, *, verify: bool = False) -> Path:
         """The cached file; its size is always re-checked, its sha256 when asked. Only for

@@ -317,10 +317,9 @@ def _read_index(root: Path) -> tuple[dict[str, Measured] | None, list[BundleProb
 def _entry_problem(entry: object, path: object) -> str | None:
     if not isinstance(entry, dict) or not isinstance(path, str):
         return "has no path"
-    if path == BUNDLE_INDEX or path.startswith("/") or posixpath.normpath(path) != path:
+    parts = path.split("/")
+    if path == BUNDLE_INDEX or "\0" in path or {"", ".", ".."} & set(parts):
         return "names a path outside the bundle or not normalised"
-    if path.split("/")[0] == "..":
-        return "names a path outside the bundle"
     digest, size = entry.get("sha256"), entry.get("size")
     if not isinstance(digest, str) or len(digest) != 64 or set(digest) - _HEX:
         return "has no sha256 of 64 lower-case hex digits"
