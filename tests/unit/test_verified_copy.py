@@ -37,7 +37,7 @@ def test_the_copy_is_the_bytes_that_were_hashed(tmp_path: Path) -> None:
     measured = cache.copy_verified(GOOD, tmp_path / "copy")
     assert (tmp_path / "copy").read_bytes() == PAYLOADS[GOOD.url]
     assert (measured.sha256, measured.size) == (GOOD.sha256, GOOD.size)
-    assert os.stat(tmp_path / "copy").st_ino != cache.path(GOOD.sha256).stat().st_ino
+    assert (tmp_path / "copy").stat().st_ino != cache.path(GOOD.sha256).stat().st_ino
 
 
 def test_a_tampered_entry_leaves_no_copy(tmp_path: Path) -> None:
@@ -209,7 +209,7 @@ def test_a_bundle_is_never_made_from_a_tampered_cache(tmp_path: Path) -> None:
     cache.path(ARTIFACTS[2].sha256).write_bytes(b"\0" * ARTIFACTS[2].size)
     (tmp_path / "mlenv.toml").write_text("")
     (tmp_path / "mlenv.lock").write_text("")
-    with pytest.raises(IntegrityError, match="pkg2.whl"):
+    with pytest.raises(IntegrityError, match=r"pkg2\.whl"):
         write_bundle(
             tmp_path / "bundle", tmp_path / "mlenv.toml", tmp_path / "mlenv.lock", ARTIFACTS, cache
         )
