@@ -157,7 +157,7 @@ def test_a_platform_the_target_does_not_list_is_refused() -> None:
         ({"md5": "D" * 32}, "md5 is not 32"),
     ],
 )
-def test_a_conda_package_that_is_not_its_file_is_refused(change: dict[str, str], says: str) -> None:
+def test_a_conda_package_that_is_not_its_file_is_refused(change: dict[str, Any], says: str) -> None:
     """conda file names are name-version-build exactly; the subdir is the platform's or noarch."""
     entry = dataclasses.replace(CONDA, **change)
     if "filename" in change:
