@@ -175,6 +175,17 @@ def check_fresh(lock: Lock, manifest: Manifest, lock_path: str = "mlenv.lock") -
             where=lock_path,
             hint="run `mlenv lock` to update it",
         )
+    env, target = manifest.environment, lock.target
+    made_for = {"python": (target.python, env.python), "glibc": (target.glibc, env.glibc),
+                "platforms": (sorted(target.platforms), sorted(env.platforms))}  # fmt: skip
+    for key, (locked, wanted) in made_for.items():
+        if locked != wanted:
+            raise StaleLockError(
+                f"the lock's [target].{key} is {locked}, the manifest says {wanted}: the lock "
+                "was edited or made for another target",
+                where=f"{lock_path}: target.{key}",
+                hint="run `mlenv lock` to update it",
+            )
 
 
 # ---------------------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ entry (key path, package and version)."""
 from __future__ import annotations
 
 import dataclasses
+import re
 from typing import Any
 
 import pytest
@@ -13,7 +14,18 @@ from hypothesis import strategies as st
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
-from mlenv.lock import Lock, LockedConda, LockedPlatform, LockError, loads, render
+from mlenv.lock import (
+    Lock,
+    LockedConda,
+    LockedPlatform,
+    LockError,
+    StaleLockError,
+    check_fresh,
+    inputs_hash,
+    loads,
+    render,
+)
+from mlenv.manifest import loads as load_manifest
 from tests.unit.test_lock import SHA_A, SHA_B, package, sample
 
 CONDA = LockedConda(
@@ -202,3 +214,28 @@ def test_an_entry_loads_exactly_when_its_file_is_its_own(
         assert loads(render(lock)) == lock
     else:
         assert refusal(lock)
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("platforms", ("linux-64", "linux-aarch64")),
+        ("python", "3.12"),
+        ("glibc", "2.17"),
+    ],
+)
+def test_a_target_edited_under_an_unchanged_inputs_hash_is_refused(key: str, value: Any) -> None:
+    """The inputs hash covers the manifest, not the lock's own [target]: a platform, Python or
+    glibc edited into the target (to build for a platform the manifest never named) is stale."""
+    manifest = load_manifest('[environment]\nname = "x"\npython = "3.11"\n')
+    lock = with_entries([package("app")])
+    lock = dataclasses.replace(
+        lock,
+        inputs_hash=inputs_hash(manifest),
+        target=dataclasses.replace(lock.target, glibc=manifest.environment.glibc),
+    )
+    check_fresh(lock, manifest)
+    edited = dataclasses.replace(lock, target=dataclasses.replace(lock.target, **{key: value}))
+    with pytest.raises(StaleLockError, match=re.escape(f"[target].{key} is")) as info:
+        check_fresh(edited, manifest, "p/mlenv.lock")
+    assert info.value.where == f"p/mlenv.lock: target.{key}"
