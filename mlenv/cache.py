@@ -77,16 +77,6 @@ class ArtifactCache:
         except OSError:
             return False
 
-    def get(self, artifact: Artifact, *, verify: bool = False) -> Path:
-        """The cached file; its size is always re-checked, its sha256 when asked. Only for
-        reporting: bytes that are used come from ``copy_verified``."""
-        if verify:
-            self.copy_verified(artifact, None)
-        else:
-            with self.open(artifact) as handle:
-                self._check_size(artifact, os.fstat(handle.fileno()).st_size)
-        return self.path(artifact.sha256)
-
     def open(self, artifact: Artifact) -> BinaryIO:
         """The cached file of ``artifact``, opened without following any symlink below the
         root: a CacheError unless it is a plain file."""

@@ -55,13 +55,14 @@ def check_output(dest: Path, kind: OutputKind, *, keep: Mapping[str, Path]) -> P
     the work directory and the swap happen where the checks looked.
     """
     given = str(dest)
-    real = Path(os.path.realpath(dest))
     try:
-        info: os.stat_result | None = os.lstat(dest)
+        real = Path(os.path.realpath(dest))
+        info: os.stat_result | None = dest.lstat()
     except FileNotFoundError:
         info = None
-    except OSError as exc:
-        raise _refuse(given, kind, f"cannot be examined ({exc.strerror})") from None
+    except (OSError, ValueError) as exc:  # ValueError: a NUL byte in the path
+        why = exc.strerror if isinstance(exc, OSError) else exc
+        raise _refuse(given, kind, f"cannot be examined ({why})") from None
     if info is not None and stat.S_ISLNK(info.st_mode):
         raise _refuse(given, kind, f"is a symlink (to {str(dest.readlink())!r})")
     for name, protected in _protected(keep):

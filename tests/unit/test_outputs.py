@@ -288,3 +288,9 @@ def test_no_spelling_of_a_path_lets_an_output_replace_what_the_user_owns(
                 os.environ["HOME"] = old_home
         for name in USER_FILES:
             assert (world.root / name).read_text() == name, (dest, name)
+
+
+def test_a_path_that_cannot_be_examined_is_refused_not_a_crash(world: World) -> None:
+    """A NUL byte (or an unreadable parent) is a clear refusal, never an internal error."""
+    with pytest.raises(OutputError, match="cannot be examined"):
+        world.check(f"{world.root}/a\0b")
