@@ -193,12 +193,17 @@ class ArtifactCache:
         locks = self.root / "locks-v1"
         with _writing(self.root):
             locks.mkdir(parents=True, exist_ok=True)
-            handle = (locks / f"{sha256}.lock").open("a")
+            self._refuse_links(locks)
+            flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW
+            handle = os.fdopen(os.open(locks / f"{sha256}.lock", flags, 0o644), "a")
         with handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
             try:
                 # Whoever left a partial file of this artifact is gone: we hold its lock.
-                for stale in self.path(sha256).parent.glob(f"{PARTIAL}{sha256}-*"):
+                directory = self.path(sha256).parent
+                if directory.is_dir():
+                    self._refuse_links(directory)
+                for stale in directory.glob(f"{PARTIAL}{sha256}-*"):
                     stale.unlink(missing_ok=True)
                 yield
             finally:

@@ -144,6 +144,16 @@ def test_the_cache_is_never_written_through_a_symlinked_directory(tmp_path: Path
     assert list(elsewhere.iterdir()) == []
 
 
+def test_a_planted_lock_file_symlink_is_not_written_through(tmp_path: Path) -> None:
+    """A shared cache's `locks-v1/<sha>.lock -> ~/.bashrc` must not create or touch the target."""
+    cache = ArtifactCache(tmp_path / "cache")
+    (tmp_path / "cache" / "locks-v1").mkdir(parents=True)
+    (tmp_path / "cache" / "locks-v1" / f"{GOOD.sha256}.lock").symlink_to(tmp_path / "bashrc")
+    with pytest.raises(CacheError, match="cannot write to the cache"):
+        fetch([GOOD], cache, FakeOpener(), reporter=MemoryReporter())
+    assert not (tmp_path / "bashrc").exists()
+
+
 def test_a_cache_entry_swapped_for_another_process_file_is_not_read_as_it_changes(
     tmp_path: Path,
 ) -> None:
