@@ -230,12 +230,16 @@ def write_bundle(
             with source.open("rb") as handle, (work / name).open("xb") as out:
                 measured = measure(handle, out)
             entries.append({"path": name, "sha256": measured.sha256, "size": measured.size})
-        for artifact in artifacts:
+
+        def copy(artifact: Artifact) -> Measured:
             target = work / relative_path(artifact.sha256)
             target.parent.mkdir(parents=True, exist_ok=True)
-            measured = cache.copy_verified(artifact, target)
-            entries.append({"path": relative_path(measured.sha256), "sha256": measured.sha256,
-                            "size": measured.size, "package": artifact.name})  # fmt: skip
+            return cache.copy_verified(artifact, target)
+
+        with ThreadPoolExecutor(4) as pool:  # hashing releases the GIL
+            for artifact, measured in zip(artifacts, pool.map(copy, artifacts), strict=True):
+                entries.append({"path": relative_path(measured.sha256), "sha256": measured.sha256,
+                                "size": measured.size, "package": artifact.name})  # fmt: skip
         entries.sort(key=lambda e: str(e["path"]))
         index = {"bundle-version": BUNDLE_VERSION, "files": entries}
         (work / BUNDLE_INDEX).write_bytes(canonical_json(index) + b"\n")
