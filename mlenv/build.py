@@ -320,11 +320,13 @@ def _archive(
 
 @contextlib.contextmanager
 def _disk_errors(where: Path) -> Iterator[None]:
-    """A full disk is the user's to fix: name where the build writes, not a traceback."""
+    """A full disk is the user's to fix: name where the build writes, not a traceback (also
+    when the installer already wrapped it, naming only the wheel it was writing)."""
     try:
         yield
-    except OSError as exc:
-        if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+    except (OSError, MlenvError) as error:
+        exc = error.__cause__ if isinstance(error, MlenvError) else error
+        if not isinstance(exc, OSError) or exc.errno not in (errno.ENOSPC, errno.EDQUOT):
             raise
         raise BuildError(
             f"cannot write the build: {exc.strerror}",
