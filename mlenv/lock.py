@@ -16,11 +16,13 @@ from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 from urllib.parse import unquote, urlsplit
 
+from packaging.tags import Tag
 from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 from packaging.version import InvalidVersion, Version
 
 from mlenv.errors import MlenvError, Problem, ProblemsError
 from mlenv.manifest import Manifest
+from mlenv.target import Target
 
 LOCK_VERSION = 1
 HEADER = "# mlenv.lock: written by `mlenv lock` for the target in mlenv.toml. Do not edit.\n"
@@ -399,6 +401,7 @@ def consistency_problems(lock: Lock, source: str = "mlenv.lock") -> list[Problem
     files_by_sha: dict[str, tuple[str, str]] = {}
     for platform in lock.platforms:
         path = f"platform.{platform.platform}"
+        tags = _supported_tags(lock.target, platform.platform)
         if platform.platform not in lock.target.platforms:
             problems.append(Problem(f"{source}: {path}", "is not a platform of [target].platforms"))
         seen: dict[tuple[str, str], str] = {}
@@ -413,7 +416,7 @@ def consistency_problems(lock: Lock, source: str = "mlenv.lock") -> list[Problem
                 found = _conda_problems(entry, platform.platform)
                 key = (kind, entry.name)
             else:
-                found = _wheel_problems(entry)
+                found = _wheel_problems(entry, tags)
                 key = (kind, canonicalize_name(entry.name))
             if key in seen:
                 found.append(f"names the package of {seen[key]} again")
@@ -428,12 +431,22 @@ def consistency_problems(lock: Lock, source: str = "mlenv.lock") -> list[Problem
     return problems
 
 
-def _wheel_problems(package: LockedPackage) -> list[str]:
+def _supported_tags(target: LockTarget, platform: str) -> frozenset[Tag] | None:
+    """The wheel tags the target runs on this platform; None when it cannot say."""
     try:
-        name, version, _, _ = parse_wheel_filename(package.filename)
+        return frozenset(Target(platform, target.python, target.glibc).tags)
+    except (KeyError, ValueError):
+        return None
+
+
+def _wheel_problems(package: LockedPackage, tags: frozenset[Tag] | None) -> list[str]:
+    try:
+        name, version, _, file_tags = parse_wheel_filename(package.filename)
     except InvalidWheelFilename as exc:
         return [f"file {package.filename!r} is not a wheel's name: {exc}"]
     found = []
+    if tags is not None and not file_tags & tags:
+        found.append(f"file {package.filename!r} does not run on the target of its platform")
     if canonicalize_name(package.name) != name:
         found.append(f"name {package.name!r} is not the name of its file {package.filename!r}")
     try:

@@ -36,7 +36,7 @@ CONDA = LockedConda(
 )  # fmt: skip
 
 
-TAGS = "cp311-cp311-linux_x86_64"
+TAGS = "cp311-cp311-manylinux_2_17_x86_64"
 
 
 def with_entries(packages: list[object], conda: tuple[LockedConda, ...] = ()) -> Lock:
@@ -109,6 +109,33 @@ def test_a_consistent_lock_with_spellings_that_normalise_alike_loads() -> None:
         ),
         (package("app", "1.0", url="https://x/app-1.0-py3-none-any.whl?f=/evil.whl"), None),
         (package("app", "not a version"), "is not a wheel's name"),
+        (
+            package(
+                "app",
+                "1.0",
+                filename="app-1.0-cp311-cp311-manylinux_2_17_aarch64.whl",
+                url="https://x/app-1.0-cp311-cp311-manylinux_2_17_aarch64.whl",
+            ),
+            "does not run on the target of its platform",
+        ),
+        (
+            package(
+                "app",
+                "1.0",
+                filename="app-1.0-cp312-cp312-manylinux_2_17_x86_64.whl",
+                url="https://x/app-1.0-cp312-cp312-manylinux_2_17_x86_64.whl",
+            ),
+            "does not run on the target of its platform",
+        ),
+        (
+            package(
+                "app",
+                "1.0",
+                filename="app-1.0-cp311-cp311-manylinux_2_34_x86_64.whl",
+                url="https://x/app-1.0-cp311-cp311-manylinux_2_34_x86_64.whl",
+            ),
+            "does not run on the target of its platform",
+        ),
     ],
 )
 def test_a_package_that_is_not_its_file_is_refused(entry: object, says: str | None) -> None:
