@@ -5,6 +5,10 @@ live beside this one). An artifact is streamed to a temporary file in its final 
 hashed and measured while it is written, fsynced and renamed into place only when both match
 the lock, so a reader sees the whole verified file or nothing. A per-artifact file lock keeps
 two processes from downloading the same file twice; readers need no lock.
+
+The cache may be shared and written by others, so nothing in it is trusted when read: bytes
+leave it only through ``ArtifactCache.copy_verified``, which hashes the very read that copies
+them, and nothing below the root is followed through a symlink (``open_plain``).
 """
 
 from __future__ import annotations

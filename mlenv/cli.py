@@ -327,7 +327,11 @@ def export(session: Session, fmt: str, platform: str | None, output: Path | None
 
 
 def _export_keep(session: Session) -> dict[str, Path]:
-    return {"the manifest": session.manifest_path, "the lock": session.lock_path}
+    return {
+        "the manifest": session.manifest_path,
+        "the lock": session.lock_path,
+        "the cache": session.cache_root,
+    }
 
 
 @cli.command()
