@@ -37,7 +37,7 @@ from mlenv.index.http import HttpError
 from mlenv.index.urls import file_url_to_path, is_file_url
 from mlenv.lock import Lock, LockedConda, LockedPackage
 from mlenv.oci import canonical_json
-from mlenv.outputs import OutputKind, check_output, replace_output
+from mlenv.outputs import MAX_RECORD, OutputKind, check_output, replace_output
 from mlenv.report import QuietReporter, Reporter, Task
 
 CHUNK = 1 << 20
@@ -296,6 +296,8 @@ def _read_index(root: Path) -> tuple[dict[str, Measured] | None, list[BundleProb
     normalised path inside the bundle, once, with a sha256 and a size."""
     try:
         with open_plain(root, BUNDLE_INDEX) as handle:
+            if os.fstat(handle.fileno()).st_size > MAX_RECORD:
+                raise ValueError(f"over {MAX_RECORD} bytes")
             index = json.loads(handle.read())
         files = index["files"]
         if not isinstance(files, list):
