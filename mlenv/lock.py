@@ -435,7 +435,7 @@ def _supported_tags(target: LockTarget, platform: str) -> frozenset[Tag] | None:
     """The wheel tags the target runs on this platform; None when it cannot say."""
     try:
         return frozenset(Target(platform, target.python, target.glibc).tags)
-    except (KeyError, ValueError):
+    except (LookupError, ValueError):  # a damaged target: check_fresh refuses it as stale
         return None
 
 
