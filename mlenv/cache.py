@@ -30,6 +30,7 @@ from mlenv.errors import MlenvError
 CACHE_ENV = "MLENV_CACHE_DIR"
 LAYOUT = "artifacts-v1"
 PARTIAL = ".partial-"
+LOCKS = "locks-v1"
 CHUNK = 1 << 20
 
 
@@ -194,7 +195,7 @@ class ArtifactCache:
     @contextlib.contextmanager
     def locked(self, sha256: str) -> Iterator[None]:
         """Hold the artifact's lock: a second process waits, then finds the file there."""
-        locks = self.root / "locks-v1"
+        locks = self.root / LOCKS
         with _writing(self.root):
             locks.mkdir(parents=True, exist_ok=True)
             self._refuse_links(locks)

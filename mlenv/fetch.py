@@ -22,6 +22,7 @@ from typing import Any, BinaryIO, Protocol
 from mlenv.atomic import work_dir
 from mlenv.cache import (
     LAYOUT,
+    LOCKS,
     Artifact,
     ArtifactCache,
     CacheError,
@@ -186,7 +187,8 @@ def _chunks(stream: BinaryIO, task: Task) -> Iterator[bytes]:
 
 
 def bundle_files(record: Any) -> frozenset[str] | None:
-    """The top-level names a bundle.json accounts for; None when it is not one."""
+    """The top-level names a bundle.json accounts for (and the cache's lock directory, which a
+    bundle used as a cache gains); None when it is not one."""
     if not isinstance(record, dict) or record.get("bundle-version") != BUNDLE_VERSION:
         return None
     files = record.get("files")
@@ -194,7 +196,7 @@ def bundle_files(record: Any) -> frozenset[str] | None:
         isinstance(e, dict) and isinstance(e.get("path"), str) for e in files
     ):
         return None
-    return frozenset({BUNDLE_INDEX} | {e["path"].split("/")[0] for e in files})
+    return frozenset({BUNDLE_INDEX, LOCKS} | {e["path"].split("/")[0] for e in files})
 
 
 BUNDLE_OUTPUT = OutputKind("bundle", "--bundle", BUNDLE_INDEX, bundle_files)
