@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 _AT_FDCWD = -100
+WORK_MARK = ".mlenv-work"  # inside every work directory: what a later run may sweep
 _RENAME_EXCHANGE = 2
 
 
@@ -72,6 +73,7 @@ def work_dir(dest: Path) -> Iterator[Path]:
         work = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
         work_fd = os.open(work, os.O_RDONLY | os.O_DIRECTORY)
         fcntl.flock(work_fd, fcntl.LOCK_EX)
+        (work / WORK_MARK).touch()
     finally:
         os.close(parent_fd)  # releases the parent's lock
     try:
@@ -91,7 +93,13 @@ def _remove_if_abandoned(path: Path) -> None:
     except BlockingIOError:
         return  # a live run holds it
     else:
-        shutil.rmtree(path, ignore_errors=True)
+        # Only what mlenv made: its mark inside, or empty (killed before the mark). A user's
+        # directory that merely shares the name is kept.
+        if (path / WORK_MARK).is_file() and not (path / WORK_MARK).is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            with contextlib.suppress(OSError):
+                path.rmdir()
     finally:
         os.close(fd)
 

@@ -19,11 +19,17 @@ from pathlib import Path
 from typing import Any, Literal
 
 from mlenv import __version__
-from mlenv.atomic import replace_dir, work_dir
+from mlenv.atomic import work_dir
 from mlenv.cache import Artifact, ArtifactCache, hash_file
 from mlenv.cuda import CudaVersion, nvidia_require_cuda
 from mlenv.errors import MlenvError
-from mlenv.fetch import MissingArtifactsError, artifacts_of, check_cache, missing_error
+from mlenv.fetch import (
+    MissingArtifactsError,
+    artifacts_of,
+    check_cache,
+    missing_error,
+    missing_from,
+)
 from mlenv.install import InstallResult, NamedWheel, install_environment
 from mlenv.layer import Compression, LayerBlob, collect, compressor_versions, write_layer
 from mlenv.layering import plan_layers, split_entries
@@ -38,6 +44,7 @@ from mlenv.oci import (
     write_image_tar,
     write_layout,
 )
+from mlenv.outputs import OutputKind, check_output, replace_output
 from mlenv.pack import write_pack
 from mlenv.report import Reporter
 
@@ -50,6 +57,28 @@ ARCHIVE_SUFFIX = {"gzip": ".tar.gz", "zstd": ".tar.zst", "none": ".tar"}
 
 class BuildError(MlenvError):
     """The build cannot start or cannot produce what the manifest asks for."""
+
+
+def build_files(record: Any) -> frozenset[str] | None:
+    """The files a build.json says its build wrote beside it; None when it is not one."""
+    try:
+        outputs = record["outputs"]
+        names = {BUILD_RECORD}
+        if "oci" in outputs:
+            names |= {"oci", outputs["oci"]["image-tar"]["file"]}
+        if "conda-pack" in outputs:
+            names.add(outputs["conda-pack"]["file"])
+        valid = isinstance(record["mlenv"], str) and isinstance(record["lock-sha256"], str)
+    except (KeyError, TypeError):
+        return None
+    if not valid or not set(outputs) <= {"oci", "conda-pack"}:
+        return None
+    if not all(isinstance(name, str) and name and "/" not in name for name in names):
+        return None
+    return frozenset(names)
+
+
+BUILD_OUTPUT = OutputKind("build output", "--dist", BUILD_RECORD, build_files)
 
 
 def source_date_epoch(env: Mapping[str, str]) -> int:
@@ -85,7 +114,13 @@ def build(
     *,
     reporter: Reporter,
 ) -> dict[str, Any]:
-    """Build every output of the manifest into ``dist``; returns the build record."""
+    """Build every output of the manifest into ``dist``; returns the build record.
+
+    ``dist`` is checked before anything else is done: mlenv replaces only its own outputs."""
+    keep = {"the project directory": manifest_dir, "the cache": cache.root}
+    if manifest.build.base_image is not None:
+        keep["the base image"] = manifest_dir / manifest.build.base_image
+    dist = check_output(dist, BUILD_OUTPUT, keep=keep)
     from mlenv.registry_base import pinned_base  # imports the registry client only here
 
     manifest = pinned_base(manifest, cache)  # a registry base image: its layout in the cache
@@ -100,10 +135,13 @@ def build(
             hint='name the base image\'s Python, e.g. interpreter = "/usr/bin/python3.11", '
             'or let conda provide one ("python 3.11.*" in [conda].dependencies)',
         )
-    _verify(artifacts_of(lock, [options.platform]), cache, reporter)
-    wheels = [NamedWheel(p.filename, cache.path(p.sha256)) for p in locked.packages]
-    dist = dist.absolute()
+    artifacts = artifacts_of(lock, [options.platform])
+    missing = missing_from(cache, artifacts)
+    if missing:
+        raise missing_error(missing, f"the cache {cache.root}")
     with _disk_errors(dist.parent), work_dir(dist) as work:
+        copies = _verified_copies(artifacts, cache, work / "artifacts", reporter)
+        wheels = [NamedWheel(p.filename, copies / p.sha256) for p in locked.packages]
         staging = work / "staging"
         conda_tree = None
         if locked.conda:
@@ -112,7 +150,7 @@ def build(
             conda_tree = work / "conda"
             install_conda(
                 [to_record(c) for c in locked.conda],
-                {c.sha256: cache.path(c.sha256) for c in locked.conda},
+                {c.sha256: copies / c.sha256 for c in locked.conda},
                 conda_tree,
                 target_prefix=env.prefix,
                 platform=options.platform,
@@ -128,6 +166,7 @@ def build(
             reporter=reporter,
             onto=conda_tree,
         )
+        shutil.rmtree(copies)  # installed: free the disk before packing
         out = work / "out"
         out.mkdir()
         sbom = _sbom(manifest, lock, lock_bytes, cache, out, options)
@@ -156,20 +195,23 @@ def build(
             record["outputs"] = {name: job.result() for name, job in sorted(jobs.items())}
         (out / BUILD_RECORD).write_bytes(canonical_json(record) + b"\n")
         shutil.rmtree(staging)
-        replace_dir(out, dist)
+        replace_output(out, dist, BUILD_OUTPUT, keep=keep)
     return record
 
 
-def _verify(artifacts: Sequence[Artifact], cache: ArtifactCache, reporter: Reporter) -> None:
-    """Every artifact in the cache, sha256 re-checked: the build installs only verified bytes."""
-    missing = [a for a in artifacts if not cache.has(a)]
-    if missing:
-        raise missing_error(missing, f"the cache {cache.root}")
-    problems = check_cache(cache, artifacts, reporter)
+def _verified_copies(
+    artifacts: Sequence[Artifact], cache: ArtifactCache, into: Path, reporter: Reporter
+) -> Path:
+    """Every artifact copied from the cache into the build's private ``into`` by the read that
+    hashes it: the build installs these copies, so a cache file swapped after the check can
+    never reach a layer or archive."""
+    into.mkdir()
+    problems = check_cache(cache, artifacts, reporter, copy_to=into)
     if problems:
         raise MissingArtifactsError(
             f"{len(problems)} artifact(s) in the cache do not match the lock", problems
         )
+    return into
 
 
 def _image(
@@ -317,11 +359,13 @@ def _archive(
 
 @contextlib.contextmanager
 def _disk_errors(where: Path) -> Iterator[None]:
-    """A full disk is the user's to fix: name where the build writes, not a traceback."""
+    """A full disk is the user's to fix: name where the build writes, not a traceback (also
+    when the installer already wrapped it, naming only the wheel it was writing)."""
     try:
         yield
-    except OSError as exc:
-        if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+    except (OSError, MlenvError) as error:
+        exc = error.__cause__ if isinstance(error, MlenvError) else error
+        if not isinstance(exc, OSError) or exc.errno not in (errno.ENOSPC, errno.EDQUOT):
             raise
         raise BuildError(
             f"cannot write the build: {exc.strerror}",

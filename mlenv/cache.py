@@ -5,24 +5,33 @@ live beside this one). An artifact is streamed to a temporary file in its final 
 hashed and measured while it is written, fsynced and renamed into place only when both match
 the lock, so a reader sees the whole verified file or nothing. A per-artifact file lock keeps
 two processes from downloading the same file twice; readers need no lock.
+
+The cache may be shared and written by others, so nothing in it is trusted when read: bytes
+leave it only through ``ArtifactCache.copy_verified``, which hashes the very read that copies
+them, and nothing below the root is followed through a symlink (``open_plain``).
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import hashlib
 import os
+import stat
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from mlenv.errors import MlenvError
 
 CACHE_ENV = "MLENV_CACHE_DIR"
 LAYOUT = "artifacts-v1"
 PARTIAL = ".partial-"
+LOCKS = "locks-v1"
+CHUNK = 1 << 20
 
 
 class CacheError(MlenvError):
@@ -64,46 +73,83 @@ class ArtifactCache:
         return self.root / relative_path(sha256)
 
     def has(self, artifact: Artifact) -> bool:
-        """Present with the right size (cheap; the sha256 is checked by ``verify``)."""
+        """Present as a plain file of the right size (cheap; the sha256 is checked when the
+        bytes are used). A symlink or anything else in its place counts as absent, so
+        ``fetch`` replaces it."""
         try:
-            return self.path(artifact.sha256).stat().st_size == artifact.size
-        except FileNotFoundError:
+            with open_plain(self.root, relative_path(artifact.sha256)) as handle:
+                return os.fstat(handle.fileno()).st_size == artifact.size
+        except OSError:
             return False
 
-    def get(self, artifact: Artifact, *, verify: bool = False) -> Path:
-        """The cached file; its size is always re-checked, its sha256 when asked."""
-        path = self.path(artifact.sha256)
+    def open(self, artifact: Artifact) -> BinaryIO:
+        """The cached file of ``artifact``, opened without following any symlink below the
+        root: a CacheError unless it is a plain file."""
         try:
-            size = path.stat().st_size
+            return open_plain(self.root, relative_path(artifact.sha256))
         except FileNotFoundError:
             raise CacheError(
                 f"{artifact.name} is not in the cache",
-                where=str(path),
+                where=str(self.path(artifact.sha256)),
                 hint="run `mlenv fetch` on a connected machine",
             ) from None
-        if size != artifact.size:
+        except OSError as exc:
             raise IntegrityError(
-                f"{artifact.name}: cached file has {size} bytes, the lock says {artifact.size}",
-                where=str(path),
-                hint="delete it and run `mlenv fetch` again",
-            )
-        if verify:
-            actual = hash_file(path)
-            if actual != artifact.sha256:
+                f"{artifact.name}: the cached file cannot be used: {exc.strerror or exc}",
+                where=str(self.path(artifact.sha256)),
+                hint="a cache holds only plain files mlenv wrote; delete the entry and run "
+                "`mlenv fetch` again",
+            ) from None
+
+    def copy_verified(self, artifact: Artifact, dest: Path | None) -> Measured:
+        """Invariant 1 of docs/security.md: the bytes that leave the cache are the bytes that
+        were hashed. The file is opened once (``open_plain``: no symlink, a plain file), and
+        the one read that hashes and measures it writes the copy at ``dest`` (a new file; none
+        when only checking). The copy is removed unless it matches the lock, so a file
+        swapped or rewritten in the cache after any earlier check can never be used."""
+        with self.open(artifact) as handle:
+            self._check_size(artifact, os.fstat(handle.fileno()).st_size)
+            if dest is None:
+                measured = measure(handle, limit=artifact.size)
+            else:
+                fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+                try:
+                    with os.fdopen(fd, "wb") as out:
+                        measured = measure(handle, out, limit=artifact.size)
+                        os.fchmod(out.fileno(), 0o644)
+                except BaseException:
+                    dest.unlink(missing_ok=True)
+                    raise
+        try:
+            self._check_size(artifact, measured.size)
+            if measured.sha256 != artifact.sha256:
                 raise IntegrityError(
-                    f"{artifact.name}: cached file has sha256 {actual}, the lock says "
+                    f"{artifact.name}: cached file has sha256 {measured.sha256}, the lock says "
                     f"{artifact.sha256}",
-                    where=str(path),
+                    where=str(self.path(artifact.sha256)),
                     hint="the cache was tampered with or the disk is failing; delete the file "
                     "and run `mlenv fetch` again",
                 )
-        return path
+        except IntegrityError:
+            if dest is not None:
+                dest.unlink(missing_ok=True)
+            raise
+        return measured
+
+    def _check_size(self, artifact: Artifact, size: int) -> None:
+        if size != artifact.size:
+            raise IntegrityError(
+                f"{artifact.name}: cached file has {size} bytes, the lock says {artifact.size}",
+                where=str(self.path(artifact.sha256)),
+                hint="delete it and run `mlenv fetch` again",
+            )
 
     def add(self, artifact: Artifact, chunks: Iterable[bytes]) -> Path:
         """Store the bytes if and only if they match the lock; nothing partial ever stays."""
         final = self.path(artifact.sha256)
         with _writing(self.root):
             final.parent.mkdir(parents=True, exist_ok=True)
+            self._refuse_links(final.parent)
             fd, tmp_name = tempfile.mkstemp(prefix=f"{PARTIAL}{artifact.sha256}-", dir=final.parent)
         tmp = Path(tmp_name)
         try:
@@ -133,18 +179,36 @@ class ArtifactCache:
             raise
         return final
 
+    def _refuse_links(self, directory: Path) -> None:
+        """No directory below the root may be a symlink: written through, it would put the
+        artifact wherever it points."""
+        for part in [directory, *directory.parents]:
+            if part == self.root:
+                return
+            if not stat.S_ISDIR(part.lstat().st_mode):
+                raise CacheError(
+                    f"{part.relative_to(self.root)} in the cache is {describe(part.lstat())}",
+                    where=str(self.root),
+                    hint="a cache holds only directories and files mlenv wrote; remove it",
+                )
+
     @contextlib.contextmanager
     def locked(self, sha256: str) -> Iterator[None]:
         """Hold the artifact's lock: a second process waits, then finds the file there."""
-        locks = self.root / "locks-v1"
+        locks = self.root / LOCKS
         with _writing(self.root):
             locks.mkdir(parents=True, exist_ok=True)
-            handle = (locks / f"{sha256}.lock").open("a")
+            self._refuse_links(locks)
+            flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW
+            handle = os.fdopen(os.open(locks / f"{sha256}.lock", flags, 0o644), "a")
         with handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
             try:
                 # Whoever left a partial file of this artifact is gone: we hold its lock.
-                for stale in self.path(sha256).parent.glob(f"{PARTIAL}{sha256}-*"):
+                directory = self.path(sha256).parent
+                if directory.is_dir():
+                    self._refuse_links(directory)
+                for stale in directory.glob(f"{PARTIAL}{sha256}-*"):
                     stale.unlink(missing_ok=True)
                 yield
             finally:
@@ -173,6 +237,88 @@ def _mismatch(artifact: Artifact, what: str) -> IntegrityError:
         hint="the index serves other bytes than were locked (tampering, or a re-uploaded "
         "file); nothing was stored. Check the index, or re-lock if the change is expected",
     )
+
+
+@dataclass(frozen=True)
+class Measured:
+    """What one read of a file found: what a bundle records and a build trusts."""
+
+    sha256: str
+    size: int
+
+
+def open_plain(root: Path, relative: str) -> BinaryIO:
+    """``root/relative`` opened for reading, refusing a symlink at any component below
+    ``root`` (never followed) and anything but a plain file (a FIFO would block, a directory
+    is not an artifact). FileNotFoundError when absent; any other refusal is an OSError whose
+    strerror says which component is what."""
+    parts = relative.split("/")
+    if any(part in ("", ".", "..") for part in parts):
+        raise OSError(errno.EINVAL, f"{relative!r} is not a normalised relative path")
+    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        for depth, part in enumerate(parts):
+            last = depth == len(parts) - 1
+            flags = os.O_RDONLY | os.O_NOFOLLOW | (os.O_NONBLOCK if last else os.O_DIRECTORY)
+            try:
+                below = os.open(part, flags, dir_fd=fd)
+            except FileNotFoundError:
+                raise
+            except OSError as exc:
+                what = "/".join(parts[: depth + 1])
+                raise OSError(exc.errno, f"{what} is {_kind(part, fd)}") from None
+            os.close(fd)
+            fd = below
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise OSError(errno.EINVAL, f"{relative} is {describe(info)}")
+        os.set_blocking(fd, True)
+        handle = os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+    return handle
+
+
+def _kind(name: str, dir_fd: int) -> str:
+    try:
+        info = os.lstat(name, dir_fd=dir_fd)
+    except OSError as exc:
+        return f"unreadable ({exc.strerror})"
+    return describe(info)
+
+
+def describe(info: os.stat_result) -> str:
+    """What kind of file-system entry ``info`` is, for messages."""
+    for test, name in (
+        (stat.S_ISLNK, "a symlink (never followed)"),
+        (stat.S_ISDIR, "a directory"),
+        (stat.S_ISREG, "a plain file"),
+        (stat.S_ISFIFO, "a FIFO"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+    ):
+        if test(info.st_mode):
+            return name
+    return "a special file"
+
+
+def measure(source: BinaryIO, out: BinaryIO | None = None, *, limit: int | None = None) -> Measured:
+    """sha256 and size of ``source`` read to its end, copied to ``out`` on the way. With a
+    ``limit``, at most ``limit`` + 1 bytes are read: a file growing while it is read is a
+    mismatch, not an endless read."""
+    digest = hashlib.sha256()
+    size = 0
+    while limit is None or size <= limit:
+        chunk = source.read(CHUNK if limit is None else min(CHUNK, limit + 1 - size))
+        if not chunk:
+            break
+        digest.update(chunk)
+        size += len(chunk)
+        if out is not None:
+            out.write(chunk)
+    return Measured(digest.hexdigest(), size)
 
 
 def hash_file(path: Path) -> str:

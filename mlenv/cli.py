@@ -11,7 +11,7 @@ import json
 import os
 import sys
 import traceback
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
@@ -24,6 +24,7 @@ from mlenv.atomic import write_atomic
 from mlenv.cache import ArtifactCache, cache_dir
 from mlenv.errors import MlenvError, ProblemsError, UsageError, redact
 from mlenv.manifest import PYTHON_MINORS, Manifest, loads
+from mlenv.outputs import OutputKind, check_output
 from mlenv.report import HumanReporter, JsonReporter, QuietReporter, Reporter
 from mlenv.target import Target
 from mlenv.templates import starter_manifest
@@ -42,6 +43,10 @@ EXIT_OK = 0
 EXIT_USER = 1
 EXIT_INTERNAL = 2
 EXIT_CANNOT_JUDGE = 3
+
+MANIFEST_FILE = OutputKind("manifest", "--manifest")
+LOCK_FILE = OutputKind("lock", "--manifest")
+EXPORT_FILE = OutputKind("export", "--output")
 
 
 @dataclass(frozen=True)
@@ -79,6 +84,14 @@ class Session:
 
     def artifact_cache(self) -> ArtifactCache:
         return ArtifactCache(self.cache_root)
+
+    def write_file(
+        self, path: Path, data: bytes, kind: OutputKind, keep: Mapping[str, Path] | None = None
+    ) -> None:
+        """Every file a command writes at a path the user chose goes through the output
+        guard: never over a directory, a symlink, a special file, or what the run reads."""
+        keep = {**(keep or {}), "the cache": self.cache_root}
+        write_atomic(check_output(path, kind, keep=keep), data)
 
 
 def read_manifest(path: Path) -> Manifest:
@@ -241,7 +254,7 @@ def init(
     else:
         text = starter_manifest(name or directory, python)
     loads(text, source=str(path))  # the starter must always be valid
-    write_atomic(path, text.encode())
+    session.write_file(path, text.encode(), MANIFEST_FILE)
     session.reporter.info(f"wrote {path}")
 
 
@@ -343,6 +356,8 @@ def export(session: Session, fmt: str, platform: str | None, output: Path | None
     from mlenv.export import pylock_toml, requirements_txt
     from mlenv.locker import to_record
 
+    if output is not None:  # before any work
+        check_output(output, EXPORT_FILE, keep=_export_keep(session))
     manifest = session.load_manifest()
     lock_ = session.load_lock()
     lockfile.check_fresh(lock_, manifest, str(session.lock_path))
@@ -365,8 +380,16 @@ def export(session: Session, fmt: str, platform: str | None, output: Path | None
     if output is None:
         click.echo(text, nl=False)
     else:
-        write_atomic(output, text.encode())
+        session.write_file(output, text.encode(), EXPORT_FILE, _export_keep(session))
         session.reporter.info(f"wrote {output}")
+
+
+def _export_keep(session: Session) -> dict[str, Path]:
+    return {
+        "the manifest": session.manifest_path,
+        "the lock": session.lock_path,
+        "the cache": session.cache_root,
+    }
 
 
 @cli.command()
@@ -409,7 +432,7 @@ def fetch(
 ) -> None:
     """Download every artifact of the lock into the cache, each verified against its sha256
     and size before it is stored; with --bundle, also write a bundle to carry offline."""
-    from mlenv.fetch import artifacts_of, write_bundle
+    from mlenv.fetch import artifacts_of, bundle_destination, write_bundle
     from mlenv.registry_base import pinned_base, pull_base, registry_base
     from mlenv.registry_bundle import (
         cache_registry,
@@ -424,6 +447,8 @@ def fetch(
     lockfile.check_fresh(lock_, manifest, str(session.lock_path))
     artifacts = artifacts_of(lock_, platforms)
     cache = session.artifact_cache()
+    if bundle is not None and not is_registry(bundle):
+        bundle_destination(Path(bundle), session.manifest_path, cache)  # before any download
     shared = cache_registry(manifest.cache.registry, os.environ)
     if push_cache and shared is None:
         raise UsageError(
@@ -865,11 +890,14 @@ def _verify_nodes(
 
 
 def _verify_bundle(bundle: Path) -> None:
+    from mlenv.cache import open_plain
     from mlenv.fetch import check_bundle
 
     lock_path = bundle / "mlenv.lock"
     try:
-        lock_ = lockfile.loads(lock_path.read_text(encoding="utf-8"), str(lock_path))
+        with open_plain(bundle, "mlenv.lock") as handle:  # a symlink is never followed
+            text = handle.read().decode("utf-8")
+        lock_ = lockfile.loads(text, str(lock_path))
     except (OSError, UnicodeDecodeError) as exc:
         raise UsageError(
             f"not a bundle: cannot read its lock ({exc})",
@@ -996,7 +1024,9 @@ def _write_lock(session: Session, previous: lockfile.Lock | None, new: lockfile.
     from mlenv.locker import changes
 
     path = session.lock_path
-    write_atomic(path, lockfile.render(new).encode())
+    session.write_file(
+        path, lockfile.render(new).encode(), LOCK_FILE, {"the manifest": session.manifest_path}
+    )
     diff = changes(previous, new)
     for change in diff:
         session.reporter.info(str(change))
@@ -1022,7 +1052,7 @@ def _apply_edit(session: Session, edited: Edited, no_lock: bool, offline: bool) 
         new = _resolve(session, edited.manifest, previous, Upgrade.of(False, edited.names), offline)
     for edit in edited.edits:  # only now: a failed lock changes nothing, so says nothing
         session.reporter.info(str(edit))
-    write_atomic(path, edited.text.encode())
+    session.write_file(path, edited.text.encode(), MANIFEST_FILE)
     session.reporter.info(f"wrote {path}")
     if new is None:
         session.reporter.info("the lock was not updated: run `mlenv lock`")

@@ -9,13 +9,20 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import posixpath
 import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
+from urllib.parse import unquote, urlsplit
+
+from packaging.tags import Tag
+from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
+from packaging.version import InvalidVersion, Version
 
 from mlenv.errors import MlenvError, Problem, ProblemsError
 from mlenv.manifest import Manifest
+from mlenv.target import Target
 
 LOCK_VERSION = 1
 HEADER = "# mlenv.lock: written by `mlenv lock` for the target in mlenv.toml. Do not edit.\n"
@@ -178,6 +185,17 @@ def check_fresh(lock: Lock, manifest: Manifest, lock_path: str = "mlenv.lock") -
             where=lock_path,
             hint="run `mlenv lock` to update it",
         )
+    env, target = manifest.environment, lock.target
+    made_for = {"python": (target.python, env.python), "glibc": (target.glibc, env.glibc),
+                "platforms": (sorted(target.platforms), sorted(env.platforms))}  # fmt: skip
+    for key, (locked, wanted) in made_for.items():
+        if locked != wanted:
+            raise StaleLockError(
+                f"the lock's [target].{key} is {locked}, the manifest says {wanted}: the lock "
+                "was edited or made for another target",
+                where=f"{lock_path}: target.{key}",
+                hint="run `mlenv lock` to update it",
+            )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -365,9 +383,100 @@ def loads(text: str, source: str = "mlenv.lock") -> Lock:
                 tuple(c for c in conda if c is not None),
             )
         )
+    if not r.problems and target is not None:
+        r.problems += consistency_problems(Lock(digest, target, tuple(platforms), version), source)
     if r.problems or target is None:
         raise LockError(
             f"{source}: the lock is damaged ({len(r.problems)} problem(s))",
             [replace(p, hint=p.hint or "regenerate it with `mlenv lock`") for p in r.problems],
         )
     return Lock(digest, target, tuple(platforms), version)
+
+
+# ---------------------------------------------------------------------------------------------
+# Consistency: invariant 8 of docs/security.md
+
+CONDA_SUFFIXES = (".conda", ".tar.bz2")
+
+
+def consistency_problems(lock: Lock, source: str = "mlenv.lock") -> list[Problem]:
+    """Every way the entries of a lock contradict each other or its target, each naming the
+    entry: a package whose name or version is not its file's, a URL that names another file,
+    two entries of one name on a platform (PEP 503 names), one sha256 for two different files,
+    a platform the target does not list. Build, fetch, export and verify trust only a lock that
+    passes, so no entry can smuggle a file in under another package's name."""
+    problems: list[Problem] = []
+    files_by_sha: dict[str, tuple[str, str]] = {}
+    for platform in lock.platforms:
+        path = f"platform.{platform.platform}"
+        tags = _supported_tags(lock.target, platform.platform)
+        if platform.platform not in lock.target.platforms:
+            problems.append(Problem(f"{source}: {path}", "is not a platform of [target].platforms"))
+        seen: dict[tuple[str, str], str] = {}
+        entries: list[tuple[str, LockedPackage | LockedConda]] = [
+            *((f"{path}.package[{i}]", p) for i, p in enumerate(platform.packages)),
+            *((f"{path}.conda[{i}]", c) for i, c in enumerate(platform.conda)),
+        ]
+        for where, entry in entries:
+            label = f"{source}: {where} ({entry.name} {entry.version})"
+            kind = "conda" if isinstance(entry, LockedConda) else "package"
+            if isinstance(entry, LockedConda):
+                found = _conda_problems(entry, platform.platform)
+                key = (kind, entry.name)
+            else:
+                found = _wheel_problems(entry, tags)
+                key = (kind, canonicalize_name(entry.name))
+            if key in seen:
+                found.append(f"names the package of {seen[key]} again")
+            seen.setdefault(key, where)
+            url_file = unquote(posixpath.basename(urlsplit(entry.url).path))
+            if url_file != entry.filename:
+                found.append(f"url names the file {url_file!r}, not {entry.filename!r}")
+            other = files_by_sha.setdefault(entry.sha256, (entry.filename, where))
+            if other[0] != entry.filename:
+                found.append(f"has the sha256 of {other[0]!r} ({other[1]}), another file")
+            problems += [Problem(label, message) for message in found]
+    return problems
+
+
+def _supported_tags(target: LockTarget, platform: str) -> frozenset[Tag] | None:
+    """The wheel tags the target runs on this platform; None when it cannot say."""
+    try:
+        return frozenset(Target(platform, target.python, target.glibc).tags)
+    except (LookupError, ValueError):  # a damaged target: check_fresh refuses it as stale
+        return None
+
+
+def _wheel_problems(package: LockedPackage, tags: frozenset[Tag] | None) -> list[str]:
+    try:
+        name, version, _, file_tags = parse_wheel_filename(package.filename)
+    except InvalidWheelFilename as exc:
+        return [f"file {package.filename!r} is not a wheel's name: {exc}"]
+    found = []
+    if tags is not None and not file_tags & tags:
+        found.append(f"file {package.filename!r} does not run on the target of its platform")
+    if canonicalize_name(package.name) != name:
+        found.append(f"name {package.name!r} is not the name of its file {package.filename!r}")
+    try:
+        same = Version(package.version) == version
+    except InvalidVersion:
+        same = False
+    if not same:
+        found.append(
+            f"version {package.version!r} is not the version of its file {package.filename!r}"
+        )
+    return found
+
+
+def _conda_problems(package: LockedConda, platform: str) -> list[str]:
+    found = []
+    stem = f"{package.name}-{package.version}-{package.build}"
+    if package.filename not in {stem + suffix for suffix in CONDA_SUFFIXES}:
+        found.append(
+            f"file {package.filename!r} is not {stem}.conda or .tar.bz2 (name-version-build)"
+        )
+    if package.subdir not in (platform, "noarch"):
+        found.append(f"subdir {package.subdir!r} is neither {platform!r} nor 'noarch'")
+    if len(package.md5) != 32 or set(package.md5) - _HEX:
+        found.append("md5 is not 32 lower-case hex digits")
+    return found

@@ -59,7 +59,7 @@ def test_fetch_fills_the_cache_once(served) -> None:  # type: ignore[no-untyped-
     lock = load_lock((root / "mlenv.lock").read_text())
     cache = ArtifactCache(tmp_path / "cache")
     for artifact in artifacts_of(lock):
-        cache.get(artifact, verify=True)
+        cache.copy_verified(artifact, None)
     server.clear_log()
     second = run_mlenv(["fetch"], root, env)
     assert second.returncode == 0
@@ -159,7 +159,7 @@ def test_killed_fetch_leaves_nothing_taken_as_done(tmp_path: Path) -> None:
         again = run_mlenv(["fetch"], root, env)
         assert again.returncode == 0, again.stderr
         for artifact in artifacts_of(lock):
-            cache.get(artifact, verify=True)
+            cache.copy_verified(artifact, None)
         assert not [n for n in cache_files(tmp_path / "cache") if n.startswith(".partial-")]
 
 
@@ -182,4 +182,4 @@ def test_two_concurrent_fetches_share_one_cache(tmp_path: Path) -> None:
         lock = load_lock((root / "mlenv.lock").read_text())
         cache = ArtifactCache(tmp_path / "cache")
         for artifact in artifacts_of(lock):
-            cache.get(artifact, verify=True)
+            cache.copy_verified(artifact, None)

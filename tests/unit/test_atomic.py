@@ -60,3 +60,17 @@ def test_a_killed_runs_work_dir_is_swept_a_live_runs_is_kept(tmp_path: Path) -> 
     finally:
         live.communicate("")
     assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_a_users_directory_named_like_a_work_dir_is_never_swept(tmp_path: Path) -> None:
+    """Invariant 4: the sweep removes only directories mlenv made (its mark, or empty), never a
+    user's directory that happens to share the `.NAME.work-` prefix."""
+    dest = tmp_path / "dist"
+    mine = tmp_path / ".dist.work-notes"
+    mine.mkdir()
+    (mine / "thesis.tex").write_text("mine")
+    (tmp_path / ".dist.work-empty").mkdir()
+    with work_dir(dest):
+        pass
+    assert (mine / "thesis.tex").read_text() == "mine"
+    assert not (tmp_path / ".dist.work-empty").exists()

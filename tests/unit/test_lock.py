@@ -105,7 +105,9 @@ def test_inputs_hash_tracks_only_resolution_inputs() -> None:
 
 def test_check_fresh_refuses_a_stale_lock() -> None:
     manifest = load_manifest(MANIFEST)
-    fresh = dataclasses.replace(sample(), inputs_hash=inputs_hash(manifest))
+    lock = sample()
+    target = dataclasses.replace(lock.target, platforms=manifest.environment.platforms)
+    fresh = dataclasses.replace(lock, inputs_hash=inputs_hash(manifest), target=target)
     check_fresh(fresh, manifest)
     with pytest.raises(StaleLockError) as info:
         check_fresh(sample(), manifest, "proj/mlenv.lock")

@@ -1,0 +1,140 @@
+"""Where mlenv may write what a user names (invariant 4 of docs/security.md).
+
+An output directory (``build --dist``, ``fetch --bundle``) is replaced whole, so a wrong path
+would delete what the user owns. ``check_output`` is the one gate every such path passes,
+before any work and again just before the swap: a directory is replaced only when it is
+absent, empty, or an earlier output of the same kind (its record file parses as one); a single
+output file only replaces a plain file. The root, the home directory and whatever the run
+reads (the manifest, the lock, the cache) are never replaced, nor any directory holding them,
+whatever record is planted there.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import stat
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mlenv.atomic import replace_dir
+from mlenv.cache import describe, open_plain
+from mlenv.errors import UsageError
+
+MAX_RECORD = 64 << 20  # a bundle.json lists every artifact; far below this
+
+
+class OutputError(UsageError):
+    """mlenv was asked to write over something it did not write."""
+
+
+@dataclass(frozen=True)
+class OutputKind:
+    """What mlenv writes at a user's path, and how it recognises an earlier one of its own."""
+
+    what: str  # "build output", for messages
+    option: str  # the option naming the path
+    record: str | None = None  # the file marking a directory mlenv wrote; None: a single file
+    # The names at the top of the directory the record (parsed JSON) says mlenv wrote, or
+    # None when it is not such a record.
+    written: Callable[[Any], frozenset[str] | None] = lambda _: None
+
+    @property
+    def is_dir(self) -> bool:
+        return self.record is not None
+
+
+def check_output(dest: Path, kind: OutputKind, *, keep: Mapping[str, Path]) -> Path:
+    """The real path to write ``kind`` at, or an ``OutputError`` saying why not.
+
+    ``keep`` names what the run reads ({"the manifest": path}): none of them, and no
+    directory holding one, may be replaced. The returned path has its symlinks resolved, so
+    the work directory and the swap happen where the checks looked.
+    """
+    given = str(dest)
+    try:
+        real = Path(os.path.realpath(dest))
+        info: os.stat_result | None = dest.lstat()
+    except FileNotFoundError:
+        info = None
+    except (OSError, ValueError) as exc:  # ValueError: a NUL byte in the path
+        why = exc.strerror if isinstance(exc, OSError) else exc
+        raise _refuse(given, kind, f"cannot be examined ({why})") from None
+    if info is not None and stat.S_ISLNK(info.st_mode):
+        raise _refuse(given, kind, f"is a symlink (to {str(dest.readlink())!r})")
+    for name, protected in _protected(keep):
+        if real == protected:
+            raise _refuse(given, kind, f"is {name}")
+        if protected.is_relative_to(real):
+            raise _refuse(given, kind, f"holds {name} ({protected})")
+    if info is None:
+        return real
+    if not kind.is_dir:
+        if not stat.S_ISREG(info.st_mode):
+            raise _refuse(given, kind, f"exists and is not a plain file ({describe(info)})")
+        return real
+    if not stat.S_ISDIR(info.st_mode):
+        raise _refuse(given, kind, f"exists and is not a directory ({describe(info)})")
+    with os.scandir(real) as entries:
+        present = {entry.name for entry in entries}
+    if not present:
+        return real
+    written = _written(real, kind)
+    if written is None:
+        raise _refuse(
+            given,
+            kind,
+            f"is a directory that is neither empty nor an earlier {kind.what} (no valid "
+            f"{kind.record} in it)",
+        )
+    strangers = sorted(present - written - {kind.record})
+    if strangers:
+        shown = ", ".join(strangers[:5]) + (", ..." if len(strangers) > 5 else "")
+        raise _refuse(given, kind, f"holds {shown}, which the earlier {kind.what} did not write")
+    return real
+
+
+def replace_output(new: Path, dest: Path, kind: OutputKind, *, keep: Mapping[str, Path]) -> None:
+    """Swap the finished ``new`` in at ``dest``, checked once more: the tree may have changed
+    while the run worked."""
+    replace_dir(new, check_output(dest, kind, keep=keep))
+
+
+def _protected(keep: Mapping[str, Path]) -> list[tuple[str, Path]]:
+    found = [("the root directory", Path("/"))]
+    with contextlib.suppress(RuntimeError):  # no HOME and no user entry: nothing to keep
+        found.append(("the home directory", _real(Path.home())))
+    return found + [(name, _real(path)) for name, path in keep.items()]
+
+
+def _real(path: Path) -> Path:
+    return Path(os.path.realpath(path))
+
+
+def _written(directory: Path, kind: OutputKind) -> frozenset[str] | None:
+    """What the record says mlenv wrote there; None unless the record is a plain file (never
+    followed through a symlink) that parses as one."""
+    assert kind.record is not None
+    try:
+        with open_plain(directory, kind.record) as handle:
+            if os.fstat(handle.fileno()).st_size > MAX_RECORD:
+                return None
+            return kind.written(json.loads(handle.read(MAX_RECORD)))
+    except (OSError, ValueError, RecursionError):
+        return None
+
+
+def _refuse(given: str, kind: OutputKind, why: str) -> OutputError:
+    hint = (
+        f"name a new or empty directory, or an earlier {kind.what} (one with {kind.record})"
+        if kind.is_dir
+        else "name a new file or a plain file to overwrite"
+    )
+    return OutputError(
+        f"refusing to write the {kind.what} here: it {why}; nothing was changed",
+        where=f"{kind.option} {given}",
+        hint=hint,
+    )
