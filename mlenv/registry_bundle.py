@@ -94,7 +94,7 @@ def bundle_manifest(
     layers += [
         _Layer(
             Descriptor(ARTIFACT_LAYER, f"sha256:{a.sha256}", a.size),
-            cache.path(a.sha256),  # the upload hashes the bytes it sends: a swap fails it
+            _cached(cache, a),
             _file_name(a),
             a.name,
         )
@@ -109,6 +109,13 @@ def bundle_manifest(
     }
     blobs = {config: empty, **{layer.descriptor: layer.path for layer in layers}}
     return canonical_json(document), blobs
+
+
+def _cached(cache: ArtifactCache, artifact: Artifact) -> Path:
+    """The cache file of ``artifact``: a plain file, else a CacheError naming it. The upload
+    hashes the bytes it sends against the digest, so a file swapped later fails the push."""
+    with cache.open(artifact):
+        return cache.path(artifact.sha256)
 
 
 def push_bundle(
