@@ -1,0 +1,211 @@
+"""The no-op fast path of `mlenv lock` / `lock --check` (mlenv.uptodate, mlenv.inputs).
+
+It may only ever answer "up to date" when the full reader would: these tests hold the two
+paths against each other over generated manifests, and check the fast path loads nothing heavy.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from mlenv import cli, inputs, uptodate
+from mlenv.errors import MlenvError
+from mlenv.lock import Lock, LockTarget, inputs_hash, render
+from mlenv.manifest import loads as load_manifest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def toml_value(value: object) -> str:
+    """TOML for the values these tests generate (JSON strings and arrays are valid TOML)."""
+    return json.dumps(value)
+
+
+def manifest_text(tables: dict[str, dict[str, object]]) -> str:
+    lines = []
+    for table, keys in tables.items():
+        lines.append(f"[{table}]")
+        lines += [f"{key} = {toml_value(value)}" for key, value in keys.items()]
+    return "\n".join(lines) + "\n"
+
+
+def lock_for(text: str) -> str:
+    manifest = load_manifest(text)
+    target = LockTarget("3.11", "2.28", ("linux-64",), "first-index", (), (), ())
+    return render(Lock(inputs_hash(manifest), target))
+
+
+names = st.sampled_from(
+    ["numpy", "torch", "Requests[socks]>=2", "lib<2,>=1", "a; python_version>'3'"]
+)
+urls = st.sampled_from(["https://pypi.org/simple", "file:///srv/simple", "https://x.example/s"])
+
+
+@st.composite
+def valid_manifests(draw: st.DrawFn) -> dict[str, dict[str, object]]:
+    """Manifests the full reader accepts, with optional keys left out to exercise defaults."""
+    environment: dict[str, object] = {
+        "name": "env",
+        "python": draw(st.sampled_from(["3.10", "3.11", "3.12"])),
+    }
+    if draw(st.booleans()):
+        environment["platforms"] = draw(
+            st.sampled_from([["linux-64"], ["linux-aarch64", "linux-64"]])
+        )
+    if draw(st.booleans()):
+        environment["glibc"] = draw(st.sampled_from(["2.17", "2.28", "2.34"]))
+    tables: dict[str, dict[str, object]] = {"environment": environment}
+    pypi: dict[str, object] = {}
+    if draw(st.booleans()):
+        pypi["index-url"] = draw(urls)
+    if draw(st.booleans()):
+        pypi["extra-index-urls"] = draw(st.lists(urls, max_size=2, unique=True))
+    if draw(st.booleans()):
+        pypi["index-strategy"] = draw(st.sampled_from(["first-index", "best-match"]))
+    if draw(st.booleans()):
+        pypi["find-links"] = draw(st.lists(st.sampled_from(["wheels", "/srv/w"]), unique=True))
+    pypi["dependencies"] = draw(st.lists(names, max_size=3, unique=True))
+    tables["pypi"] = pypi
+    if draw(st.booleans()):
+        tables["cuda"] = {"version": "12.4", "driver-floor": "550.54.14"}
+        if draw(st.booleans()):
+            tables["cuda"]["archs"] = ["sm_90", "sm_80"]
+    if draw(st.booleans()):
+        tables["conda"] = {"channels": ["conda-forge"], "dependencies": ["libgomp"]}
+    if draw(st.booleans()):
+        tables["build"] = {"compression": "zstd"}
+    return tables
+
+
+@given(valid_manifests())
+def test_fast_and_full_inputs_hash_agree(tables: dict[str, dict[str, object]]) -> None:
+    """Protects the fast path's core promise: on every valid manifest it computes the very
+    hash the full reader writes into the lock (defaults included)."""
+    text = manifest_text(tables)
+    fast = inputs.toml_inputs(tomllib.loads(text))
+    assert fast is not None
+    assert inputs.digest(fast) == inputs_hash(load_manifest(text))
+
+
+mutations = st.one_of(
+    st.tuples(st.sampled_from(["environment", "pypi", "cuda", "conda", "build"]),
+              st.sampled_from(["python", "dependencies", "dependecies", "glibc", "platforms",
+                               "index-url", "version", "archs", "channels", "outputs", "name",
+                               "index-strategy", "extra-index-urls"]),
+              st.one_of(st.just("3.11"), st.just(["numpy", "numpy"]), st.just(3.11),
+                        st.just(["not a requirement!!"]), st.just([]), st.just(["linux-64"]),
+                        st.just("first-index"), st.just("sm_80"), st.just(True))),
+)  # fmt: skip
+
+
+@settings(max_examples=150, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(valid_manifests(), st.lists(mutations, max_size=3))
+def test_fast_path_says_fresh_only_when_the_full_check_does(
+    tmp_path: Path, tables: dict[str, dict[str, object]], edits: list[tuple[str, str, object]]
+) -> None:
+    """Protects `lock --check` from a false "up to date": after arbitrary edits (unknown keys,
+    wrong types, invalid or duplicate values, changed inputs) the fast path answers 0 only if
+    the full CLI, run with the fast path bypassed, also finds the lock fresh."""
+    original = manifest_text(tables)
+    for table, key, value in edits:
+        tables.setdefault(table, {})[key] = value
+    edited = manifest_text(tables)
+    (tmp_path / "mlenv.toml").write_text(edited)
+    (tmp_path / "mlenv.lock").write_text(lock_for(original))
+    manifest = str(tmp_path / "mlenv.toml")
+    fast = uptodate.answer(["-q", "--manifest", manifest, "lock", "--check"])
+    full = cli.main(["-q", "--manifest", manifest, "lock", "--check"])
+    assert fast in (None, 0)
+    if fast == 0:
+        assert full == 0
+    if edited == original:
+        assert fast == 0
+
+
+def test_fast_path_refuses_a_lock_it_cannot_read(tmp_path: Path) -> None:
+    """Protects against "up to date" for a lock that is not a readable lock of this format:
+    merge-conflict markers, another format version, or no inputs hash go to the full reader."""
+    text = manifest_text({"environment": {"name": "e", "python": "3.11"}})
+    (tmp_path / "mlenv.toml").write_text(text)
+    good = lock_for(text)
+    args = ["-q", "--manifest", str(tmp_path / "mlenv.toml"), "lock", "--check"]
+    (tmp_path / "mlenv.lock").write_text(good)
+    assert uptodate.answer(args) == 0
+    for bad in ("<<<<<<< HEAD\n" + good, good.replace("version = 1", "version = 2"),
+                good.replace("inputs-hash", "inputs-hush"), "\ufffe" + good):  # fmt: skip
+        (tmp_path / "mlenv.lock").write_text(bad)
+        assert uptodate.answer(args) is None
+        with pytest.raises(MlenvError):
+            cli.cli.main(args=args, prog_name="mlenv", standalone_mode=False)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["lock", "--upgrade"],
+        ["lock", "-P", "torch"],
+        ["lock", "--help"],
+        ["--log-format", "json", "lock"],
+        ["--log-format=json", "lock", "--check"],
+        ["-vv", "lock"],
+        ["export"],
+        ["lock", "--check", "extra"],
+        ["--manifest", "", "lock"],
+        ["--manifest"],
+        [],
+    ],
+)
+def test_other_command_lines_go_to_the_full_cli(tmp_path: Path, args: list[str]) -> None:
+    """Protects every option the fast path does not implement: it must not swallow them."""
+    text = manifest_text({"environment": {"name": "e", "python": "3.11"}})
+    (tmp_path / "mlenv.toml").write_text(text)
+    (tmp_path / "mlenv.lock").write_text(lock_for(text))
+    os.environ["MLENV_MANIFEST"] = str(tmp_path / "mlenv.toml")
+    try:
+        assert uptodate.answer(args) is None
+        assert uptodate.answer(["lock"]) == 0  # the same project, plainly asked, is fresh
+    finally:
+        del os.environ["MLENV_MANIFEST"]
+
+
+def run(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "mlenv", *args],
+        cwd=cwd, env=env, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+
+
+def imported(stderr: str) -> set[str]:
+    return {line.split("|")[-1].strip() for line in stderr.splitlines() if "|" in line}
+
+
+def test_noop_lock_and_check_load_nothing_heavy_end_to_end(tmp_path: Path) -> None:
+    """Protects the speed of the no-op through the real entry point: a fresh lock is answered
+    without click, packaging, the resolver, the index client or rich; a stale one still gets
+    the full CLI's refusal."""
+    text = manifest_text({"environment": {"name": "e", "python": "3.11"},
+                          "pypi": {"dependencies": ["torch==2.14.1"]}})  # fmt: skip
+    (tmp_path / "mlenv.toml").write_text(text)
+    (tmp_path / "mlenv.lock").write_text(lock_for(text))
+    heavy = {"click", "packaging", "resolvelib", "mlenv.index", "mlenv.resolve", "rich", "httpx"}
+    for args in (["lock"], ["lock", "--check"], ["-q", "lock", "--check"]):
+        result = run(args, tmp_path)
+        assert result.returncode == 0, result.stderr
+        assert not imported(result.stderr) & heavy, args
+        quiet = "-q" in args
+        assert ("mlenv.lock is up to date" in result.stderr) is not quiet
+    (tmp_path / "mlenv.toml").write_text(text.replace("2.14.1", "2.14.0"))
+    stale = run(["lock", "--check"], tmp_path)
+    assert stale.returncode == 1
+    assert "the lock is stale" in stale.stderr
+    assert "click" in imported(stale.stderr)
