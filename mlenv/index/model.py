@@ -181,8 +181,12 @@ def parse_core_metadata(data: bytes, *, where: str) -> CoreMetadata:
 
 def metadata_of(data: bytes, file: IndexFile) -> CoreMetadata:
     """Parse METADATA and refuse one that describes a different package than its filename."""
+    return of_file(parse_core_metadata(data, where=f"{file.url} ({file.name})"), file)
+
+
+def of_file(meta: CoreMetadata, file: IndexFile) -> CoreMetadata:
+    """``meta`` if it describes the distribution the file's name says; parsed or cached alike."""
     where = f"{file.url} ({file.name})"
-    meta = parse_core_metadata(data, where=where)
     if meta.name != file.name or meta.version != file.version:
         raise MetadataError(
             f"metadata says {meta.name} {meta.version} but the file is {file.name} {file.version}",
