@@ -32,7 +32,6 @@ from urllib.parse import urlsplit, urlunsplit
 
 from mlenv.cuda import extract_conda
 from mlenv.errors import MlenvError
-from mlenv.install import check_conda_packages
 from mlenv.report import Reporter
 
 
@@ -375,6 +374,8 @@ def install(
             where=str(prefix_staging),
             hint="conda packages go first, into an empty directory",
         )
+    from mlenv.install import check_conda_packages  # heavy (installer); only installs need it
+
     check_conda_packages([(r.filename, Path(cache_paths[str(r.sha256)])) for r in records])
     prefix_staging.mkdir(parents=True, exist_ok=True)
     # Beside the staging prefix, so rattler hardlinks instead of copying; removed afterwards.

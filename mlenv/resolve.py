@@ -24,6 +24,7 @@ from resolvelib.structs import RequirementInformation
 
 from mlenv.errors import MlenvError
 from mlenv.index import CoreMetadata, Index, IndexFile
+from mlenv.pep508 import marker_holds
 from mlenv.pep508 import requirement as parsed
 from mlenv.report import Reporter, Task
 from mlenv.target import Target
@@ -119,7 +120,7 @@ def to_req(requirement: Requirement) -> Req:
 
 def applies(requirement: Requirement, markers: Mapping[str, str], extra: str = "") -> bool:
     marker = requirement.marker
-    return marker is None or marker.evaluate({**markers, "extra": extra})
+    return marker is None or marker_holds(marker, markers, extra)
 
 
 @dataclass

@@ -12,7 +12,6 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import BinaryIO, Protocol
 
-from packaging.metadata import parse_email
 from packaging.tags import Tag
 from packaging.utils import (
     InvalidSdistFilename,
@@ -154,6 +153,8 @@ def make_file(link: Link, *, project: NormalizedName | None, index_url: str) -> 
 
 
 def parse_core_metadata(data: bytes, *, where: str) -> CoreMetadata:
+    from packaging.metadata import parse_email  # email parsing is heavy; a warm lock parses none
+
     raw, _unparsed = parse_email(data)
     name, version = raw.get("name"), raw.get("version")
     if not name or not version:
