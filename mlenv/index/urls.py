@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 from urllib.parse import unquote, urlsplit, urlunsplit
-from urllib.request import url2pathname
 
 Credentials = tuple[str, str]
 Origin = tuple[str, str, int]
@@ -43,8 +42,9 @@ def is_file_url(url: str) -> bool:
 
 
 def file_url_to_path(url: str) -> Path:
-    parts = urlsplit(url)
-    return Path(url2pathname(parts.path))
+    """The local path of a file: URL; on POSIX (mlenv's only platform) ``url2pathname`` is
+    ``unquote``, and importing urllib.request would load http.client, email and ssl."""
+    return Path(unquote(urlsplit(url).path))
 
 
 def location_to_url(location: str) -> str:
