@@ -18,6 +18,9 @@ DEFAULT_INDEX = "https://pypi.org/simple"
 DEFAULT_GLIBC = "2.28"
 DEFAULT_PLATFORMS = ("linux-64",)
 DEFAULT_STRATEGY = "first-index"
+# A manifest names a target and dependencies in a few kilobytes; far more is the wrong file,
+# and would cost minutes to validate.
+MAX_MANIFEST_CHARS = 1 << 20
 
 # Every key a manifest may hold, per table ("" is the top level).
 MANIFEST_KEYS: dict[str, tuple[str, ...]] = {

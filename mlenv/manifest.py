@@ -24,6 +24,7 @@ from mlenv.inputs import (
     DEFAULT_PLATFORMS,
     DEFAULT_STRATEGY,
     MANIFEST_KEYS,
+    MAX_MANIFEST_CHARS,
     REQUIRED_KEYS,
 )
 
@@ -35,9 +36,6 @@ COMPRESSIONS = ("gzip", "zstd", "none")
 # containers/storage#489); the base image's layers count too.
 MAX_LAYERS = 127
 INDEX_STRATEGIES = ("first-index", "best-match")
-# A manifest names a target and dependencies in a few kilobytes; far more is the wrong file,
-# and would cost minutes to validate.
-MAX_MANIFEST_CHARS = 1 << 20
 
 IndexStrategy = Literal["first-index", "best-match"]
 Compression = Literal["gzip", "zstd", "none"]

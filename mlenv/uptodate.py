@@ -9,8 +9,9 @@ every error, goes to the full CLI, which reports it):
 
 - the command line is exactly ``[-q|-v|--manifest M|--cache C|--log-format human] lock
   [--check] [--offline]``;
-- the manifest is UTF-8 TOML with only known keys, its required keys present and every
-  resolution input (``mlenv.inputs``) of the exact type the manifest reader accepts;
+- the manifest is UTF-8 TOML within the manifest size limit, with only known keys, its
+  required keys present and every resolution input (``mlenv.inputs``) of the exact type the
+  manifest reader accepts;
 - the lock decodes as TOML, has the supported format version, and its ``inputs-hash`` equals
   the hash of those inputs: the lock was made by a full run from a manifest whose resolution
   inputs, validated then, are exactly these.
@@ -28,7 +29,7 @@ import tomllib
 from collections.abc import Sequence
 from pathlib import Path
 
-from mlenv.inputs import LOCK_VERSION, digest, toml_inputs
+from mlenv.inputs import LOCK_VERSION, MAX_MANIFEST_CHARS, digest, toml_inputs
 
 
 def _command(argv: Sequence[str]) -> tuple[Path, bool] | None:
@@ -63,7 +64,10 @@ def answer(argv: Sequence[str]) -> int | None:
     manifest_path, quiet = command
     lock_path = manifest_path.parent / "mlenv.lock"
     try:
-        manifest = tomllib.loads(manifest_path.read_bytes().decode("utf-8"))
+        text = manifest_path.read_bytes().decode("utf-8")
+        if len(text) > MAX_MANIFEST_CHARS:  # the full reader refuses it, and says why
+            return None
+        manifest = tomllib.loads(text)
         lock = tomllib.loads(lock_path.read_bytes().decode("utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, RecursionError):
         return None

@@ -219,3 +219,14 @@ def test_noop_lock_and_check_load_nothing_heavy_end_to_end(tmp_path: Path) -> No
     assert stale.returncode == 1
     assert "the lock is stale" in stale.stderr
     assert "click" in imported(stale.stderr)
+
+
+def test_an_oversized_manifest_goes_to_the_full_reader(tmp_path: Path) -> None:
+    """Protects the manifest size limit: a manifest whose inputs match the lock but which is
+    over the limit (a huge comment) is not answered by the fast path; the full reader refuses
+    it."""
+    text = manifest_text({"environment": {"name": "e", "python": "3.11"}})
+    padded = text + "#" + "x" * inputs.MAX_MANIFEST_CHARS + "\n"
+    fast, full = check(tmp_path, padded, lock_for(text))
+    assert (fast, full) == (None, 1)
+    assert check(tmp_path, text, lock_for(text)) == (0, 0)
