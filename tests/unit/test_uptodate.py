@@ -21,6 +21,7 @@ from mlenv import cli, inputs, uptodate
 from mlenv.errors import MlenvError
 from mlenv.lock import Lock, LockTarget, inputs_hash, render
 from mlenv.manifest import loads as load_manifest
+from tests.support.wheels import build_wheel, write_simple_index
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -187,8 +188,8 @@ def test_other_command_lines_go_to_the_full_cli(tmp_path: Path, args: list[str])
         del os.environ["MLENV_MANIFEST"]
 
 
-def run(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+def run(args: list[str], cwd: Path, **extra: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), **extra}
     return subprocess.run(
         [sys.executable, "-X", "importtime", "-m", "mlenv", *args],
         cwd=cwd, env=env, capture_output=True, text=True, check=False,
@@ -230,3 +231,31 @@ def test_an_oversized_manifest_goes_to_the_full_reader(tmp_path: Path) -> None:
     fast, full = check(tmp_path, padded, lock_for(text))
     assert (fast, full) == (None, 1)
     assert check(tmp_path, text, lock_for(text)) == (0, 0)
+
+
+def test_a_warm_lock_reads_no_metadata_and_loads_no_installer(tmp_path: Path) -> None:
+    """Protects the warm re-lock's speed: with the parsed-metadata cache filled, a lock parses
+    no METADATA (no email parser), and neither the installer nor urllib.request (http.client,
+    ssl) is loaded for a file:// index."""
+    wheels = [build_wheel("app", "1.0", requires_dist=["lib; extra == 'x'", "lib"]),
+              build_wheel("lib", "1.0")]  # fmt: skip
+    url = write_simple_index(tmp_path / "index", wheels, metadata_files=False)
+    (tmp_path / "mlenv.toml").write_text(
+        manifest_text(
+            {
+                "environment": {"name": "e", "python": "3.11"},
+                "pypi": {"index-url": url, "dependencies": ["app"]},
+            }
+        )
+    )
+    cache = str(tmp_path / "cache")
+    cold = run(["-q", "lock"], tmp_path, MLENV_CACHE_DIR=cache)
+    assert cold.returncode == 0, cold.stderr
+    first = (tmp_path / "mlenv.lock").read_bytes()
+    assert "packaging.metadata" in imported(cold.stderr)  # the cold lock did parse
+    (tmp_path / "mlenv.lock").unlink()
+    warm = run(["-q", "lock"], tmp_path, MLENV_CACHE_DIR=cache)
+    assert warm.returncode == 0, warm.stderr
+    assert (tmp_path / "mlenv.lock").read_bytes() == first
+    loaded = imported(warm.stderr)
+    assert not loaded & {"packaging.metadata", "email.parser", "installer", "urllib.request"}
