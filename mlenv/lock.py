@@ -11,12 +11,14 @@ import json
 import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from mlenv import inputs
 from mlenv.errors import MlenvError, Problem, ProblemsError
 from mlenv.inputs import LOCK_VERSION
-from mlenv.manifest import Manifest
+
+if TYPE_CHECKING:  # the lock reader stays light: the no-op `lock --check` (mlenv.uptodate)
+    from mlenv.manifest import Manifest
 
 HEADER = "# mlenv.lock: written by `mlenv lock` for the target in mlenv.toml. Do not edit.\n"
 

@@ -2,7 +2,7 @@
 
 ``lock --check`` runs in every CI job and a re-lock on every change, and most of the time the
 lock is fresh. Answering that takes a TOML read and a hash, so it is done here before click,
-packaging, the resolver, the index client or rich are imported.
+packaging, the manifest reader, the resolver, the index client or rich are imported.
 
 What the fast path checks (and only when it can answer "up to date"; anything else, including
 every error, goes to the full CLI, which reports it):
@@ -12,13 +12,12 @@ every error, goes to the full CLI, which reports it):
 - the manifest is UTF-8 TOML within the manifest size limit, with only known keys, its
   required keys present and every resolution input (``mlenv.inputs``) of the exact type the
   manifest reader accepts;
-- the lock decodes as TOML, has the supported format version, and its ``inputs-hash`` equals
-  the hash of those inputs: the lock was made by a full run from a manifest whose resolution
-  inputs, validated then, are exactly these.
+- the lock passes the full lock reader (``mlenv.lock.loads``: every check any command makes
+  when it reads a lock), and its ``inputs-hash`` equals the hash of those inputs: the lock was
+  made by a full run from a manifest whose resolution inputs, validated then, are exactly these.
 
-It does not re-validate values that do not change the lock (``[build]``, name, prefix,
-interpreter: ``mlenv build`` reads them with the full reader) nor the package entries of the
-lock (``verify``, ``export``, ``fetch`` and ``build`` read the lock with the full reader).
+It does not re-validate manifest values that cannot change the lock (``[build]``, name,
+prefix, interpreter): ``mlenv build`` and ``mlenv show`` read them with the full reader.
 """
 
 from __future__ import annotations
@@ -29,7 +28,9 @@ import tomllib
 from collections.abc import Sequence
 from pathlib import Path
 
-from mlenv.inputs import LOCK_VERSION, MAX_MANIFEST_CHARS, digest, toml_inputs
+from mlenv.errors import MlenvError
+from mlenv.inputs import MAX_MANIFEST_CHARS, digest, toml_inputs
+from mlenv.lock import loads as load_lock
 
 
 def _command(argv: Sequence[str]) -> tuple[Path, bool] | None:
@@ -67,14 +68,17 @@ def answer(argv: Sequence[str]) -> int | None:
         text = manifest_path.read_bytes().decode("utf-8")
         if len(text) > MAX_MANIFEST_CHARS:  # the full reader refuses it, and says why
             return None
-        manifest = tomllib.loads(text)
-        lock = tomllib.loads(lock_path.read_bytes().decode("utf-8"))
+        inputs = toml_inputs(tomllib.loads(text))
+        lock_text = lock_path.read_bytes().decode("utf-8")
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, RecursionError):
         return None
-    inputs = toml_inputs(manifest)
-    if inputs is None or lock.get("version") != LOCK_VERSION:
+    if inputs is None:
         return None
-    if lock.get("inputs-hash") != digest(inputs):
+    try:
+        lock = load_lock(lock_text, source=str(lock_path))
+    except MlenvError:  # the full CLI reports it, the same way as for every other command
+        return None
+    if lock.inputs_hash != digest(inputs):
         return None
     if not quiet:
         print(f"{lock_path} is up to date", file=sys.stderr, flush=True)

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from mlenv import cli, inputs, uptodate
 from mlenv.errors import MlenvError
-from mlenv.lock import Lock, LockTarget, inputs_hash, render
+from mlenv.lock import Lock, LockedPackage, LockedPlatform, LockTarget, inputs_hash, render
 from mlenv.manifest import loads as load_manifest
 from tests.support.wheels import build_wheel, write_simple_index
 
@@ -40,9 +40,16 @@ def manifest_text(tables: dict[str, dict[str, object]]) -> str:
 
 
 def lock_for(text: str) -> str:
+    """A lock made for the manifest ``text``, with one package."""
     manifest = load_manifest(text)
     target = LockTarget("3.11", "2.28", ("linux-64",), "first-index", (), (), ())
-    return render(Lock(inputs_hash(manifest), target))
+    package = LockedPackage("lib", "1.0", "lib-1.0-py3-none-any.whl",
+                            "https://x.example/lib-1.0-py3-none-any.whl", "a" * 64, 10,
+                            "https://x.example/simple")  # fmt: skip
+    lock = Lock(inputs_hash(manifest), target).with_platforms(
+        [LockedPlatform("linux-64", (package,))]
+    )
+    return render(lock)
 
 
 names = st.sampled_from(
@@ -143,8 +150,9 @@ def test_fast_path_says_fresh_only_when_the_full_check_does(
 
 
 def test_fast_path_refuses_a_lock_it_cannot_read(tmp_path: Path) -> None:
-    """Protects against "up to date" for a lock that is not a readable lock of this format:
-    merge-conflict markers, another format version, or no inputs hash go to the full reader."""
+    """Protects `lock --check` from passing a lock the full lock reader refuses (merge-conflict
+    markers, another format version, no inputs hash, not UTF-8, a damaged package sha256): the
+    fast path reads the lock with that reader, so whatever it checks, the fast path checks."""
     text = manifest_text({"environment": {"name": "e", "python": "3.11"}})
     (tmp_path / "mlenv.toml").write_text(text)
     good = lock_for(text)
@@ -152,7 +160,8 @@ def test_fast_path_refuses_a_lock_it_cannot_read(tmp_path: Path) -> None:
     (tmp_path / "mlenv.lock").write_text(good)
     assert uptodate.answer(args) == 0
     for bad in ("<<<<<<< HEAD\n" + good, good.replace("version = 1", "version = 2"),
-                good.replace("inputs-hash", "inputs-hush"), "\ufffe" + good):  # fmt: skip
+                good.replace("inputs-hash", "inputs-hush"), "\ufffe" + good,
+                good.replace("a" * 64, "not-a-digest")):  # fmt: skip
         (tmp_path / "mlenv.lock").write_text(bad)
         assert uptodate.answer(args) is None
         with pytest.raises(MlenvError):
