@@ -48,6 +48,8 @@ def _command(argv: Sequence[str]) -> tuple[Path, bool] | None:
             value = value if equals else args.pop(0)
             if name == "--log-format" and value != "human":
                 return None
+            if name == "--cache" and Path(value).exists() and not Path(value).is_dir():
+                return None  # click refuses a file as the cache directory
             if name in ("-m", "--manifest"):
                 manifest = value
         else:

@@ -268,3 +268,14 @@ def test_a_warm_lock_reads_no_metadata_and_loads_no_installer(tmp_path: Path) ->
     assert (tmp_path / "mlenv.lock").read_bytes() == first
     loaded = imported(warm.stderr)
     assert not loaded & {"packaging.metadata", "email.parser", "installer", "urllib.request"}
+
+
+def test_a_cache_option_the_cli_would_refuse_goes_to_the_full_cli(tmp_path: Path) -> None:
+    """Protects option validation: `--cache` naming a file is a usage error of the full CLI,
+    so the fast path must not answer "up to date" for it."""
+    text = manifest_text({"environment": {"name": "e", "python": "3.11"}})
+    check(tmp_path, text, lock_for(text))
+    manifest = str(tmp_path / "mlenv.toml")
+    assert uptodate.answer(["--cache", manifest, "-m", manifest, "lock"]) is None
+    assert uptodate.answer(["--cache", str(tmp_path), "-m", manifest, "lock"]) == 0
+    assert cli.main(["--cache", manifest, "-m", manifest, "lock"]) != 0
