@@ -1,3 +1,3 @@
-from mlenv.cli import main
+from mlenv.uptodate import main
 
 raise SystemExit(main())

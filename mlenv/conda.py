@@ -32,7 +32,6 @@ from urllib.parse import urlsplit, urlunsplit
 
 from mlenv.cuda import extract_conda
 from mlenv.errors import MlenvError
-from mlenv.install import check_conda_packages
 from mlenv.placement import path_problem
 from mlenv.report import Reporter
 
@@ -376,6 +375,8 @@ def install(
             where=str(prefix_staging),
             hint="conda packages go first, into an empty directory",
         )
+    from mlenv.install import check_conda_packages  # heavy (installer); only installs need it
+
     check_conda_packages([(r.filename, Path(cache_paths[str(r.sha256)])) for r in records])
     prefix_staging.mkdir(parents=True, exist_ok=True)
     # Beside the staging prefix, so rattler hardlinks instead of copying; removed afterwards.

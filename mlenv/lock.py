@@ -7,24 +7,26 @@ lock's values alone: keys in a fixed order, packages sorted, no timestamps, no h
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import posixpath
 import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import unquote, urlsplit
 
 from packaging.tags import Tag
 from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 from packaging.version import InvalidVersion, Version
 
+from mlenv import inputs
 from mlenv.errors import MlenvError, Problem, ProblemsError
-from mlenv.manifest import Manifest
+from mlenv.inputs import LOCK_VERSION
 from mlenv.target import Target
 
-LOCK_VERSION = 1
+if TYPE_CHECKING:  # the lock reader stays light: the no-op `lock --check` (mlenv.uptodate)
+    from mlenv.manifest import Manifest
+
 HEADER = "# mlenv.lock: written by `mlenv lock` for the target in mlenv.toml. Do not edit.\n"
 
 
@@ -139,41 +141,26 @@ class Lock:
 
 def resolution_inputs(manifest: Manifest) -> dict[str, Any]:
     """Everything in the manifest that can change what gets locked; nothing else."""
-    env = manifest.environment
-    data: dict[str, Any] = {
-        "lock-version": LOCK_VERSION,
-        "python": env.python,
-        "platforms": sorted(env.platforms),
-        "glibc": env.glibc,
-        "pypi": {
-            "index-url": manifest.pypi.index_url,
-            "extra-index-urls": list(manifest.pypi.extra_index_urls),
-            "find-links": list(manifest.pypi.find_links),
-            "index-strategy": manifest.pypi.index_strategy,
-            "dependencies": sorted(manifest.pypi.dependencies),
-        },
-        "conda": {
-            "channels": list(manifest.conda.channels),
-            "dependencies": sorted(manifest.conda.dependencies),
-        },
-    }
-    if manifest.cuda is not None:
-        data["cuda"] = {
-            "version": manifest.cuda.version,
-            "driver-floor": manifest.cuda.driver_floor,
-            "archs": sorted(manifest.cuda.archs),
-        }
-        # Each only when used, so existing locks keep their inputs hash.
-        if manifest.cuda.cpu_ok:
-            data["cuda"]["cpu-ok"] = sorted(manifest.cuda.cpu_ok)
-        if manifest.cuda.unverified:
-            data["cuda"]["unverified"] = list(manifest.cuda.unverified)
-    return data
+    env, pypi, cuda = manifest.environment, manifest.pypi, manifest.cuda
+    return inputs.resolution_inputs(
+        python=env.python,
+        platforms=env.platforms,
+        glibc=env.glibc,
+        index_url=pypi.index_url,
+        extra_index_urls=pypi.extra_index_urls,
+        find_links=pypi.find_links,
+        index_strategy=pypi.index_strategy,
+        dependencies=pypi.dependencies,
+        conda_channels=manifest.conda.channels,
+        conda_dependencies=manifest.conda.dependencies,
+        cuda=(cuda.version, cuda.driver_floor, cuda.archs) if cuda is not None else None,
+        cpu_ok=cuda.cpu_ok if cuda is not None else (),
+        unverified=cuda.unverified if cuda is not None else (),
+    )
 
 
 def inputs_hash(manifest: Manifest) -> str:
-    canonical = json.dumps(resolution_inputs(manifest), sort_keys=True, separators=(",", ":"))
-    return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
+    return inputs.digest(resolution_inputs(manifest))
 
 
 def check_fresh(lock: Lock, manifest: Manifest, lock_path: str = "mlenv.lock") -> None:

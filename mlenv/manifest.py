@@ -19,6 +19,15 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
 from mlenv.errors import ManifestError, Problem, redact
+from mlenv.inputs import (
+    DEFAULT_GLIBC,
+    DEFAULT_INDEX,
+    DEFAULT_PLATFORMS,
+    DEFAULT_STRATEGY,
+    MANIFEST_KEYS,
+    MAX_MANIFEST_CHARS,
+    REQUIRED_KEYS,
+)
 from mlenv.placement import judge_placement
 
 PLATFORMS = ("linux-64", "linux-aarch64")
@@ -29,11 +38,6 @@ COMPRESSIONS = ("gzip", "zstd", "none")
 # containers/storage#489); the base image's layers count too.
 MAX_LAYERS = 127
 INDEX_STRATEGIES = ("first-index", "best-match")
-DEFAULT_INDEX = "https://pypi.org/simple"
-DEFAULT_GLIBC = "2.28"
-# A manifest names a target and dependencies in a few kilobytes; far more is the wrong file,
-# and would cost minutes to validate.
-MAX_MANIFEST_CHARS = 1 << 20
 
 IndexStrategy = Literal["first-index", "best-match"]
 Compression = Literal["gzip", "zstd", "none"]
@@ -220,15 +224,7 @@ def parse(data: Mapping[str, Any], source: str = "mlenv.toml") -> Manifest:
     return Manifest(environment, cuda, conda, pypi, build, source, cache)
 
 
-_SCHEMA_KEYS: dict[str, tuple[str, ...]] = {
-    "": ("environment", "cuda", "conda", "pypi", "build", "cache"),
-    "environment": ("name", "python", "platforms", "glibc", "prefix", "interpreter"),
-    "cuda": ("version", "driver-floor", "archs", "cpu-ok", "unverified"),
-    "conda": ("channels", "dependencies"),
-    "pypi": ("index-url", "extra-index-urls", "find-links", "dependencies", "index-strategy"),
-    "build": ("outputs", "base-image", "compression", "layers"),
-    "cache": ("registry",),
-}
+_SCHEMA_KEYS = MANIFEST_KEYS
 
 _NAME = re.compile(r"^[a-z0-9]([a-z0-9._-]{0,62}[a-z0-9])?$")
 _CUDA = re.compile(r"^\d{1,2}\.\d{1,2}$")
@@ -334,10 +330,7 @@ class _Checker:
         return self.string(table, path, default, _one_of(choices))
 
 
-_REQUIRED: dict[str, tuple[str, ...]] = {
-    "environment": ("name", "python"),
-    "cuda": ("version", "driver-floor"),
-}
+_REQUIRED = REQUIRED_KEYS
 _REQUIRED_HINTS = {
     "environment": 'add an [environment] table with name = "..." and python = "3.11"',
     "environment.name": 'name the environment, e.g. name = "detector"',
@@ -457,7 +450,9 @@ def _environment(check: _Checker, table: Mapping[str, Any]) -> Environment:
         _pattern(_NAME, "lower-case letters, digits, '.', '_' or '-' (at most 64)"),
     )
     python = check.string(table, "environment.python", "", _python)
-    platforms = check.string_list(table, "environment.platforms", ("linux-64",), _one_of(PLATFORMS))
+    platforms = check.string_list(
+        table, "environment.platforms", DEFAULT_PLATFORMS, _one_of(PLATFORMS)
+    )
     if "platforms" in table and isinstance(table["platforms"], list) and not table["platforms"]:
         check.add("environment.platforms", "must list at least one platform", 'e.g. ["linux-64"]')
     glibc = check.string(table, "environment.glibc", DEFAULT_GLIBC, _glibc)
@@ -583,7 +578,7 @@ def _conda(check: _Checker, table: Mapping[str, Any]) -> Conda:
 
 
 def _pypi(check: _Checker, table: Mapping[str, Any]) -> PyPI:
-    strategy = check.choice(table, "pypi.index-strategy", INDEX_STRATEGIES, "first-index")
+    strategy = check.choice(table, "pypi.index-strategy", INDEX_STRATEGIES, DEFAULT_STRATEGY)
     return PyPI(
         index_url=check.string(table, "pypi.index-url", DEFAULT_INDEX, _url),
         extra_index_urls=check.string_list(table, "pypi.extra-index-urls", (), _url),

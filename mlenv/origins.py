@@ -16,8 +16,7 @@ import socket
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urljoin, urlsplit
-from urllib.request import url2pathname
+from urllib.parse import unquote, urljoin, urlsplit
 
 from mlenv.errors import MlenvError
 
@@ -141,8 +140,10 @@ NO_LOCAL_ROOTS = LocalRoots()
 
 
 def file_url_to_path(url: str) -> Path:
-    """The local path a ``file:`` URL names (percent-escapes decoded)."""
-    return Path(url2pathname(urlsplit(url).path))
+    """The local path a ``file:`` URL names (percent-escapes decoded). On POSIX, mlenv's only
+    platform, ``url2pathname`` is ``unquote``; importing urllib.request would load http.client,
+    email and ssl on every lock."""
+    return Path(unquote(urlsplit(url).path))
 
 
 def follow(url: str, *, base: str, where: str, local: LocalRoots = NO_LOCAL_ROOTS) -> str:

@@ -3,8 +3,10 @@ Requires-Dist lines (cuda-toolkit alone has hundreds), and parsing dominates a c
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import lru_cache
 
+from packaging.markers import Marker
 from packaging.requirements import Requirement
 
 
@@ -12,3 +14,25 @@ from packaging.requirements import Requirement
 def requirement(text: str) -> Requirement:
     """The parsed requirement; callers must not mutate it (it is shared)."""
     return Requirement(text)
+
+
+def marker_holds(marker: Marker, environment: Mapping[str, str], extra: str = "") -> bool:
+    """``marker`` evaluated for the target, memoised: the same parsed markers are evaluated
+    again for every extra and every platform, and evaluating them dominates a warm lock.
+
+    Keyed by the marker object's identity (a Marker hashes by re-serialising itself, which
+    costs as much as evaluating it); the entry holds the marker, so its id cannot be reused.
+    """
+    key = (id(marker), tuple(sorted(environment.items())), extra)
+    known = _HOLDS.get(key)
+    if known is not None and known[0] is marker:
+        return known[1]
+    result = marker.evaluate({**environment, "extra": extra})
+    if len(_HOLDS) >= _MAX_HOLDS:
+        _HOLDS.clear()
+    _HOLDS[key] = (marker, result)
+    return result
+
+
+_MAX_HOLDS = 1 << 16
+_HOLDS: dict[tuple[int, tuple[tuple[str, str], ...], str], tuple[Marker, bool]] = {}

@@ -34,6 +34,7 @@ from mlenv.limits import (
     MAX_REQUIRES_DIST,
     enforce,
 )
+from mlenv.pep508 import marker_holds
 from mlenv.pep508 import requirement as parsed
 from mlenv.report import Reporter, Task
 from mlenv.target import Target
@@ -141,7 +142,7 @@ def to_req(requirement: Requirement) -> Req:
 
 def applies(requirement: Requirement, markers: Mapping[str, str], extra: str = "") -> bool:
     marker = requirement.marker
-    return marker is None or marker.evaluate({**markers, "extra": extra})
+    return marker is None or marker_holds(marker, markers, extra)
 
 
 def fit(file: IndexFile, target: Target) -> tuple[int, int, str]:

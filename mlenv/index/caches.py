@@ -1,8 +1,9 @@
 """On-disk caches of the index client, under a versioned directory of a root the caller picks.
 
-``<root>/http-v1/`` holds index pages with their validators; ``<root>/metadata-v1/`` holds core
-metadata by wheel sha256. Caches need atomic writes (a reader never sees a torn entry) but not
-durability, so writes skip the fsync of ``mlenv.atomic``: on a cold lock it would dominate.
+``<root>/http-v1/`` holds index pages with their validators; ``<root>/metadata-v2/`` holds parsed
+core metadata under ``metadata_key`` (never under a wheel hash an index merely claims). Caches
+need atomic writes (a reader never sees a torn entry) but not durability, so writes skip the
+fsync of ``mlenv.atomic``: on a cold lock it would dominate.
 """
 
 from __future__ import annotations
@@ -16,7 +17,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from mlenv.index.model import valid_sha256
+from packaging.utils import canonicalize_name
+from packaging.version import InvalidVersion, Version
+
+from mlenv.index.model import CoreMetadata, valid_sha256
+from mlenv.index.urls import file_url_to_path, is_file_url
 
 # Response headers worth keeping: what parsing and revalidation need, nothing else.
 KEPT_HEADERS = ("content-type", "etag", "last-modified", "cache-control", "age", "date")
@@ -127,26 +132,101 @@ class HttpCache:
         return replace(page, headers=kept, stored_at=self.clock())
 
 
-class MetadataCache:
-    """Raw METADATA by wheel sha256: immutable, so a warm re-lock reads no metadata remotely."""
+@dataclass(frozen=True)
+class MetadataOrigin:
+    """Where a distribution's metadata bytes are read, and what vouches for them.
 
-    def __init__(self, root: Path) -> None:
-        self.directory = root / "metadata-v1"
+    ``sha256`` is the hash of the metadata bytes themselves, checked at the read that stores
+    them (the PEP 658/714 hash); ``stamp`` says what must be unchanged at an unverified origin
+    (a local file's size, mtime and inode; a remote wheel's claimed sha256). Neither alone is
+    ever a wheel hash an index merely claims.
+    """
 
-    def _path(self, sha256: str) -> Path | None:
-        digest = valid_sha256(sha256)
-        return self.directory / digest[:2] / f"{digest}.METADATA" if digest else None
+    url: str
+    sha256: str | None = None
+    stamp: str | None = None
 
-    def get(self, sha256: str) -> bytes | None:
-        path = self._path(sha256)
-        if path is None:
-            return None
+
+def metadata_key(origin: MetadataOrigin) -> str | None:
+    """The one key metadata is cached under (docs/security.md, invariant 2); None: do not cache.
+
+    Verified bytes are keyed by their own sha256: any index that publishes the same hash has
+    the same bytes, so sharing is safe. Unverified bytes are keyed by the exact URL they were
+    read from plus its stamp, so no other index, and no changed file, can ever be served them.
+    """
+    digest = valid_sha256(origin.sha256)
+    if digest is not None:
+        return f"sha256:{digest}"
+    if origin.stamp is None:
+        return None
+    return "origin:" + json.dumps([origin.url, origin.stamp])
+
+
+def origin_stamp(url: str, claimed_sha256: str | None) -> str | None:
+    """What identifies the current bytes at an unverified origin; None when nothing does."""
+    if is_file_url(url):
         try:
-            return path.read_bytes()
+            stat = file_url_to_path(url).stat()
         except OSError:
             return None
+        return f"stat:{stat.st_size}:{stat.st_mtime_ns}:{stat.st_ino}"
+    claimed = valid_sha256(claimed_sha256)
+    return f"claimed-sha256:{claimed}" if claimed else None
 
-    def put(self, sha256: str, data: bytes) -> None:
-        path = self._path(sha256)
-        if path is not None:
-            _write(path, data)
+
+MAX_RECORD_BYTES = 4 * 1024 * 1024  # a parsed record is a few KB; a bigger file is not ours
+
+
+class MetadataCache:
+    """Parsed core metadata (what the resolver needs), one small JSON record per key.
+
+    The key comes from ``metadata_key`` only and is stored in the record, so a record filed
+    under another key is a miss. A damaged or foreign record is a miss, never an error.
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.directory = root / "metadata-v2"
+
+    def _path(self, key: str) -> Path:
+        digest = hashlib.sha256(key.encode()).hexdigest()
+        return self.directory / digest[:2] / f"{digest}.json"
+
+    def get(self, key: str) -> CoreMetadata | None:
+        try:
+            with self._path(key).open("rb") as handle:
+                record = json.loads(handle.read(MAX_RECORD_BYTES + 1))
+            if record.get("key") != key or not isinstance(record.get("version"), str):
+                return None
+            requires_dist, extras = record["requires-dist"], record["provides-extra"]
+            requires_python = record["requires-python"]
+            if not (
+                isinstance(record["name"], str)
+                and _strings(requires_dist)
+                and _strings(extras)
+                and (requires_python is None or isinstance(requires_python, str))
+            ):
+                return None
+            return CoreMetadata(
+                name=canonicalize_name(record["name"]),
+                version=Version(record["version"]),
+                requires_dist=tuple(requires_dist),
+                requires_python=requires_python,
+                provides_extra=tuple(extras),
+            )
+        except (OSError, ValueError, KeyError, TypeError, AttributeError, InvalidVersion):
+            return None
+
+    def put(self, key: str, meta: CoreMetadata) -> None:
+        record = {
+            "key": key,
+            "name": meta.name,
+            "version": str(meta.version),
+            "requires-dist": list(meta.requires_dist),
+            "requires-python": meta.requires_python,
+            "provides-extra": list(meta.provides_extra),
+        }
+        _write(self._path(key), json.dumps(record, separators=(",", ":")).encode())
+
+
+def _strings(value: object) -> bool:
+    return isinstance(value, list) and all(isinstance(item, str) for item in value)

@@ -12,7 +12,6 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import BinaryIO, Protocol
 
-from packaging.metadata import parse_email
 from packaging.tags import Tag
 from packaging.utils import (
     InvalidSdistFilename,
@@ -154,6 +153,8 @@ def make_file(link: Link, *, project: NormalizedName | None, index_url: str) -> 
 
 
 def parse_core_metadata(data: bytes, *, where: str) -> CoreMetadata:
+    from packaging.metadata import parse_email  # email parsing is heavy; a warm lock parses none
+
     raw, _unparsed = parse_email(data)
     name, version = raw.get("name"), raw.get("version")
     if not name or not version:
@@ -181,8 +182,12 @@ def parse_core_metadata(data: bytes, *, where: str) -> CoreMetadata:
 
 def metadata_of(data: bytes, file: IndexFile) -> CoreMetadata:
     """Parse METADATA and refuse one that describes a different package than its filename."""
+    return of_file(parse_core_metadata(data, where=f"{file.url} ({file.name})"), file)
+
+
+def of_file(meta: CoreMetadata, file: IndexFile) -> CoreMetadata:
+    """``meta`` if it describes the distribution the file's name says; parsed or cached alike."""
     where = f"{file.url} ({file.name})"
-    meta = parse_core_metadata(data, where=where)
     if meta.name != file.name or meta.version != file.version:
         raise MetadataError(
             f"metadata says {meta.name} {meta.version} but the file is {file.name} {file.version}",

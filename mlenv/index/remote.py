@@ -1,8 +1,9 @@
 """Indexes that live somewhere else: a simple-API index, or find-links (a directory or a page).
 
 Both share how metadata and bytes of a listed file are read: the PEP 658 ``.metadata`` file when
-offered (hash-checked), else the wheel's own METADATA member; a disk cache keyed by the wheel's
-sha256 sits in front, so a warm re-lock reads no metadata over the network.
+offered (hash-checked, bounded), else the wheel's own METADATA member; a cache of parsed metadata
+sits in front, keyed by ``caches.metadata_key`` (the bytes' own verified hash, or their exact
+origin), so a warm re-lock reads and parses no metadata and no index can poison another's.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, suppress
 from pathlib import Path
@@ -19,7 +20,7 @@ from typing import BinaryIO
 from packaging.utils import NormalizedName, canonicalize_name
 
 from mlenv.errors import MlenvError
-from mlenv.index.caches import MetadataCache
+from mlenv.index.caches import MetadataCache, MetadataOrigin, metadata_key, origin_stamp
 from mlenv.index.http import HttpClient, HttpError
 from mlenv.index.model import (
     CoreMetadata,
@@ -31,14 +32,23 @@ from mlenv.index.model import (
     make_file,
     metadata_of,
     no_wheel_error,
+    of_file,
 )
 from mlenv.index.pages import ACCEPT, parse_page
 from mlenv.index.urls import file_url_to_path, is_file_url, location_to_url
-from mlenv.index.wheelmeta import read_wheel_metadata
+from mlenv.index.wheelmeta import MAX_METADATA_BYTES, read_wheel_metadata
 from mlenv.limits import MAX_PAGE_LINKS, enforce
 from mlenv.origins import LocalRoots, follow
 
 PREFETCH_WORKERS = 8  # enough to hide latency; more only hammers the index
+
+
+def _too_big(file: IndexFile, url: str) -> MetadataError:
+    return MetadataError(
+        f"the .metadata of {file.filename} is over {MAX_METADATA_BYTES} bytes",
+        where=url,
+        hint="no real metadata is that big; the index is broken or hostile",
+    )
 
 
 def _read_local(path: Path, where: str) -> bytes:
@@ -107,13 +117,40 @@ class _RemoteIndex(ABC):
             return known
         if not file.is_wheel:
             raise no_wheel_error(file)
-        cached = self._cache.get(file.sha256) if self._cache and file.sha256 else None
-        data = cached or self._metadata_file(file) or read_wheel_metadata(file, self._http)
-        meta = metadata_of(data, file)  # parsed before caching: garbage is never cached
-        if cached is None and self._cache and file.sha256:
-            self._cache.put(file.sha256, data)
+        meta = None
+        if file.has_metadata:
+            url = f"{file.url}.metadata"
+            stamp = None if file.metadata_sha256 else origin_stamp(url, file.sha256)
+            origin = MetadataOrigin(url, file.metadata_sha256, stamp)
+            meta = self._read(origin, file, lambda: self._metadata_file(file))
+        if meta is None:
+            origin = MetadataOrigin(file.url, None, origin_stamp(file.url, file.sha256))
+            meta = self._read(origin, file, lambda: read_wheel_metadata(file, self._http))
+        if meta is None:  # a wheel's member is never absent: read_wheel_metadata raises
+            raise AssertionError(f"no metadata read for {file.filename}")
         with self._lock:
             self._metadata[file] = meta
+        return meta
+
+    def _read(
+        self, origin: MetadataOrigin, file: IndexFile, read: Callable[[], bytes | None]
+    ) -> CoreMetadata | None:
+        """Metadata from ``origin``: cached under ``metadata_key`` or read, checked, then cached.
+
+        Only parsed metadata that matches the file is stored, so garbage is never cached; a
+        hit is checked against the file again, since the key need not name the distribution.
+        """
+        key = metadata_key(origin) if self._cache is not None else None
+        if key is not None and self._cache is not None:
+            cached = self._cache.get(key)
+            if cached is not None:
+                return of_file(cached, file)
+        data = read()
+        if data is None:
+            return None
+        meta = metadata_of(data, file)
+        if key is not None and self._cache is not None:
+            self._cache.put(key, meta)
         return meta
 
     def _metadata_file(self, file: IndexFile) -> bytes | None:
@@ -126,6 +163,8 @@ class _RemoteIndex(ABC):
             path = file_url_to_path(url)
             if not path.is_file():
                 return None
+            if path.stat().st_size > MAX_METADATA_BYTES:
+                raise _too_big(file, url)
             data = _read_local(path, url)
         else:
             try:
@@ -134,6 +173,8 @@ class _RemoteIndex(ABC):
                 if exc.status == 404:  # advertised but missing: the wheel still has it
                     return None
                 raise
+        if len(data) > MAX_METADATA_BYTES:
+            raise _too_big(file, url)
         if file.metadata_sha256 and hashlib.sha256(data).hexdigest() != file.metadata_sha256:
             raise MetadataError(
                 f"the .metadata of {file.filename} does not match the sha256 the index published",

@@ -93,23 +93,25 @@ def test_tampered_metadata_file_is_refused(tmp_path: Path, http: HttpClient) -> 
         index.metadata(index.files(DEMO)[0])
 
 
-def test_metadata_cache_is_keyed_by_wheel_sha256_and_makes_rereads_free(
-    tmp_path: Path, http: HttpClient
-) -> None:
+def test_metadata_cache_makes_rereads_free(tmp_path: Path, http: HttpClient) -> None:
+    """Protects the warm re-lock: verified PEP 658 metadata is served from the cache even when
+    neither the .metadata file nor the wheel can be read any more."""
     wheels = _wheels()
-    url = write_simple_index(tmp_path / "index", wheels, metadata_files=False)
+    url = write_simple_index(tmp_path / "index", wheels)
     cache = MetadataCache(tmp_path / "cache")
     first = SimpleIndex(url, http=http, cache=cache)
     file = first.files(DEMO)[0]
     expected = first.metadata(file)
-    assert file.sha256 is not None
-    assert cache.get(file.sha256) is not None
-    assert (tmp_path / "cache" / "metadata-v1" / file.sha256[:2]).is_dir()
-    (tmp_path / "index" / "files" / file.filename).unlink()  # the wheel is gone: only the cache
+    assert file.metadata_sha256 is not None
+    assert cache.get(f"sha256:{file.metadata_sha256}") == expected
+    assert (tmp_path / "cache" / "metadata-v2").is_dir()
+    for name in (file.filename, f"{file.filename}.metadata"):  # only the cache is left
+        (tmp_path / "index" / "files" / name).unlink()
     assert SimpleIndex(url, http=http, cache=cache).metadata(file) == expected
 
 
 def test_metadata_cache_never_stores_garbage(tmp_path: Path, http: HttpClient) -> None:
+    """Protects the cache from keeping metadata that contradicts its file's name."""
     wheels = [("demo-1.0-py3-none-any.whl", build_wheel("other", "1.0")[1])]
     url = write_simple_index(tmp_path / "index", wheels, metadata_files=False)
     cache = MetadataCache(tmp_path / "cache")
@@ -117,16 +119,17 @@ def test_metadata_cache_never_stores_garbage(tmp_path: Path, http: HttpClient) -
     file = index.files(DEMO)[0]
     with pytest.raises(MetadataError):
         index.metadata(file)
-    assert file.sha256 is not None and cache.get(file.sha256) is None
+    assert not (tmp_path / "cache" / "metadata-v2").exists()
 
 
 def test_prefetch_warms_every_wheel_and_skips_sdists(tmp_path: Path, http: HttpClient) -> None:
-    url = write_simple_index(tmp_path / "index", _wheels(), metadata_files=False)
+    """Protects prefetch: every wheel's metadata lands in the cache, sdists are skipped."""
+    url = write_simple_index(tmp_path / "index", _wheels())
     cache = MetadataCache(tmp_path / "cache")
     index = SimpleIndex(url, http=http, cache=cache)
     files = index.files(DEMO)
     index.prefetch(files)
-    assert all(f.sha256 and cache.get(f.sha256) for f in files if f.is_wheel)
+    assert all(cache.get(f"sha256:{f.metadata_sha256}") for f in files if f.is_wheel)
 
 
 def test_find_links_directory_and_path_location(tmp_path: Path, http: HttpClient) -> None:
