@@ -172,17 +172,29 @@ def check_fresh(lock: Lock, manifest: Manifest, lock_path: str = "mlenv.lock") -
             where=lock_path,
             hint="run `mlenv lock` to update it",
         )
-    env, target = manifest.environment, lock.target
-    made_for = {"python": (target.python, env.python), "glibc": (target.glibc, env.glibc),
-                "platforms": (sorted(target.platforms), sorted(env.platforms))}  # fmt: skip
+    env = manifest.environment
+    drift = target_drift(lock.target, env.python, env.glibc, env.platforms)
+    if drift is not None:
+        key, locked, wanted = drift
+        raise StaleLockError(
+            f"the lock's [target].{key} is {locked}, the manifest says {wanted}: the lock "
+            "was edited or made for another target",
+            where=f"{lock_path}: target.{key}",
+            hint="run `mlenv lock` to update it",
+        )
+
+
+def target_drift(
+    target: LockTarget, python: str, glibc: str, platforms: Sequence[str]
+) -> tuple[str, object, object] | None:
+    """The first [target] value that differs from the manifest's (key, lock's, manifest's): the
+    inputs hash covers the manifest only, so an edited head would otherwise pass as fresh."""
+    made_for = {"python": (target.python, python), "glibc": (target.glibc, glibc),
+                "platforms": (sorted(target.platforms), sorted(platforms))}  # fmt: skip
     for key, (locked, wanted) in made_for.items():
         if locked != wanted:
-            raise StaleLockError(
-                f"the lock's [target].{key} is {locked}, the manifest says {wanted}: the lock "
-                "was edited or made for another target",
-                where=f"{lock_path}: target.{key}",
-                hint="run `mlenv lock` to update it",
-            )
+            return key, locked, wanted
+    return None
 
 
 # ---------------------------------------------------------------------------------------------

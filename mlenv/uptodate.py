@@ -31,6 +31,7 @@ from pathlib import Path
 from mlenv.errors import MlenvError
 from mlenv.inputs import MAX_MANIFEST_CHARS, digest, toml_inputs
 from mlenv.lock import loads as load_lock
+from mlenv.lock import target_drift
 
 
 def _command(argv: Sequence[str]) -> tuple[Path, bool] | None:
@@ -81,6 +82,8 @@ def answer(argv: Sequence[str]) -> int | None:
     except MlenvError:  # the full CLI reports it, the same way as for every other command
         return None
     if lock.inputs_hash != digest(inputs):
+        return None
+    if target_drift(lock.target, inputs["python"], inputs["glibc"], inputs["platforms"]):
         return None
     if not quiet:
         print(f"{lock_path} is up to date", file=sys.stderr, flush=True)

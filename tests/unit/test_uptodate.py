@@ -42,12 +42,13 @@ def manifest_text(tables: dict[str, dict[str, object]]) -> str:
 def lock_for(text: str) -> str:
     """A lock made for the manifest ``text``, with one package."""
     manifest = load_manifest(text)
-    target = LockTarget("3.11", "2.28", ("linux-64",), "first-index", (), (), ())
+    env = manifest.environment
+    target = LockTarget(env.python, env.glibc, tuple(env.platforms), "first-index", (), (), ())
     package = LockedPackage("lib", "1.0", "lib-1.0-py3-none-any.whl",
                             "https://x.example/lib-1.0-py3-none-any.whl", "a" * 64, 10,
                             "https://x.example/simple")  # fmt: skip
     lock = Lock(inputs_hash(manifest), target).with_platforms(
-        [LockedPlatform("linux-64", (package,))]
+        [LockedPlatform(platform, (package,)) for platform in env.platforms]
     )
     return render(lock)
 
@@ -279,3 +280,14 @@ def test_a_cache_option_the_cli_would_refuse_goes_to_the_full_cli(tmp_path: Path
     assert uptodate.answer(["--cache", manifest, "-m", manifest, "lock"]) is None
     assert uptodate.answer(["--cache", str(tmp_path), "-m", manifest, "lock"]) == 0
     assert cli.main(["--cache", manifest, "-m", manifest, "lock"]) != 0
+
+
+def test_an_edited_lock_head_is_never_fresh_on_the_fast_path(tmp_path: Path) -> None:
+    """Protects `lock --check` from a lock whose [target] was edited while its inputs hash was
+    kept: the hash covers the manifest only, so the head must be compared too."""
+    text = '[environment]\nname = "env"\npython = "3.11"\n'
+    lock = lock_for(text).replace('python = "3.11"', 'python = "3.12"')
+    assert 'python = "3.12"' in lock
+    fast, full = check(tmp_path, text, lock)
+    assert fast is None
+    assert full == 1
