@@ -67,7 +67,6 @@ def test_show_json_is_the_normalised_manifest(tmp_path: Path) -> None:
         "version": "12.4",
         "driver-floor": "550.54.14",
         "archs": [],
-        "unverified": [],
     }
     assert data["environment"]["prefix"] == "/opt/mlenv/cuda-demo"
     raw = tomllib.loads((ROOT / "mlenv.toml.example").read_text())
