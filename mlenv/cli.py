@@ -22,7 +22,14 @@ from mlenv import __version__
 from mlenv import lock as lockfile
 from mlenv.atomic import write_atomic
 from mlenv.cache import ArtifactCache, cache_dir
-from mlenv.errors import MlenvError, ProblemsError, UsageError, redact
+from mlenv.errors import (
+    CannotJudgeError,
+    MlenvError,
+    ProblemsError,
+    UsageError,
+    VerdictError,
+    redact,
+)
 from mlenv.manifest import PYTHON_MINORS, Manifest, loads
 from mlenv.outputs import OutputKind, check_output
 from mlenv.report import HumanReporter, JsonReporter, QuietReporter, Reporter
@@ -42,7 +49,6 @@ if TYPE_CHECKING:
 EXIT_OK = 0
 EXIT_USER = 1
 EXIT_INTERNAL = 2
-EXIT_CANNOT_JUDGE = 3
 
 MANIFEST_FILE = OutputKind("manifest", "--manifest")
 LOCK_FILE = OutputKind("lock", "--manifest")
@@ -200,11 +206,11 @@ def cli(
     """
     reporter: Reporter
     if log_format == "json":
-        reporter = JsonReporter()
+        reporter = JsonReporter(verbose=verbose)
     elif quiet:
         reporter = QuietReporter()
     else:
-        reporter = HumanReporter()
+        reporter = HumanReporter(verbose=verbose)
     ctx.obj = Session(manifest, reporter, verbose, cache or cache_dir())
 
 
@@ -767,12 +773,11 @@ def verify(
             for probe in facts.probes:
                 session.reporter.info(f"  {probe.source}: {probe.detail}")
             hint = "run on a GPU node, or set MLENV_DRIVER_VERSION to the node's driver"
+            problem = CannotJudgeError("no NVIDIA driver found on this host", hint=hint)
             if as_json:
-                print_json(_cannot_judge_json("no NVIDIA driver found on this host", hint, facts))
-            else:
-                click.echo("cannot judge: no NVIDIA driver found on this host", err=True)
-                click.echo(f"  hint: {hint}", err=True)
-            raise SystemExit(EXIT_CANNOT_JUDGE)
+                print_json(_cannot_judge_json(problem.message, hint, facts))
+                problem.shown = True
+            raise problem
         archs = tuple(compute_capability_arch(g.compute_cap) for g in facts.gpus if g.compute_cap)
         judged = Judged(facts.driver, facts.driver_source or "host", archs)
     verdict = verify_lock(lock_, lockfile.inputs_hash(manifest), judged)
@@ -807,7 +812,7 @@ def verify(
     else:
         _print_verdict(verdict, lock_, session.lock_path)
     if not verdict.ok:
-        raise SystemExit(EXIT_USER)
+        raise VerdictError("verification failed")
 
 
 def _cannot_judge_json(message: str, hint: str, facts: Any) -> dict[str, Any]:
@@ -884,9 +889,11 @@ def _verify_nodes(
             click.echo(line)
     status = exit_status(verdicts)
     if status == "fail" or not built.ok:
-        raise SystemExit(EXIT_USER)
+        raise VerdictError("a node cannot run the lock")
     if status == "cannot-judge":
-        raise SystemExit(EXIT_CANNOT_JUDGE)
+        problem = CannotJudgeError("no selected node could be judged")
+        problem.shown = True
+        raise problem
 
 
 def _verify_bundle(bundle: Path) -> None:
@@ -909,7 +916,7 @@ def _verify_bundle(bundle: Path) -> None:
         click.echo(f"{problem.kind.upper():18} {problem.path}: {problem.detail}")
     if problems:
         click.echo(f"FAIL: {len(problems)} problem(s) in bundle {bundle}")
-        raise SystemExit(EXIT_USER)
+        raise VerdictError("the bundle is incomplete")
     count = len({p.sha256 for _, p in lock_.packages()})
     click.echo(f"OK: bundle {bundle} is complete ({count} artifact(s), every sha256 checked)")
 
@@ -958,8 +965,10 @@ def _verbose(argv: Sequence[str]) -> bool:
 
 
 def _print_error(exc: MlenvError) -> None:
+    if exc.shown:
+        return
     lines = exc.render().splitlines()
-    click.echo(f"error: {lines[0]}", err=True)
+    click.echo(f"{exc.label}: {lines[0]}", err=True)
     for line in lines[1:]:
         click.echo(f"  {line}", err=True)
 
@@ -1146,7 +1155,7 @@ def diff(
     else:
         click.echo(render_markdown(result) if fmt == "markdown" else render_text(result), nl=False)
     if exit_code and result.changed:
-        raise SystemExit(EXIT_USER)
+        raise VerdictError("the locks differ")  # --exit-code, as git diff
 
 
 def _sbom(session: Session, manifest: Manifest, lock_: lockfile.Lock, platform: str | None) -> str:

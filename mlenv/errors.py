@@ -54,6 +54,8 @@ class MlenvError(Exception):
     """Root of every error a user can cause or fix; carries where and a hint."""
 
     exit_code = 1
+    label = "error"  # how the CLI introduces the message
+    shown = False  # True when the command already reported it (the CLI then prints nothing)
 
     def __init__(self, message: str, *, where: str = "", hint: str | None = None) -> None:
         super().__init__(message)
@@ -95,3 +97,17 @@ class ManifestError(ProblemsError):
 
 class UsageError(MlenvError):
     """The command line or the project state does not allow the requested action."""
+
+
+class VerdictError(MlenvError):
+    """A check ran and said no; its report is already on screen, only the exit code is left."""
+
+    shown = True
+
+
+class CannotJudgeError(MlenvError):
+    """A check could not reach a verdict (no driver found, no node labelled): exit 3, so a
+    deploy script tells "cannot run here" (1) from "could not look" (3)."""
+
+    exit_code = 3
+    label = "cannot judge"

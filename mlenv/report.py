@@ -27,6 +27,10 @@ class Task(Protocol):
 class Reporter(Protocol):
     def info(self, text: str) -> None: ...
     def warning(self, text: str) -> None: ...
+    def debug(self, text: str) -> None:
+        """Detail for ``-v`` (what the resolver pinned, rejected, backtracked on)."""
+        ...
+
     def task(
         self, description: str, total: int | None = None, unit: str = "items"
     ) -> AbstractContextManager[Task]: ...
@@ -48,6 +52,9 @@ class QuietReporter:
 
     def warning(self, text: str) -> None:
         print(redact(f"warning: {text}"), file=self._stream)
+
+    def debug(self, text: str) -> None:
+        pass
 
     @contextmanager
     def task(
@@ -80,15 +87,22 @@ class HumanReporter:
     one line does not pay for it.
     """
 
-    def __init__(self, stream: IO[str] | None = None, *, terminal: bool | None = None) -> None:
+    def __init__(
+        self, stream: IO[str] | None = None, *, terminal: bool | None = None, verbose: int = 0
+    ) -> None:
         self._stream = stream or sys.stderr
         self._terminal = self._stream.isatty() if terminal is None else terminal
+        self._verbose = verbose
 
     def info(self, text: str) -> None:
         print(redact(text), file=self._stream, flush=True)
 
     def warning(self, text: str) -> None:
         self.info(f"warning: {text}")
+
+    def debug(self, text: str) -> None:
+        if self._verbose:
+            self.info(f"debug: {text}")
 
     @contextmanager
     def task(
@@ -131,14 +145,19 @@ class HumanReporter:
 class JsonReporter:
     """One JSON object per line on stderr, so wrappers can follow progress without parsing prose."""
 
-    def __init__(self, stream: IO[str] | None = None) -> None:
+    def __init__(self, stream: IO[str] | None = None, *, verbose: int = 0) -> None:
         self._stream = stream or sys.stderr
+        self._verbose = verbose
 
     def _emit(self, **event: object) -> None:
         print(redact(json.dumps(event, sort_keys=True)), file=self._stream, flush=True)
 
     def info(self, text: str) -> None:
         self._emit(event="info", message=text)
+
+    def debug(self, text: str) -> None:
+        if self._verbose:
+            self._emit(event="debug", message=text)
 
     def warning(self, text: str) -> None:
         self._emit(event="warning", message=text)
@@ -164,6 +183,9 @@ class MemoryReporter:
 
     def warning(self, text: str) -> None:
         self.events.append(("warning", text))
+
+    def debug(self, text: str) -> None:
+        self.events.append(("debug", text))
 
     @contextmanager
     def task(

@@ -479,7 +479,20 @@ def _merged(reqs: Sequence[Req]) -> list[Req]:
 
 
 class _ResolvelibProgress(BaseReporter[Req, Candidate, str]):
-    pass
+    """resolvelib's events as ``-v`` detail: what was pinned, rejected and backtracked on."""
+
+    def __init__(self, reporter: Reporter) -> None:
+        self._reporter = reporter
+
+    def pinning(self, candidate: Candidate) -> None:
+        self._reporter.debug(f"pinned {candidate}")
+
+    def rejecting_candidate(self, criterion: Any, candidate: Candidate) -> None:
+        self._reporter.debug(f"rejected {candidate}: it conflicts with what is already pinned")
+
+    def resolving_conflicts(self, causes: Any) -> None:
+        wanted = ", ".join(sorted({str(cause.requirement) for cause in causes}))
+        self._reporter.debug(f"backtracking over {wanted}")
 
 
 def resolve(
@@ -505,7 +518,9 @@ def resolve(
         )
         try:
             provider.prefetch(req.name for req in roots)
-            result = Resolver(provider, _ResolvelibProgress()).resolve(roots, max_rounds=MAX_ROUNDS)
+            result = Resolver(provider, _ResolvelibProgress(reporter)).resolve(
+                roots, max_rounds=MAX_ROUNDS
+            )
         except ResolutionImpossible as exc:
             raise explain(exc.causes, provider, target, indexes_searched) from None
         except ResolutionTooDeep:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -219,3 +220,19 @@ def test_relative_find_links_keep_the_lock_portable(tmp_path: Path) -> None:
     assert locks[0] == locks[1]
     assert 'url = "wheels/lib-1.1-py3-none-any.whl"' in locks[0]
     assert str(tmp_path) not in locks[0].replace((tmp_path / "empty").as_uri(), "")
+
+
+def test_verbose_shows_the_resolvers_steps(project: tuple[Path, str, dict[str, str]]) -> None:
+    """Protects `-v`: without it no debug line, with it each pin, in human and JSON logs."""
+    root, _, env = project
+    quiet = run_mlenv(["lock"], root, env)
+    assert quiet.returncode == 0, quiet.stderr
+    assert "debug:" not in quiet.stderr
+    (root / "mlenv.lock").unlink()
+    loud = run_mlenv(["-v", "lock"], root, env)
+    assert loud.returncode == 0, loud.stderr
+    assert "debug: pinned app 1.0" in loud.stderr
+    (root / "mlenv.lock").unlink()
+    logged = run_mlenv(["-v", "--log-format", "json", "lock"], root, env)
+    events = [json.loads(line) for line in logged.stderr.splitlines()]
+    assert {"event": "debug", "message": "pinned lib 1.1"} in events

@@ -70,3 +70,18 @@ def test_quiet_reporter_shows_only_warnings() -> None:
         task.advance()
     reporter.warning("shown")
     assert stream.getvalue() == "warning: shown\n"
+
+
+def test_debug_lines_appear_only_with_verbose() -> None:
+    """Protects `-v`: debug detail is shown when asked and costs nothing otherwise."""
+    for verbose, expected in ((0, ""), (1, "debug: pinned x 1.0\n")):
+        stream = io.StringIO()
+        HumanReporter(stream, terminal=False, verbose=verbose).debug("pinned x 1.0")
+        assert stream.getvalue() == expected
+    stream = io.StringIO()
+    JsonReporter(stream, verbose=1).debug("pinned x 1.0")
+    assert json.loads(stream.getvalue()) == {"event": "debug", "message": "pinned x 1.0"}
+    stream = io.StringIO()
+    JsonReporter(stream).debug("pinned x 1.0")
+    QuietReporter(stream).debug("pinned x 1.0")
+    assert stream.getvalue() == ""

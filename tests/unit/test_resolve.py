@@ -219,3 +219,19 @@ def test_mislabelled_metadata_is_refused() -> None:
     with pytest.raises(MetadataError) as info:
         lock(["fake"], idx)
     assert "metadata says real 1.0 but the file is fake 1.0" in info.value.message
+
+
+def test_the_resolvers_steps_reach_the_reporter_as_debug_detail() -> None:
+    """Protects `-v`: what was pinned and backtracked on is reported, never printed."""
+    idx = index(
+        build_wheel("app", "2.0", requires_dist=["lib<2", "other>=2"]),
+        build_wheel("app", "1.0", requires_dist=["lib<2"]),
+        build_wheel("other", "2.0", requires_dist=["lib>=2"]),
+        build_wheel("lib", "1.0"),
+        build_wheel("lib", "2.0"),
+    )
+    reporter = MemoryReporter()
+    resolve([Requirement("app")], X86_311, idx, reporter=reporter)  # type: ignore[arg-type]
+    debug = reporter.messages("debug")
+    assert any(line.startswith("pinned app 1.0") for line in debug), debug
+    assert any(line.startswith("backtracking over") for line in debug), debug
