@@ -157,9 +157,7 @@ def test_only_the_manifest_opts_into_prereleases_and_yanked_files() -> None:
     assert pins(lock(["app", "c>=2.0a1"], idx)) == {"app": "1.0", "c": "2.0b1"}
     assert pins(lock(["app", "c!=2.0a1"], idx)) == {"app": "1.0", "c": "2.0b1"}
     old, bad = build_wheel("y", "1.0"), build_wheel("y", "2.0")
-    idx = index(
-        build_wheel("app", "1.0", requires_dist=["y==2.0"]), old, bad, yanked={bad[0]: ""}
-    )
+    idx = index(build_wheel("app", "1.0", requires_dist=["y==2.0"]), old, bad, yanked={bad[0]: ""})
     with pytest.raises(ResolutionError, match=r"2\.0 is yanked"):
         lock(["app"], idx)
     assert pins(lock(["app", "y==2.0"], idx)) == {"app": "1.0", "y": "2.0"}
