@@ -42,6 +42,7 @@ class Scenario:
     name: str
     source: str
     python: str
+    platform: str
     glibc: str
     requires: tuple[str, ...]
     packages: Mapping[str, Mapping[str, Mapping[str, Any]]]
@@ -56,6 +57,7 @@ class Scenario:
             name=data["name"],
             source=data["source"],
             python=data["python"],
+            platform=data.get("platform", "linux-64"),
             glibc=data.get("glibc", "2.28"),
             requires=tuple(data["requires"]),
             packages=data["packages"],
@@ -90,6 +92,7 @@ class Scenario:
         deps = ", ".join(json.dumps(r) for r in self.requires)
         return (
             f'[environment]\nname = "s"\npython = "{self.python}"\nglibc = "{self.glibc}"\n'
+            f'platforms = ["{self.platform}"]\n'
             f'[pypi]\nindex-url = "{index_url}"\ndependencies = [{deps}]\n'
         )
 
