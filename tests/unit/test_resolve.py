@@ -5,13 +5,16 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from packaging.requirements import Requirement
+from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
 from mlenv.index import IndexGroup, MemoryIndex, MetadataError
 from mlenv.report import MemoryReporter
-from mlenv.resolve import Resolution, ResolutionError, resolve
+from mlenv.resolve import Resolution, ResolutionError, python_floor, resolve
 from mlenv.target import Target
 from tests.support.wheels import build_wheel
 
@@ -266,3 +269,31 @@ def test_mislabelled_metadata_is_refused() -> None:
     with pytest.raises(MetadataError) as info:
         lock(["fake"], idx)
     assert "metadata says real 1.0 but the file is fake 1.0" in info.value.message
+
+
+_CLAUSES = st.tuples(
+    st.sampled_from([">=", ">", "<", "<=", "==", "!=", "~="]),
+    st.integers(7, 14),
+    st.integers(0, 3),
+    st.booleans(),
+)
+
+
+@given(st.lists(_CLAUSES, min_size=1, max_size=4), st.integers(7, 14), st.integers(0, 3))
+def test_python_floor_only_relaxes_and_keeps_every_lower_bound(
+    clauses: list[tuple[str, int, int, bool]], minor: int, patch: int
+) -> None:
+    """Reading only the lower bounds never refuses a Python the full Requires-Python accepts,
+    and never accepts one below a lower bound it states."""
+    texts = []
+    for op, c_minor, c_patch, wildcard in clauses:
+        wild = wildcard and op in ("==", "!=")
+        texts.append(f"{op}3.{c_minor}{'.*' if wild else f'.{c_patch}'}")
+    full = SpecifierSet(",".join(texts))
+    floor = python_floor(full)
+    python = Version(f"3.{minor}.{patch}")
+    if full.contains(python, prereleases=True):
+        assert floor.contains(python, prereleases=True)
+    for spec in full:
+        if spec.operator in (">=", ">") and not spec.contains(python, prereleases=True):
+            assert not floor.contains(python, prereleases=True)
