@@ -655,7 +655,11 @@ def _limiting_parents(
     return [
         f"  {root} (from the manifest) rules out other versions of {root.name}"
         for root in provider.roots
-        if root.name in parents and root.specifier
+        if root.name in parents
+        and any(
+            not root.specifier.contains(c.version, prereleases=True)
+            for c in provider._candidates(root.name)
+        )
     ]
 
 
