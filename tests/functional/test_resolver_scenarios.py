@@ -154,17 +154,24 @@ def test_scenario(scenario: Scenario) -> None:
         assert name in message, f"{name!r} not named in: {message}"
 
 
-CLI_SAMPLE = SCENARIOS[::10]
+# The first scenario of each family (a source folder, or the rule one of ours tests):
+# every family also goes through the CLI, HTML and JSON index pages.
+_FAMILIES: dict[str, list[Scenario]] = {}
+for _scenario in SCENARIOS:
+    _FAMILIES.setdefault(_scenario.source.rsplit("/", 1)[0].split(":")[0], []).append(_scenario)
+CLI_SAMPLE = [s for family in _FAMILIES.values() for s in family[:1]]
 
 
 @pytest.mark.parametrize("scenario", CLI_SAMPLE, ids=[s.name for s in CLI_SAMPLE])
 def test_scenario_through_the_cli(scenario: Scenario, tmp_path: Path) -> None:
-    """The same outcome from `mlenv lock` over a file:// simple index (HTML pages, PEP 658
-    metadata files, data-yanked), exit 1 and the names on stderr when unsatisfiable."""
+    """The same outcome from `mlenv lock` over a file:// simple index (HTML pages or, for every
+    other scenario, PEP 691 JSON; PEP 658 metadata files; yanked marks), exit 1 and the names
+    on stderr when unsatisfiable."""
     files = list(scenario.files())
     url = write_simple_index(
         tmp_path / "index",
         [(filename, data) for filename, data, _ in files],
+        json=CLI_SAMPLE.index(scenario) % 2 == 1,
         yanked={filename: "" for filename, _, yanked in files if yanked},
     )
     root = tmp_path / "project"
