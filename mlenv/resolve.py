@@ -195,6 +195,7 @@ class _Provider(AbstractProvider[Req, Candidate, str]):
         preferences: Mapping[NormalizedName, Version],
         provided: Mapping[NormalizedName, Version],
         task: Task,
+        roots: Sequence[Req] = (),
     ) -> None:
         self.index = index
         self.target = target
@@ -203,6 +204,8 @@ class _Provider(AbstractProvider[Req, Candidate, str]):
         self.provided = provided
         self.task = task
         self.python = Version(target.python_full_version)
+        self.roots = tuple(roots)
+        self.opt_ins = OptIns.of(roots)
         self.rejections: dict[NormalizedName, _Rejections] = defaultdict(_Rejections)
         self.required_by: dict[NormalizedName, list[Candidate]] = defaultdict(list)
         self.dependencies: dict[Candidate, tuple[Req, ...]] = {}
@@ -274,10 +277,11 @@ class _Provider(AbstractProvider[Req, Candidate, str]):
             return "no wheel for the target's tags"
         if file.requires_python:
             try:
-                if not SpecifierSet(file.requires_python).contains(self.python, prereleases=True):
-                    return f"requires Python {file.requires_python}"
+                floor = python_floor(SpecifierSet(file.requires_python))
             except InvalidSpecifier:
                 return f"unreadable Requires-Python {file.requires_python!r}"
+            if not floor.contains(self.python, prereleases=True):
+                return f"requires Python {file.requires_python}"
         return None
 
     # -- resolvelib protocol ---------------------------------------------------------------
@@ -319,12 +323,15 @@ class _Provider(AbstractProvider[Req, Candidate, str]):
         # One intersection per call, not one per candidate: with n requirements and c
         # candidates that is O(n + c) specifier work instead of O(n * c) set building.
         combined = _intersection(req.specifier for req in reqs)
-        exact = _exact_pins(reqs)
         bad = {c.version for c in incompatibilities[identifier]}
-        candidates = [c for c in self._candidates(name) if c.version not in bad]
-        allowed = [c for c in candidates if self._allowed(c, combined, exact, prereleases=False)]
-        if not allowed:  # pip's rule: pre-releases only when nothing else matches
-            allowed = [c for c in candidates if self._allowed(c, combined, exact, prereleases=True)]
+        every = self._candidates(name)
+        prereleases = self.opt_ins.prereleases(name, self._seen(name, every))
+        exact = self.opt_ins.pins.get(name, frozenset())
+        allowed = [
+            c
+            for c in every
+            if c.version not in bad and self._allowed(c, combined, exact, prereleases=prereleases)
+        ]
         preferred = self.preferences.get(name)
         if preferred is not None:
             allowed.sort(key=lambda c: c.version != preferred)
@@ -339,14 +346,17 @@ class _Provider(AbstractProvider[Req, Candidate, str]):
         prereleases: bool,
     ) -> bool:
         self.work += len(combined) or 1
-        # As pip: a pre-release is allowed when a specifier names one, or when asked.
-        allow_pre = prereleases or bool(combined.prereleases)
-        if not combined.contains(candidate.version, prereleases=allow_pre):
+        if not combined.contains(candidate.version, prereleases=prereleases):
             return False
         if candidate.file is not None and candidate.file.yanked is not None:
-            # PEP 592: a yanked file is only chosen when a requirement pins exactly it.
-            return candidate.version in exact
+            # PEP 592, as uv: a yanked file only when the manifest pins exactly its version
+            # (``==1.0`` pins 1.0+cu124 too).
+            return not exact.isdisjoint({candidate.version, Version(candidate.version.public)})
         return True
+
+    def _seen(self, name: NormalizedName, candidates: Sequence[Candidate]) -> set[Version]:
+        """Every version of ``name`` the index offered, installable for the target or not."""
+        return self.rejections[name].versions | {c.version for c in candidates}
 
     def is_satisfied_by(self, requirement: Req, candidate: Candidate) -> bool:
         """Memoized by identity (a SpecifierSet's hash is recomputed on every call): resolvelib
@@ -446,16 +456,53 @@ def _intersection(specifiers: Iterable[SpecifierSet]) -> SpecifierSet:
     return SpecifierSet(",".join(sorted(clauses)))
 
 
-def _exact_pins(reqs: Iterable[Req]) -> frozenset[Version]:
-    """Versions some requirement pins exactly (``==1.0``, not ``==1.*``): PEP 592 lets only
-    those pick a yanked file."""
-    pins = set()
-    for req in reqs:
-        for spec in req.specifier:
-            if spec.operator in ("==", "===") and "*" not in spec.version:
+@dataclass(frozen=True)
+class OptIns:
+    """What only the manifest's own requirements can opt into, as uv decides it: a dependency
+    deep in the tree cannot pull a pre-release or a yanked file into the environment.
+
+    - pre-releases of a project: when a manifest requirement of it names a pre-release
+      (``>=2.0b1``, ``==2.0rc1``, even ``!=2.0a1``), or when it has no final release at all;
+    - a yanked file (PEP 592): when a manifest requirement pins exactly its version
+      (``==1.0``, not ``==1.*``).
+    """
+
+    explicit: frozenset[NormalizedName]
+    pins: Mapping[NormalizedName, frozenset[Version]]
+
+    @classmethod
+    def of(cls, roots: Iterable[Req]) -> OptIns:
+        explicit, pins = set(), defaultdict(set)
+        for req in roots:
+            for spec in req.specifier:
                 with suppress(InvalidVersion):  # "===" takes any string
-                    pins.add(Version(spec.version))
-    return frozenset(pins)
+                    version = Version(spec.version.removesuffix(".*"))
+                    if version.is_prerelease:
+                        explicit.add(req.name)
+                    if spec.operator in ("==", "===") and "*" not in spec.version:
+                        pins[req.name].add(version)
+        return cls(frozenset(explicit), {name: frozenset(v) for name, v in pins.items()})
+
+    def prereleases(self, name: NormalizedName, versions: Collection[Version]) -> bool:
+        """Whether pre-releases of ``name`` may be picked, given every version it has."""
+        return name in self.explicit or not any(not v.is_prerelease for v in versions)
+
+
+def python_floor(requires_python: SpecifierSet) -> SpecifierSet:
+    """Only the lower bounds of a Requires-Python, as uv reads it: ``<4`` or ``<=3.8`` says
+    "not tested there" far more often than "broken there", so upper bounds and exclusions
+    never refuse a wheel (its tags still must fit the target's CPython)."""
+    floors = []
+    for spec in requires_python:
+        version = spec.version.removesuffix(".*")
+        if spec.operator in (">=", ">"):
+            floors.append(f"{spec.operator}{version}")
+        elif spec.operator in ("==", "~=", "==="):
+            floors.append(f">={version}")
+    try:
+        return SpecifierSet(",".join(floors))
+    except InvalidSpecifier:  # "===" with an arbitrary string: no usable floor
+        return SpecifierSet()
 
 
 def _merged(reqs: Sequence[Req]) -> list[Req]:
@@ -514,7 +561,13 @@ def resolve(
     roots = [to_req(r) for r in requirements if applies(r, target.markers)]
     with reporter.task(f"resolving for {target.platform}", unit="packages") as task:
         provider = _Provider(
-            index, target, policy or CandidatePolicy(), preferences or {}, provided or {}, task
+            index,
+            target,
+            policy or CandidatePolicy(),
+            preferences or {},
+            provided or {},
+            task,
+            roots,
         )
         try:
             provider.prefetch(req.name for req in roots)
@@ -571,6 +624,7 @@ def explain(
             lines.append(_nothing_installable(name, provider, indexes))
         for info in infos:
             lines.append(f"  {info.requirement} {_chain(info.parent, provider)}")
+        lines += _limiting_parents(infos, provider)
         lines += _missing_pins(infos, seen, indexes)
         if candidates:
             shown = ", ".join(
@@ -582,6 +636,8 @@ def explain(
         offered = {c.version for c in candidates}
         refused = {v: r for v, r in rejected.refused(target).items() if v not in offered}
         refused.update({c.version: y for c in candidates if (y := _yanked(c)) is not None})
+        if not provider.opt_ins.prereleases(name, seen):
+            refused.update({c.version: _PRE for c in candidates if c.version.is_prerelease})
         wanted = [
             v
             for v in refused
@@ -601,13 +657,35 @@ def explain(
     return ResolutionError(summary + ":\n" + "\n".join(lines), hint=hint)
 
 
+_PRE = (
+    "a pre-release; only a manifest requirement that names a pre-release (like >=2.0b1) allows one"
+)
+
+
+def _limiting_parents(
+    infos: Sequence[RequirementInformation[Req, Candidate]], provider: _Provider
+) -> list[str]:
+    """The manifest's own limits on the packages that asked: with ``a!=2.0.0`` in the manifest,
+    the conflict over ``b`` between a 1.0.0 and a 3.0.0 is only half the story."""
+    parents = {info.parent.name for info in infos if info.parent is not None}
+    return [
+        f"  {root} (from the manifest) rules out other versions of {root.name}"
+        for root in provider.roots
+        if root.name in parents
+        and any(
+            not root.specifier.contains(c.version, prereleases=True)
+            for c in provider._candidates(root.name)
+        )
+    ]
+
+
 def _yanked(candidate: Candidate) -> str | None:
     """PEP 592: a yanked file is its own reason, with the index's yank reason when given."""
     file = candidate.file
     if file is None or file.yanked is None:
         return None
     because = f" ({file.yanked})" if file.yanked else ""
-    return f"{candidate.version} is yanked{because}; only an == pin selects it"
+    return f"{candidate.version} is yanked{because}; only an == pin in the manifest selects it"
 
 
 def _missing_pins(

@@ -5,13 +5,16 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from packaging.requirements import Requirement
+from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
 from mlenv.index import IndexGroup, MemoryIndex, MetadataError
 from mlenv.report import MemoryReporter
-from mlenv.resolve import Resolution, ResolutionError, resolve
+from mlenv.resolve import Resolution, ResolutionError, python_floor, resolve
 from mlenv.target import Target
 from tests.support.wheels import build_wheel
 
@@ -142,6 +145,53 @@ def test_yanked_files_are_avoided_unless_pinned_exactly() -> None:
     assert pins(lock(["lib>=1.0"], idx)) == {"lib": "1.0"}
 
 
+def test_only_the_manifest_opts_into_prereleases_and_yanked_files() -> None:
+    """As uv: a dependency deep in the tree pinning ``c==2.0b1`` (or a yanked ``c==2.0``)
+    cannot pull it in; the same pin in the manifest can, and a project with no final release
+    at all gives its pre-releases."""
+    idx = index(
+        build_wheel("app", "1.0", requires_dist=["c==2.0b1"]),
+        build_wheel("c", "1.0"),
+        build_wheel("c", "2.0b1"),
+    )
+    with pytest.raises(ResolutionError) as failure:
+        lock(["app"], idx)
+    assert "2.0b1: a pre-release" in str(failure.value)
+    assert pins(lock(["app", "c>=2.0a1"], idx)) == {"app": "1.0", "c": "2.0b1"}
+    assert pins(lock(["app", "c!=2.0a1"], idx)) == {"app": "1.0", "c": "2.0b1"}
+    old, bad = build_wheel("y", "1.0"), build_wheel("y", "2.0")
+    idx = index(build_wheel("app", "1.0", requires_dist=["y==2.0"]), old, bad, yanked={bad[0]: ""})
+    with pytest.raises(ResolutionError, match=r"2\.0 is yanked"):
+        lock(["app"], idx)
+    assert pins(lock(["app", "y==2.0"], idx)) == {"app": "1.0", "y": "2.0"}
+    idx = index(build_wheel("lib", "0.1"), build_wheel("lib", "1.0a1"))
+    with pytest.raises(ResolutionError, match=r"lib>0\.1"):
+        lock(["lib>0.1"], idx)  # a final release exists, so "nothing else matches" is no opt-in
+
+
+@pytest.mark.parametrize(
+    ("requires_python", "fits"),
+    [
+        ("<=3.10", True),  # upper bounds are ignored, as uv does
+        (">=3.8,<3.11", True),
+        ("!=3.11.*", True),
+        ("==3.10.*", True),
+        ("~=3.12", False),
+        (">=3.11.1", False),  # the target is the oldest patch of its minor
+        (">3.11", False),  # 3.11.0 is not above 3.11
+        (">=3.12,<4", False),
+    ],
+)
+def test_requires_python_judges_lower_bounds_only(requires_python: str, fits: bool) -> None:
+    """Only a lower bound of Requires-Python refuses a wheel for the target CPython."""
+    idx = index(build_wheel("lib", "1.0", requires_python=requires_python))
+    if fits:
+        assert pins(lock(["lib"], idx)) == {"lib": "1.0"}
+    else:
+        with pytest.raises(ResolutionError, match="requires Python"):
+            lock(["lib"], idx)
+
+
 def test_preferences_keep_existing_pins_that_still_fit() -> None:
     idx = index(build_wheel("lib", "1.0"), build_wheel("lib", "1.5"), build_wheel("lib", "2.0"))
     assert pins(lock(["lib"], idx, preferences={"lib": Version("1.5")})) == {"lib": "1.5"}
@@ -235,3 +285,31 @@ def test_the_resolvers_steps_reach_the_reporter_as_debug_detail() -> None:
     debug = reporter.messages("debug")
     assert any(line.startswith("pinned app 1.0") for line in debug), debug
     assert any(line.startswith("backtracking over") for line in debug), debug
+
+
+_CLAUSES = st.tuples(
+    st.sampled_from([">=", ">", "<", "<=", "==", "!=", "~="]),
+    st.integers(7, 14),
+    st.integers(0, 3),
+    st.booleans(),
+)
+
+
+@given(st.lists(_CLAUSES, min_size=1, max_size=4), st.integers(7, 14), st.integers(0, 3))
+def test_python_floor_only_relaxes_and_keeps_every_lower_bound(
+    clauses: list[tuple[str, int, int, bool]], minor: int, patch: int
+) -> None:
+    """Reading only the lower bounds never refuses a Python the full Requires-Python accepts,
+    and never accepts one below a lower bound it states."""
+    texts = []
+    for op, c_minor, c_patch, wildcard in clauses:
+        wild = wildcard and op in ("==", "!=")
+        texts.append(f"{op}3.{c_minor}{'.*' if wild else f'.{c_patch}'}")
+    full = SpecifierSet(",".join(texts))
+    floor = python_floor(full)
+    python = Version(f"3.{minor}.{patch}")
+    if full.contains(python, prereleases=True):
+        assert floor.contains(python, prereleases=True)
+    for spec in full:
+        if spec.operator in (">=", ">") and not spec.contains(python, prereleases=True):
+            assert not floor.contains(python, prereleases=True)
