@@ -101,7 +101,7 @@ def main() -> None:
     if conda_pack is None:
         raise SystemExit("conda-pack is missing: pip install -e '.[test]' installs it")
     # Level 19 (the fixtures' setting) would take minutes for this much data.
-    channel_builder._zstd = zstandard.ZstdCompressor(level=3).compress  # type: ignore[assignment]
+    channel_builder._zstd = zstandard.ZstdCompressor(level=3).compress
     with tempfile.TemporaryDirectory(prefix="mlenv-bench-pack-", dir="/var/tmp") as tmp:
         work = Path(tmp)
         channel = channel_builder.write_channel(work / "channel", packages(args.megabytes))

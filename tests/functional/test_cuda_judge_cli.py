@@ -62,7 +62,7 @@ def test_manylinux_wheel_wins_over_plain_linux(tmp_path: Path) -> None:
     root, env = project(tmp_path, wheels, '"torch"', CUDA_124)
     assert run_mlenv(["lock"], root, env).returncode == 0
     torch = only_package(root)
-    assert torch["filename"].endswith("manylinux_2_28_x86_64.whl")
+    assert str(torch["filename"]).endswith("manylinux_2_28_x86_64.whl")
 
 
 def test_silent_cpu_fallback_fails_and_cpu_ok_records_it(tmp_path: Path) -> None:

@@ -17,7 +17,7 @@ import tomlkit
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from mlenv import lock, manifest
+from mlenv import inputs, lock, manifest
 from mlenv.errors import MlenvError
 from tests.functional.test_build_cli import GOLDEN, golden_project
 from tests.support.cli import run_mlenv
@@ -231,7 +231,7 @@ def test_a_manifest_just_under_the_limit_is_read_in_seconds(tmp_path: Path) -> N
     head = '[environment]\nname = "x"\npython = "3.11"\n[pypi]\ndependencies = [\n'
     names: list[str] = []
     size = len(head) + 2
-    while size < manifest.MAX_MANIFEST_CHARS - 16:
+    while size < inputs.MAX_MANIFEST_CHARS - 16:
         names.append(f'"p{len(names)}",\n')
         size += len(names[-1])
     (tmp_path / "mlenv.toml").write_text(head + "".join(names) + "]\n")

@@ -197,7 +197,8 @@ TABLES = ("toolkits", "minor_compat", "gpu_archs", "tag_patterns", "component_ve
 def _toolkit_row(release: str) -> dict[str, Any]:
     rows = [row for row in DATA["toolkits"] if row["release"] == release]
     assert len(rows) == 1, release
-    return rows[0]
+    row: dict[str, Any] = rows[0]
+    return row
 
 
 @pytest.mark.parametrize(("release", "linux", "windows", "status"), TOOLKITS)

@@ -281,7 +281,7 @@ def test_the_resolvers_steps_reach_the_reporter_as_debug_detail() -> None:
         build_wheel("lib", "2.0"),
     )
     reporter = MemoryReporter()
-    resolve([Requirement("app")], X86_311, idx, reporter=reporter)  # type: ignore[arg-type]
+    resolve([Requirement("app")], X86_311, idx, reporter=reporter)
     debug = reporter.messages("debug")
     assert any(line.startswith("pinned app 1.0") for line in debug), debug
     assert any(line.startswith("backtracking over") for line in debug), debug
