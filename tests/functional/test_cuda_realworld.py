@@ -78,6 +78,7 @@ class Case:
     driver: str | None = None  # then: lock must pass, verify --driver gives the verdict
     extra: str = ""  # more [cuda] keys
     absent: tuple[str, ...] = ()  # substrings that must not be in the output
+    gpu: str | None = None  # then: verify --host on this compute capability and ``driver``
 
 
 def torch(version: str, *, tag: str = LINUX, requires: tuple[str, ...] = ()) -> Whl:
@@ -163,6 +164,40 @@ CASES = [
           Whl("nvidia-cublas", "13.1.0.3", ANY), Whl("nvidia-cuda-runtime", "13.0.96", ANY)),
          ("torch==2.9.0",), "12.8", "570.26", 1,
          ("built for CUDA 13.0", "but the target is CUDA 12.8")),
+    # torch 2.5.1+cu124 as the PyTorch index serves it: its nvidia-* pins are CUDA 12.4
+    # Update 1 components, so the 12.4 GA driver runs them under minor-version compatibility
+    Case("torch-cu124-with-its-nvidia-pins", TORCH_IDX.format("cu124"),
+         (torch("2.5.1+cu124", requires=(f"nvidia-cublas-cu12==12.4.5.8; {CU12_PIN}",
+                                         f"nvidia-cuda-runtime-cu12==12.4.127; {CU12_PIN}",
+                                         f"nvidia-cudnn-cu12==9.1.0.70; {CU12_PIN}")),
+          Whl("nvidia-cublas-cu12", "12.4.5.8", ANY),
+          Whl("nvidia-cuda-runtime-cu12", "12.4.127", ANY),
+          Whl("nvidia-cudnn-cu12", "9.1.0.70", ANY)),
+         ("torch==2.5.1",), "12.4", "550.54.14", 0,
+         ("the environment needs driver 550.54.15", "driver-minor-compat",
+          "needs driver 550.54.15 (CUDA 12.4 Update 1)"),
+         locked={"torch": "12.4", "nvidia-cublas-cu12": "12.4",
+                 "nvidia-cuda-runtime-cu12": "12.4", "nvidia-cudnn-cu12": "12.x"}),
+    Case("pypi-torch-2.8-on-12.4", TOOLKIT.format("12.8.1"),
+         (Whl("torch", "2.8.0", MANY, (f"nvidia-cublas-cu12==12.8.4.1; {CU12_PIN}",)),
+          Whl("nvidia-cublas-cu12", "12.8.4.1", ANY)),
+         ("torch==2.8.0",), "12.4", "550.54.14", 1,
+         ("nvidia-cublas-cu12 12.8.4.1 is built for CUDA 12.8, newer than the target CUDA 12.4",
+          "needs driver 570.26 but the driver floor is 550.54.14", "(from torch 2.8.0",
+          "https://download.pytorch.org/whl/cu124")),
+    Case("jax-cuda12-picks-the-target-cublas",
+         "https://github.com/jax-ml/jax/blob/main/build/nvidia-requirements.txt",
+         (Whl("jax-cuda12-plugin", "0.4.35", MANY, ("nvidia-cublas-cu12>=12.1.3.1",)),
+          Whl("nvidia-cublas-cu12", "12.4.5.8", ANY), Whl("nvidia-cublas-cu12", "12.9.1.4", ANY)),
+         ("jax-cuda12-plugin==0.4.35",), "12.4", "550.54.15", 0,
+         locked={"jax-cuda12-plugin": "12.x", "nvidia-cublas-cu12": "12.4"}),
+    Case("cuda-toolkit-12.8.1-metapackage", TOOLKIT.format("12.8.1"),
+         (Whl("cuda-toolkit", "12.8.1", "py3-none-any",
+              ("nvidia-cuda-runtime-cu12==12.8.90.*; extra == 'cudart'",)),
+          Whl("nvidia-cuda-runtime-cu12", "12.8.90", ANY)),
+         ("cuda-toolkit[cudart]==12.8.1",), "12.8", "570.26", 0,
+         ("driver-minor-compat", "cuda-toolkit 12.8.1 uses CUDA 12.8.1", "needs driver 570.124.06"),
+         locked={"cuda-toolkit": "12.8", "nvidia-cuda-runtime-cu12": "12.8"}),
     # -- PyG, flash-attn, vLLM, DGL local tags ------------------------------------------------
     Case("pyg-scatter-pt25cu124", PYG,
          (torch("2.5.1+cu124"), Whl("torch-scatter", "2.1.2+pt25cu124", LINUX, (),
@@ -388,6 +423,40 @@ CASES = [
             ("12.4", "550.54.14", "2.5.1", "cu124", "550.54.14.0", 0, ("OK: 0 error(s)",)),
         ]
     ),
+    # -- GPU architectures: [cuda] archs is judged when the manifest is read ----------------
+    *(
+        Case(f"arch-{arch}-cuda-{cuda}", source, (), (), cuda, floor, exit, reason,
+             extra=f'archs = ["{arch}"]\n')
+        for cuda, floor, arch, exit, reason, source in [
+            ("13.0", "580.65.06", "sm_70", 1,
+             ("CUDA 13.x does not support sm_70; its oldest architecture is sm_75",
+              "target CUDA 12.x"), NVCC13),
+            ("13.0", "580.65.06", "sm_61", 1, ("CUDA 13.x does not support sm_61",), NVCC13),
+            ("13.0", "580.65.06", "sm_75", 0, (), NVCC13),
+            ("13.0", "580.65.06", "sm_110", 0, (), NVCC13),
+            ("13.0", "580.65.06", "sm_101", 1, ("CUDA 13.x has no sm_101",), NVCC13),
+            ("12.4", "550.54.14", "sm_120", 1,
+             ("sm_120 needs CUDA 12.8 or newer; the target is CUDA 12.4",), CUDA129),
+            ("12.6", "560.28.03", "sm_100", 1, ("sm_100 needs CUDA 12.8 or newer",), CUDA129),
+            ("12.8", "570.26", "sm_100", 0, (), CUDA129),
+            ("12.8", "570.26", "sm_103", 1, ("sm_103 needs CUDA 12.9 or newer",), TABLE3),
+            ("12.9", "575.51.03", "sm_121", 0, (), TABLE3),
+            ("12.9", "575.51.03", "sm_110", 1, ("CUDA 12.x has no sm_110",), NVCC13),
+            ("12.8", "570.26", "sm_100f", 1,
+             ("sm_100f (an 'f' target) needs CUDA 12.9 or newer",), TABLE3),
+            ("12.0", "525.60.13", "sm_90a", 0, (), TABLE3),
+            ("12.4", "550.54.14", "sm_75a", 1, ("'sm_75a' is not a GPU architecture",), TABLE3),
+            ("12.4", "550.54.14", "sm_35", 1,
+             ("CUDA 12.x does not support sm_35", "target CUDA 11.x"), TABLE3),
+            ("11.7", "515.43.04", "sm_89", 1, ("sm_89 needs CUDA 11.8 or newer",), TABLE3),
+        ]
+    ),
+    Case("host-volta-on-cuda-13", NVCC13, (torch("2.9.0+cu130"),), ("torch==2.9.0",), "13.0",
+         "580.65.06", 1, ("sm_70",), driver="580.65.06", gpu="7.0"),
+    Case("host-hopper-on-cuda-13", NVCC13, (torch("2.9.0+cu130"),), ("torch==2.9.0",), "13.0",
+         "580.65.06", 0, ("OK: 0 error(s)",), driver="580.65.06", gpu="9.0"),
+    Case("host-blackwell-on-cuda-12.4", CUDA129, (torch("2.5.1+cu124"),), ("torch==2.5.1",),
+         "12.4", "550.54.14", 1, ("sm_120",), driver="570.124.06", gpu="12.0"),
     Case("driver-update-warning-on-verify", TOOLKIT.format("12.2.2"),
          (Whl("nvidia-cublas-cu12", "12.2.5.6", ANY),), ("nvidia-cublas-cu12==12.2.5.6",),
          "12.2", "535.104.05", 0,
@@ -426,7 +495,7 @@ def test_real_world_case(case: Case, tmp_path: Path) -> None:
     """The verdict and the reason for one real-world package or driver situation; before
     issue 13's fixes the cxx11.abi, PyG, with.pypi.cudnn and RAPIDS cases passed silently."""
     assert case.source.startswith("https://")
-    feeds: dict[str, list[tuple[str, bytes]]] = {}
+    feeds: dict[str, list[tuple[str, bytes]]] = {PYPI: [build_wheel("filelock", "3.20.0")]}
     for whl in case.wheels:
         wheel = build_wheel(whl.name, whl.version, requires_dist=whl.requires, tag=whl.tag)
         feeds.setdefault(whl.feed, []).append(wheel)
@@ -443,6 +512,9 @@ def test_real_world_case(case: Case, tmp_path: Path) -> None:
         # a lock that passes is verified too: at the floor (the finding codes) or a driver
         assert result.returncode == 0, result.stderr
         driver = [] if case.driver is None else ["--driver", case.driver]
+        if case.gpu is not None and case.driver is not None:
+            driver = ["--host"]
+            env = {**env, "MLENV_DRIVER_VERSION": case.driver, "MLENV_GPU_COMPUTE_CAP": case.gpu}
         result = run_mlenv(["verify", *driver], root, env)
         output += result.stdout + result.stderr
     assert result.returncode == case.exit, output
@@ -458,30 +530,43 @@ def test_real_world_case(case: Case, tmp_path: Path) -> None:
 
 
 CONDA = "https://conda.anaconda.org/conda-forge/linux-64/"
+PT = ("pytorch", "2.5.1")
 # fmt: off
 CONDA_CASES = [
-    # (build, depends, target cuda, exit, reason, source)
-    ("cuda126_mkl_py312_h8bb5dc9_300", ("__cuda", "cuda-version >=12.6,<13"), "12.4", 1,
-     ("pytorch 2.5.1 is built for CUDA 12.6, newer than the target CUDA 12.4",), CONDA),
-    ("cuda120_py311h0123456_300", ("__cuda >=12", "cuda-version >=12.0,<13"), "12.4", 0,
+    # (name and version, build, depends, target cuda, exit, reason, source)
+    (PT, "cuda126_mkl_py312_h8bb5dc9_300", ("__cuda", "cuda-version >=12.6,<13"), "12.4", 1,
+     ("pytorch 2.5.1 is built for CUDA 12.6, newer than the target CUDA 12.4",
+      "needs driver 560.28.03"), CONDA),
+    (PT, "cuda120_py311h0123456_300", ("__cuda >=12", "cuda-version >=12.0,<13"), "12.4", 0,
      ("OK: 0 error(s)",), CONDA),
-    ("cuda118_py311h0123456_300", ("cuda-version >=11.8,<12",), "12.4", 1,
+    (PT, "cuda118_py311h0123456_300", ("cuda-version >=11.8,<12",), "12.4", 1,
      ("pytorch 2.5.1 is built for CUDA 11.8, but the target is CUDA 12.4",), CONDA),
-    ("py3.11_cuda12.1_cudnn8.9.2_0", ("pytorch-cuda 12.1.*",), "13.0", 1,
+    (PT, "py3.11_cuda12.1_cudnn8.9.2_0", ("pytorch-cuda 12.1.*",), "13.0", 1,
      ("pytorch 2.5.1 is built for CUDA 12.1, but the target is CUDA 13.0",),
      "https://anaconda.org/pytorch/pytorch/files"),
-    ("cuda12_py311h0123456_0", (), "12.4", 1,
+    (PT, "cuda12_py311h0123456_0", (), "12.4", 1,
      ("a CUDA tag in a shape mlenv cannot read (cuda12)",), CONDA),
+    (("cuda-version", "12.4"), "h3060b56_3", ("__cuda >=12",), "12.2", 1,
+     ("cuda-version 12.4 is built for CUDA 12.4, newer than the target CUDA 12.2",
+      "needs driver 550.54.14"), "https://anaconda.org/conda-forge/cuda-version/files"),
+    (("cuda-version", "12.4"), "h3060b56_3", ("__cuda >=12",), "12.4", 0,
+     ("OK: 0 error(s)",), "https://anaconda.org/conda-forge/cuda-version/files"),
+    (("cupy", "13.3.0"), "py311h0123456_2", ("__cuda >=12", "cuda-version >=12,<13"), "13.0",
+     1, ("cupy 13.3.0 is built for CUDA 12.x, but the target is CUDA 13.0",),
+     "https://anaconda.org/conda-forge/cupy/files"),
+    (("onnxruntime", "1.20.1"), "gpu_cuda124py312h05d824c_0", (), "12.4", 0,
+     ("OK: 0 error(s)",), "https://anaconda.org/anaconda/onnxruntime/files"),
 ]
 # fmt: on
 
 
 @pytest.mark.parametrize(
-    ("build", "depends", "cuda", "exit", "reason", "source"),
+    ("package", "build", "depends", "cuda", "exit", "reason", "source"),
     CONDA_CASES,
-    ids=[case[0] for case in CONDA_CASES],
+    ids=[f"{case[0][0]}-{case[1]}-on-{case[3]}" for case in CONDA_CASES],
 )
 def test_real_world_conda_build(
+    package: tuple[str, str],
     build: str,
     depends: tuple[str, ...],
     cuda: str,
@@ -490,23 +575,24 @@ def test_real_world_conda_build(
     source: str,
     tmp_path: Path,
 ) -> None:
-    """A conda pytorch build in the lock, judged by verify as lock judges it (build string
-    cudaXYZ / cuda_X.Y, cuda-version and pytorch-cuda depends)."""
+    """A conda build in the lock, judged by verify as lock judges it (build string cudaXYZ /
+    cuda_X.Y, cuda-version, __cuda and pytorch-cuda depends, the cuda-version package)."""
     assert source.startswith("https://")
-    floors = {"12.4": "550.54.14", "13.0": "580.65.06"}
+    name, version = package
+    floors = {"12.2": "535.54.03", "12.4": "550.54.14", "13.0": "580.65.06"}
     root = tmp_path / "p"
     root.mkdir()
     text = (
         f'[environment]\nname = "t"\npython = "3.11"\n[cuda]\nversion = "{cuda}"\n'
         f'driver-floor = "{floors[cuda]}"\n'
-        '[conda]\nchannels = ["conda-forge"]\ndependencies = ["pytorch"]\n'
+        f'[conda]\nchannels = ["conda-forge"]\ndependencies = ["{name}"]\n'
     )
     (root / "mlenv.toml").write_text(text)
+    filename = f"{name}-{version}-{build}.conda"
     record = LockedConda(
-        name="pytorch", version="2.5.1", build=build, build_number=0, subdir="linux-64",
-        channel="https://conda.anaconda.org/conda-forge", url=f"{CONDA}pytorch-2.5.1-{build}.conda",
-        filename=f"pytorch-2.5.1-{build}.conda", sha256="e" * 64, md5="d" * 32, size=10,
-        depends=depends, cuda=None,
+        name=name, version=version, build=build, build_number=0, subdir="linux-64",
+        channel="https://conda.anaconda.org/conda-forge", url=f"{CONDA}{filename}",
+        filename=filename, sha256="e" * 64, md5="d" * 32, size=10, depends=depends, cuda=None,
     )  # fmt: skip
     target = LockTarget(
         python="3.11", glibc="2.28", platforms=("linux-64",), index_strategy="first-index",
