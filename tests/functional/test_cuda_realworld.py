@@ -185,6 +185,12 @@ CASES = [
          ("nvidia-cublas-cu12 12.8.4.1 is built for CUDA 12.8, newer than the target CUDA 12.4",
           "needs driver 570.26 but the driver floor is 550.54.14", "(from torch 2.8.0",
           "https://download.pytorch.org/whl/cu124")),
+    Case("pypi-torch-backtracks-to-the-target-cuda", TOOLKIT.format("12.4.1"),
+         (Whl("torch", "2.8.0", MANY, (f"nvidia-cublas-cu12==12.8.4.1; {CU12_PIN}",)),
+          Whl("torch", "2.5.1", MANY, (f"nvidia-cublas-cu12==12.4.5.8; {CU12_PIN}",)),
+          Whl("nvidia-cublas-cu12", "12.8.4.1", ANY), Whl("nvidia-cublas-cu12", "12.4.5.8", ANY)),
+         ("torch",), "12.4", "550.54.15", 0,
+         locked={"torch": "12.4", "nvidia-cublas-cu12": "12.4"}),
     Case("jax-cuda12-picks-the-target-cublas",
          "https://github.com/jax-ml/jax/blob/main/build/nvidia-requirements.txt",
          (Whl("jax-cuda12-plugin", "0.4.35", MANY, ("nvidia-cublas-cu12>=12.1.3.1",)),
@@ -421,6 +427,11 @@ CASES = [
             ("12.2", "535.54.03", "2.1.0", "cu121", "530.30.02", 1,
              ("driver 530.30.02 (checked) is below 535.54.03", "target CUDA 12.1")),
             ("12.4", "550.54.14", "2.5.1", "cu124", "550.54.14.0", 0, ("OK: 0 error(s)",)),
+            ("11.8", "520.61.05", "2.5.1", "cu118", "520.61.05", 0, ("OK: 0 error(s)",)),
+            ("11.8", "520.61.05", "2.5.1", "cu118", "470.82.01", 1,
+             ("driver 470.82.01 (checked) is below 520.61.05", "target CUDA 11.4")),
+            ("11.8", "520.61.05", "2.5.1", "cu118", "450.80.02", 1,
+             ("driver 450.80.02 (checked) is below 520.61.05", "target CUDA 11.0")),
         ]
     ),
     # -- GPU architectures: [cuda] archs is judged when the manifest is read ----------------
@@ -457,6 +468,13 @@ CASES = [
          "580.65.06", 0, ("OK: 0 error(s)",), driver="580.65.06", gpu="9.0"),
     Case("host-blackwell-on-cuda-12.4", CUDA129, (torch("2.5.1+cu124"),), ("torch==2.5.1",),
          "12.4", "550.54.14", 1, ("sm_120",), driver="570.124.06", gpu="12.0"),
+    # a cu126 build locked for a 12.4 fleet whose floor meets 12.6's driver: a 12.5 driver
+    # runs the 12.4 toolkit but not the 12.6 build
+    Case("driver-newer-minor-build-on-verify", TABLE3, (torch("2.6.0+cu126"),),
+         ("torch==2.6.0",), "12.4", "560.28.03", 1,
+         ("cuda-newer-minor", "torch 2.6.0+cu126 is built for CUDA 12.6, newer than the target "
+          "CUDA 12.4; it needs driver 560.28.03 but the driver is 555.42.06 (checked)"),
+         driver="555.42.06"),
     Case("driver-update-warning-on-verify", TOOLKIT.format("12.2.2"),
          (Whl("nvidia-cublas-cu12", "12.2.5.6", ANY),), ("nvidia-cublas-cu12==12.2.5.6",),
          "12.2", "535.104.05", 0,
