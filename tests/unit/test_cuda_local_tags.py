@@ -126,8 +126,14 @@ def test_names_that_only_look_like_cuda_stay_plain(name: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "build", ["cuda12_py311h0123456_0", "py311_cuda1234_0", "cuda118_cuda121_0"]
+    "build", ["cuda1234_py311h0123456_0", "py311_cuda1234_0", "cuda118_cuda121_0", "cuda12x1_0"]
 )
 def test_conda_build_strings_with_an_unread_cuda_tag_are_errors(build: str) -> None:
     with pytest.raises(CudaError, match="CUDA tag"):
         extract_conda("pytorch", "2.5.1", build, (), ())
+
+
+def test_rapids_conda_builds_name_the_major() -> None:
+    """RAPIDS' cuda12_py312_<date>_g<hash> builds were read as CPU builds before."""
+    need = extract_conda("kvikio", "25.02.01", "cuda12_py312_250227_g8fecf06_0", (), ())
+    assert need is not None and (need.label, need.rule) == ("12.x", "conda-build-cudann")
