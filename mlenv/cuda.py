@@ -463,7 +463,10 @@ def _need(
 
     kind = pattern.kind
     if kind == "digits":
-        return make(_digits(groups["digits"]))
+        digits = groups["digits"]
+        if len(digits) == 2 and digits[0] == "1":  # cu12: CUDA 12.x, there was no CUDA 1.2
+            return major(int(digits))
+        return make(_digits(digits))
     if kind == "major":
         return major(int(groups["major"]))
     if kind == "cuda":
@@ -519,6 +522,45 @@ def _first(
             need = _need(pattern, match, pin, evidence, where)
             return [] if need is None else [need]
     return []
+
+
+# "cu" or "cuda" and two digits, not after a letter: a CUDA tag in a local version label or a
+# conda build string ("cudnn89", "nocuda126" are none); in a distribution name only as a whole
+# dash-separated part (cudf-cu12, spconv-cu120, not cu2qu). Each must be read by a pattern.
+_CUDA_TAG_RE = re.compile(r"(?<![a-z])cu(?:da)?_?[0-9]{2,}", re.IGNORECASE)
+_NAME_TAG_RE = re.compile(r"(?<![^-])cu(?:da)?[0-9]+x?(?![^-])")
+
+
+def _tagged(
+    applies_to: str,
+    subject: str,
+    tags: Sequence[str],
+    evidence: str,
+    *,
+    where: str,
+    name: str = "",
+    pin: _Pin | None = None,
+) -> list[CudaNeed]:
+    """``_first``, refusing instead of passing silently when the subject carries a CUDA tag
+    (``tags``: those in the local label, name or build string) that no pattern reads, or two
+    different ones: a CUDA build read as CPU is never safe."""
+    needs = _first(applies_to, subject, pin, evidence, where=where, name=name)
+    distinct = sorted({tag.lower() for tag in tags})
+    if (needs or not distinct) and len(distinct) < 2:
+        return needs
+    shape = "two CUDA tags" if len(distinct) > 1 else "a CUDA tag in a shape mlenv cannot read"
+    raise CudaError(
+        f"{evidence!r} has {shape} ({', '.join(distinct)})",
+        where=where,
+        hint=f"mlenv reads the {applies_to} tags of the tag_patterns in mlenv/data/cuda.json "
+        "(+cu124, +cu124.cxx11.abi, +pt25cu124, +cuda12.cudnn89, -cu12, cuda126_...); use a "
+        "build tagged one of those ways, or report the new shape",
+    )
+
+
+def _local_tags(version: str) -> list[str]:
+    """The CUDA tags in a version's local label (after "+"), where builds name their CUDA."""
+    return _CUDA_TAG_RE.findall(version.partition("+")[2])
 
 
 def _pin(specifier: SpecifierSet) -> _Pin | None:
@@ -593,7 +635,7 @@ def extract(
 
     package = canonicalize_name(name)
     where = f"{package} {version}"
-    own = _first("version", version, None, version, where=where, name=package)
+    own = _tagged("version", version, _local_tags(version), version, where=where, name=package)
     if filename.endswith(".whl"):
         try:
             wheel_version = str(parse_wheel_filename(filename)[1])
@@ -603,8 +645,22 @@ def extract(
                 where=where,
                 hint="wheel names look like name-version-pytag-abitag-platform.whl",
             ) from exc
-        own += _first("version", wheel_version, None, filename, where=where, name=package)
-    own += _first("name", package, _Pin(version, "exact"), where, where=where)
+        own += _tagged(
+            "version",
+            wheel_version,
+            _local_tags(wheel_version),
+            filename,
+            where=where,
+            name=package,
+        )
+    own += _tagged(
+        "name",
+        package,
+        _NAME_TAG_RE.findall(package),
+        where,
+        where=where,
+        pin=_Pin(version, "exact"),
+    )
     if not own and (listed := table_need(package, version, index)) is not None:
         own.append(listed)
     required = [need for raw in requires_dist for need in _from_requirement(raw, where=where)]
@@ -624,7 +680,7 @@ def extract_conda(
 ) -> CudaNeed | None:
     """The CUDA a conda package needs, from its build string, itself, depends and constrains."""
     where = f"{name} {version} {build}".strip()
-    own = _first("conda-build", build, None, f"build {build}", where=where)
+    own = _tagged("conda-build", build, _CUDA_TAG_RE.findall(build), f"build {build}", where=where)
     own += _from_specs([f"{name} {version}"], "", where=where)
     required = _from_specs(depends, "depends ", where=where)
     required += _from_specs(constrains, "constrains ", where=where)

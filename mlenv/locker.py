@@ -175,8 +175,10 @@ class CudaPolicy(CandidatePolicy):
         try:
             need = extract(file.name, version, file.filename, index=file.index_url)
             what = None if need else cudapkg.undetermined(file.name, version, file.index_url)
-            if what is not None and self.requires_dist is not None:
-                # only its metadata can tell (the tensorrt metapackage): read it for this one
+            untagged_gpu = need is None and file.version.local is None and cudapkg.known(file.name)
+            if untagged_gpu and self.requires_dist is not None:
+                # only its metadata can tell (the tensorrt metapackage, PyPI torch pinning
+                # nvidia-*-cu12): read it for this one, so the refusal names the package itself
                 requires = self.requires_dist(file)
                 need = extract(file.name, version, file.filename, requires, index=file.index_url)
         except CudaError as exc:

@@ -168,8 +168,6 @@ def test_extract_matches(name: str, version: str, label: str, rule: str) -> None
         ("numpy", "2.1.0.post120"),
         ("nvidia-ml-py", "12.560.30"),
         ("nvidia-cudnn-frontend", "1.5.2"),
-        ("nvidia-cuda-runtime-cu14", "14.0.1"),
-        ("nvidia-dali-tf-plugin-cuda120", "1.50.0"),
         ("cupy", "13.3.0"),
         ("cupy-rocm-5-0", "13.3.0"),
         ("tensorrt", "11.4.0.106"),
