@@ -539,7 +539,11 @@ def _fetch_indexes(
 @cli.command()
 @click.option("--offline", is_flag=True, help="Accepted for clarity: build never uses the network.")
 @click.option("--check", is_flag=True, help="Build twice and fail on any byte difference.")
-@click.option("--platform", help="The platform to build (default: the lock's first).")
+@click.option(
+    "--platform",
+    help="The one platform to build (default: every platform of the lock; several make a "
+    "multi-platform image).",
+)
 @click.option(
     "--bytecode",
     type=click.Choice(["none", "hash"]),
@@ -575,12 +579,15 @@ def build(
     import tempfile
 
     from mlenv.build import BuildOptions, output_digests, source_date_epoch
-    from mlenv.build import build as build_outputs
+    from mlenv.build import build as build_one
+    from mlenv.multiplatform import build_platforms
 
     manifest = session.load_manifest()
     lock_bytes = session.lock_path.read_bytes() if session.lock_path.exists() else b""
     lock_ = session.load_lock()
     lockfile.check_fresh(lock_, manifest, str(session.lock_path))
+    several = platform is None and len(lock_.target.platforms) > 1
+    build_outputs = build_platforms if several else build_one
     options = BuildOptions(
         platform=platform or lock_.target.platforms[0],
         epoch=source_date_epoch(os.environ),
@@ -610,6 +617,11 @@ def build(
 
         if "oci" not in record["outputs"]:
             raise UsageError("--load needs the oci output", hint='add "oci" to [build] outputs')
+        if several:
+            raise UsageError(
+                "--load takes one platform's image",
+                hint="build with --platform, or `docker load -i dist/<platform>/image.tar`",
+            )
         loaded = docker_load(target / record["outputs"]["oci"]["image-tar"]["file"])
         session.reporter.info(f"loaded {loaded} into Docker")
 
@@ -645,7 +657,20 @@ def push(session: Session, ref: str, insecure: bool, dist: Path | None) -> None:
 
 
 def _print_outputs(dist: Path, record: dict[str, Any]) -> None:
+    from mlenv.multiplatform import is_multi
+
     outputs = record["outputs"]
+    if is_multi(record):
+        platforms = ", ".join(record["platforms"])
+        click.echo(f"built {dist} for {platforms} (lock sha256 {record['lock-sha256']})")
+        if "oci" in outputs:
+            click.echo(
+                f"  {dist / 'oci'}  OCI layout, image index {outputs['oci']['index-digest']}"
+            )
+        for name in record["platforms"]:
+            click.echo(f"  {dist / name}  the {name} build")
+        click.echo(f"  {dist / 'build.json'}")
+        return
     click.echo(f"built {dist} for {record['platform']} (lock sha256 {record['lock-sha256']})")
     if "oci" in outputs:
         oci = outputs["oci"]
@@ -816,7 +841,26 @@ def _with_output(verdict: Any, output: Path, lock_path: Path) -> Any:
         ) from None
     lock_sha = hashlib.sha256(lock_path.read_bytes()).hexdigest()
     found = verify_output(output.name, hash_file(output), record, lock_sha)
+    found += _multi_platform_findings(record_path)
     return dataclasses.replace(verdict, findings=(*found, *verdict.findings))
+
+
+def _multi_platform_findings(record_path: Path) -> list[Any]:
+    """A platform's build inside a multi-platform dist/ checked against the record above it."""
+    import hashlib
+
+    from mlenv.multiplatform import is_multi
+    from mlenv.verify import verify_platform_record
+
+    above = record_path.parent.parent / "build.json"
+    try:
+        multi = json.loads(above.read_bytes())
+    except (OSError, ValueError):
+        return []  # a single-platform build: nothing above it
+    if not isinstance(multi, dict) or not is_multi(multi):
+        return []
+    own = hashlib.sha256(record_path.read_bytes()).hexdigest()
+    return verify_platform_record(record_path.parent.name, own, multi)
 
 
 def _verify_nodes(

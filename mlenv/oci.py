@@ -284,6 +284,59 @@ def write_layout(
     )
 
 
+def write_index_layout(dest: Path, images: Sequence[Path], ref: str) -> Descriptor:
+    """One OCI layout holding the single-platform layouts ``images`` as a multi-platform image.
+
+    Its index.json names, under ``ref``, one image index blob that lists each image's manifest
+    with its ``platform`` (the image-index spec's shape; skopeo and registries select from it).
+    Every manifest is verified on the way and its blobs hard-linked in, so the bytes are the
+    per-platform builds' own. Returns the image index's descriptor.
+    """
+    if not _REF.fullmatch(ref):
+        raise OciError(f"{ref!r} is not a valid OCI reference name", hint="e.g. 'latest' or '1.0'")
+    _check_replaceable(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent))
+    try:
+        blobs = staging / "blobs" / "sha256"
+        blobs.mkdir(parents=True)
+        entries: list[dict[str, Any]] = []
+        for layout in images:
+            source = _DirSource(layout)
+            where = f"{layout}/index.json"
+            listed = _list(_parse(source.read_file("index.json"), where).get("manifests"), where)
+            if len(listed) != 1 or not isinstance(listed[0], dict):
+                raise OciError("the layout must hold exactly one image", where=where)
+            chosen = _descriptor(listed[0], where, _MANIFEST_TYPES)
+            platform = listed[0].get("platform")
+            if not isinstance(platform, dict) or platform in [e["platform"] for e in entries]:
+                raise OciError("each image needs a platform of its own", where=where)
+            at = _blob_where(source, chosen.digest)
+            manifest = _parse(_read_blob(source, chosen), at)
+            config = _descriptor(manifest.get("config"), at, _CONFIG_TYPES)
+            layers = [_layer(item, at) for item in _list(manifest.get("layers"), at)]
+            for blob in (chosen, config, *layers):
+                _link_or_copy(source._path(blob.digest), blobs / _hex(blob.digest))
+            entries.append({**chosen.to_json(), "platform": platform})
+        index = _write_json_blob(
+            blobs, INDEX_MEDIA_TYPE, {"schemaVersion": 2, "mediaType": INDEX_MEDIA_TYPE,
+                                      "manifests": entries}
+        )  # fmt: skip
+        top = {
+            "schemaVersion": 2,
+            "mediaType": INDEX_MEDIA_TYPE,
+            "manifests": [{**index.to_json(), "annotations": {REF_ANNOTATION: ref}}],
+        }
+        (staging / "index.json").write_bytes(canonical_json(top))
+        (staging / "oci-layout").write_bytes(canonical_json({"imageLayoutVersion": "1.0.0"}))
+        staging.chmod(0o755)
+        replace_dir(staging, dest)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return index
+
+
 def write_image_tar(layout: Path, out: Path, repo_tag: str) -> tuple[str, int]:
     """Write one tar that is both an oci-archive and a docker-archive; returns its digest, size.
 

@@ -26,7 +26,7 @@ import httpx
 
 from mlenv.errors import MlenvError, redact
 from mlenv.index.http import _ResponseReader
-from mlenv.oci import MANIFEST_MEDIA_TYPE, Descriptor
+from mlenv.oci import INDEX_MEDIA_TYPE, MANIFEST_MEDIA_TYPE, Descriptor
 from mlenv.origins import UnsafeUrlError, follow, may_send_credentials
 from mlenv.report import Reporter, Task
 
@@ -169,6 +169,10 @@ def push(
 ) -> PushResult:
     """Push the one image of an OCI layout to ``ref``; blobs the registry has are skipped.
 
+    A multi-platform image (the layout names an image index) goes up as the index's every
+    manifest and blob first, each manifest by digest, then the index under ``ref``: a reader
+    never meets an index whose manifests are not there yet.
+
     ``auth=None`` takes the credentials from the Docker config file, if it has some for the
     registry. ``insecure`` speaks plain http (a registry on loopback). The registry's digest of
     the stored manifest must equal the local one, or the push fails. ``transport`` replaces
@@ -250,6 +254,7 @@ class _Image:
     blobs: tuple[Descriptor, ...]  # config and layers, each once
     root: Path
     paths: Mapping[str, Path] | None = None  # blobs kept elsewhere (the artifact cache)
+    children: tuple[_Image, ...] = ()  # an image index's manifests, pushed before it
 
     def blob_path(self, digest: str) -> Path:
         if self.paths is not None:
@@ -258,7 +263,8 @@ class _Image:
 
 
 def _read_layout(layout: Path) -> _Image:
-    """The layout's single image manifest (checked against its digest) and its blobs."""
+    """The layout's single image (checked against its digest) and its blobs: an image
+    manifest, or an image index of image manifests (a multi-platform build)."""
     index_path = layout / "index.json"
     index = _json_object(index_path)
     manifests = index.get("manifests")
@@ -268,29 +274,46 @@ def _read_layout(layout: Path) -> _Image:
             where=str(index_path),
             hint="build one image per layout (mlenv build writes one)",
         )
-    manifest = _descriptor(manifests[0], str(index_path))
+    top = _descriptor(manifests[0], str(index_path))
+    if top.media_type != INDEX_MEDIA_TYPE:
+        return _read_manifest(layout, top, str(index_path))
+    data, body, where = _read_verified(layout, top)
+    listed = body.get("manifests")
+    if not isinstance(listed, list) or not listed:
+        raise RegistryError("the image index lists no manifests", where=where)
+    children = tuple(_read_manifest(layout, _descriptor(i, where), where) for i in listed)
+    return _Image(top, data, (), layout, children=children)
+
+
+def _read_manifest(layout: Path, manifest: Descriptor, where: str) -> _Image:
     if manifest.media_type not in _MANIFEST_TYPES:
         raise RegistryError(
-            f"cannot push a {manifest.media_type!r}: only single-platform image manifests",
-            where=str(index_path),
+            f"cannot push a {manifest.media_type!r}: only image manifests and an OCI image "
+            "index of them",
+            where=where,
         )
-    manifest_path = layout / "blobs" / "sha256" / manifest.digest.removeprefix("sha256:")
-    data = _read_small(manifest_path)
-    if "sha256:" + hashlib.sha256(data).hexdigest() != manifest.digest:
-        raise RegistryError(
-            "the manifest does not match its digest",
-            where=str(manifest_path),
-            hint="the layout was modified; build it again",
-        )
-    body = _parse_object(data, str(manifest_path))
+    data, body, manifest_path = _read_verified(layout, manifest)
     layers = body.get("layers")
     if not isinstance(layers, list):
-        raise RegistryError("the manifest has no layers list", where=str(manifest_path))
+        raise RegistryError("the manifest has no layers list", where=manifest_path)
     blobs: dict[str, Descriptor] = {}
     for item in (body.get("config"), *layers):
-        descriptor = _descriptor(item, str(manifest_path))
+        descriptor = _descriptor(item, manifest_path)
         blobs.setdefault(descriptor.digest, descriptor)
     return _Image(manifest, data, tuple(blobs.values()), layout)
+
+
+def _read_verified(layout: Path, descriptor: Descriptor) -> tuple[bytes, dict[str, Any], str]:
+    """A manifest or index blob of the layout, checked against its digest, and parsed."""
+    path = layout / "blobs" / "sha256" / descriptor.digest.removeprefix("sha256:")
+    data = _read_small(path)
+    if "sha256:" + hashlib.sha256(data).hexdigest() != descriptor.digest:
+        raise RegistryError(
+            "the manifest does not match its digest",
+            where=str(path),
+            hint="the layout was modified; build it again",
+        )
+    return data, _parse_object(data, str(path)), str(path)
 
 
 class _Session:
@@ -323,13 +346,17 @@ class _Session:
 
     def push(self, image: _Image, reporter: Reporter) -> PushResult:
         self._check(self._client.get("/v2/"), (200,), "the registry check (GET /v2/)")
-        missing = [blob for blob in image.blobs if not self._has_blob(blob)]
-        total = sum(blob.size for blob in missing)
+        images = (*image.children, image)
+        blobs = {blob.digest: (blob, one) for one in images for blob in one.blobs}
+        missing = [(blob, one) for blob, one in blobs.values() if not self._has_blob(blob)]
+        total = sum(blob.size for blob, _ in missing)
         with reporter.task(f"push {self._reference}", total=total, unit="bytes") as task:
-            for blob in missing:
-                self._upload(blob, image.blob_path(blob.digest), task)
-        digest = self._put_manifest(image)
-        skipped = len(image.blobs) - len(missing)
+            for blob, one in missing:
+                self._upload(blob, one.blob_path(blob.digest), task)
+        for child in image.children:
+            self._put_manifest(child, child.manifest.digest)
+        digest = self._put_manifest(image, self._reference.tag or image.manifest.digest)
+        skipped = len(blobs) - len(missing)
         reporter.info(
             f"pushed {self._reference}: {digest} "
             f"({len(missing)} blobs uploaded, {skipped} already in the registry)"
@@ -425,8 +452,7 @@ class _Session:
         if body:
             task.advance(len(body))
 
-    def _put_manifest(self, image: _Image) -> str:
-        target = self._reference.tag or image.manifest.digest
+    def _put_manifest(self, image: _Image, target: str) -> str:
         url = f"/v2/{self._repo}/manifests/{target}"
         media_type = image.manifest.media_type
         response = self._client.put(
