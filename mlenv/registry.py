@@ -29,6 +29,7 @@ from mlenv.index.http import _ResponseReader
 from mlenv.oci import INDEX_MEDIA_TYPE, MANIFEST_MEDIA_TYPE, Descriptor
 from mlenv.origins import UnsafeUrlError, follow, may_send_credentials
 from mlenv.report import Reporter, Task
+from mlenv.tls import CA_BUNDLE_VARIABLE, ssl_context
 
 # Blobs up to this size go in one PUT; bigger ones in PATCH chunks of this size.
 CHUNK_SIZE = 16 << 20
@@ -333,6 +334,7 @@ class _Session:
             base_url=base_url,
             auth=_ChallengeAuth(base_url, credentials, scope),
             transport=transport,
+            verify=ssl_context(),
             timeout=_TIMEOUT,
             follow_redirects=True,
             event_hooks={"request": [functools.partial(guard_request, base_url)]},
@@ -639,7 +641,12 @@ def _error_detail(response: httpx.Response) -> str:
 def _transport_error(error: httpx.HTTPError, base_url: str, insecure: bool) -> RegistryError:
     where = _where(error.request.url) if _has_request(error) else base_url
     hint = f"is a registry listening at {base_url}?"
-    if not insecure and ("SSL" in str(error) or "TLS" in str(error)):
+    if "CERTIFICATE_VERIFY_FAILED" in str(error):
+        hint = (
+            f"the registry's certificate is not signed by a CA mlenv trusts: add the site's CA "
+            f"with {CA_BUNDLE_VARIABLE}=/path/to/ca.pem (or replace the trust with SSL_CERT_FILE)"
+        )
+    elif not insecure and ("SSL" in str(error) or "TLS" in str(error)):
         hint = "a registry that speaks plain http (e.g. on loopback) needs --insecure"
     elif not insecure:
         hint += " A plain-http registry needs --insecure."
