@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,7 @@ from mlenv.tls import CA_BUNDLE_VARIABLE, TlsConfigError, ssl_context
 from tests.support.siteca import make_ca
 
 
-def subjects(certs: list[dict[str, object]]) -> set[str]:
+def subjects(certs: Sequence[Mapping[str, object]]) -> set[str]:
     return {str(c.get("subject")) for c in certs}
 
 
