@@ -369,6 +369,15 @@ def export(session: Session, fmt: str, platform: str | None, output: Path | None
         session.reporter.info(f"wrote {output}")
 
 
+MOUNT_FROM = click.option(
+    "--mount-from",
+    multiple=True,
+    metavar="REPOSITORY",
+    help="Another repository of the same registry (REGISTRY/REPO or oci://REGISTRY/REPO) whose "
+    "blobs are mounted instead of uploaded (repeatable; the shared cache is always tried).",
+)
+
+
 @cli.command()
 @click.option(
     "--platform", "platforms", multiple=True, help="Only this platform's artifacts (repeatable)."
@@ -394,6 +403,7 @@ def export(session: Session, fmt: str, platform: str | None, output: Path | None
 @click.option(
     "--insecure", is_flag=True, help="Plain http to the registry (a registry on loopback)."
 )
+@MOUNT_FROM
 @click.option("--offline", is_flag=True, help="Never touch the network; fail on what is missing.")
 @click.option("-j", "--jobs", type=click.IntRange(1, 32), default=4, show_default=True)
 @click.pass_obj
@@ -404,6 +414,7 @@ def fetch(
     source: str | None,
     push_cache: bool,
     insecure: bool,
+    mount_from: tuple[str, ...],
     offline: bool,
     jobs: int,
 ) -> None:
@@ -473,10 +484,12 @@ def fetch(
             cache,
             insecure=insecure,
             reporter=session.reporter,
+            mount_from=[*mount_from, *([shared] if shared else [])],
         )
         session.reporter.info(
             f"pushed {what} {target}: {pushed.pushed_blobs} blob(s) uploaded "
-            f"({pushed.bytes_pushed} bytes), {pushed.skipped_blobs} already there"
+            f"({pushed.bytes_pushed} bytes), {pushed.mounted_blobs} mounted from other "
+            f"repositories, {pushed.skipped_blobs} already there"
         )
         return pushed.digest
 
@@ -634,23 +647,41 @@ def build(
     type=click.Path(file_okay=False, path_type=Path),
     help="The build output to push (default: dist/ beside the manifest).",
 )
+@MOUNT_FROM
 @click.pass_obj
-def push(session: Session, ref: str, insecure: bool, dist: Path | None) -> None:
+def push(
+    session: Session, ref: str, insecure: bool, dist: Path | None, mount_from: tuple[str, ...]
+) -> None:
     """Push the built image to an OCI registry (REF like registry:5000/team/env:tag).
 
-    Blobs the registry already has are not uploaded again; credentials come from the Docker
-    config file ($DOCKER_CONFIG/config.json or ~/.docker/config.json). Prints the digest.
+    Blobs the registry already has are not uploaded again, blobs another repository of it has
+    (--mount-from, and a registry base image's repository) are mounted; credentials come from
+    the Docker config file ($DOCKER_CONFIG/config.json or ~/.docker/config.json). Prints the
+    digest.
     """
+    from mlenv.registry import mount_sources
     from mlenv.registry import push as push_image
+    from mlenv.registry_base import registry_base
 
     layout = (dist or session.manifest_path.parent / "dist") / "oci"
     if not (layout / "index.json").is_file():
         raise UsageError(
             "no built image to push", where=str(layout), hint="run `mlenv build` first"
         )
-    result = push_image(layout, ref, insecure=insecure, reporter=session.reporter)
+    sources = list(mount_from)
+    if session.manifest_path.is_file():
+        base = registry_base(session.load_manifest().build.base_image)
+        sources += [f"{base.registry}/{base.repository}"] if base is not None else []
+    result = push_image(
+        layout,
+        ref,
+        insecure=insecure,
+        reporter=session.reporter,
+        mount_from=mount_sources(ref, sources),
+    )
     session.reporter.info(
         f"pushed {result.pushed_blobs} blob(s) ({result.bytes_pushed} bytes), "
+        f"{result.mounted_blobs} mounted from other repositories, "
         f"{result.skipped_blobs} already there"
     )
     click.echo(f"{ref}@{result.digest}")

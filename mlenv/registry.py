@@ -16,7 +16,7 @@ import io
 import json
 import os
 import re
-from collections.abc import Generator, Iterator, Mapping
+from collections.abc import Generator, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -92,8 +92,22 @@ class Reference:
 class PushResult:
     digest: str  # the manifest digest, as the registry confirmed it
     pushed_blobs: int
-    skipped_blobs: int  # already in the registry, not sent again
+    skipped_blobs: int  # already in the repository, not sent again
     bytes_pushed: int
+    mounted_blobs: int = 0  # linked in from another repository of the registry, not sent
+
+
+def mount_sources(target: str, candidates: Iterable[str]) -> tuple[str, ...]:
+    """The repositories of ``candidates`` (image references or ``oci://`` locations) that a
+    push to ``target`` can mount blobs from: the same registry, another repository. A blob
+    mount never crosses registries (the API has no way to), so others are dropped."""
+    reference = parse_reference(target)
+    found: dict[str, None] = {}
+    for candidate in candidates:
+        other = parse_reference(candidate.removeprefix("oci://"))
+        if other.registry == reference.registry and other.repository != reference.repository:
+            found[other.repository] = None
+    return tuple(found)
 
 
 def parse_reference(ref: str) -> Reference:
@@ -167,8 +181,10 @@ def push(
     auth: Credentials | None = None,
     reporter: Reporter,
     transport: httpx.BaseTransport | None = None,
+    mount_from: Sequence[str] = (),
 ) -> PushResult:
-    """Push the one image of an OCI layout to ``ref``; blobs the registry has are skipped.
+    """Push the one image of an OCI layout to ``ref``; blobs the registry has are skipped, and
+    blobs another repository of it has (``mount_from``, repository names) are mounted.
 
     A multi-platform image (the layout names an image index) goes up as the index's every
     manifest and blob first, each manifest by digest, then the index under ``ref``: a reader
@@ -187,7 +203,7 @@ def push(
             where=str(layout),
             hint="push by tag, or name the digest of this image",
         )
-    with _session(reference, "pull,push", insecure, auth, transport) as session:
+    with _session(reference, "pull,push", insecure, auth, transport, mount_from) as session:
         return session.push(image, reporter)
 
 
@@ -200,6 +216,7 @@ def push_manifest(
     auth: Credentials | None = None,
     reporter: Reporter,
     transport: httpx.BaseTransport | None = None,
+    mount_from: Sequence[str] = (),
 ) -> PushResult:
     """Push an OCI manifest and its blobs from wherever they are on disk (``push``'s checks:
     blobs the registry has are skipped, each upload is hashed against its digest, and the
@@ -208,7 +225,7 @@ def push_manifest(
     descriptor = Descriptor(MANIFEST_MEDIA_TYPE, _sha256(manifest), len(manifest))
     paths = {blob.digest: path for blob, path in blobs.items()}
     image = _Image(descriptor, manifest, tuple(blobs), Path(), paths)
-    with _session(reference, "pull,push", insecure, auth, transport) as session:
+    with _session(reference, "pull,push", insecure, auth, transport, mount_from) as session:
         return session.push(image, reporter)
 
 
@@ -233,12 +250,16 @@ def _session(
     insecure: bool,
     auth: Credentials | None,
     transport: httpx.BaseTransport | None,
+    mount_from: Sequence[str] = (),
 ) -> Iterator[_Session]:
     credentials = auth if auth is not None else docker_credentials(reference.registry)
     base_url = f"{'http' if insecure else 'https'}://{reference.api_host}"
-    scope = f"repository:{reference.repository}:{actions}"
+    scopes = (
+        f"repository:{reference.repository}:{actions}",
+        *(f"repository:{repository}:pull" for repository in mount_from),
+    )
     try:
-        with _Session(reference, base_url, credentials, scope, transport) as session:
+        with _Session(reference, base_url, credentials, scopes, transport, mount_from) as session:
             yield session
     except httpx.HTTPError as error:
         raise _transport_error(error, base_url, insecure) from error
@@ -325,14 +346,16 @@ class _Session:
         reference: Reference,
         base_url: str,
         credentials: Credentials | None,
-        scope: str,
+        scopes: tuple[str, ...],
         transport: httpx.BaseTransport | None,
+        mount_from: Sequence[str] = (),
     ) -> None:
         self._reference = reference
         self._repo = reference.repository
+        self._mount_from = tuple(mount_from)
         self._client = httpx.Client(
             base_url=base_url,
-            auth=_ChallengeAuth(base_url, credentials, scope),
+            auth=_ChallengeAuth(base_url, credentials, scopes),
             transport=transport,
             verify=ssl_context(),
             timeout=_TIMEOUT,
@@ -351,19 +374,21 @@ class _Session:
         images = (*image.children, image)
         blobs = {blob.digest: (blob, one) for one in images for blob in one.blobs}
         missing = [(blob, one) for blob, one in blobs.values() if not self._has_blob(blob)]
-        total = sum(blob.size for blob, _ in missing)
+        mounted = {blob.digest for blob, _ in missing if self._mount(blob)}
+        sent = [(blob, one) for blob, one in missing if blob.digest not in mounted]
+        total = sum(blob.size for blob, _ in sent)
         with reporter.task(f"push {self._reference}", total=total, unit="bytes") as task:
-            for blob, one in missing:
+            for blob, one in sent:
                 self._upload(blob, one.blob_path(blob.digest), task)
         for child in image.children:
             self._put_manifest(child, child.manifest.digest)
         digest = self._put_manifest(image, self._reference.tag or image.manifest.digest)
         skipped = len(blobs) - len(missing)
         reporter.info(
-            f"pushed {self._reference}: {digest} "
-            f"({len(missing)} blobs uploaded, {skipped} already in the registry)"
+            f"pushed {self._reference}: {digest} ({len(sent)} blobs uploaded, "
+            f"{len(mounted)} mounted from other repositories, {skipped} already there)"
         )
-        return PushResult(digest, len(missing), skipped, total)
+        return PushResult(digest, len(sent), skipped, total, len(mounted))
 
     def manifest(self, digest: str | None = None, accept: tuple[str, ...] = _OCI_ONLY) -> bytes:
         """A manifest (the reference's, or ``digest``), checked against the digest if any."""
@@ -407,6 +432,25 @@ class _Session:
 
     def _has_blob(self, blob: Descriptor) -> bool:
         return self.has(blob.digest)
+
+    def _mount(self, blob: Descriptor) -> bool:
+        """Link the blob in from the first mount source that holds it (HEAD there, then the
+        distribution API's cross-repository mount); False when none has it or the registry
+        declines (it then answers 202 with an upload session, which is cancelled)."""
+        for repository in self._mount_from:
+            response = self._client.head(f"/v2/{repository}/blobs/{blob.digest}")
+            if response.status_code != 200:
+                continue  # not there, or not readable with these credentials
+            response = self._client.post(
+                f"/v2/{self._repo}/blobs/uploads/",
+                params={"mount": blob.digest, "from": repository},
+            )
+            self._check(response, (201, 202), f"mounting {blob.digest} from {repository}")
+            if response.status_code == 201:
+                return True
+            self._client.delete(self._location(response))
+            return False
+        return False
 
     def _upload(self, blob: Descriptor, path: Path, task: Task) -> None:
         """POST opens an upload session; one PUT, or PATCH chunks then a PUT, close it."""
@@ -537,10 +581,12 @@ class _ChallengeAuth(httpx.Auth):
 
     requires_response_body = True
 
-    def __init__(self, registry: str, credentials: Credentials | None, scope: str) -> None:
+    def __init__(
+        self, registry: str, credentials: Credentials | None, scopes: tuple[str, ...]
+    ) -> None:
         self._registry = registry
         self._credentials = credentials
-        self._scope = scope
+        self._scopes = scopes
         self._header: str | None = None
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
@@ -578,7 +624,7 @@ class _ChallengeAuth(httpx.Auth):
                 hint="a token realm must be https (or the registry's own scheme) and may be on "
                 "this machine only when the registry is; check the registry's address",
             )
-        scopes = dict.fromkeys(scope for scope in (self._scope, params.get("scope")) if scope)
+        scopes = dict.fromkeys(scope for scope in (*self._scopes, params.get("scope")) if scope)
         query: dict[str, str | list[str]] = {"scope": list(scopes)}
         if params.get("service"):
             query["service"] = params["service"]
