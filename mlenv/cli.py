@@ -7,6 +7,7 @@ stdout, diagnostics to stderr.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -446,34 +447,6 @@ def fetch(
             "--offline cannot talk to a registry",
             hint="drop --offline; offline, a bundle directory works as --cache DIR",
         )
-    if source is not None:
-        if not is_registry(source):
-            raise UsageError(
-                "--from takes an oci:// registry bundle",
-                where="--from",
-                hint="write --from oci://REGISTRY/REPO:TAG; a bundle directory works as --cache",
-            )
-        result = fetch_from(
-            source, artifacts, cache, insecure=insecure, reporter=session.reporter, jobs=jobs
-        )
-    else:
-        result = _fetch_indexes(session, manifest, artifacts, offline, jobs, shared, insecure)
-    session.reporter.info(
-        f"{len(artifacts)} artifact(s) in {cache.root}: {result.fetched} fetched "
-        f"({result.bytes_fetched} bytes), {result.already} already there"
-    )
-    if registry_base(manifest.build.base_image) is not None and offline:
-        pinned_base(manifest, cache)  # offline: the base image must be in the cache already
-    elif registry_base(manifest.build.base_image) is not None:
-        layout = pull_base(
-            str(manifest.build.base_image),
-            platforms or lock_.target.platforms,
-            cache,
-            insecure=insecure,
-            reporter=session.reporter,
-            jobs=jobs,
-        )
-        session.reporter.info(f"base image {manifest.build.base_image} in {layout}")
 
     def publish(what: str, target: str) -> str:
         pushed = push_bundle(
@@ -493,14 +466,73 @@ def fetch(
         )
         return pushed.digest
 
-    if push_cache and shared is not None:
-        publish("shared cache", f"{shared}:{cache_tag(session.lock_path.read_bytes())}")
+    if source is not None:
+        if not is_registry(source):
+            raise UsageError(
+                "--from takes an oci:// registry bundle",
+                where="--from",
+                hint="write --from oci://REGISTRY/REPO:TAG; a bundle directory works as --cache",
+            )
+        turn: contextlib.AbstractContextManager[object] = contextlib.nullcontext()
+    else:
+        turn = _fleet_turn(session, None if offline else shared, artifacts, push_cache, insecure)
+    with turn:  # a lease on the shared cache is released once what it lacked is published
+        if source is not None:
+            result = fetch_from(
+                source, artifacts, cache, insecure=insecure, reporter=session.reporter, jobs=jobs
+            )
+        else:
+            result = _fetch_indexes(session, manifest, artifacts, offline, jobs, shared, insecure)
+        if push_cache and shared is not None:
+            publish("shared cache", f"{shared}:{cache_tag(session.lock_path.read_bytes())}")
+    session.reporter.info(
+        f"{len(artifacts)} artifact(s) in {cache.root}: {result.fetched} fetched "
+        f"({result.bytes_fetched} bytes), {result.already} already there"
+    )
+    if registry_base(manifest.build.base_image) is not None and offline:
+        pinned_base(manifest, cache)  # offline: the base image must be in the cache already
+    elif registry_base(manifest.build.base_image) is not None:
+        layout = pull_base(
+            str(manifest.build.base_image),
+            platforms or lock_.target.platforms,
+            cache,
+            insecure=insecure,
+            reporter=session.reporter,
+            jobs=jobs,
+        )
+        session.reporter.info(f"base image {manifest.build.base_image} in {layout}")
+
     if bundle is not None and is_registry(bundle):
         digest = publish("bundle", bundle)
         click.echo(f"{bundle.partition('@')[0]}@{digest}")
     elif bundle is not None:
         write_bundle(Path(bundle), session.manifest_path, session.lock_path, artifacts, cache)
         session.reporter.info(f"wrote bundle {bundle} (verify it with `mlenv verify --bundle`)")
+
+
+def _fleet_turn(
+    session: Session,
+    shared: str | None,
+    artifacts: Sequence[Artifact],
+    claim: bool,
+    insecure: bool,
+) -> contextlib.AbstractContextManager[object]:
+    """With a shared cache, cold runners take turns: one fetches and publishes what the cache
+    lacks, the others wait for it (``registry_lease``); without one, nothing to coordinate."""
+    from mlenv.fetch import missing_from
+    from mlenv.registry_lease import coordinated, lease_tag
+
+    missing = missing_from(session.artifact_cache(), artifacts)
+    if shared is None or not missing or not session.lock_path.is_file():
+        return contextlib.nullcontext()
+    return coordinated(
+        shared,
+        lease_tag(session.lock_path.read_bytes()),
+        [f"sha256:{a.sha256}" for a in missing],
+        claim=claim,
+        insecure=insecure,
+        reporter=session.reporter,
+    )
 
 
 def _fetch_indexes(

@@ -390,9 +390,24 @@ class _Session:
         )
         return PushResult(digest, len(sent), skipped, total, len(mounted))
 
-    def manifest(self, digest: str | None = None, accept: tuple[str, ...] = _OCI_ONLY) -> bytes:
-        """A manifest (the reference's, or ``digest``), checked against the digest if any."""
-        target = digest or self._reference.digest or self._reference.tag
+    def find_manifest(self, tag: str) -> bytes | None:
+        """The manifest under ``tag`` of this repository, None when there is no such tag."""
+        response = self._client.head(
+            f"/v2/{self._repo}/manifests/{tag}", headers={"Accept": ", ".join(_OCI_ONLY)}
+        )
+        self._check(response, (200, 404), f"the check for the tag {tag}")
+        return None if response.status_code == 404 else self.manifest(tag=tag)
+
+    def manifest(
+        self,
+        digest: str | None = None,
+        accept: tuple[str, ...] = _OCI_ONLY,
+        *,
+        tag: str | None = None,
+    ) -> bytes:
+        """A manifest (the reference's, ``digest`` or ``tag``), checked against the digest if
+        any."""
+        target = digest or tag or self._reference.digest or self._reference.tag
         url = f"/v2/{self._repo}/manifests/{target}"
         headers = {"Accept": ", ".join(accept)}
         with self._client.stream("GET", url, headers=headers) as response:
@@ -406,7 +421,7 @@ class _Session:
                     raise RegistryError(
                         "the manifest is too big", where=_where(response.request.url)
                     )
-        wanted = digest or self._reference.digest
+        wanted = digest or (None if tag else self._reference.digest)
         if wanted is not None and _sha256(data) != wanted:
             raise RegistryError(
                 f"the registry served a manifest whose digest is {_sha256(data)}, not {wanted}",
