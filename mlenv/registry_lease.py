@@ -25,6 +25,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
+
 from mlenv.oci import MANIFEST_MEDIA_TYPE, Descriptor, canonical_json
 from mlenv.registry import RegistryError, push_manifest, reader
 from mlenv.registry_bundle import EMPTY, EMPTY_MEDIA_TYPE, image_ref
@@ -69,14 +71,17 @@ def coordinated(
     insecure: bool,
     reporter: Reporter,
     clock: Clock = Clock(),
+    transport: httpx.BaseTransport | None = None,
 ) -> Iterator[bool]:
     """Around a fetch through the shared cache ``registry``: returns once the fetch should
     start (yielding whether this runner holds the lease), releases a held lease afterwards.
-    A registry that refuses the lease is a warning: the fetch goes on uncoordinated."""
+    A registry that refuses the lease is a warning: the fetch goes on uncoordinated.
+    ``transport`` replaces the network (tests give an in-memory registry)."""
     holder = secrets.token_hex(8)
     held = False
     try:
-        held = _take_turn(registry, tag, digests, claim, holder, insecure, reporter, clock)
+        turn = _Turn(registry, tag, holder, insecure, transport)
+        held = turn.take(digests, claim, reporter, clock)
     except RegistryError as error:
         reporter.warning(f"cannot coordinate through the shared cache, fetching anyway: {error}")
     try:
@@ -84,46 +89,70 @@ def coordinated(
     finally:
         if held:
             try:
-                _write(registry, tag, Lease(holder, 0, "released"), insecure)
+                turn.write(Lease(holder, 0, "released"))
             except RegistryError as error:
                 reporter.warning(f"cannot release the shared cache's lease {tag}: {error}")
 
 
-def _take_turn(
-    registry: str,
-    tag: str,
-    digests: Sequence[str],
-    claim: bool,
-    holder: str,
-    insecure: bool,
-    reporter: Reporter,
-    clock: Clock,
-) -> bool:
-    """True when this runner holds the lease; False when the fetch may start without it
-    (nothing missing, the blobs arrived, no one publishes, or waiting is over)."""
-    with reader(f"{image_ref(registry)}:{tag}", insecure=insecure) as session:
-        absent = [digest for digest in digests if not session.has(digest)]
-        waited_for: str | None = None
-        deadline = clock.now() + TTL
-        while absent and clock.now() < deadline:
-            lease = _parse(session.find_manifest(tag))
-            if lease is None or lease.state != "held" or lease.expires <= clock.now():
-                if not claim:
-                    return False  # no one is fetching them: the indexes it is
-                _write(registry, tag, Lease(holder, int(clock.now()) + TTL, "held"), insecure)
-                clock.sleep(SETTLE)
-                lease = _parse(session.find_manifest(tag))
-                if lease is not None and lease.holder == holder:
-                    return True
-            if lease is not None and lease.holder != waited_for:
-                waited_for = lease.holder
-                reporter.info(
-                    f"runner {lease.holder} is fetching {len(absent)} artifact(s) for the shared "
-                    f"cache; waiting for it to publish them"
-                )
-            clock.sleep(POLL)
-            absent = [digest for digest in absent if not session.has(digest)]
-        return False
+@dataclass(frozen=True)
+class _Turn:
+    registry: str
+    tag: str
+    holder: str
+    insecure: bool
+    transport: httpx.BaseTransport | None
+
+    def take(self, digests: Sequence[str], claim: bool, reporter: Reporter, clock: Clock) -> bool:
+        """True when this runner holds the lease; False when the fetch may start without it
+        (nothing missing, the blobs arrived, no one publishes, or waiting is over)."""
+        ref = f"{image_ref(self.registry)}:{self.tag}"
+        with reader(ref, insecure=self.insecure, transport=self.transport) as session:
+            absent = [digest for digest in digests if not session.has(digest)]
+            waited_for: str | None = None
+            deadline = clock.now() + TTL
+            while absent and clock.now() < deadline:
+                lease = _parse(session.find_manifest(self.tag))
+                if lease is None or lease.state != "held" or lease.expires <= clock.now():
+                    if not claim:
+                        return False  # no one is fetching them: the indexes it is
+                    self.write(Lease(self.holder, int(clock.now()) + TTL, "held"))
+                    clock.sleep(SETTLE)
+                    lease = _parse(session.find_manifest(self.tag))
+                    if lease is not None and lease.holder == self.holder:
+                        return True
+                if lease is not None and lease.holder != waited_for:
+                    waited_for = lease.holder
+                    reporter.info(
+                        f"runner {lease.holder} is fetching {len(absent)} artifact(s) for the "
+                        "shared cache; waiting for it to publish them"
+                    )
+                clock.sleep(POLL)
+                absent = [digest for digest in absent if not session.has(digest)]
+            return False
+
+    def write(self, lease: Lease) -> None:
+        empty = Descriptor(
+            EMPTY_MEDIA_TYPE, "sha256:" + hashlib.sha256(EMPTY).hexdigest(), len(EMPTY)
+        )
+        document = {
+            "schemaVersion": 2,
+            "mediaType": MANIFEST_MEDIA_TYPE,
+            "artifactType": LEASE_TYPE,
+            "config": empty.to_json(),
+            "layers": [empty.to_json()],
+            "annotations": {HOLDER: lease.holder, EXPIRES: str(lease.expires), STATE: lease.state},
+        }
+        with tempfile.TemporaryDirectory(prefix="mlenv-lease-") as scratch:
+            path = Path(scratch) / "empty.json"
+            path.write_bytes(EMPTY)
+            push_manifest(
+                f"{image_ref(self.registry)}:{self.tag}",
+                canonical_json(document),
+                {empty: path},
+                insecure=self.insecure,
+                reporter=QuietReporter(),  # bookkeeping: no progress or summary in the log
+                transport=self.transport,
+            )
 
 
 def _parse(data: bytes | None) -> Lease | None:
@@ -136,25 +165,3 @@ def _parse(data: bytes | None) -> Lease | None:
         return Lease(str(notes[HOLDER]), int(notes[EXPIRES]), str(notes[STATE]))
     except (ValueError, KeyError, TypeError, AttributeError):
         return None
-
-
-def _write(registry: str, tag: str, lease: Lease, insecure: bool) -> None:
-    empty = Descriptor(EMPTY_MEDIA_TYPE, "sha256:" + hashlib.sha256(EMPTY).hexdigest(), len(EMPTY))
-    document = {
-        "schemaVersion": 2,
-        "mediaType": MANIFEST_MEDIA_TYPE,
-        "artifactType": LEASE_TYPE,
-        "config": empty.to_json(),
-        "layers": [empty.to_json()],
-        "annotations": {HOLDER: lease.holder, EXPIRES: str(lease.expires), STATE: lease.state},
-    }
-    with tempfile.TemporaryDirectory(prefix="mlenv-lease-") as scratch:
-        path = Path(scratch) / "empty.json"
-        path.write_bytes(EMPTY)
-        push_manifest(
-            f"{image_ref(registry)}:{tag}",
-            canonical_json(document),
-            {empty: path},
-            insecure=insecure,
-            reporter=QuietReporter(),  # bookkeeping: no progress or summary in the log
-        )
