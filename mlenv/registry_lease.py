@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import secrets
 import tempfile
 import time
@@ -39,6 +40,7 @@ STATE = "dev.mlenv.lease.state"
 TTL = 900  # seconds a holder has to fetch and publish before the others stop waiting
 SETTLE = 1.0  # seconds for concurrent claims to land before the tag is read back
 POLL = 0.5
+_HOLDER = re.compile(r"[0-9a-f]{16}")
 
 
 @dataclass(frozen=True)
@@ -162,6 +164,9 @@ def _parse(data: bytes | None) -> Lease | None:
     try:
         document = json.loads(data)
         notes = document["annotations"] if document.get("artifactType") == LEASE_TYPE else {}
-        return Lease(str(notes[HOLDER]), int(notes[EXPIRES]), str(notes[STATE]))
+        lease = Lease(str(notes[HOLDER]), int(notes[EXPIRES]), str(notes[STATE]))
     except (ValueError, KeyError, TypeError, AttributeError):
         return None
+    # The holder is printed: only the hex names runners write, never text from the registry.
+    valid = _HOLDER.fullmatch(lease.holder) and lease.state in ("held", "released")
+    return lease if valid else None

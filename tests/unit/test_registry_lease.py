@@ -30,7 +30,7 @@ from tests.unit.test_registry import FakeRegistry
 def lease_bytes(**changes: object) -> bytes:
     document: dict[str, object] = {
         "artifactType": LEASE_TYPE,
-        "annotations": {HOLDER: "abc", EXPIRES: "1700000000", STATE: "held"},
+        "annotations": {HOLDER: "0123456789abcdef", EXPIRES: "1700000000", STATE: "held"},
     }
     document.update(changes)
     return json.dumps(document).encode()
@@ -38,7 +38,7 @@ def lease_bytes(**changes: object) -> bytes:
 
 def test_a_lease_manifest_is_read_back() -> None:
     """Guards the round trip of the holder, expiry and state the runners compare."""
-    assert _parse(lease_bytes()) == Lease("abc", 1_700_000_000, "held")
+    assert _parse(lease_bytes()) == Lease("0123456789abcdef", 1_700_000_000, "held")
 
 
 @pytest.mark.parametrize(
@@ -51,11 +51,14 @@ def test_a_lease_manifest_is_read_back() -> None:
         lease_bytes(annotations={HOLDER: "abc", STATE: "held"}),
         lease_bytes(annotations={HOLDER: "abc", EXPIRES: "soon", STATE: "held"}),
         lease_bytes(annotations="held"),
+        lease_bytes(annotations={HOLDER: "\x1b[2J evil", EXPIRES: "1", STATE: "held"}),
+        lease_bytes(annotations={HOLDER: "0123456789abcdef", EXPIRES: "1", STATE: "stolen"}),
     ],
 )
 def test_anything_else_under_the_tag_is_no_lease(data: bytes | None) -> None:
     """Guards the waiters against a tag they cannot read: no lease means nobody to wait for,
-    so a garbage tag can delay no runner."""
+    so a garbage tag can delay no runner, and registry text (escape sequences) never reaches
+    the terminal as a holder name."""
     assert _parse(data) is None
 
 
@@ -70,6 +73,7 @@ def test_one_lease_per_lock() -> None:
 REGISTRY = "oci://registry.test/fleet/cache"
 TAG = "lease-" + "0" * 32
 BLOBS = ["sha256:" + "a" * 64, "sha256:" + "b" * 64]
+OTHER, RIVAL = "a" * 16, "b" * 16
 
 
 class Tags(FakeRegistry):
@@ -143,7 +147,7 @@ def test_the_others_wait_for_the_holder_and_take_its_blobs() -> None:
     """Guards the wait: a live lease held by another runner is waited on, without a claim of
     its own, until the blobs are in the registry; then the fetch starts (from the registry)."""
     fake = Tags()
-    fake.put_lease(Lease("other", 1_000_000 + TTL, "held"))
+    fake.put_lease(Lease(OTHER, 1_000_000 + TTL, "held"))
 
     def publish(sleeps: int) -> None:
         if sleeps == 4:
@@ -152,8 +156,8 @@ def test_the_others_wait_for_the_holder_and_take_its_blobs() -> None:
     clock, reporter = FakeClock(publish), MemoryReporter()
     assert turn(fake, clock, claim=True, reporter=reporter) is False
     assert clock.sleeps == 4
-    assert fake.lease() == Lease("other", 1_000_000 + TTL, "held")  # never overwritten
-    assert any("runner other is fetching 2 artifact(s)" in text for _, text in reporter.events)
+    assert fake.lease() == Lease(OTHER, 1_000_000 + TTL, "held")  # never overwritten
+    assert any(f"runner {OTHER} is fetching 2 artifact(s)" in text for _, text in reporter.events)
 
 
 def test_a_claim_lost_to_a_later_writer_waits() -> None:
@@ -163,17 +167,17 @@ def test_a_claim_lost_to_a_later_writer_waits() -> None:
 
     def rival(sleeps: int) -> None:
         if sleeps == 1:  # during this runner's settle time another claim lands
-            fake.put_lease(Lease("rival", 1_000_000 + TTL, "held"))
+            fake.put_lease(Lease(RIVAL, 1_000_000 + TTL, "held"))
         if sleeps == 3:
             fake.blobs.update(dict.fromkeys(BLOBS, b""))
 
     clock = FakeClock(rival)
     assert turn(fake, clock, claim=True, reporter=MemoryReporter()) is False
-    assert fake.lease() == Lease("rival", 1_000_000 + TTL, "held")
+    assert fake.lease() == Lease(RIVAL, 1_000_000 + TTL, "held")
 
 
 @pytest.mark.parametrize(
-    "lease", [Lease("dead", 1_000_000 - 1, "held"), Lease("failed", 1_000_000 + TTL, "released")]
+    "lease", [Lease(OTHER, 1_000_000 - 1, "held"), Lease(RIVAL, 1_000_000 + TTL, "released")]
 )
 def test_an_expired_or_released_lease_is_taken_over(lease: Lease) -> None:
     """Guards liveness: a holder that died (lease expired) or failed (released without the
