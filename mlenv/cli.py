@@ -633,6 +633,11 @@ def build(
     lockfile.check_fresh(lock_, manifest, str(session.lock_path))
     several = platform is None and len(lock_.target.platforms) > 1
     build_outputs = build_platforms if several else build_one
+    if load and several:
+        raise UsageError(
+            "--load takes one platform's image",
+            hint="build with --platform, or `docker load -i dist/<platform>/image.tar`",
+        )
     options = BuildOptions(
         platform=platform or lock_.target.platforms[0],
         epoch=source_date_epoch(os.environ),
@@ -662,11 +667,6 @@ def build(
 
         if "oci" not in record["outputs"]:
             raise UsageError("--load needs the oci output", hint='add "oci" to [build] outputs')
-        if several:
-            raise UsageError(
-                "--load takes one platform's image",
-                hint="build with --platform, or `docker load -i dist/<platform>/image.tar`",
-            )
         loaded = docker_load(target / record["outputs"]["oci"]["image-tar"]["file"])
         session.reporter.info(f"loaded {loaded} into Docker")
 

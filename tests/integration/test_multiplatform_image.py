@@ -138,6 +138,10 @@ def test_build_platform_still_builds_one_and_matches_the_multi_build(
     for name in ("image.tar", "build.json", "multi.tar.gz"):
         assert (single / name).read_bytes() == (part / name).read_bytes(), name
     assert json.loads((single / "build.json").read_bytes())["platform"] == "linux-aarch64"
+    # --load takes one image: refused up front, before anything is built
+    loaded = run_mlenv(["build", "--offline", "--load", "-o", str(tmp_path / "x")], root, env)
+    assert loaded.returncode == 1 and "--load takes one platform's image" in loaded.stderr
+    assert not (tmp_path / "x").exists()
 
 
 def test_verify_checks_a_platform_build_against_the_multi_platform_record(
