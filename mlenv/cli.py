@@ -461,8 +461,8 @@ def fetch(
         )
         session.reporter.info(
             f"pushed {what} {target}: {pushed.pushed_blobs} blob(s) uploaded "
-            f"({pushed.bytes_pushed} bytes), {pushed.mounted_blobs} mounted from other "
-            f"repositories, {pushed.skipped_blobs} already there"
+            f"({pushed.bytes_pushed} bytes){pushed.mounted_note}, {pushed.skipped_blobs} "
+            "already there"
         )
         return pushed.digest
 
@@ -712,9 +712,8 @@ def push(
         mount_from=mount_sources(ref, sources),
     )
     session.reporter.info(
-        f"pushed {result.pushed_blobs} blob(s) ({result.bytes_pushed} bytes), "
-        f"{result.mounted_blobs} mounted from other repositories, "
-        f"{result.skipped_blobs} already there"
+        f"pushed {result.pushed_blobs} blob(s) ({result.bytes_pushed} bytes)"
+        f"{result.mounted_note}, {result.skipped_blobs} already there"
     )
     click.echo(f"{ref}@{result.digest}")
 

@@ -96,6 +96,12 @@ class PushResult:
     bytes_pushed: int
     mounted_blobs: int = 0  # linked in from another repository of the registry, not sent
 
+    @property
+    def mounted_note(self) -> str:
+        """``, N mounted from other repositories`` for a summary line, empty when none were."""
+        count = self.mounted_blobs
+        return f", {count} mounted from other repositories" if count else ""
+
 
 def mount_sources(target: str, candidates: Iterable[str]) -> tuple[str, ...]:
     """The repositories of ``candidates`` (image references or ``oci://`` locations) that a
@@ -383,12 +389,12 @@ class _Session:
         for child in image.children:
             self._put_manifest(child, child.manifest.digest)
         digest = self._put_manifest(image, self._reference.tag or image.manifest.digest)
-        skipped = len(blobs) - len(missing)
+        result = PushResult(digest, len(sent), len(blobs) - len(missing), total, len(mounted))
         reporter.info(
-            f"pushed {self._reference}: {digest} ({len(sent)} blobs uploaded, "
-            f"{len(mounted)} mounted from other repositories, {skipped} already there)"
+            f"pushed {self._reference}: {digest} ({len(sent)} blobs uploaded"
+            f"{result.mounted_note}, {result.skipped_blobs} already in the registry)"
         )
-        return PushResult(digest, len(sent), skipped, total, len(mounted))
+        return result
 
     def find_manifest(self, tag: str) -> bytes | None:
         """The manifest under ``tag`` of this repository, None when there is no such tag."""

@@ -5,23 +5,18 @@ second name with --mount-from uploads no layer; the access log counts every uplo
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.integration.test_registry_bundle import WHEELS
 from tests.support.cli import run_mlenv
 from tests.support.daemons import Access, Registry, registry
-from tests.support.wheels import build_wheel, write_simple_index
+from tests.support.wheels import write_simple_index
 
 pytestmark = pytest.mark.integration
-
-WHEELS = [
-    build_wheel("app", "1.0", requires_dist=["lib"], files={"app/__init__.py": b"x = 1\n"}),
-    build_wheel("lib", "2.0", files={"lib/__init__.py": b"", "lib/blob.bin": os.urandom(200_000)}),
-]
 
 
 @pytest.fixture(scope="module")
