@@ -29,7 +29,7 @@ from mlenv.index.http import _ResponseReader
 from mlenv.oci import INDEX_MEDIA_TYPE, MANIFEST_MEDIA_TYPE, Descriptor
 from mlenv.origins import UnsafeUrlError, follow, may_send_credentials
 from mlenv.report import Reporter, Task
-from mlenv.tls import CA_BUNDLE_VARIABLE, ssl_context
+from mlenv.tls import certificate_hint, ssl_context
 
 # Blobs up to this size go in one PUT; bigger ones in PATCH chunks of this size.
 CHUNK_SIZE = 16 << 20
@@ -707,15 +707,12 @@ def _error_detail(response: httpx.Response) -> str:
 
 def _transport_error(error: httpx.HTTPError, base_url: str, insecure: bool) -> RegistryError:
     where = _where(error.request.url) if _has_request(error) else base_url
-    hint = f"is a registry listening at {base_url}?"
-    if "CERTIFICATE_VERIFY_FAILED" in str(error):
-        hint = (
-            f"the registry's certificate is not signed by a CA mlenv trusts: add the site's CA "
-            f"with {CA_BUNDLE_VARIABLE}=/path/to/ca.pem (or replace the trust with SSL_CERT_FILE)"
-        )
-    elif not insecure and ("SSL" in str(error) or "TLS" in str(error)):
+    hint = certificate_hint(error) or f"is a registry listening at {base_url}?"
+    if insecure or certificate_hint(error):
+        pass
+    elif "SSL" in str(error) or "TLS" in str(error):
         hint = "a registry that speaks plain http (e.g. on loopback) needs --insecure"
-    elif not insecure:
+    else:
         hint += " A plain-http registry needs --insecure."
     return RegistryError(f"cannot talk to the registry: {error}", where=where, hint=hint)
 

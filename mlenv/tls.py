@@ -38,3 +38,13 @@ def ssl_context(environ: Mapping[str, str] | None = None) -> ssl.SSLContext:
                 hint="point it at a readable PEM file of CA certificates, or unset it",
             ) from None
     return context
+
+
+def certificate_hint(error: BaseException) -> str | None:
+    """The fix for a server whose certificate no trusted CA signed (a site CA), else None."""
+    if "CERTIFICATE_VERIFY_FAILED" not in str(error):
+        return None
+    return (
+        "the server's certificate is not signed by a CA mlenv trusts: add the site's CA with "
+        f"{CA_BUNDLE_VARIABLE}=/path/to/ca.pem (or replace the trust with SSL_CERT_FILE)"
+    )

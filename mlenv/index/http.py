@@ -287,11 +287,14 @@ class HttpClient:
                 ) from None
             except httpx.RequestError as exc:
                 if last:
+                    from mlenv.tls import certificate_hint
+
                     raise HttpError(
                         f"cannot fetch {url}: {type(exc).__name__}: {exc}",
                         url=url,
                         status=None,
-                        hint="check the network, proxy settings and the index URL",
+                        hint=certificate_hint(exc)
+                        or "check the network, proxy settings and the index URL",
                     ) from None
                 self._sleep(self._delay(attempt, None))
                 continue

@@ -14,6 +14,7 @@ import pytest
 
 from tests.support.cli import run_mlenv
 from tests.support.daemons import Registry, registry
+from tests.support.httpserver import IndexServer
 from tests.support.siteca import SiteCA, make_ca
 from tests.support.wheels import build_wheel, write_simple_index
 
@@ -119,3 +120,27 @@ def test_an_unreadable_ca_bundle_is_an_error_naming_the_variable(
         )
         assert done.returncode == 1
         assert f"MLENV_CA_BUNDLE={value}" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_an_index_behind_the_site_ca_is_trusted_through_the_same_setting(
+    site: tuple[Registry, SiteCA, Path], tmp_path: Path
+) -> None:
+    """Guards that MLENV_CA_BUNDLE reaches the package-index client too (one TLS context for
+    every client): an https index signed by the site CA locks with it and is refused, with
+    the hint, without it."""
+    _, ca, _ = site
+    write_simple_index(tmp_path / "www", WHEELS)
+    with IndexServer(tmp_path / "www", tls=ca) as server:
+        root = tmp_path / "project"
+        root.mkdir()
+        (root / "mlenv.toml").write_text(
+            '[environment]\nname = "t"\npython = "3.11"\n'
+            f'[pypi]\nindex-url = "{server.url}/simple"\ndependencies = ["app"]\n'
+        )
+        env = {"MLENV_CACHE_DIR": str(tmp_path / "cache")}
+        refused = run_mlenv(["lock"], root, env)
+        assert refused.returncode == 1 and "CERTIFICATE_VERIFY_FAILED" in refused.stderr
+        assert "MLENV_CA_BUNDLE" in refused.stderr
+        locked = run_mlenv(["lock"], root, {**env, "MLENV_CA_BUNDLE": str(ca.ca)})
+        assert locked.returncode == 0, locked.stderr
+        assert f"{server.url}/files/app-1.0-py3-none-any.whl" in (root / "mlenv.lock").read_text()
