@@ -7,6 +7,7 @@ stdout, diagnostics to stderr.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -398,6 +399,15 @@ def _export_keep(session: Session) -> dict[str, Path]:
     }
 
 
+MOUNT_FROM = click.option(
+    "--mount-from",
+    multiple=True,
+    metavar="REPOSITORY",
+    help="Another repository of the same registry (REGISTRY/REPO or oci://REGISTRY/REPO) whose "
+    "blobs are mounted instead of uploaded (repeatable; the shared cache is always tried).",
+)
+
+
 @cli.command()
 @click.option(
     "--platform", "platforms", multiple=True, help="Only this platform's artifacts (repeatable)."
@@ -423,6 +433,7 @@ def _export_keep(session: Session) -> dict[str, Path]:
 @click.option(
     "--insecure", is_flag=True, help="Plain http to the registry (a registry on loopback)."
 )
+@MOUNT_FROM
 @click.option("--offline", is_flag=True, help="Never touch the network; fail on what is missing.")
 @click.option("-j", "--jobs", type=click.IntRange(1, 32), default=4, show_default=True)
 @click.pass_obj
@@ -433,6 +444,7 @@ def fetch(
     source: str | None,
     push_cache: bool,
     insecure: bool,
+    mount_from: tuple[str, ...],
     offline: bool,
     jobs: int,
 ) -> None:
@@ -466,6 +478,25 @@ def fetch(
             "--offline cannot talk to a registry",
             hint="drop --offline; offline, a bundle directory works as --cache DIR",
         )
+
+    def publish(what: str, target: str) -> str:
+        pushed = push_bundle(
+            target,
+            session.manifest_path,
+            session.lock_path,
+            artifacts,
+            cache,
+            insecure=insecure,
+            reporter=session.reporter,
+            mount_from=[*mount_from, *([shared] if shared else [])],
+        )
+        session.reporter.info(
+            f"pushed {what} {target}: {pushed.pushed_blobs} blob(s) uploaded "
+            f"({pushed.bytes_pushed} bytes){pushed.mounted_note}, {pushed.skipped_blobs} "
+            "already there"
+        )
+        return pushed.digest
+
     if source is not None:
         if not is_registry(source):
             raise UsageError(
@@ -473,11 +504,18 @@ def fetch(
                 where="--from",
                 hint="write --from oci://REGISTRY/REPO:TAG; a bundle directory works as --cache",
             )
-        result = fetch_from(
-            source, artifacts, cache, insecure=insecure, reporter=session.reporter, jobs=jobs
-        )
+        turn: contextlib.AbstractContextManager[object] = contextlib.nullcontext()
     else:
-        result = _fetch_indexes(session, manifest, artifacts, offline, jobs, shared, insecure)
+        turn = _fleet_turn(session, None if offline else shared, artifacts, push_cache, insecure)
+    with turn:  # a lease on the shared cache is released once what it lacked is published
+        if source is not None:
+            result = fetch_from(
+                source, artifacts, cache, insecure=insecure, reporter=session.reporter, jobs=jobs
+            )
+        else:
+            result = _fetch_indexes(session, manifest, artifacts, offline, jobs, shared, insecure)
+        if push_cache and shared is not None:
+            publish("shared cache", f"{shared}:{cache_tag(session.lock_path.read_bytes())}")
     session.reporter.info(
         f"{len(artifacts)} artifact(s) in {cache.root}: {result.fetched} fetched "
         f"({result.bytes_fetched} bytes), {result.already} already there"
@@ -495,30 +533,37 @@ def fetch(
         )
         session.reporter.info(f"base image {manifest.build.base_image} in {layout}")
 
-    def publish(what: str, target: str) -> str:
-        pushed = push_bundle(
-            target,
-            session.manifest_path,
-            session.lock_path,
-            artifacts,
-            cache,
-            insecure=insecure,
-            reporter=session.reporter,
-        )
-        session.reporter.info(
-            f"pushed {what} {target}: {pushed.pushed_blobs} blob(s) uploaded "
-            f"({pushed.bytes_pushed} bytes), {pushed.skipped_blobs} already there"
-        )
-        return pushed.digest
-
-    if push_cache and shared is not None:
-        publish("shared cache", f"{shared}:{cache_tag(session.lock_path.read_bytes())}")
     if bundle is not None and is_registry(bundle):
         digest = publish("bundle", bundle)
         click.echo(f"{bundle.partition('@')[0]}@{digest}")
     elif bundle is not None:
         write_bundle(Path(bundle), session.manifest_path, session.lock_path, artifacts, cache)
         session.reporter.info(f"wrote bundle {bundle} (verify it with `mlenv verify --bundle`)")
+
+
+def _fleet_turn(
+    session: Session,
+    shared: str | None,
+    artifacts: Sequence[Artifact],
+    claim: bool,
+    insecure: bool,
+) -> contextlib.AbstractContextManager[object]:
+    """With a shared cache, cold runners take turns: one fetches and publishes what the cache
+    lacks, the others wait for it (``registry_lease``); without one, nothing to coordinate."""
+    from mlenv.fetch import missing_from
+    from mlenv.registry_lease import coordinated, lease_tag
+
+    missing = missing_from(session.artifact_cache(), artifacts)
+    if shared is None or not missing or not session.lock_path.is_file():
+        return contextlib.nullcontext()
+    return coordinated(
+        shared,
+        lease_tag(session.lock_path.read_bytes()),
+        [f"sha256:{a.sha256}" for a in missing],
+        claim=claim,
+        insecure=insecure,
+        reporter=session.reporter,
+    )
 
 
 def _fetch_indexes(
@@ -570,7 +615,11 @@ def _fetch_indexes(
 @cli.command()
 @click.option("--offline", is_flag=True, help="Accepted for clarity: build never uses the network.")
 @click.option("--check", is_flag=True, help="Build twice and fail on any byte difference.")
-@click.option("--platform", help="The platform to build (default: the lock's first).")
+@click.option(
+    "--platform",
+    help="The one platform to build (default: every platform of the lock; several make a "
+    "multi-platform image).",
+)
 @click.option(
     "--bytecode",
     type=click.Choice(["none", "hash"]),
@@ -606,12 +655,20 @@ def build(
     import tempfile
 
     from mlenv.build import BuildOptions, output_digests, source_date_epoch
-    from mlenv.build import build as build_outputs
+    from mlenv.build import build as build_one
+    from mlenv.multiplatform import build_platforms
 
     manifest = session.load_manifest()
     lock_bytes = session.lock_path.read_bytes() if session.lock_path.exists() else b""
     lock_ = session.load_lock()
     lockfile.check_fresh(lock_, manifest, str(session.lock_path))
+    several = platform is None and len(lock_.target.platforms) > 1
+    build_outputs = build_platforms if several else build_one
+    if load and several:
+        raise UsageError(
+            "--load takes one platform's image",
+            hint="build with --platform, or `docker load -i dist/<platform>/image.tar`",
+        )
     options = BuildOptions(
         platform=platform or lock_.target.platforms[0],
         epoch=source_date_epoch(os.environ),
@@ -653,30 +710,60 @@ def build(
     type=click.Path(file_okay=False, path_type=Path),
     help="The build output to push (default: dist/ beside the manifest).",
 )
+@MOUNT_FROM
 @click.pass_obj
-def push(session: Session, ref: str, insecure: bool, dist: Path | None) -> None:
+def push(
+    session: Session, ref: str, insecure: bool, dist: Path | None, mount_from: tuple[str, ...]
+) -> None:
     """Push the built image to an OCI registry (REF like registry:5000/team/env:tag).
 
-    Blobs the registry already has are not uploaded again; credentials come from the Docker
-    config file ($DOCKER_CONFIG/config.json or ~/.docker/config.json). Prints the digest.
+    Blobs the registry already has are not uploaded again, blobs another repository of it has
+    (--mount-from, and a registry base image's repository) are mounted; credentials come from
+    the Docker config file ($DOCKER_CONFIG/config.json or ~/.docker/config.json). Prints the
+    digest.
     """
+    from mlenv.registry import mount_sources
     from mlenv.registry import push as push_image
+    from mlenv.registry_base import registry_base
 
     layout = (dist or session.manifest_path.parent / "dist") / "oci"
     if not (layout / "index.json").is_file():
         raise UsageError(
             "no built image to push", where=str(layout), hint="run `mlenv build` first"
         )
-    result = push_image(layout, ref, insecure=insecure, reporter=session.reporter)
+    sources = list(mount_from)
+    if session.manifest_path.is_file():
+        base = registry_base(session.load_manifest().build.base_image)
+        sources += [f"{base.registry}/{base.repository}"] if base is not None else []
+    result = push_image(
+        layout,
+        ref,
+        insecure=insecure,
+        reporter=session.reporter,
+        mount_from=mount_sources(ref, sources),
+    )
     session.reporter.info(
-        f"pushed {result.pushed_blobs} blob(s) ({result.bytes_pushed} bytes), "
-        f"{result.skipped_blobs} already there"
+        f"pushed {result.pushed_blobs} blob(s) ({result.bytes_pushed} bytes)"
+        f"{result.mounted_note}, {result.skipped_blobs} already there"
     )
     click.echo(f"{ref}@{result.digest}")
 
 
 def _print_outputs(dist: Path, record: dict[str, Any]) -> None:
+    from mlenv.multiplatform import is_multi
+
     outputs = record["outputs"]
+    if is_multi(record):
+        platforms = ", ".join(record["platforms"])
+        click.echo(f"built {dist} for {platforms} (lock sha256 {record['lock-sha256']})")
+        if "oci" in outputs:
+            click.echo(
+                f"  {dist / 'oci'}  OCI layout, image index {outputs['oci']['index-digest']}"
+            )
+        for name in record["platforms"]:
+            click.echo(f"  {dist / name}  the {name} build")
+        click.echo(f"  {dist / 'build.json'}")
+        return
     click.echo(f"built {dist} for {record['platform']} (lock sha256 {record['lock-sha256']})")
     if "oci" in outputs:
         oci = outputs["oci"]
@@ -846,7 +933,26 @@ def _with_output(verdict: Any, output: Path, lock_path: Path) -> Any:
         ) from None
     lock_sha = hashlib.sha256(lock_path.read_bytes()).hexdigest()
     found = verify_output(output.name, hash_file(output), record, lock_sha)
+    found += _multi_platform_findings(record_path)
     return dataclasses.replace(verdict, findings=(*found, *verdict.findings))
+
+
+def _multi_platform_findings(record_path: Path) -> list[Any]:
+    """A platform's build inside a multi-platform dist/ checked against the record above it."""
+    import hashlib
+
+    from mlenv.multiplatform import is_multi
+    from mlenv.verify import verify_platform_record
+
+    above = record_path.parent.parent / "build.json"
+    try:
+        multi = json.loads(above.read_bytes())
+    except (OSError, ValueError):
+        return []  # a single-platform build: nothing above it
+    if not isinstance(multi, dict) or not is_multi(multi):
+        return []
+    own = hashlib.sha256(record_path.read_bytes()).hexdigest()
+    return verify_platform_record(record_path.parent.name, own, multi)
 
 
 def _verify_nodes(

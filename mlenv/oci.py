@@ -20,11 +20,11 @@ import re
 import shutil
 import tarfile
 import tempfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, BinaryIO, Protocol
+from typing import Any, BinaryIO, Protocol, TypeVar
 
 from mlenv.atomic import atomic_writer, replace_dir
 from mlenv.errors import MlenvError
@@ -65,6 +65,7 @@ _REPO_TAG = re.compile(
 # index.json, oci-layout, manifests and configs are small; a bigger one is not an image.
 _JSON_LIMIT = 16 << 20
 _CHUNK = 1 << 20
+_T = TypeVar("_T")
 
 
 class OciError(MlenvError):
@@ -227,19 +228,13 @@ def write_layout(
     (a rename: no copy of gigabytes, and no link the caller could later write through); base
     layers are hard-linked from a base layout when they can be.
     """
-    if not _REF.fullmatch(ref):
-        raise OciError(f"{ref!r} is not a valid OCI reference name", hint="e.g. 'latest' or '1.0'")
     base_layers = base.layers if base is not None else ()
     added = tuple(Descriptor(blob.media_type, blob.digest, blob.size) for blob, _ in layers)
     diff_ids = (*(base.diff_ids if base else ()), *(blob.diff_id for blob, _ in layers))
     if tuple(config.get("rootfs", {}).get("diff_ids", ())) != diff_ids:
         raise OciError("the config's rootfs.diff_ids do not match the image's layers")
-    _check_replaceable(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent))
-    try:
-        blobs = staging / "blobs" / "sha256"
-        blobs.mkdir(parents=True)
+
+    def fill(blobs: Path) -> tuple[dict[str, Any], tuple[Descriptor, Descriptor]]:
         if base is not None:
             for descriptor in base.layers:
                 base.source.export(descriptor, blobs / _hex(descriptor.digest))
@@ -256,24 +251,10 @@ def write_layout(
         platform = {"architecture": config["architecture"], "os": config["os"]}
         if "variant" in config:
             platform["variant"] = config["variant"]
-        index = {
-            "schemaVersion": 2,
-            "mediaType": INDEX_MEDIA_TYPE,
-            "manifests": [
-                {
-                    **manifest_descriptor.to_json(),
-                    "annotations": {REF_ANNOTATION: ref},
-                    "platform": platform,
-                }
-            ],
-        }
-        (staging / "index.json").write_bytes(canonical_json(index))
-        (staging / "oci-layout").write_bytes(canonical_json({"imageLayoutVersion": "1.0.0"}))
-        staging.chmod(0o755)  # mkdtemp made it private; a published layout is readable
-        replace_dir(staging, dest)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+        entry = {**manifest_descriptor.to_json(), "platform": platform}
+        return entry, (manifest_descriptor, config_descriptor)
+
+    manifest_descriptor, config_descriptor = _staged_layout(dest, ref, fill)
     all_layers = (*base_layers, *added)
     return ImageResult(
         manifest_digest=manifest_descriptor.digest,
@@ -282,6 +263,75 @@ def write_layout(
         diff_ids=diff_ids,
         size=manifest_descriptor.size + config_descriptor.size + sum(d.size for d in all_layers),
     )
+
+
+def write_index_layout(dest: Path, images: Sequence[Path], ref: str) -> Descriptor:
+    """One OCI layout holding the single-platform layouts ``images`` as a multi-platform image.
+
+    Its index.json names, under ``ref``, one image index blob that lists each image's manifest
+    with its ``platform`` (the image-index spec's shape; skopeo and registries select from it).
+    Every manifest is verified on the way and its blobs hard-linked in, so the bytes are the
+    per-platform builds' own. Returns the image index's descriptor.
+    """
+
+    def fill(blobs: Path) -> tuple[dict[str, Any], Descriptor]:
+        entries: list[dict[str, Any]] = []
+        for layout in images:
+            source = _DirSource(layout)
+            where = f"{layout}/index.json"
+            listed = _list(_parse(source.read_file("index.json"), where).get("manifests"), where)
+            if len(listed) != 1 or not isinstance(listed[0], dict):
+                raise OciError("the layout must hold exactly one image", where=where)
+            chosen = _descriptor(listed[0], where, _MANIFEST_TYPES)
+            platform = listed[0].get("platform")
+            if not isinstance(platform, dict) or platform in [e["platform"] for e in entries]:
+                raise OciError("each image needs a platform of its own", where=where)
+            at = _blob_where(source, chosen.digest)
+            manifest = _parse(_read_blob(source, chosen), at)
+            config = _descriptor(manifest.get("config"), at, _CONFIG_TYPES)
+            layers = [_layer(item, at) for item in _list(manifest.get("layers"), at)]
+            for blob in (chosen, config, *layers):
+                _link_or_copy(source._path(blob.digest), blobs / _hex(blob.digest))
+            entries.append({**chosen.to_json(), "platform": platform})
+        index = _write_json_blob(
+            blobs, INDEX_MEDIA_TYPE, {"schemaVersion": 2, "mediaType": INDEX_MEDIA_TYPE,
+                                      "manifests": entries}
+        )  # fmt: skip
+        return index.to_json(), index
+
+    return _staged_layout(dest, ref, fill)
+
+
+def _staged_layout(dest: Path, ref: str, fill: Callable[[Path], tuple[dict[str, Any], _T]]) -> _T:
+    """Write an OCI layout at ``dest`` whose index.json names one entry under ``ref``.
+
+    ``fill`` puts the blobs into the ``blobs/sha256`` directory it is given and returns the
+    entry's descriptor JSON (and what the caller wants back). Everything is written into a
+    temporary directory beside ``dest`` and renamed into place, so a killed run never leaves
+    a layout that looks complete; only an earlier layout (or an empty directory) is replaced.
+    """
+    if not _REF.fullmatch(ref):
+        raise OciError(f"{ref!r} is not a valid OCI reference name", hint="e.g. 'latest' or '1.0'")
+    _check_replaceable(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent))
+    try:
+        blobs = staging / "blobs" / "sha256"
+        blobs.mkdir(parents=True)
+        entry, result = fill(blobs)
+        index = {
+            "schemaVersion": 2,
+            "mediaType": INDEX_MEDIA_TYPE,
+            "manifests": [{**entry, "annotations": {REF_ANNOTATION: ref}}],
+        }
+        (staging / "index.json").write_bytes(canonical_json(index))
+        (staging / "oci-layout").write_bytes(canonical_json({"imageLayoutVersion": "1.0.0"}))
+        staging.chmod(0o755)  # mkdtemp made it private; a published layout is readable
+        replace_dir(staging, dest)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return result
 
 
 def write_image_tar(layout: Path, out: Path, repo_tag: str) -> tuple[str, int]:

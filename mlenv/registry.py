@@ -16,7 +16,7 @@ import io
 import json
 import os
 import re
-from collections.abc import Generator, Iterator, Mapping
+from collections.abc import Generator, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,9 +26,10 @@ import httpx
 
 from mlenv.errors import MlenvError, redact
 from mlenv.index.http import _ResponseReader
-from mlenv.oci import MANIFEST_MEDIA_TYPE, Descriptor
+from mlenv.oci import INDEX_MEDIA_TYPE, MANIFEST_MEDIA_TYPE, Descriptor
 from mlenv.origins import UnsafeUrlError, follow, may_send_credentials
 from mlenv.report import Reporter, Task
+from mlenv.tls import certificate_hint, ssl_context
 
 # Blobs up to this size go in one PUT; bigger ones in PATCH chunks of this size.
 CHUNK_SIZE = 16 << 20
@@ -91,8 +92,28 @@ class Reference:
 class PushResult:
     digest: str  # the manifest digest, as the registry confirmed it
     pushed_blobs: int
-    skipped_blobs: int  # already in the registry, not sent again
+    skipped_blobs: int  # already in the repository, not sent again
     bytes_pushed: int
+    mounted_blobs: int = 0  # linked in from another repository of the registry, not sent
+
+    @property
+    def mounted_note(self) -> str:
+        """``, N mounted from other repositories`` for a summary line, empty when none were."""
+        count = self.mounted_blobs
+        return f", {count} mounted from other repositories" if count else ""
+
+
+def mount_sources(target: str, candidates: Iterable[str]) -> tuple[str, ...]:
+    """The repositories of ``candidates`` (image references or ``oci://`` locations) that a
+    push to ``target`` can mount blobs from: the same registry, another repository. A blob
+    mount never crosses registries (the API has no way to), so others are dropped."""
+    reference = parse_reference(target)
+    found: dict[str, None] = {}
+    for candidate in candidates:
+        other = parse_reference(candidate.removeprefix("oci://"))
+        if other.registry == reference.registry and other.repository != reference.repository:
+            found[other.repository] = None
+    return tuple(found)
 
 
 def parse_reference(ref: str) -> Reference:
@@ -166,8 +187,14 @@ def push(
     auth: Credentials | None = None,
     reporter: Reporter,
     transport: httpx.BaseTransport | None = None,
+    mount_from: Sequence[str] = (),
 ) -> PushResult:
-    """Push the one image of an OCI layout to ``ref``; blobs the registry has are skipped.
+    """Push the one image of an OCI layout to ``ref``; blobs the registry has are skipped, and
+    blobs another repository of it has (``mount_from``, repository names) are mounted.
+
+    A multi-platform image (the layout names an image index) goes up as the index's every
+    manifest and blob first, each manifest by digest, then the index under ``ref``: a reader
+    never meets an index whose manifests are not there yet.
 
     ``auth=None`` takes the credentials from the Docker config file, if it has some for the
     registry. ``insecure`` speaks plain http (a registry on loopback). The registry's digest of
@@ -182,7 +209,7 @@ def push(
             where=str(layout),
             hint="push by tag, or name the digest of this image",
         )
-    with _session(reference, "pull,push", insecure, auth, transport) as session:
+    with _session(reference, "pull,push", insecure, auth, transport, mount_from) as session:
         return session.push(image, reporter)
 
 
@@ -195,6 +222,7 @@ def push_manifest(
     auth: Credentials | None = None,
     reporter: Reporter,
     transport: httpx.BaseTransport | None = None,
+    mount_from: Sequence[str] = (),
 ) -> PushResult:
     """Push an OCI manifest and its blobs from wherever they are on disk (``push``'s checks:
     blobs the registry has are skipped, each upload is hashed against its digest, and the
@@ -203,7 +231,7 @@ def push_manifest(
     descriptor = Descriptor(MANIFEST_MEDIA_TYPE, _sha256(manifest), len(manifest))
     paths = {blob.digest: path for blob, path in blobs.items()}
     image = _Image(descriptor, manifest, tuple(blobs), Path(), paths)
-    with _session(reference, "pull,push", insecure, auth, transport) as session:
+    with _session(reference, "pull,push", insecure, auth, transport, mount_from) as session:
         return session.push(image, reporter)
 
 
@@ -228,12 +256,16 @@ def _session(
     insecure: bool,
     auth: Credentials | None,
     transport: httpx.BaseTransport | None,
+    mount_from: Sequence[str] = (),
 ) -> Iterator[_Session]:
     credentials = auth if auth is not None else docker_credentials(reference.registry)
     base_url = f"{'http' if insecure else 'https'}://{reference.api_host}"
-    scope = f"repository:{reference.repository}:{actions}"
+    scopes = (
+        f"repository:{reference.repository}:{actions}",
+        *(f"repository:{repository}:pull" for repository in mount_from),
+    )
     try:
-        with _Session(reference, base_url, credentials, scope, transport) as session:
+        with _Session(reference, base_url, credentials, scopes, transport, mount_from) as session:
             yield session
     except httpx.HTTPError as error:
         raise _transport_error(error, base_url, insecure) from error
@@ -250,6 +282,7 @@ class _Image:
     blobs: tuple[Descriptor, ...]  # config and layers, each once
     root: Path
     paths: Mapping[str, Path] | None = None  # blobs kept elsewhere (the artifact cache)
+    children: tuple[_Image, ...] = ()  # an image index's manifests, pushed before it
 
     def blob_path(self, digest: str) -> Path:
         if self.paths is not None:
@@ -258,7 +291,8 @@ class _Image:
 
 
 def _read_layout(layout: Path) -> _Image:
-    """The layout's single image manifest (checked against its digest) and its blobs."""
+    """The layout's single image (checked against its digest) and its blobs: an image
+    manifest, or an image index of image manifests (a multi-platform build)."""
     index_path = layout / "index.json"
     index = _json_object(index_path)
     manifests = index.get("manifests")
@@ -268,29 +302,46 @@ def _read_layout(layout: Path) -> _Image:
             where=str(index_path),
             hint="build one image per layout (mlenv build writes one)",
         )
-    manifest = _descriptor(manifests[0], str(index_path))
+    top = _descriptor(manifests[0], str(index_path))
+    if top.media_type != INDEX_MEDIA_TYPE:
+        return _read_manifest(layout, top, str(index_path))
+    data, body, where = _read_verified(layout, top)
+    listed = body.get("manifests")
+    if not isinstance(listed, list) or not listed:
+        raise RegistryError("the image index lists no manifests", where=where)
+    children = tuple(_read_manifest(layout, _descriptor(i, where), where) for i in listed)
+    return _Image(top, data, (), layout, children=children)
+
+
+def _read_manifest(layout: Path, manifest: Descriptor, where: str) -> _Image:
     if manifest.media_type not in _MANIFEST_TYPES:
         raise RegistryError(
-            f"cannot push a {manifest.media_type!r}: only single-platform image manifests",
-            where=str(index_path),
+            f"cannot push a {manifest.media_type!r}: only image manifests and an OCI image "
+            "index of them",
+            where=where,
         )
-    manifest_path = layout / "blobs" / "sha256" / manifest.digest.removeprefix("sha256:")
-    data = _read_small(manifest_path)
-    if "sha256:" + hashlib.sha256(data).hexdigest() != manifest.digest:
-        raise RegistryError(
-            "the manifest does not match its digest",
-            where=str(manifest_path),
-            hint="the layout was modified; build it again",
-        )
-    body = _parse_object(data, str(manifest_path))
+    data, body, manifest_path = _read_verified(layout, manifest)
     layers = body.get("layers")
     if not isinstance(layers, list):
-        raise RegistryError("the manifest has no layers list", where=str(manifest_path))
+        raise RegistryError("the manifest has no layers list", where=manifest_path)
     blobs: dict[str, Descriptor] = {}
     for item in (body.get("config"), *layers):
-        descriptor = _descriptor(item, str(manifest_path))
+        descriptor = _descriptor(item, manifest_path)
         blobs.setdefault(descriptor.digest, descriptor)
     return _Image(manifest, data, tuple(blobs.values()), layout)
+
+
+def _read_verified(layout: Path, descriptor: Descriptor) -> tuple[bytes, dict[str, Any], str]:
+    """A manifest or index blob of the layout, checked against its digest, and parsed."""
+    path = layout / "blobs" / "sha256" / descriptor.digest.removeprefix("sha256:")
+    data = _read_small(path)
+    if "sha256:" + hashlib.sha256(data).hexdigest() != descriptor.digest:
+        raise RegistryError(
+            "the manifest does not match its digest",
+            where=str(path),
+            hint="the layout was modified; build it again",
+        )
+    return data, _parse_object(data, str(path)), str(path)
 
 
 class _Session:
@@ -301,15 +352,18 @@ class _Session:
         reference: Reference,
         base_url: str,
         credentials: Credentials | None,
-        scope: str,
+        scopes: tuple[str, ...],
         transport: httpx.BaseTransport | None,
+        mount_from: Sequence[str] = (),
     ) -> None:
         self._reference = reference
         self._repo = reference.repository
+        self._mount_from = tuple(mount_from)
         self._client = httpx.Client(
             base_url=base_url,
-            auth=_ChallengeAuth(base_url, credentials, scope),
+            auth=_ChallengeAuth(base_url, credentials, scopes),
             transport=transport,
+            verify=ssl_context(),
             timeout=_TIMEOUT,
             follow_redirects=True,
             event_hooks={"request": [functools.partial(guard_request, base_url)]},
@@ -323,22 +377,43 @@ class _Session:
 
     def push(self, image: _Image, reporter: Reporter) -> PushResult:
         self._check(self._client.get("/v2/"), (200,), "the registry check (GET /v2/)")
-        missing = [blob for blob in image.blobs if not self._has_blob(blob)]
-        total = sum(blob.size for blob in missing)
+        images = (*image.children, image)
+        blobs = {blob.digest: (blob, one) for one in images for blob in one.blobs}
+        missing = [(blob, one) for blob, one in blobs.values() if not self._has_blob(blob)]
+        mounted = {blob.digest for blob, _ in missing if self._mount(blob)}
+        sent = [(blob, one) for blob, one in missing if blob.digest not in mounted]
+        total = sum(blob.size for blob, _ in sent)
         with reporter.task(f"push {self._reference}", total=total, unit="bytes") as task:
-            for blob in missing:
-                self._upload(blob, image.blob_path(blob.digest), task)
-        digest = self._put_manifest(image)
-        skipped = len(image.blobs) - len(missing)
+            for blob, one in sent:
+                self._upload(blob, one.blob_path(blob.digest), task)
+        for child in image.children:
+            self._put_manifest(child, child.manifest.digest)
+        digest = self._put_manifest(image, self._reference.tag or image.manifest.digest)
+        result = PushResult(digest, len(sent), len(blobs) - len(missing), total, len(mounted))
         reporter.info(
-            f"pushed {self._reference}: {digest} "
-            f"({len(missing)} blobs uploaded, {skipped} already in the registry)"
+            f"pushed {self._reference}: {digest} ({len(sent)} blobs uploaded"
+            f"{result.mounted_note}, {result.skipped_blobs} already in the registry)"
         )
-        return PushResult(digest, len(missing), skipped, total)
+        return result
 
-    def manifest(self, digest: str | None = None, accept: tuple[str, ...] = _OCI_ONLY) -> bytes:
-        """A manifest (the reference's, or ``digest``), checked against the digest if any."""
-        target = digest or self._reference.digest or self._reference.tag
+    def find_manifest(self, tag: str) -> bytes | None:
+        """The manifest under ``tag`` of this repository, None when there is no such tag."""
+        response = self._client.head(
+            f"/v2/{self._repo}/manifests/{tag}", headers={"Accept": ", ".join(_OCI_ONLY)}
+        )
+        self._check(response, (200, 404), f"the check for the tag {tag}")
+        return None if response.status_code == 404 else self.manifest(tag=tag)
+
+    def manifest(
+        self,
+        digest: str | None = None,
+        accept: tuple[str, ...] = _OCI_ONLY,
+        *,
+        tag: str | None = None,
+    ) -> bytes:
+        """A manifest (the reference's, ``digest`` or ``tag``), checked against the digest if
+        any."""
+        target = digest or tag or self._reference.digest or self._reference.tag
         url = f"/v2/{self._repo}/manifests/{target}"
         headers = {"Accept": ", ".join(accept)}
         with self._client.stream("GET", url, headers=headers) as response:
@@ -352,7 +427,7 @@ class _Session:
                     raise RegistryError(
                         "the manifest is too big", where=_where(response.request.url)
                     )
-        wanted = digest or self._reference.digest
+        wanted = digest or (None if tag else self._reference.digest)
         if wanted is not None and _sha256(data) != wanted:
             raise RegistryError(
                 f"the registry served a manifest whose digest is {_sha256(data)}, not {wanted}",
@@ -378,6 +453,25 @@ class _Session:
 
     def _has_blob(self, blob: Descriptor) -> bool:
         return self.has(blob.digest)
+
+    def _mount(self, blob: Descriptor) -> bool:
+        """Link the blob in from the first mount source that holds it (HEAD there, then the
+        distribution API's cross-repository mount); False when none has it or the registry
+        declines (it then answers 202 with an upload session, which is cancelled)."""
+        for repository in self._mount_from:
+            response = self._client.head(f"/v2/{repository}/blobs/{blob.digest}")
+            if response.status_code != 200:
+                continue  # not there, or not readable with these credentials
+            response = self._client.post(
+                f"/v2/{self._repo}/blobs/uploads/",
+                params={"mount": blob.digest, "from": repository},
+            )
+            self._check(response, (201, 202), f"mounting {blob.digest} from {repository}")
+            if response.status_code == 201:
+                return True
+            self._client.delete(self._location(response))
+            return False
+        return False
 
     def _upload(self, blob: Descriptor, path: Path, task: Task) -> None:
         """POST opens an upload session; one PUT, or PATCH chunks then a PUT, close it."""
@@ -425,8 +519,7 @@ class _Session:
         if body:
             task.advance(len(body))
 
-    def _put_manifest(self, image: _Image) -> str:
-        target = self._reference.tag or image.manifest.digest
+    def _put_manifest(self, image: _Image, target: str) -> str:
         url = f"/v2/{self._repo}/manifests/{target}"
         media_type = image.manifest.media_type
         response = self._client.put(
@@ -509,10 +602,12 @@ class _ChallengeAuth(httpx.Auth):
 
     requires_response_body = True
 
-    def __init__(self, registry: str, credentials: Credentials | None, scope: str) -> None:
+    def __init__(
+        self, registry: str, credentials: Credentials | None, scopes: tuple[str, ...]
+    ) -> None:
         self._registry = registry
         self._credentials = credentials
-        self._scope = scope
+        self._scopes = scopes
         self._header: str | None = None
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
@@ -550,7 +645,7 @@ class _ChallengeAuth(httpx.Auth):
                 hint="a token realm must be https (or the registry's own scheme) and may be on "
                 "this machine only when the registry is; check the registry's address",
             )
-        scopes = dict.fromkeys(scope for scope in (self._scope, params.get("scope")) if scope)
+        scopes = dict.fromkeys(scope for scope in (*self._scopes, params.get("scope")) if scope)
         query: dict[str, str | list[str]] = {"scope": list(scopes)}
         if params.get("service"):
             query["service"] = params["service"]
@@ -612,10 +707,12 @@ def _error_detail(response: httpx.Response) -> str:
 
 def _transport_error(error: httpx.HTTPError, base_url: str, insecure: bool) -> RegistryError:
     where = _where(error.request.url) if _has_request(error) else base_url
-    hint = f"is a registry listening at {base_url}?"
-    if not insecure and ("SSL" in str(error) or "TLS" in str(error)):
+    hint = certificate_hint(error) or f"is a registry listening at {base_url}?"
+    if insecure or certificate_hint(error):
+        pass
+    elif "SSL" in str(error) or "TLS" in str(error):
         hint = "a registry that speaks plain http (e.g. on loopback) needs --insecure"
-    elif not insecure:
+    else:
         hint += " A plain-http registry needs --insecure."
     return RegistryError(f"cannot talk to the registry: {error}", where=where, hint=hint)
 

@@ -27,7 +27,14 @@ from mlenv.cache import Artifact, ArtifactCache, IntegrityError, hash_file
 from mlenv.errors import MlenvError
 from mlenv.fetch import FetchResult, Opener, fetch, missing_error
 from mlenv.oci import MANIFEST_MEDIA_TYPE, Descriptor, canonical_json
-from mlenv.registry import PushResult, RegistryError, parse_reference, push_manifest, reader
+from mlenv.registry import (
+    PushResult,
+    RegistryError,
+    mount_sources,
+    parse_reference,
+    push_manifest,
+    reader,
+)
 from mlenv.report import Reporter
 
 SCHEME = "oci://"
@@ -127,12 +134,18 @@ def push_bundle(
     *,
     insecure: bool,
     reporter: Reporter,
+    mount_from: Sequence[str] = (),
 ) -> PushResult:
     """Every artifact (already verified in the cache) to the registry; the ones it holds, from
-    this or any earlier lock, are not uploaded again."""
+    this or any earlier lock, are not uploaded again, and the ones another repository of it
+    holds (``mount_from``: the shared cache, other bundles) are mounted, not uploaded."""
+    ref = image_ref(location)
     with tempfile.TemporaryDirectory(prefix="mlenv-bundle-") as scratch:
         data, blobs = bundle_manifest(manifest_path, lock_path, artifacts, cache, Path(scratch))
-        return push_manifest(image_ref(location), data, blobs, insecure=insecure, reporter=reporter)
+        return push_manifest(
+            ref, data, blobs, insecure=insecure, reporter=reporter,
+            mount_from=mount_sources(ref, mount_from),
+        )  # fmt: skip
 
 
 class _Blobs(Protocol):

@@ -330,3 +330,24 @@ def verify_output(
             )
         )  # fmt: skip
     return findings
+
+
+def verify_platform_record(
+    platform: str, record_sha256: str, multi: Mapping[str, Any]
+) -> list[Finding]:
+    """A platform's build.json against the multi-platform build.json one directory up: the
+    platform is one it built and the record is the one it wrote, so a platform directory
+    swapped in from another build is caught."""
+    entry = (multi.get("platforms") or {}).get(platform)
+    expected = entry.get("sha256") if isinstance(entry, dict) else None
+    if expected == record_sha256:
+        return []
+    return [
+        _error(
+            "output-platform-mismatch", "", f"build.json sha256 {expected}",
+            f"sha256 {record_sha256}",
+            f"{platform}/build.json is not the {platform} build the multi-platform build.json "
+            "records",
+            "the platform's directory comes from another build; rebuild or copy dist/ whole",
+        )
+    ]  # fmt: skip

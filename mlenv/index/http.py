@@ -206,6 +206,8 @@ class HttpClient:
     def _http(self) -> httpx.Client:
         import httpx
 
+        from mlenv.tls import ssl_context
+
         with self._lock:
             if self._client is None:
                 read, connect = self._timeouts
@@ -213,6 +215,7 @@ class HttpClient:
                     timeout=httpx.Timeout(read, connect=connect),
                     follow_redirects=False,
                     transport=self._transport,
+                    verify=ssl_context(),
                     headers={"User-Agent": f"mlenv/{__version__}"},
                 )
             return self._client
@@ -284,11 +287,14 @@ class HttpClient:
                 ) from None
             except httpx.RequestError as exc:
                 if last:
+                    from mlenv.tls import certificate_hint
+
                     raise HttpError(
                         f"cannot fetch {url}: {type(exc).__name__}: {exc}",
                         url=url,
                         status=None,
-                        hint="check the network, proxy settings and the index URL",
+                        hint=certificate_hint(exc)
+                        or "check the network, proxy settings and the index URL",
                     ) from None
                 self._sleep(self._delay(attempt, None))
                 continue

@@ -13,6 +13,7 @@ import re
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import tempfile
 import time
@@ -24,6 +25,7 @@ from pathlib import Path
 import httpx
 
 from tests.support.mounts import remove_tree
+from tests.support.siteca import SiteCA
 
 _STARTUP_SECONDS = 60.0
 _STOP_SECONDS = 30.0
@@ -44,10 +46,11 @@ class Registry:
     host: str  # 127.0.0.1:PORT, the registry part of an image reference
     log: Path
     storage: Path  # the filesystem driver's root: blobs under docker/registry/v2/blobs
+    scheme: str = "http"  # https when started with a test CA's certificate
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}"
+        return f"{self.scheme}://{self.host}"
 
     def accesses(self) -> list[Access]:
         """Every request the registry answered so far, in order, from its access log."""
@@ -72,8 +75,11 @@ class Dockerd:
 
 
 @contextmanager
-def registry(*, htpasswd: tuple[str, str] | None = None) -> Iterator[Registry]:
-    """Debian's ``docker-registry`` on 127.0.0.1, optionally behind Basic auth (htpasswd)."""
+def registry(
+    *, htpasswd: tuple[str, str] | None = None, tls: SiteCA | None = None
+) -> Iterator[Registry]:
+    """Debian's ``docker-registry`` on 127.0.0.1, optionally behind Basic auth (htpasswd) and
+    serving TLS with ``tls``'s server certificate."""
     program = _require("docker-registry", "docker-registry")
     with _workdir("mlenv-registry-") as work:
         port = _free_port()
@@ -91,12 +97,16 @@ def registry(*, htpasswd: tuple[str, str] | None = None) -> Iterator[Registry]:
             "version: 0.1\n"
             "log:\n  level: info\n  accesslog:\n    disabled: false\n"
             f"storage:\n  filesystem:\n    rootdirectory: {work / 'data'}\n"
-            f"http:\n  addr: 127.0.0.1:{port}\n" + auth
+            f"http:\n  addr: 127.0.0.1:{port}\n"
+            + (f"  tls:\n    certificate: {tls.certificate}\n    key: {tls.key}\n" if tls else "")
+            + auth
         )
         log = work / "registry.log"
         with _process([program, "serve", str(config)], log) as process:
-            found = Registry(f"127.0.0.1:{port}", log, work / "data")
-            _wait(process, log, lambda: _answers(f"{found.url}/v2/"), "docker-registry")
+            scheme = "https" if tls else "http"
+            found = Registry(f"127.0.0.1:{port}", log, work / "data", scheme)
+            ca = str(tls.ca) if tls else None
+            _wait(process, log, lambda: _answers(f"{found.url}/v2/", ca), "docker-registry")
             yield found
 
 
@@ -188,9 +198,9 @@ def _wait(
     raise AssertionError(f"{name} did not answer within {_STARTUP_SECONDS:.0f}s:\n{_tail(log)}")
 
 
-def _answers(url: str) -> bool:
+def _answers(url: str, ca: str | None = None) -> bool:
     try:
-        httpx.get(url, timeout=2)
+        httpx.get(url, timeout=2, verify=ssl.create_default_context(cafile=ca) if ca else True)
     except httpx.HTTPError:
         return False
     return True

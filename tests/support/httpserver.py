@@ -11,6 +11,7 @@ import base64
 import hashlib
 import mimetypes
 import re
+import ssl
 import threading
 import time
 from collections.abc import Mapping
@@ -19,6 +20,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
 from urllib.parse import unquote, urlsplit
+
+from tests.support.siteca import SiteCA
 
 JSON_TYPE = "application/vnd.pypi.simple.v1+json"
 _RANGE = re.compile(r"bytes=(\d*)-(\d*)")
@@ -58,8 +61,10 @@ class IndexServer:
         json_api: bool = True,
         cache_control: str | None = None,
         hostname: str = "127.0.0.1",
+        tls: SiteCA | None = None,
     ) -> None:
         self.root = root
+        self.tls = tls  # serve https with this CA's server certificate
         self.ranges = ranges
         self.auth = auth
         self.json_api = json_api
@@ -74,11 +79,16 @@ class IndexServer:
     @property
     def url(self) -> str:
         assert self._server is not None, "the server is not running"
-        return f"http://{self.hostname}:{self._server.server_address[1]}"
+        scheme = "https" if self.tls else "http"
+        return f"{scheme}://{self.hostname}:{self._server.server_address[1]}"
 
     def __enter__(self) -> IndexServer:
         handler = type("Handler", (_Handler,), {"owner": self})
         self._server = _QuietServer(("127.0.0.1", 0), handler)
+        if self.tls is not None:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(self.tls.certificate, self.tls.key)
+            self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
         )

@@ -1,0 +1,172 @@
+"""Cold CI runners take turns through the shared cache: one fetches from the indexes and
+publishes, the others wait for its blobs instead of downloading the same wheels again.
+
+The OCI distribution API has no conditional write, so no registry-side lock can be exclusive.
+This is a lease that only saves downloads, never decides correctness: a runner that finds
+blobs missing reads the tag ``lease-<lock hash>`` in the cache repository; when no live lease
+is there, a runner that will publish (``fetch --push-cache``) writes one naming itself, waits
+``SETTLE`` seconds for concurrent claims to land, and reads the tag back: the last writer holds
+it. The others poll the registry for the missing blobs and take them from there once
+published; they fetch from the indexes themselves when the holder releases the lease without
+publishing them (it failed) or the lease expires (it died: ``TTL`` by the holder's clock). A
+runner held up longer than ``SETTLE`` between its read and its write can still fetch beside
+the holder; the bytes are verified either way.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import secrets
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from mlenv.oci import MANIFEST_MEDIA_TYPE, Descriptor, canonical_json
+from mlenv.registry import RegistryError, push_manifest, reader
+from mlenv.registry_bundle import EMPTY, EMPTY_MEDIA_TYPE, image_ref
+from mlenv.report import QuietReporter, Reporter
+
+LEASE_TYPE = "application/vnd.mlenv.lease.v1+json"
+HOLDER = "dev.mlenv.lease.holder"
+EXPIRES = "dev.mlenv.lease.expires"
+STATE = "dev.mlenv.lease.state"
+TTL = 900  # seconds a holder has to fetch and publish before the others stop waiting
+SETTLE = 1.0  # seconds for concurrent claims to land before the tag is read back
+POLL = 0.5
+_HOLDER = re.compile(r"[0-9a-f]{16}")
+
+
+@dataclass(frozen=True)
+class Clock:
+    """Time as the lease sees it; tests pass a fake one."""
+
+    now: Callable[[], float] = time.time
+    sleep: Callable[[float], None] = time.sleep
+
+
+@dataclass(frozen=True)
+class Lease:
+    holder: str
+    expires: int  # seconds since the epoch, by the holder's clock
+    state: str  # held | released
+
+
+def lease_tag(lock_bytes: bytes) -> str:
+    """One lease per lock, beside its ``lock-…`` cache tag."""
+    return "lease-" + hashlib.sha256(lock_bytes).hexdigest()[:32]
+
+
+@contextmanager
+def coordinated(
+    registry: str,
+    tag: str,
+    digests: Sequence[str],
+    *,
+    claim: bool,
+    insecure: bool,
+    reporter: Reporter,
+    clock: Clock = Clock(),
+    transport: httpx.BaseTransport | None = None,
+) -> Iterator[bool]:
+    """Around a fetch through the shared cache ``registry``: returns once the fetch should
+    start (yielding whether this runner holds the lease), releases a held lease afterwards.
+    A registry that refuses the lease is a warning: the fetch goes on uncoordinated.
+    ``transport`` replaces the network (tests give an in-memory registry)."""
+    holder = secrets.token_hex(8)
+    held = False
+    try:
+        turn = _Turn(registry, tag, holder, insecure, transport)
+        held = turn.take(digests, claim, reporter, clock)
+    except RegistryError as error:
+        reporter.warning(f"cannot coordinate through the shared cache, fetching anyway: {error}")
+    try:
+        yield held
+    finally:
+        if held:
+            try:
+                turn.write(Lease(holder, 0, "released"))
+            except RegistryError as error:
+                reporter.warning(f"cannot release the shared cache's lease {tag}: {error}")
+
+
+@dataclass(frozen=True)
+class _Turn:
+    registry: str
+    tag: str
+    holder: str
+    insecure: bool
+    transport: httpx.BaseTransport | None
+
+    def take(self, digests: Sequence[str], claim: bool, reporter: Reporter, clock: Clock) -> bool:
+        """True when this runner holds the lease; False when the fetch may start without it
+        (nothing missing, the blobs arrived, no one publishes, or waiting is over)."""
+        ref = f"{image_ref(self.registry)}:{self.tag}"
+        with reader(ref, insecure=self.insecure, transport=self.transport) as session:
+            absent = [digest for digest in digests if not session.has(digest)]
+            waited_for: str | None = None
+            deadline = clock.now() + TTL
+            while absent and clock.now() < deadline:
+                lease = _parse(session.find_manifest(self.tag))
+                if lease is None or lease.state != "held" or lease.expires <= clock.now():
+                    if not claim:
+                        return False  # no one is fetching them: the indexes it is
+                    self.write(Lease(self.holder, int(clock.now()) + TTL, "held"))
+                    clock.sleep(SETTLE)
+                    lease = _parse(session.find_manifest(self.tag))
+                    if lease is not None and lease.holder == self.holder:
+                        return True
+                if lease is not None and lease.holder != waited_for:
+                    waited_for = lease.holder
+                    reporter.info(
+                        f"runner {lease.holder} is fetching {len(absent)} artifact(s) for the "
+                        "shared cache; waiting for it to publish them"
+                    )
+                clock.sleep(POLL)
+                absent = [digest for digest in absent if not session.has(digest)]
+            return False
+
+    def write(self, lease: Lease) -> None:
+        empty = Descriptor(
+            EMPTY_MEDIA_TYPE, "sha256:" + hashlib.sha256(EMPTY).hexdigest(), len(EMPTY)
+        )
+        document = {
+            "schemaVersion": 2,
+            "mediaType": MANIFEST_MEDIA_TYPE,
+            "artifactType": LEASE_TYPE,
+            "config": empty.to_json(),
+            "layers": [empty.to_json()],
+            "annotations": {HOLDER: lease.holder, EXPIRES: str(lease.expires), STATE: lease.state},
+        }
+        with tempfile.TemporaryDirectory(prefix="mlenv-lease-") as scratch:
+            path = Path(scratch) / "empty.json"
+            path.write_bytes(EMPTY)
+            push_manifest(
+                f"{image_ref(self.registry)}:{self.tag}",
+                canonical_json(document),
+                {empty: path},
+                insecure=self.insecure,
+                reporter=QuietReporter(),  # bookkeeping: no progress or summary in the log
+                transport=self.transport,
+            )
+
+
+def _parse(data: bytes | None) -> Lease | None:
+    """A lease manifest's annotations; anything else under the tag counts as no lease."""
+    if data is None:
+        return None
+    try:
+        document = json.loads(data)
+        notes = document["annotations"] if document.get("artifactType") == LEASE_TYPE else {}
+        lease = Lease(str(notes[HOLDER]), int(notes[EXPIRES]), str(notes[STATE]))
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return None
+    # The holder is printed: only the hex names runners write, never text from the registry.
+    valid = _HOLDER.fullmatch(lease.holder) and lease.state in ("held", "released")
+    return lease if valid else None

@@ -1,0 +1,217 @@
+"""The lease cold runners take turns with (`registry_lease`): what counts as a live lease."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+import pytest
+
+from mlenv.registry_lease import (
+    EXPIRES,
+    HOLDER,
+    LEASE_TYPE,
+    SETTLE,
+    STATE,
+    TTL,
+    Clock,
+    Lease,
+    _parse,
+    coordinated,
+    lease_tag,
+)
+from mlenv.report import MemoryReporter
+from tests.unit.test_registry import FakeRegistry
+
+
+def lease_bytes(**changes: object) -> bytes:
+    document: dict[str, object] = {
+        "artifactType": LEASE_TYPE,
+        "annotations": {HOLDER: "0123456789abcdef", EXPIRES: "1700000000", STATE: "held"},
+    }
+    document.update(changes)
+    return json.dumps(document).encode()
+
+
+def test_a_lease_manifest_is_read_back() -> None:
+    """Guards the round trip of the holder, expiry and state the runners compare."""
+    assert _parse(lease_bytes()) == Lease("0123456789abcdef", 1_700_000_000, "held")
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        None,
+        b"not json",
+        b"[]",
+        lease_bytes(artifactType="application/vnd.mlenv.bundle.v1+json"),
+        lease_bytes(annotations={HOLDER: "abc", STATE: "held"}),
+        lease_bytes(annotations={HOLDER: "abc", EXPIRES: "soon", STATE: "held"}),
+        lease_bytes(annotations="held"),
+        lease_bytes(annotations={HOLDER: "\x1b[2J evil", EXPIRES: "1", STATE: "held"}),
+        lease_bytes(annotations={HOLDER: "0123456789abcdef", EXPIRES: "1", STATE: "stolen"}),
+    ],
+)
+def test_anything_else_under_the_tag_is_no_lease(data: bytes | None) -> None:
+    """Guards the waiters against a tag they cannot read: no lease means nobody to wait for,
+    so a garbage tag can delay no runner, and registry text (escape sequences) never reaches
+    the terminal as a holder name."""
+    assert _parse(data) is None
+
+
+def test_one_lease_per_lock() -> None:
+    assert lease_tag(b"a") == lease_tag(b"a") != lease_tag(b"b")
+    assert lease_tag(b"a").startswith("lease-") and len(lease_tag(b"a")) == 38
+
+
+# ---------------------------------------------------------------------------------------------
+# The turn-taking itself, against the in-memory registry of test_registry and a fake clock
+
+REGISTRY = "oci://registry.test/fleet/cache"
+TAG = "lease-" + "0" * 32
+BLOBS = ["sha256:" + "a" * 64, "sha256:" + "b" * 64]
+OTHER, RIVAL = "a" * 16, "b" * 16
+
+
+class Tags(FakeRegistry):
+    """Adds HEAD on manifests (how a runner asks whether the lease tag exists)."""
+
+    def handle(self, request: httpx.Request) -> httpx.Response:
+        path = request.url.path
+        if (
+            request.method == "HEAD"
+            and "/manifests/" in path
+            and request.headers.get("Authorization", "").removeprefix("Bearer ") in self.tokens
+        ):
+            return httpx.Response(200 if path.rsplit("/", 1)[1] in self.manifests else 404)
+        return super().handle(request)
+
+    def lease(self) -> Lease | None:
+        return _parse(self.manifests.get(TAG))
+
+    def put_lease(self, lease: Lease) -> None:
+        self.manifests[TAG] = lease_bytes(
+            annotations={HOLDER: lease.holder, EXPIRES: str(lease.expires), STATE: lease.state}
+        )
+
+
+class FakeClock:
+    """Time that moves only when the lease sleeps; ``on_sleep`` plays the other runners."""
+
+    def __init__(self, on_sleep: Callable[[int], None] = lambda n: None) -> None:
+        self.time = 1_000_000.0
+        self.sleeps = 0
+        self.on_sleep = on_sleep
+
+    def now(self) -> float:
+        return self.time
+
+    def sleep(self, seconds: float) -> None:
+        self.time += seconds
+        self.sleeps += 1
+        self.on_sleep(self.sleeps)
+
+
+@pytest.fixture(autouse=True)
+def credentials(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    config = {"auths": {"registry.test": {"auth": base64.b64encode(b"ci:pw").decode()}}}
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path))
+
+
+def turn(fake: Tags, clock: FakeClock, *, claim: bool, reporter: MemoryReporter) -> bool:
+    with coordinated(
+        REGISTRY, TAG, BLOBS, claim=claim, insecure=False, reporter=reporter,
+        clock=Clock(clock.now, clock.sleep), transport=fake.transport(),
+    ) as held:  # fmt: skip
+        if held:
+            lease = fake.lease()
+            assert lease is not None and lease.state == "held"  # held while the fetch runs
+        return held
+
+
+def test_a_cold_runner_that_publishes_takes_the_lease_and_releases_it() -> None:
+    """Guards the claim: no lease, the runner writes one, reads itself back after the settle
+    time, holds it while fetching, and releases it afterwards."""
+    fake, clock, reporter = Tags(), FakeClock(), MemoryReporter()
+    assert turn(fake, clock, claim=True, reporter=reporter) is True
+    lease = fake.lease()
+    assert lease is not None and lease.state == "released"
+    assert clock.time - 1_000_000.0 == pytest.approx(SETTLE)
+
+
+def test_the_others_wait_for_the_holder_and_take_its_blobs() -> None:
+    """Guards the wait: a live lease held by another runner is waited on, without a claim of
+    its own, until the blobs are in the registry; then the fetch starts (from the registry)."""
+    fake = Tags()
+    fake.put_lease(Lease(OTHER, 1_000_000 + TTL, "held"))
+
+    def publish(sleeps: int) -> None:
+        if sleeps == 4:
+            fake.blobs.update(dict.fromkeys(BLOBS, b""))
+
+    clock, reporter = FakeClock(publish), MemoryReporter()
+    assert turn(fake, clock, claim=True, reporter=reporter) is False
+    assert clock.sleeps == 4
+    assert fake.lease() == Lease(OTHER, 1_000_000 + TTL, "held")  # never overwritten
+    assert any(f"runner {OTHER} is fetching 2 artifact(s)" in text for _, text in reporter.events)
+
+
+def test_a_claim_lost_to_a_later_writer_waits() -> None:
+    """Guards the tie-break: two runners claim at once, the last writer holds the lease, the
+    other waits for it instead of downloading beside it."""
+    fake = Tags()
+
+    def rival(sleeps: int) -> None:
+        if sleeps == 1:  # during this runner's settle time another claim lands
+            fake.put_lease(Lease(RIVAL, 1_000_000 + TTL, "held"))
+        if sleeps == 3:
+            fake.blobs.update(dict.fromkeys(BLOBS, b""))
+
+    clock = FakeClock(rival)
+    assert turn(fake, clock, claim=True, reporter=MemoryReporter()) is False
+    assert fake.lease() == Lease(RIVAL, 1_000_000 + TTL, "held")
+
+
+@pytest.mark.parametrize(
+    "lease", [Lease(OTHER, 1_000_000 - 1, "held"), Lease(RIVAL, 1_000_000 + TTL, "released")]
+)
+def test_an_expired_or_released_lease_is_taken_over(lease: Lease) -> None:
+    """Guards liveness: a holder that died (lease expired) or failed (released without the
+    blobs) delays nobody; a runner that publishes takes over."""
+    fake = Tags()
+    fake.put_lease(lease)
+    assert turn(fake, FakeClock(), claim=True, reporter=MemoryReporter()) is True
+
+
+def test_a_runner_that_does_not_publish_never_claims() -> None:
+    """Guards the promise behind a lease: only a runner that will publish (--push-cache) may
+    hold it; others fetch from the indexes when no one is fetching."""
+    fake = Tags()
+    clock = FakeClock()
+    assert turn(fake, clock, claim=False, reporter=MemoryReporter()) is False
+    assert fake.lease() is None and clock.sleeps == 0
+
+
+def test_nothing_missing_means_no_lease_and_no_wait() -> None:
+    fake = Tags()
+    fake.blobs.update(dict.fromkeys(BLOBS, b""))
+    clock = FakeClock()
+    assert turn(fake, clock, claim=True, reporter=MemoryReporter()) is False
+    assert fake.lease() is None and clock.sleeps == 0
+
+
+def test_a_registry_refusing_the_lease_is_a_warning() -> None:
+    """Guards availability: a cache that will not take the lease (no push right) leaves the
+    fetch uncoordinated, with a warning, never failed."""
+    fake = Tags()
+    fake.deny_push = True
+    reporter = MemoryReporter()
+    assert turn(fake, FakeClock(), claim=True, reporter=reporter) is False
+    assert any(
+        kind == "warning" and "cannot coordinate through the shared cache" in text
+        for kind, text in reporter.events
+    )
