@@ -10,8 +10,10 @@ layer writer (sorted entries, fixed mtime and owners, pinned compressor).
 from __future__ import annotations
 
 import json
+import re
 import tempfile
 from collections.abc import Iterator
+from importlib import resources
 from pathlib import Path
 from typing import BinaryIO
 
@@ -26,66 +28,8 @@ SCAN_CHUNK = 1 << 20
 # is a string. The env's python is a link to the target's interpreter, so no other Python
 # is assumed on the host.
 _HEADER = '#!/bin/sh\n\'\'\'\'exec "$(dirname "$0")/python" "$0" "$@" #\'\'\'\n'
-_SCRIPT = '''\
-"""conda-unpack, written by mlenv: rewrites the build prefix to this environment's location."""
-import os
-import sys
-
-OLD = {old!r}
-FILES = {files}
-
-
-def main():
-    new = os.path.dirname(os.path.dirname(os.path.realpath(os.path.abspath(__file__))))
-    old, new_bytes = OLD.encode(), new.encode()
-    if old == new_bytes:
-        return 0
-    for path, mode in FILES:
-        full = os.path.join(new, path)
-        with open(full, "rb") as handle:
-            data = handle.read()
-        if mode == "binary":
-            if len(new_bytes) > len(old):
-                sys.stderr.write("conda-unpack: %s: new prefix longer than the old one\\n" % path)
-                return 1
-            data = _binary(data, old, new_bytes)
-        else:
-            data = _shebang(data, old, new_bytes).replace(old, new_bytes)
-        with open(full, "wb") as handle:
-            handle.write(data)
-    return 0
-
-
-def _shebang(data, old, new):
-    # A kernel shebang cannot hold a space or more than 127 bytes: run such scripts through sh.
-    line, _, rest = data.partition(b"\\n")
-    if not line.startswith(b"#!" + old) or (b" " not in new and len(line.replace(old, new)) < 129):
-        return data
-    program = line[2:].split(b" ", 1)[0].replace(old, new).decode()  # the old prefix has no space
-    quoted = "'" + program.replace("'", "'\\\\''") + "'"
-    q3 = "'" * 3
-    trampoline = "#!/bin/sh\\n" + q3 + "exec' " + quoted + ' "$0" "$@"\\n' + "' " + q3 + "\\n"
-    return trampoline.encode() + rest
-
-
-def _binary(data, old, new):
-    # C strings keep their length: pad each rewritten string with NULs up to its old end.
-    out, start = [], 0
-    while True:
-        hit = data.find(old, start)
-        if hit < 0:
-            out.append(data[start:])
-            return b"".join(out)
-        end = data.find(b"\\0", hit)
-        end = len(data) if end < 0 else end
-        text = data[hit:end].replace(old, new)
-        out.append(data[start:hit] + text + b"\\0" * (end - hit - len(text)))
-        start = end
-
-
-if __name__ == "__main__":
-    sys.exit(main())
-'''
+# The block of mlenv/conda_unpack.py that unpack_script replaces with the archive's data.
+_DATA_BLOCK = re.compile(r"^# mlenv writes the build prefix.*?^FILES: [^\n]*\n", re.M | re.S)
 
 
 def prefix_files(staging: Path, prefix: str) -> list[tuple[str, str]]:
@@ -120,8 +64,14 @@ def _chunks(path: Path) -> Iterator[bytes]:
 
 
 def unpack_script(prefix: str, files: list[tuple[str, str]]) -> bytes:
+    """``mlenv.conda_unpack`` (a module of its own, linted and tested) with its data filled in."""
+    program = resources.files("mlenv").joinpath("conda_unpack.py").read_text(encoding="utf-8")
     listing = json.dumps(files, indent=0, ensure_ascii=True)
-    return (_HEADER + _SCRIPT.format(old=prefix, files=listing)).encode()
+    data = f"OLD = {prefix!r}\nFILES = {listing}\n"
+    filled, count = _DATA_BLOCK.subn(lambda _: data, program)
+    if count != 1:
+        raise AssertionError("mlenv/conda_unpack.py lost its data block")
+    return (_HEADER + filled).encode()
 
 
 def write_pack(
