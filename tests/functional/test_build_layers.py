@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 
 from mlenv.layering import BIG_WHEEL
-from tests.functional.test_build_cli import build, digests, golden_project
 from tests.support.cli import run_mlenv
+from tests.support.golden import build, digests, golden_project
 from tests.support.images import write_image
 from tests.support.wheels import build_wheel
 
