@@ -4,21 +4,15 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
-import sys
 import tarfile
 from pathlib import Path
-
-import pytest
 
 from mlenv.cache import ArtifactCache
 from mlenv.fetch import artifacts_of
 from mlenv.lock import loads as load_lock
 from tests.support.cli import run_mlenv
-
-ROOT = Path(__file__).resolve().parents[2]
-GOLDEN = ROOT / "fixtures" / "golden"
+from tests.support.golden import build, digests, golden_project
 
 # Pinned for zlib 1.2.13 / zstandard 0.25.0 (libzstd 1.5.7) as recorded in build.json: a change
 # here means the bytes users get changed, which must be deliberate and noted in the CHANGELOG.
@@ -27,50 +21,6 @@ GOLDEN_DIGESTS = {
     "golden.tar.gz": "bbe42c0166fc7daf9b77bc0740cd030f30991afe16eb02aed48e2b4ccf3b8f1f",
     "manifest": "sha256:2815c43d8ed542062c92652d9c5f15bd7fd6bc8b1c9f8f8df62cd1702e387d87",
 }
-
-
-def golden_project(where: Path) -> Path:
-    shutil.copytree(GOLDEN, where)
-    return where
-
-
-def build(project: Path, cache: Path, *extra: str, env: dict[str, str] | None = None,
-          umask: int | None = None) -> subprocess.CompletedProcess[str]:  # fmt: skip
-    environment = {
-        k: v for k, v in os.environ.items() if k not in ("SOURCE_DATE_EPOCH", "TZ", "LANG")
-    }
-    environment.update({"MLENV_CACHE_DIR": str(cache), "PIP_CONFIG_FILE": "/dev/null"})
-    environment.update(env or {})
-
-    def set_umask() -> None:
-        if umask is not None:
-            os.umask(umask)
-
-    return subprocess.run(
-        [sys.executable, "-m", "mlenv", "build", "--offline", *extra],
-        cwd=project,
-        env=environment,
-        capture_output=True,
-        text=True,
-        check=False,
-        preexec_fn=set_umask,
-    )
-
-
-def digests(dist: Path) -> dict[str, str]:
-    from mlenv.cache import hash_file
-
-    return {p.relative_to(dist).as_posix(): hash_file(p) for p in sorted(dist.rglob("*"))
-            if p.is_file()}  # fmt: skip
-
-
-@pytest.fixture
-def fetched(tmp_path: Path) -> tuple[Path, Path]:
-    project = golden_project(tmp_path / "project")
-    cache = tmp_path / "cache"
-    result = run_mlenv(["fetch"], project, {"MLENV_CACHE_DIR": str(cache)})
-    assert result.returncode == 0, result.stderr
-    return project, cache
 
 
 def test_build_writes_every_output_and_a_record(fetched: tuple[Path, Path]) -> None:

@@ -16,24 +16,10 @@ from mlenv.cache import ArtifactCache
 from mlenv.fetch import artifacts_of
 from mlenv.lock import loads as load_lock
 from tests.support.cli import run_mlenv
+from tests.support.fetch_project import WHEELS, make_project
 from tests.support.httpserver import IndexServer
 from tests.support.trickle import TrickleServer
-from tests.support.wheels import build_wheel, write_simple_index
-
-WHEELS = [
-    build_wheel("app", "1.0", requires_dist=["lib"], files={"app/__init__.py": b"x = 1\n"}),
-    build_wheel("lib", "2.0", files={"lib/__init__.py": b"", "lib/blob.bin": os.urandom(600_000)}),
-]
-
-
-def make_project(tmp_path: Path, index_url: str) -> Path:
-    root = tmp_path / "project"
-    root.mkdir(exist_ok=True)
-    (root / "mlenv.toml").write_text(
-        '[environment]\nname = "f"\npython = "3.11"\n'
-        f'[pypi]\nindex-url = "{index_url}"\ndependencies = ["app"]\n'
-    )
-    return root
+from tests.support.wheels import write_simple_index
 
 
 def cache_files(cache: Path) -> list[str]:

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from mlenv.lock import loads as load_lock
-from tests.functional.test_build_cli import build, golden_project
 from tests.support.cli import run_mlenv
+from tests.support.golden import build, golden_project
 from tests.support.wheels import build_wheel
 
 _random = random.Random(18)

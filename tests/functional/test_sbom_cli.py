@@ -8,10 +8,8 @@ from pathlib import Path
 from cyclonedx.schema import SchemaVersion
 from cyclonedx.validation.json import JsonStrictValidator
 
-from tests.functional.test_build_cli import build, fetched, golden_project
 from tests.support.cli import run_mlenv
-
-__all__ = ["fetched"]  # the fixture, shared with the build tests
+from tests.support.golden import build, golden_project
 
 
 def export(project: Path, cache: Path, *extra: str, epoch: str = "") -> str:

@@ -9,7 +9,7 @@ import pytest
 
 from mlenv.lock import loads as load_lock
 from tests.support.cli import run_mlenv
-from tests.unit.test_metadata_cache import SHAPES, honest_and_poisoned
+from tests.support.poisoned_index import SHAPES, honest_and_poisoned
 
 pytestmark = pytest.mark.hostile
 

@@ -16,9 +16,9 @@ from mlenv.build import output_digests
 from mlenv.cache import PARTIAL, ArtifactCache, hash_file
 from mlenv.fetch import artifacts_of
 from mlenv.lock import loads as load_lock
-from tests.functional.test_build_cli import build, golden_project
 from tests.support.cli import run_mlenv
 from tests.support.faultpoints import Held, changes, points, renames, run_killed
+from tests.support.golden import build, golden_project
 from tests.support.httpserver import IndexServer
 from tests.support.mounts import tmpfs
 from tests.support.wheels import build_wheel, write_simple_index

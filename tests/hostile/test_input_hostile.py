@@ -19,8 +19,8 @@ from hypothesis import strategies as st
 
 from mlenv import inputs, lock, manifest
 from mlenv.errors import MlenvError
-from tests.functional.test_build_cli import GOLDEN, golden_project
 from tests.support.cli import run_mlenv
+from tests.support.golden import GOLDEN, golden_project
 
 pytestmark = pytest.mark.hostile
 

@@ -11,8 +11,8 @@ import pytest
 
 from mlenv.build import output_digests
 from mlenv.layer import Entry
-from tests.functional.test_build_cli import golden_project
 from tests.support.cli import run_mlenv
+from tests.support.golden import golden_project
 from tests.support.images import write_image
 
 pytestmark = pytest.mark.hostile

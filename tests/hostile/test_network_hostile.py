@@ -14,8 +14,8 @@ from mlenv.index import HttpClient, HttpError
 from mlenv.lock import loads as load_lock
 from mlenv.origins import LocalRoots
 from mlenv.report import MemoryReporter
-from tests.functional.test_fetch_cli import WHEELS, make_project
 from tests.support.cli import run_mlenv
+from tests.support.fetch_project import WHEELS, make_project
 from tests.support.httpserver import JSON_TYPE, Fault, IndexServer
 from tests.support.trickle import TrickleServer
 from tests.support.wheels import write_simple_index

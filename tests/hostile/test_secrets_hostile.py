@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.functional.test_fetch_cli import WHEELS
 from tests.support.cli import run_mlenv
+from tests.support.fetch_project import WHEELS
 from tests.support.httpserver import Fault, IndexServer
 from tests.support.wheels import write_simple_index
 

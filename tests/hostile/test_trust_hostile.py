@@ -16,8 +16,8 @@ import pytest
 
 from mlenv.build import output_digests
 from mlenv.cache import ArtifactCache
-from tests.functional.test_build_cli import golden_project
 from tests.support.cli import run_mlenv
+from tests.support.golden import golden_project
 from tests.support.wheels import build_wheel
 
 pytestmark = pytest.mark.hostile

@@ -13,16 +13,10 @@ from mlenv.cuda import evaluate_requirement
 from tests.support.base_image import base_image_layout
 from tests.support.cli import run_mlenv
 from tests.support.daemons import dockerd, registry
+from tests.support.engines import skopeo_inspect, tool
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def tool(name: str, package: str) -> str:
-    found = shutil.which(name)
-    if found is None:
-        raise AssertionError(f"{name} is missing: apt-get install -y {package}")
-    return found
 
 
 @pytest.fixture(scope="module")
@@ -41,15 +35,6 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str
         result = run_mlenv(args, project, env)
         assert result.returncode == 0, (args, result.stderr)
     return project, env
-
-
-def skopeo_inspect(transport: str) -> dict[str, object]:
-    result = subprocess.run(
-        [tool("skopeo", "skopeo"), "inspect", "--config", transport],
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout)  # type: ignore[no-any-return]
 
 
 def test_skopeo_reads_layout_and_both_archive_kinds(built: tuple[Path, dict[str, str]]) -> None:

@@ -11,11 +11,11 @@ from typing import Any
 
 import pytest
 
-from tests.functional.test_build_layers import PACKAGES, configure, layered_project
-from tests.integration.test_build_image import skopeo_inspect, tool
 from tests.support.base_image import base_image_layout
 from tests.support.cli import run_mlenv
 from tests.support.daemons import registry
+from tests.support.engines import skopeo_inspect, tool
+from tests.support.layered import PACKAGES, configure, layered_project
 
 pytestmark = pytest.mark.integration
 

@@ -17,17 +17,13 @@ from pathlib import Path
 import pytest
 
 from mlenv.registry_bundle import ARTIFACT_TYPE, TITLE
+from tests.support.bundle_wheels import WHEELS
 from tests.support.cli import run_mlenv
 from tests.support.daemons import Access, Registry, registry
 from tests.support.httpserver import IndexServer
-from tests.support.wheels import build_wheel, write_simple_index
+from tests.support.wheels import write_simple_index
 
 pytestmark = pytest.mark.integration
-
-WHEELS = [
-    build_wheel("app", "1.0", requires_dist=["lib"], files={"app/__init__.py": b"x = 1\n"}),
-    build_wheel("lib", "2.0", files={"lib/__init__.py": b"", "lib/blob.bin": os.urandom(300_000)}),
-]
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.test_registry_bundle import WHEELS
+from tests.support.bundle_wheels import WHEELS
 from tests.support.cli import run_mlenv
 from tests.support.daemons import Access, Registry, registry
 from tests.support.wheels import write_simple_index

@@ -1,5 +1,5 @@
 """Cross-repository blob mounts (`registry.mount_sources`, `_Session._mount`) against the
-in-memory registry of test_registry, given per-repository storage."""
+in-memory registry of tests/support/fake_registry.py, given per-repository storage."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from mlenv.oci import ImageResult
 from mlenv.registry import Credentials, PushResult, mount_sources, push
 from mlenv.report import MemoryReporter
-from tests.unit.test_registry import FakeRegistry, image  # noqa: F401 - the fixture
+from tests.support.fake_registry import FakeRegistry
 
 REF = "registry.test/team/env:1"
 
@@ -57,7 +57,7 @@ def run(fake: Repositories, layout: object, ref: str, sources: tuple[str, ...]) 
 
 
 def test_blobs_another_repository_holds_are_mounted_not_uploaded(
-    image: tuple[object, ImageResult],  # noqa: F811
+    image: tuple[object, ImageResult],
 ) -> None:
     """Guards the mount: a second repository gets every blob by mount (0 uploaded), and the
     token asked for covers pulling from the source repository."""
@@ -76,7 +76,7 @@ def test_blobs_another_repository_holds_are_mounted_not_uploaded(
 
 
 def test_a_declined_mount_falls_back_to_an_upload_and_cancels_the_session(
-    image: tuple[object, ImageResult],  # noqa: F811
+    image: tuple[object, ImageResult],
 ) -> None:
     """Guards the 202 answer (a registry that does not mount): the blob is uploaded as usual
     and the upload session the registry opened instead is cancelled, not leaked."""
@@ -90,7 +90,7 @@ def test_a_declined_mount_falls_back_to_an_upload_and_cancels_the_session(
 
 
 def test_a_source_without_the_blob_is_not_asked_to_mount_it(
-    image: tuple[object, ImageResult],  # noqa: F811
+    image: tuple[object, ImageResult],
 ) -> None:
     """Guards the HEAD before the mount: a source lacking the blob costs no upload session."""
     layout, _ = image

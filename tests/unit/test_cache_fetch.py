@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-import hashlib
-import io
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import BinaryIO
 
 import pytest
 
-from mlenv.cache import Artifact, ArtifactCache, CacheError, IntegrityError, cache_dir
+from mlenv.cache import ArtifactCache, CacheError, IntegrityError, cache_dir
 from mlenv.fetch import (
     MissingArtifactsError,
     check_bundle,
@@ -22,33 +17,7 @@ from mlenv.fetch import (
 )
 from mlenv.index.http import HttpError
 from mlenv.report import MemoryReporter
-
-PAYLOADS = {f"https://files.example/pkg{i}.whl": bytes([i]) * (1000 + i) for i in range(5)}
-
-
-def artifact(url: str, data: bytes | None = None) -> Artifact:
-    data = PAYLOADS[url] if data is None else data
-    return Artifact(url.rsplit("/", 1)[1], url, hashlib.sha256(data).hexdigest(), len(data))
-
-
-ARTIFACTS = [artifact(url) for url in PAYLOADS]
-
-
-class FakeOpener:
-    """Serves PAYLOADS; ``failures`` makes the first N opens of a URL fail transiently."""
-
-    def __init__(self, payloads: dict[str, bytes] | None = None, failures: int = 0) -> None:
-        self.payloads = payloads or PAYLOADS
-        self.failures: dict[str, int] = dict.fromkeys(self.payloads, failures)
-        self.opened: list[str] = []
-
-    @contextmanager
-    def open(self, url: str) -> Iterator[BinaryIO]:
-        self.opened.append(url)
-        if self.failures[url] > 0:
-            self.failures[url] -= 1
-            raise HttpError("connection reset", url=url, status=None, hint="retry")
-        yield io.BytesIO(self.payloads[url])
+from tests.support.artifacts import ARTIFACTS, PAYLOADS, FakeOpener
 
 
 def no_sleep(_: float) -> None:

@@ -28,7 +28,7 @@ from mlenv.cuda import (
 )
 from mlenv.lock import LockedPackage
 from mlenv.verify import verify_lock
-from tests.unit.test_verify import HASH, codes, locked, make_lock
+from tests.support.locks import HASH, codes, locked, make_lock
 
 TEXT = (resources.files("mlenv") / "data" / "gpu_packages.json").read_text(encoding="utf-8")
 DATA: dict[str, Any] = json.loads(TEXT)

@@ -8,11 +8,7 @@ import tomllib
 import pytest
 
 from mlenv.lock import (
-    Lock,
-    LockedPackage,
-    LockedPlatform,
     LockError,
-    LockTarget,
     StaleLockError,
     check_fresh,
     inputs_hash,
@@ -20,44 +16,9 @@ from mlenv.lock import (
     render,
 )
 from mlenv.manifest import loads as load_manifest
+from tests.support.locks import SHA_A, sample
 
-SHA_A = "a" * 64
-SHA_B = "b" * 64
 MANIFEST = '[environment]\nname = "x"\npython = "3.11"\n[pypi]\ndependencies = ["app"]\n'
-
-
-def package(name: str, version: str = "1.0", **kw: object) -> LockedPackage:
-    fields: dict[str, object] = {
-        "name": name,
-        "version": version,
-        "filename": f"{name}-{version}-py3-none-any.whl",
-        "url": f"https://files.example/{name}-{version}-py3-none-any.whl",
-        "sha256": SHA_A,
-        "size": 10,
-        "index": "https://pypi.org/simple",
-    }
-    fields.update(kw)
-    return LockedPackage(**fields)  # type: ignore[arg-type]
-
-
-def sample(order: int = 1) -> Lock:
-    packages = [package("app", dependencies=("lib",)), package("lib", "2.0", sha256=SHA_B)]
-    platforms = [
-        LockedPlatform("linux-64", tuple(packages[::order])),
-        LockedPlatform("linux-aarch64", tuple(packages[::order])),
-    ]
-    target = LockTarget(
-        python="3.11",
-        glibc="2.28",
-        platforms=("linux-64", "linux-aarch64"),
-        index_strategy="first-index",
-        indexes=("https://pypi.org/simple",),
-        find_links=(),
-        requirements=("app",),
-        cuda="12.4",
-        driver_floor="550.54.14",
-    )
-    return Lock("sha256:" + "c" * 64, target).with_platforms(platforms[::order])
 
 
 def test_render_is_independent_of_input_order() -> None:

@@ -26,7 +26,7 @@ from mlenv.lock import (
     render,
 )
 from mlenv.manifest import loads as load_manifest
-from tests.unit.test_lock import SHA_A, SHA_B, package, sample
+from tests.support.locks import SHA_A, SHA_B, package, sample
 
 CONDA = LockedConda(
     name="libgomp", version="14.2.0", build="h767d61c_2", build_number=2, subdir="linux-64",

@@ -20,6 +20,7 @@ from packaging.utils import canonicalize_name
 from mlenv.index import HttpClient, MetadataCache, MetadataError, SimpleIndex
 from mlenv.index.caches import MetadataOrigin, metadata_key
 from tests.support.httpserver import IndexServer
+from tests.support.poisoned_index import SHAPES, honest_and_poisoned
 from tests.support.wheels import build_wheel, write_simple_index
 
 LIB = canonicalize_name("lib")
@@ -66,30 +67,6 @@ def test_content_keys_follow_the_bytes(a: bytes, b: bytes) -> None:
     ka = metadata_key(MetadataOrigin("u", hashlib.sha256(a).hexdigest()))
     kb = metadata_key(MetadataOrigin("u", hashlib.sha256(b).hexdigest()))
     assert (ka == kb) == (a == b)
-
-
-def honest_and_poisoned(tmp_path: Path, shape: str, *, json_page: bool = False) -> tuple[str, str]:
-    """Index B serves lib 1.0 with no dependencies; index A serves a lib 1.0 whose page claims
-    B's wheel sha256 but whose metadata requires ``evil``. Returns (url A, url B)."""
-    honest = build_wheel("lib", "1.0")
-    evil = build_wheel("evil", "1.0")
-    url_b = write_simple_index(tmp_path / "b", [honest, evil], metadata_files=False)
-    poisoned = build_wheel("lib", "1.0", requires_dist=["evil"])
-    url_a = write_simple_index(
-        tmp_path / "a", [poisoned, evil], metadata_files=shape != "wheel", json=json_page
-    )
-    page = tmp_path / "a" / "simple" / "lib" / ("index.json" if json_page else "index.html")
-    text = page.read_text().replace(
-        hashlib.sha256(poisoned[1]).hexdigest(), hashlib.sha256(honest[1]).hexdigest()
-    )
-    if shape == "metadata-unhashed":
-        text = re.sub(r'data-core-metadata="[^"]*"', 'data-core-metadata="true"', text)
-        text = re.sub(r'"core-metadata": \{[^}]*\}', '"dist-info-metadata": true', text)
-    page.write_text(text)
-    return url_a, url_b
-
-
-SHAPES = ["wheel", "metadata-unhashed", "metadata-hashed"]
 
 
 @pytest.mark.parametrize("json_page", [False, True])

@@ -23,7 +23,7 @@ from mlenv.oci import (
 from mlenv.registry import Credentials, RegistryError, push
 from mlenv.report import MemoryReporter
 from mlenv.verify import verify_platform_record
-from tests.unit.test_registry import FakeRegistry
+from tests.support.fake_registry import FakeRegistry
 
 PLATFORMS = ("linux-64", "linux-aarch64")
 

@@ -26,7 +26,7 @@ from mlenv.nodes import (
 )
 from mlenv.selector import parse
 from tests.support.k8s import admits
-from tests.unit.test_verify import locked, make_lock
+from tests.support.locks import locked, make_lock
 
 CLUSTER = Path(__file__).parents[2] / "fixtures" / "nodes" / "cluster.json"
 TORCH_124 = make_lock([locked("torch", "2.6.0+cu124"), locked("numpy", "2.4.6")])

@@ -4,19 +4,13 @@ docker-registry with Basic auth is in tests/integration/test_registry_push.py)."
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
-import sys
-from itertools import count
 from pathlib import Path
-from typing import NamedTuple
 
 import httpx
 import pytest
 
 from mlenv import registry as registry_module
-from mlenv.layer import collect
 from mlenv.oci import ImageResult
 from mlenv.registry import (
     Credentials,
@@ -28,10 +22,10 @@ from mlenv.registry import (
     push,
 )
 from mlenv.report import MemoryReporter
-from tests.support.images import write_image
+from tests.support import fake_registry
+from tests.support.fake_registry import REALM, FakeRegistry, Seen, encoded
 
 DIGEST = "sha256:" + "ab" * 32
-REALM = "https://auth.test/token"
 
 
 @pytest.mark.parametrize(
@@ -71,10 +65,6 @@ def write_config(directory: Path, auths: dict[str, object]) -> dict[str, str]:
     return {"DOCKER_CONFIG": str(directory)}
 
 
-def encoded(pair: str) -> str:
-    return base64.b64encode(pair.encode()).decode()
-
-
 @pytest.mark.parametrize(
     "key", ["127.0.0.1:5000", "https://127.0.0.1:5000", "http://127.0.0.1:5000/v1/"]
 )
@@ -107,105 +97,6 @@ def test_a_bad_stored_credential_is_named_but_never_shown(tmp_path: Path) -> Non
 
 def test_a_password_never_shows_in_a_repr() -> None:
     assert "hunter2" not in repr(Credentials("ci", "hunter2"))
-
-
-class Seen(NamedTuple):
-    """A request as it arrived (httpx re-sends the same Request object with new headers)."""
-
-    method: str
-    url: httpx.URL
-    authorization: str | None
-
-
-class FakeRegistry:
-    """The distribution API in memory, behind a token service that wants Basic ci:pw."""
-
-    def __init__(self) -> None:
-        self.blobs: dict[str, bytes] = {}
-        self.manifests: dict[str, bytes] = {}
-        self.uploads: dict[str, bytearray] = {}
-        self.tokens: set[str] = set()
-        self.requests: list[Seen] = []
-        self.token_requests: list[httpx.Request] = []
-        self.send_digest = True
-        self.rewrite_manifests = False
-        self.deny_push = False
-        self.expire_tokens_after_patch = False
-        self._ids = count()
-
-    def transport(self) -> httpx.MockTransport:
-        return httpx.MockTransport(self.handle)
-
-    def handle(self, request: httpx.Request) -> httpx.Response:
-        if request.url.host == "auth.test":
-            return self._token(request)
-        self.requests.append(
-            Seen(request.method, request.url, request.headers.get("Authorization"))
-        )
-        if request.headers.get("Authorization", "").removeprefix("Bearer ") not in self.tokens:
-            challenge = f'Bearer realm="{REALM}",service="registry.test"'
-            return httpx.Response(401, headers={"WWW-Authenticate": challenge})
-        path, method = request.url.path, request.method
-        if path == "/v2/":
-            return httpx.Response(200, json={})
-        if self.deny_push and method == "POST":
-            errors = [{"code": "DENIED", "message": "requested access to the resource is denied"}]
-            return httpx.Response(403, json={"errors": errors})
-        if method == "HEAD" and "/blobs/sha256:" in path:
-            return httpx.Response(200 if path.rsplit("/", 1)[1] in self.blobs else 404)
-        if method == "POST" and path.endswith("/blobs/uploads/"):
-            upload = str(next(self._ids))
-            self.uploads[upload] = bytearray()
-            return httpx.Response(202, headers={"Location": f"{path}{upload}?_state=s"})
-        if "/blobs/uploads/" in path:
-            return self._upload(request, path.rsplit("/", 1)[1])
-        if method == "PUT" and "/manifests/" in path:
-            body = request.content + (b" " if self.rewrite_manifests else b"")
-            digest = "sha256:" + hashlib.sha256(body).hexdigest()
-            self.manifests[path.rsplit("/", 1)[1]] = body
-            headers = {"Docker-Content-Digest": digest} if self.send_digest else {}
-            return httpx.Response(201, headers=headers)
-        if method == "GET" and "/manifests/" in path:
-            return httpx.Response(200, content=self.manifests[path.rsplit("/", 1)[1]])
-        return httpx.Response(405)
-
-    def _upload(self, request: httpx.Request, upload: str) -> httpx.Response:
-        data = self.uploads[upload]
-        if request.method == "PATCH":
-            start, _, end = request.headers["Content-Range"].partition("-")
-            assert int(start) == len(data) and int(end) == len(data) + len(request.content) - 1
-            data.extend(request.content)
-            if self.expire_tokens_after_patch:
-                self.tokens.clear()
-            return httpx.Response(202, headers={"Location": f"{request.url.path}?_state=n"})
-        if request.method == "DELETE":
-            del self.uploads[upload]
-            return httpx.Response(204)
-        data.extend(request.content)
-        digest = request.url.params["digest"]
-        if "sha256:" + hashlib.sha256(data).hexdigest() != digest:
-            return httpx.Response(400, json={"errors": [{"code": "DIGEST_INVALID"}]})
-        self.blobs[digest] = bytes(data)
-        return httpx.Response(201)
-
-    def _token(self, request: httpx.Request) -> httpx.Response:
-        self.token_requests.append(request)
-        if request.headers.get("Authorization") != "Basic " + encoded("ci:pw"):
-            return httpx.Response(401)
-        token = f"token-{next(self._ids)}"
-        self.tokens.add(token)
-        return httpx.Response(200, json={"token": token, "expires_in": 300})
-
-
-@pytest.fixture
-def image(tmp_path: Path) -> tuple[Path, ImageResult]:
-    tree = tmp_path / "tree"
-    tree.mkdir()
-    (tree / "data.bin").write_bytes(bytes(range(256)) * 40)
-    (tree / "small.txt").write_text("small")
-    layers = [("data", collect(tree, "opt/data")), ("more", collect(tree, "opt/more"))]
-    layout = tmp_path / "layout"
-    return layout, write_image(layout, layers, ref="t", cmd=["sh"], compression="none")
 
 
 def run_push(fake: FakeRegistry, layout: Path, ref: str = "registry.test/team/env:1") -> str:
@@ -387,7 +278,7 @@ def test_a_suspicious_token_realm_gets_no_credentials(
     """Protects invariant 5's token-realm rule: a downgrade to http or a loopback realm named
     by a remote registry is refused before the credentials are sent."""
     layout, _built = image
-    monkeypatch.setattr(sys.modules[__name__], "REALM", realm)
+    monkeypatch.setattr(fake_registry, "REALM", realm)
     fake = FakeRegistry()
     with pytest.raises(RegistryError, match="refusing to send the registry's credentials"):
         run_push(fake, layout)

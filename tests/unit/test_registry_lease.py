@@ -24,7 +24,7 @@ from mlenv.registry_lease import (
     lease_tag,
 )
 from mlenv.report import MemoryReporter
-from tests.unit.test_registry import FakeRegistry
+from tests.support.fake_registry import FakeRegistry
 
 
 def lease_bytes(**changes: object) -> bytes:

@@ -13,7 +13,7 @@ import pytest
 
 from mlenv.errors import ManifestError
 from mlenv.manifest import parse
-from tests.unit.test_manifest import BAD_MANIFESTS, MINIMAL
+from tests.support.manifests import BAD_MANIFESTS, MINIMAL
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMA = json.loads((ROOT / "schemas" / "mlenv.schema.json").read_text())

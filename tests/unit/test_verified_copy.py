@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from mlenv.cache import Artifact, ArtifactCache, CacheError, IntegrityError, open_plain
 from mlenv.fetch import check_bundle, check_cache, fetch, write_bundle
 from mlenv.report import MemoryReporter
-from tests.unit.test_cache_fetch import ARTIFACTS, PAYLOADS, FakeOpener
+from tests.support.artifacts import ARTIFACTS, PAYLOADS, FakeOpener
 
 GOOD = ARTIFACTS[0]
 EVIL = b"\x66" * GOOD.size  # same size, other bytes

@@ -6,52 +6,11 @@ import dataclasses
 
 import pytest
 
-from mlenv.lock import Lock, LockedPackage, LockedPlatform, LockTarget
-from mlenv.verify import Judged, Verdict, compute_capability_arch, verify_lock
+from mlenv.lock import Lock, LockedPlatform
+from mlenv.verify import Judged, compute_capability_arch, verify_lock
+from tests.support.locks import HASH, codes, locked, make_lock
 
-HASH = "sha256:" + "1" * 64
 Pkg = tuple[str, str] | tuple[str, str, str | None]
-
-
-def locked(name: str, version: str, cuda: str | None = None, **kw: object) -> LockedPackage:
-    dist = name.replace("-", "_")
-    fields: dict[str, object] = {
-        "name": name,
-        "version": version,
-        "filename": f"{dist}-{version}-py3-none-any.whl",
-        "url": f"https://files.example/{dist}-{version}-py3-none-any.whl",
-        "sha256": "f" * 64,
-        "size": 1024,
-        "index": "https://pypi.org/simple",
-        "cuda": cuda,
-    }
-    fields.update(kw)
-    return LockedPackage(**fields)  # type: ignore[arg-type]
-
-
-def make_lock(
-    packages: list[LockedPackage],
-    cuda: str | None = "12.4",
-    floor: str | None = "550.54.14",
-    requires_driver: str | None = None,
-) -> Lock:
-    target = LockTarget(
-        python="3.11",
-        glibc="2.28",
-        platforms=("linux-64",),
-        index_strategy="first-index",
-        indexes=("https://pypi.org/simple",),
-        find_links=(),
-        requirements=(),
-        cuda=cuda,
-        driver_floor=floor,
-        requires_driver=requires_driver,
-    )
-    return Lock(HASH, target, (LockedPlatform("linux-64", tuple(packages)),))
-
-
-def codes(verdict: Verdict) -> list[tuple[str, str, str]]:
-    return [(f.severity, f.code, f.package) for f in verdict.findings]
 
 
 TORCH_13 = [

@@ -17,7 +17,7 @@ from mlenv.lock import LockedConda, LockedPlatform
 from mlenv.manifest import loads as load_manifest
 from mlenv.needs import conda_need
 from mlenv.verify import Judged, verify_lock
-from tests.unit.test_verify import HASH, codes, locked, make_lock
+from tests.support.locks import HASH, codes, locked, make_lock
 
 
 def conda(name: str, version: str, build: str, depends: tuple[str, ...] = ()) -> LockedConda:
