@@ -74,6 +74,6 @@ def test_cuda_12_4_cannot_lock_torch_2_14_1_and_says_why(tmp_path: Path) -> None
     result = run_mlenv(["lock"], tmp_path, {"MLENV_CACHE_DIR": str(tmp_path / "cache")})
     assert result.returncode == 1
     assert "is built for CUDA 13.0, but the target is CUDA 12.4" in result.stderr
-    assert "(from torch 2.14.1 <- the manifest)" in result.stderr
+    assert "torch==2.14.1 (from the manifest)" in result.stderr  # torch itself is refused
     assert "https://download.pytorch.org/whl/cu124" in result.stderr
     assert not (tmp_path / "mlenv.lock").exists()
