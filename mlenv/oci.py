@@ -225,7 +225,7 @@ def write_layout(
     Everything is written into a temporary directory beside ``dest`` and renamed into place,
     so a killed run never leaves a layout that looks complete. The layer files are moved in
     (a rename: no copy of gigabytes, and no link the caller could later write through); base
-    layers are hard-linked from a base layout when they can be.
+    layers are copied by the read that hashes them (``_export``), never linked.
     """
     if not _REF.fullmatch(ref):
         raise OciError(f"{ref!r} is not a valid OCI reference name", hint="e.g. 'latest' or '1.0'")
@@ -242,7 +242,7 @@ def write_layout(
         blobs.mkdir(parents=True)
         if base is not None:
             for descriptor in base.layers:
-                base.source.export(descriptor, blobs / _hex(descriptor.digest))
+                _export(base.source, descriptor, blobs / _hex(descriptor.digest))
         for blob, path in layers:
             _move_in(blob, path, blobs / _hex(blob.digest))
         config_descriptor = _write_json_blob(blobs, CONFIG_MEDIA_TYPE, config)
@@ -323,7 +323,6 @@ class _BlobSource(Protocol):
 
     def read_file(self, name: str) -> bytes: ...
     def open_blob(self, digest: str) -> contextlib.AbstractContextManager[tuple[BinaryIO, int]]: ...
-    def export(self, descriptor: Descriptor, dest: Path) -> None: ...
 
 
 class _DirSource:
@@ -346,10 +345,6 @@ class _DirSource:
         path = self._path(digest)
         with open(path, "rb") as stream:
             yield stream, os.fstat(stream.fileno()).st_size
-
-    def export(self, descriptor: Descriptor, dest: Path) -> None:
-        """Checked when the base was read; a link costs nothing whatever the layer's size."""
-        _link_or_copy(self._path(descriptor.digest), dest)
 
     def _path(self, digest: str) -> Path:
         path = self.root / "blobs" / "sha256" / _hex(digest)
@@ -384,10 +379,6 @@ class _TarSource:
 
     def open_blob(self, digest: str) -> contextlib.AbstractContextManager[tuple[BinaryIO, int]]:
         return self._open(f"blobs/sha256/{_hex(digest)}")
-
-    def export(self, descriptor: Descriptor, dest: Path) -> None:
-        with open(dest, "wb") as target:
-            _verify(self, descriptor, target)
 
     @contextlib.contextmanager
     def _open(self, name: str) -> Iterator[tuple[BinaryIO, int]]:
@@ -579,14 +570,19 @@ def _move_in(blob: LayerBlob, source: Path, dest: Path) -> None:
     dest.chmod(0o644)
 
 
-def _link_or_copy(source: Path, dest: Path) -> None:
-    """A blob appearing twice (the same layer twice) is already in place."""
+def _export(source: _BlobSource, descriptor: Descriptor, dest: Path) -> None:
+    """A base layer into the new image, copied by the read that hashes it (security invariant
+    1): ``read_base`` checked it earlier, but a base layout in the shared cache can be swapped
+    or rewritten since, and a hard link would let a later write to the cache change the image.
+    A blob appearing twice (the same layer twice) is already in place."""
     if dest.exists():
         return
     try:
-        os.link(source, dest)
-    except OSError:
-        shutil.copyfile(source, dest)
+        with open(dest, "xb") as target:
+            _verify(source, descriptor, target)
+    except BaseException:
+        dest.unlink(missing_ok=True)
+        raise
 
 
 def _check_replaceable(dest: Path) -> None:
