@@ -1210,7 +1210,11 @@ def _imported_manifest(
     from mlenv.cuda import CudaVersion, DriverVersion, min_driver
     from mlenv.importers import Imported, guess_cuda, import_file, manifest_text
 
-    imported = Imported() if from_file is None else import_file(from_file, groups)
+    imported = (
+        Imported()
+        if from_file is None
+        else import_file(from_file, groups, session.manifest_path.absolute().parent)
+    )
     source_of = click.get_current_context().get_parameter_source("python")
     if imported.python is not None and source_of == click.core.ParameterSource.DEFAULT:
         python = imported.python  # the file names its Python
