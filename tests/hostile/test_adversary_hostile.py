@@ -1,0 +1,245 @@
+"""Attacks on the invariants of docs/security.md through surfaces added after the invariants
+were built (registry and layout base images, `init --from`, exports of the lock): each test
+names the invariant it attacks, and fails if the enforcing function stops holding it."""
+
+from __future__ import annotations
+
+import os
+import platform
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from mlenv.errors import redact
+from mlenv.index.urls import recordable
+from mlenv.layer import Entry
+from mlenv.oci import OciError, read_base, write_layout
+from tests.functional.test_fetch_cli import WHEELS
+from tests.support.cli import run_mlenv
+from tests.support.httpserver import IndexServer
+from tests.support.images import write_image
+from tests.support.wheels import write_simple_index
+
+pytestmark = pytest.mark.hostile
+
+PLATFORM = {"x86_64": "linux-64", "aarch64": "linux-aarch64"}[platform.machine()]
+SECRET = "TOPSECRET-7f3a"
+
+
+# ---------------------------------------------------------------------------------------------
+# Invariant 1: a base image's layers ship as the bytes that were hashed
+
+
+def base_layout(tmp_path: Path) -> Path:
+    (tmp_path / "hello").write_bytes(b"hello from the base\n" * 100)
+    entries = [
+        Entry("etc", "dir", 0o755),
+        Entry("etc/hello", "file", 0o644, source=tmp_path / "hello", size=2000),
+    ]
+    write_image(tmp_path / "base", [("base", entries)], ref="latest", cmd=["/bin/sh"])
+    return tmp_path / "base"
+
+
+@pytest.mark.parametrize("how", ["rewritten in place", "replaced by rename"])
+def test_a_base_layer_changed_after_its_check_never_ships(tmp_path: Path, how: str) -> None:
+    """Invariant 1 (`oci._export`): a base layout in the shared cache (a registry base image
+    is laid out there) is swapped or rewritten between `read_base`'s check and the image
+    write. Before: the layer was hard-linked unchecked, so foreign bytes shipped. Now the copy
+    is made by the read that hashes it and the write fails, leaving nothing."""
+    layout = base_layout(tmp_path)
+    base = read_base(layout, platform=PLATFORM)
+    blob = layout / "blobs" / "sha256" / base.layers[0].digest.removeprefix("sha256:")
+    forged = bytes(blob.stat().st_size)  # same size: only the hash can tell
+    if how == "rewritten in place":
+        with open(blob, "r+b") as handle:
+            handle.write(forged)
+    else:
+        (tmp_path / "forged").write_bytes(forged)
+        (tmp_path / "forged").replace(blob)
+    config = {**base.config, "rootfs": {"type": "layers", "diff_ids": list(base.diff_ids)}}
+    with pytest.raises(OciError, match="is corrupt"):
+        write_layout(tmp_path / "image", [], config, base, "latest")
+    assert not (tmp_path / "image").exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".image.")]
+
+
+def test_a_built_image_shares_no_inode_with_its_base_layout(tmp_path: Path) -> None:
+    """Invariant 1 (`oci._export`): the image's base layers are copies. A hard link into the
+    shared cache's base layout let anyone who can write the cache change an image already
+    built (and checked) without touching dist/."""
+    layout = base_layout(tmp_path)
+    base = read_base(layout, platform=PLATFORM)
+    config = {**base.config, "rootfs": {"type": "layers", "diff_ids": list(base.diff_ids)}}
+    write_layout(tmp_path / "image", [], config, base, "latest")
+    name = base.layers[0].digest.removeprefix("sha256:")
+    source = layout / "blobs" / "sha256" / name
+    shipped = tmp_path / "image" / "blobs" / "sha256" / name
+    assert shipped.read_bytes() == source.read_bytes()
+    assert shipped.stat().st_ino != source.stat().st_ino
+    assert source.stat().st_nlink == 1
+
+
+# ---------------------------------------------------------------------------------------------
+# Invariants 5 and 7: `init --from` reads only the project's files, bounded
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """A project directory beside a secret the user owns (``~/.netrc`` stands for it)."""
+    (tmp_path / "home").mkdir()
+    (tmp_path / "home" / ".netrc").write_text(f"machine h login u password {SECRET}\n")
+    root = tmp_path / "home" / "project"
+    root.mkdir()
+    return root
+
+
+INCLUDES = {
+    "relative escape": "-r ../.netrc",
+    "absolute path": "-r {home}/.netrc",
+    "long option": "--requirement={home}/.netrc",
+    "dot-dot through a subdirectory": "-r sub/../../.netrc",
+    "symlink in the project": "-r sub/creds.txt",
+    "symlinked directory": "-r linked/.netrc",
+}
+
+
+@pytest.mark.parametrize("case", sorted(INCLUDES))
+def test_init_from_cannot_include_a_file_outside_the_project(project: Path, case: str) -> None:
+    """Invariants 5 and 7 (`importers._read_include`): a requirements file from a cloned
+    repository includes the user's secrets; before, mlenv read them and echoed each line in
+    its errors ("not a PEP 508 requirement: 'machine h login u password ...'"), straight into
+    a CI log. Now -r reads only plain files inside the file's or the project's directory,
+    reached without a symlink, and nothing is written."""
+    home = project.parent
+    (project / "sub").mkdir()
+    (project / "sub" / "creds.txt").symlink_to(home / ".netrc")
+    (project / "linked").symlink_to(home)
+    (project / "requirements.txt").write_text("numpy\n" + INCLUDES[case].format(home=home) + "\n")
+    result = run_mlenv(["init", "--from", "requirements.txt"], project)
+    assert result.returncode == 1, result.stderr
+    assert "cannot read it" in result.stderr and "Traceback" not in result.stderr
+    assert SECRET not in result.stdout + result.stderr
+    assert not (project / "mlenv.toml").exists()
+
+
+def test_init_from_still_reads_includes_inside_the_project(project: Path) -> None:
+    """The wall is not a ban: `-r` into a subdirectory and back up (inside the project) and
+    `-r` beside the imported file both still work."""
+    (project / "reqs").mkdir()
+    (project / "reqs" / "base.txt").write_text("numpy\n-r ../extra.txt\n")
+    (project / "extra.txt").write_text("requests\n")
+    (project / "requirements.txt").write_text("-r reqs/base.txt\n")
+    result = run_mlenv(["init", "--from", "requirements.txt"], project)
+    assert result.returncode == 0, result.stderr
+    text = (project / "mlenv.toml").read_text()
+    assert '"numpy"' in text and '"requests"' in text
+
+
+@pytest.mark.parametrize("what", ["fifo include", "device as the file", "device include"])
+def test_init_from_never_blocks_on_a_fifo_or_reads_a_device(project: Path, what: str) -> None:
+    """Invariant 7 (`importers._bounded`): a FIFO blocks a reader forever, `/dev/zero` fills
+    the memory. Before, `init --from` hung or grew without bound; now anything but a plain
+    file is refused at once."""
+    os.mkfifo(project / "pipe.txt")
+    (project / "zero.txt").symlink_to("/dev/zero")
+    top = {"fifo include": "-r pipe.txt\n", "device include": "-r /dev/zero\n"}
+    if what in top:
+        (project / "requirements.txt").write_text(top[what])
+        name = "requirements.txt"
+    else:
+        name = "zero.txt"
+    started = time.monotonic()
+    result = run_mlenv(["init", "--from", name], project, timeout=60)
+    assert time.monotonic() - started < 30
+    assert result.returncode == 1, result.stderr
+    assert "not a plain file" in result.stderr or "cannot read it" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_init_from_diamond_includes_are_bounded(project: Path) -> None:
+    """Invariant 7 (`limits.enforce` over files read): every level includes the next one
+    twice, a cycle-free chain of 30 files that pip would read 2**30 times. Before, `init
+    --from` never finished; now it stops at the bound, naming it, in seconds."""
+    for level in range(30):
+        (project / f"r{level}.txt").write_text(f"-r r{level + 1}.txt\n" * 2)
+    (project / "r30.txt").write_text("numpy\n")
+    started = time.monotonic()
+    result = run_mlenv(["init", "--from", "r0.txt"], project, timeout=120)
+    assert time.monotonic() - started < 60
+    assert result.returncode == 1, result.stderr
+    assert "files read through -r: more than 1,000" in result.stderr
+    assert not (project / "mlenv.toml").exists()
+
+
+# ---------------------------------------------------------------------------------------------
+# Invariant 5: a secret in an index URL's query never reaches the lock or an export
+
+TOKEN = "q-s3cret-T0ken"
+
+
+@pytest.fixture
+def token_project(tmp_path: Path) -> Iterator[Path]:
+    write_simple_index(tmp_path / "www", WHEELS)
+    with IndexServer(tmp_path / "www") as server:
+        root = tmp_path / "project"
+        root.mkdir()
+        (root / "mlenv.toml").write_text(
+            '[environment]\nname = "s"\npython = "3.11"\ninterpreter = "/usr/bin/python3.11"\n'
+            f'[pypi]\nindex-url = "{server.url}/simple"\n'
+            f'extra-index-urls = ["{server.url}/simple/?token={TOKEN}"]\n'
+            f'find-links = ["{server.url}/simple/app/?access_token={TOKEN}"]\n'
+            'dependencies = ["app"]\n'
+        )
+        yield root
+
+
+def test_a_query_token_in_an_index_url_is_written_nowhere(
+    tmp_path: Path, token_project: Path
+) -> None:
+    """Invariant 5 (`index.urls.recordable`): an index URL that authenticates by query
+    (`?token=`, `?access_token=`) is used to lock, but the lock records it redacted. Before,
+    the lock (committed, shared) held the token and `export --format requirements` printed it
+    as `--index-url ...?token=...`."""
+    env = {"MLENV_CACHE_DIR": str(tmp_path / "cache")}
+    for args in (["lock"], ["export", "--format", "requirements"], ["export", "--format", "pylock"],
+                 ["export", "--format", "cyclonedx"], ["diff", "mlenv.lock", "mlenv.lock"],
+                 ["inspect", "--json", "mlenv.lock"]):  # fmt: skip
+        result = run_mlenv(["-v", *args], token_project, env)
+        assert result.returncode == 0, (args, result.stderr)
+        assert TOKEN not in result.stdout + result.stderr, args
+    lock = (token_project / "mlenv.lock").read_text()
+    assert TOKEN not in lock
+    assert "?token=***" in lock
+
+
+URL_PARTS = st.sampled_from(
+    ["token", "access_token", "X-Amz-Signature", "X-Amz-Credential", "sig", "api_key", "auth"]
+)
+
+
+@settings(max_examples=200, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    key=URL_PARTS,
+    case=st.sampled_from([str.lower, str.upper, str.title, lambda s: s]),
+    secret=st.text(st.characters(codec="ascii", categories=["L", "N"]), min_size=8),
+    user=st.booleans(),
+    before=st.sampled_from(["", "a=1&", "a=1;"]),
+)
+def test_hypothesis_recordable_urls_hold_no_secret(
+    key: str, case: object, secret: str, user: bool, before: str
+) -> None:
+    """Invariant 5 (`index.urls.recordable`): whatever the spelling of a secret parameter and
+    wherever it sits in the query, with or without userinfo, the recorded URL keeps the rest
+    and holds no secret; recording is idempotent and agrees with `errors.redact`."""
+    assert callable(case)
+    name = case(key)
+    netloc = f"u:{secret}@h.example" if user else "h.example"
+    url = f"https://{netloc}/simple/?{before}{name}={secret}"
+    recorded = recordable(url)
+    assert secret not in recorded
+    assert recorded.startswith("https://h.example/simple/?") and f"{name}=***" in recorded
+    assert recordable(recorded) == recorded == redact(recorded)
