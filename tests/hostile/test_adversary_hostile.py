@@ -8,16 +8,20 @@ import os
 import platform
 import time
 from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from pathlib import Path
+from typing import BinaryIO
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mlenv.errors import redact
+from mlenv.fetch import UrlOpener
 from mlenv.index.urls import recordable
 from mlenv.layer import Entry
 from mlenv.oci import OciError, read_base, write_layout
+from mlenv.origins import LocalRoots, UnsafeUrlError
 from tests.functional.test_fetch_cli import WHEELS
 from tests.support.cli import run_mlenv
 from tests.support.httpserver import IndexServer
@@ -243,3 +247,51 @@ def test_hypothesis_recordable_urls_hold_no_secret(
     assert secret not in recorded
     assert recorded.startswith("https://h.example/simple/?") and f"{name}=***" in recorded
     assert recordable(recorded) == recorded == redact(recorded)
+
+
+# ---------------------------------------------------------------------------------------------
+# Invariant 3: a lock cannot point fetch at this machine unless the manifest does
+
+LOOPBACK = st.sampled_from(
+    [
+        "127.0.0.1",
+        "127.1",
+        "localhost",
+        "LOCALHOST.",
+        "[::1]",
+        "0x7f000001",
+        "2130706433",
+        "[::ffff:127.0.0.1]",
+        "sub.localhost",
+        "0.0.0.0",
+    ]
+)
+
+
+@settings(max_examples=100)
+@given(
+    host=LOOPBACK,
+    port=st.one_of(st.just(""), st.integers(1, 65535).map(lambda p: f":{p}")),
+    scheme=st.sampled_from(["http", "https", "HTTP"]),
+)
+def test_hypothesis_a_lock_url_on_loopback_needs_a_loopback_source(
+    host: str, port: str, scheme: str
+) -> None:
+    """Invariant 3 (`origins.follow` with `LocalRoots.loopback`): a lock edited to name
+    `http://127.0.0.1:<port>/...` while every index of the manifest is remote made `fetch`
+    send a GET to a local service (the hash check comes after the request). Before, a lock's
+    local base let any loopback URL through; now only a manifest that names a loopback
+    source may lead there."""
+    url = f"{scheme}://{host}{port}/admin/x-1.0-py3-none-any.whl"
+    opener = UrlOpener(
+        _NoHttp(), Path("/project"), LocalRoots.of(indexes=["https://pypi.org/simple"])
+    )
+    with pytest.raises(UnsafeUrlError, match="at this machine"):
+        opener.resolve(url, "x 1.0")
+    served = UrlOpener(_NoHttp(), Path("/project"), LocalRoots.of(indexes=[f"http://{host}/s"]))
+    assert served.resolve(url, "x 1.0").lower().startswith(scheme.lower())
+
+
+class _NoHttp:
+    def open(self, url: str) -> AbstractContextManager[BinaryIO]:
+        raise AssertionError(f"nothing is opened: {url}")
