@@ -20,7 +20,7 @@ from packaging.tags import Tag
 from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 from packaging.version import InvalidVersion, Version
 
-from mlenv.errors import MlenvError, Problem, ProblemsError
+from mlenv.errors import MlenvError, Problem, ProblemsError, redact
 from mlenv.manifest import Manifest
 from mlenv.target import Target
 
@@ -138,7 +138,10 @@ class Lock:
 
 
 def resolution_inputs(manifest: Manifest) -> dict[str, Any]:
-    """Everything in the manifest that can change what gets locked; nothing else."""
+    """Everything in the manifest that can change what gets locked; nothing else. Locations
+    count without their secrets (``errors.redact``): a rotated password does not make a lock
+    stale, and a bundle's manifest, which carries none (``fetch.shareable_manifest``), still
+    matches its lock."""
     env = manifest.environment
     data: dict[str, Any] = {
         "lock-version": LOCK_VERSION,
@@ -146,14 +149,14 @@ def resolution_inputs(manifest: Manifest) -> dict[str, Any]:
         "platforms": sorted(env.platforms),
         "glibc": env.glibc,
         "pypi": {
-            "index-url": manifest.pypi.index_url,
-            "extra-index-urls": list(manifest.pypi.extra_index_urls),
-            "find-links": list(manifest.pypi.find_links),
+            "index-url": redact(manifest.pypi.index_url),
+            "extra-index-urls": [redact(u) for u in manifest.pypi.extra_index_urls],
+            "find-links": [redact(u) for u in manifest.pypi.find_links],
             "index-strategy": manifest.pypi.index_strategy,
             "dependencies": sorted(manifest.pypi.dependencies),
         },
         "conda": {
-            "channels": list(manifest.conda.channels),
+            "channels": [redact(c) for c in manifest.conda.channels],
             "dependencies": sorted(manifest.conda.dependencies),
         },
     }

@@ -295,3 +295,46 @@ def test_hypothesis_a_lock_url_on_loopback_needs_a_loopback_source(
 class _NoHttp:
     def open(self, url: str) -> AbstractContextManager[BinaryIO]:
         raise AssertionError(f"nothing is opened: {url}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Invariant 5: a bundle (directory or registry) carries no credential of the manifest
+
+USER, PASSWORD = "alice", "b5ndle-pa55word"
+
+
+def test_a_bundle_carries_no_credential_and_still_builds(tmp_path: Path) -> None:
+    """Invariant 5 (`fetch.shareable_manifest`, `lock.resolution_inputs`): the index URL's
+    password authenticates the lock and fetch; a bundle carried into an air gap or pushed to a
+    registry (another origin) held it verbatim in its mlenv.toml. Now the bundle's manifest
+    has it as `***`, and the bundle's own manifest and lock still check fresh and build
+    offline from the bundle alone."""
+    write_simple_index(tmp_path / "www", WHEELS)
+    with IndexServer(tmp_path / "www", auth=(USER, PASSWORD)) as server:
+        root = tmp_path / "project"
+        root.mkdir()
+        url = f"http://{USER}:{PASSWORD}@{server.url.removeprefix('http://')}/simple"
+        (root / "mlenv.toml").write_text(
+            '[environment]\nname = "s"\npython = "3.11"\ninterpreter = "/usr/bin/python3.11"\n'
+            f'[pypi]\nindex-url = "{url}"\ndependencies = ["app"]\n'
+        )
+        env = {"MLENV_CACHE_DIR": str(tmp_path / "cache")}
+        for args in (["lock"], ["fetch", "--bundle", str(tmp_path / "bundle")]):
+            result = run_mlenv(args, root, env)
+            assert result.returncode == 0, (args, result.stderr)
+    bundle = tmp_path / "bundle"
+    for path in bundle.rglob("*"):
+        if path.is_file():
+            assert PASSWORD.encode() not in path.read_bytes(), path
+    assert f"http://***@{server.url.removeprefix('http://')}/simple" in (
+        (bundle / "mlenv.toml").read_text()
+    )
+    offline = {"MLENV_CACHE_DIR": str(tmp_path / "nothing")}
+    checks = (
+        ["verify", "--bundle", str(bundle)],
+        ["lock", "--check"],
+        ["--cache", str(bundle), "build", "--offline", "--dist", str(tmp_path / "dist")],
+    )
+    for args in checks:
+        result = run_mlenv(args, bundle, offline)
+        assert result.returncode == 0, (args, result.stderr)
