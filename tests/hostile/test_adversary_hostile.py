@@ -338,3 +338,42 @@ def test_a_bundle_carries_no_credential_and_still_builds(tmp_path: Path) -> None
     for args in checks:
         result = run_mlenv(args, bundle, offline)
         assert result.returncode == 0, (args, result.stderr)
+
+
+# ---------------------------------------------------------------------------------------------
+# Invariant 7: `inspect` of a hostile image is bounded
+
+
+def test_inspect_refuses_a_layer_that_inflates_like_a_bomb(tmp_path: Path) -> None:
+    """Invariant 7 (`inspect._Inflated` over `limits.enforce`): a zstd layer of a few KiB that
+    inflates to 512 MiB (zeros; a real bomb goes to terabytes). Before, `inspect` inflated it
+    all; now it stops at 200x the layer's size (64 MiB at least), naming the layer."""
+    zeros = tmp_path / "zeros"
+    with open(zeros, "wb") as handle:
+        handle.truncate(512 << 20)
+    entries = [Entry("big", "file", 0o644, source=zeros, size=512 << 20)]
+    write_image(tmp_path / "image", [("bomb", entries)], ref="x", cmd=["/x"], compression="zstd")
+    result = run_mlenv(["inspect", str(tmp_path / "image")], tmp_path, timeout=120)
+    assert result.returncode == 1, result.stderr
+    assert "bytes a layer inflates to: more than" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_inspect_bounds_the_metadata_it_holds(tmp_path: Path) -> None:
+    """Invariant 7 (`inspect._owner` over `limits.enforce`): each RECORD under 16 MiB is read
+    whole; five of them are 75 MiB held at once (a thousand would be 16 GiB). Before, all were
+    held; now the metadata of one image is bounded, and the refusal names the member."""
+    record = tmp_path / "RECORD"
+    record.write_bytes(b"a/b.py,,1\n" * ((15 << 20) // 10))
+    size = record.stat().st_size
+    entries = [Entry("site-packages", "dir", 0o755)]
+    for n in range(5):
+        entries += [
+            Entry(f"site-packages/p{n}-1.0.dist-info", "dir", 0o755),
+            Entry(f"site-packages/p{n}-1.0.dist-info/RECORD", "file", 0o644, record, size),
+        ]
+    write_image(tmp_path / "image", [("meta", entries)], ref="x", cmd=["/x"], compression="zstd")
+    result = run_mlenv(["inspect", str(tmp_path / "image")], tmp_path, timeout=120)
+    assert result.returncode == 1, result.stderr
+    assert "bytes of package metadata: more than" in result.stderr
+    assert "dist-info/RECORD" in result.stderr
