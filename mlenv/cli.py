@@ -856,13 +856,14 @@ def _verify_nodes(
     """Each selected node judged on its own; exit 1 if any fails, 3 if none could be judged."""
     import dataclasses
 
+    from mlenv.limits import MAX_NODE_LIST
     from mlenv.nodes import exit_status, judge_nodes, read_nodes, report_json, report_lines
     from mlenv.selector import parse
     from mlenv.verify import Verdict, verify_lock
 
     chosen = parse(selector)
     lockfile.check_fresh(lock_, manifest, str(session.lock_path))
-    nodes = read_nodes(nodes_file.read(), where=nodes_file.name)
+    nodes = read_nodes(nodes_file.read(MAX_NODE_LIST + 1), where=nodes_file.name)
     built = Verdict((), None, None)
     if output is not None:
         built = _with_output(built, output, session.lock_path)

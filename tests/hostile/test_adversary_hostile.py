@@ -22,6 +22,7 @@ from mlenv.index.urls import recordable
 from mlenv.layer import Entry
 from mlenv.oci import OciError, read_base, write_layout
 from mlenv.origins import LocalRoots, UnsafeUrlError
+from tests.functional.test_build_cli import golden_project
 from tests.functional.test_fetch_cli import WHEELS
 from tests.support.cli import run_mlenv
 from tests.support.httpserver import IndexServer
@@ -377,3 +378,17 @@ def test_inspect_bounds_the_metadata_it_holds(tmp_path: Path) -> None:
     assert result.returncode == 1, result.stderr
     assert "bytes of package metadata: more than" in result.stderr
     assert "dist-info/RECORD" in result.stderr
+
+
+@pytest.mark.parametrize("shape", ["list", "items"])
+def test_verify_nodes_refuses_json_nested_past_the_guard(tmp_path: Path, shape: str) -> None:
+    """Invariant 7 (`nodes.read_nodes`): a node list nested 200,000 deep hit the JSON
+    parser's recursion guard and `verify --nodes` died with an internal error (exit 2). Now it
+    is a clear error (exit 1) naming the file."""
+    project = golden_project(tmp_path / "project")
+    deep = "[" * 200_000 + "]" * 200_000
+    (tmp_path / "nodes.json").write_text(deep if shape == "list" else f'{{"items": {deep}}}')
+    result = run_mlenv(["verify", "--nodes", str(tmp_path / "nodes.json")], project)
+    assert result.returncode == 1, result.stderr
+    assert "nodes.json: not JSON: nested too deeply" in result.stderr
+    assert "Traceback" not in result.stderr and "internal error" not in result.stderr
