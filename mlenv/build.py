@@ -229,7 +229,10 @@ def _image(
     env = manifest.environment
     base = None
     if manifest.build.base_image is not None:
-        base = read_base(manifest_dir / manifest.build.base_image, platform=options.platform)
+        from mlenv.registry_base import layout_digest
+
+        layout = manifest_dir / manifest.build.base_image
+        base = read_base(layout, platform=options.platform, digest=layout_digest(layout))
     plans = plan_layers(lock.platform(options.platform).packages, manifest.build.layers)
     depth = len(plans) + (len(base.layers) if base is not None else 0)
     if depth > MAX_LAYERS:

@@ -127,8 +127,12 @@ class ImageResult:
     size: int  # every blob of the image: manifest, config and layers
 
 
-def read_base(path: Path, *, platform: str, ref: str | None = None) -> BaseImage:
-    """Read an OCI layout directory or oci-archive tar; every blob is checked on the way."""
+def read_base(
+    path: Path, *, platform: str, ref: str | None = None, digest: str | None = None
+) -> BaseImage:
+    """Read an OCI layout directory or oci-archive tar; every blob is checked on the way.
+    ``digest`` pins the image: the layout's index must name it (an image index or a
+    manifest), so a layout planted under a pinned digest's key serves nothing else."""
     source: _BlobSource
     if path.is_dir():
         source = _DirSource(path)
@@ -140,7 +144,7 @@ def read_base(path: Path, *, platform: str, ref: str | None = None) -> BaseImage
     if not isinstance(layout, dict) or layout.get("imageLayoutVersion") != "1.0.0":
         raise OciError("not an OCI image layout 1.0.0", where=f"{path}/oci-layout")
     architecture = _architecture(platform)
-    chosen = _select(source, ref, architecture)
+    chosen = _select(source, ref, architecture, digest)
     where = _blob_where(source, chosen.digest)
     manifest = _parse(_read_blob(source, chosen), where)
     config_descriptor = _descriptor(manifest.get("config"), where, _CONFIG_TYPES)
@@ -475,11 +479,22 @@ def _layer(value: object, where: str) -> Descriptor:
     return Descriptor(_LAYER_TYPES[descriptor.media_type], descriptor.digest, descriptor.size)
 
 
-def _select(source: _BlobSource, ref: str | None, architecture: str) -> Descriptor:
-    """The one image manifest named by ``ref`` (if given) for ``architecture``; nested
-    indexes (multi-platform images) are opened one level deep."""
+def _select(
+    source: _BlobSource, ref: str | None, architecture: str, digest: str | None = None
+) -> Descriptor:
+    """The one image manifest named by ``ref`` (if given) and ``digest`` (if given, the top
+    entry's) for ``architecture``; nested indexes (multi-platform images) are opened one
+    level deep, each checked against its digest."""
     index = _parse(source.read_file("index.json"), f"{source.where}/index.json")
     candidates = _list(index.get("manifests"), f"{source.where}/index.json")
+    if digest is not None:
+        candidates = [c for c in candidates if isinstance(c, dict) and c.get("digest") == digest]
+        if not candidates:
+            raise OciError(
+                f"the base image layout does not hold the pinned {digest}",
+                where=f"{source.where}/index.json",
+                hint="the cache was tampered with; delete this layout and run `mlenv fetch`",
+            )
     if ref is not None:
         candidates = [
             item

@@ -4,6 +4,7 @@ names the invariant it attacks, and fails if the enforcing function stops holdin
 
 from __future__ import annotations
 
+import hashlib
 import os
 import platform
 import time
@@ -27,7 +28,7 @@ from tests.functional.test_fetch_cli import WHEELS
 from tests.support.cli import run_mlenv
 from tests.support.httpserver import IndexServer
 from tests.support.images import write_image
-from tests.support.wheels import write_simple_index
+from tests.support.wheels import build_wheel, write_simple_index
 
 pytestmark = pytest.mark.hostile
 
@@ -392,3 +393,36 @@ def test_verify_nodes_refuses_json_nested_past_the_guard(tmp_path: Path, shape: 
     assert result.returncode == 1, result.stderr
     assert "nodes.json: not JSON: nested too deeply" in result.stderr
     assert "Traceback" not in result.stderr and "internal error" not in result.stderr
+
+
+def test_a_layout_planted_under_a_pinned_digest_is_never_built_on(tmp_path: Path) -> None:
+    """Invariant 1 (`oci.read_base(digest=)`, `registry_base.layout_digest`): the shared cache
+    keeps a pulled base image's layout under its pinned digest; another user of the cache
+    plants a valid layout of *their* image there. Before, the offline build took whatever
+    image that layout held (every blob matched its own digest); now the layout must hold the
+    pinned digest, and the build is refused before any work."""
+    wheel = build_wheel("lib", "2.0", files={"lib/__init__.py": b""})
+    write_simple_index(tmp_path / "www", [wheel])
+    pinned = "sha256:" + hashlib.sha256(b"the image the manifest pins").hexdigest()
+    cache = tmp_path / "cache"
+    env = {"MLENV_CACHE_DIR": str(cache)}
+    root = tmp_path / "project"
+    root.mkdir()
+    with IndexServer(tmp_path / "www") as server:
+        (root / "mlenv.toml").write_text(
+            '[environment]\nname = "b"\npython = "3.11"\ninterpreter = "/usr/bin/python3.11"\n'
+            f'[pypi]\nindex-url = "{server.url}/simple"\ndependencies = ["lib"]\n'
+            '[build]\noutputs = ["oci"]\n'
+        )
+        for args in (["lock"], ["fetch"]):  # the wheels; the base image is planted, not pulled
+            result = run_mlenv(args, root, env)
+            assert result.returncode == 0, result.stderr
+    with (root / "mlenv.toml").open("a") as manifest:
+        manifest.write(f'base-image = "registry.invalid:5000/base/img@{pinned}"\n')
+    (tmp_path / "evil").write_bytes(b"#!/bin/sh\necho owned\n")
+    planted = [Entry("bin", "dir", 0o755), Entry("bin/sh", "file", 0o755, tmp_path / "evil", 21)]
+    write_image(cache / "base-v1" / pinned[7:], [("evil", planted)], ref="x", cmd=["/bin/sh"])
+    result = run_mlenv(["build", "--offline"], root, env)
+    assert result.returncode == 1, result.stderr
+    assert f"does not hold the pinned {pinned}" in result.stderr
+    assert not (root / "dist").exists()
