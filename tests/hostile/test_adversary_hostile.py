@@ -4,9 +4,12 @@ names the invariant it attacks, and fails if the enforcing function stops holdin
 
 from __future__ import annotations
 
+import bz2
 import hashlib
+import io
 import os
 import platform
+import tarfile
 import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
@@ -20,12 +23,14 @@ from hypothesis import strategies as st
 from mlenv.errors import redact
 from mlenv.fetch import UrlOpener
 from mlenv.index.urls import recordable
+from mlenv.install import InstallError, check_conda_packages
 from mlenv.layer import Entry
 from mlenv.oci import OciError, read_base, write_layout
 from mlenv.origins import LocalRoots, UnsafeUrlError
 from tests.functional.test_build_cli import golden_project
 from tests.functional.test_fetch_cli import WHEELS
 from tests.support.cli import run_mlenv
+from tests.support.conda_channel import build_conda_package
 from tests.support.httpserver import IndexServer
 from tests.support.images import write_image
 from tests.support.wheels import build_wheel, write_simple_index
@@ -426,3 +431,44 @@ def test_a_layout_planted_under_a_pinned_digest_is_never_built_on(tmp_path: Path
     assert result.returncode == 1, result.stderr
     assert f"does not hold the pinned {pinned}" in result.stderr
     assert not (root / "dist").exists()
+
+
+# ---------------------------------------------------------------------------------------------
+# Invariant 6: a conda package's word about its files is measured, not taken
+
+
+def _lying_package(tmp_path: Path, name: str, claimed: bytes, held: bytes) -> tuple[str, Path]:
+    """A .tar.bz2 whose info/paths.json describes ``lib/common.txt`` as ``claimed`` while
+    the tar holds ``held`` there."""
+    filename, data = build_conda_package(name, "1.0", "0", files={"lib/common.txt": claimed})
+    out = io.BytesIO()
+    with (
+        tarfile.open(fileobj=io.BytesIO(bz2.decompress(data)), mode="r:") as source,
+        tarfile.open(fileobj=out, mode="w:") as target,
+    ):
+        for member in source:
+            content = source.extractfile(member) if member.isreg() else None
+            body = held if member.name == "lib/common.txt" else (content.read() if content else b"")
+            member.size = len(body)
+            target.addfile(member, io.BytesIO(body) if member.isreg() else None)
+    path = tmp_path / filename
+    path.write_bytes(bz2.compress(out.getvalue()))
+    return filename, path
+
+
+@pytest.mark.parametrize("held", [b"evil", b"evil, and longer"])
+def test_a_conda_package_cannot_lie_its_way_into_sharing_a_file(
+    tmp_path: Path, held: bytes
+) -> None:
+    """Invariant 6 (`PathLedger.claim` fed by `install._CondaVetting.measured`): two conda
+    packages may share a path only with the same content. Before, that content was what
+    `info/paths.json` *said*: a package claiming another's sha256 and size for its own,
+    different bytes passed as "the same file" and overwrote the other package's file. Now
+    the bytes are measured while the tar is read, and a listing that lies is refused."""
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    honest = build_conda_package("a", "1.0", "0", files={"lib/common.txt": b"same"})
+    (tmp_path / "a" / honest[0]).write_bytes(honest[1])
+    liar = _lying_package(tmp_path / "b", "b", b"same", held)
+    with pytest.raises(InstallError, match=r"but info/paths\.json says 4 bytes"):
+        check_conda_packages([(honest[0], tmp_path / "a" / honest[0]), liar])
