@@ -166,10 +166,10 @@ def build(
             reporter=reporter,
             onto=conda_tree,
         )
-        shutil.rmtree(copies)  # installed: free the disk before packing
         out = work / "out"
         out.mkdir()
-        sbom = _sbom(manifest, lock, lock_bytes, cache, out, options)
+        sbom = _sbom(manifest, lock, lock_bytes, copies, out, options)
+        shutil.rmtree(copies)  # installed: free the disk before packing
         record: dict[str, Any] = {
             "mlenv": __version__,
             "lock-sha256": hashlib.sha256(lock_bytes).hexdigest(),
@@ -298,14 +298,16 @@ def _sbom(
     manifest: Manifest,
     lock: Lock,
     lock_bytes: bytes,
-    cache: ArtifactCache,
+    copies: Path,
     out: Path,
     options: BuildOptions,
 ) -> dict[str, Any]:
     """The CycloneDX SBOM of the built platform, beside the image and named by its label.
 
-    It is made from the lock and the verified wheels alone, so it never depends on the image
-    it describes; its timestamp is SOURCE_DATE_EPOCH, none when that is unset (the default).
+    It is made from the lock and the build's verified copies of the wheels (``copies``, named
+    by sha256; never the cache, whose files may change after their check), so it never
+    depends on the image it describes; its timestamp is SOURCE_DATE_EPOCH, none when that is
+    unset (the default).
     """
     from mlenv.sbom import FILENAME, SPEC_VERSION, cyclonedx, render, wheel_licences
 
@@ -314,7 +316,7 @@ def _sbom(
         lock_bytes,
         name=manifest.environment.name,
         platforms=[options.platform],
-        licences=wheel_licences(cache.path),
+        licences=wheel_licences(lambda sha256: copies / sha256),
         timestamp=None if options.epoch == DEFAULT_EPOCH else options.epoch,
     )
     data = render(document)

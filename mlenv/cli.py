@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import tempfile
 import traceback
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -1154,17 +1155,19 @@ def _sbom(session: Session, manifest: Manifest, lock_: lockfile.Lock, platform: 
     """The CycloneDX SBOM of the lock; licences from the artifacts the cache holds, a
     timestamp only from SOURCE_DATE_EPOCH."""
     from mlenv.build import source_date_epoch
-    from mlenv.sbom import cyclonedx, render, wheel_licences
+    from mlenv.sbom import cyclonedx, render, verified_wheels, wheel_licences
 
     epoch = source_date_epoch(os.environ) if os.environ.get("SOURCE_DATE_EPOCH") else None
-    document = cyclonedx(
-        lock_,
-        session.lock_path.read_bytes(),
-        name=manifest.environment.name,
-        platforms=[platform] if platform else None,
-        licences=wheel_licences(session.artifact_cache().path),
-        timestamp=epoch,
-    )
+    with tempfile.TemporaryDirectory(prefix="mlenv-sbom-") as scratch:
+        wheels = verified_wheels(session.artifact_cache(), lock_, Path(scratch))
+        document = cyclonedx(
+            lock_,
+            session.lock_path.read_bytes(),
+            name=manifest.environment.name,
+            platforms=[platform] if platform else None,
+            licences=wheel_licences(wheels),
+            timestamp=epoch,
+        )
     return render(document).decode()
 
 

@@ -20,11 +20,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from mlenv.cache import ArtifactCache
 from mlenv.errors import redact
 from mlenv.fetch import UrlOpener
 from mlenv.index.urls import recordable
 from mlenv.install import InstallError, check_conda_packages
 from mlenv.layer import Entry
+from mlenv.lock import loads as load_lock
 from mlenv.oci import OciError, read_base, write_layout
 from mlenv.origins import LocalRoots, UnsafeUrlError
 from tests.functional.test_build_cli import golden_project
@@ -472,3 +474,31 @@ def test_a_conda_package_cannot_lie_its_way_into_sharing_a_file(
     liar = _lying_package(tmp_path / "b", "b", b"same", held)
     with pytest.raises(InstallError, match=r"but info/paths\.json says 4 bytes"):
         check_conda_packages([(honest[0], tmp_path / "a" / honest[0]), liar])
+
+
+# ---------------------------------------------------------------------------------------------
+# Invariant 1: an SBOM states what the locked bytes declare
+
+
+def test_an_sbom_never_takes_a_licence_from_a_swapped_cache_file(tmp_path: Path) -> None:
+    """Invariant 1 (`sbom.verified_wheels` over `ArtifactCache.copy_verified`; the build uses
+    its own verified copies): the cache file of a locked wheel is replaced by another wheel of
+    the same name declaring `LicenseRef-Laundered`. Before, `export --format cyclonedx` read
+    the licence from whatever file was in the cache and stated it for the locked sha256; now
+    it reads only a copy that matched the lock, and states no licence for a tampered entry."""
+    project = golden_project(tmp_path / "project")
+    cache = ArtifactCache(tmp_path / "cache")
+    env = {"MLENV_CACHE_DIR": str(cache.root), "SOURCE_DATE_EPOCH": ""}
+    assert run_mlenv(["fetch"], project, env).returncode == 0
+    lock = load_lock((project / "mlenv.lock").read_text())
+    package = lock.platforms[0].packages[0]
+    _, forged = build_wheel(
+        package.name, package.version, extra_metadata=["License-Expression: LicenseRef-Laundered"]
+    )
+    cached = cache.path(package.sha256)
+    cached.chmod(0o644)
+    cached.write_bytes(forged)
+    result = run_mlenv(["export", "--format", "cyclonedx"], project, env)
+    assert result.returncode == 0, result.stderr
+    assert "Laundered" not in result.stdout
+    assert package.sha256 in result.stdout  # the component is still listed, without a licence
