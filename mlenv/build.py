@@ -68,6 +68,8 @@ def build_files(record: Any) -> frozenset[str] | None:
             names |= {"oci", outputs["oci"]["image-tar"]["file"]}
         if "conda-pack" in outputs:
             names.add(outputs["conda-pack"]["file"])
+        if "sbom" in record:  # written beside the outputs since the SBOM came in
+            names.add(record["sbom"]["file"])
         valid = isinstance(record["mlenv"], str) and isinstance(record["lock-sha256"], str)
     except (KeyError, TypeError):
         return None
