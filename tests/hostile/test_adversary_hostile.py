@@ -502,3 +502,37 @@ def test_an_sbom_never_takes_a_licence_from_a_swapped_cache_file(tmp_path: Path)
     assert result.returncode == 0, result.stderr
     assert "Laundered" not in result.stdout
     assert package.sha256 in result.stdout  # the component is still listed, without a licence
+
+
+# ---------------------------------------------------------------------------------------------
+# Invariant 4: an output spelled through a missing directory is judged where it leads
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["build", "--offline", "--dist", "src/missing/.."],
+        ["fetch", "--bundle", "src/missing/.."],
+        ["build", "--offline", "--dist", "src/a/b/../.."],
+        ["export", "--format", "cyclonedx", "-o", "src/missing/../.."],
+    ],
+)
+def test_an_output_through_a_missing_directory_replaces_nothing(
+    tmp_path: Path, args: list[str]
+) -> None:
+    """Invariant 4 (`outputs.check_output`): `src/missing/..` does not exist as spelled (the
+    kernel cannot walk `missing`), but its real path is the user's `src/`. Before, the guard
+    lstat'ed the spelling and took the output as absent: the whole build ran before the swap's
+    re-check refused `src/` (a narrower re-check would have replaced it). Now what is there is
+    judged at the real path, before any work, and nothing changes."""
+    project = golden_project(tmp_path / "project")
+    env = {"MLENV_CACHE_DIR": str(tmp_path / "cache"), "SOURCE_DATE_EPOCH": ""}
+    assert run_mlenv(["fetch"], project, env).returncode == 0
+    (project / "src").mkdir()
+    (project / "src" / "app.py").write_text("print('mine')\n")
+    result = run_mlenv(args, project, env)
+    assert result.returncode == 1, result.stderr
+    assert "refusing" in result.stderr and "Traceback" not in result.stderr
+    assert result.stderr.startswith("error:"), result.stderr  # before any work
+    assert (project / "src" / "app.py").read_text() == "print('mine')\n"
+    assert sorted(p.name for p in (project / "src").iterdir()) == ["app.py"]
