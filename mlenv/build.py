@@ -68,7 +68,7 @@ def build_files(record: Any) -> frozenset[str] | None:
             names |= {"oci", outputs["oci"]["image-tar"]["file"]}
         if "conda-pack" in outputs:
             names.add(outputs["conda-pack"]["file"])
-        if "sbom" in record:
+        if "sbom" in record:  # written beside the outputs since the SBOM came in
             names.add(record["sbom"]["file"])
         valid = isinstance(record["mlenv"], str) and isinstance(record["lock-sha256"], str)
     except (KeyError, TypeError):
@@ -168,10 +168,10 @@ def build(
             reporter=reporter,
             onto=conda_tree,
         )
-        shutil.rmtree(copies)  # installed: free the disk before packing
         out = work / "out"
         out.mkdir()
-        sbom = _sbom(manifest, lock, lock_bytes, cache, out, options)
+        sbom = _sbom(manifest, lock, lock_bytes, copies, out, options)
+        shutil.rmtree(copies)  # installed: free the disk before packing
         record: dict[str, Any] = {
             "mlenv": __version__,
             "lock-sha256": hashlib.sha256(lock_bytes).hexdigest(),
@@ -231,7 +231,10 @@ def _image(
     env = manifest.environment
     base = None
     if manifest.build.base_image is not None:
-        base = read_base(manifest_dir / manifest.build.base_image, platform=options.platform)
+        from mlenv.registry_base import layout_digest
+
+        layout = manifest_dir / manifest.build.base_image
+        base = read_base(layout, platform=options.platform, digest=layout_digest(layout))
     plans = plan_layers(lock.platform(options.platform).packages, manifest.build.layers)
     depth = len(plans) + (len(base.layers) if base is not None else 0)
     if depth > MAX_LAYERS:
@@ -297,14 +300,16 @@ def _sbom(
     manifest: Manifest,
     lock: Lock,
     lock_bytes: bytes,
-    cache: ArtifactCache,
+    copies: Path,
     out: Path,
     options: BuildOptions,
 ) -> dict[str, Any]:
     """The CycloneDX SBOM of the built platform, beside the image and named by its label.
 
-    It is made from the lock and the verified wheels alone, so it never depends on the image
-    it describes; its timestamp is SOURCE_DATE_EPOCH, none when that is unset (the default).
+    It is made from the lock and the build's verified copies of the wheels (``copies``, named
+    by sha256; never the cache, whose files may change after their check), so it never
+    depends on the image it describes; its timestamp is SOURCE_DATE_EPOCH, none when that is
+    unset (the default).
     """
     from mlenv.sbom import FILENAME, SPEC_VERSION, cyclonedx, render, wheel_licences
 
@@ -313,7 +318,7 @@ def _sbom(
         lock_bytes,
         name=manifest.environment.name,
         platforms=[options.platform],
-        licences=wheel_licences(cache.path),
+        licences=wheel_licences(lambda sha256: copies / sha256),
         timestamp=None if options.epoch == DEFAULT_EPOCH else options.epoch,
     )
     data = render(document)

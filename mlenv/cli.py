@@ -11,6 +11,7 @@ import contextlib
 import json
 import os
 import sys
+import tempfile
 import traceback
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -967,13 +968,14 @@ def _verify_nodes(
     """Each selected node judged on its own; exit 1 if any fails, 3 if none could be judged."""
     import dataclasses
 
+    from mlenv.limits import MAX_NODE_LIST
     from mlenv.nodes import exit_status, judge_nodes, read_nodes, report_json, report_lines
     from mlenv.selector import parse
     from mlenv.verify import Verdict, verify_lock
 
     chosen = parse(selector)
     lockfile.check_fresh(lock_, manifest, str(session.lock_path))
-    nodes = read_nodes(nodes_file.read(), where=nodes_file.name)
+    nodes = read_nodes(nodes_file.read(MAX_NODE_LIST + 1), where=nodes_file.name)
     built = Verdict((), None, None)
     if output is not None:
         built = _with_output(built, output, session.lock_path)
@@ -1268,17 +1270,19 @@ def _sbom(session: Session, manifest: Manifest, lock_: lockfile.Lock, platform: 
     """The CycloneDX SBOM of the lock; licences from the artifacts the cache holds, a
     timestamp only from SOURCE_DATE_EPOCH."""
     from mlenv.build import source_date_epoch
-    from mlenv.sbom import cyclonedx, render, wheel_licences
+    from mlenv.sbom import cyclonedx, render, verified_wheels, wheel_licences
 
     epoch = source_date_epoch(os.environ) if os.environ.get("SOURCE_DATE_EPOCH") else None
-    document = cyclonedx(
-        lock_,
-        session.lock_path.read_bytes(),
-        name=manifest.environment.name,
-        platforms=[platform] if platform else None,
-        licences=wheel_licences(session.artifact_cache().path),
-        timestamp=epoch,
-    )
+    with tempfile.TemporaryDirectory(prefix="mlenv-sbom-") as scratch:
+        wheels = verified_wheels(session.artifact_cache(), lock_, Path(scratch))
+        document = cyclonedx(
+            lock_,
+            session.lock_path.read_bytes(),
+            name=manifest.environment.name,
+            platforms=[platform] if platform else None,
+            licences=wheel_licences(wheels),
+            timestamp=epoch,
+        )
     return render(document).decode()
 
 
@@ -1325,7 +1329,11 @@ def _imported_manifest(
     from mlenv.cuda import CudaVersion, DriverVersion, min_driver
     from mlenv.importers import Imported, guess_cuda, import_file, manifest_text
 
-    imported = Imported() if from_file is None else import_file(from_file, groups)
+    imported = (
+        Imported()
+        if from_file is None
+        else import_file(from_file, groups, session.manifest_path.absolute().parent)
+    )
     source_of = click.get_current_context().get_parameter_source("python")
     if imported.python is not None and source_of == click.core.ParameterSource.DEFAULT:
         python = imported.python  # the file names its Python

@@ -7,6 +7,7 @@ it *is* a cache) and ``bundle.json``, a canonical index of every file with sha25
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
 import posixpath
@@ -34,7 +35,7 @@ from mlenv.cache import (
     open_plain,
     relative_path,
 )
-from mlenv.errors import MlenvError, Problem, ProblemsError
+from mlenv.errors import MlenvError, Problem, ProblemsError, redact
 from mlenv.index.http import HttpError
 from mlenv.index.urls import file_url_to_path, is_file_url
 from mlenv.lock import Lock, LockedConda, LockedPackage
@@ -236,6 +237,14 @@ def _bundle_keep(manifest: Path, cache: ArtifactCache) -> dict[str, Path]:
     return {"the project directory": manifest.parent, "the cache": cache.root}
 
 
+def shareable_manifest(path: Path) -> bytes:
+    """The manifest as a bundle carries it: every credential its index and channel URLs hold
+    replaced by ``***`` (``errors.redact``; security invariant 5). A bundle travels into an air
+    gap or to a registry, another origin; the lock's inputs hash counts locations without their
+    secrets, so the bundle's manifest still matches the lock."""
+    return redact(path.read_text(encoding="utf-8")).encode()
+
+
 def write_bundle(
     dest: Path,
     manifest: Path,
@@ -253,9 +262,10 @@ def write_bundle(
         work = scratch / "bundle"
         work.mkdir()
         entries: list[dict[str, str | int]] = []
-        for source, name in ((manifest, "mlenv.toml"), (lock_path, "mlenv.lock")):
-            with source.open("rb") as handle, (work / name).open("xb") as out:
-                measured = measure(handle, out)
+        for data, name in ((shareable_manifest(manifest), "mlenv.toml"),
+                           (lock_path.read_bytes(), "mlenv.lock")):  # fmt: skip
+            with (work / name).open("xb") as out:
+                measured = measure(io.BytesIO(data), out)
             entries.append({"path": name, "sha256": measured.sha256, "size": measured.size})
 
         def copy(artifact: Artifact) -> Measured:

@@ -9,20 +9,24 @@ needs from ``mlenv/data/cuda.json``.
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import shlex
+import stat
 import tomllib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import tomlkit
 from packaging.requirements import InvalidRequirement, Requirement
 
+from mlenv.cache import open_plain
 from mlenv.cuda import CudaError, CudaVersion, extract, extract_conda, min_driver
 from mlenv.errors import Problem, ProblemsError
+from mlenv.limits import MAX_BODY_BYTES, MAX_INCLUDED_FILES, enforce
 from mlenv.manifest import loads
 from mlenv.templates import starter_manifest
 
@@ -62,6 +66,8 @@ class CudaGuess:
 class _Collector:
     problems: list[Problem] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    roots: tuple[Path, ...] = ()  # where -r may lead: the imported file's and the project's
+    files_read: int = 0
 
     def fail(self, where: str, message: str, hint: str | None = None) -> None:
         self.problems.append(Problem(where, message, hint))
@@ -75,15 +81,16 @@ class _Collector:
             )
 
 
-def import_file(path: Path, groups: Sequence[str] = ()) -> Imported:
-    """Read ``path`` by its name: requirements*.txt/.in, pyproject.toml, pylock*.toml."""
+def import_file(path: Path, groups: Sequence[str] = (), project: Path | None = None) -> Imported:
+    """Read ``path`` by its name: requirements*.txt/.in, pyproject.toml, pylock*.toml. A ``-r``
+    include may read only inside ``path``'s directory or ``project``."""
     name = path.name.lower()
     if name == "pyproject.toml":
         return read_pyproject(path, groups)
     if name.startswith("pylock") and name.endswith(".toml"):
         return read_pylock(path)
     if name.endswith((".txt", ".in")):
-        return read_requirements(path)
+        return read_requirements(path, () if project is None else (project,))
     if name in ("conda-lock.yml", "conda-lock.yaml"):
         return read_conda_lock(path)
     if name.endswith((".yml", ".yaml")):
@@ -117,8 +124,9 @@ def _logical_lines(text: str) -> Iterator[tuple[int, str]]:
             yield start, joined
 
 
-def read_requirements(path: Path) -> Imported:
-    collector = _Collector()
+def read_requirements(path: Path, roots: Sequence[Path] = ()) -> Imported:
+    top = path.absolute().parent
+    collector = _Collector(roots=tuple(Path(os.path.normpath(r.absolute())) for r in (top, *roots)))
     result = _requirements(path, collector, (), Imported())
     collector.check(str(path))
     return replace(result, notes=tuple(dict.fromkeys(collector.notes)))
@@ -131,8 +139,10 @@ def _requirements(
     if resolved in chain or len(chain) > _MAX_INCLUDES:
         collector.fail(str(path), "includes itself through -r", "remove the circular -r line")
         return result
+    collector.files_read += 1
+    enforce(collector.files_read, MAX_INCLUDED_FILES, "files read through -r", where=str(path))
     try:
-        text = path.read_text(encoding="utf-8")
+        text = _read_text(path) if not chain else _read_include(path, collector.roots)
     except (OSError, UnicodeDecodeError) as exc:
         collector.fail(str(path), f"cannot read it: {exc}")
         return result
@@ -250,11 +260,42 @@ def _requirement_line(
 # pyproject.toml and pylock.toml
 
 
+def _read_text(path: Path) -> str:
+    """The file the user named, through ``_bounded``: a symlink to it is fine, a FIFO or a
+    device (``/dev/zero``, ``/dev/stdin``) is not."""
+    return _bounded(os.fdopen(os.open(path, os.O_RDONLY | os.O_NONBLOCK), "rb"), str(path))
+
+
+def _read_include(path: Path, roots: Sequence[Path]) -> str:
+    """A ``-r`` include: only a plain file inside one of ``roots``, reached without a symlink
+    below it, so a hostile requirements file cannot read (and echo in errors) ``~/.netrc`` or
+    ``/etc/shadow`` (security invariants 5 and 7)."""
+    target = Path(os.path.normpath(path.absolute()))
+    for root in roots:
+        if target.is_relative_to(root) and target != root:
+            return _bounded(open_plain(root, target.relative_to(root).as_posix()), str(path))
+    raise OSError(
+        errno.EACCES, f"-r leads outside {' and '.join(map(str, roots))}; copy the file there"
+    )
+
+
+def _bounded(handle: BinaryIO, where: str) -> str:
+    """The UTF-8 text of a plain file opened as ``handle``, at most ``limits.MAX_BODY_BYTES``."""
+    with handle:
+        info = os.fstat(handle.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            raise OSError(errno.EINVAL, "not a plain file")
+        os.set_blocking(handle.fileno(), True)
+        data = handle.read(MAX_BODY_BYTES + 1)
+    enforce(len(data), MAX_BODY_BYTES, "bytes in an imported file", where=where)
+    return data.decode("utf-8")
+
+
 def _read(path: Path, parse: Callable[[str], Any], errors: tuple[type[Exception], ...]) -> Any:
     """The parsed file; an unreadable or malformed one is an error naming it."""
     caught: tuple[type[Exception], ...] = (OSError, UnicodeDecodeError, *errors)
     try:
-        return parse(path.read_text(encoding="utf-8"))
+        return parse(_read_text(path))
     except caught as exc:
         raise ImportFileError(
             f"{path}: cannot be read", [Problem(str(path), str(exc), "check the file")]
@@ -355,7 +396,7 @@ def read_environment_yml(path: Path) -> Imported:
             [Problem(str(path), "expected a mapping with a dependencies list",
                      "see conda's environment.yml format")],
         )  # fmt: skip
-    collector = _Collector()
+    collector = _Collector(roots=(Path(os.path.normpath(path.absolute().parent)),))
     result = Imported(channels=tuple(str(c) for c in data.get("channels") or ()))
     conda: list[str] = []
     python = None

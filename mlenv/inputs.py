@@ -13,6 +13,8 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from mlenv.errors import redact
+
 LOCK_VERSION = 1
 DEFAULT_INDEX = "https://pypi.org/simple"
 DEFAULT_GLIBC = "2.28"
@@ -55,20 +57,26 @@ def resolution_inputs(
     unverified: Sequence[str] = (),
 ) -> dict[str, Any]:
     """Everything in a manifest that can change what gets locked; nothing else. The [cuda]
-    escapes (normalised names) count only when used, so older locks keep their hash."""
+    escapes (normalised names) count only when used, so older locks keep their hash. Locations
+    count without their secrets (``errors.redact``): a rotated password does not make a lock
+    stale, and a bundle's manifest, which carries none (``fetch.shareable_manifest``), still
+    matches its lock."""
     data: dict[str, Any] = {
         "lock-version": LOCK_VERSION,
         "python": python,
         "platforms": sorted(platforms),
         "glibc": glibc,
         "pypi": {
-            "index-url": index_url,
-            "extra-index-urls": list(extra_index_urls),
-            "find-links": list(find_links),
+            "index-url": redact(index_url),
+            "extra-index-urls": [redact(url) for url in extra_index_urls],
+            "find-links": [redact(url) for url in find_links],
             "index-strategy": index_strategy,
             "dependencies": sorted(dependencies),
         },
-        "conda": {"channels": list(conda_channels), "dependencies": sorted(conda_dependencies)},
+        "conda": {
+            "channels": [redact(channel) for channel in conda_channels],
+            "dependencies": sorted(conda_dependencies),
+        },
     }
     if cuda is not None:
         version, driver_floor, archs = cuda

@@ -10,6 +10,7 @@ the total is CUDA libraries, the usual answer to "why 5 GB".
 from __future__ import annotations
 
 import csv
+import gzip
 import io
 import json
 import posixpath
@@ -20,11 +21,12 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, BinaryIO, Literal
+from typing import Any, BinaryIO, Literal, cast
 
 from packaging.utils import canonicalize_name
 
 from mlenv.errors import MlenvError
+from mlenv.limits import MAX_BODY_BYTES, MAX_INFLATE_RATIO, enforce
 from mlenv.lock import Lock
 from mlenv.oci import ARCHITECTURES, BaseImage, Descriptor, OciError, read_base
 from mlenv.report import human_bytes
@@ -149,22 +151,44 @@ class _Bounded(io.RawIOBase):
         return len(data)
 
 
+class _Inflated(io.RawIOBase):
+    """A decompressed layer, refused once it is ``limit`` bytes: real layers inflate a few
+    times, a bomb a thousand times (security invariant 7, ``limits.enforce``)."""
+
+    def __init__(self, stream: BinaryIO, limit: int, where: str) -> None:
+        self.stream = stream
+        self.limit = limit
+        self.read_so_far = 0
+        self.where = where
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.stream.read(len(buffer))
+        self.read_so_far += len(data)
+        enforce(self.read_so_far, self.limit, "bytes a layer inflates to", where=self.where)
+        buffer[: len(data)] = data
+        return len(data)
+
+
 @contextmanager
 def _layer_tar(image: BaseImage, layer: Descriptor) -> Iterator[tarfile.TarFile]:
-    """The layer as a streamed tar (read_base has checked its sha256)."""
+    """The layer as a streamed tar (read_base has checked its sha256), bounded in what it
+    inflates to."""
     with image.source.open_blob(layer.digest) as (stream, length):
         reader: BinaryIO = io.BufferedReader(_Bounded(stream, length), _CHUNK)
         if layer.media_type.endswith("+zstd"):
             import zstandard
 
             reader = zstandard.ZstdDecompressor().stream_reader(reader)
-        gzip = layer.media_type.endswith("+gzip")
+        elif layer.media_type.endswith("+gzip"):
+            reader = cast(BinaryIO, gzip.GzipFile(fileobj=reader, mode="rb"))
+        limit = max(MAX_INFLATE_RATIO * length, MAX_BODY_BYTES)
+        where = f"{image.source.where} layer {layer.digest}"
+        inflated = io.BufferedReader(_Inflated(reader, limit, where), _CHUNK)
         try:
-            with (
-                tarfile.open(fileobj=reader, mode="r|gz")
-                if gzip
-                else tarfile.open(fileobj=reader, mode="r|")
-            ) as archive:
+            with tarfile.open(fileobj=inflated, mode="r|") as archive:
                 yield archive
         except (tarfile.TarError, OSError, EOFError) as exc:
             raise InspectError(
@@ -204,7 +228,9 @@ def _conda_owner(member: str, data: bytes) -> _Owner | None:
     return _Owner(str(record.get("name", "?")), str(record.get("version", "?")), "conda", paths)
 
 
-def _owner(member: tarfile.TarInfo, archive: tarfile.TarFile) -> _Owner | None:
+def _owner(member: tarfile.TarInfo, archive: tarfile.TarFile, held: int) -> _Owner | None:
+    """The package a metadata member describes; ``held`` bytes of metadata are held already,
+    and all of it together is bounded too (a thousand 16 MiB RECORDs are not an image)."""
     name = member.name.removeprefix("./")
     is_record = name.endswith(".dist-info/RECORD")
     is_conda = posixpath.basename(posixpath.dirname(name)) == "conda-meta" and name.endswith(
@@ -212,6 +238,7 @@ def _owner(member: tarfile.TarInfo, archive: tarfile.TarFile) -> _Owner | None:
     )
     if not (is_record or is_conda) or member.size > _METADATA_LIMIT:
         return None
+    enforce(held + member.size, MAX_BODY_BYTES, "bytes of package metadata", where=name)
     handle = archive.extractfile(member)
     if handle is None:
         return None
@@ -225,6 +252,7 @@ def inspect_image(path: Path, platform: str | None = None, largest: int = LARGES
     files: dict[str, tuple[int, int]] = {}  # path -> (size, layer), the last layer wins
     layers = []
     owners: list[_Owner] = []
+    held = 0
     for index, descriptor in enumerate(image.layers):
         installed = count = 0
         with _layer_tar(image, descriptor) as archive:
@@ -234,8 +262,9 @@ def inspect_image(path: Path, platform: str | None = None, largest: int = LARGES
                 files[member.name.removeprefix("./")] = (member.size, index)
                 installed += member.size
                 count += 1
-                if (owner := _owner(member, archive)) is not None:
+                if (owner := _owner(member, archive, held)) is not None:
                     owners.append(owner)
+                    held += member.size
         created = history[index].get("created_by", "") if index < len(history) else ""
         size = descriptor.size
         layers.append(LayerSize(index, descriptor.digest, created, size, installed, count))

@@ -873,7 +873,7 @@ def check_conda_packages(
     for package, member, kind in claims:
         owner = Owner(package.filename, "conda", _CONDA_HINT)
         target = package.targets.get(member)
-        content = package.contents.get(member) if target is None else (target, 0)
+        content = package.measured.get(member) if target is None else (target, 0)
         ledger.claim(owner, member, kind, content=content)
 
 
@@ -904,7 +904,20 @@ def _vet_conda(filename: str, path: Path, limits: _Limits) -> _CondaVetting:
     for listing, listed in vetting.listed:
         if problem := _path_problem(listed):
             raise vetting.refuse(listing, f"lists {listed!r}, which {problem}")
+    if (lie := vetting.lies()) is not None:
+        raise lie
     return vetting
+
+
+def _measure(tar: tarfile.TarFile, member: tarfile.TarInfo) -> tuple[str, int]:
+    """sha256 and size of a member's bytes, streamed (the tar is read once, in order)."""
+    digest = hashlib.sha256()
+    handle = tar.extractfile(member)
+    size = 0
+    while handle is not None and (chunk := handle.read(1 << 20)):
+        digest.update(chunk)
+        size += len(chunk)
+    return digest.hexdigest(), size
 
 
 @dataclass
@@ -916,6 +929,7 @@ class _CondaVetting:
     kinds: dict[str, Kind] = field(default_factory=dict)  # member -> file | dir | symlink
     listed: list[tuple[str, str]] = field(default_factory=list)  # (listing member, path)
     contents: dict[str, tuple[str, int]] = field(default_factory=dict)  # path -> sha256, size
+    measured: dict[str, tuple[str, int]] = field(default_factory=dict)  # what the tar holds
     targets: dict[str, str] = field(default_factory=dict)  # symlink -> its target
 
     def refuse(self, member: str, problem: str) -> InstallError:
@@ -930,7 +944,23 @@ class _CondaVetting:
                 self._check_member(member)
                 if member.name in ("info/paths.json", "info/files"):
                     self._read_listing(tar, member)
+                elif member.isreg():
+                    self.measured[member.name] = _measure(tar, member)
             self.consumed += end
+
+    def lies(self) -> InstallError | None:
+        """A file whose bytes are not what ``info/paths.json`` says: the ledger lets two
+        packages share a path only with the same content, so that content is measured, never
+        taken from the package's word (security invariant 6)."""
+        for path, (sha256, size) in sorted(self.contents.items()):
+            held = self.measured.get(path)
+            if held is not None and held != (sha256, size):
+                return self.refuse(
+                    path,
+                    f"is {held[1]} bytes with sha256 {held[0]}, but info/paths.json says "
+                    f"{size} bytes with sha256 {sha256}",
+                )
+        return None
 
     def _check_size(self, member: str, total: int) -> None:
         if total > self.limits.max_bytes:

@@ -18,6 +18,9 @@ MAX_DEPENDENCIES = 1_000  # distinct projects one distribution depends on (after
 MAX_EXTRAS = 100  # extras named in one requirement (``pkg[a,b,c]``)
 MAX_EXTRA_SETS = 500  # distinct extras combinations of one project in one resolution
 MAX_MARKER_EVALUATIONS = 2_000_000  # environment markers one resolution may evaluate
+MAX_INFLATE_RATIO = 200  # what a layer `inspect` reads may inflate to, per compressed byte
+MAX_NODE_LIST = 1 << 30  # characters of `verify --nodes` (kubectl's list of a 5,000-node cluster)
+MAX_INCLUDED_FILES = 1_000  # files one `init --from` reads through -r (a diamond doubles per level)
 
 
 class LimitError(MlenvError):

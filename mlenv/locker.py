@@ -41,9 +41,8 @@ from mlenv.index import (
     IndexGroup,
     MetadataCache,
     SimpleIndex,
-    strip_credentials,
 )
-from mlenv.index.urls import file_url_to_path, is_file_url
+from mlenv.index.urls import file_url_to_path, is_file_url, recordable
 from mlenv.lock import (
     Lock,
     LockedConda,
@@ -297,8 +296,8 @@ def lock_manifest(
         glibc=manifest.environment.glibc,
         platforms=manifest.environment.platforms,
         index_strategy=manifest.pypi.index_strategy,
-        indexes=sources.index_urls,
-        find_links=sources.find_links,
+        indexes=tuple(map(recordable, sources.index_urls)),
+        find_links=tuple(map(recordable, sources.find_links)),
         requirements=manifest.pypi.dependencies,
         cuda=cuda.version if cuda else None,
         driver_floor=cuda.driver_floor if cuda else None,
@@ -534,10 +533,10 @@ def _locked_platform(
                 name=pin.name,
                 version=str(pin.version),
                 filename=pin.file.filename,
-                url=sources.portable(strip_credentials(pin.file.url)),
+                url=sources.portable(recordable(pin.file.url)),
                 sha256=sha256,
                 size=size,
-                index=sources.portable(pin.file.index_url),
+                index=sources.portable(recordable(pin.file.index_url)),
                 requires_python=pin.file.requires_python,
                 dependencies=pin.dependencies,
                 cuda=cuda,

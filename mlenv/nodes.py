@@ -37,6 +37,7 @@ from mlenv.cuda import (
     supported_archs,
 )
 from mlenv.errors import MlenvError
+from mlenv.limits import MAX_NODE_LIST, enforce
 from mlenv.lock import Lock
 from mlenv.selector import Selector
 from mlenv.verify import Judged, compute_capability_arch, verify_lock
@@ -100,12 +101,16 @@ class NodeVerdict:
 
 
 def read_nodes(text: str, *, where: str) -> tuple[Node, ...]:
-    """The nodes of ``kubectl get nodes -o json`` (a List) or ``kubectl get node X -o json``."""
+    """The nodes of ``kubectl get nodes -o json`` (a List) or ``kubectl get node X -o json``;
+    ``text`` is at most ``limits.MAX_NODE_LIST`` characters, and nested no deeper than the
+    parser's guard (security invariant 7)."""
+    enforce(len(text), MAX_NODE_LIST, "characters in a node list", where=where)
     try:
         document = json.loads(text)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
+        detail = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
         raise NodesError(
-            f"not JSON: {exc}", where=where, hint="write it with `kubectl get nodes -o json`"
+            f"not JSON: {detail}", where=where, hint="write it with `kubectl get nodes -o json`"
         ) from None
     if isinstance(document, dict) and document.get("kind") == "Node":
         items: Any = [document]

@@ -128,8 +128,12 @@ class ImageResult:
     size: int  # every blob of the image: manifest, config and layers
 
 
-def read_base(path: Path, *, platform: str, ref: str | None = None) -> BaseImage:
-    """Read an OCI layout directory or oci-archive tar; every blob is checked on the way."""
+def read_base(
+    path: Path, *, platform: str, ref: str | None = None, digest: str | None = None
+) -> BaseImage:
+    """Read an OCI layout directory or oci-archive tar; every blob is checked on the way.
+    ``digest`` pins the image: the layout's index must name it (an image index or a
+    manifest), so a layout planted under a pinned digest's key serves nothing else."""
     source: _BlobSource
     if path.is_dir():
         source = _DirSource(path)
@@ -141,7 +145,7 @@ def read_base(path: Path, *, platform: str, ref: str | None = None) -> BaseImage
     if not isinstance(layout, dict) or layout.get("imageLayoutVersion") != "1.0.0":
         raise OciError("not an OCI image layout 1.0.0", where=f"{path}/oci-layout")
     architecture = _architecture(platform)
-    chosen = _select(source, ref, architecture)
+    chosen = _select(source, ref, architecture, digest)
     where = _blob_where(source, chosen.digest)
     manifest = _parse(_read_blob(source, chosen), where)
     config_descriptor = _descriptor(manifest.get("config"), where, _CONFIG_TYPES)
@@ -226,7 +230,7 @@ def write_layout(
     Everything is written into a temporary directory beside ``dest`` and renamed into place,
     so a killed run never leaves a layout that looks complete. The layer files are moved in
     (a rename: no copy of gigabytes, and no link the caller could later write through); base
-    layers are hard-linked from a base layout when they can be.
+    layers are copied by the read that hashes them (``_export``), never linked.
     """
     base_layers = base.layers if base is not None else ()
     added = tuple(Descriptor(blob.media_type, blob.digest, blob.size) for blob, _ in layers)
@@ -237,7 +241,7 @@ def write_layout(
     def fill(blobs: Path) -> tuple[dict[str, Any], tuple[Descriptor, Descriptor]]:
         if base is not None:
             for descriptor in base.layers:
-                base.source.export(descriptor, blobs / _hex(descriptor.digest))
+                _export(base.source, descriptor, blobs / _hex(descriptor.digest))
         for blob, path in layers:
             _move_in(blob, path, blobs / _hex(blob.digest))
         config_descriptor = _write_json_blob(blobs, CONFIG_MEDIA_TYPE, config)
@@ -291,7 +295,7 @@ def write_index_layout(dest: Path, images: Sequence[Path], ref: str) -> Descript
             config = _descriptor(manifest.get("config"), at, _CONFIG_TYPES)
             layers = [_layer(item, at) for item in _list(manifest.get("layers"), at)]
             for blob in (chosen, config, *layers):
-                _link_or_copy(source._path(blob.digest), blobs / _hex(blob.digest))
+                _export(source, blob, blobs / _hex(blob.digest))
             entries.append({**chosen.to_json(), "platform": platform})
         index = _write_json_blob(
             blobs, INDEX_MEDIA_TYPE, {"schemaVersion": 2, "mediaType": INDEX_MEDIA_TYPE,
@@ -373,7 +377,6 @@ class _BlobSource(Protocol):
 
     def read_file(self, name: str) -> bytes: ...
     def open_blob(self, digest: str) -> contextlib.AbstractContextManager[tuple[BinaryIO, int]]: ...
-    def export(self, descriptor: Descriptor, dest: Path) -> None: ...
 
 
 class _DirSource:
@@ -396,10 +399,6 @@ class _DirSource:
         path = self._path(digest)
         with open(path, "rb") as stream:
             yield stream, os.fstat(stream.fileno()).st_size
-
-    def export(self, descriptor: Descriptor, dest: Path) -> None:
-        """Checked when the base was read; a link costs nothing whatever the layer's size."""
-        _link_or_copy(self._path(descriptor.digest), dest)
 
     def _path(self, digest: str) -> Path:
         path = self.root / "blobs" / "sha256" / _hex(digest)
@@ -434,10 +433,6 @@ class _TarSource:
 
     def open_blob(self, digest: str) -> contextlib.AbstractContextManager[tuple[BinaryIO, int]]:
         return self._open(f"blobs/sha256/{_hex(digest)}")
-
-    def export(self, descriptor: Descriptor, dest: Path) -> None:
-        with open(dest, "wb") as target:
-            _verify(self, descriptor, target)
 
     @contextlib.contextmanager
     def _open(self, name: str) -> Iterator[tuple[BinaryIO, int]]:
@@ -534,11 +529,22 @@ def _layer(value: object, where: str) -> Descriptor:
     return Descriptor(_LAYER_TYPES[descriptor.media_type], descriptor.digest, descriptor.size)
 
 
-def _select(source: _BlobSource, ref: str | None, architecture: str) -> Descriptor:
-    """The one image manifest named by ``ref`` (if given) for ``architecture``; nested
-    indexes (multi-platform images) are opened one level deep."""
+def _select(
+    source: _BlobSource, ref: str | None, architecture: str, digest: str | None = None
+) -> Descriptor:
+    """The one image manifest named by ``ref`` (if given) and ``digest`` (if given, the top
+    entry's) for ``architecture``; nested indexes (multi-platform images) are opened one
+    level deep, each checked against its digest."""
     index = _parse(source.read_file("index.json"), f"{source.where}/index.json")
     candidates = _list(index.get("manifests"), f"{source.where}/index.json")
+    if digest is not None:
+        candidates = [c for c in candidates if isinstance(c, dict) and c.get("digest") == digest]
+        if not candidates:
+            raise OciError(
+                f"the base image layout does not hold the pinned {digest}",
+                where=f"{source.where}/index.json",
+                hint="the cache was tampered with; delete this layout and run `mlenv fetch`",
+            )
     if ref is not None:
         candidates = [
             item
@@ -629,14 +635,19 @@ def _move_in(blob: LayerBlob, source: Path, dest: Path) -> None:
     dest.chmod(0o644)
 
 
-def _link_or_copy(source: Path, dest: Path) -> None:
-    """A blob appearing twice (the same layer twice) is already in place."""
+def _export(source: _BlobSource, descriptor: Descriptor, dest: Path) -> None:
+    """A base layer into the new image, copied by the read that hashes it (security invariant
+    1): ``read_base`` checked it earlier, but a base layout in the shared cache can be swapped
+    or rewritten since, and a hard link would let a later write to the cache change the image.
+    A blob appearing twice (the same layer twice) is already in place."""
     if dest.exists():
         return
     try:
-        os.link(source, dest)
-    except OSError:
-        shutil.copyfile(source, dest)
+        with open(dest, "xb") as target:
+            _verify(source, descriptor, target)
+    except BaseException:
+        dest.unlink(missing_ok=True)
+        raise
 
 
 def _check_replaceable(dest: Path) -> None:

@@ -101,9 +101,12 @@ def may_send_credentials(owner: str, url: str, *, token_realm: bool = False) -> 
 @dataclass(frozen=True)
 class LocalRoots:
     """The local directories the manifest itself names (file:// indexes, find-links and
-    channels): the only places a ``file:`` URL may lead, and only from a local source."""
+    channels): the only places a ``file:`` URL may lead, and only from a local source; and
+    whether it names an http(s) source on this machine, the only case in which a local source
+    (a lock, a file:// page) may lead to loopback."""
 
     roots: tuple[Path, ...] = ()
+    loopback: bool = False
 
     @classmethod
     def of(
@@ -119,8 +122,10 @@ class LocalRoots:
         other index, find-links directory or conda channel is its own root, a find-links page
         its directory."""
         roots = []
+        loopback = False
         for location, index in [*((i, True) for i in indexes), *((f, False) for f in find_links)]:
             if "://" in location and urlsplit(location).scheme.lower() != "file":
+                loopback = loopback or is_loopback(urlsplit(location).hostname or "")
                 continue
             path = file_url_to_path(location) if "://" in location else base_dir / location
             path = Path(os.path.realpath(path))
@@ -128,7 +133,7 @@ class LocalRoots:
                 roots.append(path.parent)
             elif path.is_dir():
                 roots.append(path.parent if index and path.name == "simple" else path)
-        return cls(tuple(dict.fromkeys(roots)))
+        return cls(tuple(dict.fromkeys(roots)), loopback)
 
     def holds(self, path: Path) -> bool:
         """``path`` with every symlink and ``..`` resolved lies inside one of the roots."""
@@ -150,7 +155,8 @@ def follow(url: str, *, base: str, where: str, local: LocalRoots = NO_LOCAL_ROOT
     """The absolute URL that ``url`` (a link, a ``<base href>``, a JSON ``url``, a redirect's
     ``Location`` or a lock entry, relative to ``base``) leads to, if mlenv may go there.
 
-    From an http(s) base only http(s) URLs, and none on loopback unless the base is too. A
+    From an http(s) base only http(s) URLs, and none on loopback unless the base is too (from a
+    local base, a lock or a file:// page, only when the manifest names a loopback source). A
     ``file:`` URL (or a plain path, for a lock) only from a ``file:`` base, with no host, and
     inside one of the manifest's ``local`` roots once ``..``, percent-escapes and symlinks are
     resolved. Any other scheme, a backslash or a control character is refused; ``where``
@@ -170,7 +176,9 @@ def follow(url: str, *, base: str, where: str, local: LocalRoots = NO_LOCAL_ROOT
             parts.port  # noqa: B018 - raises on a port that is not a number
         except ValueError:
             raise _refused(url, where, "its port is not a number") from None
-        if is_loopback(parts.hostname) and not base_is_local:
+        if is_loopback(parts.hostname) and not (
+            base_is_local if base_scheme in _WEB else local.loopback
+        ):
             raise _refused(url, where, "it points a remote source at this machine")
         return target
     if scheme != "file":

@@ -57,14 +57,16 @@ def check_output(dest: Path, kind: OutputKind, *, keep: Mapping[str, Path]) -> P
     given = str(dest)
     try:
         real = Path(os.path.realpath(dest))
-        info: os.stat_result | None = dest.lstat()
+        if stat.S_ISLNK(_lstat(dest, missing=0)):
+            raise _refuse(given, kind, f"is a symlink (to {str(dest.readlink())!r})")
+        # What is there is judged at the real path: `src/missing/..` is absent as spelled
+        # (the kernel cannot walk `missing`) but names the existing `src`.
+        info: os.stat_result | None = real.lstat()
     except FileNotFoundError:
         info = None
     except (OSError, ValueError) as exc:  # ValueError: a NUL byte in the path
         why = exc.strerror if isinstance(exc, OSError) else exc
         raise _refuse(given, kind, f"cannot be examined ({why})") from None
-    if info is not None and stat.S_ISLNK(info.st_mode):
-        raise _refuse(given, kind, f"is a symlink (to {str(dest.readlink())!r})")
     for name, protected in _protected(keep):
         if real == protected:
             raise _refuse(given, kind, f"is {name}")
@@ -108,6 +110,14 @@ def _protected(keep: Mapping[str, Path]) -> list[tuple[str, Path]]:
     with contextlib.suppress(RuntimeError):  # no HOME and no user entry: nothing to keep
         found.append(("the home directory", _real(Path.home())))
     return found + [(name, _real(path)) for name, path in keep.items()]
+
+
+def _lstat(path: Path, *, missing: int) -> int:
+    """``path``'s own mode (never followed), ``missing`` when nothing is there."""
+    try:
+        return path.lstat().st_mode
+    except FileNotFoundError:
+        return missing
 
 
 def _real(path: Path) -> Path:

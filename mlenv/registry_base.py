@@ -58,6 +58,16 @@ def layout_dir(cache: ArtifactCache, digest: str) -> Path:
     return cache.root / LAYOUTS / digest.removeprefix("sha256:")
 
 
+def layout_digest(layout: Path) -> str | None:
+    """The digest a pulled base image's layout is kept under (``layout_dir``), which the build
+    holds it to (``oci.read_base(digest=)``): the cache is shared, and a layout planted under a
+    pinned digest's key must not serve another image. None for a layout the manifest names."""
+    name = layout.name
+    if layout.parent.name != LAYOUTS or not re.fullmatch(r"[0-9a-f]{64}", name):
+        return None
+    return f"sha256:{name}"
+
+
 def _pinned(reference: Reference, resolved: str | None) -> str:
     if reference.digest is not None:
         return reference.digest

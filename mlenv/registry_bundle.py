@@ -25,7 +25,7 @@ from urllib.parse import unquote, urlsplit
 
 from mlenv.cache import Artifact, ArtifactCache, IntegrityError, hash_file
 from mlenv.errors import MlenvError
-from mlenv.fetch import FetchResult, Opener, fetch, missing_error
+from mlenv.fetch import FetchResult, Opener, fetch, missing_error, shareable_manifest
 from mlenv.oci import MANIFEST_MEDIA_TYPE, Descriptor, canonical_json
 from mlenv.registry import (
     PushResult,
@@ -90,11 +90,13 @@ def bundle_manifest(
     every blob; the empty config is written into ``scratch``."""
     empty = scratch / "empty.json"
     empty.write_bytes(EMPTY)
+    shared = scratch / "mlenv.toml"
+    shared.write_bytes(shareable_manifest(manifest_path))
     config = Descriptor(EMPTY_MEDIA_TYPE, "sha256:" + hash_file(empty), len(EMPTY))
     layers = [
         _Layer(Descriptor(media, "sha256:" + hash_file(path), path.stat().st_size), path, title)
         for media, path, title in (
-            (MANIFEST_LAYER, manifest_path, "mlenv.toml"),
+            (MANIFEST_LAYER, shared, "mlenv.toml"),
             (LOCK_LAYER, lock_path, "mlenv.lock"),
         )
     ]

@@ -9,6 +9,7 @@ passes one (SOURCE_DATE_EPOCH).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import uuid
@@ -22,8 +23,10 @@ from packaging.utils import canonicalize_name
 from packaging.version import Version
 
 from mlenv import __version__
+from mlenv.cache import ArtifactCache, CacheError
 from mlenv.edit import Section, spec_name
 from mlenv.errors import MlenvError
+from mlenv.fetch import artifacts_of
 from mlenv.index.model import IndexFile
 from mlenv.index.wheelmeta import metadata_member
 from mlenv.lock import Lock, LockedConda, LockedPackage
@@ -190,9 +193,27 @@ def render(document: dict[str, Any]) -> bytes:
     return (json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode()
 
 
+def verified_wheels(cache: ArtifactCache, lock: Lock, scratch: Path) -> Callable[[str], Path]:
+    """``path_of`` for ``wheel_licences`` over the cache: each wheel copied into ``scratch``
+    by the read that hashes it (``ArtifactCache.copy_verified``, security invariant 1), so the
+    SBOM states what the locked bytes declare, never what a swapped cache file says; a wheel
+    absent or not matching the lock gives a path that does not exist (no licence)."""
+    artifacts = {a.sha256: a for a in artifacts_of(lock)}
+
+    def path_of(sha256: str) -> Path:
+        dest = scratch / sha256
+        if sha256 in artifacts and not dest.exists():
+            with contextlib.suppress(CacheError):  # verify --cache reports it; no licence
+                cache.copy_verified(artifacts[sha256], dest)
+        return dest
+
+    return path_of
+
+
 def wheel_licences(path_of: Callable[[str], Path]) -> Licences:
     """Licences from each wheel's METADATA, where the file at ``path_of(sha256)`` exists:
-    License-Expression (PEP 639) first, then License classifiers, then a short License field."""
+    License-Expression (PEP 639) first, then License classifiers, then a short License field.
+    ``path_of`` gives verified copies only (``verified_wheels``, or the build's own)."""
 
     def licences(package: LockedPackage) -> list[dict[str, Any]]:
         path = path_of(package.sha256)

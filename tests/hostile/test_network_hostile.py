@@ -72,7 +72,7 @@ def test_a_download_that_stalls_midway_times_out_and_stores_nothing(tmp_path: Pa
             fetch(
                 artifacts,
                 cache,
-                UrlOpener(http, root, LocalRoots()),
+                UrlOpener(http, root, LocalRoots(loopback=True)),  # the index is on loopback
                 reporter=MemoryReporter(),
                 attempts=2,
                 sleep=lambda _: None,
