@@ -28,7 +28,7 @@ from common import machine
 from tests.support.peers import CUDA_INDEX, LOCAL_INDEX, clean_env, find_links_with_cuda_bindings
 
 sys.path.insert(0, str(Path(__file__).parent))
-from build import MANIFEST  # noqa: E402
+from build import MANIFEST
 
 SPANS: dict[str, list[float]] = defaultdict(list)
 _LOCK = threading.Lock()
@@ -101,7 +101,7 @@ def profile(project: Path, env: dict[str, str]) -> str:
     cpu1 = os.times()
     if code != 0:
         raise SystemExit(f"build failed: {code}")
-    children = (cpu1.children_user - cpu0.children_user) + (cpu1.children_system - cpu0.children_system)
+    children = cpu1.children_user - cpu0.children_user + cpu1.children_system - cpu0.children_system
     own = (cpu1.user - cpu0.user) + (cpu1.system - cpu0.system)
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     lines = ["| stage | wall (s) | calls |", "|---|---|---|"]

@@ -83,14 +83,14 @@ def max_size(env: Mapping[str, str]) -> int:
 
 
 def parse_size(raw: str, where: str) -> int:
-    units = {"": 0, "K": 10, "M": 20, "G": 30, "T": 40}
+    units = {"K": 10, "M": 20, "G": 30, "T": 40}
     text = raw.strip().upper().removesuffix("IB").removesuffix("B")
-    number, unit = (text[:-1], text[-1]) if text[-1:] in units else (text, "")
-    if not number.isdigit():
+    number, shift = (text[:-1], units[text[-1]]) if text[-1:] in units else (text, 0)
+    if not (number.isascii() and number.isdigit()):
         raise LayerCacheError(
             f"{raw!r} is not a size", where=where, hint="write bytes, or a number with K, M, G, T"
         )
-    return int(number) << units[unit]
+    return int(number) << shift
 
 
 def layer_key(
@@ -141,15 +141,16 @@ class LayerCache:
         The copy is hashed on the way: only bytes matching the recorded digest are kept."""
         entry = self._entry(key)
         try:
-            cached = _read_meta((entry / _META).read_bytes(), key)
+            record = (entry / _META).read_bytes()
+        except OSError:
+            return None  # never built, pruned, or a cache that is not mlenv's to read
+        try:
+            cached = _read_meta(record, key)
             with (entry / _BLOB).open("rb") as source, dest.open("wb") as out:
                 digest, size = _copy_hashed(source, out)
-        except FileNotFoundError:
-            dest.unlink(missing_ok=True)
-            return None
         except (OSError, ValueError, TypeError, KeyError) as exc:
             dest.unlink(missing_ok=True)
-            self._drop(entry, reporter, f"unreadable ({exc})")
+            self._drop(entry, reporter, f"unreadable: {exc}")
             return None
         if f"sha256:{digest}" != cached.blob.digest or size != cached.blob.size:
             dest.unlink()
