@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
 import installer
 
@@ -136,9 +136,9 @@ class LayerCache:
         return self.root / key[:2] / key
 
     def get(self, key: str, dest: Path, reporter: Reporter) -> CachedLayer | None:
-        """Copy the entry's blob to ``dest`` and return it, or None when absent or corrupt.
-
-        The copy is hashed on the way: only bytes matching the recorded digest are kept."""
+        """Give the entry's blob at ``dest`` (a hard link when it can, else a copy) and return
+        its record, or None when absent or corrupt. ``dest`` is hashed once it is in place:
+        only bytes matching the recorded digest are kept."""
         entry = self._entry(key)
         try:
             record = (entry / _META).read_bytes()
@@ -146,8 +146,13 @@ class LayerCache:
             return None  # never built, pruned, or a cache that is not mlenv's to read
         try:
             cached = _read_meta(record, key)
-            with (entry / _BLOB).open("rb") as source, dest.open("wb") as out:
-                digest, size = _copy_hashed(source, out)
+            try:
+                os.link(entry / _BLOB, dest)
+            except OSError:
+                if not (entry / _BLOB).is_file():
+                    raise
+                shutil.copyfile(entry / _BLOB, dest)
+            digest, size = _hash(dest)
         except (OSError, ValueError, TypeError, KeyError) as exc:
             dest.unlink(missing_ok=True)
             self._drop(entry, reporter, f"unreadable: {exc}")
@@ -239,15 +244,15 @@ def _read_meta(data: bytes, key: str) -> CachedLayer:
     return CachedLayer(LayerBlob(**body["blob"]), tuple(body["dirs"]))
 
 
-def _copy_hashed(source: Any, out: Any) -> tuple[str, int]:
+def _hash(path: Path) -> tuple[str, int]:
     hasher = hashlib.sha256()
     size = 0
     buffer = bytearray(_CHUNK)
     view = memoryview(buffer)
-    while n := source.readinto(buffer):
-        hasher.update(view[:n])
-        out.write(view[:n])
-        size += n
+    with path.open("rb") as source:
+        while n := source.readinto(buffer):
+            hasher.update(view[:n])
+            size += n
     return hasher.hexdigest(), size
 
 
