@@ -57,8 +57,8 @@ def setup(root: Path, compression: str, outputs: str) -> tuple[Path, dict[str, s
     if not (project / "mlenv.lock").exists():
         project.mkdir(parents=True, exist_ok=True)
         chosen = '["oci", "conda-pack"]' if outputs == "both" else '["oci"]'
-        text = MANIFEST.format(local=LOCAL_INDEX, cuda=CUDA_INDEX, links=links, outputs=chosen)
-        text = text.replace('compression = "zstd"', f'compression = "{compression}"')
+        text = MANIFEST.format(local=LOCAL_INDEX, cuda=CUDA_INDEX, links=links, outputs=chosen,
+                               extra="", compression=compression, layers="")  # fmt: skip
         (project / "mlenv.toml").write_text(text)
         for step in (["lock"], ["fetch"]):
             subprocess.run([sys.executable, "-m", "mlenv", "-q", *step], cwd=project, env=env,
