@@ -25,7 +25,13 @@ from mlenv.atomic import replace_dir, work_dir
 from mlenv.cache import Artifact, ArtifactCache, hash_file
 from mlenv.cuda import CudaVersion, nvidia_require_cuda
 from mlenv.errors import MlenvError
-from mlenv.fetch import MissingArtifactsError, artifacts_of, check_cache, missing_error
+from mlenv.fetch import (
+    BUNDLE_INDEX,
+    MissingArtifactsError,
+    artifacts_of,
+    check_cache,
+    missing_error,
+)
 from mlenv.install import InstallResult, NamedWheel, install_environment
 from mlenv.layer import Compression, Entry, LayerBlob, collect, compressor_versions, write_layer
 from mlenv.layercache import DEFAULT_MAX, BuildInputs, LayerCache, LayerReuse
@@ -195,8 +201,10 @@ def _layer_reuse(
         parents=manifest.build.base_image is None,
         conda=tuple(c.sha256 for c in locked.conda),
     )
+    # A bundle is a carried, listed set of files (verify --bundle refuses any other): not a store.
+    keep = options.layer_cache_max is not None and not (cache.root / BUNDLE_INDEX).exists()
     return LayerReuse(
-        None if options.layer_cache_max is None else LayerCache(cache.root),
+        LayerCache(cache.root) if keep else None,
         plan_layers(locked.packages, manifest.build.layers),
         {canonicalize_name(p.name): p.sha256 for p in locked.packages},
         inputs,

@@ -12,6 +12,7 @@ in a temporary directory and renamed into place whole. The store is bounded
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import os
@@ -93,6 +94,18 @@ def parse_size(raw: str, where: str) -> int:
     return int(number) << shift
 
 
+@functools.cache
+def code_digest() -> str:
+    """sha256 of mlenv's own sources: a change of the code that writes layers (even without a
+    new version or FORMAT, as in development) never reuses a layer the old code wrote."""
+    package = Path(__file__).parent
+    hasher = hashlib.sha256()
+    for path in sorted(package.rglob("*.py")):
+        hasher.update(path.relative_to(package).as_posix().encode() + b"\0")
+        hasher.update(hashlib.sha256(path.read_bytes()).digest())
+    return hasher.hexdigest()
+
+
 def layer_key(
     plan: LayerPlan,
     wheels: Mapping[str, tuple[PlannedWheel, str]],
@@ -106,6 +119,7 @@ def layer_key(
     document = {
         "format": FORMAT,
         "mlenv": __version__,
+        "code": code_digest(),
         "installer": installer.__version__,
         "compressors": compressor_versions(),
         "gzip": [GZIP_LEVEL, GZIP_BLOCK],

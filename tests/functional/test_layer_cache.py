@@ -240,3 +240,17 @@ def test_hash_bytecode_layers_are_reused_byte_identically(tmp_path: Path) -> Non
     cold = project_at(tmp_path / "cold" / "project", "1.1")
     assert build(cold, tmp_path / "cold" / "cache", "--bytecode", "hash").returncode == 0
     assert digests(project / "dist") == digests(cold / "dist")
+
+
+def test_a_bundle_used_as_the_cache_is_left_as_it_was(tmp_path: Path) -> None:
+    """Protects: building from a carried bundle writes no layers into it, so verify --bundle
+    still finds exactly the listed files."""
+    project = project_at(tmp_path / "project")
+    env = {"MLENV_CACHE_DIR": str(tmp_path / "cache")}
+    bundle = tmp_path / "bundle"
+    assert run_mlenv(["fetch", "--bundle", str(bundle)], project, env).returncode == 0
+    built = run_mlenv(["--cache", str(bundle), "build", "--offline"], project)
+    assert built.returncode == 0, built.stderr
+    assert not (bundle / LAYOUT).exists()
+    verified = run_mlenv(["verify", "--bundle", str(bundle)], project)
+    assert verified.returncode == 0, verified.stdout + verified.stderr

@@ -84,12 +84,14 @@ def test_a_wheel_change_reaches_its_layer_and_the_skeleton_only(
 
 
 def test_tool_versions_and_the_format_are_in_the_key(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Protects: another zlib/zstd, installer, mlenv or layer format means new bytes."""
+    """Protects: another zlib/zstd, installer, mlenv (version or source) or layer format means
+    new bytes."""
     key = layer_key(GROUP, wheels(), INPUTS)
     for name, value in [
         ("FORMAT", layercache.FORMAT + 1),
         ("__version__", "0.0.0-other"),
         ("GZIP_BLOCK", 1 << 16),
+        ("code_digest", lambda: "0" * 64),
         ("compressor_versions", lambda: {"zlib": "0.0"}),
     ]:
         with monkeypatch.context() as patch:
