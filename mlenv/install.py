@@ -31,6 +31,7 @@ import base64
 import bz2
 import configparser
 import csv
+import functools
 import hashlib
 import importlib.util
 import io
@@ -53,7 +54,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from email.parser import HeaderParser
 from pathlib import Path
-from typing import IO, BinaryIO, Literal
+from typing import IO, BinaryIO, Literal, TypeVar
 
 from installer import install
 from installer.destinations import SchemeDictionaryDestination
@@ -69,6 +70,7 @@ from mlenv.ownership import Kind, Owner, PathLedger
 from mlenv.placement import path_problem
 from mlenv.report import Reporter
 
+_T = TypeVar("_T")
 MAX_WHEEL_BYTES = 8 << 30
 MAX_RATIO = 200.0
 
@@ -721,11 +723,22 @@ def _install_all(
     root: Path, wheels: list[_Wheel], layout: _Layout, reporter: Reporter, jobs: int
 ) -> list[dict[str, tuple[str, int]]]:
     """Wheels write disjoint files, so they install concurrently; errors come in wheel order."""
+    return _each(
+        reporter, "Installing wheels", "wheels", jobs,
+        [functools.partial(_install_one, root, wheel, layout) for wheel in wheels],
+    )  # fmt: skip
+
+
+def _each(
+    reporter: Reporter, title: str, unit: str, jobs: int, calls: Sequence[Callable[[], _T]]
+) -> list[_T]:
+    """Run ``calls`` on ``jobs`` threads with a progress task; results (and the first error)
+    in the order given."""
     with (
-        reporter.task("Installing wheels", total=len(wheels), unit="wheels") as task,
+        reporter.task(title, total=len(calls), unit=unit) as task,
         ThreadPoolExecutor(max_workers=jobs) as pool,
     ):
-        futures = [pool.submit(_install_one, root, wheel, layout) for wheel in wheels]
+        futures = [pool.submit(call) for call in calls]
         for _ in as_completed(futures):
             task.advance()
     return [future.result() for future in futures]
@@ -794,14 +807,8 @@ def _compile(
     """Hash-based .pyc for every module, naming the final paths: one fresh interpreter per
     distribution, so a package's .pyc bytes never depend on which other packages were compiled
     in the same run (a layer cache reuses packages one by one)."""
-    with (
-        reporter.task("Compiling bytecode", total=len(installed), unit="packages") as task,
-        ThreadPoolExecutor(max_workers=jobs) as pool,
-    ):
-        futures = [pool.submit(_compile_one, root, layout, files) for files in installed]
-        for _ in as_completed(futures):
-            task.advance()
-    failed = sum(future.result() for future in futures)
+    calls = [functools.partial(_compile_one, root, layout, files) for files in installed]
+    failed = sum(_each(reporter, "Compiling bytecode", "packages", jobs, calls))
     if failed:
         reporter.info(f"{failed} file(s) are not valid Python and were not byte-compiled")
 
