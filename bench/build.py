@@ -1,26 +1,32 @@
-"""Benchmark `mlenv build --offline` against the naive pipeline, and its archive stage alone.
+"""Benchmark `mlenv build --offline` against the naive pipeline, cold and after a bump.
 
     python bench/build.py [--repeats N]
 
 Input: the CUDA-13 torch 2.14.1 stack (several GB installed) from this machine's local indexes,
-locked and fetched once (warm cache). Alternated, N times each:
-  (a) `mlenv build --offline` (zstd, both outputs; and the OCI output alone) against the naive
-      pipeline on the same wheels: `pip install --no-deps --no-index` into a fresh venv, then
-      `tar | zstd -3 -T0`;
-  (b) the archive stage alone on the same installed tree: mlenv's deterministic writer (zstd and
-      gzip) against `tar | zstd -3 -T0` and `tar | pigz -6 -p 2`;
-  (c) peak memory (max RSS) and output sizes.
-Writes bench/results/build.md.
+locked and fetched once (warm artifact cache). Alternated, N times each:
+  (a) cold builds (no layer cache): zstd with both outputs, zstd with the OCI image only, gzip
+      with both outputs; against the naive pipelines on the same wheels: `pip install --no-deps
+      --no-index` into a fresh venv, then `tar | zstd -3 -T0` or `tar | pigz -6 -p 2`;
+  (b) a rebuild after bumping fsspec (`layers = "auto"`, zstd, OCI only) with the layer cache of
+      the build before the bump, checked byte for byte against a cold build of the new lock;
+  (c) peak memory (max RSS) of every mlenv run, and the peak scratch disk of the run.
+Everything lives under one temporary root, removed afterwards (``--root DIR`` keeps and reuses
+one: locks and fetches are skipped when present). ``--only`` picks cases by number (1-7, in the
+order above). Writes bench/results/build.md.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import functools
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
+import threading
+import tomllib
 from pathlib import Path
 
 from common import Case, machine, publish, run_alternating, table, timings
@@ -41,130 +47,200 @@ index-url = "{local}"
 extra-index-urls = ["{cuda}"]
 find-links = ["{links}"]
 index-strategy = "best-match"
-dependencies = ["torch==2.14.1"]
+dependencies = ["torch==2.14.1"{extra}]
 [build]
-compression = "zstd"
+compression = "{compression}"
 outputs = {outputs}
-"""
+{layers}"""
+BOTH = '["oci", "conda-pack"]'
+NAMES = [
+    "mlenv build, zstd, OCI + conda-pack (cold)",
+    "mlenv build, zstd, OCI only (cold)",
+    "naive: pip install + tar | zstd -3 -T0",
+    "mlenv build, gzip, OCI + conda-pack (cold)",
+    "naive: pip install + tar | pigz -6 -p 2",
+    'rebuild after bumping fsspec (layers = "auto", zstd, OCI only)',
+    'cold build of the bumped lock (layers = "auto", zstd, OCI only)',
+]
+FSSPEC_BEFORE, FSSPEC_AFTER = "2026.7.0", "2026.9.0"
 
-PACK = """\
-import sys
-from pathlib import Path
-from mlenv.pack import write_pack
-with open(sys.argv[2], "wb") as out:
-    write_pack(Path(sys.argv[1]), "/opt/mlenv/torch", out, compression=sys.argv[3], mtime=0)
-"""
 
+def digests(dist: Path) -> dict[str, str]:
+    from mlenv.build import output_digests
 
-def tree_size(root: Path) -> int:
-    return sum(p.lstat().st_size for p in root.rglob("*") if p.is_file() and not p.is_symlink())
+    return output_digests(dist)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--root", type=Path)
+    parser.add_argument("--only", help="comma-separated case numbers, e.g. 3,6,7")
     args = parser.parse_args()
     links = find_links_with_cuda_bindings()
     mlenv = [sys.executable, "-m", "mlenv", "-q"]
-    with tempfile.TemporaryDirectory(prefix="mlenv-bench-build-", dir="/var/tmp") as tmp:
-        work = Path(tmp)
-        env = clean_env(MLENV_CACHE_DIR=str(work / "cache"))
-        projects = {}
-        for name, outputs in (("both", '["oci", "conda-pack"]'), ("oci", '["oci"]')):
-            project = work / name
-            project.mkdir()
-            (project / "mlenv.toml").write_text(MANIFEST.format(
-                local=LOCAL_INDEX, cuda=CUDA_INDEX, links=links, outputs=outputs))  # fmt: skip
+    with contextlib.ExitStack() as stack:
+        if args.root is None:
+            tmp = stack.enter_context(
+                tempfile.TemporaryDirectory(prefix="mlenv-bench-build-", dir="/var/tmp")
+            )
+        work = Path(tmp) if args.root is None else args.root
+        cache = work / "cache"
+        env = clean_env(MLENV_CACHE_DIR=str(cache))
+
+        def project(name: str, compression: str, outputs: str, fsspec: str = "",
+                    layers: str = "") -> Path:  # fmt: skip
+            where = work / name
+            if (where / "mlenv.lock").exists():
+                return where
+            where.mkdir(exist_ok=True)
+            extra = f', "fsspec=={fsspec}"' if fsspec else ""
+            (where / "mlenv.toml").write_text(MANIFEST.format(
+                local=LOCAL_INDEX, cuda=CUDA_INDEX, links=links, outputs=outputs, extra=extra,
+                compression=compression, layers=layers))  # fmt: skip
             for step in (["lock"], ["fetch"]):
-                subprocess.run([*mlenv, *step], cwd=project, env=env, check=True)
-            projects[name] = project
+                subprocess.run([*mlenv, *step], cwd=where, env=env, check=True)
+            return where
+
+        both = project("both", "zstd", BOTH)
+        oci = project("oci", "zstd", '["oci"]')
+        gz = project("gzip", "gzip", BOTH)
+        auto = 'layers = "auto"\n'
+        before = project("before", "zstd", '["oci"]', FSSPEC_BEFORE, auto)
+        after = project("after", "zstd", '["oci"]', FSSPEC_AFTER, auto)
         # The naive pipeline gets the very same wheel files, under their names.
         wheels = work / "wheels"
+        shutil.rmtree(wheels, ignore_errors=True)
         wheels.mkdir()
-        lock_text = (projects["both"] / "mlenv.lock").read_text()
-        import tomllib
-
-        for package in tomllib.loads(lock_text)["platform"]["linux-64"]["package"]:
+        for package in tomllib.loads((both / "mlenv.lock").read_text())["platform"]["linux-64"][
+            "package"
+        ]:
             sha = package["sha256"]
-            src = work / "cache" / "artifacts-v1" / "sha256" / sha[:2] / sha
+            src = cache / "artifacts-v1" / "sha256" / sha[:2] / sha
             os.link(src, wheels / package["filename"])
-        venv, naive_out = work / "venv", work / "naive.tar.zst"
+        venv, naive_out = work / "venv", work / "naive.tar"
 
         def naive_prepare() -> None:
             shutil.rmtree(venv, ignore_errors=True)
             naive_out.unlink(missing_ok=True)
 
-        naive = (
+        install = (
             f"set -e; /usr/bin/python3.11 -m venv --without-pip {venv}; "
             f"{sys.executable} -m pip --python {venv}/bin/python install -q --no-deps "
             f"--no-index --no-compile {wheels}/*.whl; "
-            f"tar -C {venv} -cf - . | zstd -q -3 -T0 -o {naive_out}"
         )
-        end_to_end = [
-            Case("mlenv build --offline (zstd; OCI + conda-pack)", lambda: [*mlenv, "build",
-                 "--offline"], env, lambda: shutil.rmtree(projects["both"] / "dist", True),
-                 projects["both"]),
-            Case("mlenv build --offline (zstd; OCI only)", lambda: [*mlenv, "build", "--offline"],
-                 env, lambda: shutil.rmtree(projects["oci"] / "dist", True), projects["oci"]),
-            Case("naive: pip install --no-deps --no-index + tar | zstd -3 -T0",
-                 lambda: ["sh", "-c", naive], clean_env(), naive_prepare, work),
+        naive_zstd = install + f"tar -C {venv} -cf - . | zstd -q -3 -T0 -o {naive_out}"
+        naive_gzip = install + f"tar -C {venv} -cf - . | pigz -6 -p 2 > {naive_out}"
+
+        def cold(where: Path) -> None:
+            shutil.rmtree(where / "dist", ignore_errors=True)
+            shutil.rmtree(cache / "layers-v1", ignore_errors=True)
+
+        def bumped() -> None:
+            """The layer cache of the build before the bump, then the bumped project's lock."""
+            cold(after)
+            subprocess.run([*mlenv, "build", "--offline"], cwd=before, env=env, check=True)
+
+        rss: dict[str, list[int]] = {}
+
+        def measured(name: str) -> list[str]:
+            """The build under /usr/bin/time: its peak RSS goes to a file per case."""
+            out = work / f"rss-{len(rss.setdefault(name, []))}-{abs(hash(name))}"
+            rss[name].append(0)
+            return ["/usr/bin/time", "-f", "%M", "-o", str(out), *mlenv, "build", "--offline"]
+
+        identical: list[bool] = []
+
+        def cold_after() -> None:
+            """Before the cold build of the bumped lock: keep the digests of the rebuild."""
+            if (after / "dist").is_dir():
+                rebuilt.append(digests(after / "dist"))
+            cold(after)
+
+        rebuilt: list[dict[str, str]] = []
+        build = ["build", "--offline"]
+        cases = [
+            Case(NAMES[0], lambda: [*mlenv, *build], env,
+                 lambda: cold(both), both),
+            Case(NAMES[1], lambda: [*mlenv, *build], env,
+                 lambda: cold(oci), oci),
+            Case(NAMES[2], lambda: ["sh", "-c", naive_zstd],
+                 clean_env(), naive_prepare, work),
+            Case(NAMES[3], lambda: [*mlenv, *build], env,
+                 lambda: cold(gz), gz),
+            Case(NAMES[4], lambda: ["sh", "-c", naive_gzip],
+                 clean_env(), naive_prepare, work),
+            Case(NAMES[5],
+                 lambda: [*mlenv, *build], env, bumped, after),
+            Case(NAMES[6],
+                 lambda: [*mlenv, *build], env, cold_after, after),
         ]  # fmt: skip
-        run_alternating(end_to_end, args.repeats)
-        peaks = {}
-        for case in (end_to_end[0], end_to_end[2]):
-            case.prepare()
-            timed = subprocess.run(
-                ["/usr/bin/time", "-f", "%M", *case.command()],
-                env=case.env,
-                cwd=case.cwd,
-                capture_output=True,
-                text=True,
-                check=True,
+        chosen = sorted({int(n) for n in args.only.split(",")}) if args.only else range(1, 8)
+        cases = [cases[n - 1] for n in chosen]
+        for case in cases:
+            if case.command()[0] == sys.executable:
+                case.command = functools.partial(measured, case.name)
+        start = shutil.disk_usage(work).used
+        peak = [start]
+        done = threading.Event()
+
+        def sample() -> None:
+            while not done.wait(0.2):
+                peak[0] = max(peak[0], shutil.disk_usage(work).used)
+
+        watcher = threading.Thread(target=sample)
+        watcher.start()
+        try:
+            run_alternating(cases, args.repeats)
+        finally:
+            done.set()
+            watcher.join()
+        scratch = peak[0] - start
+        peaks = {
+            name: max(
+                int(p.read_text().split()[-1]) * 1024 for p in work.glob(f"rss-*-{abs(hash(name))}")
             )
-            peaks[case.name] = int(timed.stderr.strip().splitlines()[-1]) * 1024  # fmt: skip
-        # (b) the archive stage alone, on one installed tree (the naive venv, fully installed).
-        tree = venv
-        stage = [
-            Case("mlenv pack writer (zstd -3, 2 threads)", lambda: [sys.executable, "-c", PACK,
-                 str(tree), str(work / "a.tar.zst"), "zstd"], clean_env(), cwd=work),
-            Case("tar | zstd -3 -T0", lambda: ["sh", "-c", f"tar -C {tree} -cf - . | zstd -q -3 "
-                 f"-T0 > {work / 'b.tar.zst'}"], clean_env(), cwd=work),
-            Case("mlenv pack writer (gzip -6, 1 thread)", lambda: [sys.executable, "-c", PACK,
-                 str(tree), str(work / "a.tar.gz"), "gzip"], clean_env(), cwd=work),
-            Case("tar | pigz -6 -p 2", lambda: ["sh", "-c", f"tar -C {tree} -cf - . | pigz -6 -p 2"
-                 f" > {work / 'b.tar.gz'}"], clean_env(), cwd=work),
-        ]  # fmt: skip
-        run_alternating(stage, args.repeats)
-        sizes = {
-            "installed tree": tree_size(venv),
-            "naive tar.zst": naive_out.stat().st_size,
-            "mlenv image.tar (zstd layer)": (projects["oci"] / "dist" / "image.tar").stat().st_size,
-            "mlenv conda-pack .tar.zst": (projects["both"] / "dist" / "torch.tar.zst")
-            .stat()
-            .st_size,
+            for name in rss
         }
-    by = {c.name: c.median for c in end_to_end + stage}
-    naive_name = end_to_end[2].name
+        if rebuilt and (after / "dist").is_dir():
+            identical.append(rebuilt[-1] == digests(after / "dist"))
+        files = {
+            "mlenv image.tar (zstd, one layer)": both / "dist" / "image.tar",
+            "mlenv image.tar (zstd, auto layers)": after / "dist" / "image.tar",
+            "mlenv conda-pack .tar.zst": both / "dist" / "torch.tar.zst",
+        }
+        sizes = {name: path.stat().st_size for name, path in files.items() if path.exists()}
+        sizes["installed tree (naive venv)"] = sum(
+            p.lstat().st_size for p in venv.rglob("*") if p.is_file() and not p.is_symlink()
+        )
+    by = {c.name: c.median for c in cases}
+    pairs = [
+        ("cold, zstd, both outputs / naive zstd (target <= 0.8)", 0, 2),
+        ("cold, zstd, OCI only / naive zstd (target <= 0.6)", 1, 2),
+        ('cold, zstd, OCI only, layers = "auto" / naive zstd', 6, 2),
+        ("cold, gzip, both outputs / naive pigz (target <= 1.0)", 3, 4),
+        ("rebuild after the fsspec bump / cold build of that lock (target <= 0.1)", 5, 6),
+    ]
     ratios = [
-        ["(a) mlenv build, both outputs / naive (target <= 1.0)",
-         f"{by[end_to_end[0].name] / by[naive_name]:.2f}"],
-        ["(a) mlenv build, OCI only / naive", f"{by[end_to_end[1].name] / by[naive_name]:.2f}"],
-        ["(b) mlenv writer zstd / tar | zstd -T0 (target <= 1.3)",
-         f"{by[stage[0].name] / by[stage[1].name]:.2f}"],
-        ["(b) mlenv writer gzip / tar | pigz", f"{by[stage[2].name] / by[stage[3].name]:.2f}"],
-    ]  # fmt: skip
-    size_rows = [[k, f"{v / 2**20:.0f} MiB"] for k, v in sizes.items()]
+        (label, by[NAMES[a]] / by[NAMES[b]])
+        for label, a, b in pairs
+        if NAMES[a] in by and NAMES[b] in by
+    ]
     publish(
         "build.md",
         "`mlenv build --offline` against the naive pipeline",
-        f"Machine: {machine()}. {args.repeats} alternated runs; wall-clock seconds.\n"
-        "Input: torch 2.14.1 (CUDA 13) and its 28 dependencies, warm cache, page cache warm.",
-        timings(end_to_end + stage, digits=1),
-        table(ratios, ["ratio", "value"]),
-        table(size_rows, ["output", "size"]),
-        "(c) Peak RSS: "
-        + "; ".join(f"{name}: {rss / 2**20:.0f} MiB" for name, rss in peaks.items())
-        + " (streaming: no file is ever held whole in memory).",
+        f"Machine: {machine()} (shared with other jobs). {args.repeats} alternated runs; "
+        "wall-clock seconds.\nInput: torch 2.14.1 (CUDA 13) and its 28 dependencies, warm "
+        "artifact cache, page cache warm; cold = no layer cache.",
+        timings(cases, digits=1),
+        table([[name, f"{value:.2f}"] for name, value in ratios], ["ratio", "value"]),
+        f"The rebuild after the bump is byte-identical to the cold build of the bumped lock "
+        f"(every file of dist/ compared, last round): {identical or 'not measured'}.",
+        table([[k, f"{v / 2**20:.0f} MiB"] for k, v in sizes.items()], ["output", "size"]),
+        table([[k, f"{v / 2**20:.0f} MiB"] for k, v in peaks.items()], ["mlenv run", "peak RSS"]),
+        f"Peak scratch disk during the runs: {scratch / 2**30:.1f} GiB above the start (the "
+        "staging tree, the outputs and the kept layers of one run at a time; sampled every "
+        "0.2 s on a shared disk).",
     )
 
 

@@ -16,7 +16,9 @@ from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, BinaryIO, Literal
+
+from packaging.utils import canonicalize_name
 
 from mlenv import __version__
 from mlenv.atomic import work_dir
@@ -24,6 +26,7 @@ from mlenv.cache import Artifact, ArtifactCache, hash_file
 from mlenv.cuda import CudaVersion, nvidia_require_cuda
 from mlenv.errors import MlenvError
 from mlenv.fetch import (
+    BUNDLE_INDEX,
     MissingArtifactsError,
     artifacts_of,
     check_cache,
@@ -31,7 +34,8 @@ from mlenv.fetch import (
     missing_from,
 )
 from mlenv.install import InstallResult, NamedWheel, install_environment
-from mlenv.layer import Compression, LayerBlob, collect, compressor_versions, write_layer
+from mlenv.layer import Compression, Entry, LayerBlob, collect, compressor_versions, write_layer
+from mlenv.layercache import DEFAULT_MAX, BuildInputs, LayerCache, LayerReuse
 from mlenv.layering import plan_layers, split_entries
 from mlenv.lock import Lock
 from mlenv.locker import to_record
@@ -103,6 +107,9 @@ class BuildOptions:
     epoch: int
     bytecode: Literal["none", "hash"] = "none"
     tag: str = "latest"
+    # The layer cache's bound in bytes; None: neither read nor write it (build --check's second
+    # build, so that a reused layer is compared with a fresh one).
+    layer_cache_max: int | None = DEFAULT_MAX
 
 
 def build(
@@ -145,6 +152,7 @@ def build(
         copies = _verified_copies(artifacts, cache, work / "artifacts", reporter)
         wheels = [NamedWheel(p.filename, copies / p.sha256) for p in locked.packages]
         staging = work / "staging"
+        reuse = _layer_reuse(manifest, lock, interpreter, cache, work, options, reporter)
         conda_tree = None
         if locked.conda:
             from mlenv.conda import install as install_conda
@@ -167,6 +175,7 @@ def build(
             bytecode=options.bytecode,
             reporter=reporter,
             onto=conda_tree,
+            select=None if reuse is None else reuse.select,
         )
         out = work / "out"
         out.mkdir()
@@ -186,9 +195,10 @@ def build(
         with ThreadPoolExecutor(2) as pool:
             jobs = {}
             if "oci" in manifest.build.outputs:
+                assert reuse is not None
                 jobs["oci"] = pool.submit(
                     _image, manifest, manifest_dir, lock, record["lock-sha256"], staging,
-                    installed, out, options, reporter, sbom["sha256"],
+                    installed, out, options, reporter, sbom["sha256"], reuse,
                 )  # fmt: skip
             if "conda-pack" in manifest.build.outputs:
                 jobs["conda-pack"] = pool.submit(
@@ -198,7 +208,46 @@ def build(
         (out / BUILD_RECORD).write_bytes(canonical_json(record) + b"\n")
         shutil.rmtree(staging)
         replace_output(out, dist, BUILD_OUTPUT, keep=keep)
+    if reuse is not None and options.layer_cache_max is not None:
+        LayerCache(cache.root).prune(options.layer_cache_max, keep=reuse.keys)
     return record
+
+
+def _layer_reuse(
+    manifest: Manifest,
+    lock: Lock,
+    interpreter: str,
+    cache: ArtifactCache,
+    work: Path,
+    options: BuildOptions,
+    reporter: Reporter,
+) -> LayerReuse | None:
+    """The image's layers and which of them the layer cache already has (no image: None)."""
+    if "oci" not in manifest.build.outputs:
+        return None
+    locked = lock.platform(options.platform)
+    env = manifest.environment
+    inputs = BuildInputs(
+        prefix=env.prefix,
+        interpreter=interpreter,
+        python=env.python,
+        bytecode=options.bytecode,
+        compression=manifest.build.compression,
+        epoch=options.epoch,
+        parents=manifest.build.base_image is None,
+        conda=tuple(c.sha256 for c in locked.conda),
+    )
+    # A bundle is a carried, listed set of files (verify --bundle refuses any other): not a store.
+    keep = options.layer_cache_max is not None and not (cache.root / BUNDLE_INDEX).exists()
+    return LayerReuse(
+        LayerCache(cache.root) if keep else None,
+        plan_layers(locked.packages, manifest.build.layers),
+        {canonicalize_name(p.name): p.sha256 for p in locked.packages},
+        inputs,
+        work / "reused",
+        reporter,
+        install_all="conda-pack" in manifest.build.outputs,
+    )
 
 
 def _verified_copies(
@@ -227,6 +276,7 @@ def _image(
     options: BuildOptions,
     reporter: Reporter,
     sbom_sha256: str,
+    reuse: LayerReuse,
 ) -> dict[str, Any]:
     env = manifest.environment
     base = None
@@ -235,7 +285,7 @@ def _image(
 
         layout = manifest_dir / manifest.build.base_image
         base = read_base(layout, platform=options.platform, digest=layout_digest(layout))
-    plans = plan_layers(lock.platform(options.platform).packages, manifest.build.layers)
+    plans = reuse.plans
     depth = len(plans) + (len(base.layers) if base is not None else 0)
     if depth > MAX_LAYERS:
         raise BuildError(
@@ -246,21 +296,22 @@ def _image(
             "with fewer layers",
         )
     dest = env.prefix.strip("/")
-    members = split_entries(
-        plans, collect(staging, dest, parents=base is None), installed.distributions, dest
-    )
+    tree = collect(staging, dest, parents=base is None)
+    members = split_entries(plans, tree, installed.distributions, dest, held=reuse.held())
     layers: list[tuple[LayerBlob, Path]] = []
     for number, entries in enumerate(members):
-        path = out / f"layer-{number}.tmp"
-        with path.open("wb") as stream:
-            blob = write_layer(
+
+        def write(stream: BinaryIO, label: str, entries: Sequence[Entry] = entries) -> LayerBlob:
+            return write_layer(
                 entries,
                 stream,
                 compression=manifest.build.compression,
                 mtime=options.epoch,
                 reporter=reporter,
+                label=label,
             )
-        layers.append((blob, path))
+
+        layers.append(reuse.layer(number, entries, out / f"layer-{number}.tmp", write))
     spec = ImageSpec(
         name=env.name,
         platform=options.platform,

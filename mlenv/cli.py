@@ -34,7 +34,7 @@ from mlenv.errors import (
 )
 from mlenv.manifest import PYTHON_MINORS, Manifest, loads
 from mlenv.outputs import OutputKind, check_output
-from mlenv.report import HumanReporter, JsonReporter, QuietReporter, Reporter
+from mlenv.report import HumanReporter, JsonReporter, QuietReporter, Reporter, human_bytes
 from mlenv.target import Target
 from mlenv.templates import starter_manifest
 
@@ -654,9 +654,11 @@ def build(
     (layout and image.tar, loadable by docker, podman and skopeo), a conda-pack archive and
     build.json, byte-identical on any clean runner."""
     import tempfile
+    from dataclasses import replace
 
     from mlenv.build import BuildOptions, output_digests, source_date_epoch
     from mlenv.build import build as build_one
+    from mlenv.layercache import max_size
     from mlenv.multiplatform import build_platforms
 
     manifest = session.load_manifest()
@@ -675,6 +677,7 @@ def build(
         epoch=source_date_epoch(os.environ),
         bytecode="hash" if bytecode == "hash" else "none",
         tag=tag,
+        layer_cache_max=max_size(os.environ),
     )
     target = dist or session.manifest_path.parent / "dist"
     args = (manifest, session.manifest_path.parent, lock_, lock_bytes, session.artifact_cache())
@@ -682,7 +685,9 @@ def build(
     if check:
         with tempfile.TemporaryDirectory(prefix="mlenv-check-") as scratch:
             again = Path(scratch) / "elsewhere" / "dist"
-            build_outputs(*args, again, options, reporter=session.reporter)
+            # Without the layer cache: every reused layer is compared with one built afresh.
+            cold = replace(options, layer_cache_max=None)
+            build_outputs(*args, again, cold, reporter=session.reporter)
             first, second = output_digests(target), output_digests(again)
         differing = sorted(k for k in first.keys() | second.keys() if first.get(k) != second.get(k))
         if differing:
@@ -1363,6 +1368,37 @@ def _imported_manifest(
     source = str(session.manifest_path)
     base = session.manifest_path.absolute().parent
     return manifest_text(imported, name=name, python=python, cuda=target, source=source, base=base)
+
+
+@cli.group(name="cache")
+def cache_group() -> None:
+    """Manage the local cache."""
+
+
+@cache_group.command(name="prune")
+@click.option(
+    "--max-size",
+    help="Keep at most this much of built layers, e.g. 5G (default $MLENV_LAYER_CACHE_MAX, "
+    "else 10G); 0 empties the layer cache.",
+)
+@click.pass_obj
+def cache_prune(session: Session, max_size: str | None) -> None:
+    """Drop the least recently used built layers until the layer cache fits its limit
+    (downloaded artifacts are never pruned: a lock's build needs them offline)."""
+    from mlenv import layercache
+
+    limit = (
+        layercache.max_size(os.environ)
+        if max_size is None
+        else layercache.parse_size(max_size, "--max-size")
+    )
+    store = layercache.LayerCache(session.cache_root)
+    removed, freed = store.prune(limit)
+    kept = sum(size for _, size, _ in store.entries())
+    session.reporter.info(
+        f"layer cache {store.root}: removed {removed} layer(s), {human_bytes(freed)}; "
+        f"{human_bytes(kept)} kept (limit {human_bytes(limit)})"
+    )
 
 
 @cli.command()

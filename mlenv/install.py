@@ -31,6 +31,7 @@ import base64
 import bz2
 import configparser
 import csv
+import functools
 import hashlib
 import importlib.util
 import io
@@ -47,13 +48,13 @@ import tarfile
 import tempfile
 import zipfile
 import zlib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from email.parser import HeaderParser
 from pathlib import Path
-from typing import IO, BinaryIO, Literal
+from typing import IO, BinaryIO, Literal, TypeVar
 
 from installer import install
 from installer.destinations import SchemeDictionaryDestination
@@ -69,6 +70,7 @@ from mlenv.ownership import Kind, Owner, PathLedger
 from mlenv.placement import path_problem
 from mlenv.report import Reporter
 
+_T = TypeVar("_T")
 MAX_WHEEL_BYTES = 8 << 30
 MAX_RATIO = 200.0
 
@@ -179,6 +181,21 @@ class InstalledDistribution:
     version: str
     dist_info: str  # relative to the staging root
     files: tuple[str, ...]  # relative to the staging root, sorted; dist-info and .pyc included
+
+
+@dataclass(frozen=True)
+class PlannedWheel:
+    """A vetted wheel before anything is written: with its file, what decides what it installs
+    (a member another wheel owns is skipped, so one package's files depend on the others)."""
+
+    name: str  # canonical
+    filename: str
+    skipped: tuple[str, ...]  # members not written, sorted
+
+
+# Given every vetted wheel, the names of the distributions to write; the others are vetted (so
+# that the owners of shared paths stay the same) but not installed: a layer cache has them.
+Select = Callable[[tuple[PlannedWheel, ...]], Collection[str]]
 
 
 @dataclass(frozen=True)
@@ -312,13 +329,14 @@ def install_environment(
     max_wheel_bytes: int = MAX_WHEEL_BYTES,
     max_ratio: float = MAX_RATIO,
     onto: Path | None = None,
+    select: Select | None = None,
 ) -> InstallResult:
     """Install ``wheels`` into ``staging`` so that the tree runs unchanged once moved to ``prefix``.
 
     All or nothing: ``staging`` must be absent or empty and receives the finished tree only.
     ``onto`` is a conda prefix (already laid out for ``prefix``) to install on top of instead
     of a venv: it is moved into the tree, and a wheel that would overwrite one of its files is
-    refused.
+    refused. ``select`` picks the distributions written (default: all of them).
     """
     existing = frozenset(_relative_kinds(onto)) if onto is not None else frozenset()
     layout = _Layout(
@@ -342,6 +360,9 @@ def install_environment(
             key=lambda wheel: wheel.filename,
         )
         _assign_owners(planned, layout)
+        if select is not None:
+            chosen = set(select(tuple(_planned(wheel) for wheel in planned)))
+            planned = [wheel for wheel in planned if wheel.name in chosen]
         for wheel in planned:
             if wheel.dropped:
                 reporter.warning(
@@ -362,6 +383,10 @@ def install_environment(
             shutil.rmtree(tmp, ignore_errors=True)
             raise
     return result
+
+
+def _planned(wheel: _Wheel) -> PlannedWheel:
+    return PlannedWheel(wheel.name, wheel.filename, tuple(sorted(wheel.source.skip)))
 
 
 def _absolute(path: str, what: str) -> str:
@@ -651,7 +676,7 @@ def _build(
         (root / parent).mkdir(parents=True, exist_ok=True)  # before threads race to create them
     installed = _install_all(root, wheels, layout, reporter, jobs)
     if bytecode == "hash":
-        _compile(root, layout, installed, reporter)
+        _compile(root, layout, installed, reporter, jobs)
     for wheel, files in zip(wheels, installed, strict=True):
         _write_record(root, layout, wheel, files)
     _normalise_modes(root)
@@ -698,11 +723,22 @@ def _install_all(
     root: Path, wheels: list[_Wheel], layout: _Layout, reporter: Reporter, jobs: int
 ) -> list[dict[str, tuple[str, int]]]:
     """Wheels write disjoint files, so they install concurrently; errors come in wheel order."""
+    return _each(
+        reporter, "Installing wheels", "wheels", jobs,
+        [functools.partial(_install_one, root, wheel, layout) for wheel in wheels],
+    )  # fmt: skip
+
+
+def _each(
+    reporter: Reporter, title: str, unit: str, jobs: int, calls: Sequence[Callable[[], _T]]
+) -> list[_T]:
+    """Run ``calls`` on ``jobs`` threads with a progress task; results (and the first error)
+    in the order given."""
     with (
-        reporter.task("Installing wheels", total=len(wheels), unit="wheels") as task,
+        reporter.task(title, total=len(calls), unit=unit) as task,
         ThreadPoolExecutor(max_workers=jobs) as pool,
     ):
-        futures = [pool.submit(_install_one, root, wheel, layout) for wheel in wheels]
+        futures = [pool.submit(call) for call in calls]
         for _ in as_completed(futures):
             task.advance()
     return [future.result() for future in futures]
@@ -762,38 +798,46 @@ def _digest(algorithm: str, value: str) -> bytes | None:
 
 
 def _compile(
-    root: Path, layout: _Layout, installed: list[dict[str, tuple[str, int]]], reporter: Reporter
+    root: Path,
+    layout: _Layout,
+    installed: list[dict[str, tuple[str, int]]],
+    reporter: Reporter,
+    jobs: int,
 ) -> None:
-    """Hash-based .pyc for every module, in one fixed order, naming the final paths."""
-    sources = sorted(
-        (path, index)
-        for index, files in enumerate(installed)
-        for path in files
-        if path.startswith(f"{layout.site}/") and path.endswith(".py")
+    """Hash-based .pyc for every module, naming the final paths: one fresh interpreter per
+    distribution, so a package's .pyc bytes never depend on which other packages were compiled
+    in the same run (a layer cache reuses packages one by one)."""
+    calls = [functools.partial(_compile_one, root, layout, files) for files in installed]
+    failed = sum(_each(reporter, "Compiling bytecode", "packages", jobs, calls))
+    if failed:
+        reporter.info(f"{failed} file(s) are not valid Python and were not byte-compiled")
+
+
+def _compile_one(root: Path, layout: _Layout, files: dict[str, tuple[str, int]]) -> int:
+    """Compile one distribution's modules in sorted order; adds the .pyc to ``files``."""
+    sources = sorted(p for p in files if p.startswith(f"{layout.site}/") and p.endswith(".py"))
+    if not sources:
+        return 0
+    caches = {path: importlib.util.cache_from_source(path, optimization="") for path in sources}
+    work = [(str(root / p), str(root / caches[p]), f"{layout.prefix}/{p}") for p in sources]
+    done = subprocess.run(
+        [sys.executable, "-S", "-B", "-c", _COMPILER],
+        input=json.dumps(work),
+        capture_output=True,
+        text=True,
+        env={"PYTHONHASHSEED": "0"},
+        check=False,
     )
-    caches = {path: importlib.util.cache_from_source(path, optimization="") for path, _ in sources}
-    work = [(str(root / p), str(root / caches[p]), f"{layout.prefix}/{p}") for p, _ in sources]
-    with reporter.task("Compiling bytecode", total=len(work), unit="files") as task:
-        done = subprocess.run(
-            [sys.executable, "-S", "-B", "-c", _COMPILER],
-            input=json.dumps(work),
-            capture_output=True,
-            text=True,
-            env={"PYTHONHASHSEED": "0"},
-            check=False,
-        )
-        task.advance(len(work))
     if done.returncode != 0:
         raise InstallError(
             f"byte-compiling failed: {done.stderr.strip()[-2000:]}", where="bytecode"
         )
     failed = set(json.loads(done.stdout))
-    if failed:
-        reporter.info(f"{len(failed)} file(s) are not valid Python and were not byte-compiled")
-    for path, index in sources:
+    for path in sources:
         if str(root / path) not in failed:
             data = (root / caches[path]).read_bytes()
-            installed[index][caches[path]] = (_record_hash(data), len(data))
+            files[caches[path]] = (_record_hash(data), len(data))
+    return len(failed)
 
 
 def _record_hash(data: bytes) -> str:

@@ -157,17 +157,22 @@ def write_layer(
     level: int | None = None,
     reporter: Reporter | None = None,
     workers: int | None = None,
+    label: str | None = None,
 ) -> LayerBlob:
     """Write the layer blob to ``out`` with the pinned compressor; returns its identities.
 
-    ``workers`` only changes the speed of gzip, never its bytes (default: the usable CPUs).
+    ``workers`` only changes the speed of gzip, never its bytes (default: the usable CPUs);
+    ``label`` names the layer in the reporter's progress.
     """
     chosen = _level(compression, level)
     ordered = _sorted(entries)
     threads = workers or gzip_workers()
     with ThreadPoolExecutor(threads, thread_name_prefix="mlenv-gzip") as pool:
         gzip_stage = functools.partial(ParallelGzip, pool=pool, workers=threads)
-        return _write_layer(ordered, out, compression, chosen, mtime, reporter, gzip_stage)
+        description = label or f"layer ({compression})"
+        return _write_layer(
+            ordered, out, compression, chosen, mtime, reporter, gzip_stage, description
+        )
 
 
 def _write_layer(
@@ -178,6 +183,7 @@ def _write_layer(
     mtime: int,
     reporter: Reporter | None,
     gzip_stage: Callable[[_Writable, int], _Compressor],
+    description: str,
 ) -> LayerBlob:
     stage: _Compressor | None = None
     compressed = _Digest(out)
@@ -190,7 +196,7 @@ def _write_layer(
         _write_tar(ordered, uncompressed, mtime, None)
     else:
         total = sum(e.size for e in ordered)
-        with reporter.task(f"layer ({compression})", total=total, unit="bytes") as task:
+        with reporter.task(description, total=total, unit="bytes") as task:
             _write_tar(ordered, uncompressed, mtime, task)
     if stage is not None:
         stage.close()

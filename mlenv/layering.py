@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import posixpath
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -89,13 +89,15 @@ def split_entries(
     entries: Sequence[Entry],
     distributions: Sequence[InstalledDistribution],
     dest: str,
+    held: Collection[str] = frozenset(),
 ) -> tuple[tuple[Entry, ...], ...]:
     """The members of each plan's layer, from the tree ``entries`` (``collect(staging, dest)``).
 
     A file or link goes to the layer of the package that installed it, or to the skeleton when
     none did, so each is in exactly one layer. A directory goes to every layer holding something
     below it (with the same attributes, so the layers stack in any order), or to the skeleton
-    when none does.
+    when none does. ``held`` are the directories of layers whose packages were not installed
+    (reused from the layer cache): one of those goes to the skeleton only if it holds something.
     """
     layer_of = {name: index for index, plan in enumerate(plans) for name in plan.packages}
     skeleton = [index for index, plan in enumerate(plans) if plan.skeleton]
@@ -127,6 +129,8 @@ def split_entries(
             members[files[entry.path]].append(entry)
             continue
         holders = [index for index, paths in enumerate(below) if entry.path in paths]
+        if not holders and entry.path in held:
+            continue
         for index in holders or skeleton:
             members[index].append(entry)
     return tuple(tuple(layer) for layer in members)

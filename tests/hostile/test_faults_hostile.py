@@ -15,6 +15,7 @@ import pytest
 from mlenv.build import output_digests
 from mlenv.cache import PARTIAL, ArtifactCache, hash_file
 from mlenv.fetch import artifacts_of
+from mlenv.layercache import LAYOUT
 from mlenv.lock import loads as load_lock
 from tests.support.cli import run_mlenv
 from tests.support.faultpoints import Held, changes, points, renames, run_killed
@@ -131,6 +132,10 @@ def test_killed_build_leaves_the_old_or_the_new_dist(tmp_path: Path) -> None:
     shutil.copytree(project / "dist", old_dist)
     env = {"MLENV_CACHE_DIR": str(cache), "SOURCE_DATE_EPOCH": ""}
     args = ["build", "--offline"]
+    # Every run starts from the layer cache the counting run saw (no layer of this epoch yet),
+    # so it makes the same changes, the layer cache's own included.
+    layers = cache / LAYOUT
+    shutil.copytree(layers, tmp_path / "layers-before")
     events = changes(args, project, env, tmp_path / "count")
     states = {"old": output_digests(old_dist), "new": output_digests(project / "dist")}
     assert states["old"] != states["new"]
@@ -138,6 +143,8 @@ def test_killed_build_leaves_the_old_or_the_new_dist(tmp_path: Path) -> None:
     for point in points(events, KILLS, seed=3):
         shutil.rmtree(project / "dist")
         shutil.copytree(old_dist, project / "dist")
+        shutil.rmtree(layers)
+        shutil.copytree(tmp_path / "layers-before", layers)
         run_killed(point, args, project, env)
         assert (project / "dist").is_dir() and output_digests(project / "dist") in (
             states.values()

@@ -261,6 +261,23 @@ def test_one_plan_takes_the_whole_tree_unchanged() -> None:
     assert split_entries(plan, entries, DISTS, DEST) == (tuple(entries),)
 
 
+def test_a_partial_tree_with_the_cached_layers_directories_gives_the_same_layers() -> None:
+    """Protects: with some packages not installed (their layers reused from the cache), the
+    layers built are those of the whole tree: a directory only a reused layer holds (the
+    venv's empty site-packages here) does not fall to the skeleton."""
+    whole = split_entries(PLANS, tree(*FILES), DISTS, DEST)
+    held = {e.path for layer in whole[1:] for e in layer if e.kind == "dir"}
+    venv_only = tree("pyvenv.cfg", "bin/python", dirs=(SITE_REL,))
+    partial = split_entries(PLANS, venv_only, (), DEST, held=held)
+    assert partial[0] == whole[0]
+    assert partial[1:] == ((), ())
+    without = split_entries(PLANS, venv_only, (), DEST)
+    assert f"{DEST}/{SITE_REL}" in {e.path for e in without[0]}  # what `held` prevents
+    group_only = [f for f in FILES if "torch" not in f]
+    partial = split_entries(PLANS, tree(*group_only), DISTS[:2], DEST, held=held)
+    assert partial[0] == whole[0] and partial[2] == whole[2] and partial[1] == ()
+
+
 def test_a_changed_package_changes_only_its_layer() -> None:
     before = split_entries(PLANS, tree(*FILES), DISTS, DEST)
     moved = (DISTS[0], dist("six", f"{SITE_REL}/six/__init__.py", f"{SITE_REL}/six/new.py"),

@@ -1,0 +1,163 @@
+"""layer_key names every input of a layer's bytes, and only those; the store keeps entries
+whole, verifies them on the way out and evicts the least recently used first."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+from pathlib import Path
+
+import installer
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from mlenv import layercache
+from mlenv.install import PlannedWheel
+from mlenv.layer import LayerBlob
+from mlenv.layercache import BuildInputs, LayerCache, layer_key
+from mlenv.layering import LayerPlan
+from mlenv.report import MemoryReporter
+
+INPUTS = BuildInputs(
+    prefix="/opt/env",
+    interpreter="/usr/bin/python3.11",
+    python="3.11",
+    bytecode="none",
+    compression="gzip",
+    epoch=315532800,
+    parents=True,
+    conda=(),
+)
+CHANGED = {
+    "prefix": "/opt/other",
+    "interpreter": "/usr/local/bin/python3.11",
+    "python": "3.12",
+    "bytecode": "hash",
+    "compression": "zstd",
+    "epoch": 1700000000,
+    "parents": False,
+    "conda": ("ab" * 32,),
+}
+GROUP = LayerPlan("group 1 of 2", ("alpha", "beta"))
+SKELETON = LayerPlan("skeleton", (), skeleton=True)
+
+
+def wheels(**changes: tuple[str, str, tuple[str, ...]]) -> dict[str, tuple[PlannedWheel, str]]:
+    found = {
+        name: (PlannedWheel(name, f"{name}-1.0-py3-none-any.whl", ()), name[0] * 64)
+        for name in ("alpha", "beta", "gamma")
+    }
+    for name, (filename, sha, skipped) in changes.items():
+        found[name] = (PlannedWheel(name, filename, skipped), sha)
+    return found
+
+
+def test_every_build_setting_is_in_the_key() -> None:
+    """Protects: a layer built with other settings is never reused (each field is an input)."""
+    assert {f.name for f in dataclasses.fields(BuildInputs)} == set(CHANGED)
+    base = {plan: layer_key(plan, wheels(), INPUTS) for plan in (GROUP, SKELETON)}
+    for field, value in CHANGED.items():
+        other = dataclasses.replace(INPUTS, **{field: value})  # type: ignore[arg-type]
+        for plan, key in base.items():
+            assert layer_key(plan, wheels(), other) != key, (field, plan.name)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        ("alpha-1.0-py3-none-any.whl", "f" * 64, ()),  # another wheel under the same name
+        ("alpha-1.1-py3-none-any.whl", "a" * 64, ()),  # another file name
+        ("alpha-1.0-py3-none-any.whl", "a" * 64, ("nvidia/__init__.py",)),  # a path owned away
+    ],
+)
+def test_a_wheel_change_reaches_its_layer_and_the_skeleton_only(
+    change: tuple[str, str, tuple[str, ...]],
+) -> None:
+    """Protects: the reuse rule: its group and the skeleton change, another group does not."""
+    other = LayerPlan("group 2 of 2", ("gamma",))
+    before = [layer_key(plan, wheels(), INPUTS) for plan in (GROUP, SKELETON, other)]
+    after = [layer_key(plan, wheels(alpha=change), INPUTS) for plan in (GROUP, SKELETON, other)]
+    assert after[0] != before[0] and after[1] != before[1]
+    assert after[2] == before[2]
+
+
+def test_tool_versions_and_the_format_are_in_the_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Protects: another zlib/zstd, installer, mlenv (version or source) or layer format means
+    new bytes."""
+    key = layer_key(GROUP, wheels(), INPUTS)
+    for name, value in [
+        ("FORMAT", layercache.FORMAT + 1),
+        ("__version__", "0.0.0-other"),
+        ("GZIP_BLOCK", 1 << 16),
+        ("code_digest", lambda: "0" * 64),
+        ("compressor_versions", lambda: {"zlib": "0.0"}),
+    ]:
+        with monkeypatch.context() as patch:
+            patch.setattr(layercache, name, value)
+            assert layer_key(GROUP, wheels(), INPUTS) != key, name
+    with monkeypatch.context() as patch:
+        patch.setattr(installer, "__version__", "0.0")
+        assert layer_key(GROUP, wheels(), INPUTS) != key
+
+
+@given(
+    st.dictionaries(
+        st.sampled_from(["alpha", "beta", "gamma", "delta"]),
+        st.tuples(st.sampled_from("abcdef"), st.lists(st.sampled_from(["x", "y/z"]), max_size=2)),
+        min_size=3,
+    )
+)
+def test_a_package_layer_key_depends_on_its_own_packages_only(
+    others: dict[str, tuple[str, list[str]]],
+) -> None:
+    """Protects: whatever the rest of the lock, a group's key is that of its own wheels."""
+    mine = wheels()
+    every = {
+        name: (PlannedWheel(name, f"{name}.whl", tuple(skip)), sha * 64)
+        for name, (sha, skip) in others.items()
+        if name not in GROUP.packages
+    }
+    every.update({name: mine[name] for name in GROUP.packages})
+    assert layer_key(GROUP, every, INPUTS) == layer_key(GROUP, mine, INPUTS)
+
+
+def _blob(data: bytes) -> LayerBlob:
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    return LayerBlob(digest, digest, len(data), len(data), "application/x", "none", None)
+
+
+def _put(cache: LayerCache, tmp_path: Path, key: str, data: bytes) -> None:
+    path = tmp_path / f"{key}.built"
+    path.write_bytes(data)
+    cache.put(key, _blob(data), path, ("opt",), MemoryReporter())
+
+
+def test_an_entry_comes_back_verified_and_whole(tmp_path: Path) -> None:
+    """Protects: get returns the bytes put under the key, with their record; a missing key is
+    a miss, not an error."""
+    cache = LayerCache(tmp_path / "cache")
+    _put(cache, tmp_path, "ab" * 32, b"layer bytes")
+    got = cache.get("ab" * 32, tmp_path / "out", MemoryReporter())
+    assert got is not None and got.dirs == ("opt",) and got.blob == _blob(b"layer bytes")
+    assert (tmp_path / "out").read_bytes() == b"layer bytes"
+    assert cache.get("cd" * 32, tmp_path / "out2", MemoryReporter()) is None
+    assert not (tmp_path / "out2").exists()
+    assert not list(cache.root.glob(".tmp-*"))  # nothing half-written left behind
+
+
+def test_prune_drops_the_least_recently_used_first(tmp_path: Path) -> None:
+    """Protects: eviction order is last use (a get counts), and ``keep`` goes last."""
+    cache = LayerCache(tmp_path / "cache")
+    keys = [c * 64 for c in "abcd"]
+    for age, key in enumerate(keys):
+        _put(cache, tmp_path, key, key.encode() * 10)
+        os.utime(cache.root / key[:2] / key / "layer.json", (1000 + age, 1000 + age))
+    assert cache.get(keys[0], tmp_path / "used", MemoryReporter()) is not None  # now the newest
+    one = sum(size for _, size, _ in cache.entries()) // 4
+    removed, freed = cache.prune(2 * one, keep={keys[1]})
+    left = {path.name for _, _, path in cache.entries()}
+    assert left == {keys[0], keys[1]}
+    assert (removed, freed) == (2, 2 * one)
+    assert cache.prune(0) == (2, 2 * one) and cache.entries() == []
