@@ -8,7 +8,6 @@ This is the seam between the pure core (``resolve``, ``lock``) and the index edg
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -18,6 +17,7 @@ from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from mlenv import cudapkg
+from mlenv.cache import measure
 from mlenv.conda import CondaRecord, public_url
 from mlenv.cpufallback import check_fallbacks, describe, find_fallbacks
 from mlenv.cuda import (
@@ -65,7 +65,6 @@ class CudaLockError(ProblemsError):
     """The resolved environment breaks the CUDA rules for the fleet in the manifest."""
 
 
-CHUNK = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -570,18 +569,14 @@ def artifact_facts(
         return facts
     with reporter.task("hashing artifacts the index did not hash", len(todo), "files") as task:
 
-        def measure(file: IndexFile) -> tuple[str, tuple[str, int]]:
-            digest = hashlib.sha256()
-            size = 0
+        def measure_file(file: IndexFile) -> tuple[str, tuple[str, int]]:
             with index.open(file) as stream:
-                while chunk := stream.read(CHUNK):
-                    digest.update(chunk)
-                    size += len(chunk)
+                measured = measure(stream)
             task.advance()
-            return file.url, (digest.hexdigest(), size)
+            return file.url, (measured.sha256, measured.size)
 
         with ThreadPoolExecutor(HASH_WORKERS) as pool:
-            facts.update(pool.map(measure, todo))
+            facts.update(pool.map(measure_file, todo))
     return facts
 
 
