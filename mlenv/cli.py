@@ -135,7 +135,7 @@ class StagedGroup(click.Group):
     STAGES = (
         ("Start", ("init", "show", "add", "remove")),
         ("Lock and review", ("lock", "diff", "export")),
-        ("Fetch, build, ship", ("fetch", "build", "inspect", "push")),
+        ("Fetch, build, ship", ("fetch", "build", "inspect", "push", "cache")),
         ("Check before deploy", ("verify",)),
         ("Shell", ("completion",)),
     )
