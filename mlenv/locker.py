@@ -65,8 +65,6 @@ class CudaLockError(ProblemsError):
     """The resolved environment breaks the CUDA rules for the fleet in the manifest."""
 
 
-
-
 @dataclass(frozen=True)
 class Sources:
     """The indexes of a manifest, in the order the strategy consults them."""
