@@ -198,14 +198,19 @@ def test_preferences_keep_existing_pins_that_still_fit() -> None:
     assert pins(lock(["lib>=2"], idx, preferences={"lib": Version("1.5")})) == {"lib": "2.0"}
 
 
-def test_backtracks_to_a_compatible_set() -> None:
-    idx = index(
+def backtracking_index() -> MemoryIndex:
+    """app 2.0 needs lib<2 and other>=2, which needs lib>=2: the resolver must go back to 1.0."""
+    return index(
         build_wheel("app", "2.0", requires_dist=["lib<2", "other>=2"]),
         build_wheel("app", "1.0", requires_dist=["lib<2"]),
         build_wheel("other", "2.0", requires_dist=["lib>=2"]),
         build_wheel("lib", "1.0"),
         build_wheel("lib", "2.0"),
     )
+
+
+def test_backtracks_to_a_compatible_set() -> None:
+    idx = backtracking_index()
     assert pins(lock(["app"], idx)) == {"app": "1.0", "lib": "1.0"}
 
 
@@ -273,13 +278,7 @@ def test_mislabelled_metadata_is_refused() -> None:
 
 def test_the_resolvers_steps_reach_the_reporter_as_debug_detail() -> None:
     """Protects `-v`: what was pinned and backtracked on is reported, never printed."""
-    idx = index(
-        build_wheel("app", "2.0", requires_dist=["lib<2", "other>=2"]),
-        build_wheel("app", "1.0", requires_dist=["lib<2"]),
-        build_wheel("other", "2.0", requires_dist=["lib>=2"]),
-        build_wheel("lib", "1.0"),
-        build_wheel("lib", "2.0"),
-    )
+    idx = backtracking_index()
     reporter = MemoryReporter()
     resolve([Requirement("app")], X86_311, idx, reporter=reporter)
     debug = reporter.messages("debug")
