@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from tests.support.cli import run_mlenv
-from tests.support.daemons import Access, Registry, registry
+from tests.support.daemons import Access, Registry
 from tests.support.wheels import build_wheel, write_simple_index
 
 pytestmark = pytest.mark.integration
@@ -161,12 +161,6 @@ def test_verify_checks_a_platform_build_against_the_multi_platform_record(
     bad = run_mlenv(["verify", str(image)], root, env)
     assert bad.returncode == 1
     assert "output-platform-mismatch" in bad.stdout + bad.stderr
-
-
-@pytest.fixture(scope="module")
-def reg() -> Iterator[Registry]:
-    with registry() as running:
-        yield running
 
 
 def blob_puts(accesses: list[Access]) -> list[Access]:

@@ -26,12 +26,6 @@ from tests.support.wheels import write_simple_index
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture(scope="module")
-def reg() -> Iterator[Registry]:
-    with registry() as running:
-        yield running
-
-
 @pytest.fixture
 def project(tmp_path: Path) -> Iterator[tuple[Path, dict[str, str], IndexServer]]:
     write_simple_index(tmp_path / "www", WHEELS)

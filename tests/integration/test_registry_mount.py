@@ -6,23 +6,16 @@ second name with --mount-from uploads no layer; the access log counts every uplo
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.support.bundle_wheels import WHEELS
 from tests.support.cli import run_mlenv
-from tests.support.daemons import Access, Registry, registry
+from tests.support.daemons import Access, Registry
 from tests.support.wheels import write_simple_index
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def reg() -> Iterator[Registry]:
-    with registry() as running:
-        yield running
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ import json
 import random
 import socket
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -22,12 +21,6 @@ from tests.support.daemons import Access, Registry, registry
 from tests.support.images import write_image
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def reg() -> Iterator[Registry]:
-    with registry() as running:
-        yield running
 
 
 def build(root: Path, version: str) -> tuple[Path, ImageResult]:
