@@ -66,7 +66,7 @@ FSSPEC_BEFORE, FSSPEC_AFTER = "2026.7.0", "2026.9.0"
 
 
 def digests(dist: Path) -> dict[str, str]:
-    from mlenv.build import output_digests
+    from mlenv.commands.build import output_digests
 
     return output_digests(dist)
 

@@ -69,11 +69,11 @@ def setup(root: Path, compression: str, outputs: str) -> tuple[Path, dict[str, s
 def profile(project: Path, env: dict[str, str]) -> str:
     import os
 
-    import mlenv.build as build
+    import mlenv.commands.build as build
     import mlenv.install as install
-    import mlenv.layer as layer
-    import mlenv.oci as oci
+    import mlenv.oci.layout as oci
     import mlenv.pack as pack
+    import mlenv.tarball as layer
     from mlenv.cli import main
 
     timed(build, "_verify", "verify artifacts (sha256 of every wheel)")

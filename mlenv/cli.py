@@ -20,10 +20,9 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 import click
 
-from mlenv import __version__
-from mlenv import lock as lockfile
+from mlenv import __version__, lockfile
 from mlenv.atomic import write_atomic
-from mlenv.cache import ArtifactCache, cache_dir
+from mlenv.cache.artifacts import ArtifactCache, cache_dir
 from mlenv.errors import (
     CannotJudgeError,
     MlenvError,
@@ -39,11 +38,11 @@ from mlenv.target import Target
 from mlenv.templates import starter_manifest
 
 if TYPE_CHECKING:
-    from mlenv.cache import Artifact
+    from mlenv.cache.artifacts import Artifact
+    from mlenv.commands.fetch import FetchResult
+    from mlenv.commands.lock import Upgrade
     from mlenv.edit import Edited
-    from mlenv.fetch import FetchResult
     from mlenv.index import HttpClient
-    from mlenv.locker import Upgrade
 
 # Commands import the heavy modules (httpx, resolvelib, rich) when they run, so answers that
 # need none of them (`--version`, a no-op `lock`) start fast.
@@ -329,7 +328,7 @@ def lock(
     if fresh and not upgrade_package:
         session.reporter.info(f"{path} is up to date")
         return
-    from mlenv.locker import Upgrade
+    from mlenv.commands.lock import Upgrade
 
     new = _resolve(session, manifest, previous, Upgrade.of(upgrade, upgrade_package), offline)
     _write_lock(session, previous, new)
@@ -360,9 +359,9 @@ def lock(
 @click.pass_obj
 def export(session: Session, fmt: str, platform: str | None, output: Path | None) -> None:
     """Write the lock in a format other tools read."""
+    from mlenv.commands.lock import to_record
     from mlenv.conda import conda_lock_yml, explicit_spec
     from mlenv.export import pylock_toml, requirements_txt
-    from mlenv.locker import to_record
 
     if output is not None:  # before any work
         check_output(output, EXPORT_FILE, keep=_export_keep(session))
@@ -451,9 +450,9 @@ def fetch(
 ) -> None:
     """Download every artifact of the lock into the cache, each verified against its sha256
     and size before it is stored; with --bundle, also write a bundle to carry offline."""
-    from mlenv.fetch import artifacts_of, bundle_destination, write_bundle
-    from mlenv.registry_base import pinned_base, pull_base, registry_base
-    from mlenv.registry_bundle import (
+    from mlenv.commands.fetch import artifacts_of, bundle_destination, write_bundle
+    from mlenv.oci.base import pinned_base, pull_base, registry_base
+    from mlenv.oci.bundle import (
         cache_registry,
         cache_tag,
         fetch_from,
@@ -551,8 +550,8 @@ def _fleet_turn(
 ) -> contextlib.AbstractContextManager[object]:
     """With a shared cache, cold runners take turns: one fetches and publishes what the cache
     lacks, the others wait for it (``registry_lease``); without one, nothing to coordinate."""
-    from mlenv.fetch import missing_from
-    from mlenv.registry_lease import coordinated, lease_tag
+    from mlenv.commands.fetch import missing_from
+    from mlenv.oci.lease import coordinated, lease_tag
 
     missing = missing_from(session.artifact_cache(), artifacts)
     if shared is None or not missing or not session.lock_path.is_file():
@@ -578,10 +577,10 @@ def _fetch_indexes(
 ) -> FetchResult:
     """Every artifact the cache lacks from the indexes and channels the lock was made from,
     or from the fleet's shared cache in front of them."""
-    from mlenv.fetch import UrlOpener, missing_from
-    from mlenv.fetch import fetch as fetch_artifacts
-    from mlenv.locker import local_roots
-    from mlenv.registry_bundle import fetch_shared
+    from mlenv.commands.fetch import UrlOpener, missing_from
+    from mlenv.commands.fetch import fetch as fetch_artifacts
+    from mlenv.commands.lock import local_roots
+    from mlenv.oci.bundle import fetch_shared
 
     cache = session.artifact_cache()
     with session.http(offline) as http:
@@ -656,10 +655,10 @@ def build(
     import tempfile
     from dataclasses import replace
 
-    from mlenv.build import BuildOptions, output_digests, source_date_epoch
-    from mlenv.build import build as build_one
-    from mlenv.layercache import max_size
-    from mlenv.multiplatform import build_platforms
+    from mlenv.cache.layers import max_size
+    from mlenv.commands.build import BuildOptions, output_digests, source_date_epoch
+    from mlenv.commands.build import build as build_one
+    from mlenv.commands.multiplatform import build_platforms
 
     manifest = session.load_manifest()
     lock_bytes = session.lock_path.read_bytes() if session.lock_path.exists() else b""
@@ -700,7 +699,7 @@ def build(
         session.reporter.info(f"check: two builds are byte-identical ({len(first)} files)")
     _print_outputs(target, record)
     if load:
-        from mlenv.dockerload import load as docker_load
+        from mlenv.oci.dockerload import load as docker_load
 
         if "oci" not in record["outputs"]:
             raise UsageError("--load needs the oci output", hint='add "oci" to [build] outputs')
@@ -728,9 +727,9 @@ def push(
     the Docker config file ($DOCKER_CONFIG/config.json or ~/.docker/config.json). Prints the
     digest.
     """
-    from mlenv.registry import mount_sources
-    from mlenv.registry import push as push_image
-    from mlenv.registry_base import registry_base
+    from mlenv.oci.base import registry_base
+    from mlenv.oci.registry import mount_sources
+    from mlenv.oci.registry import push as push_image
 
     layout = (dist or session.manifest_path.parent / "dist") / "oci"
     if not (layout / "index.json").is_file():
@@ -756,7 +755,7 @@ def push(
 
 
 def _print_outputs(dist: Path, record: dict[str, Any]) -> None:
-    from mlenv.multiplatform import is_multi
+    from mlenv.commands.multiplatform import is_multi
 
     outputs = record["outputs"]
     if is_multi(record):
@@ -837,8 +836,8 @@ def verify(
     Exit 0 when everything holds (warnings allowed), 1 when something fails, 3 when it cannot
     judge (no NVIDIA driver found with --host, no node with GPU labels among --nodes).
     """
+    from mlenv.commands.verify import Judged, compute_capability_arch, verify_lock
     from mlenv.cuda import DriverVersion
-    from mlenv.verify import Judged, compute_capability_arch, verify_lock
 
     if sum((driver is not None, host, nodes_file is not None)) > 1:
         raise UsageError("--driver, --host and --nodes exclude each other", hint="pass one of them")
@@ -925,8 +924,8 @@ def _with_output(verdict: Any, output: Path, lock_path: Path) -> Any:
     import dataclasses
     import hashlib
 
-    from mlenv.cache import hash_file
-    from mlenv.verify import verify_output
+    from mlenv.cache.artifacts import hash_file
+    from mlenv.commands.verify import verify_output
 
     record_path = output.parent / "build.json"
     try:
@@ -947,8 +946,8 @@ def _multi_platform_findings(record_path: Path) -> list[Any]:
     """A platform's build inside a multi-platform dist/ checked against the record above it."""
     import hashlib
 
-    from mlenv.multiplatform import is_multi
-    from mlenv.verify import verify_platform_record
+    from mlenv.commands.multiplatform import is_multi
+    from mlenv.commands.verify import verify_platform_record
 
     above = record_path.parent.parent / "build.json"
     try:
@@ -973,10 +972,10 @@ def _verify_nodes(
     """Each selected node judged on its own; exit 1 if any fails, 3 if none could be judged."""
     import dataclasses
 
+    from mlenv.commands.verify import Verdict, verify_lock
     from mlenv.limits import MAX_NODE_LIST
     from mlenv.nodes import exit_status, judge_nodes, read_nodes, report_json, report_lines
     from mlenv.selector import parse
-    from mlenv.verify import Verdict, verify_lock
 
     chosen = parse(selector)
     lockfile.check_fresh(lock_, manifest, str(session.lock_path))
@@ -1010,8 +1009,8 @@ def _verify_nodes(
 
 
 def _verify_bundle(bundle: Path) -> None:
-    from mlenv.cache import open_plain
-    from mlenv.fetch import check_bundle
+    from mlenv.cache.artifacts import open_plain
+    from mlenv.commands.fetch import check_bundle
 
     lock_path = bundle / "mlenv.lock"
     try:
@@ -1035,7 +1034,7 @@ def _verify_bundle(bundle: Path) -> None:
 
 
 def _verify_cache(session: Session, lock_: lockfile.Lock) -> None:
-    from mlenv.fetch import artifacts_of, check_cache
+    from mlenv.commands.fetch import artifacts_of, check_cache
 
     artifacts = artifacts_of(lock_)
     problems = check_cache(session.artifact_cache(), artifacts)
@@ -1130,8 +1129,8 @@ def _resolve(
     offline: bool,
 ) -> lockfile.Lock:
     """The lock for ``manifest``: the one resolution path `lock`, `add` and `remove` share."""
+    from mlenv.commands.lock import lock_manifest, open_sources
     from mlenv.index import MetadataCache
-    from mlenv.locker import lock_manifest, open_sources
 
     with session.http(offline) as http:
         sources = open_sources(
@@ -1143,7 +1142,7 @@ def _resolve(
 
 
 def _write_lock(session: Session, previous: lockfile.Lock | None, new: lockfile.Lock) -> None:
-    from mlenv.locker import changes
+    from mlenv.commands.lock import changes
 
     path = session.lock_path
     session.write_file(
@@ -1162,7 +1161,7 @@ def _apply_edit(session: Session, edited: Edited, no_lock: bool, offline: bool) 
     The manifest goes first: if the lock's write were lost, the lock is merely stale (its
     inputs hash says so) and `mlenv lock` repeats the resolution from the intended manifest.
     """
-    from mlenv.locker import Upgrade
+    from mlenv.commands.lock import Upgrade
 
     path = session.manifest_path
     if not edited.edits:
@@ -1274,7 +1273,7 @@ def diff(
 def _sbom(session: Session, manifest: Manifest, lock_: lockfile.Lock, platform: str | None) -> str:
     """The CycloneDX SBOM of the lock; licences from the artifacts the cache holds, a
     timestamp only from SOURCE_DATE_EPOCH."""
-    from mlenv.build import source_date_epoch
+    from mlenv.commands.build import source_date_epoch
     from mlenv.sbom import cyclonedx, render, verified_wheels, wheel_licences
 
     epoch = source_date_epoch(os.environ) if os.environ.get("SOURCE_DATE_EPOCH") else None
@@ -1385,7 +1384,7 @@ def cache_group() -> None:
 def cache_prune(session: Session, max_size: str | None) -> None:
     """Drop the least recently used built layers until the layer cache fits its limit
     (downloaded artifacts are never pruned: a lock's build needs them offline)."""
-    from mlenv import layercache
+    from mlenv.cache import layers as layercache
 
     limit = (
         layercache.max_size(os.environ)

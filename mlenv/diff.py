@@ -16,11 +16,11 @@ from typing import Any, Literal
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
+from mlenv.commands.verify import verify_lock
 from mlenv.errors import MlenvError, UsageError
-from mlenv.lock import Lock, LockedConda, LockedPackage
-from mlenv.lock import loads as load_lock
+from mlenv.lockfile import Lock, LockedConda, LockedPackage
+from mlenv.lockfile import loads as load_lock
 from mlenv.report import human_bytes
-from mlenv.verify import verify_lock
 
 Source = Literal["pypi", "conda"]
 Kind = Literal["added", "removed", "upgraded", "downgraded", "changed", "rebuilt"]

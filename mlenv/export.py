@@ -8,7 +8,7 @@ import tomlkit
 from packaging.pylock import Pylock, PylockValidationError
 
 from mlenv.errors import MlenvError
-from mlenv.lock import Lock, LockedPackage
+from mlenv.lockfile import Lock, LockedPackage
 
 _PLATFORM_MARKERS = {
     "linux-64": "sys_platform == 'linux' and platform_machine == 'x86_64'",

@@ -23,7 +23,7 @@ from typing import Any, BinaryIO
 import tomlkit
 from packaging.requirements import InvalidRequirement, Requirement
 
-from mlenv.cache import open_plain
+from mlenv.cache.artifacts import open_plain
 from mlenv.cuda import CudaError, CudaVersion, extract, extract_conda, min_driver
 from mlenv.errors import Problem, ProblemsError
 from mlenv.limits import MAX_BODY_BYTES, MAX_INCLUDED_FILES, enforce

@@ -87,7 +87,7 @@ class Build:
     outputs: tuple[str, ...] = OUTPUTS
     base_image: str | None = None
     compression: Compression = "gzip"
-    layers: Layers = 1  # "auto" or at most this many environment layers (mlenv.layering)
+    layers: Layers = 1  # "auto" or at most this many environment layers (mlenv.layer_plan)
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from mlenv.commands.verify import Judged, compute_capability_arch, verify_lock
 from mlenv.cuda import (
     CudaError,
     CudaTarget,
@@ -38,9 +39,8 @@ from mlenv.cuda import (
 )
 from mlenv.errors import MlenvError
 from mlenv.limits import MAX_NODE_LIST, enforce
-from mlenv.lock import Lock
+from mlenv.lockfile import Lock
 from mlenv.selector import Selector
-from mlenv.verify import Judged, compute_capability_arch, verify_lock
 
 GFD_DOCS = (
     "https://github.com/NVIDIA/k8s-device-plugin/blob/main/docs/gpu-feature-discovery/"

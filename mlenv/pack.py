@@ -17,9 +17,9 @@ from importlib import resources
 from pathlib import Path
 from typing import BinaryIO
 
-from mlenv.layer import Compression, Entry, LayerBlob, collect, write_layer
 from mlenv.ownership import Owner, PathLedger
 from mlenv.report import Reporter
+from mlenv.tarball import Compression, Entry, LayerBlob, collect, write_layer
 
 UNPACK = "bin/conda-unpack"
 SCAN_CHUNK = 1 << 20

@@ -23,14 +23,14 @@ from packaging.utils import canonicalize_name
 from packaging.version import Version
 
 from mlenv import __version__
-from mlenv.cache import ArtifactCache, CacheError
+from mlenv.cache.artifacts import ArtifactCache, CacheError
+from mlenv.commands.fetch import artifacts_of
 from mlenv.edit import Section, spec_name
 from mlenv.errors import MlenvError
-from mlenv.fetch import artifacts_of
 from mlenv.index.model import IndexFile
 from mlenv.index.wheelmeta import metadata_member
-from mlenv.lock import Lock, LockedConda, LockedPackage
-from mlenv.oci import rfc3339
+from mlenv.lockfile import Lock, LockedConda, LockedPackage
+from mlenv.oci.layout import rfc3339
 
 SPEC_VERSION = "1.6"
 FILENAME = "sbom.cdx.json"

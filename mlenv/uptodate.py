@@ -12,7 +12,7 @@ every error, goes to the full CLI, which reports it):
 - the manifest is UTF-8 TOML within the manifest size limit, with only known keys, its
   required keys present and every resolution input (``mlenv.inputs``) of the exact type the
   manifest reader accepts;
-- the lock passes the full lock reader (``mlenv.lock.loads``: every check any command makes
+- the lock passes the full lock reader (``mlenv.lockfile.loads``: every check any command makes
   when it reads a lock), and its ``inputs-hash`` equals the hash of those inputs: the lock was
   made by a full run from a manifest whose resolution inputs, validated then, are exactly these.
 
@@ -30,8 +30,8 @@ from pathlib import Path
 
 from mlenv.errors import MlenvError
 from mlenv.inputs import MAX_MANIFEST_CHARS, digest, toml_inputs
-from mlenv.lock import loads as load_lock
-from mlenv.lock import target_drift
+from mlenv.lockfile import loads as load_lock
+from mlenv.lockfile import target_drift
 
 
 def _command(argv: Sequence[str]) -> tuple[Path, bool] | None:

@@ -8,9 +8,9 @@ import subprocess
 import tarfile
 from pathlib import Path
 
-from mlenv.cache import ArtifactCache
-from mlenv.fetch import artifacts_of
-from mlenv.lock import loads as load_lock
+from mlenv.cache.artifacts import ArtifactCache
+from mlenv.commands.fetch import artifacts_of
+from mlenv.lockfile import loads as load_lock
 from tests.support.cli import run_mlenv
 from tests.support.golden import build, digests, golden_project
 

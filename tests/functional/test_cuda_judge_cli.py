@@ -7,7 +7,7 @@ import json
 import tomllib
 from pathlib import Path
 
-from mlenv.lock import Lock, LockedConda, LockedPlatform, LockTarget, inputs_hash, render
+from mlenv.lockfile import Lock, LockedConda, LockedPlatform, LockTarget, inputs_hash, render
 from mlenv.manifest import loads as load_manifest
 from tests.support.cli import run_mlenv
 from tests.support.wheels import build_wheel, write_simple_index

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from mlenv.lock import Lock, LockedConda, LockedPlatform, LockTarget, inputs_hash, render
-from mlenv.lock import loads as load_lock
+from mlenv.lockfile import Lock, LockedConda, LockedPlatform, LockTarget, inputs_hash, render
+from mlenv.lockfile import loads as load_lock
 from mlenv.manifest import loads as load_manifest
 from tests.support.cli import run_mlenv
 from tests.support.wheels import build_wheel, write_simple_index

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from mlenv.cache import ArtifactCache
-from mlenv.fetch import artifacts_of
-from mlenv.lock import loads as load_lock
+from mlenv.cache.artifacts import ArtifactCache
+from mlenv.commands.fetch import artifacts_of
+from mlenv.lockfile import loads as load_lock
 from tests.support.cli import run_mlenv
 from tests.support.fetch_project import WHEELS, make_project
 from tests.support.httpserver import IndexServer

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from mlenv.importers import Imported, guess_cuda
-from mlenv.lock import loads as load_lock
+from mlenv.lockfile import loads as load_lock
 from tests.support.cli import run_mlenv
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from mlenv.layercache import LAYOUT
+from mlenv.cache.layers import LAYOUT
 from tests.support.cli import run_mlenv
 from tests.support.golden import build, digests
 from tests.support.layered import configure, layered_project
@@ -166,8 +166,8 @@ def test_check_compares_a_reused_layer_with_a_fresh_one(tmp_path: Path) -> None:
         record = json.loads((path / "layer.json").read_text())
         other = second if path == first else first
         record["body"]["key"] = other.name
-        from mlenv.layer import LayerBlob
-        from mlenv.layercache import CachedLayer, _meta
+        from mlenv.cache.layers import CachedLayer, _meta
+        from mlenv.tarball import LayerBlob
 
         body = record["body"]
         (path / "layer.json").write_bytes(

@@ -20,15 +20,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mlenv.cache import ArtifactCache
+from mlenv.cache.artifacts import ArtifactCache
+from mlenv.commands.fetch import UrlOpener
 from mlenv.errors import redact
-from mlenv.fetch import UrlOpener
 from mlenv.index.urls import recordable
 from mlenv.install import InstallError, check_conda_packages
-from mlenv.layer import Entry
-from mlenv.lock import loads as load_lock
-from mlenv.oci import OciError, read_base, write_layout
+from mlenv.lockfile import loads as load_lock
+from mlenv.oci.layout import OciError, read_base, write_layout
 from mlenv.origins import LocalRoots, UnsafeUrlError
+from mlenv.tarball import Entry
 from tests.support.cli import run_mlenv
 from tests.support.conda_channel import build_conda_package
 from tests.support.fetch_project import WHEELS

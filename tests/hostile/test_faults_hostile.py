@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from mlenv.build import output_digests
-from mlenv.cache import PARTIAL, ArtifactCache, hash_file
-from mlenv.fetch import artifacts_of
-from mlenv.layercache import LAYOUT
-from mlenv.lock import loads as load_lock
+from mlenv.cache.artifacts import PARTIAL, ArtifactCache, hash_file
+from mlenv.cache.layers import LAYOUT
+from mlenv.commands.build import output_digests
+from mlenv.commands.fetch import artifacts_of
+from mlenv.lockfile import loads as load_lock
 from tests.support.cli import run_mlenv
 from tests.support.faultpoints import Held, changes, points, renames, run_killed
 from tests.support.golden import build, golden_project

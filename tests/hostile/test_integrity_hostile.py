@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from mlenv.build import output_digests
-from mlenv.layer import Entry
+from mlenv.commands.build import output_digests
+from mlenv.tarball import Entry
 from tests.support.cli import run_mlenv
 from tests.support.golden import golden_project
 from tests.support.images import write_image

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from mlenv.cache import ArtifactCache
-from mlenv.fetch import UrlOpener, artifacts_of, fetch
+from mlenv.cache.artifacts import ArtifactCache
+from mlenv.commands.fetch import UrlOpener, artifacts_of, fetch
 from mlenv.index import HttpClient, HttpError
-from mlenv.lock import loads as load_lock
+from mlenv.lockfile import loads as load_lock
 from mlenv.origins import LocalRoots
 from mlenv.report import MemoryReporter
 from tests.support.cli import run_mlenv

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from mlenv.build import output_digests
-from mlenv.cache import ArtifactCache
+from mlenv.cache.artifacts import ArtifactCache
+from mlenv.commands.build import output_digests
 from tests.support.cli import run_mlenv
 from tests.support.golden import golden_project
 from tests.support.wheels import build_wheel

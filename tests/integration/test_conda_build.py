@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from mlenv.lock import loads as load_lock
+from mlenv.lockfile import loads as load_lock
 from tests.support.cli import run_mlenv
 from tests.support.conda_channel import PLACEHOLDER, build_conda_package, write_channel
 from tests.support.wheels import build_wheel, write_simple_index

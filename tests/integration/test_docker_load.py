@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from mlenv.dockerload import DockerLoadError, load
-from mlenv.layer import collect, write_layer
-from mlenv.oci import ImageSpec, image_config, read_base, write_image_tar, write_layout
+from mlenv.oci.dockerload import DockerLoadError, load
+from mlenv.oci.layout import ImageSpec, image_config, read_base, write_image_tar, write_layout
+from mlenv.tarball import collect, write_layer
 from tests.support.base_image import REF, base_image_layout
 from tests.support.daemons import Dockerd, dockerd
 

@@ -19,8 +19,15 @@ from typing import Any
 
 import pytest
 
-from mlenv.layer import Compression, LayerBlob, collect, write_layer
-from mlenv.oci import ImageResult, ImageSpec, image_config, read_base, write_image_tar, write_layout
+from mlenv.oci.layout import (
+    ImageResult,
+    ImageSpec,
+    image_config,
+    read_base,
+    write_image_tar,
+    write_layout,
+)
+from mlenv.tarball import Compression, LayerBlob, collect, write_layer
 from tests.support.daemons import Dockerd, dockerd
 
 pytestmark = pytest.mark.integration

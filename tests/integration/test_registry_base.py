@@ -11,10 +11,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from mlenv.layer import collect
-from mlenv.oci import INDEX_MEDIA_TYPE, ImageResult
-from mlenv.registry import push
+from mlenv.oci.layout import INDEX_MEDIA_TYPE, ImageResult
+from mlenv.oci.registry import push
 from mlenv.report import MemoryReporter
+from mlenv.tarball import collect
 from tests.support.cli import run_mlenv
 from tests.support.daemons import Registry, registry
 from tests.support.httpserver import IndexServer

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from mlenv.registry_bundle import ARTIFACT_TYPE, TITLE
+from mlenv.oci.bundle import ARTIFACT_TYPE, TITLE
 from tests.support.bundle_wheels import WHEELS
 from tests.support.cli import run_mlenv
 from tests.support.daemons import Access, Registry, registry

@@ -13,10 +13,10 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from mlenv.layer import collect
-from mlenv.oci import ImageResult
-from mlenv.registry import CHUNK_SIZE, PushResult, RegistryError, push
+from mlenv.oci.layout import ImageResult
+from mlenv.oci.registry import CHUNK_SIZE, PushResult, RegistryError, push
 from mlenv.report import MemoryReporter
+from mlenv.tarball import collect
 from tests.support.daemons import Access, Registry, registry
 from tests.support.images import write_image
 

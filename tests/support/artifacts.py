@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import BinaryIO
 
-from mlenv.cache import Artifact
+from mlenv.cache.artifacts import Artifact
 from mlenv.index.http import HttpError
 
 PAYLOADS = {f"https://files.example/pkg{i}.whl": bytes([i]) * (1000 + i) for i in range(5)}

@@ -21,7 +21,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from mlenv.layer import Entry, collect
+from mlenv.tarball import Entry, collect
 from tests.support.images import write_image
 from tests.support.mounts import remove_tree
 

@@ -8,7 +8,7 @@ import functools
 import random
 from pathlib import Path
 
-from mlenv.layering import BIG_WHEEL
+from mlenv.layer_plan import BIG_WHEEL
 from tests.support.cli import run_mlenv
 from tests.support.golden import golden_project
 from tests.support.wheels import build_wheel

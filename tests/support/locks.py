@@ -4,8 +4,8 @@
 
 from __future__ import annotations
 
-from mlenv.lock import Lock, LockedPackage, LockedPlatform, LockTarget
-from mlenv.verify import Verdict
+from mlenv.commands.verify import Verdict
+from mlenv.lockfile import Lock, LockedPackage, LockedPlatform, LockTarget
 
 SHA_A = "a" * 64
 SHA_B = "b" * 64

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from mlenv.layer import collect
-from mlenv.oci import ImageResult
+from mlenv.oci.layout import ImageResult
+from mlenv.tarball import collect
 from tests.support.images import write_image
 
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from mlenv.cache import ArtifactCache, CacheError, IntegrityError, cache_dir
-from mlenv.fetch import (
+from mlenv.cache.artifacts import ArtifactCache, CacheError, IntegrityError, cache_dir
+from mlenv.commands.fetch import (
     MissingArtifactsError,
     check_bundle,
     check_cache,

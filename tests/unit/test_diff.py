@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mlenv.diff import compare, render_markdown, render_text
-from mlenv.lock import Lock, LockedConda, LockedPackage, LockedPlatform, LockTarget
+from mlenv.lockfile import Lock, LockedConda, LockedPackage, LockedPlatform, LockTarget
 
 OPPOSITE = {
     "added": "removed",

@@ -8,9 +8,9 @@ from typing import BinaryIO
 
 import pytest
 
-from mlenv.cache import Artifact
+from mlenv.cache.artifacts import Artifact
+from mlenv.commands.fetch import UrlOpener
 from mlenv.errors import ProblemsError
-from mlenv.fetch import UrlOpener
 from mlenv.origins import LocalRoots, UnsafeUrlError
 
 

@@ -17,6 +17,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from mlenv import cudapkg
+from mlenv.commands.verify import verify_lock
 from mlenv.cuda import (
     CudaError,
     CudaTarget,
@@ -26,8 +27,7 @@ from mlenv.cuda import (
     extract,
     judge,
 )
-from mlenv.lock import LockedPackage
-from mlenv.verify import verify_lock
+from mlenv.lockfile import LockedPackage
 from tests.support.locks import HASH, codes, locked, make_lock
 
 TEXT = (resources.files("mlenv") / "data" / "gpu_packages.json").read_text(encoding="utf-8")

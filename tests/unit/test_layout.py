@@ -83,7 +83,7 @@ def test_every_shape_of_such_an_import_is_found(source: str, package: str) -> No
         "from tests.support import golden",
         "import tests.support.fake_registry",
         "from .support.golden import build",
-        "import pytest\nfrom mlenv.lock import loads",
+        "import pytest\nfrom mlenv.lockfile import loads",
     ],
 )
 def test_support_modules_and_libraries_may_be_imported(source: str) -> None:

@@ -7,7 +7,7 @@ import tomllib
 
 import pytest
 
-from mlenv.lock import (
+from mlenv.lockfile import (
     LockError,
     StaleLockError,
     check_fresh,

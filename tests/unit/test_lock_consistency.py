@@ -1,5 +1,5 @@
-"""Invariant 8: a lock is consistent or refused. ``mlenv.lock.consistency_problems`` runs in
-``mlenv.lock.loads``, which every command reading a lock uses; each inconsistency names the
+"""Invariant 8: a lock is consistent or refused. ``mlenv.lockfile.consistency_problems`` runs in
+``mlenv.lockfile.loads``, which every command reading a lock uses; each inconsistency names the
 entry (key path, package and version)."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
-from mlenv.lock import (
+from mlenv.lockfile import (
     Lock,
     LockedConda,
     LockedPlatform,

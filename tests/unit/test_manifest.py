@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from mlenv.errors import ManifestError
-from mlenv.lock import inputs_hash
+from mlenv.lockfile import inputs_hash
 from mlenv.manifest import Build, Conda, Cuda, Environment, PyPI, loads, parse
 from tests.support.manifests import BAD_MANIFESTS, MINIMAL
 

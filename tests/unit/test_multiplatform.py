@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from mlenv.layer import collect, write_layer
-from mlenv.oci import (
+from mlenv.commands.verify import verify_platform_record
+from mlenv.oci.layout import (
     INDEX_MEDIA_TYPE,
     ImageSpec,
     OciError,
@@ -20,9 +20,9 @@ from mlenv.oci import (
     write_index_layout,
     write_layout,
 )
-from mlenv.registry import Credentials, RegistryError, push
+from mlenv.oci.registry import Credentials, RegistryError, push
 from mlenv.report import MemoryReporter
-from mlenv.verify import verify_platform_record
+from mlenv.tarball import collect, write_layer
 from tests.support.fake_registry import FakeRegistry
 
 PLATFORMS = ("linux-64", "linux-aarch64")

@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from mlenv.cuda import DriverVersion
-from mlenv.lock import Lock
+from mlenv.lockfile import Lock
 from mlenv.nodes import (
     Node,
     NodesError,

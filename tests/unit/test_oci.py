@@ -12,8 +12,7 @@ from typing import Any
 
 import pytest
 
-from mlenv.layer import Compression, LayerBlob, collect, write_layer
-from mlenv.oci import (
+from mlenv.oci.layout import (
     CONFIG_MEDIA_TYPE,
     DEFAULT_PATH,
     INDEX_MEDIA_TYPE,
@@ -31,6 +30,7 @@ from mlenv.oci import (
     write_image_tar,
     write_layout,
 )
+from mlenv.tarball import Compression, LayerBlob, collect, write_layer
 
 LOCK = "sha256:" + "ab" * 32
 SPEC = ImageSpec(

@@ -10,9 +10,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from mlenv import registry as registry_module
-from mlenv.oci import ImageResult
-from mlenv.registry import (
+from mlenv.oci import registry as registry_module
+from mlenv.oci.layout import ImageResult
+from mlenv.oci.registry import (
     Credentials,
     Reference,
     RegistryError,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mlenv.registry_base import BaseImageError, _descriptor, _platform_entry, registry_base
+from mlenv.oci.base import BaseImageError, _descriptor, _platform_entry, registry_base
 
 DIGEST = "sha256:" + "a" * 64
 

@@ -9,9 +9,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from mlenv.cache import Artifact, ArtifactCache, CacheError
-from mlenv.registry import RegistryError, reader
-from mlenv.registry_bundle import (
+from mlenv.cache.artifacts import Artifact, ArtifactCache, CacheError
+from mlenv.oci.bundle import (
     ARTIFACT_TYPE,
     CACHE_REGISTRY_ENV,
     TITLE,
@@ -21,6 +20,7 @@ from mlenv.registry_bundle import (
     cache_registry,
     cache_tag,
 )
+from mlenv.oci.registry import RegistryError, reader
 
 
 def stored(cache: ArtifactCache, name: str, data: bytes) -> Artifact:

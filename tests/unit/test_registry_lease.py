@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from mlenv.registry_lease import (
+from mlenv.oci.lease import (
     EXPIRES,
     HOLDER,
     LEASE_TYPE,

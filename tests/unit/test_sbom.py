@@ -13,7 +13,7 @@ from cyclonedx.schema import SchemaVersion
 from cyclonedx.validation.json import JsonStrictValidator
 from packageurl import PackageURL
 
-from mlenv.lock import Lock, LockedConda, LockedPackage, LockedPlatform, LockTarget
+from mlenv.lockfile import Lock, LockedConda, LockedPackage, LockedPlatform, LockTarget
 from mlenv.sbom import cyclonedx, purl, render, wheel_licences
 from tests.support.wheels import build_wheel
 

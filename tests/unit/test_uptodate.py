@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from mlenv import cli, inputs, uptodate
 from mlenv.errors import MlenvError
-from mlenv.lock import Lock, LockedPackage, LockedPlatform, LockTarget, inputs_hash, render
+from mlenv.lockfile import Lock, LockedPackage, LockedPlatform, LockTarget, inputs_hash, render
 from mlenv.manifest import loads as load_manifest
 from tests.support.wheels import build_wheel, write_simple_index
 
@@ -218,7 +218,15 @@ def test_noop_lock_and_check_load_nothing_heavy_end_to_end(tmp_path: Path) -> No
                           "pypi": {"dependencies": ["torch==2.14.1"]}})  # fmt: skip
     (tmp_path / "mlenv.toml").write_text(text)
     (tmp_path / "mlenv.lock").write_text(lock_for(text))
-    heavy = {"click", "resolvelib", "mlenv.index", "mlenv.resolve", "mlenv.locker", "rich", "httpx"}
+    heavy = {
+        "click",
+        "resolvelib",
+        "mlenv.index",
+        "mlenv.resolve",
+        "mlenv.commands.lock",
+        "rich",
+        "httpx",
+    }
     for args in (["lock"], ["lock", "--check"], ["-q", "lock", "--check"]):
         result = run(args, tmp_path)
         assert result.returncode == 0, result.stderr

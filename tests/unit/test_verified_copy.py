@@ -1,7 +1,7 @@
 """Invariant 1: what is installed is what was hashed. ``ArtifactCache.copy_verified`` (over
-``mlenv.cache.open_plain``) is the only way bytes leave the cache or a bundle; ``check_bundle``
-judges a bundle by what it holds. Symlinks, FIFOs, directories and swapped files are attacked
-here in several shapes."""
+``mlenv.cache.artifacts.open_plain``) is the only way bytes leave the cache or a bundle;
+``check_bundle`` judges a bundle by what it holds. Symlinks, FIFOs, directories and swapped
+files are attacked here in several shapes."""
 
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mlenv.cache import Artifact, ArtifactCache, CacheError, IntegrityError, open_plain
-from mlenv.fetch import check_bundle, check_cache, fetch, write_bundle
+from mlenv.cache.artifacts import Artifact, ArtifactCache, CacheError, IntegrityError, open_plain
+from mlenv.commands.fetch import check_bundle, check_cache, fetch, write_bundle
 from mlenv.report import MemoryReporter
 from tests.support.artifacts import ARTIFACTS, PAYLOADS, FakeOpener
 

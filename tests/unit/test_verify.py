@@ -6,8 +6,8 @@ import dataclasses
 
 import pytest
 
-from mlenv.lock import Lock, LockedPlatform
-from mlenv.verify import Judged, compute_capability_arch, verify_lock
+from mlenv.commands.verify import Judged, compute_capability_arch, verify_lock
+from mlenv.lockfile import Lock, LockedPlatform
 from tests.support.locks import HASH, codes, locked, make_lock
 
 Pkg = tuple[str, str] | tuple[str, str, str | None]

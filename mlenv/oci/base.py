@@ -21,13 +21,13 @@ from pathlib import Path
 from typing import Any
 
 from mlenv.atomic import replace_dir, work_dir
-from mlenv.cache import Artifact, ArtifactCache
+from mlenv.cache.artifacts import Artifact, ArtifactCache
+from mlenv.commands.fetch import fetch
 from mlenv.errors import MlenvError
-from mlenv.fetch import fetch
 from mlenv.manifest import Manifest
-from mlenv.oci import ARCHITECTURES, INDEX_MEDIA_TYPE, MANIFEST_MEDIA_TYPE
-from mlenv.registry import Reference, parse_reference, reader
-from mlenv.registry_bundle import BlobOpener
+from mlenv.oci.bundle import BlobOpener
+from mlenv.oci.layout import ARCHITECTURES, INDEX_MEDIA_TYPE, MANIFEST_MEDIA_TYPE
+from mlenv.oci.registry import Reference, parse_reference, reader
 from mlenv.report import Reporter
 
 LAYOUTS = "base-v1"

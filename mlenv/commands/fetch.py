@@ -22,7 +22,7 @@ from typing import Any, BinaryIO, Protocol
 from urllib.parse import urlsplit
 
 from mlenv.atomic import work_dir
-from mlenv.cache import (
+from mlenv.cache.artifacts import (
     LAYOUT,
     LOCKS,
     Artifact,
@@ -38,8 +38,8 @@ from mlenv.cache import (
 from mlenv.errors import MlenvError, Problem, ProblemsError, redact
 from mlenv.index.http import HttpError
 from mlenv.index.urls import file_url_to_path, is_file_url
-from mlenv.lock import Lock, LockedConda, LockedPackage
-from mlenv.oci import canonical_json
+from mlenv.lockfile import Lock, LockedConda, LockedPackage
+from mlenv.oci.layout import canonical_json
 from mlenv.origins import LocalRoots, UnsafeUrlError, follow
 from mlenv.outputs import MAX_RECORD, OutputKind, check_output, replace_output
 from mlenv.report import QuietReporter, Reporter, Task

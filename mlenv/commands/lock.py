@@ -17,7 +17,7 @@ from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from mlenv import cudapkg
-from mlenv.cache import measure
+from mlenv.cache.artifacts import measure
 from mlenv.conda import CondaRecord, public_url
 from mlenv.cpufallback import check_fallbacks, describe, find_fallbacks
 from mlenv.cuda import (
@@ -43,7 +43,7 @@ from mlenv.index import (
     SimpleIndex,
 )
 from mlenv.index.urls import file_url_to_path, is_file_url, recordable
-from mlenv.lock import (
+from mlenv.lockfile import (
     Lock,
     LockedConda,
     LockedPackage,

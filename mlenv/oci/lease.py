@@ -28,9 +28,9 @@ from pathlib import Path
 
 import httpx
 
-from mlenv.oci import MANIFEST_MEDIA_TYPE, Descriptor, canonical_json
-from mlenv.registry import RegistryError, push_manifest, reader
-from mlenv.registry_bundle import EMPTY, EMPTY_MEDIA_TYPE, image_ref
+from mlenv.oci.bundle import EMPTY, EMPTY_MEDIA_TYPE, image_ref
+from mlenv.oci.layout import MANIFEST_MEDIA_TYPE, Descriptor, canonical_json
+from mlenv.oci.registry import RegistryError, push_manifest, reader
 from mlenv.report import QuietReporter, Reporter
 
 LEASE_TYPE = "application/vnd.mlenv.lease.v1+json"

@@ -12,10 +12,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from mlenv.install import InstalledDistribution
-from mlenv.layer import Entry, LayerError
-from mlenv.layering import AUTO_LAYERS, BIG_WHEEL, GROUPS, LayerPlan, plan_layers, split_entries
-from mlenv.lock import LockedPackage
+from mlenv.layer_plan import AUTO_LAYERS, BIG_WHEEL, GROUPS, LayerPlan, plan_layers, split_entries
+from mlenv.lockfile import LockedPackage
 from mlenv.manifest import MAX_LAYERS, Layers
+from mlenv.tarball import Entry, LayerError
 
 MiB = 1 << 20
 # The wheel sizes of the CUDA-13 torch 2.14.1 stack, as its lock records them (rounded).

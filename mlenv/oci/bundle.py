@@ -23,11 +23,11 @@ from pathlib import Path
 from typing import Any, BinaryIO, Protocol
 from urllib.parse import unquote, urlsplit
 
-from mlenv.cache import Artifact, ArtifactCache, IntegrityError, hash_file
+from mlenv.cache.artifacts import Artifact, ArtifactCache, IntegrityError, hash_file
+from mlenv.commands.fetch import FetchResult, Opener, fetch, missing_error, shareable_manifest
 from mlenv.errors import MlenvError
-from mlenv.fetch import FetchResult, Opener, fetch, missing_error, shareable_manifest
-from mlenv.oci import MANIFEST_MEDIA_TYPE, Descriptor, canonical_json
-from mlenv.registry import (
+from mlenv.oci.layout import MANIFEST_MEDIA_TYPE, Descriptor, canonical_json
+from mlenv.oci.registry import (
     PushResult,
     RegistryError,
     mount_sources,

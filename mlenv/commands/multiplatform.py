@@ -18,11 +18,11 @@ from typing import Any
 
 from mlenv import __version__
 from mlenv.atomic import replace_dir, work_dir
-from mlenv.build import BUILD_RECORD, BuildOptions, build
-from mlenv.cache import ArtifactCache
-from mlenv.lock import Lock
+from mlenv.cache.artifacts import ArtifactCache
+from mlenv.commands.build import BUILD_RECORD, BuildOptions, build
+from mlenv.lockfile import Lock
 from mlenv.manifest import Manifest
-from mlenv.oci import canonical_json, write_index_layout
+from mlenv.oci.layout import canonical_json, write_index_layout
 from mlenv.report import Reporter
 
 KIND = "multi-platform"

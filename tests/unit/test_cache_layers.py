@@ -13,12 +13,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mlenv import layercache
+from mlenv.cache import layers as layercache
+from mlenv.cache.layers import BuildInputs, LayerCache, layer_key
 from mlenv.install import PlannedWheel
-from mlenv.layer import LayerBlob
-from mlenv.layercache import BuildInputs, LayerCache, layer_key
-from mlenv.layering import LayerPlan
+from mlenv.layer_plan import LayerPlan
 from mlenv.report import MemoryReporter
+from mlenv.tarball import LayerBlob
 
 INPUTS = BuildInputs(
     prefix="/opt/env",

@@ -22,10 +22,9 @@ from packaging.utils import canonicalize_name
 
 from mlenv import __version__
 from mlenv.atomic import work_dir
-from mlenv.cache import Artifact, ArtifactCache, hash_file
-from mlenv.cuda import CudaVersion, nvidia_require_cuda
-from mlenv.errors import MlenvError
-from mlenv.fetch import (
+from mlenv.cache.artifacts import Artifact, ArtifactCache, hash_file
+from mlenv.cache.layers import DEFAULT_MAX, BuildInputs, LayerCache, LayerReuse
+from mlenv.commands.fetch import (
     BUNDLE_INDEX,
     MissingArtifactsError,
     artifacts_of,
@@ -33,14 +32,14 @@ from mlenv.fetch import (
     missing_error,
     missing_from,
 )
+from mlenv.commands.lock import to_record
+from mlenv.cuda import CudaVersion, nvidia_require_cuda
+from mlenv.errors import MlenvError
 from mlenv.install import InstallResult, NamedWheel, install_environment
-from mlenv.layer import Compression, Entry, LayerBlob, collect, compressor_versions, write_layer
-from mlenv.layercache import DEFAULT_MAX, BuildInputs, LayerCache, LayerReuse
-from mlenv.layering import plan_layers, split_entries
-from mlenv.lock import Lock
-from mlenv.locker import to_record
+from mlenv.layer_plan import plan_layers, split_entries
+from mlenv.lockfile import Lock
 from mlenv.manifest import MAX_LAYERS, Manifest
-from mlenv.oci import (
+from mlenv.oci.layout import (
     ImageSpec,
     canonical_json,
     image_config,
@@ -51,6 +50,7 @@ from mlenv.oci import (
 from mlenv.outputs import OutputKind, check_output, replace_output
 from mlenv.pack import write_pack
 from mlenv.report import Reporter
+from mlenv.tarball import Compression, Entry, LayerBlob, collect, compressor_versions, write_layer
 
 # 1980-01-01T00:00:00Z: the default file time when SOURCE_DATE_EPOCH is unset; the oldest time
 # a zip can hold, so the bytes survive a round trip through any archive format.
@@ -130,7 +130,7 @@ def build(
     if manifest.build.base_image is not None:
         keep["the base image"] = manifest_dir / manifest.build.base_image
     dist = check_output(dist, BUILD_OUTPUT, keep=keep)
-    from mlenv.registry_base import pinned_base  # imports the registry client only here
+    from mlenv.oci.base import pinned_base  # imports the registry client only here
 
     manifest = pinned_base(manifest, cache)  # a registry base image: its layout in the cache
     env = manifest.environment
@@ -281,7 +281,7 @@ def _image(
     env = manifest.environment
     base = None
     if manifest.build.base_image is not None:
-        from mlenv.registry_base import layout_digest
+        from mlenv.oci.base import layout_digest
 
         layout = manifest_dir / manifest.build.base_image
         base = read_base(layout, platform=options.platform, digest=layout_digest(layout))

@@ -26,7 +26,7 @@ from mlenv.cuda import (
     judge,
     required_driver,
 )
-from mlenv.lock import Lock, LockedPackage
+from mlenv.lockfile import Lock, LockedPackage
 from mlenv.needs import conda_need
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")

@@ -28,7 +28,7 @@ from typing import Any, BinaryIO, Protocol, TypeVar
 
 from mlenv.atomic import atomic_writer, replace_dir
 from mlenv.errors import MlenvError
-from mlenv.layer import LayerBlob, collect, write_tar
+from mlenv.tarball import LayerBlob, collect, write_tar
 
 MANIFEST_MEDIA_TYPE = "application/vnd.oci.image.manifest.v1+json"
 INDEX_MEDIA_TYPE = "application/vnd.oci.image.index.v1+json"

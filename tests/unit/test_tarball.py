@@ -18,8 +18,9 @@ from pathlib import Path
 import pytest
 import zstandard
 
-from mlenv import layer
-from mlenv.layer import (
+from mlenv import tarball
+from mlenv.report import MemoryReporter
+from mlenv.tarball import (
     Compression,
     Entry,
     LayerError,
@@ -28,7 +29,6 @@ from mlenv.layer import (
     write_layer,
     write_tar,
 )
-from mlenv.report import MemoryReporter
 
 COMPRESSIONS: tuple[Compression, ...] = ("gzip", "zstd", "none")
 LONG_DIR = "d" * 120
@@ -113,7 +113,7 @@ def test_same_digests_under_another_locale_time_zone_and_hash_seed(tmp_path: Pat
     tree = build_tree(tmp_path / "tree")
     (tree / os.fsdecode(b"caf\xe9")).write_text("not utf-8")
     script = (
-        "import io, sys; from pathlib import Path; from mlenv.layer import collect, write_layer\n"
+        "import io, sys; from pathlib import Path; from mlenv.tarball import collect, write_layer\n"
         "for c in ('gzip', 'zstd', 'none'):\n"
         "    b = write_layer(collect(Path(sys.argv[1]), 'opt/env'), io.BytesIO(),"
         " compression=c, mtime=7)\n"
@@ -295,7 +295,7 @@ def test_diff_id_is_the_sha256_of_the_decompressed_blob(
     assert blob.diff_id == "sha256:" + hashlib.sha256(tar).hexdigest()
     assert blob.digest == "sha256:" + hashlib.sha256(data).hexdigest()
     assert (blob.size, blob.uncompressed_size) == (len(data), len(tar))
-    assert blob.media_type == layer.MEDIA_TYPES[compression]
+    assert blob.media_type == tarball.MEDIA_TYPES[compression]
     assert len(tar) % tarfile.RECORDSIZE == 0
     assert tar[-1024:] == bytes(1024)
 
@@ -334,9 +334,9 @@ def test_zstd_frames_are_multithreaded_whatever_the_worker_count(
     pinned = layer_bytes(entries, "zstd")
     assert "sha256:" + hashlib.sha256(pinned).hexdigest() == GOLDEN_ZSTD_MULTITHREADED
     for workers in (1, 3):
-        monkeypatch.setattr(layer, "ZSTD_THREADS", workers)
+        monkeypatch.setattr(tarball, "ZSTD_THREADS", workers)
         assert layer_bytes(entries, "zstd") == pinned, f"{workers} workers"
-    monkeypatch.setattr(layer, "ZSTD_THREADS", 0)
+    monkeypatch.setattr(tarball, "ZSTD_THREADS", 0)
     assert layer_bytes(entries, "zstd") != pinned, "single-threaded frames must differ"
 
 
@@ -394,7 +394,7 @@ def test_mtime_must_be_a_non_negative_integer(tmp_path: Path, mtime: int) -> Non
         ("l", "symlink", 0o755),
     ],
 )
-def test_invalid_entries_are_refused(path: str, kind: layer.Kind, mode: int) -> None:
+def test_invalid_entries_are_refused(path: str, kind: tarball.Kind, mode: int) -> None:
     with pytest.raises(LayerError):
         Entry(path, kind, mode, target="x" if kind == "symlink" else None)
 
@@ -428,12 +428,12 @@ class RecordingSink(io.BytesIO):
 
 
 def test_file_contents_are_streamed_in_chunks(tmp_path: Path) -> None:
-    size = 5 * layer._CHUNK + 123
+    size = 5 * tarball._CHUNK + 123
     (tmp_path / "big").write_bytes(os.urandom(size))
     sink = RecordingSink()
     write_layer(collect(tmp_path, ""), sink, compression="none", mtime=0)
     assert sink.tell() > size
-    assert sink.largest <= layer._CHUNK
+    assert sink.largest <= tarball._CHUNK
 
 
 def test_progress_is_reported_in_bytes(tmp_path: Path) -> None:
@@ -464,7 +464,7 @@ def multi_block_tree(root: Path) -> list[Entry]:
     """~3.5 gzip blocks of compressible, non-repeating data: several blocks cross workers."""
     rng = random.Random(7)
     words = [rng.randbytes(rng.randrange(2, 9)).hex().encode() for _ in range(4000)]
-    text = b" ".join(rng.choice(words) for _ in range(int(3.5 * layer.GZIP_BLOCK) // 9))
+    text = b" ".join(rng.choice(words) for _ in range(int(3.5 * tarball.GZIP_BLOCK) // 9))
     (root / "big.txt").write_bytes(text)
     (root / "small.txt").write_bytes(b"tail\n")
     return collect(root, "opt")
@@ -500,8 +500,8 @@ def test_a_layer_within_one_block_is_what_gzipfile_writes(tmp_path: Path) -> Non
     """Protects existing digests: small layers keep the bytes of the single-stream writer."""
     build_tree(tmp_path)
     tar = tar_of(tmp_path, "")
-    assert len(tar) < layer.GZIP_BLOCK
+    assert len(tar) < tarball.GZIP_BLOCK
     reference = io.BytesIO()
-    with gzip.GzipFile("", "wb", layer.GZIP_LEVEL, reference, mtime=0) as stream:
+    with gzip.GzipFile("", "wb", tarball.GZIP_LEVEL, reference, mtime=0) as stream:
         stream.write(tar)
     assert layer_bytes(collect(tmp_path, ""), "gzip") == reference.getvalue()

@@ -32,12 +32,12 @@ from typing import TYPE_CHECKING
 
 from packaging.utils import canonicalize_name
 
-from mlenv.layer import Entry, LayerError
 from mlenv.manifest import MAX_LAYERS, Layers
+from mlenv.tarball import Entry, LayerError
 
 if TYPE_CHECKING:
     from mlenv.install import InstalledDistribution
-    from mlenv.lock import LockedPackage
+    from mlenv.lockfile import LockedPackage
 
 # Under 1% of a CUDA image (a few GB): a group of smaller packages is cheap to push again.
 BIG_WHEEL = 16 << 20

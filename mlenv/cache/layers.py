@@ -27,10 +27,12 @@ from typing import BinaryIO
 import installer
 
 from mlenv import __version__
-from mlenv.cache import measure, open_plain
+from mlenv.cache.artifacts import measure, open_plain
 from mlenv.errors import MlenvError
 from mlenv.install import PlannedWheel
-from mlenv.layer import (
+from mlenv.layer_plan import LayerPlan
+from mlenv.report import Reporter, human_bytes
+from mlenv.tarball import (
     GZIP_BLOCK,
     GZIP_LEVEL,
     ZSTD_LEVEL,
@@ -40,8 +42,6 @@ from mlenv.layer import (
     LayerBlob,
     compressor_versions,
 )
-from mlenv.layering import LayerPlan
-from mlenv.report import Reporter, human_bytes
 
 LAYOUT = "layers-v1"
 # Raised whenever the same inputs would give other layer bytes (a change of the tar writer,
