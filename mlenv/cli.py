@@ -7,22 +7,20 @@ stdout, diagnostics to stderr.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import sys
 import tempfile
 import traceback
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 import click
 
 from mlenv import __version__, lockfile
-from mlenv.atomic import write_atomic
-from mlenv.cache.artifacts import ArtifactCache, cache_dir
+from mlenv.cache.artifacts import cache_dir
+from mlenv.commands.session import Session
 from mlenv.errors import (
     CannotJudgeError,
     MlenvError,
@@ -38,11 +36,8 @@ from mlenv.target import Target
 from mlenv.templates import starter_manifest
 
 if TYPE_CHECKING:
-    from mlenv.cache.artifacts import Artifact
-    from mlenv.commands.fetch import FetchResult
     from mlenv.commands.lock import Upgrade
     from mlenv.edit import Edited
-    from mlenv.index import HttpClient
 
 # Commands import the heavy modules (httpx, resolvelib, rich) when they run, so answers that
 # need none of them (`--version`, a no-op `lock`) start fast.
@@ -54,74 +49,6 @@ EXIT_INTERNAL = 2
 MANIFEST_FILE = OutputKind("manifest", "--manifest")
 LOCK_FILE = OutputKind("lock", "--manifest")
 EXPORT_FILE = OutputKind("export", "--output")
-
-
-@dataclass(frozen=True)
-class Session:
-    """What every command needs: where the project is and how to talk to the user."""
-
-    manifest_path: Path
-    reporter: Reporter
-    verbose: int
-    cache_root: Path
-
-    def load_manifest(self) -> Manifest:
-        return read_manifest(self.manifest_path)
-
-    @property
-    def lock_path(self) -> Path:
-        return self.manifest_path.parent / "mlenv.lock"
-
-    def load_lock(self) -> lockfile.Lock:
-        path = self.lock_path
-        try:
-            text = path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise UsageError(
-                "no lock here", where=str(path), hint="run `mlenv lock` first"
-            ) from None
-        except (OSError, UnicodeDecodeError) as exc:
-            raise UsageError(f"cannot read the lock: {exc}", where=str(path)) from None
-        return lockfile.loads(text, source=str(path))
-
-    def http(self, offline: bool) -> HttpClient:
-        from mlenv.index import HttpCache, HttpClient
-
-        return HttpClient(offline=offline, cache=HttpCache(self.cache_root))
-
-    def artifact_cache(self) -> ArtifactCache:
-        return ArtifactCache(self.cache_root)
-
-    def write_file(
-        self, path: Path, data: bytes, kind: OutputKind, keep: Mapping[str, Path] | None = None
-    ) -> None:
-        """Every file a command writes at a path the user chose goes through the output
-        guard: never over a directory, a symlink, a special file, or what the run reads."""
-        keep = {**(keep or {}), "the cache": self.cache_root}
-        write_atomic(check_output(path, kind, keep=keep), data)
-
-
-def read_manifest(path: Path) -> Manifest:
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise UsageError(
-            "no manifest here",
-            where=str(path),
-            hint="run `mlenv init` to write one, or pass --manifest PATH",
-        ) from None
-    except OSError as exc:
-        raise UsageError(f"cannot read the manifest: {exc.strerror}", where=str(path)) from None
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        raise UsageError(
-            f"not valid UTF-8 (byte {exc.start}, line {line})",
-            where=str(path),
-            hint="save the manifest as UTF-8",
-        ) from None
-    return loads(text, source=str(path))
 
 
 def print_json(data: Any) -> None:
@@ -359,9 +286,9 @@ def lock(
 @click.pass_obj
 def export(session: Session, fmt: str, platform: str | None, output: Path | None) -> None:
     """Write the lock in a format other tools read."""
-    from mlenv.commands.lock import to_record
     from mlenv.conda import conda_lock_yml, explicit_spec
     from mlenv.export import pylock_toml, requirements_txt
+    from mlenv.lockfile import to_record
 
     if output is not None:  # before any work
         check_output(output, EXPORT_FILE, keep=_export_keep(session))
@@ -450,166 +377,15 @@ def fetch(
 ) -> None:
     """Download every artifact of the lock into the cache, each verified against its sha256
     and size before it is stored; with --bundle, also write a bundle to carry offline."""
-    from mlenv.commands.fetch import artifacts_of, bundle_destination, write_bundle
-    from mlenv.oci.base import pinned_base, pull_base, registry_base
-    from mlenv.oci.bundle import (
-        cache_registry,
-        cache_tag,
-        fetch_from,
-        is_registry,
-        push_bundle,
+    from mlenv.commands.fetch import FetchRequest
+    from mlenv.commands.fetch import fetch as fetch_lock
+
+    request = FetchRequest(
+        platforms, bundle, source, push_cache, insecure, mount_from, offline, jobs
     )
-
-    manifest = session.load_manifest()
-    lock_ = session.load_lock()
-    lockfile.check_fresh(lock_, manifest, str(session.lock_path))
-    artifacts = artifacts_of(lock_, platforms)
-    cache = session.artifact_cache()
-    if bundle is not None and not is_registry(bundle):
-        bundle_destination(Path(bundle), session.manifest_path, cache)  # before any download
-    shared = cache_registry(manifest.cache.registry, os.environ)
-    if push_cache and shared is None:
-        raise UsageError(
-            "--push-cache needs a shared cache",
-            hint='set [cache] registry = "oci://REGISTRY/REPOSITORY" or $MLENV_CACHE_REGISTRY',
-        )
-    if offline and (source or push_cache or (bundle is not None and is_registry(bundle))):
-        raise UsageError(
-            "--offline cannot talk to a registry",
-            hint="drop --offline; offline, a bundle directory works as --cache DIR",
-        )
-
-    def publish(what: str, target: str) -> str:
-        pushed = push_bundle(
-            target,
-            session.manifest_path,
-            session.lock_path,
-            artifacts,
-            cache,
-            insecure=insecure,
-            reporter=session.reporter,
-            mount_from=[*mount_from, *([shared] if shared else [])],
-        )
-        session.reporter.info(
-            f"pushed {what} {target}: {pushed.pushed_blobs} blob(s) uploaded "
-            f"({pushed.bytes_pushed} bytes){pushed.mounted_note}, {pushed.skipped_blobs} "
-            "already there"
-        )
-        return pushed.digest
-
-    if source is not None:
-        if not is_registry(source):
-            raise UsageError(
-                "--from takes an oci:// registry bundle",
-                where="--from",
-                hint="write --from oci://REGISTRY/REPO:TAG; a bundle directory works as --cache",
-            )
-        turn: contextlib.AbstractContextManager[object] = contextlib.nullcontext()
-    else:
-        turn = _fleet_turn(session, None if offline else shared, artifacts, push_cache, insecure)
-    with turn:  # a lease on the shared cache is released once what it lacked is published
-        if source is not None:
-            result = fetch_from(
-                source, artifacts, cache, insecure=insecure, reporter=session.reporter, jobs=jobs
-            )
-        else:
-            result = _fetch_indexes(session, manifest, artifacts, offline, jobs, shared, insecure)
-        if push_cache and shared is not None:
-            publish("shared cache", f"{shared}:{cache_tag(session.lock_path.read_bytes())}")
-    session.reporter.info(
-        f"{len(artifacts)} artifact(s) in {cache.root}: {result.fetched} fetched "
-        f"({result.bytes_fetched} bytes), {result.already} already there"
-    )
-    if registry_base(manifest.build.base_image) is not None and offline:
-        pinned_base(manifest, cache)  # offline: the base image must be in the cache already
-    elif registry_base(manifest.build.base_image) is not None:
-        layout = pull_base(
-            str(manifest.build.base_image),
-            platforms or lock_.target.platforms,
-            cache,
-            insecure=insecure,
-            reporter=session.reporter,
-            jobs=jobs,
-        )
-        session.reporter.info(f"base image {manifest.build.base_image} in {layout}")
-
-    if bundle is not None and is_registry(bundle):
-        digest = publish("bundle", bundle)
-        click.echo(f"{bundle.partition('@')[0]}@{digest}")
-    elif bundle is not None:
-        write_bundle(Path(bundle), session.manifest_path, session.lock_path, artifacts, cache)
-        session.reporter.info(f"wrote bundle {bundle} (verify it with `mlenv verify --bundle`)")
-
-
-def _fleet_turn(
-    session: Session,
-    shared: str | None,
-    artifacts: Sequence[Artifact],
-    claim: bool,
-    insecure: bool,
-) -> contextlib.AbstractContextManager[object]:
-    """With a shared cache, cold runners take turns: one fetches and publishes what the cache
-    lacks, the others wait for it (``registry_lease``); without one, nothing to coordinate."""
-    from mlenv.commands.fetch import missing_from
-    from mlenv.oci.lease import coordinated, lease_tag
-
-    missing = missing_from(session.artifact_cache(), artifacts)
-    if shared is None or not missing or not session.lock_path.is_file():
-        return contextlib.nullcontext()
-    return coordinated(
-        shared,
-        lease_tag(session.lock_path.read_bytes()),
-        [f"sha256:{a.sha256}" for a in missing],
-        claim=claim,
-        insecure=insecure,
-        reporter=session.reporter,
-    )
-
-
-def _fetch_indexes(
-    session: Session,
-    manifest: Manifest,
-    artifacts: Sequence[Artifact],
-    offline: bool,
-    jobs: int,
-    shared: str | None,
-    insecure: bool,
-) -> FetchResult:
-    """Every artifact the cache lacks from the indexes and channels the lock was made from,
-    or from the fleet's shared cache in front of them."""
-    from mlenv.commands.fetch import UrlOpener, missing_from
-    from mlenv.commands.fetch import fetch as fetch_artifacts
-    from mlenv.commands.lock import local_roots
-    from mlenv.oci.bundle import fetch_shared
-
-    cache = session.artifact_cache()
-    with session.http(offline) as http:
-        for url in (
-            manifest.pypi.index_url,
-            *manifest.pypi.extra_index_urls,
-            *manifest.conda.channels,
-        ):
-            http.add_credentials(url)  # the lock holds URLs without them
-        base_dir = session.manifest_path.parent
-        opener = UrlOpener(http, base_dir, local_roots(manifest, base_dir))
-        opener.check(missing_from(cache, artifacts))  # the URLs fetch would read
-        if shared is not None and not offline:
-            found = fetch_shared(
-                shared,
-                artifacts,
-                cache,
-                opener,
-                insecure=insecure,
-                reporter=session.reporter,
-                jobs=jobs,
-            )
-            session.reporter.info(
-                f"{found.from_registry} artifact(s) from the shared cache {shared}"
-            )
-            return found.fetched
-        return fetch_artifacts(
-            artifacts, cache, opener, reporter=session.reporter, offline=offline, jobs=jobs
-        )
+    pushed = fetch_lock(session, request)
+    if pushed is not None:
+        click.echo(pushed)
 
 
 @cli.command()
@@ -1010,7 +786,7 @@ def _verify_nodes(
 
 def _verify_bundle(bundle: Path) -> None:
     from mlenv.cache.artifacts import open_plain
-    from mlenv.commands.fetch import check_bundle
+    from mlenv.cache.bundle import check_bundle
 
     lock_path = bundle / "mlenv.lock"
     try:
@@ -1034,7 +810,7 @@ def _verify_bundle(bundle: Path) -> None:
 
 
 def _verify_cache(session: Session, lock_: lockfile.Lock) -> None:
-    from mlenv.commands.fetch import artifacts_of, check_cache
+    from mlenv.cache.lock_artifacts import artifacts_of, check_cache
 
     artifacts = artifacts_of(lock_)
     problems = check_cache(session.artifact_cache(), artifacts)

@@ -25,6 +25,7 @@ from mlenv.inputs import LOCK_VERSION
 from mlenv.target import Target
 
 if TYPE_CHECKING:  # the lock reader stays light: the no-op `lock --check` (mlenv.uptodate)
+    from mlenv.conda import CondaRecord
     from mlenv.manifest import Manifest
 
 HEADER = "# mlenv.lock: written by `mlenv lock` for the target in mlenv.toml. Do not edit.\n"
@@ -479,3 +480,13 @@ def _conda_problems(package: LockedConda, platform: str) -> list[str]:
     if len(package.md5) != 32 or set(package.md5) - _HEX:
         found.append("md5 is not 32 lower-case hex digits")
     return found
+
+
+def to_record(locked: LockedConda) -> CondaRecord:
+    """The lock's conda entry as the solver's record (the lock adds only requires-driver):
+    here, not in the locking module, so the offline build reads it without the resolver."""
+    from mlenv.conda import CondaRecord  # not at the top: the fast path reads locks too
+
+    fields = dataclasses.asdict(locked)
+    del fields["requires_driver"]
+    return CondaRecord(**fields)

@@ -24,7 +24,7 @@ from packaging.version import Version
 
 from mlenv import __version__
 from mlenv.cache.artifacts import ArtifactCache, CacheError
-from mlenv.commands.fetch import artifacts_of
+from mlenv.cache.lock_artifacts import artifacts_of
 from mlenv.edit import Section, spec_name
 from mlenv.errors import MlenvError
 from mlenv.index.model import IndexFile

@@ -23,21 +23,20 @@ from packaging.utils import canonicalize_name
 from mlenv import __version__
 from mlenv.atomic import work_dir
 from mlenv.cache.artifacts import Artifact, ArtifactCache, hash_file
+from mlenv.cache.bundle import BUNDLE_INDEX
 from mlenv.cache.layers import DEFAULT_MAX, BuildInputs, LayerCache, LayerReuse
-from mlenv.commands.fetch import (
-    BUNDLE_INDEX,
+from mlenv.cache.lock_artifacts import (
     MissingArtifactsError,
     artifacts_of,
     check_cache,
     missing_error,
     missing_from,
 )
-from mlenv.commands.lock import to_record
 from mlenv.cuda import CudaVersion, nvidia_require_cuda
 from mlenv.errors import MlenvError
 from mlenv.install import InstallResult, NamedWheel, install_environment
 from mlenv.layer_plan import plan_layers, split_entries
-from mlenv.lockfile import Lock
+from mlenv.lockfile import Lock, to_record
 from mlenv.manifest import MAX_LAYERS, Manifest
 from mlenv.oci.layout import (
     ImageSpec,

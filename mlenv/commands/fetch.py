@@ -1,447 +1,197 @@
-"""Gather every artifact of a lock into the cache, verified, in parallel; or a bundle to carry.
-
-The bundle is a directory with the manifest, the lock, every artifact in the cache layout (so
-it *is* a cache) and ``bundle.json``, a canonical index of every file with sha256 and size.
-"""
+"""The fetch use case: every artifact of the lock into the cache, from the indexes, a
+registry bundle or the fleet's shared cache; the base image; and, on request, a bundle to carry
+into an air gap or push to a registry."""
 
 from __future__ import annotations
 
 import contextlib
-import io
-import json
 import os
-import posixpath
-import stat
-import time
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import AbstractContextManager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO, Protocol
-from urllib.parse import urlsplit
 
-from mlenv.atomic import work_dir
-from mlenv.cache.artifacts import (
-    LAYOUT,
-    LOCKS,
-    Artifact,
-    ArtifactCache,
-    CacheError,
-    IntegrityError,
-    Measured,
-    describe,
-    measure,
-    open_plain,
-    relative_path,
-)
-from mlenv.errors import MlenvError, Problem, ProblemsError, redact
-from mlenv.index.http import HttpError
-from mlenv.index.urls import file_url_to_path, is_file_url
-from mlenv.lockfile import Lock, LockedConda, LockedPackage
-from mlenv.oci.layout import canonical_json
-from mlenv.origins import LocalRoots, UnsafeUrlError, follow
-from mlenv.outputs import MAX_RECORD, OutputKind, check_output, replace_output
-from mlenv.report import QuietReporter, Reporter, Task
-
-CHUNK = 1 << 20
-BUNDLE_INDEX = "bundle.json"
-BUNDLE_VERSION = 1
-_HEX = frozenset("0123456789abcdef")
+from mlenv import lockfile
+from mlenv.cache.artifacts import Artifact
+from mlenv.cache.bundle import bundle_destination, write_bundle
+from mlenv.cache.download import FetchResult
+from mlenv.cache.lock_artifacts import artifacts_of
+from mlenv.commands.session import Session
+from mlenv.errors import UsageError
+from mlenv.manifest import Manifest
 
 
-class MissingArtifactsError(ProblemsError):
-    """Artifacts the lock needs are not in the cache, and mlenv may not download them."""
+@dataclass(frozen=True)
+class FetchRequest:
+    """What ``mlenv fetch`` was asked for (see its options)."""
+
+    platforms: tuple[str, ...]
+    bundle: str | None
+    source: str | None
+    push_cache: bool
+    insecure: bool
+    mount_from: tuple[str, ...]
+    offline: bool
+    jobs: int
 
 
-class Opener(Protocol):
-    def open(self, url: str) -> AbstractContextManager[BinaryIO]: ...
+def fetch(session: Session, request: FetchRequest) -> str | None:
+    """Fill the cache for the lock; the ``REF@DIGEST`` of a bundle pushed to a registry, if
+    one was."""
+    from mlenv.oci.base import pinned_base, pull_base, registry_base
+    from mlenv.oci.bundle import cache_registry, cache_tag, fetch_from, is_registry, push_bundle
 
-
-def artifacts_of(lock: Lock, platforms: Sequence[str] | None = None) -> list[Artifact]:
-    """Every file the lock needs (for the chosen platforms), once, in a stable order."""
-    chosen = set(platforms) if platforms else {p.platform for p in lock.platforms}
-    unknown = sorted(chosen - {p.platform for p in lock.platforms})
-    if unknown:
-        raise MlenvError(
-            f"the lock has no platform {', '.join(unknown)}",
-            where="--platform",
-            hint=f"platforms in the lock: {', '.join(p.platform for p in lock.platforms)}",
+    platforms, bundle, source = request.platforms, request.bundle, request.source
+    push_cache, insecure, mount_from = request.push_cache, request.insecure, request.mount_from
+    offline, jobs = request.offline, request.jobs
+    manifest = session.load_manifest()
+    lock_ = session.load_lock()
+    lockfile.check_fresh(lock_, manifest, str(session.lock_path))
+    artifacts = artifacts_of(lock_, platforms)
+    cache = session.artifact_cache()
+    if bundle is not None and not is_registry(bundle):
+        bundle_destination(Path(bundle), session.manifest_path, cache)  # before any download
+    shared = cache_registry(manifest.cache.registry, os.environ)
+    if push_cache and shared is None:
+        raise UsageError(
+            "--push-cache needs a shared cache",
+            hint='set [cache] registry = "oci://REGISTRY/REPOSITORY" or $MLENV_CACHE_REGISTRY',
         )
-    found: dict[str, Artifact] = {}
-    for platform in lock.platforms:
-        if platform.platform in chosen:
-            packages: list[LockedPackage | LockedConda] = [*platform.packages, *platform.conda]
-            for package in packages:
-                name = f"{package.name} {package.version}"
-                found.setdefault(
-                    package.sha256, Artifact(name, package.url, package.sha256, package.size)
-                )
-    return sorted(found.values(), key=lambda a: (a.name, a.sha256))
+    if offline and (source or push_cache or (bundle is not None and is_registry(bundle))):
+        raise UsageError(
+            "--offline cannot talk to a registry",
+            hint="drop --offline; offline, a bundle directory works as --cache DIR",
+        )
 
+    def publish(what: str, target: str) -> str:
+        pushed = push_bundle(
+            target,
+            session.manifest_path,
+            session.lock_path,
+            artifacts,
+            cache,
+            insecure=insecure,
+            reporter=session.reporter,
+            mount_from=[*mount_from, *([shared] if shared else [])],
+        )
+        session.reporter.info(
+            f"pushed {what} {target}: {pushed.pushed_blobs} blob(s) uploaded "
+            f"({pushed.bytes_pushed} bytes){pushed.mounted_note}, {pushed.skipped_blobs} "
+            "already there"
+        )
+        return pushed.digest
 
-def missing_from(cache: ArtifactCache, artifacts: Sequence[Artifact]) -> list[Artifact]:
-    return [a for a in artifacts if not cache.has(a)]
-
-
-def missing_error(missing: Sequence[Artifact], where: str) -> MissingArtifactsError:
-    return MissingArtifactsError(
-        f"{len(missing)} artifact(s) of the lock are not in {where}",
-        [
-            Problem(a.name, f"missing ({a.size} bytes from {a.url})",
-                    "run `mlenv fetch` on a connected machine and bring the cache or a "
-                    "bundle (`mlenv fetch --bundle DIR`) here")
-            for a in missing
-        ],
-    )  # fmt: skip
-
-
-class UrlOpener:
-    """Opens lock URLs: http(s) through the index client (credentials, retries), file:// and
-    paths relative to the project (relative find-links) from disk, but only inside the local
-    directories the manifest names (``local``): a lock is no licence to read any file."""
-
-    def __init__(self, http: Opener, base_dir: Path, local: LocalRoots) -> None:
-        self.http = http
-        self.base_dir = base_dir
-        self.local = local
-
-    def resolve(self, url: str, where: str) -> str:
-        """The absolute URL a lock entry names, if mlenv may read it (``origins.follow``)."""
-        if not urlsplit(url).scheme:  # a path relative to the project: a relative URL
-            url = url.replace(" ", "%20")  # that a find-links directory may have in its name
-        base = self.base_dir.absolute().as_uri() + "/"
-        return follow(url, base=base, local=self.local, where=where)
-
-    def check(self, artifacts: Sequence[Artifact]) -> None:
-        """Every artifact's URL judged before any download; all refusals reported at once."""
-        problems = []
-        for artifact in artifacts:
-            try:
-                self.resolve(artifact.url, artifact.name)
-            except UnsafeUrlError as exc:
-                problems.append(Problem(artifact.name, exc.message, exc.hint))
-        if problems:
-            raise ProblemsError(
-                f"the lock names {len(problems)} artifact URL(s) mlenv may not read", problems
+    if source is not None:
+        if not is_registry(source):
+            raise UsageError(
+                "--from takes an oci:// registry bundle",
+                where="--from",
+                hint="write --from oci://REGISTRY/REPO:TAG; a bundle directory works as --cache",
             )
+        turn: contextlib.AbstractContextManager[object] = contextlib.nullcontext()
+    else:
+        turn = _fleet_turn(session, None if offline else shared, artifacts, push_cache, insecure)
+    with turn:  # a lease on the shared cache is released once what it lacked is published
+        if source is not None:
+            result = fetch_from(
+                source, artifacts, cache, insecure=insecure, reporter=session.reporter, jobs=jobs
+            )
+        else:
+            result = _fetch_indexes(session, manifest, artifacts, offline, jobs, shared, insecure)
+        if push_cache and shared is not None:
+            publish("shared cache", f"{shared}:{cache_tag(session.lock_path.read_bytes())}")
+    session.reporter.info(
+        f"{len(artifacts)} artifact(s) in {cache.root}: {result.fetched} fetched "
+        f"({result.bytes_fetched} bytes), {result.already} already there"
+    )
+    if registry_base(manifest.build.base_image) is not None and offline:
+        pinned_base(manifest, cache)  # offline: the base image must be in the cache already
+    elif registry_base(manifest.build.base_image) is not None:
+        layout = pull_base(
+            str(manifest.build.base_image),
+            platforms or lock_.target.platforms,
+            cache,
+            insecure=insecure,
+            reporter=session.reporter,
+            jobs=jobs,
+        )
+        session.reporter.info(f"base image {manifest.build.base_image} in {layout}")
 
-    def open(self, url: str) -> AbstractContextManager[BinaryIO]:
-        url = self.resolve(url, url)
-        if not is_file_url(url):
-            return self.http.open(url)
-        path = file_url_to_path(url)
-        try:
-            return path.open("rb")
-        except OSError as exc:
-            raise CacheError(
-                f"cannot read {path}: {exc.strerror or exc}",
-                where=url,
-                hint="the local index or find-links directory the lock points at is gone",
-            ) from None
+    if bundle is not None and is_registry(bundle):
+        digest = publish("bundle", bundle)
+        return f"{bundle.partition('@')[0]}@{digest}"
+    if bundle is not None:
+        write_bundle(Path(bundle), session.manifest_path, session.lock_path, artifacts, cache)
+        session.reporter.info(f"wrote bundle {bundle} (verify it with `mlenv verify --bundle`)")
+    return None
 
 
-def is_transient(exc: BaseException) -> bool:
-    """The network failed, not the data: worth another try."""
-    if isinstance(exc, HttpError):
-        return exc.status is None or exc.status == 429 or exc.status >= 500
-    return isinstance(exc, OSError)
-
-
-@dataclass(frozen=True)
-class FetchResult:
-    fetched: int
-    already: int
-    bytes_fetched: int
-
-
-def fetch(
+def _fleet_turn(
+    session: Session,
+    shared: str | None,
     artifacts: Sequence[Artifact],
-    cache: ArtifactCache,
-    opener: Opener,
-    *,
-    reporter: Reporter,
-    offline: bool = False,
-    jobs: int = 4,
-    attempts: int = 4,
-    transient: Callable[[BaseException], bool] = is_transient,
-    sleep: Callable[[float], None] = time.sleep,
+    claim: bool,
+    insecure: bool,
+) -> contextlib.AbstractContextManager[object]:
+    """With a shared cache, cold runners take turns: one fetches and publishes what the cache
+    lacks, the others wait for it (``registry_lease``); without one, nothing to coordinate."""
+    from mlenv.cache.lock_artifacts import missing_from
+    from mlenv.oci.lease import coordinated, lease_tag
+
+    missing = missing_from(session.artifact_cache(), artifacts)
+    if shared is None or not missing or not session.lock_path.is_file():
+        return contextlib.nullcontext()
+    return coordinated(
+        shared,
+        lease_tag(session.lock_path.read_bytes()),
+        [f"sha256:{a.sha256}" for a in missing],
+        claim=claim,
+        insecure=insecure,
+        reporter=session.reporter,
+    )
+
+
+def _fetch_indexes(
+    session: Session,
+    manifest: Manifest,
+    artifacts: Sequence[Artifact],
+    offline: bool,
+    jobs: int,
+    shared: str | None,
+    insecure: bool,
 ) -> FetchResult:
-    """Download what the cache lacks; a transient failure is retried with backoff, a hash
-    mismatch never is (the same bytes would come back)."""
-    missing = missing_from(cache, artifacts)
-    if offline and missing:
-        raise missing_error(missing, f"the cache {cache.root}")
-    total = sum(a.size for a in missing)
-    with reporter.task(f"fetching {len(missing)} file(s)", total, "bytes") as task:
+    """Every artifact the cache lacks from the indexes and channels the lock was made from,
+    or from the fleet's shared cache in front of them."""
+    from mlenv.cache.download import UrlOpener
+    from mlenv.cache.download import fetch as fetch_artifacts
+    from mlenv.cache.lock_artifacts import missing_from
+    from mlenv.commands.lock import local_roots
+    from mlenv.oci.bundle import fetch_shared
 
-        def one(artifact: Artifact) -> int:
-            for attempt in range(attempts):
-                try:
-                    return _download(artifact, cache, opener, task)
-                except IntegrityError:
-                    raise
-                except Exception as exc:
-                    if attempt + 1 == attempts or not transient(exc):
-                        raise
-                    sleep(min(30.0, 0.5 * 2**attempt))
-            raise AssertionError("unreachable")
-
-        with ThreadPoolExecutor(max(1, jobs)) as pool:
-            sizes = list(pool.map(one, missing))
-    return FetchResult(sum(1 for s in sizes if s), len(artifacts) - len(missing), sum(sizes))
-
-
-def _download(artifact: Artifact, cache: ArtifactCache, opener: Opener, task: Task) -> int:
-    with cache.locked(artifact.sha256):
-        if cache.has(artifact):
-            task.advance(artifact.size)
-            return 0  # another process fetched it while we waited
-        with opener.open(artifact.url) as stream:
-            cache.add(artifact, _chunks(stream, task))
-    return artifact.size
-
-
-def _chunks(stream: BinaryIO, task: Task) -> Iterator[bytes]:
-    while chunk := stream.read(CHUNK):
-        task.advance(len(chunk))
-        yield chunk
-
-
-# ---------------------------------------------------------------------------------------------
-# Bundles
-
-
-def bundle_files(record: Any) -> frozenset[str] | None:
-    """The top-level names a bundle.json accounts for (and the cache's lock directory, which a
-    bundle used as a cache gains); None when it is not one."""
-    if not isinstance(record, dict) or record.get("bundle-version") != BUNDLE_VERSION:
-        return None
-    files = record.get("files")
-    if not isinstance(files, list) or not all(
-        isinstance(e, dict) and isinstance(e.get("path"), str) for e in files
-    ):
-        return None
-    return frozenset({BUNDLE_INDEX, LOCKS} | {e["path"].split("/")[0] for e in files})
-
-
-BUNDLE_OUTPUT = OutputKind("bundle", "--bundle", BUNDLE_INDEX, bundle_files)
-
-
-def bundle_destination(dest: Path, manifest: Path, cache: ArtifactCache) -> Path:
-    """Where the bundle goes, refused before any work unless mlenv may replace it."""
-    return check_output(dest, BUNDLE_OUTPUT, keep=_bundle_keep(manifest, cache))
-
-
-def _bundle_keep(manifest: Path, cache: ArtifactCache) -> dict[str, Path]:
-    return {"the project directory": manifest.parent, "the cache": cache.root}
-
-
-def shareable_manifest(path: Path) -> bytes:
-    """The manifest as a bundle carries it: every credential its index and channel URLs hold
-    replaced by ``***`` (``errors.redact``; security invariant 5). A bundle travels into an air
-    gap or to a registry, another origin; the lock's inputs hash counts locations without their
-    secrets, so the bundle's manifest still matches the lock."""
-    return redact(path.read_text(encoding="utf-8")).encode()
-
-
-def write_bundle(
-    dest: Path,
-    manifest: Path,
-    lock_path: Path,
-    artifacts: Sequence[Artifact],
-    cache: ArtifactCache,
-) -> Path:
-    """A complete bundle at ``dest``, or the previous one: it is built beside and swapped in.
-
-    Every file is copied by the read that measures it, and bundle.json states what was
-    measured: an artifact swapped in the cache mid-run fails the run, never enters the bundle.
-    """
-    dest = bundle_destination(dest, manifest, cache)
-    with work_dir(dest) as scratch:
-        work = scratch / "bundle"
-        work.mkdir()
-        entries: list[dict[str, str | int]] = []
-        for data, name in ((shareable_manifest(manifest), "mlenv.toml"),
-                           (lock_path.read_bytes(), "mlenv.lock")):  # fmt: skip
-            with (work / name).open("xb") as out:
-                measured = measure(io.BytesIO(data), out)
-            entries.append({"path": name, "sha256": measured.sha256, "size": measured.size})
-
-        def copy(artifact: Artifact) -> Measured:
-            target = work / relative_path(artifact.sha256)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            return cache.copy_verified(artifact, target)
-
-        with ThreadPoolExecutor(4) as pool:  # hashing releases the GIL
-            for artifact, measured in zip(artifacts, pool.map(copy, artifacts), strict=True):
-                entries.append({"path": relative_path(measured.sha256), "sha256": measured.sha256,
-                                "size": measured.size, "package": artifact.name})  # fmt: skip
-        entries.sort(key=lambda e: str(e["path"]))
-        index = {"bundle-version": BUNDLE_VERSION, "files": entries}
-        (work / BUNDLE_INDEX).write_bytes(canonical_json(index) + b"\n")
-        replace_output(work, dest, BUNDLE_OUTPUT, keep=_bundle_keep(manifest, cache))
-    return dest
-
-
-@dataclass(frozen=True)
-class BundleProblem:
-    kind: str  # missing | extra | not-a-file | corrupted | unlisted-artifact | index
-    path: str
-    detail: str
-
-
-def check_bundle(root: Path, lock: Lock | None = None) -> list[BundleProblem]:
-    """Every missing, extra, not-plain or corrupted entry of a bundle, all at once.
-
-    The bundle is judged by what it holds: every entry is examined without following a
-    symlink (a symlink, directory or FIFO where a file is listed is reported, never read
-    through), and every listed file is hashed through ``open_plain``."""
-    listed, problems = _read_index(root)
-    if listed is None:
-        return problems
-    found = _entries(root)
-    wanted_dirs = {posixpath.dirname(path) for path in listed}
-    wanted_dirs |= {d for path in wanted_dirs for d in _ancestors(path)}
-    for path, info in sorted(found.items()):
-        if path in listed or path == BUNDLE_INDEX:
-            continue
-        if stat.S_ISDIR(info.st_mode) and path in wanted_dirs:
-            continue
-        problems.append(BundleProblem("extra", path, f"{describe(info)}, not in bundle.json"))
-    index_info = found.get(BUNDLE_INDEX)
-    if index_info is not None and not stat.S_ISREG(index_info.st_mode):
-        problems.append(BundleProblem("not-a-file", BUNDLE_INDEX, describe(index_info)))
-
-    def one(item: tuple[str, Measured]) -> BundleProblem | None:
-        return _check_file(root, found, *item)
-
-    with ThreadPoolExecutor(2) as pool:
-        problems.extend(p for p in pool.map(one, sorted(listed.items())) if p is not None)
-    if lock is not None:
-        for artifact in artifacts_of(lock):
-            if relative_path(artifact.sha256) not in listed:
-                problems.append(
-                    BundleProblem("unlisted-artifact", relative_path(artifact.sha256),
-                                  f"{artifact.name} is in the lock but not in the bundle")
-                )  # fmt: skip
-    return problems
-
-
-def _read_index(root: Path) -> tuple[dict[str, Measured] | None, list[BundleProblem]]:
-    """bundle.json's files, read without following a symlink; each entry must name a
-    normalised path inside the bundle, once, with a sha256 and a size."""
-    try:
-        with open_plain(root, BUNDLE_INDEX) as handle:
-            if os.fstat(handle.fileno()).st_size > MAX_RECORD:
-                raise ValueError(f"over {MAX_RECORD} bytes")
-            index = json.loads(handle.read())
-        files = index["files"]
-        if not isinstance(files, list):
-            raise TypeError("files is not a list")
-    except (OSError, ValueError, KeyError, TypeError, RecursionError) as exc:
-        detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
-        return None, [BundleProblem("index", BUNDLE_INDEX, f"unreadable bundle index: {detail}")]
-    listed: dict[str, Measured] = {}
-    problems = []
-    for number, entry in enumerate(files):
-        path = entry.get("path") if isinstance(entry, dict) else None
-        label = path if isinstance(path, str) else f"files[{number}]"
-        why = _entry_problem(entry, path)
-        if why is None and path in listed:
-            why = "is listed twice"
-        if why is not None or not isinstance(path, str):
-            problems.append(BundleProblem("index", label, f"bundle.json entry {why}"))
-            continue
-        listed[path] = Measured(entry["sha256"], entry["size"])
-    return listed, problems
-
-
-def _entry_problem(entry: object, path: object) -> str | None:
-    if not isinstance(entry, dict) or not isinstance(path, str):
-        return "has no path"
-    parts = path.split("/")
-    if path == BUNDLE_INDEX or "\0" in path or {"", ".", ".."} & set(parts):
-        return "names a path outside the bundle or not normalised"
-    digest, size = entry.get("sha256"), entry.get("size")
-    if not isinstance(digest, str) or len(digest) != 64 or set(digest) - _HEX:
-        return "has no sha256 of 64 lower-case hex digits"
-    if not isinstance(size, int) or isinstance(size, bool) or size < 0:
-        return "has no size in bytes"
-    if path.startswith(f"{LAYOUT}/") and path != relative_path(digest):
-        return f"says sha256 {digest}, but the file's name is another's"
-    return None
-
-
-def _entries(root: Path) -> dict[str, os.stat_result]:
-    """Every entry below ``root`` by relative path, examined with lstat, never followed."""
-    found: dict[str, os.stat_result] = {}
-    for directory, dirnames, filenames in os.walk(root):
-        for name in [*dirnames, *filenames]:
-            full = Path(directory, name)
-            with contextlib.suppress(OSError):
-                found[full.relative_to(root).as_posix()] = full.lstat()
-    return found
-
-
-def _ancestors(path: str) -> list[str]:
-    parts = path.split("/")
-    return ["/".join(parts[:depth]) for depth in range(1, len(parts))]
-
-
-def _check_file(
-    root: Path, found: dict[str, os.stat_result], path: str, expected: Measured
-) -> BundleProblem | None:
-    for ancestor in [*_ancestors(path), path]:
-        info = found.get(ancestor)
-        if info is None:
-            return BundleProblem("missing", path, "listed in bundle.json but absent")
-        if ancestor != path and not stat.S_ISDIR(info.st_mode):
-            return BundleProblem("not-a-file", path, f"{ancestor} is {describe(info)}")
-        if ancestor == path and not stat.S_ISREG(info.st_mode):
-            return BundleProblem("not-a-file", path, f"is {describe(info)}, not a plain file")
-    try:
-        with open_plain(root, path) as handle:
-            actual = measure(handle)
-    except OSError as exc:
-        return BundleProblem("not-a-file", path, f"cannot be read: {exc.strerror or exc}")
-    if actual.size != expected.size:
-        return BundleProblem(
-            "corrupted", path, f"{actual.size} bytes, bundle.json says {expected.size}"
+    cache = session.artifact_cache()
+    with session.http(offline) as http:
+        for url in (
+            manifest.pypi.index_url,
+            *manifest.pypi.extra_index_urls,
+            *manifest.conda.channels,
+        ):
+            http.add_credentials(url)  # the lock holds URLs without them
+        base_dir = session.manifest_path.parent
+        opener = UrlOpener(http, base_dir, local_roots(manifest, base_dir))
+        opener.check(missing_from(cache, artifacts))  # the URLs fetch would read
+        if shared is not None and not offline:
+            found = fetch_shared(
+                shared,
+                artifacts,
+                cache,
+                opener,
+                insecure=insecure,
+                reporter=session.reporter,
+                jobs=jobs,
+            )
+            session.reporter.info(
+                f"{found.from_registry} artifact(s) from the shared cache {shared}"
+            )
+            return found.fetched
+        return fetch_artifacts(
+            artifacts, cache, opener, reporter=session.reporter, offline=offline, jobs=jobs
         )
-    if actual.sha256 != expected.sha256:
-        return BundleProblem(
-            "corrupted", path, f"sha256 {actual.sha256}, bundle.json says {expected.sha256}"
-        )
-    return None
-
-
-def check_cache(
-    cache: ArtifactCache,
-    artifacts: Sequence[Artifact],
-    reporter: Reporter | None = None,
-    *,
-    copy_to: Path | None = None,
-) -> list[Problem]:
-    """Re-hash every artifact of the lock in the cache (parallel: hashing releases the GIL).
-
-    With ``copy_to``, each is also copied to ``copy_to/<sha256>`` by the read that hashes it:
-    those copies, never the cache files, are what a build installs."""
-
-    def one(artifact: Artifact) -> Problem | None:
-        try:
-            cache.copy_verified(artifact, None if copy_to is None else copy_to / artifact.sha256)
-        except CacheError as exc:
-            return Problem(artifact.name, exc.message, exc.hint)
-        return None
-
-    problems = []
-    with (
-        (reporter or QuietReporter()).task("verifying artifacts", len(artifacts), "files") as task,
-        ThreadPoolExecutor(os.cpu_count() or 2) as pool,
-    ):
-        for problem in pool.map(one, artifacts):
-            task.advance()
-            if problem is not None:
-                problems.append(problem)
-    return problems

@@ -50,6 +50,7 @@ from mlenv.lockfile import (
     LockedPlatform,
     LockTarget,
     inputs_hash,
+    to_record,
 )
 from mlenv.manifest import Manifest
 from mlenv.needs import conda_needs
@@ -360,13 +361,6 @@ def provided_by_conda(records: Sequence[CondaRecord], source: str) -> dict[Norma
         except InvalidVersion:
             continue  # not a PEP 440 version: no PyPI requirement could name it anyway
     return provided
-
-
-def to_record(locked: LockedConda) -> CondaRecord:
-    """The lock's conda entry as the solver's record (the lock adds only requires-driver)."""
-    fields = dataclasses.asdict(locked)
-    del fields["requires_driver"]
-    return CondaRecord(**fields)
 
 
 def _locked_conda(record: CondaRecord, needs: Mapping[str, PackageNeed]) -> LockedConda:

@@ -22,7 +22,7 @@ from typing import Any
 
 from mlenv.atomic import replace_dir, work_dir
 from mlenv.cache.artifacts import Artifact, ArtifactCache
-from mlenv.commands.fetch import fetch
+from mlenv.cache.download import fetch
 from mlenv.errors import MlenvError
 from mlenv.manifest import Manifest
 from mlenv.oci.bundle import BlobOpener

@@ -24,7 +24,9 @@ from typing import Any, BinaryIO, Protocol
 from urllib.parse import unquote, urlsplit
 
 from mlenv.cache.artifacts import Artifact, ArtifactCache, IntegrityError, hash_file
-from mlenv.commands.fetch import FetchResult, Opener, fetch, missing_error, shareable_manifest
+from mlenv.cache.bundle import shareable_manifest
+from mlenv.cache.download import FetchResult, Opener, fetch
+from mlenv.cache.lock_artifacts import missing_error
 from mlenv.errors import MlenvError
 from mlenv.oci.layout import MANIFEST_MEDIA_TYPE, Descriptor, canonical_json
 from mlenv.oci.registry import (

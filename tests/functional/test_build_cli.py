@@ -9,7 +9,7 @@ import tarfile
 from pathlib import Path
 
 from mlenv.cache.artifacts import ArtifactCache
-from mlenv.commands.fetch import artifacts_of
+from mlenv.cache.lock_artifacts import artifacts_of
 from mlenv.lockfile import loads as load_lock
 from tests.support.cli import run_mlenv
 from tests.support.golden import build, digests, golden_project

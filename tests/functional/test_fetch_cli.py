@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from mlenv.cache.artifacts import ArtifactCache
-from mlenv.commands.fetch import artifacts_of
+from mlenv.cache.lock_artifacts import artifacts_of
 from mlenv.lockfile import loads as load_lock
 from tests.support.cli import run_mlenv
 from tests.support.fetch_project import WHEELS, make_project

@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mlenv.cache.artifacts import ArtifactCache
-from mlenv.commands.fetch import UrlOpener
+from mlenv.cache.download import UrlOpener
 from mlenv.errors import redact
 from mlenv.index.urls import recordable
 from mlenv.install import InstallError, check_conda_packages

@@ -14,8 +14,8 @@ import pytest
 
 from mlenv.cache.artifacts import PARTIAL, ArtifactCache, hash_file
 from mlenv.cache.layers import LAYOUT
+from mlenv.cache.lock_artifacts import artifacts_of
 from mlenv.commands.build import output_digests
-from mlenv.commands.fetch import artifacts_of
 from mlenv.lockfile import loads as load_lock
 from tests.support.cli import run_mlenv
 from tests.support.faultpoints import Held, changes, points, renames, run_killed

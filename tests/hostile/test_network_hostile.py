@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from mlenv.cache.artifacts import ArtifactCache
-from mlenv.commands.fetch import UrlOpener, artifacts_of, fetch
+from mlenv.cache.download import UrlOpener, fetch
+from mlenv.cache.lock_artifacts import artifacts_of
 from mlenv.index import HttpClient, HttpError
 from mlenv.lockfile import loads as load_lock
 from mlenv.origins import LocalRoots

@@ -8,13 +8,9 @@ from pathlib import Path
 import pytest
 
 from mlenv.cache.artifacts import ArtifactCache, CacheError, IntegrityError, cache_dir
-from mlenv.commands.fetch import (
-    MissingArtifactsError,
-    check_bundle,
-    check_cache,
-    fetch,
-    write_bundle,
-)
+from mlenv.cache.bundle import check_bundle, write_bundle
+from mlenv.cache.download import fetch
+from mlenv.cache.lock_artifacts import MissingArtifactsError, check_cache
 from mlenv.index.http import HttpError
 from mlenv.report import MemoryReporter
 from tests.support.artifacts import ARTIFACTS, PAYLOADS, FakeOpener

@@ -9,7 +9,7 @@ from typing import BinaryIO
 import pytest
 
 from mlenv.cache.artifacts import Artifact
-from mlenv.commands.fetch import UrlOpener
+from mlenv.cache.download import UrlOpener
 from mlenv.errors import ProblemsError
 from mlenv.origins import LocalRoots, UnsafeUrlError
 

@@ -1,11 +1,15 @@
-"""The test tree reads like the code: helpers shared between test modules live in tests/support
-and shared fixtures in a conftest.py, so no module imports a test module or a conftest (that
-would run another module's collection-time code, re-collect its fixtures and hide where a
-helper lives)."""
+"""The layout shows the data flow. In the package, a later stage never imports an earlier
+stage's heavy machinery (the offline build loading the resolver or the index client). In the
+test tree, helpers shared between test modules live in tests/support and shared fixtures in a
+conftest.py, so no module imports a test module or a conftest (that would run another module's
+collection-time code, re-collect its fixtures and hide where a helper lives)."""
 
 from __future__ import annotations
 
 import ast
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -89,3 +93,42 @@ def test_every_shape_of_such_an_import_is_found(source: str, package: str) -> No
 def test_support_modules_and_libraries_may_be_imported(source: str) -> None:
     """Guards against a scan so wide it would push helpers out of tests/support too."""
     assert imports_of_test_modules(source, "tests") == []
+
+
+# What locking needs and nothing after it may load: the resolver and the index client.
+EARLIER_STAGES = ("resolvelib", "mlenv.resolve", "mlenv.commands.lock", "mlenv.index", "httpx")
+
+
+def modules_loaded_by(module: str) -> set[str]:
+    """Every module a fresh interpreter holds after importing ``module`` alone."""
+    code = f"import json, sys, {module}; print(json.dumps(sorted(sys.modules)))"
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
+    )
+    return set(json.loads(result.stdout))
+
+
+@pytest.mark.parametrize(
+    "module",
+    [
+        "mlenv.commands.build",
+        "mlenv.commands.multiplatform",
+        "mlenv.cache.bundle",
+        "mlenv.cache.lock_artifacts",
+        "mlenv.oci.layout",
+        "mlenv.lockfile",
+    ],
+)
+def test_a_later_stage_does_not_load_the_resolver_or_the_index_client(module: str) -> None:
+    """Guards the one-way data flow: the offline build reads a lock and the cache; a record
+    conversion that pulls in the locking module (and with it resolvelib) fails here."""
+    loaded = modules_loaded_by(module)
+    assert module in loaded
+    assert not loaded & set(EARLIER_STAGES), sorted(loaded & set(EARLIER_STAGES))
+
+
+def test_the_stage_check_sees_an_earlier_stage() -> None:
+    """Guards the check itself: the locking use case does load what it must not leak."""
+    assert {"resolvelib", "mlenv.resolve", "mlenv.index"} <= modules_loaded_by(
+        "mlenv.commands.lock"
+    )

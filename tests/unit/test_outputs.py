@@ -14,8 +14,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from mlenv.cache.bundle import BUNDLE_OUTPUT
 from mlenv.commands.build import BUILD_OUTPUT
-from mlenv.commands.fetch import BUNDLE_OUTPUT
 from mlenv.outputs import OutputError, OutputKind, check_output, replace_output
 
 EXPORT = OutputKind("export", "--output")

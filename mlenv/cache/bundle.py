@@ -1,0 +1,243 @@
+"""A bundle: a directory with the manifest, the lock, every artifact in the cache layout (so
+it *is* a cache) and ``bundle.json``, a canonical index of every file with sha256 and size; and
+the check that judges a bundle by what it holds (security invariant 1)."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import posixpath
+import stat
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mlenv.atomic import work_dir
+from mlenv.cache.artifacts import (
+    LAYOUT,
+    LOCKS,
+    Artifact,
+    ArtifactCache,
+    Measured,
+    describe,
+    measure,
+    open_plain,
+    relative_path,
+)
+from mlenv.cache.lock_artifacts import artifacts_of
+from mlenv.errors import redact
+from mlenv.lockfile import Lock
+from mlenv.oci.layout import canonical_json
+from mlenv.outputs import MAX_RECORD, OutputKind, check_output, replace_output
+
+BUNDLE_INDEX = "bundle.json"
+BUNDLE_VERSION = 1
+_HEX = frozenset("0123456789abcdef")
+
+
+def bundle_files(record: Any) -> frozenset[str] | None:
+    """The top-level names a bundle.json accounts for (and the cache's lock directory, which a
+    bundle used as a cache gains); None when it is not one."""
+    if not isinstance(record, dict) or record.get("bundle-version") != BUNDLE_VERSION:
+        return None
+    files = record.get("files")
+    if not isinstance(files, list) or not all(
+        isinstance(e, dict) and isinstance(e.get("path"), str) for e in files
+    ):
+        return None
+    return frozenset({BUNDLE_INDEX, LOCKS} | {e["path"].split("/")[0] for e in files})
+
+
+BUNDLE_OUTPUT = OutputKind("bundle", "--bundle", BUNDLE_INDEX, bundle_files)
+
+
+def bundle_destination(dest: Path, manifest: Path, cache: ArtifactCache) -> Path:
+    """Where the bundle goes, refused before any work unless mlenv may replace it."""
+    return check_output(dest, BUNDLE_OUTPUT, keep=_bundle_keep(manifest, cache))
+
+
+def _bundle_keep(manifest: Path, cache: ArtifactCache) -> dict[str, Path]:
+    return {"the project directory": manifest.parent, "the cache": cache.root}
+
+
+def shareable_manifest(path: Path) -> bytes:
+    """The manifest as a bundle carries it: every credential its index and channel URLs hold
+    replaced by ``***`` (``errors.redact``; security invariant 5). A bundle travels into an air
+    gap or to a registry, another origin; the lock's inputs hash counts locations without their
+    secrets, so the bundle's manifest still matches the lock."""
+    return redact(path.read_text(encoding="utf-8")).encode()
+
+
+def write_bundle(
+    dest: Path,
+    manifest: Path,
+    lock_path: Path,
+    artifacts: Sequence[Artifact],
+    cache: ArtifactCache,
+) -> Path:
+    """A complete bundle at ``dest``, or the previous one: it is built beside and swapped in.
+
+    Every file is copied by the read that measures it, and bundle.json states what was
+    measured: an artifact swapped in the cache mid-run fails the run, never enters the bundle.
+    """
+    dest = bundle_destination(dest, manifest, cache)
+    with work_dir(dest) as scratch:
+        work = scratch / "bundle"
+        work.mkdir()
+        entries: list[dict[str, str | int]] = []
+        for data, name in ((shareable_manifest(manifest), "mlenv.toml"),
+                           (lock_path.read_bytes(), "mlenv.lock")):  # fmt: skip
+            with (work / name).open("xb") as out:
+                measured = measure(io.BytesIO(data), out)
+            entries.append({"path": name, "sha256": measured.sha256, "size": measured.size})
+
+        def copy(artifact: Artifact) -> Measured:
+            target = work / relative_path(artifact.sha256)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            return cache.copy_verified(artifact, target)
+
+        with ThreadPoolExecutor(4) as pool:  # hashing releases the GIL
+            for artifact, measured in zip(artifacts, pool.map(copy, artifacts), strict=True):
+                entries.append({"path": relative_path(measured.sha256), "sha256": measured.sha256,
+                                "size": measured.size, "package": artifact.name})  # fmt: skip
+        entries.sort(key=lambda e: str(e["path"]))
+        index = {"bundle-version": BUNDLE_VERSION, "files": entries}
+        (work / BUNDLE_INDEX).write_bytes(canonical_json(index) + b"\n")
+        replace_output(work, dest, BUNDLE_OUTPUT, keep=_bundle_keep(manifest, cache))
+    return dest
+
+
+@dataclass(frozen=True)
+class BundleProblem:
+    kind: str  # missing | extra | not-a-file | corrupted | unlisted-artifact | index
+    path: str
+    detail: str
+
+
+def check_bundle(root: Path, lock: Lock | None = None) -> list[BundleProblem]:
+    """Every missing, extra, not-plain or corrupted entry of a bundle, all at once.
+
+    The bundle is judged by what it holds: every entry is examined without following a
+    symlink (a symlink, directory or FIFO where a file is listed is reported, never read
+    through), and every listed file is hashed through ``open_plain``."""
+    listed, problems = _read_index(root)
+    if listed is None:
+        return problems
+    found = _entries(root)
+    wanted_dirs = {posixpath.dirname(path) for path in listed}
+    wanted_dirs |= {d for path in wanted_dirs for d in _ancestors(path)}
+    for path, info in sorted(found.items()):
+        if path in listed or path == BUNDLE_INDEX:
+            continue
+        if stat.S_ISDIR(info.st_mode) and path in wanted_dirs:
+            continue
+        problems.append(BundleProblem("extra", path, f"{describe(info)}, not in bundle.json"))
+    index_info = found.get(BUNDLE_INDEX)
+    if index_info is not None and not stat.S_ISREG(index_info.st_mode):
+        problems.append(BundleProblem("not-a-file", BUNDLE_INDEX, describe(index_info)))
+
+    def one(item: tuple[str, Measured]) -> BundleProblem | None:
+        return _check_file(root, found, *item)
+
+    with ThreadPoolExecutor(2) as pool:
+        problems.extend(p for p in pool.map(one, sorted(listed.items())) if p is not None)
+    if lock is not None:
+        for artifact in artifacts_of(lock):
+            if relative_path(artifact.sha256) not in listed:
+                problems.append(
+                    BundleProblem("unlisted-artifact", relative_path(artifact.sha256),
+                                  f"{artifact.name} is in the lock but not in the bundle")
+                )  # fmt: skip
+    return problems
+
+
+def _read_index(root: Path) -> tuple[dict[str, Measured] | None, list[BundleProblem]]:
+    """bundle.json's files, read without following a symlink; each entry must name a
+    normalised path inside the bundle, once, with a sha256 and a size."""
+    try:
+        with open_plain(root, BUNDLE_INDEX) as handle:
+            if os.fstat(handle.fileno()).st_size > MAX_RECORD:
+                raise ValueError(f"over {MAX_RECORD} bytes")
+            index = json.loads(handle.read())
+        files = index["files"]
+        if not isinstance(files, list):
+            raise TypeError("files is not a list")
+    except (OSError, ValueError, KeyError, TypeError, RecursionError) as exc:
+        detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        return None, [BundleProblem("index", BUNDLE_INDEX, f"unreadable bundle index: {detail}")]
+    listed: dict[str, Measured] = {}
+    problems = []
+    for number, entry in enumerate(files):
+        path = entry.get("path") if isinstance(entry, dict) else None
+        label = path if isinstance(path, str) else f"files[{number}]"
+        why = _entry_problem(entry, path)
+        if why is None and path in listed:
+            why = "is listed twice"
+        if why is not None or not isinstance(path, str):
+            problems.append(BundleProblem("index", label, f"bundle.json entry {why}"))
+            continue
+        listed[path] = Measured(entry["sha256"], entry["size"])
+    return listed, problems
+
+
+def _entry_problem(entry: object, path: object) -> str | None:
+    if not isinstance(entry, dict) or not isinstance(path, str):
+        return "has no path"
+    parts = path.split("/")
+    if path == BUNDLE_INDEX or "\0" in path or {"", ".", ".."} & set(parts):
+        return "names a path outside the bundle or not normalised"
+    digest, size = entry.get("sha256"), entry.get("size")
+    if not isinstance(digest, str) or len(digest) != 64 or set(digest) - _HEX:
+        return "has no sha256 of 64 lower-case hex digits"
+    if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+        return "has no size in bytes"
+    if path.startswith(f"{LAYOUT}/") and path != relative_path(digest):
+        return f"says sha256 {digest}, but the file's name is another's"
+    return None
+
+
+def _entries(root: Path) -> dict[str, os.stat_result]:
+    """Every entry below ``root`` by relative path, examined with lstat, never followed."""
+    found: dict[str, os.stat_result] = {}
+    for directory, dirnames, filenames in os.walk(root):
+        for name in [*dirnames, *filenames]:
+            full = Path(directory, name)
+            with contextlib.suppress(OSError):
+                found[full.relative_to(root).as_posix()] = full.lstat()
+    return found
+
+
+def _ancestors(path: str) -> list[str]:
+    parts = path.split("/")
+    return ["/".join(parts[:depth]) for depth in range(1, len(parts))]
+
+
+def _check_file(
+    root: Path, found: dict[str, os.stat_result], path: str, expected: Measured
+) -> BundleProblem | None:
+    for ancestor in [*_ancestors(path), path]:
+        info = found.get(ancestor)
+        if info is None:
+            return BundleProblem("missing", path, "listed in bundle.json but absent")
+        if ancestor != path and not stat.S_ISDIR(info.st_mode):
+            return BundleProblem("not-a-file", path, f"{ancestor} is {describe(info)}")
+        if ancestor == path and not stat.S_ISREG(info.st_mode):
+            return BundleProblem("not-a-file", path, f"is {describe(info)}, not a plain file")
+    try:
+        with open_plain(root, path) as handle:
+            actual = measure(handle)
+    except OSError as exc:
+        return BundleProblem("not-a-file", path, f"cannot be read: {exc.strerror or exc}")
+    if actual.size != expected.size:
+        return BundleProblem(
+            "corrupted", path, f"{actual.size} bytes, bundle.json says {expected.size}"
+        )
+    if actual.sha256 != expected.sha256:
+        return BundleProblem(
+            "corrupted", path, f"sha256 {actual.sha256}, bundle.json says {expected.sha256}"
+        )
+    return None

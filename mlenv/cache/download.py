@@ -1,0 +1,139 @@
+"""Gather every artifact of a lock into the cache, verified, in parallel, retrying what the
+network broke; the lock's URLs are judged (``origins.follow``) before any download."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO, Protocol
+from urllib.parse import urlsplit
+
+from mlenv.cache.artifacts import Artifact, ArtifactCache, CacheError, IntegrityError
+from mlenv.cache.lock_artifacts import missing_error, missing_from
+from mlenv.errors import Problem, ProblemsError
+from mlenv.index.http import HttpError
+from mlenv.index.urls import file_url_to_path, is_file_url
+from mlenv.origins import LocalRoots, UnsafeUrlError, follow
+from mlenv.report import Reporter, Task
+
+CHUNK = 1 << 20
+
+
+class Opener(Protocol):
+    def open(self, url: str) -> AbstractContextManager[BinaryIO]: ...
+
+
+class UrlOpener:
+    """Opens lock URLs: http(s) through the index client (credentials, retries), file:// and
+    paths relative to the project (relative find-links) from disk, but only inside the local
+    directories the manifest names (``local``): a lock is no licence to read any file."""
+
+    def __init__(self, http: Opener, base_dir: Path, local: LocalRoots) -> None:
+        self.http = http
+        self.base_dir = base_dir
+        self.local = local
+
+    def resolve(self, url: str, where: str) -> str:
+        """The absolute URL a lock entry names, if mlenv may read it (``origins.follow``)."""
+        if not urlsplit(url).scheme:  # a path relative to the project: a relative URL
+            url = url.replace(" ", "%20")  # that a find-links directory may have in its name
+        base = self.base_dir.absolute().as_uri() + "/"
+        return follow(url, base=base, local=self.local, where=where)
+
+    def check(self, artifacts: Sequence[Artifact]) -> None:
+        """Every artifact's URL judged before any download; all refusals reported at once."""
+        problems = []
+        for artifact in artifacts:
+            try:
+                self.resolve(artifact.url, artifact.name)
+            except UnsafeUrlError as exc:
+                problems.append(Problem(artifact.name, exc.message, exc.hint))
+        if problems:
+            raise ProblemsError(
+                f"the lock names {len(problems)} artifact URL(s) mlenv may not read", problems
+            )
+
+    def open(self, url: str) -> AbstractContextManager[BinaryIO]:
+        url = self.resolve(url, url)
+        if not is_file_url(url):
+            return self.http.open(url)
+        path = file_url_to_path(url)
+        try:
+            return path.open("rb")
+        except OSError as exc:
+            raise CacheError(
+                f"cannot read {path}: {exc.strerror or exc}",
+                where=url,
+                hint="the local index or find-links directory the lock points at is gone",
+            ) from None
+
+
+def is_transient(exc: BaseException) -> bool:
+    """The network failed, not the data: worth another try."""
+    if isinstance(exc, HttpError):
+        return exc.status is None or exc.status == 429 or exc.status >= 500
+    return isinstance(exc, OSError)
+
+
+@dataclass(frozen=True)
+class FetchResult:
+    fetched: int
+    already: int
+    bytes_fetched: int
+
+
+def fetch(
+    artifacts: Sequence[Artifact],
+    cache: ArtifactCache,
+    opener: Opener,
+    *,
+    reporter: Reporter,
+    offline: bool = False,
+    jobs: int = 4,
+    attempts: int = 4,
+    transient: Callable[[BaseException], bool] = is_transient,
+    sleep: Callable[[float], None] = time.sleep,
+) -> FetchResult:
+    """Download what the cache lacks; a transient failure is retried with backoff, a hash
+    mismatch never is (the same bytes would come back)."""
+    missing = missing_from(cache, artifacts)
+    if offline and missing:
+        raise missing_error(missing, f"the cache {cache.root}")
+    total = sum(a.size for a in missing)
+    with reporter.task(f"fetching {len(missing)} file(s)", total, "bytes") as task:
+
+        def one(artifact: Artifact) -> int:
+            for attempt in range(attempts):
+                try:
+                    return _download(artifact, cache, opener, task)
+                except IntegrityError:
+                    raise
+                except Exception as exc:
+                    if attempt + 1 == attempts or not transient(exc):
+                        raise
+                    sleep(min(30.0, 0.5 * 2**attempt))
+            raise AssertionError("unreachable")
+
+        with ThreadPoolExecutor(max(1, jobs)) as pool:
+            sizes = list(pool.map(one, missing))
+    return FetchResult(sum(1 for s in sizes if s), len(artifacts) - len(missing), sum(sizes))
+
+
+def _download(artifact: Artifact, cache: ArtifactCache, opener: Opener, task: Task) -> int:
+    with cache.locked(artifact.sha256):
+        if cache.has(artifact):
+            task.advance(artifact.size)
+            return 0  # another process fetched it while we waited
+        with opener.open(artifact.url) as stream:
+            cache.add(artifact, _chunks(stream, task))
+    return artifact.size
+
+
+def _chunks(stream: BinaryIO, task: Task) -> Iterator[bytes]:
+    while chunk := stream.read(CHUNK):
+        task.advance(len(chunk))
+        yield chunk

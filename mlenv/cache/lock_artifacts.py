@@ -1,0 +1,87 @@
+"""The artifacts a lock needs, and whether a cache holds them verified: what ``fetch`` fills,
+``build`` copies and ``verify --cache`` re-hashes."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from mlenv.cache.artifacts import Artifact, ArtifactCache, CacheError
+from mlenv.errors import MlenvError, Problem, ProblemsError
+from mlenv.lockfile import Lock, LockedConda, LockedPackage
+from mlenv.report import QuietReporter, Reporter
+
+
+class MissingArtifactsError(ProblemsError):
+    """Artifacts the lock needs are not in the cache, and mlenv may not download them."""
+
+
+def artifacts_of(lock: Lock, platforms: Sequence[str] | None = None) -> list[Artifact]:
+    """Every file the lock needs (for the chosen platforms), once, in a stable order."""
+    chosen = set(platforms) if platforms else {p.platform for p in lock.platforms}
+    unknown = sorted(chosen - {p.platform for p in lock.platforms})
+    if unknown:
+        raise MlenvError(
+            f"the lock has no platform {', '.join(unknown)}",
+            where="--platform",
+            hint=f"platforms in the lock: {', '.join(p.platform for p in lock.platforms)}",
+        )
+    found: dict[str, Artifact] = {}
+    for platform in lock.platforms:
+        if platform.platform in chosen:
+            packages: list[LockedPackage | LockedConda] = [*platform.packages, *platform.conda]
+            for package in packages:
+                name = f"{package.name} {package.version}"
+                found.setdefault(
+                    package.sha256, Artifact(name, package.url, package.sha256, package.size)
+                )
+    return sorted(found.values(), key=lambda a: (a.name, a.sha256))
+
+
+def missing_from(cache: ArtifactCache, artifacts: Sequence[Artifact]) -> list[Artifact]:
+    return [a for a in artifacts if not cache.has(a)]
+
+
+def missing_error(missing: Sequence[Artifact], where: str) -> MissingArtifactsError:
+    return MissingArtifactsError(
+        f"{len(missing)} artifact(s) of the lock are not in {where}",
+        [
+            Problem(a.name, f"missing ({a.size} bytes from {a.url})",
+                    "run `mlenv fetch` on a connected machine and bring the cache or a "
+                    "bundle (`mlenv fetch --bundle DIR`) here")
+            for a in missing
+        ],
+    )  # fmt: skip
+
+
+def check_cache(
+    cache: ArtifactCache,
+    artifacts: Sequence[Artifact],
+    reporter: Reporter | None = None,
+    *,
+    copy_to: Path | None = None,
+) -> list[Problem]:
+    """Re-hash every artifact of the lock in the cache (parallel: hashing releases the GIL).
+
+    With ``copy_to``, each is also copied to ``copy_to/<sha256>`` by the read that hashes it:
+    those copies, never the cache files, are what a build installs."""
+
+    def one(artifact: Artifact) -> Problem | None:
+        try:
+            cache.copy_verified(artifact, None if copy_to is None else copy_to / artifact.sha256)
+        except CacheError as exc:
+            return Problem(artifact.name, exc.message, exc.hint)
+        return None
+
+    problems = []
+    with (
+        (reporter or QuietReporter()).task("verifying artifacts", len(artifacts), "files") as task,
+        ThreadPoolExecutor(os.cpu_count() or 2) as pool,
+    ):
+        for problem in pool.map(one, artifacts):
+            task.advance()
+            if problem is not None:
+                problems.append(problem)
+    return problems

@@ -1,0 +1,88 @@
+"""What every command works on: the project's manifest and lock, the cache, the index
+client and the reporter; the CLI builds one from its options."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from mlenv import lockfile
+from mlenv.atomic import write_atomic
+from mlenv.cache.artifacts import ArtifactCache
+from mlenv.errors import UsageError
+from mlenv.manifest import Manifest, loads
+from mlenv.outputs import OutputKind, check_output
+from mlenv.report import Reporter
+
+if TYPE_CHECKING:
+    from mlenv.index import HttpClient
+
+
+@dataclass(frozen=True)
+class Session:
+    """What every command needs: where the project is and how to talk to the user."""
+
+    manifest_path: Path
+    reporter: Reporter
+    verbose: int
+    cache_root: Path
+
+    def load_manifest(self) -> Manifest:
+        return read_manifest(self.manifest_path)
+
+    @property
+    def lock_path(self) -> Path:
+        return self.manifest_path.parent / "mlenv.lock"
+
+    def load_lock(self) -> lockfile.Lock:
+        path = self.lock_path
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise UsageError(
+                "no lock here", where=str(path), hint="run `mlenv lock` first"
+            ) from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise UsageError(f"cannot read the lock: {exc}", where=str(path)) from None
+        return lockfile.loads(text, source=str(path))
+
+    def http(self, offline: bool) -> HttpClient:
+        from mlenv.index import HttpCache, HttpClient
+
+        return HttpClient(offline=offline, cache=HttpCache(self.cache_root))
+
+    def artifact_cache(self) -> ArtifactCache:
+        return ArtifactCache(self.cache_root)
+
+    def write_file(
+        self, path: Path, data: bytes, kind: OutputKind, keep: Mapping[str, Path] | None = None
+    ) -> None:
+        """Every file a command writes at a path the user chose goes through the output
+        guard: never over a directory, a symlink, a special file, or what the run reads."""
+        keep = {**(keep or {}), "the cache": self.cache_root}
+        write_atomic(check_output(path, kind, keep=keep), data)
+
+
+def read_manifest(path: Path) -> Manifest:
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise UsageError(
+            "no manifest here",
+            where=str(path),
+            hint="run `mlenv init` to write one, or pass --manifest PATH",
+        ) from None
+    except OSError as exc:
+        raise UsageError(f"cannot read the manifest: {exc.strerror}", where=str(path)) from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise UsageError(
+            f"not valid UTF-8 (byte {exc.start}, line {line})",
+            where=str(path),
+            hint="save the manifest as UTF-8",
+        ) from None
+    return loads(text, source=str(path))
