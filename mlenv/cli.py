@@ -24,7 +24,6 @@ from mlenv.commands.session import Session
 from mlenv.errors import (
     CannotJudgeError,
     MlenvError,
-    ProblemsError,
     UsageError,
     VerdictError,
     redact,
@@ -503,26 +502,9 @@ def push(
     the Docker config file ($DOCKER_CONFIG/config.json or ~/.docker/config.json). Prints the
     digest.
     """
-    from mlenv.oci.base import registry_base
-    from mlenv.oci.registry import mount_sources
-    from mlenv.oci.registry import push as push_image
+    from mlenv.commands.push import push as push_image
 
-    layout = (dist or session.manifest_path.parent / "dist") / "oci"
-    if not (layout / "index.json").is_file():
-        raise UsageError(
-            "no built image to push", where=str(layout), hint="run `mlenv build` first"
-        )
-    sources = list(mount_from)
-    if session.manifest_path.is_file():
-        base = registry_base(session.load_manifest().build.base_image)
-        sources += [f"{base.registry}/{base.repository}"] if base is not None else []
-    result = push_image(
-        layout,
-        ref,
-        insecure=insecure,
-        reporter=session.reporter,
-        mount_from=mount_sources(ref, sources),
-    )
+    result = push_image(session, ref, insecure=insecure, dist=dist, mount_from=mount_from)
     session.reporter.info(
         f"pushed {result.pushed_blobs} blob(s) ({result.bytes_pushed} bytes)"
         f"{result.mounted_note}, {result.skipped_blobs} already there"
@@ -612,8 +594,7 @@ def verify(
     Exit 0 when everything holds (warnings allowed), 1 when something fails, 3 when it cannot
     judge (no NVIDIA driver found with --host, no node with GPU labels among --nodes).
     """
-    from mlenv.commands.verify import Judged, compute_capability_arch, verify_lock
-    from mlenv.cuda import DriverVersion
+    from mlenv.commands import verify as use
 
     if sum((driver is not None, host, nodes_file is not None)) > 1:
         raise UsageError("--driver, --host and --nodes exclude each other", hint="pass one of them")
@@ -625,19 +606,17 @@ def verify(
     manifest = session.load_manifest()
     lock_ = session.load_lock()
     if check_cache:
-        _verify_cache(session, lock_)
+        count = use.verify_cache(session, lock_)
+        session.reporter.info(f"cache: {count} artifact(s) present, every sha256 checked")
     if nodes_file is not None:
         _verify_nodes(session, manifest, lock_, nodes_file, selector, output, as_json)
         return
     judged = None
-    if driver is not None:  # an empty --driver (a failed nvidia-smi) is an error, not the floor
-        parsed = DriverVersion.parse(driver, where="--driver", trim=True)
-        judged = Judged(str(parsed), "--driver")
+    if driver is not None:
+        judged = use.by_driver(driver)
     elif host:
-        from mlenv.host import RealHost, detect
-
-        facts = detect(RealHost())
-        if facts.driver is None:
+        judged, facts = use.by_host()
+        if judged is None:
             for probe in facts.probes:
                 session.reporter.info(f"  {probe.source}: {probe.detail}")
             hint = "run on a GPU node, or set MLENV_DRIVER_VERSION to the node's driver"
@@ -646,11 +625,7 @@ def verify(
                 print_json(_cannot_judge_json(problem.message, hint, facts))
                 problem.shown = True
             raise problem
-        archs = tuple(compute_capability_arch(g.compute_cap) for g in facts.gpus if g.compute_cap)
-        judged = Judged(facts.driver, facts.driver_source or "host", archs)
-    verdict = verify_lock(lock_, lockfile.inputs_hash(manifest), judged)
-    if output is not None:
-        verdict = _with_output(verdict, output, session.lock_path)
+    verdict = use.verify(manifest, lock_, session.lock_path, judged, output)
     if as_json:
         print_json(
             {
@@ -696,46 +671,6 @@ def _cannot_judge_json(message: str, hint: str, facts: Any) -> dict[str, Any]:
     }
 
 
-def _with_output(verdict: Any, output: Path, lock_path: Path) -> Any:
-    import dataclasses
-    import hashlib
-
-    from mlenv.cache.artifacts import hash_file
-    from mlenv.commands.verify import verify_output
-
-    record_path = output.parent / "build.json"
-    try:
-        record = json.loads(record_path.read_bytes())
-    except (OSError, ValueError) as exc:
-        raise UsageError(
-            f"no readable build.json beside the output ({exc})",
-            where=str(record_path),
-            hint="verify a file inside the dist/ directory written by `mlenv build`",
-        ) from None
-    lock_sha = hashlib.sha256(lock_path.read_bytes()).hexdigest()
-    found = verify_output(output.name, hash_file(output), record, lock_sha)
-    found += _multi_platform_findings(record_path)
-    return dataclasses.replace(verdict, findings=(*found, *verdict.findings))
-
-
-def _multi_platform_findings(record_path: Path) -> list[Any]:
-    """A platform's build inside a multi-platform dist/ checked against the record above it."""
-    import hashlib
-
-    from mlenv.commands.multiplatform import is_multi
-    from mlenv.commands.verify import verify_platform_record
-
-    above = record_path.parent.parent / "build.json"
-    try:
-        multi = json.loads(above.read_bytes())
-    except (OSError, ValueError):
-        return []  # a single-platform build: nothing above it
-    if not isinstance(multi, dict) or not is_multi(multi):
-        return []
-    own = hashlib.sha256(record_path.read_bytes()).hexdigest()
-    return verify_platform_record(record_path.parent.name, own, multi)
-
-
 def _verify_nodes(
     session: Session,
     manifest: Manifest,
@@ -748,20 +683,15 @@ def _verify_nodes(
     """Each selected node judged on its own; exit 1 if any fails, 3 if none could be judged."""
     import dataclasses
 
-    from mlenv.commands.verify import Verdict, verify_lock
+    from mlenv.commands.verify import verify_nodes
     from mlenv.limits import MAX_NODE_LIST
-    from mlenv.nodes import exit_status, judge_nodes, read_nodes, report_json, report_lines
-    from mlenv.selector import parse
+    from mlenv.nodes import exit_status, report_json, report_lines
 
-    chosen = parse(selector)
-    lockfile.check_fresh(lock_, manifest, str(session.lock_path))
-    nodes = read_nodes(nodes_file.read(MAX_NODE_LIST + 1), where=nodes_file.name)
-    built = Verdict((), None, None)
-    if output is not None:
-        built = _with_output(built, output, session.lock_path)
-    archs = manifest.cuda.archs if manifest.cuda else ()
-    verdicts = judge_nodes(lock_, archs, nodes, chosen)
-    needed = verify_lock(lock_, lockfile.inputs_hash(manifest), None).requires_driver
+    text = nodes_file.read(MAX_NODE_LIST + 1)
+    judged = verify_nodes(
+        manifest, lock_, session.lock_path, text, nodes_file.name, selector, output
+    )
+    verdicts, needed, built = judged.verdicts, judged.needed, judged.built
     if as_json:
         print_json(
             {
@@ -773,7 +703,7 @@ def _verify_nodes(
         for finding in built.findings:
             click.echo(f"ERROR   {finding.code}: {finding.message}")
             click.echo(f"        hint: {finding.hint}")
-        for line in report_lines(verdicts, len(nodes), needed):
+        for line in report_lines(verdicts, judged.nodes, needed):
             click.echo(line)
     status = exit_status(verdicts)
     if status == "fail" or not built.ok:
@@ -785,21 +715,9 @@ def _verify_nodes(
 
 
 def _verify_bundle(bundle: Path) -> None:
-    from mlenv.cache.artifacts import open_plain
-    from mlenv.cache.bundle import check_bundle
+    from mlenv.commands.verify import verify_bundle
 
-    lock_path = bundle / "mlenv.lock"
-    try:
-        with open_plain(bundle, "mlenv.lock") as handle:  # a symlink is never followed
-            text = handle.read().decode("utf-8")
-        lock_ = lockfile.loads(text, str(lock_path))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(
-            f"not a bundle: cannot read its lock ({exc})",
-            where=str(bundle),
-            hint="point --bundle at a directory written by `mlenv fetch --bundle`",
-        ) from None
-    problems = check_bundle(bundle, lock_)
+    lock_, problems = verify_bundle(bundle)
     for problem in problems:
         click.echo(f"{problem.kind.upper():18} {problem.path}: {problem.detail}")
     if problems:
@@ -807,20 +725,6 @@ def _verify_bundle(bundle: Path) -> None:
         raise VerdictError("the bundle is incomplete")
     count = len({p.sha256 for _, p in lock_.packages()})
     click.echo(f"OK: bundle {bundle} is complete ({count} artifact(s), every sha256 checked)")
-
-
-def _verify_cache(session: Session, lock_: lockfile.Lock) -> None:
-    from mlenv.cache.lock_artifacts import artifacts_of, check_cache
-
-    artifacts = artifacts_of(lock_)
-    problems = check_cache(session.artifact_cache(), artifacts)
-    if problems:
-        raise ProblemsError(
-            f"{len(problems)} of {len(artifacts)} artifact(s) in {session.cache_root} "
-            "are missing or corrupted",
-            problems,
-        )
-    session.reporter.info(f"cache: {len(artifacts)} artifact(s) present, every sha256 checked")
 
 
 def _print_verdict(verdict: Any, lock_: lockfile.Lock, path: Path) -> None:

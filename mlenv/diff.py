@@ -16,8 +16,8 @@ from typing import Any, Literal
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-from mlenv.commands.verify import verify_lock
 from mlenv.errors import MlenvError, UsageError
+from mlenv.judge import verify_lock
 from mlenv.lockfile import Lock, LockedConda, LockedPackage
 from mlenv.lockfile import loads as load_lock
 from mlenv.report import human_bytes

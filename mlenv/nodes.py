@@ -26,7 +26,6 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from mlenv.commands.verify import Judged, compute_capability_arch, verify_lock
 from mlenv.cuda import (
     CudaError,
     CudaTarget,
@@ -38,6 +37,7 @@ from mlenv.cuda import (
     supported_archs,
 )
 from mlenv.errors import MlenvError
+from mlenv.judge import Judged, compute_capability_arch, verify_lock
 from mlenv.limits import MAX_NODE_LIST, enforce
 from mlenv.lockfile import Lock
 from mlenv.selector import Selector

@@ -1,353 +1,162 @@
-"""Every check of a lock against its manifest, its hashes and the CUDA rules, gathered at once.
-
-Pure: takes the lock, the manifest's inputs hash and the facts of the machine to judge (a
-declared driver, or what ``host`` detected) and returns findings; the CLI renders them.
-"""
+"""The verify use case: gather what to judge (a driver, this host, a cluster's nodes, a built
+output, a bundle, the cache) and judge it with the pure checks of ``judge``; the CLI renders
+the verdicts and maps them to exit codes."""
 
 from __future__ import annotations
 
-import contextlib
-import re
-from collections.abc import Mapping
+import dataclasses
+import hashlib
+import json
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from mlenv import cudapkg
-from mlenv.cpufallback import is_cpu_variant
-from mlenv.cuda import (
-    CudaError,
-    CudaNeed,
-    CudaTarget,
-    CudaVersion,
-    DriverVersion,
-    Finding,
-    PackageNeed,
-    extract,
-    judge,
-    required_driver,
+from mlenv import lockfile
+from mlenv.cache.artifacts import hash_file, open_plain
+from mlenv.cache.bundle import BundleProblem, check_bundle
+from mlenv.cache.lock_artifacts import artifacts_of, check_cache
+from mlenv.commands.session import Session
+from mlenv.cuda import DriverVersion
+from mlenv.errors import ProblemsError, UsageError
+from mlenv.judge import (
+    Judged,
+    Verdict,
+    compute_capability_arch,
+    verify_lock,
+    verify_output,
+    verify_platform_record,
 )
-from mlenv.lockfile import Lock, LockedPackage
-from mlenv.needs import conda_need
+from mlenv.lockfile import Lock
+from mlenv.manifest import Manifest
 
-_SHA256 = re.compile(r"[0-9a-f]{64}")
-
-
-@dataclass(frozen=True)
-class Judged:
-    """The machine a verification is about: which driver and GPUs, and where that came from."""
-
-    driver: str
-    source: str
-    archs: tuple[str, ...] = ()
+if TYPE_CHECKING:
+    from mlenv.host import HostFacts
+    from mlenv.nodes import NodeVerdict
 
 
-@dataclass(frozen=True)
-class Verdict:
-    findings: tuple[Finding, ...]
-    judged: Judged | None
-    requires_driver: str | None
-
-    @property
-    def errors(self) -> tuple[Finding, ...]:
-        return tuple(f for f in self.findings if f.severity == "error")
-
-    @property
-    def ok(self) -> bool:
-        return not self.errors
+def by_driver(driver: str) -> Judged:
+    """A driver given on the command line; an empty one (a failed nvidia-smi) is an error,
+    not the floor."""
+    return Judged(str(DriverVersion.parse(driver, where="--driver", trim=True)), "--driver")
 
 
-def _error(code: str, package: str, needs: str, promised: str, message: str, hint: str) -> Finding:
-    return Finding("error", code, package, needs, promised, message, hint)
+def by_host() -> tuple[Judged | None, HostFacts]:
+    """This machine's driver and GPU architectures, and the probes that found them (None
+    when no driver was found: the caller cannot judge)."""
+    from mlenv.host import RealHost, detect
+
+    facts = detect(RealHost())
+    if facts.driver is None:
+        return None, facts
+    archs = tuple(compute_capability_arch(g.compute_cap) for g in facts.gpus if g.compute_cap)
+    return Judged(facts.driver, facts.driver_source or "host", archs), facts
 
 
-def compute_capability_arch(cap: str) -> str:
-    """nvidia-smi's "8.6" as the sm_86 the CUDA rules speak."""
-    major, _, minor = cap.partition(".")
-    return f"sm_{major}{minor or '0'}"
+def verify(
+    manifest: Manifest, lock_: Lock, lock_path: Path, judged: Judged | None, output: Path | None
+) -> Verdict:
+    """The lock judged against its manifest, ``judged`` (the driver floor when None) and, with
+    ``output``, that build output against its build.json and this lock."""
+    verdict = verify_lock(lock_, lockfile.inputs_hash(manifest), judged)
+    if output is not None:
+        verdict = with_output(verdict, output, lock_path)
+    return verdict
 
 
-def verify_lock(lock: Lock, manifest_hash: str, judged: Judged | None) -> Verdict:
-    """Freshness, integrity fields and CUDA rules; ``judged`` None means the manifest's floor."""
-    findings: list[Finding] = []
-    if lock.inputs_hash != manifest_hash:
-        findings.append(
-            _error(
-                "lock-stale",
-                "",
-                f"inputs {manifest_hash[:19]}…",
-                f"lock made from {lock.inputs_hash[:19]}…",
-                "the lock was made from other inputs than the manifest now holds",
-                "run `mlenv lock` and commit the new lock",
-            )
-        )
-    for platform, package in lock.packages():
-        findings += _integrity(platform, package)
-        findings += _marks(platform, package, cuda=lock.target.cuda)
-    needs, extraction, unread = _needs(lock)
-    findings += extraction
-    target = lock.target
-    if target.cuda is None or target.driver_floor is None:
-        if needs:
-            names = ", ".join(sorted({n.name for n in needs}))
-            findings.append(
-                Finding(
-                    "warning",
-                    "cuda-undeclared",
-                    "",
-                    "a [cuda] table",
-                    "no CUDA target",
-                    f"the lock holds CUDA builds ({names}) but declares no CUDA target",
-                    "add [cuda] version and driver-floor to the manifest and re-lock",
-                )
-            )
-        return Verdict(tuple(findings), judged, None)
-    driver = judged.driver if judged else target.driver_floor
-    archs = tuple(dict.fromkeys(judged.archs)) if judged else ()
-    cuda_target = CudaTarget(
-        CudaVersion.parse(target.cuda),
-        DriverVersion.parse(driver),
-        archs,
-        checked=judged is not None,
-    )
-    findings += judge(cuda_target, needs)
-    findings += [
-        cudapkg.finding(name, version, what, unverified, cuda_target.cuda)
-        for name, version, what, unverified in unread
-    ]
-    needed: str | None = None
-    with contextlib.suppress(CudaError):  # judge() reports a package whose driver is unknown
-        needed = str(required_driver(cuda_target, needs)[0])
-    recorded = target.requires_driver
-    if recorded is not None and needed is not None:
-        where = "mlenv.lock [target].requires-driver"
-        if DriverVersion.parse(recorded, where=where) != DriverVersion.parse(needed):
-            findings.append(
-                _error(
-                    "lock-driver-mismatch",
-                    "",
-                    f"driver {needed}",
-                    f"lock says {target.requires_driver}",
-                    f"the lock records requires-driver {target.requires_driver}, but its "
-                    f"packages need {needed}",
-                    "the lock was edited by hand; run `mlenv lock --upgrade` to rebuild it",
-                )
-            )
-    return Verdict(tuple(findings), judged, needed)
+def with_output(verdict: Verdict, output: Path, lock_path: Path) -> Verdict:
+    """``verdict`` with the findings of a build output checked against the build.json beside
+    it (and the multi-platform record above that, if any)."""
+    record_path = output.parent / "build.json"
+    try:
+        record = json.loads(record_path.read_bytes())
+    except (OSError, ValueError) as exc:
+        raise UsageError(
+            f"no readable build.json beside the output ({exc})",
+            where=str(record_path),
+            hint="verify a file inside the dist/ directory written by `mlenv build`",
+        ) from None
+    lock_sha = hashlib.sha256(lock_path.read_bytes()).hexdigest()
+    found = verify_output(output.name, hash_file(output), record, lock_sha)
+    found += _multi_platform_findings(record_path)
+    return dataclasses.replace(verdict, findings=(*found, *verdict.findings))
 
 
-def _integrity(platform: str, package: LockedPackage) -> list[Finding]:
-    who = f"{package.name} {package.version} ({platform})"
-    found = []
-    if not _SHA256.fullmatch(package.sha256):
-        found.append(
-            _error(
-                "artifact-no-sha256",
-                package.name,
-                "a sha256",
-                package.sha256 or "none",
-                f"{who} has no valid sha256",
-                "run `mlenv lock --upgrade-package " + package.name + "` to hash it again",
-            )
-        )
-    if package.size <= 0:
-        found.append(
-            _error(
-                "artifact-no-size",
-                package.name,
-                "a size",
-                str(package.size),
-                f"{who} has no size",
-                "run `mlenv lock --upgrade-package " + package.name + "` to measure it again",
-            )
-        )
-    return found
+def _multi_platform_findings(record_path: Path) -> list[Any]:
+    """A platform's build inside a multi-platform dist/ checked against the record above it."""
+    from mlenv.commands.multiplatform import is_multi
 
-
-def _marks(platform: str, package: LockedPackage, *, cuda: str | None) -> list[Finding]:
-    """What the lock marks (yanked, cpu-ok) is reported on every verify; a non-CUDA variant
-    (``+cpu``) in a CUDA lock without the cpu-ok mark is the silent CPU fallback lock refuses."""
-    who = f"{package.name} {package.version} ({platform})"
-    found = []
-    if package.yanked:
-        found.append(
-            Finding(
-                "warning", "package-yanked", package.name, "a release that is not yanked",
-                "yanked", f"{who} is yanked (PEP 592); the lock takes it through an == pin",
-                "pin a release that is not yanked when one fits",
-            )
-        )  # fmt: skip
-    if cuda is None:
-        return found
-    if package.cpu_ok:
-        found.append(
-            Finding(
-                "warning", "cpu-build", package.name, f"CUDA {cuda}", "a CPU-only build",
-                f"{who} is a CPU-only build in a CUDA {cuda} environment ([cuda] cpu-ok)",
-                f"drop {package.name} from [cuda] cpu-ok once a CUDA build of it fits",
-            )
-        )  # fmt: skip
-    elif package.cuda is None and is_cpu_variant(package.name, package.version):
-        found.append(
-            _error(
-                "cpu-fallback", package.name, f"CUDA {cuda}", "a CPU-only build",
-                f"{who} is a CPU-only build in a CUDA {cuda} environment, and the lock does "
-                "not mark it cpu-ok",
-                f'add "{package.name}" to [cuda] cpu-ok and re-lock, or lock a CUDA build',
-            )
-        )  # fmt: skip
-    return found
-
-
-_Unread = tuple[str, str, str, tuple[str, ...]]
-
-
-def _needs(lock: Lock) -> tuple[list[PackageNeed], list[Finding], list[_Unread]]:
-    """What CUDA each package needs, re-derived from its name, file and index; the lock's own
-    ``cuda`` field (which may come from Requires-Dist) must agree with them. GPU packages whose
-    CUDA cannot be read come back apart, with the lock's ``unverified`` mark. Conda packages
-    are read by ``needs.conda_need``, exactly as ``lock`` reads them."""
-    needs: dict[tuple[str, str], PackageNeed] = {}
-    findings: list[Finding] = []
-    unread: dict[tuple[str, str], _Unread] = {}
-    for _, package in lock.packages():
-        key = (package.name, package.version)
-        if key in needs or key in unread:
-            continue
-        try:
-            need = extract(package.name, package.version, package.filename, index=package.index)
-        except CudaError as exc:
-            findings.append(
-                _error("cuda-unreadable", package.name, "", "", exc.message, exc.hint or "")
-            )
-            continue
-        recorded = package.cuda
-        if need is None and (
-            recorded == cudapkg.UNVERIFIED
-            or (recorded is None and cudapkg.undetermined(*key, package.index) is not None)
-        ):
-            what = cudapkg.undetermined(*key, package.index) or "the lock records it unverified"
-            listed = (package.name,) if recorded == cudapkg.UNVERIFIED else ()
-            unread[key] = (package.name, package.version, what, listed)
-            continue
-        if need is not None and recorded == cudapkg.UNVERIFIED:
-            recorded = None  # readable now (a newer table): judged, the old mark is moot
-        if need is not None and recorded is not None and need.label != recorded:
-            findings.append(_mismatch(package.name, package.version, need, recorded))
-        if need is None and recorded is not None:
-            need = _recorded_need(recorded, package)
-            if need is None:
-                findings.append(
-                    _error(
-                        "lock-cuda-unreadable",
-                        package.name,
-                        "a CUDA label like 12.4 or 12.x",
-                        recorded,
-                        f"{package.name} {package.version} records CUDA {recorded!r}, which is "
-                        "not a CUDA version",
-                        "the lock was edited by hand; run `mlenv lock --upgrade` to rebuild it",
-                    )
-                )
-        if need is not None:
-            needs[key] = PackageNeed(package.name, package.version, need)
-    for _, conda in lock.conda_packages():
-        conda_key = (conda.name, f"{conda.version} {conda.build}")
-        if conda_key in needs:
-            continue
-        try:
-            item = conda_need(conda)
-        except CudaError as exc:
-            findings.append(
-                _error("cuda-unreadable", conda.name, "", "", exc.message, exc.hint or "")
-            )
-            continue
-        if item is not None and conda.cuda is not None and item.need.label != conda.cuda:
-            findings.append(_mismatch(conda.name, conda.version, item.need, conda.cuda))
-        if item is not None:
-            needs[conda_key] = item
-    return list(needs.values()), findings, list(unread.values())
-
-
-def _mismatch(name: str, version: str, need: CudaNeed, recorded: str) -> Finding:
-    return _error(
-        "lock-cuda-mismatch",
-        name,
-        f"CUDA {need.label}",
-        f"lock says CUDA {recorded}",
-        f"{name} {version} is a CUDA {need.label} build ({need.evidence!r}), but the lock "
-        f"records CUDA {recorded}",
-        "the lock was edited by hand; run `mlenv lock --upgrade` to rebuild it",
-    )
-
-
-_LABEL = re.compile(r"(\d{1,2})\.(\d{1,2}|x)")
-
-
-def _recorded_need(label: str, package: LockedPackage) -> CudaNeed | None:
-    """A need the lock recorded from Requires-Dist, which verify cannot re-read offline."""
-    match = _LABEL.fullmatch(label)
-    if match is None:
-        return None
-    major_only = match[2] == "x"
-    cuda = CudaVersion(int(match[1]), 0 if major_only else int(match[2]))
-    evidence = f"mlenv.lock: {package.name} cuda = {label!r}"
-    return CudaNeed(cuda, major_only, "lock", evidence, "mlenv.lock")
-
-
-def verify_output(
-    name: str, actual_sha256: str, record: Mapping[str, Any], lock_sha256: str
-) -> list[Finding]:
-    """A built file against the build record beside it, and that record against the lock."""
-    outputs = record.get("outputs", {})
-    expected = {
-        entry["file"]: entry["sha256"]
-        for entry in (outputs.get("conda-pack"), (outputs.get("oci") or {}).get("image-tar"))
-        if isinstance(entry, dict)
-    }
-    findings = []
-    if name not in expected:
-        findings.append(
-            _error(
-                "output-unknown", "", f"one of {', '.join(sorted(expected)) or 'none'}", name,
-                f"{name} is not an output recorded in build.json",
-                "verify image.tar or the conda-pack archive of the same build",
-            )
-        )  # fmt: skip
-    elif expected[name] != actual_sha256:
-        findings.append(
-            _error(
-                "output-digest-mismatch", "", f"sha256 {expected[name]}", f"sha256 {actual_sha256}",
-                f"{name} has sha256 {actual_sha256}, build.json says {expected[name]}",
-                "the file was changed or truncated after the build; rebuild or copy it again",
-            )
-        )  # fmt: skip
-    if record.get("lock-sha256") != lock_sha256:
-        findings.append(
-            _error(
-                "output-lock-mismatch", "", f"lock sha256 {lock_sha256}",
-                f"built from {record.get('lock-sha256')}",
-                "the build was made from another lock than the one here",
-                "run `mlenv build --offline` again for this lock",
-            )
-        )  # fmt: skip
-    return findings
-
-
-def verify_platform_record(
-    platform: str, record_sha256: str, multi: Mapping[str, Any]
-) -> list[Finding]:
-    """A platform's build.json against the multi-platform build.json one directory up: the
-    platform is one it built and the record is the one it wrote, so a platform directory
-    swapped in from another build is caught."""
-    entry = (multi.get("platforms") or {}).get(platform)
-    expected = entry.get("sha256") if isinstance(entry, dict) else None
-    if expected == record_sha256:
+    above = record_path.parent.parent / "build.json"
+    try:
+        multi = json.loads(above.read_bytes())
+    except (OSError, ValueError):
+        return []  # a single-platform build: nothing above it
+    if not isinstance(multi, dict) or not is_multi(multi):
         return []
-    return [
-        _error(
-            "output-platform-mismatch", "", f"build.json sha256 {expected}",
-            f"sha256 {record_sha256}",
-            f"{platform}/build.json is not the {platform} build the multi-platform build.json "
-            "records",
-            "the platform's directory comes from another build; rebuild or copy dist/ whole",
+    own = hashlib.sha256(record_path.read_bytes()).hexdigest()
+    return verify_platform_record(record_path.parent.name, own, multi)
+
+
+@dataclass(frozen=True)
+class NodesVerdict:
+    """Each selected node judged on its own, and the built output's findings."""
+
+    verdicts: tuple[NodeVerdict, ...]
+    nodes: int
+    needed: str | None
+    built: Verdict
+
+
+def verify_nodes(
+    manifest: Manifest,
+    lock_: Lock,
+    lock_path: Path,
+    nodes_text: str,
+    where: str,
+    selector: str,
+    output: Path | None,
+) -> NodesVerdict:
+    """Every node of a cluster (``kubectl get nodes -o json``) that ``selector`` picks,
+    judged against the lock by its GPU Feature Discovery labels."""
+    from mlenv.nodes import judge_nodes, read_nodes
+    from mlenv.selector import parse
+
+    chosen = parse(selector)
+    lockfile.check_fresh(lock_, manifest, str(lock_path))
+    nodes = read_nodes(nodes_text, where=where)
+    built = Verdict((), None, None)
+    if output is not None:
+        built = with_output(built, output, lock_path)
+    archs = manifest.cuda.archs if manifest.cuda else ()
+    verdicts = judge_nodes(lock_, archs, nodes, chosen)
+    needed = verify_lock(lock_, lockfile.inputs_hash(manifest), None).requires_driver
+    return NodesVerdict(verdicts, len(nodes), needed, built)
+
+
+def verify_bundle(bundle: Path) -> tuple[Lock, list[BundleProblem]]:
+    """The bundle's lock and every problem of the bundle, judged by what it holds."""
+    lock_path = bundle / "mlenv.lock"
+    try:
+        with open_plain(bundle, "mlenv.lock") as handle:  # a symlink is never followed
+            text = handle.read().decode("utf-8")
+        lock_ = lockfile.loads(text, str(lock_path))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(
+            f"not a bundle: cannot read its lock ({exc})",
+            where=str(bundle),
+            hint="point --bundle at a directory written by `mlenv fetch --bundle`",
+        ) from None
+    return lock_, check_bundle(bundle, lock_)
+
+
+def verify_cache(session: Session, lock_: Lock) -> int:
+    """How many artifacts of the lock the cache holds, every one re-hashed; all missing or
+    corrupted ones raised at once."""
+    artifacts = artifacts_of(lock_)
+    problems = check_cache(session.artifact_cache(), artifacts)
+    if problems:
+        raise ProblemsError(
+            f"{len(problems)} of {len(artifacts)} artifact(s) in {session.cache_root} "
+            "are missing or corrupted",
+            problems,
         )
-    ]  # fmt: skip
+    return len(artifacts)

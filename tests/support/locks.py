@@ -4,7 +4,7 @@
 
 from __future__ import annotations
 
-from mlenv.commands.verify import Verdict
+from mlenv.judge import Verdict
 from mlenv.lockfile import Lock, LockedPackage, LockedPlatform, LockTarget
 
 SHA_A = "a" * 64

@@ -17,7 +17,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from mlenv import cudapkg
-from mlenv.commands.verify import verify_lock
 from mlenv.cuda import (
     CudaError,
     CudaTarget,
@@ -27,6 +26,7 @@ from mlenv.cuda import (
     extract,
     judge,
 )
+from mlenv.judge import verify_lock
 from mlenv.lockfile import LockedPackage
 from tests.support.locks import HASH, codes, locked, make_lock
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from mlenv.commands.verify import verify_platform_record
+from mlenv.judge import verify_platform_record
 from mlenv.oci.layout import (
     INDEX_MEDIA_TYPE,
     ImageSpec,

@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from mlenv.commands.verify import Judged, compute_capability_arch, verify_lock
+from mlenv.judge import Judged, compute_capability_arch, verify_lock
 from mlenv.lockfile import Lock, LockedPlatform
 from tests.support.locks import HASH, codes, locked, make_lock
 

@@ -10,10 +10,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mlenv.commands.verify import Judged, verify_lock
 from mlenv.cuda import CudaError, DriverVersion
 from mlenv.errors import ManifestError
 from mlenv.host import HostError, parse_driver_override, parse_smi_query, parse_sys_module_version
+from mlenv.judge import Judged, verify_lock
 from mlenv.lockfile import LockedConda, LockedPlatform
 from mlenv.manifest import loads as load_manifest
 from mlenv.needs import conda_need

@@ -1,0 +1,354 @@
+"""Every check of a lock against its manifest, its hashes and the CUDA rules, gathered at once.
+
+Pure: takes the lock, the manifest's inputs hash and the facts of the machine to judge (a
+declared driver, or what ``host`` detected) and returns findings; ``commands.verify`` gathers
+the facts and the CLI renders them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from mlenv import cudapkg
+from mlenv.cpufallback import is_cpu_variant
+from mlenv.cuda import (
+    CudaError,
+    CudaNeed,
+    CudaTarget,
+    CudaVersion,
+    DriverVersion,
+    Finding,
+    PackageNeed,
+    extract,
+    judge,
+    required_driver,
+)
+from mlenv.lockfile import Lock, LockedPackage
+from mlenv.needs import conda_need
+
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+@dataclass(frozen=True)
+class Judged:
+    """The machine a verification is about: which driver and GPUs, and where that came from."""
+
+    driver: str
+    source: str
+    archs: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Verdict:
+    findings: tuple[Finding, ...]
+    judged: Judged | None
+    requires_driver: str | None
+
+    @property
+    def errors(self) -> tuple[Finding, ...]:
+        return tuple(f for f in self.findings if f.severity == "error")
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+def _error(code: str, package: str, needs: str, promised: str, message: str, hint: str) -> Finding:
+    return Finding("error", code, package, needs, promised, message, hint)
+
+
+def compute_capability_arch(cap: str) -> str:
+    """nvidia-smi's "8.6" as the sm_86 the CUDA rules speak."""
+    major, _, minor = cap.partition(".")
+    return f"sm_{major}{minor or '0'}"
+
+
+def verify_lock(lock: Lock, manifest_hash: str, judged: Judged | None) -> Verdict:
+    """Freshness, integrity fields and CUDA rules; ``judged`` None means the manifest's floor."""
+    findings: list[Finding] = []
+    if lock.inputs_hash != manifest_hash:
+        findings.append(
+            _error(
+                "lock-stale",
+                "",
+                f"inputs {manifest_hash[:19]}…",
+                f"lock made from {lock.inputs_hash[:19]}…",
+                "the lock was made from other inputs than the manifest now holds",
+                "run `mlenv lock` and commit the new lock",
+            )
+        )
+    for platform, package in lock.packages():
+        findings += _integrity(platform, package)
+        findings += _marks(platform, package, cuda=lock.target.cuda)
+    needs, extraction, unread = _needs(lock)
+    findings += extraction
+    target = lock.target
+    if target.cuda is None or target.driver_floor is None:
+        if needs:
+            names = ", ".join(sorted({n.name for n in needs}))
+            findings.append(
+                Finding(
+                    "warning",
+                    "cuda-undeclared",
+                    "",
+                    "a [cuda] table",
+                    "no CUDA target",
+                    f"the lock holds CUDA builds ({names}) but declares no CUDA target",
+                    "add [cuda] version and driver-floor to the manifest and re-lock",
+                )
+            )
+        return Verdict(tuple(findings), judged, None)
+    driver = judged.driver if judged else target.driver_floor
+    archs = tuple(dict.fromkeys(judged.archs)) if judged else ()
+    cuda_target = CudaTarget(
+        CudaVersion.parse(target.cuda),
+        DriverVersion.parse(driver),
+        archs,
+        checked=judged is not None,
+    )
+    findings += judge(cuda_target, needs)
+    findings += [
+        cudapkg.finding(name, version, what, unverified, cuda_target.cuda)
+        for name, version, what, unverified in unread
+    ]
+    needed: str | None = None
+    with contextlib.suppress(CudaError):  # judge() reports a package whose driver is unknown
+        needed = str(required_driver(cuda_target, needs)[0])
+    recorded = target.requires_driver
+    if recorded is not None and needed is not None:
+        where = "mlenv.lock [target].requires-driver"
+        if DriverVersion.parse(recorded, where=where) != DriverVersion.parse(needed):
+            findings.append(
+                _error(
+                    "lock-driver-mismatch",
+                    "",
+                    f"driver {needed}",
+                    f"lock says {target.requires_driver}",
+                    f"the lock records requires-driver {target.requires_driver}, but its "
+                    f"packages need {needed}",
+                    "the lock was edited by hand; run `mlenv lock --upgrade` to rebuild it",
+                )
+            )
+    return Verdict(tuple(findings), judged, needed)
+
+
+def _integrity(platform: str, package: LockedPackage) -> list[Finding]:
+    who = f"{package.name} {package.version} ({platform})"
+    found = []
+    if not _SHA256.fullmatch(package.sha256):
+        found.append(
+            _error(
+                "artifact-no-sha256",
+                package.name,
+                "a sha256",
+                package.sha256 or "none",
+                f"{who} has no valid sha256",
+                "run `mlenv lock --upgrade-package " + package.name + "` to hash it again",
+            )
+        )
+    if package.size <= 0:
+        found.append(
+            _error(
+                "artifact-no-size",
+                package.name,
+                "a size",
+                str(package.size),
+                f"{who} has no size",
+                "run `mlenv lock --upgrade-package " + package.name + "` to measure it again",
+            )
+        )
+    return found
+
+
+def _marks(platform: str, package: LockedPackage, *, cuda: str | None) -> list[Finding]:
+    """What the lock marks (yanked, cpu-ok) is reported on every verify; a non-CUDA variant
+    (``+cpu``) in a CUDA lock without the cpu-ok mark is the silent CPU fallback lock refuses."""
+    who = f"{package.name} {package.version} ({platform})"
+    found = []
+    if package.yanked:
+        found.append(
+            Finding(
+                "warning", "package-yanked", package.name, "a release that is not yanked",
+                "yanked", f"{who} is yanked (PEP 592); the lock takes it through an == pin",
+                "pin a release that is not yanked when one fits",
+            )
+        )  # fmt: skip
+    if cuda is None:
+        return found
+    if package.cpu_ok:
+        found.append(
+            Finding(
+                "warning", "cpu-build", package.name, f"CUDA {cuda}", "a CPU-only build",
+                f"{who} is a CPU-only build in a CUDA {cuda} environment ([cuda] cpu-ok)",
+                f"drop {package.name} from [cuda] cpu-ok once a CUDA build of it fits",
+            )
+        )  # fmt: skip
+    elif package.cuda is None and is_cpu_variant(package.name, package.version):
+        found.append(
+            _error(
+                "cpu-fallback", package.name, f"CUDA {cuda}", "a CPU-only build",
+                f"{who} is a CPU-only build in a CUDA {cuda} environment, and the lock does "
+                "not mark it cpu-ok",
+                f'add "{package.name}" to [cuda] cpu-ok and re-lock, or lock a CUDA build',
+            )
+        )  # fmt: skip
+    return found
+
+
+_Unread = tuple[str, str, str, tuple[str, ...]]
+
+
+def _needs(lock: Lock) -> tuple[list[PackageNeed], list[Finding], list[_Unread]]:
+    """What CUDA each package needs, re-derived from its name, file and index; the lock's own
+    ``cuda`` field (which may come from Requires-Dist) must agree with them. GPU packages whose
+    CUDA cannot be read come back apart, with the lock's ``unverified`` mark. Conda packages
+    are read by ``needs.conda_need``, exactly as ``lock`` reads them."""
+    needs: dict[tuple[str, str], PackageNeed] = {}
+    findings: list[Finding] = []
+    unread: dict[tuple[str, str], _Unread] = {}
+    for _, package in lock.packages():
+        key = (package.name, package.version)
+        if key in needs or key in unread:
+            continue
+        try:
+            need = extract(package.name, package.version, package.filename, index=package.index)
+        except CudaError as exc:
+            findings.append(
+                _error("cuda-unreadable", package.name, "", "", exc.message, exc.hint or "")
+            )
+            continue
+        recorded = package.cuda
+        if need is None and (
+            recorded == cudapkg.UNVERIFIED
+            or (recorded is None and cudapkg.undetermined(*key, package.index) is not None)
+        ):
+            what = cudapkg.undetermined(*key, package.index) or "the lock records it unverified"
+            listed = (package.name,) if recorded == cudapkg.UNVERIFIED else ()
+            unread[key] = (package.name, package.version, what, listed)
+            continue
+        if need is not None and recorded == cudapkg.UNVERIFIED:
+            recorded = None  # readable now (a newer table): judged, the old mark is moot
+        if need is not None and recorded is not None and need.label != recorded:
+            findings.append(_mismatch(package.name, package.version, need, recorded))
+        if need is None and recorded is not None:
+            need = _recorded_need(recorded, package)
+            if need is None:
+                findings.append(
+                    _error(
+                        "lock-cuda-unreadable",
+                        package.name,
+                        "a CUDA label like 12.4 or 12.x",
+                        recorded,
+                        f"{package.name} {package.version} records CUDA {recorded!r}, which is "
+                        "not a CUDA version",
+                        "the lock was edited by hand; run `mlenv lock --upgrade` to rebuild it",
+                    )
+                )
+        if need is not None:
+            needs[key] = PackageNeed(package.name, package.version, need)
+    for _, conda in lock.conda_packages():
+        conda_key = (conda.name, f"{conda.version} {conda.build}")
+        if conda_key in needs:
+            continue
+        try:
+            item = conda_need(conda)
+        except CudaError as exc:
+            findings.append(
+                _error("cuda-unreadable", conda.name, "", "", exc.message, exc.hint or "")
+            )
+            continue
+        if item is not None and conda.cuda is not None and item.need.label != conda.cuda:
+            findings.append(_mismatch(conda.name, conda.version, item.need, conda.cuda))
+        if item is not None:
+            needs[conda_key] = item
+    return list(needs.values()), findings, list(unread.values())
+
+
+def _mismatch(name: str, version: str, need: CudaNeed, recorded: str) -> Finding:
+    return _error(
+        "lock-cuda-mismatch",
+        name,
+        f"CUDA {need.label}",
+        f"lock says CUDA {recorded}",
+        f"{name} {version} is a CUDA {need.label} build ({need.evidence!r}), but the lock "
+        f"records CUDA {recorded}",
+        "the lock was edited by hand; run `mlenv lock --upgrade` to rebuild it",
+    )
+
+
+_LABEL = re.compile(r"(\d{1,2})\.(\d{1,2}|x)")
+
+
+def _recorded_need(label: str, package: LockedPackage) -> CudaNeed | None:
+    """A need the lock recorded from Requires-Dist, which verify cannot re-read offline."""
+    match = _LABEL.fullmatch(label)
+    if match is None:
+        return None
+    major_only = match[2] == "x"
+    cuda = CudaVersion(int(match[1]), 0 if major_only else int(match[2]))
+    evidence = f"mlenv.lock: {package.name} cuda = {label!r}"
+    return CudaNeed(cuda, major_only, "lock", evidence, "mlenv.lock")
+
+
+def verify_output(
+    name: str, actual_sha256: str, record: Mapping[str, Any], lock_sha256: str
+) -> list[Finding]:
+    """A built file against the build record beside it, and that record against the lock."""
+    outputs = record.get("outputs", {})
+    expected = {
+        entry["file"]: entry["sha256"]
+        for entry in (outputs.get("conda-pack"), (outputs.get("oci") or {}).get("image-tar"))
+        if isinstance(entry, dict)
+    }
+    findings = []
+    if name not in expected:
+        findings.append(
+            _error(
+                "output-unknown", "", f"one of {', '.join(sorted(expected)) or 'none'}", name,
+                f"{name} is not an output recorded in build.json",
+                "verify image.tar or the conda-pack archive of the same build",
+            )
+        )  # fmt: skip
+    elif expected[name] != actual_sha256:
+        findings.append(
+            _error(
+                "output-digest-mismatch", "", f"sha256 {expected[name]}", f"sha256 {actual_sha256}",
+                f"{name} has sha256 {actual_sha256}, build.json says {expected[name]}",
+                "the file was changed or truncated after the build; rebuild or copy it again",
+            )
+        )  # fmt: skip
+    if record.get("lock-sha256") != lock_sha256:
+        findings.append(
+            _error(
+                "output-lock-mismatch", "", f"lock sha256 {lock_sha256}",
+                f"built from {record.get('lock-sha256')}",
+                "the build was made from another lock than the one here",
+                "run `mlenv build --offline` again for this lock",
+            )
+        )  # fmt: skip
+    return findings
+
+
+def verify_platform_record(
+    platform: str, record_sha256: str, multi: Mapping[str, Any]
+) -> list[Finding]:
+    """A platform's build.json against the multi-platform build.json one directory up: the
+    platform is one it built and the record is the one it wrote, so a platform directory
+    swapped in from another build is caught."""
+    entry = (multi.get("platforms") or {}).get(platform)
+    expected = entry.get("sha256") if isinstance(entry, dict) else None
+    if expected == record_sha256:
+        return []
+    return [
+        _error(
+            "output-platform-mismatch", "", f"build.json sha256 {expected}",
+            f"sha256 {record_sha256}",
+            f"{platform}/build.json is not the {platform} build the multi-platform build.json "
+            "records",
+            "the platform's directory comes from another build; rebuild or copy dist/ whole",
+        )
+    ]  # fmt: skip
