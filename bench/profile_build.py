@@ -69,9 +69,9 @@ def setup(root: Path, compression: str, outputs: str) -> tuple[Path, dict[str, s
 def profile(project: Path, env: dict[str, str]) -> str:
     import os
 
+    import mlenv.build_outputs as outputs
     import mlenv.commands.build as build
     import mlenv.install as install
-    import mlenv.oci.layout as oci
     import mlenv.pack as pack
     import mlenv.tarball as layer
     from mlenv.cli import main
@@ -80,16 +80,16 @@ def profile(project: Path, env: dict[str, str]) -> str:
     timed(build, "install_environment", "install wheels into the staging tree")
     timed(install, "_install_all", "  of which: inflate and write the wheels")
     timed(install, "_normalise_modes", "  of which: normalise modes (walk the tree)")
-    timed(build, "collect", "list the staging tree (collect)")
-    timed(build, "split_entries", "split entries into layers")
-    timed(build, "write_layer", "write the OCI layer(s): read back, tar, sha256 x2, compress")
+    timed(outputs, "collect", "list the staging tree (collect)")
+    timed(outputs, "split_entries", "split entries into layers")
+    timed(outputs, "write_layer", "write the OCI layer(s): read back, tar, sha256 x2, compress")
     timed(pack, "prefix_files", "conda-pack: scan every file for the prefix")
     timed(pack, "write_layer", "conda-pack: read back, tar, sha256 x2, compress")
-    timed(build, "write_layout", "OCI layout (blobs moved in)")
-    timed(build, "write_image_tar", "image.tar (copy and sha256 of every blob)")
-    timed(build, "_sbom", "SBOM")
+    timed(outputs, "write_layout", "OCI layout (blobs moved in)")
+    timed(outputs, "write_image_tar", "image.tar (copy and sha256 of every blob)")
+    timed(outputs, "write_sbom", "SBOM")
     timed(build, "output_digests", "build --check: sha256 of every output")
-    del layer, oci
+    del layer
     os.environ.clear()
     os.environ.update(env)
     os.chdir(project)

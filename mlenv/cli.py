@@ -14,7 +14,7 @@ import tempfile
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any, Literal, TextIO
 
 import click
 
@@ -35,6 +35,7 @@ from mlenv.target import Target
 from mlenv.templates import starter_manifest
 
 if TYPE_CHECKING:
+    from mlenv.build_record import BuildRecord, MultiPlatformRecord
     from mlenv.commands.lock import Upgrade
     from mlenv.edit import Edited
 
@@ -427,58 +428,14 @@ def build(
     """Build the environment from the lock and the cache, without the network: an OCI image
     (layout and image.tar, loadable by docker, podman and skopeo), a conda-pack archive and
     build.json, byte-identical on any clean runner."""
-    import tempfile
-    from dataclasses import replace
+    from mlenv.commands.build import BuildRequest, build_project, load_image
 
-    from mlenv.cache.layers import max_size
-    from mlenv.commands.build import BuildOptions, output_digests, source_date_epoch
-    from mlenv.commands.build import build as build_one
-    from mlenv.commands.multiplatform import build_platforms
-
-    manifest = session.load_manifest()
-    lock_bytes = session.lock_path.read_bytes() if session.lock_path.exists() else b""
-    lock_ = session.load_lock()
-    lockfile.check_fresh(lock_, manifest, str(session.lock_path))
-    several = platform is None and len(lock_.target.platforms) > 1
-    build_outputs = build_platforms if several else build_one
-    if load and several:
-        raise UsageError(
-            "--load takes one platform's image",
-            hint="build with --platform, or `docker load -i dist/<platform>/image.tar`",
-        )
-    options = BuildOptions(
-        platform=platform or lock_.target.platforms[0],
-        epoch=source_date_epoch(os.environ),
-        bytecode="hash" if bytecode == "hash" else "none",
-        tag=tag,
-        layer_cache_max=max_size(os.environ),
-    )
-    target = dist or session.manifest_path.parent / "dist"
-    args = (manifest, session.manifest_path.parent, lock_, lock_bytes, session.artifact_cache())
-    record = build_outputs(*args, target, options, reporter=session.reporter)
-    if check:
-        with tempfile.TemporaryDirectory(prefix="mlenv-check-") as scratch:
-            again = Path(scratch) / "elsewhere" / "dist"
-            # Without the layer cache: every reused layer is compared with one built afresh.
-            cold = replace(options, layer_cache_max=None)
-            build_outputs(*args, again, cold, reporter=session.reporter)
-            first, second = output_digests(target), output_digests(again)
-        differing = sorted(k for k in first.keys() | second.keys() if first.get(k) != second.get(k))
-        if differing:
-            raise MlenvError(
-                f"two builds differ in {len(differing)} file(s): {', '.join(differing[:10])}",
-                where=str(target),
-                hint="this is a reproducibility bug in mlenv or its inputs; please report it "
-                "with both outputs (diffoscope shows how they differ)",
-            )
-        session.reporter.info(f"check: two builds are byte-identical ({len(first)} files)")
+    bytecode_kind: Literal["none", "hash"] = "hash" if bytecode == "hash" else "none"
+    request = BuildRequest(check, platform, bytecode_kind, tag, dist, load)
+    target, record = build_project(session, request)
     _print_outputs(target, record)
     if load:
-        from mlenv.oci.dockerload import load as docker_load
-
-        if "oci" not in record["outputs"]:
-            raise UsageError("--load needs the oci output", hint='add "oci" to [build] outputs')
-        loaded = docker_load(target / record["outputs"]["oci"]["image-tar"]["file"])
+        loaded = load_image(target, record)
         session.reporter.info(f"loaded {loaded} into Docker")
 
 
@@ -512,30 +469,25 @@ def push(
     click.echo(f"{ref}@{result.digest}")
 
 
-def _print_outputs(dist: Path, record: dict[str, Any]) -> None:
-    from mlenv.commands.multiplatform import is_multi
+def _print_outputs(dist: Path, record: BuildRecord | MultiPlatformRecord) -> None:
+    from mlenv.build_record import MultiPlatformRecord
 
-    outputs = record["outputs"]
-    if is_multi(record):
-        platforms = ", ".join(record["platforms"])
-        click.echo(f"built {dist} for {platforms} (lock sha256 {record['lock-sha256']})")
-        if "oci" in outputs:
-            click.echo(
-                f"  {dist / 'oci'}  OCI layout, image index {outputs['oci']['index-digest']}"
-            )
-        for name in record["platforms"]:
+    built = ", ".join(record.platform_names())
+    click.echo(f"built {dist} for {built} (lock sha256 {record.lock_sha256})")
+    if isinstance(record, MultiPlatformRecord):
+        if record.index is not None:
+            click.echo(f"  {dist / 'oci'}  OCI layout, image index {record.index.index_digest}")
+        for name in record.platforms:
             click.echo(f"  {dist / name}  the {name} build")
         click.echo(f"  {dist / 'build.json'}")
         return
-    click.echo(f"built {dist} for {record['platform']} (lock sha256 {record['lock-sha256']})")
-    if "oci" in outputs:
-        oci = outputs["oci"]
-        click.echo(f"  {dist / 'oci'}  OCI layout, manifest {oci['manifest-digest']}")
-        image = oci["image-tar"]
-        click.echo(f"  {dist / image['file']}  {image['repo-tag']}, sha256:{image['sha256']}")
-    if "conda-pack" in outputs:
-        pack = outputs["conda-pack"]
-        click.echo(f"  {dist / pack['file']}  conda-pack archive, sha256:{pack['sha256']}")
+    if record.image is not None:
+        click.echo(f"  {dist / 'oci'}  OCI layout, manifest {record.image.manifest_digest}")
+        tar = record.image.image_tar
+        click.echo(f"  {dist / tar.file}  {tar.repo_tag}, sha256:{tar.sha256}")
+    if record.archive is not None:
+        pack = record.archive
+        click.echo(f"  {dist / pack.file}  conda-pack archive, sha256:{pack.sha256}")
     click.echo(f"  {dist / 'build.json'}")
 
 

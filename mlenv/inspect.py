@@ -28,7 +28,8 @@ from packaging.utils import canonicalize_name
 from mlenv.errors import MlenvError
 from mlenv.limits import MAX_BODY_BYTES, MAX_INFLATE_RATIO, enforce
 from mlenv.lockfile import Lock
-from mlenv.oci.layout import ARCHITECTURES, BaseImage, Descriptor, OciError, read_base
+from mlenv.oci.model import ARCHITECTURES, Descriptor, OciError
+from mlenv.oci.read import BaseImage, read_base
 from mlenv.report import human_bytes
 
 LARGEST = 10

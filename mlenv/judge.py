@@ -11,7 +11,6 @@ import contextlib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from mlenv import cudapkg
 from mlenv.cpufallback import is_cpu_variant
@@ -295,15 +294,14 @@ def _recorded_need(label: str, package: LockedPackage) -> CudaNeed | None:
 
 
 def verify_output(
-    name: str, actual_sha256: str, record: Mapping[str, Any], lock_sha256: str
+    name: str,
+    actual_sha256: str,
+    expected: Mapping[str, str],
+    built_from: str,
+    lock_sha256: str,
 ) -> list[Finding]:
-    """A built file against the build record beside it, and that record against the lock."""
-    outputs = record.get("outputs", {})
-    expected = {
-        entry["file"]: entry["sha256"]
-        for entry in (outputs.get("conda-pack"), (outputs.get("oci") or {}).get("image-tar"))
-        if isinstance(entry, dict)
-    }
+    """A built file against the digests of the build record beside it (``expected``, by file
+    name), and that record's lock (``built_from``) against the lock."""
     findings = []
     if name not in expected:
         findings.append(
@@ -321,11 +319,11 @@ def verify_output(
                 "the file was changed or truncated after the build; rebuild or copy it again",
             )
         )  # fmt: skip
-    if record.get("lock-sha256") != lock_sha256:
+    if built_from != lock_sha256:
         findings.append(
             _error(
                 "output-lock-mismatch", "", f"lock sha256 {lock_sha256}",
-                f"built from {record.get('lock-sha256')}",
+                f"built from {built_from}",
                 "the build was made from another lock than the one here",
                 "run `mlenv build --offline` again for this lock",
             )
@@ -334,13 +332,11 @@ def verify_output(
 
 
 def verify_platform_record(
-    platform: str, record_sha256: str, multi: Mapping[str, Any]
+    platform: str, record_sha256: str, expected: str | None
 ) -> list[Finding]:
-    """A platform's build.json against the multi-platform build.json one directory up: the
-    platform is one it built and the record is the one it wrote, so a platform directory
-    swapped in from another build is caught."""
-    entry = (multi.get("platforms") or {}).get(platform)
-    expected = entry.get("sha256") if isinstance(entry, dict) else None
+    """A platform's build.json against the sha256 the multi-platform build.json one directory
+    up records for it (None: it records no such platform): the record is the one that build
+    wrote, so a platform directory swapped in from another build is caught."""
     if expected == record_sha256:
         return []
     return [

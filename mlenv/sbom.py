@@ -30,7 +30,7 @@ from mlenv.errors import MlenvError
 from mlenv.index.model import IndexFile
 from mlenv.index.wheelmeta import metadata_member
 from mlenv.lockfile import Lock, LockedConda, LockedPackage
-from mlenv.oci.layout import rfc3339
+from mlenv.oci.model import rfc3339
 
 SPEC_VERSION = "1.6"
 FILENAME = "sbom.cdx.json"

@@ -31,7 +31,7 @@ from mlenv.cache.artifacts import (
 from mlenv.cache.lock_artifacts import artifacts_of
 from mlenv.errors import redact
 from mlenv.lockfile import Lock
-from mlenv.oci.layout import canonical_json
+from mlenv.oci.model import canonical_json
 from mlenv.outputs import MAX_RECORD, OutputKind, check_output, replace_output
 
 BUNDLE_INDEX = "bundle.json"

@@ -9,22 +9,34 @@ from the verified cache only.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import errno
 import hashlib
+import os
 import shutil
+import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO, Literal
+from typing import Any, Literal, Protocol
 
 from packaging.utils import canonicalize_name
 
-from mlenv import __version__
+from mlenv import __version__, lockfile
 from mlenv.atomic import work_dir
+from mlenv.build_outputs import (
+    DEFAULT_EPOCH,
+    BuildError,
+    BuildOptions,
+    write_archive,
+    write_image,
+    write_sbom,
+)
+from mlenv.build_record import BUILD_RECORD, BuildRecord, MultiPlatformRecord
 from mlenv.cache.artifacts import Artifact, ArtifactCache, hash_file
 from mlenv.cache.bundle import BUNDLE_INDEX
-from mlenv.cache.layers import DEFAULT_MAX, BuildInputs, LayerCache, LayerReuse
+from mlenv.cache.layers import BuildInputs, LayerCache, LayerReuse, max_size
 from mlenv.cache.lock_artifacts import (
     MissingArtifactsError,
     artifacts_of,
@@ -32,34 +44,16 @@ from mlenv.cache.lock_artifacts import (
     missing_error,
     missing_from,
 )
-from mlenv.cuda import CudaVersion, nvidia_require_cuda
-from mlenv.errors import MlenvError
-from mlenv.install import InstallResult, NamedWheel, install_environment
-from mlenv.layer_plan import plan_layers, split_entries
+from mlenv.commands.session import Session
+from mlenv.errors import MlenvError, UsageError
+from mlenv.install import NamedWheel, install_environment
+from mlenv.layer_plan import plan_layers
 from mlenv.lockfile import Lock, to_record
-from mlenv.manifest import MAX_LAYERS, Manifest
-from mlenv.oci.layout import (
-    ImageSpec,
-    canonical_json,
-    image_config,
-    read_base,
-    write_image_tar,
-    write_layout,
-)
+from mlenv.manifest import Manifest
+from mlenv.oci.model import canonical_json
 from mlenv.outputs import OutputKind, check_output, replace_output
-from mlenv.pack import write_pack
 from mlenv.report import Reporter
-from mlenv.tarball import Compression, Entry, LayerBlob, collect, compressor_versions, write_layer
-
-# 1980-01-01T00:00:00Z: the default file time when SOURCE_DATE_EPOCH is unset; the oldest time
-# a zip can hold, so the bytes survive a round trip through any archive format.
-DEFAULT_EPOCH = 315532800
-BUILD_RECORD = "build.json"
-ARCHIVE_SUFFIX = {"gzip": ".tar.gz", "zstd": ".tar.zst", "none": ".tar"}
-
-
-class BuildError(MlenvError):
-    """The build cannot start or cannot produce what the manifest asks for."""
+from mlenv.tarball import compressor_versions
 
 
 def build_files(record: Any) -> frozenset[str] | None:
@@ -100,17 +94,6 @@ def source_date_epoch(env: Mapping[str, str]) -> int:
     return int(raw)
 
 
-@dataclass(frozen=True)
-class BuildOptions:
-    platform: str
-    epoch: int
-    bytecode: Literal["none", "hash"] = "none"
-    tag: str = "latest"
-    # The layer cache's bound in bytes; None: neither read nor write it (build --check's second
-    # build, so that a reused layer is compared with a fresh one).
-    layer_cache_max: int | None = DEFAULT_MAX
-
-
 def build(
     manifest: Manifest,
     manifest_dir: Path,
@@ -121,7 +104,7 @@ def build(
     options: BuildOptions,
     *,
     reporter: Reporter,
-) -> dict[str, Any]:
+) -> BuildRecord:
     """Build every output of the manifest into ``dist``; returns the build record.
 
     ``dist`` is checked before anything else is done: mlenv replaces only its own outputs."""
@@ -178,33 +161,33 @@ def build(
         )
         out = work / "out"
         out.mkdir()
-        sbom = _sbom(manifest, lock, lock_bytes, copies, out, options)
+        sbom = write_sbom(manifest, lock, lock_bytes, copies, out, options)
         shutil.rmtree(copies)  # installed: free the disk before packing
-        record: dict[str, Any] = {
-            "mlenv": __version__,
-            "lock-sha256": hashlib.sha256(lock_bytes).hexdigest(),
-            "platform": options.platform,
-            "source-date-epoch": options.epoch,
-            "compression": manifest.build.compression,
-            "compressors": compressor_versions(),
-            "outputs": {},
-            "sbom": sbom,
-        }
+        lock_sha256 = hashlib.sha256(lock_bytes).hexdigest()
         # The image layer and the archive compress the same tree: one core each.
         with ThreadPoolExecutor(2) as pool:
-            jobs = {}
+            image = archive = None
             if "oci" in manifest.build.outputs:
                 assert reuse is not None
-                jobs["oci"] = pool.submit(
-                    _image, manifest, manifest_dir, lock, record["lock-sha256"], staging,
-                    installed, out, options, reporter, sbom["sha256"], reuse,
+                image = pool.submit(
+                    write_image, manifest, manifest_dir, lock, lock_sha256, staging,
+                    installed, out, options, reporter, sbom.sha256, reuse,
                 )  # fmt: skip
             if "conda-pack" in manifest.build.outputs:
-                jobs["conda-pack"] = pool.submit(
-                    _archive, manifest, staging, out, options, reporter
-                )
-            record["outputs"] = {name: job.result() for name, job in sorted(jobs.items())}
-        (out / BUILD_RECORD).write_bytes(canonical_json(record) + b"\n")
+                archive = pool.submit(write_archive, manifest, staging, out, options, reporter)
+            archive_output = None if archive is None else archive.result()
+            record = BuildRecord(
+                mlenv=__version__,
+                lock_sha256=lock_sha256,
+                platform=options.platform,
+                source_date_epoch=options.epoch,
+                compression=manifest.build.compression,
+                compressors=compressor_versions(),
+                image=None if image is None else image.result(),
+                archive=archive_output,
+                sbom=sbom,
+            )
+        (out / BUILD_RECORD).write_bytes(canonical_json(record.to_dict()) + b"\n")
         shutil.rmtree(staging)
         replace_output(out, dist, BUILD_OUTPUT, keep=keep)
     if reuse is not None and options.layer_cache_max is not None:
@@ -264,156 +247,6 @@ def _verified_copies(
     return into
 
 
-def _image(
-    manifest: Manifest,
-    manifest_dir: Path,
-    lock: Lock,
-    lock_sha256: str,
-    staging: Path,
-    installed: InstallResult,
-    out: Path,
-    options: BuildOptions,
-    reporter: Reporter,
-    sbom_sha256: str,
-    reuse: LayerReuse,
-) -> dict[str, Any]:
-    env = manifest.environment
-    base = None
-    if manifest.build.base_image is not None:
-        from mlenv.oci.base import layout_digest
-
-        layout = manifest_dir / manifest.build.base_image
-        base = read_base(layout, platform=options.platform, digest=layout_digest(layout))
-    plans = reuse.plans
-    depth = len(plans) + (len(base.layers) if base is not None else 0)
-    if depth > MAX_LAYERS:
-        raise BuildError(
-            f"the image would have {depth} layers, {len(plans)} of them the environment's; "
-            f"Docker and Podman run at most {MAX_LAYERS}",
-            where=f"{manifest.source}: [build].layers",
-            hint=f"set layers to at most {MAX_LAYERS - depth + len(plans)}, or use a base image "
-            "with fewer layers",
-        )
-    dest = env.prefix.strip("/")
-    tree = collect(staging, dest, parents=base is None)
-    members = split_entries(plans, tree, installed.distributions, dest, held=reuse.held())
-    layers: list[tuple[LayerBlob, Path]] = []
-    for number, entries in enumerate(members):
-
-        def write(stream: BinaryIO, label: str, entries: Sequence[Entry] = entries) -> LayerBlob:
-            return write_layer(
-                entries,
-                stream,
-                compression=manifest.build.compression,
-                mtime=options.epoch,
-                reporter=reporter,
-                label=label,
-            )
-
-        layers.append(reuse.layer(number, entries, out / f"layer-{number}.tmp", write))
-    spec = ImageSpec(
-        name=env.name,
-        platform=options.platform,
-        prefix=env.prefix,
-        created=options.epoch,
-        lock_sha256=lock_sha256,
-        env={"VIRTUAL_ENV": env.prefix},
-        nvidia_require_cuda=require_cuda(lock),
-        sbom_sha256=sbom_sha256,
-    )
-    # One layer keeps the history of the single-layer images built before layers were split.
-    names = [env.name] if len(plans) == 1 else [f"{env.name}: {plan.name}" for plan in plans]
-    config = image_config(
-        spec, [(blob, name) for (blob, _), name in zip(layers, names, strict=True)], base
-    )
-    result = write_layout(out / "oci", layers, config, base, options.tag)
-    tar_digest, tar_size = write_image_tar(
-        out / "oci", out / "image.tar", f"{env.name}:{options.tag}"
-    )
-    contents: list[dict[str, Any]] = [{} for _ in range(depth - len(plans))]
-    contents += [{"layer": plan.name, "packages": list(plan.packages)} for plan in plans]
-    return {
-        "layout": "oci",
-        "ref": options.tag,
-        "manifest-digest": result.manifest_digest,
-        "config-digest": result.config_digest,
-        "layers": [
-            {"digest": d, "diff-id": i, **content}
-            for d, i, content in zip(result.layer_digests, result.diff_ids, contents, strict=True)
-        ],
-        "image-tar": {"file": "image.tar", "sha256": tar_digest.removeprefix("sha256:"),
-                      "size": tar_size, "repo-tag": f"{env.name}:{options.tag}"},
-    }  # fmt: skip
-
-
-def _sbom(
-    manifest: Manifest,
-    lock: Lock,
-    lock_bytes: bytes,
-    copies: Path,
-    out: Path,
-    options: BuildOptions,
-) -> dict[str, Any]:
-    """The CycloneDX SBOM of the built platform, beside the image and named by its label.
-
-    It is made from the lock and the build's verified copies of the wheels (``copies``, named
-    by sha256; never the cache, whose files may change after their check), so it never
-    depends on the image it describes; its timestamp is SOURCE_DATE_EPOCH, none when that is
-    unset (the default).
-    """
-    from mlenv.sbom import FILENAME, SPEC_VERSION, cyclonedx, render, wheel_licences
-
-    document = cyclonedx(
-        lock,
-        lock_bytes,
-        name=manifest.environment.name,
-        platforms=[options.platform],
-        licences=wheel_licences(lambda sha256: copies / sha256),
-        timestamp=None if options.epoch == DEFAULT_EPOCH else options.epoch,
-    )
-    data = render(document)
-    (out / FILENAME).write_bytes(data)
-    return {
-        "file": FILENAME,
-        "format": f"CycloneDX {SPEC_VERSION}",
-        "sha256": hashlib.sha256(data).hexdigest(),
-    }
-
-
-def require_cuda(lock: Lock) -> str | None:
-    """NVIDIA_REQUIRE_CUDA: the target CUDA and, ANDed, the driver the lock says it needs, so
-    the NVIDIA container runtime refuses a node that cannot run the environment."""
-    target = lock.target
-    if target.cuda is None:
-        return None
-    expression = nvidia_require_cuda(CudaVersion.parse(target.cuda))
-    if target.requires_driver:
-        expression += f",driver>={target.requires_driver}"
-    return expression
-
-
-def _archive(
-    manifest: Manifest, staging: Path, out: Path, options: BuildOptions, reporter: Reporter
-) -> dict[str, Any]:
-    compression: Compression = manifest.build.compression
-    name = f"{manifest.environment.name}{ARCHIVE_SUFFIX[compression]}"
-    with (out / name).open("wb") as stream:
-        blob = write_pack(
-            staging,
-            manifest.environment.prefix,
-            stream,
-            compression=compression,
-            mtime=options.epoch,
-            reporter=reporter,
-        )
-    return {
-        "file": name,
-        "sha256": blob.digest.removeprefix("sha256:"),
-        "size": blob.size,
-        "uncompressed-sha256": blob.diff_id.removeprefix("sha256:"),
-    }
-
-
 @contextlib.contextmanager
 def _disk_errors(where: Path) -> Iterator[None]:
     """A full disk is the user's to fix: name where the build writes, not a traceback (also
@@ -437,3 +270,86 @@ def output_digests(dist: Path) -> dict[str, str]:
     return {
         p.relative_to(dist).as_posix(): hash_file(p) for p in sorted(dist.rglob("*")) if p.is_file()
     }
+
+
+@dataclass(frozen=True)
+class BuildRequest:
+    """What ``mlenv build`` was asked for (see its options)."""
+
+    check: bool
+    platform: str | None
+    bytecode: Literal["none", "hash"]
+    tag: str
+    dist: Path | None
+    load: bool
+
+
+def build_project(
+    session: Session, request: BuildRequest
+) -> tuple[Path, BuildRecord | MultiPlatformRecord]:
+    """The project's lock built into its dist/ (every platform of the lock, or the one asked
+    for); with ``check``, built a second time elsewhere and compared byte for byte."""
+    from mlenv.commands.multiplatform import build_platforms
+
+    manifest = session.load_manifest()
+    lock_bytes = session.lock_path.read_bytes() if session.lock_path.exists() else b""
+    lock_ = session.load_lock()
+    lockfile.check_fresh(lock_, manifest, str(session.lock_path))
+    several = request.platform is None and len(lock_.target.platforms) > 1
+    build_outputs: _Builder = build_platforms if several else build
+    if request.load and several:
+        raise UsageError(
+            "--load takes one platform's image",
+            hint="build with --platform, or `docker load -i dist/<platform>/image.tar`",
+        )
+    options = BuildOptions(
+        platform=request.platform or lock_.target.platforms[0],
+        epoch=source_date_epoch(os.environ),
+        bytecode=request.bytecode,
+        tag=request.tag,
+        layer_cache_max=max_size(os.environ),
+    )
+    target = request.dist or session.manifest_path.parent / "dist"
+    args = (manifest, session.manifest_path.parent, lock_, lock_bytes, session.artifact_cache())
+    record = build_outputs(*args, target, options, reporter=session.reporter)
+    if request.check:
+        with tempfile.TemporaryDirectory(prefix="mlenv-check-") as scratch:
+            again = Path(scratch) / "elsewhere" / "dist"
+            # Without the layer cache: every reused layer is compared with one built afresh.
+            cold = dataclasses.replace(options, layer_cache_max=None)
+            build_outputs(*args, again, cold, reporter=session.reporter)
+            first, second = output_digests(target), output_digests(again)
+        differing = sorted(k for k in first.keys() | second.keys() if first.get(k) != second.get(k))
+        if differing:
+            raise MlenvError(
+                f"two builds differ in {len(differing)} file(s): {', '.join(differing[:10])}",
+                where=str(target),
+                hint="this is a reproducibility bug in mlenv or its inputs; please report it "
+                "with both outputs (diffoscope shows how they differ)",
+            )
+        session.reporter.info(f"check: two builds are byte-identical ({len(first)} files)")
+    return target, record
+
+
+class _Builder(Protocol):
+    def __call__(
+        self,
+        manifest: Manifest,
+        manifest_dir: Path,
+        lock: Lock,
+        lock_bytes: bytes,
+        cache: ArtifactCache,
+        dist: Path,
+        options: BuildOptions,
+        *,
+        reporter: Reporter,
+    ) -> BuildRecord | MultiPlatformRecord: ...
+
+
+def load_image(dist: Path, record: BuildRecord | MultiPlatformRecord) -> str:
+    """The built image.tar loaded into the Docker daemon at DOCKER_HOST; what Docker named."""
+    from mlenv.oci.dockerload import load as docker_load
+
+    if not isinstance(record, BuildRecord) or record.image is None:
+        raise UsageError("--load needs the oci output", hint='add "oci" to [build] outputs')
+    return docker_load(dist / record.image.image_tar.file)

@@ -14,18 +14,18 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 from pathlib import Path
-from typing import Any
 
 from mlenv import __version__
 from mlenv.atomic import replace_dir, work_dir
+from mlenv.build_outputs import BuildOptions
+from mlenv.build_record import BUILD_RECORD, IndexOutput, MultiPlatformRecord, PlatformEntry
 from mlenv.cache.artifacts import ArtifactCache
-from mlenv.commands.build import BUILD_RECORD, BuildOptions, build
+from mlenv.commands.build import build
 from mlenv.lockfile import Lock
 from mlenv.manifest import Manifest
-from mlenv.oci.layout import canonical_json, write_index_layout
+from mlenv.oci.model import canonical_json
+from mlenv.oci.write import write_index_layout
 from mlenv.report import Reporter
-
-KIND = "multi-platform"
 
 
 def build_platforms(
@@ -38,7 +38,7 @@ def build_platforms(
     options: BuildOptions,
     *,
     reporter: Reporter,
-) -> dict[str, Any]:
+) -> MultiPlatformRecord:
     """Build every platform of ``lock`` into ``dist`` and join the images under one index;
     the whole ``dist`` is swapped in at the end, as a single-platform build is."""
     platforms = lock.target.platforms
@@ -55,40 +55,29 @@ def build_platforms(
             )  # fmt: skip
         lock_sha256 = hashlib.sha256(lock_bytes).hexdigest()
         records_sha256 = {p: _sha256(out / p / BUILD_RECORD) for p in platforms}
-        record: dict[str, Any] = {
-            "mlenv": __version__,
-            "kind": KIND,
-            "lock-sha256": lock_sha256,
-            "platforms": {
-                platform: {
-                    "build": f"{platform}/{BUILD_RECORD}",
-                    "sha256": records_sha256[platform],
-                }
-                for platform in platforms
-            },
-            "source-date-epoch": options.epoch,
-            "outputs": {},
-        }
-        if all("oci" in r["outputs"] for r in records.values()):
-            index = write_index_layout(
+        index = None
+        if all(r.image is not None for r in records.values()):
+            written = write_index_layout(
                 out / "oci", [out / p / "oci" for p in platforms], options.tag
             )
-            record["outputs"]["oci"] = {
-                "layout": "oci",
-                "ref": options.tag,
-                "index-digest": index.digest,
-                "manifests": {
-                    p: records[p]["outputs"]["oci"]["manifest-digest"] for p in platforms
-                },
-            }
-        (out / BUILD_RECORD).write_bytes(canonical_json(record) + b"\n")
+            manifests = {}
+            for p in platforms:
+                image = records[p].image
+                assert image is not None
+                manifests[p] = image.manifest_digest
+            index = IndexOutput("oci", options.tag, written.digest, manifests)
+        record = MultiPlatformRecord(
+            mlenv=__version__,
+            lock_sha256=lock_sha256,
+            platforms={
+                p: PlatformEntry(f"{p}/{BUILD_RECORD}", records_sha256[p]) for p in platforms
+            },
+            source_date_epoch=options.epoch,
+            index=index,
+        )
+        (out / BUILD_RECORD).write_bytes(canonical_json(record.to_dict()) + b"\n")
         replace_dir(out, dist)
     return record
-
-
-def is_multi(record: dict[str, Any]) -> bool:
-    """Whether a build.json is the record of a multi-platform build."""
-    return record.get("kind") == KIND
 
 
 def _sha256(path: Path) -> str:

@@ -9,14 +9,22 @@ import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from mlenv import lockfile
+from mlenv.build_record import (
+    BUILD_RECORD,
+    MULTI_PLATFORM,
+    BuildRecord,
+    BuildRecordError,
+    MultiPlatformRecord,
+    read_record,
+)
 from mlenv.cache.artifacts import hash_file, open_plain
 from mlenv.cache.bundle import BundleProblem, check_bundle
 from mlenv.cache.lock_artifacts import artifacts_of, check_cache
 from mlenv.commands.session import Session
-from mlenv.cuda import DriverVersion
+from mlenv.cuda import DriverVersion, Finding
 from mlenv.errors import ProblemsError, UsageError
 from mlenv.judge import (
     Judged,
@@ -66,34 +74,39 @@ def verify(
 def with_output(verdict: Verdict, output: Path, lock_path: Path) -> Verdict:
     """``verdict`` with the findings of a build output checked against the build.json beside
     it (and the multi-platform record above that, if any)."""
-    record_path = output.parent / "build.json"
+    record_path = output.parent / BUILD_RECORD
     try:
-        record = json.loads(record_path.read_bytes())
-    except (OSError, ValueError) as exc:
+        record = read_record(json.loads(record_path.read_bytes()), str(record_path))
+    except (OSError, ValueError, BuildRecordError) as exc:
         raise UsageError(
             f"no readable build.json beside the output ({exc})",
             where=str(record_path),
             hint="verify a file inside the dist/ directory written by `mlenv build`",
         ) from None
     lock_sha = hashlib.sha256(lock_path.read_bytes()).hexdigest()
-    found = verify_output(output.name, hash_file(output), record, lock_sha)
+    digests = record.digests() if isinstance(record, BuildRecord) else {}
+    found = verify_output(output.name, hash_file(output), digests, record.lock_sha256, lock_sha)
     found += _multi_platform_findings(record_path)
     return dataclasses.replace(verdict, findings=(*found, *verdict.findings))
 
 
-def _multi_platform_findings(record_path: Path) -> list[Any]:
-    """A platform's build inside a multi-platform dist/ checked against the record above it."""
-    from mlenv.commands.multiplatform import is_multi
-
-    above = record_path.parent.parent / "build.json"
+def _multi_platform_findings(record_path: Path) -> list[Finding]:
+    """A platform's build inside a multi-platform dist/ checked against the record above it
+    (a damaged one records no platform: the build is not the one it names)."""
+    above = record_path.parent.parent / BUILD_RECORD
     try:
-        multi = json.loads(above.read_bytes())
+        data = json.loads(above.read_bytes())
     except (OSError, ValueError):
         return []  # a single-platform build: nothing above it
-    if not isinstance(multi, dict) or not is_multi(multi):
+    if not isinstance(data, dict) or data.get("kind") != MULTI_PLATFORM:
         return []
+    platform = record_path.parent.name
+    try:
+        entry = MultiPlatformRecord.from_dict(data, str(above)).platforms.get(platform)
+    except BuildRecordError:
+        entry = None
     own = hashlib.sha256(record_path.read_bytes()).hexdigest()
-    return verify_platform_record(record_path.parent.name, own, multi)
+    return verify_platform_record(platform, own, None if entry is None else entry.sha256)
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ from mlenv.cache.download import fetch
 from mlenv.errors import MlenvError
 from mlenv.manifest import Manifest
 from mlenv.oci.bundle import BlobOpener
-from mlenv.oci.layout import ARCHITECTURES, INDEX_MEDIA_TYPE, MANIFEST_MEDIA_TYPE
+from mlenv.oci.model import ARCHITECTURES, INDEX_MEDIA_TYPE, MANIFEST_MEDIA_TYPE
 from mlenv.oci.registry import Reference, parse_reference, reader
 from mlenv.report import Reporter
 

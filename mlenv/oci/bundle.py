@@ -28,7 +28,7 @@ from mlenv.cache.bundle import shareable_manifest
 from mlenv.cache.download import FetchResult, Opener, fetch
 from mlenv.cache.lock_artifacts import missing_error
 from mlenv.errors import MlenvError
-from mlenv.oci.layout import MANIFEST_MEDIA_TYPE, Descriptor, canonical_json
+from mlenv.oci.model import MANIFEST_MEDIA_TYPE, Descriptor, canonical_json
 from mlenv.oci.registry import (
     PushResult,
     RegistryError,

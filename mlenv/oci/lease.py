@@ -29,7 +29,7 @@ from pathlib import Path
 import httpx
 
 from mlenv.oci.bundle import EMPTY, EMPTY_MEDIA_TYPE, image_ref
-from mlenv.oci.layout import MANIFEST_MEDIA_TYPE, Descriptor, canonical_json
+from mlenv.oci.model import MANIFEST_MEDIA_TYPE, Descriptor, canonical_json
 from mlenv.oci.registry import RegistryError, push_manifest, reader
 from mlenv.report import QuietReporter, Reporter
 

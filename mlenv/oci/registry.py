@@ -26,7 +26,7 @@ import httpx
 
 from mlenv.errors import MlenvError, redact
 from mlenv.index.http import _ResponseReader
-from mlenv.oci.layout import INDEX_MEDIA_TYPE, MANIFEST_MEDIA_TYPE, Descriptor
+from mlenv.oci.model import INDEX_MEDIA_TYPE, MANIFEST_MEDIA_TYPE, Descriptor
 from mlenv.origins import UnsafeUrlError, follow, may_send_credentials
 from mlenv.report import Reporter, Task
 from mlenv.tls import certificate_hint, ssl_context

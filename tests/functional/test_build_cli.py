@@ -8,11 +8,15 @@ import subprocess
 import tarfile
 from pathlib import Path
 
+import jsonschema
+
+from mlenv.build_record import BuildRecord
 from mlenv.cache.artifacts import ArtifactCache
 from mlenv.cache.lock_artifacts import artifacts_of
 from mlenv.lockfile import loads as load_lock
+from mlenv.oci.model import canonical_json
 from tests.support.cli import run_mlenv
-from tests.support.golden import build, digests, golden_project
+from tests.support.golden import ROOT, build, digests, golden_project
 
 # Pinned for zlib 1.2.13 / zstandard 0.25.0 (libzstd 1.5.7) as recorded in build.json: a change
 # here means the bytes users get changed, which must be deliberate and noted in the CHANGELOG.
@@ -59,6 +63,12 @@ def test_golden_digests(fetched: tuple[Path, Path]) -> None:
     assert found["image.tar"] == GOLDEN_DIGESTS["image.tar"]
     assert found["golden.tar.gz"] == GOLDEN_DIGESTS["golden.tar.gz"]
     assert record["outputs"]["oci"]["manifest-digest"] == GOLDEN_DIGESTS["manifest"]
+    # build.json is written from BuildRecord: the schema holds, and reading it back renders
+    # the very bytes on disk.
+    data = (project / "dist" / "build.json").read_bytes()
+    schema = json.loads((ROOT / "schemas" / "build.schema.json").read_text())
+    assert list(jsonschema.Draft202012Validator(schema).iter_errors(record)) == []
+    assert canonical_json(BuildRecord.from_dict(record).to_dict()) + b"\n" == data
 
 
 def test_identical_bytes_under_varied_conditions(tmp_path: Path) -> None:

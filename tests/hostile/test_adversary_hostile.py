@@ -26,7 +26,9 @@ from mlenv.errors import redact
 from mlenv.index.urls import recordable
 from mlenv.install import InstallError, check_conda_packages
 from mlenv.lockfile import loads as load_lock
-from mlenv.oci.layout import OciError, read_base, write_layout
+from mlenv.oci.model import OciError
+from mlenv.oci.read import read_base
+from mlenv.oci.write import write_layout
 from mlenv.origins import LocalRoots, UnsafeUrlError
 from mlenv.tarball import Entry
 from tests.support.cli import run_mlenv

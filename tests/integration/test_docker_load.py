@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from mlenv.oci.dockerload import DockerLoadError, load
-from mlenv.oci.layout import ImageSpec, image_config, read_base, write_image_tar, write_layout
+from mlenv.oci.read import read_base
+from mlenv.oci.write import ImageSpec, image_config, write_image_tar, write_layout
 from mlenv.tarball import collect, write_layer
 from tests.support.base_image import REF, base_image_layout
 from tests.support.daemons import Dockerd, dockerd

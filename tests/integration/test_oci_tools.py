@@ -19,14 +19,8 @@ from typing import Any
 
 import pytest
 
-from mlenv.oci.layout import (
-    ImageResult,
-    ImageSpec,
-    image_config,
-    read_base,
-    write_image_tar,
-    write_layout,
-)
+from mlenv.oci.read import read_base
+from mlenv.oci.write import ImageResult, ImageSpec, image_config, write_image_tar, write_layout
 from mlenv.tarball import Compression, LayerBlob, collect, write_layer
 from tests.support.daemons import Dockerd, dockerd
 

@@ -11,8 +11,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from mlenv.oci.layout import INDEX_MEDIA_TYPE, ImageResult
+from mlenv.oci.model import INDEX_MEDIA_TYPE
 from mlenv.oci.registry import push
+from mlenv.oci.write import ImageResult
 from mlenv.report import MemoryReporter
 from mlenv.tarball import collect
 from tests.support.cli import run_mlenv

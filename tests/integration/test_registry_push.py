@@ -13,8 +13,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from mlenv.oci.layout import ImageResult
 from mlenv.oci.registry import CHUNK_SIZE, PushResult, RegistryError, push
+from mlenv.oci.write import ImageResult
 from mlenv.report import MemoryReporter
 from mlenv.tarball import collect
 from tests.support.daemons import Access, Registry, registry

@@ -7,7 +7,8 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from mlenv.oci.layout import DEFAULT_PATH, ImageResult, rfc3339, write_layout
+from mlenv.oci.model import DEFAULT_PATH, rfc3339
+from mlenv.oci.write import ImageResult, write_layout
 from mlenv.tarball import Compression, Entry, write_layer
 
 _ARCHITECTURES = {"x86_64": "amd64", "aarch64": "arm64"}

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from mlenv.oci.layout import ImageResult
+from mlenv.oci.write import ImageResult
 from mlenv.tarball import collect
 from tests.support.images import write_image
 

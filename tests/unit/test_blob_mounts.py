@@ -6,8 +6,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from mlenv.oci.layout import ImageResult
 from mlenv.oci.registry import Credentials, PushResult, mount_sources, push
+from mlenv.oci.write import ImageResult
 from mlenv.report import MemoryReporter
 from tests.support.fake_registry import FakeRegistry
 

@@ -115,7 +115,8 @@ def modules_loaded_by(module: str) -> set[str]:
         "mlenv.commands.multiplatform",
         "mlenv.cache.bundle",
         "mlenv.cache.lock_artifacts",
-        "mlenv.oci.layout",
+        "mlenv.oci.read",
+        "mlenv.oci.write",
         "mlenv.lockfile",
     ],
 )

@@ -12,24 +12,19 @@ from typing import Any
 
 import pytest
 
-from mlenv.oci.layout import (
+from mlenv.oci.model import (
     CONFIG_MEDIA_TYPE,
     DEFAULT_PATH,
     INDEX_MEDIA_TYPE,
     LOCK_LABEL,
     MANIFEST_MEDIA_TYPE,
     REF_ANNOTATION,
-    BaseImage,
-    ImageResult,
-    ImageSpec,
     OciError,
     canonical_json,
-    image_config,
-    read_base,
     rfc3339,
-    write_image_tar,
-    write_layout,
 )
+from mlenv.oci.read import BaseImage, read_base
+from mlenv.oci.write import ImageResult, ImageSpec, image_config, write_image_tar, write_layout
 from mlenv.tarball import Compression, LayerBlob, collect, write_layer
 
 LOCK = "sha256:" + "ab" * 32

@@ -11,7 +11,6 @@ import httpx
 import pytest
 
 from mlenv.oci import registry as registry_module
-from mlenv.oci.layout import ImageResult
 from mlenv.oci.registry import (
     Credentials,
     Reference,
@@ -21,6 +20,7 @@ from mlenv.oci.registry import (
     parse_reference,
     push,
 )
+from mlenv.oci.write import ImageResult
 from mlenv.report import MemoryReporter
 from tests.support import fake_registry
 from tests.support.fake_registry import REALM, FakeRegistry, Seen, encoded

@@ -1,0 +1,189 @@
+"""The outputs a build writes from the installed tree: the OCI image (layout and image.tar),
+the conda-pack archive and the SBOM, each returning its part of build.json. A new build output
+goes here, writes into the build's ``out`` directory and names itself in ``BuildRecord``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO, Literal
+
+from mlenv.build_record import ArchiveOutput, ImageOutput, ImageTar, LayerRecord, SbomRecord
+from mlenv.cache.layers import DEFAULT_MAX, LayerReuse
+from mlenv.cuda import CudaVersion, nvidia_require_cuda
+from mlenv.errors import MlenvError
+from mlenv.install import InstallResult
+from mlenv.layer_plan import split_entries
+from mlenv.lockfile import Lock
+from mlenv.manifest import MAX_LAYERS, Manifest
+from mlenv.oci.read import read_base
+from mlenv.oci.write import ImageSpec, image_config, write_image_tar, write_layout
+from mlenv.pack import write_pack
+from mlenv.report import Reporter
+from mlenv.tarball import Compression, Entry, LayerBlob, collect, write_layer
+
+# 1980-01-01T00:00:00Z: the default file time when SOURCE_DATE_EPOCH is unset; the oldest time
+# a zip can hold, so the bytes survive a round trip through any archive format.
+DEFAULT_EPOCH = 315532800
+ARCHIVE_SUFFIX = {"gzip": ".tar.gz", "zstd": ".tar.zst", "none": ".tar"}
+
+
+class BuildError(MlenvError):
+    """The build cannot start or cannot produce what the manifest asks for."""
+
+
+@dataclass(frozen=True)
+class BuildOptions:
+    platform: str
+    epoch: int
+    bytecode: Literal["none", "hash"] = "none"
+    tag: str = "latest"
+    # The layer cache's bound in bytes; None: neither read nor write it (build --check's second
+    # build, so that a reused layer is compared with a fresh one).
+    layer_cache_max: int | None = DEFAULT_MAX
+
+
+def write_image(
+    manifest: Manifest,
+    manifest_dir: Path,
+    lock: Lock,
+    lock_sha256: str,
+    staging: Path,
+    installed: InstallResult,
+    out: Path,
+    options: BuildOptions,
+    reporter: Reporter,
+    sbom_sha256: str,
+    reuse: LayerReuse,
+) -> ImageOutput:
+    """The OCI layout and image.tar of the installed tree, its layers reused or written as
+    ``reuse`` plans them."""
+    env = manifest.environment
+    base = None
+    if manifest.build.base_image is not None:
+        from mlenv.oci.base import layout_digest
+
+        layout = manifest_dir / manifest.build.base_image
+        base = read_base(layout, platform=options.platform, digest=layout_digest(layout))
+    plans = reuse.plans
+    depth = len(plans) + (len(base.layers) if base is not None else 0)
+    if depth > MAX_LAYERS:
+        raise BuildError(
+            f"the image would have {depth} layers, {len(plans)} of them the environment's; "
+            f"Docker and Podman run at most {MAX_LAYERS}",
+            where=f"{manifest.source}: [build].layers",
+            hint=f"set layers to at most {MAX_LAYERS - depth + len(plans)}, or use a base image "
+            "with fewer layers",
+        )
+    dest = env.prefix.strip("/")
+    tree = collect(staging, dest, parents=base is None)
+    members = split_entries(plans, tree, installed.distributions, dest, held=reuse.held())
+    layers: list[tuple[LayerBlob, Path]] = []
+    for number, entries in enumerate(members):
+
+        def write(stream: BinaryIO, label: str, entries: Sequence[Entry] = entries) -> LayerBlob:
+            return write_layer(
+                entries,
+                stream,
+                compression=manifest.build.compression,
+                mtime=options.epoch,
+                reporter=reporter,
+                label=label,
+            )
+
+        layers.append(reuse.layer(number, entries, out / f"layer-{number}.tmp", write))
+    spec = ImageSpec(
+        name=env.name,
+        platform=options.platform,
+        prefix=env.prefix,
+        created=options.epoch,
+        lock_sha256=lock_sha256,
+        env={"VIRTUAL_ENV": env.prefix},
+        nvidia_require_cuda=require_cuda(lock),
+        sbom_sha256=sbom_sha256,
+    )
+    # One layer keeps the history of the single-layer images built before layers were split.
+    names = [env.name] if len(plans) == 1 else [f"{env.name}: {plan.name}" for plan in plans]
+    config = image_config(
+        spec, [(blob, name) for (blob, _), name in zip(layers, names, strict=True)], base
+    )
+    result = write_layout(out / "oci", layers, config, base, options.tag)
+    tar_digest, tar_size = write_image_tar(
+        out / "oci", out / "image.tar", f"{env.name}:{options.tag}"
+    )
+    named = [LayerRecord(d, i) for d, i in zip(result.layer_digests, result.diff_ids, strict=True)]
+    base_count = depth - len(plans)
+    layer_records = named[:base_count] + [
+        LayerRecord(record.digest, record.diff_id, plan.name, tuple(plan.packages))
+        for record, plan in zip(named[base_count:], plans, strict=True)
+    ]
+    tar = ImageTar("image.tar", tar_digest.removeprefix("sha256:"), tar_size,
+                   f"{env.name}:{options.tag}")  # fmt: skip
+    return ImageOutput(
+        "oci", options.tag, result.manifest_digest, result.config_digest, tuple(layer_records), tar
+    )
+
+
+def write_sbom(
+    manifest: Manifest,
+    lock: Lock,
+    lock_bytes: bytes,
+    copies: Path,
+    out: Path,
+    options: BuildOptions,
+) -> SbomRecord:
+    """The CycloneDX SBOM of the built platform, beside the image and named by its label.
+
+    It is made from the lock and the build's verified copies of the wheels (``copies``, named
+    by sha256; never the cache, whose files may change after their check), so it never
+    depends on the image it describes; its timestamp is SOURCE_DATE_EPOCH, none when that is
+    unset (the default).
+    """
+    from mlenv.sbom import FILENAME, SPEC_VERSION, cyclonedx, render, wheel_licences
+
+    document = cyclonedx(
+        lock,
+        lock_bytes,
+        name=manifest.environment.name,
+        platforms=[options.platform],
+        licences=wheel_licences(lambda sha256: copies / sha256),
+        timestamp=None if options.epoch == DEFAULT_EPOCH else options.epoch,
+    )
+    data = render(document)
+    (out / FILENAME).write_bytes(data)
+    return SbomRecord(FILENAME, hashlib.sha256(data).hexdigest(), f"CycloneDX {SPEC_VERSION}")
+
+
+def require_cuda(lock: Lock) -> str | None:
+    """NVIDIA_REQUIRE_CUDA: the target CUDA and, ANDed, the driver the lock says it needs, so
+    the NVIDIA container runtime refuses a node that cannot run the environment."""
+    target = lock.target
+    if target.cuda is None:
+        return None
+    expression = nvidia_require_cuda(CudaVersion.parse(target.cuda))
+    if target.requires_driver:
+        expression += f",driver>={target.requires_driver}"
+    return expression
+
+
+def write_archive(
+    manifest: Manifest, staging: Path, out: Path, options: BuildOptions, reporter: Reporter
+) -> ArchiveOutput:
+    """The conda-pack archive of the installed tree."""
+    compression: Compression = manifest.build.compression
+    name = f"{manifest.environment.name}{ARCHIVE_SUFFIX[compression]}"
+    with (out / name).open("wb") as stream:
+        blob = write_pack(
+            staging,
+            manifest.environment.prefix,
+            stream,
+            compression=compression,
+            mtime=options.epoch,
+            reporter=reporter,
+        )
+    return ArchiveOutput(
+        name, blob.digest.removeprefix("sha256:"), blob.size, blob.diff_id.removeprefix("sha256:")
+    )

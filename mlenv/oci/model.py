@@ -1,0 +1,133 @@
+"""The OCI image model: media types, descriptors, the canonical JSON every blob is written in,
+and the checked parsing of image metadata that the reader, the writer and the registry client
+share.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from mlenv.errors import MlenvError
+
+MANIFEST_MEDIA_TYPE = "application/vnd.oci.image.manifest.v1+json"
+INDEX_MEDIA_TYPE = "application/vnd.oci.image.index.v1+json"
+CONFIG_MEDIA_TYPE = "application/vnd.oci.image.config.v1+json"
+REF_ANNOTATION = "org.opencontainers.image.ref.name"
+LOCK_LABEL = "dev.mlenv.lock-sha256"
+# sha256 of the CycloneDX SBOM `mlenv build` writes beside the image (dist/sbom.cdx.json)
+SBOM_LABEL = "dev.mlenv.sbom-sha256"
+ARCHITECTURES = {"linux-64": "amd64", "linux-aarch64": "arm64"}
+# The PATH a base image without one would get from Docker and containerd.
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+MANIFEST_TYPES = {MANIFEST_MEDIA_TYPE, "application/vnd.docker.distribution.manifest.v2+json"}
+INDEX_TYPES = {INDEX_MEDIA_TYPE, "application/vnd.docker.distribution.manifest.list.v2+json"}
+CONFIG_TYPES = {CONFIG_MEDIA_TYPE, "application/vnd.docker.container.image.v1+json"}
+LAYER_TYPES = {
+    "application/vnd.oci.image.layer.v1.tar": "application/vnd.oci.image.layer.v1.tar",
+    "application/vnd.oci.image.layer.v1.tar+gzip": "application/vnd.oci.image.layer.v1.tar+gzip",
+    "application/vnd.oci.image.layer.v1.tar+zstd": "application/vnd.oci.image.layer.v1.tar+zstd",
+    "application/vnd.docker.image.rootfs.diff.tar": "application/vnd.oci.image.layer.v1.tar",
+    "application/vnd.docker.image.rootfs.diff.tar.gzip": (
+        "application/vnd.oci.image.layer.v1.tar+gzip"
+    ),
+}
+DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
+# index.json, oci-layout, manifests and configs are small; a bigger one is not an image.
+JSON_LIMIT = 16 << 20
+
+
+class OciError(MlenvError):
+    """An image, a base image or an image reference is invalid, corrupt or unusable."""
+
+
+def canonical_json(value: object) -> bytes:
+    """The one JSON rendering used for every blob, so equal values give equal digests."""
+    _reject_floats(value)
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def rfc3339(epoch: int) -> str:
+    """An integer epoch as RFC 3339 in UTC; never the clock or the local time zone."""
+    return datetime.fromtimestamp(epoch, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass(frozen=True)
+class Descriptor:
+    media_type: str
+    digest: str
+    size: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {"mediaType": self.media_type, "digest": self.digest, "size": self.size}
+
+
+def _reject_floats(value: object) -> None:
+    """Floats render differently across JSON libraries; images carry none."""
+    if isinstance(value, float):
+        raise OciError(f"image JSON must not hold floats ({value!r})")
+    if isinstance(value, Mapping):
+        for item in value.values():
+            _reject_floats(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            _reject_floats(item)
+
+
+def architecture_of(platform: str) -> str:
+    if platform not in ARCHITECTURES:
+        raise OciError(
+            f"no OCI architecture for platform {platform!r}",
+            hint=f"use one of {', '.join(sorted(ARCHITECTURES))}",
+        )
+    return ARCHITECTURES[platform]
+
+
+def hex_of(digest: str) -> str:
+    """The file name of a blob; checked first so a digest can never walk out of blobs/."""
+    if not DIGEST.fullmatch(digest):
+        raise OciError(f"unsupported or malformed digest {digest!r}", hint="only sha256 is used")
+    return digest.removeprefix("sha256:")
+
+
+def parse_json(data: bytes, where: str) -> Any:
+    try:
+        value = json.loads(data)
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise OciError(f"invalid JSON: {error}", where=where) from error
+    if not isinstance(value, dict):
+        raise OciError("expected a JSON object", where=where)
+    return value
+
+
+def as_list(value: object, where: str) -> list[Any]:
+    if not isinstance(value, list):
+        raise OciError("expected a JSON list", where=where)
+    return value
+
+
+def descriptor_of(value: object, where: str, media_types: set[str]) -> Descriptor:
+    if not isinstance(value, dict):
+        raise OciError("expected a descriptor object", where=where)
+    media_type, digest, size = value.get("mediaType"), value.get("digest"), value.get("size")
+    if media_type not in media_types:
+        raise OciError(f"unsupported media type {media_type!r}", where=where)
+    if not isinstance(digest, str) or not isinstance(size, int) or size < 0:
+        raise OciError("a descriptor needs a digest and a size", where=where)
+    hex_of(digest)
+    return Descriptor(media_type, digest, size)
+
+
+def layer_of(value: object, where: str) -> Descriptor:
+    descriptor = descriptor_of(value, where, set(LAYER_TYPES))
+    return Descriptor(LAYER_TYPES[descriptor.media_type], descriptor.digest, descriptor.size)
+
+
+def sha256_of(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()

@@ -1,0 +1,253 @@
+"""The one OCI layout reader: a layout directory or an oci-archive tar, every blob hashed on the
+way (``verify_blob``); ``read_base`` reads a base image, the registry client a layout to push.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import tarfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO, Protocol
+
+from mlenv.cache.artifacts import measure
+from mlenv.oci.model import (
+    CONFIG_TYPES,
+    DIGEST,
+    INDEX_TYPES,
+    JSON_LIMIT,
+    MANIFEST_TYPES,
+    REF_ANNOTATION,
+    Descriptor,
+    OciError,
+    architecture_of,
+    as_list,
+    descriptor_of,
+    hex_of,
+    layer_of,
+    parse_json,
+)
+
+
+@dataclass(frozen=True)
+class BaseImage:
+    """An image to append onto: its parsed config and verified layers."""
+
+    manifest_digest: str
+    architecture: str
+    config: dict[str, Any]
+    layers: tuple[Descriptor, ...]
+    diff_ids: tuple[str, ...]
+    source: BlobSource
+
+
+def read_base(
+    path: Path, *, platform: str, ref: str | None = None, digest: str | None = None
+) -> BaseImage:
+    """Read an OCI layout directory or oci-archive tar; every blob is checked on the way.
+    ``digest`` pins the image: the layout's index must name it (an image index or a
+    manifest), so a layout planted under a pinned digest's key serves nothing else."""
+    source: BlobSource
+    if path.is_dir():
+        source = DirSource(path)
+    elif path.is_file():
+        source = TarSource(path)
+    else:
+        raise OciError("the base image does not exist", where=str(path))
+    layout = parse_json(source.read_file("oci-layout"), f"{path}/oci-layout")
+    if not isinstance(layout, dict) or layout.get("imageLayoutVersion") != "1.0.0":
+        raise OciError("not an OCI image layout 1.0.0", where=f"{path}/oci-layout")
+    architecture = architecture_of(platform)
+    chosen = select(source, ref, architecture, digest)
+    where = blob_where(source, chosen.digest)
+    manifest = parse_json(read_blob(source, chosen), where)
+    config_descriptor = descriptor_of(manifest.get("config"), where, CONFIG_TYPES)
+    config = parse_json(read_blob(source, config_descriptor), where)
+    if config.get("architecture") != architecture or config.get("os") != "linux":
+        raise OciError(
+            f"the base image is for {config.get('os')}/{config.get('architecture')}, "
+            f"the environment for linux/{architecture} ({platform})",
+            where=str(path),
+        )
+    layers = tuple(layer_of(item, where) for item in as_list(manifest.get("layers"), where))
+    rootfs = config.get("rootfs")
+    diff_ids = tuple(as_list(rootfs.get("diff_ids") if isinstance(rootfs, dict) else None, where))
+    if len(diff_ids) != len(layers) or not all(DIGEST.fullmatch(str(d)) for d in diff_ids):
+        raise OciError(
+            "the config's rootfs.diff_ids do not match the manifest's layers", where=where
+        )
+    for layer in layers:
+        verify_blob(source, layer, None)
+    return BaseImage(chosen.digest, architecture, config, layers, diff_ids, source)
+
+
+class BlobSource(Protocol):
+    where: str
+
+    def read_file(self, name: str) -> bytes: ...
+    def open_blob(self, digest: str) -> contextlib.AbstractContextManager[tuple[BinaryIO, int]]: ...
+
+
+class DirSource:
+    """An OCI layout directory."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.where = str(root)
+
+    def read_file(self, name: str) -> bytes:
+        path = self.root / name
+        if not path.is_file():
+            raise OciError(f"the image layout has no {name}", where=self.where)
+        if path.stat().st_size > JSON_LIMIT:
+            raise OciError("the file is too big to be image metadata", where=str(path))
+        return path.read_bytes()
+
+    @contextlib.contextmanager
+    def open_blob(self, digest: str) -> Iterator[tuple[BinaryIO, int]]:
+        path = self._path(digest)
+        with open(path, "rb") as stream:
+            yield stream, os.fstat(stream.fileno()).st_size
+
+    def _path(self, digest: str) -> Path:
+        path = self.root / "blobs" / "sha256" / hex_of(digest)
+        if not path.is_file():
+            raise OciError(f"the blob {digest} is missing", where=str(path))
+        return path
+
+
+class TarSource:
+    """An oci-archive: the layout inside one tar, read in place at each member's offset."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.where = str(path)
+        try:
+            with tarfile.open(path, "r:") as archive:
+                self._members = {
+                    member.name.removeprefix("./"): (member.offset_data, member.size)
+                    for member in archive
+                    if member.isfile()
+                }
+        except tarfile.TarError as error:
+            raise OciError(f"not an image archive: {error}", where=self.where) from error
+
+    def read_file(self, name: str) -> bytes:
+        with self._open(name) as (stream, length):
+            if length > JSON_LIMIT:
+                raise OciError(
+                    "the file is too big to be image metadata", where=f"{self.where}:{name}"
+                )
+            return stream.read(length)
+
+    def open_blob(self, digest: str) -> contextlib.AbstractContextManager[tuple[BinaryIO, int]]:
+        return self._open(f"blobs/sha256/{hex_of(digest)}")
+
+    @contextlib.contextmanager
+    def _open(self, name: str) -> Iterator[tuple[BinaryIO, int]]:
+        if name not in self._members:
+            raise OciError(f"the image archive has no {name}", where=self.where)
+        offset, length = self._members[name]
+        with open(self.path, "rb") as stream:
+            stream.seek(offset)
+            yield io.BufferedReader(_Window(stream, length)), length
+
+
+def blob_where(source: BlobSource, digest: str) -> str:
+    return f"{source.where}/blobs/sha256/{hex_of(digest)}"
+
+
+def select(
+    source: BlobSource, ref: str | None, architecture: str, digest: str | None = None
+) -> Descriptor:
+    """The one image manifest named by ``ref`` (if given) and ``digest`` (if given, the top
+    entry's) for ``architecture``; nested indexes (multi-platform images) are opened one
+    level deep, each checked against its digest."""
+    index = parse_json(source.read_file("index.json"), f"{source.where}/index.json")
+    candidates = as_list(index.get("manifests"), f"{source.where}/index.json")
+    if digest is not None:
+        candidates = [c for c in candidates if isinstance(c, dict) and c.get("digest") == digest]
+        if not candidates:
+            raise OciError(
+                f"the base image layout does not hold the pinned {digest}",
+                where=f"{source.where}/index.json",
+                hint="the cache was tampered with; delete this layout and run `mlenv fetch`",
+            )
+    if ref is not None:
+        candidates = [
+            item
+            for item in candidates
+            if isinstance(item, dict) and (item.get("annotations") or {}).get(REF_ANNOTATION) == ref
+        ]
+        if not candidates:
+            raise OciError(f"the base image has no reference {ref!r}", where=source.where)
+    expanded: list[Any] = []
+    for item in candidates:
+        if isinstance(item, dict) and item.get("mediaType") in INDEX_TYPES:
+            nested = descriptor_of(item, f"{source.where}/index.json", INDEX_TYPES)
+            where = blob_where(source, nested.digest)
+            expanded.extend(
+                as_list(parse_json(read_blob(source, nested), where).get("manifests"), where)
+            )
+        else:
+            expanded.append(item)
+    matching = [
+        item
+        for item in expanded
+        if isinstance(item, dict)
+        and item.get("mediaType") in MANIFEST_TYPES
+        and (item.get("platform") or {}).get("architecture", architecture) == architecture
+    ]
+    if len(matching) != 1:
+        raise OciError(
+            f"the base image has {len(matching)} images for {architecture}, expected one",
+            where=source.where,
+            hint="name one with its org.opencontainers.image.ref.name",
+        )
+    return descriptor_of(matching[0], f"{source.where}/index.json", MANIFEST_TYPES)
+
+
+def read_blob(source: BlobSource, descriptor: Descriptor) -> bytes:
+    if descriptor.size > JSON_LIMIT:
+        raise OciError("the blob is too big to be image metadata", where=source.where)
+    buffer = io.BytesIO()
+    verify_blob(source, descriptor, buffer)
+    return buffer.getvalue()
+
+
+def verify_blob(source: BlobSource, descriptor: Descriptor, copy_to: BinaryIO | None) -> None:
+    """Stream the blob through sha256 (and on to ``copy_to``); any difference is an error."""
+    with source.open_blob(descriptor.digest) as (stream, length):
+        actual = f"{length} bytes"
+        if length == descriptor.size:
+            # at most one byte past the size is read: a blob growing while read is a mismatch
+            measured = measure(stream, copy_to, limit=length)
+            grown = measured.size != length
+            actual = f"{measured.size} bytes" if grown else f"sha256:{measured.sha256}"
+    if actual != descriptor.digest:
+        raise OciError(
+            f"blob {descriptor.digest} is corrupt: expected {descriptor.digest} "
+            f"({descriptor.size} bytes), got {actual}",
+            where=blob_where(source, descriptor.digest),
+            hint="the image was modified or truncated; export it again",
+        )
+
+
+class _Window(io.RawIOBase):
+    """The ``length`` bytes of a tar member in place: reads end where the member ends."""
+
+    def __init__(self, stream: BinaryIO, length: int) -> None:
+        self._stream = stream
+        self._left = length
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer)[: self._left]
+        count = self._stream.readinto(view)  # type: ignore[attr-defined]
+        self._left -= count
+        return int(count)
