@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Any, Literal, TextIO
 import click
 
 from mlenv import __version__, lockfile
-from mlenv.cache.artifacts import cache_dir
+from mlenv.cache import cache_dir
+from mlenv.commands.lock import MANIFEST_FILE, apply_edit
 from mlenv.commands.session import Session
 from mlenv.errors import (
     CannotJudgeError,
@@ -36,8 +37,6 @@ from mlenv.templates import starter_manifest
 
 if TYPE_CHECKING:
     from mlenv.build_record import BuildRecord, MultiPlatformRecord
-    from mlenv.commands.lock import Upgrade
-    from mlenv.edit import Edited
 
 # Commands import the heavy modules (httpx, resolvelib, rich) when they run, so answers that
 # need none of them (`--version`, a no-op `lock`) start fast.
@@ -46,8 +45,6 @@ EXIT_OK = 0
 EXIT_USER = 1
 EXIT_INTERNAL = 2
 
-MANIFEST_FILE = OutputKind("manifest", "--manifest")
-LOCK_FILE = OutputKind("lock", "--manifest")
 EXPORT_FILE = OutputKind("export", "--output")
 
 
@@ -244,21 +241,9 @@ def lock(
     unless --upgrade or --upgrade-package says otherwise. With an unchanged manifest nothing is
     resolved again.
     """
-    manifest = session.load_manifest()
-    path = session.lock_path
-    previous = session.load_lock() if path.exists() and not upgrade else None
-    if check:
-        lockfile.check_fresh(session.load_lock(), manifest, str(path))
-        session.reporter.info(f"{path} is up to date")
-        return
-    fresh = previous is not None and previous.inputs_hash == lockfile.inputs_hash(manifest)
-    if fresh and not upgrade_package:
-        session.reporter.info(f"{path} is up to date")
-        return
-    from mlenv.commands.lock import Upgrade
+    from mlenv.commands.lock import lock as lock_project
 
-    new = _resolve(session, manifest, previous, Upgrade.of(upgrade, upgrade_package), offline)
-    _write_lock(session, previous, new)
+    lock_project(session, upgrade, upgrade_package, check=check, offline=offline)
 
 
 @cli.command()
@@ -753,66 +738,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 # The daily workflow: add, remove, diff, inspect
 
 
-def _resolve(
-    session: Session,
-    manifest: Manifest,
-    previous: lockfile.Lock | None,
-    upgrade: Upgrade,
-    offline: bool,
-) -> lockfile.Lock:
-    """The lock for ``manifest``: the one resolution path `lock`, `add` and `remove` share."""
-    from mlenv.commands.lock import lock_manifest, open_sources
-    from mlenv.index import MetadataCache
-
-    with session.http(offline) as http:
-        sources = open_sources(
-            manifest, http, MetadataCache(session.cache_root), session.manifest_path.parent
-        )
-        return lock_manifest(
-            manifest, sources, reporter=session.reporter, previous=previous, upgrade=upgrade
-        )
-
-
-def _write_lock(session: Session, previous: lockfile.Lock | None, new: lockfile.Lock) -> None:
-    from mlenv.commands.lock import changes
-
-    path = session.lock_path
-    session.write_file(
-        path, lockfile.render(new).encode(), LOCK_FILE, {"the manifest": session.manifest_path}
-    )
-    diff = changes(previous, new)
-    for change in diff:
-        session.reporter.info(str(change))
-    count = sum(len(p.packages) for p in new.platforms)
-    session.reporter.info(f"wrote {path}: {count} package(s), {len(diff)} change(s)")
-
-
-def _apply_edit(session: Session, edited: Edited, no_lock: bool, offline: bool) -> None:
-    """Lock the edited manifest, then write it and its lock; on any failure, write nothing.
-
-    The manifest goes first: if the lock's write were lost, the lock is merely stale (its
-    inputs hash says so) and `mlenv lock` repeats the resolution from the intended manifest.
-    """
-    from mlenv.commands.lock import Upgrade
-
-    path = session.manifest_path
-    if not edited.edits:
-        session.reporter.info(f"{path} already says that; nothing changed")
-        return
-    previous = session.load_lock() if session.lock_path.exists() else None
-    new = None
-    if not no_lock:
-        new = _resolve(session, edited.manifest, previous, Upgrade.of(False, edited.names), offline)
-    for edit in edited.edits:  # only now: a failed lock changes nothing, so says nothing
-        session.reporter.info(str(edit))
-    session.write_file(path, edited.text.encode(), MANIFEST_FILE)
-    session.reporter.info(f"wrote {path}")
-    if new is None:
-        session.reporter.info("the lock was not updated: run `mlenv lock`")
-        return
-    _write_lock(session, previous, new)
-
-
 def _manifest_text(session: Session) -> str:
     session.load_manifest()  # the same messages as every command for a missing or bad file
     return session.manifest_path.read_text(encoding="utf-8")
@@ -846,7 +771,7 @@ def add(
     text = _manifest_text(session)
     source = str(session.manifest_path)
     edited = add_specs(text, specs, source=source, conda=conda, platform=platform)
-    _apply_edit(session, edited, no_lock, offline)
+    apply_edit(session, edited, no_lock, offline)
 
 
 @cli.command()
@@ -859,7 +784,7 @@ def remove(session: Session, names: tuple[str, ...], no_lock: bool, offline: boo
     from mlenv.edit import remove as remove_names
 
     edited = remove_names(_manifest_text(session), names, source=str(session.manifest_path))
-    _apply_edit(session, edited, no_lock, offline)
+    apply_edit(session, edited, no_lock, offline)
 
 
 @cli.command()

@@ -1,2 +1,29 @@
-"""What mlenv keeps under ``MLENV_CACHE_DIR``: verified artifacts, built layers, HTTP answers
-and parsed metadata, each in its own versioned bucket."""
+"""What mlenv keeps under ``MLENV_CACHE_DIR``: verified artifacts, built layers, HTTP answers,
+parsed metadata and pulled base images, each in its own versioned bucket listed here (a new
+layout gets a new name and lives beside the old one; ``verify --cache`` and bundles know every
+name). Light on purpose: the index client and the fast path import it."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+CACHE_ENV = "MLENV_CACHE_DIR"
+
+ARTIFACTS = "artifacts-v1"  # verified artifacts by sha256 (cache.artifacts; invariant 1)
+LOCKS = "locks-v1"  # one file lock per artifact being fetched (cache.artifacts)
+HTTP = "http-v1"  # index answers with their validators (index.caches.HttpCache)
+METADATA = "metadata-v2"  # parsed core metadata (index.caches.MetadataCache; invariant 2)
+LAYERS = "layers-v1"  # built layer blobs by the key of their inputs (cache.layers)
+BASE_IMAGES = "base-v1"  # registry base images laid out by pinned digest (oci.base)
+BUCKETS = (ARTIFACTS, LOCKS, HTTP, METADATA, LAYERS, BASE_IMAGES)
+
+
+def cache_dir(env: Mapping[str, str] | None = None) -> Path:
+    """``$MLENV_CACHE_DIR``, else ``$XDG_CACHE_HOME/mlenv``, else ``~/.cache/mlenv``."""
+    env = os.environ if env is None else env
+    if env.get(CACHE_ENV):
+        return Path(env[CACHE_ENV]).expanduser()
+    base = env.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "mlenv"

@@ -20,17 +20,15 @@ import hashlib
 import os
 import stat
 import tempfile
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from mlenv.cache import ARTIFACTS, CACHE_ENV, LOCKS
 from mlenv.errors import MlenvError
 
-CACHE_ENV = "MLENV_CACHE_DIR"
-LAYOUT = "artifacts-v1"
 PARTIAL = ".partial-"
-LOCKS = "locks-v1"
 CHUNK = 1 << 20
 
 
@@ -40,15 +38,6 @@ class CacheError(MlenvError):
 
 class IntegrityError(CacheError):
     """Bytes that do not match the lock's sha256 or size; they never enter the cache."""
-
-
-def cache_dir(env: Mapping[str, str] | None = None) -> Path:
-    """``$MLENV_CACHE_DIR``, else ``$XDG_CACHE_HOME/mlenv``, else ``~/.cache/mlenv``."""
-    env = os.environ if env is None else env
-    if env.get(CACHE_ENV):
-        return Path(env[CACHE_ENV]).expanduser()
-    base = env.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "mlenv"
 
 
 @dataclass(frozen=True)
@@ -62,7 +51,7 @@ class Artifact:
 
 
 def relative_path(sha256: str) -> str:
-    return f"{LAYOUT}/sha256/{sha256[:2]}/{sha256}"
+    return f"{ARTIFACTS}/sha256/{sha256[:2]}/{sha256}"
 
 
 class ArtifactCache:

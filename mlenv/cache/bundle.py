@@ -17,9 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from mlenv.atomic import work_dir
+from mlenv.cache import ARTIFACTS, LOCKS
 from mlenv.cache.artifacts import (
-    LAYOUT,
-    LOCKS,
     Artifact,
     ArtifactCache,
     Measured,
@@ -195,7 +194,7 @@ def _entry_problem(entry: object, path: object) -> str | None:
         return "has no sha256 of 64 lower-case hex digits"
     if not isinstance(size, int) or isinstance(size, bool) or size < 0:
         return "has no size in bytes"
-    if path.startswith(f"{LAYOUT}/") and path != relative_path(digest):
+    if path.startswith(f"{ARTIFACTS}/") and path != relative_path(digest):
         return f"says sha256 {digest}, but the file's name is another's"
     return None
 

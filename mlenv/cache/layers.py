@@ -27,6 +27,7 @@ from typing import BinaryIO
 import installer
 
 from mlenv import __version__
+from mlenv.cache import LAYERS
 from mlenv.cache.artifacts import measure, open_plain
 from mlenv.errors import MlenvError
 from mlenv.install import PlannedWheel
@@ -43,7 +44,6 @@ from mlenv.tarball import (
     compressor_versions,
 )
 
-LAYOUT = "layers-v1"
 # Raised whenever the same inputs would give other layer bytes (a change of the tar writer,
 # the venv layout, the split rule): old entries then simply stop matching.
 FORMAT = 1
@@ -144,7 +144,7 @@ class LayerCache:
     """The store under ``<cache>/layers-v1``; every method is safe against concurrent builds."""
 
     def __init__(self, cache_root: Path) -> None:
-        self.root = cache_root / LAYOUT
+        self.root = cache_root / LAYERS
 
     def _entry(self, key: str) -> Path:
         return self.root / key[:2] / key

@@ -1,583 +1,102 @@
-"""From a manifest to a lock: the indexes it names, one resolution per platform, every artifact
-hashed.
-
-This is the seam between the pure core (``resolve``, ``lock``) and the index edge; it takes an
-``Index`` so tests hand it an in-memory one.
-"""
+"""The lock use case: the manifest locked for its target into mlenv.lock, changed minimally; and
+``add``/``remove``, which lock the edited manifest before writing either file."""
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
-from pathlib import Path
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from packaging.utils import NormalizedName, canonicalize_name
-from packaging.version import InvalidVersion, Version
-
-from mlenv import cudapkg
-from mlenv.cache.artifacts import measure
-from mlenv.conda import CondaRecord, public_url
-from mlenv.cpufallback import check_fallbacks, describe, find_fallbacks
-from mlenv.cuda import (
-    CudaError,
-    CudaTarget,
-    CudaVersion,
-    DriverVersion,
-    Finding,
-    PackageNeed,
-    extract,
-    judge,
-    package_driver,
-    required_driver,
-)
-from mlenv.errors import MlenvError, Problem, ProblemsError
-from mlenv.index import (
-    FindLinks,
-    HttpClient,
-    Index,
-    IndexFile,
-    IndexGroup,
-    MetadataCache,
-    SimpleIndex,
-)
-from mlenv.index.urls import file_url_to_path, is_file_url, recordable
-from mlenv.lockfile import (
-    Lock,
-    LockedConda,
-    LockedPackage,
-    LockedPlatform,
-    LockTarget,
-    inputs_hash,
-    to_record,
-)
+from mlenv import lockfile
+from mlenv.commands.session import Session
 from mlenv.manifest import Manifest
-from mlenv.needs import conda_needs
-from mlenv.origins import LocalRoots
-from mlenv.report import Reporter
-from mlenv.resolve import CandidatePolicy, Resolution, resolve
-from mlenv.target import Target
+from mlenv.outputs import OutputKind
 
-HASH_WORKERS = 4
+if TYPE_CHECKING:
+    from mlenv.edit import Edited
+    from mlenv.locking import Upgrade
 
-
-class CudaLockError(ProblemsError):
-    """The resolved environment breaks the CUDA rules for the fleet in the manifest."""
+MANIFEST_FILE = OutputKind("manifest", "--manifest")
+LOCK_FILE = OutputKind("lock", "--manifest")
 
 
-@dataclass(frozen=True)
-class Sources:
-    """The indexes of a manifest, in the order the strategy consults them."""
+def lock(
+    session: Session, upgrade: bool, upgrade_package: Sequence[str], *, check: bool, offline: bool
+) -> None:
+    """Lock the project; with an unchanged manifest nothing is resolved again, and every pin
+    that still satisfies it is kept unless an upgrade says otherwise."""
+    manifest = session.load_manifest()
+    path = session.lock_path
+    previous = session.load_lock() if path.exists() and not upgrade else None
+    if check:
+        lockfile.check_fresh(session.load_lock(), manifest, str(path))
+        session.reporter.info(f"{path} is up to date")
+        return
+    fresh = previous is not None and previous.inputs_hash == lockfile.inputs_hash(manifest)
+    if fresh and not upgrade_package:
+        session.reporter.info(f"{path} is up to date")
+        return
+    from mlenv.locking import Upgrade
 
-    index: Index
-    index_urls: tuple[str, ...]
-    find_links: tuple[str, ...]
-    # file:// prefixes of relative find-links directories -> the manifest's spelling, so the
-    # lock names "wheels/x.whl" rather than this checkout's absolute path
-    relative: Mapping[str, str] = field(default_factory=dict)
-
-    @property
-    def searched(self) -> tuple[str, ...]:
-        return (*self.index_urls, *self.find_links)
-
-    def portable(self, url: str) -> str:
-        for prefix, spelling in self.relative.items():
-            if url == prefix or url.startswith(prefix + "/"):
-                return spelling + url[len(prefix) :]
-        return url
-
-
-def open_sources(
-    manifest: Manifest, http: HttpClient, cache: MetadataCache | None, base_dir: Path
-) -> Sources:
-    """index-url, then extra-index-urls, then find-links, in manifest order."""
-    pypi = manifest.pypi
-    local = local_roots(manifest, base_dir)
-    simple = [
-        SimpleIndex(url, http=http, cache=cache, local=local)
-        for url in (pypi.index_url, *pypi.extra_index_urls)
-    ]
-    links = []
-    relative = {}
-    for location in pypi.find_links:
-        if "://" not in location and not Path(location).is_absolute():
-            directory = (base_dir / location).resolve()
-            relative[directory.as_uri()] = location.rstrip("/")
-            location = str(directory)
-        links.append(FindLinks(location, http=http, cache=cache, local=local))
-    group = IndexGroup([*simple, *links], pypi.index_strategy)
-    return Sources(
-        group,
-        tuple(i.url for i in simple),
-        tuple(relative.get(i.url, i.url) for i in links),
-        relative,
-    )
+    new = resolve(session, manifest, previous, Upgrade.of(upgrade, tuple(upgrade_package)), offline)
+    write_lock(session, previous, new)
 
 
-def local_roots(manifest: Manifest, base_dir: Path) -> LocalRoots:
-    """The local directories the manifest names: the only places file: URLs may lead."""
-    channels = [c for c in manifest.conda.channels if "://" in c or c.startswith(("/", "."))]
-    return LocalRoots.of(
-        indexes=(manifest.pypi.index_url, *manifest.pypi.extra_index_urls),
-        find_links=(*manifest.pypi.find_links, *channels),
-        base_dir=base_dir,
-    )
-
-
-class CudaPolicy(CandidatePolicy):
-    """The CUDA rules as the resolver's judge: builds the fleet cannot run, or that cannot be
-    shown to run (a GPU package whose CUDA mlenv cannot read, unless ``unverified`` lists it),
-    are never picked, and among variants of one release the build for the target CUDA is tried
-    first."""
-
-    def __init__(
-        self,
-        target: CudaTarget,
-        unverified: Sequence[str] = (),
-        requires_dist: Callable[[IndexFile], Sequence[str]] | None = None,
-    ) -> None:
-        self.target = target
-        self.unverified = unverified
-        self.requires_dist = requires_dist
-        self._verdicts: dict[IndexFile, tuple[int, str | None]] = {}
-        self._refused: set[str] = set()
-        self._unread: set[str] = set()
-
-    @property
-    def hint(self) -> str:  # type: ignore[override]
-        """Where each refused package's family publishes builds for the target CUDA; NVIDIA
-        wheels are pulled in by a framework, so then the frameworks' places come first."""
-        cuda = self.target.cuda
-        names = sorted(self._refused)
-        if any(cudapkg.family(name) == "nvidia" for name in names):
-            judged = sorted({file.name for file in self._verdicts} - self._refused)
-            names = [n for n in judged if cudapkg.family(n) not in (None, "nvidia")] + names
-        places = dict.fromkeys(place for name in names if (place := cudapkg.hint(name, cuda)))
-        where = "; ".join(places) or f"add an index with CUDA {cuda} builds"
-        listed = ", ".join(f'"{name}"' for name in sorted(self._unread))
-        escape = f", or accept them unchecked: [cuda] unverified = [{listed}]" if listed else ""
-        return (
-            f"builds the fleet cannot run on CUDA {cuda} were refused: {where}; "
-            f"or pin versions built for it, or change [cuda] version and driver-floor{escape}"
-        )
-
-    def _verdict(self, file: IndexFile) -> tuple[int, str | None]:
-        if file not in self._verdicts:
-            self._verdicts[file] = self._judge(file)
-        return self._verdicts[file]
-
-    def _judge(self, file: IndexFile) -> tuple[int, str | None]:
-        version = str(file.version)
-        try:
-            need = extract(file.name, version, file.filename, index=file.index_url)
-            what = None if need else cudapkg.undetermined(file.name, version, file.index_url)
-            untagged_gpu = need is None and file.version.local is None and cudapkg.known(file.name)
-            if untagged_gpu and self.requires_dist is not None:
-                # only its metadata can tell (the tensorrt metapackage, PyPI torch pinning
-                # nvidia-*-cu12): read it for this one, so the refusal names the package itself
-                requires = self.requires_dist(file)
-                need = extract(file.name, version, file.filename, requires, index=file.index_url)
-        except CudaError as exc:
-            return 3, exc.message
-        if need is None:
-            if what is None:
-                return 2, None  # no CUDA build (a CPU variant): usable, after the CUDA ones
-            verdict = cudapkg.finding(file.name, version, what, self.unverified, self.target.cuda)
-            if verdict.severity == "warning":
-                return 2, None
-            self._unread.add(verdict.package)
-            return 3, verdict.message
-        item = PackageNeed(file.name, version, need)
-        errors = [f for f in judge(self.target, [item]) if f.package and f.severity == "error"]
-        if errors:
-            return 3, errors[0].message
-        return (0 if need.cuda == self.target.cuda else 1), None
-
-    def reject(self, file: IndexFile) -> str | None:
-        reason = self._verdict(file)[1]
-        if reason is not None:
-            self._refused.add(file.name)
-        return reason
-
-    def rank(self, file: IndexFile) -> int:
-        return self._verdict(file)[0]
-
-
-def cuda_target(manifest: Manifest) -> CudaTarget | None:
-    cuda = manifest.cuda
-    if cuda is None:
-        return None
-    return CudaTarget(
-        CudaVersion.parse(cuda.version), DriverVersion.parse(cuda.driver_floor), cuda.archs
-    )
-
-
-@dataclass(frozen=True)
-class Upgrade:
-    """Which existing pins may move: none (minimal change), all, or the named packages."""
-
-    everything: bool = False
-    packages: frozenset[NormalizedName] = field(default_factory=frozenset)
-
-    @classmethod
-    def of(cls, everything: bool, packages: Iterable[str]) -> Upgrade:
-        return cls(everything, frozenset(canonicalize_name(p) for p in packages))
-
-
-@dataclass(frozen=True)
-class Change:
-    platform: str
-    name: str
-    old: str | None
-    new: str | None
-
-    def __str__(self) -> str:
-        if self.old is None:
-            return f"+ {self.name} {self.new} ({self.platform})"
-        if self.new is None:
-            return f"- {self.name} {self.old} ({self.platform})"
-        return f"~ {self.name} {self.old} -> {self.new} ({self.platform})"
-
-
-def lock_manifest(
+def resolve(
+    session: Session,
     manifest: Manifest,
-    sources: Sources,
-    *,
-    reporter: Reporter,
-    previous: Lock | None = None,
-    upgrade: Upgrade | None = None,
-    policy: CandidatePolicy | None = None,
-) -> Lock:
-    """Resolve every platform; keep previous pins that still fit unless asked to upgrade."""
-    upgrade = upgrade or Upgrade()
-    target_cuda = cuda_target(manifest)
-    if policy is None and target_cuda is not None:
-        policy = CudaPolicy(
-            target_cuda,
-            manifest.cuda.unverified if manifest.cuda else (),
-            lambda file: sources.index.metadata(file).requires_dist,
+    previous: lockfile.Lock | None,
+    upgrade: Upgrade,
+    offline: bool,
+) -> lockfile.Lock:
+    """The lock for ``manifest``: the one resolution path `lock`, `add` and `remove` share."""
+    from mlenv.index import MetadataCache
+    from mlenv.locking import lock_manifest, open_sources
+
+    with session.http(offline) as http:
+        sources = open_sources(
+            manifest, http, MetadataCache(session.cache_root), session.manifest_path.parent
         )
-    requirements = manifest.pypi.requirements()
-    resolutions = []
-    conda: dict[str, tuple[CondaRecord, ...]] = {}
-    for target in Target.for_environment(manifest.environment):
-        records = _solve_conda(manifest, target, previous, upgrade, reporter)
-        conda[target.platform] = records
-        preferences = _preferences(previous, target.platform, upgrade)
-        resolutions.append(
-            resolve(
-                requirements,
-                target,
-                sources.index,
-                reporter=reporter,
-                policy=policy,
-                preferences=preferences,
-                provided=provided_by_conda(records, manifest.source),
-                indexes_searched=sources.searched,
-            )
+        return lock_manifest(
+            manifest, sources, reporter=session.reporter, previous=previous, upgrade=upgrade
         )
-    facts = artifact_facts(
-        sources.index, [pin.file for r in resolutions for pin in r.pins], reporter
+
+
+def write_lock(session: Session, previous: lockfile.Lock | None, new: lockfile.Lock) -> None:
+    """mlenv.lock written through the output guard, and what changed reported."""
+    from mlenv.locking import changes
+
+    path = session.lock_path
+    session.write_file(
+        path, lockfile.render(new).encode(), LOCK_FILE, {"the manifest": session.manifest_path}
     )
-    needs, unread = _cuda_needs(sources.index, resolutions)
-    if target_cuda is None:
-        unread = {}  # nothing to judge them against: the lock records no verdict on them
-    cpu_builds = _cpu_builds(manifest, resolutions, needs, reporter)
-    needs.update(conda_needs(r for records in conda.values() for r in records))
-    _warn_yanked(resolutions, reporter)
-    cuda = manifest.cuda
-    unverified = cuda.unverified if cuda else ()
-    driver, because = _judge_cuda(target_cuda, needs, unread, unverified, reporter)
-    head = LockTarget(
-        python=manifest.environment.python,
-        glibc=manifest.environment.glibc,
-        platforms=manifest.environment.platforms,
-        index_strategy=manifest.pypi.index_strategy,
-        indexes=tuple(map(recordable, sources.index_urls)),
-        find_links=tuple(map(recordable, sources.find_links)),
-        requirements=manifest.pypi.dependencies,
-        cuda=cuda.version if cuda else None,
-        driver_floor=cuda.driver_floor if cuda else None,
-        requires_driver=driver,
-        requires_driver_because=because,
-        conda_channels=tuple(public_url(c) for c in manifest.conda.channels),
-        conda_requirements=manifest.conda.dependencies,
-    )
-    return Lock(inputs_hash(manifest), head).with_platforms(
-        [
-            replace(
-                _locked_platform(r, facts, needs, unread, sources, cpu_builds),
-                conda=tuple(_locked_conda(c, needs) for c in conda[r.target.platform]),
-            )
-            for r in resolutions
-        ]
-    )
+    diff = changes(previous, new)
+    for change in diff:
+        session.reporter.info(str(change))
+    count = sum(len(p.packages) for p in new.platforms)
+    session.reporter.info(f"wrote {path}: {count} package(s), {len(diff)} change(s)")
 
 
-def _solve_conda(
-    manifest: Manifest, target: Target, previous: Lock | None, upgrade: Upgrade, reporter: Reporter
-) -> tuple[CondaRecord, ...]:
-    """The conda part of one platform; its Python must be the manifest's."""
-    if not manifest.conda.dependencies:
-        return ()
-    from mlenv.conda import solve
+def apply_edit(session: Session, edited: Edited, no_lock: bool, offline: bool) -> None:
+    """Lock the edited manifest, then write it and its lock; on any failure, write nothing.
 
-    locked = () if previous is None or upgrade.everything else tuple(
-        to_record(c)
-        for platform, c in previous.conda_packages()
-        if platform == target.platform and canonicalize_name(c.name) not in upgrade.packages
-    )  # fmt: skip
-    records = solve(
-        manifest.conda.channels,
-        manifest.conda.dependencies,
-        target.platform,
-        cuda=manifest.cuda.version if manifest.cuda else None,
-        glibc=target.glibc,
-        reporter=reporter,
-        locked=locked,
-    )
-    for record in records:
-        if record.name == "python" and not record.version.startswith(f"{target.python}."):
-            raise MlenvError(
-                f"the conda solve for {target.platform} chose python {record.version}, but "
-                f"the manifest targets Python {target.python}",
-                where=f"{manifest.source}: [conda].dependencies",
-                hint=f'pin it: add "python {target.python}.*" to [conda].dependencies, or '
-                "change [environment].python",
-            )
-    return records
-
-
-def provided_by_conda(records: Sequence[CondaRecord], source: str) -> dict[NormalizedName, Version]:
-    """PyPI distributions the conda part already installs: same name (PEP 503 normalised) as a
-    conda package. PyPI must accept that version and never installs a second copy."""
-    provided = {}
-    for record in records:
-        if record.name == "python":
-            continue
-        try:
-            provided[canonicalize_name(record.name)] = Version(record.version)
-        except InvalidVersion:
-            continue  # not a PEP 440 version: no PyPI requirement could name it anyway
-    return provided
-
-
-def _locked_conda(record: CondaRecord, needs: Mapping[str, PackageNeed]) -> LockedConda:
-    if record.sha256 is None:
-        raise MlenvError(
-            f"the channel publishes no sha256 for {record.filename}",
-            where=record.url,
-            hint="mlenv locks only artifacts it can verify; use a channel whose repodata has "
-            "sha256 (conda-forge's does)",
-        )
-    item = needs.get(record.url)
-    driver = package_driver(item) if item is not None else None
-    return LockedConda(
-        **dataclasses.asdict(record),
-        requires_driver=str(driver[0]) if driver is not None else None,
-    )
-
-
-@dataclass(frozen=True)
-class Unread:
-    """A GPU package whose CUDA mlenv could not read (``cudapkg.undetermined``)."""
-
-    name: str
-    version: str
-    what: str
-
-
-def _cuda_needs(
-    index: Index, resolutions: Sequence[Resolution]
-) -> tuple[dict[str, PackageNeed], dict[str, Unread]]:
-    """What CUDA each pinned file needs, from its tags, the GPU package table (with the index
-    that served it) and its Requires-Dist; and the GPU packages it cannot be read for (by URL)."""
-    needs: dict[str, PackageNeed] = {}
-    unread: dict[str, Unread] = {}
-    for resolution in resolutions:
-        for pin in resolution.pins:
-            file = pin.file
-            if file.url in needs or file.url in unread:
-                continue
-            requires = index.metadata(file).requires_dist
-            version = str(pin.version)
-            need = extract(pin.name, version, file.filename, requires, index=file.index_url)
-            if need is not None:
-                needs[file.url] = PackageNeed(pin.name, version, need)
-            elif (what := cudapkg.undetermined(pin.name, version, file.index_url)) is not None:
-                unread[file.url] = Unread(pin.name, version, what)
-    return needs, unread
-
-
-def _judge_cuda(
-    target: CudaTarget | None,
-    needs: Mapping[str, PackageNeed],
-    unread: Mapping[str, Unread],
-    unverified: Sequence[str],
-    reporter: Reporter,
-) -> tuple[str | None, str | None]:
-    """Refuse a lock the fleet cannot run; return the driver it needs and why."""
-    items = sorted(needs.values(), key=lambda n: (n.name, n.version))
-    if target is None:
-        if items:
-            names = ", ".join(f"{n.name} (CUDA {n.need.label})" for n in items[:3])
-            reporter.warning(
-                f"the environment holds CUDA builds ({names}) but the manifest has no [cuda] "
-                "table: add one so mlenv can check them against the fleet's driver"
-            )
-        return None, None
-    findings = judge(target, items)
-    findings += tuple(
-        cudapkg.finding(u.name, u.version, u.what, unverified, target.cuda)
-        for u in sorted(unread.values(), key=lambda u: (u.name, u.version))
-    )
-    unread_names = {canonicalize_name(u.name) for u in unread.values()}
-    for name in unverified:
-        if name not in unread_names:
-            reporter.warning(
-                f"[cuda] unverified lists {name}, but no locked package of that name has a CUDA "
-                "mlenv cannot read: remove it"
-            )
-    errors = [f for f in findings if f.severity == "error"]
-    if errors:
-        raise CudaLockError(
-            f"the locked environment breaks the CUDA rules for CUDA {target.cuda} with "
-            f"driver floor {target.driver_floor} ({len(errors)} problem(s))",
-            [_problem(f) for f in errors],
-        )
-    for finding in findings:
-        reporter.warning(f"{finding.message} (hint: {finding.hint})")
-    driver, because = required_driver(target, items)
-    return str(driver), because
-
-
-def _problem(finding: Finding) -> Problem:
-    return Problem(finding.package or "[cuda]", finding.message, finding.hint)
-
-
-def _preferences(
-    previous: Lock | None, platform: str, upgrade: Upgrade
-) -> dict[NormalizedName, Version]:
-    if previous is None or upgrade.everything:
-        return {}
-    for locked in previous.platforms:
-        if locked.platform == platform:
-            return {
-                canonicalize_name(p.name): Version(p.version)
-                for p in locked.packages
-                if canonicalize_name(p.name) not in upgrade.packages
-            }
-    return {}
-
-
-def _cpu_builds(
-    manifest: Manifest,
-    resolutions: Sequence[Resolution],
-    needs: Mapping[str, PackageNeed],
-    reporter: Reporter,
-) -> frozenset[str]:
-    """No silent CPU fallback for a CUDA target; the URLs of the CPU builds cpu-ok allowed."""
-    cuda = manifest.cuda
-    if cuda is None:
-        return frozenset()
-    names = frozenset(canonicalize_name(name) for name in cuda.cpu_ok)
-    fallbacks = [f for r in resolutions for f in find_fallbacks(r, needs, names)]
-    target = CudaVersion.parse(cuda.version)
-    check_fallbacks(fallbacks, target)
-    for fallback in fallbacks:
-        first = describe(fallback, target).splitlines()[0]
-        reporter.warning(f"{first}; allowed by [cuda] cpu-ok")
-    return frozenset(f.pin.file.url for f in fallbacks)
-
-
-def _warn_yanked(resolutions: Sequence[Resolution], reporter: Reporter) -> None:
-    """PEP 592: pip warns when an == pin takes a yanked file; so does mlenv (the lock marks it)."""
-    for resolution in resolutions:
-        for pin in resolution.pins:
-            if pin.file.yanked is not None:
-                because = f": {pin.file.yanked}" if pin.file.yanked else ""
-                reporter.warning(
-                    f"{pin.name} {pin.version} ({resolution.target.platform}) is yanked"
-                    f"{because}; locked only because an == pin names it"
-                )
-
-
-def _locked_platform(
-    resolution: Resolution,
-    facts: Mapping[str, tuple[str, int]],
-    needs: Mapping[str, PackageNeed],
-    unread: Mapping[str, Unread],
-    sources: Sources,
-    cpu_builds: frozenset[str],
-) -> LockedPlatform:
-    packages = []
-    for pin in resolution.pins:
-        sha256, size = facts[pin.file.url]
-        item = needs.get(pin.file.url)
-        driver = package_driver(item) if item is not None else None
-        cuda = item.need.label if item is not None else None
-        if pin.file.url in unread:
-            cuda = cudapkg.UNVERIFIED  # judged before: an unread package not listed is an error
-        packages.append(
-            LockedPackage(
-                name=pin.name,
-                version=str(pin.version),
-                filename=pin.file.filename,
-                url=sources.portable(recordable(pin.file.url)),
-                sha256=sha256,
-                size=size,
-                index=sources.portable(recordable(pin.file.index_url)),
-                requires_python=pin.file.requires_python,
-                dependencies=pin.dependencies,
-                cuda=cuda,
-                requires_driver=str(driver[0]) if driver is not None else None,
-                yanked=pin.file.yanked is not None,
-                cpu_ok=pin.file.url in cpu_builds,
-            )
-        )
-    return LockedPlatform(resolution.target.platform, tuple(packages))
-
-
-def artifact_facts(
-    index: Index, files: Sequence[IndexFile], reporter: Reporter
-) -> dict[str, tuple[str, int]]:
-    """sha256 and size of every file: from the index when it says, else measured.
-
-    A local file's size is a stat; anything else unknown is streamed once and hashed, in
-    parallel, never held in memory.
+    The manifest goes first: if the lock's write were lost, the lock is merely stale (its
+    inputs hash says so) and `mlenv lock` repeats the resolution from the intended manifest.
     """
-    unique = {f.url: f for f in files}
-    facts: dict[str, tuple[str, int]] = {}
-    todo = []
-    for url, file in sorted(unique.items()):
-        if file.sha256 is not None and file.size is not None:
-            facts[url] = (file.sha256, file.size)
-        elif file.sha256 is not None and is_file_url(url):
-            facts[url] = (file.sha256, file_url_to_path(url).stat().st_size)
-        else:
-            todo.append(file)
-    if not todo:
-        return facts
-    with reporter.task("hashing artifacts the index did not hash", len(todo), "files") as task:
+    from mlenv.locking import Upgrade
 
-        def measure_file(file: IndexFile) -> tuple[str, tuple[str, int]]:
-            with index.open(file) as stream:
-                measured = measure(stream)
-            task.advance()
-            return file.url, (measured.sha256, measured.size)
-
-        with ThreadPoolExecutor(HASH_WORKERS) as pool:
-            facts.update(pool.map(measure_file, todo))
-    return facts
-
-
-def changes(old: Lock | None, new: Lock) -> list[Change]:
-    """What a re-lock changed, per platform, sorted."""
-    before = {(p, pkg.name): pkg.version for p, pkg in old.packages()} if old else {}
-    after = {(p, pkg.name): pkg.version for p, pkg in new.packages()}
-    result = []
-    for key in sorted(before.keys() | after.keys()):
-        if before.get(key) != after.get(key):
-            result.append(Change(key[0], key[1], before.get(key), after.get(key)))
-    return result
+    path = session.manifest_path
+    if not edited.edits:
+        session.reporter.info(f"{path} already says that; nothing changed")
+        return
+    previous = session.load_lock() if session.lock_path.exists() else None
+    new = None
+    if not no_lock:
+        new = resolve(session, edited.manifest, previous, Upgrade.of(False, edited.names), offline)
+    for edit in edited.edits:  # only now: a failed lock changes nothing, so says nothing
+        session.reporter.info(str(edit))
+    session.write_file(path, edited.text.encode(), MANIFEST_FILE)
+    session.reporter.info(f"wrote {path}")
+    if new is None:
+        session.reporter.info("the lock was not updated: run `mlenv lock`")
+        return
+    write_lock(session, previous, new)

@@ -9,7 +9,8 @@ from pathlib import Path
 from mlenv.commands.session import Session
 from mlenv.errors import UsageError
 from mlenv.oci.base import registry_base
-from mlenv.oci.registry import PushResult, mount_sources
+from mlenv.oci.reference import mount_sources
+from mlenv.oci.registry import PushResult
 from mlenv.oci.registry import push as push_layout
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
+from mlenv.cache import HTTP, METADATA
 from mlenv.index.model import CoreMetadata, valid_sha256
 from mlenv.index.urls import file_url_to_path, is_file_url
 
@@ -95,7 +96,7 @@ class HttpCache:
     """Index pages keyed by URL and Accept header, revalidated as HTTP caching headers say."""
 
     def __init__(self, root: Path, *, clock: Callable[[], float] = time.time) -> None:
-        self.directory = root / "http-v1"
+        self.directory = root / HTTP
         self.clock = clock
 
     def _path(self, url: str, accept: str) -> Path:
@@ -185,7 +186,7 @@ class MetadataCache:
     """
 
     def __init__(self, root: Path) -> None:
-        self.directory = root / "metadata-v2"
+        self.directory = root / METADATA
 
     def _path(self, key: str) -> Path:
         digest = hashlib.sha256(key.encode()).hexdigest()

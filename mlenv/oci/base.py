@@ -21,16 +21,17 @@ from pathlib import Path
 from typing import Any
 
 from mlenv.atomic import replace_dir, work_dir
+from mlenv.cache import BASE_IMAGES
 from mlenv.cache.artifacts import Artifact, ArtifactCache
 from mlenv.cache.download import fetch
 from mlenv.errors import MlenvError
 from mlenv.manifest import Manifest
 from mlenv.oci.bundle import BlobOpener
 from mlenv.oci.model import ARCHITECTURES, INDEX_MEDIA_TYPE, MANIFEST_MEDIA_TYPE
-from mlenv.oci.registry import Reference, parse_reference, reader
+from mlenv.oci.reference import Reference, parse_reference
+from mlenv.oci.registry import reader
 from mlenv.report import Reporter
 
-LAYOUTS = "base-v1"
 WHERE = "[build] base-image"
 _DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
 _DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
@@ -55,7 +56,7 @@ def registry_base(value: str | None) -> Reference | None:
 
 
 def layout_dir(cache: ArtifactCache, digest: str) -> Path:
-    return cache.root / LAYOUTS / digest.removeprefix("sha256:")
+    return cache.root / BASE_IMAGES / digest.removeprefix("sha256:")
 
 
 def layout_digest(layout: Path) -> str | None:
@@ -63,7 +64,7 @@ def layout_digest(layout: Path) -> str | None:
     holds it to (``oci.read_base(digest=)``): the cache is shared, and a layout planted under a
     pinned digest's key must not serve another image. None for a layout the manifest names."""
     name = layout.name
-    if layout.parent.name != LAYOUTS or not re.fullmatch(r"[0-9a-f]{64}", name):
+    if layout.parent.name != BASE_IMAGES or not re.fullmatch(r"[0-9a-f]{64}", name):
         return None
     return f"sha256:{name}"
 

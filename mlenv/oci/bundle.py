@@ -29,14 +29,8 @@ from mlenv.cache.download import FetchResult, Opener, fetch
 from mlenv.cache.lock_artifacts import missing_error
 from mlenv.errors import MlenvError
 from mlenv.oci.model import MANIFEST_MEDIA_TYPE, Descriptor, canonical_json
-from mlenv.oci.registry import (
-    PushResult,
-    RegistryError,
-    mount_sources,
-    parse_reference,
-    push_manifest,
-    reader,
-)
+from mlenv.oci.reference import RegistryError, mount_sources, parse_reference
+from mlenv.oci.registry import PushResult, push_manifest, reader
 from mlenv.report import Reporter
 
 SCHEME = "oci://"

@@ -30,7 +30,8 @@ import httpx
 
 from mlenv.oci.bundle import EMPTY, EMPTY_MEDIA_TYPE, image_ref
 from mlenv.oci.model import MANIFEST_MEDIA_TYPE, Descriptor, canonical_json
-from mlenv.oci.registry import RegistryError, push_manifest, reader
+from mlenv.oci.reference import RegistryError
+from mlenv.oci.registry import push_manifest, reader
 from mlenv.report import QuietReporter, Reporter
 
 LEASE_TYPE = "application/vnd.mlenv.lease.v1+json"

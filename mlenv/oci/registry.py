@@ -8,26 +8,33 @@ again when a short-lived token expires in the middle of a long push.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import functools
 import hashlib
 import io
 import json
-import os
-import re
-from collections.abc import Generator, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
 import httpx
 
-from mlenv.errors import MlenvError, redact
 from mlenv.index.http import _ResponseReader
-from mlenv.oci.model import INDEX_MEDIA_TYPE, MANIFEST_MEDIA_TYPE, Descriptor
-from mlenv.origins import UnsafeUrlError, follow, may_send_credentials
+from mlenv.oci.auth import ChallengeAuth, guard_request, url_where
+from mlenv.oci.credentials import Credentials, docker_config_path, docker_credentials
+from mlenv.oci.model import (
+    DIGEST,
+    INDEX_MEDIA_TYPE,
+    JSON_LIMIT,
+    MANIFEST_MEDIA_TYPE,
+    Descriptor,
+    OciError,
+    sha256_of,
+)
+from mlenv.oci.read import DirSource, read_blob
+from mlenv.oci.reference import Reference, RegistryError, parse_reference
+from mlenv.origins import UnsafeUrlError, follow
 from mlenv.report import Reporter, Task
 from mlenv.tls import certificate_hint, ssl_context
 
@@ -36,56 +43,7 @@ CHUNK_SIZE = 16 << 20
 DOCKER_MANIFEST_MEDIA_TYPE = "application/vnd.docker.distribution.manifest.v2+json"
 _MANIFEST_TYPES = (MANIFEST_MEDIA_TYPE, DOCKER_MANIFEST_MEDIA_TYPE)
 _OCI_ONLY = (MANIFEST_MEDIA_TYPE,)
-# Docker Hub is named docker.io in references, served from another host, and keyed in
-# config.json by its historical URL https://index.docker.io/v1/.
-_HUB_NAMES = ("docker.io", "index.docker.io", "registry-1.docker.io")
-_HUB_API = "registry-1.docker.io"
-# distribution/reference's grammar.
-_DOMAIN = re.compile(
-    r"(?:localhost|[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+|[A-Za-z0-9-]+(?=:)|\[[0-9A-Fa-f:]+\])"
-    r"(?::[0-9]+)?"
-)
-_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
-_REPOSITORY = re.compile(rf"{_COMPONENT}(?:/{_COMPONENT})*")
-_TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
-_DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
-_CHALLENGE_PARAM = re.compile(r'([A-Za-z_]+)=(?:"([^"]*)"|([^\s,]*))')
 _TIMEOUT = httpx.Timeout(60.0, connect=10.0)
-_JSON_LIMIT = 16 << 20
-
-
-class RegistryError(MlenvError):
-    """The registry refused, could not be reached, or the image to push is unusable."""
-
-
-@dataclass(frozen=True)
-class Credentials:
-    """A user name and password (or token); the password never appears in a repr or message."""
-
-    username: str
-    password: str = field(repr=False)
-
-
-@dataclass(frozen=True)
-class Reference:
-    """``registry/repository[:tag][@digest]``, with Docker Hub's conventions applied."""
-
-    registry: str
-    repository: str
-    tag: str | None
-    digest: str | None
-
-    @property
-    def api_host(self) -> str:
-        return _HUB_API if self.registry in _HUB_NAMES else self.registry
-
-    def __str__(self) -> str:
-        text = f"{self.registry}/{self.repository}"
-        if self.tag:
-            text += f":{self.tag}"
-        if self.digest:
-            text += f"@{self.digest}"
-        return text
 
 
 @dataclass(frozen=True)
@@ -101,82 +59,6 @@ class PushResult:
         """``, N mounted from other repositories`` for a summary line, empty when none were."""
         count = self.mounted_blobs
         return f", {count} mounted from other repositories" if count else ""
-
-
-def mount_sources(target: str, candidates: Iterable[str]) -> tuple[str, ...]:
-    """The repositories of ``candidates`` (image references or ``oci://`` locations) that a
-    push to ``target`` can mount blobs from: the same registry, another repository. A blob
-    mount never crosses registries (the API has no way to), so others are dropped."""
-    reference = parse_reference(target)
-    found: dict[str, None] = {}
-    for candidate in candidates:
-        other = parse_reference(candidate.removeprefix("oci://"))
-        if other.registry == reference.registry and other.repository != reference.repository:
-            found[other.repository] = None
-    return tuple(found)
-
-
-def parse_reference(ref: str) -> Reference:
-    """Read a reference as ``docker push`` does: no registry host means Docker Hub, no tag
-    means ``latest``; a ``@sha256:`` digest pins the manifest that must be pushed."""
-    name, _, digest = ref.partition("@")
-    if digest and not _DIGEST.fullmatch(digest):
-        raise RegistryError(
-            f"{digest!r} is not a sha256 digest", where=ref, hint="write @sha256:<64 hex digits>"
-        )
-    first, slash, rest = name.partition("/")
-    if slash and _DOMAIN.fullmatch(first):
-        registry, path = first, rest
-    else:
-        registry, path = "docker.io", name
-    repository, colon, tag = path.rpartition(":") if ":" in path else (path, "", "")
-    if not _REPOSITORY.fullmatch(repository) or (colon and not _TAG.fullmatch(tag)):
-        raise RegistryError(
-            "not a valid image reference",
-            where=ref,
-            hint="write REGISTRY[:PORT]/REPOSITORY[:TAG], e.g. 127.0.0.1:5000/team/env:1.0 "
-            "(repository names are lower case)",
-        )
-    if registry in _HUB_NAMES and "/" not in repository:
-        repository = f"library/{repository}"
-    if not tag and not digest:
-        tag = "latest"
-    return Reference(registry, repository, tag or None, digest or None)
-
-
-def docker_config_path(environ: Mapping[str, str] | None = None) -> Path:
-    """Where ``docker login`` keeps credentials: ``$DOCKER_CONFIG/config.json`` or ~/.docker."""
-    env = os.environ if environ is None else environ
-    directory = env.get("DOCKER_CONFIG")
-    return (Path(directory) if directory else Path.home() / ".docker") / "config.json"
-
-
-def docker_credentials(
-    registry: str, environ: Mapping[str, str] | None = None
-) -> Credentials | None:
-    """The credentials ``docker login`` stored for ``registry`` in config.json's "auths", if any.
-
-    Credential helpers (``credsStore``, ``credHelpers``) run external programs and are not read.
-    """
-    path = docker_config_path(environ)
-    if not path.is_file():
-        return None
-    try:
-        config = json.loads(path.read_bytes())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise RegistryError(
-            f"the Docker config file cannot be read: {error}",
-            where=str(path),
-            hint="fix or remove it, or run `docker login` again",
-        ) from error
-    auths = config.get("auths") if isinstance(config, dict) else None
-    if not isinstance(auths, dict):
-        return None
-    wanted = set(_HUB_NAMES) if registry in _HUB_NAMES else {registry}
-    for key, entry in auths.items():
-        if _config_host(key) in wanted and isinstance(entry, dict):
-            return _entry_credentials(entry, f"{path}: auths.{key}")
-    return None
 
 
 def push(
@@ -228,7 +110,7 @@ def push_manifest(
     blobs the registry has are skipped, each upload is hashed against its digest, and the
     registry's digest of the stored manifest must be the local one)."""
     reference = parse_reference(ref)
-    descriptor = Descriptor(MANIFEST_MEDIA_TYPE, _sha256(manifest), len(manifest))
+    descriptor = Descriptor(MANIFEST_MEDIA_TYPE, sha256_of(manifest), len(manifest))
     paths = {blob.digest: path for blob, path in blobs.items()}
     image = _Image(descriptor, manifest, tuple(blobs), Path(), paths)
     with _session(reference, "pull,push", insecure, auth, transport, mount_from) as session:
@@ -271,10 +153,6 @@ def _session(
         raise _transport_error(error, base_url, insecure) from error
 
 
-def _sha256(data: bytes) -> str:
-    return "sha256:" + hashlib.sha256(data).hexdigest()
-
-
 @dataclass(frozen=True)
 class _Image:
     manifest: Descriptor
@@ -294,7 +172,7 @@ def _read_layout(layout: Path) -> _Image:
     """The layout's single image (checked against its digest) and its blobs: an image
     manifest, or an image index of image manifests (a multi-platform build)."""
     index_path = layout / "index.json"
-    index = _json_object(index_path)
+    index = _parse_object(_layout_file(layout, "index.json"), str(index_path))
     manifests = index.get("manifests")
     if not isinstance(manifests, list) or len(manifests) != 1:
         raise RegistryError(
@@ -332,16 +210,23 @@ def _read_manifest(layout: Path, manifest: Descriptor, where: str) -> _Image:
 
 
 def _read_verified(layout: Path, descriptor: Descriptor) -> tuple[bytes, dict[str, Any], str]:
-    """A manifest or index blob of the layout, checked against its digest, and parsed."""
+    """A manifest or index blob of the layout, read by the OCI layout reader (checked against
+    its digest and size), and parsed."""
     path = layout / "blobs" / "sha256" / descriptor.digest.removeprefix("sha256:")
-    data = _read_small(path)
-    if "sha256:" + hashlib.sha256(data).hexdigest() != descriptor.digest:
-        raise RegistryError(
-            "the manifest does not match its digest",
-            where=str(path),
-            hint="the layout was modified; build it again",
-        )
+    try:
+        data = read_blob(DirSource(layout), descriptor)
+    except OciError as error:
+        raise RegistryError(error.message, where=error.where, hint=error.hint) from None
     return data, _parse_object(data, str(path)), str(path)
+
+
+def _layout_file(layout: Path, name: str) -> bytes:
+    try:
+        return DirSource(layout).read_file(name)
+    except OciError as error:
+        raise RegistryError(
+            error.message, where=error.where, hint="is this an OCI image layout?"
+        ) from None
 
 
 class _Session:
@@ -361,7 +246,7 @@ class _Session:
         self._mount_from = tuple(mount_from)
         self._client = httpx.Client(
             base_url=base_url,
-            auth=_ChallengeAuth(base_url, credentials, scopes),
+            auth=ChallengeAuth(base_url, credentials, scopes),
             transport=transport,
             verify=ssl_context(),
             timeout=_TIMEOUT,
@@ -423,15 +308,15 @@ class _Session:
             data = b""
             for chunk in response.iter_bytes():
                 data += chunk
-                if len(data) > _JSON_LIMIT:  # a hostile registry does not fill the memory
+                if len(data) > JSON_LIMIT:  # a hostile registry does not fill the memory
                     raise RegistryError(
-                        "the manifest is too big", where=_where(response.request.url)
+                        "the manifest is too big", where=url_where(response.request.url)
                     )
         wanted = digest or (None if tag else self._reference.digest)
-        if wanted is not None and _sha256(data) != wanted:
+        if wanted is not None and sha256_of(data) != wanted:
             raise RegistryError(
-                f"the registry served a manifest whose digest is {_sha256(data)}, not {wanted}",
-                where=_where(response.request.url),
+                f"the registry served a manifest whose digest is {sha256_of(data)}, not {wanted}",
+                where=url_where(response.request.url),
                 hint="the registry's storage was tampered with or is corrupted",
             )
         return data
@@ -444,7 +329,7 @@ class _Session:
             if response.status_code != 200:
                 response.read()
             self._check(response, (200,), f"downloading blob {digest}")
-            yield io.BufferedReader(_ResponseReader(response, _where(response.request.url)))
+            yield io.BufferedReader(_ResponseReader(response, url_where(response.request.url)))
 
     def has(self, digest: str) -> bool:
         response = self._client.head(f"/v2/{self._repo}/blobs/{digest}")
@@ -541,7 +426,7 @@ class _Session:
 
     def _location(self, response: httpx.Response) -> httpx.URL:
         location = response.headers.get("Location")
-        where = _where(response.request.url)
+        where = url_where(response.request.url)
         if not location:
             raise RegistryError("the registry gave no upload location", where=where)
         try:
@@ -555,7 +440,7 @@ class _Session:
         raise RegistryError(
             f"{action} failed: HTTP {response.status_code} {response.reason_phrase}"
             f"{_error_detail(response)}",
-            where=_where(response.request.url),
+            where=url_where(response.request.url),
             hint=self._hint(response.status_code),
         )
 
@@ -573,122 +458,12 @@ class _Session:
         return None
 
 
-_TOKEN_REALM = "mlenv-token-realm"  # request extension: this request fetches a Bearer token
-
-
-def guard_request(registry: str, request: httpx.Request) -> None:
-    """The wall every request to or on behalf of ``registry`` (its URL) passes, installed as
-    an httpx request hook so redirects, upload ``Location``s and token requests meet it too.
-
-    The URL must be one mlenv may follow from the registry (``origins.follow``: http(s), not
-    this machine unless the registry is on it), and an ``Authorization`` header is removed
-    unless ``origins.may_send_credentials`` allows it: the registry's own origin, or the
-    token realm it named for a token request.
-    """
-    url = str(request.url)
-    try:
-        follow(url, base=registry, where=_where(request.url))
-    except UnsafeUrlError as error:
-        raise RegistryError(error.message, where=error.where, hint=error.hint) from None
-    realm = bool(request.extensions.get(_TOKEN_REALM))
-    if not may_send_credentials(registry, url, token_realm=realm):
-        request.headers.pop("Authorization", None)
-
-
-class _ChallengeAuth(httpx.Auth):
-    """Answers a 401's WWW-Authenticate from the registry itself: Basic with the credentials,
-    or Bearer by fetching a token from the realm (with the credentials, if any); the header is
-    then sent up front, to the registry's origin only."""
-
-    requires_response_body = True
-
-    def __init__(
-        self, registry: str, credentials: Credentials | None, scopes: tuple[str, ...]
-    ) -> None:
-        self._registry = registry
-        self._credentials = credentials
-        self._scopes = scopes
-        self._header: str | None = None
-
-    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        own = may_send_credentials(self._registry, str(request.url))
-        if self._header is not None and own:
-            request.headers["Authorization"] = self._header
-        response = yield request
-        if response.status_code != 401 or not own:
-            return  # another host's challenge is never answered with this registry's secrets
-        scheme, _, rest = response.headers.get("WWW-Authenticate", "").partition(" ")
-        params = {
-            key.lower(): quoted or bare for key, quoted, bare in _CHALLENGE_PARAM.findall(rest)
-        }
-        if scheme.lower() == "basic" and self._credentials is not None:
-            header = _basic(self._credentials)
-            if header == self._header:
-                return  # these credentials were refused already
-        elif scheme.lower() == "bearer" and params.get("realm"):
-            token_response = yield self._token_request(params)
-            header = f"Bearer {_token(token_response)}"
-        else:
-            return
-        self._header = header
-        request.headers["Authorization"] = header
-        yield request
-
-    def _token_request(self, params: Mapping[str, str]) -> httpx.Request:
-        realm = params["realm"]
-        if self._credentials is not None and not may_send_credentials(
-            self._registry, realm, token_realm=True
-        ):
-            raise RegistryError(
-                f"refusing to send the registry's credentials to the token realm {realm}",
-                where=self._registry,
-                hint="a token realm must be https (or the registry's own scheme) and may be on "
-                "this machine only when the registry is; check the registry's address",
-            )
-        scopes = dict.fromkeys(scope for scope in (*self._scopes, params.get("scope")) if scope)
-        query: dict[str, str | list[str]] = {"scope": list(scopes)}
-        if params.get("service"):
-            query["service"] = params["service"]
-        headers = {} if self._credentials is None else {"Authorization": _basic(self._credentials)}
-        return httpx.Request(
-            "GET", realm, params=query, headers=headers, extensions={_TOKEN_REALM: True}
-        )
-
-
-def _token(response: httpx.Response) -> str:
-    realm = _where(response.request.url)
-    if response.status_code != 200:
-        raise RegistryError(
-            f"the token service refused: HTTP {response.status_code} {response.reason_phrase}",
-            where=realm,
-            hint="check the credentials in the Docker config file (`docker login`)",
-        )
-    try:
-        body = response.json()
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise RegistryError("the token service answered no JSON", where=realm) from error
-    token = (body.get("token") or body.get("access_token")) if isinstance(body, dict) else None
-    if not isinstance(token, str) or not token:
-        raise RegistryError("the token service answered no token", where=realm)
-    return token
-
-
-def _basic(credentials: Credentials) -> str:
-    pair = f"{credentials.username}:{credentials.password}".encode()
-    return "Basic " + base64.b64encode(pair).decode("ascii")
-
-
 def _chunks(path: Path) -> Iterator[tuple[int, bytes]]:
     with open(path, "rb") as stream:
         start = 0
         while chunk := stream.read(CHUNK_SIZE):
             yield start, chunk
             start += len(chunk)
-
-
-def _where(url: httpx.URL) -> str:
-    """A URL for messages: upload-session state in the query is noise; secrets are masked."""
-    return redact(str(url.copy_with(query=None)))
 
 
 def _error_detail(response: httpx.Response) -> str:
@@ -706,7 +481,7 @@ def _error_detail(response: httpx.Response) -> str:
 
 
 def _transport_error(error: httpx.HTTPError, base_url: str, insecure: bool) -> RegistryError:
-    where = _where(error.request.url) if _has_request(error) else base_url
+    where = url_where(error.request.url) if _has_request(error) else base_url
     hint = certificate_hint(error) or f"is a registry listening at {base_url}?"
     if insecure or certificate_hint(error):
         pass
@@ -723,48 +498,6 @@ def _has_request(error: httpx.HTTPError) -> bool:
     except RuntimeError:
         return False
     return True
-
-
-def _config_host(key: str) -> str:
-    """config.json keys are written as host, host:port or a URL with a path."""
-    return key.removeprefix("https://").removeprefix("http://").split("/", 1)[0]
-
-
-def _entry_credentials(entry: Mapping[str, Any], where: str) -> Credentials | None:
-    encoded = entry.get("auth")
-    if isinstance(encoded, str) and encoded:
-        try:
-            decoded = base64.b64decode(encoded, validate=True).decode()
-        except (binascii.Error, UnicodeDecodeError) as error:
-            raise RegistryError(
-                "the stored credentials are not base64 of user:password",
-                where=where,
-                hint="run `docker login` again",
-            ) from error
-        username, colon, password = decoded.partition(":")
-        if not colon:
-            raise RegistryError(
-                "the stored credentials are not base64 of user:password",
-                where=where,
-                hint="run `docker login` again",
-            )
-        return Credentials(username, password)
-    user, secret = entry.get("username"), entry.get("password")
-    if isinstance(user, str) and isinstance(secret, str):
-        return Credentials(user, secret)
-    return None
-
-
-def _json_object(path: Path) -> dict[str, Any]:
-    return _parse_object(_read_small(path), str(path))
-
-
-def _read_small(path: Path) -> bytes:
-    if not path.is_file():
-        raise RegistryError("not found", where=str(path), hint="is this an OCI image layout?")
-    if path.stat().st_size > _JSON_LIMIT:
-        raise RegistryError("too big to be image metadata", where=str(path))
-    return path.read_bytes()
 
 
 def _parse_object(data: bytes, where: str) -> dict[str, Any]:
@@ -784,7 +517,7 @@ def _descriptor(value: object, where: str) -> Descriptor:
     if (
         not isinstance(media_type, str)
         or not isinstance(digest, str)
-        or not _DIGEST.fullmatch(digest)
+        or not DIGEST.fullmatch(digest)
         or not isinstance(size, int)
         or size < 0
     ):

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from mlenv.cache.layers import LAYOUT
+from mlenv.cache import LAYERS
 from tests.support.cli import run_mlenv
 from tests.support.golden import build, digests
 from tests.support.layered import configure, layered_project
@@ -40,7 +40,7 @@ def installed_wheels(stderr: str) -> int:
 
 
 def entries(cache: Path) -> list[Path]:
-    return sorted(p for p in (cache / LAYOUT).glob("??/*") if p.is_dir())
+    return sorted(p for p in (cache / LAYERS).glob("??/*") if p.is_dir())
 
 
 def cold_digests(tmp_path: Path, alpha: str, outputs: str = OCI_ONLY) -> dict[str, str]:
@@ -220,7 +220,7 @@ def test_a_read_only_cache_costs_time_not_the_build(tmp_path: Path) -> None:
     still builds. (Tests run as root, which writes through modes: a file blocks the store.)"""
     project = project_at(tmp_path / "project")
     cache = tmp_path / "cache"
-    (cache / LAYOUT).write_bytes(b"")
+    (cache / LAYERS).write_bytes(b"")
     result = build(project, cache)
     assert result.returncode == 0, result.stderr
     assert "cannot keep the layer" in result.stderr
@@ -251,6 +251,6 @@ def test_a_bundle_used_as_the_cache_is_left_as_it_was(tmp_path: Path) -> None:
     assert run_mlenv(["fetch", "--bundle", str(bundle)], project, env).returncode == 0
     built = run_mlenv(["--cache", str(bundle), "build", "--offline"], project)
     assert built.returncode == 0, built.stderr
-    assert not (bundle / LAYOUT).exists()
+    assert not (bundle / LAYERS).exists()
     verified = run_mlenv(["verify", "--bundle", str(bundle)], project)
     assert verified.returncode == 0, verified.stdout + verified.stderr

@@ -24,9 +24,9 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
-from mlenv.commands.lock import Sources, lock_manifest
 from mlenv.index import MemoryIndex
 from mlenv.lockfile import loads as load_lock
+from mlenv.locking import Sources, lock_manifest
 from mlenv.manifest import loads
 from mlenv.report import MemoryReporter
 from mlenv.resolve import ResolutionError

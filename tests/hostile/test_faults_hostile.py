@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from mlenv.cache import LAYERS
 from mlenv.cache.artifacts import PARTIAL, ArtifactCache, hash_file
-from mlenv.cache.layers import LAYOUT
 from mlenv.cache.lock_artifacts import artifacts_of
 from mlenv.commands.build import output_digests
 from mlenv.lockfile import loads as load_lock
@@ -134,7 +134,7 @@ def test_killed_build_leaves_the_old_or_the_new_dist(tmp_path: Path) -> None:
     args = ["build", "--offline"]
     # Every run starts from the layer cache the counting run saw (no layer of this epoch yet),
     # so it makes the same changes, the layer cache's own included.
-    layers = cache / LAYOUT
+    layers = cache / LAYERS
     shutil.copytree(layers, tmp_path / "layers-before")
     events = changes(args, project, env, tmp_path / "count")
     states = {"old": output_digests(old_dist), "new": output_digests(project / "dist")}

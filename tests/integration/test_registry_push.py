@@ -13,7 +13,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from mlenv.oci.registry import CHUNK_SIZE, PushResult, RegistryError, push
+from mlenv.oci.reference import RegistryError
+from mlenv.oci.registry import CHUNK_SIZE, PushResult, push
 from mlenv.oci.write import ImageResult
 from mlenv.report import MemoryReporter
 from mlenv.tarball import collect

@@ -6,7 +6,9 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from mlenv.oci.registry import Credentials, PushResult, mount_sources, push
+from mlenv.oci.credentials import Credentials
+from mlenv.oci.reference import mount_sources
+from mlenv.oci.registry import PushResult, push
 from mlenv.oci.write import ImageResult
 from mlenv.report import MemoryReporter
 from tests.support.fake_registry import FakeRegistry

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from mlenv.cache.artifacts import ArtifactCache, CacheError, IntegrityError, cache_dir
+from mlenv.cache import BUCKETS, cache_dir
+from mlenv.cache.artifacts import ArtifactCache, CacheError, IntegrityError
 from mlenv.cache.bundle import check_bundle, write_bundle
 from mlenv.cache.download import fetch
 from mlenv.cache.lock_artifacts import MissingArtifactsError, check_cache
@@ -23,6 +24,12 @@ def no_sleep(_: float) -> None:
 def test_cache_dir_is_movable() -> None:
     assert cache_dir({"MLENV_CACHE_DIR": "/srv/c"}) == Path("/srv/c")
     assert cache_dir({"XDG_CACHE_HOME": "/x", "HOME": "/h"}) == Path("/x/mlenv")
+
+
+def test_every_cache_bucket_is_versioned_and_listed_once() -> None:
+    """Guards the one list of buckets: a new layout gets a new versioned name beside the old."""
+    assert len(set(BUCKETS)) == len(BUCKETS)
+    assert all(name.rsplit("-v", 1)[1].isdigit() for name in BUCKETS)
 
 
 def test_add_stores_verified_bytes_content_addressed(tmp_path: Path) -> None:

@@ -96,7 +96,7 @@ def test_support_modules_and_libraries_may_be_imported(source: str) -> None:
 
 
 # What locking needs and nothing after it may load: the resolver and the index client.
-EARLIER_STAGES = ("resolvelib", "mlenv.resolve", "mlenv.commands.lock", "mlenv.index", "httpx")
+EARLIER_STAGES = ("resolvelib", "mlenv.resolve", "mlenv.locking", "mlenv.index", "httpx")
 
 
 def modules_loaded_by(module: str) -> set[str]:
@@ -130,6 +130,4 @@ def test_a_later_stage_does_not_load_the_resolver_or_the_index_client(module: st
 
 def test_the_stage_check_sees_an_earlier_stage() -> None:
     """Guards the check itself: the locking use case does load what it must not leak."""
-    assert {"resolvelib", "mlenv.resolve", "mlenv.index"} <= modules_loaded_by(
-        "mlenv.commands.lock"
-    )
+    assert {"resolvelib", "mlenv.resolve", "mlenv.index"} <= modules_loaded_by("mlenv.locking")

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from mlenv.commands.lock import Sources, lock_manifest
 from mlenv.errors import ManifestError
 from mlenv.index import MemoryIndex
+from mlenv.locking import Sources, lock_manifest
 from mlenv.manifest import loads
 from mlenv.report import MemoryReporter
 from mlenv.resolve import ResolutionError

@@ -11,9 +11,11 @@ from pathlib import Path
 import pytest
 
 from mlenv.judge import verify_platform_record
+from mlenv.oci.credentials import Credentials
 from mlenv.oci.model import INDEX_MEDIA_TYPE, OciError
 from mlenv.oci.read import read_base
-from mlenv.oci.registry import Credentials, RegistryError, push
+from mlenv.oci.reference import RegistryError
+from mlenv.oci.registry import push
 from mlenv.oci.write import ImageSpec, image_config, write_index_layout, write_layout
 from mlenv.report import MemoryReporter
 from mlenv.tarball import collect, write_layer

@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 from packaging.requirements import Requirement
 
-from mlenv.commands.lock import CudaPolicy, Sources, lock_manifest
 from mlenv.cuda import CudaTarget, CudaVersion, DriverVersion
 from mlenv.export import pylock_toml, requirements_txt
 from mlenv.index import MemoryIndex
 from mlenv.lockfile import loads, render
+from mlenv.locking import CudaPolicy, Sources, lock_manifest
 from mlenv.manifest import loads as load_manifest
 from mlenv.report import MemoryReporter
 from mlenv.resolve import ResolutionError, resolve

@@ -11,15 +11,10 @@ import httpx
 import pytest
 
 from mlenv.oci import registry as registry_module
-from mlenv.oci.registry import (
-    Credentials,
-    Reference,
-    RegistryError,
-    docker_credentials,
-    guard_request,
-    parse_reference,
-    push,
-)
+from mlenv.oci.auth import guard_request
+from mlenv.oci.credentials import Credentials, docker_credentials
+from mlenv.oci.reference import Reference, RegistryError, parse_reference
+from mlenv.oci.registry import push
 from mlenv.oci.write import ImageResult
 from mlenv.report import MemoryReporter
 from tests.support import fake_registry

@@ -20,7 +20,8 @@ from mlenv.oci.bundle import (
     cache_registry,
     cache_tag,
 )
-from mlenv.oci.registry import RegistryError, reader
+from mlenv.oci.reference import RegistryError
+from mlenv.oci.registry import reader
 
 
 def stored(cache: ArtifactCache, name: str, data: bytes) -> Artifact:

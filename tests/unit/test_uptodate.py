@@ -223,7 +223,7 @@ def test_noop_lock_and_check_load_nothing_heavy_end_to_end(tmp_path: Path) -> No
         "resolvelib",
         "mlenv.index",
         "mlenv.resolve",
-        "mlenv.commands.lock",
+        "mlenv.locking",
         "rich",
         "httpx",
     }

@@ -1,0 +1,129 @@
+"""Registry authentication: Basic or a Bearer token from the realm the registry names
+(``WWW-Authenticate``), and the request hook every registry request passes, which keeps
+credentials with their origin (security invariants 3 and 5)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from collections.abc import Generator, Mapping
+
+import httpx
+
+from mlenv.errors import redact
+from mlenv.oci.credentials import Credentials
+from mlenv.oci.reference import RegistryError
+from mlenv.origins import UnsafeUrlError, follow, may_send_credentials
+
+_CHALLENGE_PARAM = re.compile(r'([A-Za-z_]+)=(?:"([^"]*)"|([^\s,]*))')
+
+
+_TOKEN_REALM = "mlenv-token-realm"  # request extension: this request fetches a Bearer token
+
+
+def guard_request(registry: str, request: httpx.Request) -> None:
+    """The wall every request to or on behalf of ``registry`` (its URL) passes, installed as
+    an httpx request hook so redirects, upload ``Location``s and token requests meet it too.
+
+    The URL must be one mlenv may follow from the registry (``origins.follow``: http(s), not
+    this machine unless the registry is on it), and an ``Authorization`` header is removed
+    unless ``origins.may_send_credentials`` allows it: the registry's own origin, or the
+    token realm it named for a token request.
+    """
+    url = str(request.url)
+    try:
+        follow(url, base=registry, where=url_where(request.url))
+    except UnsafeUrlError as error:
+        raise RegistryError(error.message, where=error.where, hint=error.hint) from None
+    realm = bool(request.extensions.get(_TOKEN_REALM))
+    if not may_send_credentials(registry, url, token_realm=realm):
+        request.headers.pop("Authorization", None)
+
+
+class ChallengeAuth(httpx.Auth):
+    """Answers a 401's WWW-Authenticate from the registry itself: Basic with the credentials,
+    or Bearer by fetching a token from the realm (with the credentials, if any); the header is
+    then sent up front, to the registry's origin only."""
+
+    requires_response_body = True
+
+    def __init__(
+        self, registry: str, credentials: Credentials | None, scopes: tuple[str, ...]
+    ) -> None:
+        self._registry = registry
+        self._credentials = credentials
+        self._scopes = scopes
+        self._header: str | None = None
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        own = may_send_credentials(self._registry, str(request.url))
+        if self._header is not None and own:
+            request.headers["Authorization"] = self._header
+        response = yield request
+        if response.status_code != 401 or not own:
+            return  # another host's challenge is never answered with this registry's secrets
+        scheme, _, rest = response.headers.get("WWW-Authenticate", "").partition(" ")
+        params = {
+            key.lower(): quoted or bare for key, quoted, bare in _CHALLENGE_PARAM.findall(rest)
+        }
+        if scheme.lower() == "basic" and self._credentials is not None:
+            header = _basic(self._credentials)
+            if header == self._header:
+                return  # these credentials were refused already
+        elif scheme.lower() == "bearer" and params.get("realm"):
+            token_response = yield self._token_request(params)
+            header = f"Bearer {_token(token_response)}"
+        else:
+            return
+        self._header = header
+        request.headers["Authorization"] = header
+        yield request
+
+    def _token_request(self, params: Mapping[str, str]) -> httpx.Request:
+        realm = params["realm"]
+        if self._credentials is not None and not may_send_credentials(
+            self._registry, realm, token_realm=True
+        ):
+            raise RegistryError(
+                f"refusing to send the registry's credentials to the token realm {realm}",
+                where=self._registry,
+                hint="a token realm must be https (or the registry's own scheme) and may be on "
+                "this machine only when the registry is; check the registry's address",
+            )
+        scopes = dict.fromkeys(scope for scope in (*self._scopes, params.get("scope")) if scope)
+        query: dict[str, str | list[str]] = {"scope": list(scopes)}
+        if params.get("service"):
+            query["service"] = params["service"]
+        headers = {} if self._credentials is None else {"Authorization": _basic(self._credentials)}
+        return httpx.Request(
+            "GET", realm, params=query, headers=headers, extensions={_TOKEN_REALM: True}
+        )
+
+
+def _token(response: httpx.Response) -> str:
+    realm = url_where(response.request.url)
+    if response.status_code != 200:
+        raise RegistryError(
+            f"the token service refused: HTTP {response.status_code} {response.reason_phrase}",
+            where=realm,
+            hint="check the credentials in the Docker config file (`docker login`)",
+        )
+    try:
+        body = response.json()
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise RegistryError("the token service answered no JSON", where=realm) from error
+    token = (body.get("token") or body.get("access_token")) if isinstance(body, dict) else None
+    if not isinstance(token, str) or not token:
+        raise RegistryError("the token service answered no token", where=realm)
+    return token
+
+
+def _basic(credentials: Credentials) -> str:
+    pair = f"{credentials.username}:{credentials.password}".encode()
+    return "Basic " + base64.b64encode(pair).decode("ascii")
+
+
+def url_where(url: httpx.URL) -> str:
+    """A URL for messages: upload-session state in the query is noise; secrets are masked."""
+    return redact(str(url.copy_with(query=None)))
