@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-import tempfile
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
@@ -20,7 +19,7 @@ import click
 
 from mlenv import __version__, lockfile
 from mlenv.cache import cache_dir
-from mlenv.commands.lock import MANIFEST_FILE, apply_edit
+from mlenv.commands.lock import apply_edit
 from mlenv.commands.session import Session
 from mlenv.errors import (
     CannotJudgeError,
@@ -29,11 +28,10 @@ from mlenv.errors import (
     VerdictError,
     redact,
 )
-from mlenv.manifest import PYTHON_MINORS, Manifest, loads
-from mlenv.outputs import OutputKind, check_output
+from mlenv.manifest import PYTHON_MINORS, Manifest
+from mlenv.outputs import check_output
 from mlenv.report import HumanReporter, JsonReporter, QuietReporter, Reporter, human_bytes
 from mlenv.target import Target
-from mlenv.templates import starter_manifest
 
 if TYPE_CHECKING:
     from mlenv.build_record import BuildRecord, MultiPlatformRecord
@@ -44,8 +42,6 @@ if TYPE_CHECKING:
 EXIT_OK = 0
 EXIT_USER = 1
 EXIT_INTERNAL = 2
-
-EXPORT_FILE = OutputKind("export", "--output")
 
 
 def print_json(data: Any) -> None:
@@ -171,22 +167,14 @@ def init(
     driver_floor: str | None,
 ) -> None:
     """Write a commented starter mlenv.toml, or one holding what FILE (--from) requires."""
-    path = session.manifest_path
-    if path.exists() and not force:
-        raise UsageError(
-            "a manifest already exists; nothing was written",
-            where=str(path),
-            hint="pass --force to replace it",
-        )
-    directory = path.resolve().parent.name
-    if from_file is not None or cuda or driver_floor:
-        text = _imported_manifest(session, name or directory, python, from_file, group, cuda,
-                                  driver_floor)  # fmt: skip
-    else:
-        text = starter_manifest(name or directory, python)
-    loads(text, source=str(path))  # the starter must always be valid
-    session.write_file(path, text.encode(), MANIFEST_FILE)
-    session.reporter.info(f"wrote {path}")
+    from mlenv.commands.init import InitRequest, init_manifest
+
+    python_given = (
+        click.get_current_context().get_parameter_source("python")
+        != click.core.ParameterSource.DEFAULT
+    )
+    request = InitRequest(name, python, python_given, from_file, group, cuda, driver_floor, force)
+    init_manifest(session, request)
 
 
 @cli.command()
@@ -271,44 +259,16 @@ def lock(
 @click.pass_obj
 def export(session: Session, fmt: str, platform: str | None, output: Path | None) -> None:
     """Write the lock in a format other tools read."""
-    from mlenv.conda import conda_lock_yml, explicit_spec
-    from mlenv.export import pylock_toml, requirements_txt
-    from mlenv.lockfile import to_record
+    from mlenv.commands.export import EXPORT_FILE, export_keep, render_export
 
     if output is not None:  # before any work
-        check_output(output, EXPORT_FILE, keep=_export_keep(session))
-    manifest = session.load_manifest()
-    lock_ = session.load_lock()
-    lockfile.check_fresh(lock_, manifest, str(session.lock_path))
-    chosen = platform or lock_.target.platforms[0]
-    if fmt == "requirements":
-        text = requirements_txt(lock_, chosen)
-    elif fmt == "pylock":
-        text = pylock_toml(lock_)
-    elif fmt == "cyclonedx":
-        text = _sbom(session, manifest, lock_, platform)
-    elif fmt == "k8s-affinity":
-        from mlenv.nodes import affinity_yaml
-
-        text = affinity_yaml(lock_, manifest.cuda.archs if manifest.cuda else ())
-    elif fmt == "conda-lock":
-        records = {p.platform: [to_record(c) for c in p.conda] for p in lock_.platforms}
-        text = conda_lock_yml(records, lock_.target.conda_channels, lock_.inputs_hash)
-    else:
-        text = explicit_spec([to_record(c) for c in lock_.platform(chosen).conda], chosen)
+        check_output(output, EXPORT_FILE, keep=export_keep(session))
+    text = render_export(session, fmt, platform)
     if output is None:
         click.echo(text, nl=False)
     else:
-        session.write_file(output, text.encode(), EXPORT_FILE, _export_keep(session))
+        session.write_file(output, text.encode(), EXPORT_FILE, export_keep(session))
         session.reporter.info(f"wrote {output}")
-
-
-def _export_keep(session: Session) -> dict[str, Path]:
-    return {
-        "the manifest": session.manifest_path,
-        "the lock": session.lock_path,
-        "the cache": session.cache_root,
-    }
 
 
 MOUNT_FROM = click.option(
@@ -827,26 +787,6 @@ def diff(
         raise VerdictError("the locks differ")  # --exit-code, as git diff
 
 
-def _sbom(session: Session, manifest: Manifest, lock_: lockfile.Lock, platform: str | None) -> str:
-    """The CycloneDX SBOM of the lock; licences from the artifacts the cache holds, a
-    timestamp only from SOURCE_DATE_EPOCH."""
-    from mlenv.commands.build import source_date_epoch
-    from mlenv.sbom import cyclonedx, render, verified_wheels, wheel_licences
-
-    epoch = source_date_epoch(os.environ) if os.environ.get("SOURCE_DATE_EPOCH") else None
-    with tempfile.TemporaryDirectory(prefix="mlenv-sbom-") as scratch:
-        wheels = verified_wheels(session.artifact_cache(), lock_, Path(scratch))
-        document = cyclonedx(
-            lock_,
-            session.lock_path.read_bytes(),
-            name=manifest.environment.name,
-            platforms=[platform] if platform else None,
-            licences=wheel_licences(wheels),
-            timestamp=epoch,
-        )
-    return render(document).decode()
-
-
 @cli.command(name="inspect")
 @click.argument("subject", type=click.Path(exists=True, path_type=Path))
 @click.option("--platform", help="The platform to inspect (default: the image's; a lock's first).")
@@ -875,55 +815,6 @@ def inspect_command(
         print_json(found.to_dict())
         return
     render(found, Console(highlight=False, width=None if sys.stdout.isatty() else 100), top)
-
-
-def _imported_manifest(
-    session: Session,
-    name: str,
-    python: str,
-    from_file: Path | None,
-    groups: tuple[str, ...],
-    cuda: str | None,
-    driver_floor: str | None,
-) -> str:
-    """The manifest for `init --from`; the CUDA target from flags or guessed (and said so)."""
-    from mlenv.cuda import CudaVersion, DriverVersion, min_driver
-    from mlenv.importers import Imported, guess_cuda, import_file, manifest_text
-
-    imported = (
-        Imported()
-        if from_file is None
-        else import_file(from_file, groups, session.manifest_path.absolute().parent)
-    )
-    source_of = click.get_current_context().get_parameter_source("python")
-    if imported.python is not None and source_of == click.core.ParameterSource.DEFAULT:
-        python = imported.python  # the file names its Python
-    elif imported.python not in (None, python):
-        raise UsageError(
-            f"{from_file} pins Python {imported.python}, but --python says {python}; "
-            "nothing was written",
-            where="--python",
-            hint=f"drop --python, or change the file's python pin to {python}",
-        )
-    for note in imported.notes:
-        session.reporter.info(f"note: {note}")
-    target = None
-    if cuda is not None:
-        version = CudaVersion.parse(cuda, where="--cuda")
-        floor = driver_floor or str(min_driver(version))
-        target = (str(version), str(DriverVersion.parse(floor, where="--driver-floor")))
-    elif driver_floor is not None:
-        raise UsageError("--driver-floor needs --cuda", hint="pass --cuda X.Y as well")
-    elif (guess := guess_cuda(imported)) is not None:
-        target = (guess.version, guess.driver_floor)
-        session.reporter.info(
-            f"guessed CUDA {guess.version} from {guess.because}; driver floor "
-            f"{guess.driver_floor} (the minimum for CUDA {guess.version}); "
-            "pass --cuda/--driver-floor to choose"
-        )
-    source = str(session.manifest_path)
-    base = session.manifest_path.absolute().parent
-    return manifest_text(imported, name=name, python=python, cuda=target, source=source, base=base)
 
 
 @cli.group(name="cache")

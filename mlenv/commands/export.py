@@ -1,0 +1,70 @@
+"""The export use case: the lock in a format another tool reads (requirements, pylock.toml, a
+CycloneDX SBOM, Kubernetes node affinity, conda-lock, a conda explicit spec)."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from mlenv import lockfile
+from mlenv.commands.session import Session
+from mlenv.manifest import Manifest
+from mlenv.outputs import OutputKind
+
+EXPORT_FILE = OutputKind("export", "--output")
+
+
+def export_keep(session: Session) -> dict[str, Path]:
+    """What an export written to a path must never replace."""
+    return {
+        "the manifest": session.manifest_path,
+        "the lock": session.lock_path,
+        "the cache": session.cache_root,
+    }
+
+
+def render_export(session: Session, fmt: str, platform: str | None) -> str:
+    """The fresh lock rendered as ``fmt`` (for ``platform``, else the lock's first)."""
+    from mlenv.conda import conda_lock_yml, explicit_spec
+    from mlenv.export import pylock_toml, requirements_txt
+    from mlenv.lockfile import to_record
+
+    manifest = session.load_manifest()
+    lock_ = session.load_lock()
+    lockfile.check_fresh(lock_, manifest, str(session.lock_path))
+    chosen = platform or lock_.target.platforms[0]
+    if fmt == "requirements":
+        return requirements_txt(lock_, chosen)
+    if fmt == "pylock":
+        return pylock_toml(lock_)
+    if fmt == "cyclonedx":
+        return _sbom(session, manifest, lock_, platform)
+    if fmt == "k8s-affinity":
+        from mlenv.nodes import affinity_yaml
+
+        return affinity_yaml(lock_, manifest.cuda.archs if manifest.cuda else ())
+    if fmt == "conda-lock":
+        records = {p.platform: [to_record(c) for c in p.conda] for p in lock_.platforms}
+        return conda_lock_yml(records, lock_.target.conda_channels, lock_.inputs_hash)
+    return explicit_spec([to_record(c) for c in lock_.platform(chosen).conda], chosen)
+
+
+def _sbom(session: Session, manifest: Manifest, lock_: lockfile.Lock, platform: str | None) -> str:
+    """The CycloneDX SBOM of the lock; licences from the artifacts the cache holds, a
+    timestamp only from SOURCE_DATE_EPOCH."""
+    from mlenv.commands.build import source_date_epoch
+    from mlenv.sbom import cyclonedx, render, verified_wheels, wheel_licences
+
+    epoch = source_date_epoch(os.environ) if os.environ.get("SOURCE_DATE_EPOCH") else None
+    with tempfile.TemporaryDirectory(prefix="mlenv-sbom-") as scratch:
+        wheels = verified_wheels(session.artifact_cache(), lock_, Path(scratch))
+        document = cyclonedx(
+            lock_,
+            session.lock_path.read_bytes(),
+            name=manifest.environment.name,
+            platforms=[platform] if platform else None,
+            licences=wheel_licences(wheels),
+            timestamp=epoch,
+        )
+    return render(document).decode()

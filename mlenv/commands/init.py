@@ -1,0 +1,88 @@
+"""The init use case: a commented starter mlenv.toml, or one holding what an environment.yml,
+requirements file, pyproject.toml or conda-lock.yml (``--from``) requires."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from mlenv.commands.lock import MANIFEST_FILE
+from mlenv.commands.session import Session
+from mlenv.errors import UsageError
+from mlenv.manifest import loads
+from mlenv.templates import starter_manifest
+
+
+@dataclass(frozen=True)
+class InitRequest:
+    """What ``mlenv init`` was asked for (see its options)."""
+
+    name: str | None
+    python: str
+    python_given: bool  # --python on the command line, not its default
+    from_file: Path | None
+    groups: tuple[str, ...]
+    cuda: str | None
+    driver_floor: str | None
+    force: bool
+
+
+def init_manifest(session: Session, request: InitRequest) -> None:
+    """Write the manifest, refused over an existing one unless ``force``."""
+    path = session.manifest_path
+    if path.exists() and not request.force:
+        raise UsageError(
+            "a manifest already exists; nothing was written",
+            where=str(path),
+            hint="pass --force to replace it",
+        )
+    name = request.name or path.resolve().parent.name
+    if request.from_file is not None or request.cuda or request.driver_floor:
+        text = _imported_manifest(session, name, request)
+    else:
+        text = starter_manifest(name, request.python)
+    loads(text, source=str(path))  # the starter must always be valid
+    session.write_file(path, text.encode(), MANIFEST_FILE)
+    session.reporter.info(f"wrote {path}")
+
+
+def _imported_manifest(session: Session, name: str, request: InitRequest) -> str:
+    """The manifest for `init --from`; the CUDA target from flags or guessed (and said so)."""
+    python, python_given, from_file = request.python, request.python_given, request.from_file
+    groups, cuda, driver_floor = request.groups, request.cuda, request.driver_floor
+    from mlenv.cuda import CudaVersion, DriverVersion, min_driver
+    from mlenv.importers import Imported, guess_cuda, import_file, manifest_text
+
+    imported = (
+        Imported()
+        if from_file is None
+        else import_file(from_file, groups, session.manifest_path.absolute().parent)
+    )
+    if imported.python is not None and not python_given:
+        python = imported.python  # the file names its Python
+    elif imported.python not in (None, python):
+        raise UsageError(
+            f"{from_file} pins Python {imported.python}, but --python says {python}; "
+            "nothing was written",
+            where="--python",
+            hint=f"drop --python, or change the file's python pin to {python}",
+        )
+    for note in imported.notes:
+        session.reporter.info(f"note: {note}")
+    target = None
+    if cuda is not None:
+        version = CudaVersion.parse(cuda, where="--cuda")
+        floor = driver_floor or str(min_driver(version))
+        target = (str(version), str(DriverVersion.parse(floor, where="--driver-floor")))
+    elif driver_floor is not None:
+        raise UsageError("--driver-floor needs --cuda", hint="pass --cuda X.Y as well")
+    elif (guess := guess_cuda(imported)) is not None:
+        target = (guess.version, guess.driver_floor)
+        session.reporter.info(
+            f"guessed CUDA {guess.version} from {guess.because}; driver floor "
+            f"{guess.driver_floor} (the minimum for CUDA {guess.version}); "
+            "pass --cuda/--driver-floor to choose"
+        )
+    source = str(session.manifest_path)
+    base = session.manifest_path.absolute().parent
+    return manifest_text(imported, name=name, python=python, cuda=target, source=source, base=base)
