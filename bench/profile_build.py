@@ -70,10 +70,10 @@ def profile(project: Path, env: dict[str, str]) -> str:
     import os
 
     import mlenv.build as build
-    import mlenv.install as install
+    import mlenv.conda.pack as pack
+    import mlenv.install.wheels as install
     import mlenv.layer as layer
     import mlenv.oci as oci
-    import mlenv.pack as pack
     from mlenv.cli import main
 
     timed(build, "_verify", "verify artifacts (sha256 of every wheel)")

@@ -23,7 +23,8 @@ from packaging.utils import canonicalize_name
 from mlenv import __version__
 from mlenv.atomic import work_dir
 from mlenv.cache import Artifact, ArtifactCache, hash_file
-from mlenv.cuda import CudaVersion, nvidia_require_cuda
+from mlenv.conda.pack import write_pack
+from mlenv.cuda.rules import CudaVersion, nvidia_require_cuda
 from mlenv.errors import MlenvError
 from mlenv.fetch import (
     BUNDLE_INDEX,
@@ -33,7 +34,7 @@ from mlenv.fetch import (
     missing_error,
     missing_from,
 )
-from mlenv.install import InstallResult, NamedWheel, install_environment
+from mlenv.install.wheels import InstallResult, NamedWheel, install_environment
 from mlenv.layer import Compression, Entry, LayerBlob, collect, compressor_versions, write_layer
 from mlenv.layercache import DEFAULT_MAX, BuildInputs, LayerCache, LayerReuse
 from mlenv.layering import plan_layers, split_entries
@@ -49,7 +50,6 @@ from mlenv.oci import (
     write_layout,
 )
 from mlenv.outputs import OutputKind, check_output, replace_output
-from mlenv.pack import write_pack
 from mlenv.report import Reporter
 
 # 1980-01-01T00:00:00Z: the default file time when SOURCE_DATE_EPOCH is unset; the oldest time
@@ -155,7 +155,7 @@ def build(
         reuse = _layer_reuse(manifest, lock, interpreter, cache, work, options, reporter)
         conda_tree = None
         if locked.conda:
-            from mlenv.conda import install as install_conda
+            from mlenv.conda.solve import install as install_conda
 
             conda_tree = work / "conda"
             install_conda(

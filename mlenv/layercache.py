@@ -29,7 +29,7 @@ import installer
 from mlenv import __version__
 from mlenv.cache import measure, open_plain
 from mlenv.errors import MlenvError
-from mlenv.install import PlannedWheel
+from mlenv.install.wheels import PlannedWheel
 from mlenv.layer import (
     GZIP_BLOCK,
     GZIP_LEVEL,

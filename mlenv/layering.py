@@ -36,7 +36,7 @@ from mlenv.layer import Entry, LayerError
 from mlenv.manifest import MAX_LAYERS, Layers
 
 if TYPE_CHECKING:
-    from mlenv.install import InstalledDistribution
+    from mlenv.install.wheels import InstalledDistribution
     from mlenv.lock import LockedPackage
 
 # Under 1% of a CUDA image (a few GB): a group of smaller packages is cheap to push again.

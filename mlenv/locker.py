@@ -16,11 +16,12 @@ from pathlib import Path
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-from mlenv import cudapkg
 from mlenv.cache import measure
-from mlenv.conda import CondaRecord, public_url
-from mlenv.cpufallback import check_fallbacks, describe, find_fallbacks
-from mlenv.cuda import (
+from mlenv.conda.solve import CondaRecord, public_url
+from mlenv.cuda import packages as cudapkg
+from mlenv.cuda.cpufallback import check_fallbacks, describe, find_fallbacks
+from mlenv.cuda.needs import conda_needs
+from mlenv.cuda.rules import (
     CudaError,
     CudaTarget,
     CudaVersion,
@@ -52,7 +53,6 @@ from mlenv.lock import (
     inputs_hash,
 )
 from mlenv.manifest import Manifest
-from mlenv.needs import conda_needs
 from mlenv.origins import LocalRoots
 from mlenv.report import Reporter
 from mlenv.resolve import CandidatePolicy, Resolution, resolve
@@ -320,7 +320,7 @@ def _solve_conda(
     """The conda part of one platform; its Python must be the manifest's."""
     if not manifest.conda.dependencies:
         return ()
-    from mlenv.conda import solve
+    from mlenv.conda.solve import solve
 
     locked = () if previous is None or upgrade.everything else tuple(
         to_record(c)

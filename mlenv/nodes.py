@@ -26,7 +26,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from mlenv.cuda import (
+from mlenv.cuda.rules import (
     CudaError,
     CudaTarget,
     CudaVersion,

@@ -12,9 +12,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from mlenv import cudapkg
-from mlenv.cpufallback import is_cpu_variant
-from mlenv.cuda import (
+from mlenv.cuda import packages as cudapkg
+from mlenv.cuda.cpufallback import is_cpu_variant
+from mlenv.cuda.needs import conda_need
+from mlenv.cuda.rules import (
     CudaError,
     CudaNeed,
     CudaTarget,
@@ -27,7 +28,6 @@ from mlenv.cuda import (
     required_driver,
 )
 from mlenv.lock import Lock, LockedPackage
-from mlenv.needs import conda_need
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 

@@ -8,7 +8,7 @@ and CUDA numbers of the message. The verdicts are mlenv's documented ones (READM
 driver floor"): the target toolkit's Table 3 driver is a hard floor, another CUDA major is
 refused, a newer minor needs its own Table 3 driver, a later toolkit update is a warning.
 
-Conda packages are judged by ``verify`` on a lock holding them (``mlenv.needs``, the reading
+Conda packages are judged by ``verify`` on a lock holding them (``mlenv.cuda.needs``, the reading
 ``lock`` uses too), so they need no conda solver here.
 """
 

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from mlenv.install import InstallError, install_environment
-from mlenv.ownership import PathClashError
+from mlenv.install.ownership import PathClashError
+from mlenv.install.wheels import InstallError, install_environment
 from mlenv.report import MemoryReporter
 
 pytestmark = pytest.mark.hostile

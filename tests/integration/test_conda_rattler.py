@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from mlenv import conda
-from mlenv.conda import CondaRecord, CondaSolveError
+from mlenv.conda import solve as conda
+from mlenv.conda.solve import CondaRecord, CondaSolveError
 from mlenv.report import MemoryReporter
 from tests.support.conda_channel import PLACEHOLDER, build_conda_package, write_channel
 

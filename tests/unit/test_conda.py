@@ -14,8 +14,8 @@ from typing import Literal
 import pytest
 import zstandard
 
-from mlenv import conda
-from mlenv.conda import CondaError, CondaRecord, CondaSolveError, CondaWorkerError
+from mlenv.conda import solve as conda
+from mlenv.conda.solve import CondaError, CondaRecord, CondaSolveError, CondaWorkerError
 from mlenv.report import MemoryReporter
 from tests.support.conda_channel import (
     PLACEHOLDER,

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from mlenv.cuda import CudaTarget, CudaVersion, DriverVersion, PackageNeed, extract, judge
+from mlenv.cuda.rules import CudaTarget, CudaVersion, DriverVersion, PackageNeed, extract, judge
 
 DATA: dict[str, Any] = json.loads(
     (resources.files("mlenv") / "data" / "cuda.json").read_text(encoding="utf-8")

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from mlenv.cuda import (
+from mlenv.cuda.rules import (
     CudaError,
     CudaNeed,
     CudaVersion,

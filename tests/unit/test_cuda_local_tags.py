@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mlenv.cuda import CudaError, CudaVersion, extract, extract_conda
+from mlenv.cuda.rules import CudaError, CudaVersion, extract, extract_conda
 
 # Segments PyTorch, PyG and others put beside the CUDA tag; none is a CUDA tag itself.
 NEUTRAL = st.sampled_from(

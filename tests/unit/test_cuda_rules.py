@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mlenv.cuda import (
+from mlenv.cuda.rules import (
     CudaError,
     CudaNeed,
     CudaTarget,

@@ -16,8 +16,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mlenv import cudapkg
-from mlenv.cuda import (
+from mlenv.cuda import packages as cudapkg
+from mlenv.cuda.rules import (
     CudaError,
     CudaTarget,
     CudaVersion,

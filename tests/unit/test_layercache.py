@@ -14,7 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from mlenv import layercache
-from mlenv.install import PlannedWheel
+from mlenv.install.wheels import PlannedWheel
 from mlenv.layer import LayerBlob
 from mlenv.layercache import BuildInputs, LayerCache, layer_key
 from mlenv.layering import LayerPlan

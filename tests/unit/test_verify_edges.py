@@ -10,12 +10,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mlenv.cuda import CudaError, DriverVersion
+from mlenv.cuda.needs import conda_need
+from mlenv.cuda.rules import CudaError, DriverVersion
 from mlenv.errors import ManifestError
 from mlenv.host import HostError, parse_driver_override, parse_smi_query, parse_sys_module_version
 from mlenv.lock import LockedConda, LockedPlatform
 from mlenv.manifest import loads as load_manifest
-from mlenv.needs import conda_need
 from mlenv.verify import Judged, verify_lock
 from tests.support.locks import HASH, codes, locked, make_lock
 

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from mlenv.cuda import extract_conda
+from mlenv.cuda.rules import extract_conda
 from mlenv.errors import MlenvError
 from mlenv.placement import path_problem
 from mlenv.report import Reporter
@@ -375,7 +375,9 @@ def install(
             where=str(prefix_staging),
             hint="conda packages go first, into an empty directory",
         )
-    from mlenv.install import check_conda_packages  # heavy (installer); only installs need it
+    from mlenv.install.wheels import (
+        check_conda_packages,  # heavy (installer); only installs need it
+    )
 
     check_conda_packages([(r.filename, Path(cache_paths[str(r.sha256)])) for r in records])
     prefix_staging.mkdir(parents=True, exist_ok=True)
@@ -561,12 +563,14 @@ class _ChildFailure(Exception):
         self.message = message
 
 
-_BOOT = "import sys; sys.path.insert(0, sys.argv[1]); from mlenv.conda import _serve; _serve()"
+_BOOT = (
+    "import sys; sys.path.insert(0, sys.argv[1]); from mlenv.conda.solve import _serve; _serve()"
+)
 
 
 def _run_child(operation: str, arguments: Mapping[str, Any]) -> Any:
     """Run one rattler operation in a fresh interpreter and return its JSON reply."""
-    root = str(Path(__file__).resolve().parent.parent)
+    root = str(Path(__file__).resolve().parents[2])
     request = json.dumps({"operation": operation, "arguments": arguments}).encode()
     done = subprocess.run(
         [sys.executable, "-P", "-c", _BOOT, root], input=request, capture_output=True, check=False

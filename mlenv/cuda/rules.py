@@ -631,7 +631,7 @@ def extract(
 ) -> CudaNeed | None:
     """The CUDA a Python package needs, from its version tag, wheel name, name, the GPU package
     table (release and ``index``, for onnxruntime-gpu, tensorflow ...) and metadata."""
-    from mlenv.cudapkg import table_need
+    from mlenv.cuda.packages import table_need
 
     package = canonicalize_name(name)
     where = f"{package} {version}"
@@ -861,7 +861,7 @@ def arch_findings(target: CudaTarget) -> list[Finding]:
 
 def _place(name: str, cuda: CudaVersion, hint: str) -> str:
     """A hint followed by where the package's family publishes builds for the target CUDA."""
-    from mlenv.cudapkg import hint as family_hint
+    from mlenv.cuda.packages import hint as family_hint
 
     place = family_hint(name, cuda)
     return f"{hint}; {place}" if place else hint

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from packaging.utils import NormalizedName
 from packaging.version import InvalidVersion, Version
 
-from mlenv.cuda import CudaError, CudaVersion, PackageNeed, extract
+from mlenv.cuda.rules import CudaError, CudaVersion, PackageNeed, extract
 from mlenv.errors import Problem, ProblemsError
 from mlenv.index import IndexFile
 from mlenv.resolve import Pin, Refusal, Resolution, best_refusal

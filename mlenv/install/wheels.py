@@ -66,7 +66,7 @@ from packaging.version import InvalidVersion, Version
 from zstandard import ZstdDecompressor, ZstdError
 
 from mlenv.errors import MlenvError
-from mlenv.ownership import Kind, Owner, PathLedger
+from mlenv.install.ownership import Kind, Owner, PathLedger
 from mlenv.placement import path_problem
 from mlenv.report import Reporter
 

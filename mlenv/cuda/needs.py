@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Protocol
 
-from mlenv.cuda import PackageNeed, extract_conda
+from mlenv.cuda.rules import PackageNeed, extract_conda
 
 
 class CondaFields(Protocol):
