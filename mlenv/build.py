@@ -24,7 +24,8 @@ from mlenv import __version__
 from mlenv.atomic import work_dir
 from mlenv.cache import Artifact, ArtifactCache, hash_file
 from mlenv.conda.pack import write_pack
-from mlenv.cuda.rules import CudaVersion, nvidia_require_cuda
+from mlenv.cuda.requirement import nvidia_require_cuda
+from mlenv.cuda.versions import CudaVersion
 from mlenv.errors import MlenvError
 from mlenv.fetch import (
     BUNDLE_INDEX,

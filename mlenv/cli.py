@@ -837,7 +837,7 @@ def verify(
     Exit 0 when everything holds (warnings allowed), 1 when something fails, 3 when it cannot
     judge (no NVIDIA driver found with --host, no node with GPU labels among --nodes).
     """
-    from mlenv.cuda.rules import DriverVersion
+    from mlenv.cuda.versions import DriverVersion
     from mlenv.verify import Judged, compute_capability_arch, verify_lock
 
     if sum((driver is not None, host, nodes_file is not None)) > 1:
@@ -1331,7 +1331,8 @@ def _imported_manifest(
     driver_floor: str | None,
 ) -> str:
     """The manifest for `init --from`; the CUDA target from flags or guessed (and said so)."""
-    from mlenv.cuda.rules import CudaVersion, DriverVersion, min_driver
+    from mlenv.cuda.matrix import min_driver
+    from mlenv.cuda.versions import CudaVersion, DriverVersion
     from mlenv.importers import Imported, guess_cuda, import_file, manifest_text
 
     imported = (

@@ -22,17 +22,15 @@ from mlenv.cuda import packages as cudapkg
 from mlenv.cuda.cpufallback import check_fallbacks, describe, find_fallbacks
 from mlenv.cuda.needs import conda_needs
 from mlenv.cuda.rules import (
-    CudaError,
     CudaTarget,
-    CudaVersion,
-    DriverVersion,
     Finding,
     PackageNeed,
-    extract,
     judge,
     package_driver,
     required_driver,
 )
+from mlenv.cuda.tags import extract
+from mlenv.cuda.versions import CudaError, CudaVersion, DriverVersion
 from mlenv.errors import MlenvError, Problem, ProblemsError
 from mlenv.index import (
     FindLinks,

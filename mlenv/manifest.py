@@ -482,7 +482,7 @@ def _cuda(check: _Checker, table: Mapping[str, Any]) -> Cuda:
 
 def _driver(value: str) -> str | None:
     """Through the one driver reader: ASCII digits and dots, exact (no padding)."""
-    from mlenv.cuda.rules import CudaError, DriverVersion
+    from mlenv.cuda.versions import CudaError, DriverVersion
 
     try:
         DriverVersion.parse(value)
@@ -501,7 +501,9 @@ def _arch(value: str) -> str | None:
 def _check_archs(check: _Checker, version: str, archs: Sequence[object]) -> None:
     """Every GPU in cuda.archs must exist and be one the target CUDA compiles for, before any
     resolving: a typo or a dropped architecture (CUDA 13 has no sm_50-sm_72) fails here."""
-    from mlenv.cuda.rules import CudaError, CudaTarget, CudaVersion, arch_findings, min_driver
+    from mlenv.cuda.matrix import min_driver
+    from mlenv.cuda.rules import CudaTarget, arch_findings
+    from mlenv.cuda.versions import CudaError, CudaVersion
 
     try:
         cuda = CudaVersion.parse(version)
@@ -540,13 +542,8 @@ def _package_names(
 
 def _check_driver_floor(check: _Checker, version: str, floor: str) -> None:
     """The fleet's oldest driver must run the target toolkit (release notes Table 3)."""
-    from mlenv.cuda.rules import (
-        CudaError,
-        CudaVersion,
-        DriverVersion,
-        known_cuda_versions,
-        min_driver,
-    )
+    from mlenv.cuda.matrix import known_cuda_versions, min_driver
+    from mlenv.cuda.versions import CudaError, CudaVersion, DriverVersion
 
     cuda = CudaVersion.parse(version)
     if cuda not in known_cuda_versions():

@@ -15,18 +15,9 @@ from typing import Any
 from mlenv.cuda import packages as cudapkg
 from mlenv.cuda.cpufallback import is_cpu_variant
 from mlenv.cuda.needs import conda_need
-from mlenv.cuda.rules import (
-    CudaError,
-    CudaNeed,
-    CudaTarget,
-    CudaVersion,
-    DriverVersion,
-    Finding,
-    PackageNeed,
-    extract,
-    judge,
-    required_driver,
-)
+from mlenv.cuda.rules import CudaTarget, Finding, PackageNeed, judge, required_driver
+from mlenv.cuda.tags import CudaNeed, extract
+from mlenv.cuda.versions import CudaError, CudaVersion, DriverVersion
 from mlenv.lock import Lock, LockedPackage
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from mlenv.cuda.rules import extract_conda
+from mlenv.cuda.tags import extract_conda
 from mlenv.errors import MlenvError
 from mlenv.placement import path_problem
 from mlenv.report import Reporter

@@ -9,7 +9,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Protocol
 
-from mlenv.cuda.rules import PackageNeed, extract_conda
+from mlenv.cuda.rules import PackageNeed
+from mlenv.cuda.tags import extract_conda
 
 
 class CondaFields(Protocol):

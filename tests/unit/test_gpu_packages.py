@@ -17,15 +17,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from mlenv.cuda import packages as cudapkg
-from mlenv.cuda.rules import (
-    CudaError,
-    CudaTarget,
-    CudaVersion,
-    DriverVersion,
-    PackageNeed,
-    extract,
-    judge,
-)
+from mlenv.cuda.rules import CudaTarget, PackageNeed, judge
+from mlenv.cuda.tags import extract
+from mlenv.cuda.versions import CudaError, CudaVersion, DriverVersion
 from mlenv.lock import LockedPackage
 from mlenv.verify import verify_lock
 from tests.support.locks import HASH, codes, locked, make_lock

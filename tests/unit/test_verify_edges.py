@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from mlenv.cuda.needs import conda_need
-from mlenv.cuda.rules import CudaError, DriverVersion
+from mlenv.cuda.versions import CudaError, DriverVersion
 from mlenv.errors import ManifestError
 from mlenv.host import HostError, parse_driver_override, parse_smi_query, parse_sys_module_version
 from mlenv.lock import LockedConda, LockedPlatform
