@@ -156,7 +156,7 @@ def build(
         reuse = _layer_reuse(manifest, lock, interpreter, cache, work, options, reporter)
         conda_tree = None
         if locked.conda:
-            from mlenv.conda.solve import install as install_conda
+            from mlenv.conda.install import install as install_conda
 
             conda_tree = work / "conda"
             install_conda(

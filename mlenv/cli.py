@@ -360,7 +360,7 @@ def lock(
 @click.pass_obj
 def export(session: Session, fmt: str, platform: str | None, output: Path | None) -> None:
     """Write the lock in a format other tools read."""
-    from mlenv.conda.solve import conda_lock_yml, explicit_spec
+    from mlenv.conda.export import conda_lock_yml, explicit_spec
     from mlenv.export import pylock_toml, requirements_txt
     from mlenv.locker import to_record
 

@@ -17,7 +17,7 @@ from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from mlenv.cache import measure
-from mlenv.conda.solve import CondaRecord, public_url
+from mlenv.conda.records import CondaRecord, public_url
 from mlenv.cuda import packages as cudapkg
 from mlenv.cuda.cpufallback import check_fallbacks, describe, find_fallbacks
 from mlenv.cuda.needs import conda_needs

@@ -11,8 +11,9 @@ from typing import Any
 
 import pytest
 
-from mlenv.conda import solve as conda
-from mlenv.conda.solve import CondaRecord, CondaWorkerError
+from mlenv.conda.install import install as install_conda
+from mlenv.conda.records import CondaRecord
+from mlenv.conda.worker import CondaWorkerError
 from mlenv.errors import MlenvError
 from mlenv.install.ownership import PathClashError
 from mlenv.install.wheels import InstallError, check_conda_packages
@@ -192,7 +193,7 @@ def test_conda_install_refuses_before_rattler_writes_anything(
     )
     staging = tmp_path / "build" / "staging"
     with pytest.raises((MlenvError, CondaWorkerError)) as caught:
-        conda.install(
+        install_conda(
             [record],
             {hashlib.sha256(data).hexdigest(): path},
             staging,
