@@ -78,7 +78,7 @@ def profile(project: Path, env: dict[str, str]) -> str:
 
     timed(build, "_verify", "verify artifacts (sha256 of every wheel)")
     timed(build, "install_environment", "install wheels into the staging tree")
-    timed(install, "_install_all", "  of which: inflate and write the wheels")
+    timed(install, "install_all", "  of which: inflate and write the wheels")
     timed(install, "_normalise_modes", "  of which: normalise modes (walk the tree)")
     timed(build, "collect", "list the staging tree (collect)")
     timed(build, "split_entries", "split entries into layers")

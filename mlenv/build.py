@@ -35,7 +35,8 @@ from mlenv.fetch import (
     missing_error,
     missing_from,
 )
-from mlenv.install.wheels import InstallResult, NamedWheel, install_environment
+from mlenv.install.checks import NamedWheel
+from mlenv.install.wheels import InstallResult, install_environment
 from mlenv.layer import Compression, Entry, LayerBlob, collect, compressor_versions, write_layer
 from mlenv.layercache import DEFAULT_MAX, BuildInputs, LayerCache, LayerReuse
 from mlenv.layering import plan_layers, split_entries

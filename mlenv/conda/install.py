@@ -55,9 +55,7 @@ def install(
             where=str(prefix_staging),
             hint="conda packages go first, into an empty directory",
         )
-    from mlenv.install.wheels import (
-        check_conda_packages,  # heavy (installer); only installs need it
-    )
+    from mlenv.install.conda_packages import check_conda_packages
 
     check_conda_packages([(r.filename, Path(cache_paths[str(r.sha256)])) for r in records])
     prefix_staging.mkdir(parents=True, exist_ok=True)

@@ -24,7 +24,8 @@ from mlenv.cache import ArtifactCache
 from mlenv.errors import redact
 from mlenv.fetch import UrlOpener
 from mlenv.index.urls import recordable
-from mlenv.install.wheels import InstallError, check_conda_packages
+from mlenv.install.conda_packages import check_conda_packages
+from mlenv.install.safety import InstallError
 from mlenv.layer import Entry
 from mlenv.lock import loads as load_lock
 from mlenv.oci import OciError, read_base, write_layout

@@ -15,8 +15,9 @@ from mlenv.conda.install import install as install_conda
 from mlenv.conda.records import CondaRecord
 from mlenv.conda.worker import CondaWorkerError
 from mlenv.errors import MlenvError
+from mlenv.install.conda_packages import check_conda_packages
 from mlenv.install.ownership import PathClashError
-from mlenv.install.wheels import InstallError, check_conda_packages
+from mlenv.install.safety import InstallError
 from mlenv.report import MemoryReporter
 from tests.support.conda_channel import PackageFormat, build_conda_package, repodata_record
 

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from mlenv.install.ownership import PathClashError
-from mlenv.install.wheels import InstallError, install_environment
+from mlenv.install.safety import InstallError
+from mlenv.install.wheels import install_environment
 from mlenv.report import MemoryReporter
 
 pytestmark = pytest.mark.hostile

@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from mlenv.conda.pack import write_pack
+from mlenv.install.conda_packages import check_conda_packages
 from mlenv.install.ownership import PathClashError
-from mlenv.install.wheels import check_conda_packages, install_environment
+from mlenv.install.wheels import install_environment
 from mlenv.report import MemoryReporter
 from tests.support.cli import run_mlenv
 from tests.support.conda_channel import build_conda_package
