@@ -41,7 +41,6 @@ from mlenv.layer import Compression, Entry, LayerBlob, collect, compressor_versi
 from mlenv.layercache import DEFAULT_MAX, BuildInputs, LayerCache, LayerReuse
 from mlenv.layering import plan_layers, split_entries
 from mlenv.lock import Lock
-from mlenv.locker import to_record
 from mlenv.manifest import MAX_LAYERS, Manifest
 from mlenv.oci import (
     ImageSpec,
@@ -161,7 +160,7 @@ def build(
 
             conda_tree = work / "conda"
             install_conda(
-                [to_record(c) for c in locked.conda],
+                locked.conda,
                 {c.sha256: copies / c.sha256 for c in locked.conda},
                 conda_tree,
                 target_prefix=env.prefix,

@@ -362,7 +362,6 @@ def export(session: Session, fmt: str, platform: str | None, output: Path | None
     """Write the lock in a format other tools read."""
     from mlenv.conda.export import conda_lock_yml, explicit_spec
     from mlenv.export import pylock_toml, requirements_txt
-    from mlenv.locker import to_record
 
     if output is not None:  # before any work
         check_output(output, EXPORT_FILE, keep=_export_keep(session))
@@ -381,10 +380,10 @@ def export(session: Session, fmt: str, platform: str | None, output: Path | None
 
         text = affinity_yaml(lock_, manifest.cuda.archs if manifest.cuda else ())
     elif fmt == "conda-lock":
-        records = {p.platform: [to_record(c) for c in p.conda] for p in lock_.platforms}
+        records = {p.platform: p.conda for p in lock_.platforms}
         text = conda_lock_yml(records, lock_.target.conda_channels, lock_.inputs_hash)
     else:
-        text = explicit_spec([to_record(c) for c in lock_.platform(chosen).conda], chosen)
+        text = explicit_spec(lock_.platform(chosen).conda, chosen)
     if output is None:
         click.echo(text, nl=False)
     else:

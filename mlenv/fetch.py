@@ -35,10 +35,11 @@ from mlenv.cache import (
     open_plain,
     relative_path,
 )
+from mlenv.conda.records import CondaRecord
 from mlenv.errors import MlenvError, Problem, ProblemsError, redact
 from mlenv.index.http import HttpError
 from mlenv.index.urls import file_url_to_path, is_file_url
-from mlenv.lock import Lock, LockedConda, LockedPackage
+from mlenv.lock import Lock, LockedPackage
 from mlenv.oci import canonical_json
 from mlenv.origins import LocalRoots, UnsafeUrlError, follow
 from mlenv.outputs import MAX_RECORD, OutputKind, check_output, replace_output
@@ -71,7 +72,7 @@ def artifacts_of(lock: Lock, platforms: Sequence[str] | None = None) -> list[Art
     found: dict[str, Artifact] = {}
     for platform in lock.platforms:
         if platform.platform in chosen:
-            packages: list[LockedPackage | LockedConda] = [*platform.packages, *platform.conda]
+            packages: list[LockedPackage | CondaRecord] = [*platform.packages, *platform.conda]
             for package in packages:
                 name = f"{package.name} {package.version}"
                 found.setdefault(

@@ -7,7 +7,6 @@ This is the seam between the pure core (``resolve``, ``lock``) and the index edg
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -42,14 +41,7 @@ from mlenv.index import (
     SimpleIndex,
 )
 from mlenv.index.urls import file_url_to_path, is_file_url, recordable
-from mlenv.lock import (
-    Lock,
-    LockedConda,
-    LockedPackage,
-    LockedPlatform,
-    LockTarget,
-    inputs_hash,
-)
+from mlenv.lock import Lock, LockedPackage, LockedPlatform, LockTarget, inputs_hash
 from mlenv.manifest import Manifest
 from mlenv.origins import LocalRoots
 from mlenv.report import Reporter
@@ -321,7 +313,7 @@ def _solve_conda(
     from mlenv.conda.solve import solve
 
     locked = () if previous is None or upgrade.everything else tuple(
-        to_record(c)
+        c
         for platform, c in previous.conda_packages()
         if platform == target.platform and canonicalize_name(c.name) not in upgrade.packages
     )  # fmt: skip
@@ -360,27 +352,11 @@ def provided_by_conda(records: Sequence[CondaRecord], source: str) -> dict[Norma
     return provided
 
 
-def to_record(locked: LockedConda) -> CondaRecord:
-    """The lock's conda entry as the solver's record (the lock adds only requires-driver)."""
-    fields = dataclasses.asdict(locked)
-    del fields["requires_driver"]
-    return CondaRecord(**fields)
-
-
-def _locked_conda(record: CondaRecord, needs: Mapping[str, PackageNeed]) -> LockedConda:
-    if record.sha256 is None:
-        raise MlenvError(
-            f"the channel publishes no sha256 for {record.filename}",
-            where=record.url,
-            hint="mlenv locks only artifacts it can verify; use a channel whose repodata has "
-            "sha256 (conda-forge's does)",
-        )
+def _locked_conda(record: CondaRecord, needs: Mapping[str, PackageNeed]) -> CondaRecord:
+    """The solved record with the driver floor its CUDA need sets."""
     item = needs.get(record.url)
     driver = package_driver(item) if item is not None else None
-    return LockedConda(
-        **dataclasses.asdict(record),
-        requires_driver=str(driver[0]) if driver is not None else None,
-    )
+    return replace(record, requires_driver=str(driver[0]) if driver is not None else None)
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ import heapq
 import json
 from collections.abc import Iterable, Mapping, Sequence
 
-from mlenv.conda.records import CondaError, CondaRecord
+from mlenv.conda.records import CondaRecord
 
 
 def _dependency_map(depends: Iterable[str]) -> dict[str, str]:
@@ -62,7 +62,7 @@ def conda_lock_yml(
                 f"  url: {q(record.url)}",
                 "  hash:",
                 f"    md5: {q(record.md5)}",
-                *([f"    sha256: {q(record.sha256)}"] if record.sha256 else []),
+                f"    sha256: {q(record.sha256)}",
                 f"  category: {q('main')}",
                 "  optional: false",
             ]
@@ -81,12 +81,6 @@ def explicit_spec(records: Sequence[CondaRecord], platform: str) -> str:
         "@EXPLICIT",
     ]
     for record in _dependency_order(records):
-        if record.sha256 is None:
-            raise CondaError(
-                f"{record.filename} has no sha256 in the lock",
-                where="mlenv.lock",
-                hint="re-run mlenv lock",
-            )
         lines.append(f"{record.url}#{record.sha256}")
     return "\n".join(lines) + "\n"
 

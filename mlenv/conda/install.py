@@ -42,7 +42,7 @@ def install(
             where="environment.prefix",
             hint="write an absolute path such as /opt/mlenv/detector",
         )
-    missing = [r.filename for r in records if r.sha256 is None or r.sha256 not in cache_paths]
+    missing = [r.filename for r in records if r.sha256 not in cache_paths]
     if missing:
         raise CondaError(
             f"not in the artifact cache: {', '.join(sorted(missing))}",
@@ -57,7 +57,7 @@ def install(
         )
     from mlenv.install.conda_packages import check_conda_packages
 
-    check_conda_packages([(r.filename, Path(cache_paths[str(r.sha256)])) for r in records])
+    check_conda_packages([(r.filename, Path(cache_paths[r.sha256])) for r in records])
     prefix_staging.mkdir(parents=True, exist_ok=True)
     # Beside the staging prefix, so rattler hardlinks instead of copying; removed afterwards.
     with tempfile.TemporaryDirectory(prefix=".mlenv-conda-", dir=prefix_staging.parent) as work:
@@ -66,7 +66,7 @@ def install(
         entries = []
         for record in records:
             link = archives / record.filename
-            link.symlink_to(Path(cache_paths[str(record.sha256)]).resolve())
+            link.symlink_to(Path(cache_paths[record.sha256]).resolve())
             entries.append({**asdict(record), "url": link.as_uri()})
         request = {
             "records": entries,

@@ -20,7 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from mlenv.lock import Lock, LockedConda, LockedPlatform, LockTarget, inputs_hash, render
+from mlenv.conda.records import CondaRecord
+from mlenv.lock import Lock, LockedPlatform, LockTarget, inputs_hash, render
 from mlenv.lock import loads as load_lock
 from mlenv.manifest import loads as load_manifest
 from tests.support.cli import run_mlenv
@@ -622,7 +623,7 @@ def test_real_world_conda_build(
     )
     (root / "mlenv.toml").write_text(text)
     filename = f"{name}-{version}-{build}.conda"
-    record = LockedConda(
+    record = CondaRecord(
         name=name, version=version, build=build, build_number=0, subdir="linux-64",
         channel="https://conda.anaconda.org/conda-forge", url=f"{CONDA}{filename}",
         filename=filename, sha256="e" * 64, md5="d" * 32, size=10, depends=depends, cuda=None,

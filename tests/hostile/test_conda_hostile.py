@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from mlenv.conda.install import install as install_conda
-from mlenv.conda.records import CondaRecord
+from mlenv.conda.solve import from_repodata
 from mlenv.conda.worker import CondaWorkerError
 from mlenv.errors import MlenvError
 from mlenv.install.conda_packages import check_conda_packages
@@ -186,7 +186,7 @@ def test_conda_install_refuses_before_rattler_writes_anything(
     first (an internal error), half-installs the second and installs the last two."""
     filename, path = _package(tmp_path, "tar.bz2", **arguments)
     data = path.read_bytes()
-    record = CondaRecord.from_repodata(
+    record = from_repodata(
         repodata_record(filename, data),
         channel="file:///channel",
         filename=filename,

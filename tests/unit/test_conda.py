@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import io
 import json
@@ -18,6 +17,7 @@ from mlenv.conda.explain import CondaSolveError, solve_error
 from mlenv.conda.export import conda_lock_yml, explicit_spec
 from mlenv.conda.install import install as install_conda
 from mlenv.conda.records import CondaError, CondaRecord
+from mlenv.conda.solve import from_repodata
 from mlenv.conda.virtual import cuda_version_constraint, virtual_packages
 from mlenv.conda.worker import ChildFailure, CondaWorkerError, run_child
 from mlenv.report import MemoryReporter
@@ -219,7 +219,7 @@ def record(
         "size": 100,
     }
     channel = "https://conda.example/forge"
-    return CondaRecord.from_repodata(
+    return from_repodata(
         entry, channel=channel, filename=filename, url=f"{channel}/linux-64/{filename}"
     )
 
@@ -231,7 +231,7 @@ def test_record_from_channel_repodata(tmp_path: Path) -> None:
     url = write_channel(tmp_path / "channel", [(filename, data)])
     repodata = json.loads((tmp_path / "channel/linux-64/repodata.json").read_bytes())
     entry = repodata["packages"][filename]
-    found = CondaRecord.from_repodata(
+    found = from_repodata(
         entry, channel=url + "/", filename=filename, url=f"{url}/linux-64/{filename}"
     )
     assert found == CondaRecord(
@@ -273,8 +273,8 @@ def test_record_cuda_label(
 
 def test_record_strips_credentials() -> None:
     entry: dict[str, object] = {"name": "a", "version": "1", "build": "0", "subdir": "noarch"}
-    entry |= {"md5": "0" * 32, "size": 1}
-    found = CondaRecord.from_repodata(
+    entry |= {"md5": "0" * 32, "size": 1, "sha256": "0" * 64}
+    found = from_repodata(
         entry,
         channel="https://user:secret@conda.example:8443/t/tk-123/private/",
         filename="a-1-0.conda",
@@ -282,14 +282,29 @@ def test_record_strips_credentials() -> None:
     )
     assert found.channel == "https://conda.example:8443/private"
     assert found.url == "https://conda.example:8443/private/noarch/a-1-0.conda"
-    assert found.sha256 is None
+    assert found.sha256 == "0" * 64
     assert found.build_number == 0
+
+
+def test_record_without_sha256_is_refused() -> None:
+    """mlenv locks only what it can verify: a channel without sha256 fails the solve, before
+    any record could reach a lock."""
+    entry = {"name": "a", "version": "1", "build": "0", "subdir": "noarch", "size": 1}
+    entry |= {"md5": "0" * 32}
+    with pytest.raises(CondaError, match=r"publishes no sha256 for a-1-0\.conda") as caught:
+        from_repodata(
+            entry,
+            channel="https://u:p@conda.example/c",
+            filename="a-1-0.conda",
+            url="https://u:p@conda.example/c/noarch/a-1-0.conda",
+        )
+    assert caught.value.where == "https://conda.example/c/noarch/a-1-0.conda"
 
 
 def test_record_without_md5_is_refused() -> None:
     entry = {"name": "a", "version": "1", "build": "0", "subdir": "noarch", "size": 1}
     with pytest.raises(CondaError, match=r"gives no md5 for a-1-0\.conda"):
-        CondaRecord.from_repodata(entry, channel="file:///c", filename="a-1-0.conda", url="x")
+        from_repodata(entry, channel="file:///c", filename="a-1-0.conda", url="x")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -436,11 +451,6 @@ def test_explicit_spec_survives_a_dependency_cycle() -> None:
         "a",
         "b",
     ]
-
-
-def test_explicit_spec_needs_sha256() -> None:
-    with pytest.raises(CondaError, match="has no sha256"):
-        explicit_spec([dataclasses.replace(ZLIB, sha256=None)], "linux-64")
 
 
 def test_conda_lock_yml_text() -> None:
