@@ -29,8 +29,8 @@ from mlenv.inputs import (
     REQUIRED_KEYS,
 )
 from mlenv.placement import judge_placement
+from mlenv.platforms import NAMES
 
-PLATFORMS = ("linux-64", "linux-aarch64")
 PYTHON_MINORS = tuple(f"3.{minor}" for minor in range(9, 16))
 OUTPUTS = ("oci", "conda-pack")
 COMPRESSIONS = ("gzip", "zstd", "none")
@@ -450,9 +450,7 @@ def _environment(check: _Checker, table: Mapping[str, Any]) -> Environment:
         _pattern(_NAME, "lower-case letters, digits, '.', '_' or '-' (at most 64)"),
     )
     python = check.string(table, "environment.python", "", _python)
-    platforms = check.string_list(
-        table, "environment.platforms", DEFAULT_PLATFORMS, _one_of(PLATFORMS)
-    )
+    platforms = check.string_list(table, "environment.platforms", DEFAULT_PLATFORMS, _one_of(NAMES))
     if "platforms" in table and isinstance(table["platforms"], list) and not table["platforms"]:
         check.add("environment.platforms", "must list at least one platform", 'e.g. ["linux-64"]')
     glibc = check.string(table, "environment.glibc", DEFAULT_GLIBC, _glibc)

@@ -25,7 +25,8 @@ from mlenv.cache import Artifact, ArtifactCache
 from mlenv.errors import MlenvError
 from mlenv.fetch import fetch
 from mlenv.manifest import Manifest
-from mlenv.oci import ARCHITECTURES, INDEX_MEDIA_TYPE, MANIFEST_MEDIA_TYPE
+from mlenv.oci import INDEX_MEDIA_TYPE, MANIFEST_MEDIA_TYPE
+from mlenv.platforms import by_name
 from mlenv.registry import Reference, parse_reference, reader
 from mlenv.registry_bundle import BlobOpener
 from mlenv.report import Reporter
@@ -117,7 +118,7 @@ def _media_type(document: dict[str, Any]) -> str:
 
 
 def _platform_entry(index: dict[str, Any], platform: str, where: str) -> dict[str, Any]:
-    architecture = ARCHITECTURES[platform]
+    architecture = by_name(platform).oci_architecture
     entries = [
         entry
         for entry in index.get("manifests") or []

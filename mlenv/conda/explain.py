@@ -8,8 +8,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from mlenv.conda.records import CondaError
-from mlenv.conda.virtual import ARCHSPEC, LINUX_KERNEL
+from mlenv.conda.virtual import LINUX_KERNEL
 from mlenv.conda.worker import ChildFailure
+from mlenv.platforms import by_name
 
 
 class CondaSolveError(CondaError):
@@ -86,7 +87,7 @@ def solve_error(
         else "the manifest names no CUDA target",
         "__glibc": f"the manifest targets glibc {glibc}",
         "__linux": f"mlenv assumes Linux kernel {LINUX_KERNEL}",
-        "__archspec": f"mlenv assumes the baseline {ARCHSPEC[platform]} CPU",
+        "__archspec": f"mlenv assumes the baseline {by_name(platform).archspec} CPU",
     }
     reasons: list[str] = []
     hints: list[str] = []

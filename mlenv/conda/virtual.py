@@ -10,11 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from mlenv.conda.records import CondaError
+from mlenv.platforms import NAMES, by_name
 
 # The manifest states no kernel; 5.10 is what conda-lock assumes too, so locks agree.
 LINUX_KERNEL = "5.10"
-# Baseline CPU families: the fleet's exact microarchitecture is unknown, so no x86_64_v3 builds.
-ARCHSPEC = {"linux-64": "x86_64", "linux-aarch64": "aarch64"}
 
 
 @dataclass(frozen=True)
@@ -31,13 +30,14 @@ class VirtualPackage:
 
 def virtual_packages(platform: str, *, cuda: str | None, glibc: str) -> tuple[VirtualPackage, ...]:
     """What the target offers the solver, from the manifest alone, sorted by name."""
-    arch = ARCHSPEC.get(platform)
-    if arch is None:
+    try:
+        arch = by_name(platform).archspec  # a baseline CPU family: no x86_64_v3 builds
+    except KeyError:
         raise CondaError(
             f"mlenv cannot solve conda packages for {platform!r}",
             where="environment.platforms",
-            hint=f"supported platforms: {', '.join(sorted(ARCHSPEC))}",
-        )
+            hint=f"supported platforms: {', '.join(sorted(NAMES))}",
+        ) from None
     found = [
         VirtualPackage("__archspec", "1", arch),
         VirtualPackage("__glibc", glibc),
