@@ -12,6 +12,7 @@ from pathlib import Path
 
 from mlenv.conda.records import CondaError, CondaRecord
 from mlenv.conda.worker import ChildFailure, run_child
+from mlenv.install.conda_packages import check_conda_packages
 from mlenv.placement import path_problem
 from mlenv.report import Reporter
 
@@ -55,8 +56,6 @@ def install(
             where=str(prefix_staging),
             hint="conda packages go first, into an empty directory",
         )
-    from mlenv.install.conda_packages import check_conda_packages
-
     check_conda_packages([(r.filename, Path(cache_paths[r.sha256])) for r in records])
     prefix_staging.mkdir(parents=True, exist_ok=True)
     # Beside the staging prefix, so rattler hardlinks instead of copying; removed afterwards.
