@@ -1,5 +1,12 @@
 """Vetting one wheel completely before anything is written: sizes, members, metadata, RECORD,
-entry points and where each member will land."""
+entry points and where each member will land.
+
+- Zip bombs: the declared uncompressed total is bounded in bytes and as a ratio to the wheel's
+  size. ``zipfile`` never inflates a member past its declared size (a lie fails the CRC), so
+  declared sizes bound the real output. The ratio is per wheel, not per member: real wheels hold
+  members deflated 1000:1 (onnx, scipy test data) while none of 887 sampled exceeds 18:1 overall.
+- Zip files cannot express hardlinks; symlinks, devices and FIFOs in ``external_attr`` are refused.
+"""
 
 from __future__ import annotations
 

@@ -3,8 +3,9 @@
 The tree's bytes depend only on the wheels and the arguments: the venv files are generated for
 the target paths (never copied from the host), RECORD is regenerated sorted once every file is
 final, modes are normalised whatever the umask, and nothing written names the staging directory.
-Wheels are untrusted input, so every member is vetted before anything is written, and the tree
-is built beside ``staging`` and renamed onto it only when complete. Decisions:
+Wheels are untrusted input, so every member is vetted (``mlenv.install.checks``) before anything
+is written, and the tree is built beside ``staging`` and renamed onto it only when complete.
+Decisions:
 
 - ``lib64 -> lib`` is always created, as ``venv`` does on 64-bit POSIX: every target platform
   (linux-64, linux-aarch64) is 64-bit.
@@ -18,11 +19,6 @@ is built beside ``staging`` and renamed onto it only when complete. Decisions:
   ``nvidia/__init__.py``); the first wheel by file name owns it. Different bytes are an error.
 - Paths equal under case folding are refused: an archive of the environment may be unpacked on
   case-insensitive storage, where one file would silently replace the other.
-- Zip bombs: the declared uncompressed total is bounded in bytes and as a ratio to the wheel's
-  size. ``zipfile`` never inflates a member past its declared size (a lie fails the CRC), so
-  declared sizes bound the real output. The ratio is per wheel, not per member: real wheels hold
-  members deflated 1000:1 (onnx, scipy test data) while none of 887 sampled exceeds 18:1 overall.
-- Zip files cannot express hardlinks; symlinks, devices and FIFOs in ``external_attr`` are refused.
 """
 
 from __future__ import annotations
