@@ -46,7 +46,7 @@ os._exit(0)  # py-rattler can crash at interpreter exit (reference/conda.md)
 PACK = """\
 import sys
 from pathlib import Path
-from mlenv.pack import write_pack
+from mlenv.conda.pack import write_pack
 with open(sys.argv[2], "wb") as out:
     write_pack(Path(sys.argv[1]), sys.argv[1], out, compression=sys.argv[3], mtime=0)
 """

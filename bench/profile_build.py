@@ -71,14 +71,14 @@ def profile(project: Path, env: dict[str, str]) -> str:
 
     import mlenv.build_outputs as outputs
     import mlenv.commands.build as build
-    import mlenv.install as install
-    import mlenv.pack as pack
+    import mlenv.conda.pack as pack
+    import mlenv.install.wheels as install
     import mlenv.tarball as layer
     from mlenv.cli import main
 
-    timed(build, "_verify", "verify artifacts (sha256 of every wheel)")
+    timed(build, "_verified_copies", "verify artifacts (sha256 of every wheel)")
     timed(build, "install_environment", "install wheels into the staging tree")
-    timed(install, "_install_all", "  of which: inflate and write the wheels")
+    timed(install, "install_all", "  of which: inflate and write the wheels")
     timed(install, "_normalise_modes", "  of which: normalise modes (walk the tree)")
     timed(outputs, "collect", "list the staging tree (collect)")
     timed(outputs, "split_entries", "split entries into layers")

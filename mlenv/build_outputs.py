@@ -13,15 +13,16 @@ from typing import BinaryIO, Literal
 
 from mlenv.build_record import ArchiveOutput, ImageOutput, ImageTar, LayerRecord, SbomRecord
 from mlenv.cache.layers import DEFAULT_MAX, LayerReuse
-from mlenv.cuda import CudaVersion, nvidia_require_cuda
+from mlenv.conda.pack import write_pack
+from mlenv.cuda.requirement import nvidia_require_cuda
+from mlenv.cuda.versions import CudaVersion
 from mlenv.errors import MlenvError
-from mlenv.install import InstallResult
+from mlenv.install.wheels import InstallResult
 from mlenv.layer_plan import split_entries
 from mlenv.lockfile import Lock
 from mlenv.manifest import MAX_LAYERS, Manifest
 from mlenv.oci.read import read_base
 from mlenv.oci.write import ImageSpec, image_config, write_image_tar, write_layout
-from mlenv.pack import write_pack
 from mlenv.report import Reporter
 from mlenv.tarball import Compression, Entry, LayerBlob, collect, write_layer
 

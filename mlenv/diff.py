@@ -16,9 +16,10 @@ from typing import Any, Literal
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
+from mlenv.conda.records import CondaRecord
 from mlenv.errors import MlenvError, UsageError
 from mlenv.judge import verify_lock
-from mlenv.lockfile import Lock, LockedConda, LockedPackage
+from mlenv.lockfile import Lock, LockedPackage
 from mlenv.lockfile import loads as load_lock
 from mlenv.report import human_bytes
 
@@ -141,13 +142,13 @@ class LockDiff:
 def _sides(lock: Lock, platform: str) -> dict[tuple[str, str], Side]:
     """Every package of one platform by (source, canonical name)."""
     result: dict[tuple[str, str], Side] = {}
-    entries: list[LockedPackage | LockedConda] = []
+    entries: list[LockedPackage | CondaRecord] = []
     for locked in lock.platforms:
         if locked.platform == platform:
             entries = [*locked.packages, *locked.conda]
     for entry in entries:
-        source = "conda" if isinstance(entry, LockedConda) else "pypi"
-        version = f"{entry.version}={entry.build}" if isinstance(entry, LockedConda) else (
+        source = "conda" if isinstance(entry, CondaRecord) else "pypi"
+        version = f"{entry.version}={entry.build}" if isinstance(entry, CondaRecord) else (
             entry.version
         )  # fmt: skip
         result[(source, canonicalize_name(entry.name))] = Side(

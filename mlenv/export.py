@@ -9,11 +9,7 @@ from packaging.pylock import Pylock, PylockValidationError
 
 from mlenv.errors import MlenvError
 from mlenv.lockfile import Lock, LockedPackage
-
-_PLATFORM_MARKERS = {
-    "linux-64": "sys_platform == 'linux' and platform_machine == 'x86_64'",
-    "linux-aarch64": "sys_platform == 'linux' and platform_machine == 'aarch64'",
-}
+from mlenv.platforms import by_name
 
 
 def requirements_txt(lock: Lock, platform: str) -> str:
@@ -53,7 +49,7 @@ def pylock_toml(lock: Lock) -> str:
     """PEP 751 ``pylock.toml``; one entry per platform, told apart by markers."""
     packages: list[dict[str, Any]] = []
     for locked in lock.platforms:
-        marker = _PLATFORM_MARKERS[locked.platform]
+        marker = by_name(locked.platform).marker
         for package in locked.packages:
             entry: dict[str, Any] = {"name": package.name, "version": package.version}
             if len(lock.platforms) > 1:
@@ -76,7 +72,7 @@ def pylock_toml(lock: Lock) -> str:
     packages.sort(key=lambda e: (e["name"], e.get("marker", "")))
     document: dict[str, Any] = {
         "lock-version": "1.0",
-        "environments": [_PLATFORM_MARKERS[p.platform] for p in lock.platforms],
+        "environments": [by_name(p.platform).marker for p in lock.platforms],
         "requires-python": f"=={lock.target.python}.*",
         "created-by": "mlenv",
         "packages": packages,

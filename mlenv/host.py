@@ -22,7 +22,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Protocol
 
-from mlenv.cuda import CudaError, DriverVersion
+from mlenv.cuda.versions import CudaError, DriverVersion
 from mlenv.errors import MlenvError
 
 DRIVER_ENV = "MLENV_DRIVER_VERSION"

@@ -24,7 +24,9 @@ import tomlkit
 from packaging.requirements import InvalidRequirement, Requirement
 
 from mlenv.cache.artifacts import open_plain
-from mlenv.cuda import CudaError, CudaVersion, extract, extract_conda, min_driver
+from mlenv.cuda.matrix import min_driver
+from mlenv.cuda.tags import extract, extract_conda
+from mlenv.cuda.versions import CudaError, CudaVersion
 from mlenv.errors import Problem, ProblemsError
 from mlenv.limits import MAX_BODY_BYTES, MAX_INCLUDED_FILES, enforce
 from mlenv.manifest import loads

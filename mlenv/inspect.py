@@ -28,8 +28,9 @@ from packaging.utils import canonicalize_name
 from mlenv.errors import MlenvError
 from mlenv.limits import MAX_BODY_BYTES, MAX_INFLATE_RATIO, enforce
 from mlenv.lockfile import Lock
-from mlenv.oci.model import ARCHITECTURES, Descriptor, OciError
+from mlenv.oci.model import Descriptor, OciError
 from mlenv.oci.read import BaseImage, read_base
+from mlenv.platforms import NAMES
 from mlenv.report import human_bytes
 
 LARGEST = 10
@@ -127,7 +128,7 @@ def _kebab(data: dict[str, Any]) -> dict[str, Any]:
 def open_image(path: Path, platform: str | None) -> tuple[str, BaseImage]:
     """The image at ``path`` for ``platform``, or for whichever platform it holds."""
     errors: list[OciError] = []
-    for candidate in [platform] if platform else list(ARCHITECTURES):
+    for candidate in [platform] if platform else list(NAMES):
         try:
             return candidate, read_base(path, platform=candidate)
         except OciError as exc:

@@ -12,22 +12,13 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from mlenv import cudapkg
-from mlenv.cpufallback import is_cpu_variant
-from mlenv.cuda import (
-    CudaError,
-    CudaNeed,
-    CudaTarget,
-    CudaVersion,
-    DriverVersion,
-    Finding,
-    PackageNeed,
-    extract,
-    judge,
-    required_driver,
-)
+from mlenv.cuda import packages as cudapkg
+from mlenv.cuda.cpufallback import is_cpu_variant
+from mlenv.cuda.needs import conda_need
+from mlenv.cuda.rules import CudaTarget, Finding, PackageNeed, judge, required_driver
+from mlenv.cuda.tags import CudaNeed, extract
+from mlenv.cuda.versions import CudaError, CudaVersion, DriverVersion
 from mlenv.lockfile import Lock, LockedPackage
-from mlenv.needs import conda_need
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 

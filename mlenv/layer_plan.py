@@ -36,7 +36,7 @@ from mlenv.manifest import MAX_LAYERS, Layers
 from mlenv.tarball import Entry, LayerError
 
 if TYPE_CHECKING:
-    from mlenv.install import InstalledDistribution
+    from mlenv.install.wheels import InstalledDistribution
     from mlenv.lockfile import LockedPackage
 
 # Under 1% of a CUDA image (a few GB): a group of smaller packages is cheap to push again.

@@ -20,12 +20,12 @@ from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel
 from packaging.version import InvalidVersion, Version
 
 from mlenv import inputs
+from mlenv.conda.records import CondaRecord
 from mlenv.errors import MlenvError, Problem, ProblemsError
 from mlenv.inputs import LOCK_VERSION
 from mlenv.target import Target
 
 if TYPE_CHECKING:  # the lock reader stays light: the no-op `lock --check` (mlenv.uptodate)
-    from mlenv.conda import CondaRecord
     from mlenv.manifest import Manifest
 
 HEADER = "# mlenv.lock: written by `mlenv lock` for the target in mlenv.toml. Do not edit.\n"
@@ -61,32 +61,10 @@ class LockedPackage:
 
 
 @dataclass(frozen=True)
-class LockedConda:
-    """A conda package from a channel; ``md5`` is kept because conda tools still check it."""
-
-    name: str
-    version: str
-    build: str
-    build_number: int
-    subdir: str
-    channel: str
-    url: str
-    filename: str
-    sha256: str
-    md5: str
-    size: int
-    depends: tuple[str, ...] = ()
-    constrains: tuple[str, ...] = ()
-    noarch: str | None = None
-    cuda: str | None = None
-    requires_driver: str | None = None
-
-
-@dataclass(frozen=True)
 class LockedPlatform:
     platform: str
     packages: tuple[LockedPackage, ...]
-    conda: tuple[LockedConda, ...] = ()
+    conda: tuple[CondaRecord, ...] = ()
 
     def by_name(self) -> dict[str, LockedPackage]:
         return {p.name: p for p in self.packages}
@@ -129,7 +107,7 @@ class Lock:
     def packages(self) -> list[tuple[str, LockedPackage]]:
         return [(p.platform, pkg) for p in self.platforms for pkg in p.packages]
 
-    def conda_packages(self) -> list[tuple[str, LockedConda]]:
+    def conda_packages(self) -> list[tuple[str, CondaRecord]]:
         return [(p.platform, pkg) for p in self.platforms for pkg in p.conda]
 
     def with_platforms(self, platforms: Sequence[LockedPlatform]) -> Lock:
@@ -255,7 +233,7 @@ def _fields(cls: type) -> tuple[_Field, ...]:
 
 _TARGET = _fields(LockTarget)
 _PACKAGE = _fields(LockedPackage)
-_CONDA = _fields(LockedConda)
+_CONDA = _fields(CondaRecord)
 
 
 def _table(value: object, fields: Sequence[_Field]) -> list[str]:
@@ -373,7 +351,7 @@ def loads(text: str, source: str = "mlenv.lock") -> Lock:
             for i, e in enumerate(entries["package"])
         ]
         conda = [
-            r.record(LockedConda, _CONDA, e, f"{path}.conda[{i}]")
+            r.record(CondaRecord, _CONDA, e, f"{path}.conda[{i}]")
             for i, e in enumerate(entries["conda"])
         ]
         platforms.append(
@@ -413,14 +391,14 @@ def consistency_problems(lock: Lock, source: str = "mlenv.lock") -> list[Problem
         if platform.platform not in lock.target.platforms:
             problems.append(Problem(f"{source}: {path}", "is not a platform of [target].platforms"))
         seen: dict[tuple[str, str], str] = {}
-        entries: list[tuple[str, LockedPackage | LockedConda]] = [
+        entries: list[tuple[str, LockedPackage | CondaRecord]] = [
             *((f"{path}.package[{i}]", p) for i, p in enumerate(platform.packages)),
             *((f"{path}.conda[{i}]", c) for i, c in enumerate(platform.conda)),
         ]
         for where, entry in entries:
             label = f"{source}: {where} ({entry.name} {entry.version})"
-            kind = "conda" if isinstance(entry, LockedConda) else "package"
-            if isinstance(entry, LockedConda):
+            kind = "conda" if isinstance(entry, CondaRecord) else "package"
+            if isinstance(entry, CondaRecord):
                 found = _conda_problems(entry, platform.platform)
                 key = (kind, entry.name)
             else:
@@ -468,7 +446,7 @@ def _wheel_problems(package: LockedPackage, tags: frozenset[Tag] | None) -> list
     return found
 
 
-def _conda_problems(package: LockedConda, platform: str) -> list[str]:
+def _conda_problems(package: CondaRecord, platform: str) -> list[str]:
     found = []
     stem = f"{package.name}-{package.version}-{package.build}"
     if package.filename not in {stem + suffix for suffix in CONDA_SUFFIXES}:
@@ -480,13 +458,3 @@ def _conda_problems(package: LockedConda, platform: str) -> list[str]:
     if len(package.md5) != 32 or set(package.md5) - _HEX:
         found.append("md5 is not 32 lower-case hex digits")
     return found
-
-
-def to_record(locked: LockedConda) -> CondaRecord:
-    """The lock's conda entry as the solver's record (the lock adds only requires-driver):
-    here, not in the locking module, so the offline build reads it without the resolver."""
-    from mlenv.conda import CondaRecord  # not at the top: the fast path reads locks too
-
-    fields = dataclasses.asdict(locked)
-    del fields["requires_driver"]
-    return CondaRecord(**fields)

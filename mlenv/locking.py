@@ -7,7 +7,6 @@ This is the seam between the pure core (``resolve``, ``lockfile``) and the index
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -16,22 +15,21 @@ from pathlib import Path
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-from mlenv import cudapkg
 from mlenv.cache.artifacts import measure
-from mlenv.conda import CondaRecord, public_url
-from mlenv.cpufallback import check_fallbacks, describe, find_fallbacks
-from mlenv.cuda import (
-    CudaError,
+from mlenv.conda.records import CondaRecord, public_url
+from mlenv.cuda import packages as cudapkg
+from mlenv.cuda.cpufallback import check_fallbacks, describe, find_fallbacks
+from mlenv.cuda.needs import conda_needs
+from mlenv.cuda.rules import (
     CudaTarget,
-    CudaVersion,
-    DriverVersion,
     Finding,
     PackageNeed,
-    extract,
     judge,
     package_driver,
     required_driver,
 )
+from mlenv.cuda.tags import extract
+from mlenv.cuda.versions import CudaError, CudaVersion, DriverVersion
 from mlenv.errors import MlenvError, Problem, ProblemsError
 from mlenv.index import (
     FindLinks,
@@ -43,17 +41,8 @@ from mlenv.index import (
     SimpleIndex,
 )
 from mlenv.index.urls import file_url_to_path, is_file_url, recordable
-from mlenv.lockfile import (
-    Lock,
-    LockedConda,
-    LockedPackage,
-    LockedPlatform,
-    LockTarget,
-    inputs_hash,
-    to_record,
-)
+from mlenv.lockfile import Lock, LockedPackage, LockedPlatform, LockTarget, inputs_hash
 from mlenv.manifest import Manifest
-from mlenv.needs import conda_needs
 from mlenv.origins import LocalRoots
 from mlenv.report import Reporter
 from mlenv.resolve import CandidatePolicy, Resolution, resolve
@@ -321,10 +310,10 @@ def _solve_conda(
     """The conda part of one platform; its Python must be the manifest's."""
     if not manifest.conda.dependencies:
         return ()
-    from mlenv.conda import solve
+    from mlenv.conda.solve import solve
 
     locked = () if previous is None or upgrade.everything else tuple(
-        to_record(c)
+        c
         for platform, c in previous.conda_packages()
         if platform == target.platform and canonicalize_name(c.name) not in upgrade.packages
     )  # fmt: skip
@@ -363,20 +352,11 @@ def provided_by_conda(records: Sequence[CondaRecord], source: str) -> dict[Norma
     return provided
 
 
-def _locked_conda(record: CondaRecord, needs: Mapping[str, PackageNeed]) -> LockedConda:
-    if record.sha256 is None:
-        raise MlenvError(
-            f"the channel publishes no sha256 for {record.filename}",
-            where=record.url,
-            hint="mlenv locks only artifacts it can verify; use a channel whose repodata has "
-            "sha256 (conda-forge's does)",
-        )
+def _locked_conda(record: CondaRecord, needs: Mapping[str, PackageNeed]) -> CondaRecord:
+    """The solved record with the driver floor its CUDA need sets."""
     item = needs.get(record.url)
     driver = package_driver(item) if item is not None else None
-    return LockedConda(
-        **dataclasses.asdict(record),
-        requires_driver=str(driver[0]) if driver is not None else None,
-    )
+    return replace(record, requires_driver=str(driver[0]) if driver is not None else None)
 
 
 @dataclass(frozen=True)

@@ -29,8 +29,8 @@ from mlenv.inputs import (
     REQUIRED_KEYS,
 )
 from mlenv.placement import judge_placement
+from mlenv.platforms import NAMES
 
-PLATFORMS = ("linux-64", "linux-aarch64")
 PYTHON_MINORS = tuple(f"3.{minor}" for minor in range(9, 16))
 OUTPUTS = ("oci", "conda-pack")
 COMPRESSIONS = ("gzip", "zstd", "none")
@@ -450,9 +450,7 @@ def _environment(check: _Checker, table: Mapping[str, Any]) -> Environment:
         _pattern(_NAME, "lower-case letters, digits, '.', '_' or '-' (at most 64)"),
     )
     python = check.string(table, "environment.python", "", _python)
-    platforms = check.string_list(
-        table, "environment.platforms", DEFAULT_PLATFORMS, _one_of(PLATFORMS)
-    )
+    platforms = check.string_list(table, "environment.platforms", DEFAULT_PLATFORMS, _one_of(NAMES))
     if "platforms" in table and isinstance(table["platforms"], list) and not table["platforms"]:
         check.add("environment.platforms", "must list at least one platform", 'e.g. ["linux-64"]')
     glibc = check.string(table, "environment.glibc", DEFAULT_GLIBC, _glibc)
@@ -482,7 +480,7 @@ def _cuda(check: _Checker, table: Mapping[str, Any]) -> Cuda:
 
 def _driver(value: str) -> str | None:
     """Through the one driver reader: ASCII digits and dots, exact (no padding)."""
-    from mlenv.cuda import CudaError, DriverVersion
+    from mlenv.cuda.versions import CudaError, DriverVersion
 
     try:
         DriverVersion.parse(value)
@@ -501,7 +499,9 @@ def _arch(value: str) -> str | None:
 def _check_archs(check: _Checker, version: str, archs: Sequence[object]) -> None:
     """Every GPU in cuda.archs must exist and be one the target CUDA compiles for, before any
     resolving: a typo or a dropped architecture (CUDA 13 has no sm_50-sm_72) fails here."""
-    from mlenv.cuda import CudaError, CudaTarget, CudaVersion, arch_findings, min_driver
+    from mlenv.cuda.matrix import min_driver
+    from mlenv.cuda.rules import CudaTarget, arch_findings
+    from mlenv.cuda.versions import CudaError, CudaVersion
 
     try:
         cuda = CudaVersion.parse(version)
@@ -540,7 +540,8 @@ def _package_names(
 
 def _check_driver_floor(check: _Checker, version: str, floor: str) -> None:
     """The fleet's oldest driver must run the target toolkit (release notes Table 3)."""
-    from mlenv.cuda import CudaError, CudaVersion, DriverVersion, known_cuda_versions, min_driver
+    from mlenv.cuda.matrix import known_cuda_versions, min_driver
+    from mlenv.cuda.versions import CudaError, CudaVersion, DriverVersion
 
     cuda = CudaVersion.parse(version)
     if cuda not in known_cuda_versions():

@@ -26,16 +26,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from mlenv.cuda import (
-    CudaError,
-    CudaTarget,
-    CudaVersion,
-    DriverVersion,
-    Finding,
-    arch_cc,
-    judge,
-    supported_archs,
-)
+from mlenv.cuda.matrix import supported_archs
+from mlenv.cuda.rules import CudaTarget, Finding, judge
+from mlenv.cuda.versions import CudaError, CudaVersion, DriverVersion, arch_cc
 from mlenv.errors import MlenvError
 from mlenv.judge import Judged, compute_capability_arch, verify_lock
 from mlenv.limits import MAX_NODE_LIST, enforce

@@ -25,11 +25,12 @@ from packaging.version import Version
 from mlenv import __version__
 from mlenv.cache.artifacts import ArtifactCache, CacheError
 from mlenv.cache.lock_artifacts import artifacts_of
+from mlenv.conda.records import CondaRecord
 from mlenv.edit import Section, spec_name
 from mlenv.errors import MlenvError
 from mlenv.index.model import IndexFile
 from mlenv.index.wheelmeta import metadata_member
-from mlenv.lockfile import Lock, LockedConda, LockedPackage
+from mlenv.lockfile import Lock, LockedPackage
 from mlenv.oci.model import rfc3339
 
 SPEC_VERSION = "1.6"
@@ -46,9 +47,9 @@ def _purl_part(text: str) -> str:
     return quote(text, safe="-._~")
 
 
-def purl(package: LockedPackage | LockedConda) -> str:
+def purl(package: LockedPackage | CondaRecord) -> str:
     """The package URL (purl-spec types ``pypi`` and ``conda``) naming this exact artifact."""
-    if isinstance(package, LockedConda):
+    if isinstance(package, CondaRecord):
         kind = "conda" if package.filename.endswith(".conda") else "tar.bz2"
         qualifiers = {
             "build": package.build,
@@ -67,7 +68,7 @@ def purl(package: LockedPackage | LockedConda) -> str:
     return f"{head}?{query}"
 
 
-def _ref(package: LockedPackage | LockedConda) -> str:
+def _ref(package: LockedPackage | CondaRecord) -> str:
     return f"{package.source if isinstance(package, LockedPackage) else 'conda'}:{package.sha256}"
 
 
@@ -76,10 +77,10 @@ def _properties(pairs: Iterable[tuple[str, str | None]]) -> list[dict[str, str]]
 
 
 def _component(
-    package: LockedPackage | LockedConda, platforms: Sequence[str], licences: Licences
+    package: LockedPackage | CondaRecord, platforms: Sequence[str], licences: Licences
 ) -> dict[str, Any]:
     hashes = [{"alg": "SHA-256", "content": package.sha256}]
-    if isinstance(package, LockedConda):
+    if isinstance(package, CondaRecord):
         hashes.append({"alg": "MD5", "content": package.md5})
     component: dict[str, Any] = {
         "type": "library",
@@ -90,7 +91,7 @@ def _component(
         "hashes": hashes,
         "properties": _properties(
             [
-                ("source", "conda" if isinstance(package, LockedConda) else package.source),
+                ("source", "conda" if isinstance(package, CondaRecord) else package.source),
                 ("filename", package.filename),
                 ("size", str(package.size)),
                 ("cuda", package.cuda),
@@ -121,7 +122,7 @@ def cyclonedx(
 ) -> dict[str, Any]:
     """The SBOM of ``platforms`` of the lock (all by default) as a CycloneDX JSON document."""
     chosen = tuple(sorted(platforms or [p.platform for p in lock.platforms]))
-    entries: dict[str, tuple[LockedPackage | LockedConda, list[str]]] = {}
+    entries: dict[str, tuple[LockedPackage | CondaRecord, list[str]]] = {}
     depends: dict[str, set[str]] = {}
     roots: set[str] = set()
     for platform in chosen:
@@ -130,7 +131,7 @@ def cyclonedx(
             ("pypi", canonicalize_name(p.name)): _ref(p) for p in locked.packages
         }
         refs |= {("conda", canonicalize_name(c.name)): _ref(c) for c in locked.conda}
-        items: list[tuple[LockedPackage | LockedConda, Section, Sequence[str]]] = [
+        items: list[tuple[LockedPackage | CondaRecord, Section, Sequence[str]]] = [
             *((p, "pypi", p.dependencies) for p in locked.packages),
             *((c, "conda", c.depends) for c in locked.conda),
         ]

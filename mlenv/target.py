@@ -12,8 +12,8 @@ from functools import cached_property
 from packaging.tags import Tag, compatible_tags, cpython_tags
 
 from mlenv.manifest import Environment
+from mlenv.platforms import by_name
 
-_MACHINES = {"linux-64": "x86_64", "linux-aarch64": "aarch64"}
 _OLDEST_MANYLINUX_GLIBC_MINOR = 5  # manylinux1 is glibc 2.5
 _LEGACY_MANYLINUX = {17: "manylinux2014", 12: "manylinux2010", 5: "manylinux1"}
 
@@ -30,7 +30,7 @@ class Target:
 
     @property
     def machine(self) -> str:
-        return _MACHINES[self.platform]
+        return by_name(self.platform).machine
 
     @property
     def python_tuple(self) -> tuple[int, int]:

@@ -30,7 +30,7 @@ from mlenv import __version__
 from mlenv.cache import LAYERS
 from mlenv.cache.artifacts import measure, open_plain
 from mlenv.errors import MlenvError
-from mlenv.install import PlannedWheel
+from mlenv.install.wheels import PlannedWheel
 from mlenv.layer_plan import LayerPlan
 from mlenv.report import Reporter, human_bytes
 from mlenv.tarball import (

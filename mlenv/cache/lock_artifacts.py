@@ -9,8 +9,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from mlenv.cache.artifacts import Artifact, ArtifactCache, CacheError
+from mlenv.conda.records import CondaRecord
 from mlenv.errors import MlenvError, Problem, ProblemsError
-from mlenv.lockfile import Lock, LockedConda, LockedPackage
+from mlenv.lockfile import Lock, LockedPackage
 from mlenv.report import QuietReporter, Reporter
 
 
@@ -31,7 +32,7 @@ def artifacts_of(lock: Lock, platforms: Sequence[str] | None = None) -> list[Art
     found: dict[str, Artifact] = {}
     for platform in lock.platforms:
         if platform.platform in chosen:
-            packages: list[LockedPackage | LockedConda] = [*platform.packages, *platform.conda]
+            packages: list[LockedPackage | CondaRecord] = [*platform.packages, *platform.conda]
             for package in packages:
                 name = f"{package.name} {package.version}"
                 found.setdefault(

@@ -46,9 +46,10 @@ from mlenv.cache.lock_artifacts import (
 )
 from mlenv.commands.session import Session
 from mlenv.errors import MlenvError, UsageError
-from mlenv.install import NamedWheel, install_environment
+from mlenv.install.checks import NamedWheel
+from mlenv.install.wheels import install_environment
 from mlenv.layer_plan import plan_layers
-from mlenv.lockfile import Lock, to_record
+from mlenv.lockfile import Lock
 from mlenv.manifest import Manifest
 from mlenv.oci.model import canonical_json
 from mlenv.outputs import OutputKind, check_output, replace_output
@@ -137,11 +138,11 @@ def build(
         reuse = _layer_reuse(manifest, lock, interpreter, cache, work, options, reporter)
         conda_tree = None
         if locked.conda:
-            from mlenv.conda import install as install_conda
+            from mlenv.conda.install import install as install_conda
 
             conda_tree = work / "conda"
             install_conda(
-                [to_record(c) for c in locked.conda],
+                locked.conda,
                 {c.sha256: copies / c.sha256 for c in locked.conda},
                 conda_tree,
                 target_prefix=env.prefix,

@@ -26,9 +26,8 @@ def export_keep(session: Session) -> dict[str, Path]:
 
 def render_export(session: Session, fmt: str, platform: str | None) -> str:
     """The fresh lock rendered as ``fmt`` (for ``platform``, else the lock's first)."""
-    from mlenv.conda import conda_lock_yml, explicit_spec
+    from mlenv.conda.export import conda_lock_yml, explicit_spec
     from mlenv.export import pylock_toml, requirements_txt
-    from mlenv.lockfile import to_record
 
     manifest = session.load_manifest()
     lock_ = session.load_lock()
@@ -45,9 +44,9 @@ def render_export(session: Session, fmt: str, platform: str | None) -> str:
 
         return affinity_yaml(lock_, manifest.cuda.archs if manifest.cuda else ())
     if fmt == "conda-lock":
-        records = {p.platform: [to_record(c) for c in p.conda] for p in lock_.platforms}
+        records = {p.platform: p.conda for p in lock_.platforms}
         return conda_lock_yml(records, lock_.target.conda_channels, lock_.inputs_hash)
-    return explicit_spec([to_record(c) for c in lock_.platform(chosen).conda], chosen)
+    return explicit_spec(lock_.platform(chosen).conda, chosen)
 
 
 def _sbom(session: Session, manifest: Manifest, lock_: lockfile.Lock, platform: str | None) -> str:

@@ -50,7 +50,8 @@ def _imported_manifest(session: Session, name: str, request: InitRequest) -> str
     """The manifest for `init --from`; the CUDA target from flags or guessed (and said so)."""
     python, python_given, from_file = request.python, request.python_given, request.from_file
     groups, cuda, driver_floor = request.groups, request.cuda, request.driver_floor
-    from mlenv.cuda import CudaVersion, DriverVersion, min_driver
+    from mlenv.cuda.matrix import min_driver
+    from mlenv.cuda.versions import CudaVersion, DriverVersion
     from mlenv.importers import Imported, guess_cuda, import_file, manifest_text
 
     imported = (

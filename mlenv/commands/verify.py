@@ -24,7 +24,8 @@ from mlenv.cache.artifacts import hash_file, open_plain
 from mlenv.cache.bundle import BundleProblem, check_bundle
 from mlenv.cache.lock_artifacts import artifacts_of, check_cache
 from mlenv.commands.session import Session
-from mlenv.cuda import DriverVersion, Finding
+from mlenv.cuda.rules import Finding
+from mlenv.cuda.versions import DriverVersion
 from mlenv.errors import ProblemsError, UsageError
 from mlenv.judge import (
     Judged,

@@ -27,9 +27,10 @@ from mlenv.cache.download import fetch
 from mlenv.errors import MlenvError
 from mlenv.manifest import Manifest
 from mlenv.oci.bundle import BlobOpener
-from mlenv.oci.model import ARCHITECTURES, INDEX_MEDIA_TYPE, MANIFEST_MEDIA_TYPE
+from mlenv.oci.model import INDEX_MEDIA_TYPE, MANIFEST_MEDIA_TYPE
 from mlenv.oci.reference import Reference, parse_reference
 from mlenv.oci.registry import reader
+from mlenv.platforms import by_name
 from mlenv.report import Reporter
 
 WHERE = "[build] base-image"
@@ -118,7 +119,7 @@ def _media_type(document: dict[str, Any]) -> str:
 
 
 def _platform_entry(index: dict[str, Any], platform: str, where: str) -> dict[str, Any]:
-    architecture = ARCHITECTURES[platform]
+    architecture = by_name(platform).oci_architecture
     entries = [
         entry
         for entry in index.get("manifests") or []

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from mlenv.errors import MlenvError
+from mlenv.platforms import NAMES, by_name
 
 MANIFEST_MEDIA_TYPE = "application/vnd.oci.image.manifest.v1+json"
 INDEX_MEDIA_TYPE = "application/vnd.oci.image.index.v1+json"
@@ -22,7 +23,6 @@ REF_ANNOTATION = "org.opencontainers.image.ref.name"
 LOCK_LABEL = "dev.mlenv.lock-sha256"
 # sha256 of the CycloneDX SBOM `mlenv build` writes beside the image (dist/sbom.cdx.json)
 SBOM_LABEL = "dev.mlenv.sbom-sha256"
-ARCHITECTURES = {"linux-64": "amd64", "linux-aarch64": "arm64"}
 # The PATH a base image without one would get from Docker and containerd.
 DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
@@ -81,12 +81,13 @@ def _reject_floats(value: object) -> None:
 
 
 def architecture_of(platform: str) -> str:
-    if platform not in ARCHITECTURES:
+    try:
+        return by_name(platform).oci_architecture
+    except KeyError:
         raise OciError(
             f"no OCI architecture for platform {platform!r}",
-            hint=f"use one of {', '.join(sorted(ARCHITECTURES))}",
-        )
-    return ARCHITECTURES[platform]
+            hint=f"use one of {', '.join(sorted(NAMES))}",
+        ) from None
 
 
 def hex_of(digest: str) -> str:

@@ -7,7 +7,8 @@ import json
 import tomllib
 from pathlib import Path
 
-from mlenv.lockfile import Lock, LockedConda, LockedPlatform, LockTarget, inputs_hash, render
+from mlenv.conda.records import CondaRecord
+from mlenv.lockfile import Lock, LockedPlatform, LockTarget, inputs_hash, render
 from mlenv.manifest import loads as load_manifest
 from tests.support.cli import run_mlenv
 from tests.support.wheels import build_wheel, write_simple_index
@@ -159,7 +160,7 @@ def test_conda_only_lock_is_judged_and_counted(tmp_path: Path) -> None:
     )
     (root / "mlenv.toml").write_text(text)
     manifest = load_manifest(text)
-    record = LockedConda(
+    record = CondaRecord(
         name="pytorch", version="2.5.1", build="cuda118_py311h0", build_number=0,
         subdir="linux-64", channel="https://conda.anaconda.org/conda-forge",
         url="https://conda.anaconda.org/conda-forge/linux-64/pytorch-2.5.1-cuda118_py311h0.conda",

@@ -8,7 +8,7 @@ and CUDA numbers of the message. The verdicts are mlenv's documented ones (READM
 driver floor"): the target toolkit's Table 3 driver is a hard floor, another CUDA major is
 refused, a newer minor needs its own Table 3 driver, a later toolkit update is a warning.
 
-Conda packages are judged by ``verify`` on a lock holding them (``mlenv.needs``, the reading
+Conda packages are judged by ``verify`` on a lock holding them (``mlenv.cuda.needs``, the reading
 ``lock`` uses too), so they need no conda solver here.
 """
 
@@ -20,7 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from mlenv.lockfile import Lock, LockedConda, LockedPlatform, LockTarget, inputs_hash, render
+from mlenv.conda.records import CondaRecord
+from mlenv.lockfile import Lock, LockedPlatform, LockTarget, inputs_hash, render
 from mlenv.lockfile import loads as load_lock
 from mlenv.manifest import loads as load_manifest
 from tests.support.cli import run_mlenv
@@ -622,7 +623,7 @@ def test_real_world_conda_build(
     )
     (root / "mlenv.toml").write_text(text)
     filename = f"{name}-{version}-{build}.conda"
-    record = LockedConda(
+    record = CondaRecord(
         name=name, version=version, build=build, build_number=0, subdir="linux-64",
         channel="https://conda.anaconda.org/conda-forge", url=f"{CONDA}{filename}",
         filename=filename, sha256="e" * 64, md5="d" * 32, size=10, depends=depends, cuda=None,

@@ -24,7 +24,8 @@ from mlenv.cache.artifacts import ArtifactCache
 from mlenv.cache.download import UrlOpener
 from mlenv.errors import redact
 from mlenv.index.urls import recordable
-from mlenv.install import InstallError, check_conda_packages
+from mlenv.install.conda_packages import check_conda_packages
+from mlenv.install.safety import InstallError
 from mlenv.lockfile import loads as load_lock
 from mlenv.oci.model import OciError
 from mlenv.oci.read import read_base

@@ -11,11 +11,13 @@ from typing import Any
 
 import pytest
 
-from mlenv import conda
-from mlenv.conda import CondaRecord, CondaWorkerError
+from mlenv.conda.install import install as install_conda
+from mlenv.conda.solve import from_repodata
+from mlenv.conda.worker import CondaWorkerError
 from mlenv.errors import MlenvError
-from mlenv.install import InstallError, check_conda_packages
-from mlenv.ownership import PathClashError
+from mlenv.install.conda_packages import check_conda_packages
+from mlenv.install.ownership import PathClashError
+from mlenv.install.safety import InstallError
 from mlenv.report import MemoryReporter
 from tests.support.conda_channel import PackageFormat, build_conda_package, repodata_record
 
@@ -180,11 +182,11 @@ def test_garbage_is_refused_as_unreadable(tmp_path: Path) -> None:
 def test_conda_install_refuses_before_rattler_writes_anything(
     tmp_path: Path, arguments: dict[str, Any], member: str
 ) -> None:
-    """Through ``mlenv.conda.install``, as ``mlenv build`` runs it: today rattler panics on the
+    """Through ``mlenv.conda`` install, as ``mlenv build`` runs it: today rattler panics on the
     first (an internal error), half-installs the second and installs the last two."""
     filename, path = _package(tmp_path, "tar.bz2", **arguments)
     data = path.read_bytes()
-    record = CondaRecord.from_repodata(
+    record = from_repodata(
         repodata_record(filename, data),
         channel="file:///channel",
         filename=filename,
@@ -192,7 +194,7 @@ def test_conda_install_refuses_before_rattler_writes_anything(
     )
     staging = tmp_path / "build" / "staging"
     with pytest.raises((MlenvError, CondaWorkerError)) as caught:
-        conda.install(
+        install_conda(
             [record],
             {hashlib.sha256(data).hexdigest(): path},
             staging,

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from mlenv.install import InstallError, install_environment
-from mlenv.ownership import PathClashError
+from mlenv.install.ownership import PathClashError
+from mlenv.install.safety import InstallError
+from mlenv.install.wheels import install_environment
 from mlenv.report import MemoryReporter
 
 pytestmark = pytest.mark.hostile

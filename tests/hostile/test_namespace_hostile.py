@@ -1,5 +1,5 @@
 """One package, one namespace: wheels, conda packages and the conda-pack archive each meet
-``mlenv.ownership.PathLedger.claim``, whatever shape the clash takes."""
+``mlenv.install.ownership.PathLedger.claim``, whatever shape the clash takes."""
 
 from __future__ import annotations
 
@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from mlenv.install import check_conda_packages, install_environment
-from mlenv.ownership import PathClashError
-from mlenv.pack import write_pack
+from mlenv.conda.pack import write_pack
+from mlenv.install.conda_packages import check_conda_packages
+from mlenv.install.ownership import PathClashError
+from mlenv.install.wheels import install_environment
 from mlenv.report import MemoryReporter
 from tests.support.cli import run_mlenv
 from tests.support.conda_channel import build_conda_package

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from mlenv.cuda import evaluate_requirement
+from mlenv.cuda.requirement import evaluate_requirement
 from tests.support.base_image import base_image_layout
 from tests.support.cli import run_mlenv
 from tests.support.daemons import dockerd, registry

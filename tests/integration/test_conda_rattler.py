@@ -16,8 +16,11 @@ from pathlib import Path
 
 import pytest
 
-from mlenv import conda
-from mlenv.conda import CondaRecord, CondaSolveError
+from mlenv.conda.explain import CondaSolveError
+from mlenv.conda.export import conda_lock_yml, explicit_spec
+from mlenv.conda.install import install as install_conda
+from mlenv.conda.records import CondaRecord
+from mlenv.conda.solve import solve as solve_conda
 from mlenv.report import MemoryReporter
 from tests.support.conda_channel import PLACEHOLDER, build_conda_package, write_channel
 
@@ -126,7 +129,7 @@ def solve(
     cuda: str | None,
     locked: tuple[CondaRecord, ...] = (),
 ) -> tuple[CondaRecord, ...]:
-    return conda.solve(
+    return solve_conda(
         [str(world[channel])],
         specs,
         "linux-64",
@@ -259,7 +262,7 @@ def install_into(world: dict[str, object], records: tuple[CondaRecord, ...], bas
         path.write_bytes(world_archives(world)[record.sha256])
         paths[record.sha256] = path
     staging = base / "build" / "staging"
-    conda.install(
+    install_conda(
         records,
         paths,
         staging,
@@ -348,7 +351,7 @@ def test_conda_lock_reads_the_conda_lock_yml(
 
     records, _, _ = installed
     path = tmp_path / "conda-lock.yml"
-    path.write_text(conda.conda_lock_yml({"linux-64": records}, ["file:///ch"], "h1"))
+    path.write_text(conda_lock_yml({"linux-64": records}, ["file:///ch"], "h1"))
     lockfile = parse_conda_lock_file(path)
     parsed = {package.name: package for package in lockfile.package}
     assert sorted(parsed) == [record.name for record in records]
@@ -369,7 +372,7 @@ def test_rattler_reads_the_explicit_spec(
 ) -> None:
     records, _, _ = installed
     path = tmp_path / "explicit.txt"
-    path.write_text(conda.explicit_spec(records, "linux-64"))
+    path.write_text(explicit_spec(records, "linux-64"))
     script = (
         "import json, os, sys\n"
         "from rattler.explicit_environment import ExplicitEnvironmentSpec\n"

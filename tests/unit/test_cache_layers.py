@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from mlenv.cache import layers as layercache
 from mlenv.cache.layers import BuildInputs, LayerCache, layer_key
-from mlenv.install import PlannedWheel
+from mlenv.install.wheels import PlannedWheel
 from mlenv.layer_plan import LayerPlan
 from mlenv.report import MemoryReporter
 from mlenv.tarball import LayerBlob

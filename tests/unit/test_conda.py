@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import io
 import json
@@ -14,8 +13,13 @@ from typing import Literal
 import pytest
 import zstandard
 
-from mlenv import conda
-from mlenv.conda import CondaError, CondaRecord, CondaSolveError, CondaWorkerError
+from mlenv.conda.explain import CondaSolveError, solve_error
+from mlenv.conda.export import conda_lock_yml, explicit_spec
+from mlenv.conda.install import install as install_conda
+from mlenv.conda.records import CondaError, CondaRecord
+from mlenv.conda.solve import from_repodata
+from mlenv.conda.virtual import cuda_version_constraint, virtual_packages
+from mlenv.conda.worker import ChildFailure, CondaWorkerError, run_child
 from mlenv.report import MemoryReporter
 from tests.support.conda_channel import (
     PLACEHOLDER,
@@ -215,7 +219,7 @@ def record(
         "size": 100,
     }
     channel = "https://conda.example/forge"
-    return CondaRecord.from_repodata(
+    return from_repodata(
         entry, channel=channel, filename=filename, url=f"{channel}/linux-64/{filename}"
     )
 
@@ -227,7 +231,7 @@ def test_record_from_channel_repodata(tmp_path: Path) -> None:
     url = write_channel(tmp_path / "channel", [(filename, data)])
     repodata = json.loads((tmp_path / "channel/linux-64/repodata.json").read_bytes())
     entry = repodata["packages"][filename]
-    found = CondaRecord.from_repodata(
+    found = from_repodata(
         entry, channel=url + "/", filename=filename, url=f"{url}/linux-64/{filename}"
     )
     assert found == CondaRecord(
@@ -269,8 +273,8 @@ def test_record_cuda_label(
 
 def test_record_strips_credentials() -> None:
     entry: dict[str, object] = {"name": "a", "version": "1", "build": "0", "subdir": "noarch"}
-    entry |= {"md5": "0" * 32, "size": 1}
-    found = CondaRecord.from_repodata(
+    entry |= {"md5": "0" * 32, "size": 1, "sha256": "0" * 64}
+    found = from_repodata(
         entry,
         channel="https://user:secret@conda.example:8443/t/tk-123/private/",
         filename="a-1-0.conda",
@@ -278,14 +282,29 @@ def test_record_strips_credentials() -> None:
     )
     assert found.channel == "https://conda.example:8443/private"
     assert found.url == "https://conda.example:8443/private/noarch/a-1-0.conda"
-    assert found.sha256 is None
+    assert found.sha256 == "0" * 64
     assert found.build_number == 0
+
+
+def test_record_without_sha256_is_refused() -> None:
+    """mlenv locks only what it can verify: a channel without sha256 fails the solve, before
+    any record could reach a lock."""
+    entry = {"name": "a", "version": "1", "build": "0", "subdir": "noarch", "size": 1}
+    entry |= {"md5": "0" * 32}
+    with pytest.raises(CondaError, match=r"publishes no sha256 for a-1-0\.conda") as caught:
+        from_repodata(
+            entry,
+            channel="https://u:p@conda.example/c",
+            filename="a-1-0.conda",
+            url="https://u:p@conda.example/c/noarch/a-1-0.conda",
+        )
+    assert caught.value.where == "https://conda.example/c/noarch/a-1-0.conda"
 
 
 def test_record_without_md5_is_refused() -> None:
     entry = {"name": "a", "version": "1", "build": "0", "subdir": "noarch", "size": 1}
     with pytest.raises(CondaError, match=r"gives no md5 for a-1-0\.conda"):
-        CondaRecord.from_repodata(entry, channel="file:///c", filename="a-1-0.conda", url="x")
+        from_repodata(entry, channel="file:///c", filename="a-1-0.conda", url="x")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -295,7 +314,7 @@ def test_record_without_md5_is_refused() -> None:
 def test_virtual_packages_come_from_the_manifest(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CONDA_OVERRIDE_CUDA", "9.0")
     monkeypatch.setenv("CONDA_OVERRIDE_GLIBC", "2.5")
-    found = conda.virtual_packages("linux-64", cuda="12.4", glibc="2.28")
+    found = virtual_packages("linux-64", cuda="12.4", glibc="2.28")
     assert [str(package) for package in found] == [
         "__archspec=1=x86_64",
         "__cuda=12.4=0",
@@ -306,7 +325,7 @@ def test_virtual_packages_come_from_the_manifest(monkeypatch: pytest.MonkeyPatch
 
 
 def test_virtual_packages_without_cuda_on_aarch64() -> None:
-    found = conda.virtual_packages("linux-aarch64", cuda=None, glibc="2.17")
+    found = virtual_packages("linux-aarch64", cuda=None, glibc="2.17")
     assert [str(package) for package in found] == [
         "__archspec=1=aarch64",
         "__glibc=2.17=0",
@@ -317,12 +336,12 @@ def test_virtual_packages_without_cuda_on_aarch64() -> None:
 
 def test_virtual_packages_refuse_other_platforms() -> None:
     with pytest.raises(CondaError, match="'osx-arm64'") as caught:
-        conda.virtual_packages("osx-arm64", cuda=None, glibc="2.28")
+        virtual_packages("osx-arm64", cuda=None, glibc="2.28")
     assert caught.value.hint == "supported platforms: linux-64, linux-aarch64"
 
 
 def test_cuda_version_constraint_pins_the_minor() -> None:
-    assert conda.cuda_version_constraint("12.4") == "cuda-version 12.4.*"
+    assert cuda_version_constraint("12.4") == "cuda-version 12.4.*"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -349,8 +368,8 @@ Cannot solve the request because of: The following packages are incompatible
 
 
 def explain(tree: str, *, cuda: str | None = "12.4") -> CondaError:
-    failure = conda._ChildFailure("SolverError", tree)
-    return conda._solve_error(failure, ["file:///ch"], "linux-64", cuda=cuda, glibc="2.28")
+    failure = ChildFailure("SolverError", tree)
+    return solve_error(failure, ["file:///ch"], "linux-64", cuda=cuda, glibc="2.28")
 
 
 def test_explanation_names_every_build_and_the_manifest_value() -> None:
@@ -386,18 +405,18 @@ def test_explanation_without_a_cuda_target() -> None:
 
 
 def test_channel_and_spec_failures_are_user_errors() -> None:
-    failure = conda._ChildFailure("GatewayError", "could not find subdir 'noarch'")
-    error = conda._solve_error(failure, ["x"], "linux-64", cuda=None, glibc="2.28")
+    failure = ChildFailure("GatewayError", "could not find subdir 'noarch'")
+    error = solve_error(failure, ["x"], "linux-64", cuda=None, glibc="2.28")
     assert not isinstance(error, CondaSolveError)
     assert error.where == "conda.channels"
-    spec = conda._ChildFailure("spec", "'a 1.0' is not a valid conda MatchSpec")
-    error = conda._solve_error(spec, ["x"], "linux-64", cuda=None, glibc="2.28")
+    spec = ChildFailure("spec", "'a 1.0' is not a valid conda MatchSpec")
+    error = solve_error(spec, ["x"], "linux-64", cuda=None, glibc="2.28")
     assert error.where == "conda.dependencies"
 
 
 def test_child_without_a_reply_is_an_internal_error() -> None:
     with pytest.raises(CondaWorkerError, match="KeyError: 'no-such-operation'"):
-        conda._run_child("no-such-operation", {})
+        run_child("no-such-operation", {})
 
 
 # ---------------------------------------------------------------------------------------------
@@ -411,7 +430,7 @@ NUMPY = record(
 
 
 def test_explicit_spec_lists_dependencies_first() -> None:
-    text = conda.explicit_spec([NUMPY, PYTHON, ZLIB], "linux-64")
+    text = explicit_spec([NUMPY, PYTHON, ZLIB], "linux-64")
     base = "https://conda.example/forge/linux-64"
     assert text == (
         "# Generated by mlenv from mlenv.lock; do not edit.\n"
@@ -426,7 +445,7 @@ def test_explicit_spec_lists_dependencies_first() -> None:
 def test_explicit_spec_survives_a_dependency_cycle() -> None:
     a = record("a", depends=("b",))
     b = record("b", depends=("a",))
-    text = conda.explicit_spec([b, a, ZLIB], "linux-64")
+    text = explicit_spec([b, a, ZLIB], "linux-64")
     assert [line.split("/")[-1].split("-")[0] for line in text.splitlines()[3:]] == [
         "libzlib",
         "a",
@@ -434,15 +453,8 @@ def test_explicit_spec_survives_a_dependency_cycle() -> None:
     ]
 
 
-def test_explicit_spec_needs_sha256() -> None:
-    with pytest.raises(CondaError, match="has no sha256"):
-        conda.explicit_spec([dataclasses.replace(ZLIB, sha256=None)], "linux-64")
-
-
 def test_conda_lock_yml_text() -> None:
-    text = conda.conda_lock_yml(
-        {"linux-64": [NUMPY, ZLIB]}, ["https://conda.example/forge"], "abc123"
-    )
+    text = conda_lock_yml({"linux-64": [NUMPY, ZLIB]}, ["https://conda.example/forge"], "abc123")
     base = "https://conda.example/forge/linux-64"
     assert text == (
         "# Generated by mlenv from mlenv.lock; do not edit.\n"
@@ -487,7 +499,7 @@ def test_conda_lock_yml_text() -> None:
 
 
 def test_conda_lock_yml_without_packages() -> None:
-    text = conda.conda_lock_yml({"linux-64": []}, [], "h")
+    text = conda_lock_yml({"linux-64": []}, [], "h")
     assert text.endswith('  - "mlenv.toml"\npackage: []\n')
 
 
@@ -499,7 +511,7 @@ REPORTER = MemoryReporter()
 
 def test_install_refuses_archives_missing_from_the_cache(tmp_path: Path) -> None:
     with pytest.raises(CondaError, match=r"not in the artifact cache: libzlib-1\.0-h1\.conda"):
-        conda.install(
+        install_conda(
             [ZLIB], {}, tmp_path, target_prefix="/opt/env", platform="linux-64", reporter=REPORTER
         )
 
@@ -508,12 +520,12 @@ def test_install_refuses_a_relative_prefix_and_a_used_staging_dir(tmp_path: Path
     cache = {str(ZLIB.sha256): tmp_path / "zlib"}
     staging = tmp_path / "staging"
     with pytest.raises(CondaError, match="not an absolute path"):
-        conda.install(
+        install_conda(
             [ZLIB], cache, staging, target_prefix="opt/env", platform="linux-64", reporter=REPORTER
         )
     staging.mkdir()
     (staging / "leftover").write_text("x")
     with pytest.raises(CondaError, match="is not empty"):
-        conda.install(
+        install_conda(
             [ZLIB], cache, staging, target_prefix="/opt/env", platform="linux-64", reporter=REPORTER
         )

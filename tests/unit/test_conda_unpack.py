@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from mlenv import conda_unpack
-from mlenv.pack import unpack_script
+from mlenv.conda import unpack as conda_unpack
+from mlenv.conda.pack import unpack_script
 
 OLD = b"/opt/mlenv/env"
 

@@ -13,7 +13,9 @@ from typing import Any
 
 import pytest
 
-from mlenv.cuda import CudaTarget, CudaVersion, DriverVersion, PackageNeed, extract, judge
+from mlenv.cuda.rules import CudaTarget, PackageNeed, judge
+from mlenv.cuda.tags import extract
+from mlenv.cuda.versions import CudaVersion, DriverVersion
 
 DATA: dict[str, Any] = json.loads(
     (resources.files("mlenv") / "data" / "cuda.json").read_text(encoding="utf-8")

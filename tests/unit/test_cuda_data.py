@@ -13,18 +13,9 @@ from typing import Any
 
 import pytest
 
-from mlenv.cuda import (
-    CudaError,
-    CudaNeed,
-    CudaVersion,
-    DriverVersion,
-    extract,
-    extract_conda,
-    known_cuda_versions,
-    min_driver,
-    minor_compat_floor,
-    supported_archs,
-)
+from mlenv.cuda.matrix import known_cuda_versions, min_driver, minor_compat_floor, supported_archs
+from mlenv.cuda.tags import CudaNeed, extract, extract_conda
+from mlenv.cuda.versions import CudaError, CudaVersion, DriverVersion
 
 TEXT = (resources.files("mlenv") / "data" / "cuda.json").read_text(encoding="utf-8")
 DATA: dict[str, Any] = json.loads(TEXT)

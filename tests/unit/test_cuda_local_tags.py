@@ -14,7 +14,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mlenv.cuda import CudaError, CudaVersion, extract, extract_conda
+from mlenv.cuda.tags import extract, extract_conda
+from mlenv.cuda.versions import CudaError, CudaVersion
 
 # Segments PyTorch, PyG and others put beside the CUDA tag; none is a CUDA tag itself.
 NEUTRAL = st.sampled_from(

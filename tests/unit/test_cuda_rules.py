@@ -4,21 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from mlenv.cuda import (
-    CudaError,
-    CudaNeed,
-    CudaTarget,
-    CudaVersion,
-    DriverVersion,
-    Finding,
-    PackageNeed,
-    evaluate_requirement,
-    extract,
-    extract_conda,
-    judge,
-    nvidia_require_cuda,
-    required_driver,
-)
+from mlenv.cuda.requirement import evaluate_requirement, nvidia_require_cuda
+from mlenv.cuda.rules import CudaTarget, Finding, PackageNeed, judge, required_driver
+from mlenv.cuda.tags import CudaNeed, extract, extract_conda
+from mlenv.cuda.versions import CudaError, CudaVersion, DriverVersion
 
 TORCH_214_REQUIRES = (
     'nvidia-cublas==13.1.0.3; platform_system == "Linux"',

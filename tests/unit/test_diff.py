@@ -7,8 +7,9 @@ import hashlib
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from mlenv.conda.records import CondaRecord
 from mlenv.diff import compare, render_markdown, render_text
-from mlenv.lockfile import Lock, LockedConda, LockedPackage, LockedPlatform, LockTarget
+from mlenv.lockfile import Lock, LockedPackage, LockedPlatform, LockTarget
 
 OPPOSITE = {
     "added": "removed",
@@ -26,7 +27,7 @@ def package(name: str, version: str, size: int, build: int) -> LockedPackage:
     return LockedPackage(name, version, f"{name}-{version}.whl", "u", digest, size, "i")
 
 
-def lock(packages: dict[str, tuple[str, int, int]], conda: tuple[LockedConda, ...] = ()) -> Lock:
+def lock(packages: dict[str, tuple[str, int, int]], conda: tuple[CondaRecord, ...] = ()) -> Lock:
     entries = tuple(package(n, v, s, b) for n, (v, s, b) in sorted(packages.items()))
     return Lock("sha256:" + "0" * 64, TARGET, (LockedPlatform("linux-64", entries, conda),))
 
@@ -67,9 +68,9 @@ def test_changes_are_complete_and_reverse_exactly(
 def test_conda_build_change_is_a_rebuild_and_sources_stay_apart() -> None:
     """A new conda build of one version is "rebuilt"; a PyPI and a conda package of one name
     are two packages."""
-    gomp = LockedConda("numpy", "1.26.4", "py311h1", 1, "linux-64", "c", "u", "f.conda",
+    gomp = CondaRecord("numpy", "1.26.4", "py311h1", 1, "linux-64", "c", "u", "f.conda",
                        "a" * 64, "b" * 32, 10)  # fmt: skip
-    rebuilt = LockedConda("numpy", "1.26.4", "py311h2", 2, "linux-64", "c", "u", "g.conda",
+    rebuilt = CondaRecord("numpy", "1.26.4", "py311h2", 2, "linux-64", "c", "u", "g.conda",
                           "c" * 64, "b" * 32, 12)  # fmt: skip
     old = lock({"numpy": ("1.26.4", 5, 0)}, (gomp,))
     new = lock({"numpy": ("2.0", 5, 0)}, (rebuilt,))

@@ -16,16 +16,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mlenv import cudapkg
-from mlenv.cuda import (
-    CudaError,
-    CudaTarget,
-    CudaVersion,
-    DriverVersion,
-    PackageNeed,
-    extract,
-    judge,
-)
+from mlenv.cuda import packages as cudapkg
+from mlenv.cuda.rules import CudaTarget, PackageNeed, judge
+from mlenv.cuda.tags import extract
+from mlenv.cuda.versions import CudaError, CudaVersion, DriverVersion
 from mlenv.judge import verify_lock
 from mlenv.lockfile import LockedPackage
 from tests.support.locks import HASH, codes, locked, make_lock

@@ -19,8 +19,10 @@ from pathlib import Path
 
 import pytest
 
-from mlenv.install import InstallError, InstallResult, NamedWheel, install_environment
-from mlenv.ownership import PathClashError
+from mlenv.install.checks import NamedWheel
+from mlenv.install.ownership import PathClashError
+from mlenv.install.safety import InstallError
+from mlenv.install.wheels import InstallResult, install_environment
 from mlenv.report import MemoryReporter
 from tests.support.wheels import build_wheel
 
@@ -420,7 +422,7 @@ def test_a_full_disk_is_an_install_error_and_leaves_nothing(
     def full(*_: object) -> None:
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr("mlenv.install._write_record", full)
+    monkeypatch.setattr("mlenv.install.wheels.write_record", full)
     with pytest.raises(InstallError, match="No space left") as error:
         _install(_wheels(tmp_path / "wheels"), tmp_path / "stage")
     assert "free space" in str(error.value)

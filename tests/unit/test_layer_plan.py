@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mlenv.install import InstalledDistribution
+from mlenv.install.wheels import InstalledDistribution
 from mlenv.layer_plan import AUTO_LAYERS, BIG_WHEEL, GROUPS, LayerPlan, plan_layers, split_entries
 from mlenv.lockfile import LockedPackage
 from mlenv.manifest import MAX_LAYERS, Layers

@@ -14,9 +14,9 @@ from hypothesis import strategies as st
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
+from mlenv.conda.records import CondaRecord
 from mlenv.lockfile import (
     Lock,
-    LockedConda,
     LockedPlatform,
     LockError,
     StaleLockError,
@@ -28,7 +28,7 @@ from mlenv.lockfile import (
 from mlenv.manifest import loads as load_manifest
 from tests.support.locks import SHA_A, SHA_B, package, sample
 
-CONDA = LockedConda(
+CONDA = CondaRecord(
     name="libgomp", version="14.2.0", build="h767d61c_2", build_number=2, subdir="linux-64",
     channel="https://conda.anaconda.org/conda-forge",
     url="https://conda.anaconda.org/conda-forge/linux-64/libgomp-14.2.0-h767d61c_2.conda",
@@ -39,7 +39,7 @@ CONDA = LockedConda(
 TAGS = "cp311-cp311-manylinux_2_17_x86_64"
 
 
-def with_entries(packages: list[object], conda: tuple[LockedConda, ...] = ()) -> Lock:
+def with_entries(packages: list[object], conda: tuple[CondaRecord, ...] = ()) -> Lock:
     base = sample()
     platforms = [LockedPlatform("linux-64", tuple(packages), conda)]  # type: ignore[arg-type]
     target = dataclasses.replace(base.target, platforms=("linux-64",))

@@ -11,7 +11,7 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mlenv.cuda import DriverVersion
+from mlenv.cuda.versions import DriverVersion
 from mlenv.lockfile import Lock
 from mlenv.nodes import (
     Node,

@@ -1,4 +1,4 @@
-"""mlenv.ownership.PathLedger.claim: the one judge of who may write an installed path."""
+"""mlenv.install.ownership.PathLedger.claim: the one judge of who may write an installed path."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mlenv.ownership import Kind, Owner, PathClashError, PathLedger, fold, metadata_dir
+from mlenv.install.ownership import Kind, Owner, PathClashError, PathLedger, fold, metadata_dir
 
 SITE = "lib/python3.11/site-packages"
 LAYOUT = Owner("mlenv's venv layout", "mlenv", "layout hint")

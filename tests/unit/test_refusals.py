@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from packaging.requirements import Requirement
 
-from mlenv.cuda import CudaTarget, CudaVersion, DriverVersion
+from mlenv.cuda.rules import CudaTarget
+from mlenv.cuda.versions import CudaVersion, DriverVersion
 from mlenv.export import pylock_toml, requirements_txt
 from mlenv.index import MemoryIndex
 from mlenv.lockfile import loads, render

@@ -13,7 +13,8 @@ from cyclonedx.schema import SchemaVersion
 from cyclonedx.validation.json import JsonStrictValidator
 from packageurl import PackageURL
 
-from mlenv.lockfile import Lock, LockedConda, LockedPackage, LockedPlatform, LockTarget
+from mlenv.conda.records import CondaRecord
+from mlenv.lockfile import Lock, LockedPackage, LockedPlatform, LockTarget
 from mlenv.sbom import cyclonedx, purl, render, wheel_licences
 from tests.support.wheels import build_wheel
 
@@ -41,7 +42,7 @@ def wheel(file: tuple[str, bytes], deps: tuple[str, ...] = (), **extra: Any) -> 
     )  # fmt: skip
 
 
-GOMP = LockedConda(
+GOMP = CondaRecord(
     name="libgomp", version="14.2.0", build="h767d61c_2", build_number=2, subdir="linux-64",
     channel="https://conda.anaconda.org/conda-forge", filename="libgomp-14.2.0-h767d61c_2.conda",
     url="https://conda.anaconda.org/conda-forge/linux-64/libgomp-14.2.0-h767d61c_2.conda",

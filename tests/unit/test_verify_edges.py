@@ -10,18 +10,19 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mlenv.cuda import CudaError, DriverVersion
+from mlenv.conda.records import CondaRecord
+from mlenv.cuda.needs import conda_need
+from mlenv.cuda.versions import CudaError, DriverVersion
 from mlenv.errors import ManifestError
 from mlenv.host import HostError, parse_driver_override, parse_smi_query, parse_sys_module_version
 from mlenv.judge import Judged, verify_lock
-from mlenv.lockfile import LockedConda, LockedPlatform
+from mlenv.lockfile import LockedPlatform
 from mlenv.manifest import loads as load_manifest
-from mlenv.needs import conda_need
 from tests.support.locks import HASH, codes, locked, make_lock
 
 
-def conda(name: str, version: str, build: str, depends: tuple[str, ...] = ()) -> LockedConda:
-    return LockedConda(
+def conda(name: str, version: str, build: str, depends: tuple[str, ...] = ()) -> CondaRecord:
+    return CondaRecord(
         name=name, version=version, build=build, build_number=0, subdir="linux-64",
         channel="https://conda.anaconda.org/conda-forge",
         url=f"https://conda.anaconda.org/conda-forge/linux-64/{name}-{version}-{build}.conda",
@@ -30,7 +31,7 @@ def conda(name: str, version: str, build: str, depends: tuple[str, ...] = ()) ->
     )  # fmt: skip
 
 
-def with_conda(*records: LockedConda, cuda: str = "12.4") -> object:
+def with_conda(*records: CondaRecord, cuda: str = "12.4") -> object:
     lock = make_lock([], cuda=cuda)
     return dataclasses.replace(lock, platforms=(LockedPlatform("linux-64", (), records),))
 

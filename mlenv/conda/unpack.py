@@ -3,7 +3,7 @@ import os
 import sys
 
 # mlenv writes the build prefix and the files that hold it here when it embeds this program
-# (mlenv.pack.unpack_script); the program itself never changes, so neither do the archives.
+# (mlenv.conda.pack.unpack_script); the program itself never changes, so neither do the archives.
 OLD = ""
 FILES: list[list[str]] = []
 

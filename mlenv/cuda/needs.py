@@ -6,30 +6,14 @@ file; both go through ``conda_need`` so a package the lock refuses is never one 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from typing import Protocol
+from collections.abc import Iterable
 
-from mlenv.cuda import PackageNeed, extract_conda
-
-
-class CondaFields(Protocol):
-    """What ``CondaRecord`` (a solve) and ``LockedConda`` (a lock) both carry."""
-
-    @property
-    def name(self) -> str: ...
-    @property
-    def version(self) -> str: ...
-    @property
-    def build(self) -> str: ...
-    @property
-    def depends(self) -> Sequence[str]: ...
-    @property
-    def constrains(self) -> Sequence[str]: ...
-    @property
-    def url(self) -> str: ...
+from mlenv.conda.records import CondaRecord
+from mlenv.cuda.rules import PackageNeed
+from mlenv.cuda.tags import extract_conda
 
 
-def conda_need(record: CondaFields) -> PackageNeed | None:
+def conda_need(record: CondaRecord) -> PackageNeed | None:
     """The CUDA one conda package needs, from its build string, itself, depends and constrains;
     raises ``CudaError`` when a CUDA signal cannot be read."""
     need = extract_conda(
@@ -38,6 +22,6 @@ def conda_need(record: CondaFields) -> PackageNeed | None:
     return None if need is None else PackageNeed(record.name, record.version, need)
 
 
-def conda_needs(records: Iterable[CondaFields]) -> dict[str, PackageNeed]:
+def conda_needs(records: Iterable[CondaRecord]) -> dict[str, PackageNeed]:
     """``conda_need`` of every record, by artifact URL."""
     return {r.url: need for r in records if (need := conda_need(r)) is not None}

@@ -19,7 +19,9 @@ from dataclasses import dataclass
 from packaging.utils import NormalizedName
 from packaging.version import InvalidVersion, Version
 
-from mlenv.cuda import CudaError, CudaVersion, PackageNeed, extract
+from mlenv.cuda.rules import PackageNeed
+from mlenv.cuda.tags import extract
+from mlenv.cuda.versions import CudaError, CudaVersion
 from mlenv.errors import Problem, ProblemsError
 from mlenv.index import IndexFile
 from mlenv.resolve import Pin, Refusal, Resolution, best_refusal

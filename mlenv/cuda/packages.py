@@ -23,7 +23,9 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-from mlenv.cuda import CudaError, CudaNeed, CudaVersion, Finding
+from mlenv.cuda.rules import Finding
+from mlenv.cuda.tags import CudaNeed
+from mlenv.cuda.versions import CudaError, CudaVersion
 
 _WHERE = "mlenv/data/gpu_packages.json"
 UNVERIFIED = "unverified"  # the lock's ``cuda`` value for a package listed in [cuda] unverified

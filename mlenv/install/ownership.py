@@ -3,7 +3,7 @@ tree rattler made, mlenv's own files and the conda-pack archive, so every new sh
 meets the same rule (``PathLedger.claim``).
 
 Paths are root-relative POSIX paths of the installed prefix, already free of ``..``, absolute
-and empty parts (``mlenv.install`` refuses those first). The rules:
+and empty parts (``mlenv.install.wheels`` refuses those first). The rules:
 
 - A path has one kind: dir, file or symlink. A file or a symlink is a leaf: nothing is claimed
   below it (a member below a symlink would be written through it), and no file or symlink is

@@ -17,7 +17,7 @@ from importlib import resources
 from pathlib import Path
 from typing import BinaryIO
 
-from mlenv.ownership import Owner, PathLedger
+from mlenv.install.ownership import Owner, PathLedger
 from mlenv.report import Reporter
 from mlenv.tarball import Compression, Entry, LayerBlob, collect, write_layer
 
@@ -28,7 +28,7 @@ SCAN_CHUNK = 1 << 20
 # is a string. The env's python is a link to the target's interpreter, so no other Python
 # is assumed on the host.
 _HEADER = '#!/bin/sh\n\'\'\'\'exec "$(dirname "$0")/python" "$0" "$@" #\'\'\'\n'
-# The block of mlenv/conda_unpack.py that unpack_script replaces with the archive's data.
+# The block of mlenv/conda/unpack.py that unpack_script replaces with the archive's data.
 _DATA_BLOCK = re.compile(r"^# mlenv writes the build prefix.*?^FILES: [^\n]*\n", re.M | re.S)
 
 
@@ -64,13 +64,13 @@ def _chunks(path: Path) -> Iterator[bytes]:
 
 
 def unpack_script(prefix: str, files: list[tuple[str, str]]) -> bytes:
-    """``mlenv.conda_unpack`` (a module of its own, linted and tested) with its data filled in."""
-    program = resources.files("mlenv").joinpath("conda_unpack.py").read_text(encoding="utf-8")
+    """``mlenv.conda.unpack`` (a module of its own, linted and tested) with its data filled in."""
+    program = resources.files("mlenv.conda").joinpath("unpack.py").read_text(encoding="utf-8")
     listing = json.dumps(files, indent=0, ensure_ascii=True)
     data = f"OLD = {prefix!r}\nFILES = {listing}\n"
     filled, count = _DATA_BLOCK.subn(lambda _: data, program)
     if count != 1:
-        raise AssertionError("mlenv/conda_unpack.py lost its data block")
+        raise AssertionError("mlenv/conda/unpack.py lost its data block")
     return (_HEADER + filled).encode()
 
 

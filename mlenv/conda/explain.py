@@ -1,0 +1,135 @@
+"""Why the conda dependencies have no solution: rattler's tree turned into reasons and hints
+that name the manifest's tables."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from mlenv.conda.records import CondaError
+from mlenv.conda.virtual import LINUX_KERNEL
+from mlenv.conda.worker import ChildFailure
+from mlenv.platforms import by_name
+
+
+class CondaSolveError(CondaError):
+    """The conda dependencies have no solution for the target."""
+
+
+@dataclass(frozen=True)
+class _Fault:
+    """One reason rattler gives: the chain of packages, what happened to which spec."""
+
+    chain: tuple[str, ...]
+    kind: str  # missing | unmet-constraint | needs | constrains
+    spec: str
+    conflict: bool = False
+
+    @property
+    def name(self) -> str:
+        return self.spec.split(" ", 1)[0]
+
+
+_BRANCH_RE = re.compile(r"[└├]─ ")
+_PARENT_RE = re.compile(r"(?P<package>\S+ \S+) would (?P<verb>require|constrain)")
+_LEAF_RE = re.compile(
+    r"(?P<spec>.+?), "
+    r"(?:for which no candidates were found\.?|(?P<conflict>which conflicts with .*))"
+)
+_MISSING_RE = re.compile(r"No candidates were found for (?P<spec>.+?)\.?")
+_UNMET_CONSTRAINT_RE = re.compile(r"the constraint (?P<spec>.+) cannot be fulfilled")
+_SOLVE_PREFIX = "Cannot solve the request because of: "
+
+
+def _faults(tree: str) -> list[_Fault]:
+    """Walk rattler's tree: each leaf naming a missing or conflicting spec is a fault."""
+    faults: list[_Fault] = []
+    stack: list[str] = []
+    for line in tree.splitlines():
+        branch = _BRANCH_RE.search(line)
+        depth, text = (branch.start() // 3 + 1, line[branch.end() :]) if branch else (0, line)
+        del stack[depth:]
+        stack.append(text.strip())
+        if found := _MISSING_RE.fullmatch(stack[-1]):
+            faults.append(_Fault((), "missing", found["spec"]))
+        elif found := _UNMET_CONSTRAINT_RE.fullmatch(stack[-1]):
+            faults.append(_Fault((), "unmet-constraint", found["spec"]))
+        elif (leaf := _LEAF_RE.fullmatch(stack[-1])) and len(stack) > 1:
+            parents = [found for item in stack[:-1] if (found := _PARENT_RE.fullmatch(item))]
+            if parents and parents[-1].string == stack[-2]:
+                kind = "needs" if parents[-1]["verb"] == "require" else "constrains"
+                chain = tuple(parent["package"] for parent in parents)
+                faults.append(_Fault(chain, kind, leaf["spec"], leaf["conflict"] is not None))
+    return list(dict.fromkeys(faults))
+
+
+def solve_error(
+    failure: ChildFailure, channels: Sequence[str], platform: str, *, cuda: str | None, glibc: str
+) -> CondaError:
+    if failure.kind == "spec":
+        return CondaError(
+            failure.message,
+            where="conda.dependencies",
+            hint="write conda MatchSpecs such as 'numpy >=1.26', 'python 3.11.*' or 'zlib ==1.3'",
+        )
+    if failure.kind != "SolverError":
+        return CondaError(
+            f"cannot read the conda channels: {failure.message}",
+            where="conda.channels",
+            hint="check the channel names or URLs and the network",
+        )
+    tree = failure.message.removeprefix(_SOLVE_PREFIX).strip()
+    searched = f"{', '.join(channels)} ({platform}, noarch)"
+    offers = {
+        "__cuda": f"the manifest targets CUDA {cuda}"
+        if cuda is not None
+        else "the manifest names no CUDA target",
+        "__glibc": f"the manifest targets glibc {glibc}",
+        "__linux": f"mlenv assumes Linux kernel {LINUX_KERNEL}",
+        "__archspec": f"mlenv assumes the baseline {by_name(platform).archspec} CPU",
+    }
+    reasons: list[str] = []
+    hints: list[str] = []
+    for fault in _faults(tree):
+        who = " -> ".join(fault.chain)
+        if fault.kind == "missing":
+            reasons.append(f"no package matches {fault.spec} in {searched}")
+            hints.append("check the package name and the [conda] channels")
+        elif fault.kind == "unmet-constraint":
+            reasons.append(f"no {fault.name} package in the channels matches CUDA {cuda}")
+            hints.append(f"use channels that publish cuda-version {cuda}, or change [cuda] version")
+        elif fault.name.startswith("__"):
+            offer = offers.get(fault.name, f"{fault.name} does not exist on {platform}")
+            reasons.append(f"{who} {fault.kind} {fault.spec}, {offer}")
+            hints.append(_virtual_hint(fault, cuda, platform))
+        elif fault.conflict:
+            reasons.append(f"{who} {fault.kind} {fault.spec}, which conflicts with another need")
+        else:
+            reasons.append(f"{who} {fault.kind} {fault.spec}, which no channel provides")
+            hints.append(f"channels searched: {searched}")
+    summary = "; ".join(reasons) or "the conda dependencies have no solution"
+    indented = "\n".join(f"  {line}" for line in tree.splitlines())
+    return CondaSolveError(
+        f"{summary}\n{indented}",
+        where=f"conda.dependencies ({platform})",
+        hint="; ".join(dict.fromkeys(hints)) or None,
+    )
+
+
+def _virtual_hint(fault: _Fault, cuda: str | None, platform: str) -> str:
+    package = fault.chain[-1].split(" ")[0]
+    if fault.name == "__cuda" and cuda is None:
+        return f"add a [cuda] table for the GPU target, or require a CPU build of {package}"
+    if fault.name == "__cuda":
+        change = "raise" if fault.kind == "needs" else "change"
+        return (
+            f"{change} [cuda] version to satisfy {fault.spec} (and the driver floor with it), "
+            f"or require a build of {package} made for CUDA {cuda}"
+        )
+    if fault.name == "__glibc":
+        return (
+            f"raise [environment] glibc if every target host has {fault.spec}, "
+            f"or require an older build of {package}"
+        )
+    return f"require another build of {package} for {platform}"

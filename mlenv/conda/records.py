@@ -1,0 +1,58 @@
+"""One conda package as the solver returns it, the lock stores it and the installer takes it,
+and the URL form that may be stored (no credentials).
+
+Light on purpose: the lock reader (and with it the no-op ``lock --check``) imports it."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from urllib.parse import urlsplit, urlunsplit
+
+from mlenv.errors import MlenvError
+
+
+class CondaError(MlenvError):
+    """A conda channel, spec, lock entry or install that mlenv cannot use."""
+
+
+@dataclass(frozen=True)
+class CondaRecord:
+    """One conda package from a channel: what the solver returns, the lock stores (these fields,
+    in this order, are its ``[[platform.NAME.conda]]`` keys) and the installer takes.
+
+    ``cuda`` is the CUDA label it needs; ``requires_driver`` the driver floor that follows,
+    which only the locker fills in. ``md5`` is kept because conda tools still check it. URLs
+    never carry credentials.
+    """
+
+    name: str
+    version: str
+    build: str
+    build_number: int
+    subdir: str
+    channel: str
+    url: str
+    filename: str
+    sha256: str
+    md5: str
+    size: int
+    depends: tuple[str, ...] = ()
+    constrains: tuple[str, ...] = ()
+    noarch: str | None = None
+    cuda: str | None = None
+    requires_driver: str | None = None
+
+    @property
+    def stem(self) -> str:
+        return f"{self.name}-{self.version}-{self.build}"
+
+
+_TOKEN_RE = re.compile(r"^/t/[^/]+")
+
+
+def public_url(url: str) -> str:
+    """The URL without user:password@ or a leading anaconda.org ``/t/<token>`` segment."""
+    parts = urlsplit(url)
+    netloc = parts.netloc.rpartition("@")[2]
+    return urlunsplit((parts.scheme, netloc, _TOKEN_RE.sub("", parts.path), "", ""))

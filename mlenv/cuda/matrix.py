@@ -1,0 +1,208 @@
+"""NVIDIA's facts: minimum drivers, compatibility floors, architectures, tag patterns and
+component versions.
+
+They live in ``mlenv/data/cuda.json`` with a source on every row; this module only reads them.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+from mlenv.cuda.versions import CudaError, CudaVersion, DriverVersion, arch_cc, leading_numbers
+
+
+@dataclass(frozen=True)
+class _Release:
+    version: tuple[int, ...]
+    cuda: CudaVersion
+    label: str
+    linux: DriverVersion | None
+
+
+@dataclass(frozen=True)
+class _Archs:
+    ccs: tuple[int, ...]
+    added_in: dict[int, CudaVersion]
+
+
+@dataclass(frozen=True)
+class Pattern:
+    id: str
+    applies_to: str
+    kind: str
+    regex: re.Pattern[str]
+    name: re.Pattern[str] | None
+    replacement: str
+    source: str
+
+
+@dataclass(frozen=True)
+class Component:
+    component: str
+    version: tuple[int, ...]
+    cuda: CudaVersion
+    release: str
+    source: str
+
+
+@dataclass(frozen=True)
+class _Matrix:
+    releases: tuple[_Release, ...]
+    compat: dict[int, DriverVersion]
+    archs: dict[int, _Archs]
+    patterns: tuple[Pattern, ...]
+    components: tuple[Component, ...]
+
+
+def _build_matrix(raw: Any) -> _Matrix:
+    where = "mlenv/data/cuda.json"
+    releases = []
+    for row in raw["toolkits"]:
+        version = leading_numbers(row["release"], where=where)
+        driver = row["linux_min_driver"]
+        releases.append(
+            _Release(
+                version=version,
+                cuda=CudaVersion(version[0], version[1]),
+                label=str(row["label"]),
+                linux=None if driver is None else DriverVersion.parse(driver, where=where),
+            )
+        )
+    patterns = tuple(
+        Pattern(
+            id=str(row["id"]),
+            applies_to=str(row["applies_to"]),
+            kind=str(row["kind"]),
+            regex=re.compile(row["regex"], re.IGNORECASE),
+            name=re.compile(row["name"]) if "name" in row else None,
+            replacement=str(row.get("replacement", "")),
+            source=str(row["source"]),
+        )
+        for row in sorted(
+            raw["tag_patterns"], key=lambda row: (row["applies_to"], row["precedence"])
+        )
+    )
+    return _Matrix(
+        releases=tuple(sorted(releases, key=lambda release: release.version)),
+        compat={
+            int(row["major"]): DriverVersion.parse(row["linux"], where=where)
+            for row in raw["minor_compat"]
+        },
+        archs={
+            int(row["major"]): _Archs(
+                ccs=tuple(arch_cc(arch) for arch in row["list"]),
+                added_in={
+                    arch_cc(arch): CudaVersion.parse(cuda, where=where)
+                    for arch, cuda in row["added_in"].items()
+                },
+            )
+            for row in raw["gpu_archs"]
+        },
+        patterns=patterns,
+        components=tuple(
+            Component(
+                component=str(row["component"]),
+                version=leading_numbers(row["version"], where=where),
+                cuda=CudaVersion(*leading_numbers(row["release"], where=where)[:2]),
+                release=str(row["release"]),
+                source=str(row["source"]),
+            )
+            for row in raw["component_versions"]
+        ),
+    )
+
+
+@functools.cache
+def facts() -> _Matrix:
+    """Read the packaged data once; it never changes while mlenv runs."""
+    text = (resources.files("mlenv") / "data" / "cuda.json").read_text(encoding="utf-8")
+    return _build_matrix(json.loads(text))
+
+
+@functools.cache
+def known_cuda_versions() -> tuple[CudaVersion, ...]:
+    """Every CUDA major.minor with a release in the data, oldest first."""
+    return tuple(sorted({release.cuda for release in facts().releases}))
+
+
+def known_hint(major: int) -> str:
+    same = [str(cuda) for cuda in known_cuda_versions() if cuda.major == major]
+    if same:
+        return f"known CUDA {major} releases: {', '.join(same)}"
+    majors = sorted({cuda.major for cuda in known_cuda_versions()})
+    return f"known CUDA majors: {', '.join(map(str, majors))}"
+
+
+def table3_driver(
+    cuda: CudaVersion, release: str | None = None
+) -> tuple[DriverVersion, str] | None:
+    """Table 3 driver and row label of X.Y's GA, or of the given update; None if unconfirmed.
+
+    An update without a confirmed value falls back to the newest confirmed earlier row of the
+    same minor: a known lower bound, never a guess.
+    """
+    rows = [
+        (driver, row)
+        for row in facts().releases
+        if row.cuda == cuda and (driver := row.linux) is not None
+    ]
+    if not rows:
+        return None
+    driver, chosen = rows[0]
+    if release is not None:
+        key = leading_numbers(release, where=f"CUDA release {release}")
+        for candidate_driver, row in rows:
+            if row.version <= key:
+                driver, chosen = candidate_driver, row
+    return driver, chosen.label
+
+
+def min_driver(cuda: CudaVersion) -> DriverVersion:
+    """The Linux driver the X.Y GA toolkit needs (release notes Table 3)."""
+    if cuda not in known_cuda_versions():
+        raise CudaError(
+            f"CUDA {cuda} is not a known CUDA release",
+            where=f"CUDA {cuda}",
+            hint=known_hint(cuda.major),
+        )
+    found = table3_driver(cuda)
+    if found is None:
+        raise CudaError(
+            f"the minimum driver for CUDA {cuda} is unconfirmed",
+            where=f"CUDA {cuda}",
+            hint="no NVIDIA Table 3 value is known for it; target a release whose driver is known",
+        )
+    return found[0]
+
+
+def minor_compat_floor(major: int) -> DriverVersion:
+    """The oldest Linux driver on which CUDA major.x applications load (minor-version compat)."""
+    floor = facts().compat.get(major)
+    if floor is None:
+        raise CudaError(
+            f"CUDA {major}.x has no minor-version compatibility floor",
+            where=f"CUDA {major}.x",
+            hint="each toolkit of this major needs its own minimum driver (min_driver)",
+        )
+    return floor
+
+
+def _archs(major: int) -> _Archs:
+    archs = facts().archs.get(major)
+    if archs is None:
+        raise CudaError(
+            f"no GPU architecture data for CUDA {major}.x",
+            where=f"CUDA {major}.x",
+            hint=known_hint(major),
+        )
+    return archs
+
+
+def supported_archs(major: int) -> tuple[str, ...]:
+    """The GPU architectures some toolkit of the major compiles for, oldest first."""
+    return tuple(f"sm_{cc}" for cc in _archs(major).ccs)

@@ -1,0 +1,322 @@
+"""The CUDA rules: whether the target runs what each artifact needs (``mlenv.cuda.tags``), by
+NVIDIA's facts (``mlenv.cuda.matrix``).
+
+How the driver floor is judged (``judge``), after ``shared/reference/cuda.md`` §2 and §9:
+
+- The target toolkit's Table 3 value (its GA release) is a hard floor. Minor-version
+  compatibility would load the libraries on an older driver of the same major, but the image
+  carries ``NVIDIA_REQUIRE_CUDA=cuda>=X.Y`` and the container runtime refuses to start it on a
+  driver whose CUDA version is lower, so a warning would be a lie.
+- A build for a newer minor than the target is refused unless the driver floor reaches that
+  minor's own Table 3 value (minor-version compatibility gives no PTX JIT).
+- The warning tier of §9 rule 3: a package from a later *update* of a minor (known from the
+  ``cuda-toolkit`` pin table, e.g. cuBLAS 13.1.0.3 is CUDA 13.0 Update 2, driver 580.95.05) on
+  a driver at or above the minor's GA value but below the update's value runs under
+  minor-version compatibility only; that is a warning, not an error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from mlenv.cuda.matrix import facts, known_cuda_versions, known_hint, min_driver, table3_driver
+from mlenv.cuda.tags import CudaNeed
+from mlenv.cuda.versions import ARCH_SUFFIX_SINCE, CudaError, CudaVersion, DriverVersion, arch_cc
+
+
+@dataclass(frozen=True)
+class CudaTarget:
+    """What the fleet promises: the CUDA toolkit, the oldest driver and the GPUs to support."""
+
+    cuda: CudaVersion
+    driver_floor: DriverVersion
+    archs: tuple[str, ...] = ()
+    checked: bool = False  # the driver of one machine (verify --driver/--host), not the floor
+
+    def __post_init__(self) -> None:
+        for arch in self.archs:
+            arch_cc(arch)
+
+    @property
+    def driver_said(self) -> str:
+        """How messages name the driver: the fleet's floor, or the one machine's driver."""
+        if self.checked:
+            return f"driver {self.driver_floor} (checked)"
+        return f"driver floor {self.driver_floor}"
+
+    @property
+    def driver_is(self) -> str:
+        if self.checked:
+            return f"the driver is {self.driver_floor} (checked)"
+        return f"the driver floor is {self.driver_floor}"
+
+    def raise_driver(self, version: DriverVersion) -> str:
+        """The remedy when the driver is too old, for the floor or for the checked machine."""
+        if self.checked:
+            return f"upgrade the driver to {version}"
+        return f"raise the driver floor to {version}"
+
+
+@dataclass(frozen=True)
+class PackageNeed:
+    """One locked package and the CUDA it needs."""
+
+    name: str
+    version: str
+    need: CudaNeed
+
+
+Severity = Literal["error", "warning"]
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One verdict: ``needs`` is what the package (or target) requires, ``promised`` what the
+    target offers; ``package`` is empty for findings about the target itself."""
+
+    severity: Severity
+    code: str
+    package: str
+    needs: str
+    promised: str
+    message: str
+    hint: str
+
+
+def _promise(target: CudaTarget) -> str:
+    return f"CUDA {target.cuda}, driver {target.driver_floor}"
+
+
+def _target_findings(target: CudaTarget, needs: Sequence[PackageNeed]) -> list[Finding]:
+    cuda, driver = target.cuda, target.driver_floor
+
+    def finding(code: str, needs: str, message: str, hint: str) -> list[Finding]:
+        return [Finding("error", code, "", needs, _promise(target), message, hint)]
+
+    if cuda not in known_cuda_versions():
+        message = f"CUDA {cuda} is not a known CUDA release"
+        return finding("cuda-unknown", "a known CUDA release", message, known_hint(cuda.major))
+    found = table3_driver(cuda)
+    if found is None:
+        confirmed = [c for c in known_cuda_versions() if table3_driver(c) is not None]
+        return finding(
+            "driver-unconfirmed",
+            "a known minimum driver",
+            f"the minimum driver for CUDA {cuda} is unconfirmed, "
+            f"so {target.driver_said} cannot be checked",
+            f"target CUDA {max(confirmed)} or older, whose minimum drivers are known",
+        )
+    minimum = found[0]
+    if driver >= minimum:
+        return []
+    users = [
+        f"{item.name} {item.version}"
+        for item in needs
+        if item.need.stub is None and item.need.cuda.major == cuda.major
+    ]
+    message = f"{target.driver_said} is below {minimum}, the minimum driver for CUDA {cuda}"
+    if users:
+        message += f"; needed by {', '.join(users)}"
+    hint = f"{target.raise_driver(minimum)} or newer"
+    older = [
+        candidate
+        for candidate in known_cuda_versions()
+        if candidate.major == cuda.major
+        and candidate < cuda
+        and (low := table3_driver(candidate)) is not None
+        and low[0] <= driver
+    ]
+    if older:
+        hint += f", or target CUDA {max(older)}"
+    return finding("driver-below-toolkit", f"driver >= {minimum}", message, hint)
+
+
+def arch_findings(target: CudaTarget) -> list[Finding]:
+    """cuda.archs against the target CUDA: unknown, not yet added, or dropped (CUDA 13: sm_75+)."""
+    cuda = target.cuda
+    archs = facts().archs.get(cuda.major)
+    if archs is None:
+        return []
+    findings = []
+    for arch in target.archs:
+        cc = arch_cc(arch)
+        added = archs.added_in.get(cc)
+        if cc in archs.ccs:
+            since = ARCH_SUFFIX_SINCE.get(arch[-1])
+            if since is not None and cuda < since:
+                code = "arch-unsupported"
+                message = f"{arch} (an {arch[-1]!r} target) needs CUDA {since} or newer"
+                hint = f"target CUDA {since} or newer, or write {arch[:-1]}"
+                findings.append(Finding("error", code, "", arch, _promise(target), message, hint))
+                continue
+            if added is None or added <= cuda:
+                continue
+            code = "arch-unsupported"
+            message = f"{arch} needs CUDA {added} or newer; the target is CUDA {cuda}"
+            hint = f"target CUDA {added} or newer, or drop {arch} from cuda.archs"
+        elif cc < archs.ccs[0]:
+            code = "arch-dropped"
+            message = (
+                f"CUDA {cuda.major}.x does not support {arch}; its oldest architecture is "
+                f"sm_{archs.ccs[0]}"
+            )
+            last = [major for major, other in facts().archs.items() if cc in other.ccs]
+            hint = f"drop {arch} from cuda.archs"
+            if last:
+                hint += f" or target CUDA {max(last)}.x, the last major that supports it"
+        else:
+            code = "arch-unsupported"
+            message = f"CUDA {cuda.major}.x has no {arch}"
+            supported = ", ".join(f"sm_{known}" for known in archs.ccs)
+            hint = f"check the GPU's compute capability; CUDA {cuda.major}.x supports {supported}"
+        findings.append(Finding("error", code, "", arch, _promise(target), message, hint))
+    return findings
+
+
+def _place(name: str, cuda: CudaVersion, hint: str) -> str:
+    """A hint followed by where the package's family publishes builds for the target CUDA."""
+    from mlenv.cuda.packages import hint as family_hint
+
+    place = family_hint(name, cuda)
+    return f"{hint}; {place}" if place else hint
+
+
+def _package_findings(target: CudaTarget, item: PackageNeed) -> list[Finding]:
+    need, cuda, driver = item.need, target.cuda, target.driver_floor
+    who = f"{item.name} {item.version}"
+
+    def finding(severity: Severity, code: str, needs: str, message: str, hint: str) -> Finding:
+        return Finding(severity, code, item.name, needs, _promise(target), message, hint)
+
+    if need.stub is not None:
+        message = f"{who} is a placeholder package, not a CUDA library"
+        return [finding("error", "cuda-stub-package", need.stub, message, f"depend on {need.stub}")]
+    findings = [
+        finding(
+            "error",
+            "cuda-contradiction",
+            f"CUDA {need.label}",
+            f"{who}: CUDA {need.label} from {need.evidence!r} contradicts "
+            f"CUDA {other.label} from {other.evidence!r}",
+            f"use a build of {item.name} whose tags and dependencies agree on one CUDA version",
+        )
+        for other in need.conflicts
+    ]
+    if need.cuda.major != cuda.major:
+        findings.append(
+            finding(
+                "error",
+                "cuda-major-mismatch",
+                f"CUDA {need.label}",
+                f"{who} is built for CUDA {need.label}, but the target is CUDA {cuda}",
+                _place(
+                    item.name,
+                    cuda,
+                    f"use a CUDA {cuda.major} build of {item.name}, "
+                    f"or target CUDA {need.cuda.major}.x",
+                ),
+            )
+        )
+        return findings
+    if need.major_only:
+        return findings
+    if need.cuda not in known_cuda_versions():
+        findings.append(
+            finding(
+                "error",
+                "cuda-unknown",
+                f"CUDA {need.cuda}",
+                f"{who} names CUDA {need.cuda} ({need.evidence!r}), "
+                "which is not a known CUDA release",
+                known_hint(need.cuda.major),
+            )
+        )
+        return findings
+    target_minimum = table3_driver(cuda) if cuda in known_cuda_versions() else None
+    own = table3_driver(need.cuda)
+    full = table3_driver(need.cuda, need.release)
+    if own is None or full is None:
+        if need.cuda > cuda:
+            findings.append(
+                finding(
+                    "error",
+                    "driver-unconfirmed",
+                    f"CUDA {need.cuda}",
+                    f"{who} is built for CUDA {need.cuda}, whose minimum driver is unconfirmed",
+                    f"use a build of {item.name} for CUDA {cuda} or older",
+                )
+            )
+    elif need.cuda > cuda and driver < own[0]:
+        findings.append(
+            finding(
+                "error",
+                "cuda-newer-minor",
+                f"CUDA {need.cuda}, driver >= {own[0]}",
+                f"{who} is built for CUDA {need.cuda}, newer than the target CUDA {cuda}; "
+                f"it needs driver {own[0]} but {target.driver_is}",
+                _place(
+                    item.name,
+                    cuda,
+                    f"use a build of {item.name} for CUDA {cuda} or older, "
+                    f"or {target.raise_driver(own[0])}",
+                ),
+            )
+        )
+    elif target_minimum is not None and max(target_minimum[0], own[0]) <= driver < full[0]:
+        findings.append(
+            finding(
+                "warning",
+                "driver-minor-compat",
+                f"driver >= {full[0]}",
+                f"{who} uses CUDA {need.release} ({need.evidence!r}), whose full feature set "
+                f"needs driver {full[0]} ({full[1]}); {target.driver_said} runs it only under "
+                "minor-version compatibility (no PTX JIT, newer-driver features fail at run time)",
+                target.raise_driver(full[0]),
+            )
+        )
+    return findings
+
+
+def judge(target: CudaTarget, needs: Sequence[PackageNeed]) -> tuple[Finding, ...]:
+    """Every CUDA finding for the target and the packages at once, target findings first."""
+    findings = _target_findings(target, needs) + arch_findings(target)
+    for item in needs:
+        findings += _package_findings(target, item)
+    return tuple(findings)
+
+
+def package_driver(item: PackageNeed) -> tuple[DriverVersion, str] | None:
+    """The driver one package needs for its full feature set, and the release that sets it.
+
+    None when the package fixes only a CUDA major (or is a placeholder): then the target's
+    toolkit decides.
+    """
+    need = item.need
+    if need.stub is not None or need.major_only:
+        return None
+    found = table3_driver(need.cuda, need.release) if need.cuda in known_cuda_versions() else None
+    if found is None:
+        raise CudaError(
+            f"the minimum driver for CUDA {need.cuda} is not known",
+            where=f"{item.name} {item.version}",
+            hint=f"use a build of {item.name} for a CUDA release with a known driver",
+        )
+    return found
+
+
+def required_driver(target: CudaTarget, needs: Sequence[PackageNeed]) -> tuple[DriverVersion, str]:
+    """The driver the environment needs for its full feature set, and which package sets it.
+
+    Packages of another major or fixing only the major do not raise it; judge() reports them.
+    """
+    best = min_driver(target.cuda)
+    why = f"target CUDA {target.cuda}"
+    for item in needs:
+        if item.need.cuda.major != target.cuda.major:
+            continue
+        found = package_driver(item)
+        if found is not None and found[0] > best:
+            best, why = found[0], f"{item.name} {item.version} ({found[1]})"
+    return best, why

@@ -1,0 +1,374 @@
+"""What CUDA an artifact needs, read from its file name, local version, tags and requirements
+(wheels) or its depends and constrains (conda): where a new CUDA tagging scheme plugs in
+(a pattern in ``mlenv/data/cuda.json``, or a row of the GPU package table).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import Literal
+
+from packaging.requirements import InvalidRequirement
+from packaging.specifiers import SpecifierSet
+from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
+
+from mlenv.cuda.matrix import Component, Pattern, facts
+from mlenv.cuda.versions import CudaError, CudaVersion, leading_numbers
+from mlenv.pep508 import requirement as parsed
+
+
+@dataclass(frozen=True)
+class CudaNeed:
+    """What one artifact needs from CUDA, with the evidence, so every finding can say why.
+
+    ``major_only`` marks builds that fix only the major (cupy-cuda12x, -cu12 suffixes);
+    ``release`` is the toolkit update a component version was pinned by, when known;
+    ``stub`` names the real package when the artifact is a placeholder; ``conflicts`` holds
+    the signals of the same artifact that disagree with this one.
+    """
+
+    cuda: CudaVersion
+    major_only: bool
+    rule: str
+    evidence: str
+    source: str
+    release: str | None = None
+    stub: str | None = None
+    conflicts: tuple[CudaNeed, ...] = ()
+
+    @property
+    def label(self) -> str:
+        return f"{self.cuda.major}.x" if self.major_only else str(self.cuda)
+
+
+_Exactness = Literal["exact", "compatible", "lower"]
+
+
+@dataclass(frozen=True)
+class _Pin:
+    """A version read from a package or a requirement, and how tightly it is fixed."""
+
+    version: str
+    exactness: _Exactness
+
+
+_EXTRA_MARKER_RE = re.compile(r"\bextra\s*==")
+_SPEC_BOUND_RE = re.compile(r"(?:>=|==|=|>|~=)?\s*(\d+(?:\.\d+)*)(?:[a-z]+\d*)?(?:\.\*|\*)?")
+_PIN_RANK: dict[str, tuple[int, _Exactness]] = {
+    "==": (0, "exact"),
+    "===": (0, "exact"),
+    "~=": (1, "compatible"),
+    ">=": (2, "lower"),
+    ">": (2, "lower"),
+}
+
+
+def _patterns(applies_to: str) -> tuple[Pattern, ...]:
+    return tuple(p for p in facts().patterns if p.applies_to == applies_to)
+
+
+def _digits(text: str) -> CudaVersion:
+    """cuXYZ: every digit but the last is the major, the last is the minor (cu118 -> 11.8)."""
+    return CudaVersion(int(text[:-1]), int(text[-1]))
+
+
+def _shipped_in(component: str, version: tuple[int, ...], cuda: CudaVersion) -> Component | None:
+    """The toolkit update that shipped this component version (``component_versions``).
+
+    A version between two pinned ones (a standalone patch, e.g. cuBLAS 13.4.1.1) is traced to
+    the newest earlier update of the same CUDA minor: a lower bound of its driver, never a guess.
+    """
+    rows = [
+        row
+        for row in facts().components
+        if row.component == component and row.cuda == cuda and row.version <= version
+    ]
+    return max(rows, key=lambda row: row.version, default=None)
+
+
+def _lookup(
+    component: str, version: tuple[int, ...], major: int, *, exact: bool
+) -> tuple[CudaVersion, str | None, str] | None:
+    """CUDA of a component version from the cuda-toolkit pins, only when unambiguous; the
+    update that shipped it only for an exact pin."""
+    rows = [
+        row for row in facts().components if row.component == component and row.cuda.major == major
+    ]
+    for depth in (4, 3, 2):
+        hits = [row for row in rows if row.version[:depth] == version[:depth]]
+        if len({row.cuda for row in hits}) == 1:
+            shipped = _shipped_in(component, version, hits[0].cuda) if exact else None
+            if shipped is None:
+                return hits[0].cuda, None, hits[0].source
+            return shipped.cuda, shipped.release, shipped.source
+        if hits:
+            return None
+    return None
+
+
+def _spec_floor(spec: str, *, where: str) -> tuple[int, ...] | None:
+    """The lowest version a conda version spec admits ('>=12.6,<13' -> (12, 6))."""
+    floors: list[tuple[int, ...]] = []
+    for alternative in spec.split("|"):
+        lows: list[tuple[int, ...]] = []
+        for part in alternative.split(","):
+            part = part.strip()
+            if not part or part.startswith(("<", "!=")):
+                continue
+            match = _SPEC_BOUND_RE.fullmatch(part)
+            if match is None:
+                raise CudaError(
+                    f"conda version spec {spec!r} cannot be read",
+                    where=where,
+                    hint="expected a spec like '>=12.4,<13' or '12.4.*'",
+                )
+            lows.append(tuple(int(number) for number in match[1].split(".")))
+        if not lows:
+            return None
+        floors.append(max(lows))
+    return min(floors)
+
+
+def _need(
+    pattern: Pattern, match: re.Match[str], pin: _Pin | None, evidence: str, where: str
+) -> CudaNeed | None:
+    """Turn one pattern match into a need, following the pattern's kind."""
+    groups = match.groupdict()
+
+    def make(
+        cuda: CudaVersion,
+        major_only: bool = False,
+        release: str | None = None,
+        source: str = pattern.source,
+    ) -> CudaNeed:
+        return CudaNeed(cuda, major_only, pattern.id, evidence, source, release)
+
+    def major(number: int) -> CudaNeed:
+        return make(CudaVersion(number, 0), major_only=True)
+
+    kind = pattern.kind
+    if kind == "digits":
+        digits = groups["digits"]
+        if len(digits) == 2 and digits[0] == "1":  # cu12: CUDA 12.x, there was no CUDA 1.2
+            return major(int(digits))
+        return make(_digits(digits))
+    if kind == "major":
+        return major(int(groups["major"]))
+    if kind == "cuda":
+        return make(CudaVersion.parse(groups["cuda"], where=where))
+    if kind == "stub":
+        stub = pattern.replacement.format(base=groups["base"])
+        return replace(major(int(groups["major"])), stub=stub)
+    if kind == "spec":
+        floor = _spec_floor(groups["spec"], where=where)
+        if floor is None:
+            return None
+        return make(CudaVersion(floor[0], floor[1])) if len(floor) > 1 else major(floor[0])
+    # The remaining kinds read the package version; -cu11/-cu12 suffixes fix the major and
+    # unsuffixed NVIDIA component wheels are the CUDA 13 ones.
+    suffix = int(groups["major"]) if groups.get("major") else None
+    expected = suffix if suffix is not None else 13
+    if pin is None:
+        return major(expected) if kind in ("version", "table") else None
+    version = leading_numbers(pin.version, where=where)
+    if kind == "version-major" or pin.exactness == "lower" or len(version) < 2:
+        found = major(expected if kind == "table" else version[0])
+    elif kind == "table":
+        hit = _lookup(groups["component"], version, expected, exact=pin.exactness == "exact")
+        found = major(expected) if hit is None else make(hit[0], release=hit[1], source=hit[2])
+    elif kind == "release":
+        exact = pin.exactness == "exact" and len(version) > 2
+        release = ".".join(map(str, version[:3])) if exact else None
+        found = make(CudaVersion(version[0], version[1]), release=release)
+    else:
+        found = make(CudaVersion(version[0], version[1]))
+        shipped = None
+        if pin.exactness == "exact" and len(version) > 2:
+            shipped = _shipped_in(groups["component"], version, found.cuda)
+        if shipped is not None:
+            found = make(shipped.cuda, release=shipped.release, source=shipped.source)
+    if suffix is not None and suffix != found.cuda.major:
+        suffix_need = CudaNeed(
+            CudaVersion(suffix, 0), True, pattern.id, match.string, pattern.source
+        )
+        return replace(found, conflicts=(suffix_need,))
+    return found
+
+
+def _first(
+    applies_to: str, subject: str, pin: _Pin | None, evidence: str, *, where: str, name: str = ""
+) -> list[CudaNeed]:
+    """The need from the first pattern (in precedence order) that matches the subject."""
+    for pattern in _patterns(applies_to):
+        if pattern.name is not None and pattern.name.search(name) is None:
+            continue
+        match = pattern.regex.search(subject)
+        if match is not None:
+            need = _need(pattern, match, pin, evidence, where)
+            return [] if need is None else [need]
+    return []
+
+
+# "cu" or "cuda" and two digits, not after a letter: a CUDA tag in a local version label or a
+# conda build string ("cudnn89", "nocuda126" are none); in a distribution name only as a whole
+# dash-separated part (cudf-cu12, spconv-cu120, not cu2qu). Each must be read by a pattern.
+_CUDA_TAG_RE = re.compile(r"(?<![a-z])cu(?:da)?_?[0-9]{2,}", re.IGNORECASE)
+_NAME_TAG_RE = re.compile(r"(?<![^-])cu(?:da)?[0-9]+x?(?![^-])")
+
+
+def _tagged(
+    applies_to: str,
+    subject: str,
+    tags: Sequence[str],
+    evidence: str,
+    *,
+    where: str,
+    name: str = "",
+    pin: _Pin | None = None,
+) -> list[CudaNeed]:
+    """``_first``, refusing instead of passing silently when the subject carries a CUDA tag
+    (``tags``: those in the local label, name or build string) that no pattern reads, or two
+    different ones: a CUDA build read as CPU is never safe."""
+    needs = _first(applies_to, subject, pin, evidence, where=where, name=name)
+    distinct = sorted({tag.lower() for tag in tags})
+    if (needs or not distinct) and len(distinct) < 2:
+        return needs
+    shape = "two CUDA tags" if len(distinct) > 1 else "a CUDA tag in a shape mlenv cannot read"
+    raise CudaError(
+        f"{evidence!r} has {shape} ({', '.join(distinct)})",
+        where=where,
+        hint=f"mlenv reads the {applies_to} tags of the tag_patterns in mlenv/data/cuda.json "
+        "(+cu124, +cu124.cxx11.abi, +pt25cu124, +cuda12.cudnn89, -cu12, cuda126_...); use a "
+        "build tagged one of those ways, or report the new shape",
+    )
+
+
+def _local_tags(version: str) -> list[str]:
+    """The CUDA tags in a version's local label (after "+"), where builds name their CUDA."""
+    return _CUDA_TAG_RE.findall(version.partition("+")[2])
+
+
+def _pin(specifier: SpecifierSet) -> _Pin | None:
+    """The most telling version in a specifier: an exact pin, then ~=, then a lower bound."""
+    best: tuple[int, _Exactness, str] | None = None
+    for spec in specifier:
+        rank = _PIN_RANK.get(spec.operator)
+        if rank is not None and (best is None or rank[0] < best[0]):
+            best = (rank[0], rank[1], spec.version.removesuffix(".*"))
+    return None if best is None else _Pin(best[2], best[1])
+
+
+def _from_requirement(raw: str, *, where: str) -> list[CudaNeed]:
+    """A Requires-Dist entry as evidence; extras are optional and placeholders judged alone."""
+    try:
+        requirement = parsed(raw)
+    except InvalidRequirement as exc:
+        raise CudaError(
+            f"Requires-Dist {raw!r} cannot be parsed: {exc}",
+            where=where,
+            hint="the package metadata is broken; use another build of the package",
+        ) from exc
+    if requirement.marker is not None and _EXTRA_MARKER_RE.search(str(requirement.marker)):
+        return []
+    needs = _first(
+        "name",
+        canonicalize_name(requirement.name),
+        _pin(requirement.specifier),
+        f"Requires-Dist: {raw}",
+        where=where,
+    )
+    return [need for need in needs if need.stub is None]
+
+
+def _disagree(first: CudaNeed, other: CudaNeed, *, same_artifact: bool) -> bool:
+    """Different majors always disagree; tags of one artifact must also agree on the minor."""
+    if first.cuda.major != other.cuda.major:
+        return True
+    both_minor = not first.major_only and not other.major_only
+    return same_artifact and both_minor and first.cuda != other.cuda
+
+
+def _strength(need: CudaNeed) -> tuple[bool, CudaVersion, tuple[int, ...]]:
+    release = leading_numbers(need.release, where=need.evidence) if need.release else ()
+    return (not need.major_only, need.cuda, release)
+
+
+def _combine(own: list[CudaNeed], required: list[CudaNeed]) -> CudaNeed | None:
+    """The artifact's own tags win; dependencies decide only when it has none (§9 rule 1)."""
+    if own:
+        primary = own[0]
+        conflicts = [need for need in own[1:] if _disagree(primary, need, same_artifact=True)]
+    elif required:
+        primary = max(required, key=_strength)
+        conflicts = []
+    else:
+        return None
+    conflicts += [need for need in required if _disagree(primary, need, same_artifact=False)]
+    return replace(primary, conflicts=primary.conflicts + tuple(conflicts))
+
+
+def extract(
+    name: str,
+    version: str,
+    filename: str = "",
+    requires_dist: Sequence[str] = (),
+    index: str = "",
+) -> CudaNeed | None:
+    """The CUDA a Python package needs, from its version tag, wheel name, name, the GPU package
+    table (release and ``index``, for onnxruntime-gpu, tensorflow ...) and metadata."""
+    from mlenv.cuda.packages import table_need
+
+    package = canonicalize_name(name)
+    where = f"{package} {version}"
+    own = _tagged("version", version, _local_tags(version), version, where=where, name=package)
+    if filename.endswith(".whl"):
+        try:
+            wheel_version = str(parse_wheel_filename(filename)[1])
+        except InvalidWheelFilename as exc:
+            raise CudaError(
+                f"{filename!r} is not a valid wheel file name",
+                where=where,
+                hint="wheel names look like name-version-pytag-abitag-platform.whl",
+            ) from exc
+        own += _tagged(
+            "version",
+            wheel_version,
+            _local_tags(wheel_version),
+            filename,
+            where=where,
+            name=package,
+        )
+    own += _tagged(
+        "name",
+        package,
+        _NAME_TAG_RE.findall(package),
+        where,
+        where=where,
+        pin=_Pin(version, "exact"),
+    )
+    if not own and (listed := table_need(package, version, index)) is not None:
+        own.append(listed)
+    required = [need for raw in requires_dist for need in _from_requirement(raw, where=where)]
+    return _combine(own, required)
+
+
+def _from_specs(specs: Sequence[str], label: str, *, where: str) -> list[CudaNeed]:
+    return [
+        need
+        for spec in specs
+        for need in _first("conda-spec", spec.strip(), None, f"{label}{spec}", where=where)
+    ]
+
+
+def extract_conda(
+    name: str, version: str, build: str, depends: Sequence[str], constrains: Sequence[str]
+) -> CudaNeed | None:
+    """The CUDA a conda package needs, from its build string, itself, depends and constrains."""
+    where = f"{name} {version} {build}".strip()
+    own = _tagged("conda-build", build, _CUDA_TAG_RE.findall(build), f"build {build}", where=where)
+    own += _from_specs([f"{name} {version}"], "", where=where)
+    required = _from_specs(depends, "depends ", where=where)
+    required += _from_specs(constrains, "constrains ", where=where)
+    return _combine(own, required)

@@ -1,0 +1,118 @@
+"""CUDA versions, driver versions and GPU architectures (``sm_XY``) as NVIDIA writes them,
+parsed strictly: every other module compares these values, never text."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from mlenv.errors import MlenvError
+
+
+class CudaError(MlenvError):
+    """A CUDA version, driver version or requirement that cannot be understood or judged."""
+
+
+_CUDA_RE = re.compile(r"(\d+)\.(\d+)")
+DOTTED_RE = re.compile(r"[0-9]+(?:\.[0-9]+)*")
+# A driver version as NVIDIA prints it: ASCII digits only (``\d`` also takes fullwidth and
+# Arabic-Indic digits), no sign, no empty component, a major without a leading zero, at most
+# four components.
+_DRIVER_TEXT_RE = re.compile(r"[1-9][0-9]{0,3}(?:\.[0-9]{1,3}){0,3}")
+_ASCII_SPACE = " \t\r\n"
+_LEADING_NUMBERS_RE = re.compile(r"(?:\d+!)?(\d+(?:\.\d+)*)")
+
+
+@dataclass(frozen=True, order=True)
+class CudaVersion:
+    """A CUDA major.minor: the unit in which NVIDIA states compatibility."""
+
+    major: int
+    minor: int
+
+    @classmethod
+    def parse(cls, text: str, *, where: str = "CUDA version") -> CudaVersion:
+        match = _CUDA_RE.fullmatch(text.strip())
+        if match is None:
+            raise CudaError(
+                f"{text!r} is not a CUDA version", where=where, hint="write major.minor, e.g. 12.4"
+            )
+        return cls(int(match[1]), int(match[2]))
+
+    def __str__(self) -> str:
+        return f"{self.major}.{self.minor}"
+
+
+def dotted(text: str, *, what: str, where: str, hint: str) -> tuple[int, ...]:
+    """Numeric components without trailing zeros, so 580 == 580.0 as in libnvidia-container."""
+    stripped = text.strip()
+    if DOTTED_RE.fullmatch(stripped) is None:
+        raise CudaError(f"{text!r} is not a {what}", where=where, hint=hint)
+    parts = [int(part) for part in stripped.split(".")]
+    while parts and parts[-1] == 0:
+        parts.pop()
+    return tuple(parts)
+
+
+@dataclass(frozen=True, order=True)
+class DriverVersion:
+    """An NVIDIA driver version; compares numerically, keeps its text for messages."""
+
+    key: tuple[int, ...]
+    text: str = field(compare=False)
+
+    @classmethod
+    def parse(
+        cls, text: str, *, where: str = "driver version", trim: bool = False
+    ) -> DriverVersion:
+        """The one reader of driver versions (flags, variables, manifest, lock, host probes).
+
+        ``trim`` drops surrounding ASCII whitespace, for text that comes from a file, a command
+        or the shell; a value typed into a manifest or lock must be exact.
+        """
+        value = text.strip(_ASCII_SPACE) if trim else text
+        if _DRIVER_TEXT_RE.fullmatch(value) is None:
+            raise CudaError(
+                f"{text!r} is not a driver version",
+                where=where,
+                hint="write it as nvidia-smi prints it, e.g. 550.54.14",
+            )
+        parts = [int(part) for part in value.split(".")]
+        while parts and parts[-1] == 0:
+            parts.pop()
+        return cls(tuple(parts), value)
+
+    def __str__(self) -> str:
+        return self.text
+
+
+def leading_numbers(version: str, *, where: str) -> tuple[int, ...]:
+    """The numeric release part of a package version ("13.0.48.post1" -> (13, 0, 48))."""
+    match = _LEADING_NUMBERS_RE.match(version.strip())
+    if match is None:
+        raise CudaError(
+            f"version {version!r} has no numeric release",
+            where=where,
+            hint="CUDA components are versioned like 12.4.127",
+        )
+    return tuple(int(part) for part in match[1].split("."))
+
+
+_ARCH_RE = re.compile(r"sm_(?P<cc>[0-9]{2,3})(?P<suffix>[af]?)")
+# Arch-specific "a" targets exist from Hopper (sm_90a, CUDA 12.0), family "f" targets from
+# Blackwell (sm_100f) since CUDA 12.9 (release notes); sm_75a or sm_80f name no GPU target.
+_SUFFIX_FROM = {"a": 90, "f": 100}
+ARCH_SUFFIX_SINCE = {"a": CudaVersion(12, 0), "f": CudaVersion(12, 9)}
+
+
+def arch_cc(arch: str) -> int:
+    """Compute capability x10 of sm_XY (family suffixes a/f run on the base architecture)."""
+    match = _ARCH_RE.fullmatch(arch)
+    if match is None or int(match["cc"]) < _SUFFIX_FROM.get(match["suffix"], 0):
+        raise CudaError(
+            f"{arch!r} is not a GPU architecture",
+            where="cuda.archs",
+            hint="write sm_ and the compute capability without the dot, e.g. sm_80 (an a/f "
+            "suffix only on sm_90a and newer / sm_100f and newer)",
+        )
+    return int(match["cc"])

@@ -1,0 +1,287 @@
+"""Vetting one wheel completely before anything is written: sizes, members, metadata, RECORD,
+entry points and where each member will land.
+
+- Zip bombs: the declared uncompressed total is bounded in bytes and as a ratio to the wheel's
+  size. ``zipfile`` never inflates a member past its declared size (a lie fails the CRC), so
+  declared sizes bound the real output. The ratio is per wheel, not per member: real wheels hold
+  members deflated 1000:1 (onnx, scipy test data) while none of 887 sampled exceeds 18:1 overall.
+- Zip files cannot express hardlinks; symlinks, devices and FIFOs in ``external_attr`` are refused.
+"""
+
+from __future__ import annotations
+
+import configparser
+import posixpath
+import stat
+import zipfile
+import zlib
+from collections.abc import Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from email.parser import HeaderParser
+from pathlib import Path
+from typing import BinaryIO
+
+from installer.records import InvalidRecordEntry, RecordEntry, parse_record_file
+from installer.sources import WheelFile
+from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
+from packaging.version import InvalidVersion, Version
+
+from mlenv.install.layout import Layout
+from mlenv.install.safety import (
+    MAX_METADATA,
+    MAX_PATH,
+    WHEEL_HINT,
+    InstallError,
+    Limits,
+    member_problem,
+    refused,
+)
+
+_DROPPED = frozenset({"INSTALLER", "REQUESTED", "direct_url.json", "RECORD.jws", "RECORD.p7s"})
+_KINDS = {
+    stat.S_IFLNK: "symlink",
+    stat.S_IFCHR: "character device",
+    stat.S_IFBLK: "block device",
+    stat.S_IFIFO: "FIFO",
+    stat.S_IFSOCK: "socket",
+}
+_WEAK = frozenset({"md5", "sha1"})  # forbidden in RECORD by the wheel spec
+
+
+@dataclass(frozen=True)
+class NamedWheel:
+    """A wheel stored under another name: the cache names files by their sha256."""
+
+    filename: str
+    path: Path
+
+
+@dataclass(frozen=True)
+class Member:
+    name: str  # in the zip
+    target: str  # relative to the staging root
+    scheme: str
+    record: RecordEntry  # what the wheel's RECORD promises
+
+
+class VettedSource(WheelFile):
+    """A wheel whose members mlenv has vetted; members in ``skip`` are not written."""
+
+    def __init__(self, archive: zipfile.ZipFile) -> None:
+        super().__init__(archive)
+        self.skip: set[str] = set()
+
+    def get_contents(self) -> Iterator[tuple[tuple[str, str, str], BinaryIO, bool]]:
+        for element in super().get_contents():
+            if element[0][0] not in self.skip:
+                yield element
+
+
+@dataclass
+class VettedWheel:
+    filename: str
+    archive: zipfile.ZipFile
+    source: VettedSource
+    name: str
+    version: Version
+    dist_info: str  # relative to the staging root
+    members: list[Member] = field(default_factory=list)
+    scripts: list[str] = field(default_factory=list)  # targets of entry-point scripts
+    dropped: list[str] = field(default_factory=list)  # __pycache__ members
+
+
+class _CaseKeeping(configparser.ConfigParser):
+    """entry_points.txt names are case-sensitive script names."""
+
+    def optionxform(self, optionstr: str) -> str:
+        return optionstr
+
+
+def plan_wheel(
+    wheel: Path | NamedWheel, stack: ExitStack, layout: Layout, limits: Limits
+) -> VettedWheel:
+    """Vet one wheel completely before anything is written."""
+    if isinstance(wheel, NamedWheel):
+        filename, path = wheel.filename, wheel.path
+    else:
+        filename, path = wheel.name, wheel
+    try:
+        name, version, _, _ = parse_wheel_filename(filename)
+        archive = stack.enter_context(zipfile.ZipFile(path))
+        archive.filename = filename  # installer reads the name and version from it
+        size = path.stat().st_size
+    except (InvalidWheelFilename, zipfile.BadZipFile, OSError) as exc:
+        raise InstallError(f"cannot be opened as a wheel: {exc}", where=filename) from None
+    infos = archive.infolist()
+    _check_sizes(filename, infos, size, limits)
+    names: set[str] = set()
+    for info in infos:
+        if info.filename in names:
+            raise refused(filename, info.filename, "appears twice in the archive")
+        names.add(info.filename)
+        _check_entry(filename, info)
+    dist_info = _dist_info(filename, names, name, version)
+    _check_metadata(filename, archive, dist_info, name, version)
+    try:
+        source = VettedSource(archive)
+    except ValueError as exc:
+        raise InstallError(f"cannot be read as a wheel: {exc}", where=filename) from None
+    records = _records(filename, archive, dist_info)
+    planned = VettedWheel(filename, archive, source, name, version, f"{layout.site}/{dist_info}")
+    planned.scripts = _scripts(filename, archive, dist_info, names)
+    for target in planned.scripts:
+        _check_length(filename, f"{dist_info}/entry_points.txt", target, layout)
+    scheme_dirs = layout.scheme_dirs(source.distribution)
+    for info in infos:
+        parts = info.filename.split("/")
+        if info.is_dir() or info.filename == f"{dist_info}/RECORD":
+            continue
+        if parts[0] == dist_info and len(parts) == 2 and parts[1] in _DROPPED:
+            source.skip.add(info.filename)
+            continue
+        if "__pycache__" in parts[:-1]:
+            source.skip.add(info.filename)
+            planned.dropped.append(info.filename)
+            continue
+        record = records.get(info.filename)
+        if record is None or record.hash_ is None or record.size is None:
+            raise refused(filename, info.filename, "has no hash and size in RECORD")
+        if record.hash_.name in _WEAK:
+            raise refused(filename, info.filename, f"is hashed with {record.hash_.name} in RECORD")
+        if record.size != info.file_size:
+            raise refused(
+                filename, info.filename, f"is {info.file_size} bytes, RECORD says {record.size}"
+            )
+        scheme, target = _target(filename, info.filename, source.data_dir, scheme_dirs)
+        _check_length(filename, info.filename, target, layout)
+        planned.members.append(Member(info.filename, target, scheme, record))
+    return planned
+
+
+def _check_length(wheel: str, member: str, target: str, layout: Layout) -> None:
+    if len(f"{layout.prefix}/{target}".encode()) > MAX_PATH:
+        raise refused(wheel, member, f"would be installed at a path over {MAX_PATH} bytes")
+
+
+def _check_sizes(wheel: str, infos: list[zipfile.ZipInfo], size: int, limits: Limits) -> None:
+    if not infos:
+        raise InstallError("is an empty archive", where=wheel, hint=WHEEL_HINT)
+    total = sum(info.file_size for info in infos)
+    largest = max(infos, key=lambda info: info.file_size).filename
+    if total > limits.max_bytes:
+        raise refused(
+            wheel,
+            largest,
+            f"is the largest of {total} uncompressed bytes, over the limit of {limits.max_bytes}",
+        )
+    if total > limits.max_ratio * size:
+        raise refused(
+            wheel,
+            largest,
+            f"is the largest of {total} bytes inflated from {size}: a ratio over "
+            f"{limits.max_ratio:g} (a zip bomb?)",
+        )
+
+
+def _check_entry(wheel: str, info: zipfile.ZipInfo) -> None:
+    kind = stat.S_IFMT(info.external_attr >> 16)
+    if kind not in (0, stat.S_IFREG, stat.S_IFDIR):
+        raise refused(wheel, info.filename, f"is a {_KINDS.get(kind, 'special file')}")
+    if info.flag_bits & 0x1:
+        raise refused(wheel, info.filename, "is encrypted")
+    problem = member_problem(info.filename.removesuffix("/"))
+    if problem:
+        raise refused(wheel, info.filename, problem)
+
+
+def _dist_info(wheel: str, names: set[str], name: str, version: Version) -> str:
+    """installer only compares names; a wheel for another version is refused as well."""
+    found = sorted(
+        {top for top in (n.split("/", 1)[0] for n in names) if top.endswith(".dist-info")}
+    )
+    if len(found) != 1:
+        raise InstallError(
+            f"needs exactly one .dist-info directory, has {found or 'none'}",
+            where=wheel,
+            hint=WHEEL_HINT,
+        )
+    dist_name, _, dist_version = found[0].removesuffix(".dist-info").rpartition("-")
+    if canonicalize_name(dist_name) != name or not _same_version(dist_version, version):
+        raise refused(wheel, found[0], f"is not the .dist-info of {name} {version}")
+    return found[0]
+
+
+def _same_version(text: str | None, version: Version) -> bool:
+    try:
+        return text is not None and Version(text) == version
+    except InvalidVersion:
+        return False
+
+
+def _read_text(wheel: str, archive: zipfile.ZipFile, member: str) -> str:
+    try:
+        info = archive.getinfo(member)
+    except KeyError:
+        raise refused(wheel, member, "is missing") from None
+    if info.file_size > MAX_METADATA:
+        raise refused(wheel, member, f"is over {MAX_METADATA} bytes")
+    try:
+        return archive.read(info).decode("utf-8")
+    except (ValueError, zipfile.BadZipFile, zlib.error, EOFError) as exc:
+        raise refused(wheel, member, f"cannot be read: {exc}") from None
+
+
+def _check_metadata(
+    wheel: str, archive: zipfile.ZipFile, dist_info: str, name: str, version: Version
+) -> None:
+    headers = HeaderParser().parsestr(_read_text(wheel, archive, f"{dist_info}/METADATA"))
+    stated_name, stated_version = headers.get("Name"), headers.get("Version")
+    if canonicalize_name(stated_name or "") != name or not _same_version(stated_version, version):
+        raise refused(
+            wheel,
+            f"{dist_info}/METADATA",
+            f"describes {stated_name} {stated_version}, not {name} {version}",
+        )
+    wheel_version = HeaderParser().parsestr(_read_text(wheel, archive, f"{dist_info}/WHEEL"))
+    if not (wheel_version.get("Wheel-Version") or "").startswith("1."):
+        raise refused(wheel, f"{dist_info}/WHEEL", "does not declare Wheel-Version 1.x")
+
+
+def _records(wheel: str, archive: zipfile.ZipFile, dist_info: str) -> dict[str, RecordEntry]:
+    member = f"{dist_info}/RECORD"
+    rows = _read_text(wheel, archive, member).splitlines()
+    try:
+        return {row[0]: RecordEntry.from_elements(*row) for row in parse_record_file(rows)}
+    except InvalidRecordEntry as exc:
+        raise refused(wheel, member, f"has an invalid row: {exc}") from None
+
+
+def _scripts(wheel: str, archive: zipfile.ZipFile, dist_info: str, names: set[str]) -> list[str]:
+    """Targets of the entry-point scripts installer will generate."""
+    member = f"{dist_info}/entry_points.txt"
+    if member not in names:
+        return []
+    parser = _CaseKeeping(delimiters=("=",), interpolation=None)
+    try:
+        parser.read_string(_read_text(wheel, archive, member))
+    except configparser.Error as exc:
+        raise refused(wheel, member, f"cannot be parsed: {exc}") from None
+    targets = []
+    for section in ("console_scripts", "gui_scripts"):
+        for script in parser.options(section) if parser.has_section(section) else []:
+            problem = member_problem(script)
+            if problem or "/" in script:
+                raise refused(wheel, member, f"declares script {script!r}, which is not a name")
+            targets.append(f"bin/{script}")
+    return targets
+
+
+def _target(wheel: str, member: str, data_dir: str, scheme_dirs: dict[str, str]) -> tuple[str, str]:
+    """The scheme and root-relative path installer will give ``member``."""
+    parts = member.split("/")
+    if parts[0] != data_dir:
+        return "purelib", posixpath.join(scheme_dirs["purelib"], member)
+    if len(parts) < 3 or parts[1] not in scheme_dirs:
+        raise refused(wheel, member, f"is not inside a scheme directory of {data_dir}")
+    return parts[1], posixpath.join(scheme_dirs[parts[1]], *parts[2:])

@@ -1,0 +1,226 @@
+"""Conda packages vetted completely before rattler unpacks any of them."""
+
+from __future__ import annotations
+
+import bz2
+import hashlib
+import json
+import tarfile
+import zipfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+from zstandard import ZstdDecompressor, ZstdError
+
+from mlenv.install.ownership import Kind, Owner, PathLedger
+from mlenv.install.safety import (
+    MAX_METADATA,
+    MAX_PATH,
+    MAX_RATIO,
+    MAX_WHEEL_BYTES,
+    InstallError,
+    Limits,
+    link_problem,
+    member_problem,
+    refused,
+)
+
+CONDA_HINT = "the conda package is corrupt or malicious: lock another build or rebuild it"
+_TAR_KINDS = {
+    tarfile.CHRTYPE: "character device",
+    tarfile.BLKTYPE: "block device",
+    tarfile.FIFOTYPE: "FIFO",
+}
+
+
+def check_conda_packages(
+    packages: Sequence[tuple[str, Path]],
+    *,
+    max_bytes: int = MAX_WHEEL_BYTES,
+    max_ratio: float = MAX_RATIO,
+) -> None:
+    """Vet conda packages (file name, path) completely before rattler unpacks any of them.
+
+    rattler 0.28 installs symlinks that leave the prefix and device files as they are, and
+    panics on absolute paths (an internal error, not a refusal), so every member of every tar
+    inside, and every path ``info/paths.json`` and ``info/files`` list, is checked first: the
+    wheel rules, plus symlinks that stay inside the prefix (relative, climbing no higher than
+    their own depth), hardlinks only to earlier files of the package, and no member below a
+    symlink of any of the packages (it would be written through it). Names differing only in
+    case are allowed: ncurses ships terminfo/E and terminfo/e. Across packages, ``PathLedger``
+    judges every installed member: none below another's symlink, none a file where another has a
+    directory, one path shared only with the sha256 and size ``info/paths.json`` gives, and none
+    in mlenv's names (``conda-meta/``, ``bin/conda-unpack``, ``pyvenv.cfg``). Bombs: the bytes
+    each tar has consumed, headers included, are counted from its headers before any member is
+    inflated.
+    """
+    vetted = [_vet_conda(name, path, Limits(max_bytes, max_ratio)) for name, path in packages]
+    claims = sorted(
+        (
+            (package, member, kind)
+            for package in vetted
+            for member, kind in package.kinds.items()
+            if member.split("/", 1)[0] != "info"  # the package's own metadata, never installed
+        ),
+        key=lambda claim: (claim[1].split("/"), claim[0].filename),
+    )
+    ledger = PathLedger()
+    for package, member, kind in claims:
+        owner = Owner(package.filename, "conda", CONDA_HINT)
+        target = package.targets.get(member)
+        content = package.measured.get(member) if target is None else (target, 0)
+        ledger.claim(owner, member, kind, content=content)
+
+
+def _vet_conda(filename: str, path: Path, limits: Limits) -> _CondaVetting:
+    vetting = _CondaVetting(filename, limits)
+    try:
+        vetting.size = path.stat().st_size
+        if filename.endswith(".tar.bz2"):
+            with bz2.open(path) as stream:
+                vetting.read_tar(stream)
+        elif filename.endswith(".conda"):
+            with zipfile.ZipFile(path) as archive:
+                for info in archive.infolist():
+                    if info.filename.endswith(".tar.zst"):
+                        with (
+                            archive.open(info) as raw,
+                            ZstdDecompressor().stream_reader(raw, read_across_frames=True) as tar,
+                        ):
+                            vetting.read_tar(tar)
+        else:
+            raise InstallError(
+                "is not a conda package (.tar.bz2 or .conda)", where=filename, hint=CONDA_HINT
+            )
+    except (OSError, EOFError, ValueError, tarfile.TarError, zipfile.BadZipFile, ZstdError) as exc:
+        raise InstallError(
+            f"cannot be read as a conda package: {exc}", where=filename, hint=CONDA_HINT
+        ) from None
+    for listing, listed in vetting.listed:
+        if problem := member_problem(listed):
+            raise vetting.refuse(listing, f"lists {listed!r}, which {problem}")
+    if (lie := vetting.lies()) is not None:
+        raise lie
+    return vetting
+
+
+def _measure(tar: tarfile.TarFile, member: tarfile.TarInfo) -> tuple[str, int]:
+    """sha256 and size of a member's bytes, streamed (the tar is read once, in order)."""
+    digest = hashlib.sha256()
+    handle = tar.extractfile(member)
+    size = 0
+    while handle is not None and (chunk := handle.read(1 << 20)):
+        digest.update(chunk)
+        size += len(chunk)
+    return digest.hexdigest(), size
+
+
+@dataclass
+class _CondaVetting:
+    filename: str
+    limits: Limits
+    size: int = 0
+    consumed: int = 0  # decompressed bytes of the tars before the current one
+    kinds: dict[str, Kind] = field(default_factory=dict)  # member -> file | dir | symlink
+    listed: list[tuple[str, str]] = field(default_factory=list)  # (listing member, path)
+    contents: dict[str, tuple[str, int]] = field(default_factory=dict)  # path -> sha256, size
+    measured: dict[str, tuple[str, int]] = field(default_factory=dict)  # what the tar holds
+    targets: dict[str, str] = field(default_factory=dict)  # symlink -> its target
+
+    def refuse(self, member: str, problem: str) -> InstallError:
+        return refused(self.filename, member, problem, CONDA_HINT)
+
+    def read_tar(self, stream: IO[bytes]) -> None:
+        with tarfile.open(fileobj=stream, mode="r|") as tar:
+            end = 0
+            for member in tar:
+                end = member.offset_data + member.size
+                self._check_size(member.name, self.consumed + end)
+                self._check_member(member)
+                if member.name in ("info/paths.json", "info/files"):
+                    self._read_listing(tar, member)
+                elif member.isreg():
+                    self.measured[member.name] = _measure(tar, member)
+            self.consumed += end
+
+    def lies(self) -> InstallError | None:
+        """A file whose bytes are not what ``info/paths.json`` says: the ledger lets two
+        packages share a path only with the same content, so that content is measured, never
+        taken from the package's word (security invariant 6)."""
+        for path, (sha256, size) in sorted(self.contents.items()):
+            held = self.measured.get(path)
+            if held is not None and held != (sha256, size):
+                return self.refuse(
+                    path,
+                    f"is {held[1]} bytes with sha256 {held[0]}, but info/paths.json says "
+                    f"{size} bytes with sha256 {sha256}",
+                )
+        return None
+
+    def _check_size(self, member: str, total: int) -> None:
+        if total > self.limits.max_bytes:
+            raise self.refuse(
+                member, f"takes the package past {self.limits.max_bytes} uncompressed bytes"
+            )
+        if total > self.limits.max_ratio * self.size:
+            raise self.refuse(
+                member,
+                f"takes the package past {total} bytes inflated from {self.size}: a ratio "
+                f"over {self.limits.max_ratio:g} (a bomb?)",
+            )
+
+    def _check_member(self, member: tarfile.TarInfo) -> None:
+        name = member.name
+        problem = member_problem(name)
+        if problem:
+            raise self.refuse(name, problem)
+        if len(name.encode()) > MAX_PATH:
+            raise self.refuse(name, f"is a path over {MAX_PATH} bytes")
+        if name in self.kinds:
+            raise self.refuse(name, "appears twice in the archive")
+        if member.isreg():
+            self.kinds[name] = "file"
+        elif member.isdir():
+            self.kinds[name] = "dir"
+        elif member.issym():
+            if problem := link_problem(name, member.linkname):
+                raise self.refuse(name, problem)
+            self.kinds[name] = "symlink"
+            self.targets[name] = member.linkname
+        elif member.islnk():
+            if self.kinds.get(member.linkname) != "file":
+                raise self.refuse(
+                    name, f"is a hardlink to {member.linkname!r}, not to an earlier file of it"
+                )
+            self.kinds[name] = "file"
+        else:
+            raise self.refuse(name, f"is a {_TAR_KINDS.get(member.type, 'special file')}")
+
+    def _read_listing(self, tar: tarfile.TarFile, member: tarfile.TarInfo) -> None:
+        """The paths rattler links into the prefix come from these files, not from the tar."""
+        if member.size > MAX_METADATA:
+            raise self.refuse(member.name, f"is over {MAX_METADATA} bytes")
+        handle = tar.extractfile(member)
+        data = handle.read() if handle is not None else b""
+        if member.name == "info/files":
+            paths: list[object] = [line for line in data.decode().splitlines() if line]
+        else:
+            document = json.loads(data)
+            entries = document.get("paths") if isinstance(document, dict) else None
+            if not isinstance(entries, list):
+                raise self.refuse(member.name, "has no list of paths")
+            paths = [entry.get("_path") if isinstance(entry, dict) else None for entry in entries]
+            self.contents = {
+                entry["_path"]: (str(entry["sha256"]), entry["size_in_bytes"])
+                for entry in entries
+                if isinstance(entry, dict)
+                and isinstance(entry.get("_path"), str)
+                and isinstance(entry.get("sha256"), str)
+                and type(entry.get("size_in_bytes")) is int
+            }
+        for path in paths:
+            if not isinstance(path, str):
+                raise self.refuse(member.name, f"lists {path!r}, which is not a path")
+            self.listed.append((member.name, path))

@@ -1,0 +1,130 @@
+"""installer, mlenv's port to the wheel format: vetted wheels written concurrently through
+installer's own writer, and what it wrote checked against RECORD."""
+
+from __future__ import annotations
+
+import base64
+import configparser
+import functools
+import hashlib
+import posixpath
+import zipfile
+import zlib
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TypeVar
+
+from installer import install
+from installer.destinations import SchemeDictionaryDestination
+from installer.exceptions import InstallerError
+from installer.records import RecordEntry
+
+from mlenv.install.checks import Member, VettedWheel
+from mlenv.install.layout import Layout
+from mlenv.install.safety import DISK_HINT, WHEEL_HINT, InstallError, refused
+from mlenv.report import Reporter
+
+_T = TypeVar("_T")
+_INSTALLER = b"mlenv\n"
+# What installer and zipfile raise on a wheel they cannot handle; anything else is a bug here.
+_INSTALL_FAILURES = (
+    InstallerError,
+    ValueError,
+    AssertionError,
+    OSError,
+    EOFError,
+    NotImplementedError,
+    zipfile.BadZipFile,
+    zlib.error,
+    configparser.Error,
+)
+
+
+@dataclass
+class _Destination(SchemeDictionaryDestination):
+    """installer's own writer, minus RECORD and bytecode: mlenv regenerates both at the end."""
+
+    written: list[tuple[str, RecordEntry]] = field(default_factory=list)
+
+    def finalize_installation(
+        self, scheme: str, record_file_path: str, records: Iterable[tuple[str, RecordEntry]]
+    ) -> None:
+        self.written = [(name, entry) for name, entry in records if entry.hash_ is not None]
+
+
+def install_all(
+    root: Path, wheels: list[VettedWheel], layout: Layout, reporter: Reporter, jobs: int
+) -> list[dict[str, tuple[str, int]]]:
+    """Wheels write disjoint files, so they install concurrently; errors come in wheel order."""
+    return each(
+        reporter, "Installing wheels", "wheels", jobs,
+        [functools.partial(_install_one, root, wheel, layout) for wheel in wheels],
+    )  # fmt: skip
+
+
+def each(
+    reporter: Reporter, title: str, unit: str, jobs: int, calls: Sequence[Callable[[], _T]]
+) -> list[_T]:
+    """Run ``calls`` on ``jobs`` threads with a progress task; results (and the first error)
+    in the order given."""
+    with (
+        reporter.task(title, total=len(calls), unit=unit) as task,
+        ThreadPoolExecutor(max_workers=jobs) as pool,
+    ):
+        futures = [pool.submit(call) for call in calls]
+        for _ in as_completed(futures):
+            task.advance()
+    return [future.result() for future in futures]
+
+
+def _install_one(root: Path, wheel: VettedWheel, layout: Layout) -> dict[str, tuple[str, int]]:
+    """Root-relative path -> (RECORD hash, size) of every file the wheel wrote."""
+    scheme_dirs = layout.scheme_dirs(wheel.source.distribution)
+    destination = _Destination(
+        scheme_dict={scheme: str(root / path) for scheme, path in scheme_dirs.items()},
+        interpreter=f"{layout.prefix}/bin/python",
+        script_kind="posix",
+    )
+    try:
+        install(wheel.source, destination, {"INSTALLER": _INSTALLER})
+    except _INSTALL_FAILURES as exc:
+        hint = DISK_HINT if isinstance(exc, OSError) else WHEEL_HINT
+        raise InstallError(f"cannot be installed: {exc}", where=wheel.filename, hint=hint) from exc
+    written = {
+        posixpath.join(scheme_dirs[scheme], entry.path): entry
+        for scheme, entry in destination.written
+    }
+    for member in wheel.members:
+        if not _matches(wheel, member, written[member.target]):
+            raise refused(wheel.filename, member.name, "does not match its hash and size in RECORD")
+        if member.scheme == "scripts":
+            (root / member.target).chmod(0o755)  # whatever mode the zip recorded
+    return {path: (str(entry.hash_), entry.size or 0) for path, entry in written.items()}
+
+
+def _matches(wheel: VettedWheel, member: Member, written: RecordEntry) -> bool:
+    """Compare the sha256 taken while writing; re-read only rewritten scripts and other hashes."""
+    expected = member.record.hash_
+    assert expected is not None and written.hash_ is not None  # plan_wheel refuses hashless members
+    want = _digest(expected.name, expected.value)
+    if member.scheme != "scripts" and expected.name == "sha256":
+        got = _digest("sha256", written.hash_.value)
+        return written.size == member.record.size and got == want
+    hasher, size = hashlib.new(expected.name), 0
+    with wheel.archive.open(member.name) as stream:
+        while chunk := stream.read(1 << 20):
+            hasher.update(chunk)
+            size += len(chunk)
+    return size == member.record.size and hasher.digest() == want
+
+
+def _digest(algorithm: str, value: str) -> bytes | None:
+    """RECORD digests are urlsafe base64; some build tools (gmsh's) write hex, which binds too."""
+    try:
+        if len(value) == 2 * hashlib.new(algorithm).digest_size:
+            return bytes.fromhex(value)
+        return base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
+    except ValueError:
+        return None

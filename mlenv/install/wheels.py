@@ -1,0 +1,270 @@
+"""Wheels into a staging tree laid out for the final prefix, as a venv for the target interpreter.
+
+The tree's bytes depend only on the wheels and the arguments: the venv files are generated for
+the target paths (never copied from the host), RECORD is regenerated sorted once every file is
+final, modes are normalised whatever the umask, and nothing written names the staging directory.
+Wheels are untrusted input, so every member is vetted (``mlenv.install.checks``) before anything
+is written, and the tree is built beside ``staging`` and renamed onto it only when complete.
+Decisions:
+
+- ``lib64 -> lib`` is always created, as ``venv`` does on 64-bit POSIX: every target platform
+  (linux-64, linux-aarch64) is 64-bit.
+- ``bin/activate`` is POSIX sh only: images run commands, not interactive fish or csh sessions.
+- ``INSTALLER`` says ``mlenv``; ``REQUESTED`` and ``direct_url.json`` are never written (a lock
+  has no notion of "requested", and a URL would name the cache). Copies inside a wheel are
+  dropped, as are ``__pycache__`` members and RECORD signatures (they sign the old RECORD).
+- Files of the scripts scheme are executable whatever mode the wheel's zip recorded: they are
+  there to be run.
+- Two wheels may ship one path only with identical bytes (NVIDIA's ``-cu12`` wheels all ship
+  ``nvidia/__init__.py``); the first wheel by file name owns it. Different bytes are an error.
+- Paths equal under case folding are refused: an archive of the environment may be unpacked on
+  case-insensitive storage, where one file would silently replace the other.
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+import shutil
+import stat
+import tempfile
+from collections.abc import Callable, Collection, Iterator, Sequence
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from installer.records import RecordEntry
+
+from mlenv.install.bytecode import check_host_python, compile_bytecode
+from mlenv.install.checks import NamedWheel, VettedWheel, plan_wheel
+from mlenv.install.conda_packages import CONDA_HINT
+from mlenv.install.layout import Layout, clean_path, python_minor, write_venv
+from mlenv.install.ownership import Kind, Owner, PathLedger
+from mlenv.install.ports import install_all
+from mlenv.install.record import write_record
+from mlenv.install.safety import (
+    DISK_HINT,
+    MAX_RATIO,
+    MAX_WHEEL_BYTES,
+    WHEEL_HINT,
+    InstallError,
+    Limits,
+)
+from mlenv.report import Reporter
+
+_LAYOUT = Owner("mlenv's venv layout", "mlenv", WHEEL_HINT)
+# The prefix rattler made is judged like the packages it came from (its noarch entry points
+# and relocated paths were not tar members); its records are rattler's own.
+_CONDA = Owner("the conda environment", "conda", CONDA_HINT)
+_RECORDS = Owner("rattler's conda-meta", "mlenv", CONDA_HINT)
+
+
+@dataclass(frozen=True)
+class InstalledDistribution:
+    """What one wheel put in the tree, so that layers can be split per package."""
+
+    name: str  # canonical
+    version: str
+    dist_info: str  # relative to the staging root
+    files: tuple[str, ...]  # relative to the staging root, sorted; dist-info and .pyc included
+
+
+@dataclass(frozen=True)
+class PlannedWheel:
+    """A vetted wheel before anything is written: with its file, what decides what it installs
+    (a member another wheel owns is skipped, so one package's files depend on the others)."""
+
+    name: str  # canonical
+    filename: str
+    skipped: tuple[str, ...]  # members not written, sorted
+
+
+# Given every vetted wheel, the names of the distributions to write; the others are vetted (so
+# that the owners of shared paths stay the same) but not installed: a layer cache has them.
+Select = Callable[[tuple[PlannedWheel, ...]], Collection[str]]
+
+
+@dataclass(frozen=True)
+class InstallResult:
+    files: int  # regular files in the whole tree
+    bytes: int
+    distributions: tuple[InstalledDistribution, ...]  # sorted by name
+    generated: tuple[str, ...]  # the venv layout written by mlenv itself, sorted
+
+
+def install_environment(
+    wheels: Sequence[Path | NamedWheel],
+    staging: Path,
+    *,
+    prefix: str,
+    interpreter: str,
+    python: str,
+    bytecode: Literal["none", "hash"] = "none",
+    reporter: Reporter,
+    jobs: int = 2,
+    max_wheel_bytes: int = MAX_WHEEL_BYTES,
+    max_ratio: float = MAX_RATIO,
+    onto: Path | None = None,
+    select: Select | None = None,
+) -> InstallResult:
+    """Install ``wheels`` into ``staging`` so that the tree runs unchanged once moved to ``prefix``.
+
+    All or nothing: ``staging`` must be absent or empty and receives the finished tree only.
+    ``onto`` is a conda prefix (already laid out for ``prefix``) to install on top of instead
+    of a venv: it is moved into the tree, and a wheel that would overwrite one of its files is
+    refused. ``select`` picks the distributions written (default: all of them).
+    """
+    existing = frozenset(_relative_kinds(onto)) if onto is not None else frozenset()
+    layout = Layout(
+        clean_path(prefix, "prefix"),
+        clean_path(interpreter, "interpreter"),
+        python_minor(python),
+        existing,
+        venv=onto is None,
+    )
+    if bytecode == "hash":
+        check_host_python(python)
+    if staging.is_symlink() or (
+        staging.exists() and (not staging.is_dir() or any(staging.iterdir()))
+    ):
+        raise InstallError("must be absent or an empty directory", where=str(staging))
+    staging.parent.mkdir(parents=True, exist_ok=True)
+    limits = Limits(max_wheel_bytes, max_ratio)
+    with ExitStack() as stack:
+        planned = sorted(
+            (plan_wheel(wheel, stack, layout, limits) for wheel in wheels),
+            key=lambda wheel: wheel.filename,
+        )
+        _assign_owners(planned, layout)
+        if select is not None:
+            chosen = set(select(tuple(_planned(wheel) for wheel in planned)))
+            planned = [wheel for wheel in planned if wheel.name in chosen]
+        for wheel in planned:
+            if wheel.dropped:
+                reporter.warning(
+                    f"{wheel.filename}: ignored {len(wheel.dropped)} __pycache__ member(s)"
+                )
+        tmp = Path(tempfile.mkdtemp(prefix=f".{staging.name}.", dir=staging.parent))
+        try:
+            if onto is not None:
+                onto.rename(tmp)  # over the empty directory: the conda tree becomes the base
+            result = _build(tmp, planned, layout, bytecode, reporter, jobs)
+            tmp.rename(staging)
+        except OSError as exc:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise InstallError(
+                f"cannot write the tree: {exc}", where=str(staging), hint=DISK_HINT
+            ) from exc
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+    return result
+
+
+def _planned(wheel: VettedWheel) -> PlannedWheel:
+    return PlannedWheel(wheel.name, wheel.filename, tuple(sorted(wheel.source.skip)))
+
+
+def _assign_owners(wheels: list[VettedWheel], layout: Layout) -> None:
+    """Give every path one owner, in file-name order, so no outcome depends on input order.
+
+    Refuses a second wheel for one distribution; ``PathLedger.claim`` judges every path.
+    """
+    ledger = PathLedger()
+    for path, kind in layout.generated_kinds():
+        ledger.claim(_LAYOUT, path, kind)
+    for path, kind in sorted(layout.existing):
+        ledger.claim(_RECORDS if path.split("/", 1)[0] == "conda-meta" else _CONDA, path, kind)
+    distributions: dict[str, str] = {}
+    for wheel in wheels:
+        if wheel.name in distributions:
+            raise InstallError(
+                f"is a second wheel for {wheel.name}, after {distributions[wheel.name]}",
+                where=wheel.filename,
+                hint="install one wheel per distribution",
+            )
+        distributions[wheel.name] = wheel.filename
+        owner = Owner(wheel.filename, "wheel", WHEEL_HINT, metadata=wheel.dist_info)
+        claims: list[tuple[str, str, tuple[str, int] | None]]
+        claims = [(m.target, m.name, _content(m.record)) for m in wheel.members]
+        dist_info = posixpath.basename(wheel.dist_info)
+        claims += [(target, f"{dist_info}/entry_points.txt", None) for target in wheel.scripts]
+        claims += [
+            (f"{wheel.dist_info}/{n}", f"{dist_info}/{n}", None) for n in ("INSTALLER", "RECORD")
+        ]
+        for target, member, content in sorted(claims, key=lambda claim: claim[0]):
+            if not ledger.claim(owner, target, "file", member=member, content=content):
+                wheel.source.skip.add(member)
+        wheel.members = [m for m in wheel.members if m.name not in wheel.source.skip]
+
+
+def _content(record: RecordEntry) -> tuple[str, int] | None:
+    """What two wheels must agree on to share a path: RECORD's hash and size."""
+    if record.hash_ is None or record.size is None:
+        return None
+    return f"{record.hash_.name}={record.hash_.value}", record.size
+
+
+def _build(
+    root: Path,
+    wheels: list[VettedWheel],
+    layout: Layout,
+    bytecode: Literal["none", "hash"],
+    reporter: Reporter,
+    jobs: int,
+) -> InstallResult:
+    generated = write_venv(root, layout)
+    parents = {posixpath.dirname(m.target) for wheel in wheels for m in wheel.members}
+    parents |= {wheel.dist_info for wheel in wheels}
+    for parent in sorted(parents - {""}):
+        (root / parent).mkdir(parents=True, exist_ok=True)  # before threads race to create them
+    installed = install_all(root, wheels, layout, reporter, jobs)
+    if bytecode == "hash":
+        compile_bytecode(root, layout, installed, reporter, jobs)
+    for wheel, files in zip(wheels, installed, strict=True):
+        write_record(root, layout, wheel, files)
+    _normalise_modes(root)
+    regular = [info for _, info in _tree(root) if stat.S_ISREG(info.st_mode)]
+    distributions = sorted(
+        (
+            InstalledDistribution(
+                wheel.name,
+                str(wheel.version),
+                wheel.dist_info,
+                tuple(sorted([*files, f"{wheel.dist_info}/RECORD"])),
+            )
+            for wheel, files in zip(wheels, installed, strict=True)
+        ),
+        key=lambda dist: dist.name,
+    )
+    return InstallResult(
+        len(regular), sum(info.st_size for info in regular), tuple(distributions), generated
+    )
+
+
+def _relative_kinds(root: Path) -> list[tuple[str, Kind]]:
+    """Every path below ``root`` with its kind; a symlink is never followed."""
+    kinds: dict[int, Kind] = {stat.S_IFDIR: "dir", stat.S_IFLNK: "symlink"}
+    return [
+        (path.relative_to(root).as_posix(), kinds.get(stat.S_IFMT(info.st_mode), "file"))
+        for path, info in _tree(root)
+    ]
+
+
+def _normalise_modes(root: Path) -> None:
+    """0755 for directories and executables, 0644 otherwise, whatever the umask was."""
+    root.chmod(0o755)
+    for path, info in _tree(root):
+        if stat.S_ISDIR(info.st_mode):
+            path.chmod(0o755)
+        elif stat.S_ISREG(info.st_mode):
+            path.chmod(0o755 if info.st_mode & 0o111 else 0o644)
+
+
+def _tree(root: Path) -> Iterator[tuple[Path, os.stat_result]]:
+    """Every entry below ``root``, never following a symlink."""
+    for directory, dirnames, filenames in os.walk(root):
+        for name in [*dirnames, *filenames]:
+            path = Path(directory) / name
+            yield path, path.lstat()

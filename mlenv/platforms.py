@@ -1,0 +1,38 @@
+"""The platforms mlenv builds for, each named as every ecosystem names it.
+
+One table, so that adding a platform is one row: the manifest accepts its conda name, the
+target's wheel tags and markers use its machine, the conda solver its archspec baseline, the
+image its OCI architecture. Pure data, light enough for the no-op ``lock --check``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Platform:
+    """One target platform (always Linux, always 64-bit)."""
+
+    name: str  # conda subdir and the manifest's name: linux-64
+    machine: str  # uname -m, wheel platform tags (manylinux_2_28_x86_64), PEP 508 platform_machine
+    archspec: str  # conda's __archspec baseline: the fleet's exact microarchitecture is unknown
+    oci_architecture: str  # GOARCH, as OCI image configs and indexes name it
+
+    @property
+    def marker(self) -> str:
+        """A PEP 508 marker true on this platform only."""
+        return f"sys_platform == 'linux' and platform_machine == '{self.machine}'"
+
+
+PLATFORMS = (
+    Platform("linux-64", machine="x86_64", archspec="x86_64", oci_architecture="amd64"),
+    Platform("linux-aarch64", machine="aarch64", archspec="aarch64", oci_architecture="arm64"),
+)
+NAMES = tuple(platform.name for platform in PLATFORMS)
+_BY_NAME = {platform.name: platform for platform in PLATFORMS}
+
+
+def by_name(name: str) -> Platform:
+    """The platform of a conda subdir name; ``KeyError`` for one mlenv does not build for."""
+    return _BY_NAME[name]
