@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from mlenv import __version__, cli
+from mlenv.commands import session
 from mlenv.manifest import loads
 from tests.support.cli import run_mlenv
 
@@ -144,7 +145,7 @@ def test_internal_error_exit_2_traceback_only_with_verbose(
         raise RuntimeError("boom")
 
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(cli, "read_manifest", broken)
+    monkeypatch.setattr(session, "read_manifest", broken)
     assert cli.main(["show"]) == 2
     quiet = capsys.readouterr().err
     assert "internal error" in quiet and "Traceback" not in quiet

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from mlenv.build_record import BuildRecord, ImageOutput, ImageTar
 from tests.support.cli import run_mlenv
 from tests.support.k8s import admits
 
@@ -165,11 +166,13 @@ def test_an_image_is_checked_against_its_build_before_the_nodes(
     dist.mkdir()
     (dist / "image.tar").write_bytes(b"image bytes")
     digest = hashlib.sha256(b"image bytes" if intact else b"other").hexdigest()
-    record = {
-        "lock-sha256": hashlib.sha256((root / "mlenv.lock").read_bytes()).hexdigest(),
-        "outputs": {"oci": {"image-tar": {"file": "image.tar", "sha256": digest}}},
-    }
-    (dist / "build.json").write_text(json.dumps(record))
+    layer = f"sha256:{'0' * 64}"
+    image = ImageOutput(
+        "oci", "latest", layer, layer, (), ImageTar("image.tar", digest, 11, "env:latest")
+    )
+    lock_sha256 = hashlib.sha256((root / "mlenv.lock").read_bytes()).hexdigest()
+    record = BuildRecord("0", lock_sha256, "linux-64", 0, "gzip", {}, image, None, None)
+    (dist / "build.json").write_text(json.dumps(record.to_dict()))
     args = ["verify", str(dist / "image.tar"), "--nodes", str(CLUSTER), "-l", "pool=a100"]
     result = run_mlenv(args, root, env)
     assert result.returncode == (0 if intact else 1), result.stdout + result.stderr
