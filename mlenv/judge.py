@@ -13,10 +13,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from mlenv.cuda import packages as cudapkg
-from mlenv.cuda.cpufallback import is_cpu_variant
 from mlenv.cuda.needs import conda_need
 from mlenv.cuda.rules import CudaTarget, Finding, PackageNeed, judge, required_driver
-from mlenv.cuda.tags import CudaNeed, extract
+from mlenv.cuda.tags import CudaNeed, extract, is_cpu_variant
 from mlenv.cuda.versions import CudaError, CudaVersion, DriverVersion
 from mlenv.lockfile import Lock, LockedPackage
 

@@ -11,16 +11,15 @@ which CPU builds were wanted.
 
 from __future__ import annotations
 
-import re
 from collections import defaultdict
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 from packaging.utils import NormalizedName
-from packaging.version import InvalidVersion, Version
+from packaging.version import Version
 
 from mlenv.cuda.rules import PackageNeed
-from mlenv.cuda.tags import extract
+from mlenv.cuda.tags import extract, is_cpu_variant
 from mlenv.cuda.versions import CudaError, CudaVersion
 from mlenv.errors import Problem, ProblemsError
 from mlenv.index import IndexFile
@@ -60,25 +59,6 @@ def is_cuda_variant(file: IndexFile) -> bool:
         return extract(file.name, str(file.version), file.filename) is not None
     except CudaError:
         return True
-
-
-# A local-version segment naming a build without CUDA: PyTorch's +cpu / +cpu.cxx11.abi, +rocm6.2,
-# +xpu, and PyG's +pt25cpu. Other labels (+internal, +git1234) say nothing about the device.
-_NON_CUDA_SEGMENT = re.compile(r"(?:pt[0-9]+)?(?:cpu|rocm[0-9]*|xpu)")
-
-
-def is_cpu_variant(name: str, version: str) -> bool:
-    """A local version that names a build other than CUDA (``+cpu``, ``+rocm6.2``)."""
-    try:
-        local = Version(version).local
-    except InvalidVersion:
-        return False
-    if local is None or not any(_NON_CUDA_SEGMENT.fullmatch(s) for s in local.split(".")):
-        return False
-    try:
-        return extract(name, version) is None
-    except CudaError:
-        return False  # an unreadable CUDA tag: a CUDA variant, judged elsewhere
 
 
 def find_fallbacks(

@@ -13,6 +13,7 @@ from typing import Literal
 from packaging.requirements import InvalidRequirement
 from packaging.specifiers import SpecifierSet
 from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
+from packaging.version import InvalidVersion, Version
 
 from mlenv.cuda.matrix import Component, Pattern, facts
 from mlenv.cuda.versions import CudaError, CudaVersion, leading_numbers
@@ -372,3 +373,22 @@ def extract_conda(
     required = _from_specs(depends, "depends ", where=where)
     required += _from_specs(constrains, "constrains ", where=where)
     return _combine(own, required)
+
+
+# A local-version segment naming a build without CUDA: PyTorch's +cpu / +cpu.cxx11.abi, +rocm6.2,
+# +xpu, and PyG's +pt25cpu. Other labels (+internal, +git1234) say nothing about the device.
+_NON_CUDA_SEGMENT = re.compile(r"(?:pt[0-9]+)?(?:cpu|rocm[0-9]*|xpu)")
+
+
+def is_cpu_variant(name: str, version: str) -> bool:
+    """A local version that names a build other than CUDA (``+cpu``, ``+rocm6.2``)."""
+    try:
+        local = Version(version).local
+    except InvalidVersion:
+        return False
+    if local is None or not any(_NON_CUDA_SEGMENT.fullmatch(s) for s in local.split(".")):
+        return False
+    try:
+        return extract(name, version) is None
+    except CudaError:
+        return False  # an unreadable CUDA tag: a CUDA variant, judged elsewhere

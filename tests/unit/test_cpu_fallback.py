@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from mlenv.cuda.cpufallback import NOT_CHOSEN, CpuFallbackError, is_cpu_variant
+from mlenv.cuda.cpufallback import NOT_CHOSEN, CpuFallbackError
+from mlenv.cuda.tags import is_cpu_variant
 from mlenv.export import pylock_toml, requirements_txt
 from mlenv.index import MemoryIndex
 from mlenv.lockfile import inputs_hash, loads, render

@@ -113,6 +113,8 @@ def modules_loaded_by(module: str) -> set[str]:
     [
         "mlenv.commands.build",
         "mlenv.commands.multiplatform",
+        "mlenv.commands.verify",
+        "mlenv.judge",
         "mlenv.cache.bundle",
         "mlenv.cache.lock_artifacts",
         "mlenv.oci.read",
