@@ -832,19 +832,12 @@ def cache_group() -> None:
 def cache_prune(session: Session, max_size: str | None) -> None:
     """Drop the least recently used built layers until the layer cache fits its limit
     (downloaded artifacts are never pruned: a lock's build needs them offline)."""
-    from mlenv.cache import layers as layercache
+    from mlenv.commands.cache import prune
 
-    limit = (
-        layercache.max_size(os.environ)
-        if max_size is None
-        else layercache.parse_size(max_size, "--max-size")
-    )
-    store = layercache.LayerCache(session.cache_root)
-    removed, freed = store.prune(limit)
-    kept = sum(size for _, size, _ in store.entries())
+    done = prune(session, max_size)
     session.reporter.info(
-        f"layer cache {store.root}: removed {removed} layer(s), {human_bytes(freed)}; "
-        f"{human_bytes(kept)} kept (limit {human_bytes(limit)})"
+        f"layer cache {done.root}: removed {done.removed} layer(s), {human_bytes(done.freed)}; "
+        f"{human_bytes(done.kept)} kept (limit {human_bytes(done.limit)})"
     )
 
 
