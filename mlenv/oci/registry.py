@@ -11,7 +11,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import io
-import json
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -30,6 +29,7 @@ from mlenv.oci.model import (
     MANIFEST_MEDIA_TYPE,
     Descriptor,
     OciError,
+    parse_json,
     sha256_of,
 )
 from mlenv.oci.read import DirSource, read_blob
@@ -501,12 +501,11 @@ def _has_request(error: httpx.HTTPError) -> bool:
 
 
 def _parse_object(data: bytes, where: str) -> dict[str, Any]:
+    """A JSON object read by the OCI reader's rule, failing as the registry client does."""
     try:
-        value = json.loads(data)
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise RegistryError(f"invalid JSON: {error}", where=where) from error
-    if not isinstance(value, dict):
-        raise RegistryError("expected a JSON object", where=where)
+        value: dict[str, Any] = parse_json(data, where)
+    except OciError as error:
+        raise RegistryError(error.message, where=error.where) from error
     return value
 
 
