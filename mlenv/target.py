@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 from packaging.tags import Tag, compatible_tags, cpython_tags
 
-from mlenv.manifest import Environment
+if TYPE_CHECKING:  # the lock reader needs Target; the no-op `lock` must not import the manifest
+    from mlenv.manifest import Environment
 
 _MACHINES = {"linux-64": "x86_64", "linux-aarch64": "aarch64"}
 _OLDEST_MANYLINUX_GLIBC_MINOR = 5  # manylinux1 is glibc 2.5
