@@ -3,17 +3,43 @@ Requires-Dist lines (cuda-toolkit alone has hundreds), and parsing dominates a c
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
 from functools import lru_cache
 
-from packaging.markers import Marker
-from packaging.requirements import Requirement
+from packaging.markers import InvalidMarker, Marker
+from packaging.requirements import InvalidRequirement, Requirement
 
 
 @lru_cache(maxsize=8192)
 def requirement(text: str) -> Requirement:
-    """The parsed requirement; callers must not mutate it (it is shared)."""
+    """The parsed requirement; callers must not mutate it (it is shared).
+
+    A line with a marker is parsed as its two halves, each memoised: one wheel's Requires-Dist
+    repeats a few markers (``extra == "torch"``) over hundreds of lines, and the marker is most
+    of the parsing. The result equals ``Requirement(text)``; anything the halves do not parse
+    (and every URL requirement, where ``;`` may belong to the URL) takes the full parser, so the
+    errors are its errors.
+    """
+    head, semicolon, marker = text.partition(";")
+    if not semicolon or "@" in head:
+        return Requirement(text)
+    try:
+        parsed = copy.copy(_head(head))
+        parsed.marker = _marker(marker)
+    except (InvalidRequirement, InvalidMarker):
+        return Requirement(text)
+    return parsed
+
+
+@lru_cache(maxsize=8192)
+def _head(text: str) -> Requirement:
     return Requirement(text)
+
+
+@lru_cache(maxsize=4096)
+def _marker(text: str) -> Marker:
+    return Marker(text)
 
 
 def marker_holds(marker: Marker, environment: Mapping[str, str], extra: str = "") -> bool:
