@@ -376,7 +376,9 @@ _PIN_RANK: dict[str, tuple[int, _Exactness]] = {
 }
 
 
+@functools.cache
 def _patterns(applies_to: str) -> tuple[_Pattern, ...]:
+    """Filtered once: every Requires-Dist line of every pin asks for the name patterns."""
     return tuple(p for p in _matrix().patterns if p.applies_to == applies_to)
 
 
