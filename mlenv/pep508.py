@@ -3,7 +3,6 @@ Requires-Dist lines (cuda-toolkit alone has hundreds), and parsing dominates a c
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Mapping
 from functools import lru_cache
 
@@ -22,14 +21,25 @@ def requirement(text: str) -> Requirement:
     errors are its errors.
     """
     head, semicolon, marker = text.partition(";")
-    if not semicolon or "@" in head:
+    if not semicolon or "@" in head or not _ASSEMBLABLE:
         return Requirement(text)
     try:
-        parsed = copy.copy(_head(head))
-        parsed.marker = _marker(marker)
+        front, back = _head(head), _marker(marker)
     except (InvalidRequirement, InvalidMarker):
         return Requirement(text)
+    # Assembled from its public attributes: copy.copy would re-parse (packaging pickles a
+    # Requirement as its string).
+    parsed = Requirement.__new__(Requirement)
+    parsed.name, parsed.url, parsed.extras = front.name, front.url, front.extras
+    parsed.specifier, parsed.marker = front.specifier, back
     return parsed
+
+
+# A Requirement is exactly these attributes (packaging's __slots__); were it ever more, every
+# line takes the full parser.
+_ASSEMBLABLE = set(getattr(Requirement, "__slots__", ())) <= {
+    "extras", "marker", "name", "specifier", "url"
+}  # fmt: skip
 
 
 @lru_cache(maxsize=8192)
