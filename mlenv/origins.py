@@ -38,6 +38,8 @@ def _host(hostname: str) -> str:
     """Lower case, IDNA (punycode) form: ``Bücher.example`` and ``xn--bcher-kva.example`` are
     one host, so credentials and checks cannot be split across two spellings."""
     host = hostname.lower()
+    if host.isascii():  # the idna codec hands ASCII back unchanged or refuses it: both are host
+        return host
     try:
         return host.encode("idna").decode("ascii")
     except UnicodeError:

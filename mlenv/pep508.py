@@ -6,14 +6,50 @@ from __future__ import annotations
 from collections.abc import Mapping
 from functools import lru_cache
 
-from packaging.markers import Marker
-from packaging.requirements import Requirement
+from packaging.markers import InvalidMarker, Marker
+from packaging.requirements import InvalidRequirement, Requirement
 
 
 @lru_cache(maxsize=8192)
 def requirement(text: str) -> Requirement:
-    """The parsed requirement; callers must not mutate it (it is shared)."""
+    """The parsed requirement; callers must not mutate it (it is shared).
+
+    A line with a marker is parsed as its two halves, each memoised: one wheel's Requires-Dist
+    repeats a few markers (``extra == "torch"``) over hundreds of lines, and the marker is most
+    of the parsing. The result equals ``Requirement(text)``; anything the halves do not parse
+    (and every URL requirement, where ``;`` may belong to the URL) takes the full parser, so the
+    errors are its errors.
+    """
+    head, semicolon, marker = text.partition(";")
+    if not semicolon or "@" in head or not _ASSEMBLABLE:
+        return Requirement(text)
+    try:
+        front, back = _head(head), _marker(marker)
+    except (InvalidRequirement, InvalidMarker):
+        return Requirement(text)
+    # Assembled from its public attributes: copy.copy would re-parse (packaging pickles a
+    # Requirement as its string).
+    parsed = Requirement.__new__(Requirement)
+    parsed.name, parsed.url, parsed.extras = front.name, front.url, front.extras
+    parsed.specifier, parsed.marker = front.specifier, back
+    return parsed
+
+
+# A Requirement is exactly these attributes (packaging's __slots__); were it ever more, every
+# line takes the full parser.
+_ASSEMBLABLE = set(getattr(Requirement, "__slots__", ())) <= {
+    "extras", "marker", "name", "specifier", "url"
+}  # fmt: skip
+
+
+@lru_cache(maxsize=8192)
+def _head(text: str) -> Requirement:
     return Requirement(text)
+
+
+@lru_cache(maxsize=4096)
+def _marker(text: str) -> Marker:
+    return Marker(text)
 
 
 def marker_holds(marker: Marker, environment: Mapping[str, str], extra: str = "") -> bool:

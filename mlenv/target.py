@@ -8,11 +8,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 from packaging.tags import Tag, compatible_tags, cpython_tags
 
-from mlenv.manifest import Environment
 from mlenv.platforms import by_name
+
+if TYPE_CHECKING:  # the lock reader needs Target; the no-op `lock` must not import the manifest
+    from mlenv.manifest import Environment
 
 _OLDEST_MANYLINUX_GLIBC_MINOR = 5  # manylinux1 is glibc 2.5
 _LEGACY_MANYLINUX = {17: "manylinux2014", 12: "manylinux2010", 5: "manylinux1"}

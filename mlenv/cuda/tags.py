@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -66,7 +67,9 @@ _PIN_RANK: dict[str, tuple[int, _Exactness]] = {
 }
 
 
+@functools.cache
 def _patterns(applies_to: str) -> tuple[Pattern, ...]:
+    """Filtered once: every Requires-Dist line of every pin asks for the name patterns."""
     return tuple(p for p in facts().patterns if p.applies_to == applies_to)
 
 

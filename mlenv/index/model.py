@@ -152,7 +152,68 @@ def make_file(link: Link, *, project: NormalizedName | None, index_url: str) -> 
     )
 
 
+_HEADER = re.compile(rb"([!-9;-~]+):[ \t]*(.*)")  # as the email parser splits a header line
+_PLAIN_VALUE = re.compile(rb"[ -~\t]*")
+_FIELDS = (b"name", b"version", b"requires-dist", b"requires-python", b"provides-extra")
+
+
+def _plain_headers(data: bytes) -> dict[bytes, list[str]] | None:
+    """The resolver's fields of METADATA whose header lines are plain ``Key: value`` ASCII, as
+    packaging's ``parse_email`` reads them; None for anything else (continued or non-ASCII
+    values of these fields, CR line ends, a line that is no header, a Unix "From "), which
+    goes to packaging. Importing the email package costs a cold lock more than its parsing."""
+    end = data.find(b"\n\n")
+    head = data.removesuffix(b"\n") if end < 0 else data[:end]
+    if data.startswith(b"\n") or b"\r" in head:
+        return None
+    fields: dict[bytes, list[str]] = {}
+    wanted = False
+    for line in head.split(b"\n"):
+        if line[:1] in (b" ", b"\t"):  # continues the previous header
+            if wanted:
+                return None
+            continue
+        match = _HEADER.fullmatch(line)
+        if match is None or line.startswith(b"From "):
+            return None
+        key = match.group(1).lower()
+        wanted = key in _FIELDS
+        if wanted:
+            value = match.group(2)
+            if _PLAIN_VALUE.fullmatch(value) is None:
+                return None
+            fields.setdefault(key, []).append(value.decode("ascii"))
+    return fields
+
+
+def _plain_core_metadata(data: bytes) -> CoreMetadata | None:
+    """``parse_core_metadata``'s answer when the fields are plain and valid; None otherwise."""
+    fields = _plain_headers(data)
+    if fields is None:
+        return None
+    names, versions = fields.get(b"name", []), fields.get(b"version", [])
+    requires_python = fields.get(b"requires-python", [])
+    if len(names) != 1 or len(versions) != 1 or len(requires_python) > 1:
+        return None  # packaging treats a repeated single field as absent: let it say so
+    if not names[0] or not versions[0]:
+        return None
+    try:
+        version = Version(versions[0])
+    except InvalidVersion:
+        return None
+    return CoreMetadata(
+        name=canonicalize_name(names[0]),
+        version=version,
+        requires_dist=tuple(fields.get(b"requires-dist", ())),
+        requires_python=(requires_python or [""])[0] or None,
+        provides_extra=tuple(canonicalize_name(e) for e in fields.get(b"provides-extra", ())),
+    )
+
+
 def parse_core_metadata(data: bytes, *, where: str) -> CoreMetadata:
+    plain = _plain_core_metadata(data)
+    if plain is not None:
+        return plain
     from packaging.metadata import parse_email  # email parsing is heavy; a warm lock parses none
 
     raw, _unparsed = parse_email(data)

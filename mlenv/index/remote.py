@@ -206,6 +206,9 @@ class _RemoteIndex(ABC):
             with suppress(MlenvError):  # metadata() raises it again when really asked
                 self.metadata(file)
 
+        if len(todo) == 1:  # the resolver's worker asks for its best candidate: no new thread
+            warm(todo[0])
+            return
         with ThreadPoolExecutor(min(PREFETCH_WORKERS, len(todo))) as pool:
             list(pool.map(warm, todo))
 

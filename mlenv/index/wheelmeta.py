@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import io
 import re
+import struct
 import tempfile
 import zipfile
 import zlib
 from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, BinaryIO, NamedTuple
 
 from packaging.utils import canonicalize_name
 
@@ -50,6 +51,10 @@ def read_wheel_metadata(file: IndexFile, http: HttpClient) -> bytes:
 
 
 def metadata_member(handle: BinaryIO, file: IndexFile) -> bytes:
+    fast = _plain_metadata_member(handle, file)
+    if fast is not None:
+        return fast
+    handle.seek(0)
     where = f"{file.url} ({file.name})"
     try:
         with zipfile.ZipFile(handle) as archive:
@@ -80,6 +85,108 @@ def metadata_member(handle: BinaryIO, file: IndexFile) -> bytes:
             where=where,
             hint="the wheel is broken or the download was truncated; retry or pick another version",
         ) from None
+
+
+_EOCD = struct.Struct("<4s4H2LH")  # end of central directory, no comment
+_CENTRAL = struct.Struct("<4s6H3L5H2L")  # one central directory record, before its name
+_LOCAL = struct.Struct("<4s5H3L2H")  # a member's local header, before its name
+_METADATA_SUFFIX = b".dist-info/METADATA"
+_ODD_FLAGS = 0x1 | 0x20 | 0x40  # encrypted, patch data, strong encryption: zipfile's path
+_UTF8_NAME = 0x800
+
+
+class _Member(NamedTuple):
+    """Where a member's bytes are and what they must be, from its central directory record."""
+
+    flags: int
+    method: int  # 0 stored, 8 deflated
+    crc: int
+    compressed: int
+    size: int
+    offset: int  # of its local header
+    name: bytes  # as the local header must repeat it
+
+
+def _plain_metadata_member(handle: BinaryIO, file: IndexFile) -> bytes | None:
+    """METADATA of a plain wheel without building a ZipInfo for each of its members (torch
+    has 13,000; zipfile spends most of a cold lock's metadata reading on them). None, and the
+    caller asks zipfile, for anything else: a comment, zip64, data before the archive, an
+    odd or encrypted member, a CRC or size that does not match, a name zipfile would read
+    differently, no METADATA. So this only ever answers what zipfile would answer."""
+    try:
+        end = handle.seek(0, io.SEEK_END)
+        if end < _EOCD.size:
+            return None
+        handle.seek(end - _EOCD.size)
+        signature, disk, cd_disk, count, total, cd_size, cd_offset, comment = _EOCD.unpack(
+            handle.read(_EOCD.size)
+        )
+        if (signature, disk, cd_disk, comment) != (b"PK\x05\x06", 0, 0, 0) or count != total:
+            return None
+        if count == 0xFFFF or cd_offset + cd_size != end - _EOCD.size:
+            return None  # zip64, or bytes before the archive: zipfile's business
+        if end >= _EOCD.size + 20:
+            handle.seek(end - _EOCD.size - 20)
+            if handle.read(4) == b"PK\x06\x07":
+                return None  # what zipfile would take for a zip64 locator
+        handle.seek(cd_offset)
+        directory = handle.read(cd_size)
+        member = _choose(directory, count, file)
+        if member is None:
+            return None
+        handle.seek(member.offset)
+        local = _LOCAL.unpack(handle.read(_LOCAL.size))
+        if local[0] != b"PK\x03\x04" or local[2] & _ODD_FLAGS or local[3] != member.method:
+            return None
+        if (local[2] ^ member.flags) & _UTF8_NAME:
+            return None  # zipfile would decode the two names differently
+        if handle.read(local[9]) != member.name:
+            return None
+        handle.seek(local[10], io.SEEK_CUR)
+        raw = handle.read(member.compressed)
+        data = (
+            raw if member.method == 0 else zlib.decompressobj(-15).decompress(raw, member.size + 1)
+        )
+    except (OSError, struct.error, zlib.error, ValueError, OverflowError):
+        return None
+    if len(data) != member.size or zlib.crc32(data) != member.crc:
+        return None
+    return data
+
+
+def _choose(directory: bytes, count: int, file: IndexFile) -> _Member | None:
+    """The METADATA member zipfile's path would pick (our own dist-info first); None when
+    the directory is not plainly what it says."""
+    found: list[tuple[str, _Member]] = []
+    suffixed = 0
+    position = 0
+    for _ in range(count):
+        record = _CENTRAL.unpack_from(directory, position)
+        if record[0] != b"PK\x01\x02":
+            return None
+        name_end = position + _CENTRAL.size + record[10]
+        if directory.endswith(_METADATA_SUFFIX, position + _CENTRAL.size, name_end):
+            suffixed += 1
+            raw_name = directory[position + _CENTRAL.size : name_end]
+            flags, method, crc, compressed, size = record[3], record[4], *record[7:10]
+            offset = record[16]
+            if b"\x00" in raw_name or flags & _ODD_FLAGS or method not in (0, 8):
+                return None
+            if max(compressed, size) > MAX_METADATA_BYTES or offset == 0xFFFFFFFF:
+                return None  # zip64 or too big: zipfile's path refuses or reads it
+            member = raw_name.decode("utf-8" if flags & 0x800 else "cp437")
+            if member.count("/") == 1:
+                found.append(
+                    (member, _Member(flags, method, crc, compressed, size, offset, raw_name))
+                )
+        position = name_end + record[11] + record[12]
+    # Every occurrence of the suffix must be the end of a name: in a name cut by a NUL or in
+    # an extra field zipfile could see a member this loop did not.
+    if position != len(directory) or directory.count(_METADATA_SUFFIX) != suffixed:
+        return None
+    own = [member for name, member in found if _dist_info_name(name) == file.name]
+    chosen = own or [member for _, member in found]
+    return chosen[0] if chosen else None
 
 
 def _dist_info_name(member: str) -> str:

@@ -254,8 +254,10 @@ def test_an_oversized_manifest_goes_to_the_full_reader(tmp_path: Path) -> None:
 def test_a_warm_lock_reads_no_metadata_and_loads_no_installer(tmp_path: Path) -> None:
     """Protects the warm re-lock's speed: with the parsed-metadata cache filled, a lock parses
     no METADATA (no email parser), and neither the installer nor urllib.request (http.client,
-    ssl) is loaded for a file:// index."""
-    wheels = [build_wheel("app", "1.0", requires_dist=["lib; extra == 'x'", "lib"]),
+    ssl) is loaded for a file:// index. app's METADATA has a CR line end, which only the email
+    parser reads, so the cold lock shows that it parsed by importing it."""
+    wheels = [build_wheel("app", "1.0", requires_dist=["lib; extra == 'x'", "lib"],
+                          extra_metadata=["Summary: an app\r"]),
               build_wheel("lib", "1.0")]  # fmt: skip
     url = write_simple_index(tmp_path / "index", wheels, metadata_files=False)
     (tmp_path / "mlenv.toml").write_text(
