@@ -1,0 +1,337 @@
+"""Third adversary pass: the layer cache, the multi-platform build, the `lock --check` fast
+path, the shared cache's lease, and the inputs read by verify, inspect and the lock reader.
+Each test names the invariant of docs/security.md it attacks and fails if the enforcing
+function stops holding it."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import socket
+import stat
+import tempfile
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from mlenv.layer import LayerBlob
+from mlenv.layercache import LAYOUT, LayerCache
+from mlenv.report import MemoryReporter
+from tests.support.cli import run_mlenv
+
+pytestmark = pytest.mark.hostile
+
+OTHER_UID = 54321  # a user who shares the cache directory (the tests run as root)
+KEY = "ab" * 32
+
+
+def tree(root: Path) -> dict[str, tuple[int, bytes | str | None]]:
+    """Every path below ``root`` with its mode and content (a symlink's target), unfollowed."""
+    found: dict[str, tuple[int, bytes | str | None]] = {}
+    for path in sorted(root.rglob("*")):
+        info = path.lstat()
+        content: bytes | str | None = None
+        if stat.S_ISLNK(info.st_mode):
+            content = str(path.readlink())
+        elif stat.S_ISREG(info.st_mode):
+            content = path.read_bytes()
+        found[path.relative_to(root).as_posix()] = (info.st_mode, content)
+    return found
+
+
+# ---------------------------------------------------------------------------------------------
+# Invariant 1: a layer cache entry is used only when this user wrote it
+
+
+def blob_of(data: bytes) -> LayerBlob:
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    return LayerBlob(digest, digest, len(data), len(data), "application/x", "none", None)
+
+
+def put(cache: LayerCache, scratch: Path, key: str, data: bytes) -> Path:
+    """A valid entry for ``data`` under ``key``, as ``put`` writes it; returns its directory."""
+    scratch.mkdir(parents=True, exist_ok=True)
+    built = scratch / f"{key}.built"
+    built.write_bytes(data)
+    cache.put(key, blob_of(data), built, ("opt",), MemoryReporter())
+    return cache.root / key[:2] / key
+
+
+def chown_tree(path: Path, uid: int) -> None:
+    for part in [path, *path.rglob("*")]:
+        os.chown(part, uid, -1, follow_symlinks=False)
+
+
+def _owned_by_another_user(entry: Path, outside: Path) -> None:
+    chown_tree(entry, OTHER_UID)
+
+
+def _blob_owned_by_another_user(entry: Path, outside: Path) -> None:
+    os.chown(entry / "blob", OTHER_UID, -1)
+
+
+def _record_owned_by_another_user(entry: Path, outside: Path) -> None:
+    os.chown(entry / "layer.json", OTHER_UID, -1)
+
+
+def _directory_owned_by_another_user(entry: Path, outside: Path) -> None:
+    os.chown(entry, OTHER_UID, -1)
+
+
+def _group_writable_blob(entry: Path, outside: Path) -> None:
+    (entry / "blob").chmod(0o664)
+
+
+def _world_writable_record(entry: Path, outside: Path) -> None:
+    (entry / "layer.json").chmod(0o646)
+
+
+def _world_writable_directory(entry: Path, outside: Path) -> None:
+    entry.chmod(0o777)
+
+
+def _symlinked_record(entry: Path, outside: Path) -> None:
+    (outside / "layer.json").write_bytes((entry / "layer.json").read_bytes())
+    (entry / "layer.json").unlink()
+    (entry / "layer.json").symlink_to(outside / "layer.json")
+
+
+def _symlinked_blob(entry: Path, outside: Path) -> None:
+    (outside / "blob").write_bytes((entry / "blob").read_bytes())
+    (entry / "blob").unlink()
+    (entry / "blob").symlink_to(outside / "blob")
+
+
+def _symlinked_entry(entry: Path, outside: Path) -> None:
+    shutil.copytree(entry, outside / "entry")
+    shutil.rmtree(entry)
+    entry.symlink_to(outside / "entry")
+
+
+def _symlinked_shard(entry: Path, outside: Path) -> None:
+    shutil.copytree(entry.parent, outside / "shard")
+    shutil.rmtree(entry.parent)
+    entry.parent.symlink_to(outside / "shard")
+
+
+PLANTS = [
+    _owned_by_another_user,
+    _blob_owned_by_another_user,
+    _record_owned_by_another_user,
+    _directory_owned_by_another_user,
+    _group_writable_blob,
+    _world_writable_record,
+    _world_writable_directory,
+    _symlinked_record,
+    _symlinked_blob,
+    _symlinked_entry,
+    _symlinked_shard,
+]
+
+
+@pytest.mark.parametrize("plant", PLANTS)
+def test_a_layer_entry_another_user_could_have_written_is_a_miss(
+    tmp_path: Path, plant: Callable[[Path, Path], None]
+) -> None:
+    """Attacks invariant 1 through the shared layer cache: an entry another user planted (a
+    self-consistent record for their own bytes) or could rewrite, or one reached through a
+    symlink, is never used: `get` is a miss (rebuilt), copies nothing and says why."""
+    cache = LayerCache(tmp_path / "cache")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    entry = put(cache, tmp_path / "scratch", KEY, b"planted layer bytes")
+    plant(entry, outside)
+    reporter = MemoryReporter()
+    assert cache.get(KEY, tmp_path / "copy", reporter) is None
+    assert not (tmp_path / "copy").exists()
+    assert any("rebuilt" in message for _, message in reporter.events), reporter.events
+
+
+def test_put_writes_entries_read_only_and_get_accepts_them(tmp_path: Path) -> None:
+    """Guards the other side of the rule: what `put` writes is this user's, read-only, and
+    comes back verified."""
+    cache = LayerCache(tmp_path / "cache")
+    entry = put(cache, tmp_path / "scratch", KEY, b"layer bytes")
+    for name in ("blob", "layer.json"):
+        assert stat.S_IMODE((entry / name).stat().st_mode) == 0o444
+    assert not (entry.stat().st_mode & 0o022)
+    assert cache.get(KEY, tmp_path / "copy", MemoryReporter()) is not None
+    assert (tmp_path / "copy").read_bytes() == b"layer bytes"
+
+
+def test_put_never_writes_through_a_symlinked_shard(tmp_path: Path) -> None:
+    """Attacks invariant 1 from the writing side: a shard directory replaced by a symlink
+    would put the new entry wherever it points; `put` keeps nothing instead."""
+    cache = LayerCache(tmp_path / "cache")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    cache.root.mkdir(parents=True)
+    (cache.root / KEY[:2]).symlink_to(outside)
+    built = tmp_path / "built"
+    built.write_bytes(b"bytes")
+    reporter = MemoryReporter()
+    cache.put(KEY, blob_of(b"bytes"), built, (), reporter)
+    assert list(outside.iterdir()) == []
+    assert any("cannot keep the layer" in message for _, message in reporter.events)
+
+
+# ---------------------------------------------------------------------------------------------
+# Invariant 7: a non-regular file in the layer cache neither blocks nor crashes a build
+
+
+def _fifo(path: Path) -> None:
+    os.mkfifo(path)
+
+
+def _directory(path: Path) -> None:
+    path.mkdir()
+
+
+def _socket(path: Path) -> None:
+    short = Path(tempfile.mkdtemp(dir=path.parents[4])) / "s"  # AF_UNIX paths are short
+    with socket.socket(socket.AF_UNIX) as server:
+        server.bind(str(short))
+    short.rename(path)
+    short.parent.rmdir()
+
+
+def _null_device(path: Path) -> None:
+    os.mknod(path, 0o444 | stat.S_IFCHR, os.makedev(1, 3))  # what /dev/null is
+
+
+@pytest.mark.parametrize("make", [_fifo, _directory, _socket, _null_device])
+@pytest.mark.parametrize("name", ["layer.json", "blob"])
+def test_a_non_regular_file_in_a_layer_entry_is_a_miss_at_once(
+    tmp_path: Path, make: Callable[[Path], None], name: str
+) -> None:
+    """Attacks invariant 7 through the layer cache: a FIFO planted as `layer.json` blocked the
+    build forever (a read waits for a writer); a FIFO, directory, socket or device at either
+    file of an entry is a miss, answered at once."""
+    cache = LayerCache(tmp_path / "cache")
+    entry = put(cache, tmp_path / "scratch", KEY, b"layer bytes")
+    (entry / name).unlink()
+    make(entry / name)
+    answers: list[object] = []
+    worker = threading.Thread(
+        target=lambda: answers.append(cache.get(KEY, tmp_path / "copy", MemoryReporter())),
+        daemon=True,
+    )
+    worker.start()
+    worker.join(10)
+    if worker.is_alive() and stat.S_ISFIFO((entry / name).lstat().st_mode):
+        os.close(os.open(entry / name, os.O_WRONLY | os.O_NONBLOCK))  # let the reader go
+    assert not worker.is_alive() and answers == [None]
+    assert not (tmp_path / "copy").exists()
+
+
+# ---------------------------------------------------------------------------------------------
+# Invariant 4 (cache side): `cache prune` removes nothing outside the layer cache
+
+
+def victim(path: Path) -> Path:
+    """A tree outside the cache shaped like layer cache entries, so a pruner that follows a
+    symlink would take it for its own."""
+    for shard, key in (("ab", KEY), ("cd", "cd" * 32)):
+        entry = path / shard / key
+        entry.mkdir(parents=True)
+        (entry / "layer.json").write_text("{}")
+        (entry / "blob").write_bytes(b"the user's data" * 100)
+    entry = path / KEY
+    entry.mkdir()
+    (entry / "layer.json").write_text("{}")
+    (path / "notes.txt").write_text("keep me")
+    return path
+
+
+def _link_layout(cache: Path, outside: Path) -> None:
+    (cache / LAYOUT).symlink_to(outside)
+
+
+def _link_shard(cache: Path, outside: Path) -> None:
+    (cache / LAYOUT).mkdir()
+    (cache / LAYOUT / "ef").symlink_to(outside / "ab")
+
+
+def _link_entry(cache: Path, outside: Path) -> None:
+    (cache / LAYOUT / "ef").mkdir(parents=True)
+    (cache / LAYOUT / "ef" / ("ef" * 32)).symlink_to(outside / "ab" / KEY)
+
+
+def _link_stale_work_dir(cache: Path, outside: Path) -> None:
+    (cache / LAYOUT).mkdir()
+    (cache / LAYOUT / ".tmp-killed").symlink_to(outside)
+    os.utime(cache / LAYOUT / ".tmp-killed", (1, 1), follow_symlinks=False)
+
+
+def _link_record(cache: Path, outside: Path) -> None:
+    entry = cache / LAYOUT / "ef" / ("ef" * 32)
+    entry.mkdir(parents=True)
+    (entry / "layer.json").symlink_to(outside / "ab" / KEY / "layer.json")
+    (entry / "blob").symlink_to(outside / "ab" / KEY / "blob")
+
+
+LINKS = [_link_layout, _link_shard, _link_entry, _link_stale_work_dir, _link_record]
+
+
+@pytest.mark.parametrize("link", LINKS)
+def test_cache_prune_never_follows_a_symlink_out_of_the_cache(
+    tmp_path: Path, link: Callable[[Path, Path], None]
+) -> None:
+    """Attacks `mlenv cache prune` (the CLI, `--max-size 0`): a symlink at the layer cache
+    itself, a shard, an entry, a killed build's work directory or an entry's files must not
+    lead the pruner outside: the tree it points at is byte-for-byte unchanged."""
+    outside = victim(tmp_path / "outside")
+    before = tree(outside)
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    link(cache, outside)
+    result = run_mlenv(
+        ["cache", "prune", "--max-size", "0"], tmp_path, env={"MLENV_CACHE_DIR": str(cache)}
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    assert tree(outside) == before
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    links=st.lists(
+        st.tuples(
+            st.sampled_from(["ab", "cd", "ef", ".tmp-x", "ab/" + "ab" * 32, "cd/" + "ab" * 32]),
+            st.sampled_from(["", "ab", f"ab/{KEY}", KEY, "notes.txt", f"ab/{KEY}/blob"]),
+        ),
+        max_size=4,
+        unique_by=lambda pair: pair[0].split("/")[0],
+    ),
+    real=st.integers(0, 3),
+)
+def test_hypothesis_prune_stays_inside_the_cache(
+    tmp_path_factory: pytest.TempPathFactory, links: list[tuple[str, str]], real: int
+) -> None:
+    """Attacks `LayerCache.prune` with any mix of real entries and symlinks (at shards, at
+    entries, at work directories) into a tree shaped like the cache: everything outside is
+    unchanged, and every real entry is removed."""
+    where = tmp_path_factory.mktemp("prune")
+    outside = victim(where / "outside")
+    before = tree(outside)
+    cache = LayerCache(where / "cache")
+    for index in range(real):
+        put(cache, where / "scratch", f"{index:02x}" * 32, b"x" * (index + 1))
+    for name, target in links:
+        link = cache.root / name
+        if link.parent.is_symlink() or link.exists() or link.is_symlink():
+            continue
+        link.parent.mkdir(parents=True, exist_ok=True)
+        link.symlink_to(outside / target)
+        if name.startswith(".tmp-"):
+            os.utime(link, (1, 1), follow_symlinks=False)
+    cache.prune(0)
+    assert tree(outside) == before
+    assert cache.entries() == []
