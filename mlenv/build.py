@@ -56,6 +56,7 @@ from mlenv.report import Reporter
 # a zip can hold, so the bytes survive a round trip through any archive format.
 DEFAULT_EPOCH = 315532800
 BUILD_RECORD = "build.json"
+MULTI_KIND = "multi-platform"  # the "kind" of a multi-platform build's record
 ARCHIVE_SUFFIX = {"gzip": ".tar.gz", "zstd": ".tar.zst", "none": ".tar"}
 
 
@@ -64,20 +65,24 @@ class BuildError(MlenvError):
 
 
 def build_files(record: Any) -> frozenset[str] | None:
-    """The files a build.json says its build wrote beside it; None when it is not one."""
+    """The files a build.json says its build wrote beside it; None when it is not one. A
+    multi-platform record accounts for its platforms' directories and the joined layout."""
     try:
+        multi = isinstance(record, dict) and record.get("kind") == MULTI_KIND
         outputs = record["outputs"]
         names = {BUILD_RECORD}
-        if "oci" in outputs:
+        if multi:
+            names |= {*record["platforms"].keys(), *({"oci"} & set(outputs))}
+        if "oci" in outputs and not multi:
             names |= {"oci", outputs["oci"]["image-tar"]["file"]}
         if "conda-pack" in outputs:
             names.add(outputs["conda-pack"]["file"])
         if "sbom" in record:  # written beside the outputs since the SBOM came in
             names.add(record["sbom"]["file"])
         valid = isinstance(record["mlenv"], str) and isinstance(record["lock-sha256"], str)
-    except (KeyError, TypeError):
+    except (KeyError, TypeError, AttributeError):
         return None
-    if not valid or not set(outputs) <= {"oci", "conda-pack"}:
+    if not valid or not set(outputs) <= ({"oci"} if multi else {"oci", "conda-pack"}):
         return None
     if not all(isinstance(name, str) and name and "/" not in name for name in names):
         return None
@@ -85,6 +90,14 @@ def build_files(record: Any) -> frozenset[str] | None:
 
 
 BUILD_OUTPUT = OutputKind("build output", "--dist", BUILD_RECORD, build_files)
+
+
+def build_keep(manifest: Manifest, manifest_dir: Path, cache: ArtifactCache) -> dict[str, Path]:
+    """What a build reads and so must never replace: every ``--dist`` is checked against it."""
+    keep = {"the project directory": manifest_dir, "the cache": cache.root}
+    if manifest.build.base_image is not None:
+        keep["the base image"] = manifest_dir / manifest.build.base_image
+    return keep
 
 
 def source_date_epoch(env: Mapping[str, str]) -> int:
@@ -126,9 +139,7 @@ def build(
     """Build every output of the manifest into ``dist``; returns the build record.
 
     ``dist`` is checked before anything else is done: mlenv replaces only its own outputs."""
-    keep = {"the project directory": manifest_dir, "the cache": cache.root}
-    if manifest.build.base_image is not None:
-        keep["the base image"] = manifest_dir / manifest.build.base_image
+    keep = build_keep(manifest, manifest_dir, cache)
     dist = check_output(dist, BUILD_OUTPUT, keep=keep)
     from mlenv.registry_base import pinned_base  # imports the registry client only here
 

@@ -17,15 +17,14 @@ from pathlib import Path
 from typing import Any
 
 from mlenv import __version__
-from mlenv.atomic import replace_dir, work_dir
-from mlenv.build import BUILD_RECORD, BuildOptions, build
+from mlenv.atomic import work_dir
+from mlenv.build import BUILD_OUTPUT, BUILD_RECORD, MULTI_KIND, BuildOptions, build, build_keep
 from mlenv.cache import ArtifactCache
 from mlenv.lock import Lock
 from mlenv.manifest import Manifest
 from mlenv.oci import canonical_json, write_index_layout
+from mlenv.outputs import check_output, replace_output
 from mlenv.report import Reporter
-
-KIND = "multi-platform"
 
 
 def build_platforms(
@@ -40,9 +39,11 @@ def build_platforms(
     reporter: Reporter,
 ) -> dict[str, Any]:
     """Build every platform of ``lock`` into ``dist`` and join the images under one index;
-    the whole ``dist`` is swapped in at the end, as a single-platform build is."""
+    the whole ``dist`` is swapped in at the end, as a single-platform build is, through the
+    same guard (invariant 4: only an earlier build output is replaced)."""
     platforms = lock.target.platforms
-    dist = dist.absolute()
+    keep = build_keep(manifest, manifest_dir, cache)
+    dist = check_output(dist, BUILD_OUTPUT, keep=keep)
     with work_dir(dist) as work:
         out = work / "out"
         out.mkdir()
@@ -57,7 +58,7 @@ def build_platforms(
         records_sha256 = {p: _sha256(out / p / BUILD_RECORD) for p in platforms}
         record: dict[str, Any] = {
             "mlenv": __version__,
-            "kind": KIND,
+            "kind": MULTI_KIND,
             "lock-sha256": lock_sha256,
             "platforms": {
                 platform: {
@@ -82,13 +83,13 @@ def build_platforms(
                 },
             }
         (out / BUILD_RECORD).write_bytes(canonical_json(record) + b"\n")
-        replace_dir(out, dist)
+        replace_output(out, dist, BUILD_OUTPUT, keep=keep)
     return record
 
 
 def is_multi(record: dict[str, Any]) -> bool:
     """Whether a build.json is the record of a multi-platform build."""
-    return record.get("kind") == KIND
+    return record.get("kind") == MULTI_KIND
 
 
 def _sha256(path: Path) -> str:

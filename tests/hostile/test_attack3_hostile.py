@@ -6,6 +6,7 @@ function stops holding it."""
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import socket
@@ -23,6 +24,7 @@ from mlenv.layer import LayerBlob
 from mlenv.layercache import LAYOUT, LayerCache
 from mlenv.report import MemoryReporter
 from tests.support.cli import run_mlenv
+from tests.support.wheels import build_wheel, write_simple_index
 
 pytestmark = pytest.mark.hostile
 
@@ -335,3 +337,131 @@ def test_hypothesis_prune_stays_inside_the_cache(
     cache.prune(0)
     assert tree(outside) == before
     assert cache.entries() == []
+
+
+# ---------------------------------------------------------------------------------------------
+# Invariant 4: a multi-platform build replaces only what mlenv wrote
+
+MULTI_WHEELS = [
+    build_wheel(
+        "fastmath",
+        "1.0",
+        tag=f"cp311-cp311-manylinux_2_17_{machine}",
+        files={"fastmath/_core.so": machine.encode() * 100},
+    )
+    for machine in ("x86_64", "aarch64")
+]
+
+
+@pytest.fixture(scope="module")
+def multi_project(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
+    """A two-platform project, locked and fetched, whose plain `build` is multi-platform."""
+    tmp = tmp_path_factory.mktemp("multi")
+    url = write_simple_index(tmp / "www", MULTI_WHEELS)
+    root = tmp / "project"
+    (root / "src").mkdir(parents=True)
+    (root / "src" / "model.py").write_text("weights = 1\n")
+    (root / "mlenv.toml").write_text(
+        '[environment]\nname = "multi"\npython = "3.11"\ninterpreter = "/usr/bin/python3.11"\n'
+        'platforms = ["linux-64", "linux-aarch64"]\n'
+        f'[pypi]\nindex-url = "{url}"\ndependencies = ["fastmath"]\n'
+        '[build]\noutputs = ["oci"]\n'
+    )
+    home = tmp / "home"
+    home.mkdir()
+    (home / ".bashrc").write_text("export PATH\n")
+    env = {"MLENV_CACHE_DIR": str(tmp / "cache"), "HOME": str(home)}
+    for step in (["lock"], ["fetch"]):
+        done = run_mlenv(step, root, env)
+        assert done.returncode == 0, f"{step}: {done.stderr}"
+    return root, env
+
+
+def _project_dir(root: Path, env: dict[str, str]) -> str:
+    return "."
+
+
+def _home(root: Path, env: dict[str, str]) -> str:
+    return env["HOME"]
+
+
+def _users_directory(root: Path, env: dict[str, str]) -> str:
+    return "src"
+
+
+def _the_cache(root: Path, env: dict[str, str]) -> str:
+    return env["MLENV_CACHE_DIR"]
+
+
+def _above_the_project(root: Path, env: dict[str, str]) -> str:
+    return "src/../.."
+
+
+def _symlink_to_an_empty_directory(root: Path, env: dict[str, str]) -> str:
+    (root.parent / "empty").mkdir(exist_ok=True)
+    with_link = root / "dist-link"
+    if not with_link.is_symlink():
+        with_link.symlink_to(root.parent / "empty")
+    return "dist-link"
+
+
+def _an_earlier_single_build_plus_a_user_file(root: Path, env: dict[str, str]) -> str:
+    dist = root / "old-dist"
+    dist.mkdir(exist_ok=True)
+    record = {"mlenv": "0", "lock-sha256": "x", "outputs": {}}
+    (dist / "build.json").write_text(json.dumps(record))
+    (dist / "results.csv").write_text("a,b\n")
+    return "old-dist"
+
+
+DISTS = [
+    _project_dir,
+    _home,
+    _users_directory,
+    _the_cache,
+    _above_the_project,
+    _symlink_to_an_empty_directory,
+    _an_earlier_single_build_plus_a_user_file,
+]
+
+
+@pytest.mark.parametrize("dist", DISTS)
+def test_a_multi_platform_build_refuses_what_mlenv_did_not_write(
+    multi_project: tuple[Path, dict[str, str]], dist: Callable[[Path, dict[str, str]], str]
+) -> None:
+    """Attacks invariant 4 through the multi-platform build (a lock with two platforms and no
+    --platform): `--dist .`, `~`, a user's directory, the cache, a symlink or an old output
+    holding a user's file is refused before any work, exit 1, nothing changed."""
+    root, env = multi_project
+    target = dist(root, env)
+    watched = root.parent
+    before = tree(watched)
+    result = run_mlenv(["build", "--offline", "--dist", target], root, env)
+    assert result.returncode == 1, result.stderr
+    assert "refusing to write the build output" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert tree(watched) == before
+
+
+def test_a_multi_platform_build_replaces_its_own_output_and_only_that(
+    multi_project: tuple[Path, dict[str, str]],
+) -> None:
+    """Guards the other side: a second multi-platform build replaces the first (its
+    build.json accounts for each platform's directory and the joined layout), a
+    single-platform build may replace it too, and a file the user adds to it is kept."""
+    root, env = multi_project
+    dist = root / "multi-dist"
+    for _ in range(2):
+        done = run_mlenv(["build", "--offline", "--dist", str(dist)], root, env)
+        assert done.returncode == 0, done.stderr
+    assert {p.name for p in dist.iterdir()} == {"build.json", "oci", "linux-64", "linux-aarch64"}
+    (dist / "linux-64" / "oci").rename(dist / "kept")  # a stranger at the top: refused
+    (dist / "kept" / "mine.txt").write_text("mine")
+    refused = run_mlenv(["build", "--offline", "--dist", str(dist)], root, env)
+    assert refused.returncode == 1 and "kept" in refused.stderr, refused.stderr
+    assert (dist / "kept" / "mine.txt").read_text() == "mine"
+    shutil.rmtree(dist / "kept")
+    single = ["build", "--offline", "--platform", "linux-64", "--dist", str(dist)]
+    one = run_mlenv(single, root, env)
+    assert one.returncode == 0, one.stderr
+    assert json.loads((dist / "build.json").read_text())["platform"] == "linux-64"
