@@ -20,9 +20,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from mlenv.errors import MlenvError
 from mlenv.layer import LayerBlob
 from mlenv.layercache import LAYOUT, LayerCache
+from mlenv.manifest import loads as load_manifest
 from mlenv.report import MemoryReporter
+from mlenv.uptodate import answer
 from tests.support.cli import run_mlenv
 from tests.support.wheels import build_wheel, write_simple_index
 
@@ -465,3 +468,100 @@ def test_a_multi_platform_build_replaces_its_own_output_and_only_that(
     one = run_mlenv(single, root, env)
     assert one.returncode == 0, one.stderr
     assert json.loads((dist / "build.json").read_text())["platform"] == "linux-64"
+
+
+# ---------------------------------------------------------------------------------------------
+# Invariant 9: `lock --check` judges the prefix and interpreter even when the lock is fresh
+
+
+@pytest.fixture(scope="module")
+def fresh_lock(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, dict[str, str]]:
+    """A project with a fresh lock, and its manifest text with a placeholder environment."""
+    tmp = tmp_path_factory.mktemp("fresh")
+    url = write_simple_index(tmp / "www", [build_wheel("tiny", "1.0")])
+    root = tmp / "project"
+    root.mkdir()
+    text = (
+        '[environment]\nname = "fresh"\npython = "3.11"\n{placement}\n'
+        f'[pypi]\nindex-url = "{url}"\ndependencies = ["tiny"]\n'
+    )
+    env = {"MLENV_CACHE_DIR": str(tmp / "cache")}
+    (root / "mlenv.toml").write_text(text.format(placement=""))
+    done = run_mlenv(["lock"], root, env)
+    assert done.returncode == 0, done.stderr
+    return root, text, env
+
+
+HOSTILE_PLACEMENTS = [
+    ('prefix = "/usr"', "prefix"),
+    ('prefix = "/"', "prefix"),
+    ('prefix = "/opt/../usr/lib"', "prefix"),
+    ('prefix = "/opt/a:b"', "prefix"),
+    ('prefix = "/opt/$(reboot)"', "prefix"),
+    ('prefix = "relative/env"', "prefix"),
+    ('prefix = "/home/alice"', "prefix"),
+    ('interpreter = "/usr/bin/env"', "interpreter"),
+    ('interpreter = "/proc/self/exe"', "interpreter"),
+    ('prefix = "/opt/env"\ninterpreter = "/opt/env/bin/python3"', "interpreter"),
+    ('interpreter = "/usr/bin/python3.9"', "interpreter"),
+]
+
+
+@pytest.mark.parametrize(("placement", "key"), HOSTILE_PLACEMENTS)
+def test_lock_check_refuses_a_hostile_placement_though_the_lock_is_fresh(
+    fresh_lock: tuple[Path, str, dict[str, str]], placement: str, key: str
+) -> None:
+    """Attacks invariant 9 through the no-op fast path of `mlenv lock --check` (and `lock`):
+    the prefix and interpreter are not in the inputs hash, so editing them leaves the lock
+    fresh; the check must still refuse them with the key path, exit 1, no traceback."""
+    root, text, env = fresh_lock
+    (root / "mlenv.toml").write_text(text.format(placement=placement))
+    lock_before = (root / "mlenv.lock").read_bytes()
+    try:
+        for command in (["lock", "--check"], ["-q", "lock", "--check"], ["lock"]):
+            result = run_mlenv(command, root, env)
+            assert result.returncode == 1, (command, result.stderr)
+            assert f"environment.{key}" in result.stderr or f"].{key}" in result.stderr
+            assert "up to date" not in result.stderr and "Traceback" not in result.stderr
+        assert (root / "mlenv.lock").read_bytes() == lock_before
+    finally:
+        (root / "mlenv.toml").write_text(text.format(placement=""))
+
+
+segments = st.sampled_from(
+    ["usr", "opt", "lib", "local", "bin", "home", "alice", "tmp", "proc", "var", "..", ".", "",
+     "env", "a:b", "a b", "$x", "é", "python3", "python3.11"]
+)  # fmt: skip
+
+
+@settings(
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    prefix=st.lists(segments, max_size=5).map(lambda parts: "/" + "/".join(parts)),
+    interpreter=st.none() | st.lists(segments, min_size=1, max_size=4).map("/".join),
+)
+def test_hypothesis_the_fast_path_never_passes_a_placement_the_full_reader_refuses(
+    fresh_lock: tuple[Path, str, dict[str, str]], prefix: str, interpreter: str | None
+) -> None:
+    """Attacks the fast path over generated prefixes and interpreters (system trees, detours
+    of `.`, `..` and `//`, unsafe names): it answers "up to date" only for a placement the
+    full manifest reader accepts."""
+    root, text, _ = fresh_lock
+    placement = f"prefix = {json.dumps(prefix)}"
+    if interpreter is not None:
+        placement += f"\ninterpreter = {json.dumps('/' + interpreter)}"
+    manifest = text.format(placement=placement)
+    project = root.parent / "generated"
+    project.mkdir(exist_ok=True)
+    (project / "mlenv.toml").write_text(manifest)
+    shutil.copyfile(root / "mlenv.lock", project / "mlenv.lock")
+    fast = answer(["-q", "--manifest", str(project / "mlenv.toml"), "lock", "--check"])
+    try:
+        load_manifest(manifest)
+        accepted = True
+    except MlenvError:
+        accepted = False
+    assert fast is None or (fast == 0 and accepted)
+    if accepted:
+        assert fast == 0
