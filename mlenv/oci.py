@@ -29,6 +29,7 @@ from typing import Any, BinaryIO, Protocol, TypeVar
 from mlenv.atomic import atomic_writer, replace_dir
 from mlenv.errors import MlenvError
 from mlenv.layer import LayerBlob, collect, write_tar
+from mlenv.limits import parse_json
 
 MANIFEST_MEDIA_TYPE = "application/vnd.oci.image.manifest.v1+json"
 INDEX_MEDIA_TYPE = "application/vnd.oci.image.index.v1+json"
@@ -498,7 +499,7 @@ def _blob_where(source: _BlobSource, digest: str) -> str:
 
 def _parse(data: bytes, where: str) -> Any:
     try:
-        value = json.loads(data)
+        value = parse_json(data, where=where)
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise OciError(f"invalid JSON: {error}", where=where) from error
     if not isinstance(value, dict):

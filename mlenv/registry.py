@@ -26,6 +26,7 @@ import httpx
 
 from mlenv.errors import MlenvError, redact
 from mlenv.index.http import _ResponseReader
+from mlenv.limits import parse_json
 from mlenv.oci import INDEX_MEDIA_TYPE, MANIFEST_MEDIA_TYPE, Descriptor
 from mlenv.origins import UnsafeUrlError, follow, may_send_credentials
 from mlenv.report import Reporter, Task
@@ -162,7 +163,7 @@ def docker_credentials(
     if not path.is_file():
         return None
     try:
-        config = json.loads(path.read_bytes())
+        config = parse_json(path.read_bytes(), where=str(path))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
         raise RegistryError(
             f"the Docker config file cannot be read: {error}",
@@ -769,7 +770,7 @@ def _read_small(path: Path) -> bytes:
 
 def _parse_object(data: bytes, where: str) -> dict[str, Any]:
     try:
-        value = json.loads(data)
+        value = parse_json(data, where=where)
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise RegistryError(f"invalid JSON: {error}", where=where) from error
     if not isinstance(value, dict):

@@ -24,6 +24,7 @@ from mlenv.atomic import replace_dir, work_dir
 from mlenv.cache import Artifact, ArtifactCache
 from mlenv.errors import MlenvError
 from mlenv.fetch import fetch
+from mlenv.limits import parse_json
 from mlenv.manifest import Manifest
 from mlenv.oci import ARCHITECTURES, INDEX_MEDIA_TYPE, MANIFEST_MEDIA_TYPE
 from mlenv.registry import Reference, parse_reference, reader
@@ -99,7 +100,7 @@ def pinned_base(manifest: Manifest, cache: ArtifactCache) -> Manifest:
 
 def _document(data: bytes, where: str) -> dict[str, Any]:
     try:
-        value = json.loads(data)
+        value = parse_json(data, where=where)
     except ValueError:
         value = None
     if not isinstance(value, dict):

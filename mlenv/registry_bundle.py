@@ -13,7 +13,6 @@ verified write: a blob whose bytes do not match the lock never enters the cache.
 from __future__ import annotations
 
 import hashlib
-import json
 import tempfile
 import threading
 from collections.abc import Iterator, Mapping, Sequence
@@ -26,6 +25,7 @@ from urllib.parse import unquote, urlsplit
 from mlenv.cache import Artifact, ArtifactCache, IntegrityError, hash_file
 from mlenv.errors import MlenvError
 from mlenv.fetch import FetchResult, Opener, fetch, missing_error, shareable_manifest
+from mlenv.limits import parse_json
 from mlenv.oci import MANIFEST_MEDIA_TYPE, Descriptor, canonical_json
 from mlenv.registry import (
     PushResult,
@@ -169,7 +169,7 @@ class BlobOpener:
 def _listed(data: bytes, where: str) -> set[str]:
     """The digests of an mlenv bundle manifest's layers; anything else is refused."""
     try:
-        document = json.loads(data)
+        document = parse_json(data, where=where)
         layers = document["layers"] if document.get("artifactType") == ARTIFACT_TYPE else None
         digests = {str(layer["digest"]) for layer in layers} if isinstance(layers, list) else None
     except (ValueError, KeyError, TypeError, AttributeError):

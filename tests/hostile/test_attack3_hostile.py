@@ -5,12 +5,15 @@ function stops holding it."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import io
 import json
 import os
 import shutil
 import socket
 import stat
+import tarfile
 import tempfile
 import threading
 from collections.abc import Callable
@@ -20,13 +23,18 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from mlenv import inspect, oci, registry, registry_base, registry_bundle
 from mlenv.errors import MlenvError
 from mlenv.layer import LayerBlob
 from mlenv.layercache import LAYOUT, LayerCache
+from mlenv.limits import LimitError
 from mlenv.manifest import loads as load_manifest
+from mlenv.registry_lease import HOLDER, LEASE_TYPE, Clock, coordinated
+from mlenv.registry_lease import _parse as parse_lease
 from mlenv.report import MemoryReporter
 from mlenv.uptodate import answer
 from tests.support.cli import run_mlenv
+from tests.support.fake_registry import FakeRegistry
 from tests.support.wheels import build_wheel, write_simple_index
 
 pytestmark = pytest.mark.hostile
@@ -565,3 +573,105 @@ def test_hypothesis_the_fast_path_never_passes_a_placement_the_full_reader_refus
     assert fast is None or (fast == 0 and accepted)
     if accepted:
         assert fast == 0
+
+
+# ---------------------------------------------------------------------------------------------
+# Invariant 7: JSON from a registry, an image or a build record nested past the parser's guard
+
+
+def nested(kind: str, depth: int) -> bytes:
+    opening, closing, inner = {
+        "array": (b"[", b"]", b"1"),
+        "object": (b'{"a":', b"}", b"1"),
+        "mixed": (b'[{"a":', b"}]", b"null"),
+    }[kind]
+    return opening * depth + inner + closing * depth
+
+
+depths = st.integers(min_value=20_000, max_value=200_000)
+kinds = st.sampled_from(["array", "object", "mixed"])
+
+
+@settings(max_examples=30, deadline=None)
+@given(kind=kinds, depth=depths, wrapped=st.booleans())
+def test_hypothesis_a_deep_lease_is_a_clear_error_never_a_traceback(
+    kind: str, depth: int, wrapped: bool
+) -> None:
+    """Attacks invariant 7 through the shared cache's lease tag (anyone with push rights
+    writes it): a lease document nested past the JSON parser's guard, bare or inside a lease's
+    annotations, is a LimitError naming the tag, never a RecursionError."""
+    data = nested(kind, depth)
+    if wrapped:
+        data = (
+            b'{"artifactType":"%s","annotations":{"%s":'
+            % (
+                LEASE_TYPE.encode(),
+                HOLDER.encode(),
+            )
+            + data
+            + b"}}"
+        )
+    with pytest.raises(LimitError, match="nested too deeply") as caught:
+        parse_lease(data, "registry.test/cache:lease-x")
+    assert caught.value.where == "registry.test/cache:lease-x"
+
+
+def test_a_deep_lease_under_the_tag_leaves_the_fetch_uncoordinated(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Attacks `registry_lease.coordinated` end to end over the in-memory registry: a deep
+    lease under the tag is a warning ("fetching anyway") and the fetch starts, never a
+    traceback and never a wait."""
+    config = {"auths": {"registry.test": {"auth": base64.b64encode(b"ci:pw").decode()}}}
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path))
+    fake = FakeRegistry()
+    tag = "lease-" + "0" * 32
+    fake.manifests[tag] = nested("object", 100_000)
+    reporter = MemoryReporter()
+    slept: list[float] = []
+    with coordinated(
+        "oci://registry.test/fleet/cache", tag, ["sha256:" + "a" * 64], claim=True,
+        insecure=False, reporter=reporter, clock=Clock(lambda: 1e6, slept.append),
+        transport=fake.transport(),
+    ) as held:  # fmt: skip
+        assert held is False
+    warnings = [text for kind, text in reporter.events if kind == "warning"]
+    assert any("nested too deeply" in text for text in warnings), reporter.events
+    assert slept == []
+
+
+READERS: list[Callable[[bytes], object]] = [
+    lambda data: registry._parse_object(data, "registry.test/x"),
+    lambda data: registry_base._document(data, "registry.test/x"),
+    lambda data: registry_bundle._listed(data, "registry.test/x"),
+    lambda data: oci._parse(data, "image.tar/index.json"),
+    lambda data: inspect._conda_owner("opt/env/conda-meta/x.json", data),
+]
+
+
+@pytest.mark.parametrize("read", READERS, ids=["registry", "base", "bundle", "oci", "inspect"])
+@pytest.mark.parametrize("kind", ["array", "object", "mixed"])
+def test_every_json_reader_of_untrusted_bytes_refuses_deep_nesting_clearly(
+    read: Callable[[bytes], object], kind: str
+) -> None:
+    """Attacks invariant 7 at every reader of JSON from a registry or an image (manifests,
+    indexes, bundle manifests, image layouts, an image's conda-meta): deep nesting is a
+    LimitError (exit 1), not a RecursionError (exit 2, "internal error")."""
+    with pytest.raises(LimitError, match="nested too deeply"):
+        read(nested(kind, 100_000))
+
+
+def test_inspect_an_image_with_a_deep_index_exits_1(tmp_path: Path) -> None:
+    """Attacks `mlenv inspect image.tar` through the CLI: an image whose index.json is nested
+    past the guard is a clear error (exit 1), not an internal error."""
+    image = tmp_path / "image.tar"
+    with tarfile.open(image, "w") as archive:
+        for name, data in (("oci-layout", b'{"imageLayoutVersion":"1.0.0"}'),
+                           ("index.json", nested("array", 100_000))):  # fmt: skip
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+    result = run_mlenv(["inspect", str(image)], tmp_path)
+    assert result.returncode == 1, result.stderr
+    assert "nested too deeply" in result.stderr and "internal error" not in result.stderr
