@@ -930,7 +930,7 @@ def _with_output(verdict: Any, output: Path, lock_path: Path) -> Any:
 
     record_path = output.parent / "build.json"
     try:
-        record = json.loads(record_path.read_bytes())
+        record = _build_record(record_path)
     except (OSError, ValueError) as exc:
         raise UsageError(
             f"no readable build.json beside the output ({exc})",
@@ -943,6 +943,23 @@ def _with_output(verdict: Any, output: Path, lock_path: Path) -> Any:
     return dataclasses.replace(verdict, findings=(*found, *verdict.findings))
 
 
+def _build_record(path: Path) -> dict[str, Any]:
+    """A build.json as a JSON object: a plain file (never a FIFO) of bounded size; anything
+    else is a ValueError or OSError saying why (invariant 7: the dist/ may come from anyone)."""
+    from mlenv.cache import open_plain
+    from mlenv.limits import parse_json
+    from mlenv.outputs import MAX_RECORD
+
+    with open_plain(path.parent, path.name) as handle:
+        data = handle.read(MAX_RECORD + 1)
+    if len(data) > MAX_RECORD:
+        raise ValueError(f"over {MAX_RECORD} bytes")
+    record = parse_json(data, where=str(path))
+    if not isinstance(record, dict):
+        raise ValueError("not a JSON object")
+    return record
+
+
 def _multi_platform_findings(record_path: Path) -> list[Any]:
     """A platform's build inside a multi-platform dist/ checked against the record above it."""
     import hashlib
@@ -952,10 +969,10 @@ def _multi_platform_findings(record_path: Path) -> list[Any]:
 
     above = record_path.parent.parent / "build.json"
     try:
-        multi = json.loads(above.read_bytes())
+        multi = _build_record(above)
     except (OSError, ValueError):
         return []  # a single-platform build: nothing above it
-    if not isinstance(multi, dict) or not is_multi(multi):
+    if not is_multi(multi):
         return []
     own = hashlib.sha256(record_path.read_bytes()).hexdigest()
     return verify_platform_record(record_path.parent.name, own, multi)

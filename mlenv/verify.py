@@ -297,11 +297,18 @@ def verify_output(
     name: str, actual_sha256: str, record: Mapping[str, Any], lock_sha256: str
 ) -> list[Finding]:
     """A built file against the build record beside it, and that record against the lock."""
-    outputs = record.get("outputs", {})
+    outputs = record.get("outputs")
+    outputs = outputs if isinstance(outputs, dict) else {}
+    oci = outputs.get("oci")
     expected = {
         entry["file"]: entry["sha256"]
-        for entry in (outputs.get("conda-pack"), (outputs.get("oci") or {}).get("image-tar"))
+        for entry in (
+            outputs.get("conda-pack"),
+            oci.get("image-tar") if isinstance(oci, dict) else None,
+        )
         if isinstance(entry, dict)
+        and isinstance(entry.get("file"), str)
+        and isinstance(entry.get("sha256"), str)
     }
     findings = []
     if name not in expected:
@@ -338,7 +345,8 @@ def verify_platform_record(
     """A platform's build.json against the multi-platform build.json one directory up: the
     platform is one it built and the record is the one it wrote, so a platform directory
     swapped in from another build is caught."""
-    entry = (multi.get("platforms") or {}).get(platform)
+    platforms = multi.get("platforms")
+    entry = platforms.get(platform) if isinstance(platforms, dict) else None
     expected = entry.get("sha256") if isinstance(entry, dict) else None
     if expected == record_sha256:
         return []

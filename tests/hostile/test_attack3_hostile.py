@@ -675,3 +675,68 @@ def test_inspect_an_image_with_a_deep_index_exits_1(tmp_path: Path) -> None:
     result = run_mlenv(["inspect", str(image)], tmp_path)
     assert result.returncode == 1, result.stderr
     assert "nested too deeply" in result.stderr and "internal error" not in result.stderr
+
+
+RECORDS = [
+    b"[]",
+    b'"a string"',
+    b'{"outputs": []}',
+    b'{"outputs": {"oci": []}}',
+    b'{"outputs": {"oci": {"image-tar": {"sha256": "x"}}}}',
+    b'{"outputs": {"oci": {"image-tar": {"file": [], "sha256": "x"}}}}',
+    b'{"outputs": {"conda-pack": {"file": "image.tar", "sha256": {}}}}',
+    nested("array", 100_000),
+]
+
+
+@pytest.mark.parametrize("record", RECORDS, ids=range(len(RECORDS)))
+def test_verify_an_output_beside_a_hostile_build_record_exits_1(
+    fresh_lock: tuple[Path, str, dict[str, str]], record: bytes
+) -> None:
+    """Attacks `mlenv verify dist/image.tar`, whose dist/ may come from anyone: a build.json
+    that is not an object, has outputs of the wrong shape, or nests past the parser's guard
+    is a clear failure (exit 1), never an internal error (exit 2)."""
+    root, _, env = fresh_lock
+    dist = root / "hostile-dist"
+    dist.mkdir(exist_ok=True)
+    (dist / "image.tar").write_bytes(b"not really an image")
+    (dist / "build.json").write_bytes(record)
+    result = run_mlenv(["verify", "hostile-dist/image.tar"], root, env)
+    assert result.returncode == 1, result.stderr
+    assert "internal error" not in result.stderr
+
+
+MULTI_RECORDS = [b'{"kind": "multi-platform", "platforms": []}', *RECORDS]
+
+
+@pytest.mark.parametrize("multi", MULTI_RECORDS, ids=range(len(MULTI_RECORDS)))
+def test_verify_a_platform_output_below_a_hostile_multi_record_exits_1(
+    fresh_lock: tuple[Path, str, dict[str, str]], multi: bytes
+) -> None:
+    """Attacks the multi-platform side of `verify dist/<platform>/image.tar`: whatever the
+    build.json one directory up holds, the answer is a verdict, never an internal error."""
+    root, _, env = fresh_lock
+    dist = root / "hostile-multi"
+    (dist / "linux-64").mkdir(parents=True, exist_ok=True)
+    (dist / "linux-64" / "image.tar").write_bytes(b"x")
+    (dist / "linux-64" / "build.json").write_text('{"outputs": {}}')
+    (dist / "build.json").write_bytes(multi)
+    result = run_mlenv(["verify", "hostile-multi/linux-64/image.tar"], root, env)
+    assert result.returncode == 1, result.stderr
+    assert "internal error" not in result.stderr
+
+
+def test_verify_never_blocks_on_a_fifo_build_record(
+    fresh_lock: tuple[Path, str, dict[str, str]],
+) -> None:
+    """Attacks `verify` with a FIFO where build.json goes (beside the output or above it): it
+    answers at once instead of waiting for a writer."""
+    root, _, env = fresh_lock
+    dist = root / "fifo-dist"
+    (dist / "linux-64").mkdir(parents=True, exist_ok=True)
+    (dist / "linux-64" / "image.tar").write_bytes(b"x")
+    os.mkfifo(dist / "build.json")
+    os.mkfifo(dist / "linux-64" / "build.json")
+    result = run_mlenv(["verify", "fifo-dist/linux-64/image.tar"], root, env, timeout=60)
+    assert result.returncode == 1, result.stderr
+    assert "build.json" in result.stderr
