@@ -26,7 +26,8 @@ from hypothesis import strategies as st
 from mlenv import inspect, oci, registry, registry_base, registry_bundle
 from mlenv.errors import MlenvError
 from mlenv.layer import LayerBlob
-from mlenv.layercache import LAYOUT, LayerCache
+from mlenv.layercache import LAYOUT, CachedLayer, LayerCache
+from mlenv.layercache import _meta as layer_record
 from mlenv.limits import LimitError
 from mlenv.manifest import loads as load_manifest
 from mlenv.registry_lease import HOLDER, LEASE_TYPE, Clock, coordinated
@@ -35,6 +36,9 @@ from mlenv.report import MemoryReporter
 from mlenv.uptodate import answer
 from tests.support.cli import run_mlenv
 from tests.support.fake_registry import FakeRegistry
+from tests.support.golden import build as golden_build
+from tests.support.golden import digests
+from tests.support.layered import configure, layered_project
 from tests.support.wheels import build_wheel, write_simple_index
 
 pytestmark = pytest.mark.hostile
@@ -191,6 +195,50 @@ def test_put_never_writes_through_a_symlinked_shard(tmp_path: Path) -> None:
     cache.put(KEY, blob_of(b"bytes"), built, (), reporter)
     assert list(outside.iterdir()) == []
     assert any("cannot keep the layer" in message for _, message in reporter.events)
+
+
+def _plant_as_another_user(entry: Path) -> None:
+    chown_tree(entry, OTHER_UID)
+
+
+def _plant_writable_by_all(entry: Path) -> None:
+    for path in (entry, entry / "blob", entry / "layer.json"):
+        path.chmod(0o777 if path.is_dir() else 0o666)
+
+
+@pytest.mark.parametrize("plant", [_plant_as_another_user, _plant_writable_by_all])
+def test_a_build_never_ships_a_layer_another_user_planted(
+    tmp_path: Path, plant: Callable[[Path], None]
+) -> None:
+    """Attacks invariant 1 end to end (`mlenv build --offline`): another user of the shared
+    cache replaces the biggest layer's entry with another layer's bytes and a record that
+    checks out for them (keys are computable by anyone). The build rebuilds that layer and
+    ships exactly the bytes of the first build."""
+    project = layered_project(tmp_path / "project", '"auto"')
+    configure(project, '"auto"', "1.0", 'outputs = ["oci"]\n')
+    cache = tmp_path / "cache"
+    first_build = golden_build(project, cache)
+    assert first_build.returncode == 0, first_build.stderr
+    first = digests(project / "dist")
+    found = sorted(
+        (p for p in (cache / LAYOUT).glob("??/*")), key=lambda p: (p / "blob").stat().st_size
+    )
+    victim_entry, donor = found[-1], found[0]
+    donor_record = json.loads((donor / "layer.json").read_text())["body"]
+    shutil.rmtree(victim_entry)
+    victim_entry.mkdir()
+    shutil.copyfile(donor / "blob", victim_entry / "blob")
+    (victim_entry / "layer.json").write_bytes(
+        layer_record(
+            victim_entry.name,
+            CachedLayer(LayerBlob(**donor_record["blob"]), tuple(donor_record["dirs"])),
+        )
+    )
+    plant(victim_entry)
+    again = golden_build(project, cache)
+    assert again.returncode == 0, again.stderr
+    assert digests(project / "dist") == first
+    assert "rebuilt" in again.stderr
 
 
 # ---------------------------------------------------------------------------------------------
