@@ -16,6 +16,7 @@ import stat
 import tarfile
 import tempfile
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -25,6 +26,7 @@ from hypothesis import strategies as st
 
 from mlenv import inspect, oci, registry, registry_base, registry_bundle
 from mlenv.errors import MlenvError
+from mlenv.importers import import_file
 from mlenv.layer import LayerBlob
 from mlenv.layercache import LAYOUT, CachedLayer, LayerCache
 from mlenv.layercache import _meta as layer_record
@@ -788,3 +790,87 @@ def test_verify_never_blocks_on_a_fifo_build_record(
     result = run_mlenv(["verify", "fifo-dist/linux-64/image.tar"], root, env, timeout=60)
     assert result.returncode == 1, result.stderr
     assert "build.json" in result.stderr
+
+
+# ---------------------------------------------------------------------------------------------
+# Invariant 7: `init --from` a cloned file of the wrong shape, nested deeply or full of aliases
+
+WRONG_SHAPES = [
+    'project = "x"\n',
+    '[project]\ndependencies = "numpy"\n',  # read as the letters n, u, m, p, y before
+    "[project]\ndependencies = [1, 2]\n",
+    '[project]\noptional-dependencies = ["gpu"]\n',
+    '[project]\ndependencies = []\n[project.optional-dependencies]\ngpu = "torch"\n',
+    'dependency-groups = "gpu"\n',
+]
+
+
+@pytest.mark.parametrize("text", WRONG_SHAPES, ids=range(len(WRONG_SHAPES)))
+def test_init_from_a_pyproject_of_the_wrong_shape_is_a_clear_error(
+    tmp_path: Path, text: str
+) -> None:
+    """Attacks `mlenv init --from pyproject.toml` with PEP 621 keys of the wrong type: each
+    is named (exit 1) and nothing is written, never an internal error or a guessed manifest."""
+    (tmp_path / "pyproject.toml").write_text(text)
+    result = run_mlenv(["init", "--from", "pyproject.toml", "--group", "gpu"], tmp_path)
+    assert result.returncode == 1, result.stderr
+    assert "internal error" not in result.stderr
+    assert "must be a" in result.stderr or "no such optional" in result.stderr
+    assert not (tmp_path / "mlenv.toml").exists()
+
+
+def deep_file(name: str, depth: int) -> str:
+    if name.endswith(".toml"):
+        return f"[project]\ndependencies = {'[' * depth}1{']' * depth}\n"
+    return f"dependencies: {'[' * depth}x{']' * depth}\n"
+
+
+@settings(
+    max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    name=st.sampled_from(
+        ["pyproject.toml", "pylock.toml", "environment.yml", "conda-lock.yml", "env.yaml"]
+    ),
+    depth=st.integers(min_value=2_000, max_value=50_000),
+)
+def test_hypothesis_a_deeply_nested_import_is_a_clear_error(
+    tmp_path_factory: pytest.TempPathFactory, name: str, depth: int
+) -> None:
+    """Attacks every TOML and YAML reader of `init --from` with nesting past the parser's
+    recursion limit: an ImportFileError naming the file, never a RecursionError."""
+    path = tmp_path_factory.mktemp("deep") / name
+    path.write_text(deep_file(name, depth))
+    with pytest.raises(MlenvError, match="cannot be read"):
+        import_file(path)
+
+
+def billion_laughs(levels: int) -> str:
+    """YAML whose last anchor stands for 9**levels strings, in a few hundred bytes."""
+    lines = ['a0: &a0 ["x", "x", "x", "x", "x", "x", "x", "x", "x"]']
+    for level in range(1, levels):
+        lines.append(f"a{level}: &a{level} [{', '.join([f'*a{level - 1}'] * 9)}]")
+    return "\n".join(lines) + "\n"
+
+
+LAUGHS = {
+    "environment.yml": "channels: [conda-forge]\ndependencies: [*a7]\n",
+    "pip.yml": "channels: [conda-forge]\ndependencies: [{pip: [*a7]}]\n",
+    "channels.yml": "channels: [*a7]\ndependencies: []\n",
+    "conda-lock.yml": "metadata: {platforms: [linux-64]}\npackage: [{name: *a7, version: 1}]\n",
+}
+
+
+@pytest.mark.parametrize("name", list(LAUGHS))
+def test_init_from_yaml_aliases_cannot_expand_without_bound(tmp_path: Path, name: str) -> None:
+    """Attacks `init --from` with a YAML alias bomb (a few hundred bytes standing for 43
+    million strings): printing or walking it took 20 s and hundreds of MB of error output per
+    level of 9x. Aliases are refused at once: exit 1, a short message, nothing written."""
+    (tmp_path / name).write_text(billion_laughs(8) + LAUGHS[name])
+    started = time.monotonic()
+    result = run_mlenv(["init", "--from", name], tmp_path, timeout=120)
+    assert time.monotonic() - started < 15
+    assert result.returncode == 1, result.stderr[:2000]
+    assert "aliases are not read" in result.stderr
+    assert len(result.stderr) < 2000
+    assert not (tmp_path / "mlenv.toml").exists()
