@@ -27,6 +27,7 @@ from hypothesis import strategies as st
 from mlenv import inspect, oci, registry, registry_base, registry_bundle
 from mlenv.errors import MlenvError
 from mlenv.importers import import_file
+from mlenv.index.caches import HttpCache, MetadataCache
 from mlenv.layer import LayerBlob
 from mlenv.layercache import LAYOUT, CachedLayer, LayerCache
 from mlenv.layercache import _meta as layer_record
@@ -874,3 +875,63 @@ def test_init_from_yaml_aliases_cannot_expand_without_bound(tmp_path: Path, name
     assert "aliases are not read" in result.stderr
     assert len(result.stderr) < 2000
     assert not (tmp_path / "mlenv.toml").exists()
+
+
+# ---------------------------------------------------------------------------------------------
+# Invariant 2/7: what another user plants in the shared index caches is a miss, at once
+
+
+def _plant_fifo(path: Path) -> None:
+    os.mkfifo(path)
+
+
+def _plant_deep_json(path: Path) -> None:
+    path.write_bytes(nested("object", 100_000) + b"\n")
+
+
+def _plant_link_to_zero(path: Path) -> None:
+    path.symlink_to("/dev/zero")
+
+
+def _plant_directory(path: Path) -> None:
+    path.mkdir()
+
+
+CACHE_PLANTS = [_plant_fifo, _plant_deep_json, _plant_link_to_zero, _plant_directory]
+
+
+def answers_at_once(call: Callable[[], object]) -> list[object]:
+    """What ``call`` returns, run in a thread that must finish within 10 s."""
+    answers: list[object] = []
+    worker = threading.Thread(target=lambda: answers.append(call()), daemon=True)
+    worker.start()
+    worker.join(10)
+    assert not worker.is_alive(), "blocked"
+    return answers
+
+
+@pytest.mark.parametrize("plant", CACHE_PLANTS)
+def test_a_planted_metadata_record_is_a_miss_at_once(
+    tmp_path: Path, plant: Callable[[Path], None]
+) -> None:
+    """Attacks the shared parsed-metadata cache (`MetadataCache.get`): a FIFO (blocked the
+    lock forever), a record nested past the JSON guard (a RecursionError: exit 2), a symlink
+    to /dev/zero or a directory where a record goes is a miss."""
+    cache = MetadataCache(tmp_path / "cache")
+    key = "sha256:" + "c" * 64
+    path = cache._path(key)
+    path.parent.mkdir(parents=True)
+    plant(path)
+    assert answers_at_once(lambda: cache.get(key)) == [None]
+
+
+@pytest.mark.parametrize("plant", CACHE_PLANTS)
+def test_a_planted_page_is_a_miss_at_once(tmp_path: Path, plant: Callable[[Path], None]) -> None:
+    """Attacks the shared HTTP page cache (`HttpCache.load`) the same ways: a miss, at once,
+    never a hang, a crash or a read of /dev/zero until memory runs out."""
+    cache = HttpCache(tmp_path / "cache")
+    url, accept = "https://pypi.example/simple/torch/", "text/html"
+    path = cache._path(url, accept)
+    path.parent.mkdir(parents=True)
+    plant(path)
+    assert answers_at_once(lambda: cache.load(url, accept)) == [None]
