@@ -66,6 +66,7 @@ from packaging.version import InvalidVersion, Version
 from zstandard import ZstdDecompressor, ZstdError
 
 from mlenv.errors import MlenvError
+from mlenv.limits import parse_json
 from mlenv.ownership import Kind, Owner, PathLedger
 from mlenv.placement import path_problem
 from mlenv.report import Reporter
@@ -1054,7 +1055,7 @@ class _CondaVetting:
         if member.name == "info/files":
             paths: list[object] = [line for line in data.decode().splitlines() if line]
         else:
-            document = json.loads(data)
+            document = parse_json(data, where=f"{self.filename}: {member.name}")
             entries = document.get("paths") if isinstance(document, dict) else None
             if not isinstance(entries, list):
                 raise self.refuse(member.name, "has no list of paths")

@@ -10,6 +10,7 @@ import hashlib
 import io
 import json
 import os
+import random
 import shutil
 import socket
 import stat
@@ -19,6 +20,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Literal
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -28,6 +30,7 @@ from mlenv import inspect, oci, registry, registry_base, registry_bundle
 from mlenv.errors import MlenvError
 from mlenv.importers import import_file
 from mlenv.index.caches import HttpCache, MetadataCache
+from mlenv.install import check_conda_packages
 from mlenv.layer import LayerBlob
 from mlenv.layercache import LAYOUT, CachedLayer, LayerCache
 from mlenv.layercache import _meta as layer_record
@@ -38,6 +41,7 @@ from mlenv.registry_lease import _parse as parse_lease
 from mlenv.report import MemoryReporter
 from mlenv.uptodate import answer
 from tests.support.cli import run_mlenv
+from tests.support.conda_channel import build_conda_package
 from tests.support.fake_registry import FakeRegistry
 from tests.support.golden import build as golden_build
 from tests.support.golden import digests
@@ -935,3 +939,31 @@ def test_a_planted_page_is_a_miss_at_once(tmp_path: Path, plant: Callable[[Path]
     path.parent.mkdir(parents=True)
     plant(path)
     assert answers_at_once(lambda: cache.load(url, accept)) == [None]
+
+
+# ---------------------------------------------------------------------------------------------
+# Invariant 7: a conda package's own metadata nested past the JSON guard
+
+NOISE = random.Random(3).randbytes(100_000)  # keeps the package under the inflation ratio
+
+
+@settings(max_examples=10, deadline=None)
+@given(
+    depth=st.integers(min_value=3_000, max_value=20_000),
+    kind=kinds,
+    fmt=st.sampled_from(["tar.bz2", "conda"]),
+)
+def test_hypothesis_a_conda_package_with_deep_paths_json_is_refused_clearly(
+    depth: int, kind: str, fmt: Literal["tar.bz2", "conda"]
+) -> None:
+    """Attacks `install.check_conda_packages` (every conda package of a build is vetted by
+    it) with an `info/paths.json` nested past the JSON guard, small enough to pass the bomb
+    bounds: a clear error naming the package, never a RecursionError (exit 2)."""
+    files = {"lib/libx.so": NOISE, "info/paths.json": nested(kind, depth)}
+    name, data = build_conda_package("pkg", "1.0", "0", files=files, fmt=fmt)
+    with tempfile.TemporaryDirectory() as scratch:
+        path = Path(scratch) / name
+        path.write_bytes(data)
+        with pytest.raises(MlenvError, match="nested too deeply") as caught:
+            check_conda_packages([(name, path)])
+    assert name in str(caught.value.where)
