@@ -24,9 +24,9 @@ from typing import Any, BinaryIO
 
 import httpx
 
-from mlenv.errors import MlenvError, redact
+from mlenv.errors import MlenvError, printable, redact
 from mlenv.index.http import _ResponseReader
-from mlenv.limits import parse_json
+from mlenv.limits import LimitError, parse_json
 from mlenv.oci import INDEX_MEDIA_TYPE, MANIFEST_MEDIA_TYPE, Descriptor
 from mlenv.origins import UnsafeUrlError, follow, may_send_credentials
 from mlenv.report import Reporter, Task
@@ -665,7 +665,7 @@ def _token(response: httpx.Response) -> str:
             hint="check the credentials in the Docker config file (`docker login`)",
         )
     try:
-        body = response.json()
+        body = parse_json(response.content, where=realm)
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise RegistryError("the token service answered no JSON", where=realm) from error
     token = (body.get("token") or body.get("access_token")) if isinstance(body, dict) else None
@@ -693,15 +693,18 @@ def _where(url: httpx.URL) -> str:
 
 
 def _error_detail(response: httpx.Response) -> str:
-    """The registry's own error codes (distribution spec), when it sent them."""
+    """The registry's own error codes (distribution spec), when it sent them: the first few,
+    shortened and without control characters (a registry's text never drives the terminal)."""
     try:
-        errors = response.json().get("errors")
-    except (ValueError, AttributeError):
+        errors = parse_json(response.content, where="").get("errors")
+    except (ValueError, AttributeError, LimitError):
         return ""
     if not isinstance(errors, list):
         return ""
     parts = [
-        f"{item.get('code')}: {item.get('message')}" for item in errors if isinstance(item, dict)
+        f"{printable(item.get('code'), 40)}: {printable(item.get('message'))}"
+        for item in errors[:3]
+        if isinstance(item, dict)
     ]
     return f" ({'; '.join(parts)})" if parts else ""
 

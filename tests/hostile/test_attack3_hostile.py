@@ -22,6 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
 
+import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -967,3 +968,41 @@ def test_hypothesis_a_conda_package_with_deep_paths_json_is_refused_clearly(
         with pytest.raises(MlenvError, match="nested too deeply") as caught:
             check_conda_packages([(name, path)])
     assert name in str(caught.value.where)
+
+
+# ---------------------------------------------------------------------------------------------
+# Invariants 7 and 5's outputs: a registry's error and token answers
+
+
+ERROR_BODIES = {
+    "escape sequences": {
+        "errors": [{"code": "\x1b[2J\x1b[31mDENIED", "message": "\x1b]0;pwned\x07"}]
+    },
+    "newlines": {"errors": [{"code": "X", "message": "ok\nerror: forged second line"}]},
+    "a megabyte": {"errors": [{"code": "X", "message": "m" * (1 << 20)}]},
+    "ten thousand errors": {"errors": [{"code": "X", "message": "m"}] * 10_000},
+}
+
+
+@pytest.mark.parametrize("body", list(ERROR_BODIES))
+def test_a_registry_error_body_cannot_drive_the_terminal(body: str) -> None:
+    """Attacks the registry client's error messages (`registry._error_detail`, in every
+    failed request's RegistryError): a registry's error text reaches the message shortened,
+    at most three errors, and without control characters (no escape sequence, no forged
+    line)."""
+    response = httpx.Response(500, json=ERROR_BODIES[body])
+    detail = registry._error_detail(response)
+    assert detail.startswith(" (") and len(detail) < 1_000
+    assert all(char.isprintable() for char in detail)
+
+
+def test_a_deep_registry_error_or_token_answer_is_clear() -> None:
+    """Attacks the same client with answers nested past the JSON guard: an error body is
+    simply not shown, a token answer is a clear error naming the token service; neither is a
+    RecursionError."""
+    deep = nested("object", 100_000)
+    assert registry._error_detail(httpx.Response(500, content=deep)) == ""
+    request = httpx.Request("GET", "https://auth.test/token")
+    with pytest.raises(MlenvError, match="nested too deeply") as caught:
+        registry._token(httpx.Response(200, content=deep, request=request))
+    assert "auth.test" in str(caught.value.where)
