@@ -157,6 +157,8 @@ def read_base(
             f"the environment for linux/{architecture} ({platform})",
             where=str(path),
         )
+    if problem := _config_problem(config):
+        raise OciError(f"the base image's config {problem}", where=where)
     layers = tuple(_layer(item, where) for item in _list(manifest.get("layers"), where))
     rootfs = config.get("rootfs")
     diff_ids = tuple(_list(rootfs.get("diff_ids") if isinstance(rootfs, dict) else None, where))
@@ -167,6 +169,26 @@ def read_base(
     for layer in layers:
         _verify(source, layer, None)
     return BaseImage(chosen.digest, architecture, config, layers, diff_ids, source)
+
+
+def _config_problem(config: dict[str, Any]) -> str | None:
+    """What in a base config ``image_config`` and ``inspect`` read has the wrong type (a
+    registry's config is untrusted: a string where a list goes must not crash the build)."""
+    runtime = config.get("config") or {}
+    if not isinstance(runtime, dict):
+        return "has a config that is not an object"
+    env, labels, history = (
+        runtime.get("Env") or [],
+        runtime.get("Labels") or {},
+        config.get("history") or [],
+    )
+    if not isinstance(env, list) or not all(isinstance(item, str) for item in env):
+        return "has an Env that is not a list of strings"
+    if not isinstance(labels, dict) or not all(isinstance(v, str) for v in labels.values()):
+        return "has Labels that are not strings"
+    if not isinstance(history, list) or not all(isinstance(item, dict) for item in history):
+        return "has a history that is not a list of objects"
+    return None
 
 
 def image_config(
@@ -507,6 +529,15 @@ def _parse(data: bytes, where: str) -> Any:
     return value
 
 
+def _object(value: object) -> dict[str, Any]:
+    """An optional object field: one of another type counts as absent, never crashes."""
+    return value if isinstance(value, dict) else {}
+
+
+def _str(value: object) -> str | None:
+    return value if isinstance(value, str) else None
+
+
 def _list(value: object, where: str) -> list[Any]:
     if not isinstance(value, list):
         raise OciError("expected a JSON list", where=where)
@@ -517,7 +548,7 @@ def _descriptor(value: object, where: str, media_types: set[str]) -> Descriptor:
     if not isinstance(value, dict):
         raise OciError("expected a descriptor object", where=where)
     media_type, digest, size = value.get("mediaType"), value.get("digest"), value.get("size")
-    if media_type not in media_types:
+    if not isinstance(media_type, str) or media_type not in media_types:
         raise OciError(f"unsupported media type {media_type!r}", where=where)
     if not isinstance(digest, str) or not isinstance(size, int) or size < 0:
         raise OciError("a descriptor needs a digest and a size", where=where)
@@ -550,13 +581,14 @@ def _select(
         candidates = [
             item
             for item in candidates
-            if isinstance(item, dict) and (item.get("annotations") or {}).get(REF_ANNOTATION) == ref
+            if isinstance(item, dict)
+            and _object(item.get("annotations")).get(REF_ANNOTATION) == ref
         ]
         if not candidates:
             raise OciError(f"the base image has no reference {ref!r}", where=source.where)
     expanded: list[Any] = []
     for item in candidates:
-        if isinstance(item, dict) and item.get("mediaType") in _INDEX_TYPES:
+        if isinstance(item, dict) and _str(item.get("mediaType")) in _INDEX_TYPES:
             nested = _descriptor(item, f"{source.where}/index.json", _INDEX_TYPES)
             where = _blob_where(source, nested.digest)
             expanded.extend(
@@ -568,8 +600,8 @@ def _select(
         item
         for item in expanded
         if isinstance(item, dict)
-        and item.get("mediaType") in _MANIFEST_TYPES
-        and (item.get("platform") or {}).get("architecture", architecture) == architecture
+        and _str(item.get("mediaType")) in _MANIFEST_TYPES
+        and _object(item.get("platform")).get("architecture", architecture) == architecture
     ]
     if len(matching) != 1:
         raise OciError(
