@@ -554,7 +554,7 @@ class _Session:
         if response.status_code in expected:
             return
         raise RegistryError(
-            f"{action} failed: HTTP {response.status_code} {response.reason_phrase}"
+            f"{action} failed: HTTP {response.status_code} {printable(response.reason_phrase, 80)}"
             f"{_error_detail(response)}",
             where=_where(response.request.url),
             hint=self._hint(response.status_code),
@@ -660,7 +660,8 @@ def _token(response: httpx.Response) -> str:
     realm = _where(response.request.url)
     if response.status_code != 200:
         raise RegistryError(
-            f"the token service refused: HTTP {response.status_code} {response.reason_phrase}",
+            f"the token service refused: HTTP {response.status_code} "
+            f"{printable(response.reason_phrase, 80)}",
             where=realm,
             hint="check the credentials in the Docker config file (`docker login`)",
         )

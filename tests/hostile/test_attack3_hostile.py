@@ -20,7 +20,7 @@ import tarfile
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Literal
 
@@ -1089,3 +1089,61 @@ def test_hypothesis_an_image_with_fields_of_the_wrong_type_is_a_clear_error(
     for read in (lambda: read_base(layout, platform=PLATFORM), lambda: inspect_image(layout)):
         with contextlib.suppress(MlenvError):
             read()
+
+
+ESCAPES = "\x1b[2J\x1b]0;pwned\x07 Forbidden"
+
+
+@pytest.fixture
+def escaping_server() -> Iterator[str]:
+    """An HTTP server on loopback whose every answer is a 403 with terminal escape sequences
+    in its reason phrase (h11 lets any non-space, non-NUL byte through)."""
+    server = socket.create_server(("127.0.0.1", 0))
+    server.settimeout(0.2)
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                connection, _ = server.accept()
+            except TimeoutError:
+                continue
+            with connection:
+                connection.recv(65536)
+                head = f"HTTP/1.1 403 {ESCAPES}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                connection.sendall(head.encode("latin-1"))
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.getsockname()[1]}"
+    stop.set()
+    thread.join(5)
+    server.close()
+
+
+def test_an_index_reason_phrase_cannot_drive_the_terminal(
+    tmp_path: Path, escaping_server: str
+) -> None:
+    """Attacks `mlenv lock` through an index whose HTTP reason phrase carries escape sequences
+    (clear the screen, retitle the terminal): the error names the status, and no control
+    character of the server's reaches stderr."""
+    (tmp_path / "mlenv.toml").write_text(
+        '[environment]\nname = "x"\npython = "3.11"\n'
+        f'[pypi]\nindex-url = "{escaping_server}/simple"\ndependencies = ["tiny"]\n'
+    )
+    result = run_mlenv(["lock"], tmp_path, env={"MLENV_CACHE_DIR": str(tmp_path / "cache")})
+    assert result.returncode == 1, result.stderr
+    assert "403" in result.stderr
+    assert "\x1b" not in result.stderr and "\x07" not in result.stderr
+
+
+def test_a_registry_reason_phrase_cannot_drive_the_terminal() -> None:
+    """Attacks the registry client the same way (a refused token request): the message keeps
+    the status and none of the registry's control characters."""
+    request = httpx.Request("GET", "https://auth.test/token")
+    response = httpx.Response(
+        401, request=request, extensions={"reason_phrase": ESCAPES.encode("latin-1")}
+    )
+    with pytest.raises(MlenvError, match="401") as caught:
+        registry._token(response)
+    assert all(char.isprintable() or char == "\n" for char in caught.value.render())
