@@ -1147,3 +1147,31 @@ def test_a_registry_reason_phrase_cannot_drive_the_terminal() -> None:
     with pytest.raises(MlenvError, match="401") as caught:
         registry._token(response)
     assert all(char.isprintable() or char == "\n" for char in caught.value.render())
+
+
+BAD_REQUIRES_DIST = [
+    "bad (((",
+    "evil \x1b[2J\x1b]0;pwned\x07",
+    "x; python_version >>> '3'",
+    "x[",
+    "x @ ",
+]
+
+
+@pytest.mark.parametrize("line", BAD_REQUIRES_DIST, ids=range(len(BAD_REQUIRES_DIST)))
+def test_a_malformed_requires_dist_from_an_index_is_a_clear_error(
+    tmp_path: Path, line: str
+) -> None:
+    """Attacks `mlenv lock` with a wheel whose Requires-Dist line is not PEP 508 (an index's
+    metadata is untrusted): an error naming the distribution, exit 1, without the line's
+    control characters; before, an internal error (InvalidRequirement, exit 2)."""
+    url = write_simple_index(tmp_path / "www", [build_wheel("tiny", "1.0", requires_dist=[line])])
+    (tmp_path / "p").mkdir()
+    (tmp_path / "p" / "mlenv.toml").write_text(
+        '[environment]\nname = "x"\npython = "3.11"\n'
+        f'[pypi]\nindex-url = "{url}"\ndependencies = ["tiny"]\n'
+    )
+    result = run_mlenv(["lock"], tmp_path / "p", env={"MLENV_CACHE_DIR": str(tmp_path / "c")})
+    assert result.returncode == 1, result.stderr
+    assert "tiny 1.0" in result.stderr and "Requires-Dist" in result.stderr
+    assert "\x1b" not in result.stderr and "\x07" not in result.stderr
