@@ -35,6 +35,14 @@ def redact(text: str) -> str:
     return _AUTH_VALUE.sub(r"\g<scheme>***", text)
 
 
+def printable(value: object, limit: int = 200) -> str:
+    """Text a remote party chose (a registry's error message), safe to show: at most ``limit``
+    characters, control characters (terminal escape sequences, newlines) as ``?``."""
+    text = str(value)
+    shown = "".join(char if char.isprintable() else "?" for char in text[:limit])
+    return shown + ("..." if len(text) > limit else "")
+
+
 @dataclass(frozen=True)
 class Problem:
     """One thing wrong with an input; several are gathered so users fix them all at once."""

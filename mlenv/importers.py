@@ -298,6 +298,11 @@ def _read(path: Path, parse: Callable[[str], Any], errors: tuple[type[Exception]
     caught: tuple[type[Exception], ...] = (OSError, UnicodeDecodeError, *errors)
     try:
         return parse(_read_text(path))
+    except RecursionError:  # tomllib and PyYAML recurse once per level of nesting
+        raise ImportFileError(
+            f"{path}: cannot be read",
+            [Problem(str(path), "nested too deeply to be read", "no real file nests like this")],
+        ) from None
     except caught as exc:
         raise ImportFileError(
             f"{path}: cannot be read", [Problem(str(path), str(exc), "check the file")]
@@ -310,13 +315,17 @@ def _toml(path: Path) -> dict[str, Any]:
 
 
 def read_pyproject(path: Path, groups: Sequence[str]) -> Imported:
-    """[project].dependencies, plus the optional-dependencies or dependency-groups asked for."""
+    """[project].dependencies, plus the optional-dependencies or dependency-groups asked for.
+    A key of the wrong type (a string where PEP 621 says a list) is a problem, not a guess."""
     data = _toml(path)
-    project = data.get("project") or {}
-    optional = project.get("optional-dependencies") or {}
-    dependency_groups = data.get("dependency-groups") or {}
     collector = _Collector()
-    lines: list[str] = list(project.get("dependencies") or [])
+    project = _typed(data, "project", dict, path, collector)
+    optional = _typed(project, "optional-dependencies", dict, path, collector)
+    dependency_groups = _typed(data, "dependency-groups", dict, path, collector)
+    lines: list[str] = _typed(project, "dependencies", list, path, collector)
+    if not all(isinstance(line, str) for line in lines):
+        collector.fail(f"{path}: [project] dependencies", "must be a list of strings")
+        lines = []
     for group in groups:
         found = optional.get(group, dependency_groups.get(group))
         if found is None:
@@ -327,6 +336,9 @@ def read_pyproject(path: Path, groups: Sequence[str]) -> Imported:
                 f"groups here: {', '.join(known) or 'none'}",
             )
             continue
+        if not isinstance(found, list):
+            collector.fail(f"{path}: group {group!r}", "must be a list of requirements")
+            continue
         lines += [item for item in found if isinstance(item, str)]  # include-group: not here
     result = Imported()
     for position, line in enumerate(lines):
@@ -334,6 +346,18 @@ def read_pyproject(path: Path, groups: Sequence[str]) -> Imported:
         result = _requirement_line(line.split(), line, where, collector, result)
     collector.check(str(path))
     return replace(result, pypi=tuple(dict.fromkeys(result.pypi)), notes=tuple(collector.notes))
+
+
+def _typed(table: dict[str, Any], key: str, kind: type, path: Path, collector: _Collector) -> Any:
+    """``table[key]`` when it is a ``kind`` (absent: an empty one); otherwise a problem."""
+    value = table.get(key)
+    if value is None:
+        return kind()
+    if not isinstance(value, kind):
+        what = "table" if kind is dict else "list"
+        collector.fail(f"{path}: {key}", f"must be a {what}, not {type(value).__name__}")
+        return kind()
+    return value
 
 
 def read_pylock(path: Path) -> Imported:
@@ -379,9 +403,18 @@ def read_pylock(path: Path) -> Imported:
 
 
 def _yaml(path: Path) -> Any:
+    """The YAML document, without aliases: a few lines of nested aliases expand to billions
+    of items when printed or walked (conda's files never use them). Invariant 7."""
     import yaml
 
-    return _read(path, yaml.safe_load, (yaml.YAMLError,))
+    class NoAliases(yaml.SafeLoader):
+        def compose_node(self, parent: Any, index: Any) -> Any:
+            if self.check_event(yaml.AliasEvent):
+                mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]
+                raise yaml.composer.ComposerError(None, None, "aliases are not read", mark)
+            return super().compose_node(parent, index)
+
+    return _read(path, lambda text: yaml.load(text, NoAliases), (yaml.YAMLError,))
 
 
 def _python_minor(version: str) -> str | None:

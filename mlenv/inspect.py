@@ -12,7 +12,6 @@ from __future__ import annotations
 import csv
 import gzip
 import io
-import json
 import posixpath
 import re
 import tarfile
@@ -26,7 +25,7 @@ from typing import Any, BinaryIO, Literal, cast
 from packaging.utils import canonicalize_name
 
 from mlenv.errors import MlenvError
-from mlenv.limits import MAX_BODY_BYTES, MAX_INFLATE_RATIO, enforce
+from mlenv.limits import MAX_BODY_BYTES, MAX_INFLATE_RATIO, enforce, parse_json
 from mlenv.lockfile import Lock
 from mlenv.oci.model import Descriptor, OciError
 from mlenv.oci.read import BaseImage, read_base
@@ -220,7 +219,7 @@ def _record_owner(member: str, data: bytes) -> _Owner:
 
 def _conda_owner(member: str, data: bytes) -> _Owner | None:
     try:
-        record = json.loads(data)
+        record = parse_json(data, where=member)
     except ValueError:
         return None
     if not isinstance(record, dict) or not isinstance(record.get("files"), list):

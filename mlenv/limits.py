@@ -8,6 +8,9 @@ and where, before the work it would cost is done. The bounds sit far above anyth
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 from mlenv.errors import MlenvError
 
 MAX_BODY_BYTES = 64 << 20  # a page, a JSON answer or a .metadata held in memory
@@ -25,6 +28,20 @@ MAX_INCLUDED_FILES = 1_000  # files one `init --from` reads through -r (a diamon
 
 class LimitError(MlenvError):
     """An input is bigger, or would cost more work, than any real one."""
+
+
+def parse_json(data: bytes | str, *, where: str) -> Any:
+    """``json.loads`` for untrusted JSON: nesting past the parser's recursion guard (a few
+    kilobytes of ``[``) is a ``LimitError`` naming ``where``, never a RecursionError traceback.
+    Malformed JSON stays a ``ValueError`` for the caller to judge."""
+    try:
+        return json.loads(data)
+    except RecursionError:
+        raise LimitError(
+            "JSON nested too deeply to be read",
+            where=where,
+            hint="no real document nests like this; the source is broken or hostile",
+        ) from None
 
 
 def enforce(amount: int, limit: int, what: str, *, where: str) -> None:

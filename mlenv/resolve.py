@@ -16,7 +16,7 @@ from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any
 
-from packaging.requirements import Requirement
+from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import InvalidVersion, Version
@@ -24,8 +24,9 @@ from resolvelib import BaseReporter, ResolutionImpossible, ResolutionTooDeep, Re
 from resolvelib.providers import AbstractProvider
 from resolvelib.structs import RequirementInformation
 
-from mlenv.errors import MlenvError
+from mlenv.errors import MlenvError, printable
 from mlenv.index import CoreMetadata, Index, IndexFile
+from mlenv.index.model import MetadataError
 from mlenv.limits import (
     MAX_DEPENDENCIES,
     MAX_EXTRA_SETS,
@@ -419,7 +420,7 @@ class _Provider(AbstractProvider[Req, Candidate, str]):
         if known is None:
             known = []
             for text in metadata.requires_dist:
-                requirement = parsed(text)
+                requirement = _requirement(text, metadata)
                 self._evaluate(f"{metadata.name} {metadata.version}")
                 known.append((requirement, applies(requirement, self.target.markers)))
             self._parsed[key] = known
@@ -437,6 +438,19 @@ class _Provider(AbstractProvider[Req, Candidate, str]):
 
 
 _EXTRA_TEST = re.compile(r"""\bextra\s*==\s*['"]([^'"]*)['"]|['"]([^'"]*)['"]\s*==\s*extra\b""")
+
+
+def _requirement(text: str, metadata: CoreMetadata) -> Requirement:
+    """A Requires-Dist line of an index's distribution, parsed; a malformed one is a clear
+    error naming the distribution (the line shortened, without control characters)."""
+    try:
+        return parsed(text)
+    except InvalidRequirement:
+        raise MetadataError(
+            f"a Requires-Dist line is not a PEP 508 requirement: {printable(text)!r}",
+            where=f"{metadata.name} {metadata.version}",
+            hint="its metadata is broken: exclude this version, or lock from another index",
+        ) from None
 
 
 def _named_extras(requirement: Requirement, extras: frozenset[str]) -> Iterable[str]:

@@ -14,10 +14,13 @@ every error, goes to the full CLI, which reports it):
   manifest reader accepts;
 - the lock passes the full lock reader (``mlenv.lockfile.loads``: every check any command makes
   when it reads a lock), and its ``inputs-hash`` equals the hash of those inputs: the lock was
-  made by a full run from a manifest whose resolution inputs, validated then, are exactly these.
+  made by a full run from a manifest whose resolution inputs, validated then, are exactly these;
+- the prefix and the interpreter pass ``mlenv.placement.judge_placement`` (security invariant
+  9), as the full reader judges them: they are not in the inputs hash, so a hostile prefix
+  added to a manifest whose lock is fresh would otherwise pass the check.
 
-It does not re-validate manifest values that cannot change the lock (``[build]``, name,
-prefix, interpreter): ``mlenv build`` and ``mlenv show`` read them with the full reader.
+It does not re-validate the other manifest values that cannot change the lock (``[build]``,
+name): ``mlenv build`` and ``mlenv show`` read them with the full reader.
 """
 
 from __future__ import annotations
@@ -25,13 +28,15 @@ from __future__ import annotations
 import os
 import sys
 import tomllib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from mlenv.errors import MlenvError
 from mlenv.inputs import MAX_MANIFEST_CHARS, digest, toml_inputs
 from mlenv.lockfile import loads as load_lock
 from mlenv.lockfile import target_drift
+from mlenv.placement import judge_placement
 
 
 def _command(argv: Sequence[str]) -> tuple[Path, bool] | None:
@@ -71,11 +76,12 @@ def answer(argv: Sequence[str]) -> int | None:
         text = manifest_path.read_bytes().decode("utf-8")
         if len(text) > MAX_MANIFEST_CHARS:  # the full reader refuses it, and says why
             return None
-        inputs = toml_inputs(tomllib.loads(text))
+        data = tomllib.loads(text)
+        inputs = toml_inputs(data)
         lock_text = lock_path.read_bytes().decode("utf-8")
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, RecursionError):
         return None
-    if inputs is None:
+    if inputs is None or not _placed(data["environment"]):
         return None
     try:
         lock = load_lock(lock_text, source=str(lock_path))
@@ -88,6 +94,16 @@ def answer(argv: Sequence[str]) -> int | None:
     if not quiet:
         print(f"{lock_path} is up to date", file=sys.stderr, flush=True)
     return 0
+
+
+def _placed(environment: Mapping[str, Any]) -> bool:
+    """Whether the full reader accepts the prefix and the interpreter (its defaults too)."""
+    name = environment["name"]
+    prefix = environment.get("prefix", f"/opt/mlenv/{name}")
+    interpreter = environment.get("interpreter")
+    if not isinstance(prefix, str) or not isinstance(interpreter, str | None):
+        return False
+    return not judge_placement(prefix, interpreter, environment.get("python", "")).problems
 
 
 def main(argv: Sequence[str] | None = None) -> int:

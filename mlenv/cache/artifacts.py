@@ -236,11 +236,13 @@ class Measured:
     size: int
 
 
-def open_plain(root: Path, relative: str) -> BinaryIO:
+def open_plain(root: Path, relative: str, *, private: int = 0) -> BinaryIO:
     """``root/relative`` opened for reading, refusing a symlink at any component below
     ``root`` (never followed) and anything but a plain file (a FIFO would block, a directory
-    is not an artifact). FileNotFoundError when absent; any other refusal is an OSError whose
-    strerror says which component is what."""
+    is not an artifact). With ``private``, the last ``private`` components (the file, then the
+    directories holding it) must belong to this user and be writable by no one else: what
+    others could have planted or could change is refused. FileNotFoundError when absent; any
+    other refusal is an OSError whose strerror says which component is what."""
     parts = relative.split("/")
     if any(part in ("", ".", "..") for part in parts):
         raise OSError(errno.EINVAL, f"{relative!r} is not a normalised relative path")
@@ -258,6 +260,8 @@ def open_plain(root: Path, relative: str) -> BinaryIO:
                 raise OSError(exc.errno, f"{what} is {_kind(part, fd)}") from None
             os.close(fd)
             fd = below
+            if depth >= len(parts) - private:
+                _check_private(os.fstat(fd), "/".join(parts[: depth + 1]))
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
             raise OSError(errno.EINVAL, f"{relative} is {describe(info)}")
@@ -267,6 +271,13 @@ def open_plain(root: Path, relative: str) -> BinaryIO:
         os.close(fd)
         raise
     return handle
+
+
+def _check_private(info: os.stat_result, what: str) -> None:
+    if info.st_uid != os.geteuid():
+        raise OSError(errno.EPERM, f"{what} belongs to another user (uid {info.st_uid})")
+    if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        raise OSError(errno.EPERM, f"{what} is writable by others ({info.st_mode & 0o777:o})")
 
 
 def _kind(name: str, dir_fd: int) -> str:

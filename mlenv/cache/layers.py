@@ -7,16 +7,24 @@ checked again against the digest recorded with it, and a corrupt entry is droppe
 never shipped. Layout: ``<cache>/layers-v1/ab/abcdef…/{blob,layer.json}``; an entry is written
 in a temporary directory and renamed into place whole. The store is bounded
 (``$MLENV_LAYER_CACHE_MAX`` bytes, 10 GiB by default): the least recently used entries go first.
+
+The cache may be shared, so an entry is used only when this user wrote it (security invariant
+1): its files are opened through ``open_plain`` (no symlink anywhere below the cache root, plain
+files only: a FIFO cannot block) and, with the entry's directory, must belong to this user and
+be writable by no one else; ``put`` writes them read-only. Anything else is a miss, rebuilt.
+Pruning walks real directories only and removes nothing outside ``layers-v1``.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
 import hashlib
 import json
 import os
 import shutil
+import stat
 import tempfile
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
@@ -51,6 +59,8 @@ MAX_ENV = "MLENV_LAYER_CACHE_MAX"
 DEFAULT_MAX = 10 << 30
 _BLOB = "blob"
 _META = "layer.json"
+MAX_META = 64 << 20  # a record lists the layer's directories; far below this
+_NOFOLLOW_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW
 
 
 class LayerCacheError(MlenvError):
@@ -144,10 +154,15 @@ class LayerCache:
     """The store under ``<cache>/layers-v1``; every method is safe against concurrent builds."""
 
     def __init__(self, cache_root: Path) -> None:
+        self.cache_root = cache_root
         self.root = cache_root / LAYERS
 
     def _entry(self, key: str) -> Path:
         return self.root / key[:2] / key
+
+    def _open(self, key: str, name: str) -> BinaryIO:
+        """One file of the entry, only if this user wrote it and no one else can change it."""
+        return open_plain(self.cache_root, f"{LAYERS}/{key[:2]}/{key}/{name}", private=2)
 
     def get(self, key: str, dest: Path, reporter: Reporter) -> CachedLayer | None:
         """Copy the entry's blob to ``dest`` and return its record, or None when absent or
@@ -156,24 +171,31 @@ class LayerCache:
         only bytes matching the recorded digest are kept."""
         entry = self._entry(key)
         try:
-            record = (entry / _META).read_bytes()
-        except OSError:
-            return None  # never built, pruned, or a cache that is not mlenv's to read
+            with self._open(key, _META) as handle:
+                record = handle.read(MAX_META + 1)
+        except FileNotFoundError:
+            return None  # never built, or pruned
+        except OSError as exc:  # planted, a symlink, a FIFO, or not this user's to read
+            self._drop(entry, reporter, f"not used: {exc.strerror or exc}")
+            return None
         try:
+            if len(record) > MAX_META:
+                raise ValueError(f"a record over {MAX_META} bytes")
             cached = _read_meta(record, key)
-            with open_plain(entry, _BLOB) as source, open(dest, "xb") as out:
+            with self._open(key, _BLOB) as source, open(dest, "xb") as out:
                 measured = measure(source, out, limit=cached.blob.size)
             digest, size = measured.sha256, measured.size
-        except (OSError, ValueError, TypeError, KeyError) as exc:
+        except (OSError, ValueError, TypeError, KeyError, RecursionError) as exc:
             dest.unlink(missing_ok=True)
-            self._drop(entry, reporter, f"unreadable: {exc}")
+            why = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+            self._drop(entry, reporter, f"unreadable: {why}")
             return None
         if f"sha256:{digest}" != cached.blob.digest or size != cached.blob.size:
             dest.unlink()
             self._drop(entry, reporter, "its blob does not match its digest")
             return None
         with contextlib.suppress(OSError):
-            os.utime(entry / _META)  # most recently used
+            os.utime(entry / _META, follow_symlinks=False)  # most recently used
         return cached
 
     def put(
@@ -185,11 +207,16 @@ class LayerCache:
         tmp = None
         try:
             self.root.mkdir(parents=True, exist_ok=True)
+            final = self._entry(key)
+            final.parent.mkdir(exist_ok=True)
+            for directory in (self.root, final.parent):  # never written through a symlink
+                if not _real_dir(directory):
+                    raise OSError(errno.ENOTDIR, f"{directory} is not a plain directory")
             tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=self.root))
             shutil.copyfile(path, tmp / _BLOB)
             (tmp / _META).write_bytes(_meta(key, CachedLayer(blob, tuple(dirs))))
-            final = self._entry(key)
-            final.parent.mkdir(exist_ok=True)
+            for name in (_BLOB, _META):  # read-only: what get trusts, no one rewrites in place
+                (tmp / name).chmod(0o444)
             with contextlib.suppress(OSError):  # another build kept the same layer first
                 tmp.rename(final)
         except OSError as exc:
@@ -199,13 +226,18 @@ class LayerCache:
                 shutil.rmtree(tmp, ignore_errors=True)
 
     def entries(self) -> list[tuple[float, int, Path]]:
-        """(last use, size, directory) of every complete entry."""
+        """(last use, size, directory) of every complete entry, walking real directories only:
+        a symlink anywhere below the cache root is never followed (nor counted)."""
         found = []
-        for meta in self.root.glob(f"??/*/{_META}"):
-            with contextlib.suppress(OSError):
-                used = meta.stat().st_mtime
-                size = sum(p.stat().st_size for p in meta.parent.iterdir())
-                found.append((used, size, meta.parent))
+        for shard in _subdirs(self.root) if _real_dir(self.root) else []:
+            if len(shard.name) != 2:
+                continue
+            for entry in _subdirs(Path(shard.path)):
+                with contextlib.suppress(OSError), os.scandir(entry.path) as files:
+                    stats = {f.name: f.stat(follow_symlinks=False) for f in files}
+                    if _META in stats and stat.S_ISREG(stats[_META].st_mode):
+                        size = sum(info.st_size for info in stats.values())
+                        found.append((stats[_META].st_mtime, size, Path(entry.path)))
         return sorted(found)
 
     def prune(self, limit: int, keep: Collection[str] = ()) -> tuple[int, int]:
@@ -219,9 +251,10 @@ class LayerCache:
                 break
             self._remove(path)
             removed, freed = removed + 1, freed + size
-        for stale in self.root.glob(".tmp-*"):  # left by a build that was killed
-            if time.time() - stale.stat().st_mtime > 24 * 3600:
-                shutil.rmtree(stale, ignore_errors=True)
+        for stale in self.root.glob(".tmp-*") if _real_dir(self.root) else []:
+            with contextlib.suppress(OSError):  # left by a build that was killed
+                if time.time() - stale.lstat().st_mtime > 24 * 3600:
+                    self._remove(stale)
         return removed, freed
 
     def _drop(self, entry: Path, reporter: Reporter, why: str) -> None:
@@ -229,11 +262,41 @@ class LayerCache:
         self._remove(entry)
 
     def _remove(self, entry: Path) -> None:
-        """Renamed out of the way first, so no reader sees half an entry."""
-        trash = self.root / f".tmp-drop-{entry.name}-{os.getpid()}"
+        """Renamed out of the way first, so no reader sees half an entry. The rename goes
+        through directories opened without following a symlink, so it moves what is inside the
+        cache (a symlink itself, never its target); only a real directory is then emptied."""
+        trash = f".tmp-drop-{entry.name}-{os.getpid()}"
         with contextlib.suppress(OSError):
-            entry.rename(trash)
-            shutil.rmtree(trash, ignore_errors=True)
+            parts = entry.relative_to(self.root).parts
+            root = os.open(self.cache_root, os.O_RDONLY | os.O_DIRECTORY)
+            fds = [root]
+            try:
+                fds.append(os.open(LAYERS, _NOFOLLOW_DIR, dir_fd=root))
+                for part in parts[:-1]:
+                    fds.append(os.open(part, _NOFOLLOW_DIR, dir_fd=fds[-1]))
+                os.rename(parts[-1], trash, src_dir_fd=fds[-1], dst_dir_fd=fds[1])
+                if stat.S_ISDIR(os.lstat(trash, dir_fd=fds[1]).st_mode):
+                    shutil.rmtree(trash, dir_fd=fds[1], ignore_errors=True)
+                else:
+                    os.unlink(trash, dir_fd=fds[1])
+            finally:
+                for fd in fds:
+                    os.close(fd)
+
+
+def _real_dir(path: Path) -> bool:
+    """A directory itself, not a symlink to one."""
+    try:
+        return stat.S_ISDIR(path.lstat().st_mode)
+    except OSError:
+        return False
+
+
+def _subdirs(path: Path) -> list[os.DirEntry[str]]:
+    """The real directories in ``path`` (symlinks to directories are not)."""
+    with contextlib.suppress(OSError), os.scandir(path) as found:
+        return [entry for entry in found if entry.is_dir(follow_symlinks=False)]
+    return []
 
 
 def _meta(key: str, layer: CachedLayer) -> bytes:

@@ -33,7 +33,7 @@ from mlenv.build_outputs import (
     write_image,
     write_sbom,
 )
-from mlenv.build_record import BUILD_RECORD, BuildRecord, MultiPlatformRecord
+from mlenv.build_record import BUILD_RECORD, MULTI_PLATFORM, BuildRecord, MultiPlatformRecord
 from mlenv.cache.artifacts import Artifact, ArtifactCache, hash_file
 from mlenv.cache.bundle import BUNDLE_INDEX
 from mlenv.cache.layers import BuildInputs, LayerCache, LayerReuse, max_size
@@ -58,20 +58,24 @@ from mlenv.tarball import compressor_versions
 
 
 def build_files(record: Any) -> frozenset[str] | None:
-    """The files a build.json says its build wrote beside it; None when it is not one."""
+    """The files a build.json says its build wrote beside it; None when it is not one. A
+    multi-platform record accounts for its platforms' directories and the joined layout."""
     try:
+        multi = isinstance(record, dict) and record.get("kind") == MULTI_PLATFORM
         outputs = record["outputs"]
         names = {BUILD_RECORD}
-        if "oci" in outputs:
+        if multi:
+            names |= {*record["platforms"].keys(), *({"oci"} & set(outputs))}
+        if "oci" in outputs and not multi:
             names |= {"oci", outputs["oci"]["image-tar"]["file"]}
         if "conda-pack" in outputs:
             names.add(outputs["conda-pack"]["file"])
         if "sbom" in record:  # written beside the outputs since the SBOM came in
             names.add(record["sbom"]["file"])
         valid = isinstance(record["mlenv"], str) and isinstance(record["lock-sha256"], str)
-    except (KeyError, TypeError):
+    except (KeyError, TypeError, AttributeError):
         return None
-    if not valid or not set(outputs) <= {"oci", "conda-pack"}:
+    if not valid or not set(outputs) <= ({"oci"} if multi else {"oci", "conda-pack"}):
         return None
     if not all(isinstance(name, str) and name and "/" not in name for name in names):
         return None
@@ -79,6 +83,14 @@ def build_files(record: Any) -> frozenset[str] | None:
 
 
 BUILD_OUTPUT = OutputKind("build output", "--dist", BUILD_RECORD, build_files)
+
+
+def build_keep(manifest: Manifest, manifest_dir: Path, cache: ArtifactCache) -> dict[str, Path]:
+    """What a build reads and so must never replace: every ``--dist`` is checked against it."""
+    keep = {"the project directory": manifest_dir, "the cache": cache.root}
+    if manifest.build.base_image is not None:
+        keep["the base image"] = manifest_dir / manifest.build.base_image
+    return keep
 
 
 def source_date_epoch(env: Mapping[str, str]) -> int:
@@ -109,9 +121,7 @@ def build(
     """Build every output of the manifest into ``dist``; returns the build record.
 
     ``dist`` is checked before anything else is done: mlenv replaces only its own outputs."""
-    keep = {"the project directory": manifest_dir, "the cache": cache.root}
-    if manifest.build.base_image is not None:
-        keep["the base image"] = manifest_dir / manifest.build.base_image
+    keep = build_keep(manifest, manifest_dir, cache)
     dist = check_output(dist, BUILD_OUTPUT, keep=keep)
     from mlenv.oci.base import pinned_base  # imports the registry client only here
 

@@ -16,15 +16,16 @@ import hashlib
 from pathlib import Path
 
 from mlenv import __version__
-from mlenv.atomic import replace_dir, work_dir
+from mlenv.atomic import work_dir
 from mlenv.build_outputs import BuildOptions
 from mlenv.build_record import BUILD_RECORD, IndexOutput, MultiPlatformRecord, PlatformEntry
 from mlenv.cache.artifacts import ArtifactCache
-from mlenv.commands.build import build
+from mlenv.commands.build import BUILD_OUTPUT, build, build_keep
 from mlenv.lockfile import Lock
 from mlenv.manifest import Manifest
 from mlenv.oci.model import canonical_json
 from mlenv.oci.write import write_index_layout
+from mlenv.outputs import check_output, replace_output
 from mlenv.report import Reporter
 
 
@@ -40,9 +41,11 @@ def build_platforms(
     reporter: Reporter,
 ) -> MultiPlatformRecord:
     """Build every platform of ``lock`` into ``dist`` and join the images under one index;
-    the whole ``dist`` is swapped in at the end, as a single-platform build is."""
+    the whole ``dist`` is swapped in at the end, as a single-platform build is, through the
+    same guard (invariant 4: only an earlier build output is replaced)."""
     platforms = lock.target.platforms
-    dist = dist.absolute()
+    keep = build_keep(manifest, manifest_dir, cache)
+    dist = check_output(dist, BUILD_OUTPUT, keep=keep)
     with work_dir(dist) as work:
         out = work / "out"
         out.mkdir()
@@ -76,7 +79,7 @@ def build_platforms(
             index=index,
         )
         (out / BUILD_RECORD).write_bytes(canonical_json(record.to_dict()) + b"\n")
-        replace_dir(out, dist)
+        replace_output(out, dist, BUILD_OUTPUT, keep=keep)
     return record
 
 

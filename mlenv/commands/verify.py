@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -35,8 +34,10 @@ from mlenv.judge import (
     verify_output,
     verify_platform_record,
 )
+from mlenv.limits import LimitError, parse_json
 from mlenv.lockfile import Lock
 from mlenv.manifest import Manifest
+from mlenv.outputs import MAX_RECORD
 
 if TYPE_CHECKING:
     from mlenv.host import HostFacts
@@ -77,7 +78,7 @@ def with_output(verdict: Verdict, output: Path, lock_path: Path) -> Verdict:
     it (and the multi-platform record above that, if any)."""
     record_path = output.parent / BUILD_RECORD
     try:
-        record = read_record(json.loads(record_path.read_bytes()), str(record_path))
+        record = read_record(_record_json(record_path), str(record_path))
     except (OSError, ValueError, BuildRecordError) as exc:
         raise UsageError(
             f"no readable build.json beside the output ({exc})",
@@ -91,12 +92,25 @@ def with_output(verdict: Verdict, output: Path, lock_path: Path) -> Verdict:
     return dataclasses.replace(verdict, findings=(*found, *verdict.findings))
 
 
+def _record_json(path: Path) -> object:
+    """A build.json's JSON: a plain file (never a FIFO) of bounded size, nesting bounded; anything
+    else is a ValueError or OSError saying why (invariant 7: the dist/ may come from anyone)."""
+    with open_plain(path.parent, path.name) as handle:
+        data = handle.read(MAX_RECORD + 1)
+    if len(data) > MAX_RECORD:
+        raise ValueError(f"over {MAX_RECORD} bytes")
+    try:
+        return parse_json(data, where=str(path))
+    except LimitError as error:
+        raise ValueError(error.message) from None
+
+
 def _multi_platform_findings(record_path: Path) -> list[Finding]:
     """A platform's build inside a multi-platform dist/ checked against the record above it
     (a damaged one records no platform: the build is not the one it names)."""
     above = record_path.parent.parent / BUILD_RECORD
     try:
-        data = json.loads(above.read_bytes())
+        data = _record_json(above)
     except (OSError, ValueError):
         return []  # a single-platform build: nothing above it
     if not isinstance(data, dict) or data.get("kind") != MULTI_PLATFORM:

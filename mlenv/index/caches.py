@@ -21,8 +21,10 @@ from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from mlenv.cache import HTTP, METADATA
+from mlenv.cache.artifacts import open_plain
 from mlenv.index.model import CoreMetadata, valid_sha256
 from mlenv.index.urls import file_url_to_path, is_file_url
+from mlenv.limits import MAX_BODY_BYTES
 
 # Response headers worth keeping: what parsing and revalidation need, nothing else.
 KEPT_HEADERS = ("content-type", "etag", "last-modified", "cache-control", "age", "date")
@@ -96,6 +98,7 @@ class HttpCache:
     """Index pages keyed by URL and Accept header, revalidated as HTTP caching headers say."""
 
     def __init__(self, root: Path, *, clock: Callable[[], float] = time.time) -> None:
+        self.root = root
         self.directory = root / HTTP
         self.clock = clock
 
@@ -104,9 +107,15 @@ class HttpCache:
         return self.directory / key[:2] / key
 
     def load(self, url: str, accept: str) -> CachedPage | None:
-        """The stored page, or None when absent or unreadable (a damaged entry is a miss)."""
+        """The stored page, or None when absent or unreadable: a damaged entry, a FIFO or a
+        symlink planted in the shared cache, or one past any page's size, is a miss."""
         try:
-            head, _, content = self._path(url, accept).read_bytes().partition(b"\n")
+            path = self._path(url, accept)
+            with open_plain(self.root, path.relative_to(self.root).as_posix()) as handle:
+                data = handle.read(MAX_BODY_BYTES + (1 << 20))
+            if len(data) == MAX_BODY_BYTES + (1 << 20):
+                return None
+            head, _, content = data.partition(b"\n")
             record = json.loads(head)
             return CachedPage(
                 url=str(record["url"]),
@@ -114,7 +123,7 @@ class HttpCache:
                 content=content,
                 stored_at=float(record["stored_at"]),
             )
-        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError):
             return None
 
     def store(self, url: str, accept: str, page: CachedPage) -> None:
@@ -186,6 +195,7 @@ class MetadataCache:
     """
 
     def __init__(self, root: Path) -> None:
+        self.root = root
         self.directory = root / METADATA
 
     def _path(self, key: str) -> Path:
@@ -194,7 +204,8 @@ class MetadataCache:
 
     def get(self, key: str) -> CoreMetadata | None:
         try:
-            with self._path(key).open("rb") as handle:
+            relative = self._path(key).relative_to(self.root).as_posix()
+            with open_plain(self.root, relative) as handle:  # a FIFO must not block
                 record = json.loads(handle.read(MAX_RECORD_BYTES + 1))
             if record.get("key") != key or not isinstance(record.get("version"), str):
                 return None
@@ -215,6 +226,8 @@ class MetadataCache:
                 provides_extra=tuple(extras),
             )
         except (OSError, ValueError, KeyError, TypeError, AttributeError, InvalidVersion):
+            return None
+        except RecursionError:  # a record nested past the JSON parser's guard
             return None
 
     def put(self, key: str, meta: CoreMetadata) -> None:

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, BinaryIO
 from urllib.parse import urlsplit
 
 from mlenv import __version__
+from mlenv.errors import printable
 from mlenv.index.caches import HttpCache, is_storable
 from mlenv.index.model import PackageIndexError
 from mlenv.index.urls import Credentials, Origin, origin, split_credentials, strip_credentials
@@ -373,7 +374,7 @@ def _raise_for_status(response: httpx.Response, url: str) -> None:
         return
     status = response.status_code
     raise HttpError(
-        f"GET {url} failed: HTTP {status} {response.reason_phrase}".rstrip(),
+        f"GET {url} failed: HTTP {status} {printable(response.reason_phrase, 80)}".rstrip(),
         url=url,
         status=status,
         hint=_hint(status, url),

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import bz2
 import hashlib
-import json
 import tarfile
 import zipfile
 from collections.abc import Sequence
@@ -26,6 +25,7 @@ from mlenv.install.safety import (
     member_problem,
     refused,
 )
+from mlenv.limits import parse_json
 
 CONDA_HINT = "the conda package is corrupt or malicious: lock another build or rebuild it"
 _TAR_KINDS = {
@@ -207,7 +207,7 @@ class _CondaVetting:
         if member.name == "info/files":
             paths: list[object] = [line for line in data.decode().splitlines() if line]
         else:
-            document = json.loads(data)
+            document = parse_json(data, where=f"{self.filename}: {member.name}")
             entries = document.get("paths") if isinstance(document, dict) else None
             if not isinstance(entries, list):
                 raise self.refuse(member.name, "has no list of paths")

@@ -11,7 +11,8 @@ from collections.abc import Generator, Mapping
 
 import httpx
 
-from mlenv.errors import redact
+from mlenv.errors import printable, redact
+from mlenv.limits import parse_json
 from mlenv.oci.credentials import Credentials
 from mlenv.oci.reference import RegistryError
 from mlenv.origins import UnsafeUrlError, follow, may_send_credentials
@@ -105,12 +106,13 @@ def _token(response: httpx.Response) -> str:
     realm = url_where(response.request.url)
     if response.status_code != 200:
         raise RegistryError(
-            f"the token service refused: HTTP {response.status_code} {response.reason_phrase}",
+            f"the token service refused: HTTP {response.status_code} "
+            f"{printable(response.reason_phrase, 80)}",
             where=realm,
             hint="check the credentials in the Docker config file (`docker login`)",
         )
     try:
-        body = response.json()
+        body = parse_json(response.content, where=realm)
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise RegistryError("the token service answered no JSON", where=realm) from error
     token = (body.get("token") or body.get("access_token")) if isinstance(body, dict) else None

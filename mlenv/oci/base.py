@@ -25,6 +25,7 @@ from mlenv.cache import BASE_IMAGES
 from mlenv.cache.artifacts import Artifact, ArtifactCache
 from mlenv.cache.download import fetch
 from mlenv.errors import MlenvError
+from mlenv.limits import parse_json
 from mlenv.manifest import Manifest
 from mlenv.oci.bundle import BlobOpener
 from mlenv.oci.model import INDEX_MEDIA_TYPE, MANIFEST_MEDIA_TYPE
@@ -101,7 +102,7 @@ def pinned_base(manifest: Manifest, cache: ArtifactCache) -> Manifest:
 
 def _document(data: bytes, where: str) -> dict[str, Any]:
     try:
-        value = json.loads(data)
+        value = parse_json(data, where=where)
     except ValueError:
         value = None
     if not isinstance(value, dict):

@@ -13,7 +13,6 @@ verified write: a blob whose bytes do not match the lock never enters the cache.
 from __future__ import annotations
 
 import hashlib
-import json
 import tempfile
 import threading
 from collections.abc import Iterator, Mapping, Sequence
@@ -28,6 +27,7 @@ from mlenv.cache.bundle import shareable_manifest
 from mlenv.cache.download import FetchResult, Opener, fetch
 from mlenv.cache.lock_artifacts import missing_error
 from mlenv.errors import MlenvError
+from mlenv.limits import parse_json
 from mlenv.oci.model import MANIFEST_MEDIA_TYPE, Descriptor, canonical_json
 from mlenv.oci.reference import RegistryError, mount_sources, parse_reference
 from mlenv.oci.registry import PushResult, push_manifest, reader
@@ -165,7 +165,7 @@ class BlobOpener:
 def _listed(data: bytes, where: str) -> set[str]:
     """The digests of an mlenv bundle manifest's layers; anything else is refused."""
     try:
-        document = json.loads(data)
+        document = parse_json(data, where=where)
         layers = document["layers"] if document.get("artifactType") == ARTIFACT_TYPE else None
         digests = {str(layer["digest"]) for layer in layers} if isinstance(layers, list) else None
     except (ValueError, KeyError, TypeError, AttributeError):

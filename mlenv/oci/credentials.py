@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mlenv.limits import parse_json
 from mlenv.oci.reference import HUB_NAMES, RegistryError
 
 
@@ -41,7 +42,7 @@ def docker_credentials(
     if not path.is_file():
         return None
     try:
-        config = json.loads(path.read_bytes())
+        config = parse_json(path.read_bytes(), where=str(path))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
         raise RegistryError(
             f"the Docker config file cannot be read: {error}",

@@ -16,7 +16,6 @@ the holder; the bytes are verified either way.
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 import secrets
 import tempfile
@@ -28,6 +27,7 @@ from pathlib import Path
 
 import httpx
 
+from mlenv.limits import LimitError, parse_json
 from mlenv.oci.bundle import EMPTY, EMPTY_MEDIA_TYPE, image_ref
 from mlenv.oci.model import MANIFEST_MEDIA_TYPE, Descriptor, canonical_json
 from mlenv.oci.reference import RegistryError
@@ -78,14 +78,15 @@ def coordinated(
 ) -> Iterator[bool]:
     """Around a fetch through the shared cache ``registry``: returns once the fetch should
     start (yielding whether this runner holds the lease), releases a held lease afterwards.
-    A registry that refuses the lease is a warning: the fetch goes on uncoordinated.
+    A registry that refuses the lease, or serves a lease nested past the JSON parser's guard,
+    is a warning: the fetch goes on uncoordinated.
     ``transport`` replaces the network (tests give an in-memory registry)."""
     holder = secrets.token_hex(8)
     held = False
     try:
         turn = _Turn(registry, tag, holder, insecure, transport)
         held = turn.take(digests, claim, reporter, clock)
-    except RegistryError as error:
+    except (RegistryError, LimitError) as error:
         reporter.warning(f"cannot coordinate through the shared cache, fetching anyway: {error}")
     try:
         yield held
@@ -114,13 +115,13 @@ class _Turn:
             waited_for: str | None = None
             deadline = clock.now() + TTL
             while absent and clock.now() < deadline:
-                lease = _parse(session.find_manifest(self.tag))
+                lease = _parse(session.find_manifest(self.tag), ref)
                 if lease is None or lease.state != "held" or lease.expires <= clock.now():
                     if not claim:
                         return False  # no one is fetching them: the indexes it is
                     self.write(Lease(self.holder, int(clock.now()) + TTL, "held"))
                     clock.sleep(SETTLE)
-                    lease = _parse(session.find_manifest(self.tag))
+                    lease = _parse(session.find_manifest(self.tag), ref)
                     if lease is not None and lease.holder == self.holder:
                         return True
                 if lease is not None and lease.holder != waited_for:
@@ -158,12 +159,13 @@ class _Turn:
             )
 
 
-def _parse(data: bytes | None) -> Lease | None:
-    """A lease manifest's annotations; anything else under the tag counts as no lease."""
+def _parse(data: bytes | None, where: str) -> Lease | None:
+    """A lease manifest's annotations; anything else under the tag counts as no lease, but
+    JSON nested past the parser's guard is a ``LimitError`` (invariant 7)."""
     if data is None:
         return None
     try:
-        document = json.loads(data)
+        document = parse_json(data, where=where)
         notes = document["annotations"] if document.get("artifactType") == LEASE_TYPE else {}
         lease = Lease(str(notes[HOLDER]), int(notes[EXPIRES]), str(notes[STATE]))
     except (ValueError, KeyError, TypeError, AttributeError):

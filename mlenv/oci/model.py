@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from mlenv import limits
 from mlenv.errors import MlenvError
 from mlenv.platforms import NAMES, by_name
 
@@ -99,7 +100,7 @@ def hex_of(digest: str) -> str:
 
 def parse_json(data: bytes, where: str) -> Any:
     try:
-        value = json.loads(data)
+        value = limits.parse_json(data, where=where)
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise OciError(f"invalid JSON: {error}", where=where) from error
     if not isinstance(value, dict):
@@ -117,7 +118,7 @@ def descriptor_of(value: object, where: str, media_types: set[str]) -> Descripto
     if not isinstance(value, dict):
         raise OciError("expected a descriptor object", where=where)
     media_type, digest, size = value.get("mediaType"), value.get("digest"), value.get("size")
-    if media_type not in media_types:
+    if not isinstance(media_type, str) or media_type not in media_types:
         raise OciError(f"unsupported media type {media_type!r}", where=where)
     if not isinstance(digest, str) or not isinstance(size, int) or size < 0:
         raise OciError("a descriptor needs a digest and a size", where=where)

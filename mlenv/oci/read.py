@@ -72,6 +72,8 @@ def read_base(
             f"the environment for linux/{architecture} ({platform})",
             where=str(path),
         )
+    if problem := _config_problem(config):
+        raise OciError(f"the base image's config {problem}", where=where)
     layers = tuple(layer_of(item, where) for item in as_list(manifest.get("layers"), where))
     rootfs = config.get("rootfs")
     diff_ids = tuple(as_list(rootfs.get("diff_ids") if isinstance(rootfs, dict) else None, where))
@@ -156,6 +158,35 @@ class TarSource:
             yield io.BufferedReader(_Window(stream, length)), length
 
 
+def _config_problem(config: dict[str, Any]) -> str | None:
+    """What in a base config ``image_config`` and ``inspect`` read has the wrong type (a
+    registry's config is untrusted: a string where a list goes must not crash the build)."""
+    runtime = config.get("config") or {}
+    if not isinstance(runtime, dict):
+        return "has a config that is not an object"
+    env, labels, history = (
+        runtime.get("Env") or [],
+        runtime.get("Labels") or {},
+        config.get("history") or [],
+    )
+    if not isinstance(env, list) or not all(isinstance(item, str) for item in env):
+        return "has an Env that is not a list of strings"
+    if not isinstance(labels, dict) or not all(isinstance(v, str) for v in labels.values()):
+        return "has Labels that are not strings"
+    if not isinstance(history, list) or not all(isinstance(item, dict) for item in history):
+        return "has a history that is not a list of objects"
+    return None
+
+
+def _object(value: object) -> dict[str, Any]:
+    """An optional object field: one of another type counts as absent, never crashes."""
+    return value if isinstance(value, dict) else {}
+
+
+def _str(value: object) -> str | None:
+    return value if isinstance(value, str) else None
+
+
 def blob_where(source: BlobSource, digest: str) -> str:
     return f"{source.where}/blobs/sha256/{hex_of(digest)}"
 
@@ -180,13 +211,14 @@ def select(
         candidates = [
             item
             for item in candidates
-            if isinstance(item, dict) and (item.get("annotations") or {}).get(REF_ANNOTATION) == ref
+            if isinstance(item, dict)
+            and _object(item.get("annotations")).get(REF_ANNOTATION) == ref
         ]
         if not candidates:
             raise OciError(f"the base image has no reference {ref!r}", where=source.where)
     expanded: list[Any] = []
     for item in candidates:
-        if isinstance(item, dict) and item.get("mediaType") in INDEX_TYPES:
+        if isinstance(item, dict) and _str(item.get("mediaType")) in INDEX_TYPES:
             nested = descriptor_of(item, f"{source.where}/index.json", INDEX_TYPES)
             where = blob_where(source, nested.digest)
             expanded.extend(
@@ -198,8 +230,8 @@ def select(
         item
         for item in expanded
         if isinstance(item, dict)
-        and item.get("mediaType") in MANIFEST_TYPES
-        and (item.get("platform") or {}).get("architecture", architecture) == architecture
+        and _str(item.get("mediaType")) in MANIFEST_TYPES
+        and _object(item.get("platform")).get("architecture", architecture) == architecture
     ]
     if len(matching) != 1:
         raise OciError(

@@ -19,6 +19,8 @@ from typing import Any, BinaryIO
 
 import httpx
 
+from mlenv import limits
+from mlenv.errors import printable
 from mlenv.index.http import _ResponseReader
 from mlenv.oci.auth import ChallengeAuth, guard_request, url_where
 from mlenv.oci.credentials import Credentials, docker_config_path, docker_credentials
@@ -438,7 +440,7 @@ class _Session:
         if response.status_code in expected:
             return
         raise RegistryError(
-            f"{action} failed: HTTP {response.status_code} {response.reason_phrase}"
+            f"{action} failed: HTTP {response.status_code} {printable(response.reason_phrase, 80)}"
             f"{_error_detail(response)}",
             where=url_where(response.request.url),
             hint=self._hint(response.status_code),
@@ -467,15 +469,18 @@ def _chunks(path: Path) -> Iterator[tuple[int, bytes]]:
 
 
 def _error_detail(response: httpx.Response) -> str:
-    """The registry's own error codes (distribution spec), when it sent them."""
+    """The registry's own error codes (distribution spec), when it sent them: the first few,
+    shortened and without control characters (a registry's text never drives the terminal)."""
     try:
-        errors = response.json().get("errors")
-    except (ValueError, AttributeError):
+        errors = limits.parse_json(response.content, where="").get("errors")
+    except (ValueError, AttributeError, limits.LimitError):
         return ""
     if not isinstance(errors, list):
         return ""
     parts = [
-        f"{item.get('code')}: {item.get('message')}" for item in errors if isinstance(item, dict)
+        f"{printable(item.get('code'), 40)}: {printable(item.get('message'))}"
+        for item in errors[:3]
+        if isinstance(item, dict)
     ]
     return f" ({'; '.join(parts)})" if parts else ""
 

@@ -62,6 +62,8 @@ class FakeRegistry:
             return httpx.Response(403, json={"errors": errors})
         if method == "HEAD" and "/blobs/sha256:" in path:
             return httpx.Response(200 if path.rsplit("/", 1)[1] in self.blobs else 404)
+        if method == "HEAD" and "/manifests/" in path:
+            return httpx.Response(200 if path.rsplit("/", 1)[1] in self.manifests else 404)
         if method == "POST" and path.endswith("/blobs/uploads/"):
             upload = str(next(self._ids))
             self.uploads[upload] = bytearray()

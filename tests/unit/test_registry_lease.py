@@ -7,7 +7,6 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
-import httpx
 import pytest
 
 from mlenv.oci.lease import (
@@ -38,7 +37,7 @@ def lease_bytes(**changes: object) -> bytes:
 
 def test_a_lease_manifest_is_read_back() -> None:
     """Guards the round trip of the holder, expiry and state the runners compare."""
-    assert _parse(lease_bytes()) == Lease("0123456789abcdef", 1_700_000_000, "held")
+    assert _parse(lease_bytes(), "r") == Lease("0123456789abcdef", 1_700_000_000, "held")
 
 
 @pytest.mark.parametrize(
@@ -59,7 +58,7 @@ def test_anything_else_under_the_tag_is_no_lease(data: bytes | None) -> None:
     """Guards the waiters against a tag they cannot read: no lease means nobody to wait for,
     so a garbage tag can delay no runner, and registry text (escape sequences) never reaches
     the terminal as a holder name."""
-    assert _parse(data) is None
+    assert _parse(data, "r") is None
 
 
 def test_one_lease_per_lock() -> None:
@@ -77,20 +76,10 @@ OTHER, RIVAL = "a" * 16, "b" * 16
 
 
 class Tags(FakeRegistry):
-    """Adds HEAD on manifests (how a runner asks whether the lease tag exists)."""
-
-    def handle(self, request: httpx.Request) -> httpx.Response:
-        path = request.url.path
-        if (
-            request.method == "HEAD"
-            and "/manifests/" in path
-            and request.headers.get("Authorization", "").removeprefix("Bearer ") in self.tokens
-        ):
-            return httpx.Response(200 if path.rsplit("/", 1)[1] in self.manifests else 404)
-        return super().handle(request)
+    """The lease under its tag, read and written as the runners do."""
 
     def lease(self) -> Lease | None:
-        return _parse(self.manifests.get(TAG))
+        return _parse(self.manifests.get(TAG), TAG)
 
     def put_lease(self, lease: Lease) -> None:
         self.manifests[TAG] = lease_bytes(
