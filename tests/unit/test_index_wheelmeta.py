@@ -8,11 +8,10 @@ from collections.abc import Callable
 
 import httpx
 import pytest
-from packaging.utils import canonicalize_name
-from packaging.version import Version
 
 from mlenv.index import HttpClient, HttpError, IndexFile
 from mlenv.index.wheelmeta import read_wheel_metadata
+from tests.support.index_files import plain_wheel_file
 from tests.support.wheels import build_wheel
 
 URL = "https://files.example/demo-1.0-py3-none-any.whl"
@@ -20,21 +19,7 @@ _RANGE = re.compile(r"bytes=(\d*)-(\d*)")
 
 
 def _file() -> IndexFile:
-    return IndexFile(
-        name=canonicalize_name("demo"),
-        version=Version("1.0"),
-        filename="demo-1.0-py3-none-any.whl",
-        url=URL,
-        index_url="https://files.example",
-        sha256=None,
-        size=None,
-        requires_python=None,
-        yanked=None,
-        tags=frozenset(),
-        is_wheel=True,
-        has_metadata=False,
-        metadata_sha256=None,
-    )
+    return plain_wheel_file("demo", URL, "https://files.example")
 
 
 def _ranged(data: bytes, *, honour: Callable[[int], bool]) -> tuple[HttpClient, list[str]]:

@@ -7,30 +7,15 @@ import io
 import zipfile
 
 import pytest
-from packaging.utils import canonicalize_name
-from packaging.version import Version
 
 from mlenv.index import IndexFile, MetadataError
 from mlenv.index.wheelmeta import _plain_metadata_member, metadata_member
+from tests.support.index_files import plain_wheel_file
 from tests.support.wheels import build_wheel
 
 
 def _file(name: str = "demo") -> IndexFile:
-    return IndexFile(
-        name=canonicalize_name(name),
-        version=Version("1.0"),
-        filename=f"{name}-1.0-py3-none-any.whl",
-        url=f"file:///w/{name}-1.0-py3-none-any.whl",
-        index_url="file:///w",
-        sha256=None,
-        size=None,
-        requires_python=None,
-        yanked=None,
-        tags=frozenset(),
-        is_wheel=True,
-        has_metadata=False,
-        metadata_sha256=None,
-    )
+    return plain_wheel_file(name, f"file:///w/{name}-1.0-py3-none-any.whl", "file:///w")
 
 
 def _zipfile_answer(data: bytes) -> bytes:
