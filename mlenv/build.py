@@ -12,7 +12,7 @@ import contextlib
 import errno
 import hashlib
 import shutil
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,11 +33,11 @@ from mlenv.fetch import (
     missing_error,
     missing_from,
 )
-from mlenv.install import InstallResult, NamedWheel, install_environment
+from mlenv.install import InstallResult, NamedWheel, install_environment, plan_owners
 from mlenv.layer import Compression, Entry, LayerBlob, collect, compressor_versions, write_layer
-from mlenv.layercache import DEFAULT_MAX, BuildInputs, LayerCache, LayerReuse
+from mlenv.layercache import DEFAULT_MAX, BuildInputs, LayerCache, LayerReuse, Licence
 from mlenv.layering import plan_layers, split_entries
-from mlenv.lock import Lock
+from mlenv.lock import Lock, LockedPackage
 from mlenv.locker import to_record
 from mlenv.manifest import MAX_LAYERS, Manifest
 from mlenv.oci import (
@@ -149,10 +149,16 @@ def build(
     if missing:
         raise missing_error(missing, f"the cache {cache.root}")
     with _disk_errors(dist.parent), work_dir(dist) as work:
-        copies = _verified_copies(artifacts, cache, work / "artifacts", reporter)
-        wheels = [NamedWheel(p.filename, copies / p.sha256) for p in locked.packages]
+        copies = work / "artifacts"
+        copies.mkdir()
         staging = work / "staging"
         reuse = _layer_reuse(manifest, lock, interpreter, cache, work, options, reporter)
+        packages: dict[str, LockedPackage] = {canonicalize_name(p.name): p for p in locked.packages}
+        # Wheels whose vetting the layer cache recorded are read only if their layer is rebuilt.
+        known = {} if reuse is None else reuse.known({n: p.filename for n, p in packages.items()})
+        first = [p for name, p in packages.items() if name not in known]
+        wanted = {p.sha256 for p in first} | {c.sha256 for c in locked.conda}
+        _verified_copies([a for a in artifacts if a.sha256 in wanted], cache, copies, reporter)
         conda_tree = None
         if locked.conda:
             from mlenv.conda import install as install_conda
@@ -166,8 +172,20 @@ def build(
                 platform=options.platform,
                 reporter=reporter,
             )
+        vetted, planned = plan_owners(
+            [NamedWheel(p.filename, copies / p.sha256) for p in first],
+            [claims for claims, _ in known.values()],
+            prefix=env.prefix,
+            interpreter=interpreter,
+            python=env.python,
+            onto=conda_tree,
+        )
+        chosen: set[str] = set(packages) if reuse is None else reuse.select(planned)
+        later = {packages[name].sha256 for name in chosen if name in known}
+        _verified_copies([a for a in artifacts if a.sha256 in later], cache, copies, reporter)
+        claims = {**{n: c for n, (c, _) in known.items()}, **{c.name: c for c in vetted}}
         installed = install_environment(
-            wheels,
+            [NamedWheel(p.filename, copies / p.sha256) for n, p in packages.items() if n in chosen],
             staging,
             prefix=env.prefix,
             interpreter=interpreter,
@@ -175,11 +193,12 @@ def build(
             bytecode=options.bytecode,
             reporter=reporter,
             onto=conda_tree,
-            select=None if reuse is None else reuse.select,
+            others=[c for name, c in sorted(claims.items()) if name not in chosen],
         )
+        licences = _licences(packages.values(), copies, known)
         out = work / "out"
         out.mkdir()
-        sbom = _sbom(manifest, lock, lock_bytes, copies, out, options)
+        sbom = _sbom(manifest, lock, lock_bytes, licences, out, options)
         shutil.rmtree(copies)  # installed: free the disk before packing
         record: dict[str, Any] = {
             "mlenv": __version__,
@@ -208,6 +227,8 @@ def build(
         (out / BUILD_RECORD).write_bytes(canonical_json(record) + b"\n")
         shutil.rmtree(staging)
         replace_output(out, dist, BUILD_OUTPUT, keep=keep)
+    if reuse is not None:
+        reuse.remember(vetted, licences)
     if reuse is not None and options.layer_cache_max is not None:
         LayerCache(cache.root).prune(options.layer_cache_max, keep=reuse.keys)
     return record
@@ -252,17 +273,33 @@ def _layer_reuse(
 
 def _verified_copies(
     artifacts: Sequence[Artifact], cache: ArtifactCache, into: Path, reporter: Reporter
-) -> Path:
+) -> None:
     """Every artifact copied from the cache into the build's private ``into`` by the read that
     hashes it: the build installs these copies, so a cache file swapped after the check can
     never reach a layer or archive."""
-    into.mkdir()
+    if not artifacts:
+        return
     problems = check_cache(cache, artifacts, reporter, copy_to=into)
     if problems:
         raise MissingArtifactsError(
             f"{len(problems)} artifact(s) in the cache do not match the lock", problems
         )
-    return into
+
+
+def _licences(
+    packages: Iterable[LockedPackage], copies: Path, known: Mapping[str, tuple[object, Licence]]
+) -> dict[str, Licence]:
+    """Each wheel's licences by sha256: read from the build's verified copy, or as the layer
+    cache recorded them when that wheel was vetted (it is then not read at all)."""
+    from mlenv.sbom import wheel_licences
+
+    read = wheel_licences(lambda sha256: copies / sha256)
+    found = {}
+    for package in packages:
+        name = canonicalize_name(package.name)
+        copied = (copies / package.sha256).is_file()
+        found[package.sha256] = read(package) if copied or name not in known else known[name][1]
+    return found
 
 
 def _image(
@@ -351,25 +388,25 @@ def _sbom(
     manifest: Manifest,
     lock: Lock,
     lock_bytes: bytes,
-    copies: Path,
+    licences: Mapping[str, Licence],
     out: Path,
     options: BuildOptions,
 ) -> dict[str, Any]:
     """The CycloneDX SBOM of the built platform, beside the image and named by its label.
 
-    It is made from the lock and the build's verified copies of the wheels (``copies``, named
-    by sha256; never the cache, whose files may change after their check), so it never
+    It is made from the lock and the licences of the build's verified wheels (``licences``, by
+    sha256; never from the cache's files, which may change after their check), so it never
     depends on the image it describes; its timestamp is SOURCE_DATE_EPOCH, none when that is
     unset (the default).
     """
-    from mlenv.sbom import FILENAME, SPEC_VERSION, cyclonedx, render, wheel_licences
+    from mlenv.sbom import FILENAME, SPEC_VERSION, cyclonedx, render
 
     document = cyclonedx(
         lock,
         lock_bytes,
         name=manifest.environment.name,
         platforms=[options.platform],
-        licences=wheel_licences(lambda sha256: copies / sha256),
+        licences=lambda package: licences.get(package.sha256, []),
         timestamp=None if options.epoch == DEFAULT_EPOCH else options.epoch,
     )
     data = render(document)

@@ -4,8 +4,11 @@ A layer is a pure function of its inputs, so a rebuild after one package changed
 install and compress only that package's layer (and the skeleton, whose directories depend on
 every package). ``layer_key`` names every input; a blob is reused only after its sha256 is
 checked again against the digest recorded with it, and a corrupt entry is dropped and rebuilt,
-never shipped. Layout: ``<cache>/layers-v1/ab/abcdef…/{blob,layer.json}``; an entry is written
-in a temporary directory and renamed into place whole. The store is bounded
+never shipped. Beside the layers, the cache keeps what each vetted wheel installs (its paths,
+their RECORD hashes, its licences: ``wheel.json``), so a rebuild decides every path's owner, and
+so every layer's key, without reading the wheels whose layers it reuses. Layout:
+``<cache>/layers-v1/ab/abcdef…/{blob,layer.json}`` or ``…/wheel.json``; an entry is written in a
+temporary directory and renamed into place whole. The store is bounded
 (``$MLENV_LAYER_CACHE_MAX`` bytes, 10 GiB by default): the least recently used entries go first.
 """
 
@@ -22,14 +25,14 @@ import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import installer
 
 from mlenv import __version__
 from mlenv.cache import measure, open_plain
 from mlenv.errors import MlenvError
-from mlenv.install import PlannedWheel
+from mlenv.install import PlannedWheel, WheelClaims
 from mlenv.layer import (
     GZIP_BLOCK,
     GZIP_LEVEL,
@@ -51,6 +54,9 @@ MAX_ENV = "MLENV_LAYER_CACHE_MAX"
 DEFAULT_MAX = 10 << 30
 _BLOB = "blob"
 _META = "layer.json"
+_WHEEL = "wheel.json"
+# A wheel's licences as the SBOM states them (sbom.Licences' result).
+Licence = list[dict[str, Any]]
 
 
 class LayerCacheError(MlenvError):
@@ -140,6 +146,19 @@ def layer_key(
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+def wheel_key(filename: str, sha256: str, inputs: BuildInputs) -> str:
+    """The sha256 naming what one wheel installs in one build's layout (``WheelClaims``)."""
+    document = {
+        "format": FORMAT,
+        "mlenv": __version__,
+        "code": code_digest(),
+        "build": asdict(inputs),
+        "wheel": {"file": filename, "sha256": sha256},
+    }
+    text = json.dumps(document, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 class LayerCache:
     """The store under ``<cache>/layers-v1``; every method is safe against concurrent builds."""
 
@@ -182,15 +201,53 @@ class LayerCache:
         """Keep a copy of a built blob (never a hard link: the image in dist/ and the shared
         cache must not share bytes), whole or not at all. A cache that cannot be written
         (read-only, full) costs the next build time, not this one."""
+        meta = _sealed({"key": key, "blob": asdict(blob), "dirs": list(dirs)})
+        self._commit(key, {_META: meta}, reporter, blob=path)
+
+    def get_wheel(self, key: str) -> tuple[WheelClaims, Licence] | None:
+        """What a wheel installs and its licences, as recorded when it was vetted; None when
+        absent or damaged (the wheel is then read again)."""
+        entry = self._entry(key)
+        try:
+            body = _unsealed((entry / _WHEEL).read_bytes(), key)
+            wheel = body["wheel"]
+            claims = tuple(
+                (target, member, None if content is None else (content[0], content[1]))
+                for target, member, content in wheel["claims"]
+            )
+            found = WheelClaims(
+                wheel["name"], wheel["filename"], wheel["dist_info"], claims,
+                tuple(wheel["dropped"]),
+            )  # fmt: skip
+            licences: Licence = body["licences"]
+        except (OSError, ValueError, TypeError, KeyError):
+            return None
+        with contextlib.suppress(OSError):
+            os.utime(entry / _WHEEL)
+        return found, licences
+
+    def put_wheel(
+        self, key: str, wheel: WheelClaims, licences: Licence, reporter: Reporter
+    ) -> None:
+        """Keep what a vetted wheel installs (see ``get_wheel``)."""
+        body = {"key": key, "wheel": asdict(wheel), "licences": licences}
+        self._commit(key, {_WHEEL: _sealed(body)}, reporter)
+
+    def _commit(
+        self, key: str, files: Mapping[str, bytes], reporter: Reporter, blob: Path | None = None
+    ) -> None:
+        """Write an entry in a temporary directory and rename it into place whole."""
         tmp = None
         try:
             self.root.mkdir(parents=True, exist_ok=True)
             tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=self.root))
-            shutil.copyfile(path, tmp / _BLOB)
-            (tmp / _META).write_bytes(_meta(key, CachedLayer(blob, tuple(dirs))))
+            if blob is not None:
+                shutil.copyfile(blob, tmp / _BLOB)
+            for name, data in files.items():
+                (tmp / name).write_bytes(data)
             final = self._entry(key)
             final.parent.mkdir(exist_ok=True)
-            with contextlib.suppress(OSError):  # another build kept the same layer first
+            with contextlib.suppress(OSError):  # another build kept the same entry first
                 tmp.rename(final)
         except OSError as exc:
             reporter.warning(f"cannot keep the layer in {self.root}: {exc.strerror or exc}")
@@ -201,7 +258,8 @@ class LayerCache:
     def entries(self) -> list[tuple[float, int, Path]]:
         """(last use, size, directory) of every complete entry."""
         found = []
-        for meta in self.root.glob(f"??/*/{_META}"):
+        metas = [*self.root.glob(f"??/*/{_META}"), *self.root.glob(f"??/*/{_WHEEL}")]
+        for meta in metas:
             with contextlib.suppress(OSError):
                 used = meta.stat().st_mtime
                 size = sum(p.stat().st_size for p in meta.parent.iterdir())
@@ -236,30 +294,36 @@ class LayerCache:
             shutil.rmtree(trash, ignore_errors=True)
 
 
-def _meta(key: str, layer: CachedLayer) -> bytes:
-    """The entry's record, with the sha256 of its own body: a damaged record is detected."""
-    body = {"key": key, "blob": asdict(layer.blob), "dirs": list(layer.dirs)}
+def _sealed(body: Mapping[str, Any]) -> bytes:
+    """An entry's record, with the sha256 of its own body: a damaged record is detected."""
     text = json.dumps(body, sort_keys=True, separators=(",", ":"))
     check = hashlib.sha256(text.encode()).hexdigest()
     return json.dumps({"body": body, "sha256": check}, sort_keys=True, indent=1).encode()
 
 
-def _read_meta(data: bytes, key: str) -> CachedLayer:
+def _unsealed(data: bytes, key: str) -> Any:
     document = json.loads(data)
     body = document["body"]
     text = json.dumps(body, sort_keys=True, separators=(",", ":"))
     if hashlib.sha256(text.encode()).hexdigest() != document["sha256"] or body["key"] != key:
         raise ValueError("the record does not match its checksum or its key")
+    return body
+
+
+def _read_meta(data: bytes, key: str) -> CachedLayer:
+    body = _unsealed(data, key)
     return CachedLayer(LayerBlob(**body["blob"]), tuple(body["dirs"]))
 
 
 class LayerReuse:
-    """One build's use of the cache: which layers are reused, which packages must be installed.
+    """One build's use of the cache: which layers are reused, which wheels must be read.
 
-    ``select`` is given to ``install_environment``: once every wheel is vetted (and the owner of
-    each shared path is known) it computes the layer keys, takes the cached layers, and returns
-    the packages of the other layers (every package when ``install_all``: the conda-pack
-    archive needs the whole tree). ``layer`` then gives each layer, reused or written.
+    ``known`` gives what the cache recorded of each wheel (what it installs, its licences), so
+    only the other wheels need to be vetted before every path's owner is decided; ``select``
+    then computes the layer keys from those plans, takes the cached layers, and returns the
+    packages of the other layers (every package when ``install_all``: the conda-pack archive
+    needs the whole tree). ``layer`` gives each layer, reused or written; ``remember`` keeps
+    what the build learnt of the wheels it vetted.
     """
 
     def __init__(
@@ -283,7 +347,30 @@ class LayerReuse:
         self._install_all = install_all
         self._reused: dict[int, tuple[CachedLayer, Path, float]] = {}
 
-    def select(self, planned: tuple[PlannedWheel, ...]) -> set[str]:
+    def known(self, filenames: Mapping[str, str]) -> dict[str, tuple[WheelClaims, Licence]]:
+        """The recorded claims and licences of the wheels (``filenames`` by canonical name)
+        that the cache has, by name."""
+        if self._cache is None:
+            return {}
+        found = {}
+        for name, filename in filenames.items():
+            key = wheel_key(filename, self._shas[name], self._inputs)
+            record = self._cache.get_wheel(key)
+            if record is not None and (record[0].name, record[0].filename) == (name, filename):
+                found[name] = record
+        return found
+
+    def remember(self, vetted: Sequence[WheelClaims], licences: Mapping[str, Licence]) -> None:
+        """Keep what the build vetted of each wheel (``licences`` by wheel sha256)."""
+        if self._cache is None:
+            return
+        for wheel in vetted:
+            sha = self._shas[wheel.name]
+            key = wheel_key(wheel.filename, sha, self._inputs)
+            self._cache.put_wheel(key, wheel, licences.get(sha, []), self._reporter)
+
+    def select(self, planned: Sequence[PlannedWheel]) -> set[str]:
+        """The packages to install: those of the layers the cache does not have."""
         wheels = {wheel.name: (wheel, self._shas[wheel.name]) for wheel in planned}
         self.keys = tuple(layer_key(plan, wheels, self._inputs) for plan in self.plans)
         if self._cache is not None:

@@ -40,7 +40,8 @@ def installed_wheels(stderr: str) -> int:
 
 
 def entries(cache: Path) -> list[Path]:
-    return sorted(p for p in (cache / LAYOUT).glob("??/*") if p.is_dir())
+    """The cached layers (not the records of vetted wheels beside them)."""
+    return sorted(p.parent for p in (cache / LAYOUT).glob("??/*/blob"))
 
 
 def cold_digests(tmp_path: Path, alpha: str, outputs: str = OCI_ONLY) -> dict[str, str]:
@@ -166,13 +167,9 @@ def test_check_compares_a_reused_layer_with_a_fresh_one(tmp_path: Path) -> None:
         record = json.loads((path / "layer.json").read_text())
         other = second if path == first else first
         record["body"]["key"] = other.name
-        from mlenv.layer import LayerBlob
-        from mlenv.layercache import CachedLayer, _meta
+        from mlenv.layercache import _sealed
 
-        body = record["body"]
-        (path / "layer.json").write_bytes(
-            _meta(other.name, CachedLayer(LayerBlob(**body["blob"]), tuple(body["dirs"])))
-        )
+        (path / "layer.json").write_bytes(_sealed(record["body"]))
     first.rename(first.with_name("swap"))
     second.rename(first)
     first.with_name("swap").rename(second)
