@@ -268,6 +268,7 @@ def _layer_reuse(
         work / "reused",
         reporter,
         install_all="conda-pack" in manifest.build.outputs,
+        sizes={canonicalize_name(p.name): p.size for p in locked.packages},
     )
 
 

@@ -23,6 +23,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -42,6 +43,7 @@ from mlenv.layer import (
     Entry,
     LayerBlob,
     compressor_versions,
+    gzip_workers,
 )
 from mlenv.layering import LayerPlan
 from mlenv.report import Reporter, human_bytes
@@ -336,8 +338,10 @@ class LayerReuse:
         reporter: Reporter,
         *,
         install_all: bool,
+        sizes: Mapping[str, int] | None = None,
     ) -> None:
         self.plans = tuple(plans)
+        self._sizes = sizes or {}
         self.keys: tuple[str, ...] = ()
         self._cache = cache
         self._shas = shas
@@ -375,12 +379,12 @@ class LayerReuse:
         self.keys = tuple(layer_key(plan, wheels, self._inputs) for plan in self.plans)
         if self._cache is not None:
             self._scratch.mkdir(parents=True, exist_ok=True)
-            for index, key in enumerate(self.keys):
-                started = time.monotonic()
-                path = self._scratch / f"reused-{index}"
-                cached = self._cache.get(key, path, self._reporter)
-                if cached is not None:
-                    self._reused[index] = (cached, path, time.monotonic() - started)
+            # Each blob is copied by the read that hashes it: sha256 and the copy release the
+            # GIL, so the blobs are verified on every core at once, biggest first.
+            order = sorted(range(len(self.keys)), key=lambda i: -self._size_hint(i))
+            with ThreadPoolExecutor(gzip_workers(), thread_name_prefix="mlenv-reuse") as pool:
+                found = dict(zip(order, pool.map(self._take, order), strict=True))
+            self._reused = {index: taken for index, taken in found.items() if taken}
         if self._install_all:
             return set(wheels)
         return {
@@ -389,6 +393,17 @@ class LayerReuse:
             if index not in self._reused
             for name in plan.packages
         }
+
+    def _size_hint(self, index: int) -> int:
+        return sum(self._sizes.get(name, 0) for name in self.plans[index].packages)
+
+    def _take(self, index: int) -> tuple[CachedLayer, Path, float] | None:
+        """The cached layer ``index``, verified and copied, with the time it took; None: a miss."""
+        assert self._cache is not None
+        started = time.monotonic()
+        path = self._scratch / f"reused-{index}"
+        cached = self._cache.get(self.keys[index], path, self._reporter)
+        return None if cached is None else (cached, path, time.monotonic() - started)
 
     def held(self) -> set[str]:
         """The directories of the reused layers (see ``split_entries``)."""
