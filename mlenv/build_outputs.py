@@ -6,20 +6,23 @@ goes here, writes into the build's ``out`` directory and names itself in ``Build
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Literal
 
+from packaging.utils import canonicalize_name
+
 from mlenv.build_record import ArchiveOutput, ImageOutput, ImageTar, LayerRecord, SbomRecord
-from mlenv.cache.layers import DEFAULT_MAX, LayerReuse
+from mlenv.cache.layers import DEFAULT_MAX, Licence
+from mlenv.cache.reuse import LayerReuse
 from mlenv.conda.pack import write_pack
 from mlenv.cuda.requirement import nvidia_require_cuda
 from mlenv.cuda.versions import CudaVersion
 from mlenv.errors import MlenvError
 from mlenv.install.wheels import InstallResult
 from mlenv.layer_plan import split_entries
-from mlenv.lockfile import Lock
+from mlenv.lockfile import Lock, LockedPackage
 from mlenv.manifest import MAX_LAYERS, Manifest
 from mlenv.oci.read import read_base
 from mlenv.oci.write import ImageSpec, image_config, write_image_tar, write_layout
@@ -128,29 +131,45 @@ def write_image(
     )
 
 
+def wheel_licences_of(
+    packages: Iterable[LockedPackage], copies: Path, known: Mapping[str, tuple[object, Licence]]
+) -> dict[str, Licence]:
+    """Each wheel's licences by sha256: read from the build's verified copy, or as the layer
+    cache recorded them when that wheel was vetted (it is then not read at all)."""
+    from mlenv.sbom import wheel_licences
+
+    read = wheel_licences(lambda sha256: copies / sha256)
+    found = {}
+    for package in packages:
+        name = canonicalize_name(package.name)
+        copied = (copies / package.sha256).is_file()
+        found[package.sha256] = read(package) if copied or name not in known else known[name][1]
+    return found
+
+
 def write_sbom(
     manifest: Manifest,
     lock: Lock,
     lock_bytes: bytes,
-    copies: Path,
+    licences: Mapping[str, Licence],
     out: Path,
     options: BuildOptions,
 ) -> SbomRecord:
     """The CycloneDX SBOM of the built platform, beside the image and named by its label.
 
-    It is made from the lock and the build's verified copies of the wheels (``copies``, named
-    by sha256; never the cache, whose files may change after their check), so it never
+    It is made from the lock and the licences of the build's verified wheels (``licences``, by
+    sha256; never from the cache's files, which may change after their check), so it never
     depends on the image it describes; its timestamp is SOURCE_DATE_EPOCH, none when that is
     unset (the default).
     """
-    from mlenv.sbom import FILENAME, SPEC_VERSION, cyclonedx, render, wheel_licences
+    from mlenv.sbom import FILENAME, SPEC_VERSION, cyclonedx, render
 
     document = cyclonedx(
         lock,
         lock_bytes,
         name=manifest.environment.name,
         platforms=[options.platform],
-        licences=wheel_licences(lambda sha256: copies / sha256),
+        licences=lambda package: licences.get(package.sha256, []),
         timestamp=None if options.epoch == DEFAULT_EPOCH else options.epoch,
     )
     data = render(document)

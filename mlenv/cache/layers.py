@@ -4,8 +4,11 @@ A layer is a pure function of its inputs, so a rebuild after one package changed
 install and compress only that package's layer (and the skeleton, whose directories depend on
 every package). ``layer_key`` names every input; a blob is reused only after its sha256 is
 checked again against the digest recorded with it, and a corrupt entry is dropped and rebuilt,
-never shipped. Layout: ``<cache>/layers-v1/ab/abcdef…/{blob,layer.json}``; an entry is written
-in a temporary directory and renamed into place whole. The store is bounded
+never shipped. Beside the layers, the cache keeps what each vetted wheel installs (its paths,
+their RECORD hashes, its licences: ``wheel.json``), so a rebuild decides every path's owner, and
+so every layer's key, without reading the wheels whose layers it reuses. Layout:
+``<cache>/layers-v1/ab/abcdef…/{blob,layer.json}`` or ``…/wheel.json``; an entry is written in a
+temporary directory and renamed into place whole. The store is bounded
 (``$MLENV_LAYER_CACHE_MAX`` bytes, 10 GiB by default): the least recently used entries go first.
 
 The cache may be shared, so an entry is used only when this user wrote it (security invariant
@@ -27,10 +30,10 @@ import shutil
 import stat
 import tempfile
 import time
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import installer
 
@@ -38,16 +41,15 @@ from mlenv import __version__
 from mlenv.cache import LAYERS
 from mlenv.cache.artifacts import measure, open_plain
 from mlenv.errors import MlenvError
-from mlenv.install.wheels import PlannedWheel
+from mlenv.install.wheels import PlannedWheel, WheelClaims
 from mlenv.layer_plan import LayerPlan
-from mlenv.report import Reporter, human_bytes
+from mlenv.report import Reporter
 from mlenv.tarball import (
     GZIP_BLOCK,
     GZIP_LEVEL,
     ZSTD_LEVEL,
     ZSTD_THREADS,
     Compression,
-    Entry,
     LayerBlob,
     compressor_versions,
 )
@@ -61,6 +63,9 @@ _BLOB = "blob"
 _META = "layer.json"
 MAX_META = 64 << 20  # a record lists the layer's directories; far below this
 _NOFOLLOW_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW
+_WHEEL = "wheel.json"
+# A wheel's licences as the SBOM states them (sbom.Licences' result).
+Licence = list[dict[str, Any]]
 
 
 class LayerCacheError(MlenvError):
@@ -150,6 +155,19 @@ def layer_key(
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+def wheel_key(filename: str, sha256: str, inputs: BuildInputs) -> str:
+    """The sha256 naming what one wheel installs in one build's layout (``WheelClaims``)."""
+    document = {
+        "format": FORMAT,
+        "mlenv": __version__,
+        "code": code_digest(),
+        "build": asdict(inputs),
+        "wheel": {"file": filename, "sha256": sha256},
+    }
+    text = json.dumps(document, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 class LayerCache:
     """The store under ``<cache>/layers-v1``; every method is safe against concurrent builds."""
 
@@ -204,6 +222,46 @@ class LayerCache:
         """Keep a copy of a built blob (never a hard link: the image in dist/ and the shared
         cache must not share bytes), whole or not at all. A cache that cannot be written
         (read-only, full) costs the next build time, not this one."""
+        meta = _sealed({"key": key, "blob": asdict(blob), "dirs": list(dirs)})
+        self._commit(key, {_META: meta}, reporter, blob=path)
+
+    def get_wheel(self, key: str) -> tuple[WheelClaims, Licence] | None:
+        """What a wheel installs and its licences, as recorded when it was vetted; None when
+        absent or damaged (the wheel is then read again)."""
+        entry = self._entry(key)
+        try:
+            with self._open(key, _WHEEL) as handle:  # as trusted as a layer's record
+                record = handle.read(MAX_META + 1)
+            if len(record) > MAX_META:
+                return None
+            body = _unsealed(record, key)
+            wheel = body["wheel"]
+            claims = tuple(
+                (target, member, None if content is None else (content[0], content[1]))
+                for target, member, content in wheel["claims"]
+            )
+            found = WheelClaims(
+                wheel["name"], wheel["filename"], wheel["dist_info"], claims,
+                tuple(wheel["dropped"]),
+            )  # fmt: skip
+            licences: Licence = body["licences"]
+        except (OSError, ValueError, TypeError, KeyError, RecursionError):
+            return None
+        with contextlib.suppress(OSError):
+            os.utime(entry / _WHEEL, follow_symlinks=False)
+        return found, licences
+
+    def put_wheel(
+        self, key: str, wheel: WheelClaims, licences: Licence, reporter: Reporter
+    ) -> None:
+        """Keep what a vetted wheel installs (see ``get_wheel``)."""
+        body = {"key": key, "wheel": asdict(wheel), "licences": licences}
+        self._commit(key, {_WHEEL: _sealed(body)}, reporter)
+
+    def _commit(
+        self, key: str, files: Mapping[str, bytes], reporter: Reporter, blob: Path | None = None
+    ) -> None:
+        """Write an entry in a temporary directory and rename it into place whole."""
         tmp = None
         try:
             self.root.mkdir(parents=True, exist_ok=True)
@@ -213,11 +271,13 @@ class LayerCache:
                 if not _real_dir(directory):
                     raise OSError(errno.ENOTDIR, f"{directory} is not a plain directory")
             tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=self.root))
-            shutil.copyfile(path, tmp / _BLOB)
-            (tmp / _META).write_bytes(_meta(key, CachedLayer(blob, tuple(dirs))))
-            for name in (_BLOB, _META):  # read-only: what get trusts, no one rewrites in place
-                (tmp / name).chmod(0o444)
-            with contextlib.suppress(OSError):  # another build kept the same layer first
+            if blob is not None:
+                shutil.copyfile(blob, tmp / _BLOB)
+            for name, data in files.items():
+                (tmp / name).write_bytes(data)
+            for written in tmp.iterdir():  # read-only: what get trusts, no one rewrites in place
+                written.chmod(0o444)
+            with contextlib.suppress(OSError):  # another build kept the same entry first
                 tmp.rename(final)
         except OSError as exc:
             reporter.warning(f"cannot keep the layer in {self.root}: {exc.strerror or exc}")
@@ -235,9 +295,11 @@ class LayerCache:
             for entry in _subdirs(Path(shard.path)):
                 with contextlib.suppress(OSError), os.scandir(entry.path) as files:
                     stats = {f.name: f.stat(follow_symlinks=False) for f in files}
-                    if _META in stats and stat.S_ISREG(stats[_META].st_mode):
-                        size = sum(info.st_size for info in stats.values())
-                        found.append((stats[_META].st_mtime, size, Path(entry.path)))
+                    for record in (_META, _WHEEL):
+                        if record in stats and stat.S_ISREG(stats[record].st_mode):
+                            size = sum(info.st_size for info in stats.values())
+                            found.append((stats[record].st_mtime, size, Path(entry.path)))
+                            break
         return sorted(found)
 
     def prune(self, limit: int, keep: Collection[str] = ()) -> tuple[int, int]:
@@ -299,95 +361,22 @@ def _subdirs(path: Path) -> list[os.DirEntry[str]]:
     return []
 
 
-def _meta(key: str, layer: CachedLayer) -> bytes:
-    """The entry's record, with the sha256 of its own body: a damaged record is detected."""
-    body = {"key": key, "blob": asdict(layer.blob), "dirs": list(layer.dirs)}
+def _sealed(body: Mapping[str, Any]) -> bytes:
+    """An entry's record, with the sha256 of its own body: a damaged record is detected."""
     text = json.dumps(body, sort_keys=True, separators=(",", ":"))
     check = hashlib.sha256(text.encode()).hexdigest()
     return json.dumps({"body": body, "sha256": check}, sort_keys=True, indent=1).encode()
 
 
-def _read_meta(data: bytes, key: str) -> CachedLayer:
+def _unsealed(data: bytes, key: str) -> Any:
     document = json.loads(data)
     body = document["body"]
     text = json.dumps(body, sort_keys=True, separators=(",", ":"))
     if hashlib.sha256(text.encode()).hexdigest() != document["sha256"] or body["key"] != key:
         raise ValueError("the record does not match its checksum or its key")
+    return body
+
+
+def _read_meta(data: bytes, key: str) -> CachedLayer:
+    body = _unsealed(data, key)
     return CachedLayer(LayerBlob(**body["blob"]), tuple(body["dirs"]))
-
-
-class LayerReuse:
-    """One build's use of the cache: which layers are reused, which packages must be installed.
-
-    ``select`` is given to ``install_environment``: once every wheel is vetted (and the owner of
-    each shared path is known) it computes the layer keys, takes the cached layers, and returns
-    the packages of the other layers (every package when ``install_all``: the conda-pack
-    archive needs the whole tree). ``layer`` then gives each layer, reused or written.
-    """
-
-    def __init__(
-        self,
-        cache: LayerCache | None,
-        plans: Sequence[LayerPlan],
-        shas: Mapping[str, str],
-        inputs: BuildInputs,
-        scratch: Path,
-        reporter: Reporter,
-        *,
-        install_all: bool,
-    ) -> None:
-        self.plans = tuple(plans)
-        self.keys: tuple[str, ...] = ()
-        self._cache = cache
-        self._shas = shas
-        self._inputs = inputs
-        self._scratch = scratch
-        self._reporter = reporter
-        self._install_all = install_all
-        self._reused: dict[int, tuple[CachedLayer, Path, float]] = {}
-
-    def select(self, planned: tuple[PlannedWheel, ...]) -> set[str]:
-        wheels = {wheel.name: (wheel, self._shas[wheel.name]) for wheel in planned}
-        self.keys = tuple(layer_key(plan, wheels, self._inputs) for plan in self.plans)
-        if self._cache is not None:
-            self._scratch.mkdir(parents=True, exist_ok=True)
-            for index, key in enumerate(self.keys):
-                started = time.monotonic()
-                path = self._scratch / f"reused-{index}"
-                cached = self._cache.get(key, path, self._reporter)
-                if cached is not None:
-                    self._reused[index] = (cached, path, time.monotonic() - started)
-        if self._install_all:
-            return set(wheels)
-        return {
-            name
-            for index, plan in enumerate(self.plans)
-            if index not in self._reused
-            for name in plan.packages
-        }
-
-    def held(self) -> set[str]:
-        """The directories of the reused layers (see ``split_entries``)."""
-        return {path for cached, _, _ in self._reused.values() for path in cached.dirs}
-
-    def layer(
-        self,
-        index: int,
-        entries: Sequence[Entry],
-        out: Path,
-        write: Callable[[BinaryIO, str], LayerBlob],
-    ) -> tuple[LayerBlob, Path]:
-        """The blob of layer ``index``: the verified cached one, or ``write`` into ``out`` (given
-        the label to report) and kept in the cache."""
-        label = f"layer {index + 1}/{len(self.plans)} ({self.plans[index].name})"
-        if index in self._reused:
-            cached, path, spent = self._reused[index]
-            size = human_bytes(cached.blob.uncompressed_size)
-            self._reporter.info(f"{label}: cached: {size} in {spent:.1f}s")
-            return cached.blob, path
-        with out.open("wb") as stream:  # the writer reports "built: <size> in <time>"
-            blob = write(stream, f"{label}: built")
-        if self._cache is not None:
-            dirs = [entry.path for entry in entries if entry.kind == "dir"]
-            self._cache.put(self.keys[index], blob, out, dirs, self._reporter)
-        return blob, out

@@ -29,6 +29,7 @@ from mlenv.build_outputs import (
     DEFAULT_EPOCH,
     BuildError,
     BuildOptions,
+    wheel_licences_of,
     write_archive,
     write_image,
     write_sbom,
@@ -36,7 +37,7 @@ from mlenv.build_outputs import (
 from mlenv.build_record import BUILD_RECORD, MULTI_PLATFORM, BuildRecord, MultiPlatformRecord
 from mlenv.cache.artifacts import Artifact, ArtifactCache, hash_file
 from mlenv.cache.bundle import BUNDLE_INDEX
-from mlenv.cache.layers import BuildInputs, LayerCache, LayerReuse, max_size
+from mlenv.cache.layers import BuildInputs, LayerCache, max_size
 from mlenv.cache.lock_artifacts import (
     MissingArtifactsError,
     artifacts_of,
@@ -44,12 +45,13 @@ from mlenv.cache.lock_artifacts import (
     missing_error,
     missing_from,
 )
+from mlenv.cache.reuse import LayerReuse
 from mlenv.commands.session import Session
 from mlenv.errors import MlenvError, UsageError
 from mlenv.install.checks import NamedWheel
-from mlenv.install.wheels import install_environment
+from mlenv.install.wheels import install_environment, plan_owners
 from mlenv.layer_plan import plan_layers
-from mlenv.lockfile import Lock
+from mlenv.lockfile import Lock, LockedPackage
 from mlenv.manifest import Manifest
 from mlenv.oci.model import canonical_json
 from mlenv.outputs import OutputKind, check_output, replace_output
@@ -142,10 +144,16 @@ def build(
     if missing:
         raise missing_error(missing, f"the cache {cache.root}")
     with _disk_errors(dist.parent), work_dir(dist) as work:
-        copies = _verified_copies(artifacts, cache, work / "artifacts", reporter)
-        wheels = [NamedWheel(p.filename, copies / p.sha256) for p in locked.packages]
+        copies = work / "artifacts"
+        copies.mkdir()
         staging = work / "staging"
         reuse = _layer_reuse(manifest, lock, interpreter, cache, work, options, reporter)
+        packages: dict[str, LockedPackage] = {canonicalize_name(p.name): p for p in locked.packages}
+        # Wheels whose vetting the layer cache recorded are read only if their layer is rebuilt.
+        known = {} if reuse is None else reuse.known({n: p.filename for n, p in packages.items()})
+        first = [p for name, p in packages.items() if name not in known]
+        wanted = {p.sha256 for p in first} | {c.sha256 for c in locked.conda}
+        _verified_copies([a for a in artifacts if a.sha256 in wanted], cache, copies, reporter)
         conda_tree = None
         if locked.conda:
             from mlenv.conda.install import install as install_conda
@@ -159,8 +167,20 @@ def build(
                 platform=options.platform,
                 reporter=reporter,
             )
+        vetted, planned = plan_owners(
+            [NamedWheel(p.filename, copies / p.sha256) for p in first],
+            [claims for claims, _ in known.values()],
+            prefix=env.prefix,
+            interpreter=interpreter,
+            python=env.python,
+            onto=conda_tree,
+        )
+        chosen: set[str] = set(packages) if reuse is None else reuse.select(planned)
+        later = {packages[name].sha256 for name in chosen if name in known}
+        _verified_copies([a for a in artifacts if a.sha256 in later], cache, copies, reporter)
+        claims = {**{n: c for n, (c, _) in known.items()}, **{c.name: c for c in vetted}}
         installed = install_environment(
-            wheels,
+            [NamedWheel(p.filename, copies / p.sha256) for n, p in packages.items() if n in chosen],
             staging,
             prefix=env.prefix,
             interpreter=interpreter,
@@ -168,11 +188,12 @@ def build(
             bytecode=options.bytecode,
             reporter=reporter,
             onto=conda_tree,
-            select=None if reuse is None else reuse.select,
+            others=[c for name, c in sorted(claims.items()) if name not in chosen],
         )
+        licences = wheel_licences_of(packages.values(), copies, known)
         out = work / "out"
         out.mkdir()
-        sbom = write_sbom(manifest, lock, lock_bytes, copies, out, options)
+        sbom = write_sbom(manifest, lock, lock_bytes, licences, out, options)
         shutil.rmtree(copies)  # installed: free the disk before packing
         lock_sha256 = hashlib.sha256(lock_bytes).hexdigest()
         # The image layer and the archive compress the same tree: one core each.
@@ -201,6 +222,8 @@ def build(
         (out / BUILD_RECORD).write_bytes(canonical_json(record.to_dict()) + b"\n")
         shutil.rmtree(staging)
         replace_output(out, dist, BUILD_OUTPUT, keep=keep)
+    if reuse is not None:
+        reuse.remember(vetted, licences)
     if reuse is not None and options.layer_cache_max is not None:
         LayerCache(cache.root).prune(options.layer_cache_max, keep=reuse.keys)
     return record
@@ -240,22 +263,23 @@ def _layer_reuse(
         work / "reused",
         reporter,
         install_all="conda-pack" in manifest.build.outputs,
+        sizes={canonicalize_name(p.name): p.size for p in locked.packages},
     )
 
 
 def _verified_copies(
     artifacts: Sequence[Artifact], cache: ArtifactCache, into: Path, reporter: Reporter
-) -> Path:
+) -> None:
     """Every artifact copied from the cache into the build's private ``into`` by the read that
     hashes it: the build installs these copies, so a cache file swapped after the check can
     never reach a layer or archive."""
-    into.mkdir()
+    if not artifacts:
+        return
     problems = check_cache(cache, artifacts, reporter, copy_to=into)
     if problems:
         raise MissingArtifactsError(
             f"{len(problems)} artifact(s) in the cache do not match the lock", problems
         )
-    return into
 
 
 @contextlib.contextmanager

@@ -28,7 +28,7 @@ import posixpath
 import shutil
 import stat
 import tempfile
-from collections.abc import Callable, Collection, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -80,9 +80,20 @@ class PlannedWheel:
     skipped: tuple[str, ...]  # members not written, sorted
 
 
-# Given every vetted wheel, the names of the distributions to write; the others are vetted (so
-# that the owners of shared paths stay the same) but not installed: a layer cache has them.
-Select = Callable[[tuple[PlannedWheel, ...]], Collection[str]]
+# (target relative to the staging root, member in the zip, RECORD's "hash=value" and size)
+Claim = tuple[str, str, tuple[str, int] | None]
+
+
+@dataclass(frozen=True)
+class WheelClaims:
+    """What a vetted wheel installs, without its bytes: enough to decide the owner of every path,
+    so a wheel whose layer a cache holds takes part in that decision without being read again."""
+
+    name: str  # canonical
+    filename: str
+    dist_info: str  # relative to the staging root
+    claims: tuple[Claim, ...]  # sorted by target
+    dropped: tuple[str, ...]  # members the wheel alone leaves out (__pycache__, INSTALLER), sorted
 
 
 @dataclass(frozen=True)
@@ -106,23 +117,18 @@ def install_environment(
     max_wheel_bytes: int = MAX_WHEEL_BYTES,
     max_ratio: float = MAX_RATIO,
     onto: Path | None = None,
-    select: Select | None = None,
+    others: Sequence[WheelClaims] = (),
 ) -> InstallResult:
     """Install ``wheels`` into ``staging`` so that the tree runs unchanged once moved to ``prefix``.
 
     All or nothing: ``staging`` must be absent or empty and receives the finished tree only.
     ``onto`` is a conda prefix (already laid out for ``prefix``) to install on top of instead
     of a venv: it is moved into the tree, and a wheel that would overwrite one of its files is
-    refused. ``select`` picks the distributions written (default: all of them).
+    refused. ``others`` are wheels of the environment not written (a layer cache has them):
+    they own the paths they claim first, as if installed, so the tree is the same part of the
+    whole environment's.
     """
-    existing = frozenset(_relative_kinds(onto)) if onto is not None else frozenset()
-    layout = Layout(
-        clean_path(prefix, "prefix"),
-        clean_path(interpreter, "interpreter"),
-        python_minor(python),
-        existing,
-        venv=onto is None,
-    )
+    layout = _layout(prefix, interpreter, python, onto)
     if bytecode == "hash":
         check_host_python(python)
     if staging.is_symlink() or (
@@ -136,10 +142,7 @@ def install_environment(
             (plan_wheel(wheel, stack, layout, limits) for wheel in wheels),
             key=lambda wheel: wheel.filename,
         )
-        _assign_owners(planned, layout)
-        if select is not None:
-            chosen = set(select(tuple(_planned(wheel) for wheel in planned)))
-            planned = [wheel for wheel in planned if wheel.name in chosen]
+        _assign_owners(planned, layout, others)
         for wheel in planned:
             if wheel.dropped:
                 reporter.warning(
@@ -162,21 +165,85 @@ def install_environment(
     return result
 
 
-def _planned(wheel: VettedWheel) -> PlannedWheel:
-    return PlannedWheel(wheel.name, wheel.filename, tuple(sorted(wheel.source.skip)))
+def plan_owners(
+    wheels: Sequence[NamedWheel],
+    others: Sequence[WheelClaims],
+    *,
+    prefix: str,
+    interpreter: str,
+    python: str,
+    onto: Path | None = None,
+    max_wheel_bytes: int = MAX_WHEEL_BYTES,
+    max_ratio: float = MAX_RATIO,
+) -> tuple[tuple[WheelClaims, ...], tuple[PlannedWheel, ...]]:
+    """Vet ``wheels`` and decide, with ``others`` (already vetted), what each would install,
+    writing nothing: the claims of ``wheels`` and every wheel's plan, by file name."""
+    layout = _layout(prefix, interpreter, python, onto)
+    limits = Limits(max_wheel_bytes, max_ratio)
+    with ExitStack() as stack:
+        vetted = [_claims(plan_wheel(wheel, stack, layout, limits)) for wheel in wheels]
+    everything = sorted([*vetted, *others], key=lambda wheel: wheel.filename)
+    skipped = _owners(everything, layout)
+    plans = tuple(
+        PlannedWheel(w.name, w.filename, tuple(sorted({*w.dropped, *skipped[w.filename]})))
+        for w in everything
+    )
+    return tuple(vetted), plans
 
 
-def _assign_owners(wheels: list[VettedWheel], layout: Layout) -> None:
-    """Give every path one owner, in file-name order, so no outcome depends on input order.
+def _layout(prefix: str, interpreter: str, python: str, onto: Path | None) -> Layout:
+    existing = frozenset(_relative_kinds(onto)) if onto is not None else frozenset()
+    return Layout(
+        clean_path(prefix, "prefix"),
+        clean_path(interpreter, "interpreter"),
+        python_minor(python),
+        existing,
+        venv=onto is None,
+    )
 
-    Refuses a second wheel for one distribution; ``PathLedger.claim`` judges every path.
-    """
+
+def _assign_owners(
+    wheels: list[VettedWheel], layout: Layout, others: Sequence[WheelClaims] = ()
+) -> None:
+    """Give every path one owner among ``wheels`` and ``others``; a member of ``wheels`` that
+    another wheel owns is skipped."""
+    by_file = {wheel.filename: wheel for wheel in wheels}
+    everything = sorted([*map(_claims, wheels), *others], key=lambda wheel: wheel.filename)
+    for filename, skipped in _owners(everything, layout).items():
+        if filename in by_file:
+            wheel = by_file[filename]
+            wheel.source.skip.update(skipped)
+            wheel.members = [m for m in wheel.members if m.name not in skipped]
+
+
+def _claims(wheel: VettedWheel) -> WheelClaims:
+    """The paths a vetted wheel would write (before any is skipped), sorted by target."""
+    claims: list[Claim] = [(m.target, m.name, _content(m.record)) for m in wheel.members]
+    dist_info = posixpath.basename(wheel.dist_info)
+    claims += [(target, f"{dist_info}/entry_points.txt", None) for target in wheel.scripts]
+    claims += [
+        (f"{wheel.dist_info}/{n}", f"{dist_info}/{n}", None) for n in ("INSTALLER", "RECORD")
+    ]
+    return WheelClaims(
+        wheel.name,
+        wheel.filename,
+        wheel.dist_info,
+        tuple(sorted(claims, key=lambda claim: claim[0])),
+        tuple(sorted(wheel.source.skip)),
+    )
+
+
+def _owners(wheels: Sequence[WheelClaims], layout: Layout) -> dict[str, set[str]]:
+    """Every path's one owner, in file-name order (``wheels`` are sorted), so no outcome depends
+    on input order: the members each wheel skips, by file name. Refuses a second wheel for one
+    distribution; ``PathLedger.claim`` judges every path."""
     ledger = PathLedger()
     for path, kind in layout.generated_kinds():
         ledger.claim(_LAYOUT, path, kind)
     for path, kind in sorted(layout.existing):
         ledger.claim(_RECORDS if path.split("/", 1)[0] == "conda-meta" else _CONDA, path, kind)
     distributions: dict[str, str] = {}
+    skipped: dict[str, set[str]] = {}
     for wheel in wheels:
         if wheel.name in distributions:
             raise InstallError(
@@ -186,17 +253,12 @@ def _assign_owners(wheels: list[VettedWheel], layout: Layout) -> None:
             )
         distributions[wheel.name] = wheel.filename
         owner = Owner(wheel.filename, "wheel", WHEEL_HINT, metadata=wheel.dist_info)
-        claims: list[tuple[str, str, tuple[str, int] | None]]
-        claims = [(m.target, m.name, _content(m.record)) for m in wheel.members]
-        dist_info = posixpath.basename(wheel.dist_info)
-        claims += [(target, f"{dist_info}/entry_points.txt", None) for target in wheel.scripts]
-        claims += [
-            (f"{wheel.dist_info}/{n}", f"{dist_info}/{n}", None) for n in ("INSTALLER", "RECORD")
-        ]
-        for target, member, content in sorted(claims, key=lambda claim: claim[0]):
-            if not ledger.claim(owner, target, "file", member=member, content=content):
-                wheel.source.skip.add(member)
-        wheel.members = [m for m in wheel.members if m.name not in wheel.source.skip]
+        skipped[wheel.filename] = {
+            member
+            for target, member, content in wheel.claims
+            if not ledger.claim(owner, target, "file", member=member, content=content)
+        }
+    return skipped
 
 
 def _content(record: RecordEntry) -> tuple[str, int] | None:

@@ -15,6 +15,7 @@ from mlenv.cache import LAYERS
 from tests.support.cli import run_mlenv
 from tests.support.golden import build, digests
 from tests.support.layered import configure, layered_project
+from tests.support.wheels import build_wheel
 
 OCI_ONLY = 'outputs = ["oci"]\n'
 LINE = re.compile(r"^layer (\d+)/(\d+) \((.+?)\): (cached|built)", re.MULTILINE)
@@ -39,8 +40,15 @@ def installed_wheels(stderr: str) -> int:
     return int(match.group(1))
 
 
+def verified_wheels(stderr: str) -> int:
+    """How many artifacts the build read from the cache (each copied by the read that hashes
+    it), over every "verifying artifacts" line."""
+    return sum(int(n) for n in re.findall(r"^verifying artifacts: (\d+) files", stderr, re.M))
+
+
 def entries(cache: Path) -> list[Path]:
-    return sorted(p for p in (cache / LAYERS).glob("??/*") if p.is_dir())
+    """The cached layers (not the records of vetted wheels beside them)."""
+    return sorted(p.parent for p in (cache / LAYERS).glob("??/*/blob"))
 
 
 def cold_digests(tmp_path: Path, alpha: str, outputs: str = OCI_ONLY) -> dict[str, str]:
@@ -86,7 +94,45 @@ def test_a_bump_rebuilds_its_layer_and_the_skeleton_only(tmp_path: Path) -> None
     group = next(layer for layer in record["layers"] if "alpha" in layer["packages"])
     assert {n for n, state in states.items() if state == "built"} == {"skeleton", group["layer"]}
     assert installed_wheels(bumped.stderr) == len(group["packages"])  # alpha's group only
+    # The wheels of the reused layers are not even read: their vetting is in the cache.
+    assert verified_wheels(bumped.stderr) == len(group["packages"])
     assert digests(project / "dist") == cold_digests(tmp_path, "1.1")
+
+
+def test_a_bump_that_moves_a_shared_path_rebuilds_the_layer_that_now_owns_it(
+    tmp_path: Path,
+) -> None:
+    """Protects: a path two wheels install alike belongs to the first by file name; when a bump
+    drops it from that wheel, the other wheel's layer (its vetting taken from the cache, never
+    read) is rebuilt with the path, and the result is the cold build's bytes."""
+    shared = {"shared/__init__.py": b"# a namespace both ship\n"}
+    extra = [
+        build_wheel("alpha", "1.2", files={"alpha/__init__.py": b"", **shared}),
+        build_wheel("gamma", "1.1", files={"gamma/__init__.py": b"", **shared}),
+    ]
+
+    def at(where: Path, alpha: str) -> Path:
+        project = layered_project(where, '"auto"')
+        for filename, data in extra:
+            (project / "wheels" / filename).write_bytes(data)
+        (project / "mlenv.lock").unlink()  # locked afresh: gamma 1.1, the newest
+        configure(project, '"auto"', alpha, OCI_ONLY)
+        return project
+
+    project = at(tmp_path / "warm" / "project", "1.2")
+    cache = tmp_path / "warm" / "cache"
+    assert build(project, cache).returncode == 0
+    assert '"gamma-1.1-' in (project / "mlenv.lock").read_text()
+    configure(project, '"auto"', "1.1", OCI_ONLY)  # alpha 1.1 has no shared/__init__.py
+    bumped = build(project, cache)
+    assert bumped.returncode == 0, bumped.stderr
+    layers = json.loads((project / "dist" / "build.json").read_text())["outputs"]["oci"]["layers"]
+    owners = {n: layer["layer"] for layer in layers for n in layer.get("packages", [])}
+    built = {n for n, state in layer_states(bumped.stderr).items() if state == "built"}
+    assert built == {"skeleton", owners["alpha"], owners["gamma"]}
+    cold = at(tmp_path / "cold" / "project", "1.1")
+    assert build(cold, tmp_path / "cold" / "cache").returncode == 0
+    assert digests(project / "dist") == digests(cold / "dist")
 
 
 def _flip_byte(entry: Path) -> None:
@@ -166,13 +212,9 @@ def test_check_compares_a_reused_layer_with_a_fresh_one(tmp_path: Path) -> None:
         record = json.loads((path / "layer.json").read_text())
         other = second if path == first else first
         record["body"]["key"] = other.name
-        from mlenv.cache.layers import CachedLayer, _meta
-        from mlenv.tarball import LayerBlob
+        from mlenv.cache.layers import _sealed
 
-        body = record["body"]
-        (path / "layer.json").write_bytes(
-            _meta(other.name, CachedLayer(LayerBlob(**body["blob"]), tuple(body["dirs"])))
-        )
+        (path / "layer.json").write_bytes(_sealed(record["body"]))
     first.rename(first.with_name("swap"))
     second.rename(first)
     first.with_name("swap").rename(second)

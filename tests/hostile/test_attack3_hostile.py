@@ -31,8 +31,7 @@ from hypothesis import strategies as st
 
 from mlenv import inspect
 from mlenv.cache import LAYERS as LAYOUT
-from mlenv.cache.layers import CachedLayer, LayerCache
-from mlenv.cache.layers import _meta as layer_record
+from mlenv.cache.layers import LayerCache, _sealed
 from mlenv.errors import MlenvError
 from mlenv.importers import import_file
 from mlenv.index.caches import HttpCache, MetadataCache
@@ -239,19 +238,15 @@ def test_a_build_never_ships_a_layer_another_user_planted(
     assert first_build.returncode == 0, first_build.stderr
     first = digests(project / "dist")
     found = sorted(
-        (p for p in (cache / LAYOUT).glob("??/*")), key=lambda p: (p / "blob").stat().st_size
+        (p.parent for p in (cache / LAYOUT).glob("??/*/blob")),
+        key=lambda p: (p / "blob").stat().st_size,
     )
     victim_entry, donor = found[-1], found[0]
     donor_record = json.loads((donor / "layer.json").read_text())["body"]
     shutil.rmtree(victim_entry)
     victim_entry.mkdir()
     shutil.copyfile(donor / "blob", victim_entry / "blob")
-    (victim_entry / "layer.json").write_bytes(
-        layer_record(
-            victim_entry.name,
-            CachedLayer(LayerBlob(**donor_record["blob"]), tuple(donor_record["dirs"])),
-        )
-    )
+    (victim_entry / "layer.json").write_bytes(_sealed({**donor_record, "key": victim_entry.name}))
     plant(victim_entry)
     again = golden_build(project, cache)
     assert again.returncode == 0, again.stderr

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from mlenv.cache import layers as layercache
 from mlenv.cache.layers import BuildInputs, LayerCache, layer_key
-from mlenv.install.wheels import PlannedWheel
+from mlenv.install.wheels import PlannedWheel, WheelClaims
 from mlenv.layer_plan import LayerPlan
 from mlenv.report import MemoryReporter
 from mlenv.tarball import LayerBlob
@@ -145,6 +145,33 @@ def test_an_entry_comes_back_verified_and_whole(tmp_path: Path) -> None:
     assert cache.get("cd" * 32, tmp_path / "out2", MemoryReporter()) is None
     assert not (tmp_path / "out2").exists()
     assert not list(cache.root.glob(".tmp-*"))  # nothing half-written left behind
+
+
+def test_a_wheel_record_comes_back_whole_or_not_at_all(tmp_path: Path) -> None:
+    """Protects: what a vetted wheel installs comes back equal (content tuples included, so the
+    ledger compares it as it compared the wheel), and a damaged record is a miss (the wheel is
+    read again), never a wrong owner; wheel records are evicted like layers."""
+    cache = LayerCache(tmp_path / "cache")
+    claims = WheelClaims(
+        "alpha",
+        "alpha-1.0-py3-none-any.whl",
+        "lib/python3.11/site-packages/alpha-1.0.dist-info",
+        (("lib/python3.11/site-packages/alpha/__init__.py", "alpha/__init__.py", ("sha256=x", 3)),
+         ("lib/python3.11/site-packages/alpha-1.0.dist-info/RECORD", "alpha-1.0.dist-info/RECORD",
+          None)),
+        ("alpha/__pycache__/a.pyc",),
+    )  # fmt: skip
+    key = layercache.wheel_key(claims.filename, "a" * 64, INPUTS)
+    licences = [{"expression": "MIT"}]
+    cache.put_wheel(key, claims, licences, MemoryReporter())
+    assert cache.get_wheel(key) == (claims, licences)
+    assert cache.get_wheel(layercache.wheel_key(claims.filename, "b" * 64, INPUTS)) is None
+    record = cache.root / key[:2] / key / "wheel.json"
+    record.write_bytes(record.read_bytes().replace(b"sha256=x", b"sha256=y"))
+    assert cache.get_wheel(key) is None
+    size = len(record.read_bytes())
+    assert [(n, path.name) for _, n, path in cache.entries()] == [(size, key)]
+    assert cache.prune(0) == (1, size) and cache.entries() == []
 
 
 def test_prune_drops_the_least_recently_used_first(tmp_path: Path) -> None:
