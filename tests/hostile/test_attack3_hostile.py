@@ -21,6 +21,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Literal
 
@@ -31,12 +32,13 @@ from hypothesis import strategies as st
 
 from mlenv import inspect
 from mlenv.cache import LAYERS as LAYOUT
-from mlenv.cache.layers import LayerCache, _sealed
+from mlenv.cache.layers import BuildInputs, LayerCache, _sealed, wheel_key
 from mlenv.errors import MlenvError
 from mlenv.importers import import_file
 from mlenv.index.caches import HttpCache, MetadataCache
 from mlenv.inspect import inspect_image
 from mlenv.install.conda_packages import check_conda_packages
+from mlenv.install.wheels import WheelClaims
 from mlenv.limits import LimitError
 from mlenv.manifest import loads as load_manifest
 from mlenv.oci import auth, model, registry
@@ -1174,3 +1176,53 @@ def test_a_malformed_requires_dist_from_an_index_is_a_clear_error(
     assert result.returncode == 1, result.stderr
     assert "tiny 1.0" in result.stderr and "Requires-Dist" in result.stderr
     assert "\x1b" not in result.stderr and "\x07" not in result.stderr
+
+
+def _wheel_record_entry(cache: LayerCache) -> tuple[str, Path, WheelClaims]:
+    claims = WheelClaims(
+        "alpha",
+        "alpha-1.0-py3-none-any.whl",
+        "lib/python3.11/site-packages/alpha-1.0.dist-info",
+        (("lib/python3.11/site-packages/alpha/__init__.py", "alpha/__init__.py", None),),
+        (),
+    )
+    inputs = BuildInputs("/opt/env", "/usr/bin/python3.11", "3.11", "none", "gzip", 0, True, ())
+    key = wheel_key(claims.filename, "a" * 64, inputs)
+    cache.put_wheel(key, claims, [], MemoryReporter())
+    return key, cache.root / key[:2] / key, claims
+
+
+def _fifo_wheel_record(entry: Path) -> None:
+    (entry / "wheel.json").unlink()
+    os.mkfifo(entry / "wheel.json")
+
+
+def _symlinked_wheel_record(entry: Path) -> None:
+    (entry / "wheel.json").rename(entry.parent / "elsewhere.json")
+    (entry / "wheel.json").symlink_to(entry.parent / "elsewhere.json")
+
+
+@pytest.mark.parametrize(
+    "plant",
+    [
+        lambda entry: chown_tree(entry, OTHER_UID),
+        lambda entry: os.chown(entry / "wheel.json", OTHER_UID, -1),
+        lambda entry: (entry / "wheel.json").chmod(0o666),
+        lambda entry: entry.chmod(0o777),
+        _fifo_wheel_record,
+        _symlinked_wheel_record,
+    ],
+    ids=["entry-other-uid", "record-other-uid", "record-writable", "dir-writable", "fifo", "link"],
+)
+def test_a_wheel_record_another_user_could_have_written_is_a_miss(
+    tmp_path: Path, plant: Callable[[Path], None]
+) -> None:
+    """Attacks the wheel records a rebuild trusts instead of reading a wheel (what it installs
+    decides every path's owner and the SBOM's licences): one planted by another user, one anyone
+    could rewrite, a FIFO or a symlink is a miss at once (the wheel is read again), never used."""
+    cache = LayerCache(tmp_path / "cache")
+    key, entry, claims = _wheel_record_entry(cache)
+    assert cache.get_wheel(key) == (claims, [])  # the control: this user's record is used
+    plant(entry)
+    with ThreadPoolExecutor(1) as pool:
+        assert pool.submit(cache.get_wheel, key).result(timeout=10) is None
