@@ -129,12 +129,22 @@ def _written(directory: Path, kind: OutputKind) -> frozenset[str] | None:
     followed through a symlink) that parses as one."""
     assert kind.record is not None
     try:
-        with open_plain(directory, kind.record) as handle:
-            if os.fstat(handle.fileno()).st_size > MAX_RECORD:
-                return None
-            return kind.written(json.loads(handle.read(MAX_RECORD)))
+        return kind.written(json.loads(read_record(directory, kind.record)))
     except (OSError, ValueError, RecursionError):
         return None
+
+
+def read_record(directory: Path, name: str) -> bytes:
+    """The bytes of a record beside an output (build.json, bundle.json), which may come from
+    anyone: a plain file in ``directory`` (never a symlink or a FIFO) of at most MAX_RECORD
+    bytes; an OSError or ValueError saying why otherwise."""
+    with open_plain(directory, name) as handle:
+        if os.fstat(handle.fileno()).st_size > MAX_RECORD:
+            raise ValueError(f"over {MAX_RECORD} bytes")
+        data = handle.read(MAX_RECORD + 1)
+    if len(data) > MAX_RECORD:
+        raise ValueError(f"over {MAX_RECORD} bytes")
+    return data
 
 
 def _refuse(given: str, kind: OutputKind, why: str) -> OutputError:

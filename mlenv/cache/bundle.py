@@ -31,7 +31,7 @@ from mlenv.cache.lock_artifacts import artifacts_of
 from mlenv.errors import redact
 from mlenv.lockfile import Lock
 from mlenv.oci.model import canonical_json
-from mlenv.outputs import MAX_RECORD, OutputKind, check_output, replace_output
+from mlenv.outputs import OutputKind, check_output, read_record, replace_output
 
 BUNDLE_INDEX = "bundle.json"
 BUNDLE_VERSION = 1
@@ -158,10 +158,7 @@ def _read_index(root: Path) -> tuple[dict[str, Measured] | None, list[BundleProb
     """bundle.json's files, read without following a symlink; each entry must name a
     normalised path inside the bundle, once, with a sha256 and a size."""
     try:
-        with open_plain(root, BUNDLE_INDEX) as handle:
-            if os.fstat(handle.fileno()).st_size > MAX_RECORD:
-                raise ValueError(f"over {MAX_RECORD} bytes")
-            index = json.loads(handle.read())
+        index = json.loads(read_record(root, BUNDLE_INDEX))
         files = index["files"]
         if not isinstance(files, list):
             raise TypeError("files is not a list")

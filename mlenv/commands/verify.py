@@ -37,7 +37,7 @@ from mlenv.judge import (
 from mlenv.limits import LimitError, parse_json
 from mlenv.lockfile import Lock
 from mlenv.manifest import Manifest
-from mlenv.outputs import MAX_RECORD
+from mlenv.outputs import read_record as read_plain_record
 
 if TYPE_CHECKING:
     from mlenv.host import HostFacts
@@ -78,7 +78,8 @@ def with_output(verdict: Verdict, output: Path, lock_path: Path) -> Verdict:
     it (and the multi-platform record above that, if any)."""
     record_path = output.parent / BUILD_RECORD
     try:
-        record = read_record(_record_json(record_path), str(record_path))
+        raw = read_plain_record(record_path.parent, record_path.name)
+        record = read_record(_parsed(raw, record_path), str(record_path))
     except (OSError, ValueError, BuildRecordError) as exc:
         raise UsageError(
             f"no readable build.json beside the output ({exc})",
@@ -88,29 +89,25 @@ def with_output(verdict: Verdict, output: Path, lock_path: Path) -> Verdict:
     lock_sha = hashlib.sha256(lock_path.read_bytes()).hexdigest()
     digests = record.digests() if isinstance(record, BuildRecord) else {}
     found = verify_output(output.name, hash_file(output), digests, record.lock_sha256, lock_sha)
-    found += _multi_platform_findings(record_path)
+    found += _multi_platform_findings(record_path, hashlib.sha256(raw).hexdigest())
     return dataclasses.replace(verdict, findings=(*found, *verdict.findings))
 
 
-def _record_json(path: Path) -> object:
-    """A build.json's JSON: a plain file (never a FIFO) of bounded size, nesting bounded; anything
-    else is a ValueError or OSError saying why (invariant 7: the dist/ may come from anyone)."""
-    with open_plain(path.parent, path.name) as handle:
-        data = handle.read(MAX_RECORD + 1)
-    if len(data) > MAX_RECORD:
-        raise ValueError(f"over {MAX_RECORD} bytes")
+def _parsed(data: bytes, path: Path) -> object:
+    """A build.json's JSON, nesting bounded: a ValueError saying why otherwise."""
     try:
         return parse_json(data, where=str(path))
     except LimitError as error:
         raise ValueError(error.message) from None
 
 
-def _multi_platform_findings(record_path: Path) -> list[Finding]:
-    """A platform's build inside a multi-platform dist/ checked against the record above it
-    (a damaged one records no platform: the build is not the one it names)."""
+def _multi_platform_findings(record_path: Path, own: str) -> list[Finding]:
+    """A platform's build inside a multi-platform dist/ (its build.json's sha256 ``own``, of the
+    bytes verified) checked against the record above it (a damaged one records no platform: the
+    build is not the one it names)."""
     above = record_path.parent.parent / BUILD_RECORD
     try:
-        data = _record_json(above)
+        data = _parsed(read_plain_record(above.parent, above.name), above)
     except (OSError, ValueError):
         return []  # a single-platform build: nothing above it
     if not isinstance(data, dict) or data.get("kind") != MULTI_PLATFORM:
@@ -120,7 +117,6 @@ def _multi_platform_findings(record_path: Path) -> list[Finding]:
         entry = MultiPlatformRecord.from_dict(data, str(above)).platforms.get(platform)
     except BuildRecordError:
         entry = None
-    own = hashlib.sha256(record_path.read_bytes()).hexdigest()
     return verify_platform_record(platform, own, None if entry is None else entry.sha256)
 
 
