@@ -19,7 +19,7 @@ from mlenv.build_record import (
     MultiPlatformRecord,
     read_record,
 )
-from mlenv.cache.artifacts import hash_file, open_plain
+from mlenv.cache.artifacts import measure, open_plain
 from mlenv.cache.bundle import BundleProblem, check_bundle
 from mlenv.cache.lock_artifacts import artifacts_of, check_cache
 from mlenv.commands.session import Session
@@ -88,9 +88,25 @@ def with_output(verdict: Verdict, output: Path, lock_path: Path) -> Verdict:
         ) from None
     lock_sha = hashlib.sha256(lock_path.read_bytes()).hexdigest()
     digests = record.digests() if isinstance(record, BuildRecord) else {}
-    found = verify_output(output.name, hash_file(output), digests, record.lock_sha256, lock_sha)
+    found = verify_output(
+        output.name, _output_sha256(output), digests, record.lock_sha256, lock_sha
+    )
     found += _multi_platform_findings(record_path, hashlib.sha256(raw).hexdigest())
     return dataclasses.replace(verdict, findings=(*found, *verdict.findings))
+
+
+def _output_sha256(output: Path) -> str:
+    """The output's sha256, read only if it is a plain file (a FIFO would block, a device such
+    as /dev/zero never ends): a build writes plain files, so anything else is refused."""
+    try:
+        with open_plain(output.parent, output.name) as handle:
+            return measure(handle).sha256
+    except OSError as exc:
+        raise UsageError(
+            f"cannot read the output: {exc.strerror or exc}",
+            where=str(output),
+            hint="verify a plain file inside the dist/ directory written by `mlenv build`",
+        ) from None
 
 
 def _parsed(data: bytes, path: Path) -> object:
