@@ -5,7 +5,6 @@ credentials with their origin (security invariants 3 and 5)."""
 from __future__ import annotations
 
 import base64
-import json
 import re
 from collections.abc import Generator, Mapping
 
@@ -102,6 +101,9 @@ class ChallengeAuth(httpx.Auth):
         )
 
 
+_TOKEN = re.compile(r"[!-~]+")
+
+
 def _token(response: httpx.Response) -> str:
     realm = url_where(response.request.url)
     if response.status_code != 200:
@@ -113,11 +115,12 @@ def _token(response: httpx.Response) -> str:
         )
     try:
         body = parse_json(response.content, where=realm)
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+    except ValueError as error:  # not UTF-8, not JSON, or past the integer-digit limit
         raise RegistryError("the token service answered no JSON", where=realm) from error
     token = (body.get("token") or body.get("access_token")) if isinstance(body, dict) else None
-    if not isinstance(token, str) or not token:
-        raise RegistryError("the token service answered no token", where=realm)
+    if not isinstance(token, str) or not _TOKEN.fullmatch(token):
+        # it goes into an Authorization header: visible ASCII only, or it breaks the request
+        raise RegistryError("the token service answered no usable token", where=realm)
     return token
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -43,7 +42,7 @@ def docker_credentials(
         return None
     try:
         config = parse_json(path.read_bytes(), where=str(path))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+    except (OSError, ValueError) as error:  # also JSON past the integer-digit limit
         raise RegistryError(
             f"the Docker config file cannot be read: {error}",
             where=str(path),
