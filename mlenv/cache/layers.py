@@ -235,17 +235,10 @@ class LayerCache:
             if len(record) > MAX_META:
                 return None
             body = _unsealed(record, key)
-            wheel = body["wheel"]
-            claims = tuple(
-                (target, member, None if content is None else (content[0], content[1]))
-                for target, member, content in wheel["claims"]
-            )
-            found = WheelClaims(
-                wheel["name"], wheel["filename"], wheel["dist_info"], claims,
-                tuple(wheel["dropped"]),
-            )  # fmt: skip
-            licences: Licence = body["licences"]
-        except (OSError, ValueError, TypeError, KeyError, RecursionError):
+            found, licences = WheelClaims.from_dict(body["wheel"]), body["licences"]
+            if not isinstance(licences, list) or not all(isinstance(x, dict) for x in licences):
+                raise ValueError("licences are not a list of objects")
+        except (OSError, ValueError, TypeError, KeyError, IndexError, RecursionError):
             return None
         with contextlib.suppress(OSError):
             os.utime(entry / _WHEEL, follow_symlinks=False)

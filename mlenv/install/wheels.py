@@ -28,11 +28,11 @@ import posixpath
 import shutil
 import stat
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from installer.records import RecordEntry
 
@@ -94,6 +94,42 @@ class WheelClaims:
     dist_info: str  # relative to the staging root
     claims: tuple[Claim, ...]  # sorted by target
     dropped: tuple[str, ...]  # members the wheel alone leaves out (__pycache__, INSTALLER), sorted
+
+    @classmethod
+    def from_dict(cls, wheel: Mapping[str, Any]) -> WheelClaims:
+        """A recorded ``WheelClaims`` (``dataclasses.asdict`` through JSON) of exactly that
+        shape (ValueError otherwise): its paths decide owners and layer keys, so a record of
+        another shape is a miss, never used."""
+
+        def text(value: object) -> str:
+            if not isinstance(value, str):
+                raise ValueError(f"{value!r} is not a string")
+            return value
+
+        def relative(value: object) -> str:
+            path = text(value)
+            if path.startswith("/") or posixpath.normpath(path) != path or ".." in path.split("/"):
+                raise ValueError(f"{path!r} is not a normalised relative path")
+            return path
+
+        def content(value: object) -> tuple[str, int] | None:
+            if value is None:
+                return None
+            if not (isinstance(value, list) and len(value) == 2 and isinstance(value[1], int)):
+                raise ValueError(f"{value!r} is not a RECORD hash and size")
+            return text(value[0]), value[1]
+
+        claims = tuple((relative(t), text(m), content(c)) for t, m, c in wheel["claims"])
+        dropped = wheel["dropped"]
+        if not isinstance(dropped, list):
+            raise ValueError("dropped is not a list")
+        return cls(
+            text(wheel["name"]),
+            text(wheel["filename"]),
+            relative(wheel["dist_info"]),
+            claims,
+            tuple(text(member) for member in dropped),
+        )
 
 
 @dataclass(frozen=True)

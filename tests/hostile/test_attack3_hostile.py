@@ -33,6 +33,7 @@ from hypothesis import strategies as st
 from mlenv import inspect
 from mlenv.cache import LAYERS as LAYOUT
 from mlenv.cache.layers import BuildInputs, LayerCache, _sealed, wheel_key
+from mlenv.commands import verify as verify_command
 from mlenv.errors import MlenvError
 from mlenv.importers import import_file
 from mlenv.index.caches import HttpCache, MetadataCache
@@ -41,7 +42,7 @@ from mlenv.install.conda_packages import check_conda_packages
 from mlenv.install.wheels import WheelClaims
 from mlenv.limits import LimitError
 from mlenv.manifest import loads as load_manifest
-from mlenv.oci import auth, model, registry
+from mlenv.oci import auth, credentials, model, registry
 from mlenv.oci import base as registry_base
 from mlenv.oci import bundle as registry_bundle
 from mlenv.oci.lease import HOLDER, LEASE_TYPE, Clock, coordinated
@@ -1226,3 +1227,90 @@ def test_a_wheel_record_another_user_could_have_written_is_a_miss(
     plant(entry)
     with ThreadPoolExecutor(1) as pool:
         assert pool.submit(cache.get_wheel, key).result(timeout=10) is None
+
+
+# ---------------------------------------------------------------------------------------------
+# Review pass: shapes an attacker found after the merge
+
+
+@pytest.mark.parametrize("shape", ["fifo", "dev-zero", "directory"])
+def test_verify_reads_only_a_plain_output(tmp_path: Path, shape: str) -> None:
+    """Attacks `verify OUTPUT` with an output that is a FIFO (blocked for a writer) or a
+    symlink to /dev/zero (hashed for ever) beside a good build.json: refused at once, exit 1;
+    a plain file is hashed as before."""
+    output = tmp_path / "image.tar"
+    if shape == "fifo":
+        os.mkfifo(output)
+    elif shape == "dev-zero":
+        output.symlink_to("/dev/zero")
+    else:
+        output.mkdir()
+    with ThreadPoolExecutor(1) as pool:
+        future = pool.submit(verify_command._output_sha256, output)
+        with pytest.raises(MlenvError, match="cannot read the output"):
+            future.result(timeout=10)
+    plain = tmp_path / "plain.tar"
+    plain.write_bytes(b"image")
+    assert verify_command._output_sha256(plain) == hashlib.sha256(b"image").hexdigest()
+
+
+TOKEN_BODIES = {
+    "huge-integer": b'{"token": ' + b"9" * 5000 + b"}",
+    "not-ascii": '{"token": "\u00ff\u4e00"}'.encode(),
+    "newline": b'{"token": "a\\nAuthorization: x"}',
+    "nul": b'{"token": "a\\u0000b"}',
+    "space": b'{"token": "a b"}',
+}
+
+
+@pytest.mark.parametrize("body", sorted(TOKEN_BODIES))
+def test_a_token_answer_that_cannot_go_into_a_header_is_clear(body: str) -> None:
+    """Attacks the Bearer token flow: a token answer past the integer-digit limit, or a token
+    that is not visible ASCII (it becomes an Authorization header), is a clear registry error,
+    never an internal ValueError/UnicodeEncodeError or a forged header line."""
+    request = httpx.Request("GET", "https://auth.test/token")
+    with pytest.raises(MlenvError) as caught:
+        auth._token(httpx.Response(200, content=TOKEN_BODIES[body], request=request))
+    assert "auth.test" in str(caught.value.where)
+    good = httpx.Response(200, content=b'{"token": "eyJhbGciOi.J9-_"}', request=request)
+    assert auth._token(good) == "eyJhbGciOi.J9-_"
+
+
+def test_a_docker_config_past_the_integer_digit_limit_is_clear(tmp_path: Path) -> None:
+    """Attacks the Docker config reader with a number JSON cannot turn into an int: a clear
+    error naming the file, not an internal error."""
+    (tmp_path / "config.json").write_bytes(b'{"auths": ' + b"9" * 5000 + b"}")
+    with pytest.raises(MlenvError, match="cannot be read") as caught:
+        credentials.docker_credentials("registry.test", {"DOCKER_CONFIG": str(tmp_path)})
+    assert "config.json" in str(caught.value.where)
+
+
+WHEEL_SHAPES: dict[str, dict[str, Any]] = {
+    "content-a-string": {"claims": [["a/b.py", "b.py", "x"]]},
+    "content-empty": {"claims": [["a/b.py", "b.py", []]]},
+    "target-not-a-string": {"claims": [[1, "b.py", None]]},
+    "member-an-object": {"claims": [["a/b.py", {"k": 1}, None]]},
+    "target-escapes": {"claims": [["../../etc/passwd", "m", None]]},
+    "target-absolute": {"claims": [["/etc/passwd", "m", None]]},
+    "dropped-a-string": {"dropped": "abc"},
+    "dist-info-escapes": {"dist_info": "../x.dist-info"},
+    "licences-a-string": {"licences": "MIT"},
+    "licences-an-object": {"licences": {"x": 1}},
+}
+
+
+@pytest.mark.parametrize("shape", sorted(WHEEL_SHAPES))
+def test_a_sealed_wheel_record_of_the_wrong_shape_is_a_miss(tmp_path: Path, shape: str) -> None:
+    """Attacks the wheel records a rebuild trusts with well-sealed bodies of the wrong shape
+    (written by a buggy or older mlenv, or by hand): each is a miss, never a traceback, a path
+    outside the tree or a licence of the wrong type reaching the SBOM."""
+    cache = LayerCache(tmp_path / "cache")
+    key, entry, claims = _wheel_record_entry(cache)
+    assert cache.get_wheel(key) == (claims, [])  # the control: the record as written is used
+    body = json.loads((entry / "wheel.json").read_bytes())["body"]
+    change = dict(WHEEL_SHAPES[shape])
+    if "licences" in change:
+        body["licences"] = change.pop("licences")
+    body["wheel"].update(change)
+    (entry / "wheel.json").write_bytes(_sealed(body))
+    assert cache.get_wheel(key) is None
