@@ -26,6 +26,7 @@ from mlenv.lockfile import Lock, LockedPackage
 from mlenv.manifest import MAX_LAYERS, Manifest
 from mlenv.oci.read import read_base
 from mlenv.oci.write import ImageSpec, image_config, write_image_tar, write_layout
+from mlenv.parallel_gzip import GzipTwin
 from mlenv.report import Reporter
 from mlenv.tarball import Compression, Entry, LayerBlob, collect, write_layer
 
@@ -62,9 +63,11 @@ def write_image(
     reporter: Reporter,
     sbom_sha256: str,
     reuse: LayerReuse,
+    twin: GzipTwin | None = None,
 ) -> ImageOutput:
     """The OCI layout and image.tar of the installed tree, its layers reused or written as
-    ``reuse`` plans them."""
+    ``reuse`` plans them; ``twin`` shares the gzip deflate of big files with the archive's
+    writer (``mlenv.parallel_gzip``)."""
     env = manifest.environment
     base = None
     if manifest.build.base_image is not None:
@@ -96,6 +99,7 @@ def write_image(
                 mtime=options.epoch,
                 reporter=reporter,
                 label=label,
+                twin=twin,
             )
 
         layers.append(reuse.layer(number, entries, out / f"layer-{number}.tmp", write))
@@ -190,9 +194,14 @@ def require_cuda(lock: Lock) -> str | None:
 
 
 def write_archive(
-    manifest: Manifest, staging: Path, out: Path, options: BuildOptions, reporter: Reporter
+    manifest: Manifest,
+    staging: Path,
+    out: Path,
+    options: BuildOptions,
+    reporter: Reporter,
+    twin: GzipTwin | None = None,
 ) -> ArchiveOutput:
-    """The conda-pack archive of the installed tree."""
+    """The conda-pack archive of the installed tree (``twin``: see ``write_image``)."""
     compression: Compression = manifest.build.compression
     name = f"{manifest.environment.name}{ARCHIVE_SUFFIX[compression]}"
     with (out / name).open("wb") as stream:
@@ -203,6 +212,7 @@ def write_archive(
             compression=compression,
             mtime=options.epoch,
             reporter=reporter,
+            twin=twin,
         )
     return ArchiveOutput(
         name, blob.digest.removeprefix("sha256:"), blob.size, blob.diff_id.removeprefix("sha256:")

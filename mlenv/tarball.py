@@ -9,18 +9,17 @@ in fixed-size chunks, so memory stays flat whatever the size of the environment.
 
 from __future__ import annotations
 
-import functools
+import contextlib
 import hashlib
 import itertools
 import os
 import platform
 import stat
-import struct
 import tarfile
 import zlib
-from collections import deque
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Literal, Protocol
@@ -28,18 +27,19 @@ from typing import BinaryIO, Literal, Protocol
 import zstandard
 
 from mlenv.errors import MlenvError
+from mlenv.parallel_gzip import (
+    GZIP_LEVEL,
+    GzipTwin,
+    ParallelGzip,
+    Writable,
+    gzip_workers,
+    own_segment,
+)
 from mlenv.report import Reporter, Task
 
 Kind = Literal["dir", "file", "symlink"]
 Compression = Literal["gzip", "zstd", "none"]
 
-# zlib's own default: the usual speed/size balance, and what `gzip` and Docker use.
-GZIP_LEVEL = 6
-# gzip is written as independent deflate blocks of this many input bytes (as pigz does), each
-# primed with the 32 KiB before it: the bytes depend on the block size, never on the number of
-# workers, so every core can compress and the output stays the same on any machine.
-GZIP_BLOCK = 1 << 20
-_GZIP_WINDOW = 1 << 15
 # zstd's own default, the level containerd/BuildKit use, and the `zstd -3` of the naive pipeline.
 ZSTD_LEVEL = 3
 # Single-threaded (0 workers) and multi-threaded zstd write different frames, but streaming
@@ -158,48 +158,44 @@ def write_layer(
     reporter: Reporter | None = None,
     workers: int | None = None,
     label: str | None = None,
+    twin: GzipTwin | None = None,
 ) -> LayerBlob:
     """Write the layer blob to ``out`` with the pinned compressor; returns its identities.
 
     ``workers`` only changes the speed of gzip, never its bytes (default: the usable CPUs);
-    ``label`` names the layer in the reporter's progress.
+    ``label`` names the layer in the reporter's progress; ``twin`` shares the deflate of big
+    files with another gzip writer of the same files (see ``mlenv.parallel_gzip``).
     """
-    chosen = _level(compression, level)
-    ordered = _sorted(entries)
-    threads = workers or gzip_workers()
-    with ThreadPoolExecutor(threads, thread_name_prefix="mlenv-gzip") as pool:
-        gzip_stage = functools.partial(ParallelGzip, pool=pool, workers=threads)
-        description = label or f"layer ({compression})"
-        return _write_layer(
-            ordered, out, compression, chosen, mtime, reporter, gzip_stage, description
-        )
-
-
-def _write_layer(
-    ordered: Sequence[Entry],
-    out: BinaryIO,
-    compression: Compression,
-    chosen: int,
-    mtime: int,
-    reporter: Reporter | None,
-    gzip_stage: Callable[[_Writable, int], _Compressor],
-    description: str,
-) -> LayerBlob:
-    stage: _Compressor | None = None
-    compressed = _Digest(out)
-    if compression == "gzip":
-        stage = gzip_stage(compressed, chosen)
-    elif compression == "zstd":
-        stage = _Zstd(compressed, chosen)
-    uncompressed = compressed if stage is None else _Digest(stage)
-    if reporter is None:
-        _write_tar(ordered, uncompressed, mtime, None)
-    else:
-        total = sum(e.size for e in ordered)
-        with reporter.task(description, total=total, unit="bytes") as task:
-            _write_tar(ordered, uncompressed, mtime, task)
-    if stage is not None:
-        stage.close()
+    try:
+        chosen = _level(compression, level)
+        ordered = _sorted(entries)
+        threads = workers or gzip_workers()
+        with ThreadPoolExecutor(threads, thread_name_prefix="mlenv-gzip") as pool:
+            compressed = _Digest(out)
+            stage: _Compressor | None = None
+            segment = None
+            if compression == "gzip":
+                gzip = ParallelGzip(compressed, chosen, pool, threads, twin)
+                gzip.register([_share_key(e) for e in ordered if own_segment(e.size)])
+                stage, segment = gzip, gzip.segment
+            elif compression == "zstd":
+                stage = _Zstd(compressed, chosen)
+            uncompressed = compressed if stage is None else _Digest(stage)
+            if reporter is None:
+                _write_tar(ordered, uncompressed, mtime, None, segment)
+            else:
+                total = sum(e.size for e in ordered)
+                description = label or f"layer ({compression})"
+                with reporter.task(description, total=total, unit="bytes") as task:
+                    _write_tar(ordered, uncompressed, mtime, task, segment)
+            if stage is not None:
+                stage.close()
+    except BaseException:
+        if twin is not None:
+            twin.leave(failed=True)
+        raise
+    if twin is not None:
+        twin.leave(failed=False)
     return LayerBlob(
         diff_id=uncompressed.digest(),
         digest=compressed.digest(),
@@ -227,6 +223,11 @@ def _decode(name: bytes) -> str:
 
 def _sort_key(entry: Entry) -> tuple[bytes, ...]:
     return tuple(part.encode(_ENCODING, _ERRORS) for part in entry.path.split("/"))
+
+
+def _share_key(entry: Entry) -> str:
+    """What names a file's content to both writers of a gzip twin: where it is read from."""
+    return str(entry.source)
 
 
 def _sorted(entries: Iterable[Entry]) -> list[Entry]:
@@ -276,8 +277,15 @@ def _level(compression: Compression, level: int | None) -> int:
     return chosen
 
 
-def _write_tar(entries: Sequence[Entry], sink: _Digest, mtime: int, task: Task | None) -> None:
-    """Headers from tarfile (PAX), contents copied in chunks, then the end-of-archive marker."""
+def _write_tar(
+    entries: Sequence[Entry],
+    sink: _Digest,
+    mtime: int,
+    task: Task | None,
+    segment: Callable[[str], AbstractContextManager[None]] | None = None,
+) -> None:
+    """Headers from tarfile (PAX), contents copied in chunks, then the end-of-archive marker.
+    ``segment`` marks each file that gzip deflates on its own (see ``mlenv.parallel_gzip``)."""
     if isinstance(mtime, bool) or not isinstance(mtime, int) or mtime < 0:
         raise LayerError(f"the layer mtime must be a non-negative integer, not {mtime!r}")
     buffer = bytearray(_CHUNK)
@@ -292,7 +300,9 @@ def _write_tar(entries: Sequence[Entry], sink: _Digest, mtime: int, task: Task |
         info.linkname = entry.target or ""
         sink.write(info.tobuf(tarfile.PAX_FORMAT, _ENCODING, _ERRORS))
         if entry.source is not None:
-            _copy(entry, sink, buffer, task)
+            own = segment is not None and own_segment(entry.size)
+            with segment(_share_key(entry)) if own and segment else contextlib.nullcontext():
+                _copy(entry, sink, buffer, task)
             sink.write(bytes(-entry.size % tarfile.BLOCKSIZE))
     sink.write(bytes(2 * tarfile.BLOCKSIZE))
     sink.write(bytes(-sink.size % tarfile.RECORDSIZE))
@@ -319,18 +329,14 @@ def _copy(entry: Entry, sink: _Digest, buffer: bytearray, task: Task | None) -> 
             )
 
 
-class _Writable(Protocol):
-    def write(self, data: bytes | memoryview, /) -> object: ...
-
-
-class _Compressor(_Writable, Protocol):
+class _Compressor(Writable, Protocol):
     def close(self) -> None: ...
 
 
 class _Digest:
     """A tee stage: hashes and counts every byte on its way to the next stage."""
 
-    def __init__(self, downstream: _Writable) -> None:
+    def __init__(self, downstream: Writable) -> None:
         self._downstream = downstream
         self._hash = hashlib.sha256()
         self.size = 0
@@ -351,7 +357,7 @@ class _Digest:
 class _Zstd:
     """One zstd frame: pinned level, checksum on, content size never written (it is streamed)."""
 
-    def __init__(self, downstream: _Writable, level: int) -> None:
+    def __init__(self, downstream: Writable, level: int) -> None:
         compressor = zstandard.ZstdCompressor(
             level=level, write_checksum=True, write_content_size=False, threads=ZSTD_THREADS
         )
@@ -363,63 +369,3 @@ class _Zstd:
 
     def close(self) -> None:
         self._downstream.write(self._stream.flush())
-
-
-def gzip_workers() -> int:
-    """The CPUs this process may use: the gzip bytes do not depend on it, only the speed."""
-    return max(1, len(os.sched_getaffinity(0)))
-
-
-def _deflate_block(block: bytes, history: bytes, level: int, last: bool) -> bytes:
-    """One raw deflate piece, ended on a byte boundary (sync flush) so pieces concatenate."""
-    if history:
-        stream = zlib.compressobj(level, zlib.DEFLATED, -zlib.MAX_WBITS, zdict=history)
-    else:
-        stream = zlib.compressobj(level, zlib.DEFLATED, -zlib.MAX_WBITS)
-    return stream.compress(block) + stream.flush(zlib.Z_FINISH if last else zlib.Z_SYNC_FLUSH)
-
-
-class ParallelGzip:
-    """A gzip member written as fixed blocks deflated in threads (zlib releases the GIL).
-
-    Header: no name, mtime 0, OS "unknown", as ``gzip.GzipFile(mtime=0)`` writes it. Blocks are
-    written in order; at most two per worker are in flight, so memory stays bounded.
-    """
-
-    def __init__(
-        self, downstream: _Writable, level: int, pool: ThreadPoolExecutor, workers: int
-    ) -> None:
-        self._downstream = downstream
-        self._level = level
-        self._pool = pool
-        self._limit = 2 * workers
-        self._pending = bytearray()
-        self._history = b""
-        self._in_flight: deque[Future[bytes]] = deque()
-        self._crc = 0
-        self._size = 0
-        extra = {1: 4, 9: 2}.get(level, 0)
-        downstream.write(b"\x1f\x8b\x08\x00" + bytes(4) + bytes((extra, 255)))
-
-    def write(self, data: bytes | memoryview) -> None:
-        self._crc = zlib.crc32(data, self._crc)
-        self._size += len(data)
-        self._pending += data
-        while len(self._pending) >= GZIP_BLOCK:
-            block = bytes(self._pending[:GZIP_BLOCK])
-            del self._pending[:GZIP_BLOCK]
-            self._submit(block, last=False)
-
-    def close(self) -> None:
-        self._submit(bytes(self._pending), last=True)
-        self._pending.clear()
-        while self._in_flight:
-            self._downstream.write(self._in_flight.popleft().result())
-        self._downstream.write(struct.pack("<II", self._crc, self._size & 0xFFFFFFFF))
-
-    def _submit(self, block: bytes, *, last: bool) -> None:
-        future = self._pool.submit(_deflate_block, block, self._history, self._level, last)
-        self._in_flight.append(future)
-        self._history = (self._history + block)[-_GZIP_WINDOW:]
-        while len(self._in_flight) > self._limit:
-            self._downstream.write(self._in_flight.popleft().result())

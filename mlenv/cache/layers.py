@@ -43,10 +43,9 @@ from mlenv.cache.artifacts import measure, open_plain
 from mlenv.errors import MlenvError
 from mlenv.install.wheels import PlannedWheel, WheelClaims
 from mlenv.layer_plan import LayerPlan
+from mlenv.parallel_gzip import GZIP_BLOCK, GZIP_LEVEL
 from mlenv.report import Reporter
 from mlenv.tarball import (
-    GZIP_BLOCK,
-    GZIP_LEVEL,
     ZSTD_LEVEL,
     ZSTD_THREADS,
     Compression,
@@ -56,7 +55,7 @@ from mlenv.tarball import (
 
 # Raised whenever the same inputs would give other layer bytes (a change of the tar writer,
 # the venv layout, the split rule): old entries then simply stop matching.
-FORMAT = 1
+FORMAT = 2  # 2: gzip deflates every file of a block or more on its own
 MAX_ENV = "MLENV_LAYER_CACHE_MAX"
 DEFAULT_MAX = 10 << 30
 _BLOB = "blob"

@@ -18,8 +18,9 @@ from mlenv.cache.layers import (
 )
 from mlenv.install.wheels import PlannedWheel, WheelClaims
 from mlenv.layer_plan import LayerPlan
+from mlenv.parallel_gzip import gzip_workers
 from mlenv.report import Reporter, human_bytes
-from mlenv.tarball import Entry, LayerBlob, gzip_workers
+from mlenv.tarball import Entry, LayerBlob
 
 
 class LayerReuse:
@@ -109,6 +110,10 @@ class LayerReuse:
         path = self._scratch / f"reused-{index}"
         cached = self._cache.get(self.keys[index], path, self._reporter)
         return None if cached is None else (cached, path, time.monotonic() - started)
+
+    def writes_whole_tree(self) -> bool:
+        """One layer, written by this build: it holds every file the archive holds."""
+        return len(self.plans) == 1 and 0 not in self._reused
 
     def held(self) -> set[str]:
         """The directories of the reused layers (see ``split_entries``)."""

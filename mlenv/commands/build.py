@@ -15,11 +15,11 @@ import hashlib
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, TypeVar
 
 from packaging.utils import canonicalize_name
 
@@ -34,7 +34,14 @@ from mlenv.build_outputs import (
     write_image,
     write_sbom,
 )
-from mlenv.build_record import BUILD_RECORD, MULTI_PLATFORM, BuildRecord, MultiPlatformRecord
+from mlenv.build_record import (
+    BUILD_RECORD,
+    MULTI_PLATFORM,
+    ArchiveOutput,
+    BuildRecord,
+    ImageOutput,
+    MultiPlatformRecord,
+)
 from mlenv.cache.artifacts import Artifact, ArtifactCache, hash_file
 from mlenv.cache.bundle import BUNDLE_INDEX
 from mlenv.cache.layers import BuildInputs, LayerCache, max_size
@@ -55,6 +62,7 @@ from mlenv.lockfile import Lock, LockedPackage
 from mlenv.manifest import Manifest
 from mlenv.oci.model import canonical_json
 from mlenv.outputs import OutputKind, check_output, replace_output
+from mlenv.parallel_gzip import GzipTwin, TwinAborted
 from mlenv.report import Reporter
 from mlenv.tarball import compressor_versions
 
@@ -83,6 +91,8 @@ def build_files(record: Any) -> frozenset[str] | None:
         return None
     return frozenset(names)
 
+
+_T = TypeVar("_T")
 
 BUILD_OUTPUT = OutputKind("build output", "--dist", BUILD_RECORD, build_files)
 
@@ -196,18 +206,26 @@ def build(
         sbom = write_sbom(manifest, lock, lock_bytes, licences, out, options)
         shutil.rmtree(copies)  # installed: free the disk before packing
         lock_sha256 = hashlib.sha256(lock_bytes).hexdigest()
-        # The image layer and the archive compress the same tree: one core each.
+        # The image layer and the archive compress the same tree, side by side; with gzip and
+        # one layer written, each big file is deflated once for both.
+        wanted = set(manifest.build.outputs)
+        twin = None
+        if manifest.build.compression == "gzip" and wanted == {"oci", "conda-pack"}:
+            assert reuse is not None
+            twin = GzipTwin() if reuse.writes_whole_tree() else None
         with ThreadPoolExecutor(2) as pool:
             image = archive = None
-            if "oci" in manifest.build.outputs:
+            if "oci" in wanted:
                 assert reuse is not None
                 image = pool.submit(
-                    write_image, manifest, manifest_dir, lock, lock_sha256, staging,
-                    installed, out, options, reporter, sbom.sha256, reuse,
+                    _leaving, twin, write_image, manifest, manifest_dir, lock, lock_sha256,
+                    staging, installed, out, options, reporter, sbom.sha256, reuse, twin,
                 )  # fmt: skip
-            if "conda-pack" in manifest.build.outputs:
-                archive = pool.submit(write_archive, manifest, staging, out, options, reporter)
-            archive_output = None if archive is None else archive.result()
+            if "conda-pack" in wanted:
+                archive = pool.submit(
+                    _leaving, twin, write_archive, manifest, staging, out, options, reporter, twin
+                )
+            image_output, archive_output = _outcomes(image, archive)
             record = BuildRecord(
                 mlenv=__version__,
                 lock_sha256=lock_sha256,
@@ -215,7 +233,7 @@ def build(
                 source_date_epoch=options.epoch,
                 compression=manifest.build.compression,
                 compressors=compressor_versions(),
-                image=None if image is None else image.result(),
+                image=image_output,
                 archive=archive_output,
                 sbom=sbom,
             )
@@ -227,6 +245,35 @@ def build(
     if reuse is not None and options.layer_cache_max is not None:
         LayerCache(cache.root).prune(options.layer_cache_max, keep=reuse.keys)
     return record
+
+
+def _leaving(twin: GzipTwin | None, write: Callable[..., _T], *args: Any) -> _T:
+    """``write(*args)``, and its side of ``twin`` let go however it ends (even before it
+    reached its layer), so the other writer never waits for it."""
+    try:
+        return write(*args)
+    except BaseException:
+        if twin is not None:
+            twin.leave(failed=True)
+        raise
+    finally:
+        if twin is not None:
+            twin.leave(failed=False)
+
+
+def _outcomes(
+    image: Future[ImageOutput] | None, archive: Future[ArchiveOutput] | None
+) -> tuple[ImageOutput | None, ArchiveOutput | None]:
+    """Both outputs; when a writer failed, its own error rather than the other's stop that
+    the failure caused (``TwinAborted``)."""
+    errors = [f.exception() for f in (image, archive) if f is not None]
+    first = next((e for e in errors if e and not isinstance(e, TwinAborted)), None)
+    if first is not None:
+        raise first
+    return (
+        None if image is None else image.result(),
+        None if archive is None else archive.result(),
+    )
 
 
 def _layer_reuse(

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from mlenv.install.ownership import Owner, PathLedger
+from mlenv.parallel_gzip import GzipTwin
 from mlenv.report import Reporter
 from mlenv.tarball import Compression, Entry, LayerBlob, collect, write_layer
 
@@ -82,6 +83,7 @@ def write_pack(
     compression: Compression,
     mtime: int,
     reporter: Reporter | None = None,
+    twin: GzipTwin | None = None,
 ) -> LayerBlob:
     """The archive of ``staging`` (laid out for ``prefix``) with its conda-unpack, to ``out``."""
     files = prefix_files(staging, prefix)
@@ -91,7 +93,9 @@ def write_pack(
         script.write_bytes(unpack_script(prefix, files))
         script.chmod(0o755)
         entries = _owned(collect(staging, ""), collect(Path(extra), ""))
-        return write_layer(entries, out, compression=compression, mtime=mtime, reporter=reporter)
+        return write_layer(
+            entries, out, compression=compression, mtime=mtime, reporter=reporter, twin=twin
+        )
 
 
 def _owned(tree: list[Entry], extra: list[Entry]) -> list[Entry]:

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import zstandard
 
-from mlenv import tarball
+from mlenv import parallel_gzip, tarball
 from mlenv.report import MemoryReporter
 from mlenv.tarball import (
     Compression,
@@ -464,7 +464,7 @@ def multi_block_tree(root: Path) -> list[Entry]:
     """~3.5 gzip blocks of compressible, non-repeating data: several blocks cross workers."""
     rng = random.Random(7)
     words = [rng.randbytes(rng.randrange(2, 9)).hex().encode() for _ in range(4000)]
-    text = b" ".join(rng.choice(words) for _ in range(int(3.5 * tarball.GZIP_BLOCK) // 9))
+    text = b" ".join(rng.choice(words) for _ in range(int(3.5 * parallel_gzip.GZIP_BLOCK) // 9))
     (root / "big.txt").write_bytes(text)
     (root / "small.txt").write_bytes(b"tail\n")
     return collect(root, "opt")
@@ -500,8 +500,8 @@ def test_a_layer_within_one_block_is_what_gzipfile_writes(tmp_path: Path) -> Non
     """Protects existing digests: small layers keep the bytes of the single-stream writer."""
     build_tree(tmp_path)
     tar = tar_of(tmp_path, "")
-    assert len(tar) < tarball.GZIP_BLOCK
+    assert len(tar) < parallel_gzip.GZIP_BLOCK
     reference = io.BytesIO()
-    with gzip.GzipFile("", "wb", tarball.GZIP_LEVEL, reference, mtime=0) as stream:
+    with gzip.GzipFile("", "wb", parallel_gzip.GZIP_LEVEL, reference, mtime=0) as stream:
         stream.write(tar)
     assert layer_bytes(collect(tmp_path, ""), "gzip") == reference.getvalue()

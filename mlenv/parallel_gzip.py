@@ -1,0 +1,230 @@
+"""gzip written on every core, byte for byte the same on any machine, and deflated once for two
+outputs of the same files.
+
+The stream is cut into segments: every file of at least ``GZIP_BLOCK`` bytes is a segment of
+its own, and the tar bytes between such files (headers, padding, small files) are the others.
+Each segment is deflated as fixed blocks of ``GZIP_BLOCK`` input bytes, each primed with the
+32 KiB of the same segment before it and ended on a byte boundary (sync flush), as pigz does.
+So the bytes depend on the content only, never on the number of workers, and the deflate of a
+big file does not depend on what precedes it in the tar: the OCI layer and the conda-pack
+archive of one tree hold the same deflate bytes for it, and a ``GzipTwin`` lets the second
+writer take them from the first instead of deflating the file again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import struct
+import threading
+import zlib
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Protocol
+
+from mlenv.errors import MlenvError
+
+# zlib's own default: the usual speed/size balance, and what `gzip` and Docker use.
+GZIP_LEVEL = 6
+GZIP_BLOCK = 1 << 20
+_WINDOW = 1 << 15
+
+
+class Writable(Protocol):
+    def write(self, data: bytes | memoryview, /) -> object: ...
+
+
+def own_segment(size: int) -> bool:
+    """A file this big is a segment of its own: its deflate does not depend on its place."""
+    return size >= GZIP_BLOCK
+
+
+def gzip_workers() -> int:
+    """The CPUs this process may use: the gzip bytes do not depend on it, only the speed."""
+    return max(1, len(os.sched_getaffinity(0)))
+
+
+def _deflate_block(block: bytes, history: bytes, level: int, last: bool) -> bytes:
+    """One raw deflate piece, ended on a byte boundary (sync flush) so pieces concatenate."""
+    if history:
+        stream = zlib.compressobj(level, zlib.DEFLATED, -zlib.MAX_WBITS, zdict=history)
+    else:
+        stream = zlib.compressobj(level, zlib.DEFLATED, -zlib.MAX_WBITS)
+    return stream.compress(block) + stream.flush(zlib.Z_FINISH if last else zlib.Z_SYNC_FLUSH)
+
+
+class TwinAborted(MlenvError):
+    """The other writer of a twin stopped first: this one stops too (the other's error is the
+    one to report)."""
+
+
+class _Channel:
+    """The deflated blocks of one shared file, from the writer that reached it first to the
+    other, in order; at most ``limit`` wait, so memory stays bounded."""
+
+    def __init__(self) -> None:
+        self.blocks: deque[Future[bytes]] = deque()
+
+
+class GzipTwin:
+    """Two writers of the same big files in the same order share each file's deflate.
+
+    Each writer first ``register``s the keys of its own segments in order; files both list,
+    in the same order, are shared (anything else, and both deflate everything themselves: the
+    bytes are the same either way). For a shared file the first writer to reach it deflates and
+    hands the blocks on; the second takes them. A writer that ``leave``s (done or failed)
+    releases the other: nothing is handed to it any more, and a wait on it fails.
+    """
+
+    def __init__(self, limit: int = 8) -> None:
+        self._lock = threading.Condition()
+        self._keys: list[tuple[str, ...]] = []
+        self._shared: frozenset[str] | None = None
+        self._channels: dict[str, _Channel] = {}
+        self._left = 0
+        self._failed = False
+        self._limit = limit
+
+    def register(self, keys: Sequence[str]) -> None:
+        """Wait for the other writer's keys, then decide what is shared."""
+        with self._lock:
+            self._keys.append(tuple(keys))
+            self._lock.notify_all()
+            self._wait(lambda: len(self._keys) == 2 or self._left > 0)
+            if self._shared is None:
+                self._shared = self._common()
+
+    def _common(self) -> frozenset[str]:
+        if len(self._keys) < 2:
+            return frozenset()
+        first, second = self._keys
+        both = set(first) & set(second)
+        in_first = [key for key in first if key in both]
+        if in_first != [key for key in second if key in both] or len(both) != len(in_first):
+            return frozenset()  # another order (or a key twice): deflate alone, never deadlock
+        return frozenset(both)
+
+    def join(self, key: str) -> tuple[_Channel, bool] | None:
+        """The channel of a shared file, and whether this writer deflates it (it came first)."""
+        with self._lock:
+            if self._shared is None or key not in self._shared:
+                return None
+            channel = self._channels.pop(key, None)
+            if channel is not None:
+                return channel, False
+            if self._left:
+                return None  # the other writer is done: nobody to hand the blocks to
+            channel = self._channels[key] = _Channel()
+            return channel, True
+
+    def give(self, channel: _Channel, block: Future[bytes]) -> None:
+        with self._lock:
+            self._wait(lambda: len(channel.blocks) < self._limit or self._left > 0)
+            if not self._left:
+                channel.blocks.append(block)
+                self._lock.notify_all()
+
+    def take(self, channel: _Channel) -> Future[bytes]:
+        with self._lock:
+            self._wait(lambda: bool(channel.blocks) or self._left > 0)
+            if not channel.blocks:
+                raise TwinAborted("the other writer stopped before this file")
+            block = channel.blocks.popleft()
+            self._lock.notify_all()
+            return block
+
+    def leave(self, *, failed: bool) -> None:
+        with self._lock:
+            self._left += 1
+            self._failed = self._failed or failed
+            self._lock.notify_all()
+
+    def _wait(self, ready: Callable[[], bool]) -> None:
+        while not ready():
+            self._lock.wait()
+        if self._failed:
+            raise TwinAborted("the other writer failed")
+
+
+class ParallelGzip:
+    """A gzip member written as deflate blocks in threads (zlib releases the GIL).
+
+    Header: no name, mtime 0, OS "unknown", as ``gzip.GzipFile(mtime=0)`` writes it. Blocks are
+    written in order; at most two per worker are in flight, so memory stays bounded.
+    """
+
+    def __init__(
+        self,
+        downstream: Writable,
+        level: int,
+        pool: ThreadPoolExecutor,
+        workers: int,
+        twin: GzipTwin | None = None,
+    ) -> None:
+        self._downstream = downstream
+        self._level = level
+        self._pool = pool
+        self._limit = 2 * workers
+        self._twin = twin
+        self._pending = bytearray()
+        self._history = b""
+        self._in_flight: deque[Future[bytes]] = deque()
+        self._channel: tuple[_Channel, bool] | None = None
+        self._crc = 0
+        self._size = 0
+        extra = {1: 4, 9: 2}.get(level, 0)
+        downstream.write(b"\x1f\x8b\x08\x00" + bytes(4) + bytes((extra, 255)))
+
+    def register(self, keys: Sequence[str]) -> None:
+        """The keys of the files that will be segments of their own, in order (see GzipTwin)."""
+        if self._twin is not None:
+            self._twin.register(keys)
+
+    @contextlib.contextmanager
+    def segment(self, key: str) -> Iterator[None]:
+        """The bytes written inside are a segment of their own (a file of at least a block)."""
+        self._cut()
+        self._channel = None if self._twin is None else self._twin.join(key)
+        try:
+            yield
+            self._cut()
+        finally:
+            self._channel = None
+
+    def write(self, data: bytes | memoryview) -> None:
+        self._crc = zlib.crc32(data, self._crc)
+        self._size += len(data)
+        self._pending += data
+        while len(self._pending) >= GZIP_BLOCK:
+            block = bytes(self._pending[:GZIP_BLOCK])
+            del self._pending[:GZIP_BLOCK]
+            self._submit(block, last=False)
+
+    def close(self) -> None:
+        self._submit(bytes(self._pending), last=True)
+        self._pending.clear()
+        while self._in_flight:
+            self._downstream.write(self._in_flight.popleft().result())
+        self._downstream.write(struct.pack("<II", self._crc, self._size & 0xFFFFFFFF))
+
+    def _cut(self) -> None:
+        """End the segment: its last (short) block, and no history carried into the next."""
+        if self._pending:
+            self._submit(bytes(self._pending), last=False)
+            self._pending.clear()
+        self._history = b""
+
+    def _submit(self, block: bytes, *, last: bool) -> None:
+        if self._channel is not None and not self._channel[1]:
+            assert self._twin is not None
+            future = self._twin.take(self._channel[0])  # the other writer deflated it
+        else:
+            future = self._pool.submit(_deflate_block, block, self._history, self._level, last)
+            if self._channel is not None:
+                assert self._twin is not None
+                self._twin.give(self._channel[0], future)
+        self._in_flight.append(future)
+        self._history = (self._history + block)[-_WINDOW:]
+        while len(self._in_flight) > self._limit:
+            self._downstream.write(self._in_flight.popleft().result())
