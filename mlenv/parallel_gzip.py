@@ -21,7 +21,7 @@ import zlib
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Protocol
+from typing import Any, Protocol, TypeVar
 
 from mlenv.errors import MlenvError
 
@@ -29,6 +29,7 @@ from mlenv.errors import MlenvError
 GZIP_LEVEL = 6
 GZIP_BLOCK = 1 << 20
 _WINDOW = 1 << 15
+_T = TypeVar("_T")
 
 
 class Writable(Protocol):
@@ -145,6 +146,29 @@ class GzipTwin:
             self._lock.wait()
         if self._failed:
             raise TwinAborted("the other writer failed")
+
+
+def twin_side(twin: GzipTwin | None, write: Callable[..., _T], *args: Any) -> _T:
+    """``write(*args)``, one side of ``twin``, let go however it ends (even before it reached
+    its layer), so the other writer never waits for it."""
+    try:
+        return write(*args)
+    except BaseException:
+        if twin is not None:
+            twin.leave(failed=True)
+        raise
+    finally:
+        if twin is not None:
+            twin.leave(failed=False)
+
+
+def raise_cause(*sides: Future[Any] | None) -> None:
+    """Wait for every side; when one failed, raise its own error rather than the other's stop
+    that the failure caused (``TwinAborted``)."""
+    errors = [side.exception() for side in sides if side is not None]
+    cause = next((e for e in errors if e is not None and not isinstance(e, TwinAborted)), None)
+    if cause is not None:
+        raise cause
 
 
 class ParallelGzip:

@@ -15,11 +15,11 @@ import hashlib
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Protocol, TypeVar
+from typing import Any, Literal, Protocol
 
 from packaging.utils import canonicalize_name
 
@@ -34,14 +34,7 @@ from mlenv.build_outputs import (
     write_image,
     write_sbom,
 )
-from mlenv.build_record import (
-    BUILD_RECORD,
-    MULTI_PLATFORM,
-    ArchiveOutput,
-    BuildRecord,
-    ImageOutput,
-    MultiPlatformRecord,
-)
+from mlenv.build_record import BUILD_RECORD, MULTI_PLATFORM, BuildRecord, MultiPlatformRecord
 from mlenv.cache.artifacts import Artifact, ArtifactCache, hash_file
 from mlenv.cache.bundle import BUNDLE_INDEX
 from mlenv.cache.layers import BuildInputs, LayerCache, max_size
@@ -62,7 +55,7 @@ from mlenv.lockfile import Lock, LockedPackage
 from mlenv.manifest import Manifest
 from mlenv.oci.model import canonical_json
 from mlenv.outputs import OutputKind, check_output, replace_output
-from mlenv.parallel_gzip import GzipTwin, TwinAborted
+from mlenv.parallel_gzip import GzipTwin, raise_cause, twin_side
 from mlenv.report import Reporter
 from mlenv.tarball import compressor_versions
 
@@ -91,8 +84,6 @@ def build_files(record: Any) -> frozenset[str] | None:
         return None
     return frozenset(names)
 
-
-_T = TypeVar("_T")
 
 BUILD_OUTPUT = OutputKind("build output", "--dist", BUILD_RECORD, build_files)
 
@@ -218,14 +209,14 @@ def build(
             if "oci" in wanted:
                 assert reuse is not None
                 image = pool.submit(
-                    _leaving, twin, write_image, manifest, manifest_dir, lock, lock_sha256,
+                    twin_side, twin, write_image, manifest, manifest_dir, lock, lock_sha256,
                     staging, installed, out, options, reporter, sbom.sha256, reuse, twin,
                 )  # fmt: skip
             if "conda-pack" in wanted:
                 archive = pool.submit(
-                    _leaving, twin, write_archive, manifest, staging, out, options, reporter, twin
+                    twin_side, twin, write_archive, manifest, staging, out, options, reporter, twin
                 )
-            image_output, archive_output = _outcomes(image, archive)
+            raise_cause(image, archive)
             record = BuildRecord(
                 mlenv=__version__,
                 lock_sha256=lock_sha256,
@@ -233,8 +224,8 @@ def build(
                 source_date_epoch=options.epoch,
                 compression=manifest.build.compression,
                 compressors=compressor_versions(),
-                image=image_output,
-                archive=archive_output,
+                image=None if image is None else image.result(),
+                archive=None if archive is None else archive.result(),
                 sbom=sbom,
             )
         (out / BUILD_RECORD).write_bytes(canonical_json(record.to_dict()) + b"\n")
@@ -245,35 +236,6 @@ def build(
     if reuse is not None and options.layer_cache_max is not None:
         LayerCache(cache.root).prune(options.layer_cache_max, keep=reuse.keys)
     return record
-
-
-def _leaving(twin: GzipTwin | None, write: Callable[..., _T], *args: Any) -> _T:
-    """``write(*args)``, and its side of ``twin`` let go however it ends (even before it
-    reached its layer), so the other writer never waits for it."""
-    try:
-        return write(*args)
-    except BaseException:
-        if twin is not None:
-            twin.leave(failed=True)
-        raise
-    finally:
-        if twin is not None:
-            twin.leave(failed=False)
-
-
-def _outcomes(
-    image: Future[ImageOutput] | None, archive: Future[ArchiveOutput] | None
-) -> tuple[ImageOutput | None, ArchiveOutput | None]:
-    """Both outputs; when a writer failed, its own error rather than the other's stop that
-    the failure caused (``TwinAborted``)."""
-    errors = [f.exception() for f in (image, archive) if f is not None]
-    first = next((e for e in errors if e and not isinstance(e, TwinAborted)), None)
-    if first is not None:
-        raise first
-    return (
-        None if image is None else image.result(),
-        None if archive is None else archive.result(),
-    )
 
 
 def _layer_reuse(

@@ -296,3 +296,19 @@ def test_a_bundle_used_as_the_cache_is_left_as_it_was(tmp_path: Path) -> None:
     assert not (bundle / LAYERS).exists()
     verified = run_mlenv(["verify", "--bundle", str(bundle)], project)
     assert verified.returncode == 0, verified.stdout + verified.stderr
+
+
+def test_gzip_outputs_written_together_are_those_written_alone(tmp_path: Path) -> None:
+    """Protects the shared deflate: beside the archive, each big file (``big/blob.bin``) is
+    deflated once for both outputs, and neither output may differ from the one written alone."""
+    project = layered_project(tmp_path / "project", "1")
+    found = {}
+    for outputs in ('["oci", "conda-pack"]', '["oci"]', '["conda-pack"]'):
+        configure(project, "1", "1.0", f"outputs = {outputs}\n")
+        dist = tmp_path / f"dist-{len(found)}"
+        result = build(project, project.parent / "cache", "--dist", str(dist))
+        assert result.returncode == 0, result.stderr
+        found[outputs] = digests(dist)
+    together = found['["oci", "conda-pack"]']
+    assert together["image.tar"] == found['["oci"]']["image.tar"]
+    assert together["golden.tar.gz"] == found['["conda-pack"]']["golden.tar.gz"]

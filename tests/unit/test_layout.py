@@ -150,7 +150,6 @@ LARGE = frozenset(
         "mlenv/nodes.py",
         "mlenv/oci/registry.py",
         "mlenv/resolve.py",
-        "mlenv/tarball.py",
     }
 )
 # Subpackages whose callers import each name from the submodule that owns it.

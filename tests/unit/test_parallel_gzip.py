@@ -19,7 +19,6 @@ from hypothesis import strategies as st
 
 from mlenv import parallel_gzip
 from mlenv.build_record import ArchiveOutput
-from mlenv.commands import build as build_command
 from mlenv.errors import MlenvError
 from mlenv.parallel_gzip import GzipTwin, TwinAborted
 from mlenv.tarball import Entry, LayerError, collect, write_layer, write_tar
@@ -189,7 +188,7 @@ def test_a_twin_that_failed_first_reports_its_own_error() -> None:
     stopped: Future[object] = Future()
     stopped.set_exception(TwinAborted("the other writer failed"))
     with pytest.raises(MlenvError, match="disk full"):
-        build_command._outcomes(stopped, cause)  # type: ignore[arg-type]
+        parallel_gzip.raise_cause(stopped, cause)
 
 
 @settings(
