@@ -17,6 +17,7 @@ import contextlib
 import os
 import struct
 import threading
+import time
 import zlib
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
@@ -61,55 +62,48 @@ class TwinAborted(MlenvError):
 
 
 class _Channel:
-    """The deflated blocks of one shared file, from the writer that reached it first to the
-    other, in order; at most ``limit`` wait, so memory stays bounded."""
+    """The deflated blocks of one shared file, in order, from the writer that reached it first
+    to the other. ``abandoned``: the giver stopped handing blocks on (too many were waiting),
+    so the taker deflates the rest itself; ``closed``: the giver finished the file."""
 
     def __init__(self) -> None:
         self.blocks: deque[Future[bytes]] = deque()
+        self.abandoned = False
+        self.closed = False
 
 
 class GzipTwin:
-    """Two writers of the same big files in the same order share each file's deflate.
+    """Two writers of the same big files share each file's deflate.
 
-    Each writer first ``register``s the keys of its own segments in order; files both list,
-    in the same order, are shared (anything else, and both deflate everything themselves: the
-    bytes are the same either way). For a shared file the first writer to reach it deflates and
-    hands the blocks on; the second takes them. A writer that ``leave``s (done or failed)
-    releases the other: nothing is handed to it any more, and a wait on it fails.
+    Each writer ``register``s the keys of its own segments and waits for the other's at its
+    first big file; a file both list is shared. The first writer to reach it deflates it and
+    hands the blocks on; the second takes them and deflates what it was not handed itself, so
+    the bytes are the same in any schedule. At most ``limit`` blocks wait over all files
+    (memory stays bounded): the giver then waits for the taker, which keeps two writers of
+    the same order in step. A writer that ``leave``s (done or failed) releases the other, and
+    after ``patience`` seconds of waiting nobody waits any more, so no schedule or order can
+    hang the two.
     """
 
-    def __init__(self, limit: int = 8) -> None:
+    def __init__(self, limit: int = 32, patience: float = 30.0) -> None:
         self._lock = threading.Condition()
-        self._keys: list[tuple[str, ...]] = []
-        self._shared: frozenset[str] | None = None
+        self._keys: list[frozenset[str]] = []
         self._channels: dict[str, _Channel] = {}
-        self._left = 0
+        self._held = 0
+        self._left = False
         self._failed = False
         self._limit = limit
+        self._patience = patience
 
     def register(self, keys: Sequence[str]) -> None:
-        """Wait for the other writer's keys, then decide what is shared."""
         with self._lock:
-            self._keys.append(tuple(keys))
-            self._lock.notify_all()
-            self._wait(lambda: len(self._keys) == 2 or self._left > 0)
-            if self._shared is None:
-                self._shared = self._common()
-
-    def _common(self) -> frozenset[str]:
-        if len(self._keys) < 2:
-            return frozenset()
-        first, second = self._keys
-        both = set(first) & set(second)
-        in_first = [key for key in first if key in both]
-        if in_first != [key for key in second if key in both] or len(both) != len(in_first):
-            return frozenset()  # another order (or a key twice): deflate alone, never deadlock
-        return frozenset(both)
+            self._keys.append(frozenset(keys))
 
     def join(self, key: str) -> tuple[_Channel, bool] | None:
-        """The channel of a shared file, and whether this writer deflates it (it came first)."""
+        """The channel of a shared file, and whether this writer gives (it came first)."""
         with self._lock:
-            if self._shared is None or key not in self._shared:
+            self._await(lambda: len(self._keys) == 2 or self._left)  # both start together
+            if len(self._keys) != 2 or not all(key in keys for keys in self._keys):
                 return None
             channel = self._channels.pop(key, None)
             if channel is not None:
@@ -121,31 +115,52 @@ class GzipTwin:
 
     def give(self, channel: _Channel, block: Future[bytes]) -> None:
         with self._lock:
-            self._wait(lambda: len(channel.blocks) < self._limit or self._left > 0)
-            if not self._left:
+            if not self._await(lambda: self._held < self._limit or self._left):
+                channel.abandoned = True
+            if self._failed:
+                raise TwinAborted("the other writer failed")
+            if self._left:
+                channel.abandoned = True
+            if not channel.abandoned:
                 channel.blocks.append(block)
+                self._held += 1
                 self._lock.notify_all()
 
-    def take(self, channel: _Channel) -> Future[bytes]:
+    def close(self, channel: _Channel) -> None:
         with self._lock:
-            self._wait(lambda: bool(channel.blocks) or self._left > 0)
-            if not channel.blocks:
-                raise TwinAborted("the other writer stopped before this file")
-            block = channel.blocks.popleft()
+            channel.closed = True
             self._lock.notify_all()
-            return block
+
+    def take(self, channel: _Channel) -> Future[bytes] | None:
+        """The next block, or None: deflate it (and the rest of the file) yourself."""
+        with self._lock:
+            while not (channel.blocks or channel.abandoned or channel.closed or self._left):
+                self._lock.wait()
+            if self._failed:
+                raise TwinAborted("the other writer failed")
+            if not channel.blocks:
+                return None
+            self._held -= 1
+            self._lock.notify_all()
+            return channel.blocks.popleft()
+
+    def _await(self, ready: Callable[[], bool]) -> bool:
+        """Wait (the lock held) until ``ready``; False when the patience ran out first, and
+        then never wait again: the other writer does not keep up."""
+        deadline = time.monotonic() + self._patience
+        while not ready():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                self._patience = 0.0
+                return False
+            self._lock.wait(remaining)
+        return True
 
     def leave(self, *, failed: bool) -> None:
         with self._lock:
-            self._left += 1
+            self._left = True
             self._failed = self._failed or failed
             self._lock.notify_all()
-
-    def _wait(self, ready: Callable[[], bool]) -> None:
-        while not ready():
-            self._lock.wait()
-        if self._failed:
-            raise TwinAborted("the other writer failed")
 
 
 def twin_side(twin: GzipTwin | None, write: Callable[..., _T], *args: Any) -> _T:
@@ -214,6 +229,9 @@ class ParallelGzip:
             yield
             self._cut()
         finally:
+            if self._channel is not None and self._channel[1]:
+                assert self._twin is not None
+                self._twin.close(self._channel[0])
             self._channel = None
 
     def write(self, data: bytes | memoryview) -> None:
@@ -240,10 +258,13 @@ class ParallelGzip:
         self._history = b""
 
     def _submit(self, block: bytes, *, last: bool) -> None:
+        future = None
         if self._channel is not None and not self._channel[1]:
             assert self._twin is not None
             future = self._twin.take(self._channel[0])  # the other writer deflated it
-        else:
+            if future is None:
+                self._channel = None  # no more from the other writer: this file is ours
+        if future is None:
             future = self._pool.submit(_deflate_block, block, self._history, self._level, last)
             if self._channel is not None:
                 assert self._twin is not None
