@@ -72,3 +72,19 @@ def marker_holds(marker: Marker, environment: Mapping[str, str], extra: str = ""
 
 _MAX_HOLDS = 1 << 16
 _HOLDS: dict[tuple[int, tuple[tuple[str, str], ...], str], tuple[Marker, bool]] = {}
+
+
+def marker_text(marker: Marker) -> str:
+    """``str(marker)``, memoised by identity like ``marker_holds``: the CUDA rules and the
+    extras of a candidate read the text of each line's marker, and lines share their markers."""
+    known = _TEXTS.get(id(marker))
+    if known is not None and known[0] is marker:
+        return known[1]
+    text = str(marker)
+    if len(_TEXTS) >= _MAX_HOLDS:
+        _TEXTS.clear()
+    _TEXTS[id(marker)] = (marker, text)
+    return text
+
+
+_TEXTS: dict[int, tuple[Marker, str]] = {}
