@@ -4,7 +4,6 @@ see the old complete version or the new one, never a torn one and never none."""
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import errno
 import fcntl
 import os
@@ -131,6 +130,8 @@ def replace_dir(new: Path, dest: Path) -> None:
 
 def _exchange(a: Path, b: Path) -> bool:
     """Swap two paths atomically; False when the kernel or file system cannot."""
+    import ctypes  # only a directory replaced over an existing one needs it, not every write
+
     renameat2 = getattr(ctypes.CDLL(None, use_errno=True), "renameat2", None)
     if renameat2 is None:
         return False

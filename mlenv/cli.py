@@ -18,9 +18,8 @@ from typing import TYPE_CHECKING, Any, Literal, TextIO
 import click
 
 from mlenv import __version__, lockfile
-from mlenv.cache import cache_dir
 from mlenv.commands.lock import apply_edit
-from mlenv.commands.session import Session
+from mlenv.commands.session import Session, open_session
 from mlenv.errors import (
     CannotJudgeError,
     MlenvError,
@@ -30,7 +29,7 @@ from mlenv.errors import (
 )
 from mlenv.manifest import PYTHON_MINORS, Manifest
 from mlenv.outputs import check_output
-from mlenv.report import HumanReporter, JsonReporter, QuietReporter, Reporter, human_bytes
+from mlenv.report import human_bytes
 from mlenv.target import Target
 
 if TYPE_CHECKING:
@@ -125,14 +124,7 @@ def cli(
       mlenv push            the image to an OCI registry, uploading only what changed
       mlenv verify          check the lock, its hashes and the CUDA rules before deploy
     """
-    reporter: Reporter
-    if log_format == "json":
-        reporter = JsonReporter(verbose=verbose)
-    elif quiet:
-        reporter = QuietReporter()
-    else:
-        reporter = HumanReporter(verbose=verbose)
-    ctx.obj = Session(manifest, reporter, verbose, cache or cache_dir())
+    ctx.obj = open_session(manifest, cache, verbose, quiet, log_format)
 
 
 @cli.command()
@@ -663,35 +655,41 @@ def _print_error(exc: MlenvError) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the CLI; the only place where errors become exit codes."""
+    """Run the CLI."""
     args = list(sys.argv[1:] if argv is None else argv)
     try:
         cli.main(args=args, prog_name="mlenv", standalone_mode=False)
-    except MlenvError as exc:
+    except (Exception, KeyboardInterrupt) as exc:
+        return exit_status(exc, args)
+    return EXIT_OK
+
+
+def exit_status(exc: Exception | KeyboardInterrupt, argv: Sequence[str]) -> int:
+    """The only place where errors become exit codes: those of the CLI, and of a plain
+    ``lock`` that the entry point ran without click."""
+    if isinstance(exc, MlenvError):
         _print_error(exc)
         return exc.exit_code
-    except click.exceptions.Exit as exc:
+    if isinstance(exc, click.exceptions.Exit):
         return exc.exit_code
-    except click.exceptions.Abort:
+    if isinstance(exc, click.exceptions.Abort):
         click.echo("aborted", err=True)
         return 130
-    except click.ClickException as exc:
+    if isinstance(exc, click.ClickException):
         exc.show()
         return EXIT_USER
-    except KeyboardInterrupt:
+    if isinstance(exc, KeyboardInterrupt):
         click.echo("interrupted", err=True)
         return 130
-    except Exception:
-        if _verbose(args) or os.environ.get("MLENV_DEBUG"):
-            click.echo(redact(traceback.format_exc()), err=True, nl=False)
-        else:
-            click.echo(
-                "internal error: mlenv failed unexpectedly (run with -v for the traceback "
-                "and report it)",
-                err=True,
-            )
-        return EXIT_INTERNAL
-    return EXIT_OK
+    if _verbose(argv) or os.environ.get("MLENV_DEBUG"):
+        click.echo(redact("".join(traceback.format_exception(exc))), err=True, nl=False)
+    else:
+        click.echo(
+            "internal error: mlenv failed unexpectedly (run with -v for the traceback "
+            "and report it)",
+            err=True,
+        )
+    return EXIT_INTERNAL
 
 
 # ---------------------------------------------------------------------------------------------

@@ -18,7 +18,6 @@ from packaging.version import InvalidVersion, Version
 from mlenv.cache.artifacts import measure
 from mlenv.conda.records import CondaRecord, public_url
 from mlenv.cuda import packages as cudapkg
-from mlenv.cuda.cpufallback import check_fallbacks, describe, find_fallbacks
 from mlenv.cuda.needs import conda_needs
 from mlenv.cuda.rules import (
     CudaTarget,
@@ -461,6 +460,8 @@ def _cpu_builds(
     cuda = manifest.cuda
     if cuda is None:
         return frozenset()
+    from mlenv.cuda.cpufallback import check_fallbacks, describe, find_fallbacks
+
     names = frozenset(canonicalize_name(name) for name in cuda.cpu_ok)
     fallbacks = [f for r in resolutions for f in find_fallbacks(r, needs, names)]
     target = CudaVersion.parse(cuda.version)

@@ -7,7 +7,6 @@ error per run.
 
 from __future__ import annotations
 
-import difflib
 import re
 import tomllib
 from collections import Counter
@@ -347,6 +346,8 @@ def _nearest(word: str, candidates: Sequence[str]) -> str | None:
     prefixed = [c for c in candidates if word and c.startswith(word)]
     if len(prefixed) == 1:
         return prefixed[0]
+    import difflib  # only a manifest with a typo needs it
+
     close = difflib.get_close_matches(word, candidates, n=1, cutoff=0.6)
     return close[0] if close else None
 

@@ -12,7 +12,6 @@ import functools
 import ipaddress
 import os
 import re
-import socket
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,6 +68,8 @@ def is_loopback(host: str) -> bool:
     try:
         address = ipaddress.ip_address(host)
     except ValueError:
+        import socket  # only a host that is no plain address needs it, not every local lock
+
         try:  # the lenient forms getaddrinfo also accepts: 127.1, 0x7f.1, 2130706433
             address = ipaddress.ip_address(socket.inet_aton(host))
         except OSError:

@@ -3,11 +3,13 @@ Requires-Dist lines (cuda-toolkit alone has hundreds), and parsing dominates a c
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from functools import lru_cache
 
 from packaging.markers import InvalidMarker, Marker
 from packaging.requirements import InvalidRequirement, Requirement
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
 
 @lru_cache(maxsize=8192)
@@ -21,8 +23,10 @@ def requirement(text: str) -> Requirement:
     errors are its errors.
     """
     head, semicolon, marker = text.partition(";")
-    if not semicolon or "@" in head or not _ASSEMBLABLE:
+    if "@" in head or not _ASSEMBLABLE:
         return Requirement(text)
+    if not semicolon:
+        return _head(text)
     try:
         front, back = _head(head), _marker(marker)
     except (InvalidRequirement, InvalidMarker):
@@ -44,7 +48,36 @@ _ASSEMBLABLE = set(getattr(Requirement, "__slots__", ())) <= {
 
 @lru_cache(maxsize=8192)
 def _head(text: str) -> Requirement:
-    return Requirement(text)
+    return _simple_head(text) or Requirement(text)
+
+
+_NAME = r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?"
+_CLAUSE = r"(?:==|~=|!=|<=|>=|<|>)[^,;()\[\]@\s]+"
+_SIMPLE_HEAD = re.compile(
+    rf"[ \t]*(?P<name>{_NAME})[ \t]*(?:\[[ \t]*(?P<extras>{_NAME}(?:[ \t]*,[ \t]*{_NAME})*)?"
+    rf"[ \t]*\])?[ \t]*(?P<specifier>{_CLAUSE}(?:[ \t]*,[ \t]*{_CLAUSE})*)?[ \t]*"
+)
+_COMMA = re.compile(r"[ \t]*,[ \t]*")
+
+
+def _simple_head(text: str) -> Requirement | None:
+    """``Requirement(text)`` for the plain shape nearly every Requires-Dist line has (``name``,
+    ``[extras]``, comma-separated clauses with no space after the operator), read with one
+    regular expression: packaging's tokenizer costs ten times as much, and a lock has hundreds
+    of distinct lines. Each clause is still judged by packaging's ``SpecifierSet``; anything
+    else (parentheses, ``===``, whatever packaging might refuse) returns None, for the full
+    parser and its errors."""
+    match = _SIMPLE_HEAD.fullmatch(text)
+    if match is None or "===" in text:
+        return None
+    try:
+        specifier = SpecifierSet(match["specifier"] or "")
+    except InvalidSpecifier:
+        return None
+    parsed = Requirement.__new__(Requirement)
+    parsed.name, parsed.url, parsed.specifier, parsed.marker = match["name"], None, specifier, None
+    parsed.extras = set(_COMMA.split(match["extras"])) if match["extras"] else set()
+    return parsed
 
 
 @lru_cache(maxsize=4096)
@@ -72,3 +105,19 @@ def marker_holds(marker: Marker, environment: Mapping[str, str], extra: str = ""
 
 _MAX_HOLDS = 1 << 16
 _HOLDS: dict[tuple[int, tuple[tuple[str, str], ...], str], tuple[Marker, bool]] = {}
+
+
+def marker_text(marker: Marker) -> str:
+    """``str(marker)``, memoised by identity like ``marker_holds``: the CUDA rules and the
+    extras of a candidate read the text of each line's marker, and lines share their markers."""
+    known = _TEXTS.get(id(marker))
+    if known is not None and known[0] is marker:
+        return known[1]
+    text = str(marker)
+    if len(_TEXTS) >= _MAX_HOLDS:
+        _TEXTS.clear()
+    _TEXTS[id(marker)] = (marker, text)
+    return text
+
+
+_TEXTS: dict[int, tuple[Marker, str]] = {}

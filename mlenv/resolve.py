@@ -16,6 +16,7 @@ from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any
 
+from packaging.markers import Marker
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import NormalizedName, canonicalize_name
@@ -35,7 +36,7 @@ from mlenv.limits import (
     MAX_REQUIRES_DIST,
     enforce,
 )
-from mlenv.pep508 import marker_holds
+from mlenv.pep508 import marker_holds, marker_text
 from mlenv.pep508 import requirement as parsed
 from mlenv.report import Reporter, Task
 from mlenv.target import Target
@@ -402,11 +403,12 @@ class _Provider(AbstractProvider[Req, Candidate, str]):
         # An extra's candidate adds only what its extras bring; the base carries the rest.
         # Only the extras a marker names are tried: linear, however many extras.
         wanted = []
+        where = str(candidate)
         for requirement, base in lines:
             if base or requirement.marker is None:
                 continue
-            for extra in _named_extras(requirement, candidate.extras):
-                self._evaluate(str(candidate))
+            for extra in _named_extras(requirement.marker, candidate.extras):
+                self._evaluate(where)
                 if applies(requirement, self.target.markers, extra):
                     wanted.append(to_req(requirement))
                     break
@@ -419,9 +421,10 @@ class _Provider(AbstractProvider[Req, Candidate, str]):
         known = self._parsed.get(key)
         if known is None:
             known = []
+            where = f"{metadata.name} {metadata.version}"
             for text in metadata.requires_dist:
                 requirement = _requirement(text, metadata)
-                self._evaluate(f"{metadata.name} {metadata.version}")
+                self._evaluate(where)
                 known.append((requirement, applies(requirement, self.target.markers)))
             self._parsed[key] = known
         return known
@@ -453,10 +456,10 @@ def _requirement(text: str, metadata: CoreMetadata) -> Requirement:
         ) from None
 
 
-def _named_extras(requirement: Requirement, extras: frozenset[str]) -> Iterable[str]:
+def _named_extras(marker: Marker, extras: frozenset[str]) -> Iterable[str]:
     """The extras among ``extras`` a marker can be true for: those it compares ``extra`` with
     by ``==``, or all of them when it tests ``extra`` some other way."""
-    text = str(requirement.marker)
+    text = marker_text(marker)
     named = {canonicalize_name(a or b) for a, b in _EXTRA_TEST.findall(text)}
     if text.count("extra") > len(named) or not named:
         return extras

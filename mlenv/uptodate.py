@@ -2,7 +2,10 @@
 
 ``lock --check`` runs in every CI job and a re-lock on every change, and most of the time the
 lock is fresh. Answering that takes a TOML read and a hash, so it is done here before click,
-packaging, the manifest reader, the resolver, the index client or rich are imported.
+packaging, the manifest reader, the resolver, the index client or rich are imported. A plain
+``lock`` that is not fresh runs the lock use case from here too, without click (whose import
+and option parsing cost a warm lock about a tenth of its time); its errors become exit codes
+in ``mlenv.cli.exit_status``, loaded only when one escapes.
 
 What the fast path checks (and only when it can answer "up to date"; anything else, including
 every error, goes to the full CLI, which reports it):
@@ -29,6 +32,7 @@ import os
 import sys
 import tomllib
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -39,9 +43,22 @@ from mlenv.lockfile import target_drift
 from mlenv.placement import judge_placement
 
 
-def _command(argv: Sequence[str]) -> tuple[Path, bool] | None:
-    """The manifest path and quietness of a plain ``lock``/``lock --check``; None otherwise."""
+@dataclass(frozen=True)
+class PlainLock:
+    """A ``lock`` command line with only the options this module reads as click would."""
+
+    manifest: Path
+    quiet: bool
+    verbose: int
+    cache: Path | None
+    check: bool
+    offline: bool
+
+
+def _command(argv: Sequence[str]) -> PlainLock | None:
+    """What a plain ``lock``/``lock --check`` asks for; None for any other command line."""
     manifest, quiet = os.environ.get("MLENV_MANIFEST") or "mlenv.toml", False
+    verbose, cache = 0, None
     args = list(argv)
     while args and args[0] != "lock":
         option = args.pop(0)
@@ -49,28 +66,36 @@ def _command(argv: Sequence[str]) -> tuple[Path, bool] | None:
         if option in ("-q", "--quiet"):
             quiet = True
         elif option in ("-v", "--verbose"):
-            continue
+            verbose += 1
         elif name in ("-m", "--manifest", "--cache", "--log-format") and (equals or args):
             value = value if equals else args.pop(0)
             if name == "--log-format" and value != "human":
                 return None
-            if name == "--cache" and Path(value).exists() and not Path(value).is_dir():
-                return None  # click refuses a file as the cache directory
+            if name == "--cache":
+                if Path(value).exists() and not Path(value).is_dir():
+                    return None  # click refuses a file as the cache directory
+                cache = Path(value)
             if name in ("-m", "--manifest"):
                 manifest = value
         else:
             return None
     if not args or not set(args[1:]) <= {"--check", "--offline"} or not manifest:
         return None
-    return Path(manifest), quiet
+    if Path(manifest).is_dir():
+        return None  # click refuses a directory as the manifest
+    return PlainLock(
+        Path(manifest), quiet, verbose, cache, "--check" in args[1:], "--offline" in args[1:]
+    )
 
 
 def answer(argv: Sequence[str]) -> int | None:
     """Exit status 0 when the lock is certainly fresh for its manifest; None to run the CLI."""
     command = _command(argv)
-    if command is None:
-        return None
-    manifest_path, quiet = command
+    return None if command is None else _fresh(command)
+
+
+def _fresh(command: PlainLock) -> int | None:
+    manifest_path, quiet = command.manifest, command.quiet
     lock_path = manifest_path.parent / "mlenv.lock"
     try:
         text = manifest_path.read_bytes().decode("utf-8")
@@ -108,9 +133,26 @@ def _placed(environment: Mapping[str, Any]) -> bool:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
-    status = answer(args)
-    if status is not None:
-        return status
-    from mlenv.cli import main as cli_main
+    command = _command(args)
+    if command is None:
+        from mlenv.cli import main as cli_main
 
-    return cli_main(args)
+        return cli_main(args)
+    status = _fresh(command)
+    return _lock(command, args) if status is None else status
+
+
+def _lock(command: PlainLock, argv: Sequence[str]) -> int:
+    """The lock use case as the CLI's ``lock`` runs it, without click."""
+    from mlenv.commands.lock import lock
+    from mlenv.commands.session import open_session
+
+    try:
+        session = open_session(command.manifest, command.cache, command.verbose,
+                               command.quiet, "human")  # fmt: skip
+        lock(session, False, (), check=command.check, offline=command.offline)
+    except (Exception, KeyboardInterrupt) as exc:
+        from mlenv.cli import exit_status
+
+        return exit_status(exc, argv)
+    return 0

@@ -10,11 +10,12 @@ from typing import TYPE_CHECKING
 
 from mlenv import lockfile
 from mlenv.atomic import write_atomic
+from mlenv.cache import cache_dir
 from mlenv.cache.artifacts import ArtifactCache
 from mlenv.errors import UsageError
 from mlenv.manifest import Manifest, loads
 from mlenv.outputs import OutputKind, check_output
-from mlenv.report import Reporter
+from mlenv.report import HumanReporter, JsonReporter, QuietReporter, Reporter
 
 if TYPE_CHECKING:
     from mlenv.index import HttpClient
@@ -63,6 +64,21 @@ class Session:
         guard: never over a directory, a symlink, a special file, or what the run reads."""
         keep = {**(keep or {}), "the cache": self.cache_root}
         write_atomic(check_output(path, kind, keep=keep), data)
+
+
+def open_session(
+    manifest: Path, cache: Path | None, verbose: int, quiet: bool, log_format: str
+) -> Session:
+    """The session the global options ask for: the CLI's, and a plain ``lock``'s (which the
+    entry point runs without loading click)."""
+    reporter: Reporter
+    if log_format == "json":
+        reporter = JsonReporter(verbose=verbose)
+    elif quiet:
+        reporter = QuietReporter()
+    else:
+        reporter = HumanReporter(verbose=verbose)
+    return Session(manifest, reporter, verbose, cache or cache_dir())
 
 
 def read_manifest(path: Path) -> Manifest:

@@ -55,8 +55,6 @@ class _Matrix:
     releases: tuple[_Release, ...]
     compat: dict[int, DriverVersion]
     archs: dict[int, _Archs]
-    patterns: tuple[Pattern, ...]
-    components: tuple[Component, ...]
 
 
 def _build_matrix(raw: Any) -> _Matrix:
@@ -73,20 +71,6 @@ def _build_matrix(raw: Any) -> _Matrix:
                 linux=None if driver is None else DriverVersion.parse(driver, where=where),
             )
         )
-    patterns = tuple(
-        Pattern(
-            id=str(row["id"]),
-            applies_to=str(row["applies_to"]),
-            kind=str(row["kind"]),
-            regex=re.compile(row["regex"], re.IGNORECASE),
-            name=re.compile(row["name"]) if "name" in row else None,
-            replacement=str(row.get("replacement", "")),
-            source=str(row["source"]),
-        )
-        for row in sorted(
-            raw["tag_patterns"], key=lambda row: (row["applies_to"], row["precedence"])
-        )
-    )
     return _Matrix(
         releases=tuple(sorted(releases, key=lambda release: release.version)),
         compat={
@@ -103,25 +87,58 @@ def _build_matrix(raw: Any) -> _Matrix:
             )
             for row in raw["gpu_archs"]
         },
-        patterns=patterns,
-        components=tuple(
-            Component(
-                component=str(row["component"]),
-                version=leading_numbers(row["version"], where=where),
-                cuda=CudaVersion(*leading_numbers(row["release"], where=where)[:2]),
-                release=str(row["release"]),
-                source=str(row["source"]),
-            )
-            for row in raw["component_versions"]
-        ),
     )
 
 
 @functools.cache
-def facts() -> _Matrix:
+def _raw() -> Any:
     """Read the packaged data once; it never changes while mlenv runs."""
     text = (resources.files("mlenv") / "data" / "cuda.json").read_text(encoding="utf-8")
-    return _build_matrix(json.loads(text))
+    return json.loads(text)
+
+
+@functools.cache
+def facts() -> _Matrix:
+    """Releases, compatibility floors and architectures: what judging a CUDA target needs."""
+    return _build_matrix(_raw())
+
+
+@functools.cache
+def patterns(applies_to: str) -> tuple[Pattern, ...]:
+    """The tag patterns for one kind of subject, in precedence order, compiled on first use:
+    a lock reads wheel versions and names only, and compiling every pattern cost it more
+    than reading."""
+    rows = [row for row in _raw()["tag_patterns"] if row["applies_to"] == applies_to]
+    return tuple(
+        Pattern(
+            id=str(row["id"]),
+            applies_to=str(row["applies_to"]),
+            kind=str(row["kind"]),
+            regex=re.compile(row["regex"], re.IGNORECASE),
+            name=re.compile(row["name"]) if "name" in row else None,
+            replacement=str(row.get("replacement", "")),
+            source=str(row["source"]),
+        )
+        for row in sorted(rows, key=lambda row: row["precedence"])
+    )
+
+
+@functools.cache
+def components(component: str) -> tuple[Component, ...]:
+    """The versions of one CUDA component that toolkit updates shipped: read only for the
+    NVIDIA wheels a lock holds, not all 700 rows on every lock."""
+    where = "mlenv/data/cuda.json"
+    return tuple(
+        Component(
+            component=component,
+            version=leading_numbers(row["version"], where=where),
+            cuda=CudaVersion(*leading_numbers(row["release"], where=where)[:2]),
+            release=str(row["release"]),
+            source=str(row["source"]),
+        )
+        for row in _raw()["component_versions"]
+        if row["component"] == component
+    )
 
 
 @functools.cache

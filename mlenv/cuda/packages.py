@@ -94,20 +94,33 @@ def _build(raw: Any) -> _Table:
 
 
 @functools.cache
-def _table() -> _Table:
+def _raw() -> Any:
     """Read the packaged table once; it never changes while mlenv runs."""
     text = (resources.files("mlenv") / "data" / "gpu_packages.json").read_text(encoding="utf-8")
-    return _build(json.loads(text))
+    return json.loads(text)
+
+
+@functools.cache
+def _table() -> _Table:
+    return _build(_raw())
+
+
+@functools.cache
+def _listed() -> frozenset[str]:
+    """The packages the table has rows for, without building it: a lock asks about every pin,
+    and most locks hold none of them."""
+    return frozenset(canonicalize_name(row["package"]) for row in _raw()["packages"])
 
 
 def known(name: str) -> bool:
     """Whether the table lists the package at all (for [cuda] unverified validation)."""
-    package = canonicalize_name(name)
-    return any(row.package == package for row in _table().rows)
+    return canonicalize_name(name) in _listed()
 
 
 def _row(package: str, version: str, index: str) -> _Row | None:
     """The first row whose package, versions and index fit; None when none does."""
+    if package not in _listed():
+        return None
     try:
         parsed = Version(version)
     except InvalidVersion:

@@ -5,7 +5,6 @@
 
 from __future__ import annotations
 
-import functools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -16,8 +15,9 @@ from packaging.specifiers import SpecifierSet
 from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 from packaging.version import InvalidVersion, Version
 
-from mlenv.cuda.matrix import Component, Pattern, facts
+from mlenv.cuda.matrix import Component, Pattern, components, patterns
 from mlenv.cuda.versions import CudaError, CudaVersion, leading_numbers
+from mlenv.pep508 import marker_text
 from mlenv.pep508 import requirement as parsed
 
 
@@ -67,12 +67,6 @@ _PIN_RANK: dict[str, tuple[int, _Exactness]] = {
 }
 
 
-@functools.cache
-def _patterns(applies_to: str) -> tuple[Pattern, ...]:
-    """Filtered once: every Requires-Dist line of every pin asks for the name patterns."""
-    return tuple(p for p in facts().patterns if p.applies_to == applies_to)
-
-
 def _digits(text: str) -> CudaVersion:
     """cuXYZ: every digit but the last is the major, the last is the minor (cu118 -> 11.8)."""
     return CudaVersion(int(text[:-1]), int(text[-1]))
@@ -84,11 +78,7 @@ def _shipped_in(component: str, version: tuple[int, ...], cuda: CudaVersion) -> 
     A version between two pinned ones (a standalone patch, e.g. cuBLAS 13.4.1.1) is traced to
     the newest earlier update of the same CUDA minor: a lower bound of its driver, never a guess.
     """
-    rows = [
-        row
-        for row in facts().components
-        if row.component == component and row.cuda == cuda and row.version <= version
-    ]
+    rows = [row for row in components(component) if row.cuda == cuda and row.version <= version]
     return max(rows, key=lambda row: row.version, default=None)
 
 
@@ -97,9 +87,7 @@ def _lookup(
 ) -> tuple[CudaVersion, str | None, str] | None:
     """CUDA of a component version from the cuda-toolkit pins, only when unambiguous; the
     update that shipped it only for an exact pin."""
-    rows = [
-        row for row in facts().components if row.component == component and row.cuda.major == major
-    ]
+    rows = [row for row in components(component) if row.cuda.major == major]
     for depth in (4, 3, 2):
         hits = [row for row in rows if row.version[:depth] == version[:depth]]
         if len({row.cuda for row in hits}) == 1:
@@ -205,7 +193,7 @@ def _first(
     applies_to: str, subject: str, pin: _Pin | None, evidence: str, *, where: str, name: str = ""
 ) -> list[CudaNeed]:
     """The need from the first pattern (in precedence order) that matches the subject."""
-    for pattern in _patterns(applies_to):
+    for pattern in patterns(applies_to):
         if pattern.name is not None and pattern.name.search(name) is None:
             continue
         match = pattern.regex.search(subject)
@@ -274,7 +262,7 @@ def _from_requirement(raw: str, *, where: str) -> list[CudaNeed]:
             where=where,
             hint="the package metadata is broken; use another build of the package",
         ) from exc
-    if requirement.marker is not None and _EXTRA_MARKER_RE.search(str(requirement.marker)):
+    if requirement.marker is not None and _EXTRA_MARKER_RE.search(marker_text(requirement.marker)):
         return []
     needs = _first(
         "name",

@@ -89,6 +89,7 @@ def metadata_member(handle: BinaryIO, file: IndexFile) -> bytes:
 
 _EOCD = struct.Struct("<4s4H2LH")  # end of central directory, no comment
 _CENTRAL = struct.Struct("<4s6H3L5H2L")  # one central directory record, before its name
+_LENGTHS = struct.Struct("<4s24xHHH")  # its signature and the lengths of what follows it
 _LOCAL = struct.Struct("<4s5H3L2H")  # a member's local header, before its name
 _METADATA_SUFFIX = b".dist-info/METADATA"
 _ODD_FLAGS = 0x1 | 0x20 | 0x40  # encrypted, patch data, strong encryption: zipfile's path
@@ -160,13 +161,16 @@ def _choose(directory: bytes, count: int, file: IndexFile) -> _Member | None:
     found: list[tuple[str, _Member]] = []
     suffixed = 0
     position = 0
-    for _ in range(count):
-        record = _CENTRAL.unpack_from(directory, position)
-        if record[0] != b"PK\x01\x02":
+    for _ in range(count):  # only signatures and lengths: torch has 13,000 records
+        signature, name_length, extra_length, comment_length = _LENGTHS.unpack_from(
+            directory, position
+        )
+        if signature != b"PK\x01\x02":
             return None
-        name_end = position + _CENTRAL.size + record[10]
+        name_end = position + _CENTRAL.size + name_length
         if directory.endswith(_METADATA_SUFFIX, position + _CENTRAL.size, name_end):
             suffixed += 1
+            record = _CENTRAL.unpack_from(directory, position)
             raw_name = directory[position + _CENTRAL.size : name_end]
             flags, method, crc, compressed, size = record[3], record[4], *record[7:10]
             offset = record[16]
@@ -179,7 +183,7 @@ def _choose(directory: bytes, count: int, file: IndexFile) -> _Member | None:
                 found.append(
                     (member, _Member(flags, method, crc, compressed, size, offset, raw_name))
                 )
-        position = name_end + record[11] + record[12]
+        position = name_end + extra_length + comment_length
     # Every occurrence of the suffix must be the end of a name: in a name cut by a NUL or in
     # an extra field zipfile could see a member this loop did not.
     if position != len(directory) or directory.count(_METADATA_SUFFIX) != suffixed:

@@ -1,11 +1,15 @@
-"""mlenv.pep508.requirement parses a marked line as two memoised halves: it must give exactly
-what packaging's full parser gives, errors included."""
+"""mlenv.pep508.requirement parses a marked line as two memoised halves, and the plain shape of
+a line's head with one regular expression: it must give exactly what packaging's full parser
+gives, errors included."""
 
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from packaging.requirements import InvalidRequirement, Requirement
 
+from mlenv import pep508
 from mlenv.pep508 import requirement
 
 LINES = [
@@ -18,7 +22,14 @@ LINES = [
     "x;python_version<'3'",
     "pkg @ https://example.com/pkg-1.0.whl ; extra == 'a'",
     "pkg @ https://example.com/a;b.whl ; extra == 'a'",
+    "numpy",
+    " A.b-C_d [ x , Y_z ]\t>=1.0.post1.dev2 , <2 ,!=1.5.*",
+    "a==1.0+local.7; extra == 'x'",
+    "a~=1.0rc1",
+    "a>1!2.0a1",
+    "a[]",
 ]
+PLAIN = ["numpy", "numpy>=1.22.4", "Foo_Bar[socks,extra-two]!=1.0.*,>=0.5 ", "a==1.0+local"]
 BROKEN = ["foo ;", "foo; ", ';extra == "x"', 'foo>>1; extra == "x"', "foo; bogus == 'x'",
           'foo; extra == "x" or']  # fmt: skip
 
@@ -33,6 +44,35 @@ def test_a_marked_line_parses_as_the_full_parser_parses_it(text: str) -> None:
         full.url,
     )
     assert str(ours.marker) == str(full.marker)
+    assert str(ours) == str(full) and ours == full
+
+
+def test_the_plain_shape_skips_the_tokenizer() -> None:
+    """Protects the speed of parsing: the plain heads are read by the one expression."""
+    for text in PLAIN:
+        assert pep508._simple_head(text) == Requirement(text)
+
+
+_PIECES = ["a", "Z9", "x.y", "x_", "-", "_", ".", "[", "]", ",", " ", "\t", "(", ")", ">=", "<",
+           "==", "===", "~=", "!=", ">", "<=", "1", "1.0", ".*", "+loc", "rc1", ".post2", "v",
+           "!", "@", "é", "٣", "dev"]  # fmt: skip
+
+
+@given(st.lists(st.sampled_from(_PIECES), min_size=1, max_size=12).map("".join))
+def test_any_head_parses_or_fails_as_the_full_parser_does(text: str) -> None:
+    """Protects the plain-shape reader from accepting what packaging refuses or reading a line
+    differently: for any text, the same requirement or the same error."""
+    try:
+        full = Requirement(text)
+    except InvalidRequirement as exc:
+        with pytest.raises(InvalidRequirement) as refused:
+            requirement(text)
+        assert str(refused.value) == str(exc)
+        return
+    ours = requirement(text)
+    assert (ours.name, ours.extras, ours.specifier, ours.url, ours.marker) == (
+        full.name, full.extras, full.specifier, full.url, full.marker
+    )  # fmt: skip
     assert str(ours) == str(full) and ours == full
 
 

@@ -254,8 +254,9 @@ def test_an_oversized_manifest_goes_to_the_full_reader(tmp_path: Path) -> None:
 def test_a_warm_lock_reads_no_metadata_and_loads_no_installer(tmp_path: Path) -> None:
     """Protects the warm re-lock's speed: with the parsed-metadata cache filled, a lock parses
     no METADATA (no email parser), and neither the installer nor urllib.request (http.client,
-    ssl) is loaded for a file:// index. app's METADATA has a CR line end, which only the email
-    parser reads, so the cold lock shows that it parsed by importing it."""
+    ssl) is loaded for a file:// index, nor click for a plain `lock`. app's METADATA has a CR
+    line end, which only the email parser reads, so the cold lock shows that it parsed by
+    importing it."""
     wheels = [build_wheel("app", "1.0", requires_dist=["lib; extra == 'x'", "lib"],
                           extra_metadata=["Summary: an app\r"]),
               build_wheel("lib", "1.0")]  # fmt: skip
@@ -279,6 +280,34 @@ def test_a_warm_lock_reads_no_metadata_and_loads_no_installer(tmp_path: Path) ->
     assert (tmp_path / "mlenv.lock").read_bytes() == first
     loaded = imported(warm.stderr)
     assert not loaded & {"packaging.metadata", "email.parser", "installer", "urllib.request"}
+    assert "click" not in loaded
+
+
+@pytest.mark.parametrize("args", [["-q", "lock"], ["lock"], ["-v", "lock"], ["lock", "--check"]])
+def test_a_plain_lock_without_click_fails_as_the_cli_does(tmp_path: Path, args: list[str]) -> None:
+    """Protects error reporting of the plain lock the entry point runs without click: a lock
+    that cannot resolve (or a missing lock under --check) prints the same message and exits
+    with the same status as through the CLI."""
+    url = write_simple_index(tmp_path / "index", [build_wheel("lib", "1.0")])
+    (tmp_path / "mlenv.toml").write_text(
+        manifest_text(
+            {
+                "environment": {"name": "e", "python": "3.11"},
+                "pypi": {"index-url": url, "dependencies": ["lib>=2"]},
+            }
+        )
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "MLENV_CACHE_DIR": str(tmp_path / "cache")}
+    entry = subprocess.run([sys.executable, "-m", "mlenv", *args], cwd=tmp_path, env=env,
+                           capture_output=True, text=True, check=False)  # fmt: skip
+    through_cli = subprocess.run(
+        [sys.executable, "-c", f"import sys; from mlenv.cli import main; sys.exit(main({args!r}))"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert entry.returncode == through_cli.returncode == 1
+    assert entry.stderr == through_cli.stderr
+    assert ("no lock here" if "--check" in args else "lib") in entry.stderr
+    assert not (tmp_path / "mlenv.lock").exists()
 
 
 def test_a_cache_option_the_cli_would_refuse_goes_to_the_full_cli(tmp_path: Path) -> None:
