@@ -302,7 +302,7 @@ def test_gzip_outputs_written_together_are_those_written_alone(tmp_path: Path) -
     """Protects the shared deflate: beside the archive, each big file (``big/blob.bin``) is
     deflated once for both outputs, and neither output may differ from the one written alone."""
     project = layered_project(tmp_path / "project", "1")
-    found = {}
+    found: dict[str, dict[str, str]] = {}
     for outputs in ('["oci", "conda-pack"]', '["oci"]', '["conda-pack"]'):
         configure(project, "1", "1.0", f"outputs = {outputs}\n")
         dist = tmp_path / f"dist-{len(found)}"
