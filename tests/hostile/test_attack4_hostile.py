@@ -7,18 +7,31 @@ try; its docstring names the invariant it protects.
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 import pytest
 
+from mlenv.build_record import (
+    BuildRecord,
+    ImageOutput,
+    ImageTar,
+    MultiPlatformRecord,
+    PlatformEntry,
+)
 from mlenv.limits import LimitError
 from mlenv.oci import registry
+from mlenv.outputs import MAX_RECORD
 from mlenv.tarball import Entry
 from tests.support.cli import run_mlenv
 from tests.support.flood import Flood, FloodServer
 from tests.support.images import write_image
+from tests.support.wheels import build_wheel, write_simple_index
 
 pytestmark = pytest.mark.hostile
 
@@ -96,3 +109,132 @@ def test_a_blob_download_is_not_bounded_like_an_answer_even_after_a_redirect() -
             assert len(stream.read()) == len(layer)
         with pytest.raises(LimitError, match="more than 16,777,216"):
             session.find_manifest("1")
+
+
+# ---------------------------------------------------------------------------------------------
+# Invariant 4 (records beside outputs): a platform of a multi-platform dist/ is never verified
+# as if it were a single-platform build because the record above it vanished
+
+
+@pytest.fixture(scope="module")
+def locked(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
+    """A project with a fresh lock (one tiny wheel), and the environment to run mlenv in."""
+    tmp = tmp_path_factory.mktemp("locked")
+    url = write_simple_index(tmp / "www", [build_wheel("tiny", "1.0")])
+    root = tmp / "project"
+    root.mkdir()
+    (root / "mlenv.toml").write_text(
+        '[environment]\nname = "locked"\npython = "3.11"\n'
+        f'[pypi]\nindex-url = "{url}"\ndependencies = ["tiny"]\n'
+    )
+    env = {"MLENV_CACHE_DIR": str(tmp / "cache")}
+    done = run_mlenv(["lock"], root, env)
+    assert done.returncode == 0, done.stderr
+    return root, env
+
+
+def platform_dist(root: Path, name: str, *, multi: bool) -> Path:
+    """``root/name`` laid out as a build writes it, with ``linux-64/image.tar`` recorded in
+    ``linux-64/build.json``; ``multi`` adds the multi-platform record and joined ``oci/``."""
+    dist = root / name
+    (dist / "linux-64").mkdir(parents=True)
+    (dist / "linux-64" / "image.tar").write_bytes(b"image bytes")
+    digest = hashlib.sha256(b"image bytes").hexdigest()
+    layer = f"sha256:{'0' * 64}"
+    tar = ImageTar("image.tar", digest, 11, "env:latest")
+    lock_sha256 = hashlib.sha256((root / "mlenv.lock").read_bytes()).hexdigest()
+    image = ImageOutput("oci", "latest", layer, layer, (), tar)
+    one = BuildRecord("0", lock_sha256, "linux-64", 0, "gzip", {}, image, None, None)
+    data = json.dumps(one.to_dict()).encode()
+    (dist / "linux-64" / "build.json").write_bytes(data)
+    if multi:
+        (dist / "oci").mkdir()
+        entry = PlatformEntry("linux-64/build.json", hashlib.sha256(data).hexdigest())
+        top = MultiPlatformRecord("0", lock_sha256, {"linux-64": entry}, 0, None)
+        (dist / "build.json").write_text(json.dumps(top.to_dict()))
+    return dist
+
+
+def _missing(top: Path) -> None:
+    top.unlink()
+
+
+def _fifo(top: Path) -> None:
+    top.unlink()
+    os.mkfifo(top)
+
+
+def _directory(top: Path) -> None:
+    top.unlink()
+    top.mkdir()
+
+
+def _symlink(top: Path) -> None:
+    """A symlink even to the intact record: records are never followed."""
+    kept = top.parent.parent / f"{top.parent.name}-record.json"
+    top.rename(kept)
+    top.symlink_to(kept)
+
+
+def _huge(top: Path) -> None:
+    os.truncate(top, MAX_RECORD + 1)  # sparse: judged by its size
+
+
+def _garbage(top: Path) -> None:
+    top.write_bytes(b"\x00not json")
+
+
+def _deep(top: Path) -> None:
+    top.write_bytes(b"[" * 100_000)
+
+
+def _single_kind(top: Path) -> None:
+    """The platform's own record copied up: a record, but not a multi-platform one."""
+    top.write_bytes((top.parent / "linux-64" / "build.json").read_bytes())
+
+
+def _unreadable(top: Path) -> None:
+    top.chmod(0)
+
+
+DAMAGES = [_missing, _fifo, _directory, _symlink, _huge, _garbage, _deep, _single_kind]
+if os.geteuid() != 0:  # root reads a file of mode 000
+    DAMAGES.append(_unreadable)
+
+
+@pytest.mark.parametrize("damage", DAMAGES, ids=lambda damage: damage.__name__.strip("_"))
+def test_verify_never_treats_a_platform_whose_multi_record_vanished_as_single(
+    locked: tuple[Path, dict[str, str]], damage: Callable[[Path], None]
+) -> None:
+    """Invariant 4's records (`commands.verify._multi_platform_findings`): the multi-platform
+    build.json above `dist/linux-64/` deleted, replaced by a FIFO, a directory, a symlink,
+    garbage, a deep or huge document or a single-platform record, or unreadable: `verify`
+    exits 1 naming it, at once. Before, any of these made the platform pass as a
+    single-platform build: a silently weaker check."""
+    root, env = locked
+    dist = platform_dist(root, f"dist-{damage.__name__.strip('_')}", multi=True)
+    intact = run_mlenv(["verify", f"{dist.name}/linux-64/image.tar"], root, env)
+    assert intact.returncode == 0, intact.stdout + intact.stderr
+    damage(dist / "build.json")
+    result = run_mlenv(["verify", f"{dist.name}/linux-64/image.tar"], root, env, timeout=60)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    said = result.stdout + result.stderr
+    assert f"{dist.name}/build.json" in said or "output-platform-mismatch" in said, said
+
+
+def test_verify_still_passes_a_single_platform_build_named_after_its_platform(
+    locked: tuple[Path, dict[str, str]],
+) -> None:
+    """The other side: a single-platform build given its platform's name (`--dist
+    out/linux-64`, as a CI matrix does) has no record above and no joined `oci/`; it passes,
+    and a user's own unreadable `build.json` above an ordinary dist/ is none of verify's
+    business."""
+    root, env = locked
+    dist = platform_dist(root, "out", multi=False)
+    result = run_mlenv(["verify", "out/linux-64/image.tar"], root, env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    os.mkfifo(dist / "build.json")
+    (dist / "linux-64").rename(dist / "dist")
+    result = run_mlenv(["verify", "out/dist/image.tar"], root, env, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
