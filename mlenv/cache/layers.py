@@ -26,6 +26,7 @@ import functools
 import hashlib
 import json
 import os
+import re
 import shutil
 import stat
 import tempfile
@@ -281,35 +282,49 @@ class LayerCache:
     def entries(self) -> list[tuple[float, int, Path]]:
         """(last use, size, directory) of every complete entry, walking real directories only:
         a symlink anywhere below the cache root is never followed (nor counted)."""
+        return sorted(
+            (used, size, path) for kind, used, size, path in self._walk() if kind == _ENTRY
+        )
+
+    def usage(self) -> int:
+        """Bytes below the cache root, whatever they are: entries, work directories, and
+        anything else that got there (shards of other names, half entries, stray files)."""
+        return sum(size for _, _, size, _ in self._walk())
+
+    def _walk(self) -> list[tuple[str, float, int, Path]]:
+        """(kind, last use, size, path) of everything directly in the root or in a shard:
+        ``_ENTRY`` a complete entry (a real directory named by its key, below the shard of
+        its first two digits, holding a plain record), ``_WORK`` a ``.tmp-`` work directory,
+        ``_JUNK`` anything else, which no ``get`` can ever use. Never follows a symlink."""
         found = []
-        for shard in _subdirs(self.root) if _real_dir(self.root) else []:
-            if len(shard.name) != 2:
-                continue
-            for entry in _subdirs(Path(shard.path)):
-                with contextlib.suppress(OSError), os.scandir(entry.path) as files:
-                    stats = {f.name: f.stat(follow_symlinks=False) for f in files}
-                    for record in (_META, _WHEEL):
-                        if record in stats and stat.S_ISREG(stats[record].st_mode):
-                            size = sum(info.st_size for info in stats.values())
-                            found.append((stats[record].st_mtime, size, Path(entry.path)))
-                            break
-        return sorted(found)
+        for item in _children(self.root) if _real_dir(self.root) else []:
+            path = Path(item.path)
+            if item.name.startswith(".tmp-"):
+                found.append((_WORK, _mtime(item), _size(path), path))
+            elif _SHARD.fullmatch(item.name) and item.is_dir(follow_symlinks=False):
+                found += [_judged(entry, item.name) for entry in _children(path)]
+            else:
+                found.append((_JUNK, _mtime(item), _size(path), path))
+        return found
 
     def prune(self, limit: int, keep: Collection[str] = ()) -> tuple[int, int]:
         """Drop least recently used entries until at most ``limit`` bytes stay (``keep``: keys
-        just used by this build, dropped last). Returns (entries removed, bytes freed)."""
-        entries = sorted(self.entries(), key=lambda e: (e[2].name in keep, e[0], e[2].name))
-        total = sum(size for _, size, _ in entries)
+        just used by this build, dropped last). What can never be used (``_JUNK``, a work
+        directory a killed build left a day ago) is dropped first, whatever the limit, and
+        counted. Returns (entries removed, bytes freed)."""
         removed = freed = 0
+        day_ago = time.time() - 24 * 3600
+        for kind, used, size, path in self._walk():
+            if kind == _JUNK or (kind == _WORK and used < day_ago):
+                self._remove(path)
+                removed, freed = removed + (kind == _JUNK), freed + size
+        entries = sorted(self.entries(), key=lambda e: (e[2].name in keep, e[0], e[2].name))
+        total = self.usage()
         for _, size, path in entries:
-            if total - freed <= limit:
+            if total <= limit:
                 break
             self._remove(path)
-            removed, freed = removed + 1, freed + size
-        for stale in self.root.glob(".tmp-*") if _real_dir(self.root) else []:
-            with contextlib.suppress(OSError):  # left by a build that was killed
-                if time.time() - stale.lstat().st_mtime > 24 * 3600:
-                    self._remove(stale)
+            removed, freed, total = removed + 1, freed + size, total - size
         return removed, freed
 
     def _drop(self, entry: Path, reporter: Reporter, why: str) -> None:
@@ -339,19 +354,55 @@ class LayerCache:
                     os.close(fd)
 
 
+_ENTRY, _WORK, _JUNK = "entry", "work", "junk"
+_SHARD = re.compile(r"[0-9a-f]{2}")
+_KEY = re.compile(r"[0-9a-f]{64}")
+
+
+def _judged(item: os.DirEntry[str], shard: str) -> tuple[str, float, int, Path]:
+    """One item of a shard: a complete entry (its record's mtime is its last use) or junk."""
+    path = Path(item.path)
+    if _KEY.fullmatch(item.name) and item.name.startswith(shard) and _real_dir(path):
+        for record in (_META, _WHEEL):
+            with contextlib.suppress(OSError):
+                info = os.lstat(path / record)
+                if stat.S_ISREG(info.st_mode):
+                    return _ENTRY, info.st_mtime, _size(path), path
+    return _JUNK, _mtime(item), _size(path), path
+
+
+def _mtime(item: os.DirEntry[str]) -> float:
+    with contextlib.suppress(OSError):
+        return item.stat(follow_symlinks=False).st_mtime
+    return 0.0
+
+
+def _size(path: Path) -> int:
+    """Bytes of the files at or below ``path`` (directories are walked, never followed)."""
+    with contextlib.suppress(OSError):
+        if not _real_dir(path):
+            return path.lstat().st_size
+    total = 0
+    for top, _, files in os.walk(path):
+        for name in files:
+            with contextlib.suppress(OSError):
+                total += (Path(top) / name).lstat().st_size
+    return total
+
+
+def _children(path: Path) -> list[os.DirEntry[str]]:
+    """Everything in ``path`` (an error reading it: nothing)."""
+    with contextlib.suppress(OSError), os.scandir(path) as found:
+        return list(found)
+    return []
+
+
 def _real_dir(path: Path) -> bool:
     """A directory itself, not a symlink to one."""
     try:
         return stat.S_ISDIR(path.lstat().st_mode)
     except OSError:
         return False
-
-
-def _subdirs(path: Path) -> list[os.DirEntry[str]]:
-    """The real directories in ``path`` (symlinks to directories are not)."""
-    with contextlib.suppress(OSError), os.scandir(path) as found:
-        return [entry for entry in found if entry.is_dir(follow_symlinks=False)]
-    return []
 
 
 def _sealed(body: Mapping[str, Any]) -> bytes:

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mlenv.build_record import (
     BuildRecord,
@@ -24,6 +26,7 @@ from mlenv.build_record import (
     MultiPlatformRecord,
     PlatformEntry,
 )
+from mlenv.cache.layers import LayerCache
 from mlenv.limits import LimitError
 from mlenv.oci import registry
 from mlenv.outputs import MAX_RECORD
@@ -238,3 +241,119 @@ def test_verify_still_passes_a_single_platform_build_named_after_its_platform(
     (dist / "linux-64").rename(dist / "dist")
     result = run_mlenv(["verify", "out/dist/image.tar"], root, env, timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+# ---------------------------------------------------------------------------------------------
+# The layer cache's bound (`cache.layers.LayerCache.prune`): whatever lies below layers-v1 is
+# counted, and what no build can use is removed
+
+KEY = "ab" * 32
+OTHER_KEY = "cd" * 32
+
+
+def real_entry(root: Path, key: str = KEY) -> Path:
+    """An entry as `put` leaves it: a record and a blob in the shard of its key."""
+    entry = root / key[:2] / key
+    entry.mkdir(parents=True)
+    (entry / "layer.json").write_bytes(b"{}")
+    (entry / "blob").write_bytes(b"x" * 1000)
+    return entry
+
+
+ODD = [
+    "zz/" + "zz" * 32 + "/blob",  # a shard that is not hex
+    "abc/" + KEY + "/layer.json",  # three letters
+    "AB/" + KEY.upper() + "/layer.json",  # upper case
+    "ab/not-a-key/layer.json",
+    f"ab/{OTHER_KEY}/layer.json",  # a key below another key's shard
+    f"ab/{'ab' * 31}a/layer.json",  # 63 digits
+    "ab/" + "ab" * 32 + "0/layer.json",  # 65 digits
+    "stray.bin",
+    "ab/stray.bin",
+    "zz/deep/deeper/deepest/blob",
+]
+
+
+@pytest.mark.parametrize("odd", ODD)
+def test_cache_prune_counts_and_removes_what_no_build_can_use(tmp_path: Path, odd: str) -> None:
+    """Odd shards, odd entry names, stray files: each is counted in the cache's size and
+    removed by `mlenv cache prune`, while the real entry stays. Before, anything but a
+    two-letter shard holding a complete entry was neither counted nor pruned: the cache's
+    bound did not hold."""
+    root = tmp_path / "cache" / "layers-v1"
+    entry = real_entry(root)
+    junk = root / odd
+    junk.parent.mkdir(parents=True, exist_ok=True)
+    junk.write_bytes(b"j" * (3 << 20))
+    assert LayerCache(tmp_path / "cache").usage() == 1002 + (3 << 20)
+    env = {"MLENV_CACHE_DIR": str(tmp_path / "cache")}
+    result = run_mlenv(["cache", "prune", "--max-size", "10M"], tmp_path, env)
+    assert result.returncode == 0, result.stderr
+    assert not junk.exists()
+    assert not (root / odd.split("/")[0]).exists() or odd.startswith("ab/")
+    assert sorted(p.name for p in entry.iterdir()) == ["blob", "layer.json"]
+
+
+@pytest.mark.parametrize(
+    "shape", ["no-record", "record-is-a-directory", "record-is-a-symlink", "record-is-a-fifo"]
+)
+def test_a_half_entry_is_junk_counted_and_pruned(tmp_path: Path, shape: str) -> None:
+    """An entry directory without a plain record (a killed tool, a planted tree) can never be
+    used: it is counted and pruned like junk, never followed."""
+    root = tmp_path / "cache" / "layers-v1"
+    outside = tmp_path / "outside.json"
+    outside.write_bytes(b"{}")
+    entry = root / "cd" / OTHER_KEY
+    entry.mkdir(parents=True)
+    (entry / "blob").write_bytes(b"b" * 5000)
+    record = entry / "layer.json"
+    if shape == "record-is-a-directory":
+        record.mkdir()
+    elif shape == "record-is-a-symlink":
+        record.symlink_to(outside)
+    elif shape == "record-is-a-fifo":
+        os.mkfifo(record)
+    cache = LayerCache(tmp_path / "cache")
+    assert cache.entries() == []
+    size = cache.usage()
+    assert size >= 5000
+    assert cache.prune(1 << 30) == (1, size)
+    assert not entry.exists() and outside.read_bytes() == b"{}"
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    files=st.lists(
+        st.tuples(
+            st.lists(
+                st.sampled_from(["ab", "cd", "AB", "zz", "a", "abc", KEY, OTHER_KEY, "x", ".y"]),
+                min_size=1,
+                max_size=4,
+            ),
+            st.integers(0, 5000),
+        ),
+        max_size=6,
+    )
+)
+def test_hypothesis_the_cache_size_counts_every_byte_and_prune_keeps_only_entries(
+    tmp_path_factory: pytest.TempPathFactory, files: list[tuple[list[str], int]]
+) -> None:
+    """Any tree of files below layers-v1: `usage` is every file byte in it, and a prune far
+    under the limit leaves exactly the complete entries (and fresh work directories)."""
+    cache_root = tmp_path_factory.mktemp("odd") / "cache"
+    root = cache_root / "layers-v1"
+    real_entry(root)
+    for parts, size in files:
+        path = root.joinpath(*parts)
+        if any(p.is_file() for p in (path, *path.parents)) or path.is_dir():
+            continue
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"f" * size)
+    cache = LayerCache(cache_root)
+    written = sum(p.stat().st_size for p in root.rglob("*") if p.is_file())
+    assert cache.usage() == written
+    entries = [path for _, _, path in cache.entries()]
+    cache.prune(1 << 40)
+    left = {p.relative_to(root).parts[:2] for p in root.rglob("*") if p.is_file()}
+    assert left == {entry.relative_to(root).parts for entry in entries}
+    assert cache.usage() == sum(size for _, size, _ in cache.entries())
