@@ -32,6 +32,7 @@ from mlenv.manifest import PYTHON_MINORS, Manifest
 from mlenv.outputs import check_output
 from mlenv.report import HumanReporter, JsonReporter, QuietReporter, Reporter, human_bytes
 from mlenv.target import Target
+from mlenv.userfiles import read_input
 
 if TYPE_CHECKING:
     from mlenv.build_record import BuildRecord, MultiPlatformRecord
@@ -700,7 +701,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _manifest_text(session: Session) -> str:
     session.load_manifest()  # the same messages as every command for a missing or bad file
-    return session.manifest_path.read_text(encoding="utf-8")
+    return read_input(session.manifest_path, "manifest").decode("utf-8")
 
 
 @cli.command()

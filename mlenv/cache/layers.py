@@ -26,7 +26,6 @@ import functools
 import hashlib
 import json
 import os
-import re
 import shutil
 import stat
 import tempfile
@@ -41,6 +40,7 @@ import installer
 from mlenv import __version__
 from mlenv.cache import LAYERS
 from mlenv.cache.artifacts import measure, open_plain
+from mlenv.cache.layer_walk import ENTRY, JUNK, WORK, real_dir, walk
 from mlenv.errors import MlenvError
 from mlenv.install.wheels import PlannedWheel, WheelClaims
 from mlenv.layer_plan import LayerPlan
@@ -65,6 +65,7 @@ _META = "layer.json"
 MAX_META = 64 << 20  # a record lists the layer's directories; far below this
 _NOFOLLOW_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW
 _WHEEL = "wheel.json"
+_RECORDS = (_META, _WHEEL)  # a complete entry holds one of them
 # A wheel's licences as the SBOM states them (sbom.Licences' result).
 Licence = list[dict[str, Any]]
 
@@ -262,7 +263,7 @@ class LayerCache:
             final = self._entry(key)
             final.parent.mkdir(exist_ok=True)
             for directory in (self.root, final.parent):  # never written through a symlink
-                if not _real_dir(directory):
+                if not real_dir(directory):
                     raise OSError(errno.ENOTDIR, f"{directory} is not a plain directory")
             tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=self.root))
             if blob is not None:
@@ -283,41 +284,27 @@ class LayerCache:
         """(last use, size, directory) of every complete entry, walking real directories only:
         a symlink anywhere below the cache root is never followed (nor counted)."""
         return sorted(
-            (used, size, path) for kind, used, size, path in self._walk() if kind == _ENTRY
+            (used, size, path)
+            for kind, used, size, path in walk(self.root, _RECORDS)
+            if kind == ENTRY
         )
 
     def usage(self) -> int:
         """Bytes below the cache root, whatever they are: entries, work directories, and
         anything else that got there (shards of other names, half entries, stray files)."""
-        return sum(size for _, _, size, _ in self._walk())
-
-    def _walk(self) -> list[tuple[str, float, int, Path]]:
-        """(kind, last use, size, path) of everything directly in the root or in a shard:
-        ``_ENTRY`` a complete entry (a real directory named by its key, below the shard of
-        its first two digits, holding a plain record), ``_WORK`` a ``.tmp-`` work directory,
-        ``_JUNK`` anything else, which no ``get`` can ever use. Never follows a symlink."""
-        found = []
-        for item in _children(self.root) if _real_dir(self.root) else []:
-            path = Path(item.path)
-            if item.name.startswith(".tmp-"):
-                found.append((_WORK, _mtime(item), _size(path), path))
-            elif _SHARD.fullmatch(item.name) and item.is_dir(follow_symlinks=False):
-                found += [_judged(entry, item.name) for entry in _children(path)]
-            else:
-                found.append((_JUNK, _mtime(item), _size(path), path))
-        return found
+        return sum(size for _, _, size, _ in walk(self.root, _RECORDS))
 
     def prune(self, limit: int, keep: Collection[str] = ()) -> tuple[int, int]:
         """Drop least recently used entries until at most ``limit`` bytes stay (``keep``: keys
-        just used by this build, dropped last). What can never be used (``_JUNK``, a work
+        just used by this build, dropped last). What can never be used (``JUNK``, a work
         directory a killed build left a day ago) is dropped first, whatever the limit, and
         counted. Returns (entries removed, bytes freed)."""
         removed = freed = 0
         day_ago = time.time() - 24 * 3600
-        for kind, used, size, path in self._walk():
-            if kind == _JUNK or (kind == _WORK and used < day_ago):
+        for kind, used, size, path in walk(self.root, _RECORDS):
+            if kind == JUNK or (kind == WORK and used < day_ago):
                 self._remove(path)
-                removed, freed = removed + (kind == _JUNK), freed + size
+                removed, freed = removed + (kind == JUNK), freed + size
         entries = sorted(self.entries(), key=lambda e: (e[2].name in keep, e[0], e[2].name))
         total = self.usage()
         for _, size, path in entries:
@@ -352,57 +339,6 @@ class LayerCache:
             finally:
                 for fd in fds:
                     os.close(fd)
-
-
-_ENTRY, _WORK, _JUNK = "entry", "work", "junk"
-_SHARD = re.compile(r"[0-9a-f]{2}")
-_KEY = re.compile(r"[0-9a-f]{64}")
-
-
-def _judged(item: os.DirEntry[str], shard: str) -> tuple[str, float, int, Path]:
-    """One item of a shard: a complete entry (its record's mtime is its last use) or junk."""
-    path = Path(item.path)
-    if _KEY.fullmatch(item.name) and item.name.startswith(shard) and _real_dir(path):
-        for record in (_META, _WHEEL):
-            with contextlib.suppress(OSError):
-                info = os.lstat(path / record)
-                if stat.S_ISREG(info.st_mode):
-                    return _ENTRY, info.st_mtime, _size(path), path
-    return _JUNK, _mtime(item), _size(path), path
-
-
-def _mtime(item: os.DirEntry[str]) -> float:
-    with contextlib.suppress(OSError):
-        return item.stat(follow_symlinks=False).st_mtime
-    return 0.0
-
-
-def _size(path: Path) -> int:
-    """Bytes of the files at or below ``path`` (directories are walked, never followed)."""
-    with contextlib.suppress(OSError):
-        if not _real_dir(path):
-            return path.lstat().st_size
-    total = 0
-    for top, _, files in os.walk(path):
-        for name in files:
-            with contextlib.suppress(OSError):
-                total += (Path(top) / name).lstat().st_size
-    return total
-
-
-def _children(path: Path) -> list[os.DirEntry[str]]:
-    """Everything in ``path`` (an error reading it: nothing)."""
-    with contextlib.suppress(OSError), os.scandir(path) as found:
-        return list(found)
-    return []
-
-
-def _real_dir(path: Path) -> bool:
-    """A directory itself, not a symlink to one."""
-    try:
-        return stat.S_ISDIR(path.lstat().st_mode)
-    except OSError:
-        return False
 
 
 def _sealed(body: Mapping[str, Any]) -> bytes:

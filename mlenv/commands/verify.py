@@ -38,6 +38,7 @@ from mlenv.limits import LimitError, parse_json
 from mlenv.lockfile import Lock
 from mlenv.manifest import Manifest
 from mlenv.outputs import read_record as read_plain_record
+from mlenv.userfiles import read_input
 
 if TYPE_CHECKING:
     from mlenv.host import HostFacts
@@ -86,7 +87,7 @@ def with_output(verdict: Verdict, output: Path, lock_path: Path) -> Verdict:
             where=str(record_path),
             hint="verify a file inside the dist/ directory written by `mlenv build`",
         ) from None
-    lock_sha = hashlib.sha256(lock_path.read_bytes()).hexdigest()
+    lock_sha = hashlib.sha256(read_input(lock_path, "lock")).hexdigest()
     digests = record.digests() if isinstance(record, BuildRecord) else {}
     found = verify_output(
         output.name, _output_sha256(output), digests, record.lock_sha256, lock_sha

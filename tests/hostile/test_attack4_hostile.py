@@ -10,6 +10,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
+import socket
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -357,3 +359,110 @@ def test_hypothesis_the_cache_size_counts_every_byte_and_prune_keeps_only_entrie
     left = {p.relative_to(root).parts[:2] for p in root.rglob("*") if p.is_file()}
     assert left == {entry.relative_to(root).parts for entry in entries}
     assert cache.usage() == sum(size for _, size, _ in cache.entries())
+
+
+# ---------------------------------------------------------------------------------------------
+# Invariant 7: a file the user names is read only if it is a plain file (`userfiles.read_input`)
+
+
+def _make_fifo(path: Path) -> None:
+    os.mkfifo(path)
+
+
+def _make_directory(path: Path) -> None:
+    path.mkdir()
+
+
+def _make_dev_zero(path: Path) -> None:
+    path.symlink_to("/dev/zero")
+
+
+def _make_socket(path: Path) -> None:
+    with socket.socket(socket.AF_UNIX) as server:
+        server.bind(str(path))
+
+
+SAYS_WHAT_IT_IS = re.compile(r"is a (FIFO|directory|character device|socket)")
+NOT_FILES = [_make_fifo, _make_directory, _make_dev_zero, _make_socket]
+MANIFEST_COMMANDS = [
+    ["lock", "--check"],
+    ["-q", "lock", "--check"],
+    ["lock"],
+    ["show"],
+    ["fetch"],
+    ["export", "--format", "requirements"],
+    ["verify"],
+    ["build", "--offline"],
+    ["add", "tiny"],
+]
+LOCK_COMMANDS = [
+    ["lock", "--check"],
+    ["lock"],
+    ["fetch"],
+    ["export", "--format", "requirements"],
+    ["verify"],
+    ["build", "--offline"],
+    ["diff", "mlenv.lock", "mlenv.lock"],
+    ["fetch", "--bundle", "bundle"],
+]
+
+
+def _attack(
+    locked: tuple[Path, dict[str, str]], tmp_path: Path, name: str, make: Callable[[Path], None]
+) -> tuple[Path, dict[str, str]]:
+    source, env = locked
+    root = tmp_path / "p"
+    root.mkdir()
+    for kept in ("mlenv.toml", "mlenv.lock"):
+        (root / kept).write_bytes((source / kept).read_bytes())
+    (root / name).unlink()
+    make(root / name)
+    return root, env
+
+
+@pytest.mark.parametrize("make", NOT_FILES, ids=lambda make: make.__name__[6:])
+@pytest.mark.parametrize(("name", "commands"), [("mlenv.toml", MANIFEST_COMMANDS),
+                                                ("mlenv.lock", LOCK_COMMANDS)])  # fmt: skip
+def test_no_command_reads_a_manifest_or_lock_that_is_not_a_plain_file(
+    locked: tuple[Path, dict[str, str]],
+    tmp_path: Path,
+    make: Callable[[Path], None],
+    name: str,
+    commands: list[list[str]],
+) -> None:
+    """A FIFO (a read waits for ever), a directory, a symlink to /dev/zero (never ends) or a
+    socket as mlenv.toml or mlenv.lock: every command exits 1 at once naming the file and what
+    it is. Before, `lock --check` blocked on a FIFO manifest and a FIFO lock, and others read
+    /dev/zero until memory ran out or failed with a traceback on a directory."""
+    root, env = _attack(locked, tmp_path, name, make)
+    for command in commands:
+        started = time.monotonic()
+        result = run_mlenv(command, root, env, timeout=60)
+        assert time.monotonic() - started < 30
+        assert result.returncode == 1, (command, result.stdout, result.stderr)
+        assert "Traceback" not in result.stderr and "internal error" not in result.stderr
+        assert name in result.stderr, (command, result.stderr)
+        assert SAYS_WHAT_IT_IS.search(result.stderr), result.stderr
+
+
+@pytest.mark.parametrize("make", NOT_FILES, ids=lambda make: make.__name__[6:])
+def test_files_named_on_the_command_line_must_be_plain_files(
+    tmp_path: Path, make: Callable[[Path], None]
+) -> None:
+    """`--manifest`, `init --from` and a Docker config file named by `DOCKER_CONFIG`: each
+    read of a user-named file goes through `userfiles.read_input`."""
+    make(tmp_path / "requirements.txt")
+    (tmp_path / "docker").mkdir()
+    make(tmp_path / "docker" / "config.json")
+    env = {"DOCKER_CONFIG": str(tmp_path / "docker")}
+    runs = [
+        ["--manifest", str(tmp_path / "requirements.txt"), "lock", "--check"],
+        ["--manifest", str(tmp_path / "requirements.txt"), "show"],
+        ["init", "--from", str(tmp_path / "requirements.txt"), "--name", "x", "--python", "3.11"],
+    ]
+    for command in runs:
+        result = run_mlenv(command, tmp_path, env, timeout=60)
+        assert result.returncode == 1, (command, result.stderr)
+        assert "Traceback" not in result.stderr and "internal error" not in result.stderr
+        assert "requirements.txt" in result.stderr, (command, result.stderr)
+        assert SAYS_WHAT_IT_IS.search(result.stderr), result.stderr
