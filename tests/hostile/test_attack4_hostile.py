@@ -13,6 +13,7 @@ import os
 import re
 import socket
 import time
+import unicodedata
 from collections.abc import Callable
 from pathlib import Path
 
@@ -29,16 +30,20 @@ from mlenv.build_record import (
     PlatformEntry,
 )
 from mlenv.cache.layers import LayerCache
+from mlenv.errors import terminal_text
 from mlenv.limits import LimitError
 from mlenv.oci import registry
 from mlenv.outputs import MAX_RECORD
 from mlenv.tarball import Entry
 from tests.support.cli import run_mlenv
 from tests.support.flood import Flood, FloodServer
+from tests.support.golden import golden_project
 from tests.support.images import write_image
 from tests.support.wheels import build_wheel, write_simple_index
 
 pytestmark = pytest.mark.hostile
+
+CLUSTER = Path(__file__).parents[2] / "fixtures" / "nodes" / "cluster.json"
 
 # ---------------------------------------------------------------------------------------------
 # Invariant 7: a registry's token and error answers are bounded in bytes, not only in nesting
@@ -466,3 +471,86 @@ def test_files_named_on_the_command_line_must_be_plain_files(
         assert "Traceback" not in result.stderr and "internal error" not in result.stderr
         assert "requirements.txt" in result.stderr, (command, result.stderr)
         assert SAYS_WHAT_IT_IS.search(result.stderr), result.stderr
+
+
+# ---------------------------------------------------------------------------------------------
+# Invariant 5's outputs: text from outside never drives the terminal (`errors.terminal_text`)
+
+ESCAPES = ["\x1b]0;owned\x07", "\x1b[2J", "\r", "\x08", "\u202e", "\u2028", "\x9b31m", "\x00"]
+HOSTILE_TEXT = "gpu" + "".join(ESCAPES) + "x"
+
+
+def assert_inert(text: str) -> None:
+    """No escape sequence, carriage return, backspace, bidi override or line separator."""
+    for escape in ("\x1b", "\x07", "\r", "\x08", "\u202e", "\u2028", "\x9b", "\x00"):
+        assert escape not in text, (escape, text)
+
+
+def test_verify_nodes_never_prints_a_node_name_or_label_raw(tmp_path: Path) -> None:
+    """`verify --nodes` with node names and GFD label values full of terminal escapes (an
+    OSC retitle, a screen clear, a carriage return, a bidi override, a C1 CSI): every line on
+    stdout and stderr shows them as `?`. Before, the node name went to the terminal raw."""
+    cluster = json.loads(CLUSTER.read_text())
+    for node in cluster["items"]:
+        node["metadata"]["name"] = HOSTILE_TEXT + node["metadata"]["name"]
+        labels = node["metadata"]["labels"]
+        for key in list(labels):
+            if key.startswith("nvidia.com/") and "driver" not in key:
+                labels[key] = HOSTILE_TEXT
+    (tmp_path / "nodes.json").write_text(json.dumps(cluster))
+    project = golden_project(tmp_path / "project")
+    for extra in ([], ["-l", "nvidia.com/gpu.count"], ["--json"]):
+        result = run_mlenv(["verify", "--nodes", str(tmp_path / "nodes.json"), *extra], project)
+        assert "Traceback" not in result.stderr and result.returncode in (0, 1, 3), result.stderr
+        assert "gpu?" in result.stdout + result.stderr or "\\u001b" in result.stdout
+        assert_inert(result.stdout + result.stderr)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("name", HOSTILE_TEXT),
+        ("version", "1.0" + HOSTILE_TEXT),
+        ("filename", HOSTILE_TEXT + "-1.0-py3-none-any.whl"),
+        ("url", "https://example.test/" + HOSTILE_TEXT + ".whl"),
+    ],
+)
+def test_a_hostile_lock_field_never_reaches_the_terminal_raw(
+    locked: tuple[Path, dict[str, str]], tmp_path: Path, field: str, value: str
+) -> None:
+    """A lock edited to carry escapes in a name, version, file name or URL: `lock --check`,
+    `fetch`, `verify` and `export` refuse it, and the refusal names the field with the escapes
+    shown as `?`."""
+    source, env = locked
+    root = tmp_path / "p"
+    root.mkdir()
+    (root / "mlenv.toml").write_bytes((source / "mlenv.toml").read_bytes())
+    text = (source / "mlenv.lock").read_text()
+    pattern = {"name": r'name = "tiny"', "version": r'version = "1.0"'}.get(field)
+    if pattern is not None:
+        text = text.replace(pattern, f"{field} = {json.dumps(value)}", 1)
+    else:
+        found = re.search(rf"{field} = \"[^\"]*\"", text)
+        assert found is not None
+        text = text.replace(found.group(0), f"{field} = {json.dumps(value)}", 1)
+    assert json.dumps(value) in text
+    (root / "mlenv.lock").write_text(text)
+    for command in (["lock", "--check"], ["fetch"], ["verify"], ["export"]):
+        result = run_mlenv(command, root, env, timeout=60)
+        assert result.returncode == 1, (command, result.stdout, result.stderr)
+        assert "Traceback" not in result.stderr
+        assert_inert(result.stdout + result.stderr)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text())
+def test_hypothesis_terminal_text_keeps_only_what_cannot_drive_a_terminal(text: str) -> None:
+    """Whatever the text: no control or format character survives but newline and tab, every
+    other character is kept in place, and printable text is unchanged."""
+    shown = terminal_text(text)
+    assert len(shown) == len(text)
+    for before, after in zip(text, shown, strict=True):
+        hidden = unicodedata.category(before) in {"Cc", "Cf", "Zl", "Zp", "Co", "Cs"}
+        assert after == ("?" if hidden and before not in "\n\t" else before)
+    if text.isprintable():
+        assert shown == text
