@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from packaging.utils import canonicalize_name
-from packaging.version import InvalidVersion, Version
+from packaging.version import Version
 
 from mlenv.conda.records import CondaRecord
 from mlenv.errors import MlenvError, UsageError
@@ -171,7 +171,7 @@ def _kind(old: Side | None, new: Side | None) -> Kind | None:
         return "rebuilt"  # another artifact (or conda build) of the same version
     try:
         order = (Version(after) > Version(before)) - (Version(after) < Version(before))
-    except InvalidVersion:
+    except ValueError:  # InvalidVersion, or a number past int's digit limit
         return "changed"  # a conda version PEP 440 cannot order
     return {1: "upgraded", -1: "downgraded"}.get(order, "changed")  # type: ignore[return-value]
 

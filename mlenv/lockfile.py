@@ -17,7 +17,7 @@ from urllib.parse import unquote, urlsplit
 
 from packaging.tags import Tag
 from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
-from packaging.version import InvalidVersion, Version
+from packaging.version import Version
 
 from mlenv import inputs
 from mlenv.conda.records import CondaRecord
@@ -428,7 +428,7 @@ def _supported_tags(target: LockTarget, platform: str) -> frozenset[Tag] | None:
 def _wheel_problems(package: LockedPackage, tags: frozenset[Tag] | None) -> list[str]:
     try:
         name, version, _, file_tags = parse_wheel_filename(package.filename)
-    except InvalidWheelFilename as exc:
+    except (InvalidWheelFilename, ValueError) as exc:  # ValueError: past int's digit limit
         return [f"file {package.filename!r} is not a wheel's name: {exc}"]
     found = []
     if tags is not None and not file_tags & tags:
@@ -437,7 +437,7 @@ def _wheel_problems(package: LockedPackage, tags: frozenset[Tag] | None) -> list
         found.append(f"name {package.name!r} is not the name of its file {package.filename!r}")
     try:
         same = Version(package.version) == version
-    except InvalidVersion:
+    except ValueError:  # InvalidVersion, or a release number past int's digit limit
         same = False
     if not same:
         found.append(

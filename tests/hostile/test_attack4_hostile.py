@@ -13,15 +13,18 @@ import os
 import re
 import socket
 import time
+import tomllib
 import unicodedata
 from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 import pytest
-from hypothesis import given, settings
+import tomlkit
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from mlenv import lockfile
 from mlenv.build_record import (
     BuildRecord,
     ImageOutput,
@@ -30,7 +33,7 @@ from mlenv.build_record import (
     PlatformEntry,
 )
 from mlenv.cache.layers import LayerCache
-from mlenv.errors import terminal_text
+from mlenv.errors import MlenvError, terminal_text
 from mlenv.limits import LimitError
 from mlenv.oci import registry
 from mlenv.outputs import MAX_RECORD
@@ -554,3 +557,85 @@ def test_hypothesis_terminal_text_keeps_only_what_cannot_drive_a_terminal(text: 
         assert after == ("?" if hidden and before not in "\n\t" else before)
     if text.isprintable():
         assert shown == text
+
+
+# ---------------------------------------------------------------------------------------------
+# Invariant 8: a hostile lock is refused clearly (`lockfile.consistency_problems`)
+
+BIG = "1." + "0" * 5000  # a release number past Python's 4,300-digit int conversion limit
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        ('version = "1.0"', f'version = "{BIG}"'),
+        ('filename = "tiny-1.0-', f'filename = "tiny-{BIG}-'),
+    ],
+    ids=["version", "filename"],
+)
+def test_a_lock_version_past_the_int_digit_limit_is_refused_clearly(
+    locked: tuple[Path, dict[str, str]], tmp_path: Path, old: str, new: str
+) -> None:
+    """A lock whose version (or wheel file name) holds a 5,000-digit number: packaging raises
+    a plain ValueError there (int's digit limit), and every command reading the lock died with
+    an internal error; now each exits 1 naming the entry."""
+    source, env = locked
+    root = tmp_path / "p"
+    root.mkdir()
+    (root / "mlenv.toml").write_bytes((source / "mlenv.toml").read_bytes())
+    text = (source / "mlenv.lock").read_text()
+    assert old in text
+    (root / "mlenv.lock").write_text(text.replace(old, new, 1))
+    commands = [
+        ["lock", "--check"],
+        ["fetch"],
+        ["verify"],
+        ["build", "--offline"],
+        ["export", "--format", "cyclonedx"],
+        ["diff", "mlenv.lock", "mlenv.lock"],
+    ]
+    for command in commands:
+        result = run_mlenv(command, root, env, timeout=60)
+        assert result.returncode == 1, (command, result.stderr)
+        assert "internal error" not in result.stderr, (command, result.stderr)
+        assert "package[0] (tiny" in result.stderr, (command, result.stderr)
+
+
+LOCK_VALUES = st.one_of(
+    st.text(max_size=30),
+    st.integers(),
+    st.integers(min_value=10**30),
+    st.floats(allow_nan=True),
+    st.booleans(),
+    st.lists(st.text(max_size=5), max_size=3),
+    st.just(BIG),
+    st.just("../../etc/passwd"),
+    st.just("/etc/passwd"),
+    st.just("A" * 64),
+    st.just("sha256:" + "a" * 64),
+)
+LOCK_KEYS = ["name", "version", "filename", "url", "sha256", "size", "index", "source"]
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(changes=st.dictionaries(st.sampled_from(LOCK_KEYS), LOCK_VALUES, min_size=1, max_size=3))
+def test_hypothesis_any_hostile_lock_entry_loads_or_is_refused_clearly(
+    locked: tuple[Path, dict[str, str]], changes: dict[str, object]
+) -> None:
+    """Any value of any type for any key of a lock entry (huge numbers, floats, lists, paths,
+    hashes in other spellings): the lock reader accepts it or raises an MlenvError, never
+    anything else, and what it accepts keeps a sha256 of 64 lower-case hex digits, a size of
+    at least 0 and a file name without a directory part."""
+    source, _ = locked
+    document = tomllib.loads((source / "mlenv.lock").read_text())
+    document["platform"]["linux-64"]["package"][0].update(changes)
+    try:
+        lock = lockfile.loads(tomlkit.dumps(document), source="mlenv.lock")
+    except MlenvError:
+        return
+    (package,) = lock.platforms[0].packages
+    assert re.fullmatch(r"[0-9a-f]{64}", package.sha256)
+    assert isinstance(package.size, int) and package.size >= 0
+    assert "/" not in package.filename and package.filename not in ("", ".", "..")
