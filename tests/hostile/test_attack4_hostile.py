@@ -41,6 +41,7 @@ from mlenv.tarball import Entry
 from tests.support.cli import run_mlenv
 from tests.support.flood import Flood, FloodServer
 from tests.support.golden import golden_project
+from tests.support.httpserver import IndexServer
 from tests.support.images import write_image
 from tests.support.wheels import build_wheel, write_simple_index
 
@@ -639,3 +640,64 @@ def test_hypothesis_any_hostile_lock_entry_loads_or_is_refused_clearly(
     assert re.fullmatch(r"[0-9a-f]{64}", package.sha256)
     assert isinstance(package.size, int) and package.size >= 0
     assert "/" not in package.filename and package.filename not in ("", ".", "..")
+
+
+# ---------------------------------------------------------------------------------------------
+# Invariant 7: one hostile file on an index page cannot break a lock
+
+
+def _page_links(wheel: Path, sha: str) -> dict[str, str]:
+    good = f'<a href="../../files/{wheel.name}#sha256={sha}">{wheel.name}</a>'
+    return {
+        "version-past-the-digit-limit": f'<a href="../../files/tiny-{BIG}-py3-none-any.whl">x</a>',
+        "build-past-the-digit-limit": (
+            f'<a href="../../files/tiny-1.0-{"9" * 5000}-py3-none-any.whl">x</a>'
+        ),
+        "requires-python-past-the-digit-limit": f'<a data-requires-python="&gt;={BIG}" '
+        f'href="../../files/{wheel.name}#sha256={sha}">{wheel.name}</a>',
+        "requires-python-garbage": f'<a data-requires-python="\x1b[2J&lt;&lt;" '
+        f'href="../../files/{wheel.name}#sha256={sha}">{wheel.name}</a>',
+        "good": good,
+    }
+
+
+@pytest.mark.parametrize(
+    "shape",
+    [
+        "version-past-the-digit-limit",
+        "build-past-the-digit-limit",
+        "requires-python-past-the-digit-limit",
+        "requires-python-garbage",
+    ],
+)
+def test_an_index_link_past_the_digit_limit_is_skipped_not_fatal(
+    tmp_path: Path, shape: str
+) -> None:
+    """A page listing a wheel whose version, build number or Requires-Python holds a 5,000
+    digit number (packaging's int conversion raises a plain ValueError): before, `mlenv lock`
+    died with an internal error for every project depending on it; now the odd file is
+    skipped (`index.model.make_file`) or rejected with a reason (`resolve._Provider._reject`),
+    and the lock takes the good file or says why there is none."""
+    other = build_wheel("tiny", "0.9")
+    url = write_simple_index(tmp_path / "www", [build_wheel("tiny", "1.0"), other])
+    page = tmp_path / "www" / "simple" / "tiny" / "index.html"
+    kept = next((tmp_path / "www" / "files").glob("tiny-0.9-*.whl"))
+    links = _page_links(kept, hashlib.sha256(kept.read_bytes()).hexdigest())
+    body = links[shape] + ("" if shape.startswith("requires-python") else links["good"])
+    page.write_text(f"<html><body>{body}</body></html>")
+    with IndexServer(tmp_path / "www") as server:
+        (tmp_path / "mlenv.toml").write_text(
+            '[environment]\nname = "x"\npython = "3.11"\n'
+            f'[pypi]\nindex-url = "{server.url}/simple"\ndependencies = ["tiny"]\n'
+        )
+        env = {"MLENV_CACHE_DIR": str(tmp_path / "cache")}
+        result = run_mlenv(["lock"], tmp_path, env, timeout=120)
+    assert url
+    assert "internal error" not in result.stderr and "Traceback" not in result.stderr
+    assert_inert(result.stderr)
+    if shape.startswith("requires-python"):
+        assert result.returncode == 1, result.stderr
+        assert "Requires-Python" in result.stderr
+    else:
+        assert result.returncode == 0, result.stderr
+        assert 'version = "0.9"' in (tmp_path / "mlenv.lock").read_text()
