@@ -701,3 +701,36 @@ def test_an_index_link_past_the_digit_limit_is_skipped_not_fatal(
     else:
         assert result.returncode == 0, result.stderr
         assert 'version = "0.9"' in (tmp_path / "mlenv.lock").read_text()
+
+
+@pytest.mark.parametrize(
+    ("requires", "dependency"),
+    [
+        (f"other=={BIG}", "tiny"),
+        (f"other>={BIG}", "tiny"),
+        (f'other; python_version >= "{BIG}"', "tiny"),
+        ("other", f"tiny=={BIG}"),
+        ("other", f'tiny; python_version < "{BIG}"'),
+    ],
+    ids=["pin", "floor", "marker", "manifest-pin", "manifest-marker"],
+)
+def test_a_requirement_past_the_digit_limit_is_a_clear_error(
+    tmp_path: Path, requires: str, dependency: str
+) -> None:
+    """A Requires-Dist line of an index's wheel (or a manifest dependency) whose version or
+    marker holds a 5,000-digit number: packaging parses it, then raises a plain ValueError when
+    comparing, and `mlenv lock` died with an internal error; now the line is malformed
+    (`pep508.requirement`), an error naming the distribution or the manifest key."""
+    url = write_simple_index(
+        tmp_path / "www",
+        [build_wheel("tiny", "1.0", requires_dist=[requires]), build_wheel("other", "1.0")],
+    )
+    (tmp_path / "mlenv.toml").write_text(
+        '[environment]\nname = "x"\npython = "3.11"\n'
+        f"[pypi]\nindex-url = {json.dumps(url)}\ndependencies = [{json.dumps(dependency)}]\n"
+    )
+    result = run_mlenv(["lock"], tmp_path, {"MLENV_CACHE_DIR": str(tmp_path / "cache")})
+    assert result.returncode == 1, result.stderr
+    assert "internal error" not in result.stderr
+    where = "[pypi].dependencies[0]" if dependency != "tiny" else "tiny 1.0: a Requires-Dist"
+    assert where in result.stderr, result.stderr
