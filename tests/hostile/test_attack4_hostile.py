@@ -734,3 +734,32 @@ def test_a_requirement_past_the_digit_limit_is_a_clear_error(
     assert "internal error" not in result.stderr
     where = "[pypi].dependencies[0]" if dependency != "tiny" else "tiny 1.0: a Requires-Dist"
     assert where in result.stderr, result.stderr
+
+
+@pytest.mark.parametrize("size", [-5, True, 1.5, "676"])
+def test_an_index_size_claim_never_makes_an_unreadable_lock(tmp_path: Path, size: object) -> None:
+    """Invariant 8's other side: a PEP 691 page claiming a negative size (or one of another
+    type) for a wheel. Before, `mlenv lock` wrote `size = -5` into mlenv.lock, which every
+    command then refused as damaged, and locking again wrote it again; now a claim that is no
+    size is ignored and the lock holds the measured one."""
+    url = write_simple_index(tmp_path / "www", [build_wheel("tiny", "1.0")])
+    wheel = next((tmp_path / "www" / "files").glob("*.whl"))
+    sha = hashlib.sha256(wheel.read_bytes()).hexdigest()
+    entry = {"filename": wheel.name, "url": f"../../files/{wheel.name}", "size": size,
+             "hashes": {"sha256": sha}}  # fmt: skip
+    page = {"meta": {"api-version": "1.0"}, "name": "tiny", "files": [entry]}
+    (tmp_path / "www" / "simple" / "tiny" / "index.json").write_text(json.dumps(page))
+    assert url
+    with IndexServer(tmp_path / "www") as server:
+        (tmp_path / "mlenv.toml").write_text(
+            '[environment]\nname = "x"\npython = "3.11"\n'
+            f'[pypi]\nindex-url = "{server.url}/simple"\ndependencies = ["tiny"]\n'
+        )
+        env = {"MLENV_CACHE_DIR": str(tmp_path / "cache")}
+        assert run_mlenv(["lock"], tmp_path, env).returncode == 0
+        assert server.requests and any(
+            "json" in r.headers.get("accept", "") for r in server.requests
+        )
+        fetched = run_mlenv(["fetch"], tmp_path, env)
+    assert fetched.returncode == 0, fetched.stderr
+    assert f"size = {wheel.stat().st_size}" in (tmp_path / "mlenv.lock").read_text()
