@@ -763,3 +763,21 @@ def test_an_index_size_claim_never_makes_an_unreadable_lock(tmp_path: Path, size
         fetched = run_mlenv(["fetch"], tmp_path, env)
     assert fetched.returncode == 0, fetched.stderr
     assert f"size = {wheel.stat().st_size}" in (tmp_path / "mlenv.lock").read_text()
+
+
+@pytest.mark.parametrize(
+    "created_by",
+    ["[/bold] closes nothing", "[link=https://evil.test]click[/link]", "\x1b]0;owned\x07x"],
+    ids=["unmatched-markup", "hyperlink-markup", "raw-escape"],
+)
+def test_inspect_never_reads_an_image_history_as_markup(tmp_path: Path, created_by: str) -> None:
+    """`inspect` shows an image's history in a rich table: a `created by` of `[/bold]` made
+    rich raise (an internal error) and `[link=...]` became a terminal hyperlink. Every text
+    from the image now goes in as `Text`: shown literally, control characters dropped."""
+    (tmp_path / "f.txt").write_bytes(b"hello")
+    entries = [Entry("opt", "dir", 0o755), Entry("opt/x.txt", "file", 0o644, tmp_path / "f.txt", 5)]
+    write_image(tmp_path / "layout", [(created_by, entries)], ref="latest", cmd=["sh"])
+    result = run_mlenv(["inspect", str(tmp_path / "layout")], tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "\x1b]" not in result.stdout and "\x07" not in result.stdout
+    assert created_by.split("]")[0].lstrip("\x1b") in result.stdout
