@@ -71,11 +71,13 @@ def _judge(fd: int, path: Path, what: str) -> None:
 
 
 def _read(handle: BinaryIO, path: Path, what: str, limit: int) -> bytes:
+    """At most ``limit`` bytes; a file that says it is bigger is refused before any read."""
     try:
-        data = handle.read(limit + 1)
+        size = os.fstat(handle.fileno()).st_size
+        data = b"" if size > limit else handle.read(limit + 1)
     except OSError as exc:
         raise _refused(path, what, _why(exc)) from None
-    if len(data) > limit:
+    if max(size, len(data)) > limit:
         raise LimitError(
             f"the {what} is over {limit:,} bytes",
             where=str(path),

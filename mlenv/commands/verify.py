@@ -38,7 +38,7 @@ from mlenv.limits import LimitError, parse_json
 from mlenv.lockfile import Lock
 from mlenv.manifest import Manifest
 from mlenv.outputs import read_record as read_plain_record
-from mlenv.userfiles import read_input
+from mlenv.userfiles import read_handle, read_input
 
 if TYPE_CHECKING:
     from mlenv.host import HostFacts
@@ -202,7 +202,7 @@ def verify_bundle(bundle: Path) -> tuple[Lock, list[BundleProblem]]:
     lock_path = bundle / "mlenv.lock"
     try:
         with open_plain(bundle, "mlenv.lock") as handle:  # a symlink is never followed
-            text = handle.read().decode("utf-8")
+            text = read_handle(handle, lock_path, "bundle's lock").decode("utf-8")
         lock_ = lockfile.loads(text, str(lock_path))
     except (OSError, UnicodeDecodeError) as exc:
         raise UsageError(

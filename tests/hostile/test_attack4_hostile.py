@@ -781,3 +781,30 @@ def test_inspect_never_reads_an_image_history_as_markup(tmp_path: Path, created_
     assert result.returncode == 0, result.stderr
     assert "\x1b]" not in result.stdout and "\x07" not in result.stdout
     assert created_by.split("]")[0].lstrip("\x1b") in result.stdout
+
+
+@pytest.mark.parametrize("name", ["mlenv.toml", "mlenv.lock", "bundle"])
+def test_a_sparse_file_of_terabytes_is_refused_by_its_size(
+    locked: tuple[Path, dict[str, str]], tmp_path: Path, name: str
+) -> None:
+    """A manifest, a lock or a bundle's lock that is a sparse file of 1 TB: refused at once by
+    its size (`userfiles.read_handle`), without reading it. Before, `verify --bundle` read
+    the bundle's lock whole."""
+    source, env = locked
+    root = tmp_path / "p"
+    root.mkdir()
+    for kept in ("mlenv.toml", "mlenv.lock"):
+        (root / kept).write_bytes((source / kept).read_bytes())
+    command = ["lock", "--check"]
+    if name == "bundle":
+        (root / "bundle").mkdir()
+        target, command = root / "bundle" / "mlenv.lock", ["verify", "--bundle", "bundle"]
+    else:
+        target = root / name
+    target.write_bytes(b"")
+    os.truncate(target, 1 << 40)
+    started = time.monotonic()
+    result = run_mlenv(command, root, env, timeout=60)
+    assert time.monotonic() - started < 20
+    assert result.returncode == 1, result.stderr
+    assert "over 67,108,864 bytes" in result.stderr, result.stderr
