@@ -808,3 +808,34 @@ def test_a_sparse_file_of_terabytes_is_refused_by_its_size(
     assert time.monotonic() - started < 20
     assert result.returncode == 1, result.stderr
     assert "over 67,108,864 bytes" in result.stderr, result.stderr
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://example.test/x\n--extra-index-url http://evil.test/\n/tiny-1.0-py3-none-any.whl",
+        "https://example.test/\x1b[2J/tiny-1.0-py3-none-any.whl",
+        "https://example.test/\u2028/tiny-1.0-py3-none-any.whl",
+    ],
+    ids=["line-break", "escape", "line-separator"],
+)
+def test_a_lock_url_with_control_characters_is_refused(
+    locked: tuple[Path, dict[str, str]], tmp_path: Path, url: str
+) -> None:
+    """A lock URL carrying a line break (the next line of a requirements file is an option:
+    `--extra-index-url`), an escape or a line separator still named its file, so `export`
+    passed it on and only `fetch` refused it; now the lock reader refuses it for every
+    command, naming the entry."""
+    source, env = locked
+    root = tmp_path / "p"
+    root.mkdir()
+    (root / "mlenv.toml").write_bytes((source / "mlenv.toml").read_bytes())
+    text = (source / "mlenv.lock").read_text()
+    found = re.search(r'^url = "[^"]*"', text, re.M)
+    assert found is not None
+    (root / "mlenv.lock").write_text(text.replace(found.group(0), f"url = {json.dumps(url)}"))
+    for command in (["export", "--format", "pylock"], ["verify"], ["lock", "--check"]):
+        result = run_mlenv(command, root, env)
+        assert result.returncode == 1, (command, result.stdout)
+        assert "holds control characters" in result.stderr, result.stderr
+        assert "evil.test/\n" not in result.stdout + result.stderr
