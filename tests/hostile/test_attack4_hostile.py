@@ -839,3 +839,23 @@ def test_a_lock_url_with_control_characters_is_refused(
         assert result.returncode == 1, (command, result.stdout)
         assert "holds control characters" in result.stderr, result.stderr
         assert "evil.test/\n" not in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("make", NOT_FILES, ids=lambda make: make.__name__[6:])
+def test_a_ca_bundle_that_is_not_a_plain_file_is_refused_at_once(
+    tmp_path: Path, make: Callable[[Path], None]
+) -> None:
+    """`MLENV_CA_BUNDLE` naming a FIFO (OpenSSL waited for a writer), /dev/zero (read for
+    ever), a directory or a socket: `tls.ssl_context` reads it through `userfiles.read_input`,
+    so the first HTTPS client is a clear error naming the variable."""
+    make(tmp_path / "ca.pem")
+    (tmp_path / "mlenv.toml").write_text(
+        '[environment]\nname = "x"\npython = "3.11"\n'
+        '[pypi]\nindex-url = "https://127.0.0.1:9/simple"\ndependencies = ["tiny"]\n'
+    )
+    env = {"MLENV_CA_BUNDLE": str(tmp_path / "ca.pem"), "MLENV_CACHE_DIR": str(tmp_path / "c")}
+    started = time.monotonic()
+    result = run_mlenv(["lock"], tmp_path, env, timeout=60)
+    assert time.monotonic() - started < 30
+    assert result.returncode == 1, result.stderr
+    assert "MLENV_CA_BUNDLE=" in result.stderr and SAYS_WHAT_IT_IS.search(result.stderr)
