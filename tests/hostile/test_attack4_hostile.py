@@ -859,3 +859,21 @@ def test_a_ca_bundle_that_is_not_a_plain_file_is_refused_at_once(
     assert time.monotonic() - started < 30
     assert result.returncode == 1, result.stderr
     assert "MLENV_CA_BUNDLE=" in result.stderr and SAYS_WHAT_IT_IS.search(result.stderr)
+
+
+@pytest.mark.parametrize("make", [_make_fifo, _make_dev_zero], ids=["fifo", "dev_zero"])
+def test_a_netrc_that_is_not_a_plain_file_is_no_netrc(
+    tmp_path: Path, make: Callable[[Path], None]
+) -> None:
+    """`$NETRC` (or ~/.netrc) naming a FIFO blocked the first index request for ever, and
+    /dev/zero was read for ever: like an unreadable one, it is now no netrc."""
+    make(tmp_path / "netrc")
+    url = write_simple_index(tmp_path / "www", [build_wheel("tiny", "1.0")])
+    with IndexServer(tmp_path / "www") as server:
+        (tmp_path / "mlenv.toml").write_text(
+            '[environment]\nname = "x"\npython = "3.11"\n'
+            f'[pypi]\nindex-url = "{server.url}/simple"\ndependencies = ["tiny"]\n'
+        )
+        env = {"NETRC": str(tmp_path / "netrc"), "MLENV_CACHE_DIR": str(tmp_path / "c")}
+        result = run_mlenv(["lock"], tmp_path, env, timeout=60)
+    assert url and result.returncode == 0, result.stderr
