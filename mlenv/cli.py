@@ -26,11 +26,13 @@ from mlenv.errors import (
     UsageError,
     VerdictError,
     redact,
+    terminal_text,
 )
 from mlenv.manifest import PYTHON_MINORS, Manifest
 from mlenv.outputs import check_output
 from mlenv.report import human_bytes
 from mlenv.target import Target
+from mlenv.userfiles import read_input
 
 if TYPE_CHECKING:
     from mlenv.build_record import BuildRecord, MultiPlatformRecord
@@ -44,7 +46,7 @@ EXIT_INTERNAL = 2
 
 
 def print_json(data: Any) -> None:
-    click.echo(json.dumps(data, indent=2, sort_keys=True))
+    _echo(json.dumps(data, indent=2, sort_keys=True))
 
 
 class StagedGroup(click.Group):
@@ -179,9 +181,9 @@ def show(session: Session, as_json: bool) -> None:
         print_json(manifest.to_dict())
         return
     env = manifest.environment
-    click.echo(f"environment  {env.name}  (prefix {env.prefix})")
+    _echo(f"environment  {env.name}  (prefix {env.prefix})")
     for target in Target.for_environment(env):
-        click.echo(
+        _echo(
             f"target       {target.platform}  CPython {target.python}  glibc {target.glibc}"
             f"  best wheel tag {target.tags[0]}"
         )
@@ -189,15 +191,13 @@ def show(session: Session, as_json: bool) -> None:
         cuda = manifest.cuda
         archs = f"  archs {', '.join(cuda.archs)}" if cuda.archs else ""
         archs += f"  cpu-ok {', '.join(cuda.cpu_ok)}" if cuda.cpu_ok else ""
-        click.echo(f"cuda         {cuda.version}  driver floor {cuda.driver_floor}{archs}")
+        _echo(f"cuda         {cuda.version}  driver floor {cuda.driver_floor}{archs}")
         if cuda.unverified:
-            click.echo(f"unverified   {', '.join(cuda.unverified)} (CUDA not checked)")
-    click.echo(f"pypi         {len(manifest.pypi.dependencies)} requirement(s)")
-    click.echo(f"conda        {len(manifest.conda.dependencies)} requirement(s)")
+            _echo(f"unverified   {', '.join(cuda.unverified)} (CUDA not checked)")
+    _echo(f"pypi         {len(manifest.pypi.dependencies)} requirement(s)")
+    _echo(f"conda        {len(manifest.conda.dependencies)} requirement(s)")
     build = manifest.build
-    click.echo(
-        f"outputs      {', '.join(build.outputs)} ({build.compression}, layers {build.layers})"
-    )
+    _echo(f"outputs      {', '.join(build.outputs)} ({build.compression}, layers {build.layers})")
 
 
 @cli.command()
@@ -257,7 +257,7 @@ def export(session: Session, fmt: str, platform: str | None, output: Path | None
         check_output(output, EXPORT_FILE, keep=export_keep(session))
     text = render_export(session, fmt, platform)
     if output is None:
-        click.echo(text, nl=False)
+        _echo(text, nl=False)
     else:
         session.write_file(output, text.encode(), EXPORT_FILE, export_keep(session))
         session.reporter.info(f"wrote {output}")
@@ -322,7 +322,7 @@ def fetch(
     )
     pushed = fetch_lock(session, request)
     if pushed is not None:
-        click.echo(pushed)
+        _echo(pushed)
 
 
 @cli.command()
@@ -403,29 +403,29 @@ def push(
         f"pushed {result.pushed_blobs} blob(s) ({result.bytes_pushed} bytes)"
         f"{result.mounted_note}, {result.skipped_blobs} already there"
     )
-    click.echo(f"{ref}@{result.digest}")
+    _echo(f"{ref}@{result.digest}")
 
 
 def _print_outputs(dist: Path, record: BuildRecord | MultiPlatformRecord) -> None:
     from mlenv.build_record import MultiPlatformRecord
 
     built = ", ".join(record.platform_names())
-    click.echo(f"built {dist} for {built} (lock sha256 {record.lock_sha256})")
+    _echo(f"built {dist} for {built} (lock sha256 {record.lock_sha256})")
     if isinstance(record, MultiPlatformRecord):
         if record.index is not None:
-            click.echo(f"  {dist / 'oci'}  OCI layout, image index {record.index.index_digest}")
+            _echo(f"  {dist / 'oci'}  OCI layout, image index {record.index.index_digest}")
         for name in record.platforms:
-            click.echo(f"  {dist / name}  the {name} build")
-        click.echo(f"  {dist / 'build.json'}")
+            _echo(f"  {dist / name}  the {name} build")
+        _echo(f"  {dist / 'build.json'}")
         return
     if record.image is not None:
-        click.echo(f"  {dist / 'oci'}  OCI layout, manifest {record.image.manifest_digest}")
+        _echo(f"  {dist / 'oci'}  OCI layout, manifest {record.image.manifest_digest}")
         tar = record.image.image_tar
-        click.echo(f"  {dist / tar.file}  {tar.repo_tag}, sha256:{tar.sha256}")
+        _echo(f"  {dist / tar.file}  {tar.repo_tag}, sha256:{tar.sha256}")
     if record.archive is not None:
         pack = record.archive
-        click.echo(f"  {dist / pack.file}  conda-pack archive, sha256:{pack.sha256}")
-    click.echo(f"  {dist / 'build.json'}")
+        _echo(f"  {dist / pack.file}  conda-pack archive, sha256:{pack.sha256}")
+    _echo(f"  {dist / 'build.json'}")
 
 
 @cli.command()
@@ -590,10 +590,10 @@ def _verify_nodes(
         )
     else:
         for finding in built.findings:
-            click.echo(f"ERROR   {finding.code}: {finding.message}")
-            click.echo(f"        hint: {finding.hint}")
+            _echo(f"ERROR   {finding.code}: {finding.message}")
+            _echo(f"        hint: {finding.hint}")
         for line in report_lines(verdicts, judged.nodes, needed):
-            click.echo(line)
+            _echo(line)
     status = exit_status(verdicts)
     if status == "fail" or not built.ok:
         raise VerdictError("a node cannot run the lock")
@@ -608,12 +608,12 @@ def _verify_bundle(bundle: Path) -> None:
 
     lock_, problems = verify_bundle(bundle)
     for problem in problems:
-        click.echo(f"{problem.kind.upper():18} {problem.path}: {problem.detail}")
+        _echo(f"{problem.kind.upper():18} {problem.path}: {problem.detail}")
     if problems:
-        click.echo(f"FAIL: {len(problems)} problem(s) in bundle {bundle}")
+        _echo(f"FAIL: {len(problems)} problem(s) in bundle {bundle}")
         raise VerdictError("the bundle is incomplete")
     count = len({p.sha256 for _, p in lock_.packages()})
-    click.echo(f"OK: bundle {bundle} is complete ({count} artifact(s), every sha256 checked)")
+    _echo(f"OK: bundle {bundle} is complete ({count} artifact(s), every sha256 checked)")
 
 
 def _print_verdict(verdict: Any, lock_: lockfile.Lock, path: Path) -> None:
@@ -626,17 +626,17 @@ def _print_verdict(verdict: Any, lock_: lockfile.Lock, path: Path) -> None:
     cuda = f"CUDA {target.cuda}" if target.cuda else "no CUDA target"
     pypi, conda = len(lock_.packages()), len(lock_.conda_packages())
     counted = f"{pypi + conda} packages" + (f" ({pypi} PyPI, {conda} conda)" if conda else "")
-    click.echo(f"{path}: {counted}, {cuda}, judged against {against}")
+    _echo(f"{path}: {counted}, {cuda}, judged against {against}")
     if verdict.requires_driver:
-        click.echo(f"the environment needs driver {verdict.requires_driver} or newer")
+        _echo(f"the environment needs driver {verdict.requires_driver} or newer")
     for finding in verdict.findings:
         subject = finding.package or "[target]"
-        click.echo(f"{finding.severity.upper():7} {finding.code:22} {subject}: {finding.message}")
-        click.echo(f"        hint: {finding.hint}")
+        _echo(f"{finding.severity.upper():7} {finding.code:22} {subject}: {finding.message}")
+        _echo(f"        hint: {finding.hint}")
     errors = len(verdict.errors)
     warnings = len(verdict.findings) - errors
     status = "FAIL" if errors else "OK"
-    click.echo(f"{status}: {errors} error(s), {warnings} warning(s)")
+    _echo(f"{status}: {errors} error(s), {warnings} warning(s)")
 
 
 def _verbose(argv: Sequence[str]) -> bool:
@@ -645,13 +645,19 @@ def _verbose(argv: Sequence[str]) -> bool:
     )
 
 
+def _echo(message: str, *, err: bool = False, nl: bool = True) -> None:
+    """``click.echo`` through ``errors.terminal_text``: names and messages from outside
+    (kubectl, indexes, locks, registries) never drive the terminal."""
+    click.echo(terminal_text(message), err=err, nl=nl)
+
+
 def _print_error(exc: MlenvError) -> None:
     if exc.shown:
         return
     lines = exc.render().splitlines()
-    click.echo(f"{exc.label}: {lines[0]}", err=True)
+    _echo(f"{exc.label}: {lines[0]}", err=True)
     for line in lines[1:]:
-        click.echo(f"  {line}", err=True)
+        _echo(f"  {line}", err=True)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -673,18 +679,18 @@ def exit_status(exc: Exception | KeyboardInterrupt, argv: Sequence[str]) -> int:
     if isinstance(exc, click.exceptions.Exit):
         return exc.exit_code
     if isinstance(exc, click.exceptions.Abort):
-        click.echo("aborted", err=True)
+        _echo("aborted", err=True)
         return 130
     if isinstance(exc, click.ClickException):
         exc.show()
         return EXIT_USER
     if isinstance(exc, KeyboardInterrupt):
-        click.echo("interrupted", err=True)
+        _echo("interrupted", err=True)
         return 130
     if _verbose(argv) or os.environ.get("MLENV_DEBUG"):
-        click.echo(redact("".join(traceback.format_exception(exc))), err=True, nl=False)
+        _echo(redact("".join(traceback.format_exception(exc))), err=True, nl=False)
     else:
-        click.echo(
+        _echo(
             "internal error: mlenv failed unexpectedly (run with -v for the traceback "
             "and report it)",
             err=True,
@@ -698,7 +704,7 @@ def exit_status(exc: Exception | KeyboardInterrupt, argv: Sequence[str]) -> int:
 
 def _manifest_text(session: Session) -> str:
     session.load_manifest()  # the same messages as every command for a missing or bad file
-    return session.manifest_path.read_text(encoding="utf-8")
+    return read_input(session.manifest_path, "manifest").decode("utf-8")
 
 
 @cli.command()
@@ -780,7 +786,7 @@ def diff(
     if as_json:
         print_json(result.to_dict())
     else:
-        click.echo(render_markdown(result) if fmt == "markdown" else render_text(result), nl=False)
+        _echo(render_markdown(result) if fmt == "markdown" else render_text(result), nl=False)
     if exit_code and result.changed:
         raise VerdictError("the locks differ")  # --exit-code, as git diff
 

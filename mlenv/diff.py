@@ -8,13 +8,14 @@ as text for a terminal, Markdown for a pull-request comment, or JSON.
 
 from __future__ import annotations
 
+import os
 import subprocess
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 from packaging.utils import canonicalize_name
-from packaging.version import InvalidVersion, Version
+from packaging.version import Version
 
 from mlenv.conda.records import CondaRecord
 from mlenv.errors import MlenvError, UsageError
@@ -22,6 +23,7 @@ from mlenv.judge import verify_lock
 from mlenv.lockfile import Lock, LockedPackage
 from mlenv.lockfile import loads as load_lock
 from mlenv.report import human_bytes
+from mlenv.userfiles import read_input
 
 Source = Literal["pypi", "conda"]
 Kind = Literal["added", "removed", "upgraded", "downgraded", "changed", "rebuilt"]
@@ -169,7 +171,7 @@ def _kind(old: Side | None, new: Side | None) -> Kind | None:
         return "rebuilt"  # another artifact (or conda build) of the same version
     try:
         order = (Version(after) > Version(before)) - (Version(after) < Version(before))
-    except InvalidVersion:
+    except ValueError:  # InvalidVersion, or a number past int's digit limit
         return "changed"  # a conda version PEP 440 cannot order
     return {1: "upgraded", -1: "downgraded"}.get(order, "changed")  # type: ignore[return-value]
 
@@ -221,8 +223,8 @@ def compare(old: Lock, new: Lock, old_label: str, new_label: str) -> LockDiff:
 def read_side(spec: str | None, default: Path) -> tuple[str, Lock]:
     """A lock named on the command line: a file, ``REV:PATH`` in git, or a git revision of
     the default lock (None means HEAD)."""
-    if spec is not None and Path(spec).is_file():
-        return spec, _parse(Path(spec).read_bytes(), spec)
+    if spec is not None and os.path.lexists(spec):
+        return spec, _parse(read_input(Path(spec), "lock"), spec)
     rev, _, path = (spec or "HEAD").partition(":")
     if rev.startswith("-") or not rev:
         # git would take it as an option (--output=FILE writes files)

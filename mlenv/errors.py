@@ -7,6 +7,7 @@ the only way an algorithm reports a user-facing failure.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -41,6 +42,23 @@ def printable(value: object, limit: int = 200) -> str:
     text = str(value)
     shown = "".join(char if char.isprintable() else "?" for char in text[:limit])
     return shown + ("..." if len(text) > limit else "")
+
+
+_HIDDEN = frozenset({"Cc", "Cf", "Zl", "Zp", "Co", "Cs"})
+
+
+def terminal_text(text: str) -> str:
+    """``text`` as it may reach the terminal: every control or format character but newline
+    and tab (escape sequences, carriage returns, backspaces, bidi overrides, line separators)
+    as ``?``. Whatever a node list, an index, a lock or a registry put in a name, it cannot
+    clear the screen, retitle the terminal, rewrite a line already shown or reorder one. The
+    last step of every line mlenv prints (the CLI's output and errors, every reporter)."""
+    if text.isprintable():
+        return text
+    return "".join(
+        char if char in "\n\t" or unicodedata.category(char) not in _HIDDEN else "?"
+        for char in text
+    )
 
 
 @dataclass(frozen=True)

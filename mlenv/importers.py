@@ -13,12 +13,11 @@ import errno
 import os
 import re
 import shlex
-import stat
 import tomllib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 import tomlkit
 from packaging.requirements import InvalidRequirement, Requirement
@@ -28,9 +27,10 @@ from mlenv.cuda.matrix import min_driver
 from mlenv.cuda.tags import extract, extract_conda
 from mlenv.cuda.versions import CudaError, CudaVersion
 from mlenv.errors import Problem, ProblemsError
-from mlenv.limits import MAX_BODY_BYTES, MAX_INCLUDED_FILES, enforce
+from mlenv.limits import MAX_INCLUDED_FILES, enforce
 from mlenv.manifest import loads
 from mlenv.templates import starter_manifest
+from mlenv.userfiles import InputError, read_handle, read_input
 
 # Options that only tune how pip installs; the lock decides those things for mlenv.
 _IGNORED = {"--prefer-binary", "--only-binary", "--no-binary", "--trusted-host", "--use-feature"}
@@ -148,6 +148,9 @@ def _requirements(
     except (OSError, UnicodeDecodeError) as exc:
         collector.fail(str(path), f"cannot read it: {exc}")
         return result
+    except InputError as exc:
+        collector.fail(str(path), f"cannot read it: {exc.message.partition(': ')[2]}")
+        return result
     lines = ((f"{path}:{number}", line) for number, line in _logical_lines(text))
     return _pip_lines(lines, path, collector, (*chain, resolved), result)
 
@@ -263,9 +266,9 @@ def _requirement_line(
 
 
 def _read_text(path: Path) -> str:
-    """The file the user named, through ``_bounded``: a symlink to it is fine, a FIFO or a
-    device (``/dev/zero``, ``/dev/stdin``) is not."""
-    return _bounded(os.fdopen(os.open(path, os.O_RDONLY | os.O_NONBLOCK), "rb"), str(path))
+    """The file the user named (``userfiles.read_input``: a symlink to it is fine, a FIFO or
+    a device such as ``/dev/zero`` or ``/dev/stdin`` is not)."""
+    return read_input(path, "imported file").decode("utf-8")
 
 
 def _read_include(path: Path, roots: Sequence[Path]) -> str:
@@ -275,22 +278,11 @@ def _read_include(path: Path, roots: Sequence[Path]) -> str:
     target = Path(os.path.normpath(path.absolute()))
     for root in roots:
         if target.is_relative_to(root) and target != root:
-            return _bounded(open_plain(root, target.relative_to(root).as_posix()), str(path))
+            with open_plain(root, target.relative_to(root).as_posix()) as handle:
+                return read_handle(handle, path, "imported file").decode("utf-8")
     raise OSError(
         errno.EACCES, f"-r leads outside {' and '.join(map(str, roots))}; copy the file there"
     )
-
-
-def _bounded(handle: BinaryIO, where: str) -> str:
-    """The UTF-8 text of a plain file opened as ``handle``, at most ``limits.MAX_BODY_BYTES``."""
-    with handle:
-        info = os.fstat(handle.fileno())
-        if not stat.S_ISREG(info.st_mode):
-            raise OSError(errno.EINVAL, "not a plain file")
-        os.set_blocking(handle.fileno(), True)
-        data = handle.read(MAX_BODY_BYTES + 1)
-    enforce(len(data), MAX_BODY_BYTES, "bytes in an imported file", where=where)
-    return data.decode("utf-8")
 
 
 def _read(path: Path, parse: Callable[[str], Any], errors: tuple[type[Exception], ...]) -> Any:
@@ -302,6 +294,10 @@ def _read(path: Path, parse: Callable[[str], Any], errors: tuple[type[Exception]
         raise ImportFileError(
             f"{path}: cannot be read",
             [Problem(str(path), "nested too deeply to be read", "no real file nests like this")],
+        ) from None
+    except InputError as exc:
+        raise ImportFileError(
+            f"{path}: cannot be read", [Problem(str(path), exc.message, exc.hint)]
         ) from None
     except caught as exc:
         raise ImportFileError(

@@ -24,7 +24,7 @@ from typing import Any, BinaryIO, Literal, cast
 
 from packaging.utils import canonicalize_name
 
-from mlenv.errors import MlenvError
+from mlenv.errors import MlenvError, terminal_text
 from mlenv.limits import MAX_BODY_BYTES, MAX_INFLATE_RATIO, enforce, parse_json
 from mlenv.lockfile import Lock
 from mlenv.oci.model import Descriptor, OciError
@@ -359,7 +359,10 @@ def _wheel_members(path: Path) -> list[tuple[str, int]] | None:
 
 
 def render(inspection: Inspection, console: Any, top: int = 20) -> None:
-    """Tables with bars on a rich console: layers, packages, the largest files, totals."""
+    """Tables with bars on a rich console: layers, packages, the largest files, totals. Every
+    text from the image goes in as ``Text``, never markup: a history entry or a package name
+    of ``[link=...]`` or ``[/x]`` can neither emit a terminal hyperlink nor crash the table;
+    control characters show as ``?`` (``errors.terminal_text``)."""
     from rich.table import Table
     from rich.text import Text
 
@@ -377,15 +380,17 @@ def render(inspection: Inspection, console: Any, top: int = 20) -> None:
             0, f"{human_bytes(inspection.compressed)} {'download' if lock else 'compressed'}"
         )
     console.print(
-        f"{inspection.subject} ({inspection.platform}): {', '.join(sizes)}; "
-        f"CUDA libraries {human_bytes(inspection.cuda)} ({share})"
+        _plain(
+            f"{inspection.subject} ({inspection.platform}): {', '.join(sizes)}; "
+            f"CUDA libraries {human_bytes(inspection.cuda)} ({share})"
+        )
     )
     if inspection.layers:
         table = Table("layer", "created by", "compressed", "installed", "files", "", box=None)
         peak = max(layer.installed for layer in inspection.layers)
         for layer in inspection.layers:
             table.add_row(
-                str(layer.index), _short(layer.created_by), human_bytes(layer.compressed),
+                str(layer.index), _plain(_short(layer.created_by)), human_bytes(layer.compressed),
                 human_bytes(layer.installed), str(layer.files), bar(layer.installed, peak),
             )  # fmt: skip
         console.print(table)
@@ -398,8 +403,9 @@ def render(inspection: Inspection, console: Any, top: int = 20) -> None:
             name = p.name + (" (CUDA)" if p.cuda_library else "")
             sizes = [_size(p.download)] if lock else []
             table.add_row(
-                name, p.version, *sizes, _size(p.installed), bar(getattr(p, measure), peak)
-            )
+                _plain(name), _plain(p.version), *sizes, _size(p.installed),
+                bar(getattr(p, measure), peak),
+            )  # fmt: skip
         console.print(table)
         if len(inspection.packages) > top:
             console.print(f"… and {len(inspection.packages) - top} smaller package(s)")
@@ -407,8 +413,18 @@ def render(inspection: Inspection, console: Any, top: int = 20) -> None:
         table = Table("largest files", "size", "package", box=None)
         for f in inspection.largest:
             path = _SITE_PACKAGES.sub("…/site-packages/", f.path)
-            table.add_row(Text(path, overflow="fold"), human_bytes(f.size), f.package or "")
+            table.add_row(
+                _plain(path, overflow="fold"), human_bytes(f.size), _plain(f.package or "")
+            )
         console.print(table)
+
+
+def _plain(text: str, overflow: Literal["fold"] | None = None) -> Any:
+    """Text from the image for a rich console: literal, never markup, nothing that drives the
+    terminal."""
+    from rich.text import Text
+
+    return Text(terminal_text(text), overflow=overflow)
 
 
 def _short(created_by: str) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import posixpath
+import re
 import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -17,11 +18,11 @@ from urllib.parse import unquote, urlsplit
 
 from packaging.tags import Tag
 from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
-from packaging.version import InvalidVersion, Version
+from packaging.version import Version
 
 from mlenv import inputs
 from mlenv.conda.records import CondaRecord
-from mlenv.errors import MlenvError, Problem, ProblemsError
+from mlenv.errors import MlenvError, Problem, ProblemsError, printable
 from mlenv.inputs import LOCK_VERSION
 from mlenv.target import Target
 
@@ -407,6 +408,8 @@ def consistency_problems(lock: Lock, source: str = "mlenv.lock") -> list[Problem
             if key in seen:
                 found.append(f"names the package of {seen[key]} again")
             seen.setdefault(key, where)
+            if _UNSAFE_URL.search(entry.url):  # a line break or escape: no fetch follows it
+                found.append(f"url {printable(entry.url)!r} holds control characters")
             url_file = unquote(posixpath.basename(urlsplit(entry.url).path))
             if url_file != entry.filename:
                 found.append(f"url names the file {url_file!r}, not {entry.filename!r}")
@@ -415,6 +418,9 @@ def consistency_problems(lock: Lock, source: str = "mlenv.lock") -> list[Problem
                 found.append(f"has the sha256 of {other[0]!r} ({other[1]}), another file")
             problems += [Problem(label, message) for message in found]
     return problems
+
+
+_UNSAFE_URL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 def _supported_tags(target: LockTarget, platform: str) -> frozenset[Tag] | None:
@@ -428,7 +434,7 @@ def _supported_tags(target: LockTarget, platform: str) -> frozenset[Tag] | None:
 def _wheel_problems(package: LockedPackage, tags: frozenset[Tag] | None) -> list[str]:
     try:
         name, version, _, file_tags = parse_wheel_filename(package.filename)
-    except InvalidWheelFilename as exc:
+    except (InvalidWheelFilename, ValueError) as exc:  # ValueError: past int's digit limit
         return [f"file {package.filename!r} is not a wheel's name: {exc}"]
     found = []
     if tags is not None and not file_tags & tags:
@@ -437,7 +443,7 @@ def _wheel_problems(package: LockedPackage, tags: frozenset[Tag] | None) -> list
         found.append(f"name {package.name!r} is not the name of its file {package.filename!r}")
     try:
         same = Version(package.version) == version
-    except InvalidVersion:
+    except ValueError:  # InvalidVersion, or a release number past int's digit limit
         same = False
     if not same:
         found.append(

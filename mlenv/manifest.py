@@ -27,6 +27,7 @@ from mlenv.inputs import (
     MAX_MANIFEST_CHARS,
     REQUIRED_KEYS,
 )
+from mlenv.pep508 import requirement as parsed_requirement
 from mlenv.placement import judge_placement
 from mlenv.platforms import NAMES
 
@@ -434,7 +435,7 @@ def _repository(value: str) -> str | None:
 
 def _requirement(value: str) -> str | None:
     try:
-        requirement = Requirement(value)
+        requirement = parsed_requirement(value)
     except InvalidRequirement as exc:
         first = str(exc).splitlines()[0]
         return f"not a PEP 508 requirement ({first})"

@@ -22,6 +22,8 @@ def requirement(text: str) -> Requirement:
     (and every URL requirement, where ``;`` may belong to the URL) takes the full parser, so the
     errors are its errors.
     """
+    if _LONG_NUMBER.search(text):  # packaging would raise a plain ValueError when comparing
+        raise InvalidRequirement(f"a number of more than {_MAX_DIGITS} digits")
     head, semicolon, marker = text.partition(";")
     if "@" in head or not _ASSEMBLABLE:
         return Requirement(text)
@@ -37,6 +39,12 @@ def requirement(text: str) -> Requirement:
     parsed.name, parsed.url, parsed.extras = front.name, front.url, front.extras
     parsed.specifier, parsed.marker = front.specifier, back
     return parsed
+
+
+# No version or marker value has a number this long; past 4,300 digits Python refuses to
+# convert it, and packaging lets that ValueError out of a comparison.
+_MAX_DIGITS = 1000
+_LONG_NUMBER = re.compile(rf"[0-9]{{{_MAX_DIGITS + 1}}}")
 
 
 # A Requirement is exactly these attributes (packaging's __slots__); were it ever more, every

@@ -14,7 +14,7 @@ from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Protocol
 
-from mlenv.errors import redact
+from mlenv.errors import redact, terminal_text
 
 if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
@@ -51,7 +51,7 @@ class QuietReporter:
         pass
 
     def warning(self, text: str) -> None:
-        print(redact(f"warning: {text}"), file=self._stream)
+        print(terminal_text(redact(f"warning: {text}")), file=self._stream)
 
     def debug(self, text: str) -> None:
         pass
@@ -95,7 +95,7 @@ class HumanReporter:
         self._verbose = verbose
 
     def info(self, text: str) -> None:
-        print(redact(text), file=self._stream, flush=True)
+        print(terminal_text(redact(text)), file=self._stream, flush=True)
 
     def warning(self, text: str) -> None:
         self.info(f"warning: {text}")
@@ -138,7 +138,9 @@ class HumanReporter:
         columns.append(TimeElapsedColumn())
         console = Console(file=self._stream, force_terminal=True)
         with Progress(*columns, console=console, transient=True) as progress:
-            yield _RichTask(progress, progress.add_task(redact(description), total=total))
+            yield _RichTask(
+                progress, progress.add_task(terminal_text(redact(description)), total=total)
+            )
         self.info(f"{description}: done")
 
 

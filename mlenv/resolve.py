@@ -280,9 +280,10 @@ class _Provider(AbstractProvider[Req, Candidate, str]):
         if file.requires_python:
             try:
                 floor = python_floor(SpecifierSet(file.requires_python))
-            except InvalidSpecifier:
-                return f"unreadable Requires-Python {file.requires_python!r}"
-            if not floor.contains(self.python, prereleases=True):
+                runs = floor.contains(self.python, prereleases=True)
+            except ValueError:  # InvalidSpecifier, or a number past int's digit limit
+                return f"unreadable Requires-Python {printable(file.requires_python, 80)}"
+            if not runs:
                 return f"requires Python {file.requires_python}"
         return None
 

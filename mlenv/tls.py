@@ -11,10 +11,12 @@ from __future__ import annotations
 import os
 import ssl
 from collections.abc import Mapping
+from pathlib import Path
 
 import httpx
 
 from mlenv.errors import MlenvError
+from mlenv.userfiles import read_input
 
 CA_BUNDLE_VARIABLE = "MLENV_CA_BUNDLE"
 
@@ -29,11 +31,12 @@ def ssl_context(environ: Mapping[str, str] | None = None) -> ssl.SSLContext:
     context = httpx.create_ssl_context(trust_env=True)
     extra = env.get(CA_BUNDLE_VARIABLE)
     if extra:
-        try:
-            context.load_verify_locations(cafile=extra)
-        except (OSError, ssl.SSLError) as error:
+        try:  # a FIFO or /dev/zero named here is refused, never read (userfiles)
+            context.load_verify_locations(cadata=read_input(Path(extra), "CA bundle").decode())
+        except (OSError, ValueError, MlenvError) as error:  # SSLError, UnicodeDecodeError, empty
+            message = error.message if isinstance(error, MlenvError) else str(error)
             raise TlsConfigError(
-                f"cannot load the certificate authorities: {error}",
+                f"cannot load the certificate authorities: {message}",
                 where=f"{CA_BUNDLE_VARIABLE}={extra}",
                 hint="point it at a readable PEM file of CA certificates, or unset it",
             ) from None

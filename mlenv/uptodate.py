@@ -41,6 +41,7 @@ from mlenv.inputs import MAX_MANIFEST_CHARS, digest, toml_inputs
 from mlenv.lockfile import loads as load_lock
 from mlenv.lockfile import target_drift
 from mlenv.placement import judge_placement
+from mlenv.userfiles import read_input
 
 
 @dataclass(frozen=True)
@@ -98,13 +99,13 @@ def _fresh(command: PlainLock) -> int | None:
     manifest_path, quiet = command.manifest, command.quiet
     lock_path = manifest_path.parent / "mlenv.lock"
     try:
-        text = manifest_path.read_bytes().decode("utf-8")
+        text = read_input(manifest_path, "manifest").decode("utf-8")
         if len(text) > MAX_MANIFEST_CHARS:  # the full reader refuses it, and says why
             return None
         data = tomllib.loads(text)
         inputs = toml_inputs(data)
-        lock_text = lock_path.read_bytes().decode("utf-8")
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, RecursionError):
+        lock_text = read_input(lock_path, "lock").decode("utf-8")
+    except (OSError, MlenvError, UnicodeDecodeError, tomllib.TOMLDecodeError, RecursionError):
         return None
     if inputs is None or not _placed(data["environment"]):
         return None

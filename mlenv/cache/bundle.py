@@ -32,6 +32,7 @@ from mlenv.errors import redact
 from mlenv.lockfile import Lock
 from mlenv.oci.model import canonical_json
 from mlenv.outputs import OutputKind, check_output, read_record, replace_output
+from mlenv.userfiles import read_input
 
 BUNDLE_INDEX = "bundle.json"
 BUNDLE_VERSION = 1
@@ -68,7 +69,7 @@ def shareable_manifest(path: Path) -> bytes:
     replaced by ``***`` (``errors.redact``; security invariant 5). A bundle travels into an air
     gap or to a registry, another origin; the lock's inputs hash counts locations without their
     secrets, so the bundle's manifest still matches the lock."""
-    return redact(path.read_text(encoding="utf-8")).encode()
+    return redact(read_input(path, "manifest").decode("utf-8")).encode()
 
 
 def write_bundle(
@@ -89,7 +90,7 @@ def write_bundle(
         work.mkdir()
         entries: list[dict[str, str | int]] = []
         for data, name in ((shareable_manifest(manifest), "mlenv.toml"),
-                           (lock_path.read_bytes(), "mlenv.lock")):  # fmt: skip
+                           (read_input(lock_path, "lock"), "mlenv.lock")):  # fmt: skip
             with (work / name).open("xb") as out:
                 measured = measure(io.BytesIO(data), out)
             entries.append({"path": name, "sha256": measured.sha256, "size": measured.size})

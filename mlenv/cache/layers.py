@@ -40,6 +40,7 @@ import installer
 from mlenv import __version__
 from mlenv.cache import LAYERS
 from mlenv.cache.artifacts import measure, open_plain
+from mlenv.cache.layer_walk import ENTRY, JUNK, WORK, real_dir, walk
 from mlenv.errors import MlenvError
 from mlenv.install.wheels import PlannedWheel, WheelClaims
 from mlenv.layer_plan import LayerPlan
@@ -63,6 +64,7 @@ _META = "layer.json"
 MAX_META = 64 << 20  # a record lists the layer's directories; far below this
 _NOFOLLOW_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW
 _WHEEL = "wheel.json"
+_RECORDS = (_META, _WHEEL)  # a complete entry holds one of them
 # A wheel's licences as the SBOM states them (sbom.Licences' result).
 Licence = list[dict[str, Any]]
 
@@ -260,7 +262,7 @@ class LayerCache:
             final = self._entry(key)
             final.parent.mkdir(exist_ok=True)
             for directory in (self.root, final.parent):  # never written through a symlink
-                if not _real_dir(directory):
+                if not real_dir(directory):
                     raise OSError(errno.ENOTDIR, f"{directory} is not a plain directory")
             tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=self.root))
             if blob is not None:
@@ -280,35 +282,35 @@ class LayerCache:
     def entries(self) -> list[tuple[float, int, Path]]:
         """(last use, size, directory) of every complete entry, walking real directories only:
         a symlink anywhere below the cache root is never followed (nor counted)."""
-        found = []
-        for shard in _subdirs(self.root) if _real_dir(self.root) else []:
-            if len(shard.name) != 2:
-                continue
-            for entry in _subdirs(Path(shard.path)):
-                with contextlib.suppress(OSError), os.scandir(entry.path) as files:
-                    stats = {f.name: f.stat(follow_symlinks=False) for f in files}
-                    for record in (_META, _WHEEL):
-                        if record in stats and stat.S_ISREG(stats[record].st_mode):
-                            size = sum(info.st_size for info in stats.values())
-                            found.append((stats[record].st_mtime, size, Path(entry.path)))
-                            break
-        return sorted(found)
+        return sorted(
+            (used, size, path)
+            for kind, used, size, path in walk(self.root, _RECORDS)
+            if kind == ENTRY
+        )
+
+    def usage(self) -> int:
+        """Bytes below the cache root, whatever they are: entries, work directories, and
+        anything else that got there (shards of other names, half entries, stray files)."""
+        return sum(size for _, _, size, _ in walk(self.root, _RECORDS))
 
     def prune(self, limit: int, keep: Collection[str] = ()) -> tuple[int, int]:
         """Drop least recently used entries until at most ``limit`` bytes stay (``keep``: keys
-        just used by this build, dropped last). Returns (entries removed, bytes freed)."""
-        entries = sorted(self.entries(), key=lambda e: (e[2].name in keep, e[0], e[2].name))
-        total = sum(size for _, size, _ in entries)
+        just used by this build, dropped last). What can never be used (``JUNK``, a work
+        directory a killed build left a day ago) is dropped first, whatever the limit, and
+        counted. Returns (entries removed, bytes freed)."""
         removed = freed = 0
+        day_ago = time.time() - 24 * 3600
+        for kind, used, size, path in walk(self.root, _RECORDS):
+            if kind == JUNK or (kind == WORK and used < day_ago):
+                self._remove(path)
+                removed, freed = removed + (kind == JUNK), freed + size
+        entries = sorted(self.entries(), key=lambda e: (e[2].name in keep, e[0], e[2].name))
+        total = self.usage()
         for _, size, path in entries:
-            if total - freed <= limit:
+            if total <= limit:
                 break
             self._remove(path)
-            removed, freed = removed + 1, freed + size
-        for stale in self.root.glob(".tmp-*") if _real_dir(self.root) else []:
-            with contextlib.suppress(OSError):  # left by a build that was killed
-                if time.time() - stale.lstat().st_mtime > 24 * 3600:
-                    self._remove(stale)
+            removed, freed, total = removed + 1, freed + size, total - size
         return removed, freed
 
     def _drop(self, entry: Path, reporter: Reporter, why: str) -> None:
@@ -336,21 +338,6 @@ class LayerCache:
             finally:
                 for fd in fds:
                     os.close(fd)
-
-
-def _real_dir(path: Path) -> bool:
-    """A directory itself, not a symlink to one."""
-    try:
-        return stat.S_ISDIR(path.lstat().st_mode)
-    except OSError:
-        return False
-
-
-def _subdirs(path: Path) -> list[os.DirEntry[str]]:
-    """The real directories in ``path`` (symlinks to directories are not)."""
-    with contextlib.suppress(OSError), os.scandir(path) as found:
-        return [entry for entry in found if entry.is_dir(follow_symlinks=False)]
-    return []
 
 
 def _sealed(body: Mapping[str, Any]) -> bytes:

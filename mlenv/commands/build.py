@@ -336,7 +336,7 @@ def build_project(
     from mlenv.commands.multiplatform import build_platforms
 
     manifest = session.load_manifest()
-    lock_bytes = session.lock_path.read_bytes() if session.lock_path.exists() else b""
+    lock_bytes = session.lock_bytes() if session.lock_path.exists() else b""
     lock_ = session.load_lock()
     lockfile.check_fresh(lock_, manifest, str(session.lock_path))
     several = request.platform is None and len(lock_.target.platforms) > 1

@@ -25,5 +25,4 @@ def prune(session: Session, size: str | None) -> Pruned:
     limit = max_size(os.environ) if size is None else parse_size(size, "--max-size")
     store = LayerCache(session.cache_root)
     removed, freed = store.prune(limit)
-    kept = sum(entry_size for _, entry_size, _ in store.entries())
-    return Pruned(store.root, limit, removed, freed, kept)
+    return Pruned(store.root, limit, removed, freed, store.usage())

@@ -60,7 +60,7 @@ def _sbom(session: Session, manifest: Manifest, lock_: lockfile.Lock, platform: 
         wheels = verified_wheels(session.artifact_cache(), lock_, Path(scratch))
         document = cyclonedx(
             lock_,
-            session.lock_path.read_bytes(),
+            session.lock_bytes(),
             name=manifest.environment.name,
             platforms=[platform] if platform else None,
             licences=wheel_licences(wheels),

@@ -98,7 +98,7 @@ def fetch(session: Session, request: FetchRequest) -> str | None:
         else:
             result = _fetch_indexes(session, manifest, artifacts, offline, jobs, shared, insecure)
         if push_cache and shared is not None:
-            publish("shared cache", f"{shared}:{cache_tag(session.lock_path.read_bytes())}")
+            publish("shared cache", f"{shared}:{cache_tag(session.lock_bytes())}")
     session.reporter.info(
         f"{len(artifacts)} artifact(s) in {cache.root}: {result.fetched} fetched "
         f"({result.bytes_fetched} bytes), {result.already} already there"
@@ -142,7 +142,7 @@ def _fleet_turn(
         return contextlib.nullcontext()
     return coordinated(
         shared,
-        lease_tag(session.lock_path.read_bytes()),
+        lease_tag(session.lock_bytes()),
         [f"sha256:{a.sha256}" for a in missing],
         claim=claim,
         insecure=insecure,

@@ -16,6 +16,7 @@ from mlenv.errors import UsageError
 from mlenv.manifest import Manifest, loads
 from mlenv.outputs import OutputKind, check_output
 from mlenv.report import HumanReporter, JsonReporter, QuietReporter, Reporter
+from mlenv.userfiles import read_input
 
 if TYPE_CHECKING:
     from mlenv.index import HttpClient
@@ -40,14 +41,19 @@ class Session:
     def load_lock(self) -> lockfile.Lock:
         path = self.lock_path
         try:
-            text = path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise UsageError(
-                "no lock here", where=str(path), hint="run `mlenv lock` first"
-            ) from None
-        except (OSError, UnicodeDecodeError) as exc:
+            text = self.lock_bytes().decode("utf-8")
+        except UnicodeDecodeError as exc:
             raise UsageError(f"cannot read the lock: {exc}", where=str(path)) from None
         return lockfile.loads(text, source=str(path))
+
+    def lock_bytes(self) -> bytes:
+        """The lock's bytes, read only from a plain file (``userfiles.read_input``)."""
+        try:
+            return read_input(self.lock_path, "lock")
+        except FileNotFoundError:
+            raise UsageError(
+                "no lock here", where=str(self.lock_path), hint="run `mlenv lock` first"
+            ) from None
 
     def http(self, offline: bool) -> HttpClient:
         from mlenv.index import HttpCache, HttpClient
@@ -83,15 +89,13 @@ def open_session(
 
 def read_manifest(path: Path) -> Manifest:
     try:
-        raw = path.read_bytes()
+        raw = read_input(path, "manifest")
     except FileNotFoundError:
         raise UsageError(
             "no manifest here",
             where=str(path),
             hint="run `mlenv init` to write one, or pass --manifest PATH",
         ) from None
-    except OSError as exc:
-        raise UsageError(f"cannot read the manifest: {exc.strerror}", where=str(path)) from None
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:

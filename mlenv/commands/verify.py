@@ -38,6 +38,7 @@ from mlenv.limits import LimitError, parse_json
 from mlenv.lockfile import Lock
 from mlenv.manifest import Manifest
 from mlenv.outputs import read_record as read_plain_record
+from mlenv.userfiles import read_handle, read_input
 
 if TYPE_CHECKING:
     from mlenv.host import HostFacts
@@ -86,12 +87,13 @@ def with_output(verdict: Verdict, output: Path, lock_path: Path) -> Verdict:
             where=str(record_path),
             hint="verify a file inside the dist/ directory written by `mlenv build`",
         ) from None
-    lock_sha = hashlib.sha256(lock_path.read_bytes()).hexdigest()
+    lock_sha = hashlib.sha256(read_input(lock_path, "lock")).hexdigest()
     digests = record.digests() if isinstance(record, BuildRecord) else {}
     found = verify_output(
         output.name, _output_sha256(output), digests, record.lock_sha256, lock_sha
     )
-    found += _multi_platform_findings(record_path, hashlib.sha256(raw).hexdigest())
+    if isinstance(record, BuildRecord) and output.parent.name == record.platform:
+        found += _multi_platform_findings(record_path, hashlib.sha256(raw).hexdigest())
     return dataclasses.replace(verdict, findings=(*found, *verdict.findings))
 
 
@@ -118,17 +120,40 @@ def _parsed(data: bytes, path: Path) -> object:
 
 
 def _multi_platform_findings(record_path: Path, own: str) -> list[Finding]:
-    """A platform's build inside a multi-platform dist/ (its build.json's sha256 ``own``, of the
-    bytes verified) checked against the record above it (a damaged one records no platform: the
-    build is not the one it names)."""
+    """A build in a directory named for its platform, as a multi-platform build lays out each
+    platform (its build.json's sha256 ``own``, of the bytes verified), checked against the
+    record above it (a damaged one records no platform: the build is not the one it names).
+
+    Never a silently weaker check: a record above that exists but cannot be read is an error,
+    and so is a missing one beside a joined ``oci/`` (a multi-platform dist/ that lost its
+    record). Only a missing record with nothing of a multi-platform build around it is a
+    single-platform build that was given its platform's name."""
     above = record_path.parent.parent / BUILD_RECORD
+    platform = record_path.parent.name
+    hint = (
+        "verify the dist/ written by `mlenv build` as it was written: a platform's directory is "
+        "checked against the multi-platform build.json above it"
+    )
     try:
         data = _parsed(read_plain_record(above.parent, above.name), above)
-    except (OSError, ValueError):
-        return []  # a single-platform build: nothing above it
+    except FileNotFoundError:
+        if not (above.parent / "oci").is_dir():
+            return []  # a single-platform build named after its platform
+        raise UsageError(
+            f"the multi-platform build.json above {platform}/ is missing: the platform's "
+            "build cannot be checked against the build it belongs to",
+            where=str(above),
+            hint=hint,
+        ) from None
+    except (OSError, ValueError) as exc:
+        raise UsageError(
+            f"the build.json above {platform}/ cannot be read ({exc}): the platform's build "
+            "cannot be checked against the build it belongs to",
+            where=str(above),
+            hint=hint,
+        ) from None
     if not isinstance(data, dict) or data.get("kind") != MULTI_PLATFORM:
-        return []
-    platform = record_path.parent.name
+        return verify_platform_record(platform, own, None)
     try:
         entry = MultiPlatformRecord.from_dict(data, str(above)).platforms.get(platform)
     except BuildRecordError:
@@ -177,7 +202,7 @@ def verify_bundle(bundle: Path) -> tuple[Lock, list[BundleProblem]]:
     lock_path = bundle / "mlenv.lock"
     try:
         with open_plain(bundle, "mlenv.lock") as handle:  # a symlink is never followed
-            text = handle.read().decode("utf-8")
+            text = read_handle(handle, lock_path, "bundle's lock").decode("utf-8")
         lock_ = lockfile.loads(text, str(lock_path))
     except (OSError, UnicodeDecodeError) as exc:
         raise UsageError(

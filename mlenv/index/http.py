@@ -12,6 +12,7 @@ import base64
 import io
 import netrc
 import os
+import stat
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -74,6 +75,8 @@ def _hint(status: int, url: str) -> str:
 def _load_netrc(path: Path) -> netrc.netrc | None:
     """Like requests, an unreadable netrc means no netrc; a 401 hint then points at it."""
     try:
+        if not stat.S_ISREG(path.stat().st_mode):  # a FIFO would block, /dev/zero never ends
+            return None
         return netrc.netrc(os.fspath(path))
     except (OSError, netrc.NetrcParseError):
         return None

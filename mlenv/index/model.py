@@ -14,8 +14,6 @@ from typing import BinaryIO, Protocol
 
 from packaging.tags import Tag
 from packaging.utils import (
-    InvalidSdistFilename,
-    InvalidWheelFilename,
     NormalizedName,
     canonicalize_name,
     parse_sdist_filename,
@@ -131,7 +129,7 @@ def make_file(link: Link, *, project: NormalizedName | None, index_url: str) -> 
             tags, is_wheel = frozenset(), False
         else:
             return None
-    except (InvalidWheelFilename, InvalidSdistFilename, InvalidVersion):
+    except ValueError:  # InvalidWheelFilename, InvalidVersion, ...: or past int's digit limit
         return None
     if project is not None and name != project:
         return None

@@ -224,7 +224,7 @@ def parse_json(content: bytes, page_url: str, local: LocalRoots = NO_LOCAL_ROOTS
                 sha256=valid_sha256(hashes.get("sha256")) if isinstance(hashes, dict) else None,
                 requires_python=requires_python if isinstance(requires_python, str) else None,
                 yanked=yanked if isinstance(yanked, str) else ("" if yanked is True else None),
-                size=size if isinstance(size, int) and not isinstance(size, bool) else None,
+                size=size if type(size) is int and size >= 0 else None,  # a lock holds >= 0
                 has_metadata=has_metadata,
                 metadata_sha256=metadata_sha256,
             )

@@ -6,13 +6,15 @@ from __future__ import annotations
 
 import base64
 import re
-from collections.abc import Generator, Mapping
+import zlib
+from collections.abc import Generator, Iterator, Mapping
 
 import httpx
 
 from mlenv.errors import printable, redact
-from mlenv.limits import parse_json
+from mlenv.limits import enforce, parse_json
 from mlenv.oci.credentials import Credentials
+from mlenv.oci.model import JSON_LIMIT
 from mlenv.oci.reference import RegistryError
 from mlenv.origins import UnsafeUrlError, follow, may_send_credentials
 
@@ -20,6 +22,8 @@ _CHALLENGE_PARAM = re.compile(r'([A-Za-z_]+)=(?:"([^"]*)"|([^\s,]*))')
 
 
 _TOKEN_REALM = "mlenv-token-realm"  # request extension: this request fetches a Bearer token
+# request extension: this request downloads a blob (kept across redirects, to storage too)
+BLOB_DOWNLOAD = "mlenv-blob-download"
 
 
 def guard_request(registry: str, request: httpx.Request) -> None:
@@ -39,6 +43,61 @@ def guard_request(registry: str, request: httpx.Request) -> None:
     realm = bool(request.extensions.get(_TOKEN_REALM))
     if not may_send_credentials(registry, url, token_realm=realm):
         request.headers.pop("Authorization", None)
+
+
+def bound_answer(response: httpx.Response) -> None:
+    """The wall every registry answer passes (an httpx response hook, so token answers, error
+    bodies and upload replies meet it too): its body is decoded here and refused past
+    ``JSON_LIMIT`` bytes, counted while streaming and after decompression, so a registry that
+    answers an endless or decompression-bomb body is a clear error with bounded memory. Only a
+    blob being downloaded is left whole: its reader streams it and checks its digest."""
+    request = response.request
+    if request.extensions.get(BLOB_DOWNLOAD) and response.status_code == 200:
+        return
+    stream = response.stream
+    assert isinstance(stream, httpx.SyncByteStream)  # the registry client is synchronous
+    encoding = response.headers.pop("Content-Encoding", "identity").strip().lower()
+    response.stream = _BoundedStream(stream, encoding, url_where(request.url))
+
+
+class _BoundedStream(httpx.SyncByteStream):
+    def __init__(self, stream: httpx.SyncByteStream, encoding: str, where: str) -> None:
+        self._stream = stream
+        self._encoding = encoding
+        self._where = where
+
+    def __iter__(self) -> Iterator[bytes]:
+        count = 0
+        for chunk in self._decoded():
+            count += len(chunk)
+            enforce(count, JSON_LIMIT, "bytes in the registry's answer", where=self._where)
+            yield chunk
+
+    def _decoded(self) -> Iterator[bytes]:
+        if self._encoding in ("", "identity"):
+            yield from self._stream
+            return
+        if self._encoding not in ("gzip", "x-gzip", "deflate"):
+            raise RegistryError(
+                f"the registry answered in an encoding mlenv did not ask for: "
+                f"{printable(self._encoding, 40)}",
+                where=self._where,
+                hint="mlenv asks registries for uncompressed answers (Accept-Encoding: identity)",
+            )
+        inflate = zlib.decompressobj(zlib.MAX_WBITS | 32)  # gzip or zlib, by the header
+        try:
+            for chunk in self._stream:
+                while chunk:  # at most 64 KiB out per step: a bomb is stopped by the count
+                    yield inflate.decompress(chunk, 1 << 16)
+                    chunk = inflate.unconsumed_tail
+            yield inflate.flush()
+        except zlib.error as error:
+            raise RegistryError(
+                f"the registry's {self._encoding} answer is damaged: {error}", where=self._where
+            ) from None
+
+    def close(self) -> None:
+        self._stream.close()
 
 
 class ChallengeAuth(httpx.Auth):

@@ -13,6 +13,7 @@ from typing import Any
 
 from mlenv.limits import parse_json
 from mlenv.oci.reference import HUB_NAMES, RegistryError
+from mlenv.userfiles import read_input
 
 
 @dataclass(frozen=True)
@@ -41,7 +42,7 @@ def docker_credentials(
     if not path.is_file():
         return None
     try:
-        config = parse_json(path.read_bytes(), where=str(path))
+        config = parse_json(read_input(path, "Docker config file"), where=str(path))
     except (OSError, ValueError) as error:  # also JSON past the integer-digit limit
         raise RegistryError(
             f"the Docker config file cannot be read: {error}",

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, Protocol
 
 from mlenv.cache.artifacts import measure
+from mlenv.errors import MlenvError
 from mlenv.oci.model import (
     CONFIG_TYPES,
     DIGEST,
@@ -30,6 +31,7 @@ from mlenv.oci.model import (
     layer_of,
     parse_json,
 )
+from mlenv.userfiles import read_input
 
 
 @dataclass(frozen=True)
@@ -102,11 +104,12 @@ class DirSource:
 
     def read_file(self, name: str) -> bytes:
         path = self.root / name
-        if not path.is_file():
-            raise OciError(f"the image layout has no {name}", where=self.where)
-        if path.stat().st_size > JSON_LIMIT:
-            raise OciError("the file is too big to be image metadata", where=str(path))
-        return path.read_bytes()
+        try:
+            return read_input(path, "image metadata", limit=JSON_LIMIT)
+        except FileNotFoundError:
+            raise OciError(f"the image layout has no {name}", where=self.where) from None
+        except MlenvError as error:  # a FIFO, a device, a directory, or too big
+            raise OciError(error.message, where=error.where, hint=error.hint) from None
 
     @contextlib.contextmanager
     def open_blob(self, digest: str) -> Iterator[tuple[BinaryIO, int]]:

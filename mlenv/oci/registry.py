@@ -22,7 +22,13 @@ import httpx
 from mlenv import limits
 from mlenv.errors import printable
 from mlenv.index.http import _ResponseReader
-from mlenv.oci.auth import ChallengeAuth, guard_request, url_where
+from mlenv.oci.auth import (
+    BLOB_DOWNLOAD,
+    ChallengeAuth,
+    bound_answer,
+    guard_request,
+    url_where,
+)
 from mlenv.oci.credentials import Credentials, docker_config_path, docker_credentials
 from mlenv.oci.model import (
     DIGEST,
@@ -253,7 +259,11 @@ class _Session:
             verify=ssl_context(),
             timeout=_TIMEOUT,
             follow_redirects=True,
-            event_hooks={"request": [functools.partial(guard_request, base_url)]},
+            headers={"Accept-Encoding": "identity"},
+            event_hooks={
+                "request": [functools.partial(guard_request, base_url)],
+                "response": [bound_answer],
+            },
         )
 
     def __enter__(self) -> _Session:
@@ -327,7 +337,8 @@ class _Session:
     def blob(self, digest: str) -> Iterator[BinaryIO]:
         """The blob as a file, streamed; the caller verifies the bytes (the cache does). A
         broken transfer is the index client's transient error, so fetch retries it."""
-        with self._client.stream("GET", f"/v2/{self._repo}/blobs/{digest}") as response:
+        url = f"/v2/{self._repo}/blobs/{digest}"
+        with self._client.stream("GET", url, extensions={BLOB_DOWNLOAD: True}) as response:
             if response.status_code != 200:
                 response.read()
             self._check(response, (200,), f"downloading blob {digest}")

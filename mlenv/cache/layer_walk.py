@@ -1,0 +1,79 @@
+"""A survey of the layer cache's directory (``layers-v1``) that never follows a symlink:
+what is a usable entry, a build's work directory, or junk no build can use, and how many bytes
+each holds, so the cache's bound counts and prunes everything below it."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import stat
+from pathlib import Path
+
+ENTRY, WORK, JUNK = "entry", "work", "junk"
+Item = tuple[str, float, int, Path]  # kind, last use, bytes, path
+_SHARD = re.compile(r"[0-9a-f]{2}")
+_KEY = re.compile(r"[0-9a-f]{64}")
+
+
+def walk(root: Path, records: tuple[str, ...]) -> list[Item]:
+    """Everything directly in ``root`` or in a shard: ``ENTRY`` a complete entry (a real
+    directory named by its key, below the shard of its first two digits, holding a plain file
+    of ``records``), ``WORK`` a ``.tmp-`` work directory, ``JUNK`` anything else, which no
+    build can ever use. Never follows a symlink."""
+    found = []
+    for item in _children(root) if real_dir(root) else []:
+        path = Path(item.path)
+        if item.name.startswith(".tmp-"):
+            found.append((WORK, _mtime(item), _size(path), path))
+        elif _SHARD.fullmatch(item.name) and item.is_dir(follow_symlinks=False):
+            found += [_judged(entry, item.name, records) for entry in _children(path)]
+        else:
+            found.append((JUNK, _mtime(item), _size(path), path))
+    return found
+
+
+def _judged(item: os.DirEntry[str], shard: str, records: tuple[str, ...]) -> Item:
+    """One item of a shard: a complete entry (its record's mtime is its last use) or junk."""
+    path = Path(item.path)
+    if _KEY.fullmatch(item.name) and item.name.startswith(shard) and real_dir(path):
+        for record in records:
+            with contextlib.suppress(OSError):
+                info = os.lstat(path / record)
+                if stat.S_ISREG(info.st_mode):
+                    return ENTRY, info.st_mtime, _size(path), path
+    return JUNK, _mtime(item), _size(path), path
+
+
+def _mtime(item: os.DirEntry[str]) -> float:
+    with contextlib.suppress(OSError):
+        return item.stat(follow_symlinks=False).st_mtime
+    return 0.0
+
+
+def _size(path: Path) -> int:
+    """Bytes of the files at or below ``path`` (directories are walked, never followed)."""
+    with contextlib.suppress(OSError):
+        if not real_dir(path):
+            return path.lstat().st_size
+    total = 0
+    for top, _, files in os.walk(path):
+        for name in files:
+            with contextlib.suppress(OSError):
+                total += (Path(top) / name).lstat().st_size
+    return total
+
+
+def _children(path: Path) -> list[os.DirEntry[str]]:
+    """Everything in ``path`` (an error reading it: nothing)."""
+    with contextlib.suppress(OSError), os.scandir(path) as found:
+        return list(found)
+    return []
+
+
+def real_dir(path: Path) -> bool:
+    """A directory itself, not a symlink to one."""
+    try:
+        return stat.S_ISDIR(path.lstat().st_mode)
+    except OSError:
+        return False

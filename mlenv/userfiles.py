@@ -1,0 +1,100 @@
+"""The one reader of files the user names: the manifest, the lock, the locks `diff` compares,
+files `init --from` imports (security invariant 7).
+
+A name the user gives may be a FIFO (a read waits for a writer for ever), a device
+(``/dev/zero`` never ends), a directory or a socket, directly or through a symlink. Each is
+opened without blocking and judged by ``fstat`` of what was opened: only a plain file is read,
+and at most a bounded number of bytes, so a mistake or a planted file is a clear error naming
+it, at once.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+from pathlib import Path
+from typing import BinaryIO
+
+from mlenv.errors import UsageError
+from mlenv.limits import MAX_BODY_BYTES, LimitError
+
+_KINDS = (
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISFIFO, "a FIFO"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+class InputError(UsageError):
+    """A file the user named cannot be read as one: not a plain file, unreadable, too big."""
+
+
+def read_input(path: Path, what: str, *, limit: int = MAX_BODY_BYTES) -> bytes:
+    """The bytes of the plain file at ``path`` (a symlink to one is fine), at most ``limit``.
+
+    ``FileNotFoundError`` is left to the caller, which knows how to say what is missing;
+    anything else is an ``InputError`` naming ``what`` and the path."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY)
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        raise _refused(path, what, _why(exc)) from None
+    try:
+        _judge(fd, path, what)
+    except BaseException:
+        os.close(fd)
+        raise
+    with os.fdopen(fd, "rb") as handle:
+        return _read(handle, path, what, limit)
+
+
+def read_handle(handle: BinaryIO, path: Path, what: str, *, limit: int = MAX_BODY_BYTES) -> bytes:
+    """``read_input`` for a file already opened (without blocking) by a stricter opener."""
+    _judge(handle.fileno(), path, what)
+    return _read(handle, path, what, limit)
+
+
+def _judge(fd: int, path: Path, what: str) -> None:
+    """Refuse what was opened unless it is a plain file; then reads may block."""
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            kind = next((name for test, name in _KINDS if test(mode)), "not a plain file")
+            raise _refused(path, what, f"it is {kind}")
+        os.set_blocking(fd, True)
+    except OSError as exc:
+        raise _refused(path, what, _why(exc)) from None
+
+
+def _read(handle: BinaryIO, path: Path, what: str, limit: int) -> bytes:
+    """At most ``limit`` bytes; a file that says it is bigger is refused before any read."""
+    try:
+        size = os.fstat(handle.fileno()).st_size
+        data = b"" if size > limit else handle.read(limit + 1)
+    except OSError as exc:
+        raise _refused(path, what, _why(exc)) from None
+    if max(size, len(data)) > limit:
+        raise LimitError(
+            f"the {what} is over {limit:,} bytes",
+            where=str(path),
+            hint="no real file of this kind is near this size; is it the file you meant?",
+        )
+    return data
+
+
+def _why(exc: OSError) -> str:
+    if exc.errno == errno.ENXIO:  # opening a socket
+        return "it is a socket"
+    return exc.strerror or str(exc)
+
+
+def _refused(path: Path, what: str, why: str) -> InputError:
+    return InputError(
+        f"cannot read the {what}: {why}",
+        where=str(path),
+        hint=f"name the {what} as a plain file",
+    )
