@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mlenv.errors import MlenvError
+from mlenv.errors import MlenvError, terminal_text
 from mlenv.inputs import MAX_MANIFEST_CHARS, digest, toml_inputs
 from mlenv.lockfile import loads as load_lock
 from mlenv.lockfile import target_drift
@@ -118,7 +118,7 @@ def _fresh(command: PlainLock) -> int | None:
     if target_drift(lock.target, inputs["python"], inputs["glibc"], inputs["platforms"]):
         return None
     if not quiet:
-        print(f"{lock_path} is up to date", file=sys.stderr, flush=True)
+        print(terminal_text(f"{lock_path} is up to date"), file=sys.stderr, flush=True)
     return 0
 
 
