@@ -47,6 +47,11 @@ def printable(value: object, limit: int = 200) -> str:
 _HIDDEN = frozenset({"Cc", "Cf", "Zl", "Zp", "Co", "Cs"})
 
 
+def hidden_characters(text: str) -> list[str]:
+    """The characters of ``text`` a terminal would act on or hide (newline and tab too)."""
+    return [char for char in text if unicodedata.category(char) in _HIDDEN]
+
+
 def terminal_text(text: str) -> str:
     """``text`` as it may reach the terminal: every control or format character but newline
     and tab (escape sequences, carriage returns, backspaces, bidi overrides, line separators)

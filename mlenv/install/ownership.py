@@ -40,7 +40,7 @@ from typing import Literal
 
 from packaging.utils import canonicalize_name
 
-from mlenv.errors import MlenvError
+from mlenv.errors import MlenvError, hidden_characters, terminal_text
 
 Kind = Literal["dir", "file", "symlink"]
 # mlenv: files mlenv itself writes. tree: a tree already judged (the prefix rattler made, the
@@ -207,6 +207,11 @@ def _forbidden(owner: Owner, path: str, member: str, folded: str) -> str | None:
     """Why ``owner`` may never write ``path`` (from ``member``), whoever else writes what."""
     if owner.role in ("mlenv", "tree"):
         return None
+    if hidden := hidden_characters(path):
+        return (
+            f"would be installed at a path holding the control or format character "
+            f"{hidden[0]!r} ({terminal_text(path)!r}): a name no tool or terminal shows as it is"
+        )
     if _RESERVED.fullmatch(folded) or (
         owner.role == "wheel" and _INTERPRETER.fullmatch(folded) is not None
     ):

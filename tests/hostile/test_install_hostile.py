@@ -343,3 +343,38 @@ def test_a_second_wheel_for_one_distribution(tmp_path: Path) -> None:
     )
     error = _refused(tmp_path, [second, first], "evil-1.0")
     assert "second wheel" in str(error)
+
+
+@pytest.mark.parametrize(
+    ("name", "why"),
+    [
+        ("evil/\x1b]0;pwned\x07.py", "control or format character"),
+        ("evil/\u202eyp.exe", "control or format character"),
+        ("evil/zero\u200bwidth.py", "control or format character"),
+        ("evil/a\rb.py", "invalid row"),  # RECORD's CSV cannot even hold it
+        ("evil/x\u2028y", "invalid row"),
+        ("e\x00", "no hash and size"),  # zip names end at NUL: not the name RECORD lists
+    ],
+)
+def test_a_member_named_with_a_control_or_format_character(
+    tmp_path: Path, name: str, why: str
+) -> None:
+    """An escape in an installed name reaches every `ls` and log of the image; a bidi override
+    shows another name than the one written."""
+    wheel = _wheel(tmp_path, [(name, b"x = 1\n")])
+    assert why in str(_refused(tmp_path, [wheel], name.split("/")[0].split("\x00")[0]))
+
+
+@pytest.mark.parametrize("script", ["\x1b[2Jclear", "tool\u200b", "a\tb"])
+def test_an_entry_point_named_with_a_control_or_format_character(
+    tmp_path: Path, script: str
+) -> None:
+    entry_points = f"[console_scripts]\n{script} = os:getcwd\n".encode()
+    wheel = _wheel(tmp_path, [(f"{DIST_INFO}/entry_points.txt", entry_points)])
+    assert "control or format character" in str(_refused(tmp_path, [wheel], "entry_points.txt"))
+
+
+def test_a_data_file_named_with_a_control_character(tmp_path: Path) -> None:
+    member = "evil-1.0.data/data/share/\x1b[31mred"
+    wheel = _wheel(tmp_path, [(member, b"x")])
+    assert "control or format character" in str(_refused(tmp_path, [wheel], "evil-1.0.data"))
