@@ -94,6 +94,8 @@ _LOCAL = struct.Struct("<4s5H3L2H")  # a member's local header, before its name
 _METADATA_SUFFIX = b".dist-info/METADATA"
 _ODD_FLAGS = 0x1 | 0x20 | 0x40  # encrypted, patch data, strong encryption: zipfile's path
 _UTF8_NAME = 0x800
+_EXTRA = struct.Struct("<HH")  # an extra field's kind and length
+_UNICODE_PATH = 0x7075
 
 
 class _Member(NamedTuple):
@@ -176,6 +178,8 @@ def _choose(directory: bytes, count: int, file: IndexFile) -> _Member | None:
             offset = record[16]
             if b"\x00" in raw_name or flags & _ODD_FLAGS or method not in (0, 8):
                 return None
+            if _renames(directory[name_end : name_end + extra_length]):
+                return None
             if max(compressed, size) > MAX_METADATA_BYTES or offset == 0xFFFFFFFF:
                 return None  # zip64 or too big: zipfile's path refuses or reads it
             member = raw_name.decode("utf-8" if flags & 0x800 else "cp437")
@@ -191,6 +195,20 @@ def _choose(directory: bytes, count: int, file: IndexFile) -> _Member | None:
     own = [member for name, member in found if _dist_info_name(name) == file.name]
     chosen = own or [member for _, member in found]
     return chosen[0] if chosen else None
+
+
+def _renames(extra: bytes) -> bool:
+    """Whether zipfile could take a name other than the record's from its extra field: Python
+    3.12+ reads a Unicode Path field (0x7075) in place of the name, so a record named METADATA
+    here could be another member there, and the installer would install a different METADATA
+    than the one the lock was resolved from. A malformed field list counts too."""
+    position = 0
+    while len(extra) - position >= 4:
+        kind, length = _EXTRA.unpack_from(extra, position)
+        if kind == _UNICODE_PATH or position + 4 + length > len(extra):
+            return True
+        position += 4 + length
+    return False
 
 
 def _dist_info_name(member: str) -> str:

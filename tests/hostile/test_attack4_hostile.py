@@ -1,0 +1,106 @@
+"""Fourth adversary pass: parser differentials between the fast readers of this round and the
+tools they stand in for (zipfile for a wheel's METADATA). Each test names the invariant it
+attacks and fails if the enforcing function stops holding it."""
+
+from __future__ import annotations
+
+import io
+import struct
+import warnings
+import zipfile
+import zlib
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from mlenv.index.model import MetadataError
+from mlenv.index.wheelmeta import _plain_metadata_member, metadata_member
+from tests.support.index_files import plain_wheel_file
+from tests.support.wheels import build_wheel
+
+_NAME = "foo-1.0.dist-info/METADATA"
+_BENIGN = b"Metadata-Version: 2.1\nName: foo\nVersion: 1.0\n\n"
+_EVIL = b"Metadata-Version: 2.1\nName: foo\nVersion: 1.0\nRequires-Dist: evil\n\n"
+_FILE = plain_wheel_file("foo", "file:///foo-1.0-py3-none-any.whl", "file:///")
+
+
+def _unicode_path(raw: bytes, name: str) -> bytes:
+    """An Info-ZIP Unicode Path extra field (0x7075) renaming the record ``raw`` to ``name``."""
+    data = struct.pack("<BL", 1, zlib.crc32(raw)) + name.encode()
+    return struct.pack("<HH", 0x7075, len(data)) + data
+
+
+def _zip(*members: tuple[zipfile.ZipInfo | str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with warnings.catch_warnings(), zipfile.ZipFile(buffer, "w") as archive:
+        warnings.simplefilter("ignore")  # a duplicate name is the point
+        for info, data in members:
+            archive.writestr(info, data)
+    return buffer.getvalue()
+
+
+def _zipfile_answer(data: bytes) -> bytes | None:
+    """What metadata_member's zipfile path answers, None when it refuses the wheel."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            names = [
+                info
+                for info in archive.infolist()
+                if info.filename.count("/") == 1 and info.filename.endswith(".dist-info/METADATA")
+            ]
+            return archive.read(names[0]) if names else None
+    except Exception:  # any refusal by zipfile is an answer of "none"
+        return None
+
+
+def test_unicode_path_field_defers_to_zipfile() -> None:
+    """Invariant: the METADATA a lock is resolved from is the one the installed wheel carries.
+    Python 3.12+ zipfile names a record by its Unicode Path extra field, so a first record
+    named METADATA there renamed METADATX hid from zipfile (and the installer, which saw no
+    duplicate) while the fast reader returned it: the lock saw no Requires-Dist, the install
+    carried the second METADATA's. Enforced by wheelmeta._renames."""
+    renamed = zipfile.ZipInfo(_NAME)
+    renamed.extra = _unicode_path(_NAME.encode(), "foo-1.0.dist-info/METADATX")
+    data = _zip((renamed, _BENIGN), (_NAME, _EVIL))
+    assert _plain_metadata_member(io.BytesIO(data), _FILE) is None
+    assert metadata_member(io.BytesIO(data), _FILE) == _zipfile_answer(data)
+
+
+def test_malformed_extra_field_defers_to_zipfile() -> None:
+    """zipfile refuses a record whose extra field overruns itself; the fast reader must not
+    answer for it either. Enforced by wheelmeta._renames."""
+    broken = zipfile.ZipInfo(_NAME)
+    broken.extra = struct.pack("<HH", 0xCAFE, 40) + b"x" * 4
+    data = _zip((broken, _BENIGN))
+    assert _plain_metadata_member(io.BytesIO(data), _FILE) is None
+
+
+_WHEEL = build_wheel("foo", "1.0", requires_dist=["bar>=1"])[1]
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    edits=st.lists(
+        st.tuples(st.integers(0, len(_WHEEL) - 1), st.binary(min_size=1, max_size=8)),
+        max_size=4,
+    ),
+    cut=st.integers(0, 64),
+    stub=st.binary(max_size=8),
+)
+def test_mutated_wheel_fast_reader_agrees_with_zipfile(
+    edits: list[tuple[int, bytes]], cut: int, stub: bytes
+) -> None:
+    """Any answer of the fast reader is zipfile's answer, over byte overwrites, truncation and
+    prepended bytes of a valid wheel (mostly in its central directory and local headers)."""
+    data = bytearray(_WHEEL)
+    for position, chunk in edits:
+        data[position : position + len(chunk)] = chunk
+    mutated = stub + bytes(data[: len(data) - cut] if cut else data)
+    fast = _plain_metadata_member(io.BytesIO(mutated), _FILE)
+    if fast is not None:
+        assert fast == _zipfile_answer(mutated)
+    try:
+        answer: bytes | None = metadata_member(io.BytesIO(mutated), _FILE)
+    except MetadataError:
+        answer = None
+    assert answer == _zipfile_answer(mutated)
