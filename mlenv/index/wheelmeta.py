@@ -89,13 +89,14 @@ def metadata_member(handle: BinaryIO, file: IndexFile) -> bytes:
 
 _EOCD = struct.Struct("<4s4H2LH")  # end of central directory, no comment
 _CENTRAL = struct.Struct("<4s6H3L5H2L")  # one central directory record, before its name
-_LENGTHS = struct.Struct("<4s24xHHH")  # its signature and the lengths of what follows it
+_LENGTHS = struct.Struct("<4s2xH20xHHH")  # signature, version needed, lengths that follow
 _LOCAL = struct.Struct("<4s5H3L2H")  # a member's local header, before its name
 _METADATA_SUFFIX = b".dist-info/METADATA"
 _ODD_FLAGS = 0x1 | 0x20 | 0x40  # encrypted, patch data, strong encryption: zipfile's path
 _UTF8_NAME = 0x800
 _EXTRA = struct.Struct("<HH")  # an extra field's kind and length
 _UNICODE_PATH = 0x7075
+_MAX_NEEDED = 63  # zipfile's MAX_EXTRACT_VERSION
 
 
 class _Member(NamedTuple):
@@ -164,11 +165,11 @@ def _choose(directory: bytes, count: int, file: IndexFile) -> _Member | None:
     suffixed = 0
     position = 0
     for _ in range(count):  # only signatures and lengths: torch has 13,000 records
-        signature, name_length, extra_length, comment_length = _LENGTHS.unpack_from(
+        signature, needed, name_length, extra_length, comment_length = _LENGTHS.unpack_from(
             directory, position
         )
-        if signature != b"PK\x01\x02":
-            return None
+        if signature != b"PK\x01\x02" or needed > _MAX_NEEDED:
+            return None  # zipfile refuses the whole archive for one record it cannot extract
         name_end = position + _CENTRAL.size + name_length
         if directory.endswith(_METADATA_SUFFIX, position + _CENTRAL.size, name_end):
             suffixed += 1

@@ -9,18 +9,25 @@ import struct
 import warnings
 import zipfile
 import zlib
+from contextlib import ExitStack
+from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mlenv.index.model import MetadataError
-from mlenv.index.wheelmeta import _plain_metadata_member, metadata_member
+from mlenv.index.wheelmeta import MAX_METADATA_BYTES, _plain_metadata_member, metadata_member
+from mlenv.install.checks import plan_wheel
+from mlenv.install.layout import Layout
+from mlenv.install.safety import InstallError, Limits
 from tests.support.index_files import plain_wheel_file
 from tests.support.wheels import build_wheel
 
 _NAME = "foo-1.0.dist-info/METADATA"
 _BENIGN = b"Metadata-Version: 2.1\nName: foo\nVersion: 1.0\n\n"
 _EVIL = b"Metadata-Version: 2.1\nName: foo\nVersion: 1.0\nRequires-Dist: evil\n\n"
+_LAYOUT = Layout("/opt/env", "/opt/env/bin/python", "3.11")
 _FILE = plain_wheel_file("foo", "file:///foo-1.0-py3-none-any.whl", "file:///")
 
 
@@ -48,7 +55,9 @@ def _zipfile_answer(data: bytes) -> bytes | None:
                 for info in archive.infolist()
                 if info.filename.count("/") == 1 and info.filename.endswith(".dist-info/METADATA")
             ]
-            return archive.read(names[0]) if names else None
+            if not names or names[0].file_size > MAX_METADATA_BYTES:
+                return None
+            return archive.read(names[0])
     except Exception:  # any refusal by zipfile is an answer of "none"
         return None
 
@@ -104,3 +113,28 @@ def test_mutated_wheel_fast_reader_agrees_with_zipfile(
     except MetadataError:
         answer = None
     assert answer == _zipfile_answer(mutated)
+
+
+def _needing(version: int) -> tuple[str, bytes]:
+    """A valid wheel whose first record (not its METADATA) says it needs zip ``version``."""
+    name, data = build_wheel("foo", "1.0", files={"foo/__init__.py": b""})
+    raw = bytearray(data)
+    record = raw.find(b"PK\x01\x02")
+    raw[record + 6 : record + 8] = version.to_bytes(2, "little")
+    return name, bytes(raw)
+
+
+def test_unextractable_record_refused_by_lock_and_install(tmp_path: Path) -> None:
+    """Invariant: a wheel is locked only if the installer can read it, else it is refused
+    with an MlenvError. zipfile refuses a whole archive holding one record that needs a zip
+    version over 6.3; the fast reader answered its METADATA anyway and the install then died
+    with NotImplementedError's traceback. Enforced by wheelmeta._choose (defers to zipfile,
+    which the lock reports as a MetadataError) and install.checks.plan_wheel."""
+    name, data = _needing(64)
+    assert _plain_metadata_member(io.BytesIO(data), _FILE) is None
+    with pytest.raises(MetadataError, match="not a readable zip"):
+        metadata_member(io.BytesIO(data), _FILE)
+    wheel = tmp_path / name
+    wheel.write_bytes(data)
+    with ExitStack() as stack, pytest.raises(InstallError, match=r"zip file version 6\.4"):
+        plan_wheel(wheel, stack, _LAYOUT, Limits(1 << 30, 100))
