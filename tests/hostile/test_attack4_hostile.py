@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import struct
+import time
 import warnings
 import zipfile
 import zlib
@@ -15,12 +16,14 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from packaging.requirements import InvalidRequirement, Requirement
 
 from mlenv.index.model import MetadataError
 from mlenv.index.wheelmeta import MAX_METADATA_BYTES, _plain_metadata_member, metadata_member
 from mlenv.install.checks import plan_wheel
 from mlenv.install.layout import Layout
 from mlenv.install.safety import InstallError, Limits
+from mlenv.pep508 import requirement
 from tests.support.index_files import plain_wheel_file
 from tests.support.wheels import build_wheel
 
@@ -138,3 +141,45 @@ def test_unextractable_record_refused_by_lock_and_install(tmp_path: Path) -> Non
     wheel.write_bytes(data)
     with ExitStack() as stack, pytest.raises(InstallError, match=r"zip file version 6\.4"):
         plan_wheel(wheel, stack, _LAYOUT, Limits(1 << 30, 100))
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["a" + " " * 2000 + "!", "a" + " " * 2000 + ">=1" + "\t" * 2000 + "!"],
+    ids=["after-name", "around-clause"],
+)
+def test_blank_runs_in_a_requires_dist_line_parse_in_linear_time(text: str) -> None:
+    """Invariant 7 (every input is bounded in work): a Requires-Dist line comes from an index.
+    The plain-shape expression had three optional runs of blanks side by side, so a failing
+    line of n spaces cost n**3 steps (2,000 took 7 s, 4,000 took 50 s; METADATA may be 16 MiB).
+    Enforced by pep508._SIMPLE_HEAD's shape."""
+    started = time.perf_counter()
+    with pytest.raises(InvalidRequirement):
+        requirement(text)
+    assert time.perf_counter() - started < 1.0
+
+
+_NASTY = ["a", "Z9", "x.y", "x_", "-", "_", ".", "[", "]", ",", " ", "\t", "\r", "\n", "\x0b",
+          "\x0c", "\x1c", "\x85", "\xa0", "\u3000", "(", ")", ">=", "<", "==", "===", "~=",
+          "!=", ">", "<=", "1", "1.0", ".*", "+loc", "rc1", ".post2", "v", "!", "@", " @ ", "\xe9",
+          "\u0663", "\uff11", "\uff21", "\ufb01", "\u0130", "\u212a", "\u200b", "dev", ";",
+          "#", "\\", "'", '"', "*"]  # fmt: skip
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.lists(st.sampled_from(_NASTY), min_size=1, max_size=16).map("".join))
+def test_any_nasty_head_parses_or_fails_as_packaging_does(text: str) -> None:
+    """The plain-shape reader against packaging's Requirement on unicode digits, full-width
+    letters, every kind of blank, separators and operator fragments: the same requirement
+    (name, extras, specifier, url, marker) or the same error."""
+    try:
+        full = Requirement(text)
+    except InvalidRequirement as exc:
+        with pytest.raises(InvalidRequirement) as refused:
+            requirement(text)
+        assert str(refused.value) == str(exc)
+        return
+    ours = requirement(text)
+    assert (ours.name, ours.extras, str(ours.specifier), ours.url, str(ours.marker)) == (
+        full.name, full.extras, str(full.specifier), full.url, str(full.marker)
+    )  # fmt: skip
