@@ -4,12 +4,15 @@ attacks and fails if the enforcing function stops holding it."""
 
 from __future__ import annotations
 
+import gzip
 import io
 import struct
+import threading
 import time
 import warnings
 import zipfile
 import zlib
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -23,6 +26,7 @@ from mlenv.index.wheelmeta import MAX_METADATA_BYTES, _plain_metadata_member, me
 from mlenv.install.checks import plan_wheel
 from mlenv.install.layout import Layout
 from mlenv.install.safety import InstallError, Limits
+from mlenv.parallel_gzip import GZIP_BLOCK, GZIP_LEVEL, GzipTwin, ParallelGzip, twin_side
 from mlenv.pep508 import requirement
 from tests.support.index_files import plain_wheel_file
 from tests.support.wheels import build_wheel
@@ -183,3 +187,61 @@ def test_any_nasty_head_parses_or_fails_as_packaging_does(text: str) -> None:
     assert (ours.name, ours.extras, str(ours.specifier), ours.url, str(ours.marker)) == (
         full.name, full.extras, str(full.specifier), full.url, str(full.marker)
     )  # fmt: skip
+
+
+def _gzip_side(
+    twin: GzipTwin, pool: ThreadPoolExecutor, data: bytes, after: threading.Event | None
+) -> bytes:
+    """One writer of ``twin``: a single shared file ``k`` holding ``data``; with ``after``, it
+    starts its file only once that is set (the other writer has finished)."""
+    out = io.BytesIO()
+    writer = ParallelGzip(out, GZIP_LEVEL, pool, 2, twin)
+    writer.register(["k"])
+    if after is not None:
+        assert after.wait(10)
+    with writer.segment("k"):
+        writer.write(data)
+    writer.close()
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("cut", [0, GZIP_BLOCK // 2], ids=["same-size", "shorter"])
+def test_a_file_rewritten_between_the_twins_reads_is_deflated_from_its_own_bytes(cut: int) -> None:
+    """Invariant 1 (what is shipped is what was read): the second writer of a gzip twin used
+    the first one's deflate for a file of the same key without looking at its own bytes, so a
+    file rewritten in place between the two reads gave a gzip whose content is the first
+    read's under a CRC (and an OCI diff_id) of the second's: a corrupt layer or archive. A
+    shorter file also left the rest of its blocks counted as held. Enforced by
+    ParallelGzip._submit (a block is taken only when its input digest matches) and
+    GzipTwin.drop."""
+    first = bytes(range(256)) * (3 * GZIP_BLOCK // 256)
+    second = bytearray(first)
+    second[GZIP_BLOCK + 5] ^= 0xFF  # the second block differs
+    second = second[: len(second) - cut]
+    twin = GzipTwin(limit=4, patience=5.0)
+    done = threading.Event()
+    with ThreadPoolExecutor(4) as pool, ThreadPoolExecutor(2) as sides:
+        giver = sides.submit(twin_side, twin, _gzip_side, twin, pool, first, None)
+        taker = sides.submit(twin_side, twin, _gzip_side, twin, pool, bytes(second), done)
+        a = giver.result(timeout=30)
+        done.set()
+        b = taker.result(timeout=30)
+    assert gzip.decompress(a) == first
+    assert gzip.decompress(b) == bytes(second)
+    assert twin._held == 0
+
+
+def test_a_writer_waiting_for_its_twin_goes_on_when_the_twin_registers() -> None:
+    """No stall: a writer at its first big file waits in join until the other has registered.
+    register did not wake it, so it slept until the other writer's first block or the whole
+    patience (30 s), which then dropped to 0 for every later wait. Enforced by
+    GzipTwin.register."""
+    twin = GzipTwin(patience=20.0)
+    twin.register(["k"])
+    with ThreadPoolExecutor(1) as side:
+        joined = side.submit(twin.join, "k")
+        time.sleep(0.2)
+        started = time.monotonic()
+        twin.register(["k"])
+        assert joined.result(timeout=30) is not None
+    assert time.monotonic() - started < 2.0
