@@ -79,7 +79,7 @@ def metadata_member(handle: BinaryIO, file: IndexFile) -> bytes:
                     hint="the wheel is broken or malicious; pick another version",
                 )
             return archive.read(chosen[0])
-    except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError) as exc:
+    except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, UnicodeError) as exc:
         raise MetadataError(
             f"the wheel is not a readable zip archive ({exc})",
             where=where,
@@ -89,7 +89,7 @@ def metadata_member(handle: BinaryIO, file: IndexFile) -> bytes:
 
 _EOCD = struct.Struct("<4s4H2LH")  # end of central directory, no comment
 _CENTRAL = struct.Struct("<4s6H3L5H2L")  # one central directory record, before its name
-_LENGTHS = struct.Struct("<4s2xH20xHHH")  # signature, version needed, lengths that follow
+_LENGTHS = struct.Struct("<4s2xHH18xHHH")  # signature, version needed, flags, lengths
 _LOCAL = struct.Struct("<4s5H3L2H")  # a member's local header, before its name
 _METADATA_SUFFIX = b".dist-info/METADATA"
 _ODD_FLAGS = 0x1 | 0x20 | 0x40  # encrypted, patch data, strong encryption: zipfile's path
@@ -165,12 +165,14 @@ def _choose(directory: bytes, count: int, file: IndexFile) -> _Member | None:
     suffixed = 0
     position = 0
     for _ in range(count):  # only signatures and lengths: torch has 13,000 records
-        signature, needed, name_length, extra_length, comment_length = _LENGTHS.unpack_from(
+        signature, needed, flags, name_length, extra_length, comment_length = _LENGTHS.unpack_from(
             directory, position
         )
         if signature != b"PK\x01\x02" or needed > _MAX_NEEDED:
             return None  # zipfile refuses the whole archive for one record it cannot extract
         name_end = position + _CENTRAL.size + name_length
+        if flags & _UTF8_NAME and not _utf8(directory[position + _CENTRAL.size : name_end]):
+            return None  # and for one name it cannot decode
         if directory.endswith(_METADATA_SUFFIX, position + _CENTRAL.size, name_end):
             suffixed += 1
             record = _CENTRAL.unpack_from(directory, position)
@@ -196,6 +198,14 @@ def _choose(directory: bytes, count: int, file: IndexFile) -> _Member | None:
     own = [member for name, member in found if _dist_info_name(name) == file.name]
     chosen = own or [member for _, member in found]
     return chosen[0] if chosen else None
+
+
+def _utf8(name: bytes) -> bool:
+    try:
+        name.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _renames(extra: bytes) -> bool:

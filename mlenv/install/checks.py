@@ -111,7 +111,13 @@ def plan_wheel(
         archive = stack.enter_context(zipfile.ZipFile(path))
         archive.filename = filename  # installer reads the name and version from it
         size = path.stat().st_size
-    except (InvalidWheelFilename, zipfile.BadZipFile, OSError, NotImplementedError) as exc:
+    except (
+        InvalidWheelFilename,
+        zipfile.BadZipFile,
+        OSError,
+        NotImplementedError,
+        UnicodeError,
+    ) as exc:
         raise InstallError(f"cannot be opened as a wheel: {exc}", where=filename) from None
     infos = archive.infolist()
     _check_sizes(filename, infos, size, limits)

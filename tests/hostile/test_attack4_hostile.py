@@ -245,3 +245,25 @@ def test_a_writer_waiting_for_its_twin_goes_on_when_the_twin_registers() -> None
         twin.register(["k"])
         assert joined.result(timeout=30) is not None
     assert time.monotonic() - started < 2.0
+
+
+def test_a_record_name_that_is_not_utf8_is_refused_by_lock_and_install(tmp_path: Path) -> None:
+    """Invariant: a wheel is locked only if the installer can read it, else refused with an
+    MlenvError. A record flagged UTF-8 whose name is not (found by mutating a valid wheel):
+    zipfile refuses the archive with UnicodeDecodeError, which escaped both the lock's zipfile
+    path and plan_wheel as an internal error, while the fast reader answered METADATA for it.
+    Enforced by wheelmeta._choose, wheelmeta.metadata_member and install.checks.plan_wheel."""
+    name, data = build_wheel("foo", "1.0", files={"foo/__init__.py": b""})
+    raw = bytearray(data)
+    record = raw.find(b"PK\x01\x02")  # foo/__init__.py's, before the dist-info's
+    raw[record + 9] |= 0x08  # the UTF-8 flag (0x800), little-endian
+    raw[record + 46] = 0xFF  # the name's first byte, invalid UTF-8
+    assert raw[record + 47 : record + 50] == b"oo/"
+    data = bytes(raw)
+    assert _plain_metadata_member(io.BytesIO(data), _FILE) is None
+    with pytest.raises(MetadataError, match="not a readable zip"):
+        metadata_member(io.BytesIO(data), _FILE)
+    wheel = tmp_path / name
+    wheel.write_bytes(data)
+    with ExitStack() as stack, pytest.raises(InstallError, match="cannot be opened"):
+        plan_wheel(wheel, stack, _LAYOUT, Limits(1 << 30, 100))
