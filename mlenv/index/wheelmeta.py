@@ -8,6 +8,7 @@ Servers that ignore ranges get a full streamed download into a temporary file in
 from __future__ import annotations
 
 import io
+import lzma
 import re
 import struct
 import tempfile
@@ -50,6 +51,21 @@ def read_wheel_metadata(file: IndexFile, http: HttpClient) -> bytes:
         return metadata_member(handle, file)
 
 
+# What zipfile raises for a broken or odd archive. ValueError: a name that is not the UTF-8 it
+# claims, a header offset before the file; RuntimeError: an encrypted member; OSError and
+# LZMAError: a bzip2 or LZMA member that does not decompress.
+_UNREADABLE = (
+    zipfile.BadZipFile,
+    zlib.error,
+    EOFError,
+    NotImplementedError,
+    ValueError,
+    RuntimeError,
+    OSError,
+    lzma.LZMAError,
+)
+
+
 def metadata_member(handle: BinaryIO, file: IndexFile) -> bytes:
     fast = _plain_metadata_member(handle, file)
     if fast is not None:
@@ -79,7 +95,7 @@ def metadata_member(handle: BinaryIO, file: IndexFile) -> bytes:
                     hint="the wheel is broken or malicious; pick another version",
                 )
             return archive.read(chosen[0])
-    except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, UnicodeError) as exc:
+    except _UNREADABLE as exc:
         raise MetadataError(
             f"the wheel is not a readable zip archive ({exc})",
             where=where,

@@ -267,3 +267,51 @@ def test_a_record_name_that_is_not_utf8_is_refused_by_lock_and_install(tmp_path:
     wheel.write_bytes(data)
     with ExitStack() as stack, pytest.raises(InstallError, match="cannot be opened"):
         plan_wheel(wheel, stack, _LAYOUT, Limits(1 << 30, 100))
+
+
+def _metadata_record(data: bytes) -> tuple[int, int]:
+    """Where the METADATA member's local header and central record start."""
+    directory = data.find(b"PK\x01\x02")
+    return data.find(b"PK\x03\x04"), data.rfind(
+        b"PK\x01\x02", 0, data.find(_NAME.encode(), directory)
+    )
+
+
+@pytest.mark.parametrize("shape", ["encrypted", "bzip2", "header-before-file"])
+def test_a_metadata_zipfile_cannot_read_is_a_metadata_error(shape: str) -> None:
+    """Invariant: every wheel the lock cannot read is refused with an MlenvError (exit 1), never
+    an internal error. zipfile raises RuntimeError for an encrypted member, OSError for a
+    bzip2 one that does not decompress and ValueError for a header offset before the file;
+    the lock's zipfile path let them escape. Enforced by wheelmeta.metadata_member."""
+    raw = bytearray(_WHEEL)
+    local, central = _metadata_record(bytes(raw))
+    if shape == "encrypted":
+        raw[local + 6] |= 0x01
+        raw[central + 8] |= 0x01
+    elif shape == "bzip2":
+        raw[local + 8] = raw[central + 10] = 12
+    else:
+        (offset,) = struct.unpack_from("<I", raw, len(raw) - 6)  # the directory's, in EOCD
+        struct.pack_into("<I", raw, len(raw) - 6, offset + 0x100)  # 256 bytes of "stub" < 0
+    data = bytes(raw)
+    assert _plain_metadata_member(io.BytesIO(data), _FILE) is None
+    with pytest.raises(MetadataError):
+        metadata_member(io.BytesIO(data), _FILE)
+
+
+@pytest.mark.parametrize("method", [12, 99], ids=["bzip2-garbage", "unknown"])
+def test_a_wheel_whose_metadata_zipfile_cannot_read_is_refused_by_install(
+    tmp_path: Path, method: int
+) -> None:
+    """Invariant: a wheel the installer cannot read is refused with an MlenvError naming it.
+    plan_wheel let zipfile's NotImplementedError (an unknown compression method) and OSError
+    (a bzip2 stream that does not decompress) escape as internal errors. Enforced by
+    install.checks._read_text."""
+    name, data = build_wheel("foo", "1.0")
+    raw = bytearray(data)
+    local, central = _metadata_record(data)
+    raw[local + 8] = raw[central + 10] = method
+    wheel = tmp_path / name
+    wheel.write_bytes(bytes(raw))
+    with ExitStack() as stack, pytest.raises(InstallError, match="METADATA"):
+        plan_wheel(wheel, stack, _LAYOUT, Limits(1 << 30, 100))
