@@ -105,7 +105,7 @@ def metadata_member(handle: BinaryIO, file: IndexFile) -> bytes:
 
 _EOCD = struct.Struct("<4s4H2LH")  # end of central directory, no comment
 _CENTRAL = struct.Struct("<4s6H3L5H2L")  # one central directory record, before its name
-_LENGTHS = struct.Struct("<4s2xHH18xHHH")  # signature, version needed, flags, lengths
+_LENGTHS = struct.Struct("<4s2xHH18xHHH8xL")  # signature, version, flags, lengths, offset
 _LOCAL = struct.Struct("<4s5H3L2H")  # a member's local header, before its name
 _METADATA_SUFFIX = b".dist-info/METADATA"
 _ODD_FLAGS = 0x1 | 0x20 | 0x40  # encrypted, patch data, strong encryption: zipfile's path
@@ -125,6 +125,7 @@ class _Member(NamedTuple):
     size: int
     offset: int  # of its local header
     name: bytes  # as the local header must repeat it
+    bound: int = 0  # where the next member's local header (or the directory) starts
 
 
 def _plain_metadata_member(handle: BinaryIO, file: IndexFile) -> bytes | None:
@@ -151,7 +152,7 @@ def _plain_metadata_member(handle: BinaryIO, file: IndexFile) -> bytes | None:
                 return None  # what zipfile would take for a zip64 locator
         handle.seek(cd_offset)
         directory = handle.read(cd_size)
-        member = _choose(directory, count, file)
+        member = _choose(directory, count, file, cd_offset)
         if member is None:
             return None
         handle.seek(member.offset)
@@ -162,7 +163,8 @@ def _plain_metadata_member(handle: BinaryIO, file: IndexFile) -> bytes | None:
             return None  # zipfile would decode the two names differently
         if handle.read(local[9]) != member.name:
             return None
-        handle.seek(local[10], io.SEEK_CUR)
+        if handle.seek(local[10], io.SEEK_CUR) + member.compressed > member.bound:
+            return None  # overlapping the next member: zipfile 3.12+ refuses it
         raw = handle.read(member.compressed)
         data = (
             raw if member.method == 0 else zlib.decompressobj(-15).decompress(raw, member.size + 1)
@@ -174,16 +176,18 @@ def _plain_metadata_member(handle: BinaryIO, file: IndexFile) -> bytes | None:
     return data
 
 
-def _choose(directory: bytes, count: int, file: IndexFile) -> _Member | None:
+def _choose(directory: bytes, count: int, file: IndexFile, end: int) -> _Member | None:
     """The METADATA member zipfile's path would pick (our own dist-info first); None when
     the directory is not plainly what it says."""
     found: list[tuple[str, _Member]] = []
+    offsets: list[int] = []
     suffixed = 0
     position = 0
     for _ in range(count):  # only signatures and lengths: torch has 13,000 records
-        signature, needed, flags, name_length, extra_length, comment_length = _LENGTHS.unpack_from(
-            directory, position
+        signature, needed, flags, name_length, extra_length, comment_length, offset = (
+            _LENGTHS.unpack_from(directory, position)
         )
+        offsets.append(offset)
         if signature != b"PK\x01\x02" or needed > _MAX_NEEDED:
             return None  # zipfile refuses the whole archive for one record it cannot extract
         name_end = position + _CENTRAL.size + name_length
@@ -213,7 +217,10 @@ def _choose(directory: bytes, count: int, file: IndexFile) -> _Member | None:
         return None
     own = [member for name, member in found if _dist_info_name(name) == file.name]
     chosen = own or [member for _, member in found]
-    return chosen[0] if chosen else None
+    if not chosen or offsets.count(chosen[0].offset) > 1:
+        return None  # none, or two records sharing a local header: zipfile's business
+    bound = min((o for o in offsets if o > chosen[0].offset), default=end)
+    return chosen[0]._replace(bound=bound)
 
 
 def _utf8(name: bytes) -> bool:

@@ -315,3 +315,16 @@ def test_a_wheel_whose_metadata_zipfile_cannot_read_is_refused_by_install(
     wheel.write_bytes(bytes(raw))
     with ExitStack() as stack, pytest.raises(InstallError, match="METADATA"):
         plan_wheel(wheel, stack, _LAYOUT, Limits(1 << 30, 100))
+
+
+def test_metadata_overlapping_the_next_member_defers_to_zipfile() -> None:
+    """Invariant: the fast reader answers only what zipfile answers. Python 3.12+ zipfile
+    refuses a member whose data runs into the next local header (overlapped entries, a zip
+    bomb shape) and the installer then refuses the wheel; the fast reader locked from it.
+    Found by checking mutated wheels against 3.13's zipfile. Enforced by wheelmeta._choose
+    (each member's bound) and _plain_metadata_member."""
+    raw = bytearray(_WHEEL)
+    local, central = _metadata_record(_WHEEL)
+    following = raw.find(b"PK\x01\x02", central + 4)  # the next record: WHEEL's
+    struct.pack_into("<I", raw, following + 42, local + 40)  # "starts" inside METADATA's data
+    assert _plain_metadata_member(io.BytesIO(bytes(raw)), _FILE) is None
