@@ -14,6 +14,7 @@ writer take them from the first instead of deflating the file again.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import struct
 import threading
@@ -56,6 +57,11 @@ def _deflate_block(block: bytes, history: bytes, level: int, last: bool) -> byte
     return stream.compress(block) + stream.flush(zlib.Z_FINISH if last else zlib.Z_SYNC_FLUSH)
 
 
+def _digest(block: bytes) -> bytes:
+    """What a shared block must be for the other writer to use its deflate."""
+    return hashlib.sha256(block).digest()
+
+
 class TwinAborted(MlenvError):
     """The other writer of a twin stopped first: this one stops too (the other's error is the
     one to report)."""
@@ -64,10 +70,12 @@ class TwinAborted(MlenvError):
 class _Channel:
     """The deflated blocks of one shared file, in order, from the writer that reached it first
     to the other. ``abandoned``: the giver stopped handing blocks on (too many were waiting),
-    so the taker deflates the rest itself; ``closed``: the giver finished the file."""
+    so the taker deflates the rest itself; ``closed``: the giver finished the file. Each block
+    comes with the digest of its input: a file rewritten between the two reads is not the
+    same file, and the taker must not write the other's deflate under its own CRC."""
 
     def __init__(self) -> None:
-        self.blocks: deque[Future[bytes]] = deque()
+        self.blocks: deque[tuple[bytes, Future[bytes]]] = deque()
         self.abandoned = False
         self.closed = False
 
@@ -98,6 +106,7 @@ class GzipTwin:
     def register(self, keys: Sequence[str]) -> None:
         with self._lock:
             self._keys.append(frozenset(keys))
+            self._lock.notify_all()  # a writer waiting in join for this one goes on
 
     def join(self, key: str) -> tuple[_Channel, bool] | None:
         """The channel of a shared file, and whether this writer gives (it came first)."""
@@ -113,7 +122,7 @@ class GzipTwin:
             channel = self._channels[key] = _Channel()
             return channel, True
 
-    def give(self, channel: _Channel, block: Future[bytes]) -> None:
+    def give(self, channel: _Channel, digest: bytes, block: Future[bytes]) -> None:
         with self._lock:
             if not self._await(lambda: self._held < self._limit or self._left):
                 channel.abandoned = True
@@ -122,7 +131,7 @@ class GzipTwin:
             if self._left:
                 channel.abandoned = True
             if not channel.abandoned:
-                channel.blocks.append(block)
+                channel.blocks.append((digest, block))
                 self._held += 1
                 self._lock.notify_all()
 
@@ -131,8 +140,9 @@ class GzipTwin:
             channel.closed = True
             self._lock.notify_all()
 
-    def take(self, channel: _Channel) -> Future[bytes] | None:
-        """The next block, or None: deflate it (and the rest of the file) yourself."""
+    def take(self, channel: _Channel) -> tuple[bytes, Future[bytes]] | None:
+        """The next block and its input's digest, or None: deflate it (and the rest of the
+        file) yourself."""
         with self._lock:
             while not (channel.blocks or channel.abandoned or channel.closed or self._left):
                 self._lock.wait()
@@ -143,6 +153,15 @@ class GzipTwin:
             self._held -= 1
             self._lock.notify_all()
             return channel.blocks.popleft()
+
+    def drop(self, channel: _Channel) -> None:
+        """The taker wants no more of this file (its bytes differ, or it ended): release what
+        waits in it, so the giver is not held back by blocks nobody will take."""
+        with self._lock:
+            channel.abandoned = True
+            self._held -= len(channel.blocks)
+            channel.blocks.clear()
+            self._lock.notify_all()
 
     def _await(self, ready: Callable[[], bool]) -> bool:
         """Wait (the lock held) until ``ready``; False when the patience ran out first, and
@@ -229,9 +248,10 @@ class ParallelGzip:
             yield
             self._cut()
         finally:
-            if self._channel is not None and self._channel[1]:
+            if self._channel is not None:
                 assert self._twin is not None
-                self._twin.close(self._channel[0])
+                channel, gives = self._channel
+                (self._twin.close if gives else self._twin.drop)(channel)
             self._channel = None
 
     def write(self, data: bytes | memoryview) -> None:
@@ -259,16 +279,20 @@ class ParallelGzip:
 
     def _submit(self, block: bytes, *, last: bool) -> None:
         future = None
+        digest = b"" if self._channel is None else _digest(block)
         if self._channel is not None and not self._channel[1]:
             assert self._twin is not None
-            future = self._twin.take(self._channel[0])  # the other writer deflated it
-            if future is None:
-                self._channel = None  # no more from the other writer: this file is ours
+            given = self._twin.take(self._channel[0])  # the other writer deflated it
+            if given is not None and given[0] == digest:
+                future = given[1]
+            else:  # no more from the other writer, or other bytes: this file is ours
+                self._twin.drop(self._channel[0])
+                self._channel = None
         if future is None:
             future = self._pool.submit(_deflate_block, block, self._history, self._level, last)
             if self._channel is not None:
                 assert self._twin is not None
-                self._twin.give(self._channel[0], future)
+                self._twin.give(self._channel[0], digest, future)
         self._in_flight.append(future)
         self._history = (self._history + block)[-_WINDOW:]
         while len(self._in_flight) > self._limit:

@@ -8,6 +8,7 @@ Servers that ignore ranges get a full streamed download into a temporary file in
 from __future__ import annotations
 
 import io
+import lzma
 import re
 import struct
 import tempfile
@@ -50,6 +51,21 @@ def read_wheel_metadata(file: IndexFile, http: HttpClient) -> bytes:
         return metadata_member(handle, file)
 
 
+# What zipfile raises for a broken or odd archive. ValueError: a name that is not the UTF-8 it
+# claims, a header offset before the file; RuntimeError: an encrypted member; OSError and
+# LZMAError: a bzip2 or LZMA member that does not decompress.
+_UNREADABLE = (
+    zipfile.BadZipFile,
+    zlib.error,
+    EOFError,
+    NotImplementedError,
+    ValueError,
+    RuntimeError,
+    OSError,
+    lzma.LZMAError,
+)
+
+
 def metadata_member(handle: BinaryIO, file: IndexFile) -> bytes:
     fast = _plain_metadata_member(handle, file)
     if fast is not None:
@@ -79,7 +95,7 @@ def metadata_member(handle: BinaryIO, file: IndexFile) -> bytes:
                     hint="the wheel is broken or malicious; pick another version",
                 )
             return archive.read(chosen[0])
-    except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError) as exc:
+    except _UNREADABLE as exc:
         raise MetadataError(
             f"the wheel is not a readable zip archive ({exc})",
             where=where,
@@ -89,11 +105,14 @@ def metadata_member(handle: BinaryIO, file: IndexFile) -> bytes:
 
 _EOCD = struct.Struct("<4s4H2LH")  # end of central directory, no comment
 _CENTRAL = struct.Struct("<4s6H3L5H2L")  # one central directory record, before its name
-_LENGTHS = struct.Struct("<4s24xHHH")  # its signature and the lengths of what follows it
+_LENGTHS = struct.Struct("<4s2xHH18xHHH8xL")  # signature, version, flags, lengths, offset
 _LOCAL = struct.Struct("<4s5H3L2H")  # a member's local header, before its name
 _METADATA_SUFFIX = b".dist-info/METADATA"
 _ODD_FLAGS = 0x1 | 0x20 | 0x40  # encrypted, patch data, strong encryption: zipfile's path
 _UTF8_NAME = 0x800
+_EXTRA = struct.Struct("<HH")  # an extra field's kind and length
+_UNICODE_PATH = 0x7075
+_MAX_NEEDED = 63  # zipfile's MAX_EXTRACT_VERSION
 
 
 class _Member(NamedTuple):
@@ -106,6 +125,7 @@ class _Member(NamedTuple):
     size: int
     offset: int  # of its local header
     name: bytes  # as the local header must repeat it
+    bound: int = 0  # where the next member's local header (or the directory) starts
 
 
 def _plain_metadata_member(handle: BinaryIO, file: IndexFile) -> bytes | None:
@@ -132,7 +152,7 @@ def _plain_metadata_member(handle: BinaryIO, file: IndexFile) -> bytes | None:
                 return None  # what zipfile would take for a zip64 locator
         handle.seek(cd_offset)
         directory = handle.read(cd_size)
-        member = _choose(directory, count, file)
+        member = _choose(directory, count, file, cd_offset)
         if member is None:
             return None
         handle.seek(member.offset)
@@ -143,7 +163,8 @@ def _plain_metadata_member(handle: BinaryIO, file: IndexFile) -> bytes | None:
             return None  # zipfile would decode the two names differently
         if handle.read(local[9]) != member.name:
             return None
-        handle.seek(local[10], io.SEEK_CUR)
+        if handle.seek(local[10], io.SEEK_CUR) + member.compressed > member.bound:
+            return None  # overlapping the next member: zipfile 3.12+ refuses it
         raw = handle.read(member.compressed)
         data = (
             raw if member.method == 0 else zlib.decompressobj(-15).decompress(raw, member.size + 1)
@@ -155,19 +176,23 @@ def _plain_metadata_member(handle: BinaryIO, file: IndexFile) -> bytes | None:
     return data
 
 
-def _choose(directory: bytes, count: int, file: IndexFile) -> _Member | None:
+def _choose(directory: bytes, count: int, file: IndexFile, end: int) -> _Member | None:
     """The METADATA member zipfile's path would pick (our own dist-info first); None when
     the directory is not plainly what it says."""
     found: list[tuple[str, _Member]] = []
+    offsets: list[int] = []
     suffixed = 0
     position = 0
     for _ in range(count):  # only signatures and lengths: torch has 13,000 records
-        signature, name_length, extra_length, comment_length = _LENGTHS.unpack_from(
-            directory, position
+        signature, needed, flags, name_length, extra_length, comment_length, offset = (
+            _LENGTHS.unpack_from(directory, position)
         )
-        if signature != b"PK\x01\x02":
-            return None
+        offsets.append(offset)
+        if signature != b"PK\x01\x02" or needed > _MAX_NEEDED:
+            return None  # zipfile refuses the whole archive for one record it cannot extract
         name_end = position + _CENTRAL.size + name_length
+        if flags & _UTF8_NAME and not _utf8(directory[position + _CENTRAL.size : name_end]):
+            return None  # and for one name it cannot decode
         if directory.endswith(_METADATA_SUFFIX, position + _CENTRAL.size, name_end):
             suffixed += 1
             record = _CENTRAL.unpack_from(directory, position)
@@ -175,6 +200,8 @@ def _choose(directory: bytes, count: int, file: IndexFile) -> _Member | None:
             flags, method, crc, compressed, size = record[3], record[4], *record[7:10]
             offset = record[16]
             if b"\x00" in raw_name or flags & _ODD_FLAGS or method not in (0, 8):
+                return None
+            if _renames(directory[name_end : name_end + extra_length]):
                 return None
             if max(compressed, size) > MAX_METADATA_BYTES or offset == 0xFFFFFFFF:
                 return None  # zip64 or too big: zipfile's path refuses or reads it
@@ -190,7 +217,32 @@ def _choose(directory: bytes, count: int, file: IndexFile) -> _Member | None:
         return None
     own = [member for name, member in found if _dist_info_name(name) == file.name]
     chosen = own or [member for _, member in found]
-    return chosen[0] if chosen else None
+    if not chosen or offsets.count(chosen[0].offset) > 1:
+        return None  # none, or two records sharing a local header: zipfile's business
+    bound = min((o for o in offsets if o > chosen[0].offset), default=end)
+    return chosen[0]._replace(bound=bound)
+
+
+def _utf8(name: bytes) -> bool:
+    try:
+        name.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _renames(extra: bytes) -> bool:
+    """Whether zipfile could take a name other than the record's from its extra field: Python
+    3.12+ reads a Unicode Path field (0x7075) in place of the name, so a record named METADATA
+    here could be another member there, and the installer would install a different METADATA
+    than the one the lock was resolved from. A malformed field list counts too."""
+    position = 0
+    while len(extra) - position >= 4:
+        kind, length = _EXTRA.unpack_from(extra, position)
+        if kind == _UNICODE_PATH or position + 4 + length > len(extra):
+            return True
+        position += 4 + length
+    return False
 
 
 def _dist_info_name(member: str) -> str:

@@ -11,6 +11,7 @@ entry points and where each member will land.
 from __future__ import annotations
 
 import configparser
+import lzma
 import posixpath
 import stat
 import zipfile
@@ -111,7 +112,13 @@ def plan_wheel(
         archive = stack.enter_context(zipfile.ZipFile(path))
         archive.filename = filename  # installer reads the name and version from it
         size = path.stat().st_size
-    except (InvalidWheelFilename, zipfile.BadZipFile, OSError) as exc:
+    except (
+        InvalidWheelFilename,
+        zipfile.BadZipFile,
+        OSError,
+        NotImplementedError,
+        UnicodeError,
+    ) as exc:
         raise InstallError(f"cannot be opened as a wheel: {exc}", where=filename) from None
     infos = archive.infolist()
     _check_sizes(filename, infos, size, limits)
@@ -219,6 +226,12 @@ def _same_version(text: str | None, version: Version) -> bool:
         return False
 
 
+# What zipfile raises for a member it cannot read: an odd compression method or flag, a header
+# offset outside the file, a bzip2 or LZMA stream that does not decompress.
+_UNREADABLE = (ValueError, zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, OSError,
+               RuntimeError, lzma.LZMAError)  # fmt: skip
+
+
 def _read_text(wheel: str, archive: zipfile.ZipFile, member: str) -> str:
     try:
         info = archive.getinfo(member)
@@ -228,7 +241,7 @@ def _read_text(wheel: str, archive: zipfile.ZipFile, member: str) -> str:
         raise refused(wheel, member, f"is over {MAX_METADATA} bytes")
     try:
         return archive.read(info).decode("utf-8")
-    except (ValueError, zipfile.BadZipFile, zlib.error, EOFError) as exc:
+    except _UNREADABLE as exc:
         raise refused(wheel, member, f"cannot be read: {exc}") from None
 
 
