@@ -161,6 +161,13 @@ class PathLedger:
         for depth in [*new, len(parts)]:
             self._check_fold(owner, member, "/".join(parts[:depth]), "/".join(folded[:depth]))
             self._check_distribution(owner, member, "/".join(parts[:depth]), folded[:depth])
+        if owner.role not in ("mlenv", "tree") and (hidden := hidden_characters(path)):
+            problem = (
+                f"would be installed at a path holding the control or format character "
+                f"{hidden[0]!r} ({terminal_text(path)!r}): a name no tool or terminal shows as "
+                "it is"
+            )
+            raise _error(owner, member, problem, None)
         for depth in [*new, len(parts)]:
             here = "/".join(parts[:depth])
             self._folded.setdefault("/".join(folded[:depth]), here)
@@ -207,11 +214,6 @@ def _forbidden(owner: Owner, path: str, member: str, folded: str) -> str | None:
     """Why ``owner`` may never write ``path`` (from ``member``), whoever else writes what."""
     if owner.role in ("mlenv", "tree"):
         return None
-    if hidden := hidden_characters(path):
-        return (
-            f"would be installed at a path holding the control or format character "
-            f"{hidden[0]!r} ({terminal_text(path)!r}): a name no tool or terminal shows as it is"
-        )
     if _RESERVED.fullmatch(folded) or (
         owner.role == "wheel" and _INTERPRETER.fullmatch(folded) is not None
     ):
