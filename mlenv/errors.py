@@ -47,9 +47,13 @@ def printable(value: object, limit: int = 200) -> str:
 _HIDDEN = frozenset({"Cc", "Cf", "Zl", "Zp", "Co", "Cs"})
 
 
+def _hidden(char: str) -> bool:
+    return unicodedata.category(char) in _HIDDEN
+
+
 def hidden_characters(text: str) -> list[str]:
     """The characters of ``text`` a terminal would act on or hide (newline and tab too)."""
-    return [char for char in text if unicodedata.category(char) in _HIDDEN]
+    return [char for char in text if _hidden(char)]
 
 
 def terminal_text(text: str) -> str:
@@ -60,10 +64,7 @@ def terminal_text(text: str) -> str:
     last step of every line mlenv prints (the CLI's output and errors, every reporter)."""
     if text.isprintable():
         return text
-    return "".join(
-        char if char in "\n\t" or unicodedata.category(char) not in _HIDDEN else "?"
-        for char in text
-    )
+    return "".join(char if char in "\n\t" or not _hidden(char) else "?" for char in text)
 
 
 @dataclass(frozen=True)

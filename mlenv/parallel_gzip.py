@@ -185,15 +185,14 @@ class GzipTwin:
 def twin_side(twin: GzipTwin | None, write: Callable[..., _T], *args: Any) -> _T:
     """``write(*args)``, one side of ``twin``, let go however it ends (even before it reached
     its layer), so the other writer never waits for it."""
+    failed = True
     try:
-        return write(*args)
-    except BaseException:
-        if twin is not None:
-            twin.leave(failed=True)
-        raise
+        result = write(*args)
+        failed = False
+        return result
     finally:
         if twin is not None:
-            twin.leave(failed=False)
+            twin.leave(failed=failed)
 
 
 def raise_cause(*sides: Future[Any] | None) -> None:
@@ -235,7 +234,7 @@ class ParallelGzip:
         downstream.write(b"\x1f\x8b\x08\x00" + bytes(4) + bytes((extra, 255)))
 
     def register(self, keys: Sequence[str]) -> None:
-        """The keys of the files that will be segments of their own, in order (see GzipTwin)."""
+        """The keys of the files that will be segments of their own (see GzipTwin)."""
         if self._twin is not None:
             self._twin.register(keys)
 
