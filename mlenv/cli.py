@@ -365,14 +365,19 @@ def build(
     """Build the environment from the lock and the cache, without the network: an OCI image
     (layout and image.tar, loadable by docker, podman and skopeo), a conda-pack archive and
     build.json, byte-identical on any clean runner."""
-    from mlenv.commands.build import BuildRequest, build_project, load_image
+    from mlenv.commands.build import BuildRequest, build_project
 
     bytecode_kind: Literal["none", "hash"] = "hash" if bytecode == "hash" else "none"
     request = BuildRequest(check, platform, bytecode_kind, tag, dist, load)
     target, record = build_project(session, request)
     _print_outputs(target, record)
     if load:
-        loaded = load_image(target, record)
+        from mlenv.build_record import BuildRecord
+        from mlenv.oci.dockerload import load as docker_load
+
+        if not isinstance(record, BuildRecord) or record.image is None:
+            raise UsageError("--load needs the oci output", hint='add "oci" to [build] outputs')
+        loaded = docker_load(target / record.image.image_tar.file)
         session.reporter.info(f"loaded {loaded} into Docker")
 
 

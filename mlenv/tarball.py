@@ -27,6 +27,7 @@ from typing import BinaryIO, Literal, Protocol
 import zstandard
 
 from mlenv.errors import MlenvError
+from mlenv.handoff import Handoff
 from mlenv.parallel_gzip import (
     GZIP_LEVEL,
     GzipTwin,
@@ -142,9 +143,16 @@ def collect(root: Path, dest: str, *, parents: bool = True) -> list[Entry]:
 
 
 def write_tar(entries: Iterable[Entry], out: BinaryIO, *, mtime: int) -> tuple[str, int]:
-    """Write the uncompressed tar to ``out``; returns its diff_id and size."""
-    sink = _Digest(out)
-    _write_tar(_sorted(entries), sink, mtime, None)
+    """Write the uncompressed tar to ``out``; returns its diff_id and size. The writes to
+    ``out`` run on a thread of their own, beside the reads and the sha256."""
+    writer = Handoff(out)
+    sink = _Digest(writer)
+    try:
+        _write_tar(_sorted(entries), sink, mtime, None)
+        writer.close()
+    except BaseException:
+        writer.abandon()
+        raise
     return sink.digest(), sink.size
 
 
@@ -166,20 +174,23 @@ def write_layer(
     ``label`` names the layer in the reporter's progress; ``twin`` shares the deflate of big
     files with another gzip writer of the same files (see ``mlenv.parallel_gzip``).
     """
+    stage: _Compressor | None = None
     try:
         chosen = _level(compression, level)
         ordered = _sorted(entries)
         threads = workers or gzip_workers()
         with ThreadPoolExecutor(threads, thread_name_prefix="mlenv-gzip") as pool:
             compressed = _Digest(out)
-            stage: _Compressor | None = None
             segment = None
             if compression == "gzip":
                 gzip = ParallelGzip(compressed, chosen, pool, threads, twin)
                 gzip.register([_share_key(e) for e in ordered if own_segment(e.size)])
                 stage, segment = gzip, gzip.segment
             elif compression == "zstd":
-                stage = _Zstd(compressed, chosen)
+                # zstd's frame and the compressed side's sha256 and writes run on their own
+                # thread: the tar side (reads, its sha256) keeps the other core busy.
+                zstd = _Zstd(compressed, chosen)
+                stage = Handoff(zstd, zstd.close)
             uncompressed = compressed if stage is None else _Digest(stage)
             if reporter is None:
                 _write_tar(ordered, uncompressed, mtime, None, segment)
@@ -191,6 +202,8 @@ def write_layer(
             if stage is not None:
                 stage.close()
     except BaseException:
+        if isinstance(stage, Handoff):
+            stage.abandon()
         if twin is not None:
             twin.leave(failed=True)
         raise

@@ -218,13 +218,18 @@ class LayerCache:
         return cached
 
     def put(
-        self, key: str, blob: LayerBlob, path: Path, dirs: Sequence[str], reporter: Reporter
+        self,
+        key: str,
+        blob: LayerBlob,
+        source: BinaryIO,
+        dirs: Sequence[str],
+        reporter: Reporter,
     ) -> None:
-        """Keep a copy of a built blob (never a hard link: the image in dist/ and the shared
-        cache must not share bytes), whole or not at all. A cache that cannot be written
-        (read-only, full) costs the next build time, not this one."""
+        """Keep a copy of a built blob, read from the open ``source`` (never a hard link: the
+        image in dist/ and the shared cache must not share bytes), whole or not at all. A cache
+        that cannot be written (read-only, full) costs the next build time, not this one."""
         meta = _sealed({"key": key, "blob": asdict(blob), "dirs": list(dirs)})
-        self._commit(key, {_META: meta}, reporter, blob=path)
+        self._commit(key, {_META: meta}, reporter, blob=(source, blob.size))
 
     def get_wheel(self, key: str) -> tuple[WheelClaims, Licence] | None:
         """What a wheel installs and its licences, as recorded when it was vetted; None when
@@ -253,7 +258,11 @@ class LayerCache:
         self._commit(key, {_WHEEL: _sealed(body)}, reporter)
 
     def _commit(
-        self, key: str, files: Mapping[str, bytes], reporter: Reporter, blob: Path | None = None
+        self,
+        key: str,
+        files: Mapping[str, bytes],
+        reporter: Reporter,
+        blob: tuple[BinaryIO, int] | None = None,
     ) -> None:
         """Write an entry in a temporary directory and rename it into place whole."""
         tmp = None
@@ -266,7 +275,7 @@ class LayerCache:
                     raise OSError(errno.ENOTDIR, f"{directory} is not a plain directory")
             tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=self.root))
             if blob is not None:
-                shutil.copyfile(blob, tmp / _BLOB)
+                _copy_all(*blob, tmp / _BLOB)
             for name, data in files.items():
                 (tmp / name).write_bytes(data)
             for written in tmp.iterdir():  # read-only: what get trusts, no one rewrites in place
@@ -359,3 +368,25 @@ def _unsealed(data: bytes, key: str) -> Any:
 def _read_meta(data: bytes, key: str) -> CachedLayer:
     body = _unsealed(data, key)
     return CachedLayer(LayerBlob(**body["blob"]), tuple(body["dirs"]))
+
+
+def _copy_all(source: BinaryIO, size: int, dest: Path) -> None:
+    """The ``size`` bytes of the open ``source`` into the new file ``dest``, copied by the
+    kernel where the file system allows it (never through Python's buffers), at explicit
+    offsets: the handle's own position does not matter."""
+    if os.fstat(source.fileno()).st_size != size:
+        raise OSError(errno.EIO, f"the built blob is not {size} bytes")
+    with dest.open("xb") as out:
+        done = 0
+        with contextlib.suppress(OSError, AttributeError):  # no in-kernel copy here: by reads
+            while done < size and (
+                n := os.copy_file_range(source.fileno(), out.fileno(), size - done, done, done)
+            ):
+                done += n
+        if done < size:
+            source.seek(done)
+            out.seek(done)
+            out.truncate()
+            shutil.copyfileobj(source, out, 1 << 20)
+        if os.fstat(out.fileno()).st_size != size:
+            raise OSError(errno.EIO, f"the built blob changed while it was kept ({dest})")

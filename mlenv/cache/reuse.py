@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
+from types import TracebackType
 from typing import BinaryIO
 
 from mlenv.cache.layers import (
@@ -31,7 +32,8 @@ class LayerReuse:
     then computes the layer keys from those plans, takes the cached layers, and returns the
     packages of the other layers (every package when ``install_all``: the conda-pack archive
     needs the whole tree). ``layer`` gives each layer, reused or written; ``remember`` keeps
-    what the build learnt of the wheels it vetted.
+    what the build learnt of the wheels it vetted. Used as a context manager: a written layer
+    is copied into the cache on a thread while the build goes on, and leaving waits for it.
     """
 
     def __init__(
@@ -56,6 +58,25 @@ class LayerReuse:
         self._reporter = reporter
         self._install_all = install_all
         self._reused: dict[int, tuple[CachedLayer, Path, float]] = {}
+        self._keeper = ThreadPoolExecutor(1, thread_name_prefix="mlenv-keep")
+        self._kept: list[tuple[Future[None], BinaryIO]] = []
+
+    def __enter__(self) -> LayerReuse:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        """Every built layer is in the cache (or warned about); after a failure, the copy under
+        way ends and the others are not started."""
+        self._keeper.shutdown(wait=True, cancel_futures=error is not None)
+        for kept, source in self._kept:
+            source.close()  # a cancelled copy never opened it for good
+            if error is None:
+                kept.result()
 
     def known(self, filenames: Mapping[str, str]) -> dict[str, tuple[WheelClaims, Licence]]:
         """The recorded claims and licences of the wheels (``filenames`` by canonical name)
@@ -138,5 +159,11 @@ class LayerReuse:
             blob = write(stream, f"{label}: built")
         if self._cache is not None:
             dirs = [entry.path for entry in entries if entry.kind == "dir"]
-            self._cache.put(self.keys[index], blob, out, dirs, self._reporter)
+            source = out.open("rb")  # the blob moves on (into the layout, dist/); this does not
+            kept = self._keeper.submit(self._keep, index, blob, source, dirs)
+            self._kept.append((kept, source))
         return blob, out
+
+    def _keep(self, index: int, blob: LayerBlob, source: BinaryIO, dirs: list[str]) -> None:
+        assert self._cache is not None
+        self._cache.put(self.keys[index], blob, source, dirs, self._reporter)

@@ -144,11 +144,15 @@ def build(
     missing = missing_from(cache, artifacts)
     if missing:
         raise missing_error(missing, f"the cache {cache.root}")
-    with _disk_errors(dist.parent), work_dir(dist) as work:
+    with _disk_errors(dist.parent), work_dir(dist) as work, contextlib.ExitStack() as stack:
+        # Removing a tree of gigabytes is mostly the kernel's work: it runs beside the build.
+        tidy = stack.enter_context(ThreadPoolExecutor(1, thread_name_prefix="mlenv-tidy"))
         copies = work / "artifacts"
         copies.mkdir()
         staging = work / "staging"
         reuse = _layer_reuse(manifest, lock, interpreter, cache, work, options, reporter)
+        if reuse is not None:
+            stack.enter_context(reuse)
         packages: dict[str, LockedPackage] = {canonicalize_name(p.name): p for p in locked.packages}
         # Wheels whose vetting the layer cache recorded are read only if their layer is rebuilt.
         known = {} if reuse is None else reuse.known({n: p.filename for n, p in packages.items()})
@@ -195,7 +199,7 @@ def build(
         out = work / "out"
         out.mkdir()
         sbom = write_sbom(manifest, lock, lock_bytes, licences, out, options)
-        shutil.rmtree(copies)  # installed: free the disk before packing
+        removed = [tidy.submit(shutil.rmtree, copies)]  # installed: free the disk for packing
         lock_sha256 = hashlib.sha256(lock_bytes).hexdigest()
         # The image layer and the archive compress the same tree, side by side; with gzip and
         # one layer written, each big file is deflated once for both.
@@ -229,8 +233,10 @@ def build(
                 sbom=sbom,
             )
         (out / BUILD_RECORD).write_bytes(canonical_json(record.to_dict()) + b"\n")
-        shutil.rmtree(staging)
+        removed.append(tidy.submit(shutil.rmtree, staging))
         replace_output(out, dist, BUILD_OUTPUT, keep=keep)
+        for removal in removed:
+            removal.result()
     if reuse is not None:
         reuse.remember(vetted, licences)
     if reuse is not None and options.layer_cache_max is not None:
@@ -388,12 +394,3 @@ class _Builder(Protocol):
         *,
         reporter: Reporter,
     ) -> BuildRecord | MultiPlatformRecord: ...
-
-
-def load_image(dist: Path, record: BuildRecord | MultiPlatformRecord) -> str:
-    """The built image.tar loaded into the Docker daemon at DOCKER_HOST; what Docker named."""
-    from mlenv.oci.dockerload import load as docker_load
-
-    if not isinstance(record, BuildRecord) or record.image is None:
-        raise UsageError("--load needs the oci output", hint='add "oci" to [build] outputs')
-    return docker_load(dist / record.image.image_tar.file)

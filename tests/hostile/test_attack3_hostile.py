@@ -95,7 +95,8 @@ def put(cache: LayerCache, scratch: Path, key: str, data: bytes) -> Path:
     scratch.mkdir(parents=True, exist_ok=True)
     built = scratch / f"{key}.built"
     built.write_bytes(data)
-    cache.put(key, blob_of(data), built, ("opt",), MemoryReporter())
+    with built.open("rb") as source:
+        cache.put(key, blob_of(data), source, ("opt",), MemoryReporter())
     return cache.root / key[:2] / key
 
 
@@ -212,7 +213,8 @@ def test_put_never_writes_through_a_symlinked_shard(tmp_path: Path) -> None:
     built = tmp_path / "built"
     built.write_bytes(b"bytes")
     reporter = MemoryReporter()
-    cache.put(KEY, blob_of(b"bytes"), built, (), reporter)
+    with built.open("rb") as source:
+        cache.put(KEY, blob_of(b"bytes"), source, (), reporter)
     assert list(outside.iterdir()) == []
     assert any("cannot keep the layer" in message for _, message in reporter.events)
 

@@ -7,6 +7,7 @@ import dataclasses
 import hashlib
 import os
 from pathlib import Path
+from typing import BinaryIO
 
 import installer
 import pytest
@@ -15,6 +16,7 @@ from hypothesis import strategies as st
 
 from mlenv.cache import layers as layercache
 from mlenv.cache.layers import BuildInputs, LayerCache, layer_key
+from mlenv.cache.reuse import LayerReuse
 from mlenv.install.wheels import PlannedWheel, WheelClaims
 from mlenv.layer_plan import LayerPlan
 from mlenv.report import MemoryReporter
@@ -131,7 +133,8 @@ def _blob(data: bytes) -> LayerBlob:
 def _put(cache: LayerCache, tmp_path: Path, key: str, data: bytes) -> None:
     path = tmp_path / f"{key}.built"
     path.write_bytes(data)
-    cache.put(key, _blob(data), path, ("opt",), MemoryReporter())
+    with path.open("rb") as source:
+        cache.put(key, _blob(data), source, ("opt",), MemoryReporter())
 
 
 def test_an_entry_comes_back_verified_and_whole(tmp_path: Path) -> None:
@@ -188,3 +191,64 @@ def test_prune_drops_the_least_recently_used_first(tmp_path: Path) -> None:
     assert left == {keys[0], keys[1]}
     assert (removed, freed) == (2, 2 * one)
     assert cache.prune(0) == (2, 2 * one) and cache.entries() == []
+
+
+@pytest.mark.parametrize("failure", [OSError(18, "Invalid cross-device link"), AttributeError()])
+def test_a_blob_is_kept_by_reads_where_the_kernel_cannot_copy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, failure: Exception
+) -> None:
+    """Protects: without copy_file_range (another file system, another OS) the blob is kept
+    whole by plain reads, byte for byte."""
+
+    def refuse(*args: object) -> int:
+        raise failure
+
+    monkeypatch.setattr(os, "copy_file_range", refuse)
+    data = os.urandom(3 << 20)
+    cache = LayerCache(tmp_path / "cache")
+    _put(cache, tmp_path, "ab" * 32, data)
+    assert cache.get("ab" * 32, tmp_path / "out", MemoryReporter()) is not None
+    assert (tmp_path / "out").read_bytes() == data
+
+
+@pytest.mark.parametrize("size", [0, 5, 10, 12, 100])
+def test_a_blob_of_another_size_than_its_record_is_not_kept(tmp_path: Path, size: int) -> None:
+    """Protects: the cache keeps exactly the bytes the record describes; a source that is
+    shorter or longer (changed after it was written) leaves no entry, only a warning."""
+    path = tmp_path / "built"
+    path.write_bytes(b"x" * size)
+    cache, reporter = LayerCache(tmp_path / "cache"), MemoryReporter()
+    with path.open("rb") as source:
+        cache.put("ab" * 32, _blob(b"layer bytes"), source, ("opt",), reporter)
+    assert cache.get("ab" * 32, tmp_path / "out", MemoryReporter()) is None
+    assert any("cannot keep the layer" in message for _, message in reporter.events)
+    assert not list(cache.root.glob(".tmp-*"))
+
+
+def test_a_written_layer_is_kept_after_its_file_moved_on(tmp_path: Path) -> None:
+    """Protects: the copy into the cache runs beside the build, from a handle opened when the
+    layer was written, so the blob may be moved or removed at once (as the layout and dist/
+    do) and the cache still holds it whole once the build leaves the reuse."""
+    cache = LayerCache(tmp_path / "cache")
+    reuse = LayerReuse(
+        cache,
+        [LayerPlan("environment", ("a",))],
+        {"a": "0" * 64},
+        INPUTS,
+        tmp_path / "scratch",
+        MemoryReporter(),
+        install_all=False,
+    )
+    data = os.urandom(2 << 20)
+
+    def write(stream: BinaryIO, label: str) -> LayerBlob:
+        stream.write(data)
+        return _blob(data)
+
+    with reuse:
+        assert reuse.select([PlannedWheel("a", "a-1-py3-none-any.whl", ())]) == {"a"}
+        blob, path = reuse.layer(0, [], tmp_path / "layer.tmp", write)
+        path.unlink()
+    assert blob == _blob(data)
+    assert cache.get(reuse.keys[0], tmp_path / "back", MemoryReporter()) is not None
+    assert (tmp_path / "back").read_bytes() == data

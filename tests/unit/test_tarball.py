@@ -12,11 +12,15 @@ import socket
 import subprocess
 import sys
 import tarfile
+import tempfile
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 import zstandard
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mlenv import parallel_gzip, tarball
 from mlenv.report import MemoryReporter
@@ -505,3 +509,67 @@ def test_a_layer_within_one_block_is_what_gzipfile_writes(tmp_path: Path) -> Non
     with gzip.GzipFile("", "wb", parallel_gzip.GZIP_LEVEL, reference, mtime=0) as stream:
         stream.write(tar)
     assert layer_bytes(collect(tmp_path, ""), "gzip") == reference.getvalue()
+
+
+class FailingSink(io.BytesIO):
+    """A sink whose disk fills up after ``room`` bytes."""
+
+    def __init__(self, room: int) -> None:
+        super().__init__()
+        self.room = room
+
+    def write(self, data: object) -> int:
+        assert isinstance(data, bytes | bytearray | memoryview)
+        if self.tell() + len(data) > self.room:
+            raise OSError(28, "No space left on device")
+        return super().write(data)
+
+
+@pytest.mark.parametrize("room", [0, 100, 3 * tarball._CHUNK])
+@pytest.mark.parametrize("writer", ["zstd layer", "tar"])
+def test_a_failing_output_reaches_the_writer(tmp_path: Path, room: int, writer: str) -> None:
+    """Protects: zstd's stage and the tar's writes run on a thread of their own, yet the
+    output's error (a full disk) is raised by the writer itself, whatever the point it fails
+    at, and the thread ends."""
+    (tmp_path / "big").write_bytes(os.urandom(8 * tarball._CHUNK))
+    entries, sink = collect(tmp_path, ""), FailingSink(room)
+    with pytest.raises(OSError, match="No space left"):
+        if writer == "tar":
+            write_tar(entries, sink, mtime=0)
+        else:
+            write_layer(entries, sink, compression="zstd", mtime=0)
+    assert not [t for t in threading.enumerate() if t.name == "mlenv-layer"]
+
+
+def test_a_failing_tar_side_stops_the_zstd_thread(tmp_path: Path) -> None:
+    """Protects: when reading the tree fails (a file changed size), the writer's own error is
+    raised and the compressing thread does not outlive it."""
+    (tmp_path / "a").write_bytes(os.urandom(3 * tarball._CHUNK))
+    (tmp_path / "b").write_bytes(b"12345")
+    entries = collect(tmp_path, "")
+    (tmp_path / "b").write_bytes(b"1")
+    with pytest.raises(LayerError, match="changed size"):
+        write_layer(entries, io.BytesIO(), compression="zstd", mtime=0)
+    assert not [t for t in threading.enumerate() if t.name == "mlenv-layer"]
+
+
+@settings(max_examples=25, deadline=None)
+@given(sizes=st.lists(st.integers(0, 3 * tarball._CHUNK), min_size=1, max_size=4))
+def test_zstd_through_its_thread_is_the_single_threaded_stream(sizes: list[int]) -> None:
+    """Protects: the handoff to zstd's thread keeps every byte and its order: the blob is the
+    frame written by the same compressor without the thread."""
+    with tempfile.TemporaryDirectory() as scratch:
+        root = Path(scratch)
+        for n, size in enumerate(sizes):
+            (root / f"f{n}").write_bytes(random.Random(n).randbytes(size))
+        entries = collect(root, "")
+        out = io.BytesIO()
+        blob = write_layer(entries, out, compression="zstd", mtime=0)
+        tar = io.BytesIO()
+        write_tar(entries, tar, mtime=0)
+        direct = io.BytesIO()
+        stage = tarball._Zstd(direct, tarball.ZSTD_LEVEL)
+        stage.write(tar.getvalue())
+        stage.close()
+    assert out.getvalue() == direct.getvalue()
+    assert blob.diff_id == "sha256:" + hashlib.sha256(tar.getvalue()).hexdigest()
