@@ -258,7 +258,8 @@ class ParallelGzip:
         self._size += len(data)
         self._pending += data
         while len(self._pending) >= GZIP_BLOCK:
-            block = bytes(self._pending[:GZIP_BLOCK])
+            with memoryview(self._pending) as view:  # one copy of the block, not two
+                block = bytes(view[:GZIP_BLOCK])
             del self._pending[:GZIP_BLOCK]
             self._submit(block, last=False)
 
@@ -293,6 +294,8 @@ class ParallelGzip:
                 assert self._twin is not None
                 self._twin.give(self._channel[0], digest, future)
         self._in_flight.append(future)
-        self._history = (self._history + block)[-_WINDOW:]
+        # The window the next block is primed with; a whole block is never copied for it.
+        tail = block[-_WINDOW:]
+        self._history = tail if len(tail) == _WINDOW else (self._history + tail)[-_WINDOW:]
         while len(self._in_flight) > self._limit:
             self._downstream.write(self._in_flight.popleft().result())
