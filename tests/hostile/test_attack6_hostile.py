@@ -1,0 +1,315 @@
+"""Fifth adversary pass: symlink targets, names a command line takes as options, entry points,
+non-plain files named as images or bundles, and metadata read by range requests that the
+downloaded wheel contradicts. Each test names the invariant it attacks and fails if the
+enforcing function stops holding it."""
+
+from __future__ import annotations
+
+import json
+import posixpath
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from mlenv.errors import MlenvError, hidden_characters
+from mlenv.install.conda_packages import check_conda_packages
+from mlenv.install.ownership import Owner, PathClashError, PathLedger
+from mlenv.install.safety import InstallError
+from mlenv.install.wheels import install_environment
+from mlenv.report import MemoryReporter
+from tests.support.cli import run_mlenv
+from tests.support.conda_channel import build_conda_package
+from tests.support.wheels import build_wheel
+
+_CONDA = Owner("evil-1.0-0.tar.bz2", "conda", "corrupt or malicious")
+
+
+def _conda(tmp_path: Path, fmt: str = "tar.bz2", **contents: object) -> tuple[str, Path]:
+    name, data = build_conda_package("evil", "1.0", "0", fmt=fmt, **contents)  # type: ignore[arg-type]
+    path = tmp_path / name
+    path.write_bytes(data)
+    return name, path
+
+
+def _conda_refusal(tmp_path: Path, fmt: str = "tar.bz2", **contents: object) -> MlenvError:
+    name, path = _conda(tmp_path, fmt, **contents)
+    with pytest.raises((InstallError, PathClashError)) as caught:
+        check_conda_packages([(name, path)])
+    assert caught.value.where == name
+    return caught.value
+
+
+def _install(tmp_path: Path, onto: Path | None = None, **wheel: object) -> None:
+    wheel.setdefault("files", {"evil/__init__.py": b""})
+    name, data = build_wheel("evil", "1.0", **wheel)  # type: ignore[arg-type]
+    (tmp_path / name).write_bytes(data)
+    _place([tmp_path / name], tmp_path / "stage", onto)
+
+
+def _place(wheels: list[Path], staging: Path, onto: Path | None = None) -> None:
+    install_environment(
+        wheels,
+        staging,
+        prefix="/opt/mlenv/t",
+        interpreter="/usr/bin/python3.11",
+        python="3.11",
+        reporter=MemoryReporter(),
+        onto=onto,
+    )
+
+
+def _install_refusal(tmp_path: Path, onto: Path | None = None, **wheel: object) -> MlenvError:
+    with pytest.raises((InstallError, PathClashError)) as caught:
+        _install(tmp_path, onto, **wheel)
+    assert not (tmp_path / "stage").exists()
+    return caught.value
+
+
+# ---------------------------------------------------------------------------------------------
+# Invariant 6: a symlink's target shows as it is and stays inside the prefix
+# (install.ownership.PathLedger.claim over install.safety.link_problem)
+
+_HIDING = [
+    "\x1b[2Jlibz.so",  # clears the screen of whoever runs `ls -l`
+    "\x1b]0;owned\x07libz.so",  # retitles the terminal
+    "libz\u202eos.1",  # a bidi override shows another target
+    "lib\u200bz.so",  # zero-width space: looks like libz.so
+    "libz.so\r../../../etc/passwd",  # a carriage return rewrites the line shown
+    "libz\u2028.so",  # line separator
+    "\udcfflibz.so",  # a byte that is not UTF-8
+]
+_LEAVING = [
+    "/etc/passwd",
+    "//etc/passwd",
+    "../../etc/passwd",
+    "../lib/../../etc",
+    "sub/../../..",
+    "../..",
+    "",
+    "a\\..\\..\\etc",
+]
+
+
+@pytest.mark.parametrize("fmt", ["tar.bz2", "conda"])
+@pytest.mark.parametrize("target", _HIDING + _LEAVING, ids=range(15))
+def test_a_conda_symlink_whose_target_hides_or_leaves_is_refused(
+    tmp_path: Path, fmt: str, target: str
+) -> None:
+    """rattler installs a package's symlink as it is: its target must be judged like a name."""
+    error = _conda_refusal(tmp_path, fmt, symlinks={"lib/libz.so": target})
+    text = error.render()
+    assert "lib/libz.so" in text and "symlink" in text
+    assert not hidden_characters(text.replace("\n", "").replace("\t", ""))
+
+
+@pytest.mark.parametrize("target", [*_HIDING, *_LEAVING, "a/" * 2100], ids=range(16))
+def test_the_ledger_refuses_such_a_symlink_from_any_package(target: str) -> None:
+    """The one judge: whoever claims a symlink (a conda package, the prefix rattler made)."""
+    with pytest.raises(PathClashError) as caught:
+        PathLedger().claim(_CONDA, "lib/libz.so", "symlink", content=(target, 0))
+    assert "lib/libz.so" in caught.value.render()
+
+
+def test_a_symlink_claimed_without_its_target_is_refused() -> None:
+    with pytest.raises(PathClashError, match="unknown target"):
+        PathLedger().claim(_CONDA, "lib/libz.so", "symlink")
+
+
+@pytest.mark.parametrize("target", ["\x1b[31mpython3.11", "/usr/bin/python3", "../../../../x"])
+def test_a_symlink_in_the_conda_prefix_under_wheels_is_judged_too(
+    tmp_path: Path, target: str
+) -> None:
+    """Wheels installed onto the tree rattler made: its symlinks (which include what rattler
+    wrote itself, not only tar members) meet the same rule."""
+    onto = tmp_path / "prefix"
+    (onto / "bin").mkdir(parents=True)
+    (onto / "bin" / "python").symlink_to(target)
+    error = _install_refusal(tmp_path, onto)
+    assert "bin/python" in error.render()
+
+
+def test_safe_symlinks_still_install(tmp_path: Path) -> None:
+    name, path = _conda(
+        tmp_path,
+        files={"lib/libz.so.1.3": b"\x7fELF", "share/doc/z": b""},
+        symlinks={
+            "lib/libz.so": "libz.so.1.3",
+            "bin/z": "../lib/./libz.so",
+            "share/doc/a/b": "../../../lib",
+        },
+    )
+    check_conda_packages([(name, path)])
+
+
+_SEGMENT = st.sampled_from(["..", ".", "", "a", "lib", "-x", "\x1b", "\u202e", "b c", "/"])
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    link=st.lists(st.sampled_from(["bin", "lib", "a", "share"]), min_size=1, max_size=4),
+    target=st.one_of(
+        st.lists(_SEGMENT, max_size=8).map("/".join),
+        st.text(max_size=40),
+    ),
+)
+def test_hypothesis_an_accepted_symlink_stays_inside_and_shows_as_it_is(
+    link: list[str], target: str
+) -> None:
+    """Whatever the target, an accepted one is relative, printable and resolves inside the
+    prefix by name, with no '..' after a name (which another symlink could turn outward)."""
+    path = "/".join(link)
+    try:
+        PathLedger().claim(_CONDA, path, "symlink", content=(target, 0))
+    except PathClashError:
+        return
+    assert target and not hidden_characters(target) and "\\" not in target
+    assert not target.startswith("/")
+    resolved = posixpath.normpath(posixpath.join(posixpath.dirname(path), target))
+    assert resolved != ".." and not resolved.startswith("../")
+    parts = [p for p in target.split("/") if p not in ("", ".")]
+    named = [i for i, p in enumerate(parts) if p != ".."]
+    assert not named or ".." not in parts[named[0] :]
+
+
+# ---------------------------------------------------------------------------------------------
+# Invariant 6: no installed name starts with '-' (PathLedger.claim), entry points are names
+
+
+@pytest.mark.parametrize("section", ["console_scripts", "gui_scripts"])
+@pytest.mark.parametrize("script", ["-rf", "--help", "-", "--", "-i"])
+def test_an_entry_point_that_starts_with_a_dash_is_refused(
+    tmp_path: Path, section: str, script: str
+) -> None:
+    """A file named `-rf` in bin/ turns `rm *` there into `rm -rf ...`."""
+    error = _install_refusal(tmp_path, entry_points=f"[{section}]\n{script} = os:getcwd\n")
+    text = error.render()
+    assert error.where == "evil-1.0-py3-none-any.whl"
+    assert f"bin/{script}" in text and "entry_points.txt" in text and "hint:" in text
+
+
+@pytest.mark.parametrize(
+    "member",
+    [
+        "evil-1.0.data/scripts/-rf",
+        "evil/-rf",
+        "evil/--checkpoint-action=exec=sh x.sh",
+        "evil-1.0.data/data/share/-x/y",
+        "evil-1.0.data/headers/-h",
+    ],
+)
+def test_a_wheel_member_that_starts_with_a_dash_is_refused(tmp_path: Path, member: str) -> None:
+    name, data = build_wheel("evil", "1.0", files={"evil/__init__.py": b"", member: b"#!/bin/sh\n"})
+    (tmp_path / name).write_bytes(data)
+    with pytest.raises(PathClashError) as caught:
+        _place([tmp_path / name], tmp_path / "stage")
+    assert "starts with '-'" in caught.value.render() and member in caught.value.render()
+
+
+@pytest.mark.parametrize(
+    "contents",
+    [
+        {"files": {"bin/-rf": b"#!/bin/sh\n"}},
+        {"files": {"share/-x/y": b""}},
+        {"symlinks": {"bin/--help": "tool"}, "files": {"bin/tool": b""}},
+        {
+            "files": {
+                "site-packages/tool/__init__.py": b"",
+                "info/link.json": json.dumps(
+                    {"noarch": {"type": "python", "entry_points": ["-rf = tool:main"]}}
+                ).encode(),
+            },
+            "noarch": "python",
+        },
+    ],
+)
+def test_a_conda_path_that_starts_with_a_dash_is_refused(
+    tmp_path: Path, contents: dict[str, object]
+) -> None:
+    """Conda packages meet the same rule, noarch entry points (written by the installer from
+    info/link.json) included."""
+    assert "starts with '-'" in _conda_refusal(tmp_path, "conda", **contents).render()
+
+
+@pytest.mark.parametrize(
+    ("entry", "word"),
+    [
+        ("a b = os:getcwd", "not a name"),
+        ("[x = os:getcwd", "not a name"),
+        ("a=b = os:getcwd", "not module:function"),
+        ("tool = os", "not module:function"),
+        ("tool = os:getcwd; import evil", "not module:function"),
+        ("tool\u00a0x = os:getcwd", "not a name"),
+        ("t/u = os:getcwd", "not a name"),
+        (".. = os:getcwd", "not a name"),
+        ("x" * 256 + " = os:getcwd", "not a name"),
+    ],
+)
+def test_an_entry_point_that_is_not_a_name_or_a_callable_is_refused(
+    tmp_path: Path, entry: str, word: str
+) -> None:
+    """installer writes the name as a file and the value into Python code: a space splits
+    the name in the shell; a value without a function failed deep inside installer with an
+    empty message."""
+    error = _install_refusal(tmp_path, entry_points=f"[console_scripts]\n{entry}\n")
+    assert word in error.render() and "entry_points.txt" in error.render()
+
+
+@pytest.mark.parametrize(
+    "entry",
+    ["a b = tool:main", "-rf = tool:main", "tool = tool", "tool\x1b[2J = tool:main", 7, ""],
+)
+def test_a_noarch_conda_entry_point_is_judged_like_a_wheels(tmp_path: Path, entry: object) -> None:
+    link = {"noarch": {"type": "python", "entry_points": [entry]}}
+    files = {"site-packages/tool/__init__.py": b"", "info/link.json": json.dumps(link).encode()}
+    error = _conda_refusal(tmp_path, files=files, noarch="python")
+    assert "info/link.json" in error.render()
+
+
+def test_names_with_a_dash_inside_still_install(tmp_path: Path) -> None:
+    _install(
+        tmp_path,
+        entry_points="[console_scripts]\nmy-tool = os:getcwd\ntool- = os:getcwd\n",
+        files={"evil/__init__.py": b"", "evil/a-b.py": b"", "evil-1.0.data/scripts/x-": b""},
+    )
+    assert {"my-tool", "tool-", "x-"} <= {p.name for p in (tmp_path / "stage" / "bin").iterdir()}
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(st.sampled_from("-ab._+@"), min_size=1, max_size=12))
+def test_hypothesis_a_path_is_refused_exactly_when_a_name_starts_with_a_dash(name: str) -> None:
+    refused = False
+    try:
+        PathLedger().claim(_CONDA, f"share/{name}/x", "file", content=("0" * 64, 1))
+    except PathClashError as error:
+        assert "starts with '-'" in error.render()
+        refused = True
+    assert refused == name.startswith("-")
+
+
+def test_build_refuses_a_dash_entry_point_end_to_end(tmp_path: Path) -> None:
+    """As users run it: lock and fetch pass (nothing is installed yet), build --offline exits
+    1 naming the wheel and the path, and writes no dist/."""
+    project = tmp_path / "project"
+    (project / "wheels").mkdir(parents=True)
+    name, data = build_wheel(
+        "evil",
+        "1.0",
+        files={"evil/__init__.py": b""},
+        entry_points="[console_scripts]\n-rf = os:getcwd\n",
+    )
+    (project / "wheels" / name).write_bytes(data)
+    (project / "mlenv.toml").write_text(
+        '[environment]\nname = "ns"\npython = "3.11"\ninterpreter = "/usr/bin/python3.11"\n'
+        '[pypi]\nindex-url = "file:///nonexistent-mlenv-index/simple"\nfind-links = ["wheels"]\n'
+        'dependencies = ["evil"]\n[build]\noutputs = ["conda-pack"]\n'
+    )
+    cache = {"MLENV_CACHE_DIR": str(tmp_path / "cache")}
+    for command in (["lock"], ["fetch"]):
+        done = run_mlenv(command, project, cache)
+        assert done.returncode == 0, done.stderr
+    built = run_mlenv(["build", "--offline"], project, cache)
+    assert built.returncode == 1, built.stderr
+    assert name in built.stderr and "bin/-rf" in built.stderr and "Traceback" not in built.stderr
+    assert sorted(p.name for p in project.iterdir()) == ["mlenv.lock", "mlenv.toml", "wheels"]
