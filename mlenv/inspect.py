@@ -129,7 +129,7 @@ def open_image(path: Path, platform: str | None) -> tuple[str, BaseImage]:
     errors: list[OciError] = []
     for candidate in [platform] if platform else list(NAMES):
         try:
-            return candidate, read_base(path, platform=candidate)
+            return candidate, read_base(path, platform=candidate, what="image")
         except OciError as exc:
             errors.append(exc)
     raise errors[0]

@@ -38,7 +38,7 @@ from mlenv.limits import LimitError, parse_json
 from mlenv.lockfile import Lock
 from mlenv.manifest import Manifest
 from mlenv.outputs import read_record as read_plain_record
-from mlenv.userfiles import read_handle, read_input
+from mlenv.userfiles import input_kind, read_handle, read_input
 
 if TYPE_CHECKING:
     from mlenv.host import HostFacts
@@ -201,6 +201,7 @@ def verify_bundle(bundle: Path) -> tuple[Lock, list[BundleProblem]]:
     """The bundle's lock and every problem of the bundle, judged by what it holds."""
     lock_path = bundle / "mlenv.lock"
     try:
+        input_kind(bundle, "bundle", expected="a bundle directory", files=False)
         with open_plain(bundle, "mlenv.lock") as handle:  # a symlink is never followed
             text = read_handle(handle, lock_path, "bundle's lock").decode("utf-8")
         lock_ = lockfile.loads(text, str(lock_path))

@@ -6,7 +6,13 @@ enforcing function stops holding it."""
 from __future__ import annotations
 
 import json
+import os
 import posixpath
+import re
+import socket
+import tempfile
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -18,10 +24,18 @@ from mlenv.install.conda_packages import check_conda_packages
 from mlenv.install.ownership import Owner, PathClashError, PathLedger
 from mlenv.install.safety import InstallError
 from mlenv.install.wheels import install_environment
+from mlenv.oci.credentials import Credentials
+from mlenv.oci.dockerload import DockerLoadError, load
+from mlenv.oci.reference import RegistryError
+from mlenv.oci.registry import push
 from mlenv.report import MemoryReporter
+from mlenv.userfiles import InputError, input_kind
 from tests.support.cli import run_mlenv
 from tests.support.conda_channel import build_conda_package
-from tests.support.wheels import build_wheel
+from tests.support.fake_registry import FakeRegistry
+from tests.support.fetch_project import WHEELS, make_project
+from tests.support.images import write_image
+from tests.support.wheels import build_wheel, write_simple_index
 
 _CONDA = Owner("evil-1.0-0.tar.bz2", "conda", "corrupt or malicious")
 
@@ -313,3 +327,161 @@ def test_build_refuses_a_dash_entry_point_end_to_end(tmp_path: Path) -> None:
     assert built.returncode == 1, built.stderr
     assert name in built.stderr and "bin/-rf" in built.stderr and "Traceback" not in built.stderr
     assert sorted(p.name for p in project.iterdir()) == ["mlenv.lock", "mlenv.toml", "wheels"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Invariant 7: an image, bundle, cache or node list the user names is judged by what it is
+# (userfiles.input_kind, userfiles.open_input), never "missing", never blocking
+
+
+def _fifo(path: Path) -> None:
+    os.mkfifo(path)
+
+
+def _socket(path: Path) -> None:
+    """Bound where the path is short enough for AF_UNIX, then moved into place."""
+    with tempfile.TemporaryDirectory(dir="/tmp") as short, socket.socket(socket.AF_UNIX) as server:
+        server.bind(f"{short}/s")
+        os.rename(f"{short}/s", path)
+
+
+def _dev_zero(path: Path) -> None:
+    path.symlink_to("/dev/zero")
+
+
+def _dev_null(path: Path) -> None:
+    path.symlink_to("/dev/null")
+
+
+_NOT_FILES = [_fifo, _socket, _dev_zero, _dev_null]
+_SAYS = re.compile(r"is a (FIFO|socket|character device)")
+
+
+def _quick_refusal(command: list[str], cwd: Path, env: dict[str, str] | None = None) -> str:
+    """The command exits 1 within seconds, saying what the thing is; its stderr."""
+    started = time.monotonic()
+    result = run_mlenv(command, cwd, env or {}, timeout=60)
+    assert time.monotonic() - started < 30, command
+    assert result.returncode == 1, (command, result.stdout, result.stderr)
+    assert "Traceback" not in result.stderr and "internal error" not in result.stderr
+    assert "does not exist" not in result.stderr and "missing" not in result.stderr
+    assert _SAYS.search(result.stderr), (command, result.stderr)
+    return result.stderr
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
+    """A project with a fresh lock of two tiny wheels, and the environment to run mlenv in."""
+    tmp = tmp_path_factory.mktemp("project")
+    root = make_project(tmp, write_simple_index(tmp / "www", WHEELS))
+    env = {"MLENV_CACHE_DIR": str(tmp / "cache")}
+    done = run_mlenv(["lock"], root, env)
+    assert done.returncode == 0, done.stderr
+    return root, env
+
+
+@pytest.mark.parametrize("make", _NOT_FILES, ids=lambda make: make.__name__[1:])
+def test_no_command_takes_a_special_file_for_a_missing_image_bundle_or_cache(
+    project: tuple[Path, dict[str, str]], tmp_path: Path, make: Callable[[Path], None]
+) -> None:
+    """`inspect X`, `verify --bundle X`, `--cache X`, `verify --nodes X`, `push --dist X`:
+    a FIFO, a socket or a device was "missing" (or, for --nodes, blocked for ever)."""
+    root, env = project
+    thing = tmp_path / "thing"
+    make(thing)
+    for command in (
+        ["inspect", str(thing)],
+        ["inspect", "--json", str(thing)],
+        ["verify", "--bundle", str(thing)],
+        ["--cache", str(thing), "verify", "--cache"],
+        ["--cache", str(thing), "fetch", "--offline"],
+        ["verify", "--nodes", str(thing)],
+        ["push", "registry.invalid/x:1", "--dist", str(thing)],
+    ):
+        stderr = _quick_refusal(command, root, env)
+        assert str(thing) in stderr, (command, stderr)
+
+
+@pytest.mark.parametrize("make", [_fifo, _socket, _dev_zero], ids=["fifo", "socket", "dev"])
+def test_a_lock_named_for_inspect_that_is_a_special_file_is_named_as_a_lock(
+    tmp_path: Path, make: Callable[[Path], None]
+) -> None:
+    make(tmp_path / "other.lock")
+    assert "lock" in _quick_refusal(["inspect", str(tmp_path / "other.lock")], tmp_path)
+
+
+@pytest.mark.parametrize("make", [_fifo, _socket, _dev_zero], ids=["fifo", "socket", "dev"])
+def test_a_special_file_inside_an_image_layout_is_named_never_read(
+    tmp_path: Path, make: Callable[[Path], None]
+) -> None:
+    """A layout whose blob (the manifest) or index is a FIFO: inspect says which file is what."""
+    layout = tmp_path / "oci"
+    built = write_image(layout, [("base", [])], ref="x:1", cmd=["sh"])
+    blob = layout / "blobs" / "sha256" / built.manifest_digest.removeprefix("sha256:")
+    blob.unlink()
+    make(blob)
+    assert str(blob) in _quick_refusal(["inspect", str(layout)], tmp_path)
+    (layout / "index.json").unlink()
+    make(layout / "index.json")
+    assert "index.json" in _quick_refusal(["inspect", str(layout)], tmp_path)
+
+
+def test_push_says_what_a_special_file_in_the_layout_is(tmp_path: Path) -> None:
+    """A layer blob replaced by a FIFO: the upload refuses it instead of waiting for ever
+    (before: "missing or not N bytes", and a swap after that check blocked the read)."""
+    layout = tmp_path / "dist" / "oci"
+    built = write_image(layout, [("base", [])], ref="x:1", cmd=["sh"])
+    layer = layout / "blobs" / "sha256" / built.layer_digests[0].removeprefix("sha256:")
+    layer.unlink()
+    os.mkfifo(layer)
+    with pytest.raises(RegistryError, match="is a FIFO") as caught:
+        push(
+            layout,
+            "registry.test/team/env:1",
+            auth=Credentials("ci", "pw"),
+            reporter=MemoryReporter(),
+            transport=FakeRegistry().transport(),
+        )
+    assert caught.value.where == str(layer)
+
+
+def test_build_load_never_blocks_on_an_image_archive_that_is_a_fifo(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "image.tar")
+    with pytest.raises(DockerLoadError, match="is a FIFO"):
+        load(tmp_path / "image.tar", base_url="unix:///nonexistent.sock")
+
+
+@pytest.mark.parametrize("make", [_fifo, _dev_zero], ids=["fifo", "dev"])
+def test_a_base_image_that_is_a_special_file_is_named_at_build(
+    project: tuple[Path, dict[str, str]], tmp_path: Path, make: Callable[[Path], None]
+) -> None:
+    """The manifest's base-image (a local layout or archive) said "does not exist"."""
+    source, env = project
+    root = tmp_path / "p"
+    root.mkdir()
+    make(root / "base")
+    manifest = (
+        (source / "mlenv.toml")
+        .read_text()
+        .replace('python = "3.11"\n', 'python = "3.11"\ninterpreter = "/usr/bin/python3.11"\n')
+    )
+    (root / "mlenv.toml").write_text(manifest + '[build]\nbase-image = "base"\n')
+    assert run_mlenv(["lock"], root, env).returncode == 0
+    assert run_mlenv(["fetch"], root, env).returncode == 0
+    assert "base image" in _quick_refusal(["build", "--offline"], root, env)
+
+
+@pytest.mark.parametrize(
+    ("make", "kind"),
+    [(_fifo, "file"), (_socket, "file"), (_dev_null, "file"), (Path.mkdir, "directory")],
+)
+def test_input_kind_says_what_it_found_and_what_was_expected(
+    tmp_path: Path, make: Callable[[Path], object], kind: str
+) -> None:
+    make(tmp_path / "x")
+    allowed = {"files": kind == "directory", "directories": kind == "file"}
+    with pytest.raises(InputError) as caught:
+        input_kind(tmp_path / "x", "thing", expected="what was asked", **allowed)
+    assert "what was asked" in caught.value.message and caught.value.where == str(tmp_path / "x")
+    with pytest.raises(FileNotFoundError):
+        input_kind(tmp_path / "absent", "thing", expected="anything")
