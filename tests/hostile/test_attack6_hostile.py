@@ -342,7 +342,7 @@ def _socket(path: Path) -> None:
     """Bound where the path is short enough for AF_UNIX, then moved into place."""
     with tempfile.TemporaryDirectory(dir="/tmp") as short, socket.socket(socket.AF_UNIX) as server:
         server.bind(f"{short}/s")
-        os.rename(f"{short}/s", path)
+        Path(short, "s").rename(path)
 
 
 def _dev_zero(path: Path) -> None:
