@@ -5,6 +5,7 @@ enforcing function stops holding it."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import posixpath
@@ -18,22 +19,30 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from packaging.utils import canonicalize_name
+from packaging.version import Version
 
+from mlenv.cache.artifacts import relative_path
+from mlenv.cache.locked_metadata import metadata_problem
 from mlenv.errors import MlenvError, hidden_characters
+from mlenv.index.model import CoreMetadata
 from mlenv.install.conda_packages import check_conda_packages
 from mlenv.install.ownership import Owner, PathClashError, PathLedger
 from mlenv.install.safety import InstallError
 from mlenv.install.wheels import install_environment
+from mlenv.lockfile import LockedPackage
 from mlenv.oci.credentials import Credentials
 from mlenv.oci.dockerload import DockerLoadError, load
 from mlenv.oci.reference import RegistryError
 from mlenv.oci.registry import push
 from mlenv.report import MemoryReporter
+from mlenv.target import Target
 from mlenv.userfiles import InputError, input_kind
 from tests.support.cli import run_mlenv
 from tests.support.conda_channel import build_conda_package
 from tests.support.fake_registry import FakeRegistry
 from tests.support.fetch_project import WHEELS, make_project
+from tests.support.httpserver import IndexServer
 from tests.support.images import write_image
 from tests.support.wheels import build_wheel, write_simple_index
 
@@ -485,3 +494,116 @@ def test_input_kind_says_what_it_found_and_what_was_expected(
     assert "what was asked" in caught.value.message and caught.value.where == str(tmp_path / "x")
     with pytest.raises(FileNotFoundError):
         input_kind(tmp_path / "absent", "thing", expected="anything")
+
+
+# ---------------------------------------------------------------------------------------------
+# Invariant 2: what the lock took from metadata read apart from the wheel (range requests) is
+# what the downloaded wheel says (cache.locked_metadata.check_locked_metadata at fetch)
+
+_APP_FILES = {"app/__init__.py": b"x = 1\n"}
+
+
+def _app(requires: list[str], extras: list[str] | None = None) -> tuple[str, bytes]:
+    return build_wheel(
+        "app", "1.0", requires_dist=requires, provides_extra=extras or [], files=_APP_FILES
+    )
+
+
+@pytest.mark.parametrize(
+    ("shown", "says"),
+    [
+        (["evil"], "lock depends on evil"),  # swapped: lib is never installed
+        (["lib", "evil"], "lock depends on evil"),  # one more, which the wheel never asks for
+        ([], "wheel requires lib"),  # dropped: the environment lacks what app imports
+        (['lib; sys_platform == "win32"'], "wheel requires lib"),  # hidden behind a marker
+        (["lib", 'evil; extra == "x"'], None),  # only an extra: nothing locked differs
+    ],
+)
+def test_fetch_refuses_a_lock_whose_range_read_metadata_the_wheel_contradicts(
+    tmp_path: Path, shown: list[str], says: str | None
+) -> None:
+    """A hostile index answers the lock's range requests (its lazy METADATA read) from one
+    wheel and the full download, which matches the sha256 its page claims, from another: the
+    lock's dependencies came from bytes no locked hash covers. fetch re-reads the METADATA of
+    the wheel it verified and names the package, the URL and the contradiction."""
+    genuine = _app(["lib"])
+    twin = _app(shown, ["x"])
+    evil = build_wheel("evil", "1.0", files={"evil/__init__.py": b""})
+    write_simple_index(tmp_path / "www", [genuine, WHEELS[1], evil], metadata_files=False)
+    with IndexServer(tmp_path / "www") as server:
+        server.ranged[f"/files/{genuine[0]}"] = twin[1]
+        root = make_project(tmp_path, f"{server.url}/simple/")
+        env = {"MLENV_CACHE_DIR": str(tmp_path / "cache")}
+        assert run_mlenv(["lock"], root, env).returncode == 0
+        assert any(r.headers.get("range") for r in server.requests_for(f"/files/{genuine[0]}"))
+        fetched = run_mlenv(["fetch"], root, env)
+        bundled = run_mlenv(["fetch", "--bundle", "bundle"], root, env)
+    if says is None:
+        assert fetched.returncode == 0, fetched.stderr
+        return
+    for result in (fetched, bundled):
+        assert result.returncode == 1, result.stderr
+        assert "app 1.0" in result.stderr and f"/files/{genuine[0]}" in result.stderr
+        assert says in result.stderr and "hint:" in result.stderr
+        assert "Traceback" not in result.stderr
+    assert not (root / "bundle").exists()
+
+
+def test_fetch_blames_a_tampered_cache_not_the_index(tmp_path: Path) -> None:
+    """A cache file whose METADATA contradicts the lock is hashed before the index is blamed:
+    bytes changed in the cache are the cache's fault (invariant 1's message)."""
+    write_simple_index(tmp_path / "www", WHEELS, metadata_files=False)
+    with IndexServer(tmp_path / "www") as server:
+        root = make_project(tmp_path, f"{server.url}/simple/")
+        env = {"MLENV_CACHE_DIR": str(tmp_path / "cache")}
+        assert run_mlenv(["lock"], root, env).returncode == 0
+        assert run_mlenv(["fetch"], root, env).returncode == 0
+        sha256 = hashlib.sha256(WHEELS[0][1]).hexdigest()
+        cached = tmp_path / "cache" / relative_path(sha256)
+        cached.chmod(0o644)
+        twin = _app(["evil"])[1]
+        cached.write_bytes(twin[: len(WHEELS[0][1])].ljust(len(WHEELS[0][1]), b"\0"))
+        result = run_mlenv(["fetch"], root, env)
+    assert result.returncode == 1 and "sha256" in result.stderr, result.stderr
+    assert "index served metadata" not in result.stderr
+
+
+_NAMES = st.sampled_from(["lib", "numpy", "torch", "evil"])
+_MARKERS = st.sampled_from(
+    ["", '; sys_platform == "win32"', '; python_version >= "3.8"', '; extra == "gpu"',
+     '; extra == "gpu" and sys_platform == "linux"', '; extra != "cpu"']
+)  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    lines=st.lists(st.tuples(_NAMES, _MARKERS), max_size=6),
+    locked=st.sets(_NAMES),
+)
+def test_hypothesis_the_lock_matches_its_wheel_exactly_when_the_resolver_could_have_made_it(
+    lines: list[tuple[str, str]], locked: set[str]
+) -> None:
+    """The lock's dependencies of a wheel are its unconditional ones on the target plus some
+    of those its extras bring: every such set passes, every other is a contradiction."""
+    target = Target("linux-64", "3.11")
+    meta = CoreMetadata(
+        canonicalize_name("app"), Version("1.0"), tuple(n + m for n, m in lines), None, ("gpu",)
+    )
+    always = {n for n, m in lines if m in ("", '; python_version >= "3.8"', '; extra != "cpu"')}
+    possible = always | {n for n, m in lines if "gpu" in m}
+    package = LockedPackage(
+        "app", "1.0", "app-1.0-py3-none-any.whl", "https://x/app", "0" * 64, 1, "https://x",
+        dependencies=tuple(sorted(locked)),
+    )  # fmt: skip
+    problem = metadata_problem(package, meta, target)
+    assert (problem is None) == (always <= locked <= possible), problem
+    if problem is not None:
+        assert all(name in problem for name in (always - locked) | (locked - possible))
+
+
+def test_a_lock_of_another_name_or_version_than_its_wheel_is_refused() -> None:
+    meta = CoreMetadata(canonicalize_name("app"), Version("2.0"), (), None, ())
+    package = LockedPackage(
+        "app", "1.0", "app-1.0-py3-none-any.whl", "https://x/app", "0" * 64, 1, "https://x"
+    )
+    assert "describes app 2.0" in str(metadata_problem(package, meta, Target("linux-64", "3.11")))
