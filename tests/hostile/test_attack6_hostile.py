@@ -525,7 +525,8 @@ def test_fetch_refuses_a_lock_whose_range_read_metadata_the_wheel_contradicts(
     """A hostile index answers the lock's range requests (its lazy METADATA read) from one
     wheel and the full download, which matches the sha256 its page claims, from another: the
     lock's dependencies came from bytes no locked hash covers. fetch re-reads the METADATA of
-    the wheel it verified and names the package, the URL and the contradiction."""
+    the wheel it verified and names the package, the URL and the contradiction; so does
+    `verify --cache`."""
     genuine = _app(["lib"])
     twin = _app(shown, ["x"])
     evil = build_wheel("evil", "1.0", files={"evil/__init__.py": b""})
@@ -538,10 +539,12 @@ def test_fetch_refuses_a_lock_whose_range_read_metadata_the_wheel_contradicts(
         assert any(r.headers.get("range") for r in server.requests_for(f"/files/{genuine[0]}"))
         fetched = run_mlenv(["fetch"], root, env)
         bundled = run_mlenv(["fetch", "--bundle", "bundle"], root, env)
+    verified = run_mlenv(["verify", "--cache"], root, env)  # the cache holds both wheels
     if says is None:
         assert fetched.returncode == 0, fetched.stderr
+        assert verified.returncode == 0, verified.stderr
         return
-    for result in (fetched, bundled):
+    for result in (fetched, bundled, verified):
         assert result.returncode == 1, result.stderr
         assert "app 1.0" in result.stderr and f"/files/{genuine[0]}" in result.stderr
         assert says in result.stderr and "hint:" in result.stderr
