@@ -610,3 +610,27 @@ def test_a_lock_of_another_name_or_version_than_its_wheel_is_refused() -> None:
         "app", "1.0", "app-1.0-py3-none-any.whl", "https://x/app", "0" * 64, 1, "https://x"
     )
     assert "describes app 2.0" in str(metadata_problem(package, meta, Target("linux-64", "3.11")))
+
+
+@pytest.mark.parametrize("make", [_fifo, _socket], ids=["fifo", "socket"])
+def test_a_local_index_file_that_is_a_special_file_never_blocks_a_lock_or_fetch(
+    tmp_path: Path, make: Callable[[Path], None]
+) -> None:
+    """A local index (a manifest-named file:// source) whose page, wheel or `.metadata`
+    became a FIFO or a socket: lock and fetch opened them with a plain open, and waited for
+    a writer for ever. (A symlink to /dev/zero leads out of the local roots: refused by
+    `origins.follow`.)"""
+    env = {"MLENV_CACHE_DIR": str(tmp_path / "cache")}
+    www = tmp_path / "www"
+    root = make_project(tmp_path, write_simple_index(www, WHEELS, metadata_files=False))
+    assert run_mlenv(["lock"], root, env).returncode == 0
+    wheel = www / "files" / WHEELS[1][0]
+    wheel.unlink()
+    make(wheel)
+    assert WHEELS[1][0] in _quick_refusal(["fetch"], root, env)
+    (root / "mlenv.lock").unlink()
+    assert WHEELS[1][0] in _quick_refusal(["lock"], root, {"MLENV_CACHE_DIR": str(tmp_path / "c2")})
+    page = www / "simple" / "app" / "index.html"
+    page.unlink()
+    make(page)
+    assert "index.html" in _quick_refusal(["lock"], root, {"MLENV_CACHE_DIR": str(tmp_path / "c3")})
