@@ -267,6 +267,10 @@ def test_a_conda_path_that_starts_with_a_dash_is_refused(
         ("t/u = os:getcwd", "not a name"),
         (".. = os:getcwd", "not a name"),
         ("x" * 256 + " = os:getcwd", "not a name"),
+        ("a\x00b = os:getcwd", "not a name"),
+        ("   = os:getcwd", "cannot be parsed"),
+        ("= os:getcwd", "cannot be parsed"),
+        ("a\\b = os:getcwd", "not a name"),
     ],
 )
 def test_an_entry_point_that_is_not_a_name_or_a_callable_is_refused(
@@ -550,6 +554,29 @@ def test_fetch_refuses_a_lock_whose_range_read_metadata_the_wheel_contradicts(
         assert says in result.stderr and "hint:" in result.stderr
         assert "Traceback" not in result.stderr
     assert not (root / "bundle").exists()
+
+
+def test_fetch_refuses_a_lock_whose_hashed_metadata_file_the_wheel_contradicts(
+    tmp_path: Path,
+) -> None:
+    """The PEP 658 shape: the page publishes a `.metadata` file with a sha256 that matches it,
+    but both describe another wheel than the one the page's wheel hash is of."""
+    genuine, twin = _app(["lib"]), _app(["evil"])
+    evil = build_wheel("evil", "1.0", files={"evil/__init__.py": b""})
+    www = tmp_path / "www"
+    write_simple_index(www, [twin, WHEELS[1], evil])  # page and .metadata of the twin
+    page = www / "simple" / "app" / "index.html"
+    twin_sha, genuine_sha = (hashlib.sha256(w[1]).hexdigest() for w in (twin, genuine))
+    page.write_text(page.read_text().replace(twin_sha, genuine_sha))
+    (www / "files" / genuine[0]).write_bytes(genuine[1])
+    with IndexServer(www) as server:
+        root = make_project(tmp_path, f"{server.url}/simple/")
+        env = {"MLENV_CACHE_DIR": str(tmp_path / "cache")}
+        assert run_mlenv(["lock"], root, env).returncode == 0
+        assert server.requests_for(f"/files/{genuine[0]}.metadata")
+        result = run_mlenv(["fetch"], root, env)
+    assert result.returncode == 1, result.stderr
+    assert "app 1.0" in result.stderr and "lock depends on evil" in result.stderr
 
 
 def test_fetch_blames_a_tampered_cache_not_the_index(tmp_path: Path) -> None:
