@@ -41,7 +41,7 @@ from mlenv.userfiles import InputError, input_kind
 from tests.support.cli import run_mlenv
 from tests.support.conda_channel import build_conda_package
 from tests.support.fake_registry import FakeRegistry
-from tests.support.fetch_project import WHEELS, make_project
+from tests.support.fetch_project import WHEELS, make_project, wheel_project
 from tests.support.httpserver import IndexServer
 from tests.support.images import write_image
 from tests.support.wheels import build_wheel, write_simple_index
@@ -319,20 +319,13 @@ def test_build_refuses_a_dash_entry_point_end_to_end(tmp_path: Path) -> None:
     """As users run it: lock and fetch pass (nothing is installed yet), build --offline exits
     1 naming the wheel and the path, and writes no dist/."""
     project = tmp_path / "project"
-    (project / "wheels").mkdir(parents=True)
     name, data = build_wheel(
         "evil",
         "1.0",
         files={"evil/__init__.py": b""},
         entry_points="[console_scripts]\n-rf = os:getcwd\n",
     )
-    (project / "wheels" / name).write_bytes(data)
-    (project / "mlenv.toml").write_text(
-        '[environment]\nname = "ns"\npython = "3.11"\ninterpreter = "/usr/bin/python3.11"\n'
-        '[pypi]\nindex-url = "file:///nonexistent-mlenv-index/simple"\nfind-links = ["wheels"]\n'
-        'dependencies = ["evil"]\n[build]\noutputs = ["conda-pack"]\n'
-    )
-    cache = {"MLENV_CACHE_DIR": str(tmp_path / "cache")}
+    cache = wheel_project(project, (name, data))
     for command in (["lock"], ["fetch"]):
         done = run_mlenv(command, project, cache)
         assert done.returncode == 0, done.stderr

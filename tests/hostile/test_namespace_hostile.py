@@ -15,6 +15,7 @@ from mlenv.install.wheels import install_environment
 from mlenv.report import MemoryReporter
 from tests.support.cli import run_mlenv
 from tests.support.conda_channel import build_conda_package
+from tests.support.fetch_project import wheel_project
 from tests.support.wheels import build_wheel
 
 pytestmark = pytest.mark.hostile
@@ -265,13 +266,7 @@ def test_build_refuses_a_wheel_outside_its_namespace(
     project = tmp_path / "project"
     name, data = build_wheel("evil", "1.0", files={"evil/__init__.py": b"", **files},
                              entry_points=entry_points)  # fmt: skip
-    _write(project / "wheels", (name, data))
-    (project / "mlenv.toml").write_text(
-        '[environment]\nname = "ns"\npython = "3.11"\ninterpreter = "/usr/bin/python3.11"\n'
-        '[pypi]\nindex-url = "file:///nonexistent-mlenv-index/simple"\nfind-links = ["wheels"]\n'
-        'dependencies = ["evil"]\n[build]\noutputs = ["conda-pack"]\n'
-    )
-    cache = {"MLENV_CACHE_DIR": str(tmp_path / "cache")}
+    cache = wheel_project(project, (name, data))
     for command in (["lock"], ["fetch"]):
         done = run_mlenv(command, project, cache)
         assert done.returncode == 0, done.stderr

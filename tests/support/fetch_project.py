@@ -1,6 +1,8 @@
-"""A project that locks ``app`` (which requires ``lib``, a wheel big enough to be fetched in
-several reads) from one index: the fetch tests and the hostile network and secrets tests serve
-WHEELS from a loopback index and point make_project at it."""
+"""Projects made in code. ``make_project``: one that locks ``app`` (which requires ``lib``, a
+wheel big enough to be fetched in several reads) from one index: the fetch tests and the hostile
+network and secrets tests serve WHEELS from a loopback index and point make_project at it.
+``wheel_project``: one that locks and builds a single (hostile) wheel from a find-links
+directory."""
 
 from __future__ import annotations
 
@@ -13,6 +15,20 @@ WHEELS = [
     build_wheel("app", "1.0", requires_dist=["lib"], files={"app/__init__.py": b"x = 1\n"}),
     build_wheel("lib", "2.0", files={"lib/__init__.py": b"", "lib/blob.bin": os.urandom(600_000)}),
 ]
+
+
+def wheel_project(root: Path, wheel: tuple[str, bytes]) -> dict[str, str]:
+    """``root`` as a project that locks ``evil`` from a find-links directory holding ``wheel``
+    alone and builds a conda-pack archive of a venv; the environment to run mlenv in (its cache
+    beside ``root``)."""
+    (root / "wheels").mkdir(parents=True)
+    (root / "wheels" / wheel[0]).write_bytes(wheel[1])
+    (root / "mlenv.toml").write_text(
+        '[environment]\nname = "ns"\npython = "3.11"\ninterpreter = "/usr/bin/python3.11"\n'
+        '[pypi]\nindex-url = "file:///nonexistent-mlenv-index/simple"\nfind-links = ["wheels"]\n'
+        'dependencies = ["evil"]\n[build]\noutputs = ["conda-pack"]\n'
+    )
+    return {"MLENV_CACHE_DIR": str(root.parent / "cache")}
 
 
 def make_project(tmp_path: Path, index_url: str) -> Path:
