@@ -29,7 +29,6 @@ from mlenv.index.model import CoreMetadata
 from mlenv.install.conda_packages import check_conda_packages
 from mlenv.install.ownership import Owner, PathClashError, PathLedger
 from mlenv.install.safety import InstallError
-from mlenv.install.wheels import install_environment
 from mlenv.lockfile import LockedPackage
 from mlenv.oci.credentials import Credentials
 from mlenv.oci.dockerload import DockerLoadError, load
@@ -41,9 +40,10 @@ from mlenv.userfiles import InputError, input_kind
 from tests.support.cli import run_mlenv
 from tests.support.conda_channel import build_conda_package
 from tests.support.fake_registry import FakeRegistry
-from tests.support.fetch_project import WHEELS, make_project, wheel_project
+from tests.support.fetch_project import WHEELS, build_refusal, make_project
 from tests.support.httpserver import IndexServer
 from tests.support.images import write_image
+from tests.support.installs import install_test_wheels
 from tests.support.wheels import build_wheel, write_simple_index
 
 _CONDA = Owner("evil-1.0-0.tar.bz2", "conda", "corrupt or malicious")
@@ -68,19 +68,7 @@ def _install(tmp_path: Path, onto: Path | None = None, **wheel: object) -> None:
     wheel.setdefault("files", {"evil/__init__.py": b""})
     name, data = build_wheel("evil", "1.0", **wheel)  # type: ignore[arg-type]
     (tmp_path / name).write_bytes(data)
-    _place([tmp_path / name], tmp_path / "stage", onto)
-
-
-def _place(wheels: list[Path], staging: Path, onto: Path | None = None) -> None:
-    install_environment(
-        wheels,
-        staging,
-        prefix="/opt/mlenv/t",
-        interpreter="/usr/bin/python3.11",
-        python="3.11",
-        reporter=MemoryReporter(),
-        onto=onto,
-    )
+    install_test_wheels([tmp_path / name], tmp_path / "stage", onto)
 
 
 def _install_refusal(tmp_path: Path, onto: Path | None = None, **wheel: object) -> MlenvError:
@@ -226,7 +214,7 @@ def test_a_wheel_member_that_starts_with_a_dash_is_refused(tmp_path: Path, membe
     name, data = build_wheel("evil", "1.0", files={"evil/__init__.py": b"", member: b"#!/bin/sh\n"})
     (tmp_path / name).write_bytes(data)
     with pytest.raises(PathClashError) as caught:
-        _place([tmp_path / name], tmp_path / "stage")
+        install_test_wheels([tmp_path / name], tmp_path / "stage")
     assert "starts with '-'" in caught.value.render() and member in caught.value.render()
 
 
@@ -318,21 +306,10 @@ def test_hypothesis_a_path_is_refused_exactly_when_a_name_starts_with_a_dash(nam
 def test_build_refuses_a_dash_entry_point_end_to_end(tmp_path: Path) -> None:
     """As users run it: lock and fetch pass (nothing is installed yet), build --offline exits
     1 naming the wheel and the path, and writes no dist/."""
-    project = tmp_path / "project"
-    name, data = build_wheel(
-        "evil",
-        "1.0",
-        files={"evil/__init__.py": b""},
-        entry_points="[console_scripts]\n-rf = os:getcwd\n",
-    )
-    cache = wheel_project(project, (name, data))
-    for command in (["lock"], ["fetch"]):
-        done = run_mlenv(command, project, cache)
-        assert done.returncode == 0, done.stderr
-    built = run_mlenv(["build", "--offline"], project, cache)
-    assert built.returncode == 1, built.stderr
-    assert name in built.stderr and "bin/-rf" in built.stderr and "Traceback" not in built.stderr
-    assert sorted(p.name for p in project.iterdir()) == ["mlenv.lock", "mlenv.toml", "wheels"]
+    entry_points = "[console_scripts]\n-rf = os:getcwd\n"
+    wheel = build_wheel("evil", "1.0", files={"evil/__init__.py": b""}, entry_points=entry_points)
+    stderr = build_refusal(tmp_path / "project", wheel)
+    assert wheel[0] in stderr and "bin/-rf" in stderr
 
 
 # ---------------------------------------------------------------------------------------------

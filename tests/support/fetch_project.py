@@ -1,14 +1,15 @@
 """Projects made in code. ``make_project``: one that locks ``app`` (which requires ``lib``, a
 wheel big enough to be fetched in several reads) from one index: the fetch tests and the hostile
 network and secrets tests serve WHEELS from a loopback index and point make_project at it.
-``wheel_project``: one that locks and builds a single (hostile) wheel from a find-links
-directory."""
+``build_refusal``: one that locks and builds a single (hostile) wheel from a find-links
+directory, whose build must be refused."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
+from tests.support.cli import run_mlenv
 from tests.support.wheels import build_wheel
 
 WHEELS = [
@@ -17,10 +18,10 @@ WHEELS = [
 ]
 
 
-def wheel_project(root: Path, wheel: tuple[str, bytes]) -> dict[str, str]:
-    """``root`` as a project that locks ``evil`` from a find-links directory holding ``wheel``
-    alone and builds a conda-pack archive of a venv; the environment to run mlenv in (its cache
-    beside ``root``)."""
+def build_refusal(root: Path, wheel: tuple[str, bytes]) -> str:
+    """``root`` made a project that locks ``evil`` from a find-links directory holding
+    ``wheel`` alone and builds a conda-pack archive of a venv; lock and fetch must pass (nothing
+    is installed yet) and ``build --offline`` exit 1, no traceback, no dist/. Its stderr."""
     (root / "wheels").mkdir(parents=True)
     (root / "wheels" / wheel[0]).write_bytes(wheel[1])
     (root / "mlenv.toml").write_text(
@@ -28,7 +29,15 @@ def wheel_project(root: Path, wheel: tuple[str, bytes]) -> dict[str, str]:
         '[pypi]\nindex-url = "file:///nonexistent-mlenv-index/simple"\nfind-links = ["wheels"]\n'
         'dependencies = ["evil"]\n[build]\noutputs = ["conda-pack"]\n'
     )
-    return {"MLENV_CACHE_DIR": str(root.parent / "cache")}
+    env = {"MLENV_CACHE_DIR": str(root.parent / "cache")}
+    for command in (["lock"], ["fetch"]):
+        done = run_mlenv(command, root, env)
+        assert done.returncode == 0, done.stderr
+    built = run_mlenv(["build", "--offline"], root, env)
+    assert built.returncode == 1, built.stderr
+    assert "Traceback" not in built.stderr
+    assert sorted(p.name for p in root.iterdir()) == ["mlenv.lock", "mlenv.toml", "wheels"]
+    return built.stderr
 
 
 def make_project(tmp_path: Path, index_url: str) -> Path:
