@@ -16,7 +16,7 @@ MAX_PATH = 4096
 MAX_METADATA = 64 << 20  # dist-info files are read into memory
 # A script name is one file name in bin/: no '/', no space (the shell splits the name in two;
 # other whitespace is a control character, which the ledger refuses with a leading '-'), not
-# starting with '[' (the entry points spec).
+# starting with '[' (the entry points spec) nor '-' (the ledger's rule for every name).
 _NOT_A_SCRIPT = re.compile("[/ \u00a0\u1680\u2000-\u200a\u202f\u205f\u3000]|^\\[")  # Zs
 # What installers generate a script for (installer's pattern, the function required): the
 # module and function are written into Python code.
@@ -58,6 +58,10 @@ def entry_point_problem(name: str, value: str) -> str | None:
     become ``bin/<name>``; the ledger judges that path like any other."""
     if member_problem(name) or _NOT_A_SCRIPT.search(name):
         return f"declares script {name[:300]!r}, which is not a name"
+    if name.startswith("-"):  # the ledger refuses it too; here the wheel alone is vetted
+        return (
+            f"declares script {name!r}, which starts with '-': a command line takes it as an option"
+        )
     if not _CALLABLE.fullmatch(value):
         return f"declares script {name!r} as {value[:200]!r}, which is not module:function"
     return None
