@@ -132,7 +132,7 @@ def _artifact(package: LockedPackage) -> Artifact:
 
 
 def _metadata(package: LockedPackage, cache: ArtifactCache) -> CoreMetadata | str:
-    """The METADATA of the cached (verified) wheel, or why it cannot be read."""
+    """The METADATA of the cached wheel (read in place), or why it cannot be read."""
     file = IndexFile(
         name=canonicalize_name(package.name),
         version=Version(package.version),
