@@ -384,6 +384,8 @@ def test_no_command_takes_a_special_file_for_a_missing_image_bundle_or_cache(
     ):
         stderr = _quick_refusal(command, root, env)
         assert str(thing) in stderr, (command, stderr)
+    stderr = _quick_refusal(["fetch", "--offline"], root, {"MLENV_CACHE_DIR": str(thing)})
+    assert "cache" in stderr and str(thing) in stderr
 
 
 @pytest.mark.parametrize("make", [_fifo, _socket, _dev_zero], ids=["fifo", "socket", "dev"])
