@@ -13,7 +13,7 @@ import sys
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, TextIO
+from typing import TYPE_CHECKING, Any, Literal
 
 import click
 
@@ -452,7 +452,7 @@ def _print_outputs(dist: Path, record: BuildRecord | MultiPlatformRecord) -> Non
 @click.option(
     "--nodes",
     "nodes_file",
-    type=click.File("r", encoding="utf-8"),
+    metavar="FILE",
     help="Judge every GPU node of `kubectl get nodes -o json` (a file, or - for stdin) from "
     "its NVIDIA GPU Feature Discovery labels.",
 )
@@ -475,7 +475,7 @@ def verify(
     host: bool,
     bundle: Path | None,
     check_cache: bool,
-    nodes_file: TextIO | None,
+    nodes_file: str | None,
     selector: str,
     as_json: bool,
     offline: bool,
@@ -569,7 +569,7 @@ def _verify_nodes(
     session: Session,
     manifest: Manifest,
     lock_: lockfile.Lock,
-    nodes_file: TextIO,
+    nodes_file: str,
     selector: str,
     output: Path | None,
     as_json: bool,
@@ -581,10 +581,17 @@ def _verify_nodes(
     from mlenv.limits import MAX_NODE_LIST
     from mlenv.nodes import exit_status, report_json, report_lines
 
-    text = nodes_file.read(MAX_NODE_LIST + 1)
-    judged = verify_nodes(
-        manifest, lock_, session.lock_path, text, nodes_file.name, selector, output
-    )
+    if nodes_file == "-":
+        text, where = sys.stdin.read(MAX_NODE_LIST + 1), "<stdin>"
+    else:
+        try:  # a FIFO or a device named here never blocks (userfiles.read_input)
+            data = read_input(Path(nodes_file), "node list", limit=MAX_NODE_LIST)
+        except FileNotFoundError:
+            raise UsageError(
+                "no such node list", where=nodes_file, hint="save `kubectl get nodes -o json`"
+            ) from None
+        text, where = data.decode("utf-8", "replace"), nodes_file
+    judged = verify_nodes(manifest, lock_, session.lock_path, text, where, selector, output)
     verdicts, needed, built = judged.verdicts, judged.needed, judged.built
     if as_json:
         print_json(
@@ -813,7 +820,7 @@ def inspect_command(
 
     from mlenv.inspect import inspect_image, inspect_lock, render
 
-    if subject.is_file() and subject.suffix in (".lock", ".toml"):
+    if subject.suffix in (".lock", ".toml") and not subject.is_dir():
         from mlenv.diff import read_side  # a lock named on the command line, read as diff does
 
         label, lock_ = read_side(str(subject), session.lock_path)

@@ -31,6 +31,7 @@ from mlenv.oci.model import Descriptor, OciError
 from mlenv.oci.read import BaseImage, read_base
 from mlenv.platforms import NAMES
 from mlenv.report import human_bytes
+from mlenv.userfiles import open_input
 
 LARGEST = 10
 BAR = 24  # characters of the longest bar
@@ -129,7 +130,7 @@ def open_image(path: Path, platform: str | None) -> tuple[str, BaseImage]:
     errors: list[OciError] = []
     for candidate in [platform] if platform else list(NAMES):
         try:
-            return candidate, read_base(path, platform=candidate)
+            return candidate, read_base(path, platform=candidate, what="image")
         except OciError as exc:
             errors.append(exc)
     raise errors[0]
@@ -345,13 +346,11 @@ def inspect_lock(
 
 
 def _wheel_members(path: Path) -> list[tuple[str, int]] | None:
-    if not path.is_file():
-        return None
-    try:
-        with zipfile.ZipFile(path) as archive:
+    try:  # a FIFO planted in the cache never blocks (userfiles.open_input)
+        with open_input(path, "cached wheel") as handle, zipfile.ZipFile(handle) as archive:
             return [(i.filename, i.file_size) for i in archive.infolist() if not i.is_dir()]
-    except (zipfile.BadZipFile, OSError):
-        return None  # not a wheel (a conda package) or damaged: verify's to report
+    except (zipfile.BadZipFile, OSError, MlenvError):
+        return None  # absent, not a wheel (a conda package) or damaged: verify's to report
 
 
 # ---------------------------------------------------------------------------------------------

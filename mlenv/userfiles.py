@@ -1,5 +1,5 @@
 """The one reader of files the user names: the manifest, the lock, the locks `diff` compares,
-files `init --from` imports (security invariant 7).
+files `init --from` imports, node lists, images, bundles and caches (security invariant 7).
 
 A name the user gives may be a FIFO (a read waits for a writer for ever), a device
 (``/dev/zero`` never ends), a directory or a socket, directly or through a symlink. Each is
@@ -14,7 +14,7 @@ import errno
 import os
 import stat
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Literal
 
 from mlenv.errors import UsageError
 from mlenv.limits import MAX_BODY_BYTES, LimitError
@@ -28,6 +28,9 @@ _KINDS = (
 )
 
 
+Kind = Literal["file", "directory"]
+
+
 class InputError(UsageError):
     """A file the user named cannot be read as one: not a plain file, unreadable, too big."""
 
@@ -37,6 +40,14 @@ def read_input(path: Path, what: str, *, limit: int = MAX_BODY_BYTES) -> bytes:
 
     ``FileNotFoundError`` is left to the caller, which knows how to say what is missing;
     anything else is an ``InputError`` naming ``what`` and the path."""
+    with open_input(path, what) as handle:
+        return _read(handle, path, what, limit)
+
+
+def open_input(path: Path, what: str) -> BinaryIO:
+    """The plain file at ``path`` opened for reading (``read_input`` without reading it: an
+    image archive is read in place), never blocking on a FIFO; ``FileNotFoundError`` is left
+    to the caller."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY)
     except FileNotFoundError:
@@ -48,8 +59,32 @@ def read_input(path: Path, what: str, *, limit: int = MAX_BODY_BYTES) -> bytes:
     except BaseException:
         os.close(fd)
         raise
-    with os.fdopen(fd, "rb") as handle:
-        return _read(handle, path, what, limit)
+    return os.fdopen(fd, "rb")
+
+
+def input_kind(
+    path: Path, what: str, *, expected: str, files: bool = True, directories: bool = True
+) -> Kind:
+    """Whether the user named a directory or a plain file at ``path`` (those of them allowed;
+    a symlink to one is fine), judged by ``stat`` (nothing is opened, so a FIFO cannot block);
+    anything else is an ``InputError`` saying what it is and what was ``expected``.
+    ``FileNotFoundError`` is left to the caller."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise
+    except OSError as exc:  # a FIFO or a file where a directory is walked through
+        raise InputError(
+            f"cannot read the {what}: {_why(exc)}", where=str(path), hint=f"name {expected}"
+        ) from None
+    if stat.S_ISDIR(mode) and directories:
+        return "directory"
+    if stat.S_ISREG(mode) and files:
+        return "file"
+    kind = "a plain file" if stat.S_ISREG(mode) else _kind(mode)
+    raise InputError(
+        f"the {what} is {kind}, not {expected}", where=str(path), hint=f"name {expected}"
+    )
 
 
 def read_handle(handle: BinaryIO, path: Path, what: str, *, limit: int = MAX_BODY_BYTES) -> bytes:
@@ -63,11 +98,14 @@ def _judge(fd: int, path: Path, what: str) -> None:
     try:
         mode = os.fstat(fd).st_mode
         if not stat.S_ISREG(mode):
-            kind = next((name for test, name in _KINDS if test(mode)), "not a plain file")
-            raise _refused(path, what, f"it is {kind}")
+            raise _refused(path, what, f"it is {_kind(mode)}")
         os.set_blocking(fd, True)
     except OSError as exc:
         raise _refused(path, what, _why(exc)) from None
+
+
+def _kind(mode: int) -> str:
+    return next((name for test, name in _KINDS if test(mode)), "not a plain file")
 
 
 def _read(handle: BinaryIO, path: Path, what: str, limit: int) -> bytes:

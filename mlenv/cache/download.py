@@ -14,11 +14,12 @@ from urllib.parse import urlsplit
 
 from mlenv.cache.artifacts import Artifact, ArtifactCache, CacheError, IntegrityError
 from mlenv.cache.lock_artifacts import missing_error, missing_from
-from mlenv.errors import Problem, ProblemsError
+from mlenv.errors import MlenvError, Problem, ProblemsError
 from mlenv.index.http import HttpError
 from mlenv.index.urls import file_url_to_path, is_file_url
 from mlenv.origins import LocalRoots, UnsafeUrlError, follow
 from mlenv.report import Reporter, Task
+from mlenv.userfiles import open_input
 
 CHUNK = 1 << 20
 
@@ -62,8 +63,10 @@ class UrlOpener:
         if not is_file_url(url):
             return self.http.open(url)
         path = file_url_to_path(url)
-        try:
-            return path.open("rb")
+        try:  # a FIFO or a device in a local index never blocks the fetch
+            return open_input(path, "local artifact")
+        except MlenvError as error:
+            raise CacheError(error.message, where=url, hint=error.hint) from None
         except OSError as exc:
             raise CacheError(
                 f"cannot read {path}: {exc.strerror or exc}",

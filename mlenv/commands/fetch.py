@@ -37,6 +37,7 @@ class FetchRequest:
 def fetch(session: Session, request: FetchRequest) -> str | None:
     """Fill the cache for the lock; the ``REF@DIGEST`` of a bundle pushed to a registry, if
     one was."""
+    from mlenv.cache.locked_metadata import check_locked_metadata
     from mlenv.oci.base import pinned_base, pull_base, registry_base
     from mlenv.oci.bundle import cache_registry, cache_tag, fetch_from, is_registry, push_bundle
 
@@ -97,6 +98,7 @@ def fetch(session: Session, request: FetchRequest) -> str | None:
             )
         else:
             result = _fetch_indexes(session, manifest, artifacts, offline, jobs, shared, insecure)
+        check_locked_metadata(lock_, cache, platforms)  # before anything is published
         if push_cache and shared is not None:
             publish("shared cache", f"{shared}:{cache_tag(session.lock_bytes())}")
     session.reporter.info(

@@ -3,6 +3,7 @@ client and the reporter; the CLI builds one from its options."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +17,7 @@ from mlenv.errors import UsageError
 from mlenv.manifest import Manifest, loads
 from mlenv.outputs import OutputKind, check_output
 from mlenv.report import HumanReporter, JsonReporter, QuietReporter, Reporter
-from mlenv.userfiles import read_input
+from mlenv.userfiles import input_kind, read_input
 
 if TYPE_CHECKING:
     from mlenv.index import HttpClient
@@ -84,7 +85,15 @@ def open_session(
         reporter = QuietReporter()
     else:
         reporter = HumanReporter(verbose=verbose)
-    return Session(manifest, reporter, verbose, cache or cache_dir())
+    return Session(manifest, reporter, verbose, _cache_root(cache or cache_dir()))
+
+
+def _cache_root(root: Path) -> Path:
+    """The cache (or a bundle used as one) is a directory: anything else there, a FIFO or a
+    file, is an error saying so rather than a cache where every artifact is missing."""
+    with contextlib.suppress(FileNotFoundError):  # made when first written
+        input_kind(root, "cache", expected="a directory (a cache or a bundle)", files=False)
+    return root
 
 
 def read_manifest(path: Path) -> Manifest:

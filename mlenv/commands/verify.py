@@ -19,7 +19,7 @@ from mlenv.build_record import (
     MultiPlatformRecord,
     read_record,
 )
-from mlenv.cache.artifacts import measure, open_plain
+from mlenv.cache.artifacts import ArtifactCache, measure, open_plain
 from mlenv.cache.bundle import BundleProblem, check_bundle
 from mlenv.cache.lock_artifacts import artifacts_of, check_cache
 from mlenv.commands.session import Session
@@ -38,7 +38,7 @@ from mlenv.limits import LimitError, parse_json
 from mlenv.lockfile import Lock
 from mlenv.manifest import Manifest
 from mlenv.outputs import read_record as read_plain_record
-from mlenv.userfiles import read_handle, read_input
+from mlenv.userfiles import input_kind, read_handle, read_input
 
 if TYPE_CHECKING:
     from mlenv.host import HostFacts
@@ -201,6 +201,7 @@ def verify_bundle(bundle: Path) -> tuple[Lock, list[BundleProblem]]:
     """The bundle's lock and every problem of the bundle, judged by what it holds."""
     lock_path = bundle / "mlenv.lock"
     try:
+        input_kind(bundle, "bundle", expected="a bundle directory", files=False)
         with open_plain(bundle, "mlenv.lock") as handle:  # a symlink is never followed
             text = read_handle(handle, lock_path, "bundle's lock").decode("utf-8")
         lock_ = lockfile.loads(text, str(lock_path))
@@ -210,18 +211,27 @@ def verify_bundle(bundle: Path) -> tuple[Lock, list[BundleProblem]]:
             where=str(bundle),
             hint="point --bundle at a directory written by `mlenv fetch --bundle`",
         ) from None
-    return lock_, check_bundle(bundle, lock_)
+    problems = check_bundle(bundle, lock_)
+    if not problems:  # a bundle is laid out as a cache: its wheels hold the lock to them
+        from mlenv.cache.locked_metadata import check_locked_metadata
+
+        check_locked_metadata(lock_, ArtifactCache(bundle))
+    return lock_, problems
 
 
 def verify_cache(session: Session, lock_: Lock) -> int:
     """How many artifacts of the lock the cache holds, every one re-hashed; all missing or
-    corrupted ones raised at once."""
+    corrupted ones raised at once; then the lock held to its wheels' METADATA, as at fetch."""
+    from mlenv.cache.locked_metadata import check_locked_metadata  # loads the index reader
+
     artifacts = artifacts_of(lock_)
-    problems = check_cache(session.artifact_cache(), artifacts)
+    cache = session.artifact_cache()
+    problems = check_cache(cache, artifacts)
     if problems:
         raise ProblemsError(
             f"{len(problems)} of {len(artifacts)} artifact(s) in {session.cache_root} "
             "are missing or corrupted",
             problems,
         )
+    check_locked_metadata(lock_, cache)
     return len(artifacts)

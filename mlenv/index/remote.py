@@ -39,6 +39,7 @@ from mlenv.index.urls import file_url_to_path, is_file_url, location_to_url
 from mlenv.index.wheelmeta import MAX_METADATA_BYTES, read_wheel_metadata
 from mlenv.limits import MAX_PAGE_LINKS, enforce
 from mlenv.origins import LocalRoots, follow
+from mlenv.userfiles import open_input, read_input
 
 PREFETCH_WORKERS = 8  # enough to hide latency; more only hammers the index
 
@@ -52,14 +53,18 @@ def _too_big(file: IndexFile, url: str) -> MetadataError:
 
 
 def _read_local(path: Path, where: str) -> bytes:
+    """A page or ``.metadata`` of a local index, read only if it is a plain file, bounded
+    (``userfiles.read_input``: a FIFO or ``/dev/zero`` there never blocks or fills memory)."""
     try:
-        return path.read_bytes()
+        return read_input(path, "local index file")
     except OSError as exc:
         raise IndexPageError(
             f"cannot read {path}: {exc.strerror or exc}",
             where=where,
             hint="check that the local index is complete and readable",
         ) from None
+    except MlenvError as error:
+        raise IndexPageError(error.message, where=where, hint=error.hint) from None
 
 
 class _RemoteIndex(ABC):
@@ -188,7 +193,9 @@ class _RemoteIndex(ABC):
         if not is_file_url(file.url):
             return self._http.open(file.url)
         try:
-            return file_url_to_path(file.url).open("rb")
+            return open_input(file_url_to_path(file.url), "local wheel")
+        except MlenvError as error:
+            raise PackageIndexError(error.message, where=file.url, hint=error.hint) from None
         except OSError as exc:
             raise PackageIndexError(
                 f"cannot open {file.filename}: {exc.strerror or exc}",
@@ -237,7 +244,7 @@ class SimpleIndex(_RemoteIndex):
                 ("index.html", "text/html"),
             ):
                 path = directory / name
-                if path.is_file():
+                if path.exists():  # a FIFO or a device there is an error, not "no page"
                     return _read_local(path, path.as_uri()), content_type, path.as_uri()
             return None
         try:

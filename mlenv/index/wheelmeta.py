@@ -20,9 +20,11 @@ from typing import TYPE_CHECKING, BinaryIO, NamedTuple
 
 from packaging.utils import canonicalize_name
 
+from mlenv.errors import MlenvError
 from mlenv.index.http import HttpClient, HttpError, transfer_error
 from mlenv.index.model import IndexFile, MetadataError
 from mlenv.index.urls import file_url_to_path, is_file_url
+from mlenv.userfiles import open_input
 
 if TYPE_CHECKING:
     import httpx
@@ -39,8 +41,10 @@ def read_wheel_metadata(file: IndexFile, http: HttpClient) -> bytes:
     """The bytes of the wheel's ``*.dist-info/METADATA`` member."""
     if is_file_url(file.url):
         try:
-            with file_url_to_path(file.url).open("rb") as handle:
+            with open_input(file_url_to_path(file.url), "local wheel") as handle:
                 return metadata_member(handle, file)
+        except MlenvError as error:  # a FIFO or a device where a wheel is listed
+            raise MetadataError(error.message, where=file.url, hint=error.hint) from None
         except OSError as exc:
             raise MetadataError(
                 f"cannot read {file.filename}: {exc.strerror or exc}",

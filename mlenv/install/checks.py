@@ -35,6 +35,7 @@ from mlenv.install.safety import (
     WHEEL_HINT,
     InstallError,
     Limits,
+    entry_point_problem,
     member_problem,
     refused,
 )
@@ -283,9 +284,8 @@ def _scripts(wheel: str, archive: zipfile.ZipFile, dist_info: str, names: set[st
     targets = []
     for section in ("console_scripts", "gui_scripts"):
         for script in parser.options(section) if parser.has_section(section) else []:
-            problem = member_problem(script)
-            if problem or "/" in script:
-                raise refused(wheel, member, f"declares script {script!r}, which is not a name")
+            if problem := entry_point_problem(script, parser.get(section, script)):
+                raise refused(wheel, member, problem)
             targets.append(f"bin/{script}")
     return targets
 

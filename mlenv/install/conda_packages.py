@@ -21,12 +21,14 @@ from mlenv.install.safety import (
     MAX_WHEEL_BYTES,
     InstallError,
     Limits,
+    entry_point_problem,
     link_problem,
     member_problem,
     refused,
 )
 from mlenv.limits import parse_json
 
+_LINK = "info/link.json"
 CONDA_HINT = "the conda package is corrupt or malicious: lock another build or rebuild it"
 _TAR_KINDS = {
     tarfile.CHRTYPE: "character device",
@@ -58,20 +60,23 @@ def check_conda_packages(
     """
     vetted = [_vet_conda(name, path, Limits(max_bytes, max_ratio)) for name, path in packages]
     claims = sorted(
-        (
-            (package, member, kind)
-            for package in vetted
-            for member, kind in package.kinds.items()
-            if member.split("/", 1)[0] != "info"  # the package's own metadata, never installed
-        ),
+        [
+            *(
+                (package, member, kind, member)
+                for package in vetted
+                for member, kind in package.kinds.items()
+                if member.split("/", 1)[0] != "info"  # its own metadata, never installed
+            ),
+            *((package, path, "file", _LINK) for package in vetted for path in package.scripts),
+        ],
         key=lambda claim: (claim[1].split("/"), claim[0].filename),
     )
     ledger = PathLedger()
-    for package, member, kind in claims:
+    for package, path, kind, member in claims:
         owner = Owner(package.filename, "conda", CONDA_HINT)
-        target = package.targets.get(member)
-        content = package.measured.get(member) if target is None else (target, 0)
-        ledger.claim(owner, member, kind, content=content)
+        target = package.targets.get(path)
+        content = package.measured.get(path) if target is None else (target, 0)
+        ledger.claim(owner, path, kind, member=member, content=content)
 
 
 def _vet_conda(filename: str, path: Path, limits: Limits) -> _CondaVetting:
@@ -128,6 +133,7 @@ class _CondaVetting:
     contents: dict[str, tuple[str, int]] = field(default_factory=dict)  # path -> sha256, size
     measured: dict[str, tuple[str, int]] = field(default_factory=dict)  # what the tar holds
     targets: dict[str, str] = field(default_factory=dict)  # symlink -> its target
+    scripts: list[str] = field(default_factory=list)  # bin/<name> of noarch entry points
 
     def refuse(self, member: str, problem: str) -> InstallError:
         return refused(self.filename, member, problem, CONDA_HINT)
@@ -141,6 +147,8 @@ class _CondaVetting:
                 self._check_member(member)
                 if member.name in ("info/paths.json", "info/files"):
                     self._read_listing(tar, member)
+                elif member.name == _LINK:
+                    self._read_entry_points(tar, member)
                 elif member.isreg():
                     self.measured[member.name] = _measure(tar, member)
             self.consumed += end
@@ -198,12 +206,31 @@ class _CondaVetting:
         else:
             raise self.refuse(name, f"is a {_TAR_KINDS.get(member.type, 'special file')}")
 
-    def _read_listing(self, tar: tarfile.TarFile, member: tarfile.TarInfo) -> None:
-        """The paths rattler links into the prefix come from these files, not from the tar."""
+    def _read_entry_points(self, tar: tarfile.TarFile, member: tarfile.TarInfo) -> None:
+        """A noarch python package's entry points: the installer writes ``bin/<name>`` for
+        each, so each is judged like a wheel's console script and claimed like a member."""
+        document = parse_json(self._metadata(tar, member), where=f"{self.filename}: {_LINK}")
+        noarch = document.get("noarch") if isinstance(document, dict) else None
+        if not isinstance(noarch, dict) or noarch.get("type") != "python":
+            return
+        entries = noarch.get("entry_points", [])
+        for entry in entries if isinstance(entries, list) else [entries]:
+            name, equals, value = entry.partition("=") if isinstance(entry, str) else ("", "", "")
+            problem = entry_point_problem(name.strip(), value.strip()) if equals else None
+            if not equals or problem:
+                raise self.refuse(_LINK, problem or f"lists {entry!r}, not name = module:function")
+            self.scripts.append(f"bin/{name.strip()}")
+
+    def _metadata(self, tar: tarfile.TarFile, member: tarfile.TarInfo) -> bytes:
+        """A metadata member's bytes, bounded."""
         if member.size > MAX_METADATA:
             raise self.refuse(member.name, f"is over {MAX_METADATA} bytes")
         handle = tar.extractfile(member)
-        data = handle.read() if handle is not None else b""
+        return handle.read() if handle is not None else b""
+
+    def _read_listing(self, tar: tarfile.TarFile, member: tarfile.TarInfo) -> None:
+        """The paths rattler links into the prefix come from these files, not from the tar."""
+        data = self._metadata(tar, member)
         if member.name == "info/files":
             paths: list[object] = [line for line in data.decode().splitlines() if line]
         else:

@@ -54,7 +54,7 @@ class Layout:
     interpreter: str
     python: str
     # Installing onto a conda prefix: no venv skeleton, and its paths belong to conda.
-    existing: frozenset[tuple[str, Kind]] = frozenset()
+    existing: frozenset[tuple[str, Kind, str | None]] = frozenset()  # with a symlink's target
     venv: bool = True
 
     @property

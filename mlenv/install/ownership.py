@@ -41,6 +41,7 @@ from typing import Literal
 from packaging.utils import canonicalize_name
 
 from mlenv.errors import MlenvError, hidden_characters, terminal_text
+from mlenv.install.safety import link_problem
 
 Kind = Literal["dir", "file", "symlink"]
 # mlenv: files mlenv itself writes. tree: a tree already judged (the prefix rattler made, the
@@ -161,13 +162,8 @@ class PathLedger:
         for depth in [*new, len(parts)]:
             self._check_fold(owner, member, "/".join(parts[:depth]), "/".join(folded[:depth]))
             self._check_distribution(owner, member, "/".join(parts[:depth]), folded[:depth])
-        if owner.role not in ("mlenv", "tree") and (hidden := hidden_characters(path)):
-            problem = (
-                f"would be installed at a path holding the control or format character "
-                f"{hidden[0]!r} ({terminal_text(path)!r}): a name no tool or terminal shows as "
-                "it is"
-            )
-            raise _error(owner, member, problem, None)
+        if refusal := _unsafe(owner, path, kind, content):
+            raise _error(owner, member, refusal, None)
         for depth in [*new, len(parts)]:
             here = "/".join(parts[:depth])
             self._folded.setdefault("/".join(folded[:depth]), here)
@@ -229,6 +225,29 @@ def _forbidden(owner: Owner, path: str, member: str, folded: str) -> str | None:
             f"would be installed at {path!r}: {found!r} is distribution metadata, and a wheel "
             f"writes only its own ({own!r})"
         )
+    return None
+
+
+def _unsafe(owner: Owner, path: str, kind: Kind, content: tuple[str, int] | None) -> str | None:
+    """Why a package's path (or a symlink's target) is unsafe whoever else writes what: a
+    name that does not show as it is, one a command line takes as an option, a link that
+    leaves the prefix or whose target cannot be judged."""
+    if owner.role in ("mlenv", "tree"):
+        return None
+    if hidden := hidden_characters(path):
+        return (
+            f"would be installed at a path holding the control or format character "
+            f"{hidden[0]!r} ({terminal_text(path)!r}): a name no tool or terminal shows as it is"
+        )
+    if dashed := next((part for part in path.split("/") if part.startswith("-")), None):
+        return (
+            f"would be installed at {path!r}: {dashed!r} starts with '-', so `rm *` or any "
+            "command given that directory's names by a glob takes it as an option"
+        )
+    if kind == "symlink":
+        if content is None:
+            return "is a symlink of unknown target"
+        return link_problem(path, content[0])
     return None
 
 

@@ -4,15 +4,23 @@ member may have or link to, and how a refusal reads."""
 from __future__ import annotations
 
 import itertools
+import re
 from dataclasses import dataclass
 
-from mlenv.errors import MlenvError
+from mlenv.errors import MlenvError, hidden_characters, terminal_text
 
 MAX_WHEEL_BYTES = 8 << 30
 MAX_RATIO = 200.0
 _MAX_NAME = 255
 MAX_PATH = 4096
 MAX_METADATA = 64 << 20  # dist-info files are read into memory
+# A script name is one file name in bin/: no '/', no space (the shell splits the name in two;
+# other whitespace is a control character, which the ledger refuses with a leading '-'), not
+# starting with '[' (the entry points spec) nor '-' (the ledger's rule for every name).
+_NOT_A_SCRIPT = re.compile("[/ \u00a0\u1680\u2000-\u200a\u202f\u205f\u3000]|^\\[")  # Zs
+# What installers generate a script for (installer's pattern, the function required): the
+# module and function are written into Python code.
+_CALLABLE = re.compile(r"[\w.]+\s*:\s*[\w.]+\s*(\[.*\])?\s*")
 DISK_HINT = "check free space and permissions where the staging directory lives"
 WHEEL_HINT = "the wheel is corrupt or malicious: lock another version or rebuild it"
 
@@ -45,9 +53,32 @@ def member_problem(path: str) -> str | None:
     return None
 
 
+def entry_point_problem(name: str, value: str) -> str | None:
+    """Why an entry point (a wheel's console or GUI script, a noarch conda package's) cannot
+    become ``bin/<name>``; the ledger judges that path like any other."""
+    if member_problem(name) or _NOT_A_SCRIPT.search(name):
+        return f"declares script {name[:300]!r}, which is not a name"
+    if name.startswith("-"):  # the ledger refuses it too; here the wheel alone is vetted
+        return (
+            f"declares script {name!r}, which starts with '-': a command line takes it as an option"
+        )
+    if not _CALLABLE.fullmatch(value):
+        return f"declares script {name!r} as {value[:200]!r}, which is not module:function"
+    return None
+
+
 def link_problem(path: str, target: str) -> str | None:
-    """Why a symlink's target could leave the prefix. Only leading '..' are allowed, at most
-    as many as the link is deep: a later '..' could climb out through another symlink."""
+    """Why a symlink's target could leave the prefix, or hide what it points at. Only leading
+    '..' are allowed, at most as many as the link is deep: a later '..' could climb out through
+    another symlink. A target shows as it is: no control or format character (an escape
+    sequence in `ls -l`, a bidi override showing another path), no NUL or backslash."""
+    if hidden := hidden_characters(target):
+        return (
+            f"is a symlink to {terminal_text(target)!r}, a target holding the control or format "
+            f"character {hidden[0]!r}: a path no tool or terminal shows as it is"
+        )
+    if not target or "\\" in target or len(target.encode()) > MAX_PATH:
+        return f"is a symlink to {target[:200]!r}: empty, over {MAX_PATH} bytes or a backslash"
     if target.startswith("/"):
         return f"is a symlink to the absolute path {target!r}"
     parts = [part for part in target.split("/") if part not in ("", ".")]

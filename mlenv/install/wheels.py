@@ -276,8 +276,9 @@ def _owners(wheels: Sequence[WheelClaims], layout: Layout) -> dict[str, set[str]
     ledger = PathLedger()
     for path, kind in layout.generated_kinds():
         ledger.claim(_LAYOUT, path, kind)
-    for path, kind in sorted(layout.existing):
-        ledger.claim(_RECORDS if path.split("/", 1)[0] == "conda-meta" else _CONDA, path, kind)
+    for path, kind, target in sorted(layout.existing, key=lambda entry: entry[0]):
+        owner = _RECORDS if path.split("/", 1)[0] == "conda-meta" else _CONDA
+        ledger.claim(owner, path, kind, content=None if target is None else (target, 0))
     distributions: dict[str, str] = {}
     skipped: dict[str, set[str]] = {}
     for wheel in wheels:
@@ -341,11 +342,15 @@ def _build(
     )
 
 
-def _relative_kinds(root: Path) -> list[tuple[str, Kind]]:
-    """Every path below ``root`` with its kind; a symlink is never followed."""
+def _relative_kinds(root: Path) -> list[tuple[str, Kind, str | None]]:
+    """Every path below ``root`` with its kind and a symlink's target; never followed."""
     kinds: dict[int, Kind] = {stat.S_IFDIR: "dir", stat.S_IFLNK: "symlink"}
     return [
-        (path.relative_to(root).as_posix(), kinds.get(stat.S_IFMT(info.st_mode), "file"))
+        (
+            path.relative_to(root).as_posix(),
+            kinds.get(stat.S_IFMT(info.st_mode), "file"),
+            str(path.readlink()) if stat.S_ISLNK(info.st_mode) else None,
+        )
         for path, info in _tree(root)
     ]
 

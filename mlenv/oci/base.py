@@ -33,6 +33,7 @@ from mlenv.oci.reference import Reference, parse_reference
 from mlenv.oci.registry import reader
 from mlenv.platforms import by_name
 from mlenv.report import Reporter
+from mlenv.userfiles import input_kind
 
 WHERE = "[build] base-image"
 _DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
@@ -90,12 +91,19 @@ def pinned_base(manifest: Manifest, cache: ArtifactCache) -> Manifest:
     if reference is None:
         return manifest
     layout = layout_dir(cache, _pinned(reference, None))
-    if not (layout / "index.json").is_file():
+    try:
+        input_kind(
+            layout / "index.json",
+            "cached base image index",
+            expected="a plain file",
+            directories=False,
+        )
+    except FileNotFoundError:
         raise BaseImageError(
             f"the base image {reference} is not in the cache",
             where=str(layout),
             hint="run `mlenv fetch` on a connected machine (it pulls the base image too)",
-        )
+        ) from None
     build = dataclasses.replace(manifest.build, base_image=str(layout))
     return dataclasses.replace(manifest, build=build)
 

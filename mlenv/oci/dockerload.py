@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import BinaryIO
 
 import docker
 import docker.errors
 
 from mlenv.errors import MlenvError
+from mlenv.userfiles import open_input
 
 DEFAULT_DOCKER_HOST = "unix:///var/run/docker.sock"
 # Loading a multi-gigabyte image can keep the daemon busy well past the SDK's 60 s default.
@@ -30,8 +32,17 @@ def load(image_tar: Path, *, base_url: str | None = None) -> str:
     ``base_url`` (e.g. ``unix:///run/docker.sock``, ``tcp://host:2375``) overrides DOCKER_HOST.
     The tar is streamed to the daemon, never read into memory.
     """
-    if not image_tar.is_file():
-        raise DockerLoadError("the image archive does not exist", where=str(image_tar))
+    try:
+        stream = open_input(image_tar, "image archive")
+    except FileNotFoundError:
+        raise DockerLoadError("the image archive does not exist", where=str(image_tar)) from None
+    except MlenvError as error:
+        raise DockerLoadError(error.message, where=error.where, hint=error.hint) from None
+    with stream:
+        return _load(stream, image_tar, base_url)
+
+
+def _load(stream: BinaryIO, image_tar: Path, base_url: str | None) -> str:
     daemon = base_url or os.environ.get("DOCKER_HOST") or DEFAULT_DOCKER_HOST
     try:
         if base_url is None:
@@ -46,8 +57,7 @@ def load(image_tar: Path, *, base_url: str | None = None) -> str:
             "at its socket, e.g. DOCKER_HOST=unix:///run/docker.sock",
         ) from error
     try:
-        with open(image_tar, "rb") as stream:
-            images = client.images.load(stream)
+        images = client.images.load(stream)
     except docker.errors.DockerException as error:
         raise DockerLoadError(
             f"the Docker daemon did not load the image: {error}",

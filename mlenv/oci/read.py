@@ -31,7 +31,7 @@ from mlenv.oci.model import (
     layer_of,
     parse_json,
 )
-from mlenv.userfiles import read_input
+from mlenv.userfiles import input_kind, open_input, read_input
 
 
 @dataclass(frozen=True)
@@ -47,18 +47,17 @@ class BaseImage:
 
 
 def read_base(
-    path: Path, *, platform: str, ref: str | None = None, digest: str | None = None
+    path: Path,
+    *,
+    platform: str,
+    ref: str | None = None,
+    digest: str | None = None,
+    what: str = "base image",
 ) -> BaseImage:
     """Read an OCI layout directory or oci-archive tar; every blob is checked on the way.
     ``digest`` pins the image: the layout's index must name it (an image index or a
     manifest), so a layout planted under a pinned digest's key serves nothing else."""
-    source: BlobSource
-    if path.is_dir():
-        source = DirSource(path)
-    elif path.is_file():
-        source = TarSource(path)
-    else:
-        raise OciError("the base image does not exist", where=str(path))
+    source = open_source(path, what)
     layout = parse_json(source.read_file("oci-layout"), f"{path}/oci-layout")
     if not isinstance(layout, dict) or layout.get("imageLayoutVersion") != "1.0.0":
         raise OciError("not an OCI image layout 1.0.0", where=f"{path}/oci-layout")
@@ -88,6 +87,19 @@ def read_base(
     return BaseImage(chosen.digest, architecture, config, layers, diff_ids, source)
 
 
+def open_source(path: Path, what: str) -> BlobSource:
+    """The image the user named: a layout directory or an archive (a plain file), judged
+    before anything is opened (``userfiles.input_kind``): a FIFO, a socket or a device is an
+    error saying what it is, never "missing", and never blocks."""
+    try:
+        kind = input_kind(path, what, expected="an OCI layout directory or an image archive")
+    except FileNotFoundError:
+        raise OciError(f"the {what} does not exist", where=str(path)) from None
+    except MlenvError as error:
+        raise OciError(error.message, where=error.where, hint=error.hint) from None
+    return DirSource(path) if kind == "directory" else TarSource(path)
+
+
 class BlobSource(Protocol):
     where: str
 
@@ -113,15 +125,9 @@ class DirSource:
 
     @contextlib.contextmanager
     def open_blob(self, digest: str) -> Iterator[tuple[BinaryIO, int]]:
-        path = self._path(digest)
-        with open(path, "rb") as stream:
-            yield stream, os.fstat(stream.fileno()).st_size
-
-    def _path(self, digest: str) -> Path:
         path = self.root / "blobs" / "sha256" / hex_of(digest)
-        if not path.is_file():
-            raise OciError(f"the blob {digest} is missing", where=str(path))
-        return path
+        with _opened(path, "image blob", f"the blob {digest} is missing") as stream:
+            yield stream, os.fstat(stream.fileno()).st_size
 
 
 class TarSource:
@@ -131,7 +137,10 @@ class TarSource:
         self.path = path
         self.where = str(path)
         try:
-            with tarfile.open(path, "r:") as archive:
+            with (
+                _opened(path, "image archive", "the image archive is missing") as stream,
+                tarfile.open(fileobj=stream, mode="r:") as archive,
+            ):
                 self._members = {
                     member.name.removeprefix("./"): (member.offset_data, member.size)
                     for member in archive
@@ -156,9 +165,19 @@ class TarSource:
         if name not in self._members:
             raise OciError(f"the image archive has no {name}", where=self.where)
         offset, length = self._members[name]
-        with open(self.path, "rb") as stream:
+        with _opened(self.path, "image archive", "the image archive is missing") as stream:
             stream.seek(offset)
             yield io.BufferedReader(_Window(stream, length)), length
+
+
+def _opened(path: Path, what: str, missing: str) -> BinaryIO:
+    """A file of an image opened by ``userfiles.open_input``: plain, never blocking."""
+    try:
+        return open_input(path, what)
+    except FileNotFoundError:
+        raise OciError(missing, where=str(path)) from None
+    except MlenvError as error:
+        raise OciError(error.message, where=error.where, hint=error.hint) from None
 
 
 def _config_problem(config: dict[str, Any]) -> str | None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import io
+import os
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ from typing import Any, BinaryIO
 import httpx
 
 from mlenv import limits
-from mlenv.errors import printable
+from mlenv.errors import MlenvError, printable
 from mlenv.index.http import _ResponseReader
 from mlenv.oci.auth import (
     BLOB_DOWNLOAD,
@@ -45,6 +46,7 @@ from mlenv.oci.reference import Reference, RegistryError, parse_reference
 from mlenv.origins import UnsafeUrlError, follow
 from mlenv.report import Reporter, Task
 from mlenv.tls import certificate_hint, ssl_context
+from mlenv.userfiles import open_input
 
 # Blobs up to this size go in one PUT; bigger ones in PATCH chunks of this size.
 CHUNK_SIZE = 16 << 20
@@ -372,23 +374,35 @@ class _Session:
         return False
 
     def _upload(self, blob: Descriptor, path: Path, task: Task) -> None:
-        """POST opens an upload session; one PUT, or PATCH chunks then a PUT, close it."""
-        if not path.is_file() or path.stat().st_size != blob.size:
+        """POST opens an upload session; one PUT, or PATCH chunks then a PUT, close it. The
+        blob is opened once, as a plain file (``userfiles.open_input``: a FIFO never blocks)."""
+        hint = "the layout is incomplete; build it again"
+        try:
+            stream = open_input(path, "image blob")
+        except FileNotFoundError:
             raise RegistryError(
-                f"the blob {blob.digest} is missing or not {blob.size} bytes",
-                where=str(path),
-                hint="the layout is incomplete; build it again",
-            )
+                f"the blob {blob.digest} is missing", where=str(path), hint=hint
+            ) from None
+        except MlenvError as error:
+            raise RegistryError(error.message, where=error.where, hint=hint) from None
+        with stream:
+            if os.fstat(stream.fileno()).st_size != blob.size:
+                raise RegistryError(
+                    f"the blob {blob.digest} is not {blob.size} bytes", where=str(path), hint=hint
+                )
+            self._send_blob(blob, stream, path, task)
+
+    def _send_blob(self, blob: Descriptor, stream: BinaryIO, path: Path, task: Task) -> None:
         response = self._client.post(f"/v2/{self._repo}/blobs/uploads/")
         self._check(response, (202,), f"starting the upload of {blob.digest}")
         location = self._location(response)
         digest = hashlib.sha256()
         if blob.size <= CHUNK_SIZE:
-            body = path.read_bytes()
+            body = stream.read(CHUNK_SIZE)
             digest.update(body)
         else:
             body = b""
-            for start, chunk in _chunks(path):
+            for start, chunk in _chunks(stream):
                 digest.update(chunk)
                 response = self._client.patch(
                     location,
@@ -471,12 +485,11 @@ class _Session:
         return None
 
 
-def _chunks(path: Path) -> Iterator[tuple[int, bytes]]:
-    with open(path, "rb") as stream:
-        start = 0
-        while chunk := stream.read(CHUNK_SIZE):
-            yield start, chunk
-            start += len(chunk)
+def _chunks(stream: BinaryIO) -> Iterator[tuple[int, bytes]]:
+    start = 0
+    while chunk := stream.read(CHUNK_SIZE):
+        yield start, chunk
+        start += len(chunk)
 
 
 def _error_detail(response: httpx.Response) -> str:

@@ -13,8 +13,9 @@ from mlenv.install.conda_packages import check_conda_packages
 from mlenv.install.ownership import PathClashError
 from mlenv.install.wheels import install_environment
 from mlenv.report import MemoryReporter
-from tests.support.cli import run_mlenv
 from tests.support.conda_channel import build_conda_package
+from tests.support.fetch_project import build_refusal
+from tests.support.installs import install_test_wheels
 from tests.support.wheels import build_wheel
 
 pytestmark = pytest.mark.hostile
@@ -34,15 +35,7 @@ def _refused(tmp_path: Path, wheels: list[tuple[str, bytes]], onto: Path | None 
     paths = [_write(tmp_path / "wheels", wheel) for wheel in wheels]
     staging = tmp_path / "stage"
     with pytest.raises(PathClashError) as caught:
-        install_environment(
-            paths,
-            staging,
-            prefix="/opt/mlenv/t",
-            interpreter="/usr/bin/python3.11",
-            python="3.11",
-            reporter=MemoryReporter(),
-            onto=onto,
-        )
+        install_test_wheels(paths, staging, onto)
     assert caught.value.where in [wheel[0] for wheel in wheels]
     assert not staging.exists()
     return caught.value.message
@@ -262,21 +255,7 @@ def test_build_refuses_a_wheel_outside_its_namespace(
 ) -> None:
     """End to end, as users run it: lock, fetch, then build --offline exits 1 naming the wheel
     and the path, and writes no dist/."""
-    project = tmp_path / "project"
     name, data = build_wheel("evil", "1.0", files={"evil/__init__.py": b"", **files},
                              entry_points=entry_points)  # fmt: skip
-    _write(project / "wheels", (name, data))
-    (project / "mlenv.toml").write_text(
-        '[environment]\nname = "ns"\npython = "3.11"\ninterpreter = "/usr/bin/python3.11"\n'
-        '[pypi]\nindex-url = "file:///nonexistent-mlenv-index/simple"\nfind-links = ["wheels"]\n'
-        'dependencies = ["evil"]\n[build]\noutputs = ["conda-pack"]\n'
-    )
-    cache = {"MLENV_CACHE_DIR": str(tmp_path / "cache")}
-    for command in (["lock"], ["fetch"]):
-        done = run_mlenv(command, project, cache)
-        assert done.returncode == 0, done.stderr
-    built = run_mlenv(["build", "--offline"], project, cache)
-    assert built.returncode == 1, built.stderr
-    assert name in built.stderr and word in built.stderr
-    assert "Traceback" not in built.stderr
-    assert sorted(p.name for p in project.iterdir()) == ["mlenv.lock", "mlenv.toml", "wheels"]
+    stderr = build_refusal(tmp_path / "project", (name, data))
+    assert name in stderr and word in stderr

@@ -1,8 +1,9 @@
 """A loopback HTTP server over a directory, with the knobs index tests need.
 
-Range support (switchable), basic auth, the PEP 691 JSON API by content negotiation, ETag
-revalidation, Cache-Control, faults injected per path (statuses, redirects, delays) and a log of
-every request, so tests assert on what really went over the wire.
+Range support (switchable, or answered from other bytes than a full download), basic auth,
+the PEP 691 JSON API by content negotiation, ETag revalidation, Cache-Control, faults injected
+per path (statuses, redirects, delays) and a log of every request, so tests assert on what
+really went over the wire.
 """
 
 from __future__ import annotations
@@ -71,6 +72,9 @@ class IndexServer:
         self.cache_control = cache_control
         self.hostname = hostname
         self.requests: list[Request] = []
+        # Bytes served to Range requests of a path in place of its file: an index that shows
+        # lazy metadata reads another wheel than the one it serves whole.
+        self.ranged: dict[str, bytes] = {}
         self._faults: dict[str, list[Fault]] = {}
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
@@ -195,7 +199,7 @@ class _Handler(BaseHTTPRequestHandler):
             return 404, {"Content-Type": "text/plain"}, b"not found"
         if target.is_dir():
             return 301, {"Location": path + "/"}, b""
-        return self._serve_file(target)
+        return self._serve_file(target, path)
 
     def _authorized(self, auth: tuple[str, str]) -> bool:
         expected = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
@@ -220,8 +224,10 @@ class _Handler(BaseHTTPRequestHandler):
                 return target / name
         return None
 
-    def _serve_file(self, target: Path) -> tuple[int, dict[str, str], bytes]:
+    def _serve_file(self, target: Path, path: str) -> tuple[int, dict[str, str], bytes]:
         body = target.read_bytes()
+        if self.headers.get("Range") is not None and path in self.owner.ranged:
+            body = self.owner.ranged[path]
         etag = f'"{hashlib.sha256(body).hexdigest()[:16]}"'
         if target.name == "index.json":
             content_type = JSON_TYPE
