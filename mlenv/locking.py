@@ -44,7 +44,7 @@ from mlenv.lockfile import Lock, LockedPackage, LockedPlatform, LockTarget, inpu
 from mlenv.manifest import Manifest
 from mlenv.origins import LocalRoots
 from mlenv.report import Reporter
-from mlenv.resolve import CandidatePolicy, Resolution, resolve
+from mlenv.resolve import PREFETCH_WORKERS, CandidatePolicy, Resolution, resolve
 from mlenv.target import Target
 
 HASH_WORKERS = 4
@@ -68,6 +68,12 @@ class Sources:
     @property
     def searched(self) -> tuple[str, ...]:
         return (*self.index_urls, *self.find_links)
+
+    @property
+    def local(self) -> bool:
+        """Every source is a directory or file:// page on this machine: reading it is CPU
+        work, which prefetch threads (one GIL) only slow down, so the resolver reads inline."""
+        return all("://" not in url or is_file_url(url) for url in self.searched)
 
     def portable(self, url: str) -> str:
         for prefix, spelling in self.relative.items():
@@ -263,6 +269,7 @@ def lock_manifest(
                 preferences=preferences,
                 provided=provided_by_conda(records, manifest.source),
                 indexes_searched=sources.searched,
+                workers=0 if sources.local else PREFETCH_WORKERS,
             )
         )
     facts = artifact_facts(
