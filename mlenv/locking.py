@@ -221,6 +221,8 @@ class Upgrade:
 
 @dataclass(frozen=True)
 class Change:
+    """One pin a re-lock added, removed or moved, as reported to the user."""
+
     platform: str
     name: str
     old: str | None

@@ -118,6 +118,8 @@ class Refusal:
 
 @dataclass(frozen=True)
 class Resolution:
+    """One platform's pins, with what was refused and offered for later checks."""
+
     target: Target
     pins: tuple[Pin, ...]
     # every refused file of each project the resolution looked at, for checks after it

@@ -76,6 +76,8 @@ def _int(value: str | None) -> int:
 
 @dataclass(frozen=True)
 class CachedPage:
+    """An index page as stored, with what revalidating it needs."""
+
     url: str  # final URL after redirects: relative links resolve against it
     headers: Mapping[str, str]
     content: bytes

@@ -91,6 +91,9 @@ def default_netrc_path() -> Path:
 
 @dataclass(frozen=True)
 class HttpResponse:
+    """A response read whole (or served from the cache) after redirects; its URL holds no
+    credentials, so it can be shown and stored."""
+
     url: str  # final URL after redirects, without credentials
     status: int
     headers: Mapping[str, str]  # lower-case names
