@@ -63,6 +63,8 @@ class LockedPackage:
 
 @dataclass(frozen=True)
 class LockedPlatform:
+    """One platform's pins: PyPI packages and conda records."""
+
     platform: str
     packages: tuple[LockedPackage, ...]
     conda: tuple[CondaRecord, ...] = ()
@@ -73,6 +75,8 @@ class LockedPlatform:
 
 @dataclass(frozen=True)
 class LockTarget:
+    """The resolution inputs a lock was made from, as the lock records them."""
+
     python: str
     glibc: str
     platforms: tuple[str, ...]
@@ -90,6 +94,8 @@ class LockTarget:
 
 @dataclass(frozen=True)
 class Lock:
+    """mlenv.lock as a value: what every command that reads a lock works from."""
+
     inputs_hash: str
     target: LockTarget
     platforms: tuple[LockedPlatform, ...] = field(default_factory=tuple)

@@ -44,7 +44,7 @@ from mlenv.lockfile import Lock, LockedPackage, LockedPlatform, LockTarget, inpu
 from mlenv.manifest import Manifest
 from mlenv.origins import LocalRoots
 from mlenv.report import Reporter
-from mlenv.resolve import CandidatePolicy, Resolution, resolve
+from mlenv.resolve import PREFETCH_WORKERS, CandidatePolicy, Resolution, resolve
 from mlenv.target import Target
 
 HASH_WORKERS = 4
@@ -68,6 +68,12 @@ class Sources:
     @property
     def searched(self) -> tuple[str, ...]:
         return (*self.index_urls, *self.find_links)
+
+    @property
+    def local(self) -> bool:
+        """Every source is a directory or file:// page on this machine: reading it is CPU
+        work, which prefetch threads (one GIL) only slow down, so the resolver reads inline."""
+        return all("://" not in url or is_file_url(url) for url in self.searched)
 
     def portable(self, url: str) -> str:
         for prefix, spelling in self.relative.items():
@@ -215,6 +221,8 @@ class Upgrade:
 
 @dataclass(frozen=True)
 class Change:
+    """One pin a re-lock added, removed or moved, as reported to the user."""
+
     platform: str
     name: str
     old: str | None
@@ -263,6 +271,7 @@ def lock_manifest(
                 preferences=preferences,
                 provided=provided_by_conda(records, manifest.source),
                 indexes_searched=sources.searched,
+                workers=0 if sources.local else PREFETCH_WORKERS,
             )
         )
     facts = artifact_facts(

@@ -46,6 +46,8 @@ Layers = int | Literal["auto"]
 
 @dataclass(frozen=True)
 class Environment:
+    """``[environment]``: what the environment is called, runs and targets."""
+
     name: str
     python: str
     platforms: tuple[str, ...]
@@ -56,6 +58,8 @@ class Environment:
 
 @dataclass(frozen=True)
 class Cuda:
+    """``[cuda]``: the fleet the environment must run on."""
+
     version: str
     driver_floor: str
     archs: tuple[str, ...] = ()
@@ -66,12 +70,16 @@ class Cuda:
 
 @dataclass(frozen=True)
 class Conda:
+    """``[conda]``: the conda part of the environment."""
+
     channels: tuple[str, ...] = ()
     dependencies: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
 class PyPI:
+    """``[pypi]``: where PyPI packages come from and which are wanted."""
+
     index_url: str = DEFAULT_INDEX
     extra_index_urls: tuple[str, ...] = ()
     find_links: tuple[str, ...] = ()
@@ -84,6 +92,8 @@ class PyPI:
 
 @dataclass(frozen=True)
 class Build:
+    """``[build]``: what ``mlenv build`` writes and how."""
+
     outputs: tuple[str, ...] = OUTPUTS
     base_image: str | None = None
     compression: Compression = "gzip"
@@ -99,6 +109,8 @@ class Cache:
 
 @dataclass(frozen=True)
 class Manifest:
+    """mlenv.toml, validated: the one description every command starts from."""
+
     environment: Environment
     cuda: Cuda | None
     conda: Conda = field(default_factory=Conda)

@@ -138,10 +138,18 @@ class LocalRoots:
                 roots.append(path.parent if index and path.name == "simple" else path)
         return cls(tuple(dict.fromkeys(roots)), loopback)
 
-    def holds(self, path: Path) -> bool:
-        """``path`` with every symlink and ``..`` resolved lies inside one of the roots."""
-        real = Path(os.path.realpath(path))
-        return any(real == root or real.is_relative_to(root) for root in self.roots)
+    def holds(self, path: str | Path) -> bool:
+        """``path`` with every symlink and ``..`` resolved lies inside one of the roots.
+
+        Compared as text: realpath's answer and the roots are absolute and normalised, so
+        "inside" is "equal, or below the root and a separator" (every link of a page is
+        checked, and pathlib's objects cost more than the check)."""
+        real = os.path.realpath(path)
+        return any(real == root or real.startswith(prefix) for root, prefix in self._prefixes)
+
+    @functools.cached_property
+    def _prefixes(self) -> tuple[tuple[str, str], ...]:
+        return tuple((str(root), str(root).rstrip("/") + "/") for root in self.roots)
 
 
 NO_LOCAL_ROOTS = LocalRoots()
@@ -190,7 +198,7 @@ def follow(url: str, *, base: str, where: str, local: LocalRoots = NO_LOCAL_ROOT
         raise _refused(url, where, "a file: URL is accepted only from a local source")
     if parts.netloc not in ("", "localhost"):
         raise _refused(url, where, f"a file: URL must not name a host ({parts.netloc})")
-    if not local.holds(file_url_to_path(target)):
+    if not local.holds(unquote(parts.path)):  # file_url_to_path's path, as text
         raise _refused(url, where, "it leads outside the local directories the manifest names")
     return target
 

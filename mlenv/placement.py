@@ -67,6 +67,8 @@ class PlacementProblem:
 
 @dataclass(frozen=True)
 class Placement:
+    """Where the environment is installed, normalised, and what is wrong with it."""
+
     prefix: str  # normalised
     interpreter: str | None  # normalised
     problems: tuple[PlacementProblem, ...]

@@ -10,11 +10,11 @@ from __future__ import annotations
 import re
 import threading
 from collections import defaultdict
-from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from contextlib import suppress
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from packaging.markers import Marker
 from packaging.requirements import InvalidRequirement, Requirement
@@ -41,8 +41,23 @@ from mlenv.pep508 import requirement as parsed
 from mlenv.report import Reporter, Task
 from mlenv.target import Target
 
+T = TypeVar("T")
 MAX_ROUNDS = 200_000
-PREFETCH_WORKERS = 8
+PREFETCH_WORKERS = 8  # threads that hide an index's latency; 0 loads candidates inline
+
+
+class _Inline(Executor):
+    """Runs each task at once in the caller: for indexes on this machine, where reading is
+    CPU work under the GIL and prefetch threads only add switching (a tenth of a lock's CPU
+    on 2 cores). The result or error waits in the future, as with a thread pool."""
+
+    def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
+        future: Future[T] = Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except Exception as exc:  # raised again by result(), like a pool's worker error
+            future.set_exception(exc)
+        return future
 
 
 class ResolutionError(MlenvError):
@@ -103,6 +118,8 @@ class Refusal:
 
 @dataclass(frozen=True)
 class Resolution:
+    """One platform's pins, with what was refused and offered for later checks."""
+
     target: Target
     pins: tuple[Pin, ...]
     # every refused file of each project the resolution looked at, for checks after it
@@ -198,6 +215,7 @@ class _Provider(AbstractProvider[Req, Candidate, str]):
         provided: Mapping[NormalizedName, Version],
         task: Task,
         roots: Sequence[Req] = (),
+        workers: int = PREFETCH_WORKERS,
     ) -> None:
         self.index = index
         self.target = target
@@ -218,7 +236,11 @@ class _Provider(AbstractProvider[Req, Candidate, str]):
         self.work = 0  # specifier clauses evaluated: tests bound it to prove the cost linear
         self._files: dict[NormalizedName, Future[list[Candidate]]] = {}
         self._lock = threading.Lock()
-        self._pool = ThreadPoolExecutor(PREFETCH_WORKERS, thread_name_prefix="mlenv-prefetch")
+        self._pool: Executor = (
+            ThreadPoolExecutor(workers, thread_name_prefix="mlenv-prefetch")
+            if workers
+            else _Inline()
+        )
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
@@ -570,11 +592,14 @@ def resolve(
     preferences: Mapping[NormalizedName, Version] | None = None,
     provided: Mapping[NormalizedName, Version] | None = None,
     indexes_searched: Sequence[str] = (),
+    workers: int = PREFETCH_WORKERS,
 ) -> Resolution:
     """Pick one wheel per project so every requirement holds on ``target``.
 
     ``provided`` names distributions another installer (conda) puts in the environment: they
-    are taken at that version, never installed again from PyPI.
+    are taken at that version, never installed again from PyPI. ``workers`` threads read
+    candidates ahead of the resolver; with 0 they are read when first asked for or prefetched,
+    in this thread (the same reads, so the same result).
     """
     roots = [to_req(r) for r in requirements if applies(r, target.markers)]
     with reporter.task(f"resolving for {target.platform}", unit="packages") as task:
@@ -586,6 +611,7 @@ def resolve(
             provided or {},
             task,
             roots,
+            workers,
         )
         try:
             provider.prefetch(req.name for req in roots)

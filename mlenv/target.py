@@ -23,6 +23,8 @@ _LEGACY_MANYLINUX = {17: "manylinux2014", 12: "manylinux2010", 5: "manylinux1"}
 
 @dataclass(frozen=True)
 class Target:
+    """What a lock is resolved for: one platform, interpreter and glibc floor."""
+
     platform: str
     python: str
     glibc: str = "2.28"

@@ -98,13 +98,13 @@ def answer(argv: Sequence[str]) -> int | None:
 def _fresh(command: PlainLock) -> int | None:
     manifest_path, quiet = command.manifest, command.quiet
     lock_path = manifest_path.parent / "mlenv.lock"
-    try:
+    try:  # the lock first: without one (a first lock, or one removed) nothing else is read
+        lock_text = read_input(lock_path, "lock").decode("utf-8")
         text = read_input(manifest_path, "manifest").decode("utf-8")
         if len(text) > MAX_MANIFEST_CHARS:  # the full reader refuses it, and says why
             return None
         data = tomllib.loads(text)
         inputs = toml_inputs(data)
-        lock_text = read_input(lock_path, "lock").decode("utf-8")
     except (OSError, MlenvError, UnicodeDecodeError, tomllib.TOMLDecodeError, RecursionError):
         return None
     if inputs is None or not _placed(data["environment"]):

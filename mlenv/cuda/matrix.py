@@ -18,6 +18,8 @@ from mlenv.cuda.versions import CudaError, CudaVersion, DriverVersion, arch_cc, 
 
 @dataclass(frozen=True)
 class _Release:
+    """One CUDA toolkit release and the Linux driver it needs."""
+
     version: tuple[int, ...]
     cuda: CudaVersion
     label: str
@@ -26,12 +28,16 @@ class _Release:
 
 @dataclass(frozen=True)
 class _Archs:
+    """The GPU architectures one CUDA major builds for, and since when."""
+
     ccs: tuple[int, ...]
     added_in: dict[int, CudaVersion]
 
 
 @dataclass(frozen=True)
 class Pattern:
+    """One way a version, name or build string states its CUDA (cuda.json tag_patterns)."""
+
     id: str
     applies_to: str
     kind: str
@@ -43,6 +49,8 @@ class Pattern:
 
 @dataclass(frozen=True)
 class Component:
+    """A CUDA component's version as one toolkit release shipped it."""
+
     component: str
     version: tuple[int, ...]
     cuda: CudaVersion
@@ -52,6 +60,8 @@ class Component:
 
 @dataclass(frozen=True)
 class _Matrix:
+    """cuda.json's releases, compatibility floors and architectures, built once."""
+
     releases: tuple[_Release, ...]
     compat: dict[int, DriverVersion]
     archs: dict[int, _Archs]

@@ -35,6 +35,8 @@ _FIXED_RE = re.compile(r"(?P<major>\d+)\.(?P<minor>\d+|x)")
 
 @dataclass(frozen=True)
 class _Row:
+    """What CUDA one GPU package's releases (from an index) are built for, and the source."""
+
     package: str
     versions: SpecifierSet
     index: re.Pattern[str] | None
@@ -44,6 +46,8 @@ class _Row:
 
 @dataclass(frozen=True)
 class _Family:
+    """GPU packages of one publisher: how to recognise them, where their builds live."""
+
     id: str
     match: re.Pattern[str]
     hint: Mapping[str, str]
@@ -51,6 +55,8 @@ class _Family:
 
 @dataclass(frozen=True)
 class _Table:
+    """gpu_packages.json, validated once."""
+
     rows: tuple[_Row, ...]
     families: tuple[_Family, ...]
 

@@ -9,9 +9,9 @@ fsync of ``mlenv.atomic``: on a cold lock it would dominate.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import os
-import tempfile
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
@@ -30,14 +30,26 @@ from mlenv.limits import MAX_BODY_BYTES
 KEPT_HEADERS = ("content-type", "etag", "last-modified", "cache-control", "age", "date")
 
 
+_TEMP_NAMES = itertools.count()
+
+
 def _write(path: Path, data: bytes) -> None:
-    """Best effort: a cache that cannot be written costs speed, never correctness."""
+    """Best effort: a cache that cannot be written costs speed, never correctness.
+
+    The temporary name is unique per process and write (``O_EXCL`` refuses anything already
+    there, a symlink included), and the directory is made only when the first open finds it
+    missing: a cold lock writes a record per distribution, and mkstemp's random names and a
+    mkdir per write cost it more than the writes."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{next(_TEMP_NAMES)}.tmp")
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        try:
+            fd = os.open(tmp, flags, 0o600)
+        except FileNotFoundError:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(tmp, flags, 0o600)
     except OSError:
         return
-    tmp = Path(tmp_name)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
@@ -64,6 +76,8 @@ def _int(value: str | None) -> int:
 
 @dataclass(frozen=True)
 class CachedPage:
+    """An index page as stored, with what revalidating it needs."""
+
     url: str  # final URL after redirects: relative links resolve against it
     headers: Mapping[str, str]
     content: bytes
@@ -198,14 +212,18 @@ class MetadataCache:
         self.root = root
         self.directory = root / METADATA
 
-    def _path(self, key: str) -> Path:
+    @staticmethod
+    def _relative(key: str) -> str:
+        """Where the record of ``key`` lives below the root, as ``open_plain`` takes it."""
         digest = hashlib.sha256(key.encode()).hexdigest()
-        return self.directory / digest[:2] / f"{digest}.json"
+        return f"{METADATA}/{digest[:2]}/{digest}.json"
+
+    def _path(self, key: str) -> Path:
+        return self.root / self._relative(key)
 
     def get(self, key: str) -> CoreMetadata | None:
         try:
-            relative = self._path(key).relative_to(self.root).as_posix()
-            with open_plain(self.root, relative) as handle:  # a FIFO must not block
+            with open_plain(self.root, self._relative(key)) as handle:  # a FIFO must not block
                 record = json.loads(handle.read(MAX_RECORD_BYTES + 1))
             if record.get("key") != key or not isinstance(record.get("version"), str):
                 return None

@@ -8,9 +8,7 @@ errors turned into ``MlenvError``s that name the URL without its credentials.
 
 from __future__ import annotations
 
-import base64
 import io
-import netrc
 import os
 import stat
 import threading
@@ -32,6 +30,8 @@ from mlenv.limits import MAX_BODY_BYTES, enforce
 from mlenv.origins import NO_LOCAL_ROOTS, follow, is_loopback, may_send_credentials
 
 if TYPE_CHECKING:
+    import netrc
+
     import httpx
     from _typeshed import WriteableBuffer
 
@@ -73,7 +73,10 @@ def _hint(status: int, url: str) -> str:
 
 
 def _load_netrc(path: Path) -> netrc.netrc | None:
-    """Like requests, an unreadable netrc means no netrc; a 401 hint then points at it."""
+    """Like requests, an unreadable netrc means no netrc; a 401 hint then points at it.
+    Imported here: only a remote index asks, and a local lock never pays for it."""
+    import netrc
+
     try:
         if not stat.S_ISREG(path.stat().st_mode):  # a FIFO would block, /dev/zero never ends
             return None
@@ -88,6 +91,9 @@ def default_netrc_path() -> Path:
 
 @dataclass(frozen=True)
 class HttpResponse:
+    """A response read whole (or served from the cache) after redirects; its URL holds no
+    credentials, so it can be shown and stored."""
+
     url: str  # final URL after redirects, without credentials
     status: int
     headers: Mapping[str, str]  # lower-case names
@@ -239,8 +245,10 @@ class HttpClient:
             found = self._credentials[key]
         if found is None or not may_send_credentials(found[0], url):  # the invariant's gate
             return None
+        from base64 import b64encode
+
         credentials = found[1]
-        token = base64.b64encode(f"{credentials[0]}:{credentials[1]}".encode()).decode()
+        token = b64encode(f"{credentials[0]}:{credentials[1]}".encode()).decode()
         return f"Basic {token}"
 
     def _send(

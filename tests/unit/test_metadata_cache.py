@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 from pathlib import Path
 
@@ -190,3 +191,33 @@ def test_remote_wheel_metadata_is_keyed_by_its_url(tmp_path: Path) -> None:
         b_server.clear_log()
         assert b_again.metadata(b_again.files(LIB)[0]).requires_dist == ()
         assert not [r for r in b_server.requests if r.path.endswith(".whl")]  # cached
+
+
+def test_records_are_written_whole_and_private_and_a_planted_temp_name_is_never_followed(
+    tmp_path: Path,
+) -> None:
+    """Protects the cache write: the record lands under its key (directory made on the
+    first write), readable back, private to this user, with no temporary file left behind;
+    a symlink planted at the next temporary name is refused (O_EXCL), never written through."""
+    from packaging.version import Version
+
+    from mlenv.index import caches
+    from mlenv.index.model import CoreMetadata
+
+    cache = MetadataCache(tmp_path / "cache")
+    meta = CoreMetadata(LIB, Version("1.0"), ("dep>=1",), ">=3.9", ("x",))
+    cache.put("origin:one", meta)
+    cache.put("origin:two", meta)
+    assert cache.get("origin:one") == cache.get("origin:two") == meta
+    path = cache._path("origin:one")
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert not list((tmp_path / "cache").rglob("*.tmp"))
+    target = cache._path("origin:three")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    victim = tmp_path / "victim"
+    victim.write_text("untouched")
+    planted = target.with_name(f".{target.name}.{os.getpid()}.{next(caches._TEMP_NAMES) + 1}.tmp")
+    planted.symlink_to(victim)
+    cache.put("origin:three", meta)
+    assert victim.read_text() == "untouched"
+    assert cache.get("origin:three") is None

@@ -271,3 +271,29 @@ def test_local_entries_and_metadata_symlinked_out_are_refused(tmp_path: Path) ->
     (links / "evil-1.0-py3-none-any.whl").symlink_to(tmp_path / "outside")
     with pytest.raises(UnsafeUrlError):
         FindLinks(str(links), http=HttpClient(offline=True)).files(canonicalize_name("evil"))
+
+
+def test_holds_means_inside_a_root_by_whole_components(tmp_path: Path) -> None:
+    """Protects the textual check in ``holds``: a sibling that merely shares the root's
+    prefix is outside, ``..`` and symlinks are resolved first, and ``/`` as a root holds
+    everything; the same answers as pathlib's ``is_relative_to``."""
+    root = tmp_path / "root"
+    (root / "sub").mkdir(parents=True)
+    (tmp_path / "rootless").mkdir()
+    (root / "out").symlink_to(tmp_path / "rootless")
+    roots = LocalRoots((Path(os.path.realpath(root)),))
+    real = Path(os.path.realpath(root))
+    cases = {
+        root: True,
+        root / "sub" / "x.whl": True,
+        tmp_path / "rootless" / "x.whl": False,
+        root / ".." / "rootless" / "x.whl": False,
+        root / "out" / "x.whl": False,
+        Path(f"{root}less"): False,
+    }
+    for path, inside in cases.items():
+        assert roots.holds(path) is inside, path
+        assert roots.holds(str(path)) is inside, path
+        resolved = Path(os.path.realpath(path))
+        assert (resolved == real or resolved.is_relative_to(real)) is inside, path
+    assert LocalRoots((Path("/"),)).holds(tmp_path / "anything")

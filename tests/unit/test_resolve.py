@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable
 
 import pytest
@@ -9,10 +10,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
-from packaging.utils import canonicalize_name
+from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
-from mlenv.index import IndexGroup, MemoryIndex, MetadataError
+from mlenv.index import IndexFile, IndexGroup, MemoryIndex, MetadataError
 from mlenv.report import MemoryReporter
 from mlenv.resolve import Resolution, ResolutionError, python_floor, resolve
 from mlenv.target import Target
@@ -312,3 +313,40 @@ def test_python_floor_only_relaxes_and_keeps_every_lower_bound(
     for spec in full:
         if spec.operator in (">=", ">") and not spec.contains(python, prereleases=True):
             assert not floor.contains(python, prereleases=True)
+
+
+def test_inline_reading_resolves_the_same_without_a_prefetch_thread() -> None:
+    """Protects workers=0 (local indexes): the same pins and dependencies as the thread pool,
+    no thread started, and an index error still surfaces from the project that raised it."""
+    threads: set[str] = set()
+
+    class Watched(MemoryIndex):
+        def files(self, project: NormalizedName) -> tuple[IndexFile, ...]:
+            threads.add(threading.current_thread().name)
+            return super().files(project)
+
+    wheels = [
+        build_wheel("app", "1.0", requires_dist=["lib>=1", "tool"]),
+        build_wheel("lib", "1.0"),
+        build_wheel("lib", "2.0", requires_dist=["tool<2"]),
+        build_wheel("tool", "1.5"),
+        build_wheel("tool", "2.0"),
+    ]
+    pooled = lock(["app"], index(*wheels))
+    inline = lock(["app"], Watched("memory://a", dict(wheels)), workers=0)
+    assert inline.pins == pooled.pins
+    assert pins(inline) == {"app": "1.0", "lib": "2.0", "tool": "1.5"}
+    assert threads == {threading.current_thread().name}
+    _, data = build_wheel("real", "1.0")
+    with pytest.raises(MetadataError, match=r"metadata says real 1\.0"):
+        lock(["fake"], index(("fake-1.0-py3-none-any.whl", data)), workers=0)
+
+
+def test_only_sources_all_on_this_machine_are_read_inline() -> None:
+    """Protects the choice lock_manifest makes: threads stay for any index over the network."""
+    from mlenv.locking import Sources
+
+    local = Sources(index(), ("file:///srv/simple",), ("wheels", "file:///srv/links"))
+    assert local.local
+    assert not Sources(index(), ("file:///srv/simple", "https://pypi.org/simple"), ()).local
+    assert not Sources(index(), ("file:///srv/simple",), ("http://host/links/",)).local
