@@ -87,7 +87,9 @@ def write_pack(
 ) -> LayerBlob:
     """The archive of ``staging`` (laid out for ``prefix``) with its conda-unpack, to ``out``."""
     files = prefix_files(staging, prefix)
-    with tempfile.TemporaryDirectory(prefix="mlenv-pack-") as extra:
+    # Beside the staging tree (a build's work directory), so a killed build leaves it there to
+    # be removed with the rest, not in /tmp.
+    with tempfile.TemporaryDirectory(prefix="mlenv-pack-", dir=staging.parent) as extra:
         script = Path(extra) / UNPACK
         script.parent.mkdir()
         script.write_bytes(unpack_script(prefix, files))

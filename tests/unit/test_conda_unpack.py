@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import io
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
 
+from mlenv.conda import pack
 from mlenv.conda import unpack as conda_unpack
 from mlenv.conda.pack import unpack_script
+from mlenv.tarball import Entry
 
 OLD = b"/opt/mlenv/env"
 
@@ -83,3 +87,25 @@ def test_the_embedded_program_is_this_module_with_its_data(tmp_path: Path) -> No
     result = subprocess.run([str(target)], capture_output=True, check=False)
     assert result.returncode == 0, result.stderr
     assert (target.parent / "tool").read_bytes() == str(tmp_path).encode() + b"\n"
+
+
+def test_the_archive_script_is_written_beside_the_staging_tree(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Protects: bin/conda-unpack is staged in the build's work directory (removed with it,
+    also by the next build after a kill), never in the system's temporary directory."""
+    system_tmp = tmp_path / "tmp"
+    system_tmp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(system_tmp))
+    staging = tmp_path / "work" / "staging"
+    (staging / "bin").mkdir(parents=True)
+    seen: list[Path] = []
+
+    def spy(entries: list[Entry], out: object, **kwargs: object) -> None:
+        seen.extend(e.source for e in entries if e.source is not None)
+
+    monkeypatch.setattr(pack, "write_layer", spy)
+    pack.write_pack(staging, "/opt/mlenv/t", io.BytesIO(), compression="none", mtime=0)
+    script = next(path for path in seen if path.name == "conda-unpack")
+    assert script.parents[2] == staging.parent
+    assert list(system_tmp.iterdir()) == []
