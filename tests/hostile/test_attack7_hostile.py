@@ -5,13 +5,21 @@ function stops holding it."""
 
 from __future__ import annotations
 
+import json
+import os
+import time
 from pathlib import Path
 
 import pytest
 
 from mlenv.errors import MlenvError
+from mlenv.install.conda_packages import check_conda_packages
+from mlenv.install.safety import InstallError
 from mlenv.origins import LocalRoots, follow
 from tests.support.cli import run_mlenv
+from tests.support.conda_channel import build_conda_package
+from tests.support.installs import install_test_wheels
+from tests.support.wheels import build_wheel
 
 
 @pytest.mark.parametrize("escape", ["%00", "%0a", "%1b", "%7f"])
@@ -44,3 +52,43 @@ def test_local_index_page_linking_a_nul_is_refused_by_lock(tmp_path: Path) -> No
     assert done.returncode == 1, done.stderr
     assert "control character" in done.stderr
     assert "internal error" not in done.stderr and "Traceback" not in done.stderr
+
+
+# ---------------------------------------------------------------------------------------------
+# Invariant 6: an entry point is a name and module:function, judged in linear time
+# (install.safety.entry_point_problem, for wheels and noarch conda packages alike)
+
+_BLANKS = "tool = a:b" + " " * 200_000 + "x"  # two runs of blanks side by side: quadratic
+
+
+def test_a_wheels_entry_point_of_many_blanks_is_refused_at_once(tmp_path: Path) -> None:
+    """A wheel's entry_points.txt of 200 kB of blanks inside the value kept the vetting busy
+    for minutes (a few MB: hours) in _CALLABLE's backtracking; now refused in milliseconds."""
+    name, data = build_wheel(
+        "evil",
+        "1.0",
+        files={"evil/__init__.py": b""},
+        entry_points=f"[console_scripts]\n{_BLANKS}\n",
+    )
+    (tmp_path / name).write_bytes(data)
+    started = time.monotonic()
+    with pytest.raises(InstallError, match="not module:function"):
+        install_test_wheels([tmp_path / name], tmp_path / "stage")
+    assert time.monotonic() - started < 5
+    assert not (tmp_path / "stage").exists()
+
+
+def test_a_noarch_conda_entry_point_of_many_blanks_is_refused_at_once(tmp_path: Path) -> None:
+    """The same value in a noarch python package's link.json (random bytes keep the package
+    under the inflation ratio, as an attacker's would)."""
+    link = {"noarch": {"type": "python", "entry_points": [_BLANKS]}}
+    files = {
+        "site-packages/tool/pad.bin": os.urandom(8192),
+        "info/link.json": json.dumps(link).encode(),
+    }
+    name, data = build_conda_package("evil", "1.0", "0", files=files, noarch="python")
+    (tmp_path / name).write_bytes(data)
+    started = time.monotonic()
+    with pytest.raises(InstallError, match="not module:function"):
+        check_conda_packages([(name, tmp_path / name)])
+    assert time.monotonic() - started < 5
