@@ -15,7 +15,9 @@ import pytest
 from mlenv.errors import MlenvError
 from mlenv.install.conda_packages import check_conda_packages
 from mlenv.install.safety import InstallError
+from mlenv.limits import LimitError
 from mlenv.origins import LocalRoots, follow
+from mlenv.userfiles import InputError, read_input
 from tests.support.cli import run_mlenv
 from tests.support.conda_channel import build_conda_package
 from tests.support.installs import install_test_wheels
@@ -92,3 +94,51 @@ def test_a_noarch_conda_entry_point_of_many_blanks_is_refused_at_once(tmp_path: 
     with pytest.raises(InstallError, match="not module:function"):
         check_conda_packages([(name, tmp_path / name)])
     assert time.monotonic() - started < 5
+
+
+# ---------------------------------------------------------------------------------------------
+# Invariant 7: what the user names is read only if it cannot block for ever
+# (userfiles._judge): a pipe the shell hands over as /dev/fd/N is the user's own command
+
+
+def _pipe(data: bytes) -> int:
+    """The read end of a pipe holding ``data``, its writer closed (what ``<(cmd)`` gives)."""
+    read, write = os.pipe()
+    os.write(write, data)
+    os.close(write)
+    return read
+
+
+@pytest.mark.parametrize("spelling", ["/dev/fd/{}", "/proc/self/fd/{}"])
+def test_a_pipe_handed_over_by_the_shell_is_read(spelling: str) -> None:
+    """`verify --nodes <(kubectl get nodes -o json)` worked with click.File and was refused
+    as 'a FIFO' once the node list went through userfiles (so was `diff <(git show …)`)."""
+    small, big = _pipe(b'{"items": []}'), _pipe(b"x" * 100)
+    try:
+        assert read_input(Path(spelling.format(small)), "node list") == b'{"items": []}'
+        with pytest.raises(LimitError):  # bounded like a file
+            read_input(Path(spelling.format(big)), "lock", limit=10)
+    finally:
+        os.close(small)
+        os.close(big)
+
+
+def test_a_named_fifo_or_a_link_to_a_descriptor_is_still_refused(tmp_path: Path) -> None:
+    """Only the shell's spelling of an anonymous pipe is taken: a FIFO planted under a name
+    (even reached through /proc/self/fd), or a symlink to /dev/fd/N, never blocks a read."""
+    fifo = tmp_path / "nodes.json"
+    os.mkfifo(fifo)
+    with pytest.raises(InputError, match="FIFO"):
+        read_input(fifo, "node list")
+    held = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+    fd = _pipe(b"{}")
+    try:
+        with pytest.raises(InputError, match="FIFO"):
+            read_input(Path(f"/proc/self/fd/{held}"), "node list")
+        link = tmp_path / "link.json"
+        link.symlink_to(f"/proc/self/fd/{fd}")
+        with pytest.raises(InputError, match="FIFO"):
+            read_input(link, "node list")
+    finally:
+        os.close(held)
+        os.close(fd)
