@@ -5,18 +5,23 @@ function stops holding it."""
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
 import os
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from mlenv.errors import MlenvError
 from mlenv.install.conda_packages import check_conda_packages
+from mlenv.install.ports import each
 from mlenv.install.safety import InstallError
 from mlenv.limits import LimitError
 from mlenv.origins import LocalRoots, follow
+from mlenv.report import MemoryReporter, Task
 from mlenv.userfiles import InputError, read_input
 from tests.support.cli import run_mlenv
 from tests.support.conda_channel import build_conda_package
@@ -142,3 +147,41 @@ def test_a_named_fifo_or_a_link_to_a_descriptor_is_still_refused(tmp_path: Path)
     finally:
         os.close(held)
         os.close(fd)
+
+
+# ---------------------------------------------------------------------------------------------
+# Ctrl-C ends a build at once: the wheels not yet installed or compiled are never started
+# (install.ports.each, the pool of installs and bytecode compiles)
+
+
+class _Interrupted:
+    """A progress task whose first advance is where Ctrl-C lands in the main thread."""
+
+    def advance(self, amount: int = 1) -> None:
+        raise KeyboardInterrupt
+
+
+class _InterruptingReporter(MemoryReporter):
+    @contextlib.contextmanager
+    def task(
+        self, description: str, total: int | None = None, unit: str = "items"
+    ) -> Iterator[Task]:
+        yield _Interrupted()
+
+
+def test_ctrl_c_while_installing_starts_no_more_wheels() -> None:
+    """Ctrl-C during `Installing wheels` waited for every wheel left in the queue (20 s of a
+    95-wheel build, minutes of a torch stack) before the build stopped."""
+    started: list[int] = []
+
+    def call(number: int) -> int:
+        started.append(number)
+        time.sleep(0.05)
+        return number
+
+    calls = [functools.partial(call, number) for number in range(200)]
+    begun = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        each(_InterruptingReporter(), "Installing wheels", "wheels", 2, calls)
+    assert len(started) < 10
+    assert time.monotonic() - begun < 2
