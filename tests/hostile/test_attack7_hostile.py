@@ -185,3 +185,30 @@ def test_ctrl_c_while_installing_starts_no_more_wheels() -> None:
         each(_InterruptingReporter(), "Installing wheels", "wheels", 2, calls)
     assert len(started) < 10
     assert time.monotonic() - begun < 2
+
+
+# ---------------------------------------------------------------------------------------------
+# A lock names what lock read: a relative find-links directory's name is escaped in its URLs
+# (locking.Sources.portable), as UrlOpener.resolve decodes them
+
+
+@pytest.mark.parametrize("directory", ["w%41", "w#1", "w?x"])
+def test_a_find_links_directory_with_url_characters_fetches(tmp_path: Path, directory: str) -> None:
+    """'../w%41/app.whl' in the lock was read back as 'wA' (refused, or another directory's
+    file), and 'w#1' as 'w' and a fragment: lock passed and fetch failed on the same manifest."""
+    wheels = tmp_path / directory
+    wheels.mkdir()
+    for name, data in (build_wheel("app", "1.0", requires_dist=["lib"]), build_wheel("lib", "2.0")):
+        (wheels / name).write_bytes(data)
+    (tmp_path / "wA").mkdir()  # what 'w%41' decodes to, were it not escaped
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "mlenv.toml").write_text(
+        '[environment]\nname = "n"\npython = "3.11"\n[pypi]\n'
+        'index-url = "file:///nonexistent-mlenv-index/simple"\n'
+        f'find-links = ["../{directory}"]\ndependencies = ["app"]\n'
+    )
+    env = {"MLENV_CACHE_DIR": str(tmp_path / "cache")}
+    for command in (["lock"], ["fetch"], ["lock", "--check"]):
+        done = run_mlenv(command, project, env)
+        assert done.returncode == 0, (command, done.stderr)
