@@ -76,9 +76,13 @@ class Sources:
         return all("://" not in url or is_file_url(url) for url in self.searched)
 
     def portable(self, url: str) -> str:
+        """``url`` under a relative find-links directory spelt as the manifest does, as a
+        relative URL: a '%', '#' or '?' in the directory's name escaped (read back, 'w%41' was
+        'wA', and 'w#1' a fragment); spaces stay as they are, as locks have always held them."""
         for prefix, spelling in self.relative.items():
             if url == prefix or url.startswith(prefix + "/"):
-                return spelling + url[len(prefix) :]
+                escaped = spelling.replace("%", "%25").replace("#", "%23").replace("?", "%3F")
+                return escaped + url[len(prefix) :]
         return url
 
 

@@ -26,6 +26,7 @@ _WEB = frozenset(_DEFAULT_PORTS)
 # WHATWG URL parsing strips these around a URL; anything else odd inside one is refused.
 _EDGE = "".join(chr(c) for c in range(0x21))
 _ODD_CHARACTER = re.compile(r"[\x00-\x20\x7f\\]")
+_ESCAPED_CONTROL = re.compile(r"[\x00-\x1f\x7f]")  # in a decoded path; a space is a name's
 _INVALID_PORT = -1
 
 
@@ -198,7 +199,10 @@ def follow(url: str, *, base: str, where: str, local: LocalRoots = NO_LOCAL_ROOT
         raise _refused(url, where, "a file: URL is accepted only from a local source")
     if parts.netloc not in ("", "localhost"):
         raise _refused(url, where, f"a file: URL must not name a host ({parts.netloc})")
-    if not local.holds(unquote(parts.path)):  # file_url_to_path's path, as text
+    path = unquote(parts.path)  # file_url_to_path's path, as text
+    if _ESCAPED_CONTROL.search(path):  # %00 is a NUL no file name holds (realpath raises)
+        raise _refused(url, where, "it escapes a control character (%00 to %1f, %7f)")
+    if not local.holds(path):
         raise _refused(url, where, "it leads outside the local directories the manifest names")
     return target
 

@@ -3,9 +3,10 @@ files `init --from` imports, node lists, images, bundles and caches (security in
 
 A name the user gives may be a FIFO (a read waits for a writer for ever), a device
 (``/dev/zero`` never ends), a directory or a socket, directly or through a symlink. Each is
-opened without blocking and judged by ``fstat`` of what was opened: only a plain file is read,
-and at most a bounded number of bytes, so a mistake or a planted file is a clear error naming
-it, at once.
+opened without blocking and judged by ``fstat`` of what was opened: only a plain file is read
+(or a pipe the shell hands over as ``/dev/fd/N``: ``--nodes <(kubectl ...)``, ``diff <(git
+show ...)``), and at most a bounded number of bytes, so a mistake or a planted file is a clear
+error naming it, at once.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ _KINDS = (
 
 
 Kind = Literal["file", "directory"]
+_DESCRIPTORS = ("/dev/fd/", "/proc/self/fd/")  # how a shell names a command's output
 
 
 class InputError(UsageError):
@@ -94,14 +96,27 @@ def read_handle(handle: BinaryIO, path: Path, what: str, *, limit: int = MAX_BOD
 
 
 def _judge(fd: int, path: Path, what: str) -> None:
-    """Refuse what was opened unless it is a plain file; then reads may block."""
+    """Refuse what was opened unless it is a plain file or a pipe the user's shell handed
+    over; then reads may block."""
     try:
         mode = os.fstat(fd).st_mode
-        if not stat.S_ISREG(mode):
+        if not stat.S_ISREG(mode) and not (stat.S_ISFIFO(mode) and _handed_pipe(fd, path)):
             raise _refused(path, what, f"it is {_kind(mode)}")
         os.set_blocking(fd, True)
     except OSError as exc:
         raise _refused(path, what, _why(exc)) from None
+
+
+def _handed_pipe(fd: int, path: Path) -> bool:
+    """``path`` is spelt as one of this process's descriptors (``<(kubectl get nodes -o json)``
+    gives ``/dev/fd/63``) and is an anonymous pipe: its writer is the user's own command. A
+    FIFO planted under a name, or a symlink to a descriptor, is never one."""
+    if str(path) != "/dev/stdin" and not str(path).startswith(_DESCRIPTORS):
+        return False
+    try:
+        return str(Path(f"/proc/self/fd/{fd}").readlink()).startswith("pipe:")
+    except OSError:
+        return False
 
 
 def _kind(mode: int) -> str:

@@ -74,8 +74,12 @@ def each(
         ThreadPoolExecutor(max_workers=jobs) as pool,
     ):
         futures = [pool.submit(call) for call in calls]
-        for _ in as_completed(futures):
-            task.advance()
+        try:
+            for _ in as_completed(futures):
+                task.advance()
+        except BaseException:  # Ctrl-C: only the calls under way are waited for, not the rest
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
     return [future.result() for future in futures]
 
 

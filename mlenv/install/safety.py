@@ -19,8 +19,9 @@ MAX_METADATA = 64 << 20  # dist-info files are read into memory
 # starting with '[' (the entry points spec) nor '-' (the ledger's rule for every name).
 _NOT_A_SCRIPT = re.compile("[/ \u00a0\u1680\u2000-\u200a\u202f\u205f\u3000]|^\\[")  # Zs
 # What installers generate a script for (installer's pattern, the function required): the
-# module and function are written into Python code.
-_CALLABLE = re.compile(r"[\w.]+\s*:\s*[\w.]+\s*(\[.*\])?\s*")
+# module and function are written into Python code. Matched against the stripped value, with
+# no two runs of blanks side by side: "a:b" and a million blanks and "x" was quadratic (hours).
+_CALLABLE = re.compile(r"[\w.]+\s*:\s*[\w.]+(\s*\[.*\])?")
 DISK_HINT = "check free space and permissions where the staging directory lives"
 WHEEL_HINT = "the wheel is corrupt or malicious: lock another version or rebuild it"
 
@@ -62,7 +63,7 @@ def entry_point_problem(name: str, value: str) -> str | None:
         return (
             f"declares script {name!r}, which starts with '-': a command line takes it as an option"
         )
-    if not _CALLABLE.fullmatch(value):
+    if not _CALLABLE.fullmatch(value.strip()):
         return f"declares script {name!r} as {value[:200]!r}, which is not module:function"
     return None
 
