@@ -47,8 +47,17 @@ def printable(value: object, limit: int = 200) -> str:
 _HIDDEN = frozenset({"Cc", "Cf", "Zl", "Zp", "Co", "Cs"})
 
 
+# Unicode's Default_Ignorable_Code_Point characters that are not format characters: shown as
+# nothing (the Hangul fillers, the combining grapheme joiner, variation selectors), so a name
+# holding one looks like another; str.isprintable() calls them printable.
+_IGNORABLE = re.compile(
+    "[\u034f\u115f\u1160\u17b4\u17b5\u180b-\u180d\u180f\u3164\ufe00-\ufe0f\uffa0"
+    "\U000e0100-\U000e01ef]"
+)
+
+
 def _hidden(char: str) -> bool:
-    return unicodedata.category(char) in _HIDDEN
+    return unicodedata.category(char) in _HIDDEN or _IGNORABLE.match(char) is not None
 
 
 def hidden_characters(text: str) -> list[str]:
@@ -62,7 +71,7 @@ def terminal_text(text: str) -> str:
     as ``?``. Whatever a node list, an index, a lock or a registry put in a name, it cannot
     clear the screen, retitle the terminal, rewrite a line already shown or reorder one. The
     last step of every line mlenv prints (the CLI's output and errors, every reporter)."""
-    if text.isprintable():
+    if text.isprintable() and not _IGNORABLE.search(text):
         return text
     return "".join(char if char in "\n\t" or not _hidden(char) else "?" for char in text)
 

@@ -73,9 +73,10 @@ class LayerReuse:
         """Every built layer is in the cache (or warned about); after a failure, the copy under
         way ends and the others are not started."""
         self._keeper.shutdown(wait=True, cancel_futures=error is not None)
-        for kept, source in self._kept:
-            source.close()  # a cancelled copy never opened it for good
-            if error is None:
+        for _, source in self._kept:
+            source.close()  # a cancelled copy never used it
+        if error is None:
+            for kept, _ in self._kept:
                 kept.result()
 
     def known(self, filenames: Mapping[str, str]) -> dict[str, tuple[WheelClaims, Licence]]:

@@ -199,7 +199,7 @@ def build(
         out = work / "out"
         out.mkdir()
         sbom = write_sbom(manifest, lock, lock_bytes, licences, out, options)
-        removed = [tidy.submit(shutil.rmtree, copies)]  # installed: free the disk for packing
+        tidy.submit(shutil.rmtree, copies, True)  # installed: free the disk for packing
         lock_sha256 = hashlib.sha256(lock_bytes).hexdigest()
         # The image layer and the archive compress the same tree, side by side; with gzip and
         # one layer written, each big file is deflated once for both.
@@ -233,10 +233,10 @@ def build(
                 sbom=sbom,
             )
         (out / BUILD_RECORD).write_bytes(canonical_json(record.to_dict()) + b"\n")
-        removed.append(tidy.submit(shutil.rmtree, staging))
+        # Scratch, like the work directory (removed whatever happens): a failure to remove it
+        # never fails a build whose outputs are in place.
+        tidy.submit(shutil.rmtree, staging, True)
         replace_output(out, dist, BUILD_OUTPUT, keep=keep)
-        for removal in removed:
-            removal.result()
     if reuse is not None:
         reuse.remember(vetted, licences)
     if reuse is not None and options.layer_cache_max is not None:

@@ -33,7 +33,8 @@ from mlenv.build_record import (
     PlatformEntry,
 )
 from mlenv.cache.layers import LayerCache
-from mlenv.errors import MlenvError, terminal_text
+from mlenv.errors import MlenvError, hidden_characters, terminal_text
+from mlenv.install.ownership import Owner, PathClashError, PathLedger
 from mlenv.limits import LimitError
 from mlenv.oci import registry
 from mlenv.outputs import MAX_RECORD
@@ -555,9 +556,34 @@ def test_hypothesis_terminal_text_keeps_only_what_cannot_drive_a_terminal(text: 
     assert len(shown) == len(text)
     for before, after in zip(text, shown, strict=True):
         hidden = unicodedata.category(before) in {"Cc", "Cf", "Zl", "Zp", "Co", "Cs"}
+        hidden = hidden or ord(before) in INVISIBLE
         assert after == ("?" if hidden and before not in "\n\t" else before)
-    if text.isprintable():
+    if text.isprintable() and not INVISIBLE & set(map(ord, text)):
         assert shown == text
+
+
+# Default_Ignorable_Code_Point (Unicode's DerivedCoreProperties.txt) outside category Cf: they
+# show as nothing, yet str.isprintable() accepts them.
+INVISIBLE = frozenset(
+    [
+        *(0x034F, 0x115F, 0x1160, 0x17B4, 0x17B5, 0x180B, 0x180C, 0x180D, 0x180F, 0x3164, 0xFFA0),
+        *range(0xFE00, 0xFE10),
+        *range(0xE0100, 0xE01F0),
+    ]
+)
+
+
+@pytest.mark.parametrize("char", [*sorted(INVISIBLE)[:12], 0xE0100, 0xE01EF])
+def test_an_invisible_character_is_hidden_shown_and_refused_in_a_path(char: int) -> None:
+    """Protects the ledger and terminal_text from a name that looks like another: a Hangul
+    filler, a combining grapheme joiner or a variation selector is printable to Python, shown
+    as nothing by a terminal; it is a hidden character to both."""
+    name = f"bin/tool{chr(char)}"
+    assert hidden_characters(name) == [chr(char)]
+    assert terminal_text(name) == "bin/tool?"
+    owner = Owner("evil-1.0-py3-none-any.whl", "wheel", "corrupt or malicious")
+    with pytest.raises(PathClashError):
+        PathLedger().claim(owner, name, "file", content=("0" * 64, 1))
 
 
 # ---------------------------------------------------------------------------------------------
