@@ -22,6 +22,7 @@ from mlenv.cache.artifacts import Artifact, ArtifactCache
 from mlenv.errors import MlenvError, Problem, ProblemsError, printable
 from mlenv.index.model import CoreMetadata, IndexFile, parse_core_metadata
 from mlenv.index.wheelmeta import metadata_member
+from mlenv.limits import MAX_REQUIRES_DIST, enforce
 from mlenv.lockfile import Lock, LockedPackage
 from mlenv.pep508 import marker_holds, marker_text
 from mlenv.pep508 import requirement as parsed
@@ -151,6 +152,8 @@ def _metadata(package: LockedPackage, cache: ArtifactCache) -> CoreMetadata | st
     try:
         with cache.open(_artifact(package)) as handle:
             meta = parse_core_metadata(metadata_member(handle, file), where=package.filename)
+        # The resolver's bound, before any line is parsed: this METADATA is not the one it read.
+        enforce(len(meta.requires_dist), MAX_REQUIRES_DIST, "Requires-Dist lines", where=file.url)
         list(_requirements(meta))
     except MlenvError as error:
         return f"its METADATA cannot be read: {error.message}"

@@ -25,8 +25,10 @@ from mlenv.report import MemoryReporter, Task
 from mlenv.userfiles import InputError, read_input
 from tests.support.cli import run_mlenv
 from tests.support.conda_channel import build_conda_package
+from tests.support.fetch_project import WHEELS, make_project
+from tests.support.httpserver import IndexServer
 from tests.support.installs import install_test_wheels
-from tests.support.wheels import build_wheel
+from tests.support.wheels import build_wheel, write_simple_index
 
 
 @pytest.mark.parametrize("escape", ["%00", "%0a", "%1b", "%7f"])
@@ -212,3 +214,28 @@ def test_a_find_links_directory_with_url_characters_fetches(tmp_path: Path, dire
     for command in (["lock"], ["fetch"], ["lock", "--check"]):
         done = run_mlenv(command, project, env)
         assert done.returncode == 0, (command, done.stderr)
+
+
+def test_fetch_bounds_the_requires_dist_of_a_wheel_that_differs_from_its_range_read(
+    tmp_path: Path,
+) -> None:
+    """Attacks the fetch-time METADATA check (cache.locked_metadata): the range requests the
+    lock read showed a small METADATA, the download carries 10,001 Requires-Dist lines, each
+    costing packaging's marker parser. The check refuses it by the resolver's own bound before
+    parsing a line, naming the package and the URL."""
+    files = {"app/__init__.py": b"x = 1\n"}
+    genuine = build_wheel("app", "1.0", requires_dist=["lib"], files=files)
+    lines = ["lib", *(f'dep{n}; python_version < "{n % 9}.{n}"' for n in range(10_000))]
+    twin = build_wheel("app", "1.0", requires_dist=lines, files=files)
+    write_simple_index(tmp_path / "www", [twin, WHEELS[1]], metadata_files=False)
+    with IndexServer(tmp_path / "www") as server:
+        server.ranged[f"/files/{twin[0]}"] = genuine[1]  # what the lock's range reads get
+        root = make_project(tmp_path, f"{server.url}/simple/")
+        env = {"MLENV_CACHE_DIR": str(tmp_path / "cache")}
+        locked = run_mlenv(["lock"], root, env)
+        assert locked.returncode == 0, locked.stderr
+        fetched = run_mlenv(["fetch"], root, env)
+    assert fetched.returncode == 1, fetched.stderr
+    assert "app 1.0" in fetched.stderr and f"/files/{genuine[0]}" in fetched.stderr
+    assert "Requires-Dist lines: more than 10,000" in fetched.stderr
+    assert "Traceback" not in fetched.stderr
