@@ -6,6 +6,7 @@ goes here, writes into the build's ``out`` directory and names itself in ``Build
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,10 +65,12 @@ def write_image(
     sbom_sha256: str,
     reuse: LayerReuse,
     twin: GzipTwin | None = None,
+    stop: threading.Event | None = None,
 ) -> ImageOutput:
     """The OCI layout and image.tar of the installed tree, its layers reused or written as
     ``reuse`` plans them; ``twin`` shares the gzip deflate of big files with the archive's
-    writer (``mlenv.parallel_gzip``)."""
+    writer (``mlenv.parallel_gzip``); ``stop`` ends the layer being written (see
+    ``write_layer``)."""
     env = manifest.environment
     base = None
     if manifest.build.base_image is not None:
@@ -100,6 +103,7 @@ def write_image(
                 reporter=reporter,
                 label=label,
                 twin=twin,
+                stop=stop,
             )
 
         layers.append(reuse.layer(number, entries, out / f"layer-{number}.tmp", write))
@@ -200,8 +204,9 @@ def write_archive(
     options: BuildOptions,
     reporter: Reporter,
     twin: GzipTwin | None = None,
+    stop: threading.Event | None = None,
 ) -> ArchiveOutput:
-    """The conda-pack archive of the installed tree (``twin``: see ``write_image``)."""
+    """The conda-pack archive of the installed tree (``twin``, ``stop``: see ``write_image``)."""
     compression: Compression = manifest.build.compression
     name = f"{manifest.environment.name}{ARCHIVE_SUFFIX[compression]}"
     with (out / name).open("wb") as stream:
@@ -213,6 +218,7 @@ def write_archive(
             mtime=options.epoch,
             reporter=reporter,
             twin=twin,
+            stop=stop,
         )
     return ArchiveOutput(
         name, blob.digest.removeprefix("sha256:"), blob.size, blob.diff_id.removeprefix("sha256:")

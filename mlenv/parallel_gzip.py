@@ -22,7 +22,7 @@ import time
 import zlib
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from typing import Any, Protocol, TypeVar
 
 from mlenv.errors import MlenvError
@@ -65,6 +65,11 @@ def _digest(block: bytes) -> bytes:
 class TwinAborted(MlenvError):
     """The other writer of a twin stopped first: this one stops too (the other's error is the
     one to report)."""
+
+
+class Stopped(MlenvError):
+    """Another writer failed, or the build was interrupted: this one stops at its next chunk
+    (the cause is the error to report)."""
 
 
 class _Channel:
@@ -195,11 +200,22 @@ def twin_side(twin: GzipTwin | None, write: Callable[..., _T], *args: Any) -> _T
             twin.leave(failed=failed)
 
 
-def raise_cause(*sides: Future[Any] | None) -> None:
-    """Wait for every side; when one failed, raise its own error rather than the other's stop
-    that the failure caused (``TwinAborted``)."""
-    errors = [side.exception() for side in sides if side is not None]
-    cause = next((e for e in errors if e is not None and not isinstance(e, TwinAborted)), None)
+def raise_cause(*sides: Future[Any] | None, stop: threading.Event | None = None) -> None:
+    """Wait for every side; when one fails, or the wait itself is interrupted (Ctrl-C), set
+    ``stop`` so the others end at their next chunk instead of writing a whole layer; raise the
+    failing side's own error rather than the stops it caused (``TwinAborted``, ``Stopped``)."""
+    running = [side for side in sides if side is not None]
+    try:
+        done, _ = wait(running, return_when=FIRST_EXCEPTION)
+        if stop is not None and any(side.exception() is not None for side in done):
+            stop.set()
+        errors = [side.exception() for side in running]
+    except BaseException:
+        if stop is not None:
+            stop.set()
+        raise
+    stops = (TwinAborted, Stopped)
+    cause = next((e for e in errors if e is not None and not isinstance(e, stops)), None)
     if cause is not None:
         raise cause
 

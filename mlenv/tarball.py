@@ -16,6 +16,7 @@ import os
 import platform
 import stat
 import tarfile
+import threading
 import zlib
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -32,6 +33,7 @@ from mlenv.parallel_gzip import (
     GZIP_LEVEL,
     GzipTwin,
     ParallelGzip,
+    Stopped,
     Writable,
     gzip_workers,
     own_segment,
@@ -167,12 +169,14 @@ def write_layer(
     workers: int | None = None,
     label: str | None = None,
     twin: GzipTwin | None = None,
+    stop: threading.Event | None = None,
 ) -> LayerBlob:
     """Write the layer blob to ``out`` with the pinned compressor; returns its identities.
 
     ``workers`` only changes the speed of gzip, never its bytes (default: the usable CPUs);
     ``label`` names the layer in the reporter's progress; ``twin`` shares the deflate of big
-    files with another gzip writer of the same files (see ``mlenv.parallel_gzip``).
+    files with another gzip writer of the same files (see ``mlenv.parallel_gzip``); once
+    ``stop`` is set the writer raises ``Stopped`` at its next chunk.
     """
     stage: _Compressor | None = None
     try:
@@ -193,12 +197,12 @@ def write_layer(
                 stage = Handoff(zstd, zstd.close)
             uncompressed = compressed if stage is None else _Digest(stage)
             if reporter is None:
-                _write_tar(ordered, uncompressed, mtime, None, segment)
+                _write_tar(ordered, uncompressed, mtime, None, segment, stop)
             else:
                 total = sum(e.size for e in ordered)
                 description = label or f"layer ({compression})"
                 with reporter.task(description, total=total, unit="bytes") as task:
-                    _write_tar(ordered, uncompressed, mtime, task, segment)
+                    _write_tar(ordered, uncompressed, mtime, task, segment, stop)
             if stage is not None:
                 stage.close()
     except BaseException:
@@ -296,6 +300,7 @@ def _write_tar(
     mtime: int,
     task: Task | None,
     segment: Callable[[str], AbstractContextManager[None]] | None = None,
+    stop: threading.Event | None = None,
 ) -> None:
     """Headers from tarfile (PAX), contents copied in chunks, then the end-of-archive marker.
     ``segment`` marks each file that gzip deflates on its own (see ``mlenv.parallel_gzip``)."""
@@ -315,18 +320,22 @@ def _write_tar(
         if entry.source is not None:
             own = segment is not None and own_segment(entry.size)
             with segment(_share_key(entry)) if own and segment else contextlib.nullcontext():
-                _copy(entry, sink, buffer, task)
+                _copy(entry, sink, buffer, task, stop)
             sink.write(bytes(-entry.size % tarfile.BLOCKSIZE))
     sink.write(bytes(2 * tarfile.BLOCKSIZE))
     sink.write(bytes(-sink.size % tarfile.RECORDSIZE))
 
 
-def _copy(entry: Entry, sink: _Digest, buffer: bytearray, task: Task | None) -> None:
+def _copy(
+    entry: Entry, sink: _Digest, buffer: bytearray, task: Task | None, stop: threading.Event | None
+) -> None:
     assert entry.source is not None
     view = memoryview(buffer)
     remaining = entry.size
     with open(entry.source, "rb") as handle:
         while remaining:
+            if stop is not None and stop.is_set():
+                raise Stopped("stopped: another writer failed, or the build was interrupted")
             n = handle.readinto(view[: min(remaining, _CHUNK)])
             if not n:
                 break

@@ -15,6 +15,7 @@ import hashlib
 import os
 import shutil
 import tempfile
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -208,19 +209,21 @@ def build(
         if manifest.build.compression == "gzip" and wanted == {"oci", "conda-pack"}:
             assert reuse is not None
             twin = GzipTwin() if reuse.writes_whole_tree() else None
+        stop = threading.Event()  # a failing writer, or Ctrl-C, ends the other at its next chunk
         with ThreadPoolExecutor(2) as pool:
             image = archive = None
             if "oci" in wanted:
                 assert reuse is not None
                 image = pool.submit(
                     twin_side, twin, write_image, manifest, manifest_dir, lock, lock_sha256,
-                    staging, installed, out, options, reporter, sbom.sha256, reuse, twin,
+                    staging, installed, out, options, reporter, sbom.sha256, reuse, twin, stop,
                 )  # fmt: skip
             if "conda-pack" in wanted:
                 archive = pool.submit(
-                    twin_side, twin, write_archive, manifest, staging, out, options, reporter, twin
-                )
-            raise_cause(image, archive)
+                    twin_side, twin, write_archive, manifest, staging, out, options, reporter,
+                    twin, stop,
+                )  # fmt: skip
+            raise_cause(image, archive, stop=stop)
             record = BuildRecord(
                 mlenv=__version__,
                 lock_sha256=lock_sha256,

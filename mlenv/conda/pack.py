@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import re
 import tempfile
+import threading
 from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
@@ -84,8 +85,10 @@ def write_pack(
     mtime: int,
     reporter: Reporter | None = None,
     twin: GzipTwin | None = None,
+    stop: threading.Event | None = None,
 ) -> LayerBlob:
-    """The archive of ``staging`` (laid out for ``prefix``) with its conda-unpack, to ``out``."""
+    """The archive of ``staging`` (laid out for ``prefix``) with its conda-unpack, to ``out``
+    (``twin`` and ``stop``: see ``mlenv.tarball.write_layer``)."""
     files = prefix_files(staging, prefix)
     # Beside the staging tree (a build's work directory), so a killed build leaves it there to
     # be removed with the rest, not in /tmp.
@@ -96,7 +99,13 @@ def write_pack(
         script.chmod(0o755)
         entries = _owned(collect(staging, ""), collect(Path(extra), ""))
         return write_layer(
-            entries, out, compression=compression, mtime=mtime, reporter=reporter, twin=twin
+            entries,
+            out,
+            compression=compression,
+            mtime=mtime,
+            reporter=reporter,
+            twin=twin,
+            stop=stop,
         )
 
 

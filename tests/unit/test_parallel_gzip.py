@@ -10,7 +10,7 @@ import tarfile
 import threading
 from collections import Counter
 from collections.abc import Iterator
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -226,3 +226,37 @@ def test_gzip_bytes_are_the_same_for_any_workers_and_with_or_without_a_twin(
     for entry in image:
         if entry.source is not None and entry.size >= BLOCK:
             assert alone(entry.source.read_bytes()) in reference
+
+
+def test_a_failing_side_stops_the_other_and_its_own_error_is_raised() -> None:
+    """Protects build's two writers: when one fails, raise_cause sets ``stop`` while the other
+    still runs (it ends at its next chunk with Stopped) and raises the failure itself."""
+    stop = threading.Event()
+
+    def failing() -> None:
+        raise OSError(28, "No space left on device")
+
+    def other() -> None:
+        if not stop.wait(10):
+            raise AssertionError("never told to stop")
+        raise parallel_gzip.Stopped("stopped")
+
+    with ThreadPoolExecutor(2) as pool:
+        sides = pool.submit(other), pool.submit(failing)
+        with pytest.raises(OSError, match="No space left"):
+            parallel_gzip.raise_cause(*sides, stop=stop)
+    assert stop.is_set()
+
+
+def test_an_interrupted_wait_stops_every_side(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Protects Ctrl-C during the layer writers: the interrupt reaches the main thread in
+    raise_cause's wait, which sets ``stop`` before it leaves, so the writers end promptly."""
+    stop = threading.Event()
+
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(parallel_gzip, "wait", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        parallel_gzip.raise_cause(Future(), stop=stop)
+    assert stop.is_set()

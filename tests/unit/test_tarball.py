@@ -23,7 +23,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mlenv import parallel_gzip, tarball
-from mlenv.report import MemoryReporter
+from mlenv.report import MemoryReporter, Task
 from mlenv.tarball import (
     Compression,
     Entry,
@@ -573,3 +573,43 @@ def test_zstd_through_its_thread_is_the_single_threaded_stream(sizes: list[int])
         stage.close()
     assert out.getvalue() == direct.getvalue()
     assert blob.diff_id == "sha256:" + hashlib.sha256(tar.getvalue()).hexdigest()
+
+
+class StoppingReporter(MemoryReporter):
+    """Sets ``stop`` once the first chunk of a file is written: where Ctrl-C lands."""
+
+    def __init__(self, stop: threading.Event) -> None:
+        super().__init__()
+        self.stop = stop
+        self.advanced = 0
+
+    @contextlib.contextmanager
+    def task(
+        self, description: str, total: int | None = None, unit: str = "items"
+    ) -> Iterator[Task]:
+        reporter = self
+
+        class Stopping:
+            def advance(self, amount: int = 1) -> None:
+                reporter.advanced += amount
+                reporter.stop.set()
+
+        yield Stopping()
+
+
+@pytest.mark.parametrize("compression", COMPRESSIONS)
+def test_a_set_stop_ends_the_writer_at_its_next_chunk(
+    tmp_path: Path, compression: Compression
+) -> None:
+    """Protects Ctrl-C and a failing twin writer: once ``stop`` is set, the writer raises
+    Stopped at its next chunk instead of reading and writing the rest of the layer."""
+    (tmp_path / "big").write_bytes(os.urandom(16 * tarball._CHUNK))
+    stop = threading.Event()
+    reporter = StoppingReporter(stop)
+    with pytest.raises(parallel_gzip.Stopped):
+        write_layer(
+            collect(tmp_path, ""), io.BytesIO(), compression=compression, mtime=0, stop=stop,
+            reporter=reporter,
+        )  # fmt: skip
+    assert reporter.advanced == tarball._CHUNK
+    assert not [t for t in threading.enumerate() if t.name == "mlenv-layer"]
