@@ -20,16 +20,14 @@ from urllib.parse import quote
 
 from packaging.metadata import parse_email
 from packaging.utils import canonicalize_name
-from packaging.version import Version
 
 from mlenv import __version__
 from mlenv.cache.artifacts import ArtifactCache, CacheError
 from mlenv.cache.lock_artifacts import artifacts_of
+from mlenv.cache.locked_metadata import locked_metadata_member
 from mlenv.conda.records import CondaRecord
 from mlenv.edit import Section, spec_name
 from mlenv.errors import MlenvError
-from mlenv.index.model import IndexFile
-from mlenv.index.wheelmeta import metadata_member
 from mlenv.lockfile import Lock, LockedPackage
 from mlenv.oci.model import rfc3339
 
@@ -220,14 +218,9 @@ def wheel_licences(path_of: Callable[[str], Path]) -> Licences:
         path = path_of(package.sha256)
         if not package.filename.endswith(".whl") or not path.is_file():
             return []
-        file = IndexFile(
-            canonicalize_name(package.name), Version(package.version), package.filename,
-            path.as_uri(), package.index, package.sha256, package.size, None, None,
-            frozenset(), True, False, None,
-        )  # fmt: skip
         try:
             with path.open("rb") as handle:
-                raw, _ = parse_email(metadata_member(handle, file))
+                raw, _ = parse_email(locked_metadata_member(package, handle, path.as_uri()))
         except MlenvError:
             return []  # a broken wheel is verify's to report; the SBOM just has no licence
         expression = (raw.get("license_expression") or "").strip()

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
+from typing import BinaryIO
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import NormalizedName, canonicalize_name
@@ -132,13 +133,14 @@ def _artifact(package: LockedPackage) -> Artifact:
     return Artifact(f"{package.name} {package.version}", package.url, package.sha256, package.size)
 
 
-def _metadata(package: LockedPackage, cache: ArtifactCache) -> CoreMetadata | str:
-    """The METADATA of the cached wheel (read in place), or why it cannot be read."""
+def locked_metadata_member(package: LockedPackage, handle: BinaryIO, url: str) -> bytes:
+    """The METADATA bytes of the locked wheel ``package`` read from ``handle`` (found at
+    ``url``, which errors name)."""
     file = IndexFile(
         name=canonicalize_name(package.name),
         version=Version(package.version),
         filename=package.filename,
-        url=package.url,
+        url=url,
         index_url=package.index,
         sha256=package.sha256,
         size=package.size,
@@ -149,11 +151,19 @@ def _metadata(package: LockedPackage, cache: ArtifactCache) -> CoreMetadata | st
         has_metadata=False,
         metadata_sha256=None,
     )
+    return metadata_member(handle, file)
+
+
+def _metadata(package: LockedPackage, cache: ArtifactCache) -> CoreMetadata | str:
+    """The METADATA of the cached wheel (read in place), or why it cannot be read."""
     try:
         with cache.open(_artifact(package)) as handle:
-            meta = parse_core_metadata(metadata_member(handle, file), where=package.filename)
+            raw = locked_metadata_member(package, handle, package.url)
+        meta = parse_core_metadata(raw, where=package.filename)
         # The resolver's bound, before any line is parsed: this METADATA is not the one it read.
-        enforce(len(meta.requires_dist), MAX_REQUIRES_DIST, "Requires-Dist lines", where=file.url)
+        enforce(
+            len(meta.requires_dist), MAX_REQUIRES_DIST, "Requires-Dist lines", where=package.url
+        )
         list(_requirements(meta))
     except MlenvError as error:
         return f"its METADATA cannot be read: {error.message}"
