@@ -11,6 +11,7 @@ from __future__ import annotations
 import queue
 import threading
 from collections.abc import Callable
+from types import TracebackType
 
 from mlenv.parallel_gzip import Writable
 
@@ -19,7 +20,8 @@ class Handoff:
     """A stage run by a thread of its own: bytes written here go through a bounded queue, so
     the writer is at most ``depth`` chunks ahead and memory stays flat. The downstream stage
     sees the same bytes in the same order, so the output is the same as without the thread;
-    ``closing`` then ends it (a compressor's last frame) in the caller's thread."""
+    ``closing`` then ends it (a compressor's last frame) in the caller's thread. As a context
+    manager, a writer that fails leaves the thread stopped (``abandon``)."""
 
     _END = None
 
@@ -32,6 +34,18 @@ class Handoff:
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._drain, name="mlenv-layer", daemon=True)
         self._thread.start()
+
+    def __enter__(self) -> Handoff:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        if error is not None:
+            self.abandon()
 
     def write(self, data: bytes | memoryview) -> None:
         if self._error is not None:

@@ -147,14 +147,10 @@ def collect(root: Path, dest: str, *, parents: bool = True) -> list[Entry]:
 def write_tar(entries: Iterable[Entry], out: BinaryIO, *, mtime: int) -> tuple[str, int]:
     """Write the uncompressed tar to ``out``; returns its diff_id and size. The writes to
     ``out`` run on a thread of their own, beside the reads and the sha256."""
-    writer = Handoff(out)
-    sink = _Digest(writer)
-    try:
+    with Handoff(out) as writer:
+        sink = _Digest(writer)
         _write_tar(_sorted(entries), sink, mtime, None)
         writer.close()
-    except BaseException:
-        writer.abandon()
-        raise
     return sink.digest(), sink.size
 
 
@@ -178,13 +174,16 @@ def write_layer(
     files with another gzip writer of the same files (see ``mlenv.parallel_gzip``); once
     ``stop`` is set the writer raises ``Stopped`` at its next chunk.
     """
-    stage: _Compressor | None = None
     try:
         chosen = _level(compression, level)
         ordered = _sorted(entries)
         threads = workers or gzip_workers()
-        with ThreadPoolExecutor(threads, thread_name_prefix="mlenv-gzip") as pool:
+        with (
+            ThreadPoolExecutor(threads, thread_name_prefix="mlenv-gzip") as pool,
+            contextlib.ExitStack() as stack,
+        ):
             compressed = _Digest(out)
+            stage: _Compressor | None = None
             segment = None
             if compression == "gzip":
                 gzip = ParallelGzip(compressed, chosen, pool, threads, twin)
@@ -194,7 +193,7 @@ def write_layer(
                 # zstd's frame and the compressed side's sha256 and writes run on their own
                 # thread: the tar side (reads, its sha256) keeps the other core busy.
                 zstd = _Zstd(compressed, chosen)
-                stage = Handoff(zstd, zstd.close)
+                stage = stack.enter_context(Handoff(zstd, zstd.close))
             uncompressed = compressed if stage is None else _Digest(stage)
             if reporter is None:
                 _write_tar(ordered, uncompressed, mtime, None, segment, stop)
@@ -206,8 +205,6 @@ def write_layer(
             if stage is not None:
                 stage.close()
     except BaseException:
-        if isinstance(stage, Handoff):
-            stage.abandon()
         if twin is not None:
             twin.leave(failed=True)
         raise
