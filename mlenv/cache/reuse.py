@@ -161,10 +161,7 @@ class LayerReuse:
         if self._cache is not None:
             dirs = [entry.path for entry in entries if entry.kind == "dir"]
             source = out.open("rb")  # the blob moves on (into the layout, dist/); this does not
-            kept = self._keeper.submit(self._keep, index, blob, source, dirs)
+            key = self.keys[index]
+            kept = self._keeper.submit(self._cache.put, key, blob, source, dirs, self._reporter)
             self._kept.append((kept, source))
         return blob, out
-
-    def _keep(self, index: int, blob: LayerBlob, source: BinaryIO, dirs: list[str]) -> None:
-        assert self._cache is not None
-        self._cache.put(self.keys[index], blob, source, dirs, self._reporter)
