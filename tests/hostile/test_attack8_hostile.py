@@ -1,0 +1,35 @@
+"""Eighth adversary pass: the seventh pass's hidden-character and bound checks in shapes its
+tests did not try. Each test names the invariant it attacks and fails if the enforcing function
+stops holding it."""
+
+from __future__ import annotations
+
+import pytest
+
+from mlenv.errors import hidden_characters, terminal_text
+from mlenv.install.ownership import Owner, PathClashError, PathLedger
+from mlenv.install.safety import link_problem
+
+SITE = "lib/python3.11/site-packages"
+WHEEL = Owner("evil-1.0-py3-none-any.whl", "wheel", "hint", f"{SITE}/evil-1.0.dist-info")
+
+# Default-ignorable code points this Python's Unicode data leaves unassigned (category Cn, not
+# format): a terminal draws them as nothing, like the assigned ones.
+UNASSIGNED_IGNORABLE = ["\u2065", "\ufff0", "\U000e0000", "\U000e0002", "\U000e0080", "\U000e0fff"]
+
+
+@pytest.mark.parametrize("char", UNASSIGNED_IGNORABLE)
+def test_unassigned_default_ignorable_characters_are_hidden(char: str) -> None:
+    """Invariant: every default-ignorable character shows as '?' and counts as hidden, not
+    only those Python's Unicode version assigns."""
+    assert hidden_characters(f"a{char}b") == [char]
+    assert terminal_text(f"a{char}b") == "a?b"
+
+
+@pytest.mark.parametrize("char", UNASSIGNED_IGNORABLE)
+def test_installed_paths_and_link_targets_refuse_unassigned_ignorables(char: str) -> None:
+    """Invariant: no wheel installs a path, or a symlink to a target, that looks like another
+    name (`ls` shows "evil.py" for "ev<U+E0002>il.py")."""
+    with pytest.raises(PathClashError):
+        PathLedger().claim(WHEEL, f"{SITE}/ev{char}il.py", "file")
+    assert link_problem(f"{SITE}/evil.py", f"ev{char}il.py") is not None
