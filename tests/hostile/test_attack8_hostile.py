@@ -5,10 +5,12 @@ stops holding it."""
 from __future__ import annotations
 
 import pytest
+from packaging.requirements import InvalidRequirement
 
 from mlenv.errors import hidden_characters, terminal_text
 from mlenv.install.ownership import Owner, PathClashError, PathLedger
 from mlenv.install.safety import link_problem
+from mlenv.pep508 import requirement
 
 SITE = "lib/python3.11/site-packages"
 WHEEL = Owner("evil-1.0-py3-none-any.whl", "wheel", "hint", f"{SITE}/evil-1.0.dist-info")
@@ -33,3 +35,13 @@ def test_installed_paths_and_link_targets_refuse_unassigned_ignorables(char: str
     with pytest.raises(PathClashError):
         PathLedger().claim(WHEEL, f"{SITE}/ev{char}il.py", "file")
     assert link_problem(f"{SITE}/evil.py", f"ev{char}il.py") is not None
+
+
+@pytest.mark.parametrize("depth", [500, 200_000])
+def test_deeply_nested_marker_is_an_invalid_requirement_not_a_recursion_error(depth: int) -> None:
+    """Invariant: a wheel's Requires-Dist line is parsed or refused as not PEP 508 (what the
+    resolver and fetch's METADATA check report), never a RecursionError that crashes them."""
+    line = "x; " + "(" * depth + "python_version < '3'" + ")" * depth
+    with pytest.raises(InvalidRequirement, match="nested"):
+        requirement(line)
+    assert requirement("x; " + "(" * 50 + "python_version < '3'" + ")" * 50).marker is not None
