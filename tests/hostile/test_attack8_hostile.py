@@ -4,10 +4,13 @@ stops holding it."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from packaging.requirements import InvalidRequirement
 
 from mlenv.errors import hidden_characters, terminal_text
+from mlenv.importers import ImportFileError, read_requirements
 from mlenv.install.ownership import Owner, PathClashError, PathLedger
 from mlenv.install.safety import link_problem
 from mlenv.pep508 import requirement
@@ -45,3 +48,15 @@ def test_deeply_nested_marker_is_an_invalid_requirement_not_a_recursion_error(de
     with pytest.raises(InvalidRequirement, match="nested"):
         requirement(line)
     assert requirement("x; " + "(" * 50 + "python_version < '3'" + ")" * 50).marker is not None
+
+
+def test_a_requirements_file_with_a_deeply_nested_marker_is_a_problem_not_a_crash(
+    tmp_path: Path,
+) -> None:
+    """Invariant: `init --from requirements.txt` reports every line it cannot read as a problem
+    (a cloned project's file is not trusted), never a RecursionError."""
+    path = tmp_path / "requirements.txt"
+    path.write_text("x; " + "(" * 500 + "python_version < '3'" + ")" * 500 + "\n")
+    with pytest.raises(ImportFileError) as caught:
+        read_requirements(path)
+    assert "nested" in caught.value.problems[0].message
