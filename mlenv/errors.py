@@ -47,17 +47,19 @@ def printable(value: object, limit: int = 200) -> str:
 _HIDDEN = frozenset({"Cc", "Cf", "Zl", "Zp", "Co", "Cs"})
 
 
-# Unicode's Default_Ignorable_Code_Point characters that are not format characters: shown as
-# nothing (the Hangul fillers, the combining grapheme joiner, variation selectors), so a name
-# holding one looks like another; str.isprintable() calls them printable.
-_IGNORABLE = re.compile(
-    "[\u034f\u115f\u1160\u17b4\u17b5\u180b-\u180d\u180f\u3164\ufe00-\ufe0f\uffa0"
-    "\U000e0100-\U000e01ef]"
+# Unicode's Default_Ignorable_Code_Point (DerivedCoreProperties.txt), the unassigned ones too:
+# drawn as nothing (the Hangul fillers, the combining grapheme joiner, variation selectors, tags,
+# ones a later Unicode assigns), so a name holding one looks like another; str.isprintable()
+# calls some printable, and unicodedata calls the unassigned ones neither format nor control.
+DEFAULT_IGNORABLE = re.compile(
+    "[\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f\u202a-\u202e"
+    "\u2060-\u206f\u3164\ufe00-\ufe0f\ufeff\uffa0\ufff0-\ufff8"
+    "\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0000-\U000e0fff]"
 )
 
 
 def _hidden(char: str) -> bool:
-    return unicodedata.category(char) in _HIDDEN or _IGNORABLE.match(char) is not None
+    return unicodedata.category(char) in _HIDDEN or DEFAULT_IGNORABLE.match(char) is not None
 
 
 def hidden_characters(text: str) -> list[str]:
@@ -71,7 +73,7 @@ def terminal_text(text: str) -> str:
     as ``?``. Whatever a node list, an index, a lock or a registry put in a name, it cannot
     clear the screen, retitle the terminal, rewrite a line already shown or reorder one. The
     last step of every line mlenv prints (the CLI's output and errors, every reporter)."""
-    if text.isprintable() and not _IGNORABLE.search(text):
+    if text.isprintable() and not DEFAULT_IGNORABLE.search(text):
         return text
     return "".join(char if char in "\n\t" or not _hidden(char) else "?" for char in text)
 

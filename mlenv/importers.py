@@ -29,6 +29,7 @@ from mlenv.cuda.versions import CudaError, CudaVersion
 from mlenv.errors import Problem, ProblemsError
 from mlenv.limits import MAX_INCLUDED_FILES, enforce
 from mlenv.manifest import loads
+from mlenv.pep508 import requirement as parsed_requirement
 from mlenv.templates import starter_manifest
 from mlenv.userfiles import InputError, read_handle, read_input
 
@@ -237,7 +238,7 @@ def _requirement_line(
         )
         return result
     try:
-        requirement = Requirement(text)
+        requirement = parsed_requirement(text)
     except InvalidRequirement as exc:
         collector.fail(where, f"not a PEP 508 requirement: {str(exc).splitlines()[0]}")
         return result

@@ -24,6 +24,8 @@ def requirement(text: str) -> Requirement:
     """
     if _LONG_NUMBER.search(text):  # packaging would raise a plain ValueError when comparing
         raise InvalidRequirement(f"a number of more than {_MAX_DIGITS} digits")
+    if text.count("(") > _MAX_NESTING and _nesting(text) > _MAX_NESTING:
+        raise InvalidRequirement(f"parentheses nested more than {_MAX_NESTING} deep")
     head, semicolon, marker = text.partition(";")
     if "@" in head or not _ASSEMBLABLE:
         return Requirement(text)
@@ -45,6 +47,21 @@ def requirement(text: str) -> Requirement:
 # convert it, and packaging lets that ValueError out of a comparison.
 _MAX_DIGITS = 1000
 _LONG_NUMBER = re.compile(rf"[0-9]{{{_MAX_DIGITS + 1}}}")
+# packaging parses a marker's parentheses recursively: a few hundred nested ones (a wheel's
+# Requires-Dist line) raised RecursionError, not InvalidRequirement, and crashed a lock or fetch.
+_MAX_NESTING = 50
+
+
+def _nesting(text: str) -> int:
+    """How deep the parentheses of ``text`` nest."""
+    depth = deepest = 0
+    for char in text:
+        if char == "(":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char == ")":
+            depth -= 1
+    return deepest
 
 
 # A Requirement is exactly these attributes (packaging's __slots__); were it ever more, every

@@ -40,7 +40,7 @@ from typing import Literal
 
 from packaging.utils import canonicalize_name
 
-from mlenv.errors import MlenvError, hidden_characters, terminal_text
+from mlenv.errors import DEFAULT_IGNORABLE, MlenvError, hidden_characters, terminal_text
 from mlenv.install.safety import link_problem
 
 Kind = Literal["dir", "file", "symlink"]
@@ -57,13 +57,6 @@ _INTERPRETER = re.compile(
     r"(bin/)?pyvenv\.cfg"
     r"|bin/(pythonw?(\d+(\.\d+)?)?(-config)?|activate(\.\w+|_this\.py)?|deactivate"
     r"|[^/]*\._pth)"
-)
-# Unicode Default_Ignorable_Code_Point (DerivedCoreProperties.txt): drawn as nothing, so
-# "a\u200bb" looks like "ab", and HFS+ ignores some of them in names.
-_IGNORABLE = re.compile(
-    "[\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f\u202a-\u202e"
-    "\u2060-\u206f\u3164\ufe00-\ufe0f\ufeff\uffa0\ufff0-\ufff8"
-    "\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0000-\U000e0fff]"
 )
 
 
@@ -92,7 +85,7 @@ class _Held:
 @functools.lru_cache(maxsize=1 << 16)
 def fold_name(name: str) -> str:
     """The form of one name that file systems and readers may take as the same name."""
-    text = _IGNORABLE.sub("", unicodedata.normalize("NFKC", name))
+    text = DEFAULT_IGNORABLE.sub("", unicodedata.normalize("NFKC", name))
     text = unicodedata.normalize("NFKC", text.casefold())
     return text.rstrip(". ") or text
 
