@@ -29,6 +29,7 @@ from mlenv.oci.read import read_base
 from mlenv.oci.write import ImageSpec, image_config, write_image_tar, write_layout
 from mlenv.parallel_gzip import GzipTwin
 from mlenv.report import Reporter
+from mlenv.spent import Spent
 from mlenv.tarball import Compression, Entry, LayerBlob, collect, write_layer
 
 # 1980-01-01T00:00:00Z: the default file time when SOURCE_DATE_EPOCH is unset; the oldest time
@@ -66,11 +67,12 @@ def write_image(
     reuse: LayerReuse,
     twin: GzipTwin | None = None,
     stop: threading.Event | None = None,
+    spent: Spent | None = None,
 ) -> ImageOutput:
     """The OCI layout and image.tar of the installed tree, its layers reused or written as
     ``reuse`` plans them; ``twin`` shares the gzip deflate of big files with the archive's
-    writer (``mlenv.parallel_gzip``); ``stop`` ends the layer being written (see
-    ``write_layer``)."""
+    writer (``mlenv.parallel_gzip``); ``stop`` ends the layer being written and ``spent`` removes
+    the files read (see ``write_layer``)."""
     env = manifest.environment
     base = None
     if manifest.build.base_image is not None:
@@ -104,6 +106,7 @@ def write_image(
                 label=label,
                 twin=twin,
                 stop=stop,
+                spent=spent,
             )
 
         layers.append(reuse.layer(number, entries, out / f"layer-{number}.tmp", write))
@@ -205,8 +208,10 @@ def write_archive(
     reporter: Reporter,
     twin: GzipTwin | None = None,
     stop: threading.Event | None = None,
+    spent: Spent | None = None,
 ) -> ArchiveOutput:
-    """The conda-pack archive of the installed tree (``twin``, ``stop``: see ``write_image``)."""
+    """The conda-pack archive of the installed tree (``twin``, ``stop``, ``spent``: see
+    ``write_image``)."""
     compression: Compression = manifest.build.compression
     name = f"{manifest.environment.name}{ARCHIVE_SUFFIX[compression]}"
     with (out / name).open("wb") as stream:
@@ -219,6 +224,7 @@ def write_archive(
             reporter=reporter,
             twin=twin,
             stop=stop,
+            spent=spent,
         )
     return ArchiveOutput(
         name, blob.digest.removeprefix("sha256:"), blob.size, blob.diff_id.removeprefix("sha256:")

@@ -343,3 +343,28 @@ def _strs(value: Mapping[str, Any], key: str, where: str) -> list[str]:
     if not isinstance(found, list) or not all(isinstance(x, str) for x in found):
         raise _wrong(where, key, "a list of strings")
     return found
+
+
+def build_files(record: Any) -> frozenset[str] | None:
+    """The files a build.json says its build wrote beside it; None when it is not one. A
+    multi-platform record accounts for its platforms' directories and the joined layout."""
+    try:
+        multi = isinstance(record, dict) and record.get("kind") == MULTI_PLATFORM
+        outputs = record["outputs"]
+        names = {BUILD_RECORD}
+        if multi:
+            names |= {*record["platforms"].keys(), *({"oci"} & set(outputs))}
+        if "oci" in outputs and not multi:
+            names |= {"oci", outputs["oci"]["image-tar"]["file"]}
+        if "conda-pack" in outputs:
+            names.add(outputs["conda-pack"]["file"])
+        if "sbom" in record:  # written beside the outputs since the SBOM came in
+            names.add(record["sbom"]["file"])
+        valid = isinstance(record["mlenv"], str) and isinstance(record["lock-sha256"], str)
+    except (KeyError, TypeError, AttributeError):
+        return None
+    if not valid or not set(outputs) <= ({"oci"} if multi else {"oci", "conda-pack"}):
+        return None
+    if not all(isinstance(name, str) and name and "/" not in name for name in names):
+        return None
+    return frozenset(names)

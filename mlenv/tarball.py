@@ -39,6 +39,7 @@ from mlenv.parallel_gzip import (
     own_segment,
 )
 from mlenv.report import Reporter, Task
+from mlenv.spent import Spent
 
 Kind = Literal["dir", "file", "symlink"]
 Compression = Literal["gzip", "zstd", "none"]
@@ -166,13 +167,15 @@ def write_layer(
     label: str | None = None,
     twin: GzipTwin | None = None,
     stop: threading.Event | None = None,
+    spent: Spent | None = None,
 ) -> LayerBlob:
     """Write the layer blob to ``out`` with the pinned compressor; returns its identities.
 
     ``workers`` only changes the speed of gzip, never its bytes (default: the usable CPUs);
     ``label`` names the layer in the reporter's progress; ``twin`` shares the deflate of big
     files with another gzip writer of the same files (see ``mlenv.parallel_gzip``); once
-    ``stop`` is set the writer raises ``Stopped`` at its next chunk.
+    ``stop`` is set the writer raises ``Stopped`` at its next chunk; each file read whole is
+    reported to ``spent`` (a scratch tree's files go once every writer has read them).
     """
     try:
         chosen = _level(compression, level)
@@ -196,12 +199,12 @@ def write_layer(
                 stage = stack.enter_context(Handoff(zstd, zstd.close))
             uncompressed = compressed if stage is None else _Digest(stage)
             if reporter is None:
-                _write_tar(ordered, uncompressed, mtime, None, segment, stop)
+                _write_tar(ordered, uncompressed, mtime, None, segment, stop, spent)
             else:
                 total = sum(e.size for e in ordered)
                 description = label or f"layer ({compression})"
                 with reporter.task(description, total=total, unit="bytes") as task:
-                    _write_tar(ordered, uncompressed, mtime, task, segment, stop)
+                    _write_tar(ordered, uncompressed, mtime, task, segment, stop, spent)
             if stage is not None:
                 stage.close()
     except BaseException:
@@ -298,6 +301,7 @@ def _write_tar(
     task: Task | None,
     segment: Callable[[str], AbstractContextManager[None]] | None = None,
     stop: threading.Event | None = None,
+    spent: Spent | None = None,
 ) -> None:
     """Headers from tarfile (PAX), contents copied in chunks, then the end-of-archive marker.
     ``segment`` marks each file that gzip deflates on its own (see ``mlenv.parallel_gzip``)."""
@@ -318,6 +322,8 @@ def _write_tar(
             own = segment is not None and own_segment(entry.size)
             with segment(_share_key(entry)) if own and segment else contextlib.nullcontext():
                 _copy(entry, sink, buffer, task, stop)
+            if spent is not None:
+                spent.read(entry.source)
             sink.write(bytes(-entry.size % tarfile.BLOCKSIZE))
     sink.write(bytes(2 * tarfile.BLOCKSIZE))
     sink.write(bytes(-sink.size % tarfile.RECORDSIZE))

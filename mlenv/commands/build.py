@@ -20,7 +20,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Literal, Protocol
 
 from packaging.utils import canonicalize_name
 
@@ -35,7 +35,7 @@ from mlenv.build_outputs import (
     write_image,
     write_sbom,
 )
-from mlenv.build_record import BUILD_RECORD, MULTI_PLATFORM, BuildRecord, MultiPlatformRecord
+from mlenv.build_record import BUILD_RECORD, BuildRecord, MultiPlatformRecord, build_files
 from mlenv.cache.artifacts import Artifact, ArtifactCache, hash_file
 from mlenv.cache.bundle import BUNDLE_INDEX
 from mlenv.cache.layers import BuildInputs, LayerCache, max_size
@@ -58,33 +58,8 @@ from mlenv.oci.model import canonical_json
 from mlenv.outputs import OutputKind, check_output, replace_output
 from mlenv.parallel_gzip import GzipTwin, raise_cause, twin_side
 from mlenv.report import Reporter
+from mlenv.spent import Spent
 from mlenv.tarball import compressor_versions
-
-
-def build_files(record: Any) -> frozenset[str] | None:
-    """The files a build.json says its build wrote beside it; None when it is not one. A
-    multi-platform record accounts for its platforms' directories and the joined layout."""
-    try:
-        multi = isinstance(record, dict) and record.get("kind") == MULTI_PLATFORM
-        outputs = record["outputs"]
-        names = {BUILD_RECORD}
-        if multi:
-            names |= {*record["platforms"].keys(), *({"oci"} & set(outputs))}
-        if "oci" in outputs and not multi:
-            names |= {"oci", outputs["oci"]["image-tar"]["file"]}
-        if "conda-pack" in outputs:
-            names.add(outputs["conda-pack"]["file"])
-        if "sbom" in record:  # written beside the outputs since the SBOM came in
-            names.add(record["sbom"]["file"])
-        valid = isinstance(record["mlenv"], str) and isinstance(record["lock-sha256"], str)
-    except (KeyError, TypeError, AttributeError):
-        return None
-    if not valid or not set(outputs) <= ({"oci"} if multi else {"oci", "conda-pack"}):
-        return None
-    if not all(isinstance(name, str) and name and "/" not in name for name in names):
-        return None
-    return frozenset(names)
-
 
 BUILD_OUTPUT = OutputKind("build output", "--dist", BUILD_RECORD, build_files)
 
@@ -185,6 +160,7 @@ def build(
         later = {packages[name].sha256 for name in chosen if name in known}
         _verified_copies([a for a in artifacts if a.sha256 in later], cache, copies, reporter)
         claims = {**{n: c for n, (c, _) in known.items()}, **{c.name: c for c in vetted}}
+        licences = wheel_licences_of(packages.values(), copies, known)  # before the copies go
         installed = install_environment(
             [NamedWheel(p.filename, copies / p.sha256) for n, p in packages.items() if n in chosen],
             staging,
@@ -195,8 +171,8 @@ def build(
             reporter=reporter,
             onto=conda_tree,
             others=[c for name, c in sorted(claims.items()) if name not in chosen],
+            spent=Spent(readers=1),  # a copy goes once installed: its memory holds the tree
         )
-        licences = wheel_licences_of(packages.values(), copies, known)
         out = work / "out"
         out.mkdir()
         sbom = write_sbom(manifest, lock, lock_bytes, licences, out, options)
@@ -210,6 +186,7 @@ def build(
             assert reuse is not None
             twin = GzipTwin() if reuse.writes_whole_tree() else None
         stop = threading.Event()  # a failing writer, or Ctrl-C, ends the other at its next chunk
+        spent = Spent(readers=len(wanted))  # each writer reads the whole tree once
         with ThreadPoolExecutor(2) as pool:
             image = archive = None
             if "oci" in wanted:
@@ -217,11 +194,12 @@ def build(
                 image = pool.submit(
                     twin_side, twin, write_image, manifest, manifest_dir, lock, lock_sha256,
                     staging, installed, out, options, reporter, sbom.sha256, reuse, twin, stop,
+                    spent,
                 )  # fmt: skip
             if "conda-pack" in wanted:
                 archive = pool.submit(
                     twin_side, twin, write_archive, manifest, staging, out, options, reporter,
-                    twin, stop,
+                    twin, stop, spent,
                 )  # fmt: skip
             raise_cause(image, archive, stop=stop)
             record = BuildRecord(

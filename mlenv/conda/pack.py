@@ -21,6 +21,7 @@ from typing import BinaryIO
 from mlenv.install.ownership import Owner, PathLedger
 from mlenv.parallel_gzip import GzipTwin
 from mlenv.report import Reporter
+from mlenv.spent import Spent
 from mlenv.tarball import Compression, Entry, LayerBlob, collect, write_layer
 
 UNPACK = "bin/conda-unpack"
@@ -86,9 +87,10 @@ def write_pack(
     reporter: Reporter | None = None,
     twin: GzipTwin | None = None,
     stop: threading.Event | None = None,
+    spent: Spent | None = None,
 ) -> LayerBlob:
     """The archive of ``staging`` (laid out for ``prefix``) with its conda-unpack, to ``out``
-    (``twin`` and ``stop``: see ``mlenv.tarball.write_layer``)."""
+    (``twin``, ``stop`` and ``spent``: see ``mlenv.tarball.write_layer``)."""
     files = prefix_files(staging, prefix)
     # Beside the staging tree (a build's work directory), so a killed build leaves it there to
     # be removed with the rest, not in /tmp.
@@ -106,6 +108,7 @@ def write_pack(
             reporter=reporter,
             twin=twin,
             stop=stop,
+            spent=spent,
         )
 
 

@@ -84,6 +84,7 @@ class VettedSource(WheelFile):
 class VettedWheel:
     filename: str
     archive: zipfile.ZipFile
+    path: Path  # the file the archive reads
     source: VettedSource
     name: str
     version: Version
@@ -136,7 +137,9 @@ def plan_wheel(
     except ValueError as exc:
         raise InstallError(f"cannot be read as a wheel: {exc}", where=filename) from None
     records = _records(filename, archive, dist_info)
-    planned = VettedWheel(filename, archive, source, name, version, f"{layout.site}/{dist_info}")
+    planned = VettedWheel(
+        filename, archive, path, source, name, version, f"{layout.site}/{dist_info}"
+    )
     planned.scripts = _scripts(filename, archive, dist_info, names)
     for target in planned.scripts:
         _check_length(filename, f"{dist_info}/entry_points.txt", target, layout)

@@ -25,6 +25,7 @@ from mlenv.install.checks import Member, VettedWheel
 from mlenv.install.layout import Layout
 from mlenv.install.safety import DISK_HINT, WHEEL_HINT, InstallError, refused
 from mlenv.report import Reporter
+from mlenv.spent import Spent
 
 _T = TypeVar("_T")
 _INSTALLER = b"mlenv\n"
@@ -55,12 +56,18 @@ class _Destination(SchemeDictionaryDestination):
 
 
 def install_all(
-    root: Path, wheels: list[VettedWheel], layout: Layout, reporter: Reporter, jobs: int
+    root: Path,
+    wheels: list[VettedWheel],
+    layout: Layout,
+    reporter: Reporter,
+    jobs: int,
+    spent: Spent | None = None,
 ) -> list[dict[str, tuple[str, int]]]:
-    """Wheels write disjoint files, so they install concurrently; errors come in wheel order."""
+    """Wheels write disjoint files, so they install concurrently; errors come in wheel order.
+    Each wheel is closed once installed, and reported to ``spent`` (scratch copies go then)."""
     return each(
         reporter, "Installing wheels", "wheels", jobs,
-        [functools.partial(_install_one, root, wheel, layout) for wheel in wheels],
+        [functools.partial(_install_one, root, wheel, layout, spent) for wheel in wheels],
     )  # fmt: skip
 
 
@@ -83,7 +90,9 @@ def each(
     return [future.result() for future in futures]
 
 
-def _install_one(root: Path, wheel: VettedWheel, layout: Layout) -> dict[str, tuple[str, int]]:
+def _install_one(
+    root: Path, wheel: VettedWheel, layout: Layout, spent: Spent | None
+) -> dict[str, tuple[str, int]]:
     """Root-relative path -> (RECORD hash, size) of every file the wheel wrote."""
     scheme_dirs = layout.scheme_dirs(wheel.source.distribution)
     destination = _Destination(
@@ -105,6 +114,9 @@ def _install_one(root: Path, wheel: VettedWheel, layout: Layout) -> dict[str, tu
             raise refused(wheel.filename, member.name, "does not match its hash and size in RECORD")
         if member.scheme == "scripts":
             (root / member.target).chmod(0o755)  # whatever mode the zip recorded
+    wheel.archive.close()
+    if spent is not None:
+        spent.read(wheel.path)
     return {path: (str(entry.hash_), entry.size or 0) for path, entry in written.items()}
 
 

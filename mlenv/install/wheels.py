@@ -52,6 +52,7 @@ from mlenv.install.safety import (
     Limits,
 )
 from mlenv.report import Reporter
+from mlenv.spent import Spent
 
 _LAYOUT = Owner("mlenv's venv layout", "mlenv", WHEEL_HINT)
 # The prefix rattler made is judged like the packages it came from (its noarch entry points
@@ -154,6 +155,7 @@ def install_environment(
     max_ratio: float = MAX_RATIO,
     onto: Path | None = None,
     others: Sequence[WheelClaims] = (),
+    spent: Spent | None = None,
 ) -> InstallResult:
     """Install ``wheels`` into ``staging`` so that the tree runs unchanged once moved to ``prefix``.
 
@@ -162,7 +164,7 @@ def install_environment(
     of a venv: it is moved into the tree, and a wheel that would overwrite one of its files is
     refused. ``others`` are wheels of the environment not written (a layer cache has them):
     they own the paths they claim first, as if installed, so the tree is the same part of the
-    whole environment's.
+    whole environment's. Each wheel installed is reported to ``spent`` (scratch copies go).
     """
     layout = _layout(prefix, interpreter, python, onto)
     if bytecode == "hash":
@@ -188,7 +190,7 @@ def install_environment(
         try:
             if onto is not None:
                 onto.rename(tmp)  # over the empty directory: the conda tree becomes the base
-            result = _build(tmp, planned, layout, bytecode, reporter, jobs)
+            result = _build(tmp, planned, layout, bytecode, reporter, jobs, spent)
             tmp.rename(staging)
         except OSError as exc:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -312,13 +314,14 @@ def _build(
     bytecode: Literal["none", "hash"],
     reporter: Reporter,
     jobs: int,
+    spent: Spent | None,
 ) -> InstallResult:
     generated = write_venv(root, layout)
     parents = {posixpath.dirname(m.target) for wheel in wheels for m in wheel.members}
     parents |= {wheel.dist_info for wheel in wheels}
     for parent in sorted(parents - {""}):
         (root / parent).mkdir(parents=True, exist_ok=True)  # before threads race to create them
-    installed = install_all(root, wheels, layout, reporter, jobs)
+    installed = install_all(root, wheels, layout, reporter, jobs, spent)
     if bytecode == "hash":
         compile_bytecode(root, layout, installed, reporter, jobs)
     for wheel, files in zip(wheels, installed, strict=True):

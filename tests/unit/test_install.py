@@ -24,6 +24,7 @@ from mlenv.install.ownership import PathClashError
 from mlenv.install.safety import InstallError
 from mlenv.install.wheels import InstallResult, install_environment
 from mlenv.report import MemoryReporter
+from mlenv.spent import Spent
 from tests.support.wheels import build_wheel
 
 PREFIX = "/opt/mlenv/t"
@@ -473,3 +474,15 @@ def test_real_numpy_wheel_gives_a_working_venv(tmp_path: Path) -> None:
         check=True,
     )
     assert config.stdout.strip() == "2.4.6"
+
+
+def test_each_wheel_is_reported_spent_once_installed(tmp_path: Path) -> None:
+    """Protects: with ``spent`` (a build's scratch copies), each wheel file goes once its
+    files are written and checked, and the tree is the one installed from kept wheels."""
+    kept = _install(_wheels(tmp_path / "kept"), tmp_path / "a")
+    copies = _wheels(tmp_path / "copies")
+    spent = _install(copies, tmp_path / "b", spent=Spent(readers=1))
+    assert [path.exists() for path in copies] == [False, False]
+    assert all(path.exists() for path in (tmp_path / "kept").iterdir())
+    assert spent == kept
+    assert _snapshot(tmp_path / "a") == _snapshot(tmp_path / "b")

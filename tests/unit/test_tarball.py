@@ -24,6 +24,7 @@ from hypothesis import strategies as st
 
 from mlenv import parallel_gzip, tarball
 from mlenv.report import MemoryReporter, Task
+from mlenv.spent import Spent
 from mlenv.tarball import (
     Compression,
     Entry,
@@ -613,3 +614,27 @@ def test_a_set_stop_ends_the_writer_at_its_next_chunk(
         )  # fmt: skip
     assert reporter.advanced == tarball._CHUNK
     assert not [t for t in threading.enumerate() if t.name == "mlenv-layer"]
+
+
+@pytest.mark.parametrize("compression", COMPRESSIONS)
+def test_writers_of_a_scratch_tree_remove_its_files_once_all_have_read_them(
+    tmp_path: Path, compression: Compression
+) -> None:
+    """Protects: with ``spent``, the bytes are those of a tree left alone; the first of two
+    writers leaves every file for the second, which removes the regular files it read (the
+    hardlink's other name too), never a directory or a symlink."""
+    expected = layer_bytes(collect(build_tree(tmp_path / "kept"), "opt/env"), compression)
+    root = build_tree(tmp_path / "scratch")
+    entries = collect(root, "opt/env")
+    spent = Spent(readers=2)
+    for writer in range(2):
+        out = io.BytesIO()
+        write_layer(entries, out, compression=compression, mtime=0, spent=spent)
+        assert out.getvalue() == expected
+        left = sorted(p.relative_to(root).as_posix() for p in root.rglob("*"))
+        if writer == 0:
+            assert (root / "lib" / "data.txt").read_bytes() == TREE["lib/data.txt"][0]
+            assert (root / "lib" / "twin.txt").exists()
+    assert left == sorted(
+        [path for path, (content, _) in TREE.items() if content is None] + ["bin/data"]
+    )
