@@ -10,7 +10,7 @@ import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Literal
+from typing import Literal
 
 from packaging.utils import canonicalize_name
 
@@ -27,7 +27,7 @@ from mlenv.lockfile import Lock, LockedPackage
 from mlenv.manifest import MAX_LAYERS, Manifest
 from mlenv.oci.read import read_base
 from mlenv.oci.write import ImageSpec, image_config, write_image_tar, write_layout
-from mlenv.parallel_gzip import GzipTwin
+from mlenv.parallel_gzip import GzipTwin, Writable
 from mlenv.report import Reporter
 from mlenv.spent import Spent
 from mlenv.tarball import Compression, Entry, LayerBlob, collect, write_layer
@@ -96,7 +96,7 @@ def write_image(
     layers: list[tuple[LayerBlob, Path]] = []
     for number, entries in enumerate(members):
 
-        def write(stream: BinaryIO, label: str, entries: Sequence[Entry] = entries) -> LayerBlob:
+        def write(stream: Writable, label: str, entries: Sequence[Entry] = entries) -> LayerBlob:
             return write_layer(
                 entries,
                 stream,

@@ -157,7 +157,7 @@ def write_tar(entries: Iterable[Entry], out: BinaryIO, *, mtime: int) -> tuple[s
 
 def write_layer(
     entries: Iterable[Entry],
-    out: BinaryIO,
+    out: Writable,
     *,
     compression: Compression,
     mtime: int,

@@ -40,6 +40,7 @@ import installer
 from mlenv import __version__
 from mlenv.cache import LAYERS
 from mlenv.cache.artifacts import measure, open_plain
+from mlenv.cache.kept import KeptBlob
 from mlenv.cache.layer_walk import ENTRY, JUNK, WORK, real_dir, walk
 from mlenv.errors import MlenvError
 from mlenv.install.wheels import PlannedWheel, WheelClaims
@@ -217,19 +218,30 @@ class LayerCache:
             os.utime(entry / _META, follow_symlinks=False)  # most recently used
         return cached
 
+    def keeping(self) -> KeptBlob:
+        """The cache's own copy of a blob about to be written (see ``mlenv.cache.kept``)."""
+        return KeptBlob(self.root)
+
     def put(
         self,
         key: str,
         blob: LayerBlob,
-        source: BinaryIO,
+        kept: KeptBlob,
         dirs: Sequence[str],
         reporter: Reporter,
     ) -> None:
-        """Keep a copy of a built blob, read from the open ``source`` (never a hard link: the
-        image in dist/ and the shared cache must not share bytes), whole or not at all. A cache
-        that cannot be written (read-only, full) costs the next build time, not this one."""
+        """Keep the ``kept`` copy of a built blob (never a hard link: the image in dist/ and the
+        shared cache must not share bytes), whole or not at all. A cache that cannot be written
+        (read-only, full) costs the next build time, not this one."""
+        if kept.path is None:
+            reporter.warning(f"cannot keep the layer in {self.root}: {kept.problem}")
+            return
         meta = _sealed({"key": key, "blob": asdict(blob), "dirs": list(dirs)})
-        self._commit(key, {_META: meta}, reporter, blob=(source, blob.size))
+        try:
+            self._commit(key, {_META: meta}, reporter, blob=(kept.path, blob.size))
+        finally:
+            with contextlib.suppress(OSError):
+                kept.path.unlink(missing_ok=True)  # moved into the entry, or not kept
 
     def get_wheel(self, key: str) -> tuple[WheelClaims, Licence] | None:
         """What a wheel installs and its licences, as recorded when it was vetted; None when
@@ -262,7 +274,7 @@ class LayerCache:
         key: str,
         files: Mapping[str, bytes],
         reporter: Reporter,
-        blob: tuple[BinaryIO, int] | None = None,
+        blob: tuple[Path, int] | None = None,
     ) -> None:
         """Write an entry in a temporary directory and rename it into place whole."""
         tmp = None
@@ -275,7 +287,9 @@ class LayerCache:
                     raise OSError(errno.ENOTDIR, f"{directory} is not a plain directory")
             tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=self.root))
             if blob is not None:
-                _copy_all(*blob, tmp / _BLOB)
+                if blob[0].lstat().st_size != blob[1]:
+                    raise OSError(errno.EIO, f"the kept blob is not {blob[1]} bytes")
+                blob[0].rename(tmp / _BLOB)
             for name, data in files.items():
                 (tmp / name).write_bytes(data)
             for written in tmp.iterdir():  # read-only: what get trusts, no one rewrites in place
@@ -368,25 +382,3 @@ def _unsealed(data: bytes, key: str) -> Any:
 def _read_meta(data: bytes, key: str) -> CachedLayer:
     body = _unsealed(data, key)
     return CachedLayer(LayerBlob(**body["blob"]), tuple(body["dirs"]))
-
-
-def _copy_all(source: BinaryIO, size: int, dest: Path) -> None:
-    """The ``size`` bytes of the open ``source`` into the new file ``dest``, copied by the
-    kernel where the file system allows it (never through Python's buffers), at explicit
-    offsets: the handle's own position does not matter."""
-    if os.fstat(source.fileno()).st_size != size:
-        raise OSError(errno.EIO, f"the built blob is not {size} bytes")
-    with dest.open("xb") as out:
-        done = 0
-        with contextlib.suppress(OSError, AttributeError):  # no in-kernel copy here: by reads
-            while done < size and (
-                n := os.copy_file_range(source.fileno(), out.fileno(), size - done, done, done)
-            ):
-                done += n
-        if done < size:
-            source.seek(done)
-            out.seek(done)
-            out.truncate()
-            shutil.copyfileobj(source, out, 1 << 20)
-        if os.fstat(out.fileno()).st_size != size:
-            raise OSError(errno.EIO, f"the built blob changed while it was kept ({dest})")

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from types import TracebackType
-from typing import BinaryIO
 
+from mlenv.cache.kept import Tee
 from mlenv.cache.layers import (
     BuildInputs,
     CachedLayer,
@@ -19,7 +18,7 @@ from mlenv.cache.layers import (
 )
 from mlenv.install.wheels import PlannedWheel, WheelClaims
 from mlenv.layer_plan import LayerPlan
-from mlenv.parallel_gzip import gzip_workers
+from mlenv.parallel_gzip import Writable, gzip_workers
 from mlenv.report import Reporter, human_bytes
 from mlenv.tarball import Entry, LayerBlob
 
@@ -31,9 +30,8 @@ class LayerReuse:
     only the other wheels need to be vetted before every path's owner is decided; ``select``
     then computes the layer keys from those plans, takes the cached layers, and returns the
     packages of the other layers (every package when ``install_all``: the conda-pack archive
-    needs the whole tree). ``layer`` gives each layer, reused or written; ``remember`` keeps
-    what the build learnt of the wheels it vetted. Used as a context manager: a written layer
-    is copied into the cache on a thread while the build goes on, and leaving waits for it.
+    needs the whole tree). ``layer`` gives each layer, reused or written (and kept in the
+    cache by the same writes); ``remember`` keeps what the build learnt of the wheels it vetted.
     """
 
     def __init__(
@@ -58,26 +56,6 @@ class LayerReuse:
         self._reporter = reporter
         self._install_all = install_all
         self._reused: dict[int, tuple[CachedLayer, Path, float]] = {}
-        self._keeper = ThreadPoolExecutor(1, thread_name_prefix="mlenv-keep")
-        self._kept: list[tuple[Future[None], BinaryIO]] = []
-
-    def __enter__(self) -> LayerReuse:
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        trace: TracebackType | None,
-    ) -> None:
-        """Every built layer is in the cache (or warned about); after a failure, the copy under
-        way ends and the others are not started."""
-        self._keeper.shutdown(wait=True, cancel_futures=error is not None)
-        for _, source in self._kept:
-            source.close()  # a cancelled copy never used it
-        if error is None:
-            for kept, _ in self._kept:
-                kept.result()
 
     def known(self, filenames: Mapping[str, str]) -> dict[str, tuple[WheelClaims, Licence]]:
         """The recorded claims and licences of the wheels (``filenames`` by canonical name)
@@ -146,7 +124,7 @@ class LayerReuse:
         index: int,
         entries: Sequence[Entry],
         out: Path,
-        write: Callable[[BinaryIO, str], LayerBlob],
+        write: Callable[[Writable, str], LayerBlob],
     ) -> tuple[LayerBlob, Path]:
         """The blob of layer ``index``: the verified cached one, or ``write`` into ``out`` (given
         the label to report) and kept in the cache."""
@@ -156,12 +134,12 @@ class LayerReuse:
             size = human_bytes(cached.blob.uncompressed_size)
             self._reporter.info(f"{label}: cached: {size} in {spent:.1f}s")
             return cached.blob, path
-        with out.open("wb") as stream:  # the writer reports "built: <size> in <time>"
-            blob = write(stream, f"{label}: built")
-        if self._cache is not None:
-            dirs = [entry.path for entry in entries if entry.kind == "dir"]
-            source = out.open("rb")  # the blob moves on (into the layout, dist/); this does not
-            key = self.keys[index]
-            kept = self._keeper.submit(self._cache.put, key, blob, source, dirs, self._reporter)
-            self._kept.append((kept, source))
+        label = f"{label}: built"  # the writer reports "<size> in <time>"
+        with out.open("wb") as stream:
+            if self._cache is None:
+                return write(stream, label), out
+            with self._cache.keeping() as kept:
+                blob = write(Tee(stream, kept), label)
+        dirs = [entry.path for entry in entries if entry.kind == "dir"]
+        self._cache.put(self.keys[index], blob, kept, dirs, self._reporter)
         return blob, out

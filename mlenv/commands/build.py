@@ -127,8 +127,6 @@ def build(
         copies.mkdir()
         staging = work / "staging"
         reuse = _layer_reuse(manifest, lock, interpreter, cache, work, options, reporter)
-        if reuse is not None:
-            stack.enter_context(reuse)
         packages: dict[str, LockedPackage] = {canonicalize_name(p.name): p for p in locked.packages}
         # Wheels whose vetting the layer cache recorded are read only if their layer is rebuilt.
         known = {} if reuse is None else reuse.known({n: p.filename for n, p in packages.items()})

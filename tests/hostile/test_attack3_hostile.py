@@ -90,13 +90,11 @@ def blob_of(data: bytes) -> LayerBlob:
     return LayerBlob(digest, digest, len(data), len(data), "application/x", "none", None)
 
 
-def put(cache: LayerCache, scratch: Path, key: str, data: bytes) -> Path:
+def put(cache: LayerCache, key: str, data: bytes) -> Path:
     """A valid entry for ``data`` under ``key``, as ``put`` writes it; returns its directory."""
-    scratch.mkdir(parents=True, exist_ok=True)
-    built = scratch / f"{key}.built"
-    built.write_bytes(data)
-    with built.open("rb") as source:
-        cache.put(key, blob_of(data), source, ("opt",), MemoryReporter())
+    with cache.keeping() as kept:
+        kept.write(data)
+    cache.put(key, blob_of(data), kept, ("opt",), MemoryReporter())
     return cache.root / key[:2] / key
 
 
@@ -182,7 +180,7 @@ def test_a_layer_entry_another_user_could_have_written_is_a_miss(
     cache = LayerCache(tmp_path / "cache")
     outside = tmp_path / "outside"
     outside.mkdir()
-    entry = put(cache, tmp_path / "scratch", KEY, b"planted layer bytes")
+    entry = put(cache, KEY, b"planted layer bytes")
     plant(entry, outside)
     reporter = MemoryReporter()
     assert cache.get(KEY, tmp_path / "copy", reporter) is None
@@ -194,7 +192,7 @@ def test_put_writes_entries_read_only_and_get_accepts_them(tmp_path: Path) -> No
     """Guards the other side of the rule: what `put` writes is this user's, read-only, and
     comes back verified."""
     cache = LayerCache(tmp_path / "cache")
-    entry = put(cache, tmp_path / "scratch", KEY, b"layer bytes")
+    entry = put(cache, KEY, b"layer bytes")
     for name in ("blob", "layer.json"):
         assert stat.S_IMODE((entry / name).stat().st_mode) == 0o444
     assert not (entry.stat().st_mode & 0o022)
@@ -210,12 +208,12 @@ def test_put_never_writes_through_a_symlinked_shard(tmp_path: Path) -> None:
     outside.mkdir()
     cache.root.mkdir(parents=True)
     (cache.root / KEY[:2]).symlink_to(outside)
-    built = tmp_path / "built"
-    built.write_bytes(b"bytes")
     reporter = MemoryReporter()
-    with built.open("rb") as source:
-        cache.put(KEY, blob_of(b"bytes"), source, (), reporter)
+    with cache.keeping() as kept:
+        kept.write(b"bytes")
+    cache.put(KEY, blob_of(b"bytes"), kept, (), reporter)
     assert list(outside.iterdir()) == []
+    assert not list(cache.root.glob(".tmp-*"))
     assert any("cannot keep the layer" in message for _, message in reporter.events)
 
 
@@ -292,7 +290,7 @@ def test_a_non_regular_file_in_a_layer_entry_is_a_miss_at_once(
     build forever (a read waits for a writer); a FIFO, directory, socket or device at either
     file of an entry is a miss, answered at once."""
     cache = LayerCache(tmp_path / "cache")
-    entry = put(cache, tmp_path / "scratch", KEY, b"layer bytes")
+    entry = put(cache, KEY, b"layer bytes")
     (entry / name).unlink()
     make(entry / name)
     answers: list[object] = []
@@ -402,7 +400,7 @@ def test_hypothesis_prune_stays_inside_the_cache(
     before = tree(outside)
     cache = LayerCache(where / "cache")
     for index in range(real):
-        put(cache, where / "scratch", f"{index:02x}" * 32, b"x" * (index + 1))
+        put(cache, f"{index:02x}" * 32, b"x" * (index + 1))
     for name, target in links:
         link = cache.root / name
         if link.parent.is_symlink() or link.exists() or link.is_symlink():

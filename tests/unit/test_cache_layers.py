@@ -4,21 +4,25 @@ whole, verifies them on the way out and evicts the least recently used first."""
 from __future__ import annotations
 
 import dataclasses
+import errno
 import hashlib
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import BinaryIO
+from types import SimpleNamespace
 
 import installer
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from mlenv.cache import kept
 from mlenv.cache import layers as layercache
 from mlenv.cache.layers import BuildInputs, LayerCache, layer_key
 from mlenv.cache.reuse import LayerReuse
 from mlenv.install.wheels import PlannedWheel, WheelClaims
 from mlenv.layer_plan import LayerPlan
+from mlenv.parallel_gzip import Writable
 from mlenv.report import MemoryReporter
 from mlenv.tarball import LayerBlob
 
@@ -131,10 +135,9 @@ def _blob(data: bytes) -> LayerBlob:
 
 
 def _put(cache: LayerCache, tmp_path: Path, key: str, data: bytes) -> None:
-    path = tmp_path / f"{key}.built"
-    path.write_bytes(data)
-    with path.open("rb") as source:
-        cache.put(key, _blob(data), source, ("opt",), MemoryReporter())
+    with cache.keeping() as kept:
+        kept.write(data)
+    cache.put(key, _blob(data), kept, ("opt",), MemoryReporter())
 
 
 def test_an_entry_comes_back_verified_and_whole(tmp_path: Path) -> None:
@@ -193,62 +196,95 @@ def test_prune_drops_the_least_recently_used_first(tmp_path: Path) -> None:
     assert cache.prune(0) == (2, 2 * one) and cache.entries() == []
 
 
-@pytest.mark.parametrize("failure", [OSError(18, "Invalid cross-device link"), AttributeError()])
-def test_a_blob_is_kept_by_reads_where_the_kernel_cannot_copy(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, failure: Exception
-) -> None:
-    """Protects: without copy_file_range (another file system, another OS) the blob is kept
-    whole by plain reads, byte for byte."""
-
-    def refuse(*args: object) -> int:
-        raise failure
-
-    monkeypatch.setattr(os, "copy_file_range", refuse)
-    data = os.urandom(3 << 20)
-    cache = LayerCache(tmp_path / "cache")
-    _put(cache, tmp_path, "ab" * 32, data)
-    assert cache.get("ab" * 32, tmp_path / "out", MemoryReporter()) is not None
-    assert (tmp_path / "out").read_bytes() == data
-
-
 @pytest.mark.parametrize("size", [0, 5, 10, 12, 100])
 def test_a_blob_of_another_size_than_its_record_is_not_kept(tmp_path: Path, size: int) -> None:
-    """Protects: the cache keeps exactly the bytes the record describes; a source that is
-    shorter or longer (changed after it was written) leaves no entry, only a warning."""
-    path = tmp_path / "built"
-    path.write_bytes(b"x" * size)
+    """Protects: the cache keeps exactly the bytes the record describes; a kept copy that is
+    shorter or longer leaves no entry, only a warning."""
     cache, reporter = LayerCache(tmp_path / "cache"), MemoryReporter()
-    with path.open("rb") as source:
-        cache.put("ab" * 32, _blob(b"layer bytes"), source, ("opt",), reporter)
+    with cache.keeping() as kept:
+        kept.write(b"x" * size)
+    cache.put("ab" * 32, _blob(b"layer bytes"), kept, ("opt",), reporter)
     assert cache.get("ab" * 32, tmp_path / "out", MemoryReporter()) is None
     assert any("cannot keep the layer" in message for _, message in reporter.events)
     assert not list(cache.root.glob(".tmp-*"))
 
 
-def test_a_written_layer_is_kept_after_its_file_moved_on(tmp_path: Path) -> None:
-    """Protects: the copy into the cache runs beside the build, from a handle opened when the
-    layer was written, so the blob may be moved or removed at once (as the layout and dist/
-    do) and the cache still holds it whole once the build leaves the reuse."""
-    cache = LayerCache(tmp_path / "cache")
+def _reuse(cache: LayerCache, tmp_path: Path, reporter: MemoryReporter | None = None) -> LayerReuse:
     reuse = LayerReuse(
         cache,
         [LayerPlan("environment", ("a",))],
         {"a": "0" * 64},
         INPUTS,
         tmp_path / "scratch",
-        MemoryReporter(),
+        reporter or MemoryReporter(),
         install_all=False,
     )
-    data = os.urandom(2 << 20)
+    assert reuse.select([PlannedWheel("a", "a-1-py3-none-any.whl", ())]) == {"a"}
+    return reuse
 
-    def write(stream: BinaryIO, label: str) -> LayerBlob:
-        stream.write(data)
+
+def _writing(data: bytes, fail: bool = False) -> Callable[[Writable, str], LayerBlob]:
+    def write(stream: Writable, label: str) -> LayerBlob:
+        for start in range(0, len(data), 1 << 20):
+            stream.write(data[start : start + (1 << 20)])
+        if fail:
+            raise OSError(errno.EIO, "the layer writer failed")
         return _blob(data)
 
-    with reuse:
-        assert reuse.select([PlannedWheel("a", "a-1-py3-none-any.whl", ())]) == {"a"}
-        blob, path = reuse.layer(0, [], tmp_path / "layer.tmp", write)
-        path.unlink()
-    assert blob == _blob(data)
+    return write
+
+
+def test_a_written_layer_is_kept_by_the_writes_that_build_it(tmp_path: Path) -> None:
+    """Protects: the cache's copy is written from the same stream as the image's blob, into a
+    file of its own (invariant 1: rewriting the image's blob later never changes it)."""
+    cache = LayerCache(tmp_path / "cache")
+    reuse, data = _reuse(cache, tmp_path), os.urandom(3 << 20)
+    blob, path = reuse.layer(0, [], tmp_path / "layer.tmp", _writing(data))
+    assert blob == _blob(data) and path.read_bytes() == data
+    path.write_bytes(b"rewritten in place")
     assert cache.get(reuse.keys[0], tmp_path / "back", MemoryReporter()) is not None
     assert (tmp_path / "back").read_bytes() == data
+    assert not list(cache.root.glob(".tmp-*"))
+
+
+@pytest.mark.parametrize("at", [0, 1, 2])
+def test_a_cache_that_fills_up_costs_the_next_build_not_this_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, at: int
+) -> None:
+    """Protects: a write to the cache's copy that fails (ENOSPC at the first, second or third
+    MiB) ends the copy only: the image's blob is whole, a warning names the cache, and no entry
+    nor temporary file is left."""
+
+    class Full:
+        """A file on a disk that fills up after ``at`` writes."""
+
+        def __init__(self, fd: int) -> None:
+            self.fd, self.writes = fd, 0
+
+        def write(self, data: bytes | memoryview) -> int:
+            self.writes += 1
+            if self.writes > at:
+                raise OSError(errno.ENOSPC, "No space left on device")
+            return os.write(self.fd, data)
+
+        def close(self) -> None:
+            os.close(self.fd)
+
+    monkeypatch.setattr(kept, "os", SimpleNamespace(fdopen=lambda fd, mode: Full(fd)))
+    cache, reporter = LayerCache(tmp_path / "cache"), MemoryReporter()
+    reuse, data = _reuse(cache, tmp_path, reporter), os.urandom(3 << 20)
+    blob, path = reuse.layer(0, [], tmp_path / "layer.tmp", _writing(data))
+    monkeypatch.undo()
+    assert blob == _blob(data) and path.read_bytes() == data
+    assert any("No space left" in message for _, message in reporter.events)
+    assert cache.get(reuse.keys[0], tmp_path / "back", MemoryReporter()) is None
+    assert not list(cache.root.glob(".tmp-*"))
+
+
+def test_a_layer_that_fails_leaves_nothing_in_the_cache(tmp_path: Path) -> None:
+    """Protects: the writer's own failure is the build's, and its half copy is discarded."""
+    cache = LayerCache(tmp_path / "cache")
+    reuse = _reuse(cache, tmp_path)
+    with pytest.raises(OSError, match="layer writer failed"):
+        reuse.layer(0, [], tmp_path / "layer.tmp", _writing(os.urandom(2 << 20), fail=True))
+    assert list(cache.root.iterdir()) == []

@@ -1,0 +1,91 @@
+"""A built layer kept in the layer cache by the writes that build it, not by a copy after.
+
+Copying a 2.6 GB blob into the cache once it is written reads it back and writes it into
+fresh memory, after the build has freed its scratch. Written from the same stream as the
+image's blob, the cache's copy fills while the staging tree's pages are being freed (see
+``mlenv.spent``), and holds exactly the bytes that were hashed. It is a file of its own,
+never a link to the image's (security invariant 1).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import tempfile
+from pathlib import Path
+from types import TracebackType
+from typing import BinaryIO
+
+from mlenv.cache.layer_walk import real_dir
+from mlenv.parallel_gzip import Writable
+
+
+class KeptBlob:
+    """The cache's copy of a blob being written, in a temporary file of the cache's root.
+    Keeping is best effort: a failed write (a full or read-only cache) ends the copy, never
+    the build, and ``problem`` says why; leaving the context after an error discards it."""
+
+    def __init__(self, directory: Path) -> None:
+        self.path: Path | None = None
+        self.problem: str | None = None
+        self._file: BinaryIO | None = None
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            if not real_dir(directory):  # never written through a symlink
+                raise OSError(errno.ENOTDIR, f"{directory} is not a plain directory")
+            fd, name = tempfile.mkstemp(prefix=".tmp-blob-", dir=directory)
+        except OSError as exc:
+            self._fail(exc)
+            return
+        self.path, self._file = Path(name), os.fdopen(fd, "wb")
+
+    def write(self, data: bytes | memoryview) -> None:
+        if self._file is None:
+            return
+        try:
+            self._file.write(data)
+        except OSError as exc:
+            self._fail(exc)
+
+    def __enter__(self) -> KeptBlob:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        if error is not None:
+            self._fail(OSError("the layer was not written"))
+            return
+        if self._file is not None:
+            try:
+                self._file.close()
+            except OSError as exc:
+                self._fail(exc)
+            self._file = None
+
+    def _fail(self, exc: OSError) -> None:
+        self.problem = self.problem or exc.strerror or str(exc)
+        if self._file is not None:
+            with contextlib.suppress(OSError):
+                self._file.close()
+            self._file = None
+        if self.path is not None:
+            with contextlib.suppress(OSError):
+                self.path.unlink(missing_ok=True)
+            self.path = None
+
+
+class Tee:
+    """Every byte to ``primary`` (whose failure is the writer's), then to ``kept``."""
+
+    def __init__(self, primary: Writable, kept: KeptBlob) -> None:
+        self._primary = primary
+        self._kept = kept
+
+    def write(self, data: bytes | memoryview) -> None:
+        self._primary.write(data)
+        self._kept.write(data)
