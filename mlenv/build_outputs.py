@@ -20,6 +20,7 @@ from mlenv.cache.reuse import LayerReuse
 from mlenv.conda.pack import write_pack
 from mlenv.cuda.requirement import nvidia_require_cuda
 from mlenv.cuda.versions import CudaVersion
+from mlenv.direct import direct
 from mlenv.errors import MlenvError
 from mlenv.install.wheels import InstallResult
 from mlenv.layer_plan import split_entries
@@ -214,11 +215,11 @@ def write_archive(
     ``write_image``)."""
     compression: Compression = manifest.build.compression
     name = f"{manifest.environment.name}{ARCHIVE_SUFFIX[compression]}"
-    with (out / name).open("wb") as stream:
+    with (out / name).open("wb") as stream, direct(stream) as sink:
         blob = write_pack(
             staging,
             manifest.environment.prefix,
-            stream,
+            sink,
             compression=compression,
             mtime=options.epoch,
             reporter=reporter,

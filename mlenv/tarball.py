@@ -23,7 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Literal, Protocol
+from typing import Literal, Protocol
 
 import zstandard
 
@@ -145,7 +145,7 @@ def collect(root: Path, dest: str, *, parents: bool = True) -> list[Entry]:
     return _sorted(entries)
 
 
-def write_tar(entries: Iterable[Entry], out: BinaryIO, *, mtime: int) -> tuple[str, int]:
+def write_tar(entries: Iterable[Entry], out: Writable, *, mtime: int) -> tuple[str, int]:
     """Write the uncompressed tar to ``out``; returns its diff_id and size. The writes to
     ``out`` run on a thread of their own, beside the reads and the sha256."""
     with Handoff(out) as writer:

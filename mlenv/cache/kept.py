@@ -18,6 +18,7 @@ from types import TracebackType
 from typing import BinaryIO
 
 from mlenv.cache.layer_walk import real_dir
+from mlenv.direct import DirectWriter
 from mlenv.parallel_gzip import Writable
 
 
@@ -30,6 +31,7 @@ class KeptBlob:
         self.path: Path | None = None
         self.problem: str | None = None
         self._file: BinaryIO | None = None
+        self._sink: DirectWriter | None = None
         try:
             directory.mkdir(parents=True, exist_ok=True)
             if not real_dir(directory):  # never written through a symlink
@@ -39,12 +41,13 @@ class KeptBlob:
             self._fail(exc)
             return
         self.path, self._file = Path(name), os.fdopen(fd, "wb")
+        self._sink = DirectWriter(fd)  # written once, read by the next build: not cached now
 
     def write(self, data: bytes | memoryview) -> None:
-        if self._file is None:
+        if self._sink is None:
             return
         try:
-            self._file.write(data)
+            self._sink.write(data)
         except OSError as exc:
             self._fail(exc)
 
@@ -60,15 +63,20 @@ class KeptBlob:
         if error is not None:
             self._fail(OSError("the layer was not written"))
             return
-        if self._file is not None:
+        if self._sink is not None and self._file is not None:
             try:
+                self._sink.finish()
+                self._sink.release()
                 self._file.close()
             except OSError as exc:
                 self._fail(exc)
-            self._file = None
+            self._sink = self._file = None
 
     def _fail(self, exc: OSError) -> None:
         self.problem = self.problem or exc.strerror or str(exc)
+        if self._sink is not None:
+            self._sink.release()
+            self._sink = None
         if self._file is not None:
             with contextlib.suppress(OSError):
                 self._file.close()

@@ -16,6 +16,7 @@ from mlenv.cache.layers import (
     layer_key,
     wheel_key,
 )
+from mlenv.direct import direct
 from mlenv.install.wheels import PlannedWheel, WheelClaims
 from mlenv.layer_plan import LayerPlan
 from mlenv.parallel_gzip import Writable, gzip_workers
@@ -135,11 +136,11 @@ class LayerReuse:
             self._reporter.info(f"{label}: cached: {size} in {spent:.1f}s")
             return cached.blob, path
         label = f"{label}: built"  # the writer reports "<size> in <time>"
-        with out.open("wb") as stream:
+        with out.open("wb") as stream, direct(stream) as sink:
             if self._cache is None:
-                return write(stream, label), out
+                return write(sink, label), out
             with self._cache.keeping() as kept:
-                blob = write(Tee(stream, kept), label)
+                blob = write(Tee(sink, kept), label)
         dirs = [entry.path for entry in entries if entry.kind == "dir"]
         self._cache.put(self.keys[index], blob, kept, dirs, self._reporter)
         return blob, out

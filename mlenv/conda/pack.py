@@ -16,10 +16,9 @@ import threading
 from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
-from typing import BinaryIO
 
 from mlenv.install.ownership import Owner, PathLedger
-from mlenv.parallel_gzip import GzipTwin
+from mlenv.parallel_gzip import GzipTwin, Writable
 from mlenv.report import Reporter
 from mlenv.spent import Spent
 from mlenv.tarball import Compression, Entry, LayerBlob, collect, write_layer
@@ -80,7 +79,7 @@ def unpack_script(prefix: str, files: list[tuple[str, str]]) -> bytes:
 def write_pack(
     staging: Path,
     prefix: str,
-    out: BinaryIO,
+    out: Writable,
     *,
     compression: Compression,
     mtime: int,

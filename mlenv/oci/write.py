@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from mlenv.atomic import atomic_writer, replace_dir
+from mlenv.direct import direct
 from mlenv.oci.model import (
     CONFIG_MEDIA_TYPE,
     CONFIG_TYPES,
@@ -287,8 +288,8 @@ def write_image_tar(layout: Path, out: Path, repo_tag: str) -> tuple[str, int]:
         manifest_json = Path(scratch) / "manifest.json"
         manifest_json.write_bytes(canonical_json(docker))
         entries.extend(collect(Path(scratch), ""))
-        with atomic_writer(out) as stream:
-            return write_tar(entries, stream, mtime=0)
+        with atomic_writer(out) as stream, direct(stream) as sink:
+            return write_tar(entries, sink, mtime=0)
 
 
 def _env(base_env: Sequence[str], spec: ImageSpec) -> list[str]:

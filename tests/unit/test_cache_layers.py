@@ -9,7 +9,6 @@ import hashlib
 import os
 from collections.abc import Callable
 from pathlib import Path
-from types import SimpleNamespace
 
 import installer
 import pytest
@@ -20,6 +19,7 @@ from mlenv.cache import kept
 from mlenv.cache import layers as layercache
 from mlenv.cache.layers import BuildInputs, LayerCache, layer_key
 from mlenv.cache.reuse import LayerReuse
+from mlenv.direct import DirectWriter
 from mlenv.install.wheels import PlannedWheel, WheelClaims
 from mlenv.layer_plan import LayerPlan
 from mlenv.parallel_gzip import Writable
@@ -247,30 +247,31 @@ def test_a_written_layer_is_kept_by_the_writes_that_build_it(tmp_path: Path) -> 
     assert not list(cache.root.glob(".tmp-*"))
 
 
-@pytest.mark.parametrize("at", [0, 1, 2])
+@pytest.mark.parametrize("at", [0, 1, 2, 3])
 def test_a_cache_that_fills_up_costs_the_next_build_not_this_one(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, at: int
 ) -> None:
     """Protects: a write to the cache's copy that fails (ENOSPC at the first, second or third
-    MiB) ends the copy only: the image's blob is whole, a warning names the cache, and no entry
-    nor temporary file is left."""
+    MiB, or at the last flush) ends the copy only: the image's blob is whole, a warning names
+    the cache, and no entry nor temporary file is left."""
 
-    class Full:
-        """A file on a disk that fills up after ``at`` writes."""
+    class Full(DirectWriter):
+        """A cache on a disk that fills up after ``at`` writes (3: at the last flush)."""
 
-        def __init__(self, fd: int) -> None:
-            self.fd, self.writes = fd, 0
+        writes = 0
 
         def write(self, data: bytes | memoryview) -> int:
             self.writes += 1
             if self.writes > at:
                 raise OSError(errno.ENOSPC, "No space left on device")
-            return os.write(self.fd, data)
+            return super().write(data)
 
-        def close(self) -> None:
-            os.close(self.fd)
+        def finish(self) -> None:
+            if at == 3:
+                raise OSError(errno.ENOSPC, "No space left on device")
+            super().finish()
 
-    monkeypatch.setattr(kept, "os", SimpleNamespace(fdopen=lambda fd, mode: Full(fd)))
+    monkeypatch.setattr(kept, "DirectWriter", Full)
     cache, reporter = LayerCache(tmp_path / "cache"), MemoryReporter()
     reuse, data = _reuse(cache, tmp_path, reporter), os.urandom(3 << 20)
     blob, path = reuse.layer(0, [], tmp_path / "layer.tmp", _writing(data))

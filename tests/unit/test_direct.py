@@ -1,0 +1,100 @@
+"""Big outputs written around the page cache keep every byte, wherever the file system stands."""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import os
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mlenv.direct import direct
+
+MiB = 1 << 20
+
+
+def _write(path: Path, chunks: list[bytes], prefix: bytes = b"") -> None:
+    with path.open("wb") as handle:
+        handle.write(prefix)
+        with direct(handle) as sink:
+            for chunk in chunks:
+                assert sink.write(chunk) == len(chunk)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    sizes=st.lists(st.sampled_from([0, 1, 511, 4095, 4096, 4097, MiB - 1, 4 * MiB, 4 * MiB + 7]),
+                   max_size=6),
+    prefix=st.sampled_from([b"", b"x" * 4096, b"odd"]),
+)  # fmt: skip
+def test_the_file_holds_exactly_the_bytes_written(
+    tmp_path_factory: pytest.TempPathFactory, sizes: list[int], prefix: bytes
+) -> None:
+    """Protects: whatever the chunk sizes (block and buffer edges, a tail that is no whole
+    block) and wherever the handle stood (an unaligned start stays plain), the file is the
+    bytes in order, and the handle's flags are as they were."""
+    path = tmp_path_factory.mktemp("direct") / "out"
+    chunks = [os.urandom(size) for size in sizes]
+    with path.open("wb") as handle:
+        handle.write(prefix)
+        before = fcntl.fcntl(handle.fileno(), fcntl.F_GETFL)
+        with direct(handle) as sink:
+            flags = fcntl.fcntl(handle.fileno(), fcntl.F_GETFL)
+            assert bool(flags & os.O_DIRECT) == (len(prefix) % 4096 == 0)  # ext4 takes it
+            for chunk in chunks:
+                sink.write(memoryview(chunk))
+        assert fcntl.fcntl(handle.fileno(), fcntl.F_GETFL) == before
+    assert path.read_bytes() == prefix + b"".join(chunks)
+
+
+def test_a_file_system_that_refuses_o_direct_gets_plain_writes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Protects: where setting O_DIRECT fails (tmpfs on older kernels, some network file
+    systems), or a write is refused with EINVAL after it was accepted, the bytes still land."""
+    data = os.urandom(9 * MiB + 123)
+    real = fcntl.fcntl
+
+    def refuse(fd: int, command: int, *args: int) -> int:
+        if command == fcntl.F_SETFL and args and args[0] & os.O_DIRECT:
+            raise OSError(errno.EINVAL, "Invalid argument")
+        return real(fd, command, *args)
+
+    monkeypatch.setattr(fcntl, "fcntl", refuse)
+    _write(tmp_path / "refused", [data])
+    monkeypatch.undo()
+    assert (tmp_path / "refused").read_bytes() == data
+
+    writes = []
+    plain = os.write
+
+    def late(fd: int, view: memoryview) -> int:
+        if len(view) < MiB:  # not the writer's (pytest's own output)
+            return plain(fd, view)
+        writes.append(len(view))
+        if len(writes) == 2:
+            raise OSError(errno.EINVAL, "Invalid argument")
+        return plain(fd, view)
+
+    monkeypatch.setattr(os, "write", late)
+    _write(tmp_path / "late", [data])
+    monkeypatch.undo()
+    assert (tmp_path / "late").read_bytes() == data and len(writes) > 2
+
+
+def test_a_full_disk_is_the_writers_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Protects: an error other than a refused O_DIRECT (ENOSPC) reaches the writer."""
+
+    plain = os.write
+
+    def full(fd: int, view: memoryview) -> int:
+        if len(view) < MiB:
+            return plain(fd, view)
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "write", full)
+    with pytest.raises(OSError, match="No space"):
+        _write(tmp_path / "out", [os.urandom(5 * MiB)])
