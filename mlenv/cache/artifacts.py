@@ -23,7 +23,7 @@ import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Protocol
 
 from mlenv.cache import ARTIFACTS, CACHE_ENV, LOCKS
 from mlenv.errors import MlenvError
@@ -304,7 +304,11 @@ def describe(info: os.stat_result) -> str:
     return "a special file"
 
 
-def measure(source: BinaryIO, out: BinaryIO | None = None, *, limit: int | None = None) -> Measured:
+class Sink(Protocol):
+    def write(self, data: bytes, /) -> object: ...
+
+
+def measure(source: BinaryIO, out: Sink | None = None, *, limit: int | None = None) -> Measured:
     """sha256 and size of ``source`` read to its end, copied to ``out`` on the way. With a
     ``limit``, at most ``limit`` + 1 bytes are read: a file growing while it is read is a
     mismatch, not an endless read."""

@@ -42,6 +42,7 @@ from mlenv.cache import LAYERS
 from mlenv.cache.artifacts import measure, open_plain
 from mlenv.cache.kept import KeptBlob
 from mlenv.cache.layer_walk import ENTRY, JUNK, WORK, real_dir, walk
+from mlenv.direct import direct
 from mlenv.errors import MlenvError
 from mlenv.install.wheels import PlannedWheel, WheelClaims
 from mlenv.layer_plan import LayerPlan
@@ -202,8 +203,12 @@ class LayerCache:
             if len(record) > MAX_META:
                 raise ValueError(f"a record over {MAX_META} bytes")
             cached = _read_meta(record, key)
-            with self._open(key, _BLOB) as source, open(dest, "xb") as out:
-                measured = measure(source, out, limit=cached.blob.size)
+            with (
+                self._open(key, _BLOB) as source,
+                open(dest, "xb") as out,
+                direct(out) as sink,  # gigabytes, moved on into the image: not cached now
+            ):
+                measured = measure(source, sink, limit=cached.blob.size)
             digest, size = measured.sha256, measured.size
         except (OSError, ValueError, TypeError, KeyError, RecursionError) as exc:
             dest.unlink(missing_ok=True)
