@@ -1,0 +1,67 @@
+"""Ninth adversary pass: the scratch tree freed as it is read (``mlenv.spent``), the layer kept
+in the cache by the writes that build it (``mlenv.cache.kept``) and the O_DIRECT writer
+(``mlenv.direct``), in shapes their own tests did not try. Each test names the invariant it
+attacks and fails if the enforcing code stops holding it."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from mlenv.cache.layers import BuildInputs, LayerCache
+from mlenv.cache.reuse import LayerReuse
+from mlenv.install.wheels import PlannedWheel
+from mlenv.layer_plan import LayerPlan
+from mlenv.parallel_gzip import Writable
+from mlenv.report import MemoryReporter
+from mlenv.tarball import LayerBlob
+
+INPUTS = BuildInputs(
+    prefix="/opt/env",
+    interpreter="/usr/bin/python3",
+    python="3.11",
+    bytecode="none",
+    compression="none",
+    epoch=0,
+    parents=True,
+    conda=(),
+)
+
+
+def _reuse(cache: LayerCache, scratch: Path) -> LayerReuse:
+    """One layer of one package, to be written (the cache has nothing yet)."""
+    reuse = LayerReuse(
+        cache,
+        [LayerPlan("environment", ("a",))],
+        {"a": "0" * 64},
+        INPUTS,
+        scratch,
+        MemoryReporter(),
+        install_all=False,
+    )
+    assert reuse.select([PlannedWheel("a", "a-1-py3-none-any.whl", ())]) == {"a"}
+    return reuse
+
+
+def _write(data: bytes) -> Callable[[Writable, str], LayerBlob]:
+    def write(stream: Writable, label: str) -> LayerBlob:
+        stream.write(data)
+        digest = "sha256:" + hashlib.sha256(data).hexdigest()
+        return LayerBlob(digest, digest, len(data), len(data), "tar", "none", None)
+
+    return write
+
+
+def test_a_layer_whose_own_file_fills_up_at_its_tail_leaves_no_kept_copy(tmp_path: Path) -> None:
+    """Attacks: the layer's own file fails only when its buffered tail is written (dist's disk
+    full, here /dev/full) after the cache's copy was finished: the build fails, and the copy of
+    a layer no image holds must not stay in the cache root as a ``.tmp-blob-*`` file."""
+    cache = LayerCache(tmp_path / "cache")
+    reuse = _reuse(cache, tmp_path / "scratch")
+    with pytest.raises(OSError):
+        reuse.layer(0, [], Path("/dev/full"), _write(b"layer bytes " * 1000))
+    assert not list(cache.root.glob(".tmp-*"))
+    assert cache.usage() == 0
