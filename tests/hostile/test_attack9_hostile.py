@@ -5,9 +5,13 @@ attacks and fails if the enforcing code stops holding it."""
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import hashlib
+import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import BinaryIO
 
 import pytest
 
@@ -65,3 +69,42 @@ def test_a_layer_whose_own_file_fills_up_at_its_tail_leaves_no_kept_copy(tmp_pat
         reuse.layer(0, [], Path("/dev/full"), _write(b"layer bytes " * 1000))
     assert not list(cache.root.glob(".tmp-*"))
     assert cache.usage() == 0
+
+
+def test_a_kept_copy_whose_close_fails_never_touches_the_fd_reused_after_it(
+    tmp_path: Path,
+) -> None:
+    """Attacks: the cache's copy is closed (its descriptor freed) and the close reports an
+    error (EIO, as NFS does), and the descriptor number is already another file's by then (a
+    writer thread opened one): discarding the copy must not set that file's flags, e.g. clear
+    the O_APPEND of a log."""
+    kept = LayerCache(tmp_path / "cache").keeping()
+    assert kept.path is not None
+    kept.write(bytes(8192))  # whole blocks: O_DIRECT stays on to the end
+    other = tmp_path / "log"
+
+    assert kept._file is not None
+    handle: BinaryIO = kept._file
+
+    class FailingClose:
+        """The kept file's handle: its close frees the descriptor, which a log takes at once."""
+
+        fd, log = handle.fileno(), -1
+
+        def close(self) -> None:
+            if self.log == -1:  # as io's files: the descriptor is freed by the failing close
+                handle.close()
+                self.log = os.open(other, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+                raise OSError(errno.EIO, "Input/output error")
+
+    failing = FailingClose()
+    kept._file = failing  # type: ignore[assignment]
+    with kept:
+        pass
+    assert failing.log == failing.fd  # the number was reused: the attack's premise
+    try:
+        assert fcntl.fcntl(failing.log, fcntl.F_GETFL) & os.O_APPEND
+    finally:
+        os.close(failing.log)
+    assert kept.path is None and kept.problem == "Input/output error"
+    assert not list((tmp_path / "cache").rglob(".tmp-*"))
