@@ -293,7 +293,7 @@ class LayerCache:
             for name, data in files.items():
                 (tmp / name).write_bytes(data)
             for written in tmp.iterdir():  # read-only: what get trusts, no one rewrites in place
-                written.chmod(0o444)
+                _read_only(written)
             with contextlib.suppress(OSError):  # another build kept the same entry first
                 tmp.rename(final)
         except OSError as exc:
@@ -361,6 +361,17 @@ class LayerCache:
             finally:
                 for fd in fds:
                     os.close(fd)
+
+
+def _read_only(path: Path) -> None:
+    """chmod 0444 through a descriptor of ``path`` itself: the kept blob comes from the shared
+    root, where another user may have swapped it for a symlink, which is refused, never followed
+    to a file of this user's (a private key made readable by all)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    try:
+        os.fchmod(fd, 0o444)
+    finally:
+        os.close(fd)
 
 
 def _sealed(body: Mapping[str, Any]) -> bytes:

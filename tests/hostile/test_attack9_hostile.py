@@ -108,3 +108,29 @@ def test_a_kept_copy_whose_close_fails_never_touches_the_fd_reused_after_it(
         os.close(failing.log)
     assert kept.path is None and kept.problem == "Input/output error"
     assert not list((tmp_path / "cache").rglob(".tmp-*"))
+
+
+def test_a_kept_copy_swapped_for_a_symlink_never_changes_the_file_it_names(
+    tmp_path: Path,
+) -> None:
+    """Attacks: in a shared cache root another user swaps the finished ``.tmp-blob-*`` (it sits
+    in the root until ``put`` renames it into its entry) for a symlink whose own size, the
+    length of its target, is the blob's: keeping it must not make the file it names read-only
+    for its owner and readable by all (a private key at 0600 made 0444)."""
+    victim = tmp_path / "home" / "id_ed25519"
+    victim.parent.mkdir()
+    victim.write_bytes(b"private key")
+    victim.chmod(0o600)
+    target = str(victim)
+    cache, reporter = LayerCache(tmp_path / "cache"), MemoryReporter()
+    with cache.keeping() as kept:
+        kept.write(b"x" * len(target))
+    assert kept.path is not None
+    kept.path.unlink()
+    kept.path.symlink_to(target)  # the swap: lstat says len(target) bytes, as the record does
+    digest = "sha256:" + hashlib.sha256(b"x" * len(target)).hexdigest()
+    blob = LayerBlob(digest, digest, len(target), len(target), "tar", "none", None)
+    cache.put("ab" * 32, blob, kept, (), reporter)
+    assert victim.stat().st_mode & 0o777 == 0o600
+    assert cache.get("ab" * 32, tmp_path / "out", MemoryReporter()) is None
+    assert any("cannot keep the layer" in message for _, message in reporter.events)
