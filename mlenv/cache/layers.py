@@ -290,8 +290,9 @@ class LayerCache:
                 if blob[0].lstat().st_size != blob[1]:
                     raise OSError(errno.EIO, f"the kept blob is not {blob[1]} bytes")
                 blob[0].rename(tmp / _BLOB)
-            for name, data in files.items():
-                (tmp / name).write_bytes(data)
+            for name, data in files.items():  # new files only: never through a planted link
+                with open(tmp / name, "xb") as record:
+                    record.write(data)
             for written in tmp.iterdir():  # read-only: what get trusts, no one rewrites in place
                 _read_only(written)
             with contextlib.suppress(OSError):  # another build kept the same entry first

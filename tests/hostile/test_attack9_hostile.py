@@ -15,6 +15,7 @@ from typing import BinaryIO
 
 import pytest
 
+from mlenv.cache import layers
 from mlenv.cache.layers import BuildInputs, LayerCache
 from mlenv.cache.reuse import LayerReuse
 from mlenv.install.wheels import PlannedWheel
@@ -133,4 +134,33 @@ def test_a_kept_copy_swapped_for_a_symlink_never_changes_the_file_it_names(
     cache.put("ab" * 32, blob, kept, (), reporter)
     assert victim.stat().st_mode & 0o777 == 0o600
     assert cache.get("ab" * 32, tmp_path / "out", MemoryReporter()) is None
+    assert any("cannot keep the layer" in message for _, message in reporter.events)
+
+
+def test_an_entry_directory_swapped_in_the_shared_root_is_never_written_through(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Attacks: another user of a shared cache root renames the entry's work directory
+    (``.tmp-*``) away and puts one of theirs there holding a symlink named ``layer.json``:
+    filing the entry must not truncate and write the file it names (a shell profile)."""
+    victim = tmp_path / "home" / ".profile"
+    victim.parent.mkdir()
+    victim.write_bytes(b"export PATH=/usr/bin\n")
+    cache, reporter = LayerCache(tmp_path / "cache"), MemoryReporter()
+    real_mkdtemp = layers.tempfile.mkdtemp
+
+    def swapped(prefix: str, dir: Path) -> str:
+        made = Path(real_mkdtemp(prefix=prefix, dir=dir))
+        (made / "layer.json").symlink_to(victim)  # what the swapped-in directory holds
+        return str(made)
+
+    data = b"layer bytes" * 100
+    with cache.keeping() as kept:
+        kept.write(data)
+    monkeypatch.setattr(layers.tempfile, "mkdtemp", swapped)
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    blob = LayerBlob(digest, digest, len(data), len(data), "tar", "none", None)
+    cache.put("ab" * 32, blob, kept, (), reporter)
+    monkeypatch.undo()
+    assert victim.read_bytes() == b"export PATH=/usr/bin\n"
     assert any("cannot keep the layer" in message for _, message in reporter.events)
