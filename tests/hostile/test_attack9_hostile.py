@@ -9,13 +9,13 @@ import errno
 import fcntl
 import hashlib
 import os
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
 import pytest
 
-from mlenv.cache import layers
 from mlenv.cache.layers import BuildInputs, LayerCache
 from mlenv.cache.reuse import LayerReuse
 from mlenv.install.wheels import PlannedWheel
@@ -147,7 +147,7 @@ def test_an_entry_directory_swapped_in_the_shared_root_is_never_written_through(
     victim.parent.mkdir()
     victim.write_bytes(b"export PATH=/usr/bin\n")
     cache, reporter = LayerCache(tmp_path / "cache"), MemoryReporter()
-    real_mkdtemp = layers.tempfile.mkdtemp
+    real_mkdtemp = tempfile.mkdtemp
 
     def swapped(prefix: str, dir: Path) -> str:
         made = Path(real_mkdtemp(prefix=prefix, dir=dir))
@@ -157,7 +157,7 @@ def test_an_entry_directory_swapped_in_the_shared_root_is_never_written_through(
     data = b"layer bytes" * 100
     with cache.keeping() as kept:
         kept.write(data)
-    monkeypatch.setattr(layers.tempfile, "mkdtemp", swapped)
+    monkeypatch.setattr(tempfile, "mkdtemp", swapped)
     digest = "sha256:" + hashlib.sha256(data).hexdigest()
     blob = LayerBlob(digest, digest, len(data), len(data), "tar", "none", None)
     cache.put("ab" * 32, blob, kept, (), reporter)
