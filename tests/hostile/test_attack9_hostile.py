@@ -164,3 +164,26 @@ def test_an_entry_directory_swapped_in_the_shared_root_is_never_written_through(
     monkeypatch.undo()
     assert victim.read_bytes() == b"export PATH=/usr/bin\n"
     assert any("cannot keep the layer" in message for _, message in reporter.events)
+
+
+def test_a_kept_copy_swapped_for_a_hard_link_never_changes_the_file_it_names(
+    tmp_path: Path,
+) -> None:
+    """Attacks: the same swap with a hard link to the victim's file (a system without
+    protected_hardlinks lets any user link a file they cannot read), whose size is the blob's:
+    keeping it must not chmod the victim's file, which the link shares."""
+    victim = tmp_path / "home" / "id_ed25519"
+    victim.parent.mkdir()
+    victim.write_bytes(b"private key")
+    victim.chmod(0o600)
+    cache, reporter = LayerCache(tmp_path / "cache"), MemoryReporter()
+    with cache.keeping() as kept:
+        kept.write(b"private key")
+    assert kept.path is not None
+    kept.path.unlink()
+    kept.path.hardlink_to(victim)
+    digest = "sha256:" + hashlib.sha256(b"private key").hexdigest()
+    blob = LayerBlob(digest, digest, 11, 11, "tar", "none", None)
+    cache.put("ab" * 32, blob, kept, (), reporter)
+    assert victim.stat().st_mode & 0o777 == 0o600
+    assert any("cannot keep the layer" in message for _, message in reporter.events)
