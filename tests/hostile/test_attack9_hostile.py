@@ -16,6 +16,7 @@ from typing import BinaryIO
 
 import pytest
 
+from mlenv.cache import kept as kept_module
 from mlenv.cache.layers import BuildInputs, LayerCache
 from mlenv.cache.reuse import LayerReuse
 from mlenv.install.wheels import PlannedWheel
@@ -36,7 +37,7 @@ INPUTS = BuildInputs(
 )
 
 
-def _reuse(cache: LayerCache, scratch: Path) -> LayerReuse:
+def _reuse(cache: LayerCache, scratch: Path, reporter: MemoryReporter | None = None) -> LayerReuse:
     """One layer of one package, to be written (the cache has nothing yet)."""
     reuse = LayerReuse(
         cache,
@@ -44,7 +45,7 @@ def _reuse(cache: LayerCache, scratch: Path) -> LayerReuse:
         {"a": "0" * 64},
         INPUTS,
         scratch,
-        MemoryReporter(),
+        reporter or MemoryReporter(),
         install_all=False,
     )
     assert reuse.select([PlannedWheel("a", "a-1-py3-none-any.whl", ())]) == {"a"}
@@ -187,3 +188,23 @@ def test_a_kept_copy_swapped_for_a_hard_link_never_changes_the_file_it_names(
     cache.put("ab" * 32, blob, kept, (), reporter)
     assert victim.stat().st_mode & 0o777 == 0o600
     assert any("cannot keep the layer" in message for _, message in reporter.events)
+
+
+def test_a_kept_copy_without_a_buffer_costs_the_cache_not_the_build(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Attacks: the cache's copy cannot get its 4 MiB buffer (ENOMEM under strict overcommit)
+    after its file was made: the layer is still written whole, the cache only warns, and no
+    ``.tmp-blob-*`` stays in the root."""
+
+    def no_memory(fd: int) -> None:
+        raise OSError(errno.ENOMEM, "Cannot allocate memory")
+
+    monkeypatch.setattr(kept_module, "DirectWriter", no_memory)
+    cache, reporter = LayerCache(tmp_path / "cache"), MemoryReporter()
+    reuse = _reuse(cache, tmp_path / "scratch", reporter)
+    data = b"layer bytes" * 1000
+    blob, path = reuse.layer(0, [], tmp_path / "layer.tmp", _write(data))
+    assert path.read_bytes() == data and blob.size == len(data)
+    assert any("Cannot allocate memory" in message for _, message in reporter.events)
+    assert not list(cache.root.glob(".tmp-*"))
