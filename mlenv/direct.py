@@ -61,11 +61,13 @@ class DirectWriter:
         self._filled = 0
 
     def release(self) -> None:
-        """Give the buffer back and leave the file's flags as they were."""
+        """Give the buffer back and leave the file's flags as they were, once: called again
+        (after the file was closed) it never touches the descriptor, maybe another file's now."""
         self._view.release()
         with contextlib.suppress(BufferError):  # a failed write's traceback still holds a slice
             self._buffer.close()
         if self._direct:
+            self._direct = False
             self._set(direct=False)
 
     def _write(self, view: memoryview) -> None:

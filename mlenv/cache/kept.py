@@ -37,11 +37,10 @@ class KeptBlob:
             if not real_dir(directory):  # never written through a symlink
                 raise OSError(errno.ENOTDIR, f"{directory} is not a plain directory")
             fd, name = tempfile.mkstemp(prefix=".tmp-blob-", dir=directory)
-        except OSError as exc:
+            self.path, self._file = Path(name), os.fdopen(fd, "wb")
+            self._sink = DirectWriter(fd)  # written once, read by the next build: not cached now
+        except OSError as exc:  # its buffer too (ENOMEM): the copy's failure, not the build's
             self._fail(exc)
-            return
-        self.path, self._file = Path(name), os.fdopen(fd, "wb")
-        self._sink = DirectWriter(fd)  # written once, read by the next build: not cached now
 
     def write(self, data: bytes | memoryview) -> None:
         if self._sink is None:

@@ -295,10 +295,11 @@ class LayerCache:
                 if blob[0].lstat().st_size != blob[1]:
                     raise OSError(errno.EIO, f"the kept blob is not {blob[1]} bytes")
                 blob[0].rename(tmp / _BLOB)
-            for name, data in files.items():
-                (tmp / name).write_bytes(data)
+            for name, data in files.items():  # new files only: never through a planted link
+                with open(tmp / name, "xb") as record:
+                    record.write(data)
             for written in tmp.iterdir():  # read-only: what get trusts, no one rewrites in place
-                written.chmod(0o444)
+                _read_only(written)
             with contextlib.suppress(OSError):  # another build kept the same entry first
                 tmp.rename(final)
         except OSError as exc:
@@ -366,6 +367,20 @@ class LayerCache:
             finally:
                 for fd in fds:
                     os.close(fd)
+
+
+def _read_only(path: Path) -> None:
+    """chmod 0444 through a descriptor of ``path`` itself: the kept blob comes from the shared
+    root, where another user may have swapped it for a symlink or a hard link, which is refused,
+    never followed to a file of this user's (a private key made readable by all)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or info.st_nlink != 1:
+            raise OSError(errno.EPERM, f"{path.name} is not a file of its own")
+        os.fchmod(fd, 0o444)
+    finally:
+        os.close(fd)
 
 
 def _sealed(body: Mapping[str, Any]) -> bytes:

@@ -136,11 +136,13 @@ class LayerReuse:
             self._reporter.info(f"{label}: cached: {size} in {spent:.1f}s")
             return cached.blob, path
         label = f"{label}: built"  # the writer reports "<size> in <time>"
-        with out.open("wb") as stream, direct(stream) as sink:
-            if self._cache is None:
+        if self._cache is None:
+            with out.open("wb") as stream, direct(stream) as sink:
                 return write(sink, label), out
-            with self._cache.keeping() as kept:
-                blob = write(Tee(sink, kept), label)
+        # The blob's own file is finished and closed inside the copy's context: a failure there
+        # (its tail on a full disk) discards the copy too, never leaving it in the cache root.
+        with self._cache.keeping() as kept, out.open("wb") as stream, direct(stream) as sink:
+            blob = write(Tee(sink, kept), label)
         dirs = [entry.path for entry in entries if entry.kind == "dir"]
         self._cache.put(self.keys[index], blob, kept, dirs, self._reporter)
         return blob, out
