@@ -17,9 +17,11 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import io
 import mmap
 import os
 from collections.abc import Iterator
+from pathlib import Path
 from typing import BinaryIO
 
 _BLOCK = 4096  # the alignment O_DIRECT needs: any device's logical block divides it
@@ -102,3 +104,55 @@ def direct(handle: BinaryIO) -> Iterator[DirectWriter]:
         writer.finish()
     finally:
         writer.release()
+
+
+class DirectReader:
+    """A file read around the page cache (O_DIRECT) through one aligned buffer: for a big file
+    this build wrote that way and reads once more (a layer into image.tar). Plain reads where
+    the file system refuses; ``readinto`` and ``read`` as a binary file's."""
+
+    def __init__(self, path: Path) -> None:
+        try:
+            self._fd = os.open(path, os.O_RDONLY | os.O_DIRECT | os.O_CLOEXEC)
+        except OSError as exc:
+            if exc.errno != errno.EINVAL:
+                raise
+            self._fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        self._buffer = mmap.mmap(-1, _BUFFER)
+        self._view = memoryview(self._buffer)
+        self._pending = self._view[:0]
+
+    def readinto(self, view: memoryview) -> int:
+        if not self._pending:
+            try:
+                count = os.readv(self._fd, [self._view])
+            except OSError as exc:  # refused at read time: read it plainly from here on
+                flags = fcntl.fcntl(self._fd, fcntl.F_GETFL)
+                if exc.errno != errno.EINVAL or not flags & os.O_DIRECT:
+                    raise
+                fcntl.fcntl(self._fd, fcntl.F_SETFL, flags & ~os.O_DIRECT)
+                count = os.readv(self._fd, [self._view])
+            self._pending = self._view[:count]
+        take = min(len(self._pending), len(view))
+        view[:take] = self._pending[:take]
+        self._pending = self._pending[take:]
+        return take
+
+    def read(self, size: int) -> bytes:
+        data = bytearray(size)
+        return bytes(data[: self.readinto(memoryview(data))])
+
+    def __enter__(self) -> DirectReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._pending.release()
+        self._view.release()
+        with contextlib.suppress(BufferError):
+            self._buffer.close()
+        os.close(self._fd)
+
+
+def open_source(path: Path, *, uncached: bool) -> io.BufferedReader | DirectReader:
+    """``path`` opened for one sequential read; ``uncached``: around the page cache."""
+    return DirectReader(path) if uncached else path.open("rb")

@@ -3,8 +3,7 @@
 Nothing here comes from the host: entries are listed and sorted by us (never readdir order),
 owners, times and modes are forced, hardlinks become regular files, and compression settings
 are pinned because they decide the compressed bytes (see ``shared/reference/reproducibility.md``).
-File contents are streamed through the pipeline ``tar -> sha256 -> compressor -> sha256 -> out``
-in fixed-size chunks, so memory stays flat whatever the size of the environment.
+Contents stream through ``tar -> sha256 -> compressor -> sha256 -> out`` in fixed-size chunks.
 """
 
 from __future__ import annotations
@@ -27,6 +26,7 @@ from typing import Literal, Protocol
 
 import zstandard
 
+from mlenv.direct import open_source
 from mlenv.errors import MlenvError
 from mlenv.handoff import Handoff
 from mlenv.parallel_gzip import (
@@ -145,12 +145,14 @@ def collect(root: Path, dest: str, *, parents: bool = True) -> list[Entry]:
     return _sorted(entries)
 
 
-def write_tar(entries: Iterable[Entry], out: Writable, *, mtime: int) -> tuple[str, int]:
-    """Write the uncompressed tar to ``out``; returns its diff_id and size. The writes to
-    ``out`` run on a thread of their own, beside the reads and the sha256."""
+def write_tar(
+    entries: Iterable[Entry], out: Writable, *, mtime: int, uncached: bool = False
+) -> tuple[str, int]:
+    """The uncompressed tar to ``out`` (written on a thread of its own, beside the reads and
+    the sha256; ``uncached``: files read around the page cache); its diff_id and size."""
     with Handoff(out) as writer:
         sink = _Digest(writer)
-        _write_tar(_sorted(entries), sink, mtime, None)
+        _write_tar(_sorted(entries), sink, mtime, None, uncached=uncached)
         writer.close()
     return sink.digest(), sink.size
 
@@ -302,6 +304,7 @@ def _write_tar(
     segment: Callable[[str], AbstractContextManager[None]] | None = None,
     stop: threading.Event | None = None,
     spent: Spent | None = None,
+    uncached: bool = False,
 ) -> None:
     """Headers from tarfile (PAX), contents copied in chunks, then the end-of-archive marker.
     ``segment`` marks each file that gzip deflates on its own (see ``mlenv.parallel_gzip``)."""
@@ -321,7 +324,7 @@ def _write_tar(
         if entry.source is not None:
             own = segment is not None and own_segment(entry.size)
             with segment(_share_key(entry)) if own and segment else contextlib.nullcontext():
-                _copy(entry, sink, buffer, task, stop)
+                _copy(entry, sink, buffer, task, stop, uncached)
             if spent is not None:
                 spent.read(entry.source)
             sink.write(bytes(-entry.size % tarfile.BLOCKSIZE))
@@ -330,12 +333,13 @@ def _write_tar(
 
 
 def _copy(
-    entry: Entry, sink: _Digest, buffer: bytearray, task: Task | None, stop: threading.Event | None
-) -> None:
+    entry: Entry, sink: _Digest, buffer: bytearray, task: Task | None,
+    stop: threading.Event | None, uncached: bool,
+) -> None:  # fmt: skip
     assert entry.source is not None
     view = memoryview(buffer)
     remaining = entry.size
-    with open(entry.source, "rb") as handle:
+    with open_source(entry.source, uncached=uncached) as handle:
         while remaining:
             if stop is not None and stop.is_set():
                 raise Stopped("stopped: another writer failed, or the build was interrupted")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import stat
 import tempfile
 from pathlib import Path
 from types import TracebackType
@@ -96,3 +97,17 @@ class Tee:
     def write(self, data: bytes | memoryview) -> None:
         self._primary.write(data)
         self._kept.write(data)
+
+
+def read_only(path: Path) -> None:
+    """chmod 0444 through a descriptor of ``path`` itself: the kept blob comes from the shared
+    root, where another user may have swapped it for a symlink or a hard link, which is refused,
+    never followed to a file of this user's (a private key made readable by all)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or info.st_nlink != 1:
+            raise OSError(errno.EPERM, f"{path.name} is not a file of its own")
+        os.fchmod(fd, 0o444)
+    finally:
+        os.close(fd)

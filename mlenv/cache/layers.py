@@ -40,7 +40,7 @@ import installer
 from mlenv import __version__
 from mlenv.cache import LAYERS
 from mlenv.cache.artifacts import measure, open_plain
-from mlenv.cache.kept import KeptBlob
+from mlenv.cache.kept import KeptBlob, read_only
 from mlenv.cache.layer_walk import ENTRY, JUNK, WORK, real_dir, walk
 from mlenv.direct import direct
 from mlenv.errors import MlenvError
@@ -299,7 +299,7 @@ class LayerCache:
                 with open(tmp / name, "xb") as record:
                     record.write(data)
             for written in tmp.iterdir():  # read-only: what get trusts, no one rewrites in place
-                _read_only(written)
+                read_only(written)
             with contextlib.suppress(OSError):  # another build kept the same entry first
                 tmp.rename(final)
         except OSError as exc:
@@ -367,20 +367,6 @@ class LayerCache:
             finally:
                 for fd in fds:
                     os.close(fd)
-
-
-def _read_only(path: Path) -> None:
-    """chmod 0444 through a descriptor of ``path`` itself: the kept blob comes from the shared
-    root, where another user may have swapped it for a symlink or a hard link, which is refused,
-    never followed to a file of this user's (a private key made readable by all)."""
-    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode) or info.st_nlink != 1:
-            raise OSError(errno.EPERM, f"{path.name} is not a file of its own")
-        os.fchmod(fd, 0o444)
-    finally:
-        os.close(fd)
 
 
 def _sealed(body: Mapping[str, Any]) -> bytes:

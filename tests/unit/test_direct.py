@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mlenv.direct import direct
+from mlenv.direct import direct, open_source
 
 MiB = 1 << 20
 
@@ -98,3 +98,56 @@ def test_a_full_disk_is_the_writers_error(tmp_path: Path, monkeypatch: pytest.Mo
     monkeypatch.setattr(os, "write", full)
     with pytest.raises(OSError, match="No space"):
         _write(tmp_path / "out", [os.urandom(5 * MiB)])
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    size=st.sampled_from([0, 1, 4095, 4096, 4097, 4 * MiB, 4 * MiB + 1, 9 * MiB + 5]),
+    step=st.sampled_from([1, 4096, MiB, 8 * MiB]),
+)
+def test_an_uncached_read_gives_the_file_in_any_steps(
+    tmp_path_factory: pytest.TempPathFactory, size: int, step: int
+) -> None:
+    """Protects: read around the page cache, in steps smaller or larger than its buffer, a
+    file gives exactly its bytes, then nothing (``read(1)`` is how growth is detected)."""
+    path = tmp_path_factory.mktemp("read") / "blob"
+    data = os.urandom(size)
+    path.write_bytes(data)
+    got = bytearray()
+    with open_source(path, uncached=True) as handle:
+        view = memoryview(bytearray(step))
+        while n := handle.readinto(view):
+            got += view[:n]
+        assert handle.read(1) == b""
+    assert bytes(got) == data
+
+
+def test_an_uncached_read_falls_back_where_o_direct_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Protects: a file system that refuses O_DIRECT at open, or at the first read, is read
+    plainly, whole."""
+    path = tmp_path / "blob"
+    data = os.urandom(5 * MiB + 3)
+    path.write_bytes(data)
+    real_open, real_readv = os.open, os.readv
+
+    def no_direct_open(name: object, flags: int, *args: int) -> int:
+        if flags & os.O_DIRECT:
+            raise OSError(errno.EINVAL, "Invalid argument")
+        return real_open(name, flags, *args)  # type: ignore[arg-type]
+
+    refused: list[int] = []
+
+    def refuse_once(fd: int, buffers: list[memoryview]) -> int:
+        if not refused and fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_DIRECT:
+            refused.append(fd)
+            raise OSError(errno.EINVAL, "Invalid argument")
+        return real_readv(fd, buffers)
+
+    for name, fake in (("open", no_direct_open), ("readv", refuse_once)):
+        monkeypatch.setattr(os, name, fake)
+        with open_source(path, uncached=True) as handle:
+            assert handle.read(6 * MiB) + handle.read(6 * MiB) == data
+        monkeypatch.undo()
+    assert refused
