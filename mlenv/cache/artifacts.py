@@ -23,10 +23,13 @@ import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import TYPE_CHECKING, BinaryIO
 
 from mlenv.cache import ARTIFACTS, CACHE_ENV, LOCKS
 from mlenv.errors import MlenvError
+
+if TYPE_CHECKING:  # a protocol only: the lock path does not import the gzip writer
+    from mlenv.parallel_gzip import Writable
 
 PARTIAL = ".partial-"
 CHUNK = 1 << 20
@@ -304,11 +307,7 @@ def describe(info: os.stat_result) -> str:
     return "a special file"
 
 
-class Sink(Protocol):
-    def write(self, data: bytes, /) -> object: ...
-
-
-def measure(source: BinaryIO, out: Sink | None = None, *, limit: int | None = None) -> Measured:
+def measure(source: BinaryIO, out: Writable | None = None, *, limit: int | None = None) -> Measured:
     """sha256 and size of ``source`` read to its end, copied to ``out`` on the way. With a
     ``limit``, at most ``limit`` + 1 bytes are read: a file growing while it is read is a
     mismatch, not an endless read."""
