@@ -34,11 +34,9 @@ class DirectWriter:
 
     def __init__(self, fd: int) -> None:
         self._fd = fd
-        self._buffer = mmap.mmap(-1, _BUFFER)  # page-aligned, as O_DIRECT requires
-        self._view = memoryview(self._buffer)
+        self._buffer, self._view = _aligned()
         self._filled = 0
-        self._flags = fcntl.fcntl(fd, fcntl.F_GETFL)
-        self._direct = os.lseek(fd, 0, os.SEEK_CUR) % _BLOCK == 0 and self._set(direct=True)
+        self._direct = os.lseek(fd, 0, os.SEEK_CUR) % _BLOCK == 0 and _set_direct(fd, on=True)
 
     def write(self, data: bytes | memoryview) -> int:
         source = memoryview(data).cast("B")
@@ -57,7 +55,7 @@ class DirectWriter:
         """Write what is buffered: its whole blocks as the rest, the tail without O_DIRECT."""
         whole = self._filled - self._filled % _BLOCK
         self._write(self._view[:whole])
-        if self._direct and whole < self._filled and self._set(direct=False):
+        if self._direct and whole < self._filled and _set_direct(self._fd, on=False):
             self._direct = False
         self._write(self._view[whole : self._filled])
         self._filled = 0
@@ -65,12 +63,10 @@ class DirectWriter:
     def release(self) -> None:
         """Give the buffer back and leave the file's flags as they were, once: called again
         (after the file was closed) it never touches the descriptor, maybe another file's now."""
-        self._view.release()
-        with contextlib.suppress(BufferError):  # a failed write's traceback still holds a slice
-            self._buffer.close()
+        _free(self._buffer, self._view)
         if self._direct:
             self._direct = False
-            self._set(direct=False)
+            _set_direct(self._fd, on=False)
 
     def _write(self, view: memoryview) -> None:
         done = 0
@@ -79,18 +75,9 @@ class DirectWriter:
                 done += os.write(self._fd, view[done:])
             except OSError as exc:
                 # Accepted at open, refused at write (some file systems): write it plainly.
-                if exc.errno != errno.EINVAL or not self._direct or not self._set(direct=False):
+                if not _refused(exc, self._direct, self._fd):
                     raise
                 self._direct = False
-
-    def _set(self, *, direct: bool) -> bool:
-        """Turn O_DIRECT on or off; False when the file system refuses."""
-        flags = self._flags | os.O_DIRECT if direct else self._flags & ~os.O_DIRECT
-        try:
-            fcntl.fcntl(self._fd, fcntl.F_SETFL, flags)
-        except OSError:
-            return False
-        return True
 
 
 @contextlib.contextmanager
@@ -112,25 +99,24 @@ class DirectReader:
     the file system refuses; ``readinto`` and ``read`` as a binary file's."""
 
     def __init__(self, path: Path) -> None:
+        self._direct = True
         try:
             self._fd = os.open(path, os.O_RDONLY | os.O_DIRECT | os.O_CLOEXEC)
         except OSError as exc:
             if exc.errno != errno.EINVAL:
                 raise
-            self._fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-        self._buffer = mmap.mmap(-1, _BUFFER)
-        self._view = memoryview(self._buffer)
+            self._fd, self._direct = os.open(path, os.O_RDONLY | os.O_CLOEXEC), False
+        self._buffer, self._view = _aligned()
         self._pending = self._view[:0]
 
     def readinto(self, view: memoryview) -> int:
         if not self._pending:
             try:
                 count = os.readv(self._fd, [self._view])
-            except OSError as exc:  # refused at read time: read it plainly from here on
-                flags = fcntl.fcntl(self._fd, fcntl.F_GETFL)
-                if exc.errno != errno.EINVAL or not flags & os.O_DIRECT:
+            except OSError as exc:
+                if not _refused(exc, self._direct, self._fd):
                     raise
-                fcntl.fcntl(self._fd, fcntl.F_SETFL, flags & ~os.O_DIRECT)
+                self._direct = False
                 count = os.readv(self._fd, [self._view])
             self._pending = self._view[:count]
         take = min(len(self._pending), len(view))
@@ -147,12 +133,38 @@ class DirectReader:
 
     def __exit__(self, *exc: object) -> None:
         self._pending.release()
-        self._view.release()
-        with contextlib.suppress(BufferError):
-            self._buffer.close()
+        _free(self._buffer, self._view)
         os.close(self._fd)
 
 
 def open_source(path: Path, *, uncached: bool) -> io.BufferedReader | DirectReader:
     """``path`` opened for one sequential read; ``uncached``: around the page cache."""
     return DirectReader(path) if uncached else path.open("rb")
+
+
+def _aligned() -> tuple[mmap.mmap, memoryview]:
+    """The one buffer of a reader or writer: page-aligned, as O_DIRECT requires."""
+    buffer = mmap.mmap(-1, _BUFFER)
+    return buffer, memoryview(buffer)
+
+
+def _free(buffer: mmap.mmap, view: memoryview) -> None:
+    view.release()
+    with contextlib.suppress(BufferError):  # a failed call's traceback still holds a slice
+        buffer.close()
+
+
+def _set_direct(fd: int, *, on: bool) -> bool:
+    """Turn O_DIRECT on or off; False when the file system refuses."""
+    try:
+        flags = fcntl.fcntl(fd, fcntl.F_GETFL)
+        fcntl.fcntl(fd, fcntl.F_SETFL, flags | os.O_DIRECT if on else flags & ~os.O_DIRECT)
+    except OSError:
+        return False
+    return True
+
+
+def _refused(exc: OSError, direct: bool, fd: int) -> bool:
+    """An O_DIRECT transfer refused at read or write time (accepted at open by some file
+    systems), now turned off so the caller can go on plainly."""
+    return exc.errno == errno.EINVAL and direct and _set_direct(fd, on=False)

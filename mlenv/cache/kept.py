@@ -16,7 +16,6 @@ import stat
 import tempfile
 from pathlib import Path
 from types import TracebackType
-from typing import BinaryIO
 
 from mlenv.cache.layer_walk import real_dir
 from mlenv.direct import DirectWriter
@@ -31,15 +30,15 @@ class KeptBlob:
     def __init__(self, directory: Path) -> None:
         self.path: Path | None = None
         self.problem: str | None = None
-        self._file: BinaryIO | None = None
+        self._fd: int | None = None
         self._sink: DirectWriter | None = None
         try:
             directory.mkdir(parents=True, exist_ok=True)
             if not real_dir(directory):  # never written through a symlink
                 raise OSError(errno.ENOTDIR, f"{directory} is not a plain directory")
-            fd, name = tempfile.mkstemp(prefix=".tmp-blob-", dir=directory)
-            self.path, self._file = Path(name), os.fdopen(fd, "wb")
-            self._sink = DirectWriter(fd)  # written once, read by the next build: not cached now
+            self._fd, name = tempfile.mkstemp(prefix=".tmp-blob-", dir=directory)
+            self.path = Path(name)
+            self._sink = DirectWriter(self._fd)  # read by the next build only: not cached now
         except OSError as exc:  # its buffer too (ENOMEM): the copy's failure, not the build's
             self._fail(exc)
 
@@ -63,24 +62,29 @@ class KeptBlob:
         if error is not None:
             self._fail(OSError("the layer was not written"))
             return
-        if self._sink is not None and self._file is not None:
-            try:
-                self._sink.finish()
-                self._sink.release()
-                self._file.close()
-            except OSError as exc:
-                self._fail(exc)
-            self._sink = self._file = None
+        if self._sink is None or self._fd is None:
+            return
+        try:
+            self._sink.finish()
+        except OSError as exc:
+            self._fail(exc)
+            return
+        self._sink.release()
+        fd, self._sink, self._fd = self._fd, None, None  # closed once, even when close fails
+        try:
+            os.close(fd)
+        except OSError as exc:
+            self._fail(exc)
 
     def _fail(self, exc: OSError) -> None:
         self.problem = self.problem or exc.strerror or str(exc)
         if self._sink is not None:
             self._sink.release()
             self._sink = None
-        if self._file is not None:
+        if self._fd is not None:
             with contextlib.suppress(OSError):
-                self._file.close()
-            self._file = None
+                os.close(self._fd)
+            self._fd = None
         if self.path is not None:
             with contextlib.suppress(OSError):
                 self.path.unlink(missing_ok=True)

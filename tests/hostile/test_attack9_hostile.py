@@ -12,7 +12,6 @@ import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import BinaryIO
 
 import pytest
 
@@ -83,31 +82,27 @@ def test_a_kept_copy_whose_close_fails_never_touches_the_fd_reused_after_it(
     kept = LayerCache(tmp_path / "cache").keeping()
     assert kept.path is not None
     kept.write(bytes(8192))  # whole blocks: O_DIRECT stays on to the end
-    other = tmp_path / "log"
+    other, real_close = tmp_path / "log", os.close
+    taken: list[tuple[int, int]] = []
 
-    assert kept._file is not None
-    handle: BinaryIO = kept._file
+    def failing_close(fd: int) -> None:
+        """The kept file's close frees the descriptor, which a log takes at once, then fails."""
+        if not taken and Path(f"/proc/self/fd/{fd}").readlink() == kept.path:
+            real_close(fd)
+            taken.append((fd, os.open(other, os.O_WRONLY | os.O_CREAT | os.O_APPEND)))
+            raise OSError(errno.EIO, "Input/output error")
+        real_close(fd)
 
-    class FailingClose:
-        """The kept file's handle: its close frees the descriptor, which a log takes at once."""
-
-        fd, log = handle.fileno(), -1
-
-        def close(self) -> None:
-            if self.log == -1:  # as io's files: the descriptor is freed by the failing close
-                handle.close()
-                self.log = os.open(other, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
-                raise OSError(errno.EIO, "Input/output error")
-
-    failing = FailingClose()
-    kept._file = failing  # type: ignore[assignment]
-    with kept:
-        pass
-    assert failing.log == failing.fd  # the number was reused: the attack's premise
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(os, "close", failing_close)
+        with kept:
+            pass
+    [(fd, log)] = taken
+    assert log == fd  # the number was reused: the attack's premise
     try:
-        assert fcntl.fcntl(failing.log, fcntl.F_GETFL) & os.O_APPEND
+        assert fcntl.fcntl(log, fcntl.F_GETFL) & os.O_APPEND  # still open, flags untouched
     finally:
-        os.close(failing.log)
+        os.close(log)
     assert kept.path is None and kept.problem == "Input/output error"
     assert not list((tmp_path / "cache").rglob(".tmp-*"))
 
