@@ -184,7 +184,7 @@ def build(
             assert reuse is not None
             twin = GzipTwin() if reuse.writes_whole_tree() else None
         stop = threading.Event()  # a failing writer, or Ctrl-C, ends the other at its next chunk
-        spent = Spent(readers=len(wanted))  # each writer reads the whole tree once
+        spent = Spent(readers=len(wanted))  # a file goes once every writer has read it
         with ThreadPoolExecutor(2) as pool:
             image = archive = None
             if "oci" in wanted:
