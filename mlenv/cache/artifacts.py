@@ -93,39 +93,48 @@ class ArtifactCache:
                 "`mlenv fetch` again",
             ) from None
 
-    def copy_verified(self, artifact: Artifact, dest: Path | None) -> Measured:
+    def copy_verified(
+        self, artifact: Artifact, dest: Path | None, *, share: bool = False
+    ) -> Measured:
         """Invariant 1 of docs/security.md: the bytes that leave the cache are the bytes that
         were hashed. The file is opened once (``open_plain``: no symlink, a plain file), and
         the one read that hashes and measures it writes the copy at ``dest`` (a new file; none
         when only checking). The copy is removed unless it matches the lock, so a file
-        swapped or rewritten in the cache after any earlier check can never be used."""
+        swapped or rewritten in the cache after any earlier check can never be used.
+
+        With ``share`` (a build's scratch, never a bundle), the opened file is linked at
+        ``dest`` instead when nobody else could change it (see ``_link_held``), then hashed
+        through the same descriptor: the copy would hold the same bytes, written again."""
         with self.open(artifact) as handle:
             self._check_size(artifact, os.fstat(handle.fileno()).st_size)
-            if dest is None:
-                measured = measure(handle, limit=artifact.size)
-            else:
-                fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-                try:
+            made = (
+                dest is not None
+                and share
+                and _link_held(handle.fileno(), self.path(artifact.sha256), dest)
+            )
+            try:
+                if dest is None or made:
+                    measured = measure(handle, limit=artifact.size)
+                else:
+                    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
+                    fd = os.open(dest, flags, 0o600)
+                    made = True
                     with os.fdopen(fd, "wb") as out:
                         measured = measure(handle, out, limit=artifact.size)
                         os.fchmod(out.fileno(), 0o644)
-                except BaseException:
+                self._check_size(artifact, measured.size)
+                if measured.sha256 != artifact.sha256:
+                    raise IntegrityError(
+                        f"{artifact.name}: cached file has sha256 {measured.sha256}, the lock "
+                        f"says {artifact.sha256}",
+                        where=str(self.path(artifact.sha256)),
+                        hint="the cache was tampered with or the disk is failing; delete the "
+                        "file and run `mlenv fetch` again",
+                    )
+            except BaseException:
+                if dest is not None and made:
                     dest.unlink(missing_ok=True)
-                    raise
-        try:
-            self._check_size(artifact, measured.size)
-            if measured.sha256 != artifact.sha256:
-                raise IntegrityError(
-                    f"{artifact.name}: cached file has sha256 {measured.sha256}, the lock says "
-                    f"{artifact.sha256}",
-                    where=str(self.path(artifact.sha256)),
-                    hint="the cache was tampered with or the disk is failing; delete the file "
-                    "and run `mlenv fetch` again",
-                )
-        except IntegrityError:
-            if dest is not None:
-                dest.unlink(missing_ok=True)
-            raise
+                raise
         return measured
 
     def _check_size(self, artifact: Artifact, size: int) -> None:
@@ -274,6 +283,30 @@ def open_plain(root: Path, relative: str, *, private: int = 0) -> BinaryIO:
         os.close(fd)
         raise
     return handle
+
+
+def _link_held(fd: int, source: Path, dest: Path) -> bool:
+    """Link at ``dest`` the inode open at ``fd`` (found at ``source`` when it was opened), when
+    only this user could ever change its bytes: it belongs to this user and no one else may
+    write it (an ACL granting that shows in the group bits). A link exists only within one
+    file system, the one a copy would be written to and read back from, so a cache on another
+    device (a carried disk) is still copied. The link is made by path, so it is kept only if
+    it names the very inode held (``source`` swapped meanwhile: removed). False, and nothing
+    left, otherwise: the caller copies."""
+    try:
+        held = os.fstat(fd)
+        _check_private(held, "the artifact")
+        os.link(source, dest, follow_symlinks=False)  # EXDEV from another file system
+    except OSError:
+        return False
+    try:
+        linked = os.lstat(dest)
+    except OSError:
+        linked = None
+    if linked is not None and (linked.st_dev, linked.st_ino) == (held.st_dev, held.st_ino):
+        return True
+    dest.unlink(missing_ok=True)
+    return False
 
 
 def _check_private(info: os.stat_result, what: str) -> None:

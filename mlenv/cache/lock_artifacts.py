@@ -63,15 +63,18 @@ def check_cache(
     reporter: Reporter | None = None,
     *,
     copy_to: Path | None = None,
+    share: bool = False,
 ) -> list[Problem]:
     """Re-hash every artifact of the lock in the cache (parallel: hashing releases the GIL).
 
     With ``copy_to``, each is also copied to ``copy_to/<sha256>`` by the read that hashes it:
-    those copies, never the cache files, are what a build installs."""
+    those copies, never the cache files, are what a build installs (``share``: see
+    ``ArtifactCache.copy_verified``)."""
 
     def one(artifact: Artifact) -> Problem | None:
         try:
-            cache.copy_verified(artifact, None if copy_to is None else copy_to / artifact.sha256)
+            dest = None if copy_to is None else copy_to / artifact.sha256
+            cache.copy_verified(artifact, dest, share=share)
         except CacheError as exc:
             return Problem(artifact.name, exc.message, exc.hint)
         return None

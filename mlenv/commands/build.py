@@ -269,7 +269,7 @@ def _verified_copies(
     never reach a layer or archive."""
     if not artifacts:
         return
-    problems = check_cache(cache, artifacts, reporter, copy_to=into)
+    problems = check_cache(cache, artifacts, reporter, copy_to=into, share=True)
     if problems:
         raise MissingArtifactsError(
             f"{len(problems)} artifact(s) in the cache do not match the lock", problems

@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import hashlib
 import io
-from collections.abc import Iterator
+import threading
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import BinaryIO
 
-from mlenv.cache.artifacts import Artifact
+from mlenv.cache.artifacts import Artifact, ArtifactCache
+from mlenv.cache.download import fetch
 from mlenv.index.http import HttpError
+from mlenv.report import MemoryReporter
 
 PAYLOADS = {f"https://files.example/pkg{i}.whl": bytes([i]) * (1000 + i) for i in range(5)}
 
@@ -21,6 +25,8 @@ def artifact(url: str, data: bytes | None = None) -> Artifact:
 
 
 ARTIFACTS = [artifact(url) for url in PAYLOADS]
+GOOD = ARTIFACTS[0]
+EVIL = b"\x66" * GOOD.size  # same size, other bytes
 
 
 class FakeOpener:
@@ -38,3 +44,35 @@ class FakeOpener:
             self.failures[url] -= 1
             raise HttpError("connection reset", url=url, status=None, hint="retry")
         yield io.BytesIO(self.payloads[url])
+
+
+def filled_cache(root: Path) -> ArtifactCache:
+    """A cache at ``root`` holding ARTIFACTS, fetched the way ``mlenv fetch`` stores them."""
+    cache = ArtifactCache(root)
+    fetch(ARTIFACTS, cache, FakeOpener(), reporter=MemoryReporter())
+    return cache
+
+
+@contextmanager
+def swapping(path: Path, versions: Sequence[tuple[bytes, int]]) -> Iterator[None]:
+    """While the block runs, ``path`` is replaced over and over (by rename, as another process
+    sharing a cache would) with files of each (bytes, mode) in ``versions`` in turn."""
+    stop = threading.Event()
+
+    def swapper() -> None:
+        flip = 0
+        while not stop.is_set():
+            data, mode = versions[flip % len(versions)]
+            new = path.with_name(f"next-{flip % 2}")
+            new.write_bytes(data)
+            new.chmod(mode)
+            new.replace(path)
+            flip += 1
+
+    thread = threading.Thread(target=swapper)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()

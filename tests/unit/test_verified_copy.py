@@ -9,7 +9,6 @@ import hashlib
 import json
 import os
 import string
-import threading
 from pathlib import Path
 
 import pytest
@@ -21,16 +20,8 @@ from mlenv.cache.bundle import check_bundle, write_bundle
 from mlenv.cache.download import fetch
 from mlenv.cache.lock_artifacts import check_cache
 from mlenv.report import MemoryReporter
-from tests.support.artifacts import ARTIFACTS, PAYLOADS, FakeOpener
-
-GOOD = ARTIFACTS[0]
-EVIL = b"\x66" * GOOD.size  # same size, other bytes
-
-
-def filled(root: Path) -> ArtifactCache:
-    cache = ArtifactCache(root)
-    fetch(ARTIFACTS, cache, FakeOpener(), reporter=MemoryReporter())
-    return cache
+from tests.support.artifacts import ARTIFACTS, EVIL, GOOD, PAYLOADS, FakeOpener, swapping
+from tests.support.artifacts import filled_cache as filled
 
 
 def test_the_copy_is_the_bytes_that_were_hashed(tmp_path: Path) -> None:
@@ -161,20 +152,7 @@ def test_a_cache_entry_swapped_for_another_process_file_is_not_read_as_it_change
 ) -> None:
     """Many swaps racing many verified copies: every copy that succeeds holds the good bytes."""
     cache = filled(tmp_path / "cache")
-    path = cache.path(GOOD.sha256)
-    stop = threading.Event()
-
-    def swapper() -> None:
-        flip = 0
-        while not stop.is_set():
-            flip ^= 1
-            new = path.with_name(f"next-{flip}")
-            new.write_bytes(EVIL if flip else PAYLOADS[GOOD.url])
-            new.replace(path)
-
-    thread = threading.Thread(target=swapper)
-    thread.start()
-    try:
+    with swapping(cache.path(GOOD.sha256), [(EVIL, 0o644), (PAYLOADS[GOOD.url], 0o644)]):
         for number in range(200):
             copy = tmp_path / f"copy-{number}"
             try:
@@ -183,9 +161,6 @@ def test_a_cache_entry_swapped_for_another_process_file_is_not_read_as_it_change
                 assert not copy.exists()
             else:
                 assert copy.read_bytes() == PAYLOADS[GOOD.url]
-    finally:
-        stop.set()
-        thread.join()
 
 
 # ---------------------------------------------------------------------------------------------
