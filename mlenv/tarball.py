@@ -145,14 +145,12 @@ def collect(root: Path, dest: str, *, parents: bool = True) -> list[Entry]:
     return _sorted(entries)
 
 
-def write_tar(
-    entries: Iterable[Entry], out: Writable, *, mtime: int, uncached: bool = False
-) -> tuple[str, int]:
+def write_tar(entries: Iterable[Entry], out: Writable, *, mtime: int) -> tuple[str, int]:
     """The uncompressed tar to ``out`` (written on a thread of its own, beside the reads and
-    the sha256; ``uncached``: files read around the page cache); its diff_id and size."""
+    the sha256; big files read around the page cache); its diff_id and size."""
     with Handoff(out) as writer:
         sink = _Digest(writer)
-        _write_tar(_sorted(entries), sink, mtime, None, uncached=uncached)
+        _write_tar(_sorted(entries), sink, mtime, None)
         writer.close()
     return sink.digest(), sink.size
 
@@ -304,7 +302,6 @@ def _write_tar(
     segment: Callable[[str], AbstractContextManager[None]] | None = None,
     stop: threading.Event | None = None,
     spent: Spent | None = None,
-    uncached: bool = False,
 ) -> None:
     """Headers from tarfile (PAX), contents copied in chunks, then the end-of-archive marker.
     ``segment`` marks each file that gzip deflates on its own (see ``mlenv.parallel_gzip``)."""
@@ -324,7 +321,7 @@ def _write_tar(
         if entry.source is not None:
             own = segment is not None and own_segment(entry.size)
             with segment(_share_key(entry)) if own and segment else contextlib.nullcontext():
-                _copy(entry, sink, buffer, task, stop, uncached)
+                _copy(entry, sink, buffer, task, stop)
             if spent is not None:
                 spent.read(entry.source)
             sink.write(bytes(-entry.size % tarfile.BLOCKSIZE))
@@ -334,12 +331,12 @@ def _write_tar(
 
 def _copy(
     entry: Entry, sink: _Digest, buffer: bytearray, task: Task | None,
-    stop: threading.Event | None, uncached: bool,
+    stop: threading.Event | None,
 ) -> None:  # fmt: skip
     assert entry.source is not None
     view = memoryview(buffer)
     remaining = entry.size
-    with open_source(entry.source, uncached=uncached) as handle:
+    with open_source(entry.source, entry.size) as handle:
         while remaining:
             if stop is not None and stop.is_set():
                 raise Stopped("stopped: another writer failed, or the build was interrupted")

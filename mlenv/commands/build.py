@@ -169,7 +169,7 @@ def build(
             reporter=reporter,
             onto=conda_tree,
             others=[c for name, c in sorted(claims.items()) if name not in chosen],
-            spent=Spent(readers=1),  # a copy goes once installed: its memory holds the tree
+            spent=Spent(readers=1),  # a copy goes once installed (a link frees no memory)
         )
         out = work / "out"
         out.mkdir()

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
 
+from mlenv.direct import open_source
 from mlenv.install.ownership import Owner, PathLedger
 from mlenv.parallel_gzip import GzipTwin, Writable
 from mlenv.report import Reporter
@@ -60,7 +61,7 @@ def _scan(path: Path, needle: bytes) -> str | None:
 
 
 def _chunks(path: Path) -> Iterator[bytes]:
-    with path.open("rb") as handle:
+    with open_source(path, path.stat().st_size) as handle:
         while chunk := handle.read(SCAN_CHUNK):
             yield chunk
 

@@ -14,13 +14,15 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
+from typing import BinaryIO, TypeVar
 
 from installer import install
 from installer.destinations import SchemeDictionaryDestination
 from installer.exceptions import InstallerError
-from installer.records import RecordEntry
+from installer.records import Hash, RecordEntry
+from installer.utils import Scheme, make_file_executable
 
+from mlenv.direct import BIG, direct
 from mlenv.install.checks import Member, VettedWheel
 from mlenv.install.layout import Layout
 from mlenv.install.safety import DISK_HINT, WHEEL_HINT, InstallError, refused
@@ -29,6 +31,7 @@ from mlenv.spent import Spent
 
 _T = TypeVar("_T")
 _INSTALLER = b"mlenv\n"
+_CHUNK = 1 << 20
 # What installer and zipfile raise on a wheel they cannot handle; anything else is a bug here.
 _INSTALL_FAILURES = (
     InstallerError,
@@ -48,6 +51,27 @@ class _Destination(SchemeDictionaryDestination):
     """installer's own writer, minus RECORD and bytecode: mlenv regenerates both at the end."""
 
     written: list[tuple[str, RecordEntry]] = field(default_factory=list)
+    big: frozenset[str] = frozenset()  # targets written around the page cache
+
+    def write_to_fs(
+        self, scheme: Scheme, path: str, stream: BinaryIO, is_executable: bool
+    ) -> RecordEntry:
+        """A big file (``mlenv.direct.BIG``) is written with O_DIRECT: the layer and archive
+        writers read it back the same way, so the staging tree's bulk never takes memory."""
+        target = Path(self.scheme_dict[scheme]) / path
+        if str(target) not in self.big:
+            return super().write_to_fs(scheme, path, stream, is_executable)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        hasher, size = hashlib.new(self.hash_algorithm), 0
+        with target.open("xb") as handle, direct(handle) as out:
+            while chunk := stream.read(_CHUNK):
+                hasher.update(chunk)
+                out.write(chunk)
+                size += len(chunk)
+        if is_executable:
+            make_file_executable(target)
+        digest = base64.urlsafe_b64encode(hasher.digest()).decode("ascii").rstrip("=")
+        return RecordEntry(path, Hash(self.hash_algorithm, digest), size)
 
     def finalize_installation(
         self, scheme: str, record_file_path: str, records: Iterable[tuple[str, RecordEntry]]
@@ -99,6 +123,7 @@ def _install_one(
         scheme_dict={scheme: str(root / path) for scheme, path in scheme_dirs.items()},
         interpreter=f"{layout.prefix}/bin/python",
         script_kind="posix",
+        big=frozenset(str(root / m.target) for m in wheel.members if (m.record.size or 0) >= BIG),
     )
     try:
         install(wheel.source, destination, {"INSTALLER": _INSTALLER})
@@ -130,7 +155,7 @@ def _matches(wheel: VettedWheel, member: Member, written: RecordEntry) -> bool:
         return written.size == member.record.size and got == want
     hasher, size = hashlib.new(expected.name), 0
     with wheel.archive.open(member.name) as stream:
-        while chunk := stream.read(1 << 20):
+        while chunk := stream.read(_CHUNK):
             hasher.update(chunk)
             size += len(chunk)
     return size == member.record.size and hasher.digest() == want

@@ -289,7 +289,7 @@ def write_image_tar(layout: Path, out: Path, repo_tag: str) -> tuple[str, int]:
         manifest_json.write_bytes(canonical_json(docker))
         entries.extend(collect(Path(scratch), ""))
         with atomic_writer(out) as stream, direct(stream) as sink:
-            return write_tar(entries, sink, mtime=0, uncached=True)  # blobs written O_DIRECT
+            return write_tar(entries, sink, mtime=0)
 
 
 def _env(base_env: Sequence[str], spec: ImageSpec) -> list[str]:

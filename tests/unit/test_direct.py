@@ -5,13 +5,14 @@ from __future__ import annotations
 import errno
 import fcntl
 import os
+import subprocess
 from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mlenv.direct import direct, open_source
+from mlenv.direct import BIG, DirectReader, DirectWriter, direct, open_source
 
 MiB = 1 << 20
 
@@ -114,7 +115,7 @@ def test_an_uncached_read_gives_the_file_in_any_steps(
     data = os.urandom(size)
     path.write_bytes(data)
     got = bytearray()
-    with open_source(path, uncached=True) as handle:
+    with DirectReader(path) as handle:
         view = memoryview(bytearray(step))
         while n := handle.readinto(view):
             got += view[:n]
@@ -147,7 +148,44 @@ def test_an_uncached_read_falls_back_where_o_direct_is_refused(
 
     for name, fake in (("open", no_direct_open), ("readv", refuse_once)):
         monkeypatch.setattr(os, name, fake)
-        with open_source(path, uncached=True) as handle:
+        with DirectReader(path) as handle:
             assert handle.read(6 * MiB) + handle.read(6 * MiB) == data
         monkeypatch.undo()
     assert refused
+
+
+def test_writers_on_one_thread_never_share_a_buffer(tmp_path: Path) -> None:
+    """Protects the spare buffers: a writer released twice gives its buffer back once, so two
+    writers open at once on the same thread after it still write their own bytes."""
+    with (tmp_path / "first").open("wb") as handle:
+        first = DirectWriter(handle.fileno())
+        first.release()
+        first.release()
+    data = {name: [os.urandom(3 * MiB + 5) for _ in range(3)] for name in ("a", "b")}
+    with (tmp_path / "a").open("wb") as a, (tmp_path / "b").open("wb") as b:
+        writers = {"a": DirectWriter(a.fileno()), "b": DirectWriter(b.fileno())}
+        for step in range(3):
+            for name, writer in writers.items():
+                writer.write(data[name][step])
+        for writer in writers.values():
+            writer.finish()
+            writer.release()
+    for name, chunks in data.items():
+        assert (tmp_path / name).read_bytes() == b"".join(chunks)
+
+
+def test_only_big_files_are_read_around_the_page_cache(tmp_path: Path) -> None:
+    """Protects the one rule (``BIG``) every reader of a staging tree follows: a file of BIG
+    bytes or more is read without filling the page cache, a smaller one through it."""
+    for size, around in ((BIG - 1, False), (BIG, True), (3 * BIG + 1, True)):
+        path = tmp_path / f"file-{size}"
+        data = os.urandom(size)
+        _write(path, [data])
+        with open_source(path, size) as handle:
+            assert isinstance(handle, DirectReader) == around
+            assert handle.read(size + 1) == data
+        resident = subprocess.run(
+            ["fincore", "--bytes", "--noheadings", "--output", "RES", str(path)],
+            check=True, capture_output=True, text=True,
+        ).stdout  # fmt: skip
+        assert (int(resident) < BIG // 2) == around, size

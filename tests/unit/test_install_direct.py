@@ -1,0 +1,101 @@
+"""A wheel's big members are written around the page cache (``mlenv.direct.BIG``), and read
+back the same way by the layer and archive writers. That path must give the tree installer's
+own writer gives, byte for byte and mode for mode, and really keep the bulk out of memory
+(``fincore`` from util-linux says what is resident)."""
+
+from __future__ import annotations
+
+import io
+import os
+import stat
+import subprocess
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from mlenv.direct import BIG
+from mlenv.install import ports
+from mlenv.install.wheels import install_environment
+from mlenv.report import MemoryReporter
+from tests.support.wheels import build_wheel
+
+SITE = "lib/python3.11/site-packages"
+SIZES = {"big/exact.bin": BIG, "big/odd.bin": BIG + 4097, "big/tool": 2 * BIG + 1}
+SMALL = {"big/__init__.py": b"", "big/small.bin": b"s" * (BIG - 1)}
+
+
+def _wheel(directory: Path) -> Path:
+    """A wheel with members at and over BIG (one of them executable) and one just under."""
+    files = {name: os.urandom(size) for name, size in SIZES.items()} | SMALL
+    name, data = build_wheel("big", "1.0", files=files)
+    rewritten = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(data)) as source, zipfile.ZipFile(rewritten, "w") as out:
+        for info in source.infolist():
+            if info.filename == "big/tool":
+                info.external_attr = (stat.S_IFREG | 0o755) << 16
+            out.writestr(info, source.read(info))
+    directory.mkdir(parents=True)
+    (directory / name).write_bytes(rewritten.getvalue())
+    return directory / name
+
+
+def _install(wheel: Path, staging: Path) -> None:
+    install_environment(
+        [wheel],
+        staging,
+        prefix="/opt/mlenv/t",
+        interpreter="/usr/bin/python3.11",
+        python="3.11",
+        reporter=MemoryReporter(),
+    )
+
+
+def _tree(root: Path) -> dict[str, tuple[int, bytes]]:
+    return {
+        p.relative_to(root).as_posix(): (stat.S_IMODE(p.lstat().st_mode), p.read_bytes())
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
+
+
+def _resident(path: Path) -> int:
+    out = subprocess.run(
+        ["fincore", "--bytes", "--noheadings", "--output", "RES", str(path)],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return int(out.stdout.strip())
+
+
+def test_big_members_give_the_tree_installers_writer_gives(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Protects: the same bytes, modes (an executable big member stays 0755) and RECORD as
+    with every member written through the page cache."""
+    wheel = _wheel(tmp_path / "wheels")
+    _install(wheel, tmp_path / "direct")
+    monkeypatch.setattr(ports, "BIG", 1 << 62)
+    _install(wheel, tmp_path / "cached")
+    direct, cached = _tree(tmp_path / "direct"), _tree(tmp_path / "cached")
+    assert direct == cached
+    assert direct[f"{SITE}/big/tool"][0] == 0o755
+    assert direct[f"{SITE}/big/odd.bin"][0] == 0o644
+
+
+def test_big_members_are_not_left_in_memory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Protects the point of it: a big member's pages are not cached once written (at most
+    its tail, written plainly), while one just under BIG, and every member with the old
+    writer, is."""
+    wheel = _wheel(tmp_path / "wheels")
+    site = tmp_path / "direct" / SITE
+    _install(wheel, tmp_path / "direct")
+    for name, size in SIZES.items():
+        assert _resident(site / name) <= size % 4096 + 4095, name
+    assert _resident(site / "big/small.bin") >= BIG - 4096
+    monkeypatch.setattr(ports, "BIG", 1 << 62)
+    _install(wheel, tmp_path / "cached")
+    assert _resident(tmp_path / "cached" / SITE / "big/exact.bin") >= BIG - 4096
