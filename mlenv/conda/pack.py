@@ -13,7 +13,6 @@ import json
 import re
 import tempfile
 import threading
-from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
 
@@ -47,23 +46,27 @@ def prefix_files(staging: Path, prefix: str) -> list[tuple[str, str]]:
 
 
 def _scan(path: Path, needle: bytes) -> str | None:
-    """ "text"/"binary" when the file holds ``needle``, streamed with an overlap between chunks."""
+    """ "text"/"binary" when the file holds ``needle``. Read in chunks into one buffer that
+    keeps the last ``len(needle) - 1`` bytes of the chunk before, so a needle across two
+    chunks is found, and nothing is copied but that overlap."""
     hit = binary = False
-    tail = b""
-    for chunk in _chunks(path):
-        window = tail + chunk
-        hit = hit or needle in window
-        binary = binary or b"\0" in chunk
-        tail = window[-len(needle) :]
+    keep = max(len(needle) - 1, 0)
+    buffer = bytearray(keep + SCAN_CHUNK)
+    view = memoryview(buffer)
+    held = 0
+    with open_source(path, path.stat().st_size) as handle:
+        while count := handle.readinto(view[held:]):
+            end = held + count
+            hit = hit or buffer.find(needle, 0, end) >= 0
+            binary = binary or buffer.find(0, held, end) >= 0
+            if hit and binary:
+                break  # nothing later can change the answer
+            held = min(keep, end)
+            buffer[:held] = buffer[end - held : end]
+    view.release()
     if not hit:
         return None
     return "binary" if binary else "text"
-
-
-def _chunks(path: Path) -> Iterator[bytes]:
-    with open_source(path, path.stat().st_size) as handle:
-        while chunk := handle.read(SCAN_CHUNK):
-            yield chunk
 
 
 def unpack_script(prefix: str, files: list[tuple[str, str]]) -> bytes:

@@ -8,19 +8,19 @@ import configparser
 import functools
 import hashlib
 import posixpath
+import stat
 import zipfile
 import zlib
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import Executor, ThreadPoolExecutor, as_completed, wait
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO, TypeVar
+from typing import TypeVar
 
 from installer import install
 from installer.destinations import SchemeDictionaryDestination
 from installer.exceptions import InstallerError
 from installer.records import Hash, RecordEntry
-from installer.utils import Scheme, make_file_executable
 
 from mlenv.direct import BIG, direct
 from mlenv.install.checks import Member, VettedWheel
@@ -51,27 +51,6 @@ class _Destination(SchemeDictionaryDestination):
     """installer's own writer, minus RECORD and bytecode: mlenv regenerates both at the end."""
 
     written: list[tuple[str, RecordEntry]] = field(default_factory=list)
-    big: frozenset[str] = frozenset()  # targets written around the page cache
-
-    def write_to_fs(
-        self, scheme: Scheme, path: str, stream: BinaryIO, is_executable: bool
-    ) -> RecordEntry:
-        """A big file (``mlenv.direct.BIG``) is written with O_DIRECT: the layer and archive
-        writers read it back the same way, so the staging tree's bulk never takes memory."""
-        target = Path(self.scheme_dict[scheme]) / path
-        if str(target) not in self.big:
-            return super().write_to_fs(scheme, path, stream, is_executable)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        hasher, size = hashlib.new(self.hash_algorithm), 0
-        with target.open("xb") as handle, direct(handle) as out:
-            while chunk := stream.read(_CHUNK):
-                hasher.update(chunk)
-                out.write(chunk)
-                size += len(chunk)
-        if is_executable:
-            make_file_executable(target)
-        digest = base64.urlsafe_b64encode(hasher.digest()).decode("ascii").rstrip("=")
-        return RecordEntry(path, Hash(self.hash_algorithm, digest), size)
 
     def finalize_installation(
         self, scheme: str, record_file_path: str, records: Iterable[tuple[str, RecordEntry]]
@@ -88,11 +67,18 @@ def install_all(
     spent: Spent | None = None,
 ) -> list[dict[str, tuple[str, int]]]:
     """Wheels write disjoint files, so they install concurrently; errors come in wheel order.
+    A wheel's big members are written on threads of their own meanwhile (``_write_big``): a
+    500 MB library inflates as long as the rest of its wheel, and the biggest wheels come last.
     Each wheel is closed once installed, and reported to ``spent`` (scratch copies go then)."""
-    return each(
-        reporter, "Installing wheels", "wheels", jobs,
-        [functools.partial(_install_one, root, wheel, layout, spent) for wheel in wheels],
-    )  # fmt: skip
+    members = ThreadPoolExecutor(jobs, thread_name_prefix="mlenv-member")
+    try:
+        return each(
+            reporter, "Installing wheels", "wheels", jobs,
+            [functools.partial(_install_one, root, wheel, layout, spent, members)
+             for wheel in wheels],
+        )  # fmt: skip
+    finally:
+        members.shutdown(wait=True, cancel_futures=True)
 
 
 def each(
@@ -115,7 +101,7 @@ def each(
 
 
 def _install_one(
-    root: Path, wheel: VettedWheel, layout: Layout, spent: Spent | None
+    root: Path, wheel: VettedWheel, layout: Layout, spent: Spent | None, members: Executor
 ) -> dict[str, tuple[str, int]]:
     """Root-relative path -> (RECORD hash, size) of every file the wheel wrote."""
     scheme_dirs = layout.scheme_dirs(wheel.source.distribution)
@@ -123,17 +109,22 @@ def _install_one(
         scheme_dict={scheme: str(root / path) for scheme, path in scheme_dirs.items()},
         interpreter=f"{layout.prefix}/bin/python",
         script_kind="posix",
-        big=frozenset(str(root / m.target) for m in wheel.members if (m.record.size or 0) >= BIG),
     )
+    big = [m for m in wheel.members if m.scheme != "scripts" and (m.record.size or 0) >= BIG]
+    wheel.source.skip.update(member.name for member in big)
+    futures = [members.submit(_write_big, root, wheel, member) for member in big]
     try:
         install(wheel.source, destination, {"INSTALLER": _INSTALLER})
+        written = {m.target: future.result() for m, future in zip(big, futures, strict=True)}
     except _INSTALL_FAILURES as exc:
         hint = DISK_HINT if isinstance(exc, OSError) else WHEEL_HINT
         raise InstallError(f"cannot be installed: {exc}", where=wheel.filename, hint=hint) from exc
-    written = {
-        posixpath.join(scheme_dirs[scheme], entry.path): entry
-        for scheme, entry in destination.written
-    }
+    finally:  # the archive is closed below or by the caller: no member may still be reading it
+        for future in futures:
+            future.cancel()
+        wait(futures)
+    for scheme, entry in destination.written:
+        written[posixpath.join(scheme_dirs[scheme], entry.path)] = entry
     for member in wheel.members:
         if not _matches(wheel, member, written[member.target]):
             raise refused(wheel.filename, member.name, "does not match its hash and size in RECORD")
@@ -143,6 +134,26 @@ def _install_one(
     if spent is not None:
         spent.read(wheel.path)
     return {path: (str(entry.hash_), entry.size or 0) for path, entry in written.items()}
+
+
+def _write_big(root: Path, wheel: VettedWheel, member: Member) -> RecordEntry:
+    """One big member written with O_DIRECT (``mlenv.direct.BIG``): the layer and archive
+    writers read it back the same way, so the staging tree's bulk never takes memory. Hashed
+    as installer hashes what it writes; executable as installer makes it (any x bit in the
+    zip's mode; the modes are normalised once the tree is complete)."""
+    target = root / member.target
+    info = wheel.archive.getinfo(member.name)
+    hasher, size = hashlib.sha256(), 0
+    with wheel.archive.open(info) as stream, target.open("xb") as handle, direct(handle) as out:
+        while chunk := stream.read(_CHUNK):
+            hasher.update(chunk)
+            out.write(chunk)
+            size += len(chunk)
+    mode = info.external_attr >> 16
+    if stat.S_ISREG(mode) and mode & 0o111:
+        target.chmod(0o755)
+    digest = base64.urlsafe_b64encode(hasher.digest()).decode("ascii").rstrip("=")
+    return RecordEntry(member.target, Hash("sha256", digest), size)
 
 
 def _matches(wheel: VettedWheel, member: Member, written: RecordEntry) -> bool:

@@ -16,6 +16,7 @@ import pytest
 
 from mlenv.direct import BIG
 from mlenv.install import ports
+from mlenv.install.safety import InstallError
 from mlenv.install.wheels import install_environment
 from mlenv.report import MemoryReporter
 from tests.support.wheels import build_wheel
@@ -99,3 +100,19 @@ def test_big_members_are_not_left_in_memory(
     monkeypatch.setattr(ports, "BIG", 1 << 62)
     _install(wheel, tmp_path / "cached")
     assert _resident(tmp_path / "cached" / SITE / "big/exact.bin") >= BIG - 4096
+
+
+def test_a_corrupt_big_member_fails_the_wheel_and_leaves_no_tree(tmp_path: Path) -> None:
+    """Protects the members written beside their wheel: a big member whose bytes fail the
+    zip's CRC is the wheel's error (named), and nothing of the tree is left."""
+    wheel = _wheel(tmp_path / "wheels")
+    data = bytearray(wheel.read_bytes())
+    with zipfile.ZipFile(wheel) as archive:
+        info = archive.getinfo("big/odd.bin")
+    data[info.header_offset + 30 + len(info.filename) + info.compress_size // 2] ^= 0xFF
+    wheel.write_bytes(bytes(data))
+    with pytest.raises(InstallError, match="cannot be installed") as raised:
+        _install(wheel, tmp_path / "stage")
+    assert raised.value.where == wheel.name
+    assert not (tmp_path / "stage").exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["wheels"]
