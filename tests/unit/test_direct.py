@@ -5,7 +5,9 @@ from __future__ import annotations
 import errno
 import fcntl
 import os
+import signal
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -189,3 +191,45 @@ def test_only_big_files_are_read_around_the_page_cache(tmp_path: Path) -> None:
             check=True, capture_output=True, text=True,
         ).stdout  # fmt: skip
         assert (int(resident) < BIG // 2) == around, size
+
+
+def test_a_reader_left_early_ends_its_read_ahead_first(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Protects the read-ahead: a reader closed with a read under way (a writer stopped half
+    way) waits for it before its buffers go back and its descriptor closes, so the next
+    reader on this thread, given those buffers and maybe that descriptor's number, reads
+    only its own file. Reads are slowed so that one is always under way at the close."""
+    first, second = tmp_path / "first", tmp_path / "second"
+    data = {first: os.urandom(9 * MiB), second: os.urandom(9 * MiB + 11)}
+    for path, content in data.items():
+        path.write_bytes(content)
+    real_readv = os.readv
+
+    def slow_readv(fd: int, buffers: list[memoryview]) -> int:
+        time.sleep(0.05)
+        return real_readv(fd, buffers)
+
+    monkeypatch.setattr(os, "readv", slow_readv)
+    for _ in range(5):
+        with DirectReader(first) as handle:
+            assert handle.read(MiB) == data[first][:MiB]
+        with DirectReader(second) as handle:
+            assert b"".join(iter(lambda: handle.read(MiB), b"")) == data[second]
+
+
+def test_a_forked_child_reads_ahead_with_threads_of_its_own(tmp_path: Path) -> None:
+    """Protects a child forked after the first read (the read-ahead threads stay behind in the
+    parent): its reads must not wait forever for them."""
+    path = tmp_path / "blob"
+    data = os.urandom(5 * MiB)
+    path.write_bytes(data)
+    with DirectReader(path) as handle:
+        assert b"".join(iter(lambda: handle.read(MiB), b"")) == data
+    child = os.fork()
+    if child == 0:  # pragma: no cover - the child's verdict is its exit status
+        signal.alarm(30)  # a read waiting for the parent's threads: killed, not hung
+        with DirectReader(path) as handle:
+            os._exit(0 if b"".join(iter(lambda: handle.read(MiB), b"")) == data else 1)
+    _, status = os.waitpid(child, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
