@@ -22,6 +22,7 @@ from mlenv.cuda.requirement import nvidia_require_cuda
 from mlenv.cuda.versions import CudaVersion
 from mlenv.direct import direct
 from mlenv.errors import MlenvError
+from mlenv.install.prefix_scan import PrefixKind
 from mlenv.install.wheels import InstallResult
 from mlenv.layer_plan import split_entries
 from mlenv.lockfile import Lock, LockedPackage
@@ -210,9 +211,10 @@ def write_archive(
     twin: GzipTwin | None = None,
     stop: threading.Event | None = None,
     spent: Spent | None = None,
+    scanned: Sequence[tuple[str, PrefixKind | None]] = (),
 ) -> ArchiveOutput:
     """The conda-pack archive of the installed tree (``twin``, ``stop``, ``spent``: see
-    ``write_image``)."""
+    ``write_image``; ``scanned``: the installer's ``InstallResult.scanned``)."""
     compression: Compression = manifest.build.compression
     name = f"{manifest.environment.name}{ARCHIVE_SUFFIX[compression]}"
     with (out / name).open("wb") as stream, direct(stream) as sink:
@@ -226,6 +228,7 @@ def write_archive(
             twin=twin,
             stop=stop,
             spent=spent,
+            known=dict(scanned),
         )
     return ArchiveOutput(
         name, blob.digest.removeprefix("sha256:"), blob.size, blob.diff_id.removeprefix("sha256:")

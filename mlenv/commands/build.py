@@ -197,7 +197,7 @@ def build(
             if "conda-pack" in wanted:
                 archive = pool.submit(
                     twin_side, twin, write_archive, manifest, staging, out, options, reporter,
-                    twin, stop, spent,
+                    twin, stop, spent, installed.scanned,
                 )  # fmt: skip
             raise_cause(image, archive, stop=stop)
             record = BuildRecord(

@@ -13,11 +13,13 @@ import json
 import re
 import tempfile
 import threading
+from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
 
 from mlenv.direct import open_source
 from mlenv.install.ownership import Owner, PathLedger
+from mlenv.install.prefix_scan import PrefixKind, PrefixScan
 from mlenv.parallel_gzip import GzipTwin, Writable
 from mlenv.report import Reporter
 from mlenv.spent import Spent
@@ -34,39 +36,31 @@ _HEADER = '#!/bin/sh\n\'\'\'\'exec "$(dirname "$0")/python" "$0" "$@" #\'\'\'\n'
 _DATA_BLOCK = re.compile(r"^# mlenv writes the build prefix.*?^FILES: [^\n]*\n", re.M | re.S)
 
 
-def prefix_files(staging: Path, prefix: str) -> list[tuple[str, str]]:
-    """Files holding the build prefix, and whether to rewrite them as text or binary, sorted."""
+def prefix_files(
+    staging: Path, prefix: str, known: Mapping[str, PrefixKind | None] | None = None
+) -> list[tuple[str, str]]:
+    """Files holding the build prefix, and whether to rewrite them as text or binary, sorted.
+    ``known``: what the installer found in the big files it wrote, by path below ``staging``
+    (scanned for this prefix as they were written); those are not read again."""
     needle = prefix.encode()
-    found = []
+    known = known or {}
+    found: list[tuple[str, str]] = []
     for path in sorted(p for p in staging.rglob("*") if p.is_file() and not p.is_symlink()):
-        kind = _scan(path, needle)
+        name = path.relative_to(staging).as_posix()
+        kind = known[name] if name in known else _scan(path, needle)
         if kind is not None:
-            found.append((path.relative_to(staging).as_posix(), kind))
+            found.append((name, kind))
     return found
 
 
-def _scan(path: Path, needle: bytes) -> str | None:
-    """ "text"/"binary" when the file holds ``needle``. Read in chunks into one buffer that
-    keeps the last ``len(needle) - 1`` bytes of the chunk before, so a needle across two
-    chunks is found, and nothing is copied but that overlap."""
-    hit = binary = False
-    keep = max(len(needle) - 1, 0)
-    buffer = bytearray(keep + SCAN_CHUNK)
-    view = memoryview(buffer)
-    held = 0
+def _scan(path: Path, needle: bytes) -> PrefixKind | None:
+    """Read into one buffer; stops once nothing later can change the answer."""
+    scan = PrefixScan(needle)
+    buffer = bytearray(SCAN_CHUNK)
     with open_source(path, path.stat().st_size) as handle:
-        while count := handle.readinto(view[held:]):
-            end = held + count
-            hit = hit or buffer.find(needle, 0, end) >= 0
-            binary = binary or buffer.find(0, held, end) >= 0
-            if hit and binary:
-                break  # nothing later can change the answer
-            held = min(keep, end)
-            buffer[:held] = buffer[end - held : end]
-    view.release()
-    if not hit:
-        return None
-    return "binary" if binary else "text"
+        while not scan.settled and (count := handle.readinto(memoryview(buffer))):
+            scan.feed(buffer, count)
+    return scan.kind
 
 
 def unpack_script(prefix: str, files: list[tuple[str, str]]) -> bytes:
@@ -91,10 +85,12 @@ def write_pack(
     twin: GzipTwin | None = None,
     stop: threading.Event | None = None,
     spent: Spent | None = None,
+    known: Mapping[str, PrefixKind | None] | None = None,
 ) -> LayerBlob:
     """The archive of ``staging`` (laid out for ``prefix``) with its conda-unpack, to ``out``
-    (``twin``, ``stop`` and ``spent``: see ``mlenv.tarball.write_layer``)."""
-    files = prefix_files(staging, prefix)
+    (``twin``, ``stop`` and ``spent``: see ``mlenv.tarball.write_layer``; ``known``: see
+    ``prefix_files``)."""
+    files = prefix_files(staging, prefix, known)
     # Beside the staging tree (a build's work directory), so a killed build leaves it there to
     # be removed with the rest, not in /tmp.
     with tempfile.TemporaryDirectory(prefix="mlenv-pack-", dir=staging.parent) as extra:

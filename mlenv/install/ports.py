@@ -25,6 +25,7 @@ from installer.records import Hash, RecordEntry
 from mlenv.direct import BIG, direct
 from mlenv.install.checks import Member, VettedWheel
 from mlenv.install.layout import Layout
+from mlenv.install.prefix_scan import PrefixKind, PrefixScan
 from mlenv.install.safety import DISK_HINT, WHEEL_HINT, InstallError, refused
 from mlenv.report import Reporter
 from mlenv.spent import Spent
@@ -65,7 +66,7 @@ def install_all(
     reporter: Reporter,
     jobs: int,
     spent: Spent | None = None,
-) -> list[dict[str, tuple[str, int]]]:
+) -> list[tuple[dict[str, tuple[str, int]], dict[str, PrefixKind | None]]]:
     """Wheels write disjoint files, so they install concurrently; errors come in wheel order.
     A wheel's big members are written on threads of their own meanwhile (``_write_big``): a
     500 MB library inflates as long as the rest of its wheel, and the biggest wheels come last.
@@ -102,8 +103,9 @@ def each(
 
 def _install_one(
     root: Path, wheel: VettedWheel, layout: Layout, spent: Spent | None, members: Executor
-) -> dict[str, tuple[str, int]]:
-    """Root-relative path -> (RECORD hash, size) of every file the wheel wrote."""
+) -> tuple[dict[str, tuple[str, int]], dict[str, PrefixKind | None]]:
+    """Root-relative path -> (RECORD hash, size) of every file the wheel wrote, and of each
+    big one whether it names the prefix."""
     scheme_dirs = layout.scheme_dirs(wheel.source.distribution)
     destination = _Destination(
         scheme_dict={scheme: str(root / path) for scheme, path in scheme_dirs.items()},
@@ -112,10 +114,11 @@ def _install_one(
     )
     big = [m for m in wheel.members if m.scheme != "scripts" and (m.record.size or 0) >= BIG]
     wheel.source.skip.update(member.name for member in big)
-    futures = [members.submit(_write_big, root, wheel, member) for member in big]
+    needle = layout.prefix.encode()
+    futures = [members.submit(_write_big, root, wheel, member, needle) for member in big]
     try:
         install(wheel.source, destination, {"INSTALLER": _INSTALLER})
-        written = {m.target: future.result() for m, future in zip(big, futures, strict=True)}
+        done = {m.target: future.result() for m, future in zip(big, futures, strict=True)}
     except _INSTALL_FAILURES as exc:
         hint = DISK_HINT if isinstance(exc, OSError) else WHEEL_HINT
         raise InstallError(f"cannot be installed: {exc}", where=wheel.filename, hint=hint) from exc
@@ -123,6 +126,7 @@ def _install_one(
         for future in futures:
             future.cancel()
         wait(futures)
+    written = {target: entry for target, (entry, _) in done.items()}
     for scheme, entry in destination.written:
         written[posixpath.join(scheme_dirs[scheme], entry.path)] = entry
     for member in wheel.members:
@@ -133,27 +137,32 @@ def _install_one(
     wheel.archive.close()
     if spent is not None:
         spent.read(wheel.path)
-    return {path: (str(entry.hash_), entry.size or 0) for path, entry in written.items()}
+    files = {path: (str(entry.hash_), entry.size or 0) for path, entry in written.items()}
+    return files, {target: kind for target, (_, kind) in done.items()}
 
 
-def _write_big(root: Path, wheel: VettedWheel, member: Member) -> RecordEntry:
+def _write_big(
+    root: Path, wheel: VettedWheel, member: Member, needle: bytes
+) -> tuple[RecordEntry, PrefixKind | None]:
     """One big member written with O_DIRECT (``mlenv.direct.BIG``): the layer and archive
     writers read it back the same way, so the staging tree's bulk never takes memory. Hashed
     as installer hashes what it writes; executable as installer makes it (any x bit in the
-    zip's mode; the modes are normalised once the tree is complete)."""
+    zip's mode; the modes are normalised once the tree is complete). Scanned for ``needle``
+    (the prefix) on the way, so conda-pack's listing need not read it again."""
     target = root / member.target
     info = wheel.archive.getinfo(member.name)
-    hasher, size = hashlib.sha256(), 0
+    hasher, size, scan = hashlib.sha256(), 0, PrefixScan(needle)
     with wheel.archive.open(info) as stream, target.open("xb") as handle, direct(handle) as out:
         while chunk := stream.read(_CHUNK):
             hasher.update(chunk)
+            scan.feed(chunk)
             out.write(chunk)
             size += len(chunk)
     mode = info.external_attr >> 16
     if stat.S_ISREG(mode) and mode & 0o111:
         target.chmod(0o755)
     digest = base64.urlsafe_b64encode(hasher.digest()).decode("ascii").rstrip("=")
-    return RecordEntry(member.target, Hash("sha256", digest), size)
+    return RecordEntry(member.target, Hash("sha256", digest), size), scan.kind
 
 
 def _matches(wheel: VettedWheel, member: Member, written: RecordEntry) -> bool:

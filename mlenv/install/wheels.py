@@ -42,6 +42,7 @@ from mlenv.install.conda_packages import CONDA_HINT
 from mlenv.install.layout import Layout, clean_path, python_minor, write_venv
 from mlenv.install.ownership import Kind, Owner, PathLedger
 from mlenv.install.ports import install_all
+from mlenv.install.prefix_scan import PrefixKind
 from mlenv.install.record import write_record
 from mlenv.install.safety import (
     DISK_HINT,
@@ -139,6 +140,9 @@ class InstallResult:
     bytes: int
     distributions: tuple[InstalledDistribution, ...]  # sorted by name
     generated: tuple[str, ...]  # the venv layout written by mlenv itself, sorted
+    # Big files written, by path, and whether they name the prefix (found as they were
+    # written): the conda-pack writer need not read them again.
+    scanned: tuple[tuple[str, PrefixKind | None], ...] = ()
 
 
 def install_environment(
@@ -321,7 +325,8 @@ def _build(
     parents |= {wheel.dist_info for wheel in wheels}
     for parent in sorted(parents - {""}):
         (root / parent).mkdir(parents=True, exist_ok=True)  # before threads race to create them
-    installed = install_all(root, wheels, layout, reporter, jobs, spent)
+    results = install_all(root, wheels, layout, reporter, jobs, spent)
+    installed = [files for files, _ in results]
     if bytecode == "hash":
         compile_bytecode(root, layout, installed, reporter, jobs)
     for wheel, files in zip(wheels, installed, strict=True):
@@ -340,8 +345,13 @@ def _build(
         ),
         key=lambda dist: dist.name,
     )
+    scanned = sorted(kind for _, kinds in results for kind in kinds.items())
     return InstallResult(
-        len(regular), sum(info.st_size for info in regular), tuple(distributions), generated
+        len(regular),
+        sum(info.st_size for info in regular),
+        tuple(distributions),
+        generated,
+        tuple(scanned),
     )
 
 

@@ -1,9 +1,11 @@
 """``prefix_files`` finds every file holding the build prefix, and says text or binary, as a
 whole-file search would: wherever the prefix falls (across a chunk boundary, at either end),
-whatever the chunk size and whether the file is read through the page cache or around it."""
+whatever the chunk size and whether the file is read through the page cache or around it; and
+``PrefixScan``, which the installer feeds as it writes, agrees however the bytes are split."""
 
 from __future__ import annotations
 
+import itertools
 import tempfile
 from pathlib import Path
 from unittest import mock
@@ -13,6 +15,7 @@ from hypothesis import strategies as st
 
 from mlenv.conda import pack
 from mlenv.direct import BIG
+from mlenv.install.prefix_scan import PrefixScan
 
 PREFIX = "/opt/mlenv/scan-prefix"
 NEEDLE = PREFIX.encode()
@@ -56,3 +59,29 @@ def test_the_scan_agrees_with_a_whole_file_search(case: tuple[int, list[bytes]])
             if (kind := _expected(data)) is not None
         ]
         assert pack.prefix_files(staging, PREFIX) == expected
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    data=st.binary(max_size=200).map(lambda b: b.replace(b"\0", b"a")),
+    spot=st.integers(0, 200),
+    nul=st.one_of(st.none(), st.integers(0, 240)),
+    cuts=st.lists(st.integers(0, 240), max_size=8),
+)
+def test_any_split_of_the_bytes_gives_the_same_answer(
+    data: bytes, spot: int, nul: int | None, cuts: list[int]
+) -> None:
+    """Protects ``PrefixScan`` as the installer feeds it (chunks of any size, shorter than the
+    prefix too): the answer is the whole-file search's, however the bytes are split."""
+    whole = bytearray(data)
+    whole[min(spot, len(whole)) : min(spot, len(whole))] = NEEDLE
+    if nul is not None:
+        whole.insert(min(nul, len(whole)), 0)
+    scan = PrefixScan(NEEDLE)
+    edges = sorted({0, len(whole), *(min(cut, len(whole)) for cut in cuts)})
+    for start, end in itertools.pairwise(edges):
+        scan.feed(bytes(whole[start:end]))
+    assert scan.kind == _expected(bytes(whole))
+    missing = PrefixScan(NEEDLE + b"/elsewhere")
+    missing.feed(bytes(whole))
+    assert missing.kind is None

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from mlenv.conda.pack import prefix_files
 from mlenv.direct import BIG
 from mlenv.install import ports
 from mlenv.install.safety import InstallError
@@ -116,3 +117,35 @@ def test_a_corrupt_big_member_fails_the_wheel_and_leaves_no_tree(tmp_path: Path)
     assert raised.value.where == wheel.name
     assert not (tmp_path / "stage").exists()
     assert [p.name for p in tmp_path.iterdir()] == ["wheels"]
+
+
+def test_what_the_installer_found_is_what_a_full_scan_finds(tmp_path: Path) -> None:
+    """Protects the conda-unpack listing built from the installer's scan of its big files: the
+    same files and kinds as reading the whole tree, with the prefix in a big text file, in a
+    big binary, across the installer's read size, and in a small file (read as before)."""
+    prefix = "/opt/mlenv/t"
+    text = b"x" * (BIG + 100) + prefix.encode() + b"\n"
+    across = bytearray(os.urandom(2 * BIG))
+    across[BIG - 4 : BIG - 4 + len(prefix)] = prefix.encode()
+    files = {
+        "big/config.txt": text,
+        "big/lib.so": bytes(across),
+        "big/plain.bin": b"\0" * (BIG + 1),
+        "big/small.txt": prefix.encode(),
+        "big/__init__.py": b"",
+    }
+    name, data = build_wheel("big", "1.0", files=files)
+    (tmp_path / name).write_bytes(data)
+    result = install_environment(
+        [tmp_path / name], tmp_path / "stage", prefix=prefix,
+        interpreter="/usr/bin/python3.11", python="3.11", reporter=MemoryReporter(),
+    )  # fmt: skip
+    scanned = dict(result.scanned)
+    assert scanned == {
+        f"{SITE}/big/config.txt": "text",
+        f"{SITE}/big/lib.so": "binary",
+        f"{SITE}/big/plain.bin": None,
+    }
+    listed = prefix_files(tmp_path / "stage", prefix, scanned)
+    assert listed == prefix_files(tmp_path / "stage", prefix)
+    assert (f"{SITE}/big/small.txt", "text") in listed
