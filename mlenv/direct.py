@@ -47,6 +47,7 @@ class DirectWriter:
         self._direct = os.lseek(fd, 0, os.SEEK_CUR) % _BLOCK == 0 and _set_direct(fd, on=True)
 
     def write(self, data: bytes | memoryview) -> int:
+        self._holding()
         source = memoryview(data).cast("B")
         done = 0
         while done < len(source):
@@ -61,6 +62,7 @@ class DirectWriter:
 
     def finish(self) -> None:
         """Write what is buffered: its whole blocks as the rest, the tail without O_DIRECT."""
+        self._holding()
         whole = self._filled - self._filled % _BLOCK
         self._write(self._view[:whole])
         if self._direct and whole < self._filled and _set_direct(self._fd, on=False):
@@ -78,6 +80,11 @@ class DirectWriter:
         if self._direct:
             self._direct = False
             _set_direct(self._fd, on=False)
+
+    def _holding(self) -> None:
+        """Released, the buffer may be another writer's or reader's now: never written again."""
+        if not self._held:
+            raise ValueError("write to a DirectWriter after its release")
 
     def _write(self, view: memoryview) -> None:
         done = 0
@@ -144,9 +151,14 @@ class DirectReader:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        """Once, like ``DirectWriter.release``: a second exit gives back no buffer (then two
+        holders would share it) and closes no descriptor (maybe another file's by then)."""
+        if self._fd < 0:
+            return
+        fd, self._fd = self._fd, -1
         self._pending.release()
         _free(self._buffer, self._view)
-        os.close(self._fd)
+        os.close(fd)
 
 
 def open_source(path: Path, size: int) -> io.BufferedReader | DirectReader:

@@ -1,0 +1,111 @@
+"""Tenth adversary pass: a build's artifact "copies" that are hard links into the cache
+(``ArtifactCache.copy_verified(share=True)``, security invariant 1) and the reused aligned
+buffers of ``mlenv.direct``. Each test names what it protects and fails if the code that
+enforces it stops holding it."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import pytest
+
+from mlenv.cache.artifacts import Artifact, ArtifactCache
+from mlenv.direct import BIG, DirectReader, DirectWriter
+from mlenv.install.checks import NamedWheel
+from mlenv.install.wheels import install_environment
+from mlenv.report import MemoryReporter
+from mlenv.spent import Spent
+from tests.support.wheels import build_wheel
+
+MiB = 1 << 20
+
+
+def _file(path: Path, size: int) -> bytes:
+    data = os.urandom(size)
+    path.write_bytes(data)
+    return data
+
+
+def test_a_reader_left_twice_gives_back_its_buffer_and_descriptor_once(tmp_path: Path) -> None:
+    """Protects the one-holder rule of the spare buffers and of descriptors: a DirectReader
+    left a second time neither closes a descriptor that by then is another file's, nor gives
+    its buffer back again, which would hand one buffer to two readers of the same thread
+    that then return each other's bytes."""
+    first, a_path, b_path = tmp_path / "first", tmp_path / "a", tmp_path / "b"
+    _file(first, BIG)
+    reader = DirectReader(first)
+    with reader:
+        assert len(reader.read(10)) == 10
+    other = os.open(a_path, os.O_WRONLY | os.O_CREAT, 0o600)  # likely the number just freed
+    try:
+        reader.__exit__(None, None, None)
+        os.fstat(other)  # still open: the second exit closed nothing
+    finally:
+        os.close(other)
+    data = {a_path: _file(a_path, 9 * MiB + 3), b_path: _file(b_path, 9 * MiB + 5)}
+    with DirectReader(a_path) as a, DirectReader(b_path) as b:
+        got: dict[Path, list[bytes]] = {a_path: [], b_path: []}
+        for _ in range(20):  # interleaved, each step smaller than one buffer
+            got[a_path].append(a.read(MiB // 2 + 1))
+            got[b_path].append(b.read(MiB // 2 + 3))
+    for path, chunks in got.items():
+        assert b"".join(chunks) == data[path][: len(b"".join(chunks))]
+
+
+def test_a_writer_used_after_its_release_never_writes_into_another_buffer(
+    tmp_path: Path,
+) -> None:
+    """Protects the same rule from the writer's side: once released, a DirectWriter's
+    buffer may already be the next writer's on this thread; a late ``write`` or ``finish``
+    must fail rather than put its bytes into that writer's file."""
+    with (tmp_path / "late").open("wb") as late_handle, (tmp_path / "next").open("wb") as handle:
+        late = DirectWriter(late_handle.fileno())
+        late.release()
+        after = DirectWriter(handle.fileno())
+        after.write(b"good bytes, all of them")
+        with pytest.raises(ValueError, match="after its release"):
+            late.write(b"EVIL")
+        with pytest.raises(ValueError, match="after its release"):
+            late.finish()
+        after.finish()
+        after.release()
+    assert (tmp_path / "next").read_bytes() == b"good bytes, all of them"
+    assert (tmp_path / "late").read_bytes() == b""
+
+
+def test_what_a_build_does_with_a_linked_copy_leaves_the_cache_file_as_it_was(
+    tmp_path: Path,
+) -> None:
+    """Protects invariant 1's premise for a linked copy (held, kept as a guard): nothing the
+    build does with its copy (install from it, free it once installed, remove the scratch)
+    writes through the link, so the cache's file keeps its bytes, mode, time and one link."""
+    name, data = build_wheel("linked", "1.0", files={"linked/__init__.py": b"x = 1\n"})
+    artifact = Artifact("linked", f"https://example.invalid/{name}",
+                        hashlib.sha256(data).hexdigest(), len(data))  # fmt: skip
+    cache = ArtifactCache(tmp_path / "cache")
+    entry = cache.add(artifact, [data])
+    before = entry.stat()
+    copies = tmp_path / "work" / "artifacts"
+    copies.mkdir(parents=True)
+    copy = copies / artifact.sha256
+    cache.copy_verified(artifact, copy, share=True)
+    assert copy.stat().st_ino == before.st_ino  # a link indeed
+    install_environment(
+        [NamedWheel(name, copy)],
+        tmp_path / "staging",
+        prefix="/opt/mlenv/t",
+        interpreter="/usr/bin/python3.11",
+        python="3.11",
+        reporter=MemoryReporter(),
+        spent=Spent(readers=1),
+    )
+    assert not copy.exists()  # freed once installed: the link, not the cache's file
+    after = entry.stat()
+    assert entry.read_bytes() == data
+    assert (after.st_mode, after.st_mtime_ns, after.st_nlink) == (
+        before.st_mode,
+        before.st_mtime_ns,
+        1,
+    )
