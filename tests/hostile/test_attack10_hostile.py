@@ -7,12 +7,16 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat
+from contextlib import AbstractContextManager
 from pathlib import Path
+from typing import BinaryIO
 
 import pytest
 
 from mlenv.cache.artifacts import Artifact, ArtifactCache
-from mlenv.direct import BIG, DirectReader, DirectWriter
+from mlenv.direct import BIG, DirectReader, DirectWriter, direct
+from mlenv.install import ports
 from mlenv.install.checks import NamedWheel
 from mlenv.install.wheels import install_environment
 from mlenv.report import MemoryReporter
@@ -109,3 +113,43 @@ def test_what_a_build_does_with_a_linked_copy_leaves_the_cache_file_as_it_was(
         before.st_mtime_ns,
         1,
     )
+
+
+def test_big_scripts_and_data_members_install_as_the_page_cache_path_installs_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Protects byte-identical outputs on the O_DIRECT install path (held, kept as a guard)
+    for the members whose size or place installer changes: a big script whose ``#!python`` is
+    rewritten (so its size differs from RECORD's), one of exactly BIG bytes in the zip, a big
+    ``.data/data`` and ``.data/purelib`` member, and an empty one."""
+    files = {
+        "big/__init__.py": b"",
+        "big/empty.bin": b"",
+        "big-1.0.data/scripts/tool": b"#!python\n" + b"#" * (BIG + 10) + b"\n",
+        "big-1.0.data/scripts/exact": b"#!python\n" + b"x" * (BIG - 9),
+        "big-1.0.data/data/share/big/blob.bin": os.urandom(BIG + 1),
+        "big-1.0.data/purelib/big_data.bin": os.urandom(2 * BIG + 4097),
+    }
+    name, data = build_wheel("big", "1.0", files=files)
+    (tmp_path / name).write_bytes(data)
+    trees, through = [], []
+
+    def counted(handle: BinaryIO) -> AbstractContextManager[DirectWriter]:
+        through.append(Path(handle.name).name)
+        return direct(handle)
+
+    monkeypatch.setattr(ports, "direct", counted)
+    for label, big in (("direct", BIG), ("cached", 1 << 62)):
+        monkeypatch.setattr(ports, "BIG", big)
+        root = tmp_path / label
+        install_environment([tmp_path / name], root, prefix="/opt/mlenv/t",
+                            interpreter="/usr/bin/python3.11", python="3.11",
+                            reporter=MemoryReporter())  # fmt: skip
+        trees.append({
+            p.relative_to(root).as_posix(): (stat.S_IMODE(p.lstat().st_mode), p.read_bytes())
+            for p in sorted(root.rglob("*")) if p.is_file()
+        })  # fmt: skip
+    assert sorted(through) == ["big_data.bin", "blob.bin", "exact", "tool"]  # direct run only
+    assert trees[0] == trees[1]
+    assert trees[0]["bin/tool"][1].startswith(b"#!/opt/mlenv/t/bin/python\n")
+    assert trees[0]["bin/tool"][0] == 0o755
