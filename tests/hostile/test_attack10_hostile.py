@@ -6,8 +6,11 @@ enforces it stops holding it."""
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import stat
+import subprocess
+import sys
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import BinaryIO
@@ -153,3 +156,53 @@ def test_big_scripts_and_data_members_install_as_the_page_cache_path_installs_th
     assert trees[0] == trees[1]
     assert trees[0]["bin/tool"][1].startswith(b"#!/opt/mlenv/t/bin/python\n")
     assert trees[0]["bin/tool"][0] == 0o755
+
+
+_IN_NAMESPACE = """
+import json, sys
+from pathlib import Path
+from mlenv.cache.artifacts import Artifact, ArtifactCache, open_plain
+root, sha, size = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+found = {"uid": __import__("os").geteuid()}
+try:
+    open_plain(root, "layers/entry/blob", private=2).close()
+    found["layer"] = "trusted"
+except OSError as exc:
+    found["layer"] = exc.strerror
+cache = ArtifactCache(root)
+copy = root.parent / "work" / sha
+cache.copy_verified(Artifact("a", "https://example.invalid/a", sha, size), copy, share=True)
+found["linked"] = copy.stat().st_ino == cache.path(sha).stat().st_ino
+print(json.dumps(found))
+"""
+
+
+def test_another_host_users_files_never_pass_for_mine_in_a_user_namespace(tmp_path: Path) -> None:
+    """Protects "belongs to this user" (``artifacts._check_private``: a linked copy, and the
+    layer cache's trust in its own entries) in a rootless container run as uid 65534: every
+    owner the namespace does not map shows as that same uid, so another host user's file, which
+    that user can rewrite after the hash, looked like this user's own."""
+    root = tmp_path / "cache"
+    entry = root / "layers" / "entry"
+    entry.mkdir(parents=True)
+    (entry / "blob").write_bytes(b"planted")
+    data = b"an artifact another host user owns"
+    artifact = Artifact("a", "https://example.invalid/a", hashlib.sha256(data).hexdigest(), 34)
+    ArtifactCache(root).add(artifact, [data])
+    (tmp_path / "work").mkdir()
+    theirs = [entry.parent, entry, entry / "blob", ArtifactCache(root).path(artifact.sha256)]
+    for path in [root, *root.rglob("*")]:
+        path.chmod(0o755 if path.is_dir() else 0o644)
+        if path in theirs:
+            os.chown(path, 1234, 1234)  # a host user the namespace below does not map
+    child = subprocess.run(
+        ["unshare", "--user", "--map-user=65534", "--map-group=65534",
+         sys.executable, "-c", _IN_NAMESPACE, str(root), artifact.sha256, str(artifact.size)],
+        capture_output=True, text=True, check=True,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])},
+    )  # fmt: skip
+    found = json.loads(child.stdout)
+    assert found["uid"] == 65534  # the namespace stands for the container's nobody
+    assert found["layer"] != "trusted"
+    assert "does not map" in found["layer"]
+    assert found["linked"] is False
