@@ -49,6 +49,7 @@ class DirectWriter:
         self._direct = os.lseek(fd, 0, os.SEEK_CUR) % _BLOCK == 0 and _set_direct(fd, on=True)
 
     def write(self, data: bytes | memoryview) -> int:
+        self._holding()
         source = memoryview(data).cast("B")
         done = 0
         while done < len(source):
@@ -63,6 +64,7 @@ class DirectWriter:
 
     def finish(self) -> None:
         """Write what is buffered: its whole blocks as the rest, the tail without O_DIRECT."""
+        self._holding()
         whole = self._filled - self._filled % _BLOCK
         self._write(self._view[:whole])
         if self._direct and whole < self._filled and _set_direct(self._fd, on=False):
@@ -80,6 +82,11 @@ class DirectWriter:
         if self._direct:
             self._direct = False
             _set_direct(self._fd, on=False)
+
+    def _holding(self) -> None:
+        """Released, the buffer may be another writer's or reader's now: never written again."""
+        if not self._held:
+            raise ValueError("write to a DirectWriter after its release")
 
     def _write(self, view: memoryview) -> None:
         done = 0
@@ -156,16 +163,20 @@ class DirectReader:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        # The read under way ends before its buffer is given back and its descriptor closed
-        # (the number may be another file's a moment later).
+        """Once, like ``DirectWriter.release``: a second exit gives back no buffer (then two
+        holders would share it) and closes no descriptor (maybe another file's by then). The
+        read under way ends first, for the same reasons."""
+        if self._fd < 0:
+            return
         if self._reading is not None:
             self._reading.cancel()
             wait([self._reading])
             self._reading = None
+        fd, self._fd = self._fd, -1
         self._pending.release()
         for buffer, view in self._buffers:
             _free(buffer, view)
-        os.close(self._fd)
+        os.close(fd)
 
 
 @functools.cache

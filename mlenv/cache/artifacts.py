@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import functools
 import hashlib
 import os
 import stat
@@ -312,8 +313,27 @@ def _link_held(fd: int, source: Path, dest: Path) -> bool:
 def _check_private(info: os.stat_result, what: str) -> None:
     if info.st_uid != os.geteuid():
         raise OSError(errno.EPERM, f"{what} belongs to another user (uid {info.st_uid})")
+    if info.st_uid == _unmapped_uid():
+        raise OSError(
+            errno.EPERM,
+            f"{what} may belong to another user: in this user namespace uid {info.st_uid} also "
+            "stands for every owner it does not map",
+        )
     if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
         raise OSError(errno.EPERM, f"{what} is writable by others ({info.st_mode & 0o777:o})")
+
+
+@functools.cache
+def _unmapped_uid() -> int | None:
+    """The uid ``stat`` shows for an owner this process's user namespace does not map (a
+    rootless container's view of other host users' files), when some owner is unmapped. Run
+    as that very uid, "mine" and "someone else's" look alike, so neither counts as mine."""
+    try:
+        ranges = Path("/proc/self/uid_map").read_text().split()
+        overflow = int(Path("/proc/sys/fs/overflowuid").read_text())
+    except OSError:  # no /proc: no user namespaces to tell apart
+        return None
+    return None if sum(int(count) for count in ranges[2::3]) >= (1 << 32) - 1 else overflow
 
 
 def _kind(name: str, dir_fd: int) -> str:
