@@ -197,7 +197,7 @@ def open_source(path: Path, size: int) -> io.BufferedReader | DirectReader:
 
 
 def _aligned() -> tuple[mmap.mmap, memoryview]:
-    """The one buffer of a reader or writer: page-aligned, as O_DIRECT requires. A spare one
+    """A buffer of a reader or writer: page-aligned, as O_DIRECT requires. A spare one
     of this thread's is reused: a new mapping is fresh memory, the cost this module avoids."""
     spare: list[tuple[mmap.mmap, memoryview]] = _spare.__dict__.setdefault("buffers", [])
     if spare:
