@@ -7,6 +7,7 @@ import fcntl
 import os
 import signal
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -205,17 +206,34 @@ def test_a_reader_left_early_ends_its_read_ahead_first(
     for path, content in data.items():
         path.write_bytes(content)
     real_readv = os.readv
+    lost: list[str] = []  # reads whose descriptor was closed or became another file's
+
+    started = threading.Semaphore(0)
 
     def slow_readv(fd: int, buffers: list[memoryview]) -> int:
+        before = os.fstat(fd).st_ino
+        started.release()
         time.sleep(0.05)
+        try:
+            same = os.fstat(fd).st_ino == before
+        except OSError as exc:
+            same = False
+            lost.append(exc.strerror or "closed")
+        if not same and not lost:
+            lost.append("another file")
         return real_readv(fd, buffers)
 
     monkeypatch.setattr(os, "readv", slow_readv)
     for _ in range(5):
         with DirectReader(first) as handle:
             assert handle.read(MiB) == data[first][:MiB]
+            started.acquire()
+            started.acquire()  # the second read is under way as the reader is left
         with DirectReader(second) as handle:
             assert b"".join(iter(lambda: handle.read(MiB), b"")) == data[second]
+        while started.acquire(blocking=False):
+            pass
+    assert lost == []
 
 
 def test_a_forked_child_reads_ahead_with_threads_of_its_own(tmp_path: Path) -> None:
