@@ -32,7 +32,7 @@ from mlenv.oci.write import ImageSpec, image_config, write_image_tar, write_layo
 from mlenv.parallel_gzip import GzipTwin, Writable
 from mlenv.report import Reporter
 from mlenv.spent import Spent
-from mlenv.tarball import Compression, Entry, LayerBlob, collect, write_layer
+from mlenv.tarball import Compression, ContentMismatch, Entry, LayerBlob, collect, write_layer
 
 # 1980-01-01T00:00:00Z: the default file time when SOURCE_DATE_EPOCH is unset; the oldest time
 # a zip can hold, so the bytes survive a round trip through any archive format.
@@ -128,9 +128,12 @@ def write_image(
         spec, [(blob, name) for (blob, _), name in zip(layers, names, strict=True)], base
     )
     result = write_layout(out / "oci", layers, config, base, options.tag)
-    tar_digest, tar_size = write_image_tar(
-        out / "oci", out / "image.tar", f"{env.name}:{options.tag}"
-    )
+    try:
+        tar_digest, tar_size = write_image_tar(
+            out / "oci", out / "image.tar", f"{env.name}:{options.tag}", verify=reuse.unchecked()
+        )
+    except ContentMismatch as mismatch:
+        raise reuse.stale(mismatch) from None
     named = [LayerRecord(d, i) for d, i in zip(result.layer_digests, result.diff_ids, strict=True)]
     base_count = depth - len(plans)
     layer_records = named[:base_count] + [

@@ -19,6 +19,7 @@ import contextlib
 import errno
 import fcntl
 import functools
+import hashlib
 import io
 import mmap
 import os
@@ -121,15 +122,27 @@ class DirectReader:
     waited in line it was a third of a layer's time. Plain reads where the file system
     refuses; ``readinto`` and ``read`` as a binary file's."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path | int, *, hashed: bool = False) -> None:
+        """``path`` opened, or a duplicate of the open descriptor ``path`` (a file that must not
+        be opened again by name: the one held and checked), read from its current offset.
+        ``hashed``: the sha256 of what is read (``sha256``) is computed on a thread of its own
+        (``_hashes``), beside the reads and the caller's own work on the bytes, through a third
+        buffer: one is read, one hashed, one used by the caller."""
+        self._hash = hashlib.sha256() if hashed else None
+        self._hashing: dict[int, Future[None]] = {}  # by buffer: its bytes' turn in the hash
         self._direct = True
-        try:
-            self._fd = os.open(path, os.O_RDONLY | os.O_DIRECT | os.O_CLOEXEC)
-        except OSError as exc:
-            if exc.errno != errno.EINVAL:
-                raise
-            self._fd, self._direct = os.open(path, os.O_RDONLY | os.O_CLOEXEC), False
-        self._buffers = [_aligned(), _aligned()]
+        self._restore = isinstance(path, int)  # the flags are shared with the holder's
+        if isinstance(path, int):
+            self._fd = os.dup(path)
+            self._direct = _set_direct(self._fd, on=True)
+        else:
+            try:
+                self._fd = os.open(path, os.O_RDONLY | os.O_DIRECT | os.O_CLOEXEC)
+            except OSError as exc:
+                if exc.errno != errno.EINVAL:
+                    raise
+                self._fd, self._direct = os.open(path, os.O_RDONLY | os.O_CLOEXEC), False
+        self._buffers = [_aligned() for _ in range(3 if hashed else 2)]
         self._pending = self._buffers[0][1][:0]
         self._next = 0
         self._reading: Future[int] | None = _reads().submit(self._fill, self._next)
@@ -137,27 +150,49 @@ class DirectReader:
     def _fill(self, index: int) -> int:
         view = self._buffers[index][1]
         try:
-            return os.readv(self._fd, [view])
+            count = os.readv(self._fd, [view])
         except OSError as exc:
             if not _refused(exc, self._direct, self._fd):
                 raise
             self._direct = False
-            return os.readv(self._fd, [view])
+            count = os.readv(self._fd, [view])
+        if self._hash is not None:  # in order: the hashing thread takes them one by one
+            self._hashing[index] = _hashes().submit(self._hash.update, view[:count])
+        return count
+
+    def sha256(self) -> str:
+        """The hex sha256 of every byte read from the file so far (``hashed`` readers only)."""
+        assert self._hash is not None
+        self._settle()
+        for hashing in self._hashing.values():
+            hashing.result()
+        return self._hash.hexdigest()
+
+    def _settle(self) -> None:
+        """Wait for the read under way and for every hash of a buffer (which it reads)."""
+        if self._reading is not None:
+            wait([self._reading])
+        wait(self._hashing.values())
 
     def readinto(self, view: memoryview) -> int:
+        pending = self._take(len(view))
+        view[: len(pending)] = pending
+        return len(pending)
+
+    def read(self, size: int) -> bytes:
+        """At most ``size`` bytes, fewer at the end of a buffer: one copy, out of the buffer."""
+        return bytes(self._take(size))
+
+    def _take(self, size: int) -> memoryview:
         if not self._pending and self._reading is not None:
             count = self._reading.result()
             self._pending = self._buffers[self._next][1][:count]
-            self._next ^= 1
+            self._next = (self._next + 1) % len(self._buffers)
+            if self._next in self._hashing:  # its last bytes must be hashed before it is refilled
+                self._hashing.pop(self._next).result()
             self._reading = _reads().submit(self._fill, self._next) if count else None
-        take = min(len(self._pending), len(view))
-        view[:take] = self._pending[:take]
-        self._pending = self._pending[take:]
-        return take
-
-    def read(self, size: int) -> bytes:
-        data = bytearray(size)
-        return bytes(data[: self.readinto(memoryview(data))])
+        taken, self._pending = self._pending[:size], self._pending[size:]
+        return taken
 
     def __enter__(self) -> DirectReader:
         return self
@@ -170,9 +205,11 @@ class DirectReader:
             return
         if self._reading is not None:
             self._reading.cancel()
-            wait([self._reading])
-            self._reading = None
+        self._settle()
+        self._reading = None
         fd, self._fd = self._fd, -1
+        if self._restore and self._direct:
+            _set_direct(fd, on=False)
         self._pending.release()
         for buffer, view in self._buffers:
             _free(buffer, view)
@@ -187,7 +224,15 @@ def _reads() -> ThreadPoolExecutor:
     return ThreadPoolExecutor(2, thread_name_prefix="mlenv-read")
 
 
+@functools.cache
+def _hashes() -> ThreadPoolExecutor:
+    """The one thread that hashes for ``hashed`` readers, so each reader's buffers are hashed
+    in the order they were read."""
+    return ThreadPoolExecutor(1, thread_name_prefix="mlenv-hash")
+
+
 os.register_at_fork(after_in_child=_reads.cache_clear)
+os.register_at_fork(after_in_child=_hashes.cache_clear)
 
 
 def open_source(path: Path, size: int) -> io.BufferedReader | DirectReader:

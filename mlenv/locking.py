@@ -15,7 +15,7 @@ from pathlib import Path
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-from mlenv.cache.artifacts import measure
+from mlenv.cache.held import measure
 from mlenv.conda.records import CondaRecord, public_url
 from mlenv.cuda import packages as cudapkg
 from mlenv.cuda.needs import conda_needs

@@ -9,7 +9,6 @@ Contents stream through ``tar -> sha256 -> compressor -> sha256 -> out`` in fixe
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import itertools
 import os
 import platform
@@ -22,11 +21,11 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Literal
 
 import zstandard
 
-from mlenv.direct import open_source
+from mlenv.direct import DirectReader, open_source
 from mlenv.errors import MlenvError
 from mlenv.handoff import Handoff
 from mlenv.parallel_gzip import (
@@ -40,6 +39,7 @@ from mlenv.parallel_gzip import (
 )
 from mlenv.report import Reporter, Task
 from mlenv.spent import Spent
+from mlenv.stages import Compressor, Digest, Zstd
 
 Kind = Literal["dir", "file", "symlink"]
 Compression = Literal["gzip", "zstd", "none"]
@@ -73,6 +73,14 @@ class LayerError(MlenvError):
     """The staging tree or an entry cannot be put into a reproducible layer."""
 
 
+class ContentMismatch(LayerError):
+    """A file whose bytes are not those its entry's sha256 names (``source``: which)."""
+
+    def __init__(self, source: Path, found: str, expected: str) -> None:
+        super().__init__(f"the file has sha256 {found}, expected {expected}", where=str(source))
+        self.source = source
+
+
 @dataclass(frozen=True)
 class Entry:
     """One member of a layer; its mode is already normalised, its content stays on disk."""
@@ -83,6 +91,7 @@ class Entry:
     source: Path | None = None
     size: int = 0
     target: str | None = None
+    sha256: str | None = None  # what the content must hash to, checked by the read that copies it
 
     def __post_init__(self) -> None:
         parts = self.path.split("/")
@@ -99,6 +108,8 @@ class Entry:
             raise LayerError("only a file has a source, and a size >= 0", where=self.path)
         if (self.kind == "symlink") != (self.target is not None):
             raise LayerError("only a symlink has a target", where=self.path)
+        if self.sha256 is not None and self.kind != "file":
+            raise LayerError("only a file has a sha256", where=self.path)
 
 
 @dataclass(frozen=True)
@@ -149,7 +160,7 @@ def write_tar(entries: Iterable[Entry], out: Writable, *, mtime: int) -> tuple[s
     """The uncompressed tar to ``out`` (written on a thread of its own, beside the reads and
     the sha256; big files read around the page cache); its diff_id and size."""
     with Handoff(out) as writer:
-        sink = _Digest(writer)
+        sink = Digest(writer)
         _write_tar(_sorted(entries), sink, mtime, None)
         writer.close()
     return sink.digest(), sink.size
@@ -185,8 +196,8 @@ def write_layer(
             ThreadPoolExecutor(threads, thread_name_prefix="mlenv-gzip") as pool,
             contextlib.ExitStack() as stack,
         ):
-            compressed = _Digest(out)
-            stage: _Compressor | None = None
+            compressed = Digest(out)
+            stage: Compressor | None = None
             segment = None
             if compression == "gzip":
                 gzip = ParallelGzip(compressed, chosen, pool, threads, twin)
@@ -195,9 +206,9 @@ def write_layer(
             elif compression == "zstd":
                 # zstd's frame and the compressed side's sha256 and writes run on their own
                 # thread: the tar side (reads, its sha256) keeps the other core busy.
-                zstd = _Zstd(compressed, chosen)
+                zstd = Zstd(compressed, chosen, ZSTD_THREADS)
                 stage = stack.enter_context(Handoff(zstd, zstd.close))
-            uncompressed = compressed if stage is None else _Digest(stage)
+            uncompressed = compressed if stage is None else Digest(stage)
             if reporter is None:
                 _write_tar(ordered, uncompressed, mtime, None, segment, stop, spent)
             else:
@@ -296,7 +307,7 @@ def _level(compression: Compression, level: int | None) -> int:
 
 def _write_tar(
     entries: Sequence[Entry],
-    sink: _Digest,
+    sink: Digest,
     mtime: int,
     task: Task | None,
     segment: Callable[[str], AbstractContextManager[None]] | None = None,
@@ -330,13 +341,14 @@ def _write_tar(
 
 
 def _copy(
-    entry: Entry, sink: _Digest, buffer: bytearray, task: Task | None,
+    entry: Entry, sink: Digest, buffer: bytearray, task: Task | None,
     stop: threading.Event | None,
 ) -> None:  # fmt: skip
     assert entry.source is not None
     view = memoryview(buffer)
     remaining = entry.size
-    with open_source(entry.source, entry.size) as handle:
+    checked = None if entry.sha256 is None else DirectReader(entry.source, hashed=True)
+    with checked or open_source(entry.source, entry.size) as handle:
         while remaining:
             if stop is not None and stop.is_set():
                 raise Stopped("stopped: another writer failed, or the build was interrupted")
@@ -353,45 +365,5 @@ def _copy(
                 where=str(entry.source),
                 hint="nothing may write to the staging tree during a build",
             )
-
-
-class _Compressor(Writable, Protocol):
-    def close(self) -> None: ...
-
-
-class _Digest:
-    """A tee stage: hashes and counts every byte on its way to the next stage."""
-
-    def __init__(self, downstream: Writable) -> None:
-        self._downstream = downstream
-        self._hash = hashlib.sha256()
-        self.size = 0
-
-    def write(self, data: bytes | memoryview) -> int:
-        self._hash.update(data)
-        self._downstream.write(data)
-        self.size += len(data)
-        return len(data)
-
-    def flush(self) -> None:
-        """GzipFile may flush its file object; the bytes are already downstream."""
-
-    def digest(self) -> str:
-        return "sha256:" + self._hash.hexdigest()
-
-
-class _Zstd:
-    """One zstd frame: pinned level, checksum on, content size never written (it is streamed)."""
-
-    def __init__(self, downstream: Writable, level: int) -> None:
-        compressor = zstandard.ZstdCompressor(
-            level=level, write_checksum=True, write_content_size=False, threads=ZSTD_THREADS
-        )
-        self._stream = compressor.compressobj()
-        self._downstream = downstream
-
-    def write(self, data: bytes | memoryview) -> None:
-        self._downstream.write(self._stream.compress(data))
-
-    def close(self) -> None:
-        self._downstream.write(self._stream.flush())
+    if checked is not None and (found := checked.sha256()) != entry.sha256:
+        raise ContentMismatch(entry.source, found, entry.sha256 or "")

@@ -14,7 +14,6 @@ them, and nothing below the root is followed through a symlink (``open_plain``).
 from __future__ import annotations
 
 import contextlib
-import errno
 import fcntl
 import functools
 import hashlib
@@ -24,13 +23,11 @@ import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
+from typing import BinaryIO
 
 from mlenv.cache import ARTIFACTS, CACHE_ENV, LOCKS
+from mlenv.cache.held import Measured, describe, held_copy, measure, open_plain
 from mlenv.errors import MlenvError
-
-if TYPE_CHECKING:  # a protocol only: the lock path does not import the gzip writer
-    from mlenv.parallel_gzip import Writable
 
 PARTIAL = ".partial-"
 CHUNK = 1 << 20
@@ -108,34 +105,29 @@ class ArtifactCache:
         through the same descriptor: the copy would hold the same bytes, written again."""
         with self.open(artifact) as handle:
             self._check_size(artifact, os.fstat(handle.fileno()).st_size)
-            made = (
-                dest is not None
-                and share
-                and _link_held(handle.fileno(), self.path(artifact.sha256), dest)
+            if dest is None:
+                return self._checked(artifact, measure(handle, limit=artifact.size))
+            measured = held_copy(
+                handle,
+                self.path(artifact.sha256),
+                dest,
+                limit=artifact.size,
+                share=share,
+                check=functools.partial(self._checked, artifact),
             )
-            try:
-                if dest is None or made:
-                    measured = measure(handle, limit=artifact.size)
-                else:
-                    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
-                    fd = os.open(dest, flags, 0o600)
-                    made = True
-                    with os.fdopen(fd, "wb") as out:
-                        measured = measure(handle, out, limit=artifact.size)
-                        os.fchmod(out.fileno(), 0o644)
-                self._check_size(artifact, measured.size)
-                if measured.sha256 != artifact.sha256:
-                    raise IntegrityError(
-                        f"{artifact.name}: cached file has sha256 {measured.sha256}, the lock "
-                        f"says {artifact.sha256}",
-                        where=str(self.path(artifact.sha256)),
-                        hint="the cache was tampered with or the disk is failing; delete the "
-                        "file and run `mlenv fetch` again",
-                    )
-            except BaseException:
-                if dest is not None and made:
-                    dest.unlink(missing_ok=True)
-                raise
+            assert measured is not None  # measured now: nothing later reads it for us
+            return measured
+
+    def _checked(self, artifact: Artifact, measured: Measured) -> Measured:
+        self._check_size(artifact, measured.size)
+        if measured.sha256 != artifact.sha256:
+            raise IntegrityError(
+                f"{artifact.name}: cached file has sha256 {measured.sha256}, the lock "
+                f"says {artifact.sha256}",
+                where=str(self.path(artifact.sha256)),
+                hint="the cache was tampered with or the disk is failing; delete the "
+                "file and run `mlenv fetch` again",
+            )
         return measured
 
     def _check_size(self, artifact: Artifact, size: int) -> None:
@@ -239,145 +231,3 @@ def _mismatch(artifact: Artifact, what: str) -> IntegrityError:
         hint="the index serves other bytes than were locked (tampering, or a re-uploaded "
         "file); nothing was stored. Check the index, or re-lock if the change is expected",
     )
-
-
-@dataclass(frozen=True)
-class Measured:
-    """What one read of a file found: what a bundle records and a build trusts."""
-
-    sha256: str
-    size: int
-
-
-def open_plain(root: Path, relative: str, *, private: int = 0) -> BinaryIO:
-    """``root/relative`` opened for reading, refusing a symlink at any component below
-    ``root`` (never followed) and anything but a plain file (a FIFO would block, a directory
-    is not an artifact). With ``private``, the last ``private`` components (the file, then the
-    directories holding it) must belong to this user and be writable by no one else: what
-    others could have planted or could change is refused. FileNotFoundError when absent; any
-    other refusal is an OSError whose strerror says which component is what."""
-    parts = relative.split("/")
-    if any(part in ("", ".", "..") for part in parts):
-        raise OSError(errno.EINVAL, f"{relative!r} is not a normalised relative path")
-    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        for depth, part in enumerate(parts):
-            last = depth == len(parts) - 1
-            flags = os.O_RDONLY | os.O_NOFOLLOW | (os.O_NONBLOCK if last else os.O_DIRECTORY)
-            try:
-                below = os.open(part, flags, dir_fd=fd)
-            except FileNotFoundError:
-                raise
-            except OSError as exc:
-                what = "/".join(parts[: depth + 1])
-                raise OSError(exc.errno, f"{what} is {_kind(part, fd)}") from None
-            os.close(fd)
-            fd = below
-            if depth >= len(parts) - private:
-                _check_private(os.fstat(fd), "/".join(parts[: depth + 1]))
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise OSError(errno.EINVAL, f"{relative} is {describe(info)}")
-        os.set_blocking(fd, True)
-        handle = os.fdopen(fd, "rb")
-    except BaseException:
-        os.close(fd)
-        raise
-    return handle
-
-
-def _link_held(fd: int, source: Path, dest: Path) -> bool:
-    """Link at ``dest`` the inode open at ``fd`` (found at ``source`` when it was opened), when
-    only this user could ever change its bytes: it belongs to this user and no one else may
-    write it (an ACL granting that shows in the group bits). A link exists only within one
-    file system, the one a copy would be written to and read back from, so a cache on another
-    device (a carried disk) is still copied. The link is made by path, so it is kept only if
-    it names the very inode held (``source`` swapped meanwhile: removed). False, and nothing
-    left, otherwise: the caller copies."""
-    try:
-        held = os.fstat(fd)
-        _check_private(held, "the artifact")
-        os.link(source, dest, follow_symlinks=False)  # EXDEV from another file system
-    except OSError:
-        return False
-    try:
-        linked = os.lstat(dest)
-    except OSError:
-        linked = None
-    if linked is not None and (linked.st_dev, linked.st_ino) == (held.st_dev, held.st_ino):
-        return True
-    dest.unlink(missing_ok=True)
-    return False
-
-
-def _check_private(info: os.stat_result, what: str) -> None:
-    if info.st_uid != os.geteuid():
-        raise OSError(errno.EPERM, f"{what} belongs to another user (uid {info.st_uid})")
-    if info.st_uid == _unmapped_uid():
-        raise OSError(
-            errno.EPERM,
-            f"{what} may belong to another user: in this user namespace uid {info.st_uid} also "
-            "stands for every owner it does not map",
-        )
-    if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
-        raise OSError(errno.EPERM, f"{what} is writable by others ({info.st_mode & 0o777:o})")
-
-
-@functools.cache
-def _unmapped_uid() -> int | None:
-    """The uid ``stat`` shows for an owner this process's user namespace does not map (a
-    rootless container's view of other host users' files), when some owner is unmapped. Run
-    as that very uid, "mine" and "someone else's" look alike, so neither counts as mine."""
-    try:
-        ranges = Path("/proc/self/uid_map").read_text().split()
-        overflow = int(Path("/proc/sys/fs/overflowuid").read_text())
-    except OSError:  # no /proc: no user namespaces to tell apart
-        return None
-    return None if sum(int(count) for count in ranges[2::3]) >= (1 << 32) - 1 else overflow
-
-
-def _kind(name: str, dir_fd: int) -> str:
-    try:
-        info = os.lstat(name, dir_fd=dir_fd)
-    except OSError as exc:
-        return f"unreadable ({exc.strerror})"
-    return describe(info)
-
-
-def describe(info: os.stat_result) -> str:
-    """What kind of file-system entry ``info`` is, for messages."""
-    for test, name in (
-        (stat.S_ISLNK, "a symlink (never followed)"),
-        (stat.S_ISDIR, "a directory"),
-        (stat.S_ISREG, "a plain file"),
-        (stat.S_ISFIFO, "a FIFO"),
-        (stat.S_ISSOCK, "a socket"),
-        (stat.S_ISCHR, "a character device"),
-        (stat.S_ISBLK, "a block device"),
-    ):
-        if test(info.st_mode):
-            return name
-    return "a special file"
-
-
-def measure(source: BinaryIO, out: Writable | None = None, *, limit: int | None = None) -> Measured:
-    """sha256 and size of ``source`` read to its end, copied to ``out`` on the way. With a
-    ``limit``, at most ``limit`` + 1 bytes are read: a file growing while it is read is a
-    mismatch, not an endless read."""
-    digest = hashlib.sha256()
-    size = 0
-    while limit is None or size <= limit:
-        chunk = source.read(CHUNK if limit is None else min(CHUNK, limit + 1 - size))
-        if not chunk:
-            break
-        digest.update(chunk)
-        size += len(chunk)
-        if out is not None:
-            out.write(chunk)
-    return Measured(digest.hexdigest(), size)
-
-
-def hash_file(path: Path) -> str:
-    """sha256 of a file, streamed (hashlib releases the GIL, so threads hash in parallel)."""
-    with path.open("rb") as handle:
-        return hashlib.file_digest(handle, "sha256").hexdigest()

@@ -18,15 +18,8 @@ from typing import Any
 
 from mlenv.atomic import work_dir
 from mlenv.cache import ARTIFACTS, LOCKS
-from mlenv.cache.artifacts import (
-    Artifact,
-    ArtifactCache,
-    Measured,
-    describe,
-    measure,
-    open_plain,
-    relative_path,
-)
+from mlenv.cache.artifacts import Artifact, ArtifactCache, relative_path
+from mlenv.cache.held import Measured, describe, measure, open_plain
 from mlenv.cache.lock_artifacts import artifacts_of
 from mlenv.errors import redact
 from mlenv.lockfile import Lock

@@ -21,6 +21,7 @@ Pruning walks real directories only and removes nothing outside ``layers-v1``.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import errno
 import functools
 import hashlib
@@ -35,30 +36,17 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
-import installer
-
-from mlenv import __version__
 from mlenv.cache import LAYERS
-from mlenv.cache.artifacts import measure, open_plain
+from mlenv.cache.held import Measured, held_copy, open_plain
 from mlenv.cache.kept import KeptBlob, read_only
 from mlenv.cache.layer_walk import ENTRY, JUNK, WORK, real_dir, walk
-from mlenv.direct import direct
 from mlenv.errors import MlenvError
-from mlenv.install.wheels import PlannedWheel, WheelClaims
-from mlenv.layer_plan import LayerPlan
-from mlenv.parallel_gzip import GZIP_BLOCK, GZIP_LEVEL
+from mlenv.install.wheels import WheelClaims
 from mlenv.report import Reporter
 from mlenv.tarball import (
-    ZSTD_LEVEL,
-    ZSTD_THREADS,
-    Compression,
     LayerBlob,
-    compressor_versions,
 )
 
-# Raised whenever the same inputs would give other layer bytes (a change of the tar writer,
-# the venv layout, the split rule): old entries then simply stop matching.
-FORMAT = 2  # 2: gzip deflates every file of a block or more on its own
 MAX_ENV = "MLENV_LAYER_CACHE_MAX"
 DEFAULT_MAX = 10 << 30
 _BLOB = "blob"
@@ -76,23 +64,10 @@ class LayerCacheError(MlenvError):
 
 
 @dataclass(frozen=True)
-class BuildInputs:
-    """What every layer of one build shares: settings that reach the layer bytes."""
-
-    prefix: str
-    interpreter: str
-    python: str
-    bytecode: str
-    compression: Compression
-    epoch: int
-    parents: bool  # the prefix's parent directories are in the layers (no base image)
-    conda: tuple[str, ...]  # sha256 of the conda packages under the skeleton, in lock order
-
-
-@dataclass(frozen=True)
 class CachedLayer:
     blob: LayerBlob
     dirs: tuple[str, ...]  # the directories in the layer, which no other layer then needs
+    checked: bool = True  # False: linked, its bytes still to be checked by the read that ships them
 
 
 def max_size(env: Mapping[str, str]) -> int:
@@ -112,65 +87,6 @@ def parse_size(raw: str, where: str) -> int:
     return int(number) << shift
 
 
-@functools.cache
-def code_digest() -> str:
-    """sha256 of mlenv's own sources: a change of the code that writes layers (even without a
-    new version or FORMAT, as in development) never reuses a layer the old code wrote."""
-    package = Path(__file__).parent
-    hasher = hashlib.sha256()
-    for path in sorted(package.rglob("*.py")):
-        hasher.update(path.relative_to(package).as_posix().encode() + b"\0")
-        hasher.update(hashlib.sha256(path.read_bytes()).digest())
-    return hasher.hexdigest()
-
-
-def layer_key(
-    plan: LayerPlan,
-    wheels: Mapping[str, tuple[PlannedWheel, str]],
-    inputs: BuildInputs,
-) -> str:
-    """The sha256 naming one layer's inputs. ``wheels`` maps every package of the build to its
-    vetted wheel and the wheel's sha256: a package layer depends on its own wheels (and on the
-    members another wheel owns), the skeleton on every wheel, since a directory goes to it only
-    when no package installs below it."""
-    names = sorted(wheels) if plan.skeleton else plan.packages
-    document = {
-        "format": FORMAT,
-        "mlenv": __version__,
-        "code": code_digest(),
-        "installer": installer.__version__,
-        "compressors": compressor_versions(),
-        "gzip": [GZIP_LEVEL, GZIP_BLOCK],
-        "zstd": [ZSTD_LEVEL, ZSTD_THREADS],
-        "build": asdict(inputs),
-        "plan": {"packages": list(plan.packages), "skeleton": plan.skeleton},
-        "wheels": [
-            {
-                "name": name,
-                "file": wheels[name][0].filename,
-                "sha256": wheels[name][1],
-                "skipped": list(wheels[name][0].skipped),
-            }
-            for name in names
-        ],
-    }
-    text = json.dumps(document, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
-def wheel_key(filename: str, sha256: str, inputs: BuildInputs) -> str:
-    """The sha256 naming what one wheel installs in one build's layout (``WheelClaims``)."""
-    document = {
-        "format": FORMAT,
-        "mlenv": __version__,
-        "code": code_digest(),
-        "build": asdict(inputs),
-        "wheel": {"file": filename, "sha256": sha256},
-    }
-    text = json.dumps(document, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
 class LayerCache:
     """The store under ``<cache>/layers-v1``; every method is safe against concurrent builds."""
 
@@ -185,11 +101,15 @@ class LayerCache:
         """One file of the entry, only if this user wrote it and no one else can change it."""
         return open_plain(self.cache_root, f"{LAYERS}/{key[:2]}/{key}/{name}", private=2)
 
-    def get(self, key: str, dest: Path, reporter: Reporter) -> CachedLayer | None:
-        """Copy the entry's blob to ``dest`` and return its record, or None when absent or
-        corrupt. The copy is made by the read that hashes it, never a hard link (security
-        invariant 1): a later write to the shared cache cannot reach this build's image, and
-        only bytes matching the recorded digest are kept."""
+    def get(
+        self, key: str, dest: Path, reporter: Reporter, *, later: bool = False
+    ) -> CachedLayer | None:
+        """The entry's blob at ``dest`` and its record, or None when absent or corrupt. The blob
+        is put there by the read that hashes it (security invariant 1): linked when only this
+        user could change it, else copied, and kept only when it matches the recorded digest.
+        ``later``: a linked blob is not read now but by the one read that ships it (``dest``
+        must then be in a directory only this user can change), which checks it against the
+        digest (``checked`` is False) and calls ``drop`` if it differs."""
         entry = self._entry(key)
         try:
             with self._open(key, _META) as handle:
@@ -203,25 +123,33 @@ class LayerCache:
             if len(record) > MAX_META:
                 raise ValueError(f"a record over {MAX_META} bytes")
             cached = _read_meta(record, key)
-            with (
-                self._open(key, _BLOB) as source,
-                open(dest, "xb") as out,
-                direct(out) as sink,  # gigabytes, moved on into the image: not cached now
-            ):
-                measured = measure(source, sink, limit=cached.blob.size)
-            digest, size = measured.sha256, measured.size
+            with self._open(key, _BLOB) as source:
+                if os.fstat(source.fileno()).st_size != cached.blob.size:
+                    raise _Mismatch
+                measured = held_copy(
+                    source,
+                    entry / _BLOB,
+                    dest,
+                    limit=cached.blob.size,
+                    share=True,
+                    check=functools.partial(_matching, cached.blob),
+                    big=True,  # gigabytes, moved on into the image: not cached now
+                    later=later,
+                )
+        except _Mismatch:
+            self._drop(entry, reporter, "its blob does not match its digest")
+            return None
         except (OSError, ValueError, TypeError, KeyError, RecursionError) as exc:
-            dest.unlink(missing_ok=True)
             why = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
             self._drop(entry, reporter, f"unreadable: {why}")
             return None
-        if f"sha256:{digest}" != cached.blob.digest or size != cached.blob.size:
-            dest.unlink()
-            self._drop(entry, reporter, "its blob does not match its digest")
-            return None
         with contextlib.suppress(OSError):
             os.utime(entry / _META, follow_symlinks=False)  # most recently used
-        return cached
+        return cached if measured is not None else dataclasses.replace(cached, checked=False)
+
+    def drop(self, key: str, reporter: Reporter, why: str) -> None:
+        """Remove an entry found corrupt after ``get`` (see ``later``)."""
+        self._drop(self._entry(key), reporter, why)
 
     def keeping(self) -> KeptBlob:
         """The cache's own copy of a blob about to be written (see ``mlenv.cache.kept``)."""
@@ -383,6 +311,16 @@ def _unsealed(data: bytes, key: str) -> Any:
     if hashlib.sha256(text.encode()).hexdigest() != document["sha256"] or body["key"] != key:
         raise ValueError("the record does not match its checksum or its key")
     return body
+
+
+class _Mismatch(Exception):
+    """A blob whose bytes are not those its record names."""
+
+
+def _matching(blob: LayerBlob, measured: Measured) -> Measured:
+    if f"sha256:{measured.sha256}" != blob.digest or measured.size != blob.size:
+        raise _Mismatch
+    return measured
 
 
 def _read_meta(data: bytes, key: str) -> CachedLayer:

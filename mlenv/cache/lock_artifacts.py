@@ -89,3 +89,18 @@ def check_cache(
             if problem is not None:
                 problems.append(problem)
     return problems
+
+
+def verified_copies(
+    artifacts: Sequence[Artifact], cache: ArtifactCache, into: Path, reporter: Reporter
+) -> None:
+    """Every artifact copied from the cache into the build's private ``into`` by the read that
+    hashes it: the build installs these copies, so a cache file swapped after the check can
+    never reach a layer or archive."""
+    if not artifacts:
+        return
+    problems = check_cache(cache, artifacts, reporter, copy_to=into, share=True)
+    if problems:
+        raise MissingArtifactsError(
+            f"{len(problems)} artifact(s) in the cache do not match the lock", problems
+        )

@@ -8,20 +8,20 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from mlenv.cache.kept import Tee
-from mlenv.cache.layers import (
-    BuildInputs,
-    CachedLayer,
-    LayerCache,
-    Licence,
-    layer_key,
-    wheel_key,
-)
+from mlenv.cache.layer_keys import BuildInputs, layer_key, wheel_key
+from mlenv.cache.layers import CachedLayer, LayerCache, Licence
 from mlenv.direct import direct
+from mlenv.errors import MlenvError
 from mlenv.install.wheels import PlannedWheel, WheelClaims
 from mlenv.layer_plan import LayerPlan
 from mlenv.parallel_gzip import Writable, gzip_workers
 from mlenv.report import Reporter, human_bytes
-from mlenv.tarball import Entry, LayerBlob
+from mlenv.tarball import ContentMismatch, Entry, LayerBlob
+
+
+class StaleReuse(MlenvError):
+    """A reused blob, linked unread (``later``), did not match its digest when it was shipped;
+    nothing was, and the build runs again reading every reused blob first."""
 
 
 class LayerReuse:
@@ -46,6 +46,7 @@ class LayerReuse:
         *,
         install_all: bool,
         sizes: Mapping[str, int] | None = None,
+        later: bool = False,
     ) -> None:
         self.plans = tuple(plans)
         self._sizes = sizes or {}
@@ -56,6 +57,7 @@ class LayerReuse:
         self._scratch = scratch
         self._reporter = reporter
         self._install_all = install_all
+        self._later = later
         self._reused: dict[int, tuple[CachedLayer, Path, float]] = {}
 
     def known(self, filenames: Mapping[str, str]) -> dict[str, tuple[WheelClaims, Licence]]:
@@ -109,8 +111,25 @@ class LayerReuse:
         assert self._cache is not None
         started = time.monotonic()
         path = self._scratch / f"reused-{index}"
-        cached = self._cache.get(self.keys[index], path, self._reporter)
+        cached = self._cache.get(self.keys[index], path, self._reporter, later=self._later)
         return None if cached is None else (cached, path, time.monotonic() - started)
+
+    def unchecked(self) -> set[str]:
+        """Digests of the reused blobs linked but not read yet (``later``): the one read that
+        ships them must check them (``write_image_tar(verify=)``), else ``stale``."""
+        return {cached.blob.digest for cached, _, _ in self._reused.values() if not cached.checked}
+
+    def stale(self, mismatch: ContentMismatch) -> StaleReuse:
+        """The error to build again on, once the entry whose blob ``mismatch`` read is dropped."""
+        assert self._cache is not None
+        digest = f"sha256:{mismatch.source.name}"
+        for index, (cached, _, _) in self._reused.items():
+            if cached.blob.digest == digest:
+                self._cache.drop(self.keys[index], self._reporter, "its blob changed")
+        return StaleReuse(
+            "a reused layer changed in the layer cache during the build; building again without it",
+            where=str(self._cache.root),
+        )
 
     def writes_whole_tree(self) -> bool:
         """One layer, written by this build: it holds every file the archive holds."""

@@ -11,12 +11,13 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import errno
+import functools
 import hashlib
 import os
 import shutil
 import tempfile
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,17 +37,18 @@ from mlenv.build_outputs import (
     write_sbom,
 )
 from mlenv.build_record import BUILD_RECORD, BuildRecord, MultiPlatformRecord, build_files
-from mlenv.cache.artifacts import Artifact, ArtifactCache, hash_file
+from mlenv.cache.artifacts import ArtifactCache
 from mlenv.cache.bundle import BUNDLE_INDEX
-from mlenv.cache.layers import BuildInputs, LayerCache, max_size
+from mlenv.cache.held import hash_file
+from mlenv.cache.layer_keys import BuildInputs
+from mlenv.cache.layers import LayerCache, max_size
 from mlenv.cache.lock_artifacts import (
-    MissingArtifactsError,
     artifacts_of,
-    check_cache,
     missing_error,
     missing_from,
+    verified_copies,
 )
-from mlenv.cache.reuse import LayerReuse
+from mlenv.cache.reuse import LayerReuse, StaleReuse
 from mlenv.commands.session import Session
 from mlenv.errors import MlenvError, UsageError
 from mlenv.install.checks import NamedWheel
@@ -99,7 +101,32 @@ def build(
 ) -> BuildRecord:
     """Build every output of the manifest into ``dist``; returns the build record.
 
-    ``dist`` is checked before anything else is done: mlenv replaces only its own outputs."""
+    ``dist`` is checked before anything else is done: mlenv replaces only its own outputs.
+    Reused layers are linked unread and checked by the read that writes image.tar; in the rare
+    case one changed meanwhile, nothing was shipped and the build runs again reading them all
+    first (``LayerReuse(later=)``)."""
+    run = functools.partial(
+        _build, manifest, manifest_dir, lock, lock_bytes, cache, dist, options, reporter=reporter
+    )
+    try:
+        return run(later=True)
+    except StaleReuse as stale:
+        reporter.warning(stale.message)
+        return run(later=False)
+
+
+def _build(
+    manifest: Manifest,
+    manifest_dir: Path,
+    lock: Lock,
+    lock_bytes: bytes,
+    cache: ArtifactCache,
+    dist: Path,
+    options: BuildOptions,
+    *,
+    reporter: Reporter,
+    later: bool,
+) -> BuildRecord:
     keep = build_keep(manifest, manifest_dir, cache)
     dist = check_output(dist, BUILD_OUTPUT, keep=keep)
     from mlenv.oci.base import pinned_base  # imports the registry client only here
@@ -126,13 +153,13 @@ def build(
         copies = work / "artifacts"
         copies.mkdir()
         staging = work / "staging"
-        reuse = _layer_reuse(manifest, lock, interpreter, cache, work, options, reporter)
+        reuse = _layer_reuse(manifest, lock, interpreter, cache, work, options, reporter, later)
         packages: dict[str, LockedPackage] = {canonicalize_name(p.name): p for p in locked.packages}
         # Wheels whose vetting the layer cache recorded are read only if their layer is rebuilt.
         known = {} if reuse is None else reuse.known({n: p.filename for n, p in packages.items()})
         first = [p for name, p in packages.items() if name not in known]
         wanted = {p.sha256 for p in first} | {c.sha256 for c in locked.conda}
-        _verified_copies([a for a in artifacts if a.sha256 in wanted], cache, copies, reporter)
+        verified_copies([a for a in artifacts if a.sha256 in wanted], cache, copies, reporter)
         conda_tree = None
         if locked.conda:
             from mlenv.conda.install import install as install_conda
@@ -155,8 +182,8 @@ def build(
             onto=conda_tree,
         )
         chosen: set[str] = set(packages) if reuse is None else reuse.select(planned)
-        later = {packages[name].sha256 for name in chosen if name in known}
-        _verified_copies([a for a in artifacts if a.sha256 in later], cache, copies, reporter)
+        unread = {packages[name].sha256 for name in chosen if name in known}
+        verified_copies([a for a in artifacts if a.sha256 in unread], cache, copies, reporter)
         claims = {**{n: c for n, (c, _) in known.items()}, **{c.name: c for c in vetted}}
         licences = wheel_licences_of(packages.values(), copies, known)  # before the copies go
         installed = install_environment(
@@ -231,6 +258,7 @@ def _layer_reuse(
     work: Path,
     options: BuildOptions,
     reporter: Reporter,
+    later: bool,
 ) -> LayerReuse | None:
     """The image's layers and which of them the layer cache already has (no image: None)."""
     if "oci" not in manifest.build.outputs:
@@ -258,22 +286,8 @@ def _layer_reuse(
         reporter,
         install_all="conda-pack" in manifest.build.outputs,
         sizes={canonicalize_name(p.name): p.size for p in locked.packages},
+        later=later,
     )
-
-
-def _verified_copies(
-    artifacts: Sequence[Artifact], cache: ArtifactCache, into: Path, reporter: Reporter
-) -> None:
-    """Every artifact copied from the cache into the build's private ``into`` by the read that
-    hashes it: the build installs these copies, so a cache file swapped after the check can
-    never reach a layer or archive."""
-    if not artifacts:
-        return
-    problems = check_cache(cache, artifacts, reporter, copy_to=into, share=True)
-    if problems:
-        raise MissingArtifactsError(
-            f"{len(problems)} artifact(s) in the cache do not match the lock", problems
-        )
 
 
 @contextlib.contextmanager

@@ -21,7 +21,7 @@ from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from mlenv.cache import HTTP, METADATA
-from mlenv.cache.artifacts import open_plain
+from mlenv.cache.held import open_plain
 from mlenv.index.model import CoreMetadata, valid_sha256
 from mlenv.index.urls import file_url_to_path, is_file_url
 from mlenv.limits import MAX_BODY_BYTES

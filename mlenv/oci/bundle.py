@@ -22,9 +22,10 @@ from pathlib import Path
 from typing import Any, BinaryIO, Protocol
 from urllib.parse import unquote, urlsplit
 
-from mlenv.cache.artifacts import Artifact, ArtifactCache, IntegrityError, hash_file
+from mlenv.cache.artifacts import Artifact, ArtifactCache, IntegrityError
 from mlenv.cache.bundle import shareable_manifest
 from mlenv.cache.download import FetchResult, Opener, fetch
+from mlenv.cache.held import hash_file
 from mlenv.cache.lock_artifacts import missing_error
 from mlenv.errors import MlenvError
 from mlenv.limits import parse_json

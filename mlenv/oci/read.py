@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol
 
-from mlenv.cache.artifacts import measure
+from mlenv.cache.held import measure
 from mlenv.errors import MlenvError
 from mlenv.oci.model import (
     CONFIG_TYPES,

@@ -10,10 +10,11 @@ reject, and Docker has no zstd layer type to follow the base with.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import shutil
 import tempfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -258,11 +259,15 @@ def _staged_layout(dest: Path, ref: str, fill: Callable[[Path], tuple[dict[str, 
     return result
 
 
-def write_image_tar(layout: Path, out: Path, repo_tag: str) -> tuple[str, int]:
+def write_image_tar(
+    layout: Path, out: Path, repo_tag: str, *, verify: Collection[str] = ()
+) -> tuple[str, int]:
     """Write one tar that is both an oci-archive and a docker-archive; returns its digest, size.
 
     It holds the layout plus Docker's ``manifest.json`` naming the same blobs, written with
-    the layer rules (sorted, mtime 0, uid 0) so it is as reproducible as the layers.
+    the layer rules (sorted, mtime 0, uid 0) so it is as reproducible as the layers. The blobs
+    of the digests in ``verify`` are checked against them by the read that writes them
+    (``ContentMismatch`` otherwise).
     """
     if not _REPO_TAG.fullmatch(repo_tag):
         raise OciError(f"{repo_tag!r} is not a docker name:tag", hint="e.g. 'detector:1.0'")
@@ -278,7 +283,12 @@ def write_image_tar(layout: Path, out: Path, repo_tag: str) -> tuple[str, int]:
     layers = [layer_of(item, where) for item in as_list(manifest.get("layers"), where)]
     blob_paths = [f"blobs/sha256/{hex_of(d.digest)}" for d in (chosen, config, *layers)]
     wanted = {"oci-layout", "index.json", "blobs", "blobs/sha256", *blob_paths}
-    entries = [e for e in collect(layout, "") if e.path in wanted]
+    checked = {f"blobs/sha256/{hex_of(digest)}": hex_of(digest) for digest in verify}
+    entries = [
+        dataclasses.replace(e, sha256=checked.get(e.path))
+        for e in collect(layout, "")
+        if e.path in wanted
+    ]
     missing = wanted - {e.path for e in entries}
     if missing:
         raise OciError(f"the layout lacks {', '.join(sorted(missing))}", where=str(layout))
@@ -325,7 +335,8 @@ def _move_in(blob: LayerBlob, source: Path, dest: Path) -> None:
     if source.stat().st_size != blob.size:
         raise OciError(f"the layer file is not the blob {blob.digest}", where=str(source))
     shutil.move(source, dest)
-    dest.chmod(0o644)
+    if dest.lstat().st_nlink == 1:  # a link to the layer cache's read-only file stays as is
+        dest.chmod(0o644)
 
 
 def _export(source: BlobSource, descriptor: Descriptor, dest: Path) -> None:

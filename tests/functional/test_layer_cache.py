@@ -196,6 +196,29 @@ def test_a_corrupt_entry_is_dropped_and_rebuilt_never_shipped(
     assert digests(project / "dist") == first
 
 
+def test_a_reused_layer_is_linked_and_checked_by_the_read_that_ships_it(tmp_path: Path) -> None:
+    """Protects security invariant 1 for reused layers: a reused blob is linked unread into the
+    image (no copy), and image.tar's read checks it; one that changed (same size, so the link
+    is made) is never shipped: the build runs again reading every blob first, rebuilds that
+    layer, and gives the cold bytes."""
+    project = project_at(tmp_path / "project")
+    cache = tmp_path / "cache"
+    assert build(project, cache).returncode == 0
+    first = digests(project / "dist")
+    warm = build(project, cache)
+    assert warm.returncode == 0 and "changed in the layer cache" not in warm.stderr
+    linked = {p.name: (p / "blob").stat().st_ino for p in entries(cache)}
+    shipped = {p.stat().st_ino for p in (project / "dist" / "oci" / "blobs" / "sha256").iterdir()}
+    assert set(linked.values()) <= shipped  # every reused blob is the cache's file
+    big = max(entries(cache), key=lambda p: (p / "blob").stat().st_size)
+    _flip_byte(big)
+    again = build(project, cache)
+    assert again.returncode == 0, again.stderr
+    assert "changed in the layer cache during the build; building again" in again.stderr
+    assert digests(project / "dist") == first
+    assert list(layer_states(again.stderr).values()).count("built") == 1
+
+
 def test_check_compares_a_reused_layer_with_a_fresh_one(tmp_path: Path) -> None:
     """Protects: build --check builds its second copy without the cache, so a cached layer
     that is self-consistent but wrong (a key that missed an input) fails the check."""

@@ -32,7 +32,8 @@ from hypothesis import strategies as st
 
 from mlenv import inspect
 from mlenv.cache import LAYERS as LAYOUT
-from mlenv.cache.layers import BuildInputs, LayerCache, _sealed, wheel_key
+from mlenv.cache.layer_keys import BuildInputs, wheel_key
+from mlenv.cache.layers import LayerCache, _sealed
 from mlenv.commands import verify as verify_command
 from mlenv.errors import MlenvError
 from mlenv.importers import import_file

@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 
 from mlenv.cache import kept as kept_module
-from mlenv.cache.layers import BuildInputs, LayerCache
+from mlenv.cache.layer_keys import BuildInputs
+from mlenv.cache.layers import LayerCache
 from mlenv.cache.reuse import LayerReuse
 from mlenv.install.wheels import PlannedWheel
 from mlenv.layer_plan import LayerPlan

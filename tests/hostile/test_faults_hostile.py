@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from mlenv.cache import LAYERS
-from mlenv.cache.artifacts import PARTIAL, ArtifactCache, hash_file
+from mlenv.cache.artifacts import PARTIAL, ArtifactCache
+from mlenv.cache.held import hash_file
 from mlenv.cache.lock_artifacts import artifacts_of
 from mlenv.commands.build import output_digests
 from mlenv.lockfile import loads as load_lock

@@ -43,7 +43,7 @@ def build(project: Path, cache: Path, *extra: str, env: dict[str, str] | None = 
 
 
 def digests(dist: Path) -> dict[str, str]:
-    from mlenv.cache.artifacts import hash_file
+    from mlenv.cache.held import hash_file
 
     return {p.relative_to(dist).as_posix(): hash_file(p) for p in sorted(dist.rglob("*"))
             if p.is_file()}  # fmt: skip

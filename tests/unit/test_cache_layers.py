@@ -7,6 +7,7 @@ import dataclasses
 import errno
 import hashlib
 import os
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -16,8 +17,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from mlenv.cache import kept
-from mlenv.cache import layers as layercache
-from mlenv.cache.layers import BuildInputs, LayerCache, layer_key
+from mlenv.cache import layer_keys as layercache
+from mlenv.cache.layer_keys import BuildInputs, layer_key
+from mlenv.cache.layers import LayerCache
 from mlenv.cache.reuse import LayerReuse
 from mlenv.direct import DirectWriter
 from mlenv.install.wheels import PlannedWheel, WheelClaims
@@ -289,3 +291,65 @@ def test_a_layer_that_fails_leaves_nothing_in_the_cache(tmp_path: Path) -> None:
     with pytest.raises(OSError, match="layer writer failed"):
         reuse.layer(0, [], tmp_path / "layer.tmp", _writing(os.urandom(2 << 20), fail=True))
     assert list(cache.root.iterdir()) == []
+
+
+def _blob_file(cache: LayerCache, key: str) -> Path:
+    return cache.root / key[:2] / key / "blob"
+
+
+def test_a_later_get_links_the_blob_and_leaves_its_check_to_the_read_that_ships_it(
+    tmp_path: Path,
+) -> None:
+    """Protects: with ``later`` a private blob is linked unread (``checked`` False: the caller's
+    read must check it); without, it is read and checked now, so a changed blob is a miss."""
+    cache = LayerCache(tmp_path / "cache")
+    _put(cache, tmp_path, "ab" * 32, b"layer bytes")
+    blob = _blob_file(cache, "ab" * 32)
+    got = cache.get("ab" * 32, tmp_path / "later", MemoryReporter(), later=True)
+    assert got is not None and not got.checked
+    assert (tmp_path / "later").stat().st_ino == blob.stat().st_ino
+    now = cache.get("ab" * 32, tmp_path / "now", MemoryReporter())
+    assert now is not None and now.checked
+    blob.chmod(0o644)
+    with blob.open("r+b") as handle:  # same size: only a read of the bytes can tell
+        handle.write(b"L")
+    assert cache.get("ab" * 32, tmp_path / "later2", MemoryReporter(), later=True) is not None
+    assert cache.get("ab" * 32, tmp_path / "again", MemoryReporter()) is None
+    assert not (tmp_path / "again").exists() and not blob.exists()  # dropped
+
+
+@pytest.mark.parametrize("shape", ["group-writable", "longer", "shorter"])
+def test_a_later_get_never_links_what_it_cannot_trust(tmp_path: Path, shape: str) -> None:
+    """Protects: a blob others could write, or of another size than its record, is a miss
+    before any link (dropped, nothing at ``dest``)."""
+    cache = LayerCache(tmp_path / "cache")
+    _put(cache, tmp_path, "ab" * 32, b"layer bytes")
+    blob = _blob_file(cache, "ab" * 32)
+    if shape == "group-writable":
+        blob.chmod(0o664)
+    else:
+        blob.unlink()
+        blob.write_bytes(b"layer bytes!" if shape == "longer" else b"layer byte")
+    assert cache.get("ab" * 32, tmp_path / "out", MemoryReporter(), later=True) is None
+    assert not (tmp_path / "out").exists() and not blob.exists()
+
+
+def test_a_later_get_from_another_file_system_copies_by_the_read_that_checks(
+    tmp_path: Path,
+) -> None:
+    """Protects: where no link can be made (a cache on another device), the blob is copied by
+    the read that checks it, at once: ``checked``, and a changed blob is a miss then."""
+    shm = Path("/dev/shm")
+    assert shm.is_dir(), "this test needs a tmpfs at /dev/shm"
+    with tempfile.TemporaryDirectory(dir=shm) as elsewhere:
+        cache = LayerCache(Path(elsewhere))
+        _put(cache, tmp_path, "ab" * 32, b"layer bytes")
+        got = cache.get("ab" * 32, tmp_path / "out", MemoryReporter(), later=True)
+        assert got is not None and got.checked
+        assert (tmp_path / "out").read_bytes() == b"layer bytes"
+        blob = _blob_file(cache, "ab" * 32)
+        blob.chmod(0o644)
+        with blob.open("r+b") as handle:
+            handle.write(b"L")
+        assert cache.get("ab" * 32, tmp_path / "out2", MemoryReporter(), later=True) is None
+        assert not (tmp_path / "out2").exists()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import hashlib
 import os
 import signal
 import subprocess
@@ -251,3 +252,46 @@ def test_a_forked_child_reads_ahead_with_threads_of_its_own(tmp_path: Path) -> N
             os._exit(0 if b"".join(iter(lambda: handle.read(MiB), b"")) == data else 1)
     _, status = os.waitpid(child, 0)
     assert os.waitstatus_to_exitcode(status) == 0
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    size=st.sampled_from([0, 1, 4095, 4096, 4 * MiB - 1, 4 * MiB, 12 * MiB + 5]),
+    step=st.sampled_from([1 << 10, MiB, 5 * MiB]),
+    held=st.booleans(),
+)
+def test_a_hashed_read_hashes_exactly_the_bytes_it_gives(
+    tmp_path_factory: pytest.TempPathFactory, size: int, step: int, held: bool
+) -> None:
+    """Protects: a hashed reader's sha256 (computed on its own thread, three buffers turning)
+    is that of the bytes it gave, read from a path or from a descriptor held elsewhere, and
+    no buffer is refilled before its bytes were hashed."""
+    path = tmp_path_factory.mktemp("hashed") / "blob"
+    data = os.urandom(size)
+    path.write_bytes(data)
+    got = bytearray()
+    with path.open("rb") as owner:
+        with DirectReader(owner.fileno() if held else path, hashed=True) as handle:
+            view = memoryview(bytearray(step))
+            while n := handle.readinto(view):
+                got += view[:n]
+            assert handle.read(1) == b""
+            assert handle.sha256() == hashlib.sha256(data).hexdigest()
+        owner.seek(0)
+        assert owner.read() == data  # the held descriptor is as it was: no O_DIRECT left on
+    assert bytes(got) == data
+
+
+def test_a_hashed_reader_left_early_waits_for_its_hashes(tmp_path: Path) -> None:
+    """Protects: leaving a hashed reader early ends its reads and hashes before its buffers go
+    back, so the next reader on this thread gets its own bytes."""
+    first, second = tmp_path / "first", tmp_path / "second"
+    first.write_bytes(os.urandom(16 * MiB))
+    second.write_bytes(os.urandom(9 * MiB))
+    for _ in range(5):
+        with DirectReader(first, hashed=True) as handle:
+            handle.read(MiB)
+        with DirectReader(second, hashed=True) as handle:
+            got = b"".join(iter(lambda: handle.read(MiB), b""))
+            assert got == second.read_bytes()
+            assert handle.sha256() == hashlib.sha256(got).hexdigest()

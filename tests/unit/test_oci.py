@@ -25,7 +25,7 @@ from mlenv.oci.model import (
 )
 from mlenv.oci.read import BaseImage, read_base
 from mlenv.oci.write import ImageResult, ImageSpec, image_config, write_image_tar, write_layout
-from mlenv.tarball import Compression, LayerBlob, collect, write_layer
+from mlenv.tarball import Compression, ContentMismatch, LayerBlob, collect, write_layer
 
 LOCK = "sha256:" + "ab" * 32
 SPEC = ImageSpec(
@@ -505,6 +505,31 @@ def test_image_tar_is_reproducible(tmp_path: Path) -> None:
     first = write_image_tar(layout, tmp_path / "one.tar", "detector:1.0")
     other, _, _ = make_image(tmp_path / "elsewhere" / "b")
     assert write_image_tar(other, tmp_path / "x" / "two.tar", "detector:1.0") == first
+
+
+@pytest.mark.parametrize("where", ["first", "middle", "last"])
+def test_image_tar_checks_the_blobs_it_is_asked_to_by_the_read_that_writes_them(
+    tmp_path: Path, where: str
+) -> None:
+    """Protects: a blob named in ``verify`` whose bytes are not its digest (one byte changed,
+    wherever) fails the write naming it, and leaves no image.tar; a sound one gives the same
+    bytes as an unchecked write."""
+    layout, result, _ = make_image(tmp_path, content=b"hello\n" * 300_000)
+    digest = result.layer_digests[0]
+    plain = write_image_tar(layout, tmp_path / "plain.tar", "detector:1.0")
+    checked = write_image_tar(layout, tmp_path / "checked.tar", "detector:1.0", verify={digest})
+    assert checked == plain
+    target = blob(layout, digest)
+    data = bytearray(target.read_bytes())
+    data[{"first": 0, "middle": len(data) // 2, "last": -1}[where]] ^= 1
+    target.unlink()
+    target.write_bytes(bytes(data))
+    assert write_image_tar(layout, tmp_path / "blind.tar", "detector:1.0")  # unchecked: passes
+    out = tmp_path / "dist" / "image.tar"
+    with pytest.raises(ContentMismatch, match=digest.removeprefix("sha256:")) as caught:
+        write_image_tar(layout, out, "detector:1.0", verify={digest})
+    assert caught.value.source.name == digest.removeprefix("sha256:")
+    assert not out.exists() and not list(out.parent.iterdir())
 
 
 @pytest.mark.parametrize("tag", ["detector", "Detector:1", "a:b:c", "x:" + "t" * 129])

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mlenv.cache import artifacts as artifacts_module
+from mlenv.cache import held as held_module
 from mlenv.cache.artifacts import CacheError, IntegrityError
 from mlenv.cache.lock_artifacts import check_cache
 from tests.support.artifacts import ARTIFACTS, EVIL, GOOD, PAYLOADS, swapping
@@ -144,7 +144,7 @@ def test_a_link_that_fails_its_check_is_removed_and_the_entry_kept(
         def broken(*_args: object, **_kwargs: object) -> None:
             raise OSError(errno.EIO, "Input/output error")
 
-        monkeypatch.setattr(artifacts_module, "measure", broken)
+        monkeypatch.setattr(held_module, "measure", broken)
         expected = OSError
     with pytest.raises(expected):
         cache.copy_verified(GOOD, tmp_path / "copy", share=True)

@@ -25,6 +25,7 @@ from hypothesis import strategies as st
 from mlenv import parallel_gzip, tarball
 from mlenv.report import MemoryReporter, Task
 from mlenv.spent import Spent
+from mlenv.stages import Zstd
 from mlenv.tarball import (
     Compression,
     Entry,
@@ -569,7 +570,7 @@ def test_zstd_through_its_thread_is_the_single_threaded_stream(sizes: list[int])
         tar = io.BytesIO()
         write_tar(entries, tar, mtime=0)
         direct = io.BytesIO()
-        stage = tarball._Zstd(direct, tarball.ZSTD_LEVEL)
+        stage = Zstd(direct, tarball.ZSTD_LEVEL, tarball.ZSTD_THREADS)
         stage.write(tar.getvalue())
         stage.close()
     assert out.getvalue() == direct.getvalue()
