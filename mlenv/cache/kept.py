@@ -1,10 +1,10 @@
 """A built layer kept in the layer cache by the writes that build it, not by a copy after.
 
-Copying a 2.6 GB blob into the cache once it is written reads it back and writes it into
-fresh memory, after the build has freed its scratch. Written from the same stream as the
-image's blob, the cache's copy fills while the staging tree's pages are being freed (see
-``mlenv.spent``), and holds exactly the bytes that were hashed. It is a file of its own,
-never a link to the image's (security invariant 1).
+For a cache on another file system than the build (where the image's own file cannot be
+linked in: ``LayerCache.put_file``). Copying a 2.6 GB blob into the cache once it is written
+reads it back and writes it into fresh memory, after the build has freed its scratch. Written
+from the same stream as the image's blob, the cache's copy fills while the staging tree's
+pages are being freed (see ``mlenv.spent``), and holds exactly the bytes that were hashed.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 A layer is a pure function of its inputs, so a rebuild after one package changed needs to
 install and compress only that package's layer (and the skeleton, whose directories depend on
-every package). ``layer_key`` names every input; a blob is reused only after its sha256 is
+every package). ``layer_keys`` names every input; a blob is reused only after its sha256 is
 checked again against the digest recorded with it, and a corrupt entry is dropped and rebuilt,
 never shipped. Beside the layers, the cache keeps what each vetted wheel installs (its paths,
 their RECORD hashes, its licences: ``wheel.json``), so a rebuild decides every path's owner, and
@@ -15,6 +15,8 @@ The cache may be shared, so an entry is used only when this user wrote it (secur
 1): its files are opened through ``open_plain`` (no symlink anywhere below the cache root, plain
 files only: a FIFO cannot block) and, with the entry's directory, must belong to this user and
 be writable by no one else; ``put`` writes them read-only. Anything else is a miss, rebuilt.
+A blob is shared with the image that built or reused it (one read-only inode, this user's)
+when the cache and the build share a file system, and checked again whenever it is reused.
 Pruning walks real directories only and removes nothing outside ``layers-v1``.
 """
 
@@ -155,6 +157,42 @@ class LayerCache:
         """The cache's own copy of a blob about to be written (see ``mlenv.cache.kept``)."""
         return KeptBlob(self.root)
 
+    def beside(self, directory: Path) -> bool:
+        """Whether a blob written in ``directory`` can be kept by a link (one file system)."""
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            return self.root.stat().st_dev == directory.stat().st_dev
+        except OSError:
+            return False
+
+    def put_file(
+        self, key: str, blob: LayerBlob, path: Path, dirs: Sequence[str], reporter: Reporter
+    ) -> None:
+        """Keep a built blob by linking its file into the entry: ``path`` is this build's (in
+        its private work directory, beside the cache: ``beside``), made read-only through its
+        own descriptor first, so the image's blob and the cache's are one inode that only this
+        user could change and nothing of mlenv writes again; a reuse checks it (``get``)."""
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            try:
+                info = os.fstat(fd)
+                if (
+                    not stat.S_ISREG(info.st_mode)
+                    or info.st_nlink != 1
+                    or info.st_size != blob.size
+                ):
+                    raise OSError(
+                        errno.EIO, f"{path.name} is not the {blob.size}-byte blob written"
+                    )
+                os.fchmod(fd, 0o444)
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            reporter.warning(f"cannot keep the layer in {self.root}: {exc.strerror or exc}")
+            return
+        meta = _sealed({"key": key, "blob": asdict(blob), "dirs": list(dirs)})
+        self._commit(key, {_META: meta}, reporter, blob=(path, blob.size), link=True)
+
     def put(
         self,
         key: str,
@@ -163,9 +201,9 @@ class LayerCache:
         dirs: Sequence[str],
         reporter: Reporter,
     ) -> None:
-        """Keep the ``kept`` copy of a built blob (never a hard link: the image in dist/ and the
-        shared cache must not share bytes), whole or not at all. A cache that cannot be written
-        (read-only, full) costs the next build time, not this one."""
+        """Keep the ``kept`` copy of a built blob (a cache on another file system than the
+        build), whole or not at all. A cache that cannot be written (read-only, full) costs
+        the next build time, not this one."""
         if kept.path is None:
             reporter.warning(f"cannot keep the layer in {self.root}: {kept.problem}")
             return
@@ -208,8 +246,10 @@ class LayerCache:
         files: Mapping[str, bytes],
         reporter: Reporter,
         blob: tuple[Path, int] | None = None,
+        link: bool = False,
     ) -> None:
-        """Write an entry in a temporary directory and rename it into place whole."""
+        """Write an entry in a temporary directory and rename it into place whole; the blob is
+        moved in, or linked (``link``: already read-only, ``put_file``)."""
         tmp = None
         try:
             self.root.mkdir(parents=True, exist_ok=True)
@@ -222,12 +262,16 @@ class LayerCache:
             if blob is not None:
                 if blob[0].lstat().st_size != blob[1]:
                     raise OSError(errno.EIO, f"the kept blob is not {blob[1]} bytes")
-                blob[0].rename(tmp / _BLOB)
+                if link:
+                    os.link(blob[0], tmp / _BLOB, follow_symlinks=False)
+                else:
+                    blob[0].rename(tmp / _BLOB)
             for name, data in files.items():  # new files only: never through a planted link
                 with open(tmp / name, "xb") as record:
                     record.write(data)
-            for written in tmp.iterdir():  # read-only: what get trusts, no one rewrites in place
-                read_only(written)
+            moved = [] if blob is None or link else [_BLOB]
+            for name in [*files, *moved]:  # read-only: what get trusts, no one rewrites in place
+                read_only(tmp / name)
             with contextlib.suppress(OSError):  # another build kept the same entry first
                 tmp.rename(final)
         except OSError as exc:

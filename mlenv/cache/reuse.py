@@ -155,13 +155,16 @@ class LayerReuse:
             self._reporter.info(f"{label}: cached: {size} in {spent:.1f}s")
             return cached.blob, path
         label = f"{label}: built"  # the writer reports "<size> in <time>"
-        if self._cache is None:
+        dirs = [entry.path for entry in entries if entry.kind == "dir"]
+        if self._cache is None or self._cache.beside(out.parent):
             with out.open("wb") as stream, direct(stream) as sink:
-                return write(sink, label), out
+                blob = write(sink, label)
+            if self._cache is not None:  # kept by a link: written once
+                self._cache.put_file(self.keys[index], blob, out, dirs, self._reporter)
+            return blob, out
         # The blob's own file is finished and closed inside the copy's context: a failure there
         # (its tail on a full disk) discards the copy too, never leaving it in the cache root.
         with self._cache.keeping() as kept, out.open("wb") as stream, direct(stream) as sink:
             blob = write(Tee(sink, kept), label)
-        dirs = [entry.path for entry in entries if entry.kind == "dir"]
         self._cache.put(self.keys[index], blob, kept, dirs, self._reporter)
         return blob, out

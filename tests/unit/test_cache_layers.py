@@ -3,12 +3,13 @@ whole, verifies them on the way out and evicts the least recently used first."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import errno
 import hashlib
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import installer
@@ -236,17 +237,48 @@ def _writing(data: bytes, fail: bool = False) -> Callable[[Writable, str], Layer
     return write
 
 
-def test_a_written_layer_is_kept_by_the_writes_that_build_it(tmp_path: Path) -> None:
-    """Protects: the cache's copy is written from the same stream as the image's blob, into a
-    file of its own (invariant 1: rewriting the image's blob later never changes it)."""
+@contextlib.contextmanager
+def _elsewhere() -> Iterator[Path]:
+    """A cache root on another file system than the build's (a tmpfs): no link can reach it."""
+    shm = Path("/dev/shm")
+    assert shm.is_dir(), "this test needs a tmpfs at /dev/shm"
+    with tempfile.TemporaryDirectory(dir=shm) as root:
+        yield Path(root)
+
+
+def test_a_written_layer_is_kept_by_a_link_to_the_one_file_written(tmp_path: Path) -> None:
+    """Protects: on the build's file system the cache keeps the image's own file (written
+    once), read-only; a later rewrite of it in place (root ignores the mode) is never reused
+    unchecked: the entry is a miss, dropped."""
     cache = LayerCache(tmp_path / "cache")
     reuse, data = _reuse(cache, tmp_path), os.urandom(3 << 20)
     blob, path = reuse.layer(0, [], tmp_path / "layer.tmp", _writing(data))
     assert blob == _blob(data) and path.read_bytes() == data
-    path.write_bytes(b"rewritten in place")
+    kept = _blob_file(cache, reuse.keys[0])
+    assert kept.stat().st_ino == path.stat().st_ino and path.stat().st_mode & 0o777 == 0o444
     assert cache.get(reuse.keys[0], tmp_path / "back", MemoryReporter()) is not None
-    assert (tmp_path / "back").read_bytes() == data
+    with path.open("r+b") as handle:
+        handle.write(b"rewritten in place")
+    assert cache.get(reuse.keys[0], tmp_path / "again", MemoryReporter()) is None
     assert not list(cache.root.glob(".tmp-*"))
+
+
+def test_a_layer_for_a_cache_elsewhere_is_kept_by_the_writes_that_build_it(
+    tmp_path: Path,
+) -> None:
+    """Protects: where no link can be made, the cache's copy is written from the same stream as
+    the image's blob, into a file of its own (rewriting the image's blob later never changes
+    it)."""
+    with _elsewhere() as root:
+        cache = LayerCache(root)
+        reuse, data = _reuse(cache, tmp_path), os.urandom(3 << 20)
+        blob, path = reuse.layer(0, [], tmp_path / "layer.tmp", _writing(data))
+        assert blob == _blob(data) and path.read_bytes() == data
+        assert _blob_file(cache, reuse.keys[0]).stat().st_ino != path.stat().st_ino
+        path.write_bytes(b"rewritten in place")
+        assert cache.get(reuse.keys[0], tmp_path / "back", MemoryReporter()) is not None
+        assert (tmp_path / "back").read_bytes() == data
+        assert not list(cache.root.glob(".tmp-*"))
 
 
 @pytest.mark.parametrize("at", [0, 1, 2, 3])
@@ -274,23 +306,27 @@ def test_a_cache_that_fills_up_costs_the_next_build_not_this_one(
             super().finish()
 
     monkeypatch.setattr(kept, "DirectWriter", Full)
-    cache, reporter = LayerCache(tmp_path / "cache"), MemoryReporter()
-    reuse, data = _reuse(cache, tmp_path, reporter), os.urandom(3 << 20)
-    blob, path = reuse.layer(0, [], tmp_path / "layer.tmp", _writing(data))
-    monkeypatch.undo()
-    assert blob == _blob(data) and path.read_bytes() == data
-    assert any("No space left" in message for _, message in reporter.events)
-    assert cache.get(reuse.keys[0], tmp_path / "back", MemoryReporter()) is None
-    assert not list(cache.root.glob(".tmp-*"))
+    with _elsewhere() as root:  # the copy is written only for a cache on another file system
+        cache, reporter = LayerCache(root), MemoryReporter()
+        reuse, data = _reuse(cache, tmp_path, reporter), os.urandom(3 << 20)
+        blob, path = reuse.layer(0, [], tmp_path / "layer.tmp", _writing(data))
+        monkeypatch.undo()
+        assert blob == _blob(data) and path.read_bytes() == data
+        assert any("No space left" in message for _, message in reporter.events)
+        assert cache.get(reuse.keys[0], tmp_path / "back", MemoryReporter()) is None
+        assert not list(cache.root.glob(".tmp-*"))
 
 
-def test_a_layer_that_fails_leaves_nothing_in_the_cache(tmp_path: Path) -> None:
-    """Protects: the writer's own failure is the build's, and its half copy is discarded."""
-    cache = LayerCache(tmp_path / "cache")
-    reuse = _reuse(cache, tmp_path)
-    with pytest.raises(OSError, match="layer writer failed"):
-        reuse.layer(0, [], tmp_path / "layer.tmp", _writing(os.urandom(2 << 20), fail=True))
-    assert list(cache.root.iterdir()) == []
+@pytest.mark.parametrize("here", [True, False])
+def test_a_layer_that_fails_leaves_nothing_in_the_cache(tmp_path: Path, here: bool) -> None:
+    """Protects: the writer's own failure is the build's, and nothing of it is kept (no link,
+    and no half copy for a cache elsewhere)."""
+    with contextlib.ExitStack() as stack:
+        cache = LayerCache(tmp_path / "cache" if here else stack.enter_context(_elsewhere()))
+        reuse = _reuse(cache, tmp_path)
+        with pytest.raises(OSError, match="layer writer failed"):
+            reuse.layer(0, [], tmp_path / "layer.tmp", _writing(os.urandom(2 << 20), fail=True))
+        assert list(cache.root.iterdir()) == []
 
 
 def _blob_file(cache: LayerCache, key: str) -> Path:
@@ -339,10 +375,8 @@ def test_a_later_get_from_another_file_system_copies_by_the_read_that_checks(
 ) -> None:
     """Protects: where no link can be made (a cache on another device), the blob is copied by
     the read that checks it, at once: ``checked``, and a changed blob is a miss then."""
-    shm = Path("/dev/shm")
-    assert shm.is_dir(), "this test needs a tmpfs at /dev/shm"
-    with tempfile.TemporaryDirectory(dir=shm) as elsewhere:
-        cache = LayerCache(Path(elsewhere))
+    with _elsewhere() as elsewhere:
+        cache = LayerCache(elsewhere)
         _put(cache, tmp_path, "ab" * 32, b"layer bytes")
         got = cache.get("ab" * 32, tmp_path / "out", MemoryReporter(), later=True)
         assert got is not None and got.checked
@@ -353,3 +387,29 @@ def test_a_later_get_from_another_file_system_copies_by_the_read_that_checks(
             handle.write(b"L")
         assert cache.get("ab" * 32, tmp_path / "out2", MemoryReporter(), later=True) is None
         assert not (tmp_path / "out2").exists()
+
+
+@pytest.mark.parametrize("shape", ["other link", "other size", "symlink", "directory"])
+def test_a_blob_file_that_is_not_the_one_written_is_never_linked_in(
+    tmp_path: Path, shape: str
+) -> None:
+    """Protects put_file: only a plain file of its own (no other link, which a chmod through
+    it would reach), of the size written, is made read-only and linked into the cache;
+    anything else is a warning and no entry, and nothing it names changes mode."""
+    data = os.urandom(1 << 16)
+    path, other = tmp_path / "layer.tmp", tmp_path / "elsewhere"
+    other.write_bytes(data)
+    other.chmod(0o600)
+    if shape == "other link":
+        os.link(other, path)
+    elif shape == "other size":
+        path.write_bytes(data + b"!")
+    elif shape == "symlink":
+        path.symlink_to(other)
+    else:
+        path.mkdir()
+    cache, reporter = LayerCache(tmp_path / "cache"), MemoryReporter()
+    cache.put_file("ab" * 32, _blob(data), path, ("opt",), reporter)
+    assert any("cannot keep the layer" in message for _, message in reporter.events)
+    assert cache.get("ab" * 32, tmp_path / "out", MemoryReporter()) is None
+    assert other.stat().st_mode & 0o777 == 0o600
