@@ -64,7 +64,15 @@ def _hidden(char: str) -> bool:
 
 def hidden_characters(text: str) -> list[str]:
     """The characters of ``text`` a terminal would act on or hide (newline and tab too)."""
+    if _shown(text):  # most text, by two scans in C (a wheel's 15,000 paths: 0.4 s otherwise)
+        return []
     return [char for char in text if _hidden(char)]
+
+
+def _shown(text: str) -> bool:
+    """No character of ``text`` is hidden: ``isprintable`` is False for every category of
+    ``_HIDDEN`` (and for unassigned ones, which ``DEFAULT_IGNORABLE`` may then name)."""
+    return text.isprintable() and not DEFAULT_IGNORABLE.search(text)
 
 
 def terminal_text(text: str) -> str:
@@ -73,7 +81,7 @@ def terminal_text(text: str) -> str:
     as ``?``. Whatever a node list, an index, a lock or a registry put in a name, it cannot
     clear the screen, retitle the terminal, rewrite a line already shown or reorder one. The
     last step of every line mlenv prints (the CLI's output and errors, every reporter)."""
-    if text.isprintable() and not DEFAULT_IGNORABLE.search(text):
+    if _shown(text):
         return text
     return "".join(char if char in "\n\t" or not _hidden(char) else "?" for char in text)
 
