@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import errno
-import functools
 import hashlib
 import os
 import shutil
@@ -98,35 +97,14 @@ def build(
     options: BuildOptions,
     *,
     reporter: Reporter,
+    later: bool = True,
 ) -> BuildRecord:
     """Build every output of the manifest into ``dist``; returns the build record.
 
     ``dist`` is checked before anything else is done: mlenv replaces only its own outputs.
-    Reused layers are linked unread and checked by the read that writes image.tar; in the rare
-    case one changed meanwhile, nothing was shipped and the build runs again reading them all
-    first (``LayerReuse(later=)``)."""
-    run = functools.partial(
-        _build, manifest, manifest_dir, lock, lock_bytes, cache, dist, options, reporter=reporter
-    )
-    try:
-        return run(later=True)
-    except StaleReuse as stale:
-        reporter.warning(stale.message)
-        return run(later=False)
-
-
-def _build(
-    manifest: Manifest,
-    manifest_dir: Path,
-    lock: Lock,
-    lock_bytes: bytes,
-    cache: ArtifactCache,
-    dist: Path,
-    options: BuildOptions,
-    *,
-    reporter: Reporter,
-    later: bool,
-) -> BuildRecord:
+    Reused layers are linked unread (``later``) and checked by the read that writes image.tar;
+    in the rare case one changed meanwhile, nothing was shipped and the build runs again
+    reading them all first (``LayerReuse(later=)``)."""
     keep = build_keep(manifest, manifest_dir, cache)
     dist = check_output(dist, BUILD_OUTPUT, keep=keep)
     from mlenv.oci.base import pinned_base  # imports the registry client only here
@@ -147,102 +125,121 @@ def _build(
     missing = missing_from(cache, artifacts)
     if missing:
         raise missing_error(missing, f"the cache {cache.root}")
-    with _disk_errors(dist.parent), work_dir(dist) as work, contextlib.ExitStack() as stack:
-        # Removing a tree of gigabytes is mostly the kernel's work: it runs beside the build.
-        tidy = stack.enter_context(ThreadPoolExecutor(1, thread_name_prefix="mlenv-tidy"))
-        copies = work / "artifacts"
-        copies.mkdir()
-        staging = work / "staging"
-        reuse = _layer_reuse(manifest, lock, interpreter, cache, work, options, reporter, later)
-        packages: dict[str, LockedPackage] = {canonicalize_name(p.name): p for p in locked.packages}
-        # Wheels whose vetting the layer cache recorded are read only if their layer is rebuilt.
-        known = {} if reuse is None else reuse.known({n: p.filename for n, p in packages.items()})
-        first = [p for name, p in packages.items() if name not in known]
-        wanted = {p.sha256 for p in first} | {c.sha256 for c in locked.conda}
-        verified_copies([a for a in artifacts if a.sha256 in wanted], cache, copies, reporter)
-        conda_tree = None
-        if locked.conda:
-            from mlenv.conda.install import install as install_conda
+    try:
+        with _disk_errors(dist.parent), work_dir(dist) as work, contextlib.ExitStack() as stack:
+            # Removing a tree of gigabytes is mostly the kernel's work: it runs beside the build.
+            tidy = stack.enter_context(ThreadPoolExecutor(1, thread_name_prefix="mlenv-tidy"))
+            copies = work / "artifacts"
+            copies.mkdir()
+            staging = work / "staging"
+            reuse = _layer_reuse(manifest, lock, interpreter, cache, work, options, reporter, later)
+            packages: dict[str, LockedPackage] = {
+                canonicalize_name(p.name): p for p in locked.packages
+            }
+            # Wheels whose vetting the layer cache recorded are read only if their layer is rebuilt.
+            known = (
+                {} if reuse is None else reuse.known({n: p.filename for n, p in packages.items()})
+            )
+            first = [p for name, p in packages.items() if name not in known]
+            wanted = {p.sha256 for p in first} | {c.sha256 for c in locked.conda}
+            verified_copies([a for a in artifacts if a.sha256 in wanted], cache, copies, reporter)
+            conda_tree = None
+            if locked.conda:
+                from mlenv.conda.install import install as install_conda
 
-            conda_tree = work / "conda"
-            install_conda(
-                locked.conda,
-                {c.sha256: copies / c.sha256 for c in locked.conda},
-                conda_tree,
-                target_prefix=env.prefix,
-                platform=options.platform,
+                conda_tree = work / "conda"
+                install_conda(
+                    locked.conda,
+                    {c.sha256: copies / c.sha256 for c in locked.conda},
+                    conda_tree,
+                    target_prefix=env.prefix,
+                    platform=options.platform,
+                    reporter=reporter,
+                )
+            vetted, planned = plan_owners(
+                [NamedWheel(p.filename, copies / p.sha256) for p in first],
+                [claims for claims, _ in known.values()],
+                prefix=env.prefix,
+                interpreter=interpreter,
+                python=env.python,
+                onto=conda_tree,
+            )
+            chosen: set[str] = set(packages) if reuse is None else reuse.select(planned)
+            unread = {packages[name].sha256 for name in chosen if name in known}
+            verified_copies([a for a in artifacts if a.sha256 in unread], cache, copies, reporter)
+            claims = {**{n: c for n, (c, _) in known.items()}, **{c.name: c for c in vetted}}
+            licences = wheel_licences_of(packages.values(), copies, known)  # before the copies go
+            installed = install_environment(
+                [
+                    NamedWheel(p.filename, copies / p.sha256)
+                    for n, p in packages.items()
+                    if n in chosen
+                ],
+                staging,
+                prefix=env.prefix,
+                interpreter=interpreter,
+                python=env.python,
+                bytecode=options.bytecode,
                 reporter=reporter,
+                onto=conda_tree,
+                others=[c for name, c in sorted(claims.items()) if name not in chosen],
+                spent=Spent(readers=1),  # a copy goes once installed (a link frees no memory)
             )
-        vetted, planned = plan_owners(
-            [NamedWheel(p.filename, copies / p.sha256) for p in first],
-            [claims for claims, _ in known.values()],
-            prefix=env.prefix,
-            interpreter=interpreter,
-            python=env.python,
-            onto=conda_tree,
-        )
-        chosen: set[str] = set(packages) if reuse is None else reuse.select(planned)
-        unread = {packages[name].sha256 for name in chosen if name in known}
-        verified_copies([a for a in artifacts if a.sha256 in unread], cache, copies, reporter)
-        claims = {**{n: c for n, (c, _) in known.items()}, **{c.name: c for c in vetted}}
-        licences = wheel_licences_of(packages.values(), copies, known)  # before the copies go
-        installed = install_environment(
-            [NamedWheel(p.filename, copies / p.sha256) for n, p in packages.items() if n in chosen],
-            staging,
-            prefix=env.prefix,
-            interpreter=interpreter,
-            python=env.python,
-            bytecode=options.bytecode,
-            reporter=reporter,
-            onto=conda_tree,
-            others=[c for name, c in sorted(claims.items()) if name not in chosen],
-            spent=Spent(readers=1),  # a copy goes once installed (a link frees no memory)
-        )
-        out = work / "out"
-        out.mkdir()
-        sbom = write_sbom(manifest, lock, lock_bytes, licences, out, options)
-        tidy.submit(shutil.rmtree, copies, True)  # installed: free the disk for packing
-        lock_sha256 = hashlib.sha256(lock_bytes).hexdigest()
-        # The image layer and the archive compress the same tree, side by side; with gzip and
-        # one layer written, each big file is deflated once for both.
-        wanted = set(manifest.build.outputs)
-        twin = None
-        if manifest.build.compression == "gzip" and wanted == {"oci", "conda-pack"}:
-            assert reuse is not None
-            twin = GzipTwin() if reuse.writes_whole_tree() else None
-        stop = threading.Event()  # a failing writer, or Ctrl-C, ends the other at its next chunk
-        spent = Spent(readers=len(wanted))  # a file goes once every writer has read it
-        with ThreadPoolExecutor(2) as pool:
-            image = archive = None
-            if "oci" in wanted:
+            out = work / "out"
+            out.mkdir()
+            sbom = write_sbom(manifest, lock, lock_bytes, licences, out, options)
+            tidy.submit(shutil.rmtree, copies, True)  # installed: free the disk for packing
+            lock_sha256 = hashlib.sha256(lock_bytes).hexdigest()
+            # The image layer and the archive compress the same tree, side by side; with gzip and
+            # one layer written, each big file is deflated once for both.
+            wanted = set(manifest.build.outputs)
+            twin = None
+            if manifest.build.compression == "gzip" and wanted == {"oci", "conda-pack"}:
                 assert reuse is not None
-                image = pool.submit(
-                    twin_side, twin, write_image, manifest, manifest_dir, lock, lock_sha256,
-                    staging, installed, out, options, reporter, sbom.sha256, reuse, twin, stop,
-                    spent,
-                )  # fmt: skip
-            if "conda-pack" in wanted:
-                archive = pool.submit(
-                    twin_side, twin, write_archive, manifest, staging, out, options, reporter,
-                    twin, stop, spent, installed.scanned,
-                )  # fmt: skip
-            raise_cause(image, archive, stop=stop)
-            record = BuildRecord(
-                mlenv=__version__,
-                lock_sha256=lock_sha256,
-                platform=options.platform,
-                source_date_epoch=options.epoch,
-                compression=manifest.build.compression,
-                compressors=compressor_versions(),
-                image=None if image is None else image.result(),
-                archive=None if archive is None else archive.result(),
-                sbom=sbom,
-            )
-        (out / BUILD_RECORD).write_bytes(canonical_json(record.to_dict()) + b"\n")
-        # Scratch, like the work directory (removed whatever happens): a failure to remove it
-        # never fails a build whose outputs are in place.
-        tidy.submit(shutil.rmtree, staging, True)
-        replace_output(out, dist, BUILD_OUTPUT, keep=keep)
+                twin = GzipTwin() if reuse.writes_whole_tree() else None
+            stop = (
+                threading.Event()
+            )  # a failing writer, or Ctrl-C, ends the other at its next chunk
+            spent = Spent(readers=len(wanted))  # a file goes once every writer has read it
+            with ThreadPoolExecutor(2) as pool:
+                image = archive = None
+                if "oci" in wanted:
+                    assert reuse is not None
+                    image = pool.submit(
+                        twin_side, twin, write_image, manifest, manifest_dir, lock, lock_sha256,
+                        staging, installed, out, options, reporter, sbom.sha256, reuse, twin, stop,
+                        spent,
+                    )  # fmt: skip
+                if "conda-pack" in wanted:
+                    archive = pool.submit(
+                        twin_side, twin, write_archive, manifest, staging, out, options, reporter,
+                        twin, stop, spent, installed.scanned,
+                    )  # fmt: skip
+                raise_cause(image, archive, stop=stop)
+                record = BuildRecord(
+                    mlenv=__version__,
+                    lock_sha256=lock_sha256,
+                    platform=options.platform,
+                    source_date_epoch=options.epoch,
+                    compression=manifest.build.compression,
+                    compressors=compressor_versions(),
+                    image=None if image is None else image.result(),
+                    archive=None if archive is None else archive.result(),
+                    sbom=sbom,
+                )
+            (out / BUILD_RECORD).write_bytes(canonical_json(record.to_dict()) + b"\n")
+            # Scratch, like the work directory (removed whatever happens): a failure to remove it
+            # never fails a build whose outputs are in place.
+            tidy.submit(shutil.rmtree, staging, True)
+            replace_output(out, dist, BUILD_OUTPUT, keep=keep)
+    except StaleReuse as stale:
+        if not later:
+            raise
+        reporter.warning(stale.message)
+        return build(
+            manifest, manifest_dir, lock, lock_bytes, cache, dist, options,
+            reporter=reporter, later=False,
+        )  # fmt: skip
     if reuse is not None:
         reuse.remember(vetted, licences)
     if reuse is not None and options.layer_cache_max is not None:
