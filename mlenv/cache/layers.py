@@ -39,9 +39,10 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from mlenv.cache import LAYERS
-from mlenv.cache.held import Measured, held_copy, open_plain
+from mlenv.cache.held import Measured, held_copy, measure, open_plain
 from mlenv.cache.kept import KeptBlob, read_only
 from mlenv.cache.layer_walk import ENTRY, JUNK, WORK, real_dir, walk
+from mlenv.direct import DirectReader, direct
 from mlenv.errors import MlenvError
 from mlenv.install.wheels import WheelClaims
 from mlenv.report import Reporter
@@ -263,7 +264,7 @@ class LayerCache:
                 if blob[0].lstat().st_size != blob[1]:
                     raise OSError(errno.EIO, f"the kept blob is not {blob[1]} bytes")
                 if link:
-                    os.link(blob[0], tmp / _BLOB, follow_symlinks=False)
+                    link = _link_or_copy(blob[0], tmp / _BLOB)
                 else:
                     blob[0].rename(tmp / _BLOB)
             for name, data in files.items():  # new files only: never through a planted link
@@ -355,6 +356,21 @@ def _unsealed(data: bytes, key: str) -> Any:
     if hashlib.sha256(text.encode()).hexdigest() != document["sha256"] or body["key"] != key:
         raise ValueError("the record does not match its checksum or its key")
     return body
+
+
+def _link_or_copy(source: Path, dest: Path) -> bool:
+    """``source`` (this build's own read-only file) linked at ``dest``, True; or, where the file
+    system has no hard links (EPERM, ENOTSUP, EMLINK), copied there, False. A copy is read
+    back, so it is checked when reused like any entry (``get``)."""
+    try:
+        os.link(source, dest, follow_symlinks=False)
+    except OSError as exc:
+        if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EMLINK, errno.EOPNOTSUPP):
+            raise
+        with DirectReader(source) as reader, open(dest, "xb") as out, direct(out) as sink:
+            measure(reader, sink)
+        return False
+    return True
 
 
 class _Mismatch(Exception):

@@ -413,3 +413,30 @@ def test_a_blob_file_that_is_not_the_one_written_is_never_linked_in(
     assert any("cannot keep the layer" in message for _, message in reporter.events)
     assert cache.get("ab" * 32, tmp_path / "out", MemoryReporter()) is None
     assert other.stat().st_mode & 0o777 == 0o600
+
+
+@pytest.mark.parametrize("errno_", [errno.EPERM, errno.EMLINK, errno.ENOTSUP])
+def test_a_file_system_without_hard_links_still_keeps_the_layer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, errno_: int
+) -> None:
+    """Protects: where the cache cannot hold a link (a file system without hard links, or a
+    file at its link limit), the built blob is copied into the entry, read-only, and reused;
+    the image's file is left as it was."""
+    real_link = os.link
+
+    def refused(source: object, dest: object, **kwargs: object) -> None:
+        if str(dest).endswith("/blob"):
+            raise OSError(errno_, os.strerror(errno_))
+        real_link(source, dest, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(os, "link", refused)
+    cache, reporter = LayerCache(tmp_path / "cache"), MemoryReporter()
+    reuse, data = _reuse(cache, tmp_path, reporter), os.urandom(3 << 20)
+    _, path = reuse.layer(0, [], tmp_path / "layer.tmp", _writing(data))
+    monkeypatch.undo()
+    assert not [m for _, m in reporter.events if "cannot keep" in m]
+    kept = _blob_file(cache, reuse.keys[0])
+    assert kept.stat().st_ino != path.stat().st_ino and kept.stat().st_mode & 0o777 == 0o444
+    assert path.stat().st_nlink == 1 and path.read_bytes() == data
+    got = cache.get(reuse.keys[0], tmp_path / "back", MemoryReporter())
+    assert got is not None and (tmp_path / "back").read_bytes() == data
