@@ -24,6 +24,7 @@ from mlenv.layer_plan import LayerPlan
 from mlenv.parallel_gzip import Writable
 from mlenv.report import MemoryReporter
 from mlenv.tarball import LayerBlob
+from tests.support.mounts import other_file_system
 
 INPUTS = BuildInputs(
     prefix="/opt/env",
@@ -197,10 +198,11 @@ def test_a_kept_copy_without_a_buffer_costs_the_cache_not_the_build(
         raise OSError(errno.ENOMEM, "Cannot allocate memory")
 
     monkeypatch.setattr(kept_module, "DirectWriter", no_memory)
-    cache, reporter = LayerCache(tmp_path / "cache"), MemoryReporter()
-    reuse = _reuse(cache, tmp_path / "scratch", reporter)
-    data = b"layer bytes" * 1000
-    blob, path = reuse.layer(0, [], tmp_path / "layer.tmp", _write(data))
-    assert path.read_bytes() == data and blob.size == len(data)
-    assert any("Cannot allocate memory" in message for _, message in reporter.events)
-    assert not list(cache.root.glob(".tmp-*"))
+    with other_file_system(tmp_path) as elsewhere:  # only there is a copy kept, not a link
+        cache, reporter = LayerCache(elsewhere / "cache"), MemoryReporter()
+        reuse = _reuse(cache, tmp_path / "scratch", reporter)
+        data = b"layer bytes" * 1000
+        blob, path = reuse.layer(0, [], tmp_path / "layer.tmp", _write(data))
+        assert path.read_bytes() == data and blob.size == len(data)
+        assert any("Cannot allocate memory" in message for _, message in reporter.events)
+        assert not list(cache.root.glob(".tmp-*"))

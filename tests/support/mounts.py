@@ -11,6 +11,7 @@ import contextlib
 import os
 import shutil
 import subprocess
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -54,3 +55,14 @@ def _unescape(field: bytes) -> bytes:
     for code in (b"\\040", b"\\011", b"\\012", b"\\134"):
         field = field.replace(code, bytes([int(code[1:], 8)]))
     return field
+
+
+@contextlib.contextmanager
+def other_file_system(beside: Path) -> Iterator[Path]:
+    """A directory on another file system than ``beside`` (a tmpfs), where no hard link from
+    it can reach: a cache on a carried disk. Removed afterwards."""
+    shm = Path("/dev/shm")
+    assert shm.is_dir(), "this test needs a tmpfs at /dev/shm"
+    assert shm.stat().st_dev != beside.stat().st_dev
+    with tempfile.TemporaryDirectory(dir=shm) as root:
+        yield Path(root)

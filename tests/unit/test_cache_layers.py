@@ -8,8 +8,7 @@ import dataclasses
 import errno
 import hashlib
 import os
-import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import installer
@@ -28,6 +27,7 @@ from mlenv.layer_plan import LayerPlan
 from mlenv.parallel_gzip import Writable
 from mlenv.report import MemoryReporter
 from mlenv.tarball import LayerBlob
+from tests.support.mounts import other_file_system
 
 INPUTS = BuildInputs(
     prefix="/opt/env",
@@ -237,15 +237,6 @@ def _writing(data: bytes, fail: bool = False) -> Callable[[Writable, str], Layer
     return write
 
 
-@contextlib.contextmanager
-def _elsewhere() -> Iterator[Path]:
-    """A cache root on another file system than the build's (a tmpfs): no link can reach it."""
-    shm = Path("/dev/shm")
-    assert shm.is_dir(), "this test needs a tmpfs at /dev/shm"
-    with tempfile.TemporaryDirectory(dir=shm) as root:
-        yield Path(root)
-
-
 def test_a_written_layer_is_kept_by_a_link_to_the_one_file_written(tmp_path: Path) -> None:
     """Protects: on the build's file system the cache keeps the image's own file (written
     once), read-only; a later rewrite of it in place (root ignores the mode) is never reused
@@ -269,7 +260,7 @@ def test_a_layer_for_a_cache_elsewhere_is_kept_by_the_writes_that_build_it(
     """Protects: where no link can be made, the cache's copy is written from the same stream as
     the image's blob, into a file of its own (rewriting the image's blob later never changes
     it)."""
-    with _elsewhere() as root:
+    with other_file_system(tmp_path) as root:
         cache = LayerCache(root)
         reuse, data = _reuse(cache, tmp_path), os.urandom(3 << 20)
         blob, path = reuse.layer(0, [], tmp_path / "layer.tmp", _writing(data))
@@ -306,7 +297,9 @@ def test_a_cache_that_fills_up_costs_the_next_build_not_this_one(
             super().finish()
 
     monkeypatch.setattr(kept, "DirectWriter", Full)
-    with _elsewhere() as root:  # the copy is written only for a cache on another file system
+    with other_file_system(
+        tmp_path
+    ) as root:  # the copy is written only for a cache on another file system
         cache, reporter = LayerCache(root), MemoryReporter()
         reuse, data = _reuse(cache, tmp_path, reporter), os.urandom(3 << 20)
         blob, path = reuse.layer(0, [], tmp_path / "layer.tmp", _writing(data))
@@ -322,7 +315,9 @@ def test_a_layer_that_fails_leaves_nothing_in_the_cache(tmp_path: Path, here: bo
     """Protects: the writer's own failure is the build's, and nothing of it is kept (no link,
     and no half copy for a cache elsewhere)."""
     with contextlib.ExitStack() as stack:
-        cache = LayerCache(tmp_path / "cache" if here else stack.enter_context(_elsewhere()))
+        cache = LayerCache(
+            tmp_path / "cache" if here else stack.enter_context(other_file_system(tmp_path))
+        )
         reuse = _reuse(cache, tmp_path)
         with pytest.raises(OSError, match="layer writer failed"):
             reuse.layer(0, [], tmp_path / "layer.tmp", _writing(os.urandom(2 << 20), fail=True))
@@ -375,7 +370,7 @@ def test_a_later_get_from_another_file_system_copies_by_the_read_that_checks(
 ) -> None:
     """Protects: where no link can be made (a cache on another device), the blob is copied by
     the read that checks it, at once: ``checked``, and a changed blob is a miss then."""
-    with _elsewhere() as elsewhere:
+    with other_file_system(tmp_path) as elsewhere:
         cache = LayerCache(elsewhere)
         _put(cache, tmp_path, "ab" * 32, b"layer bytes")
         got = cache.get("ab" * 32, tmp_path / "out", MemoryReporter(), later=True)

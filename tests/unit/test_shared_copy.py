@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import errno
 import os
-import tempfile
 from pathlib import Path
 
 import pytest
@@ -20,6 +19,7 @@ from mlenv.cache.artifacts import CacheError, IntegrityError
 from mlenv.cache.lock_artifacts import check_cache
 from tests.support.artifacts import ARTIFACTS, EVIL, GOOD, PAYLOADS, swapping
 from tests.support.artifacts import filled_cache as filled
+from tests.support.mounts import other_file_system
 
 NOBODY = 65534
 
@@ -71,12 +71,8 @@ def test_an_entry_others_could_change_is_copied(tmp_path: Path, shape: str) -> N
 def test_an_entry_on_another_file_system_is_copied(tmp_path: Path) -> None:
     """A cache on another device (a carried disk, a bundle on a stick) may answer a second
     read otherwise: the bytes used are those written to the build's own disk."""
-    shm = Path("/dev/shm")
-    assert shm.is_dir(), "this test needs a tmpfs at /dev/shm"
-    assert shm.stat().st_dev != tmp_path.stat().st_dev
-
-    with tempfile.TemporaryDirectory(dir=shm) as elsewhere:
-        cache = filled(Path(elsewhere) / "cache")
+    with other_file_system(tmp_path) as elsewhere:
+        cache = filled(elsewhere / "cache")
         cache.copy_verified(GOOD, tmp_path / "copy", share=True)
         assert (tmp_path / "copy").stat().st_dev != cache.path(GOOD.sha256).stat().st_dev
         assert (tmp_path / "copy").read_bytes() == PAYLOADS[GOOD.url]
