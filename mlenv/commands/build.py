@@ -103,8 +103,8 @@ def build(
 
     ``dist`` is checked before anything else is done: mlenv replaces only its own outputs.
     Reused layers are linked unread and checked by the read that writes image.tar; in the rare
-    case one changed meanwhile, nothing was shipped and the build runs again reading them all
-    first (``LayerReuse(later=)``)."""
+    case one changed meanwhile (or cannot be read), nothing was shipped and the build runs
+    again copying them all by the read that checks them (``LayerReuse(later=)``)."""
     run = functools.partial(
         _build, manifest, manifest_dir, lock, lock_bytes, cache, dist, options, reporter=reporter
     )
