@@ -74,7 +74,8 @@ class LayerError(MlenvError):
 
 
 class ContentMismatch(LayerError):
-    """A file whose bytes are not those its entry's sha256 names (``source``: which)."""
+    """A file whose bytes are not those its entry's sha256 names (``source``: which), or that
+    cannot be read to tell: either way it never ships."""
 
     def __init__(self, source: Path, found: str, expected: str) -> None:
         super().__init__(f"the file has sha256 {found}, expected {expected}", where=str(source))
@@ -345,21 +346,34 @@ def _copy(
     stop: threading.Event | None,
 ) -> None:  # fmt: skip
     assert entry.source is not None
+    source = entry.source
     view = memoryview(buffer)
     remaining = entry.size
-    checked = None if entry.sha256 is None else DirectReader(entry.source, hashed=True)
-    with checked or open_source(entry.source, entry.size) as handle:
+    checked = None if entry.sha256 is None else DirectReader(source, hashed=True)
+    with checked or open_source(source, entry.size) as handle:
+
+        def read(into: memoryview) -> int:
+            """A read error of a checked file (a failing disk) is a mismatch too: its bytes
+            cannot be shown to be the digest's (the caller drops what it came from)."""
+            try:
+                return handle.readinto(into)
+            except OSError as exc:
+                if checked is None:
+                    raise
+                why = f"unknown (unreadable: {exc.strerror or exc})"
+                raise ContentMismatch(source, why, entry.sha256 or "") from exc
+
         while remaining:
             if stop is not None and stop.is_set():
                 raise Stopped("stopped: another writer failed, or the build was interrupted")
-            n = handle.readinto(view[: min(remaining, _CHUNK)])
+            n = read(view[: min(remaining, _CHUNK)])
             if not n:
                 break
             sink.write(view[:n])
             remaining -= n
             if task is not None:
                 task.advance(n)
-        if remaining or handle.read(1):
+        if remaining or read(view[:1]):
             raise LayerError(
                 "the file changed size while the layer was written",
                 where=str(entry.source),

@@ -108,11 +108,12 @@ class LayerCache:
         self, key: str, dest: Path, reporter: Reporter, *, later: bool = False
     ) -> CachedLayer | None:
         """The entry's blob at ``dest`` and its record, or None when absent or corrupt. The blob
-        is put there by the read that hashes it (security invariant 1): linked when only this
-        user could change it, else copied, and kept only when it matches the recorded digest.
-        ``later``: a linked blob is not read now but by the one read that ships it (``dest``
-        must then be in a directory only this user can change), which checks it against the
-        digest (``checked`` is False) and calls ``drop`` if it differs."""
+        is copied there by the read that hashes it (security invariant 1), and kept only when
+        it matches the recorded digest. ``later``: it is linked instead when only this user
+        could change it, and not read now but by the one read that ships it (``dest`` must then
+        be in a directory only this user can change), which checks it against the digest
+        (``checked`` is False) and calls ``drop`` if it differs. Never a link checked now: the
+        read that ships it would read the cache's file again, unchecked."""
         entry = self._entry(key)
         try:
             with self._open(key, _META) as handle:
@@ -134,7 +135,7 @@ class LayerCache:
                     entry / _BLOB,
                     dest,
                     limit=cached.blob.size,
-                    share=True,
+                    share=later,
                     check=functools.partial(_matching, cached.blob),
                     big=True,  # gigabytes, moved on into the image: not cached now
                     later=later,

@@ -21,7 +21,7 @@ from mlenv.tarball import ContentMismatch, Entry, LayerBlob
 
 class StaleReuse(MlenvError):
     """A reused blob, linked unread (``later``), did not match its digest when it was shipped;
-    nothing was, and the build runs again reading every reused blob first."""
+    nothing was, and the build runs again copying every reused blob by the read that checks it."""
 
 
 class LayerReuse:
@@ -125,7 +125,9 @@ class LayerReuse:
         digest = f"sha256:{mismatch.source.name}"
         for index, (cached, _, _) in self._reused.items():
             if cached.blob.digest == digest:
-                self._cache.drop(self.keys[index], self._reporter, "its blob changed")
+                self._cache.drop(
+                    self.keys[index], self._reporter, "its blob changed or cannot be read"
+                )
         return StaleReuse(
             "a reused layer changed in the layer cache during the build; building again without it",
             where=str(self._cache.root),

@@ -103,8 +103,8 @@ def build(
 
     ``dist`` is checked before anything else is done: mlenv replaces only its own outputs.
     Reused layers are linked unread (``later``) and checked by the read that writes image.tar;
-    in the rare case one changed meanwhile, nothing was shipped and the build runs again
-    reading them all first (``LayerReuse(later=)``)."""
+    in the rare case one changed meanwhile (or cannot be read), nothing was shipped and the
+    build runs again copying them all by the read that checks them (``LayerReuse(later=)``)."""
     keep = build_keep(manifest, manifest_dir, cache)
     dist = check_output(dist, BUILD_OUTPUT, keep=keep)
     from mlenv.oci.base import pinned_base  # imports the registry client only here

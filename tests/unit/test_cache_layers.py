@@ -332,7 +332,8 @@ def test_a_later_get_links_the_blob_and_leaves_its_check_to_the_read_that_ships_
     tmp_path: Path,
 ) -> None:
     """Protects: with ``later`` a private blob is linked unread (``checked`` False: the caller's
-    read must check it); without, it is read and checked now, so a changed blob is a miss."""
+    read must check it); without, it is copied by the read that checks it now (a link would be
+    read again, unchecked, when shipped), so a changed blob is a miss."""
     cache = LayerCache(tmp_path / "cache")
     _put(cache, tmp_path, "ab" * 32, b"layer bytes")
     blob = _blob_file(cache, "ab" * 32)
@@ -341,6 +342,7 @@ def test_a_later_get_links_the_blob_and_leaves_its_check_to_the_read_that_ships_
     assert (tmp_path / "later").stat().st_ino == blob.stat().st_ino
     now = cache.get("ab" * 32, tmp_path / "now", MemoryReporter())
     assert now is not None and now.checked
+    assert (tmp_path / "now").stat().st_ino != blob.stat().st_ino
     blob.chmod(0o644)
     with blob.open("r+b") as handle:  # same size: only a read of the bytes can tell
         handle.write(b"L")
