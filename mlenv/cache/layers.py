@@ -46,9 +46,7 @@ from mlenv.direct import DirectReader, direct
 from mlenv.errors import MlenvError
 from mlenv.install.wheels import WheelClaims
 from mlenv.report import Reporter
-from mlenv.tarball import (
-    LayerBlob,
-)
+from mlenv.tarball import LayerBlob
 
 MAX_ENV = "MLENV_LAYER_CACHE_MAX"
 DEFAULT_MAX = 10 << 30
@@ -172,23 +170,11 @@ class LayerCache:
     ) -> None:
         """Keep a built blob by linking its file into the entry: ``path`` is this build's (in
         its private work directory, beside the cache: ``beside``), made read-only through its
-        own descriptor first, so the image's blob and the cache's are one inode that only this
-        user could change and nothing of mlenv writes again; a reuse checks it (``get``)."""
+        own descriptor first (``read_only``: a plain file with no other link), so the image's
+        blob and the cache's are one inode that only this user could change and nothing of
+        mlenv writes again; ``_commit`` checks its size, and a reuse its bytes (``get``)."""
         try:
-            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-            try:
-                info = os.fstat(fd)
-                if (
-                    not stat.S_ISREG(info.st_mode)
-                    or info.st_nlink != 1
-                    or info.st_size != blob.size
-                ):
-                    raise OSError(
-                        errno.EIO, f"{path.name} is not the {blob.size}-byte blob written"
-                    )
-                os.fchmod(fd, 0o444)
-            finally:
-                os.close(fd)
+            read_only(path)
         except OSError as exc:
             reporter.warning(f"cannot keep the layer in {self.root}: {exc.strerror or exc}")
             return
