@@ -22,7 +22,7 @@ from typing import Any
 import tomlkit
 from packaging.requirements import InvalidRequirement, Requirement
 
-from mlenv.cache.held import open_plain
+from mlenv.cache.files import open_plain
 from mlenv.cuda.matrix import min_driver
 from mlenv.cuda.tags import extract, extract_conda
 from mlenv.cuda.versions import CudaError, CudaVersion

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from mlenv.atomic import replace_dir
-from mlenv.cache.held import describe, open_plain
+from mlenv.cache.files import describe, open_plain
 from mlenv.errors import UsageError
 
 MAX_RECORD = 64 << 20  # a bundle.json lists every artifact; far below this

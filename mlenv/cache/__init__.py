@@ -17,7 +17,9 @@ HTTP = "http-v1"  # index answers with their validators (index.caches.HttpCache)
 METADATA = "metadata-v2"  # parsed core metadata (index.caches.MetadataCache; invariant 2)
 LAYERS = "layers-v1"  # built layer blobs by the key of their inputs (cache.layers)
 BASE_IMAGES = "base-v1"  # registry base images laid out by pinned digest (oci.base)
-BUCKETS = (ARTIFACTS, LOCKS, HTTP, METADATA, LAYERS, BASE_IMAGES)
+FRESH = "fresh-v1"  # verdicts that a lock is fresh for a manifest (cache.fresh)
+BUCKETS = (ARTIFACTS, LOCKS, HTTP, METADATA, LAYERS, BASE_IMAGES, FRESH)
+BUNDLE_INDEX = "bundle.json"  # what makes a directory a bundle (cache.bundle)
 
 
 def cache_dir(env: Mapping[str, str] | None = None) -> Path:

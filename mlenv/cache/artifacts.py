@@ -26,7 +26,8 @@ from pathlib import Path
 from typing import BinaryIO
 
 from mlenv.cache import ARTIFACTS, CACHE_ENV, LOCKS
-from mlenv.cache.held import Measured, describe, held_copy, measure, open_plain
+from mlenv.cache.files import describe, open_plain
+from mlenv.cache.held import Measured, held_copy, measure
 from mlenv.errors import MlenvError
 
 PARTIAL = ".partial-"

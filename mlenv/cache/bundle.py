@@ -17,9 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from mlenv.atomic import work_dir
-from mlenv.cache import ARTIFACTS, LOCKS
+from mlenv.cache import ARTIFACTS, BUNDLE_INDEX, LOCKS
 from mlenv.cache.artifacts import Artifact, ArtifactCache, relative_path
-from mlenv.cache.held import Measured, describe, measure, open_plain
+from mlenv.cache.files import describe, open_plain
+from mlenv.cache.held import Measured, measure
 from mlenv.cache.lock_artifacts import artifacts_of
 from mlenv.errors import redact
 from mlenv.lockfile import Lock
@@ -27,7 +28,6 @@ from mlenv.oci.model import canonical_json
 from mlenv.outputs import OutputKind, check_output, read_record, replace_output
 from mlenv.userfiles import read_input
 
-BUNDLE_INDEX = "bundle.json"
 BUNDLE_VERSION = 1
 _HEX = frozenset("0123456789abcdef")
 

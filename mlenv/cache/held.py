@@ -11,15 +11,14 @@ read.
 from __future__ import annotations
 
 import contextlib
-import errno
-import functools
 import hashlib
 import os
-import stat
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, Protocol
+
+from mlenv.cache.files import check_private
 
 if TYPE_CHECKING:  # a protocol only: the lock path does not import the gzip writer
     from mlenv.parallel_gzip import Writable
@@ -39,43 +38,6 @@ class Measured:
 
     sha256: str
     size: int
-
-
-def open_plain(root: Path, relative: str, *, private: int = 0) -> BinaryIO:
-    """``root/relative`` opened for reading, refusing a symlink at any component below
-    ``root`` (never followed) and anything but a plain file (a FIFO would block, a directory
-    is not an artifact). With ``private``, the last ``private`` components (the file, then the
-    directories holding it) must belong to this user and be writable by no one else: what
-    others could have planted or could change is refused. FileNotFoundError when absent; any
-    other refusal is an OSError whose strerror says which component is what."""
-    parts = relative.split("/")
-    if any(part in ("", ".", "..") for part in parts):
-        raise OSError(errno.EINVAL, f"{relative!r} is not a normalised relative path")
-    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        for depth, part in enumerate(parts):
-            last = depth == len(parts) - 1
-            flags = os.O_RDONLY | os.O_NOFOLLOW | (os.O_NONBLOCK if last else os.O_DIRECTORY)
-            try:
-                below = os.open(part, flags, dir_fd=fd)
-            except FileNotFoundError:
-                raise
-            except OSError as exc:
-                what = "/".join(parts[: depth + 1])
-                raise OSError(exc.errno, f"{what} is {_kind(part, fd)}") from None
-            os.close(fd)
-            fd = below
-            if depth >= len(parts) - private:
-                _check_private(os.fstat(fd), "/".join(parts[: depth + 1]))
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise OSError(errno.EINVAL, f"{relative} is {describe(info)}")
-        os.set_blocking(fd, True)
-        handle = os.fdopen(fd, "rb")
-    except BaseException:
-        os.close(fd)
-        raise
-    return handle
 
 
 def held_copy(
@@ -132,7 +94,7 @@ def _link_held(fd: int, source: Path, dest: Path) -> bool:
     left, otherwise: the caller copies."""
     try:
         held = os.fstat(fd)
-        _check_private(held, "the artifact")
+        check_private(held, "the artifact")
         os.link(source, dest, follow_symlinks=False)  # EXDEV from another file system
     except OSError:
         return False
@@ -144,56 +106,6 @@ def _link_held(fd: int, source: Path, dest: Path) -> bool:
         return True
     dest.unlink(missing_ok=True)
     return False
-
-
-def _check_private(info: os.stat_result, what: str) -> None:
-    if info.st_uid != os.geteuid():
-        raise OSError(errno.EPERM, f"{what} belongs to another user (uid {info.st_uid})")
-    if info.st_uid == _unmapped_uid():
-        raise OSError(
-            errno.EPERM,
-            f"{what} may belong to another user: in this user namespace uid {info.st_uid} also "
-            "stands for every owner it does not map",
-        )
-    if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
-        raise OSError(errno.EPERM, f"{what} is writable by others ({info.st_mode & 0o777:o})")
-
-
-@functools.cache
-def _unmapped_uid() -> int | None:
-    """The uid ``stat`` shows for an owner this process's user namespace does not map (a
-    rootless container's view of other host users' files), when some owner is unmapped. Run
-    as that very uid, "mine" and "someone else's" look alike, so neither counts as mine."""
-    try:
-        ranges = Path("/proc/self/uid_map").read_text().split()
-        overflow = int(Path("/proc/sys/fs/overflowuid").read_text())
-    except OSError:  # no /proc: no user namespaces to tell apart
-        return None
-    return None if sum(int(count) for count in ranges[2::3]) >= (1 << 32) - 1 else overflow
-
-
-def _kind(name: str, dir_fd: int) -> str:
-    try:
-        info = os.lstat(name, dir_fd=dir_fd)
-    except OSError as exc:
-        return f"unreadable ({exc.strerror})"
-    return describe(info)
-
-
-def describe(info: os.stat_result) -> str:
-    """What kind of file-system entry ``info`` is, for messages."""
-    for test, name in (
-        (stat.S_ISLNK, "a symlink (never followed)"),
-        (stat.S_ISDIR, "a directory"),
-        (stat.S_ISREG, "a plain file"),
-        (stat.S_ISFIFO, "a FIFO"),
-        (stat.S_ISSOCK, "a socket"),
-        (stat.S_ISCHR, "a character device"),
-        (stat.S_ISBLK, "a block device"),
-    ):
-        if test(info.st_mode):
-            return name
-    return "a special file"
 
 
 def measure(source: Readable, out: Writable | None = None, *, limit: int | None = None) -> Measured:

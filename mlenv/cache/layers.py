@@ -39,7 +39,8 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from mlenv.cache import LAYERS
-from mlenv.cache.held import Measured, held_copy, measure, open_plain
+from mlenv.cache.files import open_plain
+from mlenv.cache.held import Measured, held_copy, measure
 from mlenv.cache.kept import KeptBlob, read_only
 from mlenv.cache.layer_walk import ENTRY, JUNK, WORK, real_dir, walk
 from mlenv.direct import DirectReader, direct

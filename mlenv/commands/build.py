@@ -36,8 +36,8 @@ from mlenv.build_outputs import (
     write_sbom,
 )
 from mlenv.build_record import BUILD_RECORD, BuildRecord, MultiPlatformRecord, build_files
+from mlenv.cache import BUNDLE_INDEX
 from mlenv.cache.artifacts import ArtifactCache
-from mlenv.cache.bundle import BUNDLE_INDEX
 from mlenv.cache.held import hash_file
 from mlenv.cache.layer_keys import BuildInputs
 from mlenv.cache.layers import LayerCache, max_size

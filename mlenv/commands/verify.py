@@ -21,7 +21,8 @@ from mlenv.build_record import (
 )
 from mlenv.cache.artifacts import ArtifactCache
 from mlenv.cache.bundle import BundleProblem, check_bundle
-from mlenv.cache.held import measure, open_plain
+from mlenv.cache.files import open_plain
+from mlenv.cache.held import measure
 from mlenv.cache.lock_artifacts import artifacts_of, check_cache
 from mlenv.commands.session import Session
 from mlenv.cuda.rules import Finding

@@ -9,9 +9,7 @@ fsync of ``mlenv.atomic``: on a cold lock it would dominate.
 from __future__ import annotations
 
 import hashlib
-import itertools
 import json
-import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
@@ -21,41 +19,13 @@ from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from mlenv.cache import HTTP, METADATA
-from mlenv.cache.held import open_plain
+from mlenv.cache.files import open_plain, write_entry
 from mlenv.index.model import CoreMetadata, valid_sha256
 from mlenv.index.urls import file_url_to_path, is_file_url
 from mlenv.limits import MAX_BODY_BYTES
 
 # Response headers worth keeping: what parsing and revalidation need, nothing else.
 KEPT_HEADERS = ("content-type", "etag", "last-modified", "cache-control", "age", "date")
-
-
-_TEMP_NAMES = itertools.count()
-
-
-def _write(path: Path, data: bytes) -> None:
-    """Best effort: a cache that cannot be written costs speed, never correctness.
-
-    The temporary name is unique per process and write (``O_EXCL`` refuses anything already
-    there, a symlink included), and the directory is made only when the first open finds it
-    missing: a cold lock writes a record per distribution, and mkstemp's random names and a
-    mkdir per write cost it more than the writes."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{next(_TEMP_NAMES)}.tmp")
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
-    try:
-        try:
-            fd = os.open(tmp, flags, 0o600)
-        except FileNotFoundError:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(tmp, flags, 0o600)
-    except OSError:
-        return
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        tmp.replace(path)
-    except OSError:
-        tmp.unlink(missing_ok=True)
 
 
 def _directives(cache_control: str) -> dict[str, str]:
@@ -143,7 +113,7 @@ class HttpCache:
     def store(self, url: str, accept: str, page: CachedPage) -> None:
         record = {"url": page.url, "headers": dict(page.headers), "stored_at": page.stored_at}
         head = json.dumps(record, sort_keys=True).encode()
-        _write(self._path(url, accept), head + b"\n" + page.content)
+        write_entry(self._path(url, accept), head + b"\n" + page.content)
 
     def page(self, final_url: str, headers: Mapping[str, str], content: bytes) -> CachedPage:
         kept = {k: headers[k] for k in KEPT_HEADERS if k in headers}
@@ -257,7 +227,7 @@ class MetadataCache:
             "requires-python": meta.requires_python,
             "provides-extra": list(meta.provides_extra),
         }
-        _write(self._path(key), json.dumps(record, separators=(",", ":")).encode())
+        write_entry(self._path(key), json.dumps(record, separators=(",", ":")).encode())
 
 
 def _strings(value: object) -> bool:

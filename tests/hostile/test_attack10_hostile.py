@@ -163,7 +163,7 @@ _IN_NAMESPACE = """
 import json, sys
 from pathlib import Path
 from mlenv.cache.artifacts import Artifact, ArtifactCache
-from mlenv.cache.held import open_plain
+from mlenv.cache.files import open_plain
 root, sha, size = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])
 found = {"uid": __import__("os").geteuid()}
 try:
@@ -180,7 +180,7 @@ print(json.dumps(found))
 
 
 def test_another_host_users_files_never_pass_for_mine_in_a_user_namespace(tmp_path: Path) -> None:
-    """Protects "belongs to this user" (``held._check_private``: a linked copy, and the
+    """Protects "belongs to this user" (``files.check_private``: a linked copy, and the
     layer cache's trust in its own entries) in a rootless container run as uid 65534: every
     owner the namespace does not map shows as that same uid, so another host user's file, which
     that user can rewrite after the hash, looked like this user's own."""

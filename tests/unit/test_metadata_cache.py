@@ -201,7 +201,7 @@ def test_records_are_written_whole_and_private_and_a_planted_temp_name_is_never_
     a symlink planted at the next temporary name is refused (O_EXCL), never written through."""
     from packaging.version import Version
 
-    from mlenv.index import caches
+    from mlenv.cache import files
     from mlenv.index.model import CoreMetadata
 
     cache = MetadataCache(tmp_path / "cache")
@@ -216,7 +216,7 @@ def test_records_are_written_whole_and_private_and_a_planted_temp_name_is_never_
     target.parent.mkdir(parents=True, exist_ok=True)
     victim = tmp_path / "victim"
     victim.write_text("untouched")
-    planted = target.with_name(f".{target.name}.{os.getpid()}.{next(caches._TEMP_NAMES) + 1}.tmp")
+    planted = target.with_name(f".{target.name}.{os.getpid()}.{next(files._TEMP_NAMES) + 1}.tmp")
     planted.symlink_to(victim)
     cache.put("origin:three", meta)
     assert victim.read_text() == "untouched"

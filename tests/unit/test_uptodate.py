@@ -19,38 +19,12 @@ from hypothesis import strategies as st
 
 from mlenv import cli, inputs, uptodate
 from mlenv.errors import MlenvError
-from mlenv.lockfile import Lock, LockedPackage, LockedPlatform, LockTarget, inputs_hash, render
+from mlenv.lockfile import inputs_hash
 from mlenv.manifest import loads as load_manifest
+from tests.support.noop import imported, lock_for, manifest_text, mutations
 from tests.support.wheels import build_wheel, write_simple_index
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def toml_value(value: object) -> str:
-    """TOML for the values these tests generate (JSON strings and arrays are valid TOML)."""
-    return json.dumps(value)
-
-
-def manifest_text(tables: dict[str, dict[str, object]]) -> str:
-    lines = []
-    for table, keys in tables.items():
-        lines.append(f"[{table}]")
-        lines += [f"{key} = {toml_value(value)}" for key, value in keys.items()]
-    return "\n".join(lines) + "\n"
-
-
-def lock_for(text: str) -> str:
-    """A lock made for the manifest ``text``, with one package."""
-    manifest = load_manifest(text)
-    env = manifest.environment
-    target = LockTarget(env.python, env.glibc, tuple(env.platforms), "first-index", (), (), ())
-    package = LockedPackage("lib", "1.0", "lib-1.0-py3-none-any.whl",
-                            "https://x.example/lib-1.0-py3-none-any.whl", "a" * 64, 10,
-                            "https://x.example/simple")  # fmt: skip
-    lock = Lock(inputs_hash(manifest), target).with_platforms(
-        [LockedPlatform(platform, (package,)) for platform in env.platforms]
-    )
-    return render(lock)
 
 
 names = st.sampled_from(
@@ -103,19 +77,6 @@ def test_fast_and_full_inputs_hash_agree(tables: dict[str, dict[str, object]]) -
     fast = inputs.toml_inputs(tomllib.loads(text))
     assert fast is not None
     assert inputs.digest(fast) == inputs_hash(load_manifest(text))
-
-
-mutations = st.one_of(
-    st.tuples(st.sampled_from(["environment", "pypi", "cuda", "conda", "build"]),
-              st.sampled_from(["python", "dependencies", "dependecies", "glibc", "platforms",
-                               "index-url", "version", "archs", "channels", "outputs", "name",
-                               "index-strategy", "extra-index-urls", "prefix",
-                               "interpreter"]),
-              st.one_of(st.just("3.11"), st.just(["numpy", "numpy"]), st.just(3.11),
-                        st.just(["not a requirement!!"]), st.just([]), st.just(["linux-64"]),
-                        st.just("first-index"), st.just("sm_80"), st.just(True),
-                        st.just("/usr"), st.just("/opt/ok"), st.just("/usr/bin/python3.11"))),
-)  # fmt: skip
 
 
 def check(tmp_path: Path, text: str, lock: str) -> tuple[int | None, int]:
@@ -204,10 +165,6 @@ def run(args: list[str], cwd: Path, **extra: str) -> subprocess.CompletedProcess
         [sys.executable, "-X", "importtime", "-m", "mlenv", *args],
         cwd=cwd, env=env, capture_output=True, text=True, check=False,
     )  # fmt: skip
-
-
-def imported(stderr: str) -> set[str]:
-    return {line.split("|")[-1].strip() for line in stderr.splitlines() if "|" in line}
 
 
 def test_noop_lock_and_check_load_nothing_heavy_end_to_end(tmp_path: Path) -> None:

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from mlenv.cache.artifacts import Artifact, ArtifactCache, CacheError, IntegrityError
 from mlenv.cache.bundle import check_bundle, write_bundle
 from mlenv.cache.download import fetch
-from mlenv.cache.held import open_plain
+from mlenv.cache.files import open_plain
 from mlenv.cache.lock_artifacts import check_cache
 from mlenv.report import MemoryReporter
 from tests.support.artifacts import ARTIFACTS, EVIL, GOOD, PAYLOADS, FakeOpener, swapping

@@ -1,0 +1,131 @@
+"""How an entry below a cache root is opened and written: no symlink followed below the root,
+plain files only, what others could have planted refused, writes atomic.
+
+Standard library only, on purpose: the no-op ``mlenv lock`` reads its verdict through this
+module before anything else of mlenv is imported (``mlenv.cache.fresh``).
+"""
+
+from __future__ import annotations
+
+import errno
+import functools
+import itertools
+import os
+import stat
+from pathlib import Path
+from typing import BinaryIO
+
+
+def open_plain(root: Path, relative: str, *, private: int = 0) -> BinaryIO:
+    """``root/relative`` opened for reading, refusing a symlink at any component below
+    ``root`` (never followed) and anything but a plain file (a FIFO would block, a directory
+    is not an artifact). With ``private``, the last ``private`` components (the file, then the
+    directories holding it) must belong to this user and be writable by no one else: what
+    others could have planted or could change is refused. FileNotFoundError when absent; any
+    other refusal is an OSError whose strerror says which component is what."""
+    parts = relative.split("/")
+    if any(part in ("", ".", "..") for part in parts):
+        raise OSError(errno.EINVAL, f"{relative!r} is not a normalised relative path")
+    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        for depth, part in enumerate(parts):
+            last = depth == len(parts) - 1
+            flags = os.O_RDONLY | os.O_NOFOLLOW | (os.O_NONBLOCK if last else os.O_DIRECTORY)
+            try:
+                below = os.open(part, flags, dir_fd=fd)
+            except FileNotFoundError:
+                raise
+            except OSError as exc:
+                what = "/".join(parts[: depth + 1])
+                raise OSError(exc.errno, f"{what} is {_kind(part, fd)}") from None
+            os.close(fd)
+            fd = below
+            if depth >= len(parts) - private:
+                check_private(os.fstat(fd), "/".join(parts[: depth + 1]))
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise OSError(errno.EINVAL, f"{relative} is {describe(info)}")
+        os.set_blocking(fd, True)
+        handle = os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+    return handle
+
+
+def check_private(info: os.stat_result, what: str) -> None:
+    if info.st_uid != os.geteuid():
+        raise OSError(errno.EPERM, f"{what} belongs to another user (uid {info.st_uid})")
+    if info.st_uid == unmapped_uid():
+        raise OSError(
+            errno.EPERM,
+            f"{what} may belong to another user: in this user namespace uid {info.st_uid} also "
+            "stands for every owner it does not map",
+        )
+    if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        raise OSError(errno.EPERM, f"{what} is writable by others ({info.st_mode & 0o777:o})")
+
+
+@functools.cache
+def unmapped_uid() -> int | None:
+    """The uid ``stat`` shows for an owner this process's user namespace does not map (a
+    rootless container's view of other host users' files), when some owner is unmapped. Run
+    as that very uid, "mine" and "someone else's" look alike, so neither counts as mine."""
+    try:
+        ranges = Path("/proc/self/uid_map").read_text().split()
+        overflow = int(Path("/proc/sys/fs/overflowuid").read_text())
+    except OSError:  # no /proc: no user namespaces to tell apart
+        return None
+    return None if sum(int(count) for count in ranges[2::3]) >= (1 << 32) - 1 else overflow
+
+
+def _kind(name: str, dir_fd: int) -> str:
+    try:
+        info = os.lstat(name, dir_fd=dir_fd)
+    except OSError as exc:
+        return f"unreadable ({exc.strerror})"
+    return describe(info)
+
+
+def describe(info: os.stat_result) -> str:
+    """What kind of file-system entry ``info`` is, for messages."""
+    for test, name in (
+        (stat.S_ISLNK, "a symlink (never followed)"),
+        (stat.S_ISDIR, "a directory"),
+        (stat.S_ISREG, "a plain file"),
+        (stat.S_ISFIFO, "a FIFO"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+    ):
+        if test(info.st_mode):
+            return name
+    return "a special file"
+
+
+_TEMP_NAMES = itertools.count()
+
+
+def write_entry(path: Path, data: bytes) -> None:
+    """Best effort: a cache that cannot be written costs speed, never correctness.
+
+    The temporary name is unique per process and write (``O_EXCL`` refuses anything already
+    there, a symlink included), and the directory is made only when the first open finds it
+    missing: a cold lock writes a record per distribution, and mkstemp's random names and a
+    mkdir per write cost it more than the writes."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{next(_TEMP_NAMES)}.tmp")
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
+    try:
+        try:
+            fd = os.open(tmp, flags, 0o600)
+        except FileNotFoundError:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(tmp, flags, 0o600)
+    except OSError:
+        return
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        tmp.replace(path)
+    except OSError:
+        tmp.unlink(missing_ok=True)

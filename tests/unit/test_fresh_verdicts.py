@@ -1,0 +1,253 @@
+"""Kept "fresh" verdicts of the no-op `lock` (mlenv.cache.fresh, mlenv.uptodate).
+
+The invariant: the no-op answers "up to date" from a kept verdict only when the full check
+found the lock fresh for these exact bytes, under this code, and this user wrote the verdict.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from mlenv import cli, uptodate
+from mlenv.cache import FRESH, fresh
+from tests.support.noop import imported, lock_for, manifest_text, mutations
+
+ROOT = Path(__file__).resolve().parents[2]
+
+TEXT = manifest_text({"environment": {"name": "e", "python": "3.11"},
+                      "pypi": {"dependencies": ["torch==2.14.1"]}})  # fmt: skip
+
+
+def project(tmp_path: Path, text: str = TEXT, lock: str | None = None) -> list[str]:
+    (tmp_path / "mlenv.toml").write_text(text)
+    (tmp_path / "mlenv.lock").write_text(lock_for(text) if lock is None else lock)
+    return ["-q", "--cache", str(tmp_path / "cache"), "--manifest", str(tmp_path / "mlenv.toml"),
+            "lock", "--check"]  # fmt: skip
+
+
+def entries(tmp_path: Path) -> list[Path]:
+    bucket = tmp_path / "cache" / FRESH
+    return sorted(bucket.iterdir()) if bucket.is_dir() else []
+
+
+def spy_full_check(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
+    """Records every run of the full check (its manifest bytes), letting it answer."""
+    seen: list[bytes] = []
+    real = uptodate._judged_fresh
+
+    def spy(manifest: bytes, lock: bytes, where: str) -> bool:
+        seen.append(manifest)
+        return real(manifest, lock, where)
+
+    monkeypatch.setattr(uptodate, "_judged_fresh", spy)
+    return seen
+
+
+def test_a_fresh_verdict_is_kept_and_answers_the_next_check(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Protects the speed of a repeated no-op: the full check runs once, its verdict is kept
+    (named by its key, private to this user), and the next answer comes from it alone."""
+    args = project(tmp_path)
+    full = spy_full_check(monkeypatch)
+    assert uptodate.answer(args) == 0
+    assert len(full) == 1
+    [entry] = entries(tmp_path)
+    assert entry.read_text().splitlines()[0] == entry.name
+    assert entry.stat().st_mode & 0o077 == 0
+    assert uptodate.answer(args) == 0
+    assert len(full) == 1
+
+
+def test_a_stale_lock_leaves_no_verdict_and_any_change_of_bytes_is_judged_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Protects `lock --check` from a kept verdict outliving its bytes: a stale lock is never
+    kept; an edit to either file (even a comment) goes to the full check again."""
+    full = spy_full_check(monkeypatch)
+    stale = project(tmp_path, TEXT.replace("2.14.1", "2.14.0"), lock_for(TEXT))
+    assert uptodate.answer(stale) is None
+    assert entries(tmp_path) == []
+    args = project(tmp_path)
+    assert uptodate.answer(args) == 0
+    (tmp_path / "mlenv.toml").write_text(TEXT + "# a comment\n")
+    assert uptodate.answer(args) == 0
+    (tmp_path / "mlenv.lock").write_text(lock_for(TEXT) + "\n")
+    uptodate.answer(args)
+    assert len(full) == 4
+    (tmp_path / "mlenv.toml").write_text(TEXT.replace("2.14.1", "2.14.0"))
+    (tmp_path / "mlenv.lock").write_text(lock_for(TEXT))
+    assert uptodate.answer(args) is None
+
+
+@settings(max_examples=60, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(mutations, min_size=1, max_size=3))
+def test_a_kept_verdict_never_answers_for_other_bytes(
+    tmp_path: Path, edits: list[tuple[str, str, object]]
+) -> None:
+    """Protects the key: with a verdict kept for the original manifest, every edited manifest
+    is answered exactly as the full CLI answers it with no verdict kept at all."""
+    tables = json.loads(json.dumps({"environment": {"name": "e", "python": "3.11"},
+                                    "pypi": {"dependencies": ["numpy"]}}))  # fmt: skip
+    original = manifest_text(tables)
+    args = project(tmp_path, original)
+    assert uptodate.answer(args) == 0
+    for table, key, value in edits:
+        tables.setdefault(table, {})[key] = value
+    edited = manifest_text(tables)
+    (tmp_path / "mlenv.toml").write_text(edited)
+    answer = uptodate.answer(args)
+    if edited != original and answer == 0:  # then the full check, verdicts bypassed, agrees
+        assert uptodate._judged_fresh(edited.encode(), lock_for(original).encode(), "lock")
+    assert answer in (0, None)
+
+
+@pytest.mark.parametrize("shape", ["other-owner", "group-writable", "copied", "symlink",
+                                   "symlinked-bucket", "torn", "huge", "garbage"])  # fmt: skip
+def test_a_verdict_not_written_by_this_user_for_these_bytes_is_a_miss(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, shape: str
+) -> None:
+    """Protects the trust in a kept verdict: one another user owns or could change, one copied
+    or linked from another key, one reached through a symlink, a damaged or huge one, is never
+    believed: the full check runs, and a stale lock is still refused."""
+    (tmp_path / "other").mkdir()
+    fresh_args = project(tmp_path / "other")
+    assert uptodate.answer(fresh_args) == 0
+    [good] = entries(tmp_path / "other")
+    stale_text = TEXT.replace("2.14.1", "2.14.0")
+    args = project(tmp_path, stale_text, lock_for(TEXT))
+    key = fresh.verdict_key(stale_text.encode(), lock_for(TEXT).encode())
+    bucket = tmp_path / "cache" / FRESH
+    bucket.mkdir(parents=True)
+    planted = bucket / key
+    own = f"{key}\n".encode()
+    if shape == "other-owner":
+        planted.write_bytes(own)
+        os.chown(planted, 4321, 4321)
+    elif shape == "group-writable":
+        planted.write_bytes(own)
+        planted.chmod(0o664)
+    elif shape == "copied":
+        os.link(good, planted)
+    elif shape == "symlink":
+        (tmp_path / "elsewhere").write_bytes(own)
+        planted.symlink_to(tmp_path / "elsewhere")
+    elif shape == "symlinked-bucket":
+        bucket.rmdir()
+        (tmp_path / "elsewhere").mkdir()
+        (tmp_path / "elsewhere" / key).write_bytes(own)
+        bucket.symlink_to(tmp_path / "elsewhere")
+    elif shape == "torn":
+        planted.write_bytes(own[:20])
+    elif shape == "huge":
+        planted.write_bytes(own + b"x" * (2 << 20))
+    else:
+        planted.write_bytes(own + b"/no/such/file\t1\t2\t3\n")
+    full = spy_full_check(monkeypatch)
+    assert uptodate.answer(args) is None
+    assert len(full) == 1
+    assert cli.main(args) == 1
+
+
+def test_a_change_to_the_code_that_judged_is_a_miss(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Protects a kept verdict from outliving the code that gave it: it lists every mlenv and
+    packaging source the full check loaded and mlenv's data files, and a change to any (here
+    the lock reader, packaging's version parser, cuda.json: size or mtime) is a miss, as is
+    another Python."""
+    args = project(tmp_path)
+    assert uptodate.answer(args) == 0
+    [entry] = entries(tmp_path)
+    listed = [line.split("\t")[0] for line in entry.read_text().splitlines()[1:]]
+    for module in ("mlenv/lockfile.py", "packaging/version.py", "mlenv/data/cuda.json"):
+        assert any(path.endswith(module) for path in listed), module
+    manifest, lock = (tmp_path / "mlenv.toml").read_bytes(), (tmp_path / "mlenv.lock").read_bytes()
+    assert fresh.is_fresh(tmp_path / "cache", manifest, lock)
+    for path in listed:
+        lines = entry.read_text().splitlines()
+        at = next(i for i, line in enumerate(lines) if line.startswith(path + "\t"))
+        name, size, mtime, inode = lines[at].split("\t")
+        for changed in ([name, str(int(size) + 1), mtime, inode],
+                        [name, size, str(int(mtime) - 1), inode]):  # fmt: skip
+            edited = [*lines[:at], "\t".join(changed), *lines[at + 1 :]]
+            entry.write_text("\n".join(edited) + "\n")
+            assert not fresh.is_fresh(tmp_path / "cache", manifest, lock), (path, changed)
+        entry.write_text("\n".join(lines) + "\n")
+    assert fresh.is_fresh(tmp_path / "cache", manifest, lock)
+    monkeypatch.setattr(sys, "version", sys.version + " (another build)")
+    assert not fresh.is_fresh(tmp_path / "cache", manifest, lock)
+
+
+def test_inputs_that_are_not_plain_files_are_never_read_and_nothing_is_kept(
+    tmp_path: Path,
+) -> None:
+    """Protects the fast read: a FIFO as the lock or the manifest never blocks it, a directory
+    or a missing file is left to the full CLI, and nothing is kept for any of them."""
+    args = project(tmp_path)
+    lock = tmp_path / "mlenv.lock"
+    for shape in ("fifo", "directory", "missing"):
+        lock.unlink()
+        if shape == "fifo":
+            os.mkfifo(lock)
+        elif shape == "directory":
+            lock.mkdir()
+        assert uptodate.answer(args) is None
+        if lock.is_dir():
+            lock.rmdir()
+        elif lock.exists():
+            lock.unlink()
+        lock.write_text(lock_for(TEXT))
+    manifest = tmp_path / "mlenv.toml"
+    manifest.unlink()
+    os.mkfifo(manifest)
+    assert uptodate.answer(args) is None
+    assert entries(tmp_path) == []
+
+
+def test_no_verdict_is_written_into_a_bundle_or_an_unwritable_cache(tmp_path: Path) -> None:
+    """Protects a bundle used as the cache (`verify --bundle` refuses any file it does not
+    list) and a read-only cache: the check still answers; nothing is written."""
+    args = project(tmp_path)
+    (tmp_path / "cache").mkdir()
+    (tmp_path / "cache" / "bundle.json").write_text("{}")
+    assert uptodate.answer(args) == 0
+    assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == ["bundle.json"]
+    (tmp_path / "cache" / "bundle.json").unlink()
+    (tmp_path / "cache").chmod(0o500)
+    try:
+        if os.geteuid() != 0:  # root writes anyway; the answer is what is checked
+            assert uptodate.answer(args) == 0
+            assert entries(tmp_path) == []
+        else:
+            assert uptodate.answer(args) == 0
+    finally:
+        (tmp_path / "cache").chmod(0o700)
+
+
+def test_a_kept_verdict_imports_neither_toml_nor_the_lock_reader_end_to_end(
+    tmp_path: Path,
+) -> None:
+    """Protects the point of keeping verdicts, through the real entry point: the second no-op
+    loads no TOML parser, lock reader, packaging or dataclasses, and says the same thing."""
+    project(tmp_path)
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "MLENV_CACHE_DIR": str(tmp_path / "cache")}
+    heavy = {"tomllib", "mlenv.lockfile", "packaging", "dataclasses", "mlenv.errors"}
+    runs = []
+    for _ in range(2):
+        result = subprocess.run([sys.executable, "-X", "importtime", "-m", "mlenv", "lock"],
+                                cwd=tmp_path, env=env, capture_output=True, text=True,
+                                check=False)  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        assert "mlenv.lock is up to date" in result.stderr
+        runs.append(imported(result.stderr))
+    assert heavy <= runs[0]
+    assert not heavy & runs[1]
