@@ -99,14 +99,24 @@ def _fresh(command: PlainLock) -> int | None:
     manifest_bytes = None if lock_bytes is None else read_plain(manifest_path)
     if lock_bytes is None or manifest_bytes is None:
         return None
-    cache_root = command.cache or cache_dir()
-    if not is_fresh(cache_root, manifest_bytes, lock_bytes):
+    cache_root = _cache_root(command)
+    if cache_root is None or not is_fresh(cache_root, manifest_bytes, lock_bytes):
         if not _judged_fresh(manifest_bytes, lock_bytes, str(lock_path)):
             return None
-        remember_fresh(cache_root, manifest_bytes, lock_bytes)
+        if cache_root is not None:
+            remember_fresh(cache_root, manifest_bytes, lock_bytes)
     if not command.quiet:
         _say(f"{lock_path} is up to date")
     return 0
+
+
+def _cache_root(command: PlainLock) -> Path | None:
+    """Where verdicts are kept; None when there is no default cache (no ``$HOME`` and no
+    passwd entry, as for an arbitrary uid in a container): the check then judges every time."""
+    try:
+        return command.cache or cache_dir()
+    except RuntimeError:
+        return None
 
 
 def _judged_fresh(manifest_bytes: bytes, lock_bytes: bytes, lock_where: str) -> bool:

@@ -251,3 +251,25 @@ def test_a_kept_verdict_imports_neither_toml_nor_the_lock_reader_end_to_end(
         runs.append(imported(result.stderr))
     assert heavy <= runs[0]
     assert not heavy & runs[1]
+
+
+def test_without_a_home_directory_the_check_still_answers(tmp_path: Path) -> None:
+    """Protects `lock --check` run as an arbitrary uid in a container (no `$HOME`, no passwd
+    entry, no cache option): there is no default cache, so nothing is kept, and the answer is
+    the full check's, not a traceback."""
+    project(tmp_path)
+    tmp_path.chmod(0o777)
+    (tmp_path / "mlenv.toml").chmod(0o644)
+    (tmp_path / "mlenv.lock").chmod(0o644)
+    env = {k: v for k, v in os.environ.items() if k not in ("HOME", "XDG_CACHE_HOME")}
+    env["PYTHONPATH"] = str(ROOT)
+    code = (  # everything the check loads, before the uid can no longer read root's files
+        "import os, sys, tomllib, mlenv.lockfile, mlenv.inputs, mlenv.placement, mlenv.errors;"
+        "from mlenv.uptodate import main; os.setuid(4242); sys.exit(main())"
+    )
+    for args, status in ((["lock", "--check"], 0), (["lock"], 0)):
+        result = subprocess.run([sys.executable, "-c", code, *args], cwd=tmp_path, env=env,
+                                capture_output=True, text=True, check=False)  # fmt: skip
+        assert result.returncode == status, result.stderr
+        assert "mlenv.lock is up to date" in result.stderr
+    assert not list(tmp_path.rglob(FRESH))
