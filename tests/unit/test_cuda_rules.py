@@ -643,7 +643,10 @@ def test_unknown_target_cuda() -> None:
 
 def test_unknown_target_major() -> None:
     (finding,) = judge(_target("14.0", "620"), [])
-    assert (finding.code, finding.hint) == ("cuda-unknown", "known CUDA majors: 10, 11, 12, 13")
+    assert (finding.code, finding.hint) == (
+        "cuda-unknown",
+        "known CUDA majors: 7, 8, 9, 10, 11, 12, 13",
+    )
 
 
 def test_target_with_an_unconfirmed_driver_cannot_pass() -> None:
