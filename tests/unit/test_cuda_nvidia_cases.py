@@ -84,3 +84,16 @@ def test_cuda_releases_nvidia_never_shipped_stay_unknown() -> None:
     for cuda in ("9.3", "12.7"):
         with pytest.raises(CudaError, match=f"CUDA {cuda} is not a known CUDA release"):
             min_driver(CudaVersion.parse(cuda))
+
+
+def test_archs_of_a_cuda_without_architecture_data_are_refused_not_passed() -> None:
+    """Table 3 makes CUDA 9.2 a known release, but mlenv holds no sm_XX list for CUDA 9.x
+    (CUDA 11.0 added sm_80, per the CMake lists in shared/reference/cuda.md §6): protects
+    against passing sm_80 on a CUDA 9.2 target unchecked."""
+    target = CudaTarget(CudaVersion(9, 2), DriverVersion.parse("396.26"), ("sm_80",))
+    (finding,) = judge(target, [])
+    assert (finding.severity, finding.code, finding.needs) == ("error", "arch-unchecked", "sm_80")
+    assert finding.message == (
+        "mlenv has no GPU architecture data for CUDA 9.x, so sm_80 cannot be checked"
+    )
+    assert finding.hint == "target CUDA 10.0 or newer, whose GPU architectures are known"
