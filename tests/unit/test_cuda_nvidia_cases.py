@@ -227,3 +227,20 @@ def test_nvml_cuda_version_encoding() -> None:
         "11.8",
         None,
     ]
+
+
+@pytest.mark.parametrize("text", ["R575", "r580", "R535"])
+def test_a_driver_branch_name_is_refused_with_what_to_write(text: str) -> None:
+    """NVIDIA's data-center driver documentation names branches R535, R570, R580, R575
+    (https://docs.nvidia.com/datacenter/tesla/drivers/supported-drivers-and-cuda-toolkit-
+    versions.html): a branch holds many drivers (R575: 575.51.03 for CUDA 12.9 GA, 575.57.08
+    for 12.9 Update 1 in Table 3), so it cannot stand for the fleet's driver; the refusal says
+    so instead of only "not a driver version"."""
+    with pytest.raises(CudaError) as caught:
+        DriverVersion.parse(text, where="mlenv.toml: cuda.driver-floor")
+    number = text[1:]
+    assert caught.value.message == f"{text!r} is not a driver version"
+    assert caught.value.hint == (
+        f"{text} names NVIDIA driver branch {number}, not one driver; write the oldest "
+        f"{number}.x driver as nvidia-smi prints it, e.g. 550.54.14"
+    )
