@@ -138,7 +138,22 @@ def arch_findings(target: CudaTarget) -> list[Finding]:
     cuda = target.cuda
     archs = facts().archs.get(cuda.major)
     if archs is None:
-        return []
+        if cuda not in known_cuda_versions():
+            return []  # _target_findings reports the unknown CUDA
+        oldest = min(facts().archs)
+        return [
+            Finding(
+                "error",
+                "arch-unchecked",
+                "",
+                arch,
+                _promise(target),
+                f"mlenv has no GPU architecture data for CUDA {cuda.major}.x, "
+                f"so {arch} cannot be checked",
+                f"target CUDA {oldest}.0 or newer, whose GPU architectures are known",
+            )
+            for arch in target.archs
+        ]
     findings = []
     for arch in target.archs:
         cc = arch_cc(arch)

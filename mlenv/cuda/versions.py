@@ -20,6 +20,8 @@ DOTTED_RE = re.compile(r"[0-9]+(?:\.[0-9]+)*")
 # four components.
 _DRIVER_TEXT_RE = re.compile(r"[1-9][0-9]{0,3}(?:\.[0-9]{1,3}){0,3}")
 _ASCII_SPACE = " \t\r\n"
+# How NVIDIA names a driver branch (R535, R580 in the data-center driver documentation).
+_BRANCH_RE = re.compile(r"[Rr]([1-9][0-9]{2})")
 _LEADING_NUMBERS_RE = re.compile(r"(?:\d+!)?(\d+(?:\.\d+)*)")
 
 
@@ -72,11 +74,14 @@ class DriverVersion:
         """
         value = text.strip(_ASCII_SPACE) if trim else text
         if _DRIVER_TEXT_RE.fullmatch(value) is None:
-            raise CudaError(
-                f"{text!r} is not a driver version",
-                where=where,
-                hint="write it as nvidia-smi prints it, e.g. 550.54.14",
-            )
+            branch = _BRANCH_RE.fullmatch(value)
+            hint = "write it as nvidia-smi prints it, e.g. 550.54.14"
+            if branch is not None:  # NVIDIA's name for a branch, e.g. R575: many drivers
+                hint = (
+                    f"{value} names NVIDIA driver branch {branch[1]}, not one driver; write the "
+                    f"oldest {branch[1]}.x driver as nvidia-smi prints it, e.g. 550.54.14"
+                )
+            raise CudaError(f"{text!r} is not a driver version", where=where, hint=hint)
         parts = [int(part) for part in value.split(".")]
         while parts and parts[-1] == 0:
             parts.pop()

@@ -89,6 +89,16 @@ TOOLKITS = [
     ("10.2.89", "440.33", "441.22", "confirmed"),
     ("10.1", "418.39", "418.96", "confirmed"),
     ("10.0.130", "410.48", "411.31", "confirmed"),
+    # Table 3 rows for 9.2 back to 7.0, which cuda.md §1 left untranscribed; the values are
+    # from copies of Table 3 and uv's LINUX_CUDA_DRIVERS (the sources named in cuda.json).
+    ("9.2.148", "396.37", "398.26", "secondary"),
+    ("9.2.88", "396.26", "397.44", "secondary"),
+    ("9.1.85", "390.46", "391.29", "secondary"),
+    ("9.0.76", "384.81", "385.54", "secondary"),
+    ("8.0.61", "375.26", "376.51", "secondary"),
+    ("8.0.44", "367.48", "369.30", "secondary"),
+    ("7.5.16", "352.31", "353.66", "secondary"),
+    ("7.0.28", "346.46", "347.62", "secondary"),
 ]
 # cuda.md §8.2: cuda-toolkit release -> cublas, cufft, curand, cusolver, cusparse pins.
 PINS = [
@@ -137,6 +147,12 @@ PINS = [
 
 # X.Y -> the Table 3 value of its lowest release with a known value (11.0: the RC row).
 MIN_DRIVERS = [
+    ("7.0", "346.46"),
+    ("7.5", "352.31"),
+    ("8.0", "367.48"),
+    ("9.0", "384.81"),
+    ("9.1", "390.46"),
+    ("9.2", "396.26"),
     ("10.0", "410.48"),
     ("10.1", "418.39"),
     ("10.2", "440.33"),
@@ -221,7 +237,7 @@ def test_min_driver_of_an_unconfirmed_release_is_an_error(cuda: str) -> None:
         min_driver(CudaVersion.parse(cuda))
 
 
-@pytest.mark.parametrize("cuda", ["12.7", "14.0", "9.2"])
+@pytest.mark.parametrize("cuda", ["12.7", "14.0", "9.3"])
 def test_min_driver_of_an_unknown_release_is_an_error(cuda: str) -> None:
     with pytest.raises(CudaError, match=f"CUDA {cuda} is not a known CUDA release"):
         min_driver(CudaVersion.parse(cuda))
