@@ -160,9 +160,9 @@ def collect(root: Path, dest: str, *, parents: bool = True) -> list[Entry]:
 def write_tar(entries: Iterable[Entry], out: Writable, *, mtime: int) -> tuple[str, int]:
     """The uncompressed tar to ``out`` (written on a thread of its own, beside the reads and
     the sha256; big files read around the page cache); its diff_id and size."""
-    with Handoff(out) as writer:
-        sink = Digest(writer)
-        _write_tar(_sorted(entries), sink, mtime, None)
+    with Handoff(out) as writer, Digest(writer, threaded=True) as sink:
+        _write_tar(_sorted(entries), sink, mtime, None, chunks=True)
+        sink.close()
         writer.close()
     return sink.digest(), sink.size
 
@@ -314,12 +314,16 @@ def _write_tar(
     segment: Callable[[str], AbstractContextManager[None]] | None = None,
     stop: threading.Event | None = None,
     spent: Spent | None = None,
+    *,
+    chunks: bool = False,
 ) -> None:
     """Headers from tarfile (PAX), contents copied in chunks, then the end-of-archive marker.
-    ``segment`` marks each file that gzip deflates on its own (see ``mlenv.parallel_gzip``)."""
+    ``segment`` marks each file that gzip deflates on its own (see ``mlenv.parallel_gzip``).
+    ``chunks``: each chunk of a file is written as ``bytes`` of its own, for a sink that keeps
+    them (a threaded ``Digest``); else through one reused buffer."""
     if isinstance(mtime, bool) or not isinstance(mtime, int) or mtime < 0:
         raise LayerError(f"the layer mtime must be a non-negative integer, not {mtime!r}")
-    buffer = bytearray(_CHUNK)
+    buffer = None if chunks else bytearray(_CHUNK)
     for entry in entries:
         info = tarfile.TarInfo(entry.path)
         info.type = _TAR_TYPES[entry.kind]
@@ -342,21 +346,25 @@ def _write_tar(
 
 
 def _copy(
-    entry: Entry, sink: Digest, buffer: bytearray, task: Task | None,
+    entry: Entry, sink: Digest, buffer: bytearray | None, task: Task | None,
     stop: threading.Event | None,
 ) -> None:  # fmt: skip
+    """``entry``'s file into ``sink``: through ``buffer``, or, without one, as ``bytes`` made by
+    the read itself (one copy, out of the reader's buffer)."""
     assert entry.source is not None
     source = entry.source
-    view = memoryview(buffer)
+    view = None if buffer is None else memoryview(buffer)
     remaining = entry.size
     checked = None if entry.sha256 is None else DirectReader(source, hashed=True)
     with checked or open_source(source, entry.size) as handle:
 
-        def read(into: memoryview) -> int:
+        def read(size: int) -> bytes | memoryview:
             """A read error of a checked file (a failing disk) is a mismatch too: its bytes
             cannot be shown to be the digest's (the caller drops what it came from)."""
             try:
-                return handle.readinto(into)
+                if view is None:
+                    return handle.read(size)
+                return view[: handle.readinto(view[:size])]
             except OSError as exc:
                 if checked is None:
                     raise
@@ -366,14 +374,14 @@ def _copy(
         while remaining:
             if stop is not None and stop.is_set():
                 raise Stopped("stopped: another writer failed, or the build was interrupted")
-            n = read(view[: min(remaining, _CHUNK)])
-            if not n:
+            data = read(min(remaining, _CHUNK))
+            if not data:
                 break
-            sink.write(view[:n])
-            remaining -= n
+            sink.write(data)
+            remaining -= len(data)
             if task is not None:
-                task.advance(n)
-        if remaining or read(view[:1]):
+                task.advance(len(data))
+        if remaining or read(1):
             raise LayerError(
                 "the file changed size while the layer was written",
                 where=str(entry.source),

@@ -35,6 +35,7 @@ from mlenv.tarball import (
     write_layer,
     write_tar,
 )
+from tests.support.sinks import FailingSink
 
 COMPRESSIONS: tuple[Compression, ...] = ("gzip", "zstd", "none")
 LONG_DIR = "d" * 120
@@ -511,20 +512,6 @@ def test_a_layer_within_one_block_is_what_gzipfile_writes(tmp_path: Path) -> Non
     with gzip.GzipFile("", "wb", parallel_gzip.GZIP_LEVEL, reference, mtime=0) as stream:
         stream.write(tar)
     assert layer_bytes(collect(tmp_path, ""), "gzip") == reference.getvalue()
-
-
-class FailingSink(io.BytesIO):
-    """A sink whose disk fills up after ``room`` bytes."""
-
-    def __init__(self, room: int) -> None:
-        super().__init__()
-        self.room = room
-
-    def write(self, data: object) -> int:
-        assert isinstance(data, bytes | bytearray | memoryview)
-        if self.tell() + len(data) > self.room:
-            raise OSError(28, "No space left on device")
-        return super().write(data)
 
 
 @pytest.mark.parametrize("room", [0, 100, 3 * tarball._CHUNK])
