@@ -107,7 +107,7 @@ def build(
     build runs again copying them all by the read that checks them (``LayerReuse(later=)``)."""
     keep = build_keep(manifest, manifest_dir, cache)
     dist = check_output(dist, BUILD_OUTPUT, keep=keep)
-    from mlenv.oci.base import pinned_base  # imports the registry client only here
+    from mlenv.oci.base import pinned_base  # no registry client: pull_base loads it
 
     manifest = pinned_base(manifest, cache)  # a registry base image: its layout in the cache
     env = manifest.environment

@@ -23,14 +23,11 @@ from typing import Any
 from mlenv.atomic import replace_dir, work_dir
 from mlenv.cache import BASE_IMAGES
 from mlenv.cache.artifacts import Artifact, ArtifactCache
-from mlenv.cache.download import fetch
 from mlenv.errors import MlenvError
 from mlenv.limits import parse_json
 from mlenv.manifest import Manifest
-from mlenv.oci.bundle import BlobOpener
 from mlenv.oci.model import INDEX_MEDIA_TYPE, MANIFEST_MEDIA_TYPE
 from mlenv.oci.reference import Reference, parse_reference
-from mlenv.oci.registry import reader
 from mlenv.platforms import by_name
 from mlenv.report import Reporter
 from mlenv.userfiles import input_kind
@@ -157,6 +154,10 @@ def pull_base(
     jobs: int = 4,
 ) -> Path:
     """Pull the pinned base image for ``platforms`` into the cache and lay it out there."""
+    from mlenv.cache.download import fetch  # the registry client, only for a pull
+    from mlenv.oci.bundle import BlobOpener
+    from mlenv.oci.registry import reader
+
     reference = registry_base(value)
     assert reference is not None, value
     with reader(value, insecure=insecure) as session:

@@ -112,6 +112,7 @@ def modules_loaded_by(module: str) -> set[str]:
     "module",
     [
         "mlenv.commands.build",
+        "mlenv.oci.base",  # the base image of an offline build: no registry client
         "mlenv.commands.multiplatform",
         "mlenv.commands.verify",
         "mlenv.judge",
