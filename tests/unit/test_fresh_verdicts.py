@@ -162,8 +162,8 @@ def test_a_change_to_the_code_that_judged_is_a_miss(
 ) -> None:
     """Protects a kept verdict from outliving the code that gave it: it lists every mlenv and
     packaging source the full check loaded and mlenv's data files, and a change to any (here
-    the lock reader, packaging's version parser, cuda.json: size or mtime) is a miss, as is
-    another Python."""
+    the lock reader, packaging's version parser, cuda.json: size, mtime or ctime) is a miss, as
+    is another Python."""
     args = project(tmp_path)
     assert uptodate.answer(args) == 0
     [entry] = entries(tmp_path)
@@ -175,9 +175,10 @@ def test_a_change_to_the_code_that_judged_is_a_miss(
     for path in listed:
         lines = entry.read_text().splitlines()
         at = next(i for i, line in enumerate(lines) if line.startswith(path + "\t"))
-        name, size, mtime, inode = lines[at].split("\t")
-        for changed in ([name, str(int(size) + 1), mtime, inode],
-                        [name, size, str(int(mtime) - 1), inode]):  # fmt: skip
+        name, size, mtime, ctime, *rest = lines[at].split("\t")
+        for changed in ([name, str(int(size) + 1), mtime, ctime, *rest],
+                        [name, size, str(int(mtime) - 1), ctime, *rest],
+                        [name, size, mtime, str(int(ctime) - 1), *rest]):  # fmt: skip
             edited = [*lines[:at], "\t".join(changed), *lines[at + 1 :]]
             entry.write_text("\n".join(edited) + "\n")
             assert not fresh.is_fresh(tmp_path / "cache", manifest, lock), (path, changed)
