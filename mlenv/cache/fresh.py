@@ -19,7 +19,8 @@ What the verdict depends on, and so what a hit requires:
   given (a module the check did not load cannot have changed it) and the directories holding
   them (a module or package added beside one shadows it), by size, modification and change
   time, inode and device: any change to any of them is a miss (the change time catches a
-  rewrite that kept size, inode and a restored mtime);
+  rewrite that kept size, inode and a restored mtime); ``-O`` is in the key too (it runs
+  other code: no asserts) from the same sources;
 - who wrote it: like a reused layer, an entry is used only when this user wrote it and no one
   else can change it or its bucket (``files.open_plain(..., private=2)``, one link only: no
   file of this user's moved or linked in by whoever could write the bucket), it names its own
@@ -80,7 +81,9 @@ def read_plain(path: Path) -> bytes | None:
 def verdict_key(manifest: bytes, lock: bytes) -> str:
     """The key of a verdict on these bytes by the code this process runs (where it comes
     from is in it: another mlenv, or a packaging that shadows this one, is another key)."""
-    hasher = hashlib.sha256(_VERSION + b"\0" + sys.version.encode() + b"\0")
+    # -O and -OO run other code (no asserts, no docstrings) from the same sources
+    running = f"{sys.version}\0{sys.flags.optimize}\0".encode()
+    hasher = hashlib.sha256(_VERSION + b"\0" + running)
     hasher.update(hashlib.sha256(_judge_origins().encode("utf-8", "surrogateescape")).digest())
     hasher.update(hashlib.sha256(manifest).digest())
     hasher.update(hashlib.sha256(lock).digest())

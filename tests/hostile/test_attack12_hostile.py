@@ -11,8 +11,6 @@ from __future__ import annotations
 import os
 import shutil
 import socket
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -26,7 +24,7 @@ from hypothesis import strategies as st
 from mlenv import uptodate
 from mlenv.cache import FRESH, files, fresh
 from tests.support.mounts import tmpfs
-from tests.support.noop import lock_for, manifest_text
+from tests.support.noop import copy_mlenv, entries, lock_for, manifest_text, project, run
 
 pytestmark = pytest.mark.hostile
 
@@ -34,19 +32,6 @@ ROOT = Path(__file__).resolve().parents[2]
 TEXT = manifest_text({"environment": {"name": "e", "python": "3.11"},
                       "pypi": {"dependencies": ["torch==2.14.1"]}})  # fmt: skip
 STALE = TEXT.replace("2.14.1", "2.14.0")  # a lock made for TEXT is stale for it
-
-
-def project(where: Path, text: str = TEXT, lock: str | None = None) -> list[str]:
-    where.mkdir(parents=True, exist_ok=True)
-    (where / "mlenv.toml").write_text(text)
-    (where / "mlenv.lock").write_text(lock_for(text) if lock is None else lock)
-    return ["-q", "--cache", str(where / "cache"), "--manifest", str(where / "mlenv.toml"),
-            "lock", "--check"]  # fmt: skip
-
-
-def entries(cache: Path) -> list[Path]:
-    bucket = cache / FRESH
-    return sorted(bucket.iterdir()) if bucket.is_dir() else []
 
 
 def full_runs(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
@@ -64,19 +49,6 @@ def full_runs(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
 # -- code identity: the code that answers is the code that judged --------------------------
 
 
-def copy_mlenv(into: Path) -> Path:
-    shutil.copytree(ROOT / "mlenv", into / "mlenv",
-                    ignore=shutil.ignore_patterns("__pycache__"))  # fmt: skip
-    return into
-
-
-def run(cwd: Path, cache: Path, *path: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(map(str, path)),
-           "MLENV_CACHE_DIR": str(cache)}  # fmt: skip
-    return subprocess.run([sys.executable, "-m", "mlenv", "lock", "--check"], cwd=cwd, env=env,
-                          capture_output=True, text=True, check=False, timeout=120)  # fmt: skip
-
-
 STRICTER_READER = """
 
 def loads(text: str, source: str = "lock") -> Lock:  # a later mlenv that refuses this lock
@@ -88,7 +60,7 @@ def test_a_verdict_of_another_mlenv_install_sharing_the_cache_is_a_miss(tmp_path
     """Protects the code identity of a verdict: two installs of mlenv (two venvs, two
     checkouts) share the user's cache; a verdict the one gave never answers for the other,
     whose own full check refuses the lock, however unchanged the first install's files are."""
-    project(tmp_path / "p")
+    project(tmp_path / "p", TEXT)
     old = copy_mlenv(tmp_path / "old")
     new = copy_mlenv(tmp_path / "new")
     with (new / "mlenv" / "lockfile.py").open("a") as reader:
@@ -105,7 +77,7 @@ def test_a_verdict_of_another_mlenv_install_sharing_the_cache_is_a_miss(tmp_path
 def test_a_packaging_that_shadows_the_judged_one_is_a_miss(tmp_path: Path) -> None:
     """Protects the code identity for packaging: a verdict given with one packaging never
     answers when another (``PYTHONPATH``, a user site) is the one an import now finds."""
-    project(tmp_path / "p")
+    project(tmp_path / "p", TEXT)
     shadow = tmp_path / "shadow"
     shutil.copytree(Path(packaging.__file__).parent, shadow / "packaging",
                     ignore=shutil.ignore_patterns("__pycache__"))  # fmt: skip
@@ -124,7 +96,7 @@ def test_a_rewrite_that_keeps_size_inode_and_mtime_is_a_miss(tmp_path: Path) -> 
     """Protects the code identity against a change the old stamp missed: a judging module
     rewritten in place to the same size with its mtime put back (``cp -p``, an extraction
     that keeps archive times) is a miss, by its change time."""
-    project(tmp_path / "p")
+    project(tmp_path / "p", TEXT)
     mine = copy_mlenv(tmp_path / "mine")
     cache = tmp_path / "cache"
     assert run(tmp_path / "p", cache, mine).returncode == 0
@@ -148,7 +120,7 @@ def test_a_package_added_beside_a_judging_module_is_a_miss(tmp_path: Path) -> No
     """Protects the code identity against shadowing inside the package: a package directory
     ``mlenv/placement/`` added beside ``placement.py`` is what an import loads now, though
     no listed file changed; the directory's stamp makes it a miss."""
-    project(tmp_path / "p")
+    project(tmp_path / "p", TEXT)
     mine = copy_mlenv(tmp_path / "mine")
     cache = tmp_path / "cache"
     assert run(tmp_path / "p", cache, mine).returncode == 0
@@ -157,6 +129,15 @@ def test_a_package_added_beside_a_judging_module_is_a_miss(tmp_path: Path) -> No
     refused = run(tmp_path / "p", cache, mine)
     assert refused.returncode != 0, refused.stderr
     assert "up to date" not in refused.stderr
+
+
+def test_a_verdict_given_under_another_optimisation_level_is_a_miss(tmp_path: Path) -> None:
+    """Protects the code identity: ``python -O`` runs other code from the same sources (its
+    asserts gone), so a verdict it gave never answers a plain run, nor the other way."""
+    project(tmp_path / "p", TEXT)
+    for flags in ([], ["-O"], ["-OO"]):
+        assert run(tmp_path / "p", tmp_path / "c", ROOT, flags=flags).returncode == 0
+    assert len(entries(tmp_path / "c")) == 3
 
 
 def _nested(levels: int) -> str:
@@ -180,7 +161,7 @@ def test_a_manifest_whose_parse_depends_on_the_stack_keeps_no_verdict(tmp_path: 
     args = project(tmp_path, _nested(levels), lock_for(TEXT))
     assert uptodate.answer(args) == 0
     assert entries(tmp_path / "cache") == []
-    assert uptodate.answer(project(tmp_path / "plain")) == 0
+    assert uptodate.answer(project(tmp_path / "plain", TEXT)) == 0
     assert len(entries(tmp_path / "plain" / "cache")) == 1  # a plain manifest keeps its own
 
 
@@ -258,7 +239,7 @@ def test_a_special_file_at_the_entry_path_is_a_miss_and_never_blocks(
     open without O_NONBLOCK would hang), a socket or a symlink at the key's name is a miss;
     a fresh lock is still answered and a stale one refused."""
     for args, text, answer in (
-        (project(tmp_path / "fresh"), TEXT, 0),
+        (project(tmp_path / "fresh", TEXT), TEXT, 0),
         (project(tmp_path / "stale", STALE, lock_for(TEXT)), STALE, None),
     ):
         key = fresh.verdict_key(text.encode(), lock_for(TEXT).encode())
@@ -298,7 +279,7 @@ def test_a_cache_or_manifest_that_cannot_be_named_is_no_error(
     """Protects "a miss, never an error" where the cache root or the manifest cannot even be
     looked at (``MLENV_CACHE_DIR=~nosuchuser/c``, a name longer than NAME_MAX): the check
     answers from the full check or leaves it to the full CLI, with no traceback."""
-    project(tmp_path)
+    project(tmp_path, TEXT)
     args = ["-q", "--manifest", str(tmp_path / "mlenv.toml"), "lock", "--check"]
     long = str(tmp_path / ("x" * 300))
     if shape == "unknown-user":
@@ -316,7 +297,7 @@ def test_a_cache_or_manifest_that_cannot_be_named_is_no_error(
 def test_a_bundle_whose_index_is_a_dangling_symlink_gets_no_verdict(tmp_path: Path) -> None:
     """Protects a bundle used as the cache from a file it does not list: a bundle's
     ``bundle.json`` that does not resolve still makes the directory a bundle."""
-    args = project(tmp_path)
+    args = project(tmp_path, TEXT)
     (tmp_path / "cache").mkdir()
     (tmp_path / "cache" / "bundle.json").symlink_to(tmp_path / "gone")
     assert uptodate.answer(args) == 0
@@ -326,7 +307,7 @@ def test_a_bundle_whose_index_is_a_dangling_symlink_gets_no_verdict(tmp_path: Pa
 def test_inputs_that_are_devices_or_grow_without_end_are_never_read_whole(tmp_path: Path) -> None:
     """Guards the fast read (a wall that held): a manifest or lock that is /dev/zero, or a
     lock over 8 MiB, is left to the full CLI at once, and nothing is kept."""
-    args = project(tmp_path)
+    args = project(tmp_path, TEXT)
     lock, manifest = tmp_path / "mlenv.lock", tmp_path / "mlenv.toml"
     manifest.unlink()
     manifest.symlink_to("/dev/zero")
@@ -350,7 +331,7 @@ def test_planted_temporary_names_and_a_full_disk_never_write_through_or_fail(
     """Guards the write of a verdict (a wall that held): symlinks planted at the next
     temporary names are never followed (O_EXCL), and a full disk leaves no entry and no
     temporary file; the check still answers."""
-    args = project(tmp_path)
+    args = project(tmp_path, TEXT)
     key = fresh.verdict_key(TEXT.encode(), lock_for(TEXT).encode())
     bucket = tmp_path / "cache" / FRESH
     bucket.mkdir(parents=True)
@@ -364,7 +345,7 @@ def test_planted_temporary_names_and_a_full_disk_never_write_through_or_fail(
     if os.geteuid() != 0:
         pytest.skip("a full disk needs a tmpfs of its own (root)")
     with tmpfs(tmp_path / "full", "2m") as full:
-        args = project(full / "p")
+        args = project(full / "p", TEXT)
         filler = full / "filler"
         with filler.open("wb") as handle:
             try:
