@@ -19,8 +19,9 @@ What the verdict depends on, and so what a hit requires:
   given (a module the check did not load cannot have changed it) and the directories holding
   them (a module or package added beside one shadows it), by size, modification and change
   time, inode and device: any change to any of them is a miss (the change time catches a
-  rewrite that kept size, inode and a restored mtime); ``-O`` is in the key too (it runs
-  other code: no asserts) from the same sources;
+  rewrite that kept size, inode and a restored mtime), and none is kept when a source
+  changed after this process began (the stamp would be of code that did not judge); ``-O``
+  is in the key too (it runs other code from the same sources: no asserts);
 - who wrote it: like a reused layer, an entry is used only when this user wrote it and no one
   else can change it or its bucket (``files.open_plain(..., private=2)``, one link only: no
   file of this user's moved or linked in by whoever could write the bucket), it names its own
@@ -37,6 +38,7 @@ import importlib.util
 import os
 import stat
 import sys
+import time
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -51,6 +53,9 @@ _JUDGES = ("mlenv", "packaging")  # the packages whose code gives the verdict
 # depends on the caller's stack ("nested too deeply" from a deep one); with fewer opening
 # brackets than this, none is near the limit and the verdict is the same from any caller
 _MAX_OPENINGS = 128
+# A source whose change time is after this (less a tick of the kernel's coarse file clock)
+# may have changed after this process read it: its stamp would vouch for code that never judged.
+_STARTED_NS = time.time_ns() - 20_000_000
 
 
 def read_plain(path: Path) -> bytes | None:
@@ -156,7 +161,10 @@ def remember_fresh(cache_root: Path, manifest: bytes, lock: bytes) -> None:
         for path in sorted(sources | {str(Path(path).parent) for path in sources}):
             if "\t" in path or "\n" in path or "\r" in path or not Path(path).is_absolute():
                 return
-            lines.append("\t".join([path, *map(str, _stamp(Path(path).stat()))]))
+            stamp = _stamp(Path(path).stat())
+            if stamp[2] >= _STARTED_NS:
+                return  # changed while this process ran (or its clock is behind)
+            lines.append("\t".join([path, *map(str, stamp)]))
         # made here, not by write_entry: a bucket others could write is never believed
         (cache_root / FRESH).mkdir(mode=0o755, parents=True, exist_ok=True)
     except (OSError, ValueError):

@@ -140,6 +140,22 @@ def test_a_verdict_given_under_another_optimisation_level_is_a_miss(tmp_path: Pa
     assert len(entries(tmp_path / "c")) == 3
 
 
+def test_a_source_changed_while_the_check_ran_keeps_no_verdict(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Protects the code identity at the write: a source stamped after it changed while this
+    process ran (a checkout mid-check) would vouch for code that never judged; no verdict is
+    kept when any listed file changed after the process began."""
+    args = project(tmp_path, TEXT)
+    newest = max(Path(p).stat().st_ctime_ns for p in fresh._judging_sources())
+    monkeypatch.setattr(fresh, "_STARTED_NS", newest)  # as if that file changed since
+    assert uptodate.answer(args) == 0
+    assert entries(tmp_path / "cache") == []
+    monkeypatch.setattr(fresh, "_STARTED_NS", newest + 1)
+    assert uptodate.answer(args) == 0
+    assert len(entries(tmp_path / "cache")) == 1
+
+
 def _nested(levels: int) -> str:
     return TEXT + "[build]\nlayers = " + "[" * levels + "]" * levels + "\n"
 
