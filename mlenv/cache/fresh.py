@@ -21,7 +21,9 @@ What the verdict depends on, and so what a hit requires:
   time, inode and device: any change to any of them is a miss (the change time catches a
   rewrite that kept size, inode and a restored mtime), and none is kept when a source
   changed after this process began (the stamp would be of code that did not judge); ``-O``
-  is in the key too (it runs other code from the same sources: no asserts);
+  is in the key too (it runs other code from the same sources: no asserts); and no module of
+  the standard library the judge used may be shadowed now by one in a directory searched
+  before it (the working directory of ``python -m``, ``PYTHONPATH``);
 - who wrote it: like a reused layer, an entry is used only when this user wrote it and no one
   else can change it or its bucket (``files.open_plain(..., private=2)``, one link only: no
   file of this user's moved or linked in by whoever could write the bucket), it names its own
@@ -111,7 +113,9 @@ def is_fresh(cache_root: Path, manifest: bytes, lock: bytes) -> bool:
     if head != key.encode():
         return False
     try:
-        lines = body.decode("utf-8", "surrogateescape").splitlines()
+        stdlib, *lines = body.decode("utf-8", "surrogateescape").splitlines()
+        if not stdlib.startswith("stdlib\t") or _shadowed(set(stdlib[7:].split(" "))):
+            return False
         listed = {line.split("\t")[0] for line in lines}
         return __file__ in listed and all(_unchanged(line) for line in lines)
     except (UnicodeError, ValueError, OSError):
@@ -125,6 +129,26 @@ def _stamp(info: os.stat_result) -> tuple[int, ...]:
 def _unchanged(line: str) -> bool:
     path, *stamp = line.split("\t")
     return _stamp(Path(path).stat()) == tuple(int(field, 10) for field in stamp)
+
+
+def _shadowed(names: set[str]) -> bool:
+    """Whether a directory searched before the standard library (the working directory of
+    ``python -m``, ``PYTHONPATH``) holds a module or package named like one the judge used
+    (a ``tomllib.py``, a ``json/``): its import now would load that, not what judged."""
+    where = getattr(os, "__file__", None)
+    stdlib = str(Path(where).parent) if isinstance(where, str) else None
+    before = sys.path[: sys.path.index(stdlib)] if stdlib in sys.path else sys.path
+    for directory in before:
+        try:
+            with os.scandir(directory or ".") as listing:
+                found = [entry.name for entry in listing]
+        except (FileNotFoundError, NotADirectoryError):
+            continue  # nothing there to shadow anything
+        except OSError:
+            return True  # cannot tell
+        if any(name.partition(".")[0] in names for name in found):
+            return True
+    return False
 
 
 def _judge_origins() -> str:
@@ -155,7 +179,8 @@ def remember_fresh(cache_root: Path, manifest: bytes, lock: bytes) -> None:
     if manifest.count(b"[") + manifest.count(b"{") >= _MAX_OPENINGS:
         return  # its verdict may depend on the stack it was given from
     key = verdict_key(manifest, lock)
-    lines = [key]
+    stdlib = {name.partition(".")[0] for name in sys.modules} & sys.stdlib_module_names
+    lines = [key, "stdlib\t" + " ".join(sorted(stdlib))]
     try:
         sources = set(_judging_sources())
         for path in sorted(sources | {str(Path(path).parent) for path in sources}):

@@ -24,7 +24,16 @@ from hypothesis import strategies as st
 from mlenv import uptodate
 from mlenv.cache import FRESH, files, fresh
 from tests.support.mounts import tmpfs
-from tests.support.noop import copy_mlenv, entries, lock_for, manifest_text, project, run
+from tests.support.noop import (
+    copy_mlenv,
+    entries,
+    full_runs,
+    lock_for,
+    manifest_text,
+    own_listing,
+    project,
+    run,
+)
 
 pytestmark = pytest.mark.hostile
 
@@ -34,21 +43,7 @@ TEXT = manifest_text({"environment": {"name": "e", "python": "3.11"},
 STALE = TEXT.replace("2.14.1", "2.14.0")  # a lock made for TEXT is stale for it
 
 
-def full_runs(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
-    seen: list[bytes] = []
-    real = uptodate._judged_fresh
-
-    def spy(manifest: bytes, lock: bytes, where: str) -> bool:
-        seen.append(manifest)
-        return real(manifest, lock, where)
-
-    monkeypatch.setattr(uptodate, "_judged_fresh", spy)
-    return seen
-
-
 # -- code identity: the code that answers is the code that judged --------------------------
-
-
 STRICTER_READER = """
 
 def loads(text: str, source: str = "lock") -> Lock:  # a later mlenv that refuses this lock
@@ -90,6 +85,26 @@ def test_a_packaging_that_shadows_the_judged_one_is_a_miss(tmp_path: Path) -> No
     refused = run(tmp_path / "p", cache, shadow, ROOT)
     assert refused.returncode != 0, refused.stderr
     assert "up to date" not in refused.stderr
+
+
+@pytest.mark.parametrize("shadow", ["tomllib.py", "json/__init__.py"])
+def test_a_standard_module_shadowed_from_the_working_directory_is_a_miss(
+    tmp_path: Path, shadow: str
+) -> None:
+    """Protects the code identity for the standard library: ``python -m mlenv`` searches
+    the working directory first, so a ``tomllib.py`` or ``json/`` there is what the full
+    check would import; a verdict the real one gave never answers there."""
+    project(tmp_path / "plain", TEXT)
+    project(tmp_path / "odd", TEXT)
+    (tmp_path / "odd" / shadow).parent.mkdir(parents=True, exist_ok=True)
+    (tmp_path / "odd" / shadow).write_text("raise ImportError('a shadowing module')\n")
+    cache = tmp_path / "cache"
+    assert run(tmp_path / "plain", cache, ROOT).returncode == 0
+    assert len(entries(cache)) == 1
+    refused = run(tmp_path / "odd", cache, ROOT)
+    assert refused.returncode != 0, refused.stderr
+    assert "up to date" not in refused.stderr
+    assert run(tmp_path / "plain", cache, ROOT).returncode == 0
 
 
 def test_a_rewrite_that_keeps_size_inode_and_mtime_is_a_miss(tmp_path: Path) -> None:
@@ -182,8 +197,6 @@ def test_a_manifest_whose_parse_depends_on_the_stack_keeps_no_verdict(tmp_path: 
 
 
 # -- who wrote it: the bucket, links, what the entry must list -------------------------------
-
-
 def plant(tmp_path: Path, body: bytes = b"") -> tuple[list[str], Path]:
     """A stale project and, filed under its key, an entry of this user's naming that key."""
     args = project(tmp_path, STALE, lock_for(TEXT))
@@ -194,15 +207,6 @@ def plant(tmp_path: Path, body: bytes = b"") -> tuple[list[str], Path]:
     entry.write_bytes(key.encode() + b"\n" + body)
     entry.chmod(0o600)
     return args, entry
-
-
-def own_listing() -> bytes:
-    """The body a real entry has now, for this process (every source loaded, stamped)."""
-    lines = []
-    sources = set(fresh._judging_sources())
-    for path in sorted(sources | {str(Path(path).parent) for path in sources}):
-        lines.append("\t".join([path, *map(str, fresh._stamp(Path(path).stat()))]))
-    return ("\n".join(lines) + "\n").encode()
 
 
 @pytest.mark.parametrize("shape", ["group-writable-bucket", "bucket-of-another-user"])
@@ -285,8 +289,6 @@ def answer_into(result: list[int | None], args: list[str]) -> None:
 
 
 # -- the inputs and the cache root: never an error -------------------------------------------
-
-
 @pytest.mark.parametrize("shape", ["unknown-user", "name-too-long", "cache-option-too-long",
                                    "manifest-option-too-long"])  # fmt: skip
 def test_a_cache_or_manifest_that_cannot_be_named_is_no_error(
@@ -375,8 +377,6 @@ def test_planted_temporary_names_and_a_full_disk_never_write_through_or_fail(
 
 
 # -- the key: Hypothesis over the bytes ------------------------------------------------------
-
-
 @settings(max_examples=200, suppress_health_check=[HealthCheck.function_scoped_fixture],
           deadline=None)  # fmt: skip
 @given(st.binary(max_size=64), st.binary(max_size=64), st.binary(max_size=64),

@@ -10,9 +10,11 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+import pytest
 from hypothesis import strategies as st
 
-from mlenv.cache import FRESH
+from mlenv import uptodate
+from mlenv.cache import FRESH, fresh
 from mlenv.lockfile import Lock, LockedPackage, LockedPlatform, LockTarget, inputs_hash, render
 from mlenv.manifest import loads as load_manifest
 
@@ -94,3 +96,26 @@ def run(
     command = [sys.executable, *flags, "-m", "mlenv", "lock", "--check"]
     return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True,
                           check=False, timeout=120)  # fmt: skip
+
+
+def full_runs(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
+    """Records every run of the full check (its manifest bytes), letting it answer."""
+    seen: list[bytes] = []
+    real = uptodate._judged_fresh
+
+    def spy(manifest: bytes, lock: bytes, where: str) -> bool:
+        seen.append(manifest)
+        return real(manifest, lock, where)
+
+    monkeypatch.setattr(uptodate, "_judged_fresh", spy)
+    return seen
+
+
+def own_listing() -> bytes:
+    """The body a real entry has now, for this process (every source loaded, stamped)."""
+    stdlib = {name.partition(".")[0] for name in sys.modules} & sys.stdlib_module_names
+    lines = ["stdlib\t" + " ".join(sorted(stdlib))]
+    sources = set(fresh._judging_sources())
+    for path in sorted(sources | {str(Path(path).parent) for path in sources}):
+        lines.append("\t".join([path, *map(str, fresh._stamp(Path(path).stat()))]))
+    return ("\n".join(lines) + "\n").encode()
