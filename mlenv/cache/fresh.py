@@ -142,10 +142,10 @@ def _shadowed(names: set[str]) -> bool:
         try:
             with os.scandir(directory or ".") as listing:
                 found = [entry.name for entry in listing]
-        except (FileNotFoundError, NotADirectoryError):
+        except FileNotFoundError:
             continue  # nothing there to shadow anything
         except OSError:
-            return True  # cannot tell
+            return True  # cannot tell: unreadable, or a zip, whose modules an import finds too
         if any(name.partition(".")[0] in names for name in found):
             return True
     return False

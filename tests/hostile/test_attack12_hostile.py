@@ -14,6 +14,7 @@ import socket
 import tempfile
 import threading
 import time
+import zipfile
 from pathlib import Path
 
 import packaging
@@ -65,8 +66,7 @@ def test_a_verdict_of_another_mlenv_install_sharing_the_cache_is_a_miss(tmp_path
     assert run(tmp_path / "p", cache, old).returncode == 0
     assert len(entries(cache)) == 1
     refused = run(tmp_path / "p", cache, new)
-    assert refused.returncode != 0, refused.stderr
-    assert "up to date" not in refused.stderr
+    assert refused.returncode != 0 and "up to date" not in refused.stderr, refused.stderr
 
 
 def test_a_packaging_that_shadows_the_judged_one_is_a_miss(tmp_path: Path) -> None:
@@ -83,27 +83,32 @@ def test_a_packaging_that_shadows_the_judged_one_is_a_miss(tmp_path: Path) -> No
     assert run(tmp_path / "p", cache, shadow, ROOT).returncode != 0
     assert run(tmp_path / "p", cache, ROOT).returncode == 0
     refused = run(tmp_path / "p", cache, shadow, ROOT)
-    assert refused.returncode != 0, refused.stderr
-    assert "up to date" not in refused.stderr
+    assert refused.returncode != 0 and "up to date" not in refused.stderr, refused.stderr
 
 
-@pytest.mark.parametrize("shadow", ["tomllib.py", "json/__init__.py"])
-def test_a_standard_module_shadowed_from_the_working_directory_is_a_miss(
+@pytest.mark.parametrize("shadow", ["tomllib.py", "json/__init__.py", "zip"])
+def test_a_standard_module_shadowed_before_the_standard_library_is_a_miss(
     tmp_path: Path, shadow: str
 ) -> None:
     """Protects the code identity for the standard library: ``python -m mlenv`` searches
-    the working directory first, so a ``tomllib.py`` or ``json/`` there is what the full
-    check would import; a verdict the real one gave never answers there."""
+    the working directory first (``PYTHONPATH`` too, a zip on it as well), so a
+    ``tomllib.py`` or ``json/`` there is what the full check would import; a verdict the
+    real one gave never answers there."""
     project(tmp_path / "plain", TEXT)
     project(tmp_path / "odd", TEXT)
-    (tmp_path / "odd" / shadow).parent.mkdir(parents=True, exist_ok=True)
-    (tmp_path / "odd" / shadow).write_text("raise ImportError('a shadowing module')\n")
+    code = "raise ImportError('a shadowing module')\n"
+    if shadow == "zip":
+        with zipfile.ZipFile(tmp_path / "shadow.zip", "w") as archive:
+            archive.writestr("tomllib.py", code)
+    else:
+        (tmp_path / "odd" / shadow).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "odd" / shadow).write_text(code)
+    path = [tmp_path / "shadow.zip", ROOT] if shadow == "zip" else [ROOT]
     cache = tmp_path / "cache"
     assert run(tmp_path / "plain", cache, ROOT).returncode == 0
     assert len(entries(cache)) == 1
-    refused = run(tmp_path / "odd", cache, ROOT)
-    assert refused.returncode != 0, refused.stderr
-    assert "up to date" not in refused.stderr
+    refused = run(tmp_path / "odd", cache, *path)
+    assert refused.returncode != 0 and "up to date" not in refused.stderr, refused.stderr
     assert run(tmp_path / "plain", cache, ROOT).returncode == 0
 
 
@@ -127,8 +132,7 @@ def test_a_rewrite_that_keeps_size_inode_and_mtime_is_a_miss(tmp_path: Path) -> 
         before.st_ino, before.st_size, before.st_mtime_ns)  # fmt: skip
     shutil.rmtree(mine / "mlenv" / "__pycache__", ignore_errors=True)  # its stamp is the same
     refused = run(tmp_path / "p", cache, mine)
-    assert refused.returncode != 0, refused.stderr
-    assert "up to date" not in refused.stderr
+    assert refused.returncode != 0 and "up to date" not in refused.stderr, refused.stderr
 
 
 def test_a_package_added_beside_a_judging_module_is_a_miss(tmp_path: Path) -> None:
@@ -142,8 +146,7 @@ def test_a_package_added_beside_a_judging_module_is_a_miss(tmp_path: Path) -> No
     (mine / "mlenv" / "placement").mkdir()
     (mine / "mlenv" / "placement" / "__init__.py").write_text("raise ImportError('shadowed')\n")
     refused = run(tmp_path / "p", cache, mine)
-    assert refused.returncode != 0, refused.stderr
-    assert "up to date" not in refused.stderr
+    assert refused.returncode != 0 and "up to date" not in refused.stderr, refused.stderr
 
 
 def test_a_verdict_given_under_another_optimisation_level_is_a_miss(tmp_path: Path) -> None:
