@@ -19,8 +19,8 @@ What the verdict depends on, and so what a hit requires:
   given (a module the check did not load cannot have changed it) and the directories holding
   them (a module or package added beside one shadows it), by size, modification and change
   time, inode and device: any change to any of them is a miss (the change time catches a
-  rewrite that kept size, inode and a restored mtime), and none is kept when a source
-  changed after this process began (the stamp would be of code that did not judge); ``-O``
+  rewrite that kept size, inode and a restored mtime), and none is kept or believed when a
+  source changed after this process began (its code may be older than the file); ``-O``
   is in the key too (it runs other code from the same sources: no asserts); and no module of
   the standard library the judge used may be shadowed now by one in a directory searched
   before it (the working directory of ``python -m``, ``PYTHONPATH``);
@@ -127,8 +127,11 @@ def _stamp(info: os.stat_result) -> tuple[int, ...]:
 
 
 def _unchanged(line: str) -> bool:
-    path, *stamp = line.split("\t")
-    return _stamp(Path(path).stat()) == tuple(int(field, 10) for field in stamp)
+    """Whether the file listed is as stamped, and was so before this process began (else
+    the code running may be older than the code that judged)."""
+    path, *fields = line.split("\t")
+    stamp = tuple(int(field, 10) for field in fields)
+    return _stamp(Path(path).stat()) == stamp and stamp[2] < _STARTED_NS
 
 
 def _shadowed(names: set[str]) -> bool:

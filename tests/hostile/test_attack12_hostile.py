@@ -1,5 +1,4 @@
-"""Twelfth adversary pass: the kept "fresh" verdict of a no-op ``lock`` / ``lock --check``
-(``mlenv.cache.fresh``, ``mlenv.uptodate``; security invariant 2, its last paragraph).
+"""Twelfth adversary pass: the kept "fresh" verdict of a no-op ``lock`` (``cache.fresh``).
 
 A kept verdict answers only when the full check would say fresh for exactly these bytes under
 the code that runs, and this user wrote it; anything else is a miss (no error, hang or false
@@ -158,20 +157,23 @@ def test_a_verdict_given_under_another_optimisation_level_is_a_miss(tmp_path: Pa
     assert len(entries(tmp_path / "c")) == 3
 
 
-def test_a_source_changed_while_the_check_ran_keeps_no_verdict(
+def test_a_source_changed_since_this_process_began_is_never_vouched_for(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Protects the code identity at the write: a source stamped after it changed while this
-    process ran (a checkout mid-check) would vouch for code that never judged; no verdict is
-    kept when any listed file changed after the process began."""
-    args = project(tmp_path, TEXT)
-    newest = max(Path(p).stat().st_ctime_ns for p in fresh._judging_sources())
+    """Protects the code identity against the running code being older than the files: a
+    source changed after this process began (a checkout mid-check, a long-lived caller) is
+    never stamped into a verdict, nor is a verdict listing it believed by this process."""
+    args, full = project(tmp_path, TEXT), full_runs(monkeypatch)
+    sources = set(fresh._judging_sources())
+    listed = sources | {str(Path(path).parent) for path in sources}
+    newest = max(Path(path).stat().st_ctime_ns for path in listed)
     monkeypatch.setattr(fresh, "_STARTED_NS", newest)  # as if that file changed since
-    assert uptodate.answer(args) == 0
-    assert entries(tmp_path / "cache") == []
+    assert uptodate.answer(args) == 0 and entries(tmp_path / "cache") == []
     monkeypatch.setattr(fresh, "_STARTED_NS", newest + 1)
-    assert uptodate.answer(args) == 0
-    assert len(entries(tmp_path / "cache")) == 1
+    assert uptodate.answer(args) == 0 and len(entries(tmp_path / "cache")) == 1
+    assert uptodate.answer(args) == 0 and len(full) == 2  # the verdict answered
+    monkeypatch.setattr(fresh, "_STARTED_NS", newest)  # kept by a process begun later
+    assert uptodate.answer(args) == 0 and len(full) == 3
 
 
 def _nested(levels: int) -> str:
@@ -204,9 +206,7 @@ def plant(tmp_path: Path, body: bytes = b"") -> tuple[list[str], Path]:
     """A stale project and, filed under its key, an entry of this user's naming that key."""
     args = project(tmp_path, STALE, lock_for(TEXT))
     key = fresh.verdict_key(STALE.encode(), lock_for(TEXT).encode())
-    bucket = tmp_path / "cache" / FRESH
-    bucket.mkdir(parents=True, exist_ok=True)
-    entry = bucket / key
+    (entry := tmp_path / "cache" / FRESH / key).parent.mkdir(0o700, parents=True, exist_ok=True)
     entry.write_bytes(key.encode() + b"\n" + body)
     entry.chmod(0o600)
     return args, entry
