@@ -31,6 +31,7 @@ name): ``mlenv build`` and ``mlenv show`` read them with the full reader.
 from __future__ import annotations
 
 import os
+import stat
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -69,7 +70,7 @@ def _command(argv: Sequence[str]) -> PlainLock | None:
             if name == "--log-format" and value != "human":
                 return None
             if name == "--cache":
-                if Path(value).exists() and not Path(value).is_dir():
+                if _kind(value) not in ("missing", "directory"):
                     return None  # click refuses a file as the cache directory
                 cache = Path(value)
             if name in ("-m", "--manifest"):
@@ -78,11 +79,22 @@ def _command(argv: Sequence[str]) -> PlainLock | None:
             return None
     if not args or not set(args[1:]) <= {"--check", "--offline"} or not manifest:
         return None
-    if Path(manifest).is_dir():
-        return None  # click refuses a directory as the manifest
+    if _kind(manifest) not in ("missing", "other"):
+        return None  # click refuses a directory as the manifest; and what cannot be stat'ed
     return PlainLock(
         Path(manifest), quiet, verbose, cache, "--check" in args[1:], "--offline" in args[1:]
     )
+
+
+def _kind(path: str) -> str:
+    """What is at ``path``: "missing", "directory", "other", or "unknown" when that cannot be
+    told (a name too long, a loop; the full CLI says what is wrong with it)."""
+    try:
+        return "directory" if stat.S_ISDIR(Path(path).stat().st_mode) else "other"
+    except (FileNotFoundError, NotADirectoryError):
+        return "missing"
+    except (OSError, ValueError):
+        return "unknown"
 
 
 def answer(argv: Sequence[str]) -> int | None:
@@ -113,9 +125,9 @@ def _fresh(command: PlainLock) -> int | None:
 def _cache_root(command: PlainLock) -> Path | None:
     """Where verdicts are kept; None when there is no default cache (no ``$HOME`` and no
     passwd entry, as for an arbitrary uid in a container): the check then judges every time."""
-    try:
+    try:  # a cache that cannot even be named (``~nobody/x``, no home) keeps no verdict
         return command.cache or cache_dir()
-    except RuntimeError:
+    except (OSError, RuntimeError, KeyError, ValueError):
         return None
 
 

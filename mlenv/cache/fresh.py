@@ -10,14 +10,24 @@ this module and ``mlenv.cache.files``.
 What the verdict depends on, and so what a hit requires:
 
 - the two files' bytes: both are in the key (a verdict says nothing about the paths, the
-  full check reads nothing else);
-- the code that judged them: the entry lists every source file of mlenv and packaging that
-  was loaded when the verdict was given (a module the check did not load cannot have changed
-  it), by size, modification time and inode, and any change to any of them is a miss; the
-  Python version is in the key;
+  full check reads nothing else); no verdict is kept for a manifest with so many brackets
+  that how deep it nests could decide, by the caller's stack, whether tomllib parses it;
+- the code that judged them: the key names where mlenv and packaging are imported from (the
+  running mlenv, and the packaging this process would import: another install, a
+  ``PYTHONPATH`` or a user site that shadows one is another key) and the Python version; the
+  entry lists every source file of mlenv and packaging that was loaded when the verdict was
+  given (a module the check did not load cannot have changed it) and the directories holding
+  them (a module or package added beside one shadows it), by size, modification and change
+  time, inode and device: any change to any of them is a miss (the change time catches a
+  rewrite that kept size, inode and a restored mtime), and none is kept or believed when a
+  source changed after this process began (its code may be older than the file); ``-O``
+  is in the key too (it runs other code from the same sources: no asserts); and no module of
+  the standard library the judge used may be shadowed now by one in a directory searched
+  before it (the working directory of ``python -m``, ``PYTHONPATH``);
 - who wrote it: like a reused layer, an entry is used only when this user wrote it and no one
-  else can change it (``files.open_plain(..., private=1)``), and it names its own key, so an
-  entry copied or linked to another key is a miss.
+  else can change it or its bucket (``files.open_plain(..., private=2)``, one link only: no
+  file of this user's moved or linked in by whoever could write the bucket), it names its own
+  key, so an entry copied or linked to another key is a miss, and it lists this very module.
 
 Anything unusual (a manifest that is not a plain file, an unreadable cache) is a miss, never
 an error: the full check then runs and reports it.
@@ -26,9 +36,11 @@ an error: the full check then runs and reports it.
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import os
 import stat
 import sys
+import time
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -39,6 +51,13 @@ _VERSION = b"mlenv-fresh-v1"
 MAX_INPUT_BYTES = 8 << 20  # more than any real lock; a bigger one goes to the full CLI
 _MAX_ENTRY_BYTES = 1 << 20
 _JUDGES = ("mlenv", "packaging")  # the packages whose code gives the verdict
+# tomllib recurses per level of nested arrays and tables, so how deep a manifest may nest
+# depends on the caller's stack ("nested too deeply" from a deep one); with fewer opening
+# brackets than this, none is near the limit and the verdict is the same from any caller
+_MAX_OPENINGS = 128
+# A source whose change time is after this (less a tick of the kernel's coarse file clock)
+# may have changed after this process read it: its stamp would vouch for code that never judged.
+_STARTED_NS = time.time_ns() - 20_000_000
 
 
 def read_plain(path: Path) -> bytes | None:
@@ -67,7 +86,12 @@ def read_plain(path: Path) -> bytes | None:
 
 
 def verdict_key(manifest: bytes, lock: bytes) -> str:
-    hasher = hashlib.sha256(_VERSION + b"\0" + sys.version.encode() + b"\0")
+    """The key of a verdict on these bytes by the code this process runs (where it comes
+    from is in it: another mlenv, or a packaging that shadows this one, is another key)."""
+    # -O and -OO run other code (no asserts, no docstrings) from the same sources
+    running = f"{sys.version}\0{sys.flags.optimize}\0".encode()
+    hasher = hashlib.sha256(_VERSION + b"\0" + running)
+    hasher.update(hashlib.sha256(_judge_origins().encode("utf-8", "surrogateescape")).digest())
     hasher.update(hashlib.sha256(manifest).digest())
     hasher.update(hashlib.sha256(lock).digest())
     return hasher.hexdigest()
@@ -77,7 +101,9 @@ def is_fresh(cache_root: Path, manifest: bytes, lock: bytes) -> bool:
     """Whether the full check already found this lock fresh for this manifest, under this code."""
     key = verdict_key(manifest, lock)
     try:
-        with open_plain(cache_root, f"{FRESH}/{key}", private=1) as handle:
+        with open_plain(cache_root, f"{FRESH}/{key}", private=2) as handle:
+            if os.fstat(handle.fileno()).st_nlink != 1:
+                return False
             text = handle.read(_MAX_ENTRY_BYTES + 1)
     except OSError:
         return False
@@ -87,33 +113,92 @@ def is_fresh(cache_root: Path, manifest: bytes, lock: bytes) -> bool:
     if head != key.encode():
         return False
     try:
-        return all(_unchanged(line) for line in body.decode().splitlines())
-    except (UnicodeDecodeError, ValueError, OSError):
+        stdlib, *lines = body.decode("utf-8", "surrogateescape").splitlines()
+        if not stdlib.startswith("stdlib\t") or _shadowed(set(stdlib[7:].split(" "))):
+            return False
+        listed = {line.split("\t")[0] for line in lines}
+        return __file__ in listed and all(_unchanged(line) for line in lines)
+    except (UnicodeError, ValueError, OSError):
         return False
 
 
+def _stamp(info: os.stat_result) -> tuple[int, ...]:
+    return (info.st_size, info.st_mtime_ns, info.st_ctime_ns, info.st_ino, info.st_dev)
+
+
 def _unchanged(line: str) -> bool:
-    path, size, mtime, inode = line.split("\t")
-    info = Path(path).stat()
-    return (info.st_size, info.st_mtime_ns, info.st_ino) == (int(size), int(mtime), int(inode))
+    """Whether the file listed is as stamped, and was so before this process began (else
+    the code running may be older than the code that judged)."""
+    path, *fields = line.split("\t")
+    stamp = tuple(int(field, 10) for field in fields)
+    return _stamp(Path(path).stat()) == stamp and stamp[2] < _STARTED_NS
+
+
+def _shadowed(names: set[str]) -> bool:
+    """Whether a directory searched before the standard library (the working directory of
+    ``python -m``, ``PYTHONPATH``) holds a module or package named like one the judge used
+    (a ``tomllib.py``, a ``json/``): its import now would load that, not what judged."""
+    where = getattr(os, "__file__", None)
+    stdlib = str(Path(where).parent) if isinstance(where, str) else None
+    before = sys.path[: sys.path.index(stdlib)] if stdlib in sys.path else sys.path
+    for directory in before:
+        try:
+            with os.scandir(directory or ".") as listing:
+                found = [entry.name for entry in listing]
+        except FileNotFoundError:
+            continue  # nothing there to shadow anything
+        except OSError:
+            return True  # cannot tell: unreadable, or a zip, whose modules an import finds too
+        if any(name.partition(".")[0] in names for name in found):
+            return True
+    return False
+
+
+def _judge_origins() -> str:
+    """Where each judging package is imported from: the one loaded, else the one an import
+    would find now (found, not imported); ``?`` when that cannot be told."""
+    origins = []
+    for name in _JUDGES:
+        try:
+            spec = importlib.util.find_spec(name)
+        except (ImportError, ValueError):
+            spec = None
+        origin = getattr(spec, "origin", None)
+        origins.append(f"{name}={origin if isinstance(origin, str) else '?'}")
+    return "\0".join(origins)
 
 
 def remember_fresh(cache_root: Path, manifest: bytes, lock: bytes) -> None:
     """Keep the full check's "fresh" for these bytes; best effort, like every cache write.
     Never in a bundle used as the cache: it holds what its index lists, nothing more."""
-    if (cache_root / BUNDLE_INDEX).exists():
-        return
-    key = verdict_key(manifest, lock)
-    lines = [key]
     try:
-        for path in sorted(_judging_sources()):
-            if "\t" in path or "\n" in path or "\r" in path:
-                return
-            info = Path(path).stat()
-            lines.append(f"{path}\t{info.st_size}\t{info.st_mtime_ns}\t{info.st_ino}")
+        os.lstat(cache_root / BUNDLE_INDEX)
+    except FileNotFoundError:
+        pass  # not a bundle
     except OSError:
+        return  # cannot tell
+    else:
         return
-    write_entry(cache_root / FRESH / key, ("\n".join(lines) + "\n").encode())
+    if manifest.count(b"[") + manifest.count(b"{") >= _MAX_OPENINGS:
+        return  # its verdict may depend on the stack it was given from
+    key = verdict_key(manifest, lock)
+    stdlib = {name.partition(".")[0] for name in sys.modules} & sys.stdlib_module_names
+    lines = [key, "stdlib\t" + " ".join(sorted(stdlib))]
+    try:
+        sources = set(_judging_sources())
+        for path in sorted(sources | {str(Path(path).parent) for path in sources}):
+            if "\t" in path or "\n" in path or "\r" in path or not Path(path).is_absolute():
+                return
+            stamp = _stamp(Path(path).stat())
+            if stamp[2] >= _STARTED_NS:
+                return  # changed while this process ran (or its clock is behind)
+            lines.append("\t".join([path, *map(str, stamp)]))
+        # made here, not by write_entry: a bucket others could write is never believed
+        (cache_root / FRESH).mkdir(mode=0o755, parents=True, exist_ok=True)
+    except (OSError, ValueError):
+        return
+    data = ("\n".join(lines) + "\n").encode("utf-8", "surrogateescape")
+    write_entry(cache_root / FRESH / key, data)
 
 
 def _judging_sources() -> Iterable[str]:

@@ -3,9 +3,18 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
 
+import pytest
 from hypothesis import strategies as st
 
+from mlenv import uptodate
+from mlenv.cache import FRESH, fresh
 from mlenv.lockfile import Lock, LockedPackage, LockedPlatform, LockTarget, inputs_hash, render
 from mlenv.manifest import loads as load_manifest
 
@@ -52,3 +61,61 @@ mutations = st.one_of(
 
 def imported(stderr: str) -> set[str]:
     return {line.split("|")[-1].strip() for line in stderr.splitlines() if "|" in line}
+
+
+def project(where: Path, text: str, lock: str | None = None) -> list[str]:
+    """A project at ``where`` (its lock made for ``text`` unless given) and the arguments of a
+    quiet ``lock --check`` of it with its own cache."""
+    where.mkdir(parents=True, exist_ok=True)
+    (where / "mlenv.toml").write_text(text)
+    (where / "mlenv.lock").write_text(lock_for(text) if lock is None else lock)
+    return ["-q", "--cache", str(where / "cache"), "--manifest", str(where / "mlenv.toml"),
+            "lock", "--check"]  # fmt: skip
+
+
+def entries(cache: Path) -> list[Path]:
+    """The kept verdicts in ``cache``."""
+    bucket = cache / FRESH
+    return sorted(bucket.iterdir()) if bucket.is_dir() else []
+
+
+def copy_mlenv(into: Path) -> Path:
+    """A second install of this mlenv at ``into`` (for PYTHONPATH)."""
+    source = Path(__file__).resolve().parents[2] / "mlenv"
+    shutil.copytree(source, into / "mlenv", ignore=shutil.ignore_patterns("__pycache__"))
+    return into
+
+
+def run(
+    cwd: Path, cache: Path, *path: Path, flags: Sequence[str] = ()
+) -> subprocess.CompletedProcess[str]:
+    """``python -m mlenv lock --check`` in ``cwd``, importing from ``path``, caching in
+    ``cache``."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(map(str, path)),
+           "MLENV_CACHE_DIR": str(cache)}  # fmt: skip
+    command = [sys.executable, *flags, "-m", "mlenv", "lock", "--check"]
+    return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True,
+                          check=False, timeout=120)  # fmt: skip
+
+
+def full_runs(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
+    """Records every run of the full check (its manifest bytes), letting it answer."""
+    seen: list[bytes] = []
+    real = uptodate._judged_fresh
+
+    def spy(manifest: bytes, lock: bytes, where: str) -> bool:
+        seen.append(manifest)
+        return real(manifest, lock, where)
+
+    monkeypatch.setattr(uptodate, "_judged_fresh", spy)
+    return seen
+
+
+def own_listing() -> bytes:
+    """The body a real entry has now, for this process (every source loaded, stamped)."""
+    stdlib = {name.partition(".")[0] for name in sys.modules} & sys.stdlib_module_names
+    lines = ["stdlib\t" + " ".join(sorted(stdlib))]
+    sources = set(fresh._judging_sources())
+    for path in sorted(sources | {str(Path(path).parent) for path in sources}):
+        lines.append("\t".join([path, *map(str, fresh._stamp(Path(path).stat()))]))
+    return ("\n".join(lines) + "\n").encode()

@@ -88,7 +88,8 @@ def test_a_stale_lock_leaves_no_verdict_and_any_change_of_bytes_is_judged_again(
     assert uptodate.answer(args) is None
 
 
-@settings(max_examples=60, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=60, suppress_health_check=[HealthCheck.function_scoped_fixture],
+          deadline=None)  # file IO per example: a shared CPU must not fail it  # fmt: skip
 @given(st.lists(mutations, min_size=1, max_size=3))
 def test_a_kept_verdict_never_answers_for_other_bytes(
     tmp_path: Path, edits: list[tuple[str, str, object]]
@@ -162,12 +163,12 @@ def test_a_change_to_the_code_that_judged_is_a_miss(
 ) -> None:
     """Protects a kept verdict from outliving the code that gave it: it lists every mlenv and
     packaging source the full check loaded and mlenv's data files, and a change to any (here
-    the lock reader, packaging's version parser, cuda.json: size or mtime) is a miss, as is
-    another Python."""
+    the lock reader, packaging's version parser, cuda.json: size, mtime or ctime) is a miss, as
+    is another Python."""
     args = project(tmp_path)
     assert uptodate.answer(args) == 0
     [entry] = entries(tmp_path)
-    listed = [line.split("\t")[0] for line in entry.read_text().splitlines()[1:]]
+    listed = [line.split("\t")[0] for line in entry.read_text().splitlines()[2:]]
     for module in ("mlenv/lockfile.py", "packaging/version.py", "mlenv/data/cuda.json"):
         assert any(path.endswith(module) for path in listed), module
     manifest, lock = (tmp_path / "mlenv.toml").read_bytes(), (tmp_path / "mlenv.lock").read_bytes()
@@ -175,9 +176,10 @@ def test_a_change_to_the_code_that_judged_is_a_miss(
     for path in listed:
         lines = entry.read_text().splitlines()
         at = next(i for i, line in enumerate(lines) if line.startswith(path + "\t"))
-        name, size, mtime, inode = lines[at].split("\t")
-        for changed in ([name, str(int(size) + 1), mtime, inode],
-                        [name, size, str(int(mtime) - 1), inode]):  # fmt: skip
+        name, size, mtime, ctime, *rest = lines[at].split("\t")
+        for changed in ([name, str(int(size) + 1), mtime, ctime, *rest],
+                        [name, size, str(int(mtime) - 1), ctime, *rest],
+                        [name, size, mtime, str(int(ctime) - 1), *rest]):  # fmt: skip
             edited = [*lines[:at], "\t".join(changed), *lines[at + 1 :]]
             entry.write_text("\n".join(edited) + "\n")
             assert not fresh.is_fresh(tmp_path / "cache", manifest, lock), (path, changed)

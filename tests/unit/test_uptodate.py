@@ -87,7 +87,8 @@ def check(tmp_path: Path, text: str, lock: str) -> tuple[int | None, int]:
     return uptodate.answer(args), cli.main(args)
 
 
-@settings(max_examples=150, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=150, suppress_health_check=[HealthCheck.function_scoped_fixture],
+          deadline=None)  # file IO per example: a shared CPU must not fail it  # fmt: skip
 @given(valid_manifests(), st.lists(mutations, max_size=3))
 def test_fast_path_says_fresh_only_when_the_full_check_does(
     tmp_path: Path, tables: dict[str, dict[str, object]], edits: list[tuple[str, str, object]]
