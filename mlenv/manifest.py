@@ -574,8 +574,11 @@ def _check_driver_floor(check: _Checker, version: str, floor: str) -> None:
     if DriverVersion.parse(floor) < needed:
         check.add(
             "cuda.driver-floor",
-            f"driver {floor} cannot run CUDA {cuda}, which needs driver {needed} or newer",
-            f"raise driver-floor to {needed}, or target an older CUDA release",
+            f"driver {floor} is below {needed}, the driver CUDA {cuda} needs: the container "
+            f"runtime will not start an image for CUDA {cuda} (NVIDIA_REQUIRE_CUDA) on it",
+            f"raise driver-floor to {needed}, or target an older CUDA release (minor-version "
+            "compatibility would load the libraries on an older driver of the same major, "
+            "without PTX JIT, but not past that requirement)",
         )
 
 

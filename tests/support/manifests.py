@@ -89,9 +89,12 @@ BAD_MANIFESTS: list[tuple[str, str, list[str]]] = [
         "driver-floor-below-toolkit",
         MINIMAL + "[cuda]\nversion = '12.4'\ndriver-floor = '535.104.05'\n",
         [
-            "m.toml: [cuda].driver-floor: driver 535.104.05 cannot run CUDA 12.4, which needs "
-            "driver 550.54.14 or newer\n"
-            "  hint: raise driver-floor to 550.54.14, or target an older CUDA release"
+            "m.toml: [cuda].driver-floor: driver 535.104.05 is below 550.54.14, the driver CUDA "
+            "12.4 needs: the container runtime will not start an image for CUDA 12.4 "
+            "(NVIDIA_REQUIRE_CUDA) on it\n"
+            "  hint: raise driver-floor to 550.54.14, or target an older CUDA release "
+            "(minor-version compatibility would load the libraries on an older driver of the "
+            "same major, without PTX JIT, but not past that requirement)"
         ],
     ),
     (
