@@ -145,7 +145,9 @@ PINS = [
     ("13.5.0", "13.10.0.20", "12.5.0.14", "10.4.5.25", "12.4.1.2", "12.9.4.2"),
 ]
 
-# X.Y -> the Table 3 value of its lowest release with a known value (11.0: the RC row).
+# X.Y -> the Table 3 value of its lowest release with a known value (11.0: the RC row). Rows 9.2
+# back to 7.0 as quoted by the copies named in mlenv/data/cuda.json and by uv's LINUX_CUDA_DRIVERS:
+# CUDA 9.2 (torch+cu92, cupy-cuda92) is a known release.
 MIN_DRIVERS = [
     ("7.0", "346.46"),
     ("7.5", "352.31"),

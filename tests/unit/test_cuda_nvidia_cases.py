@@ -8,31 +8,11 @@ from __future__ import annotations
 
 import pytest
 
-from mlenv.cuda.matrix import known_cuda_versions, min_driver, table3_driver
+from mlenv.cuda.matrix import min_driver, table3_driver
 from mlenv.cuda.rules import CudaTarget, PackageNeed, judge
 from mlenv.cuda.tags import extract, extract_conda
 from mlenv.cuda.versions import CudaError, CudaVersion, DriverVersion
 from mlenv.host import cuda_version_from_int
-
-# CUDA Toolkit Release Notes, Table 3 "CUDA Toolkit and Corresponding Driver Versions", rows
-# for 9.2 back to 7.0 (Linux x86_64): the GA row of each minor.
-PRE_10_GA = [
-    ("7.0", "346.46"),
-    ("7.5", "352.31"),
-    ("8.0", "367.48"),
-    ("9.0", "384.81"),
-    ("9.1", "390.46"),
-    ("9.2", "396.26"),
-]
-
-
-@pytest.mark.parametrize(("cuda", "driver"), PRE_10_GA)
-def test_pre_10_toolkits_have_their_table_3_driver(cuda: str, driver: str) -> None:
-    """NVIDIA CUDA Toolkit Release Notes, Table 3 (rows 9.2 back to 7.0, as quoted by the
-    copies named in mlenv/data/cuda.json and by uv's LINUX_CUDA_DRIVERS): protects against
-    calling CUDA 9.2 (torch+cu92, cupy-cuda92) "not a known CUDA release"."""
-    assert min_driver(CudaVersion.parse(cuda)) == DriverVersion.parse(driver)
-    assert CudaVersion.parse(cuda) in known_cuda_versions()
 
 
 def test_cuda_9_2_update_1_needs_its_own_driver() -> None:

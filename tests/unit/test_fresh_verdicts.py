@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from mlenv import cli, uptodate
 from mlenv.cache import FRESH, fresh
-from tests.support.noop import imported, lock_for, manifest_text, mutations
+from tests.support.noop import full_runs, imported, lock_for, manifest_text, mutations
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -38,26 +38,13 @@ def entries(tmp_path: Path) -> list[Path]:
     return sorted(bucket.iterdir()) if bucket.is_dir() else []
 
 
-def spy_full_check(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
-    """Records every run of the full check (its manifest bytes), letting it answer."""
-    seen: list[bytes] = []
-    real = uptodate._judged_fresh
-
-    def spy(manifest: bytes, lock: bytes, where: str) -> bool:
-        seen.append(manifest)
-        return real(manifest, lock, where)
-
-    monkeypatch.setattr(uptodate, "_judged_fresh", spy)
-    return seen
-
-
 def test_a_fresh_verdict_is_kept_and_answers_the_next_check(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Protects the speed of a repeated no-op: the full check runs once, its verdict is kept
     (named by its key, private to this user), and the next answer comes from it alone."""
     args = project(tmp_path)
-    full = spy_full_check(monkeypatch)
+    full = full_runs(monkeypatch)
     assert uptodate.answer(args) == 0
     assert len(full) == 1
     [entry] = entries(tmp_path)
@@ -72,7 +59,7 @@ def test_a_stale_lock_leaves_no_verdict_and_any_change_of_bytes_is_judged_again(
 ) -> None:
     """Protects `lock --check` from a kept verdict outliving its bytes: a stale lock is never
     kept; an edit to either file (even a comment) goes to the full check again."""
-    full = spy_full_check(monkeypatch)
+    full = full_runs(monkeypatch)
     stale = project(tmp_path, TEXT.replace("2.14.1", "2.14.0"), lock_for(TEXT))
     assert uptodate.answer(stale) is None
     assert entries(tmp_path) == []
@@ -152,7 +139,7 @@ def test_a_verdict_not_written_by_this_user_for_these_bytes_is_a_miss(
         planted.write_bytes(own + b"x" * (2 << 20))
     else:
         planted.write_bytes(own + b"/no/such/file\t1\t2\t3\n")
-    full = spy_full_check(monkeypatch)
+    full = full_runs(monkeypatch)
     assert uptodate.answer(args) is None
     assert len(full) == 1
     assert cli.main(args) == 1
