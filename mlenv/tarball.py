@@ -382,6 +382,9 @@ def _copy(
             if task is not None:
                 task.advance(len(data))
         if remaining or read(1):
+            if checked is not None:  # a reused blob changed: drop it and build again
+                why = "unknown (the file changed size while read)"
+                raise ContentMismatch(source, why, entry.sha256 or "")
             raise LayerError(
                 "the file changed size while the layer was written",
                 where=str(entry.source),

@@ -9,6 +9,7 @@ fails if its enforcement is removed.
 
 from __future__ import annotations
 
+import _thread
 import hashlib
 import io
 import subprocess
@@ -362,3 +363,48 @@ def test_an_offline_build_module_still_pulls_a_registry_base() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert done.stdout.strip() == "ok", done.stderr
+
+
+@pytest.mark.parametrize("delay", [0.05, 0.3])
+def test_ctrl_c_while_blocked_on_full_queues_stops_cleanly(tmp_path: Path, delay: float) -> None:
+    """Protects invariant 3: Ctrl-C reaching the build while it waits on the handoffs' full
+    queues (a slow disk) raises KeyboardInterrupt promptly, with no thread left behind."""
+    entries = _entries(tmp_path, [48 * MIB], checked=True)
+
+    class Slow(io.BytesIO):
+        def write(self, data: object) -> int:
+            time.sleep(0.05)
+            assert isinstance(data, bytes)
+            return super().write(data)
+
+    timer = threading.Timer(delay, _thread.interrupt_main)
+    timer.start()
+    started = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        write_tar(entries, Slow(), mtime=0)
+        time.sleep(30)  # not reached unless the interrupt came late
+    timer.join()
+    assert time.monotonic() - started < 20
+
+
+@pytest.mark.parametrize("change", [+7, -7, -(3 * MIB)])
+def test_a_checked_blob_changing_size_while_read_is_a_mismatch(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, change: int
+) -> None:
+    """Protects docs/security.md invariant 1 (a reused blob that changed is dropped and the
+    build runs again): a checked blob that grows or shrinks under the copy is a
+    ``ContentMismatch`` (``reuse.stale``'s trigger), not a plain ``LayerError`` that fails the
+    build with the staging tree's hint and leaves the bad entry in the layer cache."""
+    entries = _entries(tmp_path, [3 * MIB], checked=True)
+    source = entries[0].source
+    assert source is not None
+    real = DirectReader.__init__
+
+    def opened(self: DirectReader, path: Path | int, *, hashed: bool = False) -> None:
+        with source.open("r+b") as handle:  # the cache's copy changes just as it is opened
+            handle.truncate(3 * MIB + change)
+        real(self, path, hashed=hashed)
+
+    monkeypatch.setattr(DirectReader, "__init__", opened)
+    with pytest.raises(ContentMismatch, match="changed size"):
+        write_tar(entries, io.BytesIO(), mtime=0)
