@@ -62,7 +62,9 @@ _STARTED_NS = time.time_ns() - 20_000_000
 
 def read_plain(path: Path) -> bytes | None:
     """The bytes of the plain file at ``path``, or None for anything else (missing, a FIFO,
-    a directory, too big, unreadable): the full check says what is wrong with it."""
+    a directory, too big, unreadable): the full check says what is wrong with it. Not
+    ``userfiles.read_input``, which this mirrors without its errors: importing those (and
+    ``mlenv.errors``) would cost the no-op more than the rest of its work."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY)
     except OSError:
