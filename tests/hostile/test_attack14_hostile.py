@@ -1,0 +1,123 @@
+"""Fourteenth adversary pass: CUDA 7.0-9.2 (a known release with no architecture data and no
+minor-version compatibility) through every reader and check, and the kept "fresh" verdict of a
+no-op ``lock`` under shapes pass 12 did not try.
+
+No unrunnable combination may pass with exit 0 and no error, and no false "up to date" may
+answer. Each test names what it protects and fails if its enforcement is removed.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from mlenv.conda.records import CondaRecord
+from mlenv.cuda.needs import conda_need
+from mlenv.cuda.rules import CudaTarget, PackageNeed, judge
+from mlenv.cuda.tags import extract
+from mlenv.cuda.versions import CudaError, CudaVersion, DriverVersion
+from mlenv.errors import ManifestError
+from mlenv.judge import Judged, compute_capability_arch, verify_lock
+from mlenv.lockfile import LockedPlatform
+from mlenv.manifest import loads
+from tests.support.locks import HASH, codes, locked, make_lock
+
+pytestmark = pytest.mark.hostile
+
+
+# -- CUDA 7.0-9.2 ---------------------------------------------------------------------------
+def _conda(build: str, depends: tuple[str, ...] = ()) -> CondaRecord:
+    channel = "https://conda.anaconda.org/pytorch"
+    filename = f"pytorch-1.0.0-{build}.tar.bz2"
+    return CondaRecord(
+        name="pytorch", version="1.0.0", build=build, build_number=1, subdir="linux-64",
+        channel=channel, url=f"{channel}/linux-64/{filename}", filename=filename,
+        sha256="e" * 64, md5="d" * 32, size=10, depends=depends,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        "py3.6_cuda9.2.148_cudnn7.1.4_1",  # the pytorch channel's CUDA 8/9 build strings
+        "py3.6_cuda9.0.176_cudnn7.1.2_1",
+        "py3.6_cuda8.0.61_cudnn7.1.2_1",
+    ],
+)
+def test_a_one_digit_major_cuda_tag_in_a_conda_build_is_never_read_as_cpu(build: str) -> None:
+    """Protects the unreadable-tag refusal (tags._CUDA_TAG_RE) for one-digit CUDA majors: the
+    pytorch channel built CUDA 8/9 as py3.6_cuda9.2.148_cudnn7.1.4_1; 'cuda9' has one digit,
+    so the tag detector (two digits) saw no tag, no pattern read it (cuda_?X.Y must end at
+    '_'), and the package counted as no CUDA build: a CUDA 9.2 pytorch passed `verify --driver`
+    of a CUDA 12.4 lock with exit 0. It must be read or refused, never nothing."""
+    record = _conda(build)
+    try:
+        need = conda_need(record)
+    except CudaError:
+        need = None
+    else:
+        assert need is not None, f"{build} carries a CUDA tag but was read as no CUDA build"
+    lock = make_lock([]).with_platforms([LockedPlatform("linux-64", (), (record,))])
+    verdict = verify_lock(lock, HASH, Judged("550.54.14", "--driver"))
+    assert not verdict.ok, codes(verdict)
+    assert need is None or need.need.cuda.major in (8, 9)
+
+
+@pytest.mark.parametrize(("version", "cuda"), [("0.1.37+cuda92", "9.2"), ("0.1.37+cuda90", "9.0")])
+def test_jaxlib_cuda9_local_tags_read_as_cuda_9_not_92(version: str, cuda: str) -> None:
+    """Protects the jaxlib tag rows of mlenv/data/cuda.json: jaxlib 0.1.x was built +cuda90 and
+    +cuda92 (CUDA 9.0/9.2, with +cuda100 and +cuda101), but the major-only row took any two
+    digits, so +cuda92 was 'CUDA 92.x' and a CUDA 9.2 lock refused it as a major mismatch while
+    its message named a CUDA that never existed."""
+    need = extract("jaxlib", version)
+    assert need is not None
+    assert (need.label, need.major_only) == (cuda, False)
+    target = CudaTarget(CudaVersion.parse(cuda), DriverVersion.parse("396.26"))
+    assert judge(target, [PackageNeed("jaxlib", version, need)]) == ()
+
+
+def test_a_cuda9_floor_hint_does_not_promise_minor_version_compatibility() -> None:
+    """Protects the driver-floor hint (matrix.minor_compat_note): NVIDIA's minor-version
+    compatibility began with CUDA 11.0 (no minor_compat row before 11); the reworded hint told a
+    CUDA 9.2 manifest that it 'would load the libraries on an older driver of the same major'."""
+    text = (
+        '[environment]\nname = "t"\npython = "3.11"\n'
+        '[cuda]\nversion = "9.2"\ndriver-floor = "390.46"\n'
+    )
+    with pytest.raises(ManifestError) as caught:
+        loads(text)
+    rendered = str(caught.value)
+    assert "driver 390.46 is below 396.26, the driver CUDA 9.2 needs" in rendered
+    assert "would load the libraries" not in rendered
+    assert "CUDA 9.x has no minor-version compatibility: it began with 11.0" in rendered
+
+
+# Walls that held: each shape below already errors; the tests keep it so.
+@pytest.mark.parametrize(
+    ("cuda", "driver", "name", "version", "code"),
+    [
+        ("12.4", "550.54.14", "torch", "1.0.0+cu92", "cuda-major-mismatch"),
+        ("13.0", "580.65.06", "cupy-cuda92", "5.0.0", "cuda-major-mismatch"),
+        ("9.2", "396.26", "torch", "2.5.1+cu124", "cuda-major-mismatch"),
+        ("9.0", "390.46", "torch", "1.0.0+cu92", "cuda-newer-minor"),  # between 9.1 and 9.2
+        ("7.0", "346.46", "mxnet-cu75", "0.9.3", "cuda-newer-minor"),
+        ("9.2", "390.46", "torch", "1.0.0+cu92", "driver-below-toolkit"),
+    ],
+)
+def test_cuda9_combinations_verify_refuses(
+    cuda: str, driver: str, name: str, version: str, code: str
+) -> None:
+    """Guards `verify --driver` on CUDA 7.0-9.2 rows: a cu92 build under a CUDA 12/13 target, a
+    CUDA 12 build under a 9.2 target, a 9.2 build on a driver between the 9.1 and 9.2 rows, and
+    a 9.2 target on a 9.1 driver are errors."""
+    lock = make_lock([locked(name, version, cuda=None)], cuda=cuda, floor=driver)
+    verdict = verify_lock(lock, HASH, Judged(driver, "--driver"))
+    assert ("error", code) in [(s, c) for s, c, _ in codes(verdict)], codes(verdict)
+
+
+def test_gpus_of_verify_nodes_on_a_cuda9_target_are_refused_not_admitted() -> None:
+    """Guards arch-unchecked on the --nodes path: the compute capability labels of GPU nodes
+    become archs, and CUDA 9.x has no architecture data, so each is an error, not a pass."""
+    archs = tuple(compute_capability_arch(cap) for cap in ("7.0", "8.0"))
+    lock = make_lock([locked("torch", "1.0.0+cu92", cuda="9.2")], cuda="9.2", floor="396.26")
+    verdict = verify_lock(lock, HASH, Judged("396.37", "--nodes", archs))
+    assert [c for s, c, _ in codes(verdict) if s == "error"] == ["arch-unchecked"] * 2
