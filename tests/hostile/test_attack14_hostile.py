@@ -8,6 +8,13 @@ answer. Each test names what it protects and fails if its enforcement is removed
 
 from __future__ import annotations
 
+import os
+import re
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
 import pytest
 
 from mlenv.conda.records import CondaRecord
@@ -16,12 +23,16 @@ from mlenv.cuda.rules import CudaTarget, PackageNeed, judge
 from mlenv.cuda.tags import extract
 from mlenv.cuda.versions import CudaError, CudaVersion, DriverVersion
 from mlenv.errors import ManifestError
+from mlenv.inputs import digest, toml_inputs
 from mlenv.judge import Judged, compute_capability_arch, verify_lock
 from mlenv.lockfile import LockedPlatform
 from mlenv.manifest import loads
 from tests.support.locks import HASH, codes, locked, make_lock
+from tests.support.noop import entries, lock_for
 
 pytestmark = pytest.mark.hostile
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 # -- CUDA 7.0-9.2 ---------------------------------------------------------------------------
@@ -121,3 +132,69 @@ def test_gpus_of_verify_nodes_on_a_cuda9_target_are_refused_not_admitted() -> No
     lock = make_lock([locked("torch", "1.0.0+cu92", cuda="9.2")], cuda="9.2", floor="396.26")
     verdict = verify_lock(lock, HASH, Judged("396.37", "--nodes", archs))
     assert [c for s, c, _ in codes(verdict) if s == "error"] == ["arch-unchecked"] * 2
+
+
+# -- kept verdicts: the full check is the full reader's -------------------------------------
+VALID = '[environment]\nname = "e"\npython = "3.11"\n[pypi]\ndependencies = ["torch==2.14.1"]\n'
+
+
+def _hashed_lock(text: str) -> str:
+    """A lock whose inputs hash is the one of ``text``'s resolution inputs, as an mlenv with
+    laxer rules (or a hand) writes it; everything else is a lock made for a valid manifest."""
+    inputs = toml_inputs(tomllib.loads(text))
+    assert inputs is not None
+    made = digest(inputs)
+    return re.sub(r'inputs-hash = "[^"]*"', f'inputs-hash = "{made}"', lock_for(VALID))
+
+
+@pytest.mark.parametrize(
+    "cuda",
+    [
+        'version = "9.2"\ndriver-floor = "396.26"\narchs = ["sm_70"]\n',  # accepted at 0ecb823
+        'version = "12.4"\ndriver-floor = "535.104.05"\n',  # below the 12.4 minimum
+        'version = "9.3"\ndriver-floor = "396.26"\n',  # a CUDA NVIDIA never released
+        'version = "12.4"\ndriver-floor = "R575"\n',  # a driver branch, not a driver
+    ],
+)
+def test_a_lock_whose_hash_matches_a_manifest_the_reader_refuses_is_never_up_to_date(
+    tmp_path: Path, cuda: str
+) -> None:
+    """Protects the no-op's full check (uptodate._judged_fresh running manifest.parse): it
+    took a matching inputs hash as proof the manifest was valid, so a CUDA target the rules
+    refuse (archs on CUDA 9.x, refused since cbd10a6, in a lock made by 0ecb823; a floor below
+    the CUDA minimum in a hand-written lock) got "mlenv.lock is up to date", exit 0, and a kept
+    verdict, where the full CLI refuses the manifest. Both runs must be the full refusal."""
+    project = tmp_path / "p"
+    project.mkdir()
+    text = VALID + "[cuda]\n" + cuda
+    (project / "mlenv.toml").write_text(text)
+    (project / "mlenv.lock").write_text(_hashed_lock(text))
+    cache = tmp_path / "cache"
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "MLENV_CACHE_DIR": str(cache)}
+    for args in (["lock", "--check"], ["lock", "--check"], ["lock", "--offline"]):
+        command = [sys.executable, "-m", "mlenv", *args]
+        result = subprocess.run(command, cwd=project, env=env, capture_output=True, text=True,
+                                check=False, timeout=120)  # fmt: skip
+        assert result.returncode != 0, (args, result.stderr)
+        assert "up to date" not in result.stderr
+        assert "problem in the manifest" in result.stderr
+    assert entries(cache) == []
+
+
+def test_a_valid_cuda_manifest_still_keeps_its_verdict(tmp_path: Path) -> None:
+    """Guards the other side of the fix: a valid CUDA manifest with its lock is up to date and
+    its verdict kept, so the full reader costs only the first judging."""
+    project = tmp_path / "p"
+    project.mkdir()
+    text = VALID + '[cuda]\nversion = "9.2"\ndriver-floor = "396.26"\n'
+    (project / "mlenv.toml").write_text(text)
+    (project / "mlenv.lock").write_text(_hashed_lock(text))
+    cache = tmp_path / "cache"
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "MLENV_CACHE_DIR": str(cache)}
+    for _ in range(2):
+        result = subprocess.run([sys.executable, "-m", "mlenv", "lock", "--check"], cwd=project,
+                                env=env, capture_output=True, text=True, check=False,
+                                timeout=120)  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        assert "mlenv.lock is up to date" in result.stderr
+    assert len(entries(cache)) == 1
