@@ -61,7 +61,8 @@ def _command(argv: Sequence[str]) -> PlainLock | None:
     args = list(argv)
     while args and args[0] != "lock":
         option = args.pop(0)
-        name, equals, value = option.partition("=")
+        # only a long option takes "=value": click reads -m=x as the manifest "=x"
+        name, equals, value = option.partition("=") if option[:2] == "--" else (option, "", "")
         if option in ("-q", "--quiet"):
             quiet = True
         elif option in ("-v", "--verbose"):

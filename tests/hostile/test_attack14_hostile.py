@@ -198,3 +198,26 @@ def test_a_valid_cuda_manifest_still_keeps_its_verdict(tmp_path: Path) -> None:
         assert result.returncode == 0, result.stderr
         assert "mlenv.lock is up to date" in result.stderr
     assert len(entries(cache)) == 1
+
+
+@pytest.mark.parametrize("form", [["-m=m.toml"], ["-m=m.toml", "-q"]])
+def test_a_short_manifest_option_with_equals_is_the_manifest_click_reads(
+    tmp_path: Path, form: list[str]
+) -> None:
+    """Protects the no-op's reading of the command line (uptodate._command): click gives a short
+    option everything after it, so `mlenv -m=m.toml lock --check` names the manifest "=m.toml"
+    and the full CLI says "no manifest here"; the fast path split at "=" and answered "up to
+    date", exit 0, for m.toml, a file the command never named."""
+    (tmp_path / "m.toml").write_text(VALID)
+    (tmp_path / "mlenv.lock").write_text(lock_for(VALID))
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "MLENV_CACHE_DIR": str(tmp_path / "cache")}
+    for _ in range(2):  # the second run could answer from a verdict the first kept
+        command = [sys.executable, "-m", "mlenv", *form, "lock", "--check"]
+        result = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True,
+                                check=False, timeout=120)  # fmt: skip
+        assert result.returncode == 1, result.stderr
+        assert "=m.toml: no manifest here" in result.stderr
+    spaced = subprocess.run([sys.executable, "-m", "mlenv", "-m", "m.toml", "lock", "--check"],
+                            cwd=tmp_path, env=env, capture_output=True, text=True, check=False,
+                            timeout=120)  # fmt: skip
+    assert spaced.returncode == 0, spaced.stderr  # the wall: the spaced form is m.toml
