@@ -27,8 +27,10 @@ from mlenv.inputs import digest, toml_inputs
 from mlenv.judge import Judged, compute_capability_arch, verify_lock
 from mlenv.lockfile import LockedPlatform
 from mlenv.manifest import loads
+from tests.support.cli import run_mlenv
 from tests.support.locks import HASH, codes, locked, make_lock
 from tests.support.noop import entries, lock_for
+from tests.support.wheels import build_wheel, write_simple_index
 
 pytestmark = pytest.mark.hostile
 
@@ -221,3 +223,33 @@ def test_a_short_manifest_option_with_equals_is_the_manifest_click_reads(
                             cwd=tmp_path, env=env, capture_output=True, text=True, check=False,
                             timeout=120)  # fmt: skip
     assert spaced.returncode == 0, spaced.stderr  # the wall: the spaced form is m.toml
+
+
+@pytest.mark.parametrize(("key", "locked_as"), [("python", '"3.12"'), ("glibc", '"2.17"')])
+def test_a_plain_lock_never_calls_a_drifted_target_up_to_date(
+    tmp_path: Path, key: str, locked_as: str
+) -> None:
+    """Protects `mlenv lock`'s own freshness (commands.lock._fresh = lockfile.check_fresh): it
+    compared only the inputs hash, so a lock whose [target] drifted from the manifest (edited,
+    or made for another target) was "up to date" for `lock` while `lock --check` refused it
+    and told the user to run `mlenv lock`: a loop that never rewrote the lock."""
+    url = write_simple_index(tmp_path / "index", [build_wheel("lib", "1.0")])
+    root = tmp_path / "p"
+    root.mkdir()
+    (root / "mlenv.toml").write_text(
+        '[environment]\nname = "e"\npython = "3.11"\n'
+        f'[pypi]\nindex-url = "{url}"\ndependencies = ["lib"]\n'
+    )
+    env = {"MLENV_CACHE_DIR": str(tmp_path / "cache")}
+    assert run_mlenv(["lock"], root, env).returncode == 0
+    lock_path = root / "mlenv.lock"
+    made = tomllib.loads(lock_path.read_text())["target"][key]
+    text = lock_path.read_text()
+    assert text.count(f'{key} = "{made}"') == 1
+    lock_path.write_text(text.replace(f'{key} = "{made}"', f"{key} = {locked_as}"))
+    assert run_mlenv(["lock", "--check"], root, env).returncode == 1
+    relocked = run_mlenv(["lock"], root, env)
+    assert relocked.returncode == 0, relocked.stderr
+    assert "up to date" not in relocked.stderr
+    assert tomllib.loads(lock_path.read_text())["target"][key] == made
+    assert run_mlenv(["lock", "--check"], root, env).returncode == 0
