@@ -253,3 +253,81 @@ def test_a_plain_lock_never_calls_a_drifted_target_up_to_date(
     assert "up to date" not in relocked.stderr
     assert tomllib.loads(lock_path.read_text())["target"][key] == made
     assert run_mlenv(["lock", "--check"], root, env).returncode == 0
+
+
+# Walls that held for kept verdicts: each answer is the full CLI's.
+def _both(root: Path, args: list[str], cache: Path) -> tuple[int, int]:
+    """The exit status of the no-op path and of the full CLI for the same command line."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "MLENV_CACHE_DIR": str(cache)}
+    full = "import sys; from mlenv.cli import main; sys.exit(main(sys.argv[1:]))"
+    statuses = []
+    for command in ([sys.executable, "-m", "mlenv"], [sys.executable, "-c", full]):
+        result = subprocess.run([*command, *args], cwd=root, env=env, capture_output=True,
+                                text=True, check=False, timeout=120)  # fmt: skip
+        statuses.append(result.returncode)
+    return statuses[0], statuses[1]
+
+
+@pytest.mark.parametrize(("shape", "expected"), [("bom", 1), ("crlf", 0), ("cr", 1), ("lf", 0)])
+def test_manifest_line_ends_and_a_bom_get_the_full_clis_answer(
+    tmp_path: Path, shape: str, expected: int
+) -> None:
+    """Guards the no-op against text shapes: a UTF-8 BOM (tomllib refuses it) and bare CR line
+    ends are refused by both paths, CRLF and LF are fresh in both, twice (the second run from
+    a kept verdict when one was kept)."""
+    body = VALID.encode()
+    data = {"bom": b"\xef\xbb\xbf" + body, "crlf": body.replace(b"\n", b"\r\n"),
+            "cr": body.replace(b"\n", b"\r"), "lf": body}[shape]  # fmt: skip
+    (tmp_path / "mlenv.toml").write_bytes(data)
+    (tmp_path / "mlenv.lock").write_text(lock_for(VALID))
+    for _ in range(2):
+        fast, full = _both(tmp_path, ["lock", "--check"], tmp_path / "cache")
+        assert (fast, full) == (expected, expected)
+
+
+def test_a_lock_symlinked_to_another_projects_lock_gets_the_full_clis_answer(
+    tmp_path: Path,
+) -> None:
+    """Guards the key (bytes only, both paths read through a symlink): mlenv.lock linking to
+    another project's lock is fresh exactly when that lock's bytes are fresh for this manifest,
+    and a verdict kept while they were stays unused once the other project re-locks."""
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "mlenv.lock").write_text(lock_for(VALID))
+    root = tmp_path / "p"
+    root.mkdir()
+    (root / "mlenv.toml").write_text(VALID)
+    (root / "mlenv.lock").symlink_to(other / "mlenv.lock")
+    cache = tmp_path / "cache"
+    assert _both(root, ["lock", "--check"], cache) == (0, 0)
+    stale = VALID.replace("2.14.1", "2.14.0")
+    (other / "mlenv.lock").write_text(lock_for(stale))  # the other project moved on
+    assert _both(root, ["lock", "--check"], cache) == (1, 1)
+
+
+@pytest.mark.parametrize("mask", [0o077, 0o002, 0o000])
+def test_a_verdict_kept_under_any_umask_is_private_and_answers(tmp_path: Path, mask: int) -> None:
+    """Guards the bucket and entry modes against the umask: under 077, 002 (user private
+    groups) and 000 the bucket is no one else's to write and the entry 0600, so the kept
+    verdict is believed (the second run answers without judging) and nothing is group- or
+    world-writable."""
+    (tmp_path / "mlenv.toml").write_text(VALID)
+    (tmp_path / "mlenv.lock").write_text(lock_for(VALID))
+    cache = tmp_path / "cache"
+    code = (
+        f"import os, sys; os.umask({mask}); import mlenv.uptodate as u; real = u._judged_fresh\n"
+        "def spy(*a):\n    print('judged', file=sys.stderr); return real(*a)\n"
+        "u._judged_fresh = spy; sys.exit(u.main(['lock', '--check']))"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "MLENV_CACHE_DIR": str(cache)}
+    judged = []
+    for _ in range(2):
+        command = [sys.executable, "-c", code]
+        result = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True,
+                                check=False, timeout=120)  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        judged.append("judged" in result.stderr)
+    assert judged == [True, False]
+    (entry,) = entries(cache)
+    assert entry.stat().st_mode & 0o777 == 0o600
+    assert entry.parent.stat().st_mode & 0o022 == 0
