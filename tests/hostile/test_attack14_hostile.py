@@ -331,3 +331,20 @@ def test_a_verdict_kept_under_any_umask_is_private_and_answers(tmp_path: Path, m
     (entry,) = entries(cache)
     assert entry.stat().st_mode & 0o777 == 0o600
     assert entry.parent.stat().st_mode & 0o022 == 0
+
+
+@pytest.mark.parametrize(("driver", "ok"), [("340.29", False), ("390.46", False), ("396.26", True)])
+def test_a_checked_driver_is_judged_even_when_the_lock_declares_no_cuda_target(
+    driver: str, ok: bool
+) -> None:
+    """Protects `verify --driver/--host/--nodes` on a lock without [cuda] (judge._below_packages):
+    the checked driver was ignored there, so a torch +cu92 (driver 396.26, Table 3) "passed"
+    driver 340.29 with exit 0 and only the cuda-undeclared warning."""
+    lock = make_lock([locked("torch", "1.0.0+cu92", cuda="9.2")], cuda=None, floor=None)
+    verdict = verify_lock(lock, HASH, Judged(driver, "--driver"))
+    assert verdict.ok is ok, codes(verdict)
+    expected = [("warning", "cuda-undeclared", "")]
+    if not ok:
+        expected.append(("error", "driver-below-package", "torch"))
+    assert codes(verdict) == expected
+    assert verify_lock(lock, HASH, None).ok  # no driver named: nothing to check it against
