@@ -14,7 +14,14 @@ from dataclasses import dataclass
 
 from mlenv.cuda import packages as cudapkg
 from mlenv.cuda.needs import conda_need
-from mlenv.cuda.rules import CudaTarget, Finding, PackageNeed, judge, required_driver
+from mlenv.cuda.rules import (
+    CudaTarget,
+    Finding,
+    PackageNeed,
+    judge,
+    package_driver,
+    required_driver,
+)
 from mlenv.cuda.tags import CudaNeed, extract, is_cpu_variant
 from mlenv.cuda.versions import CudaError, CudaVersion, DriverVersion
 from mlenv.lockfile import Lock, LockedPackage
@@ -90,6 +97,8 @@ def verify_lock(lock: Lock, manifest_hash: str, judged: Judged | None) -> Verdic
                     "add [cuda] version and driver-floor to the manifest and re-lock",
                 )
             )
+        if judged is not None:
+            findings += _below_packages(needs, DriverVersion.parse(judged.driver))
         return Verdict(tuple(findings), judged, None)
     driver = judged.driver if judged else target.driver_floor
     archs = tuple(dict.fromkeys(judged.archs)) if judged else ()
@@ -123,6 +132,28 @@ def verify_lock(lock: Lock, manifest_hash: str, judged: Judged | None) -> Verdic
                 )
             )
     return Verdict(tuple(findings), judged, needed)
+
+
+def _below_packages(needs: list[PackageNeed], driver: DriverVersion) -> list[Finding]:
+    """A checked driver against each package's own need, when the lock has no CUDA target to
+    judge it by: a +cu92 torch on driver 340 does not run, target or not."""
+    found = []
+    for item in needs:
+        who = f"{item.name} {item.version}"
+        try:
+            needed = package_driver(item)
+        except CudaError as exc:
+            checked = f"driver {driver} (checked)"
+            hint = exc.hint or ""
+            found.append(_error("driver-unconfirmed", item.name, "a known minimum driver",
+                                checked, exc.message, hint))  # fmt: skip
+            continue
+        if needed is not None and driver < needed[0]:
+            message = f"{who} needs driver {needed[0]} ({needed[1]}), but the driver is {driver}"
+            found.append(_error("driver-below-package", item.name, f"driver >= {needed[0]}",
+                                f"driver {driver} (checked)", message + " (checked)",
+                                f"upgrade the driver to {needed[0]}"))  # fmt: skip
+    return found
 
 
 def _integrity(platform: str, package: LockedPackage) -> list[Finding]:

@@ -554,7 +554,7 @@ def _package_names(
 
 def _check_driver_floor(check: _Checker, version: str, floor: str) -> None:
     """The fleet's oldest driver must run the target toolkit (release notes Table 3)."""
-    from mlenv.cuda.matrix import known_cuda_versions, min_driver
+    from mlenv.cuda.matrix import known_cuda_versions, min_driver, minor_compat_note
     from mlenv.cuda.versions import CudaError, CudaVersion, DriverVersion
 
     cuda = CudaVersion.parse(version)
@@ -576,9 +576,8 @@ def _check_driver_floor(check: _Checker, version: str, floor: str) -> None:
             "cuda.driver-floor",
             f"driver {floor} is below {needed}, the driver CUDA {cuda} needs: the container "
             f"runtime will not start an image for CUDA {cuda} (NVIDIA_REQUIRE_CUDA) on it",
-            f"raise driver-floor to {needed}, or target an older CUDA release (minor-version "
-            "compatibility would load the libraries on an older driver of the same major, "
-            "without PTX JIT, but not past that requirement)",
+            f"raise driver-floor to {needed}, or target an older CUDA release "
+            f"({minor_compat_note(cuda.major)})",
         )
 
 

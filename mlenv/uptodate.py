@@ -22,10 +22,11 @@ every error, goes to the full CLI, which reports it):
   made by a full run from a manifest whose resolution inputs, validated then, are exactly these;
 - the prefix and the interpreter pass ``mlenv.placement.judge_placement`` (security invariant
   9), as the full reader judges them: they are not in the inputs hash, so a hostile prefix
-  added to a manifest whose lock is fresh would otherwise pass the check.
-
-It does not re-validate the other manifest values that cannot change the lock (``[build]``,
-name): ``mlenv build`` and ``mlenv show`` read them with the full reader.
+  added to a manifest whose lock is fresh would otherwise pass the check;
+- then the whole manifest passes the full manifest reader (``mlenv.manifest.parse``): a
+  matching hash proves the lock was made from these inputs, not that this mlenv accepts them
+  (a lock made by an older mlenv, or written by hand, matches a manifest whose CUDA target the
+  rules now refuse). Only the first judging of a pair pays for it; a kept verdict does not.
 """
 
 from __future__ import annotations
@@ -60,7 +61,8 @@ def _command(argv: Sequence[str]) -> PlainLock | None:
     args = list(argv)
     while args and args[0] != "lock":
         option = args.pop(0)
-        name, equals, value = option.partition("=")
+        # only a long option takes "=value": click reads -m=x as the manifest "=x"
+        name, equals, value = option.partition("=") if option[:2] == "--" else (option, "", "")
         if option in ("-q", "--quiet"):
             quiet = True
         elif option in ("-v", "--verbose"):
@@ -157,7 +159,23 @@ def _judged_fresh(manifest_bytes: bytes, lock_bytes: bytes, lock_where: str) -> 
         return False
     if lock.inputs_hash != digest(inputs):
         return False
-    return not target_drift(lock.target, inputs["python"], inputs["glibc"], inputs["platforms"])
+    if target_drift(lock.target, inputs["python"], inputs["glibc"], inputs["platforms"]):
+        return False
+    return _reader_accepts(data)
+
+
+def _reader_accepts(data: Mapping[str, Any]) -> bool:
+    """Whether the full manifest reader accepts the manifest. A matching inputs hash proves
+    only that the lock was made from these inputs, not that this mlenv accepts them: a lock
+    made by an older mlenv (before CUDA 9.x archs were refused) or written by hand matches a
+    manifest the full reader now refuses, and only the reader knows all its rules."""
+    from mlenv.manifest import parse
+
+    try:
+        parse(data)
+    except Exception:  # any refusal, even a reader's bug: the full CLI reports it as it would
+        return False
+    return True
 
 
 def _say(text: str) -> None:

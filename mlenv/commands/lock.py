@@ -31,14 +31,23 @@ def lock(
         lockfile.check_fresh(session.load_lock(), manifest, str(path))
         session.reporter.info(f"{path} is up to date")
         return
-    fresh = previous is not None and previous.inputs_hash == lockfile.inputs_hash(manifest)
-    if fresh and not upgrade_package:
+    if previous is not None and not upgrade_package and _fresh(previous, manifest):
         session.reporter.info(f"{path} is up to date")
         return
     from mlenv.locking import Upgrade
 
     new = resolve(session, manifest, previous, Upgrade.of(upgrade, tuple(upgrade_package)), offline)
     write_lock(session, previous, new)
+
+
+def _fresh(previous: lockfile.Lock, manifest: Manifest) -> bool:
+    """The freshness `lock --check` judges (inputs hash and the lock's target): a lock whose
+    [target] drifted from the manifest is re-locked, never called up to date."""
+    try:
+        lockfile.check_fresh(previous, manifest)
+    except lockfile.StaleLockError:
+        return False
+    return True
 
 
 def resolve(

@@ -219,6 +219,18 @@ def minor_compat_floor(major: int) -> DriverVersion:
     return floor
 
 
+def minor_compat_note(major: int) -> str:
+    """What NVIDIA's minor-version compatibility allows a driver below a CUDA X.Y minimum: on
+    11.x and newer it loads the libraries (the image's NVIDIA_REQUIRE_CUDA still refuses it);
+    before 11.0 it did not exist, each release needing its own driver."""
+    if major not in facts().compat:
+        return f"CUDA {major}.x has no minor-version compatibility: it began with 11.0"
+    return (
+        "minor-version compatibility would load the libraries on an older driver of the same "
+        "major, without PTX JIT, but not past that requirement"
+    )
+
+
 def _archs(major: int) -> _Archs:
     archs = facts().archs.get(major)
     if archs is None:

@@ -186,11 +186,16 @@ def _at_depth(frames: int, manifest: str) -> bool:
     return uptodate._judged_fresh(manifest.encode(), lock_for(TEXT).encode(), "mlenv.lock")
 
 
-def test_a_manifest_whose_parse_depends_on_the_stack_keeps_no_verdict(tmp_path: Path) -> None:
+def test_a_manifest_whose_parse_depends_on_the_stack_keeps_no_verdict(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Protects "the same bytes, the same verdict": tomllib recurses per nesting level, so
     a manifest nested just below the limit is fresh from a shallow stack and refused ("nested
     too deeply") from a deeper one; no verdict is kept for it, so no caller deeper in the
-    stack is answered from one a shallower caller gave."""
+    stack is answered from one a shallower caller gave. (Since pass 14 the check runs the full
+    manifest reader, which refuses this nesting in [build]; it is stubbed here so that the
+    stack alone decides, as for any schema that would accept a deep value.)"""
+    monkeypatch.setattr(uptodate, "_reader_accepts", lambda data: True)
     shallow = next(n for n in range(200, 1000, 5) if not _at_depth(60, _nested(n)))
     levels = shallow - 5  # fresh 60 frames down, refused 150 frames further
     assert _at_depth(60, _nested(levels)) and not _at_depth(210, _nested(levels))
