@@ -20,13 +20,13 @@ every error, goes to the full CLI, which reports it):
 - the lock passes the full lock reader (``mlenv.lockfile.loads``: every check any command makes
   when it reads a lock), and its ``inputs-hash`` equals the hash of those inputs: the lock was
   made by a full run from a manifest whose resolution inputs, validated then, are exactly these;
-- the prefix and the interpreter pass ``mlenv.placement.judge_placement`` (security invariant
-  9), as the full reader judges them: they are not in the inputs hash, so a hostile prefix
-  added to a manifest whose lock is fresh would otherwise pass the check;
 - then the whole manifest passes the full manifest reader (``mlenv.manifest.parse``): a
   matching hash proves the lock was made from these inputs, not that this mlenv accepts them
   (a lock made by an older mlenv, or written by hand, matches a manifest whose CUDA target the
-  rules now refuse). Only the first judging of a pair pays for it; a kept verdict does not.
+  rules now refuse), and the prefix and interpreter, which are not in the hash, meet
+  ``mlenv.placement.judge_placement`` there (security invariant 9), so a hostile prefix added
+  to a manifest whose lock is fresh is refused. Only the first judging of a pair pays for
+  it; a kept verdict does not.
 """
 
 from __future__ import annotations
@@ -151,7 +151,7 @@ def _judged_fresh(manifest_bytes: bytes, lock_bytes: bytes, lock_where: str) -> 
         inputs = toml_inputs(data)
     except (MlenvError, UnicodeDecodeError, tomllib.TOMLDecodeError, RecursionError):
         return False
-    if inputs is None or not _placed(data["environment"]):
+    if inputs is None:
         return False
     try:
         lock = load_lock(lock_text, source=lock_where)
@@ -186,18 +186,6 @@ def _say(text: str) -> None:
 
         text = terminal_text(text)
     print(text, file=sys.stderr, flush=True)
-
-
-def _placed(environment: Mapping[str, Any]) -> bool:
-    """Whether the full reader accepts the prefix and the interpreter (its defaults too)."""
-    name = environment["name"]
-    prefix = environment.get("prefix", f"/opt/mlenv/{name}")
-    interpreter = environment.get("interpreter")
-    if not isinstance(prefix, str) or not isinstance(interpreter, str | None):
-        return False
-    from mlenv.placement import judge_placement
-
-    return not judge_placement(prefix, interpreter, environment.get("python", "")).problems
 
 
 def main(argv: Sequence[str] | None = None) -> int:
