@@ -41,6 +41,7 @@ STATE = "dev.mlenv.lease.state"
 TTL = 900  # seconds a holder has to fetch and publish before the others stop waiting
 SETTLE = 1.0  # seconds for concurrent claims to land before the tag is read back
 POLL = 0.5
+STUMBLES = 2  # rounds the registry may fail before the fetch goes on uncoordinated
 _HOLDER = re.compile(r"[0-9a-f]{16}")
 
 
@@ -108,22 +109,37 @@ class _Turn:
 
     def take(self, digests: Sequence[str], claim: bool, reporter: Reporter, clock: Clock) -> bool:
         """True when this runner holds the lease; False when the fetch may start without it
-        (nothing missing, the blobs arrived, no one publishes, or waiting is over)."""
+        (nothing missing, the blobs arrived, no one publishes, or waiting is over).
+
+        Each round reads the lease before the blobs: a holder publishes before it releases,
+        so a released lease read first means its blobs are seen. A round the registry fails
+        (runners racing on it) is begun again, ``STUMBLES`` times in all."""
         ref = f"{image_ref(self.registry)}:{self.tag}"
         with reader(ref, insecure=self.insecure, transport=self.transport) as session:
-            absent = [digest for digest in digests if not session.has(digest)]
+            absent = list(digests)
             waited_for: str | None = None
             deadline = clock.now() + TTL
-            while absent and clock.now() < deadline:
-                lease = _parse(session.find_manifest(self.tag), ref)
-                if lease is None or lease.state != "held" or lease.expires <= clock.now():
-                    if not claim:
-                        return False  # no one is fetching them: the indexes it is
-                    self.write(Lease(self.holder, int(clock.now()) + TTL, "held"))
-                    clock.sleep(SETTLE)
+            stumbles = 0
+            while clock.now() < deadline:
+                try:
                     lease = _parse(session.find_manifest(self.tag), ref)
-                    if lease is not None and lease.holder == self.holder:
-                        return True
+                    absent = [digest for digest in absent if not session.has(digest)]
+                    if not absent:
+                        return False
+                    if lease is None or lease.state != "held" or lease.expires <= clock.now():
+                        if not claim:
+                            return False  # no one is fetching them: the indexes it is
+                        self.write(Lease(self.holder, int(clock.now()) + TTL, "held"))
+                        clock.sleep(SETTLE)
+                        lease = _parse(session.find_manifest(self.tag), ref)
+                        if lease is not None and lease.holder == self.holder:
+                            return True
+                except RegistryError:
+                    stumbles += 1
+                    if stumbles > STUMBLES:
+                        raise
+                    clock.sleep(POLL)
+                    continue
                 if lease is not None and lease.holder != waited_for:
                     waited_for = lease.holder
                     reporter.info(
@@ -131,7 +147,6 @@ class _Turn:
                         "shared cache; waiting for it to publish them"
                     )
                 clock.sleep(POLL)
-                absent = [digest for digest in absent if not session.has(digest)]
             return False
 
     def write(self, lease: Lease) -> None:

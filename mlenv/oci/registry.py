@@ -41,6 +41,7 @@ from mlenv.oci.model import (
     parse_json,
     sha256_of,
 )
+from mlenv.oci.patience import PatientClient
 from mlenv.oci.read import DirSource, read_blob
 from mlenv.oci.reference import Reference, RegistryError, parse_reference
 from mlenv.origins import UnsafeUrlError, follow
@@ -254,7 +255,7 @@ class _Session:
         self._reference = reference
         self._repo = reference.repository
         self._mount_from = tuple(mount_from)
-        self._client = httpx.Client(
+        self._client = PatientClient(
             base_url=base_url,
             auth=ChallengeAuth(base_url, credentials, scopes),
             transport=transport,

@@ -7,14 +7,17 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
+import httpx
 import pytest
 
+from mlenv.oci import patience
 from mlenv.oci.lease import (
     EXPIRES,
     HOLDER,
     LEASE_TYPE,
     SETTLE,
     STATE,
+    STUMBLES,
     TTL,
     Clock,
     Lease,
@@ -204,3 +207,78 @@ def test_a_registry_refusing_the_lease_is_a_warning() -> None:
         kind == "warning" and "cannot coordinate through the shared cache" in text
         for kind, text in reporter.events
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# Runners racing on one registry (the CI run that downloaded each wheel three times)
+
+
+class Stumbling(Tags):
+    """Debian's docker-registry while several runners commit the same blob: some requests
+    fail with 500 for a moment. ``fail`` names (method, path part) pairs and how often."""
+
+    def __init__(self, fail: dict[tuple[str, str], int]) -> None:
+        super().__init__()
+        self.fail = dict(fail)
+
+    def handle(self, request: httpx.Request) -> httpx.Response:
+        for (method, part), left in self.fail.items():
+            if left and request.method == method and part in request.url.path:
+                self.fail[(method, part)] = left - 1
+                return httpx.Response(500, json={"errors": [{"code": "UNKNOWN"}]})
+        return super().handle(request)
+
+
+@pytest.fixture
+def instant_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(patience, "DELAYS", (0.0,) * len(patience.DELAYS))
+
+
+@pytest.mark.usefixtures("instant_retries")
+@pytest.mark.parametrize(
+    "fail",
+    [
+        {("HEAD", "/blobs/"): 3},  # the check for a blob (client retries)
+        {("HEAD", "/manifests/"): 2, ("GET", "/manifests/"): 1},  # reading the lease
+        {("PUT", "/manifests/"): 4},  # the lease write, past the client's patience
+        {("POST", "/blobs/uploads/"): 1},  # the lease's empty blob (never retried as such)
+        {("POST", "/blobs/uploads/"): STUMBLES},
+    ],
+)
+def test_a_registry_failing_for_a_moment_still_coordinates(
+    fail: dict[tuple[str, str], int],
+) -> None:
+    """Guards the turn against a busy registry: before, one 500 anywhere in the turn made the
+    runner fetch uncoordinated, beside the holder (three downloads of each wheel in CI)."""
+    fake, reporter = Stumbling(fail), MemoryReporter()
+    assert turn(fake, FakeClock(), claim=True, reporter=reporter) is True
+    assert not [text for kind, text in reporter.events if kind == "warning"]
+    assert not any(fake.fail.values())  # every planned failure was met
+
+
+@pytest.mark.usefixtures("instant_retries")
+def test_a_registry_failing_for_longer_is_a_warning_not_a_wait() -> None:
+    fake, reporter = Stumbling({("POST", "/blobs/uploads/"): STUMBLES + 1}), MemoryReporter()
+    assert turn(fake, FakeClock(), claim=True, reporter=reporter) is False
+    assert any("cannot coordinate" in text for kind, text in reporter.events if kind == "warning")
+
+
+def test_a_lease_released_after_the_blobs_were_looked_for_is_not_taken() -> None:
+    """Guards the order of a round: the holder publishes, then releases. A runner that looked
+    for the blobs first and read the released lease after took the lease and fetched again;
+    reading the lease first, the blobs are seen."""
+    fake = Tags()
+    fake.put_lease(Lease(OTHER, 1_000_000 + TTL, "held"))
+    looked: list[str] = []
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        response = Tags.handle(fake, request)
+        if request.method == "HEAD" and response.status_code == 404 and not looked:
+            looked.append(request.url.path)  # the holder finishes right after this miss
+            fake.blobs.update(dict.fromkeys(BLOBS, b""))
+            fake.put_lease(Lease(OTHER, 0, "released"))
+        return response
+
+    fake.handle = handle  # type: ignore[method-assign]
+    assert turn(fake, FakeClock(), claim=True, reporter=MemoryReporter()) is False
+    assert fake.lease() == Lease(OTHER, 0, "released")  # never claimed

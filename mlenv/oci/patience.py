@@ -1,0 +1,76 @@
+"""A registry's "try again": the one place the registry client retries.
+
+Registries answer 429 and 5xx when busy, and Debian's docker-registry (distribution 2.8 on the
+filesystem driver) answers 500 to a HEAD and "blob unknown" or "digest invalid" to a manifest
+PUT while another client commits the same blob: its link files are rewritten in place. Eight
+CI runners sharing a cache meet exactly that. The invariant, held by ``PatientClient.send``:
+a request whose repetition cannot change what the registry stores (GET, HEAD, a manifest PUT
+of the same bytes) is sent again after such an answer, at most ``len(DELAYS)`` more times,
+and the last answer is the caller's as before; an upload step (POST, PATCH, a blob's PUT) is
+never repeated here, since its session on the registry may have moved on.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+
+from mlenv import limits
+
+DELAYS = (0.25, 0.5, 1.0, 2.0)  # seconds before each repetition
+MAX_RETRY_AFTER = 10.0  # a registry's Retry-After is honoured up to this
+_BUSY = frozenset({429, 500, 502, 503, 504})
+_IDEMPOTENT = frozenset({"GET", "HEAD"})
+# A manifest PUT meeting a blob another client is committing (distribution's error codes).
+_RACING = frozenset({"BLOB_UNKNOWN", "MANIFEST_BLOB_UNKNOWN", "DIGEST_INVALID"})
+_DROPPED = (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)
+
+
+class PatientClient(httpx.Client):
+    """``httpx.Client`` whose ``send`` repeats what a busy registry asked to be repeated;
+    ``pause`` replaces ``time.sleep`` in tests."""
+
+    def __init__(self, *, pause: Callable[[float], None] = time.sleep, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._pause = pause
+
+    def send(self, request: httpx.Request, **kwargs: Any) -> httpx.Response:
+        repeatable = _repeatable(request)
+        for delay in (*DELAYS, None) if repeatable else (None,):
+            try:
+                response = super().send(request, **kwargs)
+            except _DROPPED:
+                if delay is None:
+                    raise
+                self._pause(delay)
+                continue
+            if delay is None or not _busy(request, response):
+                return response
+            retry_after = response.headers.get("Retry-After", "").strip()
+            response.close()
+            wait = float(retry_after) if retry_after.isdigit() else delay
+            self._pause(min(wait, MAX_RETRY_AFTER))
+        raise AssertionError("unreachable: the last attempt returns or raises")
+
+
+def _repeatable(request: httpx.Request) -> bool:
+    if request.method in _IDEMPOTENT:
+        return True
+    return request.method == "PUT" and "/manifests/" in request.url.path
+
+
+def _busy(request: httpx.Request, response: httpx.Response) -> bool:
+    if response.status_code in _BUSY:
+        return True
+    if response.status_code != 400 or request.method != "PUT":
+        return False
+    try:
+        errors = limits.parse_json(response.read(), where="").get("errors")
+    except (ValueError, AttributeError, limits.LimitError):
+        return False
+    if not isinstance(errors, list):
+        return False
+    return any(isinstance(item, dict) and item.get("code") in _RACING for item in errors)
