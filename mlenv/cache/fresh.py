@@ -31,6 +31,10 @@ What the verdict depends on, and so what a hit requires:
 
 Anything unusual (a manifest that is not a plain file, an unreadable cache) is a miss, never
 an error: the full check then runs and reports it.
+
+The bucket is bounded: a hit marks its entry used, and keeping a verdict drops all but the
+``MAX_VERDICTS`` most recently used (a verdict is a few KB; one is kept per edit of a manifest
+or lock, and one per mlenv upgrade, forever otherwise).
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ import stat
 import sys
 import time
 from collections.abc import Iterable
+from contextlib import suppress
 from pathlib import Path
 
 from mlenv.cache import BUNDLE_INDEX, FRESH
@@ -50,6 +55,9 @@ from mlenv.cache.files import open_plain, write_entry
 _VERSION = b"mlenv-fresh-v1"
 MAX_INPUT_BYTES = 8 << 20  # more than any real lock; a bigger one goes to the full CLI
 _MAX_ENTRY_BYTES = 1 << 20
+MAX_VERDICTS = 256  # kept per cache; the least recently used go first
+_HEX = frozenset("0123456789abcdef")
+_DAY_NS = 24 * 3600 * 10**9
 _JUDGES = ("mlenv", "packaging")  # the packages whose code gives the verdict
 # tomllib recurses per level of nested arrays and tables, so how deep a manifest may nest
 # depends on the caller's stack ("nested too deeply" from a deep one); with fewer opening
@@ -102,26 +110,46 @@ def verdict_key(manifest: bytes, lock: bytes) -> str:
 def is_fresh(cache_root: Path, manifest: bytes, lock: bytes) -> bool:
     """Whether the full check already found this lock fresh for this manifest, under this code."""
     key = verdict_key(manifest, lock)
+    entry = _read_entry(cache_root, key)
+    if entry is None:
+        return False
+    stdlib, lines = entry
+    try:
+        if _shadowed(stdlib) or not _holds(lines):
+            return False
+    except (ValueError, OSError):
+        return False
+    with suppress(OSError):  # marked used, for the bound; a read-only cache still answers
+        os.utime(cache_root / FRESH / key, follow_symlinks=False)
+    return True
+
+
+def _read_entry(cache_root: Path, key: str) -> tuple[set[str], list[str]] | None:
+    """The standard modules and the stamped files of the verdict filed under ``key``, when
+    it is this user's, private, one link, and names that key."""
     try:
         with open_plain(cache_root, f"{FRESH}/{key}", private=2) as handle:
             if os.fstat(handle.fileno()).st_nlink != 1:
-                return False
+                return None
             text = handle.read(_MAX_ENTRY_BYTES + 1)
     except OSError:
-        return False
-    if len(text) > _MAX_ENTRY_BYTES:
-        return False
+        return None
     head, _, body = text.partition(b"\n")
-    if head != key.encode():
-        return False
+    if len(text) > _MAX_ENTRY_BYTES or head != key.encode():
+        return None
     try:
         stdlib, *lines = body.decode("utf-8", "surrogateescape").splitlines()
-        if not stdlib.startswith("stdlib\t") or _shadowed(set(stdlib[7:].split(" "))):
-            return False
-        listed = {line.split("\t")[0] for line in lines}
-        return __file__ in listed and all(_unchanged(line) for line in lines)
-    except (UnicodeError, ValueError, OSError):
-        return False
+    except (UnicodeError, ValueError):
+        return None
+    if not stdlib.startswith("stdlib\t"):
+        return None
+    return set(stdlib[7:].split(" ")), lines
+
+
+def _holds(lines: list[str]) -> bool:
+    """Whether every file a verdict lists (this module among them) is as it was stamped."""
+    listed = {line.split("\t")[0] for line in lines}
+    return __file__ in listed and all(_unchanged(line) for line in lines)
 
 
 def _stamp(info: os.stat_result) -> tuple[int, ...]:
@@ -201,6 +229,60 @@ def remember_fresh(cache_root: Path, manifest: bytes, lock: bytes) -> None:
         return
     data = ("\n".join(lines) + "\n").encode("utf-8", "surrogateescape")
     write_entry(cache_root / FRESH / key, data)
+    forget(cache_root, MAX_VERDICTS)
+
+
+def forget(cache_root: Path, keep: int, *, dead: bool = False) -> int:
+    """Drop all but the ``keep`` most recently used verdicts (with ``dead``, first every one
+    that can never answer again: a file it lists changed, as an upgrade changes them), and
+    temporary files a killed write left a day ago; returns how many files went. Only in a
+    bucket of this user's, through a directory opened without following a symlink: nothing
+    outside it is touched."""
+    try:
+        bucket = os.open(cache_root / FRESH, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    except OSError:
+        return 0
+    try:
+        if os.fstat(bucket).st_uid != os.geteuid():
+            return 0
+        entries, gone = [], []
+        with os.scandir(bucket) as listing:
+            for item in listing:
+                temporary = item.name.startswith(".") and item.name.endswith(".tmp")
+                if not (_is_key(item.name) or (temporary and _is_key(item.name[1:65]))):
+                    continue
+                used = item.stat(follow_symlinks=False).st_mtime_ns
+                if temporary:
+                    if used < time.time_ns() - _DAY_NS:
+                        gone.append(item.name)
+                elif dead and not _alive(cache_root, item.name):
+                    gone.append(item.name)
+                else:
+                    entries.append((used, item.name))
+        entries.sort(reverse=True)
+        removed = 0
+        for name in [*gone, *(name for _, name in entries[keep:])]:
+            with suppress(OSError):
+                os.unlink(name, dir_fd=bucket)
+                removed += 1
+        return removed
+    except OSError:
+        return 0
+    finally:
+        os.close(bucket)
+
+
+def _alive(cache_root: Path, key: str) -> bool:
+    entry = _read_entry(cache_root, key)
+    try:
+        return entry is not None and _holds(entry[1])
+    except (ValueError, OSError):
+        return False
+
+
+def _is_key(name: str) -> bool:
+    """A verdict's name (``re`` is left out of the no-op's imports)."""
+    return len(name) == 64 and set(name) <= _HEX
 
 
 def _judging_sources() -> Iterable[str]:

@@ -1,5 +1,6 @@
-"""The cache use case: prune the layer cache to its limit (downloaded artifacts are never
-pruned: a lock's build needs them offline)."""
+"""The cache use case: prune the layer cache to its limit, and the kept "fresh" verdicts to
+those that can still answer (downloaded artifacts are never pruned: a lock's build needs them
+offline)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from mlenv.cache.fresh import MAX_VERDICTS, forget
 from mlenv.cache.layers import LayerCache, max_size, parse_size
 from mlenv.commands.session import Session
 
@@ -18,11 +20,14 @@ class Pruned:
     removed: int  # layers
     freed: int  # bytes
     kept: int  # bytes
+    verdicts: int  # kept "fresh" verdicts dropped
 
 
 def prune(session: Session, size: str | None) -> Pruned:
-    """The layer cache pruned to ``size`` (``--max-size``; else its configured limit)."""
+    """The layer cache pruned to ``size`` (``--max-size``; else its configured limit); every
+    verdict a changed source voids, and those past the bound, dropped."""
     limit = max_size(os.environ) if size is None else parse_size(size, "--max-size")
     store = LayerCache(session.cache_root)
     removed, freed = store.prune(limit)
-    return Pruned(store.root, limit, removed, freed, store.usage())
+    verdicts = forget(session.cache_root, MAX_VERDICTS, dead=True)
+    return Pruned(store.root, limit, removed, freed, store.usage(), verdicts)

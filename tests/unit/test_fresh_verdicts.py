@@ -259,3 +259,88 @@ def test_without_a_home_directory_the_check_still_answers(tmp_path: Path) -> Non
         assert result.returncode == status, result.stderr
         assert "mlenv.lock is up to date" in result.stderr
     assert not list(tmp_path.rglob(FRESH))
+
+
+# ---------------------------------------------------------------------------------------------
+# The bucket's bound: least recently used verdicts go; `cache prune` drops the void ones
+
+
+def keep_verdicts(tmp_path: Path, count: int) -> list[str]:
+    """``count`` verdicts, for manifests that differ by name, oldest first (by a day each)."""
+    cache, keys = tmp_path / "cache", []
+    for i in range(count):
+        text = TEXT.replace('name = "e"', f'name = "e{i}"')
+        lock = lock_for(text)
+        fresh.remember_fresh(cache, text.encode(), lock.encode())
+        key = fresh.verdict_key(text.encode(), lock.encode())
+        day = 86_400 * (count - i)
+        os.utime(cache / FRESH / key, (1_700_000_000 - day, 1_700_000_000 - day))
+        keys.append(key)
+    return keys
+
+
+def test_the_bucket_keeps_the_most_recently_used_verdicts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Guards the bound: keeping a verdict past ``MAX_VERDICTS`` drops the least recently
+    used, and a hit counts as a use (the oldest verdict, just used, stays)."""
+    monkeypatch.setattr(fresh, "MAX_VERDICTS", 3)
+    keys = keep_verdicts(tmp_path, 3)
+    oldest = TEXT.replace('name = "e"', 'name = "e0"')
+    assert fresh.is_fresh(tmp_path / "cache", oldest.encode(), lock_for(oldest).encode())
+    newest = TEXT.replace('name = "e"', 'name = "e9"')
+    fresh.remember_fresh(tmp_path / "cache", newest.encode(), lock_for(newest).encode())
+    kept = {path.name for path in entries(tmp_path)}
+    assert kept == {keys[0], keys[2], fresh.verdict_key(newest.encode(), lock_for(newest).encode())}
+
+
+def test_prune_drops_void_verdicts_and_old_leftovers_and_nothing_else(tmp_path: Path) -> None:
+    """Guards `cache prune`'s reach in the bucket: a verdict whose listed file changed can
+    never answer again and goes, with a temporary file a killed write left over a day ago;
+    a live verdict, a fresh temporary file and anything not named like a verdict stay."""
+    live, void = keep_verdicts(tmp_path, 2)
+    bucket = tmp_path / "cache" / FRESH
+    lines = (bucket / void).read_text().splitlines()
+    path, size, *rest = lines[-1].split("\t")
+    changed = "\t".join([path, str(int(size) + 1), *rest])  # as if that file had grown
+    (bucket / void).write_text("\n".join([*lines[:-1], changed]) + "\n")
+    old_tmp, new_tmp = bucket / f".{live}.1.0.tmp", bucket / f".{live}.2.0.tmp"
+    for leftover in (old_tmp, new_tmp):
+        leftover.write_text("partial")
+    os.utime(old_tmp, (1_700_000_000, 1_700_000_000))
+    strangers = [bucket / "notes.txt", bucket / ("f" * 64 + ".bak")]
+    for stranger in strangers:
+        stranger.write_text("mine")
+    (bucket / ("e" * 64)).mkdir()  # named like a verdict, but a directory
+    assert fresh.forget(tmp_path / "cache", 256, dead=True) == 2
+    assert {p.name for p in entries(tmp_path)} == {
+        live,
+        new_tmp.name,
+        "notes.txt",
+        "f" * 64 + ".bak",
+        "e" * 64,
+    }
+
+
+def test_prune_never_follows_a_bucket_that_is_a_symlink(tmp_path: Path) -> None:
+    """Guards everything outside the cache: a ``fresh-v1`` that is a symlink to elsewhere is
+    left alone, with what it points at."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / ("a" * 64)).write_text("someone's file")
+    (tmp_path / "cache").mkdir()
+    (tmp_path / "cache" / FRESH).symlink_to(elsewhere)
+    assert fresh.forget(tmp_path / "cache", 0, dead=True) == 0
+    assert (elsewhere / ("a" * 64)).read_text() == "someone's file"
+
+
+def test_cache_prune_reports_the_verdicts_it_dropped(tmp_path: Path) -> None:
+    _, void = keep_verdicts(tmp_path, 2)
+    (tmp_path / "cache" / FRESH / void).write_text(void + "\nstdlib\tos\n")  # lists no source
+    result = subprocess.run(
+        [sys.executable, "-m", "mlenv", "--cache", str(tmp_path / "cache"), "cache", "prune"],
+        capture_output=True, text=True, cwd=tmp_path, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "1 outdated lock verdict(s) dropped" in result.stderr + result.stdout
+    assert len(entries(tmp_path)) == 1
