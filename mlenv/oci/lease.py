@@ -129,7 +129,9 @@ class _Turn:
                     if lease is None or lease.state != "held" or lease.expires <= clock.now():
                         if not claim:
                             return False  # no one is fetching them: the indexes it is
-                        self.write(Lease(self.holder, int(clock.now()) + TTL, "held"))
+                        # now or never: a claim repeated seconds later could land after a
+                        # rival's settle, and both would hold; a failed one begins a new round
+                        self.write(Lease(self.holder, int(clock.now()) + TTL, "held"), ())
                         clock.sleep(SETTLE)
                         lease = _parse(session.find_manifest(self.tag), ref)
                         if lease is not None and lease.holder == self.holder:
@@ -149,7 +151,8 @@ class _Turn:
                 clock.sleep(POLL)
             return False
 
-    def write(self, lease: Lease) -> None:
+    def write(self, lease: Lease, delays: Sequence[float] | None = None) -> None:
+        """Put ``lease`` under the tag; ``delays`` as in ``registry.push_manifest``."""
         empty = Descriptor(
             EMPTY_MEDIA_TYPE, "sha256:" + hashlib.sha256(EMPTY).hexdigest(), len(EMPTY)
         )
@@ -171,6 +174,7 @@ class _Turn:
                 insecure=self.insecure,
                 reporter=QuietReporter(),  # bookkeeping: no progress or summary in the log
                 transport=self.transport,
+                delays=delays,
             )
 
 

@@ -13,7 +13,7 @@ never repeated here, since its session on the registry may have moved on.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import httpx
@@ -30,29 +30,37 @@ _DROPPED = (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)
 
 
 class PatientClient(httpx.Client):
-    """``httpx.Client`` whose ``send`` repeats what a busy registry asked to be repeated;
-    ``pause`` replaces ``time.sleep`` in tests."""
+    """``httpx.Client`` whose ``send`` repeats what a busy registry asked to be repeated,
+    after each of ``delays`` (``DELAYS`` unless a caller needs its write now or never, as a
+    lease's claim does); ``pause`` replaces ``time.sleep`` in tests."""
 
-    def __init__(self, *, pause: Callable[[float], None] = time.sleep, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        delays: Sequence[float] | None = None,
+        pause: Callable[[float], None] | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
+        self._delays = delays
         self._pause = pause
 
     def send(self, request: httpx.Request, **kwargs: Any) -> httpx.Response:
-        repeatable = _repeatable(request)
-        for delay in (*DELAYS, None) if repeatable else (None,):
+        delays = DELAYS if self._delays is None else self._delays
+        for delay in (*delays, None) if _repeatable(request) else (None,):
             try:
                 response = super().send(request, **kwargs)
             except _DROPPED:
                 if delay is None:
                     raise
-                self._pause(delay)
+                (self._pause or time.sleep)(delay)
                 continue
             if delay is None or not _busy(request, response):
                 return response
             retry_after = response.headers.get("Retry-After", "").strip()
             response.close()
             wait = float(retry_after) if retry_after.isdigit() else delay
-            self._pause(min(wait, MAX_RETRY_AFTER))
+            (self._pause or time.sleep)(min(wait, MAX_RETRY_AFTER))
         raise AssertionError("unreachable: the last attempt returns or raises")
 
 

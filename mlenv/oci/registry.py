@@ -116,15 +116,18 @@ def push_manifest(
     reporter: Reporter,
     transport: httpx.BaseTransport | None = None,
     mount_from: Sequence[str] = (),
+    delays: Sequence[float] | None = None,
 ) -> PushResult:
     """Push an OCI manifest and its blobs from wherever they are on disk (``push``'s checks:
     blobs the registry has are skipped, each upload is hashed against its digest, and the
-    registry's digest of the stored manifest must be the local one)."""
+    registry's digest of the stored manifest must be the local one). ``delays``: how often,
+    and after how long, a busy registry's answer is repeated (``oci.patience.DELAYS`` when
+    None); ``()`` for a write that must land now or fail."""
     reference = parse_reference(ref)
     descriptor = Descriptor(MANIFEST_MEDIA_TYPE, sha256_of(manifest), len(manifest))
     paths = {blob.digest: path for blob, path in blobs.items()}
     image = _Image(descriptor, manifest, tuple(blobs), Path(), paths)
-    with _session(reference, "pull,push", insecure, auth, transport, mount_from) as session:
+    with _session(reference, "pull,push", insecure, auth, transport, mount_from, delays) as session:
         return session.push(image, reporter)
 
 
@@ -150,6 +153,7 @@ def _session(
     auth: Credentials | None,
     transport: httpx.BaseTransport | None,
     mount_from: Sequence[str] = (),
+    delays: Sequence[float] | None = None,
 ) -> Iterator[_Session]:
     credentials = auth if auth is not None else docker_credentials(reference.registry)
     base_url = f"{'http' if insecure else 'https'}://{reference.api_host}"
@@ -158,7 +162,9 @@ def _session(
         *(f"repository:{repository}:pull" for repository in mount_from),
     )
     try:
-        with _Session(reference, base_url, credentials, scopes, transport, mount_from) as session:
+        with _Session(
+            reference, base_url, credentials, scopes, transport, mount_from, delays
+        ) as session:
             yield session
     except httpx.HTTPError as error:
         raise _transport_error(error, base_url, insecure) from error
@@ -251,11 +257,13 @@ class _Session:
         scopes: tuple[str, ...],
         transport: httpx.BaseTransport | None,
         mount_from: Sequence[str] = (),
+        delays: Sequence[float] | None = None,
     ) -> None:
         self._reference = reference
         self._repo = reference.repository
         self._mount_from = tuple(mount_from)
         self._client = PatientClient(
+            delays=delays,
             base_url=base_url,
             auth=ChallengeAuth(base_url, credentials, scopes),
             transport=transport,

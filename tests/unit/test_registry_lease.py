@@ -240,7 +240,7 @@ def instant_retries(monkeypatch: pytest.MonkeyPatch) -> None:
     [
         {("HEAD", "/blobs/"): 3},  # the check for a blob (client retries)
         {("HEAD", "/manifests/"): 2, ("GET", "/manifests/"): 1},  # reading the lease
-        {("PUT", "/manifests/"): 4},  # the lease write, past the client's patience
+        {("PUT", "/manifests/"): STUMBLES},  # the claim: never repeated by the client
         {("POST", "/blobs/uploads/"): 1},  # the lease's empty blob (never retried as such)
         {("POST", "/blobs/uploads/"): STUMBLES},
     ],
@@ -261,6 +261,28 @@ def test_a_registry_failing_for_longer_is_a_warning_not_a_wait() -> None:
     fake, reporter = Stumbling({("POST", "/blobs/uploads/"): STUMBLES + 1}), MemoryReporter()
     assert turn(fake, FakeClock(), claim=True, reporter=reporter) is False
     assert any("cannot coordinate" in text for kind, text in reporter.events if kind == "warning")
+
+
+def test_a_claim_is_sent_once_and_a_release_patiently() -> None:
+    """Guards the settle time: a claim the client repeated after seconds could land after a
+    rival's settle and both would hold the lease; so a failed claim is a new round (which
+    reads the lease again), while the release, which waiters need, is repeated as any write."""
+    fake = Stumbling({("PUT", "/manifests/"): 1})
+    clock, pauses = FakeClock(), list[float]()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("time.sleep", pauses.append)
+        assert turn(fake, clock, claim=True, reporter=MemoryReporter()) is True
+        claims = [r for r in fake.requests if r.method == "PUT" and "/manifests/" in r.url.path]
+        assert len(claims) == 2 and pauses == []  # failed once, then a new round's claim
+        with coordinated(
+            REGISTRY, TAG, BLOBS, claim=True, insecure=False, reporter=MemoryReporter(),
+            clock=Clock(clock.now, clock.sleep), transport=fake.transport(),
+        ) as held:  # fmt: skip
+            assert held
+            fake.fail[("PUT", "/manifests/")] = 1  # the release meets a busy registry
+        assert pauses == [patience.DELAYS[0]]  # the release's 500 was waited out and repeated
+    lease = fake.lease()
+    assert lease is not None and lease.state == "released"
 
 
 def test_a_lease_released_after_the_blobs_were_looked_for_is_not_taken() -> None:
