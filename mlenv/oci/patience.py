@@ -7,7 +7,9 @@ CI runners sharing a cache meet exactly that. The invariant, held by ``PatientCl
 a request whose repetition cannot change what the registry stores (GET, HEAD, a manifest PUT
 of the same bytes) is sent again after such an answer, at most ``len(DELAYS)`` more times,
 and the last answer is the caller's as before; an upload step (POST, PATCH, a blob's PUT) is
-never repeated here, since its session on the registry may have moved on.
+never repeated here, since its session on the registry may have moved on: the whole upload
+is begun again instead, from a new session (``attempts``, ``RegistryBusy``), as ``docker
+push`` does; the registry stores a blob only once its PUT names the digest of every byte.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Any
 import httpx
 
 from mlenv import limits
+from mlenv.oci.reference import RegistryError
 
 DELAYS = (0.25, 0.5, 1.0, 2.0)  # seconds before each repetition
 MAX_RETRY_AFTER = 10.0  # a registry's Retry-After is honoured up to this
@@ -26,7 +29,15 @@ _BUSY = frozenset({429, 500, 502, 503, 504})
 _IDEMPOTENT = frozenset({"GET", "HEAD"})
 # A manifest PUT meeting a blob another client is committing (distribution's error codes).
 _RACING = frozenset({"BLOB_UNKNOWN", "MANIFEST_BLOB_UNKNOWN", "DIGEST_INVALID"})
-_DROPPED = (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)
+DROPPED = (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)
+
+
+class RegistryBusy(RegistryError):
+    """The registry answered 429 or 5xx: what was refused may be tried again."""
+
+
+def busy(status: int) -> bool:
+    return status in _BUSY
 
 
 class PatientClient(httpx.Client):
@@ -45,22 +56,28 @@ class PatientClient(httpx.Client):
         self._delays = delays
         self._pause = pause
 
+    def attempts(self) -> tuple[float | None, ...]:
+        """The pause after each failed attempt of something, None after the last."""
+        return (*(DELAYS if self._delays is None else self._delays), None)
+
+    def wait(self, delay: float) -> None:
+        (self._pause or time.sleep)(delay)
+
     def send(self, request: httpx.Request, **kwargs: Any) -> httpx.Response:
-        delays = DELAYS if self._delays is None else self._delays
-        for delay in (*delays, None) if _repeatable(request) else (None,):
+        for delay in self.attempts() if _repeatable(request) else (None,):
             try:
                 response = super().send(request, **kwargs)
-            except _DROPPED:
+            except DROPPED:
                 if delay is None:
                     raise
-                (self._pause or time.sleep)(delay)
+                self.wait(delay)
                 continue
             if delay is None or not _busy(request, response):
                 return response
             retry_after = response.headers.get("Retry-After", "").strip()
             response.close()
             wait = float(retry_after) if retry_after.isdigit() else delay
-            (self._pause or time.sleep)(min(wait, MAX_RETRY_AFTER))
+            self.wait(min(wait, MAX_RETRY_AFTER))
         raise AssertionError("unreachable: the last attempt returns or raises")
 
 

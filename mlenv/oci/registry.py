@@ -41,7 +41,7 @@ from mlenv.oci.model import (
     parse_json,
     sha256_of,
 )
-from mlenv.oci.patience import PatientClient
+from mlenv.oci.patience import DROPPED, PatientClient, RegistryBusy, busy
 from mlenv.oci.read import DirSource, read_blob
 from mlenv.oci.reference import Reference, RegistryError, parse_reference
 from mlenv.origins import UnsafeUrlError, follow
@@ -399,7 +399,15 @@ class _Session:
                 raise RegistryError(
                     f"the blob {blob.digest} is not {blob.size} bytes", where=str(path), hint=hint
                 )
-            self._send_blob(blob, stream, path, task)
+            for delay in self._client.attempts():  # a busy registry: the upload begun again
+                stream.seek(0)
+                try:
+                    self._send_blob(blob, stream, path, task)
+                    return
+                except (RegistryBusy, *DROPPED):
+                    if delay is None:
+                        raise
+                    self._client.wait(delay)
 
     def _send_blob(self, blob: Descriptor, stream: BinaryIO, path: Path, task: Task) -> None:
         response = self._client.post(f"/v2/{self._repo}/blobs/uploads/")
@@ -473,7 +481,7 @@ class _Session:
     def _check(self, response: httpx.Response, expected: tuple[int, ...], action: str) -> None:
         if response.status_code in expected:
             return
-        raise RegistryError(
+        raise (RegistryBusy if busy(response.status_code) else RegistryError)(
             f"{action} failed: HTTP {response.status_code} {printable(response.reason_phrase, 80)}"
             f"{_error_detail(response)}",
             where=url_where(response.request.url),

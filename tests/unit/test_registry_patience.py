@@ -5,13 +5,21 @@ the registry stores is."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import httpx
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from mlenv.oci import registry as registry_module
+from mlenv.oci.credentials import Credentials
 from mlenv.oci.patience import DELAYS, MAX_RETRY_AFTER, PatientClient
+from mlenv.oci.reference import RegistryError
+from mlenv.oci.registry import push
+from mlenv.oci.write import ImageResult
+from mlenv.report import MemoryReporter
+from tests.support.fake_registry import FakeRegistry
 
 BUSY = [429, 500, 502, 503, 504]
 RACING = {"errors": [{"code": "DIGEST_INVALID"}, {"code": "MANIFEST_BLOB_UNKNOWN"}]}
@@ -129,3 +137,87 @@ def test_a_refused_connection_fails_at_once() -> None:
     with pytest.raises(httpx.ConnectError):
         client(script, pauses).get("/v2/")
     assert pauses == []
+
+
+# ---------------------------------------------------------------------------------------------
+# A whole blob upload begun again (the fake registry of test_registry, failing one step)
+
+
+class Flaky(FakeRegistry):
+    """Fails the ``times`` first requests of one upload step with ``failure``."""
+
+    def __init__(self, step: str, failure: int | type[httpx.TransportError], times: int) -> None:
+        super().__init__()
+        self.step, self.failure, self.times = step, failure, times
+
+    def handle(self, request: httpx.Request) -> httpx.Response:
+        method, path = request.method, request.url.path
+        is_step = {
+            "POST": method == "POST" and path.endswith("/blobs/uploads/"),
+            "PATCH": method == "PATCH",
+            "PUT": method == "PUT" and "/blobs/uploads/" in path,
+        }[self.step]
+        authorized = request.headers.get("Authorization", "").removeprefix("Bearer ")
+        if is_step and self.times and authorized in self.tokens:
+            self.times -= 1
+            if isinstance(self.failure, int):
+                return httpx.Response(self.failure, json={"errors": [{"code": "UNAVAILABLE"}]})
+            raise self.failure("dropped", request=request)
+        return super().handle(request)
+
+
+@pytest.fixture
+def small_chunks(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    monkeypatch.setattr(registry_module, "CHUNK_SIZE", 4096)  # the 10 KiB layer: 3 PATCHes
+    pauses: list[float] = []
+    monkeypatch.setattr("time.sleep", pauses.append)
+    return pauses
+
+
+@pytest.mark.parametrize("step", ["POST", "PATCH", "PUT"])
+@pytest.mark.parametrize("failure", [503, 429, 500, httpx.ReadError, httpx.RemoteProtocolError])
+def test_an_upload_refused_by_a_busy_registry_is_begun_again_whole(
+    step: str,
+    failure: int | type[httpx.TransportError],
+    image: tuple[Path, ImageResult],
+    small_chunks: list[float],
+) -> None:
+    """Guards `push` against a registry busy for a moment mid-upload (as docker push does):
+    the blob goes up again from its first byte in a new upload session, and what the
+    registry stores is the layout's bytes."""
+    layout, built = image
+    fake = Flaky(step, failure, times=2)
+    result = push(layout, "registry.test/team/env:1", auth=Credentials("ci", "pw"),
+                  reporter=MemoryReporter(), transport=fake.transport())  # fmt: skip
+    assert result.digest == built.manifest_digest and fake.times == 0
+    assert set(fake.blobs) == {built.config_digest, *built.layer_digests}
+    for digest, data in fake.blobs.items():
+        assert (layout / "blobs" / "sha256" / digest[7:]).read_bytes() == data
+    assert small_chunks == list(DELAYS[:2])
+
+
+def test_an_upload_refused_every_time_fails_after_the_bound_naming_the_answer(
+    image: tuple[Path, ImageResult], small_chunks: list[float]
+) -> None:
+    layout, _ = image
+    fake = Flaky("PATCH", 503, times=100)
+    with pytest.raises(RegistryError, match="HTTP 503"):
+        push(layout, "registry.test/team/env:1", auth=Credentials("ci", "pw"),
+             reporter=MemoryReporter(), transport=fake.transport())  # fmt: skip
+    assert small_chunks == list(DELAYS)
+    assert 100 - fake.times == len(DELAYS) + 1
+    assert fake.blobs == {} or all(len(data) < 4096 for data in fake.blobs.values())
+
+
+@pytest.mark.parametrize("status", [400, 401, 403, 404, 413])
+def test_an_upload_refused_for_itself_is_not_begun_again(
+    status: int, image: tuple[Path, ImageResult], small_chunks: list[float]
+) -> None:
+    """Guards a clear, prompt error when the registry refuses the blob itself (too big, no
+    right to push): no seconds of repetition."""
+    layout, _ = image
+    fake = Flaky("PUT", status, times=100)
+    with pytest.raises(RegistryError):
+        push(layout, "registry.test/team/env:1", auth=Credentials("ci", "pw"),
+             reporter=MemoryReporter(), transport=fake.transport())  # fmt: skip
+    assert small_chunks == []
