@@ -76,7 +76,8 @@ class PatientClient(httpx.Client):
                 return response
             retry_after = response.headers.get("Retry-After", "").strip()
             response.close()
-            wait = float(retry_after) if retry_after.isdigit() else delay
+            # ASCII digits only: str.isdigit() also takes "²", which float() refuses
+            wait = float(retry_after) if retry_after.isascii() and retry_after.isdigit() else delay
             self.wait(min(wait, MAX_RETRY_AFTER))
         raise AssertionError("unreachable: the last attempt returns or raises")
 

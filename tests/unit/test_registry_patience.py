@@ -107,11 +107,24 @@ def test_a_manifest_refused_for_itself_is_not_repeated(body: object) -> None:
 
 
 @pytest.mark.parametrize(
-    ("header", "pause"), [("3", 3.0), ("86400", MAX_RETRY_AFTER), ("soon", DELAYS[0])]
+    ("header", "pause"),
+    [
+        ("3", 3.0),
+        ("86400", MAX_RETRY_AFTER),
+        ("soon", DELAYS[0]),
+        ("²", DELAYS[0]),
+        ("٣", DELAYS[0]),
+        ("9" * 5000, MAX_RETRY_AFTER),
+        ("-1", DELAYS[0]),
+        ("1.5", DELAYS[0]),
+    ],
 )
 def test_retry_after_is_honoured_within_a_bound(header: str, pause: float) -> None:
     """Guards a hostile or confused registry: Retry-After cannot hold a runner for a day."""
-    script, pauses = Script([httpx.Response(429, headers={"Retry-After": header})]), list[float]()
+    script, pauses = (
+        Script([httpx.Response(429, headers=[(b"Retry-After", header.encode())])]),
+        list[float](),
+    )
     assert client(script, pauses).get("/v2/").status_code == 200
     assert pauses == [pause]
 
