@@ -12,6 +12,7 @@ never repeated here, since its session on the registry may have moved on.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from typing import Any
@@ -26,6 +27,7 @@ _BUSY = frozenset({429, 500, 502, 503, 504})
 _IDEMPOTENT = frozenset({"GET", "HEAD"})
 # A manifest PUT meeting a blob another client is committing (distribution's error codes).
 _RACING = frozenset({"BLOB_UNKNOWN", "MANIFEST_BLOB_UNKNOWN", "DIGEST_INVALID"})
+_SECONDS = re.compile(r"[0-9]+")  # Retry-After in seconds (RFC 9110); a date is not read
 _DROPPED = (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)
 
 
@@ -51,7 +53,8 @@ class PatientClient(httpx.Client):
                 return response
             retry_after = response.headers.get("Retry-After", "").strip()
             response.close()
-            wait = float(retry_after) if retry_after.isdigit() else delay
+            # ASCII digits only: str.isdigit also takes '²' and '٣', which float refuses or reads
+            wait = float(retry_after) if _SECONDS.fullmatch(retry_after) else delay
             self._pause(min(wait, MAX_RETRY_AFTER))
         raise AssertionError("unreachable: the last attempt returns or raises")
 

@@ -1,0 +1,54 @@
+"""Fifteenth adversary pass: the registry client's repetitions (``oci/patience``) and the
+lease's turn (``oci/lease``) against a hostile or broken registry.
+
+A repetition may never change what the registry stores, never be unbounded in requests,
+waiting or memory, and never turn a registry's answer into a traceback. Each test names what
+it protects and fails if its enforcement is removed.
+"""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from mlenv.oci import patience
+from mlenv.oci.patience import DELAYS, PatientClient
+from mlenv.oci.reference import RegistryError
+from mlenv.oci.registry import reader
+
+pytestmark = pytest.mark.hostile
+
+RACING = {"errors": [{"code": "DIGEST_INVALID"}]}
+DIGEST = "sha256:" + "0" * 64
+
+
+def _client(handler: httpx.MockTransport, pauses: list[float]) -> PatientClient:
+    return PatientClient(base_url="http://registry.test", transport=handler, pause=pauses.append)
+
+
+@pytest.mark.parametrize("value", ["²", "³", "①", "٣"])
+def test_a_retry_after_of_digits_float_cannot_read_is_the_default_delay(value: str) -> None:
+    """Attack: Retry-After '²' (or the Latin-1 byte 0xB2, which httpx decodes to it) passes
+    ``str.isdigit`` but not ``float``: the ValueError escaped every RegistryError handler as a
+    traceback. Expected: only ASCII digits are a delay; anything else is the default one."""
+    answers = iter([httpx.Response(503, headers=[(b"Retry-After", value.encode())])])
+    transport = httpx.MockTransport(lambda request: next(answers, httpx.Response(200)))
+    pauses: list[float] = []
+    assert _client(transport, pauses).get("/v2/").status_code == 200
+    assert pauses == [DELAYS[0]]
+
+
+def test_a_latin1_retry_after_through_the_registry_client_is_a_registry_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The same attack end to end: a registry that always answers 503 with the raw byte 0xB2
+    as Retry-After gives a clear RegistryError naming the URL (exit 1), not a ValueError."""
+    monkeypatch.setattr(patience, "DELAYS", (0.0,) * len(DELAYS))
+    busy = httpx.Response(503, headers=[(b"Retry-After", b"\xb2")])
+    transport = httpx.MockTransport(lambda request: busy)
+    with (
+        pytest.raises(RegistryError, match="HTTP 503") as caught,
+        reader("registry.test/r:t", transport=transport) as session,
+    ):
+        session.has(DIGEST)
+    assert "registry.test" in caught.value.where
