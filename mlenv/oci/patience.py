@@ -27,6 +27,7 @@ _BUSY = frozenset({429, 500, 502, 503, 504})
 _IDEMPOTENT = frozenset({"GET", "HEAD"})
 # A manifest PUT meeting a blob another client is committing (distribution's error codes).
 _RACING = frozenset({"BLOB_UNKNOWN", "MANIFEST_BLOB_UNKNOWN", "DIGEST_INVALID"})
+_MANIFEST_PATH = re.compile(r"/v2/.+/manifests/[^/]+")
 _SECONDS = re.compile(r"[0-9]+")  # Retry-After in seconds (RFC 9110); a date is not read
 _DROPPED = (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)
 
@@ -62,7 +63,13 @@ class PatientClient(httpx.Client):
 def _repeatable(request: httpx.Request) -> bool:
     if request.method in _IDEMPOTENT:
         return True
-    return request.method == "PUT" and "/manifests/" in request.url.path
+    # /v2/<name>/manifests/<reference> exactly: a repository may be called "manifests", and a
+    # blob's closing PUT (always with ?digest=) may go to whatever Location the registry gave
+    return (
+        request.method == "PUT"
+        and not request.url.query
+        and _MANIFEST_PATH.fullmatch(request.url.path) is not None
+    )
 
 
 def _busy(request: httpx.Request, response: httpx.Response) -> bool:

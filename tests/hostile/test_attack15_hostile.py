@@ -52,3 +52,38 @@ def test_a_latin1_retry_after_through_the_registry_client_is_a_registry_error(
     ):
         session.has(DIGEST)
     assert "registry.test" in caught.value.where
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        f"/v2/team/manifests/blobs/uploads/1?digest={DIGEST}",
+        f"/v2/r/manifests/upload-1?digest={DIGEST}",  # a Location the registry chose
+    ],
+)
+def test_a_blob_put_in_a_repository_named_manifests_is_never_repeated(url: str) -> None:
+    """Attack: the repetition rule matched '/manifests/' anywhere in the path, so the final
+    PUT of a blob upload into the valid repository ``team/manifests`` was repeated after a
+    5xx or a 400 DIGEST_INVALID, an upload step whose session may have moved on. Expected:
+    only ``/v2/<name>/manifests/<reference>`` without a query is a manifest PUT."""
+    seen: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request.method)
+        return httpx.Response(400, json=RACING) if len(seen) == 1 else httpx.Response(500)
+
+    pauses: list[float] = []
+    client = _client(httpx.MockTransport(handler), pauses)
+    assert client.put(url, content=b"x").status_code == 400
+    assert client.put(url, content=b"x").status_code == 500
+    assert seen == ["PUT", "PUT"] and pauses == []
+
+
+def test_a_manifest_put_into_a_repository_named_manifests_is_still_repeated() -> None:
+    """The other side of the rule above: a manifest PUT stays repeatable whatever the
+    repository is called."""
+    answers = iter([httpx.Response(503)])
+    transport = httpx.MockTransport(lambda request: next(answers, httpx.Response(201)))
+    pauses: list[float] = []
+    response = _client(transport, pauses).put("/v2/team/manifests/manifests/t", content=b"{}")
+    assert response.status_code == 201 and pauses == [DELAYS[0]]
