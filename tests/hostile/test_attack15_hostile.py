@@ -8,6 +8,8 @@ it protects and fails if its enforcement is removed.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import httpx
 import pytest
 
@@ -87,3 +89,54 @@ def test_a_manifest_put_into_a_repository_named_manifests_is_still_repeated() ->
     pauses: list[float] = []
     response = _client(transport, pauses).put("/v2/team/manifests/manifests/t", content=b"{}")
     assert response.status_code == 201 and pauses == [DELAYS[0]]
+
+
+class _Endless(httpx.SyncByteStream):
+    """A blob that never ends; counts how much of it was pulled."""
+
+    def __init__(self) -> None:
+        self.pulled = 0
+
+    def __iter__(self) -> Iterator[bytes]:
+        while self.pulled < 64 << 20:  # the test's own stop: 64 MiB
+            self.pulled += 1 << 16
+            yield b"x" * (1 << 16)
+
+
+def test_a_blob_download_is_streamed_not_read_whole_by_the_auth_flow() -> None:
+    """Attack: an endless (or multi-GB) blob. The auth flow declared
+    ``requires_response_body``, so httpx read every answer whole before handing it back,
+    the blob download too: memory grew with whatever the registry sent. Expected: the blob
+    reaches the caller's verified write as a stream, barely read."""
+    body = _Endless()
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/v2/":
+            return httpx.Response(200)
+        return httpx.Response(200, stream=body)
+
+    with (
+        reader("registry.test/r:t", transport=httpx.MockTransport(handler)) as session,
+        session.blob(DIGEST) as stream,
+    ):
+        assert len(stream.read(1 << 16)) == 1 << 16
+    assert body.pulled <= 1 << 20
+
+
+def test_a_401_then_token_still_works_once_bodies_are_not_pre_read() -> None:
+    """The auth flow reads the token answer itself (it no longer has httpx read every body):
+    a Bearer challenge still yields a token and a second, authorised request."""
+    seen: list[str | None] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.host == "auth.test":
+            return httpx.Response(200, json={"token": "t0k"})
+        seen.append(request.headers.get("Authorization"))
+        if request.headers.get("Authorization") != "Bearer t0k":
+            challenge = 'Bearer realm="https://auth.test/token",service="registry.test"'
+            return httpx.Response(401, headers={"WWW-Authenticate": challenge})
+        return httpx.Response(200)
+
+    with reader("registry.test/r:t", transport=httpx.MockTransport(handler)) as session:
+        assert session.has(DIGEST)
+    assert seen == [None, "Bearer t0k"]
