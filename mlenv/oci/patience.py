@@ -6,13 +6,15 @@ PUT while another client commits the same blob: its link files are rewritten in 
 CI runners sharing a cache meet exactly that. The invariant, held by ``PatientClient.send``:
 a request whose repetition cannot change what the registry stores (GET, HEAD, a manifest PUT
 of the same bytes) is sent again after such an answer, at most ``len(DELAYS)`` more times,
-and the last answer is the caller's as before; an upload step (POST, PATCH, a blob's PUT) is
+and the last answer is the caller's as before; a session's pauses add up to ``BUDGET`` at
+most, however many requests it sends; an upload step (POST, PATCH, a blob's PUT) is
 never repeated here, since its session on the registry may have moved on.
 """
 
 from __future__ import annotations
 
 import re
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -23,6 +25,7 @@ from mlenv import limits
 
 DELAYS = (0.25, 0.5, 1.0, 2.0)  # seconds before each repetition
 MAX_RETRY_AFTER = 10.0  # a registry's Retry-After is honoured up to this
+BUDGET = 60.0  # seconds one session pauses in all: a hostile registry holds a runner no longer
 _BUSY = frozenset({429, 500, 502, 503, 504})
 _IDEMPOTENT = frozenset({"GET", "HEAD"})
 # A manifest PUT meeting a blob another client is committing (distribution's error codes).
@@ -34,11 +37,14 @@ _DROPPED = (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)
 
 class PatientClient(httpx.Client):
     """``httpx.Client`` whose ``send`` repeats what a busy registry asked to be repeated;
-    ``pause`` replaces ``time.sleep`` in tests."""
+    ``pause`` replaces ``time.sleep`` in tests. Its pauses add up to ``BUDGET`` at most: past
+    that, a busy answer is the caller's at once, however many requests are still to come."""
 
     def __init__(self, *, pause: Callable[[float], None] = time.sleep, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._pause = pause
+        self._spent = 0.0
+        self._lock = threading.Lock()  # fetch's threads share one session
 
     def send(self, request: httpx.Request, **kwargs: Any) -> httpx.Response:
         repeatable = _repeatable(request)
@@ -46,18 +52,29 @@ class PatientClient(httpx.Client):
             try:
                 response = super().send(request, **kwargs)
             except _DROPPED:
-                if delay is None:
+                if delay is None or not self._spend(delay):
                     raise
                 self._pause(delay)
                 continue
             if delay is None or not _busy(request, response):
                 return response
             retry_after = response.headers.get("Retry-After", "").strip()
-            response.close()
             # ASCII digits only: str.isdigit also takes '²' and '٣', which float refuses or reads
             wait = float(retry_after) if _SECONDS.fullmatch(retry_after) else delay
-            self._pause(min(wait, MAX_RETRY_AFTER))
+            wait = min(wait, MAX_RETRY_AFTER)
+            if not self._spend(wait):
+                return response
+            response.close()
+            self._pause(wait)
         raise AssertionError("unreachable: the last attempt returns or raises")
+
+    def _spend(self, seconds: float) -> bool:
+        """Whether ``seconds`` more of pausing fit in the session's budget (then taken)."""
+        with self._lock:
+            if self._spent + seconds > BUDGET:
+                return False
+            self._spent += seconds
+            return True
 
 
 def _repeatable(request: httpx.Request) -> bool:

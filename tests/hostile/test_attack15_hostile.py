@@ -140,3 +140,22 @@ def test_a_401_then_token_still_works_once_bodies_are_not_pre_read() -> None:
     with reader("registry.test/r:t", transport=httpx.MockTransport(handler)) as session:
         assert session.has(DIGEST)
     assert seen == [None, "Bearer t0k"]
+
+
+def test_the_waiting_of_one_session_is_bounded_whatever_the_registry_answers() -> None:
+    """Attack: a registry (past fetch's probe) answers every request 503 with Retry-After 10.
+    Each request then cost 40 s of pauses, and a fetch sends one per artifact (its HEAD): a
+    lock of 100 wheels held a runner over an hour. Expected: one session's pauses add up to
+    at most ``patience.BUDGET``; after that the registry's answer is the caller's at once."""
+    seen: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request.method)
+        return httpx.Response(503, headers={"Retry-After": "10"})
+
+    pauses: list[float] = []
+    client = _client(httpx.MockTransport(handler), pauses)
+    for _ in range(100):
+        assert client.head(f"/v2/r/blobs/{DIGEST}").status_code == 503
+    assert sum(pauses) <= patience.BUDGET <= 60.0
+    assert len(seen) <= 100 + patience.BUDGET / min(DELAYS)
