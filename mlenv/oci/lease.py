@@ -126,6 +126,8 @@ class _Turn:
                     absent = [digest for digest in absent if not session.has(digest)]
                     if not absent:
                         return False
+                    if lease is not None and (lease.holder, lease.state) == (self.holder, "held"):
+                        return True  # a write the registry stored but answered with an error
                     if lease is None or lease.state != "held" or lease.expires <= clock.now():
                         if not claim:
                             return False  # no one is fetching them: the indexes it is

@@ -8,15 +8,21 @@ it protects and fails if its enforcement is removed.
 
 from __future__ import annotations
 
+import base64
+import json
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
 
 from mlenv.oci import patience
+from mlenv.oci.lease import Clock, coordinated
 from mlenv.oci.patience import DELAYS, PatientClient
 from mlenv.oci.reference import RegistryError
 from mlenv.oci.registry import reader
+from mlenv.report import MemoryReporter
+from tests.support.fake_registry import FakeRegistry
 
 pytestmark = pytest.mark.hostile
 
@@ -159,3 +165,54 @@ def test_the_waiting_of_one_session_is_bounded_whatever_the_registry_answers() -
         assert client.head(f"/v2/r/blobs/{DIGEST}").status_code == 503
     assert sum(pauses) <= patience.BUDGET <= 60.0
     assert len(seen) <= 100 + patience.BUDGET / min(DELAYS)
+
+
+class _StoresThenFails(FakeRegistry):
+    """Stores each manifest PUT, then answers it 500 until the client's patience is spent
+    (a registry whose answer is lost after the write landed)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.failed = 0
+
+    def handle(self, request: httpx.Request) -> httpx.Response:
+        response = super().handle(request)
+        is_put = request.method == "PUT" and "/manifests/" in request.url.path
+        if is_put and response.status_code == 201 and self.failed <= len(DELAYS):
+            self.failed += 1
+            return httpx.Response(500)
+        return response
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.time = 1_000_000.0
+
+    def now(self) -> float:
+        return self.time
+
+    def sleep(self, seconds: float) -> None:
+        self.time += seconds
+
+
+def test_a_lease_claim_stored_but_answered_with_an_error_is_not_waited_on(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Attack: the registry stores the lease this runner writes but answers the PUT 500 (5
+    times). The turn began again, read its own live lease, and waited for itself to publish
+    for the whole TTL (15 minutes) before fetching. Expected: a round that reads this runner's
+    own held lease holds it; the turn ends at once, and the lease is released after."""
+    monkeypatch.setattr(patience, "DELAYS", (0.0,) * len(DELAYS))
+    auth = {"auths": {"registry.test": {"auth": base64.b64encode(b"ci:pw").decode()}}}
+    (tmp_path / "config.json").write_text(json.dumps(auth))
+    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path))
+    fake, clock, reporter = _StoresThenFails(), _Clock(), MemoryReporter()
+    with coordinated(
+        "oci://registry.test/fleet/cache", "lease-" + "0" * 32, [DIGEST], claim=True,
+        insecure=False, reporter=reporter, clock=Clock(clock.now, clock.sleep),
+        transport=fake.transport(),
+    ) as held:  # fmt: skip
+        assert held is True
+    assert clock.time - 1_000_000.0 < 10
+    assert b'"released"' in fake.manifests["lease-" + "0" * 32]
+    assert not [text for kind, text in reporter.events if kind == "warning"]
