@@ -6,9 +6,10 @@ PUT while another client commits the same blob: its link files are rewritten in 
 CI runners sharing a cache meet exactly that. The invariant, held by ``PatientClient.send``:
 a request whose repetition cannot change what the registry stores (GET, HEAD, a manifest PUT
 of the same bytes) is sent again after such an answer, at most ``len(DELAYS)`` more times,
-and the last answer is the caller's as before; a session's pauses add up to ``BUDGET`` at
-most, however many requests it sends; an upload step (POST, PATCH, a blob's PUT) is
-never repeated here, since its session on the registry may have moved on.
+and the last answer is the caller's as before; what repeating costs a session (the failed
+attempts' time and the pauses) adds up to ``BUDGET`` at most, however many requests it sends;
+an upload step (POST, PATCH, a blob's PUT) is never repeated here, since its session on the
+registry may have moved on.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from mlenv import limits
 
 DELAYS = (0.25, 0.5, 1.0, 2.0)  # seconds before each repetition
 MAX_RETRY_AFTER = 10.0  # a registry's Retry-After is honoured up to this
-BUDGET = 60.0  # seconds one session pauses in all: a hostile registry holds a runner no longer
+BUDGET = 60.0  # seconds one session spends on repetitions in all (attempts that failed, pauses)
 _BUSY = frozenset({429, 500, 502, 503, 504})
 _IDEMPOTENT = frozenset({"GET", "HEAD"})
 # A manifest PUT meeting a blob another client is committing (distribution's error codes).
@@ -37,22 +38,31 @@ _DROPPED = (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)
 
 class PatientClient(httpx.Client):
     """``httpx.Client`` whose ``send`` repeats what a busy registry asked to be repeated;
-    ``pause`` replaces ``time.sleep`` in tests. Its pauses add up to ``BUDGET`` at most: past
-    that, a busy answer is the caller's at once, however many requests are still to come."""
+    ``pause`` and ``clock`` replace ``time.sleep`` and ``time.monotonic`` in tests. The time
+    its repetitions cost (the failed attempts and the pauses) adds up to ``BUDGET`` at most:
+    past that, a busy answer is the caller's at once, however many requests are to come."""
 
-    def __init__(self, *, pause: Callable[[float], None] = time.sleep, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        pause: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self._pause = pause
+        self._clock = clock
         self._spent = 0.0
         self._lock = threading.Lock()  # fetch's threads share one session
 
     def send(self, request: httpx.Request, **kwargs: Any) -> httpx.Response:
         repeatable = _repeatable(request)
         for delay in (*DELAYS, None) if repeatable else (None,):
+            start = self._clock()
             try:
                 response = super().send(request, **kwargs)
             except _DROPPED:
-                if delay is None or not self._spend(delay):
+                if delay is None or not self._spend(self._clock() - start + delay):
                     raise
                 self._pause(delay)
                 continue
@@ -62,14 +72,14 @@ class PatientClient(httpx.Client):
             # ASCII digits only: str.isdigit also takes '²' and '٣', which float refuses or reads
             wait = float(retry_after) if _SECONDS.fullmatch(retry_after) else delay
             wait = min(wait, MAX_RETRY_AFTER)
-            if not self._spend(wait):
+            if not self._spend(self._clock() - start + wait):  # a slow 503 costs its time too
                 return response
             response.close()
             self._pause(wait)
         raise AssertionError("unreachable: the last attempt returns or raises")
 
     def _spend(self, seconds: float) -> bool:
-        """Whether ``seconds`` more of pausing fit in the session's budget (then taken)."""
+        """Whether ``seconds`` more of repeating fit in the session's budget (then taken)."""
         with self._lock:
             if self._spent + seconds > BUDGET:
                 return False

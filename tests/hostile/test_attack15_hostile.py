@@ -216,3 +216,28 @@ def test_a_lease_claim_stored_but_answered_with_an_error_is_not_waited_on(
     assert clock.time - 1_000_000.0 < 10
     assert b'"released"' in fake.manifests["lease-" + "0" * 32]
     assert not [text for kind, text in reporter.events if kind == "warning"]
+
+
+def test_slow_busy_answers_cannot_multiply_a_sessions_time() -> None:
+    """Attack: a registry that answers 503 only after 59 s (just inside the read timeout).
+    Only pauses were counted, so each request was sent 5 times, 5 minutes a request, for the
+    first 16 requests of a session. Expected: the failed attempts' own time counts against
+    ``patience.BUDGET``; the registry cannot make repetition cost more than about that."""
+    now = [0.0]
+    seen: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request.method)
+        now[0] += 59.0
+        return httpx.Response(503)
+
+    client = PatientClient(
+        base_url="http://registry.test",
+        transport=httpx.MockTransport(handler),
+        pause=lambda seconds: now.__setitem__(0, now[0] + seconds),
+        clock=lambda: now[0],
+    )
+    for _ in range(20):
+        assert client.head(f"/v2/r/blobs/{DIGEST}").status_code == 503
+    assert len(seen) <= 20 + 2
+    assert now[0] - 20 * 59.0 <= patience.BUDGET + 59.0
