@@ -105,7 +105,9 @@ class ChallengeAuth(httpx.Auth):
     or Bearer by fetching a token from the realm (with the credentials, if any); the header is
     then sent up front, to the registry's origin only."""
 
-    requires_response_body = True
+    # False: httpx would read every answer whole, a blob download too (unbounded memory);
+    # only the token answer's body is needed, and the flow reads it itself
+    requires_response_body = False
 
     def __init__(
         self, registry: str, credentials: Credentials | None, scopes: tuple[str, ...]
@@ -132,6 +134,7 @@ class ChallengeAuth(httpx.Auth):
                 return  # these credentials were refused already
         elif scheme.lower() == "bearer" and params.get("realm"):
             token_response = yield self._token_request(params)
+            token_response.read()  # bounded by bound_answer, as every non-blob answer
             header = f"Bearer {_token(token_response)}"
         else:
             return

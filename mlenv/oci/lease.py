@@ -126,13 +126,24 @@ class _Turn:
                     absent = [digest for digest in absent if not session.has(digest)]
                     if not absent:
                         return False
-                    if lease is None or lease.state != "held" or lease.expires <= clock.now():
+                    # a claim of ours the registry stored but answered with an error
+                    mine = lease is not None and (lease.holder, lease.state) == (
+                        self.holder,
+                        "held",
+                    )
+                    if (
+                        mine
+                        or lease is None
+                        or lease.state != "held"
+                        or lease.expires <= clock.now()
+                    ):
                         if not claim:
                             return False  # no one is fetching them: the indexes it is
-                        # now or never: a claim repeated seconds later could land after a
-                        # rival's settle, and both would hold; a failed one begins a new round
-                        self.write(Lease(self.holder, int(clock.now()) + TTL, "held"), ())
-                        clock.sleep(SETTLE)
+                        if not mine:
+                            # now or never: a claim repeated seconds later could land after a
+                            # rival's settle, and both would hold; a failed one: a new round
+                            self.write(Lease(self.holder, int(clock.now()) + TTL, "held"), ())
+                        clock.sleep(SETTLE)  # for rivals' claims to land, ours stored or not
                         lease = _parse(session.find_manifest(self.tag), ref)
                         if lease is not None and lease.holder == self.holder:
                             return True

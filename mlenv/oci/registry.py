@@ -405,9 +405,8 @@ class _Session:
                     self._send_blob(blob, stream, path, task)
                     return
                 except (RegistryBusy, *DROPPED):
-                    if delay is None:
+                    if delay is None or not self._client.pause(delay):
                         raise
-                    self._client.wait(delay)
 
     def _send_blob(self, blob: Descriptor, stream: BinaryIO, path: Path, task: Task) -> None:
         response = self._client.post(f"/v2/{self._repo}/blobs/uploads/")
