@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeGuard
 
 import httpx
 
@@ -127,16 +128,8 @@ class _Turn:
                     if not absent:
                         return False
                     # a claim of ours the registry stored but answered with an error
-                    mine = lease is not None and (lease.holder, lease.state) == (
-                        self.holder,
-                        "held",
-                    )
-                    if (
-                        mine
-                        or lease is None
-                        or lease.state != "held"
-                        or lease.expires <= clock.now()
-                    ):
+                    mine = _live(lease, clock.now()) and lease.holder == self.holder
+                    if mine or not _live(lease, clock.now()):
                         if not claim:
                             return False  # no one is fetching them: the indexes it is
                         if not mine:
@@ -187,6 +180,11 @@ class _Turn:
                 transport=self.transport,
                 delays=delays,
             )
+
+
+def _live(lease: Lease | None, now: float) -> TypeGuard[Lease]:
+    """A runner holds it and has not outlived its time."""
+    return lease is not None and lease.state == "held" and lease.expires > now
 
 
 def _parse(data: bytes | None, where: str) -> Lease | None:
