@@ -47,6 +47,14 @@ JAX = "https://github.com/jax-ml/jax/blob/main/docs/installation.md"
 ORT = "https://onnxruntime.ai/docs/execution-providers/CUDA-ExecutionProvider.html"
 TF = "https://www.tensorflow.org/install/source#gpu"
 PADDLE = "https://www.paddlepaddle.org.cn/whl/linux/mkl/avx/stable.html"
+PADDLE_1X = (
+    "https://github.com/PaddlePaddle/docs/blob/3a237a4a26f808aff823ba0c7bd5bd0b22d38c07/"
+    "doc/fluid/install/pip/linux-pip_en.md"
+)
+PADDLE_20 = (
+    "https://github.com/PaddlePaddle/docs/blob/7aa72e44336462e4cbe6084dcb8a59b1e2126faf/"
+    "doc/paddle/install/pip/linux-pip_en.md"
+)
 RAPIDS = "https://docs.rapids.ai/install/"
 NVCC13 = "https://docs.nvidia.com/cuda/archive/13.0.0/cuda-toolkit-release-notes/index.html"
 CUDA129 = "https://docs.nvidia.com/cuda/archive/12.8.0/cuda-toolkit-release-notes/index.html"
@@ -348,6 +356,18 @@ CASES = [
          (Whl("paddlepaddle-gpu", "2.5.2.post117", MANY, (), "www.paddlepaddle.org.cn/whl"),),
          ("paddlepaddle-gpu==2.5.2.post117",), "12.4", "550.54.14", 1,
          ("paddlepaddle-gpu 2.5.2.post117 is built for CUDA 11.7",)),
+    Case("paddle-1.8-post107-is-cuda-10.0", PADDLE_1X,
+         (Whl("paddlepaddle-gpu", "1.8.5.post107", MANY, (), "www.paddlepaddle.org.cn/whl"),),
+         ("paddlepaddle-gpu==1.8.5.post107",), "10.0", "410.48", 0,
+         locked={"paddlepaddle-gpu": "10.0"}),
+    Case("paddle-1.8-post97-on-10", PADDLE_1X,
+         (Whl("paddlepaddle-gpu", "1.8.5.post97", MANY, (), "www.paddlepaddle.org.cn/whl"),),
+         ("paddlepaddle-gpu==1.8.5.post97",), "10.0", "410.48", 1,
+         ("paddlepaddle-gpu 1.8.5.post97 is built for CUDA 9.0",), absent=("10.7", "9.7")),
+    Case("paddle-2.0-post90-on-9.0", PADDLE_20,
+         (Whl("paddlepaddle-gpu", "2.0.2.post90", MANY, (), "www.paddlepaddle.org.cn/whl"),),
+         ("paddlepaddle-gpu==2.0.2.post90",), "9.0", "384.81", 0,
+         locked={"paddlepaddle-gpu": "9.0"}),
     Case("paddle-3-cu126-index-newer-minor", "https://www.paddlepaddle.org.cn/packages/stable/cu126/",
          (Whl("paddlepaddle-gpu", "3.0.0", MANY, (),
               "www.paddlepaddle.org.cn/packages/stable/cu126"),),
