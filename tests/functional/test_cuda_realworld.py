@@ -46,6 +46,11 @@ JAX_OLD = "https://storage.googleapis.com/jax-releases/jax_cuda_releases.html"
 JAX = "https://github.com/jax-ml/jax/blob/main/docs/installation.md"
 ORT = "https://onnxruntime.ai/docs/execution-providers/CUDA-ExecutionProvider.html"
 TF = "https://www.tensorflow.org/install/source#gpu"
+TF_GPU_2019 = (
+    "https://github.com/tensorflow/docs/blob/7f17cfb143481579636f41c68e8ac610f7c38929/"
+    "site/en/install/gpu.md"
+)
+TF_RELEASE = "https://github.com/tensorflow/tensorflow/blob/master/RELEASE.md#release-210"
 PADDLE = "https://www.paddlepaddle.org.cn/whl/linux/mkl/avx/stable.html"
 PADDLE_1X = (
     "https://github.com/PaddlePaddle/docs/blob/3a237a4a26f808aff823ba0c7bd5bd0b22d38c07/"
@@ -397,6 +402,17 @@ CASES = [
     Case("tensorflow-2.14-on-12", TF, (Whl("tensorflow", "2.14.1", MANY),),
          ("tensorflow==2.14.1",), "12.4", "550.54.14", 1,
          ("tensorflow 2.14.1 is built for CUDA 11.x, but the target is CUDA 12.4",)),
+    Case("tensorflow-1.14-is-cpu-only", TF_GPU_2019, (Whl("tensorflow", "1.14.0", MANY),),
+         ("tensorflow==1.14.0",), "10.0", "410.48", 0, locked={"tensorflow": None},
+         absent=("cuda-undetermined",)),
+    Case("tensorflow-gpu-1.14-is-cuda-10.0", TF, (Whl("tensorflow-gpu", "1.14.0", MANY),),
+         ("tensorflow-gpu==1.14.0",), "10.0", "410.48", 0, locked={"tensorflow-gpu": "10.0"}),
+    Case("tensorflow-gpu-1.12-on-10", TF, (Whl("tensorflow-gpu", "1.12.0", MANY),),
+         ("tensorflow-gpu==1.12.0",), "10.0", "410.48", 1,
+         ("tensorflow-gpu 1.12.0 is built for CUDA 9.0, but the target is CUDA 10.0",)),
+    Case("tensorflow-2.0-is-cpu-only", TF_RELEASE, (Whl("tensorflow", "2.0.0", MANY),),
+         ("tensorflow==2.0.0",), "12.4", "550.54.14", 0, locked={"tensorflow": None},
+         absent=("CUDA 10.0",)),
     Case("mxnet-cu112-on-12", "https://pypi.org/project/mxnet-cu112/",
          (Whl("mxnet-cu112", "1.9.1", MANY),), ("mxnet-cu112==1.9.1",), "12.4", "550.54.14", 1,
          ("mxnet-cu112 1.9.1 is built for CUDA 11.2, but the target is CUDA 12.4",)),
