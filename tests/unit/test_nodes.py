@@ -275,3 +275,18 @@ def test_declared_archs_the_target_cuda_refuses_leave_no_affinity() -> None:
     assert '"7"' not in json.dumps(node_affinity(lock, ("sm_70", "sm_90")))
     with pytest.raises(NodesError, match="no GPU architecture"):
         node_affinity(lock, ("sm_70",))
+
+
+@pytest.mark.parametrize("archs", [(), ("sm_60", "sm_70")])
+def test_a_cuda_9_lock_gets_no_affinity_and_is_told_why_truthfully(archs: tuple[str, ...]) -> None:
+    """mlenv holds no architecture list for CUDA 9.x (shared/reference/cuda.md §6 starts at
+    10.x): the export says so, as verify's arch-unchecked finding does, never that CUDA 9.2
+    supports none of the declared GPUs nor a list of releases as the hint."""
+    lock = make_lock([locked("torch", "1.7.1+cu92")], cuda="9.2", floor="396.26")
+    with pytest.raises(NodesError) as caught:
+        node_affinity(lock, archs)
+    assert caught.value.message == (
+        "mlenv has no GPU architecture data for CUDA 9.x, so no node can be shown to run "
+        "the lock on CUDA 9.2"
+    )
+    assert caught.value.hint == "target CUDA 10.0 or newer, whose GPU architectures are known"
