@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from packaging.version import Version
 
 from mlenv.cuda import packages as cudapkg
 from mlenv.cuda.rules import CudaTarget, PackageNeed, judge
@@ -182,6 +183,27 @@ def test_tensorflow_before_2_1_is_cpu_only_unless_named_gpu(
     assert (None if need is None else need.label) == label
     if label is None:
         assert cudapkg.undetermined(name, version, PYPI) is None
+
+
+@given(
+    parts=st.tuples(st.integers(0, 2), st.integers(0, 25), st.integers(0, 6)),
+    index=st.sampled_from([PYPI, ""]),
+)
+def test_tensorflow_gets_a_cuda_need_only_where_it_has_gpu_support(
+    parts: tuple[int, int, int], index: str
+) -> None:
+    """Guards both directions over TensorFlow's release space: a CPU-only tensorflow (before
+    2.1, but 1.15.0) never gets a CUDA need nor a refusal, and a release with GPU support
+    (tensorflow 1.15.0 and 2.1+, every tensorflow-gpu) never comes out as no CUDA."""
+    version = ".".join(map(str, parts))
+    cpu_only = Version(version) < Version("2.1") and Version(version) != Version("1.15.0")
+    need = extract("tensorflow", version, wheel("tensorflow", version), index=index)
+    if cpu_only:
+        assert need is None and cudapkg.undetermined("tensorflow", version, index) is None
+    else:
+        assert need is not None or cudapkg.undetermined("tensorflow", version, index)
+    gpu = extract("tensorflow-gpu", version, wheel("tensorflow-gpu", version), index=index)
+    assert gpu is not None or cudapkg.undetermined("tensorflow-gpu", version, index)
 
 
 @pytest.mark.parametrize(
