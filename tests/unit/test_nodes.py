@@ -282,7 +282,7 @@ def test_declared_archs_the_target_cuda_refuses_leave_no_affinity() -> None:
     ("cuda", "floor", "package"),
     [("9.2", "396.26", ("torch", "1.7.1+cu92")), ("8.0", "375.26", ("torch", "1.0.0+cu80"))],
 )
-def test_a_cuda_9_lock_gets_no_affinity_and_is_told_why_truthfully(
+def test_a_lock_before_cuda_10_gets_no_affinity_and_is_told_why_truthfully(
     archs: tuple[str, ...], cuda: str, floor: str, package: tuple[str, str]
 ) -> None:
     """mlenv holds no architecture list for CUDA 9.x (shared/reference/cuda.md §6 starts at
