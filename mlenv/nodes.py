@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from mlenv.cuda.matrix import supported_archs
-from mlenv.cuda.rules import CudaTarget, Finding, judge
+from mlenv.cuda.rules import CudaTarget, Finding, judge, no_arch_data
 from mlenv.cuda.versions import CudaError, CudaVersion, DriverVersion, arch_cc
 from mlenv.errors import MlenvError
 from mlenv.judge import Judged, compute_capability_arch, verify_lock
@@ -305,6 +305,8 @@ def allowed_archs(lock: Lock, declared_archs: Sequence[str]) -> tuple[str, ...]:
     if target.cuda is None or target.driver_floor is None:
         return ()
     cuda = CudaVersion.parse(target.cuda)
+    if no_arch_data(cuda) is not None:
+        return ()  # no architecture can be proven (node_affinity says why)
     floor = DriverVersion.parse(target.driver_floor)
     candidates = declared_archs or supported_archs(cuda.major)
     kept = []
@@ -331,6 +333,13 @@ def node_affinity(lock: Lock, declared_archs: Sequence[str]) -> dict[str, Any]:
             "the driver this lock needs is unknown",
             where="mlenv.lock",
             hint="run `mlenv verify` to see which package's CUDA has no known driver",
+        )
+    unknown = no_arch_data(CudaVersion.parse(target.cuda))
+    if unknown is not None:
+        raise NodesError(
+            f"{unknown[0]}, so no node can be shown to run the lock on CUDA {target.cuda}",
+            where="[cuda] version",
+            hint=unknown[1],
         )
     archs = allowed_archs(lock, declared_archs)
     if not archs:

@@ -36,7 +36,12 @@ class _Archs:
 
 @dataclass(frozen=True)
 class Pattern:
-    """One way a version, name or build string states its CUDA (cuda.json tag_patterns)."""
+    """One way a version, name or build string states its CUDA (cuda.json tag_patterns).
+
+    ``cuda`` is the release a ``fixed`` pattern's code stands for (Paddle 1.x ``.post97`` is
+    CUDA 9.0: its digits are CUDA and cuDNN majors, so no rule could compute it); ``known_only``
+    refuses a reading that is no CUDA release, for digits that are not always CUDA's.
+    """
 
     id: str
     applies_to: str
@@ -45,6 +50,8 @@ class Pattern:
     name: re.Pattern[str] | None
     replacement: str
     source: str
+    cuda: CudaVersion | None = None
+    known_only: bool = False
 
 
 @dataclass(frozen=True)
@@ -128,9 +135,24 @@ def patterns(applies_to: str) -> tuple[Pattern, ...]:
             name=re.compile(row["name"]) if "name" in row else None,
             replacement=str(row.get("replacement", "")),
             source=str(row["source"]),
+            cuda=_fixed_cuda(row),
+            known_only=bool(row.get("known_only", False)),
         )
         for row in sorted(rows, key=lambda row: row["precedence"])
     )
+
+
+def _fixed_cuda(row: Any) -> CudaVersion | None:
+    """The release a ``fixed`` pattern stands for; a fixed pattern without one (or a value on
+    another kind) is a broken data file, refused rather than read as no CUDA."""
+    where = f"mlenv/data/cuda.json tag_patterns {row['id']}"
+    if (row["kind"] == "fixed") != ("cuda" in row):
+        raise CudaError(
+            "a fixed pattern needs a cuda value, and only a fixed pattern has one",
+            where=where,
+            hint='give the row "kind": "fixed" and "cuda": "X.Y" together',
+        )
+    return CudaVersion.parse(row["cuda"], where=where) if "cuda" in row else None
 
 
 @functools.cache

@@ -133,6 +133,17 @@ def _target_findings(target: CudaTarget, needs: Sequence[PackageNeed]) -> list[F
     return finding("driver-below-toolkit", f"driver >= {minimum}", message, hint)
 
 
+def no_arch_data(cuda: CudaVersion) -> tuple[str, str] | None:
+    """Why no GPU architecture can be checked on this CUDA, and what to do, when mlenv holds
+    no architecture list for its major (9.x and older); None when it holds one."""
+    if cuda.major in facts().archs:
+        return None
+    return (
+        f"mlenv has no GPU architecture data for CUDA {cuda.major}.x",
+        f"target CUDA {min(facts().archs)}.0 or newer, whose GPU architectures are known",
+    )
+
+
 def arch_findings(target: CudaTarget) -> list[Finding]:
     """cuda.archs against the target CUDA: unknown, not yet added, or dropped (CUDA 13: sm_75+)."""
     cuda = target.cuda
@@ -140,7 +151,7 @@ def arch_findings(target: CudaTarget) -> list[Finding]:
     if archs is None:
         if cuda not in known_cuda_versions():
             return []  # _target_findings reports the unknown CUDA
-        oldest = min(facts().archs)
+        why, hint = no_arch_data(cuda) or ("", "")
         return [
             Finding(
                 "error",
@@ -148,9 +159,8 @@ def arch_findings(target: CudaTarget) -> list[Finding]:
                 "",
                 arch,
                 _promise(target),
-                f"mlenv has no GPU architecture data for CUDA {cuda.major}.x, "
-                f"so {arch} cannot be checked",
-                f"target CUDA {oldest}.0 or newer, whose GPU architectures are known",
+                f"{why}, so {arch} cannot be checked",
+                hint,
             )
             for arch in target.archs
         ]

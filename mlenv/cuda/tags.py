@@ -15,7 +15,14 @@ from packaging.specifiers import SpecifierSet
 from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 from packaging.version import InvalidVersion, Version
 
-from mlenv.cuda.matrix import Component, Pattern, components, patterns
+from mlenv.cuda.matrix import (
+    Component,
+    Pattern,
+    components,
+    known_cuda_versions,
+    known_hint,
+    patterns,
+)
 from mlenv.cuda.versions import CudaError, CudaVersion, leading_numbers
 from mlenv.pep508 import marker_text
 from mlenv.pep508 import requirement as parsed
@@ -141,6 +148,8 @@ def _need(
         return make(CudaVersion(number, 0), major_only=True)
 
     kind = pattern.kind
+    if pattern.cuda is not None:  # kind "fixed": a code whose CUDA the source states
+        return make(pattern.cuda)
     if kind == "digits":
         digits = groups["digits"]
         if len(digits) == 2 and digits[0] == "1":  # cu12: CUDA 12.x, there was no CUDA 1.2
@@ -199,8 +208,25 @@ def _first(
         match = pattern.regex.search(subject)
         if match is not None:
             need = _need(pattern, match, pin, evidence, where)
+            if need is not None and pattern.known_only:
+                _known_release(need, pattern.id, where=where)
             return [] if need is None else [need]
     return []
+
+
+def _known_release(need: CudaNeed, rule: str, *, where: str) -> None:
+    """Refuse a reading that is no CUDA release (a known_only pattern's digits are not always
+    CUDA's: Paddle's .post107 is CUDA 10.0 with cuDNN 7, never CUDA 10.7), so a code mlenv
+    does not know is unreadable instead of judged as a release NVIDIA never shipped."""
+    if not need.major_only and need.cuda in known_cuda_versions():
+        return
+    raise CudaError(
+        f"{need.evidence!r} names no CUDA release: as {rule} it would read CUDA {need.label}",
+        where=where,
+        hint=f"mlenv reads the shapes of the tag_patterns in mlenv/data/cuda.json "
+        f"({known_hint(need.cuda.major)}); use a build tagged one of those ways, or report "
+        "the new shape",
+    )
 
 
 # "cu" or "cuda" and two digits or a one-digit major with its minor (cuda9.2.148 in PyTorch's

@@ -46,7 +46,20 @@ JAX_OLD = "https://storage.googleapis.com/jax-releases/jax_cuda_releases.html"
 JAX = "https://github.com/jax-ml/jax/blob/main/docs/installation.md"
 ORT = "https://onnxruntime.ai/docs/execution-providers/CUDA-ExecutionProvider.html"
 TF = "https://www.tensorflow.org/install/source#gpu"
+TF_GPU_2019 = (
+    "https://github.com/tensorflow/docs/blob/7f17cfb143481579636f41c68e8ac610f7c38929/"
+    "site/en/install/gpu.md"
+)
+TF_RELEASE = "https://github.com/tensorflow/tensorflow/blob/master/RELEASE.md#release-210"
 PADDLE = "https://www.paddlepaddle.org.cn/whl/linux/mkl/avx/stable.html"
+PADDLE_1X = (
+    "https://github.com/PaddlePaddle/docs/blob/3a237a4a26f808aff823ba0c7bd5bd0b22d38c07/"
+    "doc/fluid/install/pip/linux-pip_en.md"
+)
+PADDLE_20 = (
+    "https://github.com/PaddlePaddle/docs/blob/7aa72e44336462e4cbe6084dcb8a59b1e2126faf/"
+    "doc/paddle/install/pip/linux-pip_en.md"
+)
 RAPIDS = "https://docs.rapids.ai/install/"
 NVCC13 = "https://docs.nvidia.com/cuda/archive/13.0.0/cuda-toolkit-release-notes/index.html"
 CUDA129 = "https://docs.nvidia.com/cuda/archive/12.8.0/cuda-toolkit-release-notes/index.html"
@@ -348,6 +361,19 @@ CASES = [
          (Whl("paddlepaddle-gpu", "2.5.2.post117", MANY, (), "www.paddlepaddle.org.cn/whl"),),
          ("paddlepaddle-gpu==2.5.2.post117",), "12.4", "550.54.14", 1,
          ("paddlepaddle-gpu 2.5.2.post117 is built for CUDA 11.7",)),
+    Case("paddle-1.8-post107-is-cuda-10.0", PADDLE_1X,
+         (Whl("paddlepaddle-gpu", "1.8.5.post107", MANY, (), "www.paddlepaddle.org.cn/whl"),),
+         ("paddlepaddle-gpu==1.8.5.post107",), "10.0", "410.48", 0,
+         locked={"paddlepaddle-gpu": "10.0"}),
+    Case("paddle-1.8-post97-on-10", PADDLE_1X,
+         (Whl("paddlepaddle-gpu", "1.8.5.post97", MANY, (), "www.paddlepaddle.org.cn/whl"),),
+         ("paddlepaddle-gpu==1.8.5.post97",), "10.0", "410.48", 1,
+         ("paddlepaddle-gpu 1.8.5.post97 is built for CUDA 9.0",
+          "install paddlepaddle-gpu 1.5-1.8 .post107 (CUDA 10.0)"), absent=("10.7", "9.7")),
+    Case("paddle-2.0-post90-on-9.0", PADDLE_20,
+         (Whl("paddlepaddle-gpu", "2.0.2.post90", MANY, (), "www.paddlepaddle.org.cn/whl"),),
+         ("paddlepaddle-gpu==2.0.2.post90",), "9.0", "384.81", 0,
+         locked={"paddlepaddle-gpu": "9.0"}),
     Case("paddle-3-cu126-index-newer-minor", "https://www.paddlepaddle.org.cn/packages/stable/cu126/",
          (Whl("paddlepaddle-gpu", "3.0.0", MANY, (),
               "www.paddlepaddle.org.cn/packages/stable/cu126"),),
@@ -377,6 +403,18 @@ CASES = [
     Case("tensorflow-2.14-on-12", TF, (Whl("tensorflow", "2.14.1", MANY),),
          ("tensorflow==2.14.1",), "12.4", "550.54.14", 1,
          ("tensorflow 2.14.1 is built for CUDA 11.x, but the target is CUDA 12.4",)),
+    Case("tensorflow-1.14-is-cpu-only", TF_GPU_2019, (Whl("tensorflow", "1.14.0", MANY),),
+         ("tensorflow==1.14.0",), "10.0", "410.48", 0, locked={"tensorflow": None},
+         absent=("cuda-undetermined",)),
+    Case("tensorflow-gpu-1.14-is-cuda-10.0", TF, (Whl("tensorflow-gpu", "1.14.0", MANY),),
+         ("tensorflow-gpu==1.14.0",), "10.0", "410.48", 0, locked={"tensorflow-gpu": "10.0"}),
+    Case("tensorflow-gpu-1.12-on-10", TF, (Whl("tensorflow-gpu", "1.12.0", MANY),),
+         ("tensorflow-gpu==1.12.0",), "10.0", "410.48", 1,
+         ("tensorflow-gpu 1.12.0 is built for CUDA 9.0, but the target is CUDA 10.0",
+          "tensorflow-gpu 1.13 to 2.0 is built for CUDA 10.0")),
+    Case("tensorflow-2.0-is-cpu-only", TF_RELEASE, (Whl("tensorflow", "2.0.0", MANY),),
+         ("tensorflow==2.0.0",), "12.4", "550.54.14", 0, locked={"tensorflow": None},
+         absent=("CUDA 10.0",)),
     Case("mxnet-cu112-on-12", "https://pypi.org/project/mxnet-cu112/",
          (Whl("mxnet-cu112", "1.9.1", MANY),), ("mxnet-cu112==1.9.1",), "12.4", "550.54.14", 1,
          ("mxnet-cu112 1.9.1 is built for CUDA 11.2, but the target is CUDA 12.4",)),

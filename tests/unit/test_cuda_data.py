@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from mlenv.cuda import matrix
 from mlenv.cuda.matrix import known_cuda_versions, min_driver, minor_compat_floor, supported_archs
 from mlenv.cuda.tags import CudaNeed, extract, extract_conda
 from mlenv.cuda.versions import CudaError, CudaVersion, DriverVersion
@@ -298,6 +299,20 @@ def test_tag_pattern_example_matches_and_extracts(pattern: dict[str, Any]) -> No
         assert need.stub is not None
     else:
         assert (need.label, need.stub) == (pattern["example_cuda"], None)
+
+
+@pytest.mark.parametrize(
+    "row",
+    [
+        {"id": "x", "kind": "fixed"},
+        {"id": "x", "kind": "digits", "cuda": "10.0"},
+    ],
+)
+def test_a_fixed_pattern_and_its_cuda_come_together(row: dict[str, Any]) -> None:
+    """A fixed row without its release would read no CUDA, and a release on another kind
+    would be silently ignored: both are a broken data file, refused when read."""
+    with pytest.raises(CudaError, match="a fixed pattern needs a cuda value"):
+        matrix._fixed_cuda(row)
 
 
 def test_tag_pattern_ids_and_precedences_are_unique() -> None:

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
+from mlenv.cuda.matrix import known_cuda_versions
+from mlenv.cuda.packages import undetermined
 from mlenv.cuda.requirement import evaluate_requirement, nvidia_require_cuda
 from mlenv.cuda.rules import CudaTarget, Finding, PackageNeed, judge, required_driver
 from mlenv.cuda.tags import CudaNeed, extract, extract_conda
@@ -113,6 +117,14 @@ def test_target_with_a_bad_arch_is_an_error(arch: str) -> None:
         ("jaxlib", "0.3.25+cuda11.cudnn82", "11.x", "jaxlib-local-cuda"),
         ("paddlepaddle-gpu", "2.5.2.post120", "12.0", "paddle-post"),
         ("paddlepaddle-gpu", "2.5.2.post112", "11.2", "paddle-post"),
+        ("paddlepaddle-gpu", "2.0.2.post90", "9.0", "paddle-post"),
+        ("paddlepaddle-gpu", "2.0.2.post100", "10.0", "paddle-post"),
+        ("paddlepaddle-gpu", "2.0.0rc0.post101", "10.1", "paddle-post"),
+        ("paddlepaddle-gpu", "3.0.0b0.post123", "12.3", "paddle-post"),
+        ("paddlepaddle-gpu", "1.8.5.post107", "10.0", "paddle-1x-post107"),
+        ("paddlepaddle-gpu", "1.8.5.post97", "9.0", "paddle-1x-post97"),
+        ("paddlepaddle-gpu", "1.5.0.post87", "8.0", "paddle-1x-post87"),
+        ("paddlepaddle-gpu", "1.4.1.post85", "8.0", "paddle-1x-post85"),
         ("nvidia-cuda-runtime-cu12", "12.4.127", "12.4", "nvidia-toolkit-versioned"),
         ("nvidia-cuda-nvrtc-cu11", "11.8.89", "11.8", "nvidia-toolkit-versioned"),
         ("nvidia-cuda-runtime", "13.0.96", "13.0", "nvidia-toolkit-versioned"),
@@ -165,6 +177,33 @@ def test_extract_matches(name: str, version: str, label: str, rule: str) -> None
 )
 def test_extract_without_a_cuda_signal_is_none(name: str, version: str) -> None:
     assert extract(name, version) is None
+
+
+@pytest.mark.parametrize(
+    "version", ["1.8.5.post108", "2.5.2.post11", "2.0.0.post200", "2.6.2.post999"]
+)
+def test_a_paddle_post_that_names_no_cuda_release_is_refused(version: str) -> None:
+    """PaddlePaddle's .postNNN is CUDA major and minor (2.x) or CUDA and cuDNN majors (1.x
+    .post107): a code that reads as neither a known release (CUDA 10.8, a major alone) is
+    refused as unreadable, never judged as a CUDA NVIDIA never released."""
+    with pytest.raises(CudaError, match="names no CUDA release"):
+        extract("paddlepaddle-gpu", version)
+
+
+@given(number=st.integers(0, 1200), pre=st.sampled_from(["", "rc0", "b0"]))
+def test_every_paddle_post_reads_a_known_release_or_is_refused(number: int, pre: str) -> None:
+    """Guards the .postNNN reading over the whole space: each either names a CUDA release
+    mlenv knows (exactly, never a major alone) or is refused (an error, or no reading, which
+    the GPU package table turns into cuda-undetermined); never a release that does not exist."""
+    version = f"2.5.2{pre}.post{number}"
+    try:
+        need = extract("paddlepaddle-gpu", version)
+    except CudaError:
+        return
+    if need is None:
+        assert undetermined("paddlepaddle-gpu", version, "") is not None
+    else:
+        assert need.cuda in known_cuda_versions() and not need.major_only, need
 
 
 def test_wheel_filename_local_tags() -> None:

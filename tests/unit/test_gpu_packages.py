@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from packaging.version import Version
 
 from mlenv.cuda import packages as cudapkg
 from mlenv.cuda.rules import CudaTarget, PackageNeed, judge
@@ -145,6 +146,64 @@ def test_documented_cuda_of_packages_without_it_in_the_name(
     need = extract(name, version, wheel(name, version), index=index)
     assert need is not None
     assert need.label == label
+
+
+@pytest.mark.parametrize(
+    ("name", "version", "label"),
+    [
+        # tensorflow/docs gpu.md (2019-09): "For releases 1.14 and older, CPU and GPU packages
+        # are separate: pip install tensorflow==1.14 # CPU, pip install tensorflow-gpu==1.14".
+        ("tensorflow", "1.13.1", None),
+        ("tensorflow", "1.14.0", None),
+        # RELEASE.md 1.15.0: the tensorflow pip package includes GPU support (source.md: 10.0);
+        # tensorflow#36347: from 1.15.2 tensorflow is CPU-only again, tensorflow-gpu the GPU one.
+        ("tensorflow", "1.15.0", "10.0"),
+        ("tensorflow", "1.15.2", None),
+        ("tensorflow", "1.15.5", None),
+        # RELEASE.md 2.1.0: "The tensorflow pip package now includes GPU support by default".
+        ("tensorflow", "2.0.0", None),
+        ("tensorflow", "2.0.4", None),
+        ("tensorflow", "2.1.0", "10.1"),
+        # source.md tested builds: tensorflow_gpu 1.0-1.4 CUDA 8, 1.5-1.12 CUDA 9, 1.13-1.15 10.0.
+        ("tensorflow-gpu", "1.4.1", "8.0"),
+        ("tensorflow-gpu", "1.12.0", "9.0"),
+        ("tensorflow-gpu", "1.14.0", "10.0"),
+        ("tensorflow-gpu", "1.15.5", "10.0"),
+        ("tensorflow-gpu", "2.0.0", "10.0"),
+        ("tensorflow-cpu", "1.15.0", None),
+        ("tensorflow-cpu", "2.1.0", None),
+    ],
+)
+def test_tensorflow_before_2_1_is_cpu_only_unless_named_gpu(
+    name: str, version: str, label: str | None
+) -> None:
+    """A CPU-only TensorFlow is neither refused (cuda-undetermined) nor given a CUDA need;
+    tensorflow-gpu 1.x is judged by its tested CUDA."""
+    need = extract(name, version, wheel(name, version), index=PYPI)
+    assert (None if need is None else need.label) == label
+    if label is None:
+        assert cudapkg.undetermined(name, version, PYPI) is None
+
+
+@given(
+    parts=st.tuples(st.integers(0, 2), st.integers(0, 25), st.integers(0, 6)),
+    index=st.sampled_from([PYPI, ""]),
+)
+def test_tensorflow_gets_a_cuda_need_only_where_it_has_gpu_support(
+    parts: tuple[int, int, int], index: str
+) -> None:
+    """Guards both directions over TensorFlow's release space: a CPU-only tensorflow (before
+    2.1, but 1.15.0) never gets a CUDA need nor a refusal, and a release with GPU support
+    (tensorflow 1.15.0 and 2.1+, every tensorflow-gpu) never comes out as no CUDA."""
+    version = ".".join(map(str, parts))
+    cpu_only = Version(version) < Version("2.1") and Version(version) != Version("1.15.0")
+    need = extract("tensorflow", version, wheel("tensorflow", version), index=index)
+    if cpu_only:
+        assert need is None and cudapkg.undetermined("tensorflow", version, index) is None
+    else:
+        assert need is not None or cudapkg.undetermined("tensorflow", version, index)
+    gpu = extract("tensorflow-gpu", version, wheel("tensorflow-gpu", version), index=index)
+    assert gpu is not None or cudapkg.undetermined("tensorflow-gpu", version, index)
 
 
 @pytest.mark.parametrize(

@@ -275,3 +275,24 @@ def test_declared_archs_the_target_cuda_refuses_leave_no_affinity() -> None:
     assert '"7"' not in json.dumps(node_affinity(lock, ("sm_70", "sm_90")))
     with pytest.raises(NodesError, match="no GPU architecture"):
         node_affinity(lock, ("sm_70",))
+
+
+@pytest.mark.parametrize("archs", [(), ("sm_60", "sm_70")])
+@pytest.mark.parametrize(
+    ("cuda", "floor", "package"),
+    [("9.2", "396.26", ("torch", "1.7.1+cu92")), ("8.0", "375.26", ("torch", "1.0.0+cu80"))],
+)
+def test_a_lock_before_cuda_10_gets_no_affinity_and_is_told_why_truthfully(
+    archs: tuple[str, ...], cuda: str, floor: str, package: tuple[str, str]
+) -> None:
+    """mlenv holds no architecture list for CUDA 9.x (shared/reference/cuda.md §6 starts at
+    10.x): the export says so, as verify's arch-unchecked finding does, never that CUDA 9.2
+    supports none of the declared GPUs nor a list of releases as the hint."""
+    lock = make_lock([locked(*package)], cuda=cuda, floor=floor)
+    with pytest.raises(NodesError) as caught:
+        affinity_yaml(lock, archs)
+    assert caught.value.message == (
+        f"mlenv has no GPU architecture data for CUDA {cuda[0]}.x, so no node can be shown "
+        f"to run the lock on CUDA {cuda}"
+    )
+    assert caught.value.hint == "target CUDA 10.0 or newer, whose GPU architectures are known"
