@@ -187,6 +187,21 @@ def known_hint(major: int) -> str:
     return f"known CUDA majors: {', '.join(map(str, majors))}"
 
 
+def require_release(
+    cuda: CudaVersion, exact: bool, evidence: str, reading: str, *, where: str
+) -> None:
+    """Refuse a tag whose reading is no CUDA release NVIDIA shipped (or a major alone)."""
+    if exact and cuda in known_cuda_versions():
+        return
+    raise CudaError(
+        f"{evidence!r} names no CUDA release: as {reading}",
+        where=where,
+        hint=f"mlenv reads the shapes of the tag_patterns in mlenv/data/cuda.json "
+        f"({known_hint(cuda.major)}); use a build tagged one of those ways, or report the "
+        "new shape",
+    )
+
+
 def table3_driver(
     cuda: CudaVersion, release: str | None = None
 ) -> tuple[DriverVersion, str] | None:

@@ -15,14 +15,7 @@ from packaging.specifiers import SpecifierSet
 from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 from packaging.version import InvalidVersion, Version
 
-from mlenv.cuda.matrix import (
-    Component,
-    Pattern,
-    components,
-    known_cuda_versions,
-    known_hint,
-    patterns,
-)
+from mlenv.cuda.matrix import Component, Pattern, components, patterns, require_release
 from mlenv.cuda.versions import CudaError, CudaVersion, leading_numbers
 from mlenv.pep508 import marker_text
 from mlenv.pep508 import requirement as parsed
@@ -209,24 +202,12 @@ def _first(
         if match is not None:
             need = _need(pattern, match, pin, evidence, where)
             if need is not None and pattern.known_only:
-                _known_release(need, pattern.id, where=where)
+                # a known_only pattern's digits are not always CUDA's: Paddle's .post107 is
+                # CUDA 10.0 with cuDNN 7, never 10.7; a code it does not know is unreadable
+                reading = f"{pattern.id} it would read CUDA {need.label}"
+                require_release(need.cuda, not need.major_only, need.evidence, reading, where=where)
             return [] if need is None else [need]
     return []
-
-
-def _known_release(need: CudaNeed, rule: str, *, where: str) -> None:
-    """Refuse a reading that is no CUDA release (a known_only pattern's digits are not always
-    CUDA's: Paddle's .post107 is CUDA 10.0 with cuDNN 7, never CUDA 10.7), so a code mlenv
-    does not know is unreadable instead of judged as a release NVIDIA never shipped."""
-    if not need.major_only and need.cuda in known_cuda_versions():
-        return
-    raise CudaError(
-        f"{need.evidence!r} names no CUDA release: as {rule} it would read CUDA {need.label}",
-        where=where,
-        hint=f"mlenv reads the shapes of the tag_patterns in mlenv/data/cuda.json "
-        f"({known_hint(need.cuda.major)}); use a build tagged one of those ways, or report "
-        "the new shape",
-    )
 
 
 # "cu" or "cuda" and two digits or a one-digit major with its minor (cuda9.2.148 in PyTorch's
