@@ -126,7 +126,14 @@ class _Turn:
                     absent = [digest for digest in absent if not session.has(digest)]
                     if not absent:
                         return False
-                    if lease is None or lease.state != "held" or lease.expires <= clock.now():
+                    # a live lease naming this runner is a claim that landed unanswered:
+                    # claimed again, lest it wait out the TTL for itself
+                    if (
+                        lease is None
+                        or lease.state != "held"
+                        or lease.expires <= clock.now()
+                        or lease.holder == self.holder
+                    ):
                         if not claim:
                             return False  # no one is fetching them: the indexes it is
                         # now or never: a claim repeated seconds later could land after a
