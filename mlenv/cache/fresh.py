@@ -273,9 +273,14 @@ def forget(cache_root: Path, keep: int, *, dead: bool = False) -> int:
 
 
 def _alive(cache_root: Path, key: str) -> bool:
+    """Whether the verdict can still answer, here or under another mlenv sharing this cache:
+    it lists a copy of this module, and every file it lists is as stamped."""
     entry = _read_entry(cache_root, key)
+    if entry is None:
+        return False
+    listed = {Path(line.split("\t")[0]).parts[-3:] for line in entry[1]}
     try:
-        return entry is not None and _holds(entry[1])
+        return Path(__file__).parts[-3:] in listed and all(map(_unchanged, entry[1]))
     except (ValueError, OSError):
         return False
 

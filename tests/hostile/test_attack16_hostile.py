@@ -6,15 +6,24 @@ Each test names the attack and what is expected, and fails if its enforcement is
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
 import httpx
 import pytest
 
+from mlenv.cache import FRESH, fresh
 from mlenv.oci.lease import SETTLE, TTL
 from mlenv.report import MemoryReporter
 from tests.unit.test_registry_lease import TAG, FakeClock, Tags, credentials, turn
 
 pytestmark = [pytest.mark.hostile, pytest.mark.usefixtures("credentials")]
 __all__ = ["credentials"]
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 # -- the lease: a claim that landed though its answer was lost --------------------------------
@@ -45,3 +54,35 @@ def test_a_claim_that_landed_unanswered_is_not_waited_on_by_its_own_runner() -> 
     lease = fake.lease()
     assert lease is not None and lease.state == "released"
     assert not [text for _, text in reporter.events if "waiting for it" in text]
+
+
+# -- the fresh verdicts: `cache prune` and another mlenv sharing the cache ---------------------
+
+
+def test_prune_keeps_the_live_verdicts_of_another_mlenv_sharing_the_cache(tmp_path: Path) -> None:
+    """Attack: two installs of mlenv (a pipx one, a project's venv) share the user's cache;
+    `cache prune` from one judged the other's verdicts void, as they list not its own copy of
+    ``fresh.py``. Expected: only a verdict a changed file voids goes; the other install's,
+    every file of which is as stamped, stays and still answers there."""
+    other = tmp_path / "other" / "mlenv" / "cache" / "fresh.py"
+    other.parent.mkdir(parents=True)
+    shutil.copyfile(fresh.__file__, other)
+    bucket = tmp_path / "cache" / FRESH
+    bucket.mkdir(parents=True, mode=0o755)
+    stamped = [
+        "\t".join([str(path), *map(str, fresh._stamp(path.stat()))])
+        for path in (other, other.parent)
+    ]
+    key = "c" * 64
+    (bucket / key).write_text("\n".join([key, "stdlib\tos", *stamped]) + "\n")
+    (bucket / key).chmod(0o600)
+    time.sleep(0.05)  # the pruning process begins after those files last changed
+    code = (
+        "import sys, pathlib; from mlenv.cache import fresh;"
+        "print(fresh.forget(pathlib.Path(sys.argv[1]), 256, dead=True))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path / "cache")],
+        capture_output=True, text=True, check=True, cwd=ROOT,
+    )  # fmt: skip
+    assert result.stdout.strip() == "0" and (bucket / key).exists()
