@@ -233,8 +233,8 @@ def remember_fresh(cache_root: Path, manifest: bytes, lock: bytes) -> None:
 
 
 def forget(cache_root: Path, keep: int, *, dead: bool = False) -> int:
-    """Drop all but the ``keep`` most recently used verdicts (with ``dead``, first every one
-    that can never answer again: a file it lists changed, as an upgrade changes them), and
+    """Drop all but the ``keep`` most recently used verdicts (with ``dead``, of those also
+    every one that can never answer again: a file it lists changed, as an upgrade does), and
     temporary files a killed write left a day ago; returns how many files went. Only in a
     bucket of this user's, through a directory opened without following a symlink: nothing
     outside it is touched."""
@@ -255,13 +255,14 @@ def forget(cache_root: Path, keep: int, *, dead: bool = False) -> int:
                 if temporary:
                     if used < time.time_ns() - _DAY_NS:
                         gone.append(item.name)
-                elif dead and not _alive(cache_root, item.name):
-                    gone.append(item.name)
                 else:
                     entries.append((used, item.name))
         entries.sort(reverse=True)
+        gone += (name for _, name in entries[keep:])
+        if dead:  # only those the bound keeps are read: the others go anyway
+            gone += (name for _, name in entries[:keep] if not _alive(cache_root, name))
         removed = 0
-        for name in [*gone, *(name for _, name in entries[keep:])]:
+        for name in gone:
             with suppress(OSError):
                 os.unlink(name, dir_fd=bucket)
                 removed += 1

@@ -86,3 +86,26 @@ def test_prune_keeps_the_live_verdicts_of_another_mlenv_sharing_the_cache(tmp_pa
         capture_output=True, text=True, check=True, cwd=ROOT,
     )  # fmt: skip
     assert result.stdout.strip() == "0" and (bucket / key).exists()
+
+
+def test_prune_of_a_crowded_bucket_reads_no_verdict_it_drops_anyway(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Attack: a bucket grown for years before the bound (one verdict per edit, forever),
+    then `cache prune`: each verdict was read and every file it lists stat'ed before the
+    bound cut them (8 s for 20,000 verdicts, 40 s for 100,000). Expected: only the verdicts
+    the bound keeps are read."""
+    bucket = tmp_path / "cache" / FRESH
+    bucket.mkdir(parents=True)
+    for number in range(1000):
+        (bucket / f"{number:064x}").write_text("x")
+    reads: list[str] = []
+    real = fresh._read_entry
+
+    def counted(cache_root: Path, key: str) -> tuple[set[str], list[str]] | None:
+        reads.append(key)
+        return real(cache_root, key)
+
+    monkeypatch.setattr(fresh, "_read_entry", counted)
+    assert fresh.forget(tmp_path / "cache", 10, dead=True) == 1000
+    assert len(reads) <= 10
