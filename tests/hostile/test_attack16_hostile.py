@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from mlenv.cache import FRESH, fresh
-from mlenv.oci.lease import SETTLE, TTL
+from mlenv.oci.lease import SETTLE, STUMBLES, TTL
 from mlenv.report import MemoryReporter
 from tests.unit.test_registry_lease import TAG, FakeClock, Tags, credentials, turn
 
@@ -30,11 +30,11 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 class LostAnswer(Tags):
-    """A proxy that stores the first claim but answers 502 (its backend was slow to reply)."""
+    """A proxy that stores the first ``lost`` claims but answers 502 (its backend was slow)."""
 
-    def __init__(self) -> None:
+    def __init__(self, lost: int = 1) -> None:
         super().__init__()
-        self.lost = 1
+        self.lost = lost
 
     def handle(self, request: httpx.Request) -> httpx.Response:
         response = super().handle(request)
@@ -54,6 +54,18 @@ def test_a_claim_that_landed_unanswered_is_not_waited_on_by_its_own_runner() -> 
     lease = fake.lease()
     assert lease is not None and lease.state == "released"
     assert not [text for _, text in reporter.events if "waiting for it" in text]
+
+
+def test_a_runner_whose_every_claim_landed_unanswered_releases_its_lease() -> None:
+    """Attack: each claim is stored but answered 502 until the runner stops coordinating
+    (``STUMBLES``) and fetches anyway: its live lease stayed, so every other runner waited
+    the whole TTL for a holder that never releases. Expected: it releases the lease that
+    names it once its fetch is done."""
+    fake, reporter = LostAnswer(lost=STUMBLES + 1), MemoryReporter()
+    turn(fake, FakeClock(), claim=True, reporter=reporter)
+    assert any("cannot coordinate" in text for kind, text in reporter.events if kind == "warning")
+    lease = fake.lease()
+    assert lease is not None and lease.state == "released"
 
 
 # -- the fresh verdicts: `cache prune` and another mlenv sharing the cache ---------------------
