@@ -16,12 +16,19 @@ import httpx
 import pytest
 
 from mlenv.cache import FRESH, fresh
+from mlenv.oci import registry as registry_module
+from mlenv.oci.credentials import Credentials
 from mlenv.oci.lease import SETTLE, STUMBLES, TTL
+from mlenv.oci.reference import RegistryError
+from mlenv.oci.registry import push
+from mlenv.oci.write import ImageResult
 from mlenv.report import MemoryReporter
+from tests.support.fake_registry import FakeRegistry, Seen
+from tests.unit.conftest import image
 from tests.unit.test_registry_lease import TAG, FakeClock, Tags, credentials, turn
 
 pytestmark = [pytest.mark.hostile, pytest.mark.usefixtures("credentials")]
-__all__ = ["credentials"]
+__all__ = ["credentials", "image"]
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -121,3 +128,37 @@ def test_prune_of_a_crowded_bucket_reads_no_verdict_it_drops_anyway(
     monkeypatch.setattr(fresh, "_read_entry", counted)
     assert fresh.forget(tmp_path / "cache", 10, dead=True) == 1000
     assert len(reads) <= 10
+
+
+# -- the blob upload begun again: a corrupt layout under a registry that drops a cancel -------
+
+
+class DroppedCancel(FakeRegistry):
+    """A registry whose connection drops when an upload session is cancelled (DELETE)."""
+
+    def handle(self, request: httpx.Request) -> httpx.Response:
+        if request.method == "DELETE":
+            self.requests.append(Seen(request.method, request.url, None))
+            raise httpx.ReadError("dropped", request=request)
+        return super().handle(request)
+
+
+def test_a_corrupt_blob_is_named_once_though_the_cancel_is_dropped(
+    image: tuple[Path, ImageResult], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Attack: a layout blob no longer matches its digest, and the courtesy DELETE of its
+    upload session drops: the dropped DELETE made the upload begin again whole, sending the
+    corrupt bytes four more times, and the push failed as "cannot talk to the registry".
+    Expected: one attempt, failing as the corrupt blob it is."""
+    layout, built = image
+    monkeypatch.setattr(registry_module, "CHUNK_SIZE", 4096)
+    monkeypatch.setattr("time.sleep", lambda seconds: None)
+    blob = layout / "blobs" / "sha256" / built.layer_digests[0][7:]
+    data = bytearray(blob.read_bytes())
+    data[-1] ^= 1
+    blob.write_bytes(bytes(data))
+    fake = DroppedCancel()
+    with pytest.raises(RegistryError, match="does not match its digest"):
+        push(layout, "registry.test/team/env:1", auth=Credentials("ci", "pw"),
+             reporter=MemoryReporter(), transport=fake.transport())  # fmt: skip
+    assert [seen.method for seen in fake.requests].count("DELETE") == 1
