@@ -57,6 +57,7 @@ MAX_INPUT_BYTES = 8 << 20  # more than any real lock; a bigger one goes to the f
 _MAX_ENTRY_BYTES = 1 << 20
 MAX_VERDICTS = 256  # kept per cache; the least recently used go first
 _HEX = frozenset("0123456789abcdef")
+_DIGITS = frozenset("0123456789")
 _DAY_NS = 24 * 3600 * 10**9
 _JUDGES = ("mlenv", "packaging")  # the packages whose code gives the verdict
 # tomllib recurses per level of nested arrays and tables, so how deep a manifest may nest
@@ -248,8 +249,8 @@ def forget(cache_root: Path, keep: int, *, dead: bool = False) -> int:
         entries, gone = [], []
         with os.scandir(bucket) as listing:
             for item in listing:
-                temporary = item.name.startswith(".") and item.name.endswith(".tmp")
-                if not (_is_key(item.name) or (temporary and _is_key(item.name[1:65]))):
+                temporary = _is_temporary(item.name)
+                if not (temporary or _is_key(item.name)):
                     continue
                 used = item.stat(follow_symlinks=False).st_mtime_ns
                 if temporary:
@@ -284,6 +285,14 @@ def _alive(cache_root: Path, key: str) -> bool:
         return Path(__file__).parts[-3:] in listed and all(map(_unchanged, entry[1]))
     except (ValueError, OSError):
         return False
+
+
+def _is_temporary(name: str) -> bool:
+    """A temporary file's name, as ``write_entry`` makes it: ``.KEY.PID.N.tmp``."""
+    parts = name.split(".")
+    if len(parts) != 5 or parts[0] or parts[4] != "tmp":
+        return False
+    return _is_key(parts[1]) and all(part and set(part) <= _DIGITS for part in parts[2:4])
 
 
 def _is_key(name: str) -> bool:

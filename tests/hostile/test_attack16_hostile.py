@@ -6,6 +6,7 @@ Each test names the attack and what is expected, and fails if its enforcement is
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -128,6 +129,23 @@ def test_prune_of_a_crowded_bucket_reads_no_verdict_it_drops_anyway(
     monkeypatch.setattr(fresh, "_read_entry", counted)
     assert fresh.forget(tmp_path / "cache", 10, dead=True) == 1000
     assert len(reads) <= 10
+
+
+def test_prune_leaves_old_dotfiles_not_named_as_a_write_names_its_temporary_files(
+    tmp_path: Path,
+) -> None:
+    """Attack: any day-old ``.KEY….tmp`` went as a killed write's leftover, though a write
+    names its temporary file ``.KEY.PID.N.tmp`` only. Expected: names of no verdict shape
+    stay, however like one they start; a real leftover goes."""
+    bucket = tmp_path / "cache" / FRESH
+    bucket.mkdir(parents=True)
+    key = "d" * 64
+    strangers = [f".{key}.tmp", f".{key}.notes.tmp", f".{key}.1.tmp", f".{key}.1.x.tmp"]
+    for name in [*strangers, f".{key}.12.3.tmp"]:
+        (bucket / name).write_text("mine")
+        os.utime(bucket / name, (1_700_000_000, 1_700_000_000))
+    assert fresh.forget(tmp_path / "cache", 256, dead=True) == 1
+    assert sorted(path.name for path in bucket.iterdir()) == sorted(strangers)
 
 
 # -- the blob upload begun again: a corrupt layout under a registry that drops a cancel -------
