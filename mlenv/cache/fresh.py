@@ -57,6 +57,7 @@ MAX_INPUT_BYTES = 8 << 20  # more than any real lock; a bigger one goes to the f
 _MAX_ENTRY_BYTES = 1 << 20
 MAX_VERDICTS = 256  # kept per cache; the least recently used go first
 _HEX = frozenset("0123456789abcdef")
+_DIGITS = frozenset("0123456789")
 _DAY_NS = 24 * 3600 * 10**9
 _JUDGES = ("mlenv", "packaging")  # the packages whose code gives the verdict
 # tomllib recurses per level of nested arrays and tables, so how deep a manifest may nest
@@ -233,8 +234,8 @@ def remember_fresh(cache_root: Path, manifest: bytes, lock: bytes) -> None:
 
 
 def forget(cache_root: Path, keep: int, *, dead: bool = False) -> int:
-    """Drop all but the ``keep`` most recently used verdicts (with ``dead``, first every one
-    that can never answer again: a file it lists changed, as an upgrade changes them), and
+    """Drop all but the ``keep`` most recently used verdicts (with ``dead``, of those also
+    every one that can never answer again: a file it lists changed, as an upgrade does), and
     temporary files a killed write left a day ago; returns how many files went. Only in a
     bucket of this user's, through a directory opened without following a symlink: nothing
     outside it is touched."""
@@ -248,20 +249,21 @@ def forget(cache_root: Path, keep: int, *, dead: bool = False) -> int:
         entries, gone = [], []
         with os.scandir(bucket) as listing:
             for item in listing:
-                temporary = item.name.startswith(".") and item.name.endswith(".tmp")
-                if not (_is_key(item.name) or (temporary and _is_key(item.name[1:65]))):
+                temporary = _is_temporary(item.name)
+                if not (temporary or _is_key(item.name)):
                     continue
                 used = item.stat(follow_symlinks=False).st_mtime_ns
                 if temporary:
                     if used < time.time_ns() - _DAY_NS:
                         gone.append(item.name)
-                elif dead and not _alive(cache_root, item.name):
-                    gone.append(item.name)
                 else:
                     entries.append((used, item.name))
         entries.sort(reverse=True)
+        gone += (name for _, name in entries[keep:])
+        if dead:  # only those the bound keeps are read: the others go anyway
+            gone += (name for _, name in entries[:keep] if not _alive(cache_root, name))
         removed = 0
-        for name in [*gone, *(name for _, name in entries[keep:])]:
+        for name in gone:
             with suppress(OSError):
                 os.unlink(name, dir_fd=bucket)
                 removed += 1
@@ -273,11 +275,24 @@ def forget(cache_root: Path, keep: int, *, dead: bool = False) -> int:
 
 
 def _alive(cache_root: Path, key: str) -> bool:
+    """Whether the verdict can still answer, here or under another mlenv sharing this cache:
+    it lists a copy of this module, and every file it lists is as stamped."""
     entry = _read_entry(cache_root, key)
+    if entry is None:
+        return False
+    listed = {Path(line.split("\t")[0]).parts[-3:] for line in entry[1]}
     try:
-        return entry is not None and _holds(entry[1])
+        return Path(__file__).parts[-3:] in listed and all(map(_unchanged, entry[1]))
     except (ValueError, OSError):
         return False
+
+
+def _is_temporary(name: str) -> bool:
+    """A temporary file's name, as ``write_entry`` makes it: ``.KEY.PID.N.tmp``."""
+    parts = name.split(".")
+    if len(parts) != 5 or parts[0] or parts[4] != "tmp":
+        return False
+    return _is_key(parts[1]) and all(part and set(part) <= _DIGITS for part in parts[2:4])
 
 
 def _is_key(name: str) -> bool:

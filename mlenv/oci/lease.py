@@ -21,7 +21,7 @@ import secrets
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeGuard
@@ -83,19 +83,22 @@ def coordinated(
     A registry that refuses the lease, or serves a lease nested past the JSON parser's guard,
     is a warning: the fetch goes on uncoordinated.
     ``transport`` replaces the network (tests give an in-memory registry)."""
-    holder = secrets.token_hex(8)
+    turn = _Turn(registry, tag, secrets.token_hex(8), insecure, transport)
     held = False
     try:
-        turn = _Turn(registry, tag, holder, insecure, transport)
         held = turn.take(digests, claim, reporter, clock)
     except (RegistryError, LimitError) as error:
         reporter.warning(f"cannot coordinate through the shared cache, fetching anyway: {error}")
+        # a claim stored though its answer was lost: released after the fetch, or the
+        # others wait out its TTL
+        with suppress(RegistryError, LimitError):
+            held = claim and turn.named()
     try:
         yield held
     finally:
         if held:
             try:
-                turn.write(Lease(holder, 0, "released"))
+                turn.write(Lease(turn.holder, 0, "released"))
             except RegistryError as error:
                 reporter.warning(f"cannot release the shared cache's lease {tag}: {error}")
 
@@ -154,6 +157,13 @@ class _Turn:
                     )
                 clock.sleep(POLL)
             return False
+
+    def named(self) -> bool:
+        """Whether a held lease under the tag names this runner."""
+        ref = f"{image_ref(self.registry)}:{self.tag}"
+        with reader(ref, insecure=self.insecure, transport=self.transport) as session:
+            lease = _parse(session.find_manifest(self.tag), ref)
+        return lease is not None and lease.holder == self.holder and lease.state == "held"
 
     def write(self, lease: Lease, delays: Sequence[float] | None = None) -> None:
         """Put ``lease`` under the tag; ``delays`` as in ``registry.push_manifest``."""

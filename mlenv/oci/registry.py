@@ -13,7 +13,7 @@ import hashlib
 import io
 import os
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -432,7 +432,8 @@ class _Session:
                 location = self._location(response)
                 task.advance(len(chunk))
         if "sha256:" + digest.hexdigest() != blob.digest:
-            self._client.delete(location)
+            with suppress(httpx.HTTPError):  # a courtesy: the corrupt blob is the error
+                self._client.delete(location)
             raise RegistryError(
                 f"the blob does not match its digest {blob.digest}",
                 where=str(path),
