@@ -16,7 +16,7 @@ import hashlib
 import tempfile
 import threading
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol
@@ -247,12 +247,20 @@ class _Shared:
 
     @contextmanager
     def open(self, url: str) -> Iterator[BinaryIO]:
+        """From the shared cache if it has the blob and serves it, else from the index: a
+        shared cache that fails in the middle of a fetch only slows it down (the lock's
+        hashes judge the bytes either way)."""
         digest = self._digests[url]
-        if not self._session.has(digest):
-            with self._fallback.open(url) as stream:
-                yield stream
-            return
-        with self._session.blob(digest) as stream:
+        with ExitStack() as stack:
+            stream: BinaryIO | None = None
+            try:
+                if self._session.has(digest):
+                    stream = stack.enter_context(self._session.blob(digest))
+            except RegistryError:
+                pass  # the index it is
+            if stream is None:
+                yield stack.enter_context(self._fallback.open(url))
+                return
             try:
                 yield stream
             except IntegrityError as error:

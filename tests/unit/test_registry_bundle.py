@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import BinaryIO
 
 import httpx
 import pytest
 
-from mlenv.cache.artifacts import Artifact, ArtifactCache, CacheError
+from mlenv.cache.artifacts import Artifact, ArtifactCache, CacheError, IntegrityError
 from mlenv.limits import LimitError
 from mlenv.oci.bundle import (
     ARTIFACT_TYPE,
@@ -17,6 +21,7 @@ from mlenv.oci.bundle import (
     TITLE,
     BundleRefError,
     _listed,
+    _Shared,
     bundle_manifest,
     cache_registry,
     cache_tag,
@@ -150,3 +155,69 @@ def test_a_huge_manifest_is_not_read_into_memory() -> None:
         reader("reg.test/x:1", transport=httpx.MockTransport(handle)) as session,
     ):
         session.manifest()
+
+
+# ---------------------------------------------------------------------------------------------
+# A shared cache that fails in the middle of a fetch (_Shared, fetch's opener in front of the
+# indexes): the index serves what the registry would not
+
+
+class Blobs:
+    """A registry session: ``has``/``blob`` answer from ``blobs`` or raise ``failure``."""
+
+    def __init__(self, blobs: dict[str, bytes], failure: str = "") -> None:
+        self.blobs, self.failure = blobs, failure
+
+    def has(self, digest: str) -> bool:
+        if self.failure == "has":
+            raise RegistryError("the check for blob failed: HTTP 503", where="registry")
+        return digest in self.blobs
+
+    @contextmanager
+    def blob(self, digest: str) -> Iterator[BinaryIO]:
+        if self.failure == "blob":
+            raise RegistryError("downloading blob failed: HTTP 502", where="registry")
+        yield io.BytesIO(self.blobs[digest])
+
+
+class Index:
+    def __init__(self, files: dict[str, bytes]) -> None:
+        self.files, self.opened = files, list[str]()
+
+    @contextmanager
+    def open(self, url: str) -> Iterator[BinaryIO]:
+        self.opened.append(url)
+        yield io.BytesIO(self.files[url])
+
+
+URL, DIGEST = "https://files.example/a.whl", "sha256:" + "a" * 64
+
+
+@pytest.mark.parametrize("failure", ["has", "blob"])
+def test_a_shared_cache_failing_mid_fetch_leaves_the_artifact_to_the_index(failure: str) -> None:
+    """Guards that the shared cache only speeds a fetch up: once the registry fails (after
+    the client's bounded repetitions) the index serves the artifact, and it counts as no hit.
+    Before, the fetch failed with the registry's error."""
+    index = Index({URL: b"from the index"})
+    shared = _Shared(Blobs({DIGEST: b"from the registry"}, failure), index, {URL: DIGEST}, "r")
+    with shared.open(URL) as stream:
+        assert stream.read() == b"from the index"
+    assert index.opened == [URL] and shared.hits == set()
+
+
+def test_a_shared_cache_serving_the_blob_is_used_and_counted() -> None:
+    index = Index({URL: b"from the index"})
+    shared = _Shared(Blobs({DIGEST: b"from the registry"}), index, {URL: DIGEST}, "r")
+    with shared.open(URL) as stream:
+        assert stream.read() == b"from the registry"
+    assert index.opened == [] and shared.hits == {DIGEST}
+
+
+def test_other_bytes_from_the_shared_cache_are_still_an_integrity_error() -> None:
+    """Guards that falling back is for a registry that fails, never for one that lies."""
+    shared = _Shared(Blobs({DIGEST: b"x"}), Index({}), {URL: DIGEST}, "oci://r")
+    with (
+        pytest.raises(IntegrityError, match="the shared cache serves other bytes"),
+        shared.open(URL),
+    ):
+        raise IntegrityError("sha256 mismatch", where="cache")
