@@ -79,8 +79,11 @@ class PatientClient(httpx.Client):
         begun again: the failed attempt's own time was transfer, not waiting)."""
         if not self._spend(delay):
             return False
-        (self._pause or time.sleep)(delay)
+        self._sleep(delay)
         return True
+
+    def _sleep(self, seconds: float) -> None:
+        (self._pause or time.sleep)(seconds)  # looked up now: tests replace time.sleep
 
     def send(self, request: httpx.Request, **kwargs: Any) -> httpx.Response:
         for delay in self.attempts() if _repeatable(request) else (None,):
@@ -90,7 +93,7 @@ class PatientClient(httpx.Client):
             except DROPPED:
                 if delay is None or not self._spend(self._clock() - start + delay):
                     raise
-                (self._pause or time.sleep)(delay)
+                self._sleep(delay)
                 continue
             if delay is None or not _busy(request, response):
                 return response
@@ -101,7 +104,7 @@ class PatientClient(httpx.Client):
             if not self._spend(self._clock() - start + wait):  # a slow 503 costs its time too
                 return response
             response.close()
-            (self._pause or time.sleep)(wait)
+            self._sleep(wait)
         raise AssertionError("unreachable: the last attempt returns or raises")
 
     def _spend(self, seconds: float) -> bool:
