@@ -11,6 +11,8 @@ import pytest
 
 from mlenv.cuda import packages as cudapkg
 from mlenv.cuda.tags import extract
+from mlenv.index.http import HttpClient
+from mlenv.index.remote import SimpleIndex
 from mlenv.judge import verify_lock
 from tests.support.locks import HASH, codes, locked, make_lock
 
@@ -86,3 +88,23 @@ def test_paddle_0_11_post8_is_cuda_8_0() -> None:
     """Input: paddlepaddle-gpu==0.11.0.post8. Truth: PaddlePaddle/docs pip_install_en.rst
     (2018) '0.11.0.post8  0.11.0 built with CUDA 8.0 and cuDNN 5'. Expected: CUDA 8.0."""
     assert label("paddlepaddle-gpu", "0.11.0.post8", PADDLE) == "8.0"
+
+
+@pytest.mark.parametrize(
+    ("version", "index", "cuda"),
+    [
+        ("3.0.0", "https://www.paddlepaddle.org.cn/packages/stable/cu126/", "12.6"),
+        ("2.6.2", "https://www.paddlepaddle.org.cn/packages/stable/cu118/", "11.8"),
+        ("2.6.2", "https://www.paddlepaddle.org.cn/packages/stable/cu123/", "12.3"),
+        ("3.1.0.dev20250601", "https://www.paddlepaddle.org.cn/packages/nightly/cu129/", "12.9"),
+    ],
+)
+def test_paddle_cuda_index_as_mlenv_records_it(version: str, index: str, cuda: str) -> None:
+    """Input: paddlepaddle-gpu from Paddle's documented index, `-i .../packages/stable/cu126/`.
+    Truth: PaddlePaddle/docs linux-pip_en.md ('If you are using CUDA 11.8: pip install
+    paddlepaddle-gpu==3.0.0b1 -i .../packages/stable/cu118/'). mlenv records the index without
+    its trailing slash (SimpleIndex.url), which the table's `cu126/` never matched (the
+    functional test's file index ends in /simple). Expected: the index's CUDA."""
+    recorded = SimpleIndex(index, http=HttpClient()).url
+    assert not recorded.endswith("/")
+    assert label("paddlepaddle-gpu", version, recorded) == cuda
