@@ -7,10 +7,13 @@ GPU, an unreadable code is a clear error. Each test names its input and its sour
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from mlenv.cuda import packages as cudapkg
 from mlenv.cuda.tags import extract
+from mlenv.cuda.versions import CudaError
 from mlenv.index.http import HttpClient
 from mlenv.index.remote import SimpleIndex
 from mlenv.judge import verify_lock
@@ -108,3 +111,24 @@ def test_paddle_cuda_index_as_mlenv_records_it(version: str, index: str, cuda: s
     recorded = SimpleIndex(index, http=HttpClient()).url
     assert not recorded.endswith("/")
     assert label("paddlepaddle-gpu", version, recorded) == cuda
+
+
+@pytest.mark.parametrize("requirement", ["nvidia-cublas==11.5.1.101", "nvidia-cufft==10.4.2.58"])
+def test_an_ngc_cuda_11_library_is_never_read_as_cuda_13(requirement: str) -> None:
+    """Input: nvidia-tensorflow 1.15.5+nv21.x from pypi.ngc.nvidia.com (nvidia-pyindex), whose
+    environments hold unsuffixed `nvidia-cublas==11.5.1.101`, `nvidia-cuda-runtime==11.3.58`.
+    Truth: cuBLAS 11.x / cuFFT 10.x are CUDA 11 libraries; PyPI's unsuffixed CUDA 13 wheels
+    start at the cuda-toolkit 13.0.0 pins (cuBLAS 13.0.0.19). Expected: never a CUDA 13 need;
+    a version no toolkit pin names is a clear error naming it, not a guess."""
+    name, version = requirement.split("==")
+    with pytest.raises(CudaError, match=re.escape(requirement)):
+        extract("nvidia-tensorflow", "1.15.5+nv21.5", "", [requirement])
+    with pytest.raises(CudaError, match="names no CUDA release"):
+        extract(name, version, wheel(name, version))
+
+
+def test_an_unsuffixed_cuda_11_8_library_reads_as_11_8() -> None:
+    """Input: unsuffixed `nvidia-cublas==11.11.3.6`. Truth: cuda-toolkit 11.8.0 pins cuBLAS
+    11.11.3.6. Expected: CUDA 11.8 (the pin's toolkit), not 13.x."""
+    need = extract("x", "1", "", ["nvidia-cublas==11.11.3.6"])
+    assert need is not None and need.label == "11.8"
