@@ -173,6 +173,17 @@ def components(component: str) -> tuple[Component, ...]:
     )
 
 
+def first_version(component: str, major: int) -> tuple[int, ...]:
+    """The oldest version of a component that a CUDA ``major`` toolkit pins; () when none.
+
+    An unsuffixed NVIDIA wheel older than its CUDA 13 one is no CUDA 13 build: NGC's index
+    (nvidia-pyindex, for nvidia-tensorflow) served CUDA 11 libraries under those names.
+    """
+    return min(
+        (row.version for row in components(component) if row.cuda.major == major), default=()
+    )
+
+
 @functools.cache
 def known_cuda_versions() -> tuple[CudaVersion, ...]:
     """Every CUDA major.minor with a release in the data, oldest first."""

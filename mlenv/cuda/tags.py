@@ -15,6 +15,7 @@ from packaging.specifiers import SpecifierSet
 from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 from packaging.version import InvalidVersion, Version
 
+from mlenv.cuda import matrix
 from mlenv.cuda.matrix import Component, Pattern, components, patterns, require_release
 from mlenv.cuda.versions import CudaError, CudaVersion, leading_numbers
 from mlenv.pep508 import marker_text
@@ -170,7 +171,13 @@ def _need(
     if kind == "version-major" or pin.exactness == "lower" or len(version) < 2:
         found = major(expected if kind == "table" else version[0])
     elif kind == "table":
-        hit = _lookup(groups["component"], version, expected, exact=pin.exactness == "exact")
+        component, exact = groups["component"], pin.exactness == "exact"
+        hit = _lookup(component, version, expected, exact=exact)
+        if hit is None and suffix is None and version < matrix.first_version(component, 13):
+            hit = _lookup(component, version, 11, exact=exact)
+            if hit is None:
+                reading = f"{pattern.id} it is older than every CUDA 13 {component} and no 11.x pin"
+                require_release(CudaVersion(13, 0), False, evidence, reading, where=where)
         found = major(expected) if hit is None else make(hit[0], release=hit[1], source=hit[2])
     elif kind == "release":
         exact = pin.exactness == "exact" and len(version) > 2
