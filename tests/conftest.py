@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+
+from mlenv.oci.write import ImageResult
+from mlenv.tarball import collect
+from tests.support.images import write_image
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -20,3 +25,16 @@ def _private_default_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator
         del os.environ["XDG_CACHE_HOME"]
     else:
         os.environ["XDG_CACHE_HOME"] = before
+
+
+@pytest.fixture
+def image(tmp_path: Path) -> tuple[Path, ImageResult]:
+    """A two-layer uncompressed OCI layout to push; its 10 KiB layer spans several chunks when
+    a test lowers the registry client's CHUNK_SIZE."""
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    (tree / "data.bin").write_bytes(bytes(range(256)) * 40)
+    (tree / "small.txt").write_text("small")
+    layers = [("data", collect(tree, "opt/data")), ("more", collect(tree, "opt/more"))]
+    layout = tmp_path / "layout"
+    return layout, write_image(layout, layers, ref="t", cmd=["sh"], compression="none")

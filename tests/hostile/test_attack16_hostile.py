@@ -26,11 +26,10 @@ from mlenv.oci.registry import push
 from mlenv.oci.write import ImageResult
 from mlenv.report import MemoryReporter
 from tests.support.fake_registry import FakeRegistry, Seen
-from tests.unit.conftest import image
-from tests.unit.test_registry_lease import TAG, FakeClock, Tags, credentials, turn
+from tests.support.lease import TAG, FakeClock, Tags, credentials, turn
 
 pytestmark = [pytest.mark.hostile, pytest.mark.usefixtures("credentials")]
-__all__ = ["credentials", "image"]
+__all__ = ["credentials"]
 
 ROOT = Path(__file__).resolve().parents[2]
 
