@@ -36,6 +36,7 @@ class Judged:
     driver: str
     source: str
     archs: tuple[str, ...] = ()
+    unchecked: str = ""  # why a GPU's architecture is unknown (verify --host), else ""
 
 
 @dataclass(frozen=True)
@@ -109,6 +110,14 @@ def verify_lock(lock: Lock, manifest_hash: str, judged: Judged | None) -> Verdic
         checked=judged is not None,
     )
     findings += judge(cuda_target, needs)
+    if judged is not None and judged.unchecked:
+        findings.append(
+            Finding(
+                "warning", "host-arch-unknown", "", "each GPU's compute capability",
+                judged.unchecked, f"{judged.unchecked}, so its GPU architecture was not checked",
+                "run with nvidia-smi on PATH, or set MLENV_GPU_COMPUTE_CAP (e.g. 8.0,9.0)",
+            )
+        )  # fmt: skip
     findings += [
         cudapkg.finding(name, version, what, unverified, cuda_target.cuda)
         for name, version, what, unverified in unread

@@ -62,7 +62,15 @@ def by_host() -> tuple[Judged | None, HostFacts]:
     if facts.driver is None:
         return None, facts
     archs = tuple(compute_capability_arch(g.compute_cap) for g in facts.gpus if g.compute_cap)
-    return Judged(facts.driver, facts.driver_source or "host", archs), facts
+    unknown = sum(not g.compute_cap for g in facts.gpus)
+    unchecked = (
+        "no probe listed the host's GPUs"
+        if not facts.gpus
+        else f"{unknown} of the host's {len(facts.gpus)} GPU(s) report no compute capability"
+        if unknown
+        else ""
+    )
+    return Judged(facts.driver, facts.driver_source or "host", archs, unchecked), facts
 
 
 def verify(

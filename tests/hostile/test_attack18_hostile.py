@@ -1,0 +1,95 @@
+"""Eighteenth adversary pass: a host's NVIDIA driver and GPU facts as real machines print
+them (nvidia-smi, /proc/driver/nvidia/version, NVML, GPU Feature Discovery labels).
+
+A supported driver is never refused, an unsupported one never passes silently, unreadable
+input is a clear error naming its source. Each test names its input and its source of truth.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import pytest
+
+from mlenv import host
+from mlenv.commands.verify import by_host
+from mlenv.judge import verify_lock
+from tests.support.locks import HASH, codes, locked, make_lock
+
+pytestmark = pytest.mark.hostile
+
+PROC_580 = (
+    "NVRM version: NVIDIA UNIX Open Kernel Module for x86_64  580.65.06  Release Build  "
+    "(dvs-builder@U16-I3-B03-4-3)  Sun Jul 27 07:09:23 UTC 2025\n"
+    "GCC version:  gcc version 12.2.0 (Debian 12.2.0-14)\n"
+)
+QUERY = " ".join(host.SMI_QUERY_ARGV)
+
+
+@dataclass
+class Machine:
+    """A host as ``host.detect`` sees it: files, command outputs, no NVML."""
+
+    files: dict[str, str] = field(default_factory=dict)
+    outputs: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def env(self) -> Mapping[str, str]:
+        return {}
+
+    def read_text(self, path: str) -> str | None:
+        return self.files.get(path)
+
+    def run(self, argv: Sequence[str], timeout: float) -> str | None:
+        return self.outputs.get(" ".join(argv))
+
+    def confstr(self, name: str) -> str | None:
+        return "glibc 2.36"
+
+    def nvml(self) -> host.NvmlSnapshot | None:
+        return None
+
+
+def host_codes(machine: Machine, monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str, str]]:
+    """verify --host's findings for a CUDA 13.0 lock on ``machine``."""
+    monkeypatch.setattr(host, "RealHost", lambda: machine)
+    judged, _ = by_host()
+    assert judged is not None and judged.driver == "580.65.06"
+    lock = make_lock([locked("torch", "2.8.0+cu130", cuda="13.0")], "13.0", "580.65.06")
+    return codes(verify_lock(lock, HASH, judged))
+
+
+@pytest.mark.parametrize(
+    "outputs",
+    [
+        {},  # nvidia-smi not in the container (NVIDIA_DRIVER_CAPABILITIES=compute)
+        {QUERY: "Unable to determine the device handle for GPU0000:3B:00.0: Unknown Error\n"},
+        {QUERY: "580.65.06, [N/A], Tesla V100-SXM2-16GB\n"},
+    ],
+)
+def test_a_host_whose_gpus_are_unknown_is_not_passed_silently(
+    outputs: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Input: /proc/driver/nvidia/version of the open module 580.65.06 (the format in
+    NVIDIA/open-gpu-kernel-modules kernel-open/nvidia/nv.c, ``NVRM version: NVIDIA UNIX Open
+    Kernel Module for x86_64  ...``) and an nvidia-smi that lists no GPU: absent (the container
+    toolkit mounts it only with the ``utility`` capability, NVIDIA/nvidia-container-toolkit
+    docs "Driver Capabilities"), a GPU fallen off the bus (nvidia-smi's "Unable to determine
+    the device handle for GPU...: Unknown Error"), or ``[N/A]`` for compute_cap. Truth: CUDA 13
+    dropped sm_70 (CUDA 13.0 release notes), so on a V100 the lock fails at run time; the
+    host's architecture was never checked. Expected: a host-arch-unknown warning, as
+    ``verify --nodes`` warns node-arch-unknown, never a clean pass."""
+    machine = Machine({host.PROC_DRIVER_VERSION: PROC_580}, outputs)
+    assert ("warning", "host-arch-unknown", "") in host_codes(machine, monkeypatch)
+
+
+def test_a_host_whose_gpus_are_all_known_has_no_arch_warning(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Input: the same host with nvidia-smi listing two H100s (``580.65.06, 9.0, NVIDIA H100
+    80GB HBM3`` per GPU). Expected: the architecture is checked, no host-arch-unknown."""
+    row = "580.65.06, 9.0, NVIDIA H100 80GB HBM3\n"
+    machine = Machine({host.PROC_DRIVER_VERSION: PROC_580}, {QUERY: row * 2})
+    found = host_codes(machine, monkeypatch)
+    assert not [code for code in found if code[1] == "host-arch-unknown"], found
