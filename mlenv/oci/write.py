@@ -313,6 +313,9 @@ def _env(base_env: Sequence[str], spec: ImageSpec) -> list[str]:
     for key in spec.env:
         if not key or "=" in key or key == "PATH":
             raise OciError(f"{key!r} cannot be set as an image variable (PATH is computed)")
+    if spec.nvidia_require_cuda is not None:
+        # A base's NVIDIA_DISABLE_REQUIRE would make the container runtime skip our guard.
+        variables.pop("NVIDIA_DISABLE_REQUIRE", None)
     variables.update(spec.env)
     if spec.nvidia_require_cuda is not None:
         variables["NVIDIA_REQUIRE_CUDA"] = spec.nvidia_require_cuda

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any, cast
 
 import pytest
 
 from mlenv import host
 from mlenv.commands.verify import by_host
 from mlenv.judge import verify_lock
+from mlenv.oci.read import BaseImage
+from mlenv.oci.write import ImageSpec, image_config
 from tests.support.locks import HASH, codes, locked, make_lock
 
 pytestmark = pytest.mark.hostile
@@ -93,3 +96,27 @@ def test_a_host_whose_gpus_are_all_known_has_no_arch_warning(
     machine = Machine({host.PROC_DRIVER_VERSION: PROC_580}, {QUERY: row * 2})
     found = host_codes(machine, monkeypatch)
     assert not [code for code in found if code[1] == "host-arch-unknown"], found
+
+
+def base_with(env: list[str]) -> BaseImage:
+    """A base image whose config carries ``env``, as docker writes ``ENV`` lines."""
+    config = {"architecture": "amd64", "os": "linux", "config": {"Env": env}}
+    return BaseImage("sha256:" + "0" * 64, "amd64", config, (), (), cast(Any, None))
+
+
+@pytest.mark.parametrize("value", ["1", "true", "True", "t"])
+def test_a_base_image_cannot_switch_off_the_driver_guard(value: str) -> None:
+    """Input: a base image built ``FROM tensorflow/tensorflow:latest-gpu`` with ``ENV
+    NVIDIA_DISABLE_REQUIRE=1`` (a common Dockerfile line; NVIDIA's own device-plugin image sets
+    ``NVIDIA_DISABLE_REQUIRE="true"``). Truth: NVIDIA/nvidia-container-toolkit
+    internal/config/image/cuda_image.go ``HasDisableRequire``: any strconv.ParseBool true value
+    skips every NVIDIA_REQUIRE_* check, so the NVIDIA_REQUIRE_CUDA mlenv writes would let the
+    runtime start the image on a driver the lock refuses. Expected: the inherited variable is
+    not in the image; the guard mlenv writes holds."""
+    spec = ImageSpec("e", "linux-64", "/opt/e", 0, "sha256:" + "ab" * 32,
+                     nvidia_require_cuda="cuda>=12.4,driver>=550.54.14")  # fmt: skip
+    base = base_with([f"NVIDIA_DISABLE_REQUIRE={value}", "LANG=C.UTF-8"])
+    env = dict(item.split("=", 1) for item in image_config(spec, [], base)["config"]["Env"])
+    assert "NVIDIA_DISABLE_REQUIRE" not in env
+    assert env["NVIDIA_REQUIRE_CUDA"] == "cuda>=12.4,driver>=550.54.14"
+    assert env["LANG"] == "C.UTF-8"
