@@ -7,6 +7,7 @@ in-memory fake in tests; ``RealHost`` is the only part that touches the machine.
 Driver probe order (first hit wins, like uv's ``--torch-backend auto``): the
 ``MLENV_DRIVER_VERSION`` override, ``/sys/module/nvidia/version``, ``/proc/driver/nvidia/version``,
 ``nvidia-smi`` (the GPU query, then the banner), then NVML through ``pynvml`` when importable.
+A Jetson's driver (``/etc/nv_tegra_release``, an ``(nvgpu)`` GPU) is found but never judged.
 """
 
 from __future__ import annotations
@@ -29,6 +30,9 @@ DRIVER_ENV = "MLENV_DRIVER_VERSION"
 COMPUTE_CAP_ENV = "MLENV_GPU_COMPUTE_CAP"
 SYS_MODULE_VERSION = "/sys/module/nvidia/version"
 PROC_DRIVER_VERSION = "/proc/driver/nvidia/version"
+# Jetson Linux (L4T) names its release here; Tegra drivers are numbered apart from the driver
+# tables of the CUDA release notes, so no probe's version of them can be judged by those.
+TEGRA_RELEASE = "/etc/nv_tegra_release"
 SMI_QUERY_ARGV = (
     "nvidia-smi",
     "--query-gpu=driver_version,compute_cap,name",
@@ -52,6 +56,7 @@ _PROC_RE = re.compile(
 )
 _BANNER_DRIVER_RE = re.compile(r"Driver Version:\s*(\S+)")
 _BANNER_CUDA_RE = re.compile(r"CUDA Version:\s*(\S+)")
+_TEGRA_RE = re.compile(r"# R([0-9]+) \(release\), REVISION: ([0-9]+(?:\.[0-9]+)*)")
 _LDD_RE = re.compile(r"ldd \([^)]*\b(?:E?GLIBC|GNU libc)\b[^)]*\) (\S+)")
 _NOT_AVAILABLE = frozenset({"N/A", "[N/A]"})
 
@@ -376,6 +381,15 @@ class _Prober:
             return self.nvml.driver, NVML_SOURCE
         return None, None
 
+    def tegra(self) -> str | None:
+        """The Jetson release (``/etc/nv_tegra_release``, or an integrated ``(nvgpu)`` GPU)."""
+        text = self.system.read_text(TEGRA_RELEASE)
+        match = _TEGRA_RE.match(text) if text is not None else None
+        if match is not None:
+            return f"Jetson Linux R{match[1]}.{match[2]}"
+        names = [g.name for g in self.smi_query if g.name and g.name.endswith("(nvgpu)")]
+        return f"a Jetson GPU ({names[0]})" if names else None
+
     def gpus(self) -> tuple[Gpu, ...]:
         if self.smi_query:
             return self.smi_query
@@ -430,6 +444,11 @@ def detect(system: HostSystem) -> HostFacts:
         driver_source: str | None = DRIVER_ENV
     else:
         driver, driver_source = prober.driver()
+        tegra = prober.tegra() if driver is not None else None
+        if tegra is not None:
+            detail = f"driver {driver} is {tegra}'s, not judged by NVIDIA's driver tables"
+            prober.record(str(driver_source), False, detail)
+            driver = driver_source = None
     if caps is not None:
         prober.record(COMPUTE_CAP_ENV, True, ",".join(caps))
         gpus = tuple(Gpu(None, cap, driver) for cap in caps)

@@ -120,3 +120,35 @@ def test_a_base_image_cannot_switch_off_the_driver_guard(value: str) -> None:
     assert "NVIDIA_DISABLE_REQUIRE" not in env
     assert env["NVIDIA_REQUIRE_CUDA"] == "cuda>=12.4,driver>=550.54.14"
     assert env["LANG"] == "C.UTF-8"
+
+
+JETPACK_62_BANNER = (
+    "| NVIDIA-SMI 540.4.0                Driver Version: 540.4.0      CUDA Version: 12.6     |\n"
+)
+L4T_R36 = (
+    "# R36 (release), REVISION: 4.3, GCID: 38968081, BOARD: generic, EABI: aarch64, "
+    "DATE: Wed Jan  8 01:49:37 UTC 2025\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("files", "outputs"),
+    [
+        ({"/etc/nv_tegra_release": L4T_R36}, {" ".join(host.SMI_BANNER_ARGV): JETPACK_62_BANNER}),
+        ({}, {QUERY: "540.4.0, 8.7, Orin (nvgpu)\n"}),
+    ],
+)
+def test_a_jetson_driver_is_not_judged_by_the_desktop_driver_table(
+    files: dict[str, str], outputs: dict[str, str]
+) -> None:
+    """Input: a Jetson AGX Orin on JetPack 6.2: nvidia-smi prints ``Driver Version: 540.4.0
+    CUDA Version: 12.6`` and names the GPU ``Orin (nvgpu)`` (dusty-nv/jetson-containers#1403,
+    ultralytics/ultralytics#20680); /etc/nv_tegra_release reads ``# R36 (release), REVISION:
+    4.3`` (Jetson Linux developer guide). Truth: JetPack 6.2 ships and runs CUDA 12.6 on that
+    driver; Tegra drivers are numbered by L4T, apart from the desktop/data-center drivers of
+    the CUDA release notes' Table 3 (12.6 needs >= 560.28.03 there). Judging 540.4.0 by that
+    table refused a supported host. Expected: no driver is judged (verify --host exits 3
+    "cannot judge"), and the probes say it is a Jetson driver."""
+    facts = host.detect(Machine(files, outputs))
+    assert facts.driver is None
+    assert any("Jetson" in probe.detail and not probe.ok for probe in facts.probes), facts.probes

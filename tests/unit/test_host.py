@@ -24,6 +24,7 @@ from mlenv.host import (
     SMI_BANNER_ARGV,
     SMI_QUERY_ARGV,
     SYS_MODULE_VERSION,
+    TEGRA_RELEASE,
     Gpu,
     HostError,
     HostFacts,
@@ -294,6 +295,7 @@ def test_detect_gpu_node_uses_sys_first_and_runs_each_tool_once() -> None:
     )
     assert host.calls == [
         ("read", SYS_MODULE_VERSION),
+        ("read", TEGRA_RELEASE),
         ("run", SMI_QUERY_ARGV, NVIDIA_SMI_TIMEOUT),
         ("run", SMI_BANNER_ARGV, NVIDIA_SMI_TIMEOUT),
         ("confstr", "CS_GNU_LIBC_VERSION"),
