@@ -381,13 +381,13 @@ class _Prober:
             return self.nvml.driver, NVML_SOURCE
         return None, None
 
-    def tegra(self) -> str | None:
+    def tegra(self, gpus: tuple[Gpu, ...]) -> str | None:
         """The Jetson release (``/etc/nv_tegra_release``, or an integrated ``(nvgpu)`` GPU)."""
         text = self.system.read_text(TEGRA_RELEASE)
         match = _TEGRA_RE.match(text) if text is not None else None
         if match is not None:
             return f"Jetson Linux R{match[1]}.{match[2]}"
-        names = [g.name for g in self.smi_query if g.name and g.name.endswith("(nvgpu)")]
+        names = [g.name for g in gpus if g.name and g.name.endswith("(nvgpu)")]
         return f"a Jetson GPU ({names[0]})" if names else None
 
     def gpus(self) -> tuple[Gpu, ...]:
@@ -444,16 +444,16 @@ def detect(system: HostSystem) -> HostFacts:
         driver_source: str | None = DRIVER_ENV
     else:
         driver, driver_source = prober.driver()
-        tegra = prober.tegra() if driver is not None else None
-        if tegra is not None:
-            detail = f"driver {driver} is {tegra}'s, not judged by NVIDIA's driver tables"
-            prober.record(str(driver_source), False, detail)
-            driver = driver_source = None
     if caps is not None:
         prober.record(COMPUTE_CAP_ENV, True, ",".join(caps))
         gpus = tuple(Gpu(None, cap, driver) for cap in caps)
     else:
         gpus = prober.gpus()
+    tegra = prober.tegra(gpus) if driver_source not in (None, DRIVER_ENV) else None
+    if tegra is not None:
+        detail = f"driver {driver} is {tegra}'s, not judged by NVIDIA's driver tables"
+        prober.record(str(driver_source), False, detail)
+        driver = driver_source = None
     cuda = prober.cuda(driver) if driver is not None else None
     glibc = prober.glibc()
     return HostFacts(driver, driver_source, cuda, gpus, glibc, tuple(prober.results))

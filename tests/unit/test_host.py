@@ -295,8 +295,8 @@ def test_detect_gpu_node_uses_sys_first_and_runs_each_tool_once() -> None:
     )
     assert host.calls == [
         ("read", SYS_MODULE_VERSION),
-        ("read", TEGRA_RELEASE),
         ("run", SMI_QUERY_ARGV, NVIDIA_SMI_TIMEOUT),
+        ("read", TEGRA_RELEASE),
         ("run", SMI_BANNER_ARGV, NVIDIA_SMI_TIMEOUT),
         ("confstr", "CS_GNU_LIBC_VERSION"),
     ]
