@@ -385,8 +385,12 @@ class _Prober:
         """The Jetson release (``/etc/nv_tegra_release``, or an integrated ``(nvgpu)`` GPU)."""
         text = self.system.read_text(TEGRA_RELEASE)
         match = _TEGRA_RE.match(text) if text is not None else None
-        if match is not None:
-            return f"Jetson Linux R{match[1]}.{match[2]}"
+        if text is not None:  # the file alone says Jetson Linux, whatever its wording
+            return (
+                f"Jetson Linux R{match[1]}.{match[2]}"
+                if match
+                else f"Jetson Linux ({TEGRA_RELEASE})"
+            )
         names = [g.name for g in gpus if g.name and g.name.endswith("(nvgpu)")]
         return f"a Jetson GPU ({names[0]})" if names else None
 

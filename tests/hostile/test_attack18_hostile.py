@@ -136,6 +136,7 @@ L4T_R36 = (
     [
         ({"/etc/nv_tegra_release": L4T_R36}, {" ".join(host.SMI_BANNER_ARGV): JETPACK_62_BANNER}),
         ({}, {QUERY: "540.4.0, 8.7, Orin (nvgpu)\n"}),
+        ({"/etc/nv_tegra_release": "\n"}, {QUERY: "540.4.0, 8.7, NVIDIA Jetson AGX Orin\n"}),
     ],
 )
 def test_a_jetson_driver_is_not_judged_by_the_desktop_driver_table(
