@@ -455,7 +455,10 @@ def detect(system: HostSystem) -> HostFacts:
         gpus = prober.gpus()
     tegra = prober.tegra(gpus) if driver_source not in (None, DRIVER_ENV) else None
     if tegra is not None:
-        detail = f"driver {driver} is {tegra}'s, not judged by NVIDIA's driver tables"
+        detail = (
+            f"driver {driver} is {tegra}'s, not judged by NVIDIA's driver tables "
+            f"(a dGPU on IGX: set {DRIVER_ENV} to judge it)"
+        )
         prober.record(str(driver_source), False, detail)
         driver = driver_source = None
     cuda = prober.cuda(driver) if driver is not None else None
