@@ -847,15 +847,15 @@ def cache_group() -> None:
 @click.pass_obj
 def cache_prune(session: Session, max_size: str | None) -> None:
     """Drop the least recently used built layers until the layer cache fits its limit, and
-    kept lock verdicts that can no longer answer (downloaded artifacts are never pruned: a
-    lock's build needs them offline)."""
+    kept lock verdicts and remembered locks that can no longer answer (downloaded artifacts
+    are never pruned: a lock's build needs them offline)."""
     from mlenv.commands.cache import prune
 
     done = prune(session, max_size)
     session.reporter.info(
         f"layer cache {done.root}: removed {done.removed} layer(s), {human_bytes(done.freed)}; "
         f"{human_bytes(done.kept)} kept (limit {human_bytes(done.limit)}); "
-        f"{done.verdicts} outdated lock verdict(s) dropped"
+        f"{done.verdicts} outdated lock verdict(s) and {done.memos} remembered lock(s) dropped"
     )
 
 

@@ -47,6 +47,9 @@ class OutputKind:
         return self.record is not None
 
 
+LOCK_FILE = OutputKind("lock", "--manifest")  # mlenv.lock, beside the manifest
+
+
 def check_output(dest: Path, kind: OutputKind, *, keep: Mapping[str, Path]) -> Path:
     """The real path to write ``kind`` at, or an ``OutputError`` saying why not.
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Protocol
@@ -73,11 +73,14 @@ class _RichTask:
 
 
 class _CountingTask:
-    def __init__(self) -> None:
+    def __init__(self, inner: Task | None = None) -> None:
         self.done = 0
+        self._inner = inner
 
     def advance(self, amount: int = 1) -> None:
         self.done += amount
+        if self._inner is not None:
+            self._inner.advance(amount)
 
 
 class HumanReporter:
@@ -200,6 +203,49 @@ class MemoryReporter:
 
     def messages(self, kind: str) -> list[str]:
         return [text for k, text in self.events if k == kind]
+
+
+class Recorder:
+    """Passes every event on and keeps a copy, redacted as shown, for the lock memo to replay
+    (``replay``): a remembered lock says what its first run said."""
+
+    def __init__(self, inner: Reporter) -> None:
+        self.inner = inner
+        self.events: list[tuple[str, ...]] = []
+
+    def info(self, text: str) -> None:
+        self.inner.info(text)
+        self.events.append(("info", redact(text)))
+
+    def warning(self, text: str) -> None:
+        self.inner.warning(text)
+        self.events.append(("warning", redact(text)))
+
+    def debug(self, text: str) -> None:
+        self.inner.debug(text)  # never replayed: a verbose run neither keeps nor recalls
+
+    @contextmanager
+    def task(
+        self, description: str, total: int | None = None, unit: str = "items"
+    ) -> Iterator[Task]:
+        with self.inner.task(description, total, unit) as inner:
+            counter = _CountingTask(inner)
+            yield counter
+        size = "-" if total is None else str(total)
+        self.events.append(("task", redact(description), unit, size, str(counter.done)))
+
+
+def replay(reporter: Reporter, events: Iterable[tuple[str, ...]]) -> None:
+    """Say again what a ``Recorder`` kept (a memo checks each event's shape when it reads it)."""
+    for kind, *fields in events:
+        if kind == "info":
+            reporter.info(fields[0])
+        elif kind == "warning":
+            reporter.warning(fields[0])
+        else:
+            description, unit, total, done = fields
+            with reporter.task(description, None if total == "-" else int(total), unit) as task:
+                task.advance(int(done))
 
 
 def human_bytes(n: int) -> str:

@@ -36,10 +36,13 @@ import stat
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from mlenv.cache import cache_dir
 from mlenv.cache.fresh import is_fresh, read_plain, remember_fresh
+
+if TYPE_CHECKING:
+    from mlenv.commands.session import Session
 
 
 class PlainLock(NamedTuple):
@@ -196,20 +199,105 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return cli_main(args)
     status = _fresh(command)
-    return _lock(command, args) if status is None else status
+    if status is not None:
+        return status
+    first = _first_lock(command)
+    if first is not None and _recalled(command, first):
+        return 0
+    return _lock(command, args, first)
 
 
-def _lock(command: PlainLock, argv: Sequence[str]) -> int:
-    """The lock use case as the CLI's ``lock`` runs it, without click."""
+class FirstLock(NamedTuple):
+    """A first lock (no lock there) that the lock memo may answer or keep."""
+
+    cache_root: Path
+    manifest: bytes
+    key: str
+
+
+def _first_lock(command: PlainLock) -> FirstLock | None:
+    """Never for ``--check`` (there is a lock to check) or a verbose run (its detail is
+    not remembered)."""
+    lock_path = command.manifest.parent / "mlenv.lock"
+    if command.check or command.verbose:
+        return None
+    try:
+        os.lstat(lock_path)
+    except FileNotFoundError:
+        pass
+    except (OSError, ValueError):
+        return None
+    else:
+        return None
+    manifest = read_plain(command.manifest)
+    cache_root = _cache_root(command)
+    if manifest is None or cache_root is None:
+        return None
+    from mlenv.cache.memo import memo_key
+
+    directory = os.path.realpath(command.manifest.parent)
+    return FirstLock(cache_root, manifest, memo_key(manifest, directory, command.offline))
+
+
+def _recalled(command: PlainLock, first: FirstLock) -> bool:
+    """Whether the remembered lock was written, and what its first run said said again."""
+    from mlenv.cache.memo import recall
+
+    remembered = recall(first.cache_root, first.key)
+    if remembered is None:
+        return False
+    from mlenv.atomic import write_atomic
+    from mlenv.outputs import LOCK_FILE, check_output
+
+    keep = {"the manifest": command.manifest, "the cache": first.cache_root}
+    try:  # the output guard, as the full run's write: anything it refuses, that run reports
+        write_atomic(check_output(command.manifest.parent / "mlenv.lock", LOCK_FILE, keep=keep),
+                     remembered.lock)  # fmt: skip
+    except Exception:
+        return False
+    if not command.quiet or any(kind == "warning" for kind, *_ in remembered.events):
+        from mlenv.report import HumanReporter, QuietReporter, replay
+
+        replay(QuietReporter() if command.quiet else HumanReporter(), remembered.events)
+    return True
+
+
+def _lock(command: PlainLock, argv: Sequence[str], first: FirstLock | None) -> int:
+    """The lock use case as the CLI's ``lock`` runs it, without click; a first lock is
+    recorded, and kept by the memo when all it read can be stamped."""
     from mlenv.commands.lock import lock
     from mlenv.commands.session import open_session
 
     try:
         session = open_session(command.manifest, command.cache, command.verbose,
                                command.quiet, "human")  # fmt: skip
-        lock(session, False, (), check=command.check, offline=command.offline)
+        if first is None:
+            lock(session, False, (), check=command.check, offline=command.offline)
+        else:
+            _first(session, command, first)
     except (Exception, KeyboardInterrupt) as exc:
         from mlenv.cli import exit_status
 
         return exit_status(exc, argv)
     return 0
+
+
+def _first(session: Session, command: PlainLock, first: FirstLock) -> None:
+    """A first lock, resolved in full while its reads are recorded; kept when they vouch."""
+    from dataclasses import replace
+
+    from mlenv import watch
+    from mlenv.cache.memo import remember
+    from mlenv.commands.lock import resolve, write_lock
+    from mlenv.locking import Upgrade
+    from mlenv.report import Recorder
+
+    recorder = Recorder(session.reporter)
+    session = replace(session, reporter=recorder)
+    cache, output = str(first.cache_root.absolute()), str(command.manifest.parent.absolute())
+    with watch.recording((cache,), output) as reads:
+        manifest = session.load_manifest()
+        new = resolve(session, manifest, None, Upgrade.of(False, ()), command.offline)
+        data = write_lock(session, None, new)
+    if read_plain(command.manifest) == first.manifest:  # the bytes the run read (stamped)
+        remember(first.cache_root, first.key, reads, data, recorder.events)

@@ -17,6 +17,7 @@ import stat
 from pathlib import Path
 from typing import BinaryIO, Literal
 
+from mlenv import watch
 from mlenv.errors import UsageError
 from mlenv.limits import MAX_BODY_BYTES, LimitError
 
@@ -58,6 +59,7 @@ def open_input(path: Path, what: str) -> BinaryIO:
         raise _refused(path, what, _why(exc)) from None
     try:
         _judge(fd, path, what)
+        watch.opened(path, os.fstat(fd))
     except BaseException:
         os.close(fd)
         raise

@@ -18,7 +18,8 @@ METADATA = "metadata-v2"  # parsed core metadata (index.caches.MetadataCache; in
 LAYERS = "layers-v1"  # built layer blobs by the key of their inputs (cache.layers)
 BASE_IMAGES = "base-v1"  # registry base images laid out by pinned digest (oci.base)
 FRESH = "fresh-v1"  # verdicts that a lock is fresh for a manifest (cache.fresh)
-BUCKETS = (ARTIFACTS, LOCKS, HTTP, METADATA, LAYERS, BASE_IMAGES, FRESH)
+MEMO = "lockmemo-v1"  # first locks by what they were resolved from (cache.memo)
+BUCKETS = (ARTIFACTS, LOCKS, HTTP, METADATA, LAYERS, BASE_IMAGES, FRESH, MEMO)
 BUNDLE_INDEX = "bundle.json"  # what makes a directory a bundle (cache.bundle)
 
 

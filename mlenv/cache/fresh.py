@@ -55,11 +55,12 @@ from mlenv.cache.files import open_plain, write_entry
 _VERSION = b"mlenv-fresh-v1"
 MAX_INPUT_BYTES = 8 << 20  # more than any real lock; a bigger one goes to the full CLI
 _MAX_ENTRY_BYTES = 1 << 20
+_MAX_LIMIT = MAX_INPUT_BYTES + _MAX_ENTRY_BYTES  # what any entry may hold (a lock memo's)
 MAX_VERDICTS = 256  # kept per cache; the least recently used go first
 _HEX = frozenset("0123456789abcdef")
 _DIGITS = frozenset("0123456789")
 _DAY_NS = 24 * 3600 * 10**9
-_JUDGES = ("mlenv", "packaging")  # the packages whose code gives the verdict
+JUDGES = ("mlenv", "packaging")  # the packages whose code gives the verdict
 # tomllib recurses per level of nested arrays and tables, so how deep a manifest may nest
 # depends on the caller's stack ("nested too deeply" from a deep one); with fewer opening
 # brackets than this, none is near the limit and the verdict is the same from any caller
@@ -97,54 +98,72 @@ def read_plain(path: Path) -> bytes | None:
 
 
 def verdict_key(manifest: bytes, lock: bytes) -> str:
-    """The key of a verdict on these bytes by the code this process runs (where it comes
-    from is in it: another mlenv, or a packaging that shadows this one, is another key)."""
-    # -O and -OO run other code (no asserts, no docstrings) from the same sources
-    running = f"{sys.version}\0{sys.flags.optimize}\0".encode()
-    hasher = hashlib.sha256(_VERSION + b"\0" + running)
-    hasher.update(hashlib.sha256(_judge_origins().encode("utf-8", "surrogateescape")).digest())
+    """The key of a verdict on these bytes by the code this process runs."""
+    hasher = hashlib.sha256(_VERSION + b"\0" + code_key())
     hasher.update(hashlib.sha256(manifest).digest())
     hasher.update(hashlib.sha256(lock).digest())
     return hasher.hexdigest()
 
 
+def code_key(judges: tuple[str, ...] = JUDGES) -> bytes:
+    """What names the code this process runs: where it comes from (another mlenv, or a
+    packaging that shadows this one, is another key), the Python and its ``-O``."""
+    # -O and -OO run other code (no asserts, no docstrings) from the same sources
+    running = f"{sys.version}\0{sys.flags.optimize}\0".encode()
+    return (
+        running + hashlib.sha256(_judge_origins(judges).encode("utf-8", "surrogateescape")).digest()
+    )
+
+
 def is_fresh(cache_root: Path, manifest: bytes, lock: bytes) -> bool:
     """Whether the full check already found this lock fresh for this manifest, under this code."""
     key = verdict_key(manifest, lock)
-    entry = _read_entry(cache_root, key)
-    if entry is None:
+    entry = read_entry(cache_root, FRESH, key, _MAX_ENTRY_BYTES)
+    if entry is None or not code_holds(*entry[:2]):
         return False
-    stdlib, lines = entry
-    try:
-        if _shadowed(stdlib) or not _holds(lines):
-            return False
-    except (ValueError, OSError):
-        return False
-    with suppress(OSError):  # marked used, for the bound; a read-only cache still answers
-        os.utime(cache_root / FRESH / key, follow_symlinks=False)
+    mark_used(cache_root, FRESH, key)
     return True
 
 
-def _read_entry(cache_root: Path, key: str) -> tuple[set[str], list[str]] | None:
-    """The standard modules and the stamped files of the verdict filed under ``key``, when
-    it is this user's, private, one link, and names that key."""
+def mark_used(cache_root: Path, bucket: str, key: str) -> None:
+    """For the bound; a read-only cache still answers."""
+    with suppress(OSError):
+        os.utime(cache_root / bucket / key, follow_symlinks=False)
+
+
+def read_entry(
+    cache_root: Path, bucket: str, key: str, limit: int
+) -> tuple[set[str], list[str], bytes] | None:
+    """The standard modules, the stamped code files and what follows them (after a blank
+    line) of the entry filed under ``key``, when it is this user's, private, one link, and
+    names that key."""
     try:
-        with open_plain(cache_root, f"{FRESH}/{key}", private=2) as handle:
+        with open_plain(cache_root, f"{bucket}/{key}", private=2) as handle:
             if os.fstat(handle.fileno()).st_nlink != 1:
                 return None
-            text = handle.read(_MAX_ENTRY_BYTES + 1)
+            text = handle.read(limit + 1)
     except OSError:
         return None
     head, _, body = text.partition(b"\n")
-    if len(text) > _MAX_ENTRY_BYTES or head != key.encode():
+    if len(text) > limit or head != key.encode():
         return None
+    body, _, rest = body.partition(b"\n\n")
     try:
         stdlib, *lines = body.decode("utf-8", "surrogateescape").splitlines()
     except (UnicodeError, ValueError):
         return None
     if not stdlib.startswith("stdlib\t"):
         return None
-    return set(stdlib[7:].split(" ")), lines
+    return set(stdlib[7:].split(" ")), lines, rest
+
+
+def code_holds(stdlib: set[str], lines: list[str]) -> bool:
+    """Whether the code that gave an entry is the code running: no standard module it used
+    is shadowed, and every file it lists (this module among them) is as stamped."""
+    try:
+        return not _shadowed(stdlib) and _holds(lines)
+    except (ValueError, OSError):
+        return False
 
 
 def _holds(lines: list[str]) -> bool:
@@ -185,11 +204,11 @@ def _shadowed(names: set[str]) -> bool:
     return False
 
 
-def _judge_origins() -> str:
+def _judge_origins(judges: tuple[str, ...]) -> str:
     """Where each judging package is imported from: the one loaded, else the one an import
     would find now (found, not imported); ``?`` when that cannot be told."""
     origins = []
-    for name in _JUDGES:
+    for name in judges:
         try:
             spec = importlib.util.find_spec(name)
         except (ImportError, ValueError):
@@ -200,54 +219,68 @@ def _judge_origins() -> str:
 
 
 def remember_fresh(cache_root: Path, manifest: bytes, lock: bytes) -> None:
-    """Keep the full check's "fresh" for these bytes; best effort, like every cache write.
+    """Keep the full check's "fresh" for these bytes; best effort, like every cache write."""
+    if manifest.count(b"[") + manifest.count(b"{") >= _MAX_OPENINGS:
+        return  # its verdict may depend on the stack it was given from
+    key = verdict_key(manifest, lock)
+    lines = code_lines(key)
+    if lines is not None and keep_entry(cache_root, FRESH, key, "\n".join(lines) + "\n"):
+        forget(cache_root, MAX_VERDICTS)
+
+
+def code_lines(key: str, judges: tuple[str, ...] = JUDGES) -> list[str] | None:
+    """An entry's head: its key, the standard modules used and the stamped code files that
+    gave it; None when a file cannot be stamped or changed while this process ran."""
+    stdlib = {name.partition(".")[0] for name in sys.modules} & sys.stdlib_module_names
+    lines = [key, "stdlib\t" + " ".join(sorted(stdlib))]
+    try:
+        sources = set(_judging_sources(judges))
+        for path in sorted(sources | {str(Path(path).parent) for path in sources}):
+            if "\t" in path or "\n" in path or "\r" in path or not Path(path).is_absolute():
+                return None
+            stamp = _stamp(Path(path).stat())
+            if stamp[2] >= _STARTED_NS:
+                return None  # changed while this process ran (or its clock is behind)
+            lines.append("\t".join([path, *map(str, stamp)]))
+    except (OSError, ValueError):
+        return None
+    return lines
+
+
+def keep_entry(cache_root: Path, bucket: str, key: str, text: str, tail: bytes = b"") -> bool:
+    """Write an entry (``text``, then ``tail``'s bytes); best effort, like every cache write.
     Never in a bundle used as the cache: it holds what its index lists, nothing more."""
     try:
         os.lstat(cache_root / BUNDLE_INDEX)
     except FileNotFoundError:
         pass  # not a bundle
     except OSError:
-        return  # cannot tell
+        return False  # cannot tell
     else:
-        return
-    if manifest.count(b"[") + manifest.count(b"{") >= _MAX_OPENINGS:
-        return  # its verdict may depend on the stack it was given from
-    key = verdict_key(manifest, lock)
-    stdlib = {name.partition(".")[0] for name in sys.modules} & sys.stdlib_module_names
-    lines = [key, "stdlib\t" + " ".join(sorted(stdlib))]
-    try:
-        sources = set(_judging_sources())
-        for path in sorted(sources | {str(Path(path).parent) for path in sources}):
-            if "\t" in path or "\n" in path or "\r" in path or not Path(path).is_absolute():
-                return
-            stamp = _stamp(Path(path).stat())
-            if stamp[2] >= _STARTED_NS:
-                return  # changed while this process ran (or its clock is behind)
-            lines.append("\t".join([path, *map(str, stamp)]))
-        # made here, not by write_entry: a bucket others could write is never believed
-        (cache_root / FRESH).mkdir(mode=0o755, parents=True, exist_ok=True)
-    except (OSError, ValueError):
-        return
-    data = ("\n".join(lines) + "\n").encode("utf-8", "surrogateescape")
-    write_entry(cache_root / FRESH / key, data)
-    forget(cache_root, MAX_VERDICTS)
+        return False
+    try:  # made here, not by write_entry: a bucket others could write is never believed
+        (cache_root / bucket).mkdir(mode=0o755, parents=True, exist_ok=True)
+    except OSError:
+        return False
+    write_entry(cache_root / bucket / key, text.encode("utf-8", "surrogateescape") + tail)
+    return True
 
 
-def forget(cache_root: Path, keep: int, *, dead: bool = False) -> int:
-    """Drop all but the ``keep`` most recently used verdicts (with ``dead``, of those also
-    every one that can never answer again: a file it lists changed, as an upgrade does), and
+def forget(cache_root: Path, keep: int, *, dead: bool = False, bucket: str = FRESH) -> int:
+    """Drop all but the ``keep`` most recently used entries of ``bucket`` (with ``dead``, of
+    those also every one whose code can never answer again, as after an upgrade), and
     temporary files a killed write left a day ago; returns how many files went. Only in a
     bucket of this user's, through a directory opened without following a symlink: nothing
     outside it is touched."""
     try:
-        bucket = os.open(cache_root / FRESH, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+        fd = os.open(cache_root / bucket, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
     except OSError:
         return 0
     try:
-        if os.fstat(bucket).st_uid != os.geteuid():
+        if os.fstat(fd).st_uid != os.geteuid():
             return 0
         entries, gone = [], []
-        with os.scandir(bucket) as listing:
+        with os.scandir(fd) as listing:
             for item in listing:
                 temporary = _is_temporary(item.name)
                 if not (temporary or _is_key(item.name)):
@@ -261,23 +294,23 @@ def forget(cache_root: Path, keep: int, *, dead: bool = False) -> int:
         entries.sort(reverse=True)
         gone += (name for _, name in entries[keep:])
         if dead:  # only those the bound keeps are read: the others go anyway
-            gone += (name for _, name in entries[:keep] if not _alive(cache_root, name))
+            gone += (name for _, name in entries[:keep] if not _alive(cache_root, bucket, name))
         removed = 0
         for name in gone:
             with suppress(OSError):
-                os.unlink(name, dir_fd=bucket)
+                os.unlink(name, dir_fd=fd)
                 removed += 1
         return removed
     except OSError:
         return 0
     finally:
-        os.close(bucket)
+        os.close(fd)
 
 
-def _alive(cache_root: Path, key: str) -> bool:
-    """Whether the verdict can still answer, here or under another mlenv sharing this cache:
-    it lists a copy of this module, and every file it lists is as stamped."""
-    entry = _read_entry(cache_root, key)
+def _alive(cache_root: Path, bucket: str, key: str) -> bool:
+    """Whether the entry's code can still answer, here or under another mlenv sharing this
+    cache: it lists a copy of this module, and every code file it lists is as stamped."""
+    entry = read_entry(cache_root, bucket, key, _MAX_LIMIT)
     if entry is None:
         return False
     listed = {Path(line.split("\t")[0]).parts[-3:] for line in entry[1]}
@@ -300,11 +333,11 @@ def _is_key(name: str) -> bool:
     return len(name) == 64 and set(name) <= _HEX
 
 
-def _judging_sources() -> Iterable[str]:
+def _judging_sources(judges: tuple[str, ...] = JUDGES) -> Iterable[str]:
     """The source files of every loaded module of the packages that judge freshness, and the
     data files mlenv ships (a module may read one)."""
     for name, module in list(sys.modules.items()):
-        if name.partition(".")[0] in _JUDGES:
+        if name.partition(".")[0] in judges:
             file = getattr(module, "__file__", None)
             if isinstance(file, str):
                 yield file

@@ -1,6 +1,6 @@
-"""The cache use case: prune the layer cache to its limit, and the kept "fresh" verdicts to
-those that can still answer (downloaded artifacts are never pruned: a lock's build needs them
-offline)."""
+"""The cache use case: prune the layer cache to its limit, and the kept "fresh" verdicts and
+remembered locks to those that can still answer (downloaded artifacts are never pruned: a
+lock's build needs them offline)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,10 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from mlenv.cache import MEMO
 from mlenv.cache.fresh import MAX_VERDICTS, forget
 from mlenv.cache.layers import LayerCache, max_size, parse_size
+from mlenv.cache.memo import MAX_MEMOS
 from mlenv.commands.session import Session
 
 
@@ -21,13 +23,15 @@ class Pruned:
     freed: int  # bytes
     kept: int  # bytes
     verdicts: int  # kept "fresh" verdicts dropped
+    memos: int  # remembered locks dropped
 
 
 def prune(session: Session, size: str | None) -> Pruned:
     """The layer cache pruned to ``size`` (``--max-size``; else its configured limit); every
-    verdict a changed source voids, and those past the bound, dropped."""
+    verdict and remembered lock a changed source voids, and those past the bound, dropped."""
     limit = max_size(os.environ) if size is None else parse_size(size, "--max-size")
     store = LayerCache(session.cache_root)
     removed, freed = store.prune(limit)
     verdicts = forget(session.cache_root, MAX_VERDICTS, dead=True)
-    return Pruned(store.root, limit, removed, freed, store.usage(), verdicts)
+    memos = forget(session.cache_root, MAX_MEMOS, dead=True, bucket=MEMO)
+    return Pruned(store.root, limit, removed, freed, store.usage(), verdicts, memos)

@@ -9,14 +9,13 @@ from typing import TYPE_CHECKING
 from mlenv import lockfile
 from mlenv.commands.session import Session
 from mlenv.manifest import Manifest
-from mlenv.outputs import OutputKind
+from mlenv.outputs import LOCK_FILE, OutputKind
 
 if TYPE_CHECKING:
     from mlenv.edit import Edited
     from mlenv.locking import Upgrade
 
 MANIFEST_FILE = OutputKind("manifest", "--manifest")
-LOCK_FILE = OutputKind("lock", "--manifest")
 
 
 def lock(
@@ -70,19 +69,19 @@ def resolve(
         )
 
 
-def write_lock(session: Session, previous: lockfile.Lock | None, new: lockfile.Lock) -> None:
-    """mlenv.lock written through the output guard, and what changed reported."""
+def write_lock(session: Session, previous: lockfile.Lock | None, new: lockfile.Lock) -> bytes:
+    """mlenv.lock written through the output guard, and what changed reported; its bytes."""
     from mlenv.locking import changes
 
     path = session.lock_path
-    session.write_file(
-        path, lockfile.render(new).encode(), LOCK_FILE, {"the manifest": session.manifest_path}
-    )
+    data = lockfile.render(new).encode()
+    session.write_file(path, data, LOCK_FILE, {"the manifest": session.manifest_path})
     diff = changes(previous, new)
     for change in diff:
         session.reporter.info(str(change))
     count = sum(len(p.packages) for p in new.platforms)
     session.reporter.info(f"wrote {path}: {count} package(s), {len(diff)} change(s)")
+    return data
 
 
 def apply_edit(session: Session, edited: Edited, no_lock: bool, offline: bool) -> None:

@@ -18,6 +18,7 @@ from pathlib import Path
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
+from mlenv import watch
 from mlenv.cache import HTTP, METADATA
 from mlenv.cache.files import open_plain, write_entry
 from mlenv.index.model import CoreMetadata, valid_sha256
@@ -159,6 +160,7 @@ def metadata_key(origin: MetadataOrigin) -> str | None:
 def origin_stamp(url: str, claimed_sha256: str | None) -> str | None:
     """What identifies the current bytes at an unverified origin; None when nothing does."""
     if is_file_url(url):
+        watch.probed(file_url_to_path(url))  # the metadata read is of these bytes
         try:
             stat = file_url_to_path(url).stat()
         except OSError:

@@ -19,6 +19,7 @@ from typing import BinaryIO
 
 from packaging.utils import NormalizedName, canonicalize_name
 
+from mlenv import watch
 from mlenv.errors import MlenvError
 from mlenv.index.caches import MetadataCache, MetadataOrigin, metadata_key, origin_stamp
 from mlenv.index.http import HttpClient, HttpError
@@ -166,6 +167,7 @@ class _RemoteIndex(ABC):
         url = follow(f"{file.url}.metadata", base=file.url, local=self._local, where=file.url)
         if is_file_url(url):
             path = file_url_to_path(url)
+            watch.probed(path)
             if not path.is_file():
                 return None
             if path.stat().st_size > MAX_METADATA_BYTES:
@@ -244,6 +246,7 @@ class SimpleIndex(_RemoteIndex):
                 ("index.html", "text/html"),
             ):
                 path = directory / name
+                watch.probed(path)
                 if path.exists():  # a FIFO or a device there is an error, not "no page"
                     return _read_local(path, path.as_uri()), content_type, path.as_uri()
             return None
@@ -290,6 +293,7 @@ class FindLinks(_RemoteIndex):
     def _read_listing(self) -> list[Link]:
         if is_file_url(self._url):
             path = file_url_to_path(self._url)
+            watch.probed(path)
             if path.is_dir():
                 return _directory_links(path, self._url, self._local)
             content = _read_local(path, self._url)
@@ -304,6 +308,8 @@ def _directory_links(directory: Path, where: str, local: LocalRoots) -> list[Lin
     """Every file in a directory, sorted so the listing never depends on the file system."""
     try:
         entries = sorted(p for p in directory.iterdir() if p.is_file())
+        for entry in entries:  # its name and size are in the listing
+            watch.probed(entry)
     except OSError as exc:
         raise IndexPageError(
             f"cannot list {directory}: {exc.strerror or exc}",

@@ -342,5 +342,8 @@ def test_cache_prune_reports_the_verdicts_it_dropped(tmp_path: Path) -> None:
         capture_output=True, text=True, cwd=tmp_path, check=False,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
-    assert "1 outdated lock verdict(s) dropped" in result.stderr + result.stdout
+    assert (
+        "1 outdated lock verdict(s) and 0 remembered lock(s) dropped"
+        in result.stderr + result.stdout
+    )
     assert len(entries(tmp_path)) == 1
