@@ -31,6 +31,7 @@ WHEELS = [
     build_wheel("lib", "1.0"),
     build_wheel("lib", "2.0"),
 ]
+OTHER = build_wheel("other", "1.0")
 
 
 class Run:
@@ -38,7 +39,14 @@ class Run:
         self.lock, self.said, self.recalled = lock, said, recalled
 
 
-def first_lock(project: Path, cache: Path, *args: str, after: str = "", **env: str) -> Run:
+def first_lock(
+    project: Path,
+    cache: Path,
+    *args: str,
+    after: str = "",
+    lock_dir: Path | None = None,
+    **env: str,
+) -> Run:
     """A first `mlenv lock` (the lock is removed after it): its bytes, what it said (timings
     blanked), and whether it was answered without the resolver. It starts a clock tick after
     the test's last write: a file changed within a tick of its read is never vouched for."""
@@ -51,7 +59,7 @@ def first_lock(project: Path, cache: Path, *args: str, after: str = "", **env: s
         re.sub(r" in [0-9.]+s$", " in Ts", line) for line in lines if "import time:" not in line
     ]
     recalled = not any(line.endswith(" mlenv.resolve") for line in lines)
-    lock = project / "mlenv.lock"
+    lock = (lock_dir or project) / "mlenv.lock"
     data = lock.read_bytes()
     lock.unlink()
     return Run(data, said, recalled)
@@ -138,17 +146,34 @@ def _metadata_changed(index: Path, project: Path) -> None:
     write_simple_index(index, [*WHEELS[:2], (name, data)])
 
 
+def _wheel_replaced_in_place(index: Path, project: Path) -> None:
+    """lib 2.0's wheel (no .metadata beside it) now needs ``other``; the page is unchanged."""
+    name, data = build_wheel("lib", "2.0", requires_dist=["other"])
+    (index / "files" / name).write_bytes(data)
+
+
+def remembered_by(kept_by: str, project: Path, cache: Path) -> Run:
+    """A remembered first lock, kept by a cold run, or by a warm one (whose metadata and
+    hashes come from the cache, so it opens fewer files)."""
+    before = first_lock(project, cache)
+    if kept_by == "warm":
+        shutil.rmtree(cache / MEMO)
+        assert first_lock(project, cache).lock == before.lock
+    assert first_lock(project, cache).recalled
+    return before
+
+
+@pytest.mark.parametrize("kept_by", ["cold", "warm"])
 @pytest.mark.parametrize(
     "change",
     [_drop_lib_2_same_size, _json_page_beside_html, _newer_wheel_in_find_links,
      _find_links_wheel_replaced, _metadata_changed],
 )  # fmt: skip
 def test_any_change_to_what_the_run_read_is_a_full_run_again(
-    project: Path, tmp_path: Path, change: Callable[[Path, Path], None]
+    project: Path, tmp_path: Path, change: Callable[[Path, Path], None], kept_by: str
 ) -> None:
     cache = tmp_path / "cache"
-    before = first_lock(project, cache)
-    assert first_lock(project, cache).recalled
+    before = remembered_by(kept_by, project, cache)
     change(tmp_path / "index", project)
     after = fresh_run(project, tmp_path)
     assert after.lock != before.lock  # the change matters to the answer
@@ -156,6 +181,27 @@ def test_any_change_to_what_the_run_read_is_a_full_run_again(
     assert not again.recalled
     assert again.lock == after.lock and again.said == after.said
     assert first_lock(project, cache).recalled  # and the new answer is remembered
+
+
+@pytest.mark.parametrize("kept_by", ["cold", "warm"])
+def test_a_wheel_whose_metadata_was_read_from_it_is_an_input(tmp_path: Path, kept_by: str) -> None:
+    index = write_simple_index(tmp_path / "index", [*WHEELS, OTHER], metadata_files=False)
+    project = project_with(tmp_path, index)
+    cache = tmp_path / "cache"
+    before = remembered_by(kept_by, project, cache)
+    _wheel_replaced_in_place(tmp_path / "index", project)
+    again = first_lock(project, cache)
+    assert not again.recalled and again.lock != before.lock and b"other" in again.lock
+    assert again.lock == fresh_run(project, tmp_path).lock
+
+
+def test_a_manifest_named_by_its_absolute_path(project: Path, tmp_path: Path) -> None:
+    """Its read is stamped like any user's file, whatever the working directory."""
+    cache = tmp_path / "cache"
+    manifest = str(project / "mlenv.toml")
+    full = first_lock(tmp_path, cache, "--manifest", manifest, lock_dir=project)
+    again = first_lock(tmp_path, cache, "--manifest", manifest, lock_dir=project)
+    assert again.recalled and again.lock == full.lock and again.said == full.said
 
 
 def test_a_retargeted_index_symlink_is_another_input(tmp_path: Path) -> None:
