@@ -34,7 +34,7 @@ _UNSTAMPABLE = frozenset(
 _WRITING = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
 
 
-def _window(stamp: Stamp) -> int:
+def window(stamp: Stamp) -> int:
     """How long after its change time a file could be rewritten under the same stamp: a tick
     of the kernel's clock, or two seconds on a file system that keeps whole seconds (or ms)."""
     return TICK_NS if stamp[2] % 1_000_000 else 2_000_000_000
@@ -76,7 +76,7 @@ class Reads:
         for path, stamp in self.stamps.items():
             if "\t" in path or "\n" in path or "\r" in path or not Path(path).is_absolute():
                 return False
-            if stamp is not None and stamp[2] >= self.read_at[path] - _window(stamp):
+            if stamp is not None and stamp[2] >= self.read_at[path] - window(stamp):
                 return False
             try:
                 if stamp_path(path) != stamp:

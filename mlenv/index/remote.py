@@ -308,8 +308,6 @@ def _directory_links(directory: Path, where: str, local: LocalRoots) -> list[Lin
     """Every file in a directory, sorted so the listing never depends on the file system."""
     try:
         entries = sorted(p for p in directory.iterdir() if p.is_file())
-        for entry in entries:  # its name and size are in the listing
-            watch.probed(entry)
     except OSError as exc:
         raise IndexPageError(
             f"cannot list {directory}: {exc.strerror or exc}",
