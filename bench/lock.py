@@ -5,9 +5,11 @@
 Inputs: the CUDA-13 torch 2.14.1 stack and a scipy/pandas/scikit-learn/transformers stack
 from this machine's local file:// indexes (plus a find-links directory holding the
 cuda-bindings wheel torch needs), best-match across indexes for every tool, hashes on.
-Cold = an empty cache directory; warm = a filled cache and no output file; no-op = mlenv with
-an existing, fresh lock (``lock`` and ``lock --check``). mlenv's modules are byte-compiled first,
-as an install does (the environment may set PYTHONDONTWRITEBYTECODE). Writes
+Cold = an empty cache directory; warm = a filled cache and no output file (for mlenv, answered
+by the lock memo; "resolved again" empties the memo first, so the resolver runs on the warm
+metadata cache); no-op = mlenv with an existing, fresh lock (``lock`` and ``lock --check``).
+mlenv's modules are byte-compiled first, as an install does (the environment may set
+PYTHONDONTWRITEBYTECODE). Writes
 bench/results/lock.md; its "## Profile" section is written by hand and kept.
 """
 
@@ -23,6 +25,7 @@ from pathlib import Path
 
 from common import RESULTS, ROOT, Case, machine, run_alternating, table
 
+from mlenv.cache import MEMO
 from tests.support.peers import (
     CUDA_INDEX,
     LOCAL_INDEX,
@@ -77,6 +80,8 @@ def cases_for(requirements: list[str], work: Path, links: Path) -> list[Case]:
              clean_env(PIP_CACHE_DIR=str(pc)), lambda: fresh(pc, work / "pip.txt"), work),
         Case("mlenv lock (warm)", lambda: mlenv, clean_env(MLENV_CACHE_DIR=str(mw)),
              lambda: fresh(lock), work),
+        Case("mlenv lock (warm, resolved again)", lambda: mlenv,
+             clean_env(MLENV_CACHE_DIR=str(mw)), lambda: fresh(lock, mw / MEMO), work),
         Case("uv pip compile (warm)", lambda: [*uv, "--cache-dir", str(uw)], clean_env(),
              lambda: fresh(work / "uv.txt"), work),
         Case("pip-compile (warm)", lambda: [*pip_compile, "--cache-dir", str(pw)],
@@ -114,6 +119,8 @@ def main() -> None:
                 ["mlenv cold / uv cold (target <= 1.5)", f"{mlenv_cold / uv_cold:.2f}"],
                 ["mlenv warm / uv warm (target <= 2)",
                  f"{by['mlenv lock (warm)'] / uv_warm:.2f}"],
+                ["mlenv warm, resolved again (no lock memo) / uv warm",
+                 f"{by['mlenv lock (warm, resolved again)'] / uv_warm:.2f}"],
                 ["mlenv no-op / uv warm (target < 1)",
                  f"{by['mlenv lock (no-op, fresh lock)'] / uv_warm:.2f}"],
                 ["mlenv lock --check / uv warm (target < 1)",

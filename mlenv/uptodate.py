@@ -218,16 +218,7 @@ class FirstLock(NamedTuple):
 def _first_lock(command: PlainLock) -> FirstLock | None:
     """Never for ``--check`` (there is a lock to check) or a verbose run (its detail is
     not remembered)."""
-    lock_path = command.manifest.parent / "mlenv.lock"
-    if command.check or command.verbose:
-        return None
-    try:
-        os.lstat(lock_path)
-    except FileNotFoundError:
-        pass
-    except (OSError, ValueError):
-        return None
-    else:
+    if command.check or command.verbose or absent_target(command.manifest.parent) is None:
         return None
     manifest = read_plain(command.manifest)
     cache_root = _cache_root(command)
@@ -239,6 +230,24 @@ def _first_lock(command: PlainLock) -> FirstLock | None:
     return FirstLock(cache_root, manifest, memo_key(manifest, directory, command.offline))
 
 
+def absent_target(directory: Path) -> Path | None:
+    """Where a first lock in ``directory`` is written: the real path of its ``mlenv.lock``,
+    or None when anything is there (or it cannot be looked at). With nothing there, the output
+    guard (``outputs.check_output``, whose import would cost a remembered lock a fifth of its
+    time) has nothing to refuse and answers that real path: a test holds the two together."""
+    path = directory / "mlenv.lock"
+    try:
+        os.lstat(path)
+    except FileNotFoundError:
+        try:
+            return Path(os.path.realpath(path))
+        except (OSError, ValueError):
+            return None
+    except (OSError, ValueError):
+        return None
+    return None
+
+
 def _recalled(command: PlainLock, first: FirstLock) -> bool:
     """Whether the remembered lock was written, and what its first run said said again."""
     from mlenv.cache.memo import recall
@@ -247,14 +256,14 @@ def _recalled(command: PlainLock, first: FirstLock) -> bool:
     if remembered is None:
         return False
     from mlenv.atomic import write_atomic
-    from mlenv.outputs import LOCK_FILE, check_output
 
-    keep = {"the manifest": command.manifest, "the cache": first.cache_root}
-    try:  # the output guard, as the full run's write: anything it refuses, that run reports
-        write_atomic(check_output(command.manifest.parent / "mlenv.lock", LOCK_FILE, keep=keep),
-                     remembered.lock)  # fmt: skip
-    except Exception:
-        return False
+    target = absent_target(command.manifest.parent)
+    if target is None:
+        return False  # something is there now: the full run says what
+    try:
+        write_atomic(target, remembered.lock)
+    except OSError:
+        return False  # the full run reports it
     if not command.quiet or any(kind == "warning" for kind, *_ in remembered.events):
         from mlenv.report import HumanReporter, QuietReporter, replay
 

@@ -12,7 +12,8 @@ these manifest bytes in this directory, with these ``MLENV_*`` settings and no l
 read files that are all still exactly as stamped, and wrote exactly those bytes.
 
 - **The key**: the manifest's bytes, the real path of its directory (a relative find-links
-  directory is found from it), ``--offline``, every ``MLENV_*`` variable, and the code key of
+  directory is found from it), ``--offline``, every ``MLENV_*`` variable, the interpreter's
+  flags and file system encoding, and the code key of
   ``mlenv.cache.fresh`` (Python, ``-O``, where mlenv, packaging and resolvelib come from).
 - **The entry**: the code files that gave it (as a verdict lists them), the lock's sha256,
   every file and directory the run read or looked at with its stamp (a path that was absent
@@ -29,6 +30,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import NamedTuple
@@ -61,6 +63,8 @@ class Remembered(NamedTuple):
 def memo_key(manifest: bytes, directory: str, offline: bool) -> str:
     """The key of a first lock of ``manifest`` (in ``directory``) by this code."""
     settings = sorted((k, v) for k, v in os.environ.items() if k.startswith("MLENV_"))
+    # how this interpreter decodes names and text (-X utf8, a C locale) may change what is read
+    settings.append(("python", f"{sys.flags}\0{sys.getfilesystemencoding()}"))
     hasher = hashlib.sha256(_VERSION + b"\0" + code_key(JUDGES))
     hasher.update(hashlib.sha256(manifest).digest())
     for part in (directory, str(offline), *(f"{k}={v}" for k, v in settings)):
