@@ -7,7 +7,9 @@ has found a lock fresh, its verdict is kept in the cache by the exact bytes of b
 (``mlenv.cache.fresh``), so the next answer reads and hashes them and imports nothing else. A plain
 ``lock`` that is not fresh runs the lock use case from here too, without click (whose import
 and option parsing cost a warm lock about a tenth of its time); its errors become exit codes
-in ``mlenv.cli.exit_status``, loaded only when one escapes.
+in ``mlenv.cli.exit_status``, loaded only when one escapes. A first lock (none there yet) is
+written from the lock memo (``mlenv.cache.memo``) when a full run already resolved the same
+inputs, and otherwise recorded (``mlenv.watch``) so that the memo may keep it.
 
 What the fast path checks (and only when it can answer "up to date"; anything else, including
 every error, goes to the full CLI, which reports it):

@@ -95,7 +95,8 @@ def recall(cache_root: Path, key: str) -> Remembered | None:
                 events.append((kind, _unescape(fields[0])))
             elif kind == "task" and len(fields) == 4:
                 description, unit, total, done = map(_unescape, fields)
-                _ = (total == "-" or int(total) >= 0) and int(done) >= 0  # ValueError if not
+                if not (_count(done) and (total == "-" or _count(total))):
+                    return None
                 events.append((kind, description, unit, total, done))
             else:
                 return None
@@ -121,6 +122,11 @@ def remember(
     text = "\n".join(code) + "\n\n" + "\n".join(lines) + "\n\n"
     if len(text) < _MAX_HEAD and keep_entry(cache_root, MEMO, key, text, lock):
         forget(cache_root, MAX_MEMOS, bucket=MEMO)
+
+
+def _count(text: str) -> bool:
+    """A count as ``replay`` reads it (``str.isdigit`` alone takes ``²``, which ``int`` refuses)."""
+    return text.isascii() and text.isdigit()
 
 
 def _escape(text: str) -> str:
