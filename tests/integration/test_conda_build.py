@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from mlenv.cache import MEMO
 from mlenv.lockfile import loads as load_lock
 from tests.support.cli import run_mlenv
 from tests.support.conda_channel import PLACEHOLDER, build_conda_package, write_channel
@@ -78,6 +79,13 @@ def mixed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str
         result = run_mlenv(args, project, env)
         assert result.returncode == 0, (args, result.stderr)
     return project, env
+
+
+def test_a_lock_with_a_conda_solve_is_never_remembered(mixed: tuple[Path, dict[str, str]]) -> None:
+    """The solve runs in a child process, whose reads of the channel no stamp covers."""
+    _, env = mixed
+    memo = Path(env["MLENV_CACHE_DIR"]) / MEMO
+    assert not memo.exists() or not list(memo.iterdir())
 
 
 def test_lock_holds_both_parts_and_conda_wins_shared_names(
