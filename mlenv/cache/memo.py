@@ -16,11 +16,14 @@ read files that are all still exactly as stamped, and wrote exactly those bytes.
   ``mlenv.cache.fresh`` (Python, ``-O``, where mlenv, packaging and resolvelib come from).
 - **The entry**: the code files that gave it (as a verdict lists them), the lock's sha256,
   every file and directory the run read or looked at with its stamp (a path that was absent
-  stays absent), the reporter's lines, then the lock's bytes. A hit requires every stamp to
-  hold now and the bytes to match their sha256 (a torn entry is a miss).
-- **What is never kept**: a run that opened a connection or started a process (a remote
-  index, a conda solve), read a file no stamp covers, read a file changed within a clock tick
-  of the read, or failed. Verbose runs and ``--check`` neither keep nor answer.
+  stays absent), the real path of every path whose resolution decided where a file: link may
+  lead (a symlink along it retargeted to the very same files changes no stamp), the reporter's
+  lines, then the lock's bytes. A hit requires every stamp and real path to hold now and the
+  bytes to match their sha256 (a torn entry is a miss).
+- **What is never kept**: a run that asked a remote index (even one the page cache answered,
+  offline or while fresh), opened a connection or started a process (a conda solve), read a
+  file no stamp covers, read a file changed within a clock tick of the read, or failed.
+  Verbose runs and ``--check`` neither keep nor answer.
 - **Who wrote it**: an entry is believed under the rules of a kept verdict (this user's,
   private, one link, naming its key).
 """
@@ -44,7 +47,7 @@ from mlenv.cache.fresh import (
     mark_used,
     read_entry,
 )
-from mlenv.watch import Reads, stamp_path
+from mlenv.watch import Reads, resolve, stamp_path
 
 _VERSION = b"mlenv-lock-memo-v1"
 JUDGES = ("mlenv", "packaging", "resolvelib")  # whose code resolves
@@ -87,6 +90,9 @@ def recall(cache_root: Path, key: str) -> Remembered | None:
                 path, *stamp = fields
                 if stamp_path(path) != (None if stamp == ["-"] else tuple(map(int, stamp))):
                     return None
+            elif kind == "real" and len(fields) == 2:
+                if resolve(fields[0]) != fields[1]:
+                    return None
             elif (kind, len(fields)) in (("info", 1), ("warning", 1)):
                 events.append((kind, _unescape(fields[0])))
             elif kind == "task" and len(fields) == 4:
@@ -113,6 +119,7 @@ def remember(
     lines = [f"lock\t{hashlib.sha256(lock).hexdigest()}"]
     lines += ("\t".join(["read", path, *(map(str, stamp) if stamp else "-")])
               for path, stamp in sorted(reads.stamps.items()))  # fmt: skip
+    lines += (f"real\t{path}\t{real}" for path, real in sorted(reads.reals.items()))
     lines += ("\t".join([kind, *map(_escape, fields)]) for kind, *fields in events)
     text = "\n".join(code) + "\n\n" + "\n".join(lines) + "\n\n"
     if len(text) < _MAX_HEAD and keep_entry(cache_root, MEMO, key, text, lock):
