@@ -7,6 +7,7 @@ run from an empty cache gives (the memo's invariant): same bytes, same exit stat
 
 from __future__ import annotations
 
+import os
 import re
 import time
 from pathlib import Path
@@ -178,3 +179,26 @@ def test_an_empty_index_directory_that_vanishes_takes_its_root_with_it(tmp_path:
     (tmp_path / "x" / "simple").rmdir()
     after = same_as_a_full_run(project, cache, tmp_path)
     assert after.status == 1 and not after.recalled
+
+
+def test_a_wheel_rewritten_in_place_is_not_answered_by_cached_metadata(tmp_path: Path) -> None:
+    """Same size, same inode, the modification time put back: only the change time tells. The
+    memo misses, and the warm full run it then keeps must not take the old metadata from the
+    metadata cache (keyed by the wheel's stamp) either."""
+    wheels = [build_wheel("app", "1.0", requires_dist=["dep1"]), build_wheel("dep1", "1.0"),
+              build_wheel("dep2", "1.0")]  # fmt: skip
+    index = write_simple_index(tmp_path / "index", wheels, metadata_files=False)
+    project = tmp_path / "project"
+    write_manifest(project, index, '"app"')
+    cache = tmp_path / "cache"
+    before = remembered(project, cache)
+    _, data = build_wheel("app", "1.0", requires_dist=["dep2"])
+    wheel = tmp_path / "index" / "files" / wheels[0][0]
+    assert len(data) == wheel.stat().st_size
+    info = wheel.stat()
+    with wheel.open("r+b") as handle:
+        handle.write(data)
+    os.utime(wheel, ns=(info.st_atime_ns, info.st_mtime_ns))
+    after = same_as_a_full_run(project, cache, tmp_path)
+    assert not after.recalled and after.lock != before.lock and b"dep2" in (after.lock or b"")
+    assert same_as_a_full_run(project, cache, tmp_path).recalled
