@@ -12,8 +12,9 @@ these manifest bytes in this directory, with these ``MLENV_*`` settings and no l
 read files that are all still exactly as stamped, and wrote exactly those bytes.
 
 - **The key**: the manifest's bytes, the real path of its directory (a relative find-links
-  directory is found from it), ``--offline``, every ``MLENV_*`` variable, and the code key of
-  ``mlenv.cache.fresh`` (Python, ``-O``, where mlenv, packaging and resolvelib come from).
+  directory is found from it), the manifest's path as named (what was said names the lock by
+  it: ``wrote sub/mlenv.lock``), ``--offline``, every ``MLENV_*`` variable, and the code key
+  of ``mlenv.cache.fresh`` (Python, ``-O``, where mlenv, packaging and resolvelib come from).
 - **The entry**: the code files that gave it (as a verdict lists them), the lock's sha256,
   every file and directory the run read or looked at with its stamp (a path that was absent
   stays absent), the real path of every path whose resolution decided where a file: link may
@@ -61,12 +62,13 @@ class Remembered(NamedTuple):
     events: tuple[Event, ...]
 
 
-def memo_key(manifest: bytes, directory: str, offline: bool) -> str:
-    """The key of a first lock of ``manifest`` (in ``directory``) by this code."""
+def memo_key(manifest: bytes, directory: str, named: str, offline: bool) -> str:
+    """The key of a first lock of ``manifest`` (in ``directory``, ``named`` so on the command
+    line: the lines said name the lock by it) by this code."""
     settings = sorted((k, v) for k, v in os.environ.items() if k.startswith("MLENV_"))
     hasher = hashlib.sha256(_VERSION + b"\0" + code_key(JUDGES))
     hasher.update(hashlib.sha256(manifest).digest())
-    for part in (directory, str(offline), *(f"{k}={v}" for k, v in settings)):
+    for part in (directory, named, str(offline), *(f"{k}={v}" for k, v in settings)):
         hasher.update(hashlib.sha256(part.encode("utf-8", "surrogateescape")).digest())
     return hasher.hexdigest()
 

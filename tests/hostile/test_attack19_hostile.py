@@ -202,3 +202,19 @@ def test_a_wheel_rewritten_in_place_is_not_answered_by_cached_metadata(tmp_path:
     after = same_as_a_full_run(project, cache, tmp_path)
     assert not after.recalled and after.lock != before.lock and b"dep2" in (after.lock or b"")
     assert same_as_a_full_run(project, cache, tmp_path).recalled
+
+
+def test_the_lines_said_name_the_lock_as_the_manifest_was_named(tmp_path: Path) -> None:
+    """The same manifest named from its parent (``--manifest project/mlenv.toml``), then
+    from its own directory: a full run says ``wrote mlenv.lock``, not the first run's path."""
+    index = write_simple_index(tmp_path / "index", [build_wheel("app", "1.0")])
+    project = tmp_path / "project"
+    write_manifest(project, index, '"app"')
+    cache = tmp_path / "cache"
+    env = {"MLENV_CACHE_DIR": str(cache)}
+    time.sleep(0.05)
+    named = run_mlenv(["--manifest", "project/mlenv.toml", "lock"], tmp_path, env=env)
+    assert named.returncode == 0 and "wrote project/mlenv.lock" in named.stderr
+    (project / "mlenv.lock").unlink()
+    here = same_as_a_full_run(project, cache, tmp_path)
+    assert any(line.startswith("wrote mlenv.lock:") for line in here.said), here.said
