@@ -15,6 +15,7 @@ from pathlib import Path
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import InvalidVersion, Version
 
+from mlenv import watch
 from mlenv.cache.held import measure
 from mlenv.conda.records import CondaRecord, public_url
 from mlenv.cuda import packages as cudapkg
@@ -100,6 +101,7 @@ def open_sources(
     relative = {}
     for location in pypi.find_links:
         if "://" not in location and not Path(location).is_absolute():
+            watch.probed(base_dir / location)  # a symlink here is resolved, then read there
             directory = (base_dir / location).resolve()
             relative[directory.as_uri()] = location.rstrip("/")
             location = str(directory)
@@ -548,6 +550,7 @@ def artifact_facts(
         if file.sha256 is not None and file.size is not None:
             facts[url] = (file.sha256, file.size)
         elif file.sha256 is not None and is_file_url(url):
+            watch.probed(file_url_to_path(url))  # the size is of these bytes
             facts[url] = (file.sha256, file_url_to_path(url).stat().st_size)
         else:
             todo.append(file)

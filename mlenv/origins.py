@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urljoin, urlsplit
 
+from mlenv import watch
 from mlenv.errors import MlenvError
 
 Origin = tuple[str, str, int]
@@ -131,8 +132,10 @@ class LocalRoots:
             if "://" in location and urlsplit(location).scheme.lower() != "file":
                 loopback = loopback or is_loopback(urlsplit(location).hostname or "")
                 continue
-            path = file_url_to_path(location) if "://" in location else base_dir / location
-            path = Path(os.path.realpath(path))
+            named = file_url_to_path(location) if "://" in location else base_dir / location
+            watch.probed(named)  # what it is (a page, a directory, nothing) decides the root
+            path = Path(os.path.realpath(named))
+            watch.resolved(named, str(path))
             if path.is_file() and not index:
                 roots.append(path.parent)
             elif path.is_dir():
@@ -146,6 +149,7 @@ class LocalRoots:
         "inside" is "equal, or below the root and a separator" (every link of a page is
         checked, and pathlib's objects cost more than the check)."""
         real = os.path.realpath(path)
+        watch.resolved(path, real)
         return any(real == root or real.startswith(prefix) for root, prefix in self._prefixes)
 
     @functools.cached_property

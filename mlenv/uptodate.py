@@ -229,7 +229,8 @@ def _first_lock(command: PlainLock) -> FirstLock | None:
     from mlenv.cache.memo import memo_key
 
     directory = os.path.realpath(command.manifest.parent)
-    return FirstLock(cache_root, manifest, memo_key(manifest, directory, command.offline))
+    key = memo_key(manifest, directory, str(command.manifest), command.offline)
+    return FirstLock(cache_root, manifest, key)
 
 
 def absent_target(directory: Path) -> Path | None:

@@ -4,10 +4,12 @@ The lock memo (``mlenv.cache.memo``) may answer only for inputs it can stamp aga
 run is recorded, the one opener of a user's local file (``userfiles.open_input``) reports
 each file it opened, and the local index readers report each path they only looked at (a page
 or a ``.metadata`` that appears there, or a file added to a find-links directory, changes the
-answer). An audit hook watches for what no stamp can cover: a network connection or a child
-process (a remote index, a conda solve) makes the run one never to remember, and every other
-file opened or directory listed outside the cache and Python's own code must have been
-reported, so a new code path that reads a file without saying so is caught, not trusted.
+answer), and where the real path of a path decided where a file: link may lead, that real
+path. A remote index asked, even when the page cache answers, is never remembered. An audit
+hook watches for what no stamp can cover: a network connection or a child process (a
+remote index, a conda solve) makes the run one never to remember, and every other file opened
+or directory listed outside the cache and Python's own code must have been reported, so a new
+code path that reads a file without saying so is caught, not trusted.
 
 A stamp is size, modification and change time, inode and device. A file whose change time is
 within a tick of the kernel's coarse clock of when it was read (two seconds where the file
@@ -52,11 +54,25 @@ def stamp_path(path: str) -> Stamp | None:
         return None
 
 
+def resolve(path: str) -> str | None:
+    """``path`` with every symlink and ``..`` resolved; None when that cannot be told."""
+    try:
+        return os.path.realpath(path)
+    except (OSError, ValueError):
+        return None
+
+
+def _plain(path: str) -> bool:
+    """An absolute path an entry's line can hold."""
+    return not ("\t" in path or "\n" in path or "\r" in path) and Path(path).is_absolute()
+
+
 class Reads:
     """The stamped paths of one recorded run, and why it cannot be remembered, if it cannot."""
 
     def __init__(self, ignored: tuple[str, ...], exact: frozenset[str] = frozenset()) -> None:
         self.stamps: dict[str, Stamp | None] = {}
+        self.reals: dict[str, str] = {}  # path -> its real path, where that decided something
         self.read_at: dict[str, int] = {}
         self.unstampable = ""
         self._ignored = ignored
@@ -73,8 +89,11 @@ class Reads:
         happened, and every file the audit hook saw opened was stamped or is ignorable."""
         if self.unstampable:
             return False
+        for path, real in self.reals.items():
+            if not _plain(path) or not _plain(real) or resolve(path) != real:
+                return False
         for path, stamp in self.stamps.items():
-            if "\t" in path or "\n" in path or "\r" in path or not Path(path).is_absolute():
+            if not _plain(path):
                 return False
             if stamp is not None and stamp[2] >= self.read_at[path] - window(stamp):
                 return False
@@ -84,6 +103,9 @@ class Reads:
             except (OSError, ValueError):
                 return False
         return all(self._accounted(path) for path in self._touched)
+
+    def resolved(self, path: str, real: str) -> None:
+        self.reals.setdefault(path, real)
 
     def _accounted(self, path: str) -> bool:
         if path in self.stamps or path.endswith((".py", ".pyc", ".so")):
@@ -155,6 +177,23 @@ def opened(path: Path, info: os.stat_result) -> None:
     reads = _current
     if reads is not None and stat.S_ISREG(info.st_mode):
         reads.note(str(Path(path).absolute()), stamp_of(info))
+
+
+def remote(url: str) -> None:
+    """A remote source was asked, even if a cache answered (offline, or a page still fresh):
+    what it says may change with no file here changing, so the run is never remembered."""
+    reads = _current
+    if reads is not None:
+        reads.unstampable = reads.unstampable or f"remote {url}"
+
+
+def resolved(path: str | Path, real: str) -> None:
+    """``path`` was found to lead to ``real`` (``origins.LocalRoots``: whether a file: URL
+    stays inside the manifest's directories): a symlink along it retargeted, or a directory
+    moved, changes that without changing any stamp of what it leads to."""
+    reads = _current
+    if reads is not None:
+        reads.resolved(str(Path(path).absolute()), real)
 
 
 def probed(path: Path) -> None:

@@ -12,16 +12,20 @@ these manifest bytes in this directory, with these ``MLENV_*`` settings and no l
 read files that are all still exactly as stamped, and wrote exactly those bytes.
 
 - **The key**: the manifest's bytes, the real path of its directory (a relative find-links
-  directory is found from it), ``--offline``, every ``MLENV_*`` variable, the interpreter's
-  flags and file system encoding, and the code key of
-  ``mlenv.cache.fresh`` (Python, ``-O``, where mlenv, packaging and resolvelib come from).
+  directory is found from it), the manifest's path as named (what was said names the lock by
+  it: ``wrote sub/mlenv.lock``), ``--offline``, every ``MLENV_*`` variable, the interpreter's
+  flags and file system encoding, and the code key of ``mlenv.cache.fresh`` (Python, ``-O``,
+  where mlenv, packaging and resolvelib come from).
 - **The entry**: the code files that gave it (as a verdict lists them), the lock's sha256,
   every file and directory the run read or looked at with its stamp (a path that was absent
-  stays absent), the reporter's lines, then the lock's bytes. A hit requires every stamp to
-  hold now and the bytes to match their sha256 (a torn entry is a miss).
-- **What is never kept**: a run that opened a connection or started a process (a remote
-  index, a conda solve), read a file no stamp covers, read a file changed within a clock tick
-  of the read, or failed. Verbose runs and ``--check`` neither keep nor answer.
+  stays absent), the real path of every path whose resolution decided where a file: link may
+  lead (a symlink along it retargeted to the very same files changes no stamp), the reporter's
+  lines, then the lock's bytes. A hit requires every stamp and real path to hold now and the
+  bytes to match their sha256 (a torn entry is a miss).
+- **What is never kept**: a run that asked a remote index (even one the page cache answered,
+  offline or while fresh), opened a connection or started a process (a conda solve), read a
+  file no stamp covers, read a file changed within a clock tick of the read, or failed.
+  Verbose runs and ``--check`` neither keep nor answer.
 - **Who wrote it**: an entry is believed under the rules of a kept verdict (this user's,
   private, one link, naming its key).
 """
@@ -46,7 +50,7 @@ from mlenv.cache.fresh import (
     mark_used,
     read_entry,
 )
-from mlenv.watch import Reads, stamp_path
+from mlenv.watch import Reads, resolve, stamp_path
 
 _VERSION = b"mlenv-lock-memo-v1"
 JUDGES = ("mlenv", "packaging", "resolvelib")  # whose code resolves
@@ -60,14 +64,15 @@ class Remembered(NamedTuple):
     events: tuple[Event, ...]
 
 
-def memo_key(manifest: bytes, directory: str, offline: bool) -> str:
-    """The key of a first lock of ``manifest`` (in ``directory``) by this code."""
+def memo_key(manifest: bytes, directory: str, named: str, offline: bool) -> str:
+    """The key of a first lock of ``manifest`` (in ``directory``, ``named`` so on the command
+    line: the lines said name the lock by it) by this code."""
     settings = sorted((k, v) for k, v in os.environ.items() if k.startswith("MLENV_"))
     # how this interpreter decodes names and text (-X utf8, a C locale) may change what is read
     settings.append(("python", f"{sys.flags}\0{sys.getfilesystemencoding()}"))
     hasher = hashlib.sha256(_VERSION + b"\0" + code_key(JUDGES))
     hasher.update(hashlib.sha256(manifest).digest())
-    for part in (directory, str(offline), *(f"{k}={v}" for k, v in settings)):
+    for part in (directory, named, str(offline), *(f"{k}={v}" for k, v in settings)):
         hasher.update(hashlib.sha256(part.encode("utf-8", "surrogateescape")).digest())
     return hasher.hexdigest()
 
@@ -90,6 +95,9 @@ def recall(cache_root: Path, key: str) -> Remembered | None:
             if kind == "read":
                 path, *stamp = fields
                 if stamp_path(path) != (None if stamp == ["-"] else tuple(map(int, stamp))):
+                    return None
+            elif kind == "real" and len(fields) == 2:
+                if resolve(fields[0]) != fields[1]:
                     return None
             elif (kind, len(fields)) in (("info", 1), ("warning", 1)):
                 events.append((kind, _unescape(fields[0])))
@@ -118,6 +126,7 @@ def remember(
     lines = [f"lock\t{hashlib.sha256(lock).hexdigest()}"]
     lines += ("\t".join(["read", path, *(map(str, stamp) if stamp else "-")])
               for path, stamp in sorted(reads.stamps.items()))  # fmt: skip
+    lines += (f"real\t{path}\t{real}" for path, real in sorted(reads.reals.items()))
     lines += ("\t".join([kind, *map(_escape, fields)]) for kind, *fields in events)
     text = "\n".join(code) + "\n\n" + "\n".join(lines) + "\n\n"
     if len(text) < _MAX_HEAD and keep_entry(cache_root, MEMO, key, text, lock):

@@ -165,7 +165,10 @@ def origin_stamp(url: str, claimed_sha256: str | None) -> str | None:
             stat = file_url_to_path(url).stat()
         except OSError:
             return None
-        return f"stat:{stat.st_size}:{stat.st_mtime_ns}:{stat.st_ino}"
+        # the change time too: a rewrite in place that keeps size and restores the mtime
+        # is another file, whose metadata (and every lock remembered from it) must be read again
+        size, ino, dev = stat.st_size, stat.st_ino, stat.st_dev
+        return f"stat:{size}:{stat.st_mtime_ns}:{stat.st_ctime_ns}:{ino}:{dev}"
     claimed = valid_sha256(claimed_sha256)
     return f"claimed-sha256:{claimed}" if claimed else None
 

@@ -21,7 +21,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, BinaryIO
 from urllib.parse import urlsplit
 
-from mlenv import __version__
+from mlenv import __version__, watch
 from mlenv.errors import printable
 from mlenv.index.caches import HttpCache, is_storable
 from mlenv.index.model import PackageIndexError
@@ -168,6 +168,7 @@ class HttpClient:
         Offline, a cached page is served however old it is: that is what the cache is for.
         """
         url = self.add_credentials(url)
+        watch.remote(url)  # a cached answer too: the index may have changed since
         headers = dict(headers or {})
         accept = headers.get("Accept", "")
         cached = self.cache.load(url, accept) if use_cache and self.cache else None
@@ -198,6 +199,7 @@ class HttpClient:
         self, url: str, *, headers: Mapping[str, str] | None = None
     ) -> Iterator[httpx.Response]:
         """An open streaming response with a success status; closed on exit."""
+        watch.remote(url)
         response, final_url = self._send(
             self.add_credentials(url), dict(headers or {}), stream=True
         )

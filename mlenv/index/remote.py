@@ -307,7 +307,12 @@ class FindLinks(_RemoteIndex):
 def _directory_links(directory: Path, where: str, local: LocalRoots) -> list[Link]:
     """Every file in a directory, sorted so the listing never depends on the file system."""
     try:
-        entries = sorted(p for p in directory.iterdir() if p.is_file())
+        # each entry is stamped: a symlink's target (in a subdirectory, whose change this
+        # directory's stamp does not show) can appear, vanish or change size
+        listed = list(directory.iterdir())
+        for entry in listed:
+            watch.probed(entry)
+        entries = sorted(p for p in listed if p.is_file())
     except OSError as exc:
         raise IndexPageError(
             f"cannot list {directory}: {exc.strerror or exc}",

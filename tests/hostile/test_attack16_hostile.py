@@ -153,13 +153,15 @@ def test_prune_of_a_crowded_bucket_reads_no_verdict_it_drops_anyway(
     for number in range(1000):
         (bucket / f"{number:064x}").write_text("x")
     reads: list[str] = []
-    real = fresh._read_entry
+    real = fresh.read_entry
 
-    def counted(cache_root: Path, key: str) -> tuple[set[str], list[str]] | None:
+    def counted(
+        cache_root: Path, bucket: str, key: str, limit: int
+    ) -> tuple[set[str], list[str], bytes] | None:
         reads.append(key)
-        return real(cache_root, key)
+        return real(cache_root, bucket, key, limit)
 
-    monkeypatch.setattr(fresh, "_read_entry", counted)
+    monkeypatch.setattr(fresh, "read_entry", counted)
     assert fresh.forget(tmp_path / "cache", 10, dead=True) == 1000
     assert len(reads) <= 10
 
