@@ -64,7 +64,14 @@ def resolve(path: str) -> str | None:
 
 def _plain(path: str) -> bool:
     """An absolute path an entry's line can hold."""
-    return not ("\t" in path or "\n" in path or "\r" in path) and Path(path).is_absolute()
+    return path.startswith("/") and not ("\t" in path or "\n" in path or "\r" in path)
+
+
+def _absolute(path: str | Path) -> str:
+    """``path`` made absolute as the kernel would find it, without pathlib's cost for the
+    hundreds of paths a run already names absolutely."""
+    text = os.fspath(path)
+    return text if text.startswith("/") else str(Path.cwd() / text)
 
 
 class Reads:
@@ -176,7 +183,7 @@ def opened(path: Path, info: os.stat_result) -> None:
     """A user's file was opened for reading (``info`` from the open descriptor)."""
     reads = _current
     if reads is not None and stat.S_ISREG(info.st_mode):
-        reads.note(str(Path(path).absolute()), stamp_of(info))
+        reads.note(_absolute(path), stamp_of(info))
 
 
 def remote(url: str) -> None:
@@ -193,14 +200,16 @@ def resolved(path: str | Path, real: str) -> None:
     moved, changes that without changing any stamp of what it leads to."""
     reads = _current
     if reads is not None:
-        reads.resolved(str(Path(path).absolute()), real)
+        reads.resolved(_absolute(path), real)
 
 
 def probed(path: Path) -> None:
     """A path was looked at (its presence, or a directory's entries, decide the answer)."""
     reads = _current
     if reads is not None:
-        where = str(Path(path).absolute())
+        where = _absolute(path)
+        if where in reads.stamps:
+            return  # the first look is what the answer used
         try:
             reads.note(where, stamp_path(where))
         except (OSError, ValueError):
