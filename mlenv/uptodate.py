@@ -237,15 +237,20 @@ def absent_target(directory: Path) -> Path | None:
     """Where a first lock in ``directory`` is written: the real path of its ``mlenv.lock``,
     or None when anything is there (or it cannot be looked at). With nothing there, the output
     guard (``outputs.check_output``, whose import would cost a remembered lock a fifth of its
-    time) has nothing to refuse and answers that real path: a test holds the two together."""
+    time) refuses only a home directory not there yet (or one below it): it answers that real
+    path otherwise, and so does this; a test holds the two together."""
     path = directory / "mlenv.lock"
     try:
         os.lstat(path)
     except FileNotFoundError:
         try:
-            return Path(os.path.realpath(path))
+            real = os.path.realpath(path)
+            home = os.path.realpath(Path.home())
+        except RuntimeError:  # no home to name: the guard keeps none
+            home = "/"
         except (OSError, ValueError):
             return None
+        return None if (home + "/").startswith(real + "/") else Path(real)
     except (OSError, ValueError):
         return None
     return None

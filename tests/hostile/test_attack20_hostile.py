@@ -1,0 +1,66 @@
+"""The lock memo attacked (pass 20): where a remembered lock is written, and what it says.
+
+A first lock answered from the memo must do what a full run from an empty cache does: the
+same exit status, the same lock bytes at the same place (or none), the same lines.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+
+from tests.support.cli import run_mlenv
+from tests.support.wheels import build_wheel, write_simple_index
+
+
+class Run:
+    def __init__(self, status: int, lock: bytes | None, said: list[str], recalled: bool) -> None:
+        self.status, self.lock, self.said, self.recalled = status, lock, said, recalled
+
+
+def first_lock(project: Path, cache: Path, *args: str, env: dict[str, str] | None = None) -> Run:
+    """A first `mlenv lock` (its lock removed after it), a clock tick after the last write."""
+    time.sleep(0.05)
+    environment = {"MLENV_CACHE_DIR": str(cache), "PYTHONPROFILEIMPORTTIME": "1", **(env or {})}
+    result = run_mlenv([*args, "lock"], project, env=environment)
+    lines = result.stderr.splitlines()
+    said = [
+        re.sub(r" in [0-9.]+s$", " in Ts", line) for line in lines if "import time:" not in line
+    ]
+    recalled = not any(line.endswith(" mlenv.resolve") for line in lines)
+    lock = project / "mlenv.lock"
+    data = lock.read_bytes() if lock.is_file() else None
+    if data is not None:
+        lock.unlink()
+    return Run(result.returncode, data, said, recalled)
+
+
+def project_with(tmp_path: Path) -> Path:
+    index = write_simple_index(tmp_path / "index", [build_wheel("app", "1.0")])
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "mlenv.toml").write_text(
+        '[environment]\nname = "attack"\npython = "3.11"\n[pypi]\n'
+        f'index-url = "{index}"\ndependencies = ["app"]\n'
+    )
+    return project
+
+
+def test_a_home_directory_at_the_lock_path_is_refused_as_by_the_full_run(
+    tmp_path: Path,
+) -> None:
+    """The output guard never writes the home directory or over one below it, even one not
+    there yet: HOME is no MLENV_* setting, so a lock remembered under another HOME has the
+    same key, and the memo must refuse where the guard would."""
+    project = project_with(tmp_path)
+    cache = tmp_path / "cache"
+    kept = first_lock(project, cache, env={"HOME": str(tmp_path)})
+    assert kept.status == 0 and first_lock(project, cache, env={"HOME": str(tmp_path)}).recalled
+    for home in (project / "mlenv.lock", project / "mlenv.lock" / "me"):
+        env = {"HOME": str(home)}
+        answered = first_lock(project, cache, env=env)
+        full = first_lock(project, tmp_path / f"cold-{time.time_ns()}", env=env)
+        assert full.status == 1 and full.lock is None, full.said
+        assert (answered.status, answered.lock) == (full.status, full.lock), answered.said
+        assert answered.said == full.said
