@@ -86,7 +86,8 @@ def recall(cache_root: Path, key: str) -> Remembered | None:
     digest = f"lock\t{hashlib.sha256(lock).hexdigest()}"
     try:
         events: list[Event] = []
-        lines = head.decode("utf-8", "surrogateescape").splitlines()
+        # "\n" alone ends a line: a path may hold what splitlines also breaks at (U+2028)
+        lines = head.decode("utf-8", "surrogateescape").split("\n")
         if not lines or lines[0] != digest:  # a torn or foreign entry
             return None
         for line in lines[1:]:

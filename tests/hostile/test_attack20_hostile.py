@@ -64,3 +64,18 @@ def test_a_home_directory_at_the_lock_path_is_refused_as_by_the_full_run(
         assert full.status == 1 and full.lock is None, full.said
         assert (answered.status, answered.lock) == (full.status, full.lock), answered.said
         assert answered.said == full.said
+
+
+def test_a_project_under_a_name_holding_a_unicode_line_break_is_remembered(
+    tmp_path: Path,
+) -> None:
+    """An entry's lines are split at its newlines only: a path holding U+2028 or U+0085 (a
+    line break to ``str.splitlines``, not in a file name's way) is one line, not a torn entry
+    kept on every run and never answered."""
+    for name in ("line\u2028break", "next\x85line"):
+        project = project_with(tmp_path / name)
+        cache = tmp_path / name / "cache"
+        full = first_lock(project, cache)
+        again = first_lock(project, cache)
+        assert full.status == 0 and again.recalled, name
+        assert (again.lock, again.said) == (full.lock, full.said)
