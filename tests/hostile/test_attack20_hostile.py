@@ -10,6 +10,10 @@ import re
 import time
 from pathlib import Path
 
+import pytest
+
+from mlenv.outputs import LOCK_FILE, OutputError, check_output
+from mlenv.uptodate import absent_target
 from tests.support.cli import run_mlenv
 from tests.support.wheels import build_wheel, write_simple_index
 
@@ -79,3 +83,23 @@ def test_a_project_under_a_name_holding_a_unicode_line_break_is_remembered(
         again = first_lock(project, cache)
         assert full.status == 0 and again.recalled, name
         assert (again.lock, again.said) == (full.lock, full.said)
+
+
+def test_the_memo_target_and_the_guard_agree_whatever_home_is(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With nothing at mlenv.lock, the guard refuses only a home directory at or below it."""
+    project = tmp_path / "project"
+    project.mkdir()
+    (tmp_path / "link").symlink_to(project)
+    lock = project / "mlenv.lock"
+    homes = [lock, lock / "x", tmp_path / "link" / "mlenv.lock", project, tmp_path / "mlenv"]
+    for home in [*map(str, homes), ""]:  # an empty HOME is the root to expanduser
+        monkeypatch.setenv("HOME", home)
+        keep = {"the manifest": project / "mlenv.toml", "the cache": tmp_path / "cache"}
+        try:
+            guarded: Path | None = check_output(lock, LOCK_FILE, keep=keep)
+        except OutputError:
+            guarded = None
+        assert absent_target(project) == guarded, home
+        assert (guarded is None) == (home in map(str, homes[:3])), home
