@@ -263,20 +263,31 @@ def _recalled(command: PlainLock, first: FirstLock) -> bool:
     remembered = recall(first.cache_root, first.key)
     if remembered is None:
         return False
-    from mlenv.atomic import write_atomic
+    from mlenv.atomic import atomic_writer
+    from mlenv.cache.memo import WRITTEN
 
     target = absent_target(command.manifest.parent)
     if target is None:
         return False  # something is there now: the full run says what
+    events = remembered.events
+    before = events.index(WRITTEN) if WRITTEN in events else 0
     try:
-        write_atomic(target, remembered.lock)
-    except OSError:
+        with atomic_writer(target) as handle:
+            handle.write(remembered.lock)
+            # what a full run says before its lock is written: if saying it fails (stderr a
+            # closed pipe), no lock is, and the full run fails as it would
+            _say_again(command, events[:before])
+    except Exception:
         return False  # the full run reports it
-    if not command.quiet or any(kind == "warning" for kind, *_ in remembered.events):
+    _say_again(command, [event for event in events[before:] if event != WRITTEN])
+    return True
+
+
+def _say_again(command: PlainLock, events: Sequence[tuple[str, ...]]) -> None:
+    if not command.quiet or any(kind == "warning" for kind, *_ in events):
         from mlenv.report import HumanReporter, QuietReporter, replay
 
-        replay(QuietReporter() if command.quiet else HumanReporter(), remembered.events)
-    return True
+        replay(QuietReporter() if command.quiet else HumanReporter(), events)
 
 
 def _lock(command: PlainLock, argv: Sequence[str], first: FirstLock | None) -> int:
@@ -304,7 +315,7 @@ def _first(session: Session, command: PlainLock, first: FirstLock) -> None:
     from dataclasses import replace
 
     from mlenv import watch
-    from mlenv.cache.memo import remember
+    from mlenv.cache.memo import WRITTEN, remember
     from mlenv.commands.lock import resolve, write_lock
     from mlenv.locking import Upgrade
     from mlenv.report import Recorder
@@ -315,6 +326,9 @@ def _first(session: Session, command: PlainLock, first: FirstLock) -> None:
     with watch.recording((cache,), output) as reads:
         manifest = session.load_manifest()
         new = resolve(session, manifest, None, Upgrade.of(False, ()), command.offline)
+        said = len(recorder.events)  # write_lock says what it says after the lock is written
         data = write_lock(session, None, new)
     if read_plain(command.manifest) == first.manifest:  # the bytes the run read (stamped)
-        remember(first.cache_root, first.key, reads, data, recorder.events)
+        events = recorder.events
+        remember(first.cache_root, first.key, reads, data,
+                 [*events[:said], WRITTEN, *events[said:]])  # fmt: skip

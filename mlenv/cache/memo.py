@@ -20,7 +20,8 @@ read files that are all still exactly as stamped, and wrote exactly those bytes.
   every file and directory the run read or looked at with its stamp (a path that was absent
   stays absent), the real path of every path whose resolution decided where a file: link may
   lead (a symlink along it retargeted to the very same files changes no stamp), the reporter's
-  lines, then the lock's bytes. A hit requires every stamp and real path to hold now and the
+  lines (marked where the lock was written: what came before is said before it is written
+  again), then the lock's bytes. A hit requires every stamp and real path to hold now and the
   bytes to match their sha256 (a torn entry is a miss).
 - **What is never kept**: a run that asked a remote index (even one the page cache answered,
   offline or while fresh), opened a connection or started a process (a conda solve), read a
@@ -57,6 +58,7 @@ JUDGES = ("mlenv", "packaging", "resolvelib")  # whose code resolves
 MAX_MEMOS = 64  # kept per cache, least recently used dropped first (a lock is KBs to a MB)
 _MAX_HEAD = 1 << 20
 Event = tuple[str, ...]  # ("info", text) | ("warning", text) | ("task", desc, unit, total, done)
+WRITTEN: Event = ("written",)  # where, among them, the run wrote the lock
 
 
 class Remembered(NamedTuple):
@@ -100,6 +102,8 @@ def recall(cache_root: Path, key: str) -> Remembered | None:
             elif kind == "real" and len(fields) == 2:
                 if resolve(fields[0]) != fields[1]:
                     return None
+            elif kind == "written" and fields == [""] and WRITTEN not in events:
+                events.append(WRITTEN)
             elif (kind, len(fields)) in (("info", 1), ("warning", 1)):
                 events.append((kind, _unescape(fields[0])))
             elif kind == "task" and len(fields) == 4:

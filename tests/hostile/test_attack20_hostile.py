@@ -6,7 +6,10 @@ same exit status, the same lock bytes at the same place (or none), the same line
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -103,3 +106,38 @@ def test_the_memo_target_and_the_guard_agree_whatever_home_is(
             guarded = None
         assert absent_target(project) == guarded, home
         assert (guarded is None) == (home in map(str, homes[:3])), home
+
+
+def _locked_into_a_closed_pipe(project: Path, cache: Path) -> tuple[int, bool]:
+    """A first lock whose stderr is a pipe nobody reads (its first line fails): its status,
+    and whether it left a lock."""
+    time.sleep(0.05)
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        env = {**os.environ, "MLENV_CACHE_DIR": str(cache)}
+        result = subprocess.run(
+            [sys.executable, "-m", "mlenv", "lock"], cwd=project, env=env, stderr=write,
+            stdout=subprocess.DEVNULL, timeout=600, check=False,
+        )  # fmt: skip
+    finally:
+        os.close(write)
+    lock = project / "mlenv.lock"
+    there = lock.is_file()
+    lock.unlink(missing_ok=True)
+    return result.returncode, there
+
+
+def test_a_lock_that_cannot_say_what_it_resolved_is_not_written_from_the_memo(
+    tmp_path: Path,
+) -> None:
+    """A full run says what it resolved before it writes the lock: when that fails (stderr a
+    closed pipe, a full disk), no lock is written; a remembered lock must not be either."""
+    project = project_with(tmp_path)
+    cache = tmp_path / "cache"
+    assert first_lock(project, cache).status == 0
+    assert first_lock(project, cache).recalled
+    full = _locked_into_a_closed_pipe(project, tmp_path / "cold")
+    assert full[0] != 0 and not full[1]
+    assert _locked_into_a_closed_pipe(project, cache) == full
+    assert first_lock(project, cache).recalled  # the entry still answers a usable stderr
