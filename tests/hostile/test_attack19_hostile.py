@@ -8,36 +8,13 @@ run from an empty cache gives (the memo's invariant): same bytes, same exit stat
 from __future__ import annotations
 
 import os
-import re
 import time
 from pathlib import Path
 
 from tests.support.cli import run_mlenv
 from tests.support.httpserver import IndexServer
+from tests.support.memo import Run, first_lock
 from tests.support.wheels import build_wheel, write_simple_index
-
-
-class Run:
-    def __init__(self, status: int, lock: bytes | None, said: list[str], recalled: bool) -> None:
-        self.status, self.lock, self.said, self.recalled = status, lock, said, recalled
-
-
-def first_lock(project: Path, cache: Path, *after: str) -> Run:
-    """A first `mlenv lock` (its lock removed after it), started a clock tick after the last
-    write (a file changed within a tick of its read is never vouched for)."""
-    time.sleep(0.05)
-    env = {"MLENV_CACHE_DIR": str(cache), "PYTHONPROFILEIMPORTTIME": "1"}
-    result = run_mlenv(["lock", *after], project, env=env)
-    lines = result.stderr.splitlines()
-    said = [
-        re.sub(r" in [0-9.]+s$", " in Ts", line) for line in lines if "import time:" not in line
-    ]
-    recalled = not any(line.endswith(" mlenv.resolve") for line in lines)
-    lock = project / "mlenv.lock"
-    data = lock.read_bytes() if lock.is_file() else None
-    if data is not None:
-        lock.unlink()
-    return Run(result.returncode, data, said, recalled)
 
 
 def full_run(project: Path, tmp_path: Path, *after: str) -> Run:

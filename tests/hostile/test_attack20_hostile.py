@@ -7,7 +7,6 @@ same exit status, the same lock bytes at the same place (or none), the same line
 from __future__ import annotations
 
 import os
-import re
 import subprocess
 import sys
 import time
@@ -17,30 +16,8 @@ import pytest
 
 from mlenv.outputs import LOCK_FILE, OutputError, check_output
 from mlenv.uptodate import absent_target
-from tests.support.cli import run_mlenv
+from tests.support.memo import first_lock
 from tests.support.wheels import build_wheel, write_simple_index
-
-
-class Run:
-    def __init__(self, status: int, lock: bytes | None, said: list[str], recalled: bool) -> None:
-        self.status, self.lock, self.said, self.recalled = status, lock, said, recalled
-
-
-def first_lock(project: Path, cache: Path, *args: str, env: dict[str, str] | None = None) -> Run:
-    """A first `mlenv lock` (its lock removed after it), a clock tick after the last write."""
-    time.sleep(0.05)
-    environment = {"MLENV_CACHE_DIR": str(cache), "PYTHONPROFILEIMPORTTIME": "1", **(env or {})}
-    result = run_mlenv([*args, "lock"], project, env=environment)
-    lines = result.stderr.splitlines()
-    said = [
-        re.sub(r" in [0-9.]+s$", " in Ts", line) for line in lines if "import time:" not in line
-    ]
-    recalled = not any(line.endswith(" mlenv.resolve") for line in lines)
-    lock = project / "mlenv.lock"
-    data = lock.read_bytes() if lock.is_file() else None
-    if data is not None:
-        lock.unlink()
-    return Run(result.returncode, data, said, recalled)
 
 
 def project_with(tmp_path: Path) -> Path:
