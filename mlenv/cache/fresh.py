@@ -51,6 +51,7 @@ from pathlib import Path
 
 from mlenv.cache import BUNDLE_INDEX, FRESH
 from mlenv.cache.files import open_plain, write_entry
+from mlenv.watch import stamp_of
 
 _VERSION = b"mlenv-fresh-v1"
 MAX_INPUT_BYTES = 8 << 20  # more than any real lock; a bigger one goes to the full CLI
@@ -172,16 +173,12 @@ def _holds(lines: list[str]) -> bool:
     return __file__ in listed and all(_unchanged(line) for line in lines)
 
 
-def _stamp(info: os.stat_result) -> tuple[int, ...]:
-    return (info.st_size, info.st_mtime_ns, info.st_ctime_ns, info.st_ino, info.st_dev)
-
-
 def _unchanged(line: str) -> bool:
     """Whether the file listed is as stamped, and was so before this process began (else
     the code running may be older than the code that judged)."""
     path, *fields = line.split("\t")
     stamp = tuple(int(field, 10) for field in fields)
-    return _stamp(Path(path).stat()) == stamp and stamp[2] < _STARTED_NS
+    return stamp_of(Path(path).stat()) == stamp and stamp[2] < _STARTED_NS
 
 
 def _shadowed(names: set[str]) -> bool:
@@ -238,7 +235,7 @@ def code_lines(key: str, judges: tuple[str, ...] = JUDGES) -> list[str] | None:
         for path in sorted(sources | {str(Path(path).parent) for path in sources}):
             if "\t" in path or "\n" in path or "\r" in path or not Path(path).is_absolute():
                 return None
-            stamp = _stamp(Path(path).stat())
+            stamp = stamp_of(Path(path).stat())
             if stamp[2] >= _STARTED_NS:
                 return None  # changed while this process ran (or its clock is behind)
             lines.append("\t".join([path, *map(str, stamp)]))

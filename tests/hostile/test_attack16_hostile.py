@@ -16,6 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from mlenv import watch
 from mlenv.cache import FRESH, fresh
 from mlenv.oci import patience
 from mlenv.oci import registry as registry_module
@@ -123,7 +124,7 @@ def test_prune_keeps_the_live_verdicts_of_another_mlenv_sharing_the_cache(tmp_pa
     bucket = tmp_path / "cache" / FRESH
     bucket.mkdir(parents=True, mode=0o755)
     stamped = [
-        "\t".join([str(path), *map(str, fresh._stamp(path.stat()))])
+        "\t".join([str(path), *map(str, watch.stamp_of(path.stat()))])
         for path in (other, other.parent)
     ]
     key = "c" * 64

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from hypothesis import strategies as st
 
-from mlenv import uptodate
+from mlenv import uptodate, watch
 from mlenv.cache import FRESH, fresh
 from mlenv.lockfile import Lock, LockedPackage, LockedPlatform, LockTarget, inputs_hash, render
 from mlenv.manifest import loads as load_manifest
@@ -117,5 +117,5 @@ def own_listing() -> bytes:
     lines = ["stdlib\t" + " ".join(sorted(stdlib))]
     sources = set(fresh._judging_sources())
     for path in sorted(sources | {str(Path(path).parent) for path in sources}):
-        lines.append("\t".join([path, *map(str, fresh._stamp(Path(path).stat()))]))
+        lines.append("\t".join([path, *map(str, watch.stamp_of(Path(path).stat()))]))
     return ("\n".join(lines) + "\n").encode()
