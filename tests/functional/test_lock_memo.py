@@ -12,18 +12,17 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 import shutil
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from mlenv.cache import MEMO
-from mlenv.watch import TICK_NS
 from tests.support.cli import run_mlenv
 from tests.support.httpserver import IndexServer
+from tests.support.memo import Run
+from tests.support.memo import first_lock as shared_first_lock
 from tests.support.wheels import build_wheel, write_simple_index
 
 WHEELS = [
@@ -34,11 +33,6 @@ WHEELS = [
 OTHER = build_wheel("other", "1.0")
 
 
-class Run:
-    def __init__(self, lock: bytes, said: list[str], recalled: bool) -> None:
-        self.lock, self.said, self.recalled = lock, said, recalled
-
-
 def first_lock(
     project: Path,
     cache: Path,
@@ -47,22 +41,10 @@ def first_lock(
     lock_dir: Path | None = None,
     **env: str,
 ) -> Run:
-    """A first `mlenv lock` (the lock is removed after it): its bytes, what it said (timings
-    blanked), and whether it was answered without the resolver. It starts a clock tick after
-    the test's last write: a file changed within a tick of its read is never vouched for."""
-    time.sleep(2 * TICK_NS / 1e9)
-    env = {"MLENV_CACHE_DIR": str(cache), "PYTHONPROFILEIMPORTTIME": "1", **env}
-    result = run_mlenv([*args, "lock", *after.split()], project, env=env)
-    lines = result.stderr.splitlines()
-    assert result.returncode == 0, result.stderr
-    said = [
-        re.sub(r" in [0-9.]+s$", " in Ts", line) for line in lines if "import time:" not in line
-    ]
-    recalled = not any(line.endswith(" mlenv.resolve") for line in lines)
-    lock = (lock_dir or project) / "mlenv.lock"
-    data = lock.read_bytes()
-    lock.unlink()
-    return Run(data, said, recalled)
+    """``tests.support.memo.first_lock``, which must succeed and write a lock."""
+    run = shared_first_lock(project, cache, *after.split(), before=args, env=env, lock_dir=lock_dir)
+    assert run.status == 0 and run.lock is not None, run.said
+    return run
 
 
 def project_with(tmp_path: Path, index: str, *, deps: str = '"app"') -> Path:
@@ -191,7 +173,7 @@ def test_a_wheel_whose_metadata_was_read_from_it_is_an_input(tmp_path: Path, kep
     before = remembered_by(kept_by, project, cache)
     _wheel_replaced_in_place(tmp_path / "index", project)
     again = first_lock(project, cache)
-    assert not again.recalled and again.lock != before.lock and b"other" in again.lock
+    assert not again.recalled and again.lock != before.lock and b"other" in (again.lock or b"")
     assert again.lock == fresh_run(project, tmp_path).lock
 
 
@@ -227,7 +209,7 @@ def test_the_same_manifest_elsewhere_is_another_key(project: Path, tmp_path: Pat
     shutil.copytree(project, elsewhere)
     _newer_wheel_in_find_links(tmp_path / "index", elsewhere)
     run = first_lock(elsewhere, cache)
-    assert not run.recalled and b"extra-2.0" in run.lock
+    assert not run.recalled and b"extra-2.0" in (run.lock or b"")
 
 
 def test_mlenv_settings_and_offline_are_in_the_key(project: Path, tmp_path: Path) -> None:

@@ -26,9 +26,12 @@ def first_lock(
     *after: str,
     before: Sequence[str] = (),
     env: dict[str, str] | None = None,
+    lock_dir: Path | None = None,
 ) -> Run:
-    """A first `mlenv lock` (its lock removed after it), started a clock tick after the last
-    write (a file changed within a tick of its read is never vouched for)."""
+    """A first `mlenv lock` run in ``project`` (its lock, in ``lock_dir`` when the manifest is
+    elsewhere, removed after it): its status, bytes, what it said (timings blanked), and
+    whether it was answered without the resolver. It starts a clock tick after the last write
+    (a file changed within a tick of its read is never vouched for)."""
     time.sleep(0.05)
     environment = {"MLENV_CACHE_DIR": str(cache), "PYTHONPROFILEIMPORTTIME": "1", **(env or {})}
     result = run_mlenv([*before, "lock", *after], project, env=environment)
@@ -37,7 +40,7 @@ def first_lock(
         re.sub(r" in [0-9.]+s$", " in Ts", line) for line in lines if "import time:" not in line
     ]
     recalled = not any(line.endswith(" mlenv.resolve") for line in lines)
-    lock = project / "mlenv.lock"
+    lock = (lock_dir or project) / "mlenv.lock"
     data = lock.read_bytes() if lock.is_file() else None
     if data is not None:
         lock.unlink()
