@@ -6,8 +6,13 @@ name). Light on purpose: the index client and the fast path import it."""
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
-from pathlib import Path
+
+from mlenv.plainpath import child, expanduser
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from pathlib import Path
 
 CACHE_ENV = "MLENV_CACHE_DIR"
 
@@ -25,8 +30,14 @@ BUNDLE_INDEX = "bundle.json"  # what makes a directory a bundle (cache.bundle)
 
 def cache_dir(env: Mapping[str, str] | None = None) -> Path:
     """``$MLENV_CACHE_DIR``, else ``$XDG_CACHE_HOME/mlenv``, else ``~/.cache/mlenv``."""
+    from pathlib import Path
+
+    return Path(cache_root(env))
+
+
+def cache_root(env: Mapping[str, str] | None = None) -> str:
+    """``cache_dir`` spelled as text, for the fast path (which does not import pathlib)."""
     env = os.environ if env is None else env
     if env.get(CACHE_ENV):
-        return Path(env[CACHE_ENV]).expanduser()
-    base = env.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "mlenv"
+        return expanduser(env[CACHE_ENV])
+    return child(env.get("XDG_CACHE_HOME") or child(expanduser("~"), ".cache"), "mlenv")
