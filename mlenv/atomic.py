@@ -7,11 +7,14 @@ import contextlib
 import errno
 import fcntl
 import os
-import shutil
-import tempfile
-from collections.abc import Iterator
-from pathlib import Path
-from typing import BinaryIO
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # a remembered lock is written through here: it imports neither
+    from collections.abc import Iterator
+    from pathlib import Path
+    from typing import BinaryIO
+
+    from mlenv.cache.files import StrPath
 
 _AT_FDCWD = -100
 WORK_MARK = ".mlenv-work"  # inside every work directory: what a later run may sweep
@@ -19,30 +22,45 @@ _RENAME_EXCHANGE = 2
 
 
 @contextlib.contextmanager
-def atomic_writer(path: Path, mode: int = 0o644) -> Iterator[BinaryIO]:
+def atomic_writer(path: StrPath, mode: int = 0o644) -> Iterator[BinaryIO]:
     """Write to a temporary file beside ``path``, fsync it, then rename it over ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    tmp = Path(tmp_name)
+    directory, name = os.path.split(os.fspath(path))
+    directory = directory or "."
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = _temporary(directory, name)
     try:
         with os.fdopen(fd, "wb") as handle:
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
-        tmp.chmod(mode)
-        tmp.replace(path)
-        _fsync_dir(path.parent)
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+        _fsync_dir(directory)
     except BaseException:
-        tmp.unlink(missing_ok=True)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
         raise
 
 
-def write_atomic(path: Path, data: bytes, mode: int = 0o644) -> None:
+def _temporary(directory: str, name: str) -> tuple[int, str]:
+    """A new private file ``.NAME.RANDOM.tmp`` in ``directory``, as ``tempfile.mkstemp``
+    makes one (never through a symlink, never one already there), without its import."""
+    flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    for _ in range(100):
+        tmp = os.path.join(directory, f".{name}.{os.urandom(6).hex()}.tmp")
+        try:
+            return os.open(tmp, flags, 0o600), tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(errno.EEXIST, "no unused temporary name", directory)
+
+
+def write_atomic(path: StrPath, data: bytes, mode: int = 0o644) -> None:
     with atomic_writer(path, mode) as handle:
         handle.write(data)
 
 
-def _fsync_dir(directory: Path) -> None:
+def _fsync_dir(directory: StrPath) -> None:
     """Make the rename itself durable; some file systems refuse, which is harmless here."""
     with contextlib.suppress(OSError):
         fd = os.open(directory, os.O_RDONLY)
@@ -61,6 +79,9 @@ def work_dir(dest: Path) -> Iterator[Path]:
     Creating and sweeping happen under a lock on the parent, so no sweep can catch a directory
     between its creation and its lock.
     """
+    import tempfile
+    from pathlib import Path
+
     parent = dest.parent
     parent.mkdir(parents=True, exist_ok=True)
     prefix = f".{dest.name}.work-"
@@ -78,7 +99,7 @@ def work_dir(dest: Path) -> Iterator[Path]:
     try:
         yield work
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        _rmtree(work, ignore_errors=True)
         os.close(work_fd)
 
 
@@ -95,7 +116,7 @@ def _remove_if_abandoned(path: Path) -> None:
         # Only what mlenv made: its mark inside, or empty (killed before the mark). A user's
         # directory that merely shares the name is kept.
         if (path / WORK_MARK).is_file() and not (path / WORK_MARK).is_symlink():
-            shutil.rmtree(path, ignore_errors=True)
+            _rmtree(path, ignore_errors=True)
         else:
             with contextlib.suppress(OSError):
                 path.rmdir()
@@ -124,8 +145,15 @@ def replace_dir(new: Path, dest: Path) -> None:
             dest.rename(old)
             new.rename(dest)
             new = old
-        shutil.rmtree(new)
+        _rmtree(new)
     _fsync_dir(dest.parent)
+
+
+def _rmtree(path: StrPath, ignore_errors: bool = False) -> None:
+    """``shutil.rmtree``, imported here: a remembered lock's write does not need shutil."""
+    import shutil
+
+    shutil.rmtree(path, ignore_errors=ignore_errors)
 
 
 def _exchange(a: Path, b: Path) -> bool:

@@ -36,27 +36,33 @@ from __future__ import annotations
 import os
 import stat
 import sys
-from collections.abc import Mapping, Sequence
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
 
-from mlenv.cache import cache_dir
+from mlenv.cache import cache_root
 from mlenv.cache.fresh import is_fresh, read_plain, remember_fresh
+from mlenv.plainpath import absolute, child, expanduser, normal, parent
 
+# ``typing``, ``pathlib`` and ``dataclasses`` are left out of what this module imports: with
+# them, a no-op would take a third longer. Paths are text, spelled as pathlib spells them.
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from typing import Any
+
     from mlenv.commands.session import Session
 
 
-class PlainLock(NamedTuple):
-    """A ``lock`` command line with only the options this module reads as click would (a
-    named tuple: ``dataclasses`` alone would cost the fast path a sixth of its time)."""
+class PlainLock:
+    """A ``lock`` command line with only the options this module reads as click would;
+    the manifest and cache paths as pathlib spells them."""
 
-    manifest: Path
-    quiet: bool
-    verbose: int
-    cache: Path | None
-    check: bool
-    offline: bool
+    __slots__ = ("cache", "check", "manifest", "offline", "quiet", "verbose")
+
+    def __init__(
+        self, manifest: str, quiet: bool, verbose: int, cache: str | None, check: bool,
+        offline: bool,
+    ) -> None:  # fmt: skip
+        self.manifest, self.quiet, self.verbose = manifest, quiet, verbose
+        self.cache, self.check, self.offline = cache, check, offline
 
 
 def _command(argv: Sequence[str]) -> PlainLock | None:
@@ -79,7 +85,7 @@ def _command(argv: Sequence[str]) -> PlainLock | None:
             if name == "--cache":
                 if _kind(value) not in ("missing", "directory"):
                     return None  # click refuses a file as the cache directory
-                cache = Path(value)
+                cache = normal(value)
             if name in ("-m", "--manifest"):
                 manifest = value
         else:
@@ -89,7 +95,7 @@ def _command(argv: Sequence[str]) -> PlainLock | None:
     if _kind(manifest) not in ("missing", "other"):
         return None  # click refuses a directory as the manifest; and what cannot be stat'ed
     return PlainLock(
-        Path(manifest), quiet, verbose, cache, "--check" in args[1:], "--offline" in args[1:]
+        normal(manifest), quiet, verbose, cache, "--check" in args[1:], "--offline" in args[1:]
     )
 
 
@@ -97,7 +103,7 @@ def _kind(path: str) -> str:
     """What is at ``path``: "missing", "directory", "other", or "unknown" when that cannot be
     told (a name too long, a loop; the full CLI says what is wrong with it)."""
     try:
-        return "directory" if stat.S_ISDIR(Path(path).stat().st_mode) else "other"
+        return "directory" if stat.S_ISDIR(os.stat(normal(path)).st_mode) else "other"
     except (FileNotFoundError, NotADirectoryError):
         return "missing"
     except (OSError, ValueError):
@@ -112,7 +118,7 @@ def answer(argv: Sequence[str]) -> int | None:
 
 def _fresh(command: PlainLock) -> int | None:
     manifest_path = command.manifest
-    lock_path = manifest_path.parent / "mlenv.lock"
+    lock_path = child(parent(manifest_path), "mlenv.lock")
     # the lock first: without one (a first lock, or one removed) nothing else is read
     lock_bytes = read_plain(lock_path)
     manifest_bytes = None if lock_bytes is None else read_plain(manifest_path)
@@ -120,7 +126,7 @@ def _fresh(command: PlainLock) -> int | None:
         return None
     cache_root = _cache_root(command)
     if cache_root is None or not is_fresh(cache_root, manifest_bytes, lock_bytes):
-        if not _judged_fresh(manifest_bytes, lock_bytes, str(lock_path)):
+        if not _judged_fresh(manifest_bytes, lock_bytes, lock_path):
             return None
         if cache_root is not None:
             remember_fresh(cache_root, manifest_bytes, lock_bytes)
@@ -129,11 +135,11 @@ def _fresh(command: PlainLock) -> int | None:
     return 0
 
 
-def _cache_root(command: PlainLock) -> Path | None:
+def _cache_root(command: PlainLock) -> str | None:
     """Where verdicts are kept; None when there is no default cache (no ``$HOME`` and no
     passwd entry, as for an arbitrary uid in a container): the check then judges every time."""
     try:  # a cache that cannot even be named (``~nobody/x``, no home) keeps no verdict
-        return command.cache or cache_dir()
+        return command.cache or cache_root()
     except (OSError, RuntimeError, KeyError, ValueError):
         return None
 
@@ -209,18 +215,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     return _lock(command, args, first)
 
 
-class FirstLock(NamedTuple):
+class FirstLock:
     """A first lock (no lock there) that the lock memo may answer or keep."""
 
-    cache_root: Path
-    manifest: bytes
-    key: str
+    __slots__ = ("cache_root", "key", "manifest")
+
+    def __init__(self, cache_root: str, manifest: bytes, key: str) -> None:
+        self.cache_root, self.manifest, self.key = cache_root, manifest, key
 
 
 def _first_lock(command: PlainLock) -> FirstLock | None:
     """Never for ``--check`` (there is a lock to check) or a verbose run (its detail is
     not remembered)."""
-    if command.check or command.verbose or absent_target(command.manifest.parent) is None:
+    directory = parent(command.manifest)
+    if command.check or command.verbose or absent_target(directory) is None:
         return None
     manifest = read_plain(command.manifest)
     cache_root = _cache_root(command)
@@ -228,29 +236,28 @@ def _first_lock(command: PlainLock) -> FirstLock | None:
         return None
     from mlenv.cache.memo import memo_key
 
-    directory = os.path.realpath(command.manifest.parent)
-    key = memo_key(manifest, directory, str(command.manifest), command.offline)
+    key = memo_key(manifest, os.path.realpath(directory), command.manifest, command.offline)
     return FirstLock(cache_root, manifest, key)
 
 
-def absent_target(directory: Path) -> Path | None:
+def absent_target(directory: str) -> str | None:
     """Where a first lock in ``directory`` is written: the real path of its ``mlenv.lock``,
     or None when anything is there (or it cannot be looked at). With nothing there, the output
     guard (``outputs.check_output``, whose import would cost a remembered lock a fifth of its
     time) refuses only a home directory not there yet (or one below it): it answers that real
     path otherwise, and so does this; a test holds the two together."""
-    path = directory / "mlenv.lock"
+    path = child(directory, "mlenv.lock")
     try:
         os.lstat(path)
     except FileNotFoundError:
         try:
             real = os.path.realpath(path)
-            home = os.path.realpath(Path.home())
+            home = os.path.realpath(expanduser("~"))
         except RuntimeError:  # no home to name: the guard keeps none
             home = "/"
         except (OSError, ValueError):
             return None
-        return None if (home + "/").startswith(real + "/") else Path(real)
+        return None if (home + "/").startswith(real + "/") else real
     except (OSError, ValueError):
         return None
     return None
@@ -266,7 +273,7 @@ def _recalled(command: PlainLock, first: FirstLock) -> bool:
     from mlenv.atomic import atomic_writer
     from mlenv.cache.memo import WRITTEN
 
-    target = absent_target(command.manifest.parent)
+    target = absent_target(parent(command.manifest))
     if target is None:
         return False  # something is there now: the full run says what
     events = remembered.events
@@ -293,11 +300,14 @@ def _say_again(command: PlainLock, events: Sequence[tuple[str, ...]]) -> None:
 def _lock(command: PlainLock, argv: Sequence[str], first: FirstLock | None) -> int:
     """The lock use case as the CLI's ``lock`` runs it, without click; a first lock is
     recorded, and kept by the memo when all it read can be stamped."""
+    from pathlib import Path
+
     from mlenv.commands.lock import lock
     from mlenv.commands.session import open_session
 
+    cache = None if command.cache is None else Path(command.cache)
     try:
-        session = open_session(command.manifest, command.cache, command.verbose,
+        session = open_session(Path(command.manifest), cache, command.verbose,
                                command.quiet, "human")  # fmt: skip
         if first is None:
             lock(session, False, (), check=command.check, offline=command.offline)
@@ -322,7 +332,7 @@ def _first(session: Session, command: PlainLock, first: FirstLock) -> None:
 
     recorder = Recorder(session.reporter)
     session = replace(session, reporter=recorder)
-    cache, output = str(first.cache_root.absolute()), str(command.manifest.parent.absolute())
+    cache, output = absolute(first.cache_root), absolute(parent(command.manifest))
     with watch.recording((cache,), output) as reads:
         manifest = session.load_manifest()
         new = resolve(session, manifest, None, Upgrade.of(False, ()), command.offline)

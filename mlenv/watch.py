@@ -23,9 +23,12 @@ import os
 import stat
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
+
+from mlenv.plainpath import absolute
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from pathlib import Path
 
 Stamp = tuple[int, int, int, int, int]
 TICK_NS = 20_000_000  # more than a tick of the kernel's coarse file clock
@@ -49,7 +52,7 @@ def stamp_of(info: os.stat_result) -> Stamp:
 def stamp_path(path: str) -> Stamp | None:
     """The stamp of what ``path`` leads to now; None when nothing is there."""
     try:
-        return stamp_of(Path(path).stat())
+        return stamp_of(os.stat(path))
     except (FileNotFoundError, NotADirectoryError):
         return None
 
@@ -65,13 +68,6 @@ def resolve(path: str) -> str | None:
 def _plain(path: str) -> bool:
     """An absolute path an entry's line can hold."""
     return path.startswith("/") and not ("\t" in path or "\n" in path or "\r" in path)
-
-
-def _absolute(path: str | Path) -> str:
-    """``path`` made absolute as the kernel would find it, without pathlib's cost for the
-    hundreds of paths a run already names absolutely."""
-    text = os.fspath(path)
-    return text if text.startswith("/") else str(Path.cwd() / text)
 
 
 class Reads:
@@ -160,22 +156,31 @@ def _audit(event: str, args: tuple[object, ...]) -> None:
         reads._event(event, args)
 
 
-@contextmanager
-def recording(ignored: tuple[str, ...], output: str) -> Iterator[Reads]:
+def recording(ignored: tuple[str, ...], output: str) -> Recording:
     """Record this run's reads; ``ignored`` holds the directories (the cache) whose files
     are not inputs, ``output`` the directory the run writes into (opened to make a rename
     durable, not read). Audit hooks cannot be removed, so one is added once and left idle."""
-    global _current, _hooked
-    if not _hooked:
-        sys.addaudithook(_audit)
-        _hooked = True
-    code = (sys.prefix, sys.base_prefix, sys.exec_prefix, str(Path(__file__).parent))
-    roots = tuple(os.path.realpath(p) for p in (*ignored, *code)) + ignored + code
-    reads = Reads(roots, frozenset({os.path.realpath(output)}))
-    _current = reads
-    try:
-        yield reads
-    finally:
+    return Recording(ignored, output)
+
+
+class Recording:
+    """``recording``'s context (not ``contextlib``'s: the fast path does not import it)."""
+
+    def __init__(self, ignored: tuple[str, ...], output: str) -> None:
+        code = (sys.prefix, sys.base_prefix, sys.exec_prefix, os.path.dirname(__file__))
+        roots = tuple(os.path.realpath(p) for p in (*ignored, *code)) + ignored + code
+        self._reads = Reads(roots, frozenset({os.path.realpath(output)}))
+
+    def __enter__(self) -> Reads:
+        global _current, _hooked
+        if not _hooked:
+            sys.addaudithook(_audit)
+            _hooked = True
+        _current = self._reads
+        return self._reads
+
+    def __exit__(self, *exc: object) -> None:
+        global _current
         _current = None
 
 
@@ -183,7 +188,7 @@ def opened(path: Path, info: os.stat_result) -> None:
     """A user's file was opened for reading (``info`` from the open descriptor)."""
     reads = _current
     if reads is not None and stat.S_ISREG(info.st_mode):
-        reads.note(_absolute(path), stamp_of(info))
+        reads.note(absolute(os.fspath(path)), stamp_of(info))
 
 
 def remote(url: str) -> None:
@@ -200,14 +205,14 @@ def resolved(path: str | Path, real: str) -> None:
     moved, changes that without changing any stamp of what it leads to."""
     reads = _current
     if reads is not None:
-        reads.resolved(_absolute(path), real)
+        reads.resolved(absolute(os.fspath(path)), real)
 
 
 def probed(path: Path) -> None:
     """A path was looked at (its presence, or a directory's entries, decide the answer)."""
     reads = _current
     if reads is not None:
-        where = _absolute(path)
+        where = absolute(os.fspath(path))
         if where in reads.stamps:
             return  # the first look is what the answer used
         try:

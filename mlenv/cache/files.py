@@ -8,15 +8,18 @@ module before anything else of mlenv is imported (``mlenv.cache.fresh``).
 from __future__ import annotations
 
 import errno
-import functools
 import itertools
 import os
 import stat
-from pathlib import Path
-from typing import BinaryIO
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import BinaryIO, TypeAlias
+
+    StrPath: TypeAlias = "str | os.PathLike[str]"
 
 
-def open_plain(root: Path, relative: str, *, private: int = 0) -> BinaryIO:
+def open_plain(root: StrPath, relative: str, *, private: int = 0) -> BinaryIO:
     """``root/relative`` opened for reading, refusing a symlink at any component below
     ``root`` (never followed) and anything but a plain file (a FIFO would block, a directory
     is not an artifact). With ``private``, the last ``private`` components (the file, then the
@@ -66,14 +69,23 @@ def check_private(info: os.stat_result, what: str) -> None:
         raise OSError(errno.EPERM, f"{what} is writable by others ({info.st_mode & 0o777:o})")
 
 
-@functools.cache
+_UNMAPPED: list[int | None] = []  # unmapped_uid's answer, once known (not functools.cache:
+# importing functools would cost the no-op a tenth of its time)
+
+
 def unmapped_uid() -> int | None:
     """The uid ``stat`` shows for an owner this process's user namespace does not map (a
     rootless container's view of other host users' files), when some owner is unmapped. Run
     as that very uid, "mine" and "someone else's" look alike, so neither counts as mine."""
+    if not _UNMAPPED:
+        _UNMAPPED.append(_unmapped_uid())
+    return _UNMAPPED[0]
+
+
+def _unmapped_uid() -> int | None:
     try:
-        ranges = Path("/proc/self/uid_map").read_text().split()
-        overflow = int(Path("/proc/sys/fs/overflowuid").read_text())
+        with open("/proc/self/uid_map") as uid_map, open("/proc/sys/fs/overflowuid") as over:
+            ranges, overflow = uid_map.read().split(), int(over.read())
     except OSError:  # no /proc: no user namespaces to tell apart
         return None
     return None if sum(int(count) for count in ranges[2::3]) >= (1 << 32) - 1 else overflow
@@ -106,26 +118,30 @@ def describe(info: os.stat_result) -> str:
 _TEMP_NAMES = itertools.count()
 
 
-def write_entry(path: Path, data: bytes) -> None:
+def write_entry(path: StrPath, data: bytes) -> None:
     """Best effort: a cache that cannot be written costs speed, never correctness.
 
     The temporary name is unique per process and write (``O_EXCL`` refuses anything already
     there, a symlink included), and the directory is made only when the first open finds it
     missing: a cold lock writes a record per distribution, and mkstemp's random names and a
     mkdir per write cost it more than the writes."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{next(_TEMP_NAMES)}.tmp")
+    directory, name = os.path.split(os.fspath(path))
+    tmp = os.path.join(directory, f".{name}.{os.getpid()}.{next(_TEMP_NAMES)}.tmp")
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
     try:
         try:
             fd = os.open(tmp, flags, 0o600)
         except FileNotFoundError:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            os.makedirs(directory or ".", exist_ok=True)
             fd = os.open(tmp, flags, 0o600)
     except OSError:
         return
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
-        tmp.replace(path)
+        os.replace(tmp, path)
     except OSError:
-        tmp.unlink(missing_ok=True)
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            return

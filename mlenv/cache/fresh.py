@@ -40,18 +40,21 @@ or lock, and one per mlenv upgrade, forever otherwise).
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import os
 import stat
 import sys
 import time
-from collections.abc import Iterable
-from contextlib import suppress
-from pathlib import Path
 
 from mlenv.cache import BUNDLE_INDEX, FRESH
 from mlenv.cache.files import open_plain, write_entry
+from mlenv.plainpath import normal, parent
 from mlenv.watch import stamp_of
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from mlenv.cache.files import StrPath
 
 _VERSION = b"mlenv-fresh-v1"
 MAX_INPUT_BYTES = 8 << 20  # more than any real lock; a bigger one goes to the full CLI
@@ -71,7 +74,7 @@ _MAX_OPENINGS = 128
 _STARTED_NS = time.time_ns() - 20_000_000
 
 
-def read_plain(path: Path) -> bytes | None:
+def read_plain(path: StrPath) -> bytes | None:
     """The bytes of the plain file at ``path``, or None for anything else (missing, a FIFO,
     a directory, too big, unreadable): the full check says what is wrong with it. Not
     ``userfiles.read_input``, which this mirrors without its errors: importing those (and
@@ -116,7 +119,7 @@ def code_key(judges: tuple[str, ...] = JUDGES) -> bytes:
     )
 
 
-def is_fresh(cache_root: Path, manifest: bytes, lock: bytes) -> bool:
+def is_fresh(cache_root: StrPath, manifest: bytes, lock: bytes) -> bool:
     """Whether the full check already found this lock fresh for this manifest, under this code."""
     key = verdict_key(manifest, lock)
     entry = read_entry(cache_root, FRESH, key, _MAX_ENTRY_BYTES)
@@ -126,14 +129,16 @@ def is_fresh(cache_root: Path, manifest: bytes, lock: bytes) -> bool:
     return True
 
 
-def mark_used(cache_root: Path, bucket: str, key: str) -> None:
+def mark_used(cache_root: StrPath, bucket: str, key: str) -> None:
     """For the bound; a read-only cache still answers."""
-    with suppress(OSError):
-        os.utime(cache_root / bucket / key, follow_symlinks=False)
+    try:
+        os.utime(os.path.join(cache_root, bucket, key), follow_symlinks=False)
+    except OSError:
+        return
 
 
 def read_entry(
-    cache_root: Path, bucket: str, key: str, limit: int
+    cache_root: StrPath, bucket: str, key: str, limit: int
 ) -> tuple[set[str], list[str], bytes] | None:
     """The standard modules, the stamped code files and what follows them (after a blank
     line) of the entry filed under ``key``, when it is this user's, private, one link, and
@@ -178,7 +183,7 @@ def _unchanged(line: str) -> bool:
     the code running may be older than the code that judged)."""
     path, *fields = line.split("\t")
     stamp = tuple(int(field, 10) for field in fields)
-    return stamp_of(Path(path).stat()) == stamp and stamp[2] < _STARTED_NS
+    return stamp_of(os.stat(path)) == stamp and stamp[2] < _STARTED_NS
 
 
 def _shadowed(names: set[str]) -> bool:
@@ -186,7 +191,7 @@ def _shadowed(names: set[str]) -> bool:
     ``python -m``, ``PYTHONPATH``) holds a module or package named like one the judge used
     (a ``tomllib.py``, a ``json/``): its import now would load that, not what judged."""
     where = getattr(os, "__file__", None)
-    stdlib = str(Path(where).parent) if isinstance(where, str) else None
+    stdlib = parent(where) if isinstance(where, str) else None
     before = sys.path[: sys.path.index(stdlib)] if stdlib in sys.path else sys.path
     for directory in before:
         try:
@@ -207,7 +212,7 @@ def _judge_origins(judges: tuple[str, ...]) -> str:
     origins = []
     for name in judges:
         try:
-            spec = importlib.util.find_spec(name)
+            spec = _spec(name)
         except (ImportError, ValueError):
             spec = None
         origin = getattr(spec, "origin", None)
@@ -215,7 +220,20 @@ def _judge_origins(judges: tuple[str, ...]) -> str:
     return "\0".join(origins)
 
 
-def remember_fresh(cache_root: Path, manifest: bytes, lock: bytes) -> None:
+def _spec(name: str) -> object:
+    """``importlib.util.find_spec(name)`` for a top-level name, through the finders it asks
+    (``sys.meta_path``), without importing ``importlib.util`` (and ``contextlib``) for it."""
+    if name in sys.modules:
+        return getattr(sys.modules[name], "__spec__", None)
+    for finder in sys.meta_path:
+        find = getattr(finder, "find_spec", None)
+        spec = None if find is None else find(name, None)
+        if spec is not None:
+            return spec
+    return None
+
+
+def remember_fresh(cache_root: StrPath, manifest: bytes, lock: bytes) -> None:
     """Keep the full check's "fresh" for these bytes; best effort, like every cache write."""
     if manifest.count(b"[") + manifest.count(b"{") >= _MAX_OPENINGS:
         return  # its verdict may depend on the stack it was given from
@@ -232,10 +250,10 @@ def code_lines(key: str, judges: tuple[str, ...] = JUDGES) -> list[str] | None:
     lines = [key, "stdlib\t" + " ".join(sorted(stdlib))]
     try:
         sources = set(_judging_sources(judges))
-        for path in sorted(sources | {str(Path(path).parent) for path in sources}):
-            if "\t" in path or "\n" in path or "\r" in path or not Path(path).is_absolute():
+        for path in sorted(sources | {parent(path) for path in sources}):
+            if "\t" in path or "\n" in path or "\r" in path or path[:1] != "/":
                 return None
-            stamp = stamp_of(Path(path).stat())
+            stamp = stamp_of(os.stat(path))
             if stamp[2] >= _STARTED_NS:
                 return None  # changed while this process ran (or its clock is behind)
             lines.append("\t".join([path, *map(str, stamp)]))
@@ -244,11 +262,11 @@ def code_lines(key: str, judges: tuple[str, ...] = JUDGES) -> list[str] | None:
     return lines
 
 
-def keep_entry(cache_root: Path, bucket: str, key: str, text: str, tail: bytes = b"") -> bool:
+def keep_entry(cache_root: StrPath, bucket: str, key: str, text: str, tail: bytes = b"") -> bool:
     """Write an entry (``text``, then ``tail``'s bytes); best effort, like every cache write.
     Never in a bundle used as the cache: it holds what its index lists, nothing more."""
     try:
-        os.lstat(cache_root / BUNDLE_INDEX)
+        os.lstat(os.path.join(cache_root, BUNDLE_INDEX))
     except FileNotFoundError:
         pass  # not a bundle
     except OSError:
@@ -256,21 +274,22 @@ def keep_entry(cache_root: Path, bucket: str, key: str, text: str, tail: bytes =
     else:
         return False
     try:  # made here, not by write_entry: a bucket others could write is never believed
-        (cache_root / bucket).mkdir(mode=0o755, parents=True, exist_ok=True)
+        os.makedirs(os.path.join(cache_root, bucket), mode=0o755, exist_ok=True)
     except OSError:
         return False
-    write_entry(cache_root / bucket / key, text.encode("utf-8", "surrogateescape") + tail)
+    data = text.encode("utf-8", "surrogateescape") + tail
+    write_entry(os.path.join(cache_root, bucket, key), data)
     return True
 
 
-def forget(cache_root: Path, keep: int, *, dead: bool = False, bucket: str = FRESH) -> int:
+def forget(cache_root: StrPath, keep: int, *, dead: bool = False, bucket: str = FRESH) -> int:
     """Drop all but the ``keep`` most recently used entries of ``bucket`` (with ``dead``, of
     those also every one whose code can never answer again, as after an upgrade), and
     temporary files a killed write left a day ago; returns how many files went. Only in a
     bucket of this user's, through a directory opened without following a symlink: nothing
     outside it is touched."""
     try:
-        fd = os.open(cache_root / bucket, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+        fd = os.open(os.path.join(cache_root, bucket), os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
     except OSError:
         return 0
     try:
@@ -294,9 +313,11 @@ def forget(cache_root: Path, keep: int, *, dead: bool = False, bucket: str = FRE
             gone += (name for _, name in entries[:keep] if not _alive(cache_root, bucket, name))
         removed = 0
         for name in gone:
-            with suppress(OSError):
+            try:
                 os.unlink(name, dir_fd=fd)
-                removed += 1
+            except OSError:
+                continue
+            removed += 1
         return removed
     except OSError:
         return 0
@@ -304,17 +325,22 @@ def forget(cache_root: Path, keep: int, *, dead: bool = False, bucket: str = FRE
         os.close(fd)
 
 
-def _alive(cache_root: Path, bucket: str, key: str) -> bool:
+def _alive(cache_root: StrPath, bucket: str, key: str) -> bool:
     """Whether the entry's code can still answer, here or under another mlenv sharing this
     cache: it lists a copy of this module, and every code file it lists is as stamped."""
     entry = read_entry(cache_root, bucket, key, _MAX_LIMIT)
     if entry is None:
         return False
-    listed = {Path(line.split("\t")[0]).parts[-3:] for line in entry[1]}
+    listed = {_tail(line.split("\t")[0]) for line in entry[1]}
     try:
-        return Path(__file__).parts[-3:] in listed and all(map(_unchanged, entry[1]))
+        return _tail(__file__) in listed and all(map(_unchanged, entry[1]))
     except (ValueError, OSError):
         return False
+
+
+def _tail(path: str) -> tuple[str, ...]:
+    """The last three names of ``path`` (``mlenv/cache/fresh.py``, wherever mlenv is)."""
+    return tuple(normal(path).split("/")[-3:])
 
 
 def _is_temporary(name: str) -> bool:
@@ -338,5 +364,5 @@ def _judging_sources(judges: tuple[str, ...] = JUDGES) -> Iterable[str]:
             file = getattr(module, "__file__", None)
             if isinstance(file, str):
                 yield file
-    data = Path(__file__).parent.parent / "data"
-    yield from (str(path) for path in data.iterdir() if path.is_file())
+    with os.scandir(os.path.join(parent(parent(__file__)), "data")) as data:
+        yield from [entry.path for entry in data if entry.is_file()]

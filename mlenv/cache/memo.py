@@ -36,9 +36,6 @@ from __future__ import annotations
 import hashlib
 import os
 import sys
-from collections.abc import Sequence
-from pathlib import Path
-from typing import NamedTuple
 
 from mlenv.cache import MEMO
 from mlenv.cache.fresh import (
@@ -53,6 +50,12 @@ from mlenv.cache.fresh import (
 )
 from mlenv.watch import Reads, resolve, stamp_path
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from mlenv.cache.files import StrPath
+
 _VERSION = b"mlenv-lock-memo-v1"
 JUDGES = ("mlenv", "packaging", "resolvelib")  # whose code resolves
 MAX_MEMOS = 64  # kept per cache, least recently used dropped first (a lock is KBs to a MB)
@@ -61,9 +64,14 @@ Event = tuple[str, ...]  # ("info", text) | ("warning", text) | ("task", desc, u
 WRITTEN: Event = ("written",)  # where, among them, the run wrote the lock
 
 
-class Remembered(NamedTuple):
-    lock: bytes
-    events: tuple[Event, ...]
+class Remembered:
+    """A remembered first lock: its bytes, and what its run said (a plain class: the fast
+    path does not import ``typing`` or ``dataclasses``)."""
+
+    __slots__ = ("events", "lock")
+
+    def __init__(self, lock: bytes, events: tuple[Event, ...]) -> None:
+        self.lock, self.events = lock, events
 
 
 def memo_key(manifest: bytes, directory: str, named: str, offline: bool) -> str:
@@ -79,7 +87,7 @@ def memo_key(manifest: bytes, directory: str, named: str, offline: bool) -> str:
     return hasher.hexdigest()
 
 
-def recall(cache_root: Path, key: str) -> Remembered | None:
+def recall(cache_root: StrPath, key: str) -> Remembered | None:
     """The lock and lines kept under ``key``, when every stamp it lists still holds."""
     entry = read_entry(cache_root, MEMO, key, MAX_INPUT_BYTES + _MAX_HEAD)
     if entry is None or not code_holds(*entry[:2]):
@@ -120,7 +128,7 @@ def recall(cache_root: Path, key: str) -> Remembered | None:
 
 
 def remember(
-    cache_root: Path, key: str, reads: Reads, lock: bytes, events: Sequence[Event]
+    cache_root: StrPath, key: str, reads: Reads, lock: bytes, events: Sequence[Event]
 ) -> None:
     """Keep a first lock's bytes and lines, if ``reads`` vouch for every input; best effort."""
     if len(lock) > MAX_INPUT_BYTES or not reads.vouched():
