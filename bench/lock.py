@@ -8,9 +8,12 @@ cuda-bindings wheel torch needs), best-match across indexes for every tool, hash
 Cold = an empty cache directory; warm = a filled cache and no output file (for mlenv, answered
 by the lock memo; "resolved again" empties the memo first, so the resolver runs on the warm
 metadata cache); no-op = mlenv with an existing, fresh lock (``lock`` and ``lock --check``).
-mlenv's modules are byte-compiled first, as an install does (the environment may set
-PYTHONDONTWRITEBYTECODE). Writes
-bench/results/lock.md; its "## Profile" section is written by hand and kept.
+mlenv and pip-compile run as a user installs a command-line tool (``pipx``, ``uv tool``):
+from a virtual environment of their own, here one made under the benchmark's temporary root
+from this checkout and ``constraints.txt``, whose console scripts are timed. One more row
+times the no-op through this checkout's interpreter (``python -m mlenv``), whose start-up
+runs every ``.pth`` file of its site-packages. Writes bench/results/lock.md; its
+"## Profile" section is written by hand and kept.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import argparse
 import compileall
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -35,13 +39,26 @@ from tests.support.peers import (
 )
 
 PROFILE = "## Profile"
+CHECKOUT_NOOP = "mlenv lock (no-op), checkout's interpreter"
 STACKS = {
     "torch 2.14.1 (CUDA 13)": ["torch==2.14.1"],
     "scipy/pandas/scikit-learn/transformers": ["scipy", "pandas", "scikit-learn", "transformers"],
 }
 
 
-def cases_for(requirements: list[str], work: Path, links: Path) -> list[Case]:
+def tool_venv(root: Path) -> Path:
+    """A virtual environment holding mlenv (built from this checkout) and pip-tools, as
+    ``pipx`` would make one: its ``bin`` directory."""
+    subprocess.run([sys.executable, "-m", "venv", str(root)], check=True)
+    subprocess.run(
+        [str(root / "bin" / "python"), "-m", "pip", "install", "-q", "--disable-pip-version-check",
+         "-c", str(ROOT / "constraints.txt"), str(ROOT), "pip-tools"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    return root / "bin"
+
+
+def cases_for(requirements: list[str], work: Path, links: Path, tools: Path) -> list[Case]:
     work.mkdir(parents=True)
     manifest = (
         '[environment]\nname = "bench"\npython = "3.11"\n[pypi]\n'
@@ -52,13 +69,14 @@ def cases_for(requirements: list[str], work: Path, links: Path) -> list[Case]:
     )
     (work / "mlenv.toml").write_text(manifest)
     (work / "requirements.in").write_text("\n".join(requirements) + "\n")
-    mlenv = [sys.executable, "-m", "mlenv", "-q", "lock"]
+    mlenv = [str(tools / "mlenv"), "-q", "lock"]
+    checkout = [sys.executable, "-m", "mlenv", "-q", "lock"]
     uv = [tool("uv"), "pip", "compile", "requirements.in", "-o", "uv.txt", "--generate-hashes",
           "--python-version", "3.11", "--python-platform", "x86_64-manylinux_2_28",
           "--index-strategy", "unsafe-best-match", "--default-index", LOCAL_INDEX,
           "--index", CUDA_INDEX, "--find-links", str(links), "--quiet"]  # fmt: skip
-    pip_compile = [tool("pip-compile"), "requirements.in", "-o", "pip.txt", "--generate-hashes",
-                   "--allow-unsafe", "--quiet", "--index-url", LOCAL_INDEX,
+    pip_compile = [str(tools / "pip-compile"), "requirements.in", "-o", "pip.txt",
+                   "--generate-hashes", "--allow-unsafe", "--quiet", "--index-url", LOCAL_INDEX,
                    "--extra-index-url", CUDA_INDEX, "--find-links", str(links)]  # fmt: skip
 
     def fresh(*paths: Path) -> None:
@@ -90,6 +108,12 @@ def cases_for(requirements: list[str], work: Path, links: Path) -> list[Case]:
              lambda: None, work),
         Case("mlenv lock --check (fresh lock)", lambda: [*mlenv, "--check"],
              clean_env(MLENV_CACHE_DIR=str(mw)), lambda: None, work),
+        Case(CHECKOUT_NOOP, lambda: checkout,
+             clean_env(MLENV_CACHE_DIR=str(mw)), lambda: None, work),
+        Case("python -c pass, tool venv", lambda: [str(tools / "python"), "-c", "pass"],
+             clean_env(), lambda: None, work),
+        Case("python -c pass, checkout's interpreter", lambda: [sys.executable, "-c", "pass"],
+             clean_env(), lambda: None, work),
     ]  # fmt: skip
 
 
@@ -102,8 +126,9 @@ def main() -> None:
     links = find_links_with_cuda_bindings()
     sections = []
     with tempfile.TemporaryDirectory(prefix="mlenv-bench-lock-") as tmp:
+        tools = tool_venv(Path(tmp) / "tools")
         for number, (label, requirements) in enumerate(STACKS.items()):
-            cases = cases_for(requirements, Path(tmp) / str(number), links)
+            cases = cases_for(requirements, Path(tmp) / str(number), links, tools)
             run_alternating(cases[:1] + cases[3:4], 1)  # warm mlenv's cache before timing
             for case in cases:
                 case.times.clear()
@@ -125,6 +150,8 @@ def main() -> None:
                  f"{by['mlenv lock (no-op, fresh lock)'] / uv_warm:.2f}"],
                 ["mlenv lock --check / uv warm (target < 1)",
                  f"{by['mlenv lock --check (fresh lock)'] / uv_warm:.2f}"],
+                ["mlenv no-op through the checkout's interpreter / uv warm",
+                 f"{by[CHECKOUT_NOOP] / uv_warm:.2f}"],
             ]  # fmt: skip
             sections.append(
                 f"## {label}\n\n{table(rows, ['command', 'median (s)', 'runs (s)'])}\n\n"
@@ -134,7 +161,9 @@ def main() -> None:
     text = (
         "# `mlenv lock` against uv and pip-compile\n\n"
         f"Machine: {machine()}. {args.repeats} alternated runs per command; wall-clock seconds "
-        "of the whole process, including interpreter start-up. Load average (1 min) "
+        "of the whole process, including interpreter start-up; mlenv and pip-compile run "
+        "from a virtual environment of their own, as pipx or `uv tool` installs them. "
+        "Load average (1 min) "
         f"{load_before[0]:.2f} before, {load_after[0]:.2f} after (the machine is shared).\n"
         "Inputs: local file:// indexes (and a find-links directory with cuda-bindings), "
         "best-match across indexes for every tool, hashes generated.\n\n" + "\n".join(sections)
