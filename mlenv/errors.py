@@ -11,15 +11,21 @@ import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-# scheme://userinfo@ up to the last @ of the authority: a password may hold a raw '@'.
-_USERINFO = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]*://)[^/?#\s]*@")
+# Every expression here is linear in the text: what is redacted may be a hostile server's
+# (a 40 kB link made a scheme or parameter pattern that backtracks take a second).
+# ://userinfo@ up to the last @ of the authority: a password may hold a raw '@'. Any "://"
+# counts, with or without a scheme before it (matching the scheme was quadratic).
+_USERINFO = re.compile(r"://[^/?#\s]*@")
 # Query parameters that carry a secret: tokens, passwords, and signed-URL signatures and
 # credentials (S3 X-Amz-*, GCS X-Goog-*, Azure SAS sig, CloudFront Signature/Key-Pair-Id).
-_SECRET_PARAM = re.compile(
-    r"(?P<key>[?&;](?:[\w.-]*(?:token|secret|password|passwd|signature|credential)[\w.-]*"
-    r"|sig|key|auth|authorization|api[_-]?key|code|_state|key-pair-id|policy)=)[^&#;\s\"'<>]+",
+# A parameter's name is found first, then judged on its own, then its value is replaced.
+_PARAM_NAME = re.compile(r"[?&;]([\w.-]*)=")
+_SECRET_NAME = re.compile(
+    r"[\w.-]*(?:token|secret|password|passwd|signature|credential)[\w.-]*"
+    r"|sig|key|auth|authorization|api[_-]?key|code|_state|key-pair-id|policy",
     re.IGNORECASE,
 )
+_PARAM_VALUE = re.compile(r"[^&#;\s\"'<>]+")
 # anaconda.org channel tokens: https://conda.anaconda.org/t/<token>/channel
 _PATH_TOKEN = re.compile(r"(?P<head>://[^/\s]+/t/)[^/\s]+")
 # HTTP authorization values that end up in a message or a traceback.
@@ -30,10 +36,25 @@ def redact(text: str) -> str:
     """``text`` with every secret a URL or header can carry replaced by ``***``: userinfo,
     secret query parameters, anaconda.org ``/t/<token>`` paths and ``Basic``/``Bearer``
     values. The one redactor: messages, logs, JSON events and tracebacks all pass here."""
-    text = _USERINFO.sub(r"\g<scheme>***@", text)
-    text = _SECRET_PARAM.sub(r"\g<key>***", text)
+    text = _USERINFO.sub("://***@", text)
+    text = _secret_params(text)
     text = _PATH_TOKEN.sub(r"\g<head>***", text)
     return _AUTH_VALUE.sub(r"\g<scheme>***", text)
+
+
+def _secret_params(text: str) -> str:
+    """``text`` with the value of every secret query parameter replaced by ``***``; a value
+    runs to the next ``&``, ``#``, ``;``, blank or quote, so a ``?`` inside it is value."""
+    pieces: list[str] = []
+    done = 0
+    for match in _PARAM_NAME.finditer(text):
+        if match.start() < done or not _SECRET_NAME.fullmatch(match[1]):
+            continue
+        value = _PARAM_VALUE.match(text, match.end())
+        if value is not None:
+            pieces += (text[done : match.end()], "***")
+            done = value.end()
+    return "".join(pieces) + text[done:]
 
 
 def printable(value: object, limit: int = 200) -> str:

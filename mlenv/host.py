@@ -57,7 +57,9 @@ _PROC_RE = re.compile(
 _BANNER_DRIVER_RE = re.compile(r"Driver Version:\s*(\S+)")
 _BANNER_CUDA_RE = re.compile(r"CUDA Version:\s*(\S+)")
 _TEGRA_RE = re.compile(r"# R([0-9]+) \(release\), REVISION: ([0-9]+(?:\.[0-9]+)*)")
-_LDD_RE = re.compile(r"ldd \([^)]*\b(?:E?GLIBC|GNU libc)\b[^)]*\) (\S+)")
+# the parenthesis first, then the words in it: one expression for both backtracked (quadratic)
+_LDD_RE = re.compile(r"ldd \(([^)]*)\) (\S+)")
+_GLIBC_WORD_RE = re.compile(r"\b(?:E?GLIBC|GNU libc)\b")
 _NOT_AVAILABLE = frozenset({"N/A", "[N/A]"})
 
 
@@ -257,7 +259,9 @@ def parse_ldd_version(text: str) -> str | None:
     """The first line of glibc's ``ldd --version``; musl and others are not glibc, so None."""
     first = text.splitlines()[0].strip() if text.strip() else ""
     match = _LDD_RE.fullmatch(first)
-    return match.group(1) if match and _GLIBC_RE.fullmatch(match.group(1)) else None
+    if match is None or _GLIBC_WORD_RE.search(match[1]) is None:
+        return None
+    return match[2] if _GLIBC_RE.fullmatch(match[2]) else None
 
 
 def cuda_version_from_int(value: int) -> str | None:

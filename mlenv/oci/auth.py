@@ -18,7 +18,9 @@ from mlenv.oci.model import JSON_LIMIT
 from mlenv.oci.reference import RegistryError
 from mlenv.origins import UnsafeUrlError, follow, may_send_credentials
 
-_CHALLENGE_PARAM = re.compile(r'([A-Za-z_]+)=(?:"([^"]*)"|([^\s,]*))')
+# a name starts where no name character is before it: from inside a long run of them, every
+# start would scan the rest of it again (quadratic in a hostile registry's header)
+_CHALLENGE_PARAM = re.compile(r'(?<![A-Za-z_])([A-Za-z_]+)=(?:"([^"]*)"|([^\s,]*))')
 
 
 _TOKEN_REALM = "mlenv-token-realm"  # request extension: this request fetches a Bearer token

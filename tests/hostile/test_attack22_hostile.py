@@ -1,0 +1,120 @@
+"""Pass 22: regular expressions that backtracked quadratically on text a hostile party writes.
+
+A scan of every compiled expression in mlenv, each run the way its code runs it over inputs of
+2 and 8 kB built from repeated pieces, found three such: the redactor every message, log line
+and JSON event passes through (a 40 kB link holding ``?tokentoken…`` took a second, 400 kB
+about two minutes), a registry's ``WWW-Authenticate`` parameters, and ``ldd --version``'s first
+line. Each is now linear; each test holds the new form to the old expression's answers (kept
+here as the reference) and runs a shape that took the old one seconds to minutes.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mlenv.errors import _USERINFO, _secret_params, redact
+from mlenv.host import parse_ldd_version
+from mlenv.oci.auth import _CHALLENGE_PARAM
+
+OLD_USERINFO = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]*://)[^/?#\s]*@")
+OLD_SECRET_PARAM = re.compile(
+    r"(?P<key>[?&;](?:[\w.-]*(?:token|secret|password|passwd|signature|credential)[\w.-]*"
+    r"|sig|key|auth|authorization|api[_-]?key|code|_state|key-pair-id|policy)=)[^&#;\s\"'<>]+",
+    re.IGNORECASE,
+)
+OLD_CHALLENGE = re.compile(r'([A-Za-z_]+)=(?:"([^"]*)"|([^\s,]*))')
+OLD_LDD = re.compile(r"ldd \([^)]*\b(?:E?GLIBC|GNU libc)\b[^)]*\) (\S+)")
+GLIBC = re.compile(r"[0-9]+\.[0-9]+(?:\.[0-9]+)?")
+# a second is the bound; each shape took the old expression from 5 s to minutes
+BOUND_S = 1.0
+
+QUERY = ["?", "&", ";", "#", "=", "token", "TOKEN", "sig", "key", "api_key", "a", "-", ".",
+         "K", "\u212a", "\u017f", "é", "x", " ", "\t", '"', "'", "<", "/", "?tokena", "pass",
+         "word", "policy", "_state", "code"]  # fmt: skip
+
+
+@settings(max_examples=500)
+@given(st.lists(st.sampled_from(QUERY), max_size=30).map("".join))
+def test_secret_parameters_are_redacted_as_the_old_expression_did(text: str) -> None:
+    assert _secret_params(text) == OLD_SECRET_PARAM.sub(r"\g<key>***", text)
+
+
+# no piece ends in ":", so "://" only ever comes from an "https://" piece
+URLISH = ["u", "u:p@", "@", "h", "/", "?", "#", "a", "-", ".", "+", "1", "é"]
+SEPARATORS = [" ", "/", "?", '"', "(", "\t"]
+
+
+@st.composite
+def urlish_text(draw: st.DrawFn) -> str:
+    """Text whose every ``://`` follows a scheme the old expression took (a separator before
+    ``https``): there the new and the old redaction agree to the character."""
+    pieces = draw(st.lists(st.sampled_from(URLISH), max_size=20))
+    for _ in range(draw(st.integers(0, 3))):
+        at = draw(st.integers(0, len(pieces)))
+        pieces[at:at] = [draw(st.sampled_from(SEPARATORS)), "https://"]
+    return "".join(pieces)
+
+
+@settings(max_examples=500)
+@given(urlish_text())
+def test_userinfo_is_redacted_as_the_old_expression_did(text: str) -> None:
+    assert _USERINFO.sub("://***@", text) == OLD_USERINFO.sub(r"\g<scheme>***@", text)
+
+
+def test_userinfo_after_no_scheme_is_redacted_too() -> None:
+    """Dropping the scheme from the expression only redacts more: a "://" the old one passed
+    over (no letter-led scheme at a word boundary) now hides its userinfo as well."""
+    for text in ("éhttps://u:pw@host/x", "1x://u:pw@host", "://u:pw@host"):
+        assert "pw" not in redact(text), text
+
+
+def test_the_redactor_is_linear_in_hostile_text() -> None:
+    for text in ("?" + "token" * 80_000, "?" + "tokena" * 70_000 + "x", "a-" * 200_000,
+                 "a." * 200_000, "x://" + "a@" * 200_000):  # fmt: skip
+        started = time.perf_counter()
+        redact(text)
+        assert time.perf_counter() - started < BOUND_S, text[:20]
+
+
+CHALLENGE = ["a", "B", "_", "=", '"', ",", " ", "!", "\t", "realm", "service", "1"]
+
+
+@settings(max_examples=500)
+@given(st.lists(st.sampled_from(CHALLENGE), max_size=30).map("".join))
+def test_challenge_parameters_are_read_as_the_old_expression_did(text: str) -> None:
+    assert _CHALLENGE_PARAM.findall(text) == OLD_CHALLENGE.findall(text)
+
+
+def test_a_hostile_challenge_is_read_in_linear_time() -> None:
+    for header in ("a!" * 200_000, "a" * 400_000, "a_" * 200_000 + "="):
+        started = time.perf_counter()
+        _CHALLENGE_PARAM.findall(header)
+        assert time.perf_counter() - started < BOUND_S, header[:20]
+
+
+LDD = ["ldd", " ", "(", ")", "GLIBC", "EGLIBC", "GNU libc", "GNU", "libc", "2.36", "2.39.1",
+       "x", "-", "é", "_", "Debian", "\t"]  # fmt: skip
+
+
+def _old_ldd(text: str) -> str | None:
+    first = text.splitlines()[0].strip() if text.strip() else ""
+    match = OLD_LDD.fullmatch(first)
+    return match.group(1) if match and GLIBC.fullmatch(match.group(1)) else None
+
+
+@settings(max_examples=500)
+@given(st.lists(st.sampled_from(LDD), max_size=14).map("".join))
+def test_ldd_lines_are_read_as_the_old_expression_did(text: str) -> None:
+    assert parse_ldd_version(text) == _old_ldd(text)
+    assert parse_ldd_version(f"ldd ({text}) 2.36") == _old_ldd(f"ldd ({text}) 2.36")
+
+
+def test_a_hostile_ldd_line_is_read_in_linear_time() -> None:
+    for line in ("ldd (" + "GLIBC " * 70_000 + "x", "ldd (" + "a " * 200_000):
+        started = time.perf_counter()
+        assert parse_ldd_version(line) is None
+        assert time.perf_counter() - started < BOUND_S
