@@ -8,7 +8,6 @@ This is the seam between the pure core (``resolve``, ``lockfile``) and the index
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -563,6 +562,8 @@ def artifact_facts(
                 measured = measure(stream)
             task.advance()
             return file.url, (measured.sha256, measured.size)
+
+        from concurrent.futures import ThreadPoolExecutor  # (and queue): only to hash
 
         with ThreadPoolExecutor(HASH_WORKERS) as pool:
             facts.update(pool.map(measure_file, todo))

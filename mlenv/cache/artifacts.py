@@ -19,7 +19,6 @@ import functools
 import hashlib
 import os
 import stat
-import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -141,6 +140,8 @@ class ArtifactCache:
 
     def add(self, artifact: Artifact, chunks: Iterable[bytes]) -> Path:
         """Store the bytes if and only if they match the lock; nothing partial ever stays."""
+        import tempfile  # here: a lock imports this module, and only a fetch writes
+
         final = self.path(artifact.sha256)
         with _writing(self.root):
             final.parent.mkdir(parents=True, exist_ok=True)

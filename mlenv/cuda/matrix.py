@@ -10,9 +10,9 @@ import functools
 import json
 import re
 from dataclasses import dataclass
-from importlib import resources
 from typing import Any
 
+from mlenv import data_text
 from mlenv.cuda.versions import CudaError, CudaVersion, DriverVersion, arch_cc, leading_numbers
 
 
@@ -110,8 +110,7 @@ def _build_matrix(raw: Any) -> _Matrix:
 @functools.cache
 def _raw() -> Any:
     """Read the packaged data once; it never changes while mlenv runs."""
-    text = (resources.files("mlenv") / "data" / "cuda.json").read_text(encoding="utf-8")
-    return json.loads(text)
+    return json.loads(data_text("cuda.json"))
 
 
 @functools.cache

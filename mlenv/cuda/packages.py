@@ -16,13 +16,13 @@ import json
 import re
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
-from importlib import resources
 from typing import Any
 
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
+from mlenv import data_text
 from mlenv.cuda.rules import Finding
 from mlenv.cuda.tags import CudaNeed
 from mlenv.cuda.versions import CudaError, CudaVersion
@@ -102,8 +102,7 @@ def _build(raw: Any) -> _Table:
 @functools.cache
 def _raw() -> Any:
     """Read the packaged table once; it never changes while mlenv runs."""
-    text = (resources.files("mlenv") / "data" / "gpu_packages.json").read_text(encoding="utf-8")
-    return json.loads(text)
+    return json.loads(data_text("gpu_packages.json"))
 
 
 @functools.cache

@@ -11,7 +11,6 @@ import io
 import lzma
 import re
 import struct
-import tempfile
 import zipfile
 import zlib
 from collections.abc import Iterator, Mapping
@@ -268,6 +267,8 @@ def open_remote_zip(http: HttpClient, url: str) -> Iterator[BinaryIO]:
             start, total = _content_range(response.headers, url)
             yield io.BufferedReader(_RangeReader(http, url, total, start, _read_all(response, url)))
         else:
+            import tempfile  # here: a lock of local indexes never spools
+
             spool = stack.enter_context(tempfile.TemporaryFile())
             _copy(response, spool, url)
             spool.seek(0)
