@@ -8,6 +8,11 @@ This is the seam between the pure core (``resolve``, ``lockfile``) and the index
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
+
+# imported here, not where a local lock first hashes: a module imported for the first time
+# while a first lock is recorded lists sys.path's directories, and a listing the recording
+# cannot place (a working directory the run wrote into) keeps that lock from the memo
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -562,8 +567,6 @@ def artifact_facts(
                 measured = measure(stream)
             task.advance()
             return file.url, (measured.sha256, measured.size)
-
-        from concurrent.futures import ThreadPoolExecutor  # (and queue): only to hash
 
         with ThreadPoolExecutor(HASH_WORKERS) as pool:
             facts.update(pool.map(measure_file, todo))

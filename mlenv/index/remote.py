@@ -12,6 +12,7 @@ import hashlib
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor  # module level: see mlenv.locking's
 from contextlib import AbstractContextManager, suppress
 from pathlib import Path
 from typing import BinaryIO
@@ -217,8 +218,6 @@ class _RemoteIndex(ABC):
         if len(todo) == 1:  # the resolver's worker asks for its best candidate: no new thread
             warm(todo[0])
             return
-        from concurrent.futures import ThreadPoolExecutor  # (and queue): only for many
-
         with ThreadPoolExecutor(min(PREFETCH_WORKERS, len(todo))) as pool:
             list(pool.map(warm, todo))
 
