@@ -189,13 +189,20 @@ def _reader_accepts(data: Mapping[str, Any]) -> bool:
     return True
 
 
-def _say(text: str) -> None:
-    """``text`` on stderr; through ``errors.terminal_text`` (and its imports) unless it is
-    printable ASCII, which hides nothing."""
-    if not (text.isascii() and text.isprintable()):
-        from mlenv.errors import terminal_text
+# What each of ``errors.redact``'s patterns needs in a text to match it (a scheme's "://", a
+# query's "=", an HTTP authorization's scheme): a text with none of them is shown as it is.
+REDACTABLE = ("://", "=", "Basic", "Bearer")
 
-        text = terminal_text(text)
+
+def _say(text: str) -> None:
+    """``text`` on stderr as the full CLI's reporter says it (``errors.redact``, then
+    ``errors.terminal_text``; their imports only when they could change it: printable ASCII
+    without a ``REDACTABLE`` mark hides nothing and holds no secret). A directory named like
+    a URL's secret (``Bearer x``, ``a?token=x``) is redacted in the lock's path either way."""
+    if not (text.isascii() and text.isprintable()) or any(m in text for m in REDACTABLE):
+        from mlenv.errors import redact, terminal_text
+
+        text = terminal_text(redact(text))
     print(text, file=sys.stderr, flush=True)
 
 

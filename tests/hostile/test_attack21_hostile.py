@@ -1,0 +1,111 @@
+"""The no-op and remembered lock without pathlib, typing and importlib.util attacked (pass 21).
+
+The fast path (``mlenv.uptodate``) must answer as the full CLI does: the same lines, the same
+exit status, the same keys; and what it asks of the import system must be what
+``importlib.util.find_spec`` would ask.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mlenv import cli, uptodate
+from mlenv.cache import fresh
+from mlenv.errors import redact
+from tests.support.noop import lock_for, manifest_text
+
+ROOT = Path(__file__).resolve().parents[2]
+TEXT = manifest_text({"environment": {"name": "e", "python": "3.11"}})
+
+
+def _project(where: Path) -> list[str]:
+    """A project with a fresh lock at ``where``; the arguments of a (not quiet) ``lock --check``."""
+    where.mkdir(parents=True)
+    (where / "mlenv.toml").write_text(TEXT)
+    (where / "mlenv.lock").write_text(lock_for(TEXT))
+    return ["--cache", str(where.parent / "cache"), "-m", str(where / "mlenv.toml"),
+            "lock", "--check"]  # fmt: skip
+
+
+@pytest.mark.parametrize("name", ["Bearer abc", "a?token=s3cret", "x?sig=1", "é?key=v"])
+def test_up_to_date_names_a_lock_path_as_the_full_cli_redacts_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str
+) -> None:
+    """Protects invariant (1), the fast path's lines equal the full CLI's: the full CLI's
+    reporter says every line through ``errors.redact``, so a project directory named like a
+    secret (``Bearer abc``, ``a?token=...``) shows as ``***`` there; the fast path printed it
+    as it is. Both must say the same, from the kept verdict too."""
+    args = _project(tmp_path / name)
+    assert cli.main(args) == 0
+    full = capsys.readouterr().err
+    assert "***" in full
+    for _ in range(2):  # judged, then answered from the kept verdict
+        assert uptodate.answer(args) == 0
+        assert capsys.readouterr().err == full
+
+
+@settings(max_examples=500)
+@given(st.text())
+def test_a_text_without_a_redactable_mark_is_never_redacted(text: str) -> None:
+    """Protects the fast path's shortcut: it skips ``errors.redact`` (and its import) for a
+    text holding none of ``uptodate.REDACTABLE``, which is only right if redact would leave
+    every such text as it is."""
+    if not any(mark in text for mark in uptodate.REDACTABLE):
+        assert redact(text) == text
+
+
+class _StrictFinder:
+    """A meta path finder as the import system calls it, ``find_spec(fullname, path,
+    target)``, with no default for ``target``."""
+
+    @classmethod
+    def find_spec(cls, fullname: str, path: object, target: object) -> None:
+        return None
+
+
+def test_judge_origins_ask_a_strict_finder_as_find_spec_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Protects invariant (2), keys unchanged, and (5), no traceback: ``fresh._spec`` stands
+    for ``importlib.util.find_spec``, which calls every finder with three arguments; with two,
+    a conforming finder whose ``target`` has no default raised TypeError out of every no-op."""
+    (tmp_path / "attack21_judge.py").write_text("")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(sys, "meta_path", [_StrictFinder, *sys.meta_path])
+    spec = importlib.util.find_spec("attack21_judge")
+    assert spec is not None and "attack21_judge" not in sys.modules
+    assert fresh._judge_origins(("attack21_judge",)) == f"attack21_judge={spec.origin}"
+
+
+def test_a_no_op_check_with_a_strict_finder_installed_answers(tmp_path: Path) -> None:
+    """Protects invariant (5), no traceback without -v: a finder installed at start-up (an
+    editable install's ``.pth``, a ``sitecustomize``) that requires ``target`` must not turn
+    a no-op ``lock --check`` into a TypeError; it answers, then answers from its verdict."""
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(
+        "import sys\n"
+        "class Strict:\n"
+        "    @classmethod\n"
+        "    def find_spec(cls, fullname, path, target):\n"
+        "        return None\n"
+        "sys.meta_path.insert(0, Strict)\n"
+    )
+    args = _project(tmp_path / "project")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(site)])}
+    for _ in range(2):
+        result = subprocess.run([sys.executable, "-m", "mlenv", *args], env=env,
+                                capture_output=True, text=True, check=False,
+                                timeout=120)  # fmt: skip
+        assert (result.returncode, result.stderr) == (
+            0,
+            f"{tmp_path / 'project' / 'mlenv.lock'} is up to date\n",
+        )
