@@ -109,3 +109,42 @@ def test_a_no_op_check_with_a_strict_finder_installed_answers(tmp_path: Path) ->
             0,
             f"{tmp_path / 'project' / 'mlenv.lock'} is up to date\n",
         )
+
+
+def _no_home(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An arbitrary uid in a container: no ``$HOME`` and no passwd entry for it."""
+    import pwd
+
+    def missing(uid: int) -> pwd.struct_passwd:
+        raise KeyError(f"getpwuid(): uid not found: {uid}")
+
+    for name in ("HOME", "MLENV_CACHE_DIR", "XDG_CACHE_HOME"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(pwd, "getpwuid", missing)
+
+
+@pytest.mark.parametrize("how", ["fast", "full"])
+def test_a_check_without_a_home_judges_the_lock_as_with_one(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    how: str,
+) -> None:
+    """Protects invariant (1) and (5): with no cache to name (no home), the fast path judges
+    ``lock --check`` without one; the full CLI (and the entry point's own ``lock``, which a
+    stale lock reaches) named the cache first and ended in "internal error" (exit 2) for a
+    fresh and a stale lock alike. ``lock --check`` needs no cache: it says what it says with
+    a home, and only a command that uses the cache says it cannot be named (exit 1)."""
+    args = _project(tmp_path / "project")[2:]  # no --cache
+    monkeypatch.chdir(tmp_path)
+    _no_home(monkeypatch)
+    main = uptodate.main if how == "fast" else cli.main
+    assert main(args) == 0
+    assert capsys.readouterr().err.endswith("mlenv.lock is up to date\n")
+    manifest = tmp_path / "project" / "mlenv.toml"
+    manifest.write_text(TEXT.replace("3.11", "3.12"))
+    assert main(args) == 1
+    assert "the lock is stale" in capsys.readouterr().err
+    assert main(args[:-1]) == 1  # a lock to resolve: it needs the cache
+    said = capsys.readouterr().err
+    assert "cannot tell where the cache is" in said and "internal error" not in said
