@@ -32,8 +32,9 @@ def atomic_writer(path: StrPath, mode: int = 0o644) -> Iterator[BinaryIO]:
         with os.fdopen(fd, "wb") as handle:
             yield handle
             handle.flush()
+            # by descriptor: a symlink put at the temporary name meanwhile is not followed
+            os.fchmod(handle.fileno(), mode)
             os.fsync(handle.fileno())
-        os.chmod(tmp, mode)
         os.replace(tmp, path)
         _fsync_dir(directory)
     except BaseException:

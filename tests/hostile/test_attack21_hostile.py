@@ -18,6 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mlenv import cli, uptodate
+from mlenv.atomic import atomic_writer
 from mlenv.cache import fresh
 from mlenv.errors import redact
 from tests.support.noop import lock_for, manifest_text
@@ -148,3 +149,20 @@ def test_a_check_without_a_home_judges_the_lock_as_with_one(
     assert main(args[:-1]) == 1  # a lock to resolve: it needs the cache
     said = capsys.readouterr().err
     assert "cannot tell where the cache is" in said and "internal error" not in said
+
+
+def test_a_symlink_swapped_in_at_the_temporary_name_is_never_followed(tmp_path: Path) -> None:
+    """Protects invariant (3), a write never follows a symlink at its temporary name: in a
+    directory others may write (a group's project), the temporary file can be swapped for a
+    symlink to the writer's own private file while it is written; setting the final mode
+    by name then made that file 0644 (readable by all). The mode is set by descriptor."""
+    victim = tmp_path / "id_key"
+    victim.write_text("secret")
+    victim.chmod(0o600)
+    with atomic_writer(tmp_path / "mlenv.lock") as handle:
+        handle.write(b"lock")
+        [temporary] = [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+        temporary.unlink()
+        temporary.symlink_to(victim)
+    assert victim.stat().st_mode & 0o777 == 0o600
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
