@@ -166,3 +166,36 @@ def test_a_symlink_swapped_in_at_the_temporary_name_is_never_followed(tmp_path: 
         temporary.symlink_to(victim)
     assert victim.stat().st_mode & 0o777 == 0o600
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+
+@pytest.mark.parametrize(
+    ("variable", "where"),
+    [("MLENV_CACHE_DIR", "file"), ("MLENV_CACHE_DIR", "fifo"), ("MLENV_CACHE_DIR", "file/sub"),
+     ("XDG_CACHE_HOME", "file"), ("--cache", "file/sub"), ("--cache", "loop")],
+)  # fmt: skip
+def test_a_cache_the_full_cli_refuses_is_refused_by_the_fast_path_too(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    variable: str,
+    where: str,
+) -> None:
+    """Protects invariant (1): the full CLI opens its session by refusing a cache that is no
+    directory (a file, a FIFO, a name through a file, a symlink loop), with exit 1 and a
+    hint; the fast path checked only ``--cache`` (and took a name through a file for a
+    missing one), so a default cache from the environment gave "up to date" (0) there."""
+    args = _project(tmp_path / "project")[2:]
+    (tmp_path / "file").write_text("not a cache")
+    os.mkfifo(tmp_path / "fifo")
+    (tmp_path / "loop").symlink_to(tmp_path / "loop")
+    for name in ("MLENV_CACHE_DIR", "XDG_CACHE_HOME"):
+        monkeypatch.delenv(name, raising=False)
+    if variable == "--cache":
+        args = ["--cache", str(tmp_path / where), *args]
+    else:
+        monkeypatch.setenv(variable, str(tmp_path / where))
+    for check in (args, args[:-1]):  # lock --check, lock
+        assert cli.main(check) == 1
+        full = capsys.readouterr().err
+        assert uptodate.main(check) == 1
+        assert capsys.readouterr().err == full
