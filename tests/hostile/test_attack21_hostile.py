@@ -18,7 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mlenv import cli, uptodate
-from mlenv.atomic import atomic_writer
+from mlenv.atomic import atomic_writer, write_atomic
 from mlenv.cache import fresh
 from mlenv.errors import redact
 from tests.support.noop import lock_for, manifest_text
@@ -199,3 +199,14 @@ def test_a_cache_the_full_cli_refuses_is_refused_by_the_fast_path_too(
         full = capsys.readouterr().err
         assert uptodate.main(check) == 1
         assert capsys.readouterr().err == full
+
+
+def test_a_long_output_name_mkstemp_could_write_is_written(tmp_path: Path) -> None:
+    """Protects what atomic writes could write before they made their own temporary file:
+    mkstemp's ``.NAME.XXXXXXXX.tmp`` is 14 bytes longer than NAME, and a longer random part
+    refused every name of 238 to 241 bytes (an export's ``-o``) with ENAMETOOLONG."""
+    limit = os.pathconf(tmp_path, "PC_NAME_MAX")
+    path = tmp_path / ("n" * (limit - 14))
+    write_atomic(path, b"data")
+    assert path.read_bytes() == b"data"
+    assert [p.name for p in tmp_path.iterdir()] == [path.name]
