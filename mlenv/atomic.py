@@ -32,8 +32,9 @@ def atomic_writer(path: StrPath, mode: int = 0o644) -> Iterator[BinaryIO]:
         with os.fdopen(fd, "wb") as handle:
             yield handle
             handle.flush()
+            # by descriptor: a symlink put at the temporary name meanwhile is not followed
+            os.fchmod(handle.fileno(), mode)
             os.fsync(handle.fileno())
-        os.chmod(tmp, mode)
         os.replace(tmp, path)
         _fsync_dir(directory)
     except BaseException:
@@ -44,10 +45,12 @@ def atomic_writer(path: StrPath, mode: int = 0o644) -> Iterator[BinaryIO]:
 
 def _temporary(directory: str, name: str) -> tuple[int, str]:
     """A new private file ``.NAME.RANDOM.tmp`` in ``directory``, as ``tempfile.mkstemp``
-    makes one (never through a symlink, never one already there), without its import."""
+    makes one (never through a symlink, never one already there), without its import. RANDOM
+    is eight characters, as mkstemp's: a longer one would refuse a name mkstemp could write
+    (one within 14 bytes of the file system's limit: ENAMETOOLONG)."""
     flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
     for _ in range(100):
-        tmp = os.path.join(directory, f".{name}.{os.urandom(6).hex()}.tmp")
+        tmp = os.path.join(directory, f".{name}.{os.urandom(4).hex()}.tmp")
         try:
             return os.open(tmp, flags, 0o600), tmp
         except FileExistsError:

@@ -83,8 +83,6 @@ def _command(argv: Sequence[str]) -> PlainLock | None:
             if name == "--log-format" and value != "human":
                 return None
             if name == "--cache":
-                if _kind(value) not in ("missing", "directory"):
-                    return None  # click refuses a file as the cache directory
                 cache = normal(value)
             if name in ("-m", "--manifest"):
                 manifest = value
@@ -94,9 +92,29 @@ def _command(argv: Sequence[str]) -> PlainLock | None:
         return None
     if _kind(manifest) not in ("missing", "other"):
         return None  # click refuses a directory as the manifest; and what cannot be stat'ed
+    if not _cache_taken(cache):
+        return None  # the full CLI refuses it, and says why
     return PlainLock(
         normal(manifest), quiet, verbose, cache, "--check" in args[1:], "--offline" in args[1:]
     )
+
+
+def _cache_taken(cache: str | None) -> bool:
+    """Whether the full CLI takes the cache (``--cache``, else the default one) as it opens
+    its session (``session._cache_root``): a directory, or nothing there yet, or no default
+    that can be named; a file, a FIFO, a name through a file is refused (click refuses a file
+    given as ``--cache`` before that)."""
+    if cache is None:
+        try:
+            cache = cache_root()
+        except (OSError, RuntimeError, KeyError, ValueError):
+            return True  # no cache: only a command that uses one fails, and this one does not
+    try:
+        return stat.S_ISDIR(os.stat(cache).st_mode)
+    except FileNotFoundError:
+        return True
+    except (OSError, ValueError):
+        return False
 
 
 def _kind(path: str) -> str:
@@ -189,13 +207,20 @@ def _reader_accepts(data: Mapping[str, Any]) -> bool:
     return True
 
 
-def _say(text: str) -> None:
-    """``text`` on stderr; through ``errors.terminal_text`` (and its imports) unless it is
-    printable ASCII, which hides nothing."""
-    if not (text.isascii() and text.isprintable()):
-        from mlenv.errors import terminal_text
+# What each of ``errors.redact``'s patterns needs in a text to match it (a scheme's "://", a
+# query's "=", an HTTP authorization's scheme): a text with none of them is shown as it is.
+REDACTABLE = ("://", "=", "Basic", "Bearer")
 
-        text = terminal_text(text)
+
+def _say(text: str) -> None:
+    """``text`` on stderr as the full CLI's reporter says it (``errors.redact``, then
+    ``errors.terminal_text``; their imports only when they could change it: printable ASCII
+    without a ``REDACTABLE`` mark hides nothing and holds no secret). A directory named like
+    a URL's secret (``Bearer x``, ``a?token=x``) is redacted in the lock's path either way."""
+    if not (text.isascii() and text.isprintable()) or any(m in text for m in REDACTABLE):
+        from mlenv.errors import redact, terminal_text
+
+        text = terminal_text(redact(text))
     print(text, file=sys.stderr, flush=True)
 
 

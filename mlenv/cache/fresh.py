@@ -227,7 +227,8 @@ def _spec(name: str) -> object:
         return getattr(sys.modules[name], "__spec__", None)
     for finder in sys.meta_path:
         find = getattr(finder, "find_spec", None)
-        spec = None if find is None else find(name, None)
+        # called as the import system calls it: a finder may require all three arguments
+        spec = None if find is None else find(name, None, None)
         if spec is not None:
             return spec
     return None

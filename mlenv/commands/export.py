@@ -20,7 +20,7 @@ def export_keep(session: Session) -> dict[str, Path]:
     return {
         "the manifest": session.manifest_path,
         "the lock": session.lock_path,
-        "the cache": session.cache_root,
+        **session.kept_cache(),
     }
 
 

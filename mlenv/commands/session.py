@@ -30,7 +30,24 @@ class Session:
     manifest_path: Path
     reporter: Reporter
     verbose: int
-    cache_root: Path
+    cache: Path | None  # None when no cache can be named (``cache_root`` says so)
+
+    @property
+    def cache_root(self) -> Path:
+        """The cache; a usage error only for a command that needs one when none can be named
+        (no ``--cache``, no ``$MLENV_CACHE_DIR``, and no home: an arbitrary uid in a container
+        without ``$HOME``). ``lock --check`` needs none, as the entry point's answer does not."""
+        if self.cache is None:
+            raise UsageError(
+                "cannot tell where the cache is: there is no home directory to keep it in "
+                "(or $MLENV_CACHE_DIR names a user's home that cannot be looked up)",
+                hint="pass --cache DIR or set MLENV_CACHE_DIR",
+            )
+        return self.cache
+
+    def kept_cache(self) -> dict[str, Path]:
+        """The cache, for an output guard's ``keep``: none when there is none."""
+        return {} if self.cache is None else {"the cache": self.cache}
 
     def load_manifest(self) -> Manifest:
         return read_manifest(self.manifest_path)
@@ -69,7 +86,7 @@ class Session:
     ) -> None:
         """Every file a command writes at a path the user chose goes through the output
         guard: never over a directory, a symlink, a special file, or what the run reads."""
-        keep = {**(keep or {}), "the cache": self.cache_root}
+        keep = {**(keep or {}), **self.kept_cache()}
         write_atomic(check_output(path, kind, keep=keep), data)
 
 
@@ -85,15 +102,22 @@ def open_session(
         reporter = QuietReporter()
     else:
         reporter = HumanReporter(verbose=verbose)
-    return Session(manifest, reporter, verbose, _cache_root(cache or cache_dir()))
+    return Session(manifest, reporter, verbose, _cache_root(cache))
 
 
-def _cache_root(root: Path) -> Path:
+def _cache_root(cache: Path | None) -> Path | None:
     """The cache (or a bundle used as one) is a directory: anything else there, a FIFO or a
-    file, is an error saying so rather than a cache where every artifact is missing."""
+    file, is an error saying so rather than a cache where every artifact is missing. None when
+    the default cannot be named (``cache_dir``: no home, or ``~user`` that pwd cannot look
+    up), as the entry point's ``_cache_root`` has it: only a command that uses it fails."""
+    if cache is None:
+        try:
+            cache = cache_dir()
+        except (OSError, RuntimeError, KeyError, ValueError):
+            return None
     with contextlib.suppress(FileNotFoundError):  # made when first written
-        input_kind(root, "cache", expected="a directory (a cache or a bundle)", files=False)
-    return root
+        input_kind(cache, "cache", expected="a directory (a cache or a bundle)", files=False)
+    return cache
 
 
 def read_manifest(path: Path) -> Manifest:
