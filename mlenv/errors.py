@@ -36,10 +36,32 @@ def redact(text: str) -> str:
     """``text`` with every secret a URL or header can carry replaced by ``***``: userinfo,
     secret query parameters, anaconda.org ``/t/<token>`` paths and ``Basic``/``Bearer``
     values. The one redactor: messages, logs, JSON events and tracebacks all pass here."""
-    text = _USERINFO.sub("://***@", text)
+    text = _userinfo(text)
     text = _secret_params(text)
     text = _PATH_TOKEN.sub(r"\g<head>***", text)
     return _AUTH_VALUE.sub(r"\g<scheme>***", text)
+
+
+def _userinfo(text: str) -> str:
+    """``text`` with every ``://userinfo@`` as ``://***@``. Where the userinfo's last ``&`` or
+    ``;`` starts a secret parameter whose value runs on past the ``@`` (``é://a&token=S@CRET``:
+    no scheme, so the old redactor read a parameter there, not userinfo), the rest of that
+    value is hidden too: hiding the userinfo alone would show the value's tail."""
+    pieces: list[str] = []
+    done = 0
+    for match in _USERINFO.finditer(text):
+        if match.start() < done:  # inside a value hidden already
+            continue
+        pieces += (text[done : match.start()], "://***@")
+        done = match.end()
+        last = max(text.rfind("&", match.start(), done), text.rfind(";", match.start(), done))
+        name = _PARAM_NAME.match(text, last) if last >= 0 else None
+        if name is not None and _SECRET_NAME.fullmatch(name[1]):
+            value = _PARAM_VALUE.match(text, name.end())
+            if value is not None and value.end() > done:
+                pieces.append("***")
+                done = value.end()
+    return "".join(pieces) + text[done:]
 
 
 def _secret_params(text: str) -> str:
