@@ -16,6 +16,8 @@ from dataclasses import dataclass
 # ://userinfo@ up to the last @ of the authority: a password may hold a raw '@'. Any "://"
 # counts, with or without a scheme before it (matching the scheme was quadratic).
 _USERINFO = re.compile(r"://[^/?#\s]*@")
+_SCHEME_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+.-")
+_SCHEME_START = re.compile(r"\b[A-Za-z]")
 # Query parameters that carry a secret: tokens, passwords, and signed-URL signatures and
 # credentials (S3 X-Amz-*, GCS X-Goog-*, Azure SAS sig, CloudFront Signature/Key-Pair-Id).
 # A parameter's name is found first, then judged on its own, then its value is replaced.
@@ -36,10 +38,43 @@ def redact(text: str) -> str:
     """``text`` with every secret a URL or header can carry replaced by ``***``: userinfo,
     secret query parameters, anaconda.org ``/t/<token>`` paths and ``Basic``/``Bearer``
     values. The one redactor: messages, logs, JSON events and tracebacks all pass here."""
-    text = _USERINFO.sub("://***@", text)
+    text = _userinfo(text)
     text = _secret_params(text)
     text = _PATH_TOKEN.sub(r"\g<head>***", text)
     return _AUTH_VALUE.sub(r"\g<scheme>***", text)
+
+
+def _userinfo(text: str) -> str:
+    """``text`` with every ``://userinfo@`` as ``://***@``. Where no scheme stands before the
+    ``://`` (``é://a&token=S@CRET``) and the userinfo's last ``&`` or ``;`` starts a secret
+    parameter whose value runs on past the ``@``, the rest of that value is hidden too: the
+    scheme's redactor read a parameter there, not userinfo, and hid all of its value. After a
+    scheme the host stays (an index URL's host is part of the inputs hash)."""
+    pieces: list[str] = []
+    done = 0
+    for match in _USERINFO.finditer(text):
+        if match.start() < done:  # inside a value hidden already
+            continue
+        pieces += (text[done : match.start()], "://***@")
+        done = match.end()
+        last = max(text.rfind("&", match.start(), done), text.rfind(";", match.start(), done))
+        name = _PARAM_NAME.match(text, last) if last >= 0 else None
+        if name is not None and _SECRET_NAME.fullmatch(name[1]) and not _after_scheme(text, match):
+            value = _PARAM_VALUE.match(text, name.end())
+            if value is not None and value.end() > done:
+                pieces.append("***")
+                done = value.end()
+    return "".join(pieces) + text[done:]
+
+
+def _after_scheme(text: str, match: re.Match[str]) -> bool:
+    """A scheme (``\\b[A-Za-z][A-Za-z0-9+.-]*``) ends where ``match``'s ``://`` starts: the
+    run of scheme characters before it holds a letter at a word boundary. Each run ends at
+    the ``/`` of an earlier ``://`` at the latest, so the walks back never overlap."""
+    start = match.start()
+    while start > 0 and text[start - 1] in _SCHEME_CHARS:
+        start -= 1
+    return _SCHEME_START.search(text, start, match.start()) is not None
 
 
 def _secret_params(text: str) -> str:
