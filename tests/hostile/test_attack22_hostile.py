@@ -19,13 +19,8 @@ from hypothesis import strategies as st
 from mlenv.errors import _USERINFO, _secret_params, redact
 from mlenv.host import parse_ldd_version
 from mlenv.oci.auth import _CHALLENGE_PARAM
+from tests.support.old_redact import OLD_SECRET_PARAM, OLD_USERINFO
 
-OLD_USERINFO = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]*://)[^/?#\s]*@")
-OLD_SECRET_PARAM = re.compile(
-    r"(?P<key>[?&;](?:[\w.-]*(?:token|secret|password|passwd|signature|credential)[\w.-]*"
-    r"|sig|key|auth|authorization|api[_-]?key|code|_state|key-pair-id|policy)=)[^&#;\s\"'<>]+",
-    re.IGNORECASE,
-)
 OLD_CHALLENGE = re.compile(r'([A-Za-z_]+)=(?:"([^"]*)"|([^\s,]*))')
 OLD_LDD = re.compile(r"ldd \([^)]*\b(?:E?GLIBC|GNU libc)\b[^)]*\) (\S+)")
 GLIBC = re.compile(r"[0-9]+\.[0-9]+(?:\.[0-9]+)?")

@@ -18,22 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mlenv.errors import redact
-
-OLD_USERINFO = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]*://)[^/?#\s]*@")
-OLD_SECRET_PARAM = re.compile(
-    r"(?P<key>[?&;](?:[\w.-]*(?:token|secret|password|passwd|signature|credential)[\w.-]*"
-    r"|sig|key|auth|authorization|api[_-]?key|code|_state|key-pair-id|policy)=)[^&#;\s\"'<>]+",
-    re.IGNORECASE,
-)
-OLD_PATH_TOKEN = re.compile(r"(?P<head>://[^/\s]+/t/)[^/\s]+")
-OLD_AUTH_VALUE = re.compile(r"(?P<scheme>\b(?:Basic|Bearer) +)[A-Za-z0-9._~+/=-]+")
-
-
-def old_redact(text: str) -> str:
-    text = OLD_USERINFO.sub(r"\g<scheme>***@", text)
-    text = OLD_SECRET_PARAM.sub(r"\g<key>***", text)
-    text = OLD_PATH_TOKEN.sub(r"\g<head>***", text)
-    return OLD_AUTH_VALUE.sub(r"\g<scheme>***", text)
+from tests.support.old_redact import old_redact
 
 
 def test_a_parameter_in_schemeless_userinfo_keeps_its_whole_value_hidden() -> None:
