@@ -14,6 +14,7 @@ them, and nothing below the root is followed through a symlink (``open_plain``).
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import functools
 import hashlib
@@ -221,9 +222,28 @@ def _writing(root: Path) -> Iterator[None]:
         raise CacheError(
             f"cannot write to the cache: {exc.strerror or exc}",
             where=str(root),
-            hint="free space there, or use a cache on a bigger disk (--cache DIR or "
-            f"{CACHE_ENV}); nothing partial was kept",
+            hint=f"{write_hint(exc.errno)}; nothing partial was kept",
         ) from None
+
+
+_MISSING = (errno.ENOENT, errno.ENOTDIR)
+_REFUSED = (errno.EACCES, errno.EPERM, errno.EROFS)
+
+
+def write_hint(code: int | None) -> str:
+    """What to do about a cache write that failed with ``code``: a full disk, a cache not
+    writable here, and a directory that cannot be made ask for different things."""
+    use = f"(--cache DIR or {CACHE_ENV})"
+    if code in (errno.ENOSPC, errno.EDQUOT):
+        return f"free space there, or use a cache on a bigger disk {use}"
+    if code in _REFUSED:
+        return f"the cache is read-only or not yours to write: use one you can write {use}"
+    if code in _MISSING:
+        return (
+            "a directory it needs cannot be made there (a parent is missing or is not a "
+            f"directory, as under a $HOME that does not exist): use a cache you can make {use}"
+        )
+    return f"use another cache {use}"
 
 
 def _mismatch(artifact: Artifact, what: str) -> IntegrityError:

@@ -169,3 +169,18 @@ def test_two_concurrent_fetches_share_one_cache(tmp_path: Path) -> None:
         cache = ArtifactCache(tmp_path / "cache")
         for artifact in artifacts_of(lock):
             cache.copy_verified(artifact, None)
+
+
+def test_a_home_that_cannot_be_made_is_named_as_such(tmp_path: Path) -> None:
+    """No space was ever the problem: the default cache lies under a home that cannot be
+    made (under /proc here, as a container's uid without a home may have)."""
+    project = make_project(tmp_path, write_simple_index(tmp_path / "www", WHEELS))
+    locked = run_mlenv(["lock"], project, {"MLENV_CACHE_DIR": str(tmp_path / "lock-cache")})
+    assert locked.returncode == 0, locked.stderr
+    home = Path("/proc/mlenv-no-such-home")  # nothing can be made there, even by root
+    env = {"HOME": str(home), "MLENV_CACHE_DIR": "", "XDG_CACHE_HOME": ""}
+    result = run_mlenv(["fetch"], project, env)
+    assert result.returncode == 1, result.stderr
+    assert f"{home}/.cache/mlenv: cannot write to the cache" in result.stderr
+    assert "cannot be made there" in result.stderr and "free space" not in result.stderr
+    assert "Traceback" not in result.stderr
