@@ -12,7 +12,7 @@ from packaging.version import Version
 from mlenv.index import pages as pages_module
 from mlenv.index.model import IndexPageError, Link, make_file
 from mlenv.index.pages import page_kind, parse_html, parse_json, parse_page
-from mlenv.limits import LimitError
+from mlenv.limits import MAX_UNTERMINATED, LimitError
 from mlenv.origins import UnsafeUrlError
 
 PAGE = "https://pypi.example/simple/demo/"
@@ -303,3 +303,31 @@ def test_html_that_never_closes_fails_fast_and_clearly(unit: str) -> None:
         parse_html(f"<html><body><a href='demo-1.0.tar.gz'>d</a>{unit * 200_000}", PAGE)
     assert info.value.where == PAGE
     assert time.monotonic() - started < 10
+
+
+@pytest.mark.parametrize("unit", ["<a/", "<a href=", "<a", "</", "<!--", "<script>"], ids=repr)
+def test_an_unclosed_tail_just_under_the_limit_is_read_fast(unit: str) -> None:
+    """The same attack one size down: a tail the limit lets through still reaches close(),
+    whose rescans grow faster than the tail ("<a/" * 21,000, 63 kB, took 23 s under a 64 kB
+    limit). The limit is set where the worst shape found costs milliseconds."""
+    tail = unit * ((MAX_UNTERMINATED - 1) // len(unit))
+    started = time.monotonic()
+    try:
+        parse_html(f"<html><body><a href='demo-1.0.tar.gz'>d</a>{tail}", PAGE)
+    except (IndexPageError, LimitError) as error:
+        assert error.where == PAGE
+    assert time.monotonic() - started < 1
+
+
+def test_a_real_page_leaves_far_less_than_the_limit_unread() -> None:
+    """What feed() leaves of a complete page (a partial character reference at most) is far
+    under the limit, so no real page is refused by it."""
+    page = (
+        "<html><body>"
+        + "".join(
+            f"<a href='demo-1.{n}.tar.gz#sha256={'0' * 64}'>demo-1.{n}.tar.gz</a><br/>\n"
+            for n in range(500)
+        )
+        + "</body></html>\n&amp"
+    )
+    assert len(parse_html(page, PAGE)) == 500
