@@ -11,7 +11,7 @@ import re
 import threading
 from collections import defaultdict
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import Executor, Future
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -236,11 +236,11 @@ class _Provider(AbstractProvider[Req, Candidate, str]):
         self.work = 0  # specifier clauses evaluated: tests bound it to prove the cost linear
         self._files: dict[NormalizedName, Future[list[Candidate]]] = {}
         self._lock = threading.Lock()
-        self._pool: Executor = _Inline()
-        if workers:  # imported here: local indexes are read inline, without threads or queues
-            from concurrent.futures import ThreadPoolExecutor
-
-            self._pool = ThreadPoolExecutor(workers, thread_name_prefix="mlenv-prefetch")
+        self._pool: Executor = (
+            ThreadPoolExecutor(workers, thread_name_prefix="mlenv-prefetch")
+            if workers
+            else _Inline()
+        )
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
