@@ -37,7 +37,7 @@ import os
 import stat
 import sys
 
-from mlenv.cache import cache_root
+from mlenv.cache import default_root
 from mlenv.cache.fresh import is_fresh, read_plain, remember_fresh
 from mlenv.plainpath import absolute, child, expanduser, normal, parent
 
@@ -104,11 +104,9 @@ def _cache_taken(cache: str | None) -> bool:
     its session (``session._cache_root``): a directory, or nothing there yet, or no default
     that can be named; a file, a FIFO, a name through a file is refused (click refuses a file
     given as ``--cache`` before that)."""
+    cache = cache or default_root()
     if cache is None:
-        try:
-            cache = cache_root()
-        except (OSError, RuntimeError, KeyError, ValueError):
-            return True  # no cache: only a command that uses one fails, and this one does not
+        return True  # no cache: only a command that uses one fails, and this one does not
     try:
         return stat.S_ISDIR(os.stat(cache).st_mode)
     except FileNotFoundError:
@@ -156,10 +154,7 @@ def _fresh(command: PlainLock) -> int | None:
 def _cache_root(command: PlainLock) -> str | None:
     """Where verdicts are kept; None when there is no default cache (no ``$HOME`` and no
     passwd entry, as for an arbitrary uid in a container): the check then judges every time."""
-    try:  # a cache that cannot even be named (``~nobody/x``, no home) keeps no verdict
-        return command.cache or cache_root()
-    except (OSError, RuntimeError, KeyError, ValueError):
-        return None
+    return command.cache or default_root()
 
 
 def _judged_fresh(manifest_bytes: bytes, lock_bytes: bytes, lock_where: str) -> bool:

@@ -35,6 +35,16 @@ def cache_dir(env: Mapping[str, str] | None = None) -> Path:
     return Path(cache_root(env))
 
 
+def default_root() -> str | None:
+    """``cache_root()``, or None when no default cache can be named: no ``$HOME`` and no
+    passwd entry (an arbitrary uid in a container), a ``~user`` pwd does not know, a name
+    that cannot be looked up. Only a command that uses the cache may fail for that."""
+    try:
+        return cache_root()
+    except (OSError, RuntimeError, KeyError, ValueError):
+        return None
+
+
 def cache_root(env: Mapping[str, str] | None = None) -> str:
     """``cache_dir`` spelled as text, for the fast path (which does not import pathlib)."""
     env = os.environ if env is None else env

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from mlenv import lockfile
 from mlenv.atomic import write_atomic
-from mlenv.cache import cache_dir
+from mlenv.cache import default_root
 from mlenv.cache.artifacts import ArtifactCache
 from mlenv.errors import UsageError
 from mlenv.manifest import Manifest, loads
@@ -108,13 +108,13 @@ def open_session(
 def _cache_root(cache: Path | None) -> Path | None:
     """The cache (or a bundle used as one) is a directory: anything else there, a FIFO or a
     file, is an error saying so rather than a cache where every artifact is missing. None when
-    the default cannot be named (``cache_dir``: no home, or ``~user`` that pwd cannot look
-    up), as the entry point's ``_cache_root`` has it: only a command that uses it fails."""
+    the default cannot be named (``cache.default_root``: no home, or a ``~user`` pwd cannot
+    look up), as the entry point has it: only a command that uses the cache fails."""
     if cache is None:
-        try:
-            cache = cache_dir()
-        except (OSError, RuntimeError, KeyError, ValueError):
+        root = default_root()
+        if root is None:
             return None
+        cache = Path(root)
     with contextlib.suppress(FileNotFoundError):  # made when first written
         input_kind(cache, "cache", expected="a directory (a cache or a bundle)", files=False)
     return cache
