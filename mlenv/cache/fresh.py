@@ -45,6 +45,7 @@ import stat
 import sys
 import time
 
+from mlenv import DATA_DIR
 from mlenv.cache import BUNDLE_INDEX, FRESH
 from mlenv.cache.files import open_plain, write_entry
 from mlenv.plainpath import normal, parent
@@ -365,5 +366,5 @@ def _judging_sources(judges: tuple[str, ...] = JUDGES) -> Iterable[str]:
             file = getattr(module, "__file__", None)
             if isinstance(file, str):
                 yield file
-    with os.scandir(os.path.join(parent(parent(__file__)), "data")) as data:
+    with os.scandir(DATA_DIR) as data:
         yield from [entry.path for entry in data if entry.is_file()]
