@@ -16,12 +16,21 @@ from dataclasses import dataclass
 # ://userinfo@ up to the last @ of the authority: a password may hold a raw '@'. Any "://"
 # counts, with or without a scheme before it (matching the scheme was quadratic).
 _USERINFO = re.compile(r"://[^/?#\s]*@")
+# A password typed with a raw '/', '?' or '#' (``://user:pa/ss@host``, not a URL parsers
+# accept, but what the user typed and would see echoed): a ':' in the authority before its
+# first '/' that starts no port, then up to 256 characters (no blank, quote or ':', so a scan
+# ends at the next "://") up to an '@'. The port test keeps ``://host:8080/a@b`` whole (its
+# host is part of the inputs hash).
+_RAW_PASSWORD = re.compile(r"://[^/?#\s@:\[]*:(?![0-9]*(?:[/?#\s]|$))[^\s@:\"'<>]{0,256}@")
 _SCHEME_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+.-")
 _SCHEME_START = re.compile(r"\b[A-Za-z]")
 # Query parameters that carry a secret: tokens, passwords, and signed-URL signatures and
 # credentials (S3 X-Amz-*, GCS X-Goog-*, Azure SAS sig, CloudFront Signature/Key-Pair-Id).
 # A parameter's name is found first, then judged on its own, then its value is replaced.
-_PARAM_NAME = re.compile(r"[?&;]([\w.-]*)=")
+# A name may be percent-encoded (``access%5Ftoken``): servers decode it, so it is judged
+# decoded. A fragment holds parameters too (OAuth's ``#access_token=``).
+_PARAM_NAME = re.compile(r"[?&;#]([\w.%-]*)=")
+_PERCENT = re.compile(r"%([0-9A-Fa-f]{2})")
 _SECRET_NAME = re.compile(
     r"[\w.-]*(?:token|secret|password|passwd|signature|credential)[\w.-]*"
     r"|sig|key|auth|authorization|api[_-]?key|code|_state|key-pair-id|policy",
@@ -52,19 +61,37 @@ def _userinfo(text: str) -> str:
     scheme the host stays (an index URL's host is part of the inputs hash)."""
     pieces: list[str] = []
     done = 0
-    for match in _USERINFO.finditer(text):
+    for match in _userinfo_matches(text):
         if match.start() < done:  # inside a value hidden already
             continue
         pieces += (text[done : match.start()], "://***@")
         done = match.end()
         last = max(text.rfind("&", match.start(), done), text.rfind(";", match.start(), done))
         name = _PARAM_NAME.match(text, last) if last >= 0 else None
-        if name is not None and _SECRET_NAME.fullmatch(name[1]) and not _after_scheme(text, match):
+        if name is not None and _secret_name(name[1]) and not _after_scheme(text, match):
             value = _PARAM_VALUE.match(text, name.end())
             if value is not None and value.end() > done:
                 pieces.append("***")
                 done = value.end()
     return "".join(pieces) + text[done:]
+
+
+def _userinfo_matches(text: str) -> list[re.Match[str]]:
+    """Each ``://userinfo@`` in order; where a raw-password match and a plain one start at
+    the same ``://``, the longer (the raw password's) wins."""
+    longest: dict[int, re.Match[str]] = {}
+    for match in (*_USERINFO.finditer(text), *_RAW_PASSWORD.finditer(text)):
+        kept = longest.get(match.start())
+        if kept is None or match.end() > kept.end():
+            longest[match.start()] = match
+    return [longest[start] for start in sorted(longest)]
+
+
+def _secret_name(name: str) -> bool:
+    """A parameter name that carries a secret, judged as the server reads it (decoded)."""
+    if "%" in name:
+        name = _PERCENT.sub(lambda escape: chr(int(escape[1], 16)), name)
+    return _SECRET_NAME.fullmatch(name) is not None
 
 
 def _after_scheme(text: str, match: re.Match[str]) -> bool:
@@ -83,7 +110,7 @@ def _secret_params(text: str) -> str:
     pieces: list[str] = []
     done = 0
     for match in _PARAM_NAME.finditer(text):
-        if match.start() < done or not _SECRET_NAME.fullmatch(match[1]):
+        if match.start() < done or not _secret_name(match[1]):
             continue
         value = _PARAM_VALUE.match(text, match.end())
         if value is not None:
