@@ -7,10 +7,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from mlenv.oci.write import ImageResult
 from mlenv.tarball import collect
 from tests.support.images import write_image
+
+# Speed is measured in bench/, never asserted in a test: Hypothesis's per-example deadline
+# (200 ms) fails a correct example on a loaded or slow runner (CI shares its 2 cores).
+settings.register_profile("mlenv", deadline=None)
+settings.load_profile("mlenv")
 
 
 @pytest.fixture(autouse=True, scope="session")
