@@ -30,7 +30,7 @@ from mlenv.errors import (
 )
 from mlenv.manifest import PYTHON_MINORS, Manifest
 from mlenv.outputs import check_output
-from mlenv.report import human_bytes
+from mlenv.report import emit_json, human_bytes
 from mlenv.target import Target
 from mlenv.userfiles import read_input
 
@@ -663,8 +663,33 @@ def _echo(message: str, *, err: bool = False, nl: bool = True) -> None:
     click.echo(terminal_text(message), err=err, nl=nl)
 
 
-def _print_error(exc: MlenvError) -> None:
+def _json_log(argv: Sequence[str]) -> bool:
+    """``--log-format json`` among the global options: errors are then JSON events too, so a
+    wrapper that reads stderr line by line never meets prose."""
+    for at, arg in enumerate(argv):
+        if arg == "--":
+            break
+        if arg == "--log-format=json" or (
+            arg == "--log-format" and argv[at + 1 : at + 2] == ["json"]
+        ):
+            return True
+    return False
+
+
+def _report_error(argv: Sequence[str], label: str, message: str, code: int, **more: object) -> None:
+    """The last thing a failing command says: a line of text, or an ``error`` event."""
+    if _json_log(argv):
+        emit_json(sys.stderr, event="error", label=label, message=message, exit_code=code, **more)
+    else:
+        _echo(f"{label}: {message}" if label != message else message, err=True)
+
+
+def _print_error(exc: MlenvError, argv: Sequence[str]) -> None:
     if exc.shown:
+        return
+    if _json_log(argv):
+        problems = [{"where": p.where, "message": p.message, "hint": p.hint} for p in exc.problems]
+        _report_error(argv, exc.label, exc.message, exc.exit_code, problems=problems)
         return
     lines = exc.render().splitlines()
     _echo(f"{exc.label}: {lines[0]}", err=True)
@@ -686,26 +711,34 @@ def exit_status(exc: Exception | KeyboardInterrupt, argv: Sequence[str]) -> int:
     """The only place where errors become exit codes: those of the CLI, and of a plain
     ``lock`` that the entry point ran without click."""
     if isinstance(exc, MlenvError):
-        _print_error(exc)
+        _print_error(exc, argv)
         return exc.exit_code
     if isinstance(exc, click.exceptions.Exit):
         return exc.exit_code
     if isinstance(exc, click.exceptions.Abort):
-        _echo("aborted", err=True)
+        _report_error(argv, "aborted", "aborted", 130)
         return 130
     if isinstance(exc, click.ClickException):
-        exc.show()
+        if not _json_log(argv):
+            exc.show()
+        else:
+            _report_error(argv, "usage", exc.format_message(), EXIT_USER)
         return EXIT_USER
     if isinstance(exc, KeyboardInterrupt):
-        _echo("interrupted", err=True)
+        _report_error(argv, "interrupted", "interrupted", 130)
         return 130
     if _verbose(argv) or os.environ.get("MLENV_DEBUG"):
-        _echo(redact("".join(traceback.format_exception(exc))), err=True, nl=False)
+        trace = redact("".join(traceback.format_exception(exc)))
+        if not _json_log(argv):
+            _echo(trace, err=True, nl=False)
+            return EXIT_INTERNAL
+        _report_error(argv, "internal error", str(exc), EXIT_INTERNAL, traceback=trace)
     else:
-        _echo(
-            "internal error: mlenv failed unexpectedly (run with -v for the traceback "
-            "and report it)",
-            err=True,
+        _report_error(
+            argv,
+            "internal error",
+            "mlenv failed unexpectedly (run with -v for the traceback and report it)",
+            EXIT_INTERNAL,
         )
     return EXIT_INTERNAL
 

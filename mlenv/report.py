@@ -147,6 +147,12 @@ class HumanReporter:
         self.info(f"{description}: done")
 
 
+def emit_json(stream: IO[str], **event: object) -> None:
+    """One event as a JSON line, redacted as every message is (the dump's ", " separators
+    keep a redaction inside one string)."""
+    print(redact(json.dumps(event, sort_keys=True)), file=stream, flush=True)
+
+
 class JsonReporter:
     """One JSON object per line on stderr, so wrappers can follow progress without parsing prose."""
 
@@ -155,7 +161,7 @@ class JsonReporter:
         self._verbose = verbose
 
     def _emit(self, **event: object) -> None:
-        print(redact(json.dumps(event, sort_keys=True)), file=self._stream, flush=True)
+        emit_json(self._stream, **event)
 
     def info(self, text: str) -> None:
         self._emit(event="info", message=text)

@@ -138,6 +138,42 @@ def test_json_log_format_writes_json_lines(tmp_path: Path) -> None:
     ]
 
 
+def test_json_log_format_reports_every_error_as_a_json_event(tmp_path: Path) -> None:
+    """A wrapper reading ``--log-format json`` stderr line by line meets no prose on failure:
+    a user's error (with where and hint), a usage error and a secret in either stay JSON."""
+    (tmp_path / "mlenv.toml").write_text("[environment]\nname = 3\n[pypi]\nindex-url = 5\n")
+    for args in (["--log-format", "json", "show"], ["--log-format=json", "-q", "show"]):
+        result = run_mlenv(args, tmp_path)
+        assert result.returncode == 1
+        events = [json.loads(line) for line in result.stderr.splitlines()]
+        assert [e["event"] for e in events] == ["error"], result.stderr
+        problems = events[0]["problems"]
+        assert events[0]["exit_code"] == 1 and len(problems) >= 2
+        assert all(p["where"].startswith("mlenv.toml: [") for p in problems)
+        assert "mlenv.toml: [environment].name" in [p["where"] for p in problems]
+        assert any(p["hint"] for p in problems)
+    usage = run_mlenv(["--log-format", "json", "lock", "--index-url=https://u:pw@h/x"], tmp_path)
+    assert usage.returncode == 1
+    assert [json.loads(line)["label"] for line in usage.stderr.splitlines()] == ["usage"]
+    assert "pw" not in usage.stderr
+
+
+def test_json_log_format_reports_an_internal_error_as_an_event(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def broken(path: Path) -> None:
+        raise RuntimeError("boom https://u:secret@h/x")
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(session, "read_manifest", broken)
+    assert cli.main(["--log-format", "json", "show"]) == 2
+    event = json.loads(capsys.readouterr().err)
+    assert event["label"] == "internal error" and "traceback" not in event
+    assert cli.main(["--log-format", "json", "-v", "show"]) == 2
+    event = json.loads(capsys.readouterr().err)
+    assert "RuntimeError: boom" in event["traceback"] and "secret" not in json.dumps(event)
+
+
 def test_internal_error_exit_2_traceback_only_with_verbose(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
