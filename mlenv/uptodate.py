@@ -37,7 +37,7 @@ import os
 import stat
 import sys
 
-from mlenv.cache import default_root
+from mlenv.cache import default_root, named_root
 from mlenv.cache.fresh import is_fresh, read_plain, remember_fresh
 from mlenv.plainpath import absolute, child, expanduser, normal, parent
 
@@ -83,7 +83,10 @@ def _command(argv: Sequence[str]) -> PlainLock | None:
             if name == "--log-format" and value != "human":
                 return None
             if name == "--cache":
-                cache = normal(value)
+                try:
+                    cache = normal(named_root(value))
+                except RuntimeError:
+                    return None  # the full CLI says which home it cannot find
             if name in ("-m", "--manifest"):
                 manifest = value
         else:

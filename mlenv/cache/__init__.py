@@ -45,6 +45,14 @@ def default_root() -> str | None:
         return None
 
 
+def named_root(given: str) -> str:
+    """A cache named by ``--cache``, its leading ``~`` expanded as ``$MLENV_CACHE_DIR``'s is
+    (as pip and uv do): quoted, ``--cache '~/c'`` made a directory named ``~`` here, which a
+    clean-up by ``rm -rf ~`` then aims at the home. RuntimeError for a ``~user`` pwd does not
+    know."""
+    return expanduser(given)
+
+
 def cache_root(env: Mapping[str, str] | None = None) -> str:
     """``cache_dir`` spelled as text, for the fast path (which does not import pathlib)."""
     env = os.environ if env is None else env

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from mlenv import lockfile
 from mlenv.atomic import write_atomic
-from mlenv.cache import default_root
+from mlenv.cache import default_root, named_root
 from mlenv.cache.artifacts import ArtifactCache
 from mlenv.errors import UsageError
 from mlenv.manifest import Manifest, loads
@@ -115,6 +115,15 @@ def _cache_root(cache: Path | None) -> Path | None:
         if root is None:
             return None
         cache = Path(root)
+    else:
+        try:
+            cache = Path(named_root(str(cache)))
+        except RuntimeError:
+            raise UsageError(
+                f"cannot tell which home directory {str(cache)!r} starts with",
+                where="--cache",
+                hint="name the cache directory by an absolute path",
+            ) from None
     with contextlib.suppress(FileNotFoundError):  # made when first written
         input_kind(cache, "cache", expected="a directory (a cache or a bundle)", files=False)
     return cache

@@ -236,3 +236,26 @@ def test_verbose_shows_the_resolvers_steps(project: tuple[Path, str, dict[str, s
     logged = run_mlenv(["-v", "--log-format", "json", "lock"], root, env)
     events = [json.loads(line) for line in logged.stderr.splitlines()]
     assert {"event": "debug", "message": "pinned lib 1.1"} in events
+
+
+def test_a_quoted_tilde_cache_is_the_home_one_on_both_paths(
+    project: tuple[Path, str, dict[str, str]], tmp_path: Path
+) -> None:
+    """``--cache '~/c'`` (quoted, so no shell expands it) is ``$HOME/c`` for a full lock and
+    for the no-op entry point alike, as ``$MLENV_CACHE_DIR='~/c'`` is: never a directory
+    named ``~`` in the project, which a clean-up by ``rm -rf ~`` would aim at the home."""
+    root, _, _ = project
+    home = tmp_path / "home"
+    env = {"HOME": str(home), "XDG_CACHE_HOME": ""}
+    for spelling in (["--cache", "~/c"], ["--cache=~/c"]):
+        first = run_mlenv([*spelling, "lock"], root, env)
+        assert first.returncode == 0, first.stderr
+        again = run_mlenv([*spelling, "lock"], root, env)  # answered by the entry point
+        assert "mlenv.lock is up to date" in again.stderr
+        (root / "mlenv.lock").unlink()
+    assert not (root / "~").exists()
+    assert {p.name for p in (home / "c").iterdir()} >= {"fresh-v1", "metadata-v2"}
+    unknown = run_mlenv(["--cache", "~no-such-user-here/c", "lock"], root, env)
+    assert unknown.returncode == 1
+    assert "--cache" in unknown.stderr and "hint: name the cache directory" in unknown.stderr
+    assert "Traceback" not in unknown.stderr and not (root / "~no-such-user-here").exists()
