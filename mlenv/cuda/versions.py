@@ -79,7 +79,8 @@ class DriverVersion:
             if branch is not None:  # NVIDIA's name for a branch, e.g. R575: many drivers
                 hint = (
                     f"{value} names NVIDIA driver branch {branch[1]}, not one driver; write the "
-                    f"oldest {branch[1]}.x driver as nvidia-smi prints it, e.g. 550.54.14"
+                    f"oldest {branch[1]}.x driver the fleet runs as nvidia-smi prints it "
+                    f"({branch[1]}.<minor>.<patch>)"
                 )
             raise CudaError(f"{text!r} is not a driver version", where=where, hint=hint)
         parts = [int(part) for part in value.split(".")]
