@@ -16,6 +16,7 @@ from mlenv.cuda.matrix import min_driver, minor_compat_floor, table3_driver
 from mlenv.cuda.rules import CudaTarget, PackageNeed, judge, package_driver
 from mlenv.cuda.tags import extract
 from mlenv.cuda.versions import CudaError, CudaVersion, DriverVersion
+from mlenv.host import parse_driver_override
 
 
 def _below(driver: str) -> str:
@@ -191,3 +192,25 @@ def test_driver_against_target(cuda: str, driver: str, codes: list[str]) -> None
 )
 def test_driver_spellings(text: str, key: tuple[int, ...]) -> None:
     assert DriverVersion.parse(text, trim=True).key == key
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "550.54.14\n550.54.14\n550.54.14\n550.54.14\n",  # csv,noheader on a 4-GPU node
+        "driver_version\n550.54.14\n550.54.14\n",  # --format=csv keeps its header
+        "550.54.14\r\n",
+    ],
+)
+def test_nvidia_smi_driver_version_query_output_is_one_driver(text: str) -> None:
+    """`nvidia-smi --query-gpu=driver_version --format=csv,noheader` prints the driver once per
+    GPU (nvidia-smi documentation, --query-gpu); `--driver "$(nvidia-smi ...)"` or
+    MLENV_DRIVER_VERSION set from it on a multi-GPU node is that one driver."""
+    assert DriverVersion.parse(text, trim=True).text == "550.54.14"
+    assert parse_driver_override(text) == "550.54.14"
+
+
+@pytest.mark.parametrize("text", ["550.54.14\n535.104.05\n", "driver_version\n", "\n\n"])
+def test_disagreeing_or_empty_query_output_is_refused(text: str) -> None:
+    with pytest.raises(CudaError, match="is not a driver version"):
+        DriverVersion.parse(text, trim=True)
