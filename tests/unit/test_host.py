@@ -617,3 +617,25 @@ def test_detect_wsl_reports_the_windows_driver_and_its_cuda_version() -> None:
     facts = detect(host)
     assert (facts.driver, facts.driver_source) == ("551.23", QUERY)
     assert facts.cuda_driver_version == "12.3"
+
+
+SMI_Q = """\
+==============NVSMI LOG==============
+
+Timestamp                                 : Thu Feb 29 10:00:00 2024
+Driver Version                            : 550.54.14
+CUDA Version                              : 12.4
+
+Attached GPUs                             : 8
+GPU 00000000:07:00.0
+    Product Name                          : NVIDIA H100 80GB HBM3
+    MIG Mode
+        Current                           : Enabled
+        Pending                           : Enabled
+"""
+
+
+def test_smi_banner_reads_the_nvidia_smi_q_report() -> None:
+    """`nvidia-smi -q` writes "Driver Version      : 550.54.14" (padded before the colon),
+    also with MIG mode enabled; same driver and CUDA as the banner table."""
+    assert parse_smi_banner(SMI_Q) == SmiBanner("550.54.14", "12.4")
