@@ -214,3 +214,38 @@ def test_nvidia_smi_driver_version_query_output_is_one_driver(text: str) -> None
 def test_disagreeing_or_empty_query_output_is_refused(text: str) -> None:
     with pytest.raises(CudaError, match="is not a driver version"):
         DriverVersion.parse(text, trim=True)
+
+
+@pytest.mark.parametrize(
+    ("cuda", "arch", "code"),
+    [
+        # CUDA 13.0 release notes: Maxwell, Pascal, Volta removed; Thor's sm_101 is sm_110
+        ("13.0", "sm_50", "arch-dropped"),
+        ("13.0", "sm_52", "arch-dropped"),
+        ("13.0", "sm_60", "arch-dropped"),
+        ("13.0", "sm_70", "arch-dropped"),
+        ("13.0", "sm_101", "arch-unsupported"),
+        ("13.0", "sm_100", None),
+        ("13.0", "sm_120", None),
+        ("12.9", "sm_110", "arch-unsupported"),
+        ("12.9", "sm_101", None),
+        # CUDA 12.x still builds for Maxwell through Volta (deprecated, not removed)
+        ("12.9", "sm_50", None),
+        ("12.9", "sm_52", None),
+        ("12.9", "sm_60", None),
+        ("12.9", "sm_70", None),
+        # Blackwell: sm_100/sm_101/sm_120 from 12.8, sm_103/sm_121 from 12.9
+        ("12.6", "sm_120", "arch-unsupported"),
+        ("12.8", "sm_100", None),
+        ("12.8", "sm_103", "arch-unsupported"),
+        # Ampere GA10x sm_86 from CUDA 11.1; CUDA 11.0 removed sm_30
+        ("11.0", "sm_86", "arch-unsupported"),
+        ("11.1", "sm_86", None),
+        ("10.2", "sm_30", None),
+        ("11.0", "sm_30", "arch-dropped"),
+    ],
+)
+def test_architecture_per_toolkit(cuda: str, arch: str, code: str | None) -> None:
+    version = CudaVersion.parse(cuda)
+    findings = judge(CudaTarget(version, min_driver(version), (arch,)), [])
+    assert [f.code for f in findings] == ([code] if code else [])
