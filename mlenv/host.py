@@ -54,8 +54,8 @@ _PROC_RE = re.compile(
     r"^NVRM version: NVIDIA UNIX .*?Kernel Module(?: for \S+)?\s+([0-9]+(?:\.[0-9]+)+)(?:\s|$)",
     re.MULTILINE,
 )
-_BANNER_DRIVER_RE = re.compile(r"Driver Version:\s*(\S+)")
-_BANNER_CUDA_RE = re.compile(r"CUDA Version:\s*(\S+)")
+_BANNER_DRIVER_RE = re.compile(r"Driver Version\s*:\s*(\S+)")  # also `nvidia-smi -q`
+_BANNER_CUDA_RE = re.compile(r"CUDA Version\s*:\s*(\S+)")
 _TEGRA_RE = re.compile(r"# R([0-9]+) \(release\), REVISION: ([0-9]+(?:\.[0-9]+)*)")
 # the parenthesis first, then the words in it: one expression for both backtracked (quadratic)
 _LDD_RE = re.compile(r"ldd \(([^)]*)\) (\S+)")

@@ -37,6 +37,7 @@ class Judged:
     source: str
     archs: tuple[str, ...] = ()
     unchecked: str = ""  # why a GPU's architecture is unknown (verify --host), else ""
+    cuda: str = ""  # the "CUDA Version" the driver reports (verify --host), else ""
 
 
 @dataclass(frozen=True)
@@ -110,6 +111,7 @@ def verify_lock(lock: Lock, manifest_hash: str, judged: Judged | None) -> Verdic
         checked=judged is not None,
     )
     findings += judge(cuda_target, needs)
+    findings += _reported_cuda(cuda_target, judged, findings)
     if judged is not None and judged.unchecked:
         findings.append(
             Finding(
@@ -141,6 +143,24 @@ def verify_lock(lock: Lock, manifest_hash: str, judged: Judged | None) -> Verdic
                 )
             )
     return Verdict(tuple(findings), judged, needed)
+
+
+def _reported_cuda(target: CudaTarget, judged: Judged | None, seen: list[Finding]) -> list[Finding]:
+    """The "CUDA Version" the host's driver reports (nvidia-smi) below the target's: the
+    container runtime refuses NVIDIA_REQUIRE_CUDA=cuda>=X.Y on it, whatever its number. On WSL 2
+    that number is the Windows driver's, which Linux's Table 3 does not rank."""
+    if judged is None or not judged.cuda or any(f.code == "driver-below-toolkit" for f in seen):
+        return []
+    if (reported := CudaVersion.parse(judged.cuda, where=judged.source)) >= target.cuda:
+        return []
+    message = (
+        f"driver {judged.driver} reports CUDA Version {reported}, below the target CUDA "
+        f"{target.cuda}: the container runtime will not start the image on it"
+    )
+    hint = f"upgrade the driver to one that reports CUDA Version {target.cuda} or newer"
+    checked = f"driver {judged.driver} (checked)"
+    needs = f"CUDA Version >= {target.cuda}"
+    return [_error("driver-cuda-below-target", "", needs, checked, message, hint)]  # fmt: skip
 
 
 def _below_packages(needs: list[PackageNeed], driver: DriverVersion) -> list[Finding]:

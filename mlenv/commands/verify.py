@@ -70,7 +70,14 @@ def by_host() -> tuple[Judged | None, HostFacts]:
         if unknown
         else ""
     )
-    return Judged(facts.driver, facts.driver_source or "host", archs, unchecked), facts
+    judged = Judged(
+        facts.driver,
+        facts.driver_source or "host",
+        archs,
+        unchecked,
+        facts.cuda_driver_version or "",
+    )
+    return judged, facts
 
 
 def verify(

@@ -72,14 +72,15 @@ class DriverVersion:
         ``trim`` drops surrounding ASCII whitespace, for text that comes from a file, a command
         or the shell; a value typed into a manifest or lock must be exact.
         """
-        value = text.strip(_ASCII_SPACE) if trim else text
+        value = _one_driver(text) if trim else text
         if _DRIVER_TEXT_RE.fullmatch(value) is None:
             branch = _BRANCH_RE.fullmatch(value)
             hint = "write it as nvidia-smi prints it, e.g. 550.54.14"
             if branch is not None:  # NVIDIA's name for a branch, e.g. R575: many drivers
                 hint = (
                     f"{value} names NVIDIA driver branch {branch[1]}, not one driver; write the "
-                    f"oldest {branch[1]}.x driver as nvidia-smi prints it, e.g. 550.54.14"
+                    f"oldest {branch[1]}.x driver the fleet runs as nvidia-smi prints it "
+                    f"({branch[1]}.<minor>.<patch>)"
                 )
             raise CudaError(f"{text!r} is not a driver version", where=where, hint=hint)
         parts = [int(part) for part in value.split(".")]
@@ -89,6 +90,17 @@ class DriverVersion:
 
     def __str__(self) -> str:
         return self.text
+
+
+def _one_driver(text: str) -> str:
+    """``nvidia-smi --query-gpu=driver_version --format=csv[,noheader]`` prints one line per GPU
+    (a ``driver_version`` header first without noheader); a host has one driver, so lines that
+    all agree are that driver. Anything else is left whole for the parser to refuse."""
+    lines = [line.strip(_ASCII_SPACE) for line in text.split("\n")]
+    lines = [line for line in lines if line]
+    if lines[:1] == ["driver_version"]:
+        lines = lines[1:]
+    return lines[0] if len(set(lines)) == 1 else text.strip(_ASCII_SPACE)
 
 
 def leading_numbers(version: str, *, where: str) -> tuple[int, ...]:

@@ -222,5 +222,5 @@ def test_a_driver_branch_name_is_refused_with_what_to_write(text: str) -> None:
     assert caught.value.message == f"{text!r} is not a driver version"
     assert caught.value.hint == (
         f"{text} names NVIDIA driver branch {number}, not one driver; write the oldest "
-        f"{number}.x driver as nvidia-smi prints it, e.g. 550.54.14"
+        f"{number}.x driver the fleet runs as nvidia-smi prints it ({number}.<minor>.<patch>)"
     )

@@ -592,3 +592,50 @@ def test_real_nvml_init_failure_is_none(monkeypatch: pytest.MonkeyPatch) -> None
 def test_real_nvml_without_pynvml_is_none(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "pynvml", None)
     assert RealHost().nvml() is None
+
+
+WSL_BANNER = """\
++-----------------------------------------------------------------------------------------+
+| NVIDIA-SMI 550.40.06              Driver Version: 551.23         CUDA Version: 12.3     |
+|-----------------------------------------+------------------------+----------------------+
+|   0  NVIDIA GeForce RTX 4090        On  |   00000000:01:00.0  On |                  Off |
++-----------------------------------------+------------------------+----------------------+
+"""
+
+
+def test_detect_wsl_reports_the_windows_driver_and_its_cuda_version() -> None:
+    """CUDA on WSL 2 (NVIDIA's WSL user guide): no Linux kernel module, nvidia-smi prints the
+    Windows driver (551.23) and the CUDA it supports; both are kept together, so verify can
+    judge the CUDA version where Linux's Table 3 cannot rank a Windows number."""
+    host = FakeHost(
+        outputs={
+            SMI_QUERY_ARGV: "551.23, 8.9, NVIDIA GeForce RTX 4090\n",
+            SMI_BANNER_ARGV: WSL_BANNER,
+        },
+        confstrs=GLIBC_236,
+    )
+    facts = detect(host)
+    assert (facts.driver, facts.driver_source) == ("551.23", QUERY)
+    assert facts.cuda_driver_version == "12.3"
+
+
+SMI_Q = """\
+==============NVSMI LOG==============
+
+Timestamp                                 : Thu Feb 29 10:00:00 2024
+Driver Version                            : 550.54.14
+CUDA Version                              : 12.4
+
+Attached GPUs                             : 8
+GPU 00000000:07:00.0
+    Product Name                          : NVIDIA H100 80GB HBM3
+    MIG Mode
+        Current                           : Enabled
+        Pending                           : Enabled
+"""
+
+
+def test_smi_banner_reads_the_nvidia_smi_q_report() -> None:
+    """`nvidia-smi -q` writes "Driver Version      : 550.54.14" (padded before the colon),
+    also with MIG mode enabled; same driver and CUDA as the banner table."""
+    assert parse_smi_banner(SMI_Q) == SmiBanner("550.54.14", "12.4")
