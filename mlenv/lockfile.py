@@ -150,7 +150,8 @@ def inputs_hash(manifest: Manifest) -> str:
 
 
 def check_fresh(lock: Lock, manifest: Manifest, lock_path: str = "mlenv.lock") -> None:
-    expected = inputs_hash(manifest)
+    made_from = resolution_inputs(manifest)
+    expected = inputs.digest(made_from)
     if lock.inputs_hash != expected:
         raise StaleLockError(
             "the lock is stale: it was made from other inputs than the manifest now holds "
@@ -158,8 +159,7 @@ def check_fresh(lock: Lock, manifest: Manifest, lock_path: str = "mlenv.lock") -
             where=lock_path,
             hint="run `mlenv lock` to update it",
         )
-    env = manifest.environment
-    drift = target_drift(lock.target, env.python, env.glibc, env.platforms)
+    drift = target_drift(lock.target, made_from)
     if drift is not None:
         key, locked, wanted = drift
         raise StaleLockError(
@@ -171,15 +171,28 @@ def check_fresh(lock: Lock, manifest: Manifest, lock_path: str = "mlenv.lock") -
 
 
 def target_drift(
-    target: LockTarget, python: str, glibc: str, platforms: Sequence[str]
+    target: LockTarget, made_from: Mapping[str, Any]
 ) -> tuple[str, object, object] | None:
-    """The first [target] value that differs from the manifest's (key, lock's, manifest's): the
-    inputs hash covers the manifest only, so an edited head would otherwise pass as fresh."""
-    made_for = {"python": (target.python, python), "glibc": (target.glibc, glibc),
-                "platforms": (sorted(target.platforms), sorted(platforms))}  # fmt: skip
+    """The first [target] value that differs from the manifest's resolution inputs (key,
+    lock's, manifest's): the inputs hash covers the manifest only, so an edited head (a CUDA
+    the image then promises, a requirement dropped with its entries) would pass as fresh."""
+    cuda = made_from.get("cuda") or {}
+    made_for = {
+        "python": (target.python, made_from["python"]),
+        "glibc": (target.glibc, made_from["glibc"]),
+        "platforms": (sorted(target.platforms), made_from["platforms"]),
+        "index-strategy": (target.index_strategy, made_from["pypi"]["index-strategy"]),
+        "requirements": (sorted(target.requirements), made_from["pypi"]["dependencies"]),
+        "conda-requirements": (
+            sorted(target.conda_requirements),
+            made_from["conda"]["dependencies"],
+        ),
+        "cuda": (target.cuda, cuda.get("version")),
+        "driver-floor": (target.driver_floor, cuda.get("driver-floor")),
+    }
     for key, (locked, wanted) in made_for.items():
         if locked != wanted:
-            return key, locked, wanted
+            return key, locked or "none", wanted or "none"
     return None
 
 

@@ -15,8 +15,9 @@ from hypothesis import strategies as st
 
 from mlenv import uptodate, watch
 from mlenv.cache import FRESH, fresh
-from mlenv.lockfile import Lock, LockedPackage, LockedPlatform, LockTarget, inputs_hash, render
+from mlenv.lockfile import Lock, LockedPackage, LockedPlatform, inputs_hash, render
 from mlenv.manifest import loads as load_manifest
+from tests.support.locks import target_of
 
 
 def toml_value(value: object) -> str:
@@ -36,7 +37,7 @@ def lock_for(text: str) -> str:
     """A lock made for the manifest ``text``, with one package."""
     manifest = load_manifest(text)
     env = manifest.environment
-    target = LockTarget(env.python, env.glibc, tuple(env.platforms), "first-index", (), (), ())
+    target = target_of(manifest)
     package = LockedPackage("lib", "1.0", "lib-1.0-py3-none-any.whl",
                             "https://x.example/lib-1.0-py3-none-any.whl", "a" * 64, 10,
                             "https://x.example/simple")  # fmt: skip

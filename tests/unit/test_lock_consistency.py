@@ -26,7 +26,7 @@ from mlenv.lockfile import (
     render,
 )
 from mlenv.manifest import loads as load_manifest
-from tests.support.locks import SHA_A, SHA_B, package, sample
+from tests.support.locks import SHA_A, SHA_B, package, sample, target_of
 
 CONDA = CondaRecord(
     name="libgomp", version="14.2.0", build="h767d61c_2", build_number=2, subdir="linux-64",
@@ -259,7 +259,7 @@ def test_a_target_edited_under_an_unchanged_inputs_hash_is_refused(key: str, val
     lock = dataclasses.replace(
         lock,
         inputs_hash=inputs_hash(manifest),
-        target=dataclasses.replace(lock.target, glibc=manifest.environment.glibc),
+        target=target_of(manifest),
     )
     check_fresh(lock, manifest)
     edited = dataclasses.replace(lock, target=dataclasses.replace(lock.target, **{key: value}))
