@@ -21,6 +21,7 @@ from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel
 from packaging.version import Version
 
 from mlenv import inputs
+from mlenv.closure import unmet
 from mlenv.conda.records import CondaRecord
 from mlenv.errors import MlenvError, Problem, ProblemsError, printable
 from mlenv.inputs import LOCK_VERSION
@@ -401,8 +402,9 @@ def consistency_problems(lock: Lock, source: str = "mlenv.lock") -> list[Problem
     """Every way the entries of a lock contradict each other or its target, each naming the
     entry: a package whose name or version is not its file's, a URL that names another file,
     two entries of one name on a platform (PEP 503 names), one sha256 for two different files,
-    a platform the target does not list. Build, fetch, export and verify trust only a lock that
-    passes, so no entry can smuggle a file in under another package's name."""
+    a platform the target does not list, a requirement or dependency no entry provides. Build,
+    fetch, export and verify trust only a lock that passes, so no entry can smuggle a file in
+    under another package's name, nor one be dropped."""
     problems: list[Problem] = []
     files_by_sha: dict[str, tuple[str, str]] = {}
     for platform in lock.platforms:
@@ -436,6 +438,12 @@ def consistency_problems(lock: Lock, source: str = "mlenv.lock") -> list[Problem
             if other[0] != entry.filename:
                 found.append(f"has the sha256 of {other[0]!r} ({other[1]}), another file")
             problems += [Problem(label, message) for message in found]
+    held = {p.platform: p for p in lock.platforms}  # a platform without entries has no table
+    for name in lock.target.platforms:
+        problems += [
+            Problem(f"{source}: platform.{name}{where}", message)
+            for where, message in unmet(lock.target, held.get(name, LockedPlatform(name, ())))
+        ]
     return problems
 
 

@@ -9,10 +9,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mlenv import cli, lockfile, uptodate
 from mlenv.commands.verify import verify
+from mlenv.conda.records import CondaRecord
+from mlenv.lockfile import Lock, LockedPlatform, LockError, LockTarget
 from mlenv.manifest import loads as load_manifest
+from tests.support.locks import HASH, package
 from tests.support.noop import lock_for
 
 MANIFEST = (
@@ -27,7 +32,7 @@ TARGET_EDITS = [
     ("cuda", 'cuda = "12.4"\n', ""),
     ("driver-floor", 'driver-floor = "550.54.14"', 'driver-floor = "520.61.05"'),
     ("requirements", 'requirements = ["lib"]', "requirements = []"),
-    ("requirements", 'requirements = ["lib"]', 'requirements = ["lib", "evil"]'),
+    ("requirements", 'requirements = ["lib"]', 'requirements = ["lib>=2"]'),
     ("conda-requirements", 'conda-requirements = ["libgomp"]', 'conda-requirements = ["x"]'),
     ("index-strategy", 'index-strategy = "first-index"', 'index-strategy = "best-match"'),
 ]
@@ -73,3 +78,86 @@ def test_an_edited_target_is_an_error_for_verify(key: str, old: str, new: str) -
     verdict = verify(manifest, lock, Path("mlenv.lock"), None, None)
     stale = [f for f in verdict.errors if f.code == "lock-stale"]
     assert stale and f"[target].{key} is" in stale[0].message, verdict.findings
+
+
+def _chain(length: int, requirements: tuple[str, ...] = ("p0",)) -> Lock:
+    """A closed lock: p0 depends on p1, ... on p{length-1}; the target requires ``requirements``."""
+    entries = [
+        package(f"p{i}", sha256=f"{i:064x}", dependencies=(f"p{i + 1}",) if i + 1 < length else ())
+        for i in range(length)
+    ]
+    target = LockTarget("3.11", "2.28", ("linux-64",), "first-index", (), (), requirements)
+    return Lock(HASH, target).with_platforms([LockedPlatform("linux-64", tuple(entries))])
+
+
+def _problems(lock: Lock) -> list[str]:
+    with pytest.raises(LockError) as info:
+        lockfile.loads(lockfile.render(lock), "p/mlenv.lock")
+    return [f"{p.where}: {p.message}" for p in info.value.problems]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.integers(2, 8).flatmap(
+        lambda n: st.tuples(st.just(n), st.sets(st.integers(0, n - 1), min_size=1))
+    )
+)
+def test_any_entry_deleted_from_a_closed_lock_is_refused(shape: tuple[int, set[int]]) -> None:
+    """Protects the lock reader (closure.unmet, from lockfile.consistency_problems): every entry
+    of a resolved lock is needed, so deleting any of them leaves a requirement or a dependency
+    unmet, and the reader names it; the closed lock itself loads."""
+    length, deleted = shape
+    lock = _chain(length)
+    assert lockfile.loads(lockfile.render(lock)) == lock
+    kept = tuple(p for i, p in enumerate(lock.platforms[0].packages) if i not in deleted)
+    problems = _problems(lock.with_platforms([LockedPlatform("linux-64", kept)]))
+    first = min(deleted)
+    who = "[target].requirements" if first == 0 else f"depends on 'p{first}'"
+    assert any(who in p for p in problems), problems
+
+
+def test_a_lock_emptied_of_its_entries_is_refused_by_lock_check_and_verify(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Protects `lock --check`, `lock` and `verify`: a lock with every entry deleted (no platform
+    table left) was "up to date" and verified "OK: 0 packages"; now each exits 1 naming the
+    requirement that has no entry."""
+    text = lock_for(MANIFEST)
+    emptied = text[: text.index("\n[[platform")] + "\n"
+    args = _project(tmp_path, emptied)
+    for command in (args, [*args[:-1]], [*args[:2], "verify"]):
+        assert cli.main(command) == 1, command
+        err = capsys.readouterr().err
+        assert "platform.linux-64: has no entry for 'lib' of [target].requirements" in err, err
+
+
+def _conda(name: str) -> CondaRecord:
+    channel = "https://conda.anaconda.org/conda-forge"
+    return CondaRecord(name=name, version="2.5.1", build="h0", build_number=0,
+                       subdir="linux-64", channel=channel,
+                       url=f"{channel}/linux-64/{name}-2.5.1-h0.conda",
+                       filename=f"{name}-2.5.1-h0.conda", sha256="e" * 64, md5="d" * 32,
+                       size=10)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("requirement", "entries", "conda"),
+    [
+        ("p0; platform_machine == 'aarch64'", ("p_1",), ()),  # a root for another machine
+        ("P0[Extra]>=1.0", ("p0", "p_1"), ()),  # names compare as PEP 503 spells them
+        ("p0", ("p0",), ("P-1",)),  # a PyPI name conda installs: the resolver takes it
+    ],
+)
+def test_what_a_resolution_leaves_out_on_purpose_still_loads(
+    requirement: str, entries: tuple[str, ...], conda: tuple[str, ...]
+) -> None:
+    """Guards the other side: a requirement whose marker excludes the platform, spellings that
+    normalise alike and a dependency a conda record provides are not missing entries."""
+    packages = tuple(
+        package(name, sha256=f"{i:064x}", dependencies=("P.1",) if name == "p0" else ())
+        for i, name in enumerate(entries)
+    )
+    target = LockTarget("3.11", "2.28", ("linux-64",), "first-index", (), (), (requirement,))
+    platform = LockedPlatform("linux-64", packages, tuple(_conda(n) for n in conda))
+    lock = Lock(HASH, target).with_platforms([platform])
+    assert lockfile.loads(lockfile.render(lock)) == lock

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -12,6 +13,8 @@ from pathlib import Path
 
 import pytest
 from hypothesis import strategies as st
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 from mlenv import uptodate, watch
 from mlenv.cache import FRESH, fresh
@@ -34,15 +37,24 @@ def manifest_text(tables: dict[str, dict[str, object]]) -> str:
 
 
 def lock_for(text: str) -> str:
-    """A lock made for the manifest ``text``, with one package."""
+    """A lock made for the manifest ``text``: "lib" and a package of each requirement's name."""
     manifest = load_manifest(text)
     env = manifest.environment
-    target = target_of(manifest)
-    package = LockedPackage("lib", "1.0", "lib-1.0-py3-none-any.whl",
-                            "https://x.example/lib-1.0-py3-none-any.whl", "a" * 64, 10,
-                            "https://x.example/simple")  # fmt: skip
-    lock = Lock(inputs_hash(manifest), target).with_platforms(
-        [LockedPlatform(platform, (package,)) for platform in env.platforms]
+    names = {"lib", *(canonicalize_name(Requirement(r).name) for r in manifest.pypi.dependencies)}
+    packages = tuple(
+        LockedPackage(
+            name,
+            "1.0",
+            f"{name}-1.0-py3-none-any.whl",
+            f"https://x.example/{name}-1.0-py3-none-any.whl",
+            "a" * 64 if name == "lib" else hashlib.sha256(name.encode()).hexdigest(),
+            10,
+            "https://x.example/simple",
+        )
+        for name in sorted(names)
+    )
+    lock = Lock(inputs_hash(manifest), target_of(manifest)).with_platforms(
+        [LockedPlatform(platform, packages) for platform in env.platforms]
     )
     return render(lock)
 

@@ -43,7 +43,8 @@ def test_strings_with_quotes_and_unicode_survive() -> None:
     odd = dataclasses.replace(
         sample(),
         target=dataclasses.replace(
-            sample().target, requirements=('app; python_version >= "3.10"', "lib ✓")
+            sample().target,
+            requirements=('app; python_version >= "3.10"', "lib; os_name == '✓'"),
         ),
     )
     assert loads(render(odd)) == odd

@@ -42,7 +42,7 @@ TAGS = "cp311-cp311-manylinux_2_17_x86_64"
 def with_entries(packages: list[object], conda: tuple[CondaRecord, ...] = ()) -> Lock:
     base = sample()
     platforms = [LockedPlatform("linux-64", tuple(packages), conda)]  # type: ignore[arg-type]
-    target = dataclasses.replace(base.target, platforms=("linux-64",))
+    target = dataclasses.replace(base.target, platforms=("linux-64",), requirements=())
     return dataclasses.replace(base, target=target).with_platforms(platforms)
 
 
