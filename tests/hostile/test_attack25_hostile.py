@@ -6,6 +6,8 @@ names what it protects and fails if the check that catches it is taken out."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -16,6 +18,7 @@ from mlenv import cli, lockfile, uptodate
 from mlenv.commands.verify import verify
 from mlenv.conda.records import CondaRecord
 from mlenv.lockfile import Lock, LockedPlatform, LockError, LockTarget
+from mlenv.manifest import ManifestError
 from mlenv.manifest import loads as load_manifest
 from tests.support.locks import HASH, package
 from tests.support.noop import lock_for
@@ -161,3 +164,70 @@ def test_what_a_resolution_leaves_out_on_purpose_still_loads(
     platform = LockedPlatform("linux-64", packages, tuple(_conda(n) for n in conda))
     lock = Lock(HASH, target).with_platforms([platform])
     assert lockfile.loads(lockfile.render(lock)) == lock
+
+
+# Manifest values checked by a pattern: (table, key, a valid value). The rest of each table is
+# whatever makes the manifest valid, so only the value under test can be refused.
+PATTERNED = [
+    ("environment", "name", "e"),
+    ("environment", "glibc", "2.28"),
+    ("cuda", "version", "12.4"),
+    ("cuda", "archs", ["sm_80"]),
+    ("pypi", "index-url", "https://pypi.org/simple"),
+    ("pypi", "extra-index-urls", ["https://x.example/simple"]),
+    ("conda", "channels", ["conda-forge"]),
+    ("conda", "dependencies", ["numpy"]),
+]
+_DIGIT_FORMS = {"fullwidth": 0xFF10, "arabic-indic": 0x0660, "devanagari": 0x0966}
+
+
+def _manifest(table: str, key: str, value: object) -> str:
+    tables: dict[str, dict[str, object]] = {
+        "environment": {"name": "e", "python": "3.11"},
+        "cuda": {"version": "12.4", "driver-floor": "550.54.14"},
+        "conda": {"channels": ["conda-forge"], "dependencies": ["numpy"]},
+        "pypi": {},
+    }
+    tables[table][key] = value
+    return "".join(
+        f"[{name}]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in keys.items())
+        for name, keys in tables.items()
+    )
+
+
+def _mangle(value: object, change: Callable[[str], str]) -> object:
+    return [change(v) for v in value] if isinstance(value, list) else change(str(value))
+
+
+@pytest.mark.parametrize(("table", "key", "value"), PATTERNED)
+def test_a_patterned_value_with_a_final_line_break_is_refused(
+    table: str, key: str, value: object
+) -> None:
+    """Protects the manifest reader's patterns (manifest._pattern and its kin): "$" matched
+    before a final line break, so "2.28\\n", "12.4\\n" or an index URL ending in a line break
+    passed, and went into the lock, the image and every request. Each is refused, naming it."""
+    load_manifest(_manifest(table, key, value))
+    with pytest.raises(ManifestError) as info:
+        load_manifest(_manifest(table, key, _mangle(value, lambda v: v + "\n")))
+    assert any(f"[{table}].{key}" in p.where for p in info.value.problems), info.value.problems
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.sampled_from([p for p in PATTERNED if any(c.isdigit() for c in json.dumps(p[2]))]),
+    st.sampled_from(sorted(_DIGIT_FORMS)),
+)
+def test_a_version_in_other_digits_is_refused(
+    patterned: tuple[str, str, object], form: str
+) -> None:
+    """Protects [cuda].version and [environment].glibc: "\\d" took fullwidth and Arabic-Indic
+    digits (fullwidth "12.4" was shown and locked as the CUDA target); versions are ASCII."""
+    table, key, value = patterned
+    zero = _DIGIT_FORMS[form]
+
+    def other(text: str) -> str:
+        return "".join(chr(zero + int(c)) if c.isdigit() else c for c in text)
+
+    with pytest.raises(ManifestError) as info:
+        load_manifest(_manifest(table, key, _mangle(value, other)))
+    assert any(f"[{table}].{key}" in p.where for p in info.value.problems), info.value.problems
