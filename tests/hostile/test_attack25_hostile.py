@@ -17,8 +17,8 @@ from hypothesis import strategies as st
 from mlenv import cli, lockfile, uptodate
 from mlenv.commands.verify import verify
 from mlenv.conda.records import CondaRecord
+from mlenv.errors import ManifestError
 from mlenv.lockfile import Lock, LockedPlatform, LockError, LockTarget
-from mlenv.manifest import ManifestError
 from mlenv.manifest import loads as load_manifest
 from tests.support.locks import HASH, package
 from tests.support.noop import lock_for
