@@ -33,6 +33,10 @@ if TYPE_CHECKING:  # the lock reader stays light: the no-op `lock --check` (mlen
 HEADER = "# mlenv.lock: written by `mlenv lock` for the target in mlenv.toml. Do not edit.\n"
 
 
+# `mlenv lock` keeps pins from the lock there, so it refuses a damaged one as every command does.
+_REGENERATE = "regenerate it with `mlenv lock --upgrade`, which reads no pins from it"
+
+
 class LockError(ProblemsError):
     """The lock file cannot be read or does not describe a valid lock."""
 
@@ -341,7 +345,7 @@ def loads(text: str, source: str = "mlenv.lock") -> Lock:
         problem = exc if isinstance(exc, tomllib.TOMLDecodeError) else "nested too deeply"
         raise LockError(
             f"{source}: not valid TOML",
-            [Problem(source, f"invalid TOML: {problem}", "regenerate it with `mlenv lock`")],
+            [Problem(source, f"invalid TOML: {problem}", _REGENERATE)],
         ) from None
     r = _Reader(source)
     version = r.get(data, "", "version", int, True)
@@ -387,7 +391,7 @@ def loads(text: str, source: str = "mlenv.lock") -> Lock:
     if r.problems or target is None:
         raise LockError(
             f"{source}: the lock is damaged ({len(r.problems)} problem(s))",
-            [replace(p, hint=p.hint or "regenerate it with `mlenv lock`") for p in r.problems],
+            [replace(p, hint=p.hint or _REGENERATE) for p in r.problems],
         )
     return Lock(digest, target, tuple(platforms), version)
 

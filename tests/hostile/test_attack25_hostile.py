@@ -20,6 +20,7 @@ from mlenv.conda.records import CondaRecord
 from mlenv.errors import ManifestError
 from mlenv.lockfile import Lock, LockedPlatform, LockError, LockTarget
 from mlenv.manifest import loads as load_manifest
+from tests.support.golden import golden_project
 from tests.support.locks import HASH, package
 from tests.support.noop import lock_for
 
@@ -231,3 +232,22 @@ def test_a_version_in_other_digits_is_refused(
     with pytest.raises(ManifestError) as info:
         load_manifest(_manifest(table, key, _mangle(value, other)))
     assert any(f"[{table}].{key}" in p.where for p in info.value.problems), info.value.problems
+
+
+def test_a_damaged_lock_names_a_command_that_mends_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Protects the lock reader's hint (lockfile._REGENERATE): it said "regenerate it with
+    `mlenv lock`", which reads the damaged lock for its pins and refuses it again; the command
+    it names now writes a lock that `lock --check` finds fresh."""
+    project = golden_project(tmp_path / "p")
+    monkeypatch.setenv("MLENV_CACHE_DIR", str(tmp_path / "cache"))
+    text = (project / "mlenv.lock").read_text()
+    (project / "mlenv.lock").write_text(text[: text.index("\n[[platform")] + "\n")
+    base = ["--manifest", str(project / "mlenv.toml")]
+    assert cli.main([*base, "lock"]) == 1
+    hint = capsys.readouterr().err.split("hint: ")[1]
+    command = hint.split("`")[1].split()
+    assert command[0] == "mlenv"
+    assert cli.main([*base, *command[1:]]) == 0
+    assert cli.main([*base, "lock", "--check"]) == 0
