@@ -435,7 +435,7 @@ def consistency_problems(lock: Lock, source: str = "mlenv.lock") -> list[Problem
             seen.setdefault(key, where)
             if _UNSAFE_URL.search(entry.url):  # a line break or escape: no fetch follows it
                 found.append(f"url {printable(entry.url)!r} holds control characters")
-            url_file = unquote(posixpath.basename(urlsplit(entry.url).path))
+            url_file = url_filename(entry.url)
             if url_file != entry.filename:
                 found.append(f"url names the file {url_file!r}, not {entry.filename!r}")
             other = files_by_sha.setdefault(entry.sha256, (entry.filename, where))
@@ -449,6 +449,11 @@ def consistency_problems(lock: Lock, source: str = "mlenv.lock") -> list[Problem
             for where, message in unmet(lock.target, held.get(name, LockedPlatform(name, ())))
         ]
     return problems
+
+
+def url_filename(url: str) -> str:
+    """The file a URL names: its path's last segment, percent-decoded (PEP 503), no query."""
+    return unquote(posixpath.basename(urlsplit(url).path))
 
 
 _UNSAFE_URL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
