@@ -27,6 +27,7 @@ from mlenv.cuda.versions import CudaError, CudaVersion, DriverVersion
 from mlenv.lockfile import Lock, LockedPackage
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
+_EDITED = "the lock was edited by hand; run `mlenv lock --upgrade` to rebuild it"
 
 
 @dataclass(frozen=True)
@@ -137,7 +138,7 @@ def verify_lock(lock: Lock, manifest_hash: str, judged: Judged | None) -> Verdic
                     f"lock says {target.requires_driver}",
                     f"the lock records requires-driver {target.requires_driver}, but its "
                     f"packages need {needed}",
-                    "the lock was edited by hand; run `mlenv lock --upgrade` to rebuild it",
+                    _EDITED,
                 )
             )
     return Verdict(tuple(findings), judged, needed)
@@ -274,11 +275,12 @@ def _needs(lock: Lock) -> tuple[list[PackageNeed], list[Finding], list[_Unread]]
                         recorded,
                         f"{package.name} {package.version} records CUDA {recorded!r}, which is "
                         "not a CUDA version",
-                        "the lock was edited by hand; run `mlenv lock --upgrade` to rebuild it",
+                        _EDITED,
                     )
                 )
         if need is not None:
             needs[key] = PackageNeed(package.name, package.version, need)
+            findings += _recorded_driver(needs[key], package.requires_driver)
     for _, conda in lock.conda_packages():
         conda_key = (conda.name, f"{conda.version} {conda.build}")
         if conda_key in needs:
@@ -294,7 +296,24 @@ def _needs(lock: Lock) -> tuple[list[PackageNeed], list[Finding], list[_Unread]]
             findings.append(_mismatch(conda.name, conda.version, item.need, conda.cuda))
         if item is not None:
             needs[conda_key] = item
+            findings += _recorded_driver(item, conda.requires_driver)
     return list(needs.values()), findings, list(unread.values())
+
+
+def _recorded_driver(item: PackageNeed, recorded: str | None) -> list[Finding]:
+    """An entry's recorded driver floor against the one its CUDA need sets: the SBOM and the
+    lock diff show the recorded one, so an edited floor must not pass verify."""
+    try:
+        needed = package_driver(item)
+    except CudaError:  # judge() reports a need whose driver is unknown
+        return []
+    wants = f"driver {needed[0]}" if needed is not None else "no driver floor of its own"
+    if recorded is None or wants == f"driver {recorded}":
+        return []
+    message = f"{item.name} {item.version} records requires-driver {recorded}, but needs {wants}"
+    return [
+        _error("lock-driver-mismatch", item.name, wants, f"lock says {recorded}", message, _EDITED)
+    ]
 
 
 def _mismatch(name: str, version: str, need: CudaNeed, recorded: str) -> Finding:
@@ -305,7 +324,7 @@ def _mismatch(name: str, version: str, need: CudaNeed, recorded: str) -> Finding
         f"lock says CUDA {recorded}",
         f"{name} {version} is a CUDA {need.label} build ({need.evidence!r}), but the lock "
         f"records CUDA {recorded}",
-        "the lock was edited by hand; run `mlenv lock --upgrade` to rebuild it",
+        _EDITED,
     )
 
 

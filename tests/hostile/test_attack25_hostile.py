@@ -6,6 +6,7 @@ names what it protects and fails if the check that catches it is taken out."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -13,15 +14,19 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from packaging.utils import canonicalize_name
 
 from mlenv import cli, lockfile, uptodate
 from mlenv.commands.verify import verify
 from mlenv.conda.records import CondaRecord
 from mlenv.errors import ManifestError
+from mlenv.index.model import PackageIndexError, make_file
+from mlenv.index.pages import parse_json
+from mlenv.judge import verify_lock
 from mlenv.lockfile import Lock, LockedPlatform, LockError, LockTarget
 from mlenv.manifest import loads as load_manifest
 from tests.support.golden import golden_project
-from tests.support.locks import HASH, package
+from tests.support.locks import HASH, codes, locked, make_lock, package
 from tests.support.noop import lock_for
 
 MANIFEST = (
@@ -251,3 +256,65 @@ def test_a_damaged_lock_names_a_command_that_mends_it(
     assert command[0] == "mlenv"
     assert cli.main([*base, *command[1:]]) == 0
     assert cli.main([*base, "lock", "--check"]) == 0
+
+
+WHEEL = "hello-1.0-py3-none-any.whl"
+
+
+@pytest.mark.parametrize(
+    ("url", "names_it"),
+    [
+        ("../../files/blob-123", False),  # a content-addressed store
+        (f"../../files/{WHEEL}/download", False),
+        (f"../../files/download?file={WHEEL}", False),
+        (f"../../files/other-1.0-py3-none-any.whl#{WHEEL}", False),
+        (f"../../files/{WHEEL}?token=x", True),  # a query is not the name
+        ("../../files/hello-1.0-py3-none-any%2Ewhl", True),  # percent-encoded, the same name
+        (f"https://files.example/a/b/{WHEEL}#sha256=" + "0" * 64, True),
+    ],
+)
+def test_a_json_file_at_a_url_that_names_another_file_is_refused(url: str, names_it: bool) -> None:
+    """Protects `lock` (index.model.make_file): a PEP 691 page names a file and its URL apart,
+    and a file whose URL names another was locked into a lock its own reader then refused
+    ("url names the file 'blob-123'"), with a hint that only repeated it. It is refused where
+    the index offers it, naming the URL; a URL that does name it is taken."""
+    page = {"meta": {"api-version": "1.1"}, "files": [{"filename": WHEEL, "url": url}]}
+    base = "https://index.example/simple/hello/"
+    (link,) = parse_json(json.dumps(page).encode(), base)
+    if names_it:
+        assert make_file(link, project=canonicalize_name("hello"), index_url=base) is not None
+        return
+    with pytest.raises(PackageIndexError) as info:
+        make_file(link, project=canonicalize_name("hello"), index_url=base)
+    assert link.url in info.value.message and info.value.hint, info.value
+
+
+@pytest.mark.parametrize("recorded", ["450.80.02", "999.1", "525.60.13"])
+def test_an_entry_driver_floor_edited_by_hand_fails_verify(recorded: str) -> None:
+    """Protects `verify` (judge._recorded_driver): an entry's requires-driver is shown by the
+    SBOM and the lock diff but was never judged, so a +cu124 torch claiming driver 450 passed.
+    The floor its CUDA need sets is kept; any other is a lock-driver-mismatch naming it."""
+    kept = locked("torch", "2.6.0+cu124", cuda="12.4", requires_driver="550.54.14")
+    assert verify_lock(make_lock([kept]), HASH, None).ok
+    edited = dataclasses.replace(kept, requires_driver=recorded)
+    verdict = verify_lock(make_lock([edited]), HASH, None)
+    assert ("error", "lock-driver-mismatch", "torch") in codes(verdict), verdict.findings
+    assert recorded in verdict.errors[0].message
+
+
+def test_a_conda_entry_driver_floor_edited_by_hand_fails_verify() -> None:
+    """Protects `verify` for conda records as for wheels: the same rule, the same finding."""
+    record = dataclasses.replace(_conda("pytorch"), build="cuda126_h0",
+                                 filename="pytorch-2.5.1-cuda126_h0.conda",
+                                 url="https://conda.anaconda.org/conda-forge/linux-64/"
+                                 "pytorch-2.5.1-cuda126_h0.conda")  # fmt: skip
+    lock = make_lock([], "12.6", "560.28.03")
+    platform = LockedPlatform("linux-64", (), (dataclasses.replace(record, cuda="12.6"),))
+    fine = verify_lock(lock.with_platforms([platform]), HASH, None)
+    floor = fine.requires_driver
+    assert floor and fine.ok, fine.findings
+    edited = dataclasses.replace(record, cuda="12.6", requires_driver="450.80.02")
+    verdict = verify_lock(
+        lock.with_platforms([LockedPlatform("linux-64", (), (edited,))]), HASH, None
+    )
+    assert ("error", "lock-driver-mismatch", "pytorch") in codes(verdict), verdict.findings
