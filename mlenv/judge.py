@@ -301,19 +301,20 @@ def _needs(lock: Lock) -> tuple[list[PackageNeed], list[Finding], list[_Unread]]
 
 
 def _recorded_driver(item: PackageNeed, recorded: str | None) -> list[Finding]:
-    """An entry's recorded driver floor against the one its CUDA need sets: the SBOM and the
-    lock diff show the recorded one, so an edited floor must not pass verify."""
+    """An entry's recorded driver floor against the one its CUDA build sets, which METADATA
+    (an update release) may only raise: the SBOM and the lock diff show the recorded one."""
     try:
-        needed = package_driver(item)
+        needed = package_driver(item) if recorded is not None else None
     except CudaError:  # judge() reports a need whose driver is unknown
         return []
-    wants = f"driver {needed[0]}" if needed is not None else "no driver floor of its own"
-    if recorded is None or wants == f"driver {recorded}":
+    if needed is None or recorded is None:
         return []
-    message = f"{item.name} {item.version} records requires-driver {recorded}, but needs {wants}"
-    return [
-        _error("lock-driver-mismatch", item.name, wants, f"lock says {recorded}", message, _EDITED)
-    ]
+    with contextlib.suppress(CudaError):  # no driver version at all is below it too
+        if DriverVersion.parse(recorded) >= needed[0]:
+            return []
+    message = f"{item.name} {item.version} records requires-driver {recorded}, below {needed[0]}"
+    return [_error("lock-driver-mismatch", item.name, f"driver >= {needed[0]}", recorded,
+                   f"{message}, which its CUDA {item.need.label} build needs", _EDITED)]  # fmt:skip
 
 
 def _mismatch(name: str, version: str, need: CudaNeed, recorded: str) -> Finding:

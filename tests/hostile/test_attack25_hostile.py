@@ -289,13 +289,15 @@ def test_a_json_file_at_a_url_that_names_another_file_is_refused(url: str, names
     assert link.url in info.value.message and info.value.hint, info.value
 
 
-@pytest.mark.parametrize("recorded", ["450.80.02", "999.1", "525.60.13"])
+@pytest.mark.parametrize("recorded", ["450.80.02", "550.54", "525.60.13", "latest"])
 def test_an_entry_driver_floor_edited_by_hand_fails_verify(recorded: str) -> None:
     """Protects `verify` (judge._recorded_driver): an entry's requires-driver is shown by the
     SBOM and the lock diff but was never judged, so a +cu124 torch claiming driver 450 passed.
-    The floor its CUDA need sets is kept; any other is a lock-driver-mismatch naming it."""
+    One below the floor its CUDA build sets (or no version) is a lock-driver-mismatch."""
     kept = locked("torch", "2.6.0+cu124", cuda="12.4", requires_driver="550.54.14")
     assert verify_lock(make_lock([kept]), HASH, None).ok
+    raised = dataclasses.replace(kept, requires_driver="550.54.15")  # METADATA's update release
+    assert verify_lock(make_lock([raised]), HASH, None).ok
     edited = dataclasses.replace(kept, requires_driver=recorded)
     verdict = verify_lock(make_lock([edited]), HASH, None)
     assert ("error", "lock-driver-mismatch", "torch") in codes(verdict), verdict.findings
