@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from packaging.utils import canonicalize_name
 
+from mlenv.conda.records import match_spec_name
 from mlenv.target import Target
 
 if TYPE_CHECKING:
@@ -19,14 +20,22 @@ if TYPE_CHECKING:
 
 def unmet(target: LockTarget, platform: LockedPlatform) -> list[tuple[str, str]]:
     """(where below the platform, what is missing) for each requirement of the target that
-    applies to the platform, and each dependency of a package, that no entry provides. Conda
-    entries provide PyPI names too: the resolver takes a package conda installs from conda."""
+    applies to the platform (conda specs apply to all), and each dependency of a package, that
+    no entry provides. Conda entries provide PyPI names too: the resolver takes a package conda
+    installs from conda."""
     present = {canonicalize_name(p.name) for p in platform.packages}
     present |= {canonicalize_name(c.name) for c in platform.conda}
     found = [
         ("", f"has no entry for {text!r} of [target].requirements")
         for text, name in _roots(target, platform.platform)
         if name not in present
+    ]
+    conda = {canonicalize_name(c.name) for c in platform.conda}
+    found += [
+        ("", f"has no conda record for {spec!r} of [target].conda-requirements")
+        for spec in target.conda_requirements
+        if not (name := match_spec_name(spec) or spec).startswith("__")  # a virtual package
+        and canonicalize_name(name) not in conda
     ]
     for position, package in enumerate(platform.packages):
         where = f".package[{position}] ({package.name} {package.version})"

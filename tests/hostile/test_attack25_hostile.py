@@ -42,7 +42,11 @@ TARGET_EDITS = [
     ("driver-floor", 'driver-floor = "550.54.14"', 'driver-floor = "520.61.05"'),
     ("requirements", 'requirements = ["lib"]', "requirements = []"),
     ("requirements", 'requirements = ["lib"]', 'requirements = ["lib>=2"]'),
-    ("conda-requirements", 'conda-requirements = ["libgomp"]', 'conda-requirements = ["x"]'),
+    (
+        "conda-requirements",
+        'conda-requirements = ["libgomp"]',
+        'conda-requirements = ["libgomp >=12"]',
+    ),
     ("index-strategy", 'index-strategy = "first-index"', 'index-strategy = "best-match"'),
 ]
 
@@ -320,3 +324,27 @@ def test_a_conda_entry_driver_floor_edited_by_hand_fails_verify() -> None:
         lock.with_platforms([LockedPlatform("linux-64", (), (edited,))]), HASH, None
     )
     assert ("error", "lock-driver-mismatch", "pytorch") in codes(verdict), verdict.findings
+
+
+@pytest.mark.parametrize(
+    ("specs", "records", "missing"),
+    [
+        (("libgomp >=12",), (), "libgomp >=12"),
+        (("conda-forge::pytorch=2.5",), ("libgomp",), "conda-forge::pytorch=2.5"),
+        (("conda-forge::pytorch=2.5", "__cuda >=12"), ("pytorch",), None),  # virtual: no record
+        (("LibGomp",), ("libgomp",), None),
+    ],
+)
+def test_a_conda_requirement_without_its_record_is_refused(
+    specs: tuple[str, ...], records: tuple[str, ...], missing: str | None
+) -> None:
+    """Protects the lock reader (closure.unmet) for conda as for PyPI: a deleted conda record
+    passed every command; a spec's name is read as `mlenv add --conda` reads it."""
+    target = LockTarget("3.11", "2.28", ("linux-64",), "first-index", (), (), (),
+                        conda_requirements=specs)  # fmt: skip
+    platform = LockedPlatform("linux-64", (), tuple(_conda(n) for n in records))
+    lock = Lock(HASH, target).with_platforms([platform])
+    if missing is None:
+        assert lockfile.loads(lockfile.render(lock)) == lock
+        return
+    assert f"has no conda record for {missing!r}" in "\n".join(_problems(lock))

@@ -18,6 +18,7 @@ from packaging.utils import canonicalize_name
 
 from mlenv import uptodate, watch
 from mlenv.cache import FRESH, fresh
+from mlenv.conda.records import CondaRecord, match_spec_name
 from mlenv.lockfile import Lock, LockedPackage, LockedPlatform, inputs_hash, render
 from mlenv.manifest import loads as load_manifest
 from tests.support.locks import target_of
@@ -37,7 +38,8 @@ def manifest_text(tables: dict[str, dict[str, object]]) -> str:
 
 
 def lock_for(text: str) -> str:
-    """A lock made for the manifest ``text``: "lib" and a package of each requirement's name."""
+    """A lock made for the manifest ``text``: "lib", a package of each requirement's name and a
+    conda record of each conda spec's."""
     manifest = load_manifest(text)
     env = manifest.environment
     names = {"lib", *(canonicalize_name(Requirement(r).name) for r in manifest.pypi.dependencies)}
@@ -53,8 +55,24 @@ def lock_for(text: str) -> str:
         )
         for name in sorted(names)
     )
+    conda = tuple(
+        CondaRecord(
+            name,
+            "1.0",
+            "h0",
+            0,
+            "noarch",
+            "https://conda.example/c",
+            f"https://conda.example/c/noarch/{name}-1.0-h0.conda",
+            f"{name}-1.0-h0.conda",
+            hashlib.sha256(b"conda " + name.encode()).hexdigest(),
+            "d" * 32,
+            10,
+        )
+        for name in sorted({match_spec_name(spec) or spec for spec in manifest.conda.dependencies})
+    )
     lock = Lock(inputs_hash(manifest), target_of(manifest)).with_platforms(
-        [LockedPlatform(platform, packages) for platform in env.platforms]
+        [LockedPlatform(platform, packages, conda) for platform in env.platforms]
     )
     return render(lock)
 
