@@ -23,14 +23,13 @@ def unmet(target: LockTarget, platform: LockedPlatform) -> list[tuple[str, str]]
     applies to the platform (conda specs apply to all), and each dependency of a package, that
     no entry provides. Conda entries provide PyPI names too: the resolver takes a package conda
     installs from conda."""
-    present = {canonicalize_name(p.name) for p in platform.packages}
-    present |= {canonicalize_name(c.name) for c in platform.conda}
+    conda = {canonicalize_name(c.name) for c in platform.conda}
+    present = conda | {canonicalize_name(p.name) for p in platform.packages}
     found = [
         ("", f"has no entry for {text!r} of [target].requirements")
         for text, name in _roots(target, platform.platform)
         if name not in present
     ]
-    conda = {canonicalize_name(c.name) for c in platform.conda}
     found += [
         ("", f"has no conda record for {spec!r} of [target].conda-requirements")
         for spec in target.conda_requirements
