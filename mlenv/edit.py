@@ -7,7 +7,6 @@ result is validated as a whole manifest before anyone writes it; this module nev
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -19,14 +18,12 @@ from packaging.utils import canonicalize_name
 from tomlkit.items import Array, StringType
 from tomlkit.items import String as TomlString
 
+from mlenv.conda.records import match_spec_name
 from mlenv.errors import MlenvError
 from mlenv.manifest import Manifest, loads
 from mlenv.target import Target
 
 Section = Literal["pypi", "conda"]
-
-# A conda match spec's name: after an optional "channel::", up to a space or an operator.
-_CONDA_NAME = re.compile(r"^(?:[^\s:]+::)?(?P<name>[A-Za-z0-9_.\-]+)")
 
 
 class EditError(MlenvError):
@@ -63,14 +60,14 @@ class Edited:
 def spec_name(spec: str, section: Section, *, where: str = "") -> str:
     """The canonical package name a dependency string is about; what add/remove match on."""
     if section == "conda":
-        match = _CONDA_NAME.match(spec.strip())
-        if match is None:
+        name = match_spec_name(spec)
+        if name is None:
             raise EditError(
                 f"{spec!r} is not a conda match spec",
                 where=where or spec,
                 hint='write a name and an optional version, e.g. "libgomp >=12"',
             )
-        return canonicalize_name(match["name"])
+        return canonicalize_name(name)
     try:
         return canonicalize_name(Requirement(spec).name)
     except InvalidRequirement as exc:

@@ -27,6 +27,7 @@ from mlenv.cuda.versions import CudaError, CudaVersion, DriverVersion
 from mlenv.lockfile import Lock, LockedPackage
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
+_EDITED = "the lock was edited by hand; run `mlenv lock --upgrade` to rebuild it"
 
 
 @dataclass(frozen=True)
@@ -139,7 +140,7 @@ def verify_lock(lock: Lock, manifest_hash: str, judged: Judged | None) -> Verdic
                     f"lock says {target.requires_driver}",
                     f"the lock records requires-driver {target.requires_driver}, but its "
                     f"packages need {needed}",
-                    "the lock was edited by hand; run `mlenv lock --upgrade` to rebuild it",
+                    _EDITED,
                 )
             )
     return Verdict(tuple(findings), judged, needed)
@@ -294,11 +295,12 @@ def _needs(lock: Lock) -> tuple[list[PackageNeed], list[Finding], list[_Unread]]
                         recorded,
                         f"{package.name} {package.version} records CUDA {recorded!r}, which is "
                         "not a CUDA version",
-                        "the lock was edited by hand; run `mlenv lock --upgrade` to rebuild it",
+                        _EDITED,
                     )
                 )
         if need is not None:
             needs[key] = PackageNeed(package.name, package.version, need)
+            findings += _recorded_driver(needs[key], package.requires_driver)
     for _, conda in lock.conda_packages():
         conda_key = (conda.name, f"{conda.version} {conda.build}")
         if conda_key in needs:
@@ -314,7 +316,25 @@ def _needs(lock: Lock) -> tuple[list[PackageNeed], list[Finding], list[_Unread]]
             findings.append(_mismatch(conda.name, conda.version, item.need, conda.cuda))
         if item is not None:
             needs[conda_key] = item
+            findings += _recorded_driver(item, conda.requires_driver)
     return list(needs.values()), findings, list(unread.values())
+
+
+def _recorded_driver(item: PackageNeed, recorded: str | None) -> list[Finding]:
+    """An entry's recorded driver floor against the one its CUDA build sets, which METADATA
+    (an update release) may only raise: the SBOM and the lock diff show the recorded one."""
+    try:
+        needed = package_driver(item) if recorded is not None else None
+    except CudaError:  # judge() reports a need whose driver is unknown
+        return []
+    if needed is None or recorded is None:
+        return []
+    with contextlib.suppress(CudaError):  # no driver version at all is below it too
+        if DriverVersion.parse(recorded) >= needed[0]:
+            return []
+    message = f"{item.name} {item.version} records requires-driver {recorded}, below {needed[0]}"
+    return [_error("lock-driver-mismatch", item.name, f"driver >= {needed[0]}", recorded,
+                   f"{message}, which its CUDA {item.need.label} build needs", _EDITED)]  # fmt:skip
 
 
 def _mismatch(name: str, version: str, need: CudaNeed, recorded: str) -> Finding:
@@ -325,7 +345,7 @@ def _mismatch(name: str, version: str, need: CudaNeed, recorded: str) -> Finding
         f"lock says CUDA {recorded}",
         f"{name} {version} is a CUDA {need.label} build ({need.evidence!r}), but the lock "
         f"records CUDA {recorded}",
-        "the lock was edited by hand; run `mlenv lock --upgrade` to rebuild it",
+        _EDITED,
     )
 
 

@@ -21,6 +21,7 @@ from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel
 from packaging.version import Version
 
 from mlenv import inputs
+from mlenv.closure import unmet
 from mlenv.conda.records import CondaRecord
 from mlenv.errors import MlenvError, Problem, ProblemsError, printable
 from mlenv.inputs import LOCK_VERSION
@@ -30,6 +31,10 @@ if TYPE_CHECKING:  # the lock reader stays light: the no-op `lock --check` (mlen
     from mlenv.manifest import Manifest
 
 HEADER = "# mlenv.lock: written by `mlenv lock` for the target in mlenv.toml. Do not edit.\n"
+
+
+# `mlenv lock` keeps pins from the lock there, so it refuses a damaged one as every command does.
+_REGENERATE = "regenerate it with `mlenv lock --upgrade`, which reads no pins from it"
 
 
 class LockError(ProblemsError):
@@ -150,7 +155,8 @@ def inputs_hash(manifest: Manifest) -> str:
 
 
 def check_fresh(lock: Lock, manifest: Manifest, lock_path: str = "mlenv.lock") -> None:
-    expected = inputs_hash(manifest)
+    made_from = resolution_inputs(manifest)
+    expected = inputs.digest(made_from)
     if lock.inputs_hash != expected:
         raise StaleLockError(
             "the lock is stale: it was made from other inputs than the manifest now holds "
@@ -158,8 +164,7 @@ def check_fresh(lock: Lock, manifest: Manifest, lock_path: str = "mlenv.lock") -
             where=lock_path,
             hint="run `mlenv lock` to update it",
         )
-    env = manifest.environment
-    drift = target_drift(lock.target, env.python, env.glibc, env.platforms)
+    drift = target_drift(lock.target, made_from)
     if drift is not None:
         key, locked, wanted = drift
         raise StaleLockError(
@@ -171,15 +176,28 @@ def check_fresh(lock: Lock, manifest: Manifest, lock_path: str = "mlenv.lock") -
 
 
 def target_drift(
-    target: LockTarget, python: str, glibc: str, platforms: Sequence[str]
+    target: LockTarget, made_from: Mapping[str, Any]
 ) -> tuple[str, object, object] | None:
-    """The first [target] value that differs from the manifest's (key, lock's, manifest's): the
-    inputs hash covers the manifest only, so an edited head would otherwise pass as fresh."""
-    made_for = {"python": (target.python, python), "glibc": (target.glibc, glibc),
-                "platforms": (sorted(target.platforms), sorted(platforms))}  # fmt: skip
+    """The first [target] value that differs from the manifest's resolution inputs (key,
+    lock's, manifest's): the inputs hash covers the manifest only, so an edited head (a CUDA
+    the image then promises, a requirement dropped with its entries) would pass as fresh."""
+    cuda = made_from.get("cuda") or {}
+    made_for = {
+        "python": (target.python, made_from["python"]),
+        "glibc": (target.glibc, made_from["glibc"]),
+        "platforms": (sorted(target.platforms), made_from["platforms"]),
+        "index-strategy": (target.index_strategy, made_from["pypi"]["index-strategy"]),
+        "requirements": (sorted(target.requirements), made_from["pypi"]["dependencies"]),
+        "conda-requirements": (
+            sorted(target.conda_requirements),
+            made_from["conda"]["dependencies"],
+        ),
+        "cuda": (target.cuda, cuda.get("version")),
+        "driver-floor": (target.driver_floor, cuda.get("driver-floor")),
+    }
     for key, (locked, wanted) in made_for.items():
         if locked != wanted:
-            return key, locked, wanted
+            return key, locked or "none", wanted or "none"
     return None
 
 
@@ -327,7 +345,7 @@ def loads(text: str, source: str = "mlenv.lock") -> Lock:
         problem = exc if isinstance(exc, tomllib.TOMLDecodeError) else "nested too deeply"
         raise LockError(
             f"{source}: not valid TOML",
-            [Problem(source, f"invalid TOML: {problem}", "regenerate it with `mlenv lock`")],
+            [Problem(source, f"invalid TOML: {problem}", _REGENERATE)],
         ) from None
     r = _Reader(source)
     version = r.get(data, "", "version", int, True)
@@ -373,7 +391,7 @@ def loads(text: str, source: str = "mlenv.lock") -> Lock:
     if r.problems or target is None:
         raise LockError(
             f"{source}: the lock is damaged ({len(r.problems)} problem(s))",
-            [replace(p, hint=p.hint or "regenerate it with `mlenv lock`") for p in r.problems],
+            [replace(p, hint=p.hint or _REGENERATE) for p in r.problems],
         )
     return Lock(digest, target, tuple(platforms), version)
 
@@ -388,8 +406,9 @@ def consistency_problems(lock: Lock, source: str = "mlenv.lock") -> list[Problem
     """Every way the entries of a lock contradict each other or its target, each naming the
     entry: a package whose name or version is not its file's, a URL that names another file,
     two entries of one name on a platform (PEP 503 names), one sha256 for two different files,
-    a platform the target does not list. Build, fetch, export and verify trust only a lock that
-    passes, so no entry can smuggle a file in under another package's name."""
+    a platform the target does not list, a requirement or dependency no entry provides. Build,
+    fetch, export and verify trust only a lock that passes, so no entry can smuggle a file in
+    under another package's name, nor one be dropped."""
     problems: list[Problem] = []
     files_by_sha: dict[str, tuple[str, str]] = {}
     for platform in lock.platforms:
@@ -416,14 +435,25 @@ def consistency_problems(lock: Lock, source: str = "mlenv.lock") -> list[Problem
             seen.setdefault(key, where)
             if _UNSAFE_URL.search(entry.url):  # a line break or escape: no fetch follows it
                 found.append(f"url {printable(entry.url)!r} holds control characters")
-            url_file = unquote(posixpath.basename(urlsplit(entry.url).path))
+            url_file = url_filename(entry.url)
             if url_file != entry.filename:
                 found.append(f"url names the file {url_file!r}, not {entry.filename!r}")
             other = files_by_sha.setdefault(entry.sha256, (entry.filename, where))
             if other[0] != entry.filename:
                 found.append(f"has the sha256 of {other[0]!r} ({other[1]}), another file")
             problems += [Problem(label, message) for message in found]
+    held = {p.platform: p for p in lock.platforms}  # a platform without entries has no table
+    for name in lock.target.platforms:
+        problems += [
+            Problem(f"{source}: platform.{name}{where}", message)
+            for where, message in unmet(lock.target, held.get(name, LockedPlatform(name, ())))
+        ]
     return problems
+
+
+def url_filename(url: str) -> str:
+    """The file a URL names: its path's last segment, percent-decoded (PEP 503), no query."""
+    return unquote(posixpath.basename(urlsplit(url).path))
 
 
 _UNSAFE_URL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")

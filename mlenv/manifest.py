@@ -238,11 +238,15 @@ def parse(data: Mapping[str, Any], source: str = "mlenv.toml") -> Manifest:
 
 _SCHEMA_KEYS = MANIFEST_KEYS
 
-_NAME = re.compile(r"^[a-z0-9]([a-z0-9._-]{0,62}[a-z0-9])?$")
-_CUDA = re.compile(r"^\d{1,2}\.\d{1,2}$")
-_ARCH = re.compile(r"^sm_[0-9]{2,3}[af]?$")
-_PROJECT = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?$")
-_GLIBC = re.compile(r"^2\.(\d{2})$")
+# Each is matched whole (``fullmatch``: "$" also matches before a final line break) and in
+# ASCII (``\d`` also takes fullwidth and Arabic-Indic digits, which int() reads as numbers).
+_NAME = re.compile(r"[a-z0-9]([a-z0-9._-]{0,62}[a-z0-9])?")
+_CUDA = re.compile(r"\d{1,2}\.\d{1,2}", re.ASCII)
+_ARCH = re.compile(r"sm_[0-9]{2,3}[af]?")
+_PROJECT = re.compile(r"[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?")
+_GLIBC = re.compile(r"2\.(\d{2})", re.ASCII)
+_URL = re.compile(r"(https?|file)://\S+", re.ASCII)
+_NONEMPTY = re.compile(r"\S.*", re.ASCII)
 
 T = TypeVar("T")
 
@@ -398,7 +402,7 @@ def _one_of(choices: Sequence[str]) -> Callable[[str], str | None]:
 
 def _pattern(regex: re.Pattern[str], expected: str) -> Callable[[str], str | None]:
     def valid(value: str) -> str | None:
-        return None if regex.match(value) else f"expected {expected}"
+        return None if regex.fullmatch(value) else f"expected {expected}"
 
     return valid
 
@@ -412,20 +416,20 @@ def _python(value: str) -> str | None:
 
 
 def _glibc(value: str) -> str | None:
-    match = _GLIBC.match(value)
+    match = _GLIBC.fullmatch(value)
     if match is None or int(match[1]) < 17:
         return 'expected a glibc version of at least "2.17", like "2.28"'
     return None
 
 
 def _url(value: str) -> str | None:
-    if re.match(r"^(https?|file)://\S+$", value):
+    if _URL.fullmatch(value):
         return None
     return "expected an http://, https:// or file:// URL"
 
 
 def _location(value: str) -> str | None:
-    if re.match(r"^(https?|file)://\S+$", value) or (value and "\0" not in value):
+    if _URL.fullmatch(value) or (value and "\0" not in value):
         return None
     return "expected a URL or a directory path"
 
@@ -582,7 +586,7 @@ def _check_driver_floor(check: _Checker, version: str, floor: str) -> None:
 
 
 def _conda(check: _Checker, table: Mapping[str, Any]) -> Conda:
-    nonempty = _pattern(re.compile(r"^\S.*$"), "a non-empty string")
+    nonempty = _pattern(_NONEMPTY, "a non-empty string")
     channels = check.string_list(table, "conda.channels", (), nonempty)
     dependencies = check.string_list(table, "conda.dependencies", (), nonempty)
     if dependencies and not channels:

@@ -186,7 +186,7 @@ def _judged_fresh(manifest_bytes: bytes, lock_bytes: bytes, lock_where: str) -> 
         return False
     if lock.inputs_hash != digest(inputs):
         return False
-    if target_drift(lock.target, inputs["python"], inputs["glibc"], inputs["platforms"]):
+    if target_drift(lock.target, inputs):
         return False
     return _reader_accepts(data)
 

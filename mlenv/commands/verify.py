@@ -28,6 +28,7 @@ from mlenv.commands.session import Session
 from mlenv.cuda.rules import Finding
 from mlenv.cuda.versions import DriverVersion
 from mlenv.errors import ProblemsError, UsageError
+from mlenv.inputs import digest
 from mlenv.judge import (
     Judged,
     Verdict,
@@ -85,7 +86,17 @@ def verify(
 ) -> Verdict:
     """The lock judged against its manifest, ``judged`` (the driver floor when None) and, with
     ``output``, that build output against its build.json and this lock."""
-    verdict = verify_lock(lock_, lockfile.inputs_hash(manifest), judged)
+    made_from = lockfile.resolution_inputs(manifest)
+    verdict = verify_lock(lock_, digest(made_from), judged)
+    drift = lockfile.target_drift(lock_.target, made_from)
+    if drift is not None:
+        key, locked, wanted = drift
+        stale = Finding(
+            "error", "lock-stale", "", f"[target].{key} {wanted}", f"lock says {locked}",
+            f"the lock's [target].{key} is {locked}, the manifest says {wanted}: the lock was "
+            "edited or made for another target", "run `mlenv lock` and commit the new lock",
+        )  # fmt: skip
+        verdict = dataclasses.replace(verdict, findings=(stale, *verdict.findings))
     if output is not None:
         verdict = with_output(verdict, output, lock_path)
     return verdict

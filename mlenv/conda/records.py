@@ -48,6 +48,16 @@ class CondaRecord:
         return f"{self.name}-{self.version}-{self.build}"
 
 
+# A conda match spec's name: after an optional "channel::", up to a space or an operator.
+_SPEC_NAME = re.compile(r"(?:[^\s:]+::)?(?P<name>[A-Za-z0-9_.\-]+)")
+
+
+def match_spec_name(spec: str) -> str | None:
+    """The package a conda match spec is about, as written; None when it names none."""
+    match = _SPEC_NAME.match(spec.strip())
+    return match["name"] if match else None
+
+
 _TOKEN_RE = re.compile(r"^/t/[^/]+")
 
 

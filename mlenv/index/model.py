@@ -22,6 +22,7 @@ from packaging.utils import (
 from packaging.version import InvalidVersion, Version
 
 from mlenv.errors import MlenvError
+from mlenv.lockfile import url_filename
 
 
 class PackageIndexError(MlenvError):
@@ -119,6 +120,7 @@ def make_file(link: Link, *, project: NormalizedName | None, index_url: str) -> 
     """The IndexFile for a link, or None for anything that is not a wheel or sdist of ``project``.
 
     Bad filenames are skipped rather than fatal: one odd upload must not break a whole project.
+    A file at a URL that names another file is refused: the lock reader refuses such an entry.
     """
     try:
         if link.filename.endswith(".whl"):
@@ -133,6 +135,13 @@ def make_file(link: Link, *, project: NormalizedName | None, index_url: str) -> 
         return None
     if project is not None and name != project:
         return None
+    if url_filename(link.url) != link.filename:  # a JSON page names both; a lock, one
+        raise PackageIndexError(
+            f"the index offers {link.filename} at {link.url}, a URL that names another file",
+            where=index_url,
+            hint="mlenv locks a file only at a URL whose last segment is its name (as PEP 503 "
+            "pages give it); ask the index operator, or put the wheel in a find-links directory",
+        )
     return IndexFile(
         name=name,
         version=version,

@@ -10,11 +10,12 @@ import json
 from collections.abc import Mapping
 from html.parser import HTMLParser
 from typing import Literal
-from urllib.parse import unquote, urldefrag, urljoin, urlsplit
+from urllib.parse import urldefrag, urljoin
 
 from mlenv.index.model import IndexPageError, Link, valid_sha256
 from mlenv.index.urls import strip_credentials
 from mlenv.limits import MAX_PAGE_LINKS, MAX_UNTERMINATED, enforce
+from mlenv.lockfile import url_filename
 from mlenv.origins import NO_LOCAL_ROOTS, LocalRoots, follow
 
 ACCEPT = (
@@ -104,11 +105,6 @@ def _metadata_attribute(value: str | None) -> tuple[bool, str | None]:
     return value.strip().lower() != "false", None
 
 
-def _filename(url: str) -> str:
-    """PEP 503: the filename is the last part of the URL, not the anchor text."""
-    return unquote(urlsplit(url).path.rsplit("/", 1)[-1])
-
-
 def parse_html(text: str, page_url: str, local: LocalRoots = NO_LOCAL_ROOTS) -> list[Link]:
     where = strip_credentials(page_url)
     parser = _AnchorParser(where)
@@ -159,7 +155,7 @@ def parse_html(text: str, page_url: str, local: LocalRoots = NO_LOCAL_ROOTS) -> 
         links.append(
             Link(
                 url=url,
-                filename=_filename(url),
+                filename=url_filename(url),  # PEP 503: not the anchor text
                 sha256=sha256,
                 requires_python=attrs.get("data-requires-python") or None,
                 yanked=yanked,

@@ -3,14 +3,16 @@ wheels lock, and verify's edges (empty --driver, --host --json exit 3, conda-onl
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import tomllib
 from pathlib import Path
 
 from mlenv.conda.records import CondaRecord
-from mlenv.lockfile import Lock, LockedPlatform, LockTarget, inputs_hash, render
+from mlenv.lockfile import Lock, LockedPlatform, inputs_hash, render
 from mlenv.manifest import loads as load_manifest
 from tests.support.cli import run_mlenv
+from tests.support.locks import target_of
 from tests.support.wheels import build_wheel, write_simple_index
 
 MANY = "cp311-cp311-manylinux_2_28_x86_64"
@@ -167,11 +169,7 @@ def test_conda_only_lock_is_judged_and_counted(tmp_path: Path) -> None:
         filename="pytorch-2.5.1-cuda118_py311h0.conda", sha256="e" * 64, md5="d" * 32,
         size=10, depends=("cuda-version >=11.8,<12",), cuda="11.8",
     )  # fmt: skip
-    target = LockTarget(
-        python="3.11", glibc="2.28", platforms=("linux-64",), index_strategy="first-index",
-        indexes=("https://pypi.org/simple",), find_links=(), requirements=(), cuda="12.4",
-        driver_floor="550.54.14", requires_driver="550.54.14",
-    )  # fmt: skip
+    target = dataclasses.replace(target_of(manifest), requires_driver="550.54.14")
     lock = Lock(inputs_hash(manifest), target, (LockedPlatform("linux-64", (), (record,)),))
     (root / "mlenv.lock").write_text(render(lock))
     result = run_mlenv(["verify"], root, {"MLENV_CACHE_DIR": str(tmp_path / "cache")})

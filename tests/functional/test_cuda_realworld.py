@@ -14,6 +14,7 @@ Conda packages are judged by ``verify`` on a lock holding them (``mlenv.cuda.nee
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,10 +22,11 @@ from pathlib import Path
 import pytest
 
 from mlenv.conda.records import CondaRecord
-from mlenv.lockfile import Lock, LockedPlatform, LockTarget, inputs_hash, render
+from mlenv.lockfile import Lock, LockedPlatform, inputs_hash, render
 from mlenv.lockfile import loads as load_lock
 from mlenv.manifest import loads as load_manifest
 from tests.support.cli import run_mlenv
+from tests.support.locks import target_of
 from tests.support.wheels import build_wheel, write_simple_index
 
 LINUX = "cp311-cp311-linux_x86_64"  # the PyTorch index's plain tag
@@ -666,14 +668,9 @@ def test_real_world_conda_build(
         channel="https://conda.anaconda.org/conda-forge", url=f"{CONDA}{filename}",
         filename=filename, sha256="e" * 64, md5="d" * 32, size=10, depends=depends, cuda=None,
     )  # fmt: skip
-    target = LockTarget(
-        python="3.11", glibc="2.28", platforms=("linux-64",), index_strategy="first-index",
-        indexes=("https://pypi.org/simple",), find_links=(), requirements=(), cuda=cuda,
-        driver_floor=floors[cuda], requires_driver=floors[cuda],
-    )  # fmt: skip
-    lock = Lock(
-        inputs_hash(load_manifest(text)), target, (LockedPlatform("linux-64", (), (record,)),)
-    )
+    manifest = load_manifest(text)
+    target = dataclasses.replace(target_of(manifest), requires_driver=floors[cuda])
+    lock = Lock(inputs_hash(manifest), target, (LockedPlatform("linux-64", (), (record,)),))
     (root / "mlenv.lock").write_text(render(lock))
     result = run_mlenv(["verify"], root, {"MLENV_CACHE_DIR": str(tmp_path / "cache")})
     output = result.stdout + result.stderr

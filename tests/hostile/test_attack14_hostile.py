@@ -146,7 +146,11 @@ def _hashed_lock(text: str) -> str:
     inputs = toml_inputs(tomllib.loads(text))
     assert inputs is not None
     made = digest(inputs)
-    return re.sub(r'inputs-hash = "[^"]*"', f'inputs-hash = "{made}"', lock_for(VALID))
+    cuda = inputs.get("cuda", {})
+    head = "".join(f'{key} = "{cuda[f]}"\n' for key, f in (("cuda", "version"),
+                   ("driver-floor", "driver-floor")) if cuda.get(f))  # fmt: skip
+    lock = lock_for(VALID).replace("\n\n[[platform", f"\n{head}\n[[platform", 1)
+    return re.sub(r'inputs-hash = "[^"]*"', f'inputs-hash = "{made}"', lock)
 
 
 @pytest.mark.parametrize(

@@ -1,11 +1,13 @@
 """Locks built in code, for tests that need a lock without resolving one: ``package`` and
 ``sample`` (a two-platform lock of app and lib) for the lock model's tests, ``locked`` and
-``make_lock`` (a one-platform lock with a CUDA target) and ``codes`` for verify's."""
+``make_lock`` (a one-platform lock with a CUDA target) and ``codes`` for verify's; ``target_of``
+the [target] a lock of a manifest records."""
 
 from __future__ import annotations
 
 from mlenv.judge import Verdict
 from mlenv.lockfile import Lock, LockedPackage, LockedPlatform, LockTarget
+from mlenv.manifest import Manifest
 
 SHA_A = "a" * 64
 SHA_B = "b" * 64
@@ -81,6 +83,23 @@ def make_lock(
         requires_driver=requires_driver,
     )
     return Lock(HASH, target, (LockedPlatform("linux-64", tuple(packages)),))
+
+
+def target_of(manifest: Manifest) -> LockTarget:
+    """The [target] `mlenv lock` records for ``manifest`` (no index or find-links recorded)."""
+    env, cuda = manifest.environment, manifest.cuda
+    return LockTarget(
+        python=env.python,
+        glibc=env.glibc,
+        platforms=env.platforms,
+        index_strategy=manifest.pypi.index_strategy,
+        indexes=(),
+        find_links=(),
+        requirements=manifest.pypi.dependencies,
+        cuda=cuda.version if cuda else None,
+        driver_floor=cuda.driver_floor if cuda else None,
+        conda_requirements=manifest.conda.dependencies,
+    )
 
 
 def codes(verdict: Verdict) -> list[tuple[str, str, str]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -12,11 +13,15 @@ from pathlib import Path
 
 import pytest
 from hypothesis import strategies as st
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 from mlenv import uptodate, watch
 from mlenv.cache import FRESH, fresh
-from mlenv.lockfile import Lock, LockedPackage, LockedPlatform, LockTarget, inputs_hash, render
+from mlenv.conda.records import CondaRecord, match_spec_name
+from mlenv.lockfile import Lock, LockedPackage, LockedPlatform, inputs_hash, render
 from mlenv.manifest import loads as load_manifest
+from tests.support.locks import target_of
 
 
 def toml_value(value: object) -> str:
@@ -33,15 +38,41 @@ def manifest_text(tables: dict[str, dict[str, object]]) -> str:
 
 
 def lock_for(text: str) -> str:
-    """A lock made for the manifest ``text``, with one package."""
+    """A lock made for the manifest ``text``: "lib", a package of each requirement's name and a
+    conda record of each conda spec's."""
     manifest = load_manifest(text)
     env = manifest.environment
-    target = LockTarget(env.python, env.glibc, tuple(env.platforms), "first-index", (), (), ())
-    package = LockedPackage("lib", "1.0", "lib-1.0-py3-none-any.whl",
-                            "https://x.example/lib-1.0-py3-none-any.whl", "a" * 64, 10,
-                            "https://x.example/simple")  # fmt: skip
-    lock = Lock(inputs_hash(manifest), target).with_platforms(
-        [LockedPlatform(platform, (package,)) for platform in env.platforms]
+    names = {"lib", *(canonicalize_name(Requirement(r).name) for r in manifest.pypi.dependencies)}
+    packages = tuple(
+        LockedPackage(
+            name,
+            "1.0",
+            f"{name}-1.0-py3-none-any.whl",
+            f"https://x.example/{name}-1.0-py3-none-any.whl",
+            "a" * 64 if name == "lib" else hashlib.sha256(name.encode()).hexdigest(),
+            10,
+            "https://x.example/simple",
+        )
+        for name in sorted(names)
+    )
+    conda = tuple(
+        CondaRecord(
+            name,
+            "1.0",
+            "h0",
+            0,
+            "noarch",
+            "https://conda.example/c",
+            f"https://conda.example/c/noarch/{name}-1.0-h0.conda",
+            f"{name}-1.0-h0.conda",
+            hashlib.sha256(b"conda " + name.encode()).hexdigest(),
+            "d" * 32,
+            10,
+        )
+        for name in sorted({match_spec_name(spec) or spec for spec in manifest.conda.dependencies})
+    )
+    lock = Lock(inputs_hash(manifest), target_of(manifest)).with_platforms(
+        [LockedPlatform(platform, packages, conda) for platform in env.platforms]
     )
     return render(lock)
 

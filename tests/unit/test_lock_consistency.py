@@ -26,7 +26,7 @@ from mlenv.lockfile import (
     render,
 )
 from mlenv.manifest import loads as load_manifest
-from tests.support.locks import SHA_A, SHA_B, package, sample
+from tests.support.locks import SHA_A, SHA_B, package, sample, target_of
 
 CONDA = CondaRecord(
     name="libgomp", version="14.2.0", build="h767d61c_2", build_number=2, subdir="linux-64",
@@ -42,7 +42,7 @@ TAGS = "cp311-cp311-manylinux_2_17_x86_64"
 def with_entries(packages: list[object], conda: tuple[CondaRecord, ...] = ()) -> Lock:
     base = sample()
     platforms = [LockedPlatform("linux-64", tuple(packages), conda)]  # type: ignore[arg-type]
-    target = dataclasses.replace(base.target, platforms=("linux-64",))
+    target = dataclasses.replace(base.target, platforms=("linux-64",), requirements=())
     return dataclasses.replace(base, target=target).with_platforms(platforms)
 
 
@@ -259,7 +259,7 @@ def test_a_target_edited_under_an_unchanged_inputs_hash_is_refused(key: str, val
     lock = dataclasses.replace(
         lock,
         inputs_hash=inputs_hash(manifest),
-        target=dataclasses.replace(lock.target, glibc=manifest.environment.glibc),
+        target=target_of(manifest),
     )
     check_fresh(lock, manifest)
     edited = dataclasses.replace(lock, target=dataclasses.replace(lock.target, **{key: value}))

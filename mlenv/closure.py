@@ -1,0 +1,72 @@
+"""Whether a platform of a lock holds every package its target and its entries ask for.
+
+The inputs hash covers the manifest, not the entries: a lock whose entries were deleted by
+hand still matches, and would build an environment that is not the one resolved. Pure; the
+lock reader (``lockfile.consistency_problems``) calls it for every platform.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from packaging.utils import canonicalize_name
+
+from mlenv.conda.records import match_spec_name
+from mlenv.target import Target
+
+if TYPE_CHECKING:
+    from mlenv.lockfile import LockedPlatform, LockTarget
+
+
+def unmet(target: LockTarget, platform: LockedPlatform) -> list[tuple[str, str]]:
+    """(where below the platform, what is missing) for each requirement of the target that
+    applies to the platform (conda specs apply to all), and each dependency of a package, that
+    no entry provides. Conda entries provide PyPI names too: the resolver takes a package conda
+    installs from conda."""
+    conda = {canonicalize_name(c.name) for c in platform.conda}
+    present = conda | {canonicalize_name(p.name) for p in platform.packages}
+    found = [
+        ("", f"has no entry for {text!r} of [target].requirements")
+        for text, name in _roots(target, platform.platform)
+        if name not in present
+    ]
+    found += [
+        ("", f"has no conda record for {spec!r} of [target].conda-requirements")
+        for spec in target.conda_requirements
+        if not (name := match_spec_name(spec) or spec).startswith("__")  # a virtual package
+        and canonicalize_name(name) not in conda
+    ]
+    for position, package in enumerate(platform.packages):
+        where = f".package[{position}] ({package.name} {package.version})"
+        found += [
+            (where, f"depends on {name!r}, which has no entry on the platform")
+            for name in package.dependencies
+            if canonicalize_name(name) not in present
+        ]
+    return found
+
+
+def _roots(target: LockTarget, platform: str) -> list[tuple[str, str]]:
+    """(requirement, normalised name) of each [target] requirement whose marker holds on the
+    platform; one that does not parse is its own name (the manifest's reader refuses it)."""
+    if not target.requirements:
+        return []
+    from packaging.requirements import InvalidRequirement
+
+    from mlenv.pep508 import marker_holds, requirement
+
+    try:
+        markers = Target(platform, target.python, target.glibc).markers
+    except (LookupError, ValueError):  # a damaged target: check_fresh refuses it as stale
+        return []
+    roots = []
+    for text in target.requirements:
+        try:
+            parsed = requirement(text)
+            if parsed.marker is not None and not marker_holds(parsed.marker, markers):
+                continue
+        except (InvalidRequirement, ValueError):  # ValueError: a marker it cannot compare
+            roots.append((text, text))
+            continue
+        roots.append((text, canonicalize_name(parsed.name)))
+    return roots
