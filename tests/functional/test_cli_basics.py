@@ -158,14 +158,21 @@ def test_json_log_format_reports_every_error_as_a_json_event(tmp_path: Path) -> 
     assert "pw" not in usage.stderr
 
 
-def test_json_log_format_reports_an_internal_error_as_an_event(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
+@pytest.fixture
+def broken_reader(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A manifest reader that fails with a bug (an internal error), a secret in its message."""
+
     def broken(path: Path) -> None:
         raise RuntimeError("boom https://u:secret@h/x")
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(session, "read_manifest", broken)
+
+
+@pytest.mark.usefixtures("broken_reader")
+def test_json_log_format_reports_an_internal_error_as_an_event(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     assert cli.main(["--log-format", "json", "show"]) == 2
     event = json.loads(capsys.readouterr().err)
     assert event["label"] == "internal error" and "traceback" not in event
@@ -174,16 +181,13 @@ def test_json_log_format_reports_an_internal_error_as_an_event(
     assert "RuntimeError: boom" in event["traceback"] and "secret" not in json.dumps(event)
 
 
+@pytest.mark.usefixtures("broken_reader")
 def test_internal_error_exit_2_traceback_only_with_verbose(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
-    def broken(path: Path) -> None:
-        raise RuntimeError("boom")
-
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(session, "read_manifest", broken)
     assert cli.main(["show"]) == 2
     quiet = capsys.readouterr().err
     assert "internal error" in quiet and "Traceback" not in quiet
     assert cli.main(["-v", "show"]) == 2
-    assert "RuntimeError: boom" in capsys.readouterr().err
+    verbose = capsys.readouterr().err
+    assert "RuntimeError: boom" in verbose and "secret" not in verbose
