@@ -685,11 +685,13 @@ def _report_error(argv: Sequence[str], label: str, message: str, code: int, **mo
 
 
 def _print_error(exc: MlenvError, argv: Sequence[str]) -> None:
-    if exc.shown:
-        return
+    """The error as text, unless the command already showed its report; in JSON, always the
+    event (a shown report went to stdout, and the wrapper still reads stderr for the end)."""
     if _json_log(argv):
         problems = [{"where": p.where, "message": p.message, "hint": p.hint} for p in exc.problems]
         _report_error(argv, exc.label, exc.message, exc.exit_code, problems=problems)
+        return
+    if exc.shown:
         return
     lines = exc.render().splitlines()
     _echo(f"{exc.label}: {lines[0]}", err=True)

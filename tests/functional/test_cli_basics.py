@@ -11,6 +11,7 @@ import pytest
 
 from mlenv import __version__, cli
 from mlenv.commands import session
+from mlenv.errors import VerdictError
 from mlenv.manifest import loads
 from tests.support.cli import run_mlenv
 
@@ -156,6 +157,23 @@ def test_json_log_format_reports_every_error_as_a_json_event(tmp_path: Path) -> 
     assert usage.returncode == 1
     assert [json.loads(line)["label"] for line in usage.stderr.splitlines()] == ["usage"]
     assert "pw" not in usage.stderr
+
+
+def test_a_verdict_already_shown_still_ends_in_a_json_error_event(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """``verify``/``diff --exit-code`` print their report, then fail with a VerdictError: as
+    text nothing more is said, in JSON the wrapper still gets the one ``error`` event."""
+    verdict = VerdictError("the locks differ")
+    assert cli.exit_status(verdict, ["diff", "--exit-code"]) == 1
+    assert capsys.readouterr().err == ""
+    assert cli.exit_status(verdict, ["--log-format", "json", "diff", "--exit-code"]) == 1
+    event = json.loads(capsys.readouterr().err)
+    assert (event["event"], event["message"], event["exit_code"]) == (
+        "error",
+        "the locks differ",
+        1,
+    )
 
 
 @pytest.fixture
