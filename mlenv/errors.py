@@ -18,10 +18,12 @@ from dataclasses import dataclass
 _USERINFO = re.compile(r"://[^/?#\s]*@")
 # A password typed with a raw '/', '?' or '#' (``://user:pa/ss@host``, not a URL parsers
 # accept, but what the user typed and would see echoed): a ':' in the authority before its
-# first '/' that starts no port, then up to 256 characters (no blank, quote or ':', so a scan
-# ends at the next "://") up to an '@'. The port test keeps ``://host:8080/a@b`` whole (its
-# host is part of the inputs hash).
-_RAW_PASSWORD = re.compile(r"://[^/?#\s@:\[]*:(?![0-9]*(?:[/?#\s]|$))[^\s@:\"'<>]{0,256}@")
+# first '/' that starts no port, then up to 256 characters (no blank or quote, and no ':'
+# that starts a "://", so a scan ends at the next URL; ``pa:s/s`` is one password) up to an
+# '@'. The port test keeps ``://host:8080/a@b`` whole (its host is part of the inputs hash).
+_RAW_PASSWORD = re.compile(
+    r"://[^/?#\s@:\[]*:(?![0-9]*(?:[/?#\s]|$))(?:[^\s@:\"'<>]|:(?!//)){0,256}@"
+)
 _SCHEME_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+.-")
 _SCHEME_START = re.compile(r"\b[A-Za-z]")
 # Query parameters that carry a secret: tokens, passwords, and signed-URL signatures and
