@@ -245,8 +245,9 @@ _CUDA = re.compile(r"\d{1,2}\.\d{1,2}", re.ASCII)
 _ARCH = re.compile(r"sm_[0-9]{2,3}[af]?")
 _PROJECT = re.compile(r"[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?")
 _GLIBC = re.compile(r"2\.(\d{2})", re.ASCII)
-_URL = re.compile(r"(https?|file)://\S+", re.ASCII)
-_NONEMPTY = re.compile(r"\S.*", re.ASCII)
+# Not in ASCII: there ``\S`` takes U+2028, U+00A0 and U+3000, which Unicode's refuses.
+_URL = re.compile(r"(https?|file)://\S+")
+_NONEMPTY = re.compile(r"\S.*")
 
 T = TypeVar("T")
 
