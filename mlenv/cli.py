@@ -92,7 +92,7 @@ class StagedGroup(click.Group):
 )
 @click.option(
     "--cache",
-    type=click.Path(file_okay=False, path_type=Path),
+    type=click.Path(file_okay=False),  # as typed: ./~ is no home (cache.named_root)
     help="Cache directory (default $MLENV_CACHE_DIR or ~/.cache/mlenv); a bundle works too.",
 )
 @click.option("-v", "--verbose", count=True, help="More detail; tracebacks on internal errors.")
@@ -107,7 +107,7 @@ class StagedGroup(click.Group):
 def cli(
     ctx: click.Context,
     manifest: Path,
-    cache: Path | None,
+    cache: str | None,
     verbose: int,
     quiet: bool,
     log_format: str,

@@ -14,8 +14,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mlenv import cli
-from mlenv.errors import ManifestError, redact
+from mlenv import cli, uptodate
+from mlenv.commands.session import open_session
+from mlenv.errors import ManifestError, UsageError, redact
 from mlenv.manifest import loads as load_manifest
 from mlenv.report import JsonReporter, emit_json
 
@@ -194,3 +195,39 @@ def test_human_mode_failures_stay_prose(
     assert cli.main(args) == 1
     err = capsys.readouterr().err
     assert err.startswith("error: "), err
+
+
+SPELLINGS = ["./~", ".//~/x", "./~root", "~", "~/", "~/x", "~//x", "~/../x", "c", "./c/../d", ""]
+
+
+@pytest.mark.parametrize("spelling", SPELLINGS)
+def test_the_cache_is_one_directory_on_both_paths(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, spelling: str
+) -> None:
+    """``--cache`` names one directory for the full CLI's session and the no-op entry point,
+    and only a ``~`` typed first is a home: ``./~`` (how a shell names the directory called
+    ``~``, to clear one away) was spelled ``~`` by pathlib and became the home on both."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    plain = uptodate._command(["--cache", spelling, "lock"])
+    assert plain is not None and plain.cache is not None
+    session = open_session(Path("mlenv.toml"), spelling, 0, True, "human")
+    assert session.cache == Path(plain.cache)
+    home = spelling[:1] == "~" and not spelling.startswith("~root")
+    assert str(session.cache).startswith(str(tmp_path / "home")) == home, session.cache
+    if spelling.startswith("./~"):
+        assert str(session.cache).startswith("~")  # relative: the directory here
+
+
+def test_the_cli_hands_the_cache_on_as_typed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The CLI passes ``--cache`` to the session as typed: a pathlib ``Path`` of it had
+    already turned ``./~`` into ``~``, which the session then expanded."""
+    given: list[object] = []
+
+    def fake(manifest: Path, cache: str | None, *rest: object) -> None:
+        given.append(cache)
+        raise UsageError("stop", where="--cache")
+
+    monkeypatch.setattr(cli, "open_session", fake)
+    assert cli.main(["-q", "--cache", "./~", "show"]) == 1
+    assert given == ["./~"]
