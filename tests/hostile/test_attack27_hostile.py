@@ -14,11 +14,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mlenv import cli, uptodate
+from mlenv import cli, lockfile, uptodate
 from mlenv.commands.session import open_session
+from mlenv.conda.records import CondaRecord, match_spec_name
 from mlenv.errors import ManifestError, UsageError, redact
+from mlenv.lockfile import Lock, LockedPlatform, LockError, LockTarget
 from mlenv.manifest import loads as load_manifest
 from mlenv.report import JsonReporter, emit_json
+from tests.support.locks import HASH
 
 SECRET = st.text("ABCDEFGHJKLMNPQRSTUVWXYZ", min_size=6, max_size=20)
 HOST = st.from_regex(r"[a-z]{2,8}\.(com|org|net)", fullmatch=True)
@@ -231,3 +234,42 @@ def test_the_cli_hands_the_cache_on_as_typed(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setattr(cli, "open_session", fake)
     assert cli.main(["-q", "--cache", "./~", "show"]) == 1
     assert given == ["./~"]
+
+
+def _record(name: str) -> CondaRecord:
+    channel = "https://conda.anaconda.org/conda-forge"
+    return CondaRecord(name=name, version="1.26.4", build="h0", build_number=0,
+                       subdir="linux-64", channel=channel,
+                       url=f"{channel}/linux-64/{name}-1.26.4-h0.conda",
+                       filename=f"{name}-1.26.4-h0.conda", sha256="e" * 64, md5="d" * 32,
+                       size=10)  # fmt: skip
+
+
+@given(
+    st.sampled_from(
+        [
+            "https://conda.anaconda.org/conda-forge",
+            "https://conda.anaconda.org/conda-forge/linux-64",
+            "https://host:8443/channel/label/main",
+            "file:///srv/channel",
+            "conda-forge",
+            "nvidia/label/cuda-12.4.0",
+        ]
+    ),
+    st.sampled_from(["", " >=1.26", "=1.26", "==1.26.4", "[version='>=1.26']"]),
+)
+def test_a_lock_with_a_url_channel_spec_is_read(channel: str, rest: str) -> None:
+    """A conda spec whose channel is a URL (``https://conda.anaconda.org/conda-forge::numpy``,
+    which rattler solves and `mlenv lock` writes) is about its package: its name was read as
+    ``https``, and the lock reader refused the lock `mlenv lock` had just written."""
+    spec = f"{channel}::numpy{rest}"
+    assert match_spec_name(spec) == "numpy"
+    target = LockTarget("3.11", "2.28", ("linux-64",), "first-index", (), (), (),
+                        conda_requirements=(spec,))  # fmt: skip
+    lock = Lock(HASH, target).with_platforms([LockedPlatform("linux-64", (), (_record("numpy"),))])
+    assert lockfile.loads(lockfile.render(lock)) == lock
+    missing = Lock(HASH, target).with_platforms(
+        [LockedPlatform("linux-64", (), (_record("scipy"),))]
+    )
+    with pytest.raises(LockError, match="has no conda record"):
+        lockfile.loads(lockfile.render(missing))
