@@ -30,8 +30,11 @@ _SCHEME_START = re.compile(r"\b[A-Za-z]")
 # credentials (S3 X-Amz-*, GCS X-Goog-*, Azure SAS sig, CloudFront Signature/Key-Pair-Id).
 # A parameter's name is found first, then judged on its own, then its value is replaced.
 # A name may be percent-encoded (``access%5Ftoken``): servers decode it, so it is judged
-# decoded. A fragment holds parameters too (OAuth's ``#access_token=``).
-_PARAM_NAME = re.compile(r"[?&;#]([\w.%-]*)=")
+# decoded. A fragment holds parameters too (OAuth's ``#access_token=``). A name may be
+# bracketed as PHP and Rails read arrays and nested keys (``token[]=``, ``user[password]=``,
+# ``access_token%5B%5D=``): each of its segments is judged.
+_PARAM_NAME = re.compile(r"[?&;#]([\w.%\[\]-]*)=")
+_BRACKETS = re.compile(r"[\[\]]+")
 _PERCENT = re.compile(r"%([0-9A-Fa-f]{2})")
 _SECRET_NAME = re.compile(
     r"[\w.-]*(?:token|secret|password|passwd|signature|credential)[\w.-]*"
@@ -93,6 +96,8 @@ def _secret_name(name: str) -> bool:
     """A parameter name that carries a secret, judged as the server reads it (decoded)."""
     if "%" in name:
         name = _PERCENT.sub(lambda escape: chr(int(escape[1], 16)), name)
+    if "[" in name or "]" in name:
+        return any(_SECRET_NAME.fullmatch(part) for part in _BRACKETS.split(name) if part)
     return _SECRET_NAME.fullmatch(name) is not None
 
 

@@ -273,3 +273,46 @@ def test_a_lock_with_a_url_channel_spec_is_read(channel: str, rest: str) -> None
     )
     with pytest.raises(LockError, match="has no conda record"):
         lockfile.loads(lockfile.render(missing))
+
+
+@given(
+    SECRET,
+    st.sampled_from(
+        [
+            "token[]",
+            "access_token%5B%5D",
+            "user[password]",
+            "user%5Bpassword%5D",
+            "auth[api_key]",
+            "sig[0]",
+            "data[][secret]",
+        ]
+    ),
+    st.sampled_from(["?", "&", "#", ";"]),
+)
+def test_a_bracketed_secret_parameter_is_hidden(secret: str, name: str, sep: str) -> None:
+    """A secret parameter named as PHP and Rails read arrays and nested keys (``token[]=``,
+    ``user[password]=``, percent-encoded or not) has its value hidden: the name stopped at
+    the '[' and the value was shown."""
+    text = f"https://host/simple?a=1{sep}{name}={secret}&b=2"
+    shown = redact(text)
+    assert secret not in shown and "https://host/simple?a=1" in shown and "&b=2" in shown
+
+
+def test_a_bracketed_plain_parameter_stays() -> None:
+    """Brackets around names that carry no secret keep their values (an index URL's query is
+    part of the inputs hash)."""
+    for text in ("https://h/p?ids[]=1&ids[]=2", "https://h/p?q[name]=torch", "https://h/p?[]=x"):
+        assert redact(text) == text
+
+
+def test_the_bracket_shapes_keep_the_redactor_linear() -> None:
+    """Four times the text takes about four times as long (16x would be quadratic)."""
+    shapes: list[Callable[[int], str]] = [
+        lambda n: "?[" * n + "=",
+        lambda n: "&a[" * n,
+        lambda n: "?token[" + "]" * n + "=x",
+        lambda n: "?" + "[]" * n + "=x",
+    ]
+    for number, shape in enumerate(shapes):
+        assert _slowest_growth(shape) < 12, number
