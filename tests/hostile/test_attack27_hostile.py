@@ -316,3 +316,13 @@ def test_the_bracket_shapes_keep_the_redactor_linear() -> None:
     ]
     for number, shape in enumerate(shapes):
         assert _slowest_growth(shape) < 12, number
+
+
+@pytest.mark.parametrize("tail", ["\\n", "\\r\\n"])  # TOML escapes
+def test_a_cache_registry_with_a_final_line_break_is_refused(tail: str) -> None:
+    """``[cache].registry`` is matched whole, as the other manifest patterns now are: "$"
+    matched before a final line break, so ``oci://host/repo\\n`` reached the registry."""
+    with pytest.raises(ManifestError):
+        load_manifest(MANIFEST + f'[cache]\nregistry = "oci://host:5000/mlenv/cache{tail}"\n')
+    fine = load_manifest(MANIFEST + '[cache]\nregistry = "oci://host:5000/mlenv/cache"\n')
+    assert fine.cache.registry == "oci://host:5000/mlenv/cache"
