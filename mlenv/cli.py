@@ -92,7 +92,7 @@ class StagedGroup(click.Group):
 )
 @click.option(
     "--cache",
-    type=click.Path(file_okay=False, path_type=Path),
+    type=click.Path(file_okay=False),  # as typed: ./~ is no home (cache.named_root)
     help="Cache directory (default $MLENV_CACHE_DIR or ~/.cache/mlenv); a bundle works too.",
 )
 @click.option("-v", "--verbose", count=True, help="More detail; tracebacks on internal errors.")
@@ -107,7 +107,7 @@ class StagedGroup(click.Group):
 def cli(
     ctx: click.Context,
     manifest: Path,
-    cache: Path | None,
+    cache: str | None,
     verbose: int,
     quiet: bool,
     log_format: str,
@@ -665,15 +665,21 @@ def _echo(message: str, *, err: bool = False, nl: bool = True) -> None:
 
 def _json_log(argv: Sequence[str]) -> bool:
     """``--log-format json`` among the global options: errors are then JSON events too, so a
-    wrapper that reads stderr line by line never meets prose."""
-    for at, arg in enumerate(argv):
-        if arg == "--":
+    wrapper that reads stderr line by line never meets prose. Read as click reads the global
+    options: an option's value is no option (``-m -- --log-format json``), the last
+    ``--log-format`` wins, and the command name ends them."""
+    fmt, args = "human", iter(argv)
+    for arg in args:
+        name, equals, value = arg.partition("=") if arg[:2] == "--" else (arg, "", "")
+        if name == "--log-format":
+            fmt = value if equals else next(args, "")
+        elif name in ("--manifest", "--cache") and not equals:
+            next(args, "")
+        elif arg[:1] == "-" and arg[1:2] not in ("", "-") and arg.find("m") == len(arg) - 1:
+            next(args, "")  # -m, -qm: the manifest follows
+        elif arg == "--" or arg[:1] != "-":
             break
-        if arg == "--log-format=json" or (
-            arg == "--log-format" and argv[at + 1 : at + 2] == ["json"]
-        ):
-            return True
-    return False
+    return fmt == "json"
 
 
 def _report_error(argv: Sequence[str], label: str, message: str, code: int, **more: object) -> None:

@@ -18,18 +18,23 @@ from dataclasses import dataclass
 _USERINFO = re.compile(r"://[^/?#\s]*@")
 # A password typed with a raw '/', '?' or '#' (``://user:pa/ss@host``, not a URL parsers
 # accept, but what the user typed and would see echoed): a ':' in the authority before its
-# first '/' that starts no port, then up to 256 characters (no blank, quote or ':', so a scan
-# ends at the next "://") up to an '@'. The port test keeps ``://host:8080/a@b`` whole (its
-# host is part of the inputs hash).
-_RAW_PASSWORD = re.compile(r"://[^/?#\s@:\[]*:(?![0-9]*(?:[/?#\s]|$))[^\s@:\"'<>]{0,256}@")
+# first '/' that starts no port, then up to 256 characters (no blank or quote, and no ':'
+# that starts a "://", so a scan ends at the next URL; ``pa:s/s`` is one password) up to an
+# '@'. The port test keeps ``://host:8080/a@b`` whole (its host is part of the inputs hash).
+_RAW_PASSWORD = re.compile(
+    r"://[^/?#\s@:\[]*:(?![0-9]*(?:[/?#\s]|$))(?:[^\s@:\"'<>]|:(?!//)){0,256}@"
+)
 _SCHEME_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+.-")
 _SCHEME_START = re.compile(r"\b[A-Za-z]")
 # Query parameters that carry a secret: tokens, passwords, and signed-URL signatures and
 # credentials (S3 X-Amz-*, GCS X-Goog-*, Azure SAS sig, CloudFront Signature/Key-Pair-Id).
 # A parameter's name is found first, then judged on its own, then its value is replaced.
 # A name may be percent-encoded (``access%5Ftoken``): servers decode it, so it is judged
-# decoded. A fragment holds parameters too (OAuth's ``#access_token=``).
-_PARAM_NAME = re.compile(r"[?&;#]([\w.%-]*)=")
+# decoded. A fragment holds parameters too (OAuth's ``#access_token=``). A name may be
+# bracketed as PHP and Rails read arrays and nested keys (``token[]=``, ``user[password]=``,
+# ``access_token%5B%5D=``): each of its segments is judged.
+_PARAM_NAME = re.compile(r"[?&;#]([\w.%\[\]-]*)=")
+_BRACKETS = re.compile(r"[\[\]]+")
 _PERCENT = re.compile(r"%([0-9A-Fa-f]{2})")
 _SECRET_NAME = re.compile(
     r"[\w.-]*(?:token|secret|password|passwd|signature|credential)[\w.-]*"
@@ -91,6 +96,8 @@ def _secret_name(name: str) -> bool:
     """A parameter name that carries a secret, judged as the server reads it (decoded)."""
     if "%" in name:
         name = _PERCENT.sub(lambda escape: chr(int(escape[1], 16)), name)
+    if "[" in name or "]" in name:
+        return any(_SECRET_NAME.fullmatch(part) for part in _BRACKETS.split(name) if part)
     return _SECRET_NAME.fullmatch(name) is not None
 
 

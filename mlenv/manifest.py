@@ -245,8 +245,9 @@ _CUDA = re.compile(r"\d{1,2}\.\d{1,2}", re.ASCII)
 _ARCH = re.compile(r"sm_[0-9]{2,3}[af]?")
 _PROJECT = re.compile(r"[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?")
 _GLIBC = re.compile(r"2\.(\d{2})", re.ASCII)
-_URL = re.compile(r"(https?|file)://\S+", re.ASCII)
-_NONEMPTY = re.compile(r"\S.*", re.ASCII)
+# Not in ASCII: there ``\S`` takes U+2028, U+00A0 and U+3000, which Unicode's refuses.
+_URL = re.compile(r"(https?|file)://\S+")
+_NONEMPTY = re.compile(r"\S.*")
 
 T = TypeVar("T")
 
@@ -410,7 +411,7 @@ def _pattern(regex: re.Pattern[str], expected: str) -> Callable[[str], str | Non
 def _python(value: str) -> str | None:
     if value in PYTHON_MINORS:
         return None
-    if re.match(r"^3\.\d+\.\d+$", value):
+    if re.fullmatch(r"3\.[0-9]+\.[0-9]+", value):
         return f'expected a minor version such as "{value.rsplit(".", 1)[0]}", not a patch release'
     return f"expected a CPython minor version from {PYTHON_MINORS[0]} to {PYTHON_MINORS[-1]}"
 
@@ -434,15 +435,16 @@ def _location(value: str) -> str | None:
     return "expected a URL or a directory path"
 
 
-# oci://HOST[:PORT]/REPOSITORY (distribution/reference's grammar, without tag or digest).
+# oci://HOST[:PORT]/REPOSITORY (distribution/reference's grammar, without tag or digest),
+# matched whole: "$" also matched before a final line break, which then reached the registry.
 _REPOSITORY_REF = re.compile(
-    r"^oci://[A-Za-z0-9.-]+(?::[0-9]+)?/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
-    r"(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$"
+    r"oci://[A-Za-z0-9.-]+(?::[0-9]+)?/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+    r"(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*"
 )
 
 
 def _repository(value: str) -> str | None:
-    if _REPOSITORY_REF.match(value):
+    if _REPOSITORY_REF.fullmatch(value):
         return None
     return (
         "expected oci://REGISTRY/REPOSITORY (no tag), e.g. oci://registry.internal:5000/mlenv/cache"

@@ -148,9 +148,21 @@ class HumanReporter:
 
 
 def emit_json(stream: IO[str], **event: object) -> None:
-    """One event as a JSON line, redacted as every message is (the dump's ", " separators
-    keep a redaction inside one string)."""
-    print(redact(json.dumps(event, sort_keys=True)), file=stream, flush=True)
+    """One event as a JSON line, each string in it redacted as the human line is. Redacting
+    the dump instead read JSON's escapes as text: ``\u00e9://a&token=S@CRET``'s ``u00e9``
+    passed for a scheme and ``CRET`` was shown, which the human line hides."""
+    print(json.dumps(_redacted(event), sort_keys=True), file=stream, flush=True)
+
+
+def _redacted(value: object) -> object:
+    """``value`` with every string in it (keys too) passed through ``redact``."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {_redacted(key): _redacted(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_redacted(item) for item in value]
+    return value
 
 
 class JsonReporter:

@@ -53,22 +53,24 @@ if TYPE_CHECKING:
 
 class PlainLock:
     """A ``lock`` command line with only the options this module reads as click would;
-    the manifest and cache paths as pathlib spells them."""
+    the manifest and cache paths as pathlib spells them (the cache's ``~`` expanded), and
+    ``--cache`` as typed, which the session expands as the CLI's does (``./~`` stays ``~``)."""
 
-    __slots__ = ("cache", "check", "manifest", "offline", "quiet", "verbose")
+    __slots__ = ("cache", "cache_text", "check", "manifest", "offline", "quiet", "verbose")
 
     def __init__(
         self, manifest: str, quiet: bool, verbose: int, cache: str | None, check: bool,
-        offline: bool,
+        offline: bool, cache_text: str | None,
     ) -> None:  # fmt: skip
         self.manifest, self.quiet, self.verbose = manifest, quiet, verbose
         self.cache, self.check, self.offline = cache, check, offline
+        self.cache_text = cache_text
 
 
 def _command(argv: Sequence[str]) -> PlainLock | None:
     """What a plain ``lock``/``lock --check`` asks for; None for any other command line."""
     manifest, quiet = os.environ.get("MLENV_MANIFEST") or "mlenv.toml", False
-    verbose, cache = 0, None
+    verbose, cache, cache_text = 0, None, None
     args = list(argv)
     while args and args[0] != "lock":
         option = args.pop(0)
@@ -84,7 +86,7 @@ def _command(argv: Sequence[str]) -> PlainLock | None:
                 return None
             if name == "--cache":
                 try:
-                    cache = normal(named_root(value))
+                    cache, cache_text = normal(named_root(value)), value
                 except RuntimeError:
                     return None  # the full CLI says which home it cannot find
             if name in ("-m", "--manifest"):
@@ -98,7 +100,13 @@ def _command(argv: Sequence[str]) -> PlainLock | None:
     if not _cache_taken(cache):
         return None  # the full CLI refuses it, and says why
     return PlainLock(
-        normal(manifest), quiet, verbose, cache, "--check" in args[1:], "--offline" in args[1:]
+        normal(manifest),
+        quiet,
+        verbose,
+        cache,
+        "--check" in args[1:],
+        "--offline" in args[1:],
+        cache_text,
     )
 
 
@@ -328,9 +336,8 @@ def _lock(command: PlainLock, argv: Sequence[str], first: FirstLock | None) -> i
     from mlenv.commands.lock import lock
     from mlenv.commands.session import open_session
 
-    cache = None if command.cache is None else Path(command.cache)
     try:
-        session = open_session(Path(command.manifest), cache, command.verbose,
+        session = open_session(Path(command.manifest), command.cache_text, command.verbose,
                                command.quiet, "human")  # fmt: skip
         if first is None:
             lock(session, False, (), check=command.check, offline=command.offline)

@@ -49,8 +49,9 @@ def named_root(given: str) -> str:
     """A cache named by ``--cache``, its leading ``~`` expanded as ``$MLENV_CACHE_DIR``'s is
     (as pip and uv do): quoted, ``--cache '~/c'`` made a directory named ``~`` here, which a
     clean-up by ``rm -rf ~`` then aims at the home. RuntimeError for a ``~user`` pwd does not
-    know."""
-    return expanduser(given)
+    know. Only a ``~`` typed first: ``./~`` is how a shell names the directory called ``~``
+    (to clear one away), which pathlib's spelling of it (``~``) made the home."""
+    return expanduser(given) if given[:1] == "~" else given
 
 
 def cache_root(env: Mapping[str, str] | None = None) -> str:

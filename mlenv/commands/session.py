@@ -91,7 +91,7 @@ class Session:
 
 
 def open_session(
-    manifest: Path, cache: Path | None, verbose: int, quiet: bool, log_format: str
+    manifest: Path, cache: str | None, verbose: int, quiet: bool, log_format: str
 ) -> Session:
     """The session the global options ask for: the CLI's, and a plain ``lock``'s (which the
     entry point runs without loading click)."""
@@ -105,22 +105,22 @@ def open_session(
     return Session(manifest, reporter, verbose, _cache_root(cache))
 
 
-def _cache_root(cache: Path | None) -> Path | None:
+def _cache_root(given: str | None) -> Path | None:
     """The cache (or a bundle used as one) is a directory: anything else there, a FIFO or a
     file, is an error saying so rather than a cache where every artifact is missing. None when
     the default cannot be named (``cache.default_root``: no home, or a ``~user`` pwd cannot
     look up), as the entry point has it: only a command that uses the cache fails."""
-    if cache is None:
+    if given is None:
         root = default_root()
         if root is None:
             return None
         cache = Path(root)
     else:
         try:
-            cache = Path(named_root(str(cache)))
+            cache = Path(named_root(given))
         except RuntimeError:
             raise UsageError(
-                f"cannot tell which home directory {str(cache)!r} starts with",
+                f"cannot tell which home directory {given!r} starts with",
                 where="--cache",
                 hint="name the cache directory by an absolute path",
             ) from None

@@ -48,8 +48,10 @@ class CondaRecord:
         return f"{self.name}-{self.version}-{self.build}"
 
 
-# A conda match spec's name: after an optional "channel::", up to a space or an operator.
-_SPEC_NAME = re.compile(r"(?:[^\s:]+::)?(?P<name>[A-Za-z0-9_.\-]+)")
+# A conda match spec's name: after an optional "channel::", up to a space or an operator. A
+# channel may be a URL (``https://conda.anaconda.org/conda-forge::numpy``, which rattler solves):
+# it runs to the last "::" before a blank or a bracket, where the name was read as "https".
+_SPEC_NAME = re.compile(r"(?:[^\s\[]*::)?(?P<name>[A-Za-z0-9_.\-]+)")
 
 
 def match_spec_name(spec: str) -> str | None:
