@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 from mlenv.cuda import packages as cudapkg
@@ -56,10 +55,6 @@ class Verdict:
         return not self.errors
 
 
-def _error(code: str, package: str, needs: str, promised: str, message: str, hint: str) -> Finding:
-    return Finding("error", code, package, needs, promised, message, hint)
-
-
 def compute_capability_arch(cap: str) -> str:
     """nvidia-smi's "8.6" as the sm_86 the CUDA rules speak."""
     major, _, minor = cap.partition(".")
@@ -71,7 +66,7 @@ def verify_lock(lock: Lock, manifest_hash: str, judged: Judged | None) -> Verdic
     findings: list[Finding] = []
     if lock.inputs_hash != manifest_hash:
         findings.append(
-            _error(
+            Finding.error(
                 "lock-stale",
                 "",
                 f"inputs {manifest_hash[:19]}…",
@@ -133,7 +128,7 @@ def verify_lock(lock: Lock, manifest_hash: str, judged: Judged | None) -> Verdic
         where = "mlenv.lock [target].requires-driver"
         if DriverVersion.parse(recorded, where=where) != DriverVersion.parse(needed):
             findings.append(
-                _error(
+                Finding.error(
                     "lock-driver-mismatch",
                     "",
                     f"driver {needed}",
@@ -161,7 +156,7 @@ def _reported_cuda(target: CudaTarget, judged: Judged | None, seen: list[Finding
     hint = f"upgrade the driver to one that reports CUDA Version {target.cuda} or newer"
     checked = f"driver {judged.driver} (checked)"
     needs = f"CUDA Version >= {target.cuda}"
-    return [_error("driver-cuda-below-target", "", needs, checked, message, hint)]  # fmt: skip
+    return [Finding.error("driver-cuda-below-target", "", needs, checked, message, hint)]
 
 
 def _below_packages(needs: list[PackageNeed], driver: DriverVersion) -> list[Finding]:
@@ -175,12 +170,12 @@ def _below_packages(needs: list[PackageNeed], driver: DriverVersion) -> list[Fin
         except CudaError as exc:
             checked = f"driver {driver} (checked)"
             hint = exc.hint or ""
-            found.append(_error("driver-unconfirmed", item.name, "a known minimum driver",
+            found.append(Finding.error("driver-unconfirmed", item.name, "a known minimum driver",
                                 checked, exc.message, hint))  # fmt: skip
             continue
         if needed is not None and driver < needed[0]:
             message = f"{who} needs driver {needed[0]} ({needed[1]}), but the driver is {driver}"
-            found.append(_error("driver-below-package", item.name, f"driver >= {needed[0]}",
+            found.append(Finding.error("driver-below-package", item.name, f"driver >= {needed[0]}",
                                 f"driver {driver} (checked)", message + " (checked)",
                                 f"upgrade the driver to {needed[0]}"))  # fmt: skip
     return found
@@ -191,7 +186,7 @@ def _integrity(platform: str, package: LockedPackage) -> list[Finding]:
     found = []
     if not _SHA256.fullmatch(package.sha256):
         found.append(
-            _error(
+            Finding.error(
                 "artifact-no-sha256",
                 package.name,
                 "a sha256",
@@ -202,7 +197,7 @@ def _integrity(platform: str, package: LockedPackage) -> list[Finding]:
         )
     if package.size <= 0:
         found.append(
-            _error(
+            Finding.error(
                 "artifact-no-size",
                 package.name,
                 "a size",
@@ -239,7 +234,7 @@ def _marks(platform: str, package: LockedPackage, *, cuda: str | None) -> list[F
         )  # fmt: skip
     elif package.cuda is None and is_cpu_variant(package.name, package.version):
         found.append(
-            _error(
+            Finding.error(
                 "cpu-fallback", package.name, f"CUDA {cuda}", "a CPU-only build",
                 f"{who} is a CPU-only build in a CUDA {cuda} environment, and the lock does "
                 "not mark it cpu-ok",
@@ -268,7 +263,7 @@ def _needs(lock: Lock) -> tuple[list[PackageNeed], list[Finding], list[_Unread]]
             need = extract(package.name, package.version, package.filename, index=package.index)
         except CudaError as exc:
             findings.append(
-                _error("cuda-unreadable", package.name, "", "", exc.message, exc.hint or "")
+                Finding.error("cuda-unreadable", package.name, "", "", exc.message, exc.hint or "")
             )
             continue
         recorded = package.cuda
@@ -288,7 +283,7 @@ def _needs(lock: Lock) -> tuple[list[PackageNeed], list[Finding], list[_Unread]]
             need = _recorded_need(recorded, package)
             if need is None:
                 findings.append(
-                    _error(
+                    Finding.error(
                         "lock-cuda-unreadable",
                         package.name,
                         "a CUDA label like 12.4 or 12.x",
@@ -309,7 +304,7 @@ def _needs(lock: Lock) -> tuple[list[PackageNeed], list[Finding], list[_Unread]]
             item = conda_need(conda)
         except CudaError as exc:
             findings.append(
-                _error("cuda-unreadable", conda.name, "", "", exc.message, exc.hint or "")
+                Finding.error("cuda-unreadable", conda.name, "", "", exc.message, exc.hint or "")
             )
             continue
         if item is not None and conda.cuda is not None and item.need.label != conda.cuda:
@@ -333,12 +328,12 @@ def _recorded_driver(item: PackageNeed, recorded: str | None) -> list[Finding]:
         if DriverVersion.parse(recorded) >= needed[0]:
             return []
     message = f"{item.name} {item.version} records requires-driver {recorded}, below {needed[0]}"
-    return [_error("lock-driver-mismatch", item.name, f"driver >= {needed[0]}", recorded,
+    return [Finding.error("lock-driver-mismatch", item.name, f"driver >= {needed[0]}", recorded,
                    f"{message}, which its CUDA {item.need.label} build needs", _EDITED)]  # fmt:skip
 
 
 def _mismatch(name: str, version: str, need: CudaNeed, recorded: str) -> Finding:
-    return _error(
+    return Finding.error(
         "lock-cuda-mismatch",
         name,
         f"CUDA {need.label}",
@@ -361,60 +356,3 @@ def _recorded_need(label: str, package: LockedPackage) -> CudaNeed | None:
     cuda = CudaVersion(int(match[1]), 0 if major_only else int(match[2]))
     evidence = f"mlenv.lock: {package.name} cuda = {label!r}"
     return CudaNeed(cuda, major_only, "lock", evidence, "mlenv.lock")
-
-
-def verify_output(
-    name: str,
-    actual_sha256: str,
-    expected: Mapping[str, str],
-    built_from: str,
-    lock_sha256: str,
-) -> list[Finding]:
-    """A built file against the digests of the build record beside it (``expected``, by file
-    name), and that record's lock (``built_from``) against the lock."""
-    findings = []
-    if name not in expected:
-        findings.append(
-            _error(
-                "output-unknown", "", f"one of {', '.join(sorted(expected)) or 'none'}", name,
-                f"{name} is not an output recorded in build.json",
-                "verify image.tar or the conda-pack archive of the same build",
-            )
-        )  # fmt: skip
-    elif expected[name] != actual_sha256:
-        findings.append(
-            _error(
-                "output-digest-mismatch", "", f"sha256 {expected[name]}", f"sha256 {actual_sha256}",
-                f"{name} has sha256 {actual_sha256}, build.json says {expected[name]}",
-                "the file was changed or truncated after the build; rebuild or copy it again",
-            )
-        )  # fmt: skip
-    if built_from != lock_sha256:
-        findings.append(
-            _error(
-                "output-lock-mismatch", "", f"lock sha256 {lock_sha256}",
-                f"built from {built_from}",
-                "the build was made from another lock than the one here",
-                "run `mlenv build --offline` again for this lock",
-            )
-        )  # fmt: skip
-    return findings
-
-
-def verify_platform_record(
-    platform: str, record_sha256: str, expected: str | None
-) -> list[Finding]:
-    """A platform's build.json against the sha256 the multi-platform build.json one directory
-    up records for it (None: it records no such platform): the record is the one that build
-    wrote, so a platform directory swapped in from another build is caught."""
-    if expected == record_sha256:
-        return []
-    return [
-        _error(
-            "output-platform-mismatch", "", f"build.json sha256 {expected}",
-            f"sha256 {record_sha256}",
-            f"{platform}/build.json is not the {platform} build the multi-platform build.json "
-            "records",
-            "the platform's directory comes from another build; rebuild or copy dist/ whole",
-        )
-    ]  # fmt: skip

@@ -29,14 +29,8 @@ from mlenv.cuda.rules import Finding
 from mlenv.cuda.versions import DriverVersion
 from mlenv.errors import ProblemsError, UsageError
 from mlenv.inputs import digest
-from mlenv.judge import (
-    Judged,
-    Verdict,
-    compute_capability_arch,
-    verify_lock,
-    verify_output,
-    verify_platform_record,
-)
+from mlenv.judge import Judged, Verdict, compute_capability_arch, verify_lock
+from mlenv.judge_outputs import verify_output, verify_platform_record
 from mlenv.limits import LimitError, parse_json
 from mlenv.lockfile import Lock
 from mlenv.manifest import Manifest

@@ -84,6 +84,12 @@ class Finding:
     message: str
     hint: str
 
+    @classmethod
+    def error(
+        cls, code: str, package: str, needs: str, promised: str, message: str, hint: str
+    ) -> Finding:
+        return cls("error", code, package, needs, promised, message, hint)
+
 
 def _promise(target: CudaTarget) -> str:
     return f"CUDA {target.cuda}, driver {target.driver_floor}"

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from mlenv.judge import verify_platform_record
+from mlenv.judge_outputs import verify_platform_record
 from mlenv.oci.credentials import Credentials
 from mlenv.oci.model import INDEX_MEDIA_TYPE, OciError
 from mlenv.oci.read import read_base

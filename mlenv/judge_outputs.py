@@ -1,0 +1,67 @@
+"""A build's outputs against the records it wrote: a file against ``build.json``'s digests
+and its lock, a platform's ``build.json`` against the multi-platform record one directory up.
+Pure, like ``judge``; ``commands.verify`` reads the files and hands over their digests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from mlenv.cuda.rules import Finding
+
+
+def verify_output(
+    name: str,
+    actual_sha256: str,
+    expected: Mapping[str, str],
+    built_from: str,
+    lock_sha256: str,
+) -> list[Finding]:
+    """A built file against the digests of the build record beside it (``expected``, by file
+    name), and that record's lock (``built_from``) against the lock."""
+    findings = []
+    if name not in expected:
+        findings.append(
+            Finding.error(
+                "output-unknown", "", f"one of {', '.join(sorted(expected)) or 'none'}", name,
+                f"{name} is not an output recorded in build.json",
+                "verify image.tar or the conda-pack archive of the same build",
+            )
+        )  # fmt: skip
+    elif expected[name] != actual_sha256:
+        findings.append(
+            Finding.error(
+                "output-digest-mismatch", "", f"sha256 {expected[name]}", f"sha256 {actual_sha256}",
+                f"{name} has sha256 {actual_sha256}, build.json says {expected[name]}",
+                "the file was changed or truncated after the build; rebuild or copy it again",
+            )
+        )  # fmt: skip
+    if built_from != lock_sha256:
+        findings.append(
+            Finding.error(
+                "output-lock-mismatch", "", f"lock sha256 {lock_sha256}",
+                f"built from {built_from}",
+                "the build was made from another lock than the one here",
+                "run `mlenv build --offline` again for this lock",
+            )
+        )  # fmt: skip
+    return findings
+
+
+def verify_platform_record(
+    platform: str, record_sha256: str, expected: str | None
+) -> list[Finding]:
+    """A platform's build.json against the sha256 the multi-platform build.json one directory
+    up records for it (None: it records no such platform): the record is the one that build
+    wrote, so a platform directory swapped in from another build is caught."""
+    if expected == record_sha256:
+        return []
+    return [
+        Finding.error(
+            "output-platform-mismatch", "", f"build.json sha256 {expected}",
+            f"sha256 {record_sha256}",
+            f"{platform}/build.json is not the {platform} build the multi-platform build.json "
+            "records",
+            "the platform's directory comes from another build; rebuild or copy dist/ whole",
+        )
+    ]  # fmt: skip
