@@ -18,7 +18,6 @@ from packaging.utils import canonicalize_name
 
 from mlenv import cli, lockfile, uptodate
 from mlenv.commands.verify import verify
-from mlenv.conda.records import CondaRecord
 from mlenv.errors import ManifestError
 from mlenv.index.model import PackageIndexError, make_file
 from mlenv.index.pages import parse_json
@@ -26,7 +25,7 @@ from mlenv.judge import verify_lock
 from mlenv.lockfile import Lock, LockedPlatform, LockError, LockTarget
 from mlenv.manifest import loads as load_manifest
 from tests.support.golden import golden_project
-from tests.support.locks import HASH, codes, locked, make_lock, package
+from tests.support.locks import HASH, codes, conda_record, locked, make_lock, package
 from tests.support.noop import lock_for
 
 MANIFEST = (
@@ -144,15 +143,6 @@ def test_a_lock_emptied_of_its_entries_is_refused_by_lock_check_and_verify(
         assert "platform.linux-64: has no entry for 'lib' of [target].requirements" in err, err
 
 
-def _conda(name: str) -> CondaRecord:
-    channel = "https://conda.anaconda.org/conda-forge"
-    return CondaRecord(name=name, version="2.5.1", build="h0", build_number=0,
-                       subdir="linux-64", channel=channel,
-                       url=f"{channel}/linux-64/{name}-2.5.1-h0.conda",
-                       filename=f"{name}-2.5.1-h0.conda", sha256="e" * 64, md5="d" * 32,
-                       size=10)  # fmt: skip
-
-
 @pytest.mark.parametrize(
     ("requirement", "entries", "conda"),
     [
@@ -171,7 +161,7 @@ def test_what_a_resolution_leaves_out_on_purpose_still_loads(
         for i, name in enumerate(entries)
     )
     target = LockTarget("3.11", "2.28", ("linux-64",), "first-index", (), (), (requirement,))
-    platform = LockedPlatform("linux-64", packages, tuple(_conda(n) for n in conda))
+    platform = LockedPlatform("linux-64", packages, tuple(conda_record(n) for n in conda))
     lock = Lock(HASH, target).with_platforms([platform])
     assert lockfile.loads(lockfile.render(lock)) == lock
 
@@ -310,7 +300,7 @@ def test_an_entry_driver_floor_edited_by_hand_fails_verify(recorded: str) -> Non
 
 def test_a_conda_entry_driver_floor_edited_by_hand_fails_verify() -> None:
     """Protects `verify` for conda records as for wheels: the same rule, the same finding."""
-    record = dataclasses.replace(_conda("pytorch"), build="cuda126_h0",
+    record = dataclasses.replace(conda_record("pytorch"), build="cuda126_h0",
                                  filename="pytorch-2.5.1-cuda126_h0.conda",
                                  url="https://conda.anaconda.org/conda-forge/linux-64/"
                                  "pytorch-2.5.1-cuda126_h0.conda")  # fmt: skip
@@ -342,7 +332,7 @@ def test_a_conda_requirement_without_its_record_is_refused(
     passed every command; a spec's name is read as `mlenv add --conda` reads it."""
     target = LockTarget("3.11", "2.28", ("linux-64",), "first-index", (), (), (),
                         conda_requirements=specs)  # fmt: skip
-    platform = LockedPlatform("linux-64", (), tuple(_conda(n) for n in records))
+    platform = LockedPlatform("linux-64", (), tuple(conda_record(n) for n in records))
     lock = Lock(HASH, target).with_platforms([platform])
     if missing is None:
         assert lockfile.loads(lockfile.render(lock)) == lock

@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import re
 import string
-import time
 
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from mlenv.errors import redact
+from tests.support.growth import LINEAR_BOUND, growth
 
 SECRET_NAMES = ["token", "access_token", "password", "api_key", "api-key", "sig",
                 "X-Amz-Signature", "X-Goog-Credential", "private_token", "auth"]  # fmt: skip
@@ -98,23 +98,6 @@ def test_a_host_and_port_before_an_at_in_the_path_stay_shown(
         assert redact(text) == text
 
 
-def _slowest_growth(make: object) -> float:
-    """How much longer the redactor takes on four times the text (the best of five each)."""
-    assert callable(make)
-    spans = []
-    for size in (25_000, 100_000):
-        text = make(size)
-        best = min(_timed(text) for _ in range(5))
-        spans.append(best)
-    return spans[1] / max(spans[0], 1e-4)
-
-
-def _timed(text: str) -> float:
-    started = time.perf_counter()
-    redact(text)
-    return time.perf_counter() - started
-
-
 def test_the_new_shapes_keep_the_redactor_linear() -> None:
     """Four times the text takes about four times as long: a quadratic shape takes 16x; the
     bound leaves room for a loaded runner and for caches that a longer text outgrows."""
@@ -127,4 +110,4 @@ def test_the_new_shapes_keep_the_redactor_linear() -> None:
         lambda n: "x://u:" + "/" * n + "@",
     ]
     for number, shape in enumerate(shapes):
-        assert _slowest_growth(shape) < 12, number
+        assert growth(redact, shape) < LINEAR_BOUND, number

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import io
 import json
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -16,12 +15,13 @@ from hypothesis import strategies as st
 
 from mlenv import cli, lockfile, uptodate
 from mlenv.commands.session import open_session
-from mlenv.conda.records import CondaRecord, match_spec_name
+from mlenv.conda.records import match_spec_name
 from mlenv.errors import ManifestError, UsageError, redact
 from mlenv.lockfile import Lock, LockedPlatform, LockError, LockTarget
 from mlenv.manifest import loads as load_manifest
 from mlenv.report import JsonReporter, emit_json
-from tests.support.locks import HASH
+from tests.support.growth import LINEAR_BOUND, growth
+from tests.support.locks import HASH, conda_record
 
 SECRET = st.text("ABCDEFGHJKLMNPQRSTUVWXYZ", min_size=6, max_size=20)
 HOST = st.from_regex(r"[a-z]{2,8}\.(com|org|net)", fullmatch=True)
@@ -91,21 +91,6 @@ def test_a_colon_password_stops_at_the_next_url() -> None:
     )
 
 
-def _slowest_growth(make: Callable[[int], str]) -> float:
-    """How much longer the redactor takes on four times the text (the best of five each)."""
-    spans = []
-    for size in (25_000, 100_000):
-        text = make(size)
-        spans.append(min(_timed(text) for _ in range(5)))
-    return spans[1] / max(spans[0], 1e-4)
-
-
-def _timed(text: str) -> float:
-    started = time.perf_counter()
-    redact(text)
-    return time.perf_counter() - started
-
-
 def test_the_colon_shapes_keep_the_redactor_linear() -> None:
     """Four times the text takes about four times as long (16x would be quadratic): the
     password's ':' must not let one scan run on over the rest of the text."""
@@ -116,7 +101,7 @@ def test_the_colon_shapes_keep_the_redactor_linear() -> None:
         lambda n: "://u:p:" * n,
     ]
     for number, shape in enumerate(shapes):
-        assert _slowest_growth(shape) < 12, number
+        assert growth(redact, shape) < LINEAR_BOUND, number
 
 
 MANIFEST = '[environment]\nname = "e"\npython = "3.11"\n[pypi]\n'
@@ -236,15 +221,6 @@ def test_the_cli_hands_the_cache_on_as_typed(monkeypatch: pytest.MonkeyPatch) ->
     assert given == ["./~"]
 
 
-def _record(name: str) -> CondaRecord:
-    channel = "https://conda.anaconda.org/conda-forge"
-    return CondaRecord(name=name, version="1.26.4", build="h0", build_number=0,
-                       subdir="linux-64", channel=channel,
-                       url=f"{channel}/linux-64/{name}-1.26.4-h0.conda",
-                       filename=f"{name}-1.26.4-h0.conda", sha256="e" * 64, md5="d" * 32,
-                       size=10)  # fmt: skip
-
-
 @given(
     st.sampled_from(
         [
@@ -266,10 +242,12 @@ def test_a_lock_with_a_url_channel_spec_is_read(channel: str, rest: str) -> None
     assert match_spec_name(spec) == "numpy"
     target = LockTarget("3.11", "2.28", ("linux-64",), "first-index", (), (), (),
                         conda_requirements=(spec,))  # fmt: skip
-    lock = Lock(HASH, target).with_platforms([LockedPlatform("linux-64", (), (_record("numpy"),))])
+    lock = Lock(HASH, target).with_platforms(
+        [LockedPlatform("linux-64", (), (conda_record("numpy", "1.26.4"),))]
+    )
     assert lockfile.loads(lockfile.render(lock)) == lock
     missing = Lock(HASH, target).with_platforms(
-        [LockedPlatform("linux-64", (), (_record("scipy"),))]
+        [LockedPlatform("linux-64", (), (conda_record("scipy", "1.26.4"),))]
     )
     with pytest.raises(LockError, match="has no conda record"):
         lockfile.loads(lockfile.render(missing))
@@ -315,7 +293,7 @@ def test_the_bracket_shapes_keep_the_redactor_linear() -> None:
         lambda n: "?" + "[]" * n + "=x",
     ]
     for number, shape in enumerate(shapes):
-        assert _slowest_growth(shape) < 12, number
+        assert growth(redact, shape) < LINEAR_BOUND, number
 
 
 @pytest.mark.parametrize("tail", ["\\n", "\\r\\n"])  # TOML escapes

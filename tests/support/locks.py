@@ -1,10 +1,11 @@
 """Locks built in code, for tests that need a lock without resolving one: ``package`` and
 ``sample`` (a two-platform lock of app and lib) for the lock model's tests, ``locked`` and
 ``make_lock`` (a one-platform lock with a CUDA target) and ``codes`` for verify's; ``target_of``
-the [target] a lock of a manifest records."""
+the [target] a lock of a manifest records; ``conda_record`` a conda-forge record of a lock."""
 
 from __future__ import annotations
 
+from mlenv.conda.records import CondaRecord
 from mlenv.judge import Verdict
 from mlenv.lockfile import Lock, LockedPackage, LockedPlatform, LockTarget
 from mlenv.manifest import Manifest
@@ -104,3 +105,12 @@ def target_of(manifest: Manifest) -> LockTarget:
 
 def codes(verdict: Verdict) -> list[tuple[str, str, str]]:
     return [(f.severity, f.code, f.package) for f in verdict.findings]
+
+
+def conda_record(name: str, version: str = "2.5.1") -> CondaRecord:
+    """A linux-64 conda-forge record of ``name`` as a lock holds it (hashes made up)."""
+    channel = "https://conda.anaconda.org/conda-forge"
+    filename = f"{name}-{version}-h0.conda"
+    return CondaRecord(name=name, version=version, build="h0", build_number=0,
+                       subdir="linux-64", channel=channel, url=f"{channel}/linux-64/{filename}",
+                       filename=filename, sha256="e" * 64, md5="d" * 32, size=10)  # fmt: skip

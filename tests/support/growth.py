@@ -1,0 +1,27 @@
+"""How a function's time grows with its input, for tests that guard against super-linear work
+on hostile text without a bound in seconds (which a slow or loaded runner breaks)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+# 4x the input: linear work takes about 4x as long, quadratic 16x; the bound leaves room for a
+# loaded runner and for caches that a longer input outgrows.
+LINEAR_BOUND = 12
+
+
+def growth(work: Callable[[str], object], make: Callable[[int], str]) -> float:
+    """How much longer ``work`` takes on ``make(100_000)`` than on ``make(25_000)`` (the best
+    of five runs each)."""
+    spans = []
+    for size in (25_000, 100_000):
+        text = make(size)
+        spans.append(min(_timed(work, text) for _ in range(5)))
+    return spans[1] / max(spans[0], 1e-4)
+
+
+def _timed(work: Callable[[str], object], text: str) -> float:
+    started = time.perf_counter()
+    work(text)
+    return time.perf_counter() - started
