@@ -166,11 +166,9 @@ def check_fresh(lock: Lock, manifest: Manifest, lock_path: str = "mlenv.lock") -
         )
     drift = target_drift(lock.target, made_from)
     if drift is not None:
-        key, locked, wanted = drift
         raise StaleLockError(
-            f"the lock's [target].{key} is {locked}, the manifest says {wanted}: the lock "
-            "was edited or made for another target",
-            where=f"{lock_path}: target.{key}",
+            drift_message(drift),
+            where=f"{lock_path}: target.{drift[0]}",
             hint="run `mlenv lock` to update it",
         )
 
@@ -449,6 +447,15 @@ def consistency_problems(lock: Lock, source: str = "mlenv.lock") -> list[Problem
             for where, message in unmet(lock.target, held.get(name, LockedPlatform(name, ())))
         ]
     return problems
+
+
+def drift_message(drift: tuple[str, object, object]) -> str:
+    """What ``target_drift`` found, as ``lock --check`` and ``verify`` both say it."""
+    key, locked, wanted = drift
+    return (
+        f"the lock's [target].{key} is {locked}, the manifest says {wanted}: the lock was "
+        "edited or made for another target"
+    )
 
 
 def url_filename(url: str) -> str:

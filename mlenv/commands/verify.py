@@ -85,10 +85,9 @@ def verify(
     drift = lockfile.target_drift(lock_.target, made_from)
     if drift is not None:
         key, locked, wanted = drift
-        stale = Finding(
-            "error", "lock-stale", "", f"[target].{key} {wanted}", f"lock says {locked}",
-            f"the lock's [target].{key} is {locked}, the manifest says {wanted}: the lock was "
-            "edited or made for another target", "run `mlenv lock` and commit the new lock",
+        stale = Finding.error(
+            "lock-stale", "", f"[target].{key} {wanted}", f"lock says {locked}",
+            lockfile.drift_message(drift), "run `mlenv lock` and commit the new lock",
         )  # fmt: skip
         verdict = dataclasses.replace(verdict, findings=(stale, *verdict.findings))
     if output is not None:
