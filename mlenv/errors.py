@@ -26,36 +26,99 @@ _RAW_PASSWORD = re.compile(
 )
 _SCHEME_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+.-")
 _SCHEME_START = re.compile(r"\b[A-Za-z]")
-# Query parameters that carry a secret: tokens, passwords, and signed-URL signatures and
-# credentials (S3 X-Amz-*, GCS X-Goog-*, Azure SAS sig, CloudFront Signature/Key-Pair-Id).
-# A parameter's name is found first, then judged on its own, then its value is replaced.
-# A name may be percent-encoded (``access%5Ftoken``): servers decode it, so it is judged
-# decoded. A fragment holds parameters too (OAuth's ``#access_token=``). A name may be
-# bracketed as PHP and Rails read arrays and nested keys (``token[]=``, ``user[password]=``,
-# ``access_token%5B%5D=``): each of its segments is judged.
+# Query parameters that carry a secret: tokens, passwords, sessions, keys, and signed-URL
+# signatures and credentials (S3 X-Amz-*, GCS X-Goog-*, Azure SAS sig, CloudFront
+# Signature/Key-Pair-Id). A parameter's name is found first, then judged on its own, then its
+# value is replaced. A name may be percent-encoded (``access%5Ftoken``): servers decode it, so
+# it is judged decoded. A fragment holds parameters too (OAuth's ``#access_token=``), and a
+# path segment (``;jsessionid=``). A name may be bracketed as PHP and Rails read arrays and
+# nested keys (``token[]=``, ``user[password]=``, ``access_token%5B%5D=``): each of its
+# segments is judged.
 _PARAM_NAME = re.compile(r"[?&;#]([\w.%\[\]-]*)=")
 _BRACKETS = re.compile(r"[\[\]]+")
 _PERCENT = re.compile(r"%([0-9A-Fa-f]{2})")
+# The rule, by name (a word is what ``_``, ``.`` or ``-`` separate):
+# - a name holding token, secret, password, passwd, signature, credential, or a session id
+#   (``sessid``, ``sessionid``: ``jsessionid``, ``PHPSESSID``, ``ASPSESSIONID...``);
+# - a name whose first word, or a word after a separator, starts with ``session``
+#   (``session``, ``user_session``, ``sessionKey``; not ``possession``);
+# - a name whose last word is ``key``, ``apikey``, ``accesskey``, ``privatekey`` or ``sas``
+#   (``key``, ``api_key``, ``x-api-key``, ``access_key``, ``private_key``; ``secret_key`` is
+#   a secret already); not ``keyword``, ``monkey`` or ``keys``;
+# - the short names signed URLs and OAuth use: sig, auth, authorization, code, _state,
+#   key-pair-id, policy (first: the most common names are judged soonest).
 _SECRET_NAME = re.compile(
-    r"[\w.-]*(?:token|secret|password|passwd|signature|credential)[\w.-]*"
-    r"|sig|key|auth|authorization|api[_-]?key|code|_state|key-pair-id|policy",
+    r"sig|auth|authorization|code|_state|key-pair-id|policy"
+    r"|[\w.-]*(?:token|secret|password|passwd|signature|credential|sess(?:ion)?id)[\w.-]*"
+    r"|(?:[\w.-]*[_.-])?(?:session[\w.-]*|(?:api|access|private)?key|sas)",
     re.IGNORECASE,
 )
+# What a name judged by ``_SECRET_NAME`` may hold: no other character can be in a match, and
+# a name holding one (a decoded ``%20``) made the ``[\w.-]*`` runs backtrack quadratically.
+_NAME_CHARS = re.compile(r"[\w.-]+")
 _PARAM_VALUE = re.compile(r"[^&#;\s\"'<>]+")
 # anaconda.org channel tokens: https://conda.anaconda.org/t/<token>/channel
 _PATH_TOKEN = re.compile(r"(?P<head>://[^/\s]+/t/)[^/\s]+")
 # HTTP authorization values that end up in a message or a traceback.
 _AUTH_VALUE = re.compile(r"(?P<scheme>\b(?:Basic|Bearer) +)[A-Za-z0-9._~+/=-]+")
+# A header that carries a credential hides its whole value, whatever the scheme (GitHub's
+# ``token``, ``Digest``, ``AWS4-HMAC-SHA256``, ``Negotiate``, a bare key or a cookie): the
+# value is not judged, the header's name is. A name is a credential header's when its last
+# word (after ``-`` or ``_``, case ignored) ends in authorization, cookie, token, secret,
+# password, passwd or credential(s) (``Proxy-Authorization``, ``Set-Cookie``,
+# ``Private-Token``, ``X-Amz-Security-Token``, ``X-CSRFToken``), is ``apikey``,
+# ``accesskey``, ``privatekey``, or is ``key``, ``auth``, ``session`` or ``session-id``
+# after a separator (``X-Api-Key``, ``X-Registry-Auth``); not a bare ``key``, ``code`` or
+# ``auth``, words prose puts before a colon.
+_SECRET_HEADER = re.compile(
+    r"(?:[\w-]*[-_])?(?:[a-z0-9]*(?:authorization|cookie|token|secret|passw(?:or)?d"
+    r"|credentials?)|(?:api|access|private)key)"
+    r"|[\w-]*[-_](?:key|auth|session(?:[-_]?id)?)",
+    re.IGNORECASE,
+)
+# Where a header name stands: ``Name: value`` (a log line, ``curl -v``), ``Name=value``, and
+# the repr and JSON shapes a traceback or an event shows (``{'Name': 'value'}``,
+# ``"name": "value"``, an escaped ``\"name\": ...``). The name starts the text or follows a
+# blank, a quote or an opening bracket or comma, never a URL's ``?&;#/``: a query parameter is
+# judged by ``_SECRET_NAME``, and a URL's host and path stay whole. It starts at a word's
+# start (the look-behind), so a scan never restarts inside a word: linear.
+_HEADER_NAME = re.compile(r"(?<![^\s{(\[,'\"])([A-Za-z][\w-]*)(?:\\?['\"])?[ \t]*[:=][ \t]*")
+# The value: a quoted one (``'...'``, ``"..."``, ``b'...'``, escaped ``\"...``) up to its
+# closing quote, a backslash escaping the next character; any other to the end of its line
+# (a Digest or AWS4 value holds blanks and commas).
+_HEADER_VALUE = re.compile(
+    r"b?\\?'(?P<single>(?:\\.|[^\\'\r\n])*)|b?\\?\"(?P<double>(?:\\.|[^\\\"\r\n])*)"
+    r"|(?P<bare>[^\r\n]*)"
+)
 
 
 def redact(text: str) -> str:
     """``text`` with every secret a URL or header can carry replaced by ``***``: userinfo,
-    secret query parameters, anaconda.org ``/t/<token>`` paths and ``Basic``/``Bearer``
-    values. The one redactor: messages, logs, JSON events and tracebacks all pass here."""
+    secret query parameters, anaconda.org ``/t/<token>`` paths, ``Basic``/``Bearer`` values
+    and the values of credential headers. The one redactor: messages, logs, JSON events and
+    tracebacks all pass here."""
     text = _userinfo(text)
     text = _secret_params(text)
     text = _PATH_TOKEN.sub(r"\g<head>***", text)
-    return _AUTH_VALUE.sub(r"\g<scheme>***", text)
+    text = _AUTH_VALUE.sub(r"\g<scheme>***", text)
+    return _secret_headers(text)
+
+
+def _secret_headers(text: str) -> str:
+    """``text`` with the value of every credential header (``_SECRET_HEADER``) as ``***``:
+    inside its quotes when quoted, else up to the end of its line."""
+    pieces: list[str] = []
+    done = 0
+    for match in _HEADER_NAME.finditer(text):
+        if match.start() < done or not _SECRET_HEADER.fullmatch(match[1]):
+            continue
+        value = _HEADER_VALUE.match(text, match.end())
+        assert value is not None  # the bare branch matches the empty string
+        group = next(name for name in ("single", "double", "bare") if value[name] is not None)
+        if value.end(group) > value.start(group):
+            pieces += (text[done : value.start(group)], "***")
+            done = value.end(group)
+    return "".join(pieces) + text[done:]
 
 
 def _userinfo(text: str) -> str:
@@ -94,10 +157,20 @@ def _userinfo_matches(text: str) -> list[re.Match[str]]:
 
 def _secret_name(name: str) -> bool:
     """A parameter name that carries a secret, judged as the server reads it (decoded)."""
-    if "%" in name:
+    decoded = "%" in name
+    if decoded:
         name = _PERCENT.sub(lambda escape: chr(int(escape[1], 16)), name)
     if "[" in name or "]" in name:
-        return any(_SECRET_NAME.fullmatch(part) for part in _BRACKETS.split(name) if part)
+        return any(_secret_part(part, decoded) for part in _BRACKETS.split(name))
+    return _secret_part(name, decoded)  # the common case: one segment, no brackets
+
+
+def _secret_part(name: str, decoded: bool) -> bool:
+    """``name`` (one segment, no bracket) judged by ``_SECRET_NAME``. Only a decoded name can
+    hold a character no secret name holds (``%20``): it is none, said before the pattern's
+    runs backtrack over the rest of the name."""
+    if decoded and _NAME_CHARS.fullmatch(name) is None:
+        return False
     return _SECRET_NAME.fullmatch(name) is not None
 
 

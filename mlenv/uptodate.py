@@ -213,9 +213,10 @@ def _reader_accepts(data: Mapping[str, Any]) -> bool:
     return True
 
 
-# What each of ``errors.redact``'s patterns needs in a text to match it (a scheme's "://", a
-# query's "=", an HTTP authorization's scheme): a text with none of them is shown as it is.
-REDACTABLE = ("://", "=", "Basic", "Bearer")
+# What each of ``errors.redact``'s patterns needs in a text to match it (a scheme's "://" and
+# a header's ":", a query's "=", an HTTP authorization's scheme): a text with none of them is
+# shown as it is.
+REDACTABLE = (":", "=", "Basic", "Bearer")
 
 
 def _say(text: str) -> None:

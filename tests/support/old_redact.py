@@ -33,10 +33,31 @@ REF_RAW_PASSWORD = re.compile(
 )
 
 
+# What pass 28 added, a strict superset of the old: more secret parameter names (every old
+# name is still one: ``key``, ``api_key``, ``api-key`` and ``apikey`` end in a key word), and
+# the value of a credential header under any scheme (the old hid only Basic/Bearer values,
+# which the header rule hides again, whole). The header's value is hidden only when it is
+# not empty, hence the function.
+REF_SECRET_PARAM_28 = re.compile(
+    r"(?P<key>[?&;#](?:[\w.-]*(?:token|secret|password|passwd|signature|credential"
+    r"|sess(?:ion)?id)[\w.-]*|(?:[\w.-]*[_.-])?(?:session[\w.-]*|(?:api|access|private)?key|sas)"
+    r"|sig|auth|authorization|code|_state|key-pair-id|policy)=)[^&#;\s\"'<>]+",
+    re.IGNORECASE,
+)
+REF_HEADER = re.compile(
+    r"(?P<head>(?<![^\s{(\[,'\"])(?=[A-Za-z])(?i:(?:[\w-]*[-_])?(?:[a-z0-9]*(?:authorization"
+    r"|cookie|token|secret|passw(?:or)?d|credentials?)|(?:api|access|private)key)"
+    r"|[\w-]*[-_](?:key|auth|session(?:[-_]?id)?))(?![\w-])(?:\\?['\"])?[ \t]*[:=][ \t]*"
+    r"(?:b?\\?(?P<quote>['\"]))?)"
+    r"(?P<value>(?(quote)(?:\\.|(?!(?P=quote))[^\\\r\n])*|[^\r\n]*))"
+)
+
+
 def reference_redact(text: str) -> str:
     """``old_redact`` with today's additions: the reference after a scheme."""
     text = REF_RAW_PASSWORD.sub(r"\g<scheme>***@", text)
     text = OLD_USERINFO.sub(r"\g<scheme>***@", text)
-    text = REF_SECRET_PARAM.sub(r"\g<key>***", text)
+    text = REF_SECRET_PARAM_28.sub(r"\g<key>***", text)
     text = OLD_PATH_TOKEN.sub(r"\g<head>***", text)
-    return OLD_AUTH_VALUE.sub(r"\g<scheme>***", text)
+    text = OLD_AUTH_VALUE.sub(r"\g<scheme>***", text)
+    return REF_HEADER.sub(lambda m: m["head"] + ("***" if m["value"] else ""), text)
