@@ -21,6 +21,8 @@ _USERINFO = re.compile(r"://[^/?#\s]*@")
 # first '/' that starts no port, then up to 256 characters (no blank or quote, and no ':'
 # that starts a "://", so a scan ends at the next URL; ``pa:s/s`` is one password) up to an
 # '@'. The port test keeps ``://host:8080/a@b`` whole (its host is part of the inputs hash).
+# A known limit: ``://user:12/ss@host`` (a password of digits, then a raw '/') is the same
+# shape, read as a host and port as a URL parser reads it, and shown whole.
 _RAW_PASSWORD = re.compile(
     r"://[^/?#\s@:\[]*:(?![0-9]*(?:[/?#\s]|$))(?:[^\s@:\"'<>]|:(?!//)){0,256}@"
 )
