@@ -79,18 +79,23 @@ _SECRET_HEADER = re.compile(
     re.IGNORECASE,
 )
 # Where a header name stands: ``Name: value`` (a log line, ``curl -v``), ``Name=value``, and
-# the repr and JSON shapes a traceback or an event shows (``{'Name': 'value'}``,
-# ``"name": "value"``, an escaped ``\"name\": ...``). The name starts the text or follows a
-# blank, a quote or an opening bracket or comma, never a URL's ``?&;#/``: a query parameter is
-# judged by ``_SECRET_NAME``, and a URL's host and path stay whole. It starts at a word's
-# start (the look-behind), so a scan never restarts inside a word: linear.
-_HEADER_NAME = re.compile(r"(?<![^\s{(\[,'\"])([A-Za-z][\w-]*)(?:\\?['\"])?[ \t]*[:=][ \t]*")
+# the shapes a traceback or an event shows: a repr or JSON dict (``{'Name': 'value'}``,
+# ``"name": "value"``, an escaped ``\"name\": ...``), a list of pairs (``('Name', 'value')``,
+# a comma then a quoted value), a bytes repr of a request (``...\r\nName: value\r\n``). The
+# name starts the text or follows a blank, a quote, an opening bracket, a comma or an escaped
+# line break, never a URL's ``?&;#/``: a query parameter is judged by ``_SECRET_NAME``, and a
+# URL's host and path stay whole. It starts at a word's start (the look-behinds), so a scan
+# never restarts inside a word: linear.
+_HEADER_NAME = re.compile(
+    r"(?:(?<![^\s{(\[,'\"])|(?<=\\[nrt]))([A-Za-z][\w-]*)"
+    r"(?:\\?['\"][ \t]*(?:[:=]|,(?=[ \t]*b?\\?['\"]))|[ \t]*[:=])[ \t]*"
+)
 # The value: a quoted one (``'...'``, ``"..."``, ``b'...'``, escaped ``\"...``) up to its
-# closing quote, a backslash escaping the next character; any other to the end of its line
-# (a Digest or AWS4 value holds blanks and commas).
+# closing quote, a backslash escaping the next character; any other to the end of its line,
+# a real or an escaped one (a Digest or AWS4 value holds blanks and commas).
 _HEADER_VALUE = re.compile(
     r"b?\\?'(?P<single>(?:\\.|[^\\'\r\n])*)|b?\\?\"(?P<double>(?:\\.|[^\\\"\r\n])*)"
-    r"|(?P<bare>[^\r\n]*)"
+    r"|(?P<bare>(?:[^\\\r\n]|\\(?![rn]))*)"
 )
 
 

@@ -26,6 +26,7 @@ from hypothesis import strategies as st
 from mlenv import uptodate
 from mlenv.errors import MlenvError, redact
 from tests.support.growth import LINEAR_BOUND, growth
+from tests.support.old_redact import reference_redact
 
 # marked, so a value is never a word of the text around it; no quote or backslash (which end
 # or escape a quoted value) and no blank (a bare query value ends there)
@@ -62,12 +63,18 @@ def any_case(draw: st.DrawFn, names: list[str]) -> str:
 def header_text(draw: st.DrawFn, name: str, value: str, host: str) -> str:
     """``name`` and ``value`` as a log line, a repr or a JSON object shows a header, with a
     host and port before or after the value."""
-    shape = draw(st.sampled_from(["line", "repr", "bytes", "json", "escaped", "assign"]))
+    shape = draw(
+        st.sampled_from(["line", "repr", "bytes", "json", "escaped", "assign", "pairs", "wire"])
+    )
     sep = draw(st.sampled_from([": ", ":", " : ", ":\t", "=", " = "]))
     if shape == "line":
         return f"GET https://{host}/simple/ -> 401\n{name}{sep}{value}\nretrying"
     if shape == "assign":
         return f"sent to {host} with {name}{sep}{value}"
+    if shape == "pairs":  # a list of (name, value) tuples, as urllib's header_items() gives
+        return f"[('Host', '{host}'), ('{name}', '{value}'), ('Accept', '*/*')]"
+    if shape == "wire":  # http.client's debug line: a bytes repr, its line breaks escaped
+        return f"send: b'GET /simple/ HTTP/1.1\\r\\nHost: {host}\\r\\n{name}{sep}{value}\\r\\n'"
     if shape == "json":
         return f'{{"{name}"{sep}"{value}", "host": "{host}"}}'
     if shape == "escaped":  # a JSON object inside a JSON string: hidden to the line's end
@@ -90,6 +97,8 @@ def header_text(draw: st.DrawFn, name: str, value: str, host: str) -> str:
         "Cookie: sessionid=S3CRETVALUE; theme=dark",
         "{'X-Api-Key': b'S3CRETVALUE'}",
         "x-amz-security-token:S3CRETVALUE",
+        "[('Authorization', 'token S3CRETVALUE'), ('Host', 'h.example')]",
+        "send: b'GET / HTTP/1.1\\r\\nHost: h\\r\\nAuthorization: token S3CRETVALUE\\r\\n\\r\\n'",
     ],
 )
 def test_a_credential_header_hides_its_value_under_any_scheme(text: str) -> None:
@@ -136,6 +145,20 @@ def test_a_traceback_of_a_request_hides_its_headers() -> None:
     shown = str(MlenvError(f"GET failed with headers={headers!r}"))
     assert "S3CRET" not in shown
     assert "'User-Agent': 'mlenv'" in shown and "'Host': 'git.example:8443'" in shown
+
+
+HEADER_PIECES = ["Authorization", "x-api-key", "Token", "set-cookie", "key", "Host", "code",
+                 ":", "=", ",", " ", "\t", "'", '"', "\\", "\\r\\n", "\\n", "\n", "b", "{",
+                 "(", "[", "-", "_", "a", "é", "?", "&", "Q"]  # fmt: skip
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.lists(st.sampled_from(HEADER_PIECES), max_size=25).map("".join))
+def test_the_header_scan_hides_what_the_plain_expression_hides(text: str) -> None:
+    """The linear scan (a name found, judged, then its value read) redacts as one plain
+    expression holding the same rules does (``tests/support/old_redact.REF_HEADER``), in any
+    arrangement of names, separators, quotes, escapes and line breaks."""
+    assert redact(text) == reference_redact(text)
 
 
 @settings(max_examples=200)

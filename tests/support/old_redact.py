@@ -45,11 +45,12 @@ REF_SECRET_PARAM_28 = re.compile(
     re.IGNORECASE,
 )
 REF_HEADER = re.compile(
-    r"(?P<head>(?<![^\s{(\[,'\"])(?=[A-Za-z])(?i:(?:[\w-]*[-_])?(?:[a-z0-9]*(?:authorization"
-    r"|cookie|token|secret|passw(?:or)?d|credentials?)|(?:api|access|private)key)"
-    r"|[\w-]*[-_](?:key|auth|session(?:[-_]?id)?))(?![\w-])(?:\\?['\"])?[ \t]*[:=][ \t]*"
+    r"(?P<head>(?:(?<![^\s{(\[,'\"])|(?<=\\[nrt]))(?=[A-Za-z])(?i:(?:[\w-]*[-_])?"
+    r"(?:[a-z0-9]*(?:authorization|cookie|token|secret|passw(?:or)?d|credentials?)"
+    r"|(?:api|access|private)key)|[\w-]*[-_](?:key|auth|session(?:[-_]?id)?))(?![\w-])"
+    r"(?:\\?['\"][ \t]*(?:[:=]|,(?=[ \t]*b?\\?['\"]))|[ \t]*[:=])[ \t]*"
     r"(?:b?\\?(?P<quote>['\"]))?)"
-    r"(?P<value>(?(quote)(?:\\.|(?!(?P=quote))[^\\\r\n])*|[^\r\n]*))"
+    r"(?P<value>(?(quote)(?:\\.|(?!(?P=quote))[^\\\r\n])*|(?:[^\\\r\n]|\\(?![rn]))*))"
 )
 
 
