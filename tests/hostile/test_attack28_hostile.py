@@ -229,6 +229,9 @@ def test_the_new_rules_keep_the_redactor_linear() -> None:
         lambda n: "{'Authorization': '" + "\\x" * (n // 2),
         lambda n: "{'a': 'b', " * (n // 11),
         lambda n: " token=" * (n // 7),
+        lambda n: "('a', " * (n // 6),
+        lambda n: "\\nToken" * (n // 7),
+        lambda n: "'token'," + " " * n,
     ]
     for number, shape in enumerate(shapes):
         assert growth(redact, shape) < LINEAR_BOUND, number
