@@ -437,7 +437,7 @@ class _Provider(AbstractProvider[Req, Candidate, str]):
         return deps
 
     def _dependencies(self, candidate: Candidate, metadata: CoreMetadata) -> list[Req]:
-        lines = self._lines(metadata)
+        lines = self._lines(metadata, _origin(candidate))
         if not candidate.extras:
             return [_dependency(requirement, candidate) for requirement, base in lines if base]
         # An extra's candidate adds only what its extras bring; the base carries the rest.
@@ -454,7 +454,7 @@ class _Provider(AbstractProvider[Req, Candidate, str]):
                     break
         return wanted
 
-    def _lines(self, metadata: CoreMetadata) -> list[tuple[Requirement, bool]]:
+    def _lines(self, metadata: CoreMetadata, origin: str) -> list[tuple[Requirement, bool]]:
         """Each Requires-Dist line parsed, and whether it applies without an extra: once per
         distribution, not once per extras combination that asks for its dependencies."""
         key = (metadata.name, metadata.version)
@@ -463,7 +463,7 @@ class _Provider(AbstractProvider[Req, Candidate, str]):
             known = []
             where = f"{metadata.name} {metadata.version}"
             for text in metadata.requires_dist:
-                requirement = _requirement(text, metadata)
+                requirement = _requirement(text, origin)
                 self._evaluate(where)
                 known.append((requirement, applies(requirement, self.target.markers)))
             self._parsed[key] = known
@@ -484,17 +484,25 @@ _PRINTABLE_ASCII = re.compile(r"[ -~]*")
 _EXTRA_TEST = re.compile(r"""\bextra\s*==\s*['"]([^'"]*)['"]|['"]([^'"]*)['"]\s*==\s*extra\b""")
 
 
-def _requirement(text: str, metadata: CoreMetadata) -> Requirement:
+def _requirement(text: str, origin: str) -> Requirement:
     """A Requires-Dist line of an index's distribution, parsed; a malformed one is a clear
-    error naming the distribution (the line shortened, without control characters)."""
+    error naming the distribution and its file (the line and packaging's reason shortened,
+    without control characters)."""
     try:
         return parsed(text)
-    except InvalidRequirement:
+    except InvalidRequirement as exc:
+        reason = printable((str(exc).splitlines() or [""])[0], 160)
         raise MetadataError(
-            f"a Requires-Dist line is not a PEP 508 requirement: {printable(text)!r}",
-            where=f"{metadata.name} {metadata.version}",
+            f"a Requires-Dist line is not a PEP 508 requirement: {printable(text)!r} ({reason})",
+            where=origin,
             hint="its metadata is broken: exclude this version, or lock from another index",
         ) from None
+
+
+def _origin(candidate: Candidate) -> str:
+    """Which distribution, and which index's file of it, an error of its metadata is about."""
+    where = f"{candidate.name} {candidate.version}"
+    return f"{where} ({candidate.file.url})" if candidate.file is not None else where
 
 
 def _dependency(requirement: Requirement, candidate: Candidate) -> Req:
@@ -507,8 +515,7 @@ def _dependency(requirement: Requirement, candidate: Candidate) -> Req:
         raise MetadataError(
             f"{candidate} requires {requirement.name} from a direct URL ({url}), which mlenv "
             "never fetches for a dependency",
-            where=f"{candidate.name} {candidate.version}"
-            + (f" ({candidate.file.url})" if candidate.file is not None else ""),
+            where=_origin(candidate),
             hint=f"pin another version of {candidate.name}, or ask its publisher for a "
             f"release that depends on {requirement.name} by name",
         )

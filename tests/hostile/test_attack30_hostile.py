@@ -175,7 +175,8 @@ def test_a_transitive_direct_reference_is_refused_naming_who_declared_it(line: s
     )
     with pytest.raises(MetadataError) as info:
         _resolve("app[gpu]", index)
-    assert "app 1.0" in info.value.where and "direct URL" in info.value.message
+    assert info.value.where == "app 1.0 (memory://a/files/app-1.0-py3-none-any.whl)"
+    assert "direct URL" in info.value.message
     assert line.split("@", 1)[1].split(";")[0].strip() in info.value.message
     assert not [call for call in index.calls if call[1].startswith("x")]
 
@@ -236,15 +237,16 @@ _UNEVALUABLE = [
 def test_a_requires_dist_marker_no_target_can_evaluate_is_a_clear_error(marker: str) -> None:
     """Protects `pep508.requirement` (tries each marker once): a Requires-Dist line whose
     marker raises when evaluated (UndefinedComparison, UndefinedEnvironmentName) is a
-    MetadataError naming the distribution. Before, an internal error (exit 2)."""
+    MetadataError naming the distribution, the index's file and the reason. Before, an
+    internal error (exit 2)."""
     index = MemoryIndex(
         "memory://a",
         dict([build_wheel("app", "1.0", requires_dist=[f"x ; {marker}"]), build_wheel("x", "1.0")]),
     )
     with pytest.raises(MetadataError) as info:
         _resolve("app", index)
-    assert info.value.where.startswith("app 1.0")
-    assert "Requires-Dist" in info.value.message
+    assert info.value.where == "app 1.0 (memory://a/files/app-1.0-py3-none-any.whl)"
+    assert "Requires-Dist" in info.value.message and "cannot be evaluated" in info.value.message
 
 
 @pytest.mark.parametrize("where", ["index", "manifest"])
