@@ -15,10 +15,14 @@ from urllib.parse import quote
 import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
+from packaging.version import Version
 
 from mlenv import resolve as resolve_module
-from mlenv.index import IndexGroup, MemoryIndex, MetadataError
+from mlenv.cache.locked_metadata import metadata_problem
+from mlenv.errors import MlenvError
+from mlenv.index import CoreMetadata, IndexGroup, MemoryIndex, MetadataError
 from mlenv.limits import LimitError
+from mlenv.lockfile import LockedPackage
 from mlenv.lockfile import loads as load_lock
 from mlenv.report import MemoryReporter
 from mlenv.resolve import Resolution, ResolutionError, resolve
@@ -247,6 +251,21 @@ def test_a_requires_dist_marker_no_target_can_evaluate_is_a_clear_error(marker: 
         _resolve("app", index)
     assert info.value.where == "app 1.0 (memory://a/files/app-1.0-py3-none-any.whl)"
     assert "Requires-Dist" in info.value.message and "cannot be evaluated" in info.value.message
+
+
+@pytest.mark.parametrize("marker", _UNEVALUABLE)
+def test_fetch_judges_a_wheel_with_an_unevaluable_marker_without_crashing(marker: str) -> None:
+    """Protects `pep508.requirement` where fetch and `verify --cache` hold the lock to a
+    wheel's own METADATA (`cache.locked_metadata.metadata_problem`): a wheel whose METADATA
+    differs from what the index served at lock time, with such a marker, is a clear MlenvError.
+    Before, UndefinedComparison escaped from the marker's evaluation (exit 2)."""
+    meta = CoreMetadata(canonicalize_name("app"), Version("1.0"), (f"x ; {marker}",), None, ())
+    package = LockedPackage(
+        "app", "1.0", "app-1.0-py3-none-any.whl", "https://x/app-1.0-py3-none-any.whl",
+        "0" * 64, 1, "https://x",
+    )  # fmt: skip
+    with pytest.raises(MlenvError, match="not a PEP 508 requirement"):
+        metadata_problem(package, meta, X86_311)
 
 
 @pytest.mark.parametrize("where", ["index", "manifest"])
