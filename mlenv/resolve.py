@@ -281,7 +281,7 @@ class _Provider(AbstractProvider[Req, Candidate, str]):
             return [Candidate(name, self.provided[name], None)]
         files = self.index.files(name)
         rejected = self.rejections[name]
-        best: dict[Version, tuple[tuple[int, str], IndexFile]] = {}
+        best: dict[Version, tuple[tuple[bool, int, str], IndexFile]] = {}
         for file in files:
             rejected.versions.add(file.version)
             reason = self._reject(file)
@@ -293,7 +293,9 @@ class _Provider(AbstractProvider[Req, Candidate, str]):
                 rejected.add(file, reason, by_policy=True)
                 continue
             rank = min(self.target.tag_priority.get(tag, 1 << 30) for tag in file.tags)
-            key = (rank, file.filename)
+            # PEP 592 yanks files: a release's unyanked wheel stands for it before a yanked one
+            # of better tags (which made the whole release look yanked), as pip and uv read it.
+            key = (file.yanked is not None, rank, file.filename)
             if file.version not in best or key < best[file.version][0]:
                 best[file.version] = (key, file)
         # Newest release first; its variants (local versions such as +cu124) in policy order.

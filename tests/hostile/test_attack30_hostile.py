@@ -371,3 +371,19 @@ def test_a_resolution_meets_a_bounded_number_of_projects(
         _resolve("p0", index)
     assert "required by" in info.value.where
     assert len({project for call, project in index.calls if call == "files"}) <= limit
+
+
+# -- PEP 592 yanks files, not releases ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("pinned", [False, True])
+def test_a_release_with_an_unyanked_wheel_is_not_yanked_by_its_other_wheel(pinned: bool) -> None:
+    """Protects `resolve._Provider._load_candidates` (the one file per release): a sloppy index
+    yanked only the manylinux wheel of x 1.0; the pure wheel still stands for the release, as
+    pip and uv read PEP 592. Before, the better-tagged yanked wheel was chosen, so x 1.0 looked
+    yanked and `x` had no version at all (and `x==1.0` locked the yanked file)."""
+    yanked = build_wheel("x", "1.0", tag="cp311-cp311-manylinux_2_17_x86_64")
+    kept = build_wheel("x", "1.0")
+    index = MemoryIndex("memory://a", dict([yanked, kept]), yanked={yanked[0]: "broken build"})
+    result = _resolve("x==1.0" if pinned else "x", index)
+    assert [pin.file.filename for pin in result.pins] == [kept[0]]
