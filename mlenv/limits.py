@@ -22,6 +22,11 @@ MAX_REQUIRES_DIST = 10_000  # Requires-Dist lines of one distribution
 MAX_DEPENDENCIES = 1_000  # distinct projects one distribution depends on (after markers)
 MAX_EXTRAS = 100  # extras named in one requirement (``pkg[a,b,c]``)
 MAX_EXTRA_SETS = 500  # distinct extras combinations of one project in one resolution
+# distinct projects one resolution looks at: resolvelib's rounds rescan every name known, so
+# the work is quadratic in them (1,000: ~10 s on 2 slow cores); a chain or tree of
+# distinct names, each under MAX_DEPENDENCIES, was otherwise unbounded. The largest real
+# environments resolve a few hundred.
+MAX_PROJECTS = 3_000
 MAX_MARKER_EVALUATIONS = 2_000_000  # environment markers one resolution may evaluate
 MAX_INFLATE_RATIO = 200  # what a layer `inspect` reads may inflate to, per compressed byte
 MAX_NODE_LIST = 1 << 30  # characters of `verify --nodes` (kubectl's list of a 5,000-node cluster)

@@ -7,7 +7,7 @@ import re
 from collections.abc import Mapping
 from functools import lru_cache
 
-from packaging.markers import InvalidMarker, Marker
+from packaging.markers import InvalidMarker, Marker, UndefinedComparison, UndefinedEnvironmentName
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
@@ -15,6 +15,56 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 @lru_cache(maxsize=8192)
 def requirement(text: str) -> Requirement:
     """The parsed requirement; callers must not mutate it (it is shared).
+
+    Its marker must be one every target can evaluate: packaging parses ``python_version ~=
+    "abc"``, ``sys_platform ~= "linux"`` or ``"a" in extras`` but raises when it evaluates
+    them, which made a Requires-Dist line crash a lock. Such a line is an
+    ``InvalidRequirement``, which every reader already turns into an error naming its source.
+    """
+    parsed = _parse(text)
+    if parsed.marker is not None:
+        _evaluable(parsed.marker)
+    return parsed
+
+
+def _evaluable(marker: Marker) -> None:
+    """Refuse a marker that evaluating raises for: tried once on a Linux target, which answers
+    for every target (an undefined comparison depends on the operator, the variable and the
+    literal, or on a variable whose value has the same shape on every target). Lines share
+    their parsed markers, so each is tried once (by identity, as ``marker_holds`` keys)."""
+    if _EVALUABLE.get(id(marker)) is marker:
+        return
+    try:
+        marker.evaluate(_PROBE)
+    except (UndefinedComparison, UndefinedEnvironmentName, ValueError) as exc:
+        raise InvalidRequirement(f"its marker cannot be evaluated ({exc})") from None
+    if len(_EVALUABLE) >= _MAX_HOLDS:
+        _EVALUABLE.clear()
+    _EVALUABLE[id(marker)] = marker
+
+
+_EVALUABLE: dict[int, Marker] = {}
+
+
+# target.Target.markers of linux-64, CPython 3.11 (only the values' shapes matter), no extra
+_PROBE = {
+    "implementation_name": "cpython",
+    "implementation_version": "3.11.0",
+    "os_name": "posix",
+    "platform_machine": "x86_64",
+    "platform_python_implementation": "CPython",
+    "platform_release": "",
+    "platform_system": "Linux",
+    "platform_version": "",
+    "python_full_version": "3.11.0",
+    "python_version": "3.11",
+    "sys_platform": "linux",
+    "extra": "",
+}
+
+
+def _parse(text: str) -> Requirement:
+    """``Requirement(text)``, faster.
 
     A line with a marker is parsed as its two halves, each memoised: one wheel's Requires-Dist
     repeats a few markers (``extra == "torch"``) over hundreds of lines, and the marker is most

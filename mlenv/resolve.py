@@ -25,7 +25,7 @@ from resolvelib import BaseReporter, ResolutionImpossible, ResolutionTooDeep, Re
 from resolvelib.providers import AbstractProvider
 from resolvelib.structs import RequirementInformation
 
-from mlenv.errors import MlenvError, printable
+from mlenv.errors import MlenvError, printable, redact
 from mlenv.index import CoreMetadata, Index, IndexFile
 from mlenv.index.model import MetadataError
 from mlenv.limits import (
@@ -33,6 +33,7 @@ from mlenv.limits import (
     MAX_EXTRA_SETS,
     MAX_EXTRAS,
     MAX_MARKER_EVALUATIONS,
+    MAX_PROJECTS,
     MAX_REQUIRES_DIST,
     enforce,
 )
@@ -250,17 +251,29 @@ class _Provider(AbstractProvider[Req, Candidate, str]):
     def _candidates(self, name: NormalizedName) -> list[Candidate]:
         """Every installable release of ``name``, newest first, one best wheel per version."""
         with self._lock:
-            future = self._files.get(name)
-            if future is None:
-                future = self._pool.submit(self._load_candidates, name)
-                self._files[name] = future
+            future = self._load(name)
         return future.result()
 
     def prefetch(self, names: Iterable[NormalizedName]) -> None:
         with self._lock:
             for name in names:
-                if name not in self._files:
-                    self._files[name] = self._pool.submit(self._load_candidates, name)
+                self._load(name)
+
+    def _load(self, name: NormalizedName) -> Future[list[Candidate]]:
+        """The reading of ``name``'s candidates, started once (holding ``_lock``); the one
+        place a resolution meets a new project, so the one place their number is bounded."""
+        future = self._files.get(name)
+        if future is None:
+            enforce(
+                len(self._files) + 1,
+                MAX_PROJECTS,
+                "distinct projects in one resolution",
+                where=f"{name} (required by {self.required_by[name][0]})"
+                if self.required_by.get(name)
+                else name,
+            )
+            future = self._files[name] = self._pool.submit(self._load_candidates, name)
+        return future
 
     def _load_candidates(self, name: NormalizedName) -> list[Candidate]:
         if name in self.provided:  # conda installs it: PyPI must accept that version
@@ -268,7 +281,7 @@ class _Provider(AbstractProvider[Req, Candidate, str]):
             return [Candidate(name, self.provided[name], None)]
         files = self.index.files(name)
         rejected = self.rejections[name]
-        best: dict[Version, tuple[tuple[int, str], IndexFile]] = {}
+        best: dict[Version, tuple[tuple[bool, int, str], IndexFile]] = {}
         for file in files:
             rejected.versions.add(file.version)
             reason = self._reject(file)
@@ -280,7 +293,9 @@ class _Provider(AbstractProvider[Req, Candidate, str]):
                 rejected.add(file, reason, by_policy=True)
                 continue
             rank = min(self.target.tag_priority.get(tag, 1 << 30) for tag in file.tags)
-            key = (rank, file.filename)
+            # PEP 592 yanks files: a release's unyanked wheel stands for it before a yanked one
+            # of better tags (which made the whole release look yanked), as pip and uv read it.
+            key = (file.yanked is not None, rank, file.filename)
             if file.version not in best or key < best[file.version][0]:
                 best[file.version] = (key, file)
         # Newest release first; its variants (local versions such as +cu124) in policy order.
@@ -300,6 +315,10 @@ class _Provider(AbstractProvider[Req, Candidate, str]):
         if not any(tag in self.target.tag_priority for tag in file.tags):
             return "no wheel for the target's tags"
         if file.requires_python:
+            # The page's text goes into the lock as it is: packaging reads ">=3.8\u2028" (any
+            # Unicode blank around a clause), which put a line separator or a C1 control there.
+            if not _PRINTABLE_ASCII.fullmatch(file.requires_python):
+                return f"unreadable Requires-Python {printable(file.requires_python, 80)}"
             try:
                 floor = python_floor(SpecifierSet(file.requires_python))
                 runs = floor.contains(self.python, prereleases=True)
@@ -420,9 +439,9 @@ class _Provider(AbstractProvider[Req, Candidate, str]):
         return deps
 
     def _dependencies(self, candidate: Candidate, metadata: CoreMetadata) -> list[Req]:
-        lines = self._lines(metadata)
+        lines = self._lines(metadata, _origin(candidate))
         if not candidate.extras:
-            return [to_req(requirement) for requirement, base in lines if base]
+            return [_dependency(requirement, candidate) for requirement, base in lines if base]
         # An extra's candidate adds only what its extras bring; the base carries the rest.
         # Only the extras a marker names are tried: linear, however many extras.
         wanted = []
@@ -433,11 +452,11 @@ class _Provider(AbstractProvider[Req, Candidate, str]):
             for extra in _named_extras(requirement.marker, candidate.extras):
                 self._evaluate(where)
                 if applies(requirement, self.target.markers, extra):
-                    wanted.append(to_req(requirement))
+                    wanted.append(_dependency(requirement, candidate))
                     break
         return wanted
 
-    def _lines(self, metadata: CoreMetadata) -> list[tuple[Requirement, bool]]:
+    def _lines(self, metadata: CoreMetadata, origin: str) -> list[tuple[Requirement, bool]]:
         """Each Requires-Dist line parsed, and whether it applies without an extra: once per
         distribution, not once per extras combination that asks for its dependencies."""
         key = (metadata.name, metadata.version)
@@ -446,7 +465,7 @@ class _Provider(AbstractProvider[Req, Candidate, str]):
             known = []
             where = f"{metadata.name} {metadata.version}"
             for text in metadata.requires_dist:
-                requirement = _requirement(text, metadata)
+                requirement = _requirement(text, origin)
                 self._evaluate(where)
                 known.append((requirement, applies(requirement, self.target.markers)))
             self._parsed[key] = known
@@ -463,20 +482,46 @@ class _Provider(AbstractProvider[Req, Candidate, str]):
         )
 
 
+_PRINTABLE_ASCII = re.compile(r"[ -~]*")
 _EXTRA_TEST = re.compile(r"""\bextra\s*==\s*['"]([^'"]*)['"]|['"]([^'"]*)['"]\s*==\s*extra\b""")
 
 
-def _requirement(text: str, metadata: CoreMetadata) -> Requirement:
+def _requirement(text: str, origin: str) -> Requirement:
     """A Requires-Dist line of an index's distribution, parsed; a malformed one is a clear
-    error naming the distribution (the line shortened, without control characters)."""
+    error naming the distribution and its file (the line and packaging's reason shortened,
+    without control characters)."""
     try:
         return parsed(text)
-    except InvalidRequirement:
+    except InvalidRequirement as exc:
+        reason = printable((str(exc).splitlines() or [""])[0], 160)
         raise MetadataError(
-            f"a Requires-Dist line is not a PEP 508 requirement: {printable(text)!r}",
-            where=f"{metadata.name} {metadata.version}",
+            f"a Requires-Dist line is not a PEP 508 requirement: {printable(text)!r} ({reason})",
+            where=origin,
             hint="its metadata is broken: exclude this version, or lock from another index",
         ) from None
+
+
+def _origin(candidate: Candidate) -> str:
+    """Which distribution, and which index's file of it, an error of its metadata is about."""
+    where = f"{candidate.name} {candidate.version}"
+    return f"{where} ({candidate.file.url})" if candidate.file is not None else where
+
+
+def _dependency(requirement: Requirement, candidate: Candidate) -> Req:
+    """A dependency of an index's distribution that applies on the target, by name only: a
+    direct reference (``x @ https://...``, ``x @ file:///...``) is refused, naming who declared
+    it, as uv and pip do; dropping the URL resolved ``x`` from the indexes instead, a
+    dependency the package never named (and a local path is never read on its word)."""
+    if requirement.url:
+        url = printable(redact(requirement.url), 120)
+        raise MetadataError(
+            f"{candidate} requires {requirement.name} from a direct URL ({url}), which mlenv "
+            "never fetches for a dependency",
+            where=_origin(candidate),
+            hint=f"pin another version of {candidate.name}, or ask its publisher for a "
+            f"release that depends on {requirement.name} by name",
+        )
+    return to_req(requirement)
 
 
 def _named_extras(marker: Marker, extras: frozenset[str]) -> Iterable[str]:
@@ -766,6 +811,13 @@ def _missing_pins(
 def _nothing_installable(name: str, provider: _Provider, indexes: Sequence[str]) -> str:
     rejected = provider.rejections.get(canonicalize_name(name))
     searched = ", ".join(indexes) if indexes else "the configured indexes"
+    if (rejected is None or not rejected.versions) and provider.index.knows(
+        canonicalize_name(name)
+    ):
+        return (
+            f"{name}: listed on {searched}, but with no wheel or sdist mlenv can read "
+            "(under first-index, the first index that lists a project is its only source)"
+        )
     if rejected is None or not rejected.versions:
         return f"{name}: not found on {searched}"
     reasons = "; ".join(

@@ -19,10 +19,11 @@ class IndexGroup:
 
     The strategy decides which files of a project the resolver may choose from:
 
-    - ``"first-index"`` (the default, as uv): the first index, in the order given, that has any
-      file of the project supplies all of them; later indexes are not consulted for it. This
-      defeats dependency confusion: a public index cannot shadow an internal package by
-      publishing a higher version under the same name.
+    - ``"first-index"`` (the default, as uv): the first index, in the order given, that knows
+      the project (has a page for it, even one listing no file mlenv can use) supplies all of
+      its files; later indexes are not consulted for it. This defeats dependency confusion: a
+      public index cannot shadow an internal package by publishing a higher version under the
+      same name, even when the internal index lists only sdists, other formats or nothing.
     - ``"best-match"`` (as pip): the union of all indexes' files, so the best version anywhere
       wins. Convenient when indexes mirror each other partially, unsafe when one is public.
 
@@ -51,9 +52,12 @@ class IndexGroup:
                 for file in offered:
                     self._owners.setdefault(file, index)
             found.extend(offered)
-            if offered and self.strategy == "first-index":
+            if self.strategy == "first-index" and (offered or index.knows(project)):
                 break
         return tuple(dict.fromkeys(found))
+
+    def knows(self, project: NormalizedName) -> bool:
+        return any(index.knows(project) for index in self.indexes)
 
     def _owner(self, file: IndexFile) -> Index:
         with self._lock:

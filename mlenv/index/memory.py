@@ -44,6 +44,8 @@ class MemoryIndex:
         self.calls: list[tuple[str, str]] = []
         self._files: dict[NormalizedName, list[IndexFile]] = {}
         self._metadata: dict[IndexFile, CoreMetadata | MetadataError] = {}
+        # a page per project, named by each filename's first part, usable files or not
+        self._pages = {canonicalize_name(name.split("-", 1)[0]) for name in self._bytes}
         for filename in sorted(self._bytes):
             data = self._bytes[filename]
             link = Link(
@@ -81,6 +83,9 @@ class MemoryIndex:
         project = canonicalize_name(project)
         self.calls.append(("files", project))
         return tuple(self._files.get(project, ()))
+
+    def knows(self, project: NormalizedName) -> bool:
+        return canonicalize_name(project) in self._pages
 
     def metadata(self, file: IndexFile) -> CoreMetadata:
         self.calls.append(("metadata", file.filename))

@@ -81,6 +81,12 @@ class Index(Protocol):
         """Every usable file of ``project``; ``()`` when the index does not know it."""
         ...
 
+    def knows(self, project: NormalizedName) -> bool:
+        """Whether the index answers for ``project`` at all: a page for it, even one listing no
+        file mlenv can use (only sdists, only other formats, only odd filenames). Under
+        ``first-index`` such an index owns the name, as uv decides it."""
+        ...
+
     def metadata(self, file: IndexFile) -> CoreMetadata: ...
 
     def open(self, file: IndexFile) -> AbstractContextManager[BinaryIO]:
@@ -116,12 +122,21 @@ def valid_sha256(value: object) -> str | None:
     return None
 
 
+_FILENAME = re.compile(r"[!-~]+")
+
+
 def make_file(link: Link, *, project: NormalizedName | None, index_url: str) -> IndexFile | None:
     """The IndexFile for a link, or None for anything that is not a wheel or sdist of ``project``.
 
     Bad filenames are skipped rather than fatal: one odd upload must not break a whole project.
     A file at a URL that names another file is refused: the lock reader refuses such an entry.
+    A filename that is not printable ASCII without blanks (what wheel and sdist names are made
+    of) is bad: packaging reads ``foo-1.0\u2028-py3-none-any.whl`` as foo 1.0 (a version may end
+    in any Unicode blank) and lowercases a Kelvin sign in a name to ``k``, so the lock held an
+    invisible character or another name than its project's under a release of that project.
     """
+    if not _FILENAME.fullmatch(link.filename):
+        return None
     try:
         if link.filename.endswith(".whl"):
             name, version, _build, tags = parse_wheel_filename(link.filename)

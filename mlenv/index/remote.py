@@ -86,7 +86,8 @@ class _RemoteIndex(ABC):
         self._http = http
         self._cache = cache
         self._metadata: dict[IndexFile, CoreMetadata] = {}
-        self._files: dict[NormalizedName, tuple[IndexFile, ...]] = {}
+        # each project's usable files, and whether the source answered for it at all
+        self._files: dict[NormalizedName, tuple[tuple[IndexFile, ...], bool]] = {}
         self._lock = threading.Lock()
 
     @property
@@ -98,23 +99,35 @@ class _RemoteIndex(ABC):
         """The local root this source names by itself (none for a remote one)."""
 
     def files(self, project: NormalizedName) -> tuple[IndexFile, ...]:
+        return self._listed(project)[0]
+
+    def knows(self, project: NormalizedName) -> bool:
+        return self._listed(project)[1]
+
+    def _listed(self, project: NormalizedName) -> tuple[tuple[IndexFile, ...], bool]:
         project = canonicalize_name(project)
         with self._lock:
             known = self._files.get(project)
         if known is None:
             links = self._links(project)
-            known = tuple(
+            files = tuple(
                 file
-                for link in links
+                for link in links or ()
                 if (file := make_file(link, project=project, index_url=self._url)) is not None
             )
+            known = files, links is not None and (bool(files) or self._page_per_project)
             with self._lock:
                 self._files[project] = known
         return known
 
+    # A source with a page per project answers for it by having the page, even one listing
+    # nothing usable; a listing of many projects (find-links) only by listing its files.
+    _page_per_project = False
+
     @abstractmethod
-    def _links(self, project: NormalizedName) -> list[Link]:
-        """Every link that may be a file of ``project``; foreign and bad ones are dropped later."""
+    def _links(self, project: NormalizedName) -> list[Link] | None:
+        """Every link that may be a file of ``project``, None when the source has no page for
+        it; foreign and bad links are dropped later."""
 
     def metadata(self, file: IndexFile) -> CoreMetadata:
         with self._lock:
@@ -233,9 +246,11 @@ class SimpleIndex(_RemoteIndex):
     def _own_root(self) -> LocalRoots:
         return LocalRoots.of(indexes=[self._url])
 
-    def _links(self, project: NormalizedName) -> list[Link]:
+    _page_per_project = True
+
+    def _links(self, project: NormalizedName) -> list[Link] | None:
         page = self._page(project)
-        return parse_page(*page, self._local) if page is not None else []
+        return parse_page(*page, self._local) if page is not None else None
 
     def _page(self, project: NormalizedName) -> tuple[bytes, str | None, str] | None:
         """Content, Content-Type and final URL of the project page; None when there is none."""
