@@ -12,6 +12,7 @@ import time
 import warnings
 import zipfile
 import zlib
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from pathlib import Path
@@ -28,6 +29,7 @@ from mlenv.install.layout import Layout
 from mlenv.install.safety import InstallError, Limits
 from mlenv.parallel_gzip import GZIP_BLOCK, GZIP_LEVEL, GzipTwin, ParallelGzip, twin_side
 from mlenv.pep508 import requirement
+from tests.support.growth import LINEAR_BOUND, growth
 from tests.support.index_files import plain_wheel_file
 from tests.support.requirements import assert_read_as_packaging_reads
 from tests.support.wheels import build_wheel
@@ -148,20 +150,24 @@ def test_unextractable_record_refused_by_lock_and_install(tmp_path: Path) -> Non
         plan_wheel(wheel, stack, _LAYOUT, Limits(1 << 30, 100))
 
 
+def _refused(text: str) -> None:
+    with pytest.raises(InvalidRequirement):
+        requirement(text)
+
+
 @pytest.mark.parametrize(
-    "text",
-    ["a" + " " * 2000 + "!", "a" + " " * 2000 + ">=1" + "\t" * 2000 + "!"],
+    "make",
+    [lambda n: "a" + " " * n + "!", lambda n: "a" + " " * n + ">=1" + "\t" * n + "!"],
     ids=["after-name", "around-clause"],
 )
-def test_blank_runs_in_a_requires_dist_line_parse_in_linear_time(text: str) -> None:
+def test_blank_runs_in_a_requires_dist_line_parse_in_linear_time(
+    make: Callable[[int], str],
+) -> None:
     """Invariant 7 (every input is bounded in work): a Requires-Dist line comes from an index.
     The plain-shape expression had three optional runs of blanks side by side, so a failing
     line of n spaces cost n**3 steps (2,000 took 7 s, 4,000 took 50 s; METADATA may be 16 MiB).
     Enforced by pep508._SIMPLE_HEAD's shape."""
-    started = time.perf_counter()
-    with pytest.raises(InvalidRequirement):
-        requirement(text)
-    assert time.perf_counter() - started < 1.0
+    assert growth(_refused, make, small=500) < LINEAR_BOUND  # the cubic form: 64x
 
 
 _NASTY = ["a", "Z9", "x.y", "x_", "-", "_", ".", "[", "]", ",", " ", "\t", "\r", "\n", "\x0b",
@@ -235,7 +241,7 @@ def test_a_writer_waiting_for_its_twin_goes_on_when_the_twin_registers() -> None
         started = time.monotonic()
         twin.register(["k"])
         assert joined.result(timeout=30) is not None
-    assert time.monotonic() - started < 2.0
+    assert time.monotonic() - started < 10.0  # the stall it guards against is the 20 s patience
 
 
 def test_a_record_name_that_is_not_utf8_is_refused_by_lock_and_install(tmp_path: Path) -> None:
