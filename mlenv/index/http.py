@@ -60,8 +60,8 @@ def _hint(status: int, url: str) -> str:
     host = urlsplit(url).hostname or url
     if status == 401:
         return (
-            f"{host} needs credentials: put them in the index URL "
-            "(https://user:token@host/simple) or in ~/.netrc (or the file $NETRC names)"
+            f"{host} asks for credentials; put them in the index URL before its host "
+            f"(user:token@{host}) or in ~/.netrc (or the file $NETRC names)"
         )
     if status == 403:
         return f"{host} refused access; check that the credentials for {host} are valid"

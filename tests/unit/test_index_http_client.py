@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
+from mlenv.errors import redact
 from mlenv.index import HttpCache, HttpClient, HttpError, OfflineError
 from mlenv.index import http as http_module
 from mlenv.index.urls import origin, split_credentials
@@ -155,6 +156,7 @@ def test_client_errors_are_not_retried_and_get_a_specific_hint(status: int, hint
         _client(recorder).get("https://index.example/simple/")
     assert len(recorder.requests) == 1
     assert info.value.hint and hint in info.value.hint
+    assert redact(info.value.hint) == info.value.hint  # shown as written: an example, no secret
 
 
 def test_redirect_loops_are_bounded() -> None:
