@@ -110,7 +110,7 @@ def open_sources(
             relative[directory.as_uri()] = location.rstrip("/")
             location = str(directory)
         links.append(FindLinks(location, http=http, cache=cache, local=local))
-    group = IndexGroup([*simple, *links], pypi.index_strategy)
+    group = IndexGroup(simple, pypi.index_strategy, find_links=links)
     return Sources(
         group,
         tuple(i.url for i in simple),

@@ -17,7 +17,7 @@ Strategy = Literal["first-index", "best-match"]
 class IndexGroup:
     """The manifest's ``index-url``, ``extra-index-urls`` and ``find-links`` as one ``Index``.
 
-    The strategy decides which files of a project the resolver may choose from:
+    The strategy decides which indexes' files of a project the resolver may choose from:
 
     - ``"first-index"`` (the default, as uv): the first index, in the order given, that knows
       the project (has a page for it, even one listing no file mlenv can use) supplies all of
@@ -27,14 +27,24 @@ class IndexGroup:
     - ``"best-match"`` (as pip): the union of all indexes' files, so the best version anywhere
       wins. Convenient when indexes mirror each other partially, unsafe when one is public.
 
+    ``find_links`` are searched in addition to the indexes under either strategy, as pip and
+    uv search them: the user's own wheels (one built from an index's sdist, a patched build)
+    stand beside the owning index's files instead of behind it.
+
     The choice changes results (the same manifest can pin different versions), which is why it
     is explicit here and recorded by the caller.
     """
 
-    def __init__(self, indexes: Sequence[Index], strategy: Strategy = "first-index") -> None:
+    def __init__(
+        self,
+        indexes: Sequence[Index],
+        strategy: Strategy = "first-index",
+        find_links: Sequence[Index] = (),
+    ) -> None:
         if strategy not in ("first-index", "best-match"):
             raise ValueError(f"unknown index strategy {strategy!r}")
-        self.indexes = tuple(indexes)
+        self.indexes = (*indexes, *find_links)
+        self._registries = len(indexes)
         self.strategy = strategy
         self._owners: dict[IndexFile, Index] = {}
         self._lock = threading.Lock()
@@ -46,15 +56,22 @@ class IndexGroup:
     def files(self, project: NormalizedName) -> tuple[IndexFile, ...]:
         project = canonicalize_name(project)
         found: list[IndexFile] = []
-        for index in self.indexes:
-            offered = index.files(project)
-            with self._lock:
-                for file in offered:
-                    self._owners.setdefault(file, index)
+        for index in self.indexes[: self._registries]:
+            offered = self._listed(index, project)
             found.extend(offered)
             if self.strategy == "first-index" and (offered or index.knows(project)):
                 break
+        for index in self.indexes[self._registries :]:
+            found.extend(self._listed(index, project))
         return tuple(dict.fromkeys(found))
+
+    def _listed(self, index: Index, project: NormalizedName) -> tuple[IndexFile, ...]:
+        """``index``'s files of ``project``, each remembered as that index's to read or open."""
+        offered = index.files(project)
+        with self._lock:
+            for file in offered:
+                self._owners.setdefault(file, index)
+        return offered
 
     def knows(self, project: NormalizedName) -> bool:
         return any(index.knows(project) for index in self.indexes)

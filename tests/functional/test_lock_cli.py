@@ -222,6 +222,25 @@ def test_relative_find_links_keep_the_lock_portable(tmp_path: Path) -> None:
     assert str(tmp_path) not in locks[0].replace((tmp_path / "empty").as_uri(), "")
 
 
+def test_a_wheel_in_find_links_stands_in_for_an_index_that_lists_only_an_sdist(
+    tmp_path: Path,
+) -> None:
+    """The index owns ``lib`` (first-index) but lists only its sdist, which mlenv does not
+    lock; the wheel the user built into find-links is locked, as pip and uv take it. Before,
+    find-links were searched only for names no index listed, so the lock failed."""
+    url = write_simple_index(tmp_path / "index", [WHEELS[0], ("lib-1.1.tar.gz", b"sdist")])
+    root = tmp_path / "project"
+    (root / "wheels").mkdir(parents=True)
+    (root / "wheels" / WHEELS[2][0]).write_bytes(WHEELS[2][1])
+    (root / "mlenv.toml").write_text(manifest(url, extra="").replace(
+        "dependencies", 'find-links = ["wheels"]\ndependencies'
+    ))  # fmt: skip
+    result = run_mlenv(["lock"], root, {"MLENV_CACHE_DIR": str(tmp_path / "cache")})
+    assert result.returncode == 0, result.stderr
+    assert lock_pins(root) == {"app": "1.0", "lib": "1.1"}
+    assert 'url = "wheels/lib-1.1-py3-none-any.whl"' in (root / "mlenv.lock").read_text()
+
+
 def test_verbose_shows_the_resolvers_steps(project: tuple[Path, str, dict[str, str]]) -> None:
     """Protects `-v`: without it no debug line, with it each pin, in human and JSON logs."""
     root, _, env = project

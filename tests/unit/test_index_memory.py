@@ -191,3 +191,31 @@ def test_groups_nest() -> None:
     outer = IndexGroup([inner, _index("memory://two", build_wheel("demo", "2.0"))], "best-match")
     files = outer.files(DEMO)
     assert [str(outer.metadata(f).version) for f in files] == ["1.0", "2.0"]
+
+
+def test_find_links_stand_beside_the_index_that_owns_a_project() -> None:
+    """pip and uv search find-links in addition to the indexes: a wheel the user built from an
+    index's sdist is a candidate beside that index's files, not hidden behind them, while a
+    later index is still never asked (first-index)."""
+    internal = _index("memory://internal", ("demo-1.0.tar.gz", b"sdist"))
+    public = _index("memory://public", build_wheel("demo", "99.0"))
+    links = _index("memory://links", build_wheel("demo", "1.0"))
+    group = IndexGroup([internal, public], find_links=[links])
+    listed = group.files(DEMO)
+    assert [(f.index_url, f.filename) for f in listed] == [
+        ("memory://internal", "demo-1.0.tar.gz"),
+        ("memory://links", "demo-1.0-py3-none-any.whl"),
+    ]
+    assert ("files", "demo") not in public.calls
+    with group.open(listed[1]) as stream:  # read from the find-links source that listed it
+        assert stream.read()[:2] == b"PK"
+    assert ("open", "demo-1.0-py3-none-any.whl") in links.calls
+
+
+def test_find_links_are_searched_under_best_match_and_when_no_index_knows_the_project() -> None:
+    first = _index("memory://one", build_wheel("demo", "1.0"))
+    links = _index("memory://links", build_wheel("demo", "2.0"))
+    best = IndexGroup([first, _index("memory://two")], "best-match", find_links=[links])
+    assert _names(best) == ["memory://one:1.0", "memory://links:2.0"]
+    alone = IndexGroup([_index("memory://empty")], find_links=[links])
+    assert _names(alone) == ["memory://links:2.0"]
