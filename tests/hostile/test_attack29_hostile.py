@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from packaging.utils import canonicalize_name
 
@@ -134,6 +134,7 @@ CHANNELS = st.sampled_from(
 
 
 @settings(max_examples=40, deadline=None)
+@example("https://pypi.org/simple", [], ["wheels", "./wheels/"], [])  # one directory, twice
 @given(LOCATIONS, st.lists(LOCATIONS, max_size=2, unique=True),
        st.lists(FIND_LINKS, max_size=2, unique=True),
        st.lists(CHANNELS, max_size=2, unique=True))  # fmt: skip
@@ -142,7 +143,8 @@ def test_the_lock_writer_and_the_drift_check_spell_locations_alike(
 ) -> None:
     """Guards the other side: the [target] the lock writer records (locking.lock_target over
     the opened sources) never drifts from its own manifest, whatever secrets, slashes, escapes
-    or relative directories its locations hold."""
+    or relative directories its locations hold (two spellings of one directory were both
+    recorded as the last)."""
     extra = [url for url in extra if url != index]
     manifest = load_manifest(
         '[environment]\nname = "e"\npython = "3.11"\n'
