@@ -123,6 +123,13 @@ def verify_lock(lock: Lock, manifest_hash: str, judged: Judged | None) -> Verdic
     with contextlib.suppress(CudaError):  # judge() reports a package whose driver is unknown
         needed = str(required_driver(cuda_target, needs)[0])
     recorded = target.requires_driver
+    if recorded is None and needed is not None:  # `mlenv lock` writes it for every CUDA target
+        findings.append(
+            Finding.error(
+                "lock-driver-mismatch", "", f"driver {needed}", "none",
+                f"the lock records no requires-driver, but its packages need {needed}", EDITED,
+            )
+        )  # fmt: skip
     if recorded is not None and needed is not None:
         where = "mlenv.lock [target].requires-driver"
         if DriverVersion.parse(recorded, where=where) != DriverVersion.parse(needed):

@@ -199,6 +199,16 @@ def test_an_update_release_driver_pinned_by_metadata_still_passes() -> None:
     assert verify_lock(make_lock([raised]), HASH, None).ok
 
 
+def test_the_lock_driver_deleted_from_the_target_fails_verify() -> None:
+    """Protects `verify` (judge.verify_lock): [target].requires-driver, which `mlenv lock`
+    writes for every CUDA target and the image's NVIDIA_REQUIRE_CUDA carries as driver>=, was
+    judged only when present; deleted, the lock verified."""
+    assert make_lock([TORCH]).target.requires_driver == "550.54.14"
+    verdict = verify_lock(make_lock([TORCH], requires_driver=None), HASH, None)
+    assert ("error", "lock-driver-mismatch", "") in codes(verdict), verdict.findings
+    assert "records no requires-driver" in verdict.errors[0].message
+
+
 def test_the_same_release_on_a_second_platform_is_judged_too() -> None:
     """Protects `verify` past its per-release memo: the second platform's entry of one
     release, edited, was never looked at."""

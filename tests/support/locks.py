@@ -14,7 +14,7 @@ from dataclasses import replace
 from mlenv.conda.records import CondaRecord, match_spec_name
 from mlenv.drift import recorded_channel, recorded_find_link, recorded_location
 from mlenv.entry_needs import conda_entry_driver, entry_driver
-from mlenv.judge import Verdict
+from mlenv.judge import Verdict, verify_lock
 from mlenv.lockfile import Lock, LockedPackage, LockedPlatform, LockTarget
 from mlenv.manifest import Manifest
 
@@ -81,8 +81,10 @@ def make_lock(
     packages: list[LockedPackage],
     cuda: str | None = "12.4",
     floor: str | None = "550.54.14",
-    requires_driver: str | None = None,
+    requires_driver: str | None = "",
 ) -> Lock:
+    """A linux-64 lock of ``packages``; its [target].requires-driver the one `mlenv lock`
+    writes for them (the driver they need) unless told one."""
     target = LockTarget(
         python="3.11",
         glibc="2.28",
@@ -93,9 +95,13 @@ def make_lock(
         requirements=(),
         cuda=cuda,
         driver_floor=floor,
-        requires_driver=requires_driver,
+        requires_driver=requires_driver or None,
     )
-    return Lock(HASH, target, (LockedPlatform("linux-64", tuple(packages)),))
+    lock = Lock(HASH, target, (LockedPlatform("linux-64", tuple(packages)),))
+    if requires_driver != "":
+        return lock
+    needed = verify_lock(lock, HASH, None).requires_driver
+    return replace(lock, target=replace(target, requires_driver=needed))
 
 
 def target_of(manifest: Manifest) -> LockTarget:
