@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from packaging.utils import canonicalize_name
+from packaging.utils import NormalizedName, canonicalize_name
 
 from mlenv.conda.records import match_spec_name
 from mlenv.target import Target
@@ -20,9 +20,9 @@ if TYPE_CHECKING:
 
 def unmet(target: LockTarget, platform: LockedPlatform) -> list[tuple[str, str]]:
     """(where below the platform, what is missing) for each requirement of the target that
-    applies to the platform (conda specs apply to all), and each dependency of a package, that
-    no entry provides. Conda entries provide PyPI names too: the resolver takes a package conda
-    installs from conda."""
+    applies to the platform (conda specs apply to all), each dependency of a package and each
+    ``depends`` of a conda record, that no entry provides. Conda entries provide PyPI names
+    too: the resolver takes a package conda installs from conda."""
     conda = {canonicalize_name(c.name) for c in platform.conda}
     present = conda | {canonicalize_name(p.name) for p in platform.packages}
     found = [
@@ -33,9 +33,15 @@ def unmet(target: LockTarget, platform: LockedPlatform) -> list[tuple[str, str]]
     found += [
         ("", f"has no conda record for {spec!r} of [target].conda-requirements")
         for spec in target.conda_requirements
-        if not (name := match_spec_name(spec) or spec).startswith("__")  # a virtual package
-        and canonicalize_name(name) not in conda
+        if not _provided(spec, conda)
     ]
+    for position, record in enumerate(platform.conda):
+        where = f".conda[{position}] ({record.name} {record.version})"
+        found += [
+            (where, f"depends on {spec!r}, which has no conda record on the platform")
+            for spec in record.depends
+            if not _provided(spec, conda)
+        ]
     for position, package in enumerate(platform.packages):
         where = f".package[{position}] ({package.name} {package.version})"
         found += [
@@ -44,6 +50,14 @@ def unmet(target: LockTarget, platform: LockedPlatform) -> list[tuple[str, str]]
             if canonicalize_name(name) not in present
         ]
     return found
+
+
+def _provided(spec: str, conda: set[NormalizedName]) -> bool:
+    """Whether a conda match spec is met by a record of the platform, by name as `mlenv add
+    --conda` reads it; a virtual package (``__glibc``, ``__cuda``) the target offers is no
+    record, so it is met."""
+    name = match_spec_name(spec) or spec
+    return name.startswith("__") or canonicalize_name(name) in conda
 
 
 def _roots(target: LockTarget, platform: str) -> list[tuple[str, str]]:

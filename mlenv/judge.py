@@ -12,7 +12,6 @@ import re
 from dataclasses import dataclass
 
 from mlenv.cuda import packages as cudapkg
-from mlenv.cuda.needs import conda_need
 from mlenv.cuda.rules import (
     CudaTarget,
     Finding,
@@ -21,12 +20,12 @@ from mlenv.cuda.rules import (
     package_driver,
     required_driver,
 )
-from mlenv.cuda.tags import CudaNeed, extract, is_cpu_variant
+from mlenv.cuda.tags import is_cpu_variant
 from mlenv.cuda.versions import CudaError, CudaVersion, DriverVersion
+from mlenv.entry_needs import EDITED, entry_needs
 from mlenv.lockfile import Lock, LockedPackage
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
-_EDITED = "the lock was edited by hand; run `mlenv lock --upgrade` to rebuild it"
 
 
 @dataclass(frozen=True)
@@ -78,7 +77,7 @@ def verify_lock(lock: Lock, manifest_hash: str, judged: Judged | None) -> Verdic
     for platform, package in lock.packages():
         findings += _integrity(platform, package)
         findings += _marks(platform, package, cuda=lock.target.cuda)
-    needs, extraction, unread = _needs(lock)
+    needs, extraction, unread = entry_needs(lock)
     findings += extraction
     target = lock.target
     if target.cuda is None or target.driver_floor is None:
@@ -124,6 +123,13 @@ def verify_lock(lock: Lock, manifest_hash: str, judged: Judged | None) -> Verdic
     with contextlib.suppress(CudaError):  # judge() reports a package whose driver is unknown
         needed = str(required_driver(cuda_target, needs)[0])
     recorded = target.requires_driver
+    if recorded is None and needed is not None:  # `mlenv lock` writes it for every CUDA target
+        findings.append(
+            Finding.error(
+                "lock-driver-mismatch", "", f"driver {needed}", "none",
+                f"the lock records no requires-driver, but its packages need {needed}", EDITED,
+            )
+        )  # fmt: skip
     if recorded is not None and needed is not None:
         where = "mlenv.lock [target].requires-driver"
         if DriverVersion.parse(recorded, where=where) != DriverVersion.parse(needed):
@@ -135,7 +141,7 @@ def verify_lock(lock: Lock, manifest_hash: str, judged: Judged | None) -> Verdic
                     f"lock says {target.requires_driver}",
                     f"the lock records requires-driver {target.requires_driver}, but its "
                     f"packages need {needed}",
-                    _EDITED,
+                    EDITED,
                 )
             )
     return Verdict(tuple(findings), judged, needed)
@@ -242,117 +248,3 @@ def _marks(platform: str, package: LockedPackage, *, cuda: str | None) -> list[F
             )
         )  # fmt: skip
     return found
-
-
-_Unread = tuple[str, str, str, tuple[str, ...]]
-
-
-def _needs(lock: Lock) -> tuple[list[PackageNeed], list[Finding], list[_Unread]]:
-    """What CUDA each package needs, re-derived from its name, file and index; the lock's own
-    ``cuda`` field (which may come from Requires-Dist) must agree with them. GPU packages whose
-    CUDA cannot be read come back apart, with the lock's ``unverified`` mark. Conda packages
-    are read by ``needs.conda_need``, exactly as ``lock`` reads them."""
-    needs: dict[tuple[str, str], PackageNeed] = {}
-    findings: list[Finding] = []
-    unread: dict[tuple[str, str], _Unread] = {}
-    for _, package in lock.packages():
-        key = (package.name, package.version)
-        if key in needs or key in unread:
-            continue
-        try:
-            need = extract(package.name, package.version, package.filename, index=package.index)
-        except CudaError as exc:
-            findings.append(
-                Finding.error("cuda-unreadable", package.name, "", "", exc.message, exc.hint or "")
-            )
-            continue
-        recorded = package.cuda
-        if need is None and (
-            recorded == cudapkg.UNVERIFIED
-            or (recorded is None and cudapkg.undetermined(*key, package.index) is not None)
-        ):
-            what = cudapkg.undetermined(*key, package.index) or "the lock records it unverified"
-            listed = (package.name,) if recorded == cudapkg.UNVERIFIED else ()
-            unread[key] = (package.name, package.version, what, listed)
-            continue
-        if need is not None and recorded == cudapkg.UNVERIFIED:
-            recorded = None  # readable now (a newer table): judged, the old mark is moot
-        if need is not None and recorded is not None and need.label != recorded:
-            findings.append(_mismatch(package.name, package.version, need, recorded))
-        if need is None and recorded is not None:
-            need = _recorded_need(recorded, package)
-            if need is None:
-                findings.append(
-                    Finding.error(
-                        "lock-cuda-unreadable",
-                        package.name,
-                        "a CUDA label like 12.4 or 12.x",
-                        recorded,
-                        f"{package.name} {package.version} records CUDA {recorded!r}, which is "
-                        "not a CUDA version",
-                        _EDITED,
-                    )
-                )
-        if need is not None:
-            needs[key] = PackageNeed(package.name, package.version, need)
-            findings += _recorded_driver(needs[key], package.requires_driver)
-    for _, conda in lock.conda_packages():
-        conda_key = (conda.name, f"{conda.version} {conda.build}")
-        if conda_key in needs:
-            continue
-        try:
-            item = conda_need(conda)
-        except CudaError as exc:
-            findings.append(
-                Finding.error("cuda-unreadable", conda.name, "", "", exc.message, exc.hint or "")
-            )
-            continue
-        if item is not None and conda.cuda is not None and item.need.label != conda.cuda:
-            findings.append(_mismatch(conda.name, conda.version, item.need, conda.cuda))
-        if item is not None:
-            needs[conda_key] = item
-            findings += _recorded_driver(item, conda.requires_driver)
-    return list(needs.values()), findings, list(unread.values())
-
-
-def _recorded_driver(item: PackageNeed, recorded: str | None) -> list[Finding]:
-    """An entry's recorded driver floor against the one its CUDA build sets, which METADATA
-    (an update release) may only raise: the SBOM and the lock diff show the recorded one."""
-    try:
-        needed = package_driver(item) if recorded is not None else None
-    except CudaError:  # judge() reports a need whose driver is unknown
-        return []
-    if needed is None or recorded is None:
-        return []
-    with contextlib.suppress(CudaError):  # no driver version at all is below it too
-        if DriverVersion.parse(recorded) >= needed[0]:
-            return []
-    message = f"{item.name} {item.version} records requires-driver {recorded}, below {needed[0]}"
-    return [Finding.error("lock-driver-mismatch", item.name, f"driver >= {needed[0]}", recorded,
-                   f"{message}, which its CUDA {item.need.label} build needs", _EDITED)]  # fmt:skip
-
-
-def _mismatch(name: str, version: str, need: CudaNeed, recorded: str) -> Finding:
-    return Finding.error(
-        "lock-cuda-mismatch",
-        name,
-        f"CUDA {need.label}",
-        f"lock says CUDA {recorded}",
-        f"{name} {version} is a CUDA {need.label} build ({need.evidence!r}), but the lock "
-        f"records CUDA {recorded}",
-        _EDITED,
-    )
-
-
-_LABEL = re.compile(r"(\d{1,2})\.(\d{1,2}|x)")
-
-
-def _recorded_need(label: str, package: LockedPackage) -> CudaNeed | None:
-    """A need the lock recorded from Requires-Dist, which verify cannot re-read offline."""
-    match = _LABEL.fullmatch(label)
-    if match is None:
-        return None
-    major_only = match[2] == "x"
-    cuda = CudaVersion(int(match[1]), 0 if major_only else int(match[2]))
-    evidence = f"mlenv.lock: {package.name} cuda = {label!r}"
-    return CudaNeed(cuda, major_only, "lock", evidence, "mlenv.lock")

@@ -23,6 +23,8 @@ from packaging.version import Version
 from mlenv import inputs
 from mlenv.closure import unmet
 from mlenv.conda.records import CondaRecord
+from mlenv.drift import drift_message as drift_message
+from mlenv.drift import target_drift as target_drift
 from mlenv.errors import MlenvError, Problem, ProblemsError, printable
 from mlenv.inputs import LOCK_VERSION
 from mlenv.target import Target
@@ -171,32 +173,6 @@ def check_fresh(lock: Lock, manifest: Manifest, lock_path: str = "mlenv.lock") -
             where=f"{lock_path}: target.{drift[0]}",
             hint="run `mlenv lock` to update it",
         )
-
-
-def target_drift(
-    target: LockTarget, made_from: Mapping[str, Any]
-) -> tuple[str, object, object] | None:
-    """The first [target] value that differs from the manifest's resolution inputs (key,
-    lock's, manifest's): the inputs hash covers the manifest only, so an edited head (a CUDA
-    the image then promises, a requirement dropped with its entries) would pass as fresh."""
-    cuda = made_from.get("cuda") or {}
-    made_for = {
-        "python": (target.python, made_from["python"]),
-        "glibc": (target.glibc, made_from["glibc"]),
-        "platforms": (sorted(target.platforms), made_from["platforms"]),
-        "index-strategy": (target.index_strategy, made_from["pypi"]["index-strategy"]),
-        "requirements": (sorted(target.requirements), made_from["pypi"]["dependencies"]),
-        "conda-requirements": (
-            sorted(target.conda_requirements),
-            made_from["conda"]["dependencies"],
-        ),
-        "cuda": (target.cuda, cuda.get("version")),
-        "driver-floor": (target.driver_floor, cuda.get("driver-floor")),
-    }
-    for key, (locked, wanted) in made_for.items():
-        if locked != wanted:
-            return key, locked or "none", wanted or "none"
-    return None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -447,15 +423,6 @@ def consistency_problems(lock: Lock, source: str = "mlenv.lock") -> list[Problem
             for where, message in unmet(lock.target, held.get(name, LockedPlatform(name, ())))
         ]
     return problems
-
-
-def drift_message(drift: tuple[str, object, object]) -> str:
-    """What ``target_drift`` found, as ``lock --check`` and ``verify`` both say it."""
-    key, locked, wanted = drift
-    return (
-        f"the lock's [target].{key} is {locked}, the manifest says {wanted}: the lock was "
-        "edited or made for another target"
-    )
 
 
 def url_filename(url: str) -> str:

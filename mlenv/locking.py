@@ -21,7 +21,7 @@ from packaging.version import InvalidVersion, Version
 
 from mlenv import watch
 from mlenv.cache.held import measure
-from mlenv.conda.records import CondaRecord, public_url
+from mlenv.conda.records import CondaRecord
 from mlenv.cuda import packages as cudapkg
 from mlenv.cuda.needs import conda_needs
 from mlenv.cuda.rules import (
@@ -34,6 +34,7 @@ from mlenv.cuda.rules import (
 )
 from mlenv.cuda.tags import extract
 from mlenv.cuda.versions import CudaError, CudaVersion, DriverVersion
+from mlenv.drift import recorded_channel, recorded_location
 from mlenv.errors import MlenvError, Problem, ProblemsError
 from mlenv.index import (
     FindLinks,
@@ -42,6 +43,7 @@ from mlenv.index import (
     IndexFile,
     IndexGroup,
     MetadataCache,
+    PackageIndexError,
     SimpleIndex,
 )
 from mlenv.index.urls import file_url_to_path, is_file_url, recordable
@@ -102,19 +104,22 @@ def open_sources(
         for url in (pypi.index_url, *pypi.extra_index_urls)
     ]
     links = []
+    spelled = []  # each as the manifest spells it when relative (two may name one directory)
     relative = {}
     for location in pypi.find_links:
+        spelling = None
         if "://" not in location and not Path(location).is_absolute():
             watch.probed(base_dir / location)  # a symlink here is resolved, then read there
             directory = (base_dir / location).resolve()
-            relative[directory.as_uri()] = location.rstrip("/")
+            spelling = relative[directory.as_uri()] = location.rstrip("/")
             location = str(directory)
         links.append(FindLinks(location, http=http, cache=cache, local=local))
+        spelled.append(spelling)
     group = IndexGroup(simple, pypi.index_strategy, find_links=links)
     return Sources(
         group,
         tuple(i.url for i in simple),
-        tuple(relative.get(i.url, i.url) for i in links),
+        tuple(s if s is not None else i.url for s, i in zip(spelled, links, strict=True)),
         relative,
     )
 
@@ -296,21 +301,7 @@ def lock_manifest(
     cuda = manifest.cuda
     unverified = cuda.unverified if cuda else ()
     driver, because = _judge_cuda(target_cuda, needs, unread, unverified, reporter)
-    head = LockTarget(
-        python=manifest.environment.python,
-        glibc=manifest.environment.glibc,
-        platforms=manifest.environment.platforms,
-        index_strategy=manifest.pypi.index_strategy,
-        indexes=tuple(map(recordable, sources.index_urls)),
-        find_links=tuple(map(recordable, sources.find_links)),
-        requirements=manifest.pypi.dependencies,
-        cuda=cuda.version if cuda else None,
-        driver_floor=cuda.driver_floor if cuda else None,
-        requires_driver=driver,
-        requires_driver_because=because,
-        conda_channels=tuple(public_url(c) for c in manifest.conda.channels),
-        conda_requirements=manifest.conda.dependencies,
-    )
+    head = lock_target(manifest, sources, driver, because)
     return Lock(inputs_hash(manifest), head).with_platforms(
         [
             replace(
@@ -319,6 +310,29 @@ def lock_manifest(
             )
             for r in resolutions
         ]
+    )
+
+
+def lock_target(
+    manifest: Manifest, sources: Sources, driver: str | None, because: str | None
+) -> LockTarget:
+    """The [target] a lock records: the manifest's resolution inputs, locations spelt as
+    ``drift`` expects them, and the driver the entries need (and which sets it)."""
+    cuda = manifest.cuda
+    return LockTarget(
+        python=manifest.environment.python,
+        glibc=manifest.environment.glibc,
+        platforms=manifest.environment.platforms,
+        index_strategy=manifest.pypi.index_strategy,
+        indexes=tuple(map(recorded_location, sources.index_urls)),
+        find_links=tuple(map(recorded_location, sources.find_links)),
+        requirements=manifest.pypi.dependencies,
+        cuda=cuda.version if cuda else None,
+        driver_floor=cuda.driver_floor if cuda else None,
+        requires_driver=driver,
+        requires_driver_because=because,
+        conda_channels=tuple(map(recorded_channel, manifest.conda.channels)),
+        conda_requirements=manifest.conda.dependencies,
     )
 
 
@@ -545,13 +559,16 @@ def artifact_facts(
     """sha256 and size of every file: from the index when it says, else measured.
 
     A local file's size is a stat; anything else unknown is streamed once and hashed, in
-    parallel, never held in memory.
+    parallel, never held in memory. A declared size that is no positive number (PEP 700's
+    ``"size": 0``: no wheel or conda package is empty) is not taken: the file is measured. A
+    file measured despite a declared sha256 must hash to it. A wrong positive size is caught
+    by fetch, which stores no bytes that differ from the lock's size.
     """
     unique = {f.url: f for f in files}
     facts: dict[str, tuple[str, int]] = {}
     todo = []
     for url, file in sorted(unique.items()):
-        if file.sha256 is not None and file.size is not None:
+        if file.sha256 is not None and type(file.size) is int and file.size > 0:
             facts[url] = (file.sha256, file.size)
         elif file.sha256 is not None and is_file_url(url):
             watch.probed(file_url_to_path(url))  # the size is of these bytes
@@ -565,6 +582,13 @@ def artifact_facts(
         def measure_file(file: IndexFile) -> tuple[str, tuple[str, int]]:
             with index.open(file) as stream:
                 measured = measure(stream)
+            if file.sha256 is not None and measured.sha256 != file.sha256:
+                raise PackageIndexError(
+                    f"{file.filename}: the index declares sha256 {file.sha256}, but its bytes "
+                    f"hash to {measured.sha256}",
+                    where=recordable(file.url),
+                    hint="the index serves other bytes than it lists; ask its owner to fix it",
+                )
             task.advance()
             return file.url, (measured.sha256, measured.size)
 

@@ -236,6 +236,12 @@ def table3_driver(
     return driver, chosen.label
 
 
+def release_drivers(cuda: CudaVersion) -> frozenset[DriverVersion]:
+    """The Linux drivers Table 3 gives X.Y's GA and its updates: every driver floor a build
+    for X.Y can set (``table3_driver`` of one of its releases)."""
+    return frozenset(row.linux for row in facts().releases if row.cuda == cuda and row.linux)
+
+
 def min_driver(cuda: CudaVersion) -> DriverVersion:
     """The Linux driver the X.Y GA toolkit needs (release notes Table 3)."""
     if cuda not in known_cuda_versions():

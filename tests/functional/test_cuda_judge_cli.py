@@ -8,11 +8,10 @@ import json
 import tomllib
 from pathlib import Path
 
-from mlenv.conda.records import CondaRecord
 from mlenv.lockfile import Lock, LockedPlatform, inputs_hash, render
 from mlenv.manifest import loads as load_manifest
 from tests.support.cli import run_mlenv
-from tests.support.locks import target_of
+from tests.support.locks import conda_closed, conda_record, target_of
 from tests.support.wheels import build_wheel, write_simple_index
 
 MANY = "cp311-cp311-manylinux_2_28_x86_64"
@@ -162,17 +161,14 @@ def test_conda_only_lock_is_judged_and_counted(tmp_path: Path) -> None:
     )
     (root / "mlenv.toml").write_text(text)
     manifest = load_manifest(text)
-    record = CondaRecord(
-        name="pytorch", version="2.5.1", build="cuda118_py311h0", build_number=0,
-        subdir="linux-64", channel="https://conda.anaconda.org/conda-forge",
-        url="https://conda.anaconda.org/conda-forge/linux-64/pytorch-2.5.1-cuda118_py311h0.conda",
-        filename="pytorch-2.5.1-cuda118_py311h0.conda", sha256="e" * 64, md5="d" * 32,
-        size=10, depends=("cuda-version >=11.8,<12",), cuda="11.8",
-    )  # fmt: skip
+    record = conda_record("pytorch", "2.5.1", "cuda118_py311h0", cuda="11.8",
+                          depends=("cuda-version >=11.8,<12",))  # fmt: skip
     target = dataclasses.replace(target_of(manifest), requires_driver="550.54.14")
-    lock = Lock(inputs_hash(manifest), target, (LockedPlatform("linux-64", (), (record,)),))
+    # the cuda-version record its depends name, as a solve locks it
+    platform = LockedPlatform("linux-64", (), conda_closed(record))
+    lock = Lock(inputs_hash(manifest), target, (platform,))
     (root / "mlenv.lock").write_text(render(lock))
     result = run_mlenv(["verify"], root, {"MLENV_CACHE_DIR": str(tmp_path / "cache")})
     assert result.returncode == 1, result.stdout + result.stderr
-    assert "1 packages (0 PyPI, 1 conda), CUDA 12.4" in result.stdout.splitlines()[0]
+    assert "2 packages (0 PyPI, 2 conda), CUDA 12.4" in result.stdout.splitlines()[0]
     assert "ERROR   cuda-major-mismatch" in result.stdout

@@ -21,12 +21,11 @@ from pathlib import Path
 
 import pytest
 
-from mlenv.conda.records import CondaRecord
 from mlenv.lockfile import Lock, LockedPlatform, inputs_hash, render
 from mlenv.lockfile import loads as load_lock
 from mlenv.manifest import loads as load_manifest
 from tests.support.cli import run_mlenv
-from tests.support.locks import target_of
+from tests.support.locks import conda_closed, conda_record, target_of
 from tests.support.wheels import build_wheel, write_simple_index
 
 LINUX = "cp311-cp311-linux_x86_64"  # the PyTorch index's plain tag
@@ -663,14 +662,12 @@ def test_real_world_conda_build(
     )
     (root / "mlenv.toml").write_text(text)
     filename = f"{name}-{version}-{build}.conda"
-    record = CondaRecord(
-        name=name, version=version, build=build, build_number=0, subdir="linux-64",
-        channel="https://conda.anaconda.org/conda-forge", url=f"{CONDA}{filename}",
-        filename=filename, sha256="e" * 64, md5="d" * 32, size=10, depends=depends, cuda=None,
-    )  # fmt: skip
+    record = conda_record(name, version, build, depends=depends)
+    assert record.url == f"{CONDA}{filename}"
     manifest = load_manifest(text)
     target = dataclasses.replace(target_of(manifest), requires_driver=floors[cuda])
-    lock = Lock(inputs_hash(manifest), target, (LockedPlatform("linux-64", (), (record,)),))
+    platform = LockedPlatform("linux-64", (), conda_closed(record))
+    lock = Lock(inputs_hash(manifest), target, (platform,))
     (root / "mlenv.lock").write_text(render(lock))
     result = run_mlenv(["verify"], root, {"MLENV_CACHE_DIR": str(tmp_path / "cache")})
     output = result.stdout + result.stderr

@@ -285,7 +285,7 @@ def test_a_json_file_at_a_url_that_names_another_file_is_refused(url: str, names
 
 @pytest.mark.parametrize("recorded", ["450.80.02", "550.54", "525.60.13", "latest"])
 def test_an_entry_driver_floor_edited_by_hand_fails_verify(recorded: str) -> None:
-    """Protects `verify` (judge._recorded_driver): an entry's requires-driver is shown by the
+    """Protects `verify` (entry_needs._recorded_driver): an entry's requires-driver is shown by the
     SBOM and the lock diff but was never judged, so a +cu124 torch claiming driver 450 passed.
     One below the floor its CUDA build sets (or no version) is a lock-driver-mismatch."""
     kept = locked("torch", "2.6.0+cu124", cuda="12.4", requires_driver="550.54.14")
@@ -300,10 +300,7 @@ def test_an_entry_driver_floor_edited_by_hand_fails_verify(recorded: str) -> Non
 
 def test_a_conda_entry_driver_floor_edited_by_hand_fails_verify() -> None:
     """Protects `verify` for conda records as for wheels: the same rule, the same finding."""
-    record = dataclasses.replace(conda_record("pytorch"), build="cuda126_h0",
-                                 filename="pytorch-2.5.1-cuda126_h0.conda",
-                                 url="https://conda.anaconda.org/conda-forge/linux-64/"
-                                 "pytorch-2.5.1-cuda126_h0.conda")  # fmt: skip
+    record = conda_record("pytorch", build="cuda126_h0")
     lock = make_lock([], "12.6", "560.28.03")
     platform = LockedPlatform("linux-64", (), (dataclasses.replace(record, cuda="12.6"),))
     fine = verify_lock(lock.with_platforms([platform]), HASH, None)

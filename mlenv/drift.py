@@ -1,0 +1,108 @@
+"""Whether a lock's [target] still says what the manifest says: every field of it that
+``mlenv lock`` writes from the manifest, compared with the manifest's resolution inputs.
+
+The inputs hash covers the manifest, not the lock's head: an edited head (a CUDA the image then
+promises, a requirement dropped with its entries, an index URL that `mlenv export` then prints)
+would pass as fresh. Locations are compared as the lock spells them (``recorded_location``: no
+userinfo, no trailing slash, secrets as ``***``), from the manifest's redacted inputs, so a
+rotated password is no drift. Light (the standard library and ``errors``): the no-op
+``lock --check`` (``uptodate``) runs it too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote, urlsplit, urlunsplit
+
+from mlenv.errors import redact
+
+if TYPE_CHECKING:
+    from mlenv.lockfile import LockTarget
+
+# The [target] fields `mlenv lock` derives from the entries, not the manifest: `verify` judges
+# them against the entries (judge.verify_lock). Every other field is compared here.
+DERIVED = frozenset({"requires-driver", "requires-driver-because"})
+
+
+def recorded_location(url: str) -> str:
+    """An index URL or find-links location as [target] records it (security invariant 5):
+    without userinfo and trailing slashes, every secret ``errors.redact`` knows as ``***``."""
+    parts = urlsplit(url)
+    if "@" in parts.netloc:
+        netloc = parts.netloc.rpartition("@")[2]
+        url = urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+    return redact(url.rstrip("/"))
+
+
+def recorded_channel(channel: str) -> str:
+    """A conda channel as [target] records it: no userinfo, no anaconda.org ``/t/<token>``
+    segment, no query (``conda.records.public_url``), and any other secret as ``***``."""
+    from mlenv.conda.records import public_url
+
+    return redact(public_url(channel))
+
+
+def recorded_find_link(location: str) -> str:
+    """A find-links location as the lock records it: a URL or a relative directory as the
+    manifest spells it, an absolute directory as its file:// URL."""
+    if "://" not in location and location.startswith("/"):
+        from pathlib import PurePosixPath
+
+        location = PurePosixPath(location).as_uri()
+    return recorded_location(location)
+
+
+def _same(locked: Sequence[str], wanted: Sequence[str]) -> bool:
+    """Locations compared like with like: both redacted, percent-escapes read (a path's file://
+    URL escapes what the manifest's path spells plainly, and the inputs hold it redacted)."""
+
+    def canonical(values: Sequence[str]) -> list[str]:
+        return [redact(unquote(value)) for value in values]
+
+    return canonical(locked) == canonical(wanted)
+
+
+def target_drift(
+    target: LockTarget, made_from: Mapping[str, Any]
+) -> tuple[str, object, object] | None:
+    """The first [target] value that differs from the manifest's resolution inputs (key,
+    lock's, manifest's). Every field but ``DERIVED`` is compared."""
+    cuda = made_from.get("cuda") or {}
+    pypi, conda = made_from["pypi"], made_from["conda"]
+    indexes = [recorded_location(u) for u in (pypi["index-url"], *pypi["extra-index-urls"])]
+    plain: dict[str, tuple[object, object]] = {
+        "python": (target.python, made_from["python"]),
+        "glibc": (target.glibc, made_from["glibc"]),
+        "platforms": (sorted(target.platforms), made_from["platforms"]),
+        "index-strategy": (target.index_strategy, pypi["index-strategy"]),
+        "requirements": (sorted(target.requirements), pypi["dependencies"]),
+        "conda-requirements": (sorted(target.conda_requirements), conda["dependencies"]),
+        "cuda": (target.cuda, cuda.get("version")),
+        "driver-floor": (target.driver_floor, cuda.get("driver-floor")),
+    }
+    for key, (locked, wanted) in plain.items():
+        if locked != wanted:
+            return key, locked or "none", wanted or "none"
+    located: dict[str, tuple[Sequence[str], list[str]]] = {
+        "indexes": (target.indexes, indexes),
+        "find-links": (target.find_links, [recorded_find_link(u) for u in pypi["find-links"]]),
+        "conda-channels": (target.conda_channels, [recorded_channel(c) for c in conda["channels"]]),
+    }
+    for key, (held, spelled) in located.items():
+        if not _same(held, spelled):
+            return key, _shown(held), _shown(spelled)
+    return None
+
+
+def _shown(values: Sequence[str]) -> str:
+    return ", ".join(values) if values else "none"
+
+
+def drift_message(drift: tuple[str, object, object]) -> str:
+    """What ``target_drift`` found, as ``lock --check`` and ``verify`` both say it."""
+    key, locked, wanted = drift
+    return (
+        f"the lock's [target].{key} is {locked}, the manifest says {wanted}: the lock was "
+        "edited or made for another target"
+    )

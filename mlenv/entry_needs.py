@@ -1,0 +1,201 @@
+"""What CUDA each entry of a lock needs, re-read from its own facts, and whether what the
+entry records (``cuda``, ``requires-driver``) agrees: `mlenv lock` writes both from those facts,
+so a value that does not follow from them was edited. Pure; ``judge.verify_lock`` calls it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+
+from mlenv.conda.records import CondaRecord
+from mlenv.cuda import packages as cudapkg
+from mlenv.cuda.matrix import release_drivers
+from mlenv.cuda.needs import conda_need
+from mlenv.cuda.rules import Finding, PackageNeed, package_driver
+from mlenv.cuda.tags import CudaNeed, extract
+from mlenv.cuda.versions import CudaError, CudaVersion, DriverVersion
+from mlenv.lockfile import Lock, LockedPackage
+
+EDITED = "the lock was edited by hand; run `mlenv lock --upgrade` to rebuild it"
+
+Unread = tuple[str, str, str, tuple[str, ...]]
+
+
+def entry_needs(lock: Lock) -> tuple[list[PackageNeed], list[Finding], list[Unread]]:
+    """What CUDA each package needs, re-derived from its name, file and index; the lock's own
+    ``cuda`` field (which may come from Requires-Dist) must agree with them. GPU packages whose
+    CUDA cannot be read come back apart, with the lock's ``unverified`` mark. Conda packages
+    are read by ``needs.conda_need``, exactly as ``lock`` reads them. Every entry's recorded
+    ``requires-driver`` is held to its need (``_recorded_driver``)."""
+    needs: dict[tuple[str, str], PackageNeed] = {}
+    findings: list[Finding] = []
+    unread: dict[tuple[str, str], Unread] = {}
+    judged: dict[tuple[str, str], PackageNeed | None] = {}  # None: no CUDA build
+    for _, package in lock.packages():
+        key = (package.name, package.version)
+        if key not in judged:
+            judged[key] = _package_need(package, findings, unread)
+            if (item := judged[key]) is not None:
+                needs[key] = item
+        who = f"{package.name} {package.version}"
+        findings += _recorded_driver(who, judged[key], package.requires_driver)
+    for _, conda in lock.conda_packages():
+        conda_key = (conda.name, f"{conda.version} {conda.build}")
+        if conda_key not in judged:
+            judged[conda_key] = _conda_item(conda, findings)
+            if (item := judged[conda_key]) is not None:
+                needs[conda_key] = item
+        who = f"{conda.name} {conda.version}"
+        findings += _recorded_driver(who, judged[conda_key], conda.requires_driver, exact=True)
+    return list(needs.values()), findings, list(unread.values())
+
+
+def _package_need(
+    package: LockedPackage, findings: list[Finding], unread: dict[tuple[str, str], Unread]
+) -> PackageNeed | None:
+    """The need of one wheel entry (None for no CUDA build, an unread or unreadable one)."""
+    key = (package.name, package.version)
+    try:
+        need = extract(package.name, package.version, package.filename, index=package.index)
+    except CudaError as exc:
+        findings.append(
+            Finding.error("cuda-unreadable", package.name, "", "", exc.message, exc.hint or "")
+        )
+        return None
+    recorded = package.cuda
+    if need is None and (
+        recorded == cudapkg.UNVERIFIED
+        or (recorded is None and cudapkg.undetermined(*key, package.index) is not None)
+    ):
+        what = cudapkg.undetermined(*key, package.index) or "the lock records it unverified"
+        listed = (package.name,) if recorded == cudapkg.UNVERIFIED else ()
+        unread[key] = (package.name, package.version, what, listed)
+        return None
+    if need is not None and recorded == cudapkg.UNVERIFIED:
+        recorded = None  # readable now (a newer table): judged, the old mark is moot
+    if need is not None and recorded is not None and need.label != recorded:
+        findings.append(_mismatch(package.name, package.version, need, recorded))
+    if need is None and recorded is not None:
+        need = _recorded_need(recorded, package)
+        if need is None:
+            findings.append(
+                Finding.error(
+                    "lock-cuda-unreadable",
+                    package.name,
+                    "a CUDA label like 12.4 or 12.x",
+                    recorded,
+                    f"{package.name} {package.version} records CUDA {recorded!r}, which is "
+                    "not a CUDA version",
+                    EDITED,
+                )
+            )
+    return None if need is None else PackageNeed(package.name, package.version, need)
+
+
+def _conda_item(conda: CondaRecord, findings: list[Finding]) -> PackageNeed | None:
+    try:
+        item = conda_need(conda)
+    except CudaError as exc:
+        findings.append(
+            Finding.error("cuda-unreadable", conda.name, "", "", exc.message, exc.hint or "")
+        )
+        return None
+    if item is not None and conda.cuda is not None and item.need.label != conda.cuda:
+        findings.append(_mismatch(conda.name, conda.version, item.need, conda.cuda))
+    return item
+
+
+def _recorded_driver(
+    who: str, item: PackageNeed | None, recorded: str | None, *, exact: bool = False
+) -> list[Finding]:
+    """An entry's recorded ``requires-driver`` against the one `mlenv lock` writes from its own
+    facts: the floor its CUDA build sets (``package_driver``), absent when it sets none (no CUDA
+    build, a build that fixes only the major, a placeholder). A wheel's METADATA may pin an
+    update release, so a wheel may record the driver of any release of its CUDA minor at or
+    above that floor; a conda record's need is read whole from the lock, so it records exactly
+    its floor. The SBOM and the lock diff show the recorded value."""
+    try:
+        needed = package_driver(item) if item is not None else None
+    except CudaError:  # judge() reports a need whose driver is unknown
+        return []
+    name = who.partition(" ")[0]
+    what = f"its CUDA {item.need.label} build" if item is not None else "it is no CUDA build"
+    if needed is None or item is None:
+        if recorded is None:
+            return []
+        sets = f"{what} sets none" if item is not None else what
+        message = f"{who} records requires-driver {recorded}, but {sets}"
+        return [Finding.error("lock-driver-mismatch", name, "no requires-driver", recorded,
+                              message, EDITED)]  # fmt: skip
+    floor = needed[0]
+    if recorded is None:
+        message = f"{who} records no requires-driver, but {what} needs driver {floor}"
+        return [Finding.error("lock-driver-mismatch", name, f"driver {floor}", "none",
+                              message, EDITED)]  # fmt: skip
+    allowed = {floor} if exact else {d for d in release_drivers(item.need.cuda) if d >= floor}
+    parsed: DriverVersion | None = None
+    with contextlib.suppress(CudaError):  # no driver version at all matches none
+        parsed = DriverVersion.parse(recorded)
+    if parsed in allowed | {floor}:
+        return []
+    if parsed is None or parsed < floor:
+        message = f"{who} records requires-driver {recorded}, below {floor}, which {what} needs"
+    elif exact:
+        message = f"{who} records requires-driver {recorded}, but {what} needs {floor}"
+    else:
+        message = (
+            f"{who} records requires-driver {recorded}, which no CUDA {item.need.cuda} release "
+            f"sets (its floor is {floor}; an update release pinned by METADATA may raise it)"
+        )
+    expected = f"driver {floor}" if exact else f"a CUDA {item.need.cuda} driver >= {floor}"
+    return [Finding.error("lock-driver-mismatch", name, expected, recorded, message, EDITED)]
+
+
+def _mismatch(name: str, version: str, need: CudaNeed, recorded: str) -> Finding:
+    return Finding.error(
+        "lock-cuda-mismatch",
+        name,
+        f"CUDA {need.label}",
+        f"lock says CUDA {recorded}",
+        f"{name} {version} is a CUDA {need.label} build ({need.evidence!r}), but the lock "
+        f"records CUDA {recorded}",
+        EDITED,
+    )
+
+
+_LABEL = re.compile(r"(\d{1,2})\.(\d{1,2}|x)")
+
+
+def _recorded_need(label: str, package: LockedPackage) -> CudaNeed | None:
+    """A need the lock recorded from Requires-Dist, which verify cannot re-read offline."""
+    match = _LABEL.fullmatch(label)
+    if match is None:
+        return None
+    major_only = match[2] == "x"
+    cuda = CudaVersion(int(match[1]), 0 if major_only else int(match[2]))
+    evidence = f"mlenv.lock: {package.name} cuda = {label!r}"
+    return CudaNeed(cuda, major_only, "lock", evidence, "mlenv.lock")
+
+
+def entry_driver(package: LockedPackage) -> str | None:
+    """The ``requires-driver`` `mlenv lock` writes for a wheel entry whose METADATA pins no
+    update release: the floor its CUDA build sets, as verify re-reads it; None when it sets none
+    or its CUDA cannot be read."""
+    item = _package_need(package, [], {})
+    try:
+        floor = package_driver(item) if item is not None else None
+    except CudaError:
+        return None
+    return None if floor is None else str(floor[0])
+
+
+def conda_entry_driver(record: CondaRecord) -> str | None:
+    """The ``requires-driver`` `mlenv lock` writes for a conda record (``locking``'s
+    ``_locked_conda``): the floor its CUDA need sets; None when it sets none or is unreadable."""
+    try:
+        item = conda_need(record)
+        floor = package_driver(item) if item is not None else None
+    except CudaError:
+        return None
+    return None if floor is None else str(floor[0])
