@@ -71,11 +71,13 @@ _AUTH_VALUE = re.compile(r"(?P<scheme>\b(?:Basic|Bearer) +)[A-Za-z0-9._~+/=-]+")
 # ``Private-Token``, ``X-Amz-Security-Token``, ``X-CSRFToken``), is ``apikey``,
 # ``accesskey``, ``privatekey``, or is ``key``, ``auth``, ``session`` or ``session-id``
 # after a separator (``X-Api-Key``, ``X-Registry-Auth``); not a bare ``key``, ``code`` or
-# ``auth``, words prose puts before a colon.
+# ``auth``, words prose puts before a colon. A letter glued before token, secret or cookie
+# counts only after a separator (``X-CSRFToken``): one word so spelled is a project's name
+# in mlenv's own messages (``tiktoken: ...``, conda's ``libsecret``), not a header's.
 _SECRET_HEADER = re.compile(
-    r"(?:[\w-]*[-_])?(?:[a-z0-9]*(?:authorization|cookie|token|secret|passw(?:or)?d"
-    r"|credentials?)|(?:api|access|private)key)"
-    r"|[\w-]*[-_](?:key|auth|session(?:[-_]?id)?)",
+    r"(?:[\w-]*[-_])?(?:[a-z0-9]*(?:authorization|passw(?:or)?d|credentials?)"
+    r"|(?:api|access|private)key|token|secret|cookie)"
+    r"|[\w-]*[-_](?:[a-z0-9]*(?:token|secret|cookie)|key|auth|session(?:[-_]?id)?)",
     re.IGNORECASE,
 )
 # Where a header name stands: ``Name: value`` (a log line, ``curl -v``), ``Name=value``, and
@@ -85,11 +87,15 @@ _SECRET_HEADER = re.compile(
 # name starts the text or follows a blank, a quote, an opening bracket, a comma or an escaped
 # line break, never a URL's ``?&;#/``: a query parameter is judged by ``_SECRET_NAME``, and a
 # URL's host and path stay whole. It starts at a word's start (the look-behinds), so a scan
-# never restarts inside a word: linear.
+# never restarts inside a word: linear. ``==`` is a comparison, never an assignment: a
+# requirement (``google-auth==2.0`` in a message or a bundle's manifest) keeps its version.
+# A pair's name opens a tuple (``('Name', ``, ``(b'name', ``; ``_PAIR_OPEN``): a list of
+# strings (a manifest's ``["google-auth", "numpy"]``) holds no pair.
 _HEADER_NAME = re.compile(
     r"(?:(?<![^\s{(\[,'\"])|(?<=\\[nrt]))([A-Za-z][\w-]*)"
-    r"(?:\\?['\"][ \t]*(?:[:=]|,(?=[ \t]*b?\\?['\"]))|[ \t]*[:=])[ \t]*"
+    r"(?:\\?['\"][ \t]*(?::|=(?!=)|(?P<pair>,)(?=[ \t]*b?\\?['\"]))|[ \t]*(?::|=(?!=)))[ \t]*"
 )
+_PAIR_OPEN = re.compile(r"\(b?\\?['\"]\Z")
 # The value: a quoted one (``'...'``, ``"..."``, ``b'...'``, escaped ``\"...``) up to its
 # closing quote, a backslash escaping the next character; any other to the end of its line,
 # a real or an escaped one (a Digest or AWS4 value holds blanks and commas).
@@ -118,6 +124,8 @@ def _secret_headers(text: str) -> str:
     done = 0
     for match in _HEADER_NAME.finditer(text):
         if match.start() < done or not _SECRET_HEADER.fullmatch(match[1]):
+            continue
+        if match["pair"] and not _PAIR_OPEN.search(text[max(0, match.start() - 4) : match.start()]):
             continue
         value = _HEADER_VALUE.match(text, match.end())
         assert value is not None  # the bare branch matches the empty string

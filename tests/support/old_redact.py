@@ -44,11 +44,18 @@ REF_SECRET_PARAM_28 = re.compile(
     r"|sig|auth|authorization|code|_state|key-pair-id|policy)=)[^&#;\s\"'<>]+",
     re.IGNORECASE,
 )
+# Pass 32: a letter glued before token, secret or cookie counts only after a separator
+# (``tiktoken`` is a project), ``==`` is no assignment, and a pair's name opens a tuple.
 REF_HEADER = re.compile(
-    r"(?P<head>(?:(?<![^\s{(\[,'\"])|(?<=\\[nrt]))(?=[A-Za-z])(?i:(?:[\w-]*[-_])?"
-    r"(?:[a-z0-9]*(?:authorization|cookie|token|secret|passw(?:or)?d|credentials?)"
-    r"|(?:api|access|private)key)|[\w-]*[-_](?:key|auth|session(?:[-_]?id)?))(?![\w-])"
-    r"(?:\\?['\"][ \t]*(?:[:=]|,(?=[ \t]*b?\\?['\"]))|[ \t]*[:=])[ \t]*"
+    r"(?P<head>(?:(?<![^\s{(\[,'\"])|(?<=\\[nrt]))(?=[A-Za-z])"
+    r"(?:(?P<opened>(?<=\(')|(?<=\(\")|(?<=\(b')|(?<=\(b\")|(?<=\(\\')|(?<=\(\\\")"
+    r"|(?<=\(b\\')|(?<=\(b\\\"))|)"
+    r"(?i:(?:[\w-]*[-_])?"
+    r"(?:[a-z0-9]*(?:authorization|passw(?:or)?d|credentials?)"
+    r"|(?:api|access|private)key|token|secret|cookie)"
+    r"|[\w-]*[-_](?:[a-z0-9]*(?:token|secret|cookie)|key|auth|session(?:[-_]?id)?))(?![\w-])"
+    r"(?:\\?['\"][ \t]*(?::|=(?!=)|(?(opened),|(?!))(?=[ \t]*b?\\?['\"]))"
+    r"|[ \t]*(?::|=(?!=)))[ \t]*"
     r"(?:b?\\?(?P<quote>['\"]))?)"
     r"(?P<value>(?(quote)(?:\\.|(?!(?P=quote))[^\\\r\n])*|(?:[^\\\r\n]|\\(?![rn]))*))"
 )
