@@ -71,12 +71,14 @@ _AUTH_VALUE = re.compile(r"(?P<scheme>\b(?:Basic|Bearer) +)[A-Za-z0-9._~+/=-]+")
 # ``Private-Token``, ``X-Amz-Security-Token``, ``X-CSRFToken``), is ``apikey``,
 # ``accesskey``, ``privatekey``, or is ``key``, ``auth``, ``session`` or ``session-id``
 # after a separator (``X-Api-Key``, ``X-Registry-Auth``); not a bare ``key``, ``code`` or
-# ``auth``, words prose puts before a colon. A letter glued before token, secret or cookie
-# counts only after a separator (``X-CSRFToken``): one word so spelled is a project's name
-# in mlenv's own messages (``tiktoken: ...``, conda's ``libsecret``), not a header's.
+# ``auth``, words prose puts before a colon. A word glued before token or secret is a
+# credential word (``identitytoken``, ``csrftoken``, ``clientsecret``) or follows a separator
+# (``X-CSRFToken``): any other so spelled is a project's name in mlenv's own messages
+# (``tiktoken: ...``, conda's ``libsecret``), not a header's.
 _SECRET_HEADER = re.compile(
     r"(?:[\w-]*[-_])?(?:[a-z0-9]*(?:authorization|passw(?:or)?d|credentials?)"
-    r"|(?:api|access|private)key|token|secret|cookie)"
+    r"|(?:api|access|private)key|cookie|(?:access|refresh|id|identity|registry|auth|api"
+    r"|session|security|bearer|csrf|xsrf|oauth|client|app)?(?:token|secret))"
     r"|[\w-]*[-_](?:[a-z0-9]*(?:token|secret|cookie)|key|auth|session(?:[-_]?id)?)",
     re.IGNORECASE,
 )

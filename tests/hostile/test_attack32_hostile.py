@@ -47,9 +47,14 @@ def test_a_requirement_in_a_message_is_not_a_credential_header(text: str) -> Non
         "Set-Cookie: sessionid=S3CRETVALUE",
         "PGPASSWORD=S3CRETVALUE",
         "X-Api-Key = S3CRETVALUE",
+        '{"identitytoken": "S3CRETVALUE"}',  # a Docker config's credential words, glued
+        "registrytoken: S3CRETVALUE",
+        "csrftoken=S3CRETVALUE",
+        "clientsecret: S3CRETVALUE",
     ],
 )
 def test_credential_headers_stay_hidden(text: str) -> None:
+    """What the project-name rule must not give back: a glued credential word, a tuple pair."""
     shown = redact(text)
     assert "S3CRETVALUE" not in shown and "***" in shown, shown
 
