@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -9,6 +10,7 @@ import pytest
 from mlenv.cache.bundle import shareable_manifest
 from mlenv.errors import redact
 from tests.support.cli import run_mlenv
+from tests.support.growth import LINEAR_BOUND, growth
 from tests.support.wheels import build_wheel, write_simple_index
 
 # Projects whose names the credential-header rule took for headers: one word ending in
@@ -89,3 +91,17 @@ def test_a_bundles_manifest_is_the_manifest(tmp_path: Path) -> None:
     project = _project(tmp_path, ["tiktoken==2.0", "google-auth==2.0", "libsecret", "regex"])
     manifest = project / "mlenv.toml"
     assert shareable_manifest(manifest) == manifest.read_bytes()
+
+
+def test_the_requirement_and_pair_rules_keep_the_scan_linear() -> None:
+    """The ``==`` look-ahead and the pair's opening test are constant work per name."""
+    shapes: list[Callable[[int], str]] = [
+        lambda n: "x-auth==" * (n // 8),
+        lambda n: '"x-auth", ' * (n // 10),
+        lambda n: "('x-auth', " * (n // 11),
+        lambda n: "x-auth" + "=" * n,
+        lambda n: "tiktoken: " * (n // 10),
+        lambda n: "a" * n + "token==",
+    ]
+    for number, shape in enumerate(shapes):
+        assert growth(redact, shape) < LINEAR_BOUND, number
