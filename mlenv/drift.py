@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
-from mlenv.errors import redact
+from mlenv.errors import redact_urls
 
 if TYPE_CHECKING:
     from mlenv.lockfile import LockTarget
@@ -32,7 +32,7 @@ def recorded_location(url: str) -> str:
     if "@" in parts.netloc:
         netloc = parts.netloc.rpartition("@")[2]
         url = urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
-    return redact(url.rstrip("/"))
+    return redact_urls(url.rstrip("/"))
 
 
 def recorded_channel(channel: str) -> str:
@@ -40,7 +40,7 @@ def recorded_channel(channel: str) -> str:
     segment, no query (``conda.records.public_url``), and any other secret as ``***``."""
     from mlenv.conda.records import public_url
 
-    return redact(public_url(channel))
+    return redact_urls(public_url(channel))
 
 
 def recorded_find_link(location: str) -> str:
@@ -58,7 +58,7 @@ def _same(locked: Sequence[str], wanted: Sequence[str]) -> bool:
     URL escapes what the manifest's path spells plainly, and the inputs hold it redacted)."""
 
     def canonical(values: Sequence[str]) -> list[str]:
-        return [redact(unquote(value)) for value in values]
+        return [redact_urls(unquote(value)) for value in values]
 
     return canonical(locked) == canonical(wanted)
 

@@ -98,6 +98,19 @@ _HEADER_NAME = re.compile(
     r"(?:\\?['\"][ \t]*(?::|=(?!=)|(?P<pair>,)(?=[ \t]*b?\\?['\"]))|[ \t]*(?::|=(?!=)))[ \t]*"
 )
 _PAIR_OPEN = re.compile(r"\(b?\\?['\"]\Z")
+# A name is a credential header's only when, besides ``_SECRET_HEADER``, its last word is a
+# credential itself (token, secret, password, credentials, authorization, cookie, the key of
+# an API, an access, a subscription..., a session id) or it has a custom header's ``X-``
+# (``X-Registry-Auth``, ``x-api-key``): mlenv's own messages put project names before a colon
+# or an ``=``, bare or quoted (``google-auth: no version satisfies``, ``'flask-session': no
+# wheel``, conda's ``ssh-key=1.0``), and a project's last word may be ``auth``, ``key`` or
+# ``session`` as a header's may.
+_CREDENTIAL_END = re.compile(
+    r"x[-_][\w-]*|[\w-]*?(?:token|secret|passw(?:or)?d|credentials?|authorization|cookie"
+    r"|(?:api|access|private|subscription|secret|signing|encryption|master|client)[-_]?key"
+    r"|(?:basic|http|proxy|registry)[-_]?auth|sess(?:ion)?[-_]?id)",
+    re.IGNORECASE,
+)
 # The value: a quoted one (``'...'``, ``"..."``, ``b'...'``, escaped ``\"...``) up to its
 # closing quote, a backslash escaping the next character; any other to the end of its line,
 # a real or an escaped one (a Digest or AWS4 value holds blanks and commas).
@@ -108,15 +121,22 @@ _HEADER_VALUE = re.compile(
 
 
 def redact(text: str) -> str:
-    """``text`` with every secret a URL or header can carry replaced by ``***``: userinfo,
-    secret query parameters, anaconda.org ``/t/<token>`` paths, ``Basic``/``Bearer`` values
-    and the values of credential headers. The one redactor: messages, logs, JSON events and
-    tracebacks all pass here."""
+    """``text`` with every secret a URL or header can carry replaced by ``***``: what
+    ``redact_urls`` hides, and the values of credential headers. The one redactor of text
+    shown: messages, logs, JSON events and tracebacks all pass here."""
+    return _secret_headers(redact_urls(text))
+
+
+def redact_urls(text: str) -> str:
+    """``text`` with every secret a URL carries replaced by ``***``: userinfo, secret query
+    parameters, anaconda.org ``/t/<token>`` paths, and ``Basic``/``Bearer`` values. For data
+    that must stay what it is (a location counted in the inputs hash, the manifest a bundle
+    carries): a credential header's value runs to the end of its line, which in a TOML file
+    would cut a string (``"google-auth=2.0"``) and in a location would change its hash."""
     text = _userinfo(text)
     text = _secret_params(text)
     text = _PATH_TOKEN.sub(r"\g<head>***", text)
-    text = _AUTH_VALUE.sub(r"\g<scheme>***", text)
-    return _secret_headers(text)
+    return _AUTH_VALUE.sub(r"\g<scheme>***", text)
 
 
 def _secret_headers(text: str) -> str:
@@ -128,6 +148,8 @@ def _secret_headers(text: str) -> str:
         if match.start() < done or not _SECRET_HEADER.fullmatch(match[1]):
             continue
         if match["pair"] and not _PAIR_OPEN.search(text[max(0, match.start() - 4) : match.start()]):
+            continue
+        if not _CREDENTIAL_END.fullmatch(match[1]):
             continue
         value = _HEADER_VALUE.match(text, match.end())
         assert value is not None  # the bare branch matches the empty string

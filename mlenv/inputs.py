@@ -13,7 +13,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from mlenv.errors import redact
+from mlenv.errors import redact_urls
 
 LOCK_VERSION = 1
 DEFAULT_INDEX = "https://pypi.org/simple"
@@ -67,14 +67,14 @@ def resolution_inputs(
         "platforms": sorted(platforms),
         "glibc": glibc,
         "pypi": {
-            "index-url": redact(index_url),
-            "extra-index-urls": [redact(url) for url in extra_index_urls],
-            "find-links": [redact(url) for url in find_links],
+            "index-url": redact_urls(index_url),
+            "extra-index-urls": [redact_urls(url) for url in extra_index_urls],
+            "find-links": [redact_urls(url) for url in find_links],
             "index-strategy": index_strategy,
             "dependencies": sorted(dependencies),
         },
         "conda": {
-            "channels": [redact(channel) for channel in conda_channels],
+            "channels": [redact_urls(channel) for channel in conda_channels],
             "dependencies": sorted(conda_dependencies),
         },
     }

@@ -17,7 +17,7 @@ from typing import Any, Literal, TypeVar, cast
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
-from mlenv.errors import ManifestError, Problem, redact
+from mlenv.errors import ManifestError, Problem, redact_urls
 from mlenv.inputs import (
     DEFAULT_GLIBC,
     DEFAULT_INDEX,
@@ -137,13 +137,13 @@ class Manifest:
                 }
             ),
             "conda": {
-                "channels": [redact(url) for url in self.conda.channels],
+                "channels": [redact_urls(url) for url in self.conda.channels],
                 "dependencies": list(self.conda.dependencies),
             },
             "pypi": {
-                "index-url": redact(self.pypi.index_url),
-                "extra-index-urls": [redact(url) for url in self.pypi.extra_index_urls],
-                "find-links": [redact(url) for url in self.pypi.find_links],
+                "index-url": redact_urls(self.pypi.index_url),
+                "extra-index-urls": [redact_urls(url) for url in self.pypi.extra_index_urls],
+                "find-links": [redact_urls(url) for url in self.pypi.find_links],
                 "dependencies": list(self.pypi.dependencies),
                 "index-strategy": self.pypi.index_strategy,
             },

@@ -22,7 +22,7 @@ from mlenv.cache.artifacts import Artifact, ArtifactCache, relative_path
 from mlenv.cache.files import describe, open_plain
 from mlenv.cache.held import Measured, measure
 from mlenv.cache.lock_artifacts import artifacts_of
-from mlenv.errors import redact
+from mlenv.errors import redact_urls
 from mlenv.lockfile import Lock
 from mlenv.oci.model import canonical_json
 from mlenv.outputs import OutputKind, check_output, read_record, replace_output
@@ -62,7 +62,7 @@ def shareable_manifest(path: Path) -> bytes:
     replaced by ``***`` (``errors.redact``; security invariant 5). A bundle travels into an air
     gap or to a registry, another origin; the lock's inputs hash counts locations without their
     secrets, so the bundle's manifest still matches the lock."""
-    return redact(read_input(path, "manifest").decode("utf-8")).encode()
+    return redact_urls(read_input(path, "manifest").decode("utf-8")).encode()
 
 
 def write_bundle(

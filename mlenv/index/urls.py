@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import unquote, urlsplit, urlunsplit
 
-from mlenv.errors import redact
+from mlenv.errors import redact_urls
 from mlenv.origins import Origin as Origin
 from mlenv.origins import file_url_to_path as file_url_to_path
 from mlenv.origins import origin as origin
@@ -32,7 +32,7 @@ def recordable(url: str) -> str:
     """The URL as a lock or an export records it (security invariant 5): no userinfo, and
     every secret ``errors.redact`` knows (``?token=``, signed-URL signatures, ``/t/<token>``)
     as ``***``. A lock is committed and shared; a secret in it has left its origin."""
-    return redact(strip_credentials(url))
+    return redact_urls(strip_credentials(url))
 
 
 def is_file_url(url: str) -> bool:

@@ -47,14 +47,14 @@ REF_SECRET_PARAM_28 = re.compile(
 # Pass 32: a letter glued before token, secret or cookie counts only after a separator
 # (``tiktoken`` is a project), ``==`` is no assignment, and a pair's name opens a tuple.
 REF_HEADER = re.compile(
-    r"(?P<head>(?:(?<![^\s{(\[,'\"])|(?<=\\[nrt]))(?=[A-Za-z])"
+    r"(?P<head>(?:(?<![^\s{(\[,'\"])|(?<=\\[nrt]))(?=[A-Za-z])(?P<name>"
     r"(?:(?P<opened>(?<=\(')|(?<=\(\")|(?<=\(b')|(?<=\(b\")|(?<=\(\\')|(?<=\(\\\")"
     r"|(?<=\(b\\')|(?<=\(b\\\"))|)"
     r"(?i:(?:[\w-]*[-_])?"
     r"(?:[a-z0-9]*(?:authorization|passw(?:or)?d|credentials?)"
     r"|(?:api|access|private)key|cookie|(?:access|refresh|id|identity|registry|auth|api"
     r"|session|security|bearer|csrf|xsrf|oauth|client|app)?(?:token|secret))"
-    r"|[\w-]*[-_](?:[a-z0-9]*(?:token|secret|cookie)|key|auth|session(?:[-_]?id)?))(?![\w-])"
+    r"|[\w-]*[-_](?:[a-z0-9]*(?:token|secret|cookie)|key|auth|session(?:[-_]?id)?)))(?![\w-])"
     r"(?:\\?['\"][ \t]*(?::|=(?!=)|(?(opened),|(?!))(?=[ \t]*b?\\?['\"]))"
     r"|[ \t]*(?::|=(?!=)))[ \t]*"
     r"(?:b?\\?(?P<quote>['\"]))?)"
@@ -69,4 +69,28 @@ def reference_redact(text: str) -> str:
     text = REF_SECRET_PARAM_28.sub(r"\g<key>***", text)
     text = OLD_PATH_TOKEN.sub(r"\g<head>***", text)
     text = OLD_AUTH_VALUE.sub(r"\g<scheme>***", text)
-    return REF_HEADER.sub(lambda m: m["head"] + ("***" if m["value"] else ""), text)
+    return _ref_headers(text)
+
+
+# Pass 33: a name is a header's only when its last word is a credential itself or it has a
+# custom header's ``X-``, bare or quoted; a project's ``google-auth`` is not.
+REF_CREDENTIAL_END = re.compile(
+    r"(?i:x[-_][\w-]*|[\w-]*(?:token|secret|password|passwd|credential|credentials"
+    r"|authorization|cookie|(?:api|access|private|subscription|secret|signing|encryption|master"
+    r"|client)(?:key|-key|_key)|(?:basic|http|proxy|registry)(?:auth|-auth|_auth)"
+    r"|sessionid|session-id|session_id|sessid|sess-id|sess_id))"
+)
+
+
+def _ref_headers(text: str) -> str:
+    """``REF_HEADER``'s matches replaced in turn; a name ``REF_CREDENTIAL_END`` refuses is
+    passed over after its separator, so a header in the text after it is still found."""
+    pieces, position = [], 0
+    while (match := REF_HEADER.search(text, position)) is not None:
+        if not REF_CREDENTIAL_END.fullmatch(match["name"]):
+            pieces.append(text[position : match.end("head")])
+            position = match.end("head")
+            continue
+        pieces += (text[position : match.start()], match["head"], "***" if match["value"] else "")
+        position = match.end()
+    return "".join(pieces) + text[position:]
