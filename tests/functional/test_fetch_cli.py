@@ -125,6 +125,7 @@ def test_killed_fetch_leaves_nothing_taken_as_done(tmp_path: Path) -> None:
         root = make_project(tmp_path, f"{server.url}/simple")
         env = {"MLENV_CACHE_DIR": str(tmp_path / "cache")}
         assert run_mlenv(["lock"], root, env).returncode == 0
+        locked = server.bytes_sent  # what the lock read is not the fetch's download
         process = subprocess.Popen(
             [sys.executable, "-m", "mlenv", "fetch", "-j", "1"],
             cwd=root,
@@ -132,9 +133,15 @@ def test_killed_fetch_leaves_nothing_taken_as_done(tmp_path: Path) -> None:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        deadline = time.monotonic() + 30
-        while server.bytes_sent < 100_000 and time.monotonic() < deadline:
+        # Killed once 100 kB of the download is out: counted, not timed. The deadline is
+        # only a stall guard (the whole test takes about 6 s here, 10x under it); at it the
+        # test fails instead of killing a fetch that had not begun, or had ended, and
+        # passing with nothing half-written.
+        deadline = time.monotonic() + 60
+        while server.bytes_sent - locked < 100_000 and time.monotonic() < deadline:
             time.sleep(0.02)
+        assert server.bytes_sent - locked >= 100_000, (locked, server.bytes_sent)
+        assert process.poll() is None, "the fetch ended before it was killed"
         process.send_signal(signal.SIGKILL)
         process.wait()
         lock = load_lock((root / "mlenv.lock").read_text())

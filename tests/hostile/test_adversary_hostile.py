@@ -170,6 +170,8 @@ def test_init_from_never_blocks_on_a_fifo_or_reads_a_device(project: Path, what:
         name = "zero.txt"
     started = time.monotonic()
     result = run_mlenv(["init", "--from", name], project, timeout=60)
+    # A stall guard, not a speed target: a FIFO blocks for ever, /dev/zero never ends; the
+    # refusal takes under 1 s here, 30x under the bound.
     assert time.monotonic() - started < 30
     assert result.returncode == 1, result.stderr
     assert "not a plain file" in result.stderr or "cannot read it" in result.stderr
@@ -179,13 +181,12 @@ def test_init_from_never_blocks_on_a_fifo_or_reads_a_device(project: Path, what:
 def test_init_from_diamond_includes_are_bounded(project: Path) -> None:
     """Invariant 7 (`limits.enforce` over files read): every level includes the next one
     twice, a cycle-free chain of 30 files that pip would read 2**30 times. Before, `init
-    --from` never finished; now it stops at the bound, naming it, in seconds."""
+    --from` never finished; now it stops at the bound, naming it. Counted, not timed: the
+    message says reading stopped at 1,000 files (the run's timeout catches a stall)."""
     for level in range(30):
         (project / f"r{level}.txt").write_text(f"-r r{level + 1}.txt\n" * 2)
     (project / "r30.txt").write_text("numpy\n")
-    started = time.monotonic()
     result = run_mlenv(["init", "--from", "r0.txt"], project, timeout=120)
-    assert time.monotonic() - started < 60
     assert result.returncode == 1, result.stderr
     assert "files read through -r: more than 1,000" in result.stderr
     assert not (project / "mlenv.toml").exists()

@@ -12,7 +12,6 @@ import shutil
 import socket
 import tempfile
 import threading
-import time
 import zipfile
 from pathlib import Path
 
@@ -333,14 +332,28 @@ def test_a_bundle_whose_index_is_a_dangling_symlink_gets_no_verdict(tmp_path: Pa
     assert entries(tmp_path / "cache") == []
 
 
-def test_inputs_that_are_devices_or_grow_without_end_are_never_read_whole(tmp_path: Path) -> None:
+def test_inputs_that_are_devices_or_grow_without_end_are_never_read_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Guards the fast read (a wall that held): a manifest or lock that is /dev/zero, or a
-    lock over 8 MiB, is left to the full CLI at once, and nothing is kept."""
+    lock over 8 MiB, is left to the full CLI at once, and nothing is kept. Counted, not
+    timed: every os.read is tallied, and the three answers together read less than one
+    8 MiB input (an endless read is cut at twice that, so it fails instead of hanging)."""
     args = project(tmp_path, TEXT)
     lock, manifest = tmp_path / "mlenv.lock", tmp_path / "mlenv.toml"
+    read: list[int] = []
+    real_read = os.read
+
+    def counting(fd: int, size: int) -> bytes:
+        if sum(read) > 2 * fresh.MAX_INPUT_BYTES:
+            raise OSError("read far past the limit")
+        data = real_read(fd, size)
+        read.append(len(data))
+        return data
+
+    monkeypatch.setattr(os, "read", counting)
     manifest.unlink()
     manifest.symlink_to("/dev/zero")
-    started = time.monotonic()
     assert uptodate.answer(args) is None
     manifest.unlink()
     manifest.write_text(TEXT)
@@ -350,7 +363,7 @@ def test_inputs_that_are_devices_or_grow_without_end_are_never_read_whole(tmp_pa
     lock.unlink()
     lock.write_bytes(lock_for(TEXT).encode() + b"#" * (fresh.MAX_INPUT_BYTES + 1))
     assert uptodate.answer(args) is None
-    assert time.monotonic() - started < 20
+    assert sum(read) < fresh.MAX_INPUT_BYTES, sum(read)
     assert entries(tmp_path / "cache") == []
 
 

@@ -91,16 +91,15 @@ def test_a_registry_answer_of_gigabytes_is_a_clear_error_in_bounded_memory(
     of 10 GB (declared, chunked, or a gzip bomb) stops at 16 MiB with an error naming the
     registry; before, httpx read every answer whole and only its JSON nesting was bounded."""
     with FloodServer(FLOODS[shape]) as server:
-        started = time.monotonic()
         result = run_mlenv(["push", "--insecure", f"{server.host}/flood:1"], built, timeout=120)
-        took = time.monotonic() - started
         sent = server.sent
     assert result.returncode == 1, result.stderr
     assert "Traceback" not in result.stderr
     assert "more than 16,777,216" in result.stderr, result.stderr
     assert "127.0.0.1" in result.stderr
-    assert sent < 64 << 20  # the client hung up long before the end of the body
-    assert took < 60
+    # Counted, not timed: the client hung up long before the end of the body (a gzip bomb's
+    # 1 GiB is a few MB on the wire: the 16 MiB message says where its reading stopped).
+    assert sent < 64 << 20
 
 
 def test_a_blob_download_is_not_bounded_like_an_answer_even_after_a_redirect() -> None:
@@ -448,6 +447,8 @@ def test_no_command_reads_a_manifest_or_lock_that_is_not_a_plain_file(
     for command in commands:
         started = time.monotonic()
         result = run_mlenv(command, root, env, timeout=60)
+        # A stall guard, not a speed target: a FIFO blocks for ever and /dev/zero never ends;
+        # a refusal takes 1-2 s here, 15x under the bound.
         assert time.monotonic() - started < 30
         assert result.returncode == 1, (command, result.stdout, result.stderr)
         assert "Traceback" not in result.stderr and "internal error" not in result.stderr
@@ -841,6 +842,8 @@ def test_a_sparse_file_of_terabytes_is_refused_by_its_size(
     os.truncate(target, 1 << 40)
     started = time.monotonic()
     result = run_mlenv(command, root, env, timeout=60)
+    # A stall guard, not a speed target: reading 1 TB takes many minutes; the refusal takes
+    # under 1.5 s here, 13x under the bound (what a subprocess reads cannot be counted here).
     assert time.monotonic() - started < 20
     assert result.returncode == 1, result.stderr
     assert "over 67,108,864 bytes" in result.stderr, result.stderr
@@ -892,6 +895,8 @@ def test_a_ca_bundle_that_is_not_a_plain_file_is_refused_at_once(
     env = {"MLENV_CA_BUNDLE": str(tmp_path / "ca.pem"), "MLENV_CACHE_DIR": str(tmp_path / "c")}
     started = time.monotonic()
     result = run_mlenv(["lock"], tmp_path, env, timeout=60)
+    # A stall guard, not a speed target: OpenSSL waits on a FIFO for ever; the refusal takes
+    # under 2.5 s here, 12x under the bound.
     assert time.monotonic() - started < 30
     assert result.returncode == 1, result.stderr
     assert "MLENV_CA_BUNDLE=" in result.stderr and SAYS_WHAT_IT_IS.search(result.stderr)
