@@ -769,7 +769,11 @@ def test_a_requirement_past_the_digit_limit_is_a_clear_error(
     result = run_mlenv(["lock"], tmp_path, {"MLENV_CACHE_DIR": str(tmp_path / "cache")})
     assert result.returncode == 1, result.stderr
     assert "internal error" not in result.stderr
-    where = "[pypi].dependencies[0]" if dependency != "tiny" else "tiny 1.0: a Requires-Dist"
+    if dependency == "tiny":  # the distribution and the file it came from, then the line
+        where = "tiny 1.0 (file://"
+        assert "tiny-1.0-py3-none-any.whl): a Requires-Dist line" in result.stderr
+    else:
+        where = "[pypi].dependencies[0]"
     assert where in result.stderr, result.stderr
 
 
