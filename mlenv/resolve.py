@@ -547,7 +547,9 @@ class OptIns:
     deep in the tree cannot pull a pre-release or a yanked file into the environment.
 
     - pre-releases of a project: when a manifest requirement of it names a pre-release
-      (``>=2.0b1``, ``==2.0rc1``, even ``!=2.0a1``), or when it has no final release at all;
+      (``>=2.0b1``, ``==2.0rc1``, ``~=2.0b1``), or when it has no final release at all. An
+      exclusion (``!=2.0a1``, ``!=2.0.*``) asks for nothing, so it opts into nothing (PEP 440
+      as ``packaging`` reads it, and uv since 0.5.0);
     - a yanked file (PEP 592): when a manifest requirement pins exactly its version
       (``==1.0``, not ``==1.*``).
     """
@@ -562,7 +564,7 @@ class OptIns:
             for spec in req.specifier:
                 with suppress(InvalidVersion):  # "===" takes any string
                     version = Version(spec.version.removesuffix(".*"))
-                    if version.is_prerelease:
+                    if version.is_prerelease and spec.operator != "!=":
                         explicit.add(req.name)
                     if spec.operator in ("==", "===") and "*" not in spec.version:
                         pins[req.name].add(version)

@@ -159,7 +159,6 @@ def test_only_the_manifest_opts_into_prereleases_and_yanked_files() -> None:
         lock(["app"], idx)
     assert "2.0b1: a pre-release" in str(failure.value)
     assert pins(lock(["app", "c>=2.0a1"], idx)) == {"app": "1.0", "c": "2.0b1"}
-    assert pins(lock(["app", "c!=2.0a1"], idx)) == {"app": "1.0", "c": "2.0b1"}
     old, bad = build_wheel("y", "1.0"), build_wheel("y", "2.0")
     idx = index(build_wheel("app", "1.0", requires_dist=["y==2.0"]), old, bad, yanked={bad[0]: ""})
     with pytest.raises(ResolutionError, match=r"2\.0 is yanked"):
@@ -168,6 +167,25 @@ def test_only_the_manifest_opts_into_prereleases_and_yanked_files() -> None:
     idx = index(build_wheel("lib", "0.1"), build_wheel("lib", "1.0a1"))
     with pytest.raises(ResolutionError, match=r"lib>0\.1"):
         lock(["lib>0.1"], idx)  # a final release exists, so "nothing else matches" is no opt-in
+
+
+def test_an_exclusion_of_a_prerelease_opts_into_nothing() -> None:
+    """``c!=2.0a1`` names a pre-release only to rule it out: as pip (``packaging``) and uv
+    (since 0.5.0) read it, it asks for no pre-release, so the final release is locked and a
+    deeper ``c==2.0b1`` still cannot pull one in. ``c>=2.0a1`` or ``~=2.0a1`` does opt in."""
+    idx = index(build_wheel("c", "1.0"), build_wheel("c", "2.0a1"), build_wheel("c", "2.0b1"))
+    assert pins(lock(["c!=2.0a1"], idx)) == {"c": "1.0"}
+    assert pins(lock(["c!=2.0a1,!=3.0.*"], idx)) == {"c": "1.0"}
+    assert pins(lock(["c>=1.0,!=2.0a1"], idx)) == {"c": "1.0"}
+    assert pins(lock(["c~=2.0a1"], idx)) == {"c": "2.0b1"}
+    assert pins(lock(["c>=1.0,!=2.0b1,!=2.0a2"], idx)) == {"c": "1.0"}
+    with_app = index(
+        build_wheel("app", "1.0", requires_dist=["c==2.0b1"]),
+        build_wheel("c", "1.0"),
+        build_wheel("c", "2.0b1"),
+    )
+    with pytest.raises(ResolutionError, match=r"2\.0b1: a pre-release"):
+        lock(["app", "c!=2.0a1"], with_app)
 
 
 @pytest.mark.parametrize(
