@@ -13,10 +13,12 @@ from __future__ import annotations
 import pytest
 
 from mlenv.cuda.matrix import min_driver, minor_compat_floor, table3_driver
-from mlenv.cuda.rules import CudaTarget, PackageNeed, judge, package_driver
+from mlenv.cuda.rules import CudaTarget, PackageNeed, arch_findings, judge, package_driver
 from mlenv.cuda.tags import extract
 from mlenv.cuda.versions import CudaError, CudaVersion, DriverVersion
+from mlenv.errors import ManifestError
 from mlenv.host import parse_driver_override
+from mlenv.manifest import loads
 
 
 def _below(driver: str) -> str:
@@ -249,3 +251,91 @@ def test_architecture_per_toolkit(cuda: str, arch: str, code: str | None) -> Non
     version = CudaVersion.parse(cuda)
     findings = judge(CudaTarget(version, min_driver(version), (arch,)), [])
     assert [f.code for f in findings] == ([code] if code else [])
+
+
+# Table 1 ("Component Versions") of NVIDIA's 13.3, 13.3 Update 1, 13.4, 13.4 Update 1 and 13.5
+# release notes, typed by hand: (release that first shipped the version, component, version).
+# Read 2026-12-04 in stored copies of
+#   13.3:          https://docs.nvidia.com/cuda/cuda-toolkit-release-notes/index.html?trk=public_post_comment-text
+#   13.3 Update 1: https://docs.nvidia.com/cuda/cuda-toolkit-release-notes/index.html?ref=sungw.ooo
+#   13.4 (13.4.1): https://docs.nvidia.com/cuda/archive/13.4.1/cuda-toolkit-release-notes/index.html
+#   13.4 Update 1: https://docs.nvidia.com/cuda/archive/13.4.2/cuda-toolkit-release-notes/index.html
+#   13.5:          https://docs.nvidia.com/cuda/cuda-toolkit-release-notes/?ref=journal.qualiteg.com
+# Their Table 3 could not be read, so these releases have no driver row above.
+TABLE_1 = [
+    ("13.3.0", "cuda-runtime", "13.3.29"),
+    ("13.3.0", "cuda-crt", "13.3.33"),
+    ("13.3.0", "cuda-culibos", "13.3.33"),
+    ("13.3.0", "cuda-cuobjdump", "13.3.29"),
+    ("13.3.0", "cuda-cupti", "13.3.35"),
+    ("13.3.0", "cuda-cccl", "13.3.3.3.1"),
+    ("13.3.1", "cuda-crt", "13.3.73"),
+    ("13.3.1", "cuda-cuobjdump", "13.3.73"),
+    ("13.3.1", "cuda-cccl", "13.3.3.4.1"),
+    ("13.4.1", "cuda-crt", "13.4.59"),
+    ("13.4.1", "cuda-cccl", "13.3.4.2.1"),
+    ("13.4.2", "cuda-runtime", "13.4.92"),
+    ("13.4.2", "cuda-crt", "13.4.92"),
+    ("13.4.2", "cuda-culibos", "13.4.92"),
+    ("13.4.2", "cuda-cuobjdump", "13.4.92"),
+    ("13.4.2", "cuda-cccl", "13.3.4.3.1"),
+    ("13.5.0", "cuda-runtime", "13.5.37"),
+    ("13.5.0", "cuda-crt", "13.5.37"),
+    ("13.5.0", "cuda-culibos", "13.5.25"),
+    ("13.5.0", "cuda-cuobjdump", "13.5.37"),
+    ("13.5.0", "cuda-cupti", "13.5.25"),
+    ("13.5.0", "cuda-cccl", "13.3.5.0.6"),
+]
+
+
+@pytest.mark.parametrize(("release", "component", "version"), TABLE_1)
+def test_table_1_component_versions_trace_to_their_release(
+    release: str, component: str, version: str
+) -> None:
+    """An exact pin of a Table 1 version is traced to the release whose notes list it first
+    (13.4 GA is versioned 13.4.1: the notes say 13.4.0 was the developer preview)."""
+    need = extract(f"nvidia-{component}", version)
+    assert need is not None
+    assert (need.label, need.release) == (str(_cuda(release)), release)
+
+
+@pytest.mark.parametrize("cuda", ["13.4", "13.5"])
+def test_release_notes_without_a_readable_table_3_leave_the_driver_unconfirmed(cuda: str) -> None:
+    """The 13.4 and 13.5 notes were found but not their Table 3: no driver is guessed, not even
+    the R615 branch NVIDIA's CUTLASS notes tie to 13.4 GA."""
+    version = CudaVersion.parse(cuda)
+    assert table3_driver(version) is None
+    with pytest.raises(CudaError, match=f"the minimum driver for CUDA {cuda} is unconfirmed"):
+        min_driver(version)
+
+
+@pytest.mark.parametrize(
+    ("cuda", "arch", "code"),
+    [
+        # Rubin (CC 10.7): preview support from CUDA 13.4 (NVIDIA's 13.4 documentation,
+        # https://docs.nvidia.com/cuda/archive/13.4.3/index.html; SM107 per cuBLASDx 0.8.0,
+        # https://docs.nvidia.com/cuda/cublasdx/0.8.0/release_notes.html)
+        ("13.4", "sm_107", None),
+        ("13.4", "sm_107a", None),
+        ("13.5", "sm_107", None),
+        ("13.3", "sm_107", "arch-unsupported"),
+        ("13.0", "sm_107", "arch-unsupported"),
+        ("12.9", "sm_107", "arch-unsupported"),
+    ],
+)
+def test_rubin_architecture_per_toolkit(cuda: str, arch: str, code: str | None) -> None:
+    """arch_findings alone: 13.4 and 13.5 have no confirmed driver to build a judged target on."""
+    target = CudaTarget(CudaVersion.parse(cuda), DriverVersion.parse("620.70.06"), (arch,))
+    assert [f.code for f in arch_findings(target)] == ([code] if code else [])
+
+
+def test_rubin_before_13_4_is_refused_when_the_manifest_is_read() -> None:
+    text = (
+        '[environment]\nname = "x"\npython = "3.11"\n'
+        '[cuda]\nversion = "13.3"\ndriver-floor = "610.43.02"\narchs = ["sm_90", "sm_107"]\n'
+    )
+    with pytest.raises(ManifestError) as caught:
+        loads(text, "m.toml")
+    assert [f"{p.where}: {p.message}" for p in caught.value.problems] == [
+        "m.toml: [cuda].archs[1]: sm_107 needs CUDA 13.4 or newer; the target is CUDA 13.3"
+    ]
