@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import bz2
 import hashlib
+import io
 import tarfile
 import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from zstandard import ZstdDecompressor, ZstdError
 
@@ -29,6 +30,9 @@ from mlenv.install.safety import (
 from mlenv.limits import parse_json
 
 _LINK = "info/link.json"
+# What a tar's reader may read past its last member: one record of read-ahead and the
+# end-of-archive blocks (bytes the member bound never counted).
+_SLACK = tarfile.RECORDSIZE + 2 * tarfile.BLOCKSIZE
 CONDA_HINT = "the conda package is corrupt or malicious: lock another build or rebuild it"
 _TAR_KINDS = {
     tarfile.CHRTYPE: "character device",
@@ -111,6 +115,26 @@ def _vet_conda(filename: str, path: Path, limits: Limits) -> _CondaVetting:
     return vetting
 
 
+class _Bounded(io.RawIOBase):
+    """A package's decompressed tar stream, refused by ``_CondaVetting.check_stream`` as soon
+    as it passes the package's bounds, whatever part of the tar (a member, a header) reads it."""
+
+    def __init__(self, vetting: _CondaVetting, stream: IO[bytes]) -> None:
+        self._vetting = vetting
+        self._stream = stream
+        self._read = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        data = self._stream.read(len(buffer))
+        self._read += len(data)
+        self._vetting.check_stream(self._read)
+        buffer[: len(data)] = data
+        return len(data)
+
+
 def _measure(tar: tarfile.TarFile, member: tarfile.TarInfo) -> tuple[str, int]:
     """sha256 and size of a member's bytes, streamed (the tar is read once, in order)."""
     digest = hashlib.sha256()
@@ -139,7 +163,12 @@ class _CondaVetting:
         return refused(self.filename, member, problem, CONDA_HINT)
 
     def read_tar(self, stream: IO[bytes]) -> None:
-        with tarfile.open(fileobj=stream, mode="r|") as tar:
+        """Every member of one tar, in order. The decompressed stream itself is bounded
+        (``_Bounded``): tarfile reads an extension record (a PAX or GNU long-name header)
+        whole into memory before it yields the member it describes, so a bound counted from
+        the members came after a record of gigabytes was held."""
+        bounded = io.BufferedReader(_Bounded(self, stream), tarfile.RECORDSIZE)
+        with tarfile.open(fileobj=bounded, mode="r|") as tar:
             end = 0
             for member in tar:
                 end = member.offset_data + member.size
@@ -166,6 +195,12 @@ class _CondaVetting:
                     f"{size} bytes with sha256 {sha256}",
                 )
         return None
+
+    def check_stream(self, total: int) -> None:
+        """``total`` decompressed bytes of the current tar read so far, headers included; a
+        tar's reader runs up to one record (and the end-of-archive blocks) past the last
+        member, which the member bound never counted."""
+        self._check_size("(tar headers)", self.consumed + total - _SLACK)
 
     def _check_size(self, member: str, total: int) -> None:
         if total > self.limits.max_bytes:

@@ -197,6 +197,11 @@ def _config_problem(config: dict[str, Any]) -> str | None:
         return "has Labels that are not strings"
     if not isinstance(history, list) or not all(isinstance(item, dict) for item in history):
         return "has a history that is not a list of objects"
+    for number, item in enumerate(history):  # `inspect` shows created_by, counts empty_layer
+        if "created_by" in item and not isinstance(item["created_by"], str):
+            return f"has a history[{number}].created_by that is not a string"
+        if "empty_layer" in item and not isinstance(item["empty_layer"], bool):
+            return f"has a history[{number}].empty_layer that is not true or false"
     return None
 
 

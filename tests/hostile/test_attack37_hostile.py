@@ -1,0 +1,355 @@
+"""Thirty-seventh adversary pass: files a user or a package hands mlenv whole (an OCI layout or
+image archive given to ``inspect`` or as a base image, a conda package's tar streams), in
+shapes earlier passes did not try: numbers past Python's digit limit in image JSON, a history
+of the wrong type that only the human rendering read, and tar headers that inflate before any
+bound was counted. Each test names the invariant and the one function that holds it."""
+
+from __future__ import annotations
+
+import bz2
+import hashlib
+import io
+import json
+import tarfile
+import tracemalloc
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+import zstandard
+
+from mlenv.install.conda_packages import check_conda_packages
+from mlenv.install.safety import InstallError
+from mlenv.oci.model import OciError
+from mlenv.oci.read import read_base
+from mlenv.tarball import Entry
+from tests.support.cli import run_mlenv
+from tests.support.images import write_image
+
+PLATFORM = "linux-64"
+HUGE = "9" * 5000  # past CPython's 4,300-digit limit for int(str)
+
+
+@pytest.fixture(scope="module")
+def small_image(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("image")
+    (root / "f.txt").write_bytes(b"hello")
+    entries = [Entry("opt", "dir", 0o755), Entry("opt/x.txt", "file", 0o644, root / "f.txt", 5)]
+    write_image(root / "layout", [("base", entries)], ref="latest", cmd=["sh"])
+    return root / "layout"
+
+
+def _blob(layout: Path, digest: str) -> Path:
+    return layout / "blobs" / "sha256" / digest.removeprefix("sha256:")
+
+
+def _put(layout: Path, data: bytes) -> dict[str, Any]:
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    _blob(layout, digest).write_bytes(data)
+    return {"digest": digest, "size": len(data)}
+
+
+def _copy(small_image: Path, tmp_path: Path) -> Path:
+    import shutil
+
+    layout = tmp_path / "layout"
+    shutil.copytree(small_image, layout)
+    return layout
+
+
+def _documents(layout: Path) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    index = json.loads((layout / "index.json").read_text())
+    manifest = json.loads(_blob(layout, index["manifests"][0]["digest"]).read_text())
+    config = json.loads(_blob(layout, manifest["config"]["digest"]).read_text())
+    return index, manifest, config
+
+
+def _with_huge_number(layout: Path, which: str) -> None:
+    """One document of the layout holding a number of 5,000 digits, re-hashed so the digests
+    hold: JSON allows it, CPython's int() refuses it with a plain ValueError."""
+    index, manifest, config = _documents(layout)
+    if which == "config":
+        text = json.dumps(config)[:-1] + f', "x-size": {HUGE}}}'
+        manifest["config"].update(_put(layout, text.encode()))
+    if which == "manifest":
+        text = json.dumps(manifest)[:-1] + f', "x-size": {HUGE}}}'
+        index["manifests"][0].update(_put(layout, text.encode()))
+    elif which != "index":
+        index["manifests"][0].update(_put(layout, json.dumps(manifest).encode()))
+    index_text = json.dumps(index)
+    if which == "index":
+        index_text = index_text[:-1] + f', "schemaVersion": {HUGE}}}'
+    if which == "oci-layout":
+        (layout / "oci-layout").write_text(f'{{"imageLayoutVersion": "1.0.0", "x": {HUGE}}}')
+    (layout / "index.json").write_text(index_text)
+
+
+def _archive(layout: Path, dest: Path) -> Path:
+    with tarfile.open(dest, "w") as archive:
+        for path in sorted(layout.rglob("*")):
+            archive.add(path, path.relative_to(layout).as_posix(), recursive=False)
+    return dest
+
+
+@pytest.mark.parametrize("which", ["oci-layout", "index", "manifest", "config"])
+@pytest.mark.parametrize("packed", [False, True], ids=["layout", "archive"])
+def test_a_number_past_the_digit_limit_in_image_json_is_a_clear_error(
+    small_image: Path, tmp_path: Path, which: str, packed: bool
+) -> None:
+    """Invariant 7, held by `oci.model.parse_json` (the one reader of image JSON): a number of
+    5,000 digits in a layout's oci-layout, index.json, manifest or config (a layout directory
+    or an oci-archive tar) is an OciError naming the file, for `read_base` (every build's base
+    image) and `mlenv inspect` exits 1 without a traceback. Before: int() raised a bare
+    ValueError the reader did not catch, and `inspect` failed with an internal error (exit 2)."""
+    layout = _copy(small_image, tmp_path)
+    _with_huge_number(layout, which)
+    image = _archive(layout, tmp_path / "image.tar") if packed else layout
+    with pytest.raises(OciError) as caught:
+        read_base(image, platform=PLATFORM)
+    assert "digit" in caught.value.message
+    assert caught.value.where.startswith(str(image))
+    done = run_mlenv(["inspect", str(image), "--platform", PLATFORM], cwd=tmp_path)
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr and "internal error" not in done.stderr
+    assert "digit" in done.stderr
+
+
+HISTORIES: list[object] = [5, ["x"], {"a": "b"}, None, True]
+
+
+@pytest.mark.parametrize("created_by", HISTORIES, ids=lambda value: type(value).__name__)
+@pytest.mark.parametrize("field", ["created_by", "empty_layer"])
+def test_a_base_history_entry_of_the_wrong_type_is_refused_before_anything_is_shown(
+    small_image: Path, tmp_path: Path, created_by: object, field: str
+) -> None:
+    """Invariant 7, held by `oci.read._config_problem` (the judge of the base config fields the
+    build and `inspect` read): a history entry whose `created_by` is not a string, or whose
+    `empty_layer` is not a boolean, is refused naming the config, by `read_base` and by
+    `mlenv inspect` (exit 1, nothing printed before the error). Before: `inspect --json`
+    passed it through and the human table crashed on it after printing its first line
+    (AttributeError, internal error, exit 2); a string `empty_layer` of "false" counted as true
+    and shifted every layer's history."""
+    if field == "empty_layer" and created_by is True:
+        pytest.skip("a boolean empty_layer is valid")
+    layout = _copy(small_image, tmp_path)
+    index, manifest, config = _documents(layout)
+    config["history"] = [{"created_by": "ok", field: created_by}]
+    manifest["config"].update(_put(layout, json.dumps(config).encode()))
+    index["manifests"][0].update(_put(layout, json.dumps(manifest).encode()))
+    (layout / "index.json").write_text(json.dumps(index))
+    with pytest.raises(OciError, match="history"):
+        read_base(layout, platform=PLATFORM)
+    for extra in ([], ["--json"]):
+        done = run_mlenv(["inspect", str(layout), "--platform", PLATFORM, *extra], cwd=tmp_path)
+        assert done.returncode == 1, done.stderr
+        assert "internal error" not in done.stderr and "Traceback" not in done.stderr
+        assert "history" in done.stderr
+        assert done.stdout == ""
+
+
+def test_a_valid_base_history_still_reads(small_image: Path, tmp_path: Path) -> None:
+    """The history check refuses only wrong types: entries with a string created_by, a boolean
+    empty_layer, or neither, read as before."""
+    layout = _copy(small_image, tmp_path)
+    index, manifest, config = _documents(layout)
+    config["history"] = [
+        {"created_by": "ENV A=b", "empty_layer": True},
+        {"comment": "no created_by"},
+        {"created_by": "base", "empty_layer": False},
+    ]
+    manifest["config"].update(_put(layout, json.dumps(config).encode()))
+    index["manifests"][0].update(_put(layout, json.dumps(manifest).encode()))
+    (layout / "index.json").write_text(json.dumps(index))
+    read_base(layout, platform=PLATFORM)
+    done = run_mlenv(["inspect", str(layout), "--platform", PLATFORM], cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+
+
+# ---------------------------------------------------------------------------------------------
+# Invariant 7: a conda package's tar headers inflating before any bound was counted
+
+HEADER_MIB = 96
+
+
+def _header_bomb_tar(kind: bytes) -> bytes:
+    """A tar whose first header is an extension record (PAX, PAX global, GNU long name or long
+    link) of HEADER_MIB MiB of zeros, then one small member. tarfile reads an extension's
+    whole payload into memory before it yields the member it describes."""
+    size = HEADER_MIB << 20
+    head = tarfile.TarInfo("././@LongLink" if kind in (b"L", b"K") else "././@PaxHeader")
+    head.type, head.size = kind, size
+    body = tarfile.TarInfo("info/index.json")
+    body.size = 2
+    out = io.BytesIO()
+    out.write(head.tobuf(format=tarfile.USTAR_FORMAT))
+    out.write(b"\0" * size)
+    out.write(body.tobuf(format=tarfile.USTAR_FORMAT) + b"{}" + b"\0" * 510 + b"\0" * 1024)
+    return out.getvalue()
+
+
+def _header_bomb(kind: bytes, package_format: str, tmp_path: Path) -> tuple[str, Path]:
+    tar = _header_bomb_tar(kind)
+    if package_format == "tar.bz2":
+        name, data = "bomb-1.0-0.tar.bz2", bz2.compress(tar, 9)
+    else:
+        name, buffer = "bomb-1.0-0.conda", io.BytesIO()
+        with zipfile.ZipFile(buffer, "w") as archive:
+            archive.writestr("metadata.json", '{"conda_pkg_format_version": 2}')
+            archive.writestr("info-bomb-1.0-0.tar.zst", zstandard.compress(tar, 19))
+            archive.writestr("pkg-bomb-1.0-0.tar.zst", zstandard.compress(b"\0" * 1024))
+        data = buffer.getvalue()
+    path = tmp_path / name
+    path.write_bytes(data)
+    return name, path
+
+
+@pytest.mark.parametrize("kind", [b"x", b"g", b"L", b"K"], ids=["pax", "global", "long", "link"])
+@pytest.mark.parametrize("package_format", ["tar.bz2", "conda"])
+def test_a_conda_package_header_bomb_is_refused_before_it_is_held(
+    tmp_path: Path, kind: bytes, package_format: str
+) -> None:
+    """Invariant 7, held by `install.conda_packages._CondaVetting.read_tar`, which bounds the
+    decompressed stream itself: a package of a few hundred bytes whose tar opens with a 96 MiB
+    PAX, PAX global, GNU long-name or long-link record is refused as a bomb, naming the
+    package, having held far less than the record. Before: the bound was counted from each
+    member's offset after tarfile had read the whole record into memory (a 331-byte .tar.bz2
+    made mlenv hold 200 MiB, a few KiB could make it hold gigabytes, before the refusal)."""
+    name, path = _header_bomb(kind, package_format, tmp_path)
+    assert path.stat().st_size < 64 << 10
+    tracemalloc.start()
+    try:
+        with pytest.raises(InstallError) as caught:
+            check_conda_packages([(name, path)])
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert caught.value.where == name
+    assert "bomb" in caught.value.message
+    assert peak < 16 << 20, f"held {peak >> 20} MiB before refusing"
+
+
+def test_a_conda_package_near_its_bounds_still_passes(tmp_path: Path) -> None:
+    """The stream bound refuses nothing the member bound passed: a package of incompressible
+    bytes (ratio ~1) and ones inflating 120-190x (under the 200x bound), in both formats."""
+    import random
+
+    from tests.support.conda_channel import build_conda_package
+
+    rng = random.Random(37)
+    for random_bytes in (3 << 20, 5 << 10, 6 << 10, 8 << 10):
+        data = rng.randbytes(random_bytes) + b"\0" * (1 << 20)
+        for fmt in ("tar.bz2", "conda"):
+            name, archive = build_conda_package(
+                "ok",
+                "1.0",
+                "0",
+                files={"lib/data.bin": data},
+                fmt=fmt,
+            )
+            ratio = len(data) / len(archive)
+            assert ratio < 1.5 or 110 < ratio < 195, ratio
+            path = tmp_path / name
+            path.write_bytes(archive)
+            check_conda_packages([(name, path)])
+
+
+# ---------------------------------------------------------------------------------------------
+# Invariant 7: a TOML integer past CPython's digit limit in the manifest, the lock or an import
+
+MANIFEST = '[environment]\nname = "demo"\npython = "3.11"\n'
+
+
+@pytest.mark.parametrize(
+    "number",
+    [HUGE, "1_" + "0" * 5000, "-" + HUGE, "+" + HUGE],
+    ids=["plain", "under", "neg", "pos"],
+)
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["show"],
+        ["lock", "--offline"],
+        ["lock", "--check"],
+        ["verify"],
+        ["export", "--format", "requirements"],
+    ],
+    ids=" ".join,
+)
+def test_a_manifest_integer_past_the_digit_limit_is_a_syntax_problem(
+    tmp_path: Path, command: list[str], number: str
+) -> None:
+    """Invariant 7, held by `limits.parse_toml` (the one reader of TOML text): a manifest with
+    a decimal integer of 5,000 digits (plain, with underscores, signed) is "not valid TOML"
+    naming the file, its line and column, exit 1, in every command and in the no-op `lock`'s
+    fast path. Before: tomllib let int()'s bare ValueError out and each command failed with an
+    internal error (exit 2)."""
+    (tmp_path / "mlenv.toml").write_text(MANIFEST + f"[build]\nx-size = {number}\n")
+    done = run_mlenv(command, cwd=tmp_path)
+    assert done.returncode == 1, done.stderr
+    assert "internal error" not in done.stderr and "Traceback" not in done.stderr
+    assert "mlenv.toml:5:" in done.stderr and "digits" in done.stderr
+    assert not (tmp_path / "mlenv.lock").exists()
+
+
+@pytest.mark.parametrize("where", ["version", "target", "package"])
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["verify"],
+        ["diff", "mlenv.lock", "mlenv.lock"],
+        ["lock", "--check"],
+        ["inspect", "mlenv.lock"],
+    ],
+)
+def test_a_lock_integer_past_the_digit_limit_is_a_clear_error(
+    tmp_path: Path, where: str, command: list[str]
+) -> None:
+    """Invariant 8, held by `limits.parse_toml` through `lockfile.loads`: a lock holding a
+    5,000-digit integer (its version, a [target] key, a package's size) is "not valid TOML"
+    naming the lock, exit 1. Before: an internal error (exit 2) in every command reading it."""
+    (tmp_path / "mlenv.toml").write_text(MANIFEST)
+    text = {
+        "version": f"version = {HUGE}\n",
+        "target": f"version = 1\n[target]\nx = {HUGE}\n",
+        "package": (
+            f'version = 1\n[[platform]]\nname = "linux-64"\n[[platform.package]]\nsize = {HUGE}\n'
+        ),
+    }[where]
+    (tmp_path / "mlenv.lock").write_text(text)
+    done = run_mlenv(command, cwd=tmp_path)
+    assert done.returncode == 1, done.stderr
+    assert "internal error" not in done.stderr and "Traceback" not in done.stderr
+    assert "mlenv.lock" in done.stderr and "digits" in done.stderr
+
+
+def test_init_from_a_pyproject_with_an_integer_past_the_digit_limit_is_a_clear_error(
+    tmp_path: Path,
+) -> None:
+    """Invariant 7, held by `limits.parse_toml` through `importers._toml`: `init --from` a
+    cloned project's pyproject.toml holding a 5,000-digit integer says the file cannot be
+    read, exit 1, and writes no manifest. Before: an internal error (exit 2)."""
+    (tmp_path / "pyproject.toml").write_text(
+        f'[project]\nname = "x"\nversion = "1"\ndependencies = []\n[tool.x]\nn = {HUGE}\n'
+    )
+    done = run_mlenv(["init", "--from", "pyproject.toml"], cwd=tmp_path)
+    assert done.returncode == 1, done.stderr
+    assert "internal error" not in done.stderr and "Traceback" not in done.stderr
+    assert "pyproject.toml" in done.stderr and "digits" in done.stderr
+    assert not (tmp_path / "mlenv.toml").exists()
+
+
+def test_parse_toml_reads_what_tomllib_reads_and_places_the_long_number() -> None:
+    """`limits.parse_toml` changes nothing tomllib reads (hex integers of any length have no
+    digit limit) and names the line and column of the long integer, not of a long string of
+    digits before it."""
+    import tomllib
+
+    from mlenv.limits import parse_toml
+
+    text = f'a = "{HUGE}"\nb = 0x{"f" * 5000}\nc = 1_000\n'
+    assert parse_toml(text) == tomllib.loads(text)
+    with pytest.raises(tomllib.TOMLDecodeError, match=r"at line 4, column 5\)$"):
+        parse_toml(text + f"d = {HUGE}\n")
+    with pytest.raises(tomllib.TOMLDecodeError, match=r"at line 1, column 9\)$"):
+        parse_toml(f"x = [1, {HUGE}]")
