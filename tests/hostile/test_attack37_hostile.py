@@ -353,3 +353,106 @@ def test_parse_toml_reads_what_tomllib_reads_and_places_the_long_number() -> Non
         parse_toml(text + f"d = {HUGE}\n")
     with pytest.raises(tomllib.TOMLDecodeError, match=r"at line 1, column 9\)$"):
         parse_toml(f"x = [1, {HUGE}]")
+
+
+# ---------------------------------------------------------------------------------------------
+# Invariant 1: a wheel's RECORD hashed with an algorithm the check cannot use
+
+
+def _record_wheel(tmp_path: Path, algorithm: str, data: bytes, member: str) -> Path:
+    import base64
+
+    from tests.hostile.test_install_hostile import DIST_INFO, METADATA, WHEEL, _hash, _wheel
+
+    hasher = hashlib.new(algorithm)
+    hasher.update(data)
+    digest = hasher.digest(32) if algorithm.startswith("shake") else hasher.digest()  # type: ignore[call-arg]
+    value = base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+    rows = f"{member},{algorithm}={value},{len(data)}\n"
+    for name, content in ((f"{DIST_INFO}/METADATA", METADATA), (f"{DIST_INFO}/WHEEL", WHEEL)):
+        rows += f"{name},{_hash(content)},{len(content)}\n"
+    rows += f"{DIST_INFO}/RECORD,,\n"
+    return _wheel(tmp_path, [(member, data)], record=rows)
+
+
+@pytest.mark.parametrize("algorithm", ["shake_128", "shake_256", "md5-sha1", "sm3", "ripemd160"])
+@pytest.mark.parametrize(
+    "member", ["evil.py", "evil-1.0.data/scripts/evil", "evil-1.0.data/data/share/evil.bin"]
+)
+def test_a_record_hash_outside_the_wheel_spec_is_refused_naming_the_member(
+    tmp_path: Path, algorithm: str, member: str
+) -> None:
+    """Invariant 1, held by `install.checks.plan_wheel` (the vetting of every RECORD row): a
+    member hashed in RECORD with an algorithm outside the wheel spec's (hashlib's guaranteed
+    fixed-length ones, not md5 or sha1) is refused before anything is written, naming the
+    wheel and the member. Before: shake_128/shake_256 passed the vetting and crashed the
+    post-write check (`digest()` needs a length: TypeError, internal error), and OpenSSL-only
+    names (md5-sha1, which is md5 and sha1 side by side; sm3; ripemd160) installed on a host
+    whose OpenSSL has them and crashed on one without."""
+    import hashlib as _hashlib
+
+    from tests.support.installs import install_test_wheels
+
+    if algorithm not in _hashlib.algorithms_available:
+        pytest.skip(f"this OpenSSL has no {algorithm}")
+    wheel = _record_wheel(tmp_path, algorithm, b"x = 1\n" * 50, member)
+    with pytest.raises(InstallError) as caught:
+        install_test_wheels([wheel], tmp_path / "stage")
+    assert caught.value.where == wheel.name
+    assert member in caught.value.message and algorithm in caught.value.message
+    assert not (tmp_path / "stage").exists()
+
+
+@pytest.mark.parametrize("algorithm", ["sha256", "sha384", "sha512", "sha3_256", "blake2b"])
+def test_a_record_hashed_with_a_spec_algorithm_still_installs(
+    tmp_path: Path, algorithm: str
+) -> None:
+    """The refusal is only of algorithms outside the spec: sha2, sha3 and blake2 still install."""
+    from tests.support.installs import install_test_wheels
+
+    wheel = _record_wheel(tmp_path, algorithm, b"x = 1\n" * 50, "evil.py")
+    install_test_wheels([wheel], tmp_path / "stage")
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["mod:main [50%]", "mod:main [%(missing)s]", "mod:main [%(x]", "mod:main [%%(a)s %]"],
+)
+def test_an_entry_point_installer_cannot_expand_is_refused_at_vetting(
+    tmp_path: Path, value: str
+) -> None:
+    """Invariant 6's vetting of scripts, held by `install.checks._scripts`: entry_points.txt is
+    read as installer reads it ('%' interpolation on), so a value installer cannot expand is
+    refused before anything is written, naming entry_points.txt. Before: the vetting read it
+    raw and passed it, and installer refused it midway through the install ("cannot be
+    installed: '%' must be followed by ...", no member named)."""
+    from tests.hostile.test_install_hostile import DIST_INFO, _wheel
+    from tests.support.installs import install_test_wheels
+
+    text = f"[console_scripts]\nfoo = {value}\n"
+    wheel = _wheel(
+        tmp_path,
+        [("mod.py", b"def main(): pass\n"), (f"{DIST_INFO}/entry_points.txt", text.encode())],
+    )
+    with pytest.raises(InstallError) as caught:
+        install_test_wheels([wheel], tmp_path / "stage")
+    assert caught.value.where == wheel.name
+    assert f"{DIST_INFO}/entry_points.txt" in caught.value.message
+    assert "cannot be parsed" in caught.value.message
+    assert not (tmp_path / "stage").exists()
+
+
+def test_entry_points_installer_expands_still_install(tmp_path: Path) -> None:
+    """Reading with interpolation changes nothing installer accepts: `%%` and a `%(name)s`
+    of a defined key in the extras still install the script."""
+    from tests.hostile.test_install_hostile import DIST_INFO, _wheel
+    from tests.support.installs import install_test_wheels
+
+    text = "[DEFAULT]\nx = mod:main\n[console_scripts]\nfoo = mod:main [100%%, %(x)s]\n"
+    wheel = _wheel(
+        tmp_path,
+        [("mod.py", b"def main(): pass\n"), (f"{DIST_INFO}/entry_points.txt", text.encode())],
+    )
+    install_test_wheels([wheel], tmp_path / "stage")
+    assert (tmp_path / "stage" / "bin" / "foo").is_file()
+    assert (tmp_path / "stage" / "bin" / "x").is_file()
