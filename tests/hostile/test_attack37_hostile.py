@@ -456,3 +456,73 @@ def test_entry_points_installer_expands_still_install(tmp_path: Path) -> None:
     install_test_wheels([wheel], tmp_path / "stage")
     assert (tmp_path / "stage" / "bin" / "foo").is_file()
     assert (tmp_path / "stage" / "bin" / "x").is_file()
+
+
+# ---------------------------------------------------------------------------------------------
+# Invariant 8: `lock` writes only a lock its own reader accepts
+
+
+def _channel_project(tmp_path: Path, mutate: dict[str, object]) -> tuple[Path, dict[str, str]]:
+    """A project locking `app` from a local channel whose linux-64 repodata record has the
+    fields ``mutate`` says (the package file itself is sound)."""
+    from tests.support.conda_channel import build_conda_package, write_channel
+
+    url = write_channel(tmp_path / "channel", [build_conda_package("app", "1.0", "0")])
+    repodata = tmp_path / "channel" / "linux-64" / "repodata.json"
+    document = json.loads(repodata.read_text())
+    for key in ("packages", "packages.conda"):
+        for record in document[key].values():
+            record.update(mutate)
+    repodata.write_text(json.dumps(document))
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "mlenv.toml").write_text(
+        MANIFEST + f'[conda]\nchannels = ["{url}"]\ndependencies = ["app"]\n'
+    )
+    return project, {"MLENV_CACHE_DIR": str(tmp_path / "cache")}
+
+
+@pytest.mark.parametrize(
+    "mutate",
+    [
+        {"subdir": "../../etc"},
+        {"subdir": "linux-aarch64"},
+        {"version": "2.0"},
+        {"build": "1"},
+    ],
+    ids=["subdir-path", "subdir-other", "version", "build"],
+)
+def test_lock_never_writes_a_lock_its_reader_refuses(
+    tmp_path: Path, mutate: dict[str, object]
+) -> None:
+    """Invariant 8, held by `commands.lock.write_lock` (the one writer of mlenv.lock): a channel
+    whose repodata record contradicts where or under which file name it is listed (a subdir
+    that is not the platform's, a version or build that is not its file's) makes `mlenv lock`
+    fail, naming the package, writing no lock. Before: `lock` wrote the lock and exited 0, and
+    every later command (`verify`, `fetch`, `build`) refused it as damaged with the hint to
+    run `lock --upgrade`, which wrote the same lock again."""
+    project, env = _channel_project(tmp_path, mutate)
+    done = run_mlenv(["lock"], cwd=project, env=env)
+    assert done.returncode == 1, (done.stdout, done.stderr)
+    assert "internal error" not in done.stderr and "Traceback" not in done.stderr
+    assert "app 1.0" in done.stderr or "app 2.0" in done.stderr
+    assert "lock --upgrade" not in done.stderr
+    assert not (project / "mlenv.lock").exists()
+
+
+def test_add_changes_neither_file_when_the_new_lock_would_be_refused(tmp_path: Path) -> None:
+    """Invariant 8 through `mlenv add` (`commands.lock.apply_edit` judges the new lock with
+    `commands.lock.rendered` before it writes the manifest): adding a conda package whose
+    channel record contradicts its file leaves mlenv.toml and mlenv.lock byte for byte as
+    they were. Before: both were written, and the new lock was refused by every command."""
+    project, env = _channel_project(tmp_path, {"subdir": "linux-aarch64"})
+    manifest = project / "mlenv.toml"
+    text = manifest.read_text().replace('dependencies = ["app"]', "dependencies = []")
+    manifest.write_text(text)
+    done = run_mlenv(["lock"], cwd=project, env=env)
+    assert done.returncode == 0, done.stderr
+    before = (manifest.read_bytes(), (project / "mlenv.lock").read_bytes())
+    done = run_mlenv(["add", "--conda", "app"], cwd=project, env=env)
+    assert done.returncode == 1, (done.stdout, done.stderr)
+    assert "subdir 'linux-aarch64'" in done.stderr
+    assert (manifest.read_bytes(), (project / "mlenv.lock").read_bytes()) == before
