@@ -13,6 +13,7 @@ import json
 import tarfile
 import tracemalloc
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -526,3 +527,131 @@ def test_add_changes_neither_file_when_the_new_lock_would_be_refused(tmp_path: P
     assert done.returncode == 1, (done.stdout, done.stderr)
     assert "subdir 'linux-aarch64'" in done.stderr
     assert (manifest.read_bytes(), (project / "mlenv.lock").read_bytes()) == before
+
+
+# ---------------------------------------------------------------------------------------------
+# Invariant 1 (a bundle is judged by what it holds): its manifest against its lock
+
+
+@pytest.fixture(scope="module")
+def bundle_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A project locked from a find-links directory and fetched into ``B``, a bundle."""
+    from tests.support.wheels import build_wheel
+
+    root = tmp_path_factory.mktemp("bundled")
+    (root / "wheels").mkdir()
+    name, data = build_wheel("app", "1.0", files={"app/__init__.py": b"x = 1\n"})
+    (root / "wheels" / name).write_bytes(data)
+    (root / "mlenv.toml").write_text(
+        '[environment]\nname = "b"\npython = "3.11"\ninterpreter = "/usr/bin/python3.11"\n'
+        '[pypi]\nindex-url = "file:///nonexistent-mlenv-index/simple"\nfind-links = ["wheels"]\n'
+        'dependencies = ["app"]\n[build]\noutputs = ["conda-pack"]\n'
+    )
+    env = {"MLENV_CACHE_DIR": str(root / "cache")}
+    for command in (["lock"], ["fetch", "--bundle", "B"]):
+        done = run_mlenv(command, root, env)
+        assert done.returncode == 0, done.stderr
+    return root / "B"
+
+
+def _restate(bundle: Path, name: str, data: bytes | None) -> None:
+    """``name`` in the bundle replaced by ``data`` (None: removed), bundle.json made to agree:
+    anyone who can change a bundle can rewrite its index too."""
+    index = json.loads((bundle / "bundle.json").read_text())
+    files = [entry for entry in index["files"] if entry["path"] != name]
+    if data is None:
+        (bundle / name).unlink()
+    else:
+        (bundle / name).write_bytes(data)
+        files.append({"path": name, "sha256": hashlib.sha256(data).hexdigest(), "size": len(data)})
+    index["files"] = sorted(files, key=lambda entry: entry["path"])
+    (bundle / "bundle.json").write_text(json.dumps(index))
+
+
+BUNDLE_MANIFESTS: dict[str, Callable[[str], str | None]] = {
+    "added-dependency": lambda text: text.replace('["app"]', '["app", "numpy"]'),
+    "other-python": lambda text: text.replace('python = "3.11"', 'python = "3.12"'),
+    "other-index": lambda text: text.replace("nonexistent-mlenv-index", "elsewhere"),
+    "not-toml": lambda text: text + "[[[\n",
+    "not-utf8": lambda text: text + "# \udcff\n",
+    "removed": lambda text: None,
+}
+
+
+@pytest.mark.parametrize("shape", sorted(BUNDLE_MANIFESTS))
+def test_verify_bundle_judges_the_bundles_manifest_against_its_lock(
+    bundle_project: Path, tmp_path: Path, shape: str
+) -> None:
+    """Invariant 1's judging of a bundle, held by `commands.verify.verify_bundle`: a bundle
+    whose mlenv.toml (re-listed in bundle.json) no longer matches its lock (a dependency
+    added, another Python, another index), is not TOML or UTF-8, or is gone, fails `verify
+    --bundle` (exit 1) naming mlenv.toml, since the air-gapped `build` in it would refuse it.
+    Before: "OK: bundle ... is complete" for every one of them."""
+    import shutil
+
+    bundle = tmp_path / "B"
+    shutil.copytree(bundle_project, bundle)
+    text = (bundle / "mlenv.toml").read_text()
+    changed = BUNDLE_MANIFESTS[shape](text)
+    data = None if changed is None else changed.encode("utf-8", "surrogateescape")
+    _restate(bundle, "mlenv.toml", data)
+    done = run_mlenv(["verify", "--bundle", str(bundle)], tmp_path)
+    assert done.returncode == 1, (done.stdout, done.stderr)
+    assert "internal error" not in done.stderr and "Traceback" not in done.stderr
+    assert "mlenv.toml" in done.stdout + done.stderr
+    assert "OK: bundle" not in done.stdout
+
+
+def test_verify_bundle_still_passes_the_bundle_fetch_wrote(
+    bundle_project: Path, tmp_path: Path
+) -> None:
+    """The manifest check refuses nothing `fetch --bundle` writes: its redacted manifest is
+    fresh against its lock."""
+    done = run_mlenv(["verify", "--bundle", str(bundle_project)], tmp_path)
+    assert done.returncode == 0, (done.stdout, done.stderr)
+    assert "OK: bundle" in done.stdout
+
+
+# ---------------------------------------------------------------------------------------------
+# Invariant 7 (the cache is trusted for nothing): `inspect mlenv.lock` over planted cache files
+
+
+def _bad_zips() -> dict[str, bytes]:
+    import struct
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("app/__init__.py", b"x = 1\n")
+    good = buffer.getvalue()
+    utf8 = bytearray(good)  # a name flagged UTF-8 that is not: zipfile raises UnicodeDecodeError
+    at = utf8.index(b"PK\x01\x02")
+    struct.pack_into("<H", utf8, at + 8, struct.unpack_from("<H", utf8, at + 8)[0] | 0x800)
+    utf8[at + 46] = 0xFF
+    return {"utf8-flag": bytes(utf8), "empty": b"", "garbage": b"PK\x05\x06" + b"\xff" * 40}
+
+
+@pytest.mark.parametrize("shape", sorted(_bad_zips()))
+def test_inspect_a_lock_over_a_planted_cache_file_never_crashes(
+    bundle_project: Path, tmp_path: Path, shape: str
+) -> None:
+    """Invariant 7, held by `inspect._wheel_members` (which reads a cached wheel only to size
+    it, unverified): a file planted in the shared cache under a locked wheel's sha256 that
+    zipfile refuses with something other than BadZipFile (a name flagged UTF-8 that is not:
+    UnicodeDecodeError) counts as "not known", and `mlenv inspect mlenv.lock` exits 0.
+    Before: an internal error (exit 2)."""
+    import shutil
+
+    from mlenv.cache.artifacts import relative_path
+    from mlenv.lockfile import loads
+
+    project = tmp_path / "project"
+    shutil.copytree(bundle_project.parent, project, ignore=shutil.ignore_patterns("B"))
+    lock = loads((project / "mlenv.lock").read_text())
+    planted = project / "cache" / relative_path(lock.packages()[0][1].sha256)
+    planted.chmod(0o644)
+    planted.write_bytes(_bad_zips()[shape])
+    done = run_mlenv(
+        ["inspect", "mlenv.lock"], project, {"MLENV_CACHE_DIR": str(project / "cache")}
+    )
+    assert done.returncode == 0, done.stderr
+    assert "internal error" not in done.stderr and "Traceback" not in done.stderr
