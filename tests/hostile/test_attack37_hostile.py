@@ -655,3 +655,103 @@ def test_inspect_a_lock_over_a_planted_cache_file_never_crashes(
     )
     assert done.returncode == 0, done.stderr
     assert "internal error" not in done.stderr and "Traceback" not in done.stderr
+
+
+# ---------------------------------------------------------------------------------------------
+# Invariant 7: an index's Content-Range past the digit limit
+
+
+@pytest.mark.parametrize("which", ["start", "end", "total"])
+@pytest.mark.parametrize("answer", ["first", "later"])
+def test_a_content_range_past_the_digit_limit_is_an_http_error(which: str, answer: str) -> None:
+    """Invariant 7, held by `index.wheelmeta._content_range` (the one reader of a range
+    answer's Content-Range): a 206 whose start, end or total has 5,000 digits, in the first
+    range answer or a later one, is an HttpError naming the wheel's URL ("unusable
+    Content-Range"), never int()'s bare ValueError (`lock` failed with an internal error)."""
+    import random
+    import re
+
+    import httpx
+
+    from mlenv.index import HttpClient, HttpError
+    from mlenv.index.model import MetadataError
+    from mlenv.index.wheelmeta import read_wheel_metadata
+    from tests.support.index_files import plain_wheel_file
+    from tests.support.wheels import build_wheel
+
+    files = {f"demo/module_{i:05d}.py": b"" for i in range(4000)}
+    files["demo/blob.bin"] = random.Random(1).randbytes(300_000)
+    data = build_wheel("demo", "1.0", files=files)[1]
+    url = "https://files.example/demo-1.0-py3-none-any.whl"
+    seen: list[str] = []
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        wanted = request.headers.get("range", "")
+        seen.append(wanted)
+        first, last = re.fullmatch(r"bytes=(\d*)-(\d*)", wanted).groups()  # type: ignore[union-attr]
+        if first == "":
+            start, end = len(data) - int(last), len(data) - 1
+        else:
+            start, end = int(first), min(len(data) - 1, int(last))
+        parts = {"start": str(start), "end": str(end), "total": str(len(data))}
+        if answer == "first" or len(seen) > 1:
+            parts[which] = HUGE
+        header = f"bytes {parts['start']}-{parts['end']}/{parts['total']}"
+        return httpx.Response(206, headers={"Content-Range": header}, content=data[start : end + 1])
+
+    http = HttpClient(transport=httpx.MockTransport(handle), retries=0)
+    with pytest.raises((HttpError, MetadataError)) as caught:
+        read_wheel_metadata(plain_wheel_file("demo", url, "https://files.example"), http)
+    assert url in caught.value.where
+
+
+# ---------------------------------------------------------------------------------------------
+# Invariant 8: a conda record's version or spec past the digit limit
+
+
+@pytest.mark.parametrize(
+    "record",
+    [
+        ("cuda-version", HUGE, (), ()),
+        ("cudatoolkit", "11." + HUGE, (), ()),
+        ("app", "1.0", ("__cuda >=" + HUGE,), ()),
+        ("app", "1.0", ("cuda-version " + HUGE + ".*",), ()),
+        ("app", "1.0", (), ("cuda-version >=12." + HUGE,)),
+    ],
+    ids=["cuda-version", "cudatoolkit", "depends-cuda", "depends-glob", "constrains"],
+)
+def test_a_conda_cuda_spec_past_the_digit_limit_is_a_cuda_error(
+    record: tuple[str, str, tuple[str, ...], tuple[str, ...]],
+) -> None:
+    """Invariant 8, held by `cuda.tags._spec_floor` (the one reader of a conda version spec's
+    floor, for a record itself and its depends and constrains): a bound of 5,000 digits is a
+    CudaError naming the record, shown shortened. Before: int()'s bare ValueError, so
+    `verify` of a lock holding such a record, and `lock` from a channel serving one, failed
+    with an internal error."""
+    from mlenv.cuda.tags import extract_conda
+    from mlenv.cuda.versions import CudaError
+
+    name, version, depends, constrains = record
+    with pytest.raises(CudaError) as caught:
+        extract_conda(name, version, "h0", depends, constrains)
+    assert caught.value.where.startswith(name)
+    assert len(caught.value.message) < 1000
+
+
+def test_verify_a_lock_whose_conda_record_depends_on_a_huge_cuda_is_a_clear_error(
+    tmp_path: Path,
+) -> None:
+    """The same through `mlenv verify`: a lock whose conda record depends on `__cuda` of a
+    5,000-digit version (a virtual package, so the closure check has nothing to find) exits 1
+    naming the record. Before: an internal error (exit 2)."""
+    project, env = _channel_project(tmp_path, {})
+    assert run_mlenv(["lock"], cwd=project, env=env).returncode == 0
+    lock = project / "mlenv.lock"
+    text = lock.read_text()
+    assert "depends = []" in text
+    lock.write_text(text.replace("depends = []", f'depends = ["__cuda >={HUGE}"]', 1))
+    done = run_mlenv(["verify"], cwd=project, env=env)
+    assert done.returncode == 1, done.stderr
+    assert "internal error" not in done.stderr and "Traceback" not in done.stderr
+    assert "cuda-unreadable" in done.stdout and "app" in done.stdout
+    assert len(done.stdout + done.stderr) < 5000
