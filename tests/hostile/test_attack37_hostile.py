@@ -755,3 +755,29 @@ def test_verify_a_lock_whose_conda_record_depends_on_a_huge_cuda_is_a_clear_erro
     assert "internal error" not in done.stderr and "Traceback" not in done.stderr
     assert "cuda-unreadable" in done.stdout and "app" in done.stdout
     assert len(done.stdout + done.stderr) < 5000
+
+
+@pytest.mark.parametrize("cuda", [f"{HUGE}.4", f"12.{HUGE}"], ids=["major", "minor"])
+def test_a_lock_target_cuda_past_the_digit_limit_is_a_clear_error(
+    tmp_path: Path, cuda: str
+) -> None:
+    """Invariant 8, held by `cuda.versions.CudaVersion.parse` (the one reader of a CUDA
+    major.minor: the manifest, the lock's [target], node labels, the host): a lock whose
+    [target].cuda has a 5,000-digit major or minor is refused by `verify` (exit 1), never
+    int()'s bare ValueError from the judge (an internal error, exit 2, before)."""
+    from mlenv.cuda.versions import CudaError, CudaVersion
+
+    with pytest.raises(CudaError):
+        CudaVersion.parse(cuda)
+    project, env = _channel_project(tmp_path, {})
+    assert run_mlenv(["lock"], cwd=project, env=env).returncode == 0
+    lock = project / "mlenv.lock"
+    text = lock.read_text().replace(
+        'conda-requirements = ["app"]\n',
+        f'conda-requirements = ["app"]\ncuda = "{cuda}"\ndriver-floor = "550.54.14"\n',
+    )
+    lock.write_text(text)
+    for command in (["verify"], ["verify", "--driver", "550.54.14"]):
+        done = run_mlenv(command, cwd=project, env=env)
+        assert done.returncode == 1, done.stderr
+        assert "internal error" not in done.stderr and "Traceback" not in done.stderr
