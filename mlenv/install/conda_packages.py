@@ -115,6 +115,50 @@ def _vet_conda(filename: str, path: Path, limits: Limits) -> _CondaVetting:
     return vetting
 
 
+# The extension headers that describe the member after them.
+_PAX_TYPES = (tarfile.XHDTYPE, tarfile.SOLARIS_XHDTYPE)
+_EXTENSIONS = (*_PAX_TYPES, tarfile.XGLTYPE, tarfile.GNUTYPE_LONGNAME, tarfile.GNUTYPE_LONGLINK)
+
+
+class _Headers(tarfile.TarInfo):
+    """A member as tarfile reads it, with the extension headers that came before it
+    (``headers``, outermost first) and any global PAX record in force.
+
+    tarfile and rattler's tar crate resolve two extension headers for one name differently:
+    tarfile takes the first of two GNU long names or two PAX records and a PAX path over a GNU
+    long name that follows it, the tar crate the last one and a GNU long name over any PAX
+    path; tarfile also applies a global PAX path through a later local record. What the
+    vetting reads must be what rattler writes, so ``_CondaVetting._check_member`` refuses a
+    member any of that applies to. ``_proc_member`` is tarfile's hook for subclasses."""
+
+    headers: tuple[bytes, ...] = ()
+    global_keys: frozenset[str] = frozenset()
+
+    def _proc_member(self, archive: tarfile.TarFile) -> tarfile.TarInfo:
+        member: tarfile.TarInfo = super()._proc_member(archive)  # type: ignore[misc]
+        if self.type in _EXTENSIONS:
+            member.headers = (self.type, *getattr(member, "headers", ()))  # type: ignore[attr-defined]
+        if self.type == tarfile.XGLTYPE:
+            member.global_keys = frozenset(archive.pax_headers)  # type: ignore[attr-defined]
+        return member
+
+
+def _ambiguity(member: tarfile.TarInfo) -> str | None:
+    """Why tar readers may disagree on ``member``'s name or link target (``_Headers``)."""
+    headers: tuple[bytes, ...] = getattr(member, "headers", ())
+    pax, count = member.pax_headers, headers.count
+    if {"path", "linkpath"} & getattr(member, "global_keys", frozenset()):
+        return "follows a global PAX extension header that names members"
+    if sum(count(kind) for kind in _PAX_TYPES) > 1:
+        return "has more than one PAX extension header"
+    long_name, long_link = count(tarfile.GNUTYPE_LONGNAME), count(tarfile.GNUTYPE_LONGLINK)
+    if long_name > 1 or (long_name and "path" in pax):
+        return "has its name from more than one extension header (GNU long name, PAX path)"
+    if long_link > 1 or (long_link and "linkpath" in pax):
+        return "has its link target from more than one extension header (GNU, PAX)"
+    return None
+
+
 class _Bounded(io.RawIOBase):
     """A package's decompressed tar stream, refused by ``_CondaVetting.check_stream`` as soon
     as it passes the package's bounds, whatever part of the tar (a member, a header) reads it."""
@@ -168,7 +212,7 @@ class _CondaVetting:
         whole into memory before it yields the member it describes, so a bound counted from
         the members came after a record of gigabytes was held."""
         bounded = io.BufferedReader(_Bounded(self, stream), tarfile.RECORDSIZE)
-        with tarfile.open(fileobj=bounded, mode="r|") as tar:
+        with tarfile.open(fileobj=bounded, mode="r|", tarinfo=_Headers) as tar:
             end = 0
             for member in tar:
                 end = member.offset_data + member.size
@@ -219,6 +263,12 @@ class _CondaVetting:
         problem = member_problem(name)
         if problem:
             raise self.refuse(name, problem)
+        if problem := _ambiguity(member):
+            raise self.refuse(
+                name,
+                f"{problem}: tar readers (Python's tarfile, which vets it, and rattler's, which "
+                "installs it) take different names from that",
+            )
         if len(name.encode()) > MAX_PATH:
             raise self.refuse(name, f"is a path over {MAX_PATH} bytes")
         if name in self.kinds:

@@ -781,3 +781,164 @@ def test_a_lock_target_cuda_past_the_digit_limit_is_a_clear_error(
         done = run_mlenv(command, cwd=project, env=env)
         assert done.returncode == 1, done.stderr
         assert "internal error" not in done.stderr and "Traceback" not in done.stderr
+
+
+# ---------------------------------------------------------------------------------------------
+# Invariant 6: a conda tar whose member names Python's tarfile and rattler's (Rust) tar read apart
+
+
+def _block(info: tarfile.TarInfo) -> bytes:
+    return info.tobuf(format=tarfile.USTAR_FORMAT)
+
+
+def _padded(data: bytes) -> bytes:
+    return data + b"\0" * (-len(data) % 512)
+
+
+def _pax(**records: str) -> bytes:
+    out = b""
+    for key, value in records.items():
+        body = f" {key}={value}\n"
+        size = len(body) + 1
+        while len(str(size)) + len(body) != size:
+            size += 1
+        out += f"{size}{body}".encode()
+    return out
+
+
+def _extension(kind: bytes, payload: bytes) -> bytes:
+    info = tarfile.TarInfo("././@PaxHeader" if kind in (b"x", b"g") else "././@LongLink")
+    info.type, info.size = kind, len(payload)
+    return _block(info) + _padded(payload)
+
+
+def _plain_member(name: str, data: bytes, link: str | None = None) -> bytes:
+    info = tarfile.TarInfo(name)
+    if link is None:
+        info.size, info.mode = len(data), 0o644
+        return _block(info) + _padded(data)
+    info.type, info.linkname, info.mode = tarfile.SYMTYPE, link, 0o777
+    return _block(info)
+
+
+SHOWN, HIDDEN = "share/shown.txt", "bin/conda-unpack"
+# Each: the headers before one member. tarfile takes the first of two extension headers for a
+# name, and a PAX path over a GNU long name that follows it; rattler's tar crate the last, and
+# a GNU long name over any PAX path: what the vetting judged is not what rattler writes.
+AMBIGUOUS = {
+    "pax-then-gnu-name": [(b"x", _pax(path=SHOWN)), (b"L", HIDDEN.encode() + b"\0")],
+    "gnu-then-pax-name": [(b"L", SHOWN.encode() + b"\0"), (b"x", _pax(path=HIDDEN))],
+    "two-gnu-names": [(b"L", SHOWN.encode() + b"\0"), (b"L", HIDDEN.encode() + b"\0")],
+    "two-pax-names": [(b"x", _pax(path=SHOWN)), (b"x", _pax(path=HIDDEN))],
+    "global-pax-name": [(b"g", _pax(path=SHOWN)), (b"x", _pax(mtime="0"))],
+}
+AMBIGUOUS_LINKS = {
+    "pax-then-gnu-link": [(b"x", _pax(linkpath="shown.txt")), (b"K", b"../../../etc/passwd\0")],
+    "two-gnu-links": [(b"K", b"shown.txt\0"), (b"K", b"../../../etc/passwd\0")],
+    "global-pax-link": [(b"g", _pax(linkpath="shown.txt")), (b"x", _pax(mtime="0"))],
+}
+
+
+def _ambiguous_package(tmp_path: Path, headers: list[tuple[bytes, bytes]], link: bool) -> Path:
+    data = b"hello\n"
+    member = "share/link" if link else HIDDEN
+    entry: dict[str, object] = {"_path": member, "path_type": "softlink" if link else "hardlink"}
+    if not link:
+        entry.update(sha256=hashlib.sha256(data).hexdigest(), size_in_bytes=len(data))
+    index = {"name": "sneaky", "version": "1.0", "build": "0", "build_number": 0, "depends": [],
+             "subdir": "linux-64", "arch": "x86_64", "platform": "linux"}  # fmt: skip
+    tar = (
+        _plain_member("info/index.json", json.dumps(index).encode())
+        + _plain_member(
+            "info/paths.json", json.dumps({"paths": [entry], "paths_version": 1}).encode()
+        )
+        + _plain_member("info/files", f"{member}\n".encode())
+        + b"".join(_extension(kind, payload) for kind, payload in headers)
+        + _plain_member(member if link else "placeholder", data, "shown.txt" if link else None)
+        + b"\0" * 1024
+    )
+    path = tmp_path / "sneaky-1.0-0.tar.bz2"
+    path.write_bytes(bz2.compress(tar + b"\0" * (-len(tar) % tarfile.RECORDSIZE)))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("headers", "link"),
+    [
+        *((headers, False) for headers in AMBIGUOUS.values()),
+        *((headers, True) for headers in AMBIGUOUS_LINKS.values()),
+    ],
+    ids=[*AMBIGUOUS, *AMBIGUOUS_LINKS],
+)
+def test_a_conda_member_whose_name_tar_readers_disagree_on_is_refused(
+    tmp_path: Path, headers: list[tuple[bytes, bytes]], link: bool
+) -> None:
+    """Invariant 6, held by `install.conda_packages._CondaVetting._check_member` over the
+    headers `_Headers` records: a member described by two extension headers for one name or
+    link target (two GNU long names, two PAX records, a PAX path and a GNU long name, or a
+    global PAX path) is refused naming the package, since tarfile (the vetting) and rattler's
+    tar crate (the install) read different names from it. Before: the vetting judged
+    `share/shown.txt` while rattler linked `bin/conda-unpack` (a name mlenv keeps) or a
+    symlink to `../../../etc/passwd` into the prefix, past the ledger."""
+    path = _ambiguous_package(tmp_path, headers, link)
+    with pytest.raises(InstallError) as caught:
+        check_conda_packages([(path.name, path)])
+    assert caught.value.where == path.name
+    assert "extension header" in caught.value.message
+
+
+def test_the_conda_install_refuses_the_package_rattler_would_misread(tmp_path: Path) -> None:
+    """End to end through `conda.install.install` (which vets, then runs rattler): the
+    pax-then-gnu-name package is refused before rattler sees it, and nothing is staged.
+    Before: rattler installed `bin/conda-unpack` from it, a name the vetting never saw
+    (tarfile read `share/shown.txt`)."""
+    pytest.importorskip("rattler")
+    from mlenv.conda.install import install as install_conda
+    from mlenv.conda.solve import from_repodata
+    from mlenv.report import MemoryReporter
+    from tests.support.conda_channel import repodata_record
+
+    path = _ambiguous_package(tmp_path, AMBIGUOUS["pax-then-gnu-name"], False)
+    with tarfile.open(path) as archive:
+        assert HIDDEN not in archive.getnames() and SHOWN in archive.getnames()
+    record = from_repodata(
+        repodata_record(path.name, path.read_bytes()),
+        channel=tmp_path.as_uri(),
+        filename=path.name,
+        url=path.as_uri(),
+    )
+    stage = tmp_path / "stage"
+    with pytest.raises(InstallError, match="extension header"):
+        install_conda(
+            [record], {record.sha256: path}, stage, target_prefix="/opt/mlenv/x",
+            platform="linux-64", reporter=MemoryReporter(),
+        )  # fmt: skip
+    assert not stage.exists()
+
+
+@pytest.mark.parametrize("kind", ["gnu-name", "gnu-link", "pax-name", "pax-link"])
+def test_one_extension_header_for_a_long_name_still_passes(tmp_path: Path, kind: str) -> None:
+    """What real packages hold passes: one GNU long name or link (rattler-build's tar crate
+    writes them for paths over 100 bytes) or one PAX record (Python's tarfile, conda-build)."""
+    long = "lib/" + "d" * 120 + "/file.txt"
+    headers = {
+        "gnu-name": [(b"L", long.encode() + b"\0")],
+        "gnu-link": [(b"K", ("x" * 120).encode() + b"\0")],
+        "pax-name": [(b"x", _pax(path=long))],
+        "pax-link": [(b"x", _pax(linkpath="x" * 120))],
+    }[kind]
+    data = b"hello\n"
+    link = kind.endswith("link")
+    name = "lib/link" if link else long
+    index = {"name": "ok", "version": "1.0", "build": "0", "build_number": 0,
+             "depends": [], "subdir": "linux-64"}  # fmt: skip
+    tar = (
+        _plain_member("info/index.json", json.dumps(index).encode())
+        + _plain_member("info/files", f"{name}\n".encode())
+        + b"".join(_extension(k, payload) for k, payload in headers)
+        + _plain_member("placeholder", data, "placeholder" if link else None)
+        + b"\0" * 1024
+    )
+    path = tmp_path / "ok-1.0-0.tar.bz2"
+    path.write_bytes(bz2.compress(tar))
+    check_conda_packages([(path.name, path)])
