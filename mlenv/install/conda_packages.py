@@ -110,6 +110,12 @@ def _vet_conda(filename: str, path: Path, limits: Limits) -> _CondaVetting:
     for listing, listed in vetting.listed:
         if problem := member_problem(listed):
             raise vetting.refuse(listing, f"lists {listed!r}, which {problem}")
+        if listed not in vetting.kinds:  # rattler links what it lists, from its own reading
+            raise vetting.refuse(
+                listing,
+                f"lists {listed!r}, which the package does not hold (as Python's tarfile reads "
+                "it: a tar reader that reads other names would install what was never vetted)",
+            )
     if (lie := vetting.lies()) is not None:
         raise lie
     return vetting
@@ -133,6 +139,19 @@ class _Headers(tarfile.TarInfo):
 
     headers: tuple[bytes, ...] = ()
     global_keys: frozenset[str] = frozenset()
+    joined_prefix = False  # a prefix field tarfile joined to the name outside ustar magic
+
+    @classmethod
+    def frombuf(cls, buf: bytes | bytearray, encoding: str, errors: str) -> _Headers:
+        member = super().frombuf(buf, encoding, errors)
+        # tarfile joins a header's prefix field (bytes 345-500) to its name whatever the
+        # magic; the tar crate only under POSIX ustar magic (GNU keeps times there).
+        member.joined_prefix = (
+            buf[345:346] != b"\0"
+            and buf[257:265] != b"ustar\x0000"
+            and member.type not in tarfile.GNU_TYPES
+        )
+        return member
 
     def _proc_member(self, archive: tarfile.TarFile) -> tarfile.TarInfo:
         member: tarfile.TarInfo = super()._proc_member(archive)  # type: ignore[misc]
@@ -147,6 +166,8 @@ def _ambiguity(member: tarfile.TarInfo) -> str | None:
     """Why tar readers may disagree on ``member``'s name or link target (``_Headers``)."""
     headers: tuple[bytes, ...] = getattr(member, "headers", ())
     pax, count = member.pax_headers, headers.count
+    if getattr(member, "joined_prefix", False) and "path" not in pax:
+        return "has a name prefix field without POSIX ustar magic"
     if {"path", "linkpath"} & getattr(member, "global_keys", frozenset()):
         return "follows a global PAX extension header that names members"
     if sum(count(kind) for kind in _PAX_TYPES) > 1:

@@ -936,9 +936,106 @@ def test_one_extension_header_for_a_long_name_still_passes(tmp_path: Path, kind:
         _plain_member("info/index.json", json.dumps(index).encode())
         + _plain_member("info/files", f"{name}\n".encode())
         + b"".join(_extension(k, payload) for k, payload in headers)
-        + _plain_member("placeholder", data, "placeholder" if link else None)
+        + _plain_member(
+            "lib/link" if link else "placeholder", data, "placeholder" if link else None
+        )
         + b"\0" * 1024
     )
     path = tmp_path / "ok-1.0-0.tar.bz2"
     path.write_bytes(bz2.compress(tar))
     check_conda_packages([(path.name, path)])
+
+
+def _prefixed_member(name: str, prefix: bytes, data: bytes, link: str | None = None) -> bytes:
+    """A header of GNU (not POSIX ustar) magic whose ustar prefix field holds ``prefix``:
+    tarfile joins it to the name, the tar crate reads a prefix only under ustar magic."""
+    info = tarfile.TarInfo(name)
+    if link is None:
+        info.size, info.mode = len(data), 0o644
+    else:
+        info.type, info.linkname, info.mode = tarfile.SYMTYPE, link, 0o777
+    header = bytearray(info.tobuf(format=tarfile.GNU_FORMAT))
+    header[345 : 345 + len(prefix)] = prefix
+    header[148:156] = b" " * 8
+    header[148:156] = b"%06o\0 " % sum(header)
+    return bytes(header) + (_padded(data) if link is None else b"")
+
+
+def _listing_package(tmp_path: Path, listed: str, body: bytes, link: bool = False) -> Path:
+    data = b"hello\n"
+    entry: dict[str, object] = {"_path": listed, "path_type": "softlink" if link else "hardlink"}
+    if not link:
+        entry.update(sha256=hashlib.sha256(data).hexdigest(), size_in_bytes=len(data))
+    index = {"name": "sneaky", "version": "1.0", "build": "0", "build_number": 0, "depends": [],
+             "subdir": "linux-64", "arch": "x86_64", "platform": "linux"}  # fmt: skip
+    paths = json.dumps({"paths": [entry], "paths_version": 1}).encode()
+    tar = (
+        _plain_member("info/index.json", json.dumps(index).encode())
+        + _plain_member("info/paths.json", paths)
+        + _plain_member("info/files", f"{listed}\n".encode())
+        + body
+        + b"\0" * 1024
+    )
+    path = tmp_path / "sneaky-1.0-0.tar.bz2"
+    path.write_bytes(bz2.compress(tar + b"\0" * (-len(tar) % tarfile.RECORDSIZE)))
+    return path
+
+
+def test_a_conda_member_with_a_prefix_field_outside_ustar_is_refused(tmp_path: Path) -> None:
+    """Invariant 6, held by `install.conda_packages._CondaVetting._check_member` over what
+    `_Headers.frombuf` records: a header without POSIX ustar magic whose prefix field is set
+    (tarfile reads `share/bin/conda-unpack`, rattler's tar crate `bin/conda-unpack`) is
+    refused naming the package. Before: the vetting judged `share/bin/conda-unpack` and
+    rattler installed `bin/conda-unpack`."""
+    data = b"hello\n"
+    body = _prefixed_member("bin/conda-unpack", b"share", data)
+    path = _listing_package(tmp_path, "bin/conda-unpack", body)
+    with tarfile.open(path) as archive:
+        assert "share/bin/conda-unpack" in archive.getnames()
+    with pytest.raises(InstallError) as caught:
+        check_conda_packages([(path.name, path)])
+    assert caught.value.where == path.name
+    assert "prefix" in caught.value.message
+
+
+def test_a_symlink_deeper_for_the_vetting_than_for_rattler_is_refused(tmp_path: Path) -> None:
+    """The prefix shape on a symlink: tarfile sees `a/b/c/x -> ../../../etc` (inside the
+    prefix at that depth), the tar crate `x -> ../../../etc` (out of it), listed as the
+    regular member `x` also holds. Refused, naming the package."""
+    body = _plain_member("x", b"hello\n") + _prefixed_member(
+        "x", b"a/b/c", b"", link="../../../etc"
+    )
+    path = _listing_package(tmp_path, "x", body, link=True)
+    with pytest.raises(InstallError) as caught:
+        check_conda_packages([(path.name, path)])
+    assert caught.value.where == path.name
+
+
+@pytest.mark.parametrize("listing", ["paths.json", "files"])
+def test_a_conda_package_listing_a_path_it_does_not_hold_is_refused(
+    tmp_path: Path, listing: str
+) -> None:
+    """Invariant 6, held by `install.conda_packages._vet_conda`: rattler links what
+    info/paths.json (or info/files) lists, so every listed path must be a member the vetting
+    read; one that is not (the shape every tar-reader disagreement over a name takes, since
+    rattler can only link what its own reading extracted) is refused naming the listing.
+    Before: only its spelling was checked, and the ledger never judged it."""
+    body = _plain_member("share/shown.txt", b"hello\n")
+    path = _listing_package(tmp_path, "bin/conda-unpack", body)
+    if listing == "files":  # no paths.json: rattler falls back to info/files
+        with tarfile.open(path) as archive:
+            members = [
+                (info, archive.extractfile(info).read() if info.isfile() else b"")  # type: ignore[union-attr]
+                for info in archive.getmembers()
+                if info.name != "info/paths.json"
+            ]
+        buffer = io.BytesIO()
+        with tarfile.open(fileobj=buffer, mode="w", format=tarfile.USTAR_FORMAT) as archive:
+            for info, data in members:
+                archive.addfile(info, io.BytesIO(data))
+        path.write_bytes(bz2.compress(buffer.getvalue()))
+    with pytest.raises(InstallError) as caught:
+        check_conda_packages([(path.name, path)])
+    assert caught.value.where == path.name
+    assert "bin/conda-unpack" in caught.value.message
+    assert f"info/{listing}" in caught.value.message
