@@ -1039,3 +1039,43 @@ def test_a_conda_package_listing_a_path_it_does_not_hold_is_refused(
     assert caught.value.where == path.name
     assert "bin/conda-unpack" in caught.value.message
     assert f"info/{listing}" in caught.value.message
+
+
+# ---------------------------------------------------------------------------------------------
+# Invariant 7: an image archive whose extension header is gigabytes of a sparse file
+
+
+@pytest.mark.parametrize("kind", [b"x", b"g", b"L", b"K"], ids=["pax", "global", "long", "link"])
+def test_an_image_archive_with_a_huge_extension_header_is_refused_unread(
+    tmp_path: Path, kind: bytes
+) -> None:
+    """Invariant 7, held by `oci.read.TarSource` (through `_Headers`, its member reader): an
+    image archive (a few KiB on disk, sparse) whose first header is a 256 MiB PAX, global
+    PAX, GNU long-name or long-link record is refused as "not an image archive" naming the
+    file, by `read_base` and `mlenv inspect`, without reading the record. Before: tarfile
+    read the whole record into memory (a 16 GiB sparse file: 16 GiB held) before anything
+    was judged."""
+    size = 256 << 20
+    header = tarfile.TarInfo("././@LongLink" if kind in (b"L", b"K") else "././@PaxHeader")
+    header.type, header.size = kind, size
+    path = tmp_path / "image.tar"
+    with path.open("wb") as out:
+        out.write(header.tobuf(format=tarfile.USTAR_FORMAT))
+        out.seek(512 + size)
+        layout = tarfile.TarInfo("oci-layout")
+        layout.size = 2
+        out.write(layout.tobuf(format=tarfile.USTAR_FORMAT) + _padded(b"{}") + b"\0" * 1024)
+    assert path.stat().st_blocks * 512 < 1 << 20
+    tracemalloc.start()
+    try:
+        with pytest.raises(OciError) as caught:
+            read_base(path, platform=PLATFORM)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert "not an image archive" in caught.value.message
+    assert caught.value.where == str(path)
+    assert peak < 16 << 20, f"held {peak >> 20} MiB"
+    done = run_mlenv(["inspect", str(path), "--platform", PLATFORM], cwd=tmp_path)
+    assert done.returncode == 1, done.stderr
+    assert "not an image archive" in done.stderr
