@@ -27,7 +27,7 @@ from mlenv.cuda.matrix import min_driver
 from mlenv.cuda.tags import extract, extract_conda
 from mlenv.cuda.versions import CudaError, CudaVersion
 from mlenv.errors import Problem, ProblemsError
-from mlenv.limits import MAX_INCLUDED_FILES, enforce
+from mlenv.limits import MAX_INCLUDED_FILES, enforce, parse_toml
 from mlenv.manifest import loads
 from mlenv.pep508 import requirement as parsed_requirement
 from mlenv.templates import starter_manifest
@@ -307,7 +307,7 @@ def _read(path: Path, parse: Callable[[str], Any], errors: tuple[type[Exception]
 
 
 def _toml(path: Path) -> dict[str, Any]:
-    data: dict[str, Any] = _read(path, tomllib.loads, (tomllib.TOMLDecodeError,))
+    data: dict[str, Any] = _read(path, parse_toml, (tomllib.TOMLDecodeError,))
     return data
 
 

@@ -349,8 +349,10 @@ def _wheel_members(path: Path) -> list[tuple[str, int]] | None:
     try:  # a FIFO planted in the cache never blocks (userfiles.open_input)
         with open_input(path, "cached wheel") as handle, zipfile.ZipFile(handle) as archive:
             return [(i.filename, i.file_size) for i in archive.infolist() if not i.is_dir()]
-    except (zipfile.BadZipFile, OSError, MlenvError):
-        return None  # absent, not a wheel (a conda package) or damaged: verify's to report
+    except (zipfile.BadZipFile, OSError, MlenvError, ValueError, EOFError, NotImplementedError):
+        # absent, not a wheel (a conda package) or damaged, however zipfile says so (a name
+        # flagged UTF-8 that is not is a UnicodeDecodeError): verify's to report
+        return None
 
 
 # ---------------------------------------------------------------------------------------------

@@ -9,6 +9,9 @@ and where, before the work it would cost is done. The bounds sit far above anyth
 from __future__ import annotations
 
 import json
+import re
+import sys
+import tomllib
 from typing import Any
 
 from mlenv.errors import MlenvError
@@ -49,6 +52,34 @@ def parse_json(data: bytes | str, *, where: str) -> Any:
             where=where,
             hint="no real document nests like this; the source is broken or hostile",
         ) from None
+
+
+# A decimal integer where TOML puts a value: after '=', '[', ',' or '{' and blanks. Each match
+# consumes its run of digits, so the scan is linear (only the error path runs it).
+_TOML_INTEGER = re.compile(r"[=\[,{][ \t]*([+-]?[0-9][0-9_]*)")
+
+
+def parse_toml(text: str) -> dict[str, Any]:
+    """``tomllib.loads`` for any TOML file mlenv reads (the manifest, a lock, an imported
+    pyproject.toml): a decimal integer past CPython's digit limit for ``int`` (4,300 digits),
+    which tomllib lets out as a bare ValueError, is a ``TOMLDecodeError`` like any other
+    malformed value, at its line and column when they can be told. Deep nesting stays a
+    RecursionError for the caller, which says so in its own words."""
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError:
+        raise
+    except ValueError:  # int() past sys.get_int_max_str_digits(); tomllib raises no other
+        limit = sys.get_int_max_str_digits()
+        message = f"Integer of more than {limit:,} digits"
+        for match in _TOML_INTEGER.finditer(text):
+            if sum(char.isdigit() for char in match[1]) > limit:
+                pos = match.start(1)
+                line = text.count("\n", 0, pos) + 1
+                column = pos + 1 if line == 1 else pos - text.rindex("\n", 0, pos)
+                message += f" (at line {line}, column {column})"
+                break
+        raise tomllib.TOMLDecodeError(message) from None
 
 
 def enforce(amount: int, limit: int, what: str, *, where: str) -> None:

@@ -27,6 +27,7 @@ from mlenv.drift import drift_message as drift_message
 from mlenv.drift import target_drift as target_drift
 from mlenv.errors import MlenvError, Problem, ProblemsError, printable
 from mlenv.inputs import LOCK_VERSION
+from mlenv.limits import parse_toml
 from mlenv.target import Target
 
 if TYPE_CHECKING:  # the lock reader stays light: the no-op `lock --check` (mlenv.uptodate)
@@ -314,7 +315,7 @@ _HEX = frozenset("0123456789abcdef")
 def loads(text: str, source: str = "mlenv.lock") -> Lock:
     """Parse a lock; every problem is reported with its key path, never a traceback."""
     try:
-        data = tomllib.loads(text)
+        data = parse_toml(text)
     except (tomllib.TOMLDecodeError, RecursionError) as exc:  # deep nesting: RecursionError
         problem = exc if isinstance(exc, tomllib.TOMLDecodeError) else "nested too deeply"
         raise LockError(

@@ -27,6 +27,7 @@ from mlenv.inputs import (
     MAX_MANIFEST_CHARS,
     REQUIRED_KEYS,
 )
+from mlenv.limits import parse_toml
 from mlenv.pep508 import requirement as parsed_requirement
 from mlenv.placement import judge_placement
 from mlenv.platforms import NAMES
@@ -189,7 +190,7 @@ def loads(text: str, source: str = "mlenv.toml") -> Manifest:
                      "check that this is the mlenv.toml you meant")],
         )  # fmt: skip
     try:
-        data = tomllib.loads(text)
+        data = parse_toml(text)
     except tomllib.TOMLDecodeError as exc:
         raise ManifestError(
             f"{source}: not valid TOML",

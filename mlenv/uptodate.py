@@ -174,6 +174,7 @@ def _judged_fresh(manifest_bytes: bytes, lock_bytes: bytes, lock_where: str) -> 
 
     from mlenv.errors import MlenvError
     from mlenv.inputs import MAX_MANIFEST_CHARS, digest, toml_inputs
+    from mlenv.limits import parse_toml
     from mlenv.lockfile import loads as load_lock
     from mlenv.lockfile import target_drift
 
@@ -182,7 +183,7 @@ def _judged_fresh(manifest_bytes: bytes, lock_bytes: bytes, lock_where: str) -> 
         text = manifest_bytes.decode("utf-8")
         if len(text) > MAX_MANIFEST_CHARS:  # the full reader refuses it, and says why
             return False
-        data = tomllib.loads(text)
+        data = parse_toml(text)
         inputs = toml_inputs(data)
     except (MlenvError, UnicodeDecodeError, tomllib.TOMLDecodeError, RecursionError):
         return False

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -69,12 +70,18 @@ def resolve(
         )
 
 
-def write_lock(session: Session, previous: lockfile.Lock | None, new: lockfile.Lock) -> bytes:
-    """mlenv.lock written through the output guard, and what changed reported; its bytes."""
+def write_lock(
+    session: Session,
+    previous: lockfile.Lock | None,
+    new: lockfile.Lock,
+    data: bytes | None = None,
+) -> bytes:
+    """mlenv.lock written through the output guard, and what changed reported; its bytes
+    (``data``: ``rendered(new)`` already judged by the caller)."""
     from mlenv.locking import changes
 
     path = session.lock_path
-    data = lockfile.render(new).encode()
+    data = rendered(new, str(path)) if data is None else data
     session.write_file(path, data, LOCK_FILE, {"the manifest": session.manifest_path})
     diff = changes(previous, new)
     for change in diff:
@@ -82,6 +89,31 @@ def write_lock(session: Session, previous: lockfile.Lock | None, new: lockfile.L
     count = sum(len(p.packages) for p in new.platforms)
     session.reporter.info(f"wrote {path}: {count} package(s), {len(diff)} change(s)")
     return data
+
+
+def rendered(new: lockfile.Lock, where: str) -> bytes:
+    """The lock's bytes, refused unless its own reader accepts them (security invariant 8):
+    what the indexes and channels answered is untrusted, and a record that contradicts itself
+    (a conda record whose subdir is not its platform's, a version or build that is not its
+    file's) made a lock every later command refused as damaged, whose hint (`lock
+    --upgrade`) wrote it again. Nothing is written when it fails."""
+    text = lockfile.render(new)
+    try:
+        lockfile.loads(text, where)
+    except lockfile.LockError as error:
+        raise lockfile.LockError(
+            f"{where}: not written: the indexes and channels answered a lock mlenv would "
+            f"refuse to read ({len(error.problems)} problem(s))",
+            [dataclasses.replace(problem, hint=_SOURCE_HINT) for problem in error.problems],
+        ) from None
+    return text.encode()
+
+
+_SOURCE_HINT = (
+    "the index or channel serving this package publishes metadata that contradicts its own "
+    "file (a conda channel's repodata.json, an index page): re-index or fix that source, or "
+    "drop the package from the manifest"
+)
 
 
 def apply_edit(session: Session, edited: Edited, no_lock: bool, offline: bool) -> None:
@@ -100,6 +132,7 @@ def apply_edit(session: Session, edited: Edited, no_lock: bool, offline: bool) -
     new = None
     if not no_lock:
         new = resolve(session, edited.manifest, previous, Upgrade.of(False, edited.names), offline)
+    data = None if new is None else rendered(new, str(session.lock_path))
     for edit in edited.edits:  # only now: a failed lock changes nothing, so says nothing
         session.reporter.info(str(edit))
     session.write_file(path, edited.text.encode(), MANIFEST_FILE)
@@ -107,4 +140,4 @@ def apply_edit(session: Session, edited: Edited, no_lock: bool, offline: bool) -
     if new is None:
         session.reporter.info("the lock was not updated: run `mlenv lock`")
         return
-    write_lock(session, previous, new)
+    write_lock(session, previous, new, data)

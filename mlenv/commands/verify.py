@@ -27,7 +27,7 @@ from mlenv.cache.lock_artifacts import artifacts_of, check_cache
 from mlenv.commands.session import Session
 from mlenv.cuda.rules import Finding
 from mlenv.cuda.versions import DriverVersion
-from mlenv.errors import ProblemsError, UsageError
+from mlenv.errors import MlenvError, ProblemsError, UsageError
 from mlenv.inputs import digest
 from mlenv.judge import Judged, Verdict, compute_capability_arch, verify_lock
 from mlenv.judge_outputs import verify_output, verify_platform_record
@@ -233,11 +233,38 @@ def verify_bundle(bundle: Path) -> tuple[Lock, list[BundleProblem]]:
             hint="point --bundle at a directory written by `mlenv fetch --bundle`",
         ) from None
     problems = check_bundle(bundle, lock_)
+    if not problems:
+        problems = _manifest_problems(bundle, lock_, str(lock_path))
     if not problems:  # a bundle is laid out as a cache: its wheels hold the lock to them
         from mlenv.cache.locked_metadata import check_locked_metadata
 
         check_locked_metadata(lock_, ArtifactCache(bundle))
     return lock_, problems
+
+
+def _manifest_problems(bundle: Path, lock_: Lock, lock_where: str) -> list[BundleProblem]:
+    """The bundle's manifest judged against its lock, as the air-gapped `build` and `lock
+    --check` in it will judge it: bundle.json vouches only for its bytes, and anyone who can
+    change a bundle can rewrite bundle.json, so a manifest that no longer matches the lock
+    (or is missing, or unreadable) is a problem of the bundle, not a complete bundle."""
+    from mlenv.manifest import loads as load_manifest
+
+    try:
+        with open_plain(bundle, "mlenv.toml") as handle:  # a symlink is never followed
+            raw = read_handle(handle, bundle / "mlenv.toml", "bundle's manifest")
+        manifest = load_manifest(raw.decode("utf-8"), str(bundle / "mlenv.toml"))
+        lockfile.check_fresh(lock_, manifest, lock_where)
+    except FileNotFoundError:
+        return [BundleProblem("missing", "mlenv.toml", "the bundle has no manifest")]
+    except OSError as exc:
+        return [BundleProblem("not-a-file", "mlenv.toml", f"cannot be read: {exc}")]
+    except UnicodeDecodeError as exc:
+        return [BundleProblem("manifest", "mlenv.toml", f"not valid UTF-8 (byte {exc.start})")]
+    except MlenvError as error:  # invalid, or stale against the lock
+        detail = "; ".join(p.message for p in error.problems) or error.message
+        return [BundleProblem("manifest", "mlenv.toml", f"{error.message}: {detail}"
+                              if detail != error.message else detail)]  # fmt: skip
+    return []
 
 
 def verify_cache(session: Session, lock_: Lock) -> int:

@@ -111,13 +111,18 @@ def _spec_floor(spec: str, *, where: str) -> tuple[int, ...] | None:
             if not part or part.startswith(("<", "!=")):
                 continue
             match = _SPEC_BOUND_RE.fullmatch(part)
-            if match is None:
+            try:  # int() refuses a number past 4,300 digits with a bare ValueError
+                numbers = None if match is None else [int(n) for n in match[1].split(".")]
+            except ValueError:
+                numbers = None
+            if numbers is None:
+                shown = spec if len(spec) <= 200 else f"{spec[:200]}..."
                 raise CudaError(
-                    f"conda version spec {spec!r} cannot be read",
-                    where=where,
+                    f"conda version spec {shown!r} cannot be read",
+                    where=where if len(where) <= 300 else f"{where[:300]}...",
                     hint="expected a spec like '>=12.4,<13' or '12.4.*'",
                 )
-            lows.append(tuple(int(number) for number in match[1].split(".")))
+            lows.append(tuple(numbers))
         if not lows:
             return None
         floors.append(max(lows))

@@ -13,7 +13,9 @@ class CudaError(MlenvError):
     """A CUDA version, driver version or requirement that cannot be understood or judged."""
 
 
-_CUDA_RE = re.compile(r"(\d+)\.(\d+)")
+# ASCII digits, at most 9 each: int() refuses a number past 4,300 digits with a bare
+# ValueError (a lock's [target].cuda reached the judge that way), and \d takes any script's.
+_CUDA_RE = re.compile(r"([0-9]{1,9})\.([0-9]{1,9})")
 DOTTED_RE = re.compile(r"[0-9]+(?:\.[0-9]+)*")
 # A driver version as NVIDIA prints it: ASCII digits only (``\d`` also takes fullwidth and
 # Arabic-Indic digits), no sign, no empty component, a major without a leading zero, at most

@@ -32,7 +32,9 @@ if TYPE_CHECKING:
 TAIL_BYTES = 64 * 1024  # first request: enough for the central directory of most wheels
 CHUNK_BYTES = 64 * 1024  # smallest later request, so zipfile's small reads do not each cost a trip
 MAX_METADATA_BYTES = 16 * 1024 * 1024  # no real METADATA comes near; a zip bomb would
-_CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+)")
+# ASCII digits, at most 20 (a file of 10**20 bytes is none): int() refuses a number of more
+# than 4,300 digits with a bare ValueError, and \d takes any script's digits.
+_CONTENT_RANGE = re.compile(r"bytes ([0-9]{1,20})-([0-9]{1,20})/([0-9]{1,20})")
 _IDENTITY = {"Accept-Encoding": "identity"}  # ranges count bytes of the file, not of a gzip
 
 

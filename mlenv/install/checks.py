@@ -11,6 +11,7 @@ entry points and where each member will land.
 from __future__ import annotations
 
 import configparser
+import hashlib
 import lzma
 import posixpath
 import stat
@@ -48,7 +49,15 @@ _KINDS = {
     stat.S_IFIFO: "FIFO",
     stat.S_IFSOCK: "socket",
 }
-_WEAK = frozenset({"md5", "sha1"})  # forbidden in RECORD by the wheel spec
+# What RECORD may hash with (the wheel spec: hashlib.algorithms_guaranteed, not md5 or sha1):
+# the same on every host, unlike OpenSSL's extras (md5-sha1 is md5 and sha1 side by side, sm3,
+# ripemd160), and of a fixed length, unlike shake, whose digest() needs one.
+_RECORD_HASHES = frozenset(hashlib.algorithms_guaranteed) - {
+    "md5",
+    "sha1",
+    "shake_128",
+    "shake_256",
+}
 
 
 @dataclass(frozen=True)
@@ -158,8 +167,13 @@ def plan_wheel(
         record = records.get(info.filename)
         if record is None or record.hash_ is None or record.size is None:
             raise refused(filename, info.filename, "has no hash and size in RECORD")
-        if record.hash_.name in _WEAK:
-            raise refused(filename, info.filename, f"is hashed with {record.hash_.name} in RECORD")
+        if record.hash_.name not in _RECORD_HASHES:
+            raise refused(
+                filename,
+                info.filename,
+                f"is hashed with {record.hash_.name} in RECORD, not one of "
+                f"{', '.join(sorted(_RECORD_HASHES))} (the wheel spec's)",
+            )
         if record.size != info.file_size:
             raise refused(
                 filename, info.filename, f"is {info.file_size} bytes, RECORD says {record.size}"
@@ -279,17 +293,20 @@ def _scripts(wheel: str, archive: zipfile.ZipFile, dist_info: str, names: set[st
     member = f"{dist_info}/entry_points.txt"
     if member not in names:
         return []
-    parser = _CaseKeeping(delimiters=("=",), interpolation=None)
+    # Read as installer reads it (`installer.utils.parse_entrypoints`): '%' interpolation on,
+    # so a value it cannot expand is refused here, naming the member, not midway through
+    # the install.
+    parser = _CaseKeeping(delimiters=("=",))
+    targets = []
     try:
         parser.read_string(_read_text(wheel, archive, member))
+        for section in ("console_scripts", "gui_scripts"):
+            for script in parser.options(section) if parser.has_section(section) else []:
+                if problem := entry_point_problem(script, parser.get(section, script)):
+                    raise refused(wheel, member, problem)
+                targets.append(f"bin/{script}")
     except configparser.Error as exc:
         raise refused(wheel, member, f"cannot be parsed: {exc}") from None
-    targets = []
-    for section in ("console_scripts", "gui_scripts"):
-        for script in parser.options(section) if parser.has_section(section) else []:
-            if problem := entry_point_problem(script, parser.get(section, script)):
-                raise refused(wheel, member, problem)
-            targets.append(f"bin/{script}")
     return targets
 
 

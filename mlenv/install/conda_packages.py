@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import bz2
 import hashlib
+import io
 import tarfile
 import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from zstandard import ZstdDecompressor, ZstdError
 
@@ -29,6 +30,9 @@ from mlenv.install.safety import (
 from mlenv.limits import parse_json
 
 _LINK = "info/link.json"
+# What a tar's reader may read past its last member: one record of read-ahead and the
+# end-of-archive blocks (bytes the member bound never counted).
+_SLACK = tarfile.RECORDSIZE + 2 * tarfile.BLOCKSIZE
 CONDA_HINT = "the conda package is corrupt or malicious: lock another build or rebuild it"
 _TAR_KINDS = {
     tarfile.CHRTYPE: "character device",
@@ -106,9 +110,94 @@ def _vet_conda(filename: str, path: Path, limits: Limits) -> _CondaVetting:
     for listing, listed in vetting.listed:
         if problem := member_problem(listed):
             raise vetting.refuse(listing, f"lists {listed!r}, which {problem}")
+        if listed not in vetting.kinds:  # rattler links what it lists, from its own reading
+            raise vetting.refuse(
+                listing,
+                f"lists {listed!r}, which the package does not hold (as Python's tarfile reads "
+                "it: a tar reader that reads other names would install what was never vetted)",
+            )
     if (lie := vetting.lies()) is not None:
         raise lie
     return vetting
+
+
+# The extension headers that describe the member after them.
+_PAX_TYPES = (tarfile.XHDTYPE, tarfile.SOLARIS_XHDTYPE)
+_EXTENSIONS = (*_PAX_TYPES, tarfile.XGLTYPE, tarfile.GNUTYPE_LONGNAME, tarfile.GNUTYPE_LONGLINK)
+
+
+class _Headers(tarfile.TarInfo):
+    """A member as tarfile reads it, with the extension headers that came before it
+    (``headers``, outermost first) and any global PAX record in force.
+
+    tarfile and rattler's tar crate resolve two extension headers for one name differently:
+    tarfile takes the first of two GNU long names or two PAX records and a PAX path over a GNU
+    long name that follows it, the tar crate the last one and a GNU long name over any PAX
+    path; tarfile also applies a global PAX path through a later local record. What the
+    vetting reads must be what rattler writes, so ``_CondaVetting._check_member`` refuses a
+    member any of that applies to. ``_proc_member`` is tarfile's hook for subclasses."""
+
+    headers: tuple[bytes, ...] = ()
+    global_keys: frozenset[str] = frozenset()
+    joined_prefix = False  # a prefix field tarfile joined to the name outside ustar magic
+
+    @classmethod
+    def frombuf(cls, buf: bytes | bytearray, encoding: str, errors: str) -> _Headers:
+        member = super().frombuf(buf, encoding, errors)
+        # tarfile joins a header's prefix field (bytes 345-500) to its name whatever the
+        # magic; the tar crate only under POSIX ustar magic (GNU keeps times there).
+        member.joined_prefix = (
+            buf[345:346] != b"\0"
+            and buf[257:265] != b"ustar\x0000"
+            and member.type not in tarfile.GNU_TYPES
+        )
+        return member
+
+    def _proc_member(self, archive: tarfile.TarFile) -> tarfile.TarInfo:
+        member: tarfile.TarInfo = super()._proc_member(archive)  # type: ignore[misc]
+        if self.type in _EXTENSIONS:
+            member.headers = (self.type, *getattr(member, "headers", ()))  # type: ignore[attr-defined]
+        if self.type == tarfile.XGLTYPE:
+            member.global_keys = frozenset(archive.pax_headers)  # type: ignore[attr-defined]
+        return member
+
+
+def _ambiguity(member: tarfile.TarInfo) -> str | None:
+    """Why tar readers may disagree on ``member``'s name or link target (``_Headers``)."""
+    headers: tuple[bytes, ...] = getattr(member, "headers", ())
+    pax, count = member.pax_headers, headers.count
+    if getattr(member, "joined_prefix", False) and "path" not in pax:
+        return "has a name prefix field without POSIX ustar magic"
+    if {"path", "linkpath"} & getattr(member, "global_keys", frozenset()):
+        return "follows a global PAX extension header that names members"
+    if sum(count(kind) for kind in _PAX_TYPES) > 1:
+        return "has more than one PAX extension header"
+    long_name, long_link = count(tarfile.GNUTYPE_LONGNAME), count(tarfile.GNUTYPE_LONGLINK)
+    if long_name > 1 or (long_name and "path" in pax):
+        return "has its name from more than one extension header (GNU long name, PAX path)"
+    if long_link > 1 or (long_link and "linkpath" in pax):
+        return "has its link target from more than one extension header (GNU, PAX)"
+    return None
+
+
+class _Bounded(io.RawIOBase):
+    """A package's decompressed tar stream, refused by ``_CondaVetting.check_stream`` as soon
+    as it passes the package's bounds, whatever part of the tar (a member, a header) reads it."""
+
+    def __init__(self, vetting: _CondaVetting, stream: IO[bytes]) -> None:
+        self._vetting = vetting
+        self._stream = stream
+        self._read = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        data = self._stream.read(len(buffer))
+        self._read += len(data)
+        self._vetting.check_stream(self._read)
+        buffer[: len(data)] = data
+        return len(data)
 
 
 def _measure(tar: tarfile.TarFile, member: tarfile.TarInfo) -> tuple[str, int]:
@@ -139,7 +228,12 @@ class _CondaVetting:
         return refused(self.filename, member, problem, CONDA_HINT)
 
     def read_tar(self, stream: IO[bytes]) -> None:
-        with tarfile.open(fileobj=stream, mode="r|") as tar:
+        """Every member of one tar, in order. The decompressed stream itself is bounded
+        (``_Bounded``): tarfile reads an extension record (a PAX or GNU long-name header)
+        whole into memory before it yields the member it describes, so a bound counted from
+        the members came after a record of gigabytes was held."""
+        bounded = io.BufferedReader(_Bounded(self, stream), tarfile.RECORDSIZE)
+        with tarfile.open(fileobj=bounded, mode="r|", tarinfo=_Headers) as tar:
             end = 0
             for member in tar:
                 end = member.offset_data + member.size
@@ -167,6 +261,12 @@ class _CondaVetting:
                 )
         return None
 
+    def check_stream(self, total: int) -> None:
+        """``total`` decompressed bytes of the current tar read so far, headers included; a
+        tar's reader runs up to one record (and the end-of-archive blocks) past the last
+        member, which the member bound never counted."""
+        self._check_size("(tar headers)", self.consumed + total - _SLACK)
+
     def _check_size(self, member: str, total: int) -> None:
         if total > self.limits.max_bytes:
             raise self.refuse(
@@ -184,6 +284,12 @@ class _CondaVetting:
         problem = member_problem(name)
         if problem:
             raise self.refuse(name, problem)
+        if problem := _ambiguity(member):
+            raise self.refuse(
+                name,
+                f"{problem}: tar readers (Python's tarfile, which vets it, and rattler's, which "
+                "installs it) take different names from that",
+            )
         if len(name.encode()) > MAX_PATH:
             raise self.refuse(name, f"is a path over {MAX_PATH} bytes")
         if name in self.kinds:

@@ -99,10 +99,19 @@ def hex_of(digest: str) -> str:
 
 
 def parse_json(data: bytes, where: str) -> Any:
+    """An image document (oci-layout, index, manifest, config) as an object; anything else is
+    an OciError naming ``where``: not UTF-8, not JSON, or a number past CPython's digit limit
+    for ``int`` (a plain ValueError, not a JSONDecodeError)."""
     try:
         value = limits.parse_json(data, where=where)
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise OciError(f"invalid JSON: {error}", where=where) from error
+    except ValueError as error:  # JSONDecodeError, UnicodeDecodeError, the digit limit
+        decoded = isinstance(error, json.JSONDecodeError | UnicodeDecodeError)
+        detail = error if decoded else "a number past the 4,300-digit conversion limit"
+        raise OciError(
+            f"invalid JSON: {detail}",
+            where=where,
+            hint="the image is damaged or not an image; export it again",
+        ) from None
     if not isinstance(value, dict):
         raise OciError("expected a JSON object", where=where)
     return value

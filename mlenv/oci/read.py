@@ -130,6 +130,27 @@ class DirSource:
             yield stream, os.fstat(stream.fileno()).st_size
 
 
+# An extension header (PAX record, GNU long name or link) holds a name and a few fields: a
+# bigger one is no image, and tarfile reads it whole into memory before the member it
+# describes (a sparse archive of a few KiB could claim gigabytes).
+_MAX_EXTENSION = 1 << 20
+_EXTENSIONS = (tarfile.XHDTYPE, tarfile.XGLTYPE, tarfile.SOLARIS_XHDTYPE,
+               tarfile.GNUTYPE_LONGNAME, tarfile.GNUTYPE_LONGLINK)  # fmt: skip
+
+
+class _Headers(tarfile.TarInfo):
+    """A member of an image archive; an extension header over ``_MAX_EXTENSION`` bytes is
+    refused before it is read (``_proc_member`` is tarfile's hook for subclasses)."""
+
+    def _proc_member(self, archive: tarfile.TarFile) -> tarfile.TarInfo:
+        if self.type in _EXTENSIONS and self.size > _MAX_EXTENSION:
+            raise tarfile.HeaderError(
+                f"an extension header of {self.size} bytes, over {_MAX_EXTENSION}"
+            )
+        member: tarfile.TarInfo = super()._proc_member(archive)  # type: ignore[misc]
+        return member
+
+
 class TarSource:
     """An oci-archive: the layout inside one tar, read in place at each member's offset."""
 
@@ -139,7 +160,7 @@ class TarSource:
         try:
             with (
                 _opened(path, "image archive", "the image archive is missing") as stream,
-                tarfile.open(fileobj=stream, mode="r:") as archive,
+                tarfile.open(fileobj=stream, mode="r:", tarinfo=_Headers) as archive,
             ):
                 self._members = {
                     member.name.removeprefix("./"): (member.offset_data, member.size)
@@ -197,6 +218,11 @@ def _config_problem(config: dict[str, Any]) -> str | None:
         return "has Labels that are not strings"
     if not isinstance(history, list) or not all(isinstance(item, dict) for item in history):
         return "has a history that is not a list of objects"
+    for number, item in enumerate(history):  # `inspect` shows created_by, counts empty_layer
+        if "created_by" in item and not isinstance(item["created_by"], str):
+            return f"has a history[{number}].created_by that is not a string"
+        if "empty_layer" in item and not isinstance(item["empty_layer"], bool):
+            return f"has a history[{number}].empty_layer that is not true or false"
     return None
 
 
