@@ -6,14 +6,23 @@ from __future__ import annotations
 
 import tomllib
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from mlenv import cli, uptodate
 from mlenv.cache.bundle import shareable_manifest
+from mlenv.commands.verify import verify
 from mlenv.errors import MlenvError, redact, redact_urls
+from mlenv.judge import verify_lock
+from mlenv.lockfile import Lock, LockedPlatform, inputs_hash, render
+from mlenv.lockfile import loads as load_lock
+from mlenv.manifest import Manifest
+from mlenv.manifest import loads as load_manifest
 from tests.support.cli import run_mlenv
 from tests.support.growth import LINEAR_BOUND, growth
+from tests.support.locks import locked, target_of
 from tests.support.wheels import build_wheel, write_simple_index
 
 pytestmark = pytest.mark.hostile
@@ -187,3 +196,123 @@ def test_the_project_spelling_rule_keeps_the_scan_linear() -> None:
     ]
     for number, shape in enumerate(shapes):
         assert growth(redact, shape) < LINEAR_BOUND, number
+
+
+def _locked_project(tmp_path: Path) -> tuple[Path, str]:
+    """A project locked by `mlenv lock` from an index and a find-links directory."""
+    index = write_simple_index(tmp_path / "index", [build_wheel("alpha", "1.0")])
+    project = tmp_path / "project"
+    (project / "wheels").mkdir(parents=True)
+    filename, data = build_wheel("gamma", "1.0")
+    (project / "wheels" / filename).write_bytes(data)
+    (project / "mlenv.toml").write_text(
+        f'{HEAD}index-url = "{index}"\nfind-links = ["wheels"]\ndependencies = ["alpha", "gamma"]\n'
+    )
+    result = run_mlenv(["lock"], cwd=project)
+    assert result.returncode == 0, result.stderr
+    return project, (project / "mlenv.lock").read_text()
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        # the index an entry came from is what the GPU package table reads a CUDA build from
+        # (xformers, paddle, onnxruntime-gpu): edited, verify promised another driver floor
+        ('index = "wheels"', 'index = "https://download.pytorch.org/whl/cu121"'),
+        ('index = "file://', 'index = "https://evil.example/simple" # file://'),
+    ],
+)
+def test_an_entry_from_a_source_the_target_does_not_list_is_refused(
+    tmp_path: Path, old: str, new: str
+) -> None:
+    """An entry's ``index`` is one of the manifest's indexes or find-links (drift.lock_drift);
+    edited to another, `lock --check` and `verify` took it."""
+    project, text = _locked_project(tmp_path)
+    assert old in text, text
+    (project / "mlenv.lock").write_text(text.replace(old, new, 1))
+    for args in (["lock", "--check"], ["verify"]):
+        result = run_mlenv(args, cwd=project)
+        assert result.returncode == 1, (args, result.stdout, result.stderr)
+        shown = result.stdout + result.stderr  # verify reports on stdout
+        assert ".index is " in shown and "the lock was edited" in shown, shown
+        assert "Traceback" not in shown
+
+
+def test_an_unedited_lock_from_indexes_and_find_links_is_fresh(tmp_path: Path) -> None:
+    project, _ = _locked_project(tmp_path)
+    for args in (["lock", "--check"], ["verify"]):
+        result = run_mlenv(args, cwd=project)
+        assert result.returncode == 0, (args, result.stdout, result.stderr)
+
+
+CUDA_MANIFEST = (
+    '[environment]\nname = "e"\npython = "3.11"\n[pypi]\ndependencies = ["torch"]\n'
+    '[cuda]\nversion = "12.4"\ndriver-floor = "550.54.14"\n'
+)
+
+
+def _cpu_torch_lock(manifest: Manifest, *, marked: bool) -> str:
+    """A lock of torch's CPU build for ``manifest``, as `mlenv lock` writes it, its entry
+    marked cpu-ok or not."""
+    entry = locked(
+        "torch",
+        "2.5.1+cpu",
+        filename="torch-2.5.1+cpu-cp311-cp311-linux_x86_64.whl",
+        url="https://download.pytorch.org/whl/cpu/torch-2.5.1%2Bcpu-cp311-cp311-linux_x86_64.whl",
+        index="https://pypi.org/simple",
+        cpu_ok=marked,
+        requires_driver=None,
+    )
+    lock = Lock(inputs_hash(manifest), target_of(manifest))
+    lock = lock.with_platforms([LockedPlatform("linux-64", (entry,))])
+    driver = verify_lock(lock, lock.inputs_hash, None).requires_driver
+    return render(replace(lock, target=replace(lock.target, requires_driver=driver)))
+
+
+def test_a_cpu_ok_mark_the_manifest_does_not_allow_is_an_edit(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``cpu-ok = true`` is what `mlenv lock` writes for a CPU build of a package the
+    manifest's [cuda] cpu-ok lists. Added by hand to a package it does not list, verify's
+    error (a silent CPU fallback in a CUDA image) became a warning that even cited [cuda]
+    cpu-ok, and `lock --check` called the lock fresh."""
+    manifest = load_manifest(CUDA_MANIFEST)
+    honest = _cpu_torch_lock(manifest, marked=False)
+    codes = [f.code for f in verify(manifest, load_lock(honest), Path("l"), None, None).errors]
+    assert codes == ["cpu-fallback"], codes
+    edited = _cpu_torch_lock(manifest, marked=True)
+    verdict = verify(manifest, load_lock(edited), Path("l"), None, None)
+    assert verdict.errors and all(f.code != "cpu-build" for f in verdict.errors), verdict.findings
+    assert any("cpu-ok" in f.message and "torch" in f.message for f in verdict.errors)
+    (tmp_path / "mlenv.toml").write_text(CUDA_MANIFEST)
+    (tmp_path / "mlenv.lock").write_text(edited)
+    args = ["--manifest", str(tmp_path / "mlenv.toml"), "lock", "--check"]
+    assert uptodate.answer(["-q", *args]) is None
+    capsys.readouterr()
+    assert cli.main(args) == 1
+    err = capsys.readouterr().err
+    assert "cpu-ok" in err and "torch" in err and "the lock was edited" in err, err
+
+
+def test_a_cpu_ok_mark_the_manifest_allows_is_fresh(tmp_path: Path) -> None:
+    text = CUDA_MANIFEST + 'cpu-ok = ["torch"]\n'
+    manifest = load_manifest(text)
+    lock = _cpu_torch_lock(manifest, marked=True)
+    verdict = verify(manifest, load_lock(lock), Path("l"), None, None)
+    assert not verdict.errors, verdict.findings
+    (tmp_path / "mlenv.toml").write_text(text)
+    (tmp_path / "mlenv.lock").write_text(lock)
+    assert cli.main(["-q", "--manifest", str(tmp_path / "mlenv.toml"), "lock", "--check"]) == 0
+
+
+def test_an_unverified_mark_the_manifest_does_not_allow_is_an_edit() -> None:
+    """``cuda = "unverified"`` is what `mlenv lock` writes for a GPU package the manifest's
+    [cuda] unverified lists; added by hand, verify's error became a warning."""
+    manifest = load_manifest(CUDA_MANIFEST.replace('"torch"', '"xformers"'))
+    entry = locked("xformers", "0.0.30", index="https://pypi.org/simple", cuda="unverified")
+    lock = Lock(inputs_hash(manifest), target_of(manifest))
+    lock = lock.with_platforms([LockedPlatform("linux-64", (entry,))])
+    verdict = verify(manifest, load_lock(render(lock)), Path("l"), None, None)
+    stale = [f for f in verdict.errors if f.code == "lock-stale"]
+    assert stale and ".cuda is unverified" in stale[0].message, verdict.findings
+    assert "[cuda] unverified: none" in stale[0].message, stale[0].message

@@ -42,6 +42,8 @@ def lock_for(text: str) -> str:
     conda record of each conda spec's."""
     manifest = load_manifest(text)
     env = manifest.environment
+    target = target_of(manifest)
+    index = target.indexes[0]  # entries come from a source [target] names, as lock writes them
     names = {"lib", *(canonicalize_name(Requirement(r).name) for r in manifest.pypi.dependencies)}
     packages = tuple(
         LockedPackage(
@@ -51,7 +53,7 @@ def lock_for(text: str) -> str:
             f"https://x.example/{name}-1.0-py3-none-any.whl",
             "a" * 64 if name == "lib" else hashlib.sha256(name.encode()).hexdigest(),
             10,
-            "https://x.example/simple",
+            index,
         )
         for name in sorted(names)
     )
@@ -71,7 +73,7 @@ def lock_for(text: str) -> str:
         )
         for name in sorted({match_spec_name(spec) or spec for spec in manifest.conda.dependencies})
     )
-    lock = Lock(inputs_hash(manifest), target_of(manifest)).with_platforms(
+    lock = Lock(inputs_hash(manifest), target).with_platforms(
         [LockedPlatform(platform, packages, conda) for platform in env.platforms]
     )
     return render(lock)
