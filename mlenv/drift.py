@@ -103,8 +103,9 @@ def lock_drift(lock: Lock, made_from: Mapping[str, Any]) -> tuple[str, object, o
     can allow: a wheel from a source the manifest does not name (the index a wheel came from
     is evidence of its CUDA build: xformers', paddle's, onnxruntime-gpu's), a ``cpu-ok`` mark
     or a ``cuda = "unverified"`` for a package the manifest's [cuda] cpu-ok or unverified does
-    not list (each turns verify's error into a warning). `mlenv lock` writes none of them
-    otherwise: each is an edit."""
+    not list (each turns verify's error into a warning), a wheel no requirement of the
+    manifest reaches through the entries' dependencies (``closure.unreached``: build would
+    install a package nothing asked for). `mlenv lock` writes none of them: each is an edit."""
     drift = target_drift(lock.target, made_from)
     if drift is not None:
         return drift
@@ -127,6 +128,11 @@ def lock_drift(lock: Lock, made_from: Mapping[str, Any]) -> tuple[str, object, o
             if entry.cuda == "unverified" and name not in allowed["unverified"]:
                 listed = _listed(allowed["unverified"])
                 return f"{where}.cuda", "unverified", f"[cuda] unverified: {listed}"
+    from mlenv.closure import unreached
+
+    for platform in lock.platforms:
+        for where, why in unreached(lock.target, platform):
+            return f"platform.{platform.platform}{where}", "an entry", f"nothing needs it ({why})"
     return None
 
 

@@ -316,3 +316,33 @@ def test_an_unverified_mark_the_manifest_does_not_allow_is_an_edit() -> None:
     stale = [f for f in verdict.errors if f.code == "lock-stale"]
     assert stale and ".cuda is unverified" in stale[0].message, verdict.findings
     assert "[cuda] unverified: none" in stale[0].message, stale[0].message
+
+
+ADDED = """
+[[platform.linux-64.package]]
+name = "evil"
+version = "1.0"
+filename = "evil-1.0-py3-none-any.whl"
+url = "{index}/evil-1.0-py3-none-any.whl"
+sha256 = "{sha}"
+size = 10
+index = "{index}"
+dependencies = []
+source = "pypi"
+"""
+
+
+def test_an_entry_nothing_needs_is_an_edit(tmp_path: Path) -> None:
+    """A resolution pins only what the requirements reach through the entries' dependencies.
+    An entry added by hand, from the manifest's own index, passed `lock --check` and
+    `verify`, and `build` would have installed a package nothing asked for."""
+    project, text = _locked_project(tmp_path)
+    index = tomllib.loads(text)["target"]["indexes"][0]
+    added = ADDED.format(index=index, sha="b" * 64)
+    (project / "mlenv.lock").write_text(text + added)
+    for args in (["lock", "--check"], ["verify"], ["export", "--format", "requirements"]):
+        result = run_mlenv(args, cwd=project)
+        shown = result.stdout + result.stderr
+        assert result.returncode == 1, (args, shown)
+        assert "(evil 1.0)" in shown and "nothing needs it" in shown, shown
+        assert "Traceback" not in shown
