@@ -112,7 +112,9 @@ def lock_drift(lock: Lock, made_from: Mapping[str, Any]) -> tuple[str, object, o
     pypi, cuda = made_from["pypi"], made_from.get("cuda") or {}
     spelled = [recorded_location(u) for u in (pypi["index-url"], *pypi["extra-index-urls"])]
     spelled += [recorded_find_link(u) for u in pypi["find-links"]]
-    sources = {location_key(location) for location in spelled}
+    # as read (percent-escapes decoded) or as spelled: the lock writes an entry's index under
+    # a relative find-links directory with the directory's '%' escaped (``Sources.portable``)
+    sources = {form for location in spelled for form in _forms(location)}
     known: dict[str, bool] = {}  # each distinct index judged once (a lock holds a few)
     allowed = {key: {_pep503(n) for n in cuda.get(key, ())} for key in ("cpu-ok", "unverified")}
     for platform in lock.platforms:
@@ -120,7 +122,7 @@ def lock_drift(lock: Lock, made_from: Mapping[str, Any]) -> tuple[str, object, o
             where = f"platform.{platform.platform}.package[{number}] ({entry.name} {entry.version})"
             name = _pep503(entry.name)
             if entry.index not in known:
-                known[entry.index] = location_key(entry.index) in sources
+                known[entry.index] = not _forms(entry.index).isdisjoint(sources)
             if not known[entry.index]:
                 return f"{where}.index", entry.index, "one of " + _shown(spelled)
             if entry.cpu_ok and name not in allowed["cpu-ok"]:
@@ -134,6 +136,10 @@ def lock_drift(lock: Lock, made_from: Mapping[str, Any]) -> tuple[str, object, o
         for where, why in unreached(lock.target, platform):
             return f"platform.{platform.platform}{where}", "an entry", f"nothing needs it ({why})"
     return None
+
+
+def _forms(location: str) -> set[str]:
+    return {location_key(location), redact_urls(location)}
 
 
 def _pep503(name: str) -> str:
