@@ -52,6 +52,35 @@ def unmet(target: LockTarget, platform: LockedPlatform) -> list[tuple[str, str]]
     return found
 
 
+def unreached(target: LockTarget, platform: LockedPlatform) -> list[tuple[str, str]]:
+    """(where below the platform, why) for each PyPI entry that no requirement of the target
+    applying to the platform reaches through the entries' ``dependencies``: a resolution pins
+    only what its roots need, so such an entry was added by hand, and build would install a
+    package nothing asked for."""
+    try:
+        Target(platform.platform, target.python, target.glibc)
+    except (LookupError, ValueError):  # a damaged target: check_fresh refuses it as stale
+        return []
+    by_name = {canonicalize_name(p.name): p for p in platform.packages}
+    todo = [name for _, name in _roots(target, platform.platform)]
+    reached: set[str] = set()
+    while todo:
+        name = canonicalize_name(todo.pop())
+        package = by_name.get(name)
+        if package is None or name in reached:
+            continue
+        reached.add(name)
+        todo += package.dependencies
+    return [
+        (
+            f".package[{position}] ({package.name} {package.version})",
+            "no requirement of [target].requirements nor any entry's dependencies reaches it",
+        )
+        for position, package in enumerate(platform.packages)
+        if canonicalize_name(package.name) not in reached
+    ]
+
+
 def _provided(spec: str, conda: set[NormalizedName]) -> bool:
     """Whether a conda match spec is met by a record of the platform, by name as `mlenv add
     --conda` reads it; a virtual package (``__glibc``, ``__cuda``) the target offers is no

@@ -3,14 +3,16 @@
 
 The inputs hash covers the manifest, not the lock's head: an edited head (a CUDA the image then
 promises, a requirement dropped with its entries, an index URL that `mlenv export` then prints)
-would pass as fresh. Locations are compared as the lock spells them (``recorded_location``: no
-userinfo, no trailing slash, secrets as ``***``), from the manifest's redacted inputs, so a
-rotated password is no drift. Light (the standard library and ``errors``): the no-op
-``lock --check`` (``uptodate``) runs it too.
+would pass as fresh; so would an entry edited to say what only the manifest allows
+(``lock_drift``: its index, a cpu-ok or unverified mark). Locations are compared as the lock
+spells them (``recorded_location``: no userinfo, no trailing slash, secrets as ``***``), from
+the manifest's redacted inputs, so a rotated password is no drift. Light (the standard library
+and ``errors``): the no-op ``lock --check`` (``uptodate``) runs it too.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit, urlunsplit
@@ -18,7 +20,7 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 from mlenv.errors import redact_urls
 
 if TYPE_CHECKING:
-    from mlenv.lockfile import LockTarget
+    from mlenv.lockfile import Lock, LockTarget
 
 # The [target] fields `mlenv lock` derives from the entries, not the manifest: `verify` judges
 # them against the entries (judge.verify_lock). Every other field is compared here.
@@ -53,14 +55,15 @@ def recorded_find_link(location: str) -> str:
     return recorded_location(location)
 
 
+def location_key(location: str) -> str:
+    """A location as locations are compared like with like: redacted, percent-escapes read (a
+    path's file:// URL escapes what the manifest's path spells plainly, and the inputs hold it
+    redacted)."""
+    return redact_urls(unquote(location))
+
+
 def _same(locked: Sequence[str], wanted: Sequence[str]) -> bool:
-    """Locations compared like with like: both redacted, percent-escapes read (a path's file://
-    URL escapes what the manifest's path spells plainly, and the inputs hold it redacted)."""
-
-    def canonical(values: Sequence[str]) -> list[str]:
-        return [redact_urls(unquote(value)) for value in values]
-
-    return canonical(locked) == canonical(wanted)
+    return [location_key(value) for value in locked] == [location_key(value) for value in wanted]
 
 
 def target_drift(
@@ -95,6 +98,58 @@ def target_drift(
     return None
 
 
+def lock_drift(lock: Lock, made_from: Mapping[str, Any]) -> tuple[str, object, object] | None:
+    """``target_drift``, then the first entry whose own record says what only the manifest
+    can allow: a wheel from a source the manifest does not name (the index a wheel came from
+    is evidence of its CUDA build: xformers', paddle's, onnxruntime-gpu's), a ``cpu-ok`` mark
+    or a ``cuda = "unverified"`` for a package the manifest's [cuda] cpu-ok or unverified does
+    not list (each turns verify's error into a warning), a wheel no requirement of the
+    manifest reaches through the entries' dependencies (``closure.unreached``: build would
+    install a package nothing asked for). `mlenv lock` writes none of them: each is an edit."""
+    drift = target_drift(lock.target, made_from)
+    if drift is not None:
+        return drift
+    pypi, cuda = made_from["pypi"], made_from.get("cuda") or {}
+    spelled = [recorded_location(u) for u in (pypi["index-url"], *pypi["extra-index-urls"])]
+    spelled += [recorded_find_link(u) for u in pypi["find-links"]]
+    # as read (percent-escapes decoded) or as spelled: the lock writes an entry's index under
+    # a relative find-links directory with the directory's '%' escaped (``Sources.portable``)
+    sources = {form for location in spelled for form in _forms(location)}
+    known: dict[str, bool] = {}  # each distinct index judged once (a lock holds a few)
+    allowed = {key: {_pep503(n) for n in cuda.get(key, ())} for key in ("cpu-ok", "unverified")}
+    for platform in lock.platforms:
+        for number, entry in enumerate(platform.packages):
+            where = f"platform.{platform.platform}.package[{number}] ({entry.name} {entry.version})"
+            name = _pep503(entry.name)
+            if entry.index not in known:
+                known[entry.index] = not _forms(entry.index).isdisjoint(sources)
+            if not known[entry.index]:
+                return f"{where}.index", entry.index, "one of " + _shown(spelled)
+            if entry.cpu_ok and name not in allowed["cpu-ok"]:
+                return f"{where}.cpu-ok", "true", f"[cuda] cpu-ok: {_listed(allowed['cpu-ok'])}"
+            if entry.cuda == "unverified" and name not in allowed["unverified"]:
+                listed = _listed(allowed["unverified"])
+                return f"{where}.cuda", "unverified", f"[cuda] unverified: {listed}"
+    from mlenv.closure import unreached
+
+    for platform in lock.platforms:
+        for where, why in unreached(lock.target, platform):
+            return f"platform.{platform.platform}{where}", "an entry", f"nothing needs it ({why})"
+    return None
+
+
+def _forms(location: str) -> set[str]:
+    return {location_key(location), redact_urls(location)}
+
+
+def _pep503(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _listed(names: set[str]) -> str:
+    return ", ".join(sorted(names)) or "none"
+
+
 def _shown(values: Sequence[str]) -> str:
     return ", ".join(values) if values else "none"
 
@@ -103,6 +158,11 @@ def drift_message(drift: tuple[str, object, object]) -> str:
     """What ``target_drift`` found, as ``lock --check`` and ``verify`` both say it."""
     key, locked, wanted = drift
     return (
-        f"the lock's [target].{key} is {locked}, the manifest says {wanted}: the lock was "
+        f"the lock's {drift_key(key)} is {locked}, the manifest says {wanted}: the lock was "
         "edited or made for another target"
     )
+
+
+def drift_key(key: str) -> str:
+    """Where a drift is, as messages name it: a [target] field, or an entry's own field."""
+    return key if key.startswith("platform.") else f"[target].{key}"

@@ -107,10 +107,29 @@ _PAIR_OPEN = re.compile(r"\(b?\\?['\"]\Z")
 # ``session`` as a header's may.
 _CREDENTIAL_END = re.compile(
     r"x[-_][\w-]*|[\w-]*?(?:token|secret|passw(?:or)?d|credentials?|authorization|cookie"
-    r"|(?:api|access|private|subscription|secret|signing|encryption|master|client)[-_]?key"
+    r"|(?:api|access|private|subscription|secret|signing|encryption|master|client|application)"
+    r"[-_]?key"
     r"|(?:basic|http|proxy|registry)[-_]?auth|sess(?:ion)?[-_]?id)",
     re.IGNORECASE,
 )
+# A name spelled as mlenv prints every project, its canonical name (lowercase words joined by
+# single ``-``), is how HTTP/2 and httpx spell a header too; so spelled, a credential header is
+# one of a few (``proxy-authorization``, ``private-token``, ``api-key``,
+# ``ocp-apim-subscription-key``, ``dd-api-key``), every word of it a credential or HTTP word
+# (``_HEADER_WORDS``). A project's own word tells it apart: ``git-credentials``,
+# ``azure-mgmt-authorization``, ``keyrings-google-artifactregistry-auth``, ``eks-token``
+# (among PyPI's 15,000 most downloaded) name projects, whatever their last word. Every other
+# spelling (``Azure-Mgmt-Authorization``, ``EKS_TOKEN``, ``git_credentials``, ``x-...``) is
+# judged by ``_CREDENTIAL_END`` alone.
+_PROJECT_SPELLING = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)+")
+_HEADER_WORDS = frozenset({
+    "access", "amz", "api", "apikey", "apim", "app", "application", "auth", "authorization",
+    "basic", "bearer", "circle", "client", "cookie", "credential", "credentials", "csrf", "dd",
+    "deploy", "encryption", "goog", "http", "id", "identity", "job", "key", "master", "oauth",
+    "ocp", "passwd", "password", "personal", "private", "proxy", "refresh", "registry", "secret",
+    "security", "sess", "sessid", "session", "sessionid", "set", "signing", "subscription",
+    "token", "user", "xsrf",
+})  # fmt: skip
 # The value: a quoted one (``'...'``, ``"..."``, ``b'...'``, escaped ``\"...``) up to its
 # closing quote, a backslash escaping the next character; any other to the end of its line,
 # a real or an escaped one (a Digest or AWS4 value holds blanks and commas).
@@ -149,7 +168,7 @@ def _secret_headers(text: str) -> str:
             continue
         if match["pair"] and not _PAIR_OPEN.search(text[max(0, match.start() - 4) : match.start()]):
             continue
-        if not _CREDENTIAL_END.fullmatch(match[1]):
+        if not _CREDENTIAL_END.fullmatch(match[1]) or _project_spelled(match[1]):
             continue
         value = _HEADER_VALUE.match(text, match.end())
         assert value is not None  # the bare branch matches the empty string
@@ -158,6 +177,14 @@ def _secret_headers(text: str) -> str:
             pieces += (text[done : value.start(group)], "***")
             done = value.end(group)
     return "".join(pieces) + text[done:]
+
+
+def _project_spelled(name: str) -> bool:
+    """``name`` is spelled as a project's canonical name and holds a word no credential
+    header's does (``_HEADER_WORDS``): a project, not a header."""
+    if name.startswith("x-") or not _PROJECT_SPELLING.fullmatch(name):
+        return False
+    return not _HEADER_WORDS.issuperset(name.split("-"))
 
 
 def _userinfo(text: str) -> str:

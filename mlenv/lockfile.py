@@ -24,6 +24,7 @@ from mlenv import inputs
 from mlenv.closure import unmet
 from mlenv.conda.records import CondaRecord
 from mlenv.drift import drift_message as drift_message
+from mlenv.drift import lock_drift as lock_drift
 from mlenv.drift import target_drift as target_drift
 from mlenv.errors import MlenvError, Problem, ProblemsError, printable
 from mlenv.inputs import LOCK_VERSION
@@ -167,12 +168,11 @@ def check_fresh(lock: Lock, manifest: Manifest, lock_path: str = "mlenv.lock") -
             where=lock_path,
             hint="run `mlenv lock` to update it",
         )
-    drift = target_drift(lock.target, made_from)
+    drift = lock_drift(lock, made_from)
     if drift is not None:
+        key = drift[0] if drift[0].startswith("platform.") else f"target.{drift[0]}"
         raise StaleLockError(
-            drift_message(drift),
-            where=f"{lock_path}: target.{drift[0]}",
-            hint="run `mlenv lock` to update it",
+            drift_message(drift), where=f"{lock_path}: {key}", hint="run `mlenv lock` to update it"
         )
 
 

@@ -176,7 +176,7 @@ def _judged_fresh(manifest_bytes: bytes, lock_bytes: bytes, lock_where: str) -> 
     from mlenv.inputs import MAX_MANIFEST_CHARS, digest, toml_inputs
     from mlenv.limits import parse_toml
     from mlenv.lockfile import loads as load_lock
-    from mlenv.lockfile import target_drift
+    from mlenv.lockfile import lock_drift
 
     try:
         lock_text = lock_bytes.decode("utf-8")
@@ -195,7 +195,7 @@ def _judged_fresh(manifest_bytes: bytes, lock_bytes: bytes, lock_where: str) -> 
         return False
     if lock.inputs_hash != digest(inputs):
         return False
-    if target_drift(lock.target, inputs):
+    if lock_drift(lock, inputs):
         return False
     return _reader_accepts(data)
 

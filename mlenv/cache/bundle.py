@@ -10,6 +10,7 @@ import json
 import os
 import posixpath
 import stat
+import tomllib
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -22,7 +23,7 @@ from mlenv.cache.artifacts import Artifact, ArtifactCache, relative_path
 from mlenv.cache.files import describe, open_plain
 from mlenv.cache.held import Measured, measure
 from mlenv.cache.lock_artifacts import artifacts_of
-from mlenv.errors import redact_urls
+from mlenv.errors import MlenvError, redact_urls
 from mlenv.lockfile import Lock
 from mlenv.oci.model import canonical_json
 from mlenv.outputs import OutputKind, check_output, read_record, replace_output
@@ -61,8 +62,74 @@ def shareable_manifest(path: Path) -> bytes:
     """The manifest as a bundle carries it: every credential its index and channel URLs hold
     replaced by ``***`` (``errors.redact``; security invariant 5). A bundle travels into an air
     gap or to a registry, another origin; the lock's inputs hash counts locations without their
-    secrets, so the bundle's manifest still matches the lock."""
-    return redact_urls(read_input(path, "manifest").decode("utf-8")).encode()
+    secrets, so the bundle's manifest still matches the lock.
+
+    The text is redacted where it stands (every comment and blank kept), so what TOML reads
+    from it is checked: each value must read as the manifest's own with its URLs redacted
+    (``redact_urls``, as the inputs hash counts it). A URL spelled with TOML escapes
+    (``\\u0040`` for its ``@``, ``tok\\u0065n=``) hides its secret from a text scan, and an
+    escaped quote or two strings with no blank between them let a scan cut or fuse strings:
+    such a manifest is refused, naming the key, rather than carried with a secret or as other
+    resolution inputs."""
+    text = read_input(path, "manifest").decode("utf-8")
+    shared = redact_urls(text)
+    parsed = _toml(shared)
+    key = _changed_key(_toml(text), parsed) if parsed is not None else _changed_line(text, shared)
+    if key is not None:
+        raise MlenvError(
+            "the bundle's copy of the manifest cannot hide this value's credentials without "
+            "changing what it says (a TOML escape, an escaped quote or a line-ending backslash "
+            "in a URL, or two strings with no blank between them)",
+            where=f"{path}: {key}",
+            hint="spell the URL's characters plainly and put a blank after each comma, or keep "
+            "the credentials out of the manifest (~/.netrc, user:token@ in $PIP_INDEX_URL)",
+        )
+    return shared.encode()
+
+
+def _toml(text: str) -> dict[str, Any] | None:
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError:
+        return None
+
+
+def _changed_line(text: str, shared: str) -> str | None:
+    """Where ``shared`` (no TOML, though ``text`` may be) first differs from ``text``: the
+    redaction never crosses a line's end, so their lines pair up."""
+    if _toml(text) is None:
+        return None  # not TOML before either: the manifest's own reader said so already
+    for number, (line, other) in enumerate(
+        zip(text.splitlines(), shared.splitlines(), strict=False), 1
+    ):
+        if line != other:
+            return f"line {number}"
+    return "(top level)"
+
+
+def _changed_key(manifest: object, shared: object, key: str = "") -> str | None:
+    """The first key (dotted) whose value in ``shared`` is not ``manifest``'s with its URLs
+    redacted, or None when every one is (a text TOML cannot read reads as changed at the top)."""
+    if isinstance(manifest, str):
+        return None if shared == redact_urls(manifest) else key
+    if isinstance(manifest, dict) and isinstance(shared, dict):
+        redacted = {redact_urls(name): value for name, value in manifest.items()}
+        if set(redacted) != set(shared):
+            return key or "(top level)"
+        for name, value in redacted.items():
+            changed = _changed_key(value, shared[name], f"{key}.{name}" if key else name)
+            if changed is not None:
+                return changed
+        return None
+    if isinstance(manifest, list) and isinstance(shared, list):
+        if len(manifest) != len(shared):
+            return key
+        for number, (item, other) in enumerate(zip(manifest, shared, strict=True)):
+            changed = _changed_key(item, other, f"{key}[{number}]")
+            if changed is not None:
+                return changed
+        return None
+    return None if manifest == shared else key or "(top level)"
 
 
 def write_bundle(

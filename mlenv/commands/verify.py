@@ -27,6 +27,7 @@ from mlenv.cache.lock_artifacts import artifacts_of, check_cache
 from mlenv.commands.session import Session
 from mlenv.cuda.rules import Finding
 from mlenv.cuda.versions import DriverVersion
+from mlenv.drift import drift_key
 from mlenv.errors import MlenvError, ProblemsError, UsageError
 from mlenv.inputs import digest
 from mlenv.judge import Judged, Verdict, compute_capability_arch, verify_lock
@@ -82,11 +83,11 @@ def verify(
     ``output``, that build output against its build.json and this lock."""
     made_from = lockfile.resolution_inputs(manifest)
     verdict = verify_lock(lock_, digest(made_from), judged)
-    drift = lockfile.target_drift(lock_.target, made_from)
+    drift = lockfile.lock_drift(lock_, made_from)
     if drift is not None:
         key, locked, wanted = drift
         stale = Finding.error(
-            "lock-stale", "", f"[target].{key} {wanted}", f"lock says {locked}",
+            "lock-stale", "", f"{drift_key(key)} {wanted}", f"lock says {locked}",
             lockfile.drift_message(drift), "run `mlenv lock` and commit the new lock",
         )  # fmt: skip
         verdict = dataclasses.replace(verdict, findings=(stale, *verdict.findings))

@@ -280,9 +280,10 @@ def test_a_deleted_conda_dependency_fails_lock_check(
     made = load_manifest(manifest)
     whole = conda_closed(conda_record("pytorch", depends=("libgomp >=12",)))
     assert [r.name for r in whole] == ["pytorch", "libgomp"]
+    lib = locked("lib", "1.0", index=target_of(made).indexes[0])  # a source the manifest names
     for records, status in ((whole, 0), (whole[:1], 1)):
         lock = Lock(lockfile.inputs_hash(made), target_of(made)).with_platforms(
-            [LockedPlatform("linux-64", (locked("lib", "1.0"),), tuple(records))]
+            [LockedPlatform("linux-64", (lib,), tuple(records))]
         )
         args = _project(tmp_path, manifest, lockfile.render(lock))
         assert cli.main(["-q", *args]) == status

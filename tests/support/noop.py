@@ -38,11 +38,14 @@ def manifest_text(tables: dict[str, dict[str, object]]) -> str:
 
 
 def lock_for(text: str) -> str:
-    """A lock made for the manifest ``text``: "lib", a package of each requirement's name and a
-    conda record of each conda spec's."""
+    """A lock made for the manifest ``text``: a package of each requirement's name, each
+    depending on "lib" (there when any is), and a conda record of each conda spec's."""
     manifest = load_manifest(text)
     env = manifest.environment
-    names = {"lib", *(canonicalize_name(Requirement(r).name) for r in manifest.pypi.dependencies)}
+    target = target_of(manifest)
+    index = target.indexes[0]  # entries come from a source [target] names, as lock writes them
+    names: set[str] = {canonicalize_name(Requirement(r).name) for r in manifest.pypi.dependencies}
+    names |= {"lib"} if names else set()  # a resolution of no requirement pins nothing
     packages = tuple(
         LockedPackage(
             name,
@@ -51,7 +54,9 @@ def lock_for(text: str) -> str:
             f"https://x.example/{name}-1.0-py3-none-any.whl",
             "a" * 64 if name == "lib" else hashlib.sha256(name.encode()).hexdigest(),
             10,
-            "https://x.example/simple",
+            index,
+            # every entry reached from a requirement, as a resolution pins them
+            dependencies=() if name == "lib" else ("lib",),
         )
         for name in sorted(names)
     )
@@ -71,7 +76,7 @@ def lock_for(text: str) -> str:
         )
         for name in sorted({match_spec_name(spec) or spec for spec in manifest.conda.dependencies})
     )
-    lock = Lock(inputs_hash(manifest), target_of(manifest)).with_platforms(
+    lock = Lock(inputs_hash(manifest), target).with_platforms(
         [LockedPlatform(platform, packages, conda) for platform in env.platforms]
     )
     return render(lock)

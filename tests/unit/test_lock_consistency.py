@@ -254,7 +254,8 @@ def test_an_entry_loads_exactly_when_its_file_is_its_own(
 def test_a_target_edited_under_an_unchanged_inputs_hash_is_refused(key: str, value: Any) -> None:
     """The inputs hash covers the manifest, not the lock's own [target]: a platform, Python or
     glibc edited into the target (to build for a platform the manifest never named) is stale."""
-    manifest = load_manifest('[environment]\nname = "x"\npython = "3.11"\n')
+    text = '[environment]\nname = "x"\npython = "3.11"\n[pypi]\ndependencies = ["app"]\n'
+    manifest = load_manifest(text)  # "app" a requirement: a resolution pins what they reach
     lock = with_entries([package("app")])
     lock = dataclasses.replace(
         lock,

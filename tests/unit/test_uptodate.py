@@ -116,7 +116,9 @@ def test_fast_path_refuses_a_lock_it_cannot_read(tmp_path: Path) -> None:
     """Protects `lock --check` from passing a lock the full lock reader refuses (merge-conflict
     markers, another format version, no inputs hash, not UTF-8, a damaged package sha256): the
     fast path reads the lock with that reader, so whatever it checks, the fast path checks."""
-    text = manifest_text({"environment": {"name": "e", "python": "3.11"}})
+    text = manifest_text(
+        {"environment": {"name": "e", "python": "3.11"}, "pypi": {"dependencies": ["lib"]}}
+    )
     (tmp_path / "mlenv.toml").write_text(text)
     good = lock_for(text)
     args = ["-q", "--manifest", str(tmp_path / "mlenv.toml"), "lock", "--check"]
