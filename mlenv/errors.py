@@ -26,6 +26,10 @@ _USERINFO = re.compile(r"://[^/?#\s]*@")
 _RAW_PASSWORD = re.compile(
     r"://[^/?#\s@:\[]*:(?![0-9]*(?:[/?#\s]|$))(?:[^\s@:\"'<>]|:(?!//)){0,256}@"
 )
+# After a raw password's '@', the rest of the authority up to its last '@' (``user:pa?ss@w@host``
+# is the password ``pa?ss@w``, as ``_USERINFO`` reads a plain one). The run holds no '/', so
+# no "://" starts inside it: each character is scanned once.
+_AUTHORITY_TAIL = re.compile(r"[^/?#\s]*@")
 _SCHEME_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+.-")
 _SCHEME_START = re.compile(r"\b[A-Za-z]")
 # Query parameters that carry a secret: tokens, passwords, sessions, keys, and signed-URL
@@ -200,6 +204,9 @@ def _userinfo(text: str) -> str:
             continue
         pieces += (text[done : match.start()], "://***@")
         done = match.end()
+        if match.re is _RAW_PASSWORD:  # its password held no '@': the authority's last one ends it
+            more = _AUTHORITY_TAIL.match(text, done)
+            done = done if more is None else more.end()
         last = max(text.rfind("&", match.start(), done), text.rfind(";", match.start(), done))
         name = _PARAM_NAME.match(text, last) if last >= 0 else None
         if name is not None and _secret_name(name[1]) and not _after_scheme(text, match):
