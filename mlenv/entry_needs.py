@@ -103,6 +103,19 @@ def _conda_item(conda: CondaRecord, findings: list[Finding]) -> PackageNeed | No
         return None
     if item is not None and conda.cuda is not None and item.need.label != conda.cuda:
         findings.append(_mismatch(conda.name, conda.version, item.need, conda.cuda))
+    if item is None and conda.cuda is not None:  # lock writes a conda cuda only from a need
+        findings.append(
+            Finding.error(
+                "lock-cuda-mismatch",
+                conda.name,
+                "no CUDA build",
+                f"lock says CUDA {conda.cuda}",
+                f"{conda.name} {conda.version} ({conda.build}) is no CUDA build: neither its "
+                f"build string nor its depends or constrains name a CUDA, but the lock records "
+                f"CUDA {conda.cuda}",
+                EDITED,
+            )
+        )
     return item
 
 

@@ -9,21 +9,28 @@
   PyG shape, a remote page holding wheels of a project whose PyPI page has only its sdist, is
   locked from the page under first-index; an extra *index* still never answers for a name the
   first knows (``index.group.IndexGroup.files``).
+- A conda entry's ``cuda`` added by hand to a package that needs none passed `verify`
+  (pass 37's open item): ``entry_needs._conda_item`` holds it to the need `lock` writes it from.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
 import pytest
 from packaging.requirements import Requirement
 
+from mlenv.conda.records import CondaRecord
 from mlenv.errors import redact, redact_urls
 from mlenv.index import IndexGroup, MemoryIndex
+from mlenv.judge import verify_lock
+from mlenv.lockfile import Lock, LockedPlatform
 from mlenv.report import MemoryReporter
 from mlenv.resolve import resolve
 from mlenv.target import Target
 from tests.support.growth import LINEAR_BOUND, growth
+from tests.support.locks import HASH, codes, conda_record, make_lock
 from tests.support.old_redact import reference_redact
 from tests.support.wheels import build_wheel
 
@@ -99,3 +106,35 @@ def test_a_remote_find_links_page_offers_a_wheel_beside_an_sdist_only_index() ->
     )
     assert {p.name: str(p.version) for p in resolution.pins} == {"torch-scatter": "2.1.2+pt25cu124"}
     assert not [call for call in extra.calls if call[1] == "torch-scatter"]
+
+
+def _with_conda(record: CondaRecord) -> Lock:
+    """A CUDA 12.6 lock holding ``record`` and nothing else, as ``make_lock`` writes one."""
+    lock = make_lock([], cuda="12.6")
+    return replace(lock, platforms=(LockedPlatform("linux-64", (), (record,)),))
+
+
+@pytest.mark.parametrize("label", ["12.1", "11.8", "13.0", "unverified"])
+@pytest.mark.parametrize("build", ["py311h0", "h0", "pyhd8ed1ab_0"])
+def test_a_cuda_added_to_a_conda_entry_that_needs_none_is_a_mismatch(
+    label: str, build: str
+) -> None:
+    """Pass 37 left it open: `lock` writes a conda entry's ``cuda`` only from the need its build
+    string, depends and constrains give (``conda.solve``), so one on a package with none was
+    written by hand, and `verify` passed it (``entry_needs._conda_item`` judged only a need
+    it found). A plain numpy with ``cuda = "12.1"`` made the SBOM and the diff promise a CUDA
+    build the image does not hold."""
+    record = conda_record("numpy", "2.1.0", build, cuda=label)
+    verdict = verify_lock(_with_conda(record), HASH, None)
+    assert ("error", "lock-cuda-mismatch", "numpy") in codes(verdict)
+    (finding,) = [f for f in verdict.findings if f.code == "lock-cuda-mismatch"]
+    assert "no CUDA build" in finding.message and "mlenv lock --upgrade" in finding.hint
+
+
+def test_a_conda_entry_as_lock_writes_it_still_passes() -> None:
+    """The same numpy without a ``cuda``, and a CUDA build recording its own, stay clean."""
+    plain = conda_record("numpy", "2.1.0", "py311h0")
+    built = conda_record("pytorch", "2.5.1", "cuda126_py311h0", cuda="12.6")
+    for record in (plain, built):
+        verdict = verify_lock(_with_conda(record), HASH, None)
+        assert "lock-cuda-mismatch" not in {f.code for f in verdict.findings}
