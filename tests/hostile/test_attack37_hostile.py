@@ -24,21 +24,10 @@ from mlenv.install.conda_packages import check_conda_packages
 from mlenv.install.safety import InstallError
 from mlenv.oci.model import OciError
 from mlenv.oci.read import read_base
-from mlenv.tarball import Entry
 from tests.support.cli import run_mlenv
-from tests.support.images import write_image
 
 PLATFORM = "linux-64"
 HUGE = "9" * 5000  # past CPython's 4,300-digit limit for int(str)
-
-
-@pytest.fixture(scope="module")
-def small_image(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("image")
-    (root / "f.txt").write_bytes(b"hello")
-    entries = [Entry("opt", "dir", 0o755), Entry("opt/x.txt", "file", 0o644, root / "f.txt", 5)]
-    write_image(root / "layout", [("base", entries)], ref="latest", cmd=["sh"])
-    return root / "layout"
 
 
 def _blob(layout: Path, digest: str) -> Path:

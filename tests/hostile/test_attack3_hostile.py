@@ -50,14 +50,13 @@ from mlenv.oci.lease import HOLDER, LEASE_TYPE, Clock, coordinated
 from mlenv.oci.lease import _parse as parse_lease
 from mlenv.oci.read import read_base
 from mlenv.report import MemoryReporter
-from mlenv.tarball import Entry, LayerBlob
+from mlenv.tarball import LayerBlob
 from mlenv.uptodate import answer
 from tests.support.cli import run_mlenv
 from tests.support.conda_channel import build_conda_package
 from tests.support.fake_registry import FakeRegistry
 from tests.support.golden import build as golden_build
 from tests.support.golden import digests
-from tests.support.images import write_image
 from tests.support.layered import configure, layered_project
 from tests.support.wheels import build_wheel, write_simple_index
 
@@ -1023,15 +1022,6 @@ def test_a_deep_registry_error_or_token_answer_is_clear() -> None:
 # Invariant 7: an image whose index, manifest or config has fields of the wrong type
 
 WRONG_VALUES: list[object] = [None, 1, -1, True, "", "x", [], {}, [1], {"a": 1}, ["x"], [{"a": []}]]
-
-
-@pytest.fixture(scope="module")
-def small_image(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("image")
-    (root / "f.txt").write_bytes(b"hello")
-    entries = [Entry("opt", "dir", 0o755), Entry("opt/x.txt", "file", 0o644, root / "f.txt", 5)]
-    write_image(root / "layout", [("base", entries)], ref="latest", cmd=["sh"])
-    return root / "layout"
 
 
 def mutated(document: Any, rng: random.Random) -> Any:
