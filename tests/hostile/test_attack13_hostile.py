@@ -12,6 +12,7 @@ from __future__ import annotations
 import _thread
 import hashlib
 import io
+import signal
 import subprocess
 import sys
 import threading
@@ -377,13 +378,21 @@ def test_ctrl_c_while_blocked_on_full_queues_stops_cleanly(tmp_path: Path, delay
             assert isinstance(data, bytes)
             return super().write(data)
 
+    # A run started in the background by a shell without job control (nohup, `cmd &` in a
+    # script) inherits SIGINT ignored, and then interrupt_main does nothing: Ctrl-C at a
+    # terminal is what is simulated, so its handler is Python's own for the test.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     timer = threading.Timer(delay, _thread.interrupt_main)
-    timer.start()
-    started = time.monotonic()
-    with pytest.raises(KeyboardInterrupt):
-        write_tar(entries, Slow(), mtime=0)
-        time.sleep(30)  # not reached unless the interrupt came late
-    timer.join()
+    try:
+        timer.start()
+        started = time.monotonic()
+        with pytest.raises(KeyboardInterrupt):
+            write_tar(entries, Slow(), mtime=0)
+            time.sleep(30)  # not reached unless the interrupt came late
+        timer.join()
+    finally:
+        timer.cancel()
+        signal.signal(signal.SIGINT, previous)
     # A stall guard, not a speed target: a late interrupt waits out the 30 s sleep (or the
     # whole slow write); a prompt one ends in under 1 s here, 20x under the bound.
     assert time.monotonic() - started < 20

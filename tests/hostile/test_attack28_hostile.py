@@ -16,11 +16,12 @@ linear in hostile text.
 
 from __future__ import annotations
 
+import re
 import string
 from collections.abc import Callable
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from mlenv import uptodate
@@ -157,7 +158,10 @@ HEADER_PIECES = ["Authorization", "x-api-key", "Token", "set-cookie", "key", "Ho
 def test_the_header_scan_hides_what_the_plain_expression_hides(text: str) -> None:
     """The linear scan (a name found, judged, then its value read) redacts as one plain
     expression holding the same rules does (``tests/support/old_redact.REF_HEADER``), in any
-    arrangement of names, separators, quotes, escapes and line breaks."""
+    arrangement of names, separators, quotes, escapes and line breaks. A bracketed parameter
+    name (``?Authorization[=``, judged by its segments since pass 27, which hides more) is
+    outside the reference's rules; ``test_attack27_hostile`` holds those names."""
+    assume(re.search(r"[?&;#][\w.-]*\[", text) is None)
     assert redact(text) == reference_redact(text)
 
 
