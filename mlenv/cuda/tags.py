@@ -58,7 +58,9 @@ class _Pin:
 
 
 _EXTRA_MARKER_RE = re.compile(r"\bextra\s*==")
-_SPEC_BOUND_RE = re.compile(r"(?:>=|==|=|>|~=)?\s*(\d+(?:\.\d+)*)(?:[a-z]+\d*)?(?:\.\*|\*)?")
+_SPEC_BOUND_RE = re.compile(  # ASCII digits, at most 9 a part: int() refuses 4,301 digits
+    r"(?:[>~=]?=|>)?\s*([0-9]{1,9}(?:\.[0-9]{1,9})*)(?:[a-z]+\d*)?(?:\.?\*)?"
+)
 _PIN_RANK: dict[str, tuple[int, _Exactness]] = {
     "==": (0, "exact"),
     "===": (0, "exact"),
@@ -74,11 +76,9 @@ def _digits(text: str) -> CudaVersion:
 
 
 def _shipped_in(component: str, version: tuple[int, ...], cuda: CudaVersion) -> Component | None:
-    """The toolkit update that shipped this component version (``component_versions``).
-
-    A version between two pinned ones (a standalone patch, e.g. cuBLAS 13.4.1.1) is traced to
-    the newest earlier update of the same CUDA minor: a lower bound of its driver, never a guess.
-    """
+    """The toolkit update that shipped this component version (``component_versions``). A
+    version between two pinned ones (a standalone patch, e.g. cuBLAS 13.4.1.1) is traced to the
+    newest earlier update of the same CUDA minor: a lower bound of its driver, never a guess."""
     rows = [row for row in components(component) if row.cuda == cuda and row.version <= version]
     return max(rows, key=lambda row: row.version, default=None)
 
@@ -111,18 +111,13 @@ def _spec_floor(spec: str, *, where: str) -> tuple[int, ...] | None:
             if not part or part.startswith(("<", "!=")):
                 continue
             match = _SPEC_BOUND_RE.fullmatch(part)
-            try:  # int() refuses a number past 4,300 digits with a bare ValueError
-                numbers = None if match is None else [int(n) for n in match[1].split(".")]
-            except ValueError:
-                numbers = None
-            if numbers is None:
-                shown = spec if len(spec) <= 200 else f"{spec[:200]}..."
+            if match is None:  # a hostile spec may be huge: its head says enough
                 raise CudaError(
-                    f"conda version spec {shown!r} cannot be read",
-                    where=where if len(where) <= 300 else f"{where[:300]}...",
+                    f"conda version spec {spec[:200]!r} cannot be read",
+                    where=where[:300],
                     hint="expected a spec like '>=12.4,<13' or '12.4.*'",
                 )
-            lows.append(tuple(numbers))
+            lows.append(tuple(int(number) for number in match[1].split(".")))
         if not lows:
             return None
         floors.append(max(lows))

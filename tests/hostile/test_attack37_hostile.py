@@ -354,7 +354,7 @@ def test_parse_toml_reads_what_tomllib_reads_and_places_the_long_number() -> Non
 def _record_wheel(tmp_path: Path, algorithm: str, data: bytes, member: str) -> Path:
     import base64
 
-    from tests.hostile.test_install_hostile import DIST_INFO, METADATA, WHEEL, _hash, _wheel
+    from tests.support.raw_wheels import DIST_INFO, METADATA, WHEEL, raw_wheel, record_hash
 
     if algorithm in hashlib.algorithms_available:
         hasher = hashlib.new(algorithm)
@@ -365,9 +365,9 @@ def _record_wheel(tmp_path: Path, algorithm: str, data: bytes, member: str) -> P
     value = base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
     rows = f"{member},{algorithm}={value},{len(data)}\n"
     for name, content in ((f"{DIST_INFO}/METADATA", METADATA), (f"{DIST_INFO}/WHEEL", WHEEL)):
-        rows += f"{name},{_hash(content)},{len(content)}\n"
+        rows += f"{name},{record_hash(content)},{len(content)}\n"
     rows += f"{DIST_INFO}/RECORD,,\n"
-    return _wheel(tmp_path, [(member, data)], record=rows)
+    return raw_wheel(tmp_path, [(member, data)], record=rows)
 
 
 @pytest.mark.parametrize("algorithm", ["shake_128", "shake_256", "md5-sha1", "sm3", "ripemd160"])
@@ -417,11 +417,11 @@ def test_an_entry_point_installer_cannot_expand_is_refused_at_vetting(
     refused before anything is written, naming entry_points.txt. Before: the vetting read it
     raw and passed it, and installer refused it midway through the install ("cannot be
     installed: '%' must be followed by ...", no member named)."""
-    from tests.hostile.test_install_hostile import DIST_INFO, _wheel
     from tests.support.installs import install_test_wheels
+    from tests.support.raw_wheels import DIST_INFO, raw_wheel
 
     text = f"[console_scripts]\nfoo = {value}\n"
-    wheel = _wheel(
+    wheel = raw_wheel(
         tmp_path,
         [("mod.py", b"def main(): pass\n"), (f"{DIST_INFO}/entry_points.txt", text.encode())],
     )
@@ -436,11 +436,11 @@ def test_an_entry_point_installer_cannot_expand_is_refused_at_vetting(
 def test_entry_points_installer_expands_still_install(tmp_path: Path) -> None:
     """Reading with interpolation changes nothing installer accepts: `%%` and a `%(name)s`
     of a defined key in the extras still install the script."""
-    from tests.hostile.test_install_hostile import DIST_INFO, _wheel
     from tests.support.installs import install_test_wheels
+    from tests.support.raw_wheels import DIST_INFO, raw_wheel
 
     text = "[DEFAULT]\nx = mod:main\n[console_scripts]\nfoo = mod:main [100%%, %(x)s]\n"
-    wheel = _wheel(
+    wheel = raw_wheel(
         tmp_path,
         [("mod.py", b"def main(): pass\n"), (f"{DIST_INFO}/entry_points.txt", text.encode())],
     )

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import stat
-import warnings
 import zipfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -16,51 +14,16 @@ from mlenv.install.ownership import PathClashError
 from mlenv.install.safety import InstallError
 from mlenv.install.wheels import install_environment
 from mlenv.report import MemoryReporter
+from tests.support.raw_wheels import (
+    DIST_INFO,
+    METADATA,
+    WHEEL,
+    Member,
+    raw_wheel,
+    record_hash,
+)
 
 pytestmark = pytest.mark.hostile
-
-DIST_INFO = "evil-1.0.dist-info"
-METADATA = b"Metadata-Version: 2.1\nName: evil\nVersion: 1.0\n\n"
-WHEEL = b"Wheel-Version: 1.0\nGenerator: hand\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
-
-Member = tuple[str | zipfile.ZipInfo, bytes]
-
-
-def _hash(data: bytes) -> str:
-    digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
-    return f"sha256={digest}"
-
-
-def _wheel(
-    directory: Path,
-    members: Sequence[Member],
-    *,
-    filename: str = "evil-1.0-py3-none-any.whl",
-    dist_info: str = DIST_INFO,
-    metadata: bytes = METADATA,
-    record: str | None = None,
-) -> Path:
-    """A wheel written with zipfile directly; RECORD is honest unless ``record`` is given."""
-    members = [
-        *members,
-        (f"{dist_info}/METADATA", metadata),
-        (f"{dist_info}/WHEEL", WHEEL),
-    ]
-    if record is None:
-        rows = [f"{_name(m)},{_hash(data)},{len(data)}\n" for m, data in members]
-        record = "".join(rows) + f"{dist_info}/RECORD,,\n"
-    members.append((f"{dist_info}/RECORD", record.encode()))
-    path = directory / filename
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # "Duplicate name" is the point of one test
-        with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
-            for member, data in members:
-                archive.writestr(member, data)
-    return path
-
-
-def _name(member: str | zipfile.ZipInfo) -> str:
-    return member if isinstance(member, str) else member.filename
 
 
 def _special(name: str, kind: int, data: bytes = b"") -> Member:
@@ -93,23 +56,23 @@ def _refused(
 
 
 def test_parent_directory_member(tmp_path: Path) -> None:
-    wheel = _wheel(tmp_path, [("../../evil.py", b"boom")])
+    wheel = raw_wheel(tmp_path, [("../../evil.py", b"boom")])
     assert "'..'" in str(_refused(tmp_path, [wheel], "../../evil.py"))
 
 
 def test_parent_directory_inside_a_data_scheme(tmp_path: Path) -> None:
     member = "evil-1.0.data/purelib/../../../etc/cron.d/evil"
-    _refused(tmp_path, [_wheel(tmp_path, [(member, b"* * * * * root sh")])], member)
+    _refused(tmp_path, [raw_wheel(tmp_path, [(member, b"* * * * * root sh")])], member)
 
 
 def test_absolute_member(tmp_path: Path) -> None:
-    wheel = _wheel(tmp_path, [("/etc/evil.conf", b"boom")])
+    wheel = raw_wheel(tmp_path, [("/etc/evil.conf", b"boom")])
     assert "absolute" in str(_refused(tmp_path, [wheel], "/etc/evil.conf"))
 
 
 def test_entry_point_escaping_the_scripts_directory(tmp_path: Path) -> None:
     entry_points = b"[console_scripts]\n../../../etc/evil = os:getcwd\n"
-    wheel = _wheel(tmp_path, [(f"{DIST_INFO}/entry_points.txt", entry_points)])
+    wheel = raw_wheel(tmp_path, [(f"{DIST_INFO}/entry_points.txt", entry_points)])
     _refused(tmp_path, [wheel], "entry_points.txt")
 
 
@@ -118,7 +81,7 @@ def test_data_files_cannot_replace_or_reach_through_the_venv_layout(
     tmp_path: Path, target: str
 ) -> None:
     member = f"evil-1.0.data/data/{target}"
-    error = _refused(tmp_path, [_wheel(tmp_path, [(member, b"#!/bin/sh\nrm -rf /\n")])], member)
+    error = _refused(tmp_path, [raw_wheel(tmp_path, [(member, b"#!/bin/sh\nrm -rf /\n")])], member)
     assert "venv layout" in str(error)
 
 
@@ -126,26 +89,26 @@ def test_member_named_like_the_data_directory(tmp_path: Path) -> None:
     """installer would loop forever looking for the scheme of this member."""
     member = "evil-1.0.data"
     assert "scheme directory" in str(
-        _refused(tmp_path, [_wheel(tmp_path, [(member, b"")])], member)
+        _refused(tmp_path, [raw_wheel(tmp_path, [(member, b"")])], member)
     )
 
 
 def test_symlink_member(tmp_path: Path) -> None:
     link = _special("evil/passwd", stat.S_IFLNK, b"../../../../etc/passwd")
-    assert "symlink" in str(_refused(tmp_path, [_wheel(tmp_path, [link])], "evil/passwd"))
+    assert "symlink" in str(_refused(tmp_path, [raw_wheel(tmp_path, [link])], "evil/passwd"))
 
 
 @pytest.mark.parametrize(
     ("kind", "word"), [(stat.S_IFCHR, "character device"), (stat.S_IFIFO, "FIFO")]
 )
 def test_device_and_fifo_members(tmp_path: Path, kind: int, word: str) -> None:
-    wheel = _wheel(tmp_path, [_special("evil/node", kind)])
+    wheel = raw_wheel(tmp_path, [_special("evil/node", kind)])
     assert word in str(_refused(tmp_path, [wheel], "evil/node"))
 
 
 def test_member_aliasing_another_members_data(tmp_path: Path) -> None:
     """Zip has no hardlinks; its analogue, two entries sharing one local header, is refused."""
-    wheel = _wheel(tmp_path, [("evil/a.py", b"same\n"), ("evil/b.py", b"same\n")])
+    wheel = raw_wheel(tmp_path, [("evil/a.py", b"same\n"), ("evil/b.py", b"same\n")])
     data = bytearray(wheel.read_bytes())
     first = data.index(b"PK\x01\x02")  # central directory entry of evil/a.py
     entry = data.index(b"PK\x01\x02", first + 4)  # and of evil/b.py
@@ -158,12 +121,12 @@ def test_member_aliasing_another_members_data(tmp_path: Path) -> None:
 def test_record_that_lies_about_a_hash(tmp_path: Path) -> None:
     good = b"print('safe')\n"
     record = (
-        f"evil/__init__.py,{_hash(good)},{len(good)}\n"
-        f"{DIST_INFO}/METADATA,{_hash(METADATA)},{len(METADATA)}\n"
-        f"{DIST_INFO}/WHEEL,{_hash(WHEEL)},{len(WHEEL)}\n"
+        f"evil/__init__.py,{record_hash(good)},{len(good)}\n"
+        f"{DIST_INFO}/METADATA,{record_hash(METADATA)},{len(METADATA)}\n"
+        f"{DIST_INFO}/WHEEL,{record_hash(WHEEL)},{len(WHEEL)}\n"
         f"{DIST_INFO}/RECORD,,\n"
     )
-    wheel = _wheel(tmp_path, [("evil/__init__.py", b"print('evil')\n")], record=record)
+    wheel = raw_wheel(tmp_path, [("evil/__init__.py", b"print('evil')\n")], record=record)
     assert "RECORD" in str(_refused(tmp_path, [wheel], "evil/__init__.py", jobs=1))
 
 
@@ -172,11 +135,11 @@ def test_record_that_lies_in_hex(tmp_path: Path) -> None:
     good = hashlib.sha256(b"print('safe')\n").hexdigest()
     record = (
         f"evil/__init__.py,sha256={good},14\n"
-        f"{DIST_INFO}/METADATA,{_hash(METADATA)},{len(METADATA)}\n"
-        f"{DIST_INFO}/WHEEL,{_hash(WHEEL)},{len(WHEEL)}\n"
+        f"{DIST_INFO}/METADATA,{record_hash(METADATA)},{len(METADATA)}\n"
+        f"{DIST_INFO}/WHEEL,{record_hash(WHEEL)},{len(WHEEL)}\n"
         f"{DIST_INFO}/RECORD,,\n"
     )
-    wheel = _wheel(tmp_path, [("evil/__init__.py", b"print('evil')\n")], record=record)
+    wheel = raw_wheel(tmp_path, [("evil/__init__.py", b"print('evil')\n")], record=record)
     _refused(tmp_path, [wheel], "evil/__init__.py")
 
 
@@ -184,11 +147,11 @@ def test_record_hashed_with_md5(tmp_path: Path) -> None:
     data = b"x = 1\n"
     record = (
         f"evil/__init__.py,md5={hashlib.md5(data).hexdigest()},{len(data)}\n"
-        f"{DIST_INFO}/METADATA,{_hash(METADATA)},{len(METADATA)}\n"
-        f"{DIST_INFO}/WHEEL,{_hash(WHEEL)},{len(WHEEL)}\n"
+        f"{DIST_INFO}/METADATA,{record_hash(METADATA)},{len(METADATA)}\n"
+        f"{DIST_INFO}/WHEEL,{record_hash(WHEEL)},{len(WHEEL)}\n"
         f"{DIST_INFO}/RECORD,,\n"
     )
-    wheel = _wheel(tmp_path, [("evil/__init__.py", data)], record=record)
+    wheel = raw_wheel(tmp_path, [("evil/__init__.py", data)], record=record)
     assert "md5" in str(_refused(tmp_path, [wheel], "evil/__init__.py"))
 
 
@@ -196,34 +159,34 @@ def test_record_that_lies_about_a_rewritten_script(tmp_path: Path) -> None:
     """Scripts get a new shebang, so their check re-reads the member from the archive."""
     member, promised = "evil-1.0.data/scripts/tool", b"#!python\nprint(1)\n"
     record = (
-        f"{member},{_hash(promised)},{len(promised)}\n"
-        f"{DIST_INFO}/METADATA,{_hash(METADATA)},{len(METADATA)}\n"
-        f"{DIST_INFO}/WHEEL,{_hash(WHEEL)},{len(WHEEL)}\n"
+        f"{member},{record_hash(promised)},{len(promised)}\n"
+        f"{DIST_INFO}/METADATA,{record_hash(METADATA)},{len(METADATA)}\n"
+        f"{DIST_INFO}/WHEEL,{record_hash(WHEEL)},{len(WHEEL)}\n"
         f"{DIST_INFO}/RECORD,,\n"
     )
-    wheel = _wheel(tmp_path, [(member, b"#!python\nprint(2)\n")], record=record)
+    wheel = raw_wheel(tmp_path, [(member, b"#!python\nprint(2)\n")], record=record)
     _refused(tmp_path, [wheel], member)
 
 
 def test_record_that_lies_about_a_size(tmp_path: Path) -> None:
     data = b"x = 1\n"
     record = (
-        f"evil/__init__.py,{_hash(data)},{len(data) + 1}\n"
-        f"{DIST_INFO}/METADATA,{_hash(METADATA)},{len(METADATA)}\n"
-        f"{DIST_INFO}/WHEEL,{_hash(WHEEL)},{len(WHEEL)}\n"
+        f"evil/__init__.py,{record_hash(data)},{len(data) + 1}\n"
+        f"{DIST_INFO}/METADATA,{record_hash(METADATA)},{len(METADATA)}\n"
+        f"{DIST_INFO}/WHEEL,{record_hash(WHEEL)},{len(WHEEL)}\n"
         f"{DIST_INFO}/RECORD,,\n"
     )
-    wheel = _wheel(tmp_path, [("evil/__init__.py", data)], record=record)
+    wheel = raw_wheel(tmp_path, [("evil/__init__.py", data)], record=record)
     _refused(tmp_path, [wheel], "evil/__init__.py")
 
 
 def test_member_missing_from_record(tmp_path: Path) -> None:
     record = (
-        f"{DIST_INFO}/METADATA,{_hash(METADATA)},{len(METADATA)}\n"
-        f"{DIST_INFO}/WHEEL,{_hash(WHEEL)},{len(WHEEL)}\n"
+        f"{DIST_INFO}/METADATA,{record_hash(METADATA)},{len(METADATA)}\n"
+        f"{DIST_INFO}/WHEEL,{record_hash(WHEEL)},{len(WHEEL)}\n"
         f"{DIST_INFO}/RECORD,,\n"
     )
-    wheel = _wheel(tmp_path, [("evil/hidden.py", b"import os\n")], record=record)
+    wheel = raw_wheel(tmp_path, [("evil/hidden.py", b"import os\n")], record=record)
     _refused(tmp_path, [wheel], "evil/hidden.py")
 
 
@@ -237,32 +200,32 @@ def test_member_missing_from_record(tmp_path: Path) -> None:
     ],
 )
 def test_dist_info_for_another_package(tmp_path: Path, dist_info: str, metadata: bytes) -> None:
-    wheel = _wheel(tmp_path, [("evil/__init__.py", b"")], dist_info=dist_info, metadata=metadata)
+    wheel = raw_wheel(tmp_path, [("evil/__init__.py", b"")], dist_info=dist_info, metadata=metadata)
     member = dist_info if metadata == METADATA else f"{dist_info}/METADATA"
     _refused(tmp_path, [wheel], member)
 
 
 def test_two_dist_info_directories(tmp_path: Path) -> None:
     other = "numpy-2.0.dist-info/METADATA"
-    wheel = _wheel(tmp_path, [(other, b"Name: numpy\nVersion: 2.0\n\n")])
+    wheel = raw_wheel(tmp_path, [(other, b"Name: numpy\nVersion: 2.0\n\n")])
     _refused(tmp_path, [wheel], "numpy-2.0.dist-info")
 
 
 def test_duplicate_entries(tmp_path: Path) -> None:
     members = [("evil/__init__.py", b"safe = True\n"), ("evil/__init__.py", b"safe = False\n")]
-    error = _refused(tmp_path, [_wheel(tmp_path, members)], "evil/__init__.py")
+    error = _refused(tmp_path, [raw_wheel(tmp_path, members)], "evil/__init__.py")
     assert "twice" in str(error)
 
 
 def test_names_differing_only_in_case_in_one_wheel(tmp_path: Path) -> None:
     members = [("evil/README.txt", b"a"), ("evil/readme.txt", b"b")]
-    error = _refused(tmp_path, [_wheel(tmp_path, members)], "evil/readme.txt")
+    error = _refused(tmp_path, [raw_wheel(tmp_path, members)], "evil/readme.txt")
     assert "case" in str(error)
 
 
 def test_directories_differing_only_in_case_across_wheels(tmp_path: Path) -> None:
-    first = _wheel(tmp_path, [("Shared/a.py", b"")])
-    second = _wheel(
+    first = raw_wheel(tmp_path, [("Shared/a.py", b"")])
+    second = raw_wheel(
         tmp_path,
         [("shared/b.py", b"")],
         filename="other-1.0-py3-none-any.whl",
@@ -275,28 +238,28 @@ def test_directories_differing_only_in_case_across_wheels(tmp_path: Path) -> Non
 
 def test_component_over_255_bytes(tmp_path: Path) -> None:
     member = f"evil/{'é' * 128}.py"  # 256 bytes in UTF-8, 128 characters
-    assert "255" in str(_refused(tmp_path, [_wheel(tmp_path, [(member, b"")])], member))
+    assert "255" in str(_refused(tmp_path, [raw_wheel(tmp_path, [(member, b"")])], member))
 
 
 def test_path_over_4096_bytes(tmp_path: Path) -> None:
     member = "/".join(["evil", *["d" * 250] * 17, "x.py"])
-    assert "4096" in str(_refused(tmp_path, [_wheel(tmp_path, [(member, b"")])], member))
+    assert "4096" in str(_refused(tmp_path, [raw_wheel(tmp_path, [(member, b"")])], member))
 
 
 def test_zip_bomb_by_total_size(tmp_path: Path) -> None:
     members = [(f"evil/part{i}.bin", bytes(range(256)) * 64) for i in range(4)]
-    error = _refused(tmp_path, [_wheel(tmp_path, members)], "evil/part", max_wheel_bytes=50_000)
+    error = _refused(tmp_path, [raw_wheel(tmp_path, members)], "evil/part", max_wheel_bytes=50_000)
     assert "50000" in str(error)
 
 
 def test_zip_bomb_by_ratio(tmp_path: Path) -> None:
-    wheel = _wheel(tmp_path, [("evil/zeros.bin", bytes(20 << 20))])
+    wheel = raw_wheel(tmp_path, [("evil/zeros.bin", bytes(20 << 20))])
     error = _refused(tmp_path, [wheel], "evil/zeros.bin")
     assert "ratio" in str(error) and "200" in str(error)
 
 
 def test_encrypted_member(tmp_path: Path) -> None:
-    wheel = _wheel(tmp_path, [("evil/secret.py", b"")])
+    wheel = raw_wheel(tmp_path, [("evil/secret.py", b"")])
     data = bytearray(wheel.read_bytes())
     data[6] |= 0x1  # the first local header's flags: evil/secret.py
     central = data.index(b"PK\x01\x02")
@@ -306,7 +269,7 @@ def test_encrypted_member(tmp_path: Path) -> None:
 
 
 def _other(tmp_path: Path, members: Sequence[Member]) -> Path:
-    return _wheel(
+    return raw_wheel(
         tmp_path,
         members,
         filename="other-1.0-py3-none-any.whl",
@@ -316,7 +279,7 @@ def _other(tmp_path: Path, members: Sequence[Member]) -> Path:
 
 
 def test_two_wheels_writing_one_path_are_refused_whatever_the_order(tmp_path: Path) -> None:
-    evil = _wheel(tmp_path, [("six.py", b"evil = True\n")])
+    evil = raw_wheel(tmp_path, [("six.py", b"evil = True\n")])
     other = _other(tmp_path, [("six.py", b"evil = False\n")])
     first = _refused(tmp_path, [evil, other], "six.py")
     second = _refused(tmp_path, [other, evil], "six.py")
@@ -326,15 +289,15 @@ def test_two_wheels_writing_one_path_are_refused_whatever_the_order(tmp_path: Pa
 
 
 def test_a_file_where_another_wheel_needs_a_directory(tmp_path: Path) -> None:
-    evil = _wheel(tmp_path, [("shared", b"i am a file\n")])
+    evil = raw_wheel(tmp_path, [("shared", b"i am a file\n")])
     other = _other(tmp_path, [("shared/__init__.py", b"")])
     error = _refused(tmp_path, [other, evil], "shared")
     assert evil.name in str(error) and other.name in str(error)
 
 
 def test_a_second_wheel_for_one_distribution(tmp_path: Path) -> None:
-    first = _wheel(tmp_path, [("evil/__init__.py", b"")])
-    second = _wheel(
+    first = raw_wheel(tmp_path, [("evil/__init__.py", b"")])
+    second = raw_wheel(
         tmp_path,
         [("evil/__init__.py", b"")],
         filename="evil-2.0-py3-none-any.whl",
@@ -361,7 +324,7 @@ def test_a_member_named_with_a_control_or_format_character(
 ) -> None:
     """An escape in an installed name reaches every `ls` and log of the image; a bidi override
     shows another name than the one written."""
-    wheel = _wheel(tmp_path, [(name, b"x = 1\n")])
+    wheel = raw_wheel(tmp_path, [(name, b"x = 1\n")])
     assert why in str(_refused(tmp_path, [wheel], name.split("/")[0].split("\x00")[0]))
 
 
@@ -370,11 +333,11 @@ def test_an_entry_point_named_with_a_control_or_format_character(
     tmp_path: Path, script: str
 ) -> None:
     entry_points = f"[console_scripts]\n{script} = os:getcwd\n".encode()
-    wheel = _wheel(tmp_path, [(f"{DIST_INFO}/entry_points.txt", entry_points)])
+    wheel = raw_wheel(tmp_path, [(f"{DIST_INFO}/entry_points.txt", entry_points)])
     assert "control or format character" in str(_refused(tmp_path, [wheel], "entry_points.txt"))
 
 
 def test_a_data_file_named_with_a_control_character(tmp_path: Path) -> None:
     member = "evil-1.0.data/data/share/\x1b[31mred"
-    wheel = _wheel(tmp_path, [(member, b"x")])
+    wheel = raw_wheel(tmp_path, [(member, b"x")])
     assert "control or format character" in str(_refused(tmp_path, [wheel], "evil-1.0.data"))

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import re
 
+from mlenv.errors import _HEADER_WORDS
+
 OLD_USERINFO = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]*://)[^/?#\s]*@")
 OLD_SECRET_PARAM = re.compile(
     r"(?P<key>[?&;](?:[\w.-]*(?:token|secret|password|passwd|signature|credential)[\w.-]*"
@@ -82,12 +84,24 @@ REF_CREDENTIAL_END = re.compile(
 )
 
 
+# Pass 34: a name spelled as a canonical project name (lowercase words joined by '-', no
+# ``x-``) is a header's only when every word is a credential or HTTP word: the rule's word list
+# is data, shared with the redactor; ``git-credentials`` and ``eks-token`` are projects.
+REF_PROJECT_SPELLING = re.compile(r"(?!x-)[a-z0-9]+(?:-[a-z0-9]+)+")
+
+
+def _ref_header_name(name: str) -> bool:
+    if REF_PROJECT_SPELLING.fullmatch(name) and not _HEADER_WORDS.issuperset(name.split("-")):
+        return False
+    return REF_CREDENTIAL_END.fullmatch(name) is not None
+
+
 def _ref_headers(text: str) -> str:
-    """``REF_HEADER``'s matches replaced in turn; a name ``REF_CREDENTIAL_END`` refuses is
+    """``REF_HEADER``'s matches replaced in turn; a name ``_ref_header_name`` refuses is
     passed over after its separator, so a header in the text after it is still found."""
     pieces, position = [], 0
     while (match := REF_HEADER.search(text, position)) is not None:
-        if not REF_CREDENTIAL_END.fullmatch(match["name"]):
+        if not _ref_header_name(match["name"]):
             pieces.append(text[position : match.end("head")])
             position = match.end("head")
             continue
