@@ -163,16 +163,14 @@ def redact_urls(text: str) -> str:
 
 
 def _secret_headers(text: str) -> str:
-    """``text`` with the value of every credential header (``_SECRET_HEADER``) as ``***``:
-    inside its quotes when quoted, else up to the end of its line."""
+    """``text`` with the value of every credential header (``_credential_header``) as
+    ``***``: inside its quotes when quoted, else up to the end of its line."""
     pieces: list[str] = []
     done = 0
     for match in _HEADER_NAME.finditer(text):
-        if match.start() < done or not _SECRET_HEADER.fullmatch(match[1]):
+        if match.start() < done or not _credential_header(match[1]):
             continue
         if match["pair"] and not _PAIR_OPEN.search(text[max(0, match.start() - 4) : match.start()]):
-            continue
-        if not _CREDENTIAL_END.fullmatch(match[1]) or _project_spelled(match[1]):
             continue
         value = _HEADER_VALUE.match(text, match.end())
         assert value is not None  # the bare branch matches the empty string
@@ -183,12 +181,14 @@ def _secret_headers(text: str) -> str:
     return "".join(pieces) + text[done:]
 
 
-def _project_spelled(name: str) -> bool:
-    """``name`` is spelled as a project's canonical name and holds a word no credential
-    header's does (``_HEADER_WORDS``): a project, not a header."""
-    if name.startswith("x-") or not _PROJECT_SPELLING.fullmatch(name):
+def _credential_header(name: str) -> bool:
+    """A header ``name`` that carries a credential (``_SECRET_HEADER``, ``_CREDENTIAL_END``),
+    unless spelled as a project's name with a word no such header holds (``_HEADER_WORDS``)."""
+    if not (_SECRET_HEADER.fullmatch(name) and _CREDENTIAL_END.fullmatch(name)):
         return False
-    return not _HEADER_WORDS.issuperset(name.split("-"))
+    if name.startswith("x-") or not _PROJECT_SPELLING.fullmatch(name):
+        return True
+    return _HEADER_WORDS.issuperset(name.split("-"))
 
 
 def _userinfo(text: str) -> str:
