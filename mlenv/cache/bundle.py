@@ -24,6 +24,7 @@ from mlenv.cache.files import describe, open_plain
 from mlenv.cache.held import Measured, measure
 from mlenv.cache.lock_artifacts import artifacts_of
 from mlenv.errors import MlenvError, redact_urls
+from mlenv.limits import parse_toml
 from mlenv.lockfile import Lock
 from mlenv.oci.model import canonical_json
 from mlenv.outputs import OutputKind, check_output, read_record, replace_output
@@ -89,7 +90,7 @@ def shareable_manifest(path: Path) -> bytes:
 
 def _toml(text: str) -> dict[str, Any] | None:
     try:
-        return tomllib.loads(text)
+        return parse_toml(text)
     except tomllib.TOMLDecodeError:
         return None
 
