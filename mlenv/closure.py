@@ -27,7 +27,7 @@ def unmet(target: LockTarget, platform: LockedPlatform) -> list[tuple[str, str]]
     present = conda | {canonicalize_name(p.name) for p in platform.packages}
     found = [
         ("", f"has no entry for {text!r} of [target].requirements")
-        for text, name in _roots(target, platform.platform)
+        for text, name in _roots(target, platform.platform) or []
         if name not in present
     ]
     found += [
@@ -57,12 +57,11 @@ def unreached(target: LockTarget, platform: LockedPlatform) -> list[tuple[str, s
     applying to the platform reaches through the entries' ``dependencies``: a resolution pins
     only what its roots need, so such an entry was added by hand, and build would install a
     package nothing asked for."""
-    try:
-        Target(platform.platform, target.python, target.glibc)
-    except (LookupError, ValueError):  # a damaged target: check_fresh refuses it as stale
+    roots = _roots(target, platform.platform)
+    if roots is None:
         return []
     by_name = {canonicalize_name(p.name): p for p in platform.packages}
-    todo = [name for _, name in _roots(target, platform.platform)]
+    todo = [name for _, name in roots]
     reached: set[str] = set()
     while todo:
         name = canonicalize_name(todo.pop())
@@ -89,19 +88,21 @@ def _provided(spec: str, conda: set[NormalizedName]) -> bool:
     return name.startswith("__") or canonicalize_name(name) in conda
 
 
-def _roots(target: LockTarget, platform: str) -> list[tuple[str, str]]:
+def _roots(target: LockTarget, platform: str) -> list[tuple[str, str]] | None:
     """(requirement, normalised name) of each [target] requirement whose marker holds on the
-    platform; one that does not parse is its own name (the manifest's reader refuses it)."""
+    platform; one that does not parse is its own name (the manifest's reader refuses it).
+    None for a damaged target, which no root can be judged on: check_fresh refuses it as
+    stale."""
+    try:
+        markers = Target(platform, target.python, target.glibc).markers
+    except (LookupError, ValueError):
+        return None
     if not target.requirements:
         return []
     from packaging.requirements import InvalidRequirement
 
     from mlenv.pep508 import marker_holds, requirement
 
-    try:
-        markers = Target(platform, target.python, target.glibc).markers
-    except (LookupError, ValueError):  # a damaged target: check_fresh refuses it as stale
-        return []
     roots = []
     for text in target.requirements:
         try:
