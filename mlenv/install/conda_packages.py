@@ -20,6 +20,7 @@ from mlenv.install.safety import (
     MAX_PATH,
     MAX_RATIO,
     MAX_WHEEL_BYTES,
+    TAR_EXTENSIONS,
     InstallError,
     Limits,
     entry_point_problem,
@@ -121,9 +122,7 @@ def _vet_conda(filename: str, path: Path, limits: Limits) -> _CondaVetting:
     return vetting
 
 
-# The extension headers that describe the member after them.
 _PAX_TYPES = (tarfile.XHDTYPE, tarfile.SOLARIS_XHDTYPE)
-_EXTENSIONS = (*_PAX_TYPES, tarfile.XGLTYPE, tarfile.GNUTYPE_LONGNAME, tarfile.GNUTYPE_LONGLINK)
 
 
 class _Headers(tarfile.TarInfo):
@@ -155,7 +154,7 @@ class _Headers(tarfile.TarInfo):
 
     def _proc_member(self, archive: tarfile.TarFile) -> tarfile.TarInfo:
         member: tarfile.TarInfo = super()._proc_member(archive)  # type: ignore[misc]
-        if self.type in _EXTENSIONS:
+        if self.type in TAR_EXTENSIONS:
             member.headers = (self.type, *getattr(member, "headers", ()))  # type: ignore[attr-defined]
         if self.type == tarfile.XGLTYPE:
             member.global_keys = frozenset(archive.pax_headers)  # type: ignore[attr-defined]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import re
+import tarfile
 from dataclasses import dataclass
 
 from mlenv.errors import MlenvError, hidden_characters, terminal_text
@@ -22,6 +23,12 @@ _NOT_A_SCRIPT = re.compile("[/ \u00a0\u1680\u2000-\u200a\u202f\u205f\u3000]|^\\[
 # module and function are written into Python code. Matched against the stripped value, with
 # no two runs of blanks side by side: "a:b" and a million blanks and "x" was quadratic (hours).
 _CALLABLE = re.compile(r"[\w.]+\s*:\s*[\w.]+(\s*\[.*\])?")
+# The tar headers that describe the member after them (PAX records, GNU long names and links):
+# tarfile reads each whole into memory, and resolves them into the member's name and link.
+TAR_EXTENSIONS = frozenset({
+    tarfile.XHDTYPE, tarfile.SOLARIS_XHDTYPE, tarfile.XGLTYPE,
+    tarfile.GNUTYPE_LONGNAME, tarfile.GNUTYPE_LONGLINK,
+})  # fmt: skip
 DISK_HINT = "check free space and permissions where the staging directory lives"
 WHEEL_HINT = "the wheel is corrupt or malicious: lock another version or rebuild it"
 

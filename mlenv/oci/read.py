@@ -15,6 +15,7 @@ from typing import Any, BinaryIO, Protocol
 
 from mlenv.cache.held import measure
 from mlenv.errors import MlenvError
+from mlenv.install.safety import TAR_EXTENSIONS
 from mlenv.oci.model import (
     CONFIG_TYPES,
     DIGEST,
@@ -134,8 +135,6 @@ class DirSource:
 # bigger one is no image, and tarfile reads it whole into memory before the member it
 # describes (a sparse archive of a few KiB could claim gigabytes).
 _MAX_EXTENSION = 1 << 20
-_EXTENSIONS = (tarfile.XHDTYPE, tarfile.XGLTYPE, tarfile.SOLARIS_XHDTYPE,
-               tarfile.GNUTYPE_LONGNAME, tarfile.GNUTYPE_LONGLINK)  # fmt: skip
 
 
 class _Headers(tarfile.TarInfo):
@@ -143,7 +142,7 @@ class _Headers(tarfile.TarInfo):
     refused before it is read (``_proc_member`` is tarfile's hook for subclasses)."""
 
     def _proc_member(self, archive: tarfile.TarFile) -> tarfile.TarInfo:
-        if self.type in _EXTENSIONS and self.size > _MAX_EXTENSION:
+        if self.type in TAR_EXTENSIONS and self.size > _MAX_EXTENSION:
             raise tarfile.HeaderError(
                 f"an extension header of {self.size} bytes, over {_MAX_EXTENSION}"
             )
