@@ -31,22 +31,14 @@ def _evaluable(marker: Marker) -> None:
     """Refuse a marker that evaluating raises for: tried once on a Linux target, which answers
     for every target (an undefined comparison depends on the operator, the variable and the
     literal, or on a variable whose value has the same shape on every target). Lines share
-    their parsed markers, so each is tried once (by identity, as ``marker_holds`` keys)."""
-    if _EVALUABLE.get(id(marker)) is marker:
-        return
+    their parsed markers, so ``marker_holds``' memo tries each once."""
     try:
-        marker.evaluate(_PROBE)
+        marker_holds(marker, _PROBE)
     except (UndefinedComparison, UndefinedEnvironmentName, ValueError) as exc:
         raise InvalidRequirement(f"its marker cannot be evaluated ({exc})") from None
-    if len(_EVALUABLE) >= _MAX_HOLDS:
-        _EVALUABLE.clear()
-    _EVALUABLE[id(marker)] = marker
 
 
-_EVALUABLE: dict[int, Marker] = {}
-
-
-# target.Target.markers of linux-64, CPython 3.11 (only the values' shapes matter), no extra
+# target.Target.markers of linux-64, CPython 3.11 (only the values' shapes matter)
 _PROBE = {
     "implementation_name": "cpython",
     "implementation_version": "3.11.0",
@@ -59,7 +51,6 @@ _PROBE = {
     "python_full_version": "3.11.0",
     "python_version": "3.11",
     "sys_platform": "linux",
-    "extra": "",
 }
 
 
