@@ -1,0 +1,238 @@
+"""Adversary pass 39: shapes passes 28-38 left open (docs/security.md, invariants 1 and 6)."""
+
+from __future__ import annotations
+
+import bz2
+import hashlib
+import io
+import json
+import tarfile
+import zipfile
+from pathlib import Path
+
+import pytest
+from zstandard import ZstdCompressor
+
+from mlenv.install.conda_packages import check_conda_packages
+from mlenv.install.safety import InstallError
+from tests.hostile.test_attack37_hostile import _block, _extension, _padded, _pax, _plain_member
+
+# ---------------------------------------------------------------------------------------------
+# A global PAX `size`: tarfile gives every later member that size (stepping to the next header
+# by the header's own field), rattler's tar crate ignores global records and writes the member
+# whole. So tarfile measured "hello\n" while rattler installed the file with its tail.
+
+SHARED = "share/shown.txt"
+HONEST = b"hello\n"
+WHOLE = HONEST + b"EVIL" * 10
+
+
+def _info_members(name: str, entry: dict[str, object]) -> bytes:
+    index = {"name": name, "version": "1.0", "build": "0", "build_number": 0, "depends": [],
+             "subdir": "linux-64", "arch": "x86_64", "platform": "linux"}  # fmt: skip
+    return (
+        _plain_member("info/index.json", json.dumps(index).encode())
+        + _plain_member(
+            "info/paths.json", json.dumps({"paths": [entry], "paths_version": 1}).encode()
+        )
+        + _plain_member("info/files", f"{SHARED}\n".encode())
+    )
+
+
+def _global_sized_payload(records: dict[str, str]) -> bytes:
+    info = tarfile.TarInfo(SHARED)
+    info.size, info.mode = len(WHOLE), 0o644
+    return _extension(b"g", _pax(**records)) + _block(info) + _padded(WHOLE)
+
+
+def _entry(data: bytes) -> dict[str, object]:
+    return {"_path": SHARED, "path_type": "hardlink",
+            "sha256": hashlib.sha256(data).hexdigest(), "size_in_bytes": len(data)}  # fmt: skip
+
+
+def _ended(tar: bytes) -> bytes:
+    tar += b"\0" * 1024
+    return tar + b"\0" * (-len(tar) % tarfile.RECORDSIZE)
+
+
+def _package(tmp_path: Path, name: str, fmt: str, records: dict[str, str] | None) -> Path:
+    """``name`` ships SHARED; with ``records``, behind a global PAX header holding them, and
+    info/paths.json states the bytes tarfile reads (HONEST under a global size)."""
+    if records is None:
+        info, payload = _info_members(name, _entry(HONEST)), _plain_member(SHARED, HONEST)
+    else:
+        seen = WHOLE[: int(records["size"])] if "size" in records else WHOLE
+        info, payload = _info_members(name, _entry(seen)), _global_sized_payload(records)
+    stem = f"{name}-1.0-0"
+    if fmt == "tar.bz2":
+        path = tmp_path / f"{stem}.tar.bz2"
+        path.write_bytes(bz2.compress(_ended(info + payload)))
+        return path
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
+        archive.writestr("metadata.json", b'{"conda_pkg_format_version": 2}')
+        archive.writestr(f"info-{stem}.tar.zst", ZstdCompressor().compress(_ended(info)))
+        archive.writestr(f"pkg-{stem}.tar.zst", ZstdCompressor().compress(_ended(payload)))
+    path = tmp_path / f"{stem}.conda"
+    path.write_bytes(buffer.getvalue())
+    return path
+
+
+@pytest.mark.parametrize("fmt", ["tar.bz2", "conda"])
+def test_a_member_sized_by_a_global_pax_record_is_refused(tmp_path: Path, fmt: str) -> None:
+    """Invariant 1/6, held by `install.conda_packages._CondaVetting._check_member` (through
+    `_ambiguity`, `_GLOBAL_READ`): a global PAX record giving `size` is refused naming the
+    package, in a .tar.bz2 and in a .conda's pkg tar. Before: the vetting passed, having
+    measured 6 bytes that matched info/paths.json, and rattler installed all 46."""
+    path = _package(tmp_path, "sneaky", fmt, {"size": str(len(HONEST))})
+    with pytest.raises(InstallError) as caught:
+        check_conda_packages([(path.name, path)])
+    assert caught.value.where == path.name
+    assert "global PAX extension header" in caught.value.message
+
+
+def test_a_global_size_cannot_borrow_another_packages_content_for_a_shared_path(
+    tmp_path: Path,
+) -> None:
+    """The ledger lets two packages share a path only with the same measured content: a
+    global PAX size made the second package's file measure as the first's ("hello\\n") while
+    rattler wrote 46 other bytes over it. Now refused."""
+    honest = _package(tmp_path, "honest", "tar.bz2", None)
+    sneaky = _package(tmp_path, "sneaky", "tar.bz2", {"size": str(len(HONEST))})
+    with pytest.raises(InstallError) as caught:
+        check_conda_packages([(honest.name, honest), (sneaky.name, sneaky)])
+    assert caught.value.where == sneaky.name
+
+
+def test_a_global_pax_record_that_changes_nothing_written_is_still_accepted(
+    tmp_path: Path,
+) -> None:
+    """Control: a global record of what neither reader writes differently (a comment, an
+    mtime) is no reason to refuse a package."""
+    path = _package(tmp_path, "plain", "tar.bz2", {"comment": "built by x", "mtime": "0"})
+    check_conda_packages([(path.name, path)])
+
+
+def test_the_conda_install_refuses_a_global_size_before_rattler_writes(tmp_path: Path) -> None:
+    """End to end through `conda.install.install`: refused, nothing staged. Before: rattler
+    staged share/shown.txt as all 46 bytes, of which the vetting had measured 6."""
+    from mlenv.conda.install import install as install_conda
+    from mlenv.conda.solve import from_repodata
+    from mlenv.report import MemoryReporter
+    from tests.support.conda_channel import repodata_record
+
+    path = _package(tmp_path, "sneaky", "tar.bz2", {"size": str(len(HONEST))})
+    with tarfile.open(path, "r|*") as archive:
+        assert [m.size for m in archive if m.name == SHARED] == [len(HONEST)]
+    record = from_repodata(
+        repodata_record(path.name, path.read_bytes()),
+        channel=tmp_path.as_uri(),
+        filename=path.name,
+        url=path.as_uri(),
+    )
+    stage = tmp_path / "stage"
+    with pytest.raises(InstallError, match="global PAX"):
+        install_conda(
+            [record], {record.sha256: path}, stage, target_prefix="/opt/mlenv/x",
+            platform="linux-64", reporter=MemoryReporter(),
+        )  # fmt: skip
+    assert not stage.exists()
+
+
+# ---------------------------------------------------------------------------------------------
+# A second member renamed for tarfile alone: the vetting measured share/a as "hello\n" and took
+# the second member for an unlisted share/b; rattler's tar crate wrote the second member over
+# share/a. Three headers tarfile reads and the tar crate does not: an extension header
+# without ustar or GNU magic, a Solaris 'X' PAX header, a GNU.sparse.name PAX record.
+
+LISTED, RENAMED = "share/a", "share/b"
+
+
+def _without_magic(block: bytes) -> bytes:
+    header = bytearray(block)
+    header[257:265] = b"\0" * 8
+    header[148:156] = b" " * 8
+    header[148:156] = b"%06o\0 " % sum(header)
+    return bytes(header)
+
+
+def _renaming_header(shape: str) -> bytes:
+    pax = _pax(path=RENAMED)
+    if shape == "pax-without-magic":
+        info = tarfile.TarInfo("././@PaxHeader")
+        info.type, info.size = tarfile.XHDTYPE, len(pax)
+        return _without_magic(_block(info)) + _padded(pax)
+    if shape == "gnu-long-name-without-magic":
+        name = RENAMED.encode() + b"\0"
+        info = tarfile.TarInfo("././@LongLink")
+        info.type, info.size = tarfile.GNUTYPE_LONGNAME, len(name)
+        return _without_magic(_block(info)) + _padded(name)
+    if shape == "solaris-pax":
+        return _extension(tarfile.SOLARIS_XHDTYPE, pax)
+    return _extension(b"x", _pax(**{"GNU.sparse.name": RENAMED}))
+
+
+RENAMING = ["pax-without-magic", "gnu-long-name-without-magic", "solaris-pax", "gnu-sparse-name"]
+
+
+def _renaming_package(tmp_path: Path, shape: str) -> Path:
+    index = {"name": "sneaky", "version": "1.0", "build": "0", "build_number": 0, "depends": [],
+             "subdir": "linux-64", "arch": "x86_64", "platform": "linux"}  # fmt: skip
+    entry = {"_path": LISTED, "path_type": "hardlink", "sha256": hashlib.sha256(HONEST).hexdigest(),
+             "size_in_bytes": len(HONEST)}  # fmt: skip
+    tar = (
+        _plain_member("info/index.json", json.dumps(index).encode())
+        + _plain_member(
+            "info/paths.json", json.dumps({"paths": [entry], "paths_version": 1}).encode()
+        )
+        + _plain_member("info/files", f"{LISTED}\n".encode())
+        + _plain_member(LISTED, HONEST)
+        + _renaming_header(shape)
+        + _plain_member(LISTED, WHOLE)
+    )
+    path = tmp_path / "sneaky-1.0-0.tar.bz2"
+    path.write_bytes(bz2.compress(_ended(tar)))
+    return path
+
+
+@pytest.mark.parametrize("shape", RENAMING)
+def test_a_member_renamed_by_a_header_only_tarfile_reads_is_refused(
+    tmp_path: Path, shape: str
+) -> None:
+    """Invariant 1/6, held by `install.conda_packages._CondaVetting._check_member` (through
+    `_ambiguity`, over what `_Headers` records): refused naming the package. Before: the
+    vetting passed (tarfile read share/a, 6 bytes, then share/b) and rattler installed
+    share/a as the 46 bytes of the second member."""
+    path = _renaming_package(tmp_path, shape)
+    with tarfile.open(path, "r|*") as archive:
+        assert [m.name for m in archive][-2:] == [LISTED, RENAMED]  # what tarfile reads
+    with pytest.raises(InstallError) as caught:
+        check_conda_packages([(path.name, path)])
+    assert caught.value.where == path.name
+    assert "extension header" in caught.value.message
+
+
+def test_the_conda_install_refuses_a_sparse_renamed_member_before_rattler_writes(
+    tmp_path: Path,
+) -> None:
+    """End to end through `conda.install.install`: refused, nothing staged. Before: rattler
+    staged share/a with the second member's bytes, which the vetting never measured as it."""
+    from mlenv.conda.install import install as install_conda
+    from mlenv.conda.solve import from_repodata
+    from mlenv.report import MemoryReporter
+    from tests.support.conda_channel import repodata_record
+
+    path = _renaming_package(tmp_path, "gnu-sparse-name")
+    record = from_repodata(
+        repodata_record(path.name, path.read_bytes()),
+        channel=tmp_path.as_uri(),
+        filename=path.name,
+        url=path.as_uri(),
+    )
+    stage = tmp_path / "stage"
+    with pytest.raises(InstallError, match=r"GNU\.sparse"):
+        install_conda(
+            [record], {record.sha256: path}, stage, target_prefix="/opt/mlenv/x",
+            platform="linux-64", reporter=MemoryReporter(),
+        )  # fmt: skip
+    assert not stage.exists()
