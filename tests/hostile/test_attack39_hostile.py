@@ -15,7 +15,7 @@ from zstandard import ZstdCompressor
 
 from mlenv.install.conda_packages import check_conda_packages
 from mlenv.install.safety import InstallError
-from tests.hostile.test_attack37_hostile import _block, _extension, _padded, _pax, _plain_member
+from tests.support.raw_tars import extension_header, padded, pax, plain_member, tar_block
 
 # ---------------------------------------------------------------------------------------------
 # A global PAX `size`: tarfile gives every later member that size (stepping to the next header
@@ -31,18 +31,18 @@ def _info_members(name: str, entry: dict[str, object]) -> bytes:
     index = {"name": name, "version": "1.0", "build": "0", "build_number": 0, "depends": [],
              "subdir": "linux-64", "arch": "x86_64", "platform": "linux"}  # fmt: skip
     return (
-        _plain_member("info/index.json", json.dumps(index).encode())
-        + _plain_member(
+        plain_member("info/index.json", json.dumps(index).encode())
+        + plain_member(
             "info/paths.json", json.dumps({"paths": [entry], "paths_version": 1}).encode()
         )
-        + _plain_member("info/files", f"{SHARED}\n".encode())
+        + plain_member("info/files", f"{SHARED}\n".encode())
     )
 
 
 def _global_sized_payload(records: dict[str, str]) -> bytes:
     info = tarfile.TarInfo(SHARED)
     info.size, info.mode = len(WHOLE), 0o644
-    return _extension(b"g", _pax(**records)) + _block(info) + _padded(WHOLE)
+    return extension_header(b"g", pax(**records)) + tar_block(info) + padded(WHOLE)
 
 
 def _entry(data: bytes) -> dict[str, object]:
@@ -59,7 +59,7 @@ def _package(tmp_path: Path, name: str, fmt: str, records: dict[str, str] | None
     """``name`` ships SHARED; with ``records``, behind a global PAX header holding them, and
     info/paths.json states the bytes tarfile reads (HONEST under a global size)."""
     if records is None:
-        info, payload = _info_members(name, _entry(HONEST)), _plain_member(SHARED, HONEST)
+        info, payload = _info_members(name, _entry(HONEST)), plain_member(SHARED, HONEST)
     else:
         seen = WHOLE[: int(records["size"])] if "size" in records else WHOLE
         info, payload = _info_members(name, _entry(seen)), _global_sized_payload(records)
@@ -157,19 +157,19 @@ def _without_magic(block: bytes) -> bytes:
 
 
 def _renaming_header(shape: str) -> bytes:
-    pax = _pax(path=RENAMED)
+    record = pax(path=RENAMED)
     if shape == "pax-without-magic":
         info = tarfile.TarInfo("././@PaxHeader")
-        info.type, info.size = tarfile.XHDTYPE, len(pax)
-        return _without_magic(_block(info)) + _padded(pax)
+        info.type, info.size = tarfile.XHDTYPE, len(record)
+        return _without_magic(tar_block(info)) + padded(record)
     if shape == "gnu-long-name-without-magic":
         name = RENAMED.encode() + b"\0"
         info = tarfile.TarInfo("././@LongLink")
         info.type, info.size = tarfile.GNUTYPE_LONGNAME, len(name)
-        return _without_magic(_block(info)) + _padded(name)
+        return _without_magic(tar_block(info)) + padded(name)
     if shape == "solaris-pax":
-        return _extension(tarfile.SOLARIS_XHDTYPE, pax)
-    return _extension(b"x", _pax(**{"GNU.sparse.name": RENAMED}))
+        return extension_header(tarfile.SOLARIS_XHDTYPE, record)
+    return extension_header(b"x", pax(**{"GNU.sparse.name": RENAMED}))
 
 
 RENAMING = ["pax-without-magic", "gnu-long-name-without-magic", "solaris-pax", "gnu-sparse-name"]
@@ -181,14 +181,14 @@ def _renaming_package(tmp_path: Path, shape: str) -> Path:
     entry = {"_path": LISTED, "path_type": "hardlink", "sha256": hashlib.sha256(HONEST).hexdigest(),
              "size_in_bytes": len(HONEST)}  # fmt: skip
     tar = (
-        _plain_member("info/index.json", json.dumps(index).encode())
-        + _plain_member(
+        plain_member("info/index.json", json.dumps(index).encode())
+        + plain_member(
             "info/paths.json", json.dumps({"paths": [entry], "paths_version": 1}).encode()
         )
-        + _plain_member("info/files", f"{LISTED}\n".encode())
-        + _plain_member(LISTED, HONEST)
+        + plain_member("info/files", f"{LISTED}\n".encode())
+        + plain_member(LISTED, HONEST)
         + _renaming_header(shape)
-        + _plain_member(LISTED, WHOLE)
+        + plain_member(LISTED, WHOLE)
     )
     path = tmp_path / "sneaky-1.0-0.tar.bz2"
     path.write_bytes(bz2.compress(_ended(tar)))
@@ -236,3 +236,44 @@ def test_the_conda_install_refuses_a_sparse_renamed_member_before_rattler_writes
             platform="linux-64", reporter=MemoryReporter(),
         )  # fmt: skip
     assert not stage.exists()
+
+
+# ---------------------------------------------------------------------------------------------
+# Invariant "no silent CUDA pass": a conda record's depends read by the CUDA judge as rattler
+# reads them. A channel before the name or a bracketed version hid `cuda-version >=12.4` from
+# the judge (no need at all) while rattler's solver held the environment to it.
+
+HIDDEN_CUDA_SPECS = [
+    "conda-forge::cuda-version >=12.4",
+    "*/linux-64::cuda-version >=12.4",
+    "https://conda.anaconda.org/conda-forge::cuda-version 12.4.*",
+    "cuda-version[version='>=12.4']",
+    'cuda-version[version=">=12.4,<13", build=*]',
+    "cuda-version[version=12.4.*]",
+    "cuda-version >=11[version='>=12.4']",  # rattler takes the bracket's version
+]
+
+
+@pytest.mark.parametrize("spec", HIDDEN_CUDA_SPECS)
+@pytest.mark.parametrize("field", ["depends", "constrains"])
+def test_a_cuda_spec_in_match_spec_syntax_is_read_as_rattler_reads_it(
+    spec: str, field: str
+) -> None:
+    """Held by `cuda.tags._from_specs` over `conda.records.match_spec_text`. Before: no need
+    (None), so a lock of this record judged it CPU-only and `verify` passed any driver."""
+    from rattler import MatchSpec
+
+    from mlenv.cuda.tags import extract_conda
+
+    read = MatchSpec(spec)
+    assert read.name is not None and read.name.normalized == "cuda-version"
+    depends, constrains = ([spec], []) if field == "depends" else ([], [spec])
+    need = extract_conda("pkg", "1.0", "h0", depends, constrains)
+    assert need is not None and str(need.cuda) == "12.4"
+
+
+def test_match_spec_text_keeps_plain_specs_as_written() -> None:
+    from mlenv.conda.records import match_spec_text
+
+    for spec in ["numpy >=1.2", "cuda-version>=12.4", " __cuda >=12 ", "cuda-version <11|>=12.4"]:
+        assert match_spec_text(spec) == spec.strip()
