@@ -6,6 +6,7 @@ import bz2
 import hashlib
 import io
 import json
+import struct
 import tarfile
 import zipfile
 from pathlib import Path
@@ -81,8 +82,8 @@ def _package(tmp_path: Path, name: str, fmt: str, records: dict[str, str] | None
 @pytest.mark.parametrize("fmt", ["tar.bz2", "conda"])
 def test_a_member_sized_by_a_global_pax_record_is_refused(tmp_path: Path, fmt: str) -> None:
     """Invariant 1/6, held by `install.conda_packages._CondaVetting._check_member` (through
-    `_ambiguity`, `_GLOBAL_READ`): a global PAX record giving `size` is refused naming the
-    package, in a .tar.bz2 and in a .conda's pkg tar. Before: the vetting passed, having
+    `conda_readers.ambiguity`, `_GLOBAL_READ`): a global PAX record giving `size` is refused
+    naming the package, in a .tar.bz2 and in a .conda's pkg tar. Before: the vetting passed, having
     measured 6 bytes that matched info/paths.json, and rattler installed all 46."""
     path = _package(tmp_path, "sneaky", fmt, {"size": str(len(HONEST))})
     with pytest.raises(InstallError) as caught:
@@ -200,8 +201,8 @@ def test_a_member_renamed_by_a_header_only_tarfile_reads_is_refused(
     tmp_path: Path, shape: str
 ) -> None:
     """Invariant 1/6, held by `install.conda_packages._CondaVetting._check_member` (through
-    `_ambiguity`, over what `_Headers` records): refused naming the package. Before: the
-    vetting passed (tarfile read share/a, 6 bytes, then share/b) and rattler installed
+    `conda_readers.ambiguity`, over what `TarHeaders` records): refused naming the package.
+    Before: the vetting passed (tarfile read share/a, 6 bytes, then share/b) and rattler installed
     share/a as the 46 bytes of the second member."""
     path = _renaming_package(tmp_path, shape)
     with tarfile.open(path, "r|*") as archive:
@@ -277,3 +278,137 @@ def test_match_spec_text_keeps_plain_specs_as_written() -> None:
 
     for spec in ["numpy >=1.2", "cuda-version>=12.4", " __cuda >=12 ", "cuda-version <11|>=12.4"]:
         assert match_spec_text(spec) == spec.strip()
+
+
+# ---------------------------------------------------------------------------------------------
+# A .conda is a zip: zipfile (the vetting) reads its central directory, rattler streams its
+# local headers from byte 0. A local entry the directory does not list was unpacked by rattler
+# and never vetted: rattler installed share/a as EVIL... while the vetting measured "hello\n".
+
+
+def _conda_with_unlisted_entry(tmp_path: Path, where: str) -> Path:
+    from tests.support.conda_channel import build_conda_package
+
+    name, data = build_conda_package("sneaky", "1.0", "0", files={"share/a": HONEST}, fmt="conda")
+    evil = ZstdCompressor().compress(_ended(plain_member("share/a", WHOLE)))
+    if where == "prepended":
+        one = io.BytesIO()
+        with zipfile.ZipFile(one, "w", zipfile.ZIP_STORED) as archive:
+            archive.writestr("pkg-zzz.tar.zst", evil)
+        local = one.getvalue()
+        data = local[: local.find(b"PK\x01\x02")] + data
+    else:  # after the listed entries, dropped from the central directory
+        source, out = zipfile.ZipFile(io.BytesIO(data)), io.BytesIO()
+        with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as archive:
+            for info in source.infolist():
+                archive.writestr(info, source.read(info))
+            archive.writestr("pkg-zzz.tar.zst", evil)
+        raw = out.getvalue()
+        end = raw.rfind(b"PK\x05\x06")
+        size, offset = struct.unpack("<II", raw[end + 12 : end + 20])
+        records, at = [], offset
+        while at < offset + size:
+            lengths = struct.unpack("<HHH", raw[at + 28 : at + 34])
+            records.append(raw[at : at + 46 + sum(lengths)])
+            at += 46 + sum(lengths)
+        kept = b"".join(record for record in records if b"pkg-zzz" not in record)
+        tail = bytearray(raw[end:])
+        struct.pack_into("<HHII", tail, 8, len(records) - 1, len(records) - 1, len(kept), offset)
+        data = raw[:offset] + kept + bytes(tail)
+    path = tmp_path / name
+    path.write_bytes(data)
+    with zipfile.ZipFile(path) as archive:
+        assert "pkg-zzz.tar.zst" not in archive.namelist()  # zipfile never sees it
+    return path
+
+
+@pytest.mark.parametrize("where", ["prepended", "between-listed-and-directory"])
+def test_a_conda_zip_entry_its_central_directory_does_not_list_is_refused(
+    tmp_path: Path, where: str
+) -> None:
+    """Held by `install.conda_readers.zip_layout_problem` (from `conda_packages._vet_conda`).
+    Before: the vetting passed and rattler installed share/a from the unlisted entry."""
+    path = _conda_with_unlisted_entry(tmp_path, where)
+    with pytest.raises(InstallError) as caught:
+        check_conda_packages([(path.name, path)])
+    assert caught.value.where == path.name
+    assert "central directory" in caught.value.message
+
+
+def test_a_plain_conda_zip_still_passes(tmp_path: Path) -> None:
+    from tests.support.conda_channel import build_conda_package
+
+    name, data = build_conda_package("plain", "1.0", "0", files={"share/a": HONEST}, fmt="conda")
+    (tmp_path / name).write_bytes(data)
+    check_conda_packages([(name, tmp_path / name)])
+
+
+def test_the_conda_install_refuses_an_unlisted_zip_entry_before_rattler_writes(
+    tmp_path: Path,
+) -> None:
+    """End to end through `conda.install.install`. Before: rattler staged share/a as the
+    unlisted entry's 46 bytes."""
+    from mlenv.conda.install import install as install_conda
+    from mlenv.conda.solve import from_repodata
+    from mlenv.report import MemoryReporter
+    from tests.support.conda_channel import repodata_record
+
+    path = _conda_with_unlisted_entry(tmp_path, "between-listed-and-directory")
+    record = from_repodata(
+        repodata_record(path.name, path.read_bytes()),
+        channel=tmp_path.as_uri(),
+        filename=path.name,
+        url=path.as_uri(),
+    )
+    stage = tmp_path / "stage"
+    with pytest.raises(InstallError, match="central directory"):
+        install_conda(
+            [record], {record.sha256: path}, stage, target_prefix="/opt/mlenv/x",
+            platform="linux-64", reporter=MemoryReporter(),
+        )  # fmt: skip
+    assert not stage.exists()
+
+
+# ---------------------------------------------------------------------------------------------
+# Past its first header, tarfile takes a header with a number field it cannot parse for the
+# archive's end and stops without a word; the tar crate parses a field only when it uses it
+# and unpacks on. Every member after such a header was installed unvetted.
+
+FIELDS = {"uid": (108, 116), "gid": (116, 124), "mode": (100, 108), "mtime": (136, 148),
+          "devmajor": (329, 337), "devminor": (337, 345)}  # fmt: skip
+
+
+@pytest.mark.parametrize("field", list(FIELDS))
+def test_a_tar_header_tarfile_cannot_parse_is_refused_not_taken_for_the_end(
+    tmp_path: Path, field: str
+) -> None:
+    """Held by `install.conda_readers.TarHeaders.frombuf` (the vetting's tar reader). Before:
+    tarfile listed share/a as "hello\\n" and stopped; rattler installed the next member,
+    share/a again, as 46 other bytes."""
+    info = tarfile.TarInfo(LISTED)
+    info.size, info.mode = len(WHOLE), 0o644
+    header = bytearray(tar_block(info))
+    start, end = FIELDS[field]
+    header[start:end] = b"zz" + b"\0" * (end - start - 2)
+    header[148:156] = b" " * 8
+    header[148:156] = b"%06o\0 " % sum(header)
+    index = {"name": "sneaky", "version": "1.0", "build": "0", "build_number": 0, "depends": [],
+             "subdir": "linux-64", "arch": "x86_64", "platform": "linux"}  # fmt: skip
+    entry = {"_path": LISTED, "path_type": "hardlink", "sha256": hashlib.sha256(HONEST).hexdigest(),
+             "size_in_bytes": len(HONEST)}  # fmt: skip
+    tar = (
+        plain_member("info/index.json", json.dumps(index).encode())
+        + plain_member(
+            "info/paths.json", json.dumps({"paths": [entry], "paths_version": 1}).encode()
+        )
+        + plain_member("info/files", f"{LISTED}\n".encode())
+        + plain_member(LISTED, HONEST)
+        + bytes(header)
+        + padded(WHOLE)
+    )
+    path = tmp_path / "sneaky-1.0-0.tar.bz2"
+    path.write_bytes(bz2.compress(_ended(tar)))
+    with pytest.raises(InstallError) as caught:
+        check_conda_packages([(path.name, path)])
+    assert caught.value.where == path.name
+    assert "tar header tarfile cannot read" in caught.value.message
