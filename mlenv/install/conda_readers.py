@@ -119,9 +119,15 @@ class TarHeaders(tarfile.TarInfo):
 
 
 def ambiguity(member: tarfile.TarInfo) -> str | None:
-    """Why tar readers may disagree on ``member``'s name or link target (``TarHeaders``)."""
+    """Why tar readers may disagree on ``member``'s name, link target or where the next
+    member starts (``TarHeaders``)."""
     headers: tuple[bytes, ...] = getattr(member, "headers", ())
     pax, count = member.pax_headers, headers.count
+    if member.size and not member.isreg() and member.type in tarfile.SUPPORTED_TYPES:
+        # tarfile skips the data of a regular member only, the tar crate of every member: a
+        # directory or link with a size had tarfile read its data as headers (a zero block
+        # there ended the archive for tarfile alone, and rattler unpacked what followed).
+        return "is not a regular file but has a size: tar readers step past it differently"
     if getattr(member, "joined_prefix", False) and "path" not in pax:
         return "has a name prefix field without POSIX ustar magic"
     if _GLOBAL_READ & getattr(member, "global_keys", frozenset()):

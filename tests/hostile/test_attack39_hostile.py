@@ -412,3 +412,50 @@ def test_a_tar_header_tarfile_cannot_parse_is_refused_not_taken_for_the_end(
         check_conda_packages([(path.name, path)])
     assert caught.value.where == path.name
     assert "tar header tarfile cannot read" in caught.value.message
+
+
+# ---------------------------------------------------------------------------------------------
+# tarfile steps past the data of a regular member only; the tar crate past every member's. A
+# directory or link with a size field had tarfile read its data as headers: a zero block
+# there ended the archive for tarfile alone, and rattler unpacked every member after it.
+
+
+def _sized(kind: str) -> tarfile.TarInfo:
+    info = tarfile.TarInfo({"areg-slash": "share/d/"}.get(kind, "share/d"))
+    info.size = 512
+    if kind == "dir":
+        info.type = tarfile.DIRTYPE
+    elif kind == "symlink":
+        info.type, info.linkname = tarfile.SYMTYPE, "a"
+    elif kind == "hardlink":
+        info.type, info.linkname = tarfile.LNKTYPE, LISTED
+    else:  # an old-style regular header whose name ends in '/': a directory to tarfile
+        info.type = tarfile.AREGTYPE
+    return info
+
+
+@pytest.mark.parametrize("kind", ["dir", "symlink", "hardlink", "areg-slash"])
+def test_a_member_that_is_not_a_file_but_has_a_size_is_refused(tmp_path: Path, kind: str) -> None:
+    """Held by `install.conda_readers.ambiguity`. Before: the vetting saw share/a as
+    "hello\\n" and the archive end; rattler installed the later share/a, 46 other bytes."""
+    index = {"name": "sneaky", "version": "1.0", "build": "0", "build_number": 0, "depends": [],
+             "subdir": "linux-64", "arch": "x86_64", "platform": "linux"}  # fmt: skip
+    entry = {"_path": LISTED, "path_type": "hardlink", "sha256": hashlib.sha256(HONEST).hexdigest(),
+             "size_in_bytes": len(HONEST)}  # fmt: skip
+    tar = (
+        plain_member("info/index.json", json.dumps(index).encode())
+        + plain_member(
+            "info/paths.json", json.dumps({"paths": [entry], "paths_version": 1}).encode()
+        )
+        + plain_member("info/files", f"{LISTED}\n".encode())
+        + plain_member(LISTED, HONEST)
+        + tar_block(_sized(kind))
+        + b"\0" * 512
+        + plain_member(LISTED, WHOLE)
+    )
+    path = tmp_path / "sneaky-1.0-0.tar.bz2"
+    path.write_bytes(bz2.compress(_ended(tar)))
+    with pytest.raises(InstallError) as caught:
+        check_conda_packages([(path.name, path)])
+    assert caught.value.where == path.name
+    assert "has a size" in caught.value.message
