@@ -108,7 +108,23 @@ class TarHeaders(tarfile.TarInfo):
         return member
 
     def _proc_member(self, archive: tarfile.TarFile) -> tarfile.TarInfo:
-        member: tarfile.TarInfo = super()._proc_member(archive)  # type: ignore[misc]
+        stream, payload = archive.fileobj, b""
+        if self.type in (*_PAX_TYPES, tarfile.XGLTYPE):  # tarfile reads its records first
+            assert stream is not None
+
+            def read(size: int = -1) -> bytes:
+                nonlocal payload
+                data: bytes = type(stream).read(stream, size)
+                payload = payload or data
+                return data
+
+            stream.read = read  # type: ignore[method-assign]
+        try:
+            member: tarfile.TarInfo = super()._proc_member(archive)  # type: ignore[misc]
+        finally:
+            vars(stream).pop("read", None)
+        if payload and (problem := _pax_problem(payload[: self.size])):
+            member.pax_problem = problem  # type: ignore[attr-defined]
         if self.type in _EXTENSIONS:
             member.headers = (self.type, *getattr(member, "headers", ()))  # type: ignore[attr-defined]
             if self.type != tarfile.XGLTYPE and not self.known_magic:
@@ -116,6 +132,27 @@ class TarHeaders(tarfile.TarInfo):
         if self.type == tarfile.XGLTYPE:
             member.global_keys = frozenset(archive.pax_headers)  # type: ignore[attr-defined]
         return member
+
+
+def _pax_problem(records: bytes) -> str | None:
+    """Why a PAX extension header's records may read two ways. tarfile stops at the first
+    record it cannot parse and keeps the last of two for one key; the tar crate splits them
+    at line breaks and takes the first: each must be ``LENGTH KEY=VALUE\\n``, its length
+    exact, every key once."""
+    keys: set[bytes] = set()
+    at = 0
+    while at < len(records):
+        digits, _, _ = records[at : at + 10].partition(b" ")
+        end = at + int(digits) if digits.isdigit() and not digits.startswith(b"0") else -1
+        record = records[at + len(digits) + 1 : end] if end <= len(records) else b""
+        key, equals, _ = record.partition(b"=")
+        if not record.endswith(b"\n") or not equals or b"\n" in record[:-1]:
+            return "has a PAX extension header record that is not LENGTH KEY=VALUE"
+        if key in keys:
+            return f"has a PAX extension header that names {key.decode(errors='replace')} twice"
+        keys.add(key)
+        at = end
+    return None
 
 
 def ambiguity(member: tarfile.TarInfo) -> str | None:
@@ -128,6 +165,8 @@ def ambiguity(member: tarfile.TarInfo) -> str | None:
         # directory or link with a size had tarfile read its data as headers (a zero block
         # there ended the archive for tarfile alone, and rattler unpacked what followed).
         return "is not a regular file but has a size: tar readers step past it differently"
+    if problem := getattr(member, "pax_problem", None):
+        return str(problem)
     if getattr(member, "joined_prefix", False) and "path" not in pax:
         return "has a name prefix field without POSIX ustar magic"
     if _GLOBAL_READ & getattr(member, "global_keys", frozenset()):

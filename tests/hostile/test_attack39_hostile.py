@@ -459,3 +459,61 @@ def test_a_member_that_is_not_a_file_but_has_a_size_is_refused(tmp_path: Path, k
         check_conda_packages([(path.name, path)])
     assert caught.value.where == path.name
     assert "has a size" in caught.value.message
+
+
+# ---------------------------------------------------------------------------------------------
+# One PAX header read two ways: tarfile stops at a record it cannot parse and keeps the last
+# of two records for one key; rattler's tar crate splits the records at line breaks and keeps
+# the first. tarfile named the second member `x` or `share/zz`; rattler wrote it at share/a.
+
+LOOSE_PAX = {
+    "key-twice": b"16 path=share/a\n9 path=x\n",
+    "garbage-first": b"garbage\n16 path=share/a\n",
+    "length-past-a-line-break": b"17 path=share/a\nb\n",
+}
+
+
+@pytest.mark.parametrize("records", LOOSE_PAX.values(), ids=list(LOOSE_PAX))
+def test_a_pax_header_whose_records_read_two_ways_is_refused(
+    tmp_path: Path, records: bytes
+) -> None:
+    """Held by `install.conda_readers.ambiguity` over the records `TarHeaders` keeps. Before
+    (key-twice, garbage-first): the vetting passed and rattler installed share/a as the 46
+    bytes of a member tarfile had named otherwise."""
+    index = {"name": "sneaky", "version": "1.0", "build": "0", "build_number": 0, "depends": [],
+             "subdir": "linux-64", "arch": "x86_64", "platform": "linux"}  # fmt: skip
+    entry = {"_path": LISTED, "path_type": "hardlink", "sha256": hashlib.sha256(HONEST).hexdigest(),
+             "size_in_bytes": len(HONEST)}  # fmt: skip
+    tar = (
+        plain_member("info/index.json", json.dumps(index).encode())
+        + plain_member(
+            "info/paths.json", json.dumps({"paths": [entry], "paths_version": 1}).encode()
+        )
+        + plain_member("info/files", f"{LISTED}\n".encode())
+        + plain_member(LISTED, HONEST)
+        + extension_header(b"x", records)
+        + plain_member("share/zz", WHOLE)
+    )
+    path = tmp_path / "sneaky-1.0-0.tar.bz2"
+    path.write_bytes(bz2.compress(_ended(tar)))
+    with pytest.raises(InstallError) as caught:
+        check_conda_packages([(path.name, path)])
+    assert caught.value.where == path.name
+    assert "PAX extension header" in caught.value.message
+
+
+def test_pax_headers_as_tarfile_writes_them_still_pass(tmp_path: Path) -> None:
+    """Control: long names, link targets and non-ASCII names in PAX records, as Python's
+    tarfile (PAX_FORMAT) writes them, pass."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as archive:
+        for name, data in [("info/index.json", b"{}"), ("share/" + "é" * 80, HONEST)]:
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+        link = tarfile.TarInfo("share/" + "l" * 120)
+        link.type, link.linkname = tarfile.SYMTYPE, "é" * 10
+        archive.addfile(link)
+    path = tmp_path / "plain-1.0-0.tar.bz2"
+    path.write_bytes(bz2.compress(buffer.getvalue()))
+    check_conda_packages([(path.name, path)])
