@@ -517,3 +517,45 @@ def test_pax_headers_as_tarfile_writes_them_still_pass(tmp_path: Path) -> None:
     path = tmp_path / "plain-1.0-0.tar.bz2"
     path.write_bytes(bz2.compress(buffer.getvalue()))
     check_conda_packages([(path.name, path)])
+
+
+# ---------------------------------------------------------------------------------------------
+# Invariant 4 (mlenv replaces only what it wrote) and `add`'s "on any failure, write nothing":
+# the output guard refused the lock only after `add` had written the edited manifest, and the
+# error said "nothing was changed".
+
+
+@pytest.mark.parametrize("shape", ["symlink", "dangling-symlink"])
+def test_add_whose_lock_the_guard_refuses_leaves_the_manifest_untouched(
+    tmp_path: Path, shape: str
+) -> None:
+    """Held by `commands.lock.apply_edit`, asking `Session.writable` (the guard
+    `write_file` uses) for the lock before the manifest is written. Before: mlenv.toml
+    gained `extra>=2` while mlenv.lock stayed as it was."""
+    from tests.support.cli import run_mlenv
+    from tests.support.wheels import build_wheel, write_simple_index
+
+    wheels = [build_wheel("app", "1.0"), build_wheel("extra", "2.1")]
+    url = write_simple_index(tmp_path / "index", wheels)
+    root = tmp_path / "project"
+    root.mkdir()
+    manifest = root / "mlenv.toml"
+    manifest.write_text(
+        f'[environment]\nname = "t"\npython = "3.11"\n\n[pypi]\nindex-url = "{url}"\n'
+        'dependencies = ["app"]\n'
+    )
+    env = {"MLENV_CACHE_DIR": str(tmp_path / "cache")}
+    assert run_mlenv(["lock"], root, env).returncode == 0
+    lock = root / "mlenv.lock"
+    if shape == "symlink":
+        lock.rename(tmp_path / "real.lock")
+        lock.symlink_to(tmp_path / "real.lock")
+    else:
+        lock.unlink()
+        lock.symlink_to(tmp_path / "nowhere.lock")
+    before = manifest.read_bytes()
+    result = run_mlenv(["add", "extra>=2"], root, env)
+    assert result.returncode == 1, result.stderr
+    assert "is a symlink" in result.stderr and "Traceback" not in result.stderr
+    assert manifest.read_bytes() == before
+    assert "wrote" not in result.stderr
