@@ -13,6 +13,8 @@ from mlenv.manifest import Manifest
 from mlenv.outputs import LOCK_FILE, OutputKind
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from mlenv.edit import Edited
     from mlenv.locking import Upgrade
 
@@ -82,13 +84,17 @@ def write_lock(
 
     path = session.lock_path
     data = rendered(new, str(path)) if data is None else data
-    session.write_file(path, data, LOCK_FILE, {"the manifest": session.manifest_path})
+    session.write_file(path, data, LOCK_FILE, _lock_keep(session))
     diff = changes(previous, new)
     for change in diff:
         session.reporter.info(str(change))
     count = sum(len(p.packages) for p in new.platforms)
     session.reporter.info(f"wrote {path}: {count} package(s), {len(diff)} change(s)")
     return data
+
+
+def _lock_keep(session: Session) -> dict[str, Path]:
+    return {"the manifest": session.manifest_path}
 
 
 def rendered(new: lockfile.Lock, where: str) -> bytes:
@@ -133,6 +139,8 @@ def apply_edit(session: Session, edited: Edited, no_lock: bool, offline: bool) -
     if not no_lock:
         new = resolve(session, edited.manifest, previous, Upgrade.of(False, edited.names), offline)
     data = None if new is None else rendered(new, str(session.lock_path))
+    if new is not None:  # a lock the guard refuses (a symlink) must not follow an edited manifest
+        session.writable(session.lock_path, LOCK_FILE, _lock_keep(session))
     for edit in edited.edits:  # only now: a failed lock changes nothing, so says nothing
         session.reporter.info(str(edit))
     session.write_file(path, edited.text.encode(), MANIFEST_FILE)

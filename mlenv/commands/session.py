@@ -86,8 +86,14 @@ class Session:
     ) -> None:
         """Every file a command writes at a path the user chose goes through the output
         guard: never over a directory, a symlink, a special file, or what the run reads."""
-        keep = {**(keep or {}), **self.kept_cache()}
-        write_atomic(check_output(path, kind, keep=keep), data)
+        write_atomic(self.writable(path, kind, keep), data)
+
+    def writable(
+        self, path: Path, kind: OutputKind, keep: Mapping[str, Path] | None = None
+    ) -> Path:
+        """The output guard's answer for ``path`` (``write_file``'s), asked before writing:
+        a command that writes two files judges the second before it writes the first."""
+        return check_output(path, kind, keep={**(keep or {}), **self.kept_cache()})
 
 
 def open_session(

@@ -60,6 +60,33 @@ def match_spec_name(spec: str) -> str | None:
     return match["name"] if match else None
 
 
+# A bracketed key's value (``[version='>=12.4', build=*]``): quoted, or up to a comma or ']'.
+_BRACKET_KEY = re.compile(
+    r"""(?P<key>\w+)\s*=\s*(?:'(?P<s>[^']*)'|"(?P<d>[^"]*)"|(?P<b>[^,\]]*))"""
+)
+
+
+def match_spec_text(spec: str) -> str:
+    """``name version`` as rattler reads a conda match spec: no ``channel::`` before the name,
+    and a bracketed ``version=`` (``cuda-version[version='>=12.4']``) as the version, which
+    rattler takes over one written before the bracket. A spec in another shape comes back
+    stripped, as written."""
+    text = spec.strip()
+    match = _SPEC_NAME.match(text)
+    if match is None:
+        return text
+    rest = text[match.end() :]
+    if "[" not in rest:
+        return f"{match['name']}{rest}"
+    rest, _, bracket = rest.partition("[")
+    for key in _BRACKET_KEY.finditer(bracket):
+        if key["key"] == "version":
+            rest = " " + next(
+                value for value in (key["s"], key["d"], key["b"]) if value is not None
+            )
+    return f"{match['name']}{rest}".strip()
+
+
 _TOKEN_RE = re.compile(r"^/t/[^/]+")
 
 

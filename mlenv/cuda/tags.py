@@ -15,6 +15,7 @@ from packaging.specifiers import SpecifierSet
 from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 from packaging.version import InvalidVersion, Version
 
+from mlenv.conda.records import match_spec_text
 from mlenv.cuda import matrix
 from mlenv.cuda.matrix import Component, Pattern, components, patterns, require_release
 from mlenv.cuda.versions import CudaError, CudaVersion, leading_numbers
@@ -161,8 +162,7 @@ def _need(
         if floor is None:
             return None
         return make(CudaVersion(floor[0], floor[1])) if len(floor) > 1 else major(floor[0])
-    # The remaining kinds read the package version; -cu11/-cu12 suffixes fix the major and
-    # unsuffixed NVIDIA component wheels are the CUDA 13 ones.
+    # Other kinds read the package version: a -cu11/-cu12 fixes the major, else CUDA 13's wheels.
     suffix = int(groups["major"]) if groups.get("major") else None
     expected = suffix if suffix is not None else 13
     if pin is None:
@@ -365,7 +365,7 @@ def _from_specs(specs: Sequence[str], label: str, *, where: str) -> list[CudaNee
     return [
         need
         for spec in specs
-        for need in _first("conda-spec", spec.strip(), None, f"{label}{spec}", where=where)
+        for need in _first("conda-spec", match_spec_text(spec), None, f"{label}{spec}", where=where)
     ]
 
 

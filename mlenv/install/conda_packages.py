@@ -14,13 +14,13 @@ from typing import IO, Any
 
 from zstandard import ZstdDecompressor, ZstdError
 
+from mlenv.install.conda_readers import TarHeaders, ambiguity, zip_layout_problem
 from mlenv.install.ownership import Kind, Owner, PathLedger
 from mlenv.install.safety import (
     MAX_METADATA,
     MAX_PATH,
     MAX_RATIO,
     MAX_WHEEL_BYTES,
-    TAR_EXTENSIONS,
     InstallError,
     Limits,
     entry_point_problem,
@@ -93,6 +93,8 @@ def _vet_conda(filename: str, path: Path, limits: Limits) -> _CondaVetting:
                 vetting.read_tar(stream)
         elif filename.endswith(".conda"):
             with zipfile.ZipFile(path) as archive:
+                if (layout := zip_layout_problem(archive)) is not None:
+                    raise vetting.refuse(*layout)
                 for info in archive.infolist():
                     if info.filename.endswith(".tar.zst"):
                         with (
@@ -120,63 +122,6 @@ def _vet_conda(filename: str, path: Path, limits: Limits) -> _CondaVetting:
     if (lie := vetting.lies()) is not None:
         raise lie
     return vetting
-
-
-_PAX_TYPES = (tarfile.XHDTYPE, tarfile.SOLARIS_XHDTYPE)
-
-
-class _Headers(tarfile.TarInfo):
-    """A member as tarfile reads it, with the extension headers that came before it
-    (``headers``, outermost first) and any global PAX record in force.
-
-    tarfile and rattler's tar crate resolve two extension headers for one name differently:
-    tarfile takes the first of two GNU long names or two PAX records and a PAX path over a GNU
-    long name that follows it, the tar crate the last one and a GNU long name over any PAX
-    path; tarfile also applies a global PAX path through a later local record. What the
-    vetting reads must be what rattler writes, so ``_CondaVetting._check_member`` refuses a
-    member any of that applies to. ``_proc_member`` is tarfile's hook for subclasses."""
-
-    headers: tuple[bytes, ...] = ()
-    global_keys: frozenset[str] = frozenset()
-    joined_prefix = False  # a prefix field tarfile joined to the name outside ustar magic
-
-    @classmethod
-    def frombuf(cls, buf: bytes | bytearray, encoding: str, errors: str) -> _Headers:
-        member = super().frombuf(buf, encoding, errors)
-        # tarfile joins a header's prefix field (bytes 345-500) to its name whatever the
-        # magic; the tar crate only under POSIX ustar magic (GNU keeps times there).
-        member.joined_prefix = (
-            buf[345:346] != b"\0"
-            and buf[257:265] != b"ustar\x0000"
-            and member.type not in tarfile.GNU_TYPES
-        )
-        return member
-
-    def _proc_member(self, archive: tarfile.TarFile) -> tarfile.TarInfo:
-        member: tarfile.TarInfo = super()._proc_member(archive)  # type: ignore[misc]
-        if self.type in TAR_EXTENSIONS:
-            member.headers = (self.type, *getattr(member, "headers", ()))  # type: ignore[attr-defined]
-        if self.type == tarfile.XGLTYPE:
-            member.global_keys = frozenset(archive.pax_headers)  # type: ignore[attr-defined]
-        return member
-
-
-def _ambiguity(member: tarfile.TarInfo) -> str | None:
-    """Why tar readers may disagree on ``member``'s name or link target (``_Headers``)."""
-    headers: tuple[bytes, ...] = getattr(member, "headers", ())
-    pax, count = member.pax_headers, headers.count
-    if getattr(member, "joined_prefix", False) and "path" not in pax:
-        return "has a name prefix field without POSIX ustar magic"
-    if {"path", "linkpath"} & getattr(member, "global_keys", frozenset()):
-        return "follows a global PAX extension header that names members"
-    if sum(count(kind) for kind in _PAX_TYPES) > 1:
-        return "has more than one PAX extension header"
-    long_name, long_link = count(tarfile.GNUTYPE_LONGNAME), count(tarfile.GNUTYPE_LONGLINK)
-    if long_name > 1 or (long_name and "path" in pax):
-        return "has its name from more than one extension header (GNU long name, PAX path)"
-    if long_link > 1 or (long_link and "linkpath" in pax):
-        return "has its link target from more than one extension header (GNU, PAX)"
-    return None
 
 
 class _Bounded(io.RawIOBase):
@@ -232,7 +177,7 @@ class _CondaVetting:
         whole into memory before it yields the member it describes, so a bound counted from
         the members came after a record of gigabytes was held."""
         bounded = io.BufferedReader(_Bounded(self, stream), tarfile.RECORDSIZE)
-        with tarfile.open(fileobj=bounded, mode="r|", tarinfo=_Headers) as tar:
+        with tarfile.open(fileobj=bounded, mode="r|", tarinfo=TarHeaders) as tar:
             end = 0
             for member in tar:
                 end = member.offset_data + member.size
@@ -283,11 +228,11 @@ class _CondaVetting:
         problem = member_problem(name)
         if problem:
             raise self.refuse(name, problem)
-        if problem := _ambiguity(member):
+        if problem := ambiguity(member):
             raise self.refuse(
                 name,
                 f"{problem}: tar readers (Python's tarfile, which vets it, and rattler's, which "
-                "installs it) take different names from that",
+                "installs it) take different names or bytes from that",
             )
         if len(name.encode()) > MAX_PATH:
             raise self.refuse(name, f"is a path over {MAX_PATH} bytes")

@@ -25,6 +25,7 @@ from mlenv.install.safety import InstallError
 from mlenv.oci.model import OciError
 from mlenv.oci.read import read_base
 from tests.support.cli import run_mlenv
+from tests.support.raw_tars import extension_header, padded, pax, plain_member
 
 PLATFORM = "linux-64"
 HUGE = "9" * 5000  # past CPython's 4,300-digit limit for int(str)
@@ -777,55 +778,21 @@ def test_a_lock_target_cuda_past_the_digit_limit_is_a_clear_error(
 # Invariant 6: a conda tar whose member names Python's tarfile and rattler's (Rust) tar read apart
 
 
-def _block(info: tarfile.TarInfo) -> bytes:
-    return info.tobuf(format=tarfile.USTAR_FORMAT)
-
-
-def _padded(data: bytes) -> bytes:
-    return data + b"\0" * (-len(data) % 512)
-
-
-def _pax(**records: str) -> bytes:
-    out = b""
-    for key, value in records.items():
-        body = f" {key}={value}\n"
-        size = len(body) + 1
-        while len(str(size)) + len(body) != size:
-            size += 1
-        out += f"{size}{body}".encode()
-    return out
-
-
-def _extension(kind: bytes, payload: bytes) -> bytes:
-    info = tarfile.TarInfo("././@PaxHeader" if kind in (b"x", b"g") else "././@LongLink")
-    info.type, info.size = kind, len(payload)
-    return _block(info) + _padded(payload)
-
-
-def _plain_member(name: str, data: bytes, link: str | None = None) -> bytes:
-    info = tarfile.TarInfo(name)
-    if link is None:
-        info.size, info.mode = len(data), 0o644
-        return _block(info) + _padded(data)
-    info.type, info.linkname, info.mode = tarfile.SYMTYPE, link, 0o777
-    return _block(info)
-
-
 SHOWN, HIDDEN = "share/shown.txt", "bin/conda-unpack"
 # Each: the headers before one member. tarfile takes the first of two extension headers for a
 # name, and a PAX path over a GNU long name that follows it; rattler's tar crate the last, and
 # a GNU long name over any PAX path: what the vetting judged is not what rattler writes.
 AMBIGUOUS = {
-    "pax-then-gnu-name": [(b"x", _pax(path=SHOWN)), (b"L", HIDDEN.encode() + b"\0")],
-    "gnu-then-pax-name": [(b"L", SHOWN.encode() + b"\0"), (b"x", _pax(path=HIDDEN))],
+    "pax-then-gnu-name": [(b"x", pax(path=SHOWN)), (b"L", HIDDEN.encode() + b"\0")],
+    "gnu-then-pax-name": [(b"L", SHOWN.encode() + b"\0"), (b"x", pax(path=HIDDEN))],
     "two-gnu-names": [(b"L", SHOWN.encode() + b"\0"), (b"L", HIDDEN.encode() + b"\0")],
-    "two-pax-names": [(b"x", _pax(path=SHOWN)), (b"x", _pax(path=HIDDEN))],
-    "global-pax-name": [(b"g", _pax(path=SHOWN)), (b"x", _pax(mtime="0"))],
+    "two-pax-names": [(b"x", pax(path=SHOWN)), (b"x", pax(path=HIDDEN))],
+    "global-pax-name": [(b"g", pax(path=SHOWN)), (b"x", pax(mtime="0"))],
 }
 AMBIGUOUS_LINKS = {
-    "pax-then-gnu-link": [(b"x", _pax(linkpath="shown.txt")), (b"K", b"../../../etc/passwd\0")],
+    "pax-then-gnu-link": [(b"x", pax(linkpath="shown.txt")), (b"K", b"../../../etc/passwd\0")],
     "two-gnu-links": [(b"K", b"shown.txt\0"), (b"K", b"../../../etc/passwd\0")],
-    "global-pax-link": [(b"g", _pax(linkpath="shown.txt")), (b"x", _pax(mtime="0"))],
+    "global-pax-link": [(b"g", pax(linkpath="shown.txt")), (b"x", pax(mtime="0"))],
 }
 
 
@@ -838,13 +805,13 @@ def _ambiguous_package(tmp_path: Path, headers: list[tuple[bytes, bytes]], link:
     index = {"name": "sneaky", "version": "1.0", "build": "0", "build_number": 0, "depends": [],
              "subdir": "linux-64", "arch": "x86_64", "platform": "linux"}  # fmt: skip
     tar = (
-        _plain_member("info/index.json", json.dumps(index).encode())
-        + _plain_member(
+        plain_member("info/index.json", json.dumps(index).encode())
+        + plain_member(
             "info/paths.json", json.dumps({"paths": [entry], "paths_version": 1}).encode()
         )
-        + _plain_member("info/files", f"{member}\n".encode())
-        + b"".join(_extension(kind, payload) for kind, payload in headers)
-        + _plain_member(member if link else "placeholder", data, "shown.txt" if link else None)
+        + plain_member("info/files", f"{member}\n".encode())
+        + b"".join(extension_header(kind, payload) for kind, payload in headers)
+        + plain_member(member if link else "placeholder", data, "shown.txt" if link else None)
         + b"\0" * 1024
     )
     path = tmp_path / "sneaky-1.0-0.tar.bz2"
@@ -913,8 +880,8 @@ def test_one_extension_header_for_a_long_name_still_passes(tmp_path: Path, kind:
     headers = {
         "gnu-name": [(b"L", long.encode() + b"\0")],
         "gnu-link": [(b"K", ("x" * 120).encode() + b"\0")],
-        "pax-name": [(b"x", _pax(path=long))],
-        "pax-link": [(b"x", _pax(linkpath="x" * 120))],
+        "pax-name": [(b"x", pax(path=long))],
+        "pax-link": [(b"x", pax(linkpath="x" * 120))],
     }[kind]
     data = b"hello\n"
     link = kind.endswith("link")
@@ -922,12 +889,10 @@ def test_one_extension_header_for_a_long_name_still_passes(tmp_path: Path, kind:
     index = {"name": "ok", "version": "1.0", "build": "0", "build_number": 0,
              "depends": [], "subdir": "linux-64"}  # fmt: skip
     tar = (
-        _plain_member("info/index.json", json.dumps(index).encode())
-        + _plain_member("info/files", f"{name}\n".encode())
-        + b"".join(_extension(k, payload) for k, payload in headers)
-        + _plain_member(
-            "lib/link" if link else "placeholder", data, "placeholder" if link else None
-        )
+        plain_member("info/index.json", json.dumps(index).encode())
+        + plain_member("info/files", f"{name}\n".encode())
+        + b"".join(extension_header(k, payload) for k, payload in headers)
+        + plain_member("lib/link" if link else "placeholder", data, "placeholder" if link else None)
         + b"\0" * 1024
     )
     path = tmp_path / "ok-1.0-0.tar.bz2"
@@ -947,7 +912,7 @@ def _prefixed_member(name: str, prefix: bytes, data: bytes, link: str | None = N
     header[345 : 345 + len(prefix)] = prefix
     header[148:156] = b" " * 8
     header[148:156] = b"%06o\0 " % sum(header)
-    return bytes(header) + (_padded(data) if link is None else b"")
+    return bytes(header) + (padded(data) if link is None else b"")
 
 
 def _listing_package(tmp_path: Path, listed: str, body: bytes, link: bool = False) -> Path:
@@ -959,9 +924,9 @@ def _listing_package(tmp_path: Path, listed: str, body: bytes, link: bool = Fals
              "subdir": "linux-64", "arch": "x86_64", "platform": "linux"}  # fmt: skip
     paths = json.dumps({"paths": [entry], "paths_version": 1}).encode()
     tar = (
-        _plain_member("info/index.json", json.dumps(index).encode())
-        + _plain_member("info/paths.json", paths)
-        + _plain_member("info/files", f"{listed}\n".encode())
+        plain_member("info/index.json", json.dumps(index).encode())
+        + plain_member("info/paths.json", paths)
+        + plain_member("info/files", f"{listed}\n".encode())
         + body
         + b"\0" * 1024
     )
@@ -991,9 +956,7 @@ def test_a_symlink_deeper_for_the_vetting_than_for_rattler_is_refused(tmp_path: 
     """The prefix shape on a symlink: tarfile sees `a/b/c/x -> ../../../etc` (inside the
     prefix at that depth), the tar crate `x -> ../../../etc` (out of it), listed as the
     regular member `x` also holds. Refused, naming the package."""
-    body = _plain_member("x", b"hello\n") + _prefixed_member(
-        "x", b"a/b/c", b"", link="../../../etc"
-    )
+    body = plain_member("x", b"hello\n") + _prefixed_member("x", b"a/b/c", b"", link="../../../etc")
     path = _listing_package(tmp_path, "x", body, link=True)
     with pytest.raises(InstallError) as caught:
         check_conda_packages([(path.name, path)])
@@ -1009,7 +972,7 @@ def test_a_conda_package_listing_a_path_it_does_not_hold_is_refused(
     read; one that is not (the shape every tar-reader disagreement over a name takes, since
     rattler can only link what its own reading extracted) is refused naming the listing.
     Before: only its spelling was checked, and the ledger never judged it."""
-    body = _plain_member("share/shown.txt", b"hello\n")
+    body = plain_member("share/shown.txt", b"hello\n")
     path = _listing_package(tmp_path, "bin/conda-unpack", body)
     if listing == "files":  # no paths.json: rattler falls back to info/files
         with tarfile.open(path) as archive:
@@ -1053,7 +1016,7 @@ def test_an_image_archive_with_a_huge_extension_header_is_refused_unread(
         out.seek(512 + size)
         layout = tarfile.TarInfo("oci-layout")
         layout.size = 2
-        out.write(layout.tobuf(format=tarfile.USTAR_FORMAT) + _padded(b"{}") + b"\0" * 1024)
+        out.write(layout.tobuf(format=tarfile.USTAR_FORMAT) + padded(b"{}") + b"\0" * 1024)
     assert path.stat().st_blocks * 512 < 1 << 20
     tracemalloc.start()
     try:

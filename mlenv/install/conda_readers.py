@@ -1,0 +1,189 @@
+"""Where Python's tar and zip readers, which vet a conda package, and rattler's, which
+install it, read one archive differently: each such shape is named here, and
+``conda_packages._CondaVetting`` refuses a package that holds one (security invariant 6)."""
+
+from __future__ import annotations
+
+import struct
+import tarfile
+import zipfile
+
+from mlenv.install.safety import TAR_EXTENSIONS
+
+# tarfile's own (no stub): a header whose number field or checksum it cannot parse.
+_INVALID_HEADER: type[Exception] = tarfile.InvalidHeaderError  # type: ignore[attr-defined]
+
+_LOCAL_HEADER = struct.Struct("<4s2xHH4x4xIIHH")  # signature, flags, method, sizes, lengths
+
+
+def zip_layout_problem(archive: zipfile.ZipFile) -> tuple[str, str] | None:
+    """A .conda's members as rattler reads them are the ones the vetting reads. zipfile reads
+    the central directory; rattler streams the local headers from the first byte, so a local
+    entry the directory does not list (a ``pkg-*.tar.zst`` of other files, before or between
+    the listed ones, or data prepended to the archive) was unpacked by rattler unvetted. So
+    the listed entries must tile the archive up to the central directory: in order, from byte
+    0, each local header naming and sizing its entry as the directory does, with no data
+    descriptor (a streaming reader cannot size such an entry)."""
+    handle = archive.fp
+    assert handle is not None  # open: the caller holds it
+    expected = 0
+    for info in sorted(archive.infolist(), key=lambda info: info.header_offset):
+        handle.seek(info.header_offset)
+        fields = _LOCAL_HEADER.unpack(handle.read(_LOCAL_HEADER.size).ljust(_LOCAL_HEADER.size))
+        signature, flags, method, compressed, size, name_length, extra_length = fields
+        name = handle.read(name_length)
+        if (
+            info.header_offset != expected
+            or signature != b"PK\x03\x04"
+            or flags & 0x8
+            or (method, compressed, size)
+            != (info.compress_type, info.compress_size, info.file_size)
+            or name != info.orig_filename.encode("utf-8" if info.flag_bits & 0x800 else "cp437")
+        ):
+            return (
+                info.orig_filename,
+                "has a local header that is not what the zip's central directory says (a "
+                "streaming reader, as rattler is, reads entries the directory does not list)",
+            )
+        expected = info.header_offset + _LOCAL_HEADER.size + name_length + extra_length
+        expected += compressed
+    if expected != archive.start_dir:
+        return (
+            "(zip)",
+            f"holds {archive.start_dir - expected} bytes before its central directory that "
+            "no listed entry accounts for (a streaming reader, as rattler is, reads them)",
+        )
+    return None
+
+
+_PAX_TYPES = (tarfile.XHDTYPE, tarfile.SOLARIS_XHDTYPE)
+# What tarfile takes from a global PAX record for every later member that changes what is
+# written: the tar crate ignores global records, so a global ``size`` made tarfile measure a
+# prefix of a file rattler wrote whole (tarfile still steps to the next header by the
+# header's own size field).
+_GLOBAL_READ = frozenset({"path", "linkpath", "size"})
+# The tar crate's ustar and GNU magic (magic and version fields): it reads a PAX or GNU long
+# name header as one only under these; tarfile under any magic or none.
+_TAR_MAGIC = (b"ustar\x0000", b"ustar  \x00")
+
+
+class TarHeaders(tarfile.TarInfo):
+    """A member as tarfile reads it, with the extension headers that came before it
+    (``headers``, outermost first) and any global PAX record in force.
+
+    tarfile and rattler's tar crate resolve two extension headers for one name differently:
+    tarfile takes the first of two GNU long names or two PAX records and a PAX path over a GNU
+    long name that follows it, the tar crate the last one and a GNU long name over any PAX
+    path. tarfile reads an extension header under any magic, the tar crate only under ustar
+    or GNU magic (``known_magic``), and a Solaris 'X' header as PAX, the tar crate never.
+    tarfile renames and resizes a member from GNU.sparse records and applies a global PAX
+    path, link target or size (``_GLOBAL_READ``) through a later local record; the tar crate
+    ignores both. What the vetting reads must be what rattler writes, so
+    ``conda_packages._CondaVetting._check_member`` refuses a member any of that applies to.
+    ``_proc_member`` is tarfile's hook for subclasses."""
+
+    headers: tuple[bytes, ...] = ()
+    global_keys: frozenset[str] = frozenset()
+    joined_prefix = False  # a prefix field tarfile joined to the name outside ustar magic
+    known_magic = True  # this header has the tar crate's ustar or GNU magic
+    foreign_extension = False  # an extension header before it lacks that magic
+
+    @classmethod
+    def frombuf(cls, buf: bytes | bytearray, encoding: str, errors: str) -> TarHeaders:
+        try:
+            member = super().frombuf(buf, encoding, errors)
+        except _INVALID_HEADER as exc:
+            # Past its first header tarfile takes one it cannot parse (a number field of
+            # garbage: uid, mode, mtime, devmajor) for the archive's end and stops quietly;
+            # the tar crate parses a field only when it uses it, and unpacks on.
+            raise tarfile.ReadError(f"a tar header tarfile cannot read ({exc})") from None
+        # tarfile joins a header's prefix field (bytes 345-500) to its name whatever the
+        # magic; the tar crate only under POSIX ustar magic (GNU keeps times there).
+        member.joined_prefix = (
+            buf[345:346] != b"\0"
+            and buf[257:265] != b"ustar\x0000"
+            and member.type not in tarfile.GNU_TYPES
+        )
+        member.known_magic = buf[257:265] in _TAR_MAGIC
+        return member
+
+    def _proc_member(self, archive: tarfile.TarFile) -> tarfile.TarInfo:
+        stream, payload = archive.fileobj, b""
+        if self.type in (*_PAX_TYPES, tarfile.XGLTYPE):  # tarfile reads its records first
+            assert stream is not None
+
+            def read(size: int = -1) -> bytes:
+                nonlocal payload
+                data: bytes = type(stream).read(stream, size)
+                payload = payload or data
+                return data
+
+            stream.read = read  # type: ignore[method-assign]
+        try:
+            member: tarfile.TarInfo = super()._proc_member(archive)  # type: ignore[misc]
+        finally:
+            vars(stream).pop("read", None)
+        if payload and (problem := _pax_problem(payload[: self.size])):
+            member.pax_problem = problem  # type: ignore[attr-defined]
+        if self.type in TAR_EXTENSIONS:
+            member.headers = (self.type, *getattr(member, "headers", ()))  # type: ignore[attr-defined]
+            if self.type != tarfile.XGLTYPE and not self.known_magic:
+                member.foreign_extension = True  # type: ignore[attr-defined]
+        if self.type == tarfile.XGLTYPE:
+            member.global_keys = frozenset(archive.pax_headers)  # type: ignore[attr-defined]
+        return member
+
+
+def _pax_problem(records: bytes) -> str | None:
+    """Why a PAX extension header's records may read two ways. tarfile stops at the first
+    record it cannot parse and keeps the last of two for one key; the tar crate splits them
+    at line breaks and takes the first: each must be ``LENGTH KEY=VALUE\\n``, its length
+    exact, every key once."""
+    keys: set[bytes] = set()
+    at = 0
+    while at < len(records):
+        digits, _, _ = records[at : at + 10].partition(b" ")
+        end = at + int(digits) if digits.isdigit() and not digits.startswith(b"0") else -1
+        record = records[at + len(digits) + 1 : end] if end <= len(records) else b""
+        key, equals, _ = record.partition(b"=")
+        if not record.endswith(b"\n") or not equals or b"\n" in record[:-1]:
+            return "has a PAX extension header record that is not LENGTH KEY=VALUE"
+        if key in keys:
+            return f"has a PAX extension header that names {key.decode(errors='replace')} twice"
+        keys.add(key)
+        at = end
+    return None
+
+
+def ambiguity(member: tarfile.TarInfo) -> str | None:
+    """Why tar readers may disagree on ``member``'s name, link target or where the next
+    member starts (``TarHeaders``)."""
+    headers: tuple[bytes, ...] = getattr(member, "headers", ())
+    pax, count = member.pax_headers, headers.count
+    if member.size and not member.isreg() and member.type in tarfile.SUPPORTED_TYPES:
+        # tarfile skips the data of a regular member only, the tar crate of every member: a
+        # directory or link with a size had tarfile read its data as headers (a zero block
+        # there ended the archive for tarfile alone, and rattler unpacked what followed).
+        return "is not a regular file but has a size: tar readers step past it differently"
+    if problem := getattr(member, "pax_problem", None):
+        return str(problem)
+    if getattr(member, "joined_prefix", False) and "path" not in pax:
+        return "has a name prefix field without POSIX ustar magic"
+    if _GLOBAL_READ & getattr(member, "global_keys", frozenset()):
+        return "follows a global PAX extension header that names or sizes members"
+    if getattr(member, "foreign_extension", False):
+        return "has an extension header without ustar or GNU magic (the tar crate skips it)"
+    if tarfile.SOLARIS_XHDTYPE in headers:
+        return "has a Solaris PAX extension header ('X', which the tar crate skips)"
+    if any(key.startswith("GNU.sparse.") for key in pax):
+        # tarfile takes a name and size from GNU.sparse.name/size/realsize and expands a
+        # sparse map; the tar crate ignores every GNU.sparse record and writes the data as is.
+        return "has a GNU.sparse PAX extension header record (the tar crate ignores it)"
+    if sum(count(kind) for kind in _PAX_TYPES) > 1:
+        return "has more than one PAX extension header"
+    long_name, long_link = count(tarfile.GNUTYPE_LONGNAME), count(tarfile.GNUTYPE_LONGLINK)
+    if long_name > 1 or (long_name and "path" in pax):
+        return "has its name from more than one extension header (GNU long name, PAX path)"
+    if long_link > 1 or (long_link and "linkpath" in pax):
+        return "has its link target from more than one extension header (GNU, PAX)"
+    return None
