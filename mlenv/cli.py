@@ -20,16 +20,10 @@ import click
 from mlenv import __version__, lockfile
 from mlenv.commands.lock import apply_edit
 from mlenv.commands.session import Session, open_session
-from mlenv.errors import (
-    CannotJudgeError,
-    MlenvError,
-    UsageError,
-    VerdictError,
-    redact,
-    terminal_text,
-)
+from mlenv.errors import CannotJudgeError, MlenvError, UsageError, VerdictError, terminal_text
 from mlenv.manifest import PYTHON_MINORS, Manifest
 from mlenv.outputs import check_output
+from mlenv.redaction import redact
 from mlenv.report import emit_json, human_bytes
 from mlenv.target import Target
 from mlenv.userfiles import read_input

@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
-from mlenv.errors import redact_urls
+from mlenv.redaction import redact_urls
 
 if TYPE_CHECKING:
     from mlenv.lockfile import Lock, LockTarget
@@ -29,7 +29,7 @@ DERIVED = frozenset({"requires-driver", "requires-driver-because"})
 
 def recorded_location(url: str) -> str:
     """An index URL or find-links location as [target] records it (security invariant 5):
-    without userinfo and trailing slashes, every secret ``errors.redact`` knows as ``***``."""
+    without userinfo and trailing slashes, every secret ``redaction.redact`` knows as ``***``."""
     parts = urlsplit(url)
     if "@" in parts.netloc:
         netloc = parts.netloc.rpartition("@")[2]

@@ -13,7 +13,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from mlenv.errors import redact_urls
+from mlenv.redaction import redact_urls
 
 LOCK_VERSION = 1
 DEFAULT_INDEX = "https://pypi.org/simple"
@@ -58,7 +58,7 @@ def resolution_inputs(
 ) -> dict[str, Any]:
     """Everything in a manifest that can change what gets locked; nothing else. The [cuda]
     escapes (normalised names) count only when used, so older locks keep their hash. Locations
-    count without their secrets (``errors.redact``): a rotated password does not make a lock
+    count without their secrets (``redaction.redact``): a rotated password does not make a lock
     stale, and a bundle's manifest, which carries none (``fetch.shareable_manifest``), still
     matches its lock."""
     data: dict[str, Any] = {

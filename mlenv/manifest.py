@@ -17,7 +17,7 @@ from typing import Any, Literal, TypeVar, cast
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
-from mlenv.errors import ManifestError, Problem, redact_urls
+from mlenv.errors import ManifestError, Problem
 from mlenv.inputs import (
     DEFAULT_GLIBC,
     DEFAULT_INDEX,
@@ -31,6 +31,7 @@ from mlenv.limits import parse_toml
 from mlenv.pep508 import requirement as parsed_requirement
 from mlenv.placement import judge_placement
 from mlenv.platforms import NAMES
+from mlenv.redaction import redact_urls
 
 PYTHON_MINORS = tuple(f"3.{minor}" for minor in range(9, 16))
 OUTPUTS = ("oci", "conda-pack")

@@ -14,7 +14,8 @@ from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Protocol
 
-from mlenv.errors import redact, terminal_text
+from mlenv.errors import terminal_text
+from mlenv.redaction import redact
 
 if TYPE_CHECKING:
     from rich.progress import Progress, TaskID

@@ -25,7 +25,7 @@ from resolvelib import BaseReporter, ResolutionImpossible, ResolutionTooDeep, Re
 from resolvelib.providers import AbstractProvider
 from resolvelib.structs import RequirementInformation
 
-from mlenv.errors import MlenvError, printable, redact
+from mlenv.errors import MlenvError, printable
 from mlenv.index import CoreMetadata, Index, IndexFile
 from mlenv.index.model import MetadataError
 from mlenv.limits import (
@@ -39,6 +39,7 @@ from mlenv.limits import (
 )
 from mlenv.pep508 import marker_holds, marker_text
 from mlenv.pep508 import requirement as parsed
+from mlenv.redaction import redact
 from mlenv.report import Reporter, Task
 from mlenv.target import Target
 

@@ -214,19 +214,20 @@ def _reader_accepts(data: Mapping[str, Any]) -> bool:
     return True
 
 
-# What each of ``errors.redact``'s patterns needs in a text to match it (a scheme's "://" and
-# a header's ":", a query's "=", an HTTP authorization's scheme): a text with none of them is
-# shown as it is.
-REDACTABLE = (":", "=", "Basic", "Bearer")
+# What each of ``redaction.redact``'s patterns needs in a text to match it (a scheme's "://" and
+# a header's ":", a query's "=", a scheme-relative URL's "@", an option's "--", an HTTP
+# authorization's scheme): a text with none of them is shown as it is.
+REDACTABLE = (":", "=", "@", "--", "Basic", "BASIC", "Bearer", "BEARER", "bearer")
 
 
 def _say(text: str) -> None:
-    """``text`` on stderr as the full CLI's reporter says it (``errors.redact``, then
+    """``text`` on stderr as the full CLI's reporter says it (``redaction.redact``, then
     ``errors.terminal_text``; their imports only when they could change it: printable ASCII
     without a ``REDACTABLE`` mark hides nothing and holds no secret). A directory named like
     a URL's secret (``Bearer x``, ``a?token=x``) is redacted in the lock's path either way."""
     if not (text.isascii() and text.isprintable()) or any(m in text for m in REDACTABLE):
-        from mlenv.errors import redact, terminal_text
+        from mlenv.errors import terminal_text
+        from mlenv.redaction import redact
 
         text = terminal_text(redact(text))
     print(text, file=sys.stderr, flush=True)

@@ -23,11 +23,12 @@ from mlenv.cache.artifacts import Artifact, ArtifactCache, relative_path
 from mlenv.cache.files import describe, open_plain
 from mlenv.cache.held import Measured, measure
 from mlenv.cache.lock_artifacts import artifacts_of
-from mlenv.errors import MlenvError, redact_urls
+from mlenv.errors import MlenvError
 from mlenv.limits import parse_toml
 from mlenv.lockfile import Lock
 from mlenv.oci.model import canonical_json
 from mlenv.outputs import OutputKind, check_output, read_record, replace_output
+from mlenv.redaction import redact_urls
 from mlenv.userfiles import read_input
 
 BUNDLE_VERSION = 1
@@ -61,7 +62,7 @@ def _bundle_keep(manifest: Path, cache: ArtifactCache) -> dict[str, Path]:
 
 def shareable_manifest(path: Path) -> bytes:
     """The manifest as a bundle carries it: every credential its index and channel URLs hold
-    replaced by ``***`` (``errors.redact``; security invariant 5). A bundle travels into an air
+    replaced by ``***`` (``redaction.redact``; security invariant 5). A bundle travels into an air
     gap or to a registry, another origin; the lock's inputs hash counts locations without their
     secrets, so the bundle's manifest still matches the lock.
 

@@ -64,10 +64,14 @@ def match_spec_name(spec: str) -> str | None:
 _BRACKET_KEY = re.compile(
     r"""(?P<key>\w+)\s*=\s*(?:'(?P<s>[^']*)'|"(?P<d>[^"]*)"|(?P<b>[^,\]]*))"""
 )
+# Blanks rattler drops from a version spec: after an operator (``>= 12.4``) and around the ``,``
+# and ``|`` that join constraints (``>=12.4 , <13``); a blank anywhere else parts version and build.
+_SPEC_BLANKS = re.compile(r"[ \t]*([,|])[ \t]*|([<>=!~]=?)[ \t]+")
 
 
 def match_spec_text(spec: str) -> str:
     """``name version`` as rattler reads a conda match spec: no ``channel::`` before the name,
+    no blank after an operator or around ``,`` and ``|`` (``>= 12.4, < 13`` is ``>=12.4,<13``),
     and a bracketed ``version=`` (``cuda-version[version='>=12.4']``) as the version, which
     rattler takes over one written before the bracket. A spec in another shape comes back
     stripped, as written."""
@@ -75,7 +79,7 @@ def match_spec_text(spec: str) -> str:
     match = _SPEC_NAME.match(text)
     if match is None:
         return text
-    rest = text[match.end() :]
+    rest = _SPEC_BLANKS.sub(_joined, text[match.end() :])
     if "[" not in rest:
         return f"{match['name']}{rest}"
     rest, _, bracket = rest.partition("[")
@@ -85,6 +89,10 @@ def match_spec_text(spec: str) -> str:
                 value for value in (key["s"], key["d"], key["b"]) if value is not None
             )
     return f"{match['name']}{rest}".strip()
+
+
+def _joined(blanks: re.Match[str]) -> str:
+    return blanks[1] or blanks[2]
 
 
 _TOKEN_RE = re.compile(r"^/t/[^/]+")

@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import unquote, urlsplit, urlunsplit
 
-from mlenv.errors import redact_urls
 from mlenv.origins import Origin as Origin
 from mlenv.origins import file_url_to_path as file_url_to_path
 from mlenv.origins import origin as origin
+from mlenv.redaction import redact_urls
 
 Credentials = tuple[str, str]
 
@@ -30,7 +30,7 @@ def strip_credentials(url: str) -> str:
 
 def recordable(url: str) -> str:
     """The URL as a lock or an export records it (security invariant 5): no userinfo, and
-    every secret ``errors.redact`` knows (``?token=``, signed-URL signatures, ``/t/<token>``)
+    every secret ``redaction.redact`` knows (``?token=``, signed-URL signatures, ``/t/<token>``)
     as ``***``. A lock is committed and shared; a secret in it has left its origin."""
     return redact_urls(strip_credentials(url))
 

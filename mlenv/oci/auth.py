@@ -11,12 +11,13 @@ from collections.abc import Generator, Iterator, Mapping
 
 import httpx
 
-from mlenv.errors import printable, redact
+from mlenv.errors import printable
 from mlenv.limits import enforce, parse_json
 from mlenv.oci.credentials import Credentials
 from mlenv.oci.model import JSON_LIMIT
 from mlenv.oci.reference import RegistryError
 from mlenv.origins import UnsafeUrlError, follow, may_send_credentials
+from mlenv.redaction import redact
 
 # a name starts where no name character is before it: from inside a long run of them, every
 # start would scan the rest of it again (quadratic in a hostile registry's header)

@@ -22,7 +22,6 @@ from hypothesis import strategies as st
 
 from mlenv.cache.artifacts import ArtifactCache
 from mlenv.cache.download import UrlOpener
-from mlenv.errors import redact
 from mlenv.index.urls import recordable
 from mlenv.install.conda_packages import check_conda_packages
 from mlenv.install.safety import InstallError
@@ -31,6 +30,7 @@ from mlenv.oci.model import OciError
 from mlenv.oci.read import read_base
 from mlenv.oci.write import write_layout
 from mlenv.origins import LocalRoots, UnsafeUrlError
+from mlenv.redaction import redact
 from mlenv.tarball import Entry
 from tests.support.cli import run_mlenv
 from tests.support.conda_channel import build_conda_package
@@ -251,7 +251,7 @@ def test_hypothesis_recordable_urls_hold_no_secret(
 ) -> None:
     """Invariant 5 (`index.urls.recordable`): whatever the spelling of a secret parameter and
     wherever it sits in the query, with or without userinfo, the recorded URL keeps the rest
-    and holds no secret; recording is idempotent and agrees with `errors.redact`."""
+    and holds no secret; recording is idempotent and agrees with `redaction.redact`."""
     assert callable(case)
     name = case(key)
     netloc = f"u:{secret}@h.example" if user else "h.example"

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from mlenv import cli, uptodate
 from mlenv.atomic import atomic_writer, write_atomic
 from mlenv.cache import fresh
-from mlenv.errors import redact
+from mlenv.redaction import redact
 from tests.support.noop import lock_for, manifest_text
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -41,7 +41,7 @@ def test_up_to_date_names_a_lock_path_as_the_full_cli_redacts_it(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str
 ) -> None:
     """Protects invariant (1), the fast path's lines equal the full CLI's: the full CLI's
-    reporter says every line through ``errors.redact``, so a project directory named like a
+    reporter says every line through ``redaction.redact``, so a project directory named like a
     secret (``Bearer abc``, ``a?token=...``) shows as ``***`` there; the fast path printed it
     as it is. Both must say the same, from the kept verdict too."""
     args = _project(tmp_path / name)
@@ -56,7 +56,7 @@ def test_up_to_date_names_a_lock_path_as_the_full_cli_redacts_it(
 @settings(max_examples=500)
 @given(st.text())
 def test_a_text_without_a_redactable_mark_is_never_redacted(text: str) -> None:
-    """Protects the fast path's shortcut: it skips ``errors.redact`` (and its import) for a
+    """Protects the fast path's shortcut: it skips ``redaction.redact`` (and its import) for a
     text holding none of ``uptodate.REDACTABLE``, which is only right if redact would leave
     every such text as it is."""
     if not any(mark in text for mark in uptodate.REDACTABLE):

@@ -18,11 +18,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mlenv.errors import _USERINFO, _secret_params, redact
 from mlenv.host import parse_ldd_version
 from mlenv.oci.auth import _CHALLENGE_PARAM
+from mlenv.redaction import _USERINFO, _secret_params, redact
 from tests.support.growth import LINEAR_BOUND, growth
-from tests.support.old_redact import OLD_USERINFO, REF_SECRET_PARAM_28
+from tests.support.old_redact import OLD_USERINFO, REF_SECRET_PARAM_40, REF_SEPARATORS_40
 
 OLD_CHALLENGE = re.compile(r'([A-Za-z_]+)=(?:"([^"]*)"|([^\s,]*))')
 OLD_LDD = re.compile(r"ldd \([^)]*\b(?:E?GLIBC|GNU libc)\b[^)]*\) (\S+)")
@@ -39,7 +39,7 @@ QUERY = ["?", "&", ";", "#", "=", "token", "TOKEN", "sig", "key", "api_key", "a"
 @settings(max_examples=500)
 @given(st.lists(st.sampled_from(QUERY), max_size=30).map("".join))
 def test_secret_parameters_are_redacted_as_the_old_expression_did(text: str) -> None:
-    assert _secret_params(text) == REF_SECRET_PARAM_28.sub(r"\g<key>***", text)
+    assert _secret_params(text) == REF_SECRET_PARAM_40.sub(r"\g<key>***", text)
 
 
 # no piece ends in ":", so "://" only ever comes from an "https://" piece
@@ -61,7 +61,10 @@ def urlish_text(draw: st.DrawFn) -> str:
 @settings(max_examples=500)
 @given(urlish_text())
 def test_userinfo_is_redacted_as_the_old_expression_did(text: str) -> None:
-    assert _USERINFO.sub("://***@", text) == OLD_USERINFO.sub(r"\g<scheme>***@", text)
+    """With pass 40's scheme-relative ``//userinfo@`` where a URL starts (``REF_SEPARATORS_40``)."""
+    new = _USERINFO.sub(lambda m: m[0][: m[0].index("/") + 2] + "***@", text)
+    old = OLD_USERINFO.sub(r"\g<scheme>***@", text)
+    assert new == re.sub(REF_SEPARATORS_40[1] + r"[^/?#\s]*@", r"\g<scheme>***@", old)
 
 
 def test_userinfo_after_no_scheme_is_redacted_too() -> None:

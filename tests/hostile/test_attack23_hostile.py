@@ -18,9 +18,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mlenv.errors import redact
+from mlenv.redaction import redact
 from tests.support.growth import LINEAR_BOUND, growth
-from tests.support.old_redact import old_redact, reference_redact
+from tests.support.old_redact import REF_SEPARATORS_40, old_redact, reference_redact
 
 
 def test_a_parameter_in_schemeless_userinfo_keeps_its_whole_value_hidden() -> None:
@@ -70,8 +70,16 @@ def test_after_a_scheme_the_redaction_is_the_old_one(drawn: tuple[str, int]) -> 
     same secrets hidden, the same host kept for the inputs hash."""
     text, _ = drawn
     starts = [m.start() for m in re.finditer("://", text)]
-    if all(SCHEME_BEFORE.search(text[:at]) for at in starts):
+    if all(SCHEME_BEFORE.search(text[:at]) for at in starts) and not _relative_parameter(text):
         assert redact(text) == reference_redact(text)
+
+
+def _relative_parameter(text: str) -> bool:
+    """A scheme-relative userinfo holding a parameter (``//a&token=S@CRET``): no scheme stands
+    before it, so the value runs on past the '@' as the old parameter expression read it
+    (``test_nothing_the_old_redactor_hid_is_shown`` holds that case)."""
+    relative = re.finditer(REF_SEPARATORS_40[1] + r"[^/?#\s]*@", text)
+    return any("&" in m[0] or ";" in m[0] for m in relative)
 
 
 def test_a_userinfo_after_a_scheme_keeps_its_host() -> None:

@@ -1,4 +1,4 @@
-"""Twenty-sixth adversary pass: the three secrets the one redactor (``mlenv.errors.redact``)
+"""Twenty-sixth adversary pass: the three secrets the one redactor (``mlenv.redaction.redact``)
 still showed after pass 23, each in many shapes.
 
 - a secret parameter whose name is percent-encoded (``?access%5Ftoken=``), which a server
@@ -19,7 +19,7 @@ import string
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from mlenv.errors import redact
+from mlenv.redaction import redact
 from tests.support.growth import LINEAR_BOUND, growth
 
 SECRET_NAMES = ["token", "access_token", "password", "api_key", "api-key", "sig",

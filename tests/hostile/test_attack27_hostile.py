@@ -16,9 +16,10 @@ from hypothesis import strategies as st
 from mlenv import cli, lockfile, uptodate
 from mlenv.commands.session import open_session
 from mlenv.conda.records import match_spec_name
-from mlenv.errors import ManifestError, UsageError, redact
+from mlenv.errors import ManifestError, UsageError
 from mlenv.lockfile import Lock, LockedPlatform, LockError, LockTarget
 from mlenv.manifest import loads as load_manifest
+from mlenv.redaction import redact
 from mlenv.report import JsonReporter, emit_json
 from tests.support.growth import LINEAR_BOUND, growth
 from tests.support.locks import HASH, conda_record

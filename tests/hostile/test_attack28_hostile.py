@@ -1,4 +1,4 @@
-"""Twenty-eighth adversary pass: secrets the one redactor (``mlenv.errors.redact``) still
+"""Twenty-eighth adversary pass: secrets the one redactor (``mlenv.redaction.redact``) still
 showed after pass 27.
 
 - an HTTP credential header under a scheme other than Basic/Bearer (GitHub's ``token``,
@@ -25,7 +25,8 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from mlenv import uptodate
-from mlenv.errors import MlenvError, redact
+from mlenv.errors import MlenvError
+from mlenv.redaction import redact
 from tests.support.growth import LINEAR_BOUND, growth
 from tests.support.old_redact import reference_redact
 

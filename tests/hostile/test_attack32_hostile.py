@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from mlenv.cache.bundle import shareable_manifest
-from mlenv.errors import redact
+from mlenv.redaction import redact
 from tests.support.cli import run_mlenv
 from tests.support.growth import LINEAR_BOUND, growth
 from tests.support.wheels import build_wheel, write_simple_index

@@ -3,8 +3,8 @@ or an ``=``: projects (``google-auth``, ``flask-session``, ``ssh-key``), whose l
 ``auth``, ``key`` or ``session`` as a header's may. Pass 32 left them hidden: ``google-auth:
 no version satisfies ...`` read ``google-auth: ***``, and a bundle's manifest lost the rest of a
 ``"google-auth=2.0"`` conda line. A bare name (no quote after it) is a header's only when its
-last word is a credential itself or it has a custom header's ``X-`` (``errors._CREDENTIAL_END``);
-data (a location, a bundle's manifest) passes ``errors.redact_urls``, which hides what URLs
+last word is a credential itself or it has a custom header's ``X-`` (``redaction._CREDENTIAL_END``);
+data (a location, a bundle's manifest) passes ``redaction.redact_urls``, which hides what URLs
 carry and never reads to a line's end."""
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mlenv.cache.bundle import shareable_manifest
-from mlenv.errors import redact, redact_urls
 from mlenv.lockfile import inputs_hash
 from mlenv.manifest import loads
+from mlenv.redaction import redact, redact_urls
 
 # a project's name: lowercase words, the last one a word headers end in too
 PROJECT = st.builds(

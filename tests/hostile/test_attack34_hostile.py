@@ -14,12 +14,13 @@ import pytest
 from mlenv import cli, uptodate
 from mlenv.cache.bundle import shareable_manifest
 from mlenv.commands.verify import verify
-from mlenv.errors import MlenvError, redact, redact_urls
+from mlenv.errors import MlenvError
 from mlenv.judge import verify_lock
 from mlenv.lockfile import Lock, LockedPlatform, inputs_hash, render
 from mlenv.lockfile import loads as load_lock
 from mlenv.manifest import Manifest
 from mlenv.manifest import loads as load_manifest
+from mlenv.redaction import redact, redact_urls
 from tests.support.cli import run_mlenv
 from tests.support.growth import LINEAR_BOUND, growth
 from tests.support.locks import locked, target_of

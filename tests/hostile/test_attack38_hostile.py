@@ -2,7 +2,7 @@
 
 - A password typed with a raw ``?``, ``#`` or ``/`` *and* a raw ``@`` (``user:pa?ss@w@host``)
   showed its tail: the raw-password expression stops at the first ``@``, where the plain
-  userinfo one runs to the authority's last. ``errors._userinfo`` now carries a raw password on
+  userinfo one runs to the authority's last. ``redaction._userinfo`` now carries a raw password on
   to that last ``@``, as the reference (raw password, then plain userinfo) reads it; a
   Hypothesis differential found ``https://:&?@@``.
 - A find-links page's files stand beside the owning index's (uv and pip search them so): the
@@ -22,10 +22,10 @@ import pytest
 from packaging.requirements import Requirement
 
 from mlenv.conda.records import CondaRecord
-from mlenv.errors import redact, redact_urls
 from mlenv.index import IndexGroup, MemoryIndex
 from mlenv.judge import verify_lock
 from mlenv.lockfile import Lock, LockedPlatform
+from mlenv.redaction import redact, redact_urls
 from mlenv.report import MemoryReporter
 from mlenv.resolve import resolve
 from mlenv.target import Target

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from mlenv.errors import _HEADER_WORDS
+from mlenv.redaction import _HEADER_WORDS
 
 OLD_USERINFO = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]*://)[^/?#\s]*@")
 OLD_SECRET_PARAM = re.compile(
@@ -48,15 +48,18 @@ REF_SECRET_PARAM_28 = re.compile(
 )
 # Pass 32: a letter glued before token, secret or cookie counts only after a separator
 # (``tiktoken`` is a project), ``==`` is no assignment, and a pair's name opens a tuple.
-REF_HEADER = re.compile(
-    r"(?P<head>(?:(?<![^\s{(\[,'\"])|(?<=\\[nrt]))(?=[A-Za-z])(?P<name>"
-    r"(?:(?P<opened>(?<=\(')|(?<=\(\")|(?<=\(b')|(?<=\(b\")|(?<=\(\\')|(?<=\(\\\")"
-    r"|(?<=\(b\\')|(?<=\(b\\\"))|)"
+# Pass 40 adds ``api`` after a separator (``X-JFrog-Art-Api``) and a name after ``--header=``.
+REF_SECRET_HEADER = (
     r"(?i:(?:[\w-]*[-_])?"
     r"(?:[a-z0-9]*(?:authorization|passw(?:or)?d|credentials?)"
     r"|(?:api|access|private)key|cookie|(?:access|refresh|id|identity|registry|auth|api"
     r"|session|security|bearer|csrf|xsrf|oauth|client|app)?(?:token|secret))"
-    r"|[\w-]*[-_](?:[a-z0-9]*(?:token|secret|cookie)|key|auth|session(?:[-_]?id)?)))(?![\w-])"
+    r"|[\w-]*[-_](?:[a-z0-9]*(?:token|secret|cookie)|key|auth|api|session(?:[-_]?id)?))"
+)
+REF_HEADER = re.compile(
+    r"(?P<head>(?:(?<![^\s{(\[,'\"])|(?<=\\[nrt])|(?<=header=))(?=[A-Za-z])(?P<name>"
+    r"(?:(?P<opened>(?<=\(')|(?<=\(\")|(?<=\(b')|(?<=\(b\")|(?<=\(\\')|(?<=\(\\\")"
+    r"|(?<=\(b\\')|(?<=\(b\\\"))|)" + REF_SECRET_HEADER + r")(?![\w-])"
     r"(?:\\?['\"][ \t]*(?::|=(?!=)|(?(opened),|(?!))(?=[ \t]*b?\\?['\"]))"
     r"|[ \t]*(?::|=(?!=)))[ \t]*"
     r"(?:b?\\?(?P<quote>['\"]))?)"
@@ -68,10 +71,51 @@ def reference_redact(text: str) -> str:
     """``old_redact`` with today's additions: the reference after a scheme."""
     text = REF_RAW_PASSWORD.sub(r"\g<scheme>***@", text)
     text = OLD_USERINFO.sub(r"\g<scheme>***@", text)
-    text = REF_SECRET_PARAM_28.sub(r"\g<key>***", text)
+    for separator in REF_SEPARATORS_40:
+        text = re.sub(separator + REF_RAW_PASSWORD_TAIL, r"\g<scheme>***@", text)
+        text = re.sub(separator + r"[^/?#\s]*@", r"\g<scheme>***@", text)
+    text = REF_SECRET_PARAM_40.sub(r"\g<key>***", text)
     text = OLD_PATH_TOKEN.sub(r"\g<head>***", text)
-    text = OLD_AUTH_VALUE.sub(r"\g<scheme>***", text)
-    return _ref_headers(text)
+    text = REF_AUTH_VALUE_40.sub(r"\g<scheme>***", text)
+    return _ref_options(_ref_headers(text))
+
+
+# Pass 40: JSON's escaped ``:\/\/`` after a scheme, and a scheme-relative ``//`` where a URL
+# starts, carry userinfo too (a raw password as well); more parameter names are a password's
+# (passphrase anywhere, ``pw``, ``pwd``, ``pass`` as the last word); an authorization scheme in
+# any case but prose's ``basic``; a header's value on the next line; a command line's option
+# named as a credential header hides its value.
+REF_SEPARATORS_40 = (
+    r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]*:\\/\\/)",
+    r"(?P<scheme>(?<![^\s\"'({\[<=,])//)",
+)
+REF_RAW_PASSWORD_TAIL = r"[^/?#\s@:\[]*:(?![0-9]*(?:[/?#\s]|$))(?:[^\s@:\"'<>]|:(?!//|\\/)){0,256}@"
+REF_SECRET_PARAM_40 = re.compile(
+    r"(?P<key>[?&;#](?:[\w.-]*(?:token|secret|password|passwd|passphrase|signature|credential"
+    r"|sess(?:ion)?id)[\w.-]*|(?:[\w.-]*[_.-])?(?:session[\w.-]*|(?:api|access|private)?key|sas"
+    r"|pw|pwd|pass)|sig|auth|authorization|code|_state|key-pair-id|policy)=)[^&#;\s\"'<>]+",
+    re.IGNORECASE,
+)
+REF_AUTH_VALUE_40 = re.compile(
+    r"(?P<scheme>\b(?:Basic|BASIC|Bearer|BEARER|bearer) +)[A-Za-z0-9._~+/=-]+"
+)
+REF_NEXT_LINE = re.compile(r"\r?\n[ \t]+(?P<value>[^\r\n]+)")
+REF_OPTION = re.compile(
+    r"(?P<head>(?<![\w-])--(?P<name>[A-Za-z][\w-]*)(?:=|[ \t]+(?=[^\s-]))(?P<quote>['\"])?)"
+    r"(?P<value>(?(quote)[^'\"\r\n]*(?=(?P=quote))|[^\s'\"]+))"
+)
+
+
+def _ref_options(text: str) -> str:
+    pieces: list[str] = []
+    position = 0
+    for match in REF_OPTION.finditer(text):
+        name = match["name"]
+        if not (re.fullmatch(REF_SECRET_HEADER, name) and _ref_header_name(name)):
+            continue
+        pieces += (text[position : match.end("head")], "***" if match["value"] else "")
+        position = match.end()
+    return "".join(pieces) + text[position:]
 
 
 # Pass 33: a name is a header's only when its last word is a credential itself or it has a
@@ -79,7 +123,7 @@ def reference_redact(text: str) -> str:
 REF_CREDENTIAL_END = re.compile(
     r"(?i:x[-_][\w-]*|[\w-]*(?:token|secret|password|passwd|credential|credentials"
     r"|authorization|cookie|(?:api|access|private|subscription|secret|signing|encryption|master"
-    r"|client)(?:key|-key|_key)|(?:basic|http|proxy|registry)(?:auth|-auth|_auth)"
+    r"|client|application|auth|license|licence)(?:key|-key|_key)|(?:basic|http|proxy|registry)(?:auth|-auth|_auth)"
     r"|sessionid|session-id|session_id|sessid|sess-id|sess_id))"
 )
 
@@ -105,6 +149,13 @@ def _ref_headers(text: str) -> str:
             pieces.append(text[position : match.end("head")])
             position = match.end("head")
             continue
-        pieces += (text[position : match.start()], match["head"], "***" if match["value"] else "")
+        value = match["value"]
+        if not value and match["quote"] is None:
+            below = REF_NEXT_LINE.match(text, match.end())
+            if below is not None:
+                pieces += (text[position : below.start("value")], "***")
+                position = below.end()
+                continue
+        pieces += (text[position : match.start()], match["head"], "***" if value else "")
         position = match.end()
     return "".join(pieces) + text[position:]

@@ -9,12 +9,12 @@ from typing import Any
 import httpx
 import pytest
 
-from mlenv.errors import redact
 from mlenv.index import HttpCache, HttpClient, HttpError, OfflineError
 from mlenv.index import http as http_module
 from mlenv.index.urls import origin, split_credentials
 from mlenv.limits import LimitError
 from mlenv.origins import UnsafeUrlError
+from mlenv.redaction import redact
 
 Handler = Callable[[httpx.Request], httpx.Response]
 

@@ -1,4 +1,4 @@
-"""Invariant 5's output side: ``errors.redact`` is the one redactor, and every output uses it."""
+"""Invariant 5's output side: ``redaction.redact`` is the one redactor, and every output uses it."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mlenv.errors import MlenvError, redact
+from mlenv.errors import MlenvError
+from mlenv.redaction import redact
 from mlenv.report import HumanReporter, JsonReporter, QuietReporter
 
 SECRET = "s3cr3tVALUE"

@@ -1,0 +1,312 @@
+"""The one redactor: every secret a URL or an HTTP header can carry, hidden before text is shown
+(``redact``) or kept where its bytes matter (``redact_urls``). docs/security.md, invariant 2."""
+
+from __future__ import annotations
+
+import re
+
+# Every expression here is linear in the text: what is redacted may be a hostile server's
+# (a 40 kB link made a scheme or parameter pattern that backtracks take a second).
+# ://userinfo@ up to the last @ of the authority: a password may hold a raw '@'. Any "://"
+# counts, with or without a scheme before it (matching the scheme was quadratic), and so does
+# JSON's escaped ``:\/\/`` (a URL inside a JSON string shown whole) and a scheme-relative
+# ``//userinfo@`` where a URL starts (the text's start, a blank, a quote, a bracket, ``=``).
+_SEPARATOR = r"(?::(?://|\\/\\/)|(?<![^\s\"'({\[<=,])//)"
+_USERINFO = re.compile(_SEPARATOR + r"[^/?#\s]*@")
+# A password typed with a raw '/', '?' or '#' (``://user:pa/ss@host``, not a URL parsers
+# accept, but what the user typed and would see echoed): a ':' in the authority before its
+# first '/' that starts no port, then up to 256 characters (no blank or quote, and no ':'
+# that starts a "://", so a scan ends at the next URL; ``pa:s/s`` is one password) up to an
+# '@'. The port test keeps ``://host:8080/a@b`` whole (its host is part of the inputs hash).
+# A known limit: ``://user:12/ss@host`` (a password of digits, then a raw '/') is the same
+# shape, read as a host and port as a URL parser reads it, and shown whole.
+_RAW_PASSWORD = re.compile(
+    _SEPARATOR + r"[^/?#\s@:\[]*:(?![0-9]*(?:[/?#\s]|$))(?:[^\s@:\"'<>]|:(?!//|\\/)){0,256}@"
+)
+# After a raw password's '@', the rest of the authority up to its last '@' (``user:pa?ss@w@host``
+# is the password ``pa?ss@w``, as ``_USERINFO`` reads a plain one). The run holds no '/', so
+# no "://" starts inside it: each character is scanned once.
+_AUTHORITY_TAIL = re.compile(r"[^/?#\s]*@")
+_SCHEME_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+.-")
+_SCHEME_START = re.compile(r"\b[A-Za-z]")
+# Query parameters that carry a secret: tokens, passwords, sessions, keys, and signed-URL
+# signatures and credentials (S3 X-Amz-*, GCS X-Goog-*, Azure SAS sig, CloudFront
+# Signature/Key-Pair-Id). A parameter's name is found first, then judged on its own, then its
+# value is replaced. A name may be percent-encoded (``access%5Ftoken``): servers decode it, so
+# it is judged decoded. A fragment holds parameters too (OAuth's ``#access_token=``), and a
+# path segment (``;jsessionid=``). A name may be bracketed as PHP and Rails read arrays and
+# nested keys (``token[]=``, ``user[password]=``, ``access_token%5B%5D=``): each of its
+# segments is judged.
+_PARAM_NAME = re.compile(r"[?&;#]([\w.%\[\]-]*)=")
+_BRACKETS = re.compile(r"[\[\]]+")
+_PERCENT = re.compile(r"%([0-9A-Fa-f]{2})")
+# The rule, by name (a word is what ``_``, ``.`` or ``-`` separate):
+# - a name holding token, secret, password, passwd, signature, credential, or a session id
+#   (``sessid``, ``sessionid``: ``jsessionid``, ``PHPSESSID``, ``ASPSESSIONID...``);
+# - a name whose first word, or a word after a separator, starts with ``session``
+#   (``session``, ``user_session``, ``sessionKey``; not ``possession``);
+# - a name whose last word is ``key``, ``apikey``, ``accesskey``, ``privatekey`` or ``sas``
+#   (``key``, ``api_key``, ``x-api-key``, ``access_key``, ``private_key``; ``secret_key`` is
+#   a secret already); not ``keyword``, ``monkey`` or ``keys``;
+# - a name holding passphrase, or whose last word is a password's short name: ``pw``, ``pwd``,
+#   ``pass`` (``db_pass``; not ``bypass`` or ``compass``);
+# - the short names signed URLs and OAuth use: sig, auth, authorization, code, _state,
+#   key-pair-id, policy (first: the most common names are judged soonest).
+_SECRET_NAME = re.compile(
+    r"sig|auth|authorization|code|_state|key-pair-id|policy"
+    r"|[\w.-]*(?:token|secret|password|passwd|passphrase|signature|credential|sess(?:ion)?id)"
+    r"[\w.-]*|(?:[\w.-]*[_.-])?(?:session[\w.-]*|(?:api|access|private)?key|sas|pwd?|pass)",
+    re.IGNORECASE,
+)
+# What a name judged by ``_SECRET_NAME`` may hold: no other character can be in a match, and
+# a name holding one (a decoded ``%20``) made the ``[\w.-]*`` runs backtrack quadratically.
+_NAME_CHARS = re.compile(r"[\w.-]+")
+_PARAM_VALUE = re.compile(r"[^&#;\s\"'<>]+")
+# anaconda.org channel tokens: https://conda.anaconda.org/t/<token>/channel
+_PATH_TOKEN = re.compile(r"(?P<head>://[^/\s]+/t/)[^/\s]+")
+# HTTP authorization values that end up in a message or a traceback. A scheme is read without
+# regard to case (RFC 9110, 11.1): ``bearer`` and ``BEARER`` too; lowercase ``basic`` is a word
+# prose uses, so only ``Basic`` and ``BASIC``.
+_AUTH_VALUE = re.compile(r"(?P<scheme>\b(?:Basic|BASIC|Bearer|BEARER|bearer) +)[A-Za-z0-9._~+/=-]+")
+# A header that carries a credential hides its whole value, whatever the scheme (GitHub's ``token``,
+# ``Digest``, ``AWS4-HMAC-SHA256``, ``Negotiate``, a bare key or a cookie): the value is not judged,
+# the header's name is. A name is a credential header's when its last word (after ``-`` or ``_``,
+# case ignored) ends in authorization, cookie, token, secret, password, passwd or credential(s)
+# (``Proxy-Authorization``, ``Set-Cookie``, ``Private-Token``, ``X-Amz-Security-Token``,
+# ``X-CSRFToken``), is ``apikey``, ``accesskey``, ``privatekey``, or is ``key``, ``auth``, ``api``,
+# ``session`` or ``session-id`` after a separator (``X-Api-Key``, ``X-Registry-Auth``,
+# ``X-JFrog-Art-Api``); not a bare ``key``, ``code`` or ``auth``, words prose puts before a colon. A
+# word glued before token or secret is a credential word (``identitytoken``, ``csrftoken``,
+# ``clientsecret``) or follows a separator (``X-CSRFToken``): any other so spelled is a project's
+# name in mlenv's own messages (``tiktoken: ...``, conda's ``libsecret``), not a header's.
+_SECRET_HEADER = re.compile(
+    r"(?:[\w-]*[-_])?(?:[a-z0-9]*(?:authorization|passw(?:or)?d|credentials?)"
+    r"|(?:api|access|private)key|cookie|(?:access|refresh|id|identity|registry|auth|api"
+    r"|session|security|bearer|csrf|xsrf|oauth|client|app)?(?:token|secret))"
+    r"|[\w-]*[-_](?:[a-z0-9]*(?:token|secret|cookie)|key|auth|api|session(?:[-_]?id)?)",
+    re.IGNORECASE,
+)
+# Where a header name stands: ``Name: value`` (a log line, ``curl -v``), ``Name=value``, and the
+# shapes a traceback or an event shows: a repr or JSON dict (``{'Name': 'value'}``, ``"name":
+# "value"``, an escaped ``\"name\": ...``), a list of pairs (``('Name', 'value')``, a comma then a
+# quoted value), a bytes repr of a request (``...\r\nName: value\r\n``). The name starts the text or
+# follows a blank, a quote, an opening bracket, a comma or an escaped line break (or ``--header=``),
+# never a URL's ``?&;#/``: a query parameter is judged by ``_SECRET_NAME``, and a URL's host and
+# path stay whole. It starts at a word's start (the look-behinds), so a scan never restarts inside a
+# word: linear. ``==`` is a comparison, never an assignment: a requirement (``google-auth==2.0`` in
+# a message or a bundle's manifest) keeps its version. A pair's name opens a tuple (``('Name', ``,
+# ``(b'name', ``; ``_PAIR_OPEN``): a list of strings (a manifest's ``["google-auth", "numpy"]``)
+# holds no pair.
+_HEADER_NAME = re.compile(
+    r"(?:(?<![^\s{(\[,'\"])|(?<=\\[nrt])|(?<=header=))([A-Za-z][\w-]*)"
+    r"(?:\\?['\"][ \t]*(?::|=(?!=)|(?P<pair>,)(?=[ \t]*b?\\?['\"]))|[ \t]*(?::|=(?!=)))[ \t]*"
+)
+_PAIR_OPEN = re.compile(r"\(b?\\?['\"]\Z")
+# A name is a credential header's only when, besides ``_SECRET_HEADER``, its last word is a
+# credential itself (token, secret, password, credentials, authorization, cookie, the key of an API,
+# an access, a subscription, an auth, a licence..., a session id) or it has a custom header's ``X-``
+# (``X-Registry-Auth``, ``x-api-key``): mlenv's own messages put project names before a colon or an
+# ``=``, bare or quoted (``google-auth: no version satisfies``, ``'flask-session': no wheel``,
+# conda's ``ssh-key=1.0``), and a project's last word may be ``auth``, ``key`` or ``session`` as a
+# header's may.
+_CREDENTIAL_END = re.compile(
+    r"x[-_][\w-]*|[\w-]*?(?:token|secret|passw(?:or)?d|credentials?|authorization|cookie"
+    r"|(?:api|access|private|subscription|secret|signing|encryption|master|client|application"
+    r"|auth|license|licence)"
+    r"[-_]?key"
+    r"|(?:basic|http|proxy|registry)[-_]?auth|sess(?:ion)?[-_]?id)",
+    re.IGNORECASE,
+)
+# A name spelled as mlenv prints every project, its canonical name (lowercase words joined by
+# single ``-``), is how HTTP/2 and httpx spell a header too; so spelled, a credential header is
+# one of a few (``proxy-authorization``, ``private-token``, ``api-key``,
+# ``ocp-apim-subscription-key``, ``dd-api-key``), every word of it a credential or HTTP word
+# (``_HEADER_WORDS``). A project's own word tells it apart: ``git-credentials``,
+# ``azure-mgmt-authorization``, ``keyrings-google-artifactregistry-auth``, ``eks-token``
+# (among PyPI's 15,000 most downloaded) name projects, whatever their last word. Every other
+# spelling (``Azure-Mgmt-Authorization``, ``EKS_TOKEN``, ``git_credentials``, ``x-...``) is
+# judged by ``_CREDENTIAL_END`` alone.
+_PROJECT_SPELLING = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)+")
+_HEADER_WORDS = frozenset({
+    "access", "amz", "api", "apikey", "apim", "app", "application", "auth", "authorization",
+    "basic", "bearer", "circle", "client", "cookie", "credential", "credentials", "csrf", "dd",
+    "deploy", "encryption", "goog", "http", "id", "identity", "job", "key", "licence", "license",
+    "master", "oauth",
+    "ocp", "passwd", "password", "personal", "private", "proxy", "refresh", "registry", "secret",
+    "security", "sess", "sessid", "session", "sessionid", "set", "signing", "subscription",
+    "token", "user", "xsrf",
+})  # fmt: skip
+# The value: a quoted one (``'...'``, ``"..."``, ``b'...'``, escaped ``\"...``) up to its
+# closing quote, a backslash escaping the next character; any other to the end of its line,
+# a real or an escaped one (a Digest or AWS4 value holds blanks and commas).
+_HEADER_VALUE = re.compile(
+    r"b?\\?'(?P<single>(?:\\.|[^\\'\r\n])*)|b?\\?\"(?P<double>(?:\\.|[^\\\"\r\n])*)"
+    r"|(?P<bare>(?:[^\\\r\n]|\\(?![rn]))*)"
+)
+# A value on the line after its name (YAML's ``Authorization:`` then an indented value).
+_NEXT_LINE = re.compile(r"\r?\n[ \t]+(?P<bare>[^\r\n]+)")
+# A command line's option that carries a credential (``--password=X``, ``--token X``, quoted or
+# not), its name judged as a header's (``--password-stdin`` and ``--token-file`` carry none). A
+# value after a blank is the option's unless it is the next option (``-...``).
+_OPTION = re.compile(r"(?<![\w-])--([A-Za-z][\w-]*)(?:=|[ \t]+(?=[^\s-]))")
+_OPTION_VALUE = re.compile(
+    r"'(?P<single>[^'\r\n]*)'|\"(?P<double>[^\"\r\n]*)\"|(?P<bare>[^\s'\"]+)"
+)
+
+
+def redact(text: str) -> str:
+    """``text`` with every secret a URL or header can carry replaced by ``***``: what
+    ``redact_urls`` hides, and the values of credential headers. The one redactor of text
+    shown: messages, logs, JSON events and tracebacks all pass here."""
+    return _secret_options(_secret_headers(redact_urls(text)))
+
+
+def redact_urls(text: str) -> str:
+    """``text`` with every secret a URL carries replaced by ``***``: userinfo, secret query
+    parameters, anaconda.org ``/t/<token>`` paths, and ``Basic``/``Bearer`` values. For data
+    that must stay what it is (a location counted in the inputs hash, the manifest a bundle
+    carries): a credential header's value runs to the end of its line, which in a TOML file
+    would cut a string (``"google-auth=2.0"``) and in a location would change its hash."""
+    text = _userinfo(text)
+    text = _secret_params(text)
+    text = _PATH_TOKEN.sub(r"\g<head>***", text)
+    return _AUTH_VALUE.sub(r"\g<scheme>***", text)
+
+
+def _secret_headers(text: str) -> str:
+    """``text`` with the value of every credential header (``_credential_header``) as
+    ``***``: inside its quotes when quoted, else up to the end of its line."""
+    pieces: list[str] = []
+    done = 0
+    for match in _HEADER_NAME.finditer(text):
+        if match.start() < done or not _credential_header(match[1]):
+            continue
+        if match["pair"] and not _PAIR_OPEN.search(text[max(0, match.start() - 4) : match.start()]):
+            continue
+        value = _HEADER_VALUE.match(text, match.end())
+        assert value is not None  # the bare branch matches the empty string
+        if value["bare"] == "":
+            value = _NEXT_LINE.match(text, value.end()) or value
+        done = _hide(value, text, done, pieces)
+    return "".join(pieces) + text[done:]
+
+
+def _secret_options(text: str) -> str:
+    """``text`` with the value of every command-line option named as a credential header is
+    (``_OPTION``) as ``***``."""
+    pieces: list[str] = []
+    done = 0
+    for match in _OPTION.finditer(text):
+        if match.start() < done or not _credential_header(match[1]):
+            continue
+        value = _OPTION_VALUE.match(text, match.end())
+        if value is not None:
+            done = _hide(value, text, done, pieces)
+    return "".join(pieces) + text[done:]
+
+
+def _hide(value: re.Match[str], text: str, done: int, pieces: list[str]) -> int:
+    """Appends to ``pieces`` the text from ``done`` to ``value``'s content, then ``***`` for a
+    content that is not empty; returns where the text shown goes on."""
+    found = value.groupdict()
+    group = next(name for name in ("single", "double", "bare") if found.get(name) is not None)
+    if value.end(group) == value.start(group):
+        return done
+    pieces += (text[done : value.start(group)], "***")
+    return value.end(group)
+
+
+def _credential_header(name: str) -> bool:
+    """A header ``name`` that carries a credential (``_SECRET_HEADER``, ``_CREDENTIAL_END``),
+    unless spelled as a project's name with a word no such header holds (``_HEADER_WORDS``)."""
+    if not (_SECRET_HEADER.fullmatch(name) and _CREDENTIAL_END.fullmatch(name)):
+        return False
+    if name.startswith("x-") or not _PROJECT_SPELLING.fullmatch(name):
+        return True
+    return _HEADER_WORDS.issuperset(name.split("-"))
+
+
+def _userinfo(text: str) -> str:
+    """``text`` with every ``://userinfo@`` as ``://***@``. Where no scheme stands before the
+    ``://`` (``é://a&token=S@CRET``) and the userinfo's last ``&`` or ``;`` starts a secret
+    parameter whose value runs on past the ``@``, the rest of that value is hidden too: the
+    scheme's redactor read a parameter there, not userinfo, and hid all of its value. After a
+    scheme the host stays (an index URL's host is part of the inputs hash)."""
+    pieces: list[str] = []
+    done = 0
+    for match in _userinfo_matches(text):
+        if match.start() < done:  # inside a value hidden already
+            continue
+        separator = match.start() + _SEPARATOR_LENGTH[text[match.start() : match.start() + 2]]
+        pieces += (text[done:separator], "***@")
+        done = match.end()
+        if match.re is _RAW_PASSWORD:  # its password held no '@': the authority's last one ends it
+            more = _AUTHORITY_TAIL.match(text, done)
+            done = done if more is None else more.end()
+        last = max(text.rfind("&", match.start(), done), text.rfind(";", match.start(), done))
+        name = _PARAM_NAME.match(text, last) if last >= 0 else None
+        if name is not None and _secret_name(name[1]) and not _after_scheme(text, match):
+            value = _PARAM_VALUE.match(text, name.end())
+            if value is not None and value.end() > done:
+                pieces.append("***")
+                done = value.end()
+    return "".join(pieces) + text[done:]
+
+
+# How long the separator a ``_SEPARATOR`` match starts with is, by its first two characters.
+_SEPARATOR_LENGTH = {"//": 2, ":/": 3, ":\\": 5}
+
+
+def _userinfo_matches(text: str) -> list[re.Match[str]]:
+    """Each ``://userinfo@`` in order; where a raw-password match and a plain one start at
+    the same ``://``, the longer (the raw password's) wins."""
+    longest: dict[int, re.Match[str]] = {}
+    for match in (*_USERINFO.finditer(text), *_RAW_PASSWORD.finditer(text)):
+        kept = longest.get(match.start())
+        if kept is None or match.end() > kept.end():
+            longest[match.start()] = match
+    return [longest[start] for start in sorted(longest)]
+
+
+def _secret_name(name: str) -> bool:
+    """A parameter name that carries a secret, judged as the server reads it (decoded)."""
+    decoded = "%" in name
+    if decoded:
+        name = _PERCENT.sub(lambda escape: chr(int(escape[1], 16)), name)
+    if "[" in name or "]" in name:
+        return any(_secret_part(part, decoded) for part in _BRACKETS.split(name))
+    return _secret_part(name, decoded)  # the common case: one segment, no brackets
+
+
+def _secret_part(name: str, decoded: bool) -> bool:
+    """``name`` (one segment, no bracket) judged by ``_SECRET_NAME``. Only a decoded name can
+    hold a character no secret name holds (``%20``): it is none, said before the pattern's
+    runs backtrack over the rest of the name."""
+    if decoded and _NAME_CHARS.fullmatch(name) is None:
+        return False
+    return _SECRET_NAME.fullmatch(name) is not None
+
+
+def _after_scheme(text: str, match: re.Match[str]) -> bool:
+    """A scheme (``\\b[A-Za-z][A-Za-z0-9+.-]*``) ends where ``match``'s ``://`` starts: the
+    run of scheme characters before it holds a letter at a word boundary. Each run ends at
+    the ``/`` of an earlier ``://`` at the latest, so the walks back never overlap."""
+    start = match.start()
+    while start > 0 and text[start - 1] in _SCHEME_CHARS:
+        start -= 1
+    return _SCHEME_START.search(text, start, match.start()) is not None
+
+
+def _secret_params(text: str) -> str:
+    """``text`` with the value of every secret query parameter replaced by ``***``; a value
+    runs to the next ``&``, ``#``, ``;``, blank or quote, so a ``?`` inside it is value."""
+    pieces: list[str] = []
+    done = 0
+    for match in _PARAM_NAME.finditer(text):
+        if match.start() < done or not _secret_name(match[1]):
+            continue
+        value = _PARAM_VALUE.match(text, match.end())
+        if value is not None:
+            pieces += (text[done : match.end()], "***")
+            done = value.end()
+    return "".join(pieces) + text[done:]

@@ -1,0 +1,222 @@
+"""Adversary pass 40: secrets in shapes the redactor passed over, and conda specs spaced as
+rattler reads them (docs/security.md, invariant 5; docs/cuda.md).
+
+Each secret below was shown whole before this pass: a command line's ``--password=X``, a
+header after curl's ``--header=``, a lowercase ``bearer`` value, a URL escaped inside JSON
+(``https:\\/\\/user:pw@host``), a scheme-relative ``//user:pw@host``, a header whose value is on
+the next line (YAML), ``Auth-Key``/``License-Key``/``X-JFrog-Art-Api`` headers and the
+``pw``/``pwd``/``pass``/``passphrase`` query parameters. One place hides each:
+``mlenv.redaction.redact`` (``redact_urls`` for the URL shapes, so a bundle's manifest and the
+inputs hash see them hidden too).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Callable
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mlenv import uptodate
+from mlenv.redaction import redact, redact_urls
+from tests.support.growth import LINEAR_BOUND, growth
+
+pytestmark = pytest.mark.hostile
+
+SECRET = "S3CRETvalue"
+
+SHOWN_BEFORE = [
+    f"docker login --password={SECRET} registry.corp",
+    f"docker login --password {SECRET} registry.corp",
+    f"twine upload --password '{SECRET}' dist/*",
+    f'mlenv push --registry-password="{SECRET}" x',
+    f"curl --token={SECRET}",
+    f"curl --api-key {SECRET} https://h",
+    f"curl --header=Authorization: token {SECRET}",
+    f"curl --header='Authorization: token {SECRET}'",
+    f"Authorization: bearer {SECRET}",
+    f"got bearer {SECRET} back",
+    f"BEARER {SECRET}",
+    f"BASIC {SECRET}",
+    f'{{"index": "https:\\/\\/user:{SECRET}@pypi.corp\\/simple"}}',
+    f'{{"index": "https:\\/\\/{SECRET}@pypi.corp\\/simple"}}',
+    f"//user:{SECRET}@pypi.corp/simple",
+    f"index-url = //user:{SECRET}@pypi.corp/simple",
+    f'url="//{SECRET}@pypi.corp/simple"',
+    f"see //user:pa/{SECRET}@pypi.corp/simple",
+    f"headers:\n  Authorization:\n    token {SECRET}\n",
+    f"X-Api-Key:\r\n\t{SECRET}",
+    f"Auth-Key: {SECRET}",
+    f"License-Key: {SECRET}",
+    f"license-key: {SECRET}",
+    f"X-JFrog-Art-Api: {SECRET}",
+    f"{{'X-JFrog-Art-Api': '{SECRET}'}}",
+    f"https://h/simple?pw={SECRET}",
+    f"https://h/simple?pwd={SECRET}",
+    f"https://h/simple?pass={SECRET}",
+    f"https://h/simple?db_pass={SECRET}",
+    f"https://h/simple?passphrase={SECRET}",
+    f"https://h/simple?key_passphrase={SECRET}&x=1",
+]
+
+
+@pytest.mark.parametrize("text", SHOWN_BEFORE)
+def test_a_secret_in_a_shape_shown_before_is_hidden(text: str) -> None:
+    shown = redact(text)
+    assert SECRET not in shown and "***" in shown, shown
+
+
+@pytest.mark.parametrize("text", [t for t in SHOWN_BEFORE if f"{SECRET}@" in t or "?" in t])
+def test_a_url_shape_is_hidden_where_bytes_matter_too(text: str) -> None:
+    """``redact_urls`` (a bundle's manifest, the inputs hash) hides every URL shape above."""
+    assert SECRET not in redact_urls(text)
+
+
+@pytest.mark.parametrize("text", SHOWN_BEFORE)
+def test_the_fast_path_redacts_every_shape(text: str) -> None:
+    """``uptodate._say`` skips the redactor for text without a ``REDACTABLE`` mark: each shape
+    holds one, so the no-op's lines hide it as the full CLI's do."""
+    assert any(mark in text for mark in uptodate.REDACTABLE)
+
+
+KEPT = [
+    "docker login --password-stdin < token.txt",
+    "mlenv lock --token-file /run/secrets/t",
+    "pip install --no-token x",
+    "--password --verbose",
+    "a basic check of the lock",
+    "openai-api: no version satisfies >=2",
+    "google-auth: no version satisfies ==9",
+    "https://host:8080/a@b",
+    "lib//a@b",
+    "https://h/simple?bypass=1&compass=2&pws=3",
+    "https://pypi.corp/simple",
+    "cuda-version >=12.4",
+]
+
+
+@pytest.mark.parametrize("text", KEPT)
+def test_what_holds_no_secret_is_shown_as_it_is(text: str) -> None:
+    assert redact(text) == text
+
+
+OPTION_NAMES = ["password", "token", "api-key", "registry-password", "auth-token", "secret",
+                "PASSWORD", "access_token", "x-api-key"]  # fmt: skip
+
+
+@settings(max_examples=300)
+@given(
+    st.sampled_from(OPTION_NAMES),
+    st.sampled_from(["=", " ", "\t", "  "]),
+    st.sampled_from(["", "'", '"']),
+    st.text(st.characters(min_codepoint=33, max_codepoint=126, exclude_characters="'\"-"),
+            min_size=1, max_size=20),
+    st.sampled_from(["", " tail", "\nnext"]),
+)  # fmt: skip
+def test_hypothesis_an_option_named_as_a_credential_hides_its_value(
+    name: str, separator: str, quote: str, value: str, tail: str
+) -> None:
+    text = f"cmd --{name}{separator}{quote}{value}{quote}{tail}"
+    shown = redact(text)
+    assert shown == f"cmd --{name}{separator}{quote}***{quote}{tail}"
+
+
+@settings(max_examples=300)
+@given(
+    st.sampled_from(["Authorization", "X-Api-Key", "Private-Token", "Cookie", "x-jfrog-art-api"]),
+    st.sampled_from(["\n", "\r\n"]),
+    st.sampled_from([" ", "  ", "\t", "    "]),
+    st.text(st.characters(min_codepoint=33, max_codepoint=126), min_size=1, max_size=30),
+)
+def test_hypothesis_a_header_value_on_the_next_line_is_hidden(
+    name: str, newline: str, indent: str, value: str
+) -> None:
+    text = f"{name}:{newline}{indent}{value}{newline}next: 1"
+    assert redact(text) == f"{name}:{newline}{indent}***{newline}next: 1"
+
+
+@settings(max_examples=300)
+@given(
+    st.sampled_from(["https", "http", "oci", "git+https"]),
+    st.text(st.characters(min_codepoint=33, max_codepoint=126, exclude_characters="/?#@\\&;"),
+            min_size=1, max_size=20),
+    st.sampled_from(["", "{", '"', "= ", "("]),
+)  # fmt: skip
+def test_hypothesis_userinfo_is_hidden_behind_every_separator(
+    scheme: str, userinfo: str, before: str
+) -> None:
+    for url in (f"{scheme}:\\/\\/{userinfo}@host\\/simple", f"//{userinfo}@host/simple"):
+        assert redact_urls(before + url) == before + url.replace(f"{userinfo}@", "***@", 1)
+
+
+# ---------------------------------------------------------------------------------------------
+# A conda spec with blanks after its operators (``cuda-version >= 12.4``): rattler drops them
+# (``>=12.4``), mlenv read ``>=`` as the version and ``12.4`` as the build, and refused the
+# record as unreadable.
+
+SPACED_SPECS = [
+    "cuda-version >= 12.4",
+    "cuda-version >= 12.4, < 13",
+    "cuda-version >=12.4 , <13",
+    "cuda-version >= 12.4 | == 11.8",
+    "cuda-version ~= 12.4",
+    "cuda-version >=  12.4 h0_0",
+]
+
+
+@pytest.fixture(scope="module")
+def rattler_versions() -> dict[str, str]:
+    """The version rattler's MatchSpec reads from each spec, asked of a child process (rattler
+    can crash its interpreter at exit, and the test process never imports it)."""
+    script = (
+        "import json, os, sys\n"
+        "from rattler import MatchSpec\n"
+        "specs = [MatchSpec(s) for s in json.loads(sys.argv[1])]\n"
+        "print(json.dumps([str(m.version) for m in specs]), flush=True)\n"
+        "os._exit(0)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, json.dumps(SPACED_SPECS)],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    return dict(zip(SPACED_SPECS, json.loads(done.stdout), strict=True))
+
+
+@pytest.mark.parametrize("spec", SPACED_SPECS)
+def test_a_spaced_cuda_spec_is_read_as_rattler_reads_it(
+    spec: str, rattler_versions: dict[str, str]
+) -> None:
+    """Held by ``conda.records.match_spec_text``: the version mlenv judges is rattler's."""
+    from mlenv.conda.records import match_spec_text
+    from mlenv.cuda.tags import extract_conda
+
+    assert match_spec_text(spec).split()[1] == rattler_versions[spec]
+    need = extract_conda("pkg", "1.0", "h0", [spec], [])
+    assert need is not None and str(need.cuda).startswith(("12.4", "11.8"))
+
+
+# ---------------------------------------------------------------------------------------------
+# Every new shape is scanned once: 4x the text takes about 4x the time (a rescan per start would
+# be 16x).
+
+GROWTH_SHAPES: dict[str, Callable[[int], str]] = {
+    "dashes": lambda n: "-" * n,
+    "option-runs": lambda n: "--a" * (n // 3),
+    "options-without-values": lambda n: "--password " * (n // 11),
+    "relative-no-at": lambda n: " //" + "a" * n,
+    "relative-runs": lambda n: " //a" * (n // 4),
+    "relative-raw": lambda n: (" //u:p?" + "x" * 40) * (n // 47),
+    "escaped-runs": lambda n: "a:\\/\\/" * (n // 6),
+    "header-lines": lambda n: "Authorization:\n" * (n // 15),
+    "header-blank-lines": lambda n: "Authorization:\n " + "\n " * (n // 2),
+    "pass-params": lambda n: "?pass=" * (n // 6),
+}
+
+
+@pytest.mark.parametrize("make", GROWTH_SHAPES.values(), ids=GROWTH_SHAPES.keys())
+def test_the_new_shapes_are_scanned_once(make: Callable[[int], str]) -> None:
+    assert growth(redact, make) < LINEAR_BOUND
