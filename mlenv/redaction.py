@@ -80,7 +80,7 @@ _AUTH_VALUE = re.compile(r"(?P<scheme>\b(?:Basic|BASIC|Bearer|BEARER|bearer) +)[
 # ``clientsecret``) or follows a separator (``X-CSRFToken``): any other so spelled is a project's
 # name in mlenv's own messages (``tiktoken: ...``, conda's ``libsecret``), not a header's.
 _SECRET_HEADER = re.compile(
-    r"(?:[\w-]*[-_])?(?:[a-z0-9]*(?:authorization|passw(?:or)?d|credentials?)"
+    r"(?:[\w-]*[-_])?(?:[a-z0-9]*(?:authorization|passw(?:or)?d|passphrase|credentials?)"
     r"|(?:api|access|private)key|cookie|(?:access|refresh|id|identity|registry|auth|api"
     r"|session|security|bearer|csrf|xsrf|oauth|client|app)?(?:token|secret))"
     r"|[\w-]*[-_](?:[a-z0-9]*(?:token|secret|cookie)|key|auth|api|session(?:[-_]?id)?)",
@@ -110,7 +110,7 @@ _PAIR_OPEN = re.compile(r"\(b?\\?['\"]\Z")
 # conda's ``ssh-key=1.0``), and a project's last word may be ``auth``, ``key`` or ``session`` as a
 # header's may.
 _CREDENTIAL_END = re.compile(
-    r"x[-_][\w-]*|[\w-]*?(?:token|secret|passw(?:or)?d|credentials?|authorization|cookie"
+    r"x[-_][\w-]*|[\w-]*?(?:token|secret|passw(?:or)?d|passphrase|credentials?|authorization|cookie"
     r"|(?:api|access|private|subscription|secret|signing|encryption|master|client|application"
     r"|auth|license|licence)"
     r"[-_]?key"
@@ -132,7 +132,8 @@ _HEADER_WORDS = frozenset({
     "basic", "bearer", "circle", "client", "cookie", "credential", "credentials", "csrf", "dd",
     "deploy", "encryption", "goog", "http", "id", "identity", "job", "key", "licence", "license",
     "master", "oauth",
-    "ocp", "passwd", "password", "personal", "private", "proxy", "refresh", "registry", "secret",
+    "ocp", "passphrase", "passwd", "password", "personal", "private", "proxy", "refresh",
+    "registry", "secret",
     "security", "sess", "sessid", "session", "sessionid", "set", "signing", "subscription",
     "token", "user", "xsrf",
 })  # fmt: skip
@@ -143,14 +144,20 @@ _HEADER_VALUE = re.compile(
     r"b?\\?'(?P<single>(?:\\.|[^\\'\r\n])*)|b?\\?\"(?P<double>(?:\\.|[^\\\"\r\n])*)"
     r"|(?P<bare>(?:[^\\\r\n]|\\(?![rn]))*)"
 )
-# A value on the line after its name (YAML's ``Authorization:`` then an indented value).
+# A value on the line after its name (YAML's ``Authorization:`` then an indented value, or a
+# block scalar's ``Authorization: |`` / ``>-`` then the value).
 _NEXT_LINE = re.compile(r"\r?\n[ \t]+(?P<bare>[^\r\n]+)")
+_BLOCK_SCALAR = re.compile(r"[|>][-+1-9]{0,2}[ \t]*")
 # A command line's option that carries a credential (``--password=X``, ``--token X``, quoted or
 # not), its name judged as a header's (``--password-stdin`` and ``--token-file`` carry none). A
 # value after a blank is the option's unless it is the next option (``-...``).
-_OPTION = re.compile(r"(?<![\w-])--([A-Za-z][\w-]*)(?:=|[ \t]+(?=[^\s-]))")
+_OPTION = re.compile(
+    r"(?<![\w-])--([A-Za-z][\w-]*)"
+    r"(?:=|[ \t]+(?:\\\r?\n[ \t]*)?(?=[^\s-])|\\?['\"][ \t]*,[ \t]*b?(?=\\?['\"](?!-)))"
+)
 _OPTION_VALUE = re.compile(
-    r"'(?P<single>[^'\r\n]*)'|\"(?P<double>[^\"\r\n]*)\"|(?P<bare>[^\s'\"]+)"
+    r"\\'(?P<esingle>[^'\r\n]*?)\\'|\\\"(?P<edouble>[^\"\r\n]*?)\\\""
+    r"|'(?P<single>[^'\r\n]*)'|\"(?P<double>[^\"\r\n]*)\"|(?P<bare>[^\s'\"]+)"
 )
 
 
@@ -185,7 +192,7 @@ def _secret_headers(text: str) -> str:
             continue
         value = _HEADER_VALUE.match(text, match.end())
         assert value is not None  # the bare branch matches the empty string
-        if value["bare"] == "":
+        if value["bare"] == "" or _BLOCK_SCALAR.fullmatch(value["bare"] or "x"):
             value = _NEXT_LINE.match(text, value.end()) or value
         done = _hide(value, text, done, pieces)
     return "".join(pieces) + text[done:]
@@ -193,11 +200,14 @@ def _secret_headers(text: str) -> str:
 
 def _secret_options(text: str) -> str:
     """``text`` with the value of every command-line option named as a credential header is
-    (``_OPTION``) as ``***``."""
+    (``_OPTION``) as ``***``. No project is spelled ``--name``: a lowercase option is judged as
+    any other spelling (``--github-token``, ``--db-password``), but a negated flag
+    (``--no-token``) takes no value."""
     pieces: list[str] = []
     done = 0
     for match in _OPTION.finditer(text):
-        if match.start() < done or not _credential_header(match[1]):
+        name = match[1]
+        if match.start() < done or _NEGATED.match(name) or not _credential_name(name):
             continue
         value = _OPTION_VALUE.match(text, match.end())
         if value is not None:
@@ -209,17 +219,26 @@ def _hide(value: re.Match[str], text: str, done: int, pieces: list[str]) -> int:
     """Appends to ``pieces`` the text from ``done`` to ``value``'s content, then ``***`` for a
     content that is not empty; returns where the text shown goes on."""
     found = value.groupdict()
-    group = next(name for name in ("single", "double", "bare") if found.get(name) is not None)
+    names = ("single", "double", "bare", "esingle", "edouble")
+    group = next(name for name in names if found.get(name) is not None)
     if value.end(group) == value.start(group):
         return done
     pieces += (text[done : value.start(group)], "***")
     return value.end(group)
 
 
+_NEGATED = re.compile(r"no[-_]", re.IGNORECASE)
+
+
+def _credential_name(name: str) -> bool:
+    """A name that carries a credential (``_SECRET_HEADER``, ``_CREDENTIAL_END``)."""
+    return bool(_SECRET_HEADER.fullmatch(name) and _CREDENTIAL_END.fullmatch(name))
+
+
 def _credential_header(name: str) -> bool:
-    """A header ``name`` that carries a credential (``_SECRET_HEADER``, ``_CREDENTIAL_END``),
-    unless spelled as a project's name with a word no such header holds (``_HEADER_WORDS``)."""
-    if not (_SECRET_HEADER.fullmatch(name) and _CREDENTIAL_END.fullmatch(name)):
+    """A header ``name`` that carries a credential (``_credential_name``), unless spelled as a
+    project's name with a word no such header holds (``_HEADER_WORDS``)."""
+    if not _credential_name(name):
         return False
     if name.startswith("x-") or not _PROJECT_SPELLING.fullmatch(name):
         return True

@@ -217,7 +217,10 @@ def _reader_accepts(data: Mapping[str, Any]) -> bool:
 # What each of ``redaction.redact``'s patterns needs in a text to match it (a scheme's "://" and
 # a header's ":", a query's "=", a scheme-relative URL's "@", an option's "--", an HTTP
 # authorization's scheme): a text with none of them is shown as it is.
-REDACTABLE = (":", "=", "@", "--", "Basic", "BASIC", "Bearer", "BEARER", "bearer")
+# A pair's ``('Name', 'value')`` holds no ``:`` or ``=``: its opening ``(`` and quote are a mark.
+REDACTABLE = (
+    ":", "=", "@", "--", "Basic", "BASIC", "Bearer", "BEARER", "bearer", "('", '("', "(b", "(\\",
+)  # fmt: skip
 
 
 def _say(text: str) -> None:

@@ -51,7 +51,7 @@ REF_SECRET_PARAM_28 = re.compile(
 # Pass 40 adds ``api`` after a separator (``X-JFrog-Art-Api``) and a name after ``--header=``.
 REF_SECRET_HEADER = (
     r"(?i:(?:[\w-]*[-_])?"
-    r"(?:[a-z0-9]*(?:authorization|passw(?:or)?d|credentials?)"
+    r"(?:[a-z0-9]*(?:authorization|passw(?:or)?d|passphrase|credentials?)"
     r"|(?:api|access|private)key|cookie|(?:access|refresh|id|identity|registry|auth|api"
     r"|session|security|bearer|csrf|xsrf|oauth|client|app)?(?:token|secret))"
     r"|[\w-]*[-_](?:[a-z0-9]*(?:token|secret|cookie)|key|auth|api|session(?:[-_]?id)?))"
@@ -100,9 +100,13 @@ REF_AUTH_VALUE_40 = re.compile(
     r"(?P<scheme>\b(?:Basic|BASIC|Bearer|BEARER|bearer) +)[A-Za-z0-9._~+/=-]+"
 )
 REF_NEXT_LINE = re.compile(r"\r?\n[ \t]+(?P<value>[^\r\n]+)")
+# Pass 41: a YAML block scalar's ``|`` or ``>-`` puts the value on the next line too.
+REF_BLOCK_SCALAR = re.compile(r"[|>][-+1-9]{0,2}[ \t]*")
 REF_OPTION = re.compile(
-    r"(?P<head>(?<![\w-])--(?P<name>[A-Za-z][\w-]*)(?:=|[ \t]+(?=[^\s-]))(?P<quote>['\"])?)"
-    r"(?P<value>(?(quote)[^'\"\r\n]*(?=(?P=quote))|[^\s'\"]+))"
+    r"(?P<head>(?<![\w-])--(?P<name>[A-Za-z][\w-]*)(?:=|[ \t]+\\\r?\n[ \t]*(?=[^\s-])"
+    r"|[ \t]+(?=[^\s-])|\\?['\"][ \t]*,[ \t]*b?(?=\\?['\"](?!-)))"
+    r"(?P<esc>\\(?=['\"]))?(?P<quote>['\"])?)"
+    r"(?P<value>(?(esc)[^'\"\r\n]*?(?=\\(?P=quote))|(?(quote)[^'\"\r\n]*(?=(?P=quote))|[^\s'\"]+)))"
 )
 
 
@@ -111,7 +115,9 @@ def _ref_options(text: str) -> str:
     position = 0
     for match in REF_OPTION.finditer(text):
         name = match["name"]
-        if not (re.fullmatch(REF_SECRET_HEADER, name) and _ref_header_name(name)):
+        if not (re.fullmatch(REF_SECRET_HEADER, name) and REF_CREDENTIAL_END.fullmatch(name)):
+            continue
+        if re.match(r"(?i)no[-_]", name):
             continue
         pieces += (text[position : match.end("head")], "***" if match["value"] else "")
         position = match.end()
@@ -121,7 +127,7 @@ def _ref_options(text: str) -> str:
 # Pass 33: a name is a header's only when its last word is a credential itself or it has a
 # custom header's ``X-``, bare or quoted; a project's ``google-auth`` is not.
 REF_CREDENTIAL_END = re.compile(
-    r"(?i:x[-_][\w-]*|[\w-]*(?:token|secret|password|passwd|credential|credentials"
+    r"(?i:x[-_][\w-]*|[\w-]*(?:token|secret|password|passwd|passphrase|credential|credentials"
     r"|authorization|cookie|(?:api|access|private|subscription|secret|signing|encryption|master"
     r"|client|application|auth|license|licence)(?:key|-key|_key)|(?:basic|http|proxy|registry)(?:auth|-auth|_auth)"
     r"|sessionid|session-id|session_id|sessid|sess-id|sess_id))"
@@ -150,7 +156,7 @@ def _ref_headers(text: str) -> str:
             position = match.end("head")
             continue
         value = match["value"]
-        if not value and match["quote"] is None:
+        if (not value or REF_BLOCK_SCALAR.fullmatch(value)) and match["quote"] is None:
             below = REF_NEXT_LINE.match(text, match.end())
             if below is not None:
                 pieces += (text[position : below.start("value")], "***")
