@@ -79,7 +79,7 @@ def match_spec_text(spec: str) -> str:
     match = _SPEC_NAME.match(text)
     if match is None:
         return text
-    rest = _SPEC_BLANKS.sub(_joined, text[match.end() :])
+    rest = _ungrouped(_SPEC_BLANKS.sub(_joined, text[match.end() :]))
     if "[" not in rest:
         return f"{match['name']}{rest}"
     rest, _, bracket = rest.partition("[")
@@ -93,6 +93,35 @@ def match_spec_text(spec: str) -> str:
 
 def _joined(blanks: re.Match[str]) -> str:
     return blanks[1] or blanks[2]
+
+
+# The version's token in what follows a spec's name: blanks, the token, the rest (a build).
+_VERSION_TOKEN = re.compile(r"(?P<lead>[ \t]*)(?P<version>[^\s\[]*)(?P<rest>.*)", re.DOTALL)
+
+
+def _ungrouped(rest: str) -> str:
+    """``rest`` with the parentheses of its version dropped where they group nothing rattler
+    reads apart (``(>=12.4,<13)`` is ``>=12.4,<13``, ``(12.4)|(11.8)`` is ``12.4|11.8``):
+    balanced, around constraints joined by ``,`` alone or ``|`` alone. A version mixing both
+    keeps them, as rattler does (``(>=12|<11),<13``)."""
+    parts = _VERSION_TOKEN.match(rest)
+    assert parts is not None  # every part may be empty
+    version = parts["version"]
+    if "(" not in version or ("," in version and "|" in version):
+        return rest
+    bare = version.replace("(", "").replace(")", "")
+    if not bare or not _balanced(version):
+        return rest
+    return f"{parts['lead']}{bare}{parts['rest']}"
+
+
+def _balanced(text: str) -> bool:
+    depth = 0
+    for char in text:
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        if depth < 0:
+            return False
+    return depth == 0
 
 
 _TOKEN_RE = re.compile(r"^/t/[^/]+")

@@ -8,10 +8,17 @@ on the next line), gpg's ``--passphrase X`` and a ``passphrase:`` line, and a YA
 in a block scalar (``Authorization: |`` then the value). The fast path's ``REDACTABLE`` marks
 missed a header pair (``('X-Api-Key', 'X')``), which holds no ``:`` or ``=``. One place hides
 each: ``mlenv.redaction.redact`` (``mlenv.uptodate.REDACTABLE`` for the marks).
+
+A conda spec whose version rattler reads inside parentheses (``cuda-version (>=12.4,<13)``)
+gave mlenv no version, so the record's CUDA need was passed over; ``match_spec_text`` drops
+parentheses that group nothing, as rattler does.
 """
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from collections.abc import Callable
 
 import pytest
@@ -156,3 +163,52 @@ GROWTH_SHAPES: dict[str, Callable[[int], str]] = {
 @pytest.mark.parametrize("make", GROWTH_SHAPES.values(), ids=GROWTH_SHAPES.keys())
 def test_the_new_shapes_are_scanned_once(make: Callable[[int], str]) -> None:
     assert growth(redact, make) < LINEAR_BOUND
+
+
+# ---------------------------------------------------------------------------------------------
+# A conda spec whose version is in parentheses (``cuda-version (>=12.4,<13)``): rattler reads
+# ``>=12.4,<13``; mlenv read no version at all, so the record's CUDA need was passed over.
+
+GROUPED_SPECS = [
+    "cuda-version (>=12.4,<13)",
+    "cuda-version (>=12.4) h1_0",
+    "cuda-version (>=12.4 ,<13) h1_0",
+    "cuda-version (>=12.4)|(<11)",
+    "cuda-version (12.4.*)",
+    "cuda-version (>=12.4|<11),<13",
+]
+
+
+@pytest.fixture(scope="module")
+def rattler_versions() -> dict[str, str]:
+    """The version rattler's MatchSpec reads from each spec, asked of a child process (the
+    test process never imports rattler)."""
+    script = (
+        "import json, os, sys\n"
+        "from rattler import MatchSpec\n"
+        "specs = [MatchSpec(s) for s in json.loads(sys.argv[1])]\n"
+        "print(json.dumps([str(m.version) for m in specs]), flush=True)\n"
+        "os._exit(0)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, json.dumps(GROUPED_SPECS)],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    return dict(zip(GROUPED_SPECS, json.loads(done.stdout), strict=True))
+
+
+@pytest.mark.parametrize("spec", GROUPED_SPECS)
+def test_a_grouped_cuda_spec_is_read_as_rattler_reads_it(
+    spec: str, rattler_versions: dict[str, str]
+) -> None:
+    """Held by ``conda.records.match_spec_text`` (``_ungrouped``): before, the version kept its
+    parentheses, no CUDA pattern read it, and ``extract_conda`` found no CUDA need."""
+    from mlenv.conda.records import match_spec_text
+    from mlenv.cuda.tags import extract_conda
+
+    assert match_spec_text(spec).split()[1] == rattler_versions[spec]
+    need = extract_conda("pkg", "1.0", "h0", [spec], [])
+    read = extract_conda("pkg", "1.0", "h0", [f"cuda-version {rattler_versions[spec]}"], [])
+    assert (need and need.cuda) == (read and read.cuda)
+    if "|" not in spec:
+        assert need is not None and str(need.cuda).startswith("12.4")
