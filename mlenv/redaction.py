@@ -10,8 +10,9 @@ import re
 # ://userinfo@ up to the last @ of the authority: a password may hold a raw '@'. Any "://"
 # counts, with or without a scheme before it (matching the scheme was quadratic), and so does
 # JSON's escaped ``:\/\/`` (a URL inside a JSON string shown whole) and a scheme-relative
-# ``//userinfo@`` where a URL starts (the text's start, a blank, a quote, a bracket, ``=``).
-_SEPARATOR = r"(?::(?://|\\/\\/)|(?<![^\s\"'({\[<=,])//)"
+# ``//userinfo@`` where a URL starts (the text's start, a blank, a quote or Markdown's backtick,
+# a bracket, ``=``).
+_SEPARATOR = r"(?::(?://|\\/\\/)|(?<![^\s\"'`({\[<=,])//)"
 _USERINFO = re.compile(_SEPARATOR + r"[^/?#\s]*@")
 # A password typed with a raw '/', '?' or '#' (``://user:pa/ss@host``, not a URL parsers
 # accept, but what the user typed and would see echoed): a ':' in the authority before its

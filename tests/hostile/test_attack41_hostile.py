@@ -5,7 +5,8 @@ A command-line option spelled in lowercase words (``--github-token X``, ``--hf-t
 credential option in a Python argv list (``subprocess.CalledProcessError``'s ``Command
 '['twine', '--password', 'X']'``), after a line continuation (``--password \\`` then the value
 on the next line), gpg's ``--passphrase X`` and a ``passphrase:`` line, and a YAML header value
-in a block scalar (``Authorization: |`` then the value). The fast path's ``REDACTABLE`` marks
+in a block scalar (``Authorization: |`` then the value), and a scheme-relative URL in
+Markdown's backticks (```//user:pw@host```). The fast path's ``REDACTABLE`` marks
 missed a header pair (``('X-Api-Key', 'X')``), which holds no ``:`` or ``=``. One place hides
 each: ``mlenv.redaction.redact`` (``mlenv.uptodate.REDACTABLE`` for the marks).
 
@@ -92,6 +93,14 @@ def test_a_continued_option_a_passphrase_and_a_block_scalar_are_hidden(text: str
     shown = redact(text)
     assert SECRET not in shown and "***" in shown, shown
     assert reference_redact(text) == shown
+
+
+def test_a_scheme_relative_url_in_markdown_code_hides_its_userinfo() -> None:
+    """Held by ``redaction._SEPARATOR`` (a backtick starts a URL): ```//user:pw@host``` in a
+    Markdown message or CI summary was shown whole."""
+    text = f"set `//user:{SECRET}@pypi.corp/simple` as the index"
+    assert redact_urls(text) == "set `//***@pypi.corp/simple` as the index"
+    assert reference_redact(text) == redact(text)
 
 
 KEPT = [

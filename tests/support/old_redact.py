@@ -87,7 +87,7 @@ def reference_redact(text: str) -> str:
 # named as a credential header hides its value.
 REF_SEPARATORS_40 = (
     r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]*:\\/\\/)",
-    r"(?P<scheme>(?<![^\s\"'({\[<=,])//)",
+    r"(?P<scheme>(?<![^\s\"'`({\[<=,])//)",
 )
 REF_RAW_PASSWORD_TAIL = r"[^/?#\s@:\[]*:(?![0-9]*(?:[/?#\s]|$))(?:[^\s@:\"'<>]|:(?!//|\\/)){0,256}@"
 REF_SECRET_PARAM_40 = re.compile(
