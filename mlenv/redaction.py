@@ -66,9 +66,11 @@ _PARAM_VALUE = re.compile(r"[^&#;\s\"'<>]+")
 # anaconda.org channel tokens: https://conda.anaconda.org/t/<token>/channel
 _PATH_TOKEN = re.compile(r"(?P<head>://[^/\s]+/t/)[^/\s]+")
 # HTTP authorization values that end up in a message or a traceback. A scheme is read without
-# regard to case (RFC 9110, 11.1): ``bearer`` and ``BEARER`` too; lowercase ``basic`` is a word
-# prose uses, so only ``Basic`` and ``BASIC``.
-_AUTH_VALUE = re.compile(r"(?P<scheme>\b(?:Basic|BASIC|Bearer|BEARER|bearer) +)[A-Za-z0-9._~+/=-]+")
+# regard to case (RFC 9110, 11.1), but data whose bytes matter (``redact_urls``: a manifest's
+# text, a location) hides only the spellings no prose uses, ``Basic`` and ``Bearer``; text shown
+# hides ``BASIC``, ``BEARER`` and ``bearer`` too (lowercase ``basic`` is prose's word).
+_AUTH_VALUE = re.compile(r"(?P<scheme>\b(?:Basic|Bearer) +)[A-Za-z0-9._~+/=-]+")
+_AUTH_VALUE_SHOWN = re.compile(r"(?P<scheme>\b(?:BASIC|BEARER|bearer) +)[A-Za-z0-9._~+/=-]+")
 # A header that carries a credential hides its whole value, whatever the scheme (GitHub's ``token``,
 # ``Digest``, ``AWS4-HMAC-SHA256``, ``Negotiate``, a bare key or a cookie): the value is not judged,
 # the header's name is. A name is a credential header's when its last word (after ``-`` or ``_``,
@@ -166,7 +168,8 @@ def redact(text: str) -> str:
     """``text`` with every secret a URL or header can carry replaced by ``***``: what
     ``redact_urls`` hides, and the values of credential headers. The one redactor of text
     shown: messages, logs, JSON events and tracebacks all pass here."""
-    return _secret_options(_secret_headers(redact_urls(text)))
+    text = _AUTH_VALUE_SHOWN.sub(r"\g<scheme>***", redact_urls(text))
+    return _secret_options(_secret_headers(text))
 
 
 def redact_urls(text: str) -> str:

@@ -220,3 +220,14 @@ GROWTH_SHAPES: dict[str, Callable[[int], str]] = {
 @pytest.mark.parametrize("make", GROWTH_SHAPES.values(), ids=GROWTH_SHAPES.keys())
 def test_the_new_shapes_are_scanned_once(make: Callable[[int], str]) -> None:
     assert growth(redact, make) < LINEAR_BOUND
+
+
+@pytest.mark.parametrize(
+    "text", ['summary = "bearer token helper"', "BEARER of news", "BASIC LINEAR ALGEBRA"]
+)
+def test_data_keeps_an_authorization_word_only_text_shown_hides(text: str) -> None:
+    """Held by ``redaction.redact_urls``: a manifest's text (a bundle carries it, the inputs
+    hash counts its locations) keeps ``bearer``/``BEARER``/``BASIC`` and what follows; only
+    text shown hides the value after them (``redact``)."""
+    assert redact_urls(text) == text
+    assert redact(text) != text
