@@ -216,6 +216,10 @@ def _secret_options(text: str) -> str:
         value = _OPTION_VALUE.match(text, match.end())
         if value is not None:
             done = _hide(value, text, done, pieces)
+    text = "".join(pieces) + text[done:]
+    pieces, done = [], 0
+    for match in _USER_OPTION.finditer(text):
+        done = _hide(match, text, done, pieces)
     return "".join(pieces) + text[done:]
 
 
@@ -232,6 +236,12 @@ def _hide(value: re.Match[str], text: str, done: int, pieces: list[str]) -> int:
 
 
 _NEGATED = re.compile(r"no[-_]", re.IGNORECASE)
+# curl's ``-u user:password`` (``--user``, ``--proxy-user``, ``-U``; glued ``-uuser:pw`` too):
+# the password after the first ':' of the value (``pip install -U numpy`` holds none, and
+# ``-U https://host/x.whl`` is a URL's ``://``).
+_USER_OPTION = re.compile(
+    r"(?<![\w-])(?:-[uU]|--(?:proxy-)?user)(?:=|[ \t]+)?['\"]?[^\s:'\"]*:(?!//)(?P<bare>[^\s'\"]+)"
+)
 
 
 def _credential_name(name: str) -> bool:

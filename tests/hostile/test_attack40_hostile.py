@@ -214,6 +214,8 @@ GROWTH_SHAPES: dict[str, Callable[[int], str]] = {
     "header-lines": lambda n: "Authorization:\n" * (n // 15),
     "header-blank-lines": lambda n: "Authorization:\n " + "\n " * (n // 2),
     "pass-params": lambda n: "?pass=" * (n // 6),
+    "user-option-no-colon": lambda n: "-u " + "a" * n,
+    "user-options": lambda n: " -u a" * (n // 5),
 }
 
 
@@ -231,3 +233,22 @@ def test_data_keeps_an_authorization_word_only_text_shown_hides(text: str) -> No
     text shown hides the value after them (``redact``)."""
     assert redact_urls(text) == text
     assert redact(text) != text
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        (f"curl -u user:{SECRET} https://h", "curl -u user:*** https://h"),
+        (f"curl -uuser:{SECRET} x", "curl -uuser:*** x"),
+        (f"curl --user=user:{SECRET} x", "curl --user=user:*** x"),
+        (f'curl --proxy-user "u:{SECRET}" x', 'curl --proxy-user "u:***" x'),
+        ("pip install -U numpy==1.0", "pip install -U numpy==1.0"),
+        ("pip install -U https://host/x.whl", "pip install -U https://host/x.whl"),
+        ("curl -u user https://h:8080/x", "curl -u user https://h:8080/x"),
+    ],
+)
+def test_curl_user_option_hides_its_password(text: str, shown: str) -> None:
+    """Held by ``redaction._secret_options`` (``_USER_OPTION``): curl's ``-u user:password``
+    was shown whole in a CI log's echoed command."""
+    assert redact(text) == shown
+    assert any(mark in text for mark in uptodate.REDACTABLE)

@@ -77,7 +77,7 @@ def reference_redact(text: str) -> str:
     text = REF_SECRET_PARAM_40.sub(r"\g<key>***", text)
     text = OLD_PATH_TOKEN.sub(r"\g<head>***", text)
     text = REF_AUTH_VALUE_40.sub(r"\g<scheme>***", text)
-    return _ref_options(_ref_headers(text))
+    return REF_USER_OPTION.sub(r"\g<head>***", _ref_options(_ref_headers(text)))
 
 
 # Pass 40: JSON's escaped ``:\/\/`` after a scheme, and a scheme-relative ``//`` where a URL
@@ -98,6 +98,10 @@ REF_SECRET_PARAM_40 = re.compile(
 )
 REF_AUTH_VALUE_40 = re.compile(
     r"(?P<scheme>\b(?:Basic|BASIC|Bearer|BEARER|bearer) +)[A-Za-z0-9._~+/=-]+"
+)
+REF_USER_OPTION = re.compile(
+    r"(?P<head>(?<![\w-])(?:-[uU]|--(?:proxy-)?user)(?:=|[ \t]+)?['\"]?[^\s:'\"]*:(?!//))"
+    r"[^\s'\"]+"
 )
 REF_NEXT_LINE = re.compile(r"\r?\n[ \t]+(?P<value>[^\r\n]+)")
 # Pass 41: a YAML block scalar's ``|`` or ``>-`` puts the value on the next line too.
