@@ -197,3 +197,56 @@ def test_a_lock_url_that_urlsplit_refuses_is_a_located_error(tmp_path: Path, url
     new = url.format(file=old["filename"])
     (project / "mlenv.lock").write_text(text.replace(f'url = "{old["url"]}"', f'url = "{new}"'))
     _refused(project, "package[0]", "is not a URL", commands=("lock", "verify", "fetch"))
+
+
+CUDA_HEAD = (
+    '[environment]\nname = "demo"\npython = "3.11"\ninterpreter = "/usr/bin/python3.11"\n'
+    '[cuda]\nversion = "12.4"\ndriver-floor = "550.54.14"\n[pypi]\n'
+)
+
+
+@pytest.mark.parametrize(
+    ("recorded", "shown"),
+    [
+        ("550.54.14 cuda>=1.0", "is not a driver version"),  # a blank ORs in 'cuda>=1.0'
+        ("450.80.02", "the lock records requires-driver 450.80.02, but its packages need"),
+        (None, "the lock records requires-driver none, but its packages need"),
+    ],
+)
+def test_build_never_ships_an_edited_requires_driver(
+    tmp_path: Path, recorded: str | None, shown: str
+) -> None:
+    """``build_outputs.require_cuda`` wrote the lock's [target].requires-driver into the
+    image's NVIDIA_REQUIRE_CUDA as written: `build --offline` runs no verify, and the field is
+    one `lock --check` leaves to verify, so a lowered driver (or '550.54.14 cuda>=1.0', whose
+    blank ORs in a constraint every node meets) reached the image, and the container runtime
+    then started it on a driver too old. It must be the driver the entries need (derived by
+    ``judge.verify_lock``), refused before any work otherwise."""
+    index = write_simple_index(tmp_path / "index", [build_wheel("alpha", "1.0")])
+    project = tmp_path / "project"
+    project.mkdir()
+    cache = {"MLENV_CACHE_DIR": str(tmp_path / "cache")}
+    (project / "mlenv.toml").write_text(
+        f'{CUDA_HEAD}index-url = "{index}"\ndependencies = ["alpha"]\n'
+    )
+    for args in (["lock"], ["fetch"]):
+        result = run_mlenv(args, cwd=project, env=cache)
+        assert result.returncode == 0, result.stderr
+    text = (project / "mlenv.lock").read_text()
+    line = 'requires-driver = "550.54.14"\n'
+    assert line in text, text
+    edited = line.replace("550.54.14", recorded) if recorded else ""
+    (project / "mlenv.lock").write_text(text.replace(line, edited))
+    result = run_mlenv(["build", "--offline"], cwd=project, env=cache)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "[target].requires-driver" in result.stderr and shown in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr and not (project / "dist").exists()
+    (project / "mlenv.lock").write_text(text)
+    result = run_mlenv(["build", "--offline"], cwd=project, env=cache)
+    assert result.returncode == 0, result.stderr
+    config = [
+        blob.read_bytes()
+        for blob in (project / "dist/oci/blobs/sha256").iterdir()
+        if b"NVIDIA_REQUIRE_CUDA" in blob.read_bytes()
+    ]
+    assert config and b'NVIDIA_REQUIRE_CUDA=cuda>=12.4,driver>=550.54.14"' in config[0], config
