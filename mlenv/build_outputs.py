@@ -194,14 +194,27 @@ def write_sbom(
 
 
 def require_cuda(lock: Lock) -> str | None:
-    """NVIDIA_REQUIRE_CUDA: the target CUDA and, ANDed, the driver the lock says it needs, so
-    the NVIDIA container runtime refuses a node that cannot run the environment."""
+    """NVIDIA_REQUIRE_CUDA: the target CUDA and, ANDed, the driver the lock's entries need, so
+    the NVIDIA container runtime refuses a node that cannot run the environment. The lock's
+    [target].requires-driver must say that driver (``judge.verify_lock`` derives it): build
+    does not run verify, and an edited one (lowered, or '550.54.14 cuda>=1.0', whose blank
+    ORs in a constraint every node meets) went into the image as written."""
+    from mlenv.judge import verify_lock
+
     target = lock.target
     if target.cuda is None:
         return None
     expression = nvidia_require_cuda(CudaVersion.parse(target.cuda))
-    if target.requires_driver:
-        expression += f",driver>={target.requires_driver}"
+    needed = verify_lock(lock, lock.inputs_hash, None).requires_driver  # parses the recorded
+    if target.requires_driver != needed:
+        raise MlenvError(
+            f"the lock records requires-driver {target.requires_driver or 'none'}, but its "
+            f"packages need {needed or 'none'}: the lock was edited",
+            where="mlenv.lock [target].requires-driver",
+            hint="run `mlenv verify` to see why, and `mlenv lock` to write it again",
+        )
+    if needed:
+        expression += f",driver>={needed}"
     return expression
 
 

@@ -54,9 +54,10 @@ def unmet(target: LockTarget, platform: LockedPlatform) -> list[tuple[str, str]]
 
 def unreached(target: LockTarget, platform: LockedPlatform) -> list[tuple[str, str]]:
     """(where below the platform, why) for each PyPI entry that no requirement of the target
-    applying to the platform reaches through the entries' ``dependencies``: a resolution pins
-    only what its roots need, so such an entry was added by hand, and build would install a
-    package nothing asked for."""
+    applying to the platform reaches through the entries' ``dependencies``, and each conda
+    record no spec of [target].conda-requirements reaches through the records' ``depends``: a
+    resolution pins only what its roots need, so such an entry was added by hand, and build
+    would install a package nothing asked for."""
     roots = _roots(target, platform.platform)
     if roots is None:
         return []
@@ -70,7 +71,7 @@ def unreached(target: LockTarget, platform: LockedPlatform) -> list[tuple[str, s
             continue
         reached.add(name)
         todo += package.dependencies
-    return [
+    found = [
         (
             f".package[{position}] ({package.name} {package.version})",
             "no requirement of [target].requirements nor any entry's dependencies reaches it",
@@ -78,6 +79,31 @@ def unreached(target: LockTarget, platform: LockedPlatform) -> list[tuple[str, s
         for position, package in enumerate(platform.packages)
         if canonicalize_name(package.name) not in reached
     ]
+    conda = _conda_reached(target, platform)
+    return found + [
+        (
+            f".conda[{position}] ({record.name} {record.version})",
+            "no spec of [target].conda-requirements nor any record's depends reaches it",
+        )
+        for position, record in enumerate(platform.conda)
+        if canonicalize_name(record.name) not in conda
+    ]
+
+
+def _conda_reached(target: LockTarget, platform: LockedPlatform) -> set[NormalizedName]:
+    """The conda records' names the target's conda specs reach through the records' depends:
+    the solve locks exactly these (``locking._solve_conda`` solves [conda].dependencies)."""
+    by_name = {canonicalize_name(c.name): c for c in platform.conda}
+    todo = list(target.conda_requirements)
+    reached: set[NormalizedName] = set()
+    while todo:
+        name = canonicalize_name(match_spec_name(todo.pop()) or "")
+        record = by_name.get(name)
+        if record is None or name in reached:
+            continue
+        reached.add(name)
+        todo += record.depends
+    return reached
 
 
 def _provided(spec: str, conda: set[NormalizedName]) -> bool:

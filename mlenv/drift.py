@@ -112,8 +112,9 @@ def lock_drift(lock: Lock, made_from: Mapping[str, Any]) -> tuple[str, object, o
     pypi, cuda = made_from["pypi"], made_from.get("cuda") or {}
     spelled = [recorded_location(u) for u in (pypi["index-url"], *pypi["extra-index-urls"])]
     spelled += [recorded_find_link(u) for u in pypi["find-links"]]
-    # as read (percent-escapes decoded) or as spelled: the lock writes an entry's index under
-    # a relative find-links directory with the directory's '%' escaped (``Sources.portable``)
+    # as spelled, or a relative find-links directory as the lock writes it, its '%', '#' and
+    # '?' escaped (``Sources.portable``); never another escaping: the table reads a CUDA build
+    # from the index's text (cu121), which 'c%75121' would hide, yet read as the same source
     sources = {form for location in spelled for form in _forms(location)}
     known: dict[str, bool] = {}  # each distinct index judged once (a lock holds a few)
     allowed = {key: {_pep503(n) for n in cuda.get(key, ())} for key in ("cpu-ok", "unverified")}
@@ -122,7 +123,7 @@ def lock_drift(lock: Lock, made_from: Mapping[str, Any]) -> tuple[str, object, o
             where = f"platform.{platform.platform}.package[{number}] ({entry.name} {entry.version})"
             name = _pep503(entry.name)
             if entry.index not in known:
-                known[entry.index] = not _forms(entry.index).isdisjoint(sources)
+                known[entry.index] = redact_urls(entry.index) in sources
             if not known[entry.index]:
                 return f"{where}.index", entry.index, "one of " + _shown(spelled)
             if entry.cpu_ok and name not in allowed["cpu-ok"]:
@@ -139,7 +140,11 @@ def lock_drift(lock: Lock, made_from: Mapping[str, Any]) -> tuple[str, object, o
 
 
 def _forms(location: str) -> set[str]:
-    return {location_key(location), redact_urls(location)}
+    """How the lock may write an entry's ``index`` from this recorded location."""
+    if "://" in location:
+        return {redact_urls(location)}
+    portable = location.replace("%", "%25").replace("#", "%23").replace("?", "%3F")
+    return {redact_urls(location), redact_urls(portable)}
 
 
 def _pep503(name: str) -> str:

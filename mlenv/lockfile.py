@@ -410,9 +410,13 @@ def consistency_problems(lock: Lock, source: str = "mlenv.lock") -> list[Problem
             seen.setdefault(key, where)
             if _UNSAFE_URL.search(entry.url):  # a line break or escape: no fetch follows it
                 found.append(f"url {printable(entry.url)!r} holds control characters")
-            url_file = url_filename(entry.url)
-            if url_file != entry.filename:
-                found.append(f"url names the file {url_file!r}, not {entry.filename!r}")
+            try:
+                url_file = url_filename(entry.url)
+            except ValueError as exc:  # urlsplit: a bracketed host left open ("http://[::1/")
+                found.append(f"url {printable(entry.url)!r} is not a URL: {exc}")
+            else:
+                if url_file != entry.filename:
+                    found.append(f"url names the file {url_file!r}, not {entry.filename!r}")
             other = files_by_sha.setdefault(entry.sha256, (entry.filename, where))
             if other[0] != entry.filename:
                 found.append(f"has the sha256 of {other[0]!r} ({other[1]}), another file")
@@ -463,8 +467,19 @@ def _wheel_problems(package: LockedPackage, tags: frozenset[Tag] | None) -> list
     return found
 
 
+# A conda name as a match spec names it (``conda.records.match_spec_name``, which the closure
+# reads by); a version or build as a file name part: printable ASCII, no blank, '/' or '\\'.
+_CONDA_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]*")
+_CONDA_PART = re.compile(r"[\x21-\x2e\x30-\x5b\x5d-\x7e]+")
+
+
 def _conda_problems(package: CondaRecord, platform: str) -> list[str]:
     found = []
+    if not _CONDA_NAME.fullmatch(package.name):
+        found.append(f"name {printable(package.name)!r} is not a conda package name")
+    for key, part in (("version", package.version), ("build", package.build)):
+        if not _CONDA_PART.fullmatch(part):
+            found.append(f"{key} {printable(part)!r} is not part of a file name")
     stem = f"{package.name}-{package.version}-{package.build}"
     if package.filename not in {stem + suffix for suffix in CONDA_SUFFIXES}:
         found.append(

@@ -30,6 +30,7 @@ from mlenv.build_outputs import (
     DEFAULT_EPOCH,
     BuildError,
     BuildOptions,
+    require_cuda,
     wheel_licences_of,
     write_archive,
     write_image,
@@ -335,6 +336,7 @@ def build_project(
     lock_bytes = session.lock_bytes() if session.lock_path.exists() else b""
     lock_ = session.load_lock()
     lockfile.check_fresh(lock_, manifest, str(session.lock_path))
+    require_cuda(lock_)  # an edited requires-driver is refused before any work
     several = request.platform is None and len(lock_.target.platforms) > 1
     build_outputs: _Builder = build_platforms if several else build
     if request.load and several:
