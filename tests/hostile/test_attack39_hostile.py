@@ -7,8 +7,6 @@ import hashlib
 import io
 import json
 import struct
-import subprocess
-import sys
 import tarfile
 import zipfile
 from pathlib import Path
@@ -18,6 +16,7 @@ from zstandard import ZstdCompressor
 
 from mlenv.install.conda_packages import check_conda_packages
 from mlenv.install.safety import InstallError
+from tests.support.rattler_specs import rattler_reads
 from tests.support.raw_tars import extension_header, padded, pax, plain_member, tar_block
 
 # ---------------------------------------------------------------------------------------------
@@ -259,22 +258,7 @@ HIDDEN_CUDA_SPECS = [
 
 @pytest.fixture(scope="module")
 def rattler_names() -> dict[str, str | None]:
-    """The package name rattler's MatchSpec reads from each spec, asked of a child process as
-    mlenv itself asks rattler (it can crash its interpreter at exit, and the rattler tests hold
-    that the test process never imports it)."""
-    script = (
-        "import json, os, sys\n"
-        "from rattler import MatchSpec\n"
-        "specs = [MatchSpec(s) for s in json.loads(sys.argv[1])]\n"
-        "names = [m.name.normalized if m.name else None for m in specs]\n"
-        "print(json.dumps(names), flush=True)\n"
-        "os._exit(0)\n"
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", script, json.dumps(HIDDEN_CUDA_SPECS)],
-        capture_output=True, text=True, check=True,
-    )  # fmt: skip
-    return dict(zip(HIDDEN_CUDA_SPECS, json.loads(done.stdout), strict=True))
+    return {spec: read["name"] for spec, read in rattler_reads(HIDDEN_CUDA_SPECS).items()}
 
 
 @pytest.mark.parametrize("spec", HIDDEN_CUDA_SPECS)

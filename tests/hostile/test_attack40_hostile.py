@@ -12,9 +12,6 @@ inputs hash see them hidden too).
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from collections.abc import Callable
 
 import pytest
@@ -24,6 +21,7 @@ from hypothesis import strategies as st
 from mlenv import uptodate
 from mlenv.redaction import redact, redact_urls
 from tests.support.growth import LINEAR_BOUND, growth
+from tests.support.rattler_specs import rattler_reads
 
 pytestmark = pytest.mark.hostile
 
@@ -170,20 +168,7 @@ SPACED_SPECS = [
 
 @pytest.fixture(scope="module")
 def rattler_versions() -> dict[str, str]:
-    """The version rattler's MatchSpec reads from each spec, asked of a child process (rattler
-    can crash its interpreter at exit, and the test process never imports it)."""
-    script = (
-        "import json, os, sys\n"
-        "from rattler import MatchSpec\n"
-        "specs = [MatchSpec(s) for s in json.loads(sys.argv[1])]\n"
-        "print(json.dumps([str(m.version) for m in specs]), flush=True)\n"
-        "os._exit(0)\n"
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", script, json.dumps(SPACED_SPECS)],
-        capture_output=True, text=True, check=True,
-    )  # fmt: skip
-    return dict(zip(SPACED_SPECS, json.loads(done.stdout), strict=True))
+    return {spec: read["version"] for spec, read in rattler_reads(SPACED_SPECS).items()}
 
 
 @pytest.mark.parametrize("spec", SPACED_SPECS)

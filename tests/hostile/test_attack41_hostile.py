@@ -17,9 +17,6 @@ parentheses that group nothing, as rattler does.
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from collections.abc import Callable
 
 import pytest
@@ -30,6 +27,7 @@ from mlenv import uptodate
 from mlenv.redaction import redact, redact_urls
 from tests.support.growth import LINEAR_BOUND, growth
 from tests.support.old_redact import reference_redact
+from tests.support.rattler_specs import rattler_reads
 
 pytestmark = pytest.mark.hostile
 
@@ -190,20 +188,7 @@ GROUPED_SPECS = [
 
 @pytest.fixture(scope="module")
 def rattler_versions() -> dict[str, str]:
-    """The version rattler's MatchSpec reads from each spec, asked of a child process (the
-    test process never imports rattler)."""
-    script = (
-        "import json, os, sys\n"
-        "from rattler import MatchSpec\n"
-        "specs = [MatchSpec(s) for s in json.loads(sys.argv[1])]\n"
-        "print(json.dumps([str(m.version) for m in specs]), flush=True)\n"
-        "os._exit(0)\n"
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", script, json.dumps(GROUPED_SPECS)],
-        capture_output=True, text=True, check=True,
-    )  # fmt: skip
-    return dict(zip(GROUPED_SPECS, json.loads(done.stdout), strict=True))
+    return {spec: read["version"] for spec, read in rattler_reads(GROUPED_SPECS).items()}
 
 
 @pytest.mark.parametrize("spec", GROUPED_SPECS)

@@ -1,0 +1,35 @@
+"""What rattler's own MatchSpec reads from conda specs, asked of a child process: rattler can
+crash its interpreter at exit, and the test process never imports it (the rattler tests hold
+that)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Sequence
+from typing import TypedDict
+
+_SCRIPT = (
+    "import json, os, sys\n"
+    "from rattler import MatchSpec\n"
+    "specs = [MatchSpec(s) for s in json.loads(sys.argv[1])]\n"
+    "read = [{'name': m.name.normalized if m.name else None, 'version': str(m.version)}\n"
+    "        for m in specs]\n"
+    "print(json.dumps(read), flush=True)\n"
+    "os._exit(0)\n"
+)
+
+
+class ReadSpec(TypedDict):
+    name: str | None
+    version: str
+
+
+def rattler_reads(specs: Sequence[str]) -> dict[str, ReadSpec]:
+    """Each spec's package name and version as rattler reads them, by spec."""
+    done = subprocess.run(
+        [sys.executable, "-c", _SCRIPT, json.dumps(list(specs))],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    return dict(zip(specs, json.loads(done.stdout), strict=True))
