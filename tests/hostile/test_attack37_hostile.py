@@ -849,27 +849,12 @@ def test_the_conda_install_refuses_the_package_rattler_would_misread(tmp_path: P
     pax-then-gnu-name package is refused before rattler sees it, and nothing is staged.
     Before: rattler installed `bin/conda-unpack` from it, a name the vetting never saw
     (tarfile read `share/shown.txt`)."""
-    from mlenv.conda.install import install as install_conda
-    from mlenv.conda.solve import from_repodata
-    from mlenv.report import MemoryReporter
-    from tests.support.conda_channel import repodata_record
+    from tests.support.conda_channel import assert_install_refuses
 
     path = _ambiguous_package(tmp_path, AMBIGUOUS["pax-then-gnu-name"], False)
     with tarfile.open(path) as archive:
         assert HIDDEN not in archive.getnames() and SHOWN in archive.getnames()
-    record = from_repodata(
-        repodata_record(path.name, path.read_bytes()),
-        channel=tmp_path.as_uri(),
-        filename=path.name,
-        url=path.as_uri(),
-    )
-    stage = tmp_path / "stage"
-    with pytest.raises(InstallError, match="extension header"):
-        install_conda(
-            [record], {record.sha256: path}, stage, target_prefix="/opt/mlenv/x",
-            platform="linux-64", reporter=MemoryReporter(),
-        )  # fmt: skip
-    assert not stage.exists()
+    assert_install_refuses(path, "extension header")
 
 
 @pytest.mark.parametrize("kind", ["gnu-name", "gnu-link", "pax-name", "pax-link"])

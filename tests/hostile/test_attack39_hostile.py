@@ -118,27 +118,12 @@ def test_a_global_pax_record_that_changes_nothing_written_is_still_accepted(
 def test_the_conda_install_refuses_a_global_size_before_rattler_writes(tmp_path: Path) -> None:
     """End to end through `conda.install.install`: refused, nothing staged. Before: rattler
     staged share/shown.txt as all 46 bytes, of which the vetting had measured 6."""
-    from mlenv.conda.install import install as install_conda
-    from mlenv.conda.solve import from_repodata
-    from mlenv.report import MemoryReporter
-    from tests.support.conda_channel import repodata_record
+    from tests.support.conda_channel import assert_install_refuses
 
     path = _package(tmp_path, "sneaky", "tar.bz2", {"size": str(len(HONEST))})
     with tarfile.open(path, "r|*") as archive:
         assert [m.size for m in archive if m.name == SHARED] == [len(HONEST)]
-    record = from_repodata(
-        repodata_record(path.name, path.read_bytes()),
-        channel=tmp_path.as_uri(),
-        filename=path.name,
-        url=path.as_uri(),
-    )
-    stage = tmp_path / "stage"
-    with pytest.raises(InstallError, match="global PAX"):
-        install_conda(
-            [record], {record.sha256: path}, stage, target_prefix="/opt/mlenv/x",
-            platform="linux-64", reporter=MemoryReporter(),
-        )  # fmt: skip
-    assert not stage.exists()
+    assert_install_refuses(path, "global PAX")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -219,25 +204,10 @@ def test_the_conda_install_refuses_a_sparse_renamed_member_before_rattler_writes
 ) -> None:
     """End to end through `conda.install.install`: refused, nothing staged. Before: rattler
     staged share/a with the second member's bytes, which the vetting never measured as it."""
-    from mlenv.conda.install import install as install_conda
-    from mlenv.conda.solve import from_repodata
-    from mlenv.report import MemoryReporter
-    from tests.support.conda_channel import repodata_record
+    from tests.support.conda_channel import assert_install_refuses
 
     path = _renaming_package(tmp_path, "gnu-sparse-name")
-    record = from_repodata(
-        repodata_record(path.name, path.read_bytes()),
-        channel=tmp_path.as_uri(),
-        filename=path.name,
-        url=path.as_uri(),
-    )
-    stage = tmp_path / "stage"
-    with pytest.raises(InstallError, match=r"GNU\.sparse"):
-        install_conda(
-            [record], {record.sha256: path}, stage, target_prefix="/opt/mlenv/x",
-            platform="linux-64", reporter=MemoryReporter(),
-        )  # fmt: skip
-    assert not stage.exists()
+    assert_install_refuses(path, r"GNU\.sparse")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -351,25 +321,10 @@ def test_the_conda_install_refuses_an_unlisted_zip_entry_before_rattler_writes(
 ) -> None:
     """End to end through `conda.install.install`. Before: rattler staged share/a as the
     unlisted entry's 46 bytes."""
-    from mlenv.conda.install import install as install_conda
-    from mlenv.conda.solve import from_repodata
-    from mlenv.report import MemoryReporter
-    from tests.support.conda_channel import repodata_record
+    from tests.support.conda_channel import assert_install_refuses
 
     path = _conda_with_unlisted_entry(tmp_path, "between-listed-and-directory")
-    record = from_repodata(
-        repodata_record(path.name, path.read_bytes()),
-        channel=tmp_path.as_uri(),
-        filename=path.name,
-        url=path.as_uri(),
-    )
-    stage = tmp_path / "stage"
-    with pytest.raises(InstallError, match="central directory"):
-        install_conda(
-            [record], {record.sha256: path}, stage, target_prefix="/opt/mlenv/x",
-            platform="linux-64", reporter=MemoryReporter(),
-        )  # fmt: skip
-    assert not stage.exists()
+    assert_install_refuses(path, "central directory")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -206,3 +206,28 @@ def write_channel(root: Path, packages: Iterable[tuple[str, bytes]]) -> str:
         }
         (root / subdir / "repodata.json").write_bytes(_json(repodata))
     return root.resolve().as_uri()
+
+
+def assert_install_refuses(path: Path, match: str) -> None:
+    """``mlenv.conda.install.install`` of the package file ``path`` (vetting, then rattler)
+    fails with an ``InstallError`` matching ``match``, and nothing is staged."""
+    import pytest
+
+    from mlenv.conda.install import install
+    from mlenv.conda.solve import from_repodata
+    from mlenv.install.safety import InstallError
+    from mlenv.report import MemoryReporter
+
+    record = from_repodata(
+        repodata_record(path.name, path.read_bytes()),
+        channel=path.parent.as_uri(),
+        filename=path.name,
+        url=path.as_uri(),
+    )
+    stage = path.parent / "stage"
+    with pytest.raises(InstallError, match=match):
+        install(
+            [record], {record.sha256: path}, stage, target_prefix="/opt/mlenv/x",
+            platform="linux-64", reporter=MemoryReporter(),
+        )  # fmt: skip
+    assert not stage.exists()
