@@ -22,6 +22,7 @@ from mlenv.manifest import Manifest
 from mlenv.manifest import loads as load_manifest
 from mlenv.redaction import redact, redact_urls
 from tests.support.cli import run_mlenv
+from tests.support.fetch_project import locked_index_and_links_project
 from tests.support.growth import LINEAR_BOUND, growth
 from tests.support.locks import locked, target_of
 from tests.support.wheels import build_wheel, write_simple_index
@@ -199,21 +200,6 @@ def test_the_project_spelling_rule_keeps_the_scan_linear() -> None:
         assert growth(redact, shape) < LINEAR_BOUND, number
 
 
-def _locked_project(tmp_path: Path) -> tuple[Path, str]:
-    """A project locked by `mlenv lock` from an index and a find-links directory."""
-    index = write_simple_index(tmp_path / "index", [build_wheel("alpha", "1.0")])
-    project = tmp_path / "project"
-    (project / "wheels").mkdir(parents=True)
-    filename, data = build_wheel("gamma", "1.0")
-    (project / "wheels" / filename).write_bytes(data)
-    (project / "mlenv.toml").write_text(
-        f'{HEAD}index-url = "{index}"\nfind-links = ["wheels"]\ndependencies = ["alpha", "gamma"]\n'
-    )
-    result = run_mlenv(["lock"], cwd=project)
-    assert result.returncode == 0, result.stderr
-    return project, (project / "mlenv.lock").read_text()
-
-
 @pytest.mark.parametrize(
     ("old", "new"),
     [
@@ -228,7 +214,7 @@ def test_an_entry_from_a_source_the_target_does_not_list_is_refused(
 ) -> None:
     """An entry's ``index`` is one of the manifest's indexes or find-links (drift.lock_drift);
     edited to another, `lock --check` and `verify` took it."""
-    project, text = _locked_project(tmp_path)
+    project, text = locked_index_and_links_project(tmp_path)
     assert old in text, text
     (project / "mlenv.lock").write_text(text.replace(old, new, 1))
     for args in (["lock", "--check"], ["verify"]):
@@ -240,7 +226,7 @@ def test_an_entry_from_a_source_the_target_does_not_list_is_refused(
 
 
 def test_an_unedited_lock_from_indexes_and_find_links_is_fresh(tmp_path: Path) -> None:
-    project, _ = _locked_project(tmp_path)
+    project, _ = locked_index_and_links_project(tmp_path)
     for args in (["lock", "--check"], ["verify"]):
         result = run_mlenv(args, cwd=project)
         assert result.returncode == 0, (args, result.stdout, result.stderr)
@@ -337,7 +323,7 @@ def test_an_entry_nothing_needs_is_an_edit(tmp_path: Path) -> None:
     """A resolution pins only what the requirements reach through the entries' dependencies.
     An entry added by hand, from the manifest's own index, passed `lock --check` and
     `verify`, and `build` would have installed a package nothing asked for."""
-    project, text = _locked_project(tmp_path)
+    project, text = locked_index_and_links_project(tmp_path)
     index = tomllib.loads(text)["target"]["indexes"][0]
     added = ADDED.format(index=index, sha="b" * 64)
     (project / "mlenv.lock").write_text(text + added)

@@ -19,6 +19,7 @@ from mlenv.errors import MlenvError
 from mlenv.lockfile import Lock, LockedPlatform, render
 from mlenv.lockfile import loads as load_lock
 from tests.support.cli import run_mlenv
+from tests.support.fetch_project import locked_index_and_links_project
 from tests.support.locks import HASH, conda_closed, conda_record, package, sample
 from tests.support.wheels import build_wheel, write_simple_index
 
@@ -27,21 +28,6 @@ pytestmark = pytest.mark.hostile
 # a linux-64 target asking for nothing: a lock of it holds only what a test adds
 BARE = replace(sample().target, platforms=("linux-64",), requirements=())
 HEAD = '[environment]\nname = "demo"\npython = "3.11"\n[pypi]\n'
-
-
-def _locked_project(tmp_path: Path) -> tuple[Path, str]:
-    """A project locked by `mlenv lock` from an index and a relative find-links directory."""
-    index = write_simple_index(tmp_path / "index", [build_wheel("alpha", "1.0")])
-    project = tmp_path / "project"
-    (project / "wheels").mkdir(parents=True)
-    filename, data = build_wheel("gamma", "1.0")
-    (project / "wheels" / filename).write_bytes(data)
-    (project / "mlenv.toml").write_text(
-        f'{HEAD}index-url = "{index}"\nfind-links = ["wheels"]\ndependencies = ["alpha", "gamma"]\n'
-    )
-    result = run_mlenv(["lock"], cwd=project)
-    assert result.returncode == 0, result.stderr
-    return project, (project / "mlenv.lock").read_text()
 
 
 def _refused(project: Path, *needles: str, commands: tuple[str, ...] = ("lock", "verify")) -> None:
@@ -107,7 +93,7 @@ def test_a_conda_record_whose_name_is_a_path_is_refused(
     with pytest.raises(MlenvError) as caught:
         load_lock(text)
     assert f"{wrong} " in str(caught.value) and "conda[0]" in str(caught.value), caught.value
-    project, locked = _locked_project(tmp_path)
+    project, locked = locked_index_and_links_project(tmp_path)
     (project / "mlenv.lock").write_text(locked + _conda(name, version, build))
     _refused(project, "conda[0]", "the lock is damaged", commands=("lock", "verify", "fetch"))
 
@@ -132,7 +118,7 @@ def test_a_conda_record_nothing_needs_is_an_edit(tmp_path: Path) -> None:
     lock (here one whose manifest has no [conda] at all) passed `lock --check` and `verify`,
     and build would have installed it. A record no spec of [target].conda-requirements
     reaches through the records' depends is now an edit."""
-    project, text = _locked_project(tmp_path)
+    project, text = locked_index_and_links_project(tmp_path)
     (project / "mlenv.lock").write_text(text + _conda("evil"))
     _refused(project, "(evil 1.0)", "nothing needs it")
 
@@ -172,7 +158,7 @@ def test_an_entry_index_spelled_with_other_escapes_is_an_edit(
     (``download.pytorch.org/whl/cu118``, ``_packaging/onnxruntime-cuda-11/``): an index
     respelled ``cu11%38`` hid it, and verify judged the wheel by another row. Only the spelling
     the lock writes (a relative find-links directory's '%', '#', '?' escaped) is the source."""
-    project, text = _locked_project(tmp_path)
+    project, text = locked_index_and_links_project(tmp_path)
     index = tomllib.loads(text)["target"]["indexes"][0]
     edited = respell(index)
     assert edited != index and f'index = "{index}"' in text
@@ -192,7 +178,7 @@ def test_a_lock_url_that_urlsplit_refuses_is_a_located_error(tmp_path: Path, url
     ``url_filename``, whose ``urlsplit`` raises ``ValueError`` for an unclosed IPv6 host:
     `lock --check` printed a traceback, and `verify` and `fetch` ended in "internal error"
     (exit 2). Now the entry is named and the URL refused."""
-    project, text = _locked_project(tmp_path)
+    project, text = locked_index_and_links_project(tmp_path)
     old = tomllib.loads(text)["platform"]["linux-64"]["package"][0]
     new = url.format(file=old["filename"])
     (project / "mlenv.lock").write_text(text.replace(f'url = "{old["url"]}"', f'url = "{new}"'))

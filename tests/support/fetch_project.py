@@ -2,7 +2,8 @@
 wheel big enough to be fetched in several reads) from one index: the fetch tests and the hostile
 network and secrets tests serve WHEELS from a loopback index and point make_project at it.
 ``build_refusal``: one that locks and builds a single (hostile) wheel from a find-links
-directory, whose build must be refused."""
+directory, whose build must be refused. ``locked_index_and_links_project``: one locked from an
+index and a relative find-links directory, for tests that edit its lock."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import os
 from pathlib import Path
 
 from tests.support.cli import run_mlenv
-from tests.support.wheels import build_wheel
+from tests.support.wheels import build_wheel, write_simple_index
 
 WHEELS = [
     build_wheel("app", "1.0", requires_dist=["lib"], files={"app/__init__.py": b"x = 1\n"}),
@@ -48,3 +49,20 @@ def make_project(tmp_path: Path, index_url: str) -> Path:
         f'[pypi]\nindex-url = "{index_url}"\ndependencies = ["app"]\n'
     )
     return root
+
+
+def locked_index_and_links_project(tmp_path: Path) -> tuple[Path, str]:
+    """A project locked by `mlenv lock` from an index (alpha) and a relative find-links
+    directory (gamma): the project directory and its lock's text."""
+    head = '[environment]\nname = "demo"\npython = "3.11"\n[pypi]\n'
+    index = write_simple_index(tmp_path / "index", [build_wheel("alpha", "1.0")])
+    project = tmp_path / "project"
+    (project / "wheels").mkdir(parents=True)
+    filename, data = build_wheel("gamma", "1.0")
+    (project / "wheels" / filename).write_bytes(data)
+    (project / "mlenv.toml").write_text(
+        f'{head}index-url = "{index}"\nfind-links = ["wheels"]\ndependencies = ["alpha", "gamma"]\n'
+    )
+    result = run_mlenv(["lock"], cwd=project)
+    assert result.returncode == 0, result.stderr
+    return project, (project / "mlenv.lock").read_text()
