@@ -7,6 +7,7 @@ lock reader (``lockfile.consistency_problems``) calls it for every platform.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from packaging.utils import NormalizedName, canonicalize_name
@@ -61,16 +62,17 @@ def unreached(target: LockTarget, platform: LockedPlatform) -> list[tuple[str, s
     roots = _roots(target, platform.platform)
     if roots is None:
         return []
-    by_name = {canonicalize_name(p.name): p for p in platform.packages}
-    todo = [name for _, name in roots]
-    reached: set[str] = set()
-    while todo:
-        name = canonicalize_name(todo.pop())
-        package = by_name.get(name)
-        if package is None or name in reached:
-            continue
-        reached.add(name)
-        todo += package.dependencies
+    reached = _reached(
+        [name for _, name in roots],
+        {canonicalize_name(p.name): p.dependencies for p in platform.packages},
+        str,
+    )
+    # the solve locks exactly the records its specs reach (``locking._solve_conda``)
+    conda = _reached(
+        target.conda_requirements,
+        {canonicalize_name(c.name): c.depends for c in platform.conda},
+        lambda spec: match_spec_name(spec) or "",
+    )
     found = [
         (
             f".package[{position}] ({package.name} {package.version})",
@@ -79,7 +81,6 @@ def unreached(target: LockTarget, platform: LockedPlatform) -> list[tuple[str, s
         for position, package in enumerate(platform.packages)
         if canonicalize_name(package.name) not in reached
     ]
-    conda = _conda_reached(target, platform)
     return found + [
         (
             f".conda[{position}] ({record.name} {record.version})",
@@ -90,19 +91,18 @@ def unreached(target: LockTarget, platform: LockedPlatform) -> list[tuple[str, s
     ]
 
 
-def _conda_reached(target: LockTarget, platform: LockedPlatform) -> set[NormalizedName]:
-    """The conda records' names the target's conda specs reach through the records' depends:
-    the solve locks exactly these (``locking._solve_conda`` solves [conda].dependencies)."""
-    by_name = {canonicalize_name(c.name): c for c in platform.conda}
-    todo = list(target.conda_requirements)
+def _reached(
+    roots: Iterable[str], edges: Mapping[NormalizedName, Sequence[str]], name: Callable[[str], str]
+) -> set[NormalizedName]:
+    """The names ``roots`` reach through ``edges`` (each entry's requirements, which ``name``
+    turns into the name they ask for)."""
+    todo = list(roots)
     reached: set[NormalizedName] = set()
     while todo:
-        name = canonicalize_name(match_spec_name(todo.pop()) or "")
-        record = by_name.get(name)
-        if record is None or name in reached:
-            continue
-        reached.add(name)
-        todo += record.depends
+        found = canonicalize_name(name(todo.pop()))
+        if found in edges and found not in reached:
+            reached.add(found)
+            todo += edges[found]
     return reached
 
 

@@ -113,7 +113,7 @@ def lock_drift(lock: Lock, made_from: Mapping[str, Any]) -> tuple[str, object, o
     spelled = [recorded_location(u) for u in (pypi["index-url"], *pypi["extra-index-urls"])]
     spelled += [recorded_find_link(u) for u in pypi["find-links"]]
     # as spelled, or a relative find-links directory as the lock writes it, its '%', '#' and
-    # '?' escaped (``Sources.portable``); never another escaping: the table reads a CUDA build
+    # '?' escaped (``escaped_directory``); never another escaping: the table reads a CUDA build
     # from the index's text (cu121), which 'c%75121' would hide, yet read as the same source
     sources = {form for location in spelled for form in _forms(location)}
     known: dict[str, bool] = {}  # each distinct index judged once (a lock holds a few)
@@ -143,8 +143,14 @@ def _forms(location: str) -> set[str]:
     """How the lock may write an entry's ``index`` from this recorded location."""
     if "://" in location:
         return {redact_urls(location)}
-    portable = location.replace("%", "%25").replace("#", "%23").replace("?", "%3F")
-    return {redact_urls(location), redact_urls(portable)}
+    return {redact_urls(location), redact_urls(escaped_directory(location))}
+
+
+def escaped_directory(spelling: str) -> str:
+    """A relative find-links directory as the lock's URLs under it spell it: its '%', '#' and
+    '?' escaped (read back, 'w%41' was 'wA', and 'w#1' a fragment); spaces stay as they are, as
+    locks have always held them."""
+    return spelling.replace("%", "%25").replace("#", "%23").replace("?", "%3F")
 
 
 def _pep503(name: str) -> str:

@@ -34,7 +34,7 @@ from mlenv.cuda.rules import (
 )
 from mlenv.cuda.tags import extract
 from mlenv.cuda.versions import CudaError, CudaVersion, DriverVersion
-from mlenv.drift import recorded_channel, recorded_location
+from mlenv.drift import escaped_directory, recorded_channel, recorded_location
 from mlenv.errors import MlenvError, Problem, ProblemsError
 from mlenv.index import (
     FindLinks,
@@ -84,12 +84,10 @@ class Sources:
 
     def portable(self, url: str) -> str:
         """``url`` under a relative find-links directory spelt as the manifest does, as a
-        relative URL: a '%', '#' or '?' in the directory's name escaped (read back, 'w%41' was
-        'wA', and 'w#1' a fragment); spaces stay as they are, as locks have always held them."""
+        relative URL (``drift.escaped_directory``)."""
         for prefix, spelling in self.relative.items():
             if url == prefix or url.startswith(prefix + "/"):
-                escaped = spelling.replace("%", "%25").replace("#", "%23").replace("?", "%3F")
-                return escaped + url[len(prefix) :]
+                return escaped_directory(spelling) + url[len(prefix) :]
         return url
 
 
