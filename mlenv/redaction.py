@@ -1,5 +1,5 @@
 """The one redactor: every secret a URL or an HTTP header can carry, hidden before text is shown
-(``redact``) or kept where its bytes matter (``redact_urls``). docs/security.md, invariant 2."""
+(``redact``) or kept where its bytes matter (``redact_urls``). docs/security.md, invariant 5."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import re
 # JSON's escaped ``:\/\/`` (a URL inside a JSON string shown whole) and a scheme-relative
 # ``//userinfo@`` where a URL starts (the text's start, a blank, a quote or Markdown's backtick,
 # a bracket, ``=``).
-_SEPARATOR = r"(?::(?://|\\/\\/)|(?<![^\s\"'`({\[<=,])//)"
+_SEPARATOR = r"(?P<separator>:(?://|\\/\\/)|(?<![^\s\"'`({\[<=,])//)"
 _USERINFO = re.compile(_SEPARATOR + r"[^/?#\s]*@")
 # A password typed with a raw '/', '?' or '#' (``://user:pa/ss@host``, not a URL parsers
 # accept, but what the user typed and would see echoed): a ':' in the authority before its
@@ -65,12 +65,14 @@ _NAME_CHARS = re.compile(r"[\w.-]+")
 _PARAM_VALUE = re.compile(r"[^&#;\s\"'<>]+")
 # anaconda.org channel tokens: https://conda.anaconda.org/t/<token>/channel
 _PATH_TOKEN = re.compile(r"(?P<head>://[^/\s]+/t/)[^/\s]+")
+_TOKEN_SEGMENT = re.compile(r"[^/\s]+")
 # HTTP authorization values that end up in a message or a traceback. A scheme is read without
 # regard to case (RFC 9110, 11.1), but data whose bytes matter (``redact_urls``: a manifest's
 # text, a location) hides only the spellings no prose uses, ``Basic`` and ``Bearer``; text shown
 # hides ``BASIC``, ``BEARER`` and ``bearer`` too (lowercase ``basic`` is prose's word).
-_AUTH_VALUE = re.compile(r"(?P<scheme>\b(?:Basic|Bearer) +)[A-Za-z0-9._~+/=-]+")
-_AUTH_VALUE_SHOWN = re.compile(r"(?P<scheme>\b(?:BASIC|BEARER|bearer) +)[A-Za-z0-9._~+/=-]+")
+_CREDENTIALS = r" +)[A-Za-z0-9._~+/=-]+"
+_AUTH_VALUE = re.compile(r"(?P<scheme>\b(?:Basic|Bearer)" + _CREDENTIALS)
+_AUTH_VALUE_SHOWN = re.compile(r"(?P<scheme>\b(?:BASIC|BEARER|bearer)" + _CREDENTIALS)
 # A header that carries a credential hides its whole value, whatever the scheme (GitHub's ``token``,
 # ``Digest``, ``AWS4-HMAC-SHA256``, ``Negotiate``, a bare key or a cookie): the value is not judged,
 # the header's name is. A name is a credential header's when its last word (after ``-`` or ``_``,
@@ -134,11 +136,9 @@ _HEADER_WORDS = frozenset({
     "access", "amz", "api", "apikey", "apim", "app", "application", "auth", "authorization",
     "basic", "bearer", "circle", "client", "cookie", "credential", "credentials", "csrf", "dd",
     "deploy", "encryption", "goog", "http", "id", "identity", "job", "key", "licence", "license",
-    "master", "oauth",
-    "ocp", "passphrase", "passwd", "password", "personal", "private", "proxy", "refresh",
-    "registry", "secret",
-    "security", "sess", "sessid", "session", "sessionid", "set", "signing", "subscription",
-    "token", "user", "xsrf",
+    "master", "oauth", "ocp", "passphrase", "passwd", "password", "personal", "private", "proxy",
+    "refresh", "registry", "secret", "security", "sess", "sessid", "session", "sessionid", "set",
+    "signing", "subscription", "token", "user", "xsrf",
 })  # fmt: skip
 # The value: a quoted one (``'...'``, ``"..."``, ``b'...'``, escaped ``\"...``) up to its
 # closing quote, a backslash escaping the next character; any other to the end of its line,
@@ -152,8 +152,9 @@ _HEADER_VALUE = re.compile(
 _NEXT_LINE = re.compile(r"\r?\n[ \t]+(?P<bare>[^\r\n]+)")
 _BLOCK_SCALAR = re.compile(r"[|>][-+1-9]{0,2}[ \t]*")
 # A command line's option that carries a credential (``--password=X``, ``--token X``, quoted or
-# not), its name judged as a header's (``--password-stdin`` and ``--token-file`` carry none). A
-# value after a blank is the option's unless it is the next option (``-...``).
+# not, or the next item of an argv list), its name judged by ``_credential_name``
+# (``--password-stdin`` and ``--token-file`` carry none). A value after a blank is the option's
+# unless it is the next option (``-...``).
 _OPTION = re.compile(
     r"(?<![\w-])--([A-Za-z][\w-]*)"
     r"(?:=|[ \t]+(?:\\\r?\n[ \t]*)?(?=[^\s-])|\\?['\"][ \t]*,[ \t]*b?(?=\\?['\"](?!-)))"
@@ -169,7 +170,7 @@ def redact(text: str) -> str:
     ``redact_urls`` hides, and the values of credential headers. The one redactor of text
     shown: messages, logs, JSON events and tracebacks all pass here."""
     text = _AUTH_VALUE_SHOWN.sub(r"\g<scheme>***", redact_urls(text))
-    return _secret_options(_secret_headers(text))
+    return _user_passwords(_secret_options(_secret_headers(text)))
 
 
 def redact_urls(text: str) -> str:
@@ -216,8 +217,13 @@ def _secret_options(text: str) -> str:
         value = _OPTION_VALUE.match(text, match.end())
         if value is not None:
             done = _hide(value, text, done, pieces)
-    text = "".join(pieces) + text[done:]
-    pieces, done = [], 0
+    return "".join(pieces) + text[done:]
+
+
+def _user_passwords(text: str) -> str:
+    """``text`` with the password of every ``-u user:password`` (``_USER_OPTION``) as ``***``."""
+    pieces: list[str] = []
+    done = 0
     for match in _USER_OPTION.finditer(text):
         done = _hide(match, text, done, pieces)
     return "".join(pieces) + text[done:]
@@ -264,30 +270,33 @@ def _userinfo(text: str) -> str:
     ``://`` (``é://a&token=S@CRET``) and the userinfo's last ``&`` or ``;`` starts a secret
     parameter whose value runs on past the ``@``, the rest of that value is hidden too: the
     scheme's redactor read a parameter there, not userinfo, and hid all of its value. After a
-    scheme the host stays (an index URL's host is part of the inputs hash)."""
+    scheme the host stays (an index URL's host is part of the inputs hash), unless a raw
+    password ends in an anaconda.org ``/t/<token>`` segment (``https://u:p/t/S@CRET``): the
+    rest of that segment is hidden too, as ``_PATH_TOKEN`` read it before userinfo took its
+    start."""
     pieces: list[str] = []
     done = 0
     for match in _userinfo_matches(text):
         if match.start() < done:  # inside a value hidden already
             continue
-        separator = match.start() + _SEPARATOR_LENGTH[text[match.start() : match.start() + 2]]
-        pieces += (text[done:separator], "***@")
+        pieces += (text[done : match.end("separator")], "***@")
         done = match.end()
         if match.re is _RAW_PASSWORD:  # its password held no '@': the authority's last one ends it
             more = _AUTHORITY_TAIL.match(text, done)
             done = done if more is None else more.end()
+        values = []  # a secret the userinfo holds the start of
         last = max(text.rfind("&", match.start(), done), text.rfind(";", match.start(), done))
         name = _PARAM_NAME.match(text, last) if last >= 0 else None
         if name is not None and _secret_name(name[1]) and not _after_scheme(text, match):
-            value = _PARAM_VALUE.match(text, name.end())
-            if value is not None and value.end() > done:
-                pieces.append("***")
-                done = value.end()
+            values.append(_PARAM_VALUE.match(text, name.end()))
+        token = text.rfind("/t/", match.start(), done)
+        if token >= 0 and "/" not in text[token + 3 : done]:
+            values.append(_TOKEN_SEGMENT.match(text, token + 3))
+        end = max((value.end() for value in values if value is not None), default=done)
+        if end > done:
+            pieces.append("***")
+            done = end
     return "".join(pieces) + text[done:]
-
-
-# How long the separator a ``_SEPARATOR`` match starts with is, by its first two characters.
-_SEPARATOR_LENGTH = {"//": 2, ":/": 3, ":\\": 5}
 
 
 def _userinfo_matches(text: str) -> list[re.Match[str]]:

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from mlenv import uptodate
@@ -118,6 +118,9 @@ OPTION_NAMES = ["password", "token", "api-key", "registry-password", "auth-token
 def test_hypothesis_an_option_named_as_a_credential_hides_its_value(
     name: str, separator: str, quote: str, value: str, tail: str
 ) -> None:
+    # a bare "\\" before a line break is a continuation: the value is on the next line
+    # (``test_attack41_hostile``'s continued options)
+    assume(not (value == "\\" and not quote and separator != "=" and tail.startswith("\n")))
     text = f"cmd --{name}{separator}{quote}{value}{quote}{tail}"
     shown = redact(text)
     assert shown == f"cmd --{name}{separator}{quote}***{quote}{tail}"
@@ -237,3 +240,20 @@ def test_curl_user_option_hides_its_password(text: str, shown: str) -> None:
     was shown whole in a CI log's echoed command."""
     assert redact(text) == shown
     assert any(mark in text for mark in uptodate.REDACTABLE)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Q1QQ0Q????://:&??/t/@S3CRET",
+        "????https://:&??/t/@S3CRET",
+        "https://user:pa/t/ss@S3CRET/channel",
+        " //u:p/t/x@S3CRET/y",
+    ],
+)
+def test_a_token_segment_a_raw_password_ends_in_stays_hidden(text: str) -> None:
+    """Held by ``redaction._userinfo``: the rest of an anaconda.org ``/t/<token>`` segment a
+    raw password ends in is hidden, as ``_PATH_TOKEN`` (and the old redactor) read it before
+    userinfo took the segment's start; Hypothesis found ``https://:&??/t/@Q0Q`` and
+    ``://:&??/t/@Q2Q`` showing what the old redactor hid."""
+    assert "S3CRET" not in redact(text)

@@ -69,9 +69,11 @@ REF_HEADER = re.compile(
 
 def reference_redact(text: str) -> str:
     """``old_redact`` with today's additions: the reference after a scheme."""
+    text = re.sub(OLD_SCHEME + REF_RAW_TOKEN_TAIL, r"\g<scheme>***@***", text)
     text = REF_RAW_PASSWORD.sub(r"\g<scheme>***@", text)
     text = OLD_USERINFO.sub(r"\g<scheme>***@", text)
     for separator in REF_SEPARATORS_40:
+        text = re.sub(separator + REF_RAW_TOKEN_TAIL, r"\g<scheme>***@***", text)
         text = re.sub(separator + REF_RAW_PASSWORD_TAIL, r"\g<scheme>***@", text)
         text = re.sub(separator + r"[^/?#\s]*@", r"\g<scheme>***@", text)
     text = REF_SECRET_PARAM_40.sub(r"\g<key>***", text)
@@ -98,6 +100,14 @@ REF_SECRET_PARAM_40 = re.compile(
 )
 REF_AUTH_VALUE_40 = re.compile(
     r"(?P<scheme>\b(?:Basic|BASIC|Bearer|BEARER|bearer) +)[A-Za-z0-9._~+/=-]+"
+)
+# Pass 43: a raw password that ends in an anaconda.org ``/t/<token>`` segment (the last '/'
+# before its '@' that of ``/t/``) hides the rest of that segment too, as ``OLD_PATH_TOKEN``
+# read it, after a scheme as well: the old redactor hid ``Q`` in ``https://:&/t/@Q``.
+OLD_SCHEME = r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]*://)"
+REF_RAW_TOKEN_TAIL = (
+    r"[^/?#\s@:\[]*:(?![0-9]*(?:[/?#\s]|$))(?:[^\s@:\"'<>]|:(?!//|\\/)){0,253}"
+    r"/t/(?:[^\s@:\"'<>/]|:(?!//|\\/))*@[^/\s]*"
 )
 REF_USER_OPTION = re.compile(
     r"(?P<head>(?<![\w-])(?:-[uU]|--(?:proxy-)?user)(?:=|[ \t]+)?['\"]?[^\s:'\"]*:(?!//))"
