@@ -257,3 +257,26 @@ def test_a_token_segment_a_raw_password_ends_in_stays_hidden(text: str) -> None:
     userinfo took the segment's start; Hypothesis found ``https://:&??/t/@Q0Q`` and
     ``://:&??/t/@Q2Q`` showing what the old redactor hid."""
     assert "S3CRET" not in redact(text)
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        "cuda-version (>=12.4|<11),<13",
+        "cuda-version (>=12.4,<13)|(<11)",
+        "__cuda (>=12.4|<11),<13",
+        "cudatoolkit (>=11.8|<10),<12",
+        "pytorch-cuda (>=12.1|<11),<13",
+    ],
+)
+@pytest.mark.parametrize("field", ["depends", "constrains"])
+def test_a_cuda_spec_grouped_past_reading_is_refused_not_passed(spec: str, field: str) -> None:
+    """Held by the conda-spec rows of ``data/cuda.json`` (read by ``cuda.tags._first``): a
+    version opening with ``(`` matched no row, so a record needing CUDA 12.4 through a group
+    mixing ``,`` and ``|`` needed no CUDA as far as ``lock`` and ``verify`` could tell."""
+    from mlenv.cuda.tags import extract_conda
+    from mlenv.cuda.versions import CudaError
+
+    depends, constrains = ([spec], []) if field == "depends" else ([], [spec])
+    with pytest.raises(CudaError, match="cannot be read"):
+        extract_conda("pkg", "1.0", "h0", depends, constrains)
