@@ -32,6 +32,9 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
+from mlenv.oci.whiteout import WHY as WHITEOUT_WHY
+from mlenv.oci.whiteout import whiteout_name
+
 MAX_PREFIX = 255
 _NAME = re.compile(r"[A-Za-z0-9._+@-]+")
 _PYTHON = re.compile(r"python(3(\.(?P<minor>\d+))?)?")
@@ -128,6 +131,8 @@ def _prefix_problem(prefix: str) -> str | None:
     parts = prefix[1:].split("/")
     if len(prefix.encode()) > MAX_PREFIX:
         return f"is over {MAX_PREFIX} bytes, the longest prefix conda packages can be moved to"
+    if whiteout := whiteout_name(prefix):
+        return f"has the name {whiteout!r}, which is {WHITEOUT_WHY}"
     parent, name = "/".join(parts[:-1]), parts[-1]
     if (not parent and name in _TOP) or name in _HIERARCHY.get(parent, ()):
         return "is a system directory"

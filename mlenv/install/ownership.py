@@ -42,6 +42,8 @@ from packaging.utils import canonicalize_name
 
 from mlenv.errors import DEFAULT_IGNORABLE, MlenvError, hidden_characters, terminal_text
 from mlenv.install.safety import link_problem
+from mlenv.oci.whiteout import WHY as WHITEOUT_WHY
+from mlenv.oci.whiteout import whiteout_name
 
 Kind = Literal["dir", "file", "symlink"]
 # mlenv: files mlenv itself writes. tree: a tree already judged (the prefix rattler made, the
@@ -223,8 +225,9 @@ def _forbidden(owner: Owner, path: str, member: str, folded: str) -> str | None:
 
 def _unsafe(owner: Owner, path: str, kind: Kind, content: tuple[str, int] | None) -> str | None:
     """Why a package's path (or a symlink's target) is unsafe whoever else writes what: a
-    name that does not show as it is, one a command line takes as an option, a link that
-    leaves the prefix or whose target cannot be judged."""
+    name that does not show as it is, one a command line takes as an option, one a container
+    runtime takes as a whiteout, a link that leaves the prefix or whose target cannot be
+    judged."""
     if owner.role in ("mlenv", "tree"):
         return None
     if hidden := hidden_characters(path):
@@ -237,6 +240,8 @@ def _unsafe(owner: Owner, path: str, kind: Kind, content: tuple[str, int] | None
             f"would be installed at {path!r}: {dashed!r} starts with '-', so `rm *` or any "
             "command given that directory's names by a glob takes it as an option"
         )
+    if whiteout := whiteout_name(path):
+        return f"would be installed at {path!r}: {whiteout!r} is {WHITEOUT_WHY}"
     if kind == "symlink":
         if content is None:
             return "is a symlink of unknown target"

@@ -24,6 +24,7 @@ pytestmark = pytest.mark.hostile
         ('prefix = "/opt/x"\ninterpreter = "/opt/x/bin/python"', "interpreter",
          "inside the prefix"),
         ('interpreter = "python3.11"', "interpreter", "not an absolute path"),
+        ('prefix = "/opt/.wh.mlenv/torch"', "prefix", "is an OCI whiteout name"),
     ],
 )  # fmt: skip
 def test_a_senseless_prefix_or_interpreter_is_refused_before_any_work(
