@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import shlex
 from typing import Any
 
 import tomlkit
@@ -10,6 +12,10 @@ from packaging.pylock import Pylock, PylockValidationError
 from mlenv.errors import MlenvError
 from mlenv.lockfile import Lock, LockedPackage
 from mlenv.platforms import by_name
+
+
+class ExportError(MlenvError):
+    """The lock holds something the chosen format cannot say as it is."""
 
 
 def requirements_txt(lock: Lock, platform: str) -> str:
@@ -21,14 +27,36 @@ def requirements_txt(lock: Lock, platform: str) -> str:
         "# Install: pip install --require-hashes --no-deps -r requirements.txt",
     ]
     target = lock.target
-    lines += [f"--index-url {target.indexes[0]}"] if target.indexes else ["--no-index"]
-    lines += [f"--extra-index-url {url}" for url in target.indexes[1:]]
-    lines += [f"--find-links {location}" for location in target.find_links]
+    urls = [("--index-url", target.indexes[0])] if target.indexes else []
+    urls += [("--extra-index-url", url) for url in target.indexes[1:]]
+    urls += [("--find-links", location) for location in target.find_links]
+    lines += [] if target.indexes else ["--no-index"]
+    lines += [_pip_option(flag, value) for flag, value in urls]
     for package in locked.packages:
         lines += [f"# {note}" for note in _notes(package)]
         lines.append(f"{package.name}=={package.version} \\")
         lines.append(f"    --hash=sha256:{package.sha256}")
     return "\n".join(lines) + "\n"
+
+
+# What pip does to a requirements file line before it splits options with shlex
+# (pip/_internal/req/req_file.py): a '#' after a blank starts a comment, ${NAME} is an
+# environment variable, a trailing backslash joins the next line.
+_PIP_COMMENT = re.compile(r"\s#")
+_PIP_VARIABLE = re.compile(r"\$\{[A-Z0-9_]+\}")
+
+
+def _pip_option(flag: str, value: str) -> str:
+    """``flag value``, quoted as pip's shlex reads it: a find-links directory ``my wheels``
+    was read as ``my`` and a stray argument."""
+    if _PIP_COMMENT.search(value) or _PIP_VARIABLE.search(value) or not value.isprintable():
+        raise ExportError(
+            f"{flag} {value!r} cannot be written into a requirements file: pip would read a "
+            "comment, an environment variable or a line break in it",
+            where=f"mlenv.lock: [target] ({flag.removeprefix('--')})",
+            hint="rename the directory or URL, lock again and export again",
+        )
+    return f"{flag} {shlex.quote(value)}"
 
 
 def _flags(package: LockedPackage) -> tuple[tuple[str, bool], ...]:

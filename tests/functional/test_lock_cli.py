@@ -175,6 +175,62 @@ def test_export_requirements_installs_with_pip_require_hashes(
     assert (target / "lib-1.1.dist-info").is_dir()
 
 
+def _pip_install(requirements: Path, target: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--require-hashes", "--no-deps", "--target",
+         str(target), "-r", str(requirements)],
+        env={**os.environ, "PIP_CONFIG_FILE": "/dev/null"},
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("directory", ["my wheels", "it's here", "a\\b", "v1 (copy) &x"])
+def test_export_quotes_a_find_links_directory_as_pip_splits_it(
+    tmp_path: Path, directory: str
+) -> None:
+    """pip splits a requirements file's option line with shlex: ``--find-links my wheels``
+    was read as ``my`` and a stray word, and the only source of the wheels was lost."""
+    root = tmp_path / "project"
+    (root / directory).mkdir(parents=True)
+    for name, data in WHEELS[1:3]:
+        (root / directory / name).write_bytes(data)
+    (root / "mlenv.toml").write_text(
+        manifest("file:///nonexistent-mlenv-index/simple", '"lib"')
+        + f"find-links = [{json.dumps(directory)}]\n"
+    )
+    env = {"MLENV_CACHE_DIR": str(tmp_path / "cache")}
+    locked = run_mlenv(["lock"], root, env)
+    assert locked.returncode == 0, locked.stderr
+    out = run_mlenv(["export", "--format", "requirements", "-o", "requirements.txt"], root, env)
+    assert out.returncode == 0, out.stderr
+    pip = _pip_install(root / "requirements.txt", tmp_path / "installed")
+    assert pip.returncode == 0, pip.stderr
+    assert (tmp_path / "installed" / "lib-1.1.dist-info").is_dir()  # only there
+
+
+@pytest.mark.parametrize("directory", ["a #b", "${HOME}", "wheels #2"])
+def test_export_refuses_a_find_links_directory_pip_would_rewrite(
+    tmp_path: Path, directory: str
+) -> None:
+    """A '#' after a blank is a comment to pip and ``${NAME}`` a variable it expands, quoted
+    or not: exit 1 naming the lock's key, nothing written."""
+    root = tmp_path / "project"
+    (root / directory).mkdir(parents=True)
+    for name, data in WHEELS[1:3]:
+        (root / directory / name).write_bytes(data)
+    (root / "mlenv.toml").write_text(
+        manifest("file:///nonexistent-mlenv-index/simple", '"lib"')
+        + f"find-links = [{json.dumps(directory)}]\n"
+    )
+    env = {"MLENV_CACHE_DIR": str(tmp_path / "cache")}
+    locked = run_mlenv(["lock"], root, env)
+    assert locked.returncode == 0, locked.stderr
+    out = run_mlenv(["export", "--format", "requirements", "-o", "requirements.txt"], root, env)
+    assert out.returncode == 1, out.stderr
+    assert "[target] (find-links)" in out.stderr and "hint:" in out.stderr
+    assert "Traceback" not in out.stderr and not (root / "requirements.txt").exists()
+
+
 def test_export_pylock_validates_with_packaging(
     project: tuple[Path, str, dict[str, str]],
 ) -> None:
