@@ -428,9 +428,7 @@ def _print_outputs(dist: Path, record: BuildRecord | MultiPlatformRecord) -> Non
 
 
 @cli.command()
-@click.argument(
-    "output", required=False, type=click.Path(dir_okay=False, exists=True, path_type=Path)
-)
+@click.argument("output", required=False, type=click.Path(exists=True, path_type=Path))
 @click.option("--driver", metavar="VERSION", help="Judge this NVIDIA driver (e.g. 535.104.05).")
 @click.option(
     "--host", is_flag=True, help="Judge this machine's driver and GPUs (the check on a GPU node)."
@@ -476,8 +474,9 @@ def verify(
 ) -> None:
     """Check the lock before deploy: fresh against the manifest, every artifact hashed, and the
     CUDA rules for the manifest's driver floor, a given --driver, this --host, or every node of
-    a cluster (--nodes). With OUTPUT (dist/image.tar or the conda-pack archive), also its digest
-    against the build.json beside it, and that build against this lock.
+    a cluster (--nodes). With OUTPUT (dist/image.tar, the conda-pack archive, or the OCI layout
+    dist/oci, every blob hashed), also its digest against the build.json beside it, and that
+    build against this lock.
 
     Exit 0 when everything holds (warnings allowed), 1 when something fails, 3 when it cannot
     judge (no NVIDIA driver found with --host, no node with GPU labels among --nodes).

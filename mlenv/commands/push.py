@@ -6,12 +6,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from mlenv.build_record import BUILD_RECORD, BuildRecord, MultiPlatformRecord, read_record
 from mlenv.commands.session import Session
-from mlenv.errors import UsageError
+from mlenv.errors import MlenvError, UsageError
+from mlenv.limits import parse_json
 from mlenv.oci.base import registry_base
 from mlenv.oci.reference import mount_sources
 from mlenv.oci.registry import PushResult
 from mlenv.oci.registry import push as push_layout
+from mlenv.outputs import read_record as read_plain_record
 from mlenv.userfiles import input_kind
 
 
@@ -40,4 +43,37 @@ def push(
         insecure=insecure,
         reporter=session.reporter,
         mount_from=mount_sources(ref, sources),
+        expect=recorded_digest(output),
+    )
+
+
+def recorded_digest(output: Path) -> str | None:
+    """The digest ``output``'s build.json records for its layout (the image manifest, or a
+    multi-platform build's image index), which the layout pushed must name: `verify` holds
+    image.tar to build.json, and this holds ``oci/`` to the same record, so a layout swapped
+    for another image is never pushed as the build. None when there is no build.json (a
+    layout not written by `mlenv build`, and so never passed by `verify` either); a record
+    that is unreadable, or records no image, is refused."""
+    where = str(output / BUILD_RECORD)
+    try:
+        record = read_record(
+            parse_json(read_plain_record(output, BUILD_RECORD), where=where), where
+        )
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, MlenvError) as exc:
+        detail = exc.message if isinstance(exc, MlenvError) else str(exc)
+        raise UsageError(
+            f"the build.json beside the image cannot be read ({detail})",
+            where=where,
+            hint="push the dist/ written by `mlenv build` as it was written",
+        ) from None
+    if isinstance(record, MultiPlatformRecord) and record.index is not None:
+        return record.index.index_digest
+    if isinstance(record, BuildRecord) and record.image is not None:
+        return record.image.manifest_digest
+    raise UsageError(
+        "the build.json beside the image records no image",
+        where=where,
+        hint="push the dist/ written by `mlenv build` as it was written",
     )

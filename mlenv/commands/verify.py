@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -35,6 +37,8 @@ from mlenv.judge_outputs import verify_output, verify_platform_record
 from mlenv.limits import LimitError, parse_json
 from mlenv.lockfile import Lock
 from mlenv.manifest import Manifest
+from mlenv.oci.model import OciError
+from mlenv.oci.read import checked_image
 from mlenv.outputs import read_record as read_plain_record
 from mlenv.userfiles import input_kind, read_handle, read_input
 
@@ -110,13 +114,40 @@ def with_output(verdict: Verdict, output: Path, lock_path: Path) -> Verdict:
             hint="verify a file inside the dist/ directory written by `mlenv build`",
         ) from None
     lock_sha = hashlib.sha256(read_input(lock_path, "lock")).hexdigest()
-    digests = record.digests() if isinstance(record, BuildRecord) else {}
-    found = verify_output(
-        output.name, _output_sha256(output), digests, record.lock_sha256, lock_sha
-    )
+    if stat.S_ISDIR(os.lstat(output).st_mode):  # a symlink is read as a file, and refused
+        digests, actual = _layout_digests(record), _layout_digest(output)
+    else:
+        digests = record.digests() if isinstance(record, BuildRecord) else {}
+        actual = _output_sha256(output)
+    if isinstance(actual, Finding):
+        return dataclasses.replace(verdict, findings=(actual, *verdict.findings))
+    found = verify_output(output.name, actual, digests, record.lock_sha256, lock_sha)
     if isinstance(record, BuildRecord) and output.parent.name == record.platform:
         found += _multi_platform_findings(record_path, hashlib.sha256(raw).hexdigest())
     return dataclasses.replace(verdict, findings=(*found, *verdict.findings))
+
+
+def _layout_digests(record: BuildRecord | MultiPlatformRecord) -> dict[str, str]:
+    """The image each layout of the record holds (hex, as image.tar's sha256 is kept)."""
+    if isinstance(record, MultiPlatformRecord):
+        index = record.index
+        return {} if index is None else {index.layout: index.index_digest.removeprefix("sha256:")}
+    image = record.image
+    return {} if image is None else {image.layout: image.manifest_digest.removeprefix("sha256:")}
+
+
+def _layout_digest(output: Path) -> str | Finding:
+    """The image an OCI layout output holds, every blob hashed on the way (what `skopeo copy
+    oci:` or `mlenv push` would send), or the finding naming the blob that is not what its
+    descriptor says."""
+    try:
+        return checked_image(output).removeprefix("sha256:")
+    except OciError as error:
+        return Finding.error(
+            "output-corrupt", "", "every blob matching its digest", error.where or str(output),
+            f"{error.where or output}: {error.message}",
+            "the layout was changed after the build; rebuild or copy dist/ whole",
+        )  # fmt: skip
 
 
 def _output_sha256(output: Path) -> str:

@@ -81,6 +81,7 @@ def push(
     reporter: Reporter,
     transport: httpx.BaseTransport | None = None,
     mount_from: Sequence[str] = (),
+    expect: str | None = None,
 ) -> PushResult:
     """Push the one image of an OCI layout to ``ref``; blobs the registry has are skipped, and
     blobs another repository of it has (``mount_from``, repository names) are mounted.
@@ -92,10 +93,20 @@ def push(
     ``auth=None`` takes the credentials from the Docker config file, if it has some for the
     registry. ``insecure`` speaks plain http (a registry on loopback). The registry's digest of
     the stored manifest must equal the local one, or the push fails. ``transport`` replaces
-    the network (tests give an in-memory registry).
+    the network (tests give an in-memory registry). ``expect``: the digest the build record
+    beside the layout names for it (the manifest, or a multi-platform build's index); the
+    layout's own must be it, so a layout swapped for another (every blob of which matches its
+    digest) is refused before anything is sent.
     """
     reference = parse_reference(ref)
     image = _read_layout(layout)
+    if expect is not None and image.manifest.digest != expect:
+        raise RegistryError(
+            f"the layout's image is {image.manifest.digest}, but build.json records {expect}",
+            where=str(layout / "index.json"),
+            hint="the layout is not the one this build wrote; build again (`mlenv build "
+            "--offline`) and check it with `mlenv verify`",
+        )
     if reference.digest is not None and reference.digest != image.manifest.digest:
         raise RegistryError(
             f"the image's manifest is {image.manifest.digest}, not {reference.digest}",
