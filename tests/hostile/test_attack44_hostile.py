@@ -178,3 +178,46 @@ def test_driver_text_compares_by_number_whatever_its_padding(
     assert parsed == plain
     bumped = DriverVersion.parse(".".join(map(str, [major, *rest[:-1], rest[-1] + 1])))
     assert plain < bumped
+
+
+@pytest.mark.parametrize(
+    ("name", "version", "cuda"),
+    [
+        ("nunchaku", "1.2.1+cu12.8torch2.8", "12.8"),  # nunchaku-ai/nunchaku v1.2.1 assets
+        ("nunchaku", "1.2.1+cu13.0torch2.9", "13.0"),
+        ("nunchaku", "1.3.0.dev20260213+cu13.0torch2.11", "13.0"),
+        ("sageattention", "2.2.0+torch2.9.1.cuda13.1", "13.1"),  # third-party builds
+    ],
+)
+def test_a_dotted_cuda_minor_in_a_local_label_is_read_whole(
+    name: str, version: str, cuda: str
+) -> None:
+    """Protects the local-cux.y row of mlenv/data/cuda.json: nunchaku's release wheels name
+    their CUDA as ``+cu12.8torch2.8``; local-cu took the ``cu12`` in front of the dot as
+    'CUDA 12.x', a major-only reading the target toolkit satisfies, so a CUDA 12.8 build passed
+    a CUDA 12.4 fleet on driver 550.54.15, below the 570.26 Table 3 gives 12.8."""
+    need = extract(name, version, f"{name}-{version}-cp312-cp312-linux_x86_64.whl")
+    assert need is not None
+    assert (need.label, need.major_only) == (cuda, False)
+    item = PackageNeed(name, version, need)
+    minimum = GA.get(cuda)
+    older = [c for c in map(CudaVersion.parse, GA) if c.major == need.cuda.major and c < need.cuda]
+    if older:  # the fleet one minor behind, at that minor's GA driver: the build needs more
+        behind = max(older)
+        target = CudaTarget(behind, DriverVersion.parse(GA[str(behind)]), checked=True)
+        assert [f.code for f in _errors(judge(target, [item]))] == ["cuda-newer-minor"]
+    if minimum is not None:
+        target = CudaTarget(need.cuda, DriverVersion.parse(minimum), checked=True)
+        assert _errors(judge(target, [item])) == []
+
+
+def test_a_dotted_cuda_tag_on_a_12_4_fleet_fails_verify() -> None:
+    """The same through verify: the lock's CUDA 12.4 target, driver 550.54.15 (checked)."""
+    from tests.support.locks import locked
+
+    entry = locked("nunchaku", "1.2.1+cu12.8torch2.8")
+    lock = make_lock([entry])
+    verdict = verify_lock(lock, HASH, Judged("550.54.15", "--driver"))
+    assert ("error", "cuda-newer-minor", "nunchaku") in codes(verdict)
+    (finding,) = [f for f in verdict.findings if f.code == "cuda-newer-minor"]
+    assert "570.26" in finding.message and "12.8" in finding.message
