@@ -221,3 +221,20 @@ def test_a_dotted_cuda_tag_on_a_12_4_fleet_fails_verify() -> None:
     assert ("error", "cuda-newer-minor", "nunchaku") in codes(verdict)
     (finding,) = [f for f in verdict.findings if f.code == "cuda-newer-minor"]
     assert "570.26" in finding.message and "12.8" in finding.message
+
+
+@pytest.mark.parametrize("update", ["12.4.1", "11.8.0", "12.9.1", "13.0.2", "12.2.2"])
+def test_a_toolkit_update_as_the_target_says_how_to_write_it(update: str) -> None:
+    """Protects manifest._CUDA_WANTED: [cuda] version takes the minor NVIDIA's compatibility is
+    stated in; an update as nvidia/cuda image tags spell it (12.4.1) is refused with the
+    spelling to use, not only 'like 12.4'."""
+    from mlenv.errors import MlenvError
+    from mlenv.manifest import loads
+
+    minor = update.rsplit(".", 1)[0]
+    text = f'[environment]\nname = "t"\npython = "3.11"\n[cuda]\nversion = "{update}"\n'
+    with pytest.raises(MlenvError) as raised:
+        loads(text + f'driver-floor = "{GA[minor]}"\n')
+    shown = str(raised.value)
+    assert "[cuda].version" in shown and update in shown
+    assert 'is written "12.4"' in shown
