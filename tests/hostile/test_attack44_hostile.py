@@ -238,3 +238,42 @@ def test_a_toolkit_update_as_the_target_says_how_to_write_it(update: str) -> Non
     shown = str(raised.value)
     assert "[cuda].version" in shown and update in shown
     assert 'is written "12.4"' in shown
+
+
+# The oldest driver a build naming only its CUDA major runs on: the major's minor-version
+# compatibility floor (11.x 450.80.02, 12.x 525.60.13) or, stricter, its first toolkit's
+# Table 3 driver (13.0 GA 580.65.06; NVIDIA states the 13.x floor as ">= 580").
+MAJOR_ONLY = [
+    ("cupy-cuda12x", "13.3.0", "525.60.13"),
+    ("nvidia-cudnn-cu12", "9.1.0.70", "525.60.13"),
+    ("jax-cuda12-plugin", "0.4.35", "525.60.13"),
+    ("nvidia-nccl-cu12", "2.21.5", "525.60.13"),
+    ("cupy-cuda11x", "13.3.0", "450.80.02"),
+    ("nvidia-cudnn-cu11", "8.9.2.26", "450.80.02"),
+    ("nvidia-cudnn-cu13", "9.13.0.50", "580.65.06"),
+    ("nvidia-nccl-cu13", "2.27.7", "580.65.06"),
+]
+
+
+@pytest.mark.parametrize(("name", "version", "floor"), MAJOR_ONLY)
+def test_a_major_only_build_without_a_cuda_target_is_judged_against_its_major_floor(
+    name: str, version: str, floor: str
+) -> None:
+    """Protects matrix.major_floor in judge._below_packages: a lock without a [cuda] target
+    judged by `verify --driver` held a package's own need to the driver, but a build naming only
+    its major (cupy-cuda12x) needed "nothing", so cupy-cuda12x on driver 470.82.01 passed with
+    a warning, though no CUDA 12 application loads below 525.60.13."""
+    from tests.support.locks import locked
+
+    need = extract(name, version)
+    assert need is not None and need.major_only
+    lock = make_lock([locked(name, version)], cuda=None, floor=None, requires_driver=None)
+    for driver in _spellings(floor):
+        verdict = verify_lock(lock, HASH, Judged(str(DriverVersion.parse(driver, trim=True)), "x"))
+        assert verdict.ok, (driver, codes(verdict))
+    low = _below(floor)
+    verdict = verify_lock(lock, HASH, Judged(low, "--driver"))
+    assert ("error", "driver-below-package", name) in codes(verdict)
+    (finding,) = [f for f in verdict.errors if f.code == "driver-below-package"]
+    assert floor in finding.message and low in finding.message
+    assert finding.hint == f"upgrade the driver to {floor}"
