@@ -277,3 +277,41 @@ def test_a_major_only_build_without_a_cuda_target_is_judged_against_its_major_fl
     (finding,) = [f for f in verdict.errors if f.code == "driver-below-package"]
     assert floor in finding.message and low in finding.message
     assert finding.hint == f"upgrade the driver to {floor}"
+
+
+@pytest.mark.parametrize(
+    ("name", "version", "cuda"),
+    [
+        ("cuda-cudart", "12.1.105", "12.1"),  # nvidia channel, beside pytorch-cuda 12.1
+        ("cuda-nvrtc", "12.1.105", "12.1"),
+        ("cuda-cupti", "12.1.105", "12.1"),
+        ("cuda-toolkit", "12.1.0", "12.1"),
+        ("cuda-runtime", "11.8.0", "11.8"),
+        ("cuda-cudart", "12.4.127", "12.4"),
+        ("cuda-cudart-dev", "13.0.96", "13.0"),
+    ],
+)
+def test_a_conda_toolkit_component_without_cuda_version_needs_its_own_cuda(
+    name: str, version: str, cuda: str
+) -> None:
+    """Protects the conda-ctk-component row of mlenv/data/cuda.json: a CUDA runtime
+    component's version is its CUDA release (cudart 12.1.105 is CUDA 12.1, as NVIDIA's
+    cuda-toolkit pins show), but only cuda-version / cudatoolkit / pytorch-cuda / __cuda specs
+    were read, so a record whose depends name none of them needed no CUDA and passed `verify`
+    of a CUDA 11.8 lock on driver 520.61.05."""
+    record = conda_record(name, version, "0")
+    item = conda_need(record)
+    assert item is not None and str(item.need.cuda) == cuda and not item.need.major_only
+    lock = make_lock([], cuda="11.8", floor="520.61.05", requires_driver="520.61.05")
+    lock = lock.with_platforms([LockedPlatform("linux-64", (), (record,))])
+    verdict = verify_lock(lock, HASH, Judged("520.61.05", "--driver"))
+    wanted = "cuda-major-mismatch" if not cuda.startswith("11.") else None
+    found = {code for _, code, package in codes(verdict) if package == name}
+    assert (wanted in found) if wanted else not verdict.errors, codes(verdict)
+
+
+@pytest.mark.parametrize("spec", ["cuda-nvcc 12.4.*", "libcublas >=12.4.5.8,<13.0a0"])
+def test_compilers_and_separately_numbered_libraries_set_no_cuda(spec: str) -> None:
+    """nvcc runs without a driver and cuBLAS is numbered apart (12.4.5.8 is not CUDA 12.4 by
+    rule): the component row must not read them."""
+    assert extract_conda("pkg", "1.0", "h0_0", [spec], []) is None
