@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass
 
 from mlenv.cuda import packages as cudapkg
+from mlenv.cuda.matrix import major_floor
 from mlenv.cuda.rules import (
     CudaTarget,
     Finding,
@@ -167,12 +168,21 @@ def _reported_cuda(target: CudaTarget, judged: Judged | None, seen: list[Finding
 
 def _below_packages(needs: list[PackageNeed], driver: DriverVersion) -> list[Finding]:
     """A checked driver against each package's own need, when the lock has no CUDA target to
-    judge it by: a +cu92 torch on driver 340 does not run, target or not."""
+    judge it by: a +cu92 torch on driver 340 does not run, target or not; nor does a build that
+    names only its major (cupy-cuda12x) below that major's floor (``matrix.major_floor``)."""
     found = []
     for item in needs:
         who = f"{item.name} {item.version}"
         try:
             needed = package_driver(item)
+            if needed is None and item.need.stub is None:  # major only: no target decides
+                needed = major_floor(item.need.cuda.major)
+                if needed is None:
+                    raise CudaError(
+                        f"the minimum driver for CUDA {item.need.label} is not known",
+                        where=who,
+                        hint=f"use a build of {item.name} for a CUDA release with a known driver",
+                    )
         except CudaError as exc:
             checked = f"driver {driver} (checked)"
             hint = exc.hint or ""

@@ -244,6 +244,7 @@ _SCHEMA_KEYS = MANIFEST_KEYS
 # ASCII (``\d`` also takes fullwidth and Arabic-Indic digits, which int() reads as numbers).
 _NAME = re.compile(r"[a-z0-9]([a-z0-9._-]{0,62}[a-z0-9])?")
 _CUDA = re.compile(r"\d{1,2}\.\d{1,2}", re.ASCII)
+_CUDA_WANTED = 'a CUDA toolkit version like "12.4" (an update such as 12.4.1 is written "12.4")'
 _ARCH = re.compile(r"sm_[0-9]{2,3}[af]?")
 _PROJECT = re.compile(r"[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?")
 _GLIBC = re.compile(r"2\.(\d{2})", re.ASCII)
@@ -485,9 +486,7 @@ def _environment(check: _Checker, table: Mapping[str, Any]) -> Environment:
 
 
 def _cuda(check: _Checker, table: Mapping[str, Any]) -> Cuda:
-    version = check.string(
-        table, "cuda.version", "", _pattern(_CUDA, 'a CUDA toolkit version like "12.4"')
-    )
+    version = check.string(table, "cuda.version", "", _pattern(_CUDA, _CUDA_WANTED))
     floor = check.string(table, "cuda.driver-floor", "", _driver)
     archs = check.string_list(table, "cuda.archs", (), _arch)
     if version and floor:

@@ -272,6 +272,21 @@ def minor_compat_floor(major: int) -> DriverVersion:
     return floor
 
 
+def major_floor(major: int) -> tuple[DriverVersion, str] | None:
+    """The oldest Linux driver any CUDA major.x build can run on, for a build that names only
+    its major (cupy-cuda12x, nvidia-cudnn-cu12): the stricter of the major's minor-version
+    compatibility floor (12.x: 525.60.13, minor-version-compatibility page) and its first
+    toolkit's Table 3 driver (13.0 GA: 580.65.06, NVIDIA states the 13.x floor as ">= 580").
+    A lower bound, never the build's full need; None when neither is known."""
+    bounds: list[tuple[DriverVersion, str]] = []
+    if (compat := facts().compat.get(major)) is not None:
+        bounds.append((compat, f"the CUDA {major}.x minor-version compatibility floor"))
+    first = [cuda for cuda in known_cuda_versions() if cuda.major == major]
+    if first and (found := table3_driver(first[0])) is not None:
+        bounds.append((found[0], found[1]))
+    return max(bounds, key=lambda bound: bound[0], default=None)
+
+
 def minor_compat_note(major: int) -> str:
     """What NVIDIA's minor-version compatibility allows a driver below a CUDA X.Y minimum: on
     11.x and newer it loads the libraries (the image's NVIDIA_REQUIRE_CUDA still refuses it);

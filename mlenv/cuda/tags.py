@@ -152,8 +152,8 @@ def _need(
         return make(_digits(digits))
     if kind == "major":
         return major(int(groups["major"]))
-    if kind == "cuda":
-        return make(CudaVersion.parse(groups["cuda"], where=where))
+    if kind == "cuda":  # X.Y, or the X.Y.Z toolkit update (its own Table 3 row) when named
+        return make(CudaVersion.parse(groups["cuda"], where=where), release=groups.get("release"))
     if kind == "stub":
         stub = pattern.replacement.format(base=groups["base"])
         return replace(major(int(groups["major"])), stub=stub)

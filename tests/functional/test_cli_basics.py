@@ -95,7 +95,7 @@ def test_bad_manifest_lists_every_problem_without_traceback(tmp_path: Path) -> N
         "  mlenv.toml: [environment].python: '3.99' is not valid: expected a CPython minor "
         "version from 3.9 to 3.15",
         "  mlenv.toml: [cuda].version: 'twelve' is not valid: expected a CUDA toolkit version "
-        'like "12.4"',
+        'like "12.4" (an update such as 12.4.1 is written "12.4")',
         "  mlenv.toml: [pypi].dependncies: unknown key",
         '    hint: did you mean "dependencies"?',
     ]

@@ -74,7 +74,7 @@ BAD_MANIFESTS: list[tuple[str, str, list[str]]] = [
         MINIMAL + "[cuda]\nversion = 'twelve'\ndriver-floor = '550.54.14'\n",
         [
             "m.toml: [cuda].version: 'twelve' is not valid: expected a CUDA toolkit version "
-            'like "12.4"'
+            'like "12.4" (an update such as 12.4.1 is written "12.4")'
         ],
     ),
     (
