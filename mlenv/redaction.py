@@ -17,10 +17,12 @@ from mlenv.redaction_lines import hide_lines
 # ://userinfo@ up to the last @ of the authority: a password may hold a raw '@'. Any "://"
 # counts, with or without a scheme before it (matching the scheme was quadratic), and so does
 # JSON's escaped ``:\/\/`` (a URL inside a JSON string shown whole), its double escape
-# ``:\\/\\/`` (JSON in JSON) and a percent-encoded ``:%2F%2F``, and a scheme-relative
+# ``:\\/\\/`` (JSON in JSON), and a percent-encoded ``:`` or ``/`` (``:%2F%2F``, ``%3A//``; any
+# mix of the spellings: ``_URL_SLASH``), and a scheme-relative
 # ``//userinfo@`` where a URL starts (the text's start, a blank, a quote or Markdown's backtick,
 # a bracket, ``=``, a shell's ``|`` or ``;``).
-_SEPARATOR = r"(?P<separator>:(?://|\\/\\/|\\\\/\\\\/|%2[Ff]%2[Ff])|(?<![^\s\"'`({\[<=,|;])//)"
+_URL_SLASH = r"(?:\\{0,2}/|%2[Ff])"
+_SEPARATOR = r"(?P<separator>(?::|%3[Aa])" + _URL_SLASH + "{2}" + r"|(?<![^\s\"'`({\[<=,|;])//)"
 # A URL percent-encoded whole (``https%3A%2F%2Fuser%3Apw%40host``, a ``?next=`` or a redirect's
 # parameter): its userinfo, encoded, up to an encoded ``%40`` (no '/', '?', '#' or their escapes).
 _ENCODED_USERINFO = re.compile(

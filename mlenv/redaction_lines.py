@@ -24,18 +24,21 @@ _NETRC_LINE = re.compile(
     r"^[ \t]*(?:machine|login|account|default)\b.*\n[ \t]*password[ \t]+(?P<bare>\S+)",
     re.MULTILINE,
 )
-# A short ``-p`` that is a password (``mysql -pX``, ``docker login -u u -p X``, ``twine upload
-# -u __token__ -p X``, ``sshpass -p X``, an argv's ``'-p', 'X'``): hidden only on a line where a
-# credential-bearing command comes first, a user option (``-u``, ``--user``, ``--username``) or
-# a command that takes a password so (mysql, mariadb, twine, sshpass, ``login``); ``-p 8080``
-# elsewhere is a port, a path or a prefix. A value spelled as a port mapping (``-p 8080:80``,
+# A short ``-p`` that is a password (``mysql -pX``, ``-p'X'``, ``docker login -u u -p X``,
+# ``twine upload -u __token__ -p X``, ``sshpass -p X``, an argv's ``'-p', 'X'``; a quote right
+# after a quoted ``'-p'`` closes it): hidden only on a line where a credential-bearing command
+# comes first, a user option (``-u``, ``--user``, ``--username``) or a command that takes a
+# password so (mysql, mariadb, twine, sshpass, ``login``, any case); ``-p 8080`` elsewhere is a
+# port, a path or a prefix. A value spelled as a port mapping (``-p 8080:80``,
 # ``-p 127.0.0.1:80:80/tcp``) stays shown on any line: a known limit, a password of digits only
 # after ``-p`` on such a line is shown. psql's ``-U user -p 5432`` is a port (``-U`` is no cue).
 _SHORT_PASSWORD = re.compile(
-    r"(?<![\w-])-p(?:[ \t]+|=|\\?['\"][ \t]*,[ \t]*b?\\?['\"])?(?P<bare>[^\s'\"\\-][^\s'\"\\]*)"
+    r"(?<![\w-])-p(?:[ \t]+|=|\\?['\"][ \t]*,[ \t]*b?\\?['\"])?"
+    r"(?:(?<!['\"]-p)(?:'(?P<single>[^'\r\n]*)'|\"(?P<double>[^\"\r\n]*)\")"
+    r"|(?P<bare>[^\s'\"\\-][^\s'\"\\]*))"
 )
 _PASSWORD_COMMAND = re.compile(
-    r"(?<![\w-])(?:-u|--user(?:name)?(?![\w-]))|\b(?:mysql\w*|mariadb\w*|twine|sshpass|login)\b"
+    r"(?<![\w-])(?:-u|--user(?:name)?(?![\w-]))|(?i:\b(?:mysql\w*|mariadb\w*|twine|sshpass|login)\b)"
 )
 _PORTS = re.compile(r"[0-9.:\[\]-]+(?:/(?:tcp|udp|sctp))?")
 # Tokens whose prefix says what they are, bare or in a URL's path (``https://h/ghp_.../x``):
@@ -79,7 +82,8 @@ def _short_passwords(text: str) -> str:
             line_end = len(text) if end < 0 else end
             found = _PASSWORD_COMMAND.search(text, start, line_end)
             command = -1 if found is None else found.start()
-        if 0 <= command < match.start() and not _PORTS.fullmatch(match["bare"]):
+        value = match["bare"] or match["single"] or match["double"] or ""
+        if 0 <= command < match.start() and not _PORTS.fullmatch(value):
             done = hide(match, text, done, pieces)
     return "".join(pieces) + text[done:]
 

@@ -45,6 +45,9 @@ SHORT_OPTIONS = [
     f"sshpass -p {SECRET} ssh host",
     f"Command '['mysql', '-u', 'root', '-p', '{SECRET}']' returned non-zero exit status 1",
     f'["docker", "login", "--username", "bot", "-p", "{SECRET}"]',
+    f"mysql -p'{SECRET}'",
+    f'MYSQL -p"{SECRET}"',
+    f"mysql -u root -p '{SECRET}'",
     f"tool --pass {SECRET}",
     f"tool --db-pass={SECRET}",
     f"tool --password:{SECRET}",
@@ -71,6 +74,8 @@ KEPT = [
     "ssh -p 2222 host",
     "mkdir -p /tmp/x && tar -p -xf a.tar",
     "mysql -u root -p",
+    "['mysql', '-u', 'root', '-p', '--verbose']",
+    "docker run -u 1000 -p '8080:80' image",
     "conda create -p ./env python=3.11",
     "pip install hf_transfer npm_config tokenizers tiktoken",
     "numpy>=1.26,<2; python_version >= '3.10'",
@@ -97,6 +102,9 @@ ENCODED_URLS = [
     (f"https:\\\\/\\\\/user:{SECRET}@pypi.corp", "https:\\\\/\\\\/***@pypi.corp"),
     (f'{{"e": "{{\\"u\\": \\"https:\\\\/\\\\/u:{SECRET}@h\\"}}"}}',
      '{"e": "{\\"u\\": \\"https:\\\\/\\\\/***@h\\"}"}'),
+    (f"https%3A//user:{SECRET}@pypi.corp", "https%3A//***@pypi.corp"),
+    (f"https:%2f/user:{SECRET}@pypi.corp", "https:%2f/***@pypi.corp"),
+    (f"https%3A%2F%2Fuser%3A{SECRET}@pypi.corp", "https%3A%2F%2F***@pypi.corp"),
     (f"cat x|//user:{SECRET}@pypi.corp/simple", "cat x|//***@pypi.corp/simple"),
     (f"true;//user:{SECRET}@pypi.corp/simple", "true;//***@pypi.corp/simple"),
 ]  # fmt: skip
@@ -213,14 +221,14 @@ VALUE = st.text(
 @settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
 @given(
     st.sampled_from(["mysql", "twine upload -u u", "docker login --username u", "sshpass"]),
-    st.sampled_from(["-p ", "-p", "-p=", "-p  "]),
+    st.sampled_from(["-p ", "-p", "-p=", "-p  ", "-p'{}'", '-p "{}"']),
     VALUE.filter(lambda v: v.strip("0123456789.[]") != ""),
     st.sampled_from(["", " db", "\nnext line"]),
 )
 def test_hypothesis_a_short_password_is_hidden(
     command: str, option: str, value: str, after: str
 ) -> None:
-    text = f"{command} {option}{value}{after}"
+    text = f"{command} {option.format(value) if '{' in option else option + value}{after}"
     shown = redact(text)
     assert value not in shown, shown
     assert shown == reference_redact(text)
@@ -229,15 +237,17 @@ def test_hypothesis_a_short_password_is_hidden(
 @settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
 @given(
     st.sampled_from(["https", "HTTP", "git+https"]),
-    st.sampled_from([":%2F%2F", ":%2f%2f", ":\\\\/\\\\/", "%3A%2F%2F", "%3a%2F%2f"]),
+    st.sampled_from(
+        [":%2F%2F", ":%2f%2f", ":\\\\/\\\\/", "%3A%2F%2F", "%3a%2F%2f", "%3A//", ":/%2F"]
+    ),
     VALUE,
     st.sampled_from(["", "see ", "x|", "'", "(", "url="]),
 )
 def test_hypothesis_an_encoded_url_hides_its_password(
     scheme: str, separator: str, value: str, before: str
 ) -> None:
-    at = "%40" if separator.startswith("%") else "@"
-    colon = "%3A" if separator.startswith("%") else ":"
+    at = "%40" if separator.startswith("%3") and "%2" in separator else "@"
+    colon = "%3A" if at == "%40" else ":"
     text = f"{before}{scheme}{separator}user{colon}{value}{at}pypi.corp/simple"
     for shown in (redact(text), redact_urls(text)):
         assert value not in shown and "pypi.corp/simple" in shown, shown

@@ -111,10 +111,10 @@ REF_NETRC = re.compile(
 )
 REF_SHORT_P = re.compile(
     r"(?P<head>(?<![\w-])-p(?:[ \t]+|=|\\?['\"][ \t]*,[ \t]*b?\\?['\"])?)"
-    r"(?P<value>[^\s'\"\\-][^\s'\"\\]*)"
+    r"(?:(?<!'-p)(?<!\"-p)(?P<q>['\"])(?P<quoted>[^\r\n]*?)(?P=q)|(?P<value>[^\s'\"\\-][^\s'\"\\]*))"
 )
 REF_COMMAND = re.compile(
-    r"(?<![\w-])(?:-u|--user(?:name)?(?![\w-]))|\b(?:mysql\w*|mariadb\w*|twine|sshpass|login)\b"
+    r"(?<![\w-])(?:-u|--user(?:name)?(?![\w-]))|(?i:\b(?:mysql\w*|mariadb\w*|twine|sshpass|login)\b)"
 )
 
 
@@ -122,8 +122,12 @@ def _ref_short_passwords(text: str) -> str:
     def line_of(line: str) -> str:
         def one(match: re.Match[str]) -> str:
             cued = REF_COMMAND.search(line[: match.start()]) is not None
-            port = re.fullmatch(r"[0-9.:\[\]-]+(?:/(?:tcp|udp|sctp))?", match["value"])
-            return match["head"] + "***" if cued and not port else match[0]
+            value = match["value"] if match["q"] is None else match["quoted"]
+            port = re.fullmatch(r"[0-9.:\[\]-]+(?:/(?:tcp|udp|sctp))?", value)
+            if not cued or port or not value:
+                return match[0]
+            quote = match["q"] or ""
+            return match["head"] + quote + "***" + quote
 
         return REF_SHORT_P.sub(one, line)
 
@@ -138,7 +142,7 @@ def _ref_short_passwords(text: str) -> str:
 # Pass 43 (in place): a double-escaped ``:\\/\\/`` and a percent-encoded ``:%2F%2F`` after a scheme,
 # and a scheme-relative ``//`` after a shell's ``|`` or ``;``.
 REF_SEPARATORS_40 = (
-    r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]*:(?:\\/\\/|\\\\/\\\\/|%2F%2F|%2F%2f|%2f%2F|%2f%2f))",
+    r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]*(?::(?!//)|%3A|%3a)(?:/|\\/|\\\\/|%2F|%2f){2})",
     r"(?P<scheme>(?<![^\s\"'`({\[<=,|;])//)",
 )
 REF_RAW_PASSWORD_TAIL = r"[^/?#\s@:\[]*:(?![0-9]*(?:[/?#\s]|$))(?:[^\s@:\"'<>]|:(?!//|\\/)){0,256}@"
