@@ -1,18 +1,33 @@
-"""The one redactor: every secret a URL or an HTTP header can carry, hidden before text is shown
-(``redact``) or kept where its bytes matter (``redact_urls``). docs/security.md, invariant 5."""
+"""The one redactor: every secret a URL (userinfo, also JSON-escaped or percent-encoded; secret
+parameters; ``/t/<token>``), an HTTP header, a config key, a command line (``--password X``, a
+short ``-p`` password, ``-u user:pw``), a netrc entry or a prefixed token (``ghp_``, ``hf_``)
+can carry, hidden before text is shown (``redact``) or kept where its bytes matter
+(``redact_urls``). docs/security.md, invariant 5."""
 
 from __future__ import annotations
 
 import re
 
+from mlenv.redaction_lines import KNOWN_TOKEN as _KNOWN_TOKEN
+from mlenv.redaction_lines import hide as _hide
+from mlenv.redaction_lines import hide_lines
+
 # Every expression here is linear in the text: what is redacted may be a hostile server's
 # (a 40 kB link made a scheme or parameter pattern that backtracks take a second).
 # ://userinfo@ up to the last @ of the authority: a password may hold a raw '@'. Any "://"
 # counts, with or without a scheme before it (matching the scheme was quadratic), and so does
-# JSON's escaped ``:\/\/`` (a URL inside a JSON string shown whole) and a scheme-relative
+# JSON's escaped ``:\/\/`` (a URL inside a JSON string shown whole), its double escape
+# ``:\\/\\/`` (JSON in JSON), and a percent-encoded ``:`` or ``/`` (``:%2F%2F``, ``%3A//``; any
+# mix of the spellings: ``_URL_SLASH``), and a scheme-relative
 # ``//userinfo@`` where a URL starts (the text's start, a blank, a quote or Markdown's backtick,
-# a bracket, ``=``).
-_SEPARATOR = r"(?P<separator>:(?://|\\/\\/)|(?<![^\s\"'`({\[<=,])//)"
+# a bracket, ``=``, a shell's ``|`` or ``;``).
+_URL_SLASH = r"(?:\\{0,2}/|%2[Ff])"
+_SEPARATOR = r"(?P<separator>(?::|%3[Aa])" + _URL_SLASH + "{2}" + r"|(?<![^\s\"'`({\[<=,|;])//)"
+# A URL percent-encoded whole (``https%3A%2F%2Fuser%3Apw%40host``, a ``?next=`` or a redirect's
+# parameter): its userinfo, encoded, up to an encoded ``%40`` (no '/', '?', '#' or their escapes).
+_ENCODED_USERINFO = re.compile(
+    r"(?P<separator>%3[Aa]%2[Ff]%2[Ff])(?:[^%/?#\s@]|%(?!2[Ff]|3[Ff]|23|40)[0-9A-Fa-f]{2})*%40"
+)
 _USERINFO = re.compile(_SEPARATOR + r"[^/?#\s]*@")
 # A password typed with a raw '/', '?' or '#' (``://user:pa/ss@host``, not a URL parsers
 # accept, but what the user typed and would see echoed): a ':' in the authority before its
@@ -49,20 +64,25 @@ _PERCENT = re.compile(r"%([0-9A-Fa-f]{2})")
 # - a name whose last word is ``key``, ``apikey``, ``accesskey``, ``privatekey`` or ``sas``
 #   (``key``, ``api_key``, ``x-api-key``, ``access_key``, ``private_key``; ``secret_key`` is
 #   a secret already); not ``keyword``, ``monkey`` or ``keys``;
-# - a name holding passphrase, or whose last word is a password's short name: ``pw``, ``pwd``,
-#   ``pass`` (``db_pass``; not ``bypass`` or ``compass``);
+# - a name holding passphrase or passcode, or whose last word is a password's short name:
+#   ``pw``, ``pwd``, ``pass``, ``pin`` (``db_pass``, ``user_pin``; not ``bypass``, ``spin``);
 # - the short names signed URLs and OAuth use: sig, auth, authorization, code, _state,
 #   key-pair-id, policy (first: the most common names are judged soonest).
 _SECRET_NAME = re.compile(
     r"sig|auth|authorization|code|_state|key-pair-id|policy"
-    r"|[\w.-]*(?:token|secret|password|passwd|passphrase|signature|credential|sess(?:ion)?id)"
-    r"[\w.-]*|(?:[\w.-]*[_.-])?(?:session[\w.-]*|(?:api|access|private)?key|sas|pwd?|pass)",
+    r"|[\w.-]*(?:token|secret|password|passwd|passphrase|passcode|signature|credential"
+    r"|sess(?:ion)?id)[\w.-]*"
+    r"|(?:[\w.-]*[_.-])?(?:session[\w.-]*|(?:api|access|private)?key|sas|pwd?|pass|pin)",
     re.IGNORECASE,
 )
 # What a name judged by ``_SECRET_NAME`` may hold: no other character can be in a match, and
 # a name holding one (a decoded ``%20``) made the ``[\w.-]*`` runs backtrack quadratically.
 _NAME_CHARS = re.compile(r"[\w.-]+")
 _PARAM_VALUE = re.compile(r"[^&#;\s\"'<>]+")
+# A parameter of a URL percent-encoded inside another's (``?next=https%3A%2F%2Fh%2Fx%3Ftoken%3DX``):
+# its ``?&;#`` and ``=`` encoded, its value up to the next encoded ``&``, ``;`` or ``#``.
+_ENCODED_PARAM = re.compile(r"%(?:3[Ff]|26|3[Bb]|23)([\w.\[\]-]+)%3[Dd]")
+_ENCODED_VALUE = re.compile(r"(?:[^%&#;\s\"'<>]|%(?!26|3[Bb]|23)[0-9A-Fa-f]{2})+")
 # anaconda.org channel tokens: https://conda.anaconda.org/t/<token>/channel
 _PATH_TOKEN = re.compile(r"(?P<head>://[^/\s]+/t/)[^/\s]+")
 _TOKEN_SEGMENT = re.compile(r"[^/\s]+")
@@ -78,24 +98,28 @@ _AUTH_VALUE_SHOWN = re.compile(r"(?P<scheme>\b(?:BASIC|BEARER|bearer)" + _CREDEN
 # the header's name is. A name is a credential header's when its last word (after ``-`` or ``_``,
 # case ignored) ends in authorization, cookie, token, secret, password, passwd or credential(s)
 # (``Proxy-Authorization``, ``Set-Cookie``, ``Private-Token``, ``X-Amz-Security-Token``,
-# ``X-CSRFToken``), is ``apikey``, ``accesskey``, ``privatekey``, or is ``key``, ``auth``, ``api``,
-# ``session`` or ``session-id`` after a separator (``X-Api-Key``, ``X-Registry-Auth``,
-# ``X-JFrog-Art-Api``); not a bare ``key``, ``code`` or ``auth``, words prose puts before a colon. A
-# word glued before token or secret is a credential word (``identitytoken``, ``csrftoken``,
-# ``clientsecret``) or follows a separator (``X-CSRFToken``): any other so spelled is a project's
-# name in mlenv's own messages (``tiktoken: ...``, conda's ``libsecret``), not a header's.
+# ``X-CSRFToken``), is ``apikey``, ``accesskey``, ``privatekey``, is ``pass``, ``passcode`` or
+# ``pin`` (``pass: x``, ``DB_PASS=x``; ``MYSQL_PWD``: ``pwd`` after a separator), or is ``key``,
+# ``auth``, ``api``, ``session`` or ``session-id`` after a separator (``X-Api-Key``,
+# ``X-Registry-Auth``, ``X-JFrog-Art-Api``); not a bare ``key``, ``code`` or ``auth``, words
+# prose puts before a colon. A word glued before token or secret is a credential word
+# (``identitytoken``, ``csrftoken``, ``clientsecret``) or follows a separator (``X-CSRFToken``):
+# any other so spelled is a project's name in mlenv's own messages (``tiktoken: ...``, conda's
+# ``libsecret``), not a header's.
 _SECRET_HEADER = re.compile(
-    r"(?:[\w-]*[-_])?(?:[a-z0-9]*(?:authorization|passw(?:or)?d|passphrase|credentials?)"
+    r"(?:[\w-]*[-_])?(?:[a-z0-9]*(?:authorization|passw(?:or)?d|passphrase|passcode|credentials?)"
+    r"|pass|pin"
     r"|(?:api|access|private)key|cookie|(?:access|refresh|id|identity|registry|auth|api"
     r"|session|security|bearer|csrf|xsrf|oauth|client|app)?(?:token|secret))"
-    r"|[\w-]*[-_](?:[a-z0-9]*(?:token|secret|cookie)|key|auth|api|session(?:[-_]?id)?)",
+    r"|[\w-]*[-_](?:[a-z0-9]*(?:token|secret|cookie)|key|auth|api|pwd|session(?:[-_]?id)?)",
     re.IGNORECASE,
 )
 # Where a header name stands: ``Name: value`` (a log line, ``curl -v``), ``Name=value``, and the
 # shapes a traceback or an event shows: a repr or JSON dict (``{'Name': 'value'}``, ``"name":
 # "value"``, an escaped ``\"name\": ...``), a list of pairs (``('Name', 'value')``, a comma then a
 # quoted value), a bytes repr of a request (``...\r\nName: value\r\n``). The name starts the text or
-# follows a blank, a quote, an opening bracket, a comma or an escaped line break (or ``--header=``),
+# follows a blank, a quote, an opening bracket, a comma or an escaped line break (or ``--header=``,
+# ``--env=``, ``--build-arg=``),
 # never a URL's ``?&;#/``: a query parameter is judged by ``_SECRET_NAME``, and a URL's host and
 # path stay whole. It starts at a word's start (the look-behinds), so a scan never restarts inside a
 # word: linear. ``==`` is a comparison, never an assignment: a requirement (``google-auth==2.0`` in
@@ -103,7 +127,7 @@ _SECRET_HEADER = re.compile(
 # ``(b'name', ``; ``_PAIR_OPEN``): a list of strings (a manifest's ``["google-auth", "numpy"]``)
 # holds no pair.
 _HEADER_NAME = re.compile(
-    r"(?:(?<![^\s{(\[,'\"])|(?<=\\[nrt])|(?<=header=))([A-Za-z][\w-]*)"
+    r"(?:(?<![^\s{(\[,'\"])|(?<=\\[nrt])|(?<=header=)|(?<=env=)|(?<=-arg=))([A-Za-z][\w-]*)"
     r"(?:\\?['\"][ \t]*(?::|=(?!=)|(?P<pair>,)(?=[ \t]*b?\\?['\"]))|[ \t]*(?::|=(?!=)))[ \t]*"
 )
 _PAIR_OPEN = re.compile(r"\(b?\\?['\"]\Z")
@@ -115,7 +139,8 @@ _PAIR_OPEN = re.compile(r"\(b?\\?['\"]\Z")
 # conda's ``ssh-key=1.0``), and a project's last word may be ``auth``, ``key`` or ``session`` as a
 # header's may.
 _CREDENTIAL_END = re.compile(
-    r"x[-_][\w-]*|[\w-]*?(?:token|secret|passw(?:or)?d|passphrase|credentials?|authorization|cookie"
+    r"x[-_][\w-]*|(?:[\w-]*[-_])?(?:pass|pin|pwd)"
+    r"|[\w-]*?(?:token|secret|passw(?:or)?d|passphrase|passcode|credentials?|authorization|cookie"
     r"|(?:api|access|private|subscription|secret|signing|encryption|master|client|application"
     r"|auth|license|licence)"
     r"[-_]?key"
@@ -151,13 +176,14 @@ _HEADER_VALUE = re.compile(
 # block scalar's ``Authorization: |`` / ``>-`` then the value).
 _NEXT_LINE = re.compile(r"\r?\n[ \t]+(?P<bare>[^\r\n]+)")
 _BLOCK_SCALAR = re.compile(r"[|>][-+1-9]{0,2}[ \t]*")
-# A command line's option that carries a credential (``--password=X``, ``--token X``, quoted or
-# not, or the next item of an argv list), its name judged by ``_credential_name``
-# (``--password-stdin`` and ``--token-file`` carry none). A value after a blank is the option's
-# unless it is the next option (``-...``).
+# A command line's option that carries a credential (``--password=X``, ``--password:X``,
+# ``--token X``, quoted or not, or the next item of an argv list; a Windows tool's
+# ``/password:X``), its name judged by ``_credential_name`` (``--password-stdin`` and
+# ``--token-file`` carry none). A value after a blank is the option's unless it is the next
+# option (``-...``).
 _OPTION = re.compile(
-    r"(?<![\w-])--([A-Za-z][\w-]*)"
-    r"(?:=|[ \t]+(?:\\\r?\n[ \t]*)?(?=[^\s-])|\\?['\"][ \t]*,[ \t]*b?(?=\\?['\"](?!-)))"
+    r"(?:(?<![\w-])--|(?<![^\s\"'])/(?=[A-Za-z][\w-]*:))([A-Za-z][\w-]*)"
+    r"(?:[=:]|[ \t]+(?:\\\r?\n[ \t]*)?(?=[^\s-])|\\?['\"][ \t]*,[ \t]*b?(?=\\?['\"](?!-)))"
 )
 _OPTION_VALUE = re.compile(
     r"\\'(?P<esingle>[^'\r\n]*?)\\'|\\\"(?P<edouble>[^\"\r\n]*?)\\\""
@@ -167,21 +193,24 @@ _OPTION_VALUE = re.compile(
 
 def redact(text: str) -> str:
     """``text`` with every secret a URL or header can carry replaced by ``***``: what
-    ``redact_urls`` hides, and the values of credential headers. The one redactor of text
-    shown: messages, logs, JSON events and tracebacks all pass here."""
+    ``redact_urls`` hides, the values of credential headers and keys, of credential options,
+    and the passwords ``redaction_lines.hide_lines`` finds. The one redactor of text shown:
+    messages, logs, JSON events and tracebacks all pass here."""
     text = _AUTH_VALUE_SHOWN.sub(r"\g<scheme>***", redact_urls(text))
-    return _user_passwords(_secret_options(_secret_headers(text)))
+    return hide_lines(_secret_options(_secret_headers(text)))
 
 
 def redact_urls(text: str) -> str:
     """``text`` with every secret a URL carries replaced by ``***``: userinfo, secret query
-    parameters, anaconda.org ``/t/<token>`` paths, and ``Basic``/``Bearer`` values. For data
+    parameters, anaconda.org ``/t/<token>`` paths, ``Basic``/``Bearer`` values and the tokens
+    whose prefix names them (``_KNOWN_TOKEN``: ``ghp_...``, ``hf_...``). For data
     that must stay what it is (a location counted in the inputs hash, the manifest a bundle
     carries): a credential header's value runs to the end of its line, which in a TOML file
     would cut a string (``"google-auth=2.0"``) and in a location would change its hash."""
     text = _userinfo(text)
     text = _secret_params(text)
     text = _PATH_TOKEN.sub(r"\g<head>***", text)
+    text = _KNOWN_TOKEN.sub(r"\g<prefix>***", text)
     return _AUTH_VALUE.sub(r"\g<scheme>***", text)
 
 
@@ -220,39 +249,16 @@ def _secret_options(text: str) -> str:
     return "".join(pieces) + text[done:]
 
 
-def _user_passwords(text: str) -> str:
-    """``text`` with the password of every ``-u user:password`` (``_USER_OPTION``) as ``***``."""
-    pieces: list[str] = []
-    done = 0
-    for match in _USER_OPTION.finditer(text):
-        done = _hide(match, text, done, pieces)
-    return "".join(pieces) + text[done:]
-
-
-def _hide(value: re.Match[str], text: str, done: int, pieces: list[str]) -> int:
-    """Appends to ``pieces`` the text from ``done`` to ``value``'s content, then ``***`` for a
-    content that is not empty; returns where the text shown goes on."""
-    found = value.groupdict()
-    names = ("single", "double", "bare", "esingle", "edouble")
-    group = next(name for name in names if found.get(name) is not None)
-    if value.end(group) == value.start(group):
-        return done
-    pieces += (text[done : value.start(group)], "***")
-    return value.end(group)
-
-
+_ENV_KEY = re.compile(r"[A-Z][A-Z0-9_]*_KEY")
 _NEGATED = re.compile(r"no[-_]", re.IGNORECASE)
-# curl's ``-u user:password`` (``--user``, ``--proxy-user``, ``-U``; glued ``-uuser:pw`` too):
-# the password after the first ':' of the value (``pip install -U numpy`` holds none, and
-# ``-U https://host/x.whl`` is a URL's ``://``).
-_USER_OPTION = re.compile(
-    r"(?<![\w-])(?:-[uU]|--(?:proxy-)?user)(?:=|[ \t]+)?['\"]?[^\s:'\"]*:(?!//)(?P<bare>[^\s'\"]+)"
-)
 
 
 def _credential_name(name: str) -> bool:
-    """A name that carries a credential (``_SECRET_HEADER``, ``_CREDENTIAL_END``)."""
-    return bool(_SECRET_HEADER.fullmatch(name) and _CREDENTIAL_END.fullmatch(name))
+    """A name that carries a credential (``_SECRET_HEADER``, ``_CREDENTIAL_END``), or an
+    environment variable's ``..._KEY`` (``KAGGLE_KEY``: uppercase, as no project is printed)."""
+    if not _SECRET_HEADER.fullmatch(name):
+        return False
+    return bool(_CREDENTIAL_END.fullmatch(name) or _ENV_KEY.fullmatch(name))
 
 
 def _credential_header(name: str) -> bool:
@@ -279,7 +285,8 @@ def _userinfo(text: str) -> str:
     for match in _userinfo_matches(text):
         if match.start() < done:  # inside a value hidden already
             continue
-        pieces += (text[done : match.end("separator")], "***@")
+        at = "***%40" if match.re is _ENCODED_USERINFO else "***@"
+        pieces += (text[done : match.end("separator")], at)
         done = match.end()
         if match.re is _RAW_PASSWORD:  # its password held no '@': the authority's last one ends it
             more = _AUTHORITY_TAIL.match(text, done)
@@ -303,7 +310,8 @@ def _userinfo_matches(text: str) -> list[re.Match[str]]:
     """Each ``://userinfo@`` in order; where a raw-password match and a plain one start at
     the same ``://``, the longer (the raw password's) wins."""
     longest: dict[int, re.Match[str]] = {}
-    for match in (*_USERINFO.finditer(text), *_RAW_PASSWORD.finditer(text)):
+    plain = (*_USERINFO.finditer(text), *_RAW_PASSWORD.finditer(text))
+    for match in (*plain, *_ENCODED_USERINFO.finditer(text)):
         kept = longest.get(match.start())
         if kept is None or match.end() > kept.end():
             longest[match.start()] = match
@@ -341,13 +349,21 @@ def _after_scheme(text: str, match: re.Match[str]) -> bool:
 
 def _secret_params(text: str) -> str:
     """``text`` with the value of every secret query parameter replaced by ``***``; a value
-    runs to the next ``&``, ``#``, ``;``, blank or quote, so a ``?`` inside it is value."""
+    runs to the next ``&``, ``#``, ``;``, blank or quote, so a ``?`` inside it is value. Then
+    the same for an encoded parameter (``_ENCODED_PARAM``)."""
+    for name, value in ((_PARAM_NAME, _PARAM_VALUE), (_ENCODED_PARAM, _ENCODED_VALUE)):
+        text = _hide_params(text, name, value)
+    return text
+
+
+def _hide_params(text: str, names: re.Pattern[str], values: re.Pattern[str]) -> str:
+    """``text`` with the value (``values``) after every secret name (``names``) as ``***``."""
     pieces: list[str] = []
     done = 0
-    for match in _PARAM_NAME.finditer(text):
+    for match in names.finditer(text):
         if match.start() < done or not _secret_name(match[1]):
             continue
-        value = _PARAM_VALUE.match(text, match.end())
+        value = values.match(text, match.end())
         if value is not None:
             pieces += (text[done : match.end()], "***")
             done = value.end()

@@ -217,9 +217,12 @@ def _reader_accepts(data: Mapping[str, Any]) -> bool:
 # What each of ``redaction.redact``'s patterns needs in a text to match it (a scheme's "://" and
 # a header's ":", a query's "=", a scheme-relative URL's "@", an option's "--", an HTTP
 # authorization's scheme): a text with none of them is shown as it is.
-# A pair's ``('Name', 'value')`` holds no ``:`` or ``=``: its opening ``(`` and quote are a mark.
+# A pair's ``('Name', 'value')`` holds no ``:`` or ``=``: its opening ``(`` and quote are a mark;
+# so are a short ``-p``, a netrc ``password``, an encoded ``:`` or ``=`` and a known token's prefix.
 REDACTABLE = (
     ":", "=", "@", "--", "Basic", "BASIC", "Bearer", "BEARER", "bearer", "('", '("', "(b", "(\\",
+    "-p", "password", "%3A", "%3a", "%3D", "%3d", "gh", "github_pat_", "hf_", "glpat-", "npm_",
+    "pypi-", "xox",
 )  # fmt: skip
 
 

@@ -51,13 +51,14 @@ REF_SECRET_PARAM_28 = re.compile(
 # Pass 40 adds ``api`` after a separator (``X-JFrog-Art-Api``) and a name after ``--header=``.
 REF_SECRET_HEADER = (
     r"(?i:(?:[\w-]*[-_])?"
-    r"(?:[a-z0-9]*(?:authorization|passw(?:or)?d|passphrase|credentials?)"
+    r"(?:[a-z0-9]*(?:authorization|passw(?:or)?d|passphrase|passcode|credentials?)"
     r"|(?:api|access|private)key|cookie|(?:access|refresh|id|identity|registry|auth|api"
-    r"|session|security|bearer|csrf|xsrf|oauth|client|app)?(?:token|secret))"
-    r"|[\w-]*[-_](?:[a-z0-9]*(?:token|secret|cookie)|key|auth|api|session(?:[-_]?id)?))"
+    r"|session|security|bearer|csrf|xsrf|oauth|client|app)?(?:token|secret)|pass|pin)"
+    r"|[\w-]*[-_](?:[a-z0-9]*(?:token|secret|cookie)|key|auth|api|pwd|session(?:[-_]?id)?))"
 )
 REF_HEADER = re.compile(
-    r"(?P<head>(?:(?<![^\s{(\[,'\"])|(?<=\\[nrt])|(?<=header=))(?=[A-Za-z])(?P<name>"
+    r"(?P<head>(?:(?<![^\s{(\[,'\"])|(?<=\\[nrt])|(?<=header=)|(?<=env=)|(?<=-arg=))"
+    r"(?=[A-Za-z])(?P<name>"
     r"(?:(?P<opened>(?<=\(')|(?<=\(\")|(?<=\(b')|(?<=\(b\")|(?<=\(\\')|(?<=\(\\\")"
     r"|(?<=\(b\\')|(?<=\(b\\\"))|)" + REF_SECRET_HEADER + r")(?![\w-])"
     r"(?:\\?['\"][ \t]*(?::|=(?!=)|(?(opened),|(?!))(?=[ \t]*b?\\?['\"]))"
@@ -76,10 +77,61 @@ def reference_redact(text: str) -> str:
         text = re.sub(separator + REF_RAW_TOKEN_TAIL, r"\g<scheme>***@***", text)
         text = re.sub(separator + REF_RAW_PASSWORD_TAIL, r"\g<scheme>***@", text)
         text = re.sub(separator + r"[^/?#\s]*@", r"\g<scheme>***@", text)
+    text = REF_ENCODED_USERINFO.sub(r"\g<scheme>***%40", text)
     text = REF_SECRET_PARAM_40.sub(r"\g<key>***", text)
+    text = REF_ENCODED_PARAM.sub(
+        lambda m: m["key"] + "***" if REF_SECRET_PARAM_40.fullmatch(f"?{m['name']}=x") else m[0],
+        text,
+    )
     text = OLD_PATH_TOKEN.sub(r"\g<head>***", text)
+    text = REF_KNOWN_TOKEN.sub(lambda m: (m["prefix"] or m["g"] or m["p"] or m["x"]) + "***", text)
     text = REF_AUTH_VALUE_40.sub(r"\g<scheme>***", text)
-    return REF_USER_OPTION.sub(r"\g<head>***", _ref_options(_ref_headers(text)))
+    text = REF_USER_OPTION.sub(r"\g<head>***", _ref_options(_ref_headers(text)))
+    text = REF_NETRC.sub(lambda m: (m["head"] or m["line"]) + "***", text)
+    return _ref_short_passwords(text)
+
+
+# Pass 43: a URL percent-encoded whole, a known token's prefix, a netrc entry's password, and a
+# short ``-p`` on a credential-bearing command's line (read line by line, plainly).
+REF_ENCODED_USERINFO = re.compile(
+    r"(?P<scheme>%3[Aa]%2[Ff]%2[Ff])(?:(?!%(?:2[Ff]|3[Ff]|23|40))(?:%[0-9A-Fa-f]{2}|[^%/?#\s@]))*%40"
+)
+REF_ENCODED_PARAM = re.compile(
+    r"(?P<key>%(?:3F|3f|26|3B|3b|23)(?P<name>[\w.\[\]-]+)%(?:3D|3d))"
+    r"(?:(?!%(?:26|3B|3b|23))(?:%[0-9A-Fa-f]{2}|[^%&#;\s\"'<>]))+"
+)
+REF_KNOWN_TOKEN = re.compile(
+    r"(?<![A-Za-z0-9])(?:(?P<prefix>(?:ghp|gho|ghu|ghs|ghr|github_pat|hf|npm)_)[A-Za-z0-9_]{30,}"
+    r"|(?P<g>glpat-)[\w-]{20,}|(?P<p>pypi-)Ag[\w-]{40,}|(?P<x>xox[abposr]-)[\w-]{10,})"
+)
+REF_NETRC = re.compile(
+    r"(?P<head>(?<![\w-])(?:machine[ \t]+\S+|default)(?:[ \t]+(?:login|account)[ \t]+\S+){0,2}"
+    r"[ \t]+password[ \t]+)\S+"
+    r"|(?m:(?P<line>^[ \t]*(?:machine|login|account|default)\b.*\n[ \t]*password[ \t]+)\S+)"
+)
+REF_SHORT_P = re.compile(
+    r"(?P<head>(?<![\w-])-p(?:[ \t]+|=|\\?['\"][ \t]*,[ \t]*b?\\?['\"])?)"
+    r"(?:(?<!'-p)(?<!\"-p)(?P<q>['\"])(?P<quoted>[^\r\n]*?)(?P=q)|(?P<value>[^\s'\"\\-][^\s'\"\\]*))"
+)
+REF_COMMAND = re.compile(
+    r"(?<![\w-])(?:-u|--user(?:name)?(?![\w-]))|(?i:\b(?:mysql\w*|mariadb\w*|twine|sshpass|login)\b)"
+)
+
+
+def _ref_short_passwords(text: str) -> str:
+    def line_of(line: str) -> str:
+        def one(match: re.Match[str]) -> str:
+            cued = REF_COMMAND.search(line[: match.start()]) is not None
+            value = match["value"] if match["q"] is None else match["quoted"]
+            port = re.fullmatch(r"[0-9.:\[\]-]+(?:/(?:tcp|udp|sctp))?", value)
+            if not cued or port or not value:
+                return match[0]
+            quote = match["q"] or ""
+            return match["head"] + quote + "***" + quote
+
+        return REF_SHORT_P.sub(one, line)
+
+    return "\n".join(line_of(line) for line in text.split("\n"))
 
 
 # Pass 40: JSON's escaped ``:\/\/`` after a scheme, and a scheme-relative ``//`` where a URL
@@ -87,15 +139,17 @@ def reference_redact(text: str) -> str:
 # (passphrase anywhere, ``pw``, ``pwd``, ``pass`` as the last word); an authorization scheme in
 # any case but prose's ``basic``; a header's value on the next line; a command line's option
 # named as a credential header hides its value.
+# Pass 43 (in place): a double-escaped ``:\\/\\/`` and a percent-encoded ``:%2F%2F`` after a scheme,
+# and a scheme-relative ``//`` after a shell's ``|`` or ``;``.
 REF_SEPARATORS_40 = (
-    r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]*:\\/\\/)",
-    r"(?P<scheme>(?<![^\s\"'`({\[<=,])//)",
+    r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]*(?::(?!//)|%3A|%3a)(?:/|\\/|\\\\/|%2F|%2f){2})",
+    r"(?P<scheme>(?<![^\s\"'`({\[<=,|;])//)",
 )
 REF_RAW_PASSWORD_TAIL = r"[^/?#\s@:\[]*:(?![0-9]*(?:[/?#\s]|$))(?:[^\s@:\"'<>]|:(?!//|\\/)){0,256}@"
 REF_SECRET_PARAM_40 = re.compile(
-    r"(?P<key>[?&;#](?:[\w.-]*(?:token|secret|password|passwd|passphrase|signature|credential"
-    r"|sess(?:ion)?id)[\w.-]*|(?:[\w.-]*[_.-])?(?:session[\w.-]*|(?:api|access|private)?key|sas"
-    r"|pw|pwd|pass)|sig|auth|authorization|code|_state|key-pair-id|policy)=)[^&#;\s\"'<>]+",
+    r"(?P<key>[?&;#](?:[\w.-]*(?:token|secret|password|passwd|passphrase|passcode|signature"
+    r"|credential|sess(?:ion)?id)[\w.-]*|(?:[\w.-]*[_.-])?(?:session[\w.-]*|(?:api|access|private)?key"
+    r"|sas|pw|pwd|pass|pin)|sig|auth|authorization|code|_state|key-pair-id|policy)=)[^&#;\s\"'<>]+",
     re.IGNORECASE,
 )
 REF_AUTH_VALUE_40 = re.compile(
@@ -117,7 +171,8 @@ REF_NEXT_LINE = re.compile(r"\r?\n[ \t]+(?P<value>[^\r\n]+)")
 # Pass 41: a YAML block scalar's ``|`` or ``>-`` puts the value on the next line too.
 REF_BLOCK_SCALAR = re.compile(r"[|>][-+1-9]{0,2}[ \t]*")
 REF_OPTION = re.compile(
-    r"(?P<head>(?<![\w-])--(?P<name>[A-Za-z][\w-]*)(?:=|[ \t]+\\\r?\n[ \t]*(?=[^\s-])"
+    r"(?P<head>(?:(?<![\w-])--|(?<![^\s'\"])/(?=[A-Za-z][\w-]*:))(?P<name>[A-Za-z][\w-]*)"
+    r"(?:=|:|[ \t]+\\\r?\n[ \t]*(?=[^\s-])"
     r"|[ \t]+(?=[^\s-])|\\?['\"][ \t]*,[ \t]*b?(?=\\?['\"](?!-)))"
     r"(?P<esc>\\(?=['\"]))?(?P<quote>['\"])?)"
     r"(?P<value>(?(esc)[^'\"\r\n]*?(?=\\(?P=quote))|(?(quote)[^'\"\r\n]*(?=(?P=quote))|[^\s'\"]+)))"
@@ -129,7 +184,8 @@ def _ref_options(text: str) -> str:
     position = 0
     for match in REF_OPTION.finditer(text):
         name = match["name"]
-        if not (re.fullmatch(REF_SECRET_HEADER, name) and REF_CREDENTIAL_END.fullmatch(name)):
+        end = REF_CREDENTIAL_END.fullmatch(name) or re.fullmatch(r"[A-Z][A-Z0-9_]*_KEY", name)
+        if not (re.fullmatch(REF_SECRET_HEADER, name) and end):
             continue
         if re.match(r"(?i)no[-_]", name):
             continue
@@ -141,7 +197,8 @@ def _ref_options(text: str) -> str:
 # Pass 33: a name is a header's only when its last word is a credential itself or it has a
 # custom header's ``X-``, bare or quoted; a project's ``google-auth`` is not.
 REF_CREDENTIAL_END = re.compile(
-    r"(?i:x[-_][\w-]*|[\w-]*(?:token|secret|password|passwd|passphrase|credential|credentials"
+    r"(?i:x[-_][\w-]*|pass|pin|pwd|[\w-]*[-_](?:pass|pin|pwd)|[\w-]*passcode"
+    r"|[\w-]*(?:token|secret|password|passwd|passphrase|credential|credentials"
     r"|authorization|cookie|(?:api|access|private|subscription|secret|signing|encryption|master"
     r"|client|application|auth|license|licence)(?:key|-key|_key)|(?:basic|http|proxy|registry)(?:auth|-auth|_auth)"
     r"|sessionid|session-id|session_id|sessid|sess-id|sess_id))"
@@ -157,6 +214,8 @@ REF_PROJECT_SPELLING = re.compile(r"(?!x-)[a-z0-9]+(?:-[a-z0-9]+)+")
 def _ref_header_name(name: str) -> bool:
     if REF_PROJECT_SPELLING.fullmatch(name) and not _HEADER_WORDS.issuperset(name.split("-")):
         return False
+    if re.fullmatch(r"[A-Z][A-Z0-9_]*_KEY", name):  # pass 43: an environment variable's key
+        return True
     return REF_CREDENTIAL_END.fullmatch(name) is not None
 
 
