@@ -44,10 +44,15 @@ _PORTS = re.compile(r"[0-9.:\[\]-]+(?:/(?:tcp|udp|sctp))?")
 # Tokens whose prefix says what they are, bare or in a URL's path (``https://h/ghp_.../x``):
 # GitHub's ``ghp_``/``gho_``/``ghu_``/``ghs_``/``ghr_``/``github_pat_``, GitLab's ``glpat-``,
 # Hugging Face's ``hf_``, PyPI's ``pypi-Ag...``, npm's ``npm_``, Slack's ``xox?-``: each long
-# enough that no project or module (``hf_transfer``, ``npm_config``) is one.
+# enough that no project or module (``hf_transfer``, ``npm_config``) is one. ``redact_urls``
+# applies it to a lock's URLs, so a wheel's file name must never match: the random body of a
+# ``ghp_``/``hf_``/``npm_`` token has no ``_`` and mixes cases, a project's long name
+# (``hf_transfer_extended_kit-1.0-py3-none-any.whl``) is lower-case words joined by ``_``.
 KNOWN_TOKEN = re.compile(
-    r"(?<![A-Za-z0-9])(?P<prefix>gh[pousr]_|github_pat_|glpat-|hf_|npm_|pypi-|xox[abposr]-)"
-    r"(?:(?<=pypi-)Ag[\w-]{40,}|(?<=glpat-)[\w-]{20,}|(?<=xox.-)[\w-]{10,}|[A-Za-z0-9_]{30,})"
+    r"(?<![A-Za-z0-9_])(?P<prefix>gh[pousr]_|github_pat_|glpat-|hf_|npm_|pypi-|xox[abposr]-)"
+    r"(?:(?<=pypi-)Ag[\w-]{40,}|(?<=glpat-)[\w-]{20,}|(?<=xox.-)[\w-]{10,}"
+    r"|(?<=github_pat_)[A-Za-z0-9_]{30,}"
+    r"|(?=[A-Za-z0-9]*[a-z])(?=[A-Za-z0-9]*[A-Z])[A-Za-z0-9]{30,})"
 )
 
 

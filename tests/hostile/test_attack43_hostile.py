@@ -211,6 +211,36 @@ def test_a_token_named_by_its_prefix_is_hidden(token: str, shape: str) -> None:
     assert any(mark in text for mark in uptodate.REDACTABLE)
 
 
+WHEEL_NAMES = [
+    "hf_transfer_extended_acceleration_kit-1.0-py3-none-any.whl",
+    "npm_packaging_helpers_for_python_builds-2.0.tar.gz",
+    "my_hf_AbCdEfGhIjKlMnOpQrStUvWxYz0123456789-1.0-py3-none-any.whl",
+    "hf_abcdefghijklmnopqrstuvwxyzabcdefgh-1.0-py3-none-any.whl",
+    "ghs_" + "abc123" * 6 + "-1.0-cp311-cp311-manylinux_2_28_x86_64.whl",
+]
+
+
+@pytest.mark.parametrize("name", WHEEL_NAMES)
+def test_a_wheel_file_name_that_starts_like_a_token_stays_whole_in_a_url(name: str) -> None:
+    """``redact_urls`` writes a lock's and a bundle's URLs: a project whose long name starts
+    with ``hf_`` or ``npm_`` had its file name cut to ``hf_***-1.0-...``, a lock no index
+    answers. A token's random body mixes cases and holds no ``_``; a project's name does not."""
+    url = f"https://files.example/packages/{name}"
+    assert redact_urls(url) == url and redact(url) == url == reference_redact(url)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.sampled_from(["ghp_", "gho_", "ghs_", "hf_", "npm_"]),
+    st.lists(st.text("abcdefghijklmnopqrstuvwxyz0123456789", min_size=1, max_size=12), min_size=1),
+)
+def test_hypothesis_a_lower_case_project_name_after_a_token_prefix_stays_whole(
+    prefix: str, words: list[str]
+) -> None:
+    url = f"https://h/p/{prefix}{'_'.join(words)}-1.0-py3-none-any.whl"
+    assert redact_urls(url) == url == reference_redact(url)
+
+
 VALUE = st.text(
     st.characters(min_codepoint=33, max_codepoint=126, exclude_characters="'\"\\-:@/%?#="),
     min_size=8,

@@ -84,7 +84,9 @@ def reference_redact(text: str) -> str:
         text,
     )
     text = OLD_PATH_TOKEN.sub(r"\g<head>***", text)
-    text = REF_KNOWN_TOKEN.sub(lambda m: (m["prefix"] or m["g"] or m["p"] or m["x"]) + "***", text)
+    text = REF_KNOWN_TOKEN.sub(
+        lambda m: (m["prefix"] or m["r"] or m["g"] or m["p"] or m["x"]) + "***", text
+    )
     text = REF_AUTH_VALUE_40.sub(r"\g<scheme>***", text)
     text = REF_USER_OPTION.sub(r"\g<head>***", _ref_options(_ref_headers(text)))
     text = REF_NETRC.sub(lambda m: (m["head"] or m["line"]) + "***", text)
@@ -101,7 +103,8 @@ REF_ENCODED_PARAM = re.compile(
     r"(?:(?!%(?:26|3B|3b|23))(?:%[0-9A-Fa-f]{2}|[^%&#;\s\"'<>]))+"
 )
 REF_KNOWN_TOKEN = re.compile(
-    r"(?<![A-Za-z0-9])(?:(?P<prefix>(?:ghp|gho|ghu|ghs|ghr|github_pat|hf|npm)_)[A-Za-z0-9_]{30,}"
+    r"(?<![A-Za-z0-9_])(?:(?P<prefix>github_pat_)[A-Za-z0-9_]{30,}"
+    r"|(?P<r>(?:ghp|gho|ghu|ghs|ghr|hf|npm)_)(?=[a-z0-9]*[A-Z])(?=[A-Z0-9]*[a-z])[A-Za-z0-9]{30,}"
     r"|(?P<g>glpat-)[\w-]{20,}|(?P<p>pypi-)Ag[\w-]{40,}|(?P<x>xox[abposr]-)[\w-]{10,})"
 )
 REF_NETRC = re.compile(
