@@ -24,6 +24,7 @@ from installer.records import Hash, RecordEntry
 
 from mlenv.direct import BIG, direct
 from mlenv.install.checks import Member, VettedWheel
+from mlenv.install.inflate import member_chunks
 from mlenv.install.layout import Layout
 from mlenv.install.prefix_scan import PrefixKind, PrefixScan
 from mlenv.install.safety import DISK_HINT, WHEEL_HINT, InstallError, refused
@@ -152,8 +153,8 @@ def _write_big(
     target = root / member.target
     info = wheel.archive.getinfo(member.name)
     hasher, size, scan = hashlib.sha256(), 0, PrefixScan(needle)
-    with wheel.archive.open(info) as stream, target.open("xb") as handle, direct(handle) as out:
-        while chunk := stream.read(_CHUNK):
+    with target.open("xb") as handle, direct(handle) as out:
+        for chunk in member_chunks(wheel.path, info, _CHUNK):
             hasher.update(chunk)
             scan.feed(chunk)
             out.write(chunk)
