@@ -184,12 +184,9 @@ def _pip_install(requirements: Path, target: Path) -> subprocess.CompletedProces
     )  # fmt: skip
 
 
-@pytest.mark.parametrize("directory", ["my wheels", "it's here", "a\\b", "v1 (copy) &x"])
-def test_export_quotes_a_find_links_directory_as_pip_splits_it(
-    tmp_path: Path, directory: str
-) -> None:
-    """pip splits a requirements file's option line with shlex: ``--find-links my wheels``
-    was read as ``my`` and a stray word, and the only source of the wheels was lost."""
+def _export_from_find_links(tmp_path: Path, directory: str) -> subprocess.CompletedProcess[str]:
+    """Lock ``lib`` from the find-links directory ``directory`` alone (the index answers
+    nothing), then export requirements.txt beside the manifest."""
     root = tmp_path / "project"
     (root / directory).mkdir(parents=True)
     for name, data in WHEELS[1:3]:
@@ -201,9 +198,18 @@ def test_export_quotes_a_find_links_directory_as_pip_splits_it(
     env = {"MLENV_CACHE_DIR": str(tmp_path / "cache")}
     locked = run_mlenv(["lock"], root, env)
     assert locked.returncode == 0, locked.stderr
-    out = run_mlenv(["export", "--format", "requirements", "-o", "requirements.txt"], root, env)
+    return run_mlenv(["export", "--format", "requirements", "-o", "requirements.txt"], root, env)
+
+
+@pytest.mark.parametrize("directory", ["my wheels", "it's here", "a\\b", "v1 (copy) &x"])
+def test_export_quotes_a_find_links_directory_as_pip_splits_it(
+    tmp_path: Path, directory: str
+) -> None:
+    """pip splits a requirements file's option line with shlex: ``--find-links my wheels``
+    was read as ``my`` and a stray word, and the only source of the wheels was lost."""
+    out = _export_from_find_links(tmp_path, directory)
     assert out.returncode == 0, out.stderr
-    pip = _pip_install(root / "requirements.txt", tmp_path / "installed")
+    pip = _pip_install(tmp_path / "project" / "requirements.txt", tmp_path / "installed")
     assert pip.returncode == 0, pip.stderr
     assert (tmp_path / "installed" / "lib-1.1.dist-info").is_dir()  # only there
 
@@ -214,21 +220,11 @@ def test_export_refuses_a_find_links_directory_pip_would_rewrite(
 ) -> None:
     """A '#' after a blank is a comment to pip and ``${NAME}`` a variable it expands, quoted
     or not: exit 1 naming the lock's key, nothing written."""
-    root = tmp_path / "project"
-    (root / directory).mkdir(parents=True)
-    for name, data in WHEELS[1:3]:
-        (root / directory / name).write_bytes(data)
-    (root / "mlenv.toml").write_text(
-        manifest("file:///nonexistent-mlenv-index/simple", '"lib"')
-        + f"find-links = [{json.dumps(directory)}]\n"
-    )
-    env = {"MLENV_CACHE_DIR": str(tmp_path / "cache")}
-    locked = run_mlenv(["lock"], root, env)
-    assert locked.returncode == 0, locked.stderr
-    out = run_mlenv(["export", "--format", "requirements", "-o", "requirements.txt"], root, env)
+    out = _export_from_find_links(tmp_path, directory)
     assert out.returncode == 1, out.stderr
     assert "[target] (find-links)" in out.stderr and "hint:" in out.stderr
-    assert "Traceback" not in out.stderr and not (root / "requirements.txt").exists()
+    assert "Traceback" not in out.stderr
+    assert not (tmp_path / "project" / "requirements.txt").exists()
 
 
 def test_export_pylock_validates_with_packaging(
