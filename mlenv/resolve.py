@@ -234,6 +234,9 @@ class _Provider(AbstractProvider[Req, Candidate, str]):
         self._satisfied: dict[tuple[int, Version], tuple[Req, bool]] = {}
         self._extra_sets: dict[NormalizedName, set[frozenset[str]]] = defaultdict(set)
         self._parsed: dict[tuple[NormalizedName, Version], list[tuple[Requirement, bool]]] = {}
+        # (name, version) -> why its METADATA's Requires-Python refuses the target, or None
+        self.metadata_refusals: dict[tuple[NormalizedName, Version], str | None] = {}
+        self._read: dict[IndexFile, CoreMetadata] = {}
         self.markers_evaluated = 0
         self.work = 0  # specifier clauses evaluated: tests bound it to prove the cost linear
         self._files: dict[NormalizedName, Future[list[Candidate]]] = {}
@@ -316,18 +319,46 @@ class _Provider(AbstractProvider[Req, Candidate, str]):
         if not any(tag in self.target.tag_priority for tag in file.tags):
             return "no wheel for the target's tags"
         if file.requires_python:
-            # The page's text goes into the lock as it is: packaging reads ">=3.8\u2028" (any
-            # Unicode blank around a clause), which put a line separator or a C1 control there.
-            if not _PRINTABLE_ASCII.fullmatch(file.requires_python):
-                return f"unreadable Requires-Python {printable(file.requires_python, 80)}"
-            try:
-                floor = python_floor(SpecifierSet(file.requires_python))
-                runs = floor.contains(self.python, prereleases=True)
-            except ValueError:  # InvalidSpecifier, or a number past int's digit limit
-                return f"unreadable Requires-Python {printable(file.requires_python, 80)}"
-            if not runs:
-                return f"requires Python {file.requires_python}"
+            return self._python_refusal(file.requires_python)
         return None
+
+    def _python_refusal(self, requires_python: str) -> str | None:
+        """Why a Requires-Python (a page's, or a wheel's METADATA) refuses the target."""
+        # The page's text goes into the lock as it is: packaging reads ">=3.8\u2028" (any
+        # Unicode blank around a clause), which put a line separator or a C1 control there.
+        if not _PRINTABLE_ASCII.fullmatch(requires_python):
+            return f"unreadable Requires-Python {printable(requires_python, 80)}"
+        try:
+            floor = python_floor(SpecifierSet(requires_python))
+            runs = floor.contains(self.python, prereleases=True)
+        except ValueError:  # InvalidSpecifier, or a number past int's digit limit
+            return f"unreadable Requires-Python {printable(requires_python, 80)}"
+        return None if runs else f"requires Python {requires_python}"
+
+    def _metadata(self, file: IndexFile) -> CoreMetadata:
+        """The index's metadata of ``file``, read once: ``runs`` reads it before
+        ``get_dependencies`` does."""
+        known = self._read.get(file)
+        if known is None:
+            known = self._read[file] = self.index.metadata(file)
+        return known
+
+    def runs(self, candidate: Candidate) -> bool:
+        """Whether the wheel's own METADATA Requires-Python lets it run on the target, when
+        its index page did not say (PEP 503 makes ``data-requires-python`` optional; a
+        find-links directory never has it): pip and uv read the METADATA too. Asked lazily,
+        candidate by candidate, so only the wheels the resolver tries are read."""
+        file = candidate.file
+        if file is None or file.requires_python is not None:
+            return True  # conda's, or judged from the page by _reject
+        key = (candidate.name, candidate.version)
+        if key not in self.metadata_refusals:
+            stated = self._metadata(file).requires_python
+            reason = self._python_refusal(stated) if stated else None
+            if reason is not None:
+                self.rejections[candidate.name].add(file, reason, by_policy=False)
+            self.metadata_refusals[key] = reason
+        return self.metadata_refusals[key] is None
 
     # -- resolvelib protocol ---------------------------------------------------------------
 
@@ -357,7 +388,7 @@ class _Provider(AbstractProvider[Req, Candidate, str]):
         identifier: str,
         requirements: Mapping[str, Iterator[Req]],
         incompatibilities: Mapping[str, Iterator[Candidate]],
-    ) -> list[Candidate]:
+    ) -> Callable[[], Iterator[Candidate]]:
         name = canonicalize_name(identifier.split("[")[0])
         reqs = list(requirements[identifier])
         extras = frozenset(e for r in reqs for e in r.extras)
@@ -380,7 +411,9 @@ class _Provider(AbstractProvider[Req, Candidate, str]):
         preferred = self.preferences.get(name)
         if preferred is not None:
             allowed.sort(key=lambda c: c.version != preferred)
-        return [Candidate(c.name, c.version, c.file, extras) for c in allowed]
+        return lambda: (
+            Candidate(c.name, c.version, c.file, extras) for c in allowed if self.runs(c)
+        )
 
     def _allowed(
         self,
@@ -420,7 +453,7 @@ class _Provider(AbstractProvider[Req, Candidate, str]):
             return list(self.dependencies[candidate])
         if candidate.file is None:
             return []  # conda's package: its dependencies are conda's business
-        metadata = self.index.metadata(candidate.file)  # the index checks name and version
+        metadata = self._metadata(candidate.file)  # the index checks name and version
         self.task.advance()
         where = f"{candidate.name} {candidate.version}"
         enforce(len(metadata.requires_dist), MAX_REQUIRES_DIST, "Requires-Dist lines", where=where)
@@ -728,6 +761,13 @@ def explain(
         offered = {c.version for c in candidates}
         refused = {v: r for v, r in rejected.refused(target).items() if v not in offered}
         refused.update({c.version: y for c in candidates if (y := _yanked(c)) is not None})
+        refused.update(
+            {
+                c.version: r
+                for c in candidates
+                if (r := provider.metadata_refusals.get((c.name, c.version)))
+            }
+        )
         if not provider.opt_ins.prereleases(name, seen):
             refused.update({c.version: _PRE for c in candidates if c.version.is_prerelease})
         wanted = [
