@@ -462,13 +462,14 @@ class _Provider(AbstractProvider[Req, Candidate, str]):
         enforce(len(names), MAX_DEPENDENCIES, "distinct dependencies", where=where)
         for dep in deps:
             enforce(len(dep.extras), MAX_EXTRAS, f"extras in {dep.text!r}"[:200], where=where)
+        deps = _with_bases(deps, candidate.name)
         if candidate.extras:
             base = Req(candidate.name, SpecifierSet(f"=={candidate.version}"))
             deps = [base, *deps]
         self.dependencies[candidate] = tuple(deps)
-        for dep in deps:
-            if dep.name != candidate.name:
-                self.required_by[dep.name].append(candidate)
+        for dep_name in dict.fromkeys(dep.name for dep in deps):
+            if dep_name != candidate.name:
+                self.required_by[dep_name].append(candidate)
         self.prefetch(dep.name for dep in deps)
         return deps
 
@@ -566,6 +567,16 @@ def _named_extras(marker: Marker, extras: frozenset[str]) -> Iterable[str]:
     if text.count("extra") > len(named) or not named:
         return extras
     return extras & named
+
+
+def _with_bases(deps: list[Req], own: NormalizedName) -> list[Req]:
+    """``deps`` with, for each ``c[x]>=1``, the base ``c>=1`` too (as pip's
+    SpecifierWithoutExtrasRequirement): a candidate requiring ``c[x]`` requires ``c``, and
+    resolvelib's backjumping, which looks for the pin whose dependencies name the conflicting
+    identifier ``c``, jumped over one that named only ``c[x]`` and gave up on a resolution
+    that existed. Not for ``own`` extras: the candidate is a pin of that name already."""
+    bases = [Req(d.name, d.specifier, text=str(d)) for d in deps if d.extras and d.name != own]
+    return _merged([*deps, *bases]) if bases else deps
 
 
 def _intersection(specifiers: Iterable[SpecifierSet]) -> SpecifierSet:

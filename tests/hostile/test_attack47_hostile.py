@@ -114,3 +114,17 @@ def test_a_find_links_directory_and_a_bare_page_agree_with_uv(tmp_path: Path) ->
         assert result.returncode == 0, result.stderr
         lock = load_lock((root / "mlenv.lock").read_text())
         assert {p.name: p.version for _, p in lock.packages()} == expected, name
+
+
+def test_backjumping_does_not_skip_a_pin_that_required_the_conflict_with_an_extra() -> None:
+    """a 3.0 needs b!=3.0; b 2.1 needs c[x]; c 3.0 needs b==3.0: b 2.0 resolves (uv: a 3.0,
+    b 2.0). The conflict on b names c, the pin of b 2.1 named only c[x]: resolvelib jumped
+    over it, blamed a 3.0, and reported no resolution."""
+    wheels = [
+        build_wheel("a", "3.0", requires_dist=["b!=3.0"]),
+        build_wheel("b", "2.0"),
+        build_wheel("b", "2.1", requires_dist=["c[x]==3.0"]),
+        build_wheel("c", "3.0", requires_dist=["b==3.0"], provides_extra=["x"]),
+    ]
+    assert _lock(wheels, ["a"]) == {"a": "3.0", "b": "2.0"}
+    assert _lock(wheels, ["a", "b"]) == {"a": "3.0", "b": "2.0"}
