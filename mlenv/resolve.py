@@ -329,7 +329,7 @@ class _Provider(AbstractProvider[Req, Candidate, str]):
         if not _PRINTABLE_ASCII.fullmatch(requires_python):
             return f"unreadable Requires-Python {printable(requires_python, 80)}"
         try:
-            floor = python_floor(SpecifierSet(requires_python))
+            floor = python_floor(SpecifierSet(_lenient(requires_python)))
             runs = floor.contains(self.python, prereleases=True)
         except ValueError:  # InvalidSpecifier, or a number past int's digit limit
             return f"unreadable Requires-Python {printable(requires_python, 80)}"
@@ -518,6 +518,16 @@ class _Provider(AbstractProvider[Req, Candidate, str]):
 
 
 _PRINTABLE_ASCII = re.compile(r"[ -~]*")
+_STARRED_BOUND = re.compile(r"(>=|<=|>|<)(\s*[0-9][0-9.]*)\.\*")
+
+
+def _lenient(requires_python: str) -> str:
+    """A Requires-Python as pip and uv read it: ``>=3.6.*`` (no PEP 440 specifier, but on
+    real wheels) is ``>=3.6`` and a trailing comma is dropped; pip ignores such a
+    Requires-Python, uv reads it so, and both install the wheel."""
+    return _STARRED_BOUND.sub(r"\1\2", requires_python).strip().rstrip(",")
+
+
 _EXTRA_TEST = re.compile(r"""\bextra\s*==\s*['"]([^'"]*)['"]|['"]([^'"]*)['"]\s*==\s*extra\b""")
 
 

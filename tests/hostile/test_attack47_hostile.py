@@ -128,3 +128,18 @@ def test_backjumping_does_not_skip_a_pin_that_required_the_conflict_with_an_extr
     ]
     assert _lock(wheels, ["a"]) == {"a": "3.0", "b": "2.0"}
     assert _lock(wheels, ["a", "b"]) == {"a": "3.0", "b": "2.0"}
+
+
+@pytest.mark.parametrize(
+    ("requires_python", "pinned"),
+    [(">=3.11.*", "2.0"), (">3.10.*", "2.0"), (">=3.6.*,", "2.0"), (">=3.12.*", "1.0")],
+)
+def test_a_starred_lower_bound_is_read_as_uv_reads_it(requires_python: str, pinned: str) -> None:
+    """``>=3.11.*`` is no PEP 440 specifier but is on real wheels: uv reads it as ``>=3.11``
+    and pip ignores it; mlenv refused the wheel as "unreadable"."""
+    wheels = [build_wheel("a", "1.0"), build_wheel("a", "2.0", requires_python=requires_python)]
+    index = MemoryIndex(URL, dict(wheels))
+    lock = lock_manifest(
+        loads(_manifest(["a"])), Sources(index, (URL,), ()), reporter=MemoryReporter()
+    )
+    assert {pkg.name: pkg.version for _, pkg in lock.packages()} == {"a": pinned}
