@@ -21,8 +21,10 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import InvalidVersion, Version
-from resolvelib import BaseReporter, ResolutionImpossible, ResolutionTooDeep, Resolver
+from resolvelib import BaseReporter, ResolutionImpossible, ResolutionTooDeep
 from resolvelib.providers import AbstractProvider
+from resolvelib.resolvers.criterion import Criterion
+from resolvelib.resolvers.resolution import Resolution as Resolving
 from resolvelib.structs import RequirementInformation
 
 from mlenv.errors import MlenvError, printable
@@ -717,9 +719,10 @@ def resolve(
         )
         try:
             provider.prefetch(req.name for req in roots)
-            result = Resolver(provider, _ResolvelibProgress(reporter)).resolve(
+            state = Resolving(provider, _ResolvelibProgress(reporter)).resolve(
                 roots, max_rounds=MAX_ROUNDS
             )
+            pinned = _reachable(state.mapping, state.criteria)
         except ResolutionImpossible as exc:
             raise explain(exc.causes, provider, target, indexes_searched) from None
         except ResolutionTooDeep:
@@ -730,11 +733,11 @@ def resolve(
         finally:
             provider.close()
     deps: dict[NormalizedName, set[NormalizedName]] = defaultdict(set)
-    for candidate in result.mapping.values():
+    for candidate in pinned:
         deps[candidate.name].update(r.name for r in provider.dependencies.get(candidate, ()))
     pins = [
         Pin(c.name, c.version, c.file, tuple(sorted(deps[c.name] - {c.name})))
-        for c in result.mapping.values()
+        for c in pinned
         if not c.extras and c.file is not None
     ]
     refused = {
@@ -747,6 +750,31 @@ def resolve(
         for pin in pins
     }
     return Resolution(target, tuple(sorted(pins, key=lambda p: p.name)), refused, offered)
+
+
+def _reachable(
+    mapping: Mapping[str, Candidate], criteria: Mapping[str, Criterion[Req, Candidate]]
+) -> list[Candidate]:
+    """The pins a manifest requirement leads to through pinned parents, as resolvelib's
+    ``Resolver`` keeps them (a pin left over from backtracking is dropped), but walked from
+    the root with a visited set: resolvelib's recursive walk never ends on a cycle of pins
+    that does not reach the root, and a lock that had resolved died in a RecursionError."""
+    key_of = {id(candidate): key for key, candidate in mapping.items()}
+    children: dict[str | None, list[str]] = defaultdict(list)
+    for key, criterion in criteria.items():
+        for parent in criterion.iter_parent():
+            if parent is None:
+                children[None].append(key)
+            elif id(parent) in key_of:
+                children[key_of[id(parent)]].append(key)
+    seen: set[str | None] = {None}
+    todo: list[str | None] = [None]
+    while todo:
+        for child in children[todo.pop()]:
+            if child not in seen:
+                seen.add(child)
+                todo.append(child)
+    return [candidate for key, candidate in mapping.items() if key in seen]
 
 
 def explain(

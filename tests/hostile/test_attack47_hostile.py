@@ -143,3 +143,22 @@ def test_a_starred_lower_bound_is_read_as_uv_reads_it(requires_python: str, pinn
         loads(_manifest(["a"])), Sources(index, (URL,), ()), reporter=MemoryReporter()
     )
     assert {pkg.name: pkg.version for _, pkg in lock.packages()} == {"a": pinned}
+
+
+def test_a_cycle_of_leftover_pins_does_not_end_a_resolved_lock_in_recursion() -> None:
+    """Found by fuzzing against uv (which pins a 1.1): after backtracking, pins of b and c
+    that require each other (through extras) outlive the pin of a that brought them in.
+    resolvelib's walk from each pin to the root recursed around that cycle forever: a lock
+    that had resolved died in a RecursionError."""
+    world: list[tuple[str, str, list[str]]] = [
+        ("a", "1.1", []),
+        ("a", "3.0", ["b>=2.0"]),
+        ("b", "1.1", ['c<=2.0; sys_platform == "linux"']),
+        ("b", "2.1", ["a~=1.0", "c>=2.1"]),
+        ("c", "1.1", []),
+        ("c", "2.0", ["b[x,y]!=2.1"]),
+        ("c", "2.1", ["a[y]==1.1"]),
+        ("c", "3.0", ["b[y]<2.1"]),
+    ]
+    wheels = [build_wheel(n, v, requires_dist=r, provides_extra=["x", "y"]) for n, v, r in world]
+    assert _lock(wheels, ["a"]) == {"a": "1.1"}
