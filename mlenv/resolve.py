@@ -21,8 +21,10 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import InvalidVersion, Version
-from resolvelib import BaseReporter, ResolutionImpossible, ResolutionTooDeep, Resolver
+from resolvelib import BaseReporter, ResolutionImpossible, ResolutionTooDeep
 from resolvelib.providers import AbstractProvider
+from resolvelib.resolvers.criterion import Criterion
+from resolvelib.resolvers.resolution import Resolution as Resolving
 from resolvelib.structs import RequirementInformation
 
 from mlenv.errors import MlenvError, printable
@@ -234,6 +236,9 @@ class _Provider(AbstractProvider[Req, Candidate, str]):
         self._satisfied: dict[tuple[int, Version], tuple[Req, bool]] = {}
         self._extra_sets: dict[NormalizedName, set[frozenset[str]]] = defaultdict(set)
         self._parsed: dict[tuple[NormalizedName, Version], list[tuple[Requirement, bool]]] = {}
+        # (name, version) -> why its METADATA's Requires-Python refuses the target, or None
+        self.metadata_refusals: dict[tuple[NormalizedName, Version], str | None] = {}
+        self._read: dict[IndexFile, CoreMetadata] = {}
         self.markers_evaluated = 0
         self.work = 0  # specifier clauses evaluated: tests bound it to prove the cost linear
         self._files: dict[NormalizedName, Future[list[Candidate]]] = {}
@@ -316,18 +321,46 @@ class _Provider(AbstractProvider[Req, Candidate, str]):
         if not any(tag in self.target.tag_priority for tag in file.tags):
             return "no wheel for the target's tags"
         if file.requires_python:
-            # The page's text goes into the lock as it is: packaging reads ">=3.8\u2028" (any
-            # Unicode blank around a clause), which put a line separator or a C1 control there.
-            if not _PRINTABLE_ASCII.fullmatch(file.requires_python):
-                return f"unreadable Requires-Python {printable(file.requires_python, 80)}"
-            try:
-                floor = python_floor(SpecifierSet(file.requires_python))
-                runs = floor.contains(self.python, prereleases=True)
-            except ValueError:  # InvalidSpecifier, or a number past int's digit limit
-                return f"unreadable Requires-Python {printable(file.requires_python, 80)}"
-            if not runs:
-                return f"requires Python {file.requires_python}"
+            return self._python_refusal(file.requires_python)
         return None
+
+    def _python_refusal(self, requires_python: str) -> str | None:
+        """Why a Requires-Python (a page's, or a wheel's METADATA) refuses the target."""
+        # The page's text goes into the lock as it is: packaging reads ">=3.8\u2028" (any
+        # Unicode blank around a clause), which put a line separator or a C1 control there.
+        if not _PRINTABLE_ASCII.fullmatch(requires_python):
+            return f"unreadable Requires-Python {printable(requires_python, 80)}"
+        try:
+            floor = python_floor(SpecifierSet(_lenient(requires_python)))
+            runs = floor.contains(self.python, prereleases=True)
+        except ValueError:  # InvalidSpecifier, or a number past int's digit limit
+            return f"unreadable Requires-Python {printable(requires_python, 80)}"
+        return None if runs else f"requires Python {requires_python}"
+
+    def _metadata(self, file: IndexFile) -> CoreMetadata:
+        """The index's metadata of ``file``, read once: ``runs`` reads it before
+        ``get_dependencies`` does."""
+        known = self._read.get(file)
+        if known is None:
+            known = self._read[file] = self.index.metadata(file)
+        return known
+
+    def runs(self, candidate: Candidate) -> bool:
+        """Whether the wheel's own METADATA Requires-Python lets it run on the target, when
+        its index page did not say (PEP 503 makes ``data-requires-python`` optional; a
+        find-links directory never has it): pip and uv read the METADATA too. Asked lazily,
+        candidate by candidate, so only the wheels the resolver tries are read."""
+        file = candidate.file
+        if file is None or file.requires_python is not None:
+            return True  # conda's, or judged from the page by _reject
+        key = (candidate.name, candidate.version)
+        if key not in self.metadata_refusals:
+            stated = self._metadata(file).requires_python
+            reason = self._python_refusal(stated) if stated else None
+            if reason is not None:
+                self.rejections[candidate.name].add(file, reason, by_policy=False)
+            self.metadata_refusals[key] = reason
+        return self.metadata_refusals[key] is None
 
     # -- resolvelib protocol ---------------------------------------------------------------
 
@@ -357,7 +390,7 @@ class _Provider(AbstractProvider[Req, Candidate, str]):
         identifier: str,
         requirements: Mapping[str, Iterator[Req]],
         incompatibilities: Mapping[str, Iterator[Candidate]],
-    ) -> list[Candidate]:
+    ) -> Callable[[], Iterator[Candidate]]:
         name = canonicalize_name(identifier.split("[")[0])
         reqs = list(requirements[identifier])
         extras = frozenset(e for r in reqs for e in r.extras)
@@ -380,7 +413,9 @@ class _Provider(AbstractProvider[Req, Candidate, str]):
         preferred = self.preferences.get(name)
         if preferred is not None:
             allowed.sort(key=lambda c: c.version != preferred)
-        return [Candidate(c.name, c.version, c.file, extras) for c in allowed]
+        return lambda: (
+            Candidate(c.name, c.version, c.file, extras) for c in allowed if self.runs(c)
+        )
 
     def _allowed(
         self,
@@ -420,7 +455,7 @@ class _Provider(AbstractProvider[Req, Candidate, str]):
             return list(self.dependencies[candidate])
         if candidate.file is None:
             return []  # conda's package: its dependencies are conda's business
-        metadata = self.index.metadata(candidate.file)  # the index checks name and version
+        metadata = self._metadata(candidate.file)  # the index checks name and version
         self.task.advance()
         where = f"{candidate.name} {candidate.version}"
         enforce(len(metadata.requires_dist), MAX_REQUIRES_DIST, "Requires-Dist lines", where=where)
@@ -429,13 +464,14 @@ class _Provider(AbstractProvider[Req, Candidate, str]):
         enforce(len(names), MAX_DEPENDENCIES, "distinct dependencies", where=where)
         for dep in deps:
             enforce(len(dep.extras), MAX_EXTRAS, f"extras in {dep.text!r}"[:200], where=where)
+        deps = _with_bases(deps, candidate.name)
         if candidate.extras:
             base = Req(candidate.name, SpecifierSet(f"=={candidate.version}"))
             deps = [base, *deps]
         self.dependencies[candidate] = tuple(deps)
-        for dep in deps:
-            if dep.name != candidate.name:
-                self.required_by[dep.name].append(candidate)
+        for dep_name in dict.fromkeys(dep.name for dep in deps):
+            if dep_name != candidate.name:
+                self.required_by[dep_name].append(candidate)
         self.prefetch(dep.name for dep in deps)
         return deps
 
@@ -484,6 +520,16 @@ class _Provider(AbstractProvider[Req, Candidate, str]):
 
 
 _PRINTABLE_ASCII = re.compile(r"[ -~]*")
+_STARRED_BOUND = re.compile(r"(>=|<=|>|<)(\s*[0-9][0-9.]*)\.\*")
+
+
+def _lenient(requires_python: str) -> str:
+    """A Requires-Python as pip and uv read it: ``>=3.6.*`` (no PEP 440 specifier, but on
+    real wheels) is ``>=3.6`` and a trailing comma is dropped; pip ignores such a
+    Requires-Python, uv reads it so, and both install the wheel."""
+    return _STARRED_BOUND.sub(r"\1\2", requires_python).strip().rstrip(",")
+
+
 _EXTRA_TEST = re.compile(r"""\bextra\s*==\s*['"]([^'"]*)['"]|['"]([^'"]*)['"]\s*==\s*extra\b""")
 
 
@@ -533,6 +579,16 @@ def _named_extras(marker: Marker, extras: frozenset[str]) -> Iterable[str]:
     if text.count("extra") > len(named) or not named:
         return extras
     return extras & named
+
+
+def _with_bases(deps: list[Req], own: NormalizedName) -> list[Req]:
+    """``deps`` with, for each ``c[x]>=1``, the base ``c>=1`` too (as pip's
+    SpecifierWithoutExtrasRequirement): a candidate requiring ``c[x]`` requires ``c``, and
+    resolvelib's backjumping, which looks for the pin whose dependencies name the conflicting
+    identifier ``c``, jumped over one that named only ``c[x]`` and gave up on a resolution
+    that existed. Not for ``own`` extras: the candidate is a pin of that name already."""
+    bases = [Req(d.name, d.specifier, text=str(d)) for d in deps if d.extras and d.name != own]
+    return _merged([*deps, *bases]) if bases else deps
 
 
 def _intersection(specifiers: Iterable[SpecifierSet]) -> SpecifierSet:
@@ -663,9 +719,10 @@ def resolve(
         )
         try:
             provider.prefetch(req.name for req in roots)
-            result = Resolver(provider, _ResolvelibProgress(reporter)).resolve(
+            state = Resolving(provider, _ResolvelibProgress(reporter)).resolve(
                 roots, max_rounds=MAX_ROUNDS
             )
+            pinned = _reachable(state.mapping, state.criteria)
         except ResolutionImpossible as exc:
             raise explain(exc.causes, provider, target, indexes_searched) from None
         except ResolutionTooDeep:
@@ -676,11 +733,11 @@ def resolve(
         finally:
             provider.close()
     deps: dict[NormalizedName, set[NormalizedName]] = defaultdict(set)
-    for candidate in result.mapping.values():
+    for candidate in pinned:
         deps[candidate.name].update(r.name for r in provider.dependencies.get(candidate, ()))
     pins = [
         Pin(c.name, c.version, c.file, tuple(sorted(deps[c.name] - {c.name})))
-        for c in result.mapping.values()
+        for c in pinned
         if not c.extras and c.file is not None
     ]
     refused = {
@@ -693,6 +750,31 @@ def resolve(
         for pin in pins
     }
     return Resolution(target, tuple(sorted(pins, key=lambda p: p.name)), refused, offered)
+
+
+def _reachable(
+    mapping: Mapping[str, Candidate], criteria: Mapping[str, Criterion[Req, Candidate]]
+) -> list[Candidate]:
+    """The pins a manifest requirement leads to through pinned parents, as resolvelib's
+    ``Resolver`` keeps them (a pin left over from backtracking is dropped), but walked from
+    the root with a visited set: resolvelib's recursive walk never ends on a cycle of pins
+    that does not reach the root, and a lock that had resolved died in a RecursionError."""
+    key_of = {id(candidate): key for key, candidate in mapping.items()}
+    children: dict[str | None, list[str]] = defaultdict(list)
+    for key, criterion in criteria.items():
+        for parent in criterion.iter_parent():
+            if parent is None:
+                children[None].append(key)
+            elif id(parent) in key_of:
+                children[key_of[id(parent)]].append(key)
+    seen: set[str | None] = {None}
+    todo: list[str | None] = [None]
+    while todo:
+        for child in children[todo.pop()]:
+            if child not in seen:
+                seen.add(child)
+                todo.append(child)
+    return [candidate for key, candidate in mapping.items() if key in seen]
 
 
 def explain(
@@ -728,6 +810,13 @@ def explain(
         offered = {c.version for c in candidates}
         refused = {v: r for v, r in rejected.refused(target).items() if v not in offered}
         refused.update({c.version: y for c in candidates if (y := _yanked(c)) is not None})
+        refused.update(
+            {
+                c.version: r
+                for c in candidates
+                if (r := provider.metadata_refusals.get((c.name, c.version)))
+            }
+        )
         if not provider.opt_ins.prereleases(name, seen):
             refused.update({c.version: _PRE for c in candidates if c.version.is_prerelease})
         wanted = [
