@@ -23,8 +23,8 @@ from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import InvalidVersion, Version
 from resolvelib import BaseReporter, ResolutionImpossible, ResolutionTooDeep
 from resolvelib.providers import AbstractProvider
-from resolvelib.resolvers.criterion import Criterion
-from resolvelib.resolvers.resolution import Resolution as Resolving
+from resolvelib.resolvers import Criterion
+from resolvelib.resolvers import Resolution as Resolving
 from resolvelib.structs import RequirementInformation
 
 from mlenv.errors import MlenvError, printable
