@@ -55,6 +55,7 @@ class Imported:
     extra_index_urls: tuple[str, ...] = ()
     find_links: tuple[str, ...] = ()
     python: str | None = None  # the CPython minor the file names, if it does
+    platforms: tuple[str, ...] = ()  # the platforms the file was locked for, if it says
     notes: tuple[str, ...] = ()
 
 
@@ -94,9 +95,11 @@ def import_file(path: Path, groups: Sequence[str] = (), project: Path | None = N
         return read_pylock(path)
     if name.endswith((".txt", ".in")):
         return read_requirements(path, () if project is None else (project,))
-    if name in ("conda-lock.yml", "conda-lock.yaml"):
-        return read_conda_lock(path)
     if name.endswith((".yml", ".yaml")):
+        from mlenv.importers_conda import read_conda_lock, read_environment_yml
+
+        if name.endswith(("conda-lock.yml", "conda-lock.yaml")):  # also NAME.conda-lock.yml
+            return read_conda_lock(path, groups)
         return read_environment_yml(path)
     raise ImportFileError(
         f"{path}: unknown kind of file",
@@ -396,100 +399,6 @@ def read_pylock(path: Path) -> Imported:
 
 
 # ---------------------------------------------------------------------------------------------
-# environment.yml and conda-lock.yml
-
-
-def _yaml(path: Path) -> Any:
-    """The YAML document, without aliases: a few lines of nested aliases expand to billions
-    of items when printed or walked (conda's files never use them). Invariant 7."""
-    import yaml
-
-    class NoAliases(yaml.SafeLoader):
-        def compose_node(self, parent: Any, index: Any) -> Any:
-            if self.check_event(yaml.AliasEvent):
-                mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]
-                raise yaml.composer.ComposerError(None, None, "aliases are not read", mark)
-            return super().compose_node(parent, index)
-
-    return _read(path, lambda text: yaml.load(text, NoAliases), (yaml.YAMLError,))
-
-
-def _python_minor(version: str) -> str | None:
-    match = re.match(r"^[=\s]*(3\.\d+)(\.[\d*]+)*$", version)
-    return match[1] if match else None
-
-
-def read_environment_yml(path: Path) -> Imported:
-    """channels, conda dependencies and the ``pip:`` list (pip's own syntax, options too)."""
-    data = _yaml(path)
-    if not isinstance(data, dict) or not isinstance(data.get("dependencies", []), list):
-        raise ImportFileError(
-            f"{path}: not a conda environment file",
-            [Problem(str(path), "expected a mapping with a dependencies list",
-                     "see conda's environment.yml format")],
-        )  # fmt: skip
-    collector = _Collector(roots=(Path(os.path.normpath(path.absolute().parent)),))
-    result = Imported(channels=tuple(str(c) for c in data.get("channels") or ()))
-    conda: list[str] = []
-    python = None
-    for position, item in enumerate(data.get("dependencies") or []):
-        where = f"{path}: dependencies[{position}]"
-        if isinstance(item, dict) and set(item) == {"pip"} and isinstance(item["pip"], list):
-            lines = ((f"{where}.pip[{i}]", str(line)) for i, line in enumerate(item["pip"]))
-            result = _pip_lines(lines, path, collector, (path.resolve(),), result)
-        elif isinstance(item, str | int | float) and str(item).strip():
-            spec = str(item).strip()
-            conda.append(spec)
-            name, _, version = (
-                spec.partition("=") if "=" in spec.split()[0] else spec.partition(" ")
-            )
-            if name.strip() == "python":
-                python = _python_minor(version)
-        else:
-            collector.fail(where, f"cannot read {item!r} as a dependency")
-    if conda and not result.channels:
-        collector.fail(f"{path}: channels", "conda dependencies but no channels",
-                       "add channels: [conda-forge]")  # fmt: skip
-    collector.check(str(path))
-    return replace(result, conda=tuple(conda), python=python, notes=tuple(collector.notes))
-
-
-def read_conda_lock(path: Path) -> Imported:
-    """Every package of the first platform of a conda-lock v1 file as a pin: conda ones as
-    ``name ==version``, pip ones as ``name==version``."""
-    data = _yaml(path)
-    metadata = data.get("metadata") if isinstance(data, dict) else None
-    packages = data.get("package") if isinstance(data, dict) else None
-    if not isinstance(metadata, dict) or not isinstance(packages, list):
-        raise ImportFileError(
-            f"{path}: not a conda-lock file",
-            [Problem(str(path), "expected metadata and package", "use conda-lock's v1 format")],
-        )
-    platforms = [str(p) for p in metadata.get("platforms") or []]
-    channels = tuple(
-        str(c.get("url")) for c in metadata.get("channels") or [] if isinstance(c, dict)
-    )
-    chosen = platforms[0] if platforms else None
-    conda, pypi, python = [], [], None
-    for entry in packages:
-        if not isinstance(entry, dict) or (chosen and entry.get("platform") != chosen):
-            continue
-        name, version = str(entry.get("name")), str(entry.get("version"))
-        if entry.get("manager") == "pip":
-            pypi.append(f"{name}=={version}")
-        else:
-            conda.append(f"{name} =={version}")
-            if name == "python":
-                python = _python_minor(version)
-    notes = [f"every package locked for {chosen} became a pin; mlenv lock keeps them"]
-    if len(platforms) > 1:
-        notes.append(f"pins come from {chosen}; add the other platforms to the manifest yourself")
-    return Imported(
-        pypi=tuple(pypi), conda=tuple(conda), channels=channels, python=python, notes=tuple(notes)
-    )
-
-
-# ---------------------------------------------------------------------------------------------
 # CUDA
 
 
@@ -503,11 +412,16 @@ def guess_cuda(imported: Imported) -> CudaGuess | None:
                 need = extract(requirement.name, spec.version)
                 if need is not None and not need.major_only:
                     found.append((need.cuda, text))
+    from mlenv.importers_conda import conda_parts
+
     for text in imported.conda:
-        parts = re.split(r"[\s=]+", text.strip())
-        if len(parts) >= 2 and re.match(r"^\d+(\.\d+)+$", parts[1]):
-            name, version = parts[0], parts[1]
-            need = extract_conda(name, version, "", (), ())
+        name, version, build = conda_parts(text)
+        version = re.sub(r"\.\*$", "", version)  # pytorch-cuda=12.1 is 12.1.*
+        if re.match(r"^\d+(\.\d+)+$", version) or build:
+            try:
+                need = extract_conda(name, version, build, (), ())
+            except CudaError:
+                continue
             if need is not None and not need.major_only:
                 found.append((need.cuda, text))
     for url in (imported.index_url or "", *imported.extra_index_urls):
@@ -538,6 +452,8 @@ def manifest_text(
     """The starter manifest holding what was imported, validated as a whole; local find-links
     directories are written relative to ``base``, the manifest's directory."""
     doc = tomlkit.parse(starter_manifest(name, python, cuda))
+    if imported.platforms:
+        doc["environment"]["platforms"] = list(imported.platforms)
     pypi: Any = doc["pypi"]
     if imported.index_url is not None:
         pypi["index-url"] = imported.index_url

@@ -1,0 +1,262 @@
+"""Attack 48: `mlenv init --from FILE` on the shapes real pip, conda, conda-lock, uv, poetry and
+pixi projects have. What is imported must mean what the source tool means; what cannot be
+must be refused naming the file and the entry, with nothing written."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from mlenv.manifest import loads
+from tests.support.cli import run_mlenv
+
+
+def init_from(tmp_path: Path, name: str, text: str | bytes, *args: str) -> tuple[int, str]:
+    """``mlenv init --from NAME`` in a fresh project holding ``text`` as NAME."""
+    source = tmp_path / name
+    source.parent.mkdir(parents=True, exist_ok=True)
+    source.write_bytes(text if isinstance(text, bytes) else text.encode())
+    result = run_mlenv(["init", "--from", name, "--name", "p", *args], tmp_path)
+    assert "Traceback" not in result.stderr, result.stderr
+    return result.returncode, result.stderr
+
+
+def written(tmp_path: Path) -> dict[str, object]:
+    text = (tmp_path / "mlenv.toml").read_text()
+    return loads(text).to_dict()
+
+
+def strict_matchspecs(specs: list[str]) -> list[str]:
+    """The specs the lock's strict MatchSpec parser refuses (rattler runs in a child process,
+    as the lock runs it)."""
+    code = (
+        "import json, sys, rattler\n"
+        "bad = []\n"
+        "for s in json.load(sys.stdin):\n"
+        "    try: rattler.MatchSpec(s, strict=True)\n"
+        "    except Exception: bad.append(s)\n"
+        "print(json.dumps(bad))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], input=json.dumps(specs), capture_output=True, text=True,
+        check=True,
+    )  # fmt: skip
+    refused: list[str] = json.loads(done.stdout)
+    return refused
+
+
+# ---------------------------------------------------------------------------------------------
+# environment.yml
+
+
+# `conda env export` writes name=version=build; real ML repos commit those files as they are.
+EXPORTED = """\
+name: ml
+channels:
+  - pytorch
+  - nvidia
+  - conda-forge
+  - nodefaults
+dependencies:
+  - _libgcc_mutex=0.1=conda_forge
+  - python=3.10.13=hd12c33a_1_cpython
+  - numpy=1.26.4=py310hb13e2d6_0
+  - pytorch=2.1.0=py3.10_cuda12.1_cudnn8.9.2_0
+  - pytorch-cuda=12.1=ha16c6d3_5
+  - pip:
+    - einops==0.7.0
+prefix: /home/someone/miniconda3/envs/ml
+"""
+
+
+def test_conda_env_export_is_written_as_specs_the_lock_parses(tmp_path: Path) -> None:
+    """`numpy=1.26.4=py310hb13e2d6_0` was copied as is: the manifest was written and `mlenv
+    lock` then refused every such line (rattler's strict syntax has no `=build`), and a build
+    string with a dot (`py3.10_cuda12.1_...`) only parses in the bracket form."""
+    code, err = init_from(tmp_path, "environment.yml", EXPORTED)
+    assert code == 0, err
+    conda = written(tmp_path)["conda"]
+    assert conda["dependencies"] == [  # type: ignore[index]
+        "_libgcc_mutex ==0.1 conda_forge",
+        "python ==3.10.13 hd12c33a_1_cpython",
+        "numpy ==1.26.4 py310hb13e2d6_0",
+        'pytorch[version="==2.1.0", build="py3.10_cuda12.1_cudnn8.9.2_0"]',
+        "pytorch-cuda ==12.1 ha16c6d3_5",
+    ]
+    assert strict_matchspecs(conda["dependencies"]) == []  # type: ignore[index]
+    assert written(tmp_path)["environment"]["python"] == "3.10"  # type: ignore[index]
+    assert "guessed CUDA 12.1" in err
+
+
+@pytest.mark.parametrize(
+    ("spec", "cuda"),
+    [
+        ("pytorch=2.1.0=py3.10_cuda12.1_cudnn8.9.2_0", "12.1"),
+        ("pytorch::pytorch=2.1.0=py3.10_cuda11.8_cudnn8.7.0_0", "11.8"),
+        ("pytorch-cuda=12.1", "12.1"),
+        ("cudatoolkit=11.8", "11.8"),
+        ("cudatoolkit=11.8.0=h6a678d5_0", "11.8"),
+    ],
+)
+def test_the_cuda_guess_reads_conda_builds(tmp_path: Path, spec: str, cuda: str) -> None:
+    """The guess read only `name=X.Y`: a CUDA build string went unread."""
+    text = f"channels: [pytorch, nvidia, conda-forge]\ndependencies:\n  - {spec}\n"
+    code, err = init_from(tmp_path, "environment.yml", text)
+    assert code == 0, err
+    assert written(tmp_path)["cuda"]["version"] == cuda  # type: ignore[index]
+
+
+@pytest.mark.parametrize(
+    ("channels", "expected"),
+    [
+        (["conda-forge", "nodefaults"], ["conda-forge"]),
+        (["nodefaults", "pytorch"], ["pytorch"]),
+        (
+            ["pytorch", "defaults"],
+            ["pytorch", "https://repo.anaconda.com/pkgs/main", "https://repo.anaconda.com/pkgs/r"],
+        ),
+    ],
+)
+def test_channels_mean_what_conda_means(
+    tmp_path: Path, channels: list[str], expected: list[str]
+) -> None:
+    """`nodefaults` is not a channel (it was written as conda.anaconda.org/nodefaults, a 404
+    at lock) and `defaults` is Anaconda's main and r channels, not conda.anaconda.org/defaults."""
+    text = f"channels: {json.dumps(channels)}\ndependencies:\n  - numpy\n"
+    code, err = init_from(tmp_path, "environment.yml", text)
+    assert code == 0, err
+    assert written(tmp_path)["conda"]["channels"] == expected  # type: ignore[index]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "channels: [conda-forge]\ndependencies:\n  - numpy\ndependencies:\n  - scipy\n",
+        "channels: [conda-forge]\nchannels: [pytorch]\ndependencies:\n  - numpy\n",
+        "channels: [conda-forge]\ndependencies:\n  - pip:\n    - a\n    pip:\n    - b\n",
+    ],
+)
+def test_a_key_given_twice_is_refused(tmp_path: Path, text: str) -> None:
+    """PyYAML kept the last of two `dependencies:` keys and dropped the first silently;
+    conda's reader refuses the file."""
+    code, err = init_from(tmp_path, "environment.yml", text)
+    assert code == 1
+    assert "environment.yml" in err and "given twice" in err and "line" in err
+    assert not (tmp_path / "mlenv.toml").exists()
+
+
+def test_a_yaml_file_without_dependencies_is_not_an_empty_environment(tmp_path: Path) -> None:
+    """A YAML mapping without `dependencies` (a renamed conda-lock file, a CI file) was
+    imported as an empty environment and a manifest written."""
+    code, err = init_from(tmp_path, "env.yml", "name: x\nchannels: [conda-forge]\n")
+    assert code == 1
+    assert "env.yml" in err and "dependencies list" in err
+    assert not (tmp_path / "mlenv.toml").exists()
+
+
+# ---------------------------------------------------------------------------------------------
+# conda-lock.yml
+
+
+def lock_entry(name: str, version: str, platform: str, url: str, **extra: object) -> str:
+    lines = [f"- name: {name}", f"  version: '{version}'", "  manager: conda",
+             f"  platform: {platform}", "  dependencies: {}", f"  url: {url}",
+             "  hash: {md5: 0123456789abcdef0123456789abcdef}"]  # fmt: skip
+    lines += [f"  {key}: {json.dumps(value)}" for key, value in extra.items()]
+    return "\n".join(lines) + "\n"
+
+
+def conda_lock(platforms: list[str], entries: str, version: int = 1) -> str:
+    return (
+        f"version: {version}\nmetadata:\n  channels:\n  - url: pytorch\n    used_env_vars: []\n"
+        f"  - url: conda-forge\n    used_env_vars: []\n  platforms: {json.dumps(platforms)}\n"
+        f"package:\n{entries}"
+    )
+
+
+CF = "https://conda.anaconda.org/conda-forge"
+PT = "https://conda.anaconda.org/pytorch"
+MULTI = conda_lock(
+    ["osx-arm64", "linux-64"],
+    lock_entry("libcxx", "17.0.6", "osx-arm64", f"{CF}/osx-arm64/libcxx-17.0.6-h5f092b4_0.conda")
+    + lock_entry("pytorch", "2.1.0", "linux-64",
+                 f"{PT}/linux-64/pytorch-2.1.0-py3.10_cuda12.1_cudnn8.9.2_0.tar.bz2",
+                 category="main", optional=False)
+    + lock_entry("pytest", "8.0.0", "linux-64", f"{CF}/noarch/pytest-8.0.0-pyhd8ed1ab_0.conda",
+                 category="dev", optional=True),
+)  # fmt: skip
+
+
+def test_conda_lock_takes_linux_builds_and_leaves_optional_categories(tmp_path: Path) -> None:
+    """The first platform listed (osx-arm64 here) gave the pins of a linux-64 manifest, the
+    build was dropped (so a CPU build of pytorch 2.1.0 could replace the locked CUDA one), and
+    an optional `dev` category was imported as a runtime requirement."""
+    code, err = init_from(tmp_path, "conda-lock.yml", MULTI)
+    assert code == 0, err
+    manifest = written(tmp_path)
+    assert manifest["conda"]["dependencies"] == [  # type: ignore[index]
+        'pytorch[version="==2.1.0", build="py3.10_cuda12.1_cudnn8.9.2_0"]'
+    ]
+    assert manifest["environment"]["platforms"] == ["linux-64"]  # type: ignore[index]
+    assert manifest["cuda"]["version"] == "12.1"  # type: ignore[index]
+    assert "optional categories not imported: dev" in err
+
+
+def test_conda_lock_optional_category_on_request(tmp_path: Path) -> None:
+    code, err = init_from(tmp_path, "conda-lock.yml", MULTI, "--group", "dev")
+    assert code == 0, err
+    assert "pytest ==8.0.0 pyhd8ed1ab_0" in written(tmp_path)["conda"]["dependencies"]  # type: ignore[index,operator]
+
+
+def test_conda_lock_for_aarch64_only_targets_aarch64(tmp_path: Path) -> None:
+    url = f"{CF}/linux-aarch64/numpy-1.26.4-py311h69ead2a_0.conda"
+    text = conda_lock(["linux-aarch64"], lock_entry("numpy", "1.26.4", "linux-aarch64", url))
+    code, err = init_from(tmp_path, "env.conda-lock.yml", text)
+    assert code == 0, err
+    assert written(tmp_path)["environment"]["platforms"] == ["linux-aarch64"]  # type: ignore[index]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (conda_lock(["osx-arm64"], lock_entry("a", "1", "osx-arm64", f"{CF}/osx-arm64/a-1-0.conda")),  # noqa: E501
+         "no Linux platform is locked"),
+        (conda_lock(["linux-64"], "- platform: linux-64\n  manager: conda\n  version: '1'\n"),
+         "package[0]: has no name or no version"),
+        (conda_lock(["linux-64"], lock_entry("a", "1", "linux-64", f"{CF}/linux-64/a-1-0.conda"),
+                    version=2),
+         "lock format version 2 is not read"),
+    ],
+)  # fmt: skip
+def test_conda_lock_refusals_name_what_and_where(tmp_path: Path, text: str, message: str) -> None:
+    """A macOS-only lock gave a linux manifest macOS pins; an entry without a name became the
+    pin `None ==None`; an unknown format version was read as v1."""
+    code, err = init_from(tmp_path, "conda-lock.yml", text)
+    assert code == 1
+    assert "conda-lock.yml" in err and message in err
+    assert not (tmp_path / "mlenv.toml").exists()
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    name=st.from_regex(r"[a-z][a-z0-9_\-]{0,12}", fullmatch=True),
+    version=st.from_regex(r"[0-9]{1,3}(\.[0-9]{1,3}){0,3}", fullmatch=True),
+    build=st.from_regex(r"[a-z0-9][a-z0-9_.]{0,24}", fullmatch=True),
+)
+def test_hypothesis_exported_specs_round_trip(name: str, version: str, build: str) -> None:
+    """Any `name=version=build` is written as a spec meaning that exact version and build."""
+    from mlenv.importers_conda import conda_parts, conda_spec
+
+    spec = conda_spec(f"{name}={version}={build}")
+    assert conda_parts(spec) == (name, version, build)
+    assert re.search(r"^[^\s\[=]+=[^=\s]+=", spec) is None  # no `=build` left
+    assert conda_spec(spec) == spec
