@@ -90,8 +90,12 @@ def import_file(path: Path, groups: Sequence[str] = (), project: Path | None = N
     include may read only inside ``path``'s directory or ``project``."""
     name = path.name.lower()
     if name == "pyproject.toml":
+        from mlenv.importers_pyproject import read_pyproject
+
         return read_pyproject(path, groups)
     if name.startswith("pylock") and name.endswith(".toml"):
+        from mlenv.importers_pyproject import read_pylock
+
         return read_pylock(path)
     if name.endswith((".txt", ".in")):
         return read_requirements(path, () if project is None else (project,))
@@ -312,90 +316,6 @@ def _read(path: Path, parse: Callable[[str], Any], errors: tuple[type[Exception]
 def _toml(path: Path) -> dict[str, Any]:
     data: dict[str, Any] = _read(path, parse_toml, (tomllib.TOMLDecodeError,))
     return data
-
-
-def read_pyproject(path: Path, groups: Sequence[str]) -> Imported:
-    """[project].dependencies, plus the optional-dependencies or dependency-groups asked for.
-    A key of the wrong type (a string where PEP 621 says a list) is a problem, not a guess."""
-    data = _toml(path)
-    collector = _Collector()
-    project = _typed(data, "project", dict, path, collector)
-    optional = _typed(project, "optional-dependencies", dict, path, collector)
-    dependency_groups = _typed(data, "dependency-groups", dict, path, collector)
-    lines: list[str] = _typed(project, "dependencies", list, path, collector)
-    if not all(isinstance(line, str) for line in lines):
-        collector.fail(f"{path}: [project] dependencies", "must be a list of strings")
-        lines = []
-    for group in groups:
-        found = optional.get(group, dependency_groups.get(group))
-        if found is None:
-            known = sorted({*optional, *dependency_groups})
-            collector.fail(
-                f"{path}: group {group!r}",
-                "no such optional-dependencies or dependency-groups entry",
-                f"groups here: {', '.join(known) or 'none'}",
-            )
-            continue
-        if not isinstance(found, list):
-            collector.fail(f"{path}: group {group!r}", "must be a list of requirements")
-            continue
-        lines += [item for item in found if isinstance(item, str)]  # include-group: not here
-    result = Imported()
-    for position, line in enumerate(lines):
-        where = f"{path}: [project] dependency {position + 1}"
-        result = _requirement_line(line.split(), line, where, collector, result)
-    collector.check(str(path))
-    return replace(result, pypi=tuple(dict.fromkeys(result.pypi)), notes=tuple(collector.notes))
-
-
-def _typed(table: dict[str, Any], key: str, kind: type, path: Path, collector: _Collector) -> Any:
-    """``table[key]`` when it is a ``kind`` (absent: an empty one); otherwise a problem."""
-    value = table.get(key)
-    if value is None:
-        return kind()
-    if not isinstance(value, kind):
-        what = "table" if kind is dict else "list"
-        collector.fail(f"{path}: {key}", f"must be a {what}, not {type(value).__name__}")
-        return kind()
-    return value
-
-
-def read_pylock(path: Path) -> Imported:
-    """Every package of a PEP 751 lock as an == pin, its indexes as the manifest's."""
-    from packaging.pylock import Pylock, PylockValidationError
-
-    try:
-        lock = Pylock.from_dict(_toml(path))
-    except PylockValidationError as exc:
-        raise ImportFileError(
-            f"{path}: not a valid pylock.toml", [Problem(str(path), str(exc))]
-        ) from None
-    collector = _Collector()
-    pins = []
-    indexes: list[str] = []
-    links: list[str] = []
-    for package in lock.packages:
-        where = f"{path}: package {package.name}"
-        if package.version is None or package.vcs or package.directory or package.archive:
-            collector.fail(where, "not a released version from an index", "lock it from an index")
-            continue
-        marker = f"; {package.marker}" if package.marker else ""
-        pins.append(f"{package.name}=={package.version}{marker}")
-        location = str(package.index or "").rstrip("/")
-        if "://" not in location and (path.parent / location).exists():
-            location = str((path.parent / location).resolve())  # see _option
-        kind = indexes if "://" in location else links  # a directory is a find-links one
-        if location and location not in kind:
-            kind.append(location)
-    collector.check(str(path))
-    primary = next((i for i in indexes if i == _PYPI), indexes[0] if indexes else _PYPI)
-    return Imported(
-        pypi=tuple(pins),
-        index_url=primary,
-        extra_index_urls=tuple(i for i in indexes if i != primary),
-        find_links=tuple(links),
-        notes=("every locked package became an == pin; mlenv lock keeps them",),
-    )
 
 
 # ---------------------------------------------------------------------------------------------

@@ -260,3 +260,82 @@ def test_hypothesis_exported_specs_round_trip(name: str, version: str, build: st
     assert conda_parts(spec) == (name, version, build)
     assert re.search(r"^[^\s\[=]+=[^=\s]+=", spec) is None  # no `=build` left
     assert conda_spec(spec) == spec
+
+
+# ---------------------------------------------------------------------------------------------
+# pyproject.toml
+
+
+PROJECT = '[project]\nname = "x"\nversion = "1"\n'
+
+
+@pytest.mark.parametrize(
+    ("text", "where", "message"),
+    [
+        (PROJECT + 'dynamic = ["dependencies"]\n', "[project] dynamic", "dependencies are dynamic"),
+        ('[tool.poetry]\nname = "x"\n[tool.poetry.dependencies]\npython = "^3.10"\n'
+         'numpy = "^1.26"\ntorch = {version = "~2.1", source = "pytorch"}\n',
+         "[tool.poetry.dependencies]", "Poetry's own table (numpy, torch)"),
+        (PROJECT + 'dependencies = ["numpy"]\n[tool.pixi.dependencies]\ncudatoolkit = "11.8.*"\n',
+         "[tool.pixi.dependencies]", "pixi's own tables"),
+        (PROJECT + 'dependencies = ["torch"]\n[tool.poetry.dependencies]\n'
+         'torch = {source = "pytorch"}\n', "[tool.poetry.dependencies] torch", "Poetry source"),
+        (PROJECT + 'dependencies = ["mylib"]\n[tool.uv.sources]\n'
+         'mylib = {git = "https://github.com/o/mylib", tag = "v1"}\n',
+         "[tool.uv.sources] mylib", "uv takes mylib from"),
+        (PROJECT + 'dependencies = ["mylib"]\n[tool.uv.sources]\nmylib = {workspace = true}\n',
+         "[tool.uv.sources] mylib", "uv takes mylib from"),
+        (PROJECT + 'dependencies = ["torch"]\n[tool.uv.sources]\ntorch = {index = "cu121"}\n',
+         "[tool.uv.sources] torch", "no [[tool.uv.index]] defines"),
+    ],
+)  # fmt: skip
+def test_requirements_only_another_tool_reads_are_refused(
+    tmp_path: Path, text: str, where: str, message: str
+) -> None:
+    """Each of these was imported as if the table were not there: an empty manifest for a
+    dynamic or Poetry-only project, pixi's conda packages and uv's git source dropped."""
+    code, err = init_from(tmp_path, "pyproject.toml", text)
+    assert code == 1, err
+    assert f"pyproject.toml: {where}" in err and message in err
+    assert not (tmp_path / "mlenv.toml").exists()
+
+
+def test_dependency_groups_include_groups(tmp_path: Path) -> None:
+    """PEP 735 `{include-group = "test"}` was skipped: `--group dev` lost pytest."""
+    text = (PROJECT + 'dependencies = ["numpy"]\n[dependency-groups]\n'
+            'Test = ["pytest>=8"]\ntyping = ["mypy"]\n'
+            'dev = [{include-group = "test"}, {include-group = "typing"}, "ruff"]\n')  # fmt: skip
+    code, err = init_from(tmp_path, "pyproject.toml", text, "--group", "dev")
+    assert code == 0, err
+    assert written(tmp_path)["pypi"]["dependencies"] == ["numpy", "pytest>=8", "mypy", "ruff"]  # type: ignore[index]
+
+
+@pytest.mark.parametrize(
+    ("groups", "message"),
+    [
+        ('a = [{include-group = "b"}]\nb = [{include-group = "a"}]\n', "includes itself"),
+        ('a = [{include-group = "nope"}]\n', "includes an unknown group"),
+        ('a = [{include = "b"}]\nb = ["x"]\n', "cannot read {'include': 'b'}"),
+    ],
+)
+def test_dependency_group_mistakes_are_refused(tmp_path: Path, groups: str, message: str) -> None:
+    text = PROJECT + "dependencies = []\n[dependency-groups]\n" + groups
+    code, err = init_from(tmp_path, "pyproject.toml", text, "--group", "a")
+    assert code == 1, err
+    assert "pyproject.toml: [dependency-groups]" in err and message in err
+
+
+def test_uv_index_source_becomes_an_index_and_the_cuda_guess(tmp_path: Path) -> None:
+    """uv's documented PyTorch setup: torch from an explicit cu121 index. The index was
+    dropped, so torch would come from PyPI (another CUDA build) and no CUDA was guessed."""
+    text = (PROJECT + 'dependencies = ["torch>=2.4", "numpy"]\n[tool.uv.sources]\n'
+            'torch = [{index = "pytorch-cu121"}]\n'.replace("[{", "{").replace("}]", "}") +
+            '[[tool.uv.index]]\nname = "pytorch-cu121"\n'
+            'url = "https://download.pytorch.org/whl/cu121"\nexplicit = true\n')  # fmt: skip
+    code, err = init_from(tmp_path, "pyproject.toml", text)
+    assert code == 0, err
+    pypi = written(tmp_path)["pypi"]
+    assert pypi["extra-index-urls"] == ["https://download.pytorch.org/whl/cu121"]  # type: ignore[index]
+    assert pypi["dependencies"] == ["torch>=2.4", "numpy"]  # type: ignore[index]
+    assert written(tmp_path)["cuda"]["version"] == "12.1"  # type: ignore[index]
+    assert "uv takes torch only from https://download.pytorch.org/whl/cu121" in err
