@@ -9,6 +9,7 @@ needs from ``mlenv/data/cuda.json``.
 
 from __future__ import annotations
 
+import codecs
 import errno
 import os
 import re
@@ -19,7 +20,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import tomlkit
 from packaging.requirements import InvalidRequirement, Requirement
 
 from mlenv.cache.files import open_plain
@@ -28,13 +28,14 @@ from mlenv.cuda.tags import extract, extract_conda
 from mlenv.cuda.versions import CudaError, CudaVersion
 from mlenv.errors import Problem, ProblemsError
 from mlenv.limits import MAX_INCLUDED_FILES, enforce, parse_toml
-from mlenv.manifest import loads
 from mlenv.pep508 import requirement as parsed_requirement
-from mlenv.templates import starter_manifest
 from mlenv.userfiles import InputError, read_handle, read_input
 
 # Options that only tune how pip installs; the lock decides those things for mlenv.
-_IGNORED = {"--prefer-binary", "--only-binary", "--no-binary", "--trusted-host", "--use-feature"}
+_IGNORED = {"--prefer-binary", "--only-binary", "--no-binary", "--trusted-host", "--use-feature",
+            "--require-hashes"}  # fmt: skip
+_FLAGS = {"--prefer-binary", "--require-hashes", "--pre", "--no-index"}  # options without a value
+_SHORT = {"-r", "-c", "-i", "-f", "-e"}
 _PYTORCH_INDEX = re.compile(r"download\.pytorch\.org/whl/cu(?P<major>\d{2})(?P<minor>\d)/?$")
 _PYPI = "https://pypi.org/simple"
 _MAX_INCLUDES = 32  # -r nesting deeper than this is a cycle or a mistake
@@ -172,28 +173,52 @@ def _pip_lines(
 ) -> Imported:
     """Requirement and option lines as pip reads them; ``path`` anchors relative -r paths."""
     for where, line in lines:
+        if variable := re.search(r"\$\{[A-Z0-9_]+\}", line):
+            collector.fail(where, f"pip would put the environment variable {variable[0]} here; "
+                           "mlenv.toml holds no variables",
+                           "write the value; for a password, leave it out of the URL and put "
+                           "it in ~/.netrc, which mlenv reads")  # fmt: skip
+            continue
         try:
             words = shlex.split(line)
         except ValueError as exc:
             collector.fail(where, f"cannot split the line: {exc}")
             continue
-        if line.startswith("-"):
-            result = _option(words, where, path, collector, chain, result)
-        else:
+        if not line.startswith("-"):
             result = _requirement_line(words, line, where, collector, result)
+            continue
+        for option, value in _option_pairs(words, where, collector):  # pip reads them all
+            result = _option(option, value, where, path, collector, chain, result)
     return result
 
 
+def _option_pairs(words: list[str], where: str, collector: _Collector) -> list[tuple[str, str]]:
+    """(option, value) for every option of a line: ``-i URL --extra-index-url URL`` is two."""
+    pairs: list[tuple[str, str]] = []
+    rest = list(words)
+    while rest:
+        word = rest.pop(0)
+        if not word.startswith("-"):
+            collector.fail(where, f"{word!r} follows the options", "put it on a line of its own")
+            break
+        option, equals, value = word.partition("=")
+        if not equals and option[:2] in _SHORT and len(option) > 2:  # -rbase.txt
+            option, value = option[:2], option[2:]
+        elif not equals and option not in _FLAGS and rest:
+            value = rest.pop(0)
+        pairs.append((option, value))
+    return pairs
+
+
 def _option(
-    words: list[str],
+    option: str,
+    value: str,
     where: str,
     path: Path,
     collector: _Collector,
     chain: tuple[Path, ...],
     result: Imported,
 ) -> Imported:
-    option, _, inline = words[0].partition("=")
-    value = inline or (words[1] if len(words) > 1 else "")
     if option in ("-r", "--requirement"):
         return _requirements(path.parent / value, collector, chain, result)
     if option in ("-i", "--index-url"):
@@ -276,7 +301,18 @@ def _requirement_line(
 def _read_text(path: Path) -> str:
     """The file the user named (``userfiles.read_input``: a symlink to it is fine, a FIFO or
     a device such as ``/dev/zero`` or ``/dev/stdin`` is not)."""
-    return read_input(path, "imported file").decode("utf-8")
+    return _decode(read_input(path, "imported file"))
+
+
+def _decode(data: bytes) -> str:
+    """UTF-8, or the encoding a byte-order mark names, as pip reads a requirements file:
+    PowerShell's `pip freeze > requirements.txt` writes UTF-16 with a BOM."""
+    for bom, encoding in ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
+                          (codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"),
+                          (codecs.BOM_UTF16_BE, "utf-16")):  # fmt: skip
+        if data.startswith(bom):
+            return data.decode(encoding)
+    return data.decode("utf-8")
 
 
 def _read_include(path: Path, roots: Sequence[Path]) -> str:
@@ -287,7 +323,7 @@ def _read_include(path: Path, roots: Sequence[Path]) -> str:
     for root in roots:
         if target.is_relative_to(root) and target != root:
             with open_plain(root, target.relative_to(root).as_posix()) as handle:
-                return read_handle(handle, path, "imported file").decode("utf-8")
+                return _decode(read_handle(handle, path, "imported file"))
     raise OSError(
         errno.EACCES, f"-r leads outside {' and '.join(map(str, roots))}; copy the file there"
     )
@@ -354,51 +390,3 @@ def guess_cuda(imported: Imported) -> CudaGuess | None:
         return CudaGuess(str(cuda), str(min_driver(cuda)), because)
     except CudaError:
         return None
-
-
-# ---------------------------------------------------------------------------------------------
-# Writing
-
-
-def manifest_text(
-    imported: Imported,
-    *,
-    name: str,
-    python: str,
-    cuda: tuple[str, str] | None,
-    source: str,
-    base: Path,
-) -> str:
-    """The starter manifest holding what was imported, validated as a whole; local find-links
-    directories are written relative to ``base``, the manifest's directory."""
-    doc = tomlkit.parse(starter_manifest(name, python, cuda))
-    if imported.platforms:
-        doc["environment"]["platforms"] = list(imported.platforms)
-    pypi: Any = doc["pypi"]
-    if imported.index_url is not None:
-        pypi["index-url"] = imported.index_url
-    pypi["extra-index-urls"].extend(imported.extra_index_urls)
-    if imported.extra_index_urls:
-        # pip's rule, which the imported file was written for
-        pypi["index-strategy"] = tomlkit.item("best-match").comment("pip's rule, as imported")
-    pypi["find-links"].extend(_relative(link, base) for link in imported.find_links)
-    pypi["dependencies"].extend(_quoted(r) for r in imported.pypi)
-    if imported.conda:
-        conda = tomlkit.table()
-        conda["channels"] = list(imported.channels)
-        conda["dependencies"] = [_quoted(spec) for spec in imported.conda]
-        doc["conda"] = conda
-    text = tomlkit.dumps(doc)
-    loads(text, source)
-    return text
-
-
-def _quoted(value: str) -> Any:
-    """Markers are full of double quotes: a literal string reads better when it can be one."""
-    return tomlkit.string(value, literal='"' in value and "'" not in value)
-
-
-def _relative(link: str, base: Path) -> str:
-    if "://" in link or not Path(link).is_absolute():
-        return link
-    return os.path.relpath(link, base.resolve())

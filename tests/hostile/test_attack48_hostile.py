@@ -212,7 +212,7 @@ def test_conda_lock_takes_linux_builds_and_leaves_optional_categories(tmp_path: 
 def test_conda_lock_optional_category_on_request(tmp_path: Path) -> None:
     code, err = init_from(tmp_path, "conda-lock.yml", MULTI, "--group", "dev")
     assert code == 0, err
-    assert "pytest ==8.0.0 pyhd8ed1ab_0" in written(tmp_path)["conda"]["dependencies"]  # type: ignore[index,operator]
+    assert "pytest ==8.0.0 pyhd8ed1ab_0" in written(tmp_path)["conda"]["dependencies"]  # type: ignore[index]
 
 
 def test_conda_lock_for_aarch64_only_targets_aarch64(tmp_path: Path) -> None:
@@ -339,3 +339,116 @@ def test_uv_index_source_becomes_an_index_and_the_cuda_guess(tmp_path: Path) -> 
     assert pypi["dependencies"] == ["torch>=2.4", "numpy"]  # type: ignore[index]
     assert written(tmp_path)["cuda"]["version"] == "12.1"  # type: ignore[index]
     assert "uv takes torch only from https://download.pytorch.org/whl/cu121" in err
+
+
+# ---------------------------------------------------------------------------------------------
+# requirements.txt
+
+
+@pytest.mark.parametrize(
+    ("text", "index", "extras"),
+    [
+        ("--index-url https://a.example/simple --extra-index-url https://b.example/simple\nx\n",
+         "https://a.example/simple", ["https://b.example/simple"]),
+        ("--trusted-host b.example --extra-index-url https://b.example/simple\nx\n",
+         "https://pypi.org/simple", ["https://b.example/simple"]),
+        ("--extra-index-url=https://b.example/simple --extra-index-url https://c.example/simple\nx\n",
+         "https://pypi.org/simple", ["https://b.example/simple", "https://c.example/simple"]),
+        ("-ihttps://a.example/simple\nx\n", "https://a.example/simple", []),
+    ],
+)  # fmt: skip
+def test_every_option_of_a_line_is_read(
+    tmp_path: Path, text: str, index: str, extras: list[str]
+) -> None:
+    """pip reads every option of a line; only the first was read, so the second index of
+    `--index-url A --extra-index-url B` was dropped without a word."""
+    code, err = init_from(tmp_path, "requirements.txt", text)
+    assert code == 0, err
+    pypi = written(tmp_path)["pypi"]
+    assert pypi["index-url"] == index  # type: ignore[index]
+    assert pypi["extra-index-urls"] == extras  # type: ignore[index]
+
+
+@pytest.mark.parametrize(
+    "encoding", ["utf-16", "utf-16-le-bom", "utf-16-be-bom", "utf-8-sig", "utf-32"]
+)
+def test_a_file_with_a_byte_order_mark_reads_as_pip_reads_it(tmp_path: Path, encoding: str) -> None:
+    """`pip freeze > requirements.txt` in Windows PowerShell writes UTF-16 with a BOM, which
+    pip reads; mlenv refused it ('utf-8' codec can't decode), and a UTF-8 BOM made the first
+    requirement unreadable."""
+    text = "numpy==1.26.4\r\ntorch==2.4.1+cu121\r\n"
+    boms = {"utf-16-le-bom": ("\ufeff", "utf-16-le"), "utf-16-be-bom": ("\ufeff", "utf-16-be")}
+    prefix, codec = boms.get(encoding, ("", encoding))
+    code, err = init_from(tmp_path, "requirements.txt", (prefix + text).encode(codec))
+    assert code == 0, err
+    assert written(tmp_path)["pypi"]["dependencies"] == ["numpy==1.26.4", "torch==2.4.1+cu121"]  # type: ignore[index]
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "--extra-index-url https://__token__:${PYPI_TOKEN}@pypi.example.com/simple",
+        "-i https://${ARTIFACTORY_USER}:${ARTIFACTORY_KEY}@art.example.com/api/pypi/simple",
+        "-r ${CONFIG_DIR}/base.txt",
+    ],
+)
+def test_an_environment_variable_is_refused_naming_the_line(tmp_path: Path, line: str) -> None:
+    """pip expands `${NAME}`; mlenv wrote the text `${PYPI_TOKEN}` into the manifest's URL,
+    which the lock then sent as the password."""
+    code, err = init_from(tmp_path, "requirements.txt", f"numpy\n{line}\n")
+    assert code == 1
+    assert "requirements.txt:2: pip would put the environment variable ${" in err
+    assert "~/.netrc" in err
+    assert not (tmp_path / "mlenv.toml").exists()
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    urls=st.lists(
+        st.from_regex(r"https://[a-z]{1,8}\.example/[a-z]{1,6}", fullmatch=True),
+        min_size=1, max_size=4, unique=True,
+    ),
+    inline=st.lists(st.booleans(), min_size=4, max_size=4),
+)  # fmt: skip
+def test_hypothesis_options_on_one_line_match_one_a_line(
+    tmp_path_factory: pytest.TempPathFactory, urls: list[str], inline: list[bool]
+) -> None:
+    """Any run of `--extra-index-url` options imports the same as one option a line."""
+    from mlenv.importers import read_requirements
+
+    root = tmp_path_factory.mktemp("r")
+    words = [f"--extra-index-url={u}" if eq else f"--extra-index-url {u}"
+             for u, eq in zip(urls, inline, strict=False)]  # fmt: skip
+    (root / "one.txt").write_text(" ".join(words) + "\nx\n")
+    (root / "many.txt").write_text("\n".join(words) + "\nx\n")
+    one, many = read_requirements(root / "one.txt"), read_requirements(root / "many.txt")
+    assert one.extra_index_urls == many.extra_index_urls == tuple(urls)
+
+
+# Shapes that held: what pip means is imported, or refused naming the line.
+HELD = [
+    ("-r base.txt\ntorch==2.4.1+cu121\n--extra-index-url https://download.pytorch.org/whl/cu121\n",
+     0, "guessed CUDA 12.1"),
+    ("numpy==1.26.4 \\\n    --hash=sha256:" + "a" * 64
+     + " \\\n    --hash=sha256:" + "b" * 64 + "\n",
+     0, "--hash pins are kept"),
+    ("pkg [a, b] >= 1 ; python_version >= '3.8'  # comment\n", 0, "wrote"),
+    ("-e .\n", 1, "requirements.txt:1: editable requirement '.'"),
+    ("-e git+https://github.com/o/r.git#egg=r\n", 1, "requirements.txt:1: editable requirement"),
+    ("x @ https://example.com/x-1-py3-none-any.whl\n", 1, "requirements.txt:1: 'x @ https"),
+    ("./wheels/x-1-py3-none-any.whl\n", 1, "is a URL or path"),
+    ("-c constraints.txt\nnumpy\n", 1, "copy the pins you need"),
+    ("--pre\nnumpy\n", 1, "name the pre-release"),
+    ("numpy --global-option=--x\n", 1, "per-requirement options"),
+    ("", 0, "wrote"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("text", "code", "said"), HELD)
+def test_shapes_that_held(tmp_path: Path, text: str, code: int, said: str) -> None:
+    (tmp_path / "base.txt").write_text("einops==0.7.0\n")
+    got, err = init_from(tmp_path, "requirements.txt", text)
+    assert (got, said in err) == (code, True), err
+    assert (tmp_path / "mlenv.toml").exists() == (code == 0)
