@@ -97,7 +97,7 @@ def import_file(path: Path, groups: Sequence[str] = (), project: Path | None = N
     if name.startswith("pylock") and name.endswith(".toml"):
         from mlenv.importers_pyproject import read_pylock
 
-        return read_pylock(path)
+        return read_pylock(path, groups)
     if name.endswith((".txt", ".in")):
         return read_requirements(path, () if project is None else (project,))
     if name.endswith((".yml", ".yaml")):

@@ -8,11 +8,13 @@ it out without a word. A uv index a package is pinned to becomes one of the mani
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from packaging.markers import Marker
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
@@ -194,8 +196,9 @@ def _uv(uv: object, result: Imported, path: Path, collector: _Collector) -> Impo
     return result
 
 
-def read_pylock(path: Path) -> Imported:
-    """Every package of a PEP 751 lock as an == pin, its indexes as the manifest's."""
+def read_pylock(path: Path, groups: Sequence[str] = ()) -> Imported:
+    """Every package of a PEP 751 lock that installs by default (or with the extras and
+    dependency groups ``groups`` names) as an == pin, its indexes as the manifest's."""
     from packaging.pylock import Pylock, PylockValidationError
 
     try:
@@ -205,15 +208,31 @@ def read_pylock(path: Path) -> Imported:
             f"{path}: not a valid pylock.toml", [Problem(str(path), str(exc))]
         ) from None
     collector = _Collector()
+    known = {*(lock.extras or ()), *(lock.dependency_groups or ())}
+    for group in set(groups) - known:
+        collector.fail(f"{path}: group {group!r}", "the lock has no such extra or dependency group",
+                       f"extras and groups here: {', '.join(sorted(known)) or 'none'}")  # fmt: skip
+    chosen = {
+        "extras": frozenset(g for g in groups if g in (lock.extras or ())),
+        "dependency_groups": frozenset(
+            {
+                *(lock.default_groups or ()),
+                *(g for g in groups if g in (lock.dependency_groups or ())),
+            }
+        ),
+    }
     pins = []
     indexes: list[str] = []
     links: list[str] = []
     for package in lock.packages:
         where = f"{path}: package {package.name}"
+        installed, rest = _pylock_marker(package.marker, chosen, where, collector)
+        if not installed:
+            continue
         if package.version is None or package.vcs or package.directory or package.archive:
             collector.fail(where, "not a released version from an index", "lock it from an index")
             continue
-        marker = f"; {package.marker}" if package.marker else ""
+        marker = f"; {rest}" if rest else ""
         pins.append(f"{package.name}=={package.version}{marker}")
         location = str(package.index or "").rstrip("/")
         if "://" not in location and (path.parent / location).exists():
@@ -230,3 +249,25 @@ def read_pylock(path: Path) -> Imported:
         find_links=tuple(links),
         notes=("every locked package became an == pin; mlenv lock keeps them",),
     )
+
+
+_MEMBERSHIP = re.compile(r'"[^"]*" (?:not )?in (?:extras|dependency_groups)')
+
+
+def _pylock_marker(
+    marker: Marker | None, chosen: dict[str, frozenset[str]], where: str, collector: _Collector
+) -> tuple[bool, str]:
+    """(installed, the marker left for the manifest): PEP 751's ``"gpu" in extras`` and
+    ``"dev" in dependency_groups`` are decided here, as an installer decides them."""
+    text = "" if marker is None else str(marker)
+    if marker is None or not _MEMBERSHIP.search(text):
+        return True, text
+    if re.sub(r"\b(?:and|or)\b|[()\s]", "", _MEMBERSHIP.sub("", text)):
+        collector.fail(
+            where,
+            f"its marker {text!r} mixes extras or dependency groups with conditions on the "
+            "target, which mlenv.toml cannot express",
+            "lock without those extras or groups, or import the pyproject.toml",
+        )
+        return False, ""
+    return marker.evaluate(chosen), ""

@@ -452,3 +452,67 @@ def test_shapes_that_held(tmp_path: Path, text: str, code: int, said: str) -> No
     got, err = init_from(tmp_path, "requirements.txt", text)
     assert (got, said in err) == (code, True), err
     assert (tmp_path / "mlenv.toml").exists() == (code == 0)
+
+
+# ---------------------------------------------------------------------------------------------
+# pylock.toml
+
+
+def pylock_package(
+    name: str, version: str, marker: str, index: str = "https://pypi.org/simple"
+) -> str:
+    wheel = f"{index}/{name}-{version}-py3-none-any.whl".replace("/simple", "/packages")
+    return (f'[[packages]]\nname = "{name}"\nversion = "{version}"\nmarker = "{marker}"\n'
+            f'index = "{index}"\n[[packages.wheels]]\nurl = "{wheel}"\n'
+            'hashes = {sha256 = "' + "a" * 64 + '"}\n')  # fmt: skip
+
+
+NUMPY = ['numpy==1.26.4; python_version < "3.12"', 'numpy==2.1.0; python_version >= "3.12"']
+PYLOCK = (
+    'lock-version = "1.0"\ncreated-by = "uv"\nrequires-python = ">=3.10"\n'
+    'extras = ["gpu"]\ndependency-groups = ["dev", "docs"]\ndefault-groups = ["docs"]\n\n'
+    + pylock_package("numpy", "1.26.4", "python_version < '3.12'")
+    + pylock_package("numpy", "2.1.0", "python_version >= '3.12'")
+    + pylock_package("pytest", "8.0.0", "'dev' in dependency_groups")
+    + pylock_package("sphinx", "7.0.0", "'docs' in dependency_groups")
+    + pylock_package("torch", "2.4.1+cu121", "'gpu' in extras",
+                     "https://download.pytorch.org/whl/cu121")
+)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("groups", "expected", "cuda"),
+    [
+        ((), [*NUMPY, "sphinx==7.0.0"], None),
+        (("--group", "gpu", "--group", "dev"),
+         [*NUMPY, "pytest==8.0.0", "sphinx==7.0.0", "torch==2.4.1+cu121"], "12.1"),
+    ],
+)  # fmt: skip
+def test_pylock_extras_and_groups_install_as_an_installer_decides(
+    tmp_path: Path, groups: tuple[str, ...], expected: list[str], cuda: str | None
+) -> None:
+    """PEP 751 markers `'gpu' in extras` / `'dev' in dependency_groups` were copied into the
+    manifest, which mlenv then refused ("mlenv.toml: [pypi].dependencies[2] ... cannot be
+    evaluated", naming a file that was never written); the CUDA guess came from an extra."""
+    code, err = init_from(tmp_path, "pylock.toml", PYLOCK, *groups)
+    assert code == 0, err
+    manifest = written(tmp_path)
+    assert manifest["pypi"]["dependencies"] == expected  # type: ignore[index]
+    assert manifest.get("cuda", {}).get("version") == cuda  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("extra", "args", "message"),
+    [
+        ("", ("--group", "nope"), "group 'nope': the lock has no such extra or dependency group"),
+        (pylock_package("x", "1", "'gpu' in extras and sys_platform == 'linux'"), (),
+         "package x: its marker"),
+    ],
+)  # fmt: skip
+def test_pylock_groups_it_cannot_decide_are_refused(
+    tmp_path: Path, extra: str, args: tuple[str, ...], message: str
+) -> None:
+    code, err = init_from(tmp_path, "pylock.toml", PYLOCK + extra, *args)
+    assert code == 1, err
+    assert f"pylock.toml: {message}" in err
+    assert not (tmp_path / "mlenv.toml").exists()
