@@ -2,9 +2,9 @@
 
 Each reader turns one format into an ``Imported`` value (requirements, indexes, conda
 channels); every line or entry mlenv cannot express is reported at once with its file and line,
-and nothing is written then. The CUDA target is guessed from the requirements by the same
-extraction the lock uses (``torch==2.5.1+cu124`` -> 12.4), with the driver floor that toolkit
-needs from ``mlenv/data/cuda.json``.
+and nothing is written then. This module reads requirements files and dispatches the others:
+``importers_pyproject`` (pyproject.toml, pylock.toml), ``importers_conda`` (environment.yml,
+conda-lock.yml); ``importers_manifest`` guesses the CUDA target and writes the manifest.
 """
 
 from __future__ import annotations
@@ -20,12 +20,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from packaging.requirements import InvalidRequirement, Requirement
+from packaging.requirements import InvalidRequirement
 
 from mlenv.cache.files import open_plain
-from mlenv.cuda.matrix import min_driver
-from mlenv.cuda.tags import extract, extract_conda
-from mlenv.cuda.versions import CudaError, CudaVersion
 from mlenv.errors import Problem, ProblemsError
 from mlenv.limits import MAX_INCLUDED_FILES, enforce, parse_toml
 from mlenv.pep508 import requirement as parsed_requirement
@@ -36,7 +33,6 @@ _IGNORED = {"--prefer-binary", "--only-binary", "--no-binary", "--trusted-host",
             "--require-hashes"}  # fmt: skip
 _FLAGS = {"--prefer-binary", "--require-hashes", "--pre", "--no-index"}  # options without a value
 _SHORT = {"-r", "-c", "-i", "-f", "-e"}
-_PYTORCH_INDEX = re.compile(r"download\.pytorch\.org/whl/cu(?P<major>\d{2})(?P<minor>\d)/?$")
 _PYPI = "https://pypi.org/simple"
 _MAX_INCLUDES = 32  # -r nesting deeper than this is a cycle or a mistake
 
@@ -58,13 +54,6 @@ class Imported:
     python: str | None = None  # the CPython minor the file names, if it does
     platforms: tuple[str, ...] = ()  # the platforms the file was locked for, if it says
     notes: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class CudaGuess:
-    version: str
-    driver_floor: str
-    because: str
 
 
 @dataclass
@@ -98,13 +87,22 @@ def import_file(path: Path, groups: Sequence[str] = (), project: Path | None = N
         from mlenv.importers_pyproject import read_pylock
 
         return read_pylock(path, groups)
+    if name.endswith(("conda-lock.yml", "conda-lock.yaml")):  # also NAME.conda-lock.yml
+        from mlenv.importers_conda import read_conda_lock
+
+        return read_conda_lock(path, groups)
+    if groups and name.endswith((".txt", ".in", ".yml", ".yaml")):
+        raise ImportFileError(
+            f"{path}: has no groups; nothing was written",
+            [Problem(f"--group {groups[0]}", f"{path.name} has no optional groups to choose",
+                     "drop --group, or import the pyproject.toml, pylock.toml or conda-lock.yml "
+                     "that has the group")],
+        )  # fmt: skip
     if name.endswith((".txt", ".in")):
         return read_requirements(path, () if project is None else (project,))
     if name.endswith((".yml", ".yaml")):
-        from mlenv.importers_conda import read_conda_lock, read_environment_yml
+        from mlenv.importers_conda import read_environment_yml
 
-        if name.endswith(("conda-lock.yml", "conda-lock.yaml")):  # also NAME.conda-lock.yml
-            return read_conda_lock(path, groups)
         return read_environment_yml(path)
     raise ImportFileError(
         f"{path}: unknown kind of file",
@@ -119,17 +117,20 @@ def import_file(path: Path, groups: Sequence[str] = (), project: Path | None = N
 
 
 def _logical_lines(text: str) -> Iterator[tuple[int, str]]:
-    """(first line number, line) with comments removed and backslash continuations joined."""
+    """(first line number, line) as pip's req_file reads them: backslash continuations joined
+    first (a comment line ends one), then comments removed, so ``x  # note \\`` comments out
+    the next line too, as it does for pip."""
     pending: list[str] = []
     start = 0
-    for number, raw in enumerate(text.splitlines(), 1):
-        line = re.sub(r"(^|\s)#.*$", "", raw).rstrip()
+    for number, raw in enumerate([*text.splitlines(), ""], 1):
         if not pending:
             start = number
-        if line.endswith("\\"):
-            pending.append(line[:-1])
+        comment = re.match(r"\s*#", raw) is not None
+        if raw.endswith("\\") and not comment:
+            pending.append(raw.strip("\\"))
             continue
-        joined = " ".join([*pending, line]).strip()
+        raw = f" {raw}" if comment else raw
+        joined = re.sub(r"(^|\s+)#.*$", "", "".join([*pending, raw])).strip()
         pending = []
         if joined:
             yield start, joined
@@ -352,41 +353,3 @@ def _read(path: Path, parse: Callable[[str], Any], errors: tuple[type[Exception]
 def _toml(path: Path) -> dict[str, Any]:
     data: dict[str, Any] = _read(path, parse_toml, (tomllib.TOMLDecodeError,))
     return data
-
-
-# ---------------------------------------------------------------------------------------------
-# CUDA
-
-
-def guess_cuda(imported: Imported) -> CudaGuess | None:
-    """The newest CUDA toolkit an exact pin needs, with that toolkit's minimum driver."""
-    found: list[tuple[CudaVersion, str]] = []
-    for text in imported.pypi:
-        requirement = Requirement(text)
-        for spec in requirement.specifier:
-            if spec.operator in ("==", "===") and "*" not in spec.version:
-                need = extract(requirement.name, spec.version)
-                if need is not None and not need.major_only:
-                    found.append((need.cuda, text))
-    from mlenv.importers_conda import conda_parts
-
-    for text in imported.conda:
-        name, version, build = conda_parts(text)
-        version = re.sub(r"\.\*$", "", version)  # pytorch-cuda=12.1 is 12.1.*
-        if re.match(r"^\d+(\.\d+)+$", version) or build:
-            try:
-                need = extract_conda(name, version, build, (), ())
-            except CudaError:
-                continue
-            if need is not None and not need.major_only:
-                found.append((need.cuda, text))
-    for url in (imported.index_url or "", *imported.extra_index_urls):
-        if match := _PYTORCH_INDEX.search(url):
-            found.append((CudaVersion.parse(f"{match['major']}.{match['minor']}"), url))
-    if not found:
-        return None
-    cuda, because = max(found)
-    try:
-        return CudaGuess(str(cuda), str(min_driver(cuda)), because)
-    except CudaError:
-        return None

@@ -52,8 +52,8 @@ def _imported_manifest(session: Session, name: str, request: InitRequest) -> str
     groups, cuda, driver_floor = request.groups, request.cuda, request.driver_floor
     from mlenv.cuda.matrix import min_driver
     from mlenv.cuda.versions import CudaVersion, DriverVersion
-    from mlenv.importers import Imported, guess_cuda, import_file
-    from mlenv.importers_manifest import manifest_text
+    from mlenv.importers import Imported, import_file
+    from mlenv.importers_manifest import guess_cuda, manifest_text
 
     imported = (
         Imported()

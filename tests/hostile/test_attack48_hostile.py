@@ -516,3 +516,38 @@ def test_pylock_groups_it_cannot_decide_are_refused(
     assert code == 1, err
     assert f"pylock.toml: {message}" in err
     assert not (tmp_path / "mlenv.toml").exists()
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("numpy  # pinned for abi \\\nscipy\nrich\n", ["numpy", "rich"]),  # pip: scipy is comment
+        ("numpy>=1.2\\\n6\n", ["numpy>=1.26"]),  # pip joins without a space
+        ("numpy \\\n# a comment ends the continuation\nscipy\n", ["numpy", "scipy"]),
+        ("numpy \\", ["numpy"]),
+    ],
+)
+def test_continuations_join_before_comments_as_pip_does(
+    tmp_path: Path, text: str, expected: list[str]
+) -> None:
+    """pip joins `\\` continuations before it removes comments (req_file.join_lines, then
+    ignore_comments), and joins with nothing between; mlenv did the opposite, importing a
+    line pip reads as part of a comment and refusing `numpy>=1.2\\` + `6`."""
+    code, err = init_from(tmp_path, "requirements.txt", text)
+    assert code == 0, err
+    assert written(tmp_path)["pypi"]["dependencies"] == expected  # type: ignore[index]
+
+
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [
+        ("requirements.txt", "numpy\n"),
+        ("environment.yml", "channels: [x]\ndependencies: [numpy]\n"),
+    ],
+)
+def test_group_on_a_file_without_groups_is_refused(tmp_path: Path, name: str, text: str) -> None:
+    """`--group dev` on a requirements file or environment.yml was ignored without a word."""
+    code, err = init_from(tmp_path, name, text, "--group", "dev")
+    assert code == 1
+    assert f"--group dev: {name} has no optional groups to choose" in err
+    assert not (tmp_path / "mlenv.toml").exists()
