@@ -135,7 +135,7 @@ def read_environment_yml(path: Path) -> Imported:
         raw_channels = []
     result = Imported(channels=_channels(raw_channels, collector))
     conda: list[str] = []
-    python = None
+    python, python_range = None, None
     for position, item in enumerate(data["dependencies"]):
         where = f"{path}: dependencies[{position}]"
         if isinstance(item, dict) and set(item) == {"pip"} and isinstance(item["pip"], list):
@@ -147,6 +147,7 @@ def read_environment_yml(path: Path) -> Imported:
             name, version, _ = conda_parts(spec)
             if name == "python":
                 python = _python_minor(version)
+                python_range = (f"{where} ({spec})", version) if version else None
         else:
             collector.fail(where, f"cannot read {item!r} as a dependency")
     if conda and not result.channels:
@@ -163,6 +164,7 @@ def read_environment_yml(path: Path) -> Imported:
         extra_index_urls=result.extra_index_urls,
         find_links=result.find_links,
         python=python,
+        python_range=python_range,
         notes=tuple(dict.fromkeys(collector.notes)),
     )
 

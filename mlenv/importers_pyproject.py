@@ -70,7 +70,14 @@ def read_pyproject(path: Path, groups: Sequence[str]) -> Imported:
         result = _requirement_line(line.split(), line, where, collector, result)
     result = _uv(tool.get("uv"), result, path, collector)
     collector.check(str(path))
-    return replace(result, pypi=tuple(dict.fromkeys(result.pypi)), notes=tuple(collector.notes))
+    requires = project.get("requires-python")
+    python_range = (f"{path}: [project] requires-python", requires) if requires else None
+    return replace(
+        result,
+        pypi=tuple(dict.fromkeys(result.pypi)),
+        python_range=python_range if isinstance(requires, str) else None,
+        notes=tuple(collector.notes),
+    )
 
 
 def _typed(table: dict[str, Any], key: str, kind: type, path: Path, collector: _Collector) -> Any:

@@ -551,3 +551,29 @@ def test_group_on_a_file_without_groups_is_refused(tmp_path: Path, name: str, te
     assert code == 1
     assert f"--group dev: {name} has no optional groups to choose" in err
     assert not (tmp_path / "mlenv.toml").exists()
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "where"),
+    [
+        ("environment.yml", "channels: [conda-forge]\ndependencies:\n  - python>=3.12\n",
+         "environment.yml: dependencies[0] (python>=3.12)"),
+        ("environment.yml", "channels: [conda-forge]\ndependencies:\n  - python >=3.8,<3.10\n",
+         "environment.yml: dependencies[0]"),
+        ("pyproject.toml", PROJECT + 'requires-python = ">=3.12"\ndependencies = ["numpy"]\n',
+         "pyproject.toml: [project] requires-python"),
+    ],
+)  # fmt: skip
+def test_a_python_outside_the_files_range_is_refused(
+    tmp_path: Path, name: str, text: str, where: str
+) -> None:
+    """`python>=3.12` (or requires-python) gave a manifest for the default Python 3.11, which
+    the lock cannot satisfy (conda) or which runs a Python the project does not support."""
+    code, err = init_from(tmp_path, name, text, "--python", "3.11")
+    assert code == 1, err
+    assert where in err and "the manifest's Python 3.11 is outside what the file allows" in err
+    assert "hint: pass --python 3." in err
+    assert not (tmp_path / "mlenv.toml").exists()
+    fits = "3.9" if "3.10" in text else "3.12"
+    code, err = init_from(tmp_path, name, text, "--python", fits)
+    assert code == 0, err
