@@ -83,16 +83,17 @@ def manifest_text(
     pypi: Any = doc["pypi"]
     if imported.index_url is not None:
         pypi["index-url"] = imported.index_url
-    pypi["extra-index-urls"].extend(imported.extra_index_urls)
+    pypi["extra-index-urls"].extend(dict.fromkeys(imported.extra_index_urls))
     if imported.extra_index_urls:
         # pip's rule, which the imported file was written for
         pypi["index-strategy"] = tomlkit.item("best-match").comment("pip's rule, as imported")
-    pypi["find-links"].extend(_relative(link, base) for link in imported.find_links)
-    pypi["dependencies"].extend(_quoted(r) for r in imported.pypi)
+    pypi["find-links"].extend(dict.fromkeys(_relative(link, base) for link in imported.find_links))
+    # a line repeated (base.txt and dev.txt both list numpy) means it once, for pip and conda
+    pypi["dependencies"].extend(_quoted(r) for r in dict.fromkeys(imported.pypi))
     if imported.conda:
         conda = tomlkit.table()
         conda["channels"] = list(imported.channels)
-        conda["dependencies"] = [_quoted(spec) for spec in imported.conda]
+        conda["dependencies"] = [_quoted(spec) for spec in dict.fromkeys(imported.conda)]
         doc["conda"] = conda
     text = tomlkit.dumps(doc)
     loads(text, source)

@@ -577,3 +577,30 @@ def test_a_python_outside_the_files_range_is_refused(
     fits = "3.9" if "3.10" in text else "3.12"
     code, err = init_from(tmp_path, name, text, "--python", fits)
     assert code == 0, err
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "key", "expected"),
+    [
+        ("requirements.txt", "-r base.txt\nnumpy>=1.26\npytest\n", "dependencies",
+         ["numpy>=1.26", "scipy", "pytest"]),
+        ("requirements.txt", "-r base.txt\n--extra-index-url https://x.example/simple\nnumpy>=1.26\n",
+         "extra-index-urls", ["https://x.example/simple"]),
+        ("requirements.txt", "-r base.txt\n--find-links wheels\n", "find-links", ["wheels"]),
+        ("environment.yml", "channels: [conda-forge]\ndependencies:\n  - numpy\n  - numpy\n"
+         "  - pip:\n    - einops\n    - einops\n", "dependencies", ["einops"]),
+    ],
+)  # fmt: skip
+def test_a_requirement_listed_twice_means_it_once(
+    tmp_path: Path, name: str, text: str, key: str, expected: list[str]
+) -> None:
+    """base.txt and dev.txt both listing numpy (or the same index) is fine for pip; the
+    manifest got it twice and `init` failed with "mlenv.toml: ... listed more than once",
+    naming a file it had not written."""
+    (tmp_path / "wheels").mkdir()
+    (tmp_path / "base.txt").write_text(
+        "numpy>=1.26\nscipy\n--extra-index-url https://x.example/simple\n--find-links wheels\n"
+    )
+    code, err = init_from(tmp_path, name, text)
+    assert code == 0, err
+    assert written(tmp_path)["pypi"][key] == expected  # type: ignore[index]
