@@ -34,6 +34,7 @@ _IGNORED = {"--prefer-binary", "--only-binary", "--no-binary", "--trusted-host",
 _FLAGS = {"--prefer-binary", "--require-hashes", "--pre", "--no-index"}  # options without a value
 _SHORT = {"-r", "-c", "-i", "-f", "-e"}
 _PYPI = "https://pypi.org/simple"
+_URL = re.compile(r"(https?|file)://\S+")  # what [pypi] index URLs take (manifest._url)
 _MAX_INCLUDES = 32  # -r nesting deeper than this is a cycle or a mistake
 
 
@@ -223,6 +224,10 @@ def _option(
 ) -> Imported:
     if option in ("-r", "--requirement"):
         return _requirements(path.parent / value, collector, chain, result)
+    if option in ("-i", "--index-url", "--extra-index-url") and not _URL.fullmatch(value):
+        collector.fail(where, f"{option} {value!r} is not an http://, https:// or file:// URL",
+                       "mlenv reads indexes by URL: write the index's full URL")  # fmt: skip
+        return result
     if option in ("-i", "--index-url"):
         return replace(result, index_url=value)
     if option == "--extra-index-url":

@@ -87,6 +87,8 @@ def _imported_manifest(session: Session, name: str, request: InitRequest) -> str
             "pass --cuda/--driver-floor to choose"
         )
     source = str(session.manifest_path)
+    if from_file is not None:  # a problem left in what was imported names the file it came from
+        source = f"{source} (not written; imported from {from_file})"
     base = session.manifest_path.absolute().parent
     return manifest_text(imported, name=name, python=python, cuda=target, source=source, base=base)
 

@@ -604,3 +604,25 @@ def test_a_requirement_listed_twice_means_it_once(
     code, err = init_from(tmp_path, name, text)
     assert code == 0, err
     assert written(tmp_path)["pypi"][key] == expected  # type: ignore[index]
+
+
+@pytest.mark.parametrize(
+    "line",
+    ["--extra-index-url ./local/simple", "--index-url", "-i pypi.example.com/simple"],
+)
+def test_an_index_that_is_not_a_url_is_refused_naming_the_line(tmp_path: Path, line: str) -> None:
+    """pip takes a path (or nothing) there; the manifest takes only URLs, and the error named
+    `mlenv.toml: [pypi].extra-index-urls[0]`, a file not written, instead of the line."""
+    code, err = init_from(tmp_path, "requirements.txt", f"numpy\n{line}\n")
+    assert code == 1
+    assert "requirements.txt:2: " in err and "is not an http://, https:// or file:// URL" in err
+    assert not (tmp_path / "mlenv.toml").exists()
+
+
+def test_a_problem_left_for_the_manifest_check_names_the_imported_file(tmp_path: Path) -> None:
+    """Whatever the readers let through and the manifest check refuses is reported against the
+    imported file, not against an mlenv.toml that does not exist."""
+    code, err = init_from(tmp_path, "environment.yml", 'channels: [""]\ndependencies: [numpy]\n')
+    assert code == 1
+    assert "(not written; imported from environment.yml)" in err
+    assert not (tmp_path / "mlenv.toml").exists()
