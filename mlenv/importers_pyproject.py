@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from packaging.markers import Marker
-from packaging.requirements import Requirement
+from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
 from mlenv.errors import Problem
@@ -63,6 +63,7 @@ def read_pyproject(path: Path, groups: Sequence[str]) -> Imported:
                 "no such optional-dependencies or dependency-groups entry",
                 f"groups here: {', '.join(known) or 'none'}",
             )
+    lines = _own_extras(lines, project.get("name"), optional, collector, set())
     tool = _table(data.get("tool"))
     _foreign(tool, path, collector, has_project=bool(lines))
     result = Imported()
@@ -94,6 +95,42 @@ def _typed(table: dict[str, Any], key: str, kind: type, path: Path, collector: _
 
 def _table(value: object) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
+
+
+def _own_extras(
+    lines: list[tuple[str, str]],
+    name: object,
+    optional: dict[str, Any],
+    collector: _Collector,
+    seen: set[str],
+) -> list[tuple[str, str]]:
+    """``mypkg[gpu]`` inside mypkg's own file means mypkg's gpu extra (as pip reads
+    ``pip install .[all]``), not a package of that name from an index."""
+    if not isinstance(name, str):
+        return lines
+    extras = {canonicalize_name(key): key for key in optional}
+    expanded: list[tuple[str, str]] = []
+    for where, line in lines:
+        try:
+            requirement = Requirement(line)
+        except InvalidRequirement:
+            expanded.append((where, line))  # refused with its place by _requirement_line
+            continue
+        if canonicalize_name(requirement.name) != canonicalize_name(name):
+            expanded.append((where, line))
+            continue
+        if requirement.marker is not None or not requirement.extras:
+            collector.fail(where, f"{line!r} requires the project itself, which mlenv cannot lock",
+                           "list the extra's requirements, or drop the line")  # fmt: skip
+            continue
+        for extra in sorted(canonicalize_name(e) for e in requirement.extras):
+            if extra not in extras:
+                collector.fail(where, f"{name} has no optional-dependencies entry {extra!r}")
+            elif extra not in seen:
+                key = extras[extra]
+                inner = _strings(optional[key], f"{where} -> {key}", collector)
+                expanded += _own_extras(inner, name, optional, collector, seen | {extra})
+    return expanded
 
 
 def _strings(items: object, where: str, collector: _Collector) -> list[tuple[str, str]]:

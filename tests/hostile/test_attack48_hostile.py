@@ -626,3 +626,37 @@ def test_a_problem_left_for_the_manifest_check_names_the_imported_file(tmp_path:
     assert code == 1
     assert "(not written; imported from environment.yml)" in err
     assert not (tmp_path / "mlenv.toml").exists()
+
+
+SELF = (
+    '[project]\nname = "My_Pkg"\nversion = "1"\ndependencies = ["numpy"]\n'
+    "[project.optional-dependencies]\n"
+    'gpu = ["cupy-cuda12x"]\ntest = ["pytest"]\n'
+    'dev = ["my-pkg[test]", "ruff"]\nall = ["my_pkg[gpu,dev]"]\n'
+)
+
+
+def test_the_projects_own_extras_are_expanded(tmp_path: Path) -> None:
+    """`all = ["my_pkg[gpu,dev]"]` (transformers, jax and many more do this) means the
+    project's own extras; it was imported as a requirement on a package named my_pkg from
+    PyPI, someone else's package or none."""
+    code, err = init_from(tmp_path, "pyproject.toml", SELF, "--group", "all")
+    assert code == 0, err
+    assert written(tmp_path)["pypi"]["dependencies"] == [  # type: ignore[index]
+        "numpy", "pytest", "ruff", "cupy-cuda12x",  # extras in name order: dev, gpu
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ('bad = ["my-pkg[nope]"]\n', "My_Pkg has no optional-dependencies entry 'nope'"),
+        ('bad = ["my-pkg"]\n', "requires the project itself"),
+    ],
+)
+def test_own_extras_that_cannot_be_expanded_are_refused(
+    tmp_path: Path, extra: str, message: str
+) -> None:
+    code, err = init_from(tmp_path, "pyproject.toml", SELF + extra, "--group", "bad")
+    assert code == 1, err
+    assert "pyproject.toml: [project.optional-dependencies] bad[0]" in err and message in err
