@@ -222,6 +222,10 @@ def _option(
     chain: tuple[Path, ...],
     result: Imported,
 ) -> Imported:
+    if option in ("-r", "--requirement") and "://" in value:
+        collector.fail(where, f"-r {value}: mlenv reads included files from disk only",
+                       "download it beside this file and include it by its path")  # fmt: skip
+        return result
     if option in ("-r", "--requirement"):
         return _requirements(path.parent / value, collector, chain, result)
     if option in ("-i", "--index-url", "--extra-index-url") and not _URL.fullmatch(value):

@@ -660,3 +660,11 @@ def test_own_extras_that_cannot_be_expanded_are_refused(
     code, err = init_from(tmp_path, "pyproject.toml", SELF + extra, "--group", "bad")
     assert code == 1, err
     assert "pyproject.toml: [project.optional-dependencies] bad[0]" in err and message in err
+
+
+def test_an_include_by_url_is_refused_naming_the_line(tmp_path: Path) -> None:
+    """pip reads `-r https://...`; mlenv read it as the path `https:/...` and reported
+    "No such file or directory: 'https:'" against that mangled path, not the line."""
+    code, err = init_from(tmp_path, "requirements.txt", "numpy\n-r https://example.com/r.txt\n")
+    assert code == 1
+    assert "requirements.txt:2: -r https://example.com/r.txt: mlenv reads included files" in err
