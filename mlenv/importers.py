@@ -2,13 +2,14 @@
 
 Each reader turns one format into an ``Imported`` value (requirements, indexes, conda
 channels); every line or entry mlenv cannot express is reported at once with its file and line,
-and nothing is written then. The CUDA target is guessed from the requirements by the same
-extraction the lock uses (``torch==2.5.1+cu124`` -> 12.4), with the driver floor that toolkit
-needs from ``mlenv/data/cuda.json``.
+and nothing is written then. This module reads requirements files and dispatches the others:
+``importers_pyproject`` (pyproject.toml, pylock.toml), ``importers_conda`` (environment.yml,
+conda-lock.yml); ``importers_manifest`` guesses the CUDA target and writes the manifest.
 """
 
 from __future__ import annotations
 
+import codecs
 import errno
 import os
 import re
@@ -19,24 +20,21 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import tomlkit
-from packaging.requirements import InvalidRequirement, Requirement
+from packaging.requirements import InvalidRequirement
 
 from mlenv.cache.files import open_plain
-from mlenv.cuda.matrix import min_driver
-from mlenv.cuda.tags import extract, extract_conda
-from mlenv.cuda.versions import CudaError, CudaVersion
 from mlenv.errors import Problem, ProblemsError
 from mlenv.limits import MAX_INCLUDED_FILES, enforce, parse_toml
-from mlenv.manifest import loads
 from mlenv.pep508 import requirement as parsed_requirement
-from mlenv.templates import starter_manifest
 from mlenv.userfiles import InputError, read_handle, read_input
 
 # Options that only tune how pip installs; the lock decides those things for mlenv.
-_IGNORED = {"--prefer-binary", "--only-binary", "--no-binary", "--trusted-host", "--use-feature"}
-_PYTORCH_INDEX = re.compile(r"download\.pytorch\.org/whl/cu(?P<major>\d{2})(?P<minor>\d)/?$")
+_IGNORED = {"--prefer-binary", "--only-binary", "--no-binary", "--trusted-host", "--use-feature",
+            "--require-hashes"}  # fmt: skip
+_FLAGS = {"--prefer-binary", "--require-hashes", "--pre", "--no-index"}  # options without a value
+_SHORT = {"-r", "-c", "-i", "-f", "-e"}
 _PYPI = "https://pypi.org/simple"
+_URL = re.compile(r"(https?|file)://\S+")  # what [pypi] index URLs take (manifest._url)
 _MAX_INCLUDES = 32  # -r nesting deeper than this is a cycle or a mistake
 
 
@@ -55,14 +53,9 @@ class Imported:
     extra_index_urls: tuple[str, ...] = ()
     find_links: tuple[str, ...] = ()
     python: str | None = None  # the CPython minor the file names, if it does
+    python_range: tuple[str, str] | None = None  # (where, a range it names: ">=3.12")
+    platforms: tuple[str, ...] = ()  # the platforms the file was locked for, if it says
     notes: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class CudaGuess:
-    version: str
-    driver_floor: str
-    because: str
 
 
 @dataclass
@@ -89,14 +82,29 @@ def import_file(path: Path, groups: Sequence[str] = (), project: Path | None = N
     include may read only inside ``path``'s directory or ``project``."""
     name = path.name.lower()
     if name == "pyproject.toml":
+        from mlenv.importers_pyproject import read_pyproject
+
         return read_pyproject(path, groups)
     if name.startswith("pylock") and name.endswith(".toml"):
-        return read_pylock(path)
+        from mlenv.importers_pyproject import read_pylock
+
+        return read_pylock(path, groups)
+    if name.endswith(("conda-lock.yml", "conda-lock.yaml")):  # also NAME.conda-lock.yml
+        from mlenv.importers_conda import read_conda_lock
+
+        return read_conda_lock(path, groups)
+    if groups and name.endswith((".txt", ".in", ".yml", ".yaml")):
+        raise ImportFileError(
+            f"{path}: has no groups; nothing was written",
+            [Problem(f"--group {groups[0]}", f"{path.name} has no optional groups to choose",
+                     "drop --group, or import the pyproject.toml, pylock.toml or conda-lock.yml "
+                     "that has the group")],
+        )  # fmt: skip
     if name.endswith((".txt", ".in")):
         return read_requirements(path, () if project is None else (project,))
-    if name in ("conda-lock.yml", "conda-lock.yaml"):
-        return read_conda_lock(path)
     if name.endswith((".yml", ".yaml")):
+        from mlenv.importers_conda import read_environment_yml
+
         return read_environment_yml(path)
     raise ImportFileError(
         f"{path}: unknown kind of file",
@@ -111,17 +119,20 @@ def import_file(path: Path, groups: Sequence[str] = (), project: Path | None = N
 
 
 def _logical_lines(text: str) -> Iterator[tuple[int, str]]:
-    """(first line number, line) with comments removed and backslash continuations joined."""
+    """(first line number, line) as pip's req_file reads them: backslash continuations joined
+    first (a comment line ends one), then comments removed, so ``x  # note \\`` comments out
+    the next line too, as it does for pip."""
     pending: list[str] = []
     start = 0
-    for number, raw in enumerate(text.splitlines(), 1):
-        line = re.sub(r"(^|\s)#.*$", "", raw).rstrip()
+    for number, raw in enumerate([*text.splitlines(), ""], 1):
         if not pending:
             start = number
-        if line.endswith("\\"):
-            pending.append(line[:-1])
+        comment = re.match(r"\s*#", raw) is not None
+        if raw.endswith("\\") and not comment:
+            pending.append(raw.strip("\\"))
             continue
-        joined = " ".join([*pending, line]).strip()
+        raw = f" {raw}" if comment else raw
+        joined = re.sub(r"(^|\s+)#.*$", "", "".join([*pending, raw])).strip()
         pending = []
         if joined:
             yield start, joined
@@ -165,30 +176,62 @@ def _pip_lines(
 ) -> Imported:
     """Requirement and option lines as pip reads them; ``path`` anchors relative -r paths."""
     for where, line in lines:
+        if variable := re.search(r"\$\{[A-Z0-9_]+\}", line):
+            collector.fail(where, f"pip would put the environment variable {variable[0]} here; "
+                           "mlenv.toml holds no variables",
+                           "write the value; for a password, leave it out of the URL and put "
+                           "it in ~/.netrc, which mlenv reads")  # fmt: skip
+            continue
         try:
             words = shlex.split(line)
         except ValueError as exc:
             collector.fail(where, f"cannot split the line: {exc}")
             continue
-        if line.startswith("-"):
-            result = _option(words, where, path, collector, chain, result)
-        else:
+        if not line.startswith("-"):
             result = _requirement_line(words, line, where, collector, result)
+            continue
+        for option, value in _option_pairs(words, where, collector):  # pip reads them all
+            result = _option(option, value, where, path, collector, chain, result)
     return result
 
 
+def _option_pairs(words: list[str], where: str, collector: _Collector) -> list[tuple[str, str]]:
+    """(option, value) for every option of a line: ``-i URL --extra-index-url URL`` is two."""
+    pairs: list[tuple[str, str]] = []
+    rest = list(words)
+    while rest:
+        word = rest.pop(0)
+        if not word.startswith("-"):
+            collector.fail(where, f"{word!r} follows the options", "put it on a line of its own")
+            break
+        option, equals, value = word.partition("=")
+        if not equals and option[:2] in _SHORT and len(option) > 2:  # -rbase.txt
+            option, value = option[:2], option[2:]
+        elif not equals and option not in _FLAGS and rest:
+            value = rest.pop(0)
+        pairs.append((option, value))
+    return pairs
+
+
 def _option(
-    words: list[str],
+    option: str,
+    value: str,
     where: str,
     path: Path,
     collector: _Collector,
     chain: tuple[Path, ...],
     result: Imported,
 ) -> Imported:
-    option, _, inline = words[0].partition("=")
-    value = inline or (words[1] if len(words) > 1 else "")
+    if option in ("-r", "--requirement") and "://" in value:
+        collector.fail(where, f"-r {value}: mlenv reads included files from disk only",
+                       "download it beside this file and include it by its path")  # fmt: skip
+        return result
     if option in ("-r", "--requirement"):
         return _requirements(path.parent / value, collector, chain, result)
+    if option in ("-i", "--index-url", "--extra-index-url") and not _URL.fullmatch(value):
+        collector.fail(where, f"{option} {value!r} is not an http://, https:// or file:// URL",
+                       "mlenv reads indexes by URL: write the index's full URL")  # fmt: skip
+        return result
     if option in ("-i", "--index-url"):
         return replace(result, index_url=value)
     if option == "--extra-index-url":
@@ -269,7 +312,18 @@ def _requirement_line(
 def _read_text(path: Path) -> str:
     """The file the user named (``userfiles.read_input``: a symlink to it is fine, a FIFO or
     a device such as ``/dev/zero`` or ``/dev/stdin`` is not)."""
-    return read_input(path, "imported file").decode("utf-8")
+    return _decode(read_input(path, "imported file"))
+
+
+def _decode(data: bytes) -> str:
+    """UTF-8, or the encoding a byte-order mark names, as pip reads a requirements file:
+    PowerShell's `pip freeze > requirements.txt` writes UTF-16 with a BOM."""
+    for bom, encoding in ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
+                          (codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"),
+                          (codecs.BOM_UTF16_BE, "utf-16")):  # fmt: skip
+        if data.startswith(bom):
+            return data.decode(encoding)
+    return data.decode("utf-8")
 
 
 def _read_include(path: Path, roots: Sequence[Path]) -> str:
@@ -280,7 +334,7 @@ def _read_include(path: Path, roots: Sequence[Path]) -> str:
     for root in roots:
         if target.is_relative_to(root) and target != root:
             with open_plain(root, target.relative_to(root).as_posix()) as handle:
-                return read_handle(handle, path, "imported file").decode("utf-8")
+                return _decode(read_handle(handle, path, "imported file"))
     raise OSError(
         errno.EACCES, f"-r leads outside {' and '.join(map(str, roots))}; copy the file there"
     )
@@ -309,260 +363,3 @@ def _read(path: Path, parse: Callable[[str], Any], errors: tuple[type[Exception]
 def _toml(path: Path) -> dict[str, Any]:
     data: dict[str, Any] = _read(path, parse_toml, (tomllib.TOMLDecodeError,))
     return data
-
-
-def read_pyproject(path: Path, groups: Sequence[str]) -> Imported:
-    """[project].dependencies, plus the optional-dependencies or dependency-groups asked for.
-    A key of the wrong type (a string where PEP 621 says a list) is a problem, not a guess."""
-    data = _toml(path)
-    collector = _Collector()
-    project = _typed(data, "project", dict, path, collector)
-    optional = _typed(project, "optional-dependencies", dict, path, collector)
-    dependency_groups = _typed(data, "dependency-groups", dict, path, collector)
-    lines: list[str] = _typed(project, "dependencies", list, path, collector)
-    if not all(isinstance(line, str) for line in lines):
-        collector.fail(f"{path}: [project] dependencies", "must be a list of strings")
-        lines = []
-    for group in groups:
-        found = optional.get(group, dependency_groups.get(group))
-        if found is None:
-            known = sorted({*optional, *dependency_groups})
-            collector.fail(
-                f"{path}: group {group!r}",
-                "no such optional-dependencies or dependency-groups entry",
-                f"groups here: {', '.join(known) or 'none'}",
-            )
-            continue
-        if not isinstance(found, list):
-            collector.fail(f"{path}: group {group!r}", "must be a list of requirements")
-            continue
-        lines += [item for item in found if isinstance(item, str)]  # include-group: not here
-    result = Imported()
-    for position, line in enumerate(lines):
-        where = f"{path}: [project] dependency {position + 1}"
-        result = _requirement_line(line.split(), line, where, collector, result)
-    collector.check(str(path))
-    return replace(result, pypi=tuple(dict.fromkeys(result.pypi)), notes=tuple(collector.notes))
-
-
-def _typed(table: dict[str, Any], key: str, kind: type, path: Path, collector: _Collector) -> Any:
-    """``table[key]`` when it is a ``kind`` (absent: an empty one); otherwise a problem."""
-    value = table.get(key)
-    if value is None:
-        return kind()
-    if not isinstance(value, kind):
-        what = "table" if kind is dict else "list"
-        collector.fail(f"{path}: {key}", f"must be a {what}, not {type(value).__name__}")
-        return kind()
-    return value
-
-
-def read_pylock(path: Path) -> Imported:
-    """Every package of a PEP 751 lock as an == pin, its indexes as the manifest's."""
-    from packaging.pylock import Pylock, PylockValidationError
-
-    try:
-        lock = Pylock.from_dict(_toml(path))
-    except PylockValidationError as exc:
-        raise ImportFileError(
-            f"{path}: not a valid pylock.toml", [Problem(str(path), str(exc))]
-        ) from None
-    collector = _Collector()
-    pins = []
-    indexes: list[str] = []
-    links: list[str] = []
-    for package in lock.packages:
-        where = f"{path}: package {package.name}"
-        if package.version is None or package.vcs or package.directory or package.archive:
-            collector.fail(where, "not a released version from an index", "lock it from an index")
-            continue
-        marker = f"; {package.marker}" if package.marker else ""
-        pins.append(f"{package.name}=={package.version}{marker}")
-        location = str(package.index or "").rstrip("/")
-        if "://" not in location and (path.parent / location).exists():
-            location = str((path.parent / location).resolve())  # see _option
-        kind = indexes if "://" in location else links  # a directory is a find-links one
-        if location and location not in kind:
-            kind.append(location)
-    collector.check(str(path))
-    primary = next((i for i in indexes if i == _PYPI), indexes[0] if indexes else _PYPI)
-    return Imported(
-        pypi=tuple(pins),
-        index_url=primary,
-        extra_index_urls=tuple(i for i in indexes if i != primary),
-        find_links=tuple(links),
-        notes=("every locked package became an == pin; mlenv lock keeps them",),
-    )
-
-
-# ---------------------------------------------------------------------------------------------
-# environment.yml and conda-lock.yml
-
-
-def _yaml(path: Path) -> Any:
-    """The YAML document, without aliases: a few lines of nested aliases expand to billions
-    of items when printed or walked (conda's files never use them). Invariant 7."""
-    import yaml
-
-    class NoAliases(yaml.SafeLoader):
-        def compose_node(self, parent: Any, index: Any) -> Any:
-            if self.check_event(yaml.AliasEvent):
-                mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]
-                raise yaml.composer.ComposerError(None, None, "aliases are not read", mark)
-            return super().compose_node(parent, index)
-
-    return _read(path, lambda text: yaml.load(text, NoAliases), (yaml.YAMLError,))
-
-
-def _python_minor(version: str) -> str | None:
-    match = re.match(r"^[=\s]*(3\.\d+)(\.[\d*]+)*$", version)
-    return match[1] if match else None
-
-
-def read_environment_yml(path: Path) -> Imported:
-    """channels, conda dependencies and the ``pip:`` list (pip's own syntax, options too)."""
-    data = _yaml(path)
-    if not isinstance(data, dict) or not isinstance(data.get("dependencies", []), list):
-        raise ImportFileError(
-            f"{path}: not a conda environment file",
-            [Problem(str(path), "expected a mapping with a dependencies list",
-                     "see conda's environment.yml format")],
-        )  # fmt: skip
-    collector = _Collector(roots=(Path(os.path.normpath(path.absolute().parent)),))
-    result = Imported(channels=tuple(str(c) for c in data.get("channels") or ()))
-    conda: list[str] = []
-    python = None
-    for position, item in enumerate(data.get("dependencies") or []):
-        where = f"{path}: dependencies[{position}]"
-        if isinstance(item, dict) and set(item) == {"pip"} and isinstance(item["pip"], list):
-            lines = ((f"{where}.pip[{i}]", str(line)) for i, line in enumerate(item["pip"]))
-            result = _pip_lines(lines, path, collector, (path.resolve(),), result)
-        elif isinstance(item, str | int | float) and str(item).strip():
-            spec = str(item).strip()
-            conda.append(spec)
-            name, _, version = (
-                spec.partition("=") if "=" in spec.split()[0] else spec.partition(" ")
-            )
-            if name.strip() == "python":
-                python = _python_minor(version)
-        else:
-            collector.fail(where, f"cannot read {item!r} as a dependency")
-    if conda and not result.channels:
-        collector.fail(f"{path}: channels", "conda dependencies but no channels",
-                       "add channels: [conda-forge]")  # fmt: skip
-    collector.check(str(path))
-    return replace(result, conda=tuple(conda), python=python, notes=tuple(collector.notes))
-
-
-def read_conda_lock(path: Path) -> Imported:
-    """Every package of the first platform of a conda-lock v1 file as a pin: conda ones as
-    ``name ==version``, pip ones as ``name==version``."""
-    data = _yaml(path)
-    metadata = data.get("metadata") if isinstance(data, dict) else None
-    packages = data.get("package") if isinstance(data, dict) else None
-    if not isinstance(metadata, dict) or not isinstance(packages, list):
-        raise ImportFileError(
-            f"{path}: not a conda-lock file",
-            [Problem(str(path), "expected metadata and package", "use conda-lock's v1 format")],
-        )
-    platforms = [str(p) for p in metadata.get("platforms") or []]
-    channels = tuple(
-        str(c.get("url")) for c in metadata.get("channels") or [] if isinstance(c, dict)
-    )
-    chosen = platforms[0] if platforms else None
-    conda, pypi, python = [], [], None
-    for entry in packages:
-        if not isinstance(entry, dict) or (chosen and entry.get("platform") != chosen):
-            continue
-        name, version = str(entry.get("name")), str(entry.get("version"))
-        if entry.get("manager") == "pip":
-            pypi.append(f"{name}=={version}")
-        else:
-            conda.append(f"{name} =={version}")
-            if name == "python":
-                python = _python_minor(version)
-    notes = [f"every package locked for {chosen} became a pin; mlenv lock keeps them"]
-    if len(platforms) > 1:
-        notes.append(f"pins come from {chosen}; add the other platforms to the manifest yourself")
-    return Imported(
-        pypi=tuple(pypi), conda=tuple(conda), channels=channels, python=python, notes=tuple(notes)
-    )
-
-
-# ---------------------------------------------------------------------------------------------
-# CUDA
-
-
-def guess_cuda(imported: Imported) -> CudaGuess | None:
-    """The newest CUDA toolkit an exact pin needs, with that toolkit's minimum driver."""
-    found: list[tuple[CudaVersion, str]] = []
-    for text in imported.pypi:
-        requirement = Requirement(text)
-        for spec in requirement.specifier:
-            if spec.operator in ("==", "===") and "*" not in spec.version:
-                need = extract(requirement.name, spec.version)
-                if need is not None and not need.major_only:
-                    found.append((need.cuda, text))
-    for text in imported.conda:
-        parts = re.split(r"[\s=]+", text.strip())
-        if len(parts) >= 2 and re.match(r"^\d+(\.\d+)+$", parts[1]):
-            name, version = parts[0], parts[1]
-            need = extract_conda(name, version, "", (), ())
-            if need is not None and not need.major_only:
-                found.append((need.cuda, text))
-    for url in (imported.index_url or "", *imported.extra_index_urls):
-        if match := _PYTORCH_INDEX.search(url):
-            found.append((CudaVersion.parse(f"{match['major']}.{match['minor']}"), url))
-    if not found:
-        return None
-    cuda, because = max(found)
-    try:
-        return CudaGuess(str(cuda), str(min_driver(cuda)), because)
-    except CudaError:
-        return None
-
-
-# ---------------------------------------------------------------------------------------------
-# Writing
-
-
-def manifest_text(
-    imported: Imported,
-    *,
-    name: str,
-    python: str,
-    cuda: tuple[str, str] | None,
-    source: str,
-    base: Path,
-) -> str:
-    """The starter manifest holding what was imported, validated as a whole; local find-links
-    directories are written relative to ``base``, the manifest's directory."""
-    doc = tomlkit.parse(starter_manifest(name, python, cuda))
-    pypi: Any = doc["pypi"]
-    if imported.index_url is not None:
-        pypi["index-url"] = imported.index_url
-    pypi["extra-index-urls"].extend(imported.extra_index_urls)
-    if imported.extra_index_urls:
-        # pip's rule, which the imported file was written for
-        pypi["index-strategy"] = tomlkit.item("best-match").comment("pip's rule, as imported")
-    pypi["find-links"].extend(_relative(link, base) for link in imported.find_links)
-    pypi["dependencies"].extend(_quoted(r) for r in imported.pypi)
-    if imported.conda:
-        conda = tomlkit.table()
-        conda["channels"] = list(imported.channels)
-        conda["dependencies"] = [_quoted(spec) for spec in imported.conda]
-        doc["conda"] = conda
-    text = tomlkit.dumps(doc)
-    loads(text, source)
-    return text
-
-
-def _quoted(value: str) -> Any:
-    """Markers are full of double quotes: a literal string reads better when it can be one."""
-    return tomlkit.string(value, literal='"' in value and "'" not in value)
-
-
-def _relative(link: str, base: Path) -> str:
-    if "://" in link or not Path(link).is_absolute():
-        return link
-    return os.path.relpath(link, base.resolve())

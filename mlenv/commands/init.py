@@ -52,7 +52,8 @@ def _imported_manifest(session: Session, name: str, request: InitRequest) -> str
     groups, cuda, driver_floor = request.groups, request.cuda, request.driver_floor
     from mlenv.cuda.matrix import min_driver
     from mlenv.cuda.versions import CudaVersion, DriverVersion
-    from mlenv.importers import Imported, guess_cuda, import_file, manifest_text
+    from mlenv.importers import Imported, import_file
+    from mlenv.importers_manifest import guess_cuda, manifest_text
 
     imported = (
         Imported()
@@ -68,6 +69,7 @@ def _imported_manifest(session: Session, name: str, request: InitRequest) -> str
             where="--python",
             hint=f"drop --python, or change the file's python pin to {python}",
         )
+    _check_python_range(python, imported.python_range)
     for note in imported.notes:
         session.reporter.info(f"note: {note}")
     target = None
@@ -85,5 +87,35 @@ def _imported_manifest(session: Session, name: str, request: InitRequest) -> str
             "pass --cuda/--driver-floor to choose"
         )
     source = str(session.manifest_path)
+    if from_file is not None:  # a problem left in what was imported names the file it came from
+        source = f"{source} (not written; imported from {from_file})"
     base = session.manifest_path.absolute().parent
     return manifest_text(imported, name=name, python=python, cuda=target, source=source, base=base)
+
+
+def _check_python_range(python: str, named: tuple[str, str] | None) -> None:
+    """The manifest's Python must be one the file allows (``python>=3.12``, requires-python):
+    a manifest for 3.11 from a file that needs 3.12 cannot be locked, or runs the wrong Python."""
+    from packaging.specifiers import InvalidSpecifier, SpecifierSet
+
+    from mlenv.manifest import PYTHON_MINORS
+
+    if named is None:
+        return
+    where, text = named
+    try:
+        allowed = SpecifierSet(text.replace(" ", ""))
+    except InvalidSpecifier:
+        return  # conda's own syntax (3.10.*|3.11.*): the lock judges it
+
+    def allows(minor: str) -> bool:
+        return any(allowed.contains(f"{minor}.{patch}", prereleases=True) for patch in (0, 99))
+
+    if not allows(python):
+        fits = [minor for minor in PYTHON_MINORS if allows(minor)]
+        raise UsageError(
+            f"the manifest's Python {python} is outside what the file allows ({text}); "
+            "nothing was written",
+            where=where,
+            hint=f"pass --python {fits[-1]}" if fits else "change the file's Python range",
+        )

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from mlenv.importers import Imported, guess_cuda
+from mlenv.importers import Imported
+from mlenv.importers_manifest import guess_cuda
 from mlenv.lockfile import loads as load_lock
 from tests.support.cli import run_mlenv
 
@@ -203,11 +204,11 @@ def test_conda_lock_pins_the_first_platform(tmp_path: Path) -> None:
     result = run_mlenv(["init", "--from", str(FIXTURES / "conda-lock.yml")], tmp_path)
     assert result.returncode == 0, result.stderr
     assert "pins come from linux-64" in result.stderr
-    manifest = show(tmp_path)
+    manifest = show(tmp_path)  # each conda pin keeps its locked build, as conda-lock does
     assert manifest["environment"]["python"] == "3.12"  # type: ignore[index]
     assert manifest["conda"] == {
         "channels": ["conda-forge"],
-        "dependencies": ["python ==3.12.7", "cuda-version ==12.4"],
+        "dependencies": ["python ==3.12.7 hc5c86c4_0_cpython", "cuda-version ==12.4 h3060b56_3"],
     }
     assert manifest["pypi"]["dependencies"] == ["tqdm==4.66.5"]  # type: ignore[index]
     assert manifest["cuda"]["driver-floor"] == "550.54.14"  # type: ignore[index]

@@ -143,7 +143,6 @@ LARGE = frozenset(
     {
         "mlenv/cli.py",
         "mlenv/host.py",
-        "mlenv/importers.py",
         "mlenv/inspect.py",
         "mlenv/lockfile.py",
         "mlenv/locking.py",

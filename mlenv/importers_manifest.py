@@ -1,0 +1,111 @@
+"""The mlenv.toml `mlenv init --from` writes: the starter manifest holding what was imported,
+with the CUDA target guessed from it.
+
+The CUDA target is guessed from the requirements by the same extraction the lock uses
+(``torch==2.5.1+cu124`` -> 12.4, a conda build's ``cuda12.1``), with the driver floor that
+toolkit needs from ``mlenv/data/cuda.json``."""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import tomlkit
+from packaging.requirements import Requirement
+
+from mlenv.cuda.matrix import min_driver
+from mlenv.cuda.tags import extract, extract_conda
+from mlenv.cuda.versions import CudaError, CudaVersion
+from mlenv.importers import Imported
+from mlenv.importers_conda import conda_parts
+from mlenv.manifest import loads
+from mlenv.templates import starter_manifest
+
+_PYTORCH_INDEX = re.compile(r"download\.pytorch\.org/whl/cu(?P<major>\d{2})(?P<minor>\d)/?$")
+
+
+@dataclass(frozen=True)
+class CudaGuess:
+    version: str
+    driver_floor: str
+    because: str
+
+
+def guess_cuda(imported: Imported) -> CudaGuess | None:
+    """The newest CUDA toolkit an exact pin needs, with that toolkit's minimum driver."""
+    found: list[tuple[CudaVersion, str]] = []
+    for text in imported.pypi:
+        requirement = Requirement(text)
+        for spec in requirement.specifier:
+            if spec.operator in ("==", "===") and "*" not in spec.version:
+                need = extract(requirement.name, spec.version)
+                if need is not None and not need.major_only:
+                    found.append((need.cuda, text))
+    for text in imported.conda:
+        name, version, build = conda_parts(text)
+        version = re.sub(r"\.\*$", "", version)  # pytorch-cuda=12.1 is 12.1.*
+        if re.match(r"^\d+(\.\d+)+$", version) or build:
+            try:
+                need = extract_conda(name, version, build, (), ())
+            except CudaError:
+                continue
+            if need is not None and not need.major_only:
+                found.append((need.cuda, text))
+    for url in (imported.index_url or "", *imported.extra_index_urls):
+        if match := _PYTORCH_INDEX.search(url):
+            found.append((CudaVersion.parse(f"{match['major']}.{match['minor']}"), url))
+    if not found:
+        return None
+    cuda, because = max(found)
+    try:
+        return CudaGuess(str(cuda), str(min_driver(cuda)), because)
+    except CudaError:
+        return None
+
+
+def manifest_text(
+    imported: Imported,
+    *,
+    name: str,
+    python: str,
+    cuda: tuple[str, str] | None,
+    source: str,
+    base: Path,
+) -> str:
+    """The starter manifest holding what was imported, validated as a whole; local find-links
+    directories are written relative to ``base``, the manifest's directory."""
+    doc = tomlkit.parse(starter_manifest(name, python, cuda))
+    if imported.platforms:
+        doc["environment"]["platforms"] = list(imported.platforms)
+    pypi: Any = doc["pypi"]
+    if imported.index_url is not None:
+        pypi["index-url"] = imported.index_url
+    pypi["extra-index-urls"].extend(dict.fromkeys(imported.extra_index_urls))
+    if imported.extra_index_urls:
+        # pip's rule, which the imported file was written for
+        pypi["index-strategy"] = tomlkit.item("best-match").comment("pip's rule, as imported")
+    pypi["find-links"].extend(dict.fromkeys(_relative(link, base) for link in imported.find_links))
+    # a line repeated (base.txt and dev.txt both list numpy) means it once, for pip and conda
+    pypi["dependencies"].extend(_quoted(r) for r in dict.fromkeys(imported.pypi))
+    if imported.conda:
+        conda = tomlkit.table()
+        conda["channels"] = list(imported.channels)
+        conda["dependencies"] = [_quoted(spec) for spec in dict.fromkeys(imported.conda)]
+        doc["conda"] = conda
+    text = tomlkit.dumps(doc)
+    loads(text, source)
+    return text
+
+
+def _quoted(value: str) -> Any:
+    """Markers are full of double quotes: a literal string reads better when it can be one."""
+    return tomlkit.string(value, literal='"' in value and "'" not in value)
+
+
+def _relative(link: str, base: Path) -> str:
+    if "://" in link or not Path(link).is_absolute():
+        return link
+    return os.path.relpath(link, base.resolve())

@@ -1,0 +1,317 @@
+"""`mlenv init --from pyproject.toml`: PEP 621 dependencies, optional-dependencies and PEP 735
+dependency groups, with what uv, Poetry and pixi add to the file; and `--from pylock.toml`.
+
+A requirement only the build backend knows (``dynamic``), one in Poetry's or pixi's own tables,
+or one uv takes from git or a path is refused, naming the key: importing the rest would leave
+it out without a word. A uv index a package is pinned to becomes one of the manifest's indexes.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from packaging.markers import Marker
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
+
+from mlenv.errors import Problem
+from mlenv.importers import _PYPI, Imported, ImportFileError, _Collector, _requirement_line, _toml
+
+_MAX_GROUP_DEPTH = 64
+
+
+def read_pyproject(path: Path, groups: Sequence[str]) -> Imported:
+    """[project].dependencies, plus the optional-dependencies or dependency-groups asked for.
+    A key of the wrong type (a string where PEP 621 says a list) is a problem, not a guess."""
+    data = _toml(path)
+    collector = _Collector()
+    project = _typed(data, "project", dict, path, collector)
+    optional = _typed(project, "optional-dependencies", dict, path, collector)
+    dependency_groups = _typed(data, "dependency-groups", dict, path, collector)
+    dynamic = _typed(project, "dynamic", list, path, collector)
+    if "dependencies" in dynamic:
+        collector.fail(
+            f"{path}: [project] dynamic",
+            "the dependencies are dynamic: the build backend computes them, mlenv cannot",
+            "import the file the backend reads them from (e.g. --from requirements.txt)",
+        )
+    lines: list[tuple[str, str]] = _strings(
+        _typed(project, "dependencies", list, path, collector),
+        f"{path}: [project] dependencies",
+        collector,
+    )
+    for group in groups:
+        if group in optional:
+            where = f"{path}: [project.optional-dependencies] {group}"
+            lines += _strings(optional[group], where, collector)
+        elif group in dependency_groups:
+            lines += _group(dependency_groups, group, path, collector, ())
+        elif "optional-dependencies" in dynamic:
+            collector.fail(
+                f"{path}: group {group!r}",
+                "the optional-dependencies are dynamic: the build backend computes them",
+                "import the file the backend reads them from",
+            )
+        else:
+            known = sorted({*optional, *dependency_groups})
+            collector.fail(
+                f"{path}: group {group!r}",
+                "no such optional-dependencies or dependency-groups entry",
+                f"groups here: {', '.join(known) or 'none'}",
+            )
+    lines = _own_extras(lines, project.get("name"), optional, collector, set())
+    tool = _table(data.get("tool"))
+    _foreign(tool, path, collector, has_project=bool(lines))
+    result = Imported()
+    for where, line in lines:
+        result = _requirement_line(line.split(), line, where, collector, result)
+    result = _uv(tool.get("uv"), result, path, collector)
+    collector.check(str(path))
+    requires = project.get("requires-python")
+    python_range = (f"{path}: [project] requires-python", requires) if requires else None
+    return replace(
+        result,
+        pypi=tuple(dict.fromkeys(result.pypi)),
+        python_range=python_range if isinstance(requires, str) else None,
+        notes=tuple(collector.notes),
+    )
+
+
+def _typed(table: dict[str, Any], key: str, kind: type, path: Path, collector: _Collector) -> Any:
+    """``table[key]`` when it is a ``kind`` (absent: an empty one); otherwise a problem."""
+    value = table.get(key)
+    if value is None:
+        return kind()
+    if not isinstance(value, kind):
+        what = "table" if kind is dict else "list"
+        collector.fail(f"{path}: {key}", f"must be a {what}, not {type(value).__name__}")
+        return kind()
+    return value
+
+
+def _table(value: object) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _own_extras(
+    lines: list[tuple[str, str]],
+    name: object,
+    optional: dict[str, Any],
+    collector: _Collector,
+    seen: set[str],
+) -> list[tuple[str, str]]:
+    """``mypkg[gpu]`` inside mypkg's own file means mypkg's gpu extra (as pip reads
+    ``pip install .[all]``), not a package of that name from an index."""
+    if not isinstance(name, str):
+        return lines
+    extras = {canonicalize_name(key): key for key in optional}
+    expanded: list[tuple[str, str]] = []
+    for where, line in lines:
+        try:
+            requirement = Requirement(line)
+        except InvalidRequirement:
+            expanded.append((where, line))  # refused with its place by _requirement_line
+            continue
+        if canonicalize_name(requirement.name) != canonicalize_name(name):
+            expanded.append((where, line))
+            continue
+        if requirement.marker is not None or not requirement.extras:
+            collector.fail(where, f"{line!r} requires the project itself, which mlenv cannot lock",
+                           "list the extra's requirements, or drop the line")  # fmt: skip
+            continue
+        for extra in sorted(canonicalize_name(e) for e in requirement.extras):
+            if extra not in extras:
+                collector.fail(where, f"{name} has no optional-dependencies entry {extra!r}")
+            elif extra not in seen:
+                key = extras[extra]
+                inner = _strings(optional[key], f"{where} -> {key}", collector)
+                expanded += _own_extras(inner, name, optional, collector, seen | {extra})
+    return expanded
+
+
+def _strings(items: object, where: str, collector: _Collector) -> list[tuple[str, str]]:
+    if not isinstance(items, list) or not all(isinstance(item, str) for item in items):
+        collector.fail(where, "must be a list of requirement strings")
+        return []
+    return [(f"{where}[{position}]", item) for position, item in enumerate(items)]
+
+
+def _group(
+    table: dict[str, Any], name: str, path: Path, collector: _Collector, chain: tuple[str, ...]
+) -> list[tuple[str, str]]:
+    """A PEP 735 group with its ``{include-group = ...}`` entries expanded (names compare
+    normalised, as the PEP says); a cycle or an unknown group is a problem."""
+    where = f"{path}: [dependency-groups] {name}"
+    by_name = {canonicalize_name(key): key for key in table}
+    key = by_name.get(canonicalize_name(name))
+    if key is None or canonicalize_name(name) in chain or len(chain) > _MAX_GROUP_DEPTH:
+        problem = "includes itself" if key is not None else "includes an unknown group"
+        collector.fail(where, problem, f"groups here: {', '.join(sorted(table)) or 'none'}")
+        return []
+    items = table[key]
+    if not isinstance(items, list):
+        collector.fail(where, "must be a list of requirements and {include-group = ...} tables")
+        return []
+    lines: list[tuple[str, str]] = []
+    for position, item in enumerate(items):
+        if isinstance(item, str):
+            lines.append((f"{where}[{position}]", item))
+        elif isinstance(item, dict) and set(item) == {"include-group"}:
+            inner = (*chain, canonicalize_name(name))
+            lines += _group(table, str(item["include-group"]), path, collector, inner)
+        else:
+            collector.fail(f"{where}[{position}]", f"cannot read {item!r}",
+                           "write a requirement string or {include-group = \"NAME\"}")  # fmt: skip
+    return lines
+
+
+def _foreign(tool: dict[str, Any], path: Path, collector: _Collector, has_project: bool) -> None:
+    """Poetry's and pixi's own dependency tables, which mlenv does not read."""
+    own = _table(_table(tool.get("poetry")).get("dependencies"))
+    names = [name for name in own if name != "python"]
+    if names and not has_project:
+        collector.fail(
+            f"{path}: [tool.poetry.dependencies]",
+            f"Poetry's own table ({', '.join(names)}) is not read: its ^ and ~ constraints "
+            "are not PEP 440",
+            "run `poetry export -f requirements.txt -o requirements.txt --without-hashes` "
+            "and `mlenv init --from requirements.txt`, or move them to [project] dependencies",
+        )
+    for name in names if has_project else ():
+        spec = own[name]
+        if isinstance(spec, dict) and {"source", "git", "path", "url"} & set(spec):
+            collector.fail(f"{path}: [tool.poetry.dependencies] {name}",
+                           "comes from a Poetry source, git or a path, which mlenv cannot express",
+                           "publish it to an index and require it from there")  # fmt: skip
+    pixi = _table(tool.get("pixi"))
+    for key in ("dependencies", "pypi-dependencies", "feature"):
+        if pixi.get(key):
+            collector.fail(
+                f"{path}: [tool.pixi.{key}]",
+                "pixi's own tables are not read from pyproject.toml",
+                "export them with `pixi workspace export conda-environment environment.yml` "
+                "and run `mlenv init --from environment.yml`",
+            )
+
+
+def _uv(uv: object, result: Imported, path: Path, collector: _Collector) -> Imported:
+    """``[tool.uv.sources]`` for the imported requirements: an index source adds that index;
+    git, a path, a URL or a workspace member cannot be locked from an index."""
+    if not isinstance(uv, dict):
+        return result
+    indexes = {
+        str(entry.get("name")): entry
+        for entry in uv.get("index") or []
+        if isinstance(entry, dict) and entry.get("url")
+    }
+    for entry in indexes.values():
+        url = str(entry["url"]).rstrip("/")
+        if entry.get("default"):
+            result = replace(result, index_url=url)
+        elif not entry.get("explicit") and url not in result.extra_index_urls:
+            result = replace(result, extra_index_urls=(*result.extra_index_urls, url))
+    sources = _table(uv.get("sources"))
+    wanted = {canonicalize_name(Requirement(line).name) for line in result.pypi}
+    for name, source in sources.items():
+        if canonicalize_name(name) not in wanted:
+            continue
+        where = f"{path}: [tool.uv.sources] {name}"
+        index = source.get("index") if isinstance(source, dict) else None
+        if index is None or set(source) - {"index", "marker", "extra", "group"}:
+            collector.fail(
+                where,
+                f"uv takes {name} from {source!r}, which mlenv cannot lock",
+                "publish it to an index and name that index in [[tool.uv.index]]",
+            )
+            continue
+        if str(index) not in indexes:
+            collector.fail(where, f"names the index {index!r}, which no [[tool.uv.index]] defines")
+            continue
+        url = str(indexes[str(index)]["url"]).rstrip("/")
+        if url not in result.extra_index_urls and url != result.index_url:
+            result = replace(result, extra_index_urls=(*result.extra_index_urls, url))
+        collector.notes.append(
+            f"uv takes {name} only from {url}; mlenv searches that index for every package"
+        )
+    return result
+
+
+def read_pylock(path: Path, groups: Sequence[str] = ()) -> Imported:
+    """Every package of a PEP 751 lock that installs by default (or with the extras and
+    dependency groups ``groups`` names) as an == pin, its indexes as the manifest's."""
+    from packaging.pylock import Pylock, PylockValidationError
+
+    try:
+        lock = Pylock.from_dict(_toml(path))
+    except PylockValidationError as exc:
+        raise ImportFileError(
+            f"{path}: not a valid pylock.toml", [Problem(str(path), str(exc))]
+        ) from None
+    collector = _Collector()
+    known = {*(lock.extras or ()), *(lock.dependency_groups or ())}
+    for group in set(groups) - known:
+        collector.fail(f"{path}: group {group!r}", "the lock has no such extra or dependency group",
+                       f"extras and groups here: {', '.join(sorted(known)) or 'none'}")  # fmt: skip
+    chosen = {
+        "extras": frozenset(g for g in groups if g in (lock.extras or ())),
+        "dependency_groups": frozenset(
+            {
+                *(lock.default_groups or ()),
+                *(g for g in groups if g in (lock.dependency_groups or ())),
+            }
+        ),
+    }
+    pins = []
+    indexes: list[str] = []
+    links: list[str] = []
+    for package in lock.packages:
+        where = f"{path}: package {package.name}"
+        installed, rest = _pylock_marker(package.marker, chosen, where, collector)
+        if not installed:
+            continue
+        if package.version is None or package.vcs or package.directory or package.archive:
+            collector.fail(where, "not a released version from an index", "lock it from an index")
+            continue
+        marker = f"; {rest}" if rest else ""
+        pins.append(f"{package.name}=={package.version}{marker}")
+        location = str(package.index or "").rstrip("/")
+        if "://" not in location and (path.parent / location).exists():
+            location = str((path.parent / location).resolve())  # see _option
+        kind = indexes if "://" in location else links  # a directory is a find-links one
+        if location and location not in kind:
+            kind.append(location)
+    collector.check(str(path))
+    primary = next((i for i in indexes if i == _PYPI), indexes[0] if indexes else _PYPI)
+    return Imported(
+        pypi=tuple(pins),
+        index_url=primary,
+        extra_index_urls=tuple(i for i in indexes if i != primary),
+        find_links=tuple(links),
+        notes=("every locked package became an == pin; mlenv lock keeps them",),
+    )
+
+
+_MEMBERSHIP = re.compile(r'"[^"]*" (?:not )?in (?:extras|dependency_groups)')
+
+
+def _pylock_marker(
+    marker: Marker | None, chosen: dict[str, frozenset[str]], where: str, collector: _Collector
+) -> tuple[bool, str]:
+    """(installed, the marker left for the manifest): PEP 751's ``"gpu" in extras`` and
+    ``"dev" in dependency_groups`` are decided here, as an installer decides them."""
+    text = "" if marker is None else str(marker)
+    if marker is None or not _MEMBERSHIP.search(text):
+        return True, text
+    if re.sub(r"\b(?:and|or)\b|[()\s]", "", _MEMBERSHIP.sub("", text)):
+        collector.fail(
+            where,
+            f"its marker {text!r} mixes extras or dependency groups with conditions on the "
+            "target, which mlenv.toml cannot express",
+            "lock without those extras or groups, or import the pyproject.toml",
+        )
+        return False, ""
+    return marker.evaluate(chosen), ""
