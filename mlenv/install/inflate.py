@@ -25,6 +25,8 @@ from isal import isal_zlib
 _LOCAL_HEADER = struct.Struct("<4s22xHH")  # signature, then the name and extra lengths
 _READ = 1 << 18
 _RAW_DEFLATE = -15
+# The class isal raises (its stub declares an instance, not a class).
+_INFLATE_ERROR: type[Exception] = isal_zlib.error  # type: ignore[assignment]
 
 
 def member_chunks(path: Path, info: zipfile.ZipInfo, chunk: int) -> Iterator[bytes]:
@@ -93,7 +95,7 @@ def _inflated(pieces: Iterator[bytes], chunk: int, name: str) -> Iterator[bytes]
                 data = inflater.unconsumed_tail
         while not inflater.eof and (out := inflater.decompress(b"", chunk)):
             yield out
-    except isal_zlib.error as exc:
+    except _INFLATE_ERROR as exc:
         raise zipfile.BadZipFile(f"{name}: not a deflate stream ({exc})") from None
     if not inflater.eof:
         raise zipfile.BadZipFile(f"{name}: the member ends before its deflate stream does")
