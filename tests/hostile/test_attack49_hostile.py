@@ -22,7 +22,9 @@ from mlenv.direct import BIG
 from mlenv.install.inflate import member_chunks
 from mlenv.install.safety import InstallError
 from mlenv.install.wheels import install_environment
+from mlenv.redaction import redact, redact_urls
 from mlenv.report import MemoryReporter
+from tests.support.old_redact import reference_redact
 from tests.support.wheels import build_wheel
 
 SITE = "lib/python3.11/site-packages"
@@ -149,3 +151,41 @@ def test_a_local_utf8_name_under_a_cp437_entry_is_read_as_zipfile_reads_it(
         assert archive.read(member) == CONTENT
     _install(wheel, tmp_path / "stage")
     assert (tmp_path / "stage" / SITE / member).read_bytes() == CONTENT
+
+
+WHEEL_NAMES = [
+    "github_pat_tools_for_enterprise_automation-1.0-py3-none-any.whl",
+    "glpat-1-cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64.whl",
+    "xoxb-2024-py3-none-any.whl",
+    "xoxp-20240101-1-py3-none-any.whl",
+    "hf_HubIntegrationToolsForAzureMLStudio-1.0-py3-none-any.whl",
+    "npm_PackageMirrorClientForInternalUseOnly-2.0-py3-none-any.whl",
+]
+
+
+@pytest.mark.parametrize("name", WHEEL_NAMES)
+def test_a_wheel_file_name_starting_like_a_token_stays_whole_in_a_lock_url(name: str) -> None:
+    """Attack on ``redaction_lines.KNOWN_TOKEN``: ``redact_urls`` writes a lock's URLs, and a
+    project named ``github-pat-tools-...``, ``glpat`` or ``xoxb`` (lower-case, its version and
+    tags after a ``-``), or one whose CamelCase name starts ``hf_``/``npm_``, had its file
+    name cut to ``xoxb-***.whl``: a lock no index answers."""
+    url = f"https://files.example/packages/ab/cd/{name}#sha256={'0' * 64}"
+    assert redact_urls(url) == url == redact(url) == reference_redact(url)
+
+
+TOKENS = [
+    "xoxb-17653672481-19874698323-pdFZKVeTuE8sk7oOcBrzbqgy",
+    "xoxp-2706893405-2706893417-2707437744-6bd9a4d3b6c3d38e2d1e4c9c1f1a4c1c",
+    "github_pat_11ABCDEFG0123456789abcd_0123456789abcdefghijABCDEFGHIJ0123456789abcdefghijklmnopq",
+    "glpat-AbCdEf1234567890xyza",
+    "hf_" + "AbCd" * 9,
+]
+
+
+@pytest.mark.parametrize("token", TOKENS)
+def test_a_token_is_still_hidden(token: str) -> None:
+    """The narrower rule still hides each token's real shape, bare or in a URL's path."""
+    for text in (token, f"https://h/{token}/simple", f"run with {token} now"):
+        for shown in (redact(text), redact_urls(text)):
+            assert token not in shown and token[:3] in shown, shown
+        assert reference_redact(text) == redact(text)

@@ -103,9 +103,12 @@ REF_ENCODED_PARAM = re.compile(
     r"(?:(?!%(?:26|3B|3b|23))(?:%[0-9A-Fa-f]{2}|[^%&#;\s\"'<>]))+"
 )
 REF_KNOWN_TOKEN = re.compile(
-    r"(?<![A-Za-z0-9_])(?:(?P<prefix>github_pat_)[A-Za-z0-9_]{30,}"
+    r"(?<![A-Za-z0-9_])(?:(?P<prefix>github_pat_)(?=[A-Za-z0-9_]{0,29}[A-Z])[A-Za-z0-9_]{30,}"
+    r"(?![A-Za-z0-9_]|-\d)"
     r"|(?P<r>(?:ghp|gho|ghu|ghs|ghr|hf|npm)_)(?=[a-z0-9]*[A-Z])(?=[A-Z0-9]*[a-z])[A-Za-z0-9]{30,}"
-    r"|(?P<g>glpat-)[\w-]{20,}|(?P<p>pypi-)Ag[\w-]{40,}|(?P<x>xox[abposr]-)[\w-]{10,})"
+    r"(?![A-Za-z0-9]|-\d)"
+    r"|(?P<g>glpat-)(?=[\w-]{0,19}[A-Z])[\w-]{20,}|(?P<p>pypi-)Ag[\w-]{40,}"
+    r"|(?P<x>xox[abposr]-)\d+-[\w-]{0,64}?[A-Za-z0-9]{20}[\w-]*)"
 )
 REF_NETRC = re.compile(
     r"(?P<head>(?<![\w-])(?:machine[ \t]+\S+|default)(?:[ \t]+(?:login|account)[ \t]+\S+){0,2}"
