@@ -189,3 +189,13 @@ def test_a_token_is_still_hidden(token: str) -> None:
         for shown in (redact(text), redact_urls(text)):
             assert token not in shown and token[:3] in shown, shown
         assert reference_redact(text) == redact(text)
+
+
+@pytest.mark.parametrize("name", ["jwt", "id_jwt", "otp", "hmac", "login.otp"])
+def test_a_jwt_otp_or_hmac_parameter_is_hidden(name: str) -> None:
+    """Attack on ``redaction._SECRET_NAME``: an index URL signed with ``?jwt=eyJ...`` (or a
+    one-time ``otp``, an ``hmac``) was recorded and shown whole."""
+    text = f"https://idx.example/simple/?{name}=eyJhbGciOiJIUzI1NiJ9.c2VjcmV0.sig&page=2"
+    for shown in (redact_urls(text), redact(text)):
+        assert shown == f"https://idx.example/simple/?{name}=***&page=2"
+    assert reference_redact(text) == redact(text)

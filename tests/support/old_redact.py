@@ -155,7 +155,8 @@ REF_RAW_PASSWORD_TAIL = r"[^/?#\s@:\[]*:(?![0-9]*(?:[/?#\s]|$))(?:[^\s@:\"'<>]|:
 REF_SECRET_PARAM_40 = re.compile(
     r"(?P<key>[?&;#](?:[\w.-]*(?:token|secret|password|passwd|passphrase|passcode|signature"
     r"|credential|sess(?:ion)?id)[\w.-]*|(?:[\w.-]*[_.-])?(?:session[\w.-]*|(?:api|access|private)?key"
-    r"|sas|pw|pwd|pass|pin)|sig|auth|authorization|code|_state|key-pair-id|policy)=)[^&#;\s\"'<>]+",
+    r"|sas|pw|pwd|pass|pin|jwt|otp|hmac)|sig|auth|authorization|code|_state|key-pair-id|policy)=)"
+    r"[^&#;\s\"'<>]+",
     re.IGNORECASE,
 )
 REF_AUTH_VALUE_40 = re.compile(
