@@ -65,14 +65,16 @@ _PERCENT = re.compile(r"%([0-9A-Fa-f]{2})")
 #   (``key``, ``api_key``, ``x-api-key``, ``access_key``, ``private_key``; ``secret_key`` is
 #   a secret already); not ``keyword``, ``monkey`` or ``keys``;
 # - a name holding passphrase or passcode, or whose last word is a password's short name:
-#   ``pw``, ``pwd``, ``pass``, ``pin`` (``db_pass``, ``user_pin``; not ``bypass``, ``spin``);
+#   ``pw``, ``pwd``, ``pass``, ``pin`` (``db_pass``, ``user_pin``; not ``bypass``, ``spin``),
+#   or a signed URL's or a one-time login's ``jwt``, ``otp``, ``hmac`` (``?jwt=eyJ...``);
 # - the short names signed URLs and OAuth use: sig, auth, authorization, code, _state,
 #   key-pair-id, policy (first: the most common names are judged soonest).
 _SECRET_NAME = re.compile(
     r"sig|auth|authorization|code|_state|key-pair-id|policy"
     r"|[\w.-]*(?:token|secret|password|passwd|passphrase|passcode|signature|credential"
     r"|sess(?:ion)?id)[\w.-]*"
-    r"|(?:[\w.-]*[_.-])?(?:session[\w.-]*|(?:api|access|private)?key|sas|pwd?|pass|pin)",
+    r"|(?:[\w.-]*[_.-])?(?:session[\w.-]*|(?:api|access|private)?key|sas|pwd?|pass|pin"
+    r"|jwt|otp|hmac)",
     re.IGNORECASE,
 )
 # What a name judged by ``_SECRET_NAME`` may hold: no other character can be in a match, and

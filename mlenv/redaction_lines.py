@@ -45,14 +45,20 @@ _PORTS = re.compile(r"[0-9.:\[\]-]+(?:/(?:tcp|udp|sctp))?")
 # GitHub's ``ghp_``/``gho_``/``ghu_``/``ghs_``/``ghr_``/``github_pat_``, GitLab's ``glpat-``,
 # Hugging Face's ``hf_``, PyPI's ``pypi-Ag...``, npm's ``npm_``, Slack's ``xox?-``: each long
 # enough that no project or module (``hf_transfer``, ``npm_config``) is one. ``redact_urls``
-# applies it to a lock's URLs, so a wheel's file name must never match: the random body of a
-# ``ghp_``/``hf_``/``npm_`` token has no ``_`` and mixes cases, a project's long name
-# (``hf_transfer_extended_kit-1.0-py3-none-any.whl``) is lower-case words joined by ``_``.
+# applies it to a lock's URLs, so a wheel's file name must never match. A token's random body
+# mixes cases (a ``github_pat_`` or ``glpat-`` one has an upper-case letter among its first 30
+# or 20) and a GitHub, Hugging Face or npm one has no ``_``; a project's long name is
+# lower-case words joined by ``_`` (``github_pat_tools_for_enterprise_automation-1.0-...``; a
+# wheel's tags are lower-case: ``glpat-1-cp311-cp311-manylinux_2_17_x86_64.whl``), and a
+# CamelCase one (``hf_HubIntegrationToolsForAzureMLStudio-1.0-...``) runs up to a ``-`` and
+# its version, where no token ends. A Slack token is numbers joined by ``-``, then 20 letters
+# and digits or more (``xoxb-2024-py3-none-any.whl`` is a project's).
 KNOWN_TOKEN = re.compile(
     r"(?<![A-Za-z0-9_])(?P<prefix>gh[pousr]_|github_pat_|glpat-|hf_|npm_|pypi-|xox[abposr]-)"
-    r"(?:(?<=pypi-)Ag[\w-]{40,}|(?<=glpat-)[\w-]{20,}|(?<=xox.-)[\w-]{10,}"
-    r"|(?<=github_pat_)[A-Za-z0-9_]{30,}"
-    r"|(?=[A-Za-z0-9]*[a-z])(?=[A-Za-z0-9]*[A-Z])[A-Za-z0-9]{30,})"
+    r"(?:(?<=pypi-)Ag[\w-]{40,}|(?<=glpat-)(?=[\w-]{0,19}[A-Z])[\w-]{20,}"
+    r"|(?<=xox.-)[0-9]+-[\w-]{0,64}?[A-Za-z0-9]{20}[\w-]*"
+    r"|(?<=github_pat_)(?=[A-Za-z0-9_]{0,29}[A-Z])[A-Za-z0-9_]{30,}(?![A-Za-z0-9_]|-[0-9])"
+    r"|(?=[A-Za-z0-9]*[a-z])(?=[A-Za-z0-9]*[A-Z])[A-Za-z0-9]{30,}(?![A-Za-z0-9]|-[0-9]))"
 )
 
 

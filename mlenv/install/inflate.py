@@ -1,10 +1,10 @@
 """A big wheel member's bytes, read from the wheel file and inflated by ISA-L.
 
 Inflating is most of a cold build's CPU (5 GB from a torch stack's wheels). zipfile inflates
-with the system zlib and takes a CRC-32 of every byte; ISA-L's inflate (``isal``) is about
-1.8x faster and releases the GIL, and the CRC adds nothing here: the wheel's sha256 is the
-lock's, and every member's sha256 and size are checked against RECORD as they are written.
-The bytes are those of any inflater (deflate is one format), so no output changes.
+with the system zlib; ISA-L's inflate (``isal``) is about 1.8x faster and releases the GIL.
+The bytes are those of any inflater (deflate is one format), so no output changes. The CRC-32
+is checked as zipfile checks it (ISA-L's takes a few ms a GB): pip refuses a wheel whose
+member does not match its CRC, so mlenv must not install it, whatever RECORD says.
 
 The member is found as zipfile finds it: from the central directory's entry, through its
 local header, whose name must be the entry's. Memory stays bounded whatever the ratio: each
@@ -19,14 +19,15 @@ import struct
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import cast
 
 from isal import isal_zlib
 
-_LOCAL_HEADER = struct.Struct("<4s22xHH")  # signature, then the name and extra lengths
+_LOCAL_HEADER = struct.Struct("<4s2xH18xHH")  # signature, flags, the name and extra lengths
+_UTF8_NAME = 0x800
 _READ = 1 << 18
 _RAW_DEFLATE = -15
-# The class isal raises (its stub declares an instance, not a class).
-_INFLATE_ERROR: type[Exception] = isal_zlib.error  # type: ignore[assignment]
+_INFLATE_ERROR = cast("type[Exception]", isal_zlib.error)  # its stub calls it an instance
 
 
 def member_chunks(path: Path, info: zipfile.ZipInfo, chunk: int) -> Iterator[bytes]:
@@ -49,11 +50,14 @@ def _data_offset(fd: int, info: zipfile.ZipInfo) -> int:
     header = os.pread(fd, _LOCAL_HEADER.size, info.header_offset)
     if len(header) != _LOCAL_HEADER.size:
         raise zipfile.BadZipFile(f"{info.filename}: the local header is cut short")
-    signature, name_length, extra_length = _LOCAL_HEADER.unpack(header)
+    signature, flags, name_length, extra_length = _LOCAL_HEADER.unpack(header)
     name_length, extra_length = int(name_length), int(extra_length)
     name = os.pread(fd, name_length, info.header_offset + _LOCAL_HEADER.size)
-    encoding = "utf-8" if info.flag_bits & 0x800 else "cp437"
-    if signature != b"PK\x03\x04" or name != info.orig_filename.encode(encoding):
+    try:  # decoded as the local header's own flag says, as zipfile decodes it
+        local_name = name.decode("utf-8" if flags & _UTF8_NAME else "cp437")
+    except UnicodeDecodeError:
+        local_name = None
+    if signature != b"PK\x03\x04" or local_name != info.orig_filename:
         raise zipfile.BadZipFile(
             f"{info.filename}: the local header is not the central directory's entry"
         )
@@ -62,12 +66,15 @@ def _data_offset(fd: int, info: zipfile.ZipInfo) -> int:
 
 def _chunks(fd: int, info: zipfile.ZipInfo, offset: int, chunk: int) -> Iterator[bytes]:
     """The member's bytes, held to its size: never more, and all of them."""
-    given, stored = 0, info.compress_type == zipfile.ZIP_STORED
+    given, crc, stored = 0, 0, info.compress_type == zipfile.ZIP_STORED
     pieces = _pieces(fd, info, offset, chunk if stored else _READ)
     for out in pieces if stored else _inflated(pieces, chunk, info.filename):
         given += len(out)
         if given > info.file_size:
             raise zipfile.BadZipFile(f"{info.filename}: more bytes than its size")
+        crc = isal_zlib.crc32(out, crc)
+        if given == info.file_size and crc != info.CRC:  # before its last bytes are written
+            raise zipfile.BadZipFile(f"{info.filename}: the bytes do not match its CRC-32")
         yield out
     if given != info.file_size:
         raise zipfile.BadZipFile(f"{info.filename}: {given} bytes, not its {info.file_size}")
@@ -85,14 +92,18 @@ def _pieces(fd: int, info: zipfile.ZipInfo, offset: int, size: int) -> Iterator[
 
 def _inflated(pieces: Iterator[bytes], chunk: int, name: str) -> Iterator[bytes]:
     """Raw deflate, at most ``chunk`` bytes a call; what the inflater still holds once the
-    input is spent comes after, and the stream must end where the member does."""
+    input is spent comes after, and the stream must end by where the member does. Bytes
+    after its end are not read (zipfile ignores them too): fed on, the inflater would keep
+    them all as ``unused_data``, copied whole on every call."""
     inflater = isal_zlib.decompressobj(_RAW_DEFLATE)
     try:
         for data in pieces:
-            while data:
+            while data and not inflater.eof:
                 if out := inflater.decompress(data, chunk):
                     yield out
                 data = inflater.unconsumed_tail
+            if inflater.eof:
+                break
         while not inflater.eof and (out := inflater.decompress(b"", chunk)):
             yield out
     except _INFLATE_ERROR as exc:

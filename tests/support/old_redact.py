@@ -103,9 +103,12 @@ REF_ENCODED_PARAM = re.compile(
     r"(?:(?!%(?:26|3B|3b|23))(?:%[0-9A-Fa-f]{2}|[^%&#;\s\"'<>]))+"
 )
 REF_KNOWN_TOKEN = re.compile(
-    r"(?<![A-Za-z0-9_])(?:(?P<prefix>github_pat_)[A-Za-z0-9_]{30,}"
+    r"(?<![A-Za-z0-9_])(?:(?P<prefix>github_pat_)(?=[A-Za-z0-9_]{0,29}[A-Z])[A-Za-z0-9_]{30,}"
+    r"(?![A-Za-z0-9_]|-\d)"
     r"|(?P<r>(?:ghp|gho|ghu|ghs|ghr|hf|npm)_)(?=[a-z0-9]*[A-Z])(?=[A-Z0-9]*[a-z])[A-Za-z0-9]{30,}"
-    r"|(?P<g>glpat-)[\w-]{20,}|(?P<p>pypi-)Ag[\w-]{40,}|(?P<x>xox[abposr]-)[\w-]{10,})"
+    r"(?![A-Za-z0-9]|-\d)"
+    r"|(?P<g>glpat-)(?=[\w-]{0,19}[A-Z])[\w-]{20,}|(?P<p>pypi-)Ag[\w-]{40,}"
+    r"|(?P<x>xox[abposr]-)\d+-[\w-]{0,64}?[A-Za-z0-9]{20}[\w-]*)"
 )
 REF_NETRC = re.compile(
     r"(?P<head>(?<![\w-])(?:machine[ \t]+\S+|default)(?:[ \t]+(?:login|account)[ \t]+\S+){0,2}"
@@ -152,7 +155,8 @@ REF_RAW_PASSWORD_TAIL = r"[^/?#\s@:\[]*:(?![0-9]*(?:[/?#\s]|$))(?:[^\s@:\"'<>]|:
 REF_SECRET_PARAM_40 = re.compile(
     r"(?P<key>[?&;#](?:[\w.-]*(?:token|secret|password|passwd|passphrase|passcode|signature"
     r"|credential|sess(?:ion)?id)[\w.-]*|(?:[\w.-]*[_.-])?(?:session[\w.-]*|(?:api|access|private)?key"
-    r"|sas|pw|pwd|pass|pin)|sig|auth|authorization|code|_state|key-pair-id|policy)=)[^&#;\s\"'<>]+",
+    r"|sas|pw|pwd|pass|pin|jwt|otp|hmac)|sig|auth|authorization|code|_state|key-pair-id|policy)=)"
+    r"[^&#;\s\"'<>]+",
     re.IGNORECASE,
 )
 REF_AUTH_VALUE_40 = re.compile(
