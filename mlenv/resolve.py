@@ -429,8 +429,9 @@ class _Provider(AbstractProvider[Req, Candidate, str]):
         if not combined.contains(candidate.version, prereleases=prereleases):
             return False
         if candidate.file is not None and candidate.file.yanked is not None:
-            # PEP 592, as uv: a yanked file only when the manifest pins exactly its version
-            # (``==1.0`` pins 1.0+cu124 too).
+            # PEP 592: a yanked file only when the manifest pins exactly its version.
+            # ``==1.0`` also takes a yanked 1.0+cu124, since PEP 440's ``==1.0`` matches local
+            # versions; uv 0.13 refuses that one. PEP 592 allows either reading.
             return not exact.isdisjoint({candidate.version, Version(candidate.version.public)})
         return True
 
