@@ -185,6 +185,7 @@ def build(
                 onto=conda_tree,
                 others=[c for name, c in sorted(claims.items()) if name not in chosen],
                 spent=Spent(readers=1),  # a copy goes once installed (a link frees no memory)
+                scan_prefix="conda-pack" in manifest.build.outputs,
             )
             out = work / "out"
             out.mkdir()

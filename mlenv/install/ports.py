@@ -67,16 +67,21 @@ def install_all(
     reporter: Reporter,
     jobs: int,
     spent: Spent | None = None,
+    *,
+    scan_prefix: bool = True,
 ) -> list[tuple[dict[str, tuple[str, int]], dict[str, PrefixKind | None]]]:
     """Wheels write disjoint files, so they install concurrently; errors come in wheel order.
     A wheel's big members are written on threads of their own meanwhile (``_write_big``): a
     500 MB library inflates as long as the rest of its wheel, and the biggest wheels come last.
-    Each wheel is closed once installed, and reported to ``spent`` (scratch copies go then)."""
+    Each wheel is closed once installed, and reported to ``spent`` (scratch copies go then).
+    ``scan_prefix``: whether big members are scanned for the prefix (only conda-pack's
+    listing needs it; without it, no kinds are returned)."""
     members = ThreadPoolExecutor(jobs, thread_name_prefix="mlenv-member")
+    needle = layout.prefix.encode() if scan_prefix else None
     try:
         return each(
             reporter, "Installing wheels", "wheels", jobs,
-            [functools.partial(_install_one, root, wheel, layout, spent, members)
+            [functools.partial(_install_one, root, wheel, layout, spent, members, needle)
              for wheel in wheels],
         )  # fmt: skip
     finally:
@@ -103,7 +108,12 @@ def each(
 
 
 def _install_one(
-    root: Path, wheel: VettedWheel, layout: Layout, spent: Spent | None, members: Executor
+    root: Path,
+    wheel: VettedWheel,
+    layout: Layout,
+    spent: Spent | None,
+    members: Executor,
+    needle: bytes | None,
 ) -> tuple[dict[str, tuple[str, int]], dict[str, PrefixKind | None]]:
     """Root-relative path -> (RECORD hash, size) of every file the wheel wrote, and of each
     big one whether it names the prefix."""
@@ -115,7 +125,6 @@ def _install_one(
     )
     big = [m for m in wheel.members if m.scheme != "scripts" and (m.record.size or 0) >= BIG]
     wheel.source.skip.update(member.name for member in big)
-    needle = layout.prefix.encode()
     futures = [members.submit(_write_big, root, wheel, member, needle) for member in big]
     try:
         install(wheel.source, destination, {"INSTALLER": _INSTALLER})
@@ -139,31 +148,35 @@ def _install_one(
     if spent is not None:
         spent.read(wheel.path)
     files = {path: (str(entry.hash_), entry.size or 0) for path, entry in written.items()}
-    return files, {target: kind for target, (_, kind) in done.items()}
+    kinds = {} if needle is None else {target: kind for target, (_, kind) in done.items()}
+    return files, kinds
 
 
 def _write_big(
-    root: Path, wheel: VettedWheel, member: Member, needle: bytes
+    root: Path, wheel: VettedWheel, member: Member, needle: bytes | None
 ) -> tuple[RecordEntry, PrefixKind | None]:
     """One big member written with O_DIRECT (``mlenv.direct.BIG``): the layer and archive
     writers read it back the same way, so the staging tree's bulk never takes memory. Hashed
     as installer hashes what it writes; executable as installer makes it (any x bit in the
     zip's mode; the modes are normalised once the tree is complete). Scanned for ``needle``
-    (the prefix) on the way, so conda-pack's listing need not read it again."""
+    (the prefix) on the way, if given, so conda-pack's listing need not read it again."""
     target = root / member.target
     info = wheel.archive.getinfo(member.name)
-    hasher, size, scan = hashlib.sha256(), 0, PrefixScan(needle)
+    hasher, size, scan = hashlib.sha256(), 0, None if needle is None else PrefixScan(needle)
     with target.open("xb") as handle, direct(handle) as out:
         for chunk in member_chunks(wheel.path, info, _CHUNK):
             hasher.update(chunk)
-            scan.feed(chunk)
+            if scan is not None:
+                scan.feed(chunk)
             out.write(chunk)
             size += len(chunk)
     mode = info.external_attr >> 16
     if stat.S_ISREG(mode) and mode & 0o111:
         target.chmod(0o755)
     digest = base64.urlsafe_b64encode(hasher.digest()).decode("ascii").rstrip("=")
-    return RecordEntry(member.target, Hash("sha256", digest), size), scan.kind
+    return RecordEntry(
+        member.target, Hash("sha256", digest), size
+    ), None if scan is None else scan.kind
 
 
 def _matches(wheel: VettedWheel, member: Member, written: RecordEntry) -> bool:

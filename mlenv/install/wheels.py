@@ -160,6 +160,7 @@ def install_environment(
     onto: Path | None = None,
     others: Sequence[WheelClaims] = (),
     spent: Spent | None = None,
+    scan_prefix: bool = True,
 ) -> InstallResult:
     """Install ``wheels`` into ``staging`` so that the tree runs unchanged once moved to ``prefix``.
 
@@ -169,6 +170,8 @@ def install_environment(
     refused. ``others`` are wheels of the environment not written (a layer cache has them):
     they own the paths they claim first, as if installed, so the tree is the same part of the
     whole environment's. Each wheel installed is reported to ``spent`` (scratch copies go).
+    ``scan_prefix=False`` leaves ``InstallResult.scanned`` empty: a build with no conda-pack
+    archive never reads which files name the prefix.
     """
     layout = _layout(prefix, interpreter, python, onto)
     if bytecode == "hash":
@@ -194,7 +197,7 @@ def install_environment(
         try:
             if onto is not None:
                 onto.rename(tmp)  # over the empty directory: the conda tree becomes the base
-            result = _build(tmp, planned, layout, bytecode, reporter, jobs, spent)
+            result = _build(tmp, planned, layout, bytecode, reporter, jobs, spent, scan_prefix)
             tmp.rename(staging)
         except OSError as exc:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -319,13 +322,14 @@ def _build(
     reporter: Reporter,
     jobs: int,
     spent: Spent | None,
+    scan_prefix: bool,
 ) -> InstallResult:
     generated = write_venv(root, layout)
     parents = {posixpath.dirname(m.target) for wheel in wheels for m in wheel.members}
     parents |= {wheel.dist_info for wheel in wheels}
     for parent in sorted(parents - {""}):
         (root / parent).mkdir(parents=True, exist_ok=True)  # before threads race to create them
-    results = install_all(root, wheels, layout, reporter, jobs, spent)
+    results = install_all(root, wheels, layout, reporter, jobs, spent, scan_prefix=scan_prefix)
     installed = [files for files, _ in results]
     if bytecode == "hash":
         compile_bytecode(root, layout, installed, reporter, jobs)
