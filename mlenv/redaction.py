@@ -90,11 +90,16 @@ _PATH_TOKEN = re.compile(r"(?P<head>://[^/\s]+/t/)[^/\s]+")
 _TOKEN_SEGMENT = re.compile(r"[^/\s]+")
 # HTTP authorization values that end up in a message or a traceback. A scheme is read without
 # regard to case (RFC 9110, 11.1), but data whose bytes matter (``redact_urls``: a manifest's
-# text, a location) hides only the spellings no prose uses, ``Basic`` and ``Bearer``; text shown
-# hides ``BASIC``, ``BEARER`` and ``bearer`` too (lowercase ``basic`` is prose's word).
+# text, a location) hides only the spellings no prose uses, ``Basic`` and ``Bearer``, and only
+# a value that looks like a credential: past its first character, before any '/', an
+# upper-case letter, a digit, '+' or '=' (base64 and tokens mix them; a find-links directory
+# ``Basic wheels`` or ``Bearer Tokens/linux`` is a path, kept whole). Text shown hides every
+# value, and ``BASIC``, ``BEARER`` and ``bearer`` too (lowercase ``basic`` is prose's word).
 _CREDENTIALS = r" +)[A-Za-z0-9._~+/=-]+"
-_AUTH_VALUE = re.compile(r"(?P<scheme>\b(?:Basic|Bearer)" + _CREDENTIALS)
-_AUTH_VALUE_SHOWN = re.compile(r"(?P<scheme>\b(?:BASIC|BEARER|bearer)" + _CREDENTIALS)
+_AUTH_VALUE = re.compile(
+    r"(?P<scheme>\b(?:Basic|Bearer) +)(?=[A-Za-z0-9._~+=-][a-z._~-]*[A-Z0-9+=])[A-Za-z0-9._~+/=-]+"
+)
+_AUTH_VALUE_SHOWN = re.compile(r"(?P<scheme>\b(?:Basic|Bearer|BASIC|BEARER|bearer)" + _CREDENTIALS)
 # A header that carries a credential hides its whole value, whatever the scheme (GitHub's ``token``,
 # ``Digest``, ``AWS4-HMAC-SHA256``, ``Negotiate``, a bare key or a cookie): the value is not judged,
 # the header's name is. A name is a credential header's when its last word (after ``-`` or ``_``,
@@ -198,7 +203,7 @@ def redact(text: str) -> str:
     ``redact_urls`` hides, the values of credential headers and keys, of credential options,
     and the passwords ``redaction_lines.hide_lines`` finds. The one redactor of text shown:
     messages, logs, JSON events and tracebacks all pass here."""
-    text = _AUTH_VALUE_SHOWN.sub(r"\g<scheme>***", redact_urls(text))
+    text = _AUTH_VALUE_SHOWN.sub(r"\g<scheme>***", _url_secrets(text))
     return hide_lines(_secret_options(_secret_headers(text)))
 
 
@@ -209,11 +214,16 @@ def redact_urls(text: str) -> str:
     that must stay what it is (a location counted in the inputs hash, the manifest a bundle
     carries): a credential header's value runs to the end of its line, which in a TOML file
     would cut a string (``"google-auth=2.0"``) and in a location would change its hash."""
+    return _AUTH_VALUE.sub(r"\g<scheme>***", _url_secrets(text))
+
+
+def _url_secrets(text: str) -> str:
+    """``text`` with a URL's userinfo, secret parameters, ``/t/<token>`` paths and prefixed
+    tokens hidden: ``redact_urls`` and ``redact`` without their ``Basic``/``Bearer`` rule."""
     text = _userinfo(text)
     text = _secret_params(text)
     text = _PATH_TOKEN.sub(r"\g<head>***", text)
-    text = _KNOWN_TOKEN.sub(r"\g<prefix>***", text)
-    return _AUTH_VALUE.sub(r"\g<scheme>***", text)
+    return _KNOWN_TOKEN.sub(r"\g<prefix>***", text)
 
 
 def _secret_headers(text: str) -> str:
