@@ -59,22 +59,28 @@ _PERCENT = re.compile(r"%([0-9A-Fa-f]{2})")
 # The rule, by name (a word is what ``_``, ``.`` or ``-`` separate):
 # - a name holding token, secret, password, passwd, signature, credential, or a session id
 #   (``sessid``, ``sessionid``: ``jsessionid``, ``PHPSESSID``, ``ASPSESSIONID...``);
-# - a name whose first word, or a word after a separator, starts with ``session``
-#   (``session``, ``user_session``, ``sessionKey``; not ``possession``);
-# - a name whose last word is ``key``, ``apikey``, ``accesskey``, ``privatekey`` or ``sas``
-#   (``key``, ``api_key``, ``x-api-key``, ``access_key``, ``private_key``; ``secret_key`` is
-#   a secret already); not ``keyword``, ``monkey`` or ``keys``;
+# - a name whose last words are ``session``, or ``session`` then id, key, token, secret,
+#   cookie, state, data or hash (``session``, ``user_session``, ``sessionKey``; not
+#   ``possession``, nor a count or a length: ``session_count``, ``sessions``);
+# - a name whose last word is ``key``, ``apikey``, ``accesskey``, ``privatekey``, ``authkey``
+#   or ``sas`` (``key``, ``api_key``, ``x-api-key``, ``access_key``, ``private_key``;
+#   ``secret_key`` is a secret already); not ``keyword``, ``monkey`` or ``keys``;
 # - a name holding passphrase or passcode, or whose last word is a password's short name:
-#   ``pw``, ``pwd``, ``pass``, ``pin`` (``db_pass``, ``user_pin``; not ``bypass``, ``spin``),
-#   or a signed URL's or a one-time login's ``jwt``, ``otp``, ``hmac`` (``?jwt=eyJ...``);
+#   ``pw``, ``pwd``, ``pass`` (``db_pass``; not ``bypass``), a ``pin`` bare or a credential
+#   owner's (``user_pin``, ``card_pin``; not ``build_pin``, ``spin``), or a signed URL's, a
+#   one-time login's or a CAS server's ``jwt``, ``otp``, ``hmac``, ``ticket``, ``bearer``,
+#   Artifactory's ``X-JFrog-Art-Api`` (``?jwt=eyJ...``, ``?ticket=ST-...``);
+# - ``token`` anywhere but in ``tokenizer``/``tokenise`` (a model's option, no credential);
 # - the short names signed URLs and OAuth use: sig, auth, authorization, code, _state,
 #   key-pair-id, policy (first: the most common names are judged soonest).
 _SECRET_NAME = re.compile(
     r"sig|auth|authorization|code|_state|key-pair-id|policy"
-    r"|[\w.-]*(?:token|secret|password|passwd|passphrase|passcode|signature|credential"
+    r"|[\w.-]*(?:token(?!i[sz]e)|secret|password|passwd|passphrase|passcode|signature|credential"
     r"|sess(?:ion)?id)[\w.-]*"
-    r"|(?:[\w.-]*[_.-])?(?:session[\w.-]*|(?:api|access|private)?key|sas|pwd?|pass|pin"
-    r"|jwt|otp|hmac)",
+    r"|(?:[\w.-]*[_.-])?(?:session(?:[_.-]?(?:id|key|token|secret|cookie|state|data|hash))?"
+    r"|(?:api|access|private|auth)?key|sas|pwd?|pass|jwt|otp|hmac|ticket|bearer|art[_.-]?api)"
+    r"|(?:[\w.-]*[_.-])?(?:user|login|access|security|admin|account|card|sim|auth|device|app)"
+    r"[_.-]?pin|pin",
     re.IGNORECASE,
 )
 # What a name judged by ``_SECRET_NAME`` may hold: no other character can be in a match, and

@@ -10,6 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from mlenv.redaction import redact, redact_urls
+from tests.support.old_redact import reference_redact
 
 pytestmark = pytest.mark.hostile
 
@@ -61,3 +62,88 @@ def test_a_lowercase_word_after_basic_is_a_path(word: str) -> None:
         location = f"./{scheme} {word}/x.whl"
         assert redact_urls(location) == location
         assert word not in redact(location).split(" ", 1)[1]
+
+
+# Held by ``redaction._SECRET_NAME``: a parameter named like a count, a pin of a build or a
+# model's tokenizer carries no credential; in a lock's URL its value must stay.
+HARMLESS_URLS = [
+    "https://h/simple/x.whl?build_pin=3",
+    "https://h/simple/?session_count=2",
+    "https://h/simple/?sessions=4&page=2",
+    "https://h/simple/?version-pin=1.2",
+    "https://h/simple/?spin=1",
+    "https://h/models/t5/?tokenizer=sentencepiece",
+    "https://h/simple/?Tokenizer=bpe#sha256=ab",
+    "https://h/simple/?session_timeout=30",
+]
+
+
+@pytest.mark.parametrize("url", HARMLESS_URLS)
+def test_a_harmless_parameter_keeps_its_value(url: str) -> None:
+    """``?build_pin=3`` became ``?build_pin=***`` in a lock: a URL no index answers."""
+    assert redact_urls(url) == url
+    assert redact(url) == url
+
+
+SECRET_URLS = [
+    f"https://acme.jfrog.io/artifactory/api/pypi/pypi-remote/simple?X-JFrog-Art-Api={SECRET}",
+    f"https://cas.example.edu/simple/?ticket=ST-{SECRET}",
+    f"https://h/simple/?bearer={SECRET}",
+    f"https://h/simple/?authkey={SECRET}",
+    f"https://h/simple/?user_pin={SECRET}",
+    f"https://h/simple/?pin={SECRET}",
+    f"https://h/simple/?cardPin={SECRET}",
+    f"https://h/simple/?session={SECRET}",
+    f"https://h/simple/?session_id={SECRET}",
+    f"https://h/simple/?sessionToken={SECRET}",
+    f"https://h/simple/?user_session={SECRET}",
+    f"https://h/simple/?tokenizer_token={SECRET}",
+    f"https://h/simple/?max_tokens={SECRET}",
+    f"https://h/login?next=https%3A%2F%2Fh%2Fx%3Fticket%3D{SECRET}",
+]
+
+
+@pytest.mark.parametrize("url", SECRET_URLS)
+def test_a_credential_parameter_is_hidden(url: str) -> None:
+    """``?X-JFrog-Art-Api=``, a CAS ``?ticket=``, ``?bearer=`` and ``?authkey=`` were kept
+    whole in a lock; the narrowed names still hide what they hid."""
+    assert SECRET not in redact_urls(url)
+    assert SECRET not in redact(url)
+    assert reference_redact(url) == redact(url)
+
+
+@pytest.mark.parametrize("url", HARMLESS_URLS)
+def test_the_reference_keeps_a_harmless_parameter(url: str) -> None:
+    assert reference_redact(url) == url
+
+
+# Credentials in the userinfo of real index URLs, each hidden with the host kept.
+USERINFO_URLS = [
+    f"https://aws:{SECRET}@dom-123456789012.d.codeartifact.us-east-1.amazonaws.com/pypi/repo/simple/",
+    f"https://user:{SECRET}@pkgs.dev.azure.com/org/_packaging/feed/pypi/simple/",
+    f"https://__token__:{SECRET}@gitlab.com/api/v4/projects/123/packages/pypi/simple",
+    f"https://oauth2accesstoken:{SECRET}@us-python.pkg.dev/proj/repo/simple/",
+    f"https://u:{SECRET}@[::1]:8080/simple/",
+]
+
+
+@pytest.mark.parametrize("url", USERINFO_URLS)
+def test_userinfo_of_a_real_index_is_hidden_and_its_host_kept(url: str) -> None:
+    shown = redact_urls(url)
+    assert SECRET not in shown
+    assert shown.split("@", 1)[1] == url.split("@", 1)[1]
+
+
+NAME_PIECES = ["session", "Session", "pin", "Pin", "token", "izer", "ise", "s", "_", "-", ".",
+               "user", "build", "card", "count", "id", "key", "auth", "ticket", "bearer", "art",
+               "api", "x", "sp", "data"]  # fmt: skip
+
+
+@given(st.lists(st.sampled_from(NAME_PIECES), min_size=1, max_size=6), st.sampled_from("?&#;"))
+def test_a_parameter_name_is_judged_as_the_reference_judges_it(
+    pieces: list[str], separator: str
+) -> None:
+    """``_SECRET_NAME`` and ``reference_redact``'s names agree on every name of these words."""
+    url = f"https://h/simple/x.whl?a=1{separator}{''.join(pieces)}={SECRET}"
+    assert redact(url) == reference_redact(url)
+    assert redact_urls(url) == redact(url)
