@@ -70,13 +70,19 @@ _PERCENT = re.compile(r"%([0-9A-Fa-f]{2})")
 #   owner's (``user_pin``, ``card_pin``; not ``build_pin``, ``spin``), or a signed URL's, a
 #   one-time login's or a CAS server's ``jwt``, ``otp``, ``hmac``, ``ticket``, ``bearer``,
 #   Artifactory's ``X-JFrog-Art-Api`` (``?jwt=eyJ...``, ``?ticket=ST-...``);
-# - ``token`` anywhere but in ``tokenizer``/``tokenise`` (a model's option, no credential);
+# - ``token`` anywhere but in ``tokenizer``/``tokenise`` (a model's option), a count or a
+#   limit of tokens (``max_tokens``, ``token_count``, ``tokens_per_batch``), an OAuth
+#   ``token_type`` or a ``token_url``/``token_endpoint`` (``_TOKEN_WORD``): no credential;
 # - the short names signed URLs and OAuth use: sig, auth, authorization, code, _state,
 #   key-pair-id, policy (first: the most common names are judged soonest).
+_TOKEN_WORD = (
+    r"(?<!max|min|num)(?<!(?:max|min|num)[_.-])token"
+    r"(?!s?(?:i[sz]e|[_.-]?(?:type|count|limit|endpoint|url|uri|per)(?![a-z0-9])))"
+)
 _SECRET_NAME = re.compile(
     r"sig|auth|authorization|code|_state|key-pair-id|policy"
-    r"|[\w.-]*(?:token(?!i[sz]e)|secret|password|passwd|passphrase|passcode|signature|credential"
-    r"|sess(?:ion)?id)[\w.-]*"
+    r"|[\w.-]*(?:" + _TOKEN_WORD + r"|secret|password|passwd|passphrase|passcode|signature"
+    r"|credential|sess(?:ion)?id)[\w.-]*"
     r"|(?:[\w.-]*[_.-])?(?:session(?:[_.-]?(?:id|key|token|secret|cookie|state|data|hash))?"
     r"|(?:api|access|private|auth)?key|sas|pwd?|pass|jwt|otp|hmac|ticket|bearer|art[_.-]?api)"
     r"|(?:[\w.-]*[_.-])?(?:user|login|access|security|admin|account|card|sim|auth|device|app)"

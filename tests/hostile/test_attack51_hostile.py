@@ -75,6 +75,11 @@ HARMLESS_URLS = [
     "https://h/models/t5/?tokenizer=sentencepiece",
     "https://h/simple/?Tokenizer=bpe#sha256=ab",
     "https://h/simple/?session_timeout=30",
+    "https://h/simple/?max_tokens=512&tokens_per_batch=8",
+    "https://h/simple/?token_count=1",
+    "https://h:8443/simple/?token_type=bearer",
+    "https://h/simple/?maxTokens=2",
+    "https://h/simple/?token_url=https://h/t",
 ]
 
 
@@ -98,7 +103,10 @@ SECRET_URLS = [
     f"https://h/simple/?sessionToken={SECRET}",
     f"https://h/simple/?user_session={SECRET}",
     f"https://h/simple/?tokenizer_token={SECRET}",
-    f"https://h/simple/?max_tokens={SECRET}",
+    f"https://h/simple/?x-auth-token={SECRET}",
+    f"https://h/simple/?tokens={SECRET}",
+    f"https://h/simple/?token_secret={SECRET}",
+    f"https://h/simple/?refreshToken={SECRET}",
     f"https://h/login?next=https%3A%2F%2Fh%2Fx%3Fticket%3D{SECRET}",
 ]
 
@@ -136,7 +144,8 @@ def test_userinfo_of_a_real_index_is_hidden_and_its_host_kept(url: str) -> None:
 
 NAME_PIECES = ["session", "Session", "pin", "Pin", "token", "izer", "ise", "s", "_", "-", ".",
                "user", "build", "card", "count", "id", "key", "auth", "ticket", "bearer", "art",
-               "api", "x", "sp", "data"]  # fmt: skip
+               "api", "x", "sp", "data", "max", "num", "type", "count", "url",
+               "per", "T", "Tokens", "type_hint"]  # fmt: skip
 
 
 @given(st.lists(st.sampled_from(NAME_PIECES), min_size=1, max_size=6), st.sampled_from("?&#;"))
