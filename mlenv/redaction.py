@@ -59,22 +59,34 @@ _PERCENT = re.compile(r"%([0-9A-Fa-f]{2})")
 # The rule, by name (a word is what ``_``, ``.`` or ``-`` separate):
 # - a name holding token, secret, password, passwd, signature, credential, or a session id
 #   (``sessid``, ``sessionid``: ``jsessionid``, ``PHPSESSID``, ``ASPSESSIONID...``);
-# - a name whose first word, or a word after a separator, starts with ``session``
-#   (``session``, ``user_session``, ``sessionKey``; not ``possession``);
-# - a name whose last word is ``key``, ``apikey``, ``accesskey``, ``privatekey`` or ``sas``
-#   (``key``, ``api_key``, ``x-api-key``, ``access_key``, ``private_key``; ``secret_key`` is
-#   a secret already); not ``keyword``, ``monkey`` or ``keys``;
+# - a name whose last words are ``session``, or ``session`` then id, key, token, secret,
+#   cookie, state, data or hash (``session``, ``user_session``, ``sessionKey``; not
+#   ``possession``, nor a count or a length: ``session_count``, ``sessions``);
+# - a name whose last word is ``key``, ``apikey``, ``accesskey``, ``privatekey``, ``authkey``
+#   or ``sas`` (``key``, ``api_key``, ``x-api-key``, ``access_key``, ``private_key``;
+#   ``secret_key`` is a secret already); not ``keyword``, ``monkey`` or ``keys``;
 # - a name holding passphrase or passcode, or whose last word is a password's short name:
-#   ``pw``, ``pwd``, ``pass``, ``pin`` (``db_pass``, ``user_pin``; not ``bypass``, ``spin``),
-#   or a signed URL's or a one-time login's ``jwt``, ``otp``, ``hmac`` (``?jwt=eyJ...``);
+#   ``pw``, ``pwd``, ``pass`` (``db_pass``; not ``bypass``), a ``pin`` bare or a credential
+#   owner's (``user_pin``, ``card_pin``; not ``build_pin``, ``spin``), or a signed URL's, a
+#   one-time login's or a CAS server's ``jwt``, ``otp``, ``hmac``, ``ticket``, ``bearer``,
+#   Artifactory's ``X-JFrog-Art-Api`` (``?jwt=eyJ...``, ``?ticket=ST-...``);
+# - ``token`` anywhere but in ``tokenizer``/``tokenise`` (a model's option), a count or a
+#   limit of tokens (``max_tokens``, ``token_count``, ``tokens_per_batch``), an OAuth
+#   ``token_type`` or a ``token_url``/``token_endpoint`` (``_TOKEN_WORD``): no credential;
 # - the short names signed URLs and OAuth use: sig, auth, authorization, code, _state,
 #   key-pair-id, policy (first: the most common names are judged soonest).
+_TOKEN_WORD = (
+    r"(?<!max|min|num)(?<!(?:max|min|num)[_.-])token"
+    r"(?!s?(?:i[sz]e|[_.-]?(?:type|count|limit|endpoint|url|uri|per)(?![a-z0-9])))"
+)
 _SECRET_NAME = re.compile(
     r"sig|auth|authorization|code|_state|key-pair-id|policy"
-    r"|[\w.-]*(?:token|secret|password|passwd|passphrase|passcode|signature|credential"
-    r"|sess(?:ion)?id)[\w.-]*"
-    r"|(?:[\w.-]*[_.-])?(?:session[\w.-]*|(?:api|access|private)?key|sas|pwd?|pass|pin"
-    r"|jwt|otp|hmac)",
+    r"|[\w.-]*(?:" + _TOKEN_WORD + r"|secret|password|passwd|passphrase|passcode|signature"
+    r"|credential|sess(?:ion)?id)[\w.-]*"
+    r"|(?:[\w.-]*[_.-])?(?:session(?:[_.-]?(?:id|key|token|secret|cookie|state|data|hash))?"
+    r"|(?:api|access|private|auth)?key|sas|pwd?|pass|jwt|otp|hmac|ticket|bearer|art[_.-]?api)"
+    r"|(?:[\w.-]*[_.-])?(?:user|login|access|security|admin|account|card|sim|auth|device|app)"
+    r"[_.-]?pin|pin",
     re.IGNORECASE,
 )
 # What a name judged by ``_SECRET_NAME`` may hold: no other character can be in a match, and
@@ -90,11 +102,16 @@ _PATH_TOKEN = re.compile(r"(?P<head>://[^/\s]+/t/)[^/\s]+")
 _TOKEN_SEGMENT = re.compile(r"[^/\s]+")
 # HTTP authorization values that end up in a message or a traceback. A scheme is read without
 # regard to case (RFC 9110, 11.1), but data whose bytes matter (``redact_urls``: a manifest's
-# text, a location) hides only the spellings no prose uses, ``Basic`` and ``Bearer``; text shown
-# hides ``BASIC``, ``BEARER`` and ``bearer`` too (lowercase ``basic`` is prose's word).
+# text, a location) hides only the spellings no prose uses, ``Basic`` and ``Bearer``, and only
+# a value that looks like a credential: past its first character, before any '/', an
+# upper-case letter, a digit, '+' or '=' (base64 and tokens mix them; a find-links directory
+# ``Basic wheels`` or ``Bearer Tokens/linux`` is a path, kept whole). Text shown hides every
+# value, and ``BASIC``, ``BEARER`` and ``bearer`` too (lowercase ``basic`` is prose's word).
 _CREDENTIALS = r" +)[A-Za-z0-9._~+/=-]+"
-_AUTH_VALUE = re.compile(r"(?P<scheme>\b(?:Basic|Bearer)" + _CREDENTIALS)
-_AUTH_VALUE_SHOWN = re.compile(r"(?P<scheme>\b(?:BASIC|BEARER|bearer)" + _CREDENTIALS)
+_AUTH_VALUE = re.compile(
+    r"(?P<scheme>\b(?:Basic|Bearer) +)(?=[A-Za-z0-9._~+=-][a-z._~-]*[A-Z0-9+=])[A-Za-z0-9._~+/=-]+"
+)
+_AUTH_VALUE_SHOWN = re.compile(r"(?P<scheme>\b(?:Basic|Bearer|BASIC|BEARER|bearer)" + _CREDENTIALS)
 # A header that carries a credential hides its whole value, whatever the scheme (GitHub's ``token``,
 # ``Digest``, ``AWS4-HMAC-SHA256``, ``Negotiate``, a bare key or a cookie): the value is not judged,
 # the header's name is. A name is a credential header's when its last word (after ``-`` or ``_``,
@@ -198,7 +215,7 @@ def redact(text: str) -> str:
     ``redact_urls`` hides, the values of credential headers and keys, of credential options,
     and the passwords ``redaction_lines.hide_lines`` finds. The one redactor of text shown:
     messages, logs, JSON events and tracebacks all pass here."""
-    text = _AUTH_VALUE_SHOWN.sub(r"\g<scheme>***", redact_urls(text))
+    text = _AUTH_VALUE_SHOWN.sub(r"\g<scheme>***", _url_secrets(text))
     return hide_lines(_secret_options(_secret_headers(text)))
 
 
@@ -209,11 +226,16 @@ def redact_urls(text: str) -> str:
     that must stay what it is (a location counted in the inputs hash, the manifest a bundle
     carries): a credential header's value runs to the end of its line, which in a TOML file
     would cut a string (``"google-auth=2.0"``) and in a location would change its hash."""
+    return _AUTH_VALUE.sub(r"\g<scheme>***", _url_secrets(text))
+
+
+def _url_secrets(text: str) -> str:
+    """``text`` with a URL's userinfo, secret parameters, ``/t/<token>`` paths and prefixed
+    tokens hidden: ``redact_urls`` and ``redact`` without their ``Basic``/``Bearer`` rule."""
     text = _userinfo(text)
     text = _secret_params(text)
     text = _PATH_TOKEN.sub(r"\g<head>***", text)
-    text = _KNOWN_TOKEN.sub(r"\g<prefix>***", text)
-    return _AUTH_VALUE.sub(r"\g<scheme>***", text)
+    return _KNOWN_TOKEN.sub(r"\g<prefix>***", text)
 
 
 def _secret_headers(text: str) -> str:

@@ -152,10 +152,21 @@ REF_SEPARATORS_40 = (
     r"(?P<scheme>(?<![^\s\"'`({\[<=,|;])//)",
 )
 REF_RAW_PASSWORD_TAIL = r"[^/?#\s@:\[]*:(?![0-9]*(?:[/?#\s]|$))(?:[^\s@:\"'<>]|:(?!//|\\/)){0,256}@"
+# Pass 51 (in place): ``session`` only bare or before a credential word (``session_count`` is
+# none), ``pin`` only bare or a credential owner's (``build_pin`` is none), no ``tokenizer``,
+# ``max_tokens``, ``token_count``, ``token_type`` or ``token_url``;
+# ``ticket``, ``bearer``, ``authkey`` and ``X-JFrog-Art-Api`` are credentials.
 REF_SECRET_PARAM_40 = re.compile(
-    r"(?P<key>[?&;#](?:[\w.-]*(?:token|secret|password|passwd|passphrase|passcode|signature"
-    r"|credential|sess(?:ion)?id)[\w.-]*|(?:[\w.-]*[_.-])?(?:session[\w.-]*|(?:api|access|private)?key"
-    r"|sas|pw|pwd|pass|pin|jwt|otp|hmac)|sig|auth|authorization|code|_state|key-pair-id|policy)=)"
+    r"(?P<key>[?&;#](?:[\w.-]*(?:(?<!max_)(?<!max-)(?<!max\.)(?<!max)(?<!min_)(?<!min-)"
+    r"(?<!min\.)(?<!min)(?<!num_)(?<!num-)(?<!num\.)(?<!num)token(?!s?(?:ize|ise"
+    r"|(?:_|-|\.|)(?:type|count|limit|endpoint|url|uri|per)(?![a-z0-9])))"
+    r"|secret|password|passwd|passphrase|passcode"
+    r"|signature|credential|sess(?:ion)?id)[\w.-]*|(?:[\w.-]*[_.-])?(?:session"
+    r"(?:id|key|token|secret|cookie|state|data|hash|[_.-](?:id|key|token|secret|cookie|state"
+    r"|data|hash))?|(?:api|access|private|auth)?key|sas|pw|pwd|pass|jwt|otp|hmac|ticket|bearer"
+    r"|art-api|art_api|art\.api|artapi)|(?:[\w.-]*[_.-])?(?:user|login|access|security|admin"
+    r"|account|card|sim|auth|device|app)(?:[_.-])?pin|pin"
+    r"|sig|auth|authorization|code|_state|key-pair-id|policy)=)"
     r"[^&#;\s\"'<>]+",
     re.IGNORECASE,
 )
