@@ -23,10 +23,11 @@ from urllib.parse import urlsplit
 
 from mlenv import __version__, watch
 from mlenv.errors import printable
+from mlenv.index.bodies import ACCEPT_ENCODING, raw_chunks, read_bounded
 from mlenv.index.caches import HttpCache, is_storable
 from mlenv.index.model import PackageIndexError
 from mlenv.index.urls import Credentials, Origin, origin, split_credentials, strip_credentials
-from mlenv.limits import MAX_BODY_BYTES, enforce
+from mlenv.limits import MAX_BODY_BYTES
 from mlenv.origins import NO_LOCAL_ROOTS, follow, is_loopback, may_send_credentials
 
 if TYPE_CHECKING:
@@ -228,7 +229,11 @@ class HttpClient:
                     follow_redirects=False,
                     transport=self._transport,
                     verify=ssl_context(),
-                    headers={"User-Agent": f"mlenv/{__version__}"},
+                    # only what ``bodies`` inflates in bounded steps (httpx would add zstd)
+                    headers={
+                        "User-Agent": f"mlenv/{__version__}",
+                        "Accept-Encoding": ACCEPT_ENCODING,
+                    },
                 )
             return self._client
 
@@ -340,7 +345,7 @@ class _ResponseReader(io.RawIOBase):
 
     def __init__(self, response: httpx.Response, url: str) -> None:
         super().__init__()
-        self._chunks = response.iter_bytes()
+        self._chunks = raw_chunks(response, url)  # the file's bytes, never httpx's decoding
         self._url = url
         self._pending = memoryview(b"")
 
@@ -348,16 +353,12 @@ class _ResponseReader(io.RawIOBase):
         return True
 
     def readinto(self, buffer: WriteableBuffer) -> int:
-        import httpx
-
         view = memoryview(buffer).cast("B")
         while not self._pending:
             try:
                 self._pending = memoryview(next(self._chunks))
             except StopIteration:
                 return 0
-            except httpx.HTTPError as exc:
-                raise transfer_error(self._url, exc) from None
         count = min(len(view), len(self._pending))
         view[:count] = self._pending[:count]
         self._pending = self._pending[count:]
@@ -366,20 +367,8 @@ class _ResponseReader(io.RawIOBase):
 
 def _read_bounded(response: httpx.Response, url: str) -> bytes:
     """The whole (decoded) body, refused past ``MAX_BODY_BYTES``: pages and metadata are read
-    into memory, so an endless or decompression-bomb answer must stop early."""
-    import httpx
-
-    declared = response.headers.get("content-length", "")
-    if declared.isdigit():
-        enforce(int(declared), MAX_BODY_BYTES, "bytes in the answer", where=url)
-    body = bytearray()
-    try:
-        for chunk in response.iter_bytes():
-            body += chunk
-            enforce(len(body), MAX_BODY_BYTES, "bytes in the answer", where=url)
-    except httpx.HTTPError as exc:
-        raise transfer_error(url, exc) from None
-    return bytes(body)
+    into memory, so an endless or decompression-bomb answer must stop early (``bodies``)."""
+    return read_bounded(response, url, MAX_BODY_BYTES)
 
 
 def _raise_for_status(response: httpx.Response, url: str) -> None:

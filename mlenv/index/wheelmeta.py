@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING, BinaryIO, NamedTuple
 from packaging.utils import canonicalize_name
 
 from mlenv.errors import MlenvError
-from mlenv.index.http import HttpClient, HttpError, transfer_error
+from mlenv.index.bodies import raw_chunks
+from mlenv.index.http import HttpClient, HttpError
 from mlenv.index.model import IndexFile, MetadataError
 from mlenv.index.urls import file_url_to_path, is_file_url
 from mlenv.userfiles import open_input
@@ -266,8 +267,9 @@ def open_remote_zip(http: HttpClient, url: str) -> Iterator[BinaryIO]:
                 raise
             response = stack.enter_context(http.stream(url, headers=_IDENTITY))
         if response.status_code == 206:
-            start, total = _content_range(response.headers, url)
-            yield io.BufferedReader(_RangeReader(http, url, total, start, _read_all(response, url)))
+            start, end, total = _content_range(response.headers, url)
+            data = _read_span(response, url, end - start + 1)
+            yield io.BufferedReader(_RangeReader(http, url, total, start, data))
         else:
             import tempfile  # here: a lock of local indexes never spools
 
@@ -277,38 +279,53 @@ def open_remote_zip(http: HttpClient, url: str) -> Iterator[BinaryIO]:
             yield spool
 
 
-def _content_range(headers: Mapping[str, str], url: str) -> tuple[int, int]:
-    """Start and total size of a 206 answer; a server that garbles them gets no guesswork."""
+def _content_range(headers: Mapping[str, str], url: str) -> tuple[int, int, int]:
+    """First and last byte and total size of a 206 answer; a server that garbles them, or
+    compresses the range it was asked for as ``identity``, gets no guesswork."""
     match = _CONTENT_RANGE.fullmatch(headers.get("content-range", "").strip())
-    if match is not None:
+    coding = headers.get("content-encoding", "identity").strip().lower()
+    if match is not None and coding in ("", "identity"):
         start, end, total = (int(g) for g in match.groups())
         if start <= end < total:
-            return start, total
+            return start, end, total
     raise HttpError(
-        f"{url} answered a range request with an unusable Content-Range",
+        f"{url} answered a range request with an unusable Content-Range or Content-Encoding",
         url=url,
         status=206,
         hint="the server's range support is broken; use a mirror",
     )
 
 
-def _read_all(response: httpx.Response, url: str) -> bytes:
-    import httpx
-
-    try:
-        return response.read()
-    except httpx.HTTPError as exc:
-        raise transfer_error(url, exc) from None
+def _read_span(response: httpx.Response, url: str, span: int) -> bytes:
+    """The raw bytes of the first range answer: exactly the ``span`` its Content-Range names,
+    at most the ``TAIL_BYTES`` asked for, read no further: a longer body is refused at once."""
+    expected = span
+    if span > TAIL_BYTES:
+        raise HttpError(
+            f"{url} answered a range request for {TAIL_BYTES} bytes with {span}",
+            url=url,
+            status=206,
+            hint="the server's range support is broken; use a mirror",
+        )
+    body = bytearray()
+    for chunk in raw_chunks(response, url):
+        body += chunk
+        if len(body) > expected:
+            break
+    if len(body) != expected:
+        raise HttpError(
+            f"{url} answered a range request for {expected} bytes with "
+            f"{'more' if len(body) > expected else len(body)}",
+            url=url,
+            status=206,
+            hint="the server's range support is broken; use a mirror",
+        )
+    return bytes(body)
 
 
 def _copy(response: httpx.Response, target: BinaryIO, url: str) -> None:
-    import httpx
-
-    try:
-        for chunk in response.iter_bytes():
-            target.write(chunk)
-    except httpx.HTTPError as exc:
-        raise transfer_error(url, exc) from None
+    for chunk in raw_chunks(response, url):  # the file's bytes, as asked (identity)
+        target.write(chunk)
 
 
 class _RangeReader(io.RawIOBase):
@@ -355,7 +372,7 @@ class _RangeReader(io.RawIOBase):
         headers = {"Range": f"bytes={position}-{stop - 1}", **_IDENTITY}
         response = self._http.get(self._url, headers=headers)
         if response.status == 206:
-            start, _total = _content_range(response.headers, self._url)
+            start, _end, _total = _content_range(response.headers, self._url)
             if start != position or not response.content:
                 raise HttpError(
                     f"{self._url} answered a range request with the wrong range",

@@ -1,0 +1,176 @@
+"""Adversary pass 50: the HTTP answers real servers, proxies and CDNs give, from a loopback
+server.
+
+httpx decodes whatever ``Content-Encoding`` an answer names, whatever was asked for: a wheel
+a proxy compressed anyway (mlenv asks for ``identity``) was stored and hashed as the decoded
+bytes, not the file's; a zstd page of 16 KiB was inflated to a gigabyte in one step before the
+64 MiB bound could count it (httpx asked for zstd on mlenv's behalf); and the first answer to a
+range request was read whole, however long or however compressed."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import tracemalloc
+import zlib
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import zstandard
+
+from mlenv.cache.artifacts import Artifact, ArtifactCache, IntegrityError
+from mlenv.cache.download import fetch
+from mlenv.errors import MlenvError
+from mlenv.index.http import HttpClient, HttpError
+from mlenv.index.wheelmeta import open_remote_zip
+from mlenv.report import MemoryReporter
+from tests.support.httpserver import Fault, IndexServer
+
+WHEEL = b"PK\x03\x04" + bytes(range(256)) * 64
+MiB = 1 << 20
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[IndexServer]:
+    root = tmp_path / "root"
+    root.mkdir()
+    with IndexServer(root) as running:
+        yield running
+
+
+@pytest.fixture
+def http() -> Iterator[HttpClient]:
+    with HttpClient(retries=0, netrc_path=Path("/nonexistent")) as client:
+        yield client
+
+
+def _serve(server: IndexServer, path: str, body: bytes, status: int = 200, **headers: str) -> str:
+    named = {name.replace("_", "-"): value for name, value in headers.items()}
+    server.fault(path, Fault(status=status, body=body, headers=named, times=None))
+    return server.url + path
+
+
+def _peak(action: Callable[[], object]) -> tuple[BaseException | None, int]:
+    """What ``action()`` raised (or None) and the peak of Python memory it took."""
+    tracemalloc.start()
+    try:
+        try:
+            action()
+        except BaseException as exc:  # the caller judges it
+            return exc, tracemalloc.get_traced_memory()[1]
+        return None, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_a_wheel_compressed_against_identity_is_stored_as_the_bytes_served(
+    server: IndexServer, http: HttpClient, tmp_path: Path
+) -> None:
+    """Invariant 1: what is stored and hashed is the bytes of the file. A server answering a
+    ``.tar.gz``-style file with ``Content-Encoding: gzip`` (Apache's AddEncoding) serves the
+    file's bytes; httpx inflated them, so the cache got other bytes than the index hashed."""
+    served = gzip.compress(WHEEL)
+    url = _serve(server, "/a-1.0-py3-none-any.whl", served, Content_Encoding="gzip")
+    cache = ArtifactCache(tmp_path / "cache")
+    artifact = Artifact("a", url, hashlib.sha256(served).hexdigest(), len(served))
+    fetch([artifact], cache, http, reporter=MemoryReporter(), attempts=1)
+    assert cache.path(artifact.sha256).read_bytes() == served
+    assert server.requests_for("/a-1.0-py3-none-any.whl")[0].headers["accept-encoding"] == (
+        "identity"
+    )
+    # The decoded bytes' hash is not the file's: a mismatch, never a quiet decode.
+    decoded = Artifact("b", url, hashlib.sha256(WHEEL).hexdigest(), len(WHEEL))
+    with pytest.raises(IntegrityError):
+        fetch([decoded], cache, http, reporter=MemoryReporter(), attempts=1)
+    assert not cache.has(decoded)
+
+
+def test_pages_ask_only_for_encodings_mlenv_inflates_in_bounded_steps(
+    server: IndexServer, http: HttpClient
+) -> None:
+    url = _serve(server, "/simple/a/", b"<html></html>", Content_Type="text/html")
+    http.get(url)
+    assert server.requests_for("/simple/a/")[0].headers["accept-encoding"] == "gzip, deflate"
+
+
+@pytest.mark.parametrize(
+    "coding, pack",
+    [
+        ("gzip", gzip.compress),
+        ("x-gzip", gzip.compress),
+        ("deflate", zlib.compress),  # RFC 9110's deflate: zlib
+        ("deflate", lambda data: zlib.compress(data)[2:-4]),  # what some servers send: bare
+    ],
+    ids=["gzip", "x-gzip", "deflate-zlib", "deflate-bare"],
+)
+def test_a_compressed_page_is_still_read(
+    server: IndexServer, http: HttpClient, coding: str, pack: Callable[[bytes], bytes]
+) -> None:
+    page = b'<html><a href="a-1.0.tar.gz">a</a>' + b"x" * 300_000 + b"</html>"
+    url = _serve(server, "/simple/a/", pack(page), Content_Encoding=coding)
+    assert http.get(url).content == page
+
+
+def test_a_zstd_bomb_page_is_refused_before_it_is_inflated(
+    server: IndexServer, http: HttpClient
+) -> None:
+    """Invariant 7: 16 KiB of zstd stood for 512 MiB, inflated whole in one httpx step (1 GiB
+    of peak memory) before the 64 MiB bound saw it. An encoding mlenv did not ask for is now a
+    clear error naming the URL, with nothing inflated."""
+    bomb = zstandard.ZstdCompressor(level=19).compress(b"\0" * (512 * MiB))
+    url = _serve(server, "/simple/z/", bomb, Content_Encoding="zstd")
+    caught, peak = _peak(lambda: http.get(url))
+    assert isinstance(caught, HttpError), caught
+    assert url in caught.where and "zstd" in caught.message and caught.hint
+    assert peak < 16 * MiB
+
+
+@pytest.mark.parametrize("coding", ["gzip", "deflate"])
+def test_a_gzip_bomb_page_stops_at_the_bound_in_bounded_memory(
+    server: IndexServer, http: HttpClient, coding: str
+) -> None:
+    pack = gzip.compress if coding == "gzip" else zlib.compress
+    url = _serve(server, "/simple/g/", pack(b"\0" * (256 * MiB)), Content_Encoding=coding)
+    caught, peak = _peak(lambda: http.get(url))
+    assert isinstance(caught, MlenvError) and "bytes in the answer" in caught.message
+    assert peak < 200 * MiB  # the 64 MiB body, grown by doubling: never the 256 MiB
+
+
+def test_a_damaged_gzip_page_is_a_clear_error(server: IndexServer, http: HttpClient) -> None:
+    url = _serve(server, "/simple/d/", b"\x1f\x8b\x08garbage", Content_Encoding="gzip")
+    with pytest.raises(HttpError, match="damaged"):
+        http.get(url)
+
+
+def test_a_compressed_range_answer_is_refused_not_read_whole(
+    server: IndexServer, http: HttpClient
+) -> None:
+    """The first range answer was ``response.read()``: httpx inflated a 256 KiB gzip to 256
+    MiB in memory. A range of an ``identity`` file that comes compressed is refused."""
+    bomb = gzip.compress(b"\0" * (256 * MiB))
+    url = _serve(
+        server, "/r.whl", bomb, status=206, Content_Encoding="gzip", Content_Range="bytes 0-99/100"
+    )
+    caught, peak = _peak(lambda: open_remote_zip(http, url).__enter__())
+    assert isinstance(caught, HttpError) and "Content-Encoding" in caught.message, caught
+    assert peak < 16 * MiB
+
+
+@pytest.mark.parametrize(
+    "content_range, body",
+    [
+        ("bytes 0-99/100", b"a" * (64 * MiB)),  # a body far past the range it names
+        ("bytes 0-99999999/100000000", b"a" * (64 * MiB)),  # a range far past the one asked
+        ("bytes 0-99/100", b"a" * 50),  # shorter than it names
+    ],
+    ids=["longer-body", "longer-range", "shorter-body"],
+)
+def test_a_range_answer_of_the_wrong_length_is_refused_in_bounded_memory(
+    server: IndexServer, http: HttpClient, content_range: str, body: bytes
+) -> None:
+    url = _serve(server, "/r.whl", body, status=206, Content_Range=content_range)
+    caught, peak = _peak(lambda: open_remote_zip(http, url).__enter__())
+    assert isinstance(caught, HttpError) and caught.status == 206, caught
+    assert url in caught.where
+    assert peak < 16 * MiB
