@@ -66,6 +66,8 @@ def _hint(status: int, url: str) -> str:
         )
     if status == 403:
         return f"{host} refused access; check that the credentials for {host} are valid"
+    if status < 400:
+        return "the server answered neither a file nor a redirect mlenv can follow; check the URL"
     if status in (404, 410):
         return "check the URL; nothing exists there"
     if status == 429 or status >= 500:
@@ -372,7 +374,9 @@ def _read_bounded(response: httpx.Response, url: str) -> bytes:
 
 
 def _raise_for_status(response: httpx.Response, url: str) -> None:
-    if response.status_code < 400:
+    """Only a 2xx answer is a body; a 3xx here was not followed (no Location, a 300, an
+    unasked-for 304) and its empty body is no page, ``.metadata`` or wheel."""
+    if response.status_code < 300:
         return
     status = response.status_code
     raise HttpError(

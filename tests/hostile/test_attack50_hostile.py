@@ -174,3 +174,28 @@ def test_a_range_answer_of_the_wrong_length_is_refused_in_bounded_memory(
     assert isinstance(caught, HttpError) and caught.status == 206, caught
     assert url in caught.where
     assert peak < 16 * MiB
+
+
+@pytest.mark.parametrize(
+    "status, location",
+    [(302, None), (301, ""), (300, "/elsewhere"), (304, None)],
+    ids=["302-no-location", "301-empty-location", "300-multiple-choices", "304-unasked"],
+)
+def test_a_3xx_that_cannot_be_followed_is_no_page_metadata_or_wheel(
+    server: IndexServer, http: HttpClient, status: int, location: str | None
+) -> None:
+    """A redirect without a usable Location (or a 300, or a 304 to a request that sent no
+    validators) passed the status check as a success: its empty body was a page with no files,
+    an empty ``.metadata`` (a distribution without dependencies) or a wheel of 0 bytes. It is
+    an error naming the URL and the status."""
+    headers = {} if location is None else {"Location": location}
+    for path in ("/simple/a/", "/a-1.0-py3-none-any.whl.metadata"):
+        server.fault(path, Fault(status=status, headers=headers, times=None))
+        with pytest.raises(HttpError) as caught:
+            http.get(server.url + path)
+        assert caught.value.status == status and server.url + path in caught.value.where
+        assert caught.value.hint
+    server.fault("/a.whl", Fault(status=status, headers=headers, times=None))
+    with pytest.raises(HttpError) as opened, http.open(server.url + "/a.whl") as stream:
+        stream.read()
+    assert opened.value.status == status
