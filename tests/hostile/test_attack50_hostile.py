@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import time
 import tracemalloc
 import zlib
 from collections.abc import Callable, Iterator
@@ -18,11 +19,15 @@ from pathlib import Path
 
 import pytest
 import zstandard
+from packaging.utils import canonicalize_name
 
 from mlenv.cache.artifacts import Artifact, ArtifactCache, IntegrityError
 from mlenv.cache.download import fetch
 from mlenv.errors import MlenvError
 from mlenv.index.http import HttpClient, HttpError
+from mlenv.index.model import IndexPageError
+from mlenv.index.pages import parse_page
+from mlenv.index.remote import SimpleIndex
 from mlenv.index.wheelmeta import open_remote_zip
 from mlenv.report import MemoryReporter
 from tests.support.httpserver import Fault, IndexServer
@@ -199,3 +204,41 @@ def test_a_3xx_that_cannot_be_followed_is_no_page_metadata_or_wheel(
     with pytest.raises(HttpError) as opened, http.open(server.url + "/a.whl") as stream:
         stream.read()
     assert opened.value.status == status
+
+
+@pytest.mark.parametrize("charset", ["undefined", "punycode", "unicode-escape", "UTF7", "idna"])
+def test_a_page_in_a_python_only_charset_is_a_clear_error_at_once(
+    server: IndexServer, http: HttpClient, charset: str
+) -> None:
+    """``charset=undefined`` (or punycode on a page that is not punycode) let a bare
+    UnicodeError out of the page parser: an internal error, not one naming the page. And
+    punycode decodes in quadratic time: 320 KB took ~8 s, a few MB minutes."""
+    page = b'<html><a href="a-1.0.tar.gz">' + b"a" * 160_000 + b"-" + b"b" * 160_000 + b"</a>"
+    _serve(server, "/simple/a/", page, Content_Type=f"text/html; charset={charset}")
+    index = SimpleIndex(server.url + "/simple", http=http)
+    started = time.monotonic()
+    with pytest.raises(IndexPageError) as caught:
+        index.files(canonicalize_name("a"))
+    assert time.monotonic() - started < 3
+    assert "/simple/a/" in caught.value.where and charset in caught.value.message
+
+
+@pytest.mark.parametrize(
+    "content_type, body",
+    [
+        ("text/html; charset=latin-1", b'<a href="caf\xe9-1.0.tar.gz">x</a>'),
+        ('text/html; charset="ISO-8859-1"', b'<a href="caf\xe9-1.0.tar.gz">x</a>'),
+        ("text/html", b'\xef\xbb\xbf<a href="caf\xc3\xa9-1.0.tar.gz">x</a>'),  # a BOM
+        ("text/html", b'<base href="/files/"><a href="caf\xc3\xa9-1.0.tar.gz">x</a>'),
+    ],
+    ids=["latin-1", "quoted-iso-8859-1", "utf-8-bom", "base-href"],
+)
+def test_pages_in_real_charsets_and_with_a_base_href_are_read(
+    server: IndexServer, http: HttpClient, content_type: str, body: bytes
+) -> None:
+    _serve(server, "/simple/cafe/", body, Content_Type=content_type)
+    page = http.get(server.url + "/simple/cafe/")
+    links = parse_page(page.content, page.headers.get("content-type"), page.url)
+    assert [link.filename for link in links] == ["caf\u00e9-1.0.tar.gz"]
+    if b"<base" in body:
+        assert links[0].url.startswith(server.url + "/files/")
