@@ -53,7 +53,7 @@ def read_wheel_metadata(file: IndexFile, http: HttpClient) -> bytes:
                 where=file.url,
                 hint="check that the local index or find-links directory is complete",
             ) from None
-    with open_remote_zip(http, file.url) as handle:
+    with open_remote_zip(http, file.url, file.size) as handle:
         return metadata_member(handle, file)
 
 
@@ -256,8 +256,9 @@ def _dist_info_name(member: str) -> str:
 
 
 @contextmanager
-def open_remote_zip(http: HttpClient, url: str) -> Iterator[BinaryIO]:
-    """A seekable file over HTTP ranges, or a temporary full copy when ranges are not honoured."""
+def open_remote_zip(http: HttpClient, url: str, size: int | None = None) -> Iterator[BinaryIO]:
+    """A seekable file over HTTP ranges, or a temporary full copy when ranges are not honoured
+    (at most the ``size`` the index gave, when it gave one)."""
     with ExitStack() as stack:
         try:
             tail = {"Range": f"bytes=-{TAIL_BYTES}", **_IDENTITY}
@@ -274,7 +275,7 @@ def open_remote_zip(http: HttpClient, url: str) -> Iterator[BinaryIO]:
             import tempfile  # here: a lock of local indexes never spools
 
             spool = stack.enter_context(tempfile.TemporaryFile())
-            _copy(response, spool, url)
+            _copy(response, spool, url, size)
             spool.seek(0)
             yield spool
 
@@ -288,8 +289,12 @@ def _content_range(headers: Mapping[str, str], url: str) -> tuple[int, int, int]
         start, end, total = (int(g) for g in match.groups())
         if start <= end < total:
             return start, end, total
-    raise HttpError(
-        f"{url} answered a range request with an unusable Content-Range or Content-Encoding",
+    raise _broken(url, "an unusable Content-Range or Content-Encoding")
+
+
+def _broken(url: str, what: str) -> HttpError:
+    return HttpError(
+        f"{url} answered a range request with {what}",
         url=url,
         status=206,
         hint="the server's range support is broken; use a mirror",
@@ -301,30 +306,28 @@ def _read_span(response: httpx.Response, url: str, span: int) -> bytes:
     at most the ``TAIL_BYTES`` asked for, read no further: a longer body is refused at once."""
     expected = span
     if span > TAIL_BYTES:
-        raise HttpError(
-            f"{url} answered a range request for {TAIL_BYTES} bytes with {span}",
-            url=url,
-            status=206,
-            hint="the server's range support is broken; use a mirror",
-        )
+        raise _broken(url, f"{span} bytes for {TAIL_BYTES}")
     body = bytearray()
     for chunk in raw_chunks(response, url):
         body += chunk
         if len(body) > expected:
             break
     if len(body) != expected:
-        raise HttpError(
-            f"{url} answered a range request for {expected} bytes with "
-            f"{'more' if len(body) > expected else len(body)}",
-            url=url,
-            status=206,
-            hint="the server's range support is broken; use a mirror",
-        )
+        raise _broken(url, f"{'more' if len(body) > expected else len(body)} bytes for {expected}")
     return bytes(body)
 
 
-def _copy(response: httpx.Response, target: BinaryIO, url: str) -> None:
+def _copy(response: httpx.Response, target: BinaryIO, url: str, size: int | None) -> None:
+    copied = 0
     for chunk in raw_chunks(response, url):  # the file's bytes, as asked (identity)
+        copied += len(chunk)
+        if size is not None and copied > size:  # an endless answer would fill the disk
+            raise HttpError(
+                f"{url} sent more than the {size} bytes the index lists for it",
+                url=url,
+                status=response.status_code,
+                hint="the index and its files disagree; retry, or report it to the index operator",
+            )
         target.write(chunk)
 
 
@@ -374,12 +377,7 @@ class _RangeReader(io.RawIOBase):
         if response.status == 206:
             start, _end, _total = _content_range(response.headers, self._url)
             if start != position or not response.content:
-                raise HttpError(
-                    f"{self._url} answered a range request with the wrong range",
-                    url=self._url,
-                    status=206,
-                    hint="the server's range support is broken; use a mirror",
-                )
+                raise _broken(self._url, "the wrong range")
             segment = (position, response.content)
         else:  # the server stopped honouring ranges and sent the whole file
             segment = (0, response.content)

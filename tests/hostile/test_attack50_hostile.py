@@ -242,3 +242,21 @@ def test_pages_in_real_charsets_and_with_a_base_href_are_read(
     assert [link.filename for link in links] == ["caf\u00e9-1.0.tar.gz"]
     if b"<base" in body:
         assert links[0].url.startswith(server.url + "/files/")
+
+
+def test_a_server_ignoring_ranges_sends_at_most_the_size_the_index_lists(
+    server: IndexServer, http: HttpClient
+) -> None:
+    """A server that answers the range request with 200 gets its whole answer spooled to a
+    temporary file: an endless one filled the disk. Past the size the index lists (PEP 700)
+    it is refused, naming the URL."""
+    url = _serve(server, "/big.whl", b"PK" + b"\0" * (8 * MiB))
+    with (
+        pytest.raises(HttpError, match="more than the 1000 bytes") as caught,
+        open_remote_zip(http, url, 1000),
+    ):
+        pass
+    assert caught.value.where == url
+    assert server.requests_for("/big.whl")[0].headers["range"] == "bytes=-65536"
+    with open_remote_zip(http, url, 8 * MiB + 2) as whole:  # as large as listed: read
+        assert whole.read(2) == b"PK"
