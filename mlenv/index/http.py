@@ -67,7 +67,7 @@ def _hint(status: int, url: str) -> str:
     if status == 403:
         return f"{host} refused access; check that the credentials for {host} are valid"
     if status < 400:
-        return "the server answered neither a file nor a redirect mlenv can follow; check the URL"
+        return "the server answered neither a whole file nor a redirect mlenv can follow; retry"
     if status in (404, 410):
         return "check the URL; nothing exists there"
     if status == 429 or status >= 500:
@@ -375,10 +375,11 @@ def _read_bounded(response: httpx.Response, url: str) -> bytes:
 
 def _raise_for_status(response: httpx.Response, url: str) -> None:
     """Only a 2xx answer is a body; a 3xx here was not followed (no Location, a 300, an
-    unasked-for 304) and its empty body is no page, ``.metadata`` or wheel."""
-    if response.status_code < 300:
-        return
+    unasked-for 304) and its empty body is no page, ``.metadata`` or wheel; nor is a part of
+    one (206) that no ``Range`` asked for."""
     status = response.status_code
+    if status < 300 and (status != 206 or "range" in response.request.headers):
+        return
     raise HttpError(
         f"GET {url} failed: HTTP {status} {printable(response.reason_phrase, 80)}".rstrip(),
         url=url,

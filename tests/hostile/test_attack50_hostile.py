@@ -260,3 +260,18 @@ def test_a_server_ignoring_ranges_sends_at_most_the_size_the_index_lists(
     assert server.requests_for("/big.whl")[0].headers["range"] == "bytes=-65536"
     with open_remote_zip(http, url, 8 * MiB + 2) as whole:  # as large as listed: read
         assert whole.read(2) == b"PK"
+
+
+def test_a_part_of_a_page_nobody_asked_for_is_no_page(
+    server: IndexServer, http: HttpClient
+) -> None:
+    """A 206 to a request without ``Range`` (a CDN serving a cached part) passed as the page:
+    a listing cut short, files missing without a word. It is an error naming the URL; a 206
+    that a range request asked for is still read."""
+    url = _serve(
+        server, "/simple/a/", b'<a href="a-1.0.tar.gz">', status=206, Content_Range="bytes 0-22/900"
+    )
+    with pytest.raises(HttpError) as caught:
+        http.get(url)
+    assert caught.value.status == 206 and caught.value.where == url and caught.value.hint
+    assert http.get(url, headers={"Range": "bytes=0-22"}).status == 206
