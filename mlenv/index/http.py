@@ -23,10 +23,11 @@ from urllib.parse import urlsplit
 
 from mlenv import __version__, watch
 from mlenv.errors import printable
+from mlenv.index.bodies import ACCEPT_ENCODING, raw_chunks, read_bounded
 from mlenv.index.caches import HttpCache, is_storable
 from mlenv.index.model import PackageIndexError
 from mlenv.index.urls import Credentials, Origin, origin, split_credentials, strip_credentials
-from mlenv.limits import MAX_BODY_BYTES, enforce
+from mlenv.limits import MAX_BODY_BYTES
 from mlenv.origins import NO_LOCAL_ROOTS, follow, is_loopback, may_send_credentials
 
 if TYPE_CHECKING:
@@ -65,6 +66,8 @@ def _hint(status: int, url: str) -> str:
         )
     if status == 403:
         return f"{host} refused access; check that the credentials for {host} are valid"
+    if status < 400:
+        return "the server answered neither a whole file nor a redirect mlenv can follow; retry"
     if status in (404, 410):
         return "check the URL; nothing exists there"
     if status == 429 or status >= 500:
@@ -228,7 +231,11 @@ class HttpClient:
                     follow_redirects=False,
                     transport=self._transport,
                     verify=ssl_context(),
-                    headers={"User-Agent": f"mlenv/{__version__}"},
+                    # only what ``bodies`` inflates in bounded steps (httpx would add zstd)
+                    headers={
+                        "User-Agent": f"mlenv/{__version__}",
+                        "Accept-Encoding": ACCEPT_ENCODING,
+                    },
                 )
             return self._client
 
@@ -340,7 +347,7 @@ class _ResponseReader(io.RawIOBase):
 
     def __init__(self, response: httpx.Response, url: str) -> None:
         super().__init__()
-        self._chunks = response.iter_bytes()
+        self._chunks = raw_chunks(response, url)  # the file's bytes, never httpx's decoding
         self._url = url
         self._pending = memoryview(b"")
 
@@ -348,16 +355,12 @@ class _ResponseReader(io.RawIOBase):
         return True
 
     def readinto(self, buffer: WriteableBuffer) -> int:
-        import httpx
-
         view = memoryview(buffer).cast("B")
         while not self._pending:
             try:
                 self._pending = memoryview(next(self._chunks))
             except StopIteration:
                 return 0
-            except httpx.HTTPError as exc:
-                raise transfer_error(self._url, exc) from None
         count = min(len(view), len(self._pending))
         view[:count] = self._pending[:count]
         self._pending = self._pending[count:]
@@ -366,26 +369,17 @@ class _ResponseReader(io.RawIOBase):
 
 def _read_bounded(response: httpx.Response, url: str) -> bytes:
     """The whole (decoded) body, refused past ``MAX_BODY_BYTES``: pages and metadata are read
-    into memory, so an endless or decompression-bomb answer must stop early."""
-    import httpx
-
-    declared = response.headers.get("content-length", "")
-    if declared.isdigit():
-        enforce(int(declared), MAX_BODY_BYTES, "bytes in the answer", where=url)
-    body = bytearray()
-    try:
-        for chunk in response.iter_bytes():
-            body += chunk
-            enforce(len(body), MAX_BODY_BYTES, "bytes in the answer", where=url)
-    except httpx.HTTPError as exc:
-        raise transfer_error(url, exc) from None
-    return bytes(body)
+    into memory, so an endless or decompression-bomb answer must stop early (``bodies``)."""
+    return read_bounded(response, url, MAX_BODY_BYTES)
 
 
 def _raise_for_status(response: httpx.Response, url: str) -> None:
-    if response.status_code < 400:
-        return
+    """Only a 2xx answer is a body; a 3xx here was not followed (no Location, a 300, an
+    unasked-for 304) and its empty body is no page, ``.metadata`` or wheel; nor is a part of
+    one (206) that no ``Range`` asked for."""
     status = response.status_code
+    if status < 300 and (status != 206 or "range" in response.request.headers):
+        return
     raise HttpError(
         f"GET {url} failed: HTTP {status} {printable(response.reason_phrase, 80)}".rstrip(),
         url=url,

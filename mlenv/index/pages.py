@@ -6,12 +6,14 @@ produce the same ``Link`` values and nothing downstream knows which one an index
 
 from __future__ import annotations
 
+import codecs
 import json
 from collections.abc import Mapping
 from html.parser import HTMLParser
 from typing import Literal
 from urllib.parse import urldefrag, urljoin
 
+from mlenv.errors import printable
 from mlenv.index.model import IndexPageError, Link, valid_sha256
 from mlenv.index.urls import strip_credentials
 from mlenv.limits import MAX_PAGE_LINKS, MAX_UNTERMINATED, enforce
@@ -36,6 +38,12 @@ _HTML_TYPES = frozenset(
         "text/html",
         "application/xhtml+xml",
     }
+)
+# Python codecs no web page is written in: "punycode" decodes in quadratic time (a page of
+# a few MB: minutes), "undefined" raises a bare UnicodeError, the escape codecs turn "\u003c"
+# into "<", and WHATWG bans UTF-7.
+_NOT_PAGE_CHARSETS = frozenset(
+    {"punycode", "idna", "undefined", "unicode-escape", "raw-unicode-escape", "utf-7"}
 )
 _PAGE_HINT = "check that the URL points at a PEP 503/691 simple index (usually ending in /simple)"
 
@@ -70,10 +78,12 @@ def parse_page(
         if key.lower() == "charset" and value:
             charset = value.strip('"')
     try:
+        if codecs.lookup(charset).name in _NOT_PAGE_CHARSETS:
+            raise LookupError(charset)
         text = content.decode(charset)
-    except (UnicodeDecodeError, LookupError):
+    except (UnicodeError, LookupError):  # UnicodeError: what "undefined" raises
         raise IndexPageError(
-            f"the page is not valid {charset} text", where=where, hint=_PAGE_HINT
+            f"the page is not valid {printable(charset, 40)} text", where=where, hint=_PAGE_HINT
         ) from None
     return parse_html(text, page_url, local)
 

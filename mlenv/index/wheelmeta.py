@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING, BinaryIO, NamedTuple
 from packaging.utils import canonicalize_name
 
 from mlenv.errors import MlenvError
-from mlenv.index.http import HttpClient, HttpError, transfer_error
+from mlenv.index.bodies import raw_chunks
+from mlenv.index.http import HttpClient, HttpError
 from mlenv.index.model import IndexFile, MetadataError
 from mlenv.index.urls import file_url_to_path, is_file_url
 from mlenv.userfiles import open_input
@@ -52,7 +53,7 @@ def read_wheel_metadata(file: IndexFile, http: HttpClient) -> bytes:
                 where=file.url,
                 hint="check that the local index or find-links directory is complete",
             ) from None
-    with open_remote_zip(http, file.url) as handle:
+    with open_remote_zip(http, file.url, file.size) as handle:
         return metadata_member(handle, file)
 
 
@@ -255,8 +256,9 @@ def _dist_info_name(member: str) -> str:
 
 
 @contextmanager
-def open_remote_zip(http: HttpClient, url: str) -> Iterator[BinaryIO]:
-    """A seekable file over HTTP ranges, or a temporary full copy when ranges are not honoured."""
+def open_remote_zip(http: HttpClient, url: str, size: int | None = None) -> Iterator[BinaryIO]:
+    """A seekable file over HTTP ranges, or a temporary full copy when ranges are not honoured
+    (at most the ``size`` the index gave, when it gave one)."""
     with ExitStack() as stack:
         try:
             tail = {"Range": f"bytes=-{TAIL_BYTES}", **_IDENTITY}
@@ -266,49 +268,67 @@ def open_remote_zip(http: HttpClient, url: str) -> Iterator[BinaryIO]:
                 raise
             response = stack.enter_context(http.stream(url, headers=_IDENTITY))
         if response.status_code == 206:
-            start, total = _content_range(response.headers, url)
-            yield io.BufferedReader(_RangeReader(http, url, total, start, _read_all(response, url)))
+            start, end, total = _content_range(response.headers, url)
+            data = _read_span(response, url, end - start + 1)
+            yield io.BufferedReader(_RangeReader(http, url, total, start, data))
         else:
             import tempfile  # here: a lock of local indexes never spools
 
             spool = stack.enter_context(tempfile.TemporaryFile())
-            _copy(response, spool, url)
+            _copy(response, spool, url, size)
             spool.seek(0)
             yield spool
 
 
-def _content_range(headers: Mapping[str, str], url: str) -> tuple[int, int]:
-    """Start and total size of a 206 answer; a server that garbles them gets no guesswork."""
+def _content_range(headers: Mapping[str, str], url: str) -> tuple[int, int, int]:
+    """First and last byte and total size of a 206 answer; a server that garbles them, or
+    compresses the range it was asked for as ``identity``, gets no guesswork."""
     match = _CONTENT_RANGE.fullmatch(headers.get("content-range", "").strip())
-    if match is not None:
+    coding = headers.get("content-encoding", "identity").strip().lower()
+    if match is not None and coding in ("", "identity"):
         start, end, total = (int(g) for g in match.groups())
         if start <= end < total:
-            return start, total
-    raise HttpError(
-        f"{url} answered a range request with an unusable Content-Range",
+            return start, end, total
+    raise _broken(url, "an unusable Content-Range or Content-Encoding")
+
+
+def _broken(url: str, what: str) -> HttpError:
+    return HttpError(
+        f"{url} answered a range request with {what}",
         url=url,
         status=206,
         hint="the server's range support is broken; use a mirror",
     )
 
 
-def _read_all(response: httpx.Response, url: str) -> bytes:
-    import httpx
+def _read_span(response: httpx.Response, url: str, span: int) -> bytes:
+    """The raw bytes of the first range answer: exactly the ``span`` its Content-Range names,
+    at most the ``TAIL_BYTES`` asked for, read no further: a longer body is refused at once."""
+    expected = span
+    if span > TAIL_BYTES:
+        raise _broken(url, f"{span} bytes for {TAIL_BYTES}")
+    body = bytearray()
+    for chunk in raw_chunks(response, url):
+        body += chunk
+        if len(body) > expected:
+            break
+    if len(body) != expected:
+        raise _broken(url, f"{'more' if len(body) > expected else len(body)} bytes for {expected}")
+    return bytes(body)
 
-    try:
-        return response.read()
-    except httpx.HTTPError as exc:
-        raise transfer_error(url, exc) from None
 
-
-def _copy(response: httpx.Response, target: BinaryIO, url: str) -> None:
-    import httpx
-
-    try:
-        for chunk in response.iter_bytes():
-            target.write(chunk)
-    except httpx.HTTPError as exc:
-        raise transfer_error(url, exc) from None
+def _copy(response: httpx.Response, target: BinaryIO, url: str, size: int | None) -> None:
+    copied = 0
+    for chunk in raw_chunks(response, url):  # the file's bytes, as asked (identity)
+        copied += len(chunk)
+        if size is not None and copied > size:  # an endless answer would fill the disk
+            raise HttpError(
+                f"{url} sent more than the {size} bytes the index lists for it",
+                url=url,
+                status=response.status_code,
+                hint="the index and its files disagree; retry, or report it to the index operator",
+            )
+        target.write(chunk)
 
 
 class _RangeReader(io.RawIOBase):
@@ -355,14 +375,9 @@ class _RangeReader(io.RawIOBase):
         headers = {"Range": f"bytes={position}-{stop - 1}", **_IDENTITY}
         response = self._http.get(self._url, headers=headers)
         if response.status == 206:
-            start, _total = _content_range(response.headers, self._url)
+            start, _end, _total = _content_range(response.headers, self._url)
             if start != position or not response.content:
-                raise HttpError(
-                    f"{self._url} answered a range request with the wrong range",
-                    url=self._url,
-                    status=206,
-                    hint="the server's range support is broken; use a mirror",
-                )
+                raise _broken(self._url, "the wrong range")
             segment = (position, response.content)
         else:  # the server stopped honouring ranges and sent the whole file
             segment = (0, response.content)

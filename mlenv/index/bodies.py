@@ -1,0 +1,101 @@
+"""Response bodies read the way mlenv means them, never httpx's decoding.
+
+httpx decodes whatever ``Content-Encoding`` a server names, whatever was asked for, and a
+zstd frame of 16 KiB comes out of one ``decode`` call as a gigabyte: a bound counted after
+httpx's decoding is counted too late. So a file mlenv stores or reads by byte ranges is read
+raw (it asked for ``identity``: the bytes are the file's, as pip reads them), and a page or
+``.metadata`` answer is inflated here, 64 KiB at a step, so the count stops a bomb early.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from mlenv.errors import printable
+from mlenv.limits import MAX_BODY_BYTES, enforce
+
+if TYPE_CHECKING:
+    import httpx
+
+# What a page or .metadata request accepts: what this module can inflate in bounded steps.
+ACCEPT_ENCODING = "gzip, deflate"
+_STEP = 1 << 16
+
+
+def raw_chunks(response: httpx.Response, url: str) -> Iterator[bytes]:
+    """The body's bytes as they came over the wire, transfer errors as ``HttpError``s."""
+    import httpx
+
+    from mlenv.index.http import transfer_error
+
+    try:
+        stream = response.stream
+        if response.is_stream_consumed and isinstance(stream, httpx.SyncByteStream):
+            yield from stream  # built whole (a MockTransport's): still the raw bytes
+        else:
+            yield from response.iter_raw()
+    except httpx.HTTPError as exc:
+        raise transfer_error(url, exc) from None
+
+
+def encoding(response: httpx.Response) -> str:
+    coding: str = response.headers.get("content-encoding", "")
+    return coding.strip().lower()
+
+
+def read_bounded(response: httpx.Response, url: str, limit: int = MAX_BODY_BYTES) -> bytes:
+    """The whole decoded body, refused past ``limit`` bytes counted while streaming and after
+    each bounded inflating step: an endless answer or a compression bomb stops early."""
+    declared = response.headers.get("content-length", "")
+    if declared.isdigit():
+        enforce(int(declared), limit, "bytes in the answer", where=url)
+    body = bytearray()
+    for chunk in _decoded(response, url):
+        body += chunk
+        enforce(len(body), limit, "bytes in the answer", where=url)
+    return bytes(body)
+
+
+def _decoded(response: httpx.Response, url: str) -> Iterator[bytes]:
+    coding = encoding(response)
+    if coding in ("", "identity"):
+        yield from raw_chunks(response, url)
+        return
+    if coding not in ("gzip", "x-gzip", "deflate"):
+        from mlenv.index.http import HttpError
+
+        raise HttpError(
+            f"{url} answered in an encoding mlenv did not ask for: {printable(coding, 40)}",
+            url=url,
+            status=response.status_code,
+            hint=f"mlenv asks for Accept-Encoding: {ACCEPT_ENCODING}; the server or a proxy "
+            "in between ignores it",
+        )
+    # gzip or zlib by the header; a bare deflate stream (some servers' "deflate") otherwise
+    inflate = zlib.decompressobj(zlib.MAX_WBITS | 32)
+    started = False
+    try:
+        for chunk in raw_chunks(response, url):
+            if not started and coding == "deflate" and not _zlib_header(chunk):
+                inflate = zlib.decompressobj(-zlib.MAX_WBITS)
+            started = started or bool(chunk)
+            while chunk:  # at most 64 KiB out per step: a bomb meets the count early
+                yield inflate.decompress(chunk, _STEP)
+                chunk = inflate.unconsumed_tail
+        yield inflate.flush()
+    except zlib.error as error:
+        from mlenv.index.http import HttpError
+
+        raise HttpError(
+            f"{url}: the {coding} answer is damaged: {error}",
+            url=url,
+            status=response.status_code,
+            hint="the answer broke off or a proxy mangled it; retry",
+        ) from None
+
+
+def _zlib_header(start: bytes) -> bool:
+    """Whether a "deflate" body opens with a zlib header (RFC 1950), not a bare stream."""
+    return len(start) >= 2 and start[0] & 0x0F == 8 and (start[0] << 8 | start[1]) % 31 == 0
