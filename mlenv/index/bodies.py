@@ -75,15 +75,24 @@ def _decoded(response: httpx.Response, url: str) -> Iterator[bytes]:
         )
     # gzip or zlib by the header; a bare deflate stream (some servers' "deflate") otherwise
     inflate = zlib.decompressobj(zlib.MAX_WBITS | 32)
-    started = False
+    head: bytes | None = (
+        b""  # a "deflate" body's first two bytes say which stream it is, however it comes
+    )
     try:
-        for chunk in raw_chunks(response, url):
-            if not started and coding == "deflate" and not _zlib_header(chunk):
-                inflate = zlib.decompressobj(-zlib.MAX_WBITS)
-            started = started or bool(chunk)
+        for piece in raw_chunks(response, url):
+            chunk = piece
+            if coding == "deflate" and head is not None:
+                head += piece
+                if len(head) < 2:
+                    continue
+                if not _zlib_header(head):
+                    inflate = zlib.decompressobj(-zlib.MAX_WBITS)
+                chunk, head = head, None
             while chunk:  # at most 64 KiB out per step: a bomb meets the count early
                 yield inflate.decompress(chunk, _STEP)
                 chunk = inflate.unconsumed_tail
+        if head:  # a body of one byte
+            yield inflate.decompress(head, _STEP)
         yield inflate.flush()
     except zlib.error as error:
         from mlenv.index.http import HttpError

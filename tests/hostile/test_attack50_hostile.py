@@ -17,6 +17,7 @@ import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 import zstandard
 from packaging.utils import canonicalize_name
@@ -24,6 +25,7 @@ from packaging.utils import canonicalize_name
 from mlenv.cache.artifacts import Artifact, ArtifactCache, IntegrityError
 from mlenv.cache.download import fetch
 from mlenv.errors import MlenvError
+from mlenv.index.bodies import read_bounded
 from mlenv.index.http import HttpClient, HttpError
 from mlenv.index.model import IndexPageError
 from mlenv.index.pages import parse_page
@@ -275,3 +277,29 @@ def test_a_part_of_a_page_nobody_asked_for_is_no_page(
         http.get(url)
     assert caught.value.status == 206 and caught.value.where == url and caught.value.hint
     assert http.get(url, headers={"Range": "bytes=0-22"}).status == 206
+
+
+class _Dribble(httpx.SyncByteStream):
+    """A body that arrives a byte at a time, as a slow server or proxy may send it."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+
+    def __iter__(self) -> Iterator[bytes]:
+        for index in range(len(self._data)):
+            yield self._data[index : index + 1]
+
+
+@pytest.mark.parametrize(
+    "deflate", [zlib.compress, lambda data: zlib.compress(data)[2:-4]], ids=["zlib", "bare"]
+)
+def test_a_deflate_body_that_comes_a_byte_at_a_time_is_read_whole(
+    deflate: Callable[[bytes], bytes],
+) -> None:
+    """Which deflate stream a body is (zlib or bare) is judged on its first two bytes, not on
+    its first chunk: a one-byte first chunk was taken for a bare stream."""
+    page = b"<html><body>" + b"x" * 5000 + b"</body></html>"
+    response = httpx.Response(
+        200, headers={"content-encoding": "deflate"}, stream=_Dribble(deflate(page))
+    )
+    assert read_bounded(response, "https://h/simple/a/") == page
