@@ -303,6 +303,17 @@ class MultiPlatformRecord:
         )
 
 
+def layout_image(record: BuildRecord | MultiPlatformRecord) -> tuple[str, str] | None:
+    """The OCI layout a record names and the digest of the image it holds (the manifest, or a
+    multi-platform build's image index): what `verify` checks a layout against and `push`
+    sends. None when the build wrote no image."""
+    if isinstance(record, MultiPlatformRecord):
+        index = record.index
+        return None if index is None else (index.layout, index.index_digest)
+    image = record.image
+    return None if image is None else (image.layout, image.manifest_digest)
+
+
 def read_record(data: object, where: str = BUILD_RECORD) -> BuildRecord | MultiPlatformRecord:
     """A parsed build.json of either kind."""
     if isinstance(data, dict) and data.get("kind") == MULTI_PLATFORM:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from mlenv.build_record import BUILD_RECORD, BuildRecord, MultiPlatformRecord, read_record
+from mlenv.build_record import BUILD_RECORD, layout_image, read_record
 from mlenv.commands.session import Session
 from mlenv.errors import MlenvError, UsageError
 from mlenv.limits import parse_json
@@ -68,10 +68,8 @@ def recorded_digest(output: Path) -> str | None:
             where=where,
             hint="push the dist/ written by `mlenv build` as it was written",
         ) from None
-    if isinstance(record, MultiPlatformRecord) and record.index is not None:
-        return record.index.index_digest
-    if isinstance(record, BuildRecord) and record.image is not None:
-        return record.image.manifest_digest
+    if (named := layout_image(record)) is not None:
+        return named[1]
     raise UsageError(
         "the build.json beside the image records no image",
         where=where,

@@ -19,6 +19,7 @@ from mlenv.build_record import (
     BuildRecord,
     BuildRecordError,
     MultiPlatformRecord,
+    layout_image,
     read_record,
 )
 from mlenv.cache.artifacts import ArtifactCache
@@ -128,12 +129,9 @@ def with_output(verdict: Verdict, output: Path, lock_path: Path) -> Verdict:
 
 
 def _layout_digests(record: BuildRecord | MultiPlatformRecord) -> dict[str, str]:
-    """The image each layout of the record holds (hex, as image.tar's sha256 is kept)."""
-    if isinstance(record, MultiPlatformRecord):
-        index = record.index
-        return {} if index is None else {index.layout: index.index_digest.removeprefix("sha256:")}
-    image = record.image
-    return {} if image is None else {image.layout: image.manifest_digest.removeprefix("sha256:")}
+    """The image the record's layout holds (hex, as image.tar's sha256 is kept)."""
+    named = layout_image(record)
+    return {} if named is None else {named[0]: named[1].removeprefix("sha256:")}
 
 
 def _layout_digest(output: Path) -> str | Finding:
