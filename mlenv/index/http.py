@@ -186,7 +186,7 @@ class HttpClient:
                 self.cache.store(url, accept, cached)
                 return HttpResponse(cached.url, 200, cached.headers, cached.content, True)
             _raise_for_status(response, final_url)
-            content = _read_bounded(response, final_url)
+            content = read_bounded(response, final_url, MAX_BODY_BYTES)  # pages, metadata
         finally:
             response.close()
         lowered = {k.lower(): v for k, v in response.headers.items()}
@@ -365,12 +365,6 @@ class _ResponseReader(io.RawIOBase):
         view[:count] = self._pending[:count]
         self._pending = self._pending[count:]
         return count
-
-
-def _read_bounded(response: httpx.Response, url: str) -> bytes:
-    """The whole (decoded) body, refused past ``MAX_BODY_BYTES``: pages and metadata are read
-    into memory, so an endless or decompression-bomb answer must stop early (``bodies``)."""
-    return read_bounded(response, url, MAX_BODY_BYTES)
 
 
 def _raise_for_status(response: httpx.Response, url: str) -> None:
