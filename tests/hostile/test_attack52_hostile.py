@@ -1,0 +1,112 @@
+"""Adversary pass 52: a big wheel member zipfile will not read.
+
+zipfile (so pip) refuses a member whose central directory entry sets flag bit 5 (compressed
+patched data: the bytes are a patch to apply to some other file, not the file) or bit 6
+(strong encryption): ``NotImplementedError``. The big-member reader (``install/inflate.py``)
+read the stored or deflated bytes anyway, and the wheel's small members go through zipfile,
+so one wheel's members were judged by two readers. Only installer opening every member
+(even those mlenv skips) refused the wheel, unnamed; now both the vetting (``checks``) and
+the reader refuse it, naming the member."""
+
+from __future__ import annotations
+
+import io
+import os
+import struct
+import zipfile
+import zlib
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mlenv.direct import BIG
+from mlenv.install.inflate import member_chunks
+from mlenv.install.safety import InstallError
+from mlenv.install.wheels import install_environment
+from mlenv.report import MemoryReporter
+from tests.support.wheels import build_wheel
+
+CONTENT = os.urandom(BIG // 2) + b"a" * (BIG // 2 + 4097)
+_LOCAL = struct.Struct("<4s5H3L2H")
+_CENTRAL = struct.Struct("<4s6H3L5H2L")
+_END = struct.Struct("<4s4H2LH")
+
+
+def _rewrap(data: bytes, target: str, flags: int, method: int) -> bytes:
+    """The zip rebuilt member by member from its raw data, ``target`` with ``flags`` set in
+    both headers (and stored or deflated as ``method`` says)."""
+    out, central = io.BytesIO(), []
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        for info in archive.infolist():
+            name = info.orig_filename.encode("utf-8" if info.flag_bits & 0x800 else "cp437")
+            raw, flag_bits, compress_type = archive.read(info), info.flag_bits, 0
+            if info.filename == target:
+                flag_bits |= flags
+                if method == zipfile.ZIP_DEFLATED:
+                    packer = zlib.compressobj(6, zlib.DEFLATED, -15)
+                    raw, compress_type = packer.compress(raw) + packer.flush(), method
+            crc = zlib.crc32(archive.read(info))
+            offset = out.tell()
+            head: tuple[Any, ...] = (compress_type, 0, 0x21, crc, len(raw), info.file_size)
+            out.write(_LOCAL.pack(b"PK\x03\x04", 20, flag_bits, *head, len(name), 0))
+            out.write(name + raw)
+            lengths = (len(name), 0, 0, 0, 0, info.external_attr, offset)
+            entry = _CENTRAL.pack(b"PK\x01\x02", 20, 20, flag_bits, *head, *lengths)
+            central.append(entry + name)
+    directory = b"".join(central)
+    end = _END.pack(b"PK\x05\x06", 0, 0, len(central), len(central), len(directory), out.tell(), 0)
+    return out.getvalue() + directory + end
+
+
+def _wheel(directory: Path, flags: int, method: int) -> Path:
+    name, data = build_wheel("big", "1.0", files={"big/__init__.py": b"", "big/odd.bin": CONTENT})
+    directory.mkdir(parents=True)
+    (directory / name).write_bytes(_rewrap(data, "big/odd.bin", flags, method))
+    return directory / name
+
+
+@pytest.mark.parametrize("method", [zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED])
+@pytest.mark.parametrize("flags", [0x20, 0x40, 0x60])
+def test_a_big_member_zipfile_will_not_read_is_not_installed(
+    tmp_path: Path, flags: int, method: int
+) -> None:
+    """Attack: RECORD's hash and size are right and the CRC-32 too; only the flag says the
+    bytes are no plain member. zipfile refuses; the big-member reader read them."""
+    wheel = _wheel(tmp_path / "wheels", flags, method)
+    with zipfile.ZipFile(wheel) as archive:
+        info = archive.getinfo("big/odd.bin")
+        with pytest.raises(NotImplementedError):
+            archive.read(info)
+    with pytest.raises(zipfile.BadZipFile, match=r"big/odd\.bin.*flag"):
+        b"".join(member_chunks(wheel, info, 1 << 20))
+    with pytest.raises(InstallError, match=r"big/odd\.bin") as raised:
+        install_environment(
+            [wheel],
+            tmp_path / "stage",
+            prefix="/opt/mlenv/t",
+            interpreter="/usr/bin/python3.11",
+            python="3.11",
+            reporter=MemoryReporter(),
+        )
+    assert raised.value.where == wheel.name
+    assert not (tmp_path / "stage").exists()
+
+
+@pytest.mark.parametrize("method", [zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED])
+def test_a_plain_big_member_still_installs_as_zipfile_reads_it(tmp_path: Path, method: int) -> None:
+    wheel = _wheel(tmp_path / "wheels", 0, method)
+    with zipfile.ZipFile(wheel) as archive:
+        info = archive.getinfo("big/odd.bin")
+        assert archive.read(info) == CONTENT
+    assert b"".join(member_chunks(wheel, info, 1 << 20)) == CONTENT
+    install_environment(
+        [wheel],
+        tmp_path / "stage",
+        prefix="/opt/mlenv/t",
+        interpreter="/usr/bin/python3.11",
+        python="3.11",
+        reporter=MemoryReporter(),
+    )
+    site = tmp_path / "stage/lib/python3.11/site-packages"
+    assert (site / "big/odd.bin").read_bytes() == CONTENT
