@@ -24,6 +24,7 @@ from mlenv.direct import BIG
 from mlenv.install.inflate import member_chunks
 from mlenv.install.safety import InstallError
 from mlenv.install.wheels import install_environment
+from mlenv.redaction import redact, redact_urls
 from mlenv.report import MemoryReporter
 from tests.support.wheels import build_wheel
 
@@ -110,3 +111,36 @@ def test_a_plain_big_member_still_installs_as_zipfile_reads_it(tmp_path: Path, m
     )
     site = tmp_path / "stage/lib/python3.11/site-packages"
     assert (site / "big/odd.bin").read_bytes() == CONTENT
+
+
+# Go's encoding/json writes every '&' as ``\u0026`` (HTML-safe by default): a registry's or a
+# proxy's JSON answer (distribution, Harbor, an S3 redirect logged whole) carries a signed URL so.
+@pytest.mark.parametrize(
+    ("text", "secret"),
+    [
+        (
+            '{"location":"https://s3.example/b?X-Amz-Algorithm=AWS4-HMAC-SHA256'
+            '\\u0026X-Amz-Signature=deadbeefcafe"}',
+            "deadbeefcafe",
+        ),
+        ('"https:\\/\\/h\\/x?a=1\\u0026sig=S3CRETSIG"', "S3CRETSIG"),
+        ("https://h/x?a=1\\\\u0026token=S3CRETTOK", "S3CRETTOK"),  # JSON in JSON
+        ("https://h/x#state=1\\u0026access_token=S3CRETOAUTH", "S3CRETOAUTH"),
+    ],
+)
+def test_a_secret_parameter_after_a_json_escaped_ampersand_is_hidden(
+    text: str, secret: str
+) -> None:
+    """Attack: the parameter before the secret one is not secret, and the '&' between them is
+    JSON's ``\\u0026``: no ``[?&;#]`` started the secret's name, so its value was shown."""
+    assert secret not in redact(text)
+    assert secret not in redact_urls(text)
+    assert redact_urls(text) == text.replace(secret, "***")
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["https://h/x?a=1\\u0026page=2\\u0026b=3", "a \\u0026 b", "see \\u0026token= nothing"],
+)
+def test_json_escaped_ampersands_with_no_secret_stay_whole(text: str) -> None:
+    assert redact_urls(text) == text
