@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from mlenv.cuda.tags import extract
 from mlenv.direct import BIG
 from mlenv.install.inflate import member_chunks
 from mlenv.install.safety import InstallError
@@ -144,3 +145,24 @@ def test_a_secret_parameter_after_a_json_escaped_ampersand_is_hidden(
 )
 def test_json_escaped_ampersands_with_no_secret_stay_whole(text: str) -> None:
     assert redact_urls(text) == text
+
+
+@pytest.mark.parametrize(
+    "version",
+    ["1.0+pt28cu12.8", "1.0+torch2.8cu12.8", "1.0+pt2.8cu12.8", "1.0+torch2.8.1cu12.8"],
+)
+def test_a_dotted_cuda_after_a_builds_own_tag_is_read_whole(version: str) -> None:
+    """Attack: ``local-cux.y`` read ``+cu12.8`` only where ``cu`` started a label segment; a
+    PyG-style ``pt28`` (or ``torch2.8``) glued before it left ``cu12`` to ``local-ptcu``,
+    which read 'CUDA 12.x': a CUDA 12.8 build judged by the 12.x floor passes a 12.4 fleet."""
+    need = extract("nunchaku", version)
+    assert need is not None and str(need.cuda) == "12.8" and need.label == "12.8"
+
+
+@pytest.mark.parametrize(
+    ("version", "cuda"),
+    [("1.0+pt28cu128", "12.8"), ("1.0+cu124", "12.4"), ("1.0+cu12.8torch2.8", "12.8")],
+)
+def test_cuda_tags_without_the_shape_read_as_before(version: str, cuda: str) -> None:
+    need = extract("nunchaku", version)
+    assert need is not None and str(need.cuda) == cuda
