@@ -20,7 +20,8 @@ from typing import Any
 
 import pytest
 
-from mlenv.cuda.tags import extract
+from mlenv.cuda.tags import extract, extract_conda
+from mlenv.cuda.versions import CudaError
 from mlenv.direct import BIG
 from mlenv.install.inflate import member_chunks
 from mlenv.install.safety import InstallError
@@ -166,3 +167,21 @@ def test_a_dotted_cuda_after_a_builds_own_tag_is_read_whole(version: str) -> Non
 def test_cuda_tags_without_the_shape_read_as_before(version: str, cuda: str) -> None:
     need = extract("nunchaku", version)
     assert need is not None and str(need.cuda) == cuda
+
+
+@pytest.mark.parametrize(
+    ("version", "build"),
+    [
+        ("1.0+cu12.4.cu12.8", ""),
+        ("1.0+cu12.8torch2.8cu12.4", ""),
+        ("", "py3.10_cuda12.1.1_cuda12.4.1_0"),
+    ],
+)
+def test_two_dotted_cuda_tags_of_one_major_are_two_tags(version: str, build: str) -> None:
+    """Attack: the two-tags guard counted ``cu12.4`` and ``cu12.8`` both as ``cu12``, one tag,
+    so the first pattern's reading won silently (12.4 for a build naming 12.8 too)."""
+    with pytest.raises(CudaError, match="two CUDA tags"):
+        if build:
+            extract_conda("faiss-gpu", "1.8.0", build, [], [])
+        else:
+            extract("nunchaku", version)
