@@ -10,19 +10,23 @@ the reader refuse it, naming the member."""
 
 from __future__ import annotations
 
+import gzip
 import io
 import os
 import struct
+import time
 import zipfile
 import zlib
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from mlenv.cuda.tags import extract, extract_conda
 from mlenv.cuda.versions import CudaError
 from mlenv.direct import BIG
+from mlenv.index.bodies import read_bounded
 from mlenv.install.inflate import member_chunks
 from mlenv.install.safety import InstallError
 from mlenv.install.wheels import install_environment
@@ -185,3 +189,19 @@ def test_two_dotted_cuda_tags_of_one_major_are_two_tags(version: str, build: str
             extract_conda("faiss-gpu", "1.8.0", build, [], [])
         else:
             extract("nunchaku", version)
+
+
+@pytest.mark.parametrize("after", [gzip.compress(b"EXTRA"), b"junk" * 100])
+def test_bytes_after_a_gzip_pages_stream_end_do_not_spin(after: bytes) -> None:
+    """Attack: a gzip page over 64 KiB inflated, then anything (a second gzip member, as
+    ``cat a.gz b.gz`` makes, or junk). Past the stream's end zlib kept the rest as the
+    unconsumed tail and gave nothing for it, so the inflating loop fed it back for ever."""
+    body = b"<html>" + b"<a href='x-1.0.whl'>x</a>\n" * 5000
+    request = httpx.Request("GET", "https://h/simple/x/")
+    headers = {"content-encoding": "gzip"}
+    answer = httpx.Response(
+        200, headers=headers, content=gzip.compress(body) + after, request=request
+    )
+    started = time.monotonic()
+    assert read_bounded(answer, "https://h/simple/x/") == body
+    assert time.monotonic() - started < 5
