@@ -49,11 +49,11 @@ _SCHEME_START = re.compile(r"\b[A-Za-z]")
 # signatures and credentials (S3 X-Amz-*, GCS X-Goog-*, Azure SAS sig, CloudFront
 # Signature/Key-Pair-Id). A parameter's name is found first, then judged on its own, then its
 # value is replaced. A name may be percent-encoded (``access%5Ftoken``): servers decode it, so
-# it is judged decoded. A fragment holds parameters too (OAuth's ``#access_token=``), and a
-# path segment (``;jsessionid=``). A name may be bracketed as PHP and Rails read arrays and
-# nested keys (``token[]=``, ``user[password]=``, ``access_token%5B%5D=``): each of its
-# segments is judged.
-_PARAM_NAME = re.compile(r"[?&;#]([\w.%\[\]-]*)=")
+# it is judged decoded. A fragment holds parameters too (``#access_token=``), a path segment
+# (``;jsessionid=``), and JSON's escaped ``\u0026`` (Go's encoder writes every '&' so) starts
+# one. A name may be bracketed as PHP and Rails read arrays and nested keys (``token[]=``,
+# ``user[password]=``, ``access_token%5B%5D=``): each of its segments is judged.
+_PARAM_NAME = re.compile(r"(?:[?&;#]|\\{1,2}u0026)([\w.%\[\]-]*)=")
 _BRACKETS = re.compile(r"[\[\]]+")
 _PERCENT = re.compile(r"%([0-9A-Fa-f]{2})")
 # The rule, by name (a word is what ``_``, ``.`` or ``-`` separate):

@@ -217,11 +217,11 @@ def _first(
     return []
 
 
-# "cu" or "cuda" and two digits or a one-digit major with its minor (cuda9.2.148 in PyTorch's
-# CUDA 8/9 conda builds), not after a letter: a CUDA tag in a local version label or a conda
-# build string ("cudnn89", "nocuda126" are none); in a distribution name only as a whole
-# dash-separated part (cudf-cu12, spconv-cu120, not cu2qu). Each must be read by a pattern.
-_CUDA_TAG_RE = re.compile(r"(?<![a-z])cu(?:da)?_?[0-9](?:[0-9]+|\.[0-9]+)", re.IGNORECASE)
+# "cu" or "cuda" and two digits or a major with its minor (cuda9.2.148, cu12.8: +cu12.4.cu12.8
+# names two CUDAs, not one cu12), not after a letter: a CUDA tag in a local version label or
+# a conda build string ("cudnn89", "nocuda126" are none); in a distribution name only as a
+# whole dash-separated part (cudf-cu12, spconv-cu120, not cu2qu). Each must be read by one.
+_CUDA_TAG_RE = re.compile(r"(?<![a-z])cu(?:da)?_?[0-9](?:[0-9]*\.[0-9]+|[0-9]+)", re.IGNORECASE)
 _NAME_TAG_RE = re.compile(r"(?<![^-])cu(?:da)?[0-9]+x?(?![^-])")
 
 

@@ -88,7 +88,10 @@ def _decoded(response: httpx.Response, url: str) -> Iterator[bytes]:
                 if not _zlib_header(head):
                     inflate = zlib.decompressobj(-zlib.MAX_WBITS)
                 chunk, head = head, None
-            while chunk:  # at most 64 KiB out per step: a bomb meets the count early
+            # at most 64 KiB out per step: a bomb meets the count early. Bytes after the
+            # stream's end are not fed on: at the end zlib keeps them as the unconsumed tail
+            # and gives nothing for them, forever (a second gzip member spun mlenv's CPU).
+            while chunk and not inflate.eof:
                 yield inflate.decompress(chunk, _STEP)
                 chunk = inflate.unconsumed_tail
         if head:  # a body of one byte

@@ -215,6 +215,8 @@ def _check_entry(wheel: str, info: zipfile.ZipInfo) -> None:
         raise refused(wheel, info.filename, f"is a {_KINDS.get(kind, 'special file')}")
     if info.flag_bits & 0x1:
         raise refused(wheel, info.filename, "is encrypted")
+    if info.flag_bits & 0x60:  # zipfile (so pip) will not read it, nor may the big-member reader
+        raise refused(wheel, info.filename, "is patch data or strongly encrypted (flag bit 5 or 6)")
     problem = member_problem(info.filename.removesuffix("/"))
     if problem:
         raise refused(wheel, info.filename, problem)

@@ -25,6 +25,10 @@ from isal import isal_zlib
 
 _LOCAL_HEADER = struct.Struct("<4s2xH18xHH")  # signature, flags, the name and extra lengths
 _UTF8_NAME = 0x800
+# zipfile's refusals by the directory's flags: encrypted (RuntimeError there), compressed
+# patched data and strong encryption (NotImplementedError): the bytes are not the member's
+_UNREADABLE_FLAGS = {0x1: "is encrypted", 0x20: "is compressed patched data (flag bit 5)",
+                     0x40: "is strongly encrypted (flag bit 6)"}  # fmt: skip
 _READ = 1 << 18
 _RAW_DEFLATE = -15
 _INFLATE_ERROR = cast("type[Exception]", isal_zlib.error)  # its stub calls it an instance
@@ -33,7 +37,11 @@ _INFLATE_ERROR = cast("type[Exception]", isal_zlib.error)  # its stub calls it a
 def member_chunks(path: Path, info: zipfile.ZipInfo, chunk: int) -> Iterator[bytes]:
     """The bytes of ``info`` in the zip at ``path``, at most ``chunk`` at a time; a member that
     is neither stored nor deflated is read by zipfile. ``zipfile.BadZipFile`` if the local
-    header or the data is not what the central directory says."""
+    header or the data is not what the central directory says, or a flag says zipfile would
+    not read it."""
+    for flag, why in _UNREADABLE_FLAGS.items():
+        if info.flag_bits & flag:
+            raise zipfile.BadZipFile(f"{info.filename}: {why}: zipfile will not read it")
     if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
         with zipfile.ZipFile(path) as archive, archive.open(info) as stream:
             while data := stream.read(chunk):
