@@ -97,6 +97,8 @@ def _decoded(response: httpx.Response, url: str) -> Iterator[bytes]:
         if head:  # a body of one byte
             yield inflate.decompress(head, _STEP)
         yield inflate.flush()
+        if not inflate.eof:  # cut short: a page missing its later links is no page
+            raise zlib.error("the stream ends before its last block")
     except zlib.error as error:
         from mlenv.index.http import HttpError
 

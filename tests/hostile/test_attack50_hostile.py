@@ -303,3 +303,21 @@ def test_a_deflate_body_that_comes_a_byte_at_a_time_is_read_whole(
         200, headers={"content-encoding": "deflate"}, stream=_Dribble(deflate(page))
     )
     assert read_bounded(response, "https://h/simple/a/") == page
+
+
+@pytest.mark.parametrize(
+    "encode",
+    [gzip.compress, zlib.compress, lambda data: zlib.compress(data)[2:-4]],
+    ids=["gzip", "deflate-zlib", "deflate-bare"],
+)
+def test_a_compressed_page_cut_short_is_refused_not_read_as_a_shorter_page(
+    encode: Callable[[bytes], bytes],
+) -> None:
+    """Inflated without a check of the stream's end, a page cut mid-body (a connection a
+    proxy closed) was read as a shorter listing, its later links gone without a word."""
+    page = b"<html><body>" + bytes(range(256)) * 400 + b"</body></html>"
+    cut = encode(page)[: len(encode(page)) // 2]
+    coding = "gzip" if encode is gzip.compress else "deflate"
+    response = httpx.Response(200, headers={"content-encoding": coding}, stream=_Dribble(cut))
+    with pytest.raises(HttpError, match="damaged"):
+        read_bounded(response, "https://h/simple/a/")
