@@ -275,6 +275,7 @@ def _secret_options(text: str) -> str:
 
 _ENV_KEY = re.compile(r"[A-Z][A-Z0-9_]*_KEY")
 _NEGATED = re.compile(r"no[-_]", re.IGNORECASE)
+_OPTION_NAME = re.compile(r"--([A-Za-z][\w-]*)")
 
 
 def _credential_name(name: str) -> bool:
@@ -343,10 +344,15 @@ def _userinfo_matches(text: str) -> list[re.Match[str]]:
 
 
 def _secret_name(name: str) -> bool:
-    """A parameter name that carries a secret, judged as the server reads it (decoded)."""
+    """A parameter name that carries a secret, judged as the server reads it (decoded). A name
+    spelled as a command-line option (``?--pin=``, ``&--x-api=``) is judged as that option is
+    (``_secret_options``): ``redact_urls`` and ``redact`` hide the same parameters."""
     decoded = "%" in name
     if decoded:
         name = _PERCENT.sub(lambda escape: chr(int(escape[1], 16)), name)
+    option = _OPTION_NAME.fullmatch(name)
+    if option is not None and not _NEGATED.match(option[1]) and _credential_name(option[1]):
+        return True
     if "[" in name or "]" in name:
         return any(_secret_part(part, decoded) for part in _BRACKETS.split(name))
     return _secret_part(name, decoded)  # the common case: one segment, no brackets

@@ -156,3 +156,17 @@ def test_a_parameter_name_is_judged_as_the_reference_judges_it(
     url = f"https://h/simple/x.whl?a=1{separator}{''.join(pieces)}={SECRET}"
     assert redact(url) == reference_redact(url)
     assert redact_urls(url) == redact(url)
+
+
+@pytest.mark.parametrize(
+    ("name", "hidden"),
+    [("--pin", True), ("--Pin", True), ("--x-api", True), ("--my-pin", True), ("--cookie", True),
+     ("--basic-auth", True), ("--no-pin", False), ("--x.api", False), ("-pin", False),
+     ("--build", False)],
+)  # fmt: skip
+def test_a_parameter_spelled_as_an_option_is_judged_as_that_option(name: str, hidden: bool) -> None:
+    """``?--pin=`` is the option ``--pin=`` carried in a URL: ``redact`` hides it as an option
+    and ``redact_urls`` (data, no option rule) as a parameter; both agree."""
+    url = f"https://h/simple/x.whl?a=1&{name}={SECRET}"
+    assert (SECRET not in redact_urls(url)) is hidden
+    assert redact_urls(url) == redact(url)
