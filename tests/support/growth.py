@@ -13,22 +13,25 @@ LINEAR_BOUND = 12
 
 
 def growth(work: Callable[[str], object], make: Callable[[int], str], small: int = 25_000) -> float:
-    """How much longer ``work`` takes on ``make(4 * small)`` than on ``make(small)`` (the best
-    of five runs each). A smaller ``small`` for shapes whose old form was cubic."""
-    spans = []
-    for size in (small, 4 * small):
-        text = make(size)
-        spans.append(fastest(functools.partial(work, text)))
-    return spans[1] / max(spans[0], 1e-4)
+    """How much longer ``work`` takes on ``make(4 * small)`` than on ``make(small)``: the best
+    of seven runs each, the two sizes alternated so that a runner's load falls on both alike.
+    A smaller ``small`` for shapes whose old form was cubic."""
+    texts = (make(small), make(4 * small))
+    spans: tuple[list[float], list[float]] = ([], [])
+    for _ in range(7):
+        for text, taken in zip(texts, spans, strict=True):
+            taken.append(fastest(functools.partial(work, text), runs=1))
+    return min(spans[1]) / max(min(spans[0]), 1e-4)
 
 
 def fastest(work: Callable[[], object], runs: int = 5) -> float:
-    """The shortest of ``runs`` timings of ``work()``, in seconds: only to compare with another
+    """The shortest of ``runs`` timings of ``work()``, in CPU seconds of this process (another
+    process's load on a shared runner does not count in them): only to compare with another
     timing taken on the same machine in the same test (the best of several runs is the one a
     loaded runner disturbed least), never with a fixed number of seconds."""
     spans = []
     for _ in range(runs):
-        started = time.perf_counter()
+        started = time.process_time()
         work()
-        spans.append(time.perf_counter() - started)
+        spans.append(time.process_time() - started)
     return min(spans)
