@@ -22,6 +22,7 @@ from mlenv.build_record import (
     layout_image,
     read_record,
 )
+from mlenv.cache import BUNDLE_INDEX
 from mlenv.cache.artifacts import ArtifactCache
 from mlenv.cache.bundle import BundleProblem, check_bundle
 from mlenv.cache.files import open_plain
@@ -96,9 +97,31 @@ def verify(
             lockfile.drift_message(drift), "run `mlenv lock` and commit the new lock",
         )  # fmt: skip
         verdict = dataclasses.replace(verdict, findings=(stale, *verdict.findings))
-    if output is not None:
+    if output is not None and not _is_lock(output, lock_path):
         verdict = with_output(verdict, output, lock_path)
     return verdict
+
+
+def _is_lock(output: Path, lock_path: Path) -> bool:
+    """``mlenv verify mlenv.lock``: the lock is judged in any case, so naming it adds nothing;
+    another project's lock or a bundle named as OUTPUT is refused saying how to check it."""
+    try:
+        if output.samefile(lock_path):
+            return True
+    except OSError:
+        pass
+    if output.is_dir() and (output / BUNDLE_INDEX).exists():
+        raise UsageError(
+            "this is a bundle, not a build output", where=str(output),
+            hint=f"check a bundle with `mlenv verify --bundle {output}`",
+        )  # fmt: skip
+    if output.suffix == ".lock":
+        raise UsageError(
+            f"this is a lock, not a build output; verify judges the lock beside the manifest "
+            f"({lock_path})", where=str(output),
+            hint="run `mlenv --manifest DIR/mlenv.toml verify` in the lock's project, no OUTPUT",
+        )  # fmt: skip
+    return False
 
 
 def with_output(verdict: Verdict, output: Path, lock_path: Path) -> Verdict:

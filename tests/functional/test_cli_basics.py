@@ -67,7 +67,7 @@ def test_show_json_is_the_normalised_manifest(tmp_path: Path) -> None:
     data = json.loads(result.stdout)
     assert data["cuda"] == {
         "version": "12.4",
-        "driver-floor": "550.54.14",
+        "driver-floor": "550.54.15",
         "archs": [],
     }
     assert data["environment"]["prefix"] == "/opt/mlenv/cuda-demo"

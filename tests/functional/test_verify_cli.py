@@ -106,3 +106,30 @@ def test_verify_reports_a_stale_lock(project: tuple[Path, dict[str, str]]) -> No
     result = run_mlenv(["verify"], root, env)
     assert result.returncode == 1
     assert "ERROR   lock-stale" in result.stdout
+
+
+def test_naming_the_lock_as_output_verifies_the_lock(project: tuple[Path, dict[str, str]]) -> None:
+    """``mlenv verify mlenv.lock`` is the lock's check (its own lock, any spelling), not an
+    error about a build.json it never had."""
+    root, env = project
+    plain = run_mlenv(["verify"], root, env)
+    for spelling in ("mlenv.lock", "./mlenv.lock", str(root / "mlenv.lock")):
+        named = run_mlenv(["verify", spelling], root, env)
+        assert (named.returncode, named.stdout) == (0, plain.stdout), named.stderr
+
+
+def test_another_lock_or_a_bundle_as_output_says_how_to_check_it(
+    project: tuple[Path, dict[str, str]],
+) -> None:
+    root, env = project
+    (root / "other.lock").write_bytes((root / "mlenv.lock").read_bytes())
+    other = run_mlenv(["verify", "other.lock"], root, env)
+    assert other.returncode == 1
+    assert "error: other.lock: this is a lock, not a build output" in other.stderr
+    assert "--manifest DIR/mlenv.toml verify" in other.stderr
+    (root / "carry").mkdir()
+    (root / "carry" / "bundle.json").write_text("{}")
+    bundle = run_mlenv(["verify", "carry"], root, env)
+    assert bundle.returncode == 1
+    assert "hint: check a bundle with `mlenv verify --bundle carry`" in bundle.stderr
+    assert "Traceback" not in other.stderr + bundle.stderr
