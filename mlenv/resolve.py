@@ -429,10 +429,10 @@ class _Provider(AbstractProvider[Req, Candidate, str]):
         if not combined.contains(candidate.version, prereleases=prereleases):
             return False
         if candidate.file is not None and candidate.file.yanked is not None:
-            # PEP 592: a yanked file only when the manifest pins exactly its version.
-            # ``==1.0`` also takes a yanked 1.0+cu124, since PEP 440's ``==1.0`` matches local
-            # versions; uv 0.13 refuses that one. PEP 592 allows either reading.
-            return not exact.isdisjoint({candidate.version, Version(candidate.version.public)})
+            # PEP 592: a yanked file only when the manifest pins exactly its version. Not a
+            # yanked 1.0+cu124 through ``==1.0`` (PEP 440 matches it, but the pin names 1.0):
+            # uv allows a yank only for the very version an ==/=== pin names.
+            return candidate.version in exact
         return True
 
     def _seen(self, name: NormalizedName, candidates: Sequence[Candidate]) -> set[Version]:
@@ -609,7 +609,7 @@ class OptIns:
       exclusion (``!=2.0a1``, ``!=2.0.*``) asks for nothing, so it opts into nothing (PEP 440
       as ``packaging`` reads it, and uv since 0.5.0);
     - a yanked file (PEP 592): when a manifest requirement pins exactly its version
-      (``==1.0``, not ``==1.*``).
+      (``==1.0``, not ``==1.*``, nor a local ``1.0+cu124`` through ``==1.0``).
     """
 
     explicit: frozenset[NormalizedName]
