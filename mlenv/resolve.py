@@ -39,6 +39,7 @@ from mlenv.limits import (
     MAX_REQUIRES_DIST,
     enforce,
 )
+from mlenv.nearest import Pinned, missing_pins
 from mlenv.pep508 import marker_holds, marker_text
 from mlenv.pep508 import requirement as parsed
 from mlenv.redaction import redact
@@ -800,7 +801,10 @@ def explain(
         for info in infos:
             lines.append(f"  {info.requirement} {_chain(info.parent, provider)}")
         lines += _limiting_parents(infos, provider)
-        lines += _missing_pins(infos, seen, indexes)
+        searched = ", ".join(indexes) if indexes else "the configured indexes"
+        lines += missing_pins(
+            (Pinned(i.requirement.name, i.requirement.specifier) for i in infos), seen, searched
+        )
         if candidates:
             shown = ", ".join(
                 f"{c.version}{' (yanked)' if _yanked(c) is not None else ''}"
@@ -868,37 +872,6 @@ def _yanked(candidate: Candidate) -> str | None:
         return None
     because = f" ({file.yanked})" if file.yanked else ""
     return f"{candidate.version} is yanked{because}; only an == pin in the manifest selects it"
-
-
-def _missing_pins(
-    infos: Sequence[RequirementInformation[Req, Candidate]],
-    seen: Collection[Version],
-    indexes: Sequence[str],
-) -> list[str]:
-    """An == pin to a version no index has says so, with the nearest versions that exist."""
-    lines = []
-    ordered = sorted(seen)
-    releases = sorted({Version(v.public) for v in seen})  # 2.5.1, not each +cuXYZ of it
-    searched = ", ".join(indexes) if indexes else "the configured indexes"
-    for info in infos:
-        for spec in info.requirement.specifier:
-            if spec.operator not in ("==", "===") or "*" in spec.version:
-                continue
-            if any(spec.contains(v, prereleases=True) for v in ordered):
-                continue
-            try:
-                wanted = Version(spec.version)
-            except InvalidVersion:  # === with an arbitrary string
-                below, above = [], []
-            else:
-                below = [v for v in releases if v < wanted][-2:]
-                above = [v for v in releases if v > wanted][:2]
-            nearby = ", ".join(str(v) for v in below + above) or "none"
-            lines.append(
-                f"  {info.requirement.name} {spec.version} does not exist on {searched} "
-                f"(nearest versions: {nearby})"
-            )
-    return lines
 
 
 def _nothing_installable(name: str, provider: _Provider, indexes: Sequence[str]) -> str:
