@@ -871,7 +871,8 @@ def _yanked(candidate: Candidate) -> str | None:
     if file is None or file.yanked is None:
         return None
     because = f" ({file.yanked})" if file.yanked else ""
-    return f"{candidate.version} is yanked{because}; only an == pin in the manifest selects it"
+    pin = f"=={candidate.version}"  # the exact version: ==1.0 does not select 1.0+cu124
+    return f"{candidate.version} is yanked{because}; only a manifest pin {pin} selects it"
 
 
 def _nothing_installable(name: str, provider: _Provider, indexes: Sequence[str]) -> str:
