@@ -86,3 +86,12 @@ def test_an_arbitrary_equality_to_a_non_version_still_names_what_exists() -> Non
     assert "lib nightly does not exist on memory://a" in message
     assert "newest versions: 4.0, 3.0, 2.0, 1.0" in message
     assert "none" not in message
+
+
+def test_a_pin_to_a_missing_local_build_names_the_builds_of_that_release() -> None:
+    """``==1.0+cu121`` when only ``1.0+cu124`` exists: the build that exists is named, not
+    a bare ``1.0`` no index has."""
+    wheels = [build_wheel("lib", v) for v in ("0.9", "1.0+cu124", "2.0")]
+    message = _error(["lib==1.0+cu121"], *wheels)
+    assert "lib 1.0+cu121 does not exist on memory://a" in message
+    assert "nearest versions: 0.9, 1.0+cu124, 2.0)" in message
