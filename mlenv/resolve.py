@@ -807,14 +807,14 @@ def explain(
         )
         if candidates:
             shown = ", ".join(
-                f"{c.version}{' (yanked)' if _yanked(c) is not None else ''}"
+                f"{c.version}{' (yanked)' if yank_reason(c.file) is not None else ''}"
                 for c in candidates[:8]
             )
             more = f" and {len(candidates) - 8} more" if len(candidates) > 8 else ""
             lines.append(f"  versions available for the target: {shown}{more}")
         offered = {c.version for c in candidates}
         refused = {v: r for v, r in rejected.refused(target).items() if v not in offered}
-        refused.update({c.version: y for c in candidates if (y := _yanked(c)) is not None})
+        refused.update({c.version: y for c in candidates if (y := yank_reason(c.file)) is not None})
         refused.update(
             {
                 c.version: r
@@ -865,14 +865,13 @@ def _limiting_parents(
     ]
 
 
-def _yanked(candidate: Candidate) -> str | None:
+def yank_reason(file: IndexFile | None) -> str | None:
     """PEP 592: a yanked file is its own reason, with the index's yank reason when given."""
-    file = candidate.file
     if file is None or file.yanked is None:
         return None
     because = f" ({file.yanked})" if file.yanked else ""
-    pin = f"=={candidate.version}"  # the exact version: ==1.0 does not select 1.0+cu124
-    return f"{candidate.version} is yanked{because}; only a manifest pin {pin} selects it"
+    pin = f"=={file.version}"  # the exact version: ==1.0 does not select 1.0+cu124
+    return f"{file.version} is yanked{because}; only a manifest pin {pin} selects it"
 
 
 def _nothing_installable(name: str, provider: _Provider, indexes: Sequence[str]) -> str:

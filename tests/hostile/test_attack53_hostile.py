@@ -12,7 +12,10 @@ from __future__ import annotations
 import pytest
 from packaging.requirements import Requirement
 
+from mlenv.cuda.cpufallback import NOT_CHOSEN, CpuFallbackError
 from mlenv.index import MemoryIndex
+from mlenv.locking import Sources, lock_manifest
+from mlenv.manifest import loads as load_manifest
 from mlenv.report import MemoryReporter
 from mlenv.resolve import Resolution, ResolutionError, resolve
 from mlenv.target import Target
@@ -95,3 +98,28 @@ def test_a_pin_to_a_missing_local_build_names_the_builds_of_that_release() -> No
     message = _error(["lib==1.0+cu121"], *wheels)
     assert "lib 1.0+cu121 does not exist on memory://a" in message
     assert "nearest versions: 0.9, 1.0+cu124, 2.0)" in message
+
+
+def test_a_cpu_fallback_over_a_yanked_cuda_build_says_it_was_yanked() -> None:
+    """``torch==2.6.0`` no longer takes the yanked ``2.6.0+cu121``, so a CUDA target falls back
+    to ``+cpu``; the refusal must say "yanked" and name the pin that takes it, not "a newer
+    CPU-only release won"."""
+    tag = "cp311-cp311-manylinux_2_28_x86_64"
+    cpu, cuda = (
+        build_wheel("torch", "2.6.0+cpu", tag=tag),
+        build_wheel("torch", "2.6.0+cu121", tag=tag),
+    )
+    index = MemoryIndex(URL, dict([cpu, cuda]), yanked={cuda[0]: "bad build"})
+    text = (
+        '[environment]\nname = "x"\npython = "3.11"\n'
+        '[cuda]\nversion = "12.1"\ndriver-floor = "530.30.02"\n'
+        '[pypi]\nindex-url = "https://torch.invalid/simple"\ndependencies = ["torch==2.6.0"]\n'
+    )
+    with pytest.raises(CpuFallbackError) as caught:
+        lock_manifest(load_manifest(text), Sources(index, (URL,), ()), reporter=MemoryReporter())
+    (problem,) = caught.value.problems
+    assert (
+        "refused 2.6.0+cu121 (torch-2.6.0+cu121-cp311-cp311-manylinux_2_28_x86_64.whl): "
+        "2.6.0+cu121 is yanked (bad build); only a manifest pin ==2.6.0+cu121 selects it"
+    ) in problem.message
+    assert NOT_CHOSEN not in problem.message
