@@ -39,6 +39,7 @@ from mlenv.limits import (
     MAX_REQUIRES_DIST,
     enforce,
 )
+from mlenv.nearest import Pinned, missing_pins
 from mlenv.pep508 import marker_holds, marker_text
 from mlenv.pep508 import requirement as parsed
 from mlenv.redaction import redact
@@ -429,10 +430,10 @@ class _Provider(AbstractProvider[Req, Candidate, str]):
         if not combined.contains(candidate.version, prereleases=prereleases):
             return False
         if candidate.file is not None and candidate.file.yanked is not None:
-            # PEP 592: a yanked file only when the manifest pins exactly its version.
-            # ``==1.0`` also takes a yanked 1.0+cu124, since PEP 440's ``==1.0`` matches local
-            # versions; uv 0.13 refuses that one. PEP 592 allows either reading.
-            return not exact.isdisjoint({candidate.version, Version(candidate.version.public)})
+            # PEP 592: a yanked file only when the manifest pins exactly its version. Not a
+            # yanked 1.0+cu124 through ``==1.0`` (PEP 440 matches it, but the pin names 1.0):
+            # uv allows a yank only for the very version an ==/=== pin names.
+            return candidate.version in exact
         return True
 
     def _seen(self, name: NormalizedName, candidates: Sequence[Candidate]) -> set[Version]:
@@ -609,7 +610,7 @@ class OptIns:
       exclusion (``!=2.0a1``, ``!=2.0.*``) asks for nothing, so it opts into nothing (PEP 440
       as ``packaging`` reads it, and uv since 0.5.0);
     - a yanked file (PEP 592): when a manifest requirement pins exactly its version
-      (``==1.0``, not ``==1.*``).
+      (``==1.0``, not ``==1.*``, nor a local ``1.0+cu124`` through ``==1.0``).
     """
 
     explicit: frozenset[NormalizedName]
@@ -800,17 +801,20 @@ def explain(
         for info in infos:
             lines.append(f"  {info.requirement} {_chain(info.parent, provider)}")
         lines += _limiting_parents(infos, provider)
-        lines += _missing_pins(infos, seen, indexes)
+        searched = ", ".join(indexes) if indexes else "the configured indexes"
+        lines += missing_pins(
+            (Pinned(i.requirement.name, i.requirement.specifier) for i in infos), seen, searched
+        )
         if candidates:
             shown = ", ".join(
-                f"{c.version}{' (yanked)' if _yanked(c) is not None else ''}"
+                f"{c.version}{' (yanked)' if yank_reason(c.file) is not None else ''}"
                 for c in candidates[:8]
             )
             more = f" and {len(candidates) - 8} more" if len(candidates) > 8 else ""
             lines.append(f"  versions available for the target: {shown}{more}")
         offered = {c.version for c in candidates}
         refused = {v: r for v, r in rejected.refused(target).items() if v not in offered}
-        refused.update({c.version: y for c in candidates if (y := _yanked(c)) is not None})
+        refused.update({c.version: y for c in candidates if (y := yank_reason(c.file)) is not None})
         refused.update(
             {
                 c.version: r
@@ -861,44 +865,13 @@ def _limiting_parents(
     ]
 
 
-def _yanked(candidate: Candidate) -> str | None:
+def yank_reason(file: IndexFile | None) -> str | None:
     """PEP 592: a yanked file is its own reason, with the index's yank reason when given."""
-    file = candidate.file
     if file is None or file.yanked is None:
         return None
     because = f" ({file.yanked})" if file.yanked else ""
-    return f"{candidate.version} is yanked{because}; only an == pin in the manifest selects it"
-
-
-def _missing_pins(
-    infos: Sequence[RequirementInformation[Req, Candidate]],
-    seen: Collection[Version],
-    indexes: Sequence[str],
-) -> list[str]:
-    """An == pin to a version no index has says so, with the nearest versions that exist."""
-    lines = []
-    ordered = sorted(seen)
-    releases = sorted({Version(v.public) for v in seen})  # 2.5.1, not each +cuXYZ of it
-    searched = ", ".join(indexes) if indexes else "the configured indexes"
-    for info in infos:
-        for spec in info.requirement.specifier:
-            if spec.operator not in ("==", "===") or "*" in spec.version:
-                continue
-            if any(spec.contains(v, prereleases=True) for v in ordered):
-                continue
-            try:
-                wanted = Version(spec.version)
-            except InvalidVersion:  # === with an arbitrary string
-                below, above = [], []
-            else:
-                below = [v for v in releases if v < wanted][-2:]
-                above = [v for v in releases if v > wanted][:2]
-            nearby = ", ".join(str(v) for v in below + above) or "none"
-            lines.append(
-                f"  {info.requirement.name} {spec.version} does not exist on {searched} "
-                f"(nearest versions: {nearby})"
-            )
-    return lines
+    pin = f"=={file.version}"  # the exact version: ==1.0 does not select 1.0+cu124
+    return f"{file.version} is yanked{because}; only a manifest pin {pin} selects it"
 
 
 def _nothing_installable(name: str, provider: _Provider, indexes: Sequence[str]) -> str:

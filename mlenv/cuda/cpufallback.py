@@ -23,7 +23,7 @@ from mlenv.cuda.tags import extract, is_cpu_variant
 from mlenv.cuda.versions import CudaError, CudaVersion
 from mlenv.errors import Problem, ProblemsError
 from mlenv.index import IndexFile
-from mlenv.resolve import Pin, Refusal, Resolution, best_refusal
+from mlenv.resolve import Pin, Refusal, Resolution, best_refusal, yank_reason
 
 SHOWN = 10
 NOT_CHOSEN = (
@@ -84,7 +84,7 @@ def find_fallbacks(
                 variants[refusal.file.version].append(refusal)
         for file in resolution.offered.get(pin.name, ()):
             if file != pin.file and file.version not in variants and is_cuda_variant(file):
-                variants[file.version].append(Refusal(file, NOT_CHOSEN))
+                variants[file.version].append(Refusal(file, yank_reason(file) or NOT_CHOSEN))
         if not variants and not is_cpu_variant(pin.name, str(pin.version)):
             continue
         best = [best_refusal(files, resolution.target) for files in variants.values()]

@@ -67,14 +67,14 @@ def test_yanked_is_its_own_reason_with_the_index_reason() -> None:
     old, bad = build_wheel("lib", "0.9"), build_wheel("lib", "1.0")
     message = fail(["lib>=1"], old, bad, yanked={bad[0]: "broken build"})
     assert "versions available for the target: 1.0 (yanked), 0.9" in message
-    reason = "1.0 is yanked (broken build); only an == pin in the manifest selects it"
+    reason = "1.0 is yanked (broken build); only a manifest pin ==1.0 selects it"
     assert f"refused: 1.0: {reason}" in message
 
 
 def test_yanked_without_a_reason() -> None:
     bad = build_wheel("lib", "1.0")
     message = fail(["lib>=1"], bad, yanked={bad[0]: ""})
-    assert "refused: 1.0: 1.0 is yanked; only an == pin in the manifest selects it" in message
+    assert "refused: 1.0: 1.0 is yanked; only a manifest pin ==1.0 selects it" in message
 
 
 def test_pin_to_a_version_that_does_not_exist_says_so() -> None:

@@ -1,0 +1,68 @@
+"""What to say about an exact pin (``==`` or ``===``) that no version on the indexes matches.
+
+A pin to a missing version is most often a typo or a spelling the index does not use, so the
+error names the versions around it: the releases just below and above, and every existing
+spelling of the same release (``1.0`` for ``===1.0.0``, ``1.0+cu124`` for ``===1.0``), which
+is the version the user most likely meant.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass
+
+from packaging.specifiers import InvalidSpecifier, Specifier, SpecifierSet
+from packaging.version import InvalidVersion, Version
+
+_AROUND = 2  # releases named on each side of the missing one
+_SPELLINGS = 4  # spellings of the same release named (a torch release has many +cuXYZ)
+_NEWEST = 4  # releases named when the pin is no version at all (``===nightly``)
+
+
+@dataclass(frozen=True)
+class Pinned:
+    """One requirement's name and specifiers, as the resolver holds them."""
+
+    name: str
+    specifier: SpecifierSet
+
+
+def missing_pins(pinned: Iterable[Pinned], seen: Collection[Version], searched: str) -> list[str]:
+    """A line for every exact pin in ``pinned`` that matches none of ``seen``."""
+    releases = sorted({Version(v.public) for v in seen})  # 2.5.1, not each +cuXYZ of it
+    lines = []
+    for requirement in pinned:
+        for spec in requirement.specifier:
+            if spec.operator not in ("==", "===") or "*" in spec.version:
+                continue
+            if any(spec.contains(v, prereleases=True) for v in seen):
+                continue
+            lines.append(
+                f"  {requirement.name} {spec.version} does not exist on {searched} "
+                f"({_nearby(spec, seen, releases)})"
+            )
+    return lines
+
+
+def _nearby(spec: Specifier, seen: Collection[Version], releases: Sequence[Version]) -> str:
+    """The versions around the pinned one, or the newest ones when it is no version at all."""
+    try:
+        wanted = Version(spec.version)
+    except InvalidVersion:  # === with an arbitrary string: nothing is "near" it
+        newest = ", ".join(str(v) for v in reversed(releases[-_NEWEST:]))
+        return f"newest versions: {newest or 'none'}"
+    public = Version(wanted.public)
+    below = [v for v in releases if v < public][-_AROUND:]
+    same = sorted(v for v in seen if Version(v.public) == public)[:_SPELLINGS]
+    above = [v for v in releases if v > public][:_AROUND]
+    nearby = ", ".join(str(v) for v in below + same + above) or "none"
+    try:
+        loose = [v for v in same if Specifier(f"=={spec.version}").contains(v, prereleases=True)]
+    except InvalidSpecifier:  # a spelling Version takes but == does not
+        loose = []
+    if spec.operator == "===" and loose:
+        return (
+            f"nearest versions: {nearby}; === compares the exact spelling, "
+            f"=={spec.version} would match {loose[-1]}"
+        )
+    return f"nearest versions: {nearby}"
