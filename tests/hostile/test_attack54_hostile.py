@@ -1,0 +1,101 @@
+"""Attack pass 54: driver text in the shapes NVIDIA's tools and Windows really print it.
+
+``MLENV_DRIVER_VERSION=R580`` lost the branch hint the driver reader gives ``--driver R580``;
+Windows' own version of a driver (Device Manager: 32.0.15.7657 is NVIDIA's 576.57) was refused
+without saying which number to write; ``nvidia-smi --query-gpu`` printing ``[Not Supported]``
+for a field threw away every GPU; rows disagreeing on the driver had the first row believed.
+Each test names what it protects and fails if its fix is undone.
+"""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from mlenv.cuda.versions import CudaError, DriverVersion
+from mlenv.host import HostError, parse_driver_override, parse_smi_query
+
+pytestmark = pytest.mark.hostile
+
+
+def test_driver_override_naming_a_branch_says_it_is_a_branch() -> None:
+    """NVIDIA writes branches as R580; the override must say so, as --driver R580 does."""
+    with pytest.raises(HostError) as caught:
+        parse_driver_override("R580")
+    assert caught.value.where == "MLENV_DRIVER_VERSION"
+    assert "names NVIDIA driver branch 580" in (caught.value.hint or "")
+    assert "unset MLENV_DRIVER_VERSION" in (caught.value.hint or "")
+
+
+@pytest.mark.parametrize(
+    ("windows", "nvidia"),
+    [
+        ("32.0.15.7657", "576.57"),  # CUDA 12.9 Update 1's Windows driver (Table 3)
+        ("31.0.15.5222", "552.22"),
+        ("30.0.14.9649", "496.49"),
+        ("31.0.15.2865", "528.65"),
+    ],
+)
+def test_windows_file_version_is_refused_with_nvidias_number(windows: str, nvidia: str) -> None:
+    """Windows shows a driver as 32.0.15.7657; Table 3 and nvidia-smi number it 576.57."""
+    with pytest.raises(CudaError) as direct:
+        DriverVersion.parse(windows)
+    with pytest.raises(HostError) as override:
+        parse_driver_override(windows)
+    for caught in (direct, override):
+        assert f"NVIDIA driver {nvidia}; write {nvidia}" in (caught.value.hint or "")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("580", "580"),
+        ("580.65", "580.65"),
+        ("570.26", "570.26"),  # CUDA 12.8 GA's Table 3 driver has two fields
+        ("570.124.06", "570.124.06"),
+        (" 580.65.06\r\n", "580.65.06"),
+        ("580.65.06\n580.65.06\n", "580.65.06"),
+    ],
+)
+def test_driver_override_real_shapes(text: str, expected: str) -> None:
+    assert parse_driver_override(text) == expected
+
+
+@pytest.mark.parametrize("text", ["garbage", "", "580.", "v580.65.06", "580.65.06-1", "0580.65"])
+def test_driver_override_garbage_names_the_variable(text: str) -> None:
+    with pytest.raises(HostError) as caught:
+        parse_driver_override(text)
+    assert caught.value.where == "MLENV_DRIVER_VERSION"
+    assert caught.value.hint
+
+
+def test_smi_query_not_supported_compute_cap_keeps_the_gpu() -> None:
+    """nvidia-smi prints [Not Supported] as well as [N/A]; neither is a reason to drop GPUs."""
+    gpus = parse_smi_query("535.104.05, [Not Supported], NVIDIA A100-SXM4-40GB\n")
+    assert gpus is not None
+    assert [(g.driver, g.compute_cap) for g in gpus] == [("535.104.05", None)]
+
+
+def test_smi_query_rows_disagreeing_on_the_driver_are_refused() -> None:
+    """One kernel module per host: rows naming two drivers leave no driver to believe."""
+    text = "550.54.14, 9.0, NVIDIA H100\n535.104.05, 9.0, NVIDIA H100\n"
+    assert parse_smi_query(text) is None
+
+
+@given(
+    major=st.integers(100, 999),
+    minor=st.integers(0, 999),
+    patch=st.one_of(st.none(), st.integers(0, 99)),
+    gpus=st.integers(1, 8),
+    crlf=st.booleans(),
+)
+def test_smi_query_agreeing_rows_give_one_driver(
+    major: int, minor: int, patch: int | None, gpus: int, crlf: bool
+) -> None:
+    driver = f"{major}.{minor:02d}" + ("" if patch is None else f".{patch:02d}")
+    end = "\r\n" if crlf else "\n"
+    found = parse_smi_query(f"{driver}, 8.0, NVIDIA A100{end}" * gpus)
+    assert found is not None
+    assert {g.driver for g in found} == {driver}
+    assert len(found) == gpus
