@@ -313,3 +313,14 @@ def _archs(major: int) -> _Archs:
 def supported_archs(major: int) -> tuple[str, ...]:
     """The GPU architectures some toolkit of the major compiles for, oldest first."""
     return tuple(f"sm_{cc}" for cc in _archs(major).ccs)
+
+
+def forward_compat(cuda: CudaVersion, driver: DriverVersion) -> str | None:
+    """The ``cuda-compat-X-Y`` package with which NVIDIA supports CUDA X.Y on this driver's
+    branch (forward compatibility: data-center GPUs only, compat libraries on the loader
+    path, neither of which mlenv can see); None when NVIDIA's matrix does not list the pair."""
+    for row in _raw()["forward_compat"]:
+        branch = driver.key[0] if driver.key else None
+        if CudaVersion.parse(row["cuda"]) == cuda and branch in row["branches"]:
+            return str(row["package"])
+    return None

@@ -21,7 +21,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from mlenv.cuda.matrix import facts, known_cuda_versions, known_hint, min_driver, table3_driver
+from mlenv.cuda.matrix import (
+    facts,
+    forward_compat,
+    known_cuda_versions,
+    known_hint,
+    min_driver,
+    table3_driver,
+)
 from mlenv.cuda.tags import CudaNeed
 from mlenv.cuda.versions import ARCH_SUFFIX_SINCE, CudaError, CudaVersion, DriverVersion, arch_cc
 
@@ -136,6 +143,11 @@ def _target_findings(target: CudaTarget, needs: Sequence[PackageNeed]) -> list[F
     ]
     if older:
         hint += f", or target CUDA {max(older)}"
+    if (compat := forward_compat(cuda, driver)) is not None:  # never assumed, only named
+        hint += (
+            f"; on data-center GPUs only, NVIDIA's forward compatibility supports CUDA {cuda} "
+            f"on the {driver.key[0]} branch with {compat} on the loader path"
+        )
     return finding("driver-below-toolkit", f"driver >= {minimum}", message, hint)
 
 

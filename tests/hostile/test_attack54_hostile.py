@@ -4,6 +4,8 @@
 Windows' own version of a driver (Device Manager: 32.0.15.7657 is NVIDIA's 576.57) was refused
 without saying which number to write; ``nvidia-smi --query-gpu`` printing ``[Not Supported]``
 for a field threw away every GPU; rows disagreeing on the driver had the first row believed.
+A driver below the target's Table 3 value on a branch NVIDIA's forward-compatibility matrix
+lists for the target's cuda-compat package got no word of that path in the hint.
 Each test names what it protects and fails if its fix is undone.
 """
 
@@ -13,7 +15,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mlenv.cuda.versions import CudaError, DriverVersion
+from mlenv.cuda.matrix import forward_compat
+from mlenv.cuda.rules import CudaTarget, judge
+from mlenv.cuda.versions import CudaError, CudaVersion, DriverVersion
 from mlenv.host import HostError, parse_driver_override, parse_smi_query
 
 pytestmark = pytest.mark.hostile
@@ -99,3 +103,42 @@ def test_smi_query_agreeing_rows_give_one_driver(
     assert found is not None
     assert {g.driver for g in found} == {driver}
     assert len(found) == gpus
+
+
+# Forward compatibility (NVIDIA, forward-compatibility.html): never assumed, but named in the
+# hint where NVIDIA's matrix lists the driver's branch for the target's cuda-compat package.
+
+
+@pytest.mark.parametrize(
+    ("cuda", "driver", "package"),
+    [
+        ("12.8", "535.104.05", "cuda-compat-12-8"),
+        ("12.4", "535.54.03", "cuda-compat-12-4"),
+        ("12.9", "570.124.06", "cuda-compat-12-9"),
+        ("12.9", "535.104.05", "cuda-compat-12-9"),
+        ("13.0", "570.124.06", "cuda-compat-13-0"),
+        ("13.2", "580.65.06", "cuda-compat-13-2"),
+    ],
+)
+def test_forward_compat_is_named_but_still_an_error(cuda: str, driver: str, package: str) -> None:
+    (found,) = judge(CudaTarget(CudaVersion.parse(cuda), DriverVersion.parse(driver)), [])
+    assert (found.severity, found.code) == ("error", "driver-below-toolkit")
+    assert f"on the {driver.split('.')[0]} branch with {package}" in found.hint
+    assert "data-center GPUs only" in found.hint
+
+
+@pytest.mark.parametrize(
+    ("cuda", "driver"),
+    [
+        ("13.0", "575.57.08"),  # a New Feature Branch: not in NVIDIA's matrix
+        ("12.8", "570.26"),  # its own branch: not below the minimum at all
+        ("12.9", "560.35.03"),  # branch 560 is not listed (end of life)
+        ("12.8", "550.54.14"),  # cuda-compat-12-8 is listed for 535 only
+        ("12.2", "535.40.01"),  # cuda-compat-12-2 is N/A on 535, its own branch
+        ("13.1", "530.30.02"),
+    ],
+)
+def test_forward_compat_is_not_offered_off_nvidias_matrix(cuda: str, driver: str) -> None:
+    target = CudaTarget(CudaVersion.parse(cuda), DriverVersion.parse(driver))
+    assert forward_compat(target.cuda, target.driver_floor) is None
+    assert all("cuda-compat" not in found.hint for found in judge(target, []))
