@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from mlenv.cuda.matrix import (
+    driver_status,
     facts,
     forward_compat,
     known_cuda_versions,
@@ -113,13 +114,16 @@ def _target_findings(target: CudaTarget, needs: Sequence[PackageNeed]) -> list[F
         return finding("cuda-unknown", "a known CUDA release", message, known_hint(cuda.major))
     found = table3_driver(cuda)
     if found is None:
-        confirmed = [c for c in known_cuda_versions() if table3_driver(c) is not None]
+        newest = max(c for c in known_cuda_versions() if table3_driver(c) is not None)
+        hint = f"target CUDA {newest} or older, whose minimum drivers are known"
+        if (status := driver_status(newest)) != "confirmed":  # 13.3: only quoted by others
+            hint += f" ({newest}'s only from {status} sources, not NVIDIA's own page)"
         return finding(
             "driver-unconfirmed",
             "a known minimum driver",
             f"the minimum driver for CUDA {cuda} is unconfirmed, "
             f"so {target.driver_said} cannot be checked",
-            f"target CUDA {max(confirmed)} or older, whose minimum drivers are known",
+            hint,
         )
     minimum = found[0]
     if driver >= minimum:

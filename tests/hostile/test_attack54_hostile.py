@@ -142,3 +142,12 @@ def test_forward_compat_is_not_offered_off_nvidias_matrix(cuda: str, driver: str
     target = CudaTarget(CudaVersion.parse(cuda), DriverVersion.parse(driver))
     assert forward_compat(target.cuda, target.driver_floor) is None
     assert all("cuda-compat" not in found.hint for found in judge(target, []))
+
+
+@pytest.mark.parametrize("cuda", ["13.4", "13.5"])
+def test_unconfirmed_target_hint_says_the_newest_known_value_is_secondary(cuda: str) -> None:
+    """cuda.md: 13.3's 610.43.02 comes from third-party quotes of NVIDIA's notes only; a hint
+    sending the user to 13.3 as "known" must say how it is known."""
+    (found,) = judge(CudaTarget(CudaVersion.parse(cuda), DriverVersion.parse("615.10")), [])
+    assert found.code == "driver-unconfirmed"
+    assert "13.3's only from secondary sources" in found.hint

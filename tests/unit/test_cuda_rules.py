@@ -698,7 +698,8 @@ def test_target_with_an_unconfirmed_driver_cannot_pass() -> None:
             "CUDA 13.4, driver 615",
             "the minimum driver for CUDA 13.4 is unconfirmed, "
             "so driver floor 615 cannot be checked",
-            "target CUDA 13.3 or older, whose minimum drivers are known",
+            "target CUDA 13.3 or older, whose minimum drivers are known (13.3's only from "
+            "secondary sources, not NVIDIA's own page)",
         ),
     )
 
