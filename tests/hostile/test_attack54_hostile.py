@@ -151,3 +151,21 @@ def test_unconfirmed_target_hint_says_the_newest_known_value_is_secondary(cuda: 
     (found,) = judge(CudaTarget(CudaVersion.parse(cuda), DriverVersion.parse("615.10")), [])
     assert found.code == "driver-unconfirmed"
     assert "13.3's only from secondary sources" in found.hint
+
+
+@given(
+    os_major=st.integers(10, 32),
+    branch=st.integers(300, 999),
+    minor=st.integers(0, 99),
+    prefix=st.integers(1, 9),
+)
+def test_any_windows_file_version_hint_names_its_nvidia_number(
+    os_major: int, branch: int, minor: int, prefix: int
+) -> None:
+    """Windows writes NVIDIA's abc.de as <os>.0.<p>a.bcde; the hint gives abc.de back."""
+    nvidia = f"{branch}.{minor:02d}"
+    digits = nvidia.replace(".", "")
+    windows = f"{os_major}.0.{prefix}{digits[0]}.{digits[1:]}"
+    with pytest.raises(HostError) as caught:
+        parse_driver_override(windows)
+    assert f"NVIDIA driver {nvidia};" in (caught.value.hint or "")
