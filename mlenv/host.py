@@ -60,7 +60,7 @@ _TEGRA_RE = re.compile(r"# R([0-9]+) \(release\), REVISION: ([0-9]+(?:\.[0-9]+)*
 # the parenthesis first, then the words in it: one expression for both backtracked (quadratic)
 _LDD_RE = re.compile(r"ldd \(([^)]*)\) (\S+)")
 _GLIBC_WORD_RE = re.compile(r"\b(?:E?GLIBC|GNU libc)\b")
-_NOT_AVAILABLE = frozenset({"N/A", "[N/A]"})
+_NOT_AVAILABLE = frozenset({"N/A", "[N/A]", "[Not Supported]"})  # nvidia-smi prints both
 
 
 class HostError(MlenvError):
@@ -216,8 +216,9 @@ def parse_proc_driver_version(text: str) -> str | None:
 def parse_smi_query(text: str) -> tuple[Gpu, ...] | None:
     """Rows of ``driver_version, compute_cap, name``; None if any row is not in that shape.
 
-    One bad row rejects the whole output so a GPU is never silently dropped. A header line (from
-    ``--format=csv`` without ``noheader``) is skipped; ``[N/A]`` compute capability becomes None.
+    One bad row rejects the whole output so a GPU is never silently dropped, and so do rows that
+    disagree on the driver: a host loads one kernel module, so which row to believe is a guess.
+    A header line is skipped; ``[N/A]``/``[Not Supported]`` compute capability becomes None.
     """
     gpus: list[Gpu] = []
     lines = [line for line in text.splitlines() if line.strip()]
@@ -236,7 +237,7 @@ def parse_smi_query(text: str) -> tuple[Gpu, ...] | None:
             gpus.append(Gpu(name, cap, driver))
         else:
             return None
-    return tuple(gpus)
+    return tuple(gpus) if len({gpu.driver for gpu in gpus}) <= 1 else None
 
 
 def parse_smi_banner(text: str) -> SmiBanner | None:
@@ -273,15 +274,11 @@ def cuda_version_from_int(value: int) -> str | None:
 
 def parse_driver_override(value: str) -> str:
     """Validate ``MLENV_DRIVER_VERSION``; a typo must fail loudly, not verify a fictional host."""
-    version = _driver_or_none(value)
-    if version is None:
-        raise HostError(
-            f"not a driver version: {value!r}",
-            where=DRIVER_ENV,
-            hint="use ASCII digits and dots as nvidia-smi prints them, e.g. 550.54.14, "
-            "or unset it to probe the host",
-        )
-    return version
+    try:  # the one driver reader's hint names the shape (R580: a branch; Windows file version)
+        return str(DriverVersion.parse(value, where=DRIVER_ENV, trim=True))
+    except CudaError as exc:
+        hint = f"{exc.hint}, or unset {DRIVER_ENV} to probe the host"
+        raise HostError(f"not a driver version: {value!r}", where=DRIVER_ENV, hint=hint) from exc
 
 
 def parse_compute_cap_override(value: str) -> tuple[str, ...]:

@@ -24,6 +24,7 @@ class _Release:
     cuda: CudaVersion
     label: str
     linux: DriverVersion | None
+    status: str = "confirmed"  # cuda.json's: confirmed, secondary (third-party quotes only)
 
 
 @dataclass(frozen=True)
@@ -86,6 +87,7 @@ def _build_matrix(raw: Any) -> _Matrix:
                 cuda=CudaVersion(version[0], version[1]),
                 label=str(row["label"]),
                 linux=None if driver is None else DriverVersion.parse(driver, where=where),
+                status=str(row["status"]),
             )
         )
     return _Matrix(
@@ -313,3 +315,21 @@ def _archs(major: int) -> _Archs:
 def supported_archs(major: int) -> tuple[str, ...]:
     """The GPU architectures some toolkit of the major compiles for, oldest first."""
     return tuple(f"sm_{cc}" for cc in _archs(major).ccs)
+
+
+def forward_compat(cuda: CudaVersion, driver: DriverVersion) -> str | None:
+    """The ``cuda-compat-X-Y`` package with which NVIDIA supports CUDA X.Y on this driver's
+    branch (forward compatibility: data-center GPUs only, compat libraries on the loader
+    path, neither of which mlenv can see); None when NVIDIA's matrix does not list the pair."""
+    for row in _raw()["forward_compat"]:
+        branch = driver.key[0] if driver.key else None
+        if CudaVersion.parse(row["cuda"]) == cuda and branch in row["branches"]:
+            return str(row["package"])
+    return None
+
+
+def driver_status(cuda: CudaVersion) -> str:
+    """How sure the Table 3 driver of X.Y's GA is: "confirmed", or "secondary" when only
+    third-party quotes of NVIDIA's notes were found (13.3), so a hint can say so."""
+    rows = [row.status for row in facts().releases if row.cuda == cuda and row.linux]
+    return rows[0] if rows else "unconfirmed"

@@ -21,7 +21,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from mlenv.cuda.matrix import facts, known_cuda_versions, known_hint, min_driver, table3_driver
+from mlenv.cuda.matrix import (
+    driver_status,
+    facts,
+    forward_compat,
+    known_cuda_versions,
+    known_hint,
+    min_driver,
+    table3_driver,
+)
 from mlenv.cuda.tags import CudaNeed
 from mlenv.cuda.versions import ARCH_SUFFIX_SINCE, CudaError, CudaVersion, DriverVersion, arch_cc
 
@@ -106,13 +114,16 @@ def _target_findings(target: CudaTarget, needs: Sequence[PackageNeed]) -> list[F
         return finding("cuda-unknown", "a known CUDA release", message, known_hint(cuda.major))
     found = table3_driver(cuda)
     if found is None:
-        confirmed = [c for c in known_cuda_versions() if table3_driver(c) is not None]
+        newest = max(c for c in known_cuda_versions() if table3_driver(c) is not None)
+        hint = f"target CUDA {newest} or older, whose minimum drivers are known"
+        if (status := driver_status(newest)) != "confirmed":  # 13.3: only quoted by others
+            hint += f" ({newest}'s only from {status} sources, not NVIDIA's own page)"
         return finding(
             "driver-unconfirmed",
             "a known minimum driver",
             f"the minimum driver for CUDA {cuda} is unconfirmed, "
             f"so {target.driver_said} cannot be checked",
-            f"target CUDA {max(confirmed)} or older, whose minimum drivers are known",
+            hint,
         )
     minimum = found[0]
     if driver >= minimum:
@@ -136,6 +147,11 @@ def _target_findings(target: CudaTarget, needs: Sequence[PackageNeed]) -> list[F
     ]
     if older:
         hint += f", or target CUDA {max(older)}"
+    if (compat := forward_compat(cuda, driver)) is not None:  # never assumed, only named
+        hint += (
+            f"; on data-center GPUs only, NVIDIA's forward compatibility supports CUDA {cuda} "
+            f"on the {driver.key[0]} branch with {compat} on the loader path"
+        )
     return finding("driver-below-toolkit", f"driver >= {minimum}", message, hint)
 
 

@@ -24,6 +24,9 @@ _DRIVER_TEXT_RE = re.compile(r"[1-9][0-9]{0,3}(?:\.[0-9]{1,3}){0,3}")
 _ASCII_SPACE = " \t\r\n"
 # How NVIDIA names a driver branch (R535, R580 in the data-center driver documentation).
 _BRANCH_RE = re.compile(r"[Rr]([1-9][0-9]{2})")
+# Windows' own version of an NVIDIA driver (Device Manager, WMI): 32.0.15.7657 is NVIDIA's
+# 576.57, the last five digits of its last two parts (NVIDIA's number is what Table 3 lists).
+_WINDOWS_FILE_RE = re.compile(r"[0-9]{2}\.[0-9]{1,2}\.[0-9]{1,2}\.([0-9]{4})")
 _LEADING_NUMBERS_RE = re.compile(r"(?:\d+!)?(\d+(?:\.\d+)*)")
 
 
@@ -78,6 +81,13 @@ class DriverVersion:
         if _DRIVER_TEXT_RE.fullmatch(value) is None:
             branch = _BRANCH_RE.fullmatch(value)
             hint = "write it as nvidia-smi prints it, e.g. 550.54.14"
+            windows = _WINDOWS_FILE_RE.fullmatch(value)
+            if windows is not None:
+                digits = (value.split(".")[2] + windows[1])[-5:]
+                hint = (
+                    f"{value} is Windows' version of NVIDIA driver {digits[:3]}.{digits[3:]}; "
+                    f"write {digits[:3]}.{digits[3:]}, as nvidia-smi prints it"
+                )
             if branch is not None:  # NVIDIA's name for a branch, e.g. R575: many drivers
                 hint = (
                     f"{value} names NVIDIA driver branch {branch[1]}, not one driver; write the "

@@ -201,7 +201,14 @@ ADDED_IN = {
 }
 
 SOURCE_RE = re.compile(r"https://\S+|[\w.-]+/[\w.-]+@[0-9a-f]{7,40}:\S+")
-TABLES = ("toolkits", "minor_compat", "gpu_archs", "tag_patterns", "component_versions")
+TABLES = (
+    "toolkits",
+    "minor_compat",
+    "gpu_archs",
+    "tag_patterns",
+    "component_versions",
+    "forward_compat",
+)
 
 
 def _toolkit_row(release: str) -> dict[str, Any]:

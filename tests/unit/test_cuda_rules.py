@@ -698,7 +698,8 @@ def test_target_with_an_unconfirmed_driver_cannot_pass() -> None:
             "CUDA 13.4, driver 615",
             "the minimum driver for CUDA 13.4 is unconfirmed, "
             "so driver floor 615 cannot be checked",
-            "target CUDA 13.3 or older, whose minimum drivers are known",
+            "target CUDA 13.3 or older, whose minimum drivers are known (13.3's only from "
+            "secondary sources, not NVIDIA's own page)",
         ),
     )
 
@@ -785,7 +786,9 @@ def test_driver_below_toolkit_suggests_the_newest_minor_the_driver_runs() -> Non
             "CUDA 12.4, driver 535.104.05",
             "driver floor 535.104.05 is below 550.54.14, the minimum driver for CUDA 12.4; "
             "needed by torch 2.6.0+cu124",
-            "raise the driver floor to 550.54.14 or newer, or target CUDA 12.2",
+            "raise the driver floor to 550.54.14 or newer, or target CUDA 12.2; on data-center "
+            "GPUs only, NVIDIA's forward compatibility supports CUDA 12.4 on the 535 branch "
+            "with cuda-compat-12-4 on the loader path",
         ),
     )
 
