@@ -16,11 +16,10 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
 import httpx
 
-from mlenv import limits
 from mlenv.errors import MlenvError, printable
 from mlenv.index.http import _ResponseReader
 from mlenv.oci.auth import (
@@ -30,29 +29,24 @@ from mlenv.oci.auth import (
     guard_request,
     url_where,
 )
-from mlenv.oci.credentials import Credentials, docker_config_path, docker_credentials
+from mlenv.oci.credentials import Credentials, docker_credentials
 from mlenv.oci.model import (
-    DIGEST,
-    INDEX_MEDIA_TYPE,
     JSON_LIMIT,
     MANIFEST_MEDIA_TYPE,
     Descriptor,
-    OciError,
-    parse_json,
     sha256_of,
 )
 from mlenv.oci.patience import DROPPED, PatientClient, RegistryBusy, busy
-from mlenv.oci.read import DirSource, read_blob
+from mlenv.oci.push_image import PushImage, read_layout
 from mlenv.oci.reference import Reference, RegistryError, parse_reference
+from mlenv.oci.registry_errors import error_detail, status_hint, transport_error
 from mlenv.origins import UnsafeUrlError, follow
 from mlenv.report import Reporter, Task
-from mlenv.tls import certificate_hint, ssl_context
+from mlenv.tls import ssl_context
 from mlenv.userfiles import open_input
 
 # Blobs up to this size go in one PUT; bigger ones in PATCH chunks of this size.
 CHUNK_SIZE = 16 << 20
-DOCKER_MANIFEST_MEDIA_TYPE = "application/vnd.docker.distribution.manifest.v2+json"
-_MANIFEST_TYPES = (MANIFEST_MEDIA_TYPE, DOCKER_MANIFEST_MEDIA_TYPE)
 _OCI_ONLY = (MANIFEST_MEDIA_TYPE,)
 _TIMEOUT = httpx.Timeout(60.0, connect=10.0)
 
@@ -99,7 +93,7 @@ def push(
     digest) is refused before anything is sent.
     """
     reference = parse_reference(ref)
-    image = _read_layout(layout)
+    image = read_layout(layout)
     if expect is not None and image.manifest.digest != expect:
         raise RegistryError(
             f"the layout's image is {image.manifest.digest}, but build.json records {expect}",
@@ -137,7 +131,7 @@ def push_manifest(
     reference = parse_reference(ref)
     descriptor = Descriptor(MANIFEST_MEDIA_TYPE, sha256_of(manifest), len(manifest))
     paths = {blob.digest: path for blob, path in blobs.items()}
-    image = _Image(descriptor, manifest, tuple(blobs), Path(), paths)
+    image = PushImage(descriptor, manifest, tuple(blobs), Path(), paths)
     with _session(reference, "pull,push", insecure, auth, transport, mount_from, delays) as session:
         return session.push(image, reporter)
 
@@ -178,83 +172,7 @@ def _session(
         ) as session:
             yield session
     except httpx.HTTPError as error:
-        raise _transport_error(error, base_url, insecure) from error
-
-
-@dataclass(frozen=True)
-class _Image:
-    manifest: Descriptor
-    manifest_bytes: bytes
-    blobs: tuple[Descriptor, ...]  # config and layers, each once
-    root: Path
-    paths: Mapping[str, Path] | None = None  # blobs kept elsewhere (the artifact cache)
-    children: tuple[_Image, ...] = ()  # an image index's manifests, pushed before it
-
-    def blob_path(self, digest: str) -> Path:
-        if self.paths is not None:
-            return self.paths[digest]
-        return self.root / "blobs" / "sha256" / digest.removeprefix("sha256:")
-
-
-def _read_layout(layout: Path) -> _Image:
-    """The layout's single image (checked against its digest) and its blobs: an image
-    manifest, or an image index of image manifests (a multi-platform build)."""
-    index_path = layout / "index.json"
-    index = _parse_object(_layout_file(layout, "index.json"), str(index_path))
-    manifests = index.get("manifests")
-    if not isinstance(manifests, list) or len(manifests) != 1:
-        raise RegistryError(
-            "the image layout must hold exactly one image to push",
-            where=str(index_path),
-            hint="build one image per layout (mlenv build writes one)",
-        )
-    top = _descriptor(manifests[0], str(index_path))
-    if top.media_type != INDEX_MEDIA_TYPE:
-        return _read_manifest(layout, top, str(index_path))
-    data, body, where = _read_verified(layout, top)
-    listed = body.get("manifests")
-    if not isinstance(listed, list) or not listed:
-        raise RegistryError("the image index lists no manifests", where=where)
-    children = tuple(_read_manifest(layout, _descriptor(i, where), where) for i in listed)
-    return _Image(top, data, (), layout, children=children)
-
-
-def _read_manifest(layout: Path, manifest: Descriptor, where: str) -> _Image:
-    if manifest.media_type not in _MANIFEST_TYPES:
-        raise RegistryError(
-            f"cannot push a {manifest.media_type!r}: only image manifests and an OCI image "
-            "index of them",
-            where=where,
-        )
-    data, body, manifest_path = _read_verified(layout, manifest)
-    layers = body.get("layers")
-    if not isinstance(layers, list):
-        raise RegistryError("the manifest has no layers list", where=manifest_path)
-    blobs: dict[str, Descriptor] = {}
-    for item in (body.get("config"), *layers):
-        descriptor = _descriptor(item, manifest_path)
-        blobs.setdefault(descriptor.digest, descriptor)
-    return _Image(manifest, data, tuple(blobs.values()), layout)
-
-
-def _read_verified(layout: Path, descriptor: Descriptor) -> tuple[bytes, dict[str, Any], str]:
-    """A manifest or index blob of the layout, read by the OCI layout reader (checked against
-    its digest and size), and parsed."""
-    path = layout / "blobs" / "sha256" / descriptor.digest.removeprefix("sha256:")
-    try:
-        data = read_blob(DirSource(layout), descriptor)
-    except OciError as error:
-        raise RegistryError(error.message, where=error.where, hint=error.hint) from None
-    return data, _parse_object(data, str(path)), str(path)
-
-
-def _layout_file(layout: Path, name: str) -> bytes:
-    try:
-        return DirSource(layout).read_file(name)
-    except OciError as error:
-        raise RegistryError(
-            error.message, where=error.where, hint="is this an OCI image layout?"
-        ) from None
+        raise transport_error(error, base_url, insecure) from error
 
 
 class _Session:
@@ -294,7 +212,7 @@ class _Session:
     def __exit__(self, *exc: object) -> None:
         self._client.close()
 
-    def push(self, image: _Image, reporter: Reporter) -> PushResult:
+    def push(self, image: PushImage, reporter: Reporter) -> PushResult:
         self._check(self._client.get("/v2/"), (200,), "the registry check (GET /v2/)")
         images = (*image.children, image)
         blobs = {blob.digest: (blob, one) for one in images for blob in one.blobs}
@@ -459,7 +377,7 @@ class _Session:
         if body:
             task.advance(len(body))
 
-    def _put_manifest(self, image: _Image, target: str) -> str:
+    def _put_manifest(self, image: PushImage, target: str) -> str:
         url = f"/v2/{self._repo}/manifests/{target}"
         media_type = image.manifest.media_type
         response = self._client.put(
@@ -494,23 +412,10 @@ class _Session:
             return
         raise (RegistryBusy if busy(response.status_code) else RegistryError)(
             f"{action} failed: HTTP {response.status_code} {printable(response.reason_phrase, 80)}"
-            f"{_error_detail(response)}",
+            f"{error_detail(response)}",
             where=url_where(response.request.url),
-            hint=self._hint(response.status_code),
+            hint=status_hint(response.status_code, self._reference.registry, self._repo),
         )
-
-    def _hint(self, status: int) -> str | None:
-        registry = self._reference.registry
-        if status == 401:
-            return (
-                f'log in with `docker login {registry}`, or put an "auths" entry for '
-                f"{registry} into {docker_config_path()} (credential helpers are not read)"
-            )
-        if status == 403:
-            return f"the credentials lack push access to {self._repo}"
-        if status == 404:
-            return f"check the registry address and the repository name {self._repo}"
-        return None
 
 
 def _chunks(stream: BinaryIO) -> Iterator[tuple[int, bytes]]:
@@ -518,66 +423,3 @@ def _chunks(stream: BinaryIO) -> Iterator[tuple[int, bytes]]:
     while chunk := stream.read(CHUNK_SIZE):
         yield start, chunk
         start += len(chunk)
-
-
-def _error_detail(response: httpx.Response) -> str:
-    """The registry's own error codes (distribution spec), when it sent them: the first few,
-    shortened and without control characters (a registry's text never drives the terminal)."""
-    try:
-        errors = limits.parse_json(response.content, where="").get("errors")
-    except (ValueError, AttributeError, limits.LimitError):
-        return ""
-    if not isinstance(errors, list):
-        return ""
-    parts = [
-        f"{printable(item.get('code'), 40)}: {printable(item.get('message'))}"
-        for item in errors[:3]
-        if isinstance(item, dict)
-    ]
-    return f" ({'; '.join(parts)})" if parts else ""
-
-
-def _transport_error(error: httpx.HTTPError, base_url: str, insecure: bool) -> RegistryError:
-    where = url_where(error.request.url) if _has_request(error) else base_url
-    hint = certificate_hint(error) or f"is a registry listening at {base_url}?"
-    if insecure or certificate_hint(error):
-        pass
-    elif "SSL" in str(error) or "TLS" in str(error):
-        hint = "a registry that speaks plain http (e.g. on loopback) needs --insecure"
-    else:
-        hint += " A plain-http registry needs --insecure."
-    return RegistryError(f"cannot talk to the registry: {error}", where=where, hint=hint)
-
-
-def _has_request(error: httpx.HTTPError) -> bool:
-    try:
-        error.request  # noqa: B018 - raises when the error happened before any request
-    except RuntimeError:
-        return False
-    return True
-
-
-def _parse_object(data: bytes, where: str) -> dict[str, Any]:
-    """A JSON object read by the OCI reader's rule, failing as the registry client does."""
-    try:
-        value: dict[str, Any] = parse_json(data, where)
-    except OciError as error:
-        raise RegistryError(error.message, where=error.where) from error
-    return value
-
-
-def _descriptor(value: object, where: str) -> Descriptor:
-    if not isinstance(value, dict):
-        raise RegistryError("expected a descriptor object", where=where)
-    media_type, digest, size = value.get("mediaType"), value.get("digest"), value.get("size")
-    if (
-        not isinstance(media_type, str)
-        or not isinstance(digest, str)
-        or not DIGEST.fullmatch(digest)
-        or not isinstance(size, int)
-        or size < 0
-    ):
-        raise RegistryError(
-            "a descriptor needs a media type, a sha256 digest and a size", where=where
-        )
-    return Descriptor(media_type, digest, size)

@@ -43,7 +43,7 @@ from mlenv.install.conda_packages import check_conda_packages
 from mlenv.install.wheels import WheelClaims
 from mlenv.limits import LimitError
 from mlenv.manifest import loads as load_manifest
-from mlenv.oci import auth, credentials, model, registry
+from mlenv.oci import auth, credentials, model, push_image, registry_errors
 from mlenv.oci import base as registry_base
 from mlenv.oci import bundle as registry_bundle
 from mlenv.oci.lease import HOLDER, LEASE_TYPE, Clock, coordinated
@@ -706,7 +706,7 @@ def test_a_deep_lease_under_the_tag_leaves_the_fetch_uncoordinated(
 
 
 READERS: list[Callable[[bytes], object]] = [
-    lambda data: registry._parse_object(data, "registry.test/x"),
+    lambda data: push_image._parse_object(data, "registry.test/x"),
     lambda data: registry_base._document(data, "registry.test/x"),
     lambda data: registry_bundle._listed(data, "registry.test/x"),
     lambda data: model.parse_json(data, "image.tar/index.json"),
@@ -996,12 +996,12 @@ ERROR_BODIES = {
 
 @pytest.mark.parametrize("body", list(ERROR_BODIES))
 def test_a_registry_error_body_cannot_drive_the_terminal(body: str) -> None:
-    """Attacks the registry client's error messages (`registry._error_detail`, in every
+    """Attacks the registry client's error messages (`registry_errors.error_detail`, in every
     failed request's RegistryError): a registry's error text reaches the message shortened,
     at most three errors, and without control characters (no escape sequence, no forged
     line)."""
     response = httpx.Response(500, json=ERROR_BODIES[body])
-    detail = registry._error_detail(response)
+    detail = registry_errors.error_detail(response)
     assert detail.startswith(" (") and len(detail) < 1_000
     assert all(char.isprintable() for char in detail)
 
@@ -1011,7 +1011,7 @@ def test_a_deep_registry_error_or_token_answer_is_clear() -> None:
     simply not shown, a token answer is a clear error naming the token service; neither is a
     RecursionError."""
     deep = nested("object", 100_000)
-    assert registry._error_detail(httpx.Response(500, content=deep)) == ""
+    assert registry_errors.error_detail(httpx.Response(500, content=deep)) == ""
     request = httpx.Request("GET", "https://auth.test/token")
     with pytest.raises(MlenvError, match="nested too deeply") as caught:
         auth._token(httpx.Response(200, content=deep, request=request))
