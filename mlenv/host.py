@@ -1,7 +1,7 @@
 """Facts about the machine mlenv runs on, for ``mlenv verify --host`` on a GPU node before deploy.
 
-Parsers are pure functions over the exact text the kernel and NVIDIA tools print, so they are
-tested on recorded samples. All IO goes through ``HostSystem`` so ``detect`` runs against an
+Parsers (``mlenv.host_text``) are pure functions over the exact text the kernel and NVIDIA tools
+print, so they are tested on recorded samples. All IO goes through ``HostSystem`` so ``detect`` runs against an
 in-memory fake in tests; ``RealHost`` is the only part that touches the machine.
 
 Driver probe order (first hit wins, like uv's ``--torch-backend auto``): the
@@ -23,16 +23,29 @@ from functools import cached_property
 from pathlib import Path
 from typing import Protocol
 
-from mlenv.cuda.versions import CudaError, DriverVersion
-from mlenv.errors import MlenvError
+from mlenv.host_text import (
+    COMPUTE_CAP_ENV,
+    DRIVER_ENV,
+    Gpu,
+    SmiBanner,
+    cuda_version_from_int,
+    driver_or_none,
+    parse_compute_cap_override,
+    parse_confstr_glibc,
+    parse_driver_override,
+    parse_ldd_version,
+    parse_proc_driver_version,
+    parse_smi_banner,
+    parse_smi_query,
+    parse_sys_module_version,
+)
 
-DRIVER_ENV = "MLENV_DRIVER_VERSION"
-COMPUTE_CAP_ENV = "MLENV_GPU_COMPUTE_CAP"
 SYS_MODULE_VERSION = "/sys/module/nvidia/version"
 PROC_DRIVER_VERSION = "/proc/driver/nvidia/version"
 # Jetson Linux (L4T) names its release here; Tegra drivers are numbered apart from the driver
 # tables of the CUDA release notes, so no probe's version of them can be judged by those.
 TEGRA_RELEASE = "/etc/nv_tegra_release"
+_TEGRA_RE = re.compile(r"# R([0-9]+) \(release\), REVISION: ([0-9]+(?:\.[0-9]+)*)")
 SMI_QUERY_ARGV = (
     "nvidia-smi",
     "--query-gpu=driver_version,compute_cap,name",
@@ -46,34 +59,6 @@ GLIBC_CONFSTR = "CS_GNU_LIBC_VERSION"
 # driver is wedged; the timeout turns a hang into a failed probe instead of a stuck check.
 NVIDIA_SMI_TIMEOUT = 15.0
 LDD_TIMEOUT = 5.0
-
-# ASCII digits only: ``\d`` would also accept digits from other scripts.
-_CAP_RE = re.compile(r"[0-9]+\.[0-9]+")
-_GLIBC_RE = re.compile(r"[0-9]+\.[0-9]+(?:\.[0-9]+)?")
-_PROC_RE = re.compile(
-    r"^NVRM version: NVIDIA UNIX .*?Kernel Module(?: for \S+)?\s+([0-9]+(?:\.[0-9]+)+)(?:\s|$)",
-    re.MULTILINE,
-)
-_BANNER_DRIVER_RE = re.compile(r"Driver Version\s*:\s*(\S+)")  # also `nvidia-smi -q`
-_BANNER_CUDA_RE = re.compile(r"CUDA Version\s*:\s*(\S+)")
-_TEGRA_RE = re.compile(r"# R([0-9]+) \(release\), REVISION: ([0-9]+(?:\.[0-9]+)*)")
-# the parenthesis first, then the words in it: one expression for both backtracked (quadratic)
-_LDD_RE = re.compile(r"ldd \(([^)]*)\) (\S+)")
-_GLIBC_WORD_RE = re.compile(r"\b(?:E?GLIBC|GNU libc)\b")
-_NOT_AVAILABLE = frozenset({"N/A", "[N/A]", "[Not Supported]"})  # nvidia-smi prints both
-
-
-class HostError(MlenvError):
-    """A host override is malformed; guessing would make verify judge the wrong machine."""
-
-
-@dataclass(frozen=True)
-class Gpu:
-    """One visible GPU; fields are None where the source could not say."""
-
-    name: str | None
-    compute_cap: str | None
-    driver: str | None
 
 
 @dataclass(frozen=True)
@@ -95,14 +80,6 @@ class HostFacts:
     gpus: tuple[Gpu, ...]
     glibc: str | None
     probes: tuple[ProbeResult, ...]
-
-
-@dataclass(frozen=True)
-class SmiBanner:
-    """The header of plain ``nvidia-smi``: the only CLI place that prints the driver's CUDA."""
-
-    driver: str
-    cuda: str | None
 
 
 @dataclass(frozen=True)
@@ -194,105 +171,6 @@ def _decode(value: object) -> str:
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
 
 
-def _driver_or_none(text: str) -> str | None:
-    """A probe's driver text through the one driver reader; line endings are the probe's."""
-    try:
-        return str(DriverVersion.parse(text, trim=True))
-    except CudaError:
-        return None
-
-
-def parse_sys_module_version(text: str) -> str | None:
-    """``/sys/module/nvidia/version`` holds just the version, e.g. ``550.54.14``."""
-    return _driver_or_none(text)
-
-
-def parse_proc_driver_version(text: str) -> str | None:
-    """The version after ``Kernel Module`` on the NVRM line, never the GCC line's version."""
-    match = _PROC_RE.search(text)
-    return _driver_or_none(match.group(1)) if match else None
-
-
-def parse_smi_query(text: str) -> tuple[Gpu, ...] | None:
-    """Rows of ``driver_version, compute_cap, name``; None if any row is not in that shape.
-
-    One bad row rejects the whole output so a GPU is never silently dropped, and so do rows that
-    disagree on the driver: a host loads one kernel module, so which row to believe is a guess.
-    A header line is skipped; ``[N/A]``/``[Not Supported]`` compute capability becomes None.
-    """
-    gpus: list[Gpu] = []
-    lines = [line for line in text.splitlines() if line.strip()]
-    if lines and lines[0].replace(" ", "") == "driver_version,compute_cap,name":
-        lines = lines[1:]
-    for line in lines:
-        cells = [cell.strip(" \t\r") for cell in line.split(",", 2)]  # ASCII only
-        if len(cells) != 3:
-            return None
-        driver, cap, name = cells
-        if _driver_or_none(driver) != driver or not name:
-            return None
-        if cap in _NOT_AVAILABLE:
-            gpus.append(Gpu(name, None, driver))
-        elif _CAP_RE.fullmatch(cap):
-            gpus.append(Gpu(name, cap, driver))
-        else:
-            return None
-    return tuple(gpus) if len({gpu.driver for gpu in gpus}) <= 1 else None
-
-
-def parse_smi_banner(text: str) -> SmiBanner | None:
-    """Driver and ``CUDA Version`` from the plain ``nvidia-smi`` header (``N/A`` gives None)."""
-    driver_match = _BANNER_DRIVER_RE.search(text)
-    if driver_match is None or _driver_or_none(driver_match.group(1)) is None:
-        return None
-    cuda_match = _BANNER_CUDA_RE.search(text)
-    cuda = cuda_match.group(1) if cuda_match else None
-    return SmiBanner(driver_match.group(1), cuda if cuda and _CAP_RE.fullmatch(cuda) else None)
-
-
-def parse_confstr_glibc(text: str) -> str | None:
-    """``os.confstr("CS_GNU_LIBC_VERSION")`` gives ``glibc 2.36``; other libcs give nothing."""
-    name, _, version = text.strip().partition(" ")
-    return version if name == "glibc" and _GLIBC_RE.fullmatch(version) else None
-
-
-def parse_ldd_version(text: str) -> str | None:
-    """The first line of glibc's ``ldd --version``; musl and others are not glibc, so None."""
-    first = text.splitlines()[0].strip() if text.strip() else ""
-    match = _LDD_RE.fullmatch(first)
-    if match is None or _GLIBC_WORD_RE.search(match[1]) is None:
-        return None
-    return match[2] if _GLIBC_RE.fullmatch(match[2]) else None
-
-
-def cuda_version_from_int(value: int) -> str | None:
-    """NVML/driver API encode the CUDA version as ``1000*major + 10*minor`` (12040 is 12.4)."""
-    if value <= 0:
-        return None
-    return f"{value // 1000}.{value % 1000 // 10}"
-
-
-def parse_driver_override(value: str) -> str:
-    """Validate ``MLENV_DRIVER_VERSION``; a typo must fail loudly, not verify a fictional host."""
-    try:  # the one driver reader's hint names the shape (R580: a branch; Windows file version)
-        return str(DriverVersion.parse(value, where=DRIVER_ENV, trim=True))
-    except CudaError as exc:
-        hint = f"{exc.hint}, or unset {DRIVER_ENV} to probe the host"
-        raise HostError(f"not a driver version: {value!r}", where=DRIVER_ENV, hint=hint) from exc
-
-
-def parse_compute_cap_override(value: str) -> tuple[str, ...]:
-    """Validate ``MLENV_GPU_COMPUTE_CAP``: one ``major.minor`` per GPU, comma-separated."""
-    caps = tuple(cap.strip() for cap in value.split(","))
-    if not all(_CAP_RE.fullmatch(cap) for cap in caps):
-        raise HostError(
-            f"not a list of compute capabilities: {value!r}",
-            where=COMPUTE_CAP_ENV,
-            hint='use major.minor per GPU, e.g. "8.6" or "8.0,9.0", or unset it to probe the host',
-        )
-    return caps
-
-
 def _excerpt(text: str) -> str:
     return repr(text[:60] + ("..." if len(text) > 60 else ""))
 
@@ -357,7 +235,7 @@ class _Prober:
         if raw is None:
             self.record(NVML_SOURCE, False, "pynvml not importable or NVML failed")
             return None
-        driver = _driver_or_none(raw.driver) if raw.driver is not None else None
+        driver = driver_or_none(raw.driver) if raw.driver is not None else None
         cuda = cuda_version_from_int(raw.cuda_version) if raw.cuda_version is not None else None
         self.record(
             NVML_SOURCE,

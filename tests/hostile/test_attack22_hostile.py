@@ -18,7 +18,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mlenv.host import parse_ldd_version
+from mlenv.host_text import parse_ldd_version
 from mlenv.oci.auth import _CHALLENGE_PARAM
 from mlenv.redaction import _USERINFO, _secret_params, redact
 from tests.support.growth import LINEAR_BOUND, growth

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from mlenv.cuda.matrix import forward_compat
 from mlenv.cuda.rules import CudaTarget, judge
 from mlenv.cuda.versions import CudaError, CudaVersion, DriverVersion
-from mlenv.host import HostError, parse_driver_override, parse_smi_query
+from mlenv.host_text import HostError, parse_driver_override, parse_smi_query
 
 pytestmark = pytest.mark.hostile
 

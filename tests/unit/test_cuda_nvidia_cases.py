@@ -12,7 +12,7 @@ from mlenv.cuda.matrix import min_driver, table3_driver
 from mlenv.cuda.rules import CudaTarget, PackageNeed, judge
 from mlenv.cuda.tags import extract, extract_conda
 from mlenv.cuda.versions import CudaError, CudaVersion, DriverVersion
-from mlenv.host import cuda_version_from_int
+from mlenv.host_text import cuda_version_from_int
 
 
 def test_cuda_9_2_update_1_needs_its_own_driver() -> None:

@@ -17,7 +17,7 @@ from mlenv.cuda.rules import CudaTarget, PackageNeed, arch_findings, judge, pack
 from mlenv.cuda.tags import extract
 from mlenv.cuda.versions import CudaError, CudaVersion, DriverVersion
 from mlenv.errors import ManifestError
-from mlenv.host import parse_driver_override
+from mlenv.host_text import parse_driver_override
 from mlenv.manifest import loads
 
 

@@ -14,8 +14,6 @@ import pytest
 
 from mlenv.errors import MlenvError
 from mlenv.host import (
-    COMPUTE_CAP_ENV,
-    DRIVER_ENV,
     LDD_ARGV,
     LDD_TIMEOUT,
     NVIDIA_SMI_TIMEOUT,
@@ -25,15 +23,19 @@ from mlenv.host import (
     SMI_QUERY_ARGV,
     SYS_MODULE_VERSION,
     TEGRA_RELEASE,
-    Gpu,
-    HostError,
     HostFacts,
     NvmlSnapshot,
     ProbeResult,
     RealHost,
+    detect,
+)
+from mlenv.host_text import (
+    COMPUTE_CAP_ENV,
+    DRIVER_ENV,
+    Gpu,
+    HostError,
     SmiBanner,
     cuda_version_from_int,
-    detect,
     parse_compute_cap_override,
     parse_confstr_glibc,
     parse_driver_override,

@@ -14,7 +14,12 @@ from mlenv.conda.records import CondaRecord
 from mlenv.cuda.needs import conda_need
 from mlenv.cuda.versions import CudaError, DriverVersion
 from mlenv.errors import ManifestError
-from mlenv.host import HostError, parse_driver_override, parse_smi_query, parse_sys_module_version
+from mlenv.host_text import (
+    HostError,
+    parse_driver_override,
+    parse_smi_query,
+    parse_sys_module_version,
+)
 from mlenv.judge import Judged, verify_lock
 from mlenv.lockfile import LockedPlatform
 from mlenv.manifest import loads as load_manifest

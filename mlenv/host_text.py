@@ -1,0 +1,147 @@
+"""What the kernel, NVIDIA's tools and glibc print about a host, read: pure parsers over the
+exact text, tested on recorded samples (``mlenv.host`` gathers the text and decides)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from mlenv.cuda.versions import CudaError, DriverVersion
+from mlenv.errors import MlenvError
+
+DRIVER_ENV = "MLENV_DRIVER_VERSION"
+COMPUTE_CAP_ENV = "MLENV_GPU_COMPUTE_CAP"
+
+# ASCII digits only: ``\d`` would also accept digits from other scripts.
+_CAP_RE = re.compile(r"[0-9]+\.[0-9]+")
+_GLIBC_RE = re.compile(r"[0-9]+\.[0-9]+(?:\.[0-9]+)?")
+_PROC_RE = re.compile(
+    r"^NVRM version: NVIDIA UNIX .*?Kernel Module(?: for \S+)?\s+([0-9]+(?:\.[0-9]+)+)(?:\s|$)",
+    re.MULTILINE,
+)
+_BANNER_DRIVER_RE = re.compile(r"Driver Version\s*:\s*(\S+)")  # also `nvidia-smi -q`
+_BANNER_CUDA_RE = re.compile(r"CUDA Version\s*:\s*(\S+)")
+# the parenthesis first, then the words in it: one expression for both backtracked (quadratic)
+_LDD_RE = re.compile(r"ldd \(([^)]*)\) (\S+)")
+_GLIBC_WORD_RE = re.compile(r"\b(?:E?GLIBC|GNU libc)\b")
+_NOT_AVAILABLE = frozenset({"N/A", "[N/A]", "[Not Supported]"})  # nvidia-smi prints both
+
+
+class HostError(MlenvError):
+    """A host override is malformed; guessing would make verify judge the wrong machine."""
+
+
+@dataclass(frozen=True)
+class Gpu:
+    """One visible GPU; fields are None where the source could not say."""
+
+    name: str | None
+    compute_cap: str | None
+    driver: str | None
+
+
+@dataclass(frozen=True)
+class SmiBanner:
+    """The header of plain ``nvidia-smi``: the only CLI place that prints the driver's CUDA."""
+
+    driver: str
+    cuda: str | None
+
+
+def driver_or_none(text: str) -> str | None:
+    """A probe's driver text through the one driver reader; line endings are the probe's."""
+    try:
+        return str(DriverVersion.parse(text, trim=True))
+    except CudaError:
+        return None
+
+
+def parse_sys_module_version(text: str) -> str | None:
+    """``/sys/module/nvidia/version`` holds just the version, e.g. ``550.54.14``."""
+    return driver_or_none(text)
+
+
+def parse_proc_driver_version(text: str) -> str | None:
+    """The version after ``Kernel Module`` on the NVRM line, never the GCC line's version."""
+    match = _PROC_RE.search(text)
+    return driver_or_none(match.group(1)) if match else None
+
+
+def parse_smi_query(text: str) -> tuple[Gpu, ...] | None:
+    """Rows of ``driver_version, compute_cap, name``; None if any row is not in that shape.
+
+    One bad row rejects the whole output so a GPU is never silently dropped, and so do rows that
+    disagree on the driver: a host loads one kernel module, so which row to believe is a guess.
+    A header line is skipped; ``[N/A]``/``[Not Supported]`` compute capability becomes None.
+    """
+    gpus: list[Gpu] = []
+    lines = [line for line in text.splitlines() if line.strip()]
+    if lines and lines[0].replace(" ", "") == "driver_version,compute_cap,name":
+        lines = lines[1:]
+    for line in lines:
+        cells = [cell.strip(" \t\r") for cell in line.split(",", 2)]  # ASCII only
+        if len(cells) != 3:
+            return None
+        driver, cap, name = cells
+        if driver_or_none(driver) != driver or not name:
+            return None
+        if cap in _NOT_AVAILABLE:
+            gpus.append(Gpu(name, None, driver))
+        elif _CAP_RE.fullmatch(cap):
+            gpus.append(Gpu(name, cap, driver))
+        else:
+            return None
+    return tuple(gpus) if len({gpu.driver for gpu in gpus}) <= 1 else None
+
+
+def parse_smi_banner(text: str) -> SmiBanner | None:
+    """Driver and ``CUDA Version`` from the plain ``nvidia-smi`` header (``N/A`` gives None)."""
+    driver_match = _BANNER_DRIVER_RE.search(text)
+    if driver_match is None or driver_or_none(driver_match.group(1)) is None:
+        return None
+    cuda_match = _BANNER_CUDA_RE.search(text)
+    cuda = cuda_match.group(1) if cuda_match else None
+    return SmiBanner(driver_match.group(1), cuda if cuda and _CAP_RE.fullmatch(cuda) else None)
+
+
+def parse_confstr_glibc(text: str) -> str | None:
+    """``os.confstr("CS_GNU_LIBC_VERSION")`` gives ``glibc 2.36``; other libcs give nothing."""
+    name, _, version = text.strip().partition(" ")
+    return version if name == "glibc" and _GLIBC_RE.fullmatch(version) else None
+
+
+def parse_ldd_version(text: str) -> str | None:
+    """The first line of glibc's ``ldd --version``; musl and others are not glibc, so None."""
+    first = text.splitlines()[0].strip() if text.strip() else ""
+    match = _LDD_RE.fullmatch(first)
+    if match is None or _GLIBC_WORD_RE.search(match[1]) is None:
+        return None
+    return match[2] if _GLIBC_RE.fullmatch(match[2]) else None
+
+
+def cuda_version_from_int(value: int) -> str | None:
+    """NVML/driver API encode the CUDA version as ``1000*major + 10*minor`` (12040 is 12.4)."""
+    if value <= 0:
+        return None
+    return f"{value // 1000}.{value % 1000 // 10}"
+
+
+def parse_driver_override(value: str) -> str:
+    """Validate ``MLENV_DRIVER_VERSION``; a typo must fail loudly, not verify a fictional host."""
+    try:  # the one driver reader's hint names the shape (R580: a branch; Windows file version)
+        return str(DriverVersion.parse(value, where=DRIVER_ENV, trim=True))
+    except CudaError as exc:
+        hint = f"{exc.hint}, or unset {DRIVER_ENV} to probe the host"
+        raise HostError(f"not a driver version: {value!r}", where=DRIVER_ENV, hint=hint) from exc
+
+
+def parse_compute_cap_override(value: str) -> tuple[str, ...]:
+    """Validate ``MLENV_GPU_COMPUTE_CAP``: one ``major.minor`` per GPU, comma-separated."""
+    caps = tuple(cap.strip() for cap in value.split(","))
+    if not all(_CAP_RE.fullmatch(cap) for cap in caps):
+        raise HostError(
+            f"not a list of compute capabilities: {value!r}",
+            where=COMPUTE_CAP_ENV,
+            hint='use major.minor per GPU, e.g. "8.6" or "8.0,9.0", or unset it to probe the host',
+        )
+    return caps
