@@ -1,8 +1,8 @@
 """Facts about the machine mlenv runs on, for ``mlenv verify --host`` on a GPU node before deploy.
 
 Parsers (``mlenv.host_text``) are pure functions over the exact text the kernel and NVIDIA tools
-print, so they are tested on recorded samples. All IO goes through ``HostSystem`` so ``detect`` runs against an
-in-memory fake in tests; ``RealHost`` is the only part that touches the machine.
+print, so they are tested on recorded samples. All IO goes through ``HostSystem`` so ``detect``
+runs against an in-memory fake in tests; ``RealHost`` is the only part that touches the machine.
 
 Driver probe order (first hit wins, like uv's ``--torch-backend auto``): the
 ``MLENV_DRIVER_VERSION`` override, ``/sys/module/nvidia/version``, ``/proc/driver/nvidia/version``,

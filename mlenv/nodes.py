@@ -13,7 +13,7 @@ compute capability as ``nvidia.com/gpu.compute.{major,minor}`` (absent when NVML
 Each node is judged by ``verify.verify_lock`` with the node's driver and GPU architecture, so a
 node check applies exactly the CUDA rules of ``mlenv verify --driver``; this module only reads
 labels, adds the fleet's ``[cuda] archs`` promise, and renders the scheduling rule that keeps a
-workload off the nodes those rules refuse (``node_affinity``).
+workload off the nodes those rules refuse (``mlenv.node_affinity``).
 """
 
 from __future__ import annotations
@@ -26,9 +26,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from mlenv.cuda.matrix import supported_archs
-from mlenv.cuda.rules import CudaTarget, Finding, judge, no_arch_data
-from mlenv.cuda.versions import CudaError, CudaVersion, DriverVersion, arch_cc
+from mlenv.cuda.rules import Finding
+from mlenv.cuda.versions import CudaError, DriverVersion, arch_cc
 from mlenv.errors import MlenvError
 from mlenv.judge import Judged, compute_capability_arch, verify_lock
 from mlenv.limits import MAX_NODE_LIST, enforce
@@ -261,145 +260,6 @@ def judge_nodes(
 
 # ---------------------------------------------------------------------------------------------
 # The scheduling rule
-
-
-def _expression(key: str, operator: str, value: int | str) -> dict[str, Any]:
-    return {"key": key, "operator": operator, "values": [str(value)]}
-
-
-def driver_terms(minimum: DriverVersion) -> list[list[dict[str, Any]]]:
-    """``driver >= minimum`` with ``Gt`` on GFD's split labels, one alternative per term.
-
-    ``Gt`` takes one integer, so the comparison of (major, minor, revision) is spelled out:
-    major > M; or major >= M and minor > m; or major >= M, minor >= m and revision >= r (each
-    ``>= n`` written ``Gt n-1``). A ``>=`` where ``==`` was meant admits no wrong node: a node
-    above on an earlier part is admitted by an earlier term anyway. Numbers, not ``In``: GFD
-    keeps leading zeros ("06", "03") and ``Gt`` parses them as integers; an empty revision
-    parses as nothing and matches no ``Gt``, right because a two-part driver X.Y is below X.Y.r
-    for r > 0. Trailing zero parts are dropped first (550.54.0 is 550.54), so a requirement of
-    X.Y never asks for a revision. Both label families are offered, so nodes labelled by old
-    and new GFD releases qualify.
-    """
-    numbers = minimum.key
-    if len(numbers) > 3:
-        raise NodesError(
-            f"driver {minimum} has more than three parts; GPU Feature Discovery labels three",
-            where="requires-driver",
-            hint="NVIDIA drivers are numbered major.minor[.revision]",
-        )
-    terms = []
-    for family in DRIVER_FAMILIES:
-        for position, number in enumerate(numbers):
-            last = position == len(numbers) - 1
-            pairs = zip(family[:position], numbers[:position], strict=True)
-            at_least = [_expression(key, "Gt", n - 1) for key, n in pairs]
-            bound = number - 1 if last else number
-            terms.append([*at_least, _expression(family[position], "Gt", bound)])
-    return terms
-
-
-def allowed_archs(lock: Lock, declared_archs: Sequence[str]) -> tuple[str, ...]:
-    """The GPU architectures the lock may run on: ``[cuda] archs`` (or every architecture of
-    the target's CUDA major) less those the target CUDA refuses by ``cuda.judge``'s own rules."""
-    target = lock.target
-    if target.cuda is None or target.driver_floor is None:
-        return ()
-    cuda = CudaVersion.parse(target.cuda)
-    if no_arch_data(cuda) is not None:
-        return ()  # no architecture can be proven (node_affinity says why)
-    floor = DriverVersion.parse(target.driver_floor)
-    candidates = declared_archs or supported_archs(cuda.major)
-    kept = []
-    for arch in candidates:
-        findings = judge(CudaTarget(cuda, floor, (arch,)), ())
-        if not any(f.code.startswith("arch-") for f in findings):
-            kept.append(arch)
-    return tuple(kept)
-
-
-def node_affinity(lock: Lock, declared_archs: Sequence[str]) -> dict[str, Any]:
-    """The ``nodeAffinity`` that admits exactly the nodes whose GFD labels prove the lock runs:
-    the driver the lock requires or newer, and a GPU architecture the lock supports."""
-    target = lock.target
-    if target.cuda is None:
-        raise NodesError(
-            "the lock declares no CUDA target, so no node needs to be kept off",
-            where="mlenv.lock",
-            hint="add [cuda] version and driver-floor to the manifest and lock again",
-        )
-    needed = verify_lock(lock, lock.inputs_hash, None).requires_driver
-    if needed is None:
-        raise NodesError(
-            "the driver this lock needs is unknown",
-            where="mlenv.lock",
-            hint="run `mlenv verify` to see which package's CUDA has no known driver",
-        )
-    unknown = no_arch_data(CudaVersion.parse(target.cuda))
-    if unknown is not None:
-        raise NodesError(
-            f"{unknown[0]}, so no node can be shown to run the lock on CUDA {target.cuda}",
-            where="[cuda] version",
-            hint=unknown[1],
-        )
-    archs = allowed_archs(lock, declared_archs)
-    if not archs:
-        raise NodesError(
-            f"no GPU architecture in [cuda] archs is supported by CUDA {target.cuda}",
-            where="[cuda] archs",
-            hint="run `mlenv verify` to see which architectures CUDA refuses",
-        )
-    by_major: dict[int, list[int]] = {}
-    for cc in sorted({arch_cc(arch) for arch in archs}):
-        by_major.setdefault(cc // 10, []).append(cc % 10)
-    gpu_terms = [
-        [
-            {"key": COMPUTE_MAJOR, "operator": "In", "values": [str(major)]},
-            {"key": COMPUTE_MINOR, "operator": "In", "values": [str(m) for m in minors]},
-        ]
-        for major, minors in sorted(by_major.items())
-    ]
-    terms = [
-        {"matchExpressions": [*driver, *gpu]}
-        for driver in driver_terms(DriverVersion.parse(needed))
-        for gpu in gpu_terms
-    ]
-    return {
-        "nodeAffinity": {
-            "requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": terms}
-        }
-    }
-
-
-def affinity_yaml(lock: Lock, declared_archs: Sequence[str]) -> str:
-    """``node_affinity`` as YAML to paste under a pod spec's ``affinity:``; values are quoted
-    JSON strings, which YAML reads as the same strings, so the text is byte-stable."""
-    stanza = node_affinity(lock, declared_archs)
-    needed = verify_lock(lock, lock.inputs_hash, None).requires_driver
-    archs = ", ".join(allowed_archs(lock, declared_archs))
-    lines = [
-        "# Exported by `mlenv export --format k8s-affinity` from mlenv.lock: admits only nodes",
-        f"# whose GPU Feature Discovery labels show driver >= {needed} and one of {archs}.",
-        f"# Labels: {GFD_DOCS}",
-    ]
-    lines += _yaml(stanza, 0)
-    return "\n".join(lines) + "\n"
-
-
-def _yaml(value: Any, indent: int) -> list[str]:
-    """Block-style YAML of the stanza's dicts and lists of dicts; scalars and lists of scalars
-    as JSON, which YAML reads as the same values."""
-    pad = " " * indent
-    lines: list[str] = []
-    for key, item in value.items() if isinstance(value, dict) else enumerate(value):
-        lead = f"{pad}{key}:" if isinstance(value, dict) else f"{pad}-"
-        if not isinstance(item, dict) and not any(isinstance(i, dict) for i in item):
-            lines.append(f"{lead} {json.dumps(item)}")  # a scalar or a list of them, inline
-        elif isinstance(value, dict):
-            lines += [lead, *_yaml(item, indent + 2)]
-        else:
-            first, *rest = _yaml(item, indent + 2)
-            lines += [f"{lead} {first.lstrip()}", *rest]
-    return lines
 
 
 # ---------------------------------------------------------------------------------------------

@@ -40,7 +40,7 @@ def render_export(session: Session, fmt: str, platform: str | None) -> str:
     if fmt == "cyclonedx":
         return _sbom(session, manifest, lock_, platform)
     if fmt == "k8s-affinity":
-        from mlenv.nodes import affinity_yaml
+        from mlenv.node_affinity import affinity_yaml
 
         return affinity_yaml(lock_, manifest.cuda.archs if manifest.cuda else ())
     if fmt == "conda-lock":

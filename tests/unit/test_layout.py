@@ -146,7 +146,6 @@ LARGE = frozenset(
         "mlenv/lockfile.py",
         "mlenv/locking.py",
         "mlenv/manifest.py",
-        "mlenv/nodes.py",
         "mlenv/oci/registry.py",
         "mlenv/resolve.py",
     }

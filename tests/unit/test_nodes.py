@@ -13,17 +13,8 @@ from hypothesis import strategies as st
 
 from mlenv.cuda.versions import DriverVersion
 from mlenv.lockfile import Lock
-from mlenv.nodes import (
-    Node,
-    NodesError,
-    affinity_yaml,
-    driver_terms,
-    exit_status,
-    judge_node,
-    judge_nodes,
-    node_affinity,
-    read_nodes,
-)
+from mlenv.node_affinity import affinity_yaml, driver_terms, node_affinity
+from mlenv.nodes import Node, NodesError, exit_status, judge_node, judge_nodes, read_nodes
 from mlenv.selector import parse
 from tests.support.k8s import admits
 from tests.support.locks import locked, make_lock
