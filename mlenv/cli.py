@@ -852,7 +852,8 @@ def inspect_command(
     from the lock, installed sizes of the wheels the cache holds)."""
     from rich.console import Console
 
-    from mlenv.inspect import inspect_image, inspect_lock, render
+    from mlenv.inspect import inspect_image, inspect_lock
+    from mlenv.inspect_render import render
 
     if subject.suffix in (".lock", ".toml") and not subject.is_dir():
         from mlenv.diff import read_side  # a lock named on the command line, read as diff does
