@@ -99,7 +99,7 @@ def test_example_round_trips_through_to_dict() -> None:
     manifest = loads((ROOT / "mlenv.toml.example").read_text(), "mlenv.toml.example")
     again = parse(manifest.to_dict(), "mlenv.toml.example")
     assert again == manifest
-    assert manifest.cuda == Cuda("12.4", "550.54.14", ())
+    assert manifest.cuda == Cuda("12.4", "550.54.15", ())
     assert "nvidia-cuda-runtime-cu12==12.4.127" in manifest.pypi.dependencies
 
 
