@@ -20,6 +20,7 @@ from packaging.utils import canonicalize_name
 
 from mlenv.errors import Problem
 from mlenv.importers import _PYPI, Imported, ImportFileError, _Collector, _requirement_line, _toml
+from mlenv.importers_poetry import poetry_groups, poetry_tables
 
 _MAX_GROUP_DEPTH = 64
 
@@ -44,6 +45,18 @@ def read_pyproject(path: Path, groups: Sequence[str]) -> Imported:
         f"{path}: [project] dependencies",
         collector,
     )
+    tool = _table(data.get("tool"))
+    poetry = _table(tool.get("poetry"))
+    requires = project.get("requires-python")
+    python_where = f"{path}: [project] requires-python"
+    if "dependencies" not in project and _table(poetry.get("dependencies")):
+        # Poetry 1's layout: its own tables are the project's requirements
+        tables = poetry_tables(poetry, path, groups, collector)
+        lines += tables.lines
+        if tables.python and not requires:
+            requires = tables.python
+            python_where = f"{path}: [tool.poetry.dependencies] python"
+        groups = [g for g in groups if g not in poetry_groups(poetry)]
     for group in groups:
         if group in optional:
             where = f"{path}: [project.optional-dependencies] {group}"
@@ -64,15 +77,13 @@ def read_pyproject(path: Path, groups: Sequence[str]) -> Imported:
                 f"groups here: {', '.join(known) or 'none'}",
             )
     lines = _own_extras(lines, project.get("name"), optional, collector, set())
-    tool = _table(data.get("tool"))
-    _foreign(tool, path, collector, has_project=bool(lines))
+    _foreign(tool, path, collector, has_project="dependencies" in project)
     result = Imported()
     for where, line in lines:
         result = _requirement_line(line.split(), line, where, collector, result)
     result = _uv(tool.get("uv"), result, path, collector)
     collector.check(str(path))
-    requires = project.get("requires-python")
-    python_range = (f"{path}: [project] requires-python", requires) if requires else None
+    python_range = (python_where, requires) if requires else None
     return replace(
         result,
         pypi=tuple(dict.fromkeys(result.pypi)),
@@ -170,18 +181,10 @@ def _group(
 
 
 def _foreign(tool: dict[str, Any], path: Path, collector: _Collector, has_project: bool) -> None:
-    """Poetry's and pixi's own dependency tables, which mlenv does not read."""
+    """What Poetry 2 adds to [project] dependencies (a source) and pixi's own tables, which
+    mlenv does not read."""
     own = _table(_table(tool.get("poetry")).get("dependencies"))
-    names = [name for name in own if name != "python"]
-    if names and not has_project:
-        collector.fail(
-            f"{path}: [tool.poetry.dependencies]",
-            f"Poetry's own table ({', '.join(names)}) is not read: its ^ and ~ constraints "
-            "are not PEP 440",
-            "run `poetry export -f requirements.txt -o requirements.txt --without-hashes` "
-            "and `mlenv init --from requirements.txt`, or move them to [project] dependencies",
-        )
-    for name in names if has_project else ():
+    for name in [name for name in own if name != "python"] if has_project else ():
         spec = own[name]
         if isinstance(spec, dict) and {"source", "git", "path", "url"} & set(spec):
             collector.fail(f"{path}: [tool.poetry.dependencies] {name}",

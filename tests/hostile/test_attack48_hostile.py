@@ -275,7 +275,7 @@ PROJECT = '[project]\nname = "x"\nversion = "1"\n'
         (PROJECT + 'dynamic = ["dependencies"]\n', "[project] dynamic", "dependencies are dynamic"),
         ('[tool.poetry]\nname = "x"\n[tool.poetry.dependencies]\npython = "^3.10"\n'
          'numpy = "^1.26"\ntorch = {version = "~2.1", source = "pytorch"}\n',
-         "[tool.poetry.dependencies]", "Poetry's own table (numpy, torch)"),
+         "[tool.poetry.dependencies] torch", "comes from a Poetry source"),
         (PROJECT + 'dependencies = ["numpy"]\n[tool.pixi.dependencies]\ncudatoolkit = "11.8.*"\n',
          "[tool.pixi.dependencies]", "pixi's own tables"),
         (PROJECT + 'dependencies = ["torch"]\n[tool.poetry.dependencies]\n'

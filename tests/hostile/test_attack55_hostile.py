@@ -1,0 +1,126 @@
+"""Attack 55: real-world project files fed to `mlenv init --from`, judged against what Poetry,
+uv, pip and conda mean by them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from mlenv.importers import ImportFileError, import_file
+from mlenv.importers_poetry import PoetryConstraintError, translate
+from mlenv.manifest import loads
+from tests.support.cli import run_mlenv
+
+
+def init_from(tmp_path: Path, name: str, text: str, *args: str) -> tuple[int, str]:
+    (tmp_path / name).write_text(text)
+    result = run_mlenv(["init", "--from", name, "--name", "p", *args], tmp_path)
+    assert "Traceback" not in result.stderr, result.stderr
+    return result.returncode, result.stderr
+
+
+def imported(tmp_path: Path, name: str, text: str, groups: tuple[str, ...] = ()) -> list[str]:
+    path = tmp_path / name
+    path.write_text(text)
+    return list(import_file(path, groups).pypi)
+
+
+# ---------------------------------------------------------------------------------------------
+# Poetry's constraints, as Poetry's documentation defines them
+
+
+@pytest.mark.parametrize(
+    ("poetry", "pep440"),
+    [
+        ("^1.2.3", ">=1.2.3,<2.0.0"),
+        ("^1.2", ">=1.2,<2.0.0"),
+        ("^1", ">=1,<2.0.0"),
+        ("^0.2.3", ">=0.2.3,<0.3.0"),
+        ("^0.0.3", ">=0.0.3,<0.0.4"),
+        ("^0.0", ">=0.0,<0.1.0"),
+        ("^0", ">=0,<1.0.0"),
+        ("~1.2.3", ">=1.2.3,<1.3.0"),
+        ("~1.2", ">=1.2,<1.3.0"),
+        ("~1", ">=1,<2.0.0"),
+        ("~=1.2", "~=1.2"),
+        ("1.2.*", "==1.2.*"),
+        ("*", ""),
+        ("2.1.4", "==2.1.4"),
+        (">= 1.2, < 1.5", ">=1.2,<1.5"),
+        (">=1.2 <1.5", ">=1.2,<1.5"),
+        ("^2.0.0rc1", ">=2.0.0rc1,<3.0.0"),
+    ],
+)
+def test_poetry_constraints_mean_what_poetry_says(poetry: str, pep440: str) -> None:
+    assert translate(poetry) == pep440
+
+
+@pytest.mark.parametrize("union", ["^1.2 || ^2.0", "^1|^2"])
+def test_a_poetry_union_is_refused(union: str) -> None:
+    with pytest.raises(PoetryConstraintError, match="union"):
+        translate(union)
+
+
+POETRY = """\
+[tool.poetry]
+name = "mlproj"
+version = "0.1.0"
+
+[tool.poetry.dependencies]
+python = "^3.10"
+numpy = "^1.26"
+scipy = "~1.11.2"
+pandas = "2.1.4"
+requests = "*"
+transformers = { version = "^4.40", extras = ["torch"] }
+pywin32 = { version = "^306", platform = "win32" }
+dataclasses = { version = "^0.8", python = "~3.6" }
+wandb = { version = "^0.16", optional = true }
+
+[tool.poetry.extras]
+track = ["wandb"]
+
+[tool.poetry.group.dev.dependencies]
+pytest = "^8.0"
+"""
+
+
+def test_a_poetry_1_project_is_imported_with_its_ranges(tmp_path: Path) -> None:
+    """It was refused whole ("Poetry's own table is not read"): every Poetry project."""
+    assert imported(tmp_path, "pyproject.toml", POETRY) == [
+        "numpy>=1.26,<2.0.0",
+        "scipy>=1.11.2,<1.12.0",
+        "pandas==2.1.4",
+        "requests",
+        "transformers[torch]>=4.40,<5.0.0",
+        'pywin32>=306,<307.0.0; sys_platform == "win32"',
+        'dataclasses>=0.8,<0.9.0; (python_full_version >= "3.6" and python_full_version < "3.7.0")',
+    ]
+
+
+def test_poetry_groups_and_extras_are_chosen_by_group(tmp_path: Path) -> None:
+    pins = imported(tmp_path, "pyproject.toml", POETRY, ("track", "dev"))
+    assert "wandb>=0.16,<0.17.0" in pins and "pytest>=8.0,<9.0.0" in pins
+
+
+def test_poetry_python_range_is_checked_and_an_unknown_group_refused(tmp_path: Path) -> None:
+    code, err = init_from(tmp_path, "pyproject.toml", POETRY, "--python", "3.9")
+    assert code == 1 and "[tool.poetry.dependencies] python" in err and ">=3.10,<4.0.0" in err
+    code, err = init_from(tmp_path, "pyproject.toml", POETRY, "--group", "docs")
+    assert code == 1 and "group 'docs'" in err
+    code, err = init_from(tmp_path, "pyproject.toml", POETRY, "--python", "3.11")
+    assert code == 0, err
+    assert "numpy>=1.26,<2.0.0" in loads((tmp_path / "mlenv.toml").read_text()).pypi.dependencies
+
+
+def test_poetry_entries_mlenv_cannot_express_are_named(tmp_path: Path) -> None:
+    text = (
+        '[tool.poetry]\nname = "x"\n[tool.poetry.dependencies]\npython = "^3.10"\n'
+        'numpy = "^1.2 || ^2.0"\ntorch = {version = "^2.1", source = "pytorch"}\n'
+        'mylib = {git = "https://example.com/mylib.git"}\nbad = 3\n'
+    )
+    with pytest.raises(ImportFileError) as caught:
+        imported(tmp_path, "pyproject.toml", text)
+    where = {problem.where.rsplit(" ", 1)[-1] for problem in caught.value.problems}
+    assert where == {"numpy", "torch", "mylib", "bad"}
