@@ -21,6 +21,7 @@ from packaging.utils import canonicalize_name
 from mlenv.errors import Problem
 from mlenv.importers import _PYPI, Imported, ImportFileError, _Collector, _requirement_line, _toml
 from mlenv.importers_poetry import poetry_groups, poetry_tables
+from mlenv.importers_uv import uv_indexes
 
 _MAX_GROUP_DEPTH = 64
 
@@ -81,7 +82,7 @@ def read_pyproject(path: Path, groups: Sequence[str]) -> Imported:
     result = Imported()
     for where, line in lines:
         result = _requirement_line(line.split(), line, where, collector, result)
-    result = _uv(tool.get("uv"), result, path, collector)
+    result = uv_indexes(tool.get("uv"), result, path, collector)
     collector.check(str(path))
     python_range = (python_where, requires) if requires else None
     return replace(
@@ -199,48 +200,6 @@ def _foreign(tool: dict[str, Any], path: Path, collector: _Collector, has_projec
                 "export them with `pixi workspace export conda-environment environment.yml` "
                 "and run `mlenv init --from environment.yml`",
             )
-
-
-def _uv(uv: object, result: Imported, path: Path, collector: _Collector) -> Imported:
-    """``[tool.uv.sources]`` for the imported requirements: an index source adds that index;
-    git, a path, a URL or a workspace member cannot be locked from an index."""
-    if not isinstance(uv, dict):
-        return result
-    indexes = {
-        str(entry.get("name")): entry
-        for entry in uv.get("index") or []
-        if isinstance(entry, dict) and entry.get("url")
-    }
-    for entry in indexes.values():
-        url = str(entry["url"]).rstrip("/")
-        if entry.get("default"):
-            result = replace(result, index_url=url)
-        elif not entry.get("explicit") and url not in result.extra_index_urls:
-            result = replace(result, extra_index_urls=(*result.extra_index_urls, url))
-    sources = _table(uv.get("sources"))
-    wanted = {canonicalize_name(Requirement(line).name) for line in result.pypi}
-    for name, source in sources.items():
-        if canonicalize_name(name) not in wanted:
-            continue
-        where = f"{path}: [tool.uv.sources] {name}"
-        index = source.get("index") if isinstance(source, dict) else None
-        if index is None or set(source) - {"index", "marker", "extra", "group"}:
-            collector.fail(
-                where,
-                f"uv takes {name} from {source!r}, which mlenv cannot lock",
-                "publish it to an index and name that index in [[tool.uv.index]]",
-            )
-            continue
-        if str(index) not in indexes:
-            collector.fail(where, f"names the index {index!r}, which no [[tool.uv.index]] defines")
-            continue
-        url = str(indexes[str(index)]["url"]).rstrip("/")
-        if url not in result.extra_index_urls and url != result.index_url:
-            result = replace(result, extra_index_urls=(*result.extra_index_urls, url))
-        collector.notes.append(
-            f"uv takes {name} only from {url}; mlenv searches that index for every package"
-        )
-    return result
 
 
 def read_pylock(path: Path, groups: Sequence[str] = ()) -> Imported:

@@ -124,3 +124,62 @@ def test_poetry_entries_mlenv_cannot_express_are_named(tmp_path: Path) -> None:
         imported(tmp_path, "pyproject.toml", text)
     where = {problem.where.rsplit(" ", 1)[-1] for problem in caught.value.problems}
     assert where == {"numpy", "torch", "mylib", "bad"}
+
+
+# ---------------------------------------------------------------------------------------------
+# uv's indexes: priority order, explicit indexes, legacy settings
+
+UV = '[project]\nname = "p"\nversion = "0.1"\ndependencies = ["torch==2.7.0", "numpy"]\n'
+CU128 = "https://download.pytorch.org/whl/cu128"
+
+
+def test_a_uv_explicit_index_is_refused_not_opened_to_every_package(tmp_path: Path) -> None:
+    """It became an extra index under best-match: numpy could then come from the PyTorch
+    index, which uv never asks for numpy."""
+    text = UV + (
+        '[tool.uv.sources]\ntorch = { index = "pytorch-cu128" }\n'
+        f'[[tool.uv.index]]\nname = "pytorch-cu128"\nurl = "{CU128}"\nexplicit = true\n'
+    )
+    code, err = init_from(tmp_path, "pyproject.toml", text)
+    assert code == 1 and "[tool.uv.sources] torch" in err and "explicit index" in err
+    assert "drop `explicit = true`" in err and not (tmp_path / "mlenv.toml").exists()
+
+
+@pytest.mark.parametrize(
+    ("uv", "index", "extras", "strategy"),
+    [
+        # uv searches [[tool.uv.index]] before PyPI and takes a package from the first
+        (f'[[tool.uv.index]]\nname = "cu"\nurl = "{CU128}/"\n', CU128,
+         ["https://pypi.org/simple"], "first-index"),
+        # legacy settings were dropped without a word
+        (f'[tool.uv]\nextra-index-url = ["{CU128}"]\n', CU128,
+         ["https://pypi.org/simple"], "first-index"),
+        (f'[tool.uv]\nextra-index-url = ["{CU128}"]\nindex-strategy = "unsafe-best-match"\n',
+         CU128, ["https://pypi.org/simple"], "best-match"),
+        (f'[[tool.uv.index]]\nname = "in"\nurl = "https://pypi.corp/simple"\ndefault = true\n'
+         f'[[tool.uv.index]]\nname = "cu"\nurl = "{CU128}"\n', CU128,
+         ["https://pypi.corp/simple"], "first-index"),
+    ],
+)  # fmt: skip
+def test_uv_index_order_and_strategy_are_kept(
+    tmp_path: Path, uv: str, index: str, extras: list[str], strategy: str
+) -> None:
+    code, err = init_from(tmp_path, "pyproject.toml", UV + uv, "--python", "3.12")
+    assert code == 0, err
+    pypi = loads((tmp_path / "mlenv.toml").read_text()).pypi
+    assert (pypi.index_url, list(pypi.extra_index_urls), pypi.index_strategy) == (
+        index,
+        extras,
+        strategy,
+    )
+
+
+def test_a_uv_source_on_a_later_index_is_refused(tmp_path: Path) -> None:
+    """mlenv would take torch from the first index that lists it, not the one uv pins."""
+    text = UV + (
+        '[tool.uv.sources]\ntorch = { index = "cu" }\n'
+        '[[tool.uv.index]]\nname = "corp"\nurl = "https://pypi.corp/simple"\n'
+        f'[[tool.uv.index]]\nname = "cu"\nurl = "{CU128}"\n'
+    )
+    code, err = init_from(tmp_path, "pyproject.toml", text)
+    assert code == 1 and "list [[tool.uv.index]] 'cu' first" in err
