@@ -90,6 +90,10 @@ def import_file(path: Path, groups: Sequence[str] = (), project: Path | None = N
         from mlenv.importers_pyproject import read_pylock
 
         return read_pylock(path, groups)
+    if name == "pixi.toml":
+        from mlenv.importers_pixi import read_pixi
+
+        return read_pixi(path, groups)
     if name.endswith(("conda-lock.yml", "conda-lock.yaml")):  # also NAME.conda-lock.yml
         from mlenv.importers_conda import read_conda_lock
 
@@ -110,8 +114,8 @@ def import_file(path: Path, groups: Sequence[str] = (), project: Path | None = N
     raise ImportFileError(
         f"{path}: unknown kind of file",
         [Problem(str(path), "cannot tell its format from its name",
-                 "name it requirements*.txt, pyproject.toml, pylock.toml, environment.yml or "
-                 "conda-lock.yml")],
+                 "name it requirements*.txt, pyproject.toml, pylock.toml, pixi.toml, "
+                 "environment.yml or conda-lock.yml")],
     )  # fmt: skip
 
 

@@ -183,3 +183,86 @@ def test_a_uv_source_on_a_later_index_is_refused(tmp_path: Path) -> None:
     )
     code, err = init_from(tmp_path, "pyproject.toml", text)
     assert code == 1 and "list [[tool.uv.index]] 'cu' first" in err
+
+
+# ---------------------------------------------------------------------------------------------
+# pixi.toml: it was "unknown kind of file", with a hint to rename it
+
+PIXI = """\
+[workspace]
+name = "ml"
+channels = ["conda-forge", {channel = "nvidia", priority = 1}]
+platforms = ["linux-64", "osx-arm64"]
+
+[system-requirements]
+cuda = "12"
+
+[dependencies]
+python = "3.11.*"
+numpy = ">=1.26,<2"
+pytorch = { version = "2.3.*", channel = "pytorch" }
+
+[pypi-dependencies]
+accelerate = { version = ">=0.30", extras = ["testing"] }
+
+[target.linux-64.dependencies]
+nccl = "*"
+
+[target.osx-arm64.dependencies]
+mlx = "*"
+
+[feature.dev.pypi-dependencies]
+ruff = "==0.4.0"
+
+[environments]
+lint = ["dev"]
+
+[pypi-options]
+extra-index-urls = ["https://download.pytorch.org/whl/cu121"]
+"""
+
+
+def test_a_pixi_workspace_is_imported_for_its_linux_platform(tmp_path: Path) -> None:
+    path = tmp_path / "pixi.toml"
+    path.write_text(PIXI)
+    result = import_file(path, ("lint",))
+    assert result.conda == (
+        "python 3.11.*",
+        "numpy >=1.26,<2",
+        "pytorch::pytorch 2.3.*",
+        "nccl *",
+    )
+    assert result.channels == ("conda-forge", "nvidia")
+    assert result.pypi == ("accelerate[testing]>=0.30", "ruff==0.4.0")
+    assert result.platforms == ("linux-64",) and result.python == "3.11"
+    # pixi resolves PyPI with uv: the extra index is consulted before PyPI
+    assert result.index_url == "https://download.pytorch.org/whl/cu121"
+    assert result.extra_index_urls == ("https://pypi.org/simple",)
+    assert result.index_strategy == "first-index"
+
+
+def test_pixi_entries_mlenv_cannot_express_are_named(tmp_path: Path) -> None:
+    text = (
+        '[workspace]\nname = "x"\nchannels = ["conda-forge"]\n'
+        'platforms = ["linux-64", "linux-aarch64"]\n'
+        '[dependencies]\nmylib = { path = "../mylib" }\n'
+        '[target.linux-64.dependencies]\ncuda-nvcc = "*"\n'
+        '[target.linux-64.pypi-dependencies]\nflash-attn = "*"\n'
+        "[pypi-dependencies]\n"
+        'torch = { version = "*", index = "https://download.pytorch.org/whl/cu121" }\n'
+    )
+    with pytest.raises(ImportFileError) as caught:
+        imported(tmp_path, "pixi.toml", text, ("gpu",))
+    where = sorted(problem.where.split(": ", 1)[1] for problem in caught.value.problems)
+    assert where == [
+        "[dependencies] mylib",
+        "[pypi-dependencies] torch",
+        "[target.linux-64.dependencies] cuda-nvcc",
+        "group 'gpu'",
+    ]
+
+
+def test_a_pixi_file_without_linux_is_refused_by_the_cli(tmp_path: Path) -> None:
+    text = '[workspace]\nname = "x"\nchannels = ["conda-forge"]\nplatforms = ["osx-arm64"]\n'
+    code, err = init_from(tmp_path, "pixi.toml", text)
+    assert code == 1 and "[workspace] platforms" in err and "linux-64" in err
