@@ -145,28 +145,33 @@ def _logical_lines(text: str) -> Iterator[tuple[int, str]]:
 
 def read_requirements(path: Path, roots: Sequence[Path] = ()) -> Imported:
     top = path.absolute().parent
-    collector = _Collector(roots=tuple(Path(os.path.normpath(r.absolute())) for r in (top, *roots)))
+    places = dict.fromkeys(Path(os.path.normpath(r.absolute())) for r in (top, *roots))
+    collector = _Collector(roots=tuple(places))
     result = _requirements(path, collector, (), Imported())
     collector.check(str(path))
     return replace(result, notes=tuple(dict.fromkeys(collector.notes)))
 
 
 def _requirements(
-    path: Path, collector: _Collector, chain: tuple[Path, ...], result: Imported
+    path: Path, collector: _Collector, chain: tuple[Path, ...], result: Imported, origin: str = ""
 ) -> Imported:
+    """``origin`` is the ``-r`` line that includes ``path``, named in a problem with it."""
     resolved = path.resolve()
+    where = f"{origin}: -r {path}" if origin else str(path)
     if resolved in chain or len(chain) > _MAX_INCLUDES:
-        collector.fail(str(path), "includes itself through -r", "remove the circular -r line")
+        collector.fail(where, "includes itself through -r", "remove the circular -r line")
         return result
     collector.files_read += 1
     enforce(collector.files_read, MAX_INCLUDED_FILES, "files read through -r", where=str(path))
     try:
         text = _read_text(path) if not chain else _read_include(path, collector.roots)
     except (OSError, UnicodeDecodeError) as exc:
-        collector.fail(str(path), f"cannot read it: {exc}")
+        missing = origin and isinstance(exc, FileNotFoundError)
+        hint = "pip reads -r paths from the including file's directory" if missing else None
+        collector.fail(where, f"cannot read it: {exc}", hint)
         return result
     except InputError as exc:
-        collector.fail(str(path), f"cannot read it: {exc.message.partition(': ')[2]}")
+        collector.fail(where, f"cannot read it: {exc.message.partition(': ')[2]}")
         return result
     lines = ((f"{path}:{number}", line) for number, line in _logical_lines(text))
     return _pip_lines(lines, path, collector, (*chain, resolved), result)
@@ -232,7 +237,7 @@ def _option(
                        "download it beside this file and include it by its path")  # fmt: skip
         return result
     if option in ("-r", "--requirement"):
-        return _requirements(path.parent / value, collector, chain, result)
+        return _requirements(path.parent / value, collector, chain, result, where)
     if option in ("-i", "--index-url", "--extra-index-url") and not _URL.fullmatch(value):
         collector.fail(where, f"{option} {value!r} is not an http://, https:// or file:// URL",
                        "mlenv reads indexes by URL: write the index's full URL")  # fmt: skip

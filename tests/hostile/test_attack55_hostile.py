@@ -266,3 +266,17 @@ def test_a_pixi_file_without_linux_is_refused_by_the_cli(tmp_path: Path) -> None
     text = '[workspace]\nname = "x"\nchannels = ["conda-forge"]\nplatforms = ["osx-arm64"]\n'
     code, err = init_from(tmp_path, "pixi.toml", text)
     assert code == 1 and "[workspace] platforms" in err and "linux-64" in err
+
+
+# ---------------------------------------------------------------------------------------------
+# requirements.txt includes
+
+
+def test_a_missing_or_circular_include_names_the_r_line(tmp_path: Path) -> None:
+    """It named only the included file: in a tree of -r files, not which line asked for it."""
+    (tmp_path / "base.txt").write_text("-r requirements.txt\nnumpy\n")
+    code, err = init_from(tmp_path, "requirements.txt", "-r base.txt\n-r missing.txt\n")
+    assert code == 1
+    assert "base.txt:1: -r " in err and "includes itself" in err
+    assert "requirements.txt:2: -r " in err and "missing.txt: cannot read it" in err
+    assert "including file's directory" in err
