@@ -16,7 +16,7 @@ from typing import Any
 
 from packaging.version import InvalidVersion, Version
 
-from mlenv.importers import _Collector
+from mlenv.importers import _PYPI, _Collector
 
 _CONSTRAINT = re.compile(r"^(?P<op>\^|~=|~|===|==|=|!=|<>|>=|<=|>|<)?\s*(?P<version>\S+)$")
 _PLAIN = {"===": "===", "==": "==", "=": "==", "!=": "!=", "<>": "!=", ">=": ">=", "<=": "<=",
@@ -194,3 +194,40 @@ def poetry_groups(poetry: dict[str, Any]) -> set[str]:
     """The names ``--group`` may choose in Poetry's tables."""
     groups = set(_mapping(poetry.get("group"))) | set(_mapping(poetry.get("extras")))
     return groups | ({"dev"} if poetry.get("dev-dependencies") else set())
+
+
+def poetry_indexes(
+    poetry: dict[str, Any], path: Path, collector: _Collector
+) -> tuple[tuple[str, ...], str] | None:
+    """``[[tool.poetry.source]]`` as (indexes in mlenv's order, index strategy), or None when
+    there are none. Poetry takes a package from the highest priority class that has it:
+    primary sources (or PyPI when there is none), then supplemental ones; within a class the
+    best version wins. An explicit source serves only dependencies that name it (refused there)."""
+    sources = [s for s in poetry.get("source") or [] if isinstance(s, dict)]
+    if not sources:
+        return None
+    classes: dict[str, list[str]] = {"primary": [], "supplemental": []}
+    where = f"{path}: [[tool.poetry.source]]"
+    for source in sources:
+        name = str(source.get("name"))
+        url = _PYPI if name.lower() == "pypi" else str(source.get("url") or "").rstrip("/")
+        priority = str(source.get("priority") or "primary")
+        priority = "primary" if priority == "default" else priority
+        if priority == "explicit":
+            continue
+        if priority not in classes or not url:
+            hint = 'use priority "primary", "supplemental" or "explicit" with a url'
+            collector.fail(f"{where} {name}", f"priority {priority!r} or url {url!r}", hint)
+            continue
+        classes[priority].append(url)
+    primary = classes["primary"] or [_PYPI]
+    if len(primary) > 1 and classes["supplemental"]:
+        collector.fail(
+            where,
+            "several primary sources and supplemental ones: Poetry takes the best version "
+            "among the primary ones, then asks the others, which mlenv cannot express",
+            "make one source primary, or none supplemental",
+        )
+    if len(primary) > 1:
+        return tuple(primary), "best-match"
+    return (*primary, *classes["supplemental"]), "first-index"

@@ -20,7 +20,7 @@ from packaging.utils import canonicalize_name
 
 from mlenv.errors import Problem
 from mlenv.importers import _PYPI, Imported, ImportFileError, _Collector, _requirement_line, _toml
-from mlenv.importers_poetry import poetry_groups, poetry_tables
+from mlenv.importers_poetry import poetry_groups, poetry_indexes, poetry_tables
 from mlenv.importers_uv import uv_indexes
 
 _MAX_GROUP_DEPTH = 64
@@ -82,6 +82,10 @@ def read_pyproject(path: Path, groups: Sequence[str]) -> Imported:
     result = Imported()
     for where, line in lines:
         result = _requirement_line(line.split(), line, where, collector, result)
+    if indexes := poetry_indexes(poetry, path, collector):
+        urls, strategy = indexes
+        result = replace(result, index_url=urls[0], extra_index_urls=urls[1:],
+                         index_strategy=strategy)  # fmt: skip
     result = uv_indexes(tool.get("uv"), result, path, collector)
     collector.check(str(path))
     python_range = (python_where, requires) if requires else None

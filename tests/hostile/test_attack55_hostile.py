@@ -280,3 +280,30 @@ def test_a_missing_or_circular_include_names_the_r_line(tmp_path: Path) -> None:
     assert "base.txt:1: -r " in err and "includes itself" in err
     assert "requirements.txt:2: -r " in err and "missing.txt: cannot read it" in err
     assert "including file's directory" in err
+
+
+@pytest.mark.parametrize(
+    ("sources", "index", "extras", "strategy"),
+    [
+        # a supplemental source is asked only for what PyPI lacks: it was dropped
+        (f'name = "cu"\nurl = "{CU128}"\npriority = "supplemental"\n', "https://pypi.org/simple",
+         [CU128], "first-index"),
+        # a primary source disables the implicit PyPI
+        ('name = "corp"\nurl = "https://pypi.corp/simple/"\n', "https://pypi.corp/simple", [],
+         None),
+        (f'name = "cu"\nurl = "{CU128}"\n[[tool.poetry.source]]\nname = "PyPI"\n'
+         'priority = "primary"\n', CU128, ["https://pypi.org/simple"], "best-match"),
+        # an explicit source no dependency names is never asked
+        (f'name = "cu"\nurl = "{CU128}"\npriority = "explicit"\n', "https://pypi.org/simple", [],
+         None),
+    ],
+)  # fmt: skip
+def test_poetry_sources_become_indexes_in_poetry_order(
+    tmp_path: Path, sources: str, index: str, extras: list[str], strategy: str | None
+) -> None:
+    path = tmp_path / "pyproject.toml"
+    path.write_text(POETRY + "[[tool.poetry.source]]\n" + sources)
+    result = import_file(path)
+    assert result.index_url == index and list(result.extra_index_urls) == extras
+    if strategy is not None:
+        assert result.index_strategy == strategy
