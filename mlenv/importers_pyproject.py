@@ -58,11 +58,15 @@ def read_pyproject(path: Path, groups: Sequence[str]) -> Imported:
             requires = tables.python
             python_where = f"{path}: [tool.poetry.dependencies] python"
         groups = [g for g in groups if g not in poetry_groups(poetry)]
+    # extra and group names compare normalised (PEP 685, PEP 735), as pip and uv compare them
+    extras = {canonicalize_name(key): key for key in optional}
+    group_names = {canonicalize_name(key) for key in dependency_groups}
     for group in groups:
-        if group in optional:
-            where = f"{path}: [project.optional-dependencies] {group}"
-            lines += _strings(optional[group], where, collector)
-        elif group in dependency_groups:
+        if canonicalize_name(group) in extras:
+            key = extras[canonicalize_name(group)]
+            where = f"{path}: [project.optional-dependencies] {key}"
+            lines += _strings(optional[key], where, collector)
+        elif canonicalize_name(group) in group_names:
             lines += _group(dependency_groups, group, path, collector, ())
         elif "optional-dependencies" in dynamic:
             collector.fail(

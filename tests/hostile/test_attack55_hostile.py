@@ -307,3 +307,14 @@ def test_poetry_sources_become_indexes_in_poetry_order(
     assert result.index_url == index and list(result.extra_index_urls) == extras
     if strategy is not None:
         assert result.index_strategy == strategy
+
+
+@pytest.mark.parametrize("group", ["Dev_Tools", "dev-tools", "dev.tools", "GPU_Extra"])
+def test_group_names_compare_normalised(tmp_path: Path, group: str) -> None:
+    """`--group dev-tools` for a `Dev_Tools` extra was "no such entry"; pip and uv find it."""
+    text = (
+        '[project]\nname = "x"\nversion = "1"\ndependencies = []\n'
+        '[project.optional-dependencies]\ngpu-extra = ["cupy"]\n'
+        '[dependency-groups]\nDev_Tools = ["pytest"]\n'
+    )
+    assert imported(tmp_path, "pyproject.toml", text, (group,)) in (["pytest"], ["cupy"])
