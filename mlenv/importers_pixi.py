@@ -107,22 +107,25 @@ def _tables(
             _pypi(str(name), spec, where, marker, found, collector)
 
 
-def read_pixi(path: Path, groups: Sequence[str]) -> Imported:
+def read_pixi(
+    path: Path, groups: Sequence[str], data: dict[str, Any] | None = None, title: str = ""
+) -> Imported:
     """The default environment, plus each feature (or environment's features) ``groups``
-    names, for the workspace's Linux platforms."""
-    data = _toml(path)
+    names, for the workspace's Linux platforms. ``data`` and ``title`` are pyproject.toml's
+    ``[tool.pixi]`` table and its name, when pixi's tables live there."""
+    data = _toml(path) if data is None else data
     workspace = _table(data.get("workspace") or data.get("project"))
     if not workspace:
         raise ImportFileError(
             f"{path}: not a pixi manifest",
-            [Problem(f"{path}: [workspace]", "has no [workspace] table",
+            [Problem(f"{path}: [{title}workspace]", "has no workspace table",
                      "see pixi's manifest format")],
         )  # fmt: skip
     collector = _Collector()
     listed = [str(p) for p in workspace.get("platforms") or []]
     platforms = [p for p in _LINUX if p in listed]
     if not platforms:
-        collector.fail(f"{path}: [workspace] platforms", f"no Linux platform: {listed}",
+        collector.fail(f"{path}: [{title}workspace] platforms", f"no Linux platform: {listed}",
                        'mlenv builds Linux images: add "linux-64" to platforms')  # fmt: skip
     elif len(platforms) < len(listed):
         collector.notes.append(f"only {', '.join(platforms)} of {', '.join(listed)} imported")
@@ -142,13 +145,15 @@ def read_pixi(path: Path, groups: Sequence[str]) -> Imported:
             hint = f"features and environments here: {', '.join(known) or 'none'}"
             collector.fail(f"{path}: group {group!r}", "no such feature or environment", hint)
     channels = [_channel(c) for c in workspace.get("channels") or []]
-    _tables(data, "", path, platforms or list(_LINUX[:1]), found, collector)
+    _tables(data, title, path, platforms or list(_LINUX[:1]), found, collector)
     for name in dict.fromkeys(chosen):
         feature = _table(features.get(name))
         if name not in features:
-            collector.fail(f"{path}: [environments] {name}", "names a feature that is not defined")
+            where = f"{path}: [{title}environments] {name}"
+            collector.fail(where, "names a feature that is not defined")
         channels += [_channel(c) for c in feature.get("channels") or []]
-        _tables(feature, f"feature.{name}.", path, platforms or [_LINUX[0]], found, collector)
+        prefix = f"{title}feature.{name}."
+        _tables(feature, prefix, path, platforms or [_LINUX[0]], found, collector)
     options = _table(data.get("pypi-options"))
     cuda = _table(data.get("system-requirements")).get("cuda")
     if cuda is not None:
@@ -161,8 +166,9 @@ def read_pixi(path: Path, groups: Sequence[str]) -> Imported:
     indexes = list(dict.fromkeys([*extra, index]))
     strategy = options.get("index-strategy")
     if strategy not in (None, "first-index", "unsafe-best-match"):
-        collector.fail(f"{path}: [pypi-options] index-strategy", f"{strategy!r} has no mlenv "
-                       'equivalent', 'use "first-index" or "unsafe-best-match"')  # fmt: skip
+        where = f"{path}: [{title}pypi-options] index-strategy"
+        collector.fail(where, f"{strategy!r} has no mlenv equivalent",
+                       'use "first-index" or "unsafe-best-match"')  # fmt: skip
     collector.check(str(path))
     return Imported(
         pypi=tuple(dict.fromkeys(found.pypi)),

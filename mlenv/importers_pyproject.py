@@ -20,6 +20,7 @@ from packaging.utils import canonicalize_name
 
 from mlenv.errors import Problem
 from mlenv.importers import _PYPI, Imported, ImportFileError, _Collector, _requirement_line, _toml
+from mlenv.importers_pixi import read_pixi
 from mlenv.importers_poetry import poetry_groups, poetry_indexes, poetry_tables
 from mlenv.importers_uv import uv_indexes
 
@@ -58,6 +59,9 @@ def read_pyproject(path: Path, groups: Sequence[str]) -> Imported:
             requires = tables.python
             python_where = f"{path}: [tool.poetry.dependencies] python"
         groups = [g for g in groups if g not in poetry_groups(poetry)]
+    pixi = _table(tool.get("pixi"))
+    pixi_groups = {*_table(pixi.get("feature")), *_table(pixi.get("environments"))}
+    asked, groups = list(groups), [g for g in groups if g not in pixi_groups]
     # extra and group names compare normalised (PEP 685, PEP 735), as pip and uv compare them
     extras = {canonicalize_name(key): key for key in optional}
     group_names = {canonicalize_name(key) for key in dependency_groups}
@@ -75,7 +79,7 @@ def read_pyproject(path: Path, groups: Sequence[str]) -> Imported:
                 "import the file the backend reads them from",
             )
         else:
-            known = sorted({*optional, *dependency_groups})
+            known = sorted({*optional, *dependency_groups, *pixi_groups})
             collector.fail(
                 f"{path}: group {group!r}",
                 "no such optional-dependencies or dependency-groups entry",
@@ -92,7 +96,10 @@ def read_pyproject(path: Path, groups: Sequence[str]) -> Imported:
                          index_strategy=strategy)  # fmt: skip
     result = uv_indexes(tool.get("uv"), result, path, collector)
     collector.check(str(path))
-    python_range = (python_where, requires) if requires else None
+    if pixi.get("workspace") or pixi.get("project"):
+        result = _with_pixi(result, read_pixi(path, [g for g in asked if g in pixi_groups],
+                                              pixi, "tool.pixi."))  # fmt: skip
+    python_range = (python_where, requires) if requires else result.python_range
     return replace(
         result,
         pypi=tuple(dict.fromkeys(result.pypi)),
@@ -189,6 +196,16 @@ def _group(
     return lines
 
 
+def _with_pixi(result: Imported, pixi: Imported) -> Imported:
+    """[project] requirements with what pixi adds: conda packages, channels, platforms and
+    its PyPI indexes (pixi, not uv, resolves this file)."""
+    return replace(
+        pixi,
+        pypi=(*result.pypi, *pixi.pypi),
+        notes=(*result.notes, *pixi.notes),
+    )
+
+
 def _foreign(tool: dict[str, Any], path: Path, collector: _Collector, has_project: bool) -> None:
     """What Poetry 2 adds to [project] dependencies (a source) and pixi's own tables, which
     mlenv does not read."""
@@ -201,12 +218,11 @@ def _foreign(tool: dict[str, Any], path: Path, collector: _Collector, has_projec
                            "publish it to an index and require it from there")  # fmt: skip
     pixi = _table(tool.get("pixi"))
     for key in ("dependencies", "pypi-dependencies", "feature"):
-        if pixi.get(key):
+        if pixi.get(key) and not (pixi.get("workspace") or pixi.get("project")):
             collector.fail(
                 f"{path}: [tool.pixi.{key}]",
-                "pixi's own tables are not read from pyproject.toml",
-                "export them with `pixi workspace export conda-environment environment.yml` "
-                "and run `mlenv init --from environment.yml`",
+                "pixi's tables without [tool.pixi.workspace] are not a pixi workspace",
+                "add [tool.pixi.workspace] with its channels and platforms",
             )
 
 

@@ -277,7 +277,7 @@ PROJECT = '[project]\nname = "x"\nversion = "1"\n'
          'numpy = "^1.26"\ntorch = {version = "~2.1", source = "pytorch"}\n',
          "[tool.poetry.dependencies] torch", "comes from a Poetry source"),
         (PROJECT + 'dependencies = ["numpy"]\n[tool.pixi.dependencies]\ncudatoolkit = "11.8.*"\n',
-         "[tool.pixi.dependencies]", "pixi's own tables"),
+         "[tool.pixi.dependencies]", "pixi's tables without [tool.pixi.workspace]"),
         (PROJECT + 'dependencies = ["torch"]\n[tool.poetry.dependencies]\n'
          'torch = {source = "pytorch"}\n', "[tool.poetry.dependencies] torch", "Poetry source"),
         (PROJECT + 'dependencies = ["mylib"]\n[tool.uv.sources]\n'

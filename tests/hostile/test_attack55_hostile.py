@@ -318,3 +318,21 @@ def test_group_names_compare_normalised(tmp_path: Path, group: str) -> None:
         '[dependency-groups]\nDev_Tools = ["pytest"]\n'
     )
     assert imported(tmp_path, "pyproject.toml", text, (group,)) in (["pytest"], ["cupy"])
+
+
+def test_a_pixi_workspace_in_pyproject_is_imported(tmp_path: Path) -> None:
+    """[tool.pixi] tables were refused with a hint to export an environment.yml first."""
+    text = (
+        '[project]\nname = "m"\nversion = "0.1"\ndependencies = ["transformers>=4.40"]\n'
+        '[tool.pixi.workspace]\nchannels = ["conda-forge"]\nplatforms = ["linux-64"]\n'
+        '[tool.pixi.dependencies]\npython = "3.11.*"\npytorch-gpu = ">=2.3"\n'
+        '[tool.pixi.feature.test.dependencies]\npytest = "*"\n'
+    )
+    path = tmp_path / "pyproject.toml"
+    path.write_text(text)
+    result = import_file(path, ("test",))
+    assert result.pypi == ("transformers>=4.40",)
+    assert result.conda == ("python 3.11.*", "pytorch-gpu >=2.3", "pytest *")
+    assert result.channels == ("conda-forge",) and result.python == "3.11"
+    code, err = init_from(tmp_path, "pyproject.toml", text, "--group", "nope")
+    assert code == 1 and "groups here: test" in err
