@@ -144,14 +144,14 @@ def read_pixi(
             known = sorted({*features, *environments})
             hint = f"features and environments here: {', '.join(known) or 'none'}"
             collector.fail(f"{path}: group {group!r}", "no such feature or environment", hint)
-    channels = [_channel(c) for c in workspace.get("channels") or []]
+    channels = list(workspace.get("channels") or [])
     _tables(data, title, path, platforms or list(_LINUX[:1]), found, collector)
     for name in dict.fromkeys(chosen):
         feature = _table(features.get(name))
         if name not in features:
             where = f"{path}: [{title}environments] {name}"
             collector.fail(where, "names a feature that is not defined")
-        channels += [_channel(c) for c in feature.get("channels") or []]
+        channels += list(feature.get("channels") or [])
         prefix = f"{title}feature.{name}."
         _tables(feature, prefix, path, platforms or [_LINUX[0]], found, collector)
     options = _table(data.get("pypi-options"))
@@ -173,7 +173,7 @@ def read_pixi(
     return Imported(
         pypi=tuple(dict.fromkeys(found.pypi)),
         conda=tuple(dict.fromkeys(found.conda)),
-        channels=tuple(dict.fromkeys(channels)),
+        channels=_by_priority(channels),
         index_url=indexes[0],
         extra_index_urls=tuple(indexes[1:]),
         find_links=tuple(
@@ -188,6 +188,13 @@ def read_pixi(
     )
 
 
-def _channel(channel: object) -> str:
-    """pixi writes a channel as a name or URL, or as a table with a priority."""
-    return str(_table(channel).get("channel") or channel)
+def _by_priority(channels: Sequence[object]) -> tuple[str, ...]:
+    """pixi's channel order: a higher ``priority`` first, then the order written (workspace,
+    then features); a channel is a name or URL, or a table with a priority."""
+
+    def priority(channel: object) -> int:
+        value = _table(channel).get("priority", 0)
+        return -value if isinstance(value, int) else 0
+
+    ordered = sorted(channels, key=priority)
+    return tuple(dict.fromkeys(str(_table(c).get("channel") or c) for c in ordered))

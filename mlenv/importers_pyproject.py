@@ -1,9 +1,10 @@
 """`mlenv init --from pyproject.toml`: PEP 621 dependencies, optional-dependencies and PEP 735
 dependency groups, with what uv, Poetry and pixi add to the file; and `--from pylock.toml`.
 
-A requirement only the build backend knows (``dynamic``), one in Poetry's or pixi's own tables,
-or one uv takes from git or a path is refused, naming the key: importing the rest would leave
-it out without a word. A uv index a package is pinned to becomes one of the manifest's indexes.
+Poetry's tables are translated by ``importers_poetry``, uv's indexes by ``importers_uv``, a
+``[tool.pixi]`` workspace by ``importers_pixi``. A requirement only the build backend knows
+(``dynamic``), or one taken from git, a path or a per-package index, is refused, naming the
+key: importing the rest would leave it out without a word.
 """
 
 from __future__ import annotations

@@ -232,7 +232,7 @@ def test_a_pixi_workspace_is_imported_for_its_linux_platform(tmp_path: Path) -> 
         "pytorch::pytorch 2.3.*",
         "nccl *",
     )
-    assert result.channels == ("conda-forge", "nvidia")
+    assert result.channels == ("nvidia", "conda-forge")  # pixi: a higher priority first
     assert result.pypi == ("accelerate[testing]>=0.30", "ruff==0.4.0")
     assert result.platforms == ("linux-64",) and result.python == "3.11"
     # pixi resolves PyPI with uv: the extra index is consulted before PyPI
