@@ -37,7 +37,10 @@ def read_pyproject(path: Path, groups: Sequence[str]) -> Imported:
     optional = _typed(project, "optional-dependencies", dict, path, collector)
     dependency_groups = _typed(data, "dependency-groups", dict, path, collector)
     dynamic = _typed(project, "dynamic", list, path, collector)
-    if "dependencies" in dynamic:
+    tool = _table(data.get("tool"))
+    poetry = _table(tool.get("poetry"))
+    poetry_owns = "dependencies" not in project and bool(_table(poetry.get("dependencies")))
+    if "dependencies" in dynamic and not poetry_owns:  # Poetry 2 reads them from its table
         collector.fail(
             f"{path}: [project] dynamic",
             "the dependencies are dynamic: the build backend computes them, mlenv cannot",
@@ -48,12 +51,11 @@ def read_pyproject(path: Path, groups: Sequence[str]) -> Imported:
         f"{path}: [project] dependencies",
         collector,
     )
-    tool = _table(data.get("tool"))
-    poetry = _table(tool.get("poetry"))
     requires = project.get("requires-python")
     python_where = f"{path}: [project] requires-python"
-    if "dependencies" not in project and _table(poetry.get("dependencies")):
-        # Poetry 1's layout: its own tables are the project's requirements
+    if poetry_owns:
+        # Poetry 1's layout, or Poetry 2's with dynamic dependencies: its tables are the
+        # project's requirements
         tables = poetry_tables(poetry, path, groups, collector)
         lines += tables.lines
         if tables.python and not requires:

@@ -336,3 +336,16 @@ def test_a_pixi_workspace_in_pyproject_is_imported(tmp_path: Path) -> None:
     assert result.channels == ("conda-forge",) and result.python == "3.11"
     code, err = init_from(tmp_path, "pyproject.toml", text, "--group", "nope")
     assert code == 1 and "groups here: test" in err
+
+
+def test_poetry_2_dynamic_dependencies_are_read_from_poetry_table(tmp_path: Path) -> None:
+    """Poetry 2's documented layout: [project] with dynamic dependencies, kept in
+    [tool.poetry.dependencies]; it was refused as "computed by the build backend"."""
+    text = (
+        '[project]\nname = "m"\nversion = "0.1"\nrequires-python = ">=3.10"\n'
+        'dynamic = ["dependencies"]\n'
+        '[tool.poetry.dependencies]\nnumpy = "^1.26"\n'
+        '[build-system]\nrequires = ["poetry-core>=2"]\n'
+        'build-backend = "poetry.core.masonry.api"\n'
+    )
+    assert imported(tmp_path, "pyproject.toml", text) == ["numpy>=1.26,<2.0.0"]
