@@ -78,6 +78,14 @@ def _sources(
         if canonicalize_name(name) not in wanted:
             continue
         where = f"{path}: [tool.uv.sources] {name}"
+        if isinstance(source, list):
+            collector.fail(
+                where,
+                f"uv chooses among {len(source)} sources for {name} by marker; mlenv.toml has "
+                "one set of indexes for every package and platform",
+                "keep the one source for your Linux target, its index listed first",
+            )
+            continue
         index = source.get("index") if isinstance(source, dict) else None
         if index is None or set(source) - {"index", "marker", "extra", "group"}:
             hint = "publish it to an index and name that index in [[tool.uv.index]]"

@@ -349,3 +349,17 @@ def test_poetry_2_dynamic_dependencies_are_read_from_poetry_table(tmp_path: Path
         'build-backend = "poetry.core.masonry.api"\n'
     )
     assert imported(tmp_path, "pyproject.toml", text) == ["numpy>=1.26,<2.0.0"]
+
+
+def test_uv_sources_chosen_by_marker_are_refused_with_a_way_out(tmp_path: Path) -> None:
+    """uv's documented CPU-on-macOS, CUDA-on-Linux setup: the hint said to publish torch."""
+    text = UV + (
+        "[tool.uv.sources]\ntorch = [\n"
+        '  { index = "cpu", marker = "sys_platform != \'linux\'" },\n'
+        '  { index = "cu", marker = "sys_platform == \'linux\'" },\n]\n'
+        '[[tool.uv.index]]\nname = "cpu"\nurl = "https://download.pytorch.org/whl/cpu"\n'
+        f'[[tool.uv.index]]\nname = "cu"\nurl = "{CU128}"\n'
+    )
+    code, err = init_from(tmp_path, "pyproject.toml", text)
+    assert code == 1 and "among 2 sources for torch by marker" in err
+    assert "keep the one source for your Linux target" in err
