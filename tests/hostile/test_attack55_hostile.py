@@ -363,3 +363,28 @@ def test_uv_sources_chosen_by_marker_are_refused_with_a_way_out(tmp_path: Path) 
     code, err = init_from(tmp_path, "pyproject.toml", text)
     assert code == 1 and "among 2 sources for torch by marker" in err
     assert "keep the one source for your Linux target" in err
+
+
+# ---------------------------------------------------------------------------------------------
+# environment.yml
+
+
+def test_a_double_equals_build_spec_is_written_as_the_lock_reads_it(tmp_path: Path) -> None:
+    """conda reads `pytorch==2.0.1=BUILD` as version plus build; it was copied verbatim, a
+    spec the lock's strict parser refuses (the build would be `=py3.11_...`)."""
+    path = tmp_path / "environment.yml"
+    path.write_text(
+        "channels: [pytorch]\ndependencies:\n  - pytorch==2.0.1=py3.11_cuda11.8_cudnn8.7.0_0\n"
+    )
+    assert import_file(path).conda == (
+        'pytorch[version="==2.0.1", build="py3.11_cuda11.8_cudnn8.7.0_0"]',
+    )
+
+
+def test_a_pip_section_that_is_not_a_list_says_how_to_write_it(tmp_path: Path) -> None:
+    code, err = init_from(
+        tmp_path,
+        "environment.yml",
+        "channels: [conda-forge]\ndependencies:\n  - pip:\n      pandas\n",
+    )
+    assert code == 1 and "pip: holds 'pandas'" in err and "under `- pip:`" in err
