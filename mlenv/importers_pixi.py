@@ -176,16 +176,21 @@ def read_pixi(
         channels=_by_priority(channels),
         index_url=indexes[0],
         extra_index_urls=tuple(indexes[1:]),
-        find_links=tuple(
-            str(_table(x).get("url") or _table(x).get("path") or x)
-            for x in options.get("find-links") or []
-        ),
+        find_links=tuple(_link(path, x) for x in options.get("find-links") or []),
         index_strategy="best-match" if strategy == "unsafe-best-match" else "first-index",
         python=found.python,
         python_range=found.python_range,
         platforms=tuple(platforms),
         notes=tuple(dict.fromkeys(collector.notes)),
     )
+
+
+def _link(path: Path, entry: object) -> str:
+    """A find-links ``{url = ...}`` or ``{path = ...}``; a path is pixi.toml's, kept absolute
+    until the manifest's place is known (as a requirements file's ``-f`` is)."""
+    link = _table(entry).get("url") or _table(entry).get("path") or entry
+    local = path.parent / str(link)
+    return str(local.resolve()) if "://" not in str(link) and local.exists() else str(link)
 
 
 def _by_priority(channels: Sequence[object]) -> tuple[str, ...]:

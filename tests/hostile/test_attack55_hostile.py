@@ -388,3 +388,14 @@ def test_a_pip_section_that_is_not_a_list_says_how_to_write_it(tmp_path: Path) -
         "channels: [conda-forge]\ndependencies:\n  - pip:\n      pandas\n",
     )
     assert code == 1 and "pip: holds 'pandas'" in err and "under `- pip:`" in err
+
+
+def test_a_pixi_find_links_path_is_pixi_tomls(tmp_path: Path) -> None:
+    """pixi reads `{path = "./wheels"}` from pixi.toml's directory, wherever mlenv.toml goes."""
+    (tmp_path / "proj" / "wheels").mkdir(parents=True)
+    path = tmp_path / "proj" / "pixi.toml"
+    path.write_text(
+        '[workspace]\nchannels = ["conda-forge"]\nplatforms = ["linux-64"]\n'
+        '[pypi-options]\nfind-links = [{path = "./wheels"}, {url = "https://h/w/"}]\n'
+    )
+    assert import_file(path).find_links == (str(tmp_path / "proj" / "wheels"), "https://h/w/")
