@@ -148,12 +148,17 @@ def _entry(
 
 
 def poetry_tables(
-    poetry: dict[str, Any], path: Path, groups: Sequence[str], collector: _Collector
+    poetry: dict[str, Any],
+    path: Path,
+    groups: Sequence[str],
+    collector: _Collector,
+    main: bool = True,
 ) -> PoetryTables:
-    """``[tool.poetry.dependencies]`` and the groups or extras ``groups`` names."""
-    chosen_tables: list[tuple[str, Any]] = [
-        ("[tool.poetry.dependencies]", poetry.get("dependencies"))
-    ]
+    """``[tool.poetry.dependencies]`` (unless not ``main``: Poetry 2's [project] has them) and
+    the groups or extras ``groups`` names."""
+    chosen_tables: list[tuple[str, Any]] = (
+        [("[tool.poetry.dependencies]", poetry.get("dependencies"))] if main else []
+    )
     poetry_groups = _mapping(poetry.get("group"))
     extras_table = _mapping(poetry.get("extras"))
     extras: set[str] = set()
@@ -190,9 +195,12 @@ def _mapping(value: object) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def poetry_groups(poetry: dict[str, Any]) -> set[str]:
-    """The names ``--group`` may choose in Poetry's tables."""
-    groups = set(_mapping(poetry.get("group"))) | set(_mapping(poetry.get("extras")))
+def poetry_groups(poetry: dict[str, Any], extras: bool = True) -> set[str]:
+    """The names ``--group`` may choose in Poetry's tables (its groups, and its extras unless
+    [project] holds them)."""
+    groups = set(_mapping(poetry.get("group"))) | (
+        set(_mapping(poetry.get("extras"))) if extras else set()
+    )
     return groups | ({"dev"} if poetry.get("dev-dependencies") else set())
 
 

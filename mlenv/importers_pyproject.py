@@ -62,6 +62,10 @@ def read_pyproject(path: Path, groups: Sequence[str]) -> Imported:
             requires = tables.python
             python_where = f"{path}: [tool.poetry.dependencies] python"
         groups = [g for g in groups if g not in poetry_groups(poetry)]
+    elif own := [g for g in groups if g in poetry_groups(poetry, extras=False)]:
+        # Poetry 2: [project] holds the requirements and extras, Poetry's groups stay its own
+        lines += poetry_tables(poetry, path, own, collector, main=False).lines
+        groups = [g for g in groups if g not in own]
     pixi = _table(tool.get("pixi"))
     pixi_groups = {*_table(pixi.get("feature")), *_table(pixi.get("environments"))}
     asked, groups = list(groups), [g for g in groups if g not in pixi_groups]

@@ -399,3 +399,16 @@ def test_a_pixi_find_links_path_is_pixi_tomls(tmp_path: Path) -> None:
         '[pypi-options]\nfind-links = [{path = "./wheels"}, {url = "https://h/w/"}]\n'
     )
     assert import_file(path).find_links == (str(tmp_path / "proj" / "wheels"), "https://h/w/")
+
+
+def test_poetry_2_groups_beside_project_dependencies_are_chosen(tmp_path: Path) -> None:
+    """Poetry 2's usual layout: [project] dependencies, dev tools in a Poetry group; `--group
+    dev` was "no such optional-dependencies or dependency-groups entry"."""
+    text = (
+        '[project]\nname = "m"\nversion = "0.1"\ndependencies = ["numpy>=1.26"]\n'
+        '[tool.poetry.group.dev.dependencies]\npytest = "^8.0"\n'
+    )
+    assert imported(tmp_path, "pyproject.toml", text, ("dev",)) == [
+        "numpy>=1.26",
+        "pytest>=8.0,<9.0.0",
+    ]
