@@ -52,6 +52,7 @@ class Imported:
     index_url: str | None = None
     extra_index_urls: tuple[str, ...] = ()
     find_links: tuple[str, ...] = ()
+    index_strategy: str | None = None  # None: pip's best-match when there are extra indexes
     python: str | None = None  # the CPython minor the file names, if it does
     python_range: tuple[str, str] | None = None  # (where, a range it names: ">=3.12")
     platforms: tuple[str, ...] = ()  # the platforms the file was locked for, if it says
@@ -89,6 +90,10 @@ def import_file(path: Path, groups: Sequence[str] = (), project: Path | None = N
         from mlenv.importers_pyproject import read_pylock
 
         return read_pylock(path, groups)
+    if name == "pixi.toml":
+        from mlenv.importers_pixi import read_pixi
+
+        return read_pixi(path, groups)
     if name.endswith(("conda-lock.yml", "conda-lock.yaml")):  # also NAME.conda-lock.yml
         from mlenv.importers_conda import read_conda_lock
 
@@ -109,8 +114,8 @@ def import_file(path: Path, groups: Sequence[str] = (), project: Path | None = N
     raise ImportFileError(
         f"{path}: unknown kind of file",
         [Problem(str(path), "cannot tell its format from its name",
-                 "name it requirements*.txt, pyproject.toml, pylock.toml, environment.yml or "
-                 "conda-lock.yml")],
+                 "name it requirements*.txt, pyproject.toml, pylock.toml, pixi.toml, "
+                 "environment.yml or conda-lock.yml")],
     )  # fmt: skip
 
 
@@ -140,28 +145,33 @@ def _logical_lines(text: str) -> Iterator[tuple[int, str]]:
 
 def read_requirements(path: Path, roots: Sequence[Path] = ()) -> Imported:
     top = path.absolute().parent
-    collector = _Collector(roots=tuple(Path(os.path.normpath(r.absolute())) for r in (top, *roots)))
+    places = dict.fromkeys(Path(os.path.normpath(r.absolute())) for r in (top, *roots))
+    collector = _Collector(roots=tuple(places))
     result = _requirements(path, collector, (), Imported())
     collector.check(str(path))
     return replace(result, notes=tuple(dict.fromkeys(collector.notes)))
 
 
 def _requirements(
-    path: Path, collector: _Collector, chain: tuple[Path, ...], result: Imported
+    path: Path, collector: _Collector, chain: tuple[Path, ...], result: Imported, origin: str = ""
 ) -> Imported:
+    """``origin`` is the ``-r`` line that includes ``path``, named in a problem with it."""
     resolved = path.resolve()
+    where = f"{origin}: -r {path}" if origin else str(path)
     if resolved in chain or len(chain) > _MAX_INCLUDES:
-        collector.fail(str(path), "includes itself through -r", "remove the circular -r line")
+        collector.fail(where, "includes itself through -r", "remove the circular -r line")
         return result
     collector.files_read += 1
     enforce(collector.files_read, MAX_INCLUDED_FILES, "files read through -r", where=str(path))
     try:
         text = _read_text(path) if not chain else _read_include(path, collector.roots)
     except (OSError, UnicodeDecodeError) as exc:
-        collector.fail(str(path), f"cannot read it: {exc}")
+        missing = origin and isinstance(exc, FileNotFoundError)
+        hint = "pip reads -r paths from the including file's directory" if missing else None
+        collector.fail(where, f"cannot read it: {exc}", hint)
         return result
     except InputError as exc:
-        collector.fail(str(path), f"cannot read it: {exc.message.partition(': ')[2]}")
+        collector.fail(where, f"cannot read it: {exc.message.partition(': ')[2]}")
         return result
     lines = ((f"{path}:{number}", line) for number, line in _logical_lines(text))
     return _pip_lines(lines, path, collector, (*chain, resolved), result)
@@ -227,7 +237,7 @@ def _option(
                        "download it beside this file and include it by its path")  # fmt: skip
         return result
     if option in ("-r", "--requirement"):
-        return _requirements(path.parent / value, collector, chain, result)
+        return _requirements(path.parent / value, collector, chain, result, where)
     if option in ("-i", "--index-url", "--extra-index-url") and not _URL.fullmatch(value):
         collector.fail(where, f"{option} {value!r} is not an http://, https:// or file:// URL",
                        "mlenv reads indexes by URL: write the index's full URL")  # fmt: skip

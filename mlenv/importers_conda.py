@@ -27,9 +27,10 @@ from mlenv.importers import (
 DEFAULTS = ("https://repo.anaconda.com/pkgs/main", "https://repo.anaconda.com/pkgs/r")
 _LINUX = ("linux-64", "linux-aarch64")  # the platforms an mlenv manifest can name
 _NAME = r"[A-Za-z0-9_][A-Za-z0-9_.\-]*"
-# [channel[/subdir]::]name=version=build, the form `conda env export` writes
+# [channel[/subdir]::]name=version=build, the form `conda env export` writes; conda reads
+# name==version=build the same way (the build follows the last `=`)
 _EXPORTED = re.compile(
-    rf"^(?P<prefix>(?:[^\s:=]+::)?)(?P<name>{_NAME})=(?P<version>[^\s=<>!~,|]+)=(?P<build>[^\s=]+)$"
+    rf"^(?P<prefix>(?:[^\s:=]+::)?)(?P<name>{_NAME})==?(?P<version>[^\s=<>!~,|]+)=(?P<build>[^\s=]+)$"
 )
 _SPEC = re.compile(
     rf"^(?:[^\s:=\[]+::)?(?P<name>{_NAME})"
@@ -148,6 +149,9 @@ def read_environment_yml(path: Path) -> Imported:
             if name == "python":
                 python = _python_minor(version)
                 python_range = (f"{where} ({spec})", version) if version else None
+        elif isinstance(item, dict) and set(item) == {"pip"}:
+            hint = "write each pip requirement on its own `- ` line under `- pip:`"
+            collector.fail(where, f"pip: holds {item['pip']!r}, not a list of requirements", hint)
         else:
             collector.fail(where, f"cannot read {item!r} as a dependency")
     if conda and not result.channels:

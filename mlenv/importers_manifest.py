@@ -84,7 +84,9 @@ def manifest_text(
     if imported.index_url is not None:
         pypi["index-url"] = imported.index_url
     pypi["extra-index-urls"].extend(dict.fromkeys(imported.extra_index_urls))
-    if imported.extra_index_urls:
+    if imported.index_strategy is not None:
+        pypi["index-strategy"] = tomlkit.item(imported.index_strategy).comment("as imported")
+    elif imported.extra_index_urls:
         # pip's rule, which the imported file was written for
         pypi["index-strategy"] = tomlkit.item("best-match").comment("pip's rule, as imported")
     pypi["find-links"].extend(dict.fromkeys(_relative(link, base) for link in imported.find_links))

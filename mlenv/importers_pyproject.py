@@ -1,9 +1,10 @@
 """`mlenv init --from pyproject.toml`: PEP 621 dependencies, optional-dependencies and PEP 735
 dependency groups, with what uv, Poetry and pixi add to the file; and `--from pylock.toml`.
 
-A requirement only the build backend knows (``dynamic``), one in Poetry's or pixi's own tables,
-or one uv takes from git or a path is refused, naming the key: importing the rest would leave
-it out without a word. A uv index a package is pinned to becomes one of the manifest's indexes.
+Poetry's tables are translated by ``importers_poetry``, uv's indexes by ``importers_uv``, a
+``[tool.pixi]`` workspace by ``importers_pixi``. A requirement only the build backend knows
+(``dynamic``), or one taken from git, a path or a per-package index, is refused, naming the
+key: importing the rest would leave it out without a word.
 """
 
 from __future__ import annotations
@@ -20,6 +21,9 @@ from packaging.utils import canonicalize_name
 
 from mlenv.errors import Problem
 from mlenv.importers import _PYPI, Imported, ImportFileError, _Collector, _requirement_line, _toml
+from mlenv.importers_pixi import read_pixi
+from mlenv.importers_poetry import poetry_groups, poetry_indexes, poetry_tables
+from mlenv.importers_uv import uv_indexes
 
 _MAX_GROUP_DEPTH = 64
 
@@ -33,7 +37,10 @@ def read_pyproject(path: Path, groups: Sequence[str]) -> Imported:
     optional = _typed(project, "optional-dependencies", dict, path, collector)
     dependency_groups = _typed(data, "dependency-groups", dict, path, collector)
     dynamic = _typed(project, "dynamic", list, path, collector)
-    if "dependencies" in dynamic:
+    tool = _table(data.get("tool"))
+    poetry = _table(tool.get("poetry"))
+    poetry_owns = "dependencies" not in project and bool(_table(poetry.get("dependencies")))
+    if "dependencies" in dynamic and not poetry_owns:  # Poetry 2 reads them from its table
         collector.fail(
             f"{path}: [project] dynamic",
             "the dependencies are dynamic: the build backend computes them, mlenv cannot",
@@ -44,11 +51,33 @@ def read_pyproject(path: Path, groups: Sequence[str]) -> Imported:
         f"{path}: [project] dependencies",
         collector,
     )
+    requires = project.get("requires-python")
+    python_where = f"{path}: [project] requires-python"
+    if poetry_owns:
+        # Poetry 1's layout, or Poetry 2's with dynamic dependencies: its tables are the
+        # project's requirements
+        tables = poetry_tables(poetry, path, groups, collector)
+        lines += tables.lines
+        if tables.python and not requires:
+            requires = tables.python
+            python_where = f"{path}: [tool.poetry.dependencies] python"
+        groups = [g for g in groups if g not in poetry_groups(poetry)]
+    elif own := [g for g in groups if g in poetry_groups(poetry, extras=False)]:
+        # Poetry 2: [project] holds the requirements and extras, Poetry's groups stay its own
+        lines += poetry_tables(poetry, path, own, collector, main=False).lines
+        groups = [g for g in groups if g not in own]
+    pixi = _table(tool.get("pixi"))
+    pixi_groups = {*_table(pixi.get("feature")), *_table(pixi.get("environments"))}
+    asked, groups = list(groups), [g for g in groups if g not in pixi_groups]
+    # extra and group names compare normalised (PEP 685, PEP 735), as pip and uv compare them
+    extras = {canonicalize_name(key): key for key in optional}
+    group_names = {canonicalize_name(key) for key in dependency_groups}
     for group in groups:
-        if group in optional:
-            where = f"{path}: [project.optional-dependencies] {group}"
-            lines += _strings(optional[group], where, collector)
-        elif group in dependency_groups:
+        if canonicalize_name(group) in extras:
+            key = extras[canonicalize_name(group)]
+            where = f"{path}: [project.optional-dependencies] {key}"
+            lines += _strings(optional[key], where, collector)
+        elif canonicalize_name(group) in group_names:
             lines += _group(dependency_groups, group, path, collector, ())
         elif "optional-dependencies" in dynamic:
             collector.fail(
@@ -57,22 +86,27 @@ def read_pyproject(path: Path, groups: Sequence[str]) -> Imported:
                 "import the file the backend reads them from",
             )
         else:
-            known = sorted({*optional, *dependency_groups})
+            known = sorted({*optional, *dependency_groups, *pixi_groups})
             collector.fail(
                 f"{path}: group {group!r}",
                 "no such optional-dependencies or dependency-groups entry",
                 f"groups here: {', '.join(known) or 'none'}",
             )
     lines = _own_extras(lines, project.get("name"), optional, collector, set())
-    tool = _table(data.get("tool"))
-    _foreign(tool, path, collector, has_project=bool(lines))
+    _foreign(tool, path, collector, has_project="dependencies" in project)
     result = Imported()
     for where, line in lines:
         result = _requirement_line(line.split(), line, where, collector, result)
-    result = _uv(tool.get("uv"), result, path, collector)
+    if indexes := poetry_indexes(poetry, path, collector):
+        urls, strategy = indexes
+        result = replace(result, index_url=urls[0], extra_index_urls=urls[1:],
+                         index_strategy=strategy)  # fmt: skip
+    result = uv_indexes(tool.get("uv"), result, path, collector)
     collector.check(str(path))
-    requires = project.get("requires-python")
-    python_range = (f"{path}: [project] requires-python", requires) if requires else None
+    if pixi.get("workspace") or pixi.get("project"):
+        result = _with_pixi(result, read_pixi(path, [g for g in asked if g in pixi_groups],
+                                              pixi, "tool.pixi."))  # fmt: skip
+    python_range = (python_where, requires) if requires else result.python_range
     return replace(
         result,
         pypi=tuple(dict.fromkeys(result.pypi)),
@@ -169,19 +203,21 @@ def _group(
     return lines
 
 
+def _with_pixi(result: Imported, pixi: Imported) -> Imported:
+    """[project] requirements with what pixi adds: conda packages, channels, platforms and
+    its PyPI indexes (pixi, not uv, resolves this file)."""
+    return replace(
+        pixi,
+        pypi=(*result.pypi, *pixi.pypi),
+        notes=(*result.notes, *pixi.notes),
+    )
+
+
 def _foreign(tool: dict[str, Any], path: Path, collector: _Collector, has_project: bool) -> None:
-    """Poetry's and pixi's own dependency tables, which mlenv does not read."""
+    """What Poetry 2 adds to [project] dependencies (a source) and pixi's own tables, which
+    mlenv does not read."""
     own = _table(_table(tool.get("poetry")).get("dependencies"))
-    names = [name for name in own if name != "python"]
-    if names and not has_project:
-        collector.fail(
-            f"{path}: [tool.poetry.dependencies]",
-            f"Poetry's own table ({', '.join(names)}) is not read: its ^ and ~ constraints "
-            "are not PEP 440",
-            "run `poetry export -f requirements.txt -o requirements.txt --without-hashes` "
-            "and `mlenv init --from requirements.txt`, or move them to [project] dependencies",
-        )
-    for name in names if has_project else ():
+    for name in [name for name in own if name != "python"] if has_project else ():
         spec = own[name]
         if isinstance(spec, dict) and {"source", "git", "path", "url"} & set(spec):
             collector.fail(f"{path}: [tool.poetry.dependencies] {name}",
@@ -189,55 +225,12 @@ def _foreign(tool: dict[str, Any], path: Path, collector: _Collector, has_projec
                            "publish it to an index and require it from there")  # fmt: skip
     pixi = _table(tool.get("pixi"))
     for key in ("dependencies", "pypi-dependencies", "feature"):
-        if pixi.get(key):
+        if pixi.get(key) and not (pixi.get("workspace") or pixi.get("project")):
             collector.fail(
                 f"{path}: [tool.pixi.{key}]",
-                "pixi's own tables are not read from pyproject.toml",
-                "export them with `pixi workspace export conda-environment environment.yml` "
-                "and run `mlenv init --from environment.yml`",
+                "pixi's tables without [tool.pixi.workspace] are not a pixi workspace",
+                "add [tool.pixi.workspace] with its channels and platforms",
             )
-
-
-def _uv(uv: object, result: Imported, path: Path, collector: _Collector) -> Imported:
-    """``[tool.uv.sources]`` for the imported requirements: an index source adds that index;
-    git, a path, a URL or a workspace member cannot be locked from an index."""
-    if not isinstance(uv, dict):
-        return result
-    indexes = {
-        str(entry.get("name")): entry
-        for entry in uv.get("index") or []
-        if isinstance(entry, dict) and entry.get("url")
-    }
-    for entry in indexes.values():
-        url = str(entry["url"]).rstrip("/")
-        if entry.get("default"):
-            result = replace(result, index_url=url)
-        elif not entry.get("explicit") and url not in result.extra_index_urls:
-            result = replace(result, extra_index_urls=(*result.extra_index_urls, url))
-    sources = _table(uv.get("sources"))
-    wanted = {canonicalize_name(Requirement(line).name) for line in result.pypi}
-    for name, source in sources.items():
-        if canonicalize_name(name) not in wanted:
-            continue
-        where = f"{path}: [tool.uv.sources] {name}"
-        index = source.get("index") if isinstance(source, dict) else None
-        if index is None or set(source) - {"index", "marker", "extra", "group"}:
-            collector.fail(
-                where,
-                f"uv takes {name} from {source!r}, which mlenv cannot lock",
-                "publish it to an index and name that index in [[tool.uv.index]]",
-            )
-            continue
-        if str(index) not in indexes:
-            collector.fail(where, f"names the index {index!r}, which no [[tool.uv.index]] defines")
-            continue
-        url = str(indexes[str(index)]["url"]).rstrip("/")
-        if url not in result.extra_index_urls and url != result.index_url:
-            result = replace(result, extra_index_urls=(*result.extra_index_urls, url))
-        collector.notes.append(
-            f"uv takes {name} only from {url}; mlenv searches that index for every package"
-        )
-    return result
 
 
 def read_pylock(path: Path, groups: Sequence[str] = ()) -> Imported:

@@ -275,9 +275,9 @@ PROJECT = '[project]\nname = "x"\nversion = "1"\n'
         (PROJECT + 'dynamic = ["dependencies"]\n', "[project] dynamic", "dependencies are dynamic"),
         ('[tool.poetry]\nname = "x"\n[tool.poetry.dependencies]\npython = "^3.10"\n'
          'numpy = "^1.26"\ntorch = {version = "~2.1", source = "pytorch"}\n',
-         "[tool.poetry.dependencies]", "Poetry's own table (numpy, torch)"),
+         "[tool.poetry.dependencies] torch", "comes from a Poetry source"),
         (PROJECT + 'dependencies = ["numpy"]\n[tool.pixi.dependencies]\ncudatoolkit = "11.8.*"\n',
-         "[tool.pixi.dependencies]", "pixi's own tables"),
+         "[tool.pixi.dependencies]", "pixi's tables without [tool.pixi.workspace]"),
         (PROJECT + 'dependencies = ["torch"]\n[tool.poetry.dependencies]\n'
          'torch = {source = "pytorch"}\n', "[tool.poetry.dependencies] torch", "Poetry source"),
         (PROJECT + 'dependencies = ["mylib"]\n[tool.uv.sources]\n'
@@ -326,19 +326,21 @@ def test_dependency_group_mistakes_are_refused(tmp_path: Path, groups: str, mess
 
 
 def test_uv_index_source_becomes_an_index_and_the_cuda_guess(tmp_path: Path) -> None:
-    """uv's documented PyTorch setup: torch from an explicit cu121 index. The index was
-    dropped, so torch would come from PyPI (another CUDA build) and no CUDA was guessed."""
+    """uv's PyTorch setup with the index not explicit: uv searches it before PyPI for every
+    package, which is mlenv's first-index over index-url then extra-index-urls. (An explicit
+    index is refused: attack 55.)"""
     text = (PROJECT + 'dependencies = ["torch>=2.4", "numpy"]\n[tool.uv.sources]\n'
-            'torch = [{index = "pytorch-cu121"}]\n'.replace("[{", "{").replace("}]", "}") +
+            'torch = {index = "pytorch-cu121"}\n'
             '[[tool.uv.index]]\nname = "pytorch-cu121"\n'
-            'url = "https://download.pytorch.org/whl/cu121"\nexplicit = true\n')  # fmt: skip
+            'url = "https://download.pytorch.org/whl/cu121"\n')  # fmt: skip
     code, err = init_from(tmp_path, "pyproject.toml", text)
     assert code == 0, err
     pypi = written(tmp_path)["pypi"]
-    assert pypi["extra-index-urls"] == ["https://download.pytorch.org/whl/cu121"]  # type: ignore[index]
+    assert pypi["index-url"] == "https://download.pytorch.org/whl/cu121"  # type: ignore[index]
+    assert pypi["extra-index-urls"] == ["https://pypi.org/simple"]  # type: ignore[index]
+    assert pypi["index-strategy"] == "first-index"  # type: ignore[index]
     assert pypi["dependencies"] == ["torch>=2.4", "numpy"]  # type: ignore[index]
     assert written(tmp_path)["cuda"]["version"] == "12.1"  # type: ignore[index]
-    assert "uv takes torch only from https://download.pytorch.org/whl/cu121" in err
 
 
 # ---------------------------------------------------------------------------------------------

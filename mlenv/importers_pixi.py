@@ -1,0 +1,205 @@
+"""`mlenv init --from pixi.toml`: a pixi workspace's channels, Linux platforms, conda and PyPI
+dependencies, with the features ``--group`` names (a feature or an environment).
+
+pixi reads its conda specs with rattler, as mlenv's lock does, so ``numpy = ">=1.26,<2"`` is
+written as the MatchSpec ``numpy >=1.26,<2`` and means the same. What has no place in
+mlenv.toml (a git, path or URL source, a per-package index, a dependency for one of two locked
+platforms) is refused, naming its key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mlenv.errors import Problem
+from mlenv.importers import _PYPI, Imported, ImportFileError, _Collector, _requirement_line, _toml
+from mlenv.importers_conda import _python_minor
+
+_LINUX = ("linux-64", "linux-aarch64")
+_MACHINE = {"linux-64": "x86_64", "linux-aarch64": "aarch64"}
+
+
+def _table(value: object) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+@dataclass
+class _Found:
+    conda: list[str] = field(default_factory=list)
+    pypi: list[str] = field(default_factory=list)
+    channels: list[str] = field(default_factory=list)
+    python: str | None = None
+    python_range: tuple[str, str] | None = None
+
+
+def _conda(name: str, spec: object, where: str, found: _Found, collector: _Collector) -> None:
+    if isinstance(spec, dict):
+        if set(spec) - {"version", "build", "channel"}:
+            collector.fail(where, f"{name} comes from {spec!r}, which mlenv cannot lock",
+                           "publish it to a channel and require it by version")  # fmt: skip
+            return
+        channel = f"{spec['channel']}::" if spec.get("channel") else ""
+        version, build = str(spec.get("version") or "*"), str(spec.get("build") or "")
+    elif isinstance(spec, str):
+        channel, version, build = "", spec.strip() or "*", ""
+    else:
+        collector.fail(where, f"cannot read {spec!r}", 'write a version spec such as ">=1.26"')
+        return
+    text = f"{channel}{name} {version} {build}".strip()
+    found.conda.append(text)
+    if name == "python":
+        found.python = _python_minor(version)
+        found.python_range = (where, version) if version != "*" else None
+
+
+def _pypi(
+    name: str, spec: object, where: str, marker: str, found: _Found, collector: _Collector
+) -> None:
+    extras = ""
+    if isinstance(spec, dict):
+        if set(spec) - {"version", "extras"}:
+            collector.fail(
+                where,
+                f"{name} comes from {spec!r}, which mlenv cannot lock",
+                "mlenv.toml has no per-package index or source: publish it to an index and "
+                "add that index under [pypi-options] extra-index-urls",
+            )
+            return
+        extras = f"[{','.join(map(str, spec.get('extras') or []))}]" if spec.get("extras") else ""
+        spec = spec.get("version", "*")
+    if not isinstance(spec, str):
+        collector.fail(where, f"cannot read {spec!r}", 'write a PEP 440 spec such as ">=2.1"')
+        return
+    version = "" if spec.strip() in ("*", "") else spec.strip()
+    line = f"{name}{extras}{version}{f'; {marker}' if marker else ''}"
+    result = _requirement_line(line.split(), line, where, collector, Imported())
+    found.pypi += result.pypi
+
+
+def _tables(
+    owner: dict[str, Any], title: str, path: Path, platforms: Sequence[str], found: _Found,
+    collector: _Collector,
+) -> None:  # fmt: skip
+    """A workspace's or feature's dependencies, and those of its targets for the platforms."""
+    parts: list[tuple[str, dict[str, Any], str | None]] = [(title, owner, None)]
+    for name, table in _table(owner.get("target")).items():
+        parts.append((f"{title}target.{name}.", _table(table), str(name)))
+    for prefix, table, target in parts:
+        if target is not None and target not in platforms:
+            if table.get("dependencies") or table.get("pypi-dependencies"):
+                collector.notes.append(f"[{prefix[:-1]}] is not for {', '.join(platforms)}")
+            continue
+        marker = ""
+        if target is not None and len(platforms) > 1:
+            marker = f'platform_machine == "{_MACHINE[target]}"'
+        for name, spec in _table(table.get("dependencies")).items():
+            where = f"{path}: [{prefix}dependencies] {name}"
+            if marker:
+                collector.fail(where, f"a conda dependency for {target} only cannot be expressed",
+                               "lock one platform, or move it to [dependencies]")  # fmt: skip
+                continue
+            _conda(str(name), spec, where, found, collector)
+        for name, spec in _table(table.get("pypi-dependencies")).items():
+            where = f"{path}: [{prefix}pypi-dependencies] {name}"
+            _pypi(str(name), spec, where, marker, found, collector)
+
+
+def read_pixi(
+    path: Path, groups: Sequence[str], data: dict[str, Any] | None = None, title: str = ""
+) -> Imported:
+    """The default environment, plus each feature (or environment's features) ``groups``
+    names, for the workspace's Linux platforms. ``data`` and ``title`` are pyproject.toml's
+    ``[tool.pixi]`` table and its name, when pixi's tables live there."""
+    data = _toml(path) if data is None else data
+    workspace = _table(data.get("workspace") or data.get("project"))
+    if not workspace:
+        raise ImportFileError(
+            f"{path}: not a pixi manifest",
+            [Problem(f"{path}: [{title}workspace]", "has no workspace table",
+                     "see pixi's manifest format")],
+        )  # fmt: skip
+    collector = _Collector()
+    listed = [str(p) for p in workspace.get("platforms") or []]
+    platforms = [p for p in _LINUX if p in listed]
+    if not platforms:
+        collector.fail(f"{path}: [{title}workspace] platforms", f"no Linux platform: {listed}",
+                       'mlenv builds Linux images: add "linux-64" to platforms')  # fmt: skip
+    elif len(platforms) < len(listed):
+        collector.notes.append(f"only {', '.join(platforms)} of {', '.join(listed)} imported")
+    found = _Found()
+    features = _table(data.get("feature"))
+    environments = _table(data.get("environments"))
+    chosen: list[str] = []
+    for group in groups:
+        env = environments.get(group)
+        names = env.get("features") if isinstance(env, dict) else env
+        if group in features:
+            chosen.append(group)
+        elif isinstance(names, list):
+            chosen += [str(n) for n in names]
+        else:
+            known = sorted({*features, *environments})
+            hint = f"features and environments here: {', '.join(known) or 'none'}"
+            collector.fail(f"{path}: group {group!r}", "no such feature or environment", hint)
+    channels = list(workspace.get("channels") or [])
+    _tables(data, title, path, platforms or list(_LINUX[:1]), found, collector)
+    for name in dict.fromkeys(chosen):
+        feature = _table(features.get(name))
+        if name not in features:
+            where = f"{path}: [{title}environments] {name}"
+            collector.fail(where, "names a feature that is not defined")
+        channels += list(feature.get("channels") or [])
+        prefix = f"{title}feature.{name}."
+        _tables(feature, prefix, path, platforms or [_LINUX[0]], found, collector)
+    options = _table(data.get("pypi-options"))
+    cuda = _table(data.get("system-requirements")).get("cuda")
+    if cuda is not None:
+        collector.notes.append(f"[system-requirements] cuda = {cuda!r}: pass --cuda to choose")
+    collector.check(str(path))
+    # pixi resolves with uv: extra-index-urls come before index-url, the first that lists a
+    # package supplies it (mlenv's first-index over index-url, then extra-index-urls)
+    extra = [str(url).rstrip("/") for url in options.get("extra-index-urls") or []]
+    index = str(options.get("index-url") or _PYPI).rstrip("/")
+    indexes = list(dict.fromkeys([*extra, index]))
+    strategy = options.get("index-strategy")
+    if strategy not in (None, "first-index", "unsafe-best-match"):
+        where = f"{path}: [{title}pypi-options] index-strategy"
+        collector.fail(where, f"{strategy!r} has no mlenv equivalent",
+                       'use "first-index" or "unsafe-best-match"')  # fmt: skip
+    collector.check(str(path))
+    return Imported(
+        pypi=tuple(dict.fromkeys(found.pypi)),
+        conda=tuple(dict.fromkeys(found.conda)),
+        channels=_by_priority(channels),
+        index_url=indexes[0],
+        extra_index_urls=tuple(indexes[1:]),
+        find_links=tuple(_link(path, x) for x in options.get("find-links") or []),
+        index_strategy="best-match" if strategy == "unsafe-best-match" else "first-index",
+        python=found.python,
+        python_range=found.python_range,
+        platforms=tuple(platforms),
+        notes=tuple(dict.fromkeys(collector.notes)),
+    )
+
+
+def _link(path: Path, entry: object) -> str:
+    """A find-links ``{url = ...}`` or ``{path = ...}``; a path is pixi.toml's, kept absolute
+    until the manifest's place is known (as a requirements file's ``-f`` is)."""
+    link = _table(entry).get("url") or _table(entry).get("path") or entry
+    local = path.parent / str(link)
+    return str(local.resolve()) if "://" not in str(link) and local.exists() else str(link)
+
+
+def _by_priority(channels: Sequence[object]) -> tuple[str, ...]:
+    """pixi's channel order: a higher ``priority`` first, then the order written (workspace,
+    then features); a channel is a name or URL, or a table with a priority."""
+
+    def priority(channel: object) -> int:
+        value = _table(channel).get("priority", 0)
+        return -value if isinstance(value, int) else 0
+
+    ordered = sorted(channels, key=priority)
+    return tuple(dict.fromkeys(str(_table(c).get("channel") or c) for c in ordered))

@@ -1,0 +1,241 @@
+"""Poetry's own dependency tables as PEP 508 requirements, for `mlenv init --from pyproject.toml`.
+
+Poetry writes ``^1.2``, ``~1.2``, bare ``1.2.3`` (an exact pin) and ``1.2.*``, which are not
+PEP 440; each is translated to the range Poetry's documentation gives it, so the manifest
+allows exactly the versions Poetry would. A union (``^1 || ^2``) has no PEP 440 form and is
+refused with its key, as is a git, path, URL or named-source dependency.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from packaging.version import InvalidVersion, Version
+
+from mlenv.importers import _PYPI, _Collector
+
+_CONSTRAINT = re.compile(r"^(?P<op>\^|~=|~|===|==|=|!=|<>|>=|<=|>|<)?\s*(?P<version>\S+)$")
+_PLAIN = {"===": "===", "==": "==", "=": "==", "!=": "!=", "<>": "!=", ">=": ">=", "<=": "<=",
+          ">": ">", "<": "<", "~=": "~="}  # fmt: skip
+_UNREADABLE = {"git", "path", "url", "source", "develop"}
+
+
+class PoetryConstraintError(ValueError):
+    """A Poetry constraint with no PEP 440 form."""
+
+
+@dataclass(frozen=True)
+class PoetryTables:
+    """What Poetry's tables say: requirements (where, PEP 508 line) and the Python range."""
+
+    lines: tuple[tuple[str, str], ...]
+    python: str | None
+
+
+def _release(text: str) -> tuple[int, ...]:
+    try:
+        return Version(text).release
+    except InvalidVersion:
+        raise PoetryConstraintError(f"{text!r} is not a version") from None
+
+
+def _dotted(parts: Sequence[int]) -> str:
+    return ".".join(str(part) for part in parts)
+
+
+def _caret(version: str) -> str:
+    """Poetry's next breaking version: the left-most non-zero part moves (``^0.0`` -> 0.1)."""
+    release = _release(version)
+    if release[0] > 0 or len(release) == 1:
+        upper = (release[0] + 1, 0, 0)
+    elif release[1] > 0 or len(release) == 2:
+        upper = (0, release[1] + 1, 0)
+    else:
+        upper = (0, 0, release[2] + 1)
+    return f">={version},<{_dotted(upper)}"
+
+
+def _tilde(version: str) -> str:
+    """``~1`` allows minor updates, ``~1.2`` and ``~1.2.3`` patch updates only."""
+    release = _release(version)
+    upper = (release[0] + 1, 0, 0) if len(release) == 1 else (release[0], release[1] + 1, 0)
+    return f">={version},<{_dotted(upper)}"
+
+
+def _single(text: str) -> str:
+    if text in ("*", ""):
+        return ""
+    if text.startswith("!=") and text.endswith(".*"):
+        _release(text[2:-2])
+        return text
+    if text.endswith(".*"):
+        stem = re.sub(r"(\.\*)+$", "", text.removeprefix("==").removeprefix("="))
+        _release(stem)
+        return f"=={stem}.*"
+    match = _CONSTRAINT.match(text)
+    if match is None:
+        raise PoetryConstraintError(f"{text!r} is not a Poetry constraint")
+    operator, version = match["op"] or "==", match["version"]
+    if operator == "^":
+        return _caret(version)
+    if operator == "~":
+        return _tilde(version)
+    _release(version)
+    return f"{_PLAIN[operator]}{version}"
+
+
+def translate(constraint: str) -> str:
+    """A Poetry constraint as a PEP 440 specifier set ("" for any version)."""
+    if "|" in constraint:
+        raise PoetryConstraintError(
+            f"{constraint!r} is a union of ranges, which a PEP 440 specifier cannot express"
+        )
+    text = re.sub(r"(\^|~=|~|===|==|!=|<>|>=|<=|>|<|=)\s+", r"\1", constraint.strip())
+    parts = [part for part in re.split(r"\s*,\s*|\s+", text) if part]
+    translated = [_single(part) for part in parts] or [""]
+    return ",".join(spec for spec in translated if spec)
+
+
+def _python_marker(constraint: str) -> str:
+    specifiers = translate(constraint)
+    clauses = [
+        re.sub(r"^([<>=!~]+)(.*)$", r'python_full_version \1 "\2"', s)
+        for s in specifiers.split(",")
+        if s
+    ]
+    return " and ".join(clauses)
+
+
+def _entry(
+    name: str, spec: Any, where: str, collector: _Collector, extras: set[str]
+) -> list[tuple[str, str]]:
+    """The PEP 508 lines one dependency entry stands for (a list of tables is several)."""
+    if isinstance(spec, list):
+        lines: list[tuple[str, str]] = []
+        for position, item in enumerate(spec):
+            lines += _entry(name, item, f"{where}[{position}]", collector, extras)
+        return lines
+    if isinstance(spec, str):
+        spec = {"version": spec}
+    if not isinstance(spec, dict):
+        collector.fail(where, f"cannot read {spec!r}", 'write a constraint such as "^1.2"')
+        return []
+    if unreadable := sorted(_UNREADABLE & set(spec)):
+        what = "/".join(unreadable)
+        collector.fail(where, f"comes from a Poetry {what}, which mlenv cannot express",
+                       "publish it to an index and require it from there")  # fmt: skip
+        return []
+    if spec.get("optional") and name.lower() not in extras:
+        return []
+    try:
+        version = translate(str(spec.get("version", "*")))
+        markers = [f"({spec['markers']})"] if spec.get("markers") else []
+        if spec.get("python"):
+            markers.append(f"({_python_marker(str(spec['python']))})")
+    except PoetryConstraintError as exc:
+        collector.fail(where, str(exc), 'write one range, e.g. ">=1.2,<3"; mlenv has no unions')
+        return []
+    if spec.get("platform"):
+        markers.append(f'sys_platform == "{spec["platform"]}"')
+    extra = spec.get("extras") or []
+    bracket = f"[{','.join(str(e) for e in extra)}]" if extra else ""
+    marker = f"; {' and '.join(markers)}" if markers else ""
+    return [(where, f"{name}{bracket}{version}{marker}")]
+
+
+def poetry_tables(
+    poetry: dict[str, Any],
+    path: Path,
+    groups: Sequence[str],
+    collector: _Collector,
+    main: bool = True,
+) -> PoetryTables:
+    """``[tool.poetry.dependencies]`` (unless not ``main``: Poetry 2's [project] has them) and
+    the groups or extras ``groups`` names."""
+    chosen_tables: list[tuple[str, Any]] = (
+        [("[tool.poetry.dependencies]", poetry.get("dependencies"))] if main else []
+    )
+    poetry_groups = _mapping(poetry.get("group"))
+    extras_table = _mapping(poetry.get("extras"))
+    extras: set[str] = set()
+    for group in groups:
+        if isinstance(extras_table.get(group), list):
+            extras |= {str(n).lower() for n in extras_table[group]}
+        elif isinstance(poetry_groups.get(group), dict):
+            chosen_tables.append(
+                (
+                    f"[tool.poetry.group.{group}.dependencies]",
+                    poetry_groups[group].get("dependencies"),
+                )
+            )
+        elif group == "dev" and isinstance(poetry.get("dev-dependencies"), dict):
+            chosen_tables.append(("[tool.poetry.dev-dependencies]", poetry["dev-dependencies"]))
+    python = None
+    lines: list[tuple[str, str]] = []
+    for title, table in chosen_tables:
+        if not isinstance(table, dict):
+            continue
+        for name, spec in table.items():
+            where = f"{path}: {title} {name}"
+            if name == "python":
+                try:
+                    python = translate(str(spec))
+                except PoetryConstraintError as exc:
+                    collector.fail(where, str(exc), 'write one range, e.g. ">=3.10,<3.13"')
+                continue
+            lines += _entry(name, spec, where, collector, extras)
+    return PoetryTables(tuple(lines), python)
+
+
+def _mapping(value: object) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def poetry_groups(poetry: dict[str, Any], extras: bool = True) -> set[str]:
+    """The names ``--group`` may choose in Poetry's tables (its groups, and its extras unless
+    [project] holds them)."""
+    groups = set(_mapping(poetry.get("group"))) | (
+        set(_mapping(poetry.get("extras"))) if extras else set()
+    )
+    return groups | ({"dev"} if poetry.get("dev-dependencies") else set())
+
+
+def poetry_indexes(
+    poetry: dict[str, Any], path: Path, collector: _Collector
+) -> tuple[tuple[str, ...], str] | None:
+    """``[[tool.poetry.source]]`` as (indexes in mlenv's order, index strategy), or None when
+    there are none. Poetry takes a package from the highest priority class that has it:
+    primary sources (or PyPI when there is none), then supplemental ones; within a class the
+    best version wins. An explicit source serves only dependencies that name it (refused there)."""
+    sources = [s for s in poetry.get("source") or [] if isinstance(s, dict)]
+    if not sources:
+        return None
+    classes: dict[str, list[str]] = {"primary": [], "supplemental": []}
+    where = f"{path}: [[tool.poetry.source]]"
+    for source in sources:
+        name = str(source.get("name"))
+        url = _PYPI if name.lower() == "pypi" else str(source.get("url") or "").rstrip("/")
+        priority = str(source.get("priority") or "primary")
+        priority = "primary" if priority == "default" else priority
+        if priority == "explicit":
+            continue
+        if priority not in classes or not url:
+            hint = 'use priority "primary", "supplemental" or "explicit" with a url'
+            collector.fail(f"{where} {name}", f"priority {priority!r} or url {url!r}", hint)
+            continue
+        classes[priority].append(url)
+    primary = classes["primary"] or [_PYPI]
+    if len(primary) > 1 and classes["supplemental"]:
+        collector.fail(
+            where,
+            "several primary sources and supplemental ones: Poetry takes the best version "
+            "among the primary ones, then asks the others, which mlenv cannot express",
+            "make one source primary, or none supplemental",
+        )
+    if len(primary) > 1:
+        return tuple(primary), "best-match"
+    return (*primary, *classes["supplemental"]), "first-index"

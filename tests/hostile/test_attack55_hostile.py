@@ -1,0 +1,414 @@
+"""Attack 55: real-world project files fed to `mlenv init --from`, judged against what Poetry,
+uv, pip and conda mean by them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from mlenv.importers import ImportFileError, import_file
+from mlenv.importers_poetry import PoetryConstraintError, translate
+from mlenv.manifest import loads
+from tests.support.cli import run_mlenv
+
+
+def init_from(tmp_path: Path, name: str, text: str, *args: str) -> tuple[int, str]:
+    (tmp_path / name).write_text(text)
+    result = run_mlenv(["init", "--from", name, "--name", "p", *args], tmp_path)
+    assert "Traceback" not in result.stderr, result.stderr
+    return result.returncode, result.stderr
+
+
+def imported(tmp_path: Path, name: str, text: str, groups: tuple[str, ...] = ()) -> list[str]:
+    path = tmp_path / name
+    path.write_text(text)
+    return list(import_file(path, groups).pypi)
+
+
+# ---------------------------------------------------------------------------------------------
+# Poetry's constraints, as Poetry's documentation defines them
+
+
+@pytest.mark.parametrize(
+    ("poetry", "pep440"),
+    [
+        ("^1.2.3", ">=1.2.3,<2.0.0"),
+        ("^1.2", ">=1.2,<2.0.0"),
+        ("^1", ">=1,<2.0.0"),
+        ("^0.2.3", ">=0.2.3,<0.3.0"),
+        ("^0.0.3", ">=0.0.3,<0.0.4"),
+        ("^0.0", ">=0.0,<0.1.0"),
+        ("^0", ">=0,<1.0.0"),
+        ("~1.2.3", ">=1.2.3,<1.3.0"),
+        ("~1.2", ">=1.2,<1.3.0"),
+        ("~1", ">=1,<2.0.0"),
+        ("~=1.2", "~=1.2"),
+        ("1.2.*", "==1.2.*"),
+        ("*", ""),
+        ("2.1.4", "==2.1.4"),
+        (">= 1.2, < 1.5", ">=1.2,<1.5"),
+        (">=1.2 <1.5", ">=1.2,<1.5"),
+        ("^2.0.0rc1", ">=2.0.0rc1,<3.0.0"),
+    ],
+)
+def test_poetry_constraints_mean_what_poetry_says(poetry: str, pep440: str) -> None:
+    assert translate(poetry) == pep440
+
+
+@pytest.mark.parametrize("union", ["^1.2 || ^2.0", "^1|^2"])
+def test_a_poetry_union_is_refused(union: str) -> None:
+    with pytest.raises(PoetryConstraintError, match="union"):
+        translate(union)
+
+
+POETRY = """\
+[tool.poetry]
+name = "mlproj"
+version = "0.1.0"
+
+[tool.poetry.dependencies]
+python = "^3.10"
+numpy = "^1.26"
+scipy = "~1.11.2"
+pandas = "2.1.4"
+requests = "*"
+transformers = { version = "^4.40", extras = ["torch"] }
+pywin32 = { version = "^306", platform = "win32" }
+dataclasses = { version = "^0.8", python = "~3.6" }
+wandb = { version = "^0.16", optional = true }
+
+[tool.poetry.extras]
+track = ["wandb"]
+
+[tool.poetry.group.dev.dependencies]
+pytest = "^8.0"
+"""
+
+
+def test_a_poetry_1_project_is_imported_with_its_ranges(tmp_path: Path) -> None:
+    """It was refused whole ("Poetry's own table is not read"): every Poetry project."""
+    assert imported(tmp_path, "pyproject.toml", POETRY) == [
+        "numpy>=1.26,<2.0.0",
+        "scipy>=1.11.2,<1.12.0",
+        "pandas==2.1.4",
+        "requests",
+        "transformers[torch]>=4.40,<5.0.0",
+        'pywin32>=306,<307.0.0; sys_platform == "win32"',
+        'dataclasses>=0.8,<0.9.0; (python_full_version >= "3.6" and python_full_version < "3.7.0")',
+    ]
+
+
+def test_poetry_groups_and_extras_are_chosen_by_group(tmp_path: Path) -> None:
+    pins = imported(tmp_path, "pyproject.toml", POETRY, ("track", "dev"))
+    assert "wandb>=0.16,<0.17.0" in pins and "pytest>=8.0,<9.0.0" in pins
+
+
+def test_poetry_python_range_is_checked_and_an_unknown_group_refused(tmp_path: Path) -> None:
+    code, err = init_from(tmp_path, "pyproject.toml", POETRY, "--python", "3.9")
+    assert code == 1 and "[tool.poetry.dependencies] python" in err and ">=3.10,<4.0.0" in err
+    code, err = init_from(tmp_path, "pyproject.toml", POETRY, "--group", "docs")
+    assert code == 1 and "group 'docs'" in err
+    code, err = init_from(tmp_path, "pyproject.toml", POETRY, "--python", "3.11")
+    assert code == 0, err
+    assert "numpy>=1.26,<2.0.0" in loads((tmp_path / "mlenv.toml").read_text()).pypi.dependencies
+
+
+def test_poetry_entries_mlenv_cannot_express_are_named(tmp_path: Path) -> None:
+    text = (
+        '[tool.poetry]\nname = "x"\n[tool.poetry.dependencies]\npython = "^3.10"\n'
+        'numpy = "^1.2 || ^2.0"\ntorch = {version = "^2.1", source = "pytorch"}\n'
+        'mylib = {git = "https://example.com/mylib.git"}\nbad = 3\n'
+    )
+    with pytest.raises(ImportFileError) as caught:
+        imported(tmp_path, "pyproject.toml", text)
+    where = {problem.where.rsplit(" ", 1)[-1] for problem in caught.value.problems}
+    assert where == {"numpy", "torch", "mylib", "bad"}
+
+
+# ---------------------------------------------------------------------------------------------
+# uv's indexes: priority order, explicit indexes, legacy settings
+
+UV = '[project]\nname = "p"\nversion = "0.1"\ndependencies = ["torch==2.7.0", "numpy"]\n'
+CU128 = "https://download.pytorch.org/whl/cu128"
+
+
+def test_a_uv_explicit_index_is_refused_not_opened_to_every_package(tmp_path: Path) -> None:
+    """It became an extra index under best-match: numpy could then come from the PyTorch
+    index, which uv never asks for numpy."""
+    text = UV + (
+        '[tool.uv.sources]\ntorch = { index = "pytorch-cu128" }\n'
+        f'[[tool.uv.index]]\nname = "pytorch-cu128"\nurl = "{CU128}"\nexplicit = true\n'
+    )
+    code, err = init_from(tmp_path, "pyproject.toml", text)
+    assert code == 1 and "[tool.uv.sources] torch" in err and "explicit index" in err
+    assert "drop `explicit = true`" in err and not (tmp_path / "mlenv.toml").exists()
+
+
+@pytest.mark.parametrize(
+    ("uv", "index", "extras", "strategy"),
+    [
+        # uv searches [[tool.uv.index]] before PyPI and takes a package from the first
+        (f'[[tool.uv.index]]\nname = "cu"\nurl = "{CU128}/"\n', CU128,
+         ["https://pypi.org/simple"], "first-index"),
+        # legacy settings were dropped without a word
+        (f'[tool.uv]\nextra-index-url = ["{CU128}"]\n', CU128,
+         ["https://pypi.org/simple"], "first-index"),
+        (f'[tool.uv]\nextra-index-url = ["{CU128}"]\nindex-strategy = "unsafe-best-match"\n',
+         CU128, ["https://pypi.org/simple"], "best-match"),
+        (f'[[tool.uv.index]]\nname = "in"\nurl = "https://pypi.corp/simple"\ndefault = true\n'
+         f'[[tool.uv.index]]\nname = "cu"\nurl = "{CU128}"\n', CU128,
+         ["https://pypi.corp/simple"], "first-index"),
+    ],
+)  # fmt: skip
+def test_uv_index_order_and_strategy_are_kept(
+    tmp_path: Path, uv: str, index: str, extras: list[str], strategy: str
+) -> None:
+    code, err = init_from(tmp_path, "pyproject.toml", UV + uv, "--python", "3.12")
+    assert code == 0, err
+    pypi = loads((tmp_path / "mlenv.toml").read_text()).pypi
+    assert (pypi.index_url, list(pypi.extra_index_urls), pypi.index_strategy) == (
+        index,
+        extras,
+        strategy,
+    )
+
+
+def test_a_uv_source_on_a_later_index_is_refused(tmp_path: Path) -> None:
+    """mlenv would take torch from the first index that lists it, not the one uv pins."""
+    text = UV + (
+        '[tool.uv.sources]\ntorch = { index = "cu" }\n'
+        '[[tool.uv.index]]\nname = "corp"\nurl = "https://pypi.corp/simple"\n'
+        f'[[tool.uv.index]]\nname = "cu"\nurl = "{CU128}"\n'
+    )
+    code, err = init_from(tmp_path, "pyproject.toml", text)
+    assert code == 1 and "list [[tool.uv.index]] 'cu' first" in err
+
+
+# ---------------------------------------------------------------------------------------------
+# pixi.toml: it was "unknown kind of file", with a hint to rename it
+
+PIXI = """\
+[workspace]
+name = "ml"
+channels = ["conda-forge", {channel = "nvidia", priority = 1}]
+platforms = ["linux-64", "osx-arm64"]
+
+[system-requirements]
+cuda = "12"
+
+[dependencies]
+python = "3.11.*"
+numpy = ">=1.26,<2"
+pytorch = { version = "2.3.*", channel = "pytorch" }
+
+[pypi-dependencies]
+accelerate = { version = ">=0.30", extras = ["testing"] }
+
+[target.linux-64.dependencies]
+nccl = "*"
+
+[target.osx-arm64.dependencies]
+mlx = "*"
+
+[feature.dev.pypi-dependencies]
+ruff = "==0.4.0"
+
+[environments]
+lint = ["dev"]
+
+[pypi-options]
+extra-index-urls = ["https://download.pytorch.org/whl/cu121"]
+"""
+
+
+def test_a_pixi_workspace_is_imported_for_its_linux_platform(tmp_path: Path) -> None:
+    path = tmp_path / "pixi.toml"
+    path.write_text(PIXI)
+    result = import_file(path, ("lint",))
+    assert result.conda == (
+        "python 3.11.*",
+        "numpy >=1.26,<2",
+        "pytorch::pytorch 2.3.*",
+        "nccl *",
+    )
+    assert result.channels == ("nvidia", "conda-forge")  # pixi: a higher priority first
+    assert result.pypi == ("accelerate[testing]>=0.30", "ruff==0.4.0")
+    assert result.platforms == ("linux-64",) and result.python == "3.11"
+    # pixi resolves PyPI with uv: the extra index is consulted before PyPI
+    assert result.index_url == "https://download.pytorch.org/whl/cu121"
+    assert result.extra_index_urls == ("https://pypi.org/simple",)
+    assert result.index_strategy == "first-index"
+
+
+def test_pixi_entries_mlenv_cannot_express_are_named(tmp_path: Path) -> None:
+    text = (
+        '[workspace]\nname = "x"\nchannels = ["conda-forge"]\n'
+        'platforms = ["linux-64", "linux-aarch64"]\n'
+        '[dependencies]\nmylib = { path = "../mylib" }\n'
+        '[target.linux-64.dependencies]\ncuda-nvcc = "*"\n'
+        '[target.linux-64.pypi-dependencies]\nflash-attn = "*"\n'
+        "[pypi-dependencies]\n"
+        'torch = { version = "*", index = "https://download.pytorch.org/whl/cu121" }\n'
+    )
+    with pytest.raises(ImportFileError) as caught:
+        imported(tmp_path, "pixi.toml", text, ("gpu",))
+    where = sorted(problem.where.split(": ", 1)[1] for problem in caught.value.problems)
+    assert where == [
+        "[dependencies] mylib",
+        "[pypi-dependencies] torch",
+        "[target.linux-64.dependencies] cuda-nvcc",
+        "group 'gpu'",
+    ]
+
+
+def test_a_pixi_file_without_linux_is_refused_by_the_cli(tmp_path: Path) -> None:
+    text = '[workspace]\nname = "x"\nchannels = ["conda-forge"]\nplatforms = ["osx-arm64"]\n'
+    code, err = init_from(tmp_path, "pixi.toml", text)
+    assert code == 1 and "[workspace] platforms" in err and "linux-64" in err
+
+
+# ---------------------------------------------------------------------------------------------
+# requirements.txt includes
+
+
+def test_a_missing_or_circular_include_names_the_r_line(tmp_path: Path) -> None:
+    """It named only the included file: in a tree of -r files, not which line asked for it."""
+    (tmp_path / "base.txt").write_text("-r requirements.txt\nnumpy\n")
+    code, err = init_from(tmp_path, "requirements.txt", "-r base.txt\n-r missing.txt\n")
+    assert code == 1
+    assert "base.txt:1: -r " in err and "includes itself" in err
+    assert "requirements.txt:2: -r " in err and "missing.txt: cannot read it" in err
+    assert "including file's directory" in err
+
+
+@pytest.mark.parametrize(
+    ("sources", "index", "extras", "strategy"),
+    [
+        # a supplemental source is asked only for what PyPI lacks: it was dropped
+        (f'name = "cu"\nurl = "{CU128}"\npriority = "supplemental"\n', "https://pypi.org/simple",
+         [CU128], "first-index"),
+        # a primary source disables the implicit PyPI
+        ('name = "corp"\nurl = "https://pypi.corp/simple/"\n', "https://pypi.corp/simple", [],
+         None),
+        (f'name = "cu"\nurl = "{CU128}"\n[[tool.poetry.source]]\nname = "PyPI"\n'
+         'priority = "primary"\n', CU128, ["https://pypi.org/simple"], "best-match"),
+        # an explicit source no dependency names is never asked
+        (f'name = "cu"\nurl = "{CU128}"\npriority = "explicit"\n', "https://pypi.org/simple", [],
+         None),
+    ],
+)  # fmt: skip
+def test_poetry_sources_become_indexes_in_poetry_order(
+    tmp_path: Path, sources: str, index: str, extras: list[str], strategy: str | None
+) -> None:
+    path = tmp_path / "pyproject.toml"
+    path.write_text(POETRY + "[[tool.poetry.source]]\n" + sources)
+    result = import_file(path)
+    assert result.index_url == index and list(result.extra_index_urls) == extras
+    if strategy is not None:
+        assert result.index_strategy == strategy
+
+
+@pytest.mark.parametrize("group", ["Dev_Tools", "dev-tools", "dev.tools", "GPU_Extra"])
+def test_group_names_compare_normalised(tmp_path: Path, group: str) -> None:
+    """`--group dev-tools` for a `Dev_Tools` extra was "no such entry"; pip and uv find it."""
+    text = (
+        '[project]\nname = "x"\nversion = "1"\ndependencies = []\n'
+        '[project.optional-dependencies]\ngpu-extra = ["cupy"]\n'
+        '[dependency-groups]\nDev_Tools = ["pytest"]\n'
+    )
+    assert imported(tmp_path, "pyproject.toml", text, (group,)) in (["pytest"], ["cupy"])
+
+
+def test_a_pixi_workspace_in_pyproject_is_imported(tmp_path: Path) -> None:
+    """[tool.pixi] tables were refused with a hint to export an environment.yml first."""
+    text = (
+        '[project]\nname = "m"\nversion = "0.1"\ndependencies = ["transformers>=4.40"]\n'
+        '[tool.pixi.workspace]\nchannels = ["conda-forge"]\nplatforms = ["linux-64"]\n'
+        '[tool.pixi.dependencies]\npython = "3.11.*"\npytorch-gpu = ">=2.3"\n'
+        '[tool.pixi.feature.test.dependencies]\npytest = "*"\n'
+    )
+    path = tmp_path / "pyproject.toml"
+    path.write_text(text)
+    result = import_file(path, ("test",))
+    assert result.pypi == ("transformers>=4.40",)
+    assert result.conda == ("python 3.11.*", "pytorch-gpu >=2.3", "pytest *")
+    assert result.channels == ("conda-forge",) and result.python == "3.11"
+    code, err = init_from(tmp_path, "pyproject.toml", text, "--group", "nope")
+    assert code == 1 and "groups here: test" in err
+
+
+def test_poetry_2_dynamic_dependencies_are_read_from_poetry_table(tmp_path: Path) -> None:
+    """Poetry 2's documented layout: [project] with dynamic dependencies, kept in
+    [tool.poetry.dependencies]; it was refused as "computed by the build backend"."""
+    text = (
+        '[project]\nname = "m"\nversion = "0.1"\nrequires-python = ">=3.10"\n'
+        'dynamic = ["dependencies"]\n'
+        '[tool.poetry.dependencies]\nnumpy = "^1.26"\n'
+        '[build-system]\nrequires = ["poetry-core>=2"]\n'
+        'build-backend = "poetry.core.masonry.api"\n'
+    )
+    assert imported(tmp_path, "pyproject.toml", text) == ["numpy>=1.26,<2.0.0"]
+
+
+def test_uv_sources_chosen_by_marker_are_refused_with_a_way_out(tmp_path: Path) -> None:
+    """uv's documented CPU-on-macOS, CUDA-on-Linux setup: the hint said to publish torch."""
+    text = UV + (
+        "[tool.uv.sources]\ntorch = [\n"
+        '  { index = "cpu", marker = "sys_platform != \'linux\'" },\n'
+        '  { index = "cu", marker = "sys_platform == \'linux\'" },\n]\n'
+        '[[tool.uv.index]]\nname = "cpu"\nurl = "https://download.pytorch.org/whl/cpu"\n'
+        f'[[tool.uv.index]]\nname = "cu"\nurl = "{CU128}"\n'
+    )
+    code, err = init_from(tmp_path, "pyproject.toml", text)
+    assert code == 1 and "among 2 sources for torch by marker" in err
+    assert "keep the one source for your Linux target" in err
+
+
+# ---------------------------------------------------------------------------------------------
+# environment.yml
+
+
+def test_a_double_equals_build_spec_is_written_as_the_lock_reads_it(tmp_path: Path) -> None:
+    """conda reads `pytorch==2.0.1=BUILD` as version plus build; it was copied verbatim, a
+    spec the lock's strict parser refuses (the build would be `=py3.11_...`)."""
+    path = tmp_path / "environment.yml"
+    path.write_text(
+        "channels: [pytorch]\ndependencies:\n  - pytorch==2.0.1=py3.11_cuda11.8_cudnn8.7.0_0\n"
+    )
+    assert import_file(path).conda == (
+        'pytorch[version="==2.0.1", build="py3.11_cuda11.8_cudnn8.7.0_0"]',
+    )
+
+
+def test_a_pip_section_that_is_not_a_list_says_how_to_write_it(tmp_path: Path) -> None:
+    code, err = init_from(
+        tmp_path,
+        "environment.yml",
+        "channels: [conda-forge]\ndependencies:\n  - pip:\n      pandas\n",
+    )
+    assert code == 1 and "pip: holds 'pandas'" in err and "under `- pip:`" in err
+
+
+def test_a_pixi_find_links_path_is_pixi_tomls(tmp_path: Path) -> None:
+    """pixi reads `{path = "./wheels"}` from pixi.toml's directory, wherever mlenv.toml goes."""
+    (tmp_path / "proj" / "wheels").mkdir(parents=True)
+    path = tmp_path / "proj" / "pixi.toml"
+    path.write_text(
+        '[workspace]\nchannels = ["conda-forge"]\nplatforms = ["linux-64"]\n'
+        '[pypi-options]\nfind-links = [{path = "./wheels"}, {url = "https://h/w/"}]\n'
+    )
+    assert import_file(path).find_links == (str(tmp_path / "proj" / "wheels"), "https://h/w/")
+
+
+def test_poetry_2_groups_beside_project_dependencies_are_chosen(tmp_path: Path) -> None:
+    """Poetry 2's usual layout: [project] dependencies, dev tools in a Poetry group; `--group
+    dev` was "no such optional-dependencies or dependency-groups entry"."""
+    text = (
+        '[project]\nname = "m"\nversion = "0.1"\ndependencies = ["numpy>=1.26"]\n'
+        '[tool.poetry.group.dev.dependencies]\npytest = "^8.0"\n'
+    )
+    assert imported(tmp_path, "pyproject.toml", text, ("dev",)) == [
+        "numpy>=1.26",
+        "pytest>=8.0,<9.0.0",
+    ]
