@@ -489,4 +489,9 @@ def _conda_problems(package: CondaRecord, platform: str) -> list[str]:
         found.append(f"subdir {package.subdir!r} is neither {platform!r} nor 'noarch'")
     if len(package.md5) != 32 or set(package.md5) - _HEX:
         found.append("md5 is not 32 lower-case hex digits")
+    folder = f"{package.channel.rstrip('/')}/{package.subdir}"
+    below, _, last = package.url.rpartition("/")
+    if below != folder or "?" in last or "#" in last:
+        # a channel serves its files at <channel>/<subdir>/<file>: any other URL is an edit
+        found.append(f"url {printable(package.url)!r} is not below {printable(folder)!r}/")
     return found
