@@ -5,6 +5,7 @@ protects and fails if its fix is undone."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -13,9 +14,12 @@ import pytest
 from mlenv import lockfile
 from mlenv.drift import lock_drift
 from mlenv.errors import MlenvError, ProblemsError
+from mlenv.index import wheelmeta
+from mlenv.index.http import HttpClient, HttpError
 from mlenv.lockfile import Lock, LockedPlatform
 from mlenv.manifest import loads as load_manifest
 from tests.support.cli import run_mlenv
+from tests.support.httpserver import Fault, IndexServer
 from tests.support.locks import conda_record, target_of
 
 pytestmark = pytest.mark.hostile
@@ -116,3 +120,65 @@ def test_a_url_outside_its_channel_is_refused_by_the_reader() -> None:
     shown = "".join(f"{p.where}: {p.message}\n" for p in caught.value.problems)
     assert "p/mlenv.lock: platform.linux-64.conda[0] (libgomp 14.2.0)" in shown, shown
     assert f"is not below '{FORGE}/linux-64'/" in shown, shown
+
+
+# ---------------------------------------------------------------------------------------------
+# An index or mirror answering a resumed (ranged) read with something else
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[IndexServer]:
+    root = tmp_path / "root"
+    root.mkdir()
+    with IndexServer(root) as running:
+        yield running
+
+
+@pytest.fixture
+def http() -> Iterator[HttpClient]:
+    with HttpClient(retries=0, netrc_path=Path("/nonexistent")) as client:
+        yield client
+
+
+def test_a_server_ignoring_ranges_is_bounded_when_the_index_lists_no_size(
+    server: IndexServer, http: HttpClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``wheelmeta.open_remote_zip`` spooled a 200 answer to the tail request bounded only by
+    the size the index lists: with no PEP 700 size (most find-links pages, many mirrors) an
+    endless answer filled the disk. It is now bounded by ``limits.MAX_WHEEL_BYTES``, the bound
+    on any wheel (lowered here so the test sends 8 MiB, not 8 GiB)."""
+    monkeypatch.setattr(wheelmeta, "MAX_WHEEL_BYTES", 1000)
+    (server.root / "big.whl").write_bytes(b"PK" + b"\0" * (8 << 20))
+    url = server.url + "/big.whl"
+    server.ranges = False
+    with (
+        pytest.raises(HttpError, match="more than the 1000 bytes") as caught,
+        wheelmeta.open_remote_zip(http, url),
+    ):
+        pass
+    assert caught.value.where == url
+    assert server.bytes_served("/big.whl") == (8 << 20) + 2  # sent; not all of it kept
+
+
+@pytest.mark.parametrize("ranges", [False, True], ids=["whole-file-200", "206-of-another-size"])
+def test_a_later_read_of_another_file_is_not_mixed_with_the_first(
+    server: IndexServer, http: HttpClient, ranges: bool
+) -> None:
+    """The first ranged answer said the file has ``first`` bytes; a later read answered with
+    the whole file (200) of another size was kept as the file from byte 0, and a 206 naming
+    another total was taken as a part of it: the zip read was stitched from two files (a
+    mirror swapping the file mid-read). Both are now refused, naming the URL."""
+    first = 300 * 1024
+    (server.root / "w.whl").write_bytes(b"PK" + b"\1" * (200 * 1024))  # what is there now
+    tail = f"bytes {first - wheelmeta.TAIL_BYTES}-{first - 1}/{first}"
+    body = b"\2" * wheelmeta.TAIL_BYTES
+    server.fault("/w.whl", Fault(status=206, body=body, headers={"Content-Range": tail}))
+    server.ranges = ranges
+    url = server.url + "/w.whl"
+    with wheelmeta.open_remote_zip(http, url) as handle:
+        handle.seek(0)
+        with pytest.raises(HttpError) as caught:
+            handle.read(10)
+    assert caught.value.where == url and caught.value.hint, caught.value
+    shown = caught.value.message
+    assert (str(first) in shown) if not ranges else ("another size" in shown), shown
