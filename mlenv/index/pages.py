@@ -146,9 +146,11 @@ def parse_html(text: str, page_url: str, local: LocalRoots = NO_LOCAL_ROOTS) -> 
         if not href:
             continue
         # Judged against the page itself: a <base href> cannot lend a link its own origin.
-        url, fragment = urldefrag(
-            follow(urljoin(base, href), base=page_url, local=local, where=where)
-        )
+        try:
+            joined = urljoin(base, href)
+        except ValueError:  # a bracketed host left open or no address: follow refuses it too
+            joined = href
+        url, fragment = urldefrag(follow(joined, base=page_url, local=local, where=where))
         sha256 = None
         for part in fragment.split("&"):
             name, _, value = part.partition("=")

@@ -5,19 +5,23 @@ protects and fails if its fix is undone."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import json
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from mlenv import lockfile
+from mlenv.cache.download import is_transient
 from mlenv.drift import lock_drift
 from mlenv.errors import MlenvError, ProblemsError
 from mlenv.index import wheelmeta
 from mlenv.index.http import HttpClient, HttpError
+from mlenv.index.pages import parse_json, parse_page
 from mlenv.lockfile import Lock, LockedPlatform
 from mlenv.manifest import loads as load_manifest
+from mlenv.origins import UnsafeUrlError
 from tests.support.cli import run_mlenv
 from tests.support.httpserver import Fault, IndexServer
 from tests.support.locks import conda_record, target_of
@@ -182,3 +186,66 @@ def test_a_later_read_of_another_file_is_not_mixed_with_the_first(
     assert caught.value.where == url and caught.value.hint, caught.value
     shown = caught.value.message
     assert (str(first) in shown) if not ranges else ("another size" in shown), shown
+
+
+# ---------------------------------------------------------------------------------------------
+# A redirect or link that names a URL no client can request
+
+UNREADABLE_LOCATIONS = [
+    "http://xn--/a",  # an A-label without punycode: IDNAError from httpx
+    "http://a..b/x",  # an empty label: a UnicodeError from getaddrinfo's idna codec
+    "http://" + "a" * 64 + ".example/x",  # a label past 63 characters
+    "http://exa\u200bmple/",  # httpx: "Invalid URL in location header"
+    "http://a/" + "b" * 70_000,  # past httpx's URL length limit
+]
+
+
+@pytest.mark.parametrize("location", UNREADABLE_LOCATIONS, ids=range(len(UNREADABLE_LOCATIONS)))
+def test_a_redirect_httpx_cannot_read_is_the_servers_fault_asked_once(
+    server: IndexServer, location: str
+) -> None:
+    """httpx builds the next request from a redirect's Location even when told not to follow,
+    and raised on one it could not read before ``HttpClient._send`` saw the answer: a
+    RemoteProtocolError retried as a network failure ("check the network, proxy settings"),
+    or an IDNAError or UnicodeError that ended `lock` as an internal error. The Location is now
+    taken from httpx (``redirects.hold_location``) and judged by ``redirects.unfetchable``: one
+    request, an HttpError naming the URL and the 302, which fetch does not retry."""
+    raw = location.encode().decode("latin-1")  # as it travels in a header
+    server.fault("/r", Fault(status=302, headers={"Location": raw}, times=None))
+    with (
+        HttpClient(retries=2, backoff=0.0, netrc_path=Path("/nonexistent")) as http,
+        pytest.raises(HttpError) as caught,
+    ):
+        http.get(server.url + "/r")
+    assert caught.value.status == 302 and caught.value.where == server.url + "/r", caught.value
+    assert "Location mlenv cannot fetch" in caught.value.message
+    assert "network" not in (caught.value.hint or ""), caught.value.hint
+    assert not is_transient(caught.value)
+    assert len(server.requests_for("/r")) == 1
+
+
+@pytest.mark.parametrize(
+    "href", ["http://[::g]/a-1.0-py3-none-any.whl", "//[::1/a-1.0-py3-none-any.whl"]
+)
+def test_a_link_or_redirect_whose_host_urlsplit_refuses_is_refused_not_a_crash(
+    server: IndexServer, http: HttpClient, href: str
+) -> None:
+    """``origins.follow`` let the ``ValueError`` of ``urlsplit`` out for a bracketed host that
+    is no address or never closes (a page link, a JSON ``url``, a Location, a ``<base>``):
+    `lock` ended in an internal error. It is refused, naming the page."""
+    page = "https://pypi.example/simple/a/"
+    html = f'<a href="{href}">a-1.0-py3-none-any.whl</a>'.encode()
+    file = {"filename": "a-1.0-py3-none-any.whl", "url": href, "hashes": {}}
+    document = {"meta": {"api-version": "1.0"}, "name": "a", "files": [file]}
+    parses: list[Callable[[], object]] = [
+        lambda: parse_page(html, "text/html", page),
+        lambda: parse_page(f'<base href="{href}"><a href="x">x</a>'.encode(), "text/html", page),
+        lambda: parse_json(json.dumps(document).encode(), page),
+    ]
+    for parse in parses:
+        with pytest.raises(UnsafeUrlError, match="it is not a URL") as caught:
+            parse()
+        assert caught.value.where == page
+    server.fault("/r", Fault(status=302, headers={"Location": href}, times=None))
+    with pytest.raises(UnsafeUrlError, match="it is not a URL"):
+        http.get(server.url + "/r")
