@@ -6,6 +6,7 @@ protects and fails if its fix is undone."""
 from __future__ import annotations
 
 import json
+import tomllib
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -19,10 +20,12 @@ from mlenv.errors import MlenvError, ProblemsError
 from mlenv.index import wheelmeta
 from mlenv.index.http import HttpClient, HttpError
 from mlenv.index.pages import parse_json, parse_page
+from mlenv.limits import MAX_WHEEL_BYTES
 from mlenv.lockfile import Lock, LockedPlatform
 from mlenv.manifest import loads as load_manifest
 from mlenv.origins import UnsafeUrlError
 from tests.support.cli import run_mlenv
+from tests.support.fetch_project import locked_index_and_links_project
 from tests.support.httpserver import Fault, IndexServer
 from tests.support.locks import conda_record, target_of
 
@@ -249,3 +252,37 @@ def test_a_link_or_redirect_whose_host_urlsplit_refuses_is_refused_not_a_crash(
     server.fault("/r", Fault(status=302, headers={"Location": href}, times=None))
     with pytest.raises(UnsafeUrlError, match="it is not a URL"):
         http.get(server.url + "/r")
+
+
+# ---------------------------------------------------------------------------------------------
+# A size no file has
+
+
+@pytest.mark.parametrize("size", [MAX_WHEEL_BYTES + 1, 2**63 - 1, 10**30])
+def test_a_lock_size_past_any_installable_file_is_refused(tmp_path: Path, size: int) -> None:
+    """``lockfile._Reader.record`` held a size only to >= 0: a lock claiming 10**30 bytes
+    passed `lock --check`, `verify` and `export`, and only `fetch` found the lie after the
+    download (an OCI bundle's descriptors carry it as an int64). A size past
+    ``limits.MAX_WHEEL_BYTES``, which install refuses anyway, is refused by the reader."""
+    project, text = locked_index_and_links_project(tmp_path)
+    old = tomllib.loads(text)["platform"]["linux-64"]["package"][0]["size"]
+    (project / "mlenv.lock").write_text(text.replace(f"size = {old}", f"size = {size}", 1))
+    for args in (["lock", "--check"], ["verify"], ["fetch"], ["export", "--format", "pylock"]):
+        result = run_mlenv(args, cwd=project)
+        shown = result.stdout + result.stderr
+        assert result.returncode == 1, (args, shown)
+        assert "mlenv.lock: platform.linux-64.package[0].size" in shown, (args, shown)
+        assert "expected a size in bytes" in shown and "Traceback" not in shown, shown
+
+
+def test_an_index_size_no_lock_can_hold_is_no_claim() -> None:
+    """So no index can make `lock` write a size its reader refuses: PEP 700 sizes past the
+    bound are read as no size (``pages.parse_json``), and the file is measured instead."""
+    wheel = "a-1.0-py3-none-any.whl"
+    files = [
+        {"filename": wheel, "url": wheel, "hashes": {}, "size": size}
+        for size in (MAX_WHEEL_BYTES, MAX_WHEEL_BYTES + 1)
+    ]
+    document = {"meta": {"api-version": "1.1"}, "name": "a", "files": files}
+    links = parse_json(json.dumps(document).encode(), "https://pypi.example/simple/a/")
+    assert [link.size for link in links] == [MAX_WHEEL_BYTES, None]
