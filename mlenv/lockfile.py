@@ -489,6 +489,8 @@ def _conda_problems(package: CondaRecord, platform: str) -> list[str]:
         found.append(f"subdir {package.subdir!r} is neither {platform!r} nor 'noarch'")
     if len(package.md5) != 32 or set(package.md5) - _HEX:
         found.append("md5 is not 32 lower-case hex digits")
+    if not 0 <= package.build_number < 1 << 63:  # rattler's record holds an unsigned 64 bits
+        found.append(f"build-number {package.build_number} is not from 0 to 2**63 - 1")
     folder = f"{package.channel.rstrip('/')}/{package.subdir}"
     below, _, last = package.url.rpartition("/")
     if below != folder or "?" in last or "#" in last:

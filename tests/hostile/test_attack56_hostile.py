@@ -286,3 +286,22 @@ def test_an_index_size_no_lock_can_hold_is_no_claim() -> None:
     document = {"meta": {"api-version": "1.1"}, "name": "a", "files": files}
     links = parse_json(json.dumps(document).encode(), "https://pypi.example/simple/a/")
     assert [link.size for link in links] == [MAX_WHEEL_BYTES, None]
+
+
+@pytest.mark.parametrize("number", [-5, 1 << 63, 10**30])
+def test_a_conda_build_number_rattler_cannot_hold_is_refused(tmp_path: Path, number: int) -> None:
+    """``lockfile._conda_problems`` took any integer as a build number: `lock --check`,
+    `verify` and every export passed a lock whose record build the installer (rattler's
+    unsigned 64-bit field) could only fail on. Now the reader names the entry and its key."""
+    (tmp_path / "mlenv.toml").write_text(MANIFEST)
+    text = _lock_text(MANIFEST, url=f"{FORGE}/linux-64/{FILE}")
+    assert "build-number = 0\n" in text
+    (tmp_path / "mlenv.lock").write_text(
+        text.replace("build-number = 0", f"build-number = {number}")
+    )
+    for args in (["lock", "--check"], ["verify"], ["export", "--format", "explicit"]):
+        result = run_mlenv(args, cwd=tmp_path)
+        shown = result.stdout + result.stderr
+        assert result.returncode == 1, (args, shown)
+        assert "mlenv.lock: platform.linux-64.conda[0] (libgomp 14.2.0)" in shown, shown
+        assert f"build-number {number} is not" in shown and "Traceback" not in shown, shown
