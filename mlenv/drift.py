@@ -136,7 +136,50 @@ def lock_drift(lock: Lock, made_from: Mapping[str, Any]) -> tuple[str, object, o
     for platform in lock.platforms:
         for where, why in unreached(lock.target, platform):
             return f"platform.{platform.platform}{where}", "an entry", f"nothing needs it ({why})"
+    return conda_channel_drift(lock)
+
+
+# Where rattler reads a conda channel given by name (``conda-forge``), as the lock records it.
+CONDA_ALIAS = "https://conda.anaconda.org/"
+
+
+def conda_channel_drift(lock: Lock) -> tuple[str, object, object] | None:
+    """The first conda record whose ``channel`` is none of [target].conda-channels (which
+    ``target_drift`` holds to the manifest's): the index rule of ``lock_drift`` for conda.
+    Its URL is held below its channel by the lock's reader (``lockfile._conda_problems``), so
+    a lock cannot send fetch to a channel the manifest does not name."""
+    listed = lock.target.conda_channels
+    for platform in lock.platforms:
+        for number, record in enumerate(platform.conda):
+            if not any(_is_channel(record.channel, channel) for channel in listed):
+                where = (
+                    f"platform.{platform.platform}.conda[{number}] ({record.name} {record.version})"
+                )
+                return f"{where}.channel", record.channel, "one of " + _shown(listed)
     return None
+
+
+def _is_channel(locked: str, recorded: str) -> bool:
+    """Whether a record's ``channel`` (the URL rattler solved from) is the channel the
+    manifest spells ``recorded`` (as [target] records it): a URL as spelled, a name below
+    ``CONDA_ALIAS``, a directory as its file: URL (a relative one is read from where lock ran,
+    so only its normalised tail is known; file: URLs stay inside the manifest's directories
+    by ``origins.follow``)."""
+    locked = redact_urls(locked).rstrip("/")
+    if "://" in recorded:
+        return locked == recorded.rstrip("/")
+    if not recorded.startswith(("/", ".")):
+        return locked == CONDA_ALIAS + recorded.strip("/")
+    if not locked.startswith("file:///"):
+        return False
+    import posixpath
+
+    path = posixpath.normpath(unquote(urlsplit(locked).path))
+    wanted = posixpath.normpath(recorded)
+    if wanted.startswith("/"):
+        return path == wanted
+    tail = "/".join(part for part in wanted.split("/") if part not in ("..", "."))
+    return path.endswith("/" + tail) if tail else False
 
 
 def _forms(location: str) -> set[str]:

@@ -17,6 +17,7 @@ from typing import Any
 from mlenv.errors import MlenvError
 
 MAX_BODY_BYTES = 64 << 20  # a page, a JSON answer or a .metadata held in memory
+MAX_WHEEL_BYTES = 8 << 30  # one wheel or conda package, read or spooled
 MAX_PAGE_LINKS = 200_000  # files on one project page or find-links page
 # HTML after a tag or comment that never closes: close() rescans it superlinearly (64 kB of
 # "<a/" took 23 s before Python 3.13.5; 1 kB takes 8 ms); a real page leaves under 40 bytes

@@ -28,7 +28,7 @@ from mlenv.drift import lock_drift as lock_drift
 from mlenv.drift import target_drift as target_drift
 from mlenv.errors import MlenvError, Problem, ProblemsError, printable
 from mlenv.inputs import LOCK_VERSION
-from mlenv.limits import parse_toml
+from mlenv.limits import MAX_WHEEL_BYTES, parse_toml
 from mlenv.target import Target
 
 if TYPE_CHECKING:  # the lock reader stays light: the no-op `lock --check` (mlenv.uptodate)
@@ -303,8 +303,8 @@ class _Reader:
         if isinstance(digest, str) and (len(digest) != 64 or set(digest) - _HEX):
             self.fail(f"{path}.sha256", "expected 64 lower-case hex digits")
         size = values.get("size")
-        if isinstance(size, int) and size < 0:
-            self.fail(f"{path}.size", "expected a size in bytes (>= 0)")
+        if isinstance(size, int) and not 0 <= size <= MAX_WHEEL_BYTES:  # no file mlenv installs
+            self.fail(f"{path}.size", f"expected a size in bytes (0 to {MAX_WHEEL_BYTES})")
         return cls(**values) if len(self.problems) == before else None
 
 
@@ -489,4 +489,11 @@ def _conda_problems(package: CondaRecord, platform: str) -> list[str]:
         found.append(f"subdir {package.subdir!r} is neither {platform!r} nor 'noarch'")
     if len(package.md5) != 32 or set(package.md5) - _HEX:
         found.append("md5 is not 32 lower-case hex digits")
+    if not 0 <= package.build_number < 1 << 63:  # rattler's record holds an unsigned 64 bits
+        found.append(f"build-number {package.build_number} is not from 0 to 2**63 - 1")
+    folder = f"{package.channel.rstrip('/')}/{package.subdir}"
+    below, _, last = package.url.rpartition("/")
+    if below != folder or "?" in last or "#" in last:
+        # a channel serves its files at <channel>/<subdir>/<file>: any other URL is an edit
+        found.append(f"url {printable(package.url)!r} is not below {printable(folder)!r}/")
     return found

@@ -182,8 +182,11 @@ def follow(url: str, *, base: str, where: str, local: LocalRoots = NO_LOCAL_ROOT
     if not stripped or _ODD_CHARACTER.search(stripped):
         raise _refused(url, where, "it holds whitespace, a control character or a backslash")
     base_scheme, base_is_local = _base_facts(base)
-    target = urljoin(base, stripped)
-    parts = urlsplit(target)
+    try:
+        target = urljoin(base, stripped)
+        parts = urlsplit(target)
+    except ValueError as exc:  # a bracketed host left open or no IP address ("http://[::g]/")
+        raise _refused(url, where, f"it is not a URL ({exc})") from None
     scheme = parts.scheme.lower()
     if scheme in _WEB:
         if not parts.hostname or "%" in parts.hostname:

@@ -26,6 +26,7 @@ from mlenv.errors import printable
 from mlenv.index.bodies import ACCEPT_ENCODING, raw_chunks, read_bounded
 from mlenv.index.caches import HttpCache, is_storable
 from mlenv.index.model import PackageIndexError
+from mlenv.index.redirects import LOCATION, REDIRECTS, hold_location, unfetchable
 from mlenv.index.urls import Credentials, Origin, origin, split_credentials, strip_credentials
 from mlenv.limits import MAX_BODY_BYTES
 from mlenv.origins import NO_LOCAL_ROOTS, follow, is_loopback, may_send_credentials
@@ -40,7 +41,6 @@ if TYPE_CHECKING:
 # pygments), which file:// and offline runs never need to pay.
 
 OFFLINE_HINT = "run without --offline on a connected machine"
-_REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _MAX_BACKOFF = 30.0
 
 
@@ -231,6 +231,7 @@ class HttpClient:
                     follow_redirects=False,
                     transport=self._transport,
                     verify=ssl_context(),
+                    event_hooks={"response": [hold_location]},
                     # only what ``bodies`` inflates in bounded steps (httpx would add zstd)
                     headers={
                         "User-Agent": f"mlenv/{__version__}",
@@ -275,12 +276,21 @@ class HttpClient:
             )
         for _hop in range(self.max_redirects + 1):
             response = self._send_with_retries(url, headers, stream=stream)
-            location = response.headers.get("location")
-            if response.status_code not in _REDIRECTS or not location:
+            location = response.extensions.get(LOCATION)
+            if response.status_code not in REDIRECTS or not location:
                 return response, url
             response.close()
             # A redirect is a link the server hands out: the same rule as a page's links.
+            came_from, status = url, response.status_code
             url = strip_credentials(follow(location, base=url, local=NO_LOCAL_ROOTS, where=url))
+            if why := unfetchable(url):  # the server's answer is at fault: no retry helps
+                raise HttpError(
+                    f"{came_from} answered HTTP {status} with a Location mlenv cannot fetch: "
+                    f"{printable(url, 200)!r} ({why})",
+                    url=came_from,
+                    status=status,
+                    hint="the server's redirect is malformed; report it to its operator",
+                )
         raise HttpError(
             f"more than {self.max_redirects} redirects fetching {url}",
             url=url,
@@ -302,7 +312,7 @@ class HttpClient:
             try:
                 request = client.build_request("GET", url, headers=request_headers)
                 response = client.send(request, stream=stream)
-            except httpx.InvalidURL as exc:
+            except (httpx.InvalidURL, UnicodeError) as exc:  # a host no IDNA can spell
                 raise HttpError(
                     f"invalid URL {url}: {exc}", url=url, status=None, hint="check the URL"
                 ) from None

@@ -16,7 +16,7 @@ from urllib.parse import urldefrag, urljoin
 from mlenv.errors import printable
 from mlenv.index.model import IndexPageError, Link, valid_sha256
 from mlenv.index.urls import strip_credentials
-from mlenv.limits import MAX_PAGE_LINKS, MAX_UNTERMINATED, enforce
+from mlenv.limits import MAX_PAGE_LINKS, MAX_UNTERMINATED, MAX_WHEEL_BYTES, enforce
 from mlenv.lockfile import url_filename
 from mlenv.origins import NO_LOCAL_ROOTS, LocalRoots, follow
 
@@ -146,9 +146,11 @@ def parse_html(text: str, page_url: str, local: LocalRoots = NO_LOCAL_ROOTS) -> 
         if not href:
             continue
         # Judged against the page itself: a <base href> cannot lend a link its own origin.
-        url, fragment = urldefrag(
-            follow(urljoin(base, href), base=page_url, local=local, where=where)
-        )
+        try:
+            joined = urljoin(base, href)
+        except ValueError:  # a bracketed host left open or no address: follow refuses it too
+            joined = href
+        url, fragment = urldefrag(follow(joined, base=page_url, local=local, where=where))
         sha256 = None
         for part in fragment.split("&"):
             name, _, value = part.partition("=")
@@ -230,7 +232,8 @@ def parse_json(content: bytes, page_url: str, local: LocalRoots = NO_LOCAL_ROOTS
                 sha256=valid_sha256(hashes.get("sha256")) if isinstance(hashes, dict) else None,
                 requires_python=requires_python if isinstance(requires_python, str) else None,
                 yanked=yanked if isinstance(yanked, str) else ("" if yanked is True else None),
-                size=size if type(size) is int and size >= 0 else None,  # a lock holds >= 0
+                # a size a lock cannot hold is no claim (``lockfile._Reader.record``)
+                size=size if type(size) is int and 0 <= size <= MAX_WHEEL_BYTES else None,
                 has_metadata=has_metadata,
                 metadata_sha256=metadata_sha256,
             )

@@ -24,6 +24,7 @@ from mlenv.index.bodies import raw_chunks
 from mlenv.index.http import HttpClient, HttpError
 from mlenv.index.model import IndexFile, MetadataError
 from mlenv.index.urls import file_url_to_path, is_file_url
+from mlenv.limits import MAX_WHEEL_BYTES
 from mlenv.userfiles import open_input
 
 if TYPE_CHECKING:
@@ -275,7 +276,7 @@ def open_remote_zip(http: HttpClient, url: str, size: int | None = None) -> Iter
             import tempfile  # here: a lock of local indexes never spools
 
             spool = stack.enter_context(tempfile.TemporaryFile())
-            _copy(response, spool, url, size)
+            _copy(response, spool, url, MAX_WHEEL_BYTES if size is None else size)
             spool.seek(0)
             yield spool
 
@@ -317,13 +318,16 @@ def _read_span(response: httpx.Response, url: str, span: int) -> bytes:
     return bytes(body)
 
 
-def _copy(response: httpx.Response, target: BinaryIO, url: str, size: int | None) -> None:
+def _copy(response: httpx.Response, target: BinaryIO, url: str, size: int) -> None:
+    """The whole answer spooled, at most ``size`` bytes (what the index lists, or the bound on
+    any wheel when it lists none): an endless answer would fill the disk."""
     copied = 0
     for chunk in raw_chunks(response, url):  # the file's bytes, as asked (identity)
         copied += len(chunk)
-        if size is not None and copied > size:  # an endless answer would fill the disk
+        if copied > size:
             raise HttpError(
-                f"{url} sent more than the {size} bytes the index lists for it",
+                f"{url} sent more than the {size} bytes the index lists for it, or any wheel "
+                "may have",
                 url=url,
                 status=response.status_code,
                 hint="the index and its files disagree; retry, or report it to the index operator",
@@ -375,15 +379,16 @@ class _RangeReader(io.RawIOBase):
         headers = {"Range": f"bytes={position}-{stop - 1}", **_IDENTITY}
         response = self._http.get(self._url, headers=headers)
         if response.status == 206:
-            start, _end, _total = _content_range(response.headers, self._url)
-            if start != position or not response.content:
-                raise _broken(self._url, "the wrong range")
+            start, _end, total = _content_range(response.headers, self._url)
+            if start != position or not response.content or total != self._size:
+                raise _broken(self._url, "the wrong range, or one of a file of another size")
             segment = (position, response.content)
         else:  # the server stopped honouring ranges and sent the whole file
             segment = (0, response.content)
-            if not position < len(response.content):
+            if len(response.content) != self._size:  # another file: no mix of two is read
                 raise HttpError(
-                    f"{self._url} is shorter than it said",
+                    f"{self._url} is {len(response.content)} bytes, not the {self._size} its "
+                    "first answer said",
                     url=self._url,
                     status=response.status,
                     hint="the file changed while being read; retry",

@@ -9,8 +9,8 @@ import tarfile
 from dataclasses import dataclass
 
 from mlenv.errors import MlenvError, hidden_characters, terminal_text
+from mlenv.limits import MAX_WHEEL_BYTES as MAX_WHEEL_BYTES
 
-MAX_WHEEL_BYTES = 8 << 30
 MAX_RATIO = 200.0
 _MAX_NAME = 255
 MAX_PATH = 4096

@@ -278,7 +278,11 @@ def test_a_deleted_conda_dependency_fails_lock_check(
     """Protects `lock --check` end to end: exit 1 naming the record and what it depends on."""
     manifest = MANIFEST.replace('"libgomp"', '"pytorch"')
     made = load_manifest(manifest)
+    forge = "https://conda.internal/forge"  # the manifest's channel, as the lock records it
     whole = conda_closed(conda_record("pytorch", depends=("libgomp >=12",)))
+    whole = tuple(
+        dataclasses.replace(r, channel=forge, url=f"{forge}/linux-64/{r.filename}") for r in whole
+    )
     assert [r.name for r in whole] == ["pytorch", "libgomp"]
     lib = locked("lib", "1.0", index=target_of(made).indexes[0])  # a source the manifest names
     for records, status in ((whole, 0), (whole[:1], 1)):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import posixpath
 import shutil
 import subprocess
 import sys
@@ -19,6 +20,7 @@ from packaging.utils import canonicalize_name
 from mlenv import uptodate, watch
 from mlenv.cache import FRESH, fresh
 from mlenv.conda.records import CondaRecord, match_spec_name
+from mlenv.drift import CONDA_ALIAS
 from mlenv.lockfile import Lock, LockedPackage, LockedPlatform, inputs_hash, render
 from mlenv.manifest import loads as load_manifest
 from tests.support.locks import target_of
@@ -60,6 +62,13 @@ def lock_for(text: str) -> str:
         )
         for name in sorted(names)
     )
+    channels = target.conda_channels
+    channel = channels[0].rstrip("/") if channels else "https://conda.example/c"
+    if "://" not in channel:  # as rattler reads a name or a directory (from where lock ran)
+        local = channel.startswith(("/", "."))
+        channel = (
+            f"file://{posixpath.join('/project', channel)}" if local else CONDA_ALIAS + channel
+        )
     conda = tuple(
         CondaRecord(
             name,
@@ -67,8 +76,8 @@ def lock_for(text: str) -> str:
             "h0",
             0,
             "noarch",
-            "https://conda.example/c",
-            f"https://conda.example/c/noarch/{name}-1.0-h0.conda",
+            channel,
+            f"{channel}/noarch/{name}-1.0-h0.conda",
             f"{name}-1.0-h0.conda",
             hashlib.sha256(b"conda " + name.encode()).hexdigest(),
             "d" * 32,
