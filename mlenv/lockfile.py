@@ -487,6 +487,8 @@ def _conda_problems(package: CondaRecord, platform: str) -> list[str]:
         )
     if package.subdir not in (platform, "noarch"):
         found.append(f"subdir {package.subdir!r} is neither {platform!r} nor 'noarch'")
+    if package.noarch not in (None, "python", "generic"):
+        found.append(f"noarch {printable(package.noarch)!r} is not 'python' or 'generic'")
     if len(package.md5) != 32 or set(package.md5) - _HEX:
         found.append("md5 is not 32 lower-case hex digits")
     if not 0 <= package.build_number < 1 << 63:  # rattler's record holds an unsigned 64 bits

@@ -90,6 +90,7 @@ def from_repodata(
         size=int(entry["size"]),
         depends=depends,
         constrains=constrains,
-        noarch=None if noarch in (None, False) else str(noarch),
+        # conda-build's legacy ``noarch: true`` is what conda and rattler read as generic
+        noarch=None if noarch in (None, False) else "generic" if noarch is True else str(noarch),
         cuda=None if need is None else need.label,
     )

@@ -305,3 +305,21 @@ def test_a_conda_build_number_rattler_cannot_hold_is_refused(tmp_path: Path, num
         assert result.returncode == 1, (args, shown)
         assert "mlenv.lock: platform.linux-64.conda[0] (libgomp 14.2.0)" in shown, shown
         assert f"build-number {number} is not" in shown and "Traceback" not in shown, shown
+
+
+@pytest.mark.parametrize("noarch", ["../x", "True", "", "python\n", "Python"])
+def test_a_conda_record_whose_noarch_is_no_kind_is_refused(noarch: str) -> None:
+    """``lockfile._conda_problems``: a record's ``noarch`` is conda's kind of noarch package,
+    'python' or 'generic' (legacy ``noarch: true`` is locked as 'generic'); anything else was
+    accepted and failed only inside rattler at install."""
+    made = load_manifest(MANIFEST)
+    record = replace(conda_record("libgomp", "14.2.0", "h0"), noarch=noarch)
+    lock = Lock(lockfile.inputs_hash(made), target_of(made))
+    text = lockfile.render(lock.with_platforms([LockedPlatform("linux-64", (), (record,))]))
+    with pytest.raises(MlenvError, match=r"noarch .* is not 'python' or 'generic'"):
+        lockfile.loads(text)
+    for kind in (None, "python", "generic"):
+        fine = replace(record, noarch=kind)
+        lockfile.loads(
+            lockfile.render(lock.with_platforms([LockedPlatform("linux-64", (), (fine,))]))
+        )

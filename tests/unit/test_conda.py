@@ -529,3 +529,22 @@ def test_install_refuses_a_relative_prefix_and_a_used_staging_dir(tmp_path: Path
         install_conda(
             [ZLIB], cache, staging, target_prefix="/opt/env", platform="linux-64", reporter=REPORTER
         )
+
+
+@pytest.mark.parametrize(
+    ("given", "locked"),
+    [(None, None), (False, None), (True, "generic"), ("python", "python"), ("generic", "generic")],
+)
+def test_a_repodata_noarch_is_locked_as_the_kind_conda_reads(
+    given: object, locked: str | None
+) -> None:
+    """conda-build's legacy ``noarch: true`` is a generic noarch package to conda and rattler;
+    locked as 'True' it would be a kind the lock reader refuses."""
+    filename = "tzdata-1.0-0.conda"
+    entry = {"name": "tzdata", "version": "1.0", "build": "0", "subdir": "noarch", "noarch": given,
+             "md5": "0" * 32, "sha256": "1" * 64, "size": 1}  # fmt: skip
+    channel = "https://conda.example/forge"
+    found = from_repodata(
+        entry, channel=channel, filename=filename, url=f"{channel}/noarch/{filename}"
+    )
+    assert found.noarch == locked
