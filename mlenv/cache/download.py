@@ -78,7 +78,7 @@ class UrlOpener:
 def is_transient(exc: BaseException) -> bool:
     """The network failed, not the data: worth another try."""
     if isinstance(exc, HttpError):
-        return exc.status is None or exc.status == 429 or exc.status >= 500
+        return exc.transient
     return isinstance(exc, OSError)
 
 

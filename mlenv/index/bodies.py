@@ -9,6 +9,7 @@ raw (it asked for ``identity``: the bytes are the file's, as pip reads them), an
 
 from __future__ import annotations
 
+import io
 import zlib
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
@@ -18,6 +19,7 @@ from mlenv.limits import MAX_BODY_BYTES, enforce
 
 if TYPE_CHECKING:
     import httpx
+    from _typeshed import WriteableBuffer
 
 # What a page or .metadata request accepts: what this module can inflate in bounded steps.
 ACCEPT_ENCODING = "gzip, deflate"
@@ -113,3 +115,29 @@ def _decoded(response: httpx.Response, url: str) -> Iterator[bytes]:
 def _zlib_header(start: bytes) -> bool:
     """Whether a "deflate" body opens with a zlib header (RFC 1950), not a bare stream."""
     return len(start) >= 2 and start[0] & 0x0F == 8 and (start[0] << 8 | start[1]) % 31 == 0
+
+
+class ResponseReader(io.RawIOBase):
+    """A streaming response body as a raw file (``raw_chunks``), for code that wants ``read()``:
+    a download into the cache, a registry blob."""
+
+    def __init__(self, response: httpx.Response, url: str) -> None:
+        super().__init__()
+        self._chunks = raw_chunks(response, url)  # the file's bytes, never httpx's decoding
+        self._url = url
+        self._pending = memoryview(b"")
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: WriteableBuffer) -> int:
+        view = memoryview(buffer).cast("B")
+        while not self._pending:
+            try:
+                self._pending = memoryview(next(self._chunks))
+            except StopIteration:
+                return 0
+        count = min(len(view), len(self._pending))
+        view[:count] = self._pending[:count]
+        self._pending = self._pending[count:]
+        return count

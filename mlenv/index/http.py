@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 
 from mlenv import __version__, watch
 from mlenv.errors import printable
-from mlenv.index.bodies import ACCEPT_ENCODING, raw_chunks, read_bounded
+from mlenv.index.bodies import ACCEPT_ENCODING, ResponseReader, read_bounded
 from mlenv.index.caches import HttpCache, is_storable
 from mlenv.index.model import PackageIndexError
 from mlenv.index.redirects import LOCATION, REDIRECTS, hold_location, unfetchable
@@ -35,7 +35,6 @@ if TYPE_CHECKING:
     import netrc
 
     import httpx
-    from _typeshed import WriteableBuffer
 
 # httpx is imported where a request is really made: it costs ~0.15 s (it pulls in rich and
 # pygments), which file:// and offline runs never need to pay.
@@ -49,12 +48,26 @@ class OfflineError(PackageIndexError):
 
 
 class HttpError(PackageIndexError):
-    """A request failed; ``status`` is None when no HTTP answer came back at all."""
+    """A request failed; ``status`` is None when no HTTP answer came back at all.
+    ``transient``: whether asking again may answer otherwise (a network failure, 429, 5xx),
+    as the status says unless the caller knows better: a URL no client can request, a scheme
+    mlenv does not speak or a redirect loop fail the same way every time."""
 
-    def __init__(self, message: str, *, url: str, status: int | None, hint: str) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        url: str,
+        status: int | None,
+        hint: str,
+        transient: bool | None = None,
+    ) -> None:
         super().__init__(message, where=url, hint=hint)
         self.url = url
         self.status = status
+        if transient is None:
+            transient = status is None or status == 429 or status >= 500
+        self.transient = transient
 
 
 def _hint(status: int, url: str) -> str:
@@ -216,7 +229,7 @@ class HttpClient:
     def open(self, url: str) -> Iterator[BinaryIO]:
         """The body as a file object, streamed: a 2 GB wheel never sits in memory."""
         with self.stream(url, headers={"Accept-Encoding": "identity"}) as response:
-            yield io.BufferedReader(_ResponseReader(response, url))
+            yield io.BufferedReader(ResponseReader(response, url))
 
     def _http(self) -> httpx.Client:
         import httpx
@@ -273,6 +286,7 @@ class HttpClient:
                 url=url,
                 status=None,
                 hint="use an http(s):// or file:// index URL",
+                transient=False,
             )
         for _hop in range(self.max_redirects + 1):
             response = self._send_with_retries(url, headers, stream=stream)
@@ -296,6 +310,7 @@ class HttpClient:
             url=url,
             status=None,
             hint="the server redirects in a loop; check the index URL",
+            transient=False,
         )
 
     def _send_with_retries(
@@ -314,7 +329,11 @@ class HttpClient:
                 response = client.send(request, stream=stream)
             except (httpx.InvalidURL, UnicodeError) as exc:  # a host no IDNA can spell
                 raise HttpError(
-                    f"invalid URL {url}: {exc}", url=url, status=None, hint="check the URL"
+                    f"invalid URL {url}: {exc}",
+                    url=url,
+                    status=None,
+                    hint="check the URL",
+                    transient=False,
                 ) from None
             except httpx.RequestError as exc:
                 if last:
@@ -350,31 +369,6 @@ def transfer_error(url: str, exc: httpx.HTTPError) -> HttpError:
         status=None,
         hint="check the network and retry",
     )
-
-
-class _ResponseReader(io.RawIOBase):
-    """A streaming response body as a raw file, for code that wants ``read()``."""
-
-    def __init__(self, response: httpx.Response, url: str) -> None:
-        super().__init__()
-        self._chunks = raw_chunks(response, url)  # the file's bytes, never httpx's decoding
-        self._url = url
-        self._pending = memoryview(b"")
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: WriteableBuffer) -> int:
-        view = memoryview(buffer).cast("B")
-        while not self._pending:
-            try:
-                self._pending = memoryview(next(self._chunks))
-            except StopIteration:
-                return 0
-        count = min(len(view), len(self._pending))
-        view[:count] = self._pending[:count]
-        self._pending = self._pending[count:]
-        return count
 
 
 def _raise_for_status(response: httpx.Response, url: str) -> None:

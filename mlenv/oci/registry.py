@@ -21,7 +21,7 @@ from typing import BinaryIO
 import httpx
 
 from mlenv.errors import MlenvError, printable
-from mlenv.index.http import _ResponseReader
+from mlenv.index.bodies import ResponseReader
 from mlenv.oci.auth import (
     BLOB_DOWNLOAD,
     ChallengeAuth,
@@ -282,7 +282,7 @@ class _Session:
             if response.status_code != 200:
                 response.read()
             self._check(response, (200,), f"downloading blob {digest}")
-            yield io.BufferedReader(_ResponseReader(response, url_where(response.request.url)))
+            yield io.BufferedReader(ResponseReader(response, url_where(response.request.url)))
 
     def has(self, digest: str) -> bool:
         response = self._client.head(f"/v2/{self._repo}/blobs/{digest}")

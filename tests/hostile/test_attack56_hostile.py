@@ -323,3 +323,39 @@ def test_a_conda_record_whose_noarch_is_no_kind_is_refused(noarch: str) -> None:
         lockfile.loads(
             lockfile.render(lock.with_platforms([LockedPlatform("linux-64", (), (fine,))]))
         )
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["http://xn--/a.whl", "http://a..b/x.whl", "http://" + "a" * 64 + ".example/x.whl",
+     "ftp://h/x.whl", "http://a/" + "b" * 70_000],
+    ids=range(5),
+)  # fmt: skip
+def test_a_url_no_client_can_request_is_not_asked_again(url: str) -> None:
+    """``HttpError.transient``: a lock URL httpx cannot request (a host no IDNA spells, a
+    scheme mlenv does not speak, past the URL length) failed with status None, which fetch's
+    ``is_transient`` read as a network failure and asked four times, saying "check the
+    network". It fails the same way every time: not transient, asked once."""
+    sleeps: list[float] = []
+    with (
+        HttpClient(
+            retries=3, backoff=0.0, netrc_path=Path("/nonexistent"), sleep=sleeps.append
+        ) as http,
+        pytest.raises(HttpError) as caught,
+    ):
+        http.get(url)
+    assert not is_transient(caught.value), caught.value
+    assert sleeps == [] and "network" not in (caught.value.hint or ""), caught.value.hint
+
+
+def test_a_network_failure_stays_transient() -> None:
+    """The other side of the rule: no answer at all (nothing listens) is asked again."""
+    sleeps: list[float] = []
+    with (
+        HttpClient(
+            retries=2, backoff=0.0, netrc_path=Path("/nonexistent"), sleep=sleeps.append
+        ) as http,
+        pytest.raises(HttpError) as caught,
+    ):
+        http.get("http://127.0.0.1:9/x.whl")
+    assert is_transient(caught.value) and len(sleeps) == 2, caught.value
