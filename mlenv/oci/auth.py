@@ -48,6 +48,29 @@ def guard_request(registry: str, request: httpx.Request) -> None:
         request.headers.pop("Authorization", None)
 
 
+def readable_redirect(response: httpx.Response) -> None:
+    """A redirect's ``Location`` is judged before httpx follows it (an httpx response hook,
+    run before the next hop is built): httpx raised a bare ``UnicodeError`` or ``ValueError``
+    for one it could not read (``xn--``, an empty label, a zero-width character), which ended
+    a push or a pull as an internal error. It is the registry's fault, told as such."""
+    location = response.headers.get("Location")
+    if not response.has_redirect_location or location is None:
+        return
+    from urllib.parse import urljoin
+
+    from mlenv.index.redirects import unfetchable
+
+    target = urljoin(str(response.request.url), location)
+    why = unfetchable(target)
+    if why is not None:
+        raise RegistryError(
+            f"the registry answered HTTP {response.status_code} with a Location mlenv cannot "
+            f"fetch: {printable(target, 200)!r} ({why})",
+            where=url_where(response.request.url),
+            hint="the registry's redirect is malformed; report it to its operator",
+        )
+
+
 def bound_answer(response: httpx.Response) -> None:
     """The wall every registry answer passes (an httpx response hook, so token answers, error
     bodies and upload replies meet it too): its body is decoded here and refused past

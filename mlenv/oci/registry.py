@@ -27,6 +27,7 @@ from mlenv.oci.auth import (
     ChallengeAuth,
     bound_answer,
     guard_request,
+    readable_redirect,
     url_where,
 )
 from mlenv.oci.credentials import Credentials, docker_credentials
@@ -202,7 +203,7 @@ class _Session:
             headers={"Accept-Encoding": "identity"},
             event_hooks={
                 "request": [functools.partial(guard_request, base_url)],
-                "response": [bound_answer],
+                "response": [readable_redirect, bound_answer],
             },
         )
 

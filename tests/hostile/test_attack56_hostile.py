@@ -359,3 +359,31 @@ def test_a_network_failure_stays_transient() -> None:
     ):
         http.get("http://127.0.0.1:9/x.whl")
     assert is_transient(caught.value) and len(sleeps) == 2, caught.value
+
+
+@pytest.mark.parametrize("location", UNREADABLE_LOCATIONS[:4], ids=range(4))
+def test_a_registry_redirect_httpx_cannot_read_is_the_registrys_fault(location: str) -> None:
+    """``oci.auth.readable_redirect``: the registry client lets httpx follow redirects (a blob
+    answered from a CDN), and httpx raised a bare IDNAError or UnicodeError building the hop
+    to a Location it could not read, which ended a pull as an internal error."""
+    import httpx
+
+    from mlenv.oci.reference import RegistryError
+    from mlenv.oci.registry import reader
+
+    digest = "sha256:" + "0" * 64
+    raw = location.encode()  # the header's bytes, as they come off the wire
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/v2/":
+            return httpx.Response(200)
+        return httpx.Response(307, headers=[(b"Location", raw)])
+
+    with (
+        reader("registry.test/x:1", transport=httpx.MockTransport(answer)) as session,
+        pytest.raises(RegistryError, match="Location mlenv cannot fetch") as caught,
+        session.blob(digest),
+    ):
+        pass
+    assert "registry.test" in (caught.value.where or "")
+    assert "malformed" in (caught.value.hint or "")
