@@ -11,8 +11,10 @@ import io
 import zipfile
 from pathlib import Path
 
+import httpx
 import pytest
 
+from mlenv.index.http import HttpClient
 from tests.support.cli import run_mlenv
 from tests.support.golden import build, digests, golden_project
 from tests.support.wheels import build_wheel
@@ -129,3 +131,16 @@ def test_the_last_representable_source_date_epoch_builds_and_leading_zeros_chang
     plain = _built(project, cache, env={"SOURCE_DATE_EPOCH": "1700000000"})
     zeros = _built(project, cache, env={"SOURCE_DATE_EPOCH": "0001700000000"})
     assert plain == zeros
+
+
+@pytest.mark.parametrize("value", ["\u00b2", "\u2460", "\u0663"])
+def test_a_retry_after_of_non_ascii_digits_from_an_index_is_the_default_delay(value: str) -> None:
+    """Protects index.http.HttpClient._delay as attack15 protected the registry client: a 503
+    with Retry-After "²" (the Latin-1 byte 0xB2) passed isdigit() and float() raised, so lock
+    and fetch ended in an internal error instead of retrying."""
+    answers = iter([httpx.Response(503, headers=[(b"Retry-After", value.encode())])])
+    transport = httpx.MockTransport(lambda request: next(answers, httpx.Response(200, text="ok")))
+    pauses: list[float] = []
+    client = HttpClient(transport=transport, retries=1, backoff=0.25, sleep=pauses.append)
+    assert client.get("https://index.test/simple/x/").content == b"ok"
+    assert pauses == [0.25]
