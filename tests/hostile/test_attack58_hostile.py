@@ -8,6 +8,8 @@ image.tar, each blob of dist/oci, index.json, the conda-pack archive, build.json
 from __future__ import annotations
 
 import io
+import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
@@ -71,6 +73,15 @@ def odd_project(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     return project, root / "cache"
 
 
+def available(locale: str) -> str:
+    """``locale``, which must exist: a missing one silently falls back to C and tests nothing."""
+    probe = "import locale; locale.setlocale(locale.LC_ALL, '')"
+    done = subprocess.run([sys.executable, "-c", probe], env={"LC_ALL": locale}, check=False,
+                          capture_output=True)  # fmt: skip
+    assert done.returncode == 0, f"locale {locale} is missing: run scripts/install-test-tools"
+    return locale
+
+
 def _built(project: Path, cache: Path, *extra: str, **kw: object) -> dict[str, str]:
     done = build(project, cache, *extra, **kw)  # type: ignore[arg-type]
     assert done.returncode == 0, done.stderr
@@ -95,7 +106,7 @@ def test_odd_wheel_members_build_the_same_bytes_under_every_ambient_variation(
     for wheel in (project / "wheels").iterdir():
         (moved / "wheels" / wheel.name).write_bytes(wheel.read_bytes())
     for locale in ("tr_TR.UTF-8", "POSIX"):
-        env = {"LC_ALL": locale, "TZ": "Pacific/Kiritimati", "PYTHONHASHSEED": "4242",
+        env = {"LC_ALL": available(locale), "TZ": "Pacific/Kiritimati", "PYTHONHASHSEED": "4242",
                "MLENV_LAYER_CACHE_MAX": "0", "HOME": str(tmp_path)}  # fmt: skip
         again = _built(moved, cache, "--bytecode", bytecode, env=env, umask=0o077)
         assert again == first, locale
@@ -144,3 +155,17 @@ def test_a_retry_after_of_non_ascii_digits_from_an_index_is_the_default_delay(va
     client = HttpClient(transport=transport, retries=1, backoff=0.25, sleep=pauses.append)
     assert client.get("https://index.test/simple/x/").content == b"ok"
     assert pauses == [0.25]
+
+
+@pytest.mark.parametrize("bytecode", ["none", "hash"])
+def test_a_locale_whose_charset_is_not_utf8_changes_no_output_byte(
+    odd_project: tuple[Path, Path], bytecode: str
+) -> None:
+    """Protects utf8mode.ensure_utf8_filenames: under tr_TR.ISO-8859-9 Python encoded file
+    names in Latin-5, so the odd wheel's NFD name was refused as a corrupt wheel and "straße.py"
+    was staged under other bytes ("an installed file is not in the tree (a bug)")."""
+    project, cache = odd_project
+    env = {"MLENV_LAYER_CACHE_MAX": "0"}
+    first = _built(project, cache, "--bytecode", bytecode, env=env)
+    latin5 = {**env, "LC_ALL": available("tr_TR.ISO-8859-9")}
+    assert _built(project, cache, "--bytecode", bytecode, env=latin5) == first
