@@ -240,6 +240,10 @@ def _say(text: str) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    if argv is None:
+        from mlenv.utf8mode import ensure_utf8_filenames
+
+        ensure_utf8_filenames()
     args = list(sys.argv[1:] if argv is None else argv)
     command = _command(args)
     if command is None:

@@ -28,6 +28,7 @@ from mlenv import __version__, lockfile
 from mlenv.atomic import work_dir
 from mlenv.build_outputs import (
     DEFAULT_EPOCH,
+    LAST_EPOCH,
     BuildError,
     BuildOptions,
     require_cuda,
@@ -79,13 +80,23 @@ def source_date_epoch(env: Mapping[str, str]) -> int:
     raw = env.get("SOURCE_DATE_EPOCH")
     if raw is None or raw == "":
         return DEFAULT_EPOCH
-    if not raw.isdigit():
+    # ASCII digits only (the specification's form): str.isdigit() also takes "²", which int()
+    # refuses, and other scripts' digits, which every other tool of the build would refuse.
+    if not (raw.isascii() and raw.isdigit()):
         raise BuildError(
             f"SOURCE_DATE_EPOCH={raw!r} is not a number of seconds",
             where="SOURCE_DATE_EPOCH",
             hint="set it to an integer such as 1700000000, or unset it",
         )
-    return int(raw)
+    epoch = int(raw)
+    if epoch > LAST_EPOCH:
+        raise BuildError(
+            f"SOURCE_DATE_EPOCH={raw} is after 9999-12-31T23:59:59Z, "
+            "the last time an image config's RFC 3339 `created` can state",
+            where="SOURCE_DATE_EPOCH",
+            hint="set it to an integer such as 1700000000, or unset it",
+        )
+    return epoch
 
 
 def build(

@@ -357,8 +357,11 @@ class HttpClient:
         raise AssertionError("unreachable: the last attempt returns or raises")
 
     def _delay(self, attempt: int, retry_after: str | None) -> float:
-        if retry_after is not None and retry_after.strip().isdigit():
-            return min(float(retry_after), _MAX_BACKOFF)
+        # ASCII digits only: "²" (the Latin-1 byte 0xB2 as httpx decodes it) passes isdigit()
+        # but float() refuses it, a traceback instead of a retry.
+        seconds = (retry_after or "").strip()
+        if seconds.isascii() and seconds.isdigit():
+            return min(float(seconds), _MAX_BACKOFF)
         return float(min(self.backoff * 2**attempt, _MAX_BACKOFF))
 
 
