@@ -42,6 +42,7 @@ from mlenv.limits import (
 from mlenv.nearest import Pinned, missing_pins
 from mlenv.pep508 import marker_holds, marker_text
 from mlenv.pep508 import requirement as parsed
+from mlenv.reason_tally import tally_reasons
 from mlenv.redaction import redact
 from mlenv.report import Reporter, Task
 from mlenv.target import Target
@@ -886,9 +887,7 @@ def _nothing_installable(name: str, provider: _Provider, indexes: Sequence[str])
         )
     if rejected is None or not rejected.versions:
         return f"{name}: not found on {searched}"
-    reasons = "; ".join(
-        f"{count} file(s): {reason}" for reason, count in sorted(rejected.reasons.items())
-    )
+    reasons = tally_reasons(rejected.reasons, ((r.file.version, r.reason) for r in rejected.files))
     versions = ", ".join(str(v) for v in sorted(rejected.versions, reverse=True)[:8])
     return f"{name}: no installable file on {searched} (versions seen: {versions}; {reasons})"
 

@@ -1,0 +1,60 @@
+"""Attack 57: real ML stacks locked against PyPI, rebuilt here as in-memory wheels.
+
+Each test is a case seen locking a real stack, built in code so no network is needed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from packaging.version import Version
+
+from mlenv.reason_tally import MAX_REASONS, tally_reasons
+from tests.support.cli import run_mlenv
+from tests.support.wheels import build_wheel, write_simple_index
+
+TAG = "cp312-cp312-manylinux_2_28_x86_64"
+CUDA_13 = '[cuda]\nversion = "13.0"\ndriver-floor = "580.82.07"\n'
+
+
+def test_vllm_refused_release_by_release_keeps_its_error_line_short(tmp_path: Path) -> None:
+    """`vllm` from PyPI on a CUDA 13 fleet: every release after 0.6.6.post1 is refused with
+    its own 'cannot tell which CUDA vllm X needs', and the summary line joined all of them,
+    one error line of 11 kB for the real 40 releases. The line keeps the newest few."""
+    releases = [f"0.{minor}.0" for minor in range(20, 35)]
+    wheels = [build_wheel("vllm", v, tag=TAG) for v in releases]
+    url = write_simple_index(tmp_path / "pypi", wheels)
+    root = tmp_path / "p"
+    root.mkdir()
+    (root / "mlenv.toml").write_text(
+        f'[environment]\nname = "v"\npython = "3.12"\n{CUDA_13}'
+        f'[pypi]\nindex-url = "{url}"\ndependencies = ["vllm"]\n'
+    )
+    result = run_mlenv(["lock"], root, {"MLENV_CACHE_DIR": str(tmp_path / "cache")})
+    assert result.returncode == 1, result.stderr
+    head = next(line for line in result.stderr.splitlines() if "no installable file" in line)
+    assert len(head) < 2000, head  # 15 reasons made 4 kB here
+    assert "mlenv cannot tell which CUDA vllm 0.34.0 needs" in head  # the newest comes first
+    assert "vllm 0.20.0 needs" not in head
+    assert f"and {len(releases) - MAX_REASONS} other reason(s) for 11 file(s)" in head
+    # the per-release lines under it still name the newest refusals
+    assert "refused: 0.34.0: mlenv cannot tell which CUDA vllm 0.34.0 needs" in result.stderr
+    assert "cuda-undetermined" in result.stderr or "unverified" in result.stderr
+    assert not (root / "mlenv.lock").exists()
+
+
+def test_tally_orders_by_count_then_newest_release() -> None:
+    reasons = {"no wheel for the target's tags": 436, "b 1.0": 1, "b 2.0": 1, "b 10.0": 1}
+    refused = [
+        (Version("1.0"), "b 1.0"),
+        (Version("10.0"), "b 10.0"),
+        (Version("2.0"), "b 2.0"),
+    ]
+    assert tally_reasons(reasons, refused, limit=3) == (
+        "436 file(s): no wheel for the target's tags; 1 file(s): b 10.0; 1 file(s): b 2.0; "
+        "and 1 other reason(s) for 1 file(s), named per release below"
+    )
+    # a reason without a file (the conda environment provides it) sorts after those with one
+    assert tally_reasons({"provided": 1, "b 1.0": 1}, refused[:1]) == (
+        "1 file(s): b 1.0; 1 file(s): provided"
+    )
