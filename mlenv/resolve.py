@@ -40,6 +40,7 @@ from mlenv.limits import (
     enforce,
 )
 from mlenv.nearest import Pinned, missing_pins
+from mlenv.passed_over import passed_over
 from mlenv.pep508 import marker_holds, marker_text
 from mlenv.pep508 import requirement as parsed
 from mlenv.reason_tally import tally_reasons
@@ -832,6 +833,11 @@ def explain(
         ]
         for version in sorted(wanted, reverse=True)[:5]:
             lines.append(f"  refused: {version}: {refused[version]}")
+    lines += passed_over(
+        ((i.parent.name, i.parent.version) for i in causes if i.parent is not None),
+        lambda name: provider.rejections[canonicalize_name(name)].refused(target),
+        lambda name, version: _never_offered(provider, name, version),
+    )
     summary = f"cannot resolve the PyPI requirements for {where}"
     hint = (
         "relax one of the conflicting requirements in [pypi].dependencies, or add an index "
@@ -890,6 +896,14 @@ def _nothing_installable(name: str, provider: _Provider, indexes: Sequence[str])
     reasons = tally_reasons(rejected.reasons, ((r.file.version, r.reason) for r in rejected.files))
     versions = ", ".join(str(v) for v in sorted(rejected.versions, reverse=True)[:8])
     return f"{name}: no installable file on {searched} (versions seen: {versions}; {reasons})"
+
+
+def _never_offered(provider: _Provider, name: str, version: Version) -> bool:
+    """A refused release the manifest allows that no other file of it made a candidate."""
+    roots = [root for root in provider.roots if root.name == canonicalize_name(name)]
+    return all(root.specifier.contains(version, True) for root in roots) and all(
+        c.version != version for c in provider._candidates(canonicalize_name(name))
+    )
 
 
 def _chain(parent: Candidate | None, provider: _Provider) -> str:

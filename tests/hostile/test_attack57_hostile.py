@@ -9,6 +9,7 @@ from pathlib import Path
 
 from packaging.version import Version
 
+from mlenv.passed_over import passed_over
 from mlenv.reason_tally import MAX_REASONS, tally_reasons
 from tests.support.cli import run_mlenv
 from tests.support.wheels import build_wheel, write_simple_index
@@ -58,3 +59,49 @@ def test_tally_orders_by_count_then_newest_release() -> None:
     assert tally_reasons({"provided": 1, "b 1.0": 1}, refused[:1]) == (
         "1 file(s): b 1.0; 1 file(s): provided"
     )
+
+
+CUDA_12 = '[cuda]\nversion = "12.4"\ndriver-floor = "550.54.15"\n'
+
+
+def test_a_conflict_deep_in_old_vllm_names_the_newer_vllm_releases_refused(
+    tmp_path: Path,
+) -> None:
+    """`vllm` from PyPI on a CUDA 12 fleet: the releases after 0.6.6.post1 are refused (CUDA
+    unreadable), the resolver walks back to 0.6.x, whose exact pin has no wheel for the
+    target, and the error named only that pin's conflict: nothing said why vllm was old."""
+    wheels = [
+        build_wheel("vllm", "0.8.0", tag=TAG),
+        build_wheel("vllm", "0.7.0", tag=TAG),
+        build_wheel("vllm", "0.6.0", requires_dist=["flashy==2.5.9"], tag=TAG),
+        build_wheel("flashy", "2.5.9", tag="cp310-cp310-manylinux_2_28_x86_64"),
+        build_wheel("flashy", "2.6.1", tag=TAG),
+    ]
+    url = write_simple_index(tmp_path / "pypi", wheels)
+    root = tmp_path / "p"
+    root.mkdir()
+    (root / "mlenv.toml").write_text(
+        f'[environment]\nname = "v"\npython = "3.12"\n{CUDA_12}'
+        f'[pypi]\nindex-url = "{url}"\ndependencies = ["vllm"]\n'
+    )
+    result = run_mlenv(["lock"], root, {"MLENV_CACHE_DIR": str(tmp_path / "cache")})
+    assert result.returncode == 1, result.stderr
+    assert "flashy==2.5.9 (from vllm 0.6.0 <- the manifest)" in result.stderr
+    assert (
+        "vllm: the resolver went back to vllm 0.6.0 because 2 newer release(s) were never "
+        "candidates" in result.stderr
+    )
+    assert "refused: 0.8.0: mlenv cannot tell which CUDA vllm 0.8.0 needs" in result.stderr
+    assert "refused: 0.7.0: mlenv cannot tell which CUDA vllm 0.7.0 needs" in result.stderr
+
+
+def test_passed_over_is_silent_without_newer_refusals_and_respects_the_manifest() -> None:
+    refused = {Version("3.0"): "r3", Version("2.0"): "r2", Version("1.0"): "r1"}
+    parents = [("a", Version("1.5")), ("a", Version("2.5"))]
+    assert passed_over(parents, lambda _: refused, lambda _n, _v: True) == [
+        "a: the resolver went back to a 2.5 because 1 newer release(s) were never candidates",
+        "  refused: 3.0: r3",
+    ]
+    # a manifest limit (a<3) that rules the newer release out leaves nothing to say
+    assert passed_over(parents, lambda _: refused, lambda _n, v: v < Version("3")) == []
+    assert passed_over([], lambda _: refused, lambda _n, _v: True) == []
