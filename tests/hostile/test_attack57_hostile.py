@@ -9,6 +9,8 @@ from pathlib import Path
 
 from packaging.version import Version
 
+from mlenv.cuda.matrix import table3_driver
+from mlenv.cuda.versions import CudaVersion, DriverVersion
 from mlenv.passed_over import passed_over
 from mlenv.reason_tally import MAX_REASONS, tally_reasons
 from tests.support.cli import run_mlenv
@@ -105,3 +107,19 @@ def test_passed_over_is_silent_without_newer_refusals_and_respects_the_manifest(
     # a manifest limit (a<3) that rules the newer release out leaves nothing to say
     assert passed_over(parents, lambda _: refused, lambda _n, v: v < Version("3")) == []
     assert passed_over([], lambda _: refused, lambda _n, _v: True) == []
+
+
+def test_an_update_without_a_table3_row_says_its_driver_is_a_lower_bound() -> None:
+    """PyPI torch 2.14 pins cuda-toolkit==13.0.3, a release with no Table 3 row (its installer
+    bundles 580.126.20). The lock said "needs 580.95.05 (CUDA 13.0 Update 2)" and hinted to
+    raise the floor to it, as if 13.0.3 were known to run there."""
+    assert table3_driver(CudaVersion(13, 0), "13.0.3.0") == (
+        DriverVersion.parse("580.95.05"),
+        "CUDA 13.0 Update 2; CUDA 13.0.3 itself has no confirmed driver",
+    )
+    # a release with its own row keeps its own label, and so does the GA
+    assert table3_driver(CudaVersion(13, 0), "13.0.2") == (
+        DriverVersion.parse("580.95.05"),
+        "CUDA 13.0 Update 2",
+    )
+    assert table3_driver(CudaVersion(13, 0)) == (DriverVersion.parse("580.65.06"), "CUDA 13.0 GA")
