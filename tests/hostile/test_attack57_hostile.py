@@ -123,3 +123,28 @@ def test_an_update_without_a_table3_row_says_its_driver_is_a_lower_bound() -> No
         "CUDA 13.0 Update 2",
     )
     assert table3_driver(CudaVersion(13, 0)) == (DriverVersion.parse("580.65.06"), "CUDA 13.0 GA")
+
+
+def test_a_package_whose_cuda_cannot_be_read_is_not_said_to_be_unrunnable(
+    tmp_path: Path,
+) -> None:
+    """PyPI's paddlepaddle-gpu 2.6.2 names no CUDA; the hint said "builds the fleet cannot run
+    on CUDA 12.4 were refused", a verdict mlenv never reached."""
+    url = write_simple_index(
+        tmp_path / "pypi",
+        [build_wheel("paddlepaddle-gpu", "2.6.2", tag="cp311-cp311-manylinux_2_28_x86_64")],
+    )
+    root = tmp_path / "p"
+    root.mkdir()
+    (root / "mlenv.toml").write_text(
+        f'[environment]\nname = "p"\npython = "3.11"\n{CUDA_12}'
+        f'[pypi]\nindex-url = "{url}"\ndependencies = ["paddlepaddle-gpu"]\n'
+    )
+    result = run_mlenv(["lock"], root, {"MLENV_CACHE_DIR": str(tmp_path / "cache")})
+    assert result.returncode == 1, result.stderr
+    assert "mlenv cannot tell which CUDA paddlepaddle-gpu 2.6.2 needs" in result.stderr
+    assert "builds whose CUDA mlenv cannot read were refused for the CUDA 12.4 fleet" in (
+        result.stderr
+    )
+    assert "cannot run" not in result.stderr
+    assert 'unverified = ["paddlepaddle-gpu"]' in result.stderr
