@@ -27,6 +27,7 @@ from resolvelib.resolvers import Criterion
 from resolvelib.resolvers import Resolution as Resolving
 from resolvelib.structs import RequirementInformation
 
+from mlenv.dropped_extras import dropped_extras
 from mlenv.errors import MlenvError, printable
 from mlenv.index import CoreMetadata, Index, IndexFile
 from mlenv.index.model import MetadataError
@@ -744,6 +745,8 @@ def resolve(
         for c in pinned
         if not c.extras and c.file is not None
     ]
+    if policy is not None and policy.hint:
+        _refuse_dropped_extras(roots, pins, provider, target)
     refused = {
         name: tuple(rejections.files)
         for name, rejections in sorted(provider.rejections.items())
@@ -754,6 +757,33 @@ def resolve(
         for pin in pins
     }
     return Resolution(target, tuple(sorted(pins, key=lambda p: p.name)), refused, offered)
+
+
+def _refuse_dropped_extras(
+    roots: Sequence[Req], pins: Sequence[Pin], provider: _Provider, target: Target
+) -> None:
+    """Under a CUDA target, a manifest extra the pinned release lacks is an error, not uv's
+    warning: ``jax[cuda12]`` resolved to a jax without that extra is a silent CPU lock."""
+    by_name = {pin.name: pin for pin in pins}
+
+    def pinned(name: NormalizedName) -> tuple[Version, CoreMetadata] | None:
+        pin = by_name.get(name)
+        return None if pin is None else (pin.version, provider._metadata(pin.file))
+
+    dropped = dropped_extras(((r.name, r.extras) for r in roots if r.extras), pinned)
+    if not dropped:
+        return
+    lines = [
+        f"  {d.name} {d.version} has no extra {d.extra!r}: the manifest asks for "
+        f"{d.name}[{d.extra}], and the newer releases that have it could not be resolved "
+        "for the target"
+        for d in dropped
+    ]
+    raise ResolutionError(
+        f"the lock for {target.platform} would drop extras the manifest asks for:\n"
+        + "\n".join(lines),
+        hint=f"{provider.policy.hint}; or drop the extra from [pypi].dependencies",
+    )
 
 
 def _reachable(

@@ -7,10 +7,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from packaging.utils import canonicalize_name
 from packaging.version import Version
 
 from mlenv.cuda.matrix import table3_driver
 from mlenv.cuda.versions import CudaVersion, DriverVersion
+from mlenv.dropped_extras import defines
+from mlenv.index import CoreMetadata
 from mlenv.passed_over import passed_over
 from mlenv.reason_tally import MAX_REASONS, tally_reasons
 from tests.support.cli import run_mlenv
@@ -148,3 +151,56 @@ def test_a_package_whose_cuda_cannot_be_read_is_not_said_to_be_unrunnable(
     )
     assert "cannot run" not in result.stderr
     assert 'unverified = ["paddlepaddle-gpu"]' in result.stderr
+
+
+def _jax_project(tmp_path: Path, cuda: str, deps: str) -> Path:
+    wheels = [
+        build_wheel(
+            "jax",
+            "0.5.0",
+            provides_extra=["cuda12"],
+            requires_dist=["jax-cuda12-plugin==0.5.0; extra == 'cuda12'"],
+        ),
+        build_wheel("jax-cuda12-plugin", "0.5.0", tag=TAG),
+        build_wheel("jax", "0.4.0"),  # from before the extra existed
+    ]
+    url = write_simple_index(tmp_path / "pypi", wheels)
+    root = tmp_path / "p"
+    root.mkdir(exist_ok=True)
+    (root / "mlenv.toml").write_text(
+        f'[environment]\nname = "j"\npython = "3.12"\n{cuda}'
+        f'[pypi]\nindex-url = "{url}"\ndependencies = [{deps}]\n'
+    )
+    return root
+
+
+def test_jax_cuda12_on_a_cuda_13_fleet_is_no_silent_cpu_lock(tmp_path: Path) -> None:
+    """`jax[cuda12]` for CUDA 13: jax-cuda12-plugin is refused, the resolver walks back to
+    a jax without a `cuda12` extra, and the lock held jax alone, exit 0, no CUDA at all."""
+    root = _jax_project(tmp_path, CUDA_13, '"jax[cuda12]"')
+    env = {"MLENV_CACHE_DIR": str(tmp_path / "cache")}
+    result = run_mlenv(["lock"], root, env)
+    assert result.returncode == 1, result.stderr
+    assert "jax 0.4.0 has no extra 'cuda12': the manifest asks for jax[cuda12]" in result.stderr
+    assert "jax[cuda13]" in result.stderr  # the family's hint
+    assert not (root / "mlenv.lock").exists()
+
+
+def test_the_extra_still_resolves_where_the_fleet_runs_it(tmp_path: Path) -> None:
+    root = _jax_project(tmp_path, CUDA_12, '"jax[cuda12]"')
+    result = run_mlenv(["lock"], root, {"MLENV_CACHE_DIR": str(tmp_path / "cache")})
+    assert result.returncode == 0, result.stderr
+    lock = (root / "mlenv.lock").read_text()
+    assert 'name = "jax-cuda12-plugin"' in lock
+
+
+def test_an_extra_named_only_in_a_marker_counts_as_defined() -> None:
+    metadata = CoreMetadata(
+        canonicalize_name("old"),
+        Version("1.0"),
+        ('gpu-lib>=1; python_version >= "3.8" and "GPU" == extra',),
+        None,
+        (),
+    )
+    assert defines(metadata, "gpu")
+    assert not defines(metadata, "cpu")
