@@ -150,6 +150,7 @@ class CudaPolicy(CandidatePolicy):
         self._verdicts: dict[IndexFile, tuple[int, str | None]] = {}
         self._refused: set[str] = set()
         self._unread: set[str] = set()
+        self._unrunnable: set[str] = set()
 
     @property
     def hint(self) -> str:  # type: ignore[override]
@@ -164,8 +165,13 @@ class CudaPolicy(CandidatePolicy):
         where = "; ".join(places) or f"add an index with CUDA {cuda} builds"
         listed = ", ".join(f'"{name}"' for name in sorted(self._unread))
         escape = f", or accept them unchecked: [cuda] unverified = [{listed}]" if listed else ""
+        refused = f"builds the fleet cannot run on CUDA {cuda} were refused"
+        if self._unread and not self._unrunnable:
+            # vllm or paddlepaddle-gpu from PyPI: nothing said they cannot run, only that
+            # mlenv cannot tell which CUDA they need
+            refused = f"builds whose CUDA mlenv cannot read were refused for the CUDA {cuda} fleet"
         return (
-            f"builds the fleet cannot run on CUDA {cuda} were refused: {where}; "
+            f"{refused}: {where}; "
             f"or pin versions built for it, or change [cuda] version and driver-floor{escape}"
         )
 
@@ -198,6 +204,7 @@ class CudaPolicy(CandidatePolicy):
         item = PackageNeed(file.name, version, need)
         errors = [f for f in judge(self.target, [item]) if f.package and f.severity == "error"]
         if errors:
+            self._unrunnable.add(file.name)
             return 3, errors[0].message
         return (0 if need.cuda == self.target.cuda else 1), None
 

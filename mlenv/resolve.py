@@ -27,6 +27,7 @@ from resolvelib.resolvers import Criterion
 from resolvelib.resolvers import Resolution as Resolving
 from resolvelib.structs import RequirementInformation
 
+from mlenv.dropped_extras import dropped_extras
 from mlenv.errors import MlenvError, printable
 from mlenv.index import CoreMetadata, Index, IndexFile
 from mlenv.index.model import MetadataError
@@ -40,8 +41,10 @@ from mlenv.limits import (
     enforce,
 )
 from mlenv.nearest import Pinned, missing_pins
+from mlenv.passed_over import passed_over
 from mlenv.pep508 import marker_holds, marker_text
 from mlenv.pep508 import requirement as parsed
+from mlenv.reason_tally import tally_reasons
 from mlenv.redaction import redact
 from mlenv.report import Reporter, Task
 from mlenv.target import Target
@@ -742,6 +745,8 @@ def resolve(
         for c in pinned
         if not c.extras and c.file is not None
     ]
+    if policy is not None and policy.hint:
+        _refuse_dropped_extras(roots, pins, provider, target)
     refused = {
         name: tuple(rejections.files)
         for name, rejections in sorted(provider.rejections.items())
@@ -752,6 +757,33 @@ def resolve(
         for pin in pins
     }
     return Resolution(target, tuple(sorted(pins, key=lambda p: p.name)), refused, offered)
+
+
+def _refuse_dropped_extras(
+    roots: Sequence[Req], pins: Sequence[Pin], provider: _Provider, target: Target
+) -> None:
+    """Under a CUDA target, a manifest extra the pinned release lacks is an error, not uv's
+    warning: ``jax[cuda12]`` resolved to a jax without that extra is a silent CPU lock."""
+    by_name = {pin.name: pin for pin in pins}
+
+    def pinned(name: NormalizedName) -> tuple[Version, CoreMetadata] | None:
+        pin = by_name.get(name)
+        return None if pin is None else (pin.version, provider._metadata(pin.file))
+
+    dropped = dropped_extras(((r.name, r.extras) for r in roots if r.extras), pinned)
+    if not dropped:
+        return
+    lines = [
+        f"  {d.name} {d.version} has no extra {d.extra!r}: the manifest asks for "
+        f"{d.name}[{d.extra}], and the newer releases that have it could not be resolved "
+        "for the target"
+        for d in dropped
+    ]
+    raise ResolutionError(
+        f"the lock for {target.platform} would drop extras the manifest asks for:\n"
+        + "\n".join(lines),
+        hint=f"{provider.policy.hint}; or drop the extra from [pypi].dependencies",
+    )
 
 
 def _reachable(
@@ -831,6 +863,11 @@ def explain(
         ]
         for version in sorted(wanted, reverse=True)[:5]:
             lines.append(f"  refused: {version}: {refused[version]}")
+    lines += passed_over(
+        ((i.parent.name, i.parent.version) for i in causes if i.parent is not None),
+        lambda name: provider.rejections[canonicalize_name(name)].refused(target),
+        lambda name, version: _never_offered(provider, name, version),
+    )
     summary = f"cannot resolve the PyPI requirements for {where}"
     hint = (
         "relax one of the conflicting requirements in [pypi].dependencies, or add an index "
@@ -886,11 +923,17 @@ def _nothing_installable(name: str, provider: _Provider, indexes: Sequence[str])
         )
     if rejected is None or not rejected.versions:
         return f"{name}: not found on {searched}"
-    reasons = "; ".join(
-        f"{count} file(s): {reason}" for reason, count in sorted(rejected.reasons.items())
-    )
+    reasons = tally_reasons(rejected.reasons, ((r.file.version, r.reason) for r in rejected.files))
     versions = ", ".join(str(v) for v in sorted(rejected.versions, reverse=True)[:8])
     return f"{name}: no installable file on {searched} (versions seen: {versions}; {reasons})"
+
+
+def _never_offered(provider: _Provider, name: str, version: Version) -> bool:
+    """A refused release the manifest allows that no other file of it made a candidate."""
+    roots = [root for root in provider.roots if root.name == canonicalize_name(name)]
+    return all(root.specifier.contains(version, True) for root in roots) and all(
+        c.version != version for c in provider._candidates(canonicalize_name(name))
+    )
 
 
 def _chain(parent: Candidate | None, provider: _Provider) -> str:

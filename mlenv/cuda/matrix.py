@@ -230,12 +230,25 @@ def table3_driver(
     if not rows:
         return None
     driver, chosen = rows[0]
-    if release is not None:
-        key = leading_numbers(release, where=f"CUDA release {release}")
-        for candidate_driver, row in rows:
-            if row.version <= key:
-                driver, chosen = candidate_driver, row
+    if release is None:
+        return driver, chosen.label
+    key = _release_key(leading_numbers(release, where=f"CUDA release {release}"))
+    for candidate_driver, row in rows:
+        if _release_key(row.version) <= key:
+            driver, chosen = candidate_driver, row
+    own = [row for row in facts().releases if _release_key(row.version) == key]
+    if own and own[0].linux is None and own[0] is not chosen:
+        # 13.0.3 has no Table 3 row: 13.0 Update 2's driver is only its lower bound
+        return driver, f"{chosen.label}; {own[0].label} itself has no confirmed driver"
     return driver, chosen.label
+
+
+def _release_key(version: tuple[int, ...]) -> tuple[int, ...]:
+    """A release without trailing zero parts: PyPI's cuda-toolkit 13.0.3.0 is CUDA 13.0.3."""
+    parts = list(version)
+    while len(parts) > 3 and parts[-1] == 0:
+        parts.pop()
+    return tuple(parts)
 
 
 def release_drivers(cuda: CudaVersion) -> frozenset[DriverVersion]:

@@ -583,7 +583,10 @@ def test_same_minor_update_warns_on_the_ga_driver() -> None:
 def test_update_without_a_table_3_row_uses_the_newest_known_earlier_row() -> None:
     findings = judge(_target("12.8", "570.26"), [_pkg("nvidia-cublas-cu12", "12.8.5.5")])
     assert _summary(findings) == [("warning", "driver-minor-compat", "nvidia-cublas-cu12")]
-    assert "needs driver 570.124.06 (CUDA 12.8 Update 1)" in findings[0].message
+    assert (
+        "needs driver 570.124.06 (CUDA 12.8 Update 1; CUDA 12.8.2 itself has no confirmed "
+        "driver)" in findings[0].message
+    )
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,63 @@
+"""A manifest extra that the resolved release does not have, under a CUDA target.
+
+``jax[cuda12]`` on a CUDA 13 fleet: every release whose ``cuda12`` extra pulls
+``jax-cuda12-plugin`` is refused, so the resolver walks back to jax 0.4.21, whose metadata has
+no ``cuda12`` extra at all. pip and uv only warn about a missing extra; the lock then held
+jax without jaxlib or any CUDA library, a silent CPU fallback the CUDA rules exist to stop.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+
+from packaging.utils import NormalizedName, canonicalize_name
+from packaging.version import Version
+
+from mlenv.index import CoreMetadata
+
+_EXTRA_NAMED = re.compile(r"""\bextra\s*==\s*['"]([^'"]+)['"]|['"]([^'"]+)['"]\s*==\s*extra\b""")
+
+
+@dataclass(frozen=True)
+class DroppedExtra:
+    """One extra a root requirement asks for that its pinned release does not define."""
+
+    name: NormalizedName
+    version: Version
+    extra: str
+
+
+def defines(metadata: CoreMetadata, extra: str) -> bool:
+    """Whether the release declares ``extra``: Provides-Extra, or a Requires-Dist marker that
+    names it (old wheels list extras only there)."""
+    wanted = canonicalize_name(extra)
+    if wanted in metadata.provides_extra:
+        return True
+    for line in metadata.requires_dist:
+        _, _, marker = line.partition(";")
+        for found in _EXTRA_NAMED.findall(marker):
+            if canonicalize_name(found[0] or found[1]) == wanted:
+                return True
+    return False
+
+
+def dropped_extras(
+    asked: Iterable[tuple[NormalizedName, frozenset[str]]],
+    pinned: Callable[[NormalizedName], tuple[Version, CoreMetadata] | None],
+) -> Sequence[DroppedExtra]:
+    """The extras the manifest asks for (``asked``: name and extras of each root requirement)
+    that the pinned release of that name does not define."""
+    found: list[DroppedExtra] = []
+    for name, extras in asked:
+        pin = pinned(name)
+        if pin is None:
+            continue
+        version, metadata = pin
+        found += [
+            DroppedExtra(name, version, extra)
+            for extra in sorted(extras)
+            if not defines(metadata, extra)
+        ]
+    return found
