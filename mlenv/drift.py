@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
+from mlenv.inputs import index_order
 from mlenv.redaction import redact_urls
 
 if TYPE_CHECKING:
@@ -73,7 +74,9 @@ def target_drift(
     lock's, manifest's). Every field but ``DERIVED`` is compared."""
     cuda = made_from.get("cuda") or {}
     pypi, conda = made_from["pypi"], made_from["conda"]
-    indexes = [recorded_location(u) for u in (pypi["index-url"], *pypi["extra-index-urls"])]
+    indexes = [
+        recorded_location(u) for u in index_order(pypi["index-url"], pypi["extra-index-urls"])
+    ]
     plain: dict[str, tuple[object, object]] = {
         "python": (target.python, made_from["python"]),
         "glibc": (target.glibc, made_from["glibc"]),
@@ -110,7 +113,9 @@ def lock_drift(lock: Lock, made_from: Mapping[str, Any]) -> tuple[str, object, o
     if drift is not None:
         return drift
     pypi, cuda = made_from["pypi"], made_from.get("cuda") or {}
-    spelled = [recorded_location(u) for u in (pypi["index-url"], *pypi["extra-index-urls"])]
+    spelled = [
+        recorded_location(u) for u in index_order(pypi["index-url"], pypi["extra-index-urls"])
+    ]
     spelled += [recorded_find_link(u) for u in pypi["find-links"]]
     # as spelled, or a relative find-links directory as the lock writes it, its '%', '#' and
     # '?' escaped (``escaped_directory``); never another escaping: the table reads a CUDA build

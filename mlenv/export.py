@@ -10,6 +10,7 @@ import tomlkit
 from packaging.pylock import Pylock, PylockValidationError
 
 from mlenv.errors import MlenvError
+from mlenv.inputs import manifest_indexes
 from mlenv.lockfile import Lock, LockedPackage
 from mlenv.platforms import by_name
 
@@ -27,8 +28,11 @@ def requirements_txt(lock: Lock, platform: str) -> str:
         "# Install: pip install --require-hashes --no-deps -r requirements.txt",
     ]
     target = lock.target
-    urls = [("--index-url", target.indexes[0])] if target.indexes else []
-    urls += [("--extra-index-url", url) for url in target.indexes[1:]]
+    if target.indexes:  # recorded in the order first-index asks them: index-url last
+        index_url, extra = manifest_indexes(target.indexes)
+        urls = [("--index-url", index_url), *(("--extra-index-url", url) for url in extra)]
+    else:
+        urls = []
     urls += [("--find-links", location) for location in target.find_links]
     lines += [] if target.indexes else ["--no-index"]
     lines += [_pip_option(flag, value) for flag, value in urls]

@@ -17,6 +17,7 @@ from typing import Any
 from mlenv.errors import Problem
 from mlenv.importers import _PYPI, Imported, ImportFileError, _Collector, _requirement_line, _toml
 from mlenv.importers_conda import _python_minor
+from mlenv.inputs import manifest_indexes
 
 _LINUX = ("linux-64", "linux-aarch64")
 _MACHINE = {"linux-64": "x86_64", "linux-aarch64": "aarch64"}
@@ -160,10 +161,10 @@ def read_pixi(
         collector.notes.append(f"[system-requirements] cuda = {cuda!r}: pass --cuda to choose")
     collector.check(str(path))
     # pixi resolves with uv: extra-index-urls come before index-url, the first that lists a
-    # package supplies it (mlenv's first-index over index-url, then extra-index-urls)
+    # package supplies it, as mlenv's first-index does (``inputs.index_order``)
     extra = [str(url).rstrip("/") for url in options.get("extra-index-urls") or []]
     index = str(options.get("index-url") or _PYPI).rstrip("/")
-    indexes = list(dict.fromkeys([*extra, index]))
+    index_url, extra_urls = manifest_indexes(list(dict.fromkeys([*extra, index])))
     strategy = options.get("index-strategy")
     if strategy not in (None, "first-index", "unsafe-best-match"):
         where = f"{path}: [{title}pypi-options] index-strategy"
@@ -174,8 +175,8 @@ def read_pixi(
         pypi=tuple(dict.fromkeys(found.pypi)),
         conda=tuple(dict.fromkeys(found.conda)),
         channels=_by_priority(channels),
-        index_url=indexes[0],
-        extra_index_urls=tuple(indexes[1:]),
+        index_url=index_url,
+        extra_index_urls=extra_urls,
         find_links=tuple(_link(path, x) for x in options.get("find-links") or []),
         index_strategy="best-match" if strategy == "unsafe-best-match" else "first-index",
         python=found.python,

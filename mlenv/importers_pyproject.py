@@ -24,6 +24,7 @@ from mlenv.importers import _PYPI, Imported, ImportFileError, _Collector, _requi
 from mlenv.importers_pixi import read_pixi
 from mlenv.importers_poetry import poetry_groups, poetry_indexes, poetry_tables
 from mlenv.importers_uv import uv_indexes
+from mlenv.inputs import manifest_indexes
 
 _MAX_GROUP_DEPTH = 64
 
@@ -98,9 +99,9 @@ def read_pyproject(path: Path, groups: Sequence[str]) -> Imported:
     for where, line in lines:
         result = _requirement_line(line.split(), line, where, collector, result)
     if indexes := poetry_indexes(poetry, path, collector):
-        urls, strategy = indexes
-        result = replace(result, index_url=urls[0], extra_index_urls=urls[1:],
-                         index_strategy=strategy)  # fmt: skip
+        index_url, extra = manifest_indexes(indexes[0])
+        result = replace(result, index_url=index_url, extra_index_urls=extra,
+                         index_strategy=indexes[1])  # fmt: skip
     result = uv_indexes(tool.get("uv"), result, path, collector)
     collector.check(str(path))
     if pixi.get("workspace") or pixi.get("project"):

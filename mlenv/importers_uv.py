@@ -19,6 +19,7 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from mlenv.importers import _PYPI, Imported, _Collector
+from mlenv.inputs import manifest_indexes
 
 _STRATEGIES = {"first-index": "first-index", "unsafe-best-match": "best-match"}
 
@@ -54,11 +55,11 @@ def uv_indexes(uv: object, result: Imported, path: Path, collector: _Collector) 
     if not ordered and default is None and strategy is None and not links:
         result = replace(result, find_links=tuple(links))
     else:
-        indexes = list(dict.fromkeys([*ordered, default or _PYPI]))
+        index_url, extra = manifest_indexes(list(dict.fromkeys([*ordered, default or _PYPI])))
         result = replace(
             result,
-            index_url=indexes[0],
-            extra_index_urls=tuple(indexes[1:]),
+            index_url=index_url,
+            extra_index_urls=extra,
             find_links=tuple(dict.fromkeys(links)),
             index_strategy=_STRATEGIES.get(str(strategy), "first-index"),
         )

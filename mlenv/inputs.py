@@ -40,6 +40,19 @@ REQUIRED_KEYS: dict[str, tuple[str, ...]] = {
 }
 
 
+def index_order(index_url: str, extra_index_urls: Sequence[str]) -> tuple[str, ...]:
+    """The order the ``first-index`` strategy asks a manifest's indexes, uv's: every extra index,
+    as listed, before ``index-url``. PyPI as ``index-url`` and an internal index (or PyTorch's)
+    as an extra one: the extra supplies what it has, and a public name never shadows it."""
+    return (*extra_index_urls, index_url)
+
+
+def manifest_indexes(priority: Sequence[str]) -> tuple[str, tuple[str, ...]]:
+    """``index_order``'s inverse: indexes listed by priority as ``index-url`` (the last) and
+    ``extra-index-urls`` (the rest, in order), for an importer writing another tool's list."""
+    return priority[-1], tuple(priority[:-1])
+
+
 def resolution_inputs(
     *,
     python: str,
@@ -78,6 +91,10 @@ def resolution_inputs(
             "dependencies": sorted(conda_dependencies),
         },
     }
+    # A lock resolved when index-url was asked first (before uv's order, ``index_order``)
+    # may have taken a project from another index: its hash changes, so it is locked again.
+    if extra_index_urls:
+        data["pypi"]["index-order"] = "extra-index-urls first"
     if cuda is not None:
         version, driver_floor, archs = cuda
         data["cuda"] = {"version": version, "driver-floor": driver_floor, "archs": sorted(archs)}

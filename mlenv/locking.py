@@ -47,6 +47,7 @@ from mlenv.index import (
     SimpleIndex,
 )
 from mlenv.index.urls import file_url_to_path, is_file_url, recordable
+from mlenv.inputs import index_order
 from mlenv.lockfile import Lock, LockedPackage, LockedPlatform, LockTarget, inputs_hash
 from mlenv.manifest import Manifest
 from mlenv.origins import LocalRoots
@@ -94,12 +95,13 @@ class Sources:
 def open_sources(
     manifest: Manifest, http: HttpClient, cache: MetadataCache | None, base_dir: Path
 ) -> Sources:
-    """index-url, then extra-index-urls, then find-links, in manifest order."""
+    """The indexes in the order first-index asks them (``inputs.index_order``), then
+    find-links in manifest order."""
     pypi = manifest.pypi
     local = local_roots(manifest, base_dir)
     simple = [
         SimpleIndex(url, http=http, cache=cache, local=local)
-        for url in (pypi.index_url, *pypi.extra_index_urls)
+        for url in index_order(pypi.index_url, pypi.extra_index_urls)
     ]
     links = []
     spelled = []  # each as the manifest spells it when relative (two may name one directory)

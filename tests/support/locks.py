@@ -14,6 +14,7 @@ from dataclasses import replace
 from mlenv.conda.records import CondaRecord, match_spec_name
 from mlenv.drift import recorded_channel, recorded_find_link, recorded_location
 from mlenv.entry_needs import conda_entry_driver, entry_driver
+from mlenv.inputs import index_order
 from mlenv.judge import Verdict, verify_lock
 from mlenv.lockfile import Lock, LockedPackage, LockedPlatform, LockTarget
 from mlenv.manifest import Manifest
@@ -112,7 +113,7 @@ def target_of(manifest: Manifest) -> LockTarget:
         glibc=env.glibc,
         platforms=env.platforms,
         index_strategy=pypi.index_strategy,
-        indexes=tuple(map(recorded_location, (pypi.index_url, *pypi.extra_index_urls))),
+        indexes=tuple(map(recorded_location, index_order(pypi.index_url, pypi.extra_index_urls))),
         find_links=tuple(map(recorded_find_link, pypi.find_links)),
         requirements=pypi.dependencies,
         cuda=cuda.version if cuda else None,
