@@ -268,7 +268,6 @@ def test_pixi_entries_mlenv_cannot_express_are_named(tmp_path: Path) -> None:
         '[dependencies]\nmylib = { path = "../mylib" }\n'
         '[target.linux-64.dependencies]\ncuda-nvcc = "*"\n'
         '[target.linux-64.pypi-dependencies]\nflash-attn = "*"\n'
-        "[pypi-dependencies]\n"
         'torch = { version = "*", index = "https://download.pytorch.org/whl/cu121" }\n'
     )
     with pytest.raises(ImportFileError) as caught:
@@ -276,10 +275,27 @@ def test_pixi_entries_mlenv_cannot_express_are_named(tmp_path: Path) -> None:
     where = sorted(problem.where.split(": ", 1)[1] for problem in caught.value.problems)
     assert where == [
         "[dependencies] mylib",
-        "[pypi-dependencies] torch",
         "[target.linux-64.dependencies] cuda-nvcc",
+        "[target.linux-64.pypi-dependencies] torch",  # an index for some platforms only
         "group 'gpu'",
     ]
+
+
+def test_a_pixi_per_package_index_becomes_a_source(tmp_path: Path) -> None:
+    """It was refused while mlenv had no per-package index: pixi takes torch from that index
+    alone, which [pypi] sources say."""
+    text = (
+        '[workspace]\nname = "x"\nchannels = ["conda-forge"]\nplatforms = ["linux-64"]\n'
+        '[pypi-dependencies]\nnumpy = "*"\n'
+        f'Torch = {{ version = "==2.7.0", index = "{CU128}/" }}\n'
+    )
+    path = tmp_path / "pixi.toml"
+    path.write_text(text)
+    result = import_file(path, ())
+    assert result.sources == (("torch", CU128),) and CU128 not in result.extra_index_urls
+    code, err = init_from(tmp_path, "pixi.toml", text)
+    assert code == 0, err
+    assert loads((tmp_path / "mlenv.toml").read_text()).pypi.sources == (("torch", CU128),)
 
 
 def test_a_pixi_file_without_linux_is_refused_by_the_cli(tmp_path: Path) -> None:
