@@ -81,6 +81,11 @@ class IndexGroup:
                 self._owners.setdefault(file, index)
         return offered
 
+    def source_of(self, project: str) -> str | None:
+        """The URL of ``project``'s source index, when ``sources`` names it."""
+        source = self.sources.get(canonicalize_name(project))
+        return source.url if source is not None else None
+
     def knows(self, project: NormalizedName) -> bool:
         if (source := self.sources.get(canonicalize_name(project))) is not None:
             return source.knows(project)

@@ -119,3 +119,15 @@ def test_export_names_the_source_index_for_pip_and_pylock(project: Project) -> N
     assert pylock.returncode == 0, pylock.stderr
     packages = {p["name"]: p for p in tomllib.loads(pylock.stdout)["packages"]}
     assert packages["torch"]["index"] == pytorch and packages["numpy"]["index"] == default
+
+
+def test_a_source_without_the_project_is_an_error_naming_it(
+    project: Project, tmp_path: Path
+) -> None:
+    """The default index's torch 3.0 is no fallback: the source is the only place asked."""
+    root, default, _, env = project
+    empty = write_simple_index(tmp_path / "empty", [build_wheel("numpy", "9.0")])
+    (root / "mlenv.toml").write_text(manifest(default, empty))
+    result = run_mlenv(["lock"], root, env)
+    assert result.returncode == 1 and not (root / "mlenv.lock").exists()
+    assert f"torch: not found on {empty} (its only index: [pypi] sources)" in result.stderr
