@@ -608,18 +608,19 @@ def _pypi(check: _Checker, table: Mapping[str, Any]) -> PyPI:
     strategy = check.choice(table, "pypi.index-strategy", INDEX_STRATEGIES, DEFAULT_STRATEGY)
     index_url = check.string(table, "pypi.index-url", DEFAULT_INDEX, _url)
     extra = check.string_list(table, "pypi.extra-index-urls", (), _url)
+    links = check.string_list(table, "pypi.find-links", (), _location)
     raw = table.get("dependencies")
     sources = read_sources(
         table.get("sources"),
         report=check.add,
         valid_url=_url,
-        general=(index_url, *extra),
+        general=(index_url, *extra, *links),
         direct=_direct_names(raw if isinstance(raw, list) else []),
     )
     return PyPI(
         index_url=index_url,
         extra_index_urls=extra,
-        find_links=check.string_list(table, "pypi.find-links", (), _location),
+        find_links=links,
         dependencies=check.string_list(table, "pypi.dependencies", (), _requirement),
         index_strategy=cast(IndexStrategy, strategy),
         sources=sources,

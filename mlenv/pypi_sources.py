@@ -42,8 +42,8 @@ def read_sources(
 ) -> Sources:
     """The ``[pypi] sources`` table, checked; every problem reported under its key.
 
-    ``general`` are index-url and extra-index-urls: a source index listed there too would
-    serve every project, which is what a source rules out. ``direct`` are the names of
+    ``general`` are index-url, extra-index-urls and find-links: a source index listed there
+    too would serve every project, which is what a source rules out. ``direct`` are the names of
     requirements that carry their own URL: such a project comes from no index at all."""
     if value is None:
         return ()
@@ -72,9 +72,13 @@ def read_sources(
                    "give each project one source")  # fmt: skip
             continue
         if _plain(url) in shared:
-            report(key, f"{redact_urls(url)} is also in index-url or extra-index-urls, where it "
-                   "serves every project", "list it in one place: in sources to serve only the "
-                   "projects named there, or among the indexes to serve all")  # fmt: skip
+            report(
+                key,
+                f"{redact_urls(url)} is also in index-url, extra-index-urls or find-links, where "
+                "it serves every project",
+                "list it in one place: in sources to serve only the projects named there, or "
+                "among the indexes to serve all",
+            )
             continue
         if project in urls_of:
             report(key, f"{project} is also a direct URL requirement, which names its own file",

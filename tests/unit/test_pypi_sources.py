@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from packaging.utils import canonicalize_name
 
+from mlenv.drift import recorded_sources, source_of
 from mlenv.errors import ManifestError
 from mlenv.index import IndexGroup, MemoryIndex
 from mlenv.inputs import toml_inputs
@@ -71,7 +72,8 @@ def test_the_fast_path_leaves_sources_to_the_full_reader() -> None:
         ('sources = ["torch"]\n', "[pypi].sources expected a table"),
         ('sources = { torch = "https://x", Torch = "https://y" }\n', "more than one source"),
         (f'extra-index-urls = ["{CU128}/"]\nsources = {{ torch = "{CU128}" }}\n',
-         "is also in index-url or extra-index-urls"),
+         "is also in index-url, extra-index-urls or find-links"),
+        (f'find-links = ["{CU128}"]\nsources = {{ torch = "{CU128}" }}\n', "or find-links, where"),
         ('dependencies = ["torch @ https://x/t.whl"]\nsources = { torch = "https://x" }\n',
          "[pypi].sources.torch torch is also a direct URL requirement"),
         ('sorces = { torch = "https://x" }\n', 'did you mean "sources"?'),
@@ -112,6 +114,14 @@ def test_a_source_that_lacks_its_project_is_not_backed_by_the_indexes() -> None:
     for strategy in ("first-index", "best-match"):
         empty = MemoryIndex("memory://pytorch", {})
         pypi = MemoryIndex("memory://pypi", dict([build_wheel("torch", "3.0")]))
-        group = IndexGroup([pypi], strategy, sources={"torch": empty})  # type: ignore[arg-type]
+        group = IndexGroup([pypi], strategy, sources={"torch": empty})
         assert group.files(TORCH) == () and not group.knows(TORCH)
         assert ("files", "torch") not in pypi.calls
+
+
+def test_the_lock_records_sources_without_credentials_and_reads_them_back() -> None:
+    recorded = recorded_sources([("torchvision", CU128 + "/"),
+                                 ("torch", "https://u:s3cret@x.example/cu")])  # fmt: skip
+    assert recorded == ("torch=https://x.example/cu", f"torchvision={CU128}")
+    assert source_of(recorded) == {"torch": "https://x.example/cu", "torchvision": CU128}
+    assert source_of(["Torch_Vision=https://x/a=b"]) == {"torch-vision": "https://x/a=b"}
