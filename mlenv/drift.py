@@ -13,7 +13,7 @@ and ``errors``): the no-op ``lock --check`` (``uptodate``) runs it too.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
@@ -36,6 +36,18 @@ def recorded_location(url: str) -> str:
         netloc = parts.netloc.rpartition("@")[2]
         url = urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
     return redact_urls(url.rstrip("/"))
+
+
+def recorded_sources(sources: Iterable[tuple[str, str]]) -> tuple[str, ...]:
+    """``[pypi] sources`` as [target].sources records them: ``name=index``, sorted by name, each
+    index as ``recorded_location`` spells it (a project name holds no '=')."""
+    return tuple(f"{name}={recorded_location(url)}" for name, url in sorted(sources))
+
+
+def source_of(recorded: Sequence[str]) -> dict[str, str]:
+    """[target].sources read back: PEP 503 name -> recorded index."""
+    pairs = (item.partition("=") for item in recorded)
+    return {_pep503(name): url for name, _, url in pairs}
 
 
 def recorded_channel(channel: str) -> str:
@@ -94,6 +106,7 @@ def target_drift(
         "indexes": (target.indexes, indexes),
         "find-links": (target.find_links, [recorded_find_link(u) for u in pypi["find-links"]]),
         "conda-channels": (target.conda_channels, [recorded_channel(c) for c in conda["channels"]]),
+        "sources": (target.sources or (), list(recorded_sources(pypi.get("sources", {}).items()))),
     }
     for key, (held, spelled) in located.items():
         if not _same(held, spelled):
@@ -122,15 +135,24 @@ def lock_drift(lock: Lock, made_from: Mapping[str, Any]) -> tuple[str, object, o
     # from the index's text (cu121), which 'c%75121' would hide, yet read as the same source
     sources = {form for location in spelled for form in _forms(location)}
     known: dict[str, bool] = {}  # each distinct index judged once (a lock holds a few)
+    # [pypi] sources: a pinned project from its source alone, a source serving no other
+    pinned = {n: _forms(recorded_location(u)) for n, u in pypi.get("sources", {}).items()}
+    pinned_forms = {form for forms in pinned.values() for form in forms}
     allowed = {key: {_pep503(n) for n in cuda.get(key, ())} for key in ("cpu-ok", "unverified")}
     for platform in lock.platforms:
         for number, entry in enumerate(platform.packages):
             where = f"platform.{platform.platform}.package[{number}] ({entry.name} {entry.version})"
             name = _pep503(entry.name)
-            if entry.index not in known:
-                known[entry.index] = redact_urls(entry.index) in sources
-            if not known[entry.index]:
-                return f"{where}.index", entry.index, "one of " + _shown(spelled)
+            index = redact_urls(entry.index)
+            if name in pinned or index in pinned_forms:
+                if index not in pinned.get(name, set()):
+                    wanted = _only(pinned[name]) if name in pinned else "one of " + _shown(spelled)
+                    return f"{where}.index", entry.index, wanted
+            else:
+                if entry.index not in known:
+                    known[entry.index] = index in sources
+                if not known[entry.index]:
+                    return f"{where}.index", entry.index, "one of " + _shown(spelled)
             if entry.cpu_ok and name not in allowed["cpu-ok"]:
                 return f"{where}.cpu-ok", "true", f"[cuda] cpu-ok: {_listed(allowed['cpu-ok'])}"
             if entry.cuda == "unverified" and name not in allowed["unverified"]:
@@ -203,6 +225,10 @@ def escaped_directory(spelling: str) -> str:
 
 def _pep503(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _only(forms: set[str]) -> str:
+    return f"only its [pypi] sources index {min(forms, key=len)}"
 
 
 def _listed(names: set[str]) -> str:

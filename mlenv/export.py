@@ -9,6 +9,7 @@ from typing import Any
 import tomlkit
 from packaging.pylock import Pylock, PylockValidationError
 
+from mlenv.drift import source_of
 from mlenv.errors import MlenvError
 from mlenv.inputs import manifest_indexes
 from mlenv.lockfile import Lock, LockedPackage
@@ -36,11 +37,27 @@ def requirements_txt(lock: Lock, platform: str) -> str:
     urls += [("--find-links", location) for location in target.find_links]
     lines += [] if target.indexes else ["--no-index"]
     lines += [_pip_option(flag, value) for flag, value in urls]
+    lines += _source_lines(lock)
     for package in locked.packages:
         lines += [f"# {note}" for note in _notes(package)]
         lines.append(f"{package.name}=={package.version} \\")
         lines.append(f"    --hash=sha256:{package.sha256}")
     return "\n".join(lines) + "\n"
+
+
+def _source_lines(lock: Lock) -> list[str]:
+    """[pypi] sources as pip can take them: pip has no per-package index, so each source index
+    is one more --extra-index-url, and the --hash pins keep pip to the file the lock chose."""
+    pinned = source_of(lock.target.sources or ())
+    indexes = dict.fromkeys(pinned.values())
+    if not indexes:
+        return []
+    names = ", ".join(re.sub(r"[^A-Za-z0-9._-]", "?", name) for name in pinned)  # one line
+    return [
+        f"# [pypi] sources ({names}): pip has no per-package index, so each source index is an",
+        "# extra index below; the --hash pins keep pip to the file mlenv locked from it.",
+        *(_pip_option("--extra-index-url", url) for url in indexes),
+    ]
 
 
 # What pip does to a requirements file line before it splits options with shlex

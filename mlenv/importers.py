@@ -53,6 +53,7 @@ class Imported:
     extra_index_urls: tuple[str, ...] = ()
     find_links: tuple[str, ...] = ()
     index_strategy: str | None = None  # None: pip's best-match when there are extra indexes
+    sources: tuple[tuple[str, str], ...] = ()  # [pypi] sources: (PEP 503 name, its only index)
     python: str | None = None  # the CPython minor the file names, if it does
     python_range: tuple[str, str] | None = None  # (where, a range it names: ">=3.12")
     platforms: tuple[str, ...] = ()  # the platforms the file was locked for, if it says

@@ -54,7 +54,8 @@ def guess_cuda(imported: Imported) -> CudaGuess | None:
                 continue
             if need is not None and not need.major_only:
                 found.append((need.cuda, text))
-    for url in (imported.index_url or "", *imported.extra_index_urls):
+    for url in (imported.index_url or "", *imported.extra_index_urls,
+                *(url for _, url in imported.sources)):  # fmt: skip
         if match := _PYTORCH_INDEX.search(url):
             found.append((CudaVersion.parse(f"{match['major']}.{match['minor']}"), url))
     if not found:
@@ -90,6 +91,10 @@ def manifest_text(
         # pip's rule, which the imported file was written for
         pypi["index-strategy"] = tomlkit.item("best-match").comment("pip's rule, as imported")
     pypi["find-links"].extend(dict.fromkeys(_relative(link, base) for link in imported.find_links))
+    if imported.sources:
+        pinned = tomlkit.inline_table()
+        pinned.update(dict(imported.sources))
+        pypi["sources"] = pinned
     # a line repeated (base.txt and dev.txt both list numpy) means it once, for pip and conda
     pypi["dependencies"].extend(_quoted(r) for r in dict.fromkeys(imported.pypi))
     if imported.conda:

@@ -2,9 +2,10 @@
 dependencies, with the features ``--group`` names (a feature or an environment).
 
 pixi reads its conda specs with rattler, as mlenv's lock does, so ``numpy = ">=1.26,<2"`` is
-written as the MatchSpec ``numpy >=1.26,<2`` and means the same. What has no place in
-mlenv.toml (a git, path or URL source, a per-package index, a dependency for one of two locked
-platforms) is refused, naming its key.
+written as the MatchSpec ``numpy >=1.26,<2`` and means the same. A per-package ``index`` is a
+``[pypi] sources`` pin. What has no place in mlenv.toml (a git, path or URL source, an index
+for some platforms only, a dependency for one of two locked platforms) is refused, naming its
+key.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from packaging.utils import canonicalize_name
 
 from mlenv.errors import Problem
 from mlenv.importers import _PYPI, Imported, ImportFileError, _Collector, _requirement_line, _toml
@@ -34,6 +37,7 @@ class _Found:
     channels: list[str] = field(default_factory=list)
     python: str | None = None
     python_range: tuple[str, str] | None = None
+    sources: dict[str, str] = field(default_factory=dict)  # pixi's per-package ``index``
 
 
 def _conda(name: str, spec: object, where: str, found: _Found, collector: _Collector) -> None:
@@ -56,18 +60,45 @@ def _conda(name: str, spec: object, where: str, found: _Found, collector: _Colle
         found.python_range = (where, version) if version != "*" else None
 
 
+def _source(
+    name: str, index: object, where: str, marker: str, found: _Found, collector: _Collector
+) -> bool:
+    """pixi's ``index`` (the package from that index alone) as a [pypi] sources pin; one that
+    holds for some platforms only, or differs between features, has no such pin."""
+    url = str(index).rstrip("/")
+    key = canonicalize_name(name)
+    if marker:
+        collector.fail(
+            where,
+            f"{name} comes from {url} only on some platforms; mlenv's [pypi] sources hold "
+            "for every platform",
+            "name the index in the [pypi-dependencies] every platform shares",
+        )
+        return False
+    if found.sources.setdefault(key, url) != url:
+        collector.fail(
+            where,
+            f"{name} comes from {url} here and {found.sources[key]} elsewhere",
+            "take it from one index in every feature imported",
+        )
+        return False
+    return True
+
+
 def _pypi(
     name: str, spec: object, where: str, marker: str, found: _Found, collector: _Collector
 ) -> None:
     extras = ""
     if isinstance(spec, dict):
-        if set(spec) - {"version", "extras"}:
+        if set(spec) - {"version", "extras", "index"}:
             collector.fail(
                 where,
                 f"{name} comes from {spec!r}, which mlenv cannot lock",
-                "mlenv.toml has no per-package index or source: publish it to an index and "
-                "add that index under [pypi-options] extra-index-urls",
+                "publish it to an index and name that index under [pypi-options] "
+                "extra-index-urls, or as its own index (index = URL)",
             )
+            return
+        if "index" in spec and not _source(name, spec["index"], where, marker, found, collector):
             return
         extras = f"[{','.join(map(str, spec.get('extras') or []))}]" if spec.get("extras") else ""
         spec = spec.get("version", "*")
@@ -179,6 +210,7 @@ def read_pixi(
         extra_index_urls=extra_urls,
         find_links=tuple(_link(path, x) for x in options.get("find-links") or []),
         index_strategy="best-match" if strategy == "unsafe-best-match" else "first-index",
+        sources=tuple(sorted(found.sources.items())),
         python=found.python,
         python_range=found.python_range,
         platforms=tuple(platforms),

@@ -5,8 +5,9 @@ legacy ``extra-index-url`` list, then the default index (one marked ``default = 
 ``index-url``, or PyPI), and by default takes a package from the first index that has it.
 mlenv's ``first-index`` strategy over ``index-url`` then ``extra-index-urls`` is the same rule,
 so the order is kept and the strategy written. An ``explicit`` index serves only the packages
-``[tool.uv.sources]`` pins to it; mlenv.toml has no per-package index, and listing it would let
-any package come from it, so such a source is refused with the ways out.
+``[tool.uv.sources]`` pins to it, which is what ``[pypi] sources`` says (``pypi_sources``): each
+such pin is written there. One that holds only for some markers, extras or groups is refused:
+mlenv's sources hold for every package and platform.
 """
 
 from __future__ import annotations
@@ -63,18 +64,19 @@ def uv_indexes(uv: object, result: Imported, path: Path, collector: _Collector) 
             find_links=tuple(dict.fromkeys(links)),
             index_strategy=_STRATEGIES.get(str(strategy), "first-index"),
         )
-    _sources(uv, named, result, path, collector)
-    return result
+    return _sources(uv, named, result, path, collector)
 
 
 def _sources(
     uv: dict[str, Any], named: dict[str, Any], result: Imported, path: Path, collector: _Collector
-) -> None:
-    """Each source for an imported requirement must mean nothing mlenv's order does not: an
-    index source is faithful only when that index is the first one mlenv consults."""
+) -> Imported:
+    """``result`` with uv's explicit-index pins as ``[pypi] sources``. Every other source for
+    an imported requirement must mean nothing mlenv's order does not: an index source is
+    faithful only when that index is the first one mlenv consults."""
     sources = uv.get("sources") if isinstance(uv.get("sources"), dict) else {}
     wanted = {canonicalize_name(Requirement(line).name) for line in result.pypi}
     first = result.index_url or _PYPI
+    pinned: dict[str, str] = {}
     for name, source in (sources or {}).items():
         if canonicalize_name(name) not in wanted:
             continue
@@ -98,14 +100,16 @@ def _sources(
             continue
         url = str(entry["url"]).rstrip("/")
         if entry.get("explicit"):
-            collector.fail(
-                where,
-                f"uv takes only {name} from the explicit index {index!r} ({url}); mlenv.toml has "
-                "no per-package index, and listing it would let every package come from it",
-                f"if any package may come from {url}, drop `explicit = true` (uv then searches "
-                "it first, as mlenv will); or pin the build you need, e.g. a local version "
-                "such as torch==2.7.0+cu128, and add the index by hand",
-            )
+            if conditions := sorted(set(source) & {"marker", "extra", "group"}):
+                collector.fail(
+                    where,
+                    f"uv takes {name} from the explicit index {index!r} ({url}) only for some "
+                    f"{', '.join(conditions)}; mlenv's [pypi] sources hold for every platform",
+                    f"drop the {conditions[0]} to take {name} from {url} everywhere, or keep "
+                    "the source your Linux target needs",
+                )
+            else:
+                pinned[canonicalize_name(name)] = url
         elif url != first:
             collector.fail(
                 where,
@@ -113,3 +117,4 @@ def _sources(
                 "the first index that lists it",
                 f"list [[tool.uv.index]] {index!r} first",
             )
+    return replace(result, sources=tuple(sorted(pinned.items()))) if pinned else result

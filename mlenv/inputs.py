@@ -13,6 +13,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from mlenv.pypi_sources import hashed
 from mlenv.redaction import redact_urls
 
 LOCK_VERSION = 1
@@ -30,7 +31,14 @@ MANIFEST_KEYS: dict[str, tuple[str, ...]] = {
     "environment": ("name", "python", "platforms", "glibc", "prefix", "interpreter"),
     "cuda": ("version", "driver-floor", "archs", "cpu-ok", "unverified"),
     "conda": ("channels", "dependencies"),
-    "pypi": ("index-url", "extra-index-urls", "find-links", "dependencies", "index-strategy"),
+    "pypi": (
+        "index-url",
+        "extra-index-urls",
+        "find-links",
+        "dependencies",
+        "index-strategy",
+        "sources",
+    ),
     "build": ("outputs", "base-image", "compression", "layers"),
     "cache": ("registry",),
 }
@@ -68,9 +76,11 @@ def resolution_inputs(
     cuda: tuple[str, str, Sequence[str]] | None,
     cpu_ok: Sequence[str] = (),
     unverified: Sequence[str] = (),
+    sources: Sequence[tuple[str, str]] = (),
 ) -> dict[str, Any]:
     """Everything in a manifest that can change what gets locked; nothing else. The [cuda]
-    escapes (normalised names) count only when used, so older locks keep their hash. Locations
+    escapes (normalised names) and [pypi] sources count only when used, so older locks keep their
+    hash. Locations
     count without their secrets (``redaction.redact``): a rotated password does not make a lock
     stale, and a bundle's manifest, which carries none (``fetch.shareable_manifest``), still
     matches its lock."""
@@ -95,6 +105,8 @@ def resolution_inputs(
     # may have taken a project from another index: its hash changes, so it is locked again.
     if extra_index_urls:
         data["pypi"]["index-order"] = "extra-index-urls first"
+    if sources:
+        data["pypi"]["sources"] = hashed(sources)
     if cuda is not None:
         version, driver_floor, archs = cuda
         data["cuda"] = {"version": version, "driver-floor": driver_floor, "archs": sorted(archs)}
@@ -149,6 +161,8 @@ def toml_inputs(data: Mapping[str, Any]) -> dict[str, Any] | None:
         environment = _table(data, "environment")
         _string(environment, "name", "")
         pypi, conda = _table(data, "pypi"), _table(data, "conda")
+        if "sources" in pypi:
+            raise _Unsure  # names the full reader normalises and checks
         _table(data, "build")
         cuda = None
         if "cuda" in data:

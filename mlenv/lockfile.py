@@ -99,6 +99,8 @@ class LockTarget:
     requires_driver_because: str | None = None
     conda_channels: tuple[str, ...] = ()
     conda_requirements: tuple[str, ...] = ()
+    # [pypi] sources as "name=index" (drift.recorded_sources), sorted; written only when used
+    sources: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -151,6 +153,7 @@ def resolution_inputs(manifest: Manifest) -> dict[str, Any]:
         cuda=(cuda.version, cuda.driver_floor, cuda.archs) if cuda is not None else None,
         cpu_ok=cuda.cpu_ok if cuda is not None else (),
         unverified=cuda.unverified if cuda is not None else (),
+        sources=pypi.sources,
     )
 
 

@@ -34,7 +34,7 @@ from mlenv.cuda.rules import (
 )
 from mlenv.cuda.tags import extract
 from mlenv.cuda.versions import CudaError, CudaVersion, DriverVersion
-from mlenv.drift import escaped_directory, recorded_channel, recorded_location
+from mlenv.drift import escaped_directory, recorded_channel, recorded_location, recorded_sources
 from mlenv.errors import MlenvError, Problem, ProblemsError
 from mlenv.index import (
     FindLinks,
@@ -51,6 +51,7 @@ from mlenv.inputs import index_order
 from mlenv.lockfile import Lock, LockedPackage, LockedPlatform, LockTarget, inputs_hash
 from mlenv.manifest import Manifest
 from mlenv.origins import LocalRoots
+from mlenv.pypi_sources import source_urls
 from mlenv.report import Reporter
 from mlenv.resolve import PREFETCH_WORKERS, CandidatePolicy, Resolution, resolve
 from mlenv.target import Target
@@ -115,7 +116,10 @@ def open_sources(
             location = str(directory)
         links.append(FindLinks(location, http=http, cache=cache, local=local))
         spelled.append(spelling)
-    group = IndexGroup(simple, pypi.index_strategy, find_links=links)
+    pinned = {url: SimpleIndex(url, http=http, cache=cache, local=local)
+              for url in source_urls(pypi.sources)}  # fmt: skip
+    group = IndexGroup(simple, pypi.index_strategy, find_links=links,
+                       sources={name: pinned[url] for name, url in pypi.sources})  # fmt: skip
     return Sources(
         group,
         tuple(i.url for i in simple),
@@ -128,7 +132,11 @@ def local_roots(manifest: Manifest, base_dir: Path) -> LocalRoots:
     """The local directories the manifest names: the only places file: URLs may lead."""
     channels = [c for c in manifest.conda.channels if "://" in c or c.startswith(("/", "."))]
     return LocalRoots.of(
-        indexes=(manifest.pypi.index_url, *manifest.pypi.extra_index_urls),
+        indexes=(
+            manifest.pypi.index_url,
+            *manifest.pypi.extra_index_urls,
+            *source_urls(manifest.pypi.sources),
+        ),
         find_links=(*manifest.pypi.find_links, *channels),
         base_dir=base_dir,
     )
@@ -333,6 +341,7 @@ def lock_target(
         index_strategy=manifest.pypi.index_strategy,
         indexes=tuple(map(recorded_location, sources.index_urls)),
         find_links=tuple(map(recorded_location, sources.find_links)),
+        sources=recorded_sources(manifest.pypi.sources) or None,
         requirements=manifest.pypi.dependencies,
         cuda=cuda.version if cuda else None,
         driver_floor=cuda.driver_floor if cuda else None,

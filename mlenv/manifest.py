@@ -31,6 +31,7 @@ from mlenv.limits import parse_toml
 from mlenv.pep508 import requirement as parsed_requirement
 from mlenv.placement import judge_placement
 from mlenv.platforms import NAMES
+from mlenv.pypi_sources import Sources, hashed, read_sources
 from mlenv.redaction import redact_urls
 
 PYTHON_MINORS = tuple(f"3.{minor}" for minor in range(9, 16))
@@ -87,6 +88,7 @@ class PyPI:
     find_links: tuple[str, ...] = ()
     dependencies: tuple[str, ...] = ()
     index_strategy: IndexStrategy = "first-index"
+    sources: Sources = ()  # (PEP 503 name, its only index), sorted: mlenv.pypi_sources
 
     def requirements(self) -> tuple[Requirement, ...]:
         return tuple(Requirement(text) for text in self.dependencies)
@@ -148,6 +150,7 @@ class Manifest:
                 "find-links": [redact_urls(url) for url in self.pypi.find_links],
                 "dependencies": list(self.pypi.dependencies),
                 "index-strategy": self.pypi.index_strategy,
+                **({"sources": hashed(self.pypi.sources)} if self.pypi.sources else {}),
             },
             "build": _drop_none(
                 {
@@ -603,13 +606,38 @@ def _conda(check: _Checker, table: Mapping[str, Any]) -> Conda:
 
 def _pypi(check: _Checker, table: Mapping[str, Any]) -> PyPI:
     strategy = check.choice(table, "pypi.index-strategy", INDEX_STRATEGIES, DEFAULT_STRATEGY)
+    index_url = check.string(table, "pypi.index-url", DEFAULT_INDEX, _url)
+    extra = check.string_list(table, "pypi.extra-index-urls", (), _url)
+    links = check.string_list(table, "pypi.find-links", (), _location)
+    raw = table.get("dependencies")
+    sources = read_sources(
+        table.get("sources"),
+        report=check.add,
+        valid_url=_url,
+        general=(index_url, *extra, *links),
+        direct=_direct_names(raw if isinstance(raw, list) else []),
+    )
     return PyPI(
-        index_url=check.string(table, "pypi.index-url", DEFAULT_INDEX, _url),
-        extra_index_urls=check.string_list(table, "pypi.extra-index-urls", (), _url),
-        find_links=check.string_list(table, "pypi.find-links", (), _location),
+        index_url=index_url,
+        extra_index_urls=extra,
+        find_links=links,
         dependencies=check.string_list(table, "pypi.dependencies", (), _requirement),
         index_strategy=cast(IndexStrategy, strategy),
+        sources=sources,
     )
+
+
+def _direct_names(lines: Sequence[object]) -> list[str]:
+    """The names of the requirements that carry a URL (refused themselves: ``_requirement``)."""
+    names = []
+    for line in lines:
+        try:
+            requirement = parsed_requirement(line) if isinstance(line, str) else None
+        except InvalidRequirement:
+            continue
+        if requirement is not None and requirement.url:
+            names.append(requirement.name)
+    return names
 
 
 def _build(check: _Checker, table: Mapping[str, Any]) -> Build:

@@ -29,7 +29,7 @@ from resolvelib.structs import RequirementInformation
 
 from mlenv.dropped_extras import dropped_extras
 from mlenv.errors import MlenvError, printable
-from mlenv.index import CoreMetadata, Index, IndexFile
+from mlenv.index import CoreMetadata, Index, IndexFile, IndexGroup
 from mlenv.index.model import MetadataError
 from mlenv.limits import (
     MAX_DEPENDENCIES,
@@ -913,6 +913,8 @@ def yank_reason(file: IndexFile | None) -> str | None:
 
 def _nothing_installable(name: str, provider: _Provider, indexes: Sequence[str]) -> str:
     rejected = provider.rejections.get(canonicalize_name(name))
+    if isinstance(provider.index, IndexGroup) and (source := provider.index.source_of(name)):
+        indexes = (f"{source} (its only index: [pypi] sources)",)
     searched = ", ".join(indexes) if indexes else "the configured indexes"
     if (rejected is None or not rejected.versions) and provider.index.knows(
         canonicalize_name(name)

@@ -174,6 +174,7 @@ def _fetch_indexes(
         for url in (
             manifest.pypi.index_url,
             *manifest.pypi.extra_index_urls,
+            *(url for _, url in manifest.pypi.sources),
             *manifest.conda.channels,
         ):
             http.add_credentials(url)  # the lock holds URLs without them

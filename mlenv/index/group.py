@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
 from typing import BinaryIO, Literal
 
@@ -33,6 +33,10 @@ class IndexGroup:
 
     The choice changes results (the same manifest can pin different versions), which is why it
     is explicit here and recorded by the caller.
+
+    ``sources`` (``[pypi] sources``, uv's explicit indexes) take precedence over both: a
+    project named there is taken from its source index alone, whatever the strategy, and
+    never from the indexes or find-links; a source index is asked about no other project.
     """
 
     def __init__(
@@ -40,6 +44,7 @@ class IndexGroup:
         indexes: Sequence[Index],
         strategy: Strategy = "first-index",
         find_links: Sequence[Index] = (),
+        sources: Mapping[str, Index] | None = None,
     ) -> None:
         if strategy not in ("first-index", "best-match"):
             raise ValueError(f"unknown index strategy {strategy!r}")
@@ -48,6 +53,7 @@ class IndexGroup:
         self.strategy = strategy
         self._owners: dict[IndexFile, Index] = {}
         self._lock = threading.Lock()
+        self.sources = {canonicalize_name(n): index for n, index in (sources or {}).items()}
 
     @property
     def url(self) -> str:
@@ -55,6 +61,8 @@ class IndexGroup:
 
     def files(self, project: NormalizedName) -> tuple[IndexFile, ...]:
         project = canonicalize_name(project)
+        if (source := self.sources.get(project)) is not None:
+            return self._listed(source, project)
         found: list[IndexFile] = []
         for index in self.indexes[: self._registries]:
             offered = self._listed(index, project)
@@ -73,7 +81,14 @@ class IndexGroup:
                 self._owners.setdefault(file, index)
         return offered
 
+    def source_of(self, project: str) -> str | None:
+        """The URL of ``project``'s source index, when ``sources`` names it."""
+        source = self.sources.get(canonicalize_name(project))
+        return source.url if source is not None else None
+
     def knows(self, project: NormalizedName) -> bool:
+        if (source := self.sources.get(canonicalize_name(project))) is not None:
+            return source.knows(project)
         return any(index.knows(project) for index in self.indexes)
 
     def _owner(self, file: IndexFile) -> Index:

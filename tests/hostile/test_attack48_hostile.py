@@ -328,7 +328,7 @@ def test_dependency_group_mistakes_are_refused(tmp_path: Path, groups: str, mess
 def test_uv_index_source_becomes_an_index_and_the_cuda_guess(tmp_path: Path) -> None:
     """uv's PyTorch setup with the index not explicit: uv searches it before PyPI for every
     package, which is mlenv's first-index over index-url then extra-index-urls. (An explicit
-    index is refused: attack 55.)"""
+    index becomes a [pypi] sources pin: attack 55.)"""
     text = (PROJECT + 'dependencies = ["torch>=2.4", "numpy"]\n[tool.uv.sources]\n'
             'torch = {index = "pytorch-cu121"}\n'
             '[[tool.uv.index]]\nname = "pytorch-cu121"\n'

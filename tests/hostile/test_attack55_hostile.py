@@ -133,16 +133,36 @@ UV = '[project]\nname = "p"\nversion = "0.1"\ndependencies = ["torch==2.7.0", "n
 CU128 = "https://download.pytorch.org/whl/cu128"
 
 
-def test_a_uv_explicit_index_is_refused_not_opened_to_every_package(tmp_path: Path) -> None:
+def test_a_uv_explicit_index_becomes_a_source_not_an_index_for_every_package(
+    tmp_path: Path,
+) -> None:
     """It became an extra index under best-match: numpy could then come from the PyTorch
-    index, which uv never asks for numpy."""
+    index, which uv never asks for numpy. It is now a [pypi] sources pin: torch from it
+    alone, and nothing else (it was refused while mlenv had no per-package index)."""
     text = UV + (
         '[tool.uv.sources]\ntorch = { index = "pytorch-cu128" }\n'
         f'[[tool.uv.index]]\nname = "pytorch-cu128"\nurl = "{CU128}"\nexplicit = true\n'
     )
     code, err = init_from(tmp_path, "pyproject.toml", text)
-    assert code == 1 and "[tool.uv.sources] torch" in err and "explicit index" in err
-    assert "drop `explicit = true`" in err and not (tmp_path / "mlenv.toml").exists()
+    assert code == 0, err
+    manifest = loads((tmp_path / "mlenv.toml").read_text())
+    assert manifest.pypi.sources == (("torch", CU128),)
+    assert manifest.pypi.index_url == "https://pypi.org/simple"
+    assert CU128 not in manifest.pypi.extra_index_urls
+    assert manifest.cuda is not None and manifest.cuda.version == "12.8"  # guessed from it
+
+
+@pytest.mark.parametrize("condition", ["marker = \"sys_platform == 'linux'\"", 'extra = "cu128"'])
+def test_a_conditional_uv_explicit_source_is_still_refused(tmp_path: Path, condition: str) -> None:
+    """mlenv's sources hold for every platform and extra: a pin uv applies only under a marker
+    or an extra cannot be written as one."""
+    text = UV + (
+        f'[tool.uv.sources]\ntorch = {{ index = "pytorch-cu128", {condition} }}\n'
+        f'[[tool.uv.index]]\nname = "pytorch-cu128"\nurl = "{CU128}"\nexplicit = true\n'
+    )
+    code, err = init_from(tmp_path, "pyproject.toml", text)
+    assert code == 1 and "[tool.uv.sources] torch" in err and "only for some" in err
+    assert not (tmp_path / "mlenv.toml").exists()
 
 
 @pytest.mark.parametrize(
@@ -248,7 +268,6 @@ def test_pixi_entries_mlenv_cannot_express_are_named(tmp_path: Path) -> None:
         '[dependencies]\nmylib = { path = "../mylib" }\n'
         '[target.linux-64.dependencies]\ncuda-nvcc = "*"\n'
         '[target.linux-64.pypi-dependencies]\nflash-attn = "*"\n'
-        "[pypi-dependencies]\n"
         'torch = { version = "*", index = "https://download.pytorch.org/whl/cu121" }\n'
     )
     with pytest.raises(ImportFileError) as caught:
@@ -256,10 +275,27 @@ def test_pixi_entries_mlenv_cannot_express_are_named(tmp_path: Path) -> None:
     where = sorted(problem.where.split(": ", 1)[1] for problem in caught.value.problems)
     assert where == [
         "[dependencies] mylib",
-        "[pypi-dependencies] torch",
         "[target.linux-64.dependencies] cuda-nvcc",
+        "[target.linux-64.pypi-dependencies] torch",  # an index for some platforms only
         "group 'gpu'",
     ]
+
+
+def test_a_pixi_per_package_index_becomes_a_source(tmp_path: Path) -> None:
+    """It was refused while mlenv had no per-package index: pixi takes torch from that index
+    alone, which [pypi] sources say."""
+    text = (
+        '[workspace]\nname = "x"\nchannels = ["conda-forge"]\nplatforms = ["linux-64"]\n'
+        '[pypi-dependencies]\nnumpy = "*"\n'
+        f'Torch = {{ version = "==2.7.0", index = "{CU128}/" }}\n'
+    )
+    path = tmp_path / "pixi.toml"
+    path.write_text(text)
+    result = import_file(path, ())
+    assert result.sources == (("torch", CU128),) and CU128 not in result.extra_index_urls
+    code, err = init_from(tmp_path, "pixi.toml", text)
+    assert code == 0, err
+    assert loads((tmp_path / "mlenv.toml").read_text()).pypi.sources == (("torch", CU128),)
 
 
 def test_a_pixi_file_without_linux_is_refused_by_the_cli(tmp_path: Path) -> None:
