@@ -20,7 +20,7 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from mlenv.importers import _PYPI, Imported, _Collector
-from mlenv.inputs import manifest_indexes
+from mlenv.inputs import index_order, manifest_indexes
 
 _STRATEGIES = {"first-index": "first-index", "unsafe-best-match": "best-match"}
 
@@ -75,7 +75,7 @@ def _sources(
     faithful only when that index is the first one mlenv consults."""
     sources = uv.get("sources") if isinstance(uv.get("sources"), dict) else {}
     wanted = {canonicalize_name(Requirement(line).name) for line in result.pypi}
-    first = result.index_url or _PYPI
+    first = index_order(result.index_url or _PYPI, result.extra_index_urls)[0]
     pinned: dict[str, str] = {}
     for name, source in (sources or {}).items():
         if canonicalize_name(name) not in wanted:

@@ -206,8 +206,8 @@ def token_project(tmp_path: Path) -> Iterator[Path]:
         root.mkdir()
         (root / "mlenv.toml").write_text(
             '[environment]\nname = "s"\npython = "3.11"\ninterpreter = "/usr/bin/python3.11"\n'
-            f'[pypi]\nindex-url = "{server.url}/simple"\n'
-            f'extra-index-urls = ["{server.url}/simple/?token={TOKEN}"]\n'
+            f'[pypi]\nindex-url = "{server.url}/simple/?token={TOKEN}"\n'
+            f'extra-index-urls = ["{server.url}/simple"]\n'
             f'find-links = ["{server.url}/simple/app/?access_token={TOKEN}"]\n'
             'dependencies = ["app"]\n'
         )

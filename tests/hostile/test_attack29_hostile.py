@@ -48,7 +48,7 @@ MANIFEST = (
 # Each [target] location edited under an unchanged inputs hash: (key, old text, new text).
 LOCATION_EDITS = [
     ("indexes", '"https://pypi.internal/simple/?token=***"', '"https://evil.example/simple"'),
-    ("indexes", ', "https://download.pytorch.org/whl/cu124"', ""),
+    ("indexes", '"https://download.pytorch.org/whl/cu124", ', ""),  # asked first (uv's order)
     ("indexes", "https://download.pytorch.org/whl/cu124", "https://download.pytorch.org/whl/cu118"),
     ("find-links", '"wheels", ', ""),
     ("find-links", '"file:///srv/wheels"', '"file:///tmp/wheels"'),

@@ -108,12 +108,13 @@ def test_the_first_index_that_lists_a_project_owns_it_even_with_nothing_usable(
     tmp_path: Path, shape: str
 ) -> None:
     """Protects first-index against dependency confusion (`index.group.IndexGroup.files`, over
-    each index's `knows`): the internal index has a page for foo-bar that lists no file mlenv
-    can use; the public extra index's foo-bar 9.0 is never taken (uv stops at the first index
-    that answers for a name). Before, an empty page let the public 9.0 into the lock."""
+    each index's `knows`): the internal index (an extra one, asked first as uv asks it) has a
+    page for foo-bar that lists no file mlenv can use; the public index-url's foo-bar 9.0 is
+    never taken (uv stops at the first index that answers for a name). Before, an empty page
+    let the public 9.0 into the lock."""
     internal = _page(tmp_path / "internal", "foo-bar", _UNUSABLE[shape])
     public = _page(tmp_path / "public", "foo-bar", [build_wheel("foo_bar", "9.0")])
-    root = _project(tmp_path, internal, ["Foo.Bar"], extra=f'extra-index-urls = ["{public}"]\n')
+    root = _project(tmp_path, public, ["Foo.Bar"], extra=f'extra-index-urls = ["{internal}"]\n')
     status, stderr = _lock(root, tmp_path)
     assert status == 1, stderr
     assert "foo-bar: listed on" in stderr

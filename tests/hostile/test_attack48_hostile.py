@@ -327,7 +327,7 @@ def test_dependency_group_mistakes_are_refused(tmp_path: Path, groups: str, mess
 
 def test_uv_index_source_becomes_an_index_and_the_cuda_guess(tmp_path: Path) -> None:
     """uv's PyTorch setup with the index not explicit: uv searches it before PyPI for every
-    package, which is mlenv's first-index over index-url then extra-index-urls. (An explicit
+    package, which is mlenv's first-index over extra-index-urls then index-url. (An explicit
     index becomes a [pypi] sources pin: attack 55.)"""
     text = (PROJECT + 'dependencies = ["torch>=2.4", "numpy"]\n[tool.uv.sources]\n'
             'torch = {index = "pytorch-cu121"}\n'
@@ -336,8 +336,8 @@ def test_uv_index_source_becomes_an_index_and_the_cuda_guess(tmp_path: Path) -> 
     code, err = init_from(tmp_path, "pyproject.toml", text)
     assert code == 0, err
     pypi = written(tmp_path)["pypi"]
-    assert pypi["index-url"] == "https://download.pytorch.org/whl/cu121"  # type: ignore[index]
-    assert pypi["extra-index-urls"] == ["https://pypi.org/simple"]  # type: ignore[index]
+    assert pypi["index-url"] == "https://pypi.org/simple"  # type: ignore[index]
+    assert pypi["extra-index-urls"] == ["https://download.pytorch.org/whl/cu121"]  # type: ignore[index]
     assert pypi["index-strategy"] == "first-index"  # type: ignore[index]
     assert pypi["dependencies"] == ["torch>=2.4", "numpy"]  # type: ignore[index]
     assert written(tmp_path)["cuda"]["version"] == "12.1"  # type: ignore[index]

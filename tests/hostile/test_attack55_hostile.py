@@ -168,17 +168,18 @@ def test_a_conditional_uv_explicit_source_is_still_refused(tmp_path: Path, condi
 @pytest.mark.parametrize(
     ("uv", "index", "extras", "strategy"),
     [
-        # uv searches [[tool.uv.index]] before PyPI and takes a package from the first
-        (f'[[tool.uv.index]]\nname = "cu"\nurl = "{CU128}/"\n', CU128,
-         ["https://pypi.org/simple"], "first-index"),
+        # uv searches [[tool.uv.index]] before PyPI and takes a package from the first: an
+        # extra index, which mlenv's first-index asks before index-url as uv does
+        (f'[[tool.uv.index]]\nname = "cu"\nurl = "{CU128}/"\n', "https://pypi.org/simple",
+         [CU128], "first-index"),
         # legacy settings were dropped without a word
-        (f'[tool.uv]\nextra-index-url = ["{CU128}"]\n', CU128,
-         ["https://pypi.org/simple"], "first-index"),
+        (f'[tool.uv]\nextra-index-url = ["{CU128}"]\n', "https://pypi.org/simple",
+         [CU128], "first-index"),
         (f'[tool.uv]\nextra-index-url = ["{CU128}"]\nindex-strategy = "unsafe-best-match"\n',
-         CU128, ["https://pypi.org/simple"], "best-match"),
+         "https://pypi.org/simple", [CU128], "best-match"),
         (f'[[tool.uv.index]]\nname = "in"\nurl = "https://pypi.corp/simple"\ndefault = true\n'
-         f'[[tool.uv.index]]\nname = "cu"\nurl = "{CU128}"\n', CU128,
-         ["https://pypi.corp/simple"], "first-index"),
+         f'[[tool.uv.index]]\nname = "cu"\nurl = "{CU128}"\n', "https://pypi.corp/simple",
+         [CU128], "first-index"),
     ],
 )  # fmt: skip
 def test_uv_index_order_and_strategy_are_kept(
@@ -255,9 +256,9 @@ def test_a_pixi_workspace_is_imported_for_its_linux_platform(tmp_path: Path) -> 
     assert result.channels == ("nvidia", "conda-forge")  # pixi: a higher priority first
     assert result.pypi == ("accelerate[testing]>=0.30", "ruff==0.4.0")
     assert result.platforms == ("linux-64",) and result.python == "3.11"
-    # pixi resolves PyPI with uv: the extra index is consulted before PyPI
-    assert result.index_url == "https://download.pytorch.org/whl/cu121"
-    assert result.extra_index_urls == ("https://pypi.org/simple",)
+    # pixi resolves PyPI with uv: the extra index is consulted before PyPI, as mlenv does
+    assert result.index_url == "https://pypi.org/simple"
+    assert result.extra_index_urls == ("https://download.pytorch.org/whl/cu121",)
     assert result.index_strategy == "first-index"
 
 
@@ -321,14 +322,15 @@ def test_a_missing_or_circular_include_names_the_r_line(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("sources", "index", "extras", "strategy"),
     [
-        # a supplemental source is asked only for what PyPI lacks: it was dropped
-        (f'name = "cu"\nurl = "{CU128}"\npriority = "supplemental"\n', "https://pypi.org/simple",
-         [CU128], "first-index"),
+        # a supplemental source is asked only for what PyPI lacks: it was dropped; asked after
+        # PyPI, it is index-url, which first-index asks after the extra indexes
+        (f'name = "cu"\nurl = "{CU128}"\npriority = "supplemental"\n', CU128,
+         ["https://pypi.org/simple"], "first-index"),
         # a primary source disables the implicit PyPI
         ('name = "corp"\nurl = "https://pypi.corp/simple/"\n', "https://pypi.corp/simple", [],
          None),
         (f'name = "cu"\nurl = "{CU128}"\n[[tool.poetry.source]]\nname = "PyPI"\n'
-         'priority = "primary"\n', CU128, ["https://pypi.org/simple"], "best-match"),
+         'priority = "primary"\n', "https://pypi.org/simple", [CU128], "best-match"),
         # an explicit source no dependency names is never asked
         (f'name = "cu"\nurl = "{CU128}"\npriority = "explicit"\n', "https://pypi.org/simple", [],
          None),
