@@ -24,9 +24,9 @@ from packaging.version import InvalidVersion, Version
 from resolvelib import BaseReporter, ResolutionImpossible, ResolutionTooDeep
 from resolvelib.providers import AbstractProvider
 from resolvelib.resolvers import Criterion
-from resolvelib.resolvers import Resolution as Resolving
 from resolvelib.structs import RequirementInformation
 
+from mlenv.cycles import Cycling, resolve_guarded
 from mlenv.errors import MlenvError, printable
 from mlenv.index import CoreMetadata, Index, IndexFile
 from mlenv.index.model import MetadataError
@@ -721,11 +721,9 @@ def resolve(
         )
         try:
             provider.prefetch(req.name for req in roots)
-            state = Resolving(provider, _ResolvelibProgress(reporter)).resolve(
-                roots, max_rounds=MAX_ROUNDS
-            )
+            state = resolve_guarded(provider, _ResolvelibProgress(reporter), roots, MAX_ROUNDS)
             pinned = _reachable(state.mapping, state.criteria)
-        except ResolutionImpossible as exc:
+        except (ResolutionImpossible, Cycling) as exc:
             raise explain(exc.causes, provider, target, indexes_searched) from None
         except ResolutionTooDeep:
             raise ResolutionError(
