@@ -150,10 +150,15 @@ def _saved(resolution: Resolution[Any, Any, str]) -> object:
 
 
 def resolve_guarded(
-    provider: Any, reporter: BaseReporter[RT, CT, str], roots: Iterable[RT], max_rounds: int
+    provider: Any,
+    reporter: BaseReporter[RT, CT, str],
+    roots: Iterable[RT],
+    max_rounds: int,
+    kind: type[Resolution[Any, Any, str]] = Resolution,
 ) -> State[RT, CT, str]:
-    """resolvelib's ``Resolution.resolve``, stopped by ``Cycling`` when it goes in circles."""
+    """``kind``'s ``resolve`` (resolvelib's Resolution), stopped by ``Cycling`` when it goes
+    in circles."""
     guard = CycleGuard(reporter)
-    resolution: Resolution[RT, CT, str] = Resolution(provider, guard)
+    resolution: Resolution[RT, CT, str] = kind(provider, guard)
     guard.resolution = resolution
     return resolution.resolve(roots, max_rounds=max_rounds)

@@ -26,7 +26,8 @@ from resolvelib.providers import AbstractProvider
 from resolvelib.resolvers import Criterion
 from resolvelib.structs import RequirementInformation
 
-from mlenv.cycles import Cycling, resolve_guarded
+from mlenv.backtrack import resolve_or_retry
+from mlenv.cycles import Cycling
 from mlenv.errors import MlenvError, printable
 from mlenv.index import CoreMetadata, Index, IndexFile
 from mlenv.index.model import MetadataError
@@ -721,7 +722,7 @@ def resolve(
         )
         try:
             provider.prefetch(req.name for req in roots)
-            state = resolve_guarded(provider, _ResolvelibProgress(reporter), roots, MAX_ROUNDS)
+            state = resolve_or_retry(provider, _ResolvelibProgress(reporter), roots, MAX_ROUNDS)
             pinned = _reachable(state.mapping, state.criteria)
         except (ResolutionImpossible, Cycling) as exc:
             raise explain(exc.causes, provider, target, indexes_searched) from None

@@ -13,7 +13,7 @@ from resolvelib.providers import AbstractProvider
 
 from mlenv.cycles import Cycling, resolve_guarded
 
-World = Mapping[str, Mapping[int, Sequence[tuple[str, int]]]]
+World = Mapping[str, Mapping[int, Sequence[tuple[str, int | None]]]]
 
 
 @dataclass(frozen=True)
