@@ -40,7 +40,7 @@ from mlenv.limits import (
     MAX_REQUIRES_DIST,
     enforce,
 )
-from mlenv.nearest import Pinned, missing_pins
+from mlenv.nearest import Pinned, base_roots, missing_pins
 from mlenv.pep508 import marker_holds, marker_text
 from mlenv.pep508 import requirement as parsed
 from mlenv.redaction import redact
@@ -790,6 +790,7 @@ def explain(
     lines = []
     for name in names:
         infos = [info for info in causes if info.requirement.name == name]
+        infos += base_roots(infos, provider.roots)
         candidates = provider._candidates(name)
         rejected = provider.rejections[canonicalize_name(name)]
         seen = rejected.versions | {c.version for c in candidates}
