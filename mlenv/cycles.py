@@ -66,10 +66,11 @@ class CycleGuard(BaseReporter[RT, CT, str], Generic[RT, CT]):
     def __init__(self, inner: BaseReporter[RT, CT, str]) -> None:
         self.inner = inner
         self.resolution: Resolution[RT, CT, str] | None = None
-        self._stacks: set[bytes] = set()  # whole stacks, once backjumping has begun
+        self._stacks: set[bytes] = set()  # whole stacks at the end of backjumping rounds
         self._tops: dict[bytes, int] = {}  # top states since the last backjump, and when
         self._pinned: list[str] = []  # the name pinned in each round since then
-        self._backjumped = False
+        self._repinned = False  # this round pinned a name pinned before since the last backjump
+        self._backjumped = False  # this round backjumped
         self._mode: tuple[float, int] = (0.0, 0)
         self._below: dict[int, tuple[State[RT, CT, str], bytes]] = {}
 
@@ -92,13 +93,20 @@ class CycleGuard(BaseReporter[RT, CT, str], Generic[RT, CT]):
         if mode != self._mode:  # resolvelib rolled optimistic backjumping back: a new search
             self._mode = mode
             self._forget()
-        top = fingerprint(state)
-        first = self._tops.setdefault(top, len(self._pinned))
-        if first < len(self._pinned):
+        # Only a round that backjumps or pins a name again can close a circle: a resolution
+        # that pins each name once, going forward, is never fingerprinted.
+        repinned, backjumped = self._repinned, self._backjumped
+        self._repinned = self._backjumped = False
+        if backjumped:
+            if not self._stack_repeats(resolution._states):
+                return
+            causes = list(state.backtrack_causes)
+        elif repinned:
+            first = self._tops.setdefault(fingerprint(state), len(self._pinned))
+            if first == len(self._pinned):
+                return
             went_round = sorted(set(self._pinned[first:]))
             causes = [i for key in went_round for i in state.criteria[key].information]
-        elif self._backjumped and self._stack_repeats(resolution._states):
-            causes = list(state.backtrack_causes)
         else:
             return
         if _saved(resolution) is None:
@@ -141,7 +149,9 @@ class CycleGuard(BaseReporter[RT, CT, str], Generic[RT, CT]):
     def pinning(self, candidate: CT) -> None:
         self.inner.pinning(candidate)
         if self.resolution is not None:
-            self._pinned.append(self.resolution._p.identify(candidate))
+            name = self.resolution._p.identify(candidate)
+            self._repinned = name in self._pinned
+            self._pinned.append(name)
 
 
 def _saved(resolution: Resolution[Any, Any, str]) -> object:

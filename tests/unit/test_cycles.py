@@ -85,3 +85,17 @@ def test_a_plain_conflict_is_still_resolvelibs_to_report() -> None:
     world: World = {"a": {1: [("c", 1)]}, "b": {1: [("c", 2)]}, "c": {1: [], 2: []}}
     with pytest.raises(ResolutionImpossible):
         _resolve(world, ["a", "b"])
+
+
+def test_a_forward_resolution_is_never_fingerprinted(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fingerprints cost O(state) a round: only a backjump or a second pin of a name pays."""
+    calls: list[object] = []
+
+    def counted(state: object) -> bytes:
+        calls.append(state)
+        return b""
+
+    monkeypatch.setattr("mlenv.cycles.fingerprint", counted)
+    world: World = {f"p{i}": {1: [(f"p{i + 1}", None)] if i < 50 else []} for i in range(51)}
+    assert len(_resolve(world, ["p0"])) == 51
+    assert calls == []
