@@ -10,9 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any, Protocol, TypeVar
 
 from packaging.specifiers import InvalidSpecifier, Specifier, SpecifierSet
 from packaging.version import InvalidVersion, Version
+from resolvelib.structs import RequirementInformation
 
 _AROUND = 2  # releases named on each side of the missing one
 _SPELLINGS = 4  # spellings of the same release named (a torch release has many +cuXYZ)
@@ -66,3 +68,27 @@ def _nearby(spec: Specifier, seen: Collection[Version], releases: Sequence[Versi
             f"=={spec.version} would match {loose[-1]}"
         )
     return f"nearest versions: {nearby}"
+
+
+class _Named(Protocol):
+    @property
+    def name(self) -> str: ...
+    @property
+    def extras(self) -> frozenset[str]: ...
+
+
+R = TypeVar("R", bound=_Named)
+
+
+def base_roots(
+    infos: Sequence[RequirementInformation[R, Any]], roots: Iterable[R]
+) -> list[RequirementInformation[R, Any]]:
+    """The manifest's other requirements on the name of ``infos`` when one of those has
+    extras: ``pkg[x]``'s versions were matched against ``pkg``'s own requirements too, so a
+    ``pkg==1.0`` beside ``pkg[x]>1`` is half the conflict, though resolvelib names only the
+    ``pkg[x]`` side."""
+    if not any(info.requirement.extras for info in infos):
+        return []
+    name = infos[0].requirement.name
+    known = [info.requirement for info in infos]
+    return [RequirementInformation(r, None) for r in roots if r.name == name and r not in known]

@@ -24,9 +24,10 @@ from packaging.version import InvalidVersion, Version
 from resolvelib import BaseReporter, ResolutionImpossible, ResolutionTooDeep
 from resolvelib.providers import AbstractProvider
 from resolvelib.resolvers import Criterion
-from resolvelib.resolvers import Resolution as Resolving
 from resolvelib.structs import RequirementInformation
 
+from mlenv.backtrack import resolve_or_retry
+from mlenv.cycles import Cycling
 from mlenv.dropped_extras import dropped_extras
 from mlenv.errors import MlenvError, printable
 from mlenv.index import CoreMetadata, Index, IndexFile, IndexGroup
@@ -40,7 +41,7 @@ from mlenv.limits import (
     MAX_REQUIRES_DIST,
     enforce,
 )
-from mlenv.nearest import Pinned, missing_pins
+from mlenv.nearest import Pinned, base_roots, missing_pins
 from mlenv.passed_over import passed_over
 from mlenv.pep508 import marker_holds, marker_text
 from mlenv.pep508 import requirement as parsed
@@ -724,11 +725,9 @@ def resolve(
         )
         try:
             provider.prefetch(req.name for req in roots)
-            state = Resolving(provider, _ResolvelibProgress(reporter)).resolve(
-                roots, max_rounds=MAX_ROUNDS
-            )
+            state = resolve_or_retry(provider, _ResolvelibProgress(reporter), roots, MAX_ROUNDS)
             pinned = _reachable(state.mapping, state.criteria)
-        except ResolutionImpossible as exc:
+        except (ResolutionImpossible, Cycling) as exc:
             raise explain(exc.causes, provider, target, indexes_searched) from None
         except ResolutionTooDeep:
             raise ResolutionError(
@@ -823,6 +822,7 @@ def explain(
     lines = []
     for name in names:
         infos = [info for info in causes if info.requirement.name == name]
+        infos += base_roots(infos, provider.roots)
         candidates = provider._candidates(name)
         rejected = provider.rejections[canonicalize_name(name)]
         seen = rejected.versions | {c.version for c in candidates}

@@ -1,0 +1,66 @@
+"""A second, plain-backtracking search when resolvelib's backjumping finds no resolution.
+
+resolvelib's backjumping can skip the one pin whose other version would have worked, and
+then report that no resolution exists for a world that has one (sarugaku/resolvelib issue
+206: ``p2`` alone, where ``p2 2`` needs a missing ``p1==3``, ``p2 1`` takes ``p1 2`` first,
+and ``p1 2``'s ``p0 2`` wants ``p2==2``; only ``p1 1`` works, and the backjump passes over
+``p1``'s state because ``p1 2``'s dependencies are not among the conflict's names). So when
+the first search fails, a second one undoes pins strictly one at a time, newest first, each
+undone pin marked incompatible, which cannot pass over a pin. It runs at most
+``RETRY_ROUNDS`` rounds; when it finds nothing, the first search's account stands.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any, TypeVar
+
+from resolvelib import BaseReporter, ResolutionImpossible, ResolutionTooDeep
+from resolvelib.resolvers import Resolution
+from resolvelib.structs import RequirementInformation, State
+
+from mlenv.cycles import Cycling, resolve_guarded
+
+RT = TypeVar("RT")
+CT = TypeVar("CT")
+KT = TypeVar("KT")
+
+RETRY_ROUNDS = 2_000  # a second opinion, bounded: a true conflict in a large world waits little
+
+
+class Stepwise(Resolution[RT, CT, KT]):
+    """resolvelib's Resolution that, on a conflict, undoes only the newest pin."""
+
+    def __init__(self, provider: Any, reporter: BaseReporter[RT, CT, KT]) -> None:
+        super().__init__(provider, reporter)
+        self._optimistic_backjumping_ratio = 0.0  # resolvelib 1.2: no optimistic jumps
+
+    def _backjump(self, causes: list[RequirementInformation[RT, CT]]) -> bool:
+        # The top state failed to pin; below it, the state of the newest pin.
+        while len(self._states) >= 3:
+            del self._states[-1]
+            undone = self._states.pop()
+            if not undone.mapping:
+                raise ResolutionImpossible(causes)
+            name, candidate = undone.mapping.popitem()
+            known = [(key, list(c.incompatibilities)) for key, c in undone.criteria.items()]
+            known.append((name, [candidate]))
+            self._push_new_state()
+            if self._patch_criteria(known):
+                return True
+        return False
+
+
+def resolve_or_retry(
+    provider: Any, reporter: BaseReporter[RT, CT, str], roots: Iterable[RT], max_rounds: int
+) -> State[RT, CT, str]:
+    """``resolve_guarded``; on ResolutionImpossible, the stepwise search's result if it has
+    one, else the first search's ResolutionImpossible."""
+    roots = list(roots)
+    try:
+        return resolve_guarded(provider, reporter, roots, max_rounds)
+    except ResolutionImpossible as first:
+        try:
+            return resolve_guarded(provider, reporter, roots, RETRY_ROUNDS, Stepwise)
+        except (ResolutionImpossible, ResolutionTooDeep, Cycling):
+            raise first from None

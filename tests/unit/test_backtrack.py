@@ -1,0 +1,35 @@
+"""resolve_or_retry: a plain-backtracking second search when backjumping finds nothing
+(sarugaku/resolvelib issue 206: a satisfiable world reported impossible)."""
+
+from __future__ import annotations
+
+import pytest
+from resolvelib import BaseReporter, ResolutionImpossible
+
+from mlenv.backtrack import resolve_or_retry
+from tests.unit.test_cycles import Need, Release, World, _Provider
+
+# p2 2 needs a p1 3 that does not exist; p2 1 takes p1 2 first, whose p0 2 wants p2 2.
+ISSUE_206: World = {
+    "p0": {2: [("p2", 2)]},
+    "p1": {1: [], 2: [("p0", 2)]},
+    "p2": {1: [("p1", None)], 2: [("p1", 3)]},
+}
+
+
+def _resolve(world: World, roots: list[str]) -> dict[str, int]:
+    reporter: BaseReporter[Need, Release, str] = BaseReporter()
+    state = resolve_or_retry(_Provider(world), reporter, [Need(r, None) for r in roots], 1000)
+    return {name: release.version for name, release in state.mapping.items()}
+
+
+def test_the_pin_backjumping_skips_is_tried() -> None:
+    # p2 1's "p1 in {1, 2}" is "any" here: p1 has no other versions.
+    assert _resolve(ISSUE_206, ["p2"]) == {"p2": 1, "p1": 1}
+
+
+def test_a_true_conflict_keeps_the_first_searchs_causes() -> None:
+    world: World = {"a": {1: [("c", 1)]}, "b": {1: [("c", 2)]}, "c": {1: [], 2: []}}
+    with pytest.raises(ResolutionImpossible) as failed:
+        _resolve(world, ["a", "b"])
+    assert {info.requirement.name for info in failed.value.causes} == {"c"}
