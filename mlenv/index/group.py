@@ -19,7 +19,8 @@ class IndexGroup:
 
     The strategy decides which indexes' files of a project the resolver may choose from:
 
-    - ``"first-index"`` (the default, as uv): the first index, in the order given, that knows
+    - ``"first-index"`` (the default, as uv): the first index, in the order given (the caller
+      gives uv's: ``inputs.index_order``), that knows
       the project (has a page for it, even one listing no file mlenv can use) supplies all of
       its files; later indexes are not consulted for it. This defeats dependency confusion: a
       public index cannot shadow an internal package by publishing a higher version under the
