@@ -28,7 +28,12 @@ def unfetchable(url: str) -> str | None:
     import httpx
 
     try:
-        host = httpx.URL(url).host
+        parsed = httpx.URL(url)
+        parsed.host  # noqa: B018  (decoding an A-label httpx cannot read raises)
+        # The ASCII host httpx sends, as the socket encodes it (an empty label, one past 63
+        # characters): never the Unicode form through Python's IDNA 2003 codec, which refuses
+        # hosts IDNA 2008 spells (a Hebrew or Arabic label ending in a digit, ``אב1.co.il``).
+        host = parsed.raw_host.decode("ascii")
         if host and not host.startswith("["):
             host.encode("idna")
     except (httpx.InvalidURL, UnicodeError, ValueError) as exc:

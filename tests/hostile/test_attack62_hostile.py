@@ -1,0 +1,36 @@
+"""Attack pass 62: the UTF-8 re-exec, redirect hosts IDNA 2008 spells, and which HTTP errors
+are worth asking again. Each test names what it protects and fails if its fix is undone."""
+
+from __future__ import annotations
+
+import pytest
+
+from mlenv.index.redirects import unfetchable
+
+pytestmark = pytest.mark.hostile
+
+# Valid IDNA 2008 hosts (httpx sends their A-labels) that Python's IDNA 2003 codec refuses
+# ("Violation of BIDI requirement 3": a right-to-left label ending in a digit).
+IDNA2008_HOSTS = ["https://\u05d0\u05d11.co.il/v2/b", "https://\u0627\u0661.example/b"]
+
+
+@pytest.mark.parametrize("url", IDNA2008_HOSTS, ids=range(len(IDNA2008_HOSTS)))
+def test_a_redirect_to_a_host_idna_2008_spells_is_followed(url: str) -> None:
+    """``redirects.unfetchable`` re-encoded httpx's Unicode host with Python's IDNA 2003
+    codec, so an index or registry redirect to ``אב1.co.il`` (which httpx requests as
+    ``xn--1-zhcd.co.il``) was refused as a malformed Location."""
+    import httpx
+
+    from mlenv.oci.auth import readable_redirect
+
+    assert unfetchable(url) is None
+    request = httpx.Request("GET", "https://registry.test/v2/x/blobs/sha256:0")
+    location = [(b"Location", url.encode())]  # UTF-8 bytes, as they come off the wire
+    readable_redirect(httpx.Response(307, headers=location, request=request))
+
+
+@pytest.mark.parametrize(
+    "url", ["https://a..example/x", "https://" + "a" * 64 + ".example/", "https://xn--.example/"]
+)
+def test_a_host_no_socket_can_spell_is_still_unfetchable(url: str) -> None:
+    assert unfetchable(url) is not None
