@@ -22,10 +22,15 @@ def utf8_filenames() -> bool:
 
 def ensure_utf8_filenames() -> None:
     """Re-run this very command in UTF-8 mode when file names would be encoded otherwise."""
-    if utf8_filenames() or os.environ.get("PYTHONUTF8") == "1":
+    if utf8_filenames() or os.environ.get("PYTHONUTF8") == "1" or not sys.executable:
         return
+    # ``-X utf8`` as well as the variable: ``python -I -m mlenv`` (or ``-E``) ignores every
+    # PYTHON* variable, so the variable alone left the new process in the locale's encoding.
+    # The variable is kept for children and, set, ends the re-exec: never a loop. A frozen
+    # executable takes no interpreter options.
+    options = [] if getattr(sys, "frozen", False) else ["-X", "utf8"]
     os.execve(
         sys.executable,
-        [sys.executable, *sys.orig_argv[1:]],
+        [sys.executable, *options, *sys.orig_argv[1:]],
         {**os.environ, "PYTHONUTF8": "1"},
     )

@@ -34,3 +34,24 @@ def test_a_redirect_to_a_host_idna_2008_spells_is_followed(url: str) -> None:
 )
 def test_a_host_no_socket_can_spell_is_still_unfetchable(url: str) -> None:
     assert unfetchable(url) is not None
+
+
+@pytest.mark.parametrize("flag", ["-E", "-I"])
+def test_the_utf8_re_exec_holds_when_python_ignores_the_environment(flag: str) -> None:
+    """``utf8mode.ensure_utf8_filenames`` re-ran the command with only ``PYTHONUTF8=1``:
+    under ``python -I`` or ``-E`` (which ignore PYTHON* variables) the new process kept the
+    locale's file-name encoding, silently, the very bytes the re-exec is there to prevent."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = str(Path(__file__).resolve().parents[2])
+    code = (
+        f"import sys; sys.path.insert(0, {root!r}); import mlenv.utf8mode as u; "
+        "u.ensure_utf8_filenames(); print(sys.flags.utf8_mode, sys.getfilesystemencoding())"
+    )
+    env = {"LC_ALL": "tr_TR.ISO-8859-9", "PATH": "/usr/bin:/bin"}
+    done = subprocess.run(
+        [sys.executable, flag, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
+    assert done.stdout.split() == ["1", "utf-8"], done
