@@ -43,8 +43,11 @@ def _release(text: str) -> tuple[int, ...]:
         raise PoetryConstraintError(f"{text!r} is not a version") from None
 
 
-def _dotted(parts: Sequence[int]) -> str:
-    return ".".join(str(part) for part in parts)
+def _below(version: str, parts: Sequence[int]) -> str:
+    """``version`` and the bound ``parts`` as a range; the bound keeps the version's epoch
+    (``^1!2.0`` is below ``1!3.0.0``: ``<3.0.0`` has epoch 0, and no version is in the range)."""
+    epoch = Version(version).epoch
+    return f">={version},<{f'{epoch}!' if epoch else ''}{'.'.join(str(p) for p in parts)}"
 
 
 def _caret(version: str) -> str:
@@ -56,14 +59,14 @@ def _caret(version: str) -> str:
         upper = (0, release[1] + 1, 0)
     else:
         upper = (0, 0, release[2] + 1)
-    return f">={version},<{_dotted(upper)}"
+    return _below(version, upper)
 
 
 def _tilde(version: str) -> str:
     """``~1`` allows minor updates, ``~1.2`` and ``~1.2.3`` patch updates only."""
     release = _release(version)
     upper = (release[0] + 1, 0, 0) if len(release) == 1 else (release[0], release[1] + 1, 0)
-    return f">={version},<{_dotted(upper)}"
+    return _below(version, upper)
 
 
 def _single(text: str) -> str:
@@ -84,7 +87,8 @@ def _single(text: str) -> str:
         return _caret(version)
     if operator == "~":
         return _tilde(version)
-    _release(version)
+    if len(_release(version)) < 2 and operator == "~=":  # PEP 440 and Poetry refuse ``~=1``
+        raise PoetryConstraintError(f"{text!r} needs two release parts, e.g. ~={version}.0")
     return f"{_PLAIN[operator]}{version}"
 
 
