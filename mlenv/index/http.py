@@ -47,9 +47,15 @@ class OfflineError(PackageIndexError):
     """A network request was attempted while offline; raised before any connection."""
 
 
+def busy(status: int) -> bool:
+    """An answer that may differ when asked again: 408 (the server gave up waiting), 429, 5xx;
+    the statuses uv's client retries."""
+    return status in (408, 429) or status >= 500
+
+
 class HttpError(PackageIndexError):
     """A request failed; ``status`` is None when no HTTP answer came back at all.
-    ``transient``: whether asking again may answer otherwise (a network failure, 429, 5xx),
+    ``transient``: whether asking again may answer otherwise (a network failure, ``busy``),
     as the status says unless the caller knows better: a URL no client can request, a scheme
     mlenv does not speak or a redirect loop fail the same way every time."""
 
@@ -66,7 +72,7 @@ class HttpError(PackageIndexError):
         self.url = url
         self.status = status
         if transient is None:
-            transient = status is None or status == 429 or status >= 500
+            transient = status is None or busy(status)
         self.transient = transient
 
 
@@ -83,7 +89,7 @@ def _hint(status: int, url: str) -> str:
         return "the server answered neither a whole file nor a redirect mlenv can follow; retry"
     if status in (404, 410):
         return "check the URL; nothing exists there"
-    if status == 429 or status >= 500:
+    if busy(status):
         return f"{host} is failing or rate limiting; try again later or use a mirror"
     return f"check the URL and that {host} is a package index"
 
@@ -349,7 +355,7 @@ class HttpClient:
                 self._sleep(self._delay(attempt, None))
                 continue
             status = response.status_code
-            if last or not (status == 429 or status >= 500):
+            if last or not busy(status):
                 return response
             retry_after = response.headers.get("retry-after")
             response.close()

@@ -3,6 +3,8 @@ are worth asking again. Each test names what it protects and fails if its fix is
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from mlenv.index.redirects import unfetchable
@@ -43,7 +45,6 @@ def test_the_utf8_re_exec_holds_when_python_ignores_the_environment(flag: str) -
     locale's file-name encoding, silently, the very bytes the re-exec is there to prevent."""
     import subprocess
     import sys
-    from pathlib import Path
 
     root = str(Path(__file__).resolve().parents[2])
     code = (
@@ -78,3 +79,23 @@ def test_a_poetry_compatible_release_of_one_part_is_refused_as_poetrys() -> None
     with pytest.raises(PoetryConstraintError, match="two release parts"):
         translate("~=1")
     assert translate("~=1.2") == "~=1.2"
+
+
+def test_a_request_timeout_answer_is_asked_again(tmp_path: Path) -> None:
+    """408 (the server or a proxy gave up waiting for the request) was read as a permanent
+    client error: neither the client's retries nor fetch's asked again, and a download failed
+    with "check the URL" where uv's client retries it."""
+    from mlenv.cache.download import is_transient
+    from mlenv.index.http import HttpClient, HttpError
+    from tests.support.httpserver import Fault, IndexServer
+
+    (tmp_path / "a.whl").write_bytes(b"wheel")
+    with (
+        IndexServer(tmp_path) as server,
+        HttpClient(retries=1, backoff=0.0, netrc_path=Path("/nonexistent")) as http,
+    ):
+        server.fault("/a.whl", Fault(status=408, times=1))
+        assert http.get(server.url + "/a.whl").content == b"wheel"
+        assert len(server.requests_for("/a.whl")) == 2
+    assert is_transient(HttpError("x", url="u", status=408, hint=""))
+    assert not is_transient(HttpError("x", url="u", status=404, hint=""))
