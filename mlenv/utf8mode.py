@@ -22,13 +22,15 @@ def utf8_filenames() -> bool:
 
 def ensure_utf8_filenames() -> None:
     """Re-run this very command in UTF-8 mode when file names would be encoded otherwise."""
-    if utf8_filenames() or os.environ.get("PYTHONUTF8") == "1" or not sys.executable:
+    frozen = bool(getattr(sys, "frozen", False))  # an executable that takes no -X option
+    if utf8_filenames() or not sys.executable or "utf8" in sys._xoptions:
+        return  # an -X utf8 given (the re-exec's, or the user's utf8=0) ends it: never a loop
+    if frozen and os.environ.get("PYTHONUTF8") == "1":
         return
-    # ``-X utf8`` as well as the variable: ``python -I -m mlenv`` (or ``-E``) ignores every
-    # PYTHON* variable, so the variable alone left the new process in the locale's encoding.
-    # The variable is kept for children and, set, ends the re-exec: never a loop. A frozen
-    # executable takes no interpreter options.
-    options = [] if getattr(sys, "frozen", False) else ["-X", "utf8"]
+    # ``-X utf8`` as well as the variable, which children inherit: ``python -I -m mlenv`` (or
+    # ``-E``) ignores every PYTHON* variable, so the variable alone (even one the user had
+    # exported) left this process in the locale's encoding.
+    options = [] if frozen else ["-X", "utf8"]
     os.execve(
         sys.executable,
         [sys.executable, *options, *sys.orig_argv[1:]],

@@ -38,8 +38,13 @@ def test_a_host_no_socket_can_spell_is_still_unfetchable(url: str) -> None:
     assert unfetchable(url) is not None
 
 
-@pytest.mark.parametrize("flag", ["-E", "-I"])
-def test_the_utf8_re_exec_holds_when_python_ignores_the_environment(flag: str) -> None:
+@pytest.mark.parametrize(
+    ("flag", "exported", "expected"),
+    [("-E", "", "1"), ("-I", "", "1"), ("-E", "1", "1"), ("-Xutf8=0", "", "0")],
+)
+def test_the_utf8_re_exec_holds_when_python_ignores_the_environment(
+    flag: str, exported: str, expected: str
+) -> None:
     """``utf8mode.ensure_utf8_filenames`` re-ran the command with only ``PYTHONUTF8=1``:
     under ``python -I`` or ``-E`` (which ignore PYTHON* variables) the new process kept the
     locale's file-name encoding, silently, the very bytes the re-exec is there to prevent."""
@@ -52,10 +57,15 @@ def test_the_utf8_re_exec_holds_when_python_ignores_the_environment(flag: str) -
         "u.ensure_utf8_filenames(); print(sys.flags.utf8_mode, sys.getfilesystemencoding())"
     )
     env = {"LC_ALL": "tr_TR.ISO-8859-9", "PATH": "/usr/bin:/bin"}
+    if exported:  # exported, but ignored by -E: no reason to stay in the locale's encoding
+        env["PYTHONUTF8"] = exported
     done = subprocess.run(
-        [sys.executable, flag, "-c", code], env=env, capture_output=True, text=True, check=True
-    )
-    assert done.stdout.split() == ["1", "utf-8"], done
+        [sys.executable, flag, "-c", code],
+        env=env, capture_output=True, text=True, check=True, timeout=60,
+    )  # fmt: skip
+    # the user's own -X utf8=0 is kept, and ends the re-exec (no loop)
+    assert done.stdout.split()[0] == expected, done
+    assert (done.stdout.split()[1] == "utf-8") == (expected == "1"), done
 
 
 def test_a_poetry_caret_or_tilde_keeps_the_versions_epoch() -> None:
