@@ -56,12 +56,16 @@ def readable_redirect(response: httpx.Response) -> None:
     location = response.headers.get("Location")
     if not response.has_redirect_location or location is None:
         return
-    from urllib.parse import urljoin
-
     from mlenv.index.redirects import unfetchable
 
-    target = urljoin(str(response.request.url), location)
-    why = unfetchable(target)
+    # joined as httpx will join it for the next hop: urljoin raised a bare ValueError for an
+    # unclosed or invalid IPv6 literal (``http://[::1/x``), an internal error again
+    try:
+        target = str(response.request.url.join(location))
+    except (httpx.InvalidURL, UnicodeError, ValueError) as exc:
+        target, why = location, str(exc) or type(exc).__name__
+    else:
+        why = unfetchable(target)
     if why is not None:
         raise RegistryError(
             f"the registry answered HTTP {response.status_code} with a Location mlenv cannot "

@@ -109,3 +109,32 @@ def test_a_request_timeout_answer_is_asked_again(tmp_path: Path) -> None:
         assert len(server.requests_for("/a.whl")) == 2
     assert is_transient(HttpError("x", url="u", status=408, hint=""))
     assert not is_transient(HttpError("x", url="u", status=404, hint=""))
+
+
+@pytest.mark.parametrize("location", ["http://[::1/x", "//[::1/x", "http://[::g]/x"])
+def test_a_registry_redirect_to_a_broken_ipv6_literal_is_the_registrys_fault(
+    location: str,
+) -> None:
+    """``oci.auth.readable_redirect`` joined the Location with ``urljoin``, which raised a bare
+    ``ValueError`` ("Invalid IPv6 URL") out of the response hook: a push or pull redirected
+    to an unclosed or invalid bracketed host ended as an internal error."""
+    import httpx
+
+    from mlenv.oci.auth import readable_redirect
+    from mlenv.oci.reference import RegistryError
+
+    request = httpx.Request("GET", "https://registry.test/v2/x/blobs/sha256:0")
+    answer = httpx.Response(307, headers=[(b"Location", location.encode())], request=request)
+    with pytest.raises(RegistryError, match="Location mlenv cannot fetch") as caught:
+        readable_redirect(answer)
+    assert "malformed" in (caught.value.hint or "")
+
+
+@pytest.mark.parametrize("location", ["?part=2", "/v2/x/blobs/other", "https://cdn.test/b"])
+def test_a_registry_redirect_httpx_can_follow_is_followed(location: str) -> None:
+    import httpx
+
+    from mlenv.oci.auth import readable_redirect
+
+    request = httpx.Request("GET", "https://registry.test/v2/x/blobs/sha256:0")
+    readable_redirect(httpx.Response(303, headers={"Location": location}, request=request))
