@@ -60,6 +60,7 @@ def readable_redirect(response: httpx.Response) -> None:
 
     # joined as httpx will join it for the next hop: urljoin raised a bare ValueError for an
     # unclosed or invalid IPv6 literal (``http://[::1/x``), an internal error again
+    why: str | None
     try:
         target = str(response.request.url.join(location))
     except (httpx.InvalidURL, UnicodeError, ValueError) as exc:
