@@ -51,7 +51,7 @@ from mlenv.cache.lock_artifacts import (
 )
 from mlenv.cache.reuse import LayerReuse, StaleReuse
 from mlenv.commands.session import Session
-from mlenv.errors import MlenvError, UsageError
+from mlenv.errors import MlenvError, UsageError, printable
 from mlenv.install.checks import NamedWheel
 from mlenv.install.wheels import install_environment, plan_owners
 from mlenv.layer_plan import plan_layers
@@ -80,18 +80,18 @@ def source_date_epoch(env: Mapping[str, str]) -> int:
     raw = env.get("SOURCE_DATE_EPOCH")
     if raw is None or raw == "":
         return DEFAULT_EPOCH
-    # ASCII digits only (the specification's form): str.isdigit() also takes "²", which int()
-    # refuses, and other scripts' digits, which every other tool of the build would refuse.
+    # ASCII digits only (the spec's form): isdigit() takes "²" and other scripts' digits too
     if not (raw.isascii() and raw.isdigit()):
         raise BuildError(
             f"SOURCE_DATE_EPOCH={raw!r} is not a number of seconds",
             where="SOURCE_DATE_EPOCH",
             hint="set it to an integer such as 1700000000, or unset it",
         )
-    epoch = int(raw)
+    digits = raw.lstrip("0") or "0"  # int() refuses 4300 digits; 13 are past LAST_EPOCH
+    epoch = int(digits) if len(digits) <= len(str(LAST_EPOCH)) else LAST_EPOCH + 1
     if epoch > LAST_EPOCH:
         raise BuildError(
-            f"SOURCE_DATE_EPOCH={raw} is after 9999-12-31T23:59:59Z, "
+            f"SOURCE_DATE_EPOCH={printable(raw, 40)} is after 9999-12-31T23:59:59Z, "
             "the last time an image config's RFC 3339 `created` can state",
             where="SOURCE_DATE_EPOCH",
             hint="set it to an integer such as 1700000000, or unset it",

@@ -138,3 +138,17 @@ def test_a_registry_redirect_httpx_can_follow_is_followed(location: str) -> None
 
     request = httpx.Request("GET", "https://registry.test/v2/x/blobs/sha256:0")
     readable_redirect(httpx.Response(303, headers={"Location": location}, request=request))
+
+
+def test_a_source_date_epoch_of_thousands_of_digits_is_a_build_error() -> None:
+    """``build.source_date_epoch`` took any run of ASCII digits to ``int()``, which refuses
+    past 4300 digits (Python's conversion limit): a bare ValueError, an internal error, where
+    a value past 9999-12-31 is the build's error. Leading zeros still read as the number."""
+    from mlenv.commands.build import source_date_epoch
+    from mlenv.errors import MlenvError
+
+    with pytest.raises(MlenvError, match="after 9999-12-31"):
+        source_date_epoch({"SOURCE_DATE_EPOCH": "1" * 5000})
+    assert source_date_epoch({"SOURCE_DATE_EPOCH": "0" * 5000 + "1700000000"}) == 1700000000
+    assert source_date_epoch({"SOURCE_DATE_EPOCH": "253402300799"}) == 253402300799
+    assert source_date_epoch({"SOURCE_DATE_EPOCH": "0"}) == 0
