@@ -86,7 +86,8 @@ def parse_size(raw: str, where: str) -> int:
         raise LayerCacheError(
             f"{raw!r} is not a size", where=where, hint="write bytes, or a number with K, M, G, T"
         )
-    return int(number) << shift
+    digits = number.lstrip("0") or "0"  # int() refuses past 4300 digits: no disk holds 40
+    return (int(digits) if len(digits) <= 40 else 10**40) << shift
 
 
 class LayerCache:

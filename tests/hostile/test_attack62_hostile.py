@@ -152,3 +152,12 @@ def test_a_source_date_epoch_of_thousands_of_digits_is_a_build_error() -> None:
     assert source_date_epoch({"SOURCE_DATE_EPOCH": "0" * 5000 + "1700000000"}) == 1700000000
     assert source_date_epoch({"SOURCE_DATE_EPOCH": "253402300799"}) == 253402300799
     assert source_date_epoch({"SOURCE_DATE_EPOCH": "0"}) == 0
+
+
+def test_a_layer_cache_size_of_thousands_of_digits_is_a_size_not_a_crash() -> None:
+    """``cache.layers.parse_size`` gave ``int()`` any run of digits (``MLENV_LAYER_CACHE_MAX``,
+    ``mlenv cache --max-size``): past 4300 digits a bare ValueError, an internal error."""
+    from mlenv.cache.layers import parse_size
+
+    assert parse_size("1" * 5000, "--max-size") >= 10**40
+    assert parse_size("0" * 5000 + "2K", "--max-size") == 2048
