@@ -25,8 +25,8 @@ def ensure_utf8_filenames() -> None:
     frozen = bool(getattr(sys, "frozen", False))  # an executable that takes no -X option
     if utf8_filenames() or not sys.executable or "utf8" in sys._xoptions:
         return  # an -X utf8 given (the re-exec's, or the user's utf8=0) ends it: never a loop
-    if frozen and os.environ.get("PYTHONUTF8") == "1":
-        return
+    if (frozen and os.environ.get("PYTHONUTF8") == "1") or sys.platform == "win32":
+        return  # Windows' execve starts a new process and ends this one: its exit status lost
     # ``-X utf8`` as well as the variable, which children inherit: ``python -I -m mlenv`` (or
     # ``-E``) ignores every PYTHON* variable, so the variable alone (even one the user had
     # exported) left this process in the locale's encoding.

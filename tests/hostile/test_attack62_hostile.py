@@ -161,3 +161,26 @@ def test_a_layer_cache_size_of_thousands_of_digits_is_a_size_not_a_crash() -> No
 
     assert parse_size("1" * 5000, "--max-size") >= 10**40
     assert parse_size("0" * 5000 + "2K", "--max-size") == 2048
+
+
+def test_no_utf8_re_exec_on_windows_where_execve_loses_the_exit_status(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Windows' ``os.execve`` runs the command in a new process and ends this one at once:
+    the shell got mlenv's prompt back, and status 0, while the command still ran (a legacy
+    ``PYTHONLEGACYWINDOWSFSENCODING`` file-name encoding is the only way there)."""
+    import os
+    import sys
+
+    from mlenv import utf8mode
+
+    calls: list[object] = []
+    monkeypatch.setattr(utf8mode, "utf8_filenames", lambda: False)
+    monkeypatch.setattr(os, "execve", lambda *a: calls.append(a))
+    monkeypatch.delenv("PYTHONUTF8", raising=False)
+    monkeypatch.setattr(sys, "platform", "win32")
+    utf8mode.ensure_utf8_filenames()
+    assert calls == []
+    monkeypatch.setattr(sys, "platform", "linux")
+    utf8mode.ensure_utf8_filenames()
+    assert len(calls) == 1
