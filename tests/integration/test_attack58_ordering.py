@@ -20,12 +20,12 @@ from pathlib import Path
 import pytest
 
 import tests.support.conda_channel as conda_channel
-from tests.hostile.test_attack58_hostile import odd_wheel
-from tests.integration.test_conda_build import channel_packages
 from tests.support.cli import run_mlenv
+from tests.support.conda_project import channel_packages
 from tests.support.engines import tool
 from tests.support.golden import build, digests
 from tests.support.mounts import tmpfs
+from tests.support.odd_wheels import odd_wheel
 from tests.support.wheels import write_simple_index
 
 pytestmark = pytest.mark.integration

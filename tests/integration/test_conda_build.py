@@ -13,36 +13,11 @@ import pytest
 from mlenv.cache import MEMO
 from mlenv.lockfile import loads as load_lock
 from tests.support.cli import run_mlenv
-from tests.support.conda_channel import PLACEHOLDER, build_conda_package, write_channel
+from tests.support.conda_channel import write_channel
+from tests.support.conda_project import channel_packages
 from tests.support.wheels import build_wheel, write_simple_index
 
 pytestmark = pytest.mark.integration
-HOST_PYTHON = "/usr/bin/python3.11"
-
-
-def channel_packages() -> list[tuple[str, bytes]]:
-    """A python that is the host's CPython 3.11 seen through a venv-style pyvenv.cfg, a
-    compiled-looking library, a pure package, and a GPU package that needs __cuda >= 12.4."""
-    site = "lib/python3.11/site-packages"
-    return [
-        build_conda_package(
-            "python", "3.11.2", "h0_cpython",
-            symlinks={"bin/python": "python3.11", "bin/python3": "python3.11"},
-            files={"bin/python3.11": Path(HOST_PYTHON).read_bytes(),
-                   "pyvenv.cfg": b"home = /usr/bin\ninclude-system-site-packages = false\n"
-                                 b"version = 3.11.2\n", f"{site}/README.txt": b"site\n"},
-        ),
-        build_conda_package(
-            "fastmath", "2.1", "py311_0", depends=["python >=3.11,<3.12.0a0"],
-            files={f"{site}/fastmath/__init__.py": b"def twice(x):\n    return 2 * x\n"},
-            prefix_files={"share/fastmath/prefix.txt": f"{PLACEHOLDER}\n".encode()},
-            fmt="conda",
-        ),
-        build_conda_package(
-            "libgpu", "1.0", "cuda124_0", depends=["__cuda >=12.4"],
-            files={"lib/libgpu.txt": b"gpu\n"},
-        ),
-    ]  # fmt: skip
 
 
 def write_project(root: Path, cuda: str, floor: str) -> dict[str, str]:

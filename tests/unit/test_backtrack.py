@@ -7,7 +7,7 @@ import pytest
 from resolvelib import BaseReporter, ResolutionImpossible
 
 from mlenv.backtrack import resolve_or_retry
-from tests.unit.test_cycles import Need, Release, World, _Provider
+from tests.support.toy_resolver import Need, Release, ToyProvider, World
 
 # p2 2 needs a p1 3 that does not exist; p2 1 takes p1 2 first, whose p0 2 wants p2 2.
 ISSUE_206: World = {
@@ -19,7 +19,7 @@ ISSUE_206: World = {
 
 def _resolve(world: World, roots: list[str]) -> dict[str, int]:
     reporter: BaseReporter[Need, Release, str] = BaseReporter()
-    state = resolve_or_retry(_Provider(world), reporter, [Need(r, None) for r in roots], 1000)
+    state = resolve_or_retry(ToyProvider(world), reporter, [Need(r, None) for r in roots], 1000)
     return {name: release.version for name, release in state.mapping.items()}
 
 
