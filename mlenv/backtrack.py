@@ -16,26 +16,25 @@ from collections.abc import Iterable
 from typing import Any, TypeVar
 
 from resolvelib import BaseReporter, ResolutionImpossible, ResolutionTooDeep
-from resolvelib.resolvers import Resolution
 from resolvelib.structs import RequirementInformation, State
 
 from mlenv.cycles import Cycling, resolve_guarded
+from mlenv.repin import Repinning
 
 RT = TypeVar("RT")
 CT = TypeVar("CT")
-KT = TypeVar("KT")
 
 RETRY_ROUNDS = 2_000  # a second opinion, bounded: a true conflict in a large world waits little
 
 
-class Stepwise(Resolution[RT, CT, KT]):
+class Stepwise(Repinning):
     """resolvelib's Resolution that, on a conflict, undoes only the newest pin."""
 
-    def __init__(self, provider: Any, reporter: BaseReporter[RT, CT, KT]) -> None:
+    def __init__(self, provider: Any, reporter: BaseReporter[Any, Any, str]) -> None:
         super().__init__(provider, reporter)
         self._optimistic_backjumping_ratio = 0.0  # resolvelib 1.2: no optimistic jumps
 
-    def _backjump(self, causes: list[RequirementInformation[RT, CT]]) -> bool:
+    def _backjump(self, causes: list[RequirementInformation[Any, Any]]) -> bool:
         # The top state failed to pin; below it, the state of the newest pin.
         while len(self._states) >= 3:
             del self._states[-1]
@@ -58,7 +57,7 @@ def resolve_or_retry(
     one, else the first search's ResolutionImpossible."""
     roots = list(roots)
     try:
-        return resolve_guarded(provider, reporter, roots, max_rounds)
+        return resolve_guarded(provider, reporter, roots, max_rounds, Repinning)
     except ResolutionImpossible as first:
         try:
             return resolve_guarded(provider, reporter, roots, RETRY_ROUNDS, Stepwise)

@@ -3,8 +3,19 @@ resolver's cycle guard and second search."""
 
 from __future__ import annotations
 
-import pytest
+import itertools
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
 
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from resolvelib import BaseReporter, ResolutionImpossible
+from resolvelib.providers import AbstractProvider
+
+from mlenv.backtrack import resolve_or_retry
+from mlenv.cycles import Cycling
 from mlenv.errors import ManifestError
 from mlenv.manifest import loads
 
@@ -30,3 +41,122 @@ def test_a_source_that_is_also_an_extra_index_in_another_spelling_is_refused(
     shown = "\n".join(f"{p.where} {p.message} {p.hint}" for p in caught.value.problems)
     assert "sources.torch" in shown and "serves every project" in shown
     assert "s3cret" not in shown and "pw@" not in shown
+
+
+# --- the resolver against a brute-force solver -----------------------------------------------
+
+SetWorld = dict[str, dict[int, list[tuple[str, frozenset[int]]]]]
+
+
+@dataclass(frozen=True)
+class Need:
+    name: str
+    versions: frozenset[int]
+
+
+@dataclass(frozen=True)
+class Release:
+    name: str
+    version: int
+
+
+class _Provider(AbstractProvider[Need, Release, str]):
+    def __init__(self, world: SetWorld) -> None:
+        self.world = world
+
+    def identify(self, requirement_or_candidate: Need | Release) -> str:
+        return requirement_or_candidate.name
+
+    def get_preference(self, identifier: str, *args: Any, **kwargs: Any) -> str:
+        return identifier
+
+    def find_matches(
+        self,
+        identifier: str,
+        requirements: Mapping[str, Iterator[Need]],
+        incompatibilities: Mapping[str, Iterator[Release]],
+    ) -> Iterable[Release]:
+        bad = {r.version for r in incompatibilities[identifier]}
+        needs = list(requirements[identifier])
+        return [
+            Release(identifier, v)
+            for v in sorted(self.world[identifier], reverse=True)
+            if v not in bad and all(v in n.versions for n in needs)
+        ]
+
+    def is_satisfied_by(self, requirement: Need, candidate: Release) -> bool:
+        return candidate.version in requirement.versions
+
+    def get_dependencies(self, candidate: Release) -> list[Need]:
+        return [Need(n, vs) for n, vs in self.world[candidate.name][candidate.version]]
+
+
+def _mlenv(world: SetWorld, roots: list[str]) -> dict[str, int] | None:
+    reporter: BaseReporter[Need, Release, str] = BaseReporter()
+    needs = [Need(r, frozenset(world[r])) for r in roots]
+    try:
+        state = resolve_or_retry(_Provider(world), reporter, needs, 2000)
+    except (ResolutionImpossible, Cycling):
+        return None
+    return {name: release.version for name, release in state.mapping.items()}
+
+
+def _consistent(world: SetWorld, roots: list[str], pins: Mapping[str, int | None]) -> bool:
+    return all(pins.get(r) is not None for r in roots) and all(
+        pins.get(dep) in allowed
+        for name, version in pins.items()
+        if version is not None
+        for dep, allowed in world[name][version]
+    )
+
+
+def _brute(world: SetWorld, roots: list[str]) -> dict[str, int | None] | None:
+    names = sorted(world)
+    for combo in itertools.product(*[[None, *world[n]] for n in names]):
+        pins = dict(zip(names, combo, strict=True))
+        if _consistent(world, roots, pins):
+            return pins
+    return None
+
+
+def test_a_pin_whose_dependencies_were_dropped_is_pinned_again() -> None:
+    # c 4 makes b 3 unsatisfying (b==1), so resolvelib drops b 3's c==4; a 1 then replaces
+    # c 4 by c 2, b 3 satisfies what is left and was returned with c 2: no resolution exists.
+    world: SetWorld = {
+        "a": {1: [("c", frozenset({1, 2}))]},
+        "b": {1: [("c", frozenset({1}))], 2: [("c", frozenset({1}))], 3: [("c", frozenset({4}))]},
+        "c": {2: [], 4: [("a", frozenset({1})), ("b", frozenset({1}))]},
+    }
+    assert _mlenv(world, ["b"]) is None
+
+
+_NAMES = ("a", "b", "c", "d")
+
+
+@st.composite
+def _worlds(draw: st.DrawFn) -> tuple[SetWorld, list[str]]:
+    names = _NAMES[: draw(st.integers(2, len(_NAMES)))]
+    world: SetWorld = {}
+    for name in names:
+        world[name] = {}
+        for version in draw(st.lists(st.integers(1, 4), min_size=1, max_size=3, unique=True)):
+            deps = draw(
+                st.lists(
+                    st.tuples(st.sampled_from(names), st.frozensets(st.integers(1, 4), min_size=1)),
+                    max_size=3,
+                    unique_by=lambda dep: dep[0],
+                )
+            )
+            world[name][version] = [(d, allowed) for d, allowed in deps if d != name]
+    roots = draw(st.lists(st.sampled_from(names), min_size=1, max_size=2, unique=True))
+    return world, roots
+
+
+@settings(max_examples=400, deadline=None, derandomize=True)
+@given(_worlds())
+def test_the_resolver_agrees_with_brute_force(case: tuple[SetWorld, list[str]]) -> None:
+    world, roots = case
+    found = _mlenv(world, roots)
+    if found is not None:
+        assert _consistent(world, roots, found)
+    assert (found is None) == (_brute(world, roots) is None)
