@@ -18,6 +18,8 @@ from mlenv.backtrack import resolve_or_retry
 from mlenv.cycles import Cycling
 from mlenv.errors import ManifestError
 from mlenv.manifest import loads
+from mlenv.relock import changes
+from tests.support.locks import locked, make_lock
 
 HEAD = '[environment]\nname = "t"\npython = "3.11"\n[pypi]\n'
 
@@ -160,3 +162,16 @@ def test_the_resolver_agrees_with_brute_force(case: tuple[SetWorld, list[str]]) 
     if found is not None:
         assert _consistent(world, roots, found)
     assert (found is None) == (_brute(world, roots) is None)
+
+
+def test_a_relock_that_takes_a_project_from_another_index_says_so() -> None:
+    # An internal index-url and PyPI as an extra: under uv's order PyPI is asked first, and a
+    # same-numbered upload there replaces the internal build with no line in the report.
+    internal = "https://pkgs.internal/simple"
+    before = make_lock([locked("corp-utils", "1.0", index=internal), locked("numpy", "2.0")])
+    after = make_lock([locked("corp-utils", "1.0"), locked("numpy", "2.1")])
+    shown = [str(change) for change in changes(before, after)]
+    assert shown == [
+        f"~ corp-utils 1.0 from {internal} -> 1.0 from https://pypi.org/simple (linux-64)",
+        "~ numpy 2.0 -> 2.1 (linux-64)",
+    ]
