@@ -132,6 +132,28 @@ def test_a_pin_whose_dependencies_were_dropped_is_pinned_again() -> None:
     assert _mlenv(world, ["b"]) is None
 
 
+def test_pins_that_undo_each_other_in_a_solvable_world_find_its_resolution() -> None:
+    # resolvelib pins a, d, c and b over each other without a conflict until the cycle guard
+    # stops it (plain resolvelib gives up after max_rounds); a 1, b 1, c 1, d 4 works.
+    f = frozenset
+    world: SetWorld = {
+        "a": {1: [("d", f({1, 2, 3, 4})), ("b", f({1}))], 2: [], 3: [("b", f({1}))]},
+        "b": {1: [("a", f({1, 2, 3}))], 2: [("a", f({1, 2})), ("d", f({1, 2, 3, 4}))]},
+        "c": {
+            1: [("a", f({1}))],
+            2: [("b", f({1, 2, 3, 4})), ("a", f({1})), ("d", f({1, 2}))],
+            3: [("a", f({1})), ("d", f({1, 4}))],
+        },
+        "d": {
+            2: [("a", f({1, 2, 3})), ("c", f({1, 3, 4}))],
+            4: [("a", f({1, 2, 3, 4})), ("c", f({1, 2}))],
+        },
+        "e": {1: [("a", f({1}))], 2: [], 3: [("a", f({1}))]},
+    }
+    found = _mlenv(world, ["a", "d"])
+    assert found is not None and _consistent(world, ["a", "d"], found)
+
+
 _NAMES = ("a", "b", "c", "d")
 
 
