@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,7 +20,10 @@ from mlenv.cycles import Cycling
 from mlenv.errors import ManifestError
 from mlenv.manifest import loads
 from mlenv.relock import changes
+from tests.support.cli import run_mlenv
+from tests.support.httpserver import IndexServer
 from tests.support.locks import locked, make_lock
+from tests.support.wheels import build_wheel
 
 HEAD = '[environment]\nname = "t"\npython = "3.11"\n[pypi]\n'
 
@@ -197,3 +201,30 @@ def test_a_relock_that_takes_a_project_from_another_index_says_so() -> None:
         f"~ corp-utils 1.0 from {internal} -> 1.0 from https://pypi.org/simple (linux-64)",
         "~ numpy 2.0 -> 2.1 (linux-64)",
     ]
+
+
+def test_fetch_sends_a_find_links_pages_credentials_as_lock_did(tmp_path: Path) -> None:
+    # lock reads a find-links page with its user:token@; fetch then downloaded the wheel the
+    # lock names from there without them (it loaded only the indexes' and channels'): 401.
+    secret = "s3cretT0ken"
+    filename, data = build_wheel("gamma", "1.0")
+    (tmp_path / "www" / "wheels").mkdir(parents=True)
+    (tmp_path / "www" / "wheels" / filename).write_bytes(data)
+    (tmp_path / "www" / "wheels" / "index.html").write_text(f'<a href="{filename}">x</a>\n')
+    project = tmp_path / "project"
+    project.mkdir()
+    with IndexServer(tmp_path / "www", auth=("alice", secret)) as server:
+        host = server.url.removeprefix("http://")
+        (project / "mlenv.toml").write_text(
+            f'{HEAD}index-url = "file://{tmp_path}/none"\n'
+            f'find-links = ["http://alice:{secret}@{host}/wheels/"]\ndependencies = ["gamma"]\n'
+        )
+        (tmp_path / "none").mkdir()
+        env = {"MLENV_CACHE_DIR": str(tmp_path / "cache-lock")}
+        locked = run_mlenv(["lock"], cwd=project, env=env)
+        assert locked.returncode == 0, locked.stderr
+        assert secret not in (project / "mlenv.lock").read_text()
+        env = {"MLENV_CACHE_DIR": str(tmp_path / "cache-fetch")}
+        fetched = run_mlenv(["fetch"], cwd=project, env=env)
+    assert fetched.returncode == 0, fetched.stderr
+    assert secret not in fetched.stdout + fetched.stderr
