@@ -3,12 +3,14 @@ resolver's cycle guard and second search."""
 
 from __future__ import annotations
 
+import base64
 import itertools
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -18,6 +20,7 @@ from resolvelib.providers import AbstractProvider
 from mlenv.backtrack import resolve_or_retry
 from mlenv.cycles import Cycling
 from mlenv.errors import ManifestError
+from mlenv.index.http import HttpClient
 from mlenv.manifest import loads
 from mlenv.relock import changes
 from tests.support.cli import run_mlenv
@@ -228,3 +231,30 @@ def test_fetch_sends_a_find_links_pages_credentials_as_lock_did(tmp_path: Path) 
         fetched = run_mlenv(["fetch"], cwd=project, env=env)
     assert fetched.returncode == 0, fetched.stderr
     assert secret not in fetched.stdout + fetched.stderr
+
+
+def test_two_indexes_on_one_host_each_send_their_own_token() -> None:
+    # GitLab project registries: index-url and an extra index on one host, a deploy token
+    # each. Credentials were kept per origin: the last index opened (index-url, under uv's
+    # order; an extra one in fetch) sent its token for both, and the other answered 401.
+    seen: list[tuple[str, str]] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append((request.url.path, request.headers.get("authorization", "")))
+        return httpx.Response(200, content=b"ok")
+
+    base = "https://gitlab.example/api/v4/projects"
+    with HttpClient(transport=httpx.MockTransport(answer), retries=0) as http:
+        http.add_credentials(f"https://one:T1@{base[8:]}/1/packages/pypi/simple")
+        http.add_credentials(f"https://two:T2@{base[8:]}/2/packages/pypi/simple")
+        for project in ("1", "2"):
+            http.get(f"{base}/{project}/packages/pypi/simple/torch/")
+            http.get(f"{base}/{project}/packages/pypi/files/abc/torch-2.7.0-py3-none-any.whl")
+    tokens = {path.split("/")[4]: header for path, header in seen}
+    assert len(seen) == 4 and set(tokens) == {"1", "2"}
+    assert all(header == _basic("one", "T1") for path, header in seen if "/1/" in path)
+    assert all(header == _basic("two", "T2") for path, header in seen if "/2/" in path)
+
+
+def _basic(user: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
