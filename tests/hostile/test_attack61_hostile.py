@@ -20,6 +20,7 @@ from resolvelib.providers import AbstractProvider
 from mlenv.backtrack import resolve_or_retry
 from mlenv.cycles import Cycling
 from mlenv.errors import ManifestError
+from mlenv.importers import ImportFileError, import_file
 from mlenv.index.http import HttpClient
 from mlenv.manifest import loads
 from mlenv.relock import changes
@@ -258,3 +259,31 @@ def test_two_indexes_on_one_host_each_send_their_own_token() -> None:
 
 def _basic(user: str, password: str) -> str:
     return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
+PIXI = """[workspace]
+name = "p"
+channels = ["conda-forge"]
+platforms = ["linux-64"]
+[pypi-options]
+extra-index-urls = [{extras}]
+[pypi-dependencies]
+torch = {{ version = "==2.7.0", index = "{cu128}" }}
+"""
+CU128 = "https://download.pytorch.org/whl/cu128"
+
+
+def test_init_from_pixi_keeps_a_per_package_index_that_is_also_an_extra_one(
+    tmp_path: Path,
+) -> None:
+    # pixi's torch = { index = ... } beside the same index in extra-index-urls: mlenv wrote it
+    # as a source and an extra index both, and refused its own manifest. As the first index
+    # asked it supplies torch anyway; behind another, torch could come from that one.
+    path = tmp_path / "pixi.toml"
+    path.write_text(PIXI.format(extras=f'"{CU128}"', cu128=CU128))
+    imported = import_file(path)
+    assert imported.sources == () and imported.extra_index_urls == (CU128,)
+    path.write_text(PIXI.format(extras=f'"https://pkgs.internal/simple", "{CU128}"', cu128=CU128))
+    with pytest.raises(ImportFileError) as caught:
+        import_file(path)
+    assert "list https://download.pytorch.org/whl/cu128 first" in str(caught.value.problems)
