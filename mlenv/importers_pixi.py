@@ -20,7 +20,7 @@ from packaging.utils import canonicalize_name
 from mlenv.errors import Problem
 from mlenv.importers import _PYPI, Imported, ImportFileError, _Collector, _requirement_line, _toml
 from mlenv.importers_conda import _python_minor
-from mlenv.inputs import manifest_indexes
+from mlenv.inputs import index_order, manifest_indexes
 
 _LINUX = ("linux-64", "linux-aarch64")
 _MACHINE = {"linux-64": "x86_64", "linux-aarch64": "aarch64"}
@@ -196,6 +196,7 @@ def read_pixi(
     extra = [str(url).rstrip("/") for url in options.get("extra-index-urls") or []]
     index = str(options.get("index-url") or _PYPI).rstrip("/")
     index_url, extra_urls = manifest_indexes(list(dict.fromkeys([*extra, index])))
+    sources = _sources_beside(found.sources, index_order(index_url, extra_urls), path, collector)
     strategy = options.get("index-strategy")
     if strategy not in (None, "first-index", "unsafe-best-match"):
         where = f"{path}: [{title}pypi-options] index-strategy"
@@ -210,7 +211,7 @@ def read_pixi(
         extra_index_urls=extra_urls,
         find_links=tuple(_link(path, x) for x in options.get("find-links") or []),
         index_strategy="best-match" if strategy == "unsafe-best-match" else "first-index",
-        sources=tuple(sorted(found.sources.items())),
+        sources=sources,
         python=found.python,
         python_range=found.python_range,
         platforms=tuple(platforms),
@@ -236,3 +237,23 @@ def _by_priority(channels: Sequence[object]) -> tuple[str, ...]:
 
     ordered = sorted(channels, key=priority)
     return tuple(dict.fromkeys(str(_table(c).get("channel") or c) for c in ordered))
+
+
+def _sources_beside(
+    sources: dict[str, str], order: tuple[str, ...], path: Path, collector: _Collector
+) -> tuple[tuple[str, str], ...]:
+    """pixi's per-package indexes as [pypi] sources. One also among the pypi-options indexes
+    serves every project there, which a source may not: the package comes from it anyway when
+    it is the first index asked, and otherwise could not, as pixi takes it."""
+    kept = []
+    for name, url in sorted(sources.items()):
+        if url not in order:
+            kept.append((name, url))
+        elif url != order[0]:
+            collector.fail(
+                f"{path}: [pypi-dependencies] {name}",
+                f"pixi takes {name} only from {url}, also an index for every package, but "
+                f"mlenv would take it from {order[0]}, the first index that lists it",
+                f"list {url} first in extra-index-urls, or drop it from them",
+            )
+    return tuple(kept)

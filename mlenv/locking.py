@@ -249,23 +249,6 @@ class Upgrade:
         return cls(everything, frozenset(canonicalize_name(p) for p in packages))
 
 
-@dataclass(frozen=True)
-class Change:
-    """One pin a re-lock added, removed or moved, as reported to the user."""
-
-    platform: str
-    name: str
-    old: str | None
-    new: str | None
-
-    def __str__(self) -> str:
-        if self.old is None:
-            return f"+ {self.name} {self.new} ({self.platform})"
-        if self.new is None:
-            return f"- {self.name} {self.old} ({self.platform})"
-        return f"~ {self.name} {self.old} -> {self.new} ({self.platform})"
-
-
 def lock_manifest(
     manifest: Manifest,
     sources: Sources,
@@ -611,14 +594,3 @@ def artifact_facts(
         with ThreadPoolExecutor(HASH_WORKERS) as pool:
             facts.update(pool.map(measure_file, todo))
     return facts
-
-
-def changes(old: Lock | None, new: Lock) -> list[Change]:
-    """What a re-lock changed, per platform, sorted."""
-    before = {(p, pkg.name): pkg.version for p, pkg in old.packages()} if old else {}
-    after = {(p, pkg.name): pkg.version for p, pkg in new.packages()}
-    result = []
-    for key in sorted(before.keys() | after.keys()):
-        if before.get(key) != after.get(key):
-            result.append(Change(key[0], key[1], before.get(key), after.get(key)))
-    return result

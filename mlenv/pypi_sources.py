@@ -89,7 +89,14 @@ def read_sources(
 
 
 def _plain(url: str) -> str:
-    return redact_urls(url).rstrip("/")
+    """One index however it is spelled: without credentials (a token on one spelling, netrc
+    for the other), scheme and host in lower case, no trailing '/'."""
+    if "://" not in url:
+        return url.rstrip("/")
+    scheme, rest = url.split("://", 1)
+    authority, slash, path = rest.partition("/")
+    host = authority.rpartition("@")[2].lower()
+    return f"{scheme.lower()}://{host}{slash}{path}".rstrip("/")
 
 
 def source_urls(sources: Sources) -> tuple[str, ...]:

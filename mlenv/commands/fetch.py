@@ -175,6 +175,7 @@ def _fetch_indexes(
             manifest.pypi.index_url,
             *manifest.pypi.extra_index_urls,
             *(url for _, url in manifest.pypi.sources),
+            *(url for url in manifest.pypi.find_links if "://" in url),  # lock read them too
             *manifest.conda.channels,
         ):
             http.add_credentials(url)  # the lock holds URLs without them

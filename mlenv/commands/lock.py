@@ -80,7 +80,7 @@ def write_lock(
 ) -> bytes:
     """mlenv.lock written through the output guard, and what changed reported; its bytes
     (``data``: ``rendered(new)`` already judged by the caller)."""
-    from mlenv.locking import changes
+    from mlenv.relock import changes
 
     path = session.lock_path
     data = rendered(new, str(path)) if data is None else data

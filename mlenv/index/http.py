@@ -27,7 +27,14 @@ from mlenv.index.bodies import ACCEPT_ENCODING, ResponseReader, read_bounded
 from mlenv.index.caches import HttpCache, is_storable
 from mlenv.index.model import PackageIndexError
 from mlenv.index.redirects import LOCATION, REDIRECTS, hold_location, unfetchable
-from mlenv.index.urls import Credentials, Origin, origin, split_credentials, strip_credentials
+from mlenv.index.urls import (
+    Credentials,
+    Origin,
+    nearest_credentials,
+    origin,
+    split_credentials,
+    strip_credentials,
+)
 from mlenv.limits import MAX_BODY_BYTES
 from mlenv.origins import NO_LOCAL_ROOTS, follow, is_loopback, may_send_credentials
 
@@ -156,6 +163,8 @@ class HttpClient:
         self._client: httpx.Client | None = None
         # per origin: the URL the credentials came with, and the credentials
         self._credentials: dict[Origin, tuple[str, Credentials] | None] = {}
+        # per URL with credentials: two indexes on one host send their own (nearest_credentials)
+        self._by_prefix: dict[str, Credentials] = {}
         self._netrc: netrc.netrc | None = None
         self._netrc_loaded = False
         self._lock = threading.Lock()
@@ -180,6 +189,7 @@ class HttpClient:
         if credentials is not None:
             with self._lock:
                 self._credentials[origin(clean)] = (clean, credentials)
+                self._by_prefix[clean] = credentials
         return clean
 
     def get(
@@ -272,11 +282,12 @@ class HttpClient:
                 entry = self._netrc.hosts.get(key[1]) if self._netrc and not cleartext else None
                 self._credentials[key] = (url, (entry[0] or "", entry[2] or "")) if entry else None
             found = self._credentials[key]
+            mine = nearest_credentials(self._by_prefix, url)
         if found is None or not may_send_credentials(found[0], url):  # the invariant's gate
             return None
         from base64 import b64encode
 
-        credentials = found[1]
+        credentials = mine or found[1]
         token = b64encode(f"{credentials[0]}:{credentials[1]}".encode()).decode()
         return f"Basic {token}"
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import unquote, urlsplit, urlunsplit
 
@@ -44,3 +45,23 @@ def location_to_url(location: str) -> str:
     if "://" in location:
         return location
     return Path(location).absolute().as_uri()
+
+
+def nearest_credentials(by_url: Mapping[str, Credentials], url: str) -> Credentials | None:
+    """The credentials of the URL sharing the most leading path segments with ``url`` (an
+    index's files beside its /simple page too), when one shares more than any other; None
+    leaves the origin's own. Only ever asked for a request to that URL's origin."""
+    segments = url.split("/")
+
+    def shared(known: str) -> int:
+        count = 0
+        for mine, theirs in zip(known.rstrip("/").split("/"), segments, strict=False):
+            if mine != theirs:
+                break
+            count += 1
+        return count
+
+    scores = sorted(((shared(known), known) for known in by_url), reverse=True)
+    if not scores or scores[0][0] <= 3 or (len(scores) > 1 and scores[1][0] == scores[0][0]):
+        return None  # 3: "https:", "", host: the origin alone says nothing more
+    return by_url[scores[0][1]]
