@@ -9,8 +9,6 @@ errors turned into ``MlenvError``s that name the URL without its credentials.
 from __future__ import annotations
 
 import io
-import os
-import stat
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -26,6 +24,7 @@ from mlenv.errors import printable
 from mlenv.index.bodies import ACCEPT_ENCODING, ResponseReader, read_bounded
 from mlenv.index.caches import HttpCache, is_storable
 from mlenv.index.model import PackageIndexError
+from mlenv.index.netrc_file import default_netrc_path, load_netrc
 from mlenv.index.redirects import LOCATION, REDIRECTS, hold_location, unfetchable
 from mlenv.index.urls import (
     Credentials,
@@ -99,23 +98,6 @@ def _hint(status: int, url: str) -> str:
     if busy(status):
         return f"{host} is failing or rate limiting; try again later or use a mirror"
     return f"check the URL and that {host} is a package index"
-
-
-def _load_netrc(path: Path) -> netrc.netrc | None:
-    """Like requests, an unreadable netrc means no netrc; a 401 hint then points at it.
-    Imported here: only a remote index asks, and a local lock never pays for it."""
-    import netrc
-
-    try:
-        if not stat.S_ISREG(path.stat().st_mode):  # a FIFO would block, /dev/zero never ends
-            return None
-        return netrc.netrc(os.fspath(path))
-    except (OSError, netrc.NetrcParseError):
-        return None
-
-
-def default_netrc_path() -> Path:
-    return Path(os.environ.get("NETRC") or Path.home() / ".netrc")
 
 
 @dataclass(frozen=True)
@@ -274,7 +256,7 @@ class HttpClient:
         with self._lock:
             if key not in self._credentials:
                 if not self._netrc_loaded:
-                    self._netrc = _load_netrc(self._netrc_path or default_netrc_path())
+                    self._netrc = load_netrc(self._netrc_path or default_netrc_path())
                     self._netrc_loaded = True
                 # netrc names a host, not a scheme: its secret never goes out in clear text
                 # except to this machine, so an https -> http redirect cannot expose it.
