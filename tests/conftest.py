@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,6 +22,12 @@ from tests.support.images import write_image
 settings.register_profile("mlenv", deadline=None, derandomize=True)
 settings.register_profile("explore", deadline=None)
 settings.load_profile("explore" if os.environ.get("MLENV_HYPOTHESIS") == "explore" else "mlenv")
+
+# The source tree must not change while the suite runs: a kept "fresh" verdict vouches for the
+# code files by their stamps, and a __pycache__ written into mlenv/ mid-run (by this process or
+# a child) voids every verdict after it, whatever the runner's environment says.
+sys.dont_write_bytecode = True
+os.environ["PYTHONDONTWRITEBYTECODE"] = "1"
 
 
 @pytest.fixture(autouse=True, scope="session")

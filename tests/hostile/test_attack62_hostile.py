@@ -60,7 +60,7 @@ def test_the_utf8_re_exec_holds_when_python_ignores_the_environment(
     if exported:  # exported, but ignored by -E: no reason to stay in the locale's encoding
         env["PYTHONUTF8"] = exported
     done = subprocess.run(
-        [sys.executable, flag, "-c", code],
+        [sys.executable, "-B", flag, "-c", code],  # -I and -E ignore PYTHONDONTWRITEBYTECODE
         env=env, capture_output=True, text=True, check=True, timeout=60,
     )  # fmt: skip
     # the user's own -X utf8=0 is kept, and ends the re-exec (no loop)
