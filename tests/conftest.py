@@ -4,15 +4,23 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterator
-from pathlib import Path
 
-import pytest
-from hypothesis import settings
+# The source tree must not change while the suite runs: a kept "fresh" verdict vouches for the
+# code files by their stamps, and a __pycache__ written into mlenv/ mid-run (by this process, or
+# a child) voids every verdict after it, whatever the runner's environment says. Set before
+# mlenv is imported.
+sys.dont_write_bytecode = True
+os.environ["PYTHONDONTWRITEBYTECODE"] = "1"
 
-from mlenv.oci.write import ImageResult
-from mlenv.tarball import collect
-from tests.support.images import write_image
+from collections.abc import Iterator  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+from hypothesis import settings  # noqa: E402
+
+from mlenv.oci.write import ImageResult  # noqa: E402
+from mlenv.tarball import collect  # noqa: E402
+from tests.support.images import write_image  # noqa: E402
 
 # Speed is measured in bench/, never asserted in a test: Hypothesis's per-example deadline
 # (200 ms) fails a correct example on a loaded or slow runner (CI shares its 2 cores).
@@ -22,12 +30,6 @@ from tests.support.images import write_image
 settings.register_profile("mlenv", deadline=None, derandomize=True)
 settings.register_profile("explore", deadline=None)
 settings.load_profile("explore" if os.environ.get("MLENV_HYPOTHESIS") == "explore" else "mlenv")
-
-# The source tree must not change while the suite runs: a kept "fresh" verdict vouches for the
-# code files by their stamps, and a __pycache__ written into mlenv/ mid-run (by this process or
-# a child) voids every verdict after it, whatever the runner's environment says.
-sys.dont_write_bytecode = True
-os.environ["PYTHONDONTWRITEBYTECODE"] = "1"
 
 
 @pytest.fixture(autouse=True, scope="session")
