@@ -5,17 +5,14 @@ from __future__ import annotations
 
 import base64
 import itertools
-from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from resolvelib import BaseReporter, ResolutionImpossible
-from resolvelib.providers import AbstractProvider
 
 from mlenv.backtrack import resolve_or_retry
 from mlenv.cycles import Cycling
@@ -27,6 +24,7 @@ from mlenv.relock import changes
 from tests.support.cli import run_mlenv
 from tests.support.httpserver import IndexServer
 from tests.support.locks import locked, make_lock
+from tests.support.toy_resolver import Need, Release, ToyProvider
 from tests.support.wheels import build_wheel
 
 HEAD = '[environment]\nname = "t"\npython = "3.11"\n[pypi]\n'
@@ -58,54 +56,11 @@ def test_a_source_that_is_also_an_extra_index_in_another_spelling_is_refused(
 SetWorld = dict[str, dict[int, list[tuple[str, frozenset[int]]]]]
 
 
-@dataclass(frozen=True)
-class Need:
-    name: str
-    versions: frozenset[int]
-
-
-@dataclass(frozen=True)
-class Release:
-    name: str
-    version: int
-
-
-class _Provider(AbstractProvider[Need, Release, str]):
-    def __init__(self, world: SetWorld) -> None:
-        self.world = world
-
-    def identify(self, requirement_or_candidate: Need | Release) -> str:
-        return requirement_or_candidate.name
-
-    def get_preference(self, identifier: str, *args: Any, **kwargs: Any) -> str:
-        return identifier
-
-    def find_matches(
-        self,
-        identifier: str,
-        requirements: Mapping[str, Iterator[Need]],
-        incompatibilities: Mapping[str, Iterator[Release]],
-    ) -> Iterable[Release]:
-        bad = {r.version for r in incompatibilities[identifier]}
-        needs = list(requirements[identifier])
-        return [
-            Release(identifier, v)
-            for v in sorted(self.world[identifier], reverse=True)
-            if v not in bad and all(v in n.versions for n in needs)
-        ]
-
-    def is_satisfied_by(self, requirement: Need, candidate: Release) -> bool:
-        return candidate.version in requirement.versions
-
-    def get_dependencies(self, candidate: Release) -> list[Need]:
-        return [Need(n, vs) for n, vs in self.world[candidate.name][candidate.version]]
-
-
 def _mlenv(world: SetWorld, roots: list[str]) -> dict[str, int] | None:
     reporter: BaseReporter[Need, Release, str] = BaseReporter()
     needs = [Need(r, frozenset(world[r])) for r in roots]
     try:
-        state = resolve_or_retry(_Provider(world), reporter, needs, 2000)
+        state = resolve_or_retry(ToyProvider(world), reporter, needs, 2000)
     except (ResolutionImpossible, Cycling):
         return None
     return {name: release.version for name, release in state.mapping.items()}

@@ -1,5 +1,6 @@
-"""A toy resolvelib world for resolver-loop tests: integer versions, each release's needs
-pinned or open; the provider prefers names alphabetically so runs are reproducible."""
+"""A toy resolvelib world for resolver tests: integer versions, each release's needs one
+version, a set of versions or any; the provider prefers names alphabetically so runs are
+reproducible. Shared by the loop and backtracking tests and the brute-force comparison."""
 
 from __future__ import annotations
 
@@ -9,13 +10,22 @@ from typing import Any
 
 from resolvelib.providers import AbstractProvider
 
-World = Mapping[str, Mapping[int, Sequence[tuple[str, int | None]]]]
+# a release's dependency: one version, a set of versions, or None for any
+Wanted = int | frozenset[int] | None
+World = Mapping[str, Mapping[int, Sequence[tuple[str, Wanted]]]]
 
 
 @dataclass(frozen=True)
 class Need:
     name: str
-    version: int | None  # None: any
+    versions: frozenset[int] | None  # None: any
+
+    @classmethod
+    def of(cls, name: str, wanted: Wanted) -> Need:
+        return cls(name, frozenset([wanted]) if isinstance(wanted, int) else wanted)
+
+    def allows(self, version: int) -> bool:
+        return self.versions is None or version in self.versions
 
 
 @dataclass(frozen=True)
@@ -45,11 +55,11 @@ class ToyProvider(AbstractProvider[Need, Release, str]):
         return [
             Release(identifier, v)
             for v in sorted(self.world[identifier], reverse=True)
-            if v not in bad and all(n.version in (None, v) for n in needs)
+            if v not in bad and all(n.allows(v) for n in needs)
         ]
 
     def is_satisfied_by(self, requirement: Need, candidate: Release) -> bool:
-        return requirement.version in (None, candidate.version)
+        return requirement.allows(candidate.version)
 
     def get_dependencies(self, candidate: Release) -> list[Need]:
-        return [Need(n, v) for n, v in self.world[candidate.name][candidate.version]]
+        return [Need.of(n, v) for n, v in self.world[candidate.name][candidate.version]]

@@ -19,7 +19,7 @@ ISSUE_206: World = {
 
 def _resolve(world: World, roots: list[str]) -> dict[str, int]:
     reporter: BaseReporter[Need, Release, str] = BaseReporter()
-    state = resolve_or_retry(ToyProvider(world), reporter, [Need(r, None) for r in roots], 1000)
+    state = resolve_or_retry(ToyProvider(world), reporter, [Need.of(r, None) for r in roots], 1000)
     return {name: release.version for name, release in state.mapping.items()}
 
 

@@ -14,7 +14,7 @@ from tests.support.toy_resolver import Need, Release, ToyProvider, World
 
 def _resolve(world: World, roots: Sequence[str]) -> dict[str, int]:
     reporter: BaseReporter[Need, Release, str] = BaseReporter()
-    state = resolve_guarded(ToyProvider(world), reporter, [Need(r, None) for r in roots], 1000)
+    state = resolve_guarded(ToyProvider(world), reporter, [Need.of(r, None) for r in roots], 1000)
     return {name: release.version for name, release in state.mapping.items()}
 
 
