@@ -38,20 +38,6 @@ WHEEL = b"PK\x03\x04" + bytes(range(256)) * 64
 MiB = 1 << 20
 
 
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[IndexServer]:
-    root = tmp_path / "root"
-    root.mkdir()
-    with IndexServer(root) as running:
-        yield running
-
-
-@pytest.fixture
-def http() -> Iterator[HttpClient]:
-    with HttpClient(retries=0, netrc_path=Path("/nonexistent")) as client:
-        yield client
-
-
 def _serve(server: IndexServer, path: str, body: bytes, status: int = 200, **headers: str) -> str:
     named = {name.replace("_", "-"): value for name, value in headers.items()}
     server.fault(path, Fault(status=status, body=body, headers=named, times=None))

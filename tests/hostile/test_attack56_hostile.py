@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import tomllib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -131,20 +131,6 @@ def test_a_url_outside_its_channel_is_refused_by_the_reader() -> None:
 
 # ---------------------------------------------------------------------------------------------
 # An index or mirror answering a resumed (ranged) read with something else
-
-
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[IndexServer]:
-    root = tmp_path / "root"
-    root.mkdir()
-    with IndexServer(root) as running:
-        yield running
-
-
-@pytest.fixture
-def http() -> Iterator[HttpClient]:
-    with HttpClient(retries=0, netrc_path=Path("/nonexistent")) as client:
-        yield client
 
 
 def test_a_server_ignoring_ranges_is_bounded_when_the_index_lists_no_size(
