@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import click
 
-from mlenv import __version__, lockfile
+from mlenv import __version__, hints, lockfile
 from mlenv.commands.lock import apply_edit
 from mlenv.commands.session import Session, open_session
 from mlenv.errors import CannotJudgeError, MlenvError, UsageError, VerdictError, terminal_text
@@ -708,6 +708,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     return EXIT_OK
 
 
+def _usage_hint(exc: click.ClickException) -> str | None:
+    """A hint click does not give: a global option written after the command."""
+    if not isinstance(exc, click.NoSuchOption) or exc.ctx is None or exc.ctx.parent is None:
+        return None
+    return hints.global_option(exc.option_name, exc.ctx.command_path.partition(" ")[2])
+
+
 def exit_status(exc: Exception | KeyboardInterrupt, argv: Sequence[str]) -> int:
     """The only place where errors become exit codes: those of the CLI, and of a plain
     ``lock`` that the entry point ran without click."""
@@ -720,10 +727,14 @@ def exit_status(exc: Exception | KeyboardInterrupt, argv: Sequence[str]) -> int:
         _report_error(argv, "aborted", "aborted", 130)
         return 130
     if isinstance(exc, click.ClickException):
+        hint = _usage_hint(exc)
         if not _json_log(argv):
             exc.show()
+            if hint:
+                _echo(f"  hint: {hint}", err=True)
         else:
-            _report_error(argv, "usage", exc.format_message(), EXIT_USER)
+            message = exc.format_message() + (f" (hint: {hint})" if hint else "")
+            _report_error(argv, "usage", message, EXIT_USER)
         return EXIT_USER
     if isinstance(exc, KeyboardInterrupt):
         _report_error(argv, "interrupted", "interrupted", 130)

@@ -7,6 +7,7 @@ result is validated as a whole manifest before anyone writes it; this module nev
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -18,6 +19,7 @@ from packaging.utils import canonicalize_name
 from tomlkit.items import Array, StringType
 from tomlkit.items import String as TomlString
 
+from mlenv import hints
 from mlenv.conda.records import match_spec_name
 from mlenv.errors import MlenvError
 from mlenv.manifest import Manifest, loads
@@ -74,7 +76,7 @@ def spec_name(spec: str, section: Section, *, where: str = "") -> str:
         raise EditError(
             f"{spec!r} is not a PEP 508 requirement ({str(exc).splitlines()[0]})",
             where=where or spec,
-            hint='write a name and an optional version, e.g. "numpy>=1.26,<3"',
+            hint=hints.requirement(spec),
         ) from None
 
 
@@ -142,9 +144,25 @@ def remove(text: str, names: Sequence[str], *, source: str = "mlenv.toml") -> Ed
         raise EditError(
             f"not in the manifest: {', '.join(missing)}; nothing was changed",
             where=f"{source}: [pypi].dependencies, [conda].dependencies",
-            hint="`mlenv show --json` lists the dependencies as mlenv reads them",
+            hint=_remove_hint(missing),
         )
     return _result(doc, source, edits, ())
+
+
+_BARE_NAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?")
+
+
+def _remove_hint(missing: Sequence[str]) -> str:
+    """`mlenv remove` takes names: a spec (``torch>=2``, as `uv remove` refuses it too) is
+    answered with the name it is about."""
+    for raw in missing:
+        if not _BARE_NAME.fullmatch(raw):
+            try:
+                name = Requirement(raw).name
+            except InvalidRequirement:
+                continue
+            return f"remove takes package names, not specs: mlenv remove {name}"
+    return "`mlenv show --json` lists the dependencies as mlenv reads them"
 
 
 def _parse(text: str, source: str) -> tomlkit.TOMLDocument:

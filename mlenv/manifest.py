@@ -17,6 +17,7 @@ from typing import Any, Literal, TypeVar, cast
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
+from mlenv import hints
 from mlenv.errors import ManifestError, Problem
 from mlenv.inputs import (
     DEFAULT_GLIBC,
@@ -269,7 +270,8 @@ class _Checker:
         self.problems.append(Problem(f"{self.source}: {_display(key)}", message, hint))
 
     def wrong_type(self, key: str, value: object, expected: str) -> None:
-        self.add(key, f"expected {expected}, got {_describe(value)}")
+        hint = None if "[" in key else hints.wrong_type(key.rsplit(".", 1)[-1], value, expected)
+        self.add(key, f"expected {expected}, got {_describe(value)}", hint)
 
     def table(
         self,
@@ -282,7 +284,12 @@ class _Checker:
             if key not in allowed:
                 full = f"{path}.{key}" if path else key
                 close = _nearest(key, allowed)
-                hint = f'did you mean "{close}"?' if close else f"valid keys: {', '.join(allowed)}"
+                hint = (
+                    f'did you mean "{close}"?'
+                    if close
+                    else hints.key_elsewhere(path, key, _SCHEMA_KEYS)
+                    or f"valid keys: {', '.join(allowed)}"
+                )
                 self.add(full, "unknown key", hint)
         for key in required:
             if key not in data:
@@ -325,6 +332,7 @@ class _Checker:
         path: str,
         default: tuple[str, ...] = (),
         valid: Callable[[str], str | None] | None = None,
+        hint: Callable[[str], str | None] | None = None,
     ) -> tuple[str, ...]:
         key = path.rsplit(".", 1)[-1]
         if key not in table:
@@ -339,7 +347,7 @@ class _Checker:
             if not isinstance(item, str):
                 self.wrong_type(where, item, "a string")
             elif valid is not None and (message := valid(item)) is not None:
-                self.add(where, f"{item!r} is not valid: {message}")
+                self.add(where, f"{item!r} is not valid: {message}", hint and hint(item))
             else:
                 items.append(item)
         duplicates = sorted(item for item, count in Counter(items).items() if count > 1)
@@ -465,6 +473,14 @@ def _requirement(value: str) -> str | None:
         return f"not a PEP 508 requirement ({first})"
     if requirement.url:
         return "direct URL requirements are not supported; put the wheel in [pypi].find-links"
+    return None
+
+
+def _requirement_hint(value: str) -> str | None:
+    try:
+        parsed_requirement(value)
+    except InvalidRequirement:
+        return hints.requirement(value)
     return None
 
 
@@ -621,7 +637,9 @@ def _pypi(check: _Checker, table: Mapping[str, Any]) -> PyPI:
         index_url=index_url,
         extra_index_urls=extra,
         find_links=links,
-        dependencies=check.string_list(table, "pypi.dependencies", (), _requirement),
+        dependencies=check.string_list(
+            table, "pypi.dependencies", (), _requirement, _requirement_hint
+        ),
         index_strategy=cast(IndexStrategy, strategy),
         sources=sources,
     )

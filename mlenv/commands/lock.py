@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from mlenv import lockfile
 from mlenv.commands.session import Session
+from mlenv.errors import UsageError
 from mlenv.manifest import Manifest
 from mlenv.outputs import LOCK_FILE, OutputKind
 
@@ -26,6 +27,13 @@ def lock(
 ) -> None:
     """Lock the project; with an unchanged manifest nothing is resolved again, and every pin
     that still satisfies it is kept unless an upgrade says otherwise."""
+    if check and (upgrade or upgrade_package):
+        flag = "--upgrade" if upgrade else "--upgrade-package"
+        raise UsageError(
+            f"--check and {flag} exclude each other: --check only judges the lock, it moves no pin",
+            where="command line",
+            hint=f"run `mlenv lock {flag} ...` to move pins, then `mlenv lock --check` in CI",
+        )
     manifest = session.load_manifest()
     path = session.lock_path
     previous = session.load_lock() if path.exists() and not upgrade else None

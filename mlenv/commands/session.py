@@ -14,6 +14,7 @@ from mlenv.atomic import write_atomic
 from mlenv.cache import default_root, named_root
 from mlenv.cache.artifacts import ArtifactCache
 from mlenv.errors import UsageError
+from mlenv.hints import importable_beside
 from mlenv.manifest import Manifest, loads
 from mlenv.outputs import OutputKind, check_output
 from mlenv.report import HumanReporter, JsonReporter, QuietReporter, Reporter
@@ -139,10 +140,13 @@ def read_manifest(path: Path) -> Manifest:
     try:
         raw = read_input(path, "manifest")
     except FileNotFoundError:
+        found = importable_beside(path)
         raise UsageError(
             "no manifest here",
             where=str(path),
-            hint="run `mlenv init` to write one, or pass --manifest PATH",
+            hint="run `mlenv init` to write one, or pass --manifest PATH"
+            if found is None
+            else f"start one from the {found.name} here: mlenv init --from {found}",
         ) from None
     try:
         text = raw.decode("utf-8")

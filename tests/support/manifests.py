@@ -67,7 +67,11 @@ BAD_MANIFESTS: list[tuple[str, str, list[str]]] = [
     (
         "python-wrong-type",
         MINIMAL.replace('"3.11"', "3.11"),
-        ["m.toml: [environment].python: expected a string, got a number 3.11"],
+        [
+            "m.toml: [environment].python: expected a string, got a number 3.11\n"
+            '  hint: put the value in quotes, e.g. python = "3.11" (unquoted, TOML reads a '
+            "number: 3.10 is read as 3.1)"
+        ],
     ),
     (
         "cuda-not-a-version",
@@ -193,7 +197,8 @@ BAD_MANIFESTS: list[tuple[str, str, list[str]]] = [
         MINIMAL + '[pypi]\ndependencies = ["numpy >= = 2"]\n',
         [
             "m.toml: [pypi].dependencies[0]: 'numpy >= = 2' is not valid: not a PEP 508 "
-            "requirement (Expected semicolon (after name with no version specifier) or end)"
+            "requirement (Expected semicolon (after name with no version specifier) or end)\n"
+            '  hint: write a name and an optional version, e.g. "numpy>=1.26,<3"'
         ],
     ),
     (
@@ -216,7 +221,10 @@ BAD_MANIFESTS: list[tuple[str, str, list[str]]] = [
     (
         "dependencies-not-array",
         MINIMAL + '[pypi]\ndependencies = "numpy"\n',
-        ["m.toml: [pypi].dependencies: expected an array of strings, got a string 'numpy'"],
+        [
+            "m.toml: [pypi].dependencies: expected an array of strings, got a string 'numpy'\n"
+            '  hint: write an array, even for one value: dependencies = ["numpy"]'
+        ],
     ),
     (
         "index-strategy-typo",

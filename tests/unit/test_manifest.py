@@ -128,7 +128,7 @@ def test_bad_manifest_message(text: str, expected: list[str]) -> None:
 def test_string_where_a_table_belongs_inside_a_table_is_an_unknown_key() -> None:
     assert problems_of(MINIMAL + 'build = "fast"\n') == [
         "m.toml: [environment].build: unknown key\n"
-        "  hint: valid keys: name, python, platforms, glibc, prefix, interpreter"
+        "  hint: build is a table of its own: write a [build] table"
     ]
 
 

@@ -1,0 +1,102 @@
+"""Hints for a first week's mistakes, each used by the one reader that owns the input: a key
+written in the wrong manifest table, a value of the wrong TOML type, a requirement spelled as
+another tool spells it, a global option written after the command, a project that has another
+tool's file but no manifest yet."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+# The files `mlenv init --from` reads, in the order a project most likely means.
+IMPORTABLE = (
+    "pyproject.toml",
+    "pixi.toml",
+    "requirements.txt",
+    "requirements.in",
+    "environment.yml",
+    "environment.yaml",
+    "conda-lock.yml",
+    "pylock.toml",
+)
+
+# Other tools' top-level tables, written in mlenv.toml by habit.
+_FOREIGN_TABLES = {
+    "project": "pyproject.toml",
+    "tool": "pyproject.toml",
+    "dependency-groups": "pyproject.toml",
+    "build-system": "pyproject.toml",
+    "workspace": "pixi.toml",
+    "feature": "pixi.toml",
+    "pypi-dependencies": "pixi.toml",
+    "system-requirements": "pixi.toml",
+}
+
+
+def importable_beside(manifest: Path) -> Path | None:
+    """A file `mlenv init --from` can start from, in the manifest's directory."""
+    for name in IMPORTABLE:
+        candidate = manifest.parent / name
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def key_elsewhere(table: str, key: str, schema: Mapping[str, Sequence[str]]) -> str | None:
+    """The hint for ``key``, unknown in ``table`` ("" for the top level), when it belongs to
+    another table of the manifest (or is a table itself, or another tool's table)."""
+    if table == "" and key in _FOREIGN_TABLES:
+        origin = _FOREIGN_TABLES[key]
+        return (
+            f"[{key}] belongs in a {origin}, not in mlenv.toml; start a manifest from that file "
+            f"with `mlenv init --from {origin}`"
+        )
+    if key in schema and key != "":
+        example = ' holding version = "12.4"' if key == "cuda" else ""
+        return f"{key} is a table of its own: write a [{key}] table{example}"
+    homes = [name for name, keys in schema.items() if name not in ("", table) and key in keys]
+    if not homes:
+        return None
+    places = " or ".join(f"[{name}].{key}" for name in homes)
+    return f"{key} belongs in another table: move it to {places}"
+
+
+def wrong_type(key: str, value: object, expected: str) -> str | None:
+    """How to write ``value`` as the ``expected`` type (``manifest._Checker.wrong_type``)."""
+    if expected == "a string" and isinstance(value, int | float) and not isinstance(value, bool):
+        return (
+            f'put the value in quotes, e.g. {key} = "{value}" (unquoted, TOML reads a number: '
+            "3.10 is read as 3.1)"
+        )
+    if expected.startswith("an array") and isinstance(value, str):
+        return f'write an array, even for one value: {key} = ["{value}"]'
+    return None
+
+
+_ONE_EQUALS = re.compile(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*=\s*([0-9][^=<>!~;\s]*)\s*")
+_WILDCARD = re.compile(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*(>=|<=|>|<|~=)\s*([0-9][0-9.]*)\.\*\s*")
+
+
+def requirement(spec: str) -> str:
+    """The hint for a PyPI requirement that does not parse."""
+    if match := _ONE_EQUALS.fullmatch(spec):
+        name, version = match.groups()
+        return f'did you mean "{name}=={version}"? A PEP 440 pin is written with =='
+    if match := _WILDCARD.fullmatch(spec):
+        name, operator, version = match.groups()
+        return (
+            f'a ".*" wildcard goes only with == or !=: write "{name}=={version}.*" or '
+            f'"{name}{operator}{version}"'
+        )
+    return 'write a name and an optional version, e.g. "numpy>=1.26,<3"'
+
+
+def global_option(option: str | None, command: str | None) -> str | None:
+    """The hint for an option of ``mlenv`` itself written after the command (``mlenv lock -q``,
+    as uv and pixi accept it)."""
+    names = ("-q", "--quiet", "-v", "-vv", "--verbose", "-m", "--manifest", "--cache")
+    bare = (option or "").partition("=")[0]
+    if command is None or (bare not in names and bare != "--log-format"):
+        return None
+    return f"{bare} is an option of mlenv itself: put it before the command, mlenv {bare} {command}"
