@@ -22,7 +22,7 @@ from typing import Any
 
 from mlenv.atomic import replace_dir
 from mlenv.cache.files import describe, open_plain
-from mlenv.errors import UsageError
+from mlenv.errors import UsageError, printable
 
 MAX_RECORD = 64 << 20  # a bundle.json lists every artifact; far below this
 
@@ -38,8 +38,8 @@ class OutputKind:
     what: str  # "build output", for messages
     option: str  # the option naming the path
     record: str | None = None  # the file marking a directory mlenv wrote; None: a single file
-    # The names at the top of the directory the record (parsed JSON) says mlenv wrote, or
-    # None when it is not such a record.
+    # The paths (relative, "/"-separated; each covers what is below it) the record (parsed
+    # JSON) says mlenv wrote in the directory, or None when it is not such a record.
     written: Callable[[Any], frozenset[str] | None] = lambda _: None
 
     @property
@@ -95,11 +95,38 @@ def check_output(dest: Path, kind: OutputKind, *, keep: Mapping[str, Path]) -> P
             f"is a directory that is neither empty nor an earlier {kind.what} (no valid "
             f"{kind.record} in it)",
         )
-    strangers = sorted(present - written - {kind.record})
+    try:
+        strangers = _strangers(real, written | {kind.record or ""})
+    except OSError as exc:
+        raise _refuse(given, kind, f"cannot be examined ({exc.strerror or exc})") from None
     if strangers:
-        shown = ", ".join(strangers[:5]) + (", ..." if len(strangers) > 5 else "")
+        shown = ", ".join(printable(name, 120) for name in strangers[:5])
+        shown += ", ..." if len(strangers) > 5 else ""
         raise _refuse(given, kind, f"holds {shown}, which the earlier {kind.what} did not write")
     return real
+
+
+def _strangers(root: Path, written: frozenset[str]) -> list[str]:
+    """Every entry below ``root`` (examined with lstat, never followed) that is neither a path
+    the record names (which covers what is below it) nor a directory above one: a file a user
+    put in an earlier output's subdirectory is a stranger as much as one at its top."""
+    above = {
+        path.rsplit("/", depth)[0] for path in written for depth in range(1, path.count("/") + 1)
+    }
+    found: list[str] = []
+    pending = [""]
+    while pending:
+        at = pending.pop()
+        with os.scandir(root / at if at else root) as entries:
+            for entry in entries:
+                path = f"{at}/{entry.name}" if at else entry.name
+                if path in written:
+                    continue
+                if path in above and entry.is_dir(follow_symlinks=False):
+                    pending.append(path)
+                else:
+                    found.append(path)
+    return sorted(found)
 
 
 def replace_output(new: Path, dest: Path, kind: OutputKind, *, keep: Mapping[str, Path]) -> None:

@@ -23,7 +23,7 @@ from mlenv.cache.artifacts import Artifact, ArtifactCache, relative_path
 from mlenv.cache.files import describe, open_plain
 from mlenv.cache.held import Measured, measure
 from mlenv.cache.lock_artifacts import artifacts_of
-from mlenv.errors import MlenvError
+from mlenv.errors import MlenvError, printable
 from mlenv.limits import parse_toml
 from mlenv.lockfile import Lock
 from mlenv.oci.model import canonical_json
@@ -33,11 +33,13 @@ from mlenv.userfiles import read_input
 
 BUNDLE_VERSION = 1
 _HEX = frozenset("0123456789abcdef")
+_CARRIED = ("mlenv.toml", "mlenv.lock")  # besides the artifacts, all a bundle holds
 
 
 def bundle_files(record: Any) -> frozenset[str] | None:
-    """The top-level names a bundle.json accounts for (and the cache's lock directory, which a
-    bundle used as a cache gains); None when it is not one."""
+    """The paths a bundle.json accounts for, each file it lists (and the cache's lock
+    directory, which a bundle used as a cache gains): anything else in the directory, at its
+    top or below ``artifacts-v1/``, is a user's, never replaced; None when it is not one."""
     if not isinstance(record, dict) or record.get("bundle-version") != BUNDLE_VERSION:
         return None
     files = record.get("files")
@@ -45,7 +47,7 @@ def bundle_files(record: Any) -> frozenset[str] | None:
         isinstance(e, dict) and isinstance(e.get("path"), str) for e in files
     ):
         return None
-    return frozenset({BUNDLE_INDEX, LOCKS} | {e["path"].split("/")[0] for e in files})
+    return frozenset({BUNDLE_INDEX, LOCKS} | {e["path"] for e in files})
 
 
 BUNDLE_OUTPUT = OutputKind("bundle", "--bundle", BUNDLE_INDEX, bundle_files)
@@ -197,7 +199,9 @@ def check_bundle(root: Path, lock: Lock | None = None) -> list[BundleProblem]:
             continue
         if stat.S_ISDIR(info.st_mode) and path in wanted_dirs:
             continue
-        problems.append(BundleProblem("extra", path, f"{describe(info)}, not in bundle.json"))
+        problems.append(  # a name from anyone: bounded, no control character (newline too)
+            BundleProblem("extra", printable(path, 120), f"{describe(info)}, not in bundle.json")
+        )
     index_info = found.get(BUNDLE_INDEX)
     if index_info is not None and not stat.S_ISREG(index_info.st_mode):
         problems.append(BundleProblem("not-a-file", BUNDLE_INDEX, describe(index_info)))
@@ -222,6 +226,11 @@ def _read_index(root: Path) -> tuple[dict[str, Measured] | None, list[BundleProb
     normalised path inside the bundle, once, with a sha256 and a size."""
     try:
         index = json.loads(read_record(root, BUNDLE_INDEX))
+        if not isinstance(index, dict):
+            raise TypeError("not a JSON object")
+        if index.get("bundle-version") != BUNDLE_VERSION:
+            raise ValueError(f"bundle-version is {printable(index.get('bundle-version'), 40)}, "
+                             f"this mlenv reads {BUNDLE_VERSION}")  # fmt: skip
         files = index["files"]
         if not isinstance(files, list):
             raise TypeError("files is not a list")
@@ -232,7 +241,7 @@ def _read_index(root: Path) -> tuple[dict[str, Measured] | None, list[BundleProb
     problems = []
     for number, entry in enumerate(files):
         path = entry.get("path") if isinstance(entry, dict) else None
-        label = path if isinstance(path, str) else f"files[{number}]"
+        label = printable(path, 120) if isinstance(path, str) else f"files[{number}]"
         why = _entry_problem(entry, path)
         if why is None and path in listed:
             why = "is listed twice"
@@ -256,6 +265,10 @@ def _entry_problem(entry: object, path: object) -> str | None:
         return "has no size in bytes"
     if path.startswith(f"{ARTIFACTS}/") and path != relative_path(digest):
         return f"says sha256 {digest}, but the file's name is another's"
+    if path not in _CARRIED and not path.startswith(f"{ARTIFACTS}/"):
+        # One spelling per file: a name in another case, Unicode form, with a backslash or a
+        # control character is one file on one file system and two on another.
+        return f"names a file no bundle holds (only {', '.join(_CARRIED)} and {ARTIFACTS}/)"
     return None
 
 
