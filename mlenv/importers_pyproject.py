@@ -73,7 +73,11 @@ def read_pyproject(path: Path, groups: Sequence[str]) -> Imported:
     # extra and group names compare normalised (PEP 685, PEP 735), as pip and uv compare them
     extras = {canonicalize_name(key): key for key in optional}
     group_names = {canonicalize_name(key) for key in dependency_groups}
+    chosen: set[tuple[str, str]] = set()  # what uv's extra/group sources are judged on
     for group in groups:
+        name = canonicalize_name(group)
+        chosen |= {(kind, name) for kind, names in (("extra", extras), ("group", group_names))
+                   if name in names}  # fmt: skip
         if canonicalize_name(group) in extras:
             key = extras[canonicalize_name(group)]
             where = f"{path}: [project.optional-dependencies] {key}"
@@ -102,7 +106,7 @@ def read_pyproject(path: Path, groups: Sequence[str]) -> Imported:
         index_url, extra = manifest_indexes(indexes[0])
         result = replace(result, index_url=index_url, extra_index_urls=extra,
                          index_strategy=indexes[1])  # fmt: skip
-    result = uv_indexes(tool.get("uv"), result, path, collector)
+    result = uv_indexes(tool.get("uv"), result, path, collector, chosen)
     collector.check(str(path))
     if pixi.get("workspace") or pixi.get("project"):
         result = _with_pixi(result, read_pixi(path, [g for g in asked if g in pixi_groups],

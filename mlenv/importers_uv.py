@@ -6,21 +6,39 @@ legacy ``extra-index-url`` list, then the default index (one marked ``default = 
 mlenv's ``first-index`` strategy over ``index-url`` then ``extra-index-urls`` is the same rule,
 so the order is kept and the strategy written. An ``explicit`` index serves only the packages
 ``[tool.uv.sources]`` pins to it, which is what ``[pypi] sources`` says (``pypi_sources``): each
-such pin is written there. One that holds only for some markers, extras or groups is refused:
-mlenv's sources hold for every package and platform.
+such pin is written there.
+
+A source may hold only under a ``marker``, an ``extra`` or a ``group``, and a package may list
+several (uv's PyTorch guide: CPU wheels off Linux, CUDA wheels on it); uv applies the one whose
+condition holds and, where none does, takes the package from its default indexes. mlenv builds
+for Linux only, so each condition is judged on every target an imported manifest can have
+(every platform in ``PLATFORMS`` by every Python minor mlenv accepts) and on the extras and
+groups asked for with ``--group``: a source true on all of them is the package's source, one
+false on all of them is dropped. A marker true on some Linux targets and false on others, or
+two sources holding at once, is refused: mlenv's sources hold for every platform and Python.
+Where mlenv deliberately differs from uv: uv applies an ``extra``/``group`` source only to the
+requirement listed in that extra or group, mlenv to the package once that extra or group is
+asked (the import merges every asked requirement into one list); and uv only requires source
+markers to be disjoint, mlenv refuses a marker that splits its Linux targets even if the
+sources are disjoint.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from packaging.markers import InvalidMarker, Marker, UndefinedComparison, UndefinedEnvironmentName
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from mlenv.importers import _PYPI, Imported, _Collector
 from mlenv.inputs import index_order, manifest_indexes
+from mlenv.manifest import PYTHON_MINORS
+from mlenv.platforms import PLATFORMS
+from mlenv.target import Target
 
 _STRATEGIES = {"first-index": "first-index", "unsafe-best-match": "best-match"}
 
@@ -30,9 +48,17 @@ def _urls(value: object) -> list[str]:
     return [str(item).rstrip("/") for item in items]
 
 
-def uv_indexes(uv: object, result: Imported, path: Path, collector: _Collector) -> Imported:
-    """``result`` with uv's indexes, find-links and index strategy, when the file names any;
-    a source uv takes from git, a path, a URL, a workspace or an explicit index is refused."""
+def uv_indexes(
+    uv: object,
+    result: Imported,
+    path: Path,
+    collector: _Collector,
+    asked: Collection[tuple[str, str]] = (),
+) -> Imported:
+    """``result`` with uv's indexes, find-links and index strategy, when the file names any,
+    and uv's sources that hold for mlenv's targets; ``asked`` holds the ``("extra", name)``
+    and ``("group", name)`` pairs ``--group`` chose, names normalised. A source uv takes from
+    git, a path, a URL or a workspace is refused."""
     if not isinstance(uv, dict):
         return result
     where = f"{path}: [tool.uv]"
@@ -64,52 +90,48 @@ def uv_indexes(uv: object, result: Imported, path: Path, collector: _Collector) 
             find_links=tuple(dict.fromkeys(links)),
             index_strategy=_STRATEGIES.get(str(strategy), "first-index"),
         )
-    return _sources(uv, named, result, path, collector)
+    return _sources(uv, named, result, path, collector, asked)
+
+
+_TARGETS = tuple(Target(p.name, python) for p in PLATFORMS for python in PYTHON_MINORS)
+_INDEX_KEYS = frozenset({"index", "marker", "extra", "group"})
+_MARKER_ERRORS = (InvalidMarker, UndefinedComparison, UndefinedEnvironmentName)
 
 
 def _sources(
-    uv: dict[str, Any], named: dict[str, Any], result: Imported, path: Path, collector: _Collector
+    uv: dict[str, Any],
+    named: dict[str, Any],
+    result: Imported,
+    path: Path,
+    collector: _Collector,
+    asked: Collection[tuple[str, str]],
 ) -> Imported:
-    """``result`` with uv's explicit-index pins as ``[pypi] sources``. Every other source for
-    an imported requirement must mean nothing mlenv's order does not: an index source is
-    faithful only when that index is the first one mlenv consults."""
+    """``result`` with the explicit-index source that holds for each imported requirement as
+    ``[pypi] sources``. Every other source that holds must mean nothing mlenv's order does
+    not: an index source is faithful only when that index is the first one mlenv consults."""
     sources = uv.get("sources") if isinstance(uv.get("sources"), dict) else {}
     wanted = {canonicalize_name(Requirement(line).name) for line in result.pypi}
     first = index_order(result.index_url or _PYPI, result.extra_index_urls)[0]
     pinned: dict[str, str] = {}
-    for name, source in (sources or {}).items():
+    for name, value in (sources or {}).items():
         if canonicalize_name(name) not in wanted:
             continue
         where = f"{path}: [tool.uv.sources] {name}"
-        if isinstance(source, list):
-            collector.fail(
-                where,
-                f"uv chooses among {len(source)} sources for {name} by marker; mlenv.toml has "
-                "one set of indexes for every package and platform",
-                "keep the one source for your Linux target, its index listed first",
-            )
+        entries = value if isinstance(value, list) else [value]
+        if not _known_indexes(entries, named, where, collector):
             continue
+        source = _holding(name, entries, where, asked, collector)
+        if source is None:
+            continue  # no source on Linux: uv takes it from its indexes, as mlenv does
         index = source.get("index") if isinstance(source, dict) else None
-        if index is None or set(source) - {"index", "marker", "extra", "group"}:
+        if index is None or set(source) - _INDEX_KEYS:
             hint = "publish it to an index and name that index in [[tool.uv.index]]"
             collector.fail(where, f"uv takes {name} from {source!r}, which mlenv cannot lock", hint)
             continue
-        entry = named.get(str(index))
-        if entry is None:
-            collector.fail(where, f"names the index {index!r}, which no [[tool.uv.index]] defines")
-            continue
+        entry = named[str(index)]
         url = str(entry["url"]).rstrip("/")
         if entry.get("explicit"):
-            if conditions := sorted(set(source) & {"marker", "extra", "group"}):
-                collector.fail(
-                    where,
-                    f"uv takes {name} from the explicit index {index!r} ({url}) only for some "
-                    f"{', '.join(conditions)}; mlenv's [pypi] sources hold for every platform",
-                    f"drop the {conditions[0]} to take {name} from {url} everywhere, or keep "
-                    "the source your Linux target needs",
-                )
-            else:
-                pinned[canonicalize_name(name)] = url
+            pinned[canonicalize_name(name)] = url
         elif url != first:
             collector.fail(
                 where,
@@ -118,3 +140,112 @@ def _sources(
                 f"list [[tool.uv.index]] {index!r} first",
             )
     return replace(result, sources=tuple(sorted(pinned.items()))) if pinned else result
+
+
+def _known_indexes(
+    entries: list[Any], named: dict[str, Any], where: str, collector: _Collector
+) -> bool:
+    """Whether every index ``entries`` name is defined (uv refuses the file otherwise, on
+    every platform)."""
+    for entry in entries:
+        index = entry.get("index") if isinstance(entry, dict) else None
+        if index is not None and str(index) not in named:
+            collector.fail(where, f"names the index {index!r}, which no [[tool.uv.index]] defines")
+            return False
+    return True
+
+
+def _holding(
+    name: str,
+    entries: list[Any],
+    where: str,
+    asked: Collection[tuple[str, str]],
+    collector: _Collector,
+) -> Any:
+    """The one entry of ``entries`` that holds on every mlenv target, ``None`` when none does
+    on any. One that holds on some targets only, or a second that holds, is a problem (and
+    ``None``)."""
+    holding: list[Any] = []
+    for entry in entries:
+        verdict = _verdict(entry, where, asked, collector)
+        if verdict is None:
+            return None
+        true, false = verdict
+        if true and false:
+            marker = entry.get("marker") if isinstance(entry, dict) else None
+            collector.fail(
+                where,
+                f"uv takes {name} from {_named(entry)} only where {marker!r} holds, which is "
+                f"{_split(true, false)}; mlenv.toml's sources hold on every platform and Python",
+                "make the marker true or false on every Linux target mlenv builds for (e.g. "
+                "sys_platform == 'linux'), or keep only the source your targets need",
+            )
+            return None
+        if true:
+            holding.append(entry)
+    if len(holding) > 1:
+        conditional = [
+            f"--group {entry[kind]}"
+            for entry in holding
+            if isinstance(entry, dict)
+            for kind in ("extra", "group")
+            if kind in entry
+        ]
+        collector.fail(
+            where,
+            f"{len(holding)} of uv's sources for {name} hold at once on mlenv's Linux targets "
+            f"({', '.join(_named(entry) for entry in holding)}); mlenv.toml pins a package to "
+            "one index",
+            f"ask for only one of {', '.join(conditional)}"
+            if len(conditional) == len(holding)
+            else "keep one source whose marker holds on Linux",
+        )
+        return None
+    return holding[0] if holding else None
+
+
+def _verdict(
+    entry: Any, where: str, asked: Collection[tuple[str, str]], collector: _Collector
+) -> tuple[list[Target], list[Target]] | None:
+    """The targets on which ``entry`` holds and those on which it does not; ``None`` (and a
+    problem) for a marker that is not PEP 508."""
+    if not isinstance(entry, dict):
+        return list(_TARGETS), []
+    chosen = all(
+        (kind, canonicalize_name(str(entry[kind]))) in asked
+        for kind in ("extra", "group")
+        if kind in entry
+    )
+    text = entry.get("marker")
+    true: list[Target] = []
+    false: list[Target] = []
+    try:
+        marker = None if text is None else Marker(str(text))
+        for target in _TARGETS:
+            holds = chosen and (marker is None or marker.evaluate(dict(target.markers)))
+            (true if holds else false).append(target)
+    except _MARKER_ERRORS as error:
+        collector.fail(
+            f"{where} marker",
+            f"{text!r} is not a PEP 508 environment marker: {error}",
+            "write it as uv's docs do, e.g. marker = \"sys_platform == 'linux'\"",
+        )
+        return None
+    return true, false
+
+
+def _named(entry: Any) -> str:
+    if isinstance(entry, dict) and "index" in entry:
+        return f"the index {entry['index']!r}"
+    return repr(entry)
+
+
+def _split(true: list[Target], false: list[Target]) -> str:
+    """Which of mlenv's targets a condition holds on, in the fewest words that say it."""
+    for attribute, label in (("platform", "on "), ("python", "for Python ")):
+        yes = list(dict.fromkeys(getattr(target, attribute) for target in true))
+        no = list(dict.fromkeys(getattr(target, attribute) for target in false))
+        if not set(yes) & set(no):
+            return f"true {label}{', '.join(yes)} and false {label}{', '.join(no)}"
+    pairs = ", ".join(f"{target.platform} Python {target.python}" for target in true)
+    return f"true on {pairs} only"

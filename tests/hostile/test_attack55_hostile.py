@@ -152,16 +152,39 @@ def test_a_uv_explicit_index_becomes_a_source_not_an_index_for_every_package(
     assert manifest.cuda is not None and manifest.cuda.version == "12.8"  # guessed from it
 
 
-@pytest.mark.parametrize("condition", ["marker = \"sys_platform == 'linux'\"", 'extra = "cu128"'])
-def test_a_conditional_uv_explicit_source_is_still_refused(tmp_path: Path, condition: str) -> None:
-    """mlenv's sources hold for every platform and extra: a pin uv applies only under a marker
-    or an extra cannot be written as one."""
+@pytest.mark.parametrize(
+    ("condition", "sources"),
+    [
+        # true on every Linux target mlenv builds for: the pin holds everywhere mlenv builds
+        ("marker = \"sys_platform == 'linux'\"", (("torch", CU128),)),
+        # an extra not asked for: uv takes torch from its default indexes, and so does mlenv
+        ('extra = "cu128"', ()),
+    ],
+)
+def test_a_conditional_uv_explicit_source_is_judged_on_mlenvs_targets(
+    tmp_path: Path, condition: str, sources: tuple[tuple[str, str], ...]
+) -> None:
+    """It was refused outright ("only for some marker"); what uv applies on every Linux target
+    is a pin, what it applies on none is no source."""
     text = UV + (
         f'[tool.uv.sources]\ntorch = {{ index = "pytorch-cu128", {condition} }}\n'
         f'[[tool.uv.index]]\nname = "pytorch-cu128"\nurl = "{CU128}"\nexplicit = true\n'
     )
+    code, err = init_from(tmp_path, "pyproject.toml", text, "--python", "3.12")
+    assert code == 0, err
+    assert loads((tmp_path / "mlenv.toml").read_text()).pypi.sources == sources
+
+
+def test_a_uv_explicit_source_for_one_linux_machine_is_still_refused(tmp_path: Path) -> None:
+    """mlenv's sources hold for every platform: a pin uv applies on x86_64 only cannot be one."""
+    text = UV + (
+        '[tool.uv.sources]\ntorch = { index = "pytorch-cu128", '
+        "marker = \"platform_machine == 'x86_64'\" }\n"
+        f'[[tool.uv.index]]\nname = "pytorch-cu128"\nurl = "{CU128}"\nexplicit = true\n'
+    )
     code, err = init_from(tmp_path, "pyproject.toml", text)
-    assert code == 1 and "[tool.uv.sources] torch" in err and "only for some" in err
+    assert code == 1 and "[tool.uv.sources] torch" in err
+    assert "true on linux-64 and false on linux-aarch64" in err
     assert not (tmp_path / "mlenv.toml").exists()
 
 
@@ -389,8 +412,10 @@ def test_poetry_2_dynamic_dependencies_are_read_from_poetry_table(tmp_path: Path
     assert imported(tmp_path, "pyproject.toml", text) == ["numpy>=1.26,<2.0.0"]
 
 
-def test_uv_sources_chosen_by_marker_are_refused_with_a_way_out(tmp_path: Path) -> None:
-    """uv's documented CPU-on-macOS, CUDA-on-Linux setup: the hint said to publish torch."""
+def test_uv_sources_chosen_by_marker_on_a_later_index_are_refused(tmp_path: Path) -> None:
+    """uv's CPU-on-macOS, CUDA-on-Linux setup with the indexes not explicit: the hint said to
+    publish torch. The Linux source now holds, but uv would ask the CPU index (listed first)
+    for every other package and the CUDA one for torch, which mlenv's one order cannot say."""
     text = UV + (
         "[tool.uv.sources]\ntorch = [\n"
         '  { index = "cpu", marker = "sys_platform != \'linux\'" },\n'
@@ -399,8 +424,8 @@ def test_uv_sources_chosen_by_marker_are_refused_with_a_way_out(tmp_path: Path) 
         f'[[tool.uv.index]]\nname = "cu"\nurl = "{CU128}"\n'
     )
     code, err = init_from(tmp_path, "pyproject.toml", text)
-    assert code == 1 and "among 2 sources for torch by marker" in err
-    assert "keep the one source for your Linux target" in err
+    assert code == 1 and f"uv takes torch only from {CU128}" in err
+    assert "list [[tool.uv.index]] 'cu' first" in err
 
 
 # ---------------------------------------------------------------------------------------------
