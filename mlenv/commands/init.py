@@ -117,5 +117,10 @@ def _check_python_range(python: str, named: tuple[str, str] | None) -> None:
             f"the manifest's Python {python} is outside what the file allows ({text}); "
             "nothing was written",
             where=where,
-            hint=f"pass --python {fits[-1]}" if fits else "change the file's Python range",
+            # the oldest that fits, as a requires-python floor means: the newest minors are
+            # the last to get CUDA wheels
+            hint=f"pass --python {fits[0]}, the oldest Python the file allows "
+            f"({', '.join(fits)} fit)"
+            if fits
+            else "change the file's Python range",
         )

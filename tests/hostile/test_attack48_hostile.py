@@ -574,9 +574,9 @@ def test_a_python_outside_the_files_range_is_refused(
     code, err = init_from(tmp_path, name, text, "--python", "3.11")
     assert code == 1, err
     assert where in err and "the manifest's Python 3.11 is outside what the file allows" in err
-    assert "hint: pass --python 3." in err
-    assert not (tmp_path / "mlenv.toml").exists()
     fits = "3.9" if "3.10" in text else "3.12"
+    assert f"hint: pass --python {fits}, the oldest" in err
+    assert not (tmp_path / "mlenv.toml").exists()
     code, err = init_from(tmp_path, name, text, "--python", fits)
     assert code == 0, err
 
