@@ -139,8 +139,10 @@ def _without(data: dict[str, Any], *path: str) -> dict[str, Any]:
         ([], "not a JSON object"),
         (_without(RECORD.to_dict(), "lock-sha256"), "lock-sha256"),
         (_without(RECORD.to_dict(), "outputs", "oci", "image-tar", "size"), "size"),
-        ({**RECORD.to_dict(), "outputs": {"oci": {**IMAGE.to_dict(), "image-tar": None}}},
-         "not a JSON object"),
+        (
+            {**RECORD.to_dict(), "outputs": {"oci": {**IMAGE.to_dict(), "image-tar": None}}},
+            "not a JSON object",
+        ),
         ({**RECORD.to_dict(), "outputs": {"wheel": {}}}, "outputs"),
         ({**RECORD.to_dict(), "source-date-epoch": True}, "source-date-epoch"),
         ({**MULTI.to_dict(), "platforms": {"linux-64": {"sha256": SHA}}}, "build"),
