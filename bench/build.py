@@ -9,10 +9,12 @@ locked and fetched once (warm artifact cache). Alternated, N times each:
       --no-index` into a fresh venv, then `tar | zstd -3 -T0` or `tar | pigz -6 -p 2`;
   (b) a rebuild after bumping fsspec (`layers = "auto"`, zstd, OCI only) with the layer cache of
       the build before the bump, checked byte for byte against a cold build of the new lock;
-  (c) peak memory (max RSS) of every mlenv run, and the peak scratch disk of the run.
+  (c) peak memory (max RSS) of every mlenv run, and the peak scratch disk of the run;
+  (d) with ``[build] image-tar = false`` (the OCI layout only, no dist/image.tar): the rebuild
+      after the fsspec bump, the cold build of that lock, and the cold OCI-only build.
 Everything lives under one temporary root, removed afterwards (``--root DIR`` keeps and reuses
-one: locks and fetches are skipped when present). ``--only`` picks cases by number (1-7, in the
-order above). Writes bench/results/build.md.
+one: locks and fetches are skipped when present). ``--only`` picks cases by number (1-10, in the
+order above). Writes bench/results/build.md (``--results NAME``: another page, for a subset).
 """
 
 from __future__ import annotations
@@ -61,7 +63,11 @@ NAMES = [
     "naive: pip install + tar | pigz -6 -p 2",
     'rebuild after bumping fsspec (layers = "auto", zstd, OCI only)',
     'cold build of the bumped lock (layers = "auto", zstd, OCI only)',
+    'rebuild after bumping fsspec (layers = "auto", zstd, OCI only, image-tar = false)',
+    'cold build of the bumped lock (layers = "auto", zstd, OCI only, image-tar = false)',
+    "mlenv build, zstd, OCI only (cold, image-tar = false)",
 ]
+NO_TAR = "image-tar = false\n"
 FSSPEC_BEFORE, FSSPEC_AFTER = "2026.7.0", "2026.9.0"
 
 
@@ -76,6 +82,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--root", type=Path)
     parser.add_argument("--only", help="comma-separated case numbers, e.g. 3,6,7")
+    parser.add_argument("--results", default="build.md", help="the page in bench/results/")
     args = parser.parse_args()
     links = find_links_with_cuda_bindings()
     mlenv = [sys.executable, "-m", "mlenv", "-q"]
@@ -89,7 +96,8 @@ def main() -> None:
         env = clean_env(MLENV_CACHE_DIR=str(cache))
 
         def project(name: str, compression: str, outputs: str, fsspec: str = "",
-                    layers: str = "") -> Path:  # fmt: skip
+                    layers: str = "", like: Path | None = None) -> Path:  # fmt: skip
+            """``like``: the project whose lock this one shares ([build] is not locked)."""
             where = work / name
             if (where / "mlenv.lock").exists():
                 return where
@@ -98,6 +106,9 @@ def main() -> None:
             (where / "mlenv.toml").write_text(MANIFEST.format(
                 local=LOCAL_INDEX, cuda=CUDA_INDEX, links=links, outputs=outputs, extra=extra,
                 compression=compression, layers=layers))  # fmt: skip
+            if like is not None:
+                shutil.copyfile(like / "mlenv.lock", where / "mlenv.lock")
+                return where
             for step in (["lock"], ["fetch"]):
                 subprocess.run([*mlenv, *step], cwd=where, env=env, check=True)
             return where
@@ -108,6 +119,9 @@ def main() -> None:
         auto = 'layers = "auto"\n'
         before = project("before", "zstd", '["oci"]', FSSPEC_BEFORE, auto)
         after = project("after", "zstd", '["oci"]', FSSPEC_AFTER, auto)
+        before_nt = project("before-notar", "zstd", '["oci"]', FSSPEC_BEFORE, auto + NO_TAR, before)
+        after_nt = project("after-notar", "zstd", '["oci"]', FSSPEC_AFTER, auto + NO_TAR, after)
+        oci_nt = project("oci-notar", "zstd", '["oci"]', "", NO_TAR, oci)
         # The naive pipeline gets the very same wheel files, under their names.
         wheels = work / "wheels"
         shutil.rmtree(wheels, ignore_errors=True)
@@ -136,7 +150,7 @@ def main() -> None:
             shutil.rmtree(where / "dist", ignore_errors=True)
             shutil.rmtree(cache / "layers-v1", ignore_errors=True)
 
-        def bumped() -> None:
+        def bumped(before: Path = before, after: Path = after) -> None:
             """The layer cache of the build before the bump, then the bumped project's lock."""
             cold(after)
             subprocess.run([*mlenv, "build", "--offline"], cwd=before, env=env, check=True)
@@ -174,8 +188,14 @@ def main() -> None:
                  lambda: [*mlenv, *build], env, bumped, after),
             Case(NAMES[6],
                  lambda: [*mlenv, *build], env, cold_after, after),
+            Case(NAMES[7], lambda: [*mlenv, *build], env,
+                 lambda: bumped(before_nt, after_nt), after_nt),
+            Case(NAMES[8], lambda: [*mlenv, *build], env,
+                 lambda: cold(after_nt), after_nt),
+            Case(NAMES[9], lambda: [*mlenv, *build], env,
+                 lambda: cold(oci_nt), oci_nt),
         ]  # fmt: skip
-        chosen = sorted({int(n) for n in args.only.split(",")}) if args.only else range(1, 8)
+        chosen = sorted({int(n) for n in args.only.split(",")}) if args.only else range(1, 11)
         cases = [cases[n - 1] for n in chosen]
         for case in cases:
             if case.command()[0] == sys.executable:
@@ -220,6 +240,8 @@ def main() -> None:
         ('cold, zstd, OCI only, layers = "auto" / naive zstd', 6, 2),
         ("cold, gzip, both outputs / naive pigz (target <= 1.0)", 3, 4),
         ("rebuild after the fsspec bump / cold build of that lock (target <= 0.1)", 5, 6),
+        ("the same, image-tar = false (target <= 0.1)", 7, 8),
+        ("cold, zstd, OCI only, image-tar = false / naive zstd (target <= 0.6)", 9, 2),
     ]
     ratios = [
         (label, by[NAMES[a]] / by[NAMES[b]])
@@ -227,7 +249,7 @@ def main() -> None:
         if NAMES[a] in by and NAMES[b] in by
     ]
     publish(
-        "build.md",
+        args.results,
         "`mlenv build --offline` against the naive pipeline",
         f"Machine: {machine()} (shared with other jobs). {args.repeats} alternated runs; "
         "wall-clock seconds.\nInput: torch 2.14.1 (CUDA 13) and its 28 dependencies, warm "

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -20,7 +21,7 @@ from mlenv.cache.reuse import LayerReuse
 from mlenv.conda.pack import write_pack
 from mlenv.cuda.requirement import nvidia_require_cuda
 from mlenv.cuda.versions import CudaVersion
-from mlenv.direct import direct
+from mlenv.direct import DirectReader, direct
 from mlenv.errors import MlenvError
 from mlenv.install.prefix_scan import PrefixKind
 from mlenv.install.wheels import InstallResult
@@ -29,7 +30,7 @@ from mlenv.lockfile import Lock, LockedPackage
 from mlenv.manifest import MAX_LAYERS, Manifest
 from mlenv.oci.read import read_base
 from mlenv.oci.write import ImageSpec, image_config, write_image_tar, write_layout
-from mlenv.parallel_gzip import GzipTwin, Writable
+from mlenv.parallel_gzip import GzipTwin, Writable, gzip_workers
 from mlenv.report import Reporter
 from mlenv.spent import Spent
 from mlenv.tarball import Compression, ContentMismatch, Entry, LayerBlob, collect, write_layer
@@ -39,6 +40,7 @@ from mlenv.tarball import Compression, ContentMismatch, Entry, LayerBlob, collec
 DEFAULT_EPOCH = 315532800
 # 9999-12-31T23:59:59Z: RFC 3339 has four-digit years (and Python's datetime stops there).
 LAST_EPOCH = 253402300799
+CHECK_CHUNK = 1 << 22
 ARCHIVE_SUFFIX = {"gzip": ".tar.gz", "zstd": ".tar.zst", "none": ".tar"}
 
 
@@ -73,10 +75,10 @@ def write_image(
     stop: threading.Event | None = None,
     spent: Spent | None = None,
 ) -> ImageOutput:
-    """The OCI layout and image.tar of the installed tree, its layers reused or written as
-    ``reuse`` plans them; ``twin`` shares the gzip deflate of big files with the archive's
-    writer (``mlenv.parallel_gzip``); ``stop`` ends the layer being written and ``spent`` removes
-    the files read (see ``write_layer``)."""
+    """The OCI layout and image.tar (none with ``[build] image-tar = false``) of the installed
+    tree, its layers reused or written as ``reuse`` plans them; ``twin`` shares the gzip deflate
+    of big files with the archive's writer (``mlenv.parallel_gzip``); ``stop`` ends the layer
+    being written and ``spent`` removes the files read (see ``write_layer``)."""
     env = manifest.environment
     base = None
     if manifest.build.base_image is not None:
@@ -130,10 +132,16 @@ def write_image(
         spec, [(blob, name) for (blob, _), name in zip(layers, names, strict=True)], base
     )
     result = write_layout(out / "oci", layers, config, base, options.tag)
+    repo_tag = f"{env.name}:{options.tag}"
+    tar = None
     try:
-        tar_digest, tar_size = write_image_tar(
-            out / "oci", out / "image.tar", f"{env.name}:{options.tag}", verify=reuse.unchecked()
-        )
+        if manifest.build.image_tar:
+            digest, size = write_image_tar(
+                out / "oci", out / "image.tar", repo_tag, verify=reuse.unchecked()
+            )
+            tar = ImageTar("image.tar", digest.removeprefix("sha256:"), size, repo_tag)
+        else:
+            check_blobs(out / "oci", reuse.unchecked())
     except ContentMismatch as mismatch:
         raise reuse.stale(mismatch) from None
     named = [LayerRecord(d, i) for d, i in zip(result.layer_digests, result.diff_ids, strict=True)]
@@ -142,11 +150,34 @@ def write_image(
         LayerRecord(record.digest, record.diff_id, plan.name, tuple(plan.packages))
         for record, plan in zip(named[base_count:], plans, strict=True)
     ]
-    tar = ImageTar("image.tar", tar_digest.removeprefix("sha256:"), tar_size,
-                   f"{env.name}:{options.tag}")  # fmt: skip
     return ImageOutput(
         "oci", options.tag, result.manifest_digest, result.config_digest, tuple(layer_records), tar
     )
+
+
+def check_blobs(layout: Path, digests: Collection[str]) -> None:
+    """The layout's blobs of ``digests`` (reused layers linked unread, ``LayerCache.get(later=)``)
+    read once and hashed, all at once: with ``[build] image-tar = false`` no image.tar's write
+    is the read that checks them, and the layout is shipped as is. The blob is the linked inode
+    itself, which only this user can change (``held_copy``), so the bytes hashed are the
+    layout's; ``ContentMismatch`` when one differs or cannot be read (the build runs again)."""
+
+    def check(digest: str) -> None:
+        expected = digest.removeprefix("sha256:")
+        blob = layout / "blobs" / "sha256" / expected
+        hashed = hashlib.sha256()
+        try:
+            with DirectReader(blob) as reader:
+                while data := reader.read(CHECK_CHUNK):
+                    hashed.update(data)
+        except OSError as exc:
+            why = f"unknown (unreadable: {exc.strerror or exc})"
+            raise ContentMismatch(blob, why, expected) from exc
+        if hashed.hexdigest() != expected:
+            raise ContentMismatch(blob, hashed.hexdigest(), expected)
+
+    with ThreadPoolExecutor(gzip_workers(), thread_name_prefix="mlenv-check") as pool:
+        list(pool.map(check, sorted(digests)))
 
 
 def wheel_licences_of(

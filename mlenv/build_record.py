@@ -78,14 +78,15 @@ class ImageTar(FileRecord):
 
 @dataclass(frozen=True)
 class ImageOutput:
-    """The OCI layout (directory ``layout``) and the image.tar made from it."""
+    """The OCI layout (directory ``layout``) and the image.tar made from it (None: the build
+    wrote the layout only, ``[build] image-tar = false``, and its record has no ``image-tar``)."""
 
     layout: str
     ref: str
     manifest_digest: str
     config_digest: str
     layers: tuple[LayerRecord, ...]
-    image_tar: ImageTar
+    image_tar: ImageTar | None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -94,7 +95,7 @@ class ImageOutput:
             "manifest-digest": self.manifest_digest,
             "config-digest": self.config_digest,
             "layers": [layer.to_dict() for layer in self.layers],
-            "image-tar": self.image_tar.to_dict(),
+            **({} if self.image_tar is None else {"image-tar": self.image_tar.to_dict()}),
         }
 
     @classmethod
@@ -109,7 +110,9 @@ class ImageOutput:
             _str(value, "manifest-digest", where),
             _str(value, "config-digest", where),
             tuple(LayerRecord.from_dict(x, f"{where}.layers[{n}]") for n, x in enumerate(layers)),
-            ImageTar.from_dict(value.get("image-tar"), f"{where}.image-tar"),
+            None
+            if "image-tar" not in value
+            else ImageTar.from_dict(value["image-tar"], f"{where}.image-tar"),
         )
 
 
@@ -173,7 +176,9 @@ class BuildRecord:
         """The names the build wrote beside build.json."""
         names = {BUILD_RECORD}
         if self.image is not None:
-            names |= {self.image.layout, self.image.image_tar.file}
+            names.add(self.image.layout)
+            if self.image.image_tar is not None:
+                names.add(self.image.image_tar.file)
         names |= {f.file for f in (self.archive, self.sbom) if f is not None}
         return frozenset(names)
 
@@ -366,7 +371,9 @@ def build_files(record: Any) -> frozenset[str] | None:
         if multi:
             names |= {*record["platforms"].keys(), *({"oci"} & set(outputs))}
         if "oci" in outputs and not multi:
-            names |= {"oci", outputs["oci"]["image-tar"]["file"]}
+            names.add("oci")
+            if "image-tar" in outputs["oci"]:  # absent: the layout only (image-tar = false)
+                names.add(outputs["oci"]["image-tar"]["file"])
         if "conda-pack" in outputs:
             names.add(outputs["conda-pack"]["file"])
         if "sbom" in record:  # written beside the outputs since the SBOM came in

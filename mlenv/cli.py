@@ -362,6 +362,8 @@ def build(
     from mlenv.commands.build import BuildRequest, build_project
 
     bytecode_kind: Literal["none", "hash"] = "hash" if bytecode == "hash" else "none"
+    if load and not session.load_manifest().build.image_tar:  # refused before any work
+        raise _no_image_tar(session.manifest_path)
     request = BuildRequest(check, platform, bytecode_kind, tag, dist, load)
     target, record = build_project(session, request)
     _print_outputs(target, record)
@@ -371,8 +373,21 @@ def build(
 
         if not isinstance(record, BuildRecord) or record.image is None:
             raise UsageError("--load needs the oci output", hint='add "oci" to [build] outputs')
+        if record.image.image_tar is None:
+            raise _no_image_tar(session.manifest_path)
         loaded = docker_load(target / record.image.image_tar.file)
         session.reporter.info(f"loaded {loaded} into Docker")
+
+
+def _no_image_tar(manifest: Path) -> UsageError:
+    """--load sends image.tar, the one docker-archive the build writes; a layout-only build
+    has none (a docker-archive streamed from the layout would be a second, unpinned format)."""
+    return UsageError(
+        "--load needs dist/image.tar, and [build] image-tar = false builds the OCI layout only",
+        where=f"{manifest}: [build].image-tar",
+        hint="set [build] image-tar = true, or load the layout with "
+        "`skopeo copy oci:dist/oci docker-daemon:NAME:TAG`",
+    )
 
 
 @cli.command()
@@ -420,7 +435,8 @@ def _print_outputs(dist: Path, record: BuildRecord | MultiPlatformRecord) -> Non
     if record.image is not None:
         _echo(f"  {dist / 'oci'}  OCI layout, manifest {record.image.manifest_digest}")
         tar = record.image.image_tar
-        _echo(f"  {dist / tar.file}  {tar.repo_tag}, sha256:{tar.sha256}")
+        if tar is not None:
+            _echo(f"  {dist / tar.file}  {tar.repo_tag}, sha256:{tar.sha256}")
     if record.archive is not None:
         pack = record.archive
         _echo(f"  {dist / pack.file}  conda-pack archive, sha256:{pack.sha256}")

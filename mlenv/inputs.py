@@ -39,7 +39,7 @@ MANIFEST_KEYS: dict[str, tuple[str, ...]] = {
         "index-strategy",
         "sources",
     ),
-    "build": ("outputs", "base-image", "compression", "layers"),
+    "build": ("outputs", "base-image", "compression", "layers", "image-tar"),
     "cache": ("registry",),
 }
 REQUIRED_KEYS: dict[str, tuple[str, ...]] = {

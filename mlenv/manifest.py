@@ -103,6 +103,7 @@ class Build:
     base_image: str | None = None
     compression: Compression = "gzip"
     layers: Layers = 1  # "auto" or at most this many environment layers (mlenv.layer_plan)
+    image_tar: bool = True  # the oci output's dist/image.tar beside the layout (False: layout only)
 
 
 @dataclass(frozen=True)
@@ -159,6 +160,7 @@ class Manifest:
                     "base-image": self.build.base_image,
                     "compression": self.build.compression,
                     "layers": self.build.layers,
+                    "image-tar": self.build.image_tar,
                 }
             ),
         }
@@ -662,7 +664,12 @@ def _build(check: _Checker, table: Mapping[str, Any]) -> Build:
     outputs = check.string_list(table, "build.outputs", OUTPUTS, _one_of(OUTPUTS))
     base = check.string(table, "build.base-image", None, _location)
     compression = check.choice(table, "build.compression", COMPRESSIONS, "gzip")
-    return Build(outputs, base, cast(Compression, compression), _layers(check, table))
+    image_tar = table.get("image-tar", True)
+    if not isinstance(image_tar, bool):
+        check.wrong_type("build.image-tar", image_tar, "true or false")
+        image_tar = True
+    layers = _layers(check, table)
+    return Build(outputs, base, cast(Compression, compression), layers, image_tar)
 
 
 def _layers(check: _Checker, table: Mapping[str, Any]) -> Layers:

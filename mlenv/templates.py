@@ -29,6 +29,7 @@ dependencies = [
 [build]
 outputs = ["oci", "conda-pack"]
 compression = "gzip"               # gzip | zstd | none
+# image-tar = false                # the OCI layout only, no dist/image.tar (no `build --load`)
 """
 
 

@@ -4,6 +4,7 @@ schemas/build.schema.json."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from mlenv.build_record import (
     MultiPlatformRecord,
     PlatformEntry,
     SbomRecord,
+    build_files,
     read_record,
 )
 from mlenv.oci.model import canonical_json
@@ -52,6 +54,8 @@ RECORD = BuildRecord(
     archive=ArchiveOutput("golden.tar.gz", SHA, 2405, SHA),
     sbom=SbomRecord("sbom.cdx.json", SHA, "CycloneDX 1.6"),
 )
+# [build] image-tar = false: the layout only.
+LAYOUT_ONLY = dataclasses.replace(RECORD, image=dataclasses.replace(IMAGE, image_tar=None))
 MULTI = MultiPlatformRecord(
     mlenv="0.1.0",
     lock_sha256=SHA,
@@ -75,6 +79,7 @@ GOLDEN_BYTES = (
     "record",
     [
         RECORD,
+        LAYOUT_ONLY,
         MULTI,
         BuildRecord("0.1.0", SHA, "linux-64", 0, "zstd", {}, None, None, None),
         MultiPlatformRecord("0.1.0", SHA, MULTI.platforms, 0, None),
@@ -104,6 +109,21 @@ def test_what_a_record_names() -> None:
     assert MULTI.platform_names() == ("linux-64",)
 
 
+def test_a_layout_only_record_names_no_image_tar_and_earlier_records_still_read() -> None:
+    """Guards [build] image-tar = false: build.json has no image-tar entry, so neither the
+    output guard (``build_files``) nor verify expects an image.tar; a record with one (every
+    build before the key) still reads as it did."""
+    data = LAYOUT_ONLY.to_dict()
+    assert "image-tar" not in data["outputs"]["oci"]
+    assert LAYOUT_ONLY.files() == {"build.json", "oci", "golden.tar.gz", "sbom.cdx.json"}
+    assert LAYOUT_ONLY.digests() == {"golden.tar.gz": SHA}
+    assert build_files(data) == LAYOUT_ONLY.files()
+    assert build_files(RECORD.to_dict()) == RECORD.files()
+    earlier = read_record(json.loads(canonical_json(RECORD.to_dict())))
+    assert isinstance(earlier, BuildRecord) and earlier.image is not None
+    assert earlier.image.image_tar == IMAGE.image_tar
+
+
 def _without(data: dict[str, Any], *path: str) -> dict[str, Any]:
     copy: dict[str, Any] = json.loads(json.dumps(data))
     holder = copy
@@ -119,6 +139,10 @@ def _without(data: dict[str, Any], *path: str) -> dict[str, Any]:
         ([], "not a JSON object"),
         (_without(RECORD.to_dict(), "lock-sha256"), "lock-sha256"),
         (_without(RECORD.to_dict(), "outputs", "oci", "image-tar", "size"), "size"),
+        (
+            {**RECORD.to_dict(), "outputs": {"oci": {**IMAGE.to_dict(), "image-tar": None}}},
+            "not a JSON object",
+        ),
         ({**RECORD.to_dict(), "outputs": {"wheel": {}}}, "outputs"),
         ({**RECORD.to_dict(), "source-date-epoch": True}, "source-date-epoch"),
         ({**MULTI.to_dict(), "platforms": {"linux-64": {"sha256": SHA}}}, "build"),

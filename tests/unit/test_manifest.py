@@ -111,6 +111,25 @@ def test_layers_round_trip_through_to_dict(layers: str) -> None:
     assert parse(manifest.to_dict()) == manifest
 
 
+@pytest.mark.parametrize(("text", "expected"), [("", True), ("image-tar = true\n", True),
+                                                 ("image-tar = false\n", False)])  # fmt: skip
+def test_image_tar_defaults_to_true_and_round_trips(text: str, expected: bool) -> None:
+    """Guards [build] image-tar: absent means the image.tar every earlier build wrote."""
+    manifest = loads(MINIMAL + "[build]\n" + text)
+    assert manifest.build.image_tar is expected
+    assert manifest.to_dict()["build"]["image-tar"] is expected
+    assert parse(manifest.to_dict()) == manifest
+
+
+@pytest.mark.parametrize("value", ['"false"', "0", "[]"])
+def test_a_bad_image_tar_is_located(value: str) -> None:
+    """Guards the reader: a string or number is not taken for a boolean, and the error names
+    the key."""
+    problems = problems_of(MINIMAL + f"[build]\nimage-tar = {value}\n")
+    assert len(problems) == 1
+    assert problems[0].startswith("m.toml: [build].image-tar: expected true or false, got ")
+
+
 @pytest.mark.parametrize("path", sorted((ROOT / "fixtures" / "manifests").glob("*.toml")))
 def test_fixture_manifests_parse(path: Path) -> None:
     assert loads(path.read_text(), str(path)).environment.name
