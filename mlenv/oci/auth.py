@@ -175,11 +175,27 @@ class ChallengeAuth(httpx.Auth):
 
     def _token_request(self, params: Mapping[str, str]) -> httpx.Request:
         realm = params["realm"]
-        if self._credentials is not None and not may_send_credentials(
-            self._registry, realm, token_realm=True
-        ):
+        try:  # the registry's words: judged here, where its 401 can be named as the cause
+            httpx.URL(realm)
+            withheld = self._credentials is not None and not may_send_credentials(
+                self._registry, realm, token_realm=True
+            )
+            if not withheld:
+                follow(realm, base=self._registry, where=self._registry)
+        except (UnsafeUrlError, httpx.InvalidURL, UnicodeError, ValueError) as error:
+            why = error.message if isinstance(error, UnsafeUrlError) else str(error)
             raise RegistryError(
-                f"refusing to send the registry's credentials to the token realm {realm}",
+                f"the registry's 401 names a token realm mlenv will not fetch: "
+                f"{printable(realm, 200)!r} ({printable(why, 200)})",
+                where=self._registry,
+                hint="a token realm must be an http(s) URL (on this machine only when the "
+                "registry is); the registry's WWW-Authenticate is malformed or hostile, "
+                "report it to its operator",
+            ) from None
+        if withheld:
+            raise RegistryError(
+                "refusing to send the registry's credentials to the token realm "
+                f"{printable(realm, 200)}",
                 where=self._registry,
                 hint="a token realm must be https (or the registry's own scheme) and may be on "
                 "this machine only when the registry is; check the registry's address",
