@@ -284,6 +284,33 @@ def test_an_endless_manifest_streamed_slowly(
     print(f"endless manifest: {result.seconds:.1f}s, {sent[0]} bytes sent")
 
 
+def test_a_manifest_trickled_a_byte_at_a_time(
+    reg: HostileRegistry, project: Project, tmp_path: Path
+) -> None:
+    """Attack 67: a manifest sent a byte every 0.2 s never trips the read timeout (it bounds
+    each pause, not the answer). The whole answer has a deadline (300 s, shortened here to
+    1 s): exit 1 naming it, instead of waiting for ever."""
+
+    def trickle(h: Handler) -> None:
+        h.send_response(200)
+        h.send_header("Content-Length", "100000")
+        h.end_headers()
+        try:
+            for _ in range(100):
+                h.wfile.write(b" ")
+                h.wfile.flush()
+                time.sleep(0.2)
+        except OSError:
+            pass
+
+    scripted(reg, "/manifests/", trickle)
+    setup = "import mlenv.oci.auth as a\na.ANSWER_SECONDS = 1.0"
+    result = pull(project, f"oci://{reg.host}/{REPO}:1", tmp_path, setup=setup)
+    refused(result, "took more than 1 s", "/manifests/1")
+    assert result.seconds < 10, result.seconds
+    assert result.stored() == []
+
+
 def test_a_json_bomb_manifest(reg: HostileRegistry, project: Project, tmp_path: Path) -> None:
     """Attack 67: a manifest nested a million deep is a located error, not a RecursionError."""
     store_manifest(reg, "bomb", b"[" * 1_000_000 + b"]" * 1_000_000)
