@@ -407,6 +407,30 @@ def test_a_content_length_that_lies(
     assert result.seconds < 20
 
 
+def test_an_endless_blob(reg: HostileRegistry, project: Project, tmp_path: Path) -> None:
+    """Attack 67: the lib blob announced as 1 GiB and sent without end: the cache's verified
+    write stops past the lock's size, so the registry sends little more than it."""
+    size = len(reg.blobs[project.lib])
+    sent = [0]
+
+    def endless(h: Handler) -> None:
+        h.send_response(200)
+        h.send_header("Content-Length", str(1 << 30))
+        h.end_headers()
+        try:
+            while sent[0] < 1 << 30:
+                h.wfile.write(b"\0" * 65536)
+                sent[0] += 65536
+        except OSError:
+            pass
+
+    scripted(reg, project.lib, endless)
+    result = pull(project, f"oci://{reg.host}/{REPO}:1", tmp_path)
+    refused(result, "lib", f"more than the {size} bytes")
+    assert project.lib[7:] not in result.stored()
+    assert sent[0] < size + (16 << 20), sent[0]
+
+
 def test_a_gzip_encoded_blob(reg: HostileRegistry, project: Project, tmp_path: Path) -> None:
     """Attack 67: mlenv asks for identity; a blob sent gzip-encoded anyway is its encoded
     bytes, which do not match the lock: refused, nothing stored."""
