@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import re
+import time
 import zlib
 from collections.abc import Generator, Iterator, Mapping
 
@@ -24,6 +25,10 @@ from mlenv.redaction import redact
 _CHALLENGE_PARAM = re.compile(r'(?<![A-Za-z_])([A-Za-z_]+)=(?:"([^"]*)"|([^\s,]*))')
 
 
+# seconds a registry may take to send one whole answer that is not a blob (a manifest, a
+# token, an error body: 16 MiB at most, JSON_LIMIT); the read timeout only bounds each pause, so
+# a registry trickling a byte a minute would otherwise hold a fetch for ever
+ANSWER_SECONDS = 300.0
 _TOKEN_REALM = "mlenv-token-realm"  # request extension: this request fetches a Bearer token
 # request extension: this request downloads a blob (kept across redirects, to storage too)
 BLOB_DOWNLOAD = "mlenv-blob-download"
@@ -99,9 +104,18 @@ class _BoundedStream(httpx.SyncByteStream):
 
     def __iter__(self) -> Iterator[bytes]:
         count = 0
+        deadline = time.monotonic() + ANSWER_SECONDS
         for chunk in self._decoded():
             count += len(chunk)
             enforce(count, JSON_LIMIT, "bytes in the registry's answer", where=self._where)
+            if time.monotonic() > deadline:
+                raise RegistryError(
+                    f"the registry took more than {ANSWER_SECONDS:g} s to send one answer "
+                    f"({count} bytes so far)",
+                    where=self._where,
+                    hint="the registry or the network is stalling; try again, or report it to "
+                    "the registry's operator",
+                )
             yield chunk
 
     def _decoded(self) -> Iterator[bytes]:
@@ -175,11 +189,27 @@ class ChallengeAuth(httpx.Auth):
 
     def _token_request(self, params: Mapping[str, str]) -> httpx.Request:
         realm = params["realm"]
-        if self._credentials is not None and not may_send_credentials(
-            self._registry, realm, token_realm=True
-        ):
+        try:  # the registry's words: judged here, where its 401 can be named as the cause
+            httpx.URL(realm)
+            withheld = self._credentials is not None and not may_send_credentials(
+                self._registry, realm, token_realm=True
+            )
+            if not withheld:
+                follow(realm, base=self._registry, where=self._registry)
+        except (UnsafeUrlError, httpx.InvalidURL, UnicodeError, ValueError) as error:
+            why = error.message if isinstance(error, UnsafeUrlError) else str(error)
             raise RegistryError(
-                f"refusing to send the registry's credentials to the token realm {realm}",
+                f"the registry's 401 names a token realm mlenv will not fetch: "
+                f"{printable(realm, 200)!r} ({printable(why, 200)})",
+                where=self._registry,
+                hint="a token realm must be an http(s) URL (on this machine only when the "
+                "registry is); the registry's WWW-Authenticate is malformed or hostile, "
+                "report it to its operator",
+            ) from None
+        if withheld:
+            raise RegistryError(
+                "refusing to send the registry's credentials to the token realm "
+                f"{printable(realm, 200)}",
                 where=self._registry,
                 hint="a token realm must be https (or the registry's own scheme) and may be on "
                 "this machine only when the registry is; check the registry's address",

@@ -164,16 +164,23 @@ class BlobOpener:
 
 
 def _listed(data: bytes, where: str) -> set[str]:
-    """The digests of an mlenv bundle manifest's layers; anything else is refused."""
+    """The digests of an mlenv bundle manifest's layers; anything else (another kind of
+    manifest, an image index, a layer that is not a descriptor) is refused before any blob is
+    read. Only digests are taken: a layer's title or size never names or sizes a cache file,
+    the lock does."""
     try:
         document = parse_json(data, where=where)
-        layers = document["layers"] if document.get("artifactType") == ARTIFACT_TYPE else None
-        digests = {str(layer["digest"]) for layer in layers} if isinstance(layers, list) else None
+        kind = [document.get(key) for key in ("schemaVersion", "mediaType", "artifactType")]
+        layers = document["layers"] if kind == [2, MANIFEST_MEDIA_TYPE, ARTIFACT_TYPE] else None
+        digests = {layer["digest"] for layer in layers} if isinstance(layers, list) else None
+        if digests is not None and not all(isinstance(d, str) for d in digests):
+            digests = None
     except (ValueError, KeyError, TypeError, AttributeError):
         digests = None
     if digests is None:
         raise BundleRefError(
-            f"not an mlenv bundle (artifactType {ARTIFACT_TYPE} with a layers list)",
+            f"not an mlenv bundle (an OCI image manifest of artifactType {ARTIFACT_TYPE} with "
+            "a layers list)",
             where=where,
             hint="push one with `mlenv fetch --bundle oci://REGISTRY/REPO:TAG`",
         )

@@ -258,13 +258,14 @@ class _Session:
             if response.status_code != 200:
                 response.read()
             self._check(response, (200,), "reading the manifest")
-            data = b""
+            buffer = bytearray()  # not bytes +=: a trickle of small chunks stays linear
             for chunk in response.iter_bytes():
-                data += chunk
-                if len(data) > JSON_LIMIT:  # a hostile registry does not fill the memory
+                buffer += chunk
+                if len(buffer) > JSON_LIMIT:  # a hostile registry does not fill the memory
                     raise RegistryError(
                         "the manifest is too big", where=url_where(response.request.url)
                     )
+            data = bytes(buffer)
         wanted = digest or (None if tag else self._reference.digest)
         if wanted is not None and sha256_of(data) != wanted:
             raise RegistryError(
@@ -375,6 +376,7 @@ class _Session:
             headers={"Content-Type": "application/octet-stream"},
         )
         self._check(response, (201,), f"finishing the upload of {blob.digest}")
+        _confirmed(response, blob.digest, "the blob")
         if body:
             task.advance(len(body))
 
@@ -385,18 +387,13 @@ class _Session:
             url, content=image.manifest_bytes, headers={"Content-Type": media_type}
         )
         self._check(response, (201,), "storing the manifest")
-        remote: str | None = response.headers.get("Docker-Content-Digest")
-        if remote is None:  # optional in the OCI spec: hash what the registry serves instead
+        if response.headers.get("Docker-Content-Digest") is None:
+            # optional in the OCI spec: hash what the registry serves instead
             served = self._client.get(url, headers={"Accept": media_type})
             self._check(served, (200,), "reading the stored manifest back")
-            remote = "sha256:" + hashlib.sha256(served.content).hexdigest()
-        if remote != image.manifest.digest:
-            raise RegistryError(
-                f"the registry stored the manifest as {remote}, not {image.manifest.digest}",
-                where=str(response.request.url),
-                hint="the registry rewrote the manifest; it cannot be trusted with this image",
-            )
-        return remote
+            response.headers["Docker-Content-Digest"] = sha256_of(served.content)
+        _confirmed(response, image.manifest.digest, "the manifest")
+        return image.manifest.digest
 
     def _location(self, response: httpx.Response) -> httpx.URL:
         location = response.headers.get("Location")
@@ -416,6 +413,19 @@ class _Session:
             f"{error_detail(response)}",
             where=url_where(response.request.url),
             hint=status_hint(response.status_code, self._reference.registry, self._repo),
+        )
+
+
+def _confirmed(response: httpx.Response, digest: str, what: str) -> None:
+    """A write the registry closed (201) stored ``digest``: its Docker-Content-Digest, when it
+    sends one, must say so. Another digest means it stored other bytes than were sent (or
+    rewrote them), and the manifest would promise what the registry does not hold."""
+    remote = response.headers.get("Docker-Content-Digest")
+    if remote is not None and remote.strip() != digest:
+        raise RegistryError(
+            f"the registry stored {what} as {printable(remote, 80)}, not {digest}",
+            where=url_where(response.request.url),
+            hint="the registry rewrote what was pushed; it cannot be trusted with this push",
         )
 
 

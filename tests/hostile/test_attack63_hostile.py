@@ -398,7 +398,8 @@ def test_a_registry_bundles_titles_never_name_a_file(
     data = ArtifactCache(project / "cache").path(artifacts[0].sha256).read_bytes()
     digest = f"sha256:{artifacts[0].sha256}"
     layers = [{"digest": digest, "size": len(data), "annotations": {TITLE: t}} for t in titles]
-    document = {"artifactType": ARTIFACT_TYPE, "layers": layers}
+    kind = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json"}
+    document = {**kind, "artifactType": ARTIFACT_TYPE, "layers": layers}
     assert _listed(json.dumps(document).encode(), "oci://r/x:1") == {digest}
     cache = ArtifactCache(tmp_path / "sub" / "cache")
     remote = [a.__class__(a.name, f"oci://r/x@{digest}", a.sha256, a.size) for a in artifacts]
