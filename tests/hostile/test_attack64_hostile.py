@@ -11,6 +11,7 @@ says why.
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -152,3 +153,18 @@ def test_target_markers_name_every_key_packaging_knows() -> None:
         assert set(target.markers) == set(default_environment())
         assert target.markers["python_full_version"] == f"{target.python}.0"  # the oldest patch
         assert target.markers["platform_machine"] == target.machine
+
+
+def test_target_markers_are_what_this_linux_cpython_reports_but_the_patch_and_kernel() -> None:
+    """packaging's environment of the interpreter running the tests is the reference for a
+    target of the same minor and machine: every key agrees except the patch release (the
+    target assumes .0, README "Locking for the target") and the kernel's release and version
+    (unknown for a target: empty)."""
+    host = {key: str(value) for key, value in default_environment().items()}
+    assert host["sys_platform"] == "linux" and host["implementation_name"] == "cpython"
+    platform = {"x86_64": "linux-64", "aarch64": "linux-aarch64"}[host["platform_machine"]]
+    target = Target(platform, f"{sys.version_info.major}.{sys.version_info.minor}")
+    differ = {key for key, value in target.markers.items() if host[key] != value}
+    assert differ <= {"python_full_version", "implementation_version", "platform_release",
+                      "platform_version"}  # fmt: skip
+    assert host["python_full_version"].startswith(f"{target.python}.")
