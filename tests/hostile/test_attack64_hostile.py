@@ -168,3 +168,16 @@ def test_target_markers_are_what_this_linux_cpython_reports_but_the_patch_and_ke
     assert differ <= {"python_full_version", "implementation_version", "platform_release",
                       "platform_version"}  # fmt: skip
     assert host["python_full_version"].startswith(f"{target.python}.")
+
+
+def test_a_tie_pip_breaks_by_page_order_is_broken_by_filename(tmp_path: Path) -> None:
+    """Deliberate (README "Locking for the target"): two wheels of one release that differ in
+    nothing pip ranks (the version spelled 1.0 and 1.0.0): pip 26 takes the last on the page;
+    mlenv takes the same one whatever order the index lists them in, so a lock does not change
+    when a mirror reorders its page."""
+    names = ["tie-1.0.0-py3-none-any.whl", "tie-1.0-py3-none-any.whl"]
+    target = Target("linux-64", "3.11", "2.28")
+    for order in (names, names[::-1]):
+        url = write_pages(tmp_path / order[0], {"tie": order})
+        assert pip_choices(url, ["tie==1.0"], target, tmp_path) == {"tie==1.0": order[-1]}
+        assert mlenv_choice(url, "tie==1.0", target) == min(names)
