@@ -110,6 +110,7 @@ def test_mlenv_takes_pips_recorded_wheel_on_every_target(index: str) -> None:
         Target("linux-64", "3.10", "2.17"),
         Target("linux-64", "3.11", "2.35"),
         Target("linux-aarch64", "3.11", "2.17"),
+        Target("linux-64", "3.13", "2.31"),
     ],
     ids=str,
 )
