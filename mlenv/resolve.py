@@ -48,7 +48,7 @@ from mlenv.pep508 import requirement as parsed
 from mlenv.reason_tally import tally_reasons
 from mlenv.redaction import redact
 from mlenv.report import Reporter, Task
-from mlenv.target import Target
+from mlenv.target import Target, build_preference
 
 T = TypeVar("T")
 MAX_ROUNDS = 200_000
@@ -292,7 +292,7 @@ class _Provider(AbstractProvider[Req, Candidate, str]):
             return [Candidate(name, self.provided[name], None)]
         files = self.index.files(name)
         rejected = self.rejections[name]
-        best: dict[Version, tuple[tuple[bool, int, str], IndexFile]] = {}
+        best: dict[Version, tuple[tuple[bool, int, tuple[int, ...], str], IndexFile]] = {}
         for file in files:
             rejected.versions.add(file.version)
             reason = self._reject(file)
@@ -306,7 +306,8 @@ class _Provider(AbstractProvider[Req, Candidate, str]):
             rank = min(self.target.tag_priority.get(tag, 1 << 30) for tag in file.tags)
             # PEP 592 yanks files: a release's unyanked wheel stands for it before a yanked one
             # of better tags (which made the whole release look yanked), as pip and uv read it.
-            key = (file.yanked is not None, rank, file.filename)
+            # then the highest build tag, as pip (an equal tag rebuilt as -1-, -2-: PEP 427)
+            key = (file.yanked is not None, rank, build_preference(file.filename), file.filename)
             if file.version not in best or key < best[file.version][0]:
                 best[file.version] = (key, file)
         # Newest release first; its variants (local versions such as +cu124) in policy order.

@@ -11,6 +11,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING
 
 from packaging.tags import Tag, compatible_tags, cpython_tags
+from packaging.utils import parse_wheel_filename
 
 from mlenv.platforms import by_name
 
@@ -19,6 +20,19 @@ if TYPE_CHECKING:  # the lock reader needs Target; the no-op `lock` must not imp
 
 _OLDEST_MANYLINUX_GLIBC_MINOR = 5  # manylinux1 is glibc 2.5
 _LEGACY_MANYLINUX = {17: "manylinux2014", 12: "manylinux2010", 5: "manylinux1"}
+
+
+def build_preference(filename: str) -> tuple[int, ...]:
+    """Orders wheels of one release with equally good tags, lower first: the highest build tag
+    (``foo-1.0-2-cp311-...`` before ``foo-1.0-1-cp311-...``, number then text, as PEP 427 and
+    pip order them), and a wheel without one last. The text is compared descending via its
+    negated code points, with a 0 after them so a longer text outranks its own prefix.
+    """
+    build = parse_wheel_filename(filename)[2]
+    if not build:
+        return (1,)
+    number, text = build
+    return (0, -number, *(-ord(char) for char in text), 0)
 
 
 @dataclass(frozen=True)
