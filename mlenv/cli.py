@@ -865,8 +865,10 @@ def inspect_command(
 
     from mlenv.inspect import inspect_image, inspect_lock
     from mlenv.inspect_render import render
+    from mlenv.subjects import INSPECTED, expect
 
-    if subject.suffix in (".lock", ".toml") and not subject.is_dir():
+    takes = "dist/image.tar, an OCI layout (dist/oci) or an mlenv.lock"
+    if expect(subject, INSPECTED, takes, "inspect") == "lock":
         from mlenv.diff import read_side  # a lock named on the command line, read as diff does
 
         label, lock_ = read_side(str(subject), session.lock_path)
