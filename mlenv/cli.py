@@ -573,11 +573,14 @@ def _verify_nodes(
     from mlenv.commands.verify import verify_nodes
     from mlenv.limits import MAX_NODE_LIST
     from mlenv.nodes import exit_status, report_json, report_lines
+    from mlenv.subjects import NODE_LIST, expect
 
     if nodes_file == "-":
         text, where = sys.stdin.read(MAX_NODE_LIST + 1), "<stdin>"
     else:
         try:  # a FIFO or a device named here never blocks (userfiles.read_input)
+            expect(Path(nodes_file), NODE_LIST, "a node list (`kubectl get nodes -o json`)",
+                   "verify --nodes")  # fmt: skip
             data = read_input(Path(nodes_file), "node list", limit=MAX_NODE_LIST)
         except FileNotFoundError:
             raise UsageError(

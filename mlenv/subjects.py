@@ -52,9 +52,10 @@ _DESCRIBED: dict[Kind, str] = {
 # by its reader; a tar archive with no layout is left to inspect's reader, which says what
 # it lacks.
 _ARCHIVES: tuple[Kind, ...] = ("image-archive", "docker-archive", "tar", "gzip", "zstd")
-OUTPUT: frozenset[Kind] = frozenset((*_ARCHIVES, "oci-layout", "empty", "file", "special"))
-OUTPUT_BESIDE_RECORD: frozenset[Kind] = OUTPUT | frozenset(("directory",))
+OUTPUT: frozenset[Kind] = frozenset((*_ARCHIVES, "oci-layout", "empty", "file"))
+OUTPUT_BESIDE_RECORD: frozenset[Kind] = OUTPUT | frozenset(("directory", "special"))
 INSPECTED: frozenset[Kind] = frozenset(("image-archive", "tar", "oci-layout", "lock"))
+NODE_LIST: frozenset[Kind] = frozenset(("file", "special"))  # a pipe: <(kubectl ...)
 _HEAD = 512
 _MAX_MEMBERS = 4096  # an image archive names its layout files long before this
 

@@ -1,11 +1,11 @@
 """Attack 66: subjects of the wrong kind named to the commands that take a path.
 
-`verify OUTPUT`, `inspect SUBJECT` and `init --from FILE` were swept with a manifest, a lock,
-a pyproject.toml, a requirements.txt, random bytes, an empty file, gzip and zstd files, a
-conda-pack archive, a `docker save` archive, layouts missing index.json or oci-layout, a
-layout's blobs/, dist/ itself (with and without a trailing slash), build.json, a bundle, the
-cache, a FIFO, /dev/null, symlinks, relative paths from another directory, `~` unexpanded and a
-name with spaces and unicode. Findings (before the fix):
+`verify OUTPUT`, `inspect SUBJECT`, `verify --nodes FILE` and `init --from FILE` were swept
+with a manifest, a lock, a pyproject.toml, a requirements.txt, random bytes, an empty file,
+gzip and zstd files, a conda-pack archive, a `docker save` archive, layouts missing index.json
+or oci-layout, a layout's blobs/, dist/ itself (with and without a trailing slash),
+build.json, a bundle, the cache, a FIFO, /dev/null, symlinks, relative paths from another
+directory, `~` unexpanded and a name with spaces and unicode. Findings (before the fix):
 
 - `verify /tmp` (any directory that is not a layout, dist/ itself, the cache, wheels/, a
   layout's blobs/) named the parent's `/build.json` as the problem; `verify /dev/null` named
@@ -20,6 +20,9 @@ name with spaces and unicode. Findings (before the fix):
   invalid header", of dist/ or any directory "the image layout has no oci-layout"; now each
   says what the file is and what inspect takes; a `docker save` archive is named as one with
   how to convert it.
+- `verify --nodes mlenv.lock` (or the manifest, an image, an empty file) said "not JSON:
+  Expecting value: line 1 column 1"; `verify --nodes dist` "cannot read the node list: it is
+  a directory". Now each says what it is, not a node list.
 - `init --from mlenv.lock`, `--from image.tar` said only "cannot tell its format from its
   name"; it now also says what the file is.
 
@@ -93,6 +96,8 @@ CASES = [
     ("verify", "dist/oci/blobs", "name the layout itself: dist/oci"),
     ("verify", "wrong/plain-dir", "a directory that is not an OCI layout"),
     ("verify", "wheels", "a directory that is not an OCI layout"),
+    ("verify", "/dev/null", "not a plain file or directory"),
+    ("verify", "wrong/fifo", "not a plain file or directory"),
     ("inspect", "mlenv.toml", "an mlenv manifest (mlenv.toml), not"),
     ("inspect", "wrong/pyproject.toml", "a pyproject.toml"),
     ("inspect", "wrong/requirements.txt", "a requirements file"),
@@ -107,7 +112,13 @@ CASES = [
     ("inspect", "wrong/plain-dir", "a directory that is not an OCI layout"),
     ("inspect", "wrong/fifo", "not a plain file or directory"),
     ("inspect", "/dev/null", "not a plain file or directory"),
+    ("verify --nodes", "mlenv.lock", "an mlenv lock"),
+    ("verify --nodes", "mlenv.toml", "an mlenv manifest"),
+    ("verify --nodes", "dist/image.tar", "an OCI image archive"),
+    ("verify --nodes", "wrong/empty", "an empty file"),
+    ("verify --nodes", "dist", "a build's output directory"),
 ]
+TAKES = {"verify": "a build output", "inspect": "an mlenv.lock", "verify --nodes": "a node list"}
 
 
 @pytest.mark.parametrize(("command", "subject", "words"), CASES)
@@ -118,9 +129,9 @@ def test_a_subject_of_the_wrong_kind_is_named_with_what_it_is(
     takes, no traceback, nothing in the project changed (a FIFO never blocks: timeout)."""
     project, env = built
     before = _files(project)
-    done = run_mlenv([command, subject], project, env, timeout=60)
+    done = run_mlenv([*command.split(), subject], project, env, timeout=60)
     assert done.returncode == 1, (done.stdout, done.stderr)
-    takes = "a build output" if command == "verify" else "an mlenv.lock"
+    takes = TAKES[command]
     assert subject.rstrip("/") in done.stderr
     assert words in done.stderr and takes in done.stderr, done.stderr
     assert "Traceback" not in done.stderr
