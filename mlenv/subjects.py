@@ -20,6 +20,7 @@ from typing import Literal
 from mlenv.build_record import BUILD_RECORD
 from mlenv.cache import BUNDLE_INDEX
 from mlenv.errors import UsageError
+from mlenv.userfiles import special_kind
 
 Kind = Literal[
     "manifest", "lock", "pyproject", "requirements", "build-record", "image-archive",
@@ -106,10 +107,20 @@ def expect(path: Path, accepted: frozenset[Kind], takes: str, command: str) -> K
     if kind in accepted:
         return kind
     tip = _tip(kind, path, command)
+    what = _said(path, kind)
     raise SubjectError(
-        f"this is {describe(kind)}, not {takes}", where=str(path),
+        f"this is {what}, not {takes}", where=str(path),
         hint=f"{tip}; " * bool(tip) + f"`mlenv {command}` takes {takes}",
     )  # fmt: skip
+
+
+def what_is(path: Path) -> str:
+    """What ``path`` looks like, in words ("an mlenv lock", "a FIFO")."""
+    return _said(path, judge(path))
+
+
+def _said(path: Path, kind: Kind) -> str:
+    return special_kind(path.stat().st_mode) if kind == "special" else describe(kind)
 
 
 def _directory(path: Path) -> Kind:

@@ -26,8 +26,8 @@ directory, `~` unexpanded and a name with spaces and unicode. Findings (before t
 - `init --from mlenv.lock`, `--from image.tar` said only "cannot tell its format from its
   name"; it now also says what the file is.
 
-Not changed (judged fine): a FIFO is never opened (verify: "is a FIFO"; inspect: "not a plain
-file"); verify refuses a symlinked output ("never followed", security), inspect follows one;
+Not changed (judged fine): a FIFO is never opened ("this is a FIFO, not ..."); verify
+refuses a symlinked output ("never followed", security), inspect follows one;
 `~` unexpanded is click's "does not exist"; a tampered output of unrecognised bytes beside
 build.json stays a finding, not a usage error. All of them go through `mlenv.subjects`.
 """
@@ -96,8 +96,8 @@ CASES = [
     ("verify", "dist/oci/blobs", "name the layout itself: dist/oci"),
     ("verify", "wrong/plain-dir", "a directory that is not an OCI layout"),
     ("verify", "wheels", "a directory that is not an OCI layout"),
-    ("verify", "/dev/null", "not a plain file or directory"),
-    ("verify", "wrong/fifo", "not a plain file or directory"),
+    ("verify", "/dev/null", "this is a character device"),
+    ("verify", "wrong/fifo", "this is a FIFO"),
     ("inspect", "mlenv.toml", "an mlenv manifest (mlenv.toml), not"),
     ("inspect", "wrong/pyproject.toml", "a pyproject.toml"),
     ("inspect", "wrong/requirements.txt", "a requirements file"),
@@ -110,8 +110,8 @@ CASES = [
     ("inspect", "dist", "name dist/image.tar or dist/oci"),
     ("inspect", "dist/build.json", "a build record"),
     ("inspect", "wrong/plain-dir", "a directory that is not an OCI layout"),
-    ("inspect", "wrong/fifo", "not a plain file or directory"),
-    ("inspect", "/dev/null", "not a plain file or directory"),
+    ("inspect", "wrong/fifo", "this is a FIFO"),
+    ("inspect", "/dev/null", "this is a character device"),
     ("verify --nodes", "mlenv.lock", "an mlenv lock"),
     ("verify --nodes", "mlenv.toml", "an mlenv manifest"),
     ("verify --nodes", "dist/image.tar", "an OCI image archive"),
@@ -146,7 +146,7 @@ def test_init_from_says_what_the_file_is(
     done = run_mlenv(["init", "--from", str(project / subject)], tmp_path, env, timeout=60)
     assert done.returncode == 1, (done.stdout, done.stderr)
     kind = {"mlenv.lock": "an mlenv lock", "dist/image.tar": "an OCI image archive"}
-    assert kind.get(subject, "not a plain file") in done.stderr, done.stderr
+    assert kind.get(subject, "a FIFO") in done.stderr, done.stderr
     assert "Traceback" not in done.stderr
     assert list(tmp_path.iterdir()) == []
 
