@@ -589,11 +589,14 @@ def _verify_nodes(
     from mlenv.commands.verify import verify_nodes
     from mlenv.limits import MAX_NODE_LIST
     from mlenv.nodes import exit_status, report_json, report_lines
+    from mlenv.subjects import NODE_LIST, expect
 
     if nodes_file == "-":
         text, where = sys.stdin.read(MAX_NODE_LIST + 1), "<stdin>"
     else:
         try:  # a FIFO or a device named here never blocks (userfiles.read_input)
+            expect(Path(nodes_file), NODE_LIST, "a node list (`kubectl get nodes -o json`)",
+                   "verify --nodes")  # fmt: skip
             data = read_input(Path(nodes_file), "node list", limit=MAX_NODE_LIST)
         except FileNotFoundError:
             raise UsageError(
@@ -881,8 +884,10 @@ def inspect_command(
 
     from mlenv.inspect import inspect_image, inspect_lock
     from mlenv.inspect_render import render
+    from mlenv.subjects import INSPECTED, expect
 
-    if subject.suffix in (".lock", ".toml") and not subject.is_dir():
+    takes = "dist/image.tar, an OCI layout (dist/oci) or an mlenv.lock"
+    if expect(subject, INSPECTED, takes, "inspect") == "lock":
         from mlenv.diff import read_side  # a lock named on the command line, read as diff does
 
         label, lock_ = read_side(str(subject), session.lock_path)

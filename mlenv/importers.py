@@ -112,9 +112,11 @@ def import_file(path: Path, groups: Sequence[str] = (), project: Path | None = N
         from mlenv.importers_conda import read_environment_yml
 
         return read_environment_yml(path)
+    from mlenv.subjects import what_is
+
     raise ImportFileError(
         f"{path}: unknown kind of file",
-        [Problem(str(path), "cannot tell its format from its name",
+        [Problem(str(path), f"cannot tell its format from its name; it is {what_is(path)}",
                  "name it requirements*.txt, pyproject.toml, pylock.toml, pixi.toml, "
                  "environment.yml or conda-lock.yml")],
     )  # fmt: skip

@@ -85,7 +85,7 @@ def input_kind(
         return "directory"
     if stat.S_ISREG(mode) and files:
         return "file"
-    kind = "a plain file" if stat.S_ISREG(mode) else _kind(mode)
+    kind = "a plain file" if stat.S_ISREG(mode) else special_kind(mode)
     raise InputError(
         f"the {what} is {kind}, not {expected}", where=str(path), hint=f"name {expected}"
     )
@@ -103,7 +103,7 @@ def _judge(fd: int, path: Path, what: str) -> None:
     try:
         mode = os.fstat(fd).st_mode
         if not stat.S_ISREG(mode) and not (stat.S_ISFIFO(mode) and _handed_pipe(fd, path)):
-            raise _refused(path, what, f"it is {_kind(mode)}")
+            raise _refused(path, what, f"it is {special_kind(mode)}")
         os.set_blocking(fd, True)
     except OSError as exc:
         raise _refused(path, what, _why(exc)) from None
@@ -121,7 +121,8 @@ def _handed_pipe(fd: int, path: Path) -> bool:
         return False
 
 
-def _kind(mode: int) -> str:
+def special_kind(mode: int) -> str:
+    """What a file that is not a plain one is: "a FIFO", "a socket", "a character device"..."""
     return next((name for test, name in _KINDS if test(mode)), "not a plain file")
 
 

@@ -22,7 +22,6 @@ from mlenv.build_record import (
     layout_image,
     read_record,
 )
-from mlenv.cache import BUNDLE_INDEX
 from mlenv.cache.artifacts import ArtifactCache
 from mlenv.cache.bundle import BundleProblem, check_bundle
 from mlenv.cache.files import open_plain
@@ -42,6 +41,7 @@ from mlenv.manifest import Manifest
 from mlenv.oci.model import OciError
 from mlenv.oci.read import checked_image
 from mlenv.outputs import read_record as read_plain_record
+from mlenv.subjects import OUTPUT, OUTPUT_BESIDE_RECORD, expect
 from mlenv.userfiles import input_kind, read_handle, read_input
 
 if TYPE_CHECKING:
@@ -104,23 +104,16 @@ def verify(
 
 def _is_lock(output: Path, lock_path: Path) -> bool:
     """``mlenv verify mlenv.lock``: the lock is judged in any case, so naming it adds nothing;
-    another project's lock or a bundle named as OUTPUT is refused saying how to check it."""
+    anything else that is not a build output (another project's lock, a manifest, a bundle,
+    dist/ itself, a directory that is no layout) is refused saying what it is
+    (``subjects.expect``)."""
     try:
         if output.samefile(lock_path):
             return True
     except OSError:
         pass
-    if output.is_dir() and (output / BUNDLE_INDEX).exists():
-        raise UsageError(
-            "this is a bundle, not a build output", where=str(output),
-            hint=f"check a bundle with `mlenv verify --bundle {output}`",
-        )  # fmt: skip
-    if output.suffix == ".lock":
-        raise UsageError(
-            f"this is a lock, not a build output; verify judges the lock beside the manifest "
-            f"({lock_path})", where=str(output),
-            hint="run `mlenv --manifest DIR/mlenv.toml verify` in the lock's project, no OUTPUT",
-        )  # fmt: skip
+    accepted = OUTPUT_BESIDE_RECORD if (output.parent / BUILD_RECORD).exists() else OUTPUT
+    expect(output, accepted, "a build output (dist/image.tar, dist/oci)", "verify")
     return False
 
 

@@ -138,7 +138,7 @@ def test_bad_subjects_are_clear_errors(built: tuple[Path, dict[str, str]], tmp_p
     latin.write_bytes(b"# caf\xe9\n")
     for subject, message in (
         (image, f"blob {record['layers'][-1]['digest']} is corrupt"),
-        (junk, "not an image archive"),
+        (junk, "a file of no kind mlenv reads here, not dist/image.tar"),
         (newer, "lock format 2 is not supported"),
         (latin, "not a lock: the file is not UTF-8 text"),
     ):

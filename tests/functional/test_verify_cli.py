@@ -125,7 +125,7 @@ def test_another_lock_or_a_bundle_as_output_says_how_to_check_it(
     (root / "other.lock").write_bytes((root / "mlenv.lock").read_bytes())
     other = run_mlenv(["verify", "other.lock"], root, env)
     assert other.returncode == 1
-    assert "error: other.lock: this is a lock, not a build output" in other.stderr
+    assert "error: other.lock: this is an mlenv lock, not a build output" in other.stderr
     assert "--manifest DIR/mlenv.toml verify" in other.stderr
     (root / "carry").mkdir()
     (root / "carry" / "bundle.json").write_text("{}")

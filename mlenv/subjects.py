@@ -1,0 +1,196 @@
+"""What kind of thing a path the user named as a command's SUBJECT is, judged once for every
+command that takes one (`verify OUTPUT`, `inspect SUBJECT`, `init --from FILE`), so a subject
+of the wrong kind is one clear error naming what it looks like and what the command takes:
+"this is an mlenv manifest (mlenv.toml), not a lock", never twelve "damaged lock" problems
+or the parent directory's build.json.
+
+Judging never blocks and never reads much: ``stat`` first (a FIFO, a device or a socket is
+never opened), then at most the first bytes of a plain file, and for a tar archive its member
+names (headers only, the data skipped), a bounded number of them.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import tarfile
+from pathlib import Path
+from typing import Literal
+
+from mlenv.build_record import BUILD_RECORD
+from mlenv.cache import BUNDLE_INDEX
+from mlenv.errors import UsageError
+from mlenv.userfiles import special_kind
+
+Kind = Literal[
+    "manifest", "lock", "pyproject", "requirements", "build-record", "image-archive",
+    "docker-archive", "tar", "gzip", "zstd", "oci-layout", "layout-blobs", "dist", "bundle",
+    "directory", "empty", "special", "file",
+]  # fmt: skip
+
+_DESCRIBED: dict[Kind, str] = {
+    "manifest": "an mlenv manifest (mlenv.toml)",
+    "lock": "an mlenv lock",
+    "pyproject": "a pyproject.toml",
+    "requirements": "a requirements file",
+    "build-record": "a build record (dist/build.json)",
+    "image-archive": "an OCI image archive",
+    "docker-archive": "a docker archive (`docker save`: manifest.json, no index.json)",
+    "tar": "a tar archive that holds no image",
+    "gzip": "a gzip file (such as a conda-pack archive)",
+    "zstd": "a zstd file",
+    "oci-layout": "an OCI image layout",
+    "layout-blobs": "the blobs/ directory of an OCI layout",
+    "dist": "a build's output directory (dist/, holding build.json)",
+    "bundle": "an offline bundle (bundle.json)",
+    "directory": "a directory that is not an OCI layout (no oci-layout file)",
+    "empty": "an empty file",
+    "special": "not a plain file or directory (a FIFO, a device or a socket)",
+    "file": "a file of no kind mlenv reads here",
+}
+# What each command takes. A tampered or truncated build output may look like anything a
+# file can: verify judges it against build.json (a finding), and a FIFO or a device is refused
+# by its reader; a tar archive with no layout is left to inspect's reader, which says what
+# it lacks.
+_ARCHIVES: tuple[Kind, ...] = ("image-archive", "docker-archive", "tar", "gzip", "zstd")
+OUTPUT: frozenset[Kind] = frozenset((*_ARCHIVES, "oci-layout", "empty", "file"))
+OUTPUT_BESIDE_RECORD: frozenset[Kind] = OUTPUT | frozenset(("directory", "special"))
+INSPECTED: frozenset[Kind] = frozenset(("image-archive", "tar", "oci-layout", "lock"))
+NODE_LIST: frozenset[Kind] = frozenset(("file", "special"))  # a pipe: <(kubectl ...)
+_HEAD = 512
+_MAX_MEMBERS = 4096  # an image archive names its layout files long before this
+
+
+class SubjectError(UsageError):
+    """A command's subject is a thing of another kind than the command takes."""
+
+
+def describe(kind: Kind) -> str:
+    return _DESCRIBED[kind]
+
+
+def judge(path: Path) -> Kind:
+    """What ``path`` (a symlink is followed) looks like; ``FileNotFoundError`` is left to the
+    caller. Only a plain file is ever opened."""
+    mode = path.stat().st_mode
+    if stat.S_ISDIR(mode):
+        return _directory(path)
+    if not stat.S_ISREG(mode):
+        return "special"
+    name = path.name
+    if name == BUILD_RECORD:
+        return "build-record"
+    head = _head(path)
+    if not head:
+        return "empty"
+    if head.startswith(b"\x1f\x8b"):
+        return "gzip"
+    if head.startswith(b"\x28\xb5\x2f\xfd"):
+        return "zstd"
+    if head[257:262] == b"ustar":
+        return _tar(path)
+    return _text(name, head)
+
+
+def expect(path: Path, accepted: frozenset[Kind], takes: str, command: str) -> Kind:
+    """The kind of ``path`` if ``accepted``; else a ``SubjectError`` saying what it is, that
+    ``command`` takes ``takes``, and how to name the right thing."""
+    try:
+        kind = judge(path)
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        raise SubjectError(
+            f"cannot tell what this is: {exc.strerror or exc}", where=str(path),
+            hint=f"`mlenv {command}` takes {takes}",
+        ) from None  # fmt: skip
+    if kind in accepted:
+        return kind
+    tip = _tip(kind, path, command)
+    what = _said(path, kind)
+    raise SubjectError(
+        f"this is {what}, not {takes}", where=str(path),
+        hint=f"{tip}; " * bool(tip) + f"`mlenv {command}` takes {takes}",
+    )  # fmt: skip
+
+
+def what_is(path: Path) -> str:
+    """What ``path`` looks like, in words ("an mlenv lock", "a FIFO")."""
+    return _said(path, judge(path))
+
+
+def _said(path: Path, kind: Kind) -> str:
+    return special_kind(path.stat().st_mode) if kind == "special" else describe(kind)
+
+
+def _directory(path: Path) -> Kind:
+    if (path / "oci-layout").exists() or (path / "index.json").exists():
+        return "oci-layout"
+    if (path / BUNDLE_INDEX).exists():
+        return "bundle"
+    if (path / BUILD_RECORD).exists():
+        return "dist"
+    if path.name == "blobs" and (path.parent / "oci-layout").exists():
+        return "layout-blobs"
+    return "directory"
+
+
+def _head(path: Path) -> bytes:
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):  # swapped since the stat
+            return b"\0"
+        return os.read(fd, _HEAD)
+    finally:
+        os.close(fd)
+
+
+def _tar(path: Path) -> Kind:
+    names: set[str] = set()
+    try:
+        with tarfile.open(path, "r:") as archive:
+            for count, member in enumerate(archive):
+                names.add(member.name.removeprefix("./"))
+                if count >= _MAX_MEMBERS or "oci-layout" in names or "index.json" in names:
+                    break
+    except (tarfile.TarError, OSError):
+        return "tar"
+    if "oci-layout" in names or "index.json" in names:
+        return "image-archive"
+    return "docker-archive" if "manifest.json" in names else "tar"
+
+
+def _text(name: str, head: bytes) -> Kind:
+    if name.endswith(".lock") or head.startswith(b"# mlenv.lock") or b"\ninputs-hash" in head:
+        return "lock"
+    if name == "pyproject.toml":
+        return "pyproject"
+    if name.endswith(".toml") and (b"[environment]" in head or name == "mlenv.toml"):
+        return "manifest"
+    if name.endswith((".txt", ".in")):
+        return "requirements"
+    return "file"
+
+
+def _tip(kind: Kind, path: Path, command: str) -> str:
+    """How to name the right thing, when what was named tells."""
+    if kind == "dist":
+        return f"name {path / 'image.tar'} or {path / 'oci'} (a multi-platform build: " + (
+            f"{path / '<platform>' / 'image.tar'})"
+        )
+    if kind == "layout-blobs":
+        return f"name the layout itself: {path.parent}"
+    if kind == "bundle":
+        return f"check a bundle with `mlenv verify --bundle {path}`"
+    if kind == "lock" and command == "verify":
+        return (
+            "verify judges the lock beside the manifest: run "
+            "`mlenv --manifest DIR/mlenv.toml verify` in the lock's project, no OUTPUT"
+        )
+    if kind == "manifest":
+        return "pass the mlenv.lock beside it" if command == "inspect" else ""
+    if kind == "docker-archive":
+        return "mlenv reads OCI archives: `skopeo copy docker-archive:X oci-archive:Y` converts"
+    if kind == "build-record":
+        return f"name an output it records, beside it in {path.parent}"
+    return ""
