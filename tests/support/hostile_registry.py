@@ -9,10 +9,12 @@ import hashlib
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from itertools import count
 from types import TracebackType
 from urllib.parse import parse_qs, urlsplit
+
+from tests.support.httpserver import QuietServer, serve, stop
 
 
 @dataclass(frozen=True)
@@ -55,13 +57,6 @@ class Handler(BaseHTTPRequestHandler):
     do_GET = do_HEAD = do_PUT = do_POST = do_PATCH = do_DELETE = _handle
 
 
-class _Quiet(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def handle_error(self, request: object, client_address: object) -> None:
-        """A client hanging up on a hostile answer is the point of the test."""
-
-
 class HostileRegistry:
     """``with HostileRegistry() as reg:`` serves at ``reg.host`` (``127.0.0.1:PORT``)."""
 
@@ -73,7 +68,7 @@ class HostileRegistry:
         self.override: Callable[[Handler], bool] | None = None
         self.lock = threading.Lock()
         self._ids = count()
-        self._server: _Quiet | None = None
+        self._server: QuietServer | None = None
         self._thread: threading.Thread | None = None
 
     @property
@@ -82,20 +77,15 @@ class HostileRegistry:
         return f"127.0.0.1:{self._server.server_address[1]}"
 
     def __enter__(self) -> HostileRegistry:
-        self._server = _Quiet(("127.0.0.1", 0), type("H", (Handler,), {"owner": self}))
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
-        )
-        self._thread.start()
+        self._server = QuietServer(("127.0.0.1", 0), type("H", (Handler,), {"owner": self}))
+        self._thread = serve(self._server)
         return self
 
     def __exit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         assert self._server is not None and self._thread is not None
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join()
+        stop(self._server, self._thread)
 
     def honest(self, h: Handler) -> None:
         """The distribution API as a well-behaved registry answers it."""

@@ -88,24 +88,19 @@ class IndexServer:
 
     def __enter__(self) -> IndexServer:
         handler = type("Handler", (_Handler,), {"owner": self})
-        self._server = _QuietServer(("127.0.0.1", 0), handler)
+        self._server = QuietServer(("127.0.0.1", 0), handler)
         if self.tls is not None:
             context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             context.load_cert_chain(self.tls.certificate, self.tls.key)
             self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
-        )
-        self._thread.start()
+        self._thread = serve(self._server)
         return self
 
     def __exit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         assert self._server is not None and self._thread is not None
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join()
+        stop(self._server, self._thread)
 
     def fault(self, path: str, fault: Fault) -> None:
         with self._lock:
@@ -147,11 +142,29 @@ class IndexServer:
             self.requests.append(request)
 
 
-class _QuietServer(ThreadingHTTPServer):
+class QuietServer(ThreadingHTTPServer):
+    """A loopback server whose clients may hang up on it: in these tests that is the point,
+    not noise."""
+
     daemon_threads = True
 
     def handle_error(self, request: object, client_address: object) -> None:
-        """Clients that time out and hang up are part of the tests, not noise."""
+        return
+
+
+def serve(server: ThreadingHTTPServer) -> threading.Thread:
+    """``server`` answering on a thread of its own until ``stop``."""
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+    )
+    thread.start()
+    return thread
+
+
+def stop(server: ThreadingHTTPServer, thread: threading.Thread) -> None:
+    server.shutdown()
+    server.server_close()
+    thread.join()
 
 
 class _Handler(BaseHTTPRequestHandler):
