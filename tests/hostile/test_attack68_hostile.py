@@ -1,0 +1,245 @@
+"""Attack 68: today's changes before they ship (subjects, a bundle's write gate, the registry's
+confirmations, image-tar = false, hints, uv's conditional sources, build tags).
+
+Findings (before the fix):
+
+- `mlenv.subjects.judge` read a tar's headers with tarfile by the file's name, after reading
+  its first bytes through another descriptor. A FIFO swapped in between (a path whose stat
+  races) held `inspect`/`verify` for ever in tarfile's open (reproduced by a thread swapping
+  a tar and a FIFO: blocked on the first try). A GNU long name or pax record claiming
+  gigabytes (a sparse file of a few KiB on disk) was read whole into memory (64 MiB peak for
+  a 64 MiB claim). A pax GNU sparse 1.0 map without its newline raised ValueError out of
+  tarfile: `mlenv inspect x.tar` said "internal error". Now the judge opens the file once
+  (non-blocking), reads the tar headers from that descriptor under a 4 MiB budget, and a
+  malformed header is "a tar archive that holds no image".
+- The same crafted archive crashed `inspect`'s own reader (`oci.read.TarSource`, whose
+  `_Headers` bounded only long names and pax records): it now refuses a sparse member (no
+  image archive holds one; tarfile reads a sparse map for as long as the file goes on) and
+  turns tarfile's ValueError into "not an image archive: ...".
+- `init --from pyproject.toml` with `[tool.uv] index = true` (anything not an array) or
+  `index-strategy = {}` (a table) was an internal error (TypeError); now each is a problem
+  naming the key (found by Hypothesis over uv shapes; both predate today's change, in the
+  module it touched).
+
+Judged fine (no change): a lock named prod.lock or lock.toml is a lock (its header line);
+an image.tar of more than 4096 members is judged "tar", which verify and inspect take too;
+bundles pushed by every older mlenv carry schemaVersion 2 and the OCI manifest mediaType
+(written since the first oci:// bundle, 46145fc), so `_listed` refuses none of them;
+`build_preference` orders `1_` over `1` and `01` equal to `1` (then by filename) as pip does;
+the hints' regexes stay linear on 100,000-character specs; `importable_beside` only stats
+(a FIFO named requirements.txt is not a file, never opened).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import tarfile
+import threading
+import time
+import tracemalloc
+from pathlib import Path
+
+import tomlkit
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from mlenv.errors import MlenvError
+from mlenv.importers_pyproject import read_pyproject
+from mlenv.oci.read import TarSource
+from mlenv.subjects import judge
+from tests.support.cli import run_mlenv
+
+
+def _tar(members: list[tuple[tarfile.TarInfo, bytes]], fmt: int = tarfile.PAX_FORMAT) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=fmt) as archive:
+        for info, data in members:
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+def _sparse_map_without_newline() -> bytes:
+    info = tarfile.TarInfo("x")
+    info.pax_headers = {
+        "GNU.sparse.major": "1",
+        "GNU.sparse.minor": "0",
+        "GNU.sparse.name": "oci-layout",
+        "GNU.sparse.realsize": "10",
+    }
+    return _tar([(info, b"3" * 1024)])
+
+
+def test_a_tar_header_claiming_gigabytes_is_not_read(tmp_path: Path) -> None:
+    claimed = 64 << 20
+    header = tarfile.TarInfo("././@LongLink")
+    header.type = tarfile.GNUTYPE_LONGNAME
+    header.size = claimed
+    subject = tmp_path / "image.tar"
+    with subject.open("wb") as stream:  # a few KiB on disk, 64 MiB of "name" to tarfile
+        stream.write(header.tobuf(format=tarfile.GNU_FORMAT))
+        stream.truncate(512 + claimed + 1024)
+    tracemalloc.start()
+    try:
+        kind = judge(subject)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert kind == "tar"
+    assert peak < 8 << 20, peak
+
+
+def test_a_crafted_sparse_map_is_named_not_an_internal_error(tmp_path: Path) -> None:
+    subject = tmp_path / "image.tar"
+    subject.write_bytes(_sparse_map_without_newline())
+    assert judge(subject) == "tar"
+    done = run_mlenv(["inspect", str(subject)], tmp_path)
+    assert done.returncode == 1, done.stderr
+    assert "internal error" not in done.stderr
+    assert "not an image archive: a sparse member" in done.stderr
+
+
+def test_a_fifo_swapped_in_after_the_first_look_never_holds_the_judge(tmp_path: Path) -> None:
+    """A thread swaps a tar and a FIFO at the subject's path while the judge looks: the
+    judge reads the tar's headers from the descriptor it opened without blocking, so it never
+    waits for a FIFO's writer (by name, tarfile blocked on the first tries)."""
+    info = tarfile.TarInfo("oci-layout")
+    archive = _tar([(info, b"{}")])
+    subject = tmp_path / "image.tar"
+    subject.write_bytes(archive)
+    stop = threading.Event()
+
+    def swap() -> None:
+        count = 0
+        while not stop.is_set():
+            count += 1
+            plain, fifo = tmp_path / f"t{count}", tmp_path / f"f{count}"
+            plain.write_bytes(archive)
+            plain.replace(subject)
+            time.sleep(0.0002)  # each state stays a moment: the judge sees both
+            os.mkfifo(fifo)
+            fifo.replace(subject)
+            time.sleep(0.0002)
+
+    judged: list[str] = []
+
+    def look() -> None:
+        for _ in range(3000):
+            try:
+                judged.append(judge(subject))
+            except FileNotFoundError:
+                judged.append("gone")
+
+    swapper = threading.Thread(target=swap, daemon=True)
+    looker = threading.Thread(target=look, daemon=True)
+    swapper.start()
+    looker.start()
+    looker.join(60)
+    stop.set()
+    swapper.join(10)
+    assert not looker.is_alive(), f"the judge blocked after {len(judged)} looks"
+    assert set(judged) <= {"image-archive", "special", "file", "tar", "empty", "gone"}
+    assert "image-archive" in judged
+
+
+_PAX_KEYS = st.sampled_from(
+    ["GNU.sparse.major", "GNU.sparse.minor", "GNU.sparse.name", "GNU.sparse.realsize",
+     "GNU.sparse.size", "GNU.sparse.map", "GNU.sparse.offset", "GNU.sparse.numbytes",
+     "GNU.sparse.numblocks", "size", "path", "linkpath", "uid", "mtime", "hdrcharset"]
+)  # fmt: skip
+_PAX_VALUES = st.one_of(
+    st.sampled_from(["0", "1", "-1", "1,2", "1,", "x", "", "99999999999", "oci-layout"]),
+    st.text(max_size=8),
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    pax=st.dictionaries(_PAX_KEYS, _PAX_VALUES, max_size=5),
+    data=st.binary(max_size=700),
+    kind=st.sampled_from([tarfile.REGTYPE, tarfile.GNUTYPE_SPARSE, tarfile.DIRTYPE]),
+)
+def test_any_pax_record_is_judged_and_read_without_a_crash(
+    tmp_path: Path, pax: dict[str, str], data: bytes, kind: bytes
+) -> None:
+    info = tarfile.TarInfo("oci-layout")
+    info.pax_headers = pax
+    info.type = kind
+    try:
+        archive = _tar([(info, data)])
+    except (ValueError, UnicodeError, tarfile.TarError):
+        return  # tarfile itself will not write it
+    path = tmp_path / "image.tar"  # one per test: each example overwrites it
+    path.write_bytes(archive)
+    assert judge(path) in {"image-archive", "tar"}
+    with contextlib.suppress(MlenvError):
+        TarSource(path)
+
+
+def _pyproject(path: Path, uv: dict[str, object]) -> Path:
+    document = {
+        "project": {
+            "name": "x",
+            "version": "1",
+            "dependencies": ["numpy", "torch"],
+            "optional-dependencies": {"gpu": ["torch"]},
+        },
+        "tool": {"uv": uv},
+    }
+    target = path / "pyproject.toml"
+    target.write_text(tomlkit.dumps(document))
+    return target
+
+
+def test_uv_keys_of_the_wrong_shape_are_problems_not_internal_errors(tmp_path: Path) -> None:
+    cases: tuple[tuple[dict[str, object], str], ...] = (
+        ({"index": True}, "[tool.uv] index"),
+        ({"index-strategy": {}}, "index-strategy"),
+    )
+    for uv, named in cases:
+        _pyproject(tmp_path, uv)
+        done = run_mlenv(["init", "--from", "pyproject.toml"], tmp_path)
+        assert done.returncode == 1, done.stderr
+        assert "internal error" not in done.stderr
+        assert named in done.stderr
+        assert not (tmp_path / "mlenv.toml").exists()
+
+
+_UV_SCALARS = st.one_of(
+    st.integers(-3, 3),
+    st.booleans(),
+    st.sampled_from(
+        ["", "x", "https://a.example/simple", "numpy", "gpu", "flat", "first-index",
+         "sys_platform == 'linux'", "platform_release >= '5'", "extra == 'gpu'",
+         "implementation_version > '3'", "python_version < '3.12'", "platform_release ~= '5'",
+         "os_name == 'nt' and extra == 'a'", "'a' in platform_version", "python_version <"]
+    ),
+)  # fmt: skip
+_UV_KEYS = st.sampled_from(
+    ["name", "url", "explicit", "default", "format", "index", "marker", "extra", "group", "git"]
+)
+_UV_VALUES = st.recursive(
+    _UV_SCALARS,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3), st.dictionaries(_UV_KEYS, inner, max_size=4)
+    ),
+    max_leaves=8,
+)
+_UV = st.dictionaries(
+    st.sampled_from(
+        ["index", "sources", "find-links", "extra-index-url", "index-url", "index-strategy"]
+    ),
+    st.one_of(_UV_VALUES, st.dictionaries(st.sampled_from(["numpy", "torch"]), _UV_VALUES)),
+    max_size=4,
+)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck))
+@given(uv=_UV)
+def test_any_uv_table_is_imported_or_refused_never_a_crash(
+    tmp_path: Path, uv: dict[str, object]
+) -> None:
+    with contextlib.suppress(MlenvError):
+        read_pyproject(_pyproject(tmp_path, uv), ["gpu"])
