@@ -21,6 +21,13 @@ Findings (before the fix):
   naming the key (found by Hypothesis over uv shapes; both predate today's change, in the
   module it touched).
 
+- A bundle's write gate (`cache.bundle.bundle_files`) believed every path bundle.json
+  listed: a bundle.json naming `data` or `artifacts-v1/mine` made the user's `data/thesis.txt`
+  and `artifacts-v1/mine/notes` the earlier bundle's, and `fetch --bundle DIR` replaced them
+  (the check passed). Only the names a bundle holds (mlenv.toml, mlenv.lock, an artifact's
+  own `artifacts-v1/sha256/xx/<sha256>`, as the bundle reader reads them) now count; the
+  write is refused naming the rest.
+
 Judged fine (no change): a lock named prod.lock or lock.toml is a lock (its header line);
 an image.tar of more than 4096 members is judged "tar", which verify and inspect take too;
 bundles pushed by every older mlenv carry schemaVersion 2 and the OCI manifest mediaType
@@ -33,7 +40,9 @@ the hints' regexes stay linear on 100,000-character specs; `importable_beside` o
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
+import json
 import os
 import tarfile
 import threading
@@ -41,13 +50,16 @@ import time
 import tracemalloc
 from pathlib import Path
 
+import pytest
 import tomlkit
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from mlenv.cache.bundle import BUNDLE_OUTPUT
 from mlenv.errors import MlenvError
 from mlenv.importers_pyproject import read_pyproject
 from mlenv.oci.read import TarSource
+from mlenv.outputs import OutputError, check_output
 from mlenv.subjects import judge
 from tests.support.cli import run_mlenv
 
@@ -243,3 +255,35 @@ def test_any_uv_table_is_imported_or_refused_never_a_crash(
 ) -> None:
     with contextlib.suppress(MlenvError):
         read_pyproject(_pyproject(tmp_path, uv), ["gpu"])
+
+
+def _earlier_bundle(root: Path, listed: list[str]) -> None:
+    root.mkdir()
+    for path in listed:
+        (root / path).parent.mkdir(parents=True, exist_ok=True)
+        (root / path).write_bytes(b"x")
+    files = [{"path": path, "sha256": "0" * 64, "size": 1} for path in listed]
+    (root / "bundle.json").write_text(json.dumps({"bundle-version": 1, "files": files}))
+
+
+def test_a_bundle_json_naming_a_users_directory_does_not_make_it_the_bundles(
+    tmp_path: Path,
+) -> None:
+    digest = hashlib.sha256(b"x").hexdigest()
+    artifact = f"artifacts-v1/sha256/{digest[:2]}/{digest}"
+    genuine = tmp_path / "genuine"
+    _earlier_bundle(genuine, ["mlenv.toml", "mlenv.lock", artifact])
+    (genuine / "locks-v1").mkdir()  # a bundle used as a cache gains it
+    assert check_output(genuine, BUNDLE_OUTPUT, keep={}) == genuine.resolve()
+
+    edited = tmp_path / "edited"
+    _earlier_bundle(edited, ["mlenv.toml", artifact, "data", "artifacts-v1/mine"])
+    (edited / "data").unlink()
+    (edited / "data").mkdir()
+    (edited / "data" / "thesis.txt").write_text("a year of work")
+    (edited / "artifacts-v1" / "mine").unlink()
+    (edited / "artifacts-v1" / "mine").mkdir()
+    (edited / "artifacts-v1" / "mine" / "notes").write_text("mine")
+    with pytest.raises(OutputError) as refused:
+        check_output(edited, BUNDLE_OUTPUT, keep={})
+    assert "artifacts-v1/mine, data, which the earlier bundle did not write" in str(refused.value)
