@@ -189,7 +189,9 @@ def _text(name: str, head: bytes) -> Kind:
         return "pyproject"
     if name.endswith(".toml") and (b"[environment]" in head or name == "mlenv.toml"):
         return "manifest"
-    if name.endswith((".txt", ".in")):
+    # A JSON document is no requirements file, whatever its name: `kubectl get nodes -o json >
+    # nodes.txt` is a node list (attack 68); no requirement line starts with { or [.
+    if name.endswith((".txt", ".in")) and not head.lstrip().startswith((b"{", b"[")):
         return "requirements"
     return "file"
 

@@ -28,6 +28,11 @@ Findings (before the fix):
   own `artifacts-v1/sha256/xx/<sha256>`, as the bundle reader reads them) now count; the
   write is refused naming the rest.
 
+- `verify --nodes nodes.txt` (`kubectl get nodes -o json > nodes.txt`) was refused: "this is
+  a requirements file, not a node list", the judge going by the .txt name alone. A .txt or
+  .in file whose text starts with { or [ (JSON; no requirement line does) is now "a file",
+  which --nodes takes.
+
 Judged fine (no change): a lock named prod.lock or lock.toml is a lock (its header line);
 an image.tar of more than 4096 members is judged "tar", which verify and inspect take too;
 bundles pushed by every older mlenv carry schemaVersion 2 and the OCI manifest mediaType
@@ -60,7 +65,7 @@ from mlenv.errors import MlenvError
 from mlenv.importers_pyproject import read_pyproject
 from mlenv.oci.read import TarSource
 from mlenv.outputs import OutputError, check_output
-from mlenv.subjects import judge
+from mlenv.subjects import NODE_LIST, expect, judge
 from tests.support.cli import run_mlenv
 
 
@@ -287,3 +292,12 @@ def test_a_bundle_json_naming_a_users_directory_does_not_make_it_the_bundles(
     with pytest.raises(OutputError) as refused:
         check_output(edited, BUNDLE_OUTPUT, keep={})
     assert "artifacts-v1/mine, data, which the earlier bundle did not write" in str(refused.value)
+
+
+def test_a_node_list_saved_as_txt_is_a_node_list_not_requirements(tmp_path: Path) -> None:
+    nodes = tmp_path / "nodes.txt"
+    nodes.write_text(json.dumps({"apiVersion": "v1", "items": [], "kind": "List"}, indent=4))
+    assert expect(nodes, NODE_LIST, "a node list", "verify --nodes") == "file"
+    requirements = tmp_path / "requirements.txt"
+    requirements.write_text("numpy>=1.26\n")
+    assert judge(requirements) == "requirements"
