@@ -62,7 +62,7 @@ INSPECTED: frozenset[Kind] = frozenset(("image-archive", "tar", "oci-layout", "l
 NODE_LIST: frozenset[Kind] = frozenset(("file", "special"))  # a pipe: <(kubectl ...)
 _HEAD = 512
 _MAX_MEMBERS = 4096  # an image archive names its layout files long before this
-_HEADER_BYTES = 4 << 20  # all tar headers judged: 4096 plain ones take 2 MiB
+_HEADER_BYTES = 8 << 20  # all tar headers judged: 4096 members with a pax record each take 6 MiB
 
 
 class SubjectError(UsageError):

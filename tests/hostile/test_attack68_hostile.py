@@ -10,7 +10,7 @@ Findings (before the fix):
   gigabytes (a sparse file of a few KiB on disk) was read whole into memory (64 MiB peak for
   a 64 MiB claim). A pax GNU sparse 1.0 map without its newline raised ValueError out of
   tarfile: `mlenv inspect x.tar` said "internal error". Now the judge opens the file once
-  (non-blocking), reads the tar headers from that descriptor under a 4 MiB budget, and a
+  (non-blocking), reads the tar headers from that descriptor under an 8 MiB budget, and a
   malformed header is "a tar archive that holds no image".
 - The same crafted archive crashed `inspect`'s own reader (`oci.read.TarSource`, whose
   `_Headers` bounded only long names and pax records): it now refuses a sparse member (no
@@ -301,3 +301,16 @@ def test_a_node_list_saved_as_txt_is_a_node_list_not_requirements(tmp_path: Path
     requirements = tmp_path / "requirements.txt"
     requirements.write_text("numpy>=1.26\n")
     assert judge(requirements) == "requirements"
+
+
+def test_an_archive_of_thousands_of_blobs_before_its_index_is_still_an_image(
+    tmp_path: Path,
+) -> None:
+    """mlenv's image.tar is sorted: blobs/ first, index.json and oci-layout last. 4,000
+    members before them (one with a pax record, as a layer over 8 GiB has) fit the budget."""
+    members = [(tarfile.TarInfo(f"blobs/sha256/{n:064x}"), b"x") for n in range(4000)]
+    members[0][0].pax_headers = {"comment": "a pax record"}
+    members += [(tarfile.TarInfo("index.json"), b"{}"), (tarfile.TarInfo("oci-layout"), b"{}")]
+    subject = tmp_path / "image.tar"
+    subject.write_bytes(_tar(members))
+    assert judge(subject) == "image-archive"
