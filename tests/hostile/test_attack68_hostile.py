@@ -16,6 +16,9 @@ Findings (before the fix):
   `_Headers` bounded only long names and pax records): it now refuses a sparse member (no
   image archive holds one; tarfile reads a sparse map for as long as the file goes on) and
   turns tarfile's ValueError into "not an image archive: ...".
+- `inspect` of an image whose layer holds that sparse map (a layout or archive from anyone)
+  was an internal error too: the layer reader caught tarfile's errors but not its
+  ValueError. Now "layer sha256:... is not a readable tar".
 - `init --from pyproject.toml` with `[tool.uv] index = true` (anything not an array) or
   `index-strategy = {}` (a table) was an internal error (TypeError); now each is a problem
   naming the key (found by Hypothesis over uv shapes; both predate today's change, in the
@@ -314,3 +317,36 @@ def test_an_archive_of_thousands_of_blobs_before_its_index_is_still_an_image(
     subject = tmp_path / "image.tar"
     subject.write_bytes(_tar(members))
     assert judge(subject) == "image-archive"
+
+
+def _blob(root: Path, data: bytes) -> str:
+    digest = hashlib.sha256(data).hexdigest()
+    (root / "blobs" / "sha256").mkdir(parents=True, exist_ok=True)
+    (root / "blobs" / "sha256" / digest).write_bytes(data)
+    return f"sha256:{digest}"
+
+
+def test_a_layer_with_a_crafted_sparse_map_is_named_not_an_internal_error(tmp_path: Path) -> None:
+    layout = tmp_path / "oci"
+    layout.mkdir()
+    layer = _sparse_map_without_newline()
+    layer_digest = _blob(layout, layer)
+    config = json.dumps(
+        {"architecture": "amd64", "os": "linux", "config": {},
+         "rootfs": {"type": "layers", "diff_ids": [layer_digest]}}
+    ).encode()  # fmt: skip
+    manifest = json.dumps(
+        {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+         "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                    "digest": _blob(layout, config), "size": len(config)},
+         "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar",
+                     "digest": layer_digest, "size": len(layer)}]}
+    ).encode()  # fmt: skip
+    listed = {"mediaType": "application/vnd.oci.image.manifest.v1+json",
+              "digest": _blob(layout, manifest), "size": len(manifest)}  # fmt: skip
+    (layout / "index.json").write_text(json.dumps({"schemaVersion": 2, "manifests": [listed]}))
+    (layout / "oci-layout").write_text('{"imageLayoutVersion":"1.0.0"}')
+    done = run_mlenv(["inspect", str(layout)], tmp_path)
+    assert done.returncode == 1, done.stderr
+    assert "internal error" not in done.stderr
+    assert f"layer {layer_digest} is not a readable tar" in done.stderr
