@@ -23,26 +23,32 @@ Findings (before the fix):
   `index-strategy = {}` (a table) was an internal error (TypeError); now each is a problem
   naming the key (found by Hypothesis over uv shapes; both predate today's change, in the
   module it touched).
-
 - A bundle's write gate (`cache.bundle.bundle_files`) believed every path bundle.json
   listed: a bundle.json naming `data` or `artifacts-v1/mine` made the user's `data/thesis.txt`
   and `artifacts-v1/mine/notes` the earlier bundle's, and `fetch --bundle DIR` replaced them
   (the check passed). Only the names a bundle holds (mlenv.toml, mlenv.lock, an artifact's
   own `artifacts-v1/sha256/xx/<sha256>`, as the bundle reader reads them) now count; the
   write is refused naming the rest.
-
 - `verify --nodes nodes.txt` (`kubectl get nodes -o json > nodes.txt`) was refused: "this is
   a requirements file, not a node list", the judge going by the .txt name alone. A .txt or
   .in file whose text starts with { or [ (JSON; no requirement line does) is now "a file",
   which --nodes takes.
 
-Judged fine (no change): a lock named prod.lock or lock.toml is a lock (its header line);
+Judged fine (no change): the real Debian docker-registry still takes pushes and serves pulls
+(tests/integration/test_registry_bundle.py and test_registry_push.py, 18 passed);
+Docker-Content-Digest is compared after strip(), and absent it is not required on a blob (a
+manifest's is hashed from a read-back), a differently cased digest is refused (OCI digests
+are lowercase); a lock named prod.lock or lock.toml is a lock (its header line);
 an image.tar of more than 4096 members is judged "tar", which verify and inspect take too;
 bundles pushed by every older mlenv carry schemaVersion 2 and the OCI manifest mediaType
 (written since the first oci:// bundle, 46145fc), so `_listed` refuses none of them;
 `build_preference` orders `1_` over `1` and `01` equal to `1` (then by filename) as pip does;
 the hints' regexes stay linear on 100,000-character specs; `importable_beside` only stats
 (a FIFO named requirements.txt is not a file, never opened).
+
+Left open: a file bundle.json lists that is a directory on disk (a user's `mlenv.toml/`)
+is still covered by the listing; a `.partial-` download left in `artifacts-v1/` by a killed
+fetch into a bundle used as the cache now refuses the next `fetch --bundle` there.
 """
 
 from __future__ import annotations
