@@ -62,7 +62,15 @@ def uv_indexes(
     if not isinstance(uv, dict):
         return result
     where = f"{path}: [tool.uv]"
-    entries = [e for e in uv.get("index") or [] if isinstance(e, dict) and e.get("url")]
+    listed = uv.get("index") or []
+    if not isinstance(listed, list):  # `index = true` or one table: uv refuses the file too
+        collector.fail(
+            f"{where} index",
+            f"is {type(listed).__name__}, not an array of tables",
+            'write each index as [[tool.uv.index]] with name = "..." and url = "..."',
+        )
+        listed = []
+    entries = [e for e in listed if isinstance(e, dict) and e.get("url")]
     named = {str(e.get("name")): e for e in entries}
     ordered: list[str] = []
     links = [*result.find_links, *_urls(uv.get("find-links"))]
@@ -76,7 +84,7 @@ def uv_indexes(
     legacy_default = _urls(uv.get("index-url"))
     default = default or (legacy_default[0] if legacy_default else None)
     strategy = uv.get("index-strategy")
-    if strategy is not None and strategy not in _STRATEGIES:
+    if strategy is not None and (not isinstance(strategy, str) or strategy not in _STRATEGIES):
         collector.fail(f"{where} index-strategy", f"uv's {strategy!r} has no mlenv equivalent",
                        'use "first-index" (uv\'s default) or "unsafe-best-match"')  # fmt: skip
     if not ordered and default is None and strategy is None and not links:

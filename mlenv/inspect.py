@@ -189,7 +189,8 @@ def _layer_tar(image: BaseImage, layer: Descriptor) -> Iterator[tarfile.TarFile]
         try:
             with tarfile.open(fileobj=inflated, mode="r|") as archive:
                 yield archive
-        except (tarfile.TarError, OSError, EOFError) as exc:
+        # ValueError: tarfile's parse of a crafted GNU sparse map (attack 68)
+        except (tarfile.TarError, OSError, EOFError, ValueError) as exc:
             raise InspectError(
                 f"layer {layer.digest} is not a readable tar: {exc}",
                 where=image.source.where,

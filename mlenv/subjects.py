@@ -6,7 +6,10 @@ or the parent directory's build.json.
 
 Judging never blocks and never reads much: ``stat`` first (a FIFO, a device or a socket is
 never opened), then at most the first bytes of a plain file, and for a tar archive its member
-names (headers only, the data skipped), a bounded number of them.
+names (headers only, the data skipped), a bounded number of them. The file is opened once,
+without blocking, and the tar headers are read from that same descriptor: a FIFO swapped in
+after the first look cannot hold the judge (attack 68), and a header that asks for more
+(a GNU long name or a pax record of gigabytes, a sparse map) is not read past ``_HEADER_BYTES``.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import os
 import stat
 import tarfile
 from pathlib import Path
-from typing import Literal
+from typing import BinaryIO, Literal
 
 from mlenv.build_record import BUILD_RECORD
 from mlenv.cache import BUNDLE_INDEX
@@ -59,6 +62,7 @@ INSPECTED: frozenset[Kind] = frozenset(("image-archive", "tar", "oci-layout", "l
 NODE_LIST: frozenset[Kind] = frozenset(("file", "special"))  # a pipe: <(kubectl ...)
 _HEAD = 512
 _MAX_MEMBERS = 4096  # an image archive names its layout files long before this
+_HEADER_BYTES = 8 << 20  # all tar headers judged: 4096 members with a pax record each take 6 MiB
 
 
 class SubjectError(UsageError):
@@ -80,16 +84,20 @@ def judge(path: Path) -> Kind:
     name = path.name
     if name == BUILD_RECORD:
         return "build-record"
-    head = _head(path)
-    if not head:
-        return "empty"
-    if head.startswith(b"\x1f\x8b"):
-        return "gzip"
-    if head.startswith(b"\x28\xb5\x2f\xfd"):
-        return "zstd"
-    if head[257:262] == b"ustar":
-        return _tar(path)
-    return _text(name, head)
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY)
+    with os.fdopen(fd, "rb", buffering=0) as handle:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):  # swapped since the stat: never read
+            return "file"
+        head = handle.read(_HEAD)
+        if not head:
+            return "empty"
+        if head.startswith(b"\x1f\x8b"):
+            return "gzip"
+        if head.startswith(b"\x28\xb5\x2f\xfd"):
+            return "zstd"
+        if head[257:262] == b"ustar":
+            return _tar(handle)
+        return _text(name, head)
 
 
 def expect(path: Path, accepted: frozenset[Kind], takes: str, command: str) -> Kind:
@@ -135,25 +143,39 @@ def _directory(path: Path) -> Kind:
     return "directory"
 
 
-def _head(path: Path) -> bytes:
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY)
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):  # swapped since the stat
-            return b"\0"
-        return os.read(fd, _HEAD)
-    finally:
-        os.close(fd)
+class _Budget:
+    """An open archive as ``tarfile`` reads it, at most ``_HEADER_BYTES`` in all: its member
+    data is skipped by seeking, so only headers (a long name, pax records, a sparse map) are
+    read, and a header claiming gigabytes is refused as an ``OSError``, not read."""
+
+    def __init__(self, handle: BinaryIO) -> None:
+        self._handle = handle
+        self._left = _HEADER_BYTES
+
+    def read(self, size: int = -1) -> bytes:
+        if size < 0 or size > self._left:
+            raise OSError("the tar headers are larger than an image archive's")
+        self._left -= size
+        return self._handle.read(size)
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return self._handle.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self._handle.tell()
 
 
-def _tar(path: Path) -> Kind:
+def _tar(handle: BinaryIO) -> Kind:
     names: set[str] = set()
+    handle.seek(0)
     try:
-        with tarfile.open(path, "r:") as archive:
+        with tarfile.open(fileobj=_Budget(handle), mode="r:") as archive:  # type: ignore[call-overload]
             for count, member in enumerate(archive):
                 names.add(member.name.removeprefix("./"))
                 if count >= _MAX_MEMBERS or "oci-layout" in names or "index.json" in names:
                     break
-    except (tarfile.TarError, OSError):
+    # ValueError: tarfile's reader of a GNU sparse map unpacks what a crafted header holds
+    except (tarfile.TarError, OSError, ValueError):
         return "tar"
     if "oci-layout" in names or "index.json" in names:
         return "image-archive"
@@ -167,7 +189,9 @@ def _text(name: str, head: bytes) -> Kind:
         return "pyproject"
     if name.endswith(".toml") and (b"[environment]" in head or name == "mlenv.toml"):
         return "manifest"
-    if name.endswith((".txt", ".in")):
+    # A JSON document is no requirements file, whatever its name: `kubectl get nodes -o json >
+    # nodes.txt` is a node list (attack 68); no requirement line starts with { or [.
+    if name.endswith((".txt", ".in")) and not head.lstrip().startswith((b"{", b"[")):
         return "requirements"
     return "file"
 

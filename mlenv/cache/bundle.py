@@ -47,7 +47,18 @@ def bundle_files(record: Any) -> frozenset[str] | None:
         isinstance(e, dict) and isinstance(e.get("path"), str) for e in files
     ):
         return None
-    return frozenset({BUNDLE_INDEX, LOCKS} | {e["path"] for e in files})
+    # Only a name a bundle holds (as ``_entry_problem`` reads them): a bundle.json listing
+    # "data" or "artifacts-v1/mine" must not make a user's directory there the bundle's to
+    # replace (attack 68); such a name is left a stranger, and the write refused naming it.
+    return frozenset({BUNDLE_INDEX, LOCKS} | {e["path"] for e in files if _held(e["path"])})
+
+
+def _held(path: str) -> bool:
+    """Whether ``path`` is a name a bundle holds: one it carries, or an artifact's own."""
+    if path in _CARRIED:
+        return True
+    digest = path.rpartition("/")[2]
+    return len(digest) == 64 and set(digest) <= _HEX and path == relative_path(digest)
 
 
 BUNDLE_OUTPUT = OutputKind("bundle", "--bundle", BUNDLE_INDEX, bundle_files)

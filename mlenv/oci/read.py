@@ -170,15 +170,29 @@ _MAX_EXTENSION = 1 << 20
 
 class _Headers(tarfile.TarInfo):
     """A member of an image archive; an extension header over ``_MAX_EXTENSION`` bytes is
-    refused before it is read (``_proc_member`` is tarfile's hook for subclasses)."""
+    refused before it is read (``_proc_member`` is tarfile's hook for subclasses), and so is a
+    sparse member: no image archive holds one, and tarfile reads a sparse map block by block
+    for as long as the archive goes on (GNU's old format and pax 1.0), crashing with a
+    ValueError on a map without its newline (attack 68)."""
 
     def _proc_member(self, archive: tarfile.TarFile) -> tarfile.TarInfo:
         if self.type in TAR_EXTENSIONS and self.size > _MAX_EXTENSION:
             raise tarfile.HeaderError(
                 f"an extension header of {self.size} bytes, over {_MAX_EXTENSION}"
             )
-        member: tarfile.TarInfo = super()._proc_member(archive)  # type: ignore[misc]
+        if self.type == tarfile.GNUTYPE_SPARSE:
+            raise tarfile.HeaderError(_SPARSE)
+        try:
+            member: tarfile.TarInfo = super()._proc_member(archive)  # type: ignore[misc]
+        except ValueError as error:  # tarfile's parse of what a header holds, unchecked
+            raise tarfile.HeaderError(f"a malformed header ({error})") from None
         return member
+
+    def _proc_gnusparse_10(self, *_: object) -> None:
+        raise tarfile.HeaderError(_SPARSE)
+
+
+_SPARSE = "a sparse member, which no image archive holds"
 
 
 class TarSource:

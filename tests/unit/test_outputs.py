@@ -14,6 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from mlenv.cache.artifacts import relative_path
 from mlenv.cache.bundle import BUNDLE_OUTPUT
 from mlenv.commands.build import BUILD_OUTPUT
 from mlenv.outputs import OutputError, OutputKind, check_output, replace_output
@@ -66,10 +67,11 @@ def test_absent_empty_and_earlier_outputs_are_accepted(world: World) -> None:
     assert world.check(earlier_build(world.project / "dist")) == world.project / "dist"
     bundle = world.root / "bundle"
     bundle.mkdir()
+    artifact = relative_path("ab" * 32)  # a name a bundle holds (not "artifacts-v1/x")
     (bundle / "bundle.json").write_text(
-        json.dumps({"bundle-version": 1, "files": [{"path": "artifacts-v1/x"}]})
+        json.dumps({"bundle-version": 1, "files": [{"path": artifact}]})
     )
-    (bundle / "artifacts-v1").mkdir()
+    (bundle / artifact).parent.mkdir(parents=True)
     assert world.check(bundle, BUNDLE_OUTPUT) == bundle
 
 
