@@ -81,6 +81,7 @@ class StagedGroup(click.Group):
     type=click.Path(dir_okay=False, path_type=Path),
     default=Path("mlenv.toml"),
     envvar="MLENV_MANIFEST",
+    show_envvar=True,
     show_default=True,
     help="The manifest to work on.",
 )

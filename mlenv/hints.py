@@ -95,8 +95,14 @@ def requirement(spec: str) -> str:
 def global_option(option: str | None, command: str | None) -> str | None:
     """The hint for an option of ``mlenv`` itself written after the command (``mlenv lock -q``,
     as uv and pixi accept it)."""
-    names = ("-q", "--quiet", "-v", "-vv", "--verbose", "-m", "--manifest", "--cache")
+    flags = ("-q", "--quiet", "-v", "-vv", "--verbose")
+    # An option taking a value keeps it in the hint (its --help metavar): "mlenv --cache show"
+    # would read "show" as the cache directory.
+    valued = {"-m": "FILE", "--manifest": "FILE", "--cache": "DIRECTORY", "--log-format": "FORMAT"}
     bare = (option or "").partition("=")[0]
-    if command is None or (bare not in names and bare != "--log-format"):
+    if command is None or (bare not in flags and bare not in valued):
         return None
-    return f"{bare} is an option of mlenv itself: put it before the command, mlenv {bare} {command}"
+    spelled = f"{bare} {valued[bare]}" if bare in valued else bare
+    return (
+        f"{bare} is an option of mlenv itself: put it before the command, mlenv {spelled} {command}"
+    )

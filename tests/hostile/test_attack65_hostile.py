@@ -90,8 +90,9 @@ def _refused(args: list[str], cwd: Path, *needles: str) -> str:
 CLI_MISTAKES = [
     (["lock", "-q"], ["-q", "put it before the command, mlenv -q lock"]),
     (["lock", "-v"], ["-v", "mlenv -v lock"]),
-    (["fetch", "--cache", "/tmp/x"], ["--cache", "mlenv --cache fetch"]),
-    (["show", "--manifest=x.toml"], ["--manifest", "mlenv --manifest show"]),
+    (["fetch", "--cache", "/tmp/x"], ["--cache", "mlenv --cache DIRECTORY fetch"]),
+    (["show", "--manifest=x.toml"], ["--manifest", "mlenv --manifest FILE show"]),
+    (["show", "--log-format", "json"], ["--log-format", "mlenv --log-format FORMAT show"]),
     (["lcok"], ["No such command 'lcok'", "Did you mean 'lock'?"]),
     (["build", "--ofline"], ["--ofline", "Did you mean '--offline'?"]),
     (["lock", "--check", "--upgrade"], ["--check and --upgrade exclude each other", "hint:"]),
