@@ -138,10 +138,15 @@ def cli(
     "--from",
     "from_file",
     type=click.Path(dir_okay=False, exists=True, path_type=Path),
-    help="Import requirements*.txt, pyproject.toml, pylock.toml, environment.yml or "
+    help="Import requirements*.txt, pyproject.toml, pylock.toml, pixi.toml, environment.yml or "
     "conda-lock.yml.",
 )
-@click.option("--group", multiple=True, help="With a pyproject.toml: also this optional group.")
+@click.option(
+    "--group",
+    multiple=True,
+    help="Also this optional group or extra (pyproject.toml, pylock.toml), feature or "
+    "environment (pixi.toml) or category (conda-lock.yml); repeatable.",
+)
 @click.option("--cuda", metavar="X.Y", help="The CUDA target (default: guessed from --from).")
 @click.option("--driver-floor", metavar="VERSION", help="The oldest driver (default: the CUDA's).")
 @click.pass_obj

@@ -38,8 +38,8 @@ def check_host_python(python: str) -> None:
         raise InstallError(
             f"hash-based bytecode for Python {python} must be compiled by CPython {python}, "
             f"but mlenv runs on {sys.implementation.name} {running}",
-            where="bytecode",
-            hint=f'set bytecode = "none", or run mlenv with CPython {python}',
+            where="--bytecode hash",
+            hint=f"build with --bytecode none, or run mlenv with CPython {python}",
         )
 
 
