@@ -116,10 +116,12 @@ class Lock:
         for platform in self.platforms:
             if platform.platform == name:
                 return platform
+        if name in self.target.platforms:  # nothing pinned for it: the lock writes no table
+            return LockedPlatform(name, ())
         raise MlenvError(
             f"the lock has no platform {name!r}",
             where="mlenv.lock",
-            hint=f"platforms in the lock: {', '.join(p.platform for p in self.platforms)}",
+            hint=f"platforms in the lock: {', '.join(self.target.platforms)}",
         )
 
     def packages(self) -> list[tuple[str, LockedPackage]]:

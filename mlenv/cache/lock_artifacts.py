@@ -22,12 +22,13 @@ class MissingArtifactsError(ProblemsError):
 def artifacts_of(lock: Lock, platforms: Sequence[str] | None = None) -> list[Artifact]:
     """Every file the lock needs (for the chosen platforms), once, in a stable order."""
     chosen = set(platforms) if platforms else {p.platform for p in lock.platforms}
-    unknown = sorted(chosen - {p.platform for p in lock.platforms})
+    # A target platform with nothing pinned has no table in the lock, and needs no artifact.
+    unknown = sorted(chosen - {p.platform for p in lock.platforms} - set(lock.target.platforms))
     if unknown:
         raise MlenvError(
             f"the lock has no platform {', '.join(unknown)}",
             where="--platform",
-            hint=f"platforms in the lock: {', '.join(p.platform for p in lock.platforms)}",
+            hint=f"platforms in the lock: {', '.join(lock.target.platforms)}",
         )
     found: dict[str, Artifact] = {}
     for platform in lock.platforms:

@@ -209,3 +209,34 @@ def test_internal_error_exit_2_traceback_only_with_verbose(
     assert cli.main(["-v", "show"]) == 2
     verbose = capsys.readouterr().err
     assert "RuntimeError: boom" in verbose and "secret" not in verbose
+
+
+def test_an_empty_environment_goes_through_every_stage(tmp_path: Path) -> None:
+    """A manifest with no dependency (what `mlenv init` writes) locks to a lock with no platform
+    table; every later command takes that platform as empty (it said "the lock has no platform
+    'linux-64'" with an empty list of the lock's platforms)."""
+    index = tmp_path / "index"
+    index.mkdir()
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "mlenv.toml").write_text(
+        '[environment]\nname = "empty"\npython = "3.11"\ninterpreter = "/usr/bin/python3.11"\n'
+        f'[pypi]\nindex-url = "{index.as_uri()}"\n'
+    )
+    env = {"MLENV_CACHE_DIR": str(tmp_path / "cache")}
+    steps = [
+        ["lock", "--offline"],
+        ["export", "--format", "requirements"],
+        ["export", "--format", "pylock"],
+        ["inspect", "mlenv.lock"],
+        ["fetch", "--offline", "--platform", "linux-64"],
+        ["build", "--offline"],
+        ["verify", "dist/image.tar"],
+        ["inspect", "dist/image.tar"],
+    ]
+    for args in steps:
+        done = run_mlenv(args, project, env)
+        assert done.returncode == 0, (args, done.stderr)
+        assert "no platform" not in done.stderr
+    assert "[platform" not in (project / "mlenv.lock").read_text()
+    assert "--index-url" in run_mlenv(["export", "--format", "requirements"], project, env).stdout
