@@ -121,7 +121,7 @@ def pylock_toml(lock: Lock) -> str:
     packages.sort(key=lambda e: (e["name"], e.get("marker", "")))
     document: dict[str, Any] = {
         "lock-version": "1.0",
-        "environments": [by_name(p.platform).marker for p in lock.platforms],
+        "environments": [by_name(name).marker for name in sorted(lock.target.platforms)],
         "requires-python": f"=={lock.target.python}.*",
         "created-by": "mlenv",
         "packages": packages,

@@ -240,3 +240,5 @@ def test_an_empty_environment_goes_through_every_stage(tmp_path: Path) -> None:
         assert "no platform" not in done.stderr
     assert "[platform" not in (project / "mlenv.lock").read_text()
     assert "--index-url" in run_mlenv(["export", "--format", "requirements"], project, env).stdout
+    pylock = tomllib.loads(run_mlenv(["export", "--format", "pylock"], project, env).stdout)
+    assert pylock["packages"] == [] and len(pylock["environments"]) == 1  # linux-64, not none
