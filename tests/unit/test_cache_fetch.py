@@ -181,10 +181,13 @@ def test_bundle_problems_are_all_reported(tmp_path: Path) -> None:
 
 
 def test_rewriting_a_bundle_swaps_it_whole(tmp_path: Path) -> None:
+    """A damaged earlier bundle is replaced whole (a user's file inside one is refused
+    instead: attack 63)."""
     bundle = make_bundle(tmp_path)
-    marker = bundle / "artifacts-v1" / "old-marker"
-    marker.write_text("x")
+    damaged = ArtifactCache(bundle).path(ARTIFACTS[0].sha256)
+    damaged.unlink()  # a hardlink into the cache: replace, don't write through
+    damaged.write_bytes(b"not the artifact")
+    assert check_bundle(bundle) != []
     make_bundle(tmp_path)
-    assert not marker.exists()
     assert check_bundle(bundle) == []
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".bundle")] == []
