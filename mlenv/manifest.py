@@ -662,6 +662,8 @@ def _direct_names(lines: Sequence[object]) -> list[str]:
 
 def _build(check: _Checker, table: Mapping[str, Any]) -> Build:
     outputs = check.string_list(table, "build.outputs", OUTPUTS, _one_of(OUTPUTS))
+    if table.get("outputs") == []:  # a build that writes nothing (was an internal error)
+        check.add("build.outputs", "must list at least one output", 'e.g. ["oci"]')
     base = check.string(table, "build.base-image", None, _location)
     compression = check.choice(table, "build.compression", COMPRESSIONS, "gzip")
     image_tar = table.get("image-tar", True)
