@@ -251,6 +251,7 @@ _SCHEMA_KEYS = MANIFEST_KEYS
 # The image's name too: Docker's path component (a lone '.', one or two '_', or dashes between
 # alphanumerics; "a..b" was taken here and refused by the build's last step), at most 64.
 _NAME = re.compile(r"(?=[a-z0-9._-]{1,64}\Z)[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*")
+_NAME_WANTED = "lower-case letters and digits, joined by '.', '_', '__' or dashes (at most 64)"
 _CUDA = re.compile(r"\d{1,2}\.\d{1,2}", re.ASCII)
 _CUDA_WANTED = 'a CUDA toolkit version like "12.4" (an update such as 12.4.1 is written "12.4")'
 _ARCH = re.compile(r"sm_[0-9]{2,3}[af]?")
@@ -493,7 +494,7 @@ def _environment(check: _Checker, table: Mapping[str, Any]) -> Environment:
         table,
         "environment.name",
         "",
-        _pattern(_NAME, "lower-case letters and digits, joined by '.', '_', '__' or dashes (at most 64)"),
+        _pattern(_NAME, _NAME_WANTED),
     )
     python = check.string(table, "environment.python", "", _python)
     platforms = check.string_list(table, "environment.platforms", DEFAULT_PLATFORMS, _one_of(NAMES))
