@@ -21,6 +21,9 @@ Findings (before the fix):
 - `[environment].name = "a..b"` (also `a._b`, `a___b`) passed the manifest and `lock`, and
   `build` failed after all its work: "'a..b:latest' is not a docker name:tag", located
   nowhere. The name is the image's name: the manifest now takes Docker's grammar.
+- `lock` of a conda-only manifest said "wrote mlenv.lock: 0 package(s), 0 change(s)": the count
+  and the list of changes were of PyPI pins only; conda pins are now both counted and listed
+  (`+ python 3.11.2=h0_cpython (linux-64)`).
 - `verify --bundle` of a conda-only bundle said "complete (0 artifact(s), ...)": it counted
   PyPI files only. `verify` of a lock without CUDA said "judged against the driver floor
   None".
@@ -202,10 +205,13 @@ def test_conda_lock_export_is_read_by_conda_lock(
             assert sorted(p.name for p in parsed.package) == names
 
 
-def test_a_conda_only_bundle_counts_its_archives_and_no_cuda_names_no_floor(
+def test_a_conda_only_lock_and_bundle_count_conda_and_no_cuda_names_no_floor(
     pipeline: Callable[[Shape], Runs],
 ) -> None:
     runs = pipeline(SHAPES[0])
+    locked = runs["lock --offline"].stderr  # it said "0 package(s), 0 change(s)"
+    assert "+ python 3.11.2=h0_cpython (linux-64)" in locked
+    assert "wrote mlenv.lock: 2 package(s), 2 change(s)" in locked
     assert "complete (2 artifact(s)" in runs["verify --bundle bundle"].stdout
     verdict = runs["verify"].stdout
     assert "judged against no driver floor" in verdict and "None" not in verdict
