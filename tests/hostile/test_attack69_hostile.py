@@ -7,7 +7,7 @@ package has a wheel for x86_64 only (behind its marker); every requirement behin
 marker (both platforms empty); a dependency whose own requirement is behind a false marker; a
 wheel with nothing but its dist-info; [cuda] without a CUDA package, and with archs;
 outputs = ["conda-pack"] alone and ["oci"] alone; compression = "none"; layers = "auto" with
-one package; layers = 127 with two; a 64-character name; a 254-byte prefix.
+one package; layers = 127 with two; a 64-character name; a 255-byte prefix (the longest allowed).
 
 Findings (before the fix):
 
@@ -90,7 +90,7 @@ SHAPES = [
     Shape("autoone", HOST, ("tiny",), '[build]\nlayers = "auto"\n'),
     Shape("layersmany", HOST, ("tiny", "hollow"), "[build]\nlayers = 127\n"),
     Shape("longname", HOST, ("tiny",), env_name="n" * 64),
-    Shape("deep", HOST + 'prefix = "/' + "/".join(["p" * 50] * 5)[:253] + '"\n', ("tiny",)),
+    Shape("deep", HOST + 'prefix = "/' + "/".join(["p" * 50] * 5)[:254] + '"\n', ("tiny",)),
 ]  # fmt: skip
 
 
