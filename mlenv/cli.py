@@ -634,6 +634,7 @@ def _verify_nodes(
 
 
 def _verify_bundle(bundle: Path) -> None:
+    from mlenv.cache.lock_artifacts import artifacts_of
     from mlenv.commands.verify import verify_bundle
 
     lock_, problems = verify_bundle(bundle)
@@ -642,7 +643,7 @@ def _verify_bundle(bundle: Path) -> None:
     if problems:
         _echo(f"FAIL: {len(problems)} problem(s) in bundle {bundle}")
         raise VerdictError("the bundle is incomplete")
-    count = len({p.sha256 for _, p in lock_.packages()})
+    count = len(artifacts_of(lock_))  # the conda archives too: a conda-only bundle is not empty
     _echo(f"OK: bundle {bundle} is complete ({count} artifact(s), every sha256 checked)")
 
 
@@ -652,6 +653,8 @@ def _print_verdict(verdict: Any, lock_: lockfile.Lock, path: Path) -> None:
         f"driver {verdict.judged.driver} ({verdict.judged.source})"
         if verdict.judged
         else f"the driver floor {target.driver_floor}"
+        if target.driver_floor
+        else "no driver floor"
     )
     cuda = f"CUDA {target.cuda}" if target.cuda else "no CUDA target"
     pypi, conda = len(lock_.packages()), len(lock_.conda_packages())

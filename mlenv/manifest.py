@@ -248,7 +248,10 @@ _SCHEMA_KEYS = MANIFEST_KEYS
 
 # Each is matched whole (``fullmatch``: "$" also matches before a final line break) and in
 # ASCII (``\d`` also takes fullwidth and Arabic-Indic digits, which int() reads as numbers).
-_NAME = re.compile(r"[a-z0-9]([a-z0-9._-]{0,62}[a-z0-9])?")
+# The image's name too: Docker's path component (a lone '.', one or two '_', or dashes between
+# alphanumerics; "a..b" was taken here and refused by the build's last step), at most 64.
+_NAME = re.compile(r"(?=[a-z0-9._-]{1,64}\Z)[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*")
+_NAME_WANTED = "lower-case letters and digits, joined by '.', '_', '__' or dashes (at most 64)"
 _CUDA = re.compile(r"\d{1,2}\.\d{1,2}", re.ASCII)
 _CUDA_WANTED = 'a CUDA toolkit version like "12.4" (an update such as 12.4.1 is written "12.4")'
 _ARCH = re.compile(r"sm_[0-9]{2,3}[af]?")
@@ -491,7 +494,7 @@ def _environment(check: _Checker, table: Mapping[str, Any]) -> Environment:
         table,
         "environment.name",
         "",
-        _pattern(_NAME, "lower-case letters, digits, '.', '_' or '-' (at most 64)"),
+        _pattern(_NAME, _NAME_WANTED),
     )
     python = check.string(table, "environment.python", "", _python)
     platforms = check.string_list(table, "environment.platforms", DEFAULT_PLATFORMS, _one_of(NAMES))
@@ -662,6 +665,8 @@ def _direct_names(lines: Sequence[object]) -> list[str]:
 
 def _build(check: _Checker, table: Mapping[str, Any]) -> Build:
     outputs = check.string_list(table, "build.outputs", OUTPUTS, _one_of(OUTPUTS))
+    if table.get("outputs") == []:  # a build that writes nothing (was an internal error)
+        check.add("build.outputs", "must list at least one output", 'e.g. ["oci"]')
     base = check.string(table, "build.base-image", None, _location)
     compression = check.choice(table, "build.compression", COMPRESSIONS, "gzip")
     image_tar = table.get("image-tar", True)

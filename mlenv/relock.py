@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from mlenv.lockfile import Lock, LockedPackage
+from mlenv.lockfile import Lock
 
 
 @dataclass(frozen=True)
@@ -32,23 +32,34 @@ class Change:
 
 
 def changes(old: Lock | None, new: Lock) -> list[Change]:
-    """What a re-lock changed, per platform, sorted."""
-    before = {(p, pkg.name): pkg for p, pkg in old.packages()} if old else {}
-    after = {(p, pkg.name): pkg for p, pkg in new.packages()}
+    """What a re-lock changed, per platform, sorted: PyPI pins (version and index) and conda
+    pins (version=build; a conda-only lock reported no change at all)."""
+    before = _pins(old) if old else {}
+    after = _pins(new)
     result = []
     for key in sorted(before.keys() | after.keys()):
         was, now = before.get(key), after.get(key)
-        moved = was is not None and now is not None and was.index != now.index
+        moved = was is not None and now is not None and was[1] != now[1]
         if moved or _version(was) != _version(now):
             result.append(Change(key[0], key[1], _shown(was, moved), _shown(now, moved)))
     return result
 
 
-def _version(package: LockedPackage | None) -> str | None:
-    return package.version if package is not None else None
+_Pin = tuple[str, str]  # (version, where from: a PyPI index, "" for conda)
 
 
-def _shown(package: LockedPackage | None, moved: bool) -> str | None:
-    if package is None:
+def _pins(lock: Lock) -> dict[tuple[str, str], _Pin]:
+    found = {(p, pkg.name): (pkg.version, pkg.index) for p, pkg in lock.packages()}
+    for platform, record in lock.conda_packages():
+        found[(platform, record.name)] = (f"{record.version}={record.build}", "")
+    return found
+
+
+def _version(pin: _Pin | None) -> str | None:
+    return pin[0] if pin is not None else None
+
+
+def _shown(pin: _Pin | None, moved: bool) -> str | None:
+    if pin is None:
         return None
-    return f"{package.version} from {package.index}" if moved else package.version
+    return f"{pin[0]} from {pin[1] or 'conda'}" if moved else pin[0]

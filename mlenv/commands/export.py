@@ -44,7 +44,8 @@ def render_export(session: Session, fmt: str, platform: str | None) -> str:
 
         return affinity_yaml(lock_, manifest.cuda.archs if manifest.cuda else ())
     if fmt == "conda-lock":
-        records = {p.platform: p.conda for p in lock_.platforms}
+        # Every target platform, one with nothing pinned (no table in the lock) too.
+        records = {name: lock_.platform(name).conda for name in lock_.target.platforms}
         return conda_lock_yml(records, lock_.target.conda_channels, lock_.inputs_hash)
     return explicit_spec(lock_.platform(chosen).conda, chosen)
 

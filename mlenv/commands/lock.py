@@ -96,7 +96,7 @@ def write_lock(
     diff = changes(previous, new)
     for change in diff:
         session.reporter.info(str(change))
-    count = sum(len(p.packages) for p in new.platforms)
+    count = sum(len(p.packages) + len(p.conda) for p in new.platforms)
     session.reporter.info(f"wrote {path}: {count} package(s), {len(diff)} change(s)")
     return data
 

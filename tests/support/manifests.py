@@ -188,8 +188,21 @@ BAD_MANIFESTS: list[tuple[str, str, list[str]]] = [
         "name-uppercase",
         MINIMAL.replace('"demo"', '"My Env"'),
         [
-            "m.toml: [environment].name: 'My Env' is not valid: expected lower-case letters, "
-            "digits, '.', '_' or '-' (at most 64)"
+            "m.toml: [environment].name: 'My Env' is not valid: expected lower-case letters "
+            "and digits, joined by '.', '_', '__' or dashes (at most 64)"
+        ],
+    ),
+    (
+        "outputs-empty",  # a build that writes nothing ended in an internal error
+        MINIMAL + "[build]\noutputs = []\n",
+        ["m.toml: [build].outputs: must list at least one output\n  hint: e.g. [\"oci\"]"],
+    ),
+    (
+        "name-not-an-image-name",  # Docker refuses "a..b:latest": the build failed at its end
+        MINIMAL.replace('"demo"', '"a..b"'),
+        [
+            "m.toml: [environment].name: 'a..b' is not valid: expected lower-case letters "
+            "and digits, joined by '.', '_', '__' or dashes (at most 64)"
         ],
     ),
     (

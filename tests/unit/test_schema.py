@@ -73,7 +73,7 @@ GOOD_VARIATIONS = [
     MINIMAL + 'interpreter = "/usr/bin/python3.11"\n',
     MINIMAL + '[cuda]\nversion = "13.0"\ndriver-floor = "580.65.06"\narchs = ["sm_100a"]\n',
     MINIMAL + '[pypi]\nindex-strategy = "best-match"\nfind-links = ["wheels"]\n',
-    MINIMAL + '[build]\noutputs = []\ncompression = "none"\n',
+    MINIMAL + '[build]\noutputs = ["oci"]\ncompression = "none"\n',
     MINIMAL + '[build]\nlayers = "auto"\n',
     MINIMAL + "[build]\nlayers = 127\n",
     MINIMAL + '[cache]\nregistry = "oci://registry.internal:5000/mlenv/cache"\n',
