@@ -195,7 +195,7 @@ BAD_MANIFESTS: list[tuple[str, str, list[str]]] = [
     (
         "outputs-empty",  # a build that writes nothing ended in an internal error
         MINIMAL + "[build]\noutputs = []\n",
-        ["m.toml: [build].outputs: must list at least one output\n  hint: e.g. [\"oci\"]"],
+        ['m.toml: [build].outputs: must list at least one output\n  hint: e.g. ["oci"]'],
     ),
     (
         "name-not-an-image-name",  # Docker refuses "a..b:latest": the build failed at its end
