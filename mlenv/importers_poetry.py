@@ -2,8 +2,10 @@
 
 Poetry writes ``^1.2``, ``~1.2``, bare ``1.2.3`` (an exact pin) and ``1.2.*``, which are not
 PEP 440; each is translated to the range Poetry's documentation gives it, so the manifest
-allows exactly the versions Poetry would. A union (``^1 || ^2``) has no PEP 440 form and is
-refused with its key, as is a git, path, URL or named-source dependency.
+allows exactly the versions Poetry would. A union whose alternatives overlap or meet
+(``^1 || ^2`` is ``>=1,<3.0.0``) becomes that one range (``importers_poetry_union``); any other
+union has no PEP 440 form and is refused with its key and the versions it leaves out, as is a
+git, path, URL or named-source dependency.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any
 from packaging.version import InvalidVersion, Version
 
 from mlenv.importers import _PYPI, _Collector
+from mlenv.importers_poetry_union import UnionError, merge
 
 _CONSTRAINT = re.compile(r"^(?P<op>\^|~=|~|===|==|=|!=|<>|>=|<=|>|<)?\s*(?P<version>\S+)$")
 _PLAIN = {"===": "===", "==": "==", "=": "==", "!=": "!=", "<>": "!=", ">=": ">=", "<=": "<=",
@@ -25,7 +28,11 @@ _UNREADABLE = {"git", "path", "url", "source", "develop"}
 
 
 class PoetryConstraintError(ValueError):
-    """A Poetry constraint with no PEP 440 form."""
+    """A Poetry constraint with no PEP 440 form; ``hint`` (when given) says why."""
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.hint = hint
 
 
 @dataclass(frozen=True)
@@ -92,16 +99,25 @@ def _single(text: str) -> str:
     return f"{_PLAIN[operator]}{version}"
 
 
-def translate(constraint: str) -> str:
-    """A Poetry constraint as a PEP 440 specifier set ("" for any version)."""
-    if "|" in constraint:
-        raise PoetryConstraintError(
-            f"{constraint!r} is a union of ranges, which a PEP 440 specifier cannot express"
-        )
+def _range(constraint: str) -> str:
     text = re.sub(r"(\^|~=|~|===|==|!=|<>|>=|<=|>|<|=)\s+", r"\1", constraint.strip())
     parts = [part for part in re.split(r"\s*,\s*|\s+", text) if part]
     translated = [_single(part) for part in parts] or [""]
     return ",".join(spec for spec in translated if spec)
+
+
+def translate(constraint: str) -> str:
+    """A Poetry constraint as a PEP 440 specifier set ("" for any version); a union is merged
+    into one range when it is one (``importers_poetry_union``)."""
+    if "|" not in constraint:
+        return _range(constraint)
+    alternatives = re.split(r"\|\|?", constraint)
+    if any(not a.strip() for a in alternatives):
+        raise PoetryConstraintError(f"{constraint!r} has an empty alternative")
+    try:
+        return merge([_range(a) for a in alternatives], constraint)
+    except UnionError as exc:
+        raise PoetryConstraintError(str(exc), exc.hint) from None
 
 
 def _python_marker(constraint: str) -> str:
@@ -141,7 +157,8 @@ def _entry(
         if spec.get("python"):
             markers.append(f"({_python_marker(str(spec['python']))})")
     except PoetryConstraintError as exc:
-        collector.fail(where, str(exc), 'write one range, e.g. ">=1.2,<3"; mlenv has no unions')
+        hint = exc.hint or 'write one range, e.g. ">=1.2,<3"'
+        collector.fail(where, str(exc), hint)
         return []
     if spec.get("platform"):
         markers.append(f'sys_platform == "{spec["platform"]}"')
@@ -189,7 +206,8 @@ def poetry_tables(
                 try:
                     python = translate(str(spec))
                 except PoetryConstraintError as exc:
-                    collector.fail(where, str(exc), 'write one range, e.g. ">=3.10,<3.13"')
+                    hint = exc.hint or 'write one range, e.g. ">=3.10,<3.13"'
+                    collector.fail(where, str(exc), hint)
                 continue
             lines += _entry(name, spec, where, collector, extras)
     return PoetryTables(tuple(lines), python)

@@ -6,6 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from packaging.specifiers import SpecifierSet
+from packaging.version import Version
 
 from mlenv.importers import ImportFileError, import_file
 from mlenv.importers_poetry import PoetryConstraintError, translate
@@ -56,10 +60,107 @@ def test_poetry_constraints_mean_what_poetry_says(poetry: str, pep440: str) -> N
     assert translate(poetry) == pep440
 
 
-@pytest.mark.parametrize("union", ["^1.2 || ^2.0", "^1|^2"])
-def test_a_poetry_union_is_refused(union: str) -> None:
-    with pytest.raises(PoetryConstraintError, match="union"):
+@pytest.mark.parametrize(
+    ("union", "pep440"),
+    [
+        ("^1 || ^2", ">=1,<3.0.0"),
+        ("^1|^2", ">=1,<3.0.0"),
+        ("^1.24 || ^2.0", ">=1.24,<3.0.0"),
+        (">=1.0,<2.0 || >=2.0,<3.0", ">=1.0,<3.0"),
+        ("~1.2 || ~1.3", ">=1.2,<1.4.0"),
+        ("^2 || ^1", ">=1,<3.0.0"),
+        (">=1,<2 || >=1.2,<1.5", ">=1,<2"),
+        ("^1 || >=1.5", ">=1"),
+        ("<1.0 || 1.0", "<=1.0"),
+        ("1.0 || >=1.0,<2", ">=1.0,<2"),
+        ("* || ^1", ""),
+        ("^3.8 || ^3.9", ">=3.8,<4.0.0"),
+        ("<=2 || >=2, <3", "<3"),
+    ],
+)
+def test_a_contiguous_poetry_union_is_one_range(union: str, pep440: str) -> None:
+    assert translate(union) == pep440
+
+
+@pytest.mark.parametrize(
+    ("union", "hint"),
+    [
+        ("^1 || ^3", "versions 2.x are excluded"),
+        ("~1.3 || ~1.5", "versions 1.4.x are excluded"),
+        (">=1.0,<1.5 || >=2.0", "versions >=1.5,<2.0 are excluded"),
+        ("<2 || >2", "version 2 is excluded"),
+        ("1.0 || >1.0", "post-releases of 1.0"),
+        ("<=1.0 || >1.0,<2", "post-releases of 1.0"),
+        ("1.0 || 1.1", "versions >1.0,<1.1 are excluded"),
+        ("!=1.5 || ^2", "'!=1.5' is not a plain range"),
+        ("1.2.* || ^2", "'==1.2.*' is not a plain range"),
+        ("~=1.2 || ^2", "'~=1.2' is not a plain range"),
+        ("^2.0rc1 || ^1", "pre-, post- or local release"),
+        ("^1 || 2.0.post1", "pre-, post- or local release"),
+        (">=2,<1 || ^1", "drop that alternative"),
+    ],
+)
+def test_a_poetry_union_that_is_not_one_range_is_refused(union: str, hint: str) -> None:
+    with pytest.raises(PoetryConstraintError) as caught:
         translate(union)
+    assert union in str(caught.value) and hint in (caught.value.hint or "")
+
+
+def test_init_from_a_poetry_project_with_unions(tmp_path: Path) -> None:
+    """A contiguous union (dependency and Python) is written as one range; a gap is refused
+    on the command line, naming the versions it leaves out."""
+    head = '[tool.poetry]\nname = "x"\n[tool.poetry.dependencies]\npython = "^3.10 || ^3.11"\n'
+    code, err = init_from(tmp_path, "pyproject.toml", head + 'numpy = "^1.24 || ^2.0"\n')
+    assert code == 0, err
+    manifest = loads((tmp_path / "mlenv.toml").read_text())
+    assert "numpy>=1.24,<3.0.0" in manifest.pypi.dependencies
+    code, err = init_from(tmp_path, "pyproject.toml", head + 'numpy = "^1 || ^3"\n', "--force")
+    assert code == 1 and "numpy" in err and "versions 2.x are excluded" in err, err
+
+
+@pytest.mark.parametrize("union", ["^1 ||", "|| ^1", "^1 || || ^2"])
+def test_a_poetry_union_with_an_empty_alternative_is_refused(union: str) -> None:
+    with pytest.raises(PoetryConstraintError, match="empty alternative"):
+        translate(union)
+
+
+_RELEASES = [f"{x}.{y}.{z}" for x in range(5) for y in range(5) for z in range(5)]
+# Every X.Y.Z, and beside X.Y.0 the versions PEP 440 treats specially at a bound.
+_GRID = [
+    Version(v)
+    for v in _RELEASES
+    + [f"{x}.{y}.0{tail}" for x in range(5) for y in range(5) for tail in ("rc1", ".post1", "+l")]
+]
+_POINT = st.sampled_from(["0", "1", "2", "3", "1.2", "1.3", "2.0", "2.0.0", "1.2.3", "3.4"])
+
+
+@st.composite
+def _alternative(draw: st.DrawFn) -> str:
+    """A simple interval as Poetry writes it: caret, tilde, pin or explicit bounds."""
+    kind = draw(st.sampled_from(["^", "~", "pin", "bounds"]))
+    if kind != "bounds":
+        return f"{'' if kind == 'pin' else kind}{draw(_POINT)}"
+    low = draw(st.sampled_from(["", ">=", ">"]))
+    high = draw(st.sampled_from(["", "<", "<="]))
+    parts = [f"{op}{draw(_POINT)}" for op in (low, high) if op]
+    return ",".join(parts) or "*"
+
+
+@settings(max_examples=200)
+@given(st.lists(_alternative(), min_size=2, max_size=3))
+def test_a_merged_poetry_union_allows_what_its_alternatives_allow(alts: list[str]) -> None:
+    """Against packaging's reading of each alternative: the merged range holds exactly the
+    grid versions some alternative holds, or is refused. Pre-releases are read as mlenv's
+    resolver reads them when no bound names one: not allowed (``^0 || ^1`` leaves 1.0.0rc1
+    outside both alternatives, as ``<1.0.0`` excludes it, but inside ``>=0,<2.0.0``)."""
+    try:
+        merged = SpecifierSet(translate(" || ".join(alts)))
+    except PoetryConstraintError:
+        return
+    each = [SpecifierSet(translate(alt)) for alt in alts]
+    for version in _GRID:
+        expected = any(spec.contains(version, prereleases=False) for spec in each)
+        assert merged.contains(version, prereleases=False) == expected, (version, merged)
 
 
 POETRY = """\
@@ -117,7 +218,7 @@ def test_poetry_python_range_is_checked_and_an_unknown_group_refused(tmp_path: P
 def test_poetry_entries_mlenv_cannot_express_are_named(tmp_path: Path) -> None:
     text = (
         '[tool.poetry]\nname = "x"\n[tool.poetry.dependencies]\npython = "^3.10"\n'
-        'numpy = "^1.2 || ^2.0"\ntorch = {version = "^2.1", source = "pytorch"}\n'
+        'numpy = "^1.2 || ^3.0"\ntorch = {version = "^2.1", source = "pytorch"}\n'
         'mylib = {git = "https://example.com/mylib.git"}\nbad = 3\n'
     )
     with pytest.raises(ImportFileError) as caught:
