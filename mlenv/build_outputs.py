@@ -16,6 +16,7 @@ from typing import Literal
 from packaging.utils import canonicalize_name
 
 from mlenv.build_record import ArchiveOutput, ImageOutput, ImageTar, LayerRecord, SbomRecord
+from mlenv.cache.held import measure
 from mlenv.cache.layers import DEFAULT_MAX, Licence
 from mlenv.cache.reuse import LayerReuse
 from mlenv.conda.pack import write_pack
@@ -40,7 +41,6 @@ from mlenv.tarball import Compression, ContentMismatch, Entry, LayerBlob, collec
 DEFAULT_EPOCH = 315532800
 # 9999-12-31T23:59:59Z: RFC 3339 has four-digit years (and Python's datetime stops there).
 LAST_EPOCH = 253402300799
-CHECK_CHUNK = 1 << 22
 ARCHIVE_SUFFIX = {"gzip": ".tar.gz", "zstd": ".tar.zst", "none": ".tar"}
 
 
@@ -165,16 +165,14 @@ def check_blobs(layout: Path, digests: Collection[str]) -> None:
     def check(digest: str) -> None:
         expected = digest.removeprefix("sha256:")
         blob = layout / "blobs" / "sha256" / expected
-        hashed = hashlib.sha256()
         try:
             with DirectReader(blob) as reader:
-                while data := reader.read(CHECK_CHUNK):
-                    hashed.update(data)
+                found = measure(reader).sha256
         except OSError as exc:
             why = f"unknown (unreadable: {exc.strerror or exc})"
             raise ContentMismatch(blob, why, expected) from exc
-        if hashed.hexdigest() != expected:
-            raise ContentMismatch(blob, hashed.hexdigest(), expected)
+        if found != expected:
+            raise ContentMismatch(blob, found, expected)
 
     with ThreadPoolExecutor(gzip_workers(), thread_name_prefix="mlenv-check") as pool:
         list(pool.map(check, sorted(digests)))
