@@ -376,7 +376,7 @@ class _Session:
             headers={"Content-Type": "application/octet-stream"},
         )
         self._check(response, (201,), f"finishing the upload of {blob.digest}")
-        _confirmed(response, blob.digest, "the blob")
+        _confirmed(response, response.headers.get("Docker-Content-Digest"), blob.digest, "the blob")
         if body:
             task.advance(len(body))
 
@@ -387,12 +387,12 @@ class _Session:
             url, content=image.manifest_bytes, headers={"Content-Type": media_type}
         )
         self._check(response, (201,), "storing the manifest")
-        if response.headers.get("Docker-Content-Digest") is None:
-            # optional in the OCI spec: hash what the registry serves instead
+        remote: str | None = response.headers.get("Docker-Content-Digest")
+        if remote is None:  # optional in the OCI spec: hash what the registry serves instead
             served = self._client.get(url, headers={"Accept": media_type})
             self._check(served, (200,), "reading the stored manifest back")
-            response.headers["Docker-Content-Digest"] = sha256_of(served.content)
-        _confirmed(response, image.manifest.digest, "the manifest")
+            remote = sha256_of(served.content)
+        _confirmed(response, remote, image.manifest.digest, "the manifest")
         return image.manifest.digest
 
     def _location(self, response: httpx.Response) -> httpx.URL:
@@ -416,11 +416,11 @@ class _Session:
         )
 
 
-def _confirmed(response: httpx.Response, digest: str, what: str) -> None:
-    """A write the registry closed (201) stored ``digest``: its Docker-Content-Digest, when it
-    sends one, must say so. Another digest means it stored other bytes than were sent (or
-    rewrote them), and the manifest would promise what the registry does not hold."""
-    remote = response.headers.get("Docker-Content-Digest")
+def _confirmed(response: httpx.Response, remote: str | None, digest: str, what: str) -> None:
+    """A write the registry closed (``response``, 201) stored ``digest``: what it says it
+    stored (``remote``: its Docker-Content-Digest, or the digest of what it serves back), when
+    known, must say so. Another digest means it stored other bytes than were sent (or rewrote
+    them), and the manifest would promise what the registry does not hold."""
     if remote is not None and remote.strip() != digest:
         raise RegistryError(
             f"the registry stored {what} as {printable(remote, 80)}, not {digest}",
