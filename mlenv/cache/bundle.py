@@ -276,7 +276,7 @@ def _entry_problem(entry: object, path: object) -> str | None:
         return "has no size in bytes"
     if path.startswith(f"{ARTIFACTS}/") and path != relative_path(digest):
         return f"says sha256 {digest}, but the file's name is another's"
-    if path not in _CARRIED and not path.startswith(f"{ARTIFACTS}/"):
+    if not _held(path):
         # One spelling per file: a name in another case, Unicode form, with a backslash or a
         # control character is one file on one file system and two on another.
         return f"names a file no bundle holds (only {', '.join(_CARRIED)} and {ARTIFACTS}/)"
