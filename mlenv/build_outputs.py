@@ -15,7 +15,14 @@ from typing import Literal
 
 from packaging.utils import canonicalize_name
 
-from mlenv.build_record import ArchiveOutput, ImageOutput, ImageTar, LayerRecord, SbomRecord
+from mlenv.build_record import (
+    IMAGE_TAR,
+    ArchiveOutput,
+    ImageOutput,
+    ImageTar,
+    LayerRecord,
+    SbomRecord,
+)
 from mlenv.cache.held import measure
 from mlenv.cache.layers import DEFAULT_MAX, Licence
 from mlenv.cache.reuse import LayerReuse
@@ -137,9 +144,9 @@ def write_image(
     try:
         if manifest.build.image_tar:
             digest, size = write_image_tar(
-                out / "oci", out / "image.tar", repo_tag, verify=reuse.unchecked()
+                out / "oci", out / IMAGE_TAR, repo_tag, verify=reuse.unchecked()
             )
-            tar = ImageTar("image.tar", digest.removeprefix("sha256:"), size, repo_tag)
+            tar = ImageTar(IMAGE_TAR, digest.removeprefix("sha256:"), size, repo_tag)
         else:
             check_blobs(out / "oci", reuse.unchecked())
     except ContentMismatch as mismatch:

@@ -8,6 +8,7 @@ schema ``schemas/build.schema.json`` describes the same shapes for other tools.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -16,6 +17,8 @@ from mlenv.errors import MlenvError
 
 BUILD_RECORD = "build.json"
 MULTI_PLATFORM = "multi-platform"
+IMAGE_TAR = "image.tar"
+_ARCHIVE = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}\.tar(?:\.gz|\.zst)?")  # env name, suffix
 
 
 class BuildRecordError(MlenvError):
@@ -368,21 +371,30 @@ def build_files(record: Any) -> frozenset[str] | None:
         multi = isinstance(record, dict) and record.get("kind") == MULTI_PLATFORM
         outputs = record["outputs"]
         names = {BUILD_RECORD}
+        listed = set()
         if multi:
-            names |= {*record["platforms"].keys(), *({"oci"} & set(outputs))}
+            names |= {"oci"} & set(outputs)
+            listed |= set(record["platforms"].keys())
         if "oci" in outputs and not multi:
             names.add("oci")
             if "image-tar" in outputs["oci"]:  # absent: the layout only (image-tar = false)
-                names.add(outputs["oci"]["image-tar"]["file"])
+                listed.add(outputs["oci"]["image-tar"]["file"])
         if "conda-pack" in outputs:
-            names.add(outputs["conda-pack"]["file"])
+            listed.add(outputs["conda-pack"]["file"])
         if "sbom" in record:  # written beside the outputs since the SBOM came in
-            names.add(record["sbom"]["file"])
+            listed.add(record["sbom"]["file"])
         valid = isinstance(record["mlenv"], str) and isinstance(record["lock-sha256"], str)
     except (KeyError, TypeError, AttributeError):
         return None
     if not valid or not set(outputs) <= ({"oci"} if multi else {"oci", "conda-pack"}):
         return None
-    if not all(isinstance(name, str) and name and "/" not in name for name in names):
+    if not all(isinstance(name, str) and name and "/" not in name for name in listed):
         return None
+    # Only a name a build writes: a build.json listing "thesis" as a platform or its archive
+    # must not make a user's file there the build's to replace (attack 70): left a stranger.
+    from mlenv.platforms import NAMES
+    from mlenv.sbom import FILENAME
+
+    held = set(NAMES) if multi else {IMAGE_TAR, FILENAME}
+    names |= {n for n in listed if n in held or (not multi and _ARCHIVE.fullmatch(n))}
     return frozenset(names)
