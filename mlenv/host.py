@@ -7,7 +7,8 @@ runs against an in-memory fake in tests; ``RealHost`` is the only part that touc
 Driver probe order (first hit wins, like uv's ``--torch-backend auto``): the
 ``MLENV_DRIVER_VERSION`` override, ``/sys/module/nvidia/version``, ``/proc/driver/nvidia/version``,
 ``nvidia-smi`` (the GPU query, then the banner), then NVML through ``pynvml`` when importable.
-A Jetson's driver (``/etc/nv_tegra_release``, an ``(nvgpu)`` GPU) is found but never judged.
+A Jetson's driver (``/etc/nv_tegra_release``, an ``(nvgpu)`` GPU) is found but never judged;
+on WSL 2 (``/proc/version`` names Microsoft) nvidia-smi's driver is the Windows host's.
 """
 
 from __future__ import annotations
@@ -46,6 +47,10 @@ PROC_DRIVER_VERSION = "/proc/driver/nvidia/version"
 # tables of the CUDA release notes, so no probe's version of them can be judged by those.
 TEGRA_RELEASE = "/etc/nv_tegra_release"
 _TEGRA_RE = re.compile(r"# R([0-9]+) \(release\), REVISION: ([0-9]+(?:\.[0-9]+)*)")
+# WSL 2's kernel names Microsoft here; there the driver is the Windows host's (nvidia-smi and
+# NVML report its number; no Linux kernel module exists), ranked by Table 3's Windows column.
+KERNEL_VERSION = "/proc/version"
+_WSL_RE = re.compile(r"microsoft|WSL", re.IGNORECASE)
 SMI_QUERY_ARGV = (
     "nvidia-smi",
     "--query-gpu=driver_version,compute_cap,name",
@@ -80,6 +85,7 @@ class HostFacts:
     gpus: tuple[Gpu, ...]
     glibc: str | None
     probes: tuple[ProbeResult, ...]
+    windows_driver: bool = False  # WSL 2: nvidia-smi's driver is the Windows host's
 
 
 @dataclass(frozen=True)
@@ -273,6 +279,17 @@ class _Prober:
         names = [g.name for g in gpus if g.name and g.name.endswith("(nvgpu)")]
         return f"a Jetson GPU ({names[0]})" if names else None
 
+    def wsl(self, source: str | None) -> bool:
+        """Whether a driver nvidia-smi or NVML reported is a WSL 2 host's Windows driver; a
+        kernel module's version (sysfs, /proc/driver) is always Linux's."""
+        if source in (None, DRIVER_ENV, SYS_MODULE_VERSION, PROC_DRIVER_VERSION):
+            return False
+        text = self.system.read_text(KERNEL_VERSION)
+        if text is None or _WSL_RE.search(text) is None:
+            return False
+        self.record(KERNEL_VERSION, True, "WSL 2: the driver is Windows', judged as such")
+        return True
+
     def gpus(self) -> tuple[Gpu, ...]:
         if self.smi_query:
             return self.smi_query
@@ -341,5 +358,6 @@ def detect(system: HostSystem) -> HostFacts:
         prober.record(str(driver_source), False, detail)
         driver = driver_source = None
     cuda = prober.cuda(driver) if driver is not None else None
+    windows = prober.wsl(driver_source)
     glibc = prober.glibc()
-    return HostFacts(driver, driver_source, cuda, gpus, glibc, tuple(prober.results))
+    return HostFacts(driver, driver_source, cuda, gpus, glibc, tuple(prober.results), windows)

@@ -38,6 +38,7 @@ class Judged:
     archs: tuple[str, ...] = ()
     unchecked: str = ""  # why a GPU's architecture is unknown (verify --host), else ""
     cuda: str = ""  # the "CUDA Version" the driver reports (verify --host), else ""
+    windows: bool = False  # a WSL 2 host: the driver is the Windows host's (verify --host)
 
 
 @dataclass(frozen=True)
@@ -105,6 +106,10 @@ def verify_lock(lock: Lock, manifest_hash: str, judged: Judged | None) -> Verdic
         DriverVersion.parse(driver),
         archs,
         checked=judged is not None,
+        windows=judged is not None and judged.windows,
+        reported=CudaVersion.parse(judged.cuda, where=judged.source)
+        if judged is not None and judged.cuda
+        else None,
     )
     findings += judge(cuda_target, needs)
     findings += _reported_cuda(cuda_target, judged, findings)

@@ -78,6 +78,7 @@ def by_host() -> tuple[Judged | None, HostFacts]:
         archs,
         unchecked,
         facts.cuda_driver_version or "",
+        facts.windows_driver,
     )
     return judged, facts
 

@@ -18,13 +18,19 @@ from mlenv.cuda.versions import CudaError, CudaVersion, DriverVersion, arch_cc, 
 
 @dataclass(frozen=True)
 class _Release:
-    """One CUDA toolkit release and the Linux driver it needs."""
+    """One CUDA toolkit release and the Linux and Windows drivers it needs (Table 3's two
+    columns; Windows is N/A for every 13.x row: the toolkit no longer bundles that driver)."""
 
     version: tuple[int, ...]
     cuda: CudaVersion
     label: str
     linux: DriverVersion | None
     status: str = "confirmed"  # cuda.json's: confirmed, secondary (third-party quotes only)
+    windows: DriverVersion | None = None
+
+    def driver(self, windows: bool) -> DriverVersion | None:
+        """Table 3's value in the column of the driver judged (a WSL 2 host's is Windows')."""
+        return self.windows if windows else self.linux
 
 
 @dataclass(frozen=True)
@@ -81,6 +87,7 @@ def _build_matrix(raw: Any) -> _Matrix:
     for row in raw["toolkits"]:
         version = leading_numbers(row["release"], where=where)
         driver = row["linux_min_driver"]
+        windows = row.get("windows_min_driver")
         releases.append(
             _Release(
                 version=version,
@@ -88,6 +95,7 @@ def _build_matrix(raw: Any) -> _Matrix:
                 label=str(row["label"]),
                 linux=None if driver is None else DriverVersion.parse(driver, where=where),
                 status=str(row["status"]),
+                windows=None if windows is None else DriverVersion.parse(windows, where=where),
             )
         )
     return _Matrix(
@@ -215,17 +223,20 @@ def require_release(
 
 
 def table3_driver(
-    cuda: CudaVersion, release: str | None = None
+    cuda: CudaVersion, release: str | None = None, *, windows: bool = False
 ) -> tuple[DriverVersion, str] | None:
     """Table 3 driver and row label of X.Y's GA, or of the given update; None if unconfirmed.
 
+    The one place a driver floor's column is chosen: Linux, or Windows for a driver that is
+    the Windows host's (WSL 2, where nvidia-smi prints the Windows driver's number); 13.x has
+    no Windows value (N/A in Table 3), so None.
     An update without a confirmed value falls back to the newest confirmed earlier row of the
     same minor: a known lower bound, never a guess.
     """
     rows = [
         (driver, row)
         for row in facts().releases
-        if row.cuda == cuda and (driver := row.linux) is not None
+        if row.cuda == cuda and (driver := row.driver(windows)) is not None
     ]
     if not rows:
         return None
@@ -237,7 +248,7 @@ def table3_driver(
         if _release_key(row.version) <= key:
             driver, chosen = candidate_driver, row
     own = [row for row in facts().releases if _release_key(row.version) == key]
-    if own and own[0].linux is None and own[0] is not chosen:
+    if own and own[0].driver(windows) is None and own[0] is not chosen:
         # 13.0.3 has no Table 3 row: 13.0 Update 2's driver is only its lower bound
         return driver, f"{chosen.label}; {own[0].label} itself has no confirmed driver"
     return driver, chosen.label

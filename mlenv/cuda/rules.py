@@ -42,6 +42,9 @@ class CudaTarget:
     driver_floor: DriverVersion
     archs: tuple[str, ...] = ()
     checked: bool = False  # the driver of one machine (verify --driver/--host), not the floor
+    # a WSL 2 host's driver: the Windows host's number, ranked by Table 3's Windows column
+    windows: bool = False
+    reported: CudaVersion | None = None  # the "CUDA Version" that driver prints (nvidia-smi)
 
     def __post_init__(self) -> None:
         for arch in self.archs:
@@ -50,12 +53,16 @@ class CudaTarget:
     @property
     def driver_said(self) -> str:
         """How messages name the driver: the fleet's floor, or the one machine's driver."""
+        if self.windows:
+            return f"Windows driver {self.driver_floor} (checked, WSL 2)"
         if self.checked:
             return f"driver {self.driver_floor} (checked)"
         return f"driver floor {self.driver_floor}"
 
     @property
     def driver_is(self) -> str:
+        if self.windows:
+            return f"the Windows driver is {self.driver_floor} (checked, WSL 2)"
         if self.checked:
             return f"the driver is {self.driver_floor} (checked)"
         return f"the driver floor is {self.driver_floor}"
@@ -112,7 +119,9 @@ def _target_findings(target: CudaTarget, needs: Sequence[PackageNeed]) -> list[F
     if cuda not in known_cuda_versions():
         message = f"CUDA {cuda} is not a known CUDA release"
         return finding("cuda-unknown", "a known CUDA release", message, known_hint(cuda.major))
-    found = table3_driver(cuda)
+    found = table3_driver(cuda, windows=target.windows)
+    if found is None and target.windows:
+        return _windows_unlisted(target)
     if found is None:
         newest = max(c for c in known_cuda_versions() if table3_driver(c) is not None)
         hint = f"target CUDA {newest} or older, whose minimum drivers are known"
@@ -142,17 +151,37 @@ def _target_findings(target: CudaTarget, needs: Sequence[PackageNeed]) -> list[F
         for candidate in known_cuda_versions()
         if candidate.major == cuda.major
         and candidate < cuda
-        and (low := table3_driver(candidate)) is not None
+        and (low := table3_driver(candidate, windows=target.windows)) is not None
         and low[0] <= driver
     ]
     if older:
         hint += f", or target CUDA {max(older)}"
-    if (compat := forward_compat(cuda, driver)) is not None:  # never assumed, only named
+    if target.windows:
+        message += " (Table 3's Windows column: a WSL 2 host runs the Windows host's driver)"
+    elif (compat := forward_compat(cuda, driver)) is not None:  # never assumed, only named
         hint += (
             f"; on data-center GPUs only, NVIDIA's forward compatibility supports CUDA {cuda} "
             f"on the {driver.key[0]} branch with {compat} on the loader path"
         )
     return finding("driver-below-toolkit", f"driver >= {minimum}", message, hint)
+
+
+def _windows_unlisted(target: CudaTarget) -> list[Finding]:
+    """WSL 2 on a CUDA whose Table 3 Windows value is N/A (13.x): the driver's own "CUDA
+    Version" decides (cuda.md §4); without it the judgement is refused, never Linux's number."""
+    cuda = target.cuda
+    if target.reported is not None and target.reported >= cuda:
+        return []
+    newest = max(c for c in known_cuda_versions() if table3_driver(c, windows=True) is not None)
+    return [
+        Finding(
+            "error", "driver-unconfirmed", "", "a known minimum Windows driver", _promise(target),
+            f"Table 3 gives no Windows driver for CUDA {cuda} (N/A), so the "
+            f"{target.driver_said} cannot be checked by its number",
+            f"run `mlenv verify --host` where nvidia-smi prints the driver's CUDA Version (it is "
+            f"judged instead), or target CUDA {newest} or older, whose Windows drivers are known",
+        )
+    ]  # fmt: skip
 
 
 def no_arch_data(cuda: CudaVersion) -> tuple[str, str] | None:
@@ -281,9 +310,10 @@ def _package_findings(target: CudaTarget, item: PackageNeed) -> list[Finding]:
             )
         )
         return findings
-    target_minimum = table3_driver(cuda) if cuda in known_cuda_versions() else None
-    own = table3_driver(need.cuda)
-    full = table3_driver(need.cuda, need.release)
+    windows = target.windows
+    target_minimum = table3_driver(cuda, windows=windows) if cuda in known_cuda_versions() else None
+    own = table3_driver(need.cuda, windows=windows)
+    full = table3_driver(need.cuda, need.release, windows=windows)
     if own is None or full is None:
         if need.cuda > cuda:
             findings.append(
