@@ -334,3 +334,26 @@ def test_inspect_of_a_multi_platform_lock_says_it_shows_one_and_how_to_choose(
                        _env(project))  # fmt: skip
     assert chosen.returncode == 0 and "(linux-aarch64)" in chosen.stdout
     assert "note:" not in chosen.stderr
+
+
+@pytest.mark.parametrize(
+    "planted", ["oci/NOTES", "linux-64/oci/blobs/sha256/keep/x", "oci/blobs/y"]
+)
+def test_a_real_multi_platform_image_build_keeps_a_users_file_in_its_layouts(
+    project: Path, tmp_path: Path, planted: str
+) -> None:
+    """Finding 1 with images: the joined `oci/` and each platform's layout, as `mlenv build`
+    writes them (hard-linked blobs, image.tar), are rebuilt over; a user's file in them is
+    refused by name."""
+    root = Path(shutil.copytree(project, tmp_path / "p", symlinks=True))
+    manifest = (root / "mlenv.toml").read_text()
+    (root / "mlenv.toml").write_text(manifest.replace('["conda-pack"]', '["oci", "conda-pack"]'))
+    shutil.rmtree(root / "dist")
+    for _ in range(2):  # the second build replaces the first's layouts whole
+        done = run_mlenv(["build"], root, _env(project))
+        assert done.returncode == 0, done.stderr
+    _plant(root / "dist" / planted, "file", tmp_path)
+    before = _tree(root / "dist")
+    done = run_mlenv(["build"], root, _env(project))
+    assert done.returncode == 1 and planted.removesuffix("/x") in done.stderr, done.stderr
+    assert _tree(root / "dist") == before
