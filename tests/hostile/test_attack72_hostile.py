@@ -357,3 +357,18 @@ def test_a_real_multi_platform_image_build_keeps_a_users_file_in_its_layouts(
     done = run_mlenv(["build"], root, _env(project))
     assert done.returncode == 1 and planted.removesuffix("/x") in done.stderr, done.stderr
     assert _tree(root / "dist") == before
+
+
+def test_a_platform_directory_swapped_for_a_symlink_to_outside_is_refused(
+    project: Path, tmp_path: Path
+) -> None:
+    """The record inside a symlinked platform directory (read through it) names files, but the
+    symlink itself is no directory the build wrote: refused, the outside untouched."""
+    dist = Path(shutil.copytree(project / "dist", tmp_path / "dist", symlinks=True))
+    outside = Path(shutil.copytree(dist / "linux-aarch64", tmp_path / "outside"))
+    shutil.rmtree(dist / "linux-aarch64")
+    (dist / "linux-aarch64").symlink_to(outside)
+    before = _tree(outside)
+    done = run_mlenv(["build", "--dist", str(dist)], project, _env(project))
+    assert done.returncode == 1 and "holds linux-aarch64," in done.stderr, done.stderr
+    assert _tree(outside) == before and (dist / "linux-aarch64").is_symlink()
