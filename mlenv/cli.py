@@ -891,7 +891,7 @@ def inspect_command(
     from the lock, installed sizes of the wheels the cache holds)."""
     from rich.console import Console
 
-    from mlenv.inspect import inspect_image, inspect_lock
+    from mlenv.inspect import inspect_image, inspect_lock, shown_platform_note
     from mlenv.inspect_render import render
     from mlenv.subjects import INSPECTED, expect
 
@@ -901,6 +901,8 @@ def inspect_command(
 
         label, lock_ = read_side(str(subject), session.lock_path)
         found = inspect_lock(lock_, label, session.artifact_cache().path, platform, largest)
+        if (note := shown_platform_note(lock_, label, platform)) is not None:
+            _echo(f"note: {note}", err=True)  # stderr: --json stays one document
     else:
         found = inspect_image(subject, platform, largest)
     if as_json:

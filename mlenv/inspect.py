@@ -343,6 +343,20 @@ def inspect_lock(
     )
 
 
+def shown_platform_note(lock: Lock, subject: str, platform: str | None) -> str | None:
+    """What to say when a lock of several platforms is inspected with no ``--platform``: the
+    sizes are one platform's (each platform locks its own wheels), so say which and how to
+    see another, as ``uv tree --python-platform`` would need (attack 72)."""
+    names = lock.target.platforms
+    if platform is not None or len(names) < 2:
+        return None
+    others = " or ".join(f"--platform {name}" for name in names[1:])
+    return (
+        f"{subject} locks {len(names)} platforms ({', '.join(names)}); showing {names[0]}; "
+        f"pass {others} for another"
+    )
+
+
 def _wheel_members(path: Path) -> list[tuple[str, int]] | None:
     try:  # a FIFO planted in the cache never blocks (userfiles.open_input)
         with open_input(path, "cached wheel") as handle, zipfile.ZipFile(handle) as archive:

@@ -38,9 +38,10 @@ class OutputKind:
     what: str  # "build output", for messages
     option: str  # the option naming the path
     record: str | None = None  # the file marking a directory mlenv wrote; None: a single file
-    # The paths (relative, "/"-separated; each covers what is below it) the record (parsed
-    # JSON) says mlenv wrote in the directory, or None when it is not such a record.
-    written: Callable[[Any], frozenset[str] | None] = lambda _: None
+    # The paths (relative, "/"-separated) the record (parsed JSON; the directory it is in)
+    # says mlenv wrote there, or None when it is not such a record: each a regular file, or,
+    # ending in "/", a directory mlenv keeps whole (what is below it is mlenv's too).
+    written: Callable[[Any, Path], frozenset[str] | None] = lambda _, __: None
 
     @property
     def is_dir(self) -> bool:
@@ -102,16 +103,27 @@ def check_output(dest: Path, kind: OutputKind, *, keep: Mapping[str, Path]) -> P
     if strangers:
         shown = ", ".join(printable(name, 120) for name in strangers[:5])
         shown += ", ..." if len(strangers) > 5 else ""
-        raise _refuse(given, kind, f"holds {shown}, which the earlier {kind.what} did not write")
+        raise _refuse(
+            given,
+            kind,
+            f"holds {shown}, which the earlier {kind.what} did not write",
+            move=printable(strangers[0], 120),
+        )
     return real
 
 
 def _strangers(root: Path, written: frozenset[str]) -> list[str]:
     """Every entry below ``root`` (examined with lstat, never followed) that is neither a path
-    the record names (which covers what is below it) nor a directory above one: a file a user
-    put in an earlier output's subdirectory is a stranger as much as one at its top."""
+    the record names, of the kind it names (a regular file; a directory for a name ending in
+    "/"), nor a directory above one: a file a user put in an earlier output's subdirectory is a
+    stranger as much as one at its top, and so is a directory, symlink or FIFO a user put where
+    the output had a file (attack 72)."""
+    whole = {path.removesuffix("/") for path in written if path.endswith("/")}
+    files = {path for path in written if not path.endswith("/")}
     above = {
-        path.rsplit("/", depth)[0] for path in written for depth in range(1, path.count("/") + 1)
+        path.rsplit("/", depth)[0]
+        for path in files | whole
+        for depth in range(1, path.count("/") + 1)
     }
     found: list[str] = []
     pending = [""]
@@ -120,7 +132,9 @@ def _strangers(root: Path, written: frozenset[str]) -> list[str]:
         with os.scandir(root / at if at else root) as entries:
             for entry in entries:
                 path = f"{at}/{entry.name}" if at else entry.name
-                if path in written:
+                if path in whole and entry.is_dir(follow_symlinks=False):
+                    continue
+                if path in files and entry.is_file(follow_symlinks=False):
                     continue
                 if path in above and entry.is_dir(follow_symlinks=False):
                     pending.append(path)
@@ -159,7 +173,7 @@ def _written(directory: Path, kind: OutputKind) -> frozenset[str] | None:
     followed through a symlink) that parses as one."""
     assert kind.record is not None
     try:
-        return kind.written(json.loads(read_record(directory, kind.record)))
+        return kind.written(json.loads(read_record(directory, kind.record)), directory)
     except (OSError, ValueError, RecursionError):
         return None
 
@@ -177,8 +191,8 @@ def read_record(directory: Path, name: str) -> bytes:
     return data
 
 
-def _refuse(given: str, kind: OutputKind, why: str) -> OutputError:
-    hint = (
+def _refuse(given: str, kind: OutputKind, why: str, move: str | None = None) -> OutputError:
+    hint = f"move {move} (and any other named) out of it first, or " * bool(move) + (
         f"name a new or empty directory, or an earlier {kind.what} (one with {kind.record})"
         if kind.is_dir
         else "name a new file or a plain file to overwrite"

@@ -81,7 +81,9 @@ def judge(path: Path) -> Kind:
         return _directory(path)
     if not stat.S_ISREG(mode):
         return "special"
-    name = path.name
+    # Names are compared case-folded (BUILD.JSON, MLENV.LOCK from a case-folding file system
+    # or a user's shift key are the same files; attack 72), and contents decide first.
+    name = path.name.casefold()
     if name == BUILD_RECORD:
         return "build-record"
     fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY)
@@ -183,6 +185,8 @@ def _tar(handle: BinaryIO) -> Kind:
 
 
 def _text(name: str, head: bytes) -> Kind:
+    if head.lstrip().startswith(b"{") and b'"lock-sha256"' in head and b'"mlenv"' in head:
+        return "build-record"  # build.json under any name: its first keys are these
     if name.endswith(".lock") or head.startswith(b"# mlenv.lock") or b"\ninputs-hash" in head:
         return "lock"
     if name == "pyproject.toml":

@@ -36,7 +36,7 @@ _HEX = frozenset("0123456789abcdef")
 _CARRIED = ("mlenv.toml", "mlenv.lock")  # besides the artifacts, all a bundle holds
 
 
-def bundle_files(record: Any) -> frozenset[str] | None:
+def bundle_files(record: Any, directory: Path | None = None) -> frozenset[str] | None:
     """The paths a bundle.json accounts for, each file it lists (and the cache's lock
     directory, which a bundle used as a cache gains): anything else in the directory, at its
     top or below ``artifacts-v1/``, is a user's, never replaced; None when it is not one."""
@@ -50,7 +50,9 @@ def bundle_files(record: Any) -> frozenset[str] | None:
     # Only a name a bundle holds (as ``_entry_problem`` reads them): a bundle.json listing
     # "data" or "artifacts-v1/mine" must not make a user's directory there the bundle's to
     # replace (attack 68); such a name is left a stranger, and the write refused naming it.
-    return frozenset({BUNDLE_INDEX, LOCKS} | {e["path"] for e in files if _held(e["path"])})
+    # Each listed file is the bundle's only while it is a regular file (``outputs._strangers``):
+    # a directory, symlink or FIFO a user put at an artifact's path is theirs (attack 72).
+    return frozenset({BUNDLE_INDEX, f"{LOCKS}/"} | {e["path"] for e in files if _held(e["path"])})
 
 
 def _held(path: str) -> bool:

@@ -37,7 +37,8 @@ from mlenv.build_outputs import (
     write_image,
     write_sbom,
 )
-from mlenv.build_record import BUILD_RECORD, BuildRecord, MultiPlatformRecord, build_files
+from mlenv.build_record import BUILD_RECORD, BuildRecord, MultiPlatformRecord
+from mlenv.build_written import BUILD_OUTPUT as BUILD_OUTPUT  # its gate, re-exported
 from mlenv.cache import BUNDLE_INDEX
 from mlenv.cache.artifacts import ArtifactCache
 from mlenv.cache.held import hash_file
@@ -58,13 +59,11 @@ from mlenv.layer_plan import plan_layers
 from mlenv.lockfile import Lock, LockedPackage
 from mlenv.manifest import Manifest
 from mlenv.oci.model import canonical_json
-from mlenv.outputs import OutputKind, check_output, replace_output
+from mlenv.outputs import check_output, replace_output
 from mlenv.parallel_gzip import GzipTwin, raise_cause, twin_side
 from mlenv.report import Reporter
 from mlenv.spent import Spent
 from mlenv.tarball import compressor_versions
-
-BUILD_OUTPUT = OutputKind("build output", "--dist", BUILD_RECORD, build_files)
 
 
 def build_keep(manifest: Manifest, manifest_dir: Path, cache: ArtifactCache) -> dict[str, Path]:

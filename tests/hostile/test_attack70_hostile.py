@@ -78,7 +78,12 @@ def test_a_multi_platform_build_json_naming_a_users_directory_as_a_platform(
 ) -> None:
     platforms = {name: {"build": f"{name}/build.json", "sha256": "0"} for name in NAMES}
     genuine = _dist(tmp_path / "genuine", {"kind": "multi-platform", "platforms": platforms,
-                                           "outputs": {}}, list(NAMES), [])  # fmt: skip
+                                           "outputs": {}}, [], [])  # fmt: skip
+    for name in NAMES:  # each platform's directory is its own build, accounted by its record
+        (genuine / name).mkdir()
+        one = {"mlenv": "0", "lock-sha256": "0", **_single("env.tar.gz", FILENAME, None)}
+        (genuine / name / "build.json").write_text(json.dumps(one))
+        (genuine / name / "env.tar.gz").write_bytes(b"built")
     assert check_output(genuine, BUILD_OUTPUT, keep={}) == genuine.resolve()
 
     hostile = {**platforms, "photos": {"build": "photos/build.json", "sha256": "0"}}
@@ -86,4 +91,5 @@ def test_a_multi_platform_build_json_naming_a_users_directory_as_a_platform(
                                          "outputs": {}}, ["photos", *NAMES], [])  # fmt: skip
     with pytest.raises(OutputError) as refused:
         check_output(edited, BUILD_OUTPUT, keep={})
-    assert "holds photos, which the earlier build output did not write" in str(refused.value)
+    # photos (and, since attack 72, each platform directory holding no build of its own)
+    assert "photos, which the earlier build output did not write" in str(refused.value)
