@@ -2,7 +2,8 @@
 steer credentials. A blob or a wheel dripped a byte at a time (no read timeout ever trips);
 registry failures the user must map from a digest back to a package; token realms on a
 link-local (cloud metadata) address under several spellings; a token realm that redirects the
-credentials' request to a third host; a Bearer token on a blob redirected to storage.
+credentials' request to a third host; a Bearer token on a blob redirected to storage; a
+layer-cache blob swapped or rewritten between its link into a layout and ``check_blobs``.
 Judged on: a whole-download deadline naming the artifact, nothing partial in the cache, exit 1
 without a traceback, credentials only where they belong."""
 
@@ -21,12 +22,15 @@ from pathlib import Path
 
 import pytest
 
+from mlenv.build_outputs import check_blobs
 from mlenv.cache.artifacts import Artifact, ArtifactCache
 from mlenv.cache.download import DEADLINE_ENV, DownloadTimeout, UrlOpener, fetch
+from mlenv.cache.held import held_copy
 from mlenv.index.http import HttpClient
 from mlenv.oci.bundle import TITLE
 from mlenv.origins import LocalRoots, may_send_credentials
 from mlenv.report import QuietReporter
+from mlenv.tarball import ContentMismatch
 from tests.support.bundle_wheels import WHEELS
 from tests.support.cli import run_mlenv
 from tests.support.hostile_registry import Handler, HostileRegistry
@@ -317,3 +321,51 @@ def test_credentials_never_go_to_a_realm_that_downgrades_or_points_inward(
     on loopback (https registries, link-local and private hosts)."""
     assert not may_send_credentials(registry, realm, token_realm=True)
     assert may_send_credentials("https://169.254.10.10", "https://169.254.10.10/t")
+
+
+def linked_layout_blob(tmp_path: Path, data: bytes) -> tuple[Path, Path, str]:
+    """A layer-cache blob linked unread into a layout (``held_copy(later=True)``, the seam
+    ``LayerCache.get(later=True)`` uses for a layout-only build): the cache's path, the
+    layout's, and the digest."""
+    digest = hashlib.sha256(data).hexdigest()
+    cached = tmp_path / "layers" / "blob"
+    cached.parent.mkdir()
+    cached.write_bytes(data)
+    cached.chmod(0o644)
+    layout = tmp_path / "oci"
+    (layout / "blobs" / "sha256").mkdir(parents=True)
+    dest = layout / "blobs" / "sha256" / digest
+    with cached.open("rb") as handle:
+        measured = held_copy(
+            handle, cached, dest, limit=len(data), share=True, check=lambda m: m, later=True
+        )
+    assert measured is None and dest.stat().st_ino == cached.stat().st_ino  # linked, unread
+    return cached, layout, digest
+
+
+def test_a_cached_layer_swapped_after_it_was_linked_never_reaches_the_layout(
+    tmp_path: Path,
+) -> None:
+    """Attack 73, build_outputs.check_blobs: the layer cache's file swapped for other bytes
+    after the link and before the check. The layout holds the inode that was linked, the
+    check reads that very file (there is no later copy: the output directory is renamed
+    into dist/), so the swap changes nothing shipped and the check passes on the real bytes."""
+    data = os.urandom(4096)
+    cached, layout, digest = linked_layout_blob(tmp_path, data)
+    swapped = cached.with_name("evil")
+    swapped.write_bytes(b"evil" * 1024)
+    swapped.replace(cached)
+    check_blobs(layout, [f"sha256:{digest}"])
+    assert (layout / "blobs" / "sha256" / digest).read_bytes() == data
+
+
+def test_a_linked_layer_rewritten_in_place_before_the_check_is_caught(tmp_path: Path) -> None:
+    """Attack 73: the shared inode rewritten in place (through the cache's path) between the
+    link and the check: the check reads the layout's bytes, which are the rewritten ones, and
+    the build is refused (it then runs again without the layer cache's copy)."""
+    cached, layout, digest = linked_layout_blob(tmp_path, os.urandom(4096))
+    with cached.open("r+b") as handle:
+        handle.write(b"evil")
+    with pytest.raises(ContentMismatch) as caught:
+        check_blobs(layout, [f"sha256:{digest}"])
+    assert caught.value.where == str(layout / "blobs" / "sha256" / digest)
