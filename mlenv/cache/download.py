@@ -193,6 +193,10 @@ def _download(
     return artifact.size
 
 
+def _seconds(value: float) -> str:
+    return f"{value:.0f}" if value >= 10 else f"{value:.1f}".removesuffix(".0")
+
+
 def _chunks(
     stream: BinaryIO,
     task: Task,
@@ -208,7 +212,7 @@ def _chunks(
     while True:
         if clock() > ends:
             raise DownloadTimeout(
-                f"the download of {artifact.name} took more than {limit:.0f} s "
+                f"the download of {artifact.name} took more than {_seconds(limit)} s "
                 f"({count} of {artifact.size} bytes came)",
                 where=redact(artifact.url),
                 hint="the server is stalling or very slow; retry later, or allow more time "
