@@ -369,3 +369,27 @@ def test_a_linked_layer_rewritten_in_place_before_the_check_is_caught(tmp_path: 
     with pytest.raises(ContentMismatch) as caught:
         check_blobs(layout, [f"sha256:{digest}"])
     assert caught.value.where == str(layout / "blobs" / "sha256" / digest)
+
+
+@pytest.mark.parametrize("status", [400, 403, 404])
+def test_a_refused_upload_names_the_layer_and_the_digest(
+    reg: HostileRegistry, project: Project, tmp_path: Path, status: int
+) -> None:
+    """Attack 73: the registry refuses the lib wheel's upload while `fetch --bundle` pushes
+    to a repository that holds nothing yet: the error names the wheel's file (the layer's
+    title) as well as the digest."""
+
+    def override(h: Handler) -> bool:
+        if h.command == "HEAD" and "/blobs/" in h.path:
+            return h.answer(404)  # this registry shares blobs across repositories: not here
+        if h.command == "PUT" and project.lib.replace(":", "%3A") in h.path:
+            return h.answer(status, b'{"errors":[{"code":"DENIED"}]}')
+        return False
+
+    reg.override = override
+    ref = f"oci://{reg.host}/team/fresh{status}:1"
+    done = run_mlenv(["fetch", "--bundle", ref, "--insecure"], project.root, project.env)
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr
+    assert "lib-2.0-py3-none-any.whl" in done.stderr and project.lib in done.stderr, done.stderr
+    assert not any(f"team/fresh{status}/manifests" in seen.path for seen in reg.seen)
