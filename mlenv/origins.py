@@ -67,6 +67,21 @@ def is_loopback(host: str) -> bool:
     host = _host(host.strip("[]")).rstrip(".")  # "127。0。0。1" is 127.0.0.1 to httpx too
     if host == "localhost" or host.endswith(".localhost") or not host:
         return True
+    address = _address(host)
+    return address is not None and (address.is_loopback or address.is_unspecified)
+
+
+@functools.lru_cache(maxsize=1024)
+def is_link_local(host: str) -> bool:
+    """A link-local address under any spelling (``169.254.0.0/16``, ``fe80::/10``): where
+    clouds serve instance metadata and its credentials (``169.254.169.254``,
+    ``2852039166``, ``[fe80::a9fe:a9fe]``), no place a remote registry may send mlenv."""
+    address = _address(_host(host.strip("[]")).rstrip("."))
+    return address is not None and address.is_link_local
+
+
+def _address(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The IP address ``host`` spells (IPv4-mapped IPv6 as IPv4), None for a name."""
     try:
         address = ipaddress.ip_address(host)
     except ValueError:
@@ -75,10 +90,10 @@ def is_loopback(host: str) -> bool:
         try:  # the lenient forms getaddrinfo also accepts: 127.1, 0x7f.1, 2130706433
             address = ipaddress.ip_address(socket.inet_aton(host))
         except OSError:
-            return False
+            return None
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
-    return address.is_loopback or address.is_unspecified
+        return address.ipv4_mapped
+    return address
 
 
 def may_send_credentials(owner: str, url: str, *, token_realm: bool = False) -> bool:
@@ -89,7 +104,8 @@ def may_send_credentials(owner: str, url: str, *, token_realm: bool = False) -> 
     ``owner`` from the realm its ``WWW-Authenticate`` named: the distribution spec's token
     auth sends the registry's credentials there, as Docker does, so another host is allowed,
     but never a downgrade to plain http nor a loopback realm for a registry that is not on
-    loopback itself (a remote registry must not steer credentials to a local service).
+    loopback itself (a remote registry must not steer credentials to a local service), nor a
+    link-local one (cloud instance metadata) for a registry that is not link-local itself.
     """
     mine, theirs = origin(owner), origin(url)
     if theirs[0] not in _WEB or theirs[2] == _INVALID_PORT or mine[2] == _INVALID_PORT:
@@ -99,6 +115,8 @@ def may_send_credentials(owner: str, url: str, *, token_realm: bool = False) -> 
     if not token_realm:
         return False
     if theirs[0] != "https" and theirs[0] != mine[0]:
+        return False
+    if is_link_local(theirs[1]) and not is_link_local(mine[1]):
         return False
     return is_loopback(mine[1]) or not is_loopback(theirs[1])
 

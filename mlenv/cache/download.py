@@ -3,8 +3,10 @@ network broke; the lock's URLs are judged (``origins.follow``) before any downlo
 
 from __future__ import annotations
 
+import math
+import os
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -18,10 +20,23 @@ from mlenv.errors import MlenvError, Problem, ProblemsError
 from mlenv.index.http import HttpError
 from mlenv.index.urls import file_url_to_path, is_file_url
 from mlenv.origins import LocalRoots, UnsafeUrlError, follow
+from mlenv.redaction import redact
 from mlenv.report import Reporter, Task
 from mlenv.userfiles import open_input
 
 CHUNK = 1 << 20
+
+# Every download has a deadline for the whole file, not only a timeout for each read: a server
+# that drips a byte every few seconds never trips the read timeout and would hold a fetch for
+# ever. The deadline is generous: a floor (``$MLENV_DOWNLOAD_SECONDS``, 600 s by default) plus
+# the time the file takes at SLOWEST_RATE, so a 2 GiB wheel on a slow link still gets 9 hours.
+DEADLINE_ENV = "MLENV_DOWNLOAD_SECONDS"
+DEADLINE_FLOOR = 600.0
+SLOWEST_RATE = 64 << 10  # bytes per second
+
+
+class DownloadTimeout(CacheError):
+    """A download ran past its whole-file deadline (never retried: the server is stalling)."""
 
 
 class Opener(Protocol):
@@ -126,17 +141,87 @@ def fetch(
     return FetchResult(sum(1 for s in sizes if s), len(artifacts) - len(missing), sum(sizes))
 
 
-def _download(artifact: Artifact, cache: ArtifactCache, opener: Opener, task: Task) -> int:
+def deadline_seconds(size: int, environ: Mapping[str, str] | None = None) -> float:
+    """The seconds a download of ``size`` bytes may take in all: the floor (``DEADLINE_ENV``,
+    seconds, or ``DEADLINE_FLOOR``) plus the size at ``SLOWEST_RATE``."""
+    env = os.environ if environ is None else environ
+    text = env.get(DEADLINE_ENV, "").strip()
+    floor = DEADLINE_FLOOR
+    if text:
+        try:
+            floor = float(text)
+        except ValueError:
+            floor = math.nan
+        if not math.isfinite(floor) or floor <= 0:
+            raise CacheError(
+                f"{DEADLINE_ENV} is {text[:40]!r}, not a number of seconds",
+                where=DEADLINE_ENV,
+                hint=f"set it to a positive number of seconds (default {DEADLINE_FLOOR:g}), or "
+                "unset it",
+            )
+    return floor + max(0, size) / SLOWEST_RATE
+
+
+def _named(error: MlenvError, artifact: Artifact) -> None:
+    """``error`` saying which artifact it is about: a registry's or an index's error names a
+    digest or a URL, the user knows the package (or the base image). Its type is kept (the
+    retry decision and callers read it), only the message gains the name."""
+    if artifact.name not in error.message and artifact.name not in error.where:
+        error.message = f"{artifact.name}: {error.message}"
+        error.args = (error.message,)
+
+
+def _download(
+    artifact: Artifact,
+    cache: ArtifactCache,
+    opener: Opener,
+    task: Task,
+    clock: Callable[[], float] = time.monotonic,
+) -> int:
     with cache.locked(artifact.sha256):
         if cache.has(artifact):
             task.advance(artifact.size)
             return 0  # another process fetched it while we waited
-        with opener.open(artifact.url) as stream:
-            cache.add(artifact, _chunks(stream, task))
+        limit = deadline_seconds(artifact.size)
+        ends = clock() + limit
+        try:
+            with opener.open(artifact.url) as stream:
+                cache.add(artifact, _chunks(stream, task, artifact, limit, ends, clock))
+        except MlenvError as error:
+            _named(error, artifact)
+            raise
     return artifact.size
 
 
-def _chunks(stream: BinaryIO, task: Task) -> Iterator[bytes]:
-    while chunk := stream.read(CHUNK):
+def _seconds(value: float) -> str:
+    return f"{value:.0f}" if value >= 10 else f"{value:.1f}".removesuffix(".0")
+
+
+def _chunks(
+    stream: BinaryIO,
+    task: Task,
+    artifact: Artifact,
+    limit: float,
+    ends: float,
+    clock: Callable[[], float],
+) -> Iterator[bytes]:
+    """The stream's bytes as they come (``read1``: one network read each, so a trickle is
+    seen between reads, not after a whole chunk), until the whole download's deadline."""
+    read = getattr(stream, "read1", stream.read)
+    count = 0
+    while True:
+        if clock() > ends:
+            raise DownloadTimeout(
+                f"the download of {artifact.name} took more than {_seconds(limit)} s "
+                f"({count} of {artifact.size} bytes came)",
+                where=redact(artifact.url),
+                hint="the server is stalling or very slow; retry later, or allow more time "
+                f"with {DEADLINE_ENV}=SECONDS (the floor, default {DEADLINE_FLOOR:g}; the size "
+                f"at {SLOWEST_RATE >> 10} KiB/s is added). Nothing was stored",
+            )
+        chunk = read(CHUNK)
+        if not chunk:
+            return
+        count += len(chunk)
         task.advance(len(chunk))
         yield chunk

@@ -17,7 +17,7 @@ from mlenv.limits import enforce, parse_json
 from mlenv.oci.credentials import Credentials
 from mlenv.oci.model import JSON_LIMIT
 from mlenv.oci.reference import RegistryError
-from mlenv.origins import UnsafeUrlError, follow, may_send_credentials
+from mlenv.origins import UnsafeUrlError, follow, is_link_local, may_send_credentials
 from mlenv.redaction import redact
 
 # a name starts where no name character is before it: from inside a long run of them, every
@@ -39,13 +39,21 @@ def guard_request(registry: str, request: httpx.Request) -> None:
     an httpx request hook so redirects, upload ``Location``s and token requests meet it too.
 
     The URL must be one mlenv may follow from the registry (``origins.follow``: http(s), not
-    this machine unless the registry is on it), and an ``Authorization`` header is removed
-    unless ``origins.may_send_credentials`` allows it: the registry's own origin, or the
-    token realm it named for a token request.
+    this machine unless the registry is on it, nor link-local unless it is), and an
+    ``Authorization`` header is removed unless ``origins.may_send_credentials`` allows it: the
+    registry's own origin, or the token realm it named for a token request.
     """
     url = str(request.url)
     try:
         follow(url, base=registry, where=url_where(request.url))
+        if is_link_local(request.url.host) and not is_link_local(httpx.URL(registry).host):
+            raise UnsafeUrlError(  # a redirect or upload Location to cloud instance metadata
+                f"refusing to follow {url_where(request.url)!r}: it is a link-local address "
+                "(cloud instance metadata), and the registry is not",
+                where=url_where(request.url),
+                hint="a registry may send mlenv only to http(s) hosts that are not this "
+                "machine's or its link's; report the redirect to the registry's operator",
+            )
     except UnsafeUrlError as error:
         raise RegistryError(error.message, where=error.where, hint=error.hint) from None
     realm = bool(request.extensions.get(_TOKEN_REALM))
@@ -190,7 +198,10 @@ class ChallengeAuth(httpx.Auth):
     def _token_request(self, params: Mapping[str, str]) -> httpx.Request:
         realm = params["realm"]
         try:  # the registry's words: judged here, where its 401 can be named as the cause
-            httpx.URL(realm)
+            if is_link_local(httpx.URL(realm).host) and not is_link_local(
+                httpx.URL(self._registry).host
+            ):  # cloud instance metadata: fetched at all, even without credentials, it is SSRF
+                raise UnsafeUrlError("it is a link-local address (cloud instance metadata)")
             withheld = self._credentials is not None and not may_send_credentials(
                 self._registry, realm, token_realm=True
             )
@@ -202,8 +213,8 @@ class ChallengeAuth(httpx.Auth):
                 f"the registry's 401 names a token realm mlenv will not fetch: "
                 f"{printable(realm, 200)!r} ({printable(why, 200)})",
                 where=self._registry,
-                hint="a token realm must be an http(s) URL (on this machine only when the "
-                "registry is); the registry's WWW-Authenticate is malformed or hostile, "
+                hint="a token realm must be an http(s) URL (on this machine, or link-local, only "
+                "when the registry is); the registry's WWW-Authenticate is malformed or hostile, "
                 "report it to its operator",
             ) from None
         if withheld:

@@ -30,6 +30,7 @@ from mlenv.cache.lock_artifacts import missing_error
 from mlenv.errors import MlenvError
 from mlenv.limits import parse_json
 from mlenv.oci.model import MANIFEST_MEDIA_TYPE, Descriptor, canonical_json
+from mlenv.oci.push_image import TITLE as TITLE  # a layer's file name, as bundles name it
 from mlenv.oci.reference import RegistryError, mount_sources, parse_reference
 from mlenv.oci.registry import PushResult, push_manifest, reader
 from mlenv.report import Reporter
@@ -41,7 +42,6 @@ EMPTY = b"{}"
 MANIFEST_LAYER = "application/vnd.mlenv.manifest.v1+toml"
 LOCK_LAYER = "application/vnd.mlenv.lock.v1+toml"
 ARTIFACT_LAYER = "application/vnd.mlenv.artifact.v1"
-TITLE = "org.opencontainers.image.title"
 PACKAGE = "org.mlenv.package"
 
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mlenv.errors import printable
 from mlenv.oci.model import (
     DIGEST,
     INDEX_MEDIA_TYPE,
@@ -19,6 +20,7 @@ from mlenv.oci.model import (
 from mlenv.oci.read import DirSource, read_blob
 from mlenv.oci.reference import RegistryError
 
+TITLE = "org.opencontainers.image.title"  # an annotation: a layer's file name
 DOCKER_MANIFEST_MEDIA_TYPE = "application/vnd.docker.distribution.manifest.v2+json"
 MANIFEST_TYPES = (MANIFEST_MEDIA_TYPE, DOCKER_MANIFEST_MEDIA_TYPE)
 
@@ -31,6 +33,28 @@ class PushImage:
     root: Path
     paths: Mapping[str, Path] | None = None  # blobs kept elsewhere (the artifact cache)
     children: tuple[PushImage, ...] = ()  # an image index's manifests, pushed before it
+
+    def blob_label(self, digest: str) -> str:
+        """What the user knows a blob of this image as, for messages that name its digest: a
+        bundle layer's title (the artifact's file name), ``layer N of M``, or the config."""
+        try:
+            body = parse_json(self.manifest_bytes, where="")
+        except OciError:
+            return digest
+        if not isinstance(body, dict):
+            return digest
+        config = body.get("config")
+        if isinstance(config, dict) and config.get("digest") == digest:
+            return f"the image config {digest}"
+        layers = body.get("layers")
+        layers = layers if isinstance(layers, list) else []
+        for number, layer in enumerate(layers, 1):
+            if isinstance(layer, dict) and layer.get("digest") == digest:
+                annotations = layer.get("annotations")
+                title = annotations.get(TITLE) if isinstance(annotations, dict) else None
+                name = title if isinstance(title, str) else f"layer {number} of {len(layers)}"
+                return f"{printable(name, 120)} ({digest})"
+        return digest
 
     def blob_path(self, digest: str) -> Path:
         if self.paths is not None:

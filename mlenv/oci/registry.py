@@ -223,7 +223,12 @@ class _Session:
         total = sum(blob.size for blob, _ in sent)
         with reporter.task(f"push {self._reference}", total=total, unit="bytes") as task:
             for blob, one in sent:
-                self._upload(blob, one.blob_path(blob.digest), task)
+                try:
+                    self._upload(blob, one.blob_path(blob.digest), task)
+                except MlenvError as error:  # named as the user knows it, not by digest alone
+                    error.message = f"{one.blob_label(blob.digest)}: {error.message}"
+                    error.args = (error.message,)
+                    raise
         for child in image.children:
             self._put_manifest(child, child.manifest.digest)
         digest = self._put_manifest(image, self._reference.tag or image.manifest.digest)
