@@ -1,0 +1,219 @@
+"""Attack 75: `mlenv init --from` on project files nobody here wrote, judged version by version
+against what the source tool's constraint admits.
+
+Poetry's rules, as its documentation (python-poetry/poetry docs/versions.md, "Version
+constraints") states them and poetry-core implements them, written out here as the reference:
+
+- caret ``^V``: ``>=V`` and below the next version that changes the left-most non-zero part of
+  major.minor.patch (``^1.2.3`` <2.0.0, ``^0.2.3`` <0.3.0, ``^0.0.3`` <0.0.4, ``^0.0`` <0.1.0,
+  ``^0`` <1.0.0);
+- tilde ``~V``: ``>=V``, below the next minor (``~1.2.3``, ``~1.2`` <1.3.0), or the next major
+  for one part (``~1`` <2.0.0);
+- ``~=V`` (poetry-core's TILDE_PEP440 parser): ``>=V``, below the next major when V has two
+  parts, else below the next minor (so ``~=1.2.3.4`` is <1.3.0, where PEP 440 says <1.2.4);
+- wildcard ``1.2.*``: the documentation's ">=1.2.0 <1.3.0", which poetry-core widens to the
+  first dev-release of 1.2 (its ``_make_x_constraint_range``), i.e. PEP 440's prefix match;
+- a bare version is that exact version; ``,`` (or a space) is "and", ``||`` (or ``|``) "or";
+- an exclusive upper bound ``<V`` with V not itself a pre-release excludes V's pre- and
+  dev-releases (poetry-core ``VersionRangeConstraint.allowed_max`` = ``V.first_devrelease()``,
+  after PEP 440's exclusive ordered comparison); an inclusive lower bound ``>=V`` starts at V.
+
+The importer must admit exactly those versions, or refuse with the file, key and constraint.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from packaging.specifiers import SpecifierSet
+from packaging.version import Version
+
+from mlenv.importers_poetry import PoetryConstraintError, translate
+from mlenv.manifest import loads
+from tests.support.cli import run_mlenv
+
+Admits = Callable[[Version], bool]
+
+# ---------------------------------------------------------------------------------------------
+# The reference: Poetry's rules above, over versions that probe every bound's neighbours.
+
+
+def _v(parts: tuple[int, ...]) -> Version:
+    return Version(".".join(map(str, parts)))
+
+
+def _first_dev(version: Version) -> Version:
+    return Version(f"{version.base_version}.dev0")
+
+
+def _range(low: Version, high: Version | None) -> Admits:
+    """``>=low,<high`` with Poetry's allowed_max (high is always a final release here)."""
+    return lambda v: v >= low and (high is None or v < _first_dev(high))
+
+
+def _caret(parts: tuple[int, ...]) -> Admits:
+    full = (*parts, 0, 0)[:3]
+    if full[0] > 0 or len(parts) == 1:
+        high = (full[0] + 1, 0, 0)
+    elif full[1] > 0 or len(parts) == 2:
+        high = (0, full[1] + 1, 0)
+    else:
+        high = (0, 0, full[2] + 1)
+    return _range(_v(parts), _v(high))
+
+
+def _tilde(parts: tuple[int, ...]) -> Admits:
+    high = (parts[0] + 1, 0, 0) if len(parts) == 1 else (parts[0], parts[1] + 1, 0)
+    return _range(_v(parts), _v(high))
+
+
+def _compatible(parts: tuple[int, ...]) -> Admits:
+    high = (parts[0] + 1, 0, 0) if len(parts) == 2 else (parts[0], parts[1] + 1, 0)
+    return _range(_v(parts), _v(high))
+
+
+def _wildcard(parts: tuple[int, ...]) -> Admits:
+    high = (*parts[:-1], parts[-1] + 1)
+    return lambda v: _first_dev(_v(parts)) <= v < _first_dev(_v(high))
+
+
+_PARTS = st.lists(st.integers(0, 3), min_size=1, max_size=4).map(tuple)
+
+
+@st.composite
+def _term(draw: st.DrawFn) -> tuple[str, Admits]:
+    """One Poetry term and what the rules above say it admits."""
+    kind = draw(st.sampled_from(["^", "~", "~=", "*", "pin", ">=", "<"]))
+    parts: tuple[int, ...] = draw(_PARTS)
+    text = ".".join(map(str, parts))
+    if kind == "^":
+        return f"^{text}", _caret(parts)
+    if kind == "~":
+        return f"~{text}", _tilde(parts)
+    if kind == "~=":
+        parts = (*parts, 0) if len(parts) == 1 else parts  # ~=1 is refused by PEP 440 and Poetry
+        return f"~={'.'.join(map(str, parts))}", _compatible(parts)
+    if kind == "*":
+        return f"{'.'.join(map(str, parts[:2]))}.*", _wildcard(parts[:2])
+    if kind == "pin":
+        return text, lambda v: v == _v(parts)
+    if kind == ">=":
+        return f">={text}", lambda v: v >= _v(parts)
+    return f"<{text}", lambda v: v < _first_dev(_v(parts))
+
+
+_GRID = [
+    Version(f"{x}.{y}.{z}{tail}")
+    for x in range(5)
+    for y in range(5)
+    for z in range(5)
+    for tail in ("", ".dev0", "rc1", ".post1")
+] + [Version(f"{x}.{y}.0.{w}") for x in range(4) for y in range(4) for w in (1, 5)]
+
+
+def _check(constraint: str, admits: Admits) -> None:
+    translated = SpecifierSet(translate(constraint))
+    for version in _GRID:
+        got = translated.contains(version, prereleases=True)
+        assert got == admits(version), (constraint, str(translated), str(version), got)
+
+
+@settings(max_examples=200)
+@given(st.lists(_term(), min_size=1, max_size=2))
+def test_a_poetry_constraint_admits_what_poetry_admits(terms: list[tuple[str, Admits]]) -> None:
+    """Caret, tilde, ~=, wildcard, pin and bounds, alone or joined by commas: always
+    translated (no union here to refuse) and admitting exactly Poetry's versions, pre-, dev-
+    and post-releases included."""
+    constraint = ", ".join(text for text, _ in terms)
+    _check(constraint, lambda v: all(admits(v) for _, admits in terms))
+
+
+@settings(max_examples=200)
+@given(st.lists(_term(), min_size=2, max_size=3))
+def test_a_poetry_union_is_exact_or_refused(terms: list[tuple[str, Admits]]) -> None:
+    """A union is one range only when it is one, pre-releases included; else it is refused."""
+    constraint = " || ".join(text for text, _ in terms)
+    try:
+        translate(constraint)
+    except PoetryConstraintError as exc:
+        assert constraint in str(exc) and exc.hint
+        return
+    _check(constraint, lambda v: any(admits(v) for _, admits in terms))
+
+
+_RELEASE = st.tuples(st.integers(0, 9), st.integers(0, 9), st.integers(0, 9))
+
+
+@settings(max_examples=100)
+@given(_RELEASE, st.sampled_from(["{v}", "{v}.0", "{v}.0.0"]))
+def test_where_two_ranges_meet_their_union_is_refused(
+    release: tuple[int, int, int], shape: str
+) -> None:
+    """``<V || >=V``: neither side admits V.dev0 or Vrc1 (PEP 440's exclusive ``<``), both
+    admit V, V.post1; a merged range would admit the pre-releases too, so it is refused,
+    with the wider range in the hint for whoever wants it."""
+    point = shape.format(v=".".join(map(str, release)))
+    union = f"<{point} || >={point}"
+    sides = [SpecifierSet(f"<{point}"), SpecifierSet(f">={point}")]
+    for tail, expected in ((".dev0", False), ("rc1", False), ("", True), (".post1", True)):
+        version = Version(point + tail)
+        assert any(s.contains(version, prereleases=True) for s in sides) is expected
+    with pytest.raises(PoetryConstraintError) as caught:
+        translate(union)
+    assert f"pre-releases of {point}" in (caught.value.hint or "")
+
+
+@pytest.mark.parametrize(
+    ("union", "merged"),
+    [
+        ("~=1.2 || >=1.5", ">=1.2"),
+        ("~=1.2 || ^1.5", ">=1.2,<2.0.0"),
+        ("~=1.2.3 || ~=1.2.5", ">=1.2.3,<1.3"),
+        ("~=1!1.2 || >=1!1.9", ">=1!1.2"),
+        ("^1.2 || ~=1.4", ">=1.2,<2"),
+    ],
+)
+def test_a_union_with_a_compatible_release_is_merged(union: str, merged: str) -> None:
+    """It was refused ("'~=1.2' is not a plain range") though Poetry accepts it."""
+    assert translate(union) == merged
+
+
+def test_a_four_part_compatible_release_means_what_poetry_means() -> None:
+    """``~=1.2.3.4`` was passed through as PEP 440's ``<1.2.4``; Poetry allows up to <1.3.0."""
+    assert translate("~=1.2.3.4") == ">=1.2.3.4,<1.3.0"
+
+
+# ---------------------------------------------------------------------------------------------
+# On the command line: a refused union names file, key and constraint; nothing is written.
+
+
+def _init(tmp_path: Path, name: str, text: str | bytes) -> tuple[int, str]:
+    path = tmp_path / name
+    if isinstance(text, bytes):
+        path.write_bytes(text)
+    else:
+        path.write_text(text)
+    result = run_mlenv(["init", "--from", name, "--name", "p"], tmp_path)
+    assert "Traceback" not in result.stderr, result.stderr
+    return result.returncode, result.stderr
+
+
+def test_init_refuses_a_union_that_meets_and_writes_nothing(tmp_path: Path) -> None:
+    text = '[tool.poetry]\nname = "x"\n[tool.poetry.dependencies]\nnumpy = "^1.24 || ^2.0"\n'
+    code, err = _init(tmp_path, "pyproject.toml", text)
+    assert code == 1, err
+    assert "pyproject.toml" in err and "numpy" in err and "^1.24 || ^2.0" in err
+    assert "'>=1.24,<3.0.0'" in err
+    assert not (tmp_path / "mlenv.toml").exists()
+
+
+def test_init_takes_a_compatible_release_union(tmp_path: Path) -> None:
+    text = '[tool.poetry]\nname = "x"\n[tool.poetry.dependencies]\ntorch = "~=2.1 || ^2.3"\n'
+    code, err = _init(tmp_path, "pyproject.toml", text)
+    assert code == 0, err
+    manifest = loads((tmp_path / "mlenv.toml").read_text())
+    assert "torch>=2.1,<3.0.0" in manifest.pypi.dependencies
