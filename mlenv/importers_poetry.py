@@ -2,10 +2,10 @@
 
 Poetry writes ``^1.2``, ``~1.2``, bare ``1.2.3`` (an exact pin) and ``1.2.*``, which are not
 PEP 440; each is translated to the range Poetry's documentation gives it, so the manifest
-allows exactly the versions Poetry would. A union whose alternatives overlap
-(``^1 || >=1.5`` is ``>=1``) becomes that one range (``importers_poetry_union``); any other
-union (``^1 || ^2`` leaves out 2.0.0's pre-releases) has no PEP 440 form and is refused with its
-key and the versions it leaves out, as is a git, path, URL or named-source dependency.
+allows exactly the versions Poetry would. A union whose alternatives overlap or meet
+(``^1 || ^2`` is ``>=1,<3.0.0``) becomes that one range (``importers_poetry_union``); any other
+union has no PEP 440 form and is refused with its key and the versions it leaves out, as is a
+git, path, URL or named-source dependency.
 """
 
 from __future__ import annotations
@@ -97,7 +97,7 @@ def _single(text: str) -> str:
     if len(_release(version)) < 2 and operator == "~=":  # PEP 440 and Poetry refuse ``~=1``
         raise PoetryConstraintError(f"{text!r} needs two release parts, e.g. ~={version}.0")
     if len(_release(version)) > 3 and operator == "~=":  # Poetry moves the minor part, PEP 440
-        return _tilde(version)  # the one before last: poetry-core's ``~=1.2.3.4`` is <1.3.0
+        return _tilde(version)  # the one before last: poetry-core's ``~=1.2.3.4`` is <1.3.0.0
     return f"{_PLAIN[operator]}{version}"
 
 

@@ -4,12 +4,13 @@ Each alternative, already translated by ``importers_poetry``, must be a plain in
 and upper bounds from ``>=``, ``>``, ``<=``, ``<``, an exact pin ``==V`` or a compatible
 release ``~=V`` (``~=1.2`` is ``>=1.2,<2``: PEP 440 defines it as ``>=1.2,==1.*``, and both
 leave out 2's pre-releases), each bound a final release (no pre-, post-, dev-release or local
-label, whose PEP 440 rules differ at the bound). The intervals are merged when they overlap.
-Where they only meet, no PEP 440 range holds exactly their union: ``<V`` and ``>=V`` both
-leave out V's pre-releases (PEP 440: an exclusive ``<V`` excludes them), which ``<W`` for the
-merged range would let in; ``<=V`` and ``>V`` leave V's post-releases between them, and ``<V``
-and ``>V`` leave V. Any of those, and ``!=``, ``==1.*`` or a gap, raises ``UnionError`` with a
-hint naming what keeps it from being one range.
+label, whose PEP 440 rules differ at the bound). The intervals are merged when they overlap or
+meet. ``<V`` meets ``>=V``: each side leaves out V's pre-releases (PEP 440's exclusive ``<V``),
+but Poetry merges the two into one range, which admits them (poetry-core 2.1.3 reads ``^1 ||
+^2`` as ``>=1,<3`` and allows 2.0.0rc1 and 2.0.0.dev0), and so does the merged specifier.
+``<=V`` and ``>V`` leave V's post-releases between them (``>V`` excludes them), and ``<V`` and
+``>V`` leave V. Any of those gaps, ``!=`` and ``==1.*`` raise ``UnionError`` with a hint naming
+what keeps the union from being one range.
 """
 
 from __future__ import annotations
@@ -146,13 +147,6 @@ def merge(alternatives: list[str], constraint: str) -> str:
     merged = intervals[0]
     for interval in intervals[1:]:
         end, start = merged.upper, interval.lower
-        if end and start and end.version == start.version and start.inclusive > end.inclusive:
-            whole = Interval(merged.lower, _higher(end, interval.upper)).specifier() or "*"
-            raise UnionError(
-                f"{constraint!r} is a union of ranges, which a PEP 440 specifier cannot express",
-                f"pre-releases of {end.text} (such as {end.text}rc1) are outside both sides "
-                f"and no one range leaves them out; write {whole!r} if they may be picked too",
-            )
         if (
             end is not None
             and start is not None

@@ -63,13 +63,20 @@ def test_poetry_constraints_mean_what_poetry_says(poetry: str, pep440: str) -> N
 @pytest.mark.parametrize(
     ("union", "pep440"),
     [
+        ("^1 || ^2", ">=1,<3.0.0"),
+        ("^1|^2", ">=1,<3.0.0"),
+        ("^1.24 || ^2.0", ">=1.24,<3.0.0"),
+        (">=1.0,<2.0 || >=2.0,<3.0", ">=1.0,<3.0"),
+        ("~1.2 || ~1.3", ">=1.2,<1.4.0"),
+        ("^2 || ^1", ">=1,<3.0.0"),
         (">=1,<2 || >=1.2,<1.5", ">=1,<2"),
         ("^1 || >=1.5", ">=1"),
-        ("^1.24 || >=1.26,<=2.0 || ^2.0", ">=1.24,<3.0.0"),
+        ("<1.0 || 1.0", "<=1.0"),
         ("1.0 || >=1.0,<2", ">=1.0,<2"),
         ("* || ^1", ""),
         ("^3.8 || ^3.9", ">=3.8,<4.0.0"),
         ("<=2 || >=2, <3", "<3"),
+        ("~=1.2 || ^2", ">=1.2,<3.0.0"),  # attack 75: ~= was refused
     ],
 )
 def test_a_contiguous_poetry_union_is_one_range(union: str, pep440: str) -> None:
@@ -88,13 +95,6 @@ def test_a_contiguous_poetry_union_is_one_range(union: str, pep440: str) -> None
         ("1.0 || 1.1", "versions >1.0,<1.1 are excluded"),
         ("!=1.5 || ^2", "'!=1.5' is not a plain range"),
         ("1.2.* || ^2", "'==1.2.*' is not a plain range"),
-        ("^1 || ^2", "pre-releases of 2.0.0"),  # attack 75: where <V meets >=V
-        ("^1|^2", "pre-releases of 2.0.0"),
-        ("^1.24 || ^2.0", "write '>=1.24,<3.0.0' if they may be picked too"),
-        (">=1.0,<2.0 || >=2.0,<3.0", "pre-releases of 2.0"),
-        ("~1.2 || ~1.3", "pre-releases of 1.3.0"),
-        ("<1.0 || 1.0", "pre-releases of 1.0"),
-        ("~=1.2 || >=2", "pre-releases of 2 (such as 2rc1)"),
         ("^2.0rc1 || ^1", "pre-, post- or local release"),
         ("^1 || 2.0.post1", "pre-, post- or local release"),
         (">=2,<1 || ^1", "drop that alternative"),
@@ -110,10 +110,10 @@ def test_init_from_a_poetry_project_with_unions(tmp_path: Path) -> None:
     """A contiguous union (dependency and Python) is written as one range; a gap is refused
     on the command line, naming the versions it leaves out."""
     head = '[tool.poetry]\nname = "x"\n[tool.poetry.dependencies]\npython = "^3.10 || ^3.11"\n'
-    code, err = init_from(tmp_path, "pyproject.toml", head + 'numpy = "^1.24 || >=1.26,<2.1"\n')
+    code, err = init_from(tmp_path, "pyproject.toml", head + 'numpy = "^1.24 || ^2.0"\n')
     assert code == 0, err
     manifest = loads((tmp_path / "mlenv.toml").read_text())
-    assert "numpy>=1.24,<2.1" in manifest.pypi.dependencies
+    assert "numpy>=1.24,<3.0.0" in manifest.pypi.dependencies
     code, err = init_from(tmp_path, "pyproject.toml", head + 'numpy = "^1 || ^3"\n', "--force")
     assert code == 1 and "numpy" in err and "versions 2.x are excluded" in err, err
 

@@ -13,16 +13,21 @@ constraints") states them and poetry-core implements them, written out here as t
   parts, else below the next minor (so ``~=1.2.3.4`` is <1.3.0, where PEP 440 says <1.2.4);
 - wildcard ``1.2.*``: the documentation's ">=1.2.0 <1.3.0", which poetry-core widens to the
   first dev-release of 1.2 (its ``_make_x_constraint_range``), i.e. PEP 440's prefix match;
-- a bare version is that exact version; ``,`` (or a space) is "and", ``||`` (or ``|``) "or";
+- a bare version is that exact version; ``,`` (or a space) is "and", ``||`` (or ``|``) "or",
+  and ranges that overlap or meet are one range (poetry-core ``VersionUnion.of``), so where
+  ``<V`` meets ``>=V`` V's pre-releases are inside though neither side admits them
+  (poetry-core 2.1.3: ``^1 || ^2`` is ``>=1,<3`` and allows 2.0.0rc1);
 - an exclusive upper bound ``<V`` with V not itself a pre-release excludes V's pre- and
   dev-releases (poetry-core ``VersionRangeConstraint.allowed_max`` = ``V.first_devrelease()``,
   after PEP 440's exclusive ordered comparison); an inclusive lower bound ``>=V`` starts at V.
 
 The importer must admit exactly those versions, or refuse with the file, key and constraint.
+``fixtures/poetry/admits.json`` records what poetry-core itself admits for a set of them.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -135,14 +140,23 @@ def test_a_poetry_constraint_admits_what_poetry_admits(terms: list[tuple[str, Ad
 @settings(max_examples=200)
 @given(st.lists(_term(), min_size=2, max_size=3))
 def test_a_poetry_union_is_exact_or_refused(terms: list[tuple[str, Admits]]) -> None:
-    """A union is one range only when it is one, pre-releases included; else it is refused."""
+    """A union is one range only when it is one; else it is refused. The merged range admits
+    every version an alternative admits, and besides them only what Poetry's merge adds: the
+    pre-releases of a version V where one alternative stops below V and another starts at V."""
     constraint = " || ".join(text for text, _ in terms)
     try:
-        translate(constraint)
+        translated = SpecifierSet(translate(constraint))
     except PoetryConstraintError as exc:
         assert constraint in str(exc) and exc.hint
         return
-    _check(constraint, lambda v: any(admits(v) for _, admits in terms))
+    for version in _GRID:
+        some = any(admits(version) for _, admits in terms)
+        got = translated.contains(version, prereleases=True)
+        if got == some:
+            continue
+        assert got and version.is_prerelease, (constraint, str(translated), str(version))
+        point = Version(version.base_version)
+        assert any(admits(point) for _, admits in terms), (constraint, str(version))
 
 
 _RELEASE = st.tuples(st.integers(0, 9), st.integers(0, 9), st.integers(0, 9))
@@ -150,21 +164,45 @@ _RELEASE = st.tuples(st.integers(0, 9), st.integers(0, 9), st.integers(0, 9))
 
 @settings(max_examples=100)
 @given(_RELEASE, st.sampled_from(["{v}", "{v}.0", "{v}.0.0"]))
-def test_where_two_ranges_meet_their_union_is_refused(
+def test_where_two_ranges_meet_the_merge_is_poetrys(
     release: tuple[int, int, int], shape: str
 ) -> None:
-    """``<V || >=V``: neither side admits V.dev0 or Vrc1 (PEP 440's exclusive ``<``), both
-    admit V, V.post1; a merged range would admit the pre-releases too, so it is refused,
-    with the wider range in the hint for whoever wants it."""
+    """``>=0.0.1,<V || >=V,<V+1``: alone, neither side admits V.dev0 or Vrc1 (PEP 440's
+    exclusive ``<V``); Poetry merges them into ``>=0.0.1,<V+1``, which admits V.dev0, Vrc1, V
+    and V.post1, and so does mlenv's merged range."""
     point = shape.format(v=".".join(map(str, release)))
-    union = f"<{point} || >={point}"
-    sides = [SpecifierSet(f"<{point}"), SpecifierSet(f">={point}")]
-    for tail, expected in ((".dev0", False), ("rc1", False), ("", True), (".post1", True)):
+    if Version(point) <= Version("0.0.1"):
+        return
+    high = f"{release[0] + 1}"
+    sides = [SpecifierSet(f">=0.0.1,<{point}"), SpecifierSet(f">={point},<{high}")]
+    merged = SpecifierSet(translate(f">=0.0.1,<{point} || >={point},<{high}"))
+    assert merged == SpecifierSet(f">=0.0.1,<{high}")
+    for tail, alone in ((".dev0", False), ("rc1", False), ("", True), (".post1", True)):
         version = Version(point + tail)
-        assert any(s.contains(version, prereleases=True) for s in sides) is expected
-    with pytest.raises(PoetryConstraintError) as caught:
-        translate(union)
-    assert f"pre-releases of {point}" in (caught.value.hint or "")
+        assert any(s.contains(version, prereleases=True) for s in sides) is alone
+        assert merged.contains(version, prereleases=True)
+
+
+_FIXTURE = json.loads(
+    (Path(__file__).parents[2] / "fixtures" / "poetry" / "admits.json").read_text()
+)
+
+
+@pytest.mark.parametrize("constraint", sorted(_FIXTURE["admits"]))
+def test_what_poetry_core_admits(constraint: str) -> None:
+    """A recorded constraint admits exactly poetry-core's versions, or is refused when those
+    are not one run of the ordered versions (a union with a gap)."""
+    expected = [bit == "1" for bit in _FIXTURE["admits"][constraint]]
+    try:
+        translated = SpecifierSet(translate(constraint))
+    except PoetryConstraintError:
+        ordered = sorted(zip(map(Version, _FIXTURE["versions"]), expected, strict=True))
+        runs = "".join("1" if admitted else "0" for _, admitted in ordered).strip("0")
+        assert "0" in runs, constraint
+        return
+    got = [translated.contains(v, prereleases=True) for v in _FIXTURE["versions"]]
+    wrong = [v for v, g, e in zip(_FIXTURE["versions"], got, expected, strict=True) if g != e]
+    assert not wrong, (constraint, str(translated), wrong)
 
 
 @pytest.mark.parametrize(
@@ -202,12 +240,12 @@ def _init(tmp_path: Path, name: str, text: str | bytes) -> tuple[int, str]:
     return result.returncode, result.stderr
 
 
-def test_init_refuses_a_union_that_meets_and_writes_nothing(tmp_path: Path) -> None:
-    text = '[tool.poetry]\nname = "x"\n[tool.poetry.dependencies]\nnumpy = "^1.24 || ^2.0"\n'
+def test_init_refuses_a_union_with_a_gap_and_writes_nothing(tmp_path: Path) -> None:
+    text = '[tool.poetry]\nname = "x"\n[tool.poetry.dependencies]\nnumpy = "~=1.2 || ^3"\n'
     code, err = _init(tmp_path, "pyproject.toml", text)
     assert code == 1, err
-    assert "pyproject.toml" in err and "numpy" in err and "^1.24 || ^2.0" in err
-    assert "'>=1.24,<3.0.0'" in err
+    assert "pyproject.toml" in err and "numpy" in err and "~=1.2 || ^3" in err
+    assert "versions 2.x are excluded" in err
     assert not (tmp_path / "mlenv.toml").exists()
 
 
