@@ -255,3 +255,31 @@ def test_init_takes_a_compatible_release_union(tmp_path: Path) -> None:
     assert code == 0, err
     manifest = loads((tmp_path / "mlenv.toml").read_text())
     assert "torch>=2.1,<3.0.0" in manifest.pypi.dependencies
+
+
+# ---------------------------------------------------------------------------------------------
+# requirements files nobody here wrote: size and shape
+
+
+def test_a_long_run_of_spaces_is_read_in_linear_time(tmp_path: Path) -> None:
+    """pip's comment pattern ``(^|\\s+)#.*$`` backtracked over a run of spaces: a 100 KB line
+    took 40 s, a 5 MB one over 5 minutes. 400 KB of spaces (what took ~10 minutes) is read in
+    well under the 60 s the run is given."""
+    text = "numpy" + " " * 400_000 + "; python_version >= '3' # note\nscipy" + " \t" * 50_000
+    (tmp_path / "requirements.txt").write_text(text + "\n")
+    result = run_mlenv(["init", "--from", "requirements.txt", "--name", "p"], tmp_path, timeout=60)
+    assert result.returncode == 0, result.stderr
+    manifest = loads((tmp_path / "mlenv.toml").read_text())
+    assert list(manifest.pypi.dependencies) == ["numpy ; python_version >= '3'", "scipy"]
+
+
+def test_a_requirements_file_past_the_limit_is_refused_at_once(tmp_path: Path) -> None:
+    """Each requirement line copied the list so far: 100,000 lines took 40 s and 2 million
+    hours. Past 10,000 requirement lines the file is refused naming the line; nothing is
+    written."""
+    code, err = _init(tmp_path, "requirements.txt", "numpy\n" * 10_001)
+    assert code == 1, err
+    assert "requirements.txt:10001" in err and "more than 10,000" in err
+    assert not (tmp_path / "mlenv.toml").exists()
+    code, err = _init(tmp_path, "requirements.txt", "numpy\n" * 10_000)
+    assert code == 0, err
