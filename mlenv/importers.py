@@ -170,7 +170,13 @@ def _requirements(
     enforce(collector.files_read, MAX_INCLUDED_FILES, "files read through -r", where=str(path))
     try:
         text = _read_text(path) if not chain else _read_include(path, collector.roots)
-    except (OSError, UnicodeDecodeError) as exc:
+    except UnicodeDecodeError as exc:
+        line = bytes(exc.object[: exc.start]).count(b"\n") + 1
+        collector.fail(f"{path}:{line}", f"byte {exc.object[exc.start]:#04x} is not {exc.encoding}",
+                       "save the file as UTF-8 (pip reads it in the locale's encoding, which "
+                       "differs between machines)")  # fmt: skip
+        return result
+    except OSError as exc:
         missing = origin and isinstance(exc, FileNotFoundError)
         hint = "pip reads -r paths from the including file's directory" if missing else None
         collector.fail(where, f"cannot read it: {exc}", hint)

@@ -283,3 +283,12 @@ def test_a_requirements_file_past_the_limit_is_refused_at_once(tmp_path: Path) -
     assert not (tmp_path / "mlenv.toml").exists()
     code, err = _init(tmp_path, "requirements.txt", "numpy\n" * 10_000)
     assert code == 0, err
+
+
+def test_a_requirements_file_in_another_encoding_names_the_line(tmp_path: Path) -> None:
+    """A Latin-1 ``é`` on line 2 was "cannot read it: 'utf-8' codec can't decode byte 0xe9 in
+    position 17": no line and no way out. It names the line and the byte, with a hint."""
+    code, err = _init(tmp_path, "requirements.txt", b"numpy\nscipy # caf\xe9\n")
+    assert code == 1, err
+    assert "requirements.txt:2: byte 0xe9 is not utf-8" in err and "save the file as UTF-8" in err
+    assert not (tmp_path / "mlenv.toml").exists()
