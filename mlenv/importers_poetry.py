@@ -90,6 +90,11 @@ def _single(text: str) -> str:
     if match is None:
         raise PoetryConstraintError(f"{text!r} is not a Poetry constraint")
     operator, version = match["op"] or "==", match["version"]
+    if operator == "<>":  # poetry-core 2.1.3 drops the operator: ``<>1.5`` is the pin 1.5
+        raise PoetryConstraintError(
+            f"{text!r}: Poetry reads <> as no operator (the exact version {version})",
+            f'write "!={version}" to exclude it or "{version}" to pin it',
+        )
     if operator == "^":
         return _caret(version)
     if operator == "~":

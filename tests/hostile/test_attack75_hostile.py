@@ -292,3 +292,11 @@ def test_a_requirements_file_in_another_encoding_names_the_line(tmp_path: Path) 
     assert code == 1, err
     assert "requirements.txt:2: byte 0xe9 is not utf-8" in err and "save the file as UTF-8" in err
     assert not (tmp_path / "mlenv.toml").exists()
+
+
+def test_a_poetry_diamond_operator_is_refused() -> None:
+    """``<>1.5`` was written ``!=1.5``; poetry-core 2.1.3 reads it as the pin 1.5 (its parser
+    accepts ``<>`` and then ignores it), the opposite. Neither reading is safe to guess."""
+    with pytest.raises(PoetryConstraintError) as caught:
+        translate(">=1.0, <>1.5")
+    assert "'<>1.5'" in str(caught.value) and '"!=1.5"' in (caught.value.hint or "")
