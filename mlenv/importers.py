@@ -24,7 +24,7 @@ from packaging.requirements import InvalidRequirement
 
 from mlenv.cache.files import open_plain
 from mlenv.errors import Problem, ProblemsError
-from mlenv.limits import MAX_INCLUDED_FILES, enforce, parse_toml
+from mlenv.limits import MAX_IMPORTED_REQUIREMENTS, MAX_INCLUDED_FILES, enforce, parse_toml
 from mlenv.pep508 import requirement as parsed_requirement
 from mlenv.userfiles import InputError, read_handle, read_input
 
@@ -140,7 +140,9 @@ def _logical_lines(text: str) -> Iterator[tuple[int, str]]:
             pending.append(raw.strip("\\"))
             continue
         raw = f" {raw}" if comment else raw
-        joined = re.sub(r"(^|\s+)#.*$", "", "".join([*pending, raw])).strip()
+        # pip's ``(^|\s+)#.*$``, without the backtracking that made a long run of spaces
+        # quadratic (100 KB of them took 40 s); the spaces before ``#`` go with .strip()
+        joined = re.sub(r"(?:^|(?<=\s))#.*$", "", "".join([*pending, raw])).strip()
         pending = []
         if joined:
             yield start, joined
@@ -168,7 +170,13 @@ def _requirements(
     enforce(collector.files_read, MAX_INCLUDED_FILES, "files read through -r", where=str(path))
     try:
         text = _read_text(path) if not chain else _read_include(path, collector.roots)
-    except (OSError, UnicodeDecodeError) as exc:
+    except UnicodeDecodeError as exc:
+        line = bytes(exc.object[: exc.start]).count(b"\n") + 1
+        collector.fail(f"{path}:{line}", f"byte {exc.object[exc.start]:#04x} is not {exc.encoding}",
+                       "save the file as UTF-8 (pip reads it in the locale's encoding, which "
+                       "differs between machines)")  # fmt: skip
+        return result
+    except OSError as exc:
         missing = origin and isinstance(exc, FileNotFoundError)
         hint = "pip reads -r paths from the including file's directory" if missing else None
         collector.fail(where, f"cannot read it: {exc}", hint)
@@ -201,6 +209,7 @@ def _pip_lines(
             collector.fail(where, f"cannot split the line: {exc}")
             continue
         if not line.startswith("-"):
+            enforce(len(result.pypi) + 1, MAX_IMPORTED_REQUIREMENTS, "requirements", where=where)
             result = _requirement_line(words, line, where, collector, result)
             continue
         for option, value in _option_pairs(words, where, collector):  # pip reads them all

@@ -90,12 +90,19 @@ def _single(text: str) -> str:
     if match is None:
         raise PoetryConstraintError(f"{text!r} is not a Poetry constraint")
     operator, version = match["op"] or "==", match["version"]
+    if operator == "<>":  # poetry-core 2.1.3 drops the operator: ``<>1.5`` is the pin 1.5
+        raise PoetryConstraintError(
+            f"{text!r}: Poetry reads <> as no operator (the exact version {version})",
+            f'write "!={version}" to exclude it or "{version}" to pin it',
+        )
     if operator == "^":
         return _caret(version)
     if operator == "~":
         return _tilde(version)
     if len(_release(version)) < 2 and operator == "~=":  # PEP 440 and Poetry refuse ``~=1``
         raise PoetryConstraintError(f"{text!r} needs two release parts, e.g. ~={version}.0")
+    if len(_release(version)) > 3 and operator == "~=":  # Poetry moves the minor part, PEP 440
+        return _tilde(version)  # the one before last: poetry-core's ``~=1.2.3.4`` is <1.3.0.0
     return f"{_PLAIN[operator]}{version}"
 
 

@@ -1,14 +1,16 @@
 """A Poetry union (``^1 || ^2``) as one PEP 440 range, when it is one.
 
 Each alternative, already translated by ``importers_poetry``, must be a plain interval: lower
-and upper bounds from ``>=``, ``>``, ``<=``, ``<`` or an exact pin ``==V``, each bound a final
-release (no pre-, post-, dev-release or local label, whose PEP 440 rules differ at the bound).
-The intervals are merged when they overlap or meet: ``<V`` meets ``>=V`` (Poetry merges those
-too), but ``<=V`` and ``>V`` leave V's post-releases between them (``>V`` excludes them), and
-``<V`` and ``>V`` leave V. Anything else (``!=``, ``==1.*``, ``~=``, a gap) raises
-``UnionError`` with a hint naming what keeps it from being one range. Where ``<V`` meets
-``>=V``, V's pre-releases (outside ``<V`` by PEP 440) fall inside the merged range; no bound
-names a pre-release, so the resolver picks one only for a package with no final release.
+and upper bounds from ``>=``, ``>``, ``<=``, ``<``, an exact pin ``==V`` or a compatible
+release ``~=V`` (``~=1.2`` is ``>=1.2,<2``: PEP 440 defines it as ``>=1.2,==1.*``, and both
+leave out 2's pre-releases), each bound a final release (no pre-, post-, dev-release or local
+label, whose PEP 440 rules differ at the bound). The intervals are merged when they overlap or
+meet. ``<V`` meets ``>=V``: each side leaves out V's pre-releases (PEP 440's exclusive ``<V``),
+but Poetry merges the two into one range, which admits them (poetry-core 2.1.3 reads ``^1 ||
+^2`` as ``>=1,<3`` and allows 2.0.0rc1 and 2.0.0.dev0), and so does the merged specifier.
+``<=V`` and ``>V`` leave V's post-releases between them (``>V`` excludes them), and ``<V`` and
+``>V`` leave V. Any of those gaps, ``!=`` and ``==1.*`` raise ``UnionError`` with a hint naming
+what keeps the union from being one range.
 """
 
 from __future__ import annotations
@@ -74,7 +76,8 @@ def _interval(specifiers: str, constraint: str) -> Interval:
             spec = Specifier(text)
         except InvalidSpecifier:
             spec = None
-        if spec is None or spec.operator not in ("==", ">=", ">", "<=", "<") or "*" in text:
+        operators = ("==", ">=", ">", "<=", "<", "~=")
+        if spec is None or spec.operator not in operators or "*" in text:
             raise UnionError(
                 f"{constraint!r} is a union of ranges, which a PEP 440 specifier cannot express",
                 f'{text!r} is not a plain range; write one range, e.g. ">=1.2,<3"',
@@ -87,6 +90,14 @@ def _interval(specifiers: str, constraint: str) -> Interval:
                 "at the bound; write one range",
             )
         op = spec.operator
+        if op == "~=":  # >=V and ==V's release without its last part, .*
+            stem = (*version.release[:-2], version.release[-2] + 1)
+            epoch = f"{version.epoch}!" if version.epoch else ""
+            upper_text = epoch + ".".join(map(str, stem))
+            candidate = Bound(Version(upper_text), upper_text, False)
+            if upper is None or _higher(candidate, upper) is upper:
+                upper = candidate
+            op = ">="
         if op in ("==", ">=", ">"):
             candidate = Bound(version, spec.version, op != ">")
             if lower is None or _lower_key(candidate) > _lower_key(lower):

@@ -35,6 +35,9 @@ MAX_MARKER_EVALUATIONS = 2_000_000  # environment markers one resolution may eva
 MAX_INFLATE_RATIO = 200  # what a layer `inspect` reads may inflate to, per compressed byte
 MAX_NODE_LIST = 1 << 30  # characters of `verify --nodes` (kubectl's list of a 5,000-node cluster)
 MAX_INCLUDED_FILES = 1_000  # files one `init --from` reads through -r (a diamond doubles per level)
+# requirement lines one `init --from` takes (the lock holds MAX_PROJECTS names; each line
+# copies the list so far, so 2 million lines took hours)
+MAX_IMPORTED_REQUIREMENTS = 10_000
 
 
 class LimitError(MlenvError):
