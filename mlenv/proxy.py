@@ -24,6 +24,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import ssl
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -116,10 +117,11 @@ def _matches(entry: _Bypass | None, host: str, port: int | None) -> bool:
 
 def shown(proxy: str) -> str:
     """The proxy URL as it may be printed: its userinfo replaced by ``***``."""
-    parts = urlsplit(proxy)
-    if "@" not in parts.netloc:
+    scheme, separator, rest = proxy.rpartition("://")
+    authority, slash, path = rest.partition("/")
+    if "@" not in authority:  # no urlsplit: a malformed proxy URL is shown too, redacted
         return proxy
-    return parts._replace(netloc="***@" + parts.netloc.rpartition("@")[2]).geturl()
+    return f"{scheme}{separator}***@{authority.rpartition('@')[2]}{slash}{path}"
 
 
 class ProxyRouter(httpx.BaseTransport):
@@ -132,6 +134,7 @@ class ProxyRouter(httpx.BaseTransport):
         self._environ = dict(os.environ if environ is None else environ)
         self._direct = httpx.HTTPTransport(verify=verify)
         self._proxied: dict[str, httpx.HTTPTransport] = {}
+        self._lock = threading.Lock()
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         url = str(request.url)
@@ -142,9 +145,11 @@ class ProxyRouter(httpx.BaseTransport):
         if transport is None:
             try:
                 transport = httpx.HTTPTransport(verify=self._verify, proxy=httpx.Proxy(proxy))
-            except (ValueError, httpx.InvalidURL) as error:
-                raise httpx.ProxyError(_failed(proxy, url, str(error)), request=request) from None
-            self._proxied[proxy] = transport
+            except (ValueError, ImportError, httpx.InvalidURL):  # socks5:// without socksio
+                why = "not a proxy URL mlenv can use (http://, https://, socks5:// with socksio)"
+                raise httpx.ProxyError(_failed(proxy, url, why), request=request) from None
+            with self._lock:  # fetch's threads share the router
+                transport = self._proxied.setdefault(proxy, transport)
         target = f"{request.url.scheme}://{request.url.netloc.decode('ascii', 'replace')}"
         try:
             response = transport.handle_request(request)

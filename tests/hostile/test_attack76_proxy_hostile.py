@@ -252,3 +252,19 @@ def test_a_no_proxy_port_bypasses_that_port_only(no_proxy: str, bypassed: bool) 
 def test_shown_hides_the_proxy_userinfo() -> None:
     assert shown(f"http://corp:{PROXY_SECRET}@proxy.corp:3128") == "http://***@proxy.corp:3128"
     assert shown("http://proxy.corp:3128") == "http://proxy.corp:3128"
+
+
+@pytest.mark.parametrize(
+    "proxy_url",
+    [f"ftp://corp:{PROXY_SECRET}@127.0.0.1:21", f"http://corp:{PROXY_SECRET}@[bad"],
+)
+def test_an_unusable_proxy_url_is_an_error_not_a_traceback(
+    world: World, tmp_path: Path, proxy_url: str
+) -> None:
+    """A scheme httpx cannot proxy through, or a malformed URL, crashed in httpx (ImportError,
+    ValueError) before; now an error naming the proxy without its password."""
+    root = _project(tmp_path / "p", f"https://{HOST}/simple")
+    result = run_mlenv(["lock"], root, _env(world, tmp_path, HTTPS_PROXY=proxy_url))
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    assert f"via proxy {shown(proxy_url)}" in result.stderr, result.stderr
+    _secretless(result)
