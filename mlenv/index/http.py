@@ -232,7 +232,7 @@ class HttpClient:
     def _http(self) -> httpx.Client:
         import httpx
 
-        from mlenv.tls import ssl_context
+        from mlenv import proxy
 
         with self._lock:
             if self._client is None:
@@ -240,8 +240,8 @@ class HttpClient:
                 self._client = httpx.Client(
                     timeout=httpx.Timeout(read, connect=connect),
                     follow_redirects=False,
-                    transport=self._transport,
-                    verify=ssl_context(),
+                    transport=proxy.transport(self._transport),  # trust: mlenv.tls
+                    trust_env=False,
                     event_hooks={"response": [hold_location]},
                     # only what ``bodies`` inflates in bounded steps (httpx would add zstd)
                     headers={
@@ -336,6 +336,7 @@ class HttpClient:
                 ) from None
             except httpx.RequestError as exc:
                 if last:
+                    from mlenv.proxy import proxy_hint
                     from mlenv.tls import certificate_hint
 
                     raise HttpError(
@@ -343,6 +344,7 @@ class HttpClient:
                         url=url,
                         status=None,
                         hint=certificate_hint(exc)
+                        or proxy_hint(exc)
                         or "check the network, proxy settings and the index URL",
                     ) from None
                 self._sleep(self._delay(attempt, None))

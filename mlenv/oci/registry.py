@@ -20,6 +20,7 @@ from typing import BinaryIO
 
 import httpx
 
+from mlenv import proxy
 from mlenv.errors import MlenvError, printable
 from mlenv.index.bodies import ResponseReader
 from mlenv.oci.auth import (
@@ -43,7 +44,6 @@ from mlenv.oci.reference import Reference, RegistryError, parse_reference
 from mlenv.oci.registry_errors import error_detail, status_hint, transport_error
 from mlenv.origins import UnsafeUrlError, follow
 from mlenv.report import Reporter, Task
-from mlenv.tls import ssl_context
 from mlenv.userfiles import open_input
 
 # Blobs up to this size go in one PUT; bigger ones in PATCH chunks of this size.
@@ -196,8 +196,8 @@ class _Session:
             delays=delays,
             base_url=base_url,
             auth=ChallengeAuth(base_url, credentials, scopes),
-            transport=transport,
-            verify=ssl_context(),
+            transport=proxy.transport(transport),  # the proxy rules; trust: mlenv.tls
+            trust_env=False,
             timeout=_TIMEOUT,
             follow_redirects=True,
             headers={"Accept-Encoding": "identity"},

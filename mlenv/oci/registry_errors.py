@@ -11,6 +11,7 @@ from mlenv.errors import printable
 from mlenv.oci.auth import url_where
 from mlenv.oci.credentials import docker_config_path
 from mlenv.oci.reference import RegistryError
+from mlenv.proxy import proxy_hint
 from mlenv.tls import certificate_hint
 
 
@@ -48,7 +49,9 @@ def error_detail(response: httpx.Response) -> str:
 def transport_error(error: httpx.HTTPError, base_url: str, insecure: bool) -> RegistryError:
     where = url_where(error.request.url) if _has_request(error) else base_url
     hint = certificate_hint(error) or f"is a registry listening at {base_url}?"
-    if insecure or certificate_hint(error):
+    if found := proxy_hint(error):
+        hint = found
+    elif insecure or certificate_hint(error):
         pass
     elif "SSL" in str(error) or "TLS" in str(error):
         hint = "a registry that speaks plain http (e.g. on loopback) needs --insecure"

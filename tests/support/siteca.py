@@ -18,8 +18,12 @@ class SiteCA:
     key: Path  # the server's private key
 
 
-def make_ca(directory: Path, name: str = "mlenv test CA") -> SiteCA:
-    """A fresh CA and a 127.0.0.1 server certificate under ``directory``."""
+def make_ca(
+    directory: Path, name: str = "mlenv test CA", dns_names: tuple[str, ...] = ()
+) -> SiteCA:
+    """A fresh CA and a 127.0.0.1 server certificate under ``directory``; ``dns_names`` are
+    host names the certificate is valid for too (one reached through a test's proxy)."""
+    alt = ",".join(("IP:127.0.0.1", *(f"DNS:{n}" for n in dns_names)))
     program = shutil.which("openssl")
     assert program, "openssl is missing: apt-get install -y openssl"
     directory.mkdir(parents=True, exist_ok=True)
@@ -27,7 +31,7 @@ def make_ca(directory: Path, name: str = "mlenv test CA") -> SiteCA:
     cert, key, csr = directory / "server.pem", directory / "server.key", directory / "server.csr"
     extensions = directory / "server.ext"
     extensions.write_text(
-        "subjectAltName=IP:127.0.0.1\nbasicConstraints=critical,CA:FALSE\n"
+        f"subjectAltName={alt}\nbasicConstraints=critical,CA:FALSE\n"
         "keyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n"
         "authorityKeyIdentifier=keyid\nsubjectKeyIdentifier=hash\n"
     )

@@ -1,0 +1,193 @@
+"""Which proxy a request goes through: the one place that decides, for index and registry.
+
+The variables are curl's and uv's: ``HTTPS_PROXY`` for https URLs, ``HTTP_PROXY`` for http
+URLs, ``ALL_PROXY`` for either when the specific one is unset (lower-case names win over
+upper-case, as in curl; ``HTTP_PROXY`` is read upper-case only outside CGI in curl, but an
+ML workstation is no CGI script, so both cases are read). A proxy URL may carry
+``user:password@``: httpx sends it as ``Proxy-Authorization`` to the proxy only, never to the
+origin, and mlenv never shows it (``shown``).
+
+``NO_PROXY`` (or ``no_proxy``), comma- or space-separated, bypasses the proxy for a host that
+matches an entry: ``*`` (every host), a domain (``pkgs.example``, ``.pkgs.example`` and
+``*.pkgs.example`` all mean the domain and its subdomains), an IP address, a CIDR block
+(``10.0.0.0/8``, ``fd00::/8``), any of them with ``:port`` to bypass that port only.
+Loopback (``localhost``, 127.0.0.0/8, ``::1``) is never proxied, as Go's and Docker's
+clients do: a proxy's ``127.0.0.1`` is the proxy's own machine, never the user's.
+
+httpx's own reading of the environment is switched off (``trust_env`` would proxy
+127.0.0.1, treat ``10.0.0.0/8`` as the single address 10.0.0.0 and ignore ``*.domain``);
+``transport`` routes each request itself.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import ssl
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import httpx
+
+from mlenv.origins import is_loopback
+
+PROXY_VARIABLES = "HTTPS_PROXY / HTTP_PROXY / ALL_PROXY / NO_PROXY"
+_DROPPED = (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError, httpx.ReadTimeout)
+
+
+@dataclass(frozen=True)
+class _Bypass:
+    host: str  # lower case, no brackets, no leading dot; "" for a CIDR block
+    network: ipaddress.IPv4Network | ipaddress.IPv6Network | None
+    port: int | None
+
+
+def _variable(env: Mapping[str, str], name: str) -> str:
+    return (env.get(name.lower()) or env.get(name.upper()) or "").strip()
+
+
+def proxy_for(url: str, environ: Mapping[str, str] | None = None) -> str | None:
+    """The proxy URL (with its credentials) a request for ``url`` goes through, or None."""
+    env = os.environ if environ is None else environ
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    proxy = _variable(env, f"{scheme}_proxy") or _variable(env, "all_proxy")
+    if not proxy or scheme not in ("http", "https"):
+        return None
+    host = (parts.hostname or "").rstrip(".")
+    if is_loopback(host):
+        return None
+    try:
+        port = parts.port or (443 if scheme == "https" else 80)
+    except ValueError:
+        port = None
+    if any(_matches(entry, host, port) for entry in _bypasses(_variable(env, "no_proxy"))):
+        return None
+    return proxy if "://" in proxy else f"http://{proxy}"
+
+
+def _bypasses(text: str) -> list[_Bypass | None]:
+    """None stands for ``*``."""
+    found: list[_Bypass | None] = []
+    for raw in text.replace(",", " ").split():
+        entry = raw.strip().lower()
+        if entry == "*":
+            found.append(None)
+            continue
+        entry, port = _split_port(entry)
+        entry = entry.strip("[]").removeprefix("*").lstrip(".").rstrip(".")
+        network = None
+        if "/" in entry:
+            try:
+                network = ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                continue  # a malformed block bypasses nothing, as in curl
+            entry = ""
+        if entry or network is not None:
+            found.append(_Bypass(entry, network, port))
+    return found
+
+
+def _split_port(entry: str) -> tuple[str, int | None]:
+    if entry.startswith("["):  # [fd00::1]:8443
+        host, _, rest = entry[1:].partition("]")
+        port = rest.removeprefix(":")
+        return host, int(port) if port.isascii() and port.isdigit() else None
+    if entry.count(":") == 1:
+        host, _, port = entry.partition(":")
+        if port.isascii() and port.isdigit():
+            return host, int(port)
+    return entry, None
+
+
+def _matches(entry: _Bypass | None, host: str, port: int | None) -> bool:
+    if entry is None:
+        return True
+    if entry.port is not None and entry.port != port:
+        return False
+    if entry.network is not None:
+        try:
+            return ipaddress.ip_address(host) in entry.network
+        except ValueError:
+            return False
+    return host == entry.host or host.endswith("." + entry.host)
+
+
+def shown(proxy: str) -> str:
+    """The proxy URL as it may be printed: its userinfo replaced by ``***``."""
+    scheme, separator, rest = proxy.rpartition("://")
+    authority, slash, path = rest.partition("/")
+    if "@" not in authority:  # no urlsplit: a malformed proxy URL is shown too, redacted
+        return proxy
+    return f"{scheme}{separator}***@{authority.rpartition('@')[2]}{slash}{path}"
+
+
+class ProxyRouter(httpx.BaseTransport):
+    """A transport that sends each request direct or through the proxy ``proxy_for`` names;
+    a failure of the proxy itself is an ``httpx.ProxyError`` naming the proxy (credentials
+    hidden) and the target."""
+
+    def __init__(self, verify: ssl.SSLContext, environ: Mapping[str, str] | None = None) -> None:
+        self._verify = verify
+        self._environ = dict(os.environ if environ is None else environ)
+        self._direct = httpx.HTTPTransport(verify=verify)
+        self._proxied: dict[str, httpx.HTTPTransport] = {}
+        self._lock = threading.Lock()
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        url = str(request.url)
+        proxy = proxy_for(url, self._environ)
+        if proxy is None:
+            return self._direct.handle_request(request)
+        transport = self._proxied.get(proxy)
+        if transport is None:
+            try:
+                transport = httpx.HTTPTransport(verify=self._verify, proxy=httpx.Proxy(proxy))
+            except (ValueError, ImportError, httpx.InvalidURL):  # socks5:// without socksio
+                why = "not a proxy URL mlenv can use (http://, https://, socks5:// with socksio)"
+                raise httpx.ProxyError(_failed(proxy, url, why), request=request) from None
+            with self._lock:  # fetch's threads share the router
+                transport = self._proxied.setdefault(proxy, transport)
+        target = f"{request.url.scheme}://{request.url.netloc.decode('ascii', 'replace')}"
+        try:
+            response = transport.handle_request(request)
+        except (httpx.ProxyError, httpx.ConnectError, httpx.ConnectTimeout, *_DROPPED) as error:
+            # the same kind, so a caller retries what it retried before; the message says how
+            raise type(error)(_failed(proxy, target, str(error)), request=request) from None
+        if response.status_code == 407:  # plain http: the proxy answers in the origin's place
+            response.close()
+            raise httpx.ProxyError(
+                _failed(proxy, target, "407 Proxy Authentication Required"), request=request
+            )
+        return response
+
+    def close(self) -> None:
+        self._direct.close()
+        for transport in self._proxied.values():
+            transport.close()
+
+
+def transport(given: httpx.BaseTransport | None) -> httpx.BaseTransport:
+    """What every mlenv client sends through (with ``trust_env=False``): a test's transport,
+    or the proxy router over the trust ``mlenv.tls`` decides."""
+    if given is not None:
+        return given
+    from mlenv.tls import ssl_context
+
+    return ProxyRouter(ssl_context())
+
+
+def _failed(proxy: str, target: str, why: str) -> str:
+    return f"via proxy {shown(proxy)} to {target}: {why or 'connection closed'}"
+
+
+def proxy_hint(error: BaseException) -> str | None:
+    """The fix for a request the proxy refused or could not carry, else None."""
+    if "via proxy " not in str(error):
+        return None
+    return (
+        f"check the proxy variables ({PROXY_VARIABLES}): the proxy's address, its "
+        "user:password@ if it asks for one (407), or add the host to NO_PROXY to go direct"
+    )
