@@ -232,6 +232,7 @@ class HttpClient:
     def _http(self) -> httpx.Client:
         import httpx
 
+        from mlenv.exchange import DeadlineTransport
         from mlenv.tls import ssl_context
 
         with self._lock:
@@ -240,8 +241,8 @@ class HttpClient:
                 self._client = httpx.Client(
                     timeout=httpx.Timeout(read, connect=connect),
                     follow_redirects=False,
-                    transport=self._transport,
-                    verify=ssl_context(),
+                    # each exchange under a deadline as a whole (a test may bring its own)
+                    transport=self._transport or DeadlineTransport(ssl_context()),
                     event_hooks={"response": [hold_location]},
                     # only what ``bodies`` inflates in bounded steps (httpx would add zstd)
                     headers={

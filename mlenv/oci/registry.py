@@ -21,6 +21,7 @@ from typing import BinaryIO
 import httpx
 
 from mlenv.errors import MlenvError, printable
+from mlenv.exchange import DeadlineTransport
 from mlenv.index.bodies import ResponseReader
 from mlenv.oci.auth import (
     BLOB_DOWNLOAD,
@@ -196,8 +197,8 @@ class _Session:
             delays=delays,
             base_url=base_url,
             auth=ChallengeAuth(base_url, credentials, scopes),
-            transport=transport,
-            verify=ssl_context(),
+            # each exchange under a deadline as a whole (a test may bring its own)
+            transport=transport or DeadlineTransport(ssl_context()),
             timeout=_TIMEOUT,
             follow_redirects=True,
             headers={"Accept-Encoding": "identity"},
