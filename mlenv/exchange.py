@@ -249,7 +249,7 @@ def _timeout(request: httpx.Request, limit: float, exchange: _Exchange) -> Excha
     url = redact(str(request.url.copy_with(username=None, password=None)))
     came = f" ({exchange.received} bytes came)" if exchange.received else ""
     return ExchangeTimeout(
-        f"{request.method} {url}: no answer within {limit:.3g} s; the server stalled in "
+        f"no answer to {request.method} within {limit:.3g} s: the server stalled in "
         f"{exchange.step}{came}",
         where=url,
         hint="the server is stalling or very slow; retry later, or allow more time with "

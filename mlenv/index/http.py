@@ -238,11 +238,13 @@ class HttpClient:
         with self._lock:
             if self._client is None:
                 read, connect = self._timeouts
+                context = ssl_context()
                 self._client = httpx.Client(
                     timeout=httpx.Timeout(read, connect=connect),
                     follow_redirects=False,
                     # each exchange under a deadline as a whole (a test may bring its own)
-                    transport=self._transport or DeadlineTransport(ssl_context()),
+                    transport=self._transport or DeadlineTransport(context),
+                    verify=context,  # for a proxy from the environment
                     event_hooks={"response": [hold_location]},
                     # only what ``bodies`` inflates in bounded steps (httpx would add zstd)
                     headers={

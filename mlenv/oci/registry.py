@@ -193,12 +193,14 @@ class _Session:
         self._reference = reference
         self._repo = reference.repository
         self._mount_from = tuple(mount_from)
+        context = ssl_context()
         self._client = PatientClient(
             delays=delays,
             base_url=base_url,
             auth=ChallengeAuth(base_url, credentials, scopes),
             # each exchange under a deadline as a whole (a test may bring its own)
-            transport=transport or DeadlineTransport(ssl_context()),
+            transport=transport or DeadlineTransport(context),
+            verify=context,  # for a proxy from the environment
             timeout=_TIMEOUT,
             follow_redirects=True,
             headers={"Accept-Encoding": "identity"},

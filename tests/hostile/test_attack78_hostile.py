@@ -26,6 +26,7 @@ from mlenv.limits import DEADLINE_ENV
 from mlenv.oci.registry import reader
 from mlenv.origins import LocalRoots
 from mlenv.report import QuietReporter
+from tests.support.cli import run_mlenv
 from tests.support.drip import DripServer, Script, answer, drip, read_request, tls_dripped
 from tests.support.siteca import make_ca
 
@@ -180,3 +181,23 @@ def test_a_reused_connection_that_starts_dripping_meets_the_deadline() -> None:
     assert first.content == b"<html>page 0</html>"
     assert DEADLINE * 0.9 <= seconds < DEADLINE + 2, seconds
     assert connections == 1
+
+
+def test_lock_against_a_dripping_index_exits_1_without_traceback(tmp_path: Path) -> None:
+    """Attack 78: as a user meets it: ``mlenv lock`` on an index that drips its status line
+    stops at the deadline, exit 1, the error and the variable to raise it named."""
+    with DripServer(status_line_dripped) as server:
+        index = f"http://127.0.0.1:{server.port}/simple"
+        (tmp_path / "mlenv.toml").write_text(
+            '[environment]\nname = "drip"\npython = "3.11"\nplatforms = ["linux-64"]\n'
+            f'[pypi]\nindex-url = "{index}"\ndependencies = ["pkg"]\n'
+        )
+        start = time.monotonic()
+        done = run_mlenv(["lock"], tmp_path, env={DEADLINE_ENV: "1"}, timeout=120)
+        seconds = time.monotonic() - start
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr, done.stderr
+    assert "no answer to GET within 1 s: the server stalled in the" in done.stderr, done.stderr
+    assert DEADLINE_ENV in done.stderr and "Nothing was stored" in done.stderr, done.stderr
+    assert f"{index}/pkg/" in done.stderr, done.stderr
+    assert seconds < 20, seconds
