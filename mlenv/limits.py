@@ -9,9 +9,12 @@ and where, before the work it would cost is done. The bounds sit far above anyth
 from __future__ import annotations
 
 import json
+import math
+import os
 import re
 import sys
 import tomllib
+from collections.abc import Mapping
 from typing import Any
 
 from mlenv.errors import MlenvError
@@ -94,3 +97,31 @@ def enforce(amount: int, limit: int, what: str, *, where: str) -> None:
             where=where,
             hint="no real index or package comes near this; the source is broken or hostile",
         )
+
+
+# Every HTTP exchange (``mlenv.exchange``) and every download (``cache.download``) has a deadline
+# as a whole, not only a timeout for each read: a floor (``$MLENV_DOWNLOAD_SECONDS``) plus what
+# is sent or received at SLOWEST_RATE.
+DEADLINE_ENV = "MLENV_DOWNLOAD_SECONDS"
+DEADLINE_FLOOR = 600.0
+SLOWEST_RATE = 64 << 10  # bytes per second
+
+
+def floor_seconds(environ: Mapping[str, str] | None = None) -> float:
+    """``$MLENV_DOWNLOAD_SECONDS`` (a positive number of seconds) or ``DEADLINE_FLOOR``."""
+    env = os.environ if environ is None else environ
+    text = env.get(DEADLINE_ENV, "").strip()
+    if not text:
+        return DEADLINE_FLOOR
+    try:
+        floor = float(text)
+    except ValueError:
+        floor = math.nan
+    if not math.isfinite(floor) or floor <= 0:
+        raise LimitError(
+            f"{DEADLINE_ENV} is {text[:40]!r}, not a number of seconds",
+            where=DEADLINE_ENV,
+            hint=f"set it to a positive number of seconds (default {DEADLINE_FLOOR:g}), or "
+            "unset it",
+        )
+    return floor

@@ -31,6 +31,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from mlenv.exchange import DeadlineTransport
 from mlenv.origins import is_loopback
 
 PROXY_VARIABLES = "HTTPS_PROXY / HTTP_PROXY / ALL_PROXY / NO_PROXY"
@@ -132,8 +133,8 @@ class ProxyRouter(httpx.BaseTransport):
     def __init__(self, verify: ssl.SSLContext, environ: Mapping[str, str] | None = None) -> None:
         self._verify = verify
         self._environ = dict(os.environ if environ is None else environ)
-        self._direct = httpx.HTTPTransport(verify=verify)
-        self._proxied: dict[str, httpx.HTTPTransport] = {}
+        self._direct = DeadlineTransport(verify)
+        self._proxied: dict[str, DeadlineTransport] = {}
         self._lock = threading.Lock()
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
@@ -144,7 +145,7 @@ class ProxyRouter(httpx.BaseTransport):
         transport = self._proxied.get(proxy)
         if transport is None:
             try:
-                transport = httpx.HTTPTransport(verify=self._verify, proxy=httpx.Proxy(proxy))
+                transport = DeadlineTransport(self._verify, proxy=httpx.Proxy(proxy))
             except (ValueError, ImportError, httpx.InvalidURL):  # socks5:// without socksio
                 why = "not a proxy URL mlenv can use (http://, https://, socks5:// with socksio)"
                 raise httpx.ProxyError(_failed(proxy, url, why), request=request) from None

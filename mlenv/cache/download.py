@@ -3,8 +3,6 @@ network broke; the lock's URLs are judged (``origins.follow``) before any downlo
 
 from __future__ import annotations
 
-import math
-import os
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -19,6 +17,7 @@ from mlenv.cache.lock_artifacts import missing_error, missing_from
 from mlenv.errors import MlenvError, Problem, ProblemsError
 from mlenv.index.http import HttpError
 from mlenv.index.urls import file_url_to_path, is_file_url
+from mlenv.limits import DEADLINE_ENV, DEADLINE_FLOOR, SLOWEST_RATE, floor_seconds
 from mlenv.origins import LocalRoots, UnsafeUrlError, follow
 from mlenv.redaction import redact
 from mlenv.report import Reporter, Task
@@ -30,9 +29,6 @@ CHUNK = 1 << 20
 # that drips a byte every few seconds never trips the read timeout and would hold a fetch for
 # ever. The deadline is generous: a floor (``$MLENV_DOWNLOAD_SECONDS``, 600 s by default) plus
 # the time the file takes at SLOWEST_RATE, so a 2 GiB wheel on a slow link still gets 9 hours.
-DEADLINE_ENV = "MLENV_DOWNLOAD_SECONDS"
-DEADLINE_FLOOR = 600.0
-SLOWEST_RATE = 64 << 10  # bytes per second
 
 
 class DownloadTimeout(CacheError):
@@ -144,22 +140,7 @@ def fetch(
 def deadline_seconds(size: int, environ: Mapping[str, str] | None = None) -> float:
     """The seconds a download of ``size`` bytes may take in all: the floor (``DEADLINE_ENV``,
     seconds, or ``DEADLINE_FLOOR``) plus the size at ``SLOWEST_RATE``."""
-    env = os.environ if environ is None else environ
-    text = env.get(DEADLINE_ENV, "").strip()
-    floor = DEADLINE_FLOOR
-    if text:
-        try:
-            floor = float(text)
-        except ValueError:
-            floor = math.nan
-        if not math.isfinite(floor) or floor <= 0:
-            raise CacheError(
-                f"{DEADLINE_ENV} is {text[:40]!r}, not a number of seconds",
-                where=DEADLINE_ENV,
-                hint=f"set it to a positive number of seconds (default {DEADLINE_FLOOR:g}), or "
-                "unset it",
-            )
-    return floor + max(0, size) / SLOWEST_RATE
+    return floor_seconds(environ) + max(0, size) / SLOWEST_RATE
 
 
 def _named(error: MlenvError, artifact: Artifact) -> None:

@@ -24,9 +24,10 @@ import pytest
 
 from mlenv.build_outputs import check_blobs
 from mlenv.cache.artifacts import Artifact, ArtifactCache
-from mlenv.cache.download import DEADLINE_ENV, DownloadTimeout, UrlOpener, fetch
+from mlenv.cache.download import DownloadTimeout, UrlOpener, fetch
 from mlenv.cache.held import held_copy
 from mlenv.index.http import HttpClient
+from mlenv.limits import DEADLINE_ENV
 from mlenv.oci.bundle import TITLE
 from mlenv.origins import LocalRoots, may_send_credentials
 from mlenv.report import QuietReporter

@@ -1,0 +1,280 @@
+"""The transport every HTTP client of mlenv sends through: a deadline for each whole exchange.
+
+httpx's timeouts bound each socket operation, not an exchange: a server that drips its status
+line, its headers or its TLS handshake a byte a second never trips the read timeout, and
+httpcore takes ~100 KiB of headers, so a hostile index or registry could hold ``lock``,
+``fetch`` or ``pull`` for days. Here every exchange (connect, TLS, the request, the status line
+and the headers) must end within ``floor_seconds()`` (``$MLENV_DOWNLOAD_SECONDS``, 600 s by
+default) plus the request body's size at ``SLOWEST_RATE``: each network operation is given at
+most the time left (``_Stream``), so the deadline holds however the server paces its bytes, with
+no watchdog thread. A body is bounded after that by its reader (``cache.download._chunks``, the
+registry's ``auth.bound_answer``).
+
+The deadline lives in a context variable set by ``DeadlineTransport.handle_request`` for the
+one request it sends in this thread; a pooled connection reused by the next request meets that
+request's own deadline.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import ssl
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import httpcore
+import httpx
+
+from mlenv.errors import MlenvError
+from mlenv.limits import DEADLINE_ENV, DEADLINE_FLOOR, SLOWEST_RATE, floor_seconds
+from mlenv.redaction import redact
+
+
+class ExchangeTimeout(MlenvError):
+    """A server did not answer (connect, TLS, status line, headers) within the exchange's
+    deadline; never retried: the server is stalling."""
+
+
+class _Exchange:
+    """The one exchange this thread is waiting on: when it must end, what it is doing."""
+
+    __slots__ = ("ends", "line_ended", "received", "step")
+
+    def __init__(self, ends: float) -> None:
+        self.ends = ends
+        self.received = 0
+        self.line_ended = False  # the status line came whole: what is awaited is the headers
+        self.step = "connecting"
+
+
+_CURRENT: contextvars.ContextVar[_Exchange | None] = contextvars.ContextVar(
+    "mlenv_exchange", default=None
+)
+
+
+class _Overdue(httpcore.TimeoutException):
+    """The exchange's deadline passed (told apart from one operation's timeout)."""
+
+
+def _budget(timeout: float | None) -> tuple[_Exchange | None, float | None]:
+    exchange = _CURRENT.get()
+    if exchange is None:
+        return None, timeout
+    left = exchange.ends - time.monotonic()
+    if left <= 0:
+        raise _Overdue(exchange.step)
+    return exchange, left if timeout is None else min(timeout, left)
+
+
+def _overdue(exchange: _Exchange | None) -> bool:
+    return exchange is not None and time.monotonic() >= exchange.ends
+
+
+class _Stream(httpcore.NetworkStream):
+    """A network stream whose every operation gets at most the exchange's time left."""
+
+    def __init__(self, inner: httpcore.NetworkStream) -> None:
+        self._inner = inner
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        exchange, budget = _budget(timeout)
+        if exchange is not None:
+            exchange.step = "the headers" if exchange.line_ended else "the status line"
+        try:
+            data = self._inner.read(max_bytes, budget)
+        except httpcore.TimeoutException:
+            if _overdue(exchange):
+                raise _Overdue(exchange.step if exchange else "") from None
+            raise
+        if exchange is not None:
+            exchange.received += len(data)
+            exchange.line_ended = exchange.line_ended or b"\n" in data
+        return data
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        exchange, budget = _budget(timeout)
+        if exchange is not None:
+            exchange.step = "sending the request"
+        try:
+            self._inner.write(buffer, budget)
+        except httpcore.TimeoutException:
+            if _overdue(exchange):
+                raise _Overdue(exchange.step if exchange else "") from None
+            raise
+
+    def close(self) -> None:
+        self._inner.close()
+
+    def start_tls(
+        self,
+        ssl_context: ssl.SSLContext,
+        server_hostname: str | None = None,
+        timeout: float | None = None,
+    ) -> httpcore.NetworkStream:
+        # CPython's SSLSocket.do_handshake holds the socket's timeout for the whole handshake
+        # (a deadline, not a pause), so the time left bounds a dripped handshake as a whole.
+        exchange, budget = _budget(timeout)
+        if exchange is not None:
+            exchange.step = "the TLS handshake"
+        try:
+            return _Stream(self._inner.start_tls(ssl_context, server_hostname, budget))
+        except httpcore.TimeoutException:
+            if _overdue(exchange):
+                raise _Overdue(exchange.step if exchange else "") from None
+            raise
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._inner.get_extra_info(info)
+
+
+class _Backend(httpcore.NetworkBackend):
+    def __init__(self) -> None:
+        self._inner = httpcore.SyncBackend()
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Any = None,
+    ) -> httpcore.NetworkStream:
+        exchange, budget = _budget(timeout)
+        try:
+            stream = self._inner.connect_tcp(host, port, budget, local_address, socket_options)
+        except httpcore.TimeoutException:
+            if _overdue(exchange):
+                raise _Overdue("connecting") from None
+            raise
+        return _Stream(stream)
+
+    def sleep(self, seconds: float) -> None:
+        self._inner.sleep(seconds)
+
+
+# httpcore's exceptions as httpx names them (what httpx.HTTPTransport raises), most specific first
+_MAPPED: tuple[tuple[type[Exception], type[httpx.RequestError]], ...] = (
+    (httpcore.ConnectTimeout, httpx.ConnectTimeout),
+    (httpcore.ReadTimeout, httpx.ReadTimeout),
+    (httpcore.WriteTimeout, httpx.WriteTimeout),
+    (httpcore.PoolTimeout, httpx.PoolTimeout),
+    (httpcore.TimeoutException, httpx.TimeoutException),
+    (httpcore.ConnectError, httpx.ConnectError),
+    (httpcore.ReadError, httpx.ReadError),
+    (httpcore.WriteError, httpx.WriteError),
+    (httpcore.NetworkError, httpx.NetworkError),
+    (httpcore.UnsupportedProtocol, httpx.UnsupportedProtocol),
+    (httpcore.RemoteProtocolError, httpx.RemoteProtocolError),
+    (httpcore.LocalProtocolError, httpx.LocalProtocolError),
+    (httpcore.ProtocolError, httpx.ProtocolError),
+    (httpcore.ProxyError, httpx.ProxyError),
+)
+
+_FAILURES = tuple(theirs for theirs, _ in _MAPPED)
+
+
+def _as_httpx(exc: Exception, request: httpx.Request) -> Exception:
+    for theirs, ours in _MAPPED:
+        if isinstance(exc, theirs):
+            return ours(str(exc), request=request)
+    return exc
+
+
+class _Body(httpx.SyncByteStream):
+    def __init__(self, inner: Any, request: httpx.Request) -> None:
+        self._inner = inner
+        self._request = request
+
+    def __iter__(self) -> Iterator[bytes]:
+        try:
+            yield from self._inner
+        except _FAILURES as exc:
+            raise _as_httpx(exc, self._request) from exc
+
+    def close(self) -> None:
+        self._inner.close()
+
+
+def _core_url(url: httpx.URL) -> httpcore.URL:
+    return httpcore.URL(
+        scheme=url.raw_scheme, host=url.raw_host, port=url.port, target=url.raw_path
+    )
+
+
+class DeadlineTransport(httpx.BaseTransport):
+    """An httpx transport over an httpcore pool whose streams meet each exchange's deadline
+    (httpx's own defaults otherwise: HTTP/1.1, keep-alive, the pool's limits)."""
+
+    def __init__(
+        self, ssl_context: ssl.SSLContext | None = None, proxy: httpx.Proxy | None = None
+    ) -> None:
+        limits: dict[str, Any] = {
+            "ssl_context": ssl_context,
+            "max_connections": 100,
+            "max_keepalive_connections": 20,
+            "keepalive_expiry": 5.0,
+            "network_backend": _Backend(),
+        }
+        self._pool: httpcore.ConnectionPool
+        if proxy is None:
+            self._pool = httpcore.ConnectionPool(**limits)
+        elif proxy.url.scheme in ("http", "https"):  # the proxy's own exchange meets it too
+            self._pool = httpcore.HTTPProxy(
+                proxy_url=_core_url(proxy.url),
+                proxy_auth=proxy.raw_auth,
+                proxy_headers=proxy.headers.raw,
+                proxy_ssl_context=proxy.ssl_context,
+                **limits,
+            )
+        elif proxy.url.scheme in ("socks5", "socks5h"):  # ImportError without socksio
+            self._pool = httpcore.SOCKSProxy(
+                proxy_url=_core_url(proxy.url),
+                proxy_auth=proxy.raw_auth,
+                **limits,
+            )
+        else:
+            raise ValueError(f"unsupported proxy scheme {proxy.url.scheme!r}")
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        sending = int(request.headers.get("Content-Length", "0") or 0)
+        limit = floor_seconds() + sending / SLOWEST_RATE
+        exchange = _Exchange(time.monotonic() + limit)
+        assert isinstance(request.stream, httpx.SyncByteStream)
+        core = httpcore.Request(
+            method=request.method,
+            url=_core_url(request.url),
+            headers=request.headers.raw,
+            content=request.stream,
+            extensions=request.extensions,
+        )
+        token = _CURRENT.set(exchange)
+        try:
+            answer = self._pool.handle_request(core)
+        except _Overdue:
+            raise _timeout(request, limit, exchange) from None
+        except _FAILURES as exc:
+            raise _as_httpx(exc, request) from exc
+        finally:
+            _CURRENT.reset(token)
+        return httpx.Response(
+            status_code=answer.status,
+            headers=answer.headers,
+            stream=_Body(answer.stream, request),
+            extensions=answer.extensions,
+        )
+
+    def close(self) -> None:
+        self._pool.close()
+
+
+def _timeout(request: httpx.Request, limit: float, exchange: _Exchange) -> ExchangeTimeout:
+    url = redact(str(request.url.copy_with(username=None, password=None)))
+    came = f" ({exchange.received} bytes came)" if exchange.received else ""
+    return ExchangeTimeout(
+        f"no answer to {request.method} within {limit:.3g} s: the server stalled in "
+        f"{exchange.step}{came}",
+        where=url,
+        hint="the server is stalling or very slow; retry later, or allow more time with "
+        f"{DEADLINE_ENV}=SECONDS (default {DEADLINE_FLOOR:g}). Nothing was stored",
+    )
