@@ -16,13 +16,22 @@ WSL 13.x target was "driver-unconfirmed" even when the reported CUDA Version cov
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 from mlenv.cuda.versions import DriverVersion
+from mlenv.importers import ImportFileError, read_requirements
+from mlenv.importers_pixi import read_pixi
+from mlenv.importers_poetry import PoetryConstraintError, translate
 from mlenv.judge import Judged, verify_lock
 from mlenv.lockfile import Lock
+from mlenv.manifest import loads
+from tests.support.cli import run_mlenv
 from tests.support.locks import HASH, codes, locked, make_lock
 
 # (torch local tag, Table 3 GA Linux, Table 3 GA Windows): typed from cuda.md §1
@@ -158,3 +167,213 @@ def test_a_newer_minor_build_on_a_wsl_13x_target_is_judged_by_the_reported_cuda(
     assert _errors(lock, Judged("581.15", "nvidia-smi", cuda="13.0")) == [
         ("error", "cuda-newer-minor", "torch")
     ]
+
+
+# ---------------------------------------------------------------------------------------------
+# `mlenv init --from`: Poetry. poetry-core's parse_single_constraint (src/poetry/core/
+# constraints/version/parser.py) reads ``(?i)^v?[xX*](\.[xX*])*$`` as any version, and its
+# BASIC_CONSTRAINT operators are ``<>|!=|>=?|<=?|==?``: no ``===``, so ``===1.2`` fails to parse.
+
+
+@pytest.mark.parametrize("wild", ["*", "*.*", "*.*.*", "x", "X.x", "v*", "x.*.X"])
+def test_every_poetry_spelling_of_any_version_is_any_version(wild: str) -> None:
+    """``*.*`` was "'*' is not a version"."""
+    assert translate(wild) == ""
+    assert translate(f">=1.2, {wild}") == ">=1.2"
+    assert translate(f"{wild} || ^2") == ""
+
+
+@settings(max_examples=60)
+@given(parts=st.lists(st.sampled_from(["*", "x", "X"]), min_size=1, max_size=5), v=st.booleans())
+def test_any_wildcard_run_means_any_version(parts: list[str], v: bool) -> None:
+    assert translate(("v" if v else "") + ".".join(parts)) == ""
+
+
+@pytest.mark.parametrize("constraint", ["===1.2", ">=1.0, ===1.2", "=== 1.2"])
+def test_arbitrary_equality_is_refused_as_poetry_refuses_it(constraint: str) -> None:
+    with pytest.raises(PoetryConstraintError) as caught:
+        translate(constraint)
+    assert "no === operator" in str(caught.value)
+    assert caught.value.hint == 'write "==1.2" (or "1.2") to pin the version'
+
+
+def _init(tmp_path: Path, name: str, text: str, *extra: str) -> tuple[int, str]:
+    (tmp_path / name).write_text(text)
+    result = run_mlenv(["init", "--from", name, "--name", "p", *extra], tmp_path)
+    assert "Traceback" not in result.stderr, result.stderr
+    return result.returncode, result.stderr
+
+
+def test_init_reads_a_star_star_poetry_dependency(tmp_path: Path) -> None:
+    text = '[tool.poetry]\nname = "x"\n[tool.poetry.dependencies]\nnumpy = "*.*"\n'
+    code, err = _init(tmp_path, "pyproject.toml", text)
+    assert code == 0, err
+    assert loads((tmp_path / "mlenv.toml").read_text()).pypi.dependencies == ("numpy",)
+
+
+def test_init_refuses_a_poetry_triple_equals_naming_its_key(tmp_path: Path) -> None:
+    text = '[tool.poetry]\nname = "x"\n[tool.poetry.dependencies]\nnumpy = "===1.2"\n'
+    code, err = _init(tmp_path, "pyproject.toml", text)
+    assert code == 1, err
+    assert "numpy" in err and "'===1.2'" in err and 'hint: write "==1.2"' in err
+    assert not (tmp_path / "mlenv.toml").exists()
+
+
+# ---------------------------------------------------------------------------------------------
+# requirements files: one project pinned twice. pip 20.3+ (resolvelib; pip's
+# resolution/resolvelib/factory.py) keeps every root requirement and refuses a pair no version
+# satisfies: "Cannot install numpy==1.0 and numpy==2.0 because these package versions have
+# conflicting dependencies". "Double requirement given" is only the legacy resolver's.
+
+
+def _read(tmp_path: Path, files: dict[str, str]) -> list[tuple[str, str]]:
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    try:
+        read_requirements(tmp_path / "requirements.txt")
+    except ImportFileError as exc:
+        return [(p.where.split("/")[-1], p.message) for p in exc.problems]
+    return []
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [("numpy==1.0", "numpy==2.0"), ("Numpy==1.0", "numpy==2.0"), ("NumPy==1", "numpy===2"),
+     ("num-py==1", "Num_Py==2"), ("numpy==1.0", "numpy>=2"), ("numpy<2", "numpy==2.0")],
+)  # fmt: skip
+def test_two_lines_no_version_satisfies_are_refused_naming_both(
+    tmp_path: Path, first: str, second: str
+) -> None:
+    problems = _read(tmp_path, {"requirements.txt": f"{first}\nscipy\n{second}\n"})
+    assert [where for where, _ in problems] == ["requirements.txt:3"]
+    assert f"contradicts {first} at " in problems[0][1] and "requirements.txt:1" in problems[0][1]
+
+
+def test_a_conflict_across_an_include_names_both_files(tmp_path: Path) -> None:
+    files = {"requirements.txt": "numpy==1.0\n-r more.txt\n", "more.txt": "numpy==2.0\n"}
+    problems = _read(tmp_path, files)
+    assert [where for where, _ in problems] == ["more.txt:1"]
+    assert "requirements.txt:1" in problems[0][1]
+
+
+@pytest.mark.parametrize(
+    "pair",
+    [("numpy==1.0", "num_py==2.0"), ("numpy==1.0", "numpy==1.0.0"),
+     ("torch==2.1", "torch==2.1+cu118"), ("numpy==1.0", "numpy"), ("numpy>=1", "numpy<2"),
+     ("numpy==1.*", "numpy==1.2"),
+     ("numpy==1.0; python_version<'3.9'", "numpy==2.0; python_version>='3.9'")],
+)  # fmt: skip
+def test_pairs_some_version_satisfies_or_markers_separate_are_kept(
+    tmp_path: Path, pair: tuple[str, str]
+) -> None:
+    assert _read(tmp_path, {"requirements.txt": "\n".join(pair) + "\n"}) == []
+
+
+VERSIONS = ["1.0", "1.0.0", "1.0+cu118", "1.0.post1", "1.1", "2.0", "2.0rc1", "2.0+cpu"]
+# every version a pair below could share: each drawn one and its local variants
+GRID = sorted({v for base in VERSIONS for v in (base, base.split("+")[0] + "+cu118",
+                                                 base.split("+")[0] + "+cpu")})  # fmt: skip
+
+
+@st.composite
+def _requirement(draw: st.DrawFn, names: list[str]) -> str:
+    version = draw(st.sampled_from(VERSIONS))
+    local_ok = ["==", "===", "!="]
+    operator = draw(st.sampled_from(local_ok if "+" in version else [*local_ok, ">=", "<", "~="]))
+    return f"{draw(st.sampled_from(names))}{operator}{version}"
+
+
+@settings(max_examples=200)
+@given(one=_requirement(["numpy", "NumPy", "num-py"]), other=_requirement(["numpy", "num_py"]))
+def test_a_pair_is_refused_exactly_when_a_pin_leaves_no_common_version(
+    tmp_path_factory: pytest.TempPathFactory, one: str, other: str
+) -> None:
+    """packaging is the reference, over every version the pair could share: refused exactly
+    when the two name one PEP 503 project, one pins (== without a wildcard, or ===), and no
+    version satisfies both (two ranges are left to the resolver)."""
+    first, second = Requirement(one), Requirement(other)
+    pinned = any(s.operator in ("==", "===") for r in (first, second) for s in r.specifier)
+    common = [v for v in GRID if all(r.specifier.contains(v, prereleases=True)
+                                     for r in (first, second))]  # fmt: skip
+    same = canonicalize_name(first.name) == canonicalize_name(second.name)
+    problems = _read(tmp_path_factory.mktemp("pair"), {"requirements.txt": f"{one}\n{other}\n"})
+    assert bool(problems) == (same and pinned and not common), (one, other, problems)
+
+
+def test_init_refuses_conflicting_pins_and_writes_nothing(tmp_path: Path) -> None:
+    code, err = _init(tmp_path, "requirements.txt", "numpy==1.0\nNumpy==2.0\n")
+    assert code == 1, err
+    assert "requirements.txt:2: Numpy==2.0 contradicts numpy==1.0 at " in err
+    assert "hint: keep one of the two lines" in err
+    assert not (tmp_path / "mlenv.toml").exists()
+
+
+@pytest.mark.parametrize(
+    ("line", "option"),
+    [("numpy --config-settings=a=b", "--config-settings"), ("numpy -C a=b", "-C"),
+     ("numpy --global-option=--x", "--global-option"), ("numpy -Ca=b", "-C"),
+     (f"numpy==1 --hash=sha256:{'a' * 64} --config-settings a=b", "--config-settings")],
+)  # fmt: skip
+def test_a_per_requirement_option_is_refused_with_what_to_do(
+    tmp_path: Path, line: str, option: str
+) -> None:
+    """A --config-settings after a --hash was dropped silently (the line kept as its pin)."""
+    code, err = _init(tmp_path, "requirements.txt", f"scipy\n{line}\n")
+    assert code == 1, err
+    assert f"requirements.txt:2: per-requirement options cannot be expressed: {option} in" in err
+    assert "hint: mlenv locks built wheels and builds none: build the wheel" in err
+    assert "[pypi].find-links" in err
+    assert not (tmp_path / "mlenv.toml").exists()
+
+
+# ---------------------------------------------------------------------------------------------
+# pixi: a feature no selected environment has was left out without a word.
+
+PIXI = """[workspace]
+name = "x"
+channels = ["conda-forge"]
+platforms = ["linux-64"]
+[dependencies]
+python = "3.11.*"
+[feature.cuda.dependencies]
+cuda-version = "12.4.*"
+[feature.lint.dependencies]
+ruff = "*"
+[environments]
+gpu = ["cuda"]
+"""
+
+
+def test_features_left_out_are_named_with_the_group_that_selects_them(tmp_path: Path) -> None:
+    (tmp_path / "pixi.toml").write_text(PIXI)
+    notes = read_pixi(tmp_path / "pixi.toml", ()).notes
+    assert (
+        "feature(s) in no selected environment, not imported: "
+        "cuda (--group cuda or --group gpu), lint (--group lint)"
+    ) in notes
+    chosen = read_pixi(tmp_path / "pixi.toml", ("gpu",))
+    assert "cuda-version 12.4.*" in chosen.conda
+    assert [n for n in chosen.notes if "not imported" in n] == [
+        "feature(s) in no selected environment, not imported: lint (--group lint)"
+    ]
+    every = read_pixi(tmp_path / "pixi.toml", ("gpu", "lint")).notes
+    assert not [n for n in every if "not imported" in n]
+
+
+def test_a_redefined_default_environment_brings_its_features(tmp_path: Path) -> None:
+    """pixi's `default` environment, when [environments] defines it, has those features."""
+    (tmp_path / "pixi.toml").write_text(PIXI + 'default = ["lint"]\n')
+    imported = read_pixi(tmp_path / "pixi.toml", ())
+    assert any(spec.startswith("ruff") for spec in imported.conda)
+    assert [n for n in imported.notes if "not imported" in n] == [
+        "feature(s) in no selected environment, not imported: cuda (--group cuda or --group gpu)"
+    ]
+
+
+def test_init_prints_the_left_out_note_through_the_reporter(tmp_path: Path) -> None:
+    code, err = _init(tmp_path, "pixi.toml", PIXI)
+    assert code == 0, err
+    assert "note: feature(s) in no selected environment, not imported: cuda (--group cuda" in err
+    quiet = run_mlenv(["-q", "init", "--from", "pixi.toml", "--name", "q", "--force"], tmp_path)
+    assert quiet.returncode == 0, quiet.stderr
+    assert "not imported" not in quiet.stderr
