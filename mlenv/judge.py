@@ -205,8 +205,13 @@ def _below_packages(needs: list[PackageNeed], judged: Judged) -> list[Finding]:
                 found.append(Finding.error("driver-below-package", item.name,
                                     f"CUDA Version >= {cuda}", checked, message, hint))  # fmt: skip
                 continue
+            message, hint = exc.message, exc.hint or ""
+            if windows and _linux_known(item) is not None:  # only the Windows column is N/A
+                message = f"Table 3 gives no Windows driver for CUDA {item.need.label} (N/A)"
+                hint = ("run `mlenv verify --host` where nvidia-smi prints the driver's CUDA "
+                        "Version (it is judged instead)")  # fmt: skip
             found.append(Finding.error("driver-unconfirmed", item.name, "a known minimum driver",
-                                checked, exc.message, exc.hint or ""))  # fmt: skip
+                                checked, message, hint))  # fmt: skip
             continue
         if needed is not None and driver < needed[0]:
             message = f"{who} needs {said} {needed[0]} ({needed[1]}), but the {said} is "

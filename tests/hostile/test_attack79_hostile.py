@@ -143,6 +143,8 @@ def test_an_untargeted_13x_build_on_wsl_is_judged_by_the_reported_cuda(
     assert _errors(lock, _wsl("576.02", cuda="12.9")) == [("error", "driver-below-package", name)]
     # without the reported number nothing ranks a Windows 13.x driver: refused, not guessed
     assert _errors(lock, _wsl("581.15")) == [("error", "driver-unconfirmed", name)]
+    said = [f for f in verify_lock(lock, HASH, _wsl("581.15")).findings if f.severity == "error"]
+    assert "no Windows driver" in said[0].message and "CUDA Version" in said[0].hint
 
 
 def _wsl_13(package: str) -> Lock:
