@@ -20,10 +20,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from packaging.requirements import InvalidRequirement
+from packaging.requirements import InvalidRequirement, Requirement
 
 from mlenv.cache.files import open_plain
 from mlenv.errors import Problem, ProblemsError
+from mlenv.importers_pins import conflicting_pins
 from mlenv.limits import MAX_IMPORTED_REQUIREMENTS, MAX_INCLUDED_FILES, enforce, parse_toml
 from mlenv.pep508 import requirement as parsed_requirement
 from mlenv.userfiles import InputError, read_handle, read_input
@@ -66,6 +67,7 @@ class _Collector:
     notes: list[str] = field(default_factory=list)
     roots: tuple[Path, ...] = ()  # where -r may lead: the imported file's and the project's
     files_read: int = 0
+    read: list[tuple[str, Requirement]] = field(default_factory=list)  # (where, requirement)
 
     def fail(self, where: str, message: str, hint: str | None = None) -> None:
         self.problems.append(Problem(where, message, hint))
@@ -153,6 +155,7 @@ def read_requirements(path: Path, roots: Sequence[Path] = ()) -> Imported:
     places = dict.fromkeys(Path(os.path.normpath(r.absolute())) for r in (top, *roots))
     collector = _Collector(roots=tuple(places))
     result = _requirements(path, collector, (), Imported())
+    collector.problems += conflicting_pins(collector.read)
     collector.check(str(path))
     return replace(result, notes=tuple(dict.fromkeys(collector.notes)))
 
@@ -292,8 +295,12 @@ def _requirement_line(
 ) -> Imported:
     hashes = [w for w in words if w.startswith("--hash")]
     text = line.split(" --", 1)[0].strip() if hashes or " --" in line else line
-    if " --" in line and not hashes:
-        collector.fail(where, f"per-requirement options cannot be expressed: {line!r}")
+    options = [w for w in words if (w[:2] == "--" or w[:2] == "-C") and w not in hashes]
+    if options := [w.partition("=")[0] if w[:2] == "--" else w[:2] for w in options]:
+        collector.fail(where, f"per-requirement options cannot be expressed: {options[0]} in "
+                       f"{line!r}", "mlenv locks built wheels and builds none: build the wheel "
+                       "with that option (pip wheel), put it in a [pypi].find-links directory "
+                       "and require it by name")  # fmt: skip
         return result
     if re.match(r"^(git|hg|svn|bzr)\+|^[a-z]+://|^\.{0,2}/|.*\.(whl|tar\.gz|zip)$", text):
         collector.fail(
@@ -324,6 +331,7 @@ def _requirement_line(
             "--hash pins are kept as == pins; mlenv.lock records the sha256 of every artifact "
             "(compare with `mlenv export --format requirements`)"
         )
+    collector.read.append((where, requirement))
     return replace(result, pypi=(*result.pypi, " ".join(text.split())))
 
 

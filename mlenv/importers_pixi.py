@@ -165,7 +165,7 @@ def read_pixi(
     features = _table(data.get("feature"))
     environments = _table(data.get("environments"))
     chosen: list[str] = []
-    for group in groups:
+    for group in ("default", *groups) if "default" in environments else groups:
         env = environments.get(group)
         names = env.get("features") if isinstance(env, dict) else env
         if group in features:
@@ -186,6 +186,8 @@ def read_pixi(
         channels += list(feature.get("channels") or [])
         prefix = f"{title}feature.{name}."
         _tables(feature, prefix, path, platforms or [_LINUX[0]], found, collector)
+    if left := [name for name in features if name not in chosen]:
+        collector.notes.append(_left_out(left, environments))
     options = _table(data.get("pypi-options"))
     cuda = _table(data.get("system-requirements")).get("cuda")
     if cuda is not None:
@@ -217,6 +219,21 @@ def read_pixi(
         platforms=tuple(platforms),
         notes=tuple(dict.fromkeys(collector.notes)),
     )
+
+
+def _left_out(left: list[str], environments: dict[str, Any]) -> str:
+    """The note naming features no selected environment has, and the --group that adds each:
+    the feature, or an environment that has it."""
+    said = []
+    for name in left:
+        homes = [env for env, value in environments.items() if name in _features_of(value)]
+        said.append(f"{name} (--group {' or --group '.join([name, *homes])})")
+    return f"feature(s) in no selected environment, not imported: {', '.join(said)}"
+
+
+def _features_of(environment: object) -> list[str]:
+    names = environment.get("features") if isinstance(environment, dict) else environment
+    return [str(n) for n in names] if isinstance(names, list) else []
 
 
 def _link(path: Path, entry: object) -> str:

@@ -24,6 +24,7 @@ from mlenv.importers_poetry_union import UnionError, merge
 _CONSTRAINT = re.compile(r"^(?P<op>\^|~=|~|===|==|=|!=|<>|>=|<=|>|<)?\s*(?P<version>\S+)$")
 _PLAIN = {"===": "===", "==": "==", "=": "==", "!=": "!=", "<>": "!=", ">=": ">=", "<=": "<=",
           ">": ">", "<": "<", "~=": "~="}  # fmt: skip
+_ANY = re.compile(r"v?[x*](\.[x*])*", re.IGNORECASE)  # poetry-core parse_single_constraint
 _UNREADABLE = {"git", "path", "url", "source", "develop"}
 
 
@@ -77,7 +78,7 @@ def _tilde(version: str) -> str:
 
 
 def _single(text: str) -> str:
-    if text in ("*", ""):
+    if text == "" or _ANY.fullmatch(text):  # poetry-core: ``*``, ``*.*``, ``x.X``, ``v*``
         return ""
     if text.startswith("!=") and text.endswith(".*"):
         _release(text[2:-2])
@@ -90,6 +91,11 @@ def _single(text: str) -> str:
     if match is None:
         raise PoetryConstraintError(f"{text!r} is not a Poetry constraint")
     operator, version = match["op"] or "==", match["version"]
+    if operator == "===":  # poetry-core 2.1.3 has no arbitrary equality: it refuses the line
+        raise PoetryConstraintError(
+            f"{text!r}: Poetry has no === operator (poetry-core refuses the constraint)",
+            f'write "=={version}" (or "{version}") to pin the version',
+        )
     if operator == "<>":  # poetry-core 2.1.3 drops the operator: ``<>1.5`` is the pin 1.5
         raise PoetryConstraintError(
             f"{text!r}: Poetry reads <> as no operator (the exact version {version})",

@@ -97,7 +97,7 @@ def verify_lock(lock: Lock, manifest_hash: str, judged: Judged | None) -> Verdic
                 )
             )
         if judged is not None:
-            findings += _below_packages(needs, DriverVersion.parse(judged.driver))
+            findings += _below_packages(needs, judged)
         return Verdict(tuple(findings), judged, None)
     driver = judged.driver if judged else target.driver_floor
     archs = tuple(dict.fromkeys(judged.archs)) if judged else ()
@@ -171,17 +171,24 @@ def _reported_cuda(target: CudaTarget, judged: Judged | None, seen: list[Finding
     return [Finding.error("driver-cuda-below-target", "", needs, checked, message, hint)]
 
 
-def _below_packages(needs: list[PackageNeed], driver: DriverVersion) -> list[Finding]:
+def _below_packages(needs: list[PackageNeed], judged: Judged) -> list[Finding]:
     """A checked driver against each package's own need, when the lock has no CUDA target to
     judge it by: a +cu92 torch on driver 340 does not run, target or not; nor does a build that
-    names only its major (cupy-cuda12x) below that major's floor (``matrix.major_floor``)."""
+    names only its major (cupy-cuda12x) below that major's floor (``matrix.major_floor``).
+    A WSL 2 host's driver is the Windows host's: Table 3's and Table 2's Windows columns rank it,
+    as they do a target (cuda.md §1-§2); where they say N/A (13.x) the driver's reported CUDA
+    Version decides (cuda.md §4), or the need stays unconfirmed."""
     found = []
+    driver, windows = DriverVersion.parse(judged.driver), judged.windows
+    said = "Windows driver" if windows else "driver"
+    checked = f"{said} {driver} (checked{', WSL 2' if windows else ''})"
+    reported = CudaVersion.parse(judged.cuda, where=judged.source) if judged.cuda else None
     for item in needs:
         who = f"{item.name} {item.version}"
         try:
-            needed = package_driver(item)
+            needed = package_driver(item, windows=windows)
             if needed is None and item.need.stub is None:  # major only: no target decides
-                needed = major_floor(item.need.cuda.major)
+                needed = major_floor(item.need.cuda.major, windows=windows)
                 if needed is None:
                     raise CudaError(
                         f"the minimum driver for CUDA {item.need.label} is not known",
@@ -189,17 +196,41 @@ def _below_packages(needs: list[PackageNeed], driver: DriverVersion) -> list[Fin
                         hint=f"use a build of {item.name} for a CUDA release with a known driver",
                     )
         except CudaError as exc:
-            checked = f"driver {driver} (checked)"
-            hint = exc.hint or ""
+            if windows and reported is not None and (cuda := _linux_known(item)) is not None:
+                if reported >= cuda:  # the Windows column is N/A: the reported CUDA decides
+                    continue
+                message = f"{who} needs CUDA {item.need.label}, but the {checked} reports "
+                message += f"CUDA Version {reported}"
+                hint = f"upgrade the driver to one that reports CUDA Version {cuda} or newer"
+                found.append(Finding.error("driver-below-package", item.name,
+                                    f"CUDA Version >= {cuda}", checked, message, hint))  # fmt: skip
+                continue
+            message, hint = exc.message, exc.hint or ""
+            if windows and _linux_known(item) is not None:  # only the Windows column is N/A
+                message = f"Table 3 gives no Windows driver for CUDA {item.need.label} (N/A)"
+                hint = ("run `mlenv verify --host` where nvidia-smi prints the driver's CUDA "
+                        "Version (it is judged instead)")  # fmt: skip
             found.append(Finding.error("driver-unconfirmed", item.name, "a known minimum driver",
-                                checked, exc.message, hint))  # fmt: skip
+                                checked, message, hint))  # fmt: skip
             continue
         if needed is not None and driver < needed[0]:
-            message = f"{who} needs driver {needed[0]} ({needed[1]}), but the driver is {driver}"
+            message = f"{who} needs {said} {needed[0]} ({needed[1]}), but the {said} is "
+            message += checked.removeprefix(f"{said} ")
+            hint = f"upgrade the driver to {needed[0]}"
             found.append(Finding.error("driver-below-package", item.name, f"driver >= {needed[0]}",
-                                f"driver {driver} (checked)", message + " (checked)",
-                                f"upgrade the driver to {needed[0]}"))  # fmt: skip
+                                checked, message, hint))  # fmt: skip
     return found
+
+
+def _linux_known(item: PackageNeed) -> CudaVersion | None:
+    """The CUDA a package needs when only Table 3's Windows column (N/A for 13.x) left its
+    driver unknown: its minor, or its major's first (13.0) for a major-only build."""
+    try:
+        if package_driver(item) is None and major_floor(item.need.cuda.major) is None:
+            return None
+    except CudaError:
+        return None
+    return CudaVersion(item.need.cuda.major, 0) if item.need.major_only else item.need.cuda
 
 
 def _integrity(platform: str, package: LockedPackage) -> list[Finding]:

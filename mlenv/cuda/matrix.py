@@ -78,6 +78,7 @@ class _Matrix:
 
     releases: tuple[_Release, ...]
     compat: dict[int, DriverVersion]
+    compat_windows: dict[int, DriverVersion]  # Table 2's Windows floors (cuda.md §2)
     archs: dict[int, _Archs]
 
 
@@ -103,6 +104,11 @@ def _build_matrix(raw: Any) -> _Matrix:
         compat={
             int(row["major"]): DriverVersion.parse(row["linux"], where=where)
             for row in raw["minor_compat"]
+        },
+        compat_windows={
+            int(row["major"]): DriverVersion.parse(row["windows"], where=where)
+            for row in raw["minor_compat"]
+            if row.get("windows") is not None
         },
         archs={
             int(row["major"]): _Archs(
@@ -298,17 +304,21 @@ def minor_compat_floor(major: int) -> DriverVersion:
     return floor
 
 
-def major_floor(major: int) -> tuple[DriverVersion, str] | None:
-    """The oldest Linux driver any CUDA major.x build can run on, for a build that names only
+def major_floor(major: int, *, windows: bool = False) -> tuple[DriverVersion, str] | None:
+    """The oldest driver any CUDA major.x build can run on, for a build that names only
     its major (cupy-cuda12x, nvidia-cudnn-cu12): the stricter of the major's minor-version
     compatibility floor (12.x: 525.60.13, minor-version-compatibility page) and its first
     toolkit's Table 3 driver (13.0 GA: 580.65.06, NVIDIA states the 13.x floor as ">= 580").
-    A lower bound, never the build's full need; None when neither is known."""
+    ``windows`` takes both from the Windows columns (a WSL 2 host's driver: 12.x 527.41, the
+    guide's value; 13.x has none). A lower bound, never the build's full need; None when
+    neither is known."""
     bounds: list[tuple[DriverVersion, str]] = []
-    if (compat := facts().compat.get(major)) is not None:
-        bounds.append((compat, f"the CUDA {major}.x minor-version compatibility floor"))
+    floors = facts().compat_windows if windows else facts().compat
+    if (compat := floors.get(major)) is not None:
+        column = " (Windows)" if windows else ""
+        bounds.append((compat, f"the CUDA {major}.x minor-version compatibility floor{column}"))
     first = [cuda for cuda in known_cuda_versions() if cuda.major == major]
-    if first and (found := table3_driver(first[0])) is not None:
+    if first and (found := table3_driver(first[0], windows=windows)) is not None:
         bounds.append((found[0], found[1]))
     return max(bounds, key=lambda bound: bound[0], default=None)
 

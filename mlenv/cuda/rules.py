@@ -30,6 +30,7 @@ from mlenv.cuda.matrix import (
     min_driver,
     table3_driver,
 )
+from mlenv.cuda.minor_said import unlisted_minor
 from mlenv.cuda.tags import CudaNeed
 from mlenv.cuda.versions import ARCH_SUFFIX_SINCE, CudaError, CudaVersion, DriverVersion, arch_cc
 
@@ -315,16 +316,8 @@ def _package_findings(target: CudaTarget, item: PackageNeed) -> list[Finding]:
     own = table3_driver(need.cuda, windows=windows)
     full = table3_driver(need.cuda, need.release, windows=windows)
     if own is None or full is None:
-        if need.cuda > cuda:
-            findings.append(
-                finding(
-                    "error",
-                    "driver-unconfirmed",
-                    f"CUDA {need.cuda}",
-                    f"{who} is built for CUDA {need.cuda}, whose minimum driver is unconfirmed",
-                    f"use a build of {item.name} for CUDA {cuda} or older",
-                )
-            )
+        if need.cuda > cuda and (said := unlisted_minor(target, need.cuda, who, item.name)):
+            findings.append(finding("error", *said))
     elif need.cuda > cuda and driver < own[0]:
         findings.append(
             finding(
@@ -364,8 +357,9 @@ def judge(target: CudaTarget, needs: Sequence[PackageNeed]) -> tuple[Finding, ..
     return tuple(findings)
 
 
-def package_driver(item: PackageNeed) -> tuple[DriverVersion, str] | None:
-    """The driver one package needs for its full feature set, and the release that sets it.
+def package_driver(item: PackageNeed, *, windows: bool = False) -> tuple[DriverVersion, str] | None:
+    """The driver one package needs for its full feature set, and the release that sets it, in
+    Table 3's Linux column or (``windows``: a WSL 2 host's driver) its Windows column.
 
     None when the package fixes only a CUDA major (or is a placeholder): then the target's
     toolkit decides.
@@ -373,7 +367,8 @@ def package_driver(item: PackageNeed) -> tuple[DriverVersion, str] | None:
     need = item.need
     if need.stub is not None or need.major_only:
         return None
-    found = table3_driver(need.cuda, need.release) if need.cuda in known_cuda_versions() else None
+    known = need.cuda in known_cuda_versions()
+    found = table3_driver(need.cuda, need.release, windows=windows) if known else None
     if found is None:
         raise CudaError(
             f"the minimum driver for CUDA {need.cuda} is not known",

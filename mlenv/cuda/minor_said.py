@@ -1,0 +1,42 @@
+"""What is said of a build for a newer CUDA minor than the target when Table 3 gives no
+driver for that minor in the column judged (``rules._package_findings``).
+
+On WSL 2 the Windows column is N/A for every 13.x row (shared/reference/cuda.md §1), so the
+driver's number cannot be ranked; the "CUDA Version" nvidia-smi reports is the newest CUDA the
+driver supports (cuda.md §4: ``cuDriverGetVersion``, the number the container runtime compares)
+and decides instead, as it does for the target itself (``rules._windows_unlisted``).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from mlenv.cuda.rules import CudaTarget
+    from mlenv.cuda.versions import CudaVersion
+
+
+def unlisted_minor(
+    target: CudaTarget, need: CudaVersion, who: str, name: str
+) -> tuple[str, str, str, str] | None:
+    """(code, needs, message, hint) for the finding, or None when the reported CUDA Version
+    of a WSL 2 host covers the build's minor."""
+    reported = target.reported
+    if target.windows and reported is not None:
+        if reported >= need:
+            return None
+        return (
+            "cuda-newer-minor",
+            f"CUDA Version >= {need}",
+            f"{who} is built for CUDA {need}, newer than the target CUDA {target.cuda}; "
+            f"the Windows driver {target.driver_floor} reports CUDA Version {reported} "
+            "(checked, WSL 2)",
+            f"use a build of {name} for CUDA {target.cuda} or older, or upgrade the driver to "
+            f"one that reports CUDA Version {need} or newer",
+        )
+    return (
+        "driver-unconfirmed",
+        f"CUDA {need}",
+        f"{who} is built for CUDA {need}, whose minimum driver is unconfirmed",
+        f"use a build of {name} for CUDA {target.cuda} or older",
+    )
