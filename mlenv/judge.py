@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 
 from mlenv.cuda import packages as cudapkg
-from mlenv.cuda.matrix import major_floor
+from mlenv.cuda.matrix import known_cuda_versions, major_floor, table3_driver
 from mlenv.cuda.rules import (
     CudaTarget,
     Finding,
@@ -97,7 +97,7 @@ def verify_lock(lock: Lock, manifest_hash: str, judged: Judged | None) -> Verdic
                 )
             )
         if judged is not None:
-            findings += _below_packages(needs, DriverVersion.parse(judged.driver))
+            findings += _below_packages(needs, DriverVersion.parse(judged.driver), judged)
         return Verdict(tuple(findings), judged, None)
     driver = judged.driver if judged else target.driver_floor
     archs = tuple(dict.fromkeys(judged.archs)) if judged else ()
@@ -171,7 +171,9 @@ def _reported_cuda(target: CudaTarget, judged: Judged | None, seen: list[Finding
     return [Finding.error("driver-cuda-below-target", "", needs, checked, message, hint)]
 
 
-def _below_packages(needs: list[PackageNeed], driver: DriverVersion) -> list[Finding]:
+def _below_packages(
+    needs: list[PackageNeed], driver: DriverVersion, judged: Judged
+) -> list[Finding]:
     """A checked driver against each package's own need, when the lock has no CUDA target to
     judge it by: a +cu92 torch on driver 340 does not run, target or not; nor does a build that
     names only its major (cupy-cuda12x) below that major's floor (``matrix.major_floor``)."""
@@ -179,9 +181,9 @@ def _below_packages(needs: list[PackageNeed], driver: DriverVersion) -> list[Fin
     for item in needs:
         who = f"{item.name} {item.version}"
         try:
-            needed = package_driver(item)
-            if needed is None and item.need.stub is None:  # major only: no target decides
-                needed = major_floor(item.need.cuda.major)
+            needed = _windows_need(item, judged) if judged.windows else package_driver(item)
+            if needed is None and item.need.stub is None and not judged.windows:
+                needed = major_floor(item.need.cuda.major)  # major only: no target decides
                 if needed is None:
                     raise CudaError(
                         f"the minimum driver for CUDA {item.need.label} is not known",
@@ -199,6 +201,27 @@ def _below_packages(needs: list[PackageNeed], driver: DriverVersion) -> list[Fin
             found.append(Finding.error("driver-below-package", item.name, f"driver >= {needed[0]}",
                                 f"driver {driver} (checked)", message + " (checked)",
                                 f"upgrade the driver to {needed[0]}"))  # fmt: skip
+    return found
+
+
+def _windows_need(item: PackageNeed, judged: Judged) -> tuple[DriverVersion, str] | None:
+    """A package's driver on WSL 2, where the driver is the Windows host's: Table 3's Windows
+    column (as ``rules`` ranks a target), the major's first Windows row for a build naming only
+    its major; where that column is N/A (13.x), the "CUDA Version" the driver prints decides."""
+    need = item.need
+    if need.stub is not None:
+        return None
+    first = [c for c in known_cuda_versions() if c.major == need.cuda.major][:1]
+    cuda = first[0] if need.major_only and first else need.cuda
+    release = None if need.major_only else need.release
+    found = table3_driver(cuda, release, windows=True) if cuda in known_cuda_versions() else None
+    if found is None and not (judged.cuda and CudaVersion.parse(judged.cuda) >= need.cuda):
+        raise CudaError(
+            f"the minimum Windows driver for CUDA {need.label} is not known (WSL 2)",
+            where=f"{item.name} {item.version}",
+            hint="run `mlenv verify --host` where nvidia-smi prints the driver's CUDA Version, "
+            f"or use a build of {item.name} for a CUDA release with a known Windows driver",
+        )
     return found
 
 
