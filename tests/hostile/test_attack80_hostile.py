@@ -21,7 +21,9 @@ Notes 13.2 Update 2, Table 3, Linux and Windows columns), never computed here.
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
+import json
 import shlex
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -32,6 +34,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from mlenv.build_written import BUILD_OUTPUT
 from mlenv.cache.download import DEADLINE_FLOOR, SLOWEST_RATE, deadline_seconds
 from mlenv.errors import MlenvError
 from mlenv.host import KERNEL_VERSION, SMI_BANNER_ARGV, SMI_QUERY_ARGV, NvmlSnapshot, detect
@@ -40,8 +43,11 @@ from mlenv.judge import Judged, verify_lock
 from mlenv.limits import MAX_IMPORTED_REQUIREMENTS, LimitError
 from mlenv.lockfile import Lock
 from mlenv.origins import is_link_local, may_send_credentials
+from mlenv.outputs import OutputError, check_output
 from mlenv.shell_words import split_words
+from tests.support.cli import run_mlenv
 from tests.support.locks import HASH, codes, locked, make_lock
+from tests.support.wheels import build_wheel
 
 # --- WSL 2: a lock without a CUDA target --------------------------------------------------
 
@@ -324,3 +330,84 @@ def test_comment_shapes_stay_linear(tmp_path: Path, space: str) -> None:
         started = time.perf_counter()
         _read(tmp_path / "r.txt", f"x{body}\n".encode())
         assert time.perf_counter() - started < 5
+
+
+# --- the build output gate: blobs the record never named --------------------------------------
+
+_MANIFEST = (
+    '[environment]\nname = "b"\npython = "3.11"\ninterpreter = "/usr/bin/python3.11"\n'
+    "platforms = {platforms}\n"
+    '[pypi]\nindex-url = "file:///nonexistent-mlenv-index/simple"\nfind-links = ["wheels"]\n'
+    'dependencies = ["app"]\n[build]\noutputs = ["oci"]\nimage-tar = {tar}\n'
+)
+
+
+def _built(root: Path, platforms: str, tar: str) -> Path:
+    (root / "wheels").mkdir(parents=True, exist_ok=True)
+    name, data = build_wheel("app", "1.0", files={"app/__init__.py": b"x = 1\n"})
+    (root / "wheels" / name).write_bytes(data)
+    (root / "mlenv.toml").write_text(_MANIFEST.format(platforms=platforms, tar=tar))
+    for command in (["lock"], ["fetch"], ["build"]):
+        done = run_mlenv(command, root, {"MLENV_CACHE_DIR": str(root / "cache")})
+        assert done.returncode == 0, done.stderr
+    return root / "dist"
+
+
+@pytest.mark.parametrize(
+    ("platforms", "tar", "layout"),
+    [('["linux-64"]', "true", "oci"), ('["linux-64", "linux-aarch64"]', "false", "oci"),
+     ('["linux-64", "linux-aarch64"]', "false", "linux-aarch64/oci")],
+)  # fmt: skip
+def test_an_image_a_user_copied_into_the_layout_is_not_the_builds(
+    tmp_path: Path, platforms: str, tar: str, layout: str
+) -> None:
+    """`skopeo copy docker://alpine oci:dist/oci:alpine` adds blobs named by their sha256 and
+    an index.json entry: every name looks like a build's, but the build.json names none of
+    those blobs. The rebuild used to replace them unseen; it is refused naming one, and the
+    same rebuild without them still goes through."""
+    dist = _built(tmp_path, platforms, tar)
+    env = {"MLENV_CACHE_DIR": str(tmp_path / "cache")}
+    mine = b"the user's own image layer"
+    blob = dist / layout / "blobs" / "sha256" / hashlib.sha256(mine).hexdigest()
+    blob.write_bytes(mine)
+    index = json.loads((dist / layout / "index.json").read_text())
+    index["manifests"].append({"digest": f"sha256:{blob.name}", "size": len(mine)})
+    (dist / layout / "index.json").write_text(json.dumps(index))
+    done = run_mlenv(["build"], tmp_path, env)
+    assert done.returncode == 1 and blob.name in done.stderr, done.stderr
+    assert blob.read_bytes() == mine
+    blob.unlink()
+    done = run_mlenv(["build"], tmp_path, env)
+    assert done.returncode == 0, done.stderr
+
+
+def test_a_hand_edited_record_naming_a_blob_is_only_as_good_as_its_own_layout(
+    tmp_path: Path,
+) -> None:
+    """A record that names digests its layout does not hold claims nothing: what is there and
+    unnamed is still refused; a record whose digests are malformed claims no blob at all."""
+    dist = tmp_path / "dist"
+    blobs = dist / "oci" / "blobs" / "sha256"
+    blobs.mkdir(parents=True)
+    for name in ("index.json", "oci-layout"):
+        (dist / "oci" / name).write_text("{}")
+    (blobs / ("b" * 64)).write_bytes(b"user")
+    for oci in (
+        {"layout": "oci", "manifest-digest": "sha256:" + "a" * 64, "layers": []},
+        {
+            "layout": "oci",
+            "manifest-digest": "sha256:" + "b" * 63,
+            "layers": ["sha256:" + "b" * 64],
+        },
+        {"layout": "oci", "manifests": ["sha256:" + "b" * 64]},
+    ):
+        record = {"mlenv": "0", "lock-sha256": "0", "outputs": {"oci": oci}}
+        (dist / "build.json").write_text(json.dumps(record))
+        with pytest.raises(OutputError) as refused:
+            check_output(dist, BUILD_OUTPUT, keep={})
+        assert "oci/blobs" in str(refused.value)  # the blob, or its directory when none is named
+    oci = {"layout": "oci", "manifest-digest": "sha256:" + "b" * 64, "layers": []}
+    (dist / "build.json").write_text(
+        json.dumps({"mlenv": "0", "lock-sha256": "0", "outputs": {"oci": oci}})
+    )
+    assert check_output(dist, BUILD_OUTPUT, keep={}) == dist.resolve()
