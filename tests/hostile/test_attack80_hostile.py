@@ -45,6 +45,7 @@ from mlenv.lockfile import Lock
 from mlenv.origins import is_link_local, may_send_credentials
 from mlenv.outputs import OutputError, check_output
 from mlenv.shell_words import split_words
+from mlenv.subjects import judge
 from tests.support.cli import run_mlenv
 from tests.support.locks import HASH, codes, locked, make_lock
 from tests.support.wheels import build_wheel
@@ -411,3 +412,21 @@ def test_a_hand_edited_record_naming_a_blob_is_only_as_good_as_its_own_layout(
         json.dumps({"mlenv": "0", "lock-sha256": "0", "outputs": {"oci": oci}})
     )
     assert check_output(dist, BUILD_OUTPUT, keep={}) == dist.resolve()
+
+
+# --- subjects: a name in another case is no record by itself ---------------------------------
+
+
+@pytest.mark.parametrize("name", ["BUILD.JSON", "Build.json", "build.JSON"])
+def test_a_json_named_like_a_record_in_another_case_is_judged_by_its_content(
+    tmp_path: Path, name: str
+) -> None:
+    """A web app's BUILD.JSON was "a build record (dist/build.json)" to inspect and verify;
+    only the exact name build.json is one by name, a case variant must read as one."""
+    path = tmp_path / name
+    path.write_text('{"name": "webapp", "scripts": {"build": "tsc"}}\n')
+    assert judge(path) != "build-record"
+    path.write_text(json.dumps({"lock-sha256": "0" * 64, "mlenv": "0.1.0", "outputs": {}}))
+    assert judge(path) == "build-record"
+    (tmp_path / "build.json").write_text("{}")
+    assert judge(tmp_path / "build.json") == "build-record"
