@@ -314,8 +314,8 @@ def _package_findings(target: CudaTarget, item: PackageNeed) -> list[Finding]:
     target_minimum = table3_driver(cuda, windows=windows) if cuda in known_cuda_versions() else None
     own = table3_driver(need.cuda, windows=windows)
     full = table3_driver(need.cuda, need.release, windows=windows)
-    if own is None or full is None:
-        if need.cuda > cuda:
+    if own is None or full is None:  # on WSL 2 (13.x: no Windows value) the reported CUDA decides
+        if need.cuda > cuda and not (target.windows and (target.reported or cuda) >= need.cuda):
             findings.append(
                 finding(
                     "error",

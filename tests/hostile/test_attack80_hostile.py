@@ -102,6 +102,19 @@ def test_a_major_only_build_on_wsl_takes_the_majors_first_windows_driver() -> No
     assert [code for code in at if code[0] == "error"] == []
 
 
+@pytest.mark.parametrize(("reported", "refused"), [("13.2", False), ("13.1", True), ("", True)])
+def test_a_newer_13x_package_on_wsl_is_judged_by_the_reported_cuda(
+    reported: str, refused: bool
+) -> None:
+    """Target 13.0, a +cu132 torch, WSL 2: Table 3 has no Windows value for 13.2 (N/A), so the
+    CUDA Version the driver prints decides, as it does for the target; it was refused as
+    "minimum driver unconfirmed" even when the driver printed 13.2."""
+    lock = make_lock([locked("torch", "2.10.0+cu132")], cuda="13.0", floor="580.65.06")
+    judged = Judged("595.97", "nvidia-smi", windows=True, cuda=reported)
+    found = codes(verify_lock(lock, HASH, judged))
+    assert (("error", "driver-unconfirmed", "torch") in found) is refused, found
+
+
 # --- WSL 2: which /proc/version means WSL ---------------------------------------------------
 
 
