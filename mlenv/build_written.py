@@ -5,15 +5,16 @@
 them (the OCI layout, a multi-platform build's ``<platform>/``) is not taken to cover whatever
 is below it, since a user's file put there would be replaced by the next build unseen. Each is
 opened up to the files a build writes there: the layout's ``index.json``, ``oci-layout`` and
-``blobs/sha256/<64 hex>``; a platform's directory as its own build.json accounts for it (a
-single-platform record, read from that directory, never through a symlink). Anything else
-below is a stranger, and the build is refused naming it.
+``blobs/sha256/<hex>`` for each digest the record names (the manifest, config and layers; a
+multi-platform record's index and its platforms' blobs), so an image a user copied into the
+layout (``skopeo copy ... oci:dist/oci``) is not taken as the build's; a platform's directory
+as its own build.json accounts for it (a single-platform record, read from that directory,
+never through a symlink). Anything else below is a stranger, and the build is refused naming it.
 """
 
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from mlenv.outputs import OutputKind, read_record
 LAYOUT = "oci"
 _LAYOUT_FILES = ("index.json", "oci-layout")
 _BLOBS = "blobs/sha256"
+_BLOBS_AT = f"{LAYOUT}/{_BLOBS}/"
 _HEX = frozenset("0123456789abcdef")
 
 
@@ -34,30 +36,33 @@ def build_written(record: Any, directory: Path) -> frozenset[str] | None:
         return None
     multi = isinstance(record, dict) and record.get("kind") == MULTI_PLATFORM
     found: set[str] = set()
+    digests = _digests(record)
+    for name in sorted(names):
+        if multi and name not in (LAYOUT, BUILD_RECORD):
+            platform = _platform(directory / name)
+            found |= {f"{name}/{path}" for path in platform}
+            digests |= {path.rsplit("/", 1)[1] for path in platform if path.startswith(_BLOBS_AT)}
     for name in names:
         if name == LAYOUT:
-            found |= _layout(directory)
-        elif multi and name != BUILD_RECORD:
-            found |= {f"{name}/{path}" for path in _platform(directory / name)}
-        else:
+            found |= {f"{LAYOUT}/{file}" for file in _LAYOUT_FILES}
+            found |= {f"{_BLOBS_AT}{digest}" for digest in digests}
+        elif not multi or name == BUILD_RECORD:
             found.add(name)
     return frozenset(found)
 
 
-def _layout(directory: Path) -> set[str]:
-    """An OCI layout's files as a build writes them: its two records and each blob named by
-    its sha256 (whatever else is in ``blobs/sha256`` is no name a build gives a file)."""
-    found = {f"{LAYOUT}/{name}" for name in _LAYOUT_FILES}
+def _digests(record: Any) -> set[str]:
+    """The sha256 hex of each blob the record names in its layout: a single platform's
+    manifest, config and layers; a multi-platform record's index and platform manifests."""
     try:
-        with os.scandir(directory / LAYOUT / _BLOBS) as entries:
-            found |= {
-                f"{LAYOUT}/{_BLOBS}/{entry.name}"
-                for entry in entries
-                if len(entry.name) == 64 and set(entry.name) <= _HEX
-            }
-    except (OSError, ValueError):
-        pass  # no blobs directory, or not one: what is there is a stranger
-    return found
+        oci = record["outputs"]["oci"]
+        named = [oci.get("manifest-digest"), oci.get("config-digest"), oci.get("index-digest")]
+        named += [layer.get("digest") for layer in oci.get("layers") or ()]
+        named += list((oci.get("manifests") or {}).values())
+    except (KeyError, TypeError, AttributeError):
+        return set()
+    hexes = {n.removeprefix("sha256:") for n in named if isinstance(n, str)}
+    return {h for h in hexes if len(h) == 64 and set(h) <= _HEX}
 
 
 def _platform(directory: Path) -> frozenset[str]:

@@ -47,10 +47,13 @@ PROC_DRIVER_VERSION = "/proc/driver/nvidia/version"
 # tables of the CUDA release notes, so no probe's version of them can be judged by those.
 TEGRA_RELEASE = "/etc/nv_tegra_release"
 _TEGRA_RE = re.compile(r"# R([0-9]+) \(release\), REVISION: ([0-9]+(?:\.[0-9]+)*)")
-# WSL 2's kernel names Microsoft here; there the driver is the Windows host's (nvidia-smi and
+# WSL 2's kernel names Microsoft in its release (uname -r, the word after "Linux version":
+# 5.15.167.4-microsoft-standard-WSL2); there the driver is the Windows host's (nvidia-smi and
 # NVML report its number; no Linux kernel module exists), ranked by Table 3's Windows column.
+# Only the release counts: a bare-metal kernel built by someone@microsoft.com, on a host whose
+# name holds "wsl", or with a Microsoft-branded compiler is Linux's.
 KERNEL_VERSION = "/proc/version"
-_WSL_RE = re.compile(r"microsoft|WSL", re.IGNORECASE)
+_WSL_RE = re.compile(r"\s*Linux version [^\s(]*(?:microsoft|WSL)", re.IGNORECASE)
 SMI_QUERY_ARGV = (
     "nvidia-smi",
     "--query-gpu=driver_version,compute_cap,name",
@@ -285,7 +288,7 @@ class _Prober:
         if source in (None, DRIVER_ENV, SYS_MODULE_VERSION, PROC_DRIVER_VERSION):
             return False
         text = self.system.read_text(KERNEL_VERSION)
-        if text is None or _WSL_RE.search(text) is None:
+        if text is None or _WSL_RE.match(text) is None:
             return False
         self.record(KERNEL_VERSION, True, "WSL 2: the driver is Windows', judged as such")
         return True

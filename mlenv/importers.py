@@ -13,7 +13,6 @@ import codecs
 import errno
 import os
 import re
-import shlex
 import tomllib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
@@ -27,6 +26,7 @@ from mlenv.errors import Problem, ProblemsError
 from mlenv.importers_pins import conflicting_pins
 from mlenv.limits import MAX_IMPORTED_REQUIREMENTS, MAX_INCLUDED_FILES, enforce, parse_toml
 from mlenv.pep508 import requirement as parsed_requirement
+from mlenv.shell_words import split_words
 from mlenv.userfiles import InputError, read_handle, read_input
 
 # Options that only tune how pip installs; the lock decides those things for mlenv.
@@ -207,7 +207,7 @@ def _pip_lines(
                            "it in ~/.netrc, which mlenv reads")  # fmt: skip
             continue
         try:
-            words = shlex.split(line)
+            words = split_words(line)
         except ValueError as exc:
             collector.fail(where, f"cannot split the line: {exc}")
             continue
@@ -353,6 +353,9 @@ def _decode(data: bytes) -> str:
                           (codecs.BOM_UTF16_BE, "utf-16")):  # fmt: skip
         if data.startswith(bom):
             return data.decode(encoding)
+    if (nul := data.find(b"\0")) >= 0:  # valid UTF-8, but UTF-16 saved without its BOM
+        raise UnicodeDecodeError("utf-8 text (UTF-16 without a byte-order mark?)", data, nul,
+                                 nul + 1, "a NUL byte")  # fmt: skip
     return data.decode("utf-8")
 
 

@@ -75,9 +75,16 @@ def is_loopback(host: str) -> bool:
 def is_link_local(host: str) -> bool:
     """A link-local address under any spelling (``169.254.0.0/16``, ``fe80::/10``): where
     clouds serve instance metadata and its credentials (``169.254.169.254``,
-    ``2852039166``, ``[fe80::a9fe:a9fe]``), no place a remote registry may send mlenv."""
+    ``2852039166``, ``[fe80::a9fe:a9fe]``), no place a remote registry may send mlenv; so are
+    the metadata addresses clouds serve outside those ranges (``_METADATA``)."""
     address = _address(_host(host.strip("[]")).rstrip("."))
-    return address is not None and address.is_link_local
+    return address is not None and (address.is_link_local or address.packed in _METADATA)
+
+
+# Instance metadata outside link-local: AWS's IPv6 endpoint (IMDS, fd00:ec2::254, a unique
+# local address) and Alibaba Cloud's (100.100.100.200, in the shared address space); compared
+# by bytes so a zone (``fd00:ec2::254%eth0``) does not hide one.
+_METADATA = frozenset(ipaddress.ip_address(a).packed for a in ("fd00:ec2::254", "100.100.100.200"))
 
 
 def _address(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:

@@ -82,9 +82,11 @@ def judge(path: Path) -> Kind:
     if not stat.S_ISREG(mode):
         return "special"
     # Names are compared case-folded (BUILD.JSON, MLENV.LOCK from a case-folding file system
-    # or a user's shift key are the same files; attack 72), and contents decide first.
+    # or a user's shift key are the same files; attack 72), and contents decide first. Only
+    # the exact name build.json is a record by its name alone: a web app's BUILD.JSON is a
+    # record only if it reads as one (attack 80).
     name = path.name.casefold()
-    if name == BUILD_RECORD:
+    if path.name == BUILD_RECORD:
         return "build-record"
     fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY)
     with os.fdopen(fd, "rb", buffering=0) as handle:

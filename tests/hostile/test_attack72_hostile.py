@@ -190,7 +190,9 @@ def test_a_hand_edited_record_cannot_claim_a_users_file(
 def _layout(root: Path) -> Path:
     """A dist/ of a build with an OCI layout as `mlenv build` lays it out."""
     root.mkdir()
-    record = {"mlenv": "0", "lock-sha256": "0", "outputs": {"oci": {"layout": "oci"}}}
+    named = {"manifest-digest": "a" * 64, "config-digest": "0123456789" * 6 + "abcd"}
+    oci = {"layout": "oci", **{key: f"sha256:{hexes}" for key, hexes in named.items()}}
+    record = {"mlenv": "0", "lock-sha256": "0", "outputs": {"oci": oci}}
     (root / "build.json").write_text(json.dumps(record))
     blobs = root / "oci" / "blobs" / "sha256"
     blobs.mkdir(parents=True)
