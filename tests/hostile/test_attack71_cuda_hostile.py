@@ -13,8 +13,7 @@ value for 11.8) was refused against Linux's 520.61.05.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 
 import pytest
 from hypothesis import given, settings
@@ -27,11 +26,11 @@ from mlenv.host import (
     KERNEL_VERSION,
     SMI_BANNER_ARGV,
     SMI_QUERY_ARGV,
-    NvmlSnapshot,
     detect,
 )
 from mlenv.host_text import parse_proc_driver_version, parse_smi_banner, parse_smi_query
 from mlenv.judge import Judged, verify_lock
+from tests.support.fake_host import FakeHost
 from tests.support.locks import HASH, codes, locked, make_lock
 
 # (release, Linux, Windows) from cuda.md §1 Table 3 rows (GA rows, "confirmed"); 13.x Windows
@@ -146,25 +145,12 @@ def test_the_recorded_requires_driver_stays_linux_on_wsl() -> None:
     assert verdict.ok
 
 
-@dataclass
-class _Host:
-    """A machine as detect() sees it: absent keys are missing files or failing commands."""
-
-    files: dict[str, str] = field(default_factory=dict)
-    outputs: dict[tuple[str, ...], str] = field(default_factory=dict)
-    env: Mapping[str, str] = field(default_factory=dict)
-
-    def read_text(self, path: str) -> str | None:
-        return self.files.get(path)
-
-    def run(self, argv: Sequence[str], timeout: float) -> str | None:
-        return self.outputs.get(tuple(argv))
-
-    def confstr(self, name: str) -> str | None:
-        return "glibc 2.39"
-
-    def nvml(self) -> NvmlSnapshot | None:
-        return None
+def _machine(
+    files: dict[str, str] | None = None,
+    outputs: dict[tuple[str, ...], str] | None = None,
+    env: Mapping[str, str] | None = None,
+) -> FakeHost:
+    return FakeHost(files or {}, outputs or {}, env or {}, {"CS_GNU_LIBC_VERSION": "glibc 2.39"})
 
 
 WSL_KERNEL = (
@@ -177,7 +163,7 @@ BANNER = (
 
 
 def test_detect_marks_a_wsl_driver_as_windows() -> None:
-    host = _Host(
+    host = _machine(
         files={KERNEL_VERSION: WSL_KERNEL},
         outputs={SMI_QUERY_ARGV: "580.88, 8.9, NVIDIA GeForce RTX 4090\n", SMI_BANNER_ARGV: BANNER},
     )
@@ -198,13 +184,13 @@ def test_detect_marks_a_wsl_driver_as_windows() -> None:
 )
 def test_detect_leaves_a_linux_driver_linux(kernel: str | None) -> None:
     files = {KERNEL_VERSION: kernel} if kernel else {}
-    host = _Host(files=files, outputs={SMI_QUERY_ARGV: "580.65.06, 9.0, NVIDIA H100\n"})
+    host = _machine(files=files, outputs={SMI_QUERY_ARGV: "580.65.06, 9.0, NVIDIA H100\n"})
     assert detect(host).windows_driver is False
 
 
 def test_a_kernel_module_driver_is_never_windows_even_under_a_microsoft_kernel() -> None:
     """A kernel module's version (/proc/driver/nvidia) exists only for a Linux driver."""
-    host = _Host(
+    host = _machine(
         files={
             KERNEL_VERSION: WSL_KERNEL,
             "/proc/driver/nvidia/version": "NVRM version: NVIDIA UNIX Open Kernel Module for "

@@ -26,8 +26,7 @@ import ipaddress
 import json
 import shlex
 import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import pytest
@@ -37,7 +36,7 @@ from hypothesis import strategies as st
 from mlenv.build_written import BUILD_OUTPUT
 from mlenv.cache.download import deadline_seconds
 from mlenv.errors import MlenvError
-from mlenv.host import KERNEL_VERSION, SMI_BANNER_ARGV, SMI_QUERY_ARGV, NvmlSnapshot, detect
+from mlenv.host import KERNEL_VERSION, SMI_BANNER_ARGV, SMI_QUERY_ARGV, detect
 from mlenv.importers import ImportFileError, read_requirements
 from mlenv.judge import Judged, verify_lock
 from mlenv.limits import DEADLINE_FLOOR, MAX_IMPORTED_REQUIREMENTS, SLOWEST_RATE, LimitError
@@ -47,6 +46,7 @@ from mlenv.outputs import OutputError, check_output
 from mlenv.shell_words import split_words
 from mlenv.subjects import judge
 from tests.support.cli import run_mlenv
+from tests.support.fake_host import FakeHost
 from tests.support.locks import HASH, codes, locked, make_lock
 from tests.support.wheels import build_wheel
 
@@ -120,25 +120,12 @@ def test_a_newer_13x_package_on_wsl_is_judged_by_the_reported_cuda(
 # --- WSL 2: which /proc/version means WSL ---------------------------------------------------
 
 
-@dataclass
-class _Host:
-    """A machine as detect() sees it: absent keys are missing files or failing commands."""
-
-    files: dict[str, str] = field(default_factory=dict)
-    outputs: dict[tuple[str, ...], str] = field(default_factory=dict)
-    env: Mapping[str, str] = field(default_factory=dict)
-
-    def read_text(self, path: str) -> str | None:
-        return self.files.get(path)
-
-    def run(self, argv: Sequence[str], timeout: float) -> str | None:
-        return self.outputs.get(tuple(argv))
-
-    def confstr(self, name: str) -> str | None:
-        return "glibc 2.39"
-
-    def nvml(self) -> NvmlSnapshot | None:
-        return None
+def _machine(
+    files: dict[str, str] | None = None,
+    outputs: dict[tuple[str, ...], str] | None = None,
+    env: Mapping[str, str] | None = None,
+) -> FakeHost:
+    return FakeHost(files or {}, outputs or {}, env or {}, {"CS_GNU_LIBC_VERSION": "glibc 2.39"})
 
 
 _SMI = {
@@ -148,7 +135,7 @@ _SMI = {
 
 
 def _windows(kernel: str, env: Mapping[str, str] | None = None) -> bool:
-    return detect(_Host({KERNEL_VERSION: kernel}, dict(_SMI), env or {})).windows_driver
+    return detect(_machine({KERNEL_VERSION: kernel}, dict(_SMI), env or {})).windows_driver
 
 
 @pytest.mark.parametrize(

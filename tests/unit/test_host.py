@@ -6,8 +6,6 @@ import os
 import sys
 import time
 import types
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -45,6 +43,7 @@ from mlenv.host_text import (
     parse_smi_query,
     parse_sys_module_version,
 )
+from tests.support.fake_host import FakeHost
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "host"
 QUERY = " ".join(SMI_QUERY_ARGV)
@@ -54,34 +53,6 @@ CONFSTR = "os.confstr('CS_GNU_LIBC_VERSION')"
 
 def sample(name: str) -> str:
     return (FIXTURES / name).read_text(encoding="utf-8")
-
-
-@dataclass
-class FakeHost:
-    """In-memory machine: absent keys behave like missing files or failing commands."""
-
-    files: dict[str, str] = field(default_factory=dict)
-    outputs: dict[tuple[str, ...], str] = field(default_factory=dict)
-    env: Mapping[str, str] = field(default_factory=dict)
-    confstrs: dict[str, str] = field(default_factory=dict)
-    nvml_snapshot: NvmlSnapshot | None = None
-    calls: list[tuple[object, ...]] = field(default_factory=list)
-
-    def read_text(self, path: str) -> str | None:
-        self.calls.append(("read", path))
-        return self.files.get(path)
-
-    def run(self, argv: Sequence[str], timeout: float) -> str | None:
-        self.calls.append(("run", tuple(argv), timeout))
-        return self.outputs.get(tuple(argv))
-
-    def confstr(self, name: str) -> str | None:
-        self.calls.append(("confstr", name))
-        return self.confstrs.get(name)
-
-    def nvml(self) -> NvmlSnapshot | None:
-        self.calls.append(("nvml",))
-        return self.nvml_snapshot
 
 
 GLIBC_236 = {"CS_GNU_LIBC_VERSION": "glibc 2.36"}

@@ -1,0 +1,37 @@
+"""An in-memory machine for ``mlenv.host.detect``: absent keys behave like missing files or
+failing commands, and every question asked is recorded."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from mlenv.host import NvmlSnapshot
+
+
+@dataclass
+class FakeHost:
+    """In-memory machine: absent keys behave like missing files or failing commands."""
+
+    files: dict[str, str] = field(default_factory=dict)
+    outputs: dict[tuple[str, ...], str] = field(default_factory=dict)
+    env: Mapping[str, str] = field(default_factory=dict)
+    confstrs: dict[str, str] = field(default_factory=dict)
+    nvml_snapshot: NvmlSnapshot | None = None
+    calls: list[tuple[object, ...]] = field(default_factory=list)
+
+    def read_text(self, path: str) -> str | None:
+        self.calls.append(("read", path))
+        return self.files.get(path)
+
+    def run(self, argv: Sequence[str], timeout: float) -> str | None:
+        self.calls.append(("run", tuple(argv), timeout))
+        return self.outputs.get(tuple(argv))
+
+    def confstr(self, name: str) -> str | None:
+        self.calls.append(("confstr", name))
+        return self.confstrs.get(name)
+
+    def nvml(self) -> NvmlSnapshot | None:
+        self.calls.append(("nvml",))
+        return self.nvml_snapshot
