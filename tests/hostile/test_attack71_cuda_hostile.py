@@ -13,8 +13,6 @@ value for 11.8) was refused against Linux's 520.61.05.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -30,7 +28,7 @@ from mlenv.host import (
 )
 from mlenv.host_text import parse_proc_driver_version, parse_smi_banner, parse_smi_query
 from mlenv.judge import Judged, verify_lock
-from tests.support.fake_host import FakeHost
+from tests.support.fake_host import with_glibc
 from tests.support.locks import HASH, codes, locked, make_lock
 
 # (release, Linux, Windows) from cuda.md §1 Table 3 rows (GA rows, "confirmed"); 13.x Windows
@@ -145,14 +143,6 @@ def test_the_recorded_requires_driver_stays_linux_on_wsl() -> None:
     assert verdict.ok
 
 
-def _machine(
-    files: dict[str, str] | None = None,
-    outputs: dict[tuple[str, ...], str] | None = None,
-    env: Mapping[str, str] | None = None,
-) -> FakeHost:
-    return FakeHost(files or {}, outputs or {}, env or {}, {"CS_GNU_LIBC_VERSION": "glibc 2.39"})
-
-
 WSL_KERNEL = (
     "Linux version 5.15.167.4-microsoft-standard-WSL2 (root@f9c826d3017f) (gcc (GCC) 11.2.0, "
     "GNU ld (GNU Binutils) 2.37) #1 SMP Tue Nov 5 00:21:55 UTC 2024\n"
@@ -163,7 +153,7 @@ BANNER = (
 
 
 def test_detect_marks_a_wsl_driver_as_windows() -> None:
-    host = _machine(
+    host = with_glibc(
         files={KERNEL_VERSION: WSL_KERNEL},
         outputs={SMI_QUERY_ARGV: "580.88, 8.9, NVIDIA GeForce RTX 4090\n", SMI_BANNER_ARGV: BANNER},
     )
@@ -184,13 +174,13 @@ def test_detect_marks_a_wsl_driver_as_windows() -> None:
 )
 def test_detect_leaves_a_linux_driver_linux(kernel: str | None) -> None:
     files = {KERNEL_VERSION: kernel} if kernel else {}
-    host = _machine(files=files, outputs={SMI_QUERY_ARGV: "580.65.06, 9.0, NVIDIA H100\n"})
+    host = with_glibc(files=files, outputs={SMI_QUERY_ARGV: "580.65.06, 9.0, NVIDIA H100\n"})
     assert detect(host).windows_driver is False
 
 
 def test_a_kernel_module_driver_is_never_windows_even_under_a_microsoft_kernel() -> None:
     """A kernel module's version (/proc/driver/nvidia) exists only for a Linux driver."""
-    host = _machine(
+    host = with_glibc(
         files={
             KERNEL_VERSION: WSL_KERNEL,
             "/proc/driver/nvidia/version": "NVRM version: NVIDIA UNIX Open Kernel Module for "

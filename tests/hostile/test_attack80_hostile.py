@@ -46,7 +46,7 @@ from mlenv.outputs import OutputError, check_output
 from mlenv.shell_words import split_words
 from mlenv.subjects import judge
 from tests.support.cli import run_mlenv
-from tests.support.fake_host import FakeHost
+from tests.support.fake_host import with_glibc
 from tests.support.locks import HASH, codes, locked, make_lock
 from tests.support.wheels import build_wheel
 
@@ -120,14 +120,6 @@ def test_a_newer_13x_package_on_wsl_is_judged_by_the_reported_cuda(
 # --- WSL 2: which /proc/version means WSL ---------------------------------------------------
 
 
-def _machine(
-    files: dict[str, str] | None = None,
-    outputs: dict[tuple[str, ...], str] | None = None,
-    env: Mapping[str, str] | None = None,
-) -> FakeHost:
-    return FakeHost(files or {}, outputs or {}, env or {}, {"CS_GNU_LIBC_VERSION": "glibc 2.39"})
-
-
 _SMI = {
     SMI_QUERY_ARGV: "560.94, 8.9, NVIDIA GeForce RTX 4090\n",
     SMI_BANNER_ARGV: "| NVIDIA-SMI 560.35.02     Driver Version: 560.94     CUDA Version: 12.6 |\n",
@@ -135,7 +127,7 @@ _SMI = {
 
 
 def _windows(kernel: str, env: Mapping[str, str] | None = None) -> bool:
-    return detect(_machine({KERNEL_VERSION: kernel}, dict(_SMI), env or {})).windows_driver
+    return detect(with_glibc({KERNEL_VERSION: kernel}, dict(_SMI), env or {})).windows_driver
 
 
 @pytest.mark.parametrize(

@@ -35,3 +35,12 @@ class FakeHost:
     def nvml(self) -> NvmlSnapshot | None:
         self.calls.append(("nvml",))
         return self.nvml_snapshot
+
+
+def with_glibc(
+    files: dict[str, str] | None = None,
+    outputs: dict[tuple[str, ...], str] | None = None,
+    env: Mapping[str, str] | None = None,
+) -> FakeHost:
+    """A machine whose C library answers (glibc 2.39), as every Linux GPU node's does."""
+    return FakeHost(files or {}, outputs or {}, env or {}, {"CS_GNU_LIBC_VERSION": "glibc 2.39"})
