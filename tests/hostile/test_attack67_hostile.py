@@ -11,36 +11,22 @@ import base64
 import gzip
 import hashlib
 import json
-import os
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from mlenv.oci.bundle import TITLE
-from tests.support.bundle_wheels import WHEELS
 from tests.support.cli import run_mlenv
 from tests.support.hostile_registry import Handler, HostileRegistry
 from tests.support.httpserver import IndexServer
+from tests.support.pushed_bundle import REPO, Project, pull, push_project, refused
 from tests.support.siteca import make_ca
-from tests.support.wheels import write_simple_index
 
-REPO = "team/env"
 Manifest = dict[str, Any]
-
-
-@dataclass(frozen=True)
-class Project:
-    root: Path
-    env: dict[str, str]  # the pushing machine's cache
-    digest: str  # the bundle manifest's digest, as pushed
-    lib: str  # the digest of the lock's `lib` wheel (300 kB)
-    app: str
 
 
 @pytest.fixture(scope="module")
@@ -50,73 +36,15 @@ def reg() -> Iterator[HostileRegistry]:
 
 
 @pytest.fixture(scope="module")
-def project(reg: HostileRegistry, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Project]:
+def project(reg: HostileRegistry, tmp_path_factory: pytest.TempPathFactory) -> Project:
     """A locked project whose bundle the registry holds honestly (pushed by the CLI)."""
-    tmp = tmp_path_factory.mktemp("a67")
-    write_simple_index(tmp / "www", WHEELS)
-    with IndexServer(tmp / "www") as server:
-        root = tmp / "project"
-        root.mkdir()
-        (root / "mlenv.toml").write_text(
-            '[environment]\nname = "f"\npython = "3.11"\ninterpreter = "/usr/bin/python3.11"\n'
-            f'[pypi]\nindex-url = "{server.url}/simple"\ndependencies = ["app"]\n'
-        )
-        env = {"MLENV_CACHE_DIR": str(tmp / "cache"), "DOCKER_CONFIG": str(tmp / "nodocker")}
-        locked = run_mlenv(["lock"], root, env)
-        assert locked.returncode == 0, locked.stderr
-        pushed = run_mlenv(
-            ["fetch", "--bundle", f"oci://{reg.host}/{REPO}:1", "--insecure"], root, env
-        )
-        assert pushed.returncode == 0, pushed.stderr
-    digest = pushed.stdout.strip().rpartition("@")[2]
-    layers = json.loads(reg.manifests[digest])["layers"]
-    by_title = {layer["annotations"][TITLE].split("-")[0]: layer["digest"] for layer in layers}
-    yield Project(root, env, digest, by_title["lib"], by_title["app"])
+    return push_project(reg, tmp_path_factory.mktemp("a67"))
 
 
 @pytest.fixture(autouse=True)
 def honest_again(reg: HostileRegistry) -> Iterator[None]:
     yield
     reg.override = None
-
-
-@dataclass(frozen=True)
-class Pull:
-    returncode: int
-    stderr: str
-    seconds: float
-    cache: Path
-
-    def stored(self) -> list[str]:
-        """The artifacts in the cache (file names are their sha256)."""
-        files = (self.cache / "artifacts-v1").rglob("*") if self.cache.exists() else []
-        return sorted(p.name for p in files if p.is_file() and len(p.name) == 64)
-
-
-def pull(
-    project: Project, ref: str, tmp_path: Path, *, env: dict[str, str] | None = None,
-    args: tuple[str, ...] = ("--insecure",), setup: str = "",
-) -> Pull:  # fmt: skip
-    """``mlenv fetch --from REF`` as a user runs it; ``setup`` is Python run first in the same
-    process (to shorten the registry client's patience, so a test of it stays fast)."""
-    cache = tmp_path / "pulled"
-    environment = {**os.environ, "PIP_CONFIG_FILE": "/dev/null", **project.env}
-    environment |= {"MLENV_CACHE_DIR": str(cache), **(env or {})}
-    start = time.monotonic()
-    done = subprocess.run(
-        [sys.executable, "-c", f"{setup}\nimport runpy\nrunpy.run_module('mlenv', run_name="
-         "'__main__', alter_sys=True)", "fetch", "--from", ref, *args],
-        cwd=project.root, env=environment, capture_output=True, text=True, timeout=120,
-        check=False,
-    )  # fmt: skip
-    return Pull(done.returncode, done.stderr, time.monotonic() - start, cache)
-
-
-def refused(result: Pull, *needles: str) -> None:
-    assert result.returncode == 1, result.stderr
-    assert "Traceback" not in result.stderr, result.stderr
-    for needle in needles:
-        assert needle in result.stderr, result.stderr
 
 
 def scripted(reg: HostileRegistry, path_part: str, act: Callable[[Handler], object]) -> None:

@@ -13,11 +13,8 @@ import base64
 import hashlib
 import json
 import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -28,26 +25,14 @@ from mlenv.cache.download import DownloadTimeout, UrlOpener, fetch
 from mlenv.cache.held import held_copy
 from mlenv.index.http import HttpClient
 from mlenv.limits import DEADLINE_ENV
-from mlenv.oci.bundle import TITLE
 from mlenv.origins import LocalRoots, may_send_credentials
 from mlenv.report import QuietReporter
 from mlenv.tarball import ContentMismatch
-from tests.support.bundle_wheels import WHEELS
 from tests.support.cli import run_mlenv
 from tests.support.hostile_registry import Handler, HostileRegistry
-from tests.support.httpserver import IndexServer
-from tests.support.wheels import write_simple_index
+from tests.support.pushed_bundle import REPO, Project, Pull, pull, push_project, refused
 
-REPO = "team/env"
 SECRET = base64.b64encode(b"ci:s3cret").decode()
-
-
-@dataclass(frozen=True)
-class Project:
-    root: Path
-    env: dict[str, str]
-    lib: str  # blob digests of the bundle's two wheels
-    app: str
 
 
 @pytest.fixture(scope="module")
@@ -59,25 +44,7 @@ def reg() -> Iterator[HostileRegistry]:
 @pytest.fixture(scope="module")
 def project(reg: HostileRegistry, tmp_path_factory: pytest.TempPathFactory) -> Project:
     """A locked project whose bundle the registry holds honestly (pushed by the CLI)."""
-    tmp = tmp_path_factory.mktemp("a73")
-    write_simple_index(tmp / "www", WHEELS)
-    with IndexServer(tmp / "www") as server:
-        root = tmp / "project"
-        root.mkdir()
-        (root / "mlenv.toml").write_text(
-            '[environment]\nname = "f"\npython = "3.11"\ninterpreter = "/usr/bin/python3.11"\n'
-            f'[pypi]\nindex-url = "{server.url}/simple"\ndependencies = ["app"]\n'
-        )
-        env = {"MLENV_CACHE_DIR": str(tmp / "cache"), "DOCKER_CONFIG": str(tmp / "nodocker")}
-        assert run_mlenv(["lock"], root, env).returncode == 0
-        pushed = run_mlenv(
-            ["fetch", "--bundle", f"oci://{reg.host}/{REPO}:1", "--insecure"], root, env
-        )
-        assert pushed.returncode == 0, pushed.stderr
-    digest = pushed.stdout.strip().rpartition("@")[2]
-    layers = json.loads(reg.manifests[digest])["layers"]
-    by_title = {layer["annotations"][TITLE].split("-")[0]: layer["digest"] for layer in layers}
-    return Project(root, env, by_title["lib"], by_title["app"])
+    return push_project(reg, tmp_path_factory.mktemp("a73"))
 
 
 @pytest.fixture(autouse=True)
@@ -86,39 +53,9 @@ def honest_again(reg: HostileRegistry) -> Iterator[None]:
     reg.override = None
 
 
-@dataclass(frozen=True)
-class Pull:
-    returncode: int
-    stderr: str
-    seconds: float
-    cache: Path
-
-    def files(self) -> list[str]:
-        """Every file name under the cache's artifacts (partial downloads too)."""
-        root = self.cache / "artifacts-v1"
-        return sorted(p.name for p in root.rglob("*") if p.is_file()) if root.exists() else []
-
-
-def pull(project: Project, tmp_path: Path, reg: HostileRegistry, env: dict[str, str]) -> Pull:
+def pull_tag_1(project: Project, tmp_path: Path, reg: HostileRegistry, env: dict[str, str]) -> Pull:
     """``mlenv fetch --from oci://REG/REPO:1 --insecure`` as a user runs it."""
-    cache = tmp_path / "pulled"
-    environment = {**os.environ, "PIP_CONFIG_FILE": "/dev/null", **project.env}
-    environment |= {"MLENV_CACHE_DIR": str(cache), **env}
-    start = time.monotonic()
-    ref = f"oci://{reg.host}/{REPO}:1"
-    done = subprocess.run(
-        [sys.executable, "-m", "mlenv", "fetch", "--from", ref, "--insecure"],
-        cwd=project.root, env=environment, capture_output=True, text=True, timeout=120,
-        check=False,
-    )  # fmt: skip
-    return Pull(done.returncode, done.stderr, time.monotonic() - start, cache)
-
-
-def refused(result: Pull, *needles: str) -> None:
-    assert result.returncode == 1, result.stderr
-    assert "Traceback" not in result.stderr, result.stderr
-    for needle in needles:
-        assert needle in result.stderr, result.stderr
+    return pull(project, f"oci://{reg.host}/{REPO}:1", tmp_path, env=env)
 
 
 def drip(h: Handler, data: bytes, pause: float) -> None:
@@ -151,7 +88,7 @@ def test_a_blob_dripped_a_byte_at_a_time_meets_the_whole_download_deadline(
         return False
 
     reg.override = override
-    result = pull(project, tmp_path, reg, {DEADLINE_ENV: "1"})
+    result = pull_tag_1(project, tmp_path, reg, {DEADLINE_ENV: "1"})
     refused(result, "app 1.0", "took more than 1 s", DEADLINE_ENV, project.app)
     assert result.seconds < 30, result.seconds
     assert not any(project.app[7:] in name for name in result.files()), result.files()
@@ -162,7 +99,7 @@ def test_a_deadline_setting_that_is_no_number_of_seconds(
     reg: HostileRegistry, project: Project, tmp_path: Path, value: str
 ) -> None:
     """Attack 73: $MLENV_DOWNLOAD_SECONDS that is not a positive number is a located error."""
-    result = pull(project, tmp_path, reg, {DEADLINE_ENV: value})
+    result = pull_tag_1(project, tmp_path, reg, {DEADLINE_ENV: value})
     refused(result, DEADLINE_ENV, "not a number of seconds")
 
 
@@ -179,7 +116,7 @@ def test_a_refused_blob_names_the_package_and_the_digest(
         return False
 
     reg.override = override
-    result = pull(project, tmp_path, reg, {})
+    result = pull_tag_1(project, tmp_path, reg, {})
     refused(result, "lib 2.0", project.lib, f"HTTP {status}")
     assert not any(project.lib[7:] in name for name in result.files())
 
@@ -242,7 +179,7 @@ def test_a_token_realm_on_a_link_local_address(
     reg.override = lambda h: h.answer(
         401, headers={"WWW-Authenticate": f'Bearer realm="{realm}",service="r"'}
     )
-    result = pull(project, tmp_path, reg, {"DOCKER_CONFIG": str(config)})
+    result = pull_tag_1(project, tmp_path, reg, {"DOCKER_CONFIG": str(config)})
     refused(result, reg.host)
     assert "link-local" in result.stderr or "refusing to send" in result.stderr, result.stderr
     assert result.seconds < 20, result.seconds
@@ -260,7 +197,7 @@ def test_a_blob_redirected_to_a_link_local_address(
         return False
 
     reg.override = override
-    result = pull(project, tmp_path, reg, {})
+    result = pull_tag_1(project, tmp_path, reg, {})
     refused(result, "link-local", "169.254.169.254")
     assert result.files() == []
 
@@ -296,7 +233,7 @@ def test_bearer_credentials_and_token_stay_where_they_belong(
             return False
 
         reg.override = override
-        result = pull(project, tmp_path, reg, {"DOCKER_CONFIG": str(config)})
+        result = pull_tag_1(project, tmp_path, reg, {"DOCKER_CONFIG": str(config)})
         assert result.returncode == 0, result.stderr
         assert {seen.authorization for seen in realm.seen} == {f"Basic {SECRET}"}
         assert [seen.authorization for seen in mint.seen] == [None]
