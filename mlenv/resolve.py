@@ -409,16 +409,12 @@ class _Provider(AbstractProvider[Req, Candidate, str]):
         combined = _intersection(req.specifier for req in reqs)
         bad = {c.version for c in incompatibilities[identifier]}
         every = self._candidates(name)
-        prereleases = self.opt_ins.prereleases(name, self._seen(name, every))
         exact = self.opt_ins.pins.get(name, frozenset())
-        allowed = [
-            c
-            for c in every
-            if c.version not in bad and self._allowed(c, combined, exact, prereleases=prereleases)
-        ]
+        allowed = [c for c in every if c.version not in bad and self._allowed(c, combined, exact)]
+        # every final release before any pre-release (uv since 0.12): a pre-release is taken
+        # only where no final release in range can be (the sort is stable: newest first within)
         preferred = self.preferences.get(name)
-        if preferred is not None:
-            allowed.sort(key=lambda c: c.version != preferred)
+        allowed.sort(key=lambda c: (c.version != preferred, c.version.is_prerelease))
         return lambda: (
             Candidate(c.name, c.version, c.file, extras) for c in allowed if self.runs(c)
         )
@@ -428,11 +424,9 @@ class _Provider(AbstractProvider[Req, Candidate, str]):
         candidate: Candidate,
         combined: SpecifierSet,
         exact: frozenset[Version],
-        *,
-        prereleases: bool,
     ) -> bool:
         self.work += len(combined) or 1
-        if not combined.contains(candidate.version, prereleases=prereleases):
+        if not combined.contains(candidate.version, prereleases=True):
             return False
         if candidate.file is not None and candidate.file.yanked is not None:
             # PEP 592: a yanked file only when the manifest pins exactly its version. Not a
@@ -440,10 +434,6 @@ class _Provider(AbstractProvider[Req, Candidate, str]):
             # uv allows a yank only for the very version an ==/=== pin names.
             return candidate.version in exact
         return True
-
-    def _seen(self, name: NormalizedName, candidates: Sequence[Candidate]) -> set[Version]:
-        """Every version of ``name`` the index offered, installable for the target or not."""
-        return self.rejections[name].versions | {c.version for c in candidates}
 
     def is_satisfied_by(self, requirement: Req, candidate: Candidate) -> bool:
         """Memoized by identity (a SpecifierSet's hash is recomputed on every call): resolvelib
@@ -608,35 +598,25 @@ def _intersection(specifiers: Iterable[SpecifierSet]) -> SpecifierSet:
 @dataclass(frozen=True)
 class OptIns:
     """What only the manifest's own requirements can opt into, as uv decides it: a dependency
-    deep in the tree cannot pull a pre-release or a yanked file into the environment.
+    deep in the tree cannot pull a yanked file (PEP 592) into the environment. A yanked file is
+    taken only when a manifest requirement pins exactly its version (``==1.0``, not ``==1.*``,
+    nor a local ``1.0+cu124`` through ``==1.0``).
 
-    - pre-releases of a project: when a manifest requirement of it names a pre-release
-      (``>=2.0b1``, ``==2.0rc1``, ``~=2.0b1``), or when it has no final release at all. An
-      exclusion (``!=2.0a1``, ``!=2.0.*``) asks for nothing, so it opts into nothing (PEP 440
-      as ``packaging`` reads it, and uv since 0.5.0);
-    - a yanked file (PEP 592): when a manifest requirement pins exactly its version
-      (``==1.0``, not ``==1.*``, nor a local ``1.0+cu124`` through ``==1.0``).
+    Pre-releases need no opt-in: ``find_matches`` offers every final release in range before any
+    pre-release (uv since 0.12), so one is locked only where no final release can be.
     """
 
-    explicit: frozenset[NormalizedName]
     pins: Mapping[NormalizedName, frozenset[Version]]
 
     @classmethod
     def of(cls, roots: Iterable[Req]) -> OptIns:
-        explicit, pins = set(), defaultdict(set)
+        pins = defaultdict(set)
         for req in roots:
             for spec in req.specifier:
-                with suppress(InvalidVersion):  # "===" takes any string
-                    version = Version(spec.version.removesuffix(".*"))
-                    if version.is_prerelease and spec.operator != "!=":
-                        explicit.add(req.name)
-                    if spec.operator in ("==", "===") and "*" not in spec.version:
-                        pins[req.name].add(version)
-        return cls(frozenset(explicit), {name: frozenset(v) for name, v in pins.items()})
-
-    def prereleases(self, name: NormalizedName, versions: Collection[Version]) -> bool:
-        """Whether pre-releases of ``name`` may be picked, given every version it has."""
-        return name in self.explicit or not any(not v.is_prerelease for v in versions)
+                if spec.operator in ("==", "===") and "*" not in spec.version:
+                    with suppress(InvalidVersion):  # "===" takes any string
+                        pins[req.name].add(Version(spec.version))
+        return cls({name: frozenset(v) for name, v in pins.items()})
 
 
 def python_floor(requires_python: SpecifierSet) -> SpecifierSet:
@@ -855,8 +835,6 @@ def explain(
                 if (r := provider.metadata_refusals.get((c.name, c.version)))
             }
         )
-        if not provider.opt_ins.prereleases(name, seen):
-            refused.update({c.version: _PRE for c in candidates if c.version.is_prerelease})
         wanted = [
             v
             for v in refused
@@ -879,11 +857,6 @@ def explain(
     ):
         hint = provider.policy.hint
     return ResolutionError(summary + ":\n" + "\n".join(lines), hint=hint)
-
-
-_PRE = (
-    "a pre-release; only a manifest requirement that names a pre-release (like >=2.0b1) allows one"
-)
 
 
 def _limiting_parents(

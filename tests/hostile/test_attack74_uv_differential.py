@@ -8,12 +8,13 @@ for two documented rules, which the tests below hold so a change to either is de
 - markers are judged at the oldest patch release (``python_full_version`` is 3.11.0), so
   ``tomli; python_full_version <= "3.11.0a6"`` (coverage's ``toml`` extra) is not taken where
   uv 0.13 takes it;
-- a pre-release is taken only when the project has no final release at all (the packse rule);
-  a final that is yanked, or that has no wheel for the target, still counts, where uv 0.12+
-  falls back to the pre-release. mlenv's error must then say so, naming the package.
+- pre-releases follow uv 0.12's rule: every final release in range before any pre-release,
+  a pre-release only where no final release can be taken (yanked, no wheel, Requires-Python,
+  or rejected by the resolution), whoever asked for it.
 
-The property test builds small random worlds without pre-releases and checks that mlenv and uv
-agree on whether they resolve, and that every pin set mlenv writes satisfies each requirement.
+The property test builds small random worlds, pre-releases included, and checks that mlenv and
+uv agree on whether they resolve, and that every pin set mlenv writes satisfies each
+requirement.
 """
 
 from __future__ import annotations
@@ -41,7 +42,9 @@ from tests.support.peers import clean_env, pins_of, tool
 from tests.support.wheels import build_wheel, write_simple_index
 
 URL = "https://attack74.invalid/simple"
-VERSIONS = ("0.9", "1.0", "1.0.post1", "1.1", "1.2.0", "2.0", "2.0.1", "3.0")
+VERSIONS = (
+    "0.9", "1.0", "1.0.post1", "1.1a1", "1.1", "1.2.0", "2.0b1", "2.0", "2.0.1", "3.0rc1", "3.0",
+)  # fmt: skip
 MARKERS = (
     'python_version >= "3.12"',
     'python_version < "3.12"',
@@ -204,14 +207,14 @@ def _unmet(
     return unmet
 
 
-@settings(max_examples=20, deadline=None)
+@settings(max_examples=40, deadline=None)
 @given(seed=st.integers(0, 2**32), python=st.sampled_from(("3.11", "3.12")))
 def test_mlenv_and_uv_agree_on_resolvability_and_mlenv_pins_are_valid(
     seed: int, python: str, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
     """Protects the resolver's completeness and soundness against a reference resolver: on a
-    world without pre-releases, mlenv fails exactly when uv does, and every requirement is
-    met by mlenv's pins (uv may pick another valid set: both are solutions)."""
+    world with and without pre-releases, mlenv fails exactly when uv does, and every requirement
+    is met by mlenv's pins (uv may pick another valid set: both are solutions)."""
     world, roots = _world(seed)
     reference = _uv(world, roots, python, tmp_path_factory.mktemp("uv"))
     try:
@@ -250,19 +253,15 @@ def test_a_marker_below_the_oldest_patch_release_does_not_pull_its_dependency() 
     ],
     ids=["yanked", "no-wheel", "requires-python"],
 )
-def test_an_unusable_final_release_still_keeps_pre_releases_out_and_the_error_says_so(
-    final: Release,
-) -> None:
-    """Protects the documented pre-release rule (a final release exists, so no pre-release
-    without a manifest opt-in; uv 0.12+ would take ``a 1.1a1`` here) and the clarity of its
-    failure: the error names the package, refuses the pre-release as one and gives a hint."""
+def test_an_unusable_final_release_falls_back_to_the_pre_release(final: Release) -> None:
+    """uv 0.12's rule, which mlenv follows: a final release first, but where none in range
+    can be taken (yanked, no wheel for the target, Requires-Python) the pre-release is locked
+    rather than the lock failing; a range that admits no pre-release still fails, naming it."""
     world: World = {
         "a": {"1.0": final, "1.1a1": Release((), (), None, ("py3-none-any",), False)},
     }
-    with pytest.raises(ResolutionError) as raised:
-        _mlenv(world, ("a",), "3.11")
-    text = str(raised.value)
-    assert "a:" in text
-    assert "1.1a1: a pre-release" in text
-    assert raised.value.hint
+    assert _mlenv(world, ("a",), "3.11") == {canonicalize_name("a"): Version("1.1a1")}
     assert _mlenv(world, ("a>=1.1a1",), "3.11") == {canonicalize_name("a"): Version("1.1a1")}
+    with pytest.raises(ResolutionError) as raised:
+        _mlenv(world, ("a<1.1a0",), "3.11")
+    assert "a" in str(raised.value) and raised.value.hint

@@ -146,46 +146,53 @@ def test_yanked_files_are_avoided_unless_pinned_exactly() -> None:
     assert pins(lock(["lib>=1.0"], idx)) == {"lib": "1.0"}
 
 
-def test_only_the_manifest_opts_into_prereleases_and_yanked_files() -> None:
-    """As uv: a dependency deep in the tree pinning ``c==2.0b1`` (or a yanked ``c==2.0``)
-    cannot pull it in; the same pin in the manifest can, and a project with no final release
-    at all gives its pre-releases."""
+def test_a_dependency_may_need_a_prerelease_but_only_the_manifest_takes_a_yanked_file() -> None:
+    """uv 0.12's rule: a dependency pinning ``c==2.0b1`` gets it (no final release meets the
+    pin), as the same pin in the manifest does; a range with a final release in it takes the
+    final. A yanked ``y==2.0`` still needs the manifest's own exact pin (PEP 592, as uv)."""
     idx = index(
         build_wheel("app", "1.0", requires_dist=["c==2.0b1"]),
         build_wheel("c", "1.0"),
         build_wheel("c", "2.0b1"),
     )
-    with pytest.raises(ResolutionError) as failure:
-        lock(["app"], idx)
-    assert "2.0b1: a pre-release" in str(failure.value)
+    assert pins(lock(["app"], idx)) == {"app": "1.0", "c": "2.0b1"}
     assert pins(lock(["app", "c>=2.0a1"], idx)) == {"app": "1.0", "c": "2.0b1"}
+    assert pins(lock(["c>=1.0a1"], idx)) == {"c": "1.0"}  # a final release in range comes first
     old, bad = build_wheel("y", "1.0"), build_wheel("y", "2.0")
     idx = index(build_wheel("app", "1.0", requires_dist=["y==2.0"]), old, bad, yanked={bad[0]: ""})
     with pytest.raises(ResolutionError, match=r"2\.0 is yanked"):
         lock(["app"], idx)
     assert pins(lock(["app", "y==2.0"], idx)) == {"app": "1.0", "y": "2.0"}
     idx = index(build_wheel("lib", "0.1"), build_wheel("lib", "1.0a1"))
-    with pytest.raises(ResolutionError, match=r"lib>0\.1"):
-        lock(["lib>0.1"], idx)  # a final release exists, so "nothing else matches" is no opt-in
+    assert pins(lock(["lib>0.1"], idx)) == {"lib": "1.0a1"}  # nothing final in range
+    assert pins(lock(["lib"], idx)) == {"lib": "0.1"}
 
 
-def test_an_exclusion_of_a_prerelease_opts_into_nothing() -> None:
-    """``c!=2.0a1`` names a pre-release only to rule it out: as pip (``packaging``) and uv
-    (since 0.5.0) read it, it asks for no pre-release, so the final release is locked and a
-    deeper ``c==2.0b1`` still cannot pull one in. ``c>=2.0a1`` or ``~=2.0a1`` does opt in."""
+def test_a_prerelease_is_a_fallback_after_every_final_release_is_rejected() -> None:
+    """The resolution itself can rule out every final release (``app`` needs ``c>=2.0a1``):
+    the pre-release is then taken; an exclusion (``c!=2.0a1``) only removes what it names."""
     idx = index(build_wheel("c", "1.0"), build_wheel("c", "2.0a1"), build_wheel("c", "2.0b1"))
     assert pins(lock(["c!=2.0a1"], idx)) == {"c": "1.0"}
     assert pins(lock(["c!=2.0a1,!=3.0.*"], idx)) == {"c": "1.0"}
-    assert pins(lock(["c>=1.0,!=2.0a1"], idx)) == {"c": "1.0"}
     assert pins(lock(["c~=2.0a1"], idx)) == {"c": "2.0b1"}
     assert pins(lock(["c>=1.0,!=2.0b1,!=2.0a2"], idx)) == {"c": "1.0"}
+    assert pins(lock(["c!=1.0"], idx)) == {"c": "2.0b1"}
     with_app = index(
-        build_wheel("app", "1.0", requires_dist=["c==2.0b1"]),
+        build_wheel("app", "1.0", requires_dist=["c>=2.0a1"]),
         build_wheel("c", "1.0"),
+        build_wheel("c", "2.0a1"),
         build_wheel("c", "2.0b1"),
     )
-    with pytest.raises(ResolutionError, match=r"2\.0b1: a pre-release"):
-        lock(["app", "c!=2.0a1"], with_app)
+    assert pins(lock(["app", "c!=2.0b1"], with_app)) == {"app": "1.0", "c": "2.0a1"}
+
+
+def test_a_locked_prerelease_stays_locked_while_its_range_still_admits_it() -> None:
+    """A lock made when ``c>=0.5a1`` took the pre-release keeps it on re-lock (the previous
+    lock's pins are preferred), so upgrading mlenv does not move a user's pins by itself."""
+    idx = index(build_wheel("c", "1.0.0"), build_wheel("c", "2.0.0a1"))
+    assert pins(lock(["c>=0.5a1"], idx)) == {"c": "1.0.0"}
+    kept = lock(["c>=0.5a1"], idx, preferences={canonicalize_name("c"): Version("2.0.0a1")})
+    assert pins(kept) == {"c": "2.0.0a1"}
 
 
 @pytest.mark.parametrize(
