@@ -811,8 +811,7 @@ def explain(
             lines.append(f"{name}: no version satisfies all of")
         else:
             lines.append(_nothing_installable(name, provider, indexes))
-        for info in infos:
-            lines.append(f"  {info.requirement} {_chain(info.parent, provider)}")
+        lines += _asked(infos, provider)
         lines += _limiting_parents(infos, provider)
         searched = ", ".join(indexes) if indexes else "the configured indexes"
         lines += missing_pins(
@@ -857,6 +856,27 @@ def explain(
     ):
         hint = provider.policy.hint
     return ResolutionError(summary + ":\n" + "\n".join(lines), hint=hint)
+
+
+def _asked(
+    infos: Sequence[RequirementInformation[Req, Candidate]], provider: _Provider
+) -> list[str]:
+    """Each conflicting requirement with who asked; one line for many versions of one parent
+    asking the same thing (200 nightly pre-releases of a each needing ``b<2`` listed 200)."""
+    groups: dict[tuple[str, str | None], list[Candidate | None]] = defaultdict(list)
+    for info in infos:
+        parent = info.parent
+        groups[str(info.requirement), parent.name if parent else None].append(parent)
+    lines = []
+    for (text, name), parents in groups.items():
+        versions = sorted({p.version for p in parents if p is not None})
+        if name is None or len(versions) <= 3:
+            lines += [f"  {text} {_chain(p, provider)}" for p in dict.fromkeys(parents)]
+            continue
+        chain = _chain(parents[0], provider).removeprefix(f"(from {parents[0]}")
+        span = f"{len(versions)} versions of {name} from {versions[0]} to {versions[-1]}"
+        lines.append(f"  {text} (from {span}{chain}")
+    return lines
 
 
 def _limiting_parents(
