@@ -70,6 +70,37 @@ def _nearby(spec: Specifier, seen: Collection[Version], releases: Sequence[Versi
     return f"nearest versions: {nearby}"
 
 
+def exclusive_misses(pinned: Sequence[Pinned], offered: Collection[Version]) -> list[str]:
+    """A line for each offered version that PEP 440's exclusive comparisons alone left out:
+    ``<2.0`` never admits 2.0's own pre-releases, ``>1.0`` never admits 1.0's post-releases or
+    local builds, however the rest reads ("why is 2.0rc1 not below 2.0?")."""
+    lines = []
+    specs = [spec for requirement in pinned for spec in requirement.specifier]
+    for spec in specs:
+        if spec.operator not in ("<", ">"):
+            continue
+        try:
+            edge = Version(spec.version)
+        except InvalidVersion:
+            continue
+        others = [other for other in specs if other is not spec]
+        for version in sorted(offered, reverse=True):
+            if version.release != edge.release or version.epoch != edge.epoch:
+                continue
+            if spec.operator == "<" and version.is_prerelease and not edge.is_prerelease:
+                why, fix = f"{edge}'s own pre-releases", f"<={version}"
+            elif spec.operator == ">" and version > edge and not edge.is_postrelease:
+                pin = f"=={version}" if version.local else f">={version}"  # no >= on a local
+                why, fix = f"{edge}'s post-releases and local builds", pin
+            else:
+                continue
+            if all(other.contains(version, prereleases=True) for other in others):
+                lines.append(
+                    f"  refused: {version}: {spec} leaves out {why} (PEP 440); {fix} admits it"
+                )
+    return lines[:_NEWEST]
+
+
 class _Named(Protocol):
     @property
     def name(self) -> str: ...

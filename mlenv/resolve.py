@@ -41,7 +41,7 @@ from mlenv.limits import (
     MAX_REQUIRES_DIST,
     enforce,
 )
-from mlenv.nearest import Pinned, base_roots, missing_pins
+from mlenv.nearest import Pinned, base_roots, exclusive_misses, missing_pins
 from mlenv.passed_over import passed_over
 from mlenv.pep508 import marker_holds, marker_text
 from mlenv.pep508 import requirement as parsed
@@ -841,6 +841,10 @@ def explain(
         ]
         for version in sorted(wanted, reverse=True)[:5]:
             lines.append(f"  refused: {version}: {refused[version]}")
+        lines += exclusive_misses(
+            [Pinned(i.requirement.name, i.requirement.specifier) for i in infos],
+            offered - set(refused),
+        )
     lines += passed_over(
         ((i.parent.name, i.parent.version) for i in causes if i.parent is not None),
         lambda name: provider.rejections[canonicalize_name(name)].refused(target),
