@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from mlenv import lockfile
 from mlenv.commands.session import Session
-from mlenv.errors import UsageError
+from mlenv.errors import MlenvError, UsageError
 from mlenv.manifest import Manifest
 from mlenv.outputs import LOCK_FILE, OutputKind
 
@@ -47,7 +47,19 @@ def lock(
     from mlenv.locking import Upgrade
 
     new = resolve(session, manifest, previous, Upgrade.of(upgrade, tuple(upgrade_package)), offline)
-    write_lock(session, previous, new)
+    write_lock(session, previous or _for_the_report(session, upgrade), new)
+
+
+def _for_the_report(session: Session, upgrade: bool) -> lockfile.Lock | None:
+    """The lock `--upgrade` replaces, read only to report what moved (``~ c 2.0a1 -> 1.0``,
+    not ``+ c 1.0``): `--upgrade` never resolves from it, so a lock it cannot read (the
+    damaged lock `--upgrade` is the way out of) reports every pin as new."""
+    if not upgrade or not session.lock_path.exists():
+        return None
+    try:
+        return session.load_lock()
+    except MlenvError:
+        return None
 
 
 def _fresh(previous: lockfile.Lock, manifest: Manifest) -> bool:

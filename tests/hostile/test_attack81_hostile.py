@@ -231,3 +231,28 @@ def test_a_lock_made_under_the_old_rule_stays_and_upgrades_to_the_final(tmp_path
     assert done.returncode == 0, done.stderr
     assert "c 2.0.0a1 -> 1.0.0" in done.stderr
     assert b'version = "1.0.0"' in (project / "mlenv.lock").read_bytes()
+
+
+def test_lock_upgrade_reports_the_move_and_survives_a_damaged_lock(tmp_path: Path) -> None:
+    """``lock --upgrade`` never resolves from the lock it replaces, but reports what moved
+    (``c 2.0.0a1 -> 1.0.0``, as ``--upgrade-package`` does, not ``+ c 1.0.0``); a lock it
+    cannot read (what ``--upgrade`` is the way out of) is still replaced, every pin new."""
+    env = {"MLENV_CACHE_DIR": str(tmp_path / "cache")}
+    index = tmp_path / "index"
+    url = write_simple_index(index, [build_wheel("c", "2.0.0a1")])
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "mlenv.toml").write_text(
+        '[environment]\nname = "f"\npython = "3.11"\n'
+        f'[pypi]\nindex-url = "{url}"\ndependencies = ["c>=0.5a1"]\n'
+    )
+    assert run_mlenv(["lock"], project, env).returncode == 0
+    write_simple_index(index, [build_wheel("c", "2.0.0a1"), build_wheel("c", "1.0.0")])
+    done = run_mlenv(["lock", "--upgrade"], project, env)
+    assert done.returncode == 0, done.stderr
+    assert "c 2.0.0a1 -> 1.0.0" in done.stderr, done.stderr
+    (project / "mlenv.lock").write_text("this is [not a lock\n")
+    done = run_mlenv(["lock", "--upgrade"], project, env)
+    assert done.returncode == 0, done.stderr
+    assert "+ c 1.0.0" in done.stderr, done.stderr
+    assert b'version = "1.0.0"' in (project / "mlenv.lock").read_bytes()
