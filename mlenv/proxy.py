@@ -31,7 +31,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from mlenv.exchange import DeadlineTransport
+from mlenv.exchange import DeadlineTransport, ExchangeTimeout
 from mlenv.origins import is_loopback
 
 PROXY_VARIABLES = "HTTPS_PROXY / HTTP_PROXY / ALL_PROXY / NO_PROXY"
@@ -154,6 +154,10 @@ class ProxyRouter(httpx.BaseTransport):
         target = f"{request.url.scheme}://{request.url.netloc.decode('ascii', 'replace')}"
         try:
             response = transport.handle_request(request)
+        except ExchangeTimeout as error:  # the proxy or the origin behind it: name the proxy
+            raise ExchangeTimeout(
+                f"{error.message}, via proxy {shown(proxy)}", where=error.where, hint=error.hint
+            ) from None
         except (httpx.ProxyError, httpx.ConnectError, httpx.ConnectTimeout, *_DROPPED) as error:
             # the same kind, so a caller retries what it retried before; the message says how
             raise type(error)(_failed(proxy, target, str(error)), request=request) from None

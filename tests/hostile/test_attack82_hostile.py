@@ -226,11 +226,13 @@ def test_a_proxy_dripping_its_connect_answer_meets_the_deadline(
     reply = b"HTTP/1.1 200 Connection established\r\n" + b"X-Pad: y\r\n" * 5000
     script = tunnel(1, tls=_server_context(site) if tls else None, reply=reply)
     with DripServer(script) as proxy:
-        url = f"{'https' if tls else 'http'}://corp:{SECRET}@127.0.0.1:{proxy.port}"
+        scheme, port = "https" if tls else "http", proxy.port
+        url = f"{scheme}://corp:{SECRET}@127.0.0.1:{port}"
         with _client(site, url) as client:
             took, error = _timed(lambda: client.get(f"https://{HOST}:1/simple/"))
     assert isinstance(error, ExchangeTimeout), error
     assert DEADLINE <= took < DEADLINE + SLACK, took
+    assert f"via proxy {scheme}://***@127.0.0.1:{port}" in error.message
     assert SECRET not in str(error) and base64.b64encode(SECRET.encode()).decode() not in str(error)
 
 
