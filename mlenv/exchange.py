@@ -306,7 +306,7 @@ class DeadlineTransport(httpx.BaseTransport):
                 or (ssl_context if proxy.url.scheme == "https" else None),
                 **limits,
             )
-        elif proxy.url.scheme in ("socks5", "socks5h"):  # ImportError without socksio
+        elif proxy.url.scheme in ("socks5", "socks5h"):  # RuntimeError without socksio
             self._pool = httpcore.SOCKSProxy(
                 proxy_url=_core_url(proxy.url),
                 proxy_auth=proxy.raw_auth,

@@ -146,7 +146,8 @@ class ProxyRouter(httpx.BaseTransport):
         if transport is None:
             try:
                 transport = DeadlineTransport(self._verify, proxy=httpx.Proxy(proxy))
-            except (ValueError, ImportError, httpx.InvalidURL):  # socks5:// without socksio
+            # socks5:// without socksio: httpcore raises RuntimeError (an ImportError nowhere)
+            except (ValueError, ImportError, RuntimeError, httpx.InvalidURL):
                 why = "not a proxy URL mlenv can use (http://, https://, socks5:// with socksio)"
                 raise httpx.ProxyError(_failed(proxy, url, why), request=request) from None
             with self._lock:  # fetch's threads share the router

@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
+from pathlib import Path
 
 import httpx
 import pytest
@@ -26,6 +27,7 @@ from mlenv.exchange import ExchangeTimeout
 from mlenv.limits import DEADLINE_ENV
 from mlenv.proxy import ProxyRouter
 from mlenv.tls import certificate_hint, ssl_context
+from tests.support.cli import run_mlenv
 from tests.support.drip import DripServer, Script, answer, drip, read_request, tls_dripped, tunnel
 from tests.support.siteca import SiteCA, make_ca
 
@@ -284,3 +286,22 @@ def _pipe(client: socket.socket, upstream: socket.socket) -> None:
     threading.Thread(target=copy, args=(upstream, client), daemon=True).start()
     copy(client, upstream)
     done.wait(10)
+
+
+def test_a_socks_proxy_is_an_error_naming_it_never_an_internal_error(tmp_path: Path) -> None:
+    """ALL_PROXY=socks5://...: without socksio httpcore raises RuntimeError, which escaped as
+    "internal error" (exit 2); with it, nobody listens at port 9. Either way a located error."""
+    (tmp_path / "mlenv.toml").write_text(
+        '[environment]\nname = "p"\npython = "3.11"\n'
+        f'[pypi]\nindex-url = "https://{HOST}/simple"\ndependencies = ["lib"]\n'
+    )
+    env = {
+        "ALL_PROXY": f"socks5://corp:{SECRET}@127.0.0.1:9",
+        **dict.fromkeys(("NO_PROXY", "no_proxy", "HTTPS_PROXY", "https_proxy", "all_proxy"), ""),
+        "MLENV_CACHE_DIR": str(tmp_path / "cache"),
+        "NETRC": str(tmp_path / "no-netrc"),
+    }
+    result = run_mlenv(["lock"], tmp_path, env)
+    assert result.returncode == 1, result.stderr
+    assert "via proxy socks5://***@127.0.0.1:9" in result.stderr, result.stderr
+    assert "internal error" not in result.stderr and SECRET not in result.stderr
