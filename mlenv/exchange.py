@@ -159,6 +159,10 @@ class _TlsInTls(httpcore.NetworkStream):
                 wants_more = False
             except ssl.SSLWantReadError:
                 wants_more = True
+            except (ssl.SSLZeroReturnError, ssl.SSLEOFError) as exc:
+                if failure is httpcore.ReadError:  # the origin closed: b"", as a socket's read
+                    return b""
+                raise failure(str(exc)) from exc
             except ssl.SSLError as exc:
                 raise failure(str(exc)) from exc
             if pending := self._outgoing.read():

@@ -305,3 +305,21 @@ def test_a_socks_proxy_is_an_error_naming_it_never_an_internal_error(tmp_path: P
     assert result.returncode == 1, result.stderr
     assert "via proxy socks5://***@127.0.0.1:9" in result.stderr, result.stderr
     assert "internal error" not in result.stderr and SECRET not in result.stderr
+
+
+def test_an_origin_closing_inside_an_https_proxy_is_a_disconnect(
+    cas: tuple[SiteCA, SiteCA], https_proxy_to: Callable[[Script], str]
+) -> None:
+    """The origin hangs up (no close_notify) before any answer: the end of the stream, as over
+    a direct TLS socket: "Server disconnected" (RemoteProtocolError, retried as a drop)."""
+    site, _ = cas
+
+    def closes(sock: socket.socket) -> None:
+        with _server_context(site).wrap_socket(sock, server_side=True) as tls:
+            read_request(tls)  # and the socket closes
+
+    with (
+        _client(site, https_proxy_to(closes)) as client,
+        pytest.raises(httpx.RemoteProtocolError, match="disconnected"),
+    ):
+        client.get(f"https://{HOST}:1/simple/")
