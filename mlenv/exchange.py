@@ -18,6 +18,7 @@ request's own deadline.
 from __future__ import annotations
 
 import contextvars
+import functools
 import ssl
 import time
 from collections.abc import Iterator
@@ -115,9 +116,11 @@ class _Stream(httpcore.NetworkStream):
         # CPython's SSLSocket.do_handshake holds the socket's timeout for the whole handshake
         # (a deadline, not a pause), so the time left bounds a dripped handshake as a whole.
         exchange, budget = _budget(timeout)
-        if exchange is not None:
-            exchange.step = "the TLS handshake"
+        if exchange is not None:  # a proxy's CONNECT answer came before: the origin's is awaited
+            exchange.step, exchange.line_ended, exchange.received = "the TLS handshake", False, 0
         try:
+            if self._inner.get_extra_info("ssl_object") is not None:  # via an https:// proxy
+                return _Stream(_TlsInTls(self._inner, ssl_context, server_hostname, timeout))
             return _Stream(self._inner.start_tls(ssl_context, server_hostname, budget))
         except httpcore.TimeoutException:
             if _overdue(exchange):
@@ -126,6 +129,83 @@ class _Stream(httpcore.NetworkStream):
 
     def get_extra_info(self, info: str) -> Any:
         return self._inner.get_extra_info(info)
+
+
+class _TlsInTls(httpcore.NetworkStream):
+    """TLS to the origin inside the TLS to an https:// proxy. httpcore's own TLSinTLSStream gives
+    each socket read the whole timeout, so an origin dripping its handshake or a TLS record a
+    byte at a time held it forever; here each read of the proxy's stream gets the time left."""
+
+    _RECORD = 16384
+
+    def __init__(
+        self,
+        outer: httpcore.NetworkStream,
+        ssl_context: ssl.SSLContext,
+        server_hostname: str | None,
+        timeout: float | None,
+    ) -> None:
+        self._outer = outer
+        self._incoming, self._outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+        self._tls = ssl_context.wrap_bio(
+            self._incoming, self._outgoing, server_hostname=server_hostname
+        )
+        self._io(self._tls.do_handshake, timeout, httpcore.ConnectError)
+
+    def _io(self, step: Any, timeout: float | None, failure: type[Exception]) -> Any:
+        while True:
+            try:
+                result = step()
+                wants_more = False
+            except ssl.SSLWantReadError:
+                wants_more = True
+            except (ssl.SSLZeroReturnError, ssl.SSLEOFError) as exc:
+                if failure is httpcore.ReadError:  # the origin closed: b"", as a socket's read
+                    return b""
+                raise failure(str(exc)) from exc
+            except ssl.SSLError as exc:
+                raise failure(str(exc)) from exc
+            if pending := self._outgoing.read():
+                self._send(pending, timeout)
+            if not wants_more:
+                return result
+            exchange, budget = _budget(timeout)
+            try:
+                data = self._outer.read(self._RECORD, budget)
+            except httpcore.TimeoutException:
+                if _overdue(exchange):
+                    raise _Overdue(exchange.step if exchange else "") from None
+                raise
+            if data:
+                self._incoming.write(data)
+            else:
+                self._incoming.write_eof()
+
+    def _send(self, data: bytes, timeout: float | None) -> None:
+        exchange, budget = _budget(timeout)
+        try:
+            self._outer.write(data, budget)
+        except httpcore.TimeoutException:
+            if _overdue(exchange):
+                raise _Overdue(exchange.step if exchange else "") from None
+            raise
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return bytes(
+            self._io(functools.partial(self._tls.read, max_bytes), timeout, httpcore.ReadError)
+        )
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        view = memoryview(buffer)
+        while view:
+            sent = self._io(functools.partial(self._tls.write, view), timeout, httpcore.WriteError)
+            view = view[sent:]
+
+    def close(self) -> None:
+        self._outer.close()
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._tls if info == "ssl_object" else self._outer.get_extra_info(info)
 
 
 class _Backend(httpcore.NetworkBackend):
@@ -224,10 +304,13 @@ class DeadlineTransport(httpx.BaseTransport):
                 proxy_url=_core_url(proxy.url),
                 proxy_auth=proxy.raw_auth,
                 proxy_headers=proxy.headers.raw,
-                proxy_ssl_context=proxy.ssl_context,
+                # an https:// proxy is verified with the trust the origins are (MLENV_CA_BUNDLE's
+                # site CA signs a corporate proxy as often as an index), not certifi alone
+                proxy_ssl_context=proxy.ssl_context
+                or (ssl_context if proxy.url.scheme == "https" else None),
                 **limits,
             )
-        elif proxy.url.scheme in ("socks5", "socks5h"):  # ImportError without socksio
+        elif proxy.url.scheme in ("socks5", "socks5h"):  # RuntimeError without socksio
             self._pool = httpcore.SOCKSProxy(
                 proxy_url=_core_url(proxy.url),
                 proxy_auth=proxy.raw_auth,

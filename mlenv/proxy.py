@@ -31,7 +31,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from mlenv.exchange import DeadlineTransport
+from mlenv.exchange import DeadlineTransport, ExchangeTimeout
 from mlenv.origins import is_loopback
 
 PROXY_VARIABLES = "HTTPS_PROXY / HTTP_PROXY / ALL_PROXY / NO_PROXY"
@@ -146,7 +146,8 @@ class ProxyRouter(httpx.BaseTransport):
         if transport is None:
             try:
                 transport = DeadlineTransport(self._verify, proxy=httpx.Proxy(proxy))
-            except (ValueError, ImportError, httpx.InvalidURL):  # socks5:// without socksio
+            # socks5:// without socksio: httpcore raises RuntimeError (an ImportError nowhere)
+            except (ValueError, ImportError, RuntimeError, httpx.InvalidURL):
                 why = "not a proxy URL mlenv can use (http://, https://, socks5:// with socksio)"
                 raise httpx.ProxyError(_failed(proxy, url, why), request=request) from None
             with self._lock:  # fetch's threads share the router
@@ -154,6 +155,10 @@ class ProxyRouter(httpx.BaseTransport):
         target = f"{request.url.scheme}://{request.url.netloc.decode('ascii', 'replace')}"
         try:
             response = transport.handle_request(request)
+        except ExchangeTimeout as error:  # the proxy or the origin behind it: name the proxy
+            raise ExchangeTimeout(
+                f"{error.message}, via proxy {shown(proxy)}", where=error.where, hint=error.hint
+            ) from None
         except (httpx.ProxyError, httpx.ConnectError, httpx.ConnectTimeout, *_DROPPED) as error:
             # the same kind, so a caller retries what it retried before; the message says how
             raise type(error)(_failed(proxy, target, str(error)), request=request) from None

@@ -4,6 +4,7 @@ sends, and how slowly (a status line, headers or a TLS handshake a byte at a tim
 from __future__ import annotations
 
 import contextlib
+import select
 import socket
 import ssl
 import threading
@@ -93,3 +94,34 @@ class DripServer:
     ) -> None:
         self._stopped.set()
         self._listener.close()
+
+
+def tunnel(port: int, tls: ssl.SSLContext | None = None, reply: bytes | None = None) -> Script:
+    """A CONNECT proxy (``tls``: an https:// one) tunnelling every target to 127.0.0.1:``port``;
+    ``reply`` replaces its whole answer to the CONNECT (a dripped or hostile one)."""
+
+    def script(sock: socket.socket) -> None:
+        client: socket.socket = tls.wrap_socket(sock, server_side=True) if tls else sock
+        if not read_request(client).startswith(b"CONNECT "):
+            return
+        if reply is not None:
+            drip(client, reply, 0.05)
+            return
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as upstream:
+            client.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+            _relay(client, upstream)
+
+    return script
+
+
+def _relay(client: socket.socket, upstream: socket.socket) -> None:
+    pending = getattr(client, "pending", lambda: 0)  # an SSLSocket holds decrypted bytes
+    while True:
+        ready = [client] if pending() else select.select([client, upstream], [], [], 10)[0]
+        if not ready:
+            return
+        for source in ready:
+            chunk = source.recv(65536)
+            if not chunk:
+                return
+            (upstream if source is client else client).sendall(chunk)
