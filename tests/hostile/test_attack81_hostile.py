@@ -204,11 +204,9 @@ def test_no_message_keeps_the_old_manifest_only_pre_release_rule() -> None:
     assert stale == []
 
 
-def test_a_lock_made_under_the_old_rule_stays_and_upgrades_to_the_final(tmp_path: Path) -> None:
-    """Protects users' existing locks: ``c>=0.5a1`` pinned c 2.0.0a1 under the previous rule
-    (checked by hand with ef22010's mlenv: the same bytes as below, where only 2.0.0a1 exists
-    when locking). Once 1.0.0 appears, ``lock --check`` calls it fresh and ``lock`` keeps it;
-    ``--upgrade-package c`` moves it to the final release, as uv's would."""
+def _locked_while_only_the_prerelease_exists(tmp_path: Path) -> tuple[Path, dict[str, str], Path]:
+    """A project locking ``c>=0.5a1`` while its index holds only c 2.0.0a1: the lock the
+    previous rule wrote for it once a final release exists too."""
     env = {"MLENV_CACHE_DIR": str(tmp_path / "cache")}
     index = tmp_path / "index"
     url = write_simple_index(index, [build_wheel("c", "2.0.0a1")])
@@ -219,6 +217,15 @@ def test_a_lock_made_under_the_old_rule_stays_and_upgrades_to_the_final(tmp_path
         f'[pypi]\nindex-url = "{url}"\ndependencies = ["c>=0.5a1"]\n'
     )
     assert run_mlenv(["lock"], project, env).returncode == 0
+    return project, env, index
+
+
+def test_a_lock_made_under_the_old_rule_stays_and_upgrades_to_the_final(tmp_path: Path) -> None:
+    """Protects users' existing locks: ``c>=0.5a1`` pinned c 2.0.0a1 under the previous rule
+    (checked by hand with ef22010's mlenv: the same bytes as below, where only 2.0.0a1 exists
+    when locking). Once 1.0.0 appears, ``lock --check`` calls it fresh and ``lock`` keeps it;
+    ``--upgrade-package c`` moves it to the final release, as uv's would."""
+    project, env, index = _locked_while_only_the_prerelease_exists(tmp_path)
     old = (project / "mlenv.lock").read_bytes()
     assert b'version = "2.0.0a1"' in old
     write_simple_index(index, [build_wheel("c", "2.0.0a1"), build_wheel("c", "1.0.0")])
@@ -237,16 +244,7 @@ def test_lock_upgrade_reports_the_move_and_survives_a_damaged_lock(tmp_path: Pat
     """``lock --upgrade`` never resolves from the lock it replaces, but reports what moved
     (``c 2.0.0a1 -> 1.0.0``, as ``--upgrade-package`` does, not ``+ c 1.0.0``); a lock it
     cannot read (what ``--upgrade`` is the way out of) is still replaced, every pin new."""
-    env = {"MLENV_CACHE_DIR": str(tmp_path / "cache")}
-    index = tmp_path / "index"
-    url = write_simple_index(index, [build_wheel("c", "2.0.0a1")])
-    project = tmp_path / "project"
-    project.mkdir()
-    (project / "mlenv.toml").write_text(
-        '[environment]\nname = "f"\npython = "3.11"\n'
-        f'[pypi]\nindex-url = "{url}"\ndependencies = ["c>=0.5a1"]\n'
-    )
-    assert run_mlenv(["lock"], project, env).returncode == 0
+    project, env, index = _locked_while_only_the_prerelease_exists(tmp_path)
     write_simple_index(index, [build_wheel("c", "2.0.0a1"), build_wheel("c", "1.0.0")])
     done = run_mlenv(["lock", "--upgrade"], project, env)
     assert done.returncode == 0, done.stderr
