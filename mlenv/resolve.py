@@ -877,9 +877,9 @@ def _asked(
         if name is None or len(versions) <= 3:
             lines += [f"  {text} {_chain(p, provider)}" for p in dict.fromkeys(parents)]
             continue
-        chain = _chain(parents[0], provider).removeprefix(f"(from {parents[0]}")
         span = f"{len(versions)} versions of {name} from {versions[0]} to {versions[-1]}"
-        lines.append(f"  {text} (from {span}{chain}")
+        above = _askers(parents[0], provider)[1:]  # who asked for the parent, as for any one
+        lines.append(f"  {text} (from {' <- '.join([span, *above])})")
     return lines
 
 
@@ -938,6 +938,11 @@ def _never_offered(provider: _Provider, name: str, version: Version) -> bool:
 
 def _chain(parent: Candidate | None, provider: _Provider) -> str:
     """'(from a 1.0 <- b 2.0 <- the manifest)': who asked for a requirement, back to the root."""
+    return "(from " + " <- ".join(_askers(parent, provider)) + ")"
+
+
+def _askers(parent: Candidate | None, provider: _Provider) -> list[str]:
+    """``parent``, who asked for it, and so on back to "the manifest"."""
     steps = []
     seen = set()
     current = parent
@@ -947,4 +952,4 @@ def _chain(parent: Candidate | None, provider: _Provider) -> str:
         askers = provider.required_by.get(current.name, [])
         current = askers[0] if askers else None
     steps.append("the manifest")
-    return "(from " + " <- ".join(steps) + ")"
+    return steps
