@@ -4,11 +4,11 @@ httpx's timeouts bound each socket operation, not an exchange: a server that dri
 line, its headers or its TLS handshake a byte a second never trips the read timeout, and
 httpcore takes ~100 KiB of headers, so a hostile index or registry could hold ``lock``,
 ``fetch`` or ``pull`` for days. Here every exchange (connect, TLS, the request, the status line
-and the headers) must end within ``floor_seconds()`` (``$MLENV_DOWNLOAD_SECONDS``, 600 s by
-default) plus the request body's size at ``SLOWEST_RATE``: each network operation is given at
-most the time left (``_Stream``), so the deadline holds however the server paces its bytes, with
-no watchdog thread. A body is bounded after that by its reader (``cache.download._chunks``, the
-registry's ``auth.bound_answer``).
+and the headers) must end within ``limits.deadline_seconds`` of the request body's size
+(``$MLENV_DOWNLOAD_SECONDS``, 600 s by default, plus the body at ``SLOWEST_RATE``): each
+network operation is given at most the time left (``_Stream``), so the deadline holds however
+the server paces its bytes, with no watchdog thread. A body is bounded after that by its
+reader (``cache.download._chunks``, the registry's ``auth.bound_answer``).
 
 The deadline lives in a context variable set by ``DeadlineTransport.handle_request`` for the
 one request it sends in this thread; a pooled connection reused by the next request meets that
@@ -22,13 +22,14 @@ import functools
 import ssl
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import httpcore
 import httpx
 
 from mlenv.errors import MlenvError
-from mlenv.limits import DEADLINE_ENV, DEADLINE_FLOOR, SLOWEST_RATE, floor_seconds
+from mlenv.limits import DEADLINE_HINT, deadline_seconds, shown_seconds
 from mlenv.redaction import redact
 
 
@@ -72,6 +73,18 @@ def _overdue(exchange: _Exchange | None) -> bool:
     return exchange is not None and time.monotonic() >= exchange.ends
 
 
+@contextmanager
+def _meeting(exchange: _Exchange | None) -> Iterator[None]:
+    """One network operation of ``exchange``: its own timeout, when the exchange's deadline has
+    passed too, is the exchange's (``_Overdue``, naming the step it stalled in)."""
+    try:
+        yield
+    except httpcore.TimeoutException:
+        if _overdue(exchange):
+            raise _Overdue(exchange.step if exchange else "") from None
+        raise
+
+
 class _Stream(httpcore.NetworkStream):
     """A network stream whose every operation gets at most the exchange's time left."""
 
@@ -82,12 +95,8 @@ class _Stream(httpcore.NetworkStream):
         exchange, budget = _budget(timeout)
         if exchange is not None:
             exchange.step = "the headers" if exchange.line_ended else "the status line"
-        try:
+        with _meeting(exchange):
             data = self._inner.read(max_bytes, budget)
-        except httpcore.TimeoutException:
-            if _overdue(exchange):
-                raise _Overdue(exchange.step if exchange else "") from None
-            raise
         if exchange is not None:
             exchange.received += len(data)
             exchange.line_ended = exchange.line_ended or b"\n" in data
@@ -97,12 +106,8 @@ class _Stream(httpcore.NetworkStream):
         exchange, budget = _budget(timeout)
         if exchange is not None:
             exchange.step = "sending the request"
-        try:
+        with _meeting(exchange):
             self._inner.write(buffer, budget)
-        except httpcore.TimeoutException:
-            if _overdue(exchange):
-                raise _Overdue(exchange.step if exchange else "") from None
-            raise
 
     def close(self) -> None:
         self._inner.close()
@@ -118,14 +123,10 @@ class _Stream(httpcore.NetworkStream):
         exchange, budget = _budget(timeout)
         if exchange is not None:  # a proxy's CONNECT answer came before: the origin's is awaited
             exchange.step, exchange.line_ended, exchange.received = "the TLS handshake", False, 0
-        try:
+        with _meeting(exchange):
             if self._inner.get_extra_info("ssl_object") is not None:  # via an https:// proxy
                 return _Stream(_TlsInTls(self._inner, ssl_context, server_hostname, timeout))
             return _Stream(self._inner.start_tls(ssl_context, server_hostname, budget))
-        except httpcore.TimeoutException:
-            if _overdue(exchange):
-                raise _Overdue(exchange.step if exchange else "") from None
-            raise
 
     def get_extra_info(self, info: str) -> Any:
         return self._inner.get_extra_info(info)
@@ -170,12 +171,8 @@ class _TlsInTls(httpcore.NetworkStream):
             if not wants_more:
                 return result
             exchange, budget = _budget(timeout)
-            try:
+            with _meeting(exchange):
                 data = self._outer.read(self._RECORD, budget)
-            except httpcore.TimeoutException:
-                if _overdue(exchange):
-                    raise _Overdue(exchange.step if exchange else "") from None
-                raise
             if data:
                 self._incoming.write(data)
             else:
@@ -183,12 +180,8 @@ class _TlsInTls(httpcore.NetworkStream):
 
     def _send(self, data: bytes, timeout: float | None) -> None:
         exchange, budget = _budget(timeout)
-        try:
+        with _meeting(exchange):
             self._outer.write(data, budget)
-        except httpcore.TimeoutException:
-            if _overdue(exchange):
-                raise _Overdue(exchange.step if exchange else "") from None
-            raise
 
     def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
         return bytes(
@@ -221,12 +214,10 @@ class _Backend(httpcore.NetworkBackend):
         socket_options: Any = None,
     ) -> httpcore.NetworkStream:
         exchange, budget = _budget(timeout)
-        try:
+        if exchange is not None:
+            exchange.step = "connecting"
+        with _meeting(exchange):
             stream = self._inner.connect_tcp(host, port, budget, local_address, socket_options)
-        except httpcore.TimeoutException:
-            if _overdue(exchange):
-                raise _Overdue("connecting") from None
-            raise
         return _Stream(stream)
 
     def sleep(self, seconds: float) -> None:
@@ -320,8 +311,7 @@ class DeadlineTransport(httpx.BaseTransport):
             raise ValueError(f"unsupported proxy scheme {proxy.url.scheme!r}")
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
-        sending = int(request.headers.get("Content-Length", "0") or 0)
-        limit = floor_seconds() + sending / SLOWEST_RATE
+        limit = deadline_seconds(int(request.headers.get("Content-Length", "0") or 0))
         exchange = _Exchange(time.monotonic() + limit)
         assert isinstance(request.stream, httpx.SyncByteStream)
         core = httpcore.Request(
@@ -355,9 +345,8 @@ def _timeout(request: httpx.Request, limit: float, exchange: _Exchange) -> Excha
     url = redact(str(request.url.copy_with(username=None, password=None)))
     came = f" ({exchange.received} bytes came)" if exchange.received else ""
     return ExchangeTimeout(
-        f"no answer to {request.method} within {limit:.3g} s: the server stalled in "
-        f"{exchange.step}{came}",
+        f"no answer to {request.method} within {shown_seconds(limit)} s: the server stalled "
+        f"in {exchange.step}{came}",
         where=url,
-        hint="the server is stalling or very slow; retry later, or allow more time with "
-        f"{DEADLINE_ENV}=SECONDS (default {DEADLINE_FLOOR:g}). Nothing was stored",
+        hint=DEADLINE_HINT,
     )

@@ -125,3 +125,21 @@ def floor_seconds(environ: Mapping[str, str] | None = None) -> float:
             "unset it",
         )
     return floor
+
+
+def deadline_seconds(size: int, environ: Mapping[str, str] | None = None) -> float:
+    """The seconds moving ``size`` bytes (a download's body, an upload's) may take in all: the
+    floor (``DEADLINE_ENV``, or ``DEADLINE_FLOOR``) plus the size at ``SLOWEST_RATE``."""
+    return floor_seconds(environ) + max(0, size) / SLOWEST_RATE
+
+
+def shown_seconds(value: float) -> str:
+    """A deadline as a message shows it: whole seconds from 10 up, tenths below."""
+    return f"{value:.0f}" if value >= 10 else f"{value:.1f}".removesuffix(".0")
+
+
+DEADLINE_HINT = (
+    "the server is stalling or very slow; retry later, or allow more time with "
+    f"{DEADLINE_ENV}=SECONDS (the floor, default {DEADLINE_FLOOR:g}; the size at "
+    f"{SLOWEST_RATE >> 10} KiB/s is added). Nothing was stored"
+)

@@ -4,7 +4,7 @@ network broke; the lock's URLs are judged (``origins.follow``) before any downlo
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -17,7 +17,7 @@ from mlenv.cache.lock_artifacts import missing_error, missing_from
 from mlenv.errors import MlenvError, Problem, ProblemsError
 from mlenv.index.http import HttpError
 from mlenv.index.urls import file_url_to_path, is_file_url
-from mlenv.limits import DEADLINE_ENV, DEADLINE_FLOOR, SLOWEST_RATE, floor_seconds
+from mlenv.limits import DEADLINE_HINT, deadline_seconds, shown_seconds
 from mlenv.origins import LocalRoots, UnsafeUrlError, follow
 from mlenv.redaction import redact
 from mlenv.report import Reporter, Task
@@ -25,14 +25,10 @@ from mlenv.userfiles import open_input
 
 CHUNK = 1 << 20
 
-# Every download has a deadline for the whole file, not only a timeout for each read: a server
-# that drips a byte every few seconds never trips the read timeout and would hold a fetch for
-# ever. The deadline is generous: a floor (``$MLENV_DOWNLOAD_SECONDS``, 600 s by default) plus
-# the time the file takes at SLOWEST_RATE, so a 2 GiB wheel on a slow link still gets 9 hours.
-
 
 class DownloadTimeout(CacheError):
-    """A download ran past its whole-file deadline (never retried: the server is stalling)."""
+    """A download ran past its whole-file deadline (``limits.deadline_seconds``: a 2 GiB wheel
+    on a slow link still gets 9 hours); never retried: the server is stalling."""
 
 
 class Opener(Protocol):
@@ -137,12 +133,6 @@ def fetch(
     return FetchResult(sum(1 for s in sizes if s), len(artifacts) - len(missing), sum(sizes))
 
 
-def deadline_seconds(size: int, environ: Mapping[str, str] | None = None) -> float:
-    """The seconds a download of ``size`` bytes may take in all: the floor (``DEADLINE_ENV``,
-    seconds, or ``DEADLINE_FLOOR``) plus the size at ``SLOWEST_RATE``."""
-    return floor_seconds(environ) + max(0, size) / SLOWEST_RATE
-
-
 def _named(error: MlenvError, artifact: Artifact) -> None:
     """``error`` saying which artifact it is about: a registry's or an index's error names a
     digest or a URL, the user knows the package (or the base image). Its type is kept (the
@@ -174,10 +164,6 @@ def _download(
     return artifact.size
 
 
-def _seconds(value: float) -> str:
-    return f"{value:.0f}" if value >= 10 else f"{value:.1f}".removesuffix(".0")
-
-
 def _chunks(
     stream: BinaryIO,
     task: Task,
@@ -193,12 +179,10 @@ def _chunks(
     while True:
         if clock() > ends:
             raise DownloadTimeout(
-                f"the download of {artifact.name} took more than {_seconds(limit)} s "
+                f"the download of {artifact.name} took more than {shown_seconds(limit)} s "
                 f"({count} of {artifact.size} bytes came)",
                 where=redact(artifact.url),
-                hint="the server is stalling or very slow; retry later, or allow more time "
-                f"with {DEADLINE_ENV}=SECONDS (the floor, default {DEADLINE_FLOOR:g}; the size "
-                f"at {SLOWEST_RATE >> 10} KiB/s is added). Nothing was stored",
+                hint=DEADLINE_HINT,
             )
         chunk = read(CHUNK)
         if not chunk:

@@ -34,12 +34,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mlenv.build_written import BUILD_OUTPUT
-from mlenv.cache.download import deadline_seconds
 from mlenv.errors import MlenvError
 from mlenv.host import KERNEL_VERSION, SMI_BANNER_ARGV, SMI_QUERY_ARGV, detect
 from mlenv.importers import ImportFileError, read_requirements
 from mlenv.judge import Judged, verify_lock
-from mlenv.limits import DEADLINE_FLOOR, MAX_IMPORTED_REQUIREMENTS, SLOWEST_RATE, LimitError
+from mlenv.limits import (
+    DEADLINE_FLOOR,
+    MAX_IMPORTED_REQUIREMENTS,
+    SLOWEST_RATE,
+    LimitError,
+    deadline_seconds,
+)
 from mlenv.lockfile import Lock
 from mlenv.origins import is_link_local, may_send_credentials
 from mlenv.outputs import OutputError, check_output
