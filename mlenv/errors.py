@@ -92,6 +92,12 @@ class MlenvError(Exception):
         self.where = where
         self.hint = hint
 
+    def about(self, name: str) -> None:
+        """Say which thing the user knows (a package, a layer) this error is about, when its
+        message names only a digest or a URL; its type stays (retry decisions read it)."""
+        self.message = f"{name}: {self.message}"
+        self.args = (self.message,)
+
     @property
     def problems(self) -> tuple[Problem, ...]:
         return (Problem(self.where, self.message, self.hint),)

@@ -134,12 +134,10 @@ def fetch(
 
 
 def _named(error: MlenvError, artifact: Artifact) -> None:
-    """``error`` saying which artifact it is about: a registry's or an index's error names a
-    digest or a URL, the user knows the package (or the base image). Its type is kept (the
-    retry decision and callers read it), only the message gains the name."""
+    """``error`` saying which artifact it is about, unless it already does: a registry's or an
+    index's error names a digest or a URL, the user knows the package (or the base image)."""
     if artifact.name not in error.message and artifact.name not in error.where:
-        error.message = f"{artifact.name}: {error.message}"
-        error.args = (error.message,)
+        error.about(artifact.name)
 
 
 def _download(

@@ -226,8 +226,7 @@ class _Session:
                 try:
                     self._upload(blob, one.blob_path(blob.digest), task)
                 except MlenvError as error:  # named as the user knows it, not by digest alone
-                    error.message = f"{one.blob_label(blob.digest)}: {error.message}"
-                    error.args = (error.message,)
+                    error.about(one.blob_label(blob.digest))
                     raise
         for child in image.children:
             self._put_manifest(child, child.manifest.digest)
