@@ -16,6 +16,7 @@ from typing import Literal
 from packaging.utils import canonicalize_name
 
 from mlenv.build_record import (
+    ARCHIVE_SUFFIX,
     IMAGE_TAR,
     ArchiveOutput,
     ImageOutput,
@@ -48,7 +49,6 @@ from mlenv.tarball import Compression, ContentMismatch, Entry, LayerBlob, collec
 DEFAULT_EPOCH = 315532800
 # 9999-12-31T23:59:59Z: RFC 3339 has four-digit years (and Python's datetime stops there).
 LAST_EPOCH = 253402300799
-ARCHIVE_SUFFIX = {"gzip": ".tar.gz", "zstd": ".tar.zst", "none": ".tar"}
 
 
 class BuildError(MlenvError):

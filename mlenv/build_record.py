@@ -8,7 +8,6 @@ schema ``schemas/build.schema.json`` describes the same shapes for other tools.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -18,7 +17,8 @@ from mlenv.errors import MlenvError
 BUILD_RECORD = "build.json"
 MULTI_PLATFORM = "multi-platform"
 IMAGE_TAR = "image.tar"
-_ARCHIVE = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}\.tar(?:\.gz|\.zst)?")  # env name, suffix
+# the conda-pack archive is named after the environment, with its compression's suffix
+ARCHIVE_SUFFIX = {"gzip": ".tar.gz", "zstd": ".tar.zst", "none": ".tar"}
 
 
 class BuildRecordError(MlenvError):
@@ -362,39 +362,3 @@ def _strs(value: Mapping[str, Any], key: str, where: str) -> list[str]:
     if not isinstance(found, list) or not all(isinstance(x, str) for x in found):
         raise _wrong(where, key, "a list of strings")
     return found
-
-
-def build_files(record: Any) -> frozenset[str] | None:
-    """The files a build.json says its build wrote beside it; None when it is not one. A
-    multi-platform record accounts for its platforms' directories and the joined layout."""
-    try:
-        multi = isinstance(record, dict) and record.get("kind") == MULTI_PLATFORM
-        outputs = record["outputs"]
-        names = {BUILD_RECORD}
-        listed = set()
-        if multi:
-            names |= {"oci"} & set(outputs)
-            listed |= set(record["platforms"].keys())
-        if "oci" in outputs and not multi:
-            names.add("oci")
-            if "image-tar" in outputs["oci"]:  # absent: the layout only (image-tar = false)
-                listed.add(outputs["oci"]["image-tar"]["file"])
-        if "conda-pack" in outputs:
-            listed.add(outputs["conda-pack"]["file"])
-        if "sbom" in record:  # written beside the outputs since the SBOM came in
-            listed.add(record["sbom"]["file"])
-        valid = isinstance(record["mlenv"], str) and isinstance(record["lock-sha256"], str)
-    except (KeyError, TypeError, AttributeError):
-        return None
-    if not valid or not set(outputs) <= ({"oci"} if multi else {"oci", "conda-pack"}):
-        return None
-    if not all(isinstance(name, str) and name and "/" not in name for name in listed):
-        return None
-    # Only a name a build writes: a build.json listing "thesis" as a platform or its archive
-    # must not make a user's file there the build's to replace (attack 70): left a stranger.
-    from mlenv.platforms import NAMES
-    from mlenv.sbom import FILENAME
-
-    held = set(NAMES) if multi else {IMAGE_TAR, FILENAME}
-    names |= {n for n in listed if n in held or (not multi and _ARCHIVE.fullmatch(n))}
-    return frozenset(names)

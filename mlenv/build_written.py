@@ -1,7 +1,7 @@
 """Every file an earlier build output holds that its build wrote (the write gate's view of a
 ``dist/``, invariant 4 of docs/security.md).
 
-``build_record.build_files`` names what a build.json says sits beside it; a directory among
+``build_files`` names what a build.json says sits beside it; a directory among
 them (the OCI layout, a multi-platform build's ``<platform>/``) is not taken to cover whatever
 is below it, since a user's file put there would be replaced by the next build unseen. Each is
 opened up to the files a build writes there: the layout's ``index.json``, ``oci-layout`` and
@@ -18,7 +18,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from mlenv.build_record import BUILD_RECORD, MULTI_PLATFORM, build_files
+from mlenv.build_record import ARCHIVE_SUFFIX, BUILD_RECORD, IMAGE_TAR, MULTI_PLATFORM
 from mlenv.outputs import OutputKind, read_record
 
 LAYOUT = "oci"
@@ -49,6 +49,53 @@ def build_written(record: Any, directory: Path) -> frozenset[str] | None:
         elif not multi or name == BUILD_RECORD:
             found.add(name)
     return frozenset(found)
+
+
+def build_files(record: Any) -> frozenset[str] | None:
+    """The files a build.json says its build wrote beside it; None when it is not one. A
+    multi-platform record accounts for its platforms' directories and the joined layout."""
+    try:
+        multi = isinstance(record, dict) and record.get("kind") == MULTI_PLATFORM
+        outputs = record["outputs"]
+        names = {BUILD_RECORD}
+        listed = set()
+        if multi:
+            names |= {"oci"} & set(outputs)
+            listed |= set(record["platforms"].keys())
+        if "oci" in outputs and not multi:
+            names.add("oci")
+            if "image-tar" in outputs["oci"]:  # absent: the layout only (image-tar = false)
+                listed.add(outputs["oci"]["image-tar"]["file"])
+        if "conda-pack" in outputs:
+            listed.add(outputs["conda-pack"]["file"])
+        if "sbom" in record:  # written beside the outputs since the SBOM came in
+            listed.add(record["sbom"]["file"])
+        valid = isinstance(record["mlenv"], str) and isinstance(record["lock-sha256"], str)
+    except (KeyError, TypeError, AttributeError):
+        return None
+    if not valid or not set(outputs) <= ({"oci"} if multi else {"oci", "conda-pack"}):
+        return None
+    if not all(isinstance(name, str) and name and "/" not in name for name in listed):
+        return None
+    # Only a name a build writes: a build.json listing "thesis" as a platform or its archive
+    # must not make a user's file there the build's to replace (attack 70): left a stranger.
+    from mlenv.platforms import NAMES
+    from mlenv.sbom import FILENAME
+
+    held = set(NAMES) if multi else {IMAGE_TAR, FILENAME}
+    names |= {n for n in listed if n in held or (not multi and _is_archive(n))}
+    return frozenset(names)
+
+
+def _is_archive(name: str) -> bool:
+    """Whether ``name`` is one a conda-pack archive gets: an environment's name (as the
+    manifest allows one) and a suffix of ``ARCHIVE_SUFFIX``."""
+    from mlenv.manifest import is_env_name
+
+    return any(
+        name.endswith(suffix) and is_env_name(name.removesuffix(suffix))
+        for suffix in ARCHIVE_SUFFIX.values()
+    )
 
 
 def _digests(record: Any) -> set[str]:

@@ -252,6 +252,13 @@ _SCHEMA_KEYS = MANIFEST_KEYS
 # alphanumerics; "a..b" was taken here and refused by the build's last step), at most 64.
 _NAME = re.compile(r"(?=[a-z0-9._-]{1,64}\Z)[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*")
 _NAME_WANTED = "lower-case letters and digits, joined by '.', '_', '__' or dashes (at most 64)"
+
+
+def is_env_name(text: str) -> bool:
+    """Whether ``text`` may name an environment (and so its image and its archive)."""
+    return _NAME.fullmatch(text) is not None
+
+
 _CUDA = re.compile(r"\d{1,2}\.\d{1,2}", re.ASCII)
 _CUDA_WANTED = 'a CUDA toolkit version like "12.4" (an update such as 12.4.1 is written "12.4")'
 _ARCH = re.compile(r"sm_[0-9]{2,3}[af]?")

@@ -23,9 +23,9 @@ from mlenv.build_record import (
     MultiPlatformRecord,
     PlatformEntry,
     SbomRecord,
-    build_files,
     read_record,
 )
+from mlenv.build_written import build_files
 from mlenv.oci.model import canonical_json
 
 ROOT = Path(__file__).resolve().parents[2]
