@@ -1,13 +1,17 @@
 """Attack 83: proxy credentials and NO_PROXY under spellings the earlier proxy attacks (76)
-did not try.
+did not try; a user's file in a bundle's lock directory.
 
 A password a user did not percent-encode may hold "/", "#", "?", "@" or "://"; every error that
 names the proxy must still hide it. A NO_PROXY host written in Unicode must match the IDNA
 (punycode) form httpx sends, and the reverse, or a request the user meant to go direct goes
-through the proxy."""
+through the proxy. A bundle's ``locks-v1/`` was taken whole as mlenv's, so a user's file put
+in it was deleted unseen when the bundle was rewritten."""
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
 import ssl
 import string
 from pathlib import Path
@@ -17,9 +21,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from mlenv.cache.bundle import BUNDLE_OUTPUT, BUNDLE_VERSION
+from mlenv.outputs import OutputError, check_output
 from mlenv.proxy import ProxyRouter, proxy_for, shown
 from tests.support.cli import run_mlenv
 from tests.support.forward_proxy import ForwardProxy
+from tests.support.wheels import build_wheel
 
 _VARIABLES = ("http_proxy", "https_proxy", "all_proxy", "no_proxy")
 BLANK = dict.fromkeys((*_VARIABLES, *(v.upper() for v in _VARIABLES)), "")
@@ -113,3 +120,75 @@ def test_a_unicode_no_proxy_host_never_reaches_the_proxy() -> None:
             router.handle_request(httpx.Request("GET", "http://bücher.example:9/simple/"))
         router.close()
     assert proxy.seen == []
+
+
+MANIFEST = (
+    '[environment]\nname = "b"\npython = "3.11"\ninterpreter = "/usr/bin/python3.11"\n'
+    '[pypi]\nindex-url = "file:///nonexistent-mlenv-index/simple"\nfind-links = ["wheels"]\n'
+    'dependencies = ["app"]\n'
+)
+
+
+@pytest.fixture(scope="module")
+def bundled(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A project, locked and fetched into the bundle ``B``."""
+    root = tmp_path_factory.mktemp("attack83")
+    (root / "wheels").mkdir()
+    name, data = build_wheel("app", "1.0", files={"app/__init__.py": b"x = 1\n"})
+    (root / "wheels" / name).write_bytes(data)
+    (root / "mlenv.toml").write_text(MANIFEST)
+    for command in (["lock"], ["fetch"], ["fetch", "--bundle", "B"]):
+        done = run_mlenv(command, root, {"MLENV_CACHE_DIR": str(root / "cache")})
+        assert done.returncode == 0, done.stderr
+    return root
+
+
+@pytest.mark.parametrize("planted", ["notes.txt", "mine/notes.txt", "x.lock/notes.txt"])
+def test_a_users_file_in_the_bundles_lock_directory_is_never_replaced(
+    bundled: Path, tmp_path: Path, planted: str
+) -> None:
+    """Before: ``locks-v1/`` covered whatever was below it, so `fetch --bundle` deleted a
+    user's file there with the earlier bundle. Now it is a stranger and the write refused."""
+    bundle = Path(shutil.copytree(bundled / "B", tmp_path / "B"))
+    (bundle / "locks-v1").mkdir(exist_ok=True)
+    (bundle / "locks-v1" / "a.lock").write_bytes(b"")
+    users = bundle / "locks-v1" / planted
+    users.parent.mkdir(parents=True, exist_ok=True)
+    users.write_text("the user's")
+    env = {"MLENV_CACHE_DIR": str(bundled / "cache")}
+    done = run_mlenv(["fetch", "--bundle", str(bundle)], bundled, env)
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+    assert f"locks-v1/{planted.split('/')[0]}" in done.stderr, done.stderr
+    assert users.read_text() == "the user's"
+    users.unlink()  # only the cache's lock files left: the earlier bundle is replaced
+    if users.parent != bundle / "locks-v1":
+        users.parent.rmdir()
+    done = run_mlenv(["fetch", "--bundle", str(bundle)], bundled, env)
+    assert done.returncode == 0, done.stderr
+
+
+_NAMES = st.text("abcxyz.-_", min_size=1, max_size=8).filter(lambda n: n not in (".", ".."))
+
+
+@settings(max_examples=100, deadline=None)
+@given(locks=st.sets(_NAMES, max_size=4), other=st.sets(_NAMES, max_size=3))
+def test_hypothesis_only_lock_files_in_the_lock_directory_are_the_bundles(
+    tmp_path_factory: pytest.TempPathFactory, locks: set[str], other: set[str]
+) -> None:
+    """The gate itself: any name below ``locks-v1/`` that is no ``*.lock`` regular file makes
+    it refuse, naming that entry; only ``*.lock`` files (or none) pass."""
+    root = tmp_path_factory.mktemp("gate")
+    (root / "bundle.json").write_text(json.dumps({"bundle-version": BUNDLE_VERSION, "files": []}))
+    (root / "locks-v1").mkdir()
+    lock_names = {f"{name}.lock" for name in locks}
+    for name in lock_names:
+        (root / "locks-v1" / name).write_bytes(b"")
+    strangers = {name for name in other if not name.endswith(".lock")} - lock_names
+    for name in strangers:
+        (root / "locks-v1" / name).write_text("mine")
+    if not strangers:
+        assert check_output(root, BUNDLE_OUTPUT, keep={}) == Path(os.path.realpath(root))
+        return
+    with pytest.raises(OutputError) as caught:
+        check_output(root, BUNDLE_OUTPUT, keep={})
+    assert f"locks-v1/{min(strangers)}" in caught.value.message
