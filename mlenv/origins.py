@@ -35,7 +35,7 @@ class UnsafeUrlError(MlenvError):
     """A URL that an untrusted source handed out leads somewhere mlenv may not go from there."""
 
 
-def _host(hostname: str) -> str:
+def host_form(hostname: str) -> str:
     """Lower case, IDNA (punycode) form: ``Bücher.example`` and ``xn--bcher-kva.example`` are
     one host, so credentials and checks cannot be split across two spellings."""
     host = hostname.lower()
@@ -56,7 +56,7 @@ def origin(url: str) -> Origin:
         port = parts.port
     except ValueError:
         port = _INVALID_PORT
-    return scheme, _host(parts.hostname or ""), port or _DEFAULT_PORTS.get(scheme, 0)
+    return scheme, host_form(parts.hostname or ""), port or _DEFAULT_PORTS.get(scheme, 0)
 
 
 @functools.lru_cache(maxsize=1024)
@@ -64,7 +64,7 @@ def is_loopback(host: str) -> bool:
     """The local machine under any spelling: ``localhost``, ``127.1``, ``0x7f000001``,
     ``2130706433``, ``[::1]``, ``[::ffff:127.0.0.1]``, ``0.0.0.0``, and their IDNA-equivalent
     Unicode forms (full-width digits, ideographic dots, circled letters)."""
-    host = _host(host.strip("[]")).rstrip(".")  # "127。0。0。1" is 127.0.0.1 to httpx too
+    host = host_form(host.strip("[]")).rstrip(".")  # "127。0。0。1" is 127.0.0.1 to httpx too
     if host == "localhost" or host.endswith(".localhost") or not host:
         return True
     address = _address(host)
@@ -77,7 +77,7 @@ def is_link_local(host: str) -> bool:
     clouds serve instance metadata and its credentials (``169.254.169.254``,
     ``2852039166``, ``[fe80::a9fe:a9fe]``), no place a remote registry may send mlenv; so are
     the metadata addresses clouds serve outside those ranges (``_METADATA``)."""
-    address = _address(_host(host.strip("[]")).rstrip("."))
+    address = _address(host_form(host.strip("[]")).rstrip("."))
     return address is not None and (address.is_link_local or address.packed in _METADATA)
 
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import ssl
 import threading
 from collections.abc import Mapping
@@ -32,7 +33,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from mlenv.exchange import DeadlineTransport, ExchangeTimeout
-from mlenv.origins import is_loopback
+from mlenv.origins import host_form, is_loopback
 
 PROXY_VARIABLES = "HTTPS_PROXY / HTTP_PROXY / ALL_PROXY / NO_PROXY"
 _DROPPED = (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError, httpx.ReadTimeout)
@@ -57,7 +58,9 @@ def proxy_for(url: str, environ: Mapping[str, str] | None = None) -> str | None:
     proxy = _variable(env, f"{scheme}_proxy") or _variable(env, "all_proxy")
     if not proxy or scheme not in ("http", "https"):
         return None
-    host = (parts.hostname or "").rstrip(".")
+    # IDNA form on both sides: httpx sends "bücher.example" as "xn--bcher-kva.example", and
+    # an entry in either spelling is one host
+    host = host_form(parts.hostname or "").rstrip(".")
     if is_loopback(host):
         return None
     try:
@@ -78,7 +81,7 @@ def _bypasses(text: str) -> list[_Bypass | None]:
             found.append(None)
             continue
         entry, port = _split_port(entry)
-        entry = entry.strip("[]").removeprefix("*").lstrip(".").rstrip(".")
+        entry = host_form(entry.strip("[]").removeprefix("*").lstrip(".").rstrip("."))
         network = None
         if "/" in entry:
             try:
@@ -117,12 +120,17 @@ def _matches(entry: _Bypass | None, host: str, port: int | None) -> bool:
 
 
 def shown(proxy: str) -> str:
-    """The proxy URL as it may be printed: its userinfo replaced by ``***``."""
-    scheme, separator, rest = proxy.rpartition("://")
-    authority, slash, path = rest.partition("/")
-    if "@" not in authority:  # no urlsplit: a malformed proxy URL is shown too, redacted
+    """The proxy URL as it may be printed: everything before its last ``@`` replaced by
+    ``***`` (a scheme kept). No urlsplit, nor a split at "/", "#" or "://": a password a user
+    did not percent-encode may hold any of them (``u:pa/ss@proxy``), and a malformed proxy
+    URL is shown too, in the error that says httpx refused it."""
+    if "@" not in proxy:
         return proxy
-    return f"{scheme}{separator}***@{authority.rpartition('@')[2]}{slash}{path}"
+    scheme = _SCHEME.match(proxy)
+    return f"{scheme.group(0) if scheme else ''}***@{proxy.rpartition('@')[2]}"
+
+
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://(?=[^@]*@)")
 
 
 class ProxyRouter(httpx.BaseTransport):

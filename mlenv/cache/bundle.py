@@ -37,9 +37,10 @@ _CARRIED = ("mlenv.toml", "mlenv.lock")  # besides the artifacts, all a bundle h
 
 
 def bundle_files(record: Any, directory: Path | None = None) -> frozenset[str] | None:
-    """The paths a bundle.json accounts for, each file it lists (and the cache's lock
-    directory, which a bundle used as a cache gains): anything else in the directory, at its
-    top or below ``artifacts-v1/``, is a user's, never replaced; None when it is not one."""
+    """The paths a bundle.json accounts for, each file it lists (and the cache's lock files,
+    which a bundle used as a cache gains, ``_locks``): anything else in the directory, at its
+    top, below ``artifacts-v1/`` or ``locks-v1/``, is a user's, never replaced; None when it is
+    not one."""
     if not isinstance(record, dict) or record.get("bundle-version") != BUNDLE_VERSION:
         return None
     files = record.get("files")
@@ -52,7 +53,27 @@ def bundle_files(record: Any, directory: Path | None = None) -> frozenset[str] |
     # replace (attack 68); such a name is left a stranger, and the write refused naming it.
     # Each listed file is the bundle's only while it is a regular file (``outputs._strangers``):
     # a directory, symlink or FIFO a user put at an artifact's path is theirs (attack 72).
-    return frozenset({BUNDLE_INDEX, f"{LOCKS}/"} | {e["path"] for e in files if _held(e["path"])})
+    listed = {e["path"] for e in files if _held(e["path"])}
+    return frozenset({BUNDLE_INDEX} | _locks(directory) | listed)
+
+
+def _locks(directory: Path | None) -> set[str]:
+    """The cache's lock directory, whole while it holds only the ``*.lock`` files a fetch
+    leaves there (regular files, examined with lstat); else only those files, so a user's file
+    or directory put in it is a stranger, never replaced unseen (attack 83)."""
+    if directory is None:
+        return {f"{LOCKS}/"}
+    try:
+        with os.scandir(directory / LOCKS) as entries:
+            names = [(e.name, e.is_file(follow_symlinks=False)) for e in entries]
+    except OSError:  # none, or no directory (then a stranger itself)
+        return {f"{LOCKS}/"}
+    locks = {f"{LOCKS}/{name}" for name, plain in names if plain and name.endswith(".lock")}
+    if len(locks) == len(names):
+        return {f"{LOCKS}/"}
+    # a lock file's name (one a fetch could leave) keeps the directory one the gate enters
+    # even with no lock file in it, so the refusal names the user's entry, not the directory
+    return locks | {f"{LOCKS}/*.lock"}
 
 
 def _held(path: str) -> bool:
