@@ -89,7 +89,7 @@ def build_files(record: Any) -> frozenset[str] | None:
 
 def _is_archive(name: str) -> bool:
     """Whether ``name`` is one a conda-pack archive gets: an environment's name (as the
-    manifest allows one) and a suffix of ``ARCHIVE_SUFFIX``."""
+    manifest permits it) and a suffix of ``ARCHIVE_SUFFIX``."""
     from mlenv.manifest import is_env_name
 
     return any(
