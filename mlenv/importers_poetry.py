@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from packaging.specifiers import SpecifierSet
 from packaging.version import InvalidVersion, Version
 
 from mlenv.importers import _PYPI, _Collector
@@ -133,6 +134,24 @@ def translate(constraint: str) -> str:
         raise PoetryConstraintError(str(exc), exc.hint) from None
 
 
+def post_release_gaps(constraint: str) -> tuple[str, ...]:
+    """The versions V of each ``!=V`` in ``constraint`` whose post-releases Poetry excludes
+    and the translation admits. Poetry reads ``!=V`` as ``<V || >V``, and ``>V`` leaves out
+    V's post-releases (PEP 440's rule for ``>``); PEP 440's ``!=V`` admits them (``1.0.post1``
+    is not ``1.0``). Only a union says "not V nor its post-releases", and PEP 440 has none, so
+    the import keeps ``!=V`` and names each such V in a note."""
+    gaps = []
+    for part in re.split(r"\|\|?|,|\s+", re.sub(r"(!=|<>)\s+", r"\1", constraint)):
+        if part.startswith("!=") and not part.endswith(".*"):
+            try:
+                version = Version(part[2:])
+            except InvalidVersion:
+                continue  # translate() has refused it already
+            if not version.is_postrelease and version.local is None:
+                gaps.append(str(version))
+    return tuple(dict.fromkeys(gaps))
+
+
 def _python_marker(constraint: str) -> str:
     specifiers = translate(constraint)
     clauses = [
@@ -173,6 +192,14 @@ def _entry(
         hint = exc.hint or 'write one range, e.g. ">=1.2,<3"'
         collector.fail(where, str(exc), hint)
         return []
+    for gap in post_release_gaps(str(spec.get("version", "*"))):
+        if not SpecifierSet(version).contains(f"{gap}.post1", prereleases=True):
+            continue  # another bound (">1.0,!=1.0") keeps them out already
+        collector.notes.append(
+            f"{where}: Poetry's \"!={gap}\" also excludes {gap}'s post-releases "
+            f"({gap}.post1, ...); PEP 440's, written to the manifest, admits them: add "
+            f'"!={gap}.postN" for each one to keep out'
+        )
     if spec.get("platform"):
         markers.append(f'sys_platform == "{spec["platform"]}"')
     extra = spec.get("extras") or []
