@@ -1,7 +1,8 @@
 """Eighty-sixth adversary pass: mlenv's resolver against uv 0.13 (``uv pip compile``) on several
 indexes, on markers and extras, and on local versions; and Poetry's ``!=V`` on import.
 
-A differential run (940 random two-index worlds under both strategies, 65 hand-shaped cases)
+A differential run (470 random two-index worlds under both strategies: 940 comparisons; and 65
+hand-shaped cases)
 found two disagreements, neither a fault in mlenv: under best-match one version published on
 both indexes with different Requires-Dist (uv reads the first index's yanked file, mlenv the
 other index's live one; both pins are valid), and one world where the two resolvers chose
