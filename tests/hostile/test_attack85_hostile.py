@@ -25,6 +25,7 @@ from hypothesis import strategies as st
 from mlenv.cuda.rules import CudaTarget, PackageNeed, judge
 from mlenv.cuda.tags import extract_conda
 from mlenv.cuda.versions import CudaVersion, DriverVersion
+from mlenv.errors import ManifestError
 from mlenv.host import SMI_BANNER_ARGV, SMI_QUERY_ARGV, detect
 from mlenv.lockfile import Lock, LockedPlatform, inputs_hash, render
 from mlenv.manifest import loads as load_manifest
@@ -238,3 +239,14 @@ def test_a_failed_nvidia_smi_finds_no_driver() -> None:
     )
     facts = detect(with_glibc(outputs={SMI_QUERY_ARGV: failed, SMI_BANNER_ARGV: failed}))
     assert (facts.driver, facts.cuda_driver_version) == (None, None)
+
+
+@pytest.mark.parametrize("version", ["12.04", "013.0", "12.00", "12", "12.0.1", "cu124", "cu13"])
+def test_a_cuda_version_nvidia_never_writes_is_refused_in_the_manifest(version: str) -> None:
+    """Was: "12.04" read as CUDA 12.4 and recorded as "12.04" in the lock's [target]."""
+    text = (
+        '[environment]\nname = "t"\npython = "3.11"\n[cuda]\n'
+        f'version = "{version}"\ndriver-floor = "550.54.14"\n'
+    )
+    with pytest.raises(ManifestError, match=r"\[cuda\]\.version: .* is not valid"):
+        load_manifest(text)
