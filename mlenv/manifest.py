@@ -259,7 +259,7 @@ def is_env_name(text: str) -> bool:
     return _NAME.fullmatch(text) is not None
 
 
-_CUDA = re.compile(r"\d{1,2}\.\d{1,2}", re.ASCII)
+_CUDA = re.compile(r"[1-9][0-9]?\.(?:0|[1-9][0-9]?)")  # as NVIDIA writes it: 12.4, not 12.04
 _CUDA_WANTED = 'a CUDA toolkit version like "12.4" (an update such as 12.4.1 is written "12.4")'
 _ARCH = re.compile(r"sm_[0-9]{2,3}[af]?")
 _PROJECT = re.compile(r"[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?")

@@ -281,6 +281,8 @@ def _package_findings(target: CudaTarget, item: PackageNeed) -> list[Finding]:
         )
         for other in need.conflicts
     ]
+    if need.driver_only and need.cuda.major < cuda.major:  # the target's driver runs it
+        return findings
     if need.cuda.major != cuda.major:
         findings.append(
             finding(

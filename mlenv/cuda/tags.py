@@ -41,6 +41,7 @@ class CudaNeed:
     release: str | None = None
     stub: str | None = None
     conflicts: tuple[CudaNeed, ...] = ()
+    driver_only: bool = False  # only a floor on the driver's CUDA (__cuda), no build claim
 
     @property
     def label(self) -> str:
@@ -48,6 +49,7 @@ class CudaNeed:
 
 
 _Exactness = Literal["exact", "compatible", "lower"]
+_DRIVER_RULE = "conda-virtual-cuda"  # __cuda: the driver's CUDA, met by newer majors' drivers
 
 
 @dataclass(frozen=True)
@@ -279,20 +281,15 @@ def _from_requirement(raw: str, *, where: str) -> list[CudaNeed]:
         ) from exc
     if requirement.marker is not None and _EXTRA_MARKER_RE.search(marker_text(requirement.marker)):
         return []
-    needs = _first(
-        "name",
-        canonicalize_name(requirement.name),
-        _pin(requirement.specifier),
-        f"Requires-Dist: {raw}",
-        where=where,
-    )
+    name = canonicalize_name(requirement.name)
+    needs = _first("name", name, _pin(requirement.specifier), f"Requires-Dist: {raw}", where=where)
     return [need for need in needs if need.stub is None]
 
 
 def _disagree(first: CudaNeed, other: CudaNeed, *, same_artifact: bool) -> bool:
-    """Different majors always disagree; tags of one artifact must also agree on the minor."""
+    """Majors disagree (but a lower ``__cuda`` driver floor); one artifact's minors, too."""
     if first.cuda.major != other.cuda.major:
-        return True
+        return not (other.rule == _DRIVER_RULE and other.cuda < first.cuda)
     both_minor = not first.major_only and not other.major_only
     return same_artifact and both_minor and first.cuda != other.cuda
 
@@ -307,8 +304,10 @@ def _combine(own: list[CudaNeed], required: list[CudaNeed]) -> CudaNeed | None:
     if own:
         primary = own[0]
         conflicts = [need for need in own[1:] if _disagree(primary, need, same_artifact=True)]
-    elif required:
+    elif required:  # __cuda alone is a driver floor; beside a cuda-version, the build's too
         primary = max(required, key=_strength)
+        builds = any(need.rule != _DRIVER_RULE for need in required)
+        primary = replace(primary, driver_only=primary.rule == _DRIVER_RULE and not builds)
         conflicts = []
     else:
         return None

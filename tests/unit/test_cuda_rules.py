@@ -437,6 +437,18 @@ def test_conda_specs_without_a_cuda_floor(spec: str) -> None:
     assert extract_conda("pkg", "1.0", "h0_0", [spec], []) is None
 
 
+@pytest.mark.parametrize(("build", "label"), [("cuda126_h0", "12.6"), ("h0", "11.8")])
+def test_a_cuda_driver_floor_is_no_build_major(build: str, label: str) -> None:
+    """conda's __cuda is the driver's CUDA: __cuda >=11.8 beside a cuda126 build is no
+    contradiction, and alone it passes a CUDA 12.4 target (a 12.x driver runs 11.8 builds)."""
+    need = extract_conda("pkg", "1.0", build, ["__cuda >=11.8"], [])
+    assert need is not None
+    assert (need.label, need.conflicts, need.driver_only) == (label, (), build == "h0")
+    beside = extract_conda("pkg", "1.0", "h0", ["__cuda >=11.8", "cuda-version >=11.8,<12"], [])
+    assert beside is not None and not beside.driver_only  # cuda-version: an 11.8 build
+    assert judge(_target("12.6", "560.28.03"), [PackageNeed("pkg", "1.0", need)]) == ()
+
+
 def test_conda_record_of_the_cuda_version_package_itself() -> None:
     need = extract_conda("cuda-version", "12.4", "h3060b56_3", [], ["__cuda >=12"])
     assert need is not None
