@@ -231,7 +231,9 @@ def require_release(
 def table3_driver(
     cuda: CudaVersion, release: str | None = None, *, windows: bool = False
 ) -> tuple[DriverVersion, str] | None:
-    """Table 3 driver and row label of X.Y's GA, or of the given update; None if unconfirmed.
+    """Table 3 driver and row label of X.Y's first row, or of the given update; None if
+    unconfirmed. The first row is the GA's, but for 11.0 it is the 11.0.1 RC's (450.36.06),
+    the driver Table 2's footnote says 11.0 shipped with, as uv's ``cu110`` takes it.
 
     The one place a driver floor's column is chosen: Linux, or Windows for a driver that is
     the Windows host's (WSL 2, where nvidia-smi prints the Windows driver's number); 13.x has
