@@ -8,7 +8,8 @@ Driver probe order (first hit wins, like uv's ``--torch-backend auto``): the
 ``MLENV_DRIVER_VERSION`` override, ``/sys/module/nvidia/version``, ``/proc/driver/nvidia/version``,
 ``nvidia-smi`` (the GPU query, then the banner), then NVML through ``pynvml`` when importable.
 A Jetson's driver (``/etc/nv_tegra_release``, an ``(nvgpu)`` GPU) is found but never judged;
-on WSL 2 (``/proc/version`` names Microsoft) nvidia-smi's driver is the Windows host's.
+on WSL 2 (``/proc/version`` names Microsoft, or ``/dev/dxg`` exists) nvidia-smi's driver is
+the Windows host's.
 """
 
 from __future__ import annotations
@@ -53,6 +54,9 @@ _TEGRA_RE = re.compile(r"# R([0-9]+) \(release\), REVISION: ([0-9]+(?:\.[0-9]+)*
 # Only the release counts: a bare-metal kernel built by someone@microsoft.com, on a host whose
 # name holds "wsl", or with a Microsoft-branded compiler is Linux's.
 KERNEL_VERSION = "/proc/version"
+# WSL 2's GPU paravirtualisation device: only WSL kernels carry dxgkrnl, and containers on WSL
+# get the node too, so a custom WSL kernel whose release lost "microsoft" is still known.
+WSL_GPU_DEVICE = "/dev/dxg"
 _WSL_RE = re.compile(r"\s*Linux version [^\s(]*(?:microsoft|WSL)", re.IGNORECASE)
 SMI_QUERY_ARGV = (
     "nvidia-smi",
@@ -108,6 +112,8 @@ class HostSystem(Protocol):
 
     def read_text(self, path: str) -> str | None: ...
 
+    def exists(self, path: str) -> bool: ...
+
     def run(self, argv: Sequence[str], timeout: float) -> str | None: ...
 
     def confstr(self, name: str) -> str | None: ...
@@ -127,6 +133,9 @@ class RealHost:
             return Path(path).read_text(encoding="utf-8", errors="replace")
         except OSError:
             return None
+
+    def exists(self, path: str) -> bool:
+        return os.path.exists(path)
 
     def run(self, argv: Sequence[str], timeout: float) -> str | None:
         """Stdout of a successful run; LC_ALL=C because the parsers expect untranslated text."""
@@ -288,10 +297,13 @@ class _Prober:
         if source in (None, DRIVER_ENV, SYS_MODULE_VERSION, PROC_DRIVER_VERSION):
             return False
         text = self.system.read_text(KERNEL_VERSION)
-        if text is None or _WSL_RE.match(text) is None:
-            return False
-        self.record(KERNEL_VERSION, True, "WSL 2: the driver is Windows', judged as such")
-        return True
+        if text is not None and _WSL_RE.match(text) is not None:
+            self.record(KERNEL_VERSION, True, "WSL 2: the driver is Windows', judged as such")
+            return True
+        if self.system.exists(WSL_GPU_DEVICE):
+            self.record(WSL_GPU_DEVICE, True, "WSL 2: the driver is Windows', judged as such")
+            return True
+        return False
 
     def gpus(self) -> tuple[Gpu, ...]:
         if self.smi_query:

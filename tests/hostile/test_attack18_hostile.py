@@ -44,6 +44,9 @@ class Machine:
     def read_text(self, path: str) -> str | None:
         return self.files.get(path)
 
+    def exists(self, path: str) -> bool:
+        return path in self.files
+
     def run(self, argv: Sequence[str], timeout: float) -> str | None:
         return self.outputs.get(" ".join(argv))
 

@@ -24,6 +24,11 @@ class FakeHost:
         self.calls.append(("read", path))
         return self.files.get(path)
 
+    def exists(self, path: str) -> bool:
+        """A device node is a key of ``files`` (its text unused), as a file is."""
+        self.calls.append(("exists", path))
+        return path in self.files
+
     def run(self, argv: Sequence[str], timeout: float) -> str | None:
         self.calls.append(("run", tuple(argv), timeout))
         return self.outputs.get(tuple(argv))

@@ -12,6 +12,7 @@ import pytest
 
 from mlenv.errors import MlenvError
 from mlenv.host import (
+    KERNEL_VERSION,
     LDD_ARGV,
     LDD_TIMEOUT,
     NVIDIA_SMI_TIMEOUT,
@@ -21,6 +22,7 @@ from mlenv.host import (
     SMI_QUERY_ARGV,
     SYS_MODULE_VERSION,
     TEGRA_RELEASE,
+    WSL_GPU_DEVICE,
     HostFacts,
     NvmlSnapshot,
     ProbeResult,
@@ -592,6 +594,35 @@ def test_detect_wsl_reports_the_windows_driver_and_its_cuda_version() -> None:
     facts = detect(host)
     assert (facts.driver, facts.driver_source) == ("551.23", QUERY)
     assert facts.cuda_driver_version == "12.3"
+
+
+CUSTOM_WSL_KERNEL = "Linux version 6.6.36.6-custom (me@build) (gcc 12.2.0) #1 SMP\n"
+
+
+@pytest.mark.parametrize(
+    ("files", "windows"),
+    [
+        ({KERNEL_VERSION: CUSTOM_WSL_KERNEL, WSL_GPU_DEVICE: ""}, True),
+        ({WSL_GPU_DEVICE: ""}, True),  # /proc/version unreadable, as under some sandboxes
+        ({KERNEL_VERSION: CUSTOM_WSL_KERNEL}, False),
+        (
+            {KERNEL_VERSION: CUSTOM_WSL_KERNEL, WSL_GPU_DEVICE: "", SYS_MODULE_VERSION: "551.23"},
+            False,
+        ),
+    ],
+)
+def test_dxg_device_marks_wsl_when_the_kernel_release_does_not(
+    files: dict[str, str], windows: bool
+) -> None:
+    """A WSL 2 kernel built with .wslconfig's ``kernel=`` keeps whatever release its builder
+    chose; ``/dev/dxg`` (dxgkrnl, WSL's GPU device, passed into containers too) still says the
+    nvidia-smi driver is Windows'. A kernel module's own version is Linux's whatever exists."""
+    host = FakeHost(
+        files=dict(files),
+        outputs={SMI_QUERY_ARGV: "551.23, 8.9, NVIDIA GeForce RTX 4090\n"},
+        confstrs=GLIBC_236,
+    )
+    assert detect(host).windows_driver is windows
 
 
 SMI_Q = """\
