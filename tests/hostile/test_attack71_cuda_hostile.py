@@ -30,34 +30,7 @@ from mlenv.host_text import parse_proc_driver_version, parse_smi_banner, parse_s
 from mlenv.judge import Judged, verify_lock
 from tests.support.fake_host import with_glibc
 from tests.support.locks import HASH, codes, locked, make_lock
-
-# (release, Linux, Windows) from cuda.md §1 Table 3 rows (GA rows, "confirmed"); 13.x Windows
-# is "N/A" there ("Windows has no bundled driver for 13.x", cuda.md §1 notes).
-TABLE_3 = [
-    ("13.2", "595.45.04", None),
-    ("13.1", "590.44.01", None),
-    ("13.0", "580.65.06", None),
-    ("12.9", "575.51.03", "576.02"),
-    ("12.8", "570.26", "570.65"),
-    ("12.6", "560.28.03", "560.76"),
-    ("12.5", "555.42.02", "555.85"),
-    ("12.4", "550.54.14", "551.61"),
-    ("12.3", "545.23.06", "545.84"),
-    ("12.2", "535.54.03", "536.25"),
-    ("12.1", "530.30.02", "531.14"),
-    ("12.0", "525.60.13", "527.41"),
-    ("11.8", "520.61.05", "520.06"),
-    ("11.7", "515.43.04", "516.01"),
-    ("11.6", "510.39.01", "511.23"),
-    ("11.5", "495.29.05", "496.04"),
-    ("11.4", "470.42.01", "471.11"),
-    ("11.3", "465.19.01", "465.89"),
-    ("11.2", "460.27.03", "460.82"),
-    ("11.1", "455.23", "456.38"),
-    ("10.2", "440.33", "441.22"),
-    ("10.1", "418.39", "418.96"),
-    ("10.0", "410.48", "411.31"),
-]
+from tests.support.nvidia_table3 import TABLE_3
 
 
 def _step(driver: str, by: int) -> str:
