@@ -324,7 +324,23 @@ def select(
         if isinstance(item, dict)
         and _str(item.get("mediaType")) in MANIFEST_TYPES
         and _object(item.get("platform")).get("architecture", architecture) == architecture
+        and _object(item.get("platform")).get("os", "linux") == "linux"
+        # buildx's provenance and SBOM: a manifest of platform unknown/unknown, never an image
+        and "vnd.docker.reference.type" not in _object(item.get("annotations"))
     ]
+    if not matching:
+        offered = sorted(
+            {
+                f"{_object(i.get('platform')).get('os')}/{_object(i.get('platform')).get('architecture')}"
+                for i in expanded
+                if isinstance(i, dict)
+            }
+        )
+        raise OciError(
+            f"the base image has no image for linux/{architecture}, only {', '.join(offered)}",
+            where=source.where,
+            hint="use a base image built for the lock's platform",
+        )
     if len(matching) != 1:
         raise OciError(
             f"the base image has {len(matching)} images for {architecture}, expected one",
