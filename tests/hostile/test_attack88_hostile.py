@@ -15,9 +15,11 @@ would differ by storage driver, so mlenv refuses rather than pick one.
 
 from __future__ import annotations
 
+import io
 import json
 import platform
 import shutil
+import tarfile
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -298,3 +300,18 @@ def test_an_index_without_the_platform_names_what_it_has(indexed: tuple[Path, st
         read_base(layout, platform=wrong)
     assert f"no image for linux/{other}, only linux/{ARCH}" in refused.value.message
     assert refused.value.hint
+
+
+def test_a_docker_archive_without_an_oci_layout_says_how_to_convert_it(tmp_path: Path) -> None:
+    """``docker save`` before Docker 25 writes manifest.json and no oci-layout."""
+    archive = tmp_path / "image.tar"
+    with tarfile.open(archive, "w") as tar:
+        data = b'[{"Config":"c.json","RepoTags":["a:b"],"Layers":[]}]'
+        member = tarfile.TarInfo("manifest.json")
+        member.size = len(data)
+        tar.addfile(member, io.BytesIO(data))
+    with pytest.raises(OciError) as refused:
+        read_base(archive, platform=PLATFORM)
+    assert refused.value.message == "the image archive has no oci-layout"
+    assert refused.value.where == str(archive)
+    assert "skopeo copy docker-archive:" in (refused.value.hint or "")
