@@ -172,7 +172,7 @@ class _Inflated(io.RawIOBase):
 
 
 @contextmanager
-def _layer_tar(image: BaseImage, layer: Descriptor) -> Iterator[tarfile.TarFile]:
+def layer_tar(image: BaseImage, layer: Descriptor) -> Iterator[tarfile.TarFile]:
     """The layer as a streamed tar (read_base has checked its sha256), bounded in what it
     inflates to."""
     with image.source.open_blob(layer.digest) as (stream, length):
@@ -255,7 +255,7 @@ def inspect_image(path: Path, platform: str | None = None, largest: int = LARGES
     held = 0
     for index, descriptor in enumerate(image.layers):
         installed = count = 0
-        with _layer_tar(image, descriptor) as archive:
+        with layer_tar(image, descriptor) as archive:
             for member in archive:
                 if not member.isfile():
                     continue

@@ -59,7 +59,11 @@ def read_base(
     ``digest`` pins the image: the layout's index must name it (an image index or a
     manifest), so a layout planted under a pinned digest's key serves nothing else."""
     source = open_source(path, what)
-    layout = parse_json(source.read_file("oci-layout"), f"{path}/oci-layout")
+    try:
+        marker = source.read_file("oci-layout")
+    except OciError as error:
+        raise OciError(error.message, where=error.where, hint=_DOCKER_ARCHIVE) from None
+    layout = parse_json(marker, f"{path}/oci-layout")
     if not isinstance(layout, dict) or layout.get("imageLayoutVersion") != "1.0.0":
         raise OciError("not an OCI image layout 1.0.0", where=f"{path}/oci-layout")
     architecture = architecture_of(platform)
@@ -86,6 +90,12 @@ def read_base(
     for layer in layers:
         verify_blob(source, layer, None)
     return BaseImage(chosen.digest, architecture, config, layers, diff_ids, source)
+
+
+_DOCKER_ARCHIVE = (
+    "give an OCI image layout or oci-archive; a docker-archive from `docker save` before "
+    "Docker 25 has none: convert it with `skopeo copy docker-archive:IMAGE.tar oci:DIR:latest`"
+)
 
 
 def checked_image(root: Path) -> str:
@@ -324,7 +334,18 @@ def select(
         if isinstance(item, dict)
         and _str(item.get("mediaType")) in MANIFEST_TYPES
         and _object(item.get("platform")).get("architecture", architecture) == architecture
+        and _object(item.get("platform")).get("os", "linux") == "linux"
+        # buildx's provenance and SBOM: a manifest of platform unknown/unknown, never an image
+        and "vnd.docker.reference.type" not in _object(item.get("annotations"))
     ]
+    if not matching:
+        platforms = [_object(i.get("platform")) for i in expanded if isinstance(i, dict)]
+        offered = sorted({f"{p.get('os')}/{p.get('architecture')}" for p in platforms})
+        raise OciError(
+            f"the base image has no image for linux/{architecture}, only {', '.join(offered)}",
+            where=source.where,
+            hint="use a base image built for the lock's platform",
+        )
     if len(matching) != 1:
         raise OciError(
             f"the base image has {len(matching)} images for {architecture}, expected one",

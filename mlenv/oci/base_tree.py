@@ -1,0 +1,122 @@
+"""Where the environment goes in a base image: the prefix and the directories above it, as the
+base's layers leave them (whiteouts and opaque directories applied), judged before the
+environment's layer is stacked on them (``check_prefix``).
+
+The environment's layer names the prefix's parents only implicitly, so what a runtime does with
+a base whose ``/opt`` is a symlink depends on the storage driver: overlayfs (Docker's overlay2,
+containerd's default snapshotter) unpacks the layer into an empty directory, whose ``opt/``
+then hides the base's link and everything it led to, while vfs or native unpack onto the
+base's tree and follow the link. A file there is replaced by a directory, and a directory
+the base already filled would mix its files into the environment. Each is refused, naming the
+base image, the path and what to choose instead; the rest of the base is never read.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from dataclasses import dataclass
+
+from mlenv.inspect import layer_tar
+from mlenv.oci.model import OciError
+from mlenv.oci.read import BaseImage
+from mlenv.oci.whiteout import PREFIX as WHITEOUT
+
+_OPAQUE = WHITEOUT + WHITEOUT + ".opq"
+
+
+@dataclass(frozen=True)
+class _Node:
+    kind: str  # "dir", "symlink" or "file" (anything else a directory is not)
+    target: str = ""
+
+
+def check_prefix(base: BaseImage, prefix: str) -> None:
+    """Refuse a base image in which ``prefix`` (absolute, normalised) or a directory above it
+    is a symlink or not a directory, or in which the prefix is a directory with files."""
+    path = prefix.strip("/")
+    parts = path.split("/")
+    above = ["/".join(parts[:n]) for n in range(1, len(parts))]
+    nodes, inside = _walk(base, {*above, path}, path)
+    for name in (*above, path):
+        node = nodes.get(name)
+        if node is None:
+            return  # missing: the layer creates it and all below it
+        if node.kind == "symlink":
+            leads = posixpath.normpath(posixpath.join("/" + posixpath.dirname(name), node.target))
+            instead = posixpath.normpath(leads + "/" + path[len(name) :])
+            _refuse(
+                base, name, f"a symlink to {node.target}",
+                f'set [environment] prefix = "{instead}" (where the link leads) or another '
+                "directory the base image does not use",
+            )  # fmt: skip
+        if node.kind != "dir":
+            _refuse(base, name, "a file", "choose a prefix the base image does not use")
+    if inside:
+        first = sorted(inside)[0]
+        _refuse(
+            base, path, f"a directory that already holds {len(inside)} entries (/{first}, …)",
+            "choose a prefix the base image does not use",
+            "its files would be mixed into the environment",
+        )  # fmt: skip
+
+
+_DRIVER = "the environment's layer would replace or follow it depending on the storage driver"
+
+
+def _refuse(base: BaseImage, name: str, what: str, hint: str, why: str = _DRIVER) -> None:
+    raise OciError(
+        f"the base image has /{name} as {what}; {why}",
+        where=f"{base.source.where}: /{name}",
+        hint=hint,
+    )
+
+
+def _walk(base: BaseImage, tracked: set[str], prefix: str) -> tuple[dict[str, _Node], set[str]]:
+    """The tracked paths' nodes and the paths under ``prefix`` once every layer is applied:
+    a layer's whiteouts delete from the layers below it, then its entries are added."""
+    nodes: dict[str, _Node] = {}
+    inside: set[str] = set()
+    under = prefix + "/"
+    for layer in base.layers:
+        gone: list[str] = []  # a path: it and all below; "d/": all below d
+        added: dict[str, _Node] = {}
+        with layer_tar(base, layer) as archive:
+            for member in archive:
+                name = posixpath.normpath(member.name.lstrip("/")).removeprefix("./")
+                if name in (".", "") or name.startswith("../"):
+                    continue
+                parent, _, leaf = name.rpartition("/")
+                if leaf == _OPAQUE:
+                    gone.append(parent + "/" if parent else "")
+                elif leaf.startswith(WHITEOUT):
+                    gone.append(f"{parent}/{leaf[len(WHITEOUT) :]}".lstrip("/"))
+                elif name in tracked or name.startswith(under):
+                    kind = "dir" if member.isdir() else "symlink" if member.issym() else "file"
+                    added[name] = _Node(kind, member.linkname if member.issym() else "")
+                else:
+                    for ancestor in _ancestors(name):
+                        if ancestor in tracked:
+                            added.setdefault(ancestor, _Node("dir"))
+        for path in gone:
+            nodes = {n: node for n, node in nodes.items() if not _within(n, path)}
+            inside = {n for n in inside if not _within(n, path)}
+        for name, node in added.items():
+            for ancestor in _ancestors(name):
+                if ancestor in tracked:
+                    nodes[ancestor] = _Node("dir")  # unpacking below it makes it one
+            if name in tracked:
+                nodes[name] = node
+            else:
+                inside.add(name)
+    return nodes, inside
+
+
+def _ancestors(name: str) -> list[str]:
+    parts = name.split("/")
+    return ["/".join(parts[:n]) for n in range(1, len(parts))]
+
+
+def _within(name: str, gone: str) -> bool:
+    if gone.endswith("/") or gone == "":
+        return name.startswith(gone) and name != gone.rstrip("/")
+    return name == gone or name.startswith(gone + "/")
