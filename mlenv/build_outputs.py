@@ -90,11 +90,12 @@ def write_image(
     base = None
     if manifest.build.base_image is not None:
         from mlenv.oci.base import layout_digest
-        from mlenv.oci.base_tree import check_prefix
+        from mlenv.oci.base_tree import check_prefix, prefix_key
 
         layout = manifest_dir / manifest.build.base_image
-        base = read_base(layout, platform=options.platform, digest=layout_digest(layout))
-        check_prefix(base, env.prefix)
+        image = read_base(layout, platform=options.platform, digest=layout_digest(layout))
+        reuse.passed(prefix_key(image, env.prefix), lambda: check_prefix(image, env.prefix))
+        base = image
     plans = reuse.plans
     depth = len(plans) + (len(base.layers) if base is not None else 0)
     if depth > MAX_LAYERS:

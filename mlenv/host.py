@@ -135,7 +135,7 @@ class RealHost:
             return None
 
     def exists(self, path: str) -> bool:
-        return os.path.exists(path)
+        return Path(path).exists()
 
     def run(self, argv: Sequence[str], timeout: float) -> str | None:
         """Stdout of a successful run; LC_ALL=C because the parsers expect untranslated text."""

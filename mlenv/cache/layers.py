@@ -56,7 +56,8 @@ _META = "layer.json"
 MAX_META = 64 << 20  # a record lists the layer's directories; far below this
 _NOFOLLOW_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW
 _WHEEL = "wheel.json"
-_RECORDS = (_META, _WHEEL)  # a complete entry holds one of them
+_PASSED = "passed.json"  # a check's pass on inputs named by the key (passed, mark_passed)
+_RECORDS = (_META, _WHEEL, _PASSED)  # a complete entry holds one of them
 # A wheel's licences as the SBOM states them (sbom.Licences' result).
 Licence = list[dict[str, Any]]
 
@@ -229,6 +230,23 @@ class LayerCache:
         """Keep what a vetted wheel installs (see ``get_wheel``)."""
         body = {"key": key, "wheel": asdict(wheel), "licences": licences}
         self._commit(key, {_WHEEL: _sealed(body)}, reporter)
+
+    def passed(self, key: str) -> bool:
+        """Whether a check whose inputs ``key`` names passed before (see ``mark_passed``); an
+        absent, damaged or foreign record is a miss, and the check runs again."""
+        try:
+            with self._open(key, _PASSED) as handle:
+                _unsealed(handle.read(MAX_META + 1), key)
+        except (OSError, ValueError, TypeError, KeyError):
+            return False
+        with contextlib.suppress(OSError):
+            os.utime(self._entry(key) / _PASSED, follow_symlinks=False)
+        return True
+
+    def mark_passed(self, key: str, reporter: Reporter) -> None:
+        """Keep that a slow, pure check passed on the inputs ``key`` names (a base image's
+        prefix scan: ``oci.base_tree``), trusted as a layer's record is."""
+        self._commit(key, {_PASSED: _sealed({"key": key})}, reporter)
 
     def _commit(
         self,

@@ -60,6 +60,15 @@ class LayerReuse:
         self._later = later
         self._reused: dict[int, tuple[CachedLayer, Path, float]] = {}
 
+    def passed(self, key: str, check: Callable[[], None]) -> None:
+        """Run ``check`` (raising when it fails) unless the cache recorded its pass on the
+        inputs ``key`` names; a pass is recorded."""
+        if self._cache is not None and self._cache.passed(key):
+            return
+        check()
+        if self._cache is not None:
+            self._cache.mark_passed(key, self._reporter)
+
     def known(self, filenames: Mapping[str, str]) -> dict[str, tuple[WheelClaims, Licence]]:
         """The recorded claims and licences of the wheels (``filenames`` by canonical name)
         that the cache has, by name."""

@@ -15,6 +15,7 @@ would differ by storage driver, so mlenv refuses rather than pick one.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import platform
@@ -114,7 +115,7 @@ SHAPES: dict[str, tuple[list[list[str]], str, str]] = {
                          "/opt/mlenv/golden as a file", "does not use"),
     "prefix-already-filled": ([["D opt", "D opt/mlenv", "D opt/mlenv/golden",
                                 "F opt/mlenv/golden/pyvenv.cfg"]],
-                              "/opt/mlenv/golden as a directory that already holds 1 entries "
+                              "/opt/mlenv/golden as a directory that already holds 1 entry "
                               "(/opt/mlenv/golden/pyvenv.cfg", "does not use"),
     # a later layer deletes the directory and puts a symlink in its place
     "whiteout-then-symlink": ([["D opt", "D opt/mlenv"], ["F .wh.opt", "L opt var/opt"]],
@@ -315,3 +316,29 @@ def test_a_docker_archive_without_an_oci_layout_says_how_to_convert_it(tmp_path:
     assert refused.value.message == "the image archive has no oci-layout"
     assert refused.value.where == str(archive)
     assert "skopeo copy docker-archive:" in (refused.value.hint or "")
+
+
+@pytest.mark.parametrize("compression", ["gzip", "zstd"])
+def test_a_base_layer_whose_digest_holds_but_whose_stream_does_not_is_a_named_error(
+    project: tuple[Path, dict[str, str]], compression: str
+) -> None:
+    """A crafted base: the blob's sha256 is the one its manifest names, but the compressed
+    stream inside is damaged. Inflating it for the prefix check raised the inflater's own error
+    (zlib's, ISA-L's, zstandard's: not OSError) as an internal error; it names the layer."""
+    path, env = project
+    dest = path / "base"
+    with tempfile.TemporaryDirectory(dir=path) as scratch:
+        layer = Path(scratch) / "layer"
+        etc = Path(scratch) / "hostname"
+        etc.write_bytes(bytes(range(256)) * 64)
+        entries = [_dir("etc"), Entry("etc/hostname", "file", 0o644, source=etc, size=16384)]
+        with open(layer, "wb") as out:
+            blob = write_layer(entries, out, compression=compression, mtime=0)  # type: ignore[arg-type]
+        data = bytearray(layer.read_bytes())
+        middle = len(data) // 2
+        data[middle : middle + 16] = bytes(16)
+        layer.write_bytes(bytes(data))
+        damaged = dataclasses.replace(blob, digest=sha256_of(bytes(data)), size=len(data))
+        write_layout(dest, [(damaged, layer)], _config(ARCH, {}, [blob.diff_id]), None, "latest")
+    stderr = _refused(path, env)
+    assert f"layer {damaged.digest} is not a readable tar" in stderr
