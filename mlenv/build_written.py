@@ -19,13 +19,13 @@ from pathlib import Path
 from typing import Any
 
 from mlenv.build_record import ARCHIVE_SUFFIX, BUILD_RECORD, IMAGE_TAR, MULTI_PLATFORM
+from mlenv.digests import is_sha256_hex
 from mlenv.outputs import OutputKind, read_record
 
 LAYOUT = "oci"
 _LAYOUT_FILES = ("index.json", "oci-layout")
 _BLOBS = "blobs/sha256"
 _BLOBS_AT = f"{LAYOUT}/{_BLOBS}/"
-_HEX = frozenset("0123456789abcdef")
 
 
 def build_written(record: Any, directory: Path) -> frozenset[str] | None:
@@ -109,7 +109,7 @@ def _digests(record: Any) -> set[str]:
     except (KeyError, TypeError, AttributeError):
         return set()
     hexes = {n.removeprefix("sha256:") for n in named if isinstance(n, str)}
-    return {h for h in hexes if len(h) == 64 and set(h) <= _HEX}
+    return {h for h in hexes if is_sha256_hex(h)}
 
 
 def _platform(directory: Path) -> frozenset[str]:
