@@ -80,7 +80,12 @@ def test_an_index_hash_lowered_is_never_one_of_lookalikes(text: str) -> None:
 
 @pytest.mark.parametrize(
     "digest",
-    [f"sha256:{'a' * 64}\n", f"sha256:{'a' * 63}\uff41", f"sha256:{'A' * 64}", f"sha256:{'a' * 63}"],
+    [
+        f"sha256:{'a' * 64}\n",
+        f"sha256:{'a' * 63}\uff41",
+        f"sha256:{'A' * 64}",
+        f"sha256:{'a' * 63}",
+    ],
 )
 def test_readers_refuse_lookalike_digests(digest: str) -> None:
     with pytest.raises(OciError):
