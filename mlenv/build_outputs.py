@@ -47,8 +47,6 @@ from mlenv.tarball import Compression, ContentMismatch, Entry, LayerBlob, collec
 # 1980-01-01T00:00:00Z: the default file time when SOURCE_DATE_EPOCH is unset; the oldest time
 # a zip can hold, so the bytes survive a round trip through any archive format.
 DEFAULT_EPOCH = 315532800
-# 9999-12-31T23:59:59Z: RFC 3339 has four-digit years (and Python's datetime stops there).
-LAST_EPOCH = 253402300799
 
 
 class BuildError(MlenvError):

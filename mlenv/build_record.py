@@ -2,8 +2,13 @@
 and the output guard through one model instead of string keys.
 
 ``to_dict`` gives the very dict the record is written from (``canonical_json`` of it is the
-file's bytes); ``from_dict`` reads one back and names the first key that is wrong. The JSON
-schema ``schemas/build.schema.json`` describes the same shapes for other tools.
+file's bytes); ``parse_record`` is the one reader of a build.json's bytes (``from_dict`` of
+each part names the first key that is wrong). A record is read as strictly as it is written:
+UTF-8 JSON with no key twice and no NaN (``limits.parse_record_json``), each object holding
+exactly the keys mlenv writes (a newer format's or a user's file with the same keys is refused,
+never half read), digests as ``digests`` spells them, every file name the one a build gives
+that output. The JSON schema ``schemas/build.schema.json`` describes the same shapes for
+other tools.
 """
 
 from __future__ import annotations
@@ -12,17 +17,19 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from mlenv.errors import MlenvError
+from mlenv import build_record_fields as f
+from mlenv.build_record_fields import ARCHIVE_SUFFIX as ARCHIVE_SUFFIX
+from mlenv.build_record_fields import HINT, is_archive_name
+from mlenv.build_record_fields import LAST_EPOCH as LAST_EPOCH
+from mlenv.build_record_fields import BuildRecordError as BuildRecordError
+from mlenv.errors import printable
+from mlenv.limits import LimitError, parse_record_json
 
 BUILD_RECORD = "build.json"
 MULTI_PLATFORM = "multi-platform"
 IMAGE_TAR = "image.tar"
-# the conda-pack archive is named after the environment, with its compression's suffix
-ARCHIVE_SUFFIX = {"gzip": ".tar.gz", "zstd": ".tar.zst", "none": ".tar"}
-
-
-class BuildRecordError(MlenvError):
-    """A build.json that is not one mlenv wrote."""
+LAYOUT = "oci"  # the OCI layout's directory in dist/
+COMPRESSIONS = ("gzip", "zstd", "none")
 
 
 @dataclass(frozen=True)
@@ -41,13 +48,14 @@ class LayerRecord:
 
     @classmethod
     def from_dict(cls, data: object, where: str) -> LayerRecord:
-        value = _object(data, where)
-        layer = value.get("layer")
+        named = isinstance(data, dict) and ("layer" in data or "packages" in data)
+        keys = ("digest", "diff-id", "layer", "packages") if named else ("digest", "diff-id")
+        value = f.fields(data, where, keys)
         return cls(
-            _str(value, "digest", where),
-            _str(value, "diff-id", where),
-            None if layer is None else _str(value, "layer", where),
-            tuple(_strs(value, "packages", where)) if layer is not None else (),
+            f.digest(value, "digest", where),
+            f.digest(value, "diff-id", where),
+            f.text(value, "layer", where) if named else None,
+            tuple(f.texts(value, "packages", where)) if named else (),
         )
 
 
@@ -70,12 +78,12 @@ class ImageTar(FileRecord):
 
     @classmethod
     def from_dict(cls, data: object, where: str) -> ImageTar:
-        value = _object(data, where)
+        value = f.fields(data, where, ("file", "sha256", "size", "repo-tag"))
         return cls(
-            _str(value, "file", where),
-            _str(value, "sha256", where),
-            _int(value, "size", where),
-            _str(value, "repo-tag", where),
+            f.name(value, "file", where, IMAGE_TAR),
+            f.sha256(value, "sha256", where),
+            f.number(value, "size", where),
+            f.text(value, "repo-tag", where),
         )
 
 
@@ -103,15 +111,16 @@ class ImageOutput:
 
     @classmethod
     def from_dict(cls, data: object, where: str) -> ImageOutput:
-        value = _object(data, where)
+        keys = ("layout", "ref", "manifest-digest", "config-digest", "layers")
+        value = f.fields(data, where, keys, ("image-tar",))
         layers = value.get("layers")
-        if not isinstance(layers, list):
-            raise _wrong(where, "layers", "a list")
+        if not isinstance(layers, list) or not layers:
+            raise f.wrong(where, "layers", "a list of layers")
         return cls(
-            _str(value, "layout", where),
-            _str(value, "ref", where),
-            _str(value, "manifest-digest", where),
-            _str(value, "config-digest", where),
+            f.name(value, "layout", where, LAYOUT),
+            f.text(value, "ref", where),
+            f.digest(value, "manifest-digest", where),
+            f.digest(value, "config-digest", where),
             tuple(LayerRecord.from_dict(x, f"{where}.layers[{n}]") for n, x in enumerate(layers)),
             None
             if "image-tar" not in value
@@ -132,12 +141,15 @@ class ArchiveOutput(FileRecord):
 
     @classmethod
     def from_dict(cls, data: object, where: str) -> ArchiveOutput:
-        value = _object(data, where)
+        value = f.fields(data, where, ("file", "sha256", "size", "uncompressed-sha256"))
+        file = f.text(value, "file", where)
+        if not is_archive_name(file):
+            raise f.wrong(where, "file", "an environment's name and an archive suffix")
         return cls(
-            _str(value, "file", where),
-            _str(value, "sha256", where),
-            _int(value, "size", where),
-            _str(value, "uncompressed-sha256", where),
+            file,
+            f.sha256(value, "sha256", where),
+            f.number(value, "size", where),
+            f.sha256(value, "uncompressed-sha256", where),
         )
 
 
@@ -152,9 +164,13 @@ class SbomRecord(FileRecord):
 
     @classmethod
     def from_dict(cls, data: object, where: str) -> SbomRecord:
-        value = _object(data, where)
+        from mlenv.sbom import FILENAME
+
+        value = f.fields(data, where, ("file", "format", "sha256"))
         return cls(
-            _str(value, "file", where), _str(value, "sha256", where), _str(value, "format", where)
+            f.name(value, "file", where, FILENAME),
+            f.sha256(value, "sha256", where),
+            f.text(value, "format", where),
         )
 
 
@@ -209,21 +225,21 @@ class BuildRecord:
 
     @classmethod
     def from_dict(cls, data: object, where: str = BUILD_RECORD) -> BuildRecord:
-        value = _object(data, where)
-        outputs = _object(value.get("outputs"), f"{where}: outputs")
-        unknown = sorted(set(outputs) - {"oci", "conda-pack"})
-        if unknown:
-            raise _wrong(where, "outputs", f"oci or conda-pack, not {', '.join(unknown)}")
-        compressors = _object(value.get("compressors"), f"{where}: compressors")
+        keys = ("mlenv", "lock-sha256", "platform", "source-date-epoch", "compression")
+        value = f.fields(data, where, (*keys, "compressors", "outputs"), ("sbom",))
+        outputs = f.fields(value["outputs"], f"{where}: outputs", (), ("oci", "conda-pack"))
+        compressors = f.mapping(value, "compressors", where)
         if not all(isinstance(v, str) for v in compressors.values()):
-            raise _wrong(where, "compressors", "names of versions")
+            raise f.wrong(where, "compressors", "names of versions")
+        if value.get("compression") not in COMPRESSIONS:
+            raise f.wrong(where, "compression", " or ".join(COMPRESSIONS))
         image, archive, sbom = outputs.get("oci"), outputs.get("conda-pack"), value.get("sbom")
         return cls(
-            _str(value, "mlenv", where),
-            _str(value, "lock-sha256", where),
-            _str(value, "platform", where),
-            _int(value, "source-date-epoch", where),
-            _str(value, "compression", where),
+            f.text(value, "mlenv", where),
+            f.sha256(value, "lock-sha256", where),
+            f.text(value, "platform", where),
+            f.number(value, "source-date-epoch", where, LAST_EPOCH),
+            value["compression"],
             compressors,
             None if image is None else ImageOutput.from_dict(image, f"{where}: outputs.oci"),
             None
@@ -283,30 +299,42 @@ class MultiPlatformRecord:
 
     @classmethod
     def from_dict(cls, data: object, where: str = BUILD_RECORD) -> MultiPlatformRecord:
-        value = _object(data, where)
-        if value.get("kind") != MULTI_PLATFORM:
-            raise _wrong(where, "kind", repr(MULTI_PLATFORM))
-        platforms = {
-            name: PlatformEntry(_str(e, "build", f"{where}: {name}"), _str(e, "sha256", where))
-            for name, entry in _object(value.get("platforms"), f"{where}: platforms").items()
-            for e in [_object(entry, f"{where}: platforms.{name}")]
-        }
-        oci = _object(value.get("outputs"), f"{where}: outputs").get("oci")
+        from mlenv.platforms import NAMES
+
+        keys = ("mlenv", "kind", "lock-sha256", "platforms", "source-date-epoch", "outputs")
+        value = f.fields(data, where, keys)
+        if value["kind"] != MULTI_PLATFORM:
+            raise f.wrong(where, "kind", repr(MULTI_PLATFORM))
+        platforms = {}
+        for name, entry in f.mapping(value, "platforms", where).items():
+            at = f"{where}: platforms.{name}"
+            e = f.fields(entry, at, ("build", "sha256"))
+            if name not in NAMES:
+                raise f.wrong(where, "platforms", f"platforms mlenv builds ({', '.join(NAMES)})")
+            platforms[name] = PlatformEntry(
+                f.name(e, "build", at, f"{name}/{BUILD_RECORD}"), f.sha256(e, "sha256", at)
+            )
+        if not platforms:
+            raise f.wrong(where, "platforms", "a platform's build or more")
+        oci = f.fields(value["outputs"], f"{where}: outputs", (), ("oci",)).get("oci")
         index = None
         if oci is not None:
-            raw = _object(oci, f"{where}: outputs.oci")
-            manifests = _object(raw.get("manifests"), f"{where}: outputs.oci.manifests")
+            at = f"{where}: outputs.oci"
+            raw = f.fields(oci, at, ("layout", "ref", "index-digest", "manifests"))
+            manifests = f.mapping(raw, "manifests", at)
+            if set(manifests) - set(platforms):
+                raise f.wrong(at, "manifests", "the manifests of the platforms built")
             index = IndexOutput(
-                _str(raw, "layout", where),
-                _str(raw, "ref", where),
-                _str(raw, "index-digest", where),
-                {str(k): str(v) for k, v in manifests.items()},
+                f.name(raw, "layout", at, LAYOUT),
+                f.text(raw, "ref", at),
+                f.digest(raw, "index-digest", at),
+                {k: f.digest(manifests, k, f"{at}.manifests") for k in manifests},
             )
         return cls(
-            _str(value, "mlenv", where),
-            _str(value, "lock-sha256", where),
+            f.text(value, "mlenv", where),
+            f.sha256(value, "lock-sha256", where),
             platforms,
-            _int(value, "source-date-epoch", where),
+            f.number(value, "source-date-epoch", where, LAST_EPOCH),
             index,
         )
 
@@ -323,42 +351,25 @@ def layout_image(record: BuildRecord | MultiPlatformRecord) -> tuple[str, str] |
 
 
 def read_record(data: object, where: str = BUILD_RECORD) -> BuildRecord | MultiPlatformRecord:
-    """A parsed build.json of either kind."""
-    if isinstance(data, dict) and data.get("kind") == MULTI_PLATFORM:
+    """A parsed build.json of either kind: a ``kind`` other than a multi-platform build's is
+    a format this mlenv does not know."""
+    kind = data.get("kind") if isinstance(data, dict) else None
+    if kind == MULTI_PLATFORM:
         return MultiPlatformRecord.from_dict(data, where)
+    if kind is not None:
+        raise BuildRecordError(
+            f"is a record of kind {printable(kind, 40)}, which this mlenv does not know",
+            where=where,
+            hint=f"{HINT}; a record from a newer mlenv is read by that mlenv",
+        )
     return BuildRecord.from_dict(data, where)
 
 
-def _object(data: object, where: str) -> dict[str, Any]:
-    if not isinstance(data, dict):
-        raise BuildRecordError(
-            "not a JSON object", where=where, hint="use the build.json `mlenv build` wrote"
-        )
-    return data
-
-
-def _wrong(where: str, key: str, expected: str) -> BuildRecordError:
-    return BuildRecordError(
-        f"{key} is not {expected}", where=where, hint="use the build.json `mlenv build` wrote"
-    )
-
-
-def _str(value: Mapping[str, Any], key: str, where: str) -> str:
-    found = value.get(key)
-    if not isinstance(found, str):
-        raise _wrong(where, key, "a string")
-    return found
-
-
-def _int(value: Mapping[str, Any], key: str, where: str) -> int:
-    found = value.get(key)
-    if not isinstance(found, int) or isinstance(found, bool):
-        raise _wrong(where, key, "an integer")
-    return found
-
-
-def _strs(value: Mapping[str, Any], key: str, where: str) -> list[str]:
-    found = value.get(key)
-    if not isinstance(found, list) or not all(isinstance(x, str) for x in found):
-        raise _wrong(where, key, "a list of strings")
-    return found
+def parse_record(data: bytes, where: str = BUILD_RECORD) -> BuildRecord | MultiPlatformRecord:
+    """The one reader of a build.json's bytes (``where`` names the file): anything but a
+    record mlenv writes is a ``BuildRecordError`` saying what is wrong."""
+    try:
+        return read_record(parse_record_json(data, where=where), where)
+    except (ValueError, LimitError) as error:
+        detail = error.message if isinstance(error, LimitError) else str(error)
+        raise BuildRecordError(f"not a build record ({detail})", where=where, hint=HINT) from None

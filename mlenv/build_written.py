@@ -14,23 +14,30 @@ never through a symlink). Anything else below is a stranger, and the build is re
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
-from mlenv.build_record import ARCHIVE_SUFFIX, BUILD_RECORD, IMAGE_TAR, MULTI_PLATFORM
+from mlenv.build_record import BUILD_RECORD, IMAGE_TAR, MULTI_PLATFORM, BuildRecordError
+from mlenv.build_record import read_record as typed_record
+from mlenv.build_record_fields import is_archive_name
+from mlenv.digests import is_sha256_hex
+from mlenv.limits import LimitError, parse_record_json
 from mlenv.outputs import OutputKind, read_record
 
 LAYOUT = "oci"
 _LAYOUT_FILES = ("index.json", "oci-layout")
 _BLOBS = "blobs/sha256"
 _BLOBS_AT = f"{LAYOUT}/{_BLOBS}/"
-_HEX = frozenset("0123456789abcdef")
 
 
 def build_written(record: Any, directory: Path) -> frozenset[str] | None:
     """The files (relative, "/"-separated, each a regular file) the build.json ``record`` in
-    ``directory`` accounts for; None when it is not a build record."""
+    ``directory`` accounts for; None when it is not a build record (``build_record``'s reader
+    refuses it: a user's JSON with a record's keys, or a newer format's, is not the build's)."""
+    try:
+        typed_record(record, str(directory / BUILD_RECORD))
+    except BuildRecordError:
+        return None
     names = build_files(record)
     if names is None:
         return None
@@ -83,19 +90,8 @@ def build_files(record: Any) -> frozenset[str] | None:
     from mlenv.sbom import FILENAME
 
     held = set(NAMES) if multi else {IMAGE_TAR, FILENAME}
-    names |= {n for n in listed if n in held or (not multi and _is_archive(n))}
+    names |= {n for n in listed if n in held or (not multi and is_archive_name(n))}
     return frozenset(names)
-
-
-def _is_archive(name: str) -> bool:
-    """Whether ``name`` is one a conda-pack archive gets: an environment's name (as the
-    manifest permits it) and a suffix of ``ARCHIVE_SUFFIX``."""
-    from mlenv.manifest import is_env_name
-
-    return any(
-        name.endswith(suffix) and is_env_name(name.removesuffix(suffix))
-        for suffix in ARCHIVE_SUFFIX.values()
-    )
 
 
 def _digests(record: Any) -> set[str]:
@@ -109,15 +105,15 @@ def _digests(record: Any) -> set[str]:
     except (KeyError, TypeError, AttributeError):
         return set()
     hexes = {n.removeprefix("sha256:") for n in named if isinstance(n, str)}
-    return {h for h in hexes if len(h) == 64 and set(h) <= _HEX}
+    return {h for h in hexes if is_sha256_hex(h)}
 
 
 def _platform(directory: Path) -> frozenset[str]:
     """What one platform's build wrote in a multi-platform output's ``directory``: its own
     build.json's account, which must be a single platform's; nothing when there is none."""
     try:
-        record = json.loads(read_record(directory, BUILD_RECORD))
-    except (OSError, ValueError, RecursionError):
+        record = parse_record_json(read_record(directory, BUILD_RECORD), where=str(directory))
+    except (OSError, ValueError, LimitError):
         return frozenset()
     if isinstance(record, dict) and record.get("kind") == MULTI_PLATFORM:
         return frozenset()  # a platform holds one build, never another join

@@ -8,7 +8,6 @@ the facts and the CLI renders them.
 from __future__ import annotations
 
 import contextlib
-import re
 from dataclasses import dataclass
 
 from mlenv.cuda import packages as cudapkg
@@ -23,10 +22,9 @@ from mlenv.cuda.rules import (
 )
 from mlenv.cuda.tags import is_cpu_variant
 from mlenv.cuda.versions import CudaError, CudaVersion, DriverVersion
+from mlenv.digests import is_sha256_hex
 from mlenv.entry_needs import EDITED, entry_needs
 from mlenv.lockfile import Lock, LockedPackage
-
-_SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 @dataclass(frozen=True)
@@ -236,7 +234,7 @@ def _linux_known(item: PackageNeed) -> CudaVersion | None:
 def _integrity(platform: str, package: LockedPackage) -> list[Finding]:
     who = f"{package.name} {package.version} ({platform})"
     found = []
-    if not _SHA256.fullmatch(package.sha256):
+    if not is_sha256_hex(package.sha256):
         found.append(
             Finding.error(
                 "artifact-no-sha256",

@@ -17,7 +17,7 @@ import tomllib
 from collections.abc import Mapping
 from typing import Any
 
-from mlenv.errors import MlenvError
+from mlenv.errors import MlenvError, printable
 
 MAX_BODY_BYTES = 64 << 20  # a page, a JSON answer or a .metadata held in memory
 MAX_WHEEL_BYTES = 8 << 30  # one wheel or conda package, read or spooled
@@ -47,11 +47,18 @@ class LimitError(MlenvError):
     """An input is bigger, or would cost more work, than any real one."""
 
 
-def parse_json(data: bytes | str, *, where: str) -> Any:
+def parse_json(data: bytes | str, *, where: str, strict: bool = False) -> Any:
     """``json.loads`` for untrusted JSON: nesting past the parser's recursion guard (a few
     kilobytes of ``[``) is a ``LimitError`` naming ``where``, never a RecursionError traceback.
     Malformed JSON stays a ``ValueError`` for the caller to judge."""
     try:
+        if strict:
+            return json.loads(
+                data,
+                object_pairs_hook=_unique,
+                parse_constant=_no_constant,
+                parse_int=_bounded_int,
+            )
         return json.loads(data)
     except RecursionError:
         raise LimitError(
@@ -59,6 +66,40 @@ def parse_json(data: bytes | str, *, where: str) -> Any:
             where=where,
             hint="no real document nests like this; the source is broken or hostile",
         ) from None
+
+
+def parse_record_json(data: bytes, *, where: str) -> Any:
+    """A record mlenv wrote (``build.json``, ``bundle.json``) read back as it writes them, so
+    that no two readers can see two documents in one file: UTF-8 only (no byte-order mark, no
+    UTF-16 or UTF-32, which ``json.loads`` of bytes takes), no key twice in an object (the
+    standard reader keeps the last, a streaming one the first), no ``NaN`` or ``Infinity`` (not
+    JSON), no integer of over 20 digits. A ``ValueError`` says which; nesting as ``parse_json``."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise ValueError(f"not UTF-8 ({error.reason} at byte {error.start})") from None
+    if text.startswith("\ufeff"):
+        raise ValueError("starts with a byte-order mark, which mlenv never writes")
+    return parse_json(text, where=where, strict=True)
+
+
+def _unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in found:
+            raise ValueError(f"key {printable(key, 40)} is given twice in one object")
+        found[key] = value
+    return found
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _bounded_int(digits: str) -> int:
+    if len(digits.lstrip("-")) > 20:  # past any size, count or epoch a record holds
+        raise ValueError(f"integer of {len(digits)} digits")
+    return int(digits)
 
 
 # A decimal integer where TOML puts a value: after '=', '[', ',' or '{' and blanks. Each match

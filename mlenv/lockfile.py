@@ -23,6 +23,7 @@ from packaging.version import Version
 from mlenv import inputs
 from mlenv.closure import unmet
 from mlenv.conda.records import CondaRecord
+from mlenv.digests import is_md5_hex, is_sha256_hex
 from mlenv.drift import drift_message as drift_message
 from mlenv.drift import lock_drift as lock_drift
 from mlenv.drift import target_drift as target_drift
@@ -305,7 +306,7 @@ class _Reader:
         if len(self.problems) != before:
             return None
         digest = values.get("sha256")
-        if isinstance(digest, str) and (len(digest) != 64 or set(digest) - _HEX):
+        if isinstance(digest, str) and not is_sha256_hex(digest):
             self.fail(f"{path}.sha256", "expected 64 lower-case hex digits")
         size = values.get("size")
         if isinstance(size, int) and not 0 <= size <= MAX_WHEEL_BYTES:  # no file mlenv installs
@@ -314,7 +315,6 @@ class _Reader:
 
 
 _T = TypeVar("_T")
-_HEX = frozenset("0123456789abcdef")
 
 
 def loads(text: str, source: str = "mlenv.lock") -> Lock:
@@ -494,7 +494,7 @@ def _conda_problems(package: CondaRecord, platform: str) -> list[str]:
         found.append(f"subdir {package.subdir!r} is neither {platform!r} nor 'noarch'")
     if package.noarch not in (None, "python", "generic"):
         found.append(f"noarch {printable(package.noarch)!r} is not 'python' or 'generic'")
-    if len(package.md5) != 32 or set(package.md5) - _HEX:
+    if not is_md5_hex(package.md5):
         found.append("md5 is not 32 lower-case hex digits")
     if not 0 <= package.build_number < 1 << 63:  # rattler's record holds an unsigned 64 bits
         found.append(f"build-number {package.build_number} is not from 0 to 2**63 - 1")

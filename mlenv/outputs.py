@@ -12,7 +12,6 @@ whatever record is planted there.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import stat
 from collections.abc import Callable, Mapping
@@ -23,6 +22,7 @@ from typing import Any
 from mlenv.atomic import replace_dir
 from mlenv.cache.files import describe, open_plain
 from mlenv.errors import UsageError, printable
+from mlenv.limits import LimitError, parse_record_json
 
 MAX_RECORD = 64 << 20  # a bundle.json lists every artifact; far below this
 
@@ -173,8 +173,9 @@ def _written(directory: Path, kind: OutputKind) -> frozenset[str] | None:
     followed through a symlink) that parses as one."""
     assert kind.record is not None
     try:
-        return kind.written(json.loads(read_record(directory, kind.record)), directory)
-    except (OSError, ValueError, RecursionError):
+        data = parse_record_json(read_record(directory, kind.record), where=str(directory))
+        return kind.written(data, directory)
+    except (OSError, ValueError, LimitError):
         return None
 
 

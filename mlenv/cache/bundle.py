@@ -23,6 +23,7 @@ from mlenv.cache.artifacts import Artifact, ArtifactCache, relative_path
 from mlenv.cache.files import describe, open_plain
 from mlenv.cache.held import Measured, measure
 from mlenv.cache.lock_artifacts import artifacts_of
+from mlenv.digests import is_sha256_hex
 from mlenv.errors import MlenvError, printable
 from mlenv.limits import parse_toml
 from mlenv.lockfile import Lock
@@ -32,7 +33,6 @@ from mlenv.redaction import redact_urls
 from mlenv.userfiles import read_input
 
 BUNDLE_VERSION = 1
-_HEX = frozenset("0123456789abcdef")
 _CARRIED = ("mlenv.toml", "mlenv.lock")  # besides the artifacts, all a bundle holds
 
 
@@ -81,7 +81,7 @@ def _held(path: str) -> bool:
     if path in _CARRIED:
         return True
     digest = path.rpartition("/")[2]
-    return len(digest) == 64 and set(digest) <= _HEX and path == relative_path(digest)
+    return is_sha256_hex(digest) and path == relative_path(digest)
 
 
 BUNDLE_OUTPUT = OutputKind("bundle", "--bundle", BUNDLE_INDEX, bundle_files)
@@ -293,7 +293,7 @@ def _entry_problem(entry: object, path: object) -> str | None:
     if path == BUNDLE_INDEX or "\0" in path or {"", ".", ".."} & set(parts):
         return "names a path outside the bundle or not normalised"
     digest, size = entry.get("sha256"), entry.get("size")
-    if not isinstance(digest, str) or len(digest) != 64 or set(digest) - _HEX:
+    if not is_sha256_hex(digest):
         return "has no sha256 of 64 lower-case hex digits"
     if not isinstance(size, int) or isinstance(size, bool) or size < 0:
         return "has no size in bytes"

@@ -48,6 +48,7 @@ import time
 from mlenv import DATA_DIR
 from mlenv.cache import BUNDLE_INDEX, FRESH
 from mlenv.cache.files import open_plain, write_entry
+from mlenv.digests import is_sha256_hex
 from mlenv.plainpath import normal, parent
 from mlenv.watch import stamp_of
 
@@ -62,7 +63,6 @@ MAX_INPUT_BYTES = 8 << 20  # more than any real lock; a bigger one goes to the f
 _MAX_ENTRY_BYTES = 1 << 20
 _MAX_LIMIT = MAX_INPUT_BYTES + _MAX_ENTRY_BYTES  # what any entry may hold (a lock memo's)
 MAX_VERDICTS = 256  # kept per cache; the least recently used go first
-_HEX = frozenset("0123456789abcdef")
 _DIGITS = frozenset("0123456789")
 _DAY_NS = 24 * 3600 * 10**9
 JUDGES = ("mlenv", "packaging")  # the packages whose code gives the verdict
@@ -355,7 +355,7 @@ def _is_temporary(name: str) -> bool:
 
 def _is_key(name: str) -> bool:
     """A verdict's name (``re`` is left out of the no-op's imports)."""
-    return len(name) == 64 and set(name) <= _HEX
+    return is_sha256_hex(name)
 
 
 def _judging_sources(judges: tuple[str, ...] = JUDGES) -> Iterable[str]:

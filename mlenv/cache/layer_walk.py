@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import stat
 from pathlib import Path
 
+from mlenv.digests import is_lower_hex, is_sha256_hex
+
 ENTRY, WORK, JUNK = "entry", "work", "junk"
 Item = tuple[str, float, int, Path]  # kind, last use, bytes, path
-_SHARD = re.compile(r"[0-9a-f]{2}")
-_KEY = re.compile(r"[0-9a-f]{64}")
 
 
 def walk(root: Path, records: tuple[str, ...]) -> list[Item]:
@@ -26,7 +25,7 @@ def walk(root: Path, records: tuple[str, ...]) -> list[Item]:
         path = Path(item.path)
         if item.name.startswith(".tmp-"):
             found.append((WORK, _mtime(item), _size(path), path))
-        elif _SHARD.fullmatch(item.name) and item.is_dir(follow_symlinks=False):
+        elif is_lower_hex(item.name, 2) and item.is_dir(follow_symlinks=False):
             found += [_judged(entry, item.name, records) for entry in _children(path)]
         else:
             found.append((JUNK, _mtime(item), _size(path), path))
@@ -36,7 +35,7 @@ def walk(root: Path, records: tuple[str, ...]) -> list[Item]:
 def _judged(item: os.DirEntry[str], shard: str, records: tuple[str, ...]) -> Item:
     """One item of a shard: a complete entry (its record's mtime is its last use) or junk."""
     path = Path(item.path)
-    if _KEY.fullmatch(item.name) and item.name.startswith(shard) and real_dir(path):
+    if is_sha256_hex(item.name) and item.name.startswith(shard) and real_dir(path):
         for record in records:
             with contextlib.suppress(OSError):
                 info = os.lstat(path / record)

@@ -28,7 +28,6 @@ from mlenv import __version__, lockfile
 from mlenv.atomic import work_dir
 from mlenv.build_outputs import (
     DEFAULT_EPOCH,
-    LAST_EPOCH,
     BuildError,
     BuildOptions,
     require_cuda,
@@ -37,7 +36,7 @@ from mlenv.build_outputs import (
     write_image,
     write_sbom,
 )
-from mlenv.build_record import BUILD_RECORD, BuildRecord, MultiPlatformRecord
+from mlenv.build_record import BUILD_RECORD, LAST_EPOCH, BuildRecord, MultiPlatformRecord
 from mlenv.build_written import BUILD_OUTPUT as BUILD_OUTPUT  # its gate, re-exported
 from mlenv.cache import BUNDLE_INDEX
 from mlenv.cache.artifacts import ArtifactCache

@@ -6,10 +6,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from mlenv.build_record import BUILD_RECORD, layout_image, read_record
+from mlenv.build_record import BUILD_RECORD, layout_image, parse_record
 from mlenv.commands.session import Session
 from mlenv.errors import MlenvError, UsageError
-from mlenv.limits import parse_json
 from mlenv.oci.base import registry_base
 from mlenv.oci.reference import mount_sources
 from mlenv.oci.registry import PushResult
@@ -56,9 +55,7 @@ def recorded_digest(output: Path) -> str | None:
     that is unreadable, or records no image, is refused."""
     where = str(output / BUILD_RECORD)
     try:
-        record = read_record(
-            parse_json(read_plain_record(output, BUILD_RECORD), where=where), where
-        )
+        record = parse_record(read_plain_record(output, BUILD_RECORD), where)
     except FileNotFoundError:
         return None
     except (OSError, ValueError, MlenvError) as exc:

@@ -20,7 +20,7 @@ from mlenv.build_record import (
     BuildRecordError,
     MultiPlatformRecord,
     layout_image,
-    read_record,
+    parse_record,
 )
 from mlenv.cache.artifacts import ArtifactCache
 from mlenv.cache.bundle import BundleProblem, check_bundle
@@ -35,7 +35,7 @@ from mlenv.errors import MlenvError, ProblemsError, UsageError
 from mlenv.inputs import digest
 from mlenv.judge import Judged, Verdict, compute_capability_arch, verify_lock
 from mlenv.judge_outputs import verify_output, verify_platform_record
-from mlenv.limits import LimitError, parse_json
+from mlenv.limits import LimitError, parse_record_json
 from mlenv.lockfile import Lock
 from mlenv.manifest import Manifest
 from mlenv.oci.model import OciError
@@ -124,7 +124,7 @@ def with_output(verdict: Verdict, output: Path, lock_path: Path) -> Verdict:
     record_path = output.parent / BUILD_RECORD
     try:
         raw = read_plain_record(record_path.parent, record_path.name)
-        record = read_record(_parsed(raw, record_path), str(record_path))
+        record = parse_record(raw, str(record_path))
     except (OSError, ValueError, BuildRecordError) as exc:
         raise UsageError(
             f"no readable build.json beside the output ({exc})",
@@ -180,9 +180,10 @@ def _output_sha256(output: Path) -> str:
 
 
 def _parsed(data: bytes, path: Path) -> object:
-    """A build.json's JSON, nesting bounded: a ValueError saying why otherwise."""
+    """A build.json's JSON, read as strictly as ``build_record.parse_record`` reads it (UTF-8,
+    no key twice, no NaN, nesting bounded): a ValueError saying why otherwise."""
     try:
-        return parse_json(data, where=str(path))
+        return parse_record_json(data, where=str(path))
     except LimitError as error:
         raise ValueError(error.message) from None
 

@@ -21,6 +21,7 @@ from packaging.utils import (
 )
 from packaging.version import InvalidVersion, Version
 
+from mlenv.digests import is_sha256_hex
 from mlenv.errors import MlenvError
 from mlenv.lockfile import url_filename
 
@@ -112,12 +113,9 @@ class Link:
     metadata_sha256: str | None = None
 
 
-_SHA256 = re.compile(r"[0-9a-f]{64}")
-
-
 def valid_sha256(value: object) -> str | None:
     """A well-formed hex sha256, or None: a malformed hash is as good as none (it gets computed)."""
-    if isinstance(value, str) and _SHA256.fullmatch(value.lower()):
+    if isinstance(value, str) and is_sha256_hex(value.lower()):
         return value.lower()
     return None
 

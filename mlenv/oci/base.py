@@ -14,7 +14,6 @@ import dataclasses
 import hashlib
 import json
 import os
-import re
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
@@ -23,6 +22,7 @@ from typing import Any
 from mlenv.atomic import replace_dir, work_dir
 from mlenv.cache import BASE_IMAGES
 from mlenv.cache.artifacts import Artifact, ArtifactCache
+from mlenv.digests import is_sha256_digest, is_sha256_hex
 from mlenv.errors import MlenvError
 from mlenv.limits import parse_json
 from mlenv.manifest import Manifest
@@ -64,7 +64,7 @@ def layout_digest(layout: Path) -> str | None:
     holds it to (``oci.read_base(digest=)``): the cache is shared, and a layout planted under a
     pinned digest's key must not serve another image. None for a layout the manifest names."""
     name = layout.name
-    if layout.parent.name != BASE_IMAGES or not re.fullmatch(r"[0-9a-f]{64}", name):
+    if layout.parent.name != BASE_IMAGES or not is_sha256_hex(name):
         return None
     return f"sha256:{name}"
 
@@ -189,9 +189,6 @@ def pull_base(
     return _write_layout(cache, digest, _media_type(top_document), len(top), [*manifests, *blobs])
 
 
-_DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
-
-
 def _artifact(where: str, digest: str, size: int) -> Artifact:
     """A blob as the cache stores it: by the hex of its digest, verified on the way in."""
     return Artifact(f"base image {where}", f"oci://{where}@{digest}", digest[7:], size)
@@ -201,7 +198,7 @@ def _descriptor(item: object, where: str) -> Artifact:
     """A descriptor from the registry, its digest and size checked before any path is built."""
     digest = item.get("digest") if isinstance(item, dict) else None
     size = item.get("size") if isinstance(item, dict) else None
-    if not isinstance(digest, str) or not _DIGEST.fullmatch(digest) or type(size) is not int:
+    if not isinstance(digest, str) or not is_sha256_digest(digest) or type(size) is not int:
         raise BaseImageError(
             "a manifest entry is not a descriptor with a sha256 digest and a size", where=where
         )

@@ -16,7 +16,6 @@ the holder; the bytes are verified either way.
 from __future__ import annotations
 
 import hashlib
-import re
 import secrets
 import tempfile
 import time
@@ -28,6 +27,7 @@ from typing import TypeGuard
 
 import httpx
 
+from mlenv.digests import is_lower_hex
 from mlenv.limits import LimitError, parse_json
 from mlenv.oci.bundle import EMPTY, EMPTY_MEDIA_TYPE, image_ref
 from mlenv.oci.model import MANIFEST_MEDIA_TYPE, Descriptor, canonical_json
@@ -43,7 +43,6 @@ TTL = 900  # seconds a holder has to fetch and publish before the others stop wa
 SETTLE = 1.0  # seconds for concurrent claims to land before the tag is read back
 POLL = 0.5
 STUMBLES = 2  # rounds the registry may fail before the fetch goes on uncoordinated
-_HOLDER = re.compile(r"[0-9a-f]{16}")
 
 
 @dataclass(frozen=True)
@@ -209,5 +208,5 @@ def _parse(data: bytes | None, where: str) -> Lease | None:
     except (ValueError, KeyError, TypeError, AttributeError):
         return None
     # The holder is printed: only the hex names runners write, never text from the registry.
-    valid = _HOLDER.fullmatch(lease.holder) and lease.state in ("held", "released")
+    valid = is_lower_hex(lease.holder, 16) and lease.state in ("held", "released")
     return lease if valid else None

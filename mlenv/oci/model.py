@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from mlenv import limits
+from mlenv.digests import is_sha256_digest
 from mlenv.errors import MlenvError
 from mlenv.platforms import NAMES, by_name
 
@@ -39,7 +39,6 @@ LAYER_TYPES = {
         "application/vnd.oci.image.layer.v1.tar+gzip"
     ),
 }
-DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 # index.json, oci-layout, manifests and configs are small; a bigger one is not an image.
 JSON_LIMIT = 16 << 20
 
@@ -93,7 +92,7 @@ def architecture_of(platform: str) -> str:
 
 def hex_of(digest: str) -> str:
     """The file name of a blob; checked first so a digest can never walk out of blobs/."""
-    if not DIGEST.fullmatch(digest):
+    if not is_sha256_digest(digest):
         raise OciError(f"unsupported or malformed digest {digest!r}", hint="only sha256 is used")
     return digest.removeprefix("sha256:")
 

@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mlenv.digests import is_sha256_digest
 from mlenv.errors import printable
 from mlenv.oci.model import (
-    DIGEST,
     INDEX_MEDIA_TYPE,
     MANIFEST_MEDIA_TYPE,
     Descriptor,
@@ -139,7 +139,7 @@ def _descriptor(value: object, where: str) -> Descriptor:
     if (
         not isinstance(media_type, str)
         or not isinstance(digest, str)
-        or not DIGEST.fullmatch(digest)
+        or not is_sha256_digest(digest)
         or not isinstance(size, int)
         or size < 0
     ):

@@ -14,11 +14,11 @@ from pathlib import Path
 from typing import Any, BinaryIO, Protocol
 
 from mlenv.cache.held import measure
+from mlenv.digests import is_sha256_digest
 from mlenv.errors import MlenvError
 from mlenv.install.safety import TAR_EXTENSIONS
 from mlenv.oci.model import (
     CONFIG_TYPES,
-    DIGEST,
     INDEX_TYPES,
     JSON_LIMIT,
     MANIFEST_TYPES,
@@ -83,7 +83,7 @@ def read_base(
     layers = tuple(layer_of(item, where) for item in as_list(manifest.get("layers"), where))
     rootfs = config.get("rootfs")
     diff_ids = tuple(as_list(rootfs.get("diff_ids") if isinstance(rootfs, dict) else None, where))
-    if len(diff_ids) != len(layers) or not all(DIGEST.fullmatch(str(d)) for d in diff_ids):
+    if len(diff_ids) != len(layers) or not all(is_sha256_digest(d) for d in diff_ids):
         raise OciError(
             "the config's rootfs.diff_ids do not match the manifest's layers", where=where
         )

@@ -7,8 +7,8 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from mlenv.digests import is_sha256_digest
 from mlenv.errors import MlenvError
-from mlenv.oci.model import DIGEST
 
 # Docker Hub is named docker.io in references, served from another host, and keyed in
 # config.json by its historical URL https://index.docker.io/v1/.
@@ -67,7 +67,7 @@ def parse_reference(ref: str) -> Reference:
     """Read a reference as ``docker push`` does: no registry host means Docker Hub, no tag
     means ``latest``; a ``@sha256:`` digest pins the manifest that must be pushed."""
     name, _, digest = ref.partition("@")
-    if digest and not DIGEST.fullmatch(digest):
+    if digest and not is_sha256_digest(digest):
         raise RegistryError(
             f"{digest!r} is not a sha256 digest", where=ref, hint="write @sha256:<64 hex digits>"
         )

@@ -181,6 +181,7 @@ def test_verify_checks_an_output_against_build_json(fetched: tuple[Path, Path]) 
     assert bad.returncode == 1
     assert "output-digest-mismatch" in bad.stdout
     record = project / "dist" / "build.json"
-    record.write_text(record.read_text().replace('"lock-sha256":"', '"lock-sha256":"0'))
+    recorded = json.loads(record.read_text())["lock-sha256"]  # another lock's (a whole sha256)
+    record.write_text(record.read_text().replace(recorded, "0" * 64))
     stale = run_mlenv(["verify", "dist/image.tar"], project, env)
     assert "output-lock-mismatch" in stale.stdout

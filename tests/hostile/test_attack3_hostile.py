@@ -52,6 +52,7 @@ from mlenv.oci.read import read_base
 from mlenv.report import MemoryReporter
 from mlenv.tarball import LayerBlob
 from mlenv.uptodate import answer
+from tests.support import build_records
 from tests.support.cli import run_mlenv
 from tests.support.conda_channel import build_conda_package
 from tests.support.fake_registry import FakeRegistry
@@ -483,7 +484,7 @@ def _symlink_to_an_empty_directory(root: Path, env: dict[str, str]) -> str:
 def _an_earlier_single_build_plus_a_user_file(root: Path, env: dict[str, str]) -> str:
     dist = root / "old-dist"
     dist.mkdir(exist_ok=True)
-    record = {"mlenv": "0", "lock-sha256": "x", "outputs": {}}
+    record = build_records.single(sbom=None)  # a whole record: only results.csv is a stranger
     (dist / "build.json").write_text(json.dumps(record))
     (dist / "results.csv").write_text("a,b\n")
     return "old-dist"

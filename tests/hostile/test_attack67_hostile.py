@@ -13,7 +13,7 @@ import hashlib
 import json
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,28 +23,18 @@ from mlenv.oci.bundle import TITLE
 from tests.support.cli import run_mlenv
 from tests.support.hostile_registry import Handler, HostileRegistry
 from tests.support.httpserver import IndexServer
-from tests.support.pushed_bundle import REPO, Project, pull, push_project, refused
+from tests.support.pushed_bundle import (  # noqa: F401 (the fixtures reg, project, honest_again)
+    REPO,
+    Project,
+    honest_again,
+    project_fixture,
+    pull,
+    refused,
+    reg_fixture,
+)
 from tests.support.siteca import make_ca
 
 Manifest = dict[str, Any]
-
-
-@pytest.fixture(scope="module")
-def reg() -> Iterator[HostileRegistry]:
-    with HostileRegistry() as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-def project(reg: HostileRegistry, tmp_path_factory: pytest.TempPathFactory) -> Project:
-    """A locked project whose bundle the registry holds honestly (pushed by the CLI)."""
-    return push_project(reg, tmp_path_factory.mktemp("a67"))
-
-
-@pytest.fixture(autouse=True)
-def honest_again(reg: HostileRegistry) -> Iterator[None]:
-    yield
-    reg.override = None
 
 
 def scripted(reg: HostileRegistry, path_part: str, act: Callable[[Handler], object]) -> None:

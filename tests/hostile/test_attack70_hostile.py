@@ -6,7 +6,9 @@ build.json saying ``"conda-pack": {"file": "thesis"}`` or ``"platforms": {"photo
 beside a user's ``thesis/`` or ``photos/`` made ``check_output`` pass, and the build's swap
 deleted them. Now only a name a build writes is believed (image.tar, sbom.cdx.json, an
 environment's archive, a platform mlenv builds for); any other is a stranger and the build is
-refused naming it.
+refused naming it. Since attack 87 a record that names such a file is not a build record at
+all (``build_record`` reads only the names a build writes), so the gate refuses it before it
+looks at the names: both layers are attacked here.
 """
 
 from __future__ import annotations
@@ -17,17 +19,19 @@ from typing import Any
 
 import pytest
 
+from mlenv.build_written import build_files
 from mlenv.commands.build import BUILD_OUTPUT
 from mlenv.outputs import OutputError, check_output
 from mlenv.platforms import NAMES
 from mlenv.sbom import FILENAME
+from tests.support import build_records
 
 
 def _dist(root: Path, record: dict[str, Any], users: list[str], files: list[str]) -> Path:
     """A dist/ with ``record`` as its build.json, ``files`` as the build's plain files and
     each of ``users`` a user's directory holding a year of work."""
     root.mkdir()
-    (root / "build.json").write_text(json.dumps({"mlenv": "0", "lock-sha256": "0", **record}))
+    (root / "build.json").write_text(json.dumps(record))
     for name in files:
         (root / name).write_bytes(b"built")
     for name in users:
@@ -37,10 +41,8 @@ def _dist(root: Path, record: dict[str, Any], users: list[str], files: list[str]
 
 
 def _single(archive: str, sbom: str, tar: str | None) -> dict[str, Any]:
-    oci: dict[str, Any] = {"layout": "oci"}
-    if tar is not None:
-        oci["image-tar"] = {"file": tar}
-    return {"outputs": {"oci": oci, "conda-pack": {"file": archive}}, "sbom": {"file": sbom}}
+    image = build_records.image(tar=tar)
+    return build_records.single(image, build_records.archive(archive), sbom)
 
 
 def test_an_earlier_single_build_it_wrote_is_still_replaced(tmp_path: Path) -> None:
@@ -66,30 +68,39 @@ def test_an_earlier_single_build_it_wrote_is_still_replaced(tmp_path: Path) -> N
 def test_a_build_json_naming_a_users_directory_does_not_make_it_the_builds(
     tmp_path: Path, archive: str, sbom: str, tar: str | None, users: list[str]
 ) -> None:
-    dist = _dist(tmp_path / "dist", _single(archive, sbom, tar), users, [])
+    record = _single(archive, sbom, tar)
+    dist = _dist(tmp_path / "dist", record, users, [])
     with pytest.raises(OutputError) as refused:
         check_output(dist, BUILD_OUTPUT, keep={})
-    assert f"holds {users[0]}, which the earlier build output did not write" in str(refused.value)
+    # a name no build writes makes the record no build's (attack 87); the gate's own reading of
+    # the names (attack 70) still leaves the user's directory a stranger
+    layout_only = tar is None and archive == "env.tar"
+    if layout_only:
+        assert f"holds {users[0]}, which the earlier build output did not write" in str(
+            refused.value
+        )
+    else:
+        assert "no valid build.json" in str(refused.value)
+    assert users[0] not in (build_files(record) or ())
     assert (dist / users[0] / "work.txt").read_text() == "a year of work"
 
 
 def test_a_multi_platform_build_json_naming_a_users_directory_as_a_platform(
     tmp_path: Path,
 ) -> None:
-    platforms = {name: {"build": f"{name}/build.json", "sha256": "0"} for name in NAMES}
-    genuine = _dist(tmp_path / "genuine", {"kind": "multi-platform", "platforms": platforms,
-                                           "outputs": {}}, [], [])  # fmt: skip
+    top = build_records.multi(list(NAMES), index=None)
+    genuine = _dist(tmp_path / "genuine", top, [], [])
     for name in NAMES:  # each platform's directory is its own build, accounted by its record
         (genuine / name).mkdir()
-        one = {"mlenv": "0", "lock-sha256": "0", **_single("env.tar.gz", FILENAME, None)}
+        one = build_records.single(None, build_records.archive("env.tar.gz"), FILENAME, name)
         (genuine / name / "build.json").write_text(json.dumps(one))
         (genuine / name / "env.tar.gz").write_bytes(b"built")
     assert check_output(genuine, BUILD_OUTPUT, keep={}) == genuine.resolve()
 
-    hostile = {**platforms, "photos": {"build": "photos/build.json", "sha256": "0"}}
-    edited = _dist(tmp_path / "edited", {"kind": "multi-platform", "platforms": hostile,
-                                         "outputs": {}}, ["photos", *NAMES], [])  # fmt: skip
+    hostile = {**top["platforms"], "photos": {"build": "photos/build.json", "sha256": "5" * 64}}
+    edited = _dist(tmp_path / "edited", {**top, "platforms": hostile}, ["photos", *NAMES], [])
     with pytest.raises(OutputError) as refused:
         check_output(edited, BUILD_OUTPUT, keep={})
-    # photos (and, since attack 72, each platform directory holding no build of its own)
-    assert "photos, which the earlier build output did not write" in str(refused.value)
+    # photos is no platform mlenv builds: no build's record (attack 87), and never the build's
+    assert "no valid build.json" in str(refused.value)
+    assert "photos" not in (build_files({**top, "platforms": hostile}) or ())

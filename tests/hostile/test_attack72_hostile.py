@@ -35,6 +35,7 @@ from hypothesis import strategies as st
 from mlenv.commands.build import BUILD_OUTPUT
 from mlenv.outputs import OutputError, check_output
 from mlenv.subjects import judge
+from tests.support import build_records
 from tests.support.cli import run_mlenv
 from tests.support.wheels import build_wheel
 
@@ -190,9 +191,8 @@ def test_a_hand_edited_record_cannot_claim_a_users_file(
 def _layout(root: Path) -> Path:
     """A dist/ of a build with an OCI layout as `mlenv build` lays it out."""
     root.mkdir()
-    named = {"manifest-digest": "a" * 64, "config-digest": "0123456789" * 6 + "abcd"}
-    oci = {"layout": "oci", **{key: f"sha256:{hexes}" for key, hexes in named.items()}}
-    record = {"mlenv": "0", "lock-sha256": "0", "outputs": {"oci": oci}}
+    oci = build_records.image("a" * 64, "0123456789" * 6 + "abcd", tar=None)
+    record = build_records.single(oci, sbom=None)
     (root / "build.json").write_text(json.dumps(record))
     blobs = root / "oci" / "blobs" / "sha256"
     blobs.mkdir(parents=True)
@@ -251,11 +251,9 @@ def test_hypothesis_any_name_below_an_earlier_output_is_refused(
     shutil.rmtree(root, ignore_errors=True)
     dist = _layout(root)
     (dist / "linux-64").mkdir()
-    top = {"kind": "multi-platform", "mlenv": "0", "lock-sha256": "0", "outputs": {"oci": {}},
-           "platforms": {"linux-64": {"build": "linux-64/build.json", "sha256": "0"}}}  # fmt: skip
+    top = build_records.multi(["linux-64"], index="a" * 64)
     (dist / "build.json").write_text(json.dumps(top))
-    (dist / "linux-64" / "build.json").write_text(json.dumps({"mlenv": "0", "lock-sha256": "0",
-                                                              "outputs": {}}))  # fmt: skip
+    (dist / "linux-64" / "build.json").write_text(json.dumps(build_records.single(sbom=None)))
     target = dist.joinpath(where, *depth)
     if os.path.lexists(target):
         return  # one of the build's own names: not a user's file

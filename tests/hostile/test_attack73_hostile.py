@@ -14,7 +14,6 @@ import hashlib
 import json
 import os
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -30,27 +29,18 @@ from mlenv.report import QuietReporter
 from mlenv.tarball import ContentMismatch
 from tests.support.cli import run_mlenv
 from tests.support.hostile_registry import Handler, HostileRegistry
-from tests.support.pushed_bundle import REPO, Project, Pull, pull, push_project, refused
+from tests.support.pushed_bundle import (  # noqa: F401 (the fixtures reg, project, honest_again)
+    REPO,
+    Project,
+    Pull,
+    honest_again,
+    project_fixture,
+    pull,
+    refused,
+    reg_fixture,
+)
 
 SECRET = base64.b64encode(b"ci:s3cret").decode()
-
-
-@pytest.fixture(scope="module")
-def reg() -> Iterator[HostileRegistry]:
-    with HostileRegistry() as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-def project(reg: HostileRegistry, tmp_path_factory: pytest.TempPathFactory) -> Project:
-    """A locked project whose bundle the registry holds honestly (pushed by the CLI)."""
-    return push_project(reg, tmp_path_factory.mktemp("a73"))
-
-
-@pytest.fixture(autouse=True)
-def honest_again(reg: HostileRegistry) -> Iterator[None]:
-    yield
-    reg.override = None
 
 
 def pull_tag_1(project: Project, tmp_path: Path, reg: HostileRegistry, env: dict[str, str]) -> Pull:

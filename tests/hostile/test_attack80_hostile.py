@@ -50,6 +50,7 @@ from mlenv.origins import is_link_local, may_send_credentials
 from mlenv.outputs import OutputError, check_output
 from mlenv.shell_words import split_words
 from mlenv.subjects import judge
+from tests.support import build_records
 from tests.support.cli import run_mlenv
 from tests.support.fake_host import with_glibc
 from tests.support.locks import HASH, codes, locked, make_lock
@@ -392,24 +393,25 @@ def test_a_hand_edited_record_naming_a_blob_is_only_as_good_as_its_own_layout(
     for name in ("index.json", "oci-layout"):
         (dist / "oci" / name).write_text("{}")
     (blobs / ("b" * 64)).write_bytes(b"user")
+    named_elsewhere = build_records.image("a" * 64, "a" * 64, tar=None)
+    record = build_records.single(named_elsewhere, sbom=None)
+    (dist / "build.json").write_text(json.dumps(record))
+    with pytest.raises(OutputError) as refused:
+        check_output(dist, BUILD_OUTPUT, keep={})
+    assert "oci/blobs" in str(refused.value)  # the blob, or its directory when none is named
+    # malformed digests (63 hex, layers as bare strings, a list of manifests): since attack 87
+    # no build's record at all, so nothing in the directory is the build's
     for oci in (
-        {"layout": "oci", "manifest-digest": "sha256:" + "a" * 64, "layers": []},
-        {
-            "layout": "oci",
-            "manifest-digest": "sha256:" + "b" * 63,
-            "layers": ["sha256:" + "b" * 64],
-        },
-        {"layout": "oci", "manifests": ["sha256:" + "b" * 64]},
+        {**named_elsewhere, "manifest-digest": "sha256:" + "b" * 63},
+        {**named_elsewhere, "layers": ["sha256:" + "b" * 64]},
+        {**named_elsewhere, "manifests": ["sha256:" + "b" * 64]},
     ):
-        record = {"mlenv": "0", "lock-sha256": "0", "outputs": {"oci": oci}}
-        (dist / "build.json").write_text(json.dumps(record))
+        (dist / "build.json").write_text(json.dumps(build_records.single(oci, sbom=None)))
         with pytest.raises(OutputError) as refused:
             check_output(dist, BUILD_OUTPUT, keep={})
-        assert "oci/blobs" in str(refused.value)  # the blob, or its directory when none is named
-    oci = {"layout": "oci", "manifest-digest": "sha256:" + "b" * 64, "layers": []}
-    (dist / "build.json").write_text(
-        json.dumps({"mlenv": "0", "lock-sha256": "0", "outputs": {"oci": oci}})
-    )
+        assert "no valid build.json" in str(refused.value)
+    oci = build_records.image("b" * 64, "b" * 64, tar=None)
+    (dist / "build.json").write_text(json.dumps(build_records.single(oci, sbom=None)))
     assert check_output(dist, BUILD_OUTPUT, keep={}) == dist.resolve()
 
 

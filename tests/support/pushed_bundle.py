@@ -1,6 +1,6 @@
 """A locked project whose air-gap bundle a loopback registry holds (pushed by the real CLI),
 and ``mlenv fetch --from`` run against it as a user runs it: what the hostile-registry passes
-attack."""
+attack; and the fixtures such a pass uses (``reg``, ``project``, ``honest_again``)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,11 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+import pytest
 
 from mlenv.oci.bundle import TITLE
 from tests.support.bundle_wheels import WHEELS
@@ -96,3 +99,25 @@ def refused(result: Pull, *needles: str) -> None:
     assert "Traceback" not in result.stderr, result.stderr
     for needle in needles:
         assert needle in result.stderr, result.stderr
+
+
+# Registered under the names the passes take (``reg``, ``project``): a module imports the
+# functions by name (honest_again, project_fixture, reg_fixture), marked as used for ruff.
+@pytest.fixture(scope="module", name="reg")
+def reg_fixture() -> Iterator[HostileRegistry]:
+    """One loopback registry for a module's passes, honest until a pass scripts it."""
+    with HostileRegistry() as running:
+        yield running
+
+
+@pytest.fixture(scope="module", name="project")
+def project_fixture(reg: HostileRegistry, tmp_path_factory: pytest.TempPathFactory) -> Project:
+    """A locked project whose bundle the registry holds honestly (pushed by the CLI)."""
+    return push_project(reg, tmp_path_factory.mktemp("pushed"))
+
+
+@pytest.fixture(autouse=True)
+def honest_again(reg: HostileRegistry) -> Iterator[None]:
+    """Each pass starts with an honest registry, whatever the one before scripted."""
+    yield
+    reg.override = None

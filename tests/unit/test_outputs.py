@@ -20,8 +20,11 @@ from mlenv.commands.build import BUILD_OUTPUT
 from mlenv.outputs import OutputError, OutputKind, check_output, replace_output
 
 EXPORT = OutputKind("export", "--output")
+# a whole record, as `mlenv build` writes one: the gate reads nothing less as a build's
 BUILD_JSON = {"mlenv": "0", "lock-sha256": "0" * 64, "platform": "linux-64",
-              "outputs": {"conda-pack": {"file": "env.tar.gz"}}}  # fmt: skip
+              "source-date-epoch": 0, "compression": "gzip", "compressors": {},
+              "outputs": {"conda-pack": {"file": "env.tar.gz", "sha256": "1" * 64, "size": 1,
+                                         "uncompressed-sha256": "2" * 64}}}  # fmt: skip
 
 
 class World:
