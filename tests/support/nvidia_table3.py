@@ -1,7 +1,7 @@
 """NVIDIA's Table 3 ("CUDA Toolkit and Corresponding Driver Versions", CUDA Toolkit Release
-Notes, as /work/shared/reference/cuda.md section 1 records it with each row's source), the first row of
-each CUDA X.Y: the facts the CUDA judgement tests hold mlenv's data to, written down apart
-from mlenv's own ``cuda.json``."""
+Notes, as /work/shared/reference/cuda.md section 1 records it with each row's source), the
+first row of each CUDA X.Y: the facts the CUDA judgement tests hold mlenv's data to, written
+down apart from mlenv's own ``cuda.json``."""
 
 # (CUDA X.Y, Linux x86_64, Windows) of each X.Y's first Table 3 row (cuda.md §1). CUDA 11.0's
 # first row is the 11.0.1 RC (450.36.06 / 451.22), the driver CUDA 11.0 shipped with (Table 2
