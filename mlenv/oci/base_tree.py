@@ -84,13 +84,21 @@ def _refuse(base: BaseImage, name: str, what: str, hint: str, why: str = _DRIVER
 
 def _walk(base: BaseImage, tracked: set[str], prefix: str) -> tuple[dict[str, _Node], set[str]]:
     """The tracked paths' nodes and the paths under ``prefix`` once every layer is applied:
-    a layer's whiteouts delete from the layers below it, then its entries are added."""
+    a layer's whiteouts delete from the layers below it, then its entries are added.
+
+    A tracked path's own entry in a layer (the last one, as an unpacker leaves it) is what
+    that path becomes. A path that is only a parent of a layer's entries becomes a directory
+    only where nothing is there: over a symlink or a file below, an overlayfs unpack makes it
+    a directory and a vfs unpack follows or fails on it, so the lower node stays and is
+    refused; and within one layer an entry below a link never turns the link into one."""
     nodes: dict[str, _Node] = {}
     inside: set[str] = set()
     under = prefix + "/"
     for layer in base.layers:
         gone: list[str] = []  # a path: it and all below; "d/": all below d
-        added: dict[str, _Node] = {}
+        own: dict[str, _Node] = {}  # tracked paths this layer has an entry for
+        implied: set[str] = set()  # tracked paths this layer has entries below
+        below: set[str] = set()  # paths under the prefix this layer adds
         with layer_tar(base, layer) as archive:
             for member in archive:
                 name = posixpath.normpath(member.name.lstrip("/")).removeprefix("./")
@@ -99,26 +107,23 @@ def _walk(base: BaseImage, tracked: set[str], prefix: str) -> tuple[dict[str, _N
                 parent, _, leaf = name.rpartition("/")
                 if leaf == _OPAQUE:
                     gone.append(parent + "/" if parent else "")
-                elif leaf.startswith(WHITEOUT):
+                    continue
+                if leaf.startswith(WHITEOUT):
                     gone.append(f"{parent}/{leaf[len(WHITEOUT) :]}".lstrip("/"))
-                elif name in tracked or name.startswith(under):
+                    continue
+                implied.update(a for a in _ancestors(name) if a in tracked)
+                if name in tracked:
                     kind = "dir" if member.isdir() else "symlink" if member.issym() else "file"
-                    added[name] = _Node(kind, member.linkname if member.issym() else "")
-                else:
-                    for ancestor in _ancestors(name):
-                        if ancestor in tracked:
-                            added.setdefault(ancestor, _Node("dir"))
+                    own[name] = _Node(kind, member.linkname if member.issym() else "")
+                elif name.startswith(under):
+                    below.add(name)
         for path in gone:
             nodes = {n: node for n, node in nodes.items() if not _within(n, path)}
             inside = {n for n in inside if not _within(n, path)}
-        for name, node in added.items():
-            for ancestor in _ancestors(name):
-                if ancestor in tracked:
-                    nodes[ancestor] = _Node("dir")  # unpacking below it makes it one
-            if name in tracked:
-                nodes[name] = node
-            else:
-                inside.add(name)
+        for name in implied - own.keys():
+            nodes.setdefault(name, _Node("dir"))
+        nodes.update(own)
+        inside |= below
     return nodes, inside
 
 
