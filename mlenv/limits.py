@@ -80,7 +80,28 @@ def parse_record_json(data: bytes, *, where: str) -> Any:
         raise ValueError(f"not UTF-8 ({error.reason} at byte {error.start})") from None
     if text.startswith("\ufeff"):
         raise ValueError("starts with a byte-order mark, which mlenv never writes")
-    return parse_json(text, where=where, strict=True)
+    parsed = parse_json(text, where=where, strict=True)
+    _no_lone_surrogates(parsed)
+    return parsed
+
+
+def _no_lone_surrogates(value: Any) -> None:
+    """Refuse a string holding an escaped lone surrogate (``"\\ud800"``): JSON lets it be
+    written, UTF-8 cannot hold it (mlenv's writer fails on one, so no record of its holds
+    one) and other readers replace it or fail, so two readers would see two strings."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, dict):
+            pending += item.keys()
+            pending += item.values()
+        elif isinstance(item, list):
+            pending += item
+        elif isinstance(item, str) and not item.isascii():
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError as error:
+                raise ValueError(f"a string holds the lone surrogate at {error.start}") from None
 
 
 def _unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -99,6 +120,8 @@ def _no_constant(name: str) -> Any:
 def _bounded_int(digits: str) -> int:
     if len(digits.lstrip("-")) > 20:  # past any size, count or epoch a record holds
         raise ValueError(f"integer of {len(digits)} digits")
+    if digits == "-0":  # a float's sign in other readers (JavaScript); mlenv writes 0
+        raise ValueError("integer -0, which mlenv never writes")
     return int(digits)
 
 
