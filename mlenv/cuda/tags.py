@@ -304,11 +304,12 @@ def _combine(own: list[CudaNeed], required: list[CudaNeed]) -> CudaNeed | None:
     if own:
         primary = own[0]
         conflicts = [need for need in own[1:] if _disagree(primary, need, same_artifact=True)]
-    elif required:  # __cuda alone is a driver floor; beside a cuda-version, the build's too
-        primary = max(required, key=_strength)
-        builds = any(need.rule != _DRIVER_RULE for need in required)
-        primary = replace(primary, driver_only=primary.rule == _DRIVER_RULE and not builds)
-        conflicts = []
+    elif builds := [need for need in required if need.rule != _DRIVER_RULE]:
+        build = max(builds, key=_strength)  # the major, never __cuda's; its floor may go higher
+        same = [n for n in required if n.rule == _DRIVER_RULE and n.cuda.major == build.cuda.major]
+        primary, conflicts = max([build, *same], key=lambda need: need.cuda), []
+    elif required:  # __cuda alone: the highest floor is the driver the package needs
+        primary, conflicts = replace(max(required, key=lambda n: n.cuda), driver_only=True), []
     else:
         return None
     conflicts += [need for need in required if _disagree(primary, need, same_artifact=False)]
