@@ -302,18 +302,18 @@ def _strength(need: CudaNeed) -> tuple[bool, CudaVersion, tuple[int, ...]]:
 def _combine(own: list[CudaNeed], required: list[CudaNeed]) -> CudaNeed | None:
     """The artifact's own tags win; dependencies decide only when it has none (§9 rule 1)."""
     if own:
-        primary = own[0]
-        conflicts = [need for need in own[1:] if _disagree(primary, need, same_artifact=True)]
+        build, conflicts = own[0], [n for n in own[1:] if _disagree(own[0], n, same_artifact=True)]
     elif builds := [need for need in required if need.rule != _DRIVER_RULE]:
-        build = max(builds, key=_strength)  # the major, never __cuda's; its floor may go higher
-        same = [n for n in required if n.rule == _DRIVER_RULE and n.cuda.major == build.cuda.major]
-        primary, conflicts = max([build, *same], key=lambda need: need.cuda), []
+        build, conflicts = max(builds, key=_strength), []  # the major, never __cuda's
     elif required:  # __cuda alone: the highest floor is the driver the package needs
-        primary, conflicts = replace(max(required, key=lambda n: n.cuda), driver_only=True), []
+        build, conflicts = replace(max(required, key=lambda n: n.cuda), driver_only=True), []
     else:
         return None
+    # a __cuda floor of the build's major above its claim is what the driver must run
+    same = [n for n in required if n.rule == _DRIVER_RULE and n.cuda.major == build.cuda.major]
+    primary = max([build, *same], key=lambda need: need.cuda)
     conflicts += [need for need in required if _disagree(primary, need, same_artifact=False)]
-    return replace(primary, conflicts=primary.conflicts + tuple(conflicts))
+    return replace(primary, conflicts=build.conflicts + tuple(conflicts))
 
 
 def extract(

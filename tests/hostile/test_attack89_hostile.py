@@ -195,8 +195,8 @@ def test_a_path_the_base_makes_a_directory_passes(tmp_path: Path, shape: str) ->
 # conda's __cuda beside a build's claim
 
 
-def _codes(cuda: str, driver: str, *depends: str) -> tuple[str, list[str]]:
-    need = extract_conda("gpulib", "1.0", "h0", depends, ())
+def _codes(cuda: str, driver: str, *depends: str, build: str = "h0") -> tuple[str, list[str]]:
+    need = extract_conda("gpulib", "1.0", build, depends, ())
     assert need is not None
     target = CudaTarget(CudaVersion.parse(cuda), DriverVersion.parse(driver), checked=True)
     return str(need.cuda), [f.code for f in judge(target, [PackageNeed("gpulib", "1.0", need)])]
@@ -222,4 +222,23 @@ def test_a_driver_floor_never_stands_for_the_build_claim_beside_it(
     cuda: str, driver: str, depends: tuple[str, ...], expected: tuple[str, list[str]]
 ) -> None:
     need, codes = _codes(cuda, driver, *depends)
+    assert (need, [c for c in codes if c.startswith("cuda-")]) == expected
+
+
+@pytest.mark.parametrize(
+    ("build", "depends", "expected"),
+    [
+        # the build string's claim with a higher floor of its major: the driver must run 12.8
+        ("cuda126py311h0", ("__cuda >=12.8",), ("12.8", ["cuda-newer-minor"])),
+        ("cuda126py311h0", ("__cuda >=12.6",), ("12.6", [])),
+        ("cuda126py311h0", ("__cuda >=11.8",), ("12.6", [])),
+        ("cuda118py311h0", ("__cuda >=11.8",), ("11.8", ["cuda-major-mismatch"])),
+    ],
+)
+def test_a_build_strings_claim_is_raised_by_a_higher_floor_of_its_major(
+    build: str, depends: tuple[str, ...], expected: tuple[str, list[str]]
+) -> None:
+    """Before, a ``cuda126`` build asking ``__cuda >=12.8`` was judged as 12.6: on a 12.6
+    target with a 12.6 driver floor it passed, though conda refuses to install it there."""
+    need, codes = _codes("12.6", "560.28.03", *depends, build=build)
     assert (need, [c for c in codes if c.startswith("cuda-")]) == expected
