@@ -29,6 +29,7 @@ from mlenv.build_record import (
     BuildRecord,
     ImageOutput,
     ImageTar,
+    LayerRecord,
     MultiPlatformRecord,
     PlatformEntry,
 )
@@ -157,7 +158,7 @@ def platform_dist(root: Path, name: str, *, multi: bool) -> Path:
     layer = f"sha256:{'0' * 64}"
     tar = ImageTar("image.tar", digest, 11, "env:latest")
     lock_sha256 = hashlib.sha256((root / "mlenv.lock").read_bytes()).hexdigest()
-    image = ImageOutput("oci", "latest", layer, layer, (), tar)
+    image = ImageOutput("oci", "latest", layer, layer, (LayerRecord(layer, layer),), tar)
     one = BuildRecord("0", lock_sha256, "linux-64", 0, "gzip", {}, image, None, None)
     data = json.dumps(one.to_dict()).encode()
     (dist / "linux-64" / "build.json").write_bytes(data)
