@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mlenv.build_record import BuildRecord, ImageOutput, ImageTar
+from mlenv.build_record import BuildRecord, ImageOutput, ImageTar, LayerRecord
 from tests.support.cli import run_mlenv
 from tests.support.k8s import admits
 
@@ -168,7 +168,12 @@ def test_an_image_is_checked_against_its_build_before_the_nodes(
     digest = hashlib.sha256(b"image bytes" if intact else b"other").hexdigest()
     layer = f"sha256:{'0' * 64}"
     image = ImageOutput(
-        "oci", "latest", layer, layer, (), ImageTar("image.tar", digest, 11, "env:latest")
+        "oci",
+        "latest",
+        layer,
+        layer,
+        (LayerRecord(layer, layer),),
+        ImageTar("image.tar", digest, 11, "env:latest"),
     )
     lock_sha256 = hashlib.sha256((root / "mlenv.lock").read_bytes()).hexdigest()
     record = BuildRecord("0", lock_sha256, "linux-64", 0, "gzip", {}, image, None, None)
