@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import ipaddress
 import os
-import re
 import ssl
 import threading
 from collections.abc import Mapping
@@ -34,6 +33,7 @@ import httpx
 
 from mlenv.exchange import DeadlineTransport, ExchangeTimeout
 from mlenv.origins import host_form, is_loopback
+from mlenv.redaction import redact_one_url
 
 PROXY_VARIABLES = "HTTPS_PROXY / HTTP_PROXY / ALL_PROXY / NO_PROXY"
 _DROPPED = (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError, httpx.ReadTimeout)
@@ -120,17 +120,11 @@ def _matches(entry: _Bypass | None, host: str, port: int | None) -> bool:
 
 
 def shown(proxy: str) -> str:
-    """The proxy URL as it may be printed: everything before its last ``@`` replaced by
-    ``***`` (a scheme kept). No urlsplit, nor a split at "/", "#" or "://": a password a user
-    did not percent-encode may hold any of them (``u:pa/ss@proxy``), and a malformed proxy
-    URL is shown too, in the error that says httpx refused it."""
-    if "@" not in proxy:
-        return proxy
-    scheme = _SCHEME.match(proxy)
-    return f"{scheme.group(0) if scheme else ''}***@{proxy.rpartition('@')[2]}"
-
-
-_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://(?=[^@]*@)")
+    """The proxy URL as it may be printed: the one redactor's rule for a text that is one URL
+    (``redaction.redact_one_url``: everything before its last ``@`` hidden, a scheme kept). A
+    password a user did not percent-encode may hold any of "/", "#", "://" (``u:pa/ss@proxy``),
+    and a malformed proxy URL is shown too, in the error that says mlenv cannot use it."""
+    return redact_one_url(proxy)
 
 
 class ProxyRouter(httpx.BaseTransport):
