@@ -46,8 +46,48 @@ class _Bypass:
     port: int | None
 
 
+class UnusableProxy(httpx.ProxyError):
+    """A proxy variable whose URL mlenv cannot use (``ftp://x``, ``http://[bad``, a port past
+    65535): no retry helps, so the index client raises it at once (``index.http``), naming the
+    variable, the URL redacted and ``hint``."""
+
+    def __init__(self, message: str, *, hint: str, request: httpx.Request) -> None:
+        super().__init__(message, request=request)
+        self.hint = hint
+
+
+_USABLE_SCHEMES = ("http", "https", "socks5", "socks5h")
+
+
 def _variable(env: Mapping[str, str], name: str) -> str:
     return (env.get(name.lower()) or env.get(name.upper()) or "").strip()
+
+
+def _source(env: Mapping[str, str], scheme: str) -> str:
+    """The name of the variable ``proxy_for`` read for a URL of ``scheme``, as spelled."""
+    for name in (f"{scheme}_proxy", "all_proxy"):
+        for spelled in (name.lower(), name.upper()):
+            if env.get(spelled, "").strip():
+                return spelled
+    return f"{scheme.upper()}_PROXY"
+
+
+def unusable(proxy: str) -> str | None:
+    """Why mlenv cannot use the proxy URL ``proxy``, else None: its scheme, host or port."""
+    try:
+        parts = urlsplit(proxy)
+        port = parts.port
+    except ValueError:  # "http://[bad", a port past 65535; never the error's text: it may
+        # quote a password's start as the port (``u:pa/ss@h``: "... value as 'pa'")
+        return (
+            "its host or port cannot be read (a port past 65535 or not a number, a broken "
+            "[IPv6] host, or a raw '/', '?' or '#' in a password)"
+        )
+    if parts.scheme.lower() not in _USABLE_SCHEMES:
+        return f"the scheme {parts.scheme or '(none)'}:// is no proxy's"
+    if not parts.hostname:
+        return "it names no host"
+    return "port 0" if port == 0 else None
 
 
 def proxy_for(url: str, environ: Mapping[str, str] | None = None) -> str | None:
@@ -146,6 +186,16 @@ class ProxyRouter(httpx.BaseTransport):
             return self._direct.handle_request(request)
         transport = self._proxied.get(proxy)
         if transport is None:
+            if why := unusable(proxy):
+                variable = _source(self._environ, request.url.scheme.lower())
+                raise UnusableProxy(
+                    f"{variable}={shown(proxy)} is not a proxy URL mlenv can use: {why}",
+                    hint=f"set {variable} to http://host:port (https:// and socks5:// with "
+                    "socksio work too; a user:password@ before the host if the proxy asks for "
+                    "one, each '/', '?', '#', '@' or ':' in it percent-encoded), or unset it to "
+                    "go direct",
+                    request=request,
+                )
             try:
                 transport = DeadlineTransport(self._verify, proxy=httpx.Proxy(proxy))
             # socks5:// without socksio: httpcore raises RuntimeError (an ImportError nowhere)

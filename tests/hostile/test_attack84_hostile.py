@@ -11,13 +11,17 @@
 from __future__ import annotations
 
 import re
+import ssl
 import string
+import time
 
+import httpx
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from mlenv.proxy import shown
+from mlenv.index.http import HttpClient, HttpError
+from mlenv.proxy import ProxyRouter, UnusableProxy, shown
 from mlenv.redaction import redact, redact_one_url, redact_urls
 
 _VARIABLES = ("http_proxy", "https_proxy", "all_proxy", "no_proxy")
@@ -147,3 +151,59 @@ def test_one_url_hides_everything_before_its_last_at(user: str, password: str, s
     ``redact``'s limits applies (digits then '/', "://", a line break)."""
     proxy = f"{scheme}{user}:{password}@proxy.corp:3128"
     assert shown(proxy) == redact_one_url(proxy) == f"{scheme}***@proxy.corp:3128"
+
+
+SECRET = "pr0xy-s3cret"
+
+
+@pytest.mark.parametrize(
+    ("variable", "proxy"),
+    [
+        ("HTTPS_PROXY", "ftp://x"),
+        ("https_proxy", "http://[bad"),
+        ("ALL_PROXY", "http://host:99999"),
+        ("HTTPS_PROXY", "http://host:abc"),
+        ("HTTPS_PROXY", f"http://corp:{SECRET[:5]}/{SECRET[6:]}@127.0.0.1:9"),
+        ("HTTPS_PROXY", f"http://:?{SECRET}@proxy.corp"),
+    ],
+)
+def test_an_unusable_proxy_fails_at_once_naming_its_variable(variable: str, proxy: str) -> None:
+    """Before: the index client retried each of these 3 times with backoff (measured 3.5 s)
+    before an error that named no variable. Now one ``HttpError``, not transient, no sleep."""
+    slept: list[float] = []
+    router = ProxyRouter(ssl.create_default_context(), {**BLANK, variable: proxy})
+    client = HttpClient(transport=router, retries=3, sleep=slept.append)
+    started = time.monotonic()
+    with pytest.raises(HttpError) as caught:
+        client.get("https://pkgs.example/simple/")
+    assert time.monotonic() - started < 1.0
+    assert slept == []
+    error = caught.value
+    assert error.transient is False
+    message = redact(f"{error}\n{error.hint}")
+    assert f"{variable}=" in message and "percent-encoded" in message, message
+    for part in (SECRET, SECRET[:5], SECRET[6:]):
+        assert part not in str(error) and part not in (error.hint or ""), message
+
+
+def test_the_router_raises_the_named_error_a_registry_client_sees_too() -> None:
+    """``UnusableProxy`` is an ``httpx.ProxyError``: a caller that handles proxy failures
+    (the registry client) still catches it."""
+    router = ProxyRouter(ssl.create_default_context(), {**BLANK, "https_proxy": "ftp://x"})
+    with pytest.raises(UnusableProxy) as caught:
+        router.handle_request(httpx.Request("GET", "https://pkgs.example/v2/"))
+    assert isinstance(caught.value, httpx.ProxyError)
+    assert str(caught.value).startswith("https_proxy=ftp://x "), caught.value
+
+
+def test_a_usable_proxy_is_still_retried() -> None:
+    """The classification is the proxy URL's, not every proxy failure's: a proxy that refuses
+    the connection (nothing listens on port 9) is retried as before."""
+    slept: list[float] = []
+    env = {**BLANK, "HTTPS_PROXY": "http://127.0.0.1:9"}
+    client = HttpClient(
+        transport=ProxyRouter(ssl.create_default_context(), env), retries=2, sleep=slept.append
+    )
+    with pytest.raises(HttpError) as caught:
+        client.get("https://pkgs.example/simple/")
+    assert len(slept) == 2 and caught.value.transient is True
