@@ -6,13 +6,19 @@
 - ``proxy.shown`` was a second redactor; it is ``redaction.redact_one_url`` now.
 - ``HTTPS_PROXY=ftp://x``, ``http://[bad``, ``http://host:99999`` were retried by the index
   client for seconds before the error; now one error at once, naming the variable.
+- DNS resolution was outside the exchange's deadline (``MLENV_DOWNLOAD_SECONDS``): a resolver
+  that never answered held a connect for as long as ``getaddrinfo`` tried. It runs under it now
+  (``mlenv.dns``), its resolver a parameter a test substitutes.
 """
 
 from __future__ import annotations
 
+import pathlib
 import re
+import socket
 import ssl
 import string
+import threading
 import time
 
 import httpx
@@ -20,9 +26,11 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
+from mlenv.exchange import DeadlineTransport, ExchangeTimeout
 from mlenv.index.http import HttpClient, HttpError
 from mlenv.proxy import ProxyRouter, UnusableProxy, shown
 from mlenv.redaction import redact, redact_one_url, redact_urls
+from tests.support.httpserver import IndexServer
 
 _VARIABLES = ("http_proxy", "https_proxy", "all_proxy", "no_proxy")
 BLANK = dict.fromkeys((*_VARIABLES, *(v.upper() for v in _VARIABLES)), "")
@@ -207,3 +215,57 @@ def test_a_usable_proxy_is_still_retried() -> None:
     with pytest.raises(HttpError) as caught:
         client.get("https://pkgs.example/simple/")
     assert len(slept) == 2 and caught.value.transient is True
+
+
+def test_a_resolver_that_never_answers_meets_the_exchange_deadline(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Before: ``getaddrinfo`` ran inside httpcore's connect with no limit, so a stalled
+    resolver held the exchange past ``MLENV_DOWNLOAD_SECONDS``. Now the deadline names it."""
+    monkeypatch.setenv("MLENV_DOWNLOAD_SECONDS", "1")
+    released = threading.Event()
+    asked: list[tuple[str, int]] = []
+
+    def stalled(host: str, port: int) -> list[str]:
+        asked.append((host, port))
+        released.wait(30)
+        return ["127.0.0.1"]
+
+    transport = DeadlineTransport(resolve=stalled)
+    started = time.monotonic()
+    try:
+        with pytest.raises(ExchangeTimeout) as caught:
+            transport.handle_request(httpx.Request("GET", "http://stalled.example:8080/simple/"))
+    finally:
+        released.set()
+        transport.close()
+    took = time.monotonic() - started
+    assert 0.9 < took < 3.0, took
+    assert asked == [("stalled.example", 8080)]
+    assert "resolving stalled.example" in str(caught.value), caught.value
+
+
+def test_each_resolved_address_is_tried_in_turn(tmp_path: pathlib.Path) -> None:
+    """The resolver's first address refuses (nothing listens on ::1, or no IPv6 at all), its
+    second is the server: the request is answered, as ``socket.create_connection`` would."""
+    (tmp_path / "simple").mkdir()
+    (tmp_path / "simple" / "index.html").write_text("<html>pkgs</html>")
+    with IndexServer(tmp_path) as server:
+        port = int(server.url.rsplit(":", 1)[1])
+        transport = DeadlineTransport(resolve=lambda host, port: ["::1", "127.0.0.1"])
+        with httpx.Client(transport=transport) as client:
+            answer = client.get(f"http://pkgs.test:{port}/simple/index.html")
+        assert answer.status_code == 200 and "pkgs" in answer.text
+        assert server.requests and server.requests[-1].headers.get("host") == f"pkgs.test:{port}"
+
+
+def test_a_resolver_failure_is_a_connect_error() -> None:
+    """No such host: ``httpx.ConnectError`` (what the index client retries and names), as
+    httpcore's own ``getaddrinfo`` failure was."""
+
+    def unknown(host: str, port: int) -> list[str]:
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    transport = DeadlineTransport(resolve=unknown)
+    with pytest.raises(httpx.ConnectError, match="Name or service not known"):
+        transport.handle_request(httpx.Request("GET", "http://nowhere.example/"))
