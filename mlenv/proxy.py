@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import ssl
 import threading
 from collections.abc import Mapping
@@ -87,7 +88,20 @@ def unusable(proxy: str) -> str | None:
         return f"the scheme {parts.scheme or '(none)'}:// is no proxy's"
     if not parts.hostname:
         return "it names no host"
+    if not _HOST.fullmatch(parts.hostname) and not _address(parts.hostname):
+        return "its host holds a character no host name does (a blank, '%', a control)"
     return "port 0" if port == 0 else None
+
+
+_HOST = re.compile(r"[\w.-]+")  # a name, IDNA's letters too: never a blank, '%' or a control
+
+
+def _address(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
 
 
 def proxy_for(url: str, environ: Mapping[str, str] | None = None) -> str | None:
@@ -186,22 +200,23 @@ class ProxyRouter(httpx.BaseTransport):
             return self._direct.handle_request(request)
         transport = self._proxied.get(proxy)
         if transport is None:
+            variable = _source(self._environ, request.url.scheme.lower())
             if why := unusable(proxy):
-                variable = _source(self._environ, request.url.scheme.lower())
-                raise UnusableProxy(
-                    f"{variable}={shown(proxy)} is not a proxy URL mlenv can use: {why}",
-                    hint=f"set {variable} to http://host:port (https:// and socks5:// with "
-                    "socksio work too; a user:password@ before the host if the proxy asks for "
-                    "one, each '/', '?', '#', '@' or ':' in it percent-encoded), or unset it to "
-                    "go direct",
-                    request=request,
-                )
+                message = f"{variable}={shown(proxy)} is not a proxy URL mlenv can use: {why}"
+                raise UnusableProxy(message, hint=_unusable_hint(variable), request=request)
             try:
                 transport = DeadlineTransport(self._verify, proxy=httpx.Proxy(proxy))
             # socks5:// without socksio: httpcore raises RuntimeError (an ImportError nowhere)
-            except (ValueError, ImportError, RuntimeError, httpx.InvalidURL):
+            except (ValueError, ImportError, RuntimeError, httpx.InvalidURL) as error:
                 why = "not a proxy URL mlenv can use (http://, https://, socks5:// with socksio)"
-                raise httpx.ProxyError(_failed(proxy, url, why), request=request) from None
+                hint = _unusable_hint(variable)
+                if isinstance(error, (ImportError, RuntimeError)):
+                    hint = (
+                        "install socksio (pip install 'httpx[socks]') for a socks5:// proxy, or "
+                        + hint
+                    )
+                message = f"{_failed(proxy, url, why)} (from {variable})"
+                raise UnusableProxy(message, hint=hint, request=request) from None
             with self._lock:  # fetch's threads share the router
                 transport = self._proxied.setdefault(proxy, transport)
         target = f"{request.url.scheme}://{request.url.netloc.decode('ascii', 'replace')}"
@@ -235,6 +250,14 @@ def transport(given: httpx.BaseTransport | None) -> httpx.BaseTransport:
     from mlenv.tls import ssl_context
 
     return ProxyRouter(ssl_context())
+
+
+def _unusable_hint(variable: str) -> str:
+    return (
+        f"set {variable} to http://host:port (https:// and socks5:// with socksio work too; a "
+        "user:password@ before the host if the proxy asks for one, each '/', '?', '#', '@' or "
+        "':' in it percent-encoded), or unset it to go direct"
+    )
 
 
 def _failed(proxy: str, target: str, why: str) -> str:

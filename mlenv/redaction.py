@@ -197,8 +197,9 @@ def redact(text: str) -> str:
     shapes a URL parser reads otherwise or a text cannot tell from what follows: a password of
     digits then a raw ``/``, ``?``, ``#`` or blank (``user:12/ss@host`` reads as the host
     ``user``, port 12, as ``host:8080/a@b`` must); one holding a line break or a ``://``; one
-    with a raw ``/``, ``?`` or ``#`` and a quote, ``<`` or ``>`` (where a quoted URL ends); one
-    whose ``@`` comes before a raw ``/``, ``?`` or ``#`` (``host/x@y``'s ``@`` is a path's).
+    with a raw ``/``, ``?``, ``#`` or a blank and a quote, ``<`` or ``>`` (a quoted URL's end); one
+    whose ``@`` comes before a raw ``/``, ``?``, ``#`` or a blank (``host/x@y``'s ``@`` is a
+    path's, ``u:p@host said a@b``'s a word's).
     A text known to be one URL has none: ``redact_one_url``."""
     text = _AUTH_VALUE_SHOWN.sub(r"\g<scheme>***", _url_secrets(text))
     return hide_lines(_secret_options(_secret_headers(text)))

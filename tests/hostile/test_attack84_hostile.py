@@ -39,19 +39,20 @@ BLANK = dict.fromkeys((*_VARIABLES, *(v.upper() for v in _VARIABLES)), "")
 _LINE_BREAKS = "\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029"
 # The documented limits of ``redact`` (its docstring): digits then a raw '/', '?', '#' or
 # blank read as a port; a "://" (or an escaped or encoded one) starts the next URL; a raw
-# '/', '?' or '#' with a quote or '<' '>' (a quoted URL's end); an '@' before a raw '/?#'.
+# '/', '?', '#' or a blank with a quote or '<' '>' (a quoted URL's end); an '@' before a raw
+# '/?#' or a blank (``u:p@host said a@b``: the host stays).
 _PORT_LIKE = re.compile(r"[0-9]+[/?#\s]")
 _SEPARATOR_LIKE = re.compile(r"(?::|%3[Aa])(?:\\{0,2}/|%2[Ff]){2}|//")
 
 
 def _within_limits(password: str) -> bool:
-    raw = any(c in password for c in "/?#")
+    raw = any(c in password for c in "/?#") or any(c.isspace() for c in password)
     if _PORT_LIKE.match(password) or _SEPARATOR_LIKE.search(":" + password):
         return False
     if raw and any(c in password for c in "\"'<>"):
         return False
     at = password.find("@")
-    return not (at >= 0 and any(c in password[at:] for c in "/?#"))
+    return not (at >= 0 and any(c in "/?#" or c.isspace() for c in password[at:]))
 
 
 passwords = st.text(
@@ -95,7 +96,7 @@ def test_no_password_survives_and_the_host_and_path_do(
     """``redact``'s guarantee, within its documented limits: the whole userinfo is ``***``,
     every other byte stays. Before: ``://:?@proxy`` was shown whole."""
     assume(_within_limits(password))
-    if wrap[1] and wrap[1] in password and any(c in password for c in "/?#"):
+    if wrap[1] and wrap[1] in password and any(c in password for c in "/?# \t"):
         assume(False)  # a quote of the wrap inside a raw password: where the URL ends
     opening, closing = wrap
     lead = f"{before} " if before else ""
@@ -173,6 +174,11 @@ SECRET = "pr0xy-s3cret"
         ("HTTPS_PROXY", "http://host:abc"),
         ("HTTPS_PROXY", f"http://corp:{SECRET[:5]}/{SECRET[6:]}@127.0.0.1:9"),
         ("HTTPS_PROXY", f"http://:?{SECRET}@proxy.corp"),
+        ("HTTPS_PROXY", "socks4://h:1080"),
+        ("HTTPS_PROXY", "http://a b:3128"),
+        ("HTTPS_PROXY", "http://%zz:3128"),
+        ("HTTPS_PROXY", "http://h\x00:3128"),
+        ("all_proxy", f"socks5://corp:{SECRET}@127.0.0.1:9"),  # no socksio here: unusable
     ],
 )
 def test_an_unusable_proxy_fails_at_once_naming_its_variable(variable: str, proxy: str) -> None:
@@ -189,7 +195,7 @@ def test_an_unusable_proxy_fails_at_once_naming_its_variable(variable: str, prox
     error = caught.value
     assert error.transient is False
     message = redact(f"{error}\n{error.hint}")
-    assert f"{variable}=" in message and "percent-encoded" in message, message
+    assert variable in message and "percent-encoded" in message, message
     for part in (SECRET, SECRET[:5], SECRET[6:]):
         assert part not in str(error) and part not in (error.hint or ""), message
 
