@@ -27,17 +27,18 @@ def addresses(resolve: Resolver, host: str, port: int, seconds: float | None) ->
     """``host``'s addresses by ``resolve`` within ``seconds`` (None: no limit), or None when it
     has not answered by then; an address literal is its own, no thread started. A resolver's
     failure (``socket.gaierror``: no such host) is ``httpcore.ConnectError``, as httpcore's
-    own connect raises it."""
+    own connect raises it; any other (``UnicodeError``: a label IDNA cannot spell) is raised
+    as it came, as ``getaddrinfo`` called in this thread raised it."""
     try:
         return [str(ipaddress.ip_address(host))]
     except ValueError:
         pass
-    answer: list[list[str] | OSError] = []
+    answer: list[list[str] | Exception] = []
 
     def run() -> None:
         try:
             answer.append(resolve(host, port))
-        except OSError as error:
+        except Exception as error:  # raised in the caller's thread, as if resolved there
             answer.append(error)
 
     worker = threading.Thread(target=run, name=f"mlenv-resolve {host}", daemon=True)
@@ -47,6 +48,8 @@ def addresses(resolve: Resolver, host: str, port: int, seconds: float | None) ->
         return None
     if isinstance(answer[0], OSError):
         raise httpcore.ConnectError(str(answer[0]))
+    if isinstance(answer[0], Exception):  # a name IDNA cannot spell (UnicodeError): the caller's
+        raise answer[0]
     if not answer[0]:
         raise httpcore.ConnectError(f"{host} resolves to no address")
     return answer[0]

@@ -202,7 +202,7 @@ class ProxyRouter(httpx.BaseTransport):
         if transport is None:
             variable = _source(self._environ, request.url.scheme.lower())
             if why := unusable(proxy):
-                message = f"{variable}={shown(proxy)} is not a proxy URL mlenv can use: {why}"
+                message = f"via proxy {shown(proxy)} (from {variable}): not usable: {why}"
                 raise UnusableProxy(message, hint=_unusable_hint(variable), request=request)
             try:
                 transport = DeadlineTransport(self._verify, proxy=httpx.Proxy(proxy))

@@ -207,7 +207,7 @@ def test_the_router_raises_the_named_error_a_registry_client_sees_too() -> None:
     with pytest.raises(UnusableProxy) as caught:
         router.handle_request(httpx.Request("GET", "https://pkgs.example/v2/"))
     assert isinstance(caught.value, httpx.ProxyError)
-    assert str(caught.value).startswith("https_proxy=ftp://x "), caught.value
+    assert str(caught.value).startswith("via proxy ftp://x (from https_proxy): "), caught.value
 
 
 def test_a_usable_proxy_is_still_retried() -> None:
@@ -275,3 +275,18 @@ def test_a_resolver_failure_is_a_connect_error() -> None:
     transport = DeadlineTransport(resolve=unknown)
     with pytest.raises(httpx.ConnectError, match="Name or service not known"):
         transport.handle_request(httpx.Request("GET", "http://nowhere.example/"))
+
+
+def test_a_name_idna_cannot_spell_is_raised_at_once_as_before() -> None:
+    """Found by attack 56's tests: ``getaddrinfo`` raises ``UnicodeError`` for a label past 63
+    characters; run in the resolver's thread it was lost and read as a 10 s timeout (and
+    retried). It is raised in the caller as it came: the index client's "invalid URL"."""
+
+    def idna(host: str, port: int) -> list[str]:
+        raise UnicodeError("label too long")
+
+    transport = DeadlineTransport(resolve=idna)
+    started = time.monotonic()
+    with pytest.raises(UnicodeError, match="label too long"):
+        transport.handle_request(httpx.Request("GET", "http://a..b/x.whl"))
+    assert time.monotonic() - started < 1.0
