@@ -10,6 +10,9 @@ network operation is given at most the time left (``_Stream``), so the deadline 
 the server paces its bytes, with no watchdog thread. A body is bounded after that by its
 reader (``cache.download._chunks``, the registry's ``auth.bound_answer``).
 
+A host name is resolved under the deadline too (``mlenv.dns``), then each address it gave is
+connected to in turn.
+
 The deadline lives in a context variable set by ``DeadlineTransport.handle_request`` for the
 one request it sends in this thread; a pooled connection reused by the next request meets that
 request's own deadline.
@@ -28,6 +31,7 @@ from typing import Any
 import httpcore
 import httpx
 
+from mlenv.dns import Resolver, addresses, system_resolver
 from mlenv.errors import MlenvError
 from mlenv.limits import DEADLINE_HINT, deadline_seconds, shown_seconds
 from mlenv.redaction import redact
@@ -201,9 +205,24 @@ class _TlsInTls(httpcore.NetworkStream):
         return self._tls if info == "ssl_object" else self._outer.get_extra_info(info)
 
 
+def _resolved(resolve: Resolver, host: str, port: int, timeout: float | None) -> list[str]:
+    """``host``'s addresses (``dns.addresses``) within the exchange's time left (``_Overdue``)
+    or the connect timeout (``httpcore.ConnectTimeout``)."""
+    exchange, budget = _budget(timeout)
+    if exchange is not None:
+        exchange.step = f"resolving {host}"
+    found = addresses(resolve, host, port, budget)
+    if found is None:
+        if exchange is not None and _overdue(exchange):
+            raise _Overdue(exchange.step)
+        raise httpcore.ConnectTimeout(f"resolving {host} took over {budget} s")
+    return found
+
+
 class _Backend(httpcore.NetworkBackend):
-    def __init__(self) -> None:
+    def __init__(self, resolve: Resolver = system_resolver) -> None:
         self._inner = httpcore.SyncBackend()
+        self._resolve = resolve
 
     def connect_tcp(
         self,
@@ -213,12 +232,22 @@ class _Backend(httpcore.NetworkBackend):
         local_address: str | None = None,
         socket_options: Any = None,
     ) -> httpcore.NetworkStream:
-        exchange, budget = _budget(timeout)
-        if exchange is not None:
-            exchange.step = "connecting"
-        with _meeting(exchange):
-            stream = self._inner.connect_tcp(host, port, budget, local_address, socket_options)
-        return _Stream(stream)
+        failure: httpcore.ConnectError | None = None
+        for address in _resolved(self._resolve, host, port, timeout):
+            exchange, budget = _budget(timeout)
+            if exchange is not None:
+                exchange.step = "connecting"
+            try:
+                with _meeting(exchange):
+                    inner = self._inner.connect_tcp(
+                        address, port, budget, local_address, socket_options
+                    )
+            except httpcore.ConnectError as error:  # the next address may answer
+                failure = error
+                continue
+            return _Stream(inner)
+        assert failure is not None  # _resolved gives an address or raises
+        raise failure
 
     def sleep(self, seconds: float) -> None:
         self._inner.sleep(seconds)
@@ -278,14 +307,17 @@ class DeadlineTransport(httpx.BaseTransport):
     (httpx's own defaults otherwise: HTTP/1.1, keep-alive, the pool's limits)."""
 
     def __init__(
-        self, ssl_context: ssl.SSLContext | None = None, proxy: httpx.Proxy | None = None
+        self,
+        ssl_context: ssl.SSLContext | None = None,
+        proxy: httpx.Proxy | None = None,
+        resolve: Resolver = system_resolver,
     ) -> None:
         limits: dict[str, Any] = {
             "ssl_context": ssl_context,
             "max_connections": 100,
             "max_keepalive_connections": 20,
             "keepalive_expiry": 5.0,
-            "network_backend": _Backend(),
+            "network_backend": _Backend(resolve),
         }
         self._pool: httpcore.ConnectionPool
         if proxy is None:

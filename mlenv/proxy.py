@@ -34,6 +34,7 @@ import httpx
 
 from mlenv.exchange import DeadlineTransport, ExchangeTimeout
 from mlenv.origins import host_form, is_loopback
+from mlenv.redaction import redact_one_url
 
 PROXY_VARIABLES = "HTTPS_PROXY / HTTP_PROXY / ALL_PROXY / NO_PROXY"
 _DROPPED = (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError, httpx.ReadTimeout)
@@ -46,8 +47,61 @@ class _Bypass:
     port: int | None
 
 
+class UnusableProxy(httpx.ProxyError):
+    """A proxy variable whose URL mlenv cannot use (``ftp://x``, ``http://[bad``, a port past
+    65535): no retry helps, so the index client raises it at once (``index.http``), naming the
+    variable, the URL redacted and ``hint``."""
+
+    def __init__(self, message: str, *, hint: str, request: httpx.Request) -> None:
+        super().__init__(message, request=request)
+        self.hint = hint
+
+
+_USABLE_SCHEMES = ("http", "https", "socks5", "socks5h")
+
+
 def _variable(env: Mapping[str, str], name: str) -> str:
     return (env.get(name.lower()) or env.get(name.upper()) or "").strip()
+
+
+def _source(env: Mapping[str, str], scheme: str) -> str:
+    """The name of the variable ``proxy_for`` read for a URL of ``scheme``, as spelled."""
+    for name in (f"{scheme}_proxy", "all_proxy"):
+        for spelled in (name.lower(), name.upper()):
+            if env.get(spelled, "").strip():
+                return spelled
+    return f"{scheme.upper()}_PROXY"
+
+
+def unusable(proxy: str) -> str | None:
+    """Why mlenv cannot use the proxy URL ``proxy``, else None: its scheme, host or port."""
+    try:
+        parts = urlsplit(proxy)
+        port = parts.port
+    except ValueError:  # "http://[bad", a port past 65535; never the error's text: it may
+        # quote a password's start as the port (``u:pa/ss@h``: "... value as 'pa'")
+        return (
+            "its host or port cannot be read (a port past 65535 or not a number, a broken "
+            "[IPv6] host, or a raw '/', '?' or '#' in a password)"
+        )
+    if parts.scheme.lower() not in _USABLE_SCHEMES:
+        return f"the scheme {parts.scheme or '(none)'}:// is no proxy's"
+    if not parts.hostname:
+        return "it names no host"
+    if not _HOST.fullmatch(parts.hostname) and not _address(parts.hostname):
+        return "its host holds a character no host name does (a blank, '%', a control)"
+    return "port 0" if port == 0 else None
+
+
+_HOST = re.compile(r"[\w.-]+")  # a name, IDNA's letters too: never a blank, '%' or a control
+
+
+def _address(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
 
 
 def proxy_for(url: str, environ: Mapping[str, str] | None = None) -> str | None:
@@ -120,17 +174,11 @@ def _matches(entry: _Bypass | None, host: str, port: int | None) -> bool:
 
 
 def shown(proxy: str) -> str:
-    """The proxy URL as it may be printed: everything before its last ``@`` replaced by
-    ``***`` (a scheme kept). No urlsplit, nor a split at "/", "#" or "://": a password a user
-    did not percent-encode may hold any of them (``u:pa/ss@proxy``), and a malformed proxy
-    URL is shown too, in the error that says httpx refused it."""
-    if "@" not in proxy:
-        return proxy
-    scheme = _SCHEME.match(proxy)
-    return f"{scheme.group(0) if scheme else ''}***@{proxy.rpartition('@')[2]}"
-
-
-_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://(?=[^@]*@)")
+    """The proxy URL as it may be printed: the one redactor's rule for a text that is one URL
+    (``redaction.redact_one_url``: everything before its last ``@`` hidden, a scheme kept). A
+    password a user did not percent-encode may hold any of "/", "#", "://" (``u:pa/ss@proxy``),
+    and a malformed proxy URL is shown too, in the error that says mlenv cannot use it."""
+    return redact_one_url(proxy)
 
 
 class ProxyRouter(httpx.BaseTransport):
@@ -152,12 +200,23 @@ class ProxyRouter(httpx.BaseTransport):
             return self._direct.handle_request(request)
         transport = self._proxied.get(proxy)
         if transport is None:
+            variable = _source(self._environ, request.url.scheme.lower())
+            if why := unusable(proxy):
+                message = f"via proxy {shown(proxy)} (from {variable}): not usable: {why}"
+                raise UnusableProxy(message, hint=_unusable_hint(variable), request=request)
             try:
                 transport = DeadlineTransport(self._verify, proxy=httpx.Proxy(proxy))
             # socks5:// without socksio: httpcore raises RuntimeError (an ImportError nowhere)
-            except (ValueError, ImportError, RuntimeError, httpx.InvalidURL):
+            except (ValueError, ImportError, RuntimeError, httpx.InvalidURL) as error:
                 why = "not a proxy URL mlenv can use (http://, https://, socks5:// with socksio)"
-                raise httpx.ProxyError(_failed(proxy, url, why), request=request) from None
+                hint = _unusable_hint(variable)
+                if isinstance(error, (ImportError, RuntimeError)):
+                    hint = (
+                        "install socksio (pip install 'httpx[socks]') for a socks5:// proxy, or "
+                        + hint
+                    )
+                message = f"{_failed(proxy, url, why)} (from {variable})"
+                raise UnusableProxy(message, hint=hint, request=request) from None
             with self._lock:  # fetch's threads share the router
                 transport = self._proxied.setdefault(proxy, transport)
         target = f"{request.url.scheme}://{request.url.netloc.decode('ascii', 'replace')}"
@@ -191,6 +250,14 @@ def transport(given: httpx.BaseTransport | None) -> httpx.BaseTransport:
     from mlenv.tls import ssl_context
 
     return ProxyRouter(ssl_context())
+
+
+def _unusable_hint(variable: str) -> str:
+    return (
+        f"set {variable} to http://host:port (https:// and socks5:// with socksio work too; a "
+        "user:password@ before the host if the proxy asks for one, each '/', '?', '#', '@' or "
+        "':' in it percent-encoded), or unset it to go direct"
+    )
 
 
 def _failed(proxy: str, target: str, why: str) -> str:

@@ -11,40 +11,12 @@ import re
 from mlenv.redaction_lines import KNOWN_TOKEN as _KNOWN_TOKEN
 from mlenv.redaction_lines import hide as _hide
 from mlenv.redaction_lines import hide_lines
+from mlenv.redaction_userinfo import ENCODED_USERINFO as _ENCODED_USERINFO
+from mlenv.redaction_userinfo import RAW_PASSWORD as _RAW_PASSWORD
+from mlenv.redaction_userinfo import after_scheme as _after_scheme
+from mlenv.redaction_userinfo import authority_tail as _authority_tail
+from mlenv.redaction_userinfo import userinfo_matches as _userinfo_matches
 
-# Every expression here is linear in the text: what is redacted may be a hostile server's
-# (a 40 kB link made a scheme or parameter pattern that backtracks take a second).
-# ://userinfo@ up to the last @ of the authority: a password may hold a raw '@'. Any "://"
-# counts, with or without a scheme before it (matching the scheme was quadratic), and so does
-# JSON's escaped ``:\/\/`` (a URL inside a JSON string shown whole), its double escape
-# ``:\\/\\/`` (JSON in JSON), and a percent-encoded ``:`` or ``/`` (``:%2F%2F``, ``%3A//``; any
-# mix of the spellings: ``_URL_SLASH``), and a scheme-relative
-# ``//userinfo@`` where a URL starts (the text's start, a blank, a quote or Markdown's backtick,
-# a bracket, ``=``, a shell's ``|`` or ``;``).
-_URL_SLASH = r"(?:\\{0,2}/|%2[Ff])"
-_SEPARATOR = r"(?P<separator>(?::|%3[Aa])" + _URL_SLASH + "{2}" + r"|(?<![^\s\"'`({\[<=,|;])//)"
-# A URL percent-encoded whole (``https%3A%2F%2Fuser%3Apw%40host``, a ``?next=`` or a redirect's
-# parameter): its userinfo, encoded, up to an encoded ``%40`` (no '/', '?', '#' or their escapes).
-_ENCODED_USERINFO = re.compile(
-    r"(?P<separator>%3[Aa]%2[Ff]%2[Ff])(?:[^%/?#\s@]|%(?!2[Ff]|3[Ff]|23|40)[0-9A-Fa-f]{2})*%40"
-)
-_USERINFO = re.compile(_SEPARATOR + r"[^/?#\s]*@")
-# A password typed with a raw '/', '?' or '#' (``://user:pa/ss@host``, not a URL parsers
-# accept, but what the user typed and would see echoed): a ':' in the authority before its
-# first '/' that starts no port, then up to 256 characters (no blank or quote, and no ':'
-# that starts a "://", so a scan ends at the next URL; ``pa:s/s`` is one password) up to an
-# '@'. The port test keeps ``://host:8080/a@b`` whole (its host is part of the inputs hash).
-# A known limit: ``://user:12/ss@host`` (a password of digits, then a raw '/') is the same
-# shape, read as a host and port as a URL parser reads it, and shown whole.
-_RAW_PASSWORD = re.compile(
-    _SEPARATOR + r"[^/?#\s@:\[]*:(?![0-9]*(?:[/?#\s]|$))(?:[^\s@:\"'<>]|:(?!//|\\/)){0,256}@"
-)
-# After a raw password's '@', the rest of the authority up to its last '@' (``user:pa?ss@w@host``
-# is the password ``pa?ss@w``, as ``_USERINFO`` reads a plain one). The run holds no '/', so
-# no "://" starts inside it: each character is scanned once.
-_AUTHORITY_TAIL = re.compile(r"[^/?#\s]*@")
-_SCHEME_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+.-")
-_SCHEME_START = re.compile(r"\b[A-Za-z]")
 # Query parameters that carry a secret: tokens, passwords, sessions, keys, and signed-URL
 # signatures and credentials (S3 X-Amz-*, GCS X-Goog-*, Azure SAS sig, CloudFront
 # Signature/Key-Pair-Id). A parameter's name is found first, then judged on its own, then its
@@ -214,9 +186,37 @@ def redact(text: str) -> str:
     """``text`` with every secret a URL or header can carry replaced by ``***``: what
     ``redact_urls`` hides, the values of credential headers and keys, of credential options,
     and the passwords ``redaction_lines.hide_lines`` finds. The one redactor of text shown:
-    messages, logs, JSON events and tracebacks all pass here."""
+    messages, logs, JSON events and tracebacks all pass here.
+
+    Its guarantee for a URL's userinfo, wherever the URL stands (bare, quoted, in brackets or
+    parentheses, after ``=``): in ``scheme://user:password@host`` (any scheme: ``socks5h``,
+    ``git+https``, ``oci``; or ``//`` where a URL starts) all from the ``//`` up to the ``@``
+    before the host is ``***``, whatever the user is (empty, a token: ``ghp_...@``,
+    ``__token__:pypi-...@``) and the password holds (empty; ``?``, ``#``, ``/``, ``@``, ``:``,
+    ``%40``, blanks, any letter); the host (``[::1]`` too), port and path stay. The limits,
+    shapes a URL parser reads otherwise or a text cannot tell from what follows: a password of
+    digits then a raw ``/``, ``?``, ``#`` or blank (``user:12/ss@host`` reads as the host
+    ``user``, port 12, as ``host:8080/a@b`` must); one holding a line break or a ``://``; one
+    with a raw ``/``, ``?``, ``#`` or a blank and a quote, ``<`` or ``>`` (a quoted URL's end); one
+    whose ``@`` comes before a raw ``/``, ``?``, ``#`` or a blank (``host/x@y``'s ``@`` is a
+    path's, ``u:p@host said a@b``'s a word's).
+    A text known to be one URL has none: ``redact_one_url``."""
     text = _AUTH_VALUE_SHOWN.sub(r"\g<scheme>***", _url_secrets(text))
     return hide_lines(_secret_options(_secret_headers(text)))
+
+
+def redact_one_url(url: str) -> str:
+    """``url``, a text that is one URL and nothing else (a proxy variable's value), as it may be
+    shown: everything between its ``//`` (or its start) and its last ``@`` is userinfo, hidden
+    whatever it holds; then ``redact`` (a secret parameter, a token in its path)."""
+    if "@" not in url:
+        return redact(url)
+    head, _, host = url.rpartition("@")
+    scheme = head[: head.index("//") + 2] if _SCHEME.match(head) else ""
+    return redact(f"{scheme}***@{host}")
+
+
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
 
 
 def redact_urls(text: str) -> str:
@@ -314,8 +314,7 @@ def _userinfo(text: str) -> str:
         pieces += (text[done : match.end("separator")], at)
         done = match.end()
         if match.re is _RAW_PASSWORD:  # its password held no '@': the authority's last one ends it
-            more = _AUTHORITY_TAIL.match(text, done)
-            done = done if more is None else more.end()
+            done = _authority_tail(text, done)
         values = []  # a secret the userinfo holds the start of
         last = max(text.rfind("&", match.start(), done), text.rfind(";", match.start(), done))
         name = _PARAM_NAME.match(text, last) if last >= 0 else None
@@ -329,18 +328,6 @@ def _userinfo(text: str) -> str:
             pieces.append("***")
             done = end
     return "".join(pieces) + text[done:]
-
-
-def _userinfo_matches(text: str) -> list[re.Match[str]]:
-    """Each ``://userinfo@`` in order; where a raw-password match and a plain one start at
-    the same ``://``, the longer (the raw password's) wins."""
-    longest: dict[int, re.Match[str]] = {}
-    plain = (*_USERINFO.finditer(text), *_RAW_PASSWORD.finditer(text))
-    for match in (*plain, *_ENCODED_USERINFO.finditer(text)):
-        kept = longest.get(match.start())
-        if kept is None or match.end() > kept.end():
-            longest[match.start()] = match
-    return [longest[start] for start in sorted(longest)]
 
 
 def _secret_name(name: str) -> bool:
@@ -365,16 +352,6 @@ def _secret_part(name: str, decoded: bool) -> bool:
     if decoded and _NAME_CHARS.fullmatch(name) is None:
         return False
     return _SECRET_NAME.fullmatch(name) is not None
-
-
-def _after_scheme(text: str, match: re.Match[str]) -> bool:
-    """A scheme (``\\b[A-Za-z][A-Za-z0-9+.-]*``) ends where ``match``'s ``://`` starts: the
-    run of scheme characters before it holds a letter at a word boundary. Each run ends at
-    the ``/`` of an earlier ``://`` at the latest, so the walks back never overlap."""
-    start = match.start()
-    while start > 0 and text[start - 1] in _SCHEME_CHARS:
-        start -= 1
-    return _SCHEME_START.search(text, start, match.start()) is not None
 
 
 def _secret_params(text: str) -> str:

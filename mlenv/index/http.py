@@ -317,6 +317,8 @@ class HttpClient:
     ) -> httpx.Response:
         import httpx
 
+        from mlenv.proxy import UnusableProxy
+
         client = self._http()
         request_headers = dict(headers)
         if authorization := self._authorization(url):
@@ -326,6 +328,11 @@ class HttpClient:
             try:
                 request = client.build_request("GET", url, headers=request_headers)
                 response = client.send(request, stream=stream)
+            except UnusableProxy as exc:  # no retry helps: the proxy variable is at fault
+                message = f"cannot fetch {url}: {exc}"
+                raise HttpError(
+                    message, url=url, status=None, hint=exc.hint, transient=False
+                ) from None
             except (httpx.InvalidURL, UnicodeError) as exc:  # a host no IDNA can spell
                 raise HttpError(
                     f"invalid URL {url}: {exc}",

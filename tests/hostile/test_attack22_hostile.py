@@ -20,7 +20,8 @@ from hypothesis import strategies as st
 
 from mlenv.host_text import parse_ldd_version
 from mlenv.oci.auth import _CHALLENGE_PARAM
-from mlenv.redaction import _USERINFO, _secret_params, redact
+from mlenv.redaction import _secret_params, redact
+from mlenv.redaction_userinfo import _USERINFO
 from tests.support.growth import LINEAR_BOUND, growth
 from tests.support.old_redact import OLD_USERINFO, REF_SECRET_PARAM_40, REF_SEPARATORS_40
 

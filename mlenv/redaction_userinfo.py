@@ -1,0 +1,74 @@
+"""Where a URL's userinfo is in a text: the patterns ``mlenv.redaction`` finds it with (what
+it guarantees is ``mlenv.redaction.redact``'s docstring; docs/security.md, invariant 5). Split
+from ``mlenv.redaction`` for size; nothing else uses it."""
+
+from __future__ import annotations
+
+import re
+
+# Every expression here is linear in the text: what is redacted may be a hostile server's
+# (a 40 kB link made a scheme or parameter pattern that backtracks take a second).
+# ://userinfo@ up to the last @ of the authority: a password may hold a raw '@'. Any "://"
+# counts, with or without a scheme before it (matching the scheme was quadratic), and so does
+# JSON's escaped ``:\/\/`` (a URL inside a JSON string shown whole), its double escape
+# ``:\\/\\/`` (JSON in JSON), and a percent-encoded ``:`` or ``/`` (``:%2F%2F``, ``%3A//``; any
+# mix of the spellings: ``_URL_SLASH``), and a scheme-relative
+# ``//userinfo@`` where a URL starts (the text's start, a blank, a quote or Markdown's backtick,
+# a bracket, ``=``, a shell's ``|`` or ``;``).
+_URL_SLASH = r"(?:\\{0,2}/|%2[Ff])"
+_SEPARATOR = r"(?P<separator>(?::|%3[Aa])" + _URL_SLASH + "{2}" + r"|(?<![^\s\"'`({\[<=,|;])//)"
+# A URL percent-encoded whole (``https%3A%2F%2Fuser%3Apw%40host``, a ``?next=`` or a redirect's
+# parameter): its userinfo, encoded, up to an encoded ``%40`` (no '/', '?', '#' or their escapes).
+ENCODED_USERINFO = re.compile(
+    r"(?P<separator>%3[Aa]%2[Ff]%2[Ff])(?:[^%/?#\s@]|%(?!2[Ff]|3[Ff]|23|40)[0-9A-Fa-f]{2})*%40"
+)
+_USERINFO = re.compile(_SEPARATOR + r"[^/?#\s]*@")
+# A password typed with a raw '/', '?' or '#' (``://user:pa/ss@host``, not a URL parsers
+# accept, but what the user typed and would see echoed): a ':' in the authority before its
+# first '/' that starts no port, then up to 256 characters (no line break or quote, and no
+# ':' that starts a "://", so a scan ends at the next URL; ``pa:s/s`` is one password; a
+# blank is a password's too: ``u:a b@proxy`` as a proxy variable holds it) up to an '@'.
+# A port is one digit or more: ``://:?@proxy`` (empty user, password ``?``) and
+# ``://u:/@h`` start none. The port test keeps ``://host:8080/a@b`` whole (its host is part
+# of the inputs hash). A known limit: ``://user:12/ss@host`` (a password of digits, then a
+# raw '/') is the same shape, read as a host and port as a URL parser reads it, shown whole.
+RAW_PASSWORD = re.compile(
+    _SEPARATOR
+    + r"[^/?#\s@:\[]*:(?!//|\\/|[0-9]+(?:[/?#\s]|$))"
+    + r"(?:[^\r\n\v\f@:\"'<>]|:(?!//|\\/)){0,256}@"
+)
+# After a raw password's '@', the rest of the authority up to its last '@' (``user:pa?ss@w@host``
+# is the password ``pa?ss@w``, as ``_USERINFO`` reads a plain one). The run holds no '/', so
+# no "://" starts inside it: each character is scanned once.
+_AUTHORITY_TAIL = re.compile(r"[^/?#\s]*@")
+_SCHEME_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+.-")
+_SCHEME_START = re.compile(r"\b[A-Za-z]")
+
+
+def userinfo_matches(text: str) -> list[re.Match[str]]:
+    """Each ``://userinfo@`` in order; where a raw-password match and a plain one start at
+    the same ``://``, the longer (the raw password's) wins."""
+    longest: dict[int, re.Match[str]] = {}
+    plain = (*_USERINFO.finditer(text), *RAW_PASSWORD.finditer(text))
+    for match in (*plain, *ENCODED_USERINFO.finditer(text)):
+        kept = longest.get(match.start())
+        if kept is None or match.end() > kept.end():
+            longest[match.start()] = match
+    return [longest[start] for start in sorted(longest)]
+
+
+def after_scheme(text: str, match: re.Match[str]) -> bool:
+    """A scheme (``\\b[A-Za-z][A-Za-z0-9+.-]*``) ends where ``match``'s ``://`` starts: the
+    run of scheme characters before it holds a letter at a word boundary. Each run ends at
+    the ``/`` of an earlier ``://`` at the latest, so the walks back never overlap."""
+    start = match.start()
+    while start > 0 and text[start - 1] in _SCHEME_CHARS:
+        start -= 1
+    return _SCHEME_START.search(text, start, match.start()) is not None
+
+
+def authority_tail(text: str, start: int) -> int:
+    """Where the authority's last ``@`` after ``start`` ends it (``_AUTHORITY_TAIL``), else
+    ``start``."""
+    more = _AUTHORITY_TAIL.match(text, start)
+    return start if more is None else more.end()
