@@ -41,7 +41,7 @@ from mlenv.oci.read import read_base
 from mlenv.oci.write import write_layout
 from mlenv.tarball import Entry, write_layer
 from tests.support.cli import run_mlenv
-from tests.support.golden import golden_project
+from tests.support.golden import fetched_golden
 from tests.support.images import write_image
 
 pytestmark = pytest.mark.hostile
@@ -53,12 +53,7 @@ PREFIX = "/opt/mlenv/golden"  # the golden project's default prefix
 
 @pytest.fixture(scope="module")
 def template(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
-    root = tmp_path_factory.mktemp("template")
-    project = golden_project(root / "project")
-    env = {"MLENV_CACHE_DIR": str(root / "cache"), "SOURCE_DATE_EPOCH": ""}
-    result = run_mlenv(["fetch"], project, env)
-    assert result.returncode == 0, result.stderr
-    return project, env
+    return fetched_golden(tmp_path_factory.mktemp("template"))
 
 
 @pytest.fixture

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import platform
-import time
 from pathlib import Path
 
 import pytest
@@ -35,7 +34,7 @@ from mlenv.outputs import read_record as read_record_bytes
 from mlenv.tarball import Entry
 from tests.support import build_records
 from tests.support.cli import run_mlenv
-from tests.support.golden import golden_project
+from tests.support.golden import fetched_golden, golden_project
 from tests.support.images import write_image
 
 pytestmark = pytest.mark.hostile
@@ -80,20 +79,13 @@ def test_escapes_of_the_same_text_read_as_that_text() -> None:
 def test_a_200_mb_record_is_refused_before_it_is_read(tmp_path: Path) -> None:
     with open(tmp_path / "build.json", "wb") as handle:
         handle.truncate(200 << 20)  # sparse: no disk used
-    started = time.monotonic()
     with pytest.raises(ValueError, match=f"over {MAX_RECORD} bytes"):
         read_record_bytes(tmp_path, "build.json")
-    assert time.monotonic() - started < 1.0
 
 
 @pytest.fixture(scope="module")
 def fetched(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
-    root = tmp_path_factory.mktemp("golden89")
-    project = golden_project(root / "project")
-    env = {"MLENV_CACHE_DIR": str(root / "cache"), "SOURCE_DATE_EPOCH": ""}
-    result = run_mlenv(["fetch"], project, env)
-    assert result.returncode == 0, result.stderr
-    return project, env
+    return fetched_golden(tmp_path_factory.mktemp("golden89"))
 
 
 @pytest.mark.parametrize(

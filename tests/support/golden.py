@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.support.cli import run_mlenv
+
 ROOT = Path(__file__).resolve().parents[2]
 GOLDEN = ROOT / "fixtures" / "golden"
 
@@ -17,6 +19,17 @@ GOLDEN = ROOT / "fixtures" / "golden"
 def golden_project(where: Path) -> Path:
     shutil.copytree(GOLDEN, where)
     return where
+
+
+def fetched_golden(root: Path) -> tuple[Path, dict[str, str]]:
+    """The golden project under ``root`` with its artifacts fetched into ``root/cache``, and
+    the environment that names that cache (``SOURCE_DATE_EPOCH`` unset, so the lock's own
+    epoch decides): what a test that builds on it runs mlenv with."""
+    project = golden_project(root / "project")
+    env = {"MLENV_CACHE_DIR": str(root / "cache"), "SOURCE_DATE_EPOCH": ""}
+    result = run_mlenv(["fetch"], project, env)
+    assert result.returncode == 0, result.stderr
+    return project, env
 
 
 def build(project: Path, cache: Path, *extra: str, env: dict[str, str] | None = None,
