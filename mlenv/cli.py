@@ -255,7 +255,7 @@ def export(session: Session, fmt: str, platform: str | None, output: Path | None
 
     if output is not None:  # before any work
         check_output(output, EXPORT_FILE, keep=export_keep(session))
-    text = render_export(session, fmt, platform)
+    text = render_export(session, fmt, platform, output)
     if output is None:
         _echo(text, nl=False)
     else:

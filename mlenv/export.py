@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import posixpath
 import re
 import shlex
 from typing import Any
@@ -94,8 +95,28 @@ def _notes(package: LockedPackage) -> list[str]:
     return found
 
 
-def pylock_toml(lock: Lock) -> str:
-    """PEP 751 ``pylock.toml``; one entry per platform, told apart by markers."""
+def _wheel_entry(package: LockedPackage, manifest_dir: str) -> dict[str, Any]:
+    """A ``[[packages.wheels]]`` table. A wheel from a relative find-links directory is locked
+    as a path from the manifest's directory: PEP 751 says ``url`` is a URL and ``path`` is
+    relative to the lock file, so it is written as ``path`` from the pylock file (``url =
+    "wheels/x.whl"`` made uv refuse the whole file)."""
+    where: dict[str, Any]
+    if "://" in package.url:
+        where = {"url": package.url}
+    else:
+        where = {"path": posixpath.normpath(posixpath.join(manifest_dir, package.url))}
+    return {
+        "name": package.filename,
+        **where,
+        "size": package.size,
+        "hashes": {"sha256": package.sha256},
+    }
+
+
+def pylock_toml(lock: Lock, manifest_dir: str = ".") -> str:
+    """PEP 751 ``pylock.toml``; one entry per platform, told apart by markers.
+    ``manifest_dir``: the manifest's directory as a POSIX path from the pylock file's."""
+    find_links = set(lock.target.find_links)
     packages: list[dict[str, Any]] = []
     for locked in lock.platforms:
         marker = by_name(locked.platform).marker
@@ -105,18 +126,13 @@ def pylock_toml(lock: Lock) -> str:
                 entry["marker"] = marker
             if package.requires_python:
                 entry["requires-python"] = package.requires_python
-            entry["index"] = package.index
+            if package.index not in find_links and "://" in package.index:
+                # PEP 751: the base URL of a simple-API index; a find-links directory is none
+                entry["index"] = package.index
             flags = {key: True for key, on in _flags(package) if on}
             if flags:  # PEP 751 has no yanked key for packages: tool data, under mlenv
                 entry["tool"] = {"mlenv": flags}
-            entry["wheels"] = [
-                {
-                    "name": package.filename,
-                    "url": package.url,
-                    "size": package.size,
-                    "hashes": {"sha256": package.sha256},
-                }
-            ]
+            entry["wheels"] = [_wheel_entry(package, manifest_dir)]
             packages.append(entry)
     packages.sort(key=lambda e: (e["name"], e.get("marker", "")))
     document: dict[str, Any] = {

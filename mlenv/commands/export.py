@@ -24,8 +24,11 @@ def export_keep(session: Session) -> dict[str, Path]:
     }
 
 
-def render_export(session: Session, fmt: str, platform: str | None) -> str:
-    """The fresh lock rendered as ``fmt`` (for ``platform``, else the lock's first)."""
+def render_export(
+    session: Session, fmt: str, platform: str | None, output: Path | None = None
+) -> str:
+    """The fresh lock rendered as ``fmt`` (for ``platform``, else the lock's first);
+    ``output``: where it is written (None: stdout, read as the working directory)."""
     from mlenv.conda.export import conda_lock_yml, explicit_spec
     from mlenv.export import pylock_toml, requirements_txt
 
@@ -36,7 +39,9 @@ def render_export(session: Session, fmt: str, platform: str | None) -> str:
     if fmt == "requirements":
         return requirements_txt(lock_, chosen)
     if fmt == "pylock":
-        return pylock_toml(lock_)
+        beside = (output.absolute().parent if output is not None else Path.cwd()).resolve()
+        manifest_dir = session.manifest_path.absolute().parent.resolve()
+        return pylock_toml(lock_, Path(os.path.relpath(manifest_dir, beside)).as_posix())
     if fmt == "cyclonedx":
         return _sbom(session, manifest, lock_, platform)
     if fmt == "k8s-affinity":
