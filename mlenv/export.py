@@ -21,8 +21,10 @@ class ExportError(MlenvError):
     """The lock holds something the chosen format cannot say as it is."""
 
 
-def requirements_txt(lock: Lock, platform: str) -> str:
-    """pip-tools style: installable with ``pip install --require-hashes --no-deps -r``."""
+def requirements_txt(lock: Lock, platform: str, manifest_dir: str = ".") -> str:
+    """pip-tools style: installable with ``pip install --require-hashes --no-deps -r``.
+    ``manifest_dir``: the manifest's directory as a POSIX path from the file's, which a
+    relative find-links directory is rebased on (pip reads it from the file's directory)."""
     locked = lock.platform(platform)
     lines = [
         "# Exported by `mlenv export --format requirements` from mlenv.lock",
@@ -35,7 +37,7 @@ def requirements_txt(lock: Lock, platform: str) -> str:
         urls = [("--index-url", index_url), *(("--extra-index-url", url) for url in extra)]
     else:
         urls = []
-    urls += [("--find-links", location) for location in target.find_links]
+    urls += [("--find-links", _from(manifest_dir, place)) for place in target.find_links]
     lines += [] if target.indexes else ["--no-index"]
     lines += [_pip_option(flag, value) for flag, value in urls]
     lines += _source_lines(lock)
@@ -44,6 +46,14 @@ def requirements_txt(lock: Lock, platform: str) -> str:
         lines.append(f"{package.name}=={package.version} \\")
         lines.append(f"    --hash=sha256:{package.sha256}")
     return "\n".join(lines) + "\n"
+
+
+def _from(manifest_dir: str, location: str) -> str:
+    """A find-links location as the exported file names it: a URL as it is, a path from the
+    manifest's directory rebased on the file's (an absolute path stays itself)."""
+    if "://" in location:
+        return location
+    return posixpath.normpath(posixpath.join(manifest_dir, location))
 
 
 def _source_lines(lock: Lock) -> list[str]:
@@ -104,7 +114,7 @@ def _wheel_entry(package: LockedPackage, manifest_dir: str) -> dict[str, Any]:
     if "://" in package.url:
         where = {"url": package.url}
     else:
-        where = {"path": posixpath.normpath(posixpath.join(manifest_dir, package.url))}
+        where = {"path": _from(manifest_dir, package.url)}
     return {
         "name": package.filename,
         **where,

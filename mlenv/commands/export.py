@@ -36,12 +36,15 @@ def render_export(
     lock_ = session.load_lock()
     lockfile.check_fresh(lock_, manifest, str(session.lock_path))
     chosen = platform or lock_.target.platforms[0]
+    # a relative find-links directory is the manifest's; pip reads one from the requirements
+    # file's directory (then the working directory's), PEP 751 from the pylock file's
+    beside = (output.absolute().parent if output is not None else Path.cwd()).resolve()
+    manifest_dir = session.manifest_path.absolute().parent.resolve()
+    relative = Path(os.path.relpath(manifest_dir, beside)).as_posix()
     if fmt == "requirements":
-        return requirements_txt(lock_, chosen)
+        return requirements_txt(lock_, chosen, relative)
     if fmt == "pylock":
-        beside = (output.absolute().parent if output is not None else Path.cwd()).resolve()
-        manifest_dir = session.manifest_path.absolute().parent.resolve()
-        return pylock_toml(lock_, Path(os.path.relpath(manifest_dir, beside)).as_posix())
+        return pylock_toml(lock_, relative)
     if fmt == "cyclonedx":
         return _sbom(session, manifest, lock_, platform)
     if fmt == "k8s-affinity":

@@ -126,21 +126,25 @@ def _uv_install(venv: Path, cwd: Path, *args: str) -> dict[str, str]:
     return _frozen(_run([uv, "pip", "freeze"], cwd, VIRTUAL_ENV=str(venv)))
 
 
+@pytest.mark.parametrize("output", ["requirements.txt", "out/sub/requirements.txt"])
 def test_requirements_export_installs_the_locked_set_with_pip(
-    world: tuple[Path, dict[str, str]],
+    world: tuple[Path, dict[str, str]], output: str
 ) -> None:
     """Extras resolved into their own pins, markers evaluated for the target (winonly and
     oldpy are not in the lock), the local version and ``Foo_Bar.baz`` pinned as pip matches
-    them, both indexes and the relative find-links directory carried."""
+    them, both indexes and the relative find-links directory carried: rebased on the file's
+    directory, where pip looks for it (``--find-links 'wheels dir'`` written to out/sub/ sent
+    pip to out/sub/wheels dir, then to its working directory, and flpkg was not found)."""
     project, env = world
-    out = run_mlenv(["export", "--format", "requirements", "-o", "requirements.txt"], project, env)
+    (project / output).parent.mkdir(parents=True, exist_ok=True)
+    out = run_mlenv(["export", "--format", "requirements", "-o", output], project, env)
     assert out.returncode == 0, out.stderr
     _tool("pip")
-    venv = project.parent / "pip-venv"
+    venv = project.parent / f"pip-venv-{output.count('/')}"
     elsewhere = project.parent / "elsewhere"
     _run([sys.executable, "-m", "venv", str(venv)], elsewhere)
     python = str(venv / "bin" / "python")
-    requirements = str(project / "requirements.txt")
+    requirements = str(project / output)
     _run(
         [python, "-m", "pip", "install", "-q", "--require-hashes", "--no-deps", "-r", requirements],
         elsewhere,
