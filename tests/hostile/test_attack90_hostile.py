@@ -1,0 +1,227 @@
+"""Attack 90: resolving under the exchange deadline, each address in turn, and proxy failures.
+
+- ``exchange._Backend.connect_tcp`` went on to a host's next address only when the first
+  refused: one that never answered (IPv6 first where IPv6 is dropped on the way, a firewall
+  that drops SYNs) raised ``ConnectTimeout`` and the next address was never tried; the index
+  client then retried the same dead address. Now a connect timeout moves on too.
+- ``dns.addresses`` started a thread for each call: 200 fetches of one host whose resolver
+  stalls left 200 threads blocked in C. A caller now waits on the resolution under way.
+- What stays as it was, asserted so it does not change: a valid proxy that refuses, answers
+  502 or hangs up is retried (only an unusable proxy URL fails at once), and a resolver's
+  failure (``EAI_AGAIN``, ``EAI_NONAME``) or an empty answer is a retried connect error.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.server
+import socket
+import ssl
+import threading
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from mlenv.dns import Resolver, addresses
+from mlenv.exchange import DeadlineTransport
+from mlenv.index.http import HttpClient, HttpError
+from mlenv.proxy import ProxyRouter
+from tests.support.forward_proxy import ForwardProxy
+
+_VARIABLES = ("http_proxy", "https_proxy", "all_proxy", "no_proxy")
+BLANK = dict.fromkeys((*_VARIABLES, *(v.upper() for v in _VARIABLES)), "")
+
+
+class _Answer(http.server.BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        body = b"<html>pkgs</html>"
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def dropped_then_answered() -> Iterator[int]:
+    """A port at which 127.0.0.1 never answers a connect (a listener whose accept queue is full:
+    the kernel drops each new SYN, as a network that drops IPv6 does) and 127.0.0.2 serves."""
+    black = socket.socket()
+    black.bind(("127.0.0.1", 0))
+    black.listen(0)
+    port = black.getsockname()[1]
+    queued = []
+    for _ in range(3):
+        filler = socket.socket()
+        filler.setblocking(False)
+        with contextlib.suppress(BlockingIOError):  # queued, never accepted
+            filler.connect(("127.0.0.1", port))
+        queued.append(filler)
+    server = http.server.HTTPServer(("127.0.0.2", port), _Answer)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        probe = socket.socket()
+        probe.settimeout(0.5)
+        with pytest.raises(TimeoutError):  # the premise: 127.0.0.1 drops the connect
+            probe.connect(("127.0.0.1", port))
+        probe.close()
+        yield port
+    finally:
+        server.shutdown()
+        server.server_close()
+        for filler in queued:
+            filler.close()
+        black.close()
+
+
+def test_an_address_that_never_answers_gives_way_to_the_next(dropped_then_answered: int) -> None:
+    """Before: ``ConnectTimeout`` after the first address, the second never tried."""
+    port = dropped_then_answered
+    transport = DeadlineTransport(resolve=lambda host, port: ["127.0.0.1", "127.0.0.2"])
+    started = time.monotonic()
+    with httpx.Client(transport=transport, timeout=httpx.Timeout(30, connect=1)) as client:
+        answer = client.get(f"http://pkgs.test:{port}/simple/")
+    assert answer.status_code == 200 and answer.text == "<html>pkgs</html>"
+    assert 0.9 < time.monotonic() - started < 5, "one connect timeout, then the next address"
+
+
+def test_the_index_client_reaches_the_second_address_in_its_first_attempt(
+    dropped_then_answered: int,
+) -> None:
+    slept: list[float] = []
+    client = HttpClient(
+        transport=DeadlineTransport(resolve=lambda host, port: ["127.0.0.1", "127.0.0.2"]),
+        connect_timeout=1,
+        sleep=slept.append,
+    )
+    with client:
+        answer = client.get(f"http://pkgs.test:{dropped_then_answered}/simple/")
+    assert answer.content == b"<html>pkgs</html>" and slept == []
+
+
+def test_every_address_silent_is_still_a_connect_timeout(dropped_then_answered: int) -> None:
+    transport = DeadlineTransport(resolve=lambda host, port: ["127.0.0.1", "127.0.0.1"])
+    started = time.monotonic()
+    with (
+        httpx.Client(transport=transport, timeout=httpx.Timeout(30, connect=0.5)) as client,
+        pytest.raises(httpx.ConnectTimeout),
+    ):
+        client.get(f"http://pkgs.test:{dropped_then_answered}/simple/")
+    assert time.monotonic() - started > 0.9, "each address was given its connect timeout"
+
+
+def _resolve_threads() -> int:
+    return sum(thread.name.startswith("mlenv-resolve ") for thread in threading.enumerate())
+
+
+def test_stalled_resolutions_of_one_host_share_one_thread() -> None:
+    """Before: 200 callers against a resolver that never answers left 200 threads."""
+    released = threading.Event()
+    asked: list[str] = []
+
+    def stalled(host: str, port: int) -> list[str]:
+        asked.append(host)
+        released.wait(30)
+        return ["127.0.0.1"]
+
+    before = _resolve_threads()
+    try:
+        results: list[list[str] | None] = []
+        callers = [
+            threading.Thread(
+                target=lambda: results.extend(
+                    addresses(stalled, "stalled.example", 443, 0.05) for _ in range(25)
+                )
+            )
+            for _ in range(8)
+        ]
+        for caller in callers:
+            caller.start()
+        for caller in callers:
+            caller.join()
+        assert results == [None] * 200
+        assert _resolve_threads() - before == 1 and asked == ["stalled.example"]
+    finally:
+        released.set()
+    deadline = time.monotonic() + 5
+    while _resolve_threads() > before and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert _resolve_threads() == before
+
+
+def test_each_waiter_gets_the_shared_answer_and_the_next_call_asks_anew() -> None:
+    released = threading.Event()
+    asked: list[str] = []
+
+    def slow(host: str, port: int) -> list[str]:
+        asked.append(host)
+        released.wait(10)
+        return ["192.0.2.7"]
+
+    results: list[list[str] | None] = []
+    waiters = [
+        threading.Thread(target=lambda: results.append(addresses(slow, "slow.example", 80, 10)))
+        for _ in range(20)
+    ]
+    for waiter in waiters:
+        waiter.start()
+    time.sleep(0.2)
+    released.set()
+    for waiter in waiters:
+        waiter.join()
+    assert results == [["192.0.2.7"]] * 20 and asked == ["slow.example"]
+    assert addresses(slow, "slow.example", 80, 10) == ["192.0.2.7"]
+    assert asked == ["slow.example"] * 2, "an answer is not kept past its resolution"
+
+
+def _failing(error: OSError | None) -> Resolver:
+    def resolve(host: str, port: int) -> list[str]:
+        if error is not None:
+            raise error
+        return []
+
+    return resolve
+
+
+@pytest.mark.parametrize(
+    ("error", "said"),
+    [
+        (socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution"), "Temporary"),
+        (socket.gaierror(socket.EAI_NONAME, "Name or service not known"), "not known"),
+        (None, "resolves to no address"),
+    ],
+)
+def test_a_resolver_failure_is_retried_as_a_connect_error(error: OSError | None, said: str) -> None:
+    """As httpcore's own ``getaddrinfo`` failure was before ``mlenv.dns``: a name that is not
+    known may be known once a VPN is up, as uv's client retries a connect error too."""
+    slept: list[float] = []
+    resolve = _failing(error)
+    client = HttpClient(transport=DeadlineTransport(resolve=resolve), retries=2, sleep=slept.append)
+    with client, pytest.raises(HttpError) as caught:
+        client.get("http://nowhere.example/simple/")
+    assert slept == [0.5, 1.0] and caught.value.transient is True
+    assert "ConnectError" in str(caught.value) and said in str(caught.value)
+
+
+@pytest.mark.parametrize("mode", ["502", "close"])
+def test_a_valid_proxy_that_fails_is_retried_and_its_password_hidden(mode: str) -> None:
+    """Attack 84 fails an unusable proxy URL at once; a usable one answering 502 to CONNECT or
+    hanging up is retried as before, each attempt reaching the proxy."""
+    with ForwardProxy(mode=mode) as proxy:
+        env = {**BLANK, "HTTPS_PROXY": proxy.url_with("corp", "s3cr%40t-pw")}
+        slept: list[float] = []
+        client = HttpClient(
+            transport=ProxyRouter(ssl.create_default_context(), env), retries=2, sleep=slept.append
+        )
+        with client, pytest.raises(HttpError) as caught:
+            client.get("https://pkgs.example/simple/")
+        assert proxy.targets() == ["pkgs.example:443"] * 3
+    assert slept == [0.5, 1.0] and caught.value.transient is True
+    text = f"{caught.value}\n{caught.value.hint}"
+    assert "via proxy http://***@127.0.0.1:" in text
+    assert "s3cr" not in text and "corp" not in text
