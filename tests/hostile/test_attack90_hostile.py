@@ -6,6 +6,9 @@
   client then retried the same dead address. Now a connect timeout moves on too.
 - ``dns.addresses`` started a thread for each call: 200 fetches of one host whose resolver
   stalls left 200 threads blocked in C. A caller now waits on the resolution under way.
+- ``errors.printable`` cut a text to its limit before the message was redacted: a lock entry's
+  URL holding a userinfo longer than 200 characters (a 250-character access token before its
+  '@') lost its '@' and showed the token's first 170 characters. It redacts before it cuts.
 - What stays as it was, asserted so it does not change: a valid proxy that refuses, answers
   502 or hangs up is retried (only an unusable proxy URL fails at once), and a resolver's
   failure (``EAI_AGAIN``, ``EAI_NONAME``) or an empty answer is a retried connect error.
@@ -25,10 +28,13 @@ import httpx
 import pytest
 
 from mlenv.dns import Resolver, addresses
+from mlenv.errors import ProblemsError, printable
 from mlenv.exchange import DeadlineTransport
 from mlenv.index.http import HttpClient, HttpError
+from mlenv.lockfile import LockedPlatform, consistency_problems
 from mlenv.proxy import ProxyRouter
 from tests.support.forward_proxy import ForwardProxy
+from tests.support.locks import package, sample
 
 _VARIABLES = ("http_proxy", "https_proxy", "all_proxy", "no_proxy")
 BLANK = dict.fromkeys((*_VARIABLES, *(v.upper() for v in _VARIABLES)), "")
@@ -225,3 +231,29 @@ def test_a_valid_proxy_that_fails_is_retried_and_its_password_hidden(mode: str) 
     text = f"{caught.value}\n{caught.value.hint}"
     assert "via proxy http://***@127.0.0.1:" in text
     assert "s3cr" not in text and "corp" not in text
+
+
+_TOKEN = "ya29." + "a0AfH6SMBx" * 25  # a Google access token's shape: 255 characters
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        f"https://oauth2accesstoken:{_TOKEN}@us-python.pkg.dev/p/r/app-1.0-py3-none-any.whl\x07",
+        f"https://h.example/a?next=https%3A%2F%2Fu%3A{_TOKEN}%40h%2Fapp-1.0-py3-none-any.whl\x07",
+    ],
+    ids=["userinfo", "encoded-userinfo"],
+)
+def test_a_long_secret_in_a_lock_url_is_hidden_before_the_message_is_cut(url: str) -> None:
+    """The lock reader names a URL holding a control character (``printable``, 200 characters):
+    cut first, the userinfo's '@' was past the cut and 170 characters of the token showed."""
+    lock = sample()
+    entry = package("app", url=url)
+    lock = lock.with_platforms(
+        [LockedPlatform("linux-64", (entry, *lock.platforms[0].packages[1:]))]
+    )
+    problems = consistency_problems(lock)
+    shown = str(ProblemsError("mlenv.lock: problems", problems))
+    assert "holds control characters" in shown, shown
+    assert "a0AfH6SMBx" not in shown, shown
+    assert "***" in printable(url)
