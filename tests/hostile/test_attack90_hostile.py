@@ -9,6 +9,9 @@
 - ``errors.printable`` cut a text to its limit before the message was redacted: a lock entry's
   URL holding a userinfo longer than 200 characters (a 250-character access token before its
   '@') lost its '@' and showed the token's first 170 characters. It redacts before it cuts.
+- A usage error (click's) was printed as click wrote it, unredacted, where ``--log-format json``
+  redacts it: ``mlenv lock https://user:pw@host/simple`` (an index URL given as an argument)
+  echoed the password in "Got unexpected extra argument (...)".
 - What stays as it was, asserted so it does not change: a valid proxy that refuses, answers
   502 or hangs up is retried (only an unusable proxy URL fails at once), and a resolver's
   failure (``EAI_AGAIN``, ``EAI_NONAME``) or an empty answer is a retried connect error.
@@ -23,6 +26,7 @@ import ssl
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -33,6 +37,7 @@ from mlenv.exchange import DeadlineTransport
 from mlenv.index.http import HttpClient, HttpError
 from mlenv.lockfile import LockedPlatform, consistency_problems
 from mlenv.proxy import ProxyRouter
+from tests.support.cli import run_mlenv
 from tests.support.forward_proxy import ForwardProxy
 from tests.support.locks import package, sample
 
@@ -257,3 +262,20 @@ def test_a_long_secret_in_a_lock_url_is_hidden_before_the_message_is_cut(url: st
     assert "holds control characters" in shown, shown
     assert "a0AfH6SMBx" not in shown, shown
     assert "***" in printable(url)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["lock", "https://alice:s3cret-pw@pkgs.example/simple"],
+        ["--log-format", "https://alice:s3cret-pw@pkgs.example/simple", "lock"],
+        ["fetch", "--jobs", "https://alice:s3cret-pw@pkgs.example/simple"],
+    ],
+    ids=["extra-argument", "choice", "int"],
+)
+def test_a_usage_error_quoting_a_url_hides_its_password(tmp_path: Path, args: list[str]) -> None:
+    result = run_mlenv(args, tmp_path)
+    assert result.returncode == 1, result.stderr
+    assert "Error: " in result.stderr and "Usage: mlenv" in result.stderr, result.stderr
+    assert "https://***@pkgs.example/simple" in result.stderr, result.stderr
+    assert "s3cret" not in result.stderr + result.stdout
