@@ -12,6 +12,8 @@
 - A usage error (click's) was printed as click wrote it, unredacted, where ``--log-format json``
   redacts it: ``mlenv lock https://user:pw@host/simple`` (an index URL given as an argument)
   echoed the password in "Got unexpected extra argument (...)".
+- An Akamai token (``?hdnts=exp=1~acl=/*~hmac=S``: fields joined by ``~`` inside one parameter
+  whose name is the CDN's choice) showed its ``hmac``; ``~`` starts a parameter now.
 - What stays as it was, asserted so it does not change: a valid proxy that refuses, answers
   502 or hangs up is retried (only an unusable proxy URL fails at once), and a resolver's
   failure (``EAI_AGAIN``, ``EAI_NONAME``) or an empty answer is a retried connect error.
@@ -37,6 +39,7 @@ from mlenv.exchange import DeadlineTransport
 from mlenv.index.http import HttpClient, HttpError
 from mlenv.lockfile import LockedPlatform, consistency_problems
 from mlenv.proxy import ProxyRouter
+from mlenv.redaction import redact, redact_urls
 from tests.support.cli import run_mlenv
 from tests.support.forward_proxy import ForwardProxy
 from tests.support.locks import package, sample
@@ -279,3 +282,23 @@ def test_a_usage_error_quoting_a_url_hides_its_password(tmp_path: Path, args: li
     assert "Error: " in result.stderr and "Usage: mlenv" in result.stderr, result.stderr
     assert "https://***@pkgs.example/simple" in result.stderr, result.stderr
     assert "s3cret" not in result.stderr + result.stdout
+
+
+@pytest.mark.parametrize(
+    ("url", "kept"),
+    [
+        (
+            "https://cdn.example/w.whl?hdnts=exp=1700000000~acl=/*~hmac=9f3e2a",
+            "exp=1700000000~acl=/*~hmac=",
+        ),
+        ("https://cdn.example/w.whl?st=1~exp=2~hmac=9f3e2a&x=1", "st=1~exp=2~hmac="),
+    ],
+)
+def test_an_akamai_token_hides_its_hmac(url: str, kept: str) -> None:
+    for shown in (redact(url), redact_urls(url)):
+        assert "9f3e2a" not in shown and kept + "***" in shown, shown
+
+
+def test_a_tilde_path_is_no_parameter() -> None:
+    url = "https://h.example/~alice/simple/app/?page=2"
+    assert redact(url) == url and redact_urls(url) == url
