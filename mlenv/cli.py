@@ -7,6 +7,7 @@ stdout, diagnostics to stderr.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import sys
@@ -756,8 +757,10 @@ def exit_status(exc: Exception | KeyboardInterrupt, argv: Sequence[str]) -> int:
         return 130
     if isinstance(exc, click.ClickException):
         hint = _usage_hint(exc)
-        if not _json_log(argv):
-            exc.show()
+        if not _json_log(argv):  # click quotes the value typed: an index URL's password too
+            shown = io.StringIO()
+            exc.show(file=shown)
+            _echo(redact(shown.getvalue()), err=True, nl=False)
             if hint:
                 _echo(f"  hint: {hint}", err=True)
         else:

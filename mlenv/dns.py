@@ -23,6 +23,46 @@ def system_resolver(host: str, port: int) -> list[str]:
     return list(dict.fromkeys(str(info[4][0]) for info in found))
 
 
+class _Lookup:
+    """One resolution under way: its answer (addresses or the resolver's error) once done."""
+
+    __slots__ = ("answer", "done")
+
+    def __init__(self) -> None:
+        self.answer: list[list[str] | Exception] = []
+        self.done = threading.Event()
+
+
+# The resolutions under way, by resolver, host and port: a caller asking what another already
+# waits for waits for that one. Before, each asked anew, and a resolver that never answers
+# left a thread behind per request (200 parallel fetches of one stalled host: 200 threads).
+_UNDER_WAY: dict[tuple[Resolver, str, int], _Lookup] = {}
+_UNDER_WAY_LOCK = threading.Lock()
+
+
+def _lookup(resolve: Resolver, host: str, port: int) -> _Lookup:
+    """The resolution of ``host`` under way, or a new one started in a daemon thread."""
+    key = (resolve, host, port)
+    with _UNDER_WAY_LOCK:
+        lookup = _UNDER_WAY.get(key)
+        if lookup is not None:
+            return lookup
+        lookup = _UNDER_WAY[key] = _Lookup()
+
+    def run() -> None:
+        try:
+            lookup.answer.append(resolve(host, port))
+        except Exception as error:  # raised in each caller's thread, as if resolved there
+            lookup.answer.append(error)
+        finally:
+            with _UNDER_WAY_LOCK:  # the next caller asks anew: an answer is not kept
+                _UNDER_WAY.pop(key, None)
+            lookup.done.set()
+
+    threading.Thread(target=run, name=f"mlenv-resolve {host}", daemon=True).start()
+    return lookup
+
+
 def addresses(resolve: Resolver, host: str, port: int, seconds: float | None) -> list[str] | None:
     """``host``'s addresses by ``resolve`` within ``seconds`` (None: no limit), or None when it
     has not answered by then; an address literal is its own, no thread started. A resolver's
@@ -33,19 +73,10 @@ def addresses(resolve: Resolver, host: str, port: int, seconds: float | None) ->
         return [str(ipaddress.ip_address(host))]
     except ValueError:
         pass
-    answer: list[list[str] | Exception] = []
-
-    def run() -> None:
-        try:
-            answer.append(resolve(host, port))
-        except Exception as error:  # raised in the caller's thread, as if resolved there
-            answer.append(error)
-
-    worker = threading.Thread(target=run, name=f"mlenv-resolve {host}", daemon=True)
-    worker.start()
-    worker.join(seconds)
-    if not answer:  # the thread stays blocked in C until the resolver gives up: harmless
-        return None
+    lookup = _lookup(resolve, host, port)
+    if not lookup.done.wait(seconds):  # the thread stays blocked in C until the resolver gives
+        return None  # up: harmless, and one a name however many callers wait (``_lookup``)
+    answer = lookup.answer
     if isinstance(answer[0], OSError):
         raise httpcore.ConnectError(str(answer[0]))
     if isinstance(answer[0], Exception):  # a name IDNA cannot spell (UnicodeError): the caller's

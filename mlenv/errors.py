@@ -16,8 +16,11 @@ from mlenv.redaction import redact
 
 def printable(value: object, limit: int = 200) -> str:
     """Text a remote party chose (a registry's error message), safe to show: at most ``limit``
-    characters, control characters (terminal escape sequences, newlines) as ``?``."""
-    text = str(value)
+    characters, control characters (terminal escape sequences, newlines) as ``?``, and its
+    secrets hidden before it is cut (``redact``): cut first, a userinfo longer than ``limit``
+    (a 250-character access token before its '@') lost the '@' that marks it, and its start
+    was shown."""
+    text = redact(str(value))
     shown = "".join(char if char.isprintable() else "?" for char in text[:limit])
     return shown + ("..." if len(text) > limit else "")
 

@@ -11,7 +11,7 @@ the server paces its bytes, with no watchdog thread. A body is bounded after tha
 reader (``cache.download._chunks``, the registry's ``auth.bound_answer``).
 
 A host name is resolved under the deadline too (``mlenv.dns``), then each address it gave is
-connected to in turn.
+connected to in turn, the next one after a refusal or a connect timeout.
 
 The deadline lives in a context variable set by ``DeadlineTransport.handle_request`` for the
 one request it sends in this thread; a pooled connection reused by the next request meets that
@@ -232,7 +232,7 @@ class _Backend(httpcore.NetworkBackend):
         local_address: str | None = None,
         socket_options: Any = None,
     ) -> httpcore.NetworkStream:
-        failure: httpcore.ConnectError | None = None
+        failure: httpcore.ConnectError | httpcore.ConnectTimeout | None = None
         for address in _resolved(self._resolve, host, port, timeout):
             exchange, budget = _budget(timeout)
             if exchange is not None:
@@ -242,7 +242,9 @@ class _Backend(httpcore.NetworkBackend):
                     inner = self._inner.connect_tcp(
                         address, port, budget, local_address, socket_options
                     )
-            except httpcore.ConnectError as error:  # the next address may answer
+            # the next address may answer: one that refuses, and one that never answers (IPv6
+            # first where IPv6 is dropped on the way); the exchange's deadline ends the walk
+            except (httpcore.ConnectError, httpcore.ConnectTimeout) as error:
                 failure = error
                 continue
             return _Stream(inner)

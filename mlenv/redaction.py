@@ -24,8 +24,9 @@ from mlenv.redaction_userinfo import userinfo_matches as _userinfo_matches
 # it is judged decoded. A fragment holds parameters too (``#access_token=``), a path segment
 # (``;jsessionid=``), and JSON's escaped ``\u0026`` (Go's encoder writes every '&' so) starts
 # one. A name may be bracketed as PHP and Rails read arrays and nested keys (``token[]=``,
-# ``user[password]=``, ``access_token%5B%5D=``): each of its segments is judged.
-_PARAM_NAME = re.compile(r"(?:[?&;#]|\\{1,2}u0026)([\w.%\[\]-]*)=")
+# ``user[password]=``, ``access_token%5B%5D=``): each of its segments is judged. Akamai's token
+# joins its fields with ``~`` in one parameter of any name (``?hdnts=exp=1~acl=/*~hmac=S``).
+_PARAM_NAME = re.compile(r"(?:[?&;#~]|\\{1,2}u0026)([\w.%\[\]-]*)=")
 _BRACKETS = re.compile(r"[\[\]]+")
 _PERCENT = re.compile(r"%([0-9A-Fa-f]{2})")
 # The rule, by name (a word is what ``_``, ``.`` or ``-`` separate):
