@@ -145,12 +145,20 @@ def _byte_order_mark(lock: bytes) -> bytes:
     return b"\xef\xbb\xbf" + lock
 
 
+def _package_added(lock: bytes) -> bytes:
+    """A second copy of lib's pin, under another name."""
+    block = lock[lock.index(b'[[platform.linux-64.package]]\nname = "lib"') :]
+    return lock + b"\n" + block.replace(b'name = "lib"', b'name = "lib2"')
+
+
 def _inputs_hash_changed(lock: bytes) -> bytes:
     head, _, tail = lock.partition(b'inputs-hash = "sha256:')
     return head + b'inputs-hash = "sha256:' + (b"1" if tail[:1] == b"0" else b"0") + tail[1:]
 
 
-@pytest.mark.parametrize("edit", [_pin_moved, _byte_order_mark, _inputs_hash_changed])
+@pytest.mark.parametrize(
+    "edit", [_pin_moved, _byte_order_mark, _package_added, _inputs_hash_changed]
+)
 @pytest.mark.parametrize("args", [("--check",), ()])
 def test_a_lock_edited_by_hand_is_judged_as_by_an_empty_cache(
     tmp_path: Path, edit: Callable[[bytes], bytes], args: tuple[str, ...]
