@@ -32,6 +32,7 @@ from mlenv.lockfile import Lock
 from mlenv.oci.model import Descriptor, OciError
 from mlenv.oci.read import BaseImage, read_base
 from mlenv.platforms import NAMES
+from mlenv.redaction import redact
 from mlenv.userfiles import open_input
 
 LARGEST = 10
@@ -269,6 +270,7 @@ def inspect_image(path: Path, platform: str | None = None, largest: int = LARGES
                     owners.append(owner)
                     held += member.size
         created = history[index].get("created_by", "") if index < len(history) else ""
+        created = redact(created)  # a base image's `RUN curl https://u:TOKEN@...`, before any cut
         size = descriptor.size
         layers.append(LayerSize(index, descriptor.digest, created, size, installed, count))
     owner_of: dict[str, str] = {}
