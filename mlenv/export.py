@@ -5,7 +5,9 @@ from __future__ import annotations
 import posixpath
 import re
 import shlex
+from pathlib import PurePosixPath
 from typing import Any
+from urllib.parse import unquote
 
 import tomlkit
 from packaging.pylock import Pylock, PylockValidationError
@@ -21,10 +23,13 @@ class ExportError(MlenvError):
     """The lock holds something the chosen format cannot say as it is."""
 
 
-def requirements_txt(lock: Lock, platform: str, manifest_dir: str = ".") -> str:
+def requirements_txt(
+    lock: Lock, platform: str, manifest_dir: str = ".", manifest_root: str | None = None
+) -> str:
     """pip-tools style: installable with ``pip install --require-hashes --no-deps -r``.
     ``manifest_dir``: the manifest's directory as a POSIX path from the file's, which a
-    relative find-links directory is rebased on (pip reads it from the file's directory)."""
+    relative find-links directory is rebased on (pip reads it from the file's directory);
+    ``manifest_root``: the same directory, absolute, for a directory named with '#'."""
     locked = lock.platform(platform)
     lines = [
         "# Exported by `mlenv export --format requirements` from mlenv.lock",
@@ -37,7 +42,7 @@ def requirements_txt(lock: Lock, platform: str, manifest_dir: str = ".") -> str:
         urls = [("--index-url", index_url), *(("--extra-index-url", url) for url in extra)]
     else:
         urls = []
-    urls += [("--find-links", _from(manifest_dir, place)) for place in target.find_links]
+    urls += [("--find-links", _link(manifest_dir, manifest_root, p)) for p in target.find_links]
     lines += [] if target.indexes else ["--no-index"]
     lines += [_pip_option(flag, value) for flag, value in urls]
     lines += _source_lines(lock)
@@ -54,6 +59,16 @@ def _from(manifest_dir: str, location: str) -> str:
     if "://" in location:
         return location
     return posixpath.normpath(posixpath.join(manifest_dir, location))
+
+
+def _link(manifest_dir: str, manifest_root: str | None, location: str) -> str:
+    """A find-links location for a requirements file. uv reads a '#' as a comment's start even
+    inside quotes (``--find-links 'w#1'`` was ``w``), so a directory holding one is written as
+    its absolute file: URL, where it is ``%23`` and pip and uv both read it."""
+    shown = _from(manifest_dir, location)
+    if "#" not in shown or "://" in shown or manifest_root is None:
+        return shown
+    return PurePosixPath(_from(manifest_root, location)).as_uri()
 
 
 def _source_lines(lock: Lock) -> list[str]:
@@ -114,7 +129,9 @@ def _wheel_entry(package: LockedPackage, manifest_dir: str) -> dict[str, Any]:
     if "://" in package.url:
         where = {"url": package.url}
     else:
-        where = {"path": _from(manifest_dir, package.url)}
+        # the lock's reference escapes the directory's '%', '#' and '?' (drift.escaped_directory);
+        # a path is read as it is: "wh%20#1" sent uv to a directory named "wh %231"
+        where = {"path": _from(manifest_dir, unquote(package.url))}
     return {
         "name": package.filename,
         **where,

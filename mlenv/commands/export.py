@@ -38,11 +38,15 @@ def render_export(
     chosen = platform or lock_.target.platforms[0]
     # a relative find-links directory is the manifest's; pip reads one from the requirements
     # file's directory (then the working directory's), PEP 751 from the pylock file's
-    beside = (output.absolute().parent if output is not None else Path.cwd()).resolve()
+    given = output.absolute().parent if output is not None else Path.cwd()
     manifest_dir = session.manifest_path.absolute().parent.resolve()
-    relative = Path(os.path.relpath(manifest_dir, beside)).as_posix()
+    relative = Path(os.path.relpath(manifest_dir, given.resolve())).as_posix()
+    if Path(os.path.normpath(given / relative)).resolve() != manifest_dir:
+        # the file's directory is reached through a symlink: '..' read lexically from the path
+        # given (uv) and '..' read on disk (pip) part, so the manifest's directory is absolute
+        relative = manifest_dir.as_posix()
     if fmt == "requirements":
-        return requirements_txt(lock_, chosen, relative)
+        return requirements_txt(lock_, chosen, relative, manifest_dir.as_posix())
     if fmt == "pylock":
         return pylock_toml(lock_, relative)
     if fmt == "cyclonedx":
