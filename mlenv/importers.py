@@ -35,7 +35,7 @@ _IGNORED = {"--prefer-binary", "--only-binary", "--no-binary", "--trusted-host",
 _FLAGS = {"--prefer-binary", "--require-hashes", "--pre", "--no-index"}  # options without a value
 _SHORT = {"-r", "-c", "-i", "-f", "-e"}
 _PYPI = "https://pypi.org/simple"
-_URL = re.compile(r"(https?|file)://\S+")  # what [pypi] index URLs take (manifest._url)
+_URL = re.compile(r"(?i:https?|file)://\S+")  # what [pypi] index URLs take (manifest._url)
 _MAX_INCLUDES = 32  # -r nesting deeper than this is a cycle or a mistake
 
 

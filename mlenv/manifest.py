@@ -32,7 +32,7 @@ from mlenv.limits import parse_toml
 from mlenv.pep508 import requirement as parsed_requirement
 from mlenv.placement import judge_placement
 from mlenv.platforms import NAMES
-from mlenv.pypi_sources import Sources, hashed, read_sources
+from mlenv.pypi_sources import Sources, hashed, lower_scheme, read_sources
 from mlenv.redaction import redact_urls
 
 PYTHON_MINORS = tuple(f"3.{minor}" for minor in range(9, 16))
@@ -265,7 +265,8 @@ _ARCH = re.compile(r"sm_[0-9]{2,3}[af]?")
 _PROJECT = re.compile(r"[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?")
 _GLIBC = re.compile(r"2\.(\d{2})", re.ASCII)
 # Not in ASCII: there ``\S`` takes U+2028, U+00A0 and U+3000, which Unicode's refuses.
-_URL = re.compile(r"(https?|file)://\S+")
+# The scheme in any case (RFC 3986 3.1: HTTP:// is http://), lowered where it is kept.
+_URL = re.compile(r"(?i:https?|file)://\S+")
 _NONEMPTY = re.compile(r"\S.*")
 
 T = TypeVar("T")
@@ -634,9 +635,9 @@ def _conda(check: _Checker, table: Mapping[str, Any]) -> Conda:
 
 def _pypi(check: _Checker, table: Mapping[str, Any]) -> PyPI:
     strategy = check.choice(table, "pypi.index-strategy", INDEX_STRATEGIES, DEFAULT_STRATEGY)
-    index_url = check.string(table, "pypi.index-url", DEFAULT_INDEX, _url)
-    extra = check.string_list(table, "pypi.extra-index-urls", (), _url)
-    links = check.string_list(table, "pypi.find-links", (), _location)
+    index_url = lower_scheme(check.string(table, "pypi.index-url", DEFAULT_INDEX, _url))
+    extra = tuple(map(lower_scheme, check.string_list(table, "pypi.extra-index-urls", (), _url)))
+    links = tuple(map(lower_scheme, check.string_list(table, "pypi.find-links", (), _location)))
     raw = table.get("dependencies")
     sources = read_sources(
         table.get("sources"),

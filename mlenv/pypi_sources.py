@@ -84,8 +84,19 @@ def read_sources(
             report(key, f"{project} is also a direct URL requirement, which names its own file",
                    "drop the source or the URL")  # fmt: skip
             continue
-        found[project] = url
+        found[project] = lower_scheme(url)
     return tuple(sorted(found.items()))
+
+
+_SCHEME = re.compile(r"(?i:https?|file)(?=://)")
+
+
+def lower_scheme(url: str) -> str:
+    """``url`` with an http, https or file scheme in lower case (``HTTP://h/simple`` is
+    ``http://h/simple``): a scheme's case does not count (RFC 3986 3.1), and the lock and the
+    inputs hash record one spelling. Anything else (a directory path) is returned as it is."""
+    found = _SCHEME.match(url)
+    return url if found is None else found[0].lower() + url[found.end() :]
 
 
 def _plain(url: str) -> str:
