@@ -247,13 +247,18 @@ def lock(
     "default all).",
 )
 @click.option(
-    "-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write to a file."
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, allow_dash=True, path_type=Path),
+    help="Write to a file ('-': standard output, as without -o).",
 )
 @click.pass_obj
 def export(session: Session, fmt: str, platform: str | None, output: Path | None) -> None:
     """Write the lock in a format other tools read."""
     from mlenv.commands.export import EXPORT_FILE, export_keep, render_export
 
+    if output is not None and output.parts == ("-",):  # a file named "-" was written before
+        output = None
     if output is not None:  # before any work
         check_output(output, EXPORT_FILE, keep=export_keep(session))
     text = render_export(session, fmt, platform, output)

@@ -353,3 +353,15 @@ def test_a_lookup_given_up_by_one_caller_still_answers_a_later_longer_wait() -> 
     assert addresses(slow, host, 443, 5) == ["192.0.2.7"]
     assert time.monotonic() - started < 3 and asked == [host]
     timer.join()
+
+
+def test_output_dash_is_standard_output(world: tuple[Path, dict[str, str]]) -> None:
+    """Before: ``export -o -`` wrote a file named ``-`` in the working directory (and said
+    "wrote -"); '-' is standard output, read from the working directory as without -o."""
+    root, env = world
+    args = ["-m", f"../{MANIFEST}", "export", "--format", "pylock"]
+    plain = run_mlenv(args, root / "elsewhere", env)
+    dash = run_mlenv([*args, "-o", "-"], root / "elsewhere", env)
+    assert dash.returncode == 0 == plain.returncode, dash.stderr
+    assert dash.stdout == plain.stdout and 'path = "../proj/other/shared/w#1 é/' in dash.stdout
+    assert not (root / "elsewhere" / "-").exists()
