@@ -26,6 +26,10 @@ from mlenv.importers_poetry import poetry_groups, poetry_indexes, poetry_tables
 from mlenv.importers_uv import uv_indexes
 from mlenv.inputs import manifest_indexes
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from packaging.pylock import Package as PylockPackage
+
 _MAX_GROUP_DEPTH = 64
 
 
@@ -276,12 +280,10 @@ def read_pylock(path: Path, groups: Sequence[str] = ()) -> Imported:
             continue
         marker = f"; {rest}" if rest else ""
         pins.append(f"{package.name}=={package.version}{marker}")
-        location = str(package.index or "").rstrip("/")
-        if "://" not in location and (path.parent / location).exists():
-            location = str((path.parent / location).resolve())  # see _option
-        kind = indexes if "://" in location else links  # a directory is a find-links one
-        if location and location not in kind:
-            kind.append(location)
+        for location in _pylock_sources(package, path.parent):
+            kind = indexes if "://" in location else links  # a directory is a find-links one
+            if location not in kind:
+                kind.append(location)
     collector.check(str(path))
     primary = next((i for i in indexes if i == _PYPI), indexes[0] if indexes else _PYPI)
     return Imported(
@@ -291,6 +293,19 @@ def read_pylock(path: Path, groups: Sequence[str] = ()) -> Imported:
         find_links=tuple(links),
         notes=("every locked package became an == pin; mlenv lock keeps them",),
     )
+
+
+def _pylock_sources(package: PylockPackage, beside: Path) -> list[str]:
+    """Where a locked package comes from: its ``index``, else the directory of each wheel
+    given by ``path`` (PEP 751: relative to the lock file), which is a find-links one (mlenv's
+    export writes a find-links wheel so, with no index)."""
+    location = str(package.index or "").rstrip("/")
+    if location:
+        if "://" not in location and (beside / location).exists():
+            location = str((beside / location).resolve())  # see _option
+        return [location]
+    paths = [wheel.path for wheel in package.wheels or () if wheel.path]
+    return list(dict.fromkeys(str((beside / p).resolve().parent) for p in paths))
 
 
 _MEMBERSHIP = re.compile(r'"[^"]*" (?:not )?in (?:extras|dependency_groups)')

@@ -214,12 +214,26 @@ def test_export_quotes_a_find_links_directory_as_pip_splits_it(
     assert (tmp_path / "installed" / "lib-1.1.dist-info").is_dir()  # only there
 
 
-@pytest.mark.parametrize("directory", ["a #b", "${HOME}", "wheels #2"])
+@pytest.mark.parametrize("directory", ["a #b", "wheels #2"])
+def test_a_find_links_directory_with_a_hash_is_exported_as_a_file_url(
+    tmp_path: Path, directory: str
+) -> None:
+    """A '#' after a blank is a comment to pip, quoted or not; as a ``file:`` URL it is
+    ``%23``, which pip and uv both read (attack 93; before, the export was refused)."""
+    out = _export_from_find_links(tmp_path, directory)
+    assert out.returncode == 0, out.stderr
+    requirements = tmp_path / "project" / "requirements.txt"
+    assert "%23" in requirements.read_text()
+    pip = _pip_install(requirements, tmp_path / "installed")
+    assert pip.returncode == 0, pip.stderr
+
+
+@pytest.mark.parametrize("directory", ["${HOME}", "w${USER}x"])
 def test_export_refuses_a_find_links_directory_pip_would_rewrite(
     tmp_path: Path, directory: str
 ) -> None:
-    """A '#' after a blank is a comment to pip and ``${NAME}`` a variable it expands, quoted
-    or not: exit 1 naming the lock's key, nothing written."""
+    """``${NAME}`` is a variable pip expands, quoted or not: exit 1 naming the lock's key,
+    nothing written."""
     out = _export_from_find_links(tmp_path, directory)
     assert out.returncode == 1, out.stderr
     assert "[target] (find-links)" in out.stderr and "hint:" in out.stderr
