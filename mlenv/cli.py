@@ -249,16 +249,17 @@ def lock(
 @click.option(
     "-o",
     "--output",
-    type=click.Path(dir_okay=False, allow_dash=True, path_type=Path),
-    help="Write to a file ('-': standard output, as without -o).",
+    "given",
+    type=click.Path(dir_okay=False, allow_dash=True),
+    help="Write to a file ('-': standard output, as without -o; './-': a file named '-').",
 )
 @click.pass_obj
-def export(session: Session, fmt: str, platform: str | None, output: Path | None) -> None:
+def export(session: Session, fmt: str, platform: str | None, given: str | None) -> None:
     """Write the lock in a format other tools read."""
     from mlenv.commands.export import EXPORT_FILE, export_keep, render_export
 
-    if output is not None and output.parts == ("-",):  # a file named "-" was written before
-        output = None
+    # '-' exactly, as written: a Path reads './-' as '-' too, and that names a file
+    output = None if given is None or given == "-" else Path(given)
     if output is not None:  # before any work
         check_output(output, EXPORT_FILE, keep=export_keep(session))
     text = render_export(session, fmt, platform, output)
@@ -266,7 +267,7 @@ def export(session: Session, fmt: str, platform: str | None, output: Path | None
         _echo(text, nl=False)
     else:
         session.write_file(output, text.encode(), EXPORT_FILE, export_keep(session))
-        session.reporter.info(f"wrote {output}")
+        session.reporter.info(f"wrote {given}")
 
 
 MOUNT_FROM = click.option(
