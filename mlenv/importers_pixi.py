@@ -21,6 +21,7 @@ from mlenv.errors import Problem
 from mlenv.importers import _PYPI, Imported, ImportFileError, _Collector, _requirement_line, _toml
 from mlenv.importers_conda import _python_minor
 from mlenv.inputs import index_order, manifest_indexes
+from mlenv.pypi_sources import index_key
 
 _LINUX = ("linux-64", "linux-aarch64")
 _MACHINE = {"linux-64": "x86_64", "linux-aarch64": "aarch64"}
@@ -75,7 +76,7 @@ def _source(
             "name the index in the [pypi-dependencies] every platform shares",
         )
         return False
-    if found.sources.setdefault(key, url) != url:
+    if index_key(found.sources.setdefault(key, url)) != index_key(url):  # HTTPS:// is https://
         collector.fail(
             where,
             f"{name} comes from {url} here and {found.sources[key]} elsewhere",
@@ -263,10 +264,11 @@ def _sources_beside(
     serves every project there, which a source may not: the package comes from it anyway when
     it is the first index asked, and otherwise could not, as pixi takes it."""
     kept = []
+    keys = [index_key(url) for url in order]  # as the manifest's reader compares them
     for name, url in sorted(sources.items()):
-        if url not in order:
+        if index_key(url) not in keys:
             kept.append((name, url))
-        elif url != order[0]:
+        elif index_key(url) != keys[0]:
             collector.fail(
                 f"{path}: [pypi-dependencies] {name}",
                 f"pixi takes {name} only from {url}, also an index for every package, but "

@@ -51,7 +51,7 @@ def read_sources(
         report(_KEY, "expected a table of project = index URL",
                'e.g. sources = { torch = "https://download.pytorch.org/whl/cu128" }')  # fmt: skip
         return ()
-    shared = {_plain(url) for url in general}
+    shared = {index_key(url) for url in general}
     urls_of = {normalise(name) for name in direct}
     found: dict[str, str] = {}
     for name, url in value.items():
@@ -71,7 +71,7 @@ def read_sources(
             report(key, f"{project!r} has more than one source (names compare PEP 503-normalised)",
                    "give each project one source")  # fmt: skip
             continue
-        if _plain(url) in shared:
+        if index_key(url) in shared:
             report(
                 key,
                 f"{redact_urls(url)} is also in index-url, extra-index-urls or find-links, where "
@@ -99,9 +99,10 @@ def lower_scheme(url: str) -> str:
     return url if found is None else found[0].lower() + url[found.end() :]
 
 
-def _plain(url: str) -> str:
+def index_key(url: str) -> str:
     """One index however it is spelled: without credentials (a token on one spelling, netrc
-    for the other), scheme and host in lower case, no trailing '/'."""
+    for the other), scheme and host in lower case, no trailing '/'. Importers compare indexes
+    by it too, so they judge 'the same index' as the manifest's reader does."""
     if "://" not in url:
         return url.rstrip("/")
     scheme, rest = url.split("://", 1)
