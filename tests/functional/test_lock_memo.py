@@ -20,6 +20,7 @@ import pytest
 
 from mlenv.cache import MEMO
 from tests.support.cli import run_mlenv
+from tests.support.fetch_project import index_and_links
 from tests.support.httpserver import IndexServer
 from tests.support.memo import Run
 from tests.support.memo import first_lock as shared_first_lock
@@ -47,16 +48,9 @@ def first_lock(
     return run
 
 
-def project_with(tmp_path: Path, index: str, *, deps: str = '"app"') -> Path:
-    project = tmp_path / "project"
-    (project / "wheels").mkdir(parents=True)
-    name, data = build_wheel("extra", "1.0")
-    (project / "wheels" / name).write_bytes(data)
-    (project / "mlenv.toml").write_text(
-        '[environment]\nname = "memo"\npython = "3.11"\n[pypi]\n'
-        f'index-url = "{index}"\nfind-links = ["wheels"]\ndependencies = [{deps}, "extra"]\n'
-    )
-    return project
+def project_with(tmp_path: Path, index: str, *, deps: tuple[str, ...] = ("app",)) -> Path:
+    extra = [build_wheel("extra", "1.0")]
+    return index_and_links(tmp_path / "project", index, extra, [*deps, "extra"], name="memo")
 
 
 @pytest.fixture
@@ -234,7 +228,7 @@ def test_warnings_are_said_again_even_when_quiet(tmp_path: Path) -> None:
     index = write_simple_index(
         tmp_path / "index", WHEELS, yanked={"lib-2.0-py3-none-any.whl": "bad"}
     )
-    project = project_with(tmp_path, index, deps='"app", "lib==2.0"')
+    project = project_with(tmp_path, index, deps=("app", "lib==2.0"))
     cache = tmp_path / "cache"
     full = first_lock(project, cache, "-q")
     again = first_lock(project, cache, "-q")

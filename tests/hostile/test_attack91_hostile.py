@@ -18,6 +18,7 @@ import pytest
 
 from mlenv.cache import FRESH
 from tests.support.cli import run_mlenv
+from tests.support.fetch_project import index_and_links
 from tests.support.memo import first_lock
 from tests.support.wheels import build_wheel, write_simple_index
 
@@ -30,15 +31,8 @@ WHEELS = [
 
 def project_with(tmp_path: Path) -> Path:
     index = write_simple_index(tmp_path / "index", WHEELS)
-    project = tmp_path / "project"
-    (project / "wheels").mkdir(parents=True)
-    name, data = build_wheel("extra", "1.0")
-    (project / "wheels" / name).write_bytes(data)
-    (project / "mlenv.toml").write_text(
-        '[environment]\nname = "attack"\npython = "3.11"\n[pypi]\n'
-        f'index-url = "{index}"\nfind-links = ["wheels"]\ndependencies = ["app", "extra"]\n'
-    )
-    return project
+    extra = [build_wheel("extra", "1.0")]
+    return index_and_links(tmp_path / "project", index, extra, ["app", "extra"], name="attack")
 
 
 def keeping_times(path: Path, change: Callable[[], object]) -> None:

@@ -19,6 +19,7 @@ import pytest
 
 from mlenv.importers_pixi import read_pixi
 from tests.support.cli import run_mlenv
+from tests.support.fetch_project import index_and_links
 from tests.support.wheels import build_wheel, write_simple_index
 
 pytestmark = pytest.mark.hostile
@@ -32,15 +33,9 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, s
     root = tmp_path_factory.mktemp("attack94")
     index = write_simple_index(root / "index", [build_wheel("app", "1.0", requires_dist=["fl"])])
     torch = write_simple_index(root / "tidx", [build_wheel("torch", "2.0")])
-    proj = root / "proj"
-    (proj / "wheels").mkdir(parents=True)
-    name, data = build_wheel("fl", "0.5")
-    (proj / "wheels" / name).write_bytes(data)
-    (proj / "mlenv.toml").write_text(
-        '[environment]\nname = "t"\npython = "3.11"\n'
-        f'[pypi]\nindex-url = "{index}"\nfind-links = ["wheels"]\n'
-        f'sources = {{ torch = "{torch}" }}\ndependencies = ["app", "torch"]\n'
-    )
+    sources = f'sources = {{ torch = "{torch}" }}\n'
+    links = [build_wheel("fl", "0.5")]
+    proj = index_and_links(root / "proj", index, links, ["app", "torch"], name="t", more=sources)
     env = {"MLENV_CACHE_DIR": str(root / "cache")}
     done = run_mlenv(["lock"], proj, env)
     assert done.returncode == 0, done.stderr

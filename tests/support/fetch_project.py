@@ -2,12 +2,15 @@
 wheel big enough to be fetched in several reads) from one index: the fetch tests and the hostile
 network and secrets tests serve WHEELS from a loopback index and point make_project at it.
 ``build_refusal``: one that locks and builds a single (hostile) wheel from a find-links
-directory, whose build must be refused. ``locked_index_and_links_project``: one locked from an
-index and a relative find-links directory, for tests that edit its lock."""
+directory, whose build must be refused. ``index_and_links``: one whose manifest names an index and
+the relative find-links directory ``wheels``; ``locked_index_and_links_project``: such a one
+locked, for tests that edit its lock."""
 
 from __future__ import annotations
 
+import json
 import os
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from tests.support.cli import run_mlenv
@@ -51,18 +54,34 @@ def make_project(tmp_path: Path, index_url: str) -> Path:
     return root
 
 
+def index_and_links(
+    project: Path,
+    index: str,
+    links: Iterable[tuple[str, bytes]],
+    dependencies: Sequence[str],
+    *,
+    name: str = "demo",
+    more: str = "",
+) -> Path:
+    """``project`` made a project whose manifest takes ``dependencies`` from ``index`` and the
+    relative find-links directory ``wheels`` holding ``links``; ``more``: other [pypi] keys."""
+    (project / "wheels").mkdir(parents=True)
+    for filename, data in links:
+        (project / "wheels" / filename).write_bytes(data)
+    wanted = ", ".join(json.dumps(dependency) for dependency in dependencies)
+    (project / "mlenv.toml").write_text(
+        f'[environment]\nname = "{name}"\npython = "3.11"\n[pypi]\n'
+        f'index-url = "{index}"\nfind-links = ["wheels"]\n{more}dependencies = [{wanted}]\n'
+    )
+    return project
+
+
 def locked_index_and_links_project(tmp_path: Path) -> tuple[Path, str]:
     """A project locked by `mlenv lock` from an index (alpha) and a relative find-links
     directory (gamma): the project directory and its lock's text."""
-    head = '[environment]\nname = "demo"\npython = "3.11"\n[pypi]\n'
     index = write_simple_index(tmp_path / "index", [build_wheel("alpha", "1.0")])
-    project = tmp_path / "project"
-    (project / "wheels").mkdir(parents=True)
-    filename, data = build_wheel("gamma", "1.0")
-    (project / "wheels" / filename).write_bytes(data)
-    (project / "mlenv.toml").write_text(
-        f'{head}index-url = "{index}"\nfind-links = ["wheels"]\ndependencies = ["alpha", "gamma"]\n'
-    )
+    links = [build_wheel("gamma", "1.0")]
+    project = index_and_links(tmp_path / "project", index, links, ["alpha", "gamma"])
     result = run_mlenv(["lock"], cwd=project)
     assert result.returncode == 0, result.stderr
     return project, (project / "mlenv.lock").read_text()
