@@ -188,6 +188,24 @@ def components(component: str) -> tuple[Component, ...]:
     )
 
 
+# A split CUDA package's outputs share its version: cuda-cudart-dev, cuda-cudart-static_linux-64,
+# cuda-nvcc-impl, cuda-nvcc-tools (conda-forge's cuda-cudart and cuda-nvcc recipes).
+_CONDA_OUTPUT_RE = re.compile(
+    r"(?P<base>[a-z0-9-]+?)(?:-dev|-static|-impl|-tools)?(?:_(?:linux|win)-(?:64|aarch64|ppc64le))?"
+)
+
+
+@functools.cache
+def conda_component(name: str) -> str | None:
+    """The NVIDIA component (as ``component_versions`` names it) that a conda package of
+    NVIDIA's split CUDA packages (cuda-cudart, libcublas ...) carries at NVIDIA's own version;
+    None for any other package (cudnn and nccl are no toolkit components)."""
+    match = _CONDA_OUTPUT_RE.fullmatch(name)
+    base = "" if match is None else match["base"]
+    rows = _raw().get("conda_components", ())
+    return next((str(row["component"]) for row in rows if row["conda"] == base), None)
+
+
 def first_version(component: str, major: int) -> tuple[int, ...]:
     """The oldest version of a component that a CUDA ``major`` toolkit pins; () when none.
 

@@ -211,18 +211,16 @@ def _first(
         if match is not None:
             need = _need(pattern, match, pin, evidence, where)
             if need is not None and pattern.known_only:
-                # a known_only pattern's digits are not always CUDA's: Paddle's .post107 is
-                # CUDA 10.0 with cuDNN 7, never 10.7; a code it does not know is unreadable
+                # known_only: Paddle's .post107 is CUDA 10.0 with cuDNN 7; others are unreadable
                 reading = f"{pattern.id} it would read CUDA {need.label}"
                 require_release(need.cuda, not need.major_only, need.evidence, reading, where=where)
             return [] if need is None else [need]
     return []
 
 
-# "cu" or "cuda" and two digits or a major with its minor (cuda9.2.148, cu12.8: +cu12.4.cu12.8
-# names two CUDAs, not one cu12), not after a letter: a CUDA tag in a local version label or
-# a conda build string ("cudnn89", "nocuda126" are none); in a distribution name only as a
-# whole dash-separated part (cudf-cu12, spconv-cu120, not cu2qu). Each must be read by one.
+# "cu"/"cuda" and two digits or a major.minor (cuda9.2.148; +cu12.4.cu12.8 names two CUDAs), not
+# after a letter: a CUDA tag in a local label or conda build ("cudnn89", "nocuda126" are none);
+# in a name only as a whole dash-separated part (cudf-cu12, not cu2qu). Each must be read by one.
 _CUDA_TAG_RE = re.compile(r"(?<![a-z])cu(?:da)?_?[0-9](?:[0-9]*\.[0-9]+|[0-9]+)", re.IGNORECASE)
 _NAME_TAG_RE = re.compile(r"(?<![^-])cu(?:da)?[0-9]+x?(?![^-])")
 
@@ -373,16 +371,18 @@ def extract_conda(
     name: str, version: str, build: str, depends: Sequence[str], constrains: Sequence[str]
 ) -> CudaNeed | None:
     """The CUDA a conda package needs, from its build string, itself, depends and constrains."""
+    from mlenv.cuda.conda_components import component_needs  # an NVIDIA component's update
+
     where = f"{name} {version} {build}".strip()
     own = _tagged("conda-build", build, _CUDA_TAG_RE.findall(build), f"build {build}", where=where)
+    own += component_needs(name, version, where=where)
     own += _from_specs([f"{name} {version}"], "", where=where)
     required = _from_specs(depends, "depends ", where=where)
     required += _from_specs(constrains, "constrains ", where=where)
     return _combine(own, required)
 
 
-# A local-version segment naming a build without CUDA: PyTorch's +cpu / +cpu.cxx11.abi, +rocm6.2,
-# +xpu, and PyG's +pt25cpu. Other labels (+internal, +git1234) say nothing about the device.
+# A local segment of a non-CUDA build (+cpu, +cpu.cxx11.abi, +rocm6.2, +xpu, PyG's +pt25cpu).
 _NON_CUDA_SEGMENT = re.compile(r"(?:pt[0-9]+)?(?:cpu|rocm[0-9]*|xpu)")
 
 

@@ -208,6 +208,7 @@ TABLES = (
     "tag_patterns",
     "component_versions",
     "forward_compat",
+    "conda_components",
 )
 
 

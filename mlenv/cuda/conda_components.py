@@ -1,0 +1,45 @@
+"""NVIDIA's split CUDA packages on conda (cuda-cudart, cuda-nvrtc, libcublas, libcufft ... from
+conda-forge or the nvidia channel) read as the NVIDIA wheel of the same component and version.
+
+Both are built from NVIDIA's redistributable archive of one toolkit update and carry its
+version (the conda-forge recipes download ``<component>-<platform>-<version>-archive``), so
+``cuda-cudart 12.6.77`` is traced to CUDA 12.6 Update 2, and its driver, by the very rows and
+tag patterns that trace ``nvidia-cuda-runtime-cu12==12.6.77``: one place, no second table.
+"""
+
+from __future__ import annotations
+
+from mlenv.cuda.matrix import components, conda_component
+from mlenv.cuda.tags import CudaNeed, _first, _Pin
+from mlenv.cuda.versions import CudaError, leading_numbers
+
+
+def _major(component: str, version: tuple[int, ...]) -> int | None:
+    """The CUDA major whose toolkits shipped this component version, by the longest prefix
+    of the version that any ``component_versions`` row shares; None when no row shares one
+    or rows of two majors do (curand 10.3 is in 11.8 and in every 12.x)."""
+    rows = components(component)
+    for depth in (4, 3, 2):
+        majors = {row.cuda.major for row in rows if row.version[:depth] == version[:depth]}
+        if majors:
+            return majors.pop() if len(majors) == 1 else None
+    return None
+
+
+def component_needs(name: str, version: str, *, where: str) -> list[CudaNeed]:
+    """The need of a conda record of an NVIDIA CUDA component, as the NVIDIA wheel of that
+    version reads (an exact pin: the update that shipped it, when the rows know it); [] for
+    other packages and for versions no row places, which the conda-spec patterns then read."""
+    component = conda_component(name)
+    if component is None:
+        return []
+    try:
+        numbers = leading_numbers(version, where=where)
+    except CudaError:
+        return []
+    major = _major(component, numbers)
+    if major is None:
+        return []
+    # NVIDIA's wheel names: -cu11 and -cu12 suffixes, unsuffixed from CUDA 13 (cuda.md §8.2)
+    wheel = f"nvidia-{component}" + ("" if major >= 13 else f"-cu{major}")
+    return _first("name", wheel, _Pin(version, "exact"), f"{name} {version}", where=where)
