@@ -17,7 +17,10 @@ from mlenv.cuda.tags import CudaNeed, extract
 from mlenv.cuda.versions import CudaError, CudaVersion, DriverVersion
 from mlenv.lockfile import Lock, LockedPackage
 
-EDITED = "the lock was edited by hand; run `mlenv lock --upgrade` to rebuild it"
+EDITED = (
+    "the lock was edited by hand, or written by an mlenv whose CUDA rules differ from this "
+    "one's; run `mlenv lock --upgrade` to rebuild it"
+)
 
 Unread = tuple[str, str, str, tuple[str, ...]]
 
