@@ -19,8 +19,9 @@ from mlenv.lockfile import Lock, LockedPackage
 
 EDITED = (
     "the lock was edited by hand, or written by an mlenv whose CUDA rules differ from this "
-    "one's; run `mlenv lock --upgrade` to rebuild it"
+    "one's; run `mlenv lock`, which writes its CUDA fields again and moves no pin"
 )
+REBUILD = "the lock was edited by hand; run `mlenv lock --upgrade` to rebuild it"
 
 Unread = tuple[str, str, str, tuple[str, ...]]
 
@@ -52,6 +53,12 @@ def entry_needs(lock: Lock) -> tuple[list[PackageNeed], list[Finding], list[Unre
         who = f"{conda.name} {conda.version}"
         findings += _recorded_driver(who, judged[conda_key], conda.requires_driver, exact=True)
     return list(needs.values()), findings, list(unread.values())
+
+
+def package_driver_findings(package: LockedPackage) -> list[Finding]:
+    """verify's findings on a wheel entry's recorded ``requires-driver`` (``_recorded_driver``)."""
+    need = _package_need(package, [], {})
+    return _recorded_driver(f"{package.name} {package.version}", need, package.requires_driver)
 
 
 def _package_need(
@@ -90,7 +97,7 @@ def _package_need(
                     recorded,
                     f"{package.name} {package.version} records CUDA {recorded!r}, which is "
                     "not a CUDA version",
-                    EDITED,
+                    REBUILD,
                 )
             )
     return None if need is None else PackageNeed(package.name, package.version, need)

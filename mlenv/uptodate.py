@@ -28,7 +28,10 @@ every error, goes to the full CLI, which reports it):
   rules now refuse), and the prefix and interpreter, which are not in the hash, meet
   ``mlenv.placement.judge_placement`` there (security invariant 9), so a hostile prefix added
   to a manifest whose lock is fresh is refused. Only the first judging of a pair pays for
-  it; a kept verdict does not.
+  it; a kept verdict does not;
+- and the lock's CUDA fields are what this mlenv's rules write for its pins
+  (``mlenv.cuda_fields``): a lock an mlenv with other rules wrote goes to the full `lock`,
+  which writes them again (a kept verdict names the code and data that gave it).
 """
 
 from __future__ import annotations
@@ -197,7 +200,9 @@ def _judged_fresh(manifest_bytes: bytes, lock_bytes: bytes, lock_where: str) -> 
         return False
     if lock_drift(lock, inputs):
         return False
-    return _reader_accepts(data)
+    from mlenv.cuda_fields import rederived  # an older mlenv's CUDA fields: `lock` rewrites
+
+    return rederived(lock) == lock and _reader_accepts(data)
 
 
 def _reader_accepts(data: Mapping[str, Any]) -> bool:

@@ -38,11 +38,20 @@ def lock(
     path = session.lock_path
     previous = session.load_lock() if path.exists() and not upgrade else None
     if check:
-        lockfile.check_fresh(session.load_lock(), manifest, str(path))
+        judged = session.load_lock()
+        lockfile.check_fresh(judged, manifest, str(path))
+        _check_cuda_fields(judged, str(path))
         session.reporter.info(f"{path} is up to date")
         return
     if previous is not None and not upgrade_package and _fresh(previous, manifest):
-        session.reporter.info(f"{path} is up to date")
+        from mlenv.cuda_fields import rederived
+
+        again = rederived(previous)  # pins kept; CUDA fields as this mlenv's rules write them
+        if again == previous:
+            session.reporter.info(f"{path} is up to date")
+            return
+        session.reporter.info(f"{path}: CUDA fields written again by this mlenv's rules")
+        write_lock(session, previous, again)
         return
     from mlenv.locking import Upgrade
 
@@ -60,6 +69,20 @@ def _for_the_report(session: Session, upgrade: bool) -> lockfile.Lock | None:
         return session.load_lock()
     except MlenvError:
         return None
+
+
+def _check_cuda_fields(lock: lockfile.Lock, where: str) -> None:
+    """A lock whose CUDA fields (``cuda``, ``requires-driver``) this mlenv's rules write
+    otherwise is stale: `mlenv lock` would rewrite it, and `verify` refuses it."""
+    from mlenv.cuda_fields import rederived
+
+    if rederived(lock) != lock:
+        raise lockfile.StaleLockError(
+            "the lock's CUDA fields (cuda, requires-driver) are not what this mlenv's CUDA "
+            "rules write for its pins (an older mlenv, or a hand edit, wrote them)",
+            where=where,
+            hint="run `mlenv lock` to write them again; it moves no pin",
+        )
 
 
 def _fresh(previous: lockfile.Lock, manifest: Manifest) -> bool:

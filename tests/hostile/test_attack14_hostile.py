@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from mlenv.conda.records import CondaRecord
+from mlenv.cuda.matrix import min_driver
 from mlenv.cuda.needs import conda_need
 from mlenv.cuda.rules import CudaTarget, PackageNeed, judge
 from mlenv.cuda.tags import extract
@@ -194,7 +195,9 @@ def test_a_valid_cuda_manifest_still_keeps_its_verdict(tmp_path: Path) -> None:
     project.mkdir()
     text = VALID + '[cuda]\nversion = "9.2"\ndriver-floor = "396.26"\n'
     (project / "mlenv.toml").write_text(text)
-    (project / "mlenv.lock").write_text(_hashed_lock(text))
+    floor = 'driver-floor = "396.26"\n'  # and the requires-driver `mlenv lock` writes with it
+    needed = f'{floor}requires-driver = "{min_driver(CudaVersion(9, 2))}"\n'
+    (project / "mlenv.lock").write_text(_hashed_lock(text).replace(floor, needed, 1))
     cache = tmp_path / "cache"
     env = {**os.environ, "PYTHONPATH": str(ROOT), "MLENV_CACHE_DIR": str(cache)}
     for _ in range(2):

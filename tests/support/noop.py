@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,7 @@ from mlenv import uptodate, watch
 from mlenv.cache import FRESH, fresh
 from mlenv.conda.records import CondaRecord, match_spec_name
 from mlenv.drift import CONDA_ALIAS
+from mlenv.judge import verify_lock
 from mlenv.lockfile import Lock, LockedPackage, LockedPlatform, inputs_hash, render
 from mlenv.manifest import loads as load_manifest
 from tests.support.locks import target_of
@@ -88,7 +90,9 @@ def lock_for(text: str) -> str:
     lock = Lock(inputs_hash(manifest), target).with_platforms(
         [LockedPlatform(platform, packages, conda) for platform in env.platforms]
     )
-    return render(lock)
+    # the driver `mlenv lock` records for a CUDA target (its GA's: no entry here is a CUDA build)
+    needed = verify_lock(lock, lock.inputs_hash, None).requires_driver
+    return render(replace(lock, target=replace(target, requires_driver=needed)))
 
 
 mutations = st.one_of(
