@@ -157,3 +157,19 @@ def test_a_user_channel_component_name_writes_no_cuda_field() -> None:
     )
     (written,) = [r for _, r in rederived(lock).conda_packages()]
     assert written.cuda is None and written.requires_driver is None
+
+
+def test_a_cuda_version_dependency_above_the_record_still_sets_the_lock_driver() -> None:
+    """cuda-cudart 12.6.77 beside the ``cuda-version 12.8`` it depends on: the record reads
+    its own version (12.6 Update 2), and the cuda-version record sets the lock's driver to 12.8's,
+    never the lower one. Fails if the lock's driver followed the cudart record alone."""
+    record = conda_record(
+        "cuda-cudart", "12.6.77", "h5888daf_0", depends=("cuda-version >=12.8,<12.9.0a0",)
+    )
+    made = load_manifest(MANIFEST)  # a 12.6 target: only the cuda-version record says 12.8
+    lock = Lock(lockfile.inputs_hash(made), target_of(made)).with_platforms(
+        [LockedPlatform("linux-64", (), conda_closed(record))]
+    )
+    written = rederived(lock)
+    assert written.target.requires_driver == str(min_driver(CudaVersion(12, 8)))
+    assert written.target.requires_driver != _update_driver("12.6.2")
