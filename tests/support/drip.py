@@ -109,12 +109,13 @@ def tunnel(port: int, tls: ssl.SSLContext | None = None, reply: bytes | None = N
             return
         with socket.create_connection(("127.0.0.1", port), timeout=10) as upstream:
             client.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
-            _relay(client, upstream)
+            relay(client, upstream)
 
     return script
 
 
-def _relay(client: socket.socket, upstream: socket.socket) -> None:
+def relay(client: socket.socket, upstream: socket.socket) -> None:
+    """Bytes both ways between two sockets until either closes or both are idle for 10 s."""
     pending = getattr(client, "pending", lambda: 0)  # an SSLSocket holds decrypted bytes
     while True:
         ready = [client] if pending() else select.select([client, upstream], [], [], 10)[0]

@@ -11,13 +11,14 @@ without a word).
 from __future__ import annotations
 
 import base64
-import select
 import socket
 import threading
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from urllib.parse import urlsplit
+
+from tests.support.drip import relay
 
 
 @dataclass(frozen=True)
@@ -80,7 +81,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(200, "Connection established")
         self.end_headers()
         self.close_connection = True
-        _relay(self.connection, upstream)
+        with upstream:
+            relay(self.connection, upstream)
 
     def do_GET(self) -> None:
         if self._refused():
@@ -97,19 +99,6 @@ class _Handler(BaseHTTPRequestHandler):
             while chunk := upstream.recv(65536):
                 self.connection.sendall(chunk)
         self.close_connection = True
-
-
-def _relay(a: socket.socket, b: socket.socket) -> None:
-    with b:
-        while True:
-            ready, _, _ = select.select([a, b], [], [], 10)
-            if not ready:
-                return
-            for source in ready:
-                chunk = source.recv(65536)
-                if not chunk:
-                    return
-                (b if source is a else a).sendall(chunk)
 
 
 class ForwardProxy:
