@@ -21,12 +21,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, Literal, cast
 
-from isal import isal_zlib
 from isal.igzip import IGzipFile
 from packaging.utils import canonicalize_name
 from zstandard import ZstdDecompressor, ZstdError
 
 from mlenv.errors import MlenvError
+from mlenv.install.inflate import INFLATE_ERROR
 from mlenv.limits import MAX_BODY_BYTES, MAX_INFLATE_RATIO, enforce, parse_json
 from mlenv.lockfile import Lock
 from mlenv.oci.model import Descriptor, OciError
@@ -37,7 +37,6 @@ from mlenv.userfiles import open_input
 
 LARGEST = 10
 _GZIP = cast("Callable[..., BinaryIO]", IGzipFile)  # untyped in its stub
-_INFLATE_ERROR = cast("type[Exception]", isal_zlib.error)  # its stub calls it an instance
 # Package metadata files are small; a bigger one is not metadata and is not read.
 _METADATA_LIMIT = 16 << 20
 _CHUNK = 1 << 20
@@ -194,7 +193,7 @@ def layer_tar(image: BaseImage, layer: Descriptor) -> Iterator[tarfile.TarFile]:
                 yield archive
         # ValueError: tarfile's parse of a crafted GNU sparse map (attack 68); the inflaters'
         # own errors: a blob whose digest is right but whose stream is not (a crafted base)
-        except (tarfile.TarError, OSError, EOFError, ValueError, _INFLATE_ERROR, ZstdError) as exc:
+        except (tarfile.TarError, OSError, EOFError, ValueError, INFLATE_ERROR, ZstdError) as exc:
             raise InspectError(
                 f"layer {layer.digest} is not a readable tar: {exc}",
                 where=image.source.where,

@@ -31,7 +31,7 @@ _UNREADABLE_FLAGS = {0x1: "is encrypted", 0x20: "is compressed patched data (fla
                      0x40: "is strongly encrypted (flag bit 6)"}  # fmt: skip
 _READ = 1 << 18
 _RAW_DEFLATE = -15
-_INFLATE_ERROR = cast("type[Exception]", isal_zlib.error)  # its stub calls it an instance
+INFLATE_ERROR = cast("type[Exception]", isal_zlib.error)  # its stub calls it an instance
 
 
 def member_chunks(path: Path, info: zipfile.ZipInfo, chunk: int) -> Iterator[bytes]:
@@ -114,7 +114,7 @@ def _inflated(pieces: Iterator[bytes], chunk: int, name: str) -> Iterator[bytes]
                 break
         while not inflater.eof and (out := inflater.decompress(b"", chunk)):
             yield out
-    except _INFLATE_ERROR as exc:
+    except INFLATE_ERROR as exc:
         raise zipfile.BadZipFile(f"{name}: not a deflate stream ({exc})") from None
     if not inflater.eof:
         raise zipfile.BadZipFile(f"{name}: the member ends before its deflate stream does")
