@@ -5,6 +5,7 @@ goes here, writes into the build's ``out`` directory and names itself in ``Build
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import threading
 from collections.abc import Collection, Iterable, Mapping, Sequence
@@ -33,6 +34,7 @@ from mlenv.cuda.versions import CudaVersion
 from mlenv.direct import DirectReader, direct
 from mlenv.errors import MlenvError
 from mlenv.install.prefix_scan import PrefixKind
+from mlenv.install.streamed import StreamedMember
 from mlenv.install.wheels import InstallResult
 from mlenv.layer_plan import split_entries
 from mlenv.lockfile import Lock, LockedPackage
@@ -42,7 +44,8 @@ from mlenv.oci.write import ImageSpec, image_config, write_image_tar, write_layo
 from mlenv.parallel_gzip import GzipTwin, Writable, gzip_workers
 from mlenv.report import Reporter
 from mlenv.spent import Spent
-from mlenv.tarball import Compression, ContentMismatch, Entry, LayerBlob, collect, write_layer
+from mlenv.tarball import Compression, ContentMismatch, Entry, LayerBlob, write_layer
+from mlenv.tree_listing import collect
 
 # 1980-01-01T00:00:00Z: the default file time when SOURCE_DATE_EPOCH is unset; the oldest time
 # a zip can hold, so the bytes survive a round trip through any archive format.
@@ -105,7 +108,7 @@ def write_image(
             "with fewer layers",
         )
     dest = env.prefix.strip("/")
-    tree = collect(staging, dest, parents=base is None)
+    tree = stream_entries(collect(staging, dest, parents=base is None), installed.streamed, dest)
     members = split_entries(plans, tree, installed.distributions, dest, held=reuse.held())
     layers: list[tuple[LayerBlob, Path]] = []
     for number, entries in enumerate(members):
@@ -161,6 +164,20 @@ def write_image(
     return ImageOutput(
         "oci", options.tag, result.manifest_digest, result.config_digest, tuple(layer_records), tar
     )
+
+
+def stream_entries(tree: list[Entry], streamed: Sequence[StreamedMember], dest: str) -> list[Entry]:
+    """The tree's placeholders of members left in their wheels, given their bytes and size."""
+    members = {f"{dest}/{member.target}" if dest else member.target: member for member in streamed}
+    entries = [
+        entry
+        if (member := members.pop(entry.path, None)) is None
+        else dataclasses.replace(entry, size=member.size, stream=member.chunks)
+        for entry in tree
+    ]
+    if members:
+        raise BuildError("a streamed member's placeholder is gone", where=min(members))
+    return entries
 
 
 def check_blobs(layout: Path, digests: Collection[str]) -> None:

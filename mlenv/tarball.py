@@ -10,16 +10,14 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-import os
 import platform
-import stat
 import tarfile
 import threading
 import zlib
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -65,8 +63,8 @@ _TAR_TYPES: dict[Kind, bytes] = {
 }
 _CHUNK = 1 << 20
 # Names are bytes on Linux; this codec round-trips any of them whatever the locale.
-_ENCODING = "utf-8"
-_ERRORS = "surrogateescape"
+ENCODING = "utf-8"
+ERRORS = "surrogateescape"
 
 
 class LayerError(MlenvError):
@@ -93,6 +91,9 @@ class Entry:
     size: int = 0
     target: str | None = None
     sha256: str | None = None  # what the content must hash to, checked by the read that copies it
+    # The content's bytes, if not ``source``'s (a placeholder's): given ``size``, checked by
+    # the stream itself (``mlenv.install.streamed``), chunks of at most the size asked.
+    stream: Callable[[int], Iterator[bytes]] | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         parts = self.path.split("/")
@@ -111,6 +112,8 @@ class Entry:
             raise LayerError("only a symlink has a target", where=self.path)
         if self.sha256 is not None and self.kind != "file":
             raise LayerError("only a file has a sha256", where=self.path)
+        if self.stream is not None and (self.kind != "file" or self.sha256 is not None):
+            raise LayerError("only a file streams, and checks its own bytes", where=self.path)
 
 
 @dataclass(frozen=True)
@@ -126,42 +129,11 @@ class LayerBlob:
     level: int | None
 
 
-def collect(root: Path, dest: str, *, parents: bool = True) -> list[Entry]:
-    """List the staging tree ``root`` as it must appear at ``dest`` ("" = the layer's root).
-
-    The parents of ``dest`` are emitted too, so the layer unpacks onto an empty rootfs; on a
-    base image that has them, ``parents=False`` leaves the base's attributes alone (a directory
-    in an upper layer replaces them, e.g. a 1777 ``tmp``). The result is sorted by path
-    components as bytes, parents first.
-    """
-    if not root.is_dir():
-        raise LayerError("the staging directory does not exist", where=str(root))
-    entries: list[Entry] = []
-    if dest:
-        parts = dest.split("/")
-        first = 1 if parents else len(parts)
-        entries.extend(
-            Entry("/".join(parts[:n]), "dir", 0o755) for n in range(first, len(parts) + 1)
-        )
-    staging = {os.fsencode(root), os.fsencode(root.resolve())}
-    pending = [(os.fsencode(root), dest)]
-    while pending:
-        directory, prefix = pending.pop()
-        with os.scandir(directory) as listing:
-            for item in listing:
-                path = f"{prefix}/{_decode(item.name)}" if prefix else _decode(item.name)
-                entry = _entry(Path(os.fsdecode(item.path)), path, staging)
-                entries.append(entry)
-                if entry.kind == "dir":
-                    pending.append((item.path, path))
-    return _sorted(entries)
-
-
 def write_tar(entries: Iterable[Entry], out: Writable, *, mtime: int) -> tuple[str, int]:
     """The uncompressed tar to ``out`` (written on a thread of its own, beside the reads and
     the sha256; big files read around the page cache); its diff_id and size."""
     with Handoff(out) as writer, Digest(writer, threaded=True) as sink:
-        _write_tar(_sorted(entries), sink, mtime, None, chunks=True)
+        _write_tar(sorted_entries(entries), sink, mtime, None, chunks=True)
         sink.close()
         writer.close()
     return sink.digest(), sink.size
@@ -191,7 +163,7 @@ def write_layer(
     """
     try:
         chosen = _level(compression, level)
-        ordered = _sorted(entries)
+        ordered = sorted_entries(entries)
         threads = workers or gzip_workers()
         with (
             ThreadPoolExecutor(threads, thread_name_prefix="mlenv-gzip") as pool,
@@ -246,12 +218,8 @@ def compressor_versions() -> dict[str, str]:
     }
 
 
-def _decode(name: bytes) -> str:
-    return name.decode(_ENCODING, _ERRORS)
-
-
 def _sort_key(entry: Entry) -> tuple[bytes, ...]:
-    return tuple(part.encode(_ENCODING, _ERRORS) for part in entry.path.split("/"))
+    return tuple(part.encode(ENCODING, ERRORS) for part in entry.path.split("/"))
 
 
 def _share_key(entry: Entry) -> str:
@@ -259,37 +227,13 @@ def _share_key(entry: Entry) -> str:
     return str(entry.source)
 
 
-def _sorted(entries: Iterable[Entry]) -> list[Entry]:
+def sorted_entries(entries: Iterable[Entry]) -> list[Entry]:
     """Sort by components so a directory precedes its children and siblings keep byte order."""
     ordered = sorted(entries, key=_sort_key)
     for before, after in itertools.pairwise(ordered):
         if before.path == after.path:
             raise LayerError("the path occurs twice in the layer", where=after.path)
     return ordered
-
-
-def _entry(source: Path, path: str, staging: set[bytes]) -> Entry:
-    info = source.lstat()
-    if stat.S_ISDIR(info.st_mode):
-        return Entry(path, "dir", 0o755)
-    if stat.S_ISREG(info.st_mode):
-        # Hardlinked or not, every regular file is emitted with its own content (Nix's rule).
-        mode = 0o755 if info.st_mode & 0o111 else 0o644
-        return Entry(path, "file", mode, source=source, size=info.st_size)
-    if stat.S_ISLNK(info.st_mode):
-        target = os.fsencode(source.readlink())
-        if any(target == root or target.startswith(root.rstrip(b"/") + b"/") for root in staging):
-            raise LayerError(
-                f"the symlink points into the staging directory ({os.fsdecode(target)})",
-                where=str(source),
-                hint="link to the final path (or a relative path) instead of the staging path",
-            )
-        return Entry(path, "symlink", 0o777, target=_decode(target))
-    raise LayerError(
-        "sockets, devices and fifos cannot go into a layer",
-        where=str(source),
-        hint="remove it from the staging tree",
-    )
 
 
 def _level(compression: Compression, level: int | None) -> int:
@@ -333,7 +277,7 @@ def _write_tar(
         info.uid = info.gid = 0
         info.uname = info.gname = ""
         info.linkname = entry.target or ""
-        sink.write(info.tobuf(tarfile.PAX_FORMAT, _ENCODING, _ERRORS))
+        sink.write(info.tobuf(tarfile.PAX_FORMAT, ENCODING, ERRORS))
         if entry.source is not None:
             own = segment is not None and own_segment(entry.size)
             with segment(_share_key(entry)) if own and segment else contextlib.nullcontext():
@@ -352,6 +296,9 @@ def _copy(
     """``entry``'s file into ``sink``: through ``buffer``, or, without one, as ``bytes`` made by
     the read itself (one copy, out of the reader's buffer)."""
     assert entry.source is not None
+    if entry.stream is not None:
+        _copy_stream(entry, entry.stream, sink, task, stop)
+        return
     source = entry.source
     view = None if buffer is None else memoryview(buffer)
     remaining = entry.size
@@ -392,3 +339,26 @@ def _copy(
             )
     if checked is not None and (found := checked.sha256()) != entry.sha256:
         raise ContentMismatch(entry.source, found, entry.sha256 or "")
+
+
+def _copy_stream(
+    entry: Entry, stream: Callable[[int], Iterator[bytes]], sink: Digest, task: Task | None,
+    stop: threading.Event | None,
+) -> None:  # fmt: skip
+    """A streamed entry's bytes into ``sink``: exactly ``entry.size`` of them."""
+    given = 0
+    for data in stream(_CHUNK):
+        if stop is not None and stop.is_set():
+            raise Stopped("stopped: another writer failed, or the build was interrupted")
+        given += len(data)
+        if given > entry.size:
+            break
+        sink.write(data)
+        if task is not None:
+            task.advance(len(data))
+    if given != entry.size:
+        raise LayerError(
+            f"the file's stream gave {'more' if given > entry.size else 'fewer'} bytes than "
+            f"its size, {entry.size}",
+            where=entry.path,
+        )

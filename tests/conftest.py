@@ -19,7 +19,7 @@ import pytest  # noqa: E402
 from hypothesis import settings  # noqa: E402
 
 from mlenv.oci.write import ImageResult  # noqa: E402
-from mlenv.tarball import collect  # noqa: E402
+from mlenv.tree_listing import collect  # noqa: E402
 from tests.support.images import write_image  # noqa: E402
 
 # Speed is measured in bench/, never asserted in a test: Hypothesis's per-example deadline

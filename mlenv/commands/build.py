@@ -179,6 +179,7 @@ def build(
             verified_copies([a for a in artifacts if a.sha256 in unread], cache, copies, reporter)
             claims = {**{n: c for n, (c, _) in known.items()}, **{c.name: c for c in vetted}}
             licences = wheel_licences_of(packages.values(), copies, known)  # before the copies go
+            stream = "conda-pack" not in manifest.build.outputs  # the tree's one reader: a layer
             installed = install_environment(
                 [
                     NamedWheel(p.filename, copies / p.sha256)
@@ -194,12 +195,13 @@ def build(
                 onto=conda_tree,
                 others=[c for name, c in sorted(claims.items()) if name not in chosen],
                 spent=Spent(readers=1),  # a copy goes once installed (a link frees no memory)
-                scan_prefix="conda-pack" in manifest.build.outputs,
+                big="stream" if stream else "scan",
             )
             out = work / "out"
             out.mkdir()
             sbom = write_sbom(manifest, lock, lock_bytes, licences, out, options)
-            tidy.submit(shutil.rmtree, copies, True)  # installed: free the disk for packing
+            if not stream:  # installed: free the disk for packing
+                tidy.submit(shutil.rmtree, copies, True)
             lock_sha256 = hashlib.sha256(lock_bytes).hexdigest()
             # The image layer and the archive compress the same tree, side by side; with gzip and
             # one layer written, each big file is deflated once for both.
@@ -208,9 +210,7 @@ def build(
             if manifest.build.compression == "gzip" and wanted == {"oci", "conda-pack"}:
                 assert reuse is not None
                 twin = GzipTwin() if reuse.writes_whole_tree() else None
-            stop = (
-                threading.Event()
-            )  # a failing writer, or Ctrl-C, ends the other at its next chunk
+            stop = threading.Event()  # a failing writer (or Ctrl-C) stops the other
             spent = Spent(readers=len(wanted))  # a file goes once every writer has read it
             with ThreadPoolExecutor(2) as pool:
                 image = archive = None

@@ -23,7 +23,8 @@ from mlenv.install.prefix_scan import PrefixKind, PrefixScan
 from mlenv.parallel_gzip import GzipTwin, Writable
 from mlenv.report import Reporter
 from mlenv.spent import Spent
-from mlenv.tarball import Compression, Entry, LayerBlob, collect, write_layer
+from mlenv.tarball import Compression, Entry, LayerBlob, write_layer
+from mlenv.tree_listing import collect
 
 UNPACK = "bin/conda-unpack"
 SCAN_CHUNK = 1 << 20

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor, as_completed, wait
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 from installer import install
 from installer.destinations import SchemeDictionaryDestination
@@ -28,10 +28,15 @@ from mlenv.install.inflate import member_chunks
 from mlenv.install.layout import Layout
 from mlenv.install.prefix_scan import PrefixKind, PrefixScan
 from mlenv.install.safety import DISK_HINT, WHEEL_HINT, InstallError, refused
+from mlenv.install.streamed import MISMATCH, StreamedMember
 from mlenv.report import Reporter
 from mlenv.spent import Spent
 
 _T = TypeVar("_T")
+# What becomes of a wheel's big members: written and scanned for the prefix (conda-pack's
+# listing reads which name it), or left in the wheel for the one layer writer of an OCI-only
+# build, a placeholder in the tree (``mlenv.install.streamed``; nothing is scanned).
+BigMembers = Literal["scan", "stream"]
 _INSTALLER = b"mlenv\n"
 _CHUNK = 1 << 20
 # What installer and zipfile raise on a wheel they cannot handle; anything else is a bug here.
@@ -68,20 +73,20 @@ def install_all(
     jobs: int,
     spent: Spent | None = None,
     *,
-    scan_prefix: bool = True,
-) -> list[tuple[dict[str, tuple[str, int]], dict[str, PrefixKind | None]]]:
+    big: BigMembers = "scan",
+) -> list[Installed]:
     """Wheels write disjoint files, so they install concurrently; errors come in wheel order.
     A wheel's big members are written on threads of their own meanwhile (``_write_big``): a
     500 MB library inflates as long as the rest of its wheel, and the biggest wheels come last.
     Each wheel is closed once installed, and reported to ``spent`` (scratch copies go then).
-    ``scan_prefix``: whether big members are scanned for the prefix (only conda-pack's
-    listing needs it; without it, no kinds are returned)."""
+    ``big``: see ``BigMembers``."""
     members = ThreadPoolExecutor(jobs, thread_name_prefix="mlenv-member")
-    needle = layout.prefix.encode() if scan_prefix else None
+    needle = layout.prefix.encode() if big == "scan" else None
+    stream = big == "stream"
     try:
         return each(
             reporter, "Installing wheels", "wheels", jobs,
-            [functools.partial(_install_one, root, wheel, layout, spent, members, needle)
+            [functools.partial(_install_one, root, wheel, layout, spent, members, needle, stream)
              for wheel in wheels],
         )  # fmt: skip
     finally:
@@ -107,6 +112,16 @@ def each(
     return [future.result() for future in futures]
 
 
+@dataclass(frozen=True)
+class Installed:
+    """One wheel installed: root-relative path -> (RECORD hash, size) of every file it wrote
+    (or left in the wheel, ``streamed``), and of each big one whether it names the prefix."""
+
+    files: dict[str, tuple[str, int]]
+    kinds: dict[str, PrefixKind | None]
+    streamed: tuple[StreamedMember, ...]
+
+
 def _install_one(
     root: Path,
     wheel: VettedWheel,
@@ -114,9 +129,8 @@ def _install_one(
     spent: Spent | None,
     members: Executor,
     needle: bytes | None,
-) -> tuple[dict[str, tuple[str, int]], dict[str, PrefixKind | None]]:
-    """Root-relative path -> (RECORD hash, size) of every file the wheel wrote, and of each
-    big one whether it names the prefix."""
+    stream: bool,
+) -> Installed:
     scheme_dirs = layout.scheme_dirs(wheel.source.distribution)
     destination = _Destination(
         scheme_dict={scheme: str(root / path) for scheme, path in scheme_dirs.items()},
@@ -125,6 +139,9 @@ def _install_one(
     )
     big = [m for m in wheel.members if m.scheme != "scripts" and (m.record.size or 0) >= BIG]
     wheel.source.skip.update(member.name for member in big)
+    streamed = [s for m in big if stream and (s := _streamable(root, wheel, m)) is not None]
+    left = {s.target for s in streamed}
+    big = [m for m in big if m.target not in left]
     futures = [members.submit(_write_big, root, wheel, member, needle) for member in big]
     try:
         install(wheel.source, destination, {"INSTALLER": _INSTALLER})
@@ -137,19 +154,38 @@ def _install_one(
             future.cancel()
         wait(futures)
     written = {target: entry for target, (entry, _) in done.items()}
+    written.update({s.target: RecordEntry(s.target, _hash(s.sha256), s.size) for s in streamed})
     for scheme, entry in destination.written:
         written[posixpath.join(scheme_dirs[scheme], entry.path)] = entry
     for member in wheel.members:
         if not _matches(wheel, member, written[member.target]):
-            raise refused(wheel.filename, member.name, "does not match its hash and size in RECORD")
+            raise refused(wheel.filename, member.name, MISMATCH)
         if member.scheme == "scripts":
             (root / member.target).chmod(0o755)  # whatever mode the zip recorded
     wheel.archive.close()
-    if spent is not None:
+    if spent is not None and not streamed:
         spent.read(wheel.path)
     files = {path: (str(entry.hash_), entry.size or 0) for path, entry in written.items()}
     kinds = {} if needle is None else {target: kind for target, (_, kind) in done.items()}
-    return files, kinds
+    return Installed(files, kinds, tuple(streamed))
+
+
+def _streamable(root: Path, wheel: VettedWheel, member: Member) -> StreamedMember | None:
+    """``member`` left in the wheel, an empty placeholder at its path: only when RECORD names
+    its sha256 (what the layer writer checks) and nothing after the install reads it (bytecode
+    is compiled from the tree's ``.py`` files)."""
+    expected = member.record.hash_
+    if expected is None or expected.name != "sha256" or member.target.endswith(".py"):
+        return None
+    digest = _digest("sha256", expected.value)
+    if digest is None or len(digest) != hashlib.sha256().digest_size:
+        return None
+    info = wheel.archive.getinfo(member.name)
+    if member.record.size != info.file_size:  # refused by the write, naming RECORD
+        return None
+    (root / member.target).open("xb").close()
+    _keep_executable(root / member.target, info)
+    return StreamedMember(member.target, wheel.path, wheel.filename, info, info.file_size, digest)
 
 
 def _write_big(
@@ -157,9 +193,8 @@ def _write_big(
 ) -> tuple[RecordEntry, PrefixKind | None]:
     """One big member written with O_DIRECT (``mlenv.direct.BIG``): the layer and archive
     writers read it back the same way, so the staging tree's bulk never takes memory. Hashed
-    as installer hashes what it writes; executable as installer makes it (any x bit in the
-    zip's mode; the modes are normalised once the tree is complete). Scanned for ``needle``
-    (the prefix) on the way, if given, so conda-pack's listing need not read it again."""
+    as installer hashes what it writes. Scanned for ``needle`` (the prefix) on the way, if
+    given, so conda-pack's listing need not read it again."""
     target = root / member.target
     info = wheel.archive.getinfo(member.name)
     hasher, size, scan = hashlib.sha256(), 0, None if needle is None else PrefixScan(needle)
@@ -170,13 +205,23 @@ def _write_big(
                 scan.feed(chunk)
             out.write(chunk)
             size += len(chunk)
+    _keep_executable(target, info)
+    return RecordEntry(
+        member.target, _hash(hasher.digest()), size
+    ), None if scan is None else scan.kind
+
+
+def _keep_executable(target: Path, info: zipfile.ZipInfo) -> None:
+    """Executable as installer makes it: any x bit in the zip's mode (the modes are normalised
+    once the tree is complete)."""
     mode = info.external_attr >> 16
     if stat.S_ISREG(mode) and mode & 0o111:
         target.chmod(0o755)
-    digest = base64.urlsafe_b64encode(hasher.digest()).decode("ascii").rstrip("=")
-    return RecordEntry(
-        member.target, Hash("sha256", digest), size
-    ), None if scan is None else scan.kind
+
+
+def _hash(digest: bytes) -> Hash:
+    """A sha256 as RECORD writes it: urlsafe base64, unpadded."""
+    return Hash("sha256", base64.urlsafe_b64encode(digest).decode("ascii").rstrip("="))
 
 
 def _matches(wheel: VettedWheel, member: Member, written: RecordEntry) -> bool:

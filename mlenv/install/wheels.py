@@ -41,7 +41,7 @@ from mlenv.install.checks import NamedWheel, VettedWheel, plan_wheel
 from mlenv.install.conda_packages import CONDA_HINT
 from mlenv.install.layout import Layout, clean_path, python_minor, write_venv
 from mlenv.install.ownership import Kind, Owner, PathLedger
-from mlenv.install.ports import install_all
+from mlenv.install.ports import BigMembers, install_all
 from mlenv.install.prefix_scan import PrefixKind
 from mlenv.install.record import write_record
 from mlenv.install.safety import (
@@ -52,6 +52,7 @@ from mlenv.install.safety import (
     InstallError,
     Limits,
 )
+from mlenv.install.streamed import StreamedMember
 from mlenv.report import Reporter
 from mlenv.spent import Spent
 
@@ -143,6 +144,9 @@ class InstallResult:
     # Big files written, by path, and whether they name the prefix (found as they were
     # written): the conda-pack writer need not read them again.
     scanned: tuple[tuple[str, PrefixKind | None], ...] = ()
+    # Big members left in their wheels, placeholders in the tree (``install_environment``'s
+    # ``stream``): the layer writer reads them from there.
+    streamed: tuple[StreamedMember, ...] = ()
 
 
 def install_environment(
@@ -160,7 +164,7 @@ def install_environment(
     onto: Path | None = None,
     others: Sequence[WheelClaims] = (),
     spent: Spent | None = None,
-    scan_prefix: bool = True,
+    big: BigMembers = "scan",
 ) -> InstallResult:
     """Install ``wheels`` into ``staging`` so that the tree runs unchanged once moved to ``prefix``.
 
@@ -170,8 +174,9 @@ def install_environment(
     refused. ``others`` are wheels of the environment not written (a layer cache has them):
     they own the paths they claim first, as if installed, so the tree is the same part of the
     whole environment's. Each wheel installed is reported to ``spent`` (scratch copies go).
-    ``scan_prefix=False`` leaves ``InstallResult.scanned`` empty: a build with no conda-pack
-    archive never reads which files name the prefix.
+    ``big="stream"`` leaves big members in their wheels (``InstallResult.streamed``; empty
+    placeholders in the tree, ``scanned`` empty): for a tree read once, by one layer writer,
+    which must keep the wheels until it has.
     """
     layout = _layout(prefix, interpreter, python, onto)
     if bytecode == "hash":
@@ -197,7 +202,7 @@ def install_environment(
         try:
             if onto is not None:
                 onto.rename(tmp)  # over the empty directory: the conda tree becomes the base
-            result = _build(tmp, planned, layout, bytecode, reporter, jobs, spent, scan_prefix)
+            result = _build(tmp, planned, layout, bytecode, reporter, jobs, spent, big)
             tmp.rename(staging)
         except OSError as exc:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -322,15 +327,15 @@ def _build(
     reporter: Reporter,
     jobs: int,
     spent: Spent | None,
-    scan_prefix: bool,
+    big: BigMembers,
 ) -> InstallResult:
     generated = write_venv(root, layout)
     parents = {posixpath.dirname(m.target) for wheel in wheels for m in wheel.members}
     parents |= {wheel.dist_info for wheel in wheels}
     for parent in sorted(parents - {""}):
         (root / parent).mkdir(parents=True, exist_ok=True)  # before threads race to create them
-    results = install_all(root, wheels, layout, reporter, jobs, spent, scan_prefix=scan_prefix)
-    installed = [files for files, _ in results]
+    results = install_all(root, wheels, layout, reporter, jobs, spent, big=big)
+    installed = [result.files for result in results]
     if bytecode == "hash":
         compile_bytecode(root, layout, installed, reporter, jobs)
     for wheel, files in zip(wheels, installed, strict=True):
@@ -349,13 +354,15 @@ def _build(
         ),
         key=lambda dist: dist.name,
     )
-    scanned = sorted(kind for _, kinds in results for kind in kinds.items())
+    scanned = sorted(kind for result in results for kind in result.kinds.items())
+    streamed = sorted((s for result in results for s in result.streamed), key=lambda s: s.target)
     return InstallResult(
         len(regular),
-        sum(info.st_size for info in regular),
+        sum(info.st_size for info in regular) + sum(s.size for s in streamed),
         tuple(distributions),
         generated,
         tuple(scanned),
+        tuple(streamed),
     )
 
 

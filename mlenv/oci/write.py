@@ -51,7 +51,8 @@ from mlenv.oci.read import (
     read_blob,
     verify_blob,
 )
-from mlenv.tarball import LayerBlob, collect, write_tar
+from mlenv.tarball import LayerBlob, write_tar
+from mlenv.tree_listing import collect
 
 # OCI image-layout's grammar for org.opencontainers.image.ref.name.
 _COMPONENT = r"[A-Za-z0-9]+(?:(?:[-._:@+]|--)[A-Za-z0-9]+)*"

@@ -21,7 +21,8 @@ import pytest
 from mlenv.cache import LAYERS
 from mlenv.direct import DirectReader
 from mlenv.oci.write import write_image_tar
-from mlenv.tarball import ContentMismatch, collect
+from mlenv.tarball import ContentMismatch
+from mlenv.tree_listing import collect
 from tests.support.cli import run_mlenv
 from tests.support.golden import build, digests
 from tests.support.images import write_image

@@ -57,7 +57,7 @@ def _built(project: Path, cache: Path, *extra: str, **kw: object) -> dict[str, s
 def test_odd_wheel_members_build_the_same_bytes_under_every_ambient_variation(
     odd_project: tuple[Path, Path], tmp_path: Path, bytecode: str
 ) -> None:
-    """Protects the entry normalisation (tarball.collect: modes, mtimes, owners, PAX names) and
+    """Protects the entry normalisation (tree_listing.collect: modes, mtimes, owners, PAX names) and
     the hermetic compiler: a wheel's setuid/0000/DOS modes, 2107 mtimes, >100-byte and Turkish
     names give the same bytes from another path with spaces and non-ASCII, under umask 077,
     tr_TR, POSIX, another TZ and hash seed, and with the layer cache off."""

@@ -105,7 +105,7 @@ def _built(project: Path, cache: Path) -> dict[str, str]:
 def test_directory_listing_order_changes_no_output_byte(
     mixed: tuple[Path, Path], tmp_path: Path, options: tuple[str, ...]
 ) -> None:
-    """Protects the sorted entry walk (tarball.collect, prefix_scan) over the staging tree,
+    """Protects the sorted entry walk (tree_listing.collect, prefix_scan) over the staging tree,
     which lives beside dist/ in the project, and over the cache."""
     project, cache = mixed
     plain = _built(project, cache)

@@ -10,7 +10,8 @@ import pytest
 from mlenv.oci.dockerload import DockerLoadError, load
 from mlenv.oci.read import read_base
 from mlenv.oci.write import ImageSpec, image_config, write_image_tar, write_layout
-from mlenv.tarball import collect, write_layer
+from mlenv.tarball import write_layer
+from mlenv.tree_listing import collect
 from tests.support.base_image import REF, base_image_layout
 from tests.support.daemons import Dockerd, dockerd
 

@@ -21,7 +21,8 @@ import pytest
 
 from mlenv.oci.read import read_base
 from mlenv.oci.write import ImageResult, ImageSpec, image_config, write_image_tar, write_layout
-from mlenv.tarball import Compression, LayerBlob, collect, write_layer
+from mlenv.tarball import Compression, LayerBlob, write_layer
+from mlenv.tree_listing import collect
 from tests.support.daemons import Dockerd, dockerd
 
 pytestmark = pytest.mark.integration

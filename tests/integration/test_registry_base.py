@@ -15,7 +15,7 @@ from mlenv.oci.model import INDEX_MEDIA_TYPE
 from mlenv.oci.registry import push
 from mlenv.oci.write import ImageResult
 from mlenv.report import MemoryReporter
-from mlenv.tarball import collect
+from mlenv.tree_listing import collect
 from tests.support.cli import run_mlenv
 from tests.support.daemons import Registry, registry
 from tests.support.httpserver import IndexServer

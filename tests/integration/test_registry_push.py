@@ -17,7 +17,7 @@ from mlenv.oci.reference import RegistryError
 from mlenv.oci.registry import CHUNK_SIZE, PushResult, push
 from mlenv.oci.write import ImageResult
 from mlenv.report import MemoryReporter
-from mlenv.tarball import collect
+from mlenv.tree_listing import collect
 from tests.support.daemons import Access, Registry, registry
 from tests.support.images import write_image
 

@@ -21,7 +21,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from mlenv.tarball import Entry, collect
+from mlenv.tarball import Entry
+from mlenv.tree_listing import collect
 from tests.support.images import write_image
 from tests.support.mounts import remove_tree
 

@@ -18,7 +18,8 @@ from mlenv.oci.reference import RegistryError
 from mlenv.oci.registry import push
 from mlenv.oci.write import ImageSpec, image_config, write_index_layout, write_layout
 from mlenv.report import MemoryReporter
-from mlenv.tarball import collect, write_layer
+from mlenv.tarball import write_layer
+from mlenv.tree_listing import collect
 from tests.support.fake_registry import FakeRegistry
 
 PLATFORMS = ("linux-64", "linux-aarch64")

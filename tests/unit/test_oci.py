@@ -25,7 +25,8 @@ from mlenv.oci.model import (
 )
 from mlenv.oci.read import BaseImage, read_base
 from mlenv.oci.write import ImageResult, ImageSpec, image_config, write_image_tar, write_layout
-from mlenv.tarball import Compression, ContentMismatch, LayerBlob, collect, write_layer
+from mlenv.tarball import Compression, ContentMismatch, LayerBlob, write_layer
+from mlenv.tree_listing import collect
 
 LOCK = "sha256:" + "ab" * 32
 SPEC = ImageSpec(

@@ -21,7 +21,8 @@ from mlenv import parallel_gzip
 from mlenv.build_record import ArchiveOutput
 from mlenv.errors import MlenvError
 from mlenv.parallel_gzip import GzipTwin, TwinAborted
-from mlenv.tarball import Entry, LayerError, collect, write_layer, write_tar
+from mlenv.tarball import Entry, LayerError, write_layer, write_tar
+from mlenv.tree_listing import collect
 
 BLOCK = 4096  # small blocks keep the trees small; the rule is the same
 

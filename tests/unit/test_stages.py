@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 
 from mlenv import tarball
 from mlenv.stages import Digest
-from mlenv.tarball import LayerError, collect, write_tar
+from mlenv.tarball import LayerError, write_tar
+from mlenv.tree_listing import collect
 from tests.support.sinks import FailingSink
 
 

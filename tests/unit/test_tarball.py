@@ -30,11 +30,11 @@ from mlenv.tarball import (
     Compression,
     Entry,
     LayerError,
-    collect,
     compressor_versions,
     write_layer,
     write_tar,
 )
+from mlenv.tree_listing import collect
 from tests.support.sinks import FailingSink
 
 COMPRESSIONS: tuple[Compression, ...] = ("gzip", "zstd", "none")
@@ -120,7 +120,8 @@ def test_same_digests_under_another_locale_time_zone_and_hash_seed(tmp_path: Pat
     tree = build_tree(tmp_path / "tree")
     (tree / os.fsdecode(b"caf\xe9")).write_text("not utf-8")
     script = (
-        "import io, sys; from pathlib import Path; from mlenv.tarball import collect, write_layer\n"
+        "import io, sys; from pathlib import Path; from mlenv.tarball import write_layer\n"
+        "from mlenv.tree_listing import collect\n"
         "for c in ('gzip', 'zstd', 'none'):\n"
         "    b = write_layer(collect(Path(sys.argv[1]), 'opt/env'), io.BytesIO(),"
         " compression=c, mtime=7)\n"
