@@ -340,8 +340,7 @@ def _build(
         compile_bytecode(root, layout, installed, reporter, jobs)
     for wheel, files in zip(wheels, installed, strict=True):
         write_record(root, layout, wheel, files)
-    _normalise_modes(root)
-    regular = [info for _, info in _tree(root) if stat.S_ISREG(info.st_mode)]
+    regular = _normalise_modes(root)
     distributions = sorted(
         (
             InstalledDistribution(
@@ -379,14 +378,20 @@ def _relative_kinds(root: Path) -> list[tuple[str, Kind, str | None]]:
     ]
 
 
-def _normalise_modes(root: Path) -> None:
-    """0755 for directories and executables, 0644 otherwise, whatever the umask was."""
+def _normalise_modes(root: Path) -> list[os.stat_result]:
+    """0755 for directories and executables, 0644 otherwise, whatever the umask was (a mode
+    already right is left alone); the regular files' stats, for the tree's totals."""
     root.chmod(0o755)
+    regular = []
     for path, info in _tree(root):
-        if stat.S_ISDIR(info.st_mode):
-            path.chmod(0o755)
-        elif stat.S_ISREG(info.st_mode):
-            path.chmod(0o755 if info.st_mode & 0o111 else 0o644)
+        if stat.S_ISREG(info.st_mode):
+            regular.append(info)
+        elif not stat.S_ISDIR(info.st_mode):
+            continue
+        mode = 0o755 if stat.S_ISDIR(info.st_mode) or info.st_mode & 0o111 else 0o644
+        if stat.S_IMODE(info.st_mode) != mode:
+            path.chmod(mode)
+    return regular
 
 
 def _tree(root: Path) -> Iterator[tuple[Path, os.stat_result]]:
