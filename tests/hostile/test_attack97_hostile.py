@@ -1,0 +1,237 @@
+"""Attack on the OCI-only build's streamed big members (``mlenv.install.streamed``): the image
+must be the written tree's, byte for byte, and a big member unlike its RECORD or CRC must fail
+the build (exit 1, the wheel and the member named, no traceback, dist untouched, no scratch
+wheel copies left behind), whatever the member's shape in the zip."""
+
+from __future__ import annotations
+
+import io
+import json
+import random
+import shutil
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from mlenv.build_outputs import stream_entries
+from mlenv.direct import BIG
+from mlenv.install.ports import BigMembers
+from mlenv.install.safety import InstallError
+from mlenv.install.wheels import InstallResult, install_environment
+from mlenv.report import MemoryReporter
+from mlenv.tarball import LayerBlob, write_layer
+from mlenv.tree_listing import collect
+from tests.support.cli import run_mlenv
+from tests.support.golden import build, golden_project
+from tests.support.raw_wheels import (
+    DIST_INFO,
+    METADATA,
+    WHEEL,
+    Member,
+    raw_wheel,
+    record_hash,
+)
+
+PREFIX = "/opt/mlenv/t"
+DEST = PREFIX.strip("/")
+
+
+def _blob(seed: int, size: int = BIG + 4099) -> bytes:
+    return random.Random(seed).randbytes(size)
+
+
+def _install(wheels: list[Path], staging: Path, big: BigMembers) -> InstallResult:
+    return install_environment(
+        wheels, staging, prefix=PREFIX, interpreter="/usr/bin/python3.11", python="3.11",
+        reporter=MemoryReporter(), big=big,
+    )  # fmt: skip
+
+
+def _layer(staging: Path, installed: InstallResult) -> LayerBlob:
+    entries = stream_entries(collect(staging, DEST), installed.streamed, DEST)
+    return write_layer(entries, io.BytesIO(), compression="gzip", mtime=0)
+
+
+def _both(tmp: Path, wheels: list[Path]) -> tuple[InstallResult, LayerBlob, LayerBlob]:
+    written = _install(wheels, tmp / "written", "scan")
+    streamed = _install(wheels, tmp / "streamed", "stream")
+    assert streamed.files == written.files and streamed.bytes == written.bytes
+    assert streamed.distributions == written.distributions
+    return streamed, _layer(tmp / "written", written), _layer(tmp / "streamed", streamed)
+
+
+def _info(name: str, compression: int = zipfile.ZIP_DEFLATED) -> zipfile.ZipInfo:
+    info = zipfile.ZipInfo(name, (1980, 1, 1, 0, 0, 0))
+    info.compress_type = compression
+    info.external_attr = 0o644 << 16
+    return info
+
+
+@pytest.mark.parametrize(
+    "member",
+    [
+        "evil/blob.so",  # a platlib-like binary
+        "evil/blob.pyc",  # big bytecode shipped in the wheel: never compiled, streamed
+        "evil-1.0.data/data/share/evil/model.bin",  # the data scheme, outside site-packages
+        "evil-1.0.data/purelib/evil/lib.bin",
+        f"{DIST_INFO}/LICENSE",  # a huge licence inside .dist-info
+    ],
+)
+@pytest.mark.parametrize("stored", [False, True])
+def test_each_scheme_and_compression_gives_the_written_layer(
+    tmp_path: Path, member: str, stored: bool
+) -> None:
+    """Holds: a big member of any scheme (and in .dist-info), stored or deflated, streams into
+    the same layer bytes as the written tree gives, with the same RECORD."""
+    info = _info(member, zipfile.ZIP_STORED if stored else zipfile.ZIP_DEFLATED)
+    wheel = raw_wheel(tmp_path, [("evil/__init__.py", b""), (info, _blob(1))])
+    streamed, written, layer = _both(tmp_path, [wheel])
+    assert len(streamed.streamed) == 1
+    assert layer == written
+
+
+def test_zip64_and_data_descriptor_members_give_the_written_layer(tmp_path: Path) -> None:
+    """Holds: a member with ZIP64 extra fields (force_zip64) and one written with a data
+    descriptor (flag bit 3, zero sizes in its local header) stream the written bytes."""
+    path = tmp_path / "evil-1.0-py3-none-any.whl"
+    zip64, described = _blob(2), _blob(3)
+    rows = [("evil/__init__.py", b""), ("evil/z64.bin", zip64), ("evil/dd.bin", described),
+            (f"{DIST_INFO}/METADATA", METADATA), (f"{DIST_INFO}/WHEEL", WHEEL)]  # fmt: skip
+    record = "".join(f"{n},{record_hash(d)},{len(d)}\n" for n, d in rows)
+    record += f"{DIST_INFO}/RECORD,,\n"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in rows:
+            if name == "evil/z64.bin":
+                with archive.open(_info(name), "w", force_zip64=True) as out:
+                    out.write(data)
+            elif name == "evil/dd.bin":
+                with archive.open(_info(name), "w") as out:  # unseekable-style: flag bit 3
+                    out.write(data)
+            else:
+                archive.writestr(name, data)
+        archive.writestr(f"{DIST_INFO}/RECORD", record)
+    streamed, written, layer = _both(tmp_path, [path])
+    assert {m.info.filename for m in streamed.streamed} == {"evil/z64.bin", "evil/dd.bin"}
+    assert layer == written
+
+
+def test_a_big_member_two_wheels_own_is_streamed_once(tmp_path: Path) -> None:
+    """Holds: the same big file (same RECORD hash) claimed by two wheels is streamed by the
+    one that owns it and skipped by the other: one placeholder, the written layer's bytes."""
+    shared = _blob(4)
+    one = raw_wheel(tmp_path, [("shared/blob.bin", shared)])
+    other_dir = tmp_path / "other"
+    other_dir.mkdir()
+    two = raw_wheel(
+        other_dir, [("shared/blob.bin", shared)], filename="twin-1.0-py3-none-any.whl",
+        dist_info="twin-1.0.dist-info",
+        metadata=b"Metadata-Version: 2.1\nName: twin\nVersion: 1.0\n\n",
+    )  # fmt: skip
+    streamed, written, layer = _both(tmp_path, [one, two])
+    assert [m.target.rsplit("/", 1)[-1] for m in streamed.streamed] == ["blob.bin"]
+    assert layer == written
+
+
+def _lying(tmp: Path, name: str) -> Path:
+    """A wheel whose big member's zip data is sound (CRC right) but RECORD names other bytes."""
+    content, other = _blob(5), _blob(6)
+    rows = [(name, other), (f"{DIST_INFO}/METADATA", METADATA), (f"{DIST_INFO}/WHEEL", WHEEL)]
+    record = "".join(f"{n},{record_hash(d)},{len(d)}\n" for n, d in rows)
+    return raw_wheel(tmp, [(name, content)], record=record + f"{DIST_INFO}/RECORD,,\n")
+
+
+@pytest.mark.parametrize("name", ["evil/blob.bin", "evil-1.0.data/data/share/x.bin"])
+def test_a_lying_record_fails_both_paths_naming_wheel_and_member(tmp_path: Path, name: str) -> None:
+    """Holds: the written path refuses at install, the streamed one by the layer's read, each
+    naming the wheel and the member; the streamed layer never completes."""
+    wheel = _lying(tmp_path, name)
+    with pytest.raises(InstallError, match="does not match its hash") as written:
+        _install([wheel], tmp_path / "written", "scan")
+    installed = _install([wheel], tmp_path / "streamed", "stream")
+    with pytest.raises(InstallError, match="does not match its hash") as streamed:
+        _layer(tmp_path / "streamed", installed)
+    assert written.value.where == streamed.value.where == wheel.name
+    assert name in str(streamed.value)
+
+
+def _project(tmp: Path, wheel: Path, outputs: str) -> tuple[Path, Path]:
+    """The golden project with ``wheel`` added as a dependency, locked and fetched."""
+    project = golden_project(tmp / "project")
+    (project / "wheels" / wheel.name).write_bytes(wheel.read_bytes())
+    manifest = project / "mlenv.toml"
+    text = manifest.read_text().replace(
+        'dependencies = ["hello"]', 'dependencies = ["hello", "evil"]'
+    )
+    manifest.write_text(f"{text}[build]\noutputs = {outputs}\n")
+    cache = tmp / "cache"
+    for args in (["lock"], ["fetch"]):
+        done = run_mlenv(args, project, {"MLENV_CACHE_DIR": str(cache)})
+        assert done.returncode == 0, (args, done.stderr)
+    return project, cache
+
+
+def _layers(dist: Path) -> list[str]:
+    record = json.loads((dist / "build.json").read_text())
+    return [layer["digest"] for layer in record["outputs"]["oci"]["layers"]]
+
+
+def test_oci_only_and_oci_with_conda_pack_ship_the_same_layers(tmp_path: Path) -> None:
+    """Holds end to end: the streamed (OCI-only) build's layers are the written build's."""
+    (tmp_path / "w").mkdir()
+    data = _info("evil-1.0.data/data/share/evil/m.bin", zipfile.ZIP_STORED)
+    members: list[Member] = [
+        ("evil/__init__.py", b""),
+        (_info("evil/blob.so"), _blob(7)),
+        (data, _blob(8)),
+    ]
+    wheel = raw_wheel(tmp_path / "w", members)
+    project, cache = _project(tmp_path, wheel, '["oci"]')
+    done = build(project, cache)
+    assert done.returncode == 0, done.stderr
+    alone = _layers(project / "dist")
+    manifest = project / "mlenv.toml"
+    manifest.write_text(manifest.read_text().replace('["oci"]', '["oci", "conda-pack"]'))
+    done = build(project, cache)
+    assert done.returncode == 0, done.stderr
+    assert _layers(project / "dist") == alone
+
+
+def test_a_lying_record_fails_an_oci_only_build_cleanly(tmp_path: Path) -> None:
+    """Holds end to end: exit 1, the wheel and the member named, no traceback, the previous
+    dist untouched, and no scratch (wheel copies, staging) left beside it."""
+    (tmp_path / "w").mkdir()
+    wheel = _lying(tmp_path / "w", "evil/blob.bin")
+    project, cache = _project(tmp_path, wheel, '["oci"]')
+    dist = project / "dist"
+    before = sorted(p.name for p in project.iterdir())
+    done = build(project, cache)
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr
+    assert "evil-1.0-py3-none-any.whl" in done.stderr and "evil/blob.bin" in done.stderr
+    assert not dist.exists()
+    assert sorted(p.name for p in project.iterdir()) == before
+
+
+def test_per_package_layers_reused_and_rebuilt_match_the_written_build(tmp_path: Path) -> None:
+    """Holds: with ``layers = "auto"`` and the layer cache, an OCI-only build (``--check``,
+    ``--bytecode hash``), its warm rebuild after a bump (the big package's layer, with its
+    streamed blob, reused) and an OCI + conda-pack build of the same lock ship the same
+    layers."""
+    from tests.support.layered import configure, layered_project
+
+    project = layered_project(tmp_path / "project", '"auto"')
+    cache = tmp_path / "cache"
+    manifest = project / "mlenv.toml"
+    manifest.write_text(manifest.read_text() + 'outputs = ["oci"]\n')
+    for alpha in ("1.0", "1.1"):
+        configure(project, '"auto"', alpha, 'outputs = ["oci"]\n')
+        done = build(project, cache, "--check", "--bytecode", "hash")
+        assert done.returncode == 0, done.stderr
+    streamed = _layers(project / "dist")
+    configure(project, '"auto"', "1.1", 'outputs = ["oci", "conda-pack"]\n')
+    shutil.rmtree(cache / "layers-v1")  # every layer written afresh, from the written tree
+    done = build(project, cache, "--bytecode", "hash")
+    assert done.returncode == 0, done.stderr
+    assert _layers(project / "dist") == streamed
+    assert len(streamed) > 1
