@@ -235,3 +235,57 @@ def test_per_package_layers_reused_and_rebuilt_match_the_written_build(tmp_path:
     assert done.returncode == 0, done.stderr
     assert _layers(project / "dist") == streamed
     assert len(streamed) > 1
+
+
+def _corrupt(tmp: Path, compression: int, size: int) -> Path:
+    """A wheel whose member ``evil/a.bin`` (bzip2 or LZMA) has a flipped bit mid-data."""
+    wheel = raw_wheel(tmp, [(_info("evil/a.bin", compression), _blob(9, size))])
+    data = bytearray(wheel.read_bytes())
+    with zipfile.ZipFile(wheel) as archive:
+        info = archive.getinfo("evil/a.bin")
+    data[info.header_offset + 30 + len(info.filename) + info.compress_size // 2] ^= 0x10
+    wheel.write_bytes(bytes(data))
+    return wheel
+
+
+@pytest.mark.parametrize("compression", [zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA])
+def test_bzip2_and_lzma_members_stream_the_written_layer(tmp_path: Path, compression: int) -> None:
+    """Holds: members zipfile inflates for mlenv (neither stored nor deflated) stream the
+    written bytes too."""
+    info = _info("evil/a.bin", compression)
+    wheel = raw_wheel(tmp_path, [(info, _blob(10)), (_info("evil/b.bin", compression), _blob(11))])
+    streamed, written, layer = _both(tmp_path, [wheel])
+    assert len(streamed.streamed) == 2
+    assert layer == written
+
+
+@pytest.mark.parametrize("compression", [zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA])
+@pytest.mark.parametrize("size", [BIG + 4099, 4099])
+def test_a_corrupt_bzip2_or_lzma_member_is_the_wheels_fault(
+    tmp_path: Path, compression: int, size: int
+) -> None:
+    """Found: a corrupt LZMA member was an internal error (``LZMAError`` escaped, exit 2), and
+    a corrupt bzip2 one streamed was called a disk error at the scratch copy's path (bz2 says
+    ``OSError``). Both paths must refuse the wheel by name, with the wheel hint."""
+    wheel = _corrupt(tmp_path, compression, size)
+    for big in ("scan", "stream"):
+        with pytest.raises(InstallError) as raised:
+            _layer(tmp_path / big, _install([wheel], tmp_path / big, big))
+        assert raised.value.where == wheel.name
+        assert "corrupt" in (raised.value.hint or "")
+
+
+@pytest.mark.parametrize("compression", [zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA])
+def test_a_corrupt_big_member_fails_an_oci_only_build_naming_the_wheel(
+    tmp_path: Path, compression: int
+) -> None:
+    """Found, end to end: exit 2 "internal error" (LZMA) or a disk error naming the removed
+    scratch copy (bzip2); now exit 1 naming the wheel and the member, no dist."""
+    (tmp_path / "w").mkdir()
+    wheel = _corrupt(tmp_path / "w", compression, BIG + 4099)
+    project, cache = _project(tmp_path, wheel, '["oci"]')
+    done = build(project, cache)
+    assert done.returncode == 1, done.stderr
+    assert "error: evil-1.0-py3-none-any.whl:" in done.stderr and "evil/a.bin" in done.stderr
+    assert "internal error" not in done.stderr and "check the disk" not in done.stderr
+    assert not (project / "dist").exists()
