@@ -289,3 +289,27 @@ def test_a_corrupt_big_member_fails_an_oci_only_build_naming_the_wheel(
     assert "error: evil-1.0-py3-none-any.whl:" in done.stderr and "evil/a.bin" in done.stderr
     assert "internal error" not in done.stderr and "check the disk" not in done.stderr
     assert not (project / "dist").exists()
+
+
+def test_ctrl_c_while_a_member_streams_leaves_nothing(tmp_path: Path) -> None:
+    """Holds: SIGINT while the layer is being written (the writer held as it frees a read
+    file, the wheel copies still in the work directory) ends the build with 130, no dist, no
+    work directory (so no wheel copy) and no layer in the cache."""
+    import signal
+
+    from tests.support.faultpoints import Held
+
+    (tmp_path / "w").mkdir()
+    wheel = raw_wheel(tmp_path / "w", [(_info("evil/a.bin"), _blob(12, 64 << 20))])
+    project, cache = _project(tmp_path, wheel, '["oci"]')
+    env = {"MLENV_CACHE_DIR": str(cache)}
+    with Held(("os.remove", 2), ["build", "--offline"], project, env, tmp_path / "held") as held:
+        (work,) = [p for p in project.iterdir() if p.name.startswith(".dist.work-")]
+        assert (work / "out" / "layer-0.tmp").exists()  # held inside the layer's write
+        assert any((work / "artifacts").iterdir())  # the streamed wheel's copy is kept
+        held._process.send_signal(signal.SIGINT)
+    assert held.returncode == 130, held.stderr
+    assert "Traceback" not in held.stderr
+    assert sorted(p.name for p in project.iterdir()) == ["mlenv.lock", "mlenv.toml", "wheels"]
+    layers = cache / "layers-v1"
+    assert not layers.exists() or not any(p.is_file() for p in layers.rglob("*"))
