@@ -313,3 +313,35 @@ def test_ctrl_c_while_a_member_streams_leaves_nothing(tmp_path: Path) -> None:
     assert sorted(p.name for p in project.iterdir()) == ["mlenv.lock", "mlenv.toml", "wheels"]
     layers = cache / "layers-v1"
     assert not layers.exists() or not any(p.is_file() for p in layers.rglob("*"))
+
+
+def test_wheels_onto_a_conda_tree_stream_the_written_layers(tmp_path: Path) -> None:
+    """Holds: big members installed onto a conda tree (placeholders among conda's files)
+    give the layers an OCI + conda-pack build of the same lock writes, with no cached layer."""
+    from tests.support.conda_channel import write_channel
+    from tests.support.conda_project import channel_packages
+    from tests.support.wheels import build_wheel, write_simple_index
+
+    channel = write_channel(tmp_path / "channel", channel_packages())
+    files = {"app/__init__.py": b"", "app/blob.so": _blob(13, 3 << 20), "app/x.bin": _blob(14)}
+    index = write_simple_index(tmp_path / "pypi", [build_wheel("app", "1.0", files=files)])
+    project = tmp_path / "project"
+    project.mkdir()
+    manifest = project / "mlenv.toml"
+    manifest.write_text(
+        '[environment]\nname = "mixed"\npython = "3.11"\nprefix = "/opt/mlenv/mixed"\n'
+        f'[conda]\nchannels = ["{channel}"]\ndependencies = ["python 3.11.*", "fastmath"]\n'
+        f'[pypi]\nindex-url = "{index}"\ndependencies = ["app"]\n[build]\noutputs = ["oci"]\n'
+    )
+    cache = tmp_path / "cache"
+    for args in (["lock"], ["fetch"]):
+        done = run_mlenv(args, project, {"MLENV_CACHE_DIR": str(cache)})
+        assert done.returncode == 0, (args, done.stderr)
+    done = build(project, cache)
+    assert done.returncode == 0, done.stderr
+    streamed = _layers(project / "dist")
+    shutil.rmtree(cache / "layers-v1")
+    manifest.write_text(manifest.read_text().replace('["oci"]', '["oci", "conda-pack"]'))
+    done = build(project, cache)
+    assert done.returncode == 0, done.stderr
+    assert _layers(project / "dist") == streamed
