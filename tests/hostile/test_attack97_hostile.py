@@ -345,3 +345,26 @@ def test_wheels_onto_a_conda_tree_stream_the_written_layers(tmp_path: Path) -> N
     done = build(project, cache)
     assert done.returncode == 0, done.stderr
     assert _layers(project / "dist") == streamed
+
+
+def test_on_a_base_image_streamed_layers_are_the_written_ones(tmp_path: Path) -> None:
+    """Holds: on a base image (the prefix's parents left to the base), per-package layers of
+    an OCI-only build are those of an OCI + conda-pack build, no cached layer between."""
+    from mlenv.tarball import Entry
+    from tests.support.images import write_image
+    from tests.support.layered import configure, layered_project
+
+    base = tmp_path / "base"
+    write_image(base, [("root", [Entry("opt", "dir", 0o755)])], ref="b", cmd=["/bin/sh"])
+    project = layered_project(tmp_path / "project", '"auto"')
+    cache = tmp_path / "cache"
+    configure(project, '"auto"', "1.0", f'base-image = "{base}"\noutputs = ["oci"]\n')
+    done = build(project, cache)
+    assert done.returncode == 0, done.stderr
+    streamed = _layers(project / "dist")
+    shutil.rmtree(cache / "layers-v1")
+    configure(project, '"auto"', "1.0", f'base-image = "{base}"\noutputs = ["oci", "conda-pack"]\n')
+    done = build(project, cache)
+    assert done.returncode == 0, done.stderr
+    assert _layers(project / "dist") == streamed
+    assert len(streamed) > 2
