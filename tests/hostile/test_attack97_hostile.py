@@ -92,8 +92,7 @@ def test_each_scheme_and_compression_gives_the_written_layer(
 
 
 def test_zip64_and_data_descriptor_members_give_the_written_layer(tmp_path: Path) -> None:
-    """Holds: a member with ZIP64 extra fields (force_zip64) and one written with a data
-    descriptor (flag bit 3, zero sizes in its local header) stream the written bytes."""
+    """Holds: ZIP64 extra fields and a data descriptor (flag bit 3) stream the written bytes."""
     path = tmp_path / "evil-1.0-py3-none-any.whl"
     zip64, described = _blob(2), _blob(3)
     rows = [("evil/__init__.py", b""), ("evil/z64.bin", zip64), ("evil/dd.bin", described),
@@ -214,10 +213,9 @@ def test_a_lying_record_fails_an_oci_only_build_cleanly(tmp_path: Path) -> None:
 
 
 def test_per_package_layers_reused_and_rebuilt_match_the_written_build(tmp_path: Path) -> None:
-    """Holds: with ``layers = "auto"`` and the layer cache, an OCI-only build (``--check``,
-    ``--bytecode hash``), its warm rebuild after a bump (the big package's layer, with its
-    streamed blob, reused) and an OCI + conda-pack build of the same lock ship the same
-    layers."""
+    """Holds: ``layers = "auto"``, the layer cache, ``--check``, ``--bytecode hash``: an OCI-only
+    build, its warm rebuild after a bump (the streamed big layer reused) and an OCI +
+    conda-pack build with no cached layer ship the same layers."""
     from tests.support.layered import configure, layered_project
 
     project = layered_project(tmp_path / "project", '"auto"')
@@ -368,3 +366,34 @@ def test_on_a_base_image_streamed_layers_are_the_written_ones(tmp_path: Path) ->
     assert done.returncode == 0, done.stderr
     assert _layers(project / "dist") == streamed
     assert len(streamed) > 2
+
+
+@pytest.mark.parametrize("form", ["hex", "padded", "sha512", "sha256-wrong-length"])
+def test_record_digest_forms_stream_or_write_the_same_bytes(tmp_path: Path, form: str) -> None:
+    """Holds: RECORD digests in hex, padded, sha512 or cut short: streamed only when a sha256
+    binds, the written tree's bytes either way; a digest binding nothing is refused by both."""
+    import base64
+    import hashlib
+
+    content = _blob(15)
+    digest = hashlib.sha256(content).digest()
+    value = {
+        "hex": f"sha256={digest.hex()}",
+        "padded": f"sha256={base64.urlsafe_b64encode(digest).decode()}",
+        "sha512": f"sha512={base64.urlsafe_b64encode(hashlib.sha512(content).digest()).decode()}",
+        "sha256-wrong-length": f"sha256={base64.urlsafe_b64encode(digest[:31]).decode()}",
+    }[form]
+    rows = [(f"{DIST_INFO}/METADATA", METADATA), (f"{DIST_INFO}/WHEEL", WHEEL)]
+    record = f"evil/blob.bin,{value},{len(content)}\n"
+    record += "".join(f"{n},{record_hash(d)},{len(d)}\n" for n, d in rows)
+    wheel = raw_wheel(
+        tmp_path, [("evil/blob.bin", content)], record=record + f"{DIST_INFO}/RECORD,,\n"
+    )
+    if form == "sha256-wrong-length":
+        for big in ("scan", "stream"):
+            with pytest.raises(InstallError, match="does not match its hash"):
+                _layer(tmp_path / big, _install([wheel], tmp_path / big, big))
+        return
+    streamed, written, layer = _both(tmp_path, [wheel])
+    assert len(streamed.streamed) == (0 if form == "sha512" else 1)
+    assert layer == written
