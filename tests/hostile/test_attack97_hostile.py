@@ -5,25 +5,17 @@ wheel copies left behind), whatever the member's shape in the zip."""
 
 from __future__ import annotations
 
-import io
-import json
-import random
 import shutil
 import zipfile
 from pathlib import Path
 
 import pytest
 
-from mlenv.build_outputs import stream_entries
 from mlenv.direct import BIG
-from mlenv.install.ports import BigMembers
 from mlenv.install.safety import InstallError
-from mlenv.install.wheels import InstallResult, install_environment
-from mlenv.report import MemoryReporter
-from mlenv.tarball import LayerBlob, write_layer
-from mlenv.tree_listing import collect
+from mlenv.tarball import LayerBlob
 from tests.support.cli import run_mlenv
-from tests.support.golden import build, golden_project
+from tests.support.golden import build
 from tests.support.raw_wheels import (
     DIST_INFO,
     METADATA,
@@ -32,40 +24,17 @@ from tests.support.raw_wheels import (
     raw_wheel,
     record_hash,
 )
-
-PREFIX = "/opt/mlenv/t"
-DEST = PREFIX.strip("/")
-
-
-def _blob(seed: int, size: int = BIG + 4099) -> bytes:
-    return random.Random(seed).randbytes(size)
-
-
-def _install(wheels: list[Path], staging: Path, big: BigMembers) -> InstallResult:
-    return install_environment(
-        wheels, staging, prefix=PREFIX, interpreter="/usr/bin/python3.11", python="3.11",
-        reporter=MemoryReporter(), big=big,
-    )  # fmt: skip
-
-
-def _layer(staging: Path, installed: InstallResult) -> LayerBlob:
-    entries = stream_entries(collect(staging, DEST), installed.streamed, DEST)
-    return write_layer(entries, io.BytesIO(), compression="gzip", mtime=0)
-
-
-def _both(tmp: Path, wheels: list[Path]) -> tuple[InstallResult, LayerBlob, LayerBlob]:
-    written = _install(wheels, tmp / "written", "scan")
-    streamed = _install(wheels, tmp / "streamed", "stream")
-    assert streamed.files == written.files and streamed.bytes == written.bytes
-    assert streamed.distributions == written.distributions
-    return streamed, _layer(tmp / "written", written), _layer(tmp / "streamed", streamed)
-
-
-def _info(name: str, compression: int = zipfile.ZIP_DEFLATED) -> zipfile.ZipInfo:
-    info = zipfile.ZipInfo(name, (1980, 1, 1, 0, 0, 0))
-    info.compress_type = compression
-    info.external_attr = 0o644 << 16
-    return info
+from tests.support.streamed_wheels import (
+    big_blob,
+    both_ways,
+    corrupt_wheel,
+    golden_with,
+    install_as,
+    layer_of,
+    layers_of,
+    lying_wheel,
+    zip_info,
+)
 
 
 @pytest.mark.parametrize(
@@ -84,9 +53,9 @@ def test_each_scheme_and_compression_gives_the_written_layer(
 ) -> None:
     """Holds: a big member of any scheme (and in .dist-info), stored or deflated, streams into
     the same layer bytes as the written tree gives, with the same RECORD."""
-    info = _info(member, zipfile.ZIP_STORED if stored else zipfile.ZIP_DEFLATED)
-    wheel = raw_wheel(tmp_path, [("evil/__init__.py", b""), (info, _blob(1))])
-    streamed, written, layer = _both(tmp_path, [wheel])
+    info = zip_info(member, zipfile.ZIP_STORED if stored else zipfile.ZIP_DEFLATED)
+    wheel = raw_wheel(tmp_path, [("evil/__init__.py", b""), (info, big_blob(1))])
+    streamed, written, layer = both_ways(tmp_path, [wheel])
     assert len(streamed.streamed) == 1
     assert layer == written
 
@@ -94,7 +63,7 @@ def test_each_scheme_and_compression_gives_the_written_layer(
 def test_zip64_and_data_descriptor_members_give_the_written_layer(tmp_path: Path) -> None:
     """Holds: ZIP64 extra fields and a data descriptor (flag bit 3) stream the written bytes."""
     path = tmp_path / "evil-1.0-py3-none-any.whl"
-    zip64, described = _blob(2), _blob(3)
+    zip64, described = big_blob(2), big_blob(3)
     rows = [("evil/__init__.py", b""), ("evil/z64.bin", zip64), ("evil/dd.bin", described),
             (f"{DIST_INFO}/METADATA", METADATA), (f"{DIST_INFO}/WHEEL", WHEEL)]  # fmt: skip
     record = "".join(f"{n},{record_hash(d)},{len(d)}\n" for n, d in rows)
@@ -102,15 +71,15 @@ def test_zip64_and_data_descriptor_members_give_the_written_layer(tmp_path: Path
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
         for name, data in rows:
             if name == "evil/z64.bin":
-                with archive.open(_info(name), "w", force_zip64=True) as out:
+                with archive.open(zip_info(name), "w", force_zip64=True) as out:
                     out.write(data)
             elif name == "evil/dd.bin":
-                with archive.open(_info(name), "w") as out:  # unseekable-style: flag bit 3
+                with archive.open(zip_info(name), "w") as out:  # unseekable-style: flag bit 3
                     out.write(data)
             else:
                 archive.writestr(name, data)
         archive.writestr(f"{DIST_INFO}/RECORD", record)
-    streamed, written, layer = _both(tmp_path, [path])
+    streamed, written, layer = both_ways(tmp_path, [path])
     assert {m.info.filename for m in streamed.streamed} == {"evil/z64.bin", "evil/dd.bin"}
     assert layer == written
 
@@ -118,7 +87,7 @@ def test_zip64_and_data_descriptor_members_give_the_written_layer(tmp_path: Path
 def test_a_big_member_two_wheels_own_is_streamed_once(tmp_path: Path) -> None:
     """Holds: the same big file (same RECORD hash) claimed by two wheels is streamed by the
     one that owns it and skipped by the other: one placeholder, the written layer's bytes."""
-    shared = _blob(4)
+    shared = big_blob(4)
     one = raw_wheel(tmp_path, [("shared/blob.bin", shared)])
     other_dir = tmp_path / "other"
     other_dir.mkdir()
@@ -127,81 +96,52 @@ def test_a_big_member_two_wheels_own_is_streamed_once(tmp_path: Path) -> None:
         dist_info="twin-1.0.dist-info",
         metadata=b"Metadata-Version: 2.1\nName: twin\nVersion: 1.0\n\n",
     )  # fmt: skip
-    streamed, written, layer = _both(tmp_path, [one, two])
+    streamed, written, layer = both_ways(tmp_path, [one, two])
     assert [m.target.rsplit("/", 1)[-1] for m in streamed.streamed] == ["blob.bin"]
     assert layer == written
-
-
-def _lying(tmp: Path, name: str) -> Path:
-    """A wheel whose big member's zip data is sound (CRC right) but RECORD names other bytes."""
-    content, other = _blob(5), _blob(6)
-    rows = [(name, other), (f"{DIST_INFO}/METADATA", METADATA), (f"{DIST_INFO}/WHEEL", WHEEL)]
-    record = "".join(f"{n},{record_hash(d)},{len(d)}\n" for n, d in rows)
-    return raw_wheel(tmp, [(name, content)], record=record + f"{DIST_INFO}/RECORD,,\n")
 
 
 @pytest.mark.parametrize("name", ["evil/blob.bin", "evil-1.0.data/data/share/x.bin"])
 def test_a_lying_record_fails_both_paths_naming_wheel_and_member(tmp_path: Path, name: str) -> None:
     """Holds: the written path refuses at install, the streamed one by the layer's read, each
     naming the wheel and the member; the streamed layer never completes."""
-    wheel = _lying(tmp_path, name)
+    wheel = lying_wheel(tmp_path, name)
     with pytest.raises(InstallError, match="does not match its hash") as written:
-        _install([wheel], tmp_path / "written", "scan")
-    installed = _install([wheel], tmp_path / "streamed", "stream")
+        install_as([wheel], tmp_path / "written", "scan")
+    installed = install_as([wheel], tmp_path / "streamed", "stream")
     with pytest.raises(InstallError, match="does not match its hash") as streamed:
-        _layer(tmp_path / "streamed", installed)
+        layer_of(tmp_path / "streamed", installed)
     assert written.value.where == streamed.value.where == wheel.name
     assert name in str(streamed.value)
-
-
-def _project(tmp: Path, wheel: Path, outputs: str) -> tuple[Path, Path]:
-    """The golden project with ``wheel`` added as a dependency, locked and fetched."""
-    project = golden_project(tmp / "project")
-    (project / "wheels" / wheel.name).write_bytes(wheel.read_bytes())
-    manifest = project / "mlenv.toml"
-    text = manifest.read_text().replace(
-        'dependencies = ["hello"]', 'dependencies = ["hello", "evil"]'
-    )
-    manifest.write_text(f"{text}[build]\noutputs = {outputs}\n")
-    cache = tmp / "cache"
-    for args in (["lock"], ["fetch"]):
-        done = run_mlenv(args, project, {"MLENV_CACHE_DIR": str(cache)})
-        assert done.returncode == 0, (args, done.stderr)
-    return project, cache
-
-
-def _layers(dist: Path) -> list[str]:
-    record = json.loads((dist / "build.json").read_text())
-    return [layer["digest"] for layer in record["outputs"]["oci"]["layers"]]
 
 
 def test_oci_only_and_oci_with_conda_pack_ship_the_same_layers(tmp_path: Path) -> None:
     """Holds end to end: the streamed (OCI-only) build's layers are the written build's."""
     (tmp_path / "w").mkdir()
-    data = _info("evil-1.0.data/data/share/evil/m.bin", zipfile.ZIP_STORED)
+    data = zip_info("evil-1.0.data/data/share/evil/m.bin", zipfile.ZIP_STORED)
     members: list[Member] = [
         ("evil/__init__.py", b""),
-        (_info("evil/blob.so"), _blob(7)),
-        (data, _blob(8)),
+        (zip_info("evil/blob.so"), big_blob(7)),
+        (data, big_blob(8)),
     ]
     wheel = raw_wheel(tmp_path / "w", members)
-    project, cache = _project(tmp_path, wheel, '["oci"]')
+    project, cache = golden_with(tmp_path, wheel, '["oci"]')
     done = build(project, cache)
     assert done.returncode == 0, done.stderr
-    alone = _layers(project / "dist")
+    alone = layers_of(project / "dist")
     manifest = project / "mlenv.toml"
     manifest.write_text(manifest.read_text().replace('["oci"]', '["oci", "conda-pack"]'))
     done = build(project, cache)
     assert done.returncode == 0, done.stderr
-    assert _layers(project / "dist") == alone
+    assert layers_of(project / "dist") == alone
 
 
 def test_a_lying_record_fails_an_oci_only_build_cleanly(tmp_path: Path) -> None:
     """Holds end to end: exit 1, the wheel and the member named, no traceback, the previous
     dist untouched, and no scratch (wheel copies, staging) left beside it."""
     (tmp_path / "w").mkdir()
-    wheel = _lying(tmp_path / "w", "evil/blob.bin")
-    project, cache = _project(tmp_path, wheel, '["oci"]')
+    wheel = lying_wheel(tmp_path / "w", "evil/blob.bin")
+    project, cache = golden_with(tmp_path, wheel, '["oci"]')
     dist = project / "dist"
     before = sorted(p.name for p in project.iterdir())
     done = build(project, cache)
@@ -226,33 +166,24 @@ def test_per_package_layers_reused_and_rebuilt_match_the_written_build(tmp_path:
         configure(project, '"auto"', alpha, 'outputs = ["oci"]\n')
         done = build(project, cache, "--check", "--bytecode", "hash")
         assert done.returncode == 0, done.stderr
-    streamed = _layers(project / "dist")
+    streamed = layers_of(project / "dist")
     configure(project, '"auto"', "1.1", 'outputs = ["oci", "conda-pack"]\n')
     shutil.rmtree(cache / "layers-v1")  # every layer written afresh, from the written tree
     done = build(project, cache, "--bytecode", "hash")
     assert done.returncode == 0, done.stderr
-    assert _layers(project / "dist") == streamed
+    assert layers_of(project / "dist") == streamed
     assert len(streamed) > 1
-
-
-def _corrupt(tmp: Path, compression: int, size: int) -> Path:
-    """A wheel whose member ``evil/a.bin`` (bzip2 or LZMA) has a flipped bit mid-data."""
-    wheel = raw_wheel(tmp, [(_info("evil/a.bin", compression), _blob(9, size))])
-    data = bytearray(wheel.read_bytes())
-    with zipfile.ZipFile(wheel) as archive:
-        info = archive.getinfo("evil/a.bin")
-    data[info.header_offset + 30 + len(info.filename) + info.compress_size // 2] ^= 0x10
-    wheel.write_bytes(bytes(data))
-    return wheel
 
 
 @pytest.mark.parametrize("compression", [zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA])
 def test_bzip2_and_lzma_members_stream_the_written_layer(tmp_path: Path, compression: int) -> None:
     """Holds: members zipfile inflates for mlenv (neither stored nor deflated) stream the
     written bytes too."""
-    info = _info("evil/a.bin", compression)
-    wheel = raw_wheel(tmp_path, [(info, _blob(10)), (_info("evil/b.bin", compression), _blob(11))])
-    streamed, written, layer = _both(tmp_path, [wheel])
+    info = zip_info("evil/a.bin", compression)
+    wheel = raw_wheel(
+        tmp_path, [(info, big_blob(10)), (zip_info("evil/b.bin", compression), big_blob(11))]
+    )
+    streamed, written, layer = both_ways(tmp_path, [wheel])
     assert len(streamed.streamed) == 2
     assert layer == written
 
@@ -265,10 +196,10 @@ def test_a_corrupt_bzip2_or_lzma_member_is_the_wheels_fault(
     """Found: a corrupt LZMA member was an internal error (``LZMAError`` escaped, exit 2), and
     a corrupt bzip2 one streamed was called a disk error at the scratch copy's path (bz2 says
     ``OSError``). Both paths must refuse the wheel by name, with the wheel hint."""
-    wheel = _corrupt(tmp_path, compression, size)
+    wheel = corrupt_wheel(tmp_path, compression, size)
     for big in ("scan", "stream"):
         with pytest.raises(InstallError) as raised:
-            _layer(tmp_path / big, _install([wheel], tmp_path / big, big))
+            layer_of(tmp_path / big, install_as([wheel], tmp_path / big, big))
         assert raised.value.where == wheel.name
         assert "corrupt" in (raised.value.hint or "")
 
@@ -280,8 +211,8 @@ def test_a_corrupt_big_member_fails_an_oci_only_build_naming_the_wheel(
     """Found, end to end: exit 2 "internal error" (LZMA) or a disk error naming the removed
     scratch copy (bzip2); now exit 1 naming the wheel and the member, no dist."""
     (tmp_path / "w").mkdir()
-    wheel = _corrupt(tmp_path / "w", compression, BIG + 4099)
-    project, cache = _project(tmp_path, wheel, '["oci"]')
+    wheel = corrupt_wheel(tmp_path / "w", compression, BIG + 4099)
+    project, cache = golden_with(tmp_path, wheel, '["oci"]')
     done = build(project, cache)
     assert done.returncode == 1, done.stderr
     assert "error: evil-1.0-py3-none-any.whl:" in done.stderr and "evil/a.bin" in done.stderr
@@ -298,8 +229,8 @@ def test_ctrl_c_while_a_member_streams_leaves_nothing(tmp_path: Path) -> None:
     from tests.support.faultpoints import Held
 
     (tmp_path / "w").mkdir()
-    wheel = raw_wheel(tmp_path / "w", [(_info("evil/a.bin"), _blob(12, 64 << 20))])
-    project, cache = _project(tmp_path, wheel, '["oci"]')
+    wheel = raw_wheel(tmp_path / "w", [(zip_info("evil/a.bin"), big_blob(12, 64 << 20))])
+    project, cache = golden_with(tmp_path, wheel, '["oci"]')
     env = {"MLENV_CACHE_DIR": str(cache)}
     with Held(("os.remove", 2), ["build", "--offline"], project, env, tmp_path / "held") as held:
         (work,) = [p for p in project.iterdir() if p.name.startswith(".dist.work-")]
@@ -321,7 +252,11 @@ def test_wheels_onto_a_conda_tree_stream_the_written_layers(tmp_path: Path) -> N
     from tests.support.wheels import build_wheel, write_simple_index
 
     channel = write_channel(tmp_path / "channel", channel_packages())
-    files = {"app/__init__.py": b"", "app/blob.so": _blob(13, 3 << 20), "app/x.bin": _blob(14)}
+    files = {
+        "app/__init__.py": b"",
+        "app/blob.so": big_blob(13, 3 << 20),
+        "app/x.bin": big_blob(14),
+    }
     index = write_simple_index(tmp_path / "pypi", [build_wheel("app", "1.0", files=files)])
     project = tmp_path / "project"
     project.mkdir()
@@ -337,12 +272,12 @@ def test_wheels_onto_a_conda_tree_stream_the_written_layers(tmp_path: Path) -> N
         assert done.returncode == 0, (args, done.stderr)
     done = build(project, cache)
     assert done.returncode == 0, done.stderr
-    streamed = _layers(project / "dist")
+    streamed = layers_of(project / "dist")
     shutil.rmtree(cache / "layers-v1")
     manifest.write_text(manifest.read_text().replace('["oci"]', '["oci", "conda-pack"]'))
     done = build(project, cache)
     assert done.returncode == 0, done.stderr
-    assert _layers(project / "dist") == streamed
+    assert layers_of(project / "dist") == streamed
 
 
 def test_on_a_base_image_streamed_layers_are_the_written_ones(tmp_path: Path) -> None:
@@ -359,12 +294,12 @@ def test_on_a_base_image_streamed_layers_are_the_written_ones(tmp_path: Path) ->
     configure(project, '"auto"', "1.0", f'base-image = "{base}"\noutputs = ["oci"]\n')
     done = build(project, cache)
     assert done.returncode == 0, done.stderr
-    streamed = _layers(project / "dist")
+    streamed = layers_of(project / "dist")
     shutil.rmtree(cache / "layers-v1")
     configure(project, '"auto"', "1.0", f'base-image = "{base}"\noutputs = ["oci", "conda-pack"]\n')
     done = build(project, cache)
     assert done.returncode == 0, done.stderr
-    assert _layers(project / "dist") == streamed
+    assert layers_of(project / "dist") == streamed
     assert len(streamed) > 2
 
 
@@ -375,7 +310,7 @@ def test_record_digest_forms_stream_or_write_the_same_bytes(tmp_path: Path, form
     import base64
     import hashlib
 
-    content = _blob(15)
+    content = big_blob(15)
     digest = hashlib.sha256(content).digest()
     value = {
         "hex": f"sha256={digest.hex()}",
@@ -392,8 +327,36 @@ def test_record_digest_forms_stream_or_write_the_same_bytes(tmp_path: Path, form
     if form == "sha256-wrong-length":
         for big in ("scan", "stream"):
             with pytest.raises(InstallError, match="does not match its hash"):
-                _layer(tmp_path / big, _install([wheel], tmp_path / big, big))
+                layer_of(tmp_path / big, install_as([wheel], tmp_path / big, big))
         return
-    streamed, written, layer = _both(tmp_path, [wheel])
+    streamed, written, layer = both_ways(tmp_path, [wheel])
     assert len(streamed.streamed) == (0 if form == "sha512" else 1)
     assert layer == written
+
+
+@pytest.mark.parametrize("field", ["name", "method", "sizes"])
+def test_a_local_header_unlike_the_directory_is_refused_or_ignored_alike(
+    tmp_path: Path, field: str
+) -> None:
+    """Holds: a local header whose name, method or sizes differ from the central directory's
+    (which zipfile reads) fails both paths naming the wheel, or gives the written layer."""
+    wheel = raw_wheel(tmp_path, [("evil/blob.bin", big_blob(16))])
+    data = bytearray(wheel.read_bytes())
+    with zipfile.ZipFile(wheel) as archive:
+        offset = archive.getinfo("evil/blob.bin").header_offset
+    if field == "name":
+        data[offset + 30 + 5] ^= 0x20  # evil/Blob.bin
+    elif field == "method":
+        data[offset + 8 : offset + 10] = b"\x00\x00"  # stored, says the local header
+    else:
+        data[offset + 18 : offset + 26] = bytes(8)  # zero sizes, no data descriptor flag
+    wheel.write_bytes(bytes(data))
+    outcomes: list[LayerBlob | None] = []
+    for big in ("scan", "stream"):
+        try:
+            outcomes.append(layer_of(tmp_path / big, install_as([wheel], tmp_path / big, big)))
+        except InstallError as refused:
+            assert refused.where == wheel.name
+            outcomes.append(None)
+    assert outcomes[0] == outcomes[1]
+    assert (outcomes[0] is None) == (field == "name")
