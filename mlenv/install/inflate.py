@@ -14,6 +14,7 @@ fewer bytes than the directory says is refused.
 
 from __future__ import annotations
 
+import lzma
 import os
 import struct
 import zipfile
@@ -43,15 +44,29 @@ def member_chunks(path: Path, info: zipfile.ZipInfo, chunk: int) -> Iterator[byt
         if info.flag_bits & flag:
             raise zipfile.BadZipFile(f"{info.filename}: {why}: zipfile will not read it")
     if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
-        with zipfile.ZipFile(path) as archive, archive.open(info) as stream:
-            while data := stream.read(chunk):
-                yield data
+        yield from _by_zipfile(path, info, chunk)
         return
     fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     try:
         yield from _chunks(fd, info, _data_offset(fd, info), chunk)
     finally:
         os.close(fd)
+
+
+def _by_zipfile(path: Path, info: zipfile.ZipInfo, chunk: int) -> Iterator[bytes]:
+    """A bzip2 or LZMA member, read by zipfile. Their decoders' refusals of corrupt data
+    (``LZMAError``; bz2's ``OSError`` with no errno, unlike a failed read's) are the wheel's
+    fault, so they become ``BadZipFile``: never an internal error, nor a disk error."""
+    try:
+        with zipfile.ZipFile(path) as archive, archive.open(info) as stream:
+            while data := stream.read(chunk):
+                yield data
+    except lzma.LZMAError as exc:
+        raise zipfile.BadZipFile(f"{info.filename}: not an LZMA stream ({exc})") from None
+    except OSError as exc:
+        if exc.errno is not None:
+            raise
+        raise zipfile.BadZipFile(f"{info.filename}: not a bzip2 stream ({exc})") from None
 
 
 def _data_offset(fd: int, info: zipfile.ZipInfo) -> int:

@@ -7,6 +7,7 @@ import base64
 import configparser
 import functools
 import hashlib
+import lzma
 import posixpath
 import stat
 import zipfile
@@ -49,6 +50,7 @@ _INSTALL_FAILURES = (
     NotImplementedError,
     zipfile.BadZipFile,
     zlib.error,
+    lzma.LZMAError,  # a corrupt LZMA member (zipfile lets it through)
     configparser.Error,
 )
 
@@ -147,7 +149,8 @@ def _install_one(
         install(wheel.source, destination, {"INSTALLER": _INSTALLER})
         done = {m.target: future.result() for m, future in zip(big, futures, strict=True)}
     except _INSTALL_FAILURES as exc:
-        hint = DISK_HINT if isinstance(exc, OSError) else WHEEL_HINT
+        # bz2 refuses corrupt data with an OSError of no errno: the wheel's fault, not the disk's
+        hint = DISK_HINT if isinstance(exc, OSError) and exc.errno is not None else WHEEL_HINT
         raise InstallError(f"cannot be installed: {exc}", where=wheel.filename, hint=hint) from exc
     finally:  # the archive is closed below or by the caller: no member may still be reading it
         for future in futures:
