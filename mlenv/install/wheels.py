@@ -144,9 +144,7 @@ class InstallResult:
     # Big files written, by path, and whether they name the prefix (found as they were
     # written): the conda-pack writer need not read them again.
     scanned: tuple[tuple[str, PrefixKind | None], ...] = ()
-    # Big members left in their wheels, placeholders in the tree (``install_environment``'s
-    # ``stream``): the layer writer reads them from there.
-    streamed: tuple[StreamedMember, ...] = ()
+    streamed: tuple[StreamedMember, ...] = ()  # big members left in their wheels (``big``)
 
 
 def install_environment(
@@ -384,12 +382,11 @@ def _normalise_modes(root: Path) -> list[os.stat_result]:
     root.chmod(0o755)
     regular = []
     for path, info in _tree(root):
-        if stat.S_ISREG(info.st_mode):
+        kind = stat.S_IFMT(info.st_mode)
+        if kind == stat.S_IFREG:
             regular.append(info)
-        elif not stat.S_ISDIR(info.st_mode):
-            continue
-        mode = 0o755 if stat.S_ISDIR(info.st_mode) or info.st_mode & 0o111 else 0o644
-        if stat.S_IMODE(info.st_mode) != mode:
+        mode = 0o755 if kind == stat.S_IFDIR or info.st_mode & 0o111 else 0o644
+        if kind in (stat.S_IFREG, stat.S_IFDIR) and stat.S_IMODE(info.st_mode) != mode:
             path.chmod(mode)
     return regular
 
