@@ -26,6 +26,7 @@ from hypothesis import strategies as st
 from mlenv.errors import MlenvError
 from mlenv.exchange import DeadlineTransport
 from mlenv.index import HttpClient
+from mlenv.oci import registry
 from mlenv.oci.auth import ChallengeAuth, guard_request
 from mlenv.oci.credentials import Credentials
 from mlenv.origins import OWN_HOSTS, UnsafeUrlError, own_hosts
@@ -245,3 +246,24 @@ def test_own_hosts_reads_only_web_urls() -> None:
     assert own_hosts(
         ["https://PKGS.corp/simple", "file:///srv/wheels", "./wheels", "http://[::1", "conda-forge"]
     ) == ("pkgs.corp",)
+
+
+def test_the_registry_client_reaches_its_own_host_on_the_link_but_not_a_redirect_there(
+    server: IndexServer,
+) -> None:
+    """Through ``registry.reader`` itself: the registry the user names resolves to the link
+    and is reached; the blob's redirect to a metadata name is refused, credentials or not."""
+    server.clear_log()
+    blob = "/v2/team/x/blobs/sha256:" + "1" * 64
+    target = f"http://metadata.google.internal:{_port(server)}/latest/meta-data"
+    server.fault(blob, Fault(status=307, location=target, times=1))
+    transport = DeadlineTransport(resolve=lambda host, port: ["127.0.0.1", "169.254.10.5"])
+    ref = f"registry.corp:{_port(server)}/team/x:latest"
+    with (
+        registry.reader(ref, insecure=True, auth=Credentials("ci", "pw"), transport=transport) as s,
+        pytest.raises(UnsafeUrlError) as caught,
+        s.blob("sha256:" + "1" * 64),
+    ):
+        pass
+    assert "metadata.google.internal" in caught.value.where
+    assert [r.path for r in server.requests] == [blob], "its own host was reached, once"
