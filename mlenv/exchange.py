@@ -11,7 +11,8 @@ the server paces its bytes, with no watchdog thread. A body is bounded after tha
 reader (``cache.download._chunks``, the registry's ``auth.bound_answer``).
 
 A host name is resolved under the deadline too (``mlenv.dns``), then each address it gave is
-connected to in turn, the next one after a refusal or a connect timeout.
+connected to in turn, the next one after a refusal or a connect timeout; none when one is on the
+link or cloud metadata and the user did not name the host (``origins.connect_to``).
 
 The deadline lives in a context variable set by ``DeadlineTransport.handle_request`` for the
 one request it sends in this thread; a pooled connection reused by the next request meets that
@@ -33,22 +34,26 @@ import httpx
 
 from mlenv.dns import Resolver, addresses, system_resolver
 from mlenv.errors import MlenvError
+from mlenv.exchange_errors import FAILURES as _FAILURES
+from mlenv.exchange_errors import as_httpx as _as_httpx
 from mlenv.limits import DEADLINE_HINT, deadline_seconds, shown_seconds
+from mlenv.origins import OWN_HOSTS, connect_to
 from mlenv.redaction import redact
 
 
 class ExchangeTimeout(MlenvError):
-    """A server did not answer (connect, TLS, status line, headers) within the exchange's
-    deadline; never retried: the server is stalling."""
+    """A server did not answer (connect, TLS, status line, headers) by the exchange's deadline;
+    never retried: the server is stalling."""
 
 
 class _Exchange:
     """The one exchange this thread is waiting on: when it must end, what it is doing."""
 
-    __slots__ = ("ends", "line_ended", "received", "step")
+    __slots__ = ("ends", "line_ended", "received", "request", "step")
 
-    def __init__(self, ends: float) -> None:
+    def __init__(self, ends: float, request: httpx.Request) -> None:
         self.ends = ends
+        self.request = request
         self.received = 0
         self.line_ended = False  # the status line came whole: what is awaited is the headers
         self.step = "connecting"
@@ -219,10 +224,16 @@ def _resolved(resolve: Resolver, host: str, port: int, timeout: float | None) ->
     return found
 
 
+def _judge(request: httpx.Request, found: list[str]) -> None:
+    own = request.extensions.get(OWN_HOSTS, ())  # ``origins.connect_to``, for ``request``
+    connect_to(request.url.host, found, own=own, where=_shown(request.url))
+
+
 class _Backend(httpcore.NetworkBackend):
-    def __init__(self, resolve: Resolver = system_resolver) -> None:
+    def __init__(self, resolve: Resolver = system_resolver, *, direct: bool = True) -> None:
         self._inner = httpcore.SyncBackend()
         self._resolve = resolve
+        self._direct = direct  # else to a proxy the user named; the origin is judged by name
 
     def connect_tcp(
         self,
@@ -233,7 +244,14 @@ class _Backend(httpcore.NetworkBackend):
         socket_options: Any = None,
     ) -> httpcore.NetworkStream:
         failure: httpcore.ConnectError | httpcore.ConnectTimeout | None = None
-        for address in _resolved(self._resolve, host, port, timeout):
+        found = _resolved(self._resolve, host, port, timeout)
+        if self._direct:  # each address, before any is connected to
+            under_way = _CURRENT.get()
+            if under_way is None:  # no request names a host of its own: judged as no one's
+                connect_to(host, found, own=(), where=host)
+            else:
+                _judge(under_way.request, found)
+        for address in found:
             exchange, budget = _budget(timeout)
             if exchange is not None:
                 exchange.step = "connecting"
@@ -253,34 +271,6 @@ class _Backend(httpcore.NetworkBackend):
 
     def sleep(self, seconds: float) -> None:
         self._inner.sleep(seconds)
-
-
-# httpcore's exceptions as httpx names them (what httpx.HTTPTransport raises), most specific first
-_MAPPED: tuple[tuple[type[Exception], type[httpx.RequestError]], ...] = (
-    (httpcore.ConnectTimeout, httpx.ConnectTimeout),
-    (httpcore.ReadTimeout, httpx.ReadTimeout),
-    (httpcore.WriteTimeout, httpx.WriteTimeout),
-    (httpcore.PoolTimeout, httpx.PoolTimeout),
-    (httpcore.TimeoutException, httpx.TimeoutException),
-    (httpcore.ConnectError, httpx.ConnectError),
-    (httpcore.ReadError, httpx.ReadError),
-    (httpcore.WriteError, httpx.WriteError),
-    (httpcore.NetworkError, httpx.NetworkError),
-    (httpcore.UnsupportedProtocol, httpx.UnsupportedProtocol),
-    (httpcore.RemoteProtocolError, httpx.RemoteProtocolError),
-    (httpcore.LocalProtocolError, httpx.LocalProtocolError),
-    (httpcore.ProtocolError, httpx.ProtocolError),
-    (httpcore.ProxyError, httpx.ProxyError),
-)
-
-_FAILURES = tuple(theirs for theirs, _ in _MAPPED)
-
-
-def _as_httpx(exc: Exception, request: httpx.Request) -> Exception:
-    for theirs, ours in _MAPPED:
-        if isinstance(exc, theirs):
-            return ours(str(exc), request=request)
-    return exc
 
 
 class _Body(httpx.SyncByteStream):
@@ -319,8 +309,9 @@ class DeadlineTransport(httpx.BaseTransport):
             "max_connections": 100,
             "max_keepalive_connections": 20,
             "keepalive_expiry": 5.0,
-            "network_backend": _Backend(resolve),
+            "network_backend": _Backend(resolve, direct=proxy is None),
         }
+        self._proxied = proxy is not None
         self._pool: httpcore.ConnectionPool
         if proxy is None:
             self._pool = httpcore.ConnectionPool(**limits)
@@ -346,7 +337,9 @@ class DeadlineTransport(httpx.BaseTransport):
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         limit = deadline_seconds(int(request.headers.get("Content-Length", "0") or 0))
-        exchange = _Exchange(time.monotonic() + limit)
+        exchange = _Exchange(time.monotonic() + limit, request)
+        if self._proxied:  # the proxy resolves the origin: its name is all mlenv sees
+            _judge(request, [request.url.host])
         assert isinstance(request.stream, httpx.SyncByteStream)
         core = httpcore.Request(
             method=request.method,
@@ -375,8 +368,12 @@ class DeadlineTransport(httpx.BaseTransport):
         self._pool.close()
 
 
+def _shown(url: httpx.URL) -> str:
+    return redact(str(url.copy_with(username=None, password=None)))
+
+
 def _timeout(request: httpx.Request, limit: float, exchange: _Exchange) -> ExchangeTimeout:
-    url = redact(str(request.url.copy_with(username=None, password=None)))
+    url = _shown(request.url)
     came = f" ({exchange.received} bytes came)" if exchange.received else ""
     return ExchangeTimeout(
         f"no answer to {request.method} within {shown_seconds(limit)} s: the server stalled "

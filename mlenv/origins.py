@@ -78,6 +78,8 @@ def is_link_local(host: str) -> bool:
     ``2852039166``, ``[fe80::a9fe:a9fe]``), no place a remote registry may send mlenv; so are
     the metadata addresses clouds serve outside those ranges (``_METADATA``)."""
     address = _address(host_form(host.strip("[]")).rstrip("."))
+    if isinstance(address, ipaddress.IPv6Address) and address in _NAT64:  # the translator's
+        address = ipaddress.IPv4Address(address.packed[12:])  # own link: its metadata too
     return address is not None and (address.is_link_local or address.packed in _METADATA)
 
 
@@ -85,6 +87,46 @@ def is_link_local(host: str) -> bool:
 # local address) and Alibaba Cloud's (100.100.100.200, in the shared address space); compared
 # by bytes so a zone (``fd00:ec2::254%eth0``) does not hide one.
 _METADATA = frozenset(ipaddress.ip_address(a).packed for a in ("fd00:ec2::254", "100.100.100.200"))
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")  # RFC 6052: IPv4 reached from an IPv6-only host
+
+# A request extension: the hosts the user named themselves (the registry given on the command
+# line, the manifest's indexes and channels), which alone may be on the link (``connect_to``).
+OWN_HOSTS = "mlenv-own-hosts"
+
+
+def own_hosts(urls: Iterable[str]) -> tuple[str, ...]:
+    """The hosts of the http(s) ``urls`` the user configured, for ``OWN_HOSTS`` (one that is no
+    URL names none: it is refused where it is used)."""
+    hosts: dict[str, None] = {}
+    for url in urls:
+        try:
+            parts = urlsplit(url)
+        except ValueError:
+            continue
+        if parts.scheme in _WEB and parts.hostname:
+            hosts[host_form(parts.hostname)] = None
+    return tuple(hosts)
+
+
+def connect_to(host: str, found: Iterable[str], *, own: Iterable[str], where: str) -> None:
+    """The one gate of security invariant 3's link clause, asked with the addresses a request
+    is about to connect to (``exchange``), so every spelling of a host (a literal, a mapped or
+    NAT64 IPv6 form, ``0xa9fea9fe``, a name whose A or AAAA record is there) is judged by where
+    it leads: never link-local or cloud metadata (``is_link_local``) unless the user named
+    ``host`` themselves (``own``), or named a link-local address, whose storage may be too."""
+    mine = host_form(host.strip("[]")).rstrip(".")
+    vouched = [o for o in own if host_form(o.strip("[]")).rstrip(".") == mine or is_link_local(o)]
+    bad = next((a for a in found if is_link_local(a)), None)
+    if bad is None or vouched:
+        return
+    raise UnsafeUrlError(
+        f"refusing to connect to {where}: {host} is at {bad}, a link-local or cloud instance "
+        "metadata address, and no host the configuration names",
+        where=where,
+        hint="a registry, index or lock may not lead mlenv to 169.254.0.0/16, fe80::/10 or a "
+        "cloud metadata address; a registry or index there is reached only when named in the "
+        "manifest or on the command line",
+    )
 
 
 def _address(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:

@@ -170,7 +170,7 @@ def _fetch_indexes(
     from mlenv.oci.bundle import fetch_shared
 
     cache = session.artifact_cache()
-    with session.http(offline) as http:
+    with session.http(offline, manifest) as http:
         for url in (
             manifest.pypi.index_url,
             *manifest.pypi.extra_index_urls,

@@ -106,7 +106,7 @@ def resolve(
     from mlenv.index import MetadataCache
     from mlenv.locking import lock_manifest, open_sources
 
-    with session.http(offline) as http:
+    with session.http(offline, manifest) as http:
         sources = open_sources(
             manifest, http, MetadataCache(session.cache_root), session.manifest_path.parent
         )

@@ -74,10 +74,18 @@ class Session:
                 "no lock here", where=str(self.lock_path), hint="run `mlenv lock` first"
             ) from None
 
-    def http(self, offline: bool) -> HttpClient:
+    def http(self, offline: bool, manifest: Manifest | None = None) -> HttpClient:
+        """The index client; the hosts ``manifest`` names may be on the link (``OWN_HOSTS``)."""
         from mlenv.index import HttpCache, HttpClient
+        from mlenv.origins import own_hosts
 
-        return HttpClient(offline=offline, cache=HttpCache(self.cache_root))
+        named: list[str] = []
+        if manifest is not None:
+            pypi = manifest.pypi
+            named = [pypi.index_url, *pypi.extra_index_urls, *pypi.find_links]
+            named += [*(url for _, url in pypi.sources), *manifest.conda.channels]
+        own = own_hosts(named)
+        return HttpClient(offline=offline, cache=HttpCache(self.cache_root), own_hosts=own)
 
     def artifact_cache(self) -> ArtifactCache:
         return ArtifactCache(self.cache_root)

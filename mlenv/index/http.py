@@ -35,7 +35,7 @@ from mlenv.index.urls import (
     strip_credentials,
 )
 from mlenv.limits import MAX_BODY_BYTES
-from mlenv.origins import NO_LOCAL_ROOTS, follow, is_loopback, may_send_credentials
+from mlenv.origins import NO_LOCAL_ROOTS, OWN_HOSTS, follow, is_loopback, may_send_credentials
 
 if TYPE_CHECKING:
     import netrc
@@ -132,8 +132,10 @@ class HttpClient:
         netrc_path: Path | None = None,
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        own_hosts: tuple[str, ...] = (),
     ) -> None:
         self.offline = offline
+        self.own_hosts = own_hosts  # the user's indexes and channels: alone may be on the link
         self.retries = retries
         self.backoff = backoff
         self.max_redirects = max_redirects
@@ -326,7 +328,8 @@ class HttpClient:
         for attempt in range(self.retries + 1):
             last = attempt == self.retries
             try:
-                request = client.build_request("GET", url, headers=request_headers)
+                own = {OWN_HOSTS: self.own_hosts}  # judged by the exchange (origins.connect_to)
+                request = client.build_request("GET", url, headers=request_headers, extensions=own)
                 response = client.send(request, stream=stream)
             except UnusableProxy as exc:  # no retry helps: the proxy variable is at fault
                 message = f"cannot fetch {url}: {exc}"

@@ -17,7 +17,14 @@ from mlenv.limits import enforce, parse_json
 from mlenv.oci.credentials import Credentials
 from mlenv.oci.model import JSON_LIMIT
 from mlenv.oci.reference import RegistryError
-from mlenv.origins import UnsafeUrlError, follow, is_link_local, may_send_credentials
+from mlenv.origins import (
+    OWN_HOSTS,
+    UnsafeUrlError,
+    follow,
+    is_link_local,
+    may_send_credentials,
+    own_hosts,
+)
 from mlenv.redaction import redact
 
 # a name starts where no name character is before it: from inside a long run of them, every
@@ -56,6 +63,9 @@ def guard_request(registry: str, request: httpx.Request) -> None:
             )
     except UnsafeUrlError as error:
         raise RegistryError(error.message, where=error.where, hint=error.hint) from None
+    # the registry's host is the user's own: it alone may resolve to the link (the exchange
+    # judges every address it connects to, ``origins.connect_to``); a redirect's host is not
+    request.extensions[OWN_HOSTS] = own_hosts([registry])
     realm = bool(request.extensions.get(_TOKEN_REALM))
     if not may_send_credentials(registry, url, token_realm=realm):
         request.headers.pop("Authorization", None)
