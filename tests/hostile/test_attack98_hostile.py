@@ -23,6 +23,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from mlenv.commands.session import Session
 from mlenv.errors import MlenvError
 from mlenv.exchange import DeadlineTransport
 from mlenv.index import HttpClient
@@ -30,6 +31,7 @@ from mlenv.oci import registry
 from mlenv.oci.auth import ChallengeAuth, guard_request
 from mlenv.oci.credentials import Credentials
 from mlenv.origins import OWN_HOSTS, UnsafeUrlError, own_hosts
+from mlenv.report import MemoryReporter
 from tests.support.httpserver import Fault, IndexServer
 
 NAMES = st.sampled_from(
@@ -267,3 +269,25 @@ def test_the_registry_client_reaches_its_own_host_on_the_link_but_not_a_redirect
         pass
     assert "metadata.google.internal" in caught.value.where
     assert [r.path for r in server.requests] == [blob], "its own host was reached, once"
+
+
+def test_every_host_the_manifest_names_is_the_users_own(tmp_path: Path) -> None:
+    """The index client's own hosts are every host the manifest names (indexes, find-links,
+    conda channels; direct references are refused by the manifest) and nothing else: a host
+    only an index page names is not the user's."""
+    manifest = tmp_path / "mlenv.toml"
+    manifest.write_text(
+        '[environment]\nname = "t"\npython = "3.11"\n'
+        '[conda]\nchannels = ["https://conda.corp/ch"]\ndependencies = ["zlib"]\n'
+        '[pypi]\nindex-url = "https://pypi.corp/simple"\n'
+        'extra-index-urls = ["https://extra.corp/simple"]\n'
+        'find-links = ["https://links.corp/wheels/", "http://169.254.7.7/w/"]\n'
+        'dependencies = ["torch"]\n'
+    )
+    session = Session(manifest, MemoryReporter(), 0, tmp_path / "cache")
+    with session.http(offline=True, manifest=session.load_manifest()) as http:
+        assert set(http.own_hosts) == {
+            "conda.corp", "pypi.corp", "extra.corp", "links.corp", "169.254.7.7"
+        }  # fmt: skip
+    with session.http(offline=True) as http:
+        assert http.own_hosts == ()
