@@ -8,6 +8,7 @@ import configparser
 import functools
 import hashlib
 import lzma
+import os
 import posixpath
 import stat
 import zipfile
@@ -16,7 +17,7 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor, as_completed, wait
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, TypeVar
+from typing import BinaryIO, Literal, TypeVar
 
 from installer import install
 from installer.destinations import SchemeDictionaryDestination
@@ -65,6 +66,30 @@ class _Destination(SchemeDictionaryDestination):
         self, scheme: str, record_file_path: str, records: Iterable[tuple[str, RecordEntry]]
     ) -> None:
         self.written = [(name, entry) for name, entry in records if entry.hash_ is not None]
+
+    def write_to_fs(
+        self, scheme: str, path: str, stream: BinaryIO, is_executable: bool
+    ) -> RecordEntry:
+        """installer's write for paths mlenv vetted (``checks.plan_wheel``: relative, no '..')
+        into directories ``_build`` made: one exclusive open instead of its existence checks
+        and two path resolutions, 16,000 times for a torch stack (a fifth of the install)."""
+        if path.startswith("/") or ".." in path.split("/"):
+            raise ValueError(f"Attempting to write {path} outside of the target directory")
+        target = posixpath.join(self.scheme_dict[scheme], path)
+        try:
+            handle = open(target, "xb")  # noqa: SIM115  # closed below, once made
+        except FileNotFoundError:  # a scheme's directory, first written here
+            Path(target).parent.mkdir(parents=True, exist_ok=True)
+            handle = open(target, "xb")  # noqa: SIM115
+        hasher, size = hashlib.new(self.hash_algorithm), 0
+        with handle:
+            while data := stream.read(_CHUNK):
+                hasher.update(data)
+                handle.write(data)
+                size += len(data)
+        if is_executable:
+            os.chmod(target, 0o755)  # noqa: PTH101  # modes are normalised once the tree is whole
+        return RecordEntry(path, _hash_of(self.hash_algorithm, hasher.digest()), size)
 
 
 def install_all(
@@ -224,7 +249,11 @@ def _keep_executable(target: Path, info: zipfile.ZipInfo) -> None:
 
 def _hash(digest: bytes) -> Hash:
     """A sha256 as RECORD writes it: urlsafe base64, unpadded."""
-    return Hash("sha256", base64.urlsafe_b64encode(digest).decode("ascii").rstrip("="))
+    return _hash_of("sha256", digest)
+
+
+def _hash_of(algorithm: str, digest: bytes) -> Hash:
+    return Hash(algorithm, base64.urlsafe_b64encode(digest).decode("ascii").rstrip("="))
 
 
 def _matches(wheel: VettedWheel, member: Member, written: RecordEntry) -> bool:
