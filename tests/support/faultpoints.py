@@ -50,6 +50,9 @@ def hook(event, args):
 
 
 sys.addaudithook(hook)
+# Ctrl-C as at a terminal, even when the suite runs in the background (a non-interactive
+# shell starts background jobs with SIGINT ignored, and Python keeps an inherited SIG_IGN).
+signal.signal(signal.SIGINT, signal.default_int_handler)
 from mlenv.cli import main
 
 code = main(sys.argv[4:])
