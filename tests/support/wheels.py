@@ -11,6 +11,7 @@ import hashlib
 import html
 import json as jsonlib
 import re
+import stat
 import zipfile
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
@@ -191,3 +192,15 @@ def _html_page(project: str, entries: list[dict[str, object]]) -> str:
         anchors.append(f"<a {attributes}>{html.escape(str(entry['filename']))}</a><br/>\n")
     head = f"<!DOCTYPE html>\n<html><head><title>Links for {project}</title></head><body>\n"
     return head + "".join(anchors) + "</body></html>\n"
+
+
+def mark_executable(data: bytes, member: str) -> bytes:
+    """The wheel ``data`` with ``member``'s zip mode a regular 0755 file (what installers
+    read as "make it executable"); every other member as it was."""
+    rewritten = BytesIO()
+    with zipfile.ZipFile(BytesIO(data)) as source, zipfile.ZipFile(rewritten, "w") as out:
+        for info in source.infolist():
+            if info.filename == member:
+                info.external_attr = (stat.S_IFREG | 0o755) << 16
+            out.writestr(info, source.read(info))
+    return rewritten.getvalue()

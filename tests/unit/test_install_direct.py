@@ -5,7 +5,6 @@ own writer gives, byte for byte and mode for mode, and really keep the bulk out 
 
 from __future__ import annotations
 
-import io
 import os
 import stat
 import subprocess
@@ -20,7 +19,7 @@ from mlenv.install import ports
 from mlenv.install.safety import InstallError
 from mlenv.install.wheels import install_environment
 from mlenv.report import MemoryReporter
-from tests.support.wheels import build_wheel
+from tests.support.wheels import build_wheel, mark_executable
 
 SITE = "lib/python3.11/site-packages"
 SIZES = {"big/exact.bin": BIG, "big/odd.bin": BIG + 4097, "big/tool": 2 * BIG + 1}
@@ -31,14 +30,8 @@ def _wheel(directory: Path) -> Path:
     """A wheel with members at and over BIG (one of them executable) and one just under."""
     files = {name: os.urandom(size) for name, size in SIZES.items()} | SMALL
     name, data = build_wheel("big", "1.0", files=files)
-    rewritten = io.BytesIO()
-    with zipfile.ZipFile(io.BytesIO(data)) as source, zipfile.ZipFile(rewritten, "w") as out:
-        for info in source.infolist():
-            if info.filename == "big/tool":
-                info.external_attr = (stat.S_IFREG | 0o755) << 16
-            out.writestr(info, source.read(info))
     directory.mkdir(parents=True)
-    (directory / name).write_bytes(rewritten.getvalue())
+    (directory / name).write_bytes(mark_executable(data, "big/tool"))
     return directory / name
 
 

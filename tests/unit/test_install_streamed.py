@@ -8,8 +8,6 @@ from __future__ import annotations
 import io
 import os
 import random
-import stat
-import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -26,7 +24,7 @@ from mlenv.report import MemoryReporter
 from mlenv.tarball import Compression, Entry, LayerBlob, LayerError, write_layer
 from mlenv.tree_listing import collect
 from tests.support.raw_wheels import DIST_INFO, METADATA, WHEEL, raw_wheel, record_hash
-from tests.support.wheels import build_wheel
+from tests.support.wheels import build_wheel, mark_executable
 
 SITE = "lib/python3.11/site-packages"
 PREFIX = "/opt/mlenv/t"
@@ -48,14 +46,8 @@ def _files(seed: int = 0) -> dict[str, bytes]:
 
 def _wheel(directory: Path, files: dict[str, bytes]) -> Path:
     name, data = build_wheel("big", "1.0", files=files)
-    rewritten = io.BytesIO()
-    with zipfile.ZipFile(io.BytesIO(data)) as source, zipfile.ZipFile(rewritten, "w") as out:
-        for info in source.infolist():
-            if info.filename == "big/tool":
-                info.external_attr = (stat.S_IFREG | 0o755) << 16
-            out.writestr(info, source.read(info))
     directory.mkdir(parents=True, exist_ok=True)
-    (directory / name).write_bytes(rewritten.getvalue())
+    (directory / name).write_bytes(mark_executable(data, "big/tool"))
     return directory / name
 
 
