@@ -36,7 +36,7 @@ from mlenv.index.model import (
     of_file,
 )
 from mlenv.index.pages import ACCEPT, parse_page
-from mlenv.index.urls import file_url_to_path, is_file_url, location_to_url
+from mlenv.index.urls import file_url_to_path, is_file_url, location_to_url, project_page
 from mlenv.index.wheelmeta import MAX_METADATA_BYTES, read_wheel_metadata
 from mlenv.limits import MAX_PAGE_LINKS, enforce
 from mlenv.origins import LocalRoots, follow
@@ -267,7 +267,7 @@ class SimpleIndex(_RemoteIndex):
             return None
         try:
             response = self._http.get(
-                f"{self._url}/{project}/", headers={"Accept": ACCEPT}, use_cache=True
+                project_page(self._url, project), headers={"Accept": ACCEPT}, use_cache=True
             )
         except HttpError as exc:
             if exc.status in (404, 410):

@@ -65,3 +65,13 @@ def nearest_credentials(by_url: Mapping[str, Credentials], url: str) -> Credenti
     if not scores or scores[0][0] <= 3 or (len(scores) > 1 and scores[1][0] == scores[0][0]):
         return None  # 3: "https:", "", host: the origin alone says nothing more
     return by_url[scores[0][1]]
+
+
+def project_page(index_url: str, project: str) -> str:
+    """A project's page below a simple index (PEP 503: ``<index>/<name>/``). The name is a path
+    segment: a query the index URL carries (a token some private indexes take, ``?key=...``)
+    stays the page's query, as uv keeps it, and a fragment, never sent, is dropped. Joined as
+    text, the name landed inside the query (``/simple?key=K/torch/``): the root page read."""
+    parts = urlsplit(index_url)
+    path = f"{parts.path.rstrip('/')}/{project}/"
+    return urlunsplit((parts.scheme, parts.netloc, path, parts.query, ""))

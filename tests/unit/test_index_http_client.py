@@ -8,8 +8,9 @@ from typing import Any
 
 import httpx
 import pytest
+from packaging.utils import canonicalize_name
 
-from mlenv.index import HttpCache, HttpClient, HttpError, OfflineError
+from mlenv.index import HttpCache, HttpClient, HttpError, OfflineError, SimpleIndex
 from mlenv.index import http as http_module
 from mlenv.index.urls import origin, split_credentials
 from mlenv.limits import LimitError
@@ -304,3 +305,24 @@ def test_a_body_past_the_limit_is_refused_while_streaming(monkeypatch: pytest.Mo
     declared = Recorder(lambda request: httpx.Response(200, headers={"Content-Length": "5000"}))
     with pytest.raises(LimitError, match="more than 1,000"):
         _client(declared).get("https://index.example/simple/other/")
+
+
+@pytest.mark.parametrize(
+    ("index", "page"),
+    [
+        ("https://index.example/simple?key=K", "https://index.example/simple/demo/?key=K"),
+        ("https://index.example/simple/?key=K#top", "https://index.example/simple/demo/?key=K"),
+        ("https://index.example/simple/#top", "https://index.example/simple/demo/"),
+        ("https://index.example/simple", "https://index.example/simple/demo/"),
+    ],
+)
+def test_a_project_page_is_a_path_below_the_index_whatever_its_query(index: str, page: str) -> None:
+    """A query on the index URL (a private index's ``?key=``) stays the page's query, and the
+    project's name a path segment: joined as text, the name went into the query and the index
+    root was read as the project's page; the fragment is never part of a request."""
+    page_html = b'<a href="demo-1.0-py3-none-any.whl#sha256=' + b"0" * 64 + b'">w</a>'
+    recorder = Recorder(lambda request: httpx.Response(200, content=page_html))
+    simple = SimpleIndex(index, http=_client(recorder))
+    (found,) = simple.files(canonicalize_name("demo"))
+    assert [str(r.url) for r in recorder.requests] == [page]
+    assert found.url.startswith("https://index.example/simple/demo/demo-1.0-py3-none-any.whl")
