@@ -39,7 +39,7 @@ from mlenv.install.wheels import InstallResult
 from mlenv.layer_plan import split_entries
 from mlenv.lockfile import Lock, LockedPackage
 from mlenv.manifest import MAX_LAYERS, Manifest
-from mlenv.oci.read import read_base
+from mlenv.oci.read import BaseImage, read_base
 from mlenv.oci.write import ImageSpec, image_config, write_image_tar, write_layout
 from mlenv.parallel_gzip import GzipTwin, Writable, gzip_workers
 from mlenv.report import Reporter
@@ -79,34 +79,19 @@ def write_image(
     reporter: Reporter,
     sbom_sha256: str,
     reuse: LayerReuse,
+    base: BaseImage | None,
     twin: GzipTwin | None = None,
     stop: threading.Event | None = None,
     spent: Spent | None = None,
 ) -> ImageOutput:
     """The OCI layout and image.tar (none with ``[build] image-tar = false``) of the installed
-    tree, its layers reused or written as ``reuse`` plans them; ``twin`` shares the gzip deflate
-    of big files with the archive's writer (``mlenv.parallel_gzip``); ``stop`` ends the layer
-    being written and ``spent`` removes the files read (see ``write_layer``)."""
+    tree onto ``base`` (``checked_base``), its layers reused or written as ``reuse`` plans them;
+    ``twin`` shares the gzip deflate of big files with the archive's writer
+    (``mlenv.parallel_gzip``); ``stop`` ends the layer being written and ``spent`` removes the
+    files read (see ``write_layer``)."""
     env = manifest.environment
-    base = None
-    if manifest.build.base_image is not None:
-        from mlenv.oci.base import layout_digest
-        from mlenv.oci.base_tree import check_prefix, prefix_key
-
-        layout = manifest_dir / manifest.build.base_image
-        image = read_base(layout, platform=options.platform, digest=layout_digest(layout))
-        reuse.passed(prefix_key(image, env.prefix), lambda: check_prefix(image, env.prefix))
-        base = image
     plans = reuse.plans
     depth = len(plans) + (len(base.layers) if base is not None else 0)
-    if depth > MAX_LAYERS:
-        raise BuildError(
-            f"the image would have {depth} layers, {len(plans)} of them the environment's; "
-            f"Docker and Podman run at most {MAX_LAYERS}",
-            where=f"{manifest.source}: [build].layers",
-            hint=f"set layers to at most {MAX_LAYERS - depth + len(plans)}, or use a base image "
-            "with fewer layers",
-        )
     dest = env.prefix.strip("/")
     tree = stream_entries(collect(staging, dest, parents=base is None), installed.streamed, dest)
     members = split_entries(plans, tree, installed.distributions, dest, held=reuse.held())
@@ -164,6 +149,36 @@ def write_image(
     return ImageOutput(
         "oci", options.tag, result.manifest_digest, result.config_digest, tuple(layer_records), tar
     )
+
+
+def checked_base(
+    manifest: Manifest, manifest_dir: Path, platform: str, reuse: LayerReuse | None
+) -> BaseImage | None:
+    """The manifest's base image, read and judged (the prefix, the runtime's layer limit)
+    before a wheel is read: a base that cannot carry the environment fails a build at once,
+    not after minutes of installing. No image (``reuse`` None): no base."""
+    if reuse is None:
+        return None
+    base = None
+    if manifest.build.base_image is not None:
+        from mlenv.oci.base import layout_digest
+        from mlenv.oci.base_tree import check_prefix, prefix_key
+
+        prefix = manifest.environment.prefix
+        layout = manifest_dir / manifest.build.base_image
+        image = read_base(layout, platform=platform, digest=layout_digest(layout))
+        reuse.passed(prefix_key(image, prefix), lambda: check_prefix(image, prefix))
+        base = image
+    depth = len(reuse.plans) + (len(base.layers) if base is not None else 0)
+    if depth > MAX_LAYERS:
+        raise BuildError(
+            f"the image would have {depth} layers, {len(reuse.plans)} of them the environment's; "
+            f"Docker and Podman run at most {MAX_LAYERS}",
+            where=f"{manifest.source}: [build].layers",
+            hint=f"set layers to at most {MAX_LAYERS - depth + len(reuse.plans)}, or use a base "
+            "image with fewer layers",
+        )
+    return base
 
 
 def stream_entries(tree: list[Entry], streamed: Sequence[StreamedMember], dest: str) -> list[Entry]:

@@ -30,6 +30,7 @@ from mlenv.build_outputs import (
     DEFAULT_EPOCH,
     BuildError,
     BuildOptions,
+    checked_base,
     require_cuda,
     wheel_licences_of,
     write_archive,
@@ -143,6 +144,7 @@ def build(
             copies.mkdir()
             staging = work / "staging"
             reuse = _layer_reuse(manifest, lock, interpreter, cache, work, options, reporter, later)
+            base = checked_base(manifest, manifest_dir, options.platform, reuse)
             packages: dict[str, LockedPackage] = {
                 canonicalize_name(p.name): p for p in locked.packages
             }
@@ -218,8 +220,8 @@ def build(
                     assert reuse is not None
                     image = pool.submit(
                         twin_side, twin, write_image, manifest, manifest_dir, lock, lock_sha256,
-                        staging, installed, out, options, reporter, sbom.sha256, reuse, twin, stop,
-                        spent,
+                        staging, installed, out, options, reporter, sbom.sha256, reuse, base, twin,
+                        stop, spent,
                     )  # fmt: skip
                 if "conda-pack" in wanted:
                     archive = pool.submit(

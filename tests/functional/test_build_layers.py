@@ -156,3 +156,4 @@ def test_more_layers_than_a_runtime_can_stack_is_a_clear_error(tmp_path: Path) -
         "Docker and Podman run at most 127" in result.stderr
     )
     assert "hint: set layers to at most 1, or use a base image with fewer layers" in result.stderr
+    assert "Installing wheels" not in result.stderr  # judged before a wheel is read

@@ -92,6 +92,9 @@ def _refused(project: Path, env: dict[str, str]) -> str:
     assert "Traceback" not in result.stderr
     after = output_digests(project / "dist") if (project / "dist").exists() else None
     assert after == before
+    # judged before a wheel is read: no minutes of installing for a base that cannot carry it
+    assert "verifying artifacts" not in result.stderr
+    assert "Installing wheels" not in result.stderr
     return result.stderr
 
 
