@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
-from mlenv.inputs import index_order
+from mlenv.inputs import DEFAULT_PRERELEASE, index_order
 from mlenv.redaction import redact_urls
 
 if TYPE_CHECKING:
@@ -94,6 +94,10 @@ def target_drift(
         "glibc": (target.glibc, made_from["glibc"]),
         "platforms": (sorted(target.platforms), made_from["platforms"]),
         "index-strategy": (target.index_strategy, pypi["index-strategy"]),
+        "prerelease": (
+            target.prerelease or DEFAULT_PRERELEASE,
+            pypi.get("prerelease", DEFAULT_PRERELEASE),
+        ),
         "requirements": (sorted(target.requirements), pypi["dependencies"]),
         "conda-requirements": (sorted(target.conda_requirements), conda["dependencies"]),
         "cuda": (target.cuda, cuda.get("version")),

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Literal
 
 from mlenv.pypi_sources import hashed
 from mlenv.redaction import redact_urls
@@ -21,6 +21,12 @@ DEFAULT_INDEX = "https://pypi.org/simple"
 DEFAULT_GLIBC = "2.28"
 DEFAULT_PLATFORMS = ("linux-64",)
 DEFAULT_STRATEGY = "first-index"
+# [pypi] prerelease: "fallback" (a pre-release only where no final release in range can be
+# taken, uv's rule since 0.12), "allow" (pre-releases compete by version: pip --pre, uv
+# --prerelease allow) or "disallow" (never one).
+PRERELEASES = ("fallback", "allow", "disallow")
+Prerelease = Literal["fallback", "allow", "disallow"]
+DEFAULT_PRERELEASE: Prerelease = "fallback"
 # A manifest names a target and dependencies in a few kilobytes; far more is the wrong file,
 # and would cost minutes to validate.
 MAX_MANIFEST_CHARS = 1 << 20
@@ -37,6 +43,7 @@ MANIFEST_KEYS: dict[str, tuple[str, ...]] = {
         "find-links",
         "dependencies",
         "index-strategy",
+        "prerelease",
         "sources",
     ),
     "build": ("outputs", "base-image", "compression", "layers", "image-tar"),
@@ -77,9 +84,11 @@ def resolution_inputs(
     cpu_ok: Sequence[str] = (),
     unverified: Sequence[str] = (),
     sources: Sequence[tuple[str, str]] = (),
+    prerelease: str = DEFAULT_PRERELEASE,
 ) -> dict[str, Any]:
     """Everything in a manifest that can change what gets locked; nothing else. The [cuda]
-    escapes (normalised names) and [pypi] sources count only when used, so older locks keep their
+    escapes (normalised names), [pypi] sources and a prerelease other than the default count
+    only when used, so older locks keep their
     hash. Locations
     count without their secrets (``redaction.redact``): a rotated password does not make a lock
     stale, and a bundle's manifest, which carries none (``fetch.shareable_manifest``), still
@@ -107,6 +116,8 @@ def resolution_inputs(
         data["pypi"]["index-order"] = "extra-index-urls first"
     if sources:
         data["pypi"]["sources"] = hashed(sources)
+    if prerelease != DEFAULT_PRERELEASE:
+        data["pypi"]["prerelease"] = prerelease
     if cuda is not None:
         version, driver_floor, archs = cuda
         data["cuda"] = {"version": version, "driver-floor": driver_floor, "archs": sorted(archs)}
@@ -183,6 +194,7 @@ def toml_inputs(data: Mapping[str, Any]) -> dict[str, Any] | None:
             conda_channels=_strings(conda, "channels"),
             conda_dependencies=_strings(conda, "dependencies"),
             cuda=cuda,
+            prerelease=_string(pypi, "prerelease", DEFAULT_PRERELEASE),
         )
     except _Unsure:
         return None

@@ -102,6 +102,8 @@ class LockTarget:
     conda_requirements: tuple[str, ...] = ()
     # [pypi] sources as "name=index" (drift.recorded_sources), sorted; written only when used
     sources: tuple[str, ...] | None = None
+    # [pypi] prerelease; written only when not the default
+    prerelease: str | None = None
 
 
 @dataclass(frozen=True)
@@ -157,6 +159,7 @@ def resolution_inputs(manifest: Manifest) -> dict[str, Any]:
         cpu_ok=cuda.cpu_ok if cuda is not None else (),
         unverified=cuda.unverified if cuda is not None else (),
         sources=pypi.sources,
+        prerelease=pypi.prerelease,
     )
 
 

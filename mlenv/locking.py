@@ -47,7 +47,7 @@ from mlenv.index import (
     SimpleIndex,
 )
 from mlenv.index.urls import file_url_to_path, is_file_url, recordable
-from mlenv.inputs import index_order
+from mlenv.inputs import DEFAULT_PRERELEASE, index_order
 from mlenv.lockfile import Lock, LockedPackage, LockedPlatform, LockTarget, inputs_hash
 from mlenv.manifest import Manifest
 from mlenv.origins import LocalRoots
@@ -282,6 +282,7 @@ def lock_manifest(
                 reporter=reporter,
                 policy=policy,
                 preferences=preferences,
+                prerelease=manifest.pypi.prerelease,
                 provided=provided_by_conda(records, manifest.source),
                 indexes_searched=sources.searched,
                 workers=0 if sources.local else PREFETCH_WORKERS,
@@ -325,6 +326,9 @@ def lock_target(
         indexes=tuple(map(recorded_location, sources.index_urls)),
         find_links=tuple(map(recorded_location, sources.find_links)),
         sources=recorded_sources(manifest.pypi.sources) or None,
+        prerelease=None
+        if manifest.pypi.prerelease == DEFAULT_PRERELEASE
+        else manifest.pypi.prerelease,
         requirements=manifest.pypi.dependencies,
         cuda=cuda.version if cuda else None,
         driver_floor=cuda.driver_floor if cuda else None,

@@ -23,10 +23,13 @@ from mlenv.inputs import (
     DEFAULT_GLIBC,
     DEFAULT_INDEX,
     DEFAULT_PLATFORMS,
+    DEFAULT_PRERELEASE,
     DEFAULT_STRATEGY,
     MANIFEST_KEYS,
     MAX_MANIFEST_CHARS,
+    PRERELEASES,
     REQUIRED_KEYS,
+    Prerelease,
 )
 from mlenv.limits import parse_toml
 from mlenv.pep508 import requirement as parsed_requirement
@@ -89,6 +92,7 @@ class PyPI:
     find_links: tuple[str, ...] = ()
     dependencies: tuple[str, ...] = ()
     index_strategy: IndexStrategy = "first-index"
+    prerelease: Prerelease = "fallback"
     sources: Sources = ()  # (PEP 503 name, its only index), sorted: mlenv.pypi_sources
 
     def requirements(self) -> tuple[Requirement, ...]:
@@ -152,6 +156,7 @@ class Manifest:
                 "find-links": [redact_urls(url) for url in self.pypi.find_links],
                 "dependencies": list(self.pypi.dependencies),
                 "index-strategy": self.pypi.index_strategy,
+                "prerelease": self.pypi.prerelease,
                 **({"sources": hashed(self.pypi.sources)} if self.pypi.sources else {}),
             },
             "build": _drop_none(
@@ -635,6 +640,7 @@ def _conda(check: _Checker, table: Mapping[str, Any]) -> Conda:
 
 def _pypi(check: _Checker, table: Mapping[str, Any]) -> PyPI:
     strategy = check.choice(table, "pypi.index-strategy", INDEX_STRATEGIES, DEFAULT_STRATEGY)
+    prerelease = check.choice(table, "pypi.prerelease", PRERELEASES, DEFAULT_PRERELEASE)
     index_url = lower_scheme(check.string(table, "pypi.index-url", DEFAULT_INDEX, _url))
     extra = tuple(map(lower_scheme, check.string_list(table, "pypi.extra-index-urls", (), _url)))
     links = tuple(map(lower_scheme, check.string_list(table, "pypi.find-links", (), _location)))
@@ -654,6 +660,7 @@ def _pypi(check: _Checker, table: Mapping[str, Any]) -> PyPI:
             table, "pypi.dependencies", (), _requirement, _requirement_hint
         ),
         index_strategy=cast(IndexStrategy, strategy),
+        prerelease=cast(Prerelease, prerelease),
         sources=sources,
     )
 

@@ -32,6 +32,7 @@ from mlenv.dropped_extras import dropped_extras
 from mlenv.errors import MlenvError, printable
 from mlenv.index import CoreMetadata, Index, IndexFile, IndexGroup
 from mlenv.index.model import MetadataError
+from mlenv.inputs import Prerelease
 from mlenv.limits import (
     MAX_DEPENDENCIES,
     MAX_EXTRA_SETS,
@@ -53,6 +54,7 @@ from mlenv.target import Target, build_preference
 T = TypeVar("T")
 MAX_ROUNDS = 200_000
 PREFETCH_WORKERS = 8  # threads that hide an index's latency; 0 loads candidates inline
+DISALLOWED = 'a pre-release ([pypi] prerelease = "disallow")'  # why _reject refused a file
 
 
 class _Inline(Executor):
@@ -225,8 +227,10 @@ class _Provider(AbstractProvider[Req, Candidate, str]):
         task: Task,
         roots: Sequence[Req] = (),
         workers: int = PREFETCH_WORKERS,
+        prerelease: Prerelease = "fallback",
     ) -> None:
         self.index = index
+        self.prerelease = prerelease
         self.target = target
         self.policy = policy
         self.preferences = preferences
@@ -322,6 +326,8 @@ class _Provider(AbstractProvider[Req, Candidate, str]):
         return [Candidate(name, file.version, file) for _, file in ordered]
 
     def _reject(self, file: IndexFile) -> str | None:
+        if self.prerelease == "disallow" and file.version.is_prerelease:
+            return DISALLOWED
         if not file.is_wheel:
             return "only an sdist (mlenv locks wheels only)"
         if not any(tag in self.target.tag_priority for tag in file.tags):
@@ -412,9 +418,11 @@ class _Provider(AbstractProvider[Req, Candidate, str]):
         exact = self.opt_ins.pins.get(name, frozenset())
         allowed = [c for c in every if c.version not in bad and self._allowed(c, combined, exact)]
         # every final release before any pre-release (uv since 0.12): a pre-release is taken
-        # only where no final release in range can be (the sort is stable: newest first within)
+        # only where no final release in range can be (the sort is stable: newest first within);
+        # with prerelease = "allow" (pip --pre) the newest in range, pre-release or not
         preferred = self.preferences.get(name)
-        allowed.sort(key=lambda c: (c.version != preferred, c.version.is_prerelease))
+        fallback = self.prerelease == "fallback"
+        allowed.sort(key=lambda c: (c.version != preferred, fallback and c.version.is_prerelease))
         return lambda: (
             Candidate(c.name, c.version, c.file, extras) for c in allowed if self.runs(c)
         )
@@ -603,7 +611,8 @@ class OptIns:
     nor a local ``1.0+cu124`` through ``==1.0``).
 
     Pre-releases need no opt-in: ``find_matches`` offers every final release in range before any
-    pre-release (uv since 0.12), so one is locked only where no final release can be.
+    pre-release (uv since 0.12), so one is locked only where no final release can be; the
+    manifest's ``[pypi] prerelease`` sets that rule for every project (``Prerelease``).
     """
 
     pins: Mapping[NormalizedName, frozenset[Version]]
@@ -684,6 +693,7 @@ def resolve(
     provided: Mapping[NormalizedName, Version] | None = None,
     indexes_searched: Sequence[str] = (),
     workers: int = PREFETCH_WORKERS,
+    prerelease: Prerelease = "fallback",
 ) -> Resolution:
     """Pick one wheel per project so every requirement holds on ``target``.
 
@@ -703,6 +713,7 @@ def resolve(
             task,
             roots,
             workers,
+            prerelease,
         )
         try:
             provider.prefetch(req.name for req in roots)
@@ -859,6 +870,8 @@ def explain(
         provider.rejections[canonicalize_name(name)].by_policy for name in names
     ):
         hint = provider.policy.hint
+    elif any(DISALLOWED in line for line in lines):
+        hint = 'set [pypi] prerelease = "fallback" (or "allow") to take a pre-release; ' + hint
     return ResolutionError(summary + ":\n" + "\n".join(lines), hint=hint)
 
 

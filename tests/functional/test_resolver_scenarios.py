@@ -50,6 +50,7 @@ class Scenario:
     pins: Mapping[str, str]
     mentions: tuple[str, ...]  # names an unsatisfiable scenario's error must contain
     differs: str  # why mlenv's expectation differs from the source's, or ""
+    prerelease: str  # [pypi] prerelease (the source's global opt-in is "allow")
 
     @classmethod
     def of(cls, data: Mapping[str, Any]) -> Scenario:
@@ -65,6 +66,7 @@ class Scenario:
             pins=data.get("pins", {}),
             mentions=tuple(data.get("mentions", ())),
             differs=data.get("mlenv", ""),
+            prerelease=data.get("prerelease", "fallback"),
         )
 
     def files(self) -> Iterator[tuple[str, bytes, bool]]:
@@ -94,6 +96,7 @@ class Scenario:
             f'[environment]\nname = "s"\npython = "{self.python}"\nglibc = "{self.glibc}"\n'
             f'platforms = ["{self.platform}"]\n'
             f'[pypi]\nindex-url = "{index_url}"\ndependencies = [{deps}]\n'
+            f'prerelease = "{self.prerelease}"\n'
         )
 
 

@@ -14,7 +14,7 @@ from dataclasses import replace
 from mlenv.conda.records import CondaRecord, match_spec_name
 from mlenv.drift import recorded_channel, recorded_find_link, recorded_location
 from mlenv.entry_needs import conda_entry_driver, entry_driver
-from mlenv.inputs import index_order
+from mlenv.inputs import DEFAULT_PRERELEASE, index_order
 from mlenv.judge import Verdict, verify_lock
 from mlenv.lockfile import Lock, LockedPackage, LockedPlatform, LockTarget
 from mlenv.manifest import Manifest
@@ -120,6 +120,7 @@ def target_of(manifest: Manifest) -> LockTarget:
         driver_floor=cuda.driver_floor if cuda else None,
         conda_channels=tuple(map(recorded_channel, manifest.conda.channels)),
         conda_requirements=manifest.conda.dependencies,
+        prerelease=None if pypi.prerelease == DEFAULT_PRERELEASE else pypi.prerelease,
     )
 
 

@@ -100,10 +100,11 @@ mutations = st.one_of(
               st.sampled_from(["python", "dependencies", "dependecies", "glibc", "platforms",
                                "index-url", "version", "archs", "channels", "outputs", "name",
                                "index-strategy", "extra-index-urls", "prefix",
-                               "interpreter"]),
+                               "interpreter", "prerelease"]),
               st.one_of(st.just("3.11"), st.just(["numpy", "numpy"]), st.just(3.11),
                         st.just(["not a requirement!!"]), st.just([]), st.just(["linux-64"]),
                         st.just("first-index"), st.just("sm_80"), st.just(True),
+                        st.just("allow"), st.just("fallback"), st.just("disallow"),
                         st.just("/usr"), st.just("/opt/ok"), st.just("/usr/bin/python3.11"))),
 )  # fmt: skip
 

@@ -55,6 +55,8 @@ def valid_manifests(draw: st.DrawFn) -> dict[str, dict[str, object]]:
     if draw(st.booleans()):
         pypi["index-strategy"] = draw(st.sampled_from(["first-index", "best-match"]))
     if draw(st.booleans()):
+        pypi["prerelease"] = draw(st.sampled_from(["fallback", "allow", "disallow"]))
+    if draw(st.booleans()):
         pypi["find-links"] = draw(st.lists(st.sampled_from(["wheels", "/srv/w"]), unique=True))
     pypi["dependencies"] = draw(st.lists(names, max_size=3, unique=True))
     tables["pypi"] = pypi
@@ -290,3 +292,24 @@ def test_an_edited_lock_head_is_never_fresh_on_the_fast_path(tmp_path: Path) -> 
     fast, full = check(tmp_path, text, lock)
     assert fast is None
     assert full == 1
+
+
+@pytest.mark.parametrize("setting", ["allow", "disallow"])
+def test_a_prerelease_setting_makes_a_lock_stale_and_the_default_does_not(
+    tmp_path: Path, setting: str
+) -> None:
+    """A lock made under one [pypi] prerelease rule is stale under another (the pins may
+    differ), on the fast path and the full one; spelling out the default keeps older locks'
+    hash."""
+    plain = manifest_text({"environment": {"name": "e", "python": "3.11"}, "pypi": {}})
+    lock = lock_for(plain)
+    spelled = manifest_text(
+        {"environment": {"name": "e", "python": "3.11"}, "pypi": {"prerelease": "fallback"}}
+    )
+    assert check(tmp_path, spelled, lock) == (0, 0)
+    other = manifest_text(
+        {"environment": {"name": "e", "python": "3.11"}, "pypi": {"prerelease": setting}}
+    )
+    fast, full = check(tmp_path, other, lock)
+    assert fast is None and full == 1
+    assert check(tmp_path, other, lock_for(other)) == (0, 0)
