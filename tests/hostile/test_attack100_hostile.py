@@ -20,6 +20,8 @@ Findings pinned here:
    package asking only ``__cuda >=13`` on a CUDA 12.x target failed as "built for CUDA 13.x"
    even on a 580 driver; it is a 12.6 build whose driver must support CUDA 13.0 (580.65.06),
    so the driver floor rises instead.
+3. ``archs = ["8.6"]`` (nvidia-smi's compute_cap) or ``["86"]`` (CMake's) was refused without
+   naming the ``sm_86`` meant.
 """
 
 from __future__ import annotations
@@ -34,8 +36,10 @@ from mlenv.cuda.needs import conda_need
 from mlenv.cuda.rules import CudaTarget, PackageNeed, judge, package_driver, required_driver
 from mlenv.cuda.tags import extract, extract_conda
 from mlenv.cuda.versions import CudaVersion, DriverVersion
+from mlenv.errors import ManifestError
 from mlenv.judge import verify_lock
 from mlenv.lockfile import LockedPlatform
+from mlenv.manifest import loads
 from tests.support.locks import HASH, codes, conda_record, make_lock
 
 # Table 3 (cuda.md §1), Linux column.
@@ -230,3 +234,34 @@ def test_lock_records_the_raised_driver_and_verify_passes_at_it() -> None:
 
     assert verdict(T3["13.0.0"]) == []
     assert ("error", "cuda-driver-floor", "pytorch") in verdict(T3["12.6.0"])
+
+
+def _manifest_problems(archs: str) -> list[str]:
+    text = (
+        '[environment]\nname = "x"\npython = "3.11"\n'
+        f'[cuda]\nversion = "13.0"\ndriver-floor = "{T3["13.0.0"]}"\narchs = {archs}\n'
+    )
+    try:
+        loads(text, "m.toml")
+    except ManifestError as exc:
+        return [problem.message for problem in exc.problems]
+    return []
+
+
+@pytest.mark.parametrize(
+    ("spelled", "arch"),
+    [
+        ("8.6", "sm_86"),  # nvidia-smi --query-gpu=compute_cap prints major.minor
+        ("12.0", "sm_120"),
+        ("86", "sm_86"),  # CMake's CUDA_ARCHITECTURES spelling
+        ("120", "sm_120"),
+        ("SM_90A", "sm_90a"),
+        ("sm100f", "sm_100f"),
+    ],
+)
+def test_a_compute_capability_spelling_is_refused_naming_the_arch(spelled: str, arch: str) -> None:
+    """Was: only 'expected a GPU architecture like "sm_80"' for the spellings NVIDIA's own
+    tools print; the arch named is one the manifest then accepts (CUDA 13.0: sm_75+)."""
+    (message,) = _manifest_problems(f'["{spelled}"]')
+    assert message.endswith(f"write {arch}"), message
+    assert _manifest_problems(f'["{arch}"]') == []
