@@ -551,7 +551,12 @@ def _arch(value: str) -> str | None:
     if re.fullmatch(r"compute_[0-9]{2,3}[af]?", value):
         real = "sm_" + value.removeprefix("compute_")
         return f"expected a GPU (sm_XY); {value} is a virtual (PTX) architecture, write {real}"
-    return None if _ARCH.fullmatch(value) else 'expected a GPU architecture like "sm_80"'
+    if _ARCH.fullmatch(value):
+        return None
+    # nvidia-smi's compute_cap (8.6, 12.0) or CMake's CUDA_ARCHITECTURES (86): the same GPU
+    spelled = re.fullmatch(r"(?:sm_?)?([0-9]{1,2})\.?([0-9][af]?)", value, re.IGNORECASE)
+    real = f"sm_{spelled[1]}{spelled[2].lower()}" if spelled else ""
+    return 'expected a GPU architecture like "sm_80"' + (f"; write {real}" if real else "")
 
 
 def _check_archs(check: _Checker, version: str, archs: Sequence[object]) -> None:

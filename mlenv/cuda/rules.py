@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from mlenv.cuda.driver_cuda import driver_floor_said, floor_driver, newer_major_floor
 from mlenv.cuda.matrix import (
     driver_status,
     facts,
@@ -128,21 +129,15 @@ def _target_findings(target: CudaTarget, needs: Sequence[PackageNeed]) -> list[F
         hint = f"target CUDA {newest} or older, whose minimum drivers are known"
         if (status := driver_status(newest)) != "confirmed":  # 13.3: only quoted by others
             hint += f" ({newest}'s only from {status} sources, not NVIDIA's own page)"
+        said = f"the minimum driver for CUDA {cuda} is unconfirmed, so {target.driver_said}"
         return finding(
-            "driver-unconfirmed",
-            "a known minimum driver",
-            f"the minimum driver for CUDA {cuda} is unconfirmed, "
-            f"so {target.driver_said} cannot be checked",
-            hint,
+            "driver-unconfirmed", "a known minimum driver", f"{said} cannot be checked", hint
         )
     minimum = found[0]
     if driver >= minimum:
         return []
-    users = [
-        f"{item.name} {item.version}"
-        for item in needs
-        if item.need.stub is None and item.need.cuda.major == cuda.major
-    ]
+    same = [item for item in needs if item.need.stub is None and item.need.cuda.major == cuda.major]
+    users = [f"{item.name} {item.version}" for item in same]
     message = f"{target.driver_said} is below {minimum}, the minimum driver for CUDA {cuda}"
     if users:
         message += f"; needed by {', '.join(users)}"
@@ -281,7 +276,10 @@ def _package_findings(target: CudaTarget, item: PackageNeed) -> list[Finding]:
         )
         for other in need.conflicts
     ]
-    if need.driver_only and need.cuda.major < cuda.major:  # the target's driver runs it
+    floor = newer_major_floor(need, cuda.major)  # __cuda >=13 beside a 12.6 build
+    if floor is not None and (said := driver_floor_said(target, floor, who)):
+        findings.append(finding("error", *said))
+    if need.driver_only and need.cuda.major != cuda.major:  # a driver floor, met or reported
         return findings
     if need.cuda.major != cuda.major:
         findings.append(
@@ -363,14 +361,20 @@ def package_driver(item: PackageNeed, *, windows: bool = False) -> tuple[DriverV
     """The driver one package needs for its full feature set, and the release that sets it, in
     Table 3's Linux column or (``windows``: a WSL 2 host's driver) its Windows column.
 
-    None when the package fixes only a CUDA major (or is a placeholder): then the target's
-    toolkit decides.
+    None when the package fixes only a CUDA major and asks no ``__cuda`` floor (or is a
+    placeholder): then the target's toolkit decides.
     """
     need = item.need
-    if need.stub is not None or need.major_only:
+    if need.stub is not None:
         return None
+    floor = need if need.driver_only else need.driver_cuda  # __cuda: the driver's CUDA
+    above = floor_driver(floor, windows=windows) if floor is not None else None
+    if need.major_only or need.driver_only:
+        return above
     known = need.cuda in known_cuda_versions()
     found = table3_driver(need.cuda, need.release, windows=windows) if known else None
+    if found is not None and above is not None:
+        return max(found, above)
     if found is None:
         raise CudaError(
             f"the minimum driver for CUDA {need.cuda} is not known",
@@ -388,7 +392,7 @@ def required_driver(target: CudaTarget, needs: Sequence[PackageNeed]) -> tuple[D
     best = min_driver(target.cuda)
     why = f"target CUDA {target.cuda}"
     for item in needs:
-        if item.need.cuda.major != target.cuda.major:
+        if item.need.cuda.major != target.cuda.major and not item.need.driver_only:
             continue
         found = package_driver(item)
         if found is not None and found[0] > best:

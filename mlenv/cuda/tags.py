@@ -42,6 +42,8 @@ class CudaNeed:
     stub: str | None = None
     conflicts: tuple[CudaNeed, ...] = ()
     driver_only: bool = False  # only a floor on the driver's CUDA (__cuda), no build claim
+    # a __cuda floor of a newer major than the build: the driver must support that CUDA
+    driver_cuda: CudaNeed | None = None
 
     @property
     def label(self) -> str:
@@ -285,9 +287,10 @@ def _from_requirement(raw: str, *, where: str) -> list[CudaNeed]:
 
 
 def _disagree(first: CudaNeed, other: CudaNeed, *, same_artifact: bool) -> bool:
-    """Majors disagree (but a lower ``__cuda`` driver floor); one artifact's minors, too."""
+    """Majors disagree (never with a ``__cuda`` driver floor: the driver is backward
+    compatible, so a CUDA 13 driver runs a 12.6 build); one artifact's minors, too."""
     if first.cuda.major != other.cuda.major:
-        return not (other.rule == _DRIVER_RULE and other.cuda < first.cuda)
+        return other.rule != _DRIVER_RULE
     both_minor = not first.major_only and not other.major_only
     return same_artifact and both_minor and first.cuda != other.cuda
 
@@ -311,7 +314,10 @@ def _combine(own: list[CudaNeed], required: list[CudaNeed]) -> CudaNeed | None:
     same = [n for n in required if n.rule == _DRIVER_RULE and n.cuda.major == build.cuda.major]
     primary = max([build, *same], key=lambda need: need.cuda)
     conflicts += [need for need in required if _disagree(primary, need, same_artifact=False)]
-    return replace(primary, conflicts=build.conflicts + tuple(conflicts))
+    # a __cuda floor of a newer major asks the driver for that CUDA (cuda.md §4), no build
+    newer = [n for n in required if n.rule == _DRIVER_RULE and n.cuda.major > primary.cuda.major]
+    above = None if primary.driver_only else max(newer, key=lambda n: n.cuda, default=None)
+    return replace(primary, conflicts=build.conflicts + tuple(conflicts), driver_cuda=above)
 
 
 def extract(
@@ -337,14 +343,8 @@ def extract(
                 where=where,
                 hint="wheel names look like name-version-pytag-abitag-platform.whl",
             ) from exc
-        own += _tagged(
-            "version",
-            wheel_version,
-            _local_tags(wheel_version),
-            filename,
-            where=where,
-            name=package,
-        )
+        tags = _local_tags(wheel_version)
+        own += _tagged("version", wheel_version, tags, filename, where=where, name=package)
     own += _tagged(
         "name",
         package,

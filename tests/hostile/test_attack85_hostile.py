@@ -124,7 +124,8 @@ def test_a_build_with_an_older_driver_floor_is_no_contradiction() -> None:
     ("cuda", "driver", "depends", "code"),
     [
         # a 12.4 driver floor is no CUDA 13 driver; 550.54.14 is below 12.6's 560.28.03
-        ("12.4", "550.54.14", ("__cuda >=13",), "cuda-major-mismatch"),
+        # (__cuda is a driver floor, no build claim: attack 100 names it cuda-driver-floor)
+        ("12.4", "550.54.14", ("__cuda >=13",), "cuda-driver-floor"),
         ("12.4", "550.54.14", ("__cuda >=12.6",), "cuda-newer-minor"),
         # beside a cuda-version, __cuda no longer speaks alone: the build's major decides
         ("12.4", "550.54.14", ("cuda-version >=11.8,<12", "__cuda >=11.8"), "cuda-major-mismatch"),

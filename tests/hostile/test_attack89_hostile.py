@@ -206,8 +206,9 @@ def _codes(cuda: str, driver: str, *depends: str, build: str = "h0") -> tuple[st
         # a higher floor of the build's major still raises what the driver must run
         ("12.4", "550.54.14", ("cuda-version >=12,<13", "__cuda >=12.6"),
          ("12.6", ["cuda-newer-minor"])),
-        # two floors: the higher one is the driver asked (was: a contradiction)
-        ("12.4", "550.54.14", ("__cuda >=11.2", "__cuda >=13"), ("13.0", ["cuda-major-mismatch"])),
+        # two floors: the higher one is the driver asked (was: a contradiction); a 550
+        # driver is no CUDA 13 driver (attack 100: a driver floor, not another build)
+        ("12.4", "550.54.14", ("__cuda >=11.2", "__cuda >=13"), ("13.0", ["cuda-driver-floor"])),
     ],
 )  # fmt: skip
 def test_a_driver_floor_never_stands_for_the_build_claim_beside_it(
