@@ -128,7 +128,7 @@ def test_target_with_a_bad_arch_is_an_error(arch: str) -> None:
         ("nvidia-cuda-runtime-cu12", "12.4.127", "12.4", "nvidia-toolkit-versioned"),
         ("nvidia-cuda-nvrtc-cu11", "11.8.89", "11.8", "nvidia-toolkit-versioned"),
         ("nvidia-cuda-runtime", "13.0.96", "13.0", "nvidia-toolkit-versioned"),
-        ("nvidia-nvjitlink", "13.2.51", "13.2", "nvidia-toolkit-versioned"),
+        ("nvidia-nvjitlink", "13.2.51", "13.x", "nvidia-nvjitlink-major"),
         ("nvidia-nvjitlink-cu12", "12.4.127", "12.4", "nvidia-toolkit-versioned"),
         ("Nvidia_CUDA_NVCC.cu12", "12.6.85", "12.6", "nvidia-toolkit-versioned"),
         ("nvidia-cudnn-cu12", "9.10.2.21", "12.x", "nvidia-suffix"),
