@@ -17,6 +17,14 @@ Findings (input: what mlenv did -> what it does now):
 - ``init --from uv.lock`` (or poetry.lock, pixi.lock, pdm.lock, Pipfile.lock): "it is an
   mlenv lock", and ``inspect uv.lock`` judged it as a damaged mlenv lock -> "another tool's
   lock", with the file to import in its place.
+- Poetry's own PyTorch recipe (``torch = {version = "^2.1", source = "pytorch"}`` with an
+  explicit ``[[tool.poetry.source]]``, Poetry 1 or Poetry 2's [project] layout) was refused
+  ("comes from a Poetry source"), though an explicit source is exactly a [pypi] source (the
+  package from that index only, the index serving nothing else) -> written as one. A source
+  that is not explicit, or sources chosen by marker, are still refused, naming the fix.
+- ``[tool.uv] override-dependencies`` / ``constraint-dependencies`` (``numpy<2``) were dropped
+  silently: uv locks numpy 1.x, the manifest 2.x -> refused naming the key. The dev group uv
+  installs by default (``default-groups``) was left out without a word -> a note.
 """
 
 from __future__ import annotations
@@ -158,3 +166,97 @@ def test_an_mlenv_lock_under_a_tools_name_is_still_an_mlenv_lock(tmp_path: Path)
     assert judge(path) == "lock"
     (tmp_path / "other.lock").write_text("version = 1\n")
     assert judge(tmp_path / "other.lock") == "lock"
+
+
+_POETRY_SOURCE = """
+[[tool.poetry.source]]
+name = "pytorch"
+url = "https://download.pytorch.org/whl/cu121"
+priority = "{priority}"
+"""
+
+
+@pytest.mark.parametrize(
+    "layout",
+    [
+        # Poetry 1, as Poetry's documentation writes the PyTorch source
+        '[tool.poetry]\nname = "p"\nversion = "0"\n\n[tool.poetry.dependencies]\n'
+        'python = "^3.10"\ntorch = {{ version = "^2.1.0", source = "pytorch" }}\n'
+        'numpy = "^1.26"\n',
+        # Poetry 2: [project] dependencies, the source named in Poetry's table
+        '[project]\nname = "p"\nversion = "0"\nrequires-python = ">=3.10"\n'
+        'dependencies = ["torch>=2.1", "numpy"]\n\n[tool.poetry.dependencies]\n'
+        'torch = {{ source = "pytorch" }}\n',
+    ],
+)
+def test_a_poetry_explicit_source_becomes_a_pypi_source(tmp_path: Path, layout: str) -> None:
+    path = tmp_path / "pyproject.toml"
+    path.write_text(layout.format() + _POETRY_SOURCE.format(priority="explicit"))
+    imported = import_file(path)
+    assert imported.sources == (("torch", "https://download.pytorch.org/whl/cu121"),)
+    assert "https://download.pytorch.org/whl/cu121" not in (
+        imported.index_url,
+        *imported.extra_index_urls,
+    )
+    assert any(line.startswith("torch") for line in imported.pypi)
+    result = run_mlenv(["init", "--from", "pyproject.toml"], tmp_path)
+    assert result.returncode == 0, result.stderr
+    written = (tmp_path / "mlenv.toml").read_text()
+    assert 'sources = {torch = "https://download.pytorch.org/whl/cu121"}' in written
+
+
+def test_a_poetry_source_that_is_not_explicit_is_refused_with_the_fix(tmp_path: Path) -> None:
+    path = tmp_path / "pyproject.toml"
+    path.write_text('[tool.poetry.dependencies]\npython = "^3.10"\n'
+                    'torch = { version = "^2.1.0", source = "pytorch" }\n'
+                    + _POETRY_SOURCE.format(priority="supplemental"))  # fmt: skip
+    with pytest.raises(ImportFileError) as refused:
+        import_file(path)
+    (problem,) = refused.value.problems
+    assert problem.where.endswith("[tool.poetry.dependencies] torch")
+    assert "'pytorch'" in problem.message and problem.hint == (
+        "give the source 'pytorch' priority = \"explicit\""
+    )
+
+
+def test_poetry_sources_by_marker_are_refused(tmp_path: Path) -> None:
+    path = tmp_path / "pyproject.toml"
+    linux, darwin = "sys_platform == 'linux'", "sys_platform == 'darwin'"
+    path.write_text('[tool.poetry.dependencies]\npython = "^3.10"\ntorch = [\n'
+                    f'  {{ version = "^2.1", source = "pytorch", markers = "{linux}" }},\n'
+                    f'  {{ version = "^2.1", markers = "{darwin}" }},\n]\n'
+                    + _POETRY_SOURCE.format(priority="explicit"))  # fmt: skip
+    with pytest.raises(ImportFileError) as refused:
+        import_file(path)
+    assert any("by marker" in p.message for p in refused.value.problems)
+
+
+@pytest.mark.parametrize("key", ["override-dependencies", "constraint-dependencies"])
+def test_uv_overrides_and_constraints_are_refused_not_dropped(tmp_path: Path, key: str) -> None:
+    path = tmp_path / "pyproject.toml"
+    path.write_text('[project]\nname = "p"\nversion = "0"\ndependencies = ["numpy"]\n\n'
+                    f'[tool.uv]\n{key} = ["numpy<2"]\n')  # fmt: skip
+    with pytest.raises(ImportFileError) as refused:
+        import_file(path)
+    (problem,) = refused.value.problems
+    assert problem.where.endswith(f"[tool.uv] {key}") and "numpy<2" in problem.message
+
+
+@pytest.mark.parametrize(
+    ("defaults", "chosen", "noted"),
+    [(None, (), "dev"), ('["dev", "lint"]', ("lint",), "dev"), ('"all"', (), "dev, lint"),
+     ("[]", (), None), (None, ("dev",), None)],
+)  # fmt: skip
+def test_uv_default_groups_left_out_are_noted(
+    tmp_path: Path, defaults: str | None, chosen: tuple[str, ...], noted: str | None
+) -> None:
+    path = tmp_path / "pyproject.toml"
+    setting = "" if defaults is None else f"default-groups = {defaults}\n"
+    path.write_text('[project]\nname = "p"\nversion = "0"\ndependencies = ["numpy"]\n\n'
+                    '[dependency-groups]\ndev = ["pytest"]\nlint = ["ruff"]\n\n'
+                    f"[tool.uv]\n{setting}")  # fmt: skip
+    notes = [n for n in import_file(path, chosen).notes if "by default" in n]
+    assert notes == ([] if noted is None else [
+        f"uv installs the group(s) {noted} by default (default-groups); not imported: pass "
+        "--group to import"
+    ])  # fmt: skip
