@@ -86,16 +86,25 @@ def read_pyproject(path: Path, groups: Sequence[str]) -> Imported:
     extras = {canonicalize_name(key): key for key in optional}
     group_names = {canonicalize_name(key) for key in dependency_groups}
     chosen: set[tuple[str, str]] = set()  # what uv's extra/group sources are judged on
+    uv = _table(tool.get("uv"))  # uv's legacy dev-dependencies are its "dev" group
+    uv_dev = (
+        _strings(uv["dev-dependencies"], f"{path}: [tool.uv] dev-dependencies", collector)
+        if "dev-dependencies" in uv
+        else []
+    )
     for group in groups:
         name = canonicalize_name(group)
         chosen |= {(kind, name) for kind, names in (("extra", extras), ("group", group_names))
                    if name in names}  # fmt: skip
+        lines += uv_dev if name == "dev" else []
         if canonicalize_name(group) in extras:
             key = extras[canonicalize_name(group)]
             where = f"{path}: [project.optional-dependencies] {key}"
             lines += _strings(optional[key], where, collector)
         elif canonicalize_name(group) in group_names:
             lines += _group(dependency_groups, group, path, collector, ())
+        elif name == "dev" and "dev-dependencies" in uv:
+            pass
         elif "optional-dependencies" in dynamic:
             collector.fail(
                 f"{path}: group {group!r}",
@@ -109,10 +118,11 @@ def read_pyproject(path: Path, groups: Sequence[str]) -> Imported:
                 "no such optional-dependencies or dependency-groups entry",
                 f"groups here: {', '.join(known) or 'none'}",
             )
-    uv, taken = _table(tool.get("uv")), {canonicalize_name(g) for g in asked}
+    taken = {canonicalize_name(g) for g in asked}
     defaults = uv.get("default-groups", ["dev"])  # uv sync installs these; "all": every one
-    defaults = list(dependency_groups) if defaults == "all" else defaults
-    left = [g for g in defaults if isinstance(g, str) and g in dependency_groups]
+    present = {*dependency_groups, *(["dev"] if "dev-dependencies" in uv else [])}
+    defaults = sorted(present) if defaults == "all" else defaults
+    left = [g for g in defaults if isinstance(g, str) and g in present]
     if "uv" in tool and (left := [g for g in left if canonicalize_name(g) not in taken]):
         collector.notes.append(
             f"uv installs the group(s) {', '.join(left)} by default "

@@ -260,3 +260,18 @@ def test_uv_default_groups_left_out_are_noted(
         f"uv installs the group(s) {noted} by default (default-groups); not imported: pass "
         "--group to import"
     ])  # fmt: skip
+
+
+def test_uvs_legacy_dev_dependencies_are_its_dev_group(tmp_path: Path) -> None:
+    """``[tool.uv] dev-dependencies`` (uv before PEP 735, still in many projects): uv installs
+    it as the dev group by default; `--group dev` was "no such entry"."""
+    path = tmp_path / "pyproject.toml"
+    path.write_text('[project]\nname = "p"\nversion = "0"\ndependencies = ["numpy"]\n\n'
+                    '[dependency-groups]\ndev = ["ruff"]\n\n'
+                    '[tool.uv]\ndev-dependencies = ["pytest>=8"]\n')  # fmt: skip
+    left_out = import_file(path)
+    assert left_out.pypi == ("numpy",)
+    assert any("group(s) dev by default" in note for note in left_out.notes)
+    chosen = import_file(path, ("dev",))
+    assert set(chosen.pypi) == {"numpy", "pytest>=8", "ruff"}
+    assert not any("by default" in note for note in chosen.notes)
