@@ -118,7 +118,7 @@ def read_pyproject(path: Path, groups: Sequence[str]) -> Imported:
                 "no such optional-dependencies or dependency-groups entry",
                 f"groups here: {', '.join(known) or 'none'}",
             )
-    taken = {canonicalize_name(g) for g in asked}
+    taken = _included({canonicalize_name(g) for g in asked}, dependency_groups)
     defaults = uv.get("default-groups", ["dev"])  # uv sync installs these; "all": every one
     present = {*dependency_groups, *(["dev"] if "dev-dependencies" in uv else [])}
     defaults = sorted(present) if defaults == "all" else defaults
@@ -203,6 +203,20 @@ def _own_extras(
                 inner = _strings(optional[key], f"{where} -> {key}", collector)
                 expanded += _own_extras(inner, name, optional, collector, seen | {extra})
     return expanded
+
+
+def _included(names: set[str], groups: dict[str, Any]) -> set[str]:
+    """``names`` with every group they include (PEP 735 ``include-group``), normalised."""
+    tables: dict[str, Any] = {canonicalize_name(key): value for key, value in groups.items()}
+    todo, seen = list(names), set(names)
+    while todo:
+        entries = tables.get(todo.pop())
+        for item in entries if isinstance(entries, list) else []:
+            name = item.get("include-group") if isinstance(item, dict) else None
+            if isinstance(name, str) and (key := canonicalize_name(name)) not in seen:
+                seen.add(key)
+                todo.append(key)
+    return seen
 
 
 def _strings(items: object, where: str, collector: _Collector) -> list[tuple[str, str]]:

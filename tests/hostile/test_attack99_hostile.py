@@ -275,3 +275,14 @@ def test_uvs_legacy_dev_dependencies_are_its_dev_group(tmp_path: Path) -> None:
     chosen = import_file(path, ("dev",))
     assert set(chosen.pypi) == {"numpy", "pytest>=8", "ruff"}
     assert not any("by default" in note for note in chosen.notes)
+
+
+def test_a_default_group_included_by_a_chosen_one_is_not_noted(tmp_path: Path) -> None:
+    """`--group dev` where dev includes lint (PEP 735): lint is imported, so not "left out"."""
+    path = tmp_path / "pyproject.toml"
+    path.write_text('[project]\nname = "p"\nversion = "0"\ndependencies = ["numpy"]\n\n'
+                    '[dependency-groups]\ndev = ["pytest", {include-group = "Lint"}]\n'
+                    'lint = ["ruff"]\n\n[tool.uv]\ndefault-groups = ["dev", "lint"]\n')  # fmt: skip
+    imported = import_file(path, ("dev",))
+    assert set(imported.pypi) == {"numpy", "pytest", "ruff"}
+    assert not any("by default" in note for note in imported.notes)
