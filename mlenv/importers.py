@@ -9,12 +9,11 @@ conda-lock.yml); ``importers_manifest`` guesses the CUDA target and writes the m
 
 from __future__ import annotations
 
-import codecs
 import errno
 import os
 import re
 import tomllib
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from mlenv.cache.files import open_plain
 from mlenv.errors import Problem, ProblemsError
 from mlenv.importers_pins import conflicting_pins
+from mlenv.importers_text import decode_text, logical_lines
 from mlenv.limits import MAX_IMPORTED_REQUIREMENTS, MAX_INCLUDED_FILES, enforce, parse_toml
 from mlenv.pep508 import requirement as parsed_requirement
 from mlenv.shell_words import split_words
@@ -34,6 +34,12 @@ _IGNORED = {"--prefer-binary", "--only-binary", "--no-binary", "--trusted-host",
             "--require-hashes"}  # fmt: skip
 _FLAGS = {"--prefer-binary", "--require-hashes", "--pre", "--no-index"}  # options without a value
 _SHORT = {"-r", "-c", "-i", "-f", "-e"}
+# Every option pip reads on a line of its own (req_file.SUPPORTED_OPTIONS, pip 26)
+FILE_OPTIONS = frozenset({"-i", "--index-url", "--extra-index-url", "--no-index", "-c",
+                          "--constraint", "-r", "--requirement", "-e", "--editable", "-f",
+                          "--find-links", "--no-binary", "--only-binary", "--prefer-binary",
+                          "--require-hashes", "--no-require-hashes", "--pre", "--all-releases",
+                          "--only-final", "--trusted-host", "--use-feature"})  # fmt: skip
 _PYPI = "https://pypi.org/simple"
 _URL = re.compile(r"(?i:https?|file)://\S+")  # what [pypi] index URLs take (manifest._url)
 _MAX_INCLUDES = 32  # -r nesting deeper than this is a cycle or a mistake
@@ -68,6 +74,7 @@ class _Collector:
     roots: tuple[Path, ...] = ()  # where -r may lead: the imported file's and the project's
     files_read: int = 0
     read: list[tuple[str, Requirement]] = field(default_factory=list)  # (where, requirement)
+    extras_at: list[str] = field(default_factory=list)  # where each --extra-index-url was read
 
     def fail(self, where: str, message: str, hint: str | None = None) -> None:
         self.problems.append(Problem(where, message, hint))
@@ -114,40 +121,18 @@ def import_file(path: Path, groups: Sequence[str] = (), project: Path | None = N
         from mlenv.importers_conda import read_environment_yml
 
         return read_environment_yml(path)
-    from mlenv.subjects import what_is
+    from mlenv.subjects import TOOL_LOCKS, what_is
 
     raise ImportFileError(
         f"{path}: unknown kind of file",
         [Problem(str(path), f"cannot tell its format from its name; it is {what_is(path)}",
-                 "name it requirements*.txt, pyproject.toml, pylock.toml, pixi.toml, "
-                 "environment.yml or conda-lock.yml")],
+                 TOOL_LOCKS.get(name, "name it requirements*.txt, pyproject.toml, pylock.toml, "
+                                "pixi.toml, environment.yml or conda-lock.yml"))],
     )  # fmt: skip
 
 
 # ---------------------------------------------------------------------------------------------
 # requirements.txt
-
-
-def _logical_lines(text: str) -> Iterator[tuple[int, str]]:
-    """(first line number, line) as pip's req_file reads them: backslash continuations joined
-    first (a comment line ends one), then comments removed, so ``x  # note \\`` comments out
-    the next line too, as it does for pip."""
-    pending: list[str] = []
-    start = 0
-    for number, raw in enumerate([*text.splitlines(), ""], 1):
-        if not pending:
-            start = number
-        comment = re.match(r"\s*#", raw) is not None
-        if raw.endswith("\\") and not comment:
-            pending.append(raw.strip("\\"))
-            continue
-        raw = f" {raw}" if comment else raw
-        # pip's ``(^|\s+)#.*$``, without the backtracking that made a long run of spaces
-        # quadratic (100 KB of them took 40 s); the spaces before ``#`` go with .strip()
-        joined = re.sub(r"(?:^|(?<=\s))#.*$", "", "".join([*pending, raw])).strip()
-        pending = []
-        if joined:
-            yield start, joined
 
 
 def read_requirements(path: Path, roots: Sequence[Path] = ()) -> Imported:
@@ -187,7 +172,7 @@ def _requirements(
     except InputError as exc:
         collector.fail(where, f"cannot read it: {exc.message.partition(': ')[2]}")
         return result
-    lines = ((f"{path}:{number}", line) for number, line in _logical_lines(text))
+    lines = ((f"{path}:{number}", line) for number, line in logical_lines(text))
     return _pip_lines(lines, path, collector, (*chain, resolved), result)
 
 
@@ -257,9 +242,18 @@ def _option(
         collector.fail(where, f"{option} {value!r} is not an http://, https:// or file:// URL",
                        "mlenv reads indexes by URL: write the index's full URL")  # fmt: skip
         return result
+    if option in ("-i", "--index-url") and collector.extras_at:
+        # pip's handle_option_line: ``-i`` resets the index list, so every extra index read
+        # before it is dropped; keeping them would lock from indexes pip never asks
+        collector.fail(where, f"{option} here makes pip drop the --extra-index-url of "
+                       f"{collector.extras_at[0]}: pip reads only {value} after it",
+                       "put --index-url before every --extra-index-url (pip then reads all), "
+                       "or delete the extra index pip ignores")  # fmt: skip
+        return result
     if option in ("-i", "--index-url"):
         return replace(result, index_url=value)
     if option == "--extra-index-url":
+        collector.extras_at.append(where)
         return replace(result, extra_index_urls=(*result.extra_index_urls, value))
     if option in ("-f", "--find-links"):
         # pip reads a relative directory from the requirements file's place, as mlenv does
@@ -293,10 +287,26 @@ def _option(
 def _requirement_line(
     words: list[str], line: str, where: str, collector: _Collector, result: Imported
 ) -> Imported:
-    hashes = [w for w in words if w.startswith("--hash")]
-    text = line.split(" --", 1)[0].strip() if hashes or " --" in line else line
-    options = [w for w in words if (w[:2] == "--" or w[:2] == "-C") and w not in hashes]
-    if options := [w.partition("=")[0] if w[:2] == "--" else w[:2] for w in options]:
+    # pip's break_args_options: the options start at the first word (split at whitespace,
+    # quotes not read) that starts with "-"; a marker's quoted "-1" is no option
+    tokens = line.split()
+    cut = next((i for i, token in enumerate(tokens) if token[:1] == "-"), len(tokens))
+    text = " ".join(tokens[:cut]) if cut < len(tokens) else line
+    try:
+        dashed = [w for w in split_words(" ".join(tokens[cut:])) if w[:1] == "-"]
+    except ValueError:  # a quote opened before the options: the whole line's words
+        dashed = [w for w in words if w[:1] == "-"]
+    hashes = [w for w in dashed if w.startswith("--hash")]
+    options = [w.partition("=")[0] if w[:2] == "--" else w[:2] for w in dashed if w not in hashes]
+    if ignored := [o for o in options if o in FILE_OPTIONS]:
+        # pip parses a file-wide option after a requirement and drops it (req_file.parse_line
+        # keeps only --hash and --config-settings): the line would mean something else here
+        collector.fail(where, f"pip ignores {ignored[0]} after a requirement: {text!r} "
+                       "would come from the file's indexes", f"put {ignored[0]} on a line "
+                       "of its own to apply it to the whole file, or delete it as pip "
+                       "does")  # fmt: skip
+        return result
+    if options:
         collector.fail(where, f"per-requirement options cannot be expressed: {options[0]} in "
                        f"{line!r}", "mlenv locks built wheels and builds none: build the wheel "
                        "with that option (pip wheel), put it in a [pypi].find-links directory "
@@ -342,21 +352,7 @@ def _requirement_line(
 def _read_text(path: Path) -> str:
     """The file the user named (``userfiles.read_input``: a symlink to it is fine, a FIFO or
     a device such as ``/dev/zero`` or ``/dev/stdin`` is not)."""
-    return _decode(read_input(path, "imported file"))
-
-
-def _decode(data: bytes) -> str:
-    """UTF-8, or the encoding a byte-order mark names, as pip reads a requirements file:
-    PowerShell's `pip freeze > requirements.txt` writes UTF-16 with a BOM."""
-    for bom, encoding in ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
-                          (codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"),
-                          (codecs.BOM_UTF16_BE, "utf-16")):  # fmt: skip
-        if data.startswith(bom):
-            return data.decode(encoding)
-    if (nul := data.find(b"\0")) >= 0:  # valid UTF-8, but UTF-16 saved without its BOM
-        raise UnicodeDecodeError("utf-8 text (UTF-16 without a byte-order mark?)", data, nul,
-                                 nul + 1, "a NUL byte")  # fmt: skip
-    return data.decode("utf-8")
+    return decode_text(read_input(path, "imported file"))
 
 
 def _read_include(path: Path, roots: Sequence[Path]) -> str:
@@ -367,7 +363,7 @@ def _read_include(path: Path, roots: Sequence[Path]) -> str:
     for root in roots:
         if target.is_relative_to(root) and target != root:
             with open_plain(root, target.relative_to(root).as_posix()) as handle:
-                return _decode(read_handle(handle, path, "imported file"))
+                return decode_text(read_handle(handle, path, "imported file"))
     raise OSError(
         errno.EACCES, f"-r leads outside {' and '.join(map(str, roots))}; copy the file there"
     )

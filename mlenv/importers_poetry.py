@@ -5,7 +5,7 @@ PEP 440; each is translated to the range Poetry's documentation gives it, so the
 allows exactly the versions Poetry would. A union whose alternatives overlap or meet
 (``^1 || ^2`` is ``>=1,<3.0.0``) becomes that one range (``importers_poetry_union``); any other
 union has no PEP 440 form and is refused with its key and the versions it leaves out, as is a
-git, path, URL or named-source dependency.
+git, path or URL dependency. A dependency on an explicit source becomes a [pypi] source.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from packaging.specifiers import SpecifierSet
+from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from mlenv.importers import _PYPI, _Collector
@@ -26,7 +27,7 @@ _CONSTRAINT = re.compile(r"^(?P<op>\^|~=|~|===|==|=|!=|<>|>=|<=|>|<)?\s*(?P<vers
 _PLAIN = {"===": "===", "==": "==", "=": "==", "!=": "!=", "<>": "!=", ">=": ">=", "<=": "<=",
           ">": ">", "<": "<", "~=": "~="}  # fmt: skip
 _ANY = re.compile(r"v?[x*](\.[x*])*", re.IGNORECASE)  # poetry-core parse_single_constraint
-_UNREADABLE = {"git", "path", "url", "source", "develop"}
+_UNREADABLE = {"git", "path", "url", "source", "develop"}  # "source": explicit_source
 
 
 class PoetryConstraintError(ValueError):
@@ -43,6 +44,7 @@ class PoetryTables:
 
     lines: tuple[tuple[str, str], ...]
     python: str | None
+    sources: tuple[tuple[str, str], ...] = ()  # (PEP 503 name, the explicit source's URL)
 
 
 def _release(text: str) -> tuple[int, ...]:
@@ -162,10 +164,39 @@ def _python_marker(constraint: str) -> str:
     return " and ".join(clauses)
 
 
+def explicit_source(
+    poetry: dict[str, Any], name: str, spec: Any, where: str, collector: _Collector
+) -> tuple[str, str] | None:
+    """(PEP 503 name, URL) when ``spec`` takes ``name`` from an explicit Poetry source: Poetry
+    asks that source only, and the source serves nothing else, which is a [pypi] source.
+    Another source named there is a problem; None when ``spec`` names none."""
+    if isinstance(spec, list) and any(isinstance(i, dict) and "source" in i for i in spec):
+        collector.fail(
+            where,
+            "takes its sources by marker, which mlenv cannot express: a "
+            "[pypi] source holds on every platform",
+            "keep one table, for Linux",
+        )
+        return None  # fmt: skip
+    if not isinstance(spec, dict) or not isinstance(source := spec.get("source"), str):
+        return None
+    for entry in poetry.get("source") or []:
+        if isinstance(entry, dict) and str(entry.get("name")).lower() == source.lower():
+            url = str(entry.get("url") or "").rstrip("/")
+            if entry.get("priority") == "explicit" and url:
+                return canonicalize_name(name), url
+    collector.fail(where, f"comes from a Poetry source, {source!r}, that is not an explicit "
+                   "[[tool.poetry.source]] with a url; mlenv takes a package from one index "
+                   "only when that index serves nothing else",
+                   f'give the source {source!r} priority = "explicit"')  # fmt: skip
+    return None
+
+
 def _entry(
     name: str, spec: Any, where: str, collector: _Collector, extras: set[str]
 ) -> list[tuple[str, str]]:
-    """The PEP 508 lines one dependency entry stands for (a list of tables is several)."""
+    """The PEP 508 lines one dependency entry stands for (a list of tables is several); a
+    named source is read by ``explicit_source``."""
     if isinstance(spec, list):
         lines: list[tuple[str, str]] = []
         for position, item in enumerate(spec):
@@ -176,7 +207,7 @@ def _entry(
     if not isinstance(spec, dict):
         collector.fail(where, f"cannot read {spec!r}", 'write a constraint such as "^1.2"')
         return []
-    if unreadable := sorted(_UNREADABLE & set(spec)):
+    if unreadable := sorted(_UNREADABLE & set(spec) - {"source"}):
         what = "/".join(unreadable)
         collector.fail(where, f"comes from a Poetry {what}, which mlenv cannot express",
                        "publish it to an index and require it from there")  # fmt: skip
@@ -237,6 +268,7 @@ def poetry_tables(
             chosen_tables.append(("[tool.poetry.dev-dependencies]", poetry["dev-dependencies"]))
     python = None
     lines: list[tuple[str, str]] = []
+    pinned: list[tuple[str, str]] = []
     for title, table in chosen_tables:
         if not isinstance(table, dict):
             continue
@@ -249,8 +281,11 @@ def poetry_tables(
                     hint = exc.hint or 'write one range, e.g. ">=3.10,<3.13"'
                     collector.fail(where, str(exc), hint)
                 continue
-            lines += _entry(name, spec, where, collector, extras)
-    return PoetryTables(tuple(lines), python)
+            found = _entry(name, spec, where, collector, extras)
+            if found and (pin := explicit_source(poetry, name, spec, where, collector)):
+                pinned.append(pin)
+            lines += found
+    return PoetryTables(tuple(lines), python, tuple(dict.fromkeys(pinned)))
 
 
 def _mapping(value: object) -> dict[str, Any]:

@@ -22,7 +22,12 @@ from packaging.utils import canonicalize_name
 from mlenv.errors import Problem
 from mlenv.importers import _PYPI, Imported, ImportFileError, _Collector, _requirement_line, _toml
 from mlenv.importers_pixi import read_pixi
-from mlenv.importers_poetry import poetry_groups, poetry_indexes, poetry_tables
+from mlenv.importers_poetry import (
+    explicit_source,
+    poetry_groups,
+    poetry_indexes,
+    poetry_tables,
+)
 from mlenv.importers_uv import uv_indexes
 from mlenv.inputs import manifest_indexes
 
@@ -56,6 +61,7 @@ def read_pyproject(path: Path, groups: Sequence[str]) -> Imported:
         f"{path}: [project] dependencies",
         collector,
     )
+    pinned: list[tuple[str, str]] = []  # Poetry's explicit sources: (name, URL)
     requires = project.get("requires-python")
     python_where = f"{path}: [project] requires-python"
     if poetry_owns:
@@ -63,13 +69,15 @@ def read_pyproject(path: Path, groups: Sequence[str]) -> Imported:
         # project's requirements
         tables = poetry_tables(poetry, path, groups, collector)
         lines += tables.lines
+        pinned += tables.sources
         if tables.python and not requires:
             requires = tables.python
             python_where = f"{path}: [tool.poetry.dependencies] python"
         groups = [g for g in groups if g not in poetry_groups(poetry)]
     elif own := [g for g in groups if g in poetry_groups(poetry, extras=False)]:
         # Poetry 2: [project] holds the requirements and extras, Poetry's groups stay its own
-        lines += poetry_tables(poetry, path, own, collector, main=False).lines
+        tables = poetry_tables(poetry, path, own, collector, main=False)
+        lines, pinned = lines + list(tables.lines), pinned + list(tables.sources)
         groups = [g for g in groups if g not in own]
     pixi = _table(tool.get("pixi"))
     pixi_groups = {*_table(pixi.get("feature")), *_table(pixi.get("environments"))}
@@ -78,16 +86,25 @@ def read_pyproject(path: Path, groups: Sequence[str]) -> Imported:
     extras = {canonicalize_name(key): key for key in optional}
     group_names = {canonicalize_name(key) for key in dependency_groups}
     chosen: set[tuple[str, str]] = set()  # what uv's extra/group sources are judged on
+    uv = _table(tool.get("uv"))  # uv's legacy dev-dependencies are its "dev" group
+    uv_dev = (
+        _strings(uv["dev-dependencies"], f"{path}: [tool.uv] dev-dependencies", collector)
+        if "dev-dependencies" in uv
+        else []
+    )
     for group in groups:
         name = canonicalize_name(group)
         chosen |= {(kind, name) for kind, names in (("extra", extras), ("group", group_names))
                    if name in names}  # fmt: skip
+        lines += uv_dev if name == "dev" else []
         if canonicalize_name(group) in extras:
             key = extras[canonicalize_name(group)]
             where = f"{path}: [project.optional-dependencies] {key}"
             lines += _strings(optional[key], where, collector)
         elif canonicalize_name(group) in group_names:
             lines += _group(dependency_groups, group, path, collector, ())
+        elif name == "dev" and "dev-dependencies" in uv:
+            pass
         elif "optional-dependencies" in dynamic:
             collector.fail(
                 f"{path}: group {group!r}",
@@ -101,8 +118,18 @@ def read_pyproject(path: Path, groups: Sequence[str]) -> Imported:
                 "no such optional-dependencies or dependency-groups entry",
                 f"groups here: {', '.join(known) or 'none'}",
             )
+    taken = _included({canonicalize_name(g) for g in asked}, dependency_groups)
+    defaults = uv.get("default-groups", ["dev"])  # uv sync installs these; "all": every one
+    present = {*dependency_groups, *(["dev"] if "dev-dependencies" in uv else [])}
+    defaults = sorted(present) if defaults == "all" else defaults
+    left = [g for g in defaults if isinstance(g, str) and g in present]
+    if "uv" in tool and (left := [g for g in left if canonicalize_name(g) not in taken]):
+        collector.notes.append(
+            f"uv installs the group(s) {', '.join(left)} by default "
+            "(default-groups); not imported: pass --group to import"
+        )
     lines = _own_extras(lines, project.get("name"), optional, collector, set())
-    _foreign(tool, path, collector, has_project="dependencies" in project)
+    pinned += _foreign(tool, path, collector, has_project="dependencies" in project)
     result = Imported()
     for where, line in lines:
         result = _requirement_line(line.split(), line, where, collector, result)
@@ -110,6 +137,8 @@ def read_pyproject(path: Path, groups: Sequence[str]) -> Imported:
         index_url, extra = manifest_indexes(indexes[0])
         result = replace(result, index_url=index_url, extra_index_urls=extra,
                          index_strategy=indexes[1])  # fmt: skip
+    if pinned:
+        result = replace(result, sources=tuple(sorted(dict(pinned).items())))
     result = uv_indexes(tool.get("uv"), result, path, collector, chosen)
     collector.check(str(path))
     if pixi.get("workspace") or pixi.get("project"):
@@ -176,6 +205,20 @@ def _own_extras(
     return expanded
 
 
+def _included(names: set[str], groups: dict[str, Any]) -> set[str]:
+    """``names`` with every group they include (PEP 735 ``include-group``), normalised."""
+    tables: dict[str, Any] = {canonicalize_name(key): value for key, value in groups.items()}
+    todo, seen = list(names), set(names)
+    while todo:
+        entries = tables.get(todo.pop())
+        for item in entries if isinstance(entries, list) else []:
+            name = item.get("include-group") if isinstance(item, dict) else None
+            if isinstance(name, str) and (key := canonicalize_name(name)) not in seen:
+                seen.add(key)
+                todo.append(key)
+    return seen
+
+
 def _strings(items: object, where: str, collector: _Collector) -> list[tuple[str, str]]:
     if not isinstance(items, list) or not all(isinstance(item, str) for item in items):
         collector.fail(where, "must be a list of requirement strings")
@@ -222,16 +265,20 @@ def _with_pixi(result: Imported, pixi: Imported) -> Imported:
     )
 
 
-def _foreign(tool: dict[str, Any], path: Path, collector: _Collector, has_project: bool) -> None:
-    """What Poetry 2 adds to [project] dependencies (a source) and pixi's own tables, which
-    mlenv does not read."""
-    own = _table(_table(tool.get("poetry")).get("dependencies"))
+def _foreign(
+    tool: dict[str, Any], path: Path, collector: _Collector, has_project: bool
+) -> list[tuple[str, str]]:
+    """What Poetry 2 adds to [project] dependencies (an explicit source, returned as (name,
+    URL); git or a path is refused) and pixi's own tables, which mlenv does not read."""
+    poetry = _table(tool.get("poetry"))
+    own, pinned = _table(poetry.get("dependencies")), []
     for name in [name for name in own if name != "python"] if has_project else ():
-        spec = own[name]
-        if isinstance(spec, dict) and {"source", "git", "path", "url"} & set(spec):
-            collector.fail(f"{path}: [tool.poetry.dependencies] {name}",
-                           "comes from a Poetry source, git or a path, which mlenv cannot express",
+        spec, where = own[name], f"{path}: [tool.poetry.dependencies] {name}"
+        if isinstance(spec, dict) and {"git", "path", "url"} & set(spec):
+            collector.fail(where, "comes from git, a URL or a path, which mlenv cannot express",
                            "publish it to an index and require it from there")  # fmt: skip
+        elif pin := explicit_source(poetry, name, spec, where, collector):
+            pinned.append(pin)
     pixi = _table(tool.get("pixi"))
     for key in ("dependencies", "pypi-dependencies", "feature"):
         if pixi.get(key) and not (pixi.get("workspace") or pixi.get("project")):
@@ -240,6 +287,7 @@ def _foreign(tool: dict[str, Any], path: Path, collector: _Collector, has_projec
                 "pixi's tables without [tool.pixi.workspace] are not a pixi workspace",
                 "add [tool.pixi.workspace] with its channels and platforms",
             )
+    return pinned
 
 
 def read_pylock(path: Path, groups: Sequence[str] = ()) -> Imported:

@@ -62,6 +62,12 @@ def uv_indexes(
     if not isinstance(uv, dict):
         return result
     where = f"{path}: [tool.uv]"
+    for key in ("override-dependencies", "constraint-dependencies"):
+        if uv.get(key):  # uv resolves under them; a manifest without them locks otherwise
+            collector.fail(f"{where} {key}", f"uv resolves under {uv[key]!r}, which "
+                           "mlenv.toml cannot express (it has no overrides or constraints)",
+                           "write each bound into the requirement of the package it limits, "
+                           "then remove the key")  # fmt: skip
     listed = uv.get("index") or []
     if not isinstance(listed, list):  # `index = true` or one table: uv refuses the file too
         collector.fail(

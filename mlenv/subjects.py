@@ -28,7 +28,7 @@ from mlenv.userfiles import special_kind
 Kind = Literal[
     "manifest", "lock", "pyproject", "requirements", "build-record", "image-archive",
     "docker-archive", "tar", "gzip", "zstd", "oci-layout", "layout-blobs", "dist", "bundle",
-    "directory", "empty", "special", "file",
+    "directory", "empty", "special", "file", "tool-lock",
 ]  # fmt: skip
 
 _DESCRIBED: dict[Kind, str] = {
@@ -50,6 +50,18 @@ _DESCRIBED: dict[Kind, str] = {
     "empty": "an empty file",
     "special": "not a plain file or directory (a FIFO, a device or a socket)",
     "file": "a file of no kind mlenv reads here",
+    "tool-lock": "another tool's lock (uv, Poetry, pixi, PDM or Pipenv)",
+}
+# Other tools' locks by name (``.lock`` alone made uv.lock "an mlenv lock", attack 99), with
+# the file `init --from` reads in their place
+TOOL_LOCKS = {
+    "uv.lock": "import the pyproject.toml beside it; for its exact pins, `uv export --format "
+    "pylock.toml -o pylock.toml` and import that",
+    "poetry.lock": "import the pyproject.toml beside it; for its exact pins, `poetry export "
+    "-o requirements.txt` and import that",
+    "pixi.lock": "import the pixi.toml (or pyproject.toml) beside it",
+    "pdm.lock": "import the pyproject.toml beside it, or `pdm export -o requirements.txt`",
+    "pipfile.lock": "`pipenv requirements > requirements.txt` and import that",
 }
 # What each command takes. A tampered or truncated build output may look like anything a
 # file can: verify judges it against build.json (a finding), and a FIFO or a device is refused
@@ -189,7 +201,11 @@ def _tar(handle: BinaryIO) -> Kind:
 def _text(name: str, head: bytes) -> Kind:
     if head.lstrip().startswith(b"{") and b'"lock-sha256"' in head and b'"mlenv"' in head:
         return "build-record"  # build.json under any name: its first keys are these
-    if name.endswith(".lock") or head.startswith(b"# mlenv.lock") or b"\ninputs-hash" in head:
+    if head.startswith(b"# mlenv.lock") or b"\ninputs-hash" in head:
+        return "lock"
+    if name in TOOL_LOCKS:
+        return "tool-lock"
+    if name.endswith(".lock"):
         return "lock"
     if name == "pyproject.toml":
         return "pyproject"

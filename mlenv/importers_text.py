@@ -1,0 +1,45 @@
+"""The text of a requirements file as pip reads it: its encoding (UTF-8, or what a byte-order
+mark names) and its logical lines (continuations joined, comments removed). Kept apart from
+the option and requirement readers of ``importers`` so each stays one concept."""
+
+from __future__ import annotations
+
+import codecs
+import re
+from collections.abc import Iterator
+
+
+def decode_text(data: bytes) -> str:
+    """UTF-8, or the encoding a byte-order mark names, as pip reads a requirements file:
+    PowerShell's `pip freeze > requirements.txt` writes UTF-16 with a BOM."""
+    for bom, encoding in ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
+                          (codecs.BOM_UTF8, "utf-8-sig"), (codecs.BOM_UTF16_LE, "utf-16"),
+                          (codecs.BOM_UTF16_BE, "utf-16")):  # fmt: skip
+        if data.startswith(bom):
+            return data.decode(encoding)
+    if (nul := data.find(b"\0")) >= 0:  # valid UTF-8, but UTF-16 saved without its BOM
+        raise UnicodeDecodeError("utf-8 text (UTF-16 without a byte-order mark?)", data, nul,
+                                 nul + 1, "a NUL byte")  # fmt: skip
+    return data.decode("utf-8")
+
+
+def logical_lines(text: str) -> Iterator[tuple[int, str]]:
+    """(first line number, line) as pip's req_file reads them: backslash continuations joined
+    first (a comment line ends one), then comments removed, so ``x  # note \\`` comments out
+    the next line too, as it does for pip."""
+    pending: list[str] = []
+    start = 0
+    for number, raw in enumerate([*text.splitlines(), ""], 1):
+        if not pending:
+            start = number
+        comment = re.match(r"\s*#", raw) is not None
+        if raw.endswith("\\") and not comment:
+            pending.append(raw.strip("\\"))
+            continue
+        raw = f" {raw}" if comment else raw
+        # pip's ``(^|\s+)#.*$``, without the backtracking that made a long run of spaces
+        # quadratic (100 KB of them took 40 s); the spaces before ``#`` go with .strip()
+        joined = re.sub(r"(?:^|(?<=\s))#.*$", "", "".join([*pending, raw])).strip()
+        pending = []
+        if joined:
+            yield start, joined
