@@ -60,6 +60,7 @@ class Imported:
     extra_index_urls: tuple[str, ...] = ()
     find_links: tuple[str, ...] = ()
     index_strategy: str | None = None  # None: pip's best-match when there are extra indexes
+    prerelease: str | None = None  # [pypi] prerelease (pip's --pre: "allow"); None: the default
     sources: tuple[tuple[str, str], ...] = ()  # [pypi] sources: (PEP 503 name, its only index)
     python: str | None = None  # the CPython minor the file names, if it does
     python_range: tuple[str, str] | None = None  # (where, a range it names: ">=3.12")
@@ -252,6 +253,8 @@ def _option(
         return result
     if option in ("-i", "--index-url"):
         return replace(result, index_url=value)
+    if option == "--pre":  # pip's pre-releases compete with final releases: mlenv's "allow"
+        return replace(result, prerelease="allow")
     if option == "--extra-index-url":
         collector.extras_at.append(where)
         return replace(result, extra_index_urls=(*result.extra_index_urls, value))
@@ -275,7 +278,6 @@ def _option(
     hints = {
         "-c": "copy the pins you need into the requirements as == pins",
         "--constraint": "copy the pins you need into the requirements as == pins",
-        "--pre": 'name the pre-release you want, e.g. "pkg==2.0rc1"',
         "--no-index": "mlenv reads its [pypi] indexes; list only find-links directories",
     }
     collector.fail(

@@ -93,6 +93,7 @@ def uv_indexes(
     if strategy is not None and (not isinstance(strategy, str) or strategy not in _STRATEGIES):
         collector.fail(f"{where} index-strategy", f"uv's {strategy!r} has no mlenv equivalent",
                        'use "first-index" (uv\'s default) or "unsafe-best-match"')  # fmt: skip
+    result = _prerelease(uv.get("prerelease"), f"{where} prerelease", collector, result)
     if not ordered and default is None and strategy is None and not links:
         result = replace(result, find_links=tuple(links))
     else:
@@ -105,6 +106,22 @@ def uv_indexes(
             index_strategy=_STRATEGIES.get(str(strategy), "first-index"),
         )
     return _sources(uv, named, result, path, collector, asked)
+
+
+# uv's --prerelease modes that mlenv's [pypi] prerelease spells; uv's default
+# ("if-necessary-or-explicit") is nearest mlenv's default, "fallback", and is left unwritten
+_PRERELEASES = {"allow": "allow", "disallow": "disallow", "if-necessary-or-explicit": None}
+
+
+def _prerelease(mode: object, where: str, collector: _Collector, result: Imported) -> Imported:
+    if mode is None:
+        return result
+    if not isinstance(mode, str) or mode not in _PRERELEASES:
+        collector.fail(where, f"uv's prerelease = {mode!r} has no mlenv equivalent",
+                       'use "allow" or "disallow", or leave it out: mlenv\'s default takes a '
+                       "pre-release only where no final release fits")  # fmt: skip
+        return result
+    return replace(result, prerelease=_PRERELEASES[mode])
 
 
 _TARGETS = tuple(Target(p.name, python) for p in PLATFORMS for python in PYTHON_MINORS)
