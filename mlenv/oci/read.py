@@ -98,37 +98,6 @@ _DOCKER_ARCHIVE = (
 )
 
 
-def checked_image(root: Path) -> str:
-    """The digest of the one image an OCI layout directory holds (its ``index.json``'s one
-    entry: an image manifest, or an image index of them), after every blob it reaches
-    (indexes, manifests, configs, layers) is hashed against its descriptor: what a deploy of
-    the layout (``skopeo copy oci:``, ``mlenv push``) sends. An OciError names the file and
-    what was expected otherwise."""
-    source = DirSource(root)
-    where = f"{root}/index.json"
-    entries = as_list(parse_json(source.read_file("index.json"), where).get("manifests"), where)
-    if len(entries) != 1:
-        raise OciError(f"the layout holds {len(entries)} images, expected one", where=where)
-    top = descriptor_of(entries[0], where, MANIFEST_TYPES | INDEX_TYPES)
-    _check_tree(source, top, nested=False)
-    return top.digest
-
-
-def _check_tree(source: BlobSource, descriptor: Descriptor, *, nested: bool) -> None:
-    where = blob_where(source, descriptor.digest)
-    body = parse_json(read_blob(source, descriptor), where)
-    if descriptor.media_type in INDEX_TYPES:
-        if nested:
-            raise OciError("an image index inside an image index", where=where)
-        children = as_list(body.get("manifests"), where)
-        for child in children or [None]:  # an empty index is no image
-            _check_tree(source, descriptor_of(child, where, MANIFEST_TYPES), nested=True)
-        return
-    verify_blob(source, descriptor_of(body.get("config"), where, CONFIG_TYPES), None)
-    for layer in as_list(body.get("layers"), where):
-        verify_blob(source, layer_of(layer, where), None)
-
-
 def open_source(path: Path, what: str) -> BlobSource:
     """The image the user named: a layout directory or an archive (a plain file), judged
     before anything is opened (``userfiles.input_kind``): a FIFO, a socket or a device is an
