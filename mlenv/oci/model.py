@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -153,16 +153,25 @@ def _one_spelling(pairs: list[tuple[str, Any]], where: str) -> dict[str, Any]:
     ``"manifests"``, or ``"Digest"`` after a descriptor's ``"digest"``, is the image they
     deploy, one Python's exact keys never read (attack 101). Two keys that fold alike
     (``casefold``, a superset of Go's folding), an exact repeat too, are refused."""
-    folded: dict[str, str] = {}
-    for key, _ in pairs:
-        other = folded.get(key.casefold())
-        if other is not None:
-            raise OciError(
-                f"the keys {printable(other, 40)!r} and {printable(key, 40)!r} of one object "
-                "are one key to some readers (Go's JSON ignores case): they would take "
-                "another image than the one checked",
-                where=where,
-                hint="the layout's index.json was edited; rebuild or copy dist/ whole",
-            )
-        folded[key.casefold()] = key
+    clash = folded_clash(key for key, _ in pairs)
+    if clash is not None:
+        raise OciError(
+            f"the keys {printable(clash[0], 40)!r} and {printable(clash[1], 40)!r} of one object "
+            "are one key to some readers (Go's JSON ignores case): they would take "
+            "another image than the one checked",
+            where=where,
+            hint="the layout's index.json was edited; rebuild or copy dist/ whole",
+        )
     return dict(pairs)
+
+
+def folded_clash(keys: Iterable[str]) -> tuple[str, str] | None:
+    """The first two of ``keys`` Go's encoding/json takes for one struct field (equal under
+    ``casefold``, a superset of Go's Unicode folding; an exact repeat too), or None."""
+    seen: dict[str, str] = {}
+    for key in keys:
+        folded = key.casefold()
+        if folded in seen:
+            return seen[folded], key
+        seen[folded] = key
+    return None

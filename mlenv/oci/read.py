@@ -28,6 +28,7 @@ from mlenv.oci.model import (
     architecture_of,
     as_list,
     descriptor_of,
+    folded_clash,
     hex_of,
     layer_of,
     parse_json,
@@ -230,6 +231,14 @@ def _config_problem(config: dict[str, Any]) -> str | None:
     runtime = config.get("config") or {}
     if not isinstance(runtime, dict):
         return "has a config that is not an object"
+    structs = [("", config), ("config ", runtime), ("rootfs ", _object(config.get("rootfs")))]
+    for name, fields in structs:  # attack 101: the image's runtime copies the base's config
+        if clash := folded_clash(fields):
+            return (
+                f"has {name}keys {clash[0]!r} and {clash[1]!r}, one key to Go's JSON readers "
+                "(Docker, containerd, podman take the last): an Env or Labels of the base "
+                "would replace the image's"
+            )
     env, labels, history = (
         runtime.get("Env") or [],
         runtime.get("Labels") or {},
@@ -242,6 +251,8 @@ def _config_problem(config: dict[str, Any]) -> str | None:
     if not isinstance(history, list) or not all(isinstance(item, dict) for item in history):
         return "has a history that is not a list of objects"
     for number, item in enumerate(history):  # `inspect` shows created_by, counts empty_layer
+        if clash := folded_clash(item):
+            return f"has history[{number}] keys {clash[0]!r} and {clash[1]!r}, one to Go's JSON"
         if "created_by" in item and not isinstance(item["created_by"], str):
             return f"has a history[{number}].created_by that is not a string"
         if "empty_layer" in item and not isinstance(item["empty_layer"], bool):

@@ -17,7 +17,14 @@ Findings (before the fix), each held by a test below:
 3. dist/image.tar replaced by a hard link or a symlink to mlenv.lock passed with exit 0:
    ``commands.verify._is_lock`` took any output that is the lock's file for "the user named the
    lock" and skipped the output check. Now only a path of the lock's own name is.
-4. `verify --bundle B dist/image.tar` (and with --driver, --host, --cache, --nodes, --json)
+4. A base image whose config holds ``"env"`` (or ``"ENV"``, ``"labels"``) beside ``"Env"`` was
+   built on: the image's runtime settings copy the base's, mlenv set ``"Env"`` (PATH at the
+   environment, NVIDIA_REQUIRE_CUDA with a base's NVIDIA_DISABLE_REQUIRE dropped) and
+   ``"Labels"`` (the lock's sha256), and Go readers (skopeo inspect showed it; Docker,
+   containerd, podman) took the base's ``"env"``: no environment on PATH, the driver guard off,
+   LD_PRELOAD, another lock's label; verify passed the image. ``oci.read._config_problem`` now
+   refuses a base config holding two keys that fold alike.
+5. `verify --bundle B dist/image.tar` (and with --driver, --host, --cache, --nodes, --json)
    checked only the bundle and said OK: the output, the driver and the nodes were never
    judged. Now --bundle with any of them is a usage error (``cli.verify``).
 """
@@ -26,6 +33,7 @@ from __future__ import annotations
 
 import json
 import os
+import platform
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -36,7 +44,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mlenv.oci.checked import checked_image
-from mlenv.oci.model import OciError, sha256_of
+from mlenv.oci.model import OciError, canonical_json, sha256_of
+from mlenv.oci.read import read_base
 from tests.support.cli import run_mlenv
 from tests.support.golden import fetched_golden
 
@@ -267,3 +276,83 @@ def test_verify_bundle_never_passes_what_it_does_not_judge(
     assert "OK" not in result.stdout
     alone = run_mlenv(["verify", "--bundle", str(bundle)], copy, env)
     assert alone.returncode == 0, alone.stdout + alone.stderr
+
+
+PLATFORM = {"x86_64": "linux-64", "aarch64": "linux-aarch64"}[platform.machine()]
+
+
+def _base_with(layout: Path, where: Path, change: Callable[[dict[str, object]], None]) -> Path:
+    """A copy of ``layout`` whose config ``change`` edited (manifest and index.json follow)."""
+    copy = where / "base"
+    shutil.copytree(layout, copy)
+    index = json.loads((copy / "index.json").read_text())
+    manifest = json.loads((_blobs(copy) / index["manifests"][0]["digest"][7:]).read_bytes())
+    config = json.loads((_blobs(copy) / manifest["config"]["digest"][7:]).read_bytes())
+    change(config)
+
+    def put(value: object) -> tuple[str, int]:
+        data = canonical_json(value)
+        (_blobs(copy) / sha256_of(data)[7:]).write_bytes(data)
+        return sha256_of(data), len(data)
+
+    manifest["config"]["digest"], manifest["config"]["size"] = put(config)
+    index["manifests"][0]["digest"], index["manifests"][0]["size"] = put(manifest)
+    (copy / "index.json").write_text(json.dumps(index))
+    return copy
+
+
+def _runtime(key: str, value: object) -> Callable[[dict[str, object]], None]:
+    def change(config: dict[str, object]) -> None:
+        runtime = config["config"]
+        assert isinstance(runtime, dict)
+        runtime.setdefault("Labels", {"a": "b"})
+        runtime[key] = value
+
+    return change
+
+
+BASES = {
+    "env": _runtime("env", ["NVIDIA_DISABLE_REQUIRE=1", "LD_PRELOAD=/x.so", "PATH=/usr/bin"]),
+    "ENV": _runtime("ENV", ["LD_PRELOAD=/x.so"]),
+    "labels": _runtime("labels", {"dev.mlenv.lock-sha256": "0" * 64}),
+    "top-level Config": lambda config: config.update(Config={"Env": ["LD_PRELOAD=/x.so"]}),
+}
+
+
+@pytest.mark.parametrize("shape", sorted(BASES))
+def test_a_base_config_go_reads_another_way_is_refused(
+    small_image: Path, tmp_path: Path, shape: str
+) -> None:
+    """Invariant 1 (what runs is the environment mlenv wrote): a base config holding ``"env"``
+    beside ``"Env"`` (or ``"labels"`` beside ``"Labels"``) is refused by `read_base`
+    (`oci.read._config_problem`) before any build: the image's runtime settings copy the
+    base's, and Go's readers would run the base's Env (NVIDIA_DISABLE_REQUIRE=1, LD_PRELOAD,
+    no environment on PATH) in place of the one mlenv writes. Before: built, verified, run."""
+    base = _base_with(small_image, tmp_path, BASES[shape])
+    with pytest.raises(OciError, match="one key to Go's JSON readers"):
+        read_base(base, platform=PLATFORM)
+    assert read_base(small_image, platform=PLATFORM).config["config"]
+
+
+RUNTIME_KEYS = ["Env", "Labels", "Entrypoint", "Cmd", "User", "WorkingDir", "ExposedPorts"]
+
+
+@settings(max_examples=100, deadline=None)
+@given(data=st.data())
+def test_hypothesis_any_second_spelling_of_a_runtime_key_is_refused(
+    small_image: Path, data: st.DataObject
+) -> None:
+    """Any runtime key of a base config given again in a spelling Go folds onto it (not the
+    key itself: Python's reader keeps one of an exact repeat, as Go does) is refused by
+    `read_base`."""
+    key = data.draw(st.sampled_from(RUNTIME_KEYS))
+    spelling = data.draw(_variants(key).filter(lambda s: s != key))
+
+    def change(config: dict[str, object]) -> None:
+        _runtime(key, ["X=1"])(config)
+        _runtime(spelling, ["X=2"])(config)
+
+    with tempfile.TemporaryDirectory() as where:
+        base = _base_with(small_image, Path(where), change)
+        with pytest.raises(OciError, match="one key to Go's JSON readers"):
+            read_base(base, platform=PLATFORM)
