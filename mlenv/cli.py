@@ -517,6 +517,20 @@ def verify(
     if selector and nodes_file is None:
         raise UsageError("--selector chooses among --nodes", hint="pass --nodes FILE as well")
     if bundle is not None:
+        given = {
+            "OUTPUT": output is not None,
+            "--driver": driver is not None,
+            "--host": host,
+            "--cache": check_cache,
+            "--nodes": nodes_file is not None,
+            "--json": as_json,
+        }
+        others = [name for name, named in given.items() if named]
+        if others:  # judged by none of them: a pass would vouch for what was never checked
+            raise UsageError(
+                f"--bundle judges the bundle alone, not {', '.join(others)}",
+                hint="run `mlenv verify --bundle DIR` and the other check as two commands",
+            )
         _verify_bundle(bundle)
         return
     manifest = session.load_manifest()

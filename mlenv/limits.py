@@ -14,7 +14,7 @@ import os
 import re
 import sys
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from mlenv.errors import MlenvError, printable
@@ -47,10 +47,17 @@ class LimitError(MlenvError):
     """An input is bigger, or would cost more work, than any real one."""
 
 
-def parse_json(data: bytes | str, *, where: str, strict: bool = False) -> Any:
+def parse_json(
+    data: bytes | str,
+    *,
+    where: str,
+    strict: bool = False,
+    pairs: Callable[[list[tuple[str, Any]]], Any] | None = None,
+) -> Any:
     """``json.loads`` for untrusted JSON: nesting past the parser's recursion guard (a few
     kilobytes of ``[``) is a ``LimitError`` naming ``where``, never a RecursionError traceback.
-    Malformed JSON stays a ``ValueError`` for the caller to judge."""
+    Malformed JSON stays a ``ValueError`` for the caller to judge; ``pairs`` reads each object
+    (not with ``strict``)."""
     try:
         if strict:
             return json.loads(
@@ -59,7 +66,7 @@ def parse_json(data: bytes | str, *, where: str, strict: bool = False) -> Any:
                 parse_constant=_no_constant,
                 parse_int=_bounded_int,
             )
-        return json.loads(data)
+        return json.loads(data, object_pairs_hook=pairs)
     except RecursionError:
         raise LimitError(
             "JSON nested too deeply to be read",

@@ -38,8 +38,8 @@ from mlenv.judge_outputs import verify_output, verify_platform_record
 from mlenv.limits import LimitError, parse_record_json
 from mlenv.lockfile import Lock
 from mlenv.manifest import Manifest
+from mlenv.oci.checked import checked_image
 from mlenv.oci.model import OciError
-from mlenv.oci.read import checked_image
 from mlenv.outputs import read_record as read_plain_record
 from mlenv.subjects import OUTPUT, OUTPUT_BESIDE_RECORD, expect
 from mlenv.userfiles import input_kind, read_handle, read_input
@@ -108,8 +108,8 @@ def _is_lock(output: Path, lock_path: Path) -> bool:
     anything else that is not a build output (another project's lock, a manifest, a bundle,
     dist/ itself, a directory that is no layout) is refused saying what it is
     (``subjects.expect``)."""
-    try:
-        if output.samefile(lock_path):
+    try:  # by its name too: an output hard- or symlinked to the lock is still an output
+        if output.name == lock_path.name and output.samefile(lock_path):
             return True
     except OSError:
         pass

@@ -7,14 +7,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from mlenv import limits
 from mlenv.digests import is_sha256_digest
-from mlenv.errors import MlenvError
+from mlenv.errors import MlenvError, printable
 from mlenv.platforms import NAMES, by_name
 
 MANIFEST_MEDIA_TYPE = "application/vnd.oci.image.manifest.v1+json"
@@ -97,12 +97,15 @@ def hex_of(digest: str) -> str:
     return digest.removeprefix("sha256:")
 
 
-def parse_json(data: bytes, where: str) -> Any:
+def parse_json(data: bytes, where: str, *, one_spelling: bool = False) -> Any:
     """An image document (oci-layout, index, manifest, config) as an object; anything else is
     an OciError naming ``where``: not UTF-8, not JSON, or a number past CPython's digit limit
-    for ``int`` (a plain ValueError, not a JSONDecodeError)."""
+    for ``int`` (a plain ValueError, not a JSONDecodeError). ``one_spelling`` for a document
+    no digest holds that other tools read after mlenv (a layout's index.json): see
+    ``_one_spelling``."""
+    hook = (lambda pairs: _one_spelling(pairs, where)) if one_spelling else None
     try:
-        value = limits.parse_json(data, where=where)
+        value = limits.parse_json(data, where=where, pairs=hook)
     except ValueError as error:  # JSONDecodeError, UnicodeDecodeError, the digit limit
         decoded = isinstance(error, json.JSONDecodeError | UnicodeDecodeError)
         detail = error if decoded else "a number past the 4,300-digit conversion limit"
@@ -141,3 +144,34 @@ def layer_of(value: object, where: str) -> Descriptor:
 
 def sha256_of(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def _one_spelling(pairs: list[tuple[str, Any]], where: str) -> dict[str, Any]:
+    """An object whose keys every JSON reader takes alike: Go's encoding/json (skopeo,
+    containerd, podman) matches a key to a field ignoring case, by Unicode case folding, and
+    keeps the last, so ``"Manifests"`` (or the same word with a long s, U+017F) after
+    ``"manifests"``, or ``"Digest"`` after a descriptor's ``"digest"``, is the image they
+    deploy, one Python's exact keys never read (attack 101). Two keys that fold alike
+    (``casefold``, a superset of Go's folding), an exact repeat too, are refused."""
+    clash = folded_clash(key for key, _ in pairs)
+    if clash is not None:
+        raise OciError(
+            f"the keys {printable(clash[0], 40)!r} and {printable(clash[1], 40)!r} of one object "
+            "are one key to some readers (Go's JSON ignores case): they would take "
+            "another image than the one checked",
+            where=where,
+            hint="the layout's index.json was edited; rebuild or copy dist/ whole",
+        )
+    return dict(pairs)
+
+
+def folded_clash(keys: Iterable[str]) -> tuple[str, str] | None:
+    """The first two of ``keys`` Go's encoding/json takes for one struct field (equal under
+    ``casefold``, a superset of Go's Unicode folding; an exact repeat too), or None."""
+    seen: dict[str, str] = {}
+    for key in keys:
+        folded = key.casefold()
+        if folded in seen:
+            return seen[folded], key
+        seen[folded] = key
+    return None

@@ -28,6 +28,7 @@ from mlenv.oci.model import (
     architecture_of,
     as_list,
     descriptor_of,
+    folded_clash,
     hex_of,
     layer_of,
     parse_json,
@@ -96,37 +97,6 @@ _DOCKER_ARCHIVE = (
     "give an OCI image layout or oci-archive; a docker-archive from `docker save` before "
     "Docker 25 has none: convert it with `skopeo copy docker-archive:IMAGE.tar oci:DIR:latest`"
 )
-
-
-def checked_image(root: Path) -> str:
-    """The digest of the one image an OCI layout directory holds (its ``index.json``'s one
-    entry: an image manifest, or an image index of them), after every blob it reaches
-    (indexes, manifests, configs, layers) is hashed against its descriptor: what a deploy of
-    the layout (``skopeo copy oci:``, ``mlenv push``) sends. An OciError names the file and
-    what was expected otherwise."""
-    source = DirSource(root)
-    where = f"{root}/index.json"
-    entries = as_list(parse_json(source.read_file("index.json"), where).get("manifests"), where)
-    if len(entries) != 1:
-        raise OciError(f"the layout holds {len(entries)} images, expected one", where=where)
-    top = descriptor_of(entries[0], where, MANIFEST_TYPES | INDEX_TYPES)
-    _check_tree(source, top, nested=False)
-    return top.digest
-
-
-def _check_tree(source: BlobSource, descriptor: Descriptor, *, nested: bool) -> None:
-    where = blob_where(source, descriptor.digest)
-    body = parse_json(read_blob(source, descriptor), where)
-    if descriptor.media_type in INDEX_TYPES:
-        if nested:
-            raise OciError("an image index inside an image index", where=where)
-        children = as_list(body.get("manifests"), where)
-        for child in children or [None]:  # an empty index is no image
-            _check_tree(source, descriptor_of(child, where, MANIFEST_TYPES), nested=True)
-        return
-    verify_blob(source, descriptor_of(body.get("config"), where, CONFIG_TYPES), None)
-    for layer in as_list(body.get("layers"), where):
-        verify_blob(source, layer_of(layer, where), None)
 
 
 def open_source(path: Path, what: str) -> BlobSource:
@@ -261,6 +231,14 @@ def _config_problem(config: dict[str, Any]) -> str | None:
     runtime = config.get("config") or {}
     if not isinstance(runtime, dict):
         return "has a config that is not an object"
+    structs = [("", config), ("config ", runtime), ("rootfs ", _object(config.get("rootfs")))]
+    for name, fields in structs:  # attack 101: the image's runtime copies the base's config
+        if clash := folded_clash(fields):
+            return (
+                f"has {name}keys {clash[0]!r} and {clash[1]!r}, one key to Go's JSON readers "
+                "(Docker, containerd, podman take the last): an Env or Labels of the base "
+                "would replace the image's"
+            )
     env, labels, history = (
         runtime.get("Env") or [],
         runtime.get("Labels") or {},
@@ -273,6 +251,8 @@ def _config_problem(config: dict[str, Any]) -> str | None:
     if not isinstance(history, list) or not all(isinstance(item, dict) for item in history):
         return "has a history that is not a list of objects"
     for number, item in enumerate(history):  # `inspect` shows created_by, counts empty_layer
+        if clash := folded_clash(item):
+            return f"has history[{number}] keys {clash[0]!r} and {clash[1]!r}, one to Go's JSON"
         if "created_by" in item and not isinstance(item["created_by"], str):
             return f"has a history[{number}].created_by that is not a string"
         if "empty_layer" in item and not isinstance(item["empty_layer"], bool):

@@ -151,7 +151,7 @@ def test_verify_judges_the_layout_a_deploy_sends(
     """`verify dist/oci` (before: refused as a directory, so the layout `skopeo copy oci:` and
     `mlenv push` send had no check at all): the layout as built passes; another build's
     layout in its place fails naming both images (`commands.verify._layout_digest`, over
-    `oci.read.checked_image`)."""
+    `oci.checked.checked_image`)."""
     first, second, env = two_builds
     wanted, other = _manifest_digest(first / "dist"), _manifest_digest(second / "dist")
     good = run_mlenv(["verify", "dist/oci"], first, env)

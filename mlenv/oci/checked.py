@@ -1,0 +1,101 @@
+"""The image an OCI layout output holds, checked as a deploy will read it (``verify dist/oci``):
+every blob it reaches hashed, ``index.json`` read as every reader reads it, nothing read
+through a symlink."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+from mlenv.cache.files import open_plain
+from mlenv.oci.model import (
+    CONFIG_TYPES,
+    INDEX_TYPES,
+    JSON_LIMIT,
+    MANIFEST_TYPES,
+    Descriptor,
+    OciError,
+    as_list,
+    descriptor_of,
+    hex_of,
+    layer_of,
+    parse_json,
+)
+from mlenv.oci.read import BlobSource, blob_where, read_blob, verify_blob
+
+
+def checked_image(root: Path) -> str:
+    """The digest of the one image an OCI layout directory holds (its ``index.json``'s one
+    entry: an image manifest, or an image index of them), after every blob it reaches
+    (indexes, manifests, configs, layers) is hashed against its descriptor: what a deploy of
+    the layout (``skopeo copy oci:``, ``mlenv push``) sends. ``index.json``, the one file no
+    digest holds, must read alike in every reader (``model.parse_json(one_spelling=True)``),
+    and no file is read through a symlink (``_PlainLayout``). An OciError names the file and
+    what was expected otherwise."""
+    source = _PlainLayout(root)
+    where = f"{root}/index.json"
+    index = parse_json(source.read_file("index.json"), where, one_spelling=True)
+    entries = as_list(index.get("manifests"), where)
+    if len(entries) != 1:
+        raise OciError(f"the layout holds {len(entries)} images, expected one", where=where)
+    top = descriptor_of(entries[0], where, MANIFEST_TYPES | INDEX_TYPES)
+    _check_tree(source, top, nested=False)
+    return top.digest
+
+
+def _check_tree(source: BlobSource, descriptor: Descriptor, *, nested: bool) -> None:
+    where = blob_where(source, descriptor.digest)
+    body = parse_json(read_blob(source, descriptor), where)
+    if descriptor.media_type in INDEX_TYPES:
+        if nested:
+            raise OciError("an image index inside an image index", where=where)
+        children = as_list(body.get("manifests"), where)
+        for child in children or [None]:  # an empty index is no image
+            _check_tree(source, descriptor_of(child, where, MANIFEST_TYPES), nested=True)
+        return
+    verify_blob(source, descriptor_of(body.get("config"), where, CONFIG_TYPES), None)
+    for layer in as_list(body.get("layers"), where):
+        verify_blob(source, layer_of(layer, where), None)
+
+
+class _PlainLayout:
+    """A built layout's files, each opened by ``cache.files.open_plain``: a symlink at any
+    component below the layout (a blob, ``blobs/``, ``index.json``) is refused, never followed.
+    A build writes none; a link's target outside ``dist/`` is checked now and sent later,
+    by whatever then lies there (attack 101)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.where = str(root)
+
+    def read_file(self, name: str) -> bytes:
+        with self._open(name) as handle:
+            data = handle.read(JSON_LIMIT + 1)
+        if len(data) > JSON_LIMIT:
+            raise OciError("the file is too big to be image metadata", where=f"{self.where}/{name}")
+        return data
+
+    @contextlib.contextmanager
+    def open_blob(self, digest: str) -> Iterator[tuple[BinaryIO, int]]:
+        name = f"blobs/sha256/{hex_of(digest)}"
+        with self._open(name, f"the blob {digest} is missing") as handle:
+            yield handle, os.fstat(handle.fileno()).st_size
+
+    @contextlib.contextmanager
+    def _open(self, name: str, missing: str = "") -> Iterator[BinaryIO]:
+        try:
+            handle = open_plain(self.root, name)
+        except FileNotFoundError:
+            missing = missing or f"the image layout has no {name}"
+            raise OciError(missing, where=f"{self.where}/{name}") from None
+        except OSError as exc:
+            raise OciError(
+                f"{exc.strerror or exc}: a built layout holds plain files only",
+                where=f"{self.where}/{name}",
+                hint="the layout was changed after the build; rebuild or copy dist/ whole",
+            ) from None
+        with handle:
+            yield handle
