@@ -99,6 +99,7 @@ def target_drift(
             pypi.get("prerelease", DEFAULT_PRERELEASE),
         ),
         "requirements": (sorted(target.requirements), pypi["dependencies"]),
+        "constraints": (sorted(target.constraints or ()), pypi.get("constraints", [])),
         "conda-requirements": (sorted(target.conda_requirements), conda["dependencies"]),
         "cuda": (target.cuda, cuda.get("version")),
         "driver-floor": (target.driver_floor, cuda.get("driver-floor")),

@@ -61,6 +61,7 @@ class Imported:
     find_links: tuple[str, ...] = ()
     index_strategy: str | None = None  # None: pip's best-match when there are extra indexes
     prerelease: str | None = None  # [pypi] prerelease (pip's --pre: "allow"); None: the default
+    constraints: tuple[str, ...] = ()  # [pypi] constraints (pip's -c, uv's)
     sources: tuple[tuple[str, str], ...] = ()  # [pypi] sources: (PEP 503 name, its only index)
     python: str | None = None  # the CPython minor the file names, if it does
     python_range: tuple[str, str] | None = None  # (where, a range it names: ">=3.12")
@@ -149,9 +150,10 @@ def read_requirements(path: Path, roots: Sequence[Path] = ()) -> Imported:
 def _requirements(
     path: Path, collector: _Collector, chain: tuple[Path, ...], result: Imported, origin: str = ""
 ) -> Imported:
-    """``origin`` is the ``-r`` line that includes ``path``, named in a problem with it."""
+    """``origin`` is the line and option (``-r``, ``-c``) that include ``path``, named in a
+    problem with it."""
     resolved = path.resolve()
-    where = f"{origin}: -r {path}" if origin else str(path)
+    where = f"{origin} {path}" if origin else str(path)
     if resolved in chain or len(chain) > _MAX_INCLUDES:
         collector.fail(where, "includes itself through -r", "remove the circular -r line")
         return result
@@ -238,7 +240,7 @@ def _option(
                        "download it beside this file and include it by its path")  # fmt: skip
         return result
     if option in ("-r", "--requirement"):
-        return _requirements(path.parent / value, collector, chain, result, where)
+        return _requirements(path.parent / value, collector, chain, result, f"{where}: -r")
     if option in ("-i", "--index-url", "--extra-index-url") and not _URL.fullmatch(value):
         collector.fail(where, f"{option} {value!r} is not an http://, https:// or file:// URL",
                        "mlenv reads indexes by URL: write the index's full URL")  # fmt: skip
@@ -255,6 +257,10 @@ def _option(
         return replace(result, index_url=value)
     if option == "--pre":  # pip's pre-releases compete with final releases: mlenv's "allow"
         return replace(result, prerelease="allow")
+    if option in ("-c", "--constraint"):  # its requirements bound versions, never add one
+        sub = _requirements(path.parent / value, collector, chain, replace(result, pypi=()),
+                            f"{where}: -c")  # fmt: skip
+        return replace(sub, pypi=result.pypi, constraints=(*sub.constraints, *sub.pypi))
     if option == "--extra-index-url":
         collector.extras_at.append(where)
         return replace(result, extra_index_urls=(*result.extra_index_urls, value))
@@ -276,8 +282,6 @@ def _option(
         )
         return result
     hints = {
-        "-c": "copy the pins you need into the requirements as == pins",
-        "--constraint": "copy the pins you need into the requirements as == pins",
         "--no-index": "mlenv reads its [pypi] indexes; list only find-links directories",
     }
     collector.fail(

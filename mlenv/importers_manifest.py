@@ -102,6 +102,8 @@ def manifest_text(
         pypi["sources"] = pinned
     # a line repeated (base.txt and dev.txt both list numpy) means it once, for pip and conda
     pypi["dependencies"].extend(_quoted(r) for r in dict.fromkeys(imported.pypi))
+    if imported.constraints:
+        pypi["constraints"] = [_quoted(r) for r in dict.fromkeys(imported.constraints)]
     if imported.conda:
         conda = tomlkit.table()
         conda["channels"] = list(imported.channels)

@@ -62,12 +62,16 @@ def uv_indexes(
     if not isinstance(uv, dict):
         return result
     where = f"{path}: [tool.uv]"
-    for key in ("override-dependencies", "constraint-dependencies"):
-        if uv.get(key):  # uv resolves under them; a manifest without them locks otherwise
-            collector.fail(f"{where} {key}", f"uv resolves under {uv[key]!r}, which "
-                           "mlenv.toml cannot express (it has no overrides or constraints)",
-                           "write each bound into the requirement of the package it limits, "
-                           "then remove the key")  # fmt: skip
+    if uv.get("override-dependencies"):  # uv resolves under them; mlenv cannot
+        collector.fail(f"{where} override-dependencies", f"uv resolves under "
+                       f"{uv['override-dependencies']!r}, which mlenv.toml cannot express (it "
+                       "has no overrides)", "write each bound into the requirement of the "
+                       "package it limits, then remove the key")  # fmt: skip
+    bounds = uv.get("constraint-dependencies") or []
+    if not isinstance(bounds, list) or not all(isinstance(b, str) for b in bounds):
+        collector.fail(f"{where} constraint-dependencies", "is not an array of strings")
+    else:  # uv's constraints are mlenv's: bounds that apply only to what is required
+        result = replace(result, constraints=(*result.constraints, *bounds))
     listed = uv.get("index") or []
     if not isinstance(listed, list):  # `index = true` or one table: uv refuses the file too
         collector.fail(

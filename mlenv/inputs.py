@@ -42,6 +42,7 @@ MANIFEST_KEYS: dict[str, tuple[str, ...]] = {
         "extra-index-urls",
         "find-links",
         "dependencies",
+        "constraints",
         "index-strategy",
         "prerelease",
         "sources",
@@ -85,10 +86,11 @@ def resolution_inputs(
     unverified: Sequence[str] = (),
     sources: Sequence[tuple[str, str]] = (),
     prerelease: str = DEFAULT_PRERELEASE,
+    constraints: Sequence[str] = (),
 ) -> dict[str, Any]:
     """Everything in a manifest that can change what gets locked; nothing else. The [cuda]
-    escapes (normalised names), [pypi] sources and a prerelease other than the default count
-    only when used, so older locks keep their
+    escapes (normalised names), [pypi] sources and constraints and a prerelease other than
+    the default count only when used, so older locks keep their
     hash. Locations
     count without their secrets (``redaction.redact``): a rotated password does not make a lock
     stale, and a bundle's manifest, which carries none (``fetch.shareable_manifest``), still
@@ -118,6 +120,8 @@ def resolution_inputs(
         data["pypi"]["sources"] = hashed(sources)
     if prerelease != DEFAULT_PRERELEASE:
         data["pypi"]["prerelease"] = prerelease
+    if constraints:
+        data["pypi"]["constraints"] = sorted(constraints)
     if cuda is not None:
         version, driver_floor, archs = cuda
         data["cuda"] = {"version": version, "driver-floor": driver_floor, "archs": sorted(archs)}
@@ -195,6 +199,7 @@ def toml_inputs(data: Mapping[str, Any]) -> dict[str, Any] | None:
             conda_dependencies=_strings(conda, "dependencies"),
             cuda=cuda,
             prerelease=_string(pypi, "prerelease", DEFAULT_PRERELEASE),
+            constraints=_strings(pypi, "constraints"),
         )
     except _Unsure:
         return None

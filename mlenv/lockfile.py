@@ -104,6 +104,8 @@ class LockTarget:
     sources: tuple[str, ...] | None = None
     # [pypi] prerelease; written only when not the default
     prerelease: str | None = None
+    # [pypi] constraints, sorted; written only when used
+    constraints: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -160,6 +162,7 @@ def resolution_inputs(manifest: Manifest) -> dict[str, Any]:
         unverified=cuda.unverified if cuda is not None else (),
         sources=pypi.sources,
         prerelease=pypi.prerelease,
+        constraints=pypi.constraints,
     )
 
 

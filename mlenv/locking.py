@@ -283,6 +283,7 @@ def lock_manifest(
                 policy=policy,
                 preferences=preferences,
                 prerelease=manifest.pypi.prerelease,
+                constraints=manifest.pypi.constraint_requirements(),
                 provided=provided_by_conda(records, manifest.source),
                 indexes_searched=sources.searched,
                 workers=0 if sources.local else PREFETCH_WORKERS,
@@ -329,6 +330,7 @@ def lock_target(
         prerelease=None
         if manifest.pypi.prerelease == DEFAULT_PRERELEASE
         else manifest.pypi.prerelease,
+        constraints=tuple(sorted(manifest.pypi.constraints)) or None,
         requirements=manifest.pypi.dependencies,
         cuda=cuda.version if cuda else None,
         driver_floor=cuda.driver_floor if cuda else None,

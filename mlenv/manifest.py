@@ -93,10 +93,16 @@ class PyPI:
     dependencies: tuple[str, ...] = ()
     index_strategy: IndexStrategy = "first-index"
     prerelease: Prerelease = "fallback"
-    sources: Sources = ()  # (PEP 503 name, its only index), sorted: mlenv.pypi_sources
+    sources: Sources = ()
+    # bounds on a project's versions that apply only when something requires it (pip -c, uv's
+    # constraint-dependencies): never a dependency of their own
+    constraints: tuple[str, ...] = ()  # (PEP 503 name, its only index), sorted: mlenv.pypi_sources
 
     def requirements(self) -> tuple[Requirement, ...]:
         return tuple(Requirement(text) for text in self.dependencies)
+
+    def constraint_requirements(self) -> tuple[Requirement, ...]:
+        return tuple(Requirement(text) for text in self.constraints)
 
 
 @dataclass(frozen=True)
@@ -157,6 +163,7 @@ class Manifest:
                 "dependencies": list(self.pypi.dependencies),
                 "index-strategy": self.pypi.index_strategy,
                 "prerelease": self.pypi.prerelease,
+                "constraints": list(self.pypi.constraints),
                 **({"sources": hashed(self.pypi.sources)} if self.pypi.sources else {}),
             },
             "build": _drop_none(
@@ -494,6 +501,16 @@ def _requirement(value: str) -> str | None:
     return None
 
 
+def _constraint(value: str) -> str | None:
+    """A requirement that bounds versions only: an extra would ask for dependencies, which a
+    constraint never adds (pip and uv ignore one there)."""
+    if (problem := _requirement(value)) is not None:
+        return problem
+    if parsed_requirement(value).extras:
+        return "a constraint bounds versions only: drop the [extras] (list it in dependencies)"
+    return None
+
+
 def _requirement_hint(value: str) -> str | None:
     try:
         parsed_requirement(value)
@@ -667,6 +684,9 @@ def _pypi(check: _Checker, table: Mapping[str, Any]) -> PyPI:
         index_strategy=cast(IndexStrategy, strategy),
         prerelease=cast(Prerelease, prerelease),
         sources=sources,
+        constraints=check.string_list(
+            table, "pypi.constraints", (), _constraint, _requirement_hint
+        ),
     )
 
 

@@ -55,6 +55,7 @@ T = TypeVar("T")
 MAX_ROUNDS = 200_000
 PREFETCH_WORKERS = 8  # threads that hide an index's latency; 0 loads candidates inline
 DISALLOWED = 'a pre-release ([pypi] prerelease = "disallow")'  # why _reject refused a file
+CONSTRAINED = "([pypi] constraints)"  # the end of _reject's reason for a constrained version
 
 
 class _Inline(Executor):
@@ -170,6 +171,24 @@ def to_req(requirement: Requirement) -> Req:
     return Req(canonicalize_name(requirement.name), requirement.specifier, extras, text)
 
 
+def _bounds(
+    constraints: Iterable[Requirement], target: Target
+) -> dict[NormalizedName, tuple[SpecifierSet, str]]:
+    """Each constrained project's versions on ``target`` (the constraints whose markers hold
+    there, intersected) and the constraints' text, for the reason a version is refused."""
+    found: dict[NormalizedName, list[Requirement]] = defaultdict(list)
+    for constraint in constraints:
+        if applies(constraint, target.markers):
+            found[canonicalize_name(constraint.name)].append(constraint)
+    return {
+        name: (
+            _intersection(c.specifier for c in listed),
+            ", ".join(str(c).split(";", 1)[0].strip() for c in listed),
+        )
+        for name, listed in found.items()
+    }
+
+
 def applies(requirement: Requirement, markers: Mapping[str, str], extra: str = "") -> bool:
     marker = requirement.marker
     return marker is None or marker_holds(marker, markers, extra)
@@ -228,9 +247,11 @@ class _Provider(AbstractProvider[Req, Candidate, str]):
         roots: Sequence[Req] = (),
         workers: int = PREFETCH_WORKERS,
         prerelease: Prerelease = "fallback",
+        constraints: Sequence[Requirement] = (),
     ) -> None:
         self.index = index
         self.prerelease = prerelease
+        self.constraints = _bounds(constraints, target)
         self.target = target
         self.policy = policy
         self.preferences = preferences
@@ -326,6 +347,9 @@ class _Provider(AbstractProvider[Req, Candidate, str]):
         return [Candidate(name, file.version, file) for _, file in ordered]
 
     def _reject(self, file: IndexFile) -> str | None:
+        bound = self.constraints.get(file.name)
+        if bound is not None and not bound[0].contains(file.version, prereleases=True):
+            return f"outside the constraint {bound[1]} {CONSTRAINED}"
         if self.prerelease == "disallow" and file.version.is_prerelease:
             return DISALLOWED
         if not file.is_wheel:
@@ -694,6 +718,7 @@ def resolve(
     indexes_searched: Sequence[str] = (),
     workers: int = PREFETCH_WORKERS,
     prerelease: Prerelease = "fallback",
+    constraints: Sequence[Requirement] = (),
 ) -> Resolution:
     """Pick one wheel per project so every requirement holds on ``target``.
 
@@ -714,6 +739,7 @@ def resolve(
             roots,
             workers,
             prerelease,
+            constraints,
         )
         try:
             provider.prefetch(req.name for req in roots)
@@ -872,6 +898,8 @@ def explain(
         hint = provider.policy.hint
     elif any(DISALLOWED in line for line in lines):
         hint = 'set [pypi] prerelease = "fallback" (or "allow") to take a pre-release; ' + hint
+    elif any(CONSTRAINED in line for line in lines):
+        hint = "relax [pypi] constraints, or " + hint
     return ResolutionError(summary + ":\n" + "\n".join(lines), hint=hint)
 
 

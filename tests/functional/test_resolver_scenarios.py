@@ -51,6 +51,7 @@ class Scenario:
     mentions: tuple[str, ...]  # names an unsatisfiable scenario's error must contain
     differs: str  # why mlenv's expectation differs from the source's, or ""
     prerelease: str  # [pypi] prerelease (the source's global opt-in is "allow")
+    constraints: tuple[str, ...]  # [pypi] constraints (pip's -c)
 
     @classmethod
     def of(cls, data: Mapping[str, Any]) -> Scenario:
@@ -67,6 +68,7 @@ class Scenario:
             mentions=tuple(data.get("mentions", ())),
             differs=data.get("mlenv", ""),
             prerelease=data.get("prerelease", "fallback"),
+            constraints=tuple(data.get("constraints", ())),
         )
 
     def files(self) -> Iterator[tuple[str, bytes, bool]]:
@@ -96,7 +98,7 @@ class Scenario:
             f'[environment]\nname = "s"\npython = "{self.python}"\nglibc = "{self.glibc}"\n'
             f'platforms = ["{self.platform}"]\n'
             f'[pypi]\nindex-url = "{index_url}"\ndependencies = [{deps}]\n'
-            f'prerelease = "{self.prerelease}"\n'
+            f'prerelease = "{self.prerelease}"\nconstraints = {json.dumps(self.constraints)}\n'
         )
 
 

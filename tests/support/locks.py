@@ -121,6 +121,7 @@ def target_of(manifest: Manifest) -> LockTarget:
         conda_channels=tuple(map(recorded_channel, manifest.conda.channels)),
         conda_requirements=manifest.conda.dependencies,
         prerelease=None if pypi.prerelease == DEFAULT_PRERELEASE else pypi.prerelease,
+        constraints=tuple(sorted(pypi.constraints)) or None,
     )
 
 

@@ -100,11 +100,12 @@ mutations = st.one_of(
               st.sampled_from(["python", "dependencies", "dependecies", "glibc", "platforms",
                                "index-url", "version", "archs", "channels", "outputs", "name",
                                "index-strategy", "extra-index-urls", "prefix",
-                               "interpreter", "prerelease"]),
+                               "interpreter", "prerelease", "constraints"]),
               st.one_of(st.just("3.11"), st.just(["numpy", "numpy"]), st.just(3.11),
                         st.just(["not a requirement!!"]), st.just([]), st.just(["linux-64"]),
                         st.just("first-index"), st.just("sm_80"), st.just(True),
                         st.just("allow"), st.just("fallback"), st.just("disallow"),
+                        st.just(["numpy<2"]), st.just(["x[y]<1"]),
                         st.just("/usr"), st.just("/opt/ok"), st.just("/usr/bin/python3.11"))),
 )  # fmt: skip
 

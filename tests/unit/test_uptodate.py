@@ -57,6 +57,10 @@ def valid_manifests(draw: st.DrawFn) -> dict[str, dict[str, object]]:
     if draw(st.booleans()):
         pypi["prerelease"] = draw(st.sampled_from(["fallback", "allow", "disallow"]))
     if draw(st.booleans()):
+        pypi["constraints"] = draw(
+            st.lists(st.sampled_from(["numpy<2", "b>=1; python_version>'3'"]), unique=True)
+        )
+    if draw(st.booleans()):
         pypi["find-links"] = draw(st.lists(st.sampled_from(["wheels", "/srv/w"]), unique=True))
     pypi["dependencies"] = draw(st.lists(names, max_size=3, unique=True))
     tables["pypi"] = pypi

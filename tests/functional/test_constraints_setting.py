@@ -1,0 +1,76 @@
+"""`[pypi] constraints` end to end: a lock bounded by them, the lock recording them, a change
+making it stale, and pip's `-c` file importing to them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from mlenv.lockfile import loads as load_lock
+from mlenv.manifest import loads as load_manifest
+from tests.support.cli import run_mlenv
+from tests.support.wheels import build_wheel, write_simple_index
+
+
+def _project(tmp_path: Path, constraints: str) -> Path:
+    url = write_simple_index(
+        tmp_path / "index",
+        [build_wheel("b", "1.0", requires_dist=["c"]), build_wheel("c", "1.0"),
+         build_wheel("c", "2.0"), build_wheel("d", "1.0")],
+    )  # fmt: skip
+    (tmp_path / "mlenv.toml").write_text(
+        '[environment]\nname = "p"\npython = "3.12"\n'
+        f'[pypi]\nindex-url = "{url}"\ndependencies = ["b"]\nconstraints = [{constraints}]\n'
+    )
+    return tmp_path
+
+
+def _pins(project: Path) -> dict[str, str]:
+    lock = load_lock((project / "mlenv.lock").read_text())
+    return {package.name: package.version for _, package in lock.packages()}
+
+
+def test_a_constraint_bounds_what_is_required_and_adds_nothing(tmp_path: Path) -> None:
+    project = _project(tmp_path, '"d<2", "c<2"')
+    env = {"MLENV_CACHE_DIR": str(tmp_path / "cache")}
+    result = run_mlenv(["lock"], project, env)
+    assert result.returncode == 0, result.stderr
+    assert _pins(project) == {"b": "1.0", "c": "1.0"}  # d is bounded, never added
+    target = load_lock((project / "mlenv.lock").read_text()).target
+    assert target.constraints == ("c<2", "d<2")
+    assert run_mlenv(["lock", "--check"], project, env).returncode == 0
+    manifest = project / "mlenv.toml"
+    manifest.write_text(manifest.read_text().replace('"c<2"', '"c<3"'))
+    check = run_mlenv(["lock", "--check"], project, env)
+    assert check.returncode == 1 and "stale" in check.stderr
+    assert run_mlenv(["lock", "--upgrade"], project, env).returncode == 0
+    assert _pins(project) == {"b": "1.0", "c": "2.0"}
+
+
+def test_a_constraint_no_version_meets_is_named_and_no_lock_written(tmp_path: Path) -> None:
+    project = _project(tmp_path, '"c>5"')
+    result = run_mlenv(["lock"], project, {"MLENV_CACHE_DIR": str(tmp_path / "cache")})
+    assert result.returncode == 1
+    assert "refused: 2.0: outside the constraint c>5 ([pypi] constraints)" in result.stderr
+    assert "hint: relax [pypi] constraints" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (project / "mlenv.lock").exists()
+
+
+def test_a_constraint_with_extras_is_refused_naming_the_key(tmp_path: Path) -> None:
+    project = _project(tmp_path, '"c[gpu]<2"')
+    result = run_mlenv(["lock"], project, {"MLENV_CACHE_DIR": str(tmp_path / "cache")})
+    assert result.returncode == 1
+    assert "[pypi].constraints[0]: 'c[gpu]<2' is not valid: a constraint bounds versions only" in (
+        result.stderr
+    )
+
+
+def test_a_pip_constraints_file_imports_to_constraints(tmp_path: Path) -> None:
+    (tmp_path / "requirements.txt").write_text("numpy\n-c pins/constraints.txt\n")
+    (tmp_path / "pins").mkdir()
+    (tmp_path / "pins" / "constraints.txt").write_text("numpy<2  # old ABI\nscipy==1.13.1\n")
+    result = run_mlenv(["init", "--from", "requirements.txt"], tmp_path)
+    assert result.returncode == 0, result.stderr
+    pypi = load_manifest((tmp_path / "mlenv.toml").read_text()).pypi
+    assert pypi.dependencies == ("numpy",)
+    assert pypi.constraints == ("numpy<2", "scipy==1.13.1")
