@@ -100,6 +100,7 @@ def target_drift(
         ),
         "requirements": (sorted(target.requirements), pypi["dependencies"]),
         "constraints": (sorted(target.constraints or ()), pypi.get("constraints", [])),
+        "overrides": (sorted(target.overrides or ()), pypi.get("overrides", [])),
         "conda-requirements": (sorted(target.conda_requirements), conda["dependencies"]),
         "cuda": (target.cuda, cuda.get("version")),
         "driver-floor": (target.driver_floor, cuda.get("driver-floor")),

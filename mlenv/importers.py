@@ -62,6 +62,7 @@ class Imported:
     index_strategy: str | None = None  # None: pip's best-match when there are extra indexes
     prerelease: str | None = None  # [pypi] prerelease (pip's --pre: "allow"); None: the default
     constraints: tuple[str, ...] = ()  # [pypi] constraints (pip's -c, uv's)
+    overrides: tuple[str, ...] = ()  # [pypi] overrides (uv's)
     sources: tuple[tuple[str, str], ...] = ()  # [pypi] sources: (PEP 503 name, its only index)
     python: str | None = None  # the CPython minor the file names, if it does
     python_range: tuple[str, str] | None = None  # (where, a range it names: ">=3.12")
@@ -281,12 +282,9 @@ def _option(
             "it in a [pypi].find-links directory",
         )
         return result
-    hints = {
-        "--no-index": "mlenv reads its [pypi] indexes; list only find-links directories",
-    }
-    collector.fail(
-        where, f"the option {option} cannot be expressed in mlenv.toml", hints.get(option)
-    )
+    hint = "mlenv reads its [pypi] indexes; list only find-links directories"
+    collector.fail(where, f"the option {option} cannot be expressed in mlenv.toml",
+                   hint if option == "--no-index" else None)  # fmt: skip
     return result
 
 

@@ -102,8 +102,9 @@ def manifest_text(
         pypi["sources"] = pinned
     # a line repeated (base.txt and dev.txt both list numpy) means it once, for pip and conda
     pypi["dependencies"].extend(_quoted(r) for r in dict.fromkeys(imported.pypi))
-    if imported.constraints:
-        pypi["constraints"] = [_quoted(r) for r in dict.fromkeys(imported.constraints)]
+    for key, listed in (("constraints", imported.constraints), ("overrides", imported.overrides)):
+        if listed:
+            pypi[key] = [_quoted(r) for r in dict.fromkeys(listed)]
     if imported.conda:
         conda = tomlkit.table()
         conda["channels"] = list(imported.channels)

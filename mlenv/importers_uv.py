@@ -62,16 +62,11 @@ def uv_indexes(
     if not isinstance(uv, dict):
         return result
     where = f"{path}: [tool.uv]"
-    if uv.get("override-dependencies"):  # uv resolves under them; mlenv cannot
-        collector.fail(f"{where} override-dependencies", f"uv resolves under "
-                       f"{uv['override-dependencies']!r}, which mlenv.toml cannot express (it "
-                       "has no overrides)", "write each bound into the requirement of the "
-                       "package it limits, then remove the key")  # fmt: skip
-    bounds = uv.get("constraint-dependencies") or []
-    if not isinstance(bounds, list) or not all(isinstance(b, str) for b in bounds):
-        collector.fail(f"{where} constraint-dependencies", "is not an array of strings")
-    else:  # uv's constraints are mlenv's: bounds that apply only to what is required
-        result = replace(result, constraints=(*result.constraints, *bounds))
+    result = replace(  # uv's constraints and overrides are mlenv's
+        result,
+        constraints=(*result.constraints, *_texts(uv, "constraint-dependencies", where, collector)),
+        overrides=(*result.overrides, *_texts(uv, "override-dependencies", where, collector)),
+    )
     listed = uv.get("index") or []
     if not isinstance(listed, list):  # `index = true` or one table: uv refuses the file too
         collector.fail(
@@ -110,6 +105,14 @@ def uv_indexes(
             index_strategy=_STRATEGIES.get(str(strategy), "first-index"),
         )
     return _sources(uv, named, result, path, collector, asked)
+
+
+def _texts(uv: dict[str, Any], key: str, where: str, collector: _Collector) -> tuple[str, ...]:
+    listed = uv.get(key) or []
+    if not isinstance(listed, list) or not all(isinstance(item, str) for item in listed):
+        collector.fail(f"{where} {key}", "is not an array of strings")
+        return ()
+    return tuple(listed)
 
 
 # uv's --prerelease modes that mlenv's [pypi] prerelease spells; uv's default

@@ -43,6 +43,7 @@ MANIFEST_KEYS: dict[str, tuple[str, ...]] = {
         "find-links",
         "dependencies",
         "constraints",
+        "overrides",
         "index-strategy",
         "prerelease",
         "sources",
@@ -87,10 +88,11 @@ def resolution_inputs(
     sources: Sequence[tuple[str, str]] = (),
     prerelease: str = DEFAULT_PRERELEASE,
     constraints: Sequence[str] = (),
+    overrides: Sequence[str] = (),
 ) -> dict[str, Any]:
     """Everything in a manifest that can change what gets locked; nothing else. The [cuda]
-    escapes (normalised names), [pypi] sources and constraints and a prerelease other than
-    the default count only when used, so older locks keep their
+    escapes (normalised names), [pypi] sources, constraints and overrides and a prerelease
+    other than the default count only when used, so older locks keep their
     hash. Locations
     count without their secrets (``redaction.redact``): a rotated password does not make a lock
     stale, and a bundle's manifest, which carries none (``fetch.shareable_manifest``), still
@@ -122,6 +124,8 @@ def resolution_inputs(
         data["pypi"]["prerelease"] = prerelease
     if constraints:
         data["pypi"]["constraints"] = sorted(constraints)
+    if overrides:
+        data["pypi"]["overrides"] = sorted(overrides)
     if cuda is not None:
         version, driver_floor, archs = cuda
         data["cuda"] = {"version": version, "driver-floor": driver_floor, "archs": sorted(archs)}
@@ -200,6 +204,7 @@ def toml_inputs(data: Mapping[str, Any]) -> dict[str, Any] | None:
             cuda=cuda,
             prerelease=_string(pypi, "prerelease", DEFAULT_PRERELEASE),
             constraints=_strings(pypi, "constraints"),
+            overrides=_strings(pypi, "overrides"),
         )
     except _Unsure:
         return None

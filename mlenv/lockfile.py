@@ -104,8 +104,9 @@ class LockTarget:
     sources: tuple[str, ...] | None = None
     # [pypi] prerelease; written only when not the default
     prerelease: str | None = None
-    # [pypi] constraints, sorted; written only when used
+    # [pypi] constraints and overrides, sorted; written only when used
     constraints: tuple[str, ...] | None = None
+    overrides: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -163,6 +164,7 @@ def resolution_inputs(manifest: Manifest) -> dict[str, Any]:
         sources=pypi.sources,
         prerelease=pypi.prerelease,
         constraints=pypi.constraints,
+        overrides=pypi.overrides,
     )
 
 

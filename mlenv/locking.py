@@ -284,6 +284,7 @@ def lock_manifest(
                 preferences=preferences,
                 prerelease=manifest.pypi.prerelease,
                 constraints=manifest.pypi.constraint_requirements(),
+                overrides=manifest.pypi.override_requirements(),
                 provided=provided_by_conda(records, manifest.source),
                 indexes_searched=sources.searched,
                 workers=0 if sources.local else PREFETCH_WORKERS,
@@ -331,6 +332,7 @@ def lock_target(
         if manifest.pypi.prerelease == DEFAULT_PRERELEASE
         else manifest.pypi.prerelease,
         constraints=tuple(sorted(manifest.pypi.constraints)) or None,
+        overrides=tuple(sorted(manifest.pypi.overrides)) or None,
         requirements=manifest.pypi.dependencies,
         cuda=cuda.version if cuda else None,
         driver_floor=cuda.driver_floor if cuda else None,

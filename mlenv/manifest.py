@@ -96,13 +96,19 @@ class PyPI:
     sources: Sources = ()
     # bounds on a project's versions that apply only when something requires it (pip -c, uv's
     # constraint-dependencies): never a dependency of their own
-    constraints: tuple[str, ...] = ()  # (PEP 503 name, its only index), sorted: mlenv.pypi_sources
+    constraints: tuple[str, ...] = ()
+    # what replaces every requirement on a project they name, wherever it comes from (uv's
+    # override-dependencies): for metadata that is wrong
+    overrides: tuple[str, ...] = ()  # (PEP 503 name, its only index), sorted: mlenv.pypi_sources
 
     def requirements(self) -> tuple[Requirement, ...]:
         return tuple(Requirement(text) for text in self.dependencies)
 
     def constraint_requirements(self) -> tuple[Requirement, ...]:
         return tuple(Requirement(text) for text in self.constraints)
+
+    def override_requirements(self) -> tuple[Requirement, ...]:
+        return tuple(Requirement(text) for text in self.overrides)
 
 
 @dataclass(frozen=True)
@@ -164,6 +170,7 @@ class Manifest:
                 "index-strategy": self.pypi.index_strategy,
                 "prerelease": self.pypi.prerelease,
                 "constraints": list(self.pypi.constraints),
+                "overrides": list(self.pypi.overrides),
                 **({"sources": hashed(self.pypi.sources)} if self.pypi.sources else {}),
             },
             "build": _drop_none(
@@ -687,6 +694,7 @@ def _pypi(check: _Checker, table: Mapping[str, Any]) -> PyPI:
         constraints=check.string_list(
             table, "pypi.constraints", (), _constraint, _requirement_hint
         ),
+        overrides=check.string_list(table, "pypi.overrides", (), _requirement, _requirement_hint),
     )
 
 

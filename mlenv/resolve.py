@@ -7,6 +7,7 @@ as a tree of who asked for what.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import threading
 from collections import defaultdict
@@ -189,6 +190,43 @@ def _bounds(
     }
 
 
+OVERRIDDEN = "([pypi] overrides)"  # after an override's text where a resolution names it
+
+
+def _replacements(
+    overrides: Iterable[Requirement], target: Target
+) -> dict[NormalizedName, tuple[Req, ...]]:
+    """Each overridden project's requirements on ``target``: those whose markers hold there
+    (none: the project is required nowhere on it, as uv drops it)."""
+    found: dict[NormalizedName, list[Req]] = {}
+    for override in overrides:
+        req = to_req(override)
+        listed = found.setdefault(req.name, [])
+        if applies(override, target.markers):
+            listed.append(dataclasses.replace(req, text=f"{req.text} {OVERRIDDEN}"))
+    return {name: tuple(listed) for name, listed in found.items()}
+
+
+def _overridden(
+    requirements: Iterable[Requirement],
+    replacing: Mapping[NormalizedName, tuple[Req, ...]],
+    taking: Callable[[Requirement], Req] = to_req,
+) -> list[Req]:
+    """The requirements as the resolver takes them (``taking``), each on a project that
+    ``[pypi] overrides`` names replaced by its overrides, once (uv's rule: wherever it comes
+    from, the manifest or a dependency's metadata)."""
+    taken: list[Req] = []
+    replaced: set[NormalizedName] = set()
+    for requirement in requirements:
+        name = canonicalize_name(requirement.name)
+        if name not in replacing:
+            taken.append(taking(requirement))
+        elif name not in replaced:
+            replaced.add(name)
+            taken += replacing[name]
+    return taken
+
+
 def applies(requirement: Requirement, markers: Mapping[str, str], extra: str = "") -> bool:
     marker = requirement.marker
     return marker is None or marker_holds(marker, markers, extra)
@@ -248,10 +286,12 @@ class _Provider(AbstractProvider[Req, Candidate, str]):
         workers: int = PREFETCH_WORKERS,
         prerelease: Prerelease = "fallback",
         constraints: Sequence[Requirement] = (),
+        overrides: Mapping[NormalizedName, tuple[Req, ...]] | None = None,
     ) -> None:
         self.index = index
         self.prerelease = prerelease
         self.constraints = _bounds(constraints, target)
+        self.overrides = overrides or {}
         self.target = target
         self.policy = policy
         self.preferences = preferences
@@ -507,7 +547,7 @@ class _Provider(AbstractProvider[Req, Candidate, str]):
     def _dependencies(self, candidate: Candidate, metadata: CoreMetadata) -> list[Req]:
         lines = self._lines(metadata, _origin(candidate))
         if not candidate.extras:
-            return [_dependency(requirement, candidate) for requirement, base in lines if base]
+            return self._replaced((requirement for requirement, base in lines if base), candidate)
         # An extra's candidate adds only what its extras bring; the base carries the rest.
         # Only the extras a marker names are tried: linear, however many extras.
         wanted = []
@@ -518,9 +558,12 @@ class _Provider(AbstractProvider[Req, Candidate, str]):
             for extra in _named_extras(requirement.marker, candidate.extras):
                 self._evaluate(where)
                 if applies(requirement, self.target.markers, extra):
-                    wanted.append(_dependency(requirement, candidate))
+                    wanted.append(requirement)
                     break
-        return wanted
+        return self._replaced(wanted, candidate)
+
+    def _replaced(self, requirements: Iterable[Requirement], candidate: Candidate) -> list[Req]:
+        return _overridden(requirements, self.overrides, lambda r: _dependency(r, candidate))
 
     def _lines(self, metadata: CoreMetadata, origin: str) -> list[tuple[Requirement, bool]]:
         """Each Requires-Dist line parsed, and whether it applies without an extra: once per
@@ -719,6 +762,7 @@ def resolve(
     workers: int = PREFETCH_WORKERS,
     prerelease: Prerelease = "fallback",
     constraints: Sequence[Requirement] = (),
+    overrides: Sequence[Requirement] = (),
 ) -> Resolution:
     """Pick one wheel per project so every requirement holds on ``target``.
 
@@ -727,7 +771,8 @@ def resolve(
     candidates ahead of the resolver; with 0 they are read when first asked for or prefetched,
     in this thread (the same reads, so the same result).
     """
-    roots = [to_req(r) for r in requirements if applies(r, target.markers)]
+    replacing = _replacements(overrides, target)
+    roots = _overridden([r for r in requirements if applies(r, target.markers)], replacing)
     with reporter.task(f"resolving for {target.platform}", unit="packages") as task:
         provider = _Provider(
             index,
@@ -740,6 +785,7 @@ def resolve(
             workers,
             prerelease,
             constraints,
+            replacing,
         )
         try:
             provider.prefetch(req.name for req in roots)

@@ -53,11 +53,15 @@ def check_locked_metadata(
         if platforms and platform.platform not in platforms:
             continue
         target = Target(platform.platform, lock.target.python, lock.target.glibc)
+        dropped = _dropped(lock.target.overrides or (), target)
         for package in platform.packages:
             if package.sha256 not in read:
                 read[package.sha256] = _metadata(package, cache)
             meta = read[package.sha256]
-            problem = meta if isinstance(meta, str) else metadata_problem(package, meta, target)
+            if isinstance(meta, str):
+                problem: str | None = meta
+            else:
+                problem = metadata_problem(package, meta, target, dropped)
             if problem is not None:
                 # Read in place, unhashed (hashing every wheel on every fetch costs seconds):
                 # what contradicts the lock is blamed on the index only once it is the locked
@@ -72,10 +76,31 @@ def check_locked_metadata(
         )
 
 
-def metadata_problem(package: LockedPackage, meta: CoreMetadata, target: Target) -> str | None:
+def _dropped(overrides: Iterable[str], target: Target) -> frozenset[NormalizedName]:
+    """The projects the lock's ``[pypi] overrides`` require nowhere on ``target`` (each of
+    their markers false there): a wheel's requirement on one is not the lock's to hold."""
+    named: dict[NormalizedName, bool] = {}
+    for text in overrides:
+        try:
+            override = parsed(text)
+        except InvalidRequirement:  # a lock edited by hand: stale, and said so elsewhere
+            continue
+        name = canonicalize_name(override.name)
+        holds = override.marker is None or marker_holds(override.marker, target.markers)
+        named[name] = named.get(name, False) or holds
+    return frozenset(name for name, held in named.items() if not held)
+
+
+def metadata_problem(
+    package: LockedPackage,
+    meta: CoreMetadata,
+    target: Target,
+    dropped: frozenset[NormalizedName] = frozenset(),
+) -> str | None:
     """How the wheel's own METADATA ``meta`` contradicts its lock entry for ``target``: another
-    name or version, a dependency it always has that the lock lacks, or one the lock holds
-    that none of its Requires-Dist lines can give on the target (with any extra)."""
+    name or version, a dependency it always has that the lock lacks (but one ``dropped`` by
+    the lock's overrides), or one the lock holds that none of its Requires-Dist lines can give
+    on the target (with any extra)."""
     try:
         same = meta.name == canonicalize_name(package.name) and meta.version == Version(
             package.version
@@ -86,7 +111,7 @@ def metadata_problem(package: LockedPackage, meta: CoreMetadata, target: Target)
         return f"the wheel's METADATA describes {meta.name} {meta.version}"
     always, possible = _dependency_names(meta, target)
     locked = {canonicalize_name(name) for name in package.dependencies}
-    lacking = sorted(always - locked - {meta.name})
+    lacking = sorted(always - locked - dropped - {meta.name})
     foreign = sorted(locked - possible)
     if not lacking and not foreign:
         return None

@@ -1,5 +1,6 @@
-"""`[pypi] constraints` end to end: a lock bounded by them, the lock recording them, a change
-making it stale, and pip's `-c` file importing to them."""
+"""`[pypi] constraints` and `overrides` end to end: a lock bounded by them, the lock recording
+them, a change making it stale, pip's `-c` file importing to them, and fetch's METADATA check
+applying the overrides."""
 
 from __future__ import annotations
 
@@ -74,3 +75,36 @@ def test_a_pip_constraints_file_imports_to_constraints(tmp_path: Path) -> None:
     pypi = load_manifest((tmp_path / "mlenv.toml").read_text()).pypi
     assert pypi.dependencies == ("numpy",)
     assert pypi.constraints == ("numpy<2", "scipy==1.13.1")
+
+
+def test_an_override_replaces_a_dependencys_bound_and_fetch_holds_the_lock_to_it(
+    tmp_path: Path,
+) -> None:
+    """b requires c (any); the override drops c on this target (its marker is false there):
+    the lock has no c, and fetch's check of b's own METADATA (which requires c) applies the
+    override instead of calling the lock contradicted."""
+    project = _project(tmp_path, "")
+    manifest = project / "mlenv.toml"
+    manifest.write_text(manifest.read_text() + "overrides = [\"c<1; python_version < '3.10'\"]\n")
+    env = {"MLENV_CACHE_DIR": str(tmp_path / "cache")}
+    result = run_mlenv(["lock"], project, env)
+    assert result.returncode == 0, result.stderr
+    assert _pins(project) == {"b": "1.0"}
+    target = load_lock((project / "mlenv.lock").read_text()).target
+    assert target.overrides == ("c<1; python_version < '3.10'",)
+    fetched = run_mlenv(["fetch"], project, env)
+    assert fetched.returncode == 0, fetched.stderr
+    manifest.write_text(manifest.read_text().replace("c<1; python_version < '3.10'", "c>=2"))
+    assert run_mlenv(["lock"], project, env).returncode == 0
+    assert _pins(project) == {"b": "1.0", "c": "2.0"}
+    assert run_mlenv(["fetch"], project, env).returncode == 0
+
+
+def test_an_override_no_version_meets_is_named_as_one(tmp_path: Path) -> None:
+    project = _project(tmp_path, "")
+    manifest = project / "mlenv.toml"
+    manifest.write_text(manifest.read_text() + 'overrides = ["c>5"]\n')
+    result = run_mlenv(["lock"], project, {"MLENV_CACHE_DIR": str(tmp_path / "cache")})
+    assert result.returncode == 1
+    assert "c>5 ([pypi] overrides) (from b 1.0" in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr

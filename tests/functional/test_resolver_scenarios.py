@@ -52,6 +52,7 @@ class Scenario:
     differs: str  # why mlenv's expectation differs from the source's, or ""
     prerelease: str  # [pypi] prerelease (the source's global opt-in is "allow")
     constraints: tuple[str, ...]  # [pypi] constraints (pip's -c)
+    overrides: tuple[str, ...]  # [pypi] overrides (uv's override-dependencies)
 
     @classmethod
     def of(cls, data: Mapping[str, Any]) -> Scenario:
@@ -69,6 +70,7 @@ class Scenario:
             differs=data.get("mlenv", ""),
             prerelease=data.get("prerelease", "fallback"),
             constraints=tuple(data.get("constraints", ())),
+            overrides=tuple(data.get("overrides", ())),
         )
 
     def files(self) -> Iterator[tuple[str, bytes, bool]]:
@@ -99,6 +101,7 @@ class Scenario:
             f'platforms = ["{self.platform}"]\n'
             f'[pypi]\nindex-url = "{index_url}"\ndependencies = [{deps}]\n'
             f'prerelease = "{self.prerelease}"\nconstraints = {json.dumps(self.constraints)}\n'
+            f"overrides = {json.dumps(self.overrides)}\n"
         )
 
 

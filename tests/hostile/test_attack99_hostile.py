@@ -231,17 +231,19 @@ def test_poetry_sources_by_marker_are_refused(tmp_path: Path) -> None:
     assert any("by marker" in p.message for p in refused.value.problems)
 
 
-def test_uv_overrides_are_refused_and_constraints_kept_not_dropped(tmp_path: Path) -> None:
+def test_uv_overrides_and_constraints_are_kept_not_dropped(tmp_path: Path) -> None:
     path = tmp_path / "pyproject.toml"
     text = '[project]\nname = "p"\nversion = "0"\ndependencies = ["numpy"]\n\n[tool.uv]\n'
     path.write_text(text + 'override-dependencies = ["numpy<2"]\n')
+    assert import_file(path).overrides == ("numpy<2",)  # [pypi] overrides since
+    path.write_text(text + 'constraint-dependencies = ["numpy<2"]\n')
+    assert import_file(path).constraints == ("numpy<2",)  # [pypi] constraints since
+    path.write_text(text + 'override-dependencies = "numpy<2"\n')
     with pytest.raises(ImportFileError) as refused:
         import_file(path)
     (problem,) = refused.value.problems
     assert problem.where.endswith("[tool.uv] override-dependencies")
-    assert "numpy<2" in problem.message
-    path.write_text(text + 'constraint-dependencies = ["numpy<2"]\n')
-    assert import_file(path).constraints == ("numpy<2",)  # [pypi] constraints since
+    assert "not an array of strings" in problem.message
 
 
 @pytest.mark.parametrize(

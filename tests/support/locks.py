@@ -122,6 +122,7 @@ def target_of(manifest: Manifest) -> LockTarget:
         conda_requirements=manifest.conda.dependencies,
         prerelease=None if pypi.prerelease == DEFAULT_PRERELEASE else pypi.prerelease,
         constraints=tuple(sorted(pypi.constraints)) or None,
+        overrides=tuple(sorted(pypi.overrides)) or None,
     )
 
 

@@ -61,6 +61,8 @@ def valid_manifests(draw: st.DrawFn) -> dict[str, dict[str, object]]:
             st.lists(st.sampled_from(["numpy<2", "b>=1; python_version>'3'"]), unique=True)
         )
     if draw(st.booleans()):
+        pypi["overrides"] = draw(st.lists(st.sampled_from(["numpy<2", "c[x]>=1"]), unique=True))
+    if draw(st.booleans()):
         pypi["find-links"] = draw(st.lists(st.sampled_from(["wheels", "/srv/w"]), unique=True))
     pypi["dependencies"] = draw(st.lists(names, max_size=3, unique=True))
     tables["pypi"] = pypi
