@@ -1,0 +1,99 @@
+"""Attack 102: hostile operating conditions on a CI runner or an air-gapped host, around
+``lock``, ``fetch`` (cache and ``--bundle``), ``build --offline`` and ``cache prune``: the
+umask a job inherits, a layer cache this user cannot change (a read-only mount, another
+user's cache), and a relative ``XDG_CACHE_HOME``.
+
+Each test names what it protects and fails if its enforcement is removed.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+import subprocess
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import pytest
+
+from tests.support.golden import build, fetched_golden
+
+pytestmark = pytest.mark.hostile
+
+
+def _mlenv(
+    args: Sequence[str], cwd: Path, env: Mapping[str, str], *, umask: int | None = None,
+    prefix: Sequence[str] = (),
+) -> subprocess.CompletedProcess[str]:  # fmt: skip
+    """``mlenv ARGS`` in a subprocess under ``umask``, run through ``prefix`` (another user)."""
+
+    def set_umask() -> None:
+        if umask is not None:
+            os.umask(umask)
+
+    return subprocess.run(
+        [*prefix, sys.executable, "-m", "mlenv", *args],
+        cwd=cwd,
+        env={**os.environ, "PIP_CONFIG_FILE": "/dev/null", **env},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        preexec_fn=set_umask,
+    )
+
+
+def _modes(root: Path) -> dict[str, int]:
+    """Every path below ``root`` (itself as ".") with its permission bits."""
+    found = {".": stat.S_IMODE(root.lstat().st_mode)}
+    for path in root.rglob("*"):
+        found[path.relative_to(root).as_posix()] = stat.S_IMODE(path.lstat().st_mode)
+    return found
+
+
+@pytest.fixture(scope="module")
+def fetched(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
+    return fetched_golden(tmp_path_factory.mktemp("a102"))
+
+
+@pytest.mark.parametrize("mask", [0o000, 0o002, 0o077])
+def test_dist_and_bundle_modes_do_not_follow_the_umask(
+    tmp_path: Path, fetched: tuple[Path, dict[str, str]], mask: int
+) -> None:
+    """Protects outputs.published_modes: dist/ and a bundle are published 0755 / 0644 (0444
+    read-only) whatever the umask. A job run under umask 000 (some CI images set it) put a
+    world-writable bundle and dist/ in place: any local user could swap an artifact or a blob
+    after its hash was recorded; 077 made outputs no other user (a later job, a pusher) could
+    read, and the modes differed from a run under 022."""
+    project, env = fetched
+    work = tmp_path / "project"
+    shutil.copytree(project, work)
+    built = build(work, Path(env["MLENV_CACHE_DIR"]), umask=mask)
+    assert built.returncode == 0, built.stderr
+    bundled = _mlenv(["fetch", "--bundle", str(tmp_path / "bundle")], work, env, umask=mask)
+    assert bundled.returncode == 0, bundled.stderr
+    for root in (work / "dist", tmp_path / "bundle"):
+        modes = _modes(root)
+        for name, mode in modes.items():
+            assert not mode & 0o022, f"{root.name}/{name} is {oct(mode)}: others could write it"
+        for name, mode in modes.items():
+            wanted = (0o755,) if (root / name).is_dir() else (0o644, 0o444)
+            assert mode in wanted, f"{root.name}/{name} is {oct(mode)}"
+
+
+def test_the_same_modes_under_umask_000_and_077(
+    tmp_path: Path, fetched: tuple[Path, dict[str, str]]
+) -> None:
+    """Protects outputs.published_modes as a whole: the two extremes give one mode per path."""
+    project, env = fetched
+    seen = []
+    for mask in (0o000, 0o077):
+        work = tmp_path / f"p{mask:o}"
+        shutil.copytree(project, work)
+        assert build(work, Path(env["MLENV_CACHE_DIR"]), umask=mask).returncode == 0
+        out = tmp_path / f"b{mask:o}"
+        assert _mlenv(["fetch", "--bundle", str(out)], work, env, umask=mask).returncode == 0
+        seen.append((_modes(work / "dist"), _modes(out)))
+    assert seen[0] == seen[1]
