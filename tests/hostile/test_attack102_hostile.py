@@ -13,14 +13,20 @@ import shutil
 import stat
 import subprocess
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
+from mlenv.cache import LAYERS
+from mlenv.cache.layers import LayerCache
+from tests.support.cli import run_mlenv
 from tests.support.golden import build, fetched_golden
 
 pytestmark = pytest.mark.hostile
+
+NOBODY = 65534
 
 
 def _mlenv(
@@ -97,3 +103,55 @@ def test_the_same_modes_under_umask_000_and_077(
         assert _mlenv(["fetch", "--bundle", str(out)], work, env, umask=mask).returncode == 0
         seen.append((_modes(work / "dist"), _modes(out)))
     assert seen[0] == seen[1]
+
+
+@contextmanager
+def _read_only(directory: Path) -> Iterator[None]:
+    """``directory`` bind-mounted read-only onto itself (a cache on a read-only volume, as an
+    air-gapped host mounts a carried disk); always unmounted."""
+    subprocess.run(["mount", "--bind", str(directory), str(directory)], check=True)
+    try:
+        subprocess.run(
+            ["mount", "-o", "remount,bind,ro", str(directory), str(directory)], check=True
+        )
+        yield
+    finally:
+        subprocess.run(["umount", str(directory)], check=True)
+
+
+def _nobody(cache: Path) -> list[str]:
+    """Run as uid/gid 65534 (another user than the cache's owner, root): it may read what it
+    is given (this Python lives in root's home) but write nothing of root's."""
+    assert os.getuid() == 0 and cache.stat().st_uid == 0
+    caps = ["--inh-caps", "+dac_read_search", "--ambient-caps", "+dac_read_search"]
+    return ["setpriv", "--reuid", str(NOBODY), "--regid", str(NOBODY), "--clear-groups", *caps]
+
+
+@pytest.mark.parametrize("shape", ["read-only mount", "another user's cache"])
+def test_a_prune_that_cannot_remove_is_an_error_not_a_false_count(
+    tmp_path: Path, shape: str
+) -> None:
+    """Protects LayerCache.prune(strict=True) for ``cache prune``: an entry it cannot remove
+    (EROFS, EACCES) is counted as kept and the command fails naming the cache with a hint. It
+    said "removed 2 layer(s), 3.8 KiB" with exit 0 while every byte stayed, so a CI step that
+    prunes to make room went on to fill the disk."""
+    project, env = fetched_golden(tmp_path)
+    cache = Path(env["MLENV_CACHE_DIR"])
+    assert build(project, cache).returncode == 0
+    entries = LayerCache(cache).entries()
+    assert entries
+    args = ["cache", "prune", "--max-size", "0"]
+    if shape == "read-only mount":
+        with _read_only(cache):
+            result = _mlenv(args, project, env)
+    else:
+        result = _mlenv(args, project, {**env, "HOME": "/nonexistent"}, prefix=_nobody(cache))
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    assert str(cache / LAYERS) in result.stderr and "hint:" in result.stderr
+    assert "0 removed" in result.stderr
+    assert LayerCache(cache).entries() == entries  # nothing was removed, nothing half-removed
+    again = run_mlenv(args, project, env)  # the owner, on a writable disk, can
+    assert again.returncode == 0, again.stderr
+    assert f"removed {len(entries)} layer(s)" in again.stderr
+    assert LayerCache(cache).entries() == []
