@@ -22,7 +22,7 @@ import pytest
 from mlenv.cache import LAYERS
 from mlenv.cache.layers import LayerCache
 from tests.support.cli import run_mlenv
-from tests.support.golden import build, fetched_golden
+from tests.support.golden import build, fetched_golden, golden_project
 
 pytestmark = pytest.mark.hostile
 
@@ -155,3 +155,25 @@ def test_a_prune_that_cannot_remove_is_an_error_not_a_false_count(
     assert again.returncode == 0, again.stderr
     assert f"removed {len(entries)} layer(s)" in again.stderr
     assert LayerCache(cache).entries() == []
+
+
+def test_a_relative_xdg_cache_home_is_ignored(tmp_path: Path) -> None:
+    """Protects cache.cache_root: a relative ``XDG_CACHE_HOME`` is invalid (XDG base directory
+    spec) and the default ``~/.cache/mlenv`` is used. It was taken relative to where the run
+    started: ``fetch`` filled a cache inside the project (which a later bundle or image
+    context then carried), each CI step's checkout got its own cache so the offline build did
+    not find what fetch stored, and ``XDG_CACHE_HOME=~/c`` made a directory named ``~``."""
+    project = golden_project(tmp_path / "project")
+    home = tmp_path / "home"
+    home.mkdir()
+    for relative in ("rel", "~/c"):
+        env = {"HOME": str(home), "MLENV_CACHE_DIR": "", "XDG_CACHE_HOME": relative}
+        fetched = run_mlenv(["fetch"], project, env)
+        assert fetched.returncode == 0, fetched.stderr
+        assert str(home / ".cache" / "mlenv") in fetched.stderr
+        assert not (project / relative.split("/")[0]).exists()
+        built = run_mlenv(["build", "--offline"], project, env)
+        assert built.returncode == 0, built.stderr
+    assert sorted(p.name for p in project.iterdir()) == sorted(
+        ["dist", *(p.name for p in golden_project(tmp_path / "pristine").iterdir())]
+    )
