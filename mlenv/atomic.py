@@ -89,6 +89,7 @@ def work_dir(dest: Path) -> Iterator[Path]:
     parent.mkdir(parents=True, exist_ok=True)
     prefix = f".{dest.name}.work-"
     parent_fd = os.open(parent, os.O_RDONLY | os.O_DIRECTORY)
+    work, work_fd = None, -1
     try:
         fcntl.flock(parent_fd, fcntl.LOCK_EX)
         for stale in parent.glob(f"{prefix}*"):
@@ -97,13 +98,24 @@ def work_dir(dest: Path) -> Iterator[Path]:
         work_fd = os.open(work, os.O_RDONLY | os.O_DIRECTORY)
         fcntl.flock(work_fd, fcntl.LOCK_EX)
         (work / WORK_MARK).touch()
+    except BaseException:  # an interrupt before the mark: not left for the next run to sweep
+        if work is not None:
+            _rmtree(work, ignore_errors=True)
+        if work_fd >= 0:
+            os.close(work_fd)
+        raise
     finally:
         os.close(parent_fd)  # releases the parent's lock
     try:
         yield work
     finally:
-        _rmtree(work, ignore_errors=True)
-        os.close(work_fd)
+        try:
+            _rmtree(work, ignore_errors=True)
+        except BaseException:  # an interrupt stopped the clean-up itself: finish it first
+            _rmtree(work, ignore_errors=True)
+            raise
+        finally:
+            os.close(work_fd)
 
 
 def _remove_if_abandoned(path: Path) -> None:

@@ -1,7 +1,7 @@
 """Attack 102: hostile operating conditions on a CI runner or an air-gapped host, around
 ``lock``, ``fetch`` (cache and ``--bundle``), ``build --offline`` and ``cache prune``: the
 umask a job inherits, a layer cache this user cannot change (a read-only mount, another
-user's cache), and a relative ``XDG_CACHE_HOME``.
+user's cache), a relative ``XDG_CACHE_HOME``, and SIGTERM from a cancelled job.
 
 Each test names what it protects and fails if its enforcement is removed.
 """
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import stat
 import subprocess
 import sys
@@ -22,6 +23,7 @@ import pytest
 from mlenv.cache import LAYERS
 from mlenv.cache.layers import LayerCache
 from tests.support.cli import run_mlenv
+from tests.support.faultpoints import Held, changes, points
 from tests.support.golden import build, fetched_golden, golden_project
 
 pytestmark = pytest.mark.hostile
@@ -177,3 +179,39 @@ def test_a_relative_xdg_cache_home_is_ignored(tmp_path: Path) -> None:
     assert sorted(p.name for p in project.iterdir()) == sorted(
         ["dist", *(p.name for p in golden_project(tmp_path / "pristine").iterdir())]
     )
+
+
+@pytest.mark.parametrize("command", ["build", "bundle"])
+def test_sigterm_cleans_up_as_ctrl_c_does(tmp_path: Path, command: str) -> None:
+    """Protects terminate.terminate_as_interrupt: SIGTERM (a cancelled CI job, ``timeout``,
+    ``docker stop``) at any change a build or a bundle's fetch makes ends the run with 143,
+    "terminated" and no traceback, and leaves nothing beside the output: no work directory
+    holding copies of every artifact and the installed tree (Python's default death left one
+    per cancelled run until the next run of that same output), and the output absent or
+    whole."""
+    project, env = fetched_golden(tmp_path)
+    before = sorted(p.name for p in project.iterdir())
+    out = tmp_path / "bundle"
+    args = ["build", "--offline"] if command == "build" else ["fetch", "--bundle", str(out)]
+    watched, output = (project, project / "dist") if command == "build" else (tmp_path, out)
+    around = sorted(p.name for p in watched.iterdir())
+    assert run_mlenv(args, project, env).returncode == 0  # the layer cache as the runs find it
+    shutil.rmtree(output)
+    events = changes(args, project, env, tmp_path / "scratch" / "count")
+    shutil.rmtree(output)
+    for number, point in enumerate(points(events, 12, seed=102)):
+        scratch = tmp_path / "scratch" / f"held{number}"
+        with Held(point, args, project, env, scratch, entry=True) as held:
+            held._process.send_signal(signal.SIGTERM)
+        assert held.returncode == 143, (point, held.returncode, held.stderr)
+        assert held.stderr.rstrip().endswith("terminated") and "Traceback" not in held.stderr
+        left = sorted(p.name for p in watched.iterdir() if p.name != "scratch")
+        assert left in (around, sorted([*around, output.name])), (point, left)
+        assert sorted(p.name for p in project.iterdir() if p.name != "dist") == [
+            n for n in before if n != "dist"
+        ]
+        if output.exists():  # swapped in before the signal: whole
+            check = ["verify", "--bundle", str(out)] if command == "bundle" else ["inspect",
+                     str(output / "image.tar")]  # fmt: skip
+            assert run_mlenv(check, project, env).returncode == 0, point
+            shutil.rmtree(output)
