@@ -215,3 +215,29 @@ def test_sigterm_cleans_up_as_ctrl_c_does(tmp_path: Path, command: str) -> None:
                      str(output / "image.tar")]  # fmt: skip
             assert run_mlenv(check, project, env).returncode == 0, point
             shutil.rmtree(output)
+
+
+@pytest.mark.parametrize("command", ["build", "bundle"])
+def test_an_output_on_a_read_only_file_system_is_a_clear_error(
+    tmp_path: Path, fetched: tuple[Path, dict[str, str]], command: str
+) -> None:
+    """Protects atomic.work_dir's ``_unwritable``: an output directory on a read-only mount
+    (an artifacts volume mounted ro, a read-only checkout) is refused with exit 1, naming the
+    directory, with a hint, and the previous output is left as it was. It was "internal error:
+    mlenv failed unexpectedly" (exit 2) from mkdtemp's EROFS."""
+    project, env = fetched
+    outputs = tmp_path / "outputs"
+    out = outputs / ("dist" if command == "build" else "bundle")
+    args = ["build", "--offline", "--dist", str(out)] if command == "build" else [
+        "fetch", "--bundle", str(out)]  # fmt: skip
+    first = run_mlenv(args, project, env)
+    assert first.returncode == 0, first.stderr
+    before = {p.relative_to(outputs): p.read_bytes() for p in outputs.rglob("*") if p.is_file()}
+    with _read_only(outputs):
+        again = run_mlenv(args, project, env)
+    assert again.returncode == 1, again.stderr
+    assert "Traceback" not in again.stderr and "internal error" not in again.stderr
+    assert f"error: {outputs}: cannot write {out.name} here: Read-only file system" in again.stderr
+    assert "hint:" in again.stderr
+    after = {p.relative_to(outputs): p.read_bytes() for p in outputs.rglob("*") if p.is_file()}
+    assert after == before
