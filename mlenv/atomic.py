@@ -86,9 +86,13 @@ def work_dir(dest: Path) -> Iterator[Path]:
     from pathlib import Path
 
     parent = dest.parent
-    parent.mkdir(parents=True, exist_ok=True)
     prefix = f".{dest.name}.work-"
-    parent_fd = os.open(parent, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        parent_fd = os.open(parent, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError as exc:
+        raise _unwritable(dest, exc) from exc
+    work, work_fd = None, -1
     try:
         fcntl.flock(parent_fd, fcntl.LOCK_EX)
         for stale in parent.glob(f"{prefix}*"):
@@ -97,13 +101,40 @@ def work_dir(dest: Path) -> Iterator[Path]:
         work_fd = os.open(work, os.O_RDONLY | os.O_DIRECTORY)
         fcntl.flock(work_fd, fcntl.LOCK_EX)
         (work / WORK_MARK).touch()
+    except BaseException as exc:  # an interrupt before the mark: not left for a later sweep
+        if work is not None:
+            _rmtree(work, ignore_errors=True)
+        if work_fd >= 0:
+            os.close(work_fd)
+        if isinstance(exc, OSError):
+            raise _unwritable(dest, exc) from exc
+        raise
     finally:
         os.close(parent_fd)  # releases the parent's lock
     try:
         yield work
     finally:
-        _rmtree(work, ignore_errors=True)
-        os.close(work_fd)
+        try:
+            _rmtree(work, ignore_errors=True)
+        except BaseException:  # an interrupt stopped the clean-up itself: finish it first
+            _rmtree(work, ignore_errors=True)
+            raise
+        finally:
+            os.close(work_fd)
+
+
+def _unwritable(dest: Path, exc: OSError) -> Exception:
+    """A directory this user cannot write in (a read-only mount, another user's, a full disk)
+    is the user's to fix, named with a hint; it was a traceback (exit 2). Its OSError stays
+    the cause (a build names a full disk from it)."""
+    from mlenv.errors import MlenvError
+
+    return MlenvError(
+        f"cannot write {dest.name} here: {exc.strerror or exc}",
+        where=str(dest.parent),
+        hint="write it to a directory this user can write, on a writable file system with room;"
+        " nothing there was changed",
+    )
 
 
 def _remove_if_abandoned(path: Path) -> None:

@@ -27,6 +27,7 @@ from mlenv.outputs import check_output
 from mlenv.redaction import redact
 from mlenv.report import emit_json, human_bytes
 from mlenv.target import Target
+from mlenv.terminate import Terminated
 from mlenv.userfiles import read_input
 
 if TYPE_CHECKING:
@@ -772,6 +773,9 @@ def exit_status(exc: Exception | KeyboardInterrupt, argv: Sequence[str]) -> int:
         return exc.exit_code
     if isinstance(exc, click.exceptions.Exit):
         return exc.exit_code
+    if isinstance(exc, Terminated) or isinstance(exc.__cause__, Terminated):  # click: Abort
+        _report_error(argv, "terminated", "terminated", 143)
+        return 143
     if isinstance(exc, click.exceptions.Abort):
         _report_error(argv, "aborted", "aborted", 130)
         return 130

@@ -146,7 +146,30 @@ def _strangers(root: Path, written: frozenset[str]) -> list[str]:
 def replace_output(new: Path, dest: Path, kind: OutputKind, *, keep: Mapping[str, Path]) -> None:
     """Swap the finished ``new`` in at ``dest``, checked once more: the tree may have changed
     while the run worked."""
+    published_modes(new)
     replace_dir(new, check_output(dest, kind, keep=keep))
+
+
+def published_modes(root: Path) -> None:
+    """Give the tree the modes of a published output whatever the umask: directories 0755,
+    files 0644 (0444 read-only, 0755 executable, as the owner's bits say). Files were made
+    by ``open`` and ``mkdir`` under the caller's umask: 000 put a world-writable bundle or
+    dist/ in place (anyone could swap an artifact after its hash), 077 one no other CI user
+    could read. A file already right (a read-only layer linked from the cache) is left as is;
+    symlinks are never followed."""
+    paths = [root]
+    for at, directories, files in os.walk(root):
+        paths += [Path(at, name) for name in [*directories, *files]]
+    for path in paths:
+        mode = path.lstat().st_mode
+        if stat.S_ISDIR(mode):
+            wanted = 0o755
+        elif stat.S_ISREG(mode):
+            wanted = 0o755 if mode & stat.S_IXUSR else 0o644 if mode & stat.S_IWUSR else 0o444
+        else:
+            continue
+        if stat.S_IMODE(mode) != wanted:
+            path.chmod(wanted)
 
 
 def _protected(keep: Mapping[str, Path]) -> list[tuple[str, Path]]:

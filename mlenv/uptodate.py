@@ -246,9 +246,11 @@ def _say(text: str) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     if argv is None:
+        from mlenv.terminate import terminate_as_interrupt
         from mlenv.utf8mode import ensure_utf8_filenames
 
         ensure_utf8_filenames()
+        terminate_as_interrupt()
     args = list(sys.argv[1:] if argv is None else argv)
     command = _command(args)
     if command is None:

@@ -29,7 +29,8 @@ BUNDLE_INDEX = "bundle.json"  # what makes a directory a bundle (cache.bundle)
 
 
 def cache_dir(env: Mapping[str, str] | None = None) -> Path:
-    """``$MLENV_CACHE_DIR``, else ``$XDG_CACHE_HOME/mlenv``, else ``~/.cache/mlenv``."""
+    """``$MLENV_CACHE_DIR``, else ``$XDG_CACHE_HOME/mlenv`` (an absolute one), else
+    ``~/.cache/mlenv``."""
     from pathlib import Path
 
     return Path(cache_root(env))
@@ -59,4 +60,8 @@ def cache_root(env: Mapping[str, str] | None = None) -> str:
     env = os.environ if env is None else env
     if env.get(CACHE_ENV):
         return expanduser(env[CACHE_ENV])
-    return child(env.get("XDG_CACHE_HOME") or child(expanduser("~"), ".cache"), "mlenv")
+    # A relative XDG_CACHE_HOME is invalid and ignored, as the XDG spec says: taken, it put
+    # the cache in whatever directory a run started in (each CI step's checkout, a project
+    # dir that then shipped it), and "~/c" made a directory named "~" there.
+    xdg = env.get("XDG_CACHE_HOME") or ""
+    return child(xdg if xdg.startswith("/") else child(expanduser("~"), ".cache"), "mlenv")

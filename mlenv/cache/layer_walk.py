@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import stat
 from pathlib import Path
 
@@ -76,3 +77,27 @@ def real_dir(path: Path) -> bool:
         return stat.S_ISDIR(path.lstat().st_mode)
     except OSError:
         return False
+
+
+_NOFOLLOW_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW
+
+
+def remove(cache_root: Path, bucket: str, parts: tuple[str, ...]) -> None:
+    """Remove ``bucket/parts...`` below ``cache_root``, renamed out of the way first, so no
+    reader sees half an entry. The rename goes through directories opened without following a
+    symlink, so it moves what is inside the cache (a symlink itself, never its target); only a
+    real directory is then emptied. OSError when it cannot be moved."""
+    trash = f".tmp-drop-{parts[-1]}-{os.getpid()}"
+    fds = [os.open(cache_root, os.O_RDONLY | os.O_DIRECTORY)]
+    try:
+        fds.append(os.open(bucket, _NOFOLLOW_DIR, dir_fd=fds[0]))
+        for part in parts[:-1]:
+            fds.append(os.open(part, _NOFOLLOW_DIR, dir_fd=fds[-1]))
+        os.rename(parts[-1], trash, src_dir_fd=fds[-1], dst_dir_fd=fds[1])
+        if stat.S_ISDIR(os.lstat(trash, dir_fd=fds[1]).st_mode):
+            shutil.rmtree(trash, dir_fd=fds[1], ignore_errors=True)
+        else:
+            os.unlink(trash, dir_fd=fds[1])
+    finally:
+        for fd in fds:
+            os.close(fd)

@@ -30,7 +30,6 @@ import hashlib
 import json
 import os
 import shutil
-import stat
 import tempfile
 import time
 from collections.abc import Collection, Mapping, Sequence
@@ -42,11 +41,11 @@ from mlenv.cache import LAYERS
 from mlenv.cache.files import open_plain
 from mlenv.cache.held import Measured, held_copy, measure
 from mlenv.cache.kept import KeptBlob, read_only
-from mlenv.cache.layer_walk import ENTRY, JUNK, WORK, real_dir, walk
+from mlenv.cache.layer_walk import ENTRY, JUNK, WORK, real_dir, remove, walk
 from mlenv.direct import DirectReader, direct
 from mlenv.errors import MlenvError
 from mlenv.install.wheels import WheelClaims
-from mlenv.report import Reporter
+from mlenv.report import Reporter, human_bytes
 from mlenv.tarball import LayerBlob
 
 MAX_ENV = "MLENV_LAYER_CACHE_MAX"
@@ -54,7 +53,6 @@ DEFAULT_MAX = 10 << 30
 _BLOB = "blob"
 _META = "layer.json"
 MAX_META = 64 << 20  # a record lists the layer's directories; far below this
-_NOFOLLOW_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW
 _WHEEL = "wheel.json"
 _PASSED = "passed.json"  # a check's pass on inputs named by the key (passed, mark_passed)
 _RECORDS = (_META, _WHEEL, _PASSED)  # a complete entry holds one of them
@@ -63,7 +61,7 @@ Licence = list[dict[str, Any]]
 
 
 class LayerCacheError(MlenvError):
-    """The layer cache's size limit is malformed."""
+    """The layer cache's size limit is malformed, or ``cache prune`` cannot free the space."""
 
 
 @dataclass(frozen=True)
@@ -302,51 +300,55 @@ class LayerCache:
         anything else that got there (shards of other names, half entries, stray files)."""
         return sum(size for _, _, size, _ in walk(self.root, _RECORDS))
 
-    def prune(self, limit: int, keep: Collection[str] = ()) -> tuple[int, int]:
+    def prune(
+        self, limit: int, keep: Collection[str] = (), strict: bool = False
+    ) -> tuple[int, int]:
         """Drop least recently used entries until at most ``limit`` bytes stay (``keep``: keys
         just used by this build, dropped last). What can never be used (``JUNK``, a work
         directory a killed build left a day ago) is dropped first, whatever the limit, and
-        counted. Returns (entries removed, bytes freed)."""
+        counted. Returns (entries removed, bytes freed), counting only what is gone: a cache
+        this user cannot change (another owner's, a read-only mount) keeps its entries, which
+        ``strict`` (``cache prune``, asked to free the space) makes an error."""
         removed = freed = 0
+        refused: list[tuple[Path, OSError]] = []
         day_ago = time.time() - 24 * 3600
         for kind, used, size, path in walk(self.root, _RECORDS):
-            if kind == JUNK or (kind == WORK and used < day_ago):
-                self._remove(path)
+            old = kind == JUNK or (kind == WORK and used < day_ago)
+            if old and self._remove(path, refused):
                 removed, freed = removed + (kind == JUNK), freed + size
         entries = sorted(self.entries(), key=lambda e: (e[2].name in keep, e[0], e[2].name))
         total = self.usage()
         for _, size, path in entries:
             if total <= limit:
                 break
-            self._remove(path)
-            removed, freed, total = removed + 1, freed + size, total - size
+            if self._remove(path, refused):
+                removed, freed, total = removed + 1, freed + size, total - size
+        if strict and refused:
+            path, exc = refused[0]
+            raise LayerCacheError(
+                f"cannot remove {len(refused)} layer cache entry(ies)"
+                f" ({removed} removed, {human_bytes(freed)} freed): {exc.strerror or exc}",
+                where=str(path),
+                hint="run `mlenv cache prune` as the user who owns the cache, on a writable mount",
+            )
         return removed, freed
 
     def _drop(self, entry: Path, reporter: Reporter, why: str) -> None:
         reporter.warning(f"layer cache entry {entry.name[:12]} is corrupt ({why}): rebuilt")
         self._remove(entry)
 
-    def _remove(self, entry: Path) -> None:
-        """Renamed out of the way first, so no reader sees half an entry. The rename goes
-        through directories opened without following a symlink, so it moves what is inside the
-        cache (a symlink itself, never its target); only a real directory is then emptied."""
-        trash = f".tmp-drop-{entry.name}-{os.getpid()}"
-        with contextlib.suppress(OSError):
-            parts = entry.relative_to(self.root).parts
-            root = os.open(self.cache_root, os.O_RDONLY | os.O_DIRECTORY)
-            fds = [root]
-            try:
-                fds.append(os.open(LAYERS, _NOFOLLOW_DIR, dir_fd=root))
-                for part in parts[:-1]:
-                    fds.append(os.open(part, _NOFOLLOW_DIR, dir_fd=fds[-1]))
-                os.rename(parts[-1], trash, src_dir_fd=fds[-1], dst_dir_fd=fds[1])
-                if stat.S_ISDIR(os.lstat(trash, dir_fd=fds[1]).st_mode):
-                    shutil.rmtree(trash, dir_fd=fds[1], ignore_errors=True)
-                else:
-                    os.unlink(trash, dir_fd=fds[1])
-            finally:
-                for fd in fds:
-                    os.close(fd)
+    def _remove(self, entry: Path, refused: list[tuple[Path, OSError]] | None = None) -> bool:
+        """``remove`` (never through a symlink); False, the reason added to ``refused``, when
+        the entry could not be moved."""
+        try:
+            remove(self.cache_root, LAYERS, entry.relative_to(self.root).parts)
+        except FileNotFoundError:
+            return True  # another prune or a corrupt-entry drop got there first
+        except OSError as exc:
+            if refused is not None:
+                refused.append((entry, exc))
+            return False
+        return True
 
 
 def _sealed(body: Mapping[str, Any]) -> bytes:

@@ -31,7 +31,7 @@ def prune(session: Session, size: str | None) -> Pruned:
     verdict and remembered lock a changed source voids, and those past the bound, dropped."""
     limit = max_size(os.environ) if size is None else parse_size(size, "--max-size")
     store = LayerCache(session.cache_root)
-    removed, freed = store.prune(limit)
+    removed, freed = store.prune(limit, strict=True)
     verdicts = forget(session.cache_root, MAX_VERDICTS, dead=True)
     memos = forget(session.cache_root, MAX_MEMOS, dead=True, bucket=MEMO)
     return Pruned(store.root, limit, removed, freed, store.usage(), verdicts, memos)

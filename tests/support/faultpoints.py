@@ -53,12 +53,19 @@ sys.addaudithook(hook)
 # Ctrl-C as at a terminal, even when the suite runs in the background (a non-interactive
 # shell starts background jobs with SIGINT ignored, and Python keeps an inherited SIG_IGN).
 signal.signal(signal.SIGINT, signal.default_int_handler)
-from mlenv.cli import main
+if action.endswith("-entry"):  # the installed entry point, as a shell or CI runs it
+    sys.argv = ["mlenv", *sys.argv[4:]]
+    from mlenv.uptodate import main as entry
 
-code = main(sys.argv[4:])
+    code = entry()
+else:
+    from mlenv.cli import main
+
+    code = main(sys.argv[4:])
 if action == "count":
+    events = repr(seen).replace("'", '"')  # before the open below, which the hook sees too
     with open(os.path.join(scratch, "events.json"), "w") as handle:
-        handle.write(repr(seen).replace("'", '"'))
+        handle.write(events)
 sys.exit(code)
 """
 
@@ -138,12 +145,16 @@ class Held:
         cwd: Path,
         env: Mapping[str, str],
         scratch: Path,
+        *,
+        entry: bool = False,
     ) -> None:
+        """``entry``: run mlenv's process entry point (its signal handling and all), not the
+        CLI function a test calls."""
         scratch.mkdir(parents=True)
         self.scratch = scratch
         self._log = (scratch / "stderr").open("w+")
         self._process = subprocess.Popen(
-            _command(point, "hold", scratch, args),
+            _command(point, "hold-entry" if entry else "hold", scratch, args),
             cwd=cwd,
             env=_environment(env),
             stdout=subprocess.DEVNULL,

@@ -85,7 +85,8 @@ def _pathlib_cache_dir(env: dict[str, str]) -> Path:
     """``cache_dir`` as it was written with pathlib, before the fast path needed text."""
     if env.get("MLENV_CACHE_DIR"):
         return Path(env["MLENV_CACHE_DIR"]).expanduser()
-    base = env.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    xdg = env.get("XDG_CACHE_HOME")
+    base = xdg if xdg and Path(xdg).is_absolute() else str(Path.home() / ".cache")
     return Path(base) / "mlenv"
 
 
