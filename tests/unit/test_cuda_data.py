@@ -368,6 +368,9 @@ def test_component_row_extracts_to_its_release(row: dict[str, Any]) -> None:
     major, minor = _release_tuple(row["release"])[:2]
     need = extract(_package(row["component"], major), row["version"])
     assert need is not None
+    if row["component"] == "nvjitlink" and major >= 13:  # the row reads conda's libnvjitlink
+        assert need.label == f"{major}.x"  # NVIDIA's cuda-toolkit 13.0.3.0 admits any 13.x
+        return
     assert (need.label, need.release, need.source) == (
         f"{major}.{minor}",
         row["release"],
