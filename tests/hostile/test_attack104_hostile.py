@@ -17,6 +17,10 @@ Findings pinned here:
    13 (whose cuda-version 13.* pin then refuses the 12.6 build). ``__cuda`` is the driver's
    CUDA (§4, §8.11): every driver at or above the floor supports the newest CUDA whose Table 3
    driver the floor meets, so that is what the solver is offered (never less than the target).
+2. `init --from conda-lock.yml` of that build read CUDA 12.6 and wrote driver floor 560.28.03,
+   dropping the ``__cuda >=13`` conda-lock records in the package's dependencies: the manifest
+   it wrote could be neither locked nor verified. The floor now rises to that CUDA's Table 3
+   driver (580.65.06; ``>=13.1``: 590.44.01).
 
 Inputs tried that still work (no change needed), kept as tests so they stay working: base
 images written by umoci (``Maintainer``/``maintainer`` labels, ``empty_layer`` history),
@@ -276,3 +280,46 @@ def test_a_copied_or_symlinked_dist_still_verifies(
             copy = tmp_path / "link"
     for output in ("dist/oci", "dist/image.tar", str(copy / "dist" / "oci")):
         _verified(copy, env, output)
+
+
+_CONDA_LOCK = """version: 1
+metadata:
+  content_hash: {{linux-64: 8f4b2a1c}}
+  channels:
+  - url: conda-forge
+    used_env_vars: []
+  platforms: [linux-64]
+  sources: [environment.yml]
+package:
+- name: pytorch
+  version: 2.9.0
+  manager: conda
+  platform: linux-64
+  dependencies:
+    __cuda: '{floor}'
+    cuda-version: '>=12.6,<13'
+  url: https://conda.anaconda.org/conda-forge/linux-64/pytorch-2.9.0-cuda126_mkl_py312_h8bb5dc9_300.conda
+  hash: {{md5: 0515111a9cdf69f83278f7c197db9807, sha256: {sha}}}
+  category: main
+  optional: false
+"""
+
+
+@pytest.mark.parametrize(
+    ("floor", "driver"),
+    [
+        ("", T3["12.6"]),  # a bare __cuda (conda-forge's pytorch): the build's own floor
+        (">=12", T3["12.6"]),
+        (">=13", T3["13.0"]),  # the driver must report CUDA 13.0 (cuda.md §4, Table 3)
+        (">=13.1", T3["13.1"]),
+    ],
+)
+def test_a_conda_lock_import_keeps_its_cuda_floor(tmp_path: Path, floor: str, driver: str) -> None:
+    """Was: `init --from conda-lock.yml` read the build (12.6) and set its driver floor
+    (560.28.03), dropping the package's `__cuda >=13`: the manifest then refused to lock."""
+    (tmp_path / "conda-lock.yml").write_text(_CONDA_LOCK.format(floor=floor, sha="a" * 64))
+    result = run_mlenv(["init", "--from", "conda-lock.yml"], tmp_path)
+    assert result.returncode == 0, result.stderr
+    text = (tmp_path / "mlenv.toml").read_text()
+    assert 'version = "12.6"' in text
+    assert f'driver-floor = "{driver}"' in text, text
