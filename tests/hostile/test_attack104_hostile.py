@@ -21,6 +21,9 @@ Findings pinned here:
    dropping the ``__cuda >=13`` conda-lock records in the package's dependencies: the manifest
    it wrote could be neither locked nor verified. The floor now rises to that CUDA's Table 3
    driver (580.65.06; ``>=13.1``: 590.44.01).
+3. Attack 101's ``_is_lock`` by name refused `verify locks/v3.lock` where ``mlenv.lock`` is a
+   symlink to it ("an mlenv lock, not a build output"); before attack 101 it was the lock. A
+   ``.lock`` file that is the lock is the lock; ``image.tar`` linked to it is still an output.
 
 Inputs tried that still work (no change needed), kept as tests so they stay working: base
 images written by umoci (``Maintainer``/``maintainer`` labels, ``empty_layer`` history),
@@ -323,3 +326,25 @@ def test_a_conda_lock_import_keeps_its_cuda_floor(tmp_path: Path, floor: str, dr
     text = (tmp_path / "mlenv.toml").read_text()
     assert 'version = "12.6"' in text
     assert f'driver-floor = "{driver}"' in text, text
+
+
+def test_the_lock_named_by_the_file_a_symlinked_lock_points_at_is_the_lock(
+    built: tuple[Path, dict[str, str]], tmp_path: Path
+) -> None:
+    """Was (attack 101's name check): `mlenv.lock -> locks/v3.lock`, `verify locks/v3.lock`
+    refused as "an mlenv lock, not a build output", though it is this project's lock. An
+    output beside a build.json linked to the lock is still judged as an output (attack 101)."""
+    project, env = built
+    copy = tmp_path / "p"
+    shutil.copytree(project, copy, symlinks=True)
+    (copy / "locks").mkdir()
+    (copy / "mlenv.lock").rename(copy / "locks" / "v3.lock")
+    (copy / "mlenv.lock").symlink_to("locks/v3.lock")
+    _verified(copy, env, "locks/v3.lock")
+    (copy / "dist" / "image.tar").unlink()
+    (copy / "dist" / "image.tar").symlink_to(copy / "locks" / "v3.lock")
+    result = run_mlenv(["verify", "dist/image.tar"], copy, env)
+    assert result.returncode != 0, result.stdout
+    (copy / "dist" / "build.json").unlink()  # nor when nothing beside it says it is an output
+    result = run_mlenv(["verify", "dist/image.tar"], copy, env)
+    assert result.returncode != 0, result.stdout
