@@ -67,6 +67,7 @@ class Imported:
     python: str | None = None  # the CPython minor the file names, if it does
     python_range: tuple[str, str] | None = None  # (where, a range it names: ">=3.12")
     platforms: tuple[str, ...] = ()  # the platforms the file was locked for, if it says
+    cuda_floors: tuple[tuple[str, str], ...] = ()  # (conda pin, its locked `__cuda` depends)
     notes: tuple[str, ...] = ()
 
 

@@ -212,6 +212,7 @@ def read_conda_lock(path: Path, groups: Sequence[str] = ()) -> Imported:
         collector,
     )
     conda, pypi, python, skipped = [], [], None, set()
+    floors: list[tuple[str, str]] = []
     for position, entry in enumerate(packages):
         if not isinstance(entry, dict) or entry.get("platform") != chosen:
             continue
@@ -228,6 +229,9 @@ def read_conda_lock(path: Path, groups: Sequence[str] = ()) -> Imported:
             pypi.append(f"{name}=={version}")
         else:
             conda.append(pin(name, str(version), _build_of(entry, name, str(version))))
+            depends = entry.get("dependencies")
+            if isinstance(depends, dict) and isinstance(depends.get("__cuda"), str):
+                floors.append((conda[-1], f"__cuda {depends['__cuda']}".strip()))
             if name == "python":
                 python = _python_minor(str(version))
     collector.check(str(path))
@@ -245,5 +249,6 @@ def read_conda_lock(path: Path, groups: Sequence[str] = ()) -> Imported:
         channels=channels,
         python=python,
         platforms=(chosen,) if chosen else (),
+        cuda_floors=tuple(floors),
         notes=(*notes, *dict.fromkeys(collector.notes)),
     )

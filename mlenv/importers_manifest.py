@@ -16,9 +16,10 @@ from typing import Any
 import tomlkit
 from packaging.requirements import Requirement
 
+from mlenv.cuda.driver_cuda import floor_driver
 from mlenv.cuda.matrix import min_driver
-from mlenv.cuda.tags import extract, extract_conda
-from mlenv.cuda.versions import CudaError, CudaVersion
+from mlenv.cuda.tags import CudaNeed, extract, extract_conda
+from mlenv.cuda.versions import CudaError, CudaVersion, DriverVersion
 from mlenv.importers import Imported
 from mlenv.importers_conda import conda_parts
 from mlenv.manifest import loads
@@ -32,11 +33,13 @@ class CudaGuess:
     version: str
     driver_floor: str
     because: str
+    floor_because: str = ""  # a package's __cuda floor that raised the driver floor, if any
 
 
 def guess_cuda(imported: Imported) -> CudaGuess | None:
     """The newest CUDA toolkit an exact pin needs, with that toolkit's minimum driver."""
     found: list[tuple[CudaVersion, str]] = []
+    floors: list[tuple[CudaNeed, str]] = []  # __cuda floors a conda-lock file recorded
     for text in imported.pypi:
         requirement = Requirement(text)
         for spec in requirement.specifier:
@@ -48,11 +51,15 @@ def guess_cuda(imported: Imported) -> CudaGuess | None:
         name, version, build = conda_parts(text)
         version = re.sub(r"\.\*$", "", version)  # pytorch-cuda=12.1 is 12.1.*
         if re.match(r"^\d+(\.\d+)+$", version) or build:
+            depends = tuple(spec for pinned, spec in imported.cuda_floors if pinned == text)
             try:
-                need = extract_conda(name, version, build, (), ())
+                need = extract_conda(name, version, build, depends, ())
             except CudaError:
                 continue
-            if need is not None and not need.major_only:
+            floor = need and (need if need.driver_only else need.driver_cuda)
+            if floor is not None:  # the driver must report that CUDA (cuda.md §4)
+                floors.append((floor, text))
+            if need is not None and not need.major_only and not need.driver_only:
                 found.append((need.cuda, text))
     for url in (imported.index_url or "", *imported.extra_index_urls,
                 *(url for _, url in imported.sources)):  # fmt: skip
@@ -62,9 +69,15 @@ def guess_cuda(imported: Imported) -> CudaGuess | None:
         return None
     cuda, because = max(found)
     try:
-        return CudaGuess(str(cuda), str(min_driver(cuda)), because)
+        guess = CudaGuess(str(cuda), str(min_driver(cuda)), because)
     except CudaError:
         return None
+    for floor, text in floors:
+        raised = floor_driver(floor)
+        if raised is not None and raised[0] > DriverVersion.parse(guess.driver_floor):
+            said = f"{text} asks for a driver that supports CUDA {floor.cuda} ({raised[1]})"
+            guess = CudaGuess(guess.version, str(raised[0]), because, said)
+    return guess
 
 
 def manifest_text(

@@ -364,6 +364,7 @@ def _solve_conda(
         glibc=target.glibc,
         reporter=reporter,
         locked=locked,
+        driver_floor=manifest.cuda.driver_floor if manifest.cuda else "",
     )
     for record in records:
         if record.name == "python" and not record.version.startswith(f"{target.python}."):

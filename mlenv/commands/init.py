@@ -81,9 +81,10 @@ def _imported_manifest(session: Session, name: str, request: InitRequest) -> str
         raise UsageError("--driver-floor needs --cuda", hint="pass --cuda X.Y as well")
     elif (guess := guess_cuda(imported)) is not None:
         target = (guess.version, guess.driver_floor)
+        why = guess.floor_because or f"the minimum for CUDA {guess.version}"
         session.reporter.info(
             f"guessed CUDA {guess.version} from {guess.because}; driver floor "
-            f"{guess.driver_floor} (the minimum for CUDA {guess.version}); "
+            f"{guess.driver_floor} ({why}); "
             "pass --cuda/--driver-floor to choose"
         )
     source = str(session.manifest_path)

@@ -108,8 +108,10 @@ def _is_lock(output: Path, lock_path: Path) -> bool:
     anything else that is not a build output (another project's lock, a manifest, a bundle,
     dist/ itself, a directory that is no layout) is refused saying what it is
     (``subjects.expect``)."""
-    try:  # by its name too: an output hard- or symlinked to the lock is still an output
-        if output.name == lock_path.name and output.samefile(lock_path):
+    try:  # by a lock's name too: an output hard- or symlinked to the lock is still an output;
+        # a lock's own file under another name (mlenv.lock -> locks/v3.lock) is the lock
+        named = output.name == lock_path.name or output.suffix == ".lock"
+        if named and output.samefile(lock_path):
             return True
     except OSError:
         pass

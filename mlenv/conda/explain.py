@@ -65,7 +65,13 @@ def _faults(tree: str) -> list[_Fault]:
 
 
 def solve_error(
-    failure: ChildFailure, channels: Sequence[str], platform: str, *, cuda: str | None, glibc: str
+    failure: ChildFailure,
+    channels: Sequence[str],
+    platform: str,
+    *,
+    cuda: str | None,
+    glibc: str,
+    driver_floor: str = "",
 ) -> CondaError:
     if failure.kind == "spec":
         return CondaError(
@@ -82,9 +88,7 @@ def solve_error(
     tree = failure.message.removeprefix(_SOLVE_PREFIX).strip()
     searched = f"{', '.join(channels)} ({platform}, noarch)"
     offers = {
-        "__cuda": f"the manifest targets CUDA {cuda}"
-        if cuda is not None
-        else "the manifest names no CUDA target",
+        "__cuda": _cuda_offer(cuda, driver_floor),
         "__glibc": f"the manifest targets glibc {glibc}",
         "__linux": f"mlenv assumes Linux kernel {LINUX_KERNEL}",
         "__archspec": f"mlenv assumes the baseline {by_name(platform).archspec} CPU",
@@ -102,7 +106,7 @@ def solve_error(
         elif fault.name.startswith("__"):
             offer = offers.get(fault.name, f"{fault.name} does not exist on {platform}")
             reasons.append(f"{who} {fault.kind} {fault.spec}, {offer}")
-            hints.append(_virtual_hint(fault, cuda, platform))
+            hints.append(_virtual_hint(fault, cuda, platform, driver_floor))
         elif fault.conflict:
             reasons.append(f"{who} {fault.kind} {fault.spec}, which conflicts with another need")
         else:
@@ -117,12 +121,36 @@ def solve_error(
     )
 
 
-def _virtual_hint(fault: _Fault, cuda: str | None, platform: str) -> str:
+def _cuda_offer(cuda: str | None, driver_floor: str) -> str:
+    """What the solver was offered as ``__cuda`` (``driver_cuda.offered_cuda``: the driver's
+    CUDA), said as the manifest sets it."""
+    if cuda is None:
+        return "the manifest names no CUDA target"
+    offered = _offered(cuda, driver_floor)
+    if offered == cuda:
+        return f"the manifest targets CUDA {cuda}"
+    return f"the driver floor {driver_floor} supports CUDA {offered}"
+
+
+def _offered(cuda: str, driver_floor: str) -> str:
+    from mlenv.cuda.driver_cuda import offered_cuda
+
+    return offered_cuda(cuda, driver_floor)
+
+
+def _virtual_hint(fault: _Fault, cuda: str | None, platform: str, driver_floor: str) -> str:
     package = fault.chain[-1].split(" ")[0]
     if fault.name == "__cuda" and cuda is None:
         return f"add a [cuda] table for the GPU target, or require a CPU build of {package}"
+    change = "raise" if fault.kind == "needs" else "change"
+    # the floor's CUDA above the target: the driver floor, not the build, is what to change
+    if fault.name == "__cuda" and cuda is not None and _offered(cuda, driver_floor) != cuda:
+        return (
+            f"{change} [cuda] driver-floor to a driver that supports {fault.spec} (release notes "
+            f"Table 3), and [cuda] version too if {package} is built for that CUDA, or "
+            f"require another build of {package}"
+        )
     if fault.name == "__cuda":
-        change = "raise" if fault.kind == "needs" else "change"
         return (
             f"{change} [cuda] version to satisfy {fault.spec} (and the driver floor with it), "
             f"or require a build of {package} made for CUDA {cuda}"

@@ -24,13 +24,14 @@ def solve(
     glibc: str,
     reporter: Reporter,
     locked: Sequence[CondaRecord] = (),
+    driver_floor: str = "",
 ) -> tuple[CondaRecord, ...]:
     """Solve the specs for the target platform (plus noarch), sorted by name.
 
     ``locked`` records that the channels still publish are preferred, so a re-lock changes
     only what it must.
     """
-    virtual = virtual_packages(platform, cuda=cuda, glibc=glibc)
+    virtual = virtual_packages(platform, cuda=cuda, glibc=glibc, driver_floor=driver_floor)
     request = {
         "channels": list(channels),
         "specs": list(specs),
@@ -43,7 +44,9 @@ def solve(
         try:
             entries = run_child("solve", request)
         except ChildFailure as failure:
-            raise solve_error(failure, channels, platform, cuda=cuda, glibc=glibc) from None
+            raise solve_error(
+                failure, channels, platform, cuda=cuda, glibc=glibc, driver_floor=driver_floor
+            ) from None
         task.advance(len(entries))
     records = (
         from_repodata(entry, channel=entry["channel"], filename=entry["fn"], url=entry["url"])

@@ -28,8 +28,11 @@ class VirtualPackage:
         return f"{self.name}={self.version}={self.build}"
 
 
-def virtual_packages(platform: str, *, cuda: str | None, glibc: str) -> tuple[VirtualPackage, ...]:
-    """What the target offers the solver, from the manifest alone, sorted by name."""
+def virtual_packages(
+    platform: str, *, cuda: str | None, glibc: str, driver_floor: str = ""
+) -> tuple[VirtualPackage, ...]:
+    """What the target offers the solver, from the manifest alone, sorted by name: ``__cuda``
+    is the driver's CUDA, the one the fleet's ``driver_floor`` supports (``offered_cuda``)."""
     try:
         arch = by_name(platform).archspec  # a baseline CPU family: no x86_64_v3 builds
     except KeyError:
@@ -45,7 +48,9 @@ def virtual_packages(platform: str, *, cuda: str | None, glibc: str) -> tuple[Vi
         VirtualPackage("__unix", "0"),
     ]
     if cuda is not None:
-        found.append(VirtualPackage("__cuda", cuda))
+        from mlenv.cuda.driver_cuda import offered_cuda
+
+        found.append(VirtualPackage("__cuda", offered_cuda(cuda, driver_floor)))
     return tuple(sorted(found, key=lambda package: package.name))
 
 

@@ -13,11 +13,29 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from mlenv.cuda.matrix import known_cuda_versions, table3_driver
+from mlenv.cuda.versions import CudaVersion, DriverVersion
 
 if TYPE_CHECKING:
     from mlenv.cuda.rules import CudaTarget
     from mlenv.cuda.tags import CudaNeed
-    from mlenv.cuda.versions import DriverVersion
+
+
+def offered_cuda(target: str, floor: str) -> str:
+    """conda's ``__cuda`` for a fleet whose oldest driver is ``floor`` (a lock solves for the
+    fleet, not this host): the newest CUDA X.Y whose Table 3 driver the floor meets, since a
+    driver that runs X.Y's full feature set reports at least X.Y (cuda.md §1, §4), and never
+    less than the ``target`` CUDA. A 580.65.06 floor offers 13.0, so a 12.6 build asking the
+    driver for ``__cuda >=13`` is solved, as ``verify`` passes it (attack 104). No floor: the
+    target."""
+    offered = CudaVersion.parse(target)
+    if not floor:
+        return target
+    driver = DriverVersion.parse(floor)
+    for cuda in known_cuda_versions():
+        found = table3_driver(cuda)
+        if found is not None and found[0] <= driver and cuda > offered:
+            offered = cuda
+    return str(offered)
 
 
 def newer_major_floor(need: CudaNeed, target_major: int) -> CudaNeed | None:
