@@ -67,7 +67,7 @@ def _world(seed: int) -> tuple[World, tuple[str, ...], tuple[str, ...]]:
         later = names[i + 1 :]
         world[name] = {
             version: (
-                tuple(d + _spec(rng, versions[d]) for d in rng.sample(later, rng.randint(0, 2))),
+                tuple(d + _spec(rng, versions[d]) for d in rng.sample(later, min(2, len(later)))),
                 rng.random() < 0.1,
             )
             for version in versions[name]
