@@ -36,7 +36,7 @@ from packaging.utils import canonicalize_name
 
 from mlenv.importers import _PYPI, Imported, _Collector
 from mlenv.inputs import index_order, manifest_indexes
-from mlenv.manifest import PYTHON_MINORS
+from mlenv.manifest import PYTHON_MINORS, constraint_problem
 from mlenv.platforms import PLATFORMS
 from mlenv.target import Target
 
@@ -71,6 +71,10 @@ def uv_indexes(
     if not isinstance(bounds, list) or not all(isinstance(b, str) for b in bounds):
         collector.fail(f"{where} constraint-dependencies", "is not an array of strings")
     else:  # uv's constraints are mlenv's: bounds that apply only to what is required
+        for position, bound in enumerate(bounds):  # named here, not in the unwritten manifest
+            if (problem := constraint_problem(bound)) is not None:
+                collector.fail(f"{where} constraint-dependencies[{position}]", f"{bound!r}: "
+                               f"{problem}")  # fmt: skip
         result = replace(result, constraints=(*result.constraints, *bounds))
     listed = uv.get("index") or []
     if not isinstance(listed, list):  # `index = true` or one table: uv refuses the file too

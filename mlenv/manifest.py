@@ -501,7 +501,7 @@ def _requirement(value: str) -> str | None:
     return None
 
 
-def _constraint(value: str) -> str | None:
+def constraint_problem(value: str) -> str | None:
     """A requirement that bounds versions only: an extra would ask for dependencies, which a
     constraint never adds (pip and uv ignore one there)."""
     if (problem := _requirement(value)) is not None:
@@ -685,7 +685,7 @@ def _pypi(check: _Checker, table: Mapping[str, Any]) -> PyPI:
         prerelease=cast(Prerelease, prerelease),
         sources=sources,
         constraints=check.string_list(
-            table, "pypi.constraints", (), _constraint, _requirement_hint
+            table, "pypi.constraints", (), constraint_problem, _requirement_hint
         ),
     )
 

@@ -276,3 +276,19 @@ def test_a_constraints_cycle_names_the_option_that_closes_it(tmp_path: Path) -> 
     stderr = _init(tmp_path, "numpy\n-c c.txt\n", {"c.txt": "numpy<2\n-c c.txt\n"})
     assert "c.txt:2" in stderr and "includes itself through -c" in stderr
     assert "-r" not in stderr
+
+
+def test_uv_constraint_dependencies_are_refused_at_their_entry(tmp_path: Path) -> None:
+    """``[tool.uv] constraint-dependencies = ["numpy[gpu]<2", "ok<1", "bad!!"]`` was imported
+    unchecked and refused as ``[pypi].constraints[0]`` of the manifest init did not write,
+    stopping at the first; each entry is named in pyproject.toml, as [project] entries are."""
+    (tmp_path / "pyproject.toml").write_text(
+        '[project]\nname = "x"\nversion = "1"\ndependencies = ["numpy"]\n'
+        '[tool.uv]\nconstraint-dependencies = ["numpy[gpu]<2", "ok<1", "bad!!"]\n'
+    )
+    result = run_mlenv(["init", "--from", "pyproject.toml"], tmp_path)
+    assert result.returncode == 1 and not (tmp_path / "mlenv.toml").exists()
+    assert "[tool.uv] constraint-dependencies[0]: 'numpy[gpu]<2'" in result.stderr
+    assert "[tool.uv] constraint-dependencies[2]: 'bad!!'" in result.stderr
+    assert "constraint-dependencies[1]" not in result.stderr
+    assert "not written" not in result.stderr
