@@ -292,3 +292,24 @@ def test_uv_constraint_dependencies_are_refused_at_their_entry(tmp_path: Path) -
     assert "[tool.uv] constraint-dependencies[2]: 'bad!!'" in result.stderr
     assert "constraint-dependencies[1]" not in result.stderr
     assert "not written" not in result.stderr
+
+
+def test_a_requirements_file_included_by_a_constraints_file_constrains(tmp_path: Path) -> None:
+    """``-c c.txt`` whose c.txt says ``-r more.txt``: pip installs more.txt's ``s<2`` as a
+    requirement, uv reads it as a constraint. mlenv follows uv (README: where pip and uv
+    differ), so s is bounded and never added; uv is run to hold that reading."""
+    url = write_simple_index(tmp_path / "index", [build_wheel("a", "1.0"), build_wheel("s", "1.0")])
+    (tmp_path / "r.in").write_text("a\n")
+    (tmp_path / "c.txt").write_text("-r more.txt\n")
+    (tmp_path / "more.txt").write_text("s<2\n")
+    done = subprocess.run(
+        [tool("uv"), "pip", "compile", "r.in", "-c", "c.txt", "--no-cache", "--quiet",
+         "--no-header", "--python-version", "3.12", "--default-index", url],
+        cwd=tmp_path, env=clean_env(), capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert pins_of(done.stdout) == {"a": "1.0"}
+    (tmp_path / "requirements.txt").write_text("a\n-c c.txt\n")
+    result = run_mlenv(["init", "--from", "requirements.txt"], tmp_path)
+    assert result.returncode == 0, result.stderr
+    pypi = loads((tmp_path / "mlenv.toml").read_text()).pypi
+    assert (pypi.dependencies, pypi.constraints) == (("a",), ("s<2",))
