@@ -77,7 +77,8 @@ def _world(seed: int) -> tuple[World, tuple[str, ...], tuple[str, ...]]:
         for n in rng.sample(names, rng.randint(1, 2))
     )
     constraints = []
-    for name in rng.sample(names, rng.randint(1, len(names))):
+    bounded = rng.sample(names, rng.randint(1, len(names)))
+    for name in bounded + rng.sample(bounded, rng.randint(0, 1)):  # two on one: intersected
         marker = ""
         if rng.random() < 0.3:
             marker = "; " + rng.choice((*TRUE_ON_TARGET, *FALSE_ON_TARGET))
