@@ -645,8 +645,8 @@ def _intersection(specifiers: Iterable[SpecifierSet]) -> SpecifierSet:
 class OptIns:
     """What only the manifest's own requirements can opt into, as uv decides it: a dependency
     deep in the tree cannot pull a yanked file (PEP 592) into the environment. A yanked file is
-    taken only when a manifest requirement pins exactly its version (``==1.0``, not ``==1.*``,
-    nor a local ``1.0+cu124`` through ``==1.0``).
+    taken only when a manifest requirement or constraint pins exactly its version (``==1.0``,
+    not ``==1.*``, nor a local ``1.0+cu124`` through ``==1.0``).
 
     Pre-releases need no opt-in: ``find_matches`` offers every final release in range before any
     pre-release (uv since 0.12), so one is locked only where no final release can be; the
