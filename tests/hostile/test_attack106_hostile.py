@@ -314,3 +314,24 @@ def test_a_requirements_file_included_by_a_constraints_file_constrains(tmp_path:
     assert result.returncode == 0, result.stderr
     pypi = loads((tmp_path / "mlenv.toml").read_text()).pypi
     assert (pypi.dependencies, pypi.constraints) == (("a",), ("s<2",))
+
+
+def test_an_environment_yml_pip_constraints_file_is_imported(tmp_path: Path) -> None:
+    """environment.yml's ``pip:`` list is read as a requirements file, so ``-c sub/c.txt`` was
+    read, and ``--pre`` too, but the environment importer rebuilt its result field by field
+    and dropped both: ``init --from`` wrote a manifest without ``numpy<2`` and locked numpy 2,
+    saying nothing."""
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "c.txt").write_text("numpy<2\n")
+    (tmp_path / "environment.yml").write_text(
+        "name: x\nchannels: [conda-forge]\ndependencies:\n  - python=3.12\n  - pip\n"
+        "  - pip:\n    - numpy\n    - -c sub/c.txt\n    - --pre\n"
+    )
+    result = run_mlenv(["init", "--from", "environment.yml"], tmp_path)
+    assert result.returncode == 0, result.stderr
+    pypi = loads((tmp_path / "mlenv.toml").read_text()).pypi
+    assert (pypi.dependencies, pypi.constraints, pypi.prerelease) == (
+        ("numpy",),
+        ("numpy<2",),
+        "allow",
+    )
