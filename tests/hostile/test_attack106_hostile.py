@@ -335,3 +335,34 @@ def test_an_environment_yml_pip_constraints_file_is_imported(tmp_path: Path) -> 
         ("numpy<2",),
         "allow",
     )
+
+
+def test_a_locked_pin_outside_a_new_constraint_moves_inside_it(tmp_path: Path) -> None:
+    """The lock's pins are preferences: c 2.0, locked before ``c<2`` was added, must not
+    survive the re-lock (plain ``lock``, no ``--upgrade``), and the lock records the bound."""
+    url = write_simple_index(
+        tmp_path / "index",
+        [build_wheel("b", "1.0", requires_dist=["c"]), build_wheel("c", "1.0"),
+         build_wheel("c", "2.0")],
+    )  # fmt: skip
+    manifest = tmp_path / "mlenv.toml"
+    text = f'[environment]\nname = "p"\npython = "3.12"\n[pypi]\nindex-url = "{url}"\n'
+    manifest.write_text(text + 'dependencies = ["b"]\n')
+    env = {"MLENV_CACHE_DIR": str(tmp_path / "cache")}
+    assert run_mlenv(["lock"], tmp_path, env).returncode == 0
+    assert 'name = "c"\nversion = "2.0"' in (tmp_path / "mlenv.lock").read_text()
+    manifest.write_text(text + 'dependencies = ["b"]\nconstraints = ["C < 2"]\n')
+    assert run_mlenv(["lock", "--check"], tmp_path, env).returncode == 1
+    result = run_mlenv(["lock"], tmp_path, env)
+    assert result.returncode == 0, result.stderr
+    lock = (tmp_path / "mlenv.lock").read_text()
+    assert 'name = "c"\nversion = "1.0"' in lock and 'constraints = ["C < 2"]' in lock
+    assert run_mlenv(["lock", "--check"], tmp_path, env).returncode == 0
+    # the bound removed from the lock by hand: verify and lock --check name it, not pass it
+    (tmp_path / "mlenv.lock").write_text(lock.replace('constraints = ["C < 2"]\n', ""))
+    check = run_mlenv(["lock", "--check"], tmp_path, env)
+    assert check.returncode == 1 and "target.constraints" in check.stderr
+    verify = run_mlenv(["verify"], tmp_path, env)
+    assert (
+        verify.returncode == 1 and "[target].constraints is none" in verify.stdout + verify.stderr
+    )
