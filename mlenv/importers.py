@@ -170,7 +170,7 @@ def _requirements(
         return result
     except OSError as exc:
         missing = origin and isinstance(exc, FileNotFoundError)
-        hint = "pip reads -r paths from the including file's directory" if missing else None
+        hint = "pip reads -r and -c paths from the including file's directory" if missing else None
         collector.fail(where, f"cannot read it: {exc}", hint)
         return result
     except InputError as exc:
