@@ -22,7 +22,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 
 from mlenv.cache.files import open_plain
 from mlenv.errors import Problem, ProblemsError
-from mlenv.importers_pins import conflicting_pins
+from mlenv.importers_pins import conflicting_pins, constraint_extras
 from mlenv.importers_text import decode_text, logical_lines
 from mlenv.limits import MAX_IMPORTED_REQUIREMENTS, MAX_INCLUDED_FILES, enforce, parse_toml
 from mlenv.pep508 import requirement as parsed_requirement
@@ -157,7 +157,8 @@ def _requirements(
     resolved = path.resolve()
     where = f"{origin} {path}" if origin else str(path)
     if resolved in chain or len(chain) > _MAX_INCLUDES:
-        collector.fail(where, "includes itself through -r", "remove the circular -r line")
+        by = origin.rpartition(" ")[2] or "-r"  # the -r or -c that closes the cycle
+        collector.fail(where, f"includes itself through {by}", f"remove the circular {by} line")
         return result
     collector.files_read += 1
     enforce(collector.files_read, MAX_INCLUDED_FILES, "files read through -r", where=str(path))
@@ -171,7 +172,7 @@ def _requirements(
         return result
     except OSError as exc:
         missing = origin and isinstance(exc, FileNotFoundError)
-        hint = "pip reads -r paths from the including file's directory" if missing else None
+        hint = "pip reads -r and -c paths from the including file's directory" if missing else None
         collector.fail(where, f"cannot read it: {exc}", hint)
         return result
     except InputError as exc:
@@ -237,8 +238,8 @@ def _option(
     chain: tuple[Path, ...],
     result: Imported,
 ) -> Imported:
-    if option in ("-r", "--requirement") and "://" in value:
-        collector.fail(where, f"-r {value}: mlenv reads included files from disk only",
+    if option in ("-r", "--requirement", "-c", "--constraint") and "://" in value:
+        collector.fail(where, f"{option} {value}: mlenv reads included files from disk only",
                        "download it beside this file and include it by its path")  # fmt: skip
         return result
     if option in ("-r", "--requirement"):
@@ -260,8 +261,10 @@ def _option(
     if option == "--pre":  # pip's pre-releases compete with final releases: mlenv's "allow"
         return replace(result, prerelease="allow")
     if option in ("-c", "--constraint"):  # its requirements bound versions, never add one
+        before = len(collector.read)
         sub = _requirements(path.parent / value, collector, chain, replace(result, pypi=()),
                             f"{where}: -c")  # fmt: skip
+        collector.problems += constraint_extras(collector.read[before:])
         return replace(sub, pypi=result.pypi, constraints=(*sub.constraints, *sub.pypi))
     if option == "--extra-index-url":
         collector.extras_at.append(where)

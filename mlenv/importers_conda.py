@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -160,13 +161,10 @@ def read_environment_yml(path: Path) -> Imported:
     if data.get("variables"):
         collector.notes.append(f"{path}: variables are not imported; set them in your image")
     collector.check(str(path))
-    return Imported(
-        pypi=result.pypi,
+    # what the pip: lines set (indexes, -c constraints, --pre) stays as they set it
+    return replace(
+        result,
         conda=tuple(conda),
-        channels=result.channels,
-        index_url=result.index_url,
-        extra_index_urls=result.extra_index_urls,
-        find_links=result.find_links,
         python=python,
         python_range=python_range,
         notes=tuple(dict.fromkeys(collector.notes)),

@@ -63,3 +63,18 @@ def conflicting_pins(seen: Sequence[tuple[str, Requirement]]) -> list[Problem]:
                 break
         earlier.setdefault(key, []).append((where, requirement))
     return problems
+
+
+def constraint_extras(read: Sequence[tuple[str, Requirement]]) -> list[Problem]:
+    """A ``-c`` file's lines with extras, which pip refuses ("Constraints cannot have extras"):
+    an extra asks for dependencies, and a constraint never adds one."""
+    return [
+        Problem(
+            where,
+            f"{requirement} is a constraint with extras, which add dependencies a "
+            "constraint never adds",
+            "drop the [extras] here and require them in a requirements file",
+        )
+        for where, requirement in read
+        if requirement.extras
+    ]

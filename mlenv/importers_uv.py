@@ -25,7 +25,7 @@ sources are disjoint.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -36,7 +36,7 @@ from packaging.utils import canonicalize_name
 
 from mlenv.importers import _PYPI, Imported, _Collector
 from mlenv.inputs import index_order, manifest_indexes
-from mlenv.manifest import PYTHON_MINORS
+from mlenv.manifest import PYTHON_MINORS, constraint_problem, requirement_problem
 from mlenv.platforms import PLATFORMS
 from mlenv.target import Target
 
@@ -62,10 +62,12 @@ def uv_indexes(
     if not isinstance(uv, dict):
         return result
     where = f"{path}: [tool.uv]"
+    bounds = _texts(uv, "constraint-dependencies", where, collector, constraint_problem)
+    replacing = _texts(uv, "override-dependencies", where, collector, requirement_problem)
     result = replace(  # uv's constraints and overrides are mlenv's
         result,
-        constraints=(*result.constraints, *_texts(uv, "constraint-dependencies", where, collector)),
-        overrides=(*result.overrides, *_texts(uv, "override-dependencies", where, collector)),
+        constraints=(*result.constraints, *bounds),
+        overrides=(*result.overrides, *replacing),
     )
     listed = uv.get("index") or []
     if not isinstance(listed, list):  # `index = true` or one table: uv refuses the file too
@@ -107,11 +109,22 @@ def uv_indexes(
     return _sources(uv, named, result, path, collector, asked)
 
 
-def _texts(uv: dict[str, Any], key: str, where: str, collector: _Collector) -> tuple[str, ...]:
+def _texts(
+    uv: dict[str, Any],
+    key: str,
+    where: str,
+    collector: _Collector,
+    problem: Callable[[str], str | None],
+) -> tuple[str, ...]:
+    """uv's array of requirements ``key``, each judged here (named in the file read, not in
+    the manifest not yet written)."""
     listed = uv.get(key) or []
     if not isinstance(listed, list) or not all(isinstance(item, str) for item in listed):
         collector.fail(f"{where} {key}", "is not an array of strings")
         return ()
+    for position, text in enumerate(listed):
+        if (said := problem(text)) is not None:
+            collector.fail(f"{where} {key}[{position}]", f"{text!r}: {said}")
     return tuple(listed)
 
 

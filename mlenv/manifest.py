@@ -93,13 +93,13 @@ class PyPI:
     dependencies: tuple[str, ...] = ()
     index_strategy: IndexStrategy = "first-index"
     prerelease: Prerelease = "fallback"
-    sources: Sources = ()
+    sources: Sources = ()  # (PEP 503 name, its only index), sorted: mlenv.pypi_sources
     # bounds on a project's versions that apply only when something requires it (pip -c, uv's
     # constraint-dependencies): never a dependency of their own
     constraints: tuple[str, ...] = ()
     # what replaces every requirement on a project they name, wherever it comes from (uv's
     # override-dependencies): for metadata that is wrong
-    overrides: tuple[str, ...] = ()  # (PEP 503 name, its only index), sorted: mlenv.pypi_sources
+    overrides: tuple[str, ...] = ()
 
     def requirements(self) -> tuple[Requirement, ...]:
         return tuple(Requirement(text) for text in self.dependencies)
@@ -497,7 +497,7 @@ def _repository(value: str) -> str | None:
     )
 
 
-def _requirement(value: str) -> str | None:
+def requirement_problem(value: str) -> str | None:
     try:
         requirement = parsed_requirement(value)
     except InvalidRequirement as exc:
@@ -508,10 +508,10 @@ def _requirement(value: str) -> str | None:
     return None
 
 
-def _constraint(value: str) -> str | None:
+def constraint_problem(value: str) -> str | None:
     """A requirement that bounds versions only: an extra would ask for dependencies, which a
     constraint never adds (pip and uv ignore one there)."""
-    if (problem := _requirement(value)) is not None:
+    if (problem := requirement_problem(value)) is not None:
         return problem
     if parsed_requirement(value).extras:
         return "a constraint bounds versions only: drop the [extras] (list it in dependencies)"
@@ -686,20 +686,23 @@ def _pypi(check: _Checker, table: Mapping[str, Any]) -> PyPI:
         extra_index_urls=extra,
         find_links=links,
         dependencies=check.string_list(
-            table, "pypi.dependencies", (), _requirement, _requirement_hint
+            table, "pypi.dependencies", (), requirement_problem, _requirement_hint
         ),
         index_strategy=cast(IndexStrategy, strategy),
         prerelease=cast(Prerelease, prerelease),
         sources=sources,
         constraints=check.string_list(
-            table, "pypi.constraints", (), _constraint, _requirement_hint
+            table, "pypi.constraints", (), constraint_problem, _requirement_hint
         ),
-        overrides=check.string_list(table, "pypi.overrides", (), _requirement, _requirement_hint),
+        overrides=check.string_list(
+            table, "pypi.overrides", (), requirement_problem, _requirement_hint
+        ),
     )
 
 
 def _direct_names(lines: Sequence[object]) -> list[str]:
-    """The names of the requirements that carry a URL (refused themselves: ``_requirement``)."""
+    """The names of the requirements that carry a URL (refused themselves:
+    ``requirement_problem``)."""
     names = []
     for line in lines:
         try:

@@ -268,9 +268,11 @@ class _Rejections:
             by_version[refusal.file.version].append(refusal)
         return {v: best_refusal(found, target).reason for v, found in by_version.items()}
 
-    def add_provided(self, version: Version) -> None:
+    def add_provided(self, version: Version, refused: str = "") -> None:
+        """``refused``: why the resolution cannot take conda's version (a constraint)."""
         self.versions.add(version)
-        self.reasons[f"the conda environment provides {version}"] += 1
+        because = f", {refused}" if refused else ""
+        self.reasons[f"the conda environment provides {version}{because}"] += 1
 
 
 class _Provider(AbstractProvider[Req, Candidate, str]):
@@ -299,7 +301,9 @@ class _Provider(AbstractProvider[Req, Candidate, str]):
         self.task = task
         self.python = Version(target.python_full_version)
         self.roots = tuple(roots)
-        self.opt_ins = OptIns.of(roots)
+        # a constraint's exact pin opts into a yanked release as a requirement's does (uv)
+        bounds = [to_req(c) for c in constraints if applies(c, target.markers)]
+        self.opt_ins = OptIns.of((*roots, *bounds))
         self.rejections: dict[NormalizedName, _Rejections] = defaultdict(_Rejections)
         self.required_by: dict[NormalizedName, list[Candidate]] = defaultdict(list)
         self.dependencies: dict[Candidate, tuple[Req, ...]] = {}
@@ -353,8 +357,14 @@ class _Provider(AbstractProvider[Req, Candidate, str]):
 
     def _load_candidates(self, name: NormalizedName) -> list[Candidate]:
         if name in self.provided:  # conda installs it: PyPI must accept that version
-            self.rejections[name].add_provided(self.provided[name])
-            return [Candidate(name, self.provided[name], None)]
+            version = self.provided[name]
+            bound = self.constraints.get(name)
+            if bound is not None and not bound[0].contains(version, prereleases=True):
+                # the environment would hold a version the constraint refuses: none to take
+                self.rejections[name].add_provided(version, self._outside(bound[1]))
+                return []
+            self.rejections[name].add_provided(version)
+            return [Candidate(name, version, None)]
         files = self.index.files(name)
         rejected = self.rejections[name]
         best: dict[Version, tuple[tuple[bool, int, tuple[int, ...], str], IndexFile]] = {}
@@ -389,7 +399,7 @@ class _Provider(AbstractProvider[Req, Candidate, str]):
     def _reject(self, file: IndexFile) -> str | None:
         bound = self.constraints.get(file.name)
         if bound is not None and not bound[0].contains(file.version, prereleases=True):
-            return f"outside the constraint {bound[1]} {CONSTRAINED}"
+            return self._outside(bound[1])
         if self.prerelease == "disallow" and file.version.is_prerelease:
             return DISALLOWED
         if not file.is_wheel:
@@ -399,6 +409,10 @@ class _Provider(AbstractProvider[Req, Candidate, str]):
         if file.requires_python:
             return self._python_refusal(file.requires_python)
         return None
+
+    @staticmethod
+    def _outside(constraints: str) -> str:
+        return f"outside the constraint {constraints} {CONSTRAINED}"
 
     def _python_refusal(self, requires_python: str) -> str | None:
         """Why a Requires-Python (a page's, or a wheel's METADATA) refuses the target."""
@@ -674,8 +688,8 @@ def _intersection(specifiers: Iterable[SpecifierSet]) -> SpecifierSet:
 class OptIns:
     """What only the manifest's own requirements can opt into, as uv decides it: a dependency
     deep in the tree cannot pull a yanked file (PEP 592) into the environment. A yanked file is
-    taken only when a manifest requirement pins exactly its version (``==1.0``, not ``==1.*``,
-    nor a local ``1.0+cu124`` through ``==1.0``).
+    taken only when a manifest requirement or constraint pins exactly its version (``==1.0``,
+    not ``==1.*``, nor a local ``1.0+cu124`` through ``==1.0``).
 
     Pre-releases need no opt-in: ``find_matches`` offers every final release in range before any
     pre-release (uv since 0.12), so one is locked only where no final release can be; the

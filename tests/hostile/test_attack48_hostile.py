@@ -441,8 +441,8 @@ HELD = [
     ("-e git+https://github.com/o/r.git#egg=r\n", 1, "requirements.txt:1: editable requirement"),
     ("x @ https://example.com/x-1-py3-none-any.whl\n", 1, "requirements.txt:1: 'x @ https"),
     ("./wheels/x-1-py3-none-any.whl\n", 1, "is a URL or path"),
-    ("-c constraints.txt\nnumpy\n", 1, "copy the pins you need"),
-    ("--pre\nnumpy\n", 1, "name the pre-release"),
+    ("-c constraints.txt\nnumpy\n", 1, "pip reads -r and -c paths"),  # imported since 106
+    ("--pre\nnumpy\n", 0, "wrote"),  # [pypi] prerelease since attack 101
     ("numpy --global-option=--x\n", 1, "per-requirement options"),
     ("", 0, "wrote"),
 ]  # fmt: skip
