@@ -442,7 +442,7 @@ HELD = [
     ("x @ https://example.com/x-1-py3-none-any.whl\n", 1, "requirements.txt:1: 'x @ https"),
     ("./wheels/x-1-py3-none-any.whl\n", 1, "is a URL or path"),
     ("-c constraints.txt\nnumpy\n", 1, "copy the pins you need"),
-    ("--pre\nnumpy\n", 1, "name the pre-release"),
+    ("--pre\nnumpy\n", 0, "wrote"),  # [pypi] prerelease = "allow" since 4f1d9e9
     ("numpy --global-option=--x\n", 1, "per-requirement options"),
     ("", 0, "wrote"),
 ]  # fmt: skip
