@@ -22,6 +22,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 
 from mlenv.cache.files import open_plain
 from mlenv.errors import Problem, ProblemsError
+from mlenv.importers_options import RELEASE_CONTROLS, option_pairs, pip_order, release_control
 from mlenv.importers_pins import conflicting_pins, constraint_extras
 from mlenv.importers_text import decode_text, logical_lines
 from mlenv.limits import MAX_IMPORTED_REQUIREMENTS, MAX_INCLUDED_FILES, enforce, parse_toml
@@ -32,8 +33,6 @@ from mlenv.userfiles import InputError, read_handle, read_input
 # Options that only tune how pip installs; the lock decides those things for mlenv.
 _IGNORED = {"--prefer-binary", "--only-binary", "--no-binary", "--trusted-host", "--use-feature",
             "--require-hashes"}  # fmt: skip
-_FLAGS = {"--prefer-binary", "--require-hashes", "--pre", "--no-index"}  # options without a value
-_SHORT = {"-r", "-c", "-i", "-f", "-e"}
 # Every option pip reads on a line of its own (req_file.SUPPORTED_OPTIONS, pip 26)
 FILE_OPTIONS = frozenset({"-i", "--index-url", "--extra-index-url", "--no-index", "-c",
                           "--constraint", "-r", "--requirement", "-e", "--editable", "-f",
@@ -206,27 +205,15 @@ def _pip_lines(
             enforce(len(result.pypi) + 1, MAX_IMPORTED_REQUIREMENTS, "requirements", where=where)
             result = _requirement_line(words, line, where, collector, result)
             continue
-        for option, value in _option_pairs(words, where, collector):  # pip reads them all
+        pairs, stray = option_pairs(words)
+        if stray is not None:
+            collector.fail(where, f"{stray!r} follows the options", "put it on a line of its own")
+        pairs, refused = pip_order(pairs)
+        if refused is not None:
+            collector.fail(where, *refused)
+        for option, value in pairs:  # in the order pip applies them
             result = _option(option, value, where, path, collector, chain, result)
     return result
-
-
-def _option_pairs(words: list[str], where: str, collector: _Collector) -> list[tuple[str, str]]:
-    """(option, value) for every option of a line: ``-i URL --extra-index-url URL`` is two."""
-    pairs: list[tuple[str, str]] = []
-    rest = list(words)
-    while rest:
-        word = rest.pop(0)
-        if not word.startswith("-"):
-            collector.fail(where, f"{word!r} follows the options", "put it on a line of its own")
-            break
-        option, equals, value = word.partition("=")
-        if not equals and option[:2] in _SHORT and len(option) > 2:  # -rbase.txt
-            option, value = option[:2], option[2:]
-        elif not equals and option not in _FLAGS and rest:
-            value = rest.pop(0)
-        pairs.append((option, value))
-    return pairs
 
 
 def _option(
@@ -258,8 +245,11 @@ def _option(
         return result
     if option in ("-i", "--index-url"):
         return replace(result, index_url=value)
-    if option == "--pre":  # pip's pre-releases compete with final releases: mlenv's "allow"
-        return replace(result, prerelease="allow")
+    if option in RELEASE_CONTROLS:  # pip's pre-release rule for every project
+        setting, refused = release_control(option, value, result.prerelease)
+        if refused is not None:
+            collector.fail(where, *refused)
+        return result if refused else replace(result, prerelease=setting)
     if option in ("-c", "--constraint"):  # its requirements bound versions, never add one
         before = len(collector.read)
         sub = _requirements(path.parent / value, collector, chain, replace(result, pypi=()),

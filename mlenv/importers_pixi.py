@@ -20,6 +20,7 @@ from packaging.utils import canonicalize_name
 from mlenv.errors import Problem
 from mlenv.importers import _PYPI, Imported, ImportFileError, _Collector, _requirement_line, _toml
 from mlenv.importers_conda import _python_minor
+from mlenv.importers_options import TOOL_MODE_HINT, TOOL_MODES
 from mlenv.inputs import index_order, manifest_indexes
 from mlenv.pypi_sources import index_key
 
@@ -205,6 +206,10 @@ def read_pixi(
         where = f"{path}: [{title}pypi-options] index-strategy"
         collector.fail(where, f"{strategy!r} has no mlenv equivalent",
                        'use "first-index" or "unsafe-best-match"')  # fmt: skip
+    mode = options.get("prerelease-mode")  # uv's modes: pixi resolves with uv
+    if mode is not None and (not isinstance(mode, str) or mode not in TOOL_MODES):
+        where = f"{path}: [{title}pypi-options] prerelease-mode"
+        collector.fail(where, f"{mode!r} has no mlenv equivalent", TOOL_MODE_HINT)
     collector.check(str(path))
     return Imported(
         pypi=tuple(dict.fromkeys(found.pypi)),
@@ -214,6 +219,7 @@ def read_pixi(
         extra_index_urls=extra_urls,
         find_links=tuple(_link(path, x) for x in options.get("find-links") or []),
         index_strategy="best-match" if strategy == "unsafe-best-match" else "first-index",
+        prerelease=TOOL_MODES.get(mode) if isinstance(mode, str) else None,
         sources=sources,
         python=found.python,
         python_range=found.python_range,

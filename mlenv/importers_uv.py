@@ -35,6 +35,7 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from mlenv.importers import _PYPI, Imported, _Collector
+from mlenv.importers_options import TOOL_MODE_HINT, TOOL_MODES
 from mlenv.inputs import index_order, manifest_indexes
 from mlenv.manifest import PYTHON_MINORS, constraint_problem, requirement_problem
 from mlenv.platforms import PLATFORMS
@@ -128,20 +129,13 @@ def _texts(
     return tuple(listed)
 
 
-# uv's --prerelease modes that mlenv's [pypi] prerelease spells; uv's default
-# ("if-necessary-or-explicit") is nearest mlenv's default, "fallback", and is left unwritten
-_PRERELEASES = {"allow": "allow", "disallow": "disallow", "if-necessary-or-explicit": None}
-
-
 def _prerelease(mode: object, where: str, collector: _Collector, result: Imported) -> Imported:
     if mode is None:
         return result
-    if not isinstance(mode, str) or mode not in _PRERELEASES:
-        collector.fail(where, f"uv's prerelease = {mode!r} has no mlenv equivalent",
-                       'use "allow" or "disallow", or leave it out: mlenv\'s default takes a '
-                       "pre-release only where no final release fits")  # fmt: skip
+    if not isinstance(mode, str) or mode not in TOOL_MODES:
+        collector.fail(where, f"uv's prerelease = {mode!r} has no mlenv equivalent", TOOL_MODE_HINT)
         return result
-    return replace(result, prerelease=_PRERELEASES[mode])
+    return replace(result, prerelease=TOOL_MODES[mode])
 
 
 _TARGETS = tuple(Target(p.name, python) for p in PLATFORMS for python in PYTHON_MINORS)
