@@ -23,7 +23,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from mlenv.cache.files import open_plain
 from mlenv.errors import Problem, ProblemsError
 from mlenv.importers_pins import conflicting_pins
-from mlenv.importers_text import decode_text, logical_lines
+from mlenv.importers_text import dangling_backslash, decode_text, logical_lines
 from mlenv.limits import MAX_IMPORTED_REQUIREMENTS, MAX_INCLUDED_FILES, enforce, parse_toml
 from mlenv.pep508 import requirement as parsed_requirement
 from mlenv.shell_words import split_words
@@ -195,7 +195,8 @@ def _pip_lines(
         try:
             words = split_words(line)
         except ValueError as exc:
-            collector.fail(where, f"cannot split the line: {exc}")
+            problem, hint = dangling_backslash(line) or (f"cannot split the line: {exc}", None)
+            collector.fail(where, problem, hint)
             continue
         if not line.startswith("-"):
             enforce(len(result.pypi) + 1, MAX_IMPORTED_REQUIREMENTS, "requirements", where=where)
