@@ -98,7 +98,7 @@ def import_file(path: Path, groups: Sequence[str] = (), project: Path | None = N
 
         return read_pyproject(path, groups)
     if name.startswith("pylock") and name.endswith(".toml"):
-        from mlenv.importers_pyproject import read_pylock
+        from mlenv.importers_pylock import read_pylock
 
         return read_pylock(path, groups)
     if name == "pixi.toml":
