@@ -61,3 +61,37 @@ def dropped_extras(
             if not defines(metadata, extra)
         ]
     return found
+
+
+@dataclass(frozen=True)
+class MissingExtra:
+    """An extra some requirement asks for that the pinned release does not define, with who
+    asked: pip and uv lock without it and warn, and so does mlenv (outside the CUDA rule)."""
+
+    name: NormalizedName
+    version: Version
+    extra: str
+    askers: tuple[str, ...]
+
+    def warning(self, platform: str) -> str:
+        return (
+            f"{self.name} {self.version} ({platform}) does not provide the extra "
+            f"{self.extra!r} (asked by {', '.join(self.askers)}); locked without it"
+        )
+
+
+def missing_extras(
+    asked: Iterable[tuple[NormalizedName, str, str]],
+    pinned: Callable[[NormalizedName], tuple[Version, CoreMetadata] | None],
+) -> Sequence[MissingExtra]:
+    """Each (name, extra) of ``asked`` (name, PEP 685-normalised extra, who asked) that the
+    pinned release of that name does not define, once, with every asker."""
+    askers: dict[tuple[NormalizedName, str], dict[str, None]] = {}
+    for name, extra, asker in asked:
+        askers.setdefault((name, canonicalize_name(extra)), {})[asker] = None
+    found: list[MissingExtra] = []
+    for (name, extra), who in sorted(askers.items()):
+        pin = pinned(name)
+        if pin is not None and not defines(pin[1], extra):
+            found.append(MissingExtra(name, pin[0], extra, tuple(who)))
+    return found

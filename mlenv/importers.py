@@ -24,7 +24,7 @@ from mlenv.cache.files import open_plain
 from mlenv.errors import Problem, ProblemsError
 from mlenv.importers_options import RELEASE_CONTROLS, option_pairs, pip_order, release_control
 from mlenv.importers_pins import conflicting_pins, constraint_extras
-from mlenv.importers_text import decode_text, logical_lines
+from mlenv.importers_text import dangling_backslash, decode_text, logical_lines
 from mlenv.limits import MAX_IMPORTED_REQUIREMENTS, MAX_INCLUDED_FILES, enforce, parse_toml
 from mlenv.pep508 import requirement as parsed_requirement
 from mlenv.shell_words import split_words
@@ -100,7 +100,7 @@ def import_file(path: Path, groups: Sequence[str] = (), project: Path | None = N
 
         return read_pyproject(path, groups)
     if name.startswith("pylock") and name.endswith(".toml"):
-        from mlenv.importers_pyproject import read_pylock
+        from mlenv.importers_pylock import read_pylock
 
         return read_pylock(path, groups)
     if name == "pixi.toml":
@@ -199,7 +199,8 @@ def _pip_lines(
         try:
             words = split_words(line)
         except ValueError as exc:
-            collector.fail(where, f"cannot split the line: {exc}")
+            problem, hint = dangling_backslash(line) or (f"cannot split the line: {exc}", None)
+            collector.fail(where, problem, hint)
             continue
         if not line.startswith("-"):
             enforce(len(result.pypi) + 1, MAX_IMPORTED_REQUIREMENTS, "requirements", where=where)

@@ -1,5 +1,5 @@
 """`mlenv init --from pyproject.toml`: PEP 621 dependencies, optional-dependencies and PEP 735
-dependency groups, with what uv, Poetry and pixi add to the file; and `--from pylock.toml`.
+dependency groups, with what uv, Poetry and pixi add to the file (pylock.toml: importers_pylock).
 
 Poetry's tables are translated by ``importers_poetry``, uv's indexes by ``importers_uv``, a
 ``[tool.pixi]`` workspace by ``importers_pixi``. A requirement only the build backend knows
@@ -9,18 +9,15 @@ key: importing the rest would leave it out without a word.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from packaging.markers import Marker
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
-from mlenv.errors import Problem
-from mlenv.importers import _PYPI, Imported, ImportFileError, _Collector, _requirement_line, _toml
+from mlenv.importers import Imported, _Collector, _requirement_line, _toml
 from mlenv.importers_pixi import read_pixi
 from mlenv.importers_poetry import (
     explicit_source,
@@ -30,10 +27,6 @@ from mlenv.importers_poetry import (
 )
 from mlenv.importers_uv import uv_indexes
 from mlenv.inputs import manifest_indexes
-
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from packaging.pylock import Package as PylockPackage
 
 _MAX_GROUP_DEPTH = 64
 
@@ -288,91 +281,3 @@ def _foreign(
                 "add [tool.pixi.workspace] with its channels and platforms",
             )
     return pinned
-
-
-def read_pylock(path: Path, groups: Sequence[str] = ()) -> Imported:
-    """Every package of a PEP 751 lock that installs by default (or with the extras and
-    dependency groups ``groups`` names) as an == pin, its indexes as the manifest's."""
-    from packaging.pylock import Pylock, PylockValidationError
-
-    try:
-        lock = Pylock.from_dict(_toml(path))
-    except PylockValidationError as exc:
-        raise ImportFileError(
-            f"{path}: not a valid pylock.toml", [Problem(str(path), str(exc))]
-        ) from None
-    collector = _Collector()
-    known = {*(lock.extras or ()), *(lock.dependency_groups or ())}
-    for group in set(groups) - known:
-        collector.fail(f"{path}: group {group!r}", "the lock has no such extra or dependency group",
-                       f"extras and groups here: {', '.join(sorted(known)) or 'none'}")  # fmt: skip
-    chosen = {
-        "extras": frozenset(g for g in groups if g in (lock.extras or ())),
-        "dependency_groups": frozenset(
-            {
-                *(lock.default_groups or ()),
-                *(g for g in groups if g in (lock.dependency_groups or ())),
-            }
-        ),
-    }
-    pins = []
-    indexes: list[str] = []
-    links: list[str] = []
-    for package in lock.packages:
-        where = f"{path}: package {package.name}"
-        installed, rest = _pylock_marker(package.marker, chosen, where, collector)
-        if not installed:
-            continue
-        if package.version is None or package.vcs or package.directory or package.archive:
-            collector.fail(where, "not a released version from an index", "lock it from an index")
-            continue
-        marker = f"; {rest}" if rest else ""
-        pins.append(f"{package.name}=={package.version}{marker}")
-        for location in _pylock_sources(package, path.parent):
-            kind = indexes if "://" in location else links  # a directory is a find-links one
-            if location not in kind:
-                kind.append(location)
-    collector.check(str(path))
-    primary = next((i for i in indexes if i == _PYPI), indexes[0] if indexes else _PYPI)
-    return Imported(
-        pypi=tuple(pins),
-        index_url=primary,
-        extra_index_urls=tuple(i for i in indexes if i != primary),
-        find_links=tuple(links),
-        notes=("every locked package became an == pin; mlenv lock keeps them",),
-    )
-
-
-def _pylock_sources(package: PylockPackage, beside: Path) -> list[str]:
-    """Where a locked package comes from: its ``index``, else the directory of each wheel
-    given by ``path`` (PEP 751: relative to the lock file), which is a find-links one (mlenv's
-    export writes a find-links wheel so, with no index)."""
-    location = str(package.index or "").rstrip("/")
-    if location:
-        if "://" not in location and (beside / location).exists():
-            location = str((beside / location).resolve())  # see _option
-        return [location]
-    paths = [wheel.path for wheel in package.wheels or () if wheel.path]
-    return list(dict.fromkeys(str((beside / p).resolve().parent) for p in paths))
-
-
-_MEMBERSHIP = re.compile(r'"[^"]*" (?:not )?in (?:extras|dependency_groups)')
-
-
-def _pylock_marker(
-    marker: Marker | None, chosen: dict[str, frozenset[str]], where: str, collector: _Collector
-) -> tuple[bool, str]:
-    """(installed, the marker left for the manifest): PEP 751's ``"gpu" in extras`` and
-    ``"dev" in dependency_groups`` are decided here, as an installer decides them."""
-    text = "" if marker is None else str(marker)
-    if marker is None or not _MEMBERSHIP.search(text):
-        return True, text
-    if re.sub(r"\b(?:and|or)\b|[()\s]", "", _MEMBERSHIP.sub("", text)):
-        collector.fail(
-            where,
-            f"its marker {text!r} mixes extras or dependency groups with conditions on the "
-            "target, which mlenv.toml cannot express",
-            "lock without those extras or groups, or import the pyproject.toml",
-        )
-        return False, ""
-    return marker.evaluate(chosen), ""

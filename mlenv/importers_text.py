@@ -43,3 +43,19 @@ def logical_lines(text: str) -> Iterator[tuple[int, str]]:
         pending = []
         if joined:
             yield start, joined
+
+
+def dangling_backslash(line: str) -> tuple[str, str] | None:
+    """(problem, hint) for a logical line that ends in a backslash: ``x==1 \\  # note``. pip
+    joins the next line only to a line whose last character is the backslash; here spaces or
+    a comment followed it, so pip removes the comment and refuses what is left (``Invalid
+    requirement: 'x==1 \\'``, or ``Could not split options`` for an option line)."""
+    if not line.endswith("\\"):
+        return None
+    refuses = "cannot split the options" if line.startswith("-") else "refuses the requirement"
+    return (
+        f"the backslash does not continue the line: spaces or a comment follow it, so pip "
+        f"{refuses} {line!r} (a backslash continues a line only as its last character)",
+        "end the line with the backslash and put the comment on a line of its own, "
+        "or delete the backslash",
+    )

@@ -29,7 +29,7 @@ from resolvelib.structs import RequirementInformation
 
 from mlenv.backtrack import resolve_or_retry
 from mlenv.cycles import Cycling
-from mlenv.dropped_extras import dropped_extras
+from mlenv.dropped_extras import MissingExtra, dropped_extras, missing_extras
 from mlenv.errors import MlenvError, printable
 from mlenv.index import CoreMetadata, Index, IndexFile, IndexGroup
 from mlenv.index.model import MetadataError
@@ -805,6 +805,7 @@ def resolve(
             provider.prefetch(req.name for req in roots)
             state = resolve_or_retry(provider, _ResolvelibProgress(reporter), roots, MAX_ROUNDS)
             pinned = _reachable(state.mapping, state.criteria)
+            missing = _missing_extras(pinned, state.criteria, provider)
         except (ResolutionImpossible, Cycling) as exc:
             raise explain(exc.causes, provider, target, indexes_searched) from None
         except ResolutionTooDeep:
@@ -824,6 +825,8 @@ def resolve(
     ]
     if policy is not None and policy.hint:
         _refuse_dropped_extras(roots, pins, provider, target)
+    for extra in missing:  # pip's and uv's warning: the lock holds the release without it
+        reporter.warning(extra.warning(target.platform))
     refused = {
         name: tuple(rejections.files)
         for name, rejections in sorted(provider.rejections.items())
@@ -834,6 +837,29 @@ def resolve(
         for pin in pins
     }
     return Resolution(target, tuple(sorted(pins, key=lambda p: p.name)), refused, offered)
+
+
+def _missing_extras(
+    pinned: Sequence[Candidate],
+    criteria: Mapping[str, Criterion[Req, Candidate]],
+    provider: _Provider,
+) -> Sequence[MissingExtra]:
+    """The extras any requirement (the manifest's or a dependency's) asks for that the pinned
+    release does not define, with who asked for each."""
+    base = {c.name: c.file for c in pinned if not c.extras and c.file is not None}
+    asked = [
+        (c.name, extra, "the manifest" if info.parent is None else str(info.parent))
+        for c in pinned
+        if c.extras
+        for info in criteria[c.identifier].information
+        for extra in sorted(info.requirement.extras)
+    ]
+
+    def pin(name: NormalizedName) -> tuple[Version, CoreMetadata] | None:
+        file = base.get(name)
+        return None if file is None else (file.version, provider._metadata(file))
+
+    return missing_extras(asked, pin)
 
 
 def _refuse_dropped_extras(

@@ -1,0 +1,149 @@
+"""`mlenv init --from pylock.toml` (PEP 751): every package that installs as an == pin, and
+where each comes from. A project every entry of which (all platforms) names one index other
+than the default becomes a ``[pypi] sources`` entry, as uv's explicit index that
+``uv export --format pylock.toml`` flattened into per-package ``index`` keys: torch from
+PyTorch's CUDA index, numpy from PyPI. Made an extra index instead, best-match offered every
+project from both (PyTorch's copy of numpy too)."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from packaging.markers import Marker
+from packaging.utils import canonicalize_name
+
+from mlenv.errors import Problem
+from mlenv.importers import _PYPI, Imported, ImportFileError, _Collector, _toml
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from packaging.pylock import Package as PylockPackage
+
+
+def read_pylock(path: Path, groups: Sequence[str] = ()) -> Imported:
+    """Every package of a PEP 751 lock that installs by default (or with the extras and
+    dependency groups ``groups`` names) as an == pin, its indexes as the manifest's."""
+    from packaging.pylock import Pylock, PylockValidationError
+
+    try:
+        lock = Pylock.from_dict(_toml(path))
+    except PylockValidationError as exc:
+        raise ImportFileError(
+            f"{path}: not a valid pylock.toml", [Problem(str(path), str(exc))]
+        ) from None
+    collector = _Collector()
+    known = {*(lock.extras or ()), *(lock.dependency_groups or ())}
+    for group in set(groups) - known:
+        collector.fail(f"{path}: group {group!r}", "the lock has no such extra or dependency group",
+                       f"extras and groups here: {', '.join(sorted(known)) or 'none'}")  # fmt: skip
+    chosen = {
+        "extras": frozenset(g for g in groups if g in (lock.extras or ())),
+        "dependency_groups": frozenset(
+            {
+                *(lock.default_groups or ()),
+                *(g for g in groups if g in (lock.dependency_groups or ())),
+            }
+        ),
+    }
+    pins = []
+    entries: dict[str, list[str]] = {}  # project -> each entry's index ("" for none)
+    links: list[str] = []
+    for package in lock.packages:
+        where = f"{path}: package {package.name}"
+        installed, rest = _pylock_marker(package.marker, chosen, where, collector)
+        if not installed:
+            continue
+        if package.version is None or package.vcs or package.directory or package.archive:
+            collector.fail(where, "not a released version from an index", "lock it from an index")
+            continue
+        marker = f"; {rest}" if rest else ""
+        pins.append(f"{package.name}=={package.version}{marker}")
+        locations = _pylock_sources(package, path.parent)
+        links += [found for found in locations if "://" not in found and found not in links]
+        index = locations[0] if len(locations) == 1 and "://" in locations[0] else ""
+        entries.setdefault(canonicalize_name(package.name), []).append(index)
+    collector.check(str(path))
+    indexes = list(dict.fromkeys(index for found in entries.values() for index in found if index))
+    default = _default_index(entries)
+    sources = {} if default is None else explicit_sources(entries, default)
+    shared = [index for index in indexes if index not in sources.values()]
+    default = default or shared[0]
+    notes = ["every locked package became an == pin; mlenv lock keeps them"]
+    if sources:
+        notes.append(
+            f"{', '.join(sources)}: every entry in the lock names an index other than the "
+            f"default ({default}): written as [pypi] sources, each taken only from its index"
+        )
+    return Imported(
+        pypi=tuple(pins),
+        index_url=default,
+        extra_index_urls=tuple(i for i in shared if i != default),
+        find_links=tuple(links),
+        sources=tuple(sorted(sources.items())),
+        notes=tuple(notes),
+    )
+
+
+def _default_index(entries: Mapping[str, Sequence[str]]) -> str | None:
+    """The index uv took every other project from: PyPI when any entry names it, else the one
+    the most projects name; None when two tie (the lock does not say which is the default)."""
+    named = Counter(index for found in entries.values() for index in dict.fromkeys(found) if index)
+    if _PYPI in named or not named:
+        return _PYPI
+    (first, most), *rest = named.most_common(2)
+    return None if rest and rest[0][1] == most else first
+
+
+def explicit_sources(entries: Mapping[str, Sequence[str]], default: str) -> dict[str, str]:
+    """project -> its only index, for each index other than ``default`` that every entry of
+    every project it serves names alone. An index that also serves one entry of a project
+    found elsewhere (torch for macOS from PyPI) stays an extra index for all it serves: a
+    source serves nothing else, and mlenv's sources hold on every platform."""
+    serves: dict[str, set[str]] = {}
+    for name, found in entries.items():
+        for index in found:
+            serves.setdefault(index, set()).add(name)
+    only = {
+        index
+        for index, names in serves.items()
+        if index and index != default and all(set(entries[name]) == {index} for name in names)
+    }
+    return {name: found[0] for name, found in sorted(entries.items()) if found[0] in only}
+
+
+def _pylock_sources(package: PylockPackage, beside: Path) -> list[str]:
+    """Where a locked package comes from: its ``index``, else the directory of each wheel
+    given by ``path`` (PEP 751: relative to the lock file), which is a find-links one (mlenv's
+    export writes a find-links wheel so, with no index)."""
+    location = str(package.index or "").rstrip("/")
+    if location:
+        if "://" not in location and (beside / location).exists():
+            location = str((beside / location).resolve())  # see _option
+        return [location]
+    paths = [wheel.path for wheel in package.wheels or () if wheel.path]
+    return list(dict.fromkeys(str((beside / p).resolve().parent) for p in paths))
+
+
+_MEMBERSHIP = re.compile(r'"[^"]*" (?:not )?in (?:extras|dependency_groups)')
+
+
+def _pylock_marker(
+    marker: Marker | None, chosen: dict[str, frozenset[str]], where: str, collector: _Collector
+) -> tuple[bool, str]:
+    """(installed, the marker left for the manifest): PEP 751's ``"gpu" in extras`` and
+    ``"dev" in dependency_groups`` are decided here, as an installer decides them."""
+    text = "" if marker is None else str(marker)
+    if marker is None or not _MEMBERSHIP.search(text):
+        return True, text
+    if re.sub(r"\b(?:and|or)\b|[()\s]", "", _MEMBERSHIP.sub("", text)):
+        collector.fail(
+            where,
+            f"its marker {text!r} mixes extras or dependency groups with conditions on the "
+            "target, which mlenv.toml cannot express",
+            "lock without those extras or groups, or import the pyproject.toml",
+        )
+        return False, ""
+    return marker.evaluate(chosen), ""
