@@ -9,25 +9,14 @@ from pathlib import Path
 from mlenv.lockfile import loads as load_lock
 from mlenv.manifest import loads as load_manifest
 from tests.support.cli import run_mlenv
-from tests.support.wheels import build_wheel, write_simple_index
+from tests.support.pypi_settings import locked_pins, settings_project
+
+WHEELS = [("b", "1.0", ["c"]), ("c", "1.0", []), ("c", "2.0", []), ("d", "1.0", [])]
 
 
 def _project(tmp_path: Path, constraints: str) -> Path:
-    url = write_simple_index(
-        tmp_path / "index",
-        [build_wheel("b", "1.0", requires_dist=["c"]), build_wheel("c", "1.0"),
-         build_wheel("c", "2.0"), build_wheel("d", "1.0")],
-    )  # fmt: skip
-    (tmp_path / "mlenv.toml").write_text(
-        '[environment]\nname = "p"\npython = "3.12"\n'
-        f'[pypi]\nindex-url = "{url}"\ndependencies = ["b"]\nconstraints = [{constraints}]\n'
-    )
-    return tmp_path
-
-
-def _pins(project: Path) -> dict[str, str]:
-    lock = load_lock((project / "mlenv.lock").read_text())
-    return {package.name: package.version for _, package in lock.packages()}
+    pypi = f'dependencies = ["b"]\nconstraints = [{constraints}]\n'
+    return settings_project(tmp_path, WHEELS, pypi)
 
 
 def test_a_constraint_bounds_what_is_required_and_adds_nothing(tmp_path: Path) -> None:
@@ -35,7 +24,7 @@ def test_a_constraint_bounds_what_is_required_and_adds_nothing(tmp_path: Path) -
     env = {"MLENV_CACHE_DIR": str(tmp_path / "cache")}
     result = run_mlenv(["lock"], project, env)
     assert result.returncode == 0, result.stderr
-    assert _pins(project) == {"b": "1.0", "c": "1.0"}  # d is bounded, never added
+    assert locked_pins(project) == {"b": "1.0", "c": "1.0"}  # d is bounded, never added
     target = load_lock((project / "mlenv.lock").read_text()).target
     assert target.constraints == ("c<2", "d<2")
     assert run_mlenv(["lock", "--check"], project, env).returncode == 0
@@ -44,7 +33,7 @@ def test_a_constraint_bounds_what_is_required_and_adds_nothing(tmp_path: Path) -
     check = run_mlenv(["lock", "--check"], project, env)
     assert check.returncode == 1 and "stale" in check.stderr
     assert run_mlenv(["lock", "--upgrade"], project, env).returncode == 0
-    assert _pins(project) == {"b": "1.0", "c": "2.0"}
+    assert locked_pins(project) == {"b": "1.0", "c": "2.0"}
 
 
 def test_a_constraint_no_version_meets_is_named_and_no_lock_written(tmp_path: Path) -> None:
@@ -89,14 +78,14 @@ def test_an_override_replaces_a_dependencys_bound_and_fetch_holds_the_lock_to_it
     env = {"MLENV_CACHE_DIR": str(tmp_path / "cache")}
     result = run_mlenv(["lock"], project, env)
     assert result.returncode == 0, result.stderr
-    assert _pins(project) == {"b": "1.0"}
+    assert locked_pins(project) == {"b": "1.0"}
     target = load_lock((project / "mlenv.lock").read_text()).target
     assert target.overrides == ("c<1; python_version < '3.10'",)
     fetched = run_mlenv(["fetch"], project, env)
     assert fetched.returncode == 0, fetched.stderr
     manifest.write_text(manifest.read_text().replace("c<1; python_version < '3.10'", "c>=2"))
     assert run_mlenv(["lock"], project, env).returncode == 0
-    assert _pins(project) == {"b": "1.0", "c": "2.0"}
+    assert locked_pins(project) == {"b": "1.0", "c": "2.0"}
     assert run_mlenv(["fetch"], project, env).returncode == 0
 
 

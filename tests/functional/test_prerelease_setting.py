@@ -11,28 +11,15 @@ import pytest
 from mlenv.lockfile import loads as load_lock
 from mlenv.manifest import loads as load_manifest
 from tests.support.cli import run_mlenv
-from tests.support.wheels import build_wheel, write_simple_index
+from tests.support.pypi_settings import locked_pins, settings_project
 
 # a: a final release and a newer pre-release; b needs c, which has a dev release only
-WHEELS = [("a", "1.0"), ("a", "2.0b1"), ("b", "1.0", "c"), ("c", "3.0.dev1")]
+WHEELS = [("a", "1.0", []), ("a", "2.0b1", []), ("b", "1.0", ["c"]), ("c", "3.0.dev1", [])]
 
 
 def _project(tmp_path: Path, setting: str | None, dependencies: str) -> Path:
-    url = write_simple_index(
-        tmp_path / "index",
-        [build_wheel(name, version, requires_dist=rest) for name, version, *rest in WHEELS],
-    )
     line = "" if setting is None else f'prerelease = "{setting}"\n'
-    (tmp_path / "mlenv.toml").write_text(
-        '[environment]\nname = "p"\npython = "3.12"\n'
-        f'[pypi]\nindex-url = "{url}"\n{line}dependencies = [{dependencies}]\n'
-    )
-    return tmp_path
-
-
-def _pins(project: Path) -> dict[str, str]:
-    lock = load_lock((project / "mlenv.lock").read_text())
-    return {package.name: package.version for _, package in lock.packages()}
+    return settings_project(tmp_path, WHEELS, f"{line}dependencies = [{dependencies}]\n")
 
 
 @pytest.mark.parametrize(
@@ -50,7 +37,7 @@ def test_each_setting_locks_its_pins_and_the_lock_says_which(
     env = {"MLENV_CACHE_DIR": str(tmp_path / "cache")}
     result = run_mlenv(["lock"], project, env)
     assert result.returncode == 0, result.stderr
-    assert _pins(project) == pins
+    assert locked_pins(project) == pins
     assert load_lock((project / "mlenv.lock").read_text()).target.prerelease == recorded
     assert run_mlenv(["lock", "--check"], project, env).returncode == 0
 
@@ -76,9 +63,9 @@ def test_a_changed_setting_makes_the_lock_stale(tmp_path: Path) -> None:
     check = run_mlenv(["lock", "--check"], project, env)
     assert check.returncode == 1 and "stale" in check.stderr
     assert run_mlenv(["lock"], project, env).returncode == 0
-    assert _pins(project) == {"a": "1.0"}  # still allowed: the lock's pin is preferred, as uv
+    assert locked_pins(project) == {"a": "1.0"}  # still allowed: the lock's pin is preferred, as uv
     assert run_mlenv(["lock", "--upgrade"], project, env).returncode == 0
-    assert _pins(project) == {"a": "2.0b1"}
+    assert locked_pins(project) == {"a": "2.0b1"}
 
 
 def test_an_unknown_setting_is_named_with_the_choices(tmp_path: Path) -> None:
