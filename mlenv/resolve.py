@@ -44,6 +44,7 @@ from mlenv.limits import (
     enforce,
 )
 from mlenv.nearest import Pinned, base_roots, exclusive_misses, missing_pins
+from mlenv.overrides import EXTRA_TEST, counts
 from mlenv.passed_over import passed_over
 from mlenv.pep508 import marker_holds, marker_text
 from mlenv.pep508 import requirement as parsed
@@ -547,13 +548,20 @@ class _Provider(AbstractProvider[Req, Candidate, str]):
     def _dependencies(self, candidate: Candidate, metadata: CoreMetadata) -> list[Req]:
         lines = self._lines(metadata, _origin(candidate))
         if not candidate.extras:
-            return self._replaced((requirement for requirement, base in lines if base), candidate)
+            return self._replaced(
+                (r for r, base in lines if counts(r, self.overrides, base, ())),
+                candidate,
+            )
         # An extra's candidate adds only what its extras bring; the base carries the rest.
         # Only the extras a marker names are tried: linear, however many extras.
         wanted = []
         where = str(candidate)
         for requirement, base in lines:
             if base or requirement.marker is None:
+                continue
+            if canonicalize_name(requirement.name) in self.overrides:
+                if counts(requirement, self.overrides, False, candidate.extras):
+                    wanted.append(requirement)
                 continue
             for extra in _named_extras(requirement.marker, candidate.extras):
                 self._evaluate(where)
@@ -602,9 +610,6 @@ def _lenient(requires_python: str) -> str:
     return _STARRED_BOUND.sub(r"\1\2", requires_python).strip().rstrip(",")
 
 
-_EXTRA_TEST = re.compile(r"""\bextra\s*==\s*['"]([^'"]*)['"]|['"]([^'"]*)['"]\s*==\s*extra\b""")
-
-
 def _requirement(text: str, origin: str) -> Requirement:
     """A Requires-Dist line of an index's distribution, parsed; a malformed one is a clear
     error naming the distribution and its file (the line and packaging's reason shortened,
@@ -647,7 +652,7 @@ def _named_extras(marker: Marker, extras: frozenset[str]) -> Iterable[str]:
     """The extras among ``extras`` a marker can be true for: those it compares ``extra`` with
     by ``==``, or all of them when it tests ``extra`` some other way."""
     text = marker_text(marker)
-    named = {canonicalize_name(a or b) for a, b in _EXTRA_TEST.findall(text)}
+    named = {canonicalize_name(a or b) for a, b in EXTRA_TEST.findall(text)}
     if text.count("extra") > len(named) or not named:
         return extras
     return extras & named
@@ -772,7 +777,10 @@ def resolve(
     in this thread (the same reads, so the same result).
     """
     replacing = _replacements(overrides, target)
-    roots = _overridden([r for r in requirements if applies(r, target.markers)], replacing)
+    roots = _overridden(
+        [r for r in requirements if counts(r, replacing, applies(r, target.markers))],
+        replacing,
+    )
     with reporter.task(f"resolving for {target.platform}", unit="packages") as task:
         provider = _Provider(
             index,
