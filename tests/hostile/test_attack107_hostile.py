@@ -194,3 +194,37 @@ def test_fetch_holds_the_lock_to_a_dependency_an_override_brings_to_this_platfor
     assert fetched.returncode == 0, fetched.stderr
     verified = run_mlenv(["verify"], project, env)
     assert verified.returncode == 0, verified.stderr
+
+
+def test_an_export_of_an_overridden_lock_says_why_no_deps_is_needed(tmp_path: Path) -> None:
+    """b requires c; the override drops c here. pip without --no-deps re-reads b's own
+    METADATA (which still requires c) and refuses the file under --require-hashes; the export
+    must say the lock applies overrides, and a real pip with --no-deps installs it."""
+    wheels = [build_wheel("b", "1.0", requires_dist=["c"]), build_wheel("c", "1.0")]
+    url = write_simple_index(tmp_path / "index", wheels)
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "mlenv.toml").write_text(
+        _manifest(["b"], ['c; python_version < "3"'], url).replace('"3.11"', '"3.12"', 1)
+    )
+    env = {"MLENV_CACHE_DIR": str(tmp_path / "cache")}
+    assert run_mlenv(["lock"], project, env).returncode == 0
+    exported = run_mlenv(["export", "--format", "requirements", "-o", "r.txt"], project, env)
+    assert exported.returncode == 0, exported.stderr
+    text = (project / "r.txt").read_text()
+    assert "c==" not in text
+    assert "# The lock applies [pypi] overrides" in text
+    installed = subprocess.run(
+        [tool("pip"), "install", "--dry-run", "--quiet", "--ignore-installed",
+         "--python-version", "3.12", "--only-binary", ":all:", "--no-deps",
+         "--require-hashes", "-r", str(project / "r.txt")],
+        env=clean_env(), capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert installed.returncode == 0, installed.stderr
+    with_deps = subprocess.run(
+        [tool("pip"), "install", "--dry-run", "--quiet", "--ignore-installed",
+         "--python-version", "3.12", "--only-binary", ":all:",
+         "--require-hashes", "-r", str(project / "r.txt")],
+        env=clean_env(), capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert with_deps.returncode != 0 and "c" in with_deps.stderr  # what the comment warns of
