@@ -833,27 +833,36 @@ def resolve(
 def _refuse_dropped_extras(
     roots: Sequence[Req], pins: Sequence[Pin], provider: _Provider, target: Target
 ) -> None:
-    """Under a CUDA target, a manifest extra the pinned release lacks is an error, not uv's
-    warning: ``jax[cuda12]`` resolved to a jax without that extra is a silent CPU lock."""
+    """Under a CUDA target, an extra the user wrote that the pinned release lacks is an error,
+    not uv's warning: ``jax[cuda12]`` resolved to a jax without that extra is a silent CPU
+    lock. The user writes extras in the manifest's requirements and in ``[pypi] overrides``,
+    which replace a dependency's requirement as much as a root's."""
     by_name = {pin.name: pin for pin in pins}
 
     def pinned(name: NormalizedName) -> tuple[Version, CoreMetadata] | None:
         pin = by_name.get(name)
         return None if pin is None else (pin.version, provider._metadata(pin.file))
 
-    dropped = dropped_extras(((r.name, r.extras) for r in roots if r.extras), pinned)
+    asked = [r for r in roots if r.extras and r.name not in provider.overrides]
+    asked += [r for listed in provider.overrides.values() for r in listed if r.extras]
+    dropped = dict.fromkeys(dropped_extras(((r.name, r.extras) for r in asked), pinned))
     if not dropped:
         return
+    keys = sorted(
+        {"overrides" if d.name in provider.overrides else "dependencies" for d in dropped}
+    )
     lines = [
-        f"  {d.name} {d.version} has no extra {d.extra!r}: the manifest asks for "
-        f"{d.name}[{d.extra}], and the newer releases that have it could not be resolved "
+        f"  {d.name} {d.version} has no extra {d.extra!r}: "
+        f"{'[pypi] overrides ask' if d.name in provider.overrides else 'the manifest asks'} "
+        f"for {d.name}[{d.extra}], and the newer releases that have it could not be resolved "
         "for the target"
         for d in dropped
     ]
     raise ResolutionError(
         f"the lock for {target.platform} would drop extras the manifest asks for:\n"
         + "\n".join(lines),
-        hint=f"{provider.policy.hint}; or drop the extra from [pypi].dependencies",
+        hint=f"{provider.policy.hint}; or drop the extra from "
+        + " or ".join(f"[pypi].{key}" for key in keys),
     )
 
 

@@ -228,3 +228,28 @@ def test_an_export_of_an_overridden_lock_says_why_no_deps_is_needed(tmp_path: Pa
         env=clean_env(), capture_output=True, text=True, check=False,
     )  # fmt: skip
     assert with_deps.returncode != 0 and "c" in with_deps.stderr  # what the comment warns of
+
+
+@pytest.mark.parametrize("dependency", ["d", "h"])
+def test_under_cuda_an_override_extra_the_pin_lacks_is_refused_naming_the_override(
+    dependency: str,
+) -> None:
+    """The override ``d[gpu]<2`` asks for an extra d 1.0 lacks (a silent CPU lock on a CUDA
+    fleet, which the manifest's own extras are refused for). It was refused only where it
+    replaced the manifest's ``d``, blaming [pypi].dependencies, and locked where it replaced
+    h's ``d``: now refused both ways, naming [pypi] overrides."""
+    wheels = [
+        build_wheel("d", "1.0"),
+        build_wheel("d", "2.0", provides_extra=["gpu"], requires_dist=['e; extra == "gpu"']),
+        build_wheel("e", "1.0"),
+        build_wheel("h", "1.0", requires_dist=["d"]),
+    ]
+    text = _manifest([dependency], ["d[gpu]<2"]).replace(
+        "[pypi]", '[cuda]\nversion = "12.4"\ndriver-floor = "550.54.14"\n[pypi]'
+    )
+    index = MemoryIndex(URL, dict(wheels))
+    with pytest.raises(ResolutionError) as raised:
+        lock_manifest(loads(text), Sources(index, (URL,), ()), reporter=MemoryReporter())
+    assert "[pypi] overrides ask for d[gpu]" in raised.value.message
+    assert raised.value.hint is not None
+    assert raised.value.hint.endswith("or drop the extra from [pypi].overrides")
