@@ -93,13 +93,13 @@ class PyPI:
     dependencies: tuple[str, ...] = ()
     index_strategy: IndexStrategy = "first-index"
     prerelease: Prerelease = "fallback"
-    sources: Sources = ()
+    sources: Sources = ()  # (PEP 503 name, its only index), sorted: mlenv.pypi_sources
     # bounds on a project's versions that apply only when something requires it (pip -c, uv's
     # constraint-dependencies): never a dependency of their own
     constraints: tuple[str, ...] = ()
     # what replaces every requirement on a project they name, wherever it comes from (uv's
     # override-dependencies): for metadata that is wrong
-    overrides: tuple[str, ...] = ()  # (PEP 503 name, its only index), sorted: mlenv.pypi_sources
+    overrides: tuple[str, ...] = ()
 
     def requirements(self) -> tuple[Requirement, ...]:
         return tuple(Requirement(text) for text in self.dependencies)
