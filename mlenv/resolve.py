@@ -300,7 +300,10 @@ class _Provider(AbstractProvider[Req, Candidate, str]):
         self.task = task
         self.python = Version(target.python_full_version)
         self.roots = tuple(roots)
-        self.opt_ins = OptIns.of(roots)
+        # an override's exact pin is the user's as much as a root's, wherever it replaces one
+        self.opt_ins = OptIns.of(
+            [*roots, *(r for listed in self.overrides.values() for r in listed)]
+        )
         self.rejections: dict[NormalizedName, _Rejections] = defaultdict(_Rejections)
         self.required_by: dict[NormalizedName, list[Candidate]] = defaultdict(list)
         self.dependencies: dict[Candidate, tuple[Req, ...]] = {}
@@ -679,8 +682,9 @@ def _intersection(specifiers: Iterable[SpecifierSet]) -> SpecifierSet:
 class OptIns:
     """What only the manifest's own requirements can opt into, as uv decides it: a dependency
     deep in the tree cannot pull a yanked file (PEP 592) into the environment. A yanked file is
-    taken only when a manifest requirement pins exactly its version (``==1.0``, not ``==1.*``,
-    nor a local ``1.0+cu124`` through ``==1.0``).
+    taken only when a manifest requirement or an applied ``[pypi] overrides`` entry (uv's
+    rule) pins exactly its version (``==1.0``, not ``==1.*``, nor a local ``1.0+cu124``
+    through ``==1.0``).
 
     Pre-releases need no opt-in: ``find_matches`` offers every final release in range before any
     pre-release (uv since 0.12), so one is locked only where no final release can be; the

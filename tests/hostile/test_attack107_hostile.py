@@ -11,7 +11,7 @@ and ``fetch``'s METADATA check would then call uv's (right) lock contradicted.
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import pytest
@@ -64,9 +64,12 @@ def _manifest(roots: Sequence[str], overrides: Sequence[str], url: str = URL) ->
 
 
 def _mlenv(
-    wheels: Sequence[tuple[str, bytes]], roots: Sequence[str], overrides: Sequence[str]
+    wheels: Sequence[tuple[str, bytes]],
+    roots: Sequence[str],
+    overrides: Sequence[str],
+    yanked: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
-    index = MemoryIndex(URL, dict(wheels))
+    index = MemoryIndex(URL, dict(wheels), yanked=yanked)
     lock = lock_manifest(
         loads(_manifest(roots, overrides)), Sources(index, (URL,), ()), reporter=MemoryReporter()
     )
@@ -78,8 +81,9 @@ def _uv(
     roots: Sequence[str],
     overrides: Sequence[str],
     work: Path,
+    yanked: Mapping[str, str] | None = None,
 ) -> dict[str, str] | None:
-    url = write_simple_index(work / "index", wheels)
+    url = write_simple_index(work / "index", wheels, yanked=yanked)
     (work / "r.in").write_text("\n".join(roots) + "\n")
     (work / "o.txt").write_text("\n".join(overrides) + "\n")
     done = subprocess.run(
@@ -253,3 +257,18 @@ def test_under_cuda_an_override_extra_the_pin_lacks_is_refused_naming_the_overri
     assert "[pypi] overrides ask for d[gpu]" in raised.value.message
     assert raised.value.hint is not None
     assert raised.value.hint.endswith("or drop the extra from [pypi].overrides")
+
+
+@pytest.mark.parametrize("roots", [["a"], ["b"]])
+def test_an_override_pinning_a_yanked_release_takes_it_as_uv_does(
+    roots: list[str], tmp_path: Path
+) -> None:
+    """b 1.0 is yanked; the override ``b==1.0`` pins it exactly, which uv takes wherever the
+    override applies. mlenv took it only where the override replaced the manifest's b, and
+    refused it under a's b ("only a manifest pin ==1.0 selects it": the override is one)."""
+    wheels = [build_wheel("a", "1.0", requires_dist=["b"]), build_wheel("b", "1.0"),
+              build_wheel("b", "2.0")]  # fmt: skip
+    yanked = {wheels[1][0]: ""}
+    expected = _uv(wheels, roots, ["b==1.0"], tmp_path, yanked)
+    assert expected is not None and expected["b"] == "1.0"
+    assert _mlenv(wheels, roots, ["b==1.0"], yanked) == expected
