@@ -272,3 +272,32 @@ def test_an_override_pinning_a_yanked_release_takes_it_as_uv_does(
     expected = _uv(wheels, roots, ["b==1.0"], tmp_path, yanked)
     assert expected is not None and expected["b"] == "1.0"
     assert _mlenv(wheels, roots, ["b==1.0"], yanked) == expected
+
+
+@pytest.mark.parametrize(
+    ("dependencies", "overrides", "pinned"),
+    [
+        (["a", "b"], ['b; sys_platform == "win32"'], {"a": "1.0"}),  # b required nowhere here
+        (['b; sys_platform == "win32"'], ["b>=1"], {"b": "1.0"}),  # b required here too
+    ],
+)
+def test_the_locks_closure_check_reads_the_manifests_requirements_through_the_overrides(
+    dependencies: list[str], overrides: list[str], pinned: dict[str, str], tmp_path: Path
+) -> None:
+    """The lock reader holds each platform to the [target] requirements whose marker holds
+    there. A requirement an override drops made the lock unwritable ("has no entry for 'b'",
+    blamed on the index); one whose false marker an override replaced made the written lock
+    "edited" for lock --check, fetch and verify. The overrides decide, as they did for the
+    resolution."""
+    url = write_simple_index(tmp_path / "index", [build_wheel("a", "1.0"), build_wheel("b", "1.0")])
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "mlenv.toml").write_text(_manifest(dependencies, overrides, url))
+    env = {"MLENV_CACHE_DIR": str(tmp_path / "cache")}
+    locked = run_mlenv(["lock"], project, env)
+    assert locked.returncode == 0, locked.stderr
+    lock = load_lock((project / "mlenv.lock").read_text())
+    assert {str(p.name): p.version for _, p in lock.packages()} == pinned
+    for command in (["lock", "--check"], ["fetch"], ["verify"]):
+        done = run_mlenv(command, project, env)
+        assert done.returncode == 0, (command, done.stdout, done.stderr)
