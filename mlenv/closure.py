@@ -133,7 +133,7 @@ def _roots(target: LockTarget, platform: str) -> list[tuple[str, str]] | None:
 
     # [pypi] overrides replace a requirement, marker included (uv's rule, as resolved)
     overridden = held(target.overrides or (), markers)
-    roots = []
+    roots: list[tuple[str, str]] = []
     for text in target.requirements:
         try:
             parsed = requirement(text)

@@ -9,26 +9,51 @@ applies. So ``b; sys_platform == "win32"`` overridden by ``b>=1`` requires b on 
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from typing import Any
 
 from packaging.markers import Marker
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import NormalizedName, canonicalize_name
 
-from mlenv.pep508 import marker_holds, marker_text
+from mlenv.pep508 import marker_holds
 from mlenv.pep508 import requirement as parsed
 
+# ``extra == "gpu"`` in a marker's text: which extras a candidate's lines are tried with
 EXTRA_TEST = re.compile(r"""\bextra\s*==\s*['"]([^'"]*)['"]|['"]([^'"]*)['"]\s*==\s*extra\b""")
 
 
-def extras_named(marker: Marker | None) -> frozenset[str]:
-    """The extras a marker tests (``extra == "gpu"``), normalised; a test of ``extra`` made
-    any other way adds ``"*"``: a requirement under it is no base one."""
+def top_extras(marker: Marker | None) -> frozenset[str]:
+    """The extras (normalised) a requirement under ``marker`` is optional for, as an override
+    of it keeps them (uv's rule): those the marker names when every way of meeting it tests
+    ``extra == "..."``; none when some way needs no extra (``extra == "x" or sys_platform ==
+    "linux"``, which uv reads as a base requirement)."""
     if marker is None:
         return frozenset()
-    text = marker_text(marker)
-    named = {canonicalize_name(a or b) for a, b in EXTRA_TEST.findall(text)}
-    return frozenset(named) if text.count("extra") == len(named) else frozenset({*named, "*"})
+    bare, named = _extras(marker._markers)
+    return frozenset() if bare else frozenset(named)
+
+
+def _extras(markers: Sequence[Any]) -> tuple[bool, set[str]]:
+    """Whether some conjunction of the disjunctive form of ``markers`` (packaging's parsed
+    list: atoms and nested lists joined by "and" and "or", "and" binding tighter) tests no
+    ``extra == "..."``, and the extras tested anywhere: a group of "and" is bare when each of
+    its atoms is, an "or" when any of its groups is."""
+    groups: list[bool] = [True]
+    named: set[str] = set()
+    for item in markers:
+        if item == "or":
+            groups.append(True)
+        elif isinstance(item, list):
+            bare, inner = _extras(item)
+            groups[-1] = groups[-1] and bare
+            named |= inner
+        elif isinstance(item, tuple):
+            left, op, right = (str(part) for part in item)
+            if op == "==" and "extra" in (left, right) and left != right:
+                groups[-1] = False
+                named.add(canonicalize_name(right if left == "extra" else left))
+    return any(groups), named
 
 
 def counts(
@@ -43,10 +68,10 @@ def counts(
     of ``extras``; the override that replaces it decides the rest."""
     if canonicalize_name(requirement.name) not in overridden:
         return holds
-    named = extras_named(requirement.marker)
+    named = top_extras(requirement.marker)
     if not extras:
         return not named
-    return "*" in named or bool(named & {canonicalize_name(e) for e in extras})
+    return bool(named & {canonicalize_name(e) for e in extras})
 
 
 def held(overrides: Iterable[str], markers: Mapping[str, str]) -> dict[NormalizedName, bool]:

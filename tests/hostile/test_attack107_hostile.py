@@ -120,6 +120,8 @@ def test_mlenv_locks_what_uv_locks_under_overrides(
 
 _NAMES = ("p", "q", "r", "s")
 _MARKERS = ("", '; sys_platform == "win32"', '; python_version >= "3.12"', '; extra == "x"',
+            '; extra == "x" or sys_platform == "linux"',  # uv: no top-level extra, a base line
+            '; python_version < "3.12" and extra == "x"',
             '; extra == "x" and sys_platform == "win32"')  # fmt: skip
 _VERSIONS = ("1.0", "2.0")
 
@@ -142,7 +144,7 @@ def _worlds(draw: st.DrawFn) -> tuple[dict[str, list[str]], list[str], list[str]
     )  # fmt: skip
     overrides = draw(
         st.lists(
-            st.sampled_from(_NAMES[1:]).map(lambda n: n + "[x]" if n == "r" else n).flatmap(
+            st.sampled_from([*_NAMES, "q[x]", "s[x]", "p[x]"]).flatmap(
                 lambda n: st.sampled_from(
                     (n, f"{n}<2", f"{n}>=2", f'{n}<2; sys_platform == "win32"',
                      f'{n}>=2; sys_platform != "win32"')
@@ -154,7 +156,7 @@ def _worlds(draw: st.DrawFn) -> tuple[dict[str, list[str]], list[str], list[str]
     return world, roots, overrides
 
 
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(drawn=_worlds())
 def test_mlenv_and_uv_agree_under_random_overrides(
     drawn: tuple[dict[str, list[str]], list[str], list[str]],
@@ -301,3 +303,25 @@ def test_the_locks_closure_check_reads_the_manifests_requirements_through_the_ov
     for command in (["lock", "--check"], ["fetch"], ["verify"]):
         done = run_mlenv(command, project, env)
         assert done.returncode == 0, (command, done.stdout, done.stderr)
+
+
+@pytest.mark.parametrize(
+    ("marker", "roots", "pinned"),
+    [
+        ('extra == "x" or sys_platform == "win32"', ["q"], True),  # a branch without extra
+        ('(extra == "x" or extra == "y") and os_name == "nt"', ["q"], False),
+        ('(extra == "x" or extra == "y") and os_name == "nt"', ["q[y]"], True),
+    ],
+)
+def test_an_override_keeps_the_extras_a_marker_needs_on_every_branch(
+    marker: str, roots: list[str], pinned: bool, tmp_path: Path
+) -> None:
+    """uv keeps a replaced requirement optional (for the extras its marker names) only when
+    every way of meeting the marker tests an extra; otherwise the override is a base
+    requirement, here on linux without any extra. mlenv kept it optional whenever the marker
+    named an extra, and left r out of the first lock."""
+    wheels = [build_wheel("q", "1.0", requires_dist=[f"r; {marker}"], provides_extra=["x", "y"]),
+              build_wheel("r", "1.0")]  # fmt: skip
+    expected = _uv(wheels, roots, ["r"], tmp_path)
+    assert expected is not None and ("r" in expected) is pinned
+    assert _mlenv(wheels, roots, ["r"]) == expected
