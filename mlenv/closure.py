@@ -116,7 +116,8 @@ def _provided(spec: str, conda: set[NormalizedName]) -> bool:
 
 def _roots(target: LockTarget, platform: str) -> list[tuple[str, str]] | None:
     """(requirement, normalised name) of each [target] requirement whose marker holds on the
-    platform; one that does not parse is its own name (the manifest's reader refuses it).
+    platform (on a project [target].overrides names: that an override requires there); one
+    that does not parse is its own name (the manifest's reader refuses it).
     None for a damaged target, which no root can be judged on: check_fresh refuses it as
     stale."""
     try:
@@ -127,12 +128,20 @@ def _roots(target: LockTarget, platform: str) -> list[tuple[str, str]] | None:
         return []
     from packaging.requirements import InvalidRequirement
 
+    from mlenv.overrides import counts, held
     from mlenv.pep508 import marker_holds, requirement
 
-    roots = []
+    # [pypi] overrides replace a requirement, marker included (uv's rule, as resolved)
+    overridden = held(target.overrides or (), markers)
+    roots: list[tuple[str, str]] = []
     for text in target.requirements:
         try:
             parsed = requirement(text)
+            name = canonicalize_name(parsed.name)
+            if name in overridden:
+                if overridden[name] and counts(parsed, overridden, True):
+                    roots.append((text, name))
+                continue
             if parsed.marker is not None and not marker_holds(parsed.marker, markers):
                 continue
         except (InvalidRequirement, ValueError):  # ValueError: a marker it cannot compare

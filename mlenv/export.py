@@ -37,6 +37,11 @@ def requirements_txt(
         "# Install: pip install --require-hashes --no-deps -r requirements.txt",
     ]
     target = lock.target
+    if target.overrides:  # pip has no overrides: it would hold each wheel to its own METADATA
+        lines.append(
+            "# The lock applies [pypi] overrides: without --no-deps pip reads each wheel's own "
+            "requirements again and refuses or fetches what they replaced."
+        )
     if target.indexes:  # recorded in the order first-index asks them: index-url last
         index_url, extra = manifest_indexes(target.indexes)
         urls = [("--index-url", index_url), *(("--extra-index-url", url) for url in extra)]

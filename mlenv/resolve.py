@@ -44,6 +44,7 @@ from mlenv.limits import (
     enforce,
 )
 from mlenv.nearest import Pinned, base_roots, exclusive_misses, missing_pins
+from mlenv.overrides import EXTRA_TEST, counts
 from mlenv.passed_over import passed_over
 from mlenv.pep508 import marker_holds, marker_text
 from mlenv.pep508 import requirement as parsed
@@ -301,9 +302,11 @@ class _Provider(AbstractProvider[Req, Candidate, str]):
         self.task = task
         self.python = Version(target.python_full_version)
         self.roots = tuple(roots)
-        # a constraint's exact pin opts into a yanked release as a requirement's does (uv)
+        # a constraint's or an applied override's exact pin opts into a yanked release as a
+        # requirement's does (uv)
         bounds = [to_req(c) for c in constraints if applies(c, target.markers)]
-        self.opt_ins = OptIns.of((*roots, *bounds))
+        replacing = [r for listed in self.overrides.values() for r in listed]
+        self.opt_ins = OptIns.of((*roots, *bounds, *replacing))
         self.rejections: dict[NormalizedName, _Rejections] = defaultdict(_Rejections)
         self.required_by: dict[NormalizedName, list[Candidate]] = defaultdict(list)
         self.dependencies: dict[Candidate, tuple[Req, ...]] = {}
@@ -561,13 +564,20 @@ class _Provider(AbstractProvider[Req, Candidate, str]):
     def _dependencies(self, candidate: Candidate, metadata: CoreMetadata) -> list[Req]:
         lines = self._lines(metadata, _origin(candidate))
         if not candidate.extras:
-            return self._replaced((requirement for requirement, base in lines if base), candidate)
+            return self._replaced(
+                (r for r, base in lines if counts(r, self.overrides, base, ())),
+                candidate,
+            )
         # An extra's candidate adds only what its extras bring; the base carries the rest.
         # Only the extras a marker names are tried: linear, however many extras.
         wanted = []
         where = str(candidate)
         for requirement, base in lines:
             if base or requirement.marker is None:
+                continue
+            if canonicalize_name(requirement.name) in self.overrides:
+                if counts(requirement, self.overrides, False, candidate.extras):
+                    wanted.append(requirement)
                 continue
             for extra in _named_extras(requirement.marker, candidate.extras):
                 self._evaluate(where)
@@ -616,9 +626,6 @@ def _lenient(requires_python: str) -> str:
     return _STARRED_BOUND.sub(r"\1\2", requires_python).strip().rstrip(",")
 
 
-_EXTRA_TEST = re.compile(r"""\bextra\s*==\s*['"]([^'"]*)['"]|['"]([^'"]*)['"]\s*==\s*extra\b""")
-
-
 def _requirement(text: str, origin: str) -> Requirement:
     """A Requires-Dist line of an index's distribution, parsed; a malformed one is a clear
     error naming the distribution and its file (the line and packaging's reason shortened,
@@ -661,7 +668,7 @@ def _named_extras(marker: Marker, extras: frozenset[str]) -> Iterable[str]:
     """The extras among ``extras`` a marker can be true for: those it compares ``extra`` with
     by ``==``, or all of them when it tests ``extra`` some other way."""
     text = marker_text(marker)
-    named = {canonicalize_name(a or b) for a, b in _EXTRA_TEST.findall(text)}
+    named = {canonicalize_name(a or b) for a, b in EXTRA_TEST.findall(text)}
     if text.count("extra") > len(named) or not named:
         return extras
     return extras & named
@@ -688,8 +695,9 @@ def _intersection(specifiers: Iterable[SpecifierSet]) -> SpecifierSet:
 class OptIns:
     """What only the manifest's own requirements can opt into, as uv decides it: a dependency
     deep in the tree cannot pull a yanked file (PEP 592) into the environment. A yanked file is
-    taken only when a manifest requirement or constraint pins exactly its version (``==1.0``,
-    not ``==1.*``, nor a local ``1.0+cu124`` through ``==1.0``).
+    taken only when a manifest requirement, a constraint or an applied ``[pypi] overrides``
+    entry (uv's rule) pins exactly its version (``==1.0``, not ``==1.*``, nor a local
+    ``1.0+cu124`` through ``==1.0``).
 
     Pre-releases need no opt-in: ``find_matches`` offers every final release in range before any
     pre-release (uv since 0.12), so one is locked only where no final release can be; the
@@ -786,7 +794,10 @@ def resolve(
     in this thread (the same reads, so the same result).
     """
     replacing = _replacements(overrides, target)
-    roots = _overridden([r for r in requirements if applies(r, target.markers)], replacing)
+    roots = _overridden(
+        [r for r in requirements if counts(r, replacing, applies(r, target.markers))],
+        replacing,
+    )
     with reporter.task(f"resolving for {target.platform}", unit="packages") as task:
         provider = _Provider(
             index,
@@ -865,27 +876,36 @@ def _missing_extras(
 def _refuse_dropped_extras(
     roots: Sequence[Req], pins: Sequence[Pin], provider: _Provider, target: Target
 ) -> None:
-    """Under a CUDA target, a manifest extra the pinned release lacks is an error, not uv's
-    warning: ``jax[cuda12]`` resolved to a jax without that extra is a silent CPU lock."""
+    """Under a CUDA target, an extra the user wrote that the pinned release lacks is an error,
+    not uv's warning: ``jax[cuda12]`` resolved to a jax without that extra is a silent CPU
+    lock. The user writes extras in the manifest's requirements and in ``[pypi] overrides``,
+    which replace a dependency's requirement as much as a root's."""
     by_name = {pin.name: pin for pin in pins}
 
     def pinned(name: NormalizedName) -> tuple[Version, CoreMetadata] | None:
         pin = by_name.get(name)
         return None if pin is None else (pin.version, provider._metadata(pin.file))
 
-    dropped = dropped_extras(((r.name, r.extras) for r in roots if r.extras), pinned)
+    asked = [r for r in roots if r.extras and r.name not in provider.overrides]
+    asked += [r for listed in provider.overrides.values() for r in listed if r.extras]
+    dropped = dict.fromkeys(dropped_extras(((r.name, r.extras) for r in asked), pinned))
     if not dropped:
         return
+    keys = sorted(
+        {"overrides" if d.name in provider.overrides else "dependencies" for d in dropped}
+    )
     lines = [
-        f"  {d.name} {d.version} has no extra {d.extra!r}: the manifest asks for "
-        f"{d.name}[{d.extra}], and the newer releases that have it could not be resolved "
+        f"  {d.name} {d.version} has no extra {d.extra!r}: "
+        f"{'[pypi] overrides ask' if d.name in provider.overrides else 'the manifest asks'} "
+        f"for {d.name}[{d.extra}], and the newer releases that have it could not be resolved "
         "for the target"
         for d in dropped
     ]
     raise ResolutionError(
         f"the lock for {target.platform} would drop extras the manifest asks for:\n"
         + "\n".join(lines),
-        hint=f"{provider.policy.hint}; or drop the extra from [pypi].dependencies",
+        hint=f"{provider.policy.hint}; or drop the extra from "
+        + " or ".join(f"[pypi].{key}" for key in keys),
     )
 
 

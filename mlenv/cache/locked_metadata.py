@@ -12,7 +12,7 @@ Requires-Python is not compared: the resolver reads it from the index page, as t
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import BinaryIO
 
 from packaging.requirements import InvalidRequirement, Requirement
@@ -25,6 +25,7 @@ from mlenv.index.model import CoreMetadata, IndexFile, parse_core_metadata
 from mlenv.index.wheelmeta import metadata_member
 from mlenv.limits import MAX_REQUIRES_DIST, enforce
 from mlenv.lockfile import Lock, LockedPackage
+from mlenv.overrides import counts, held
 from mlenv.pep508 import marker_holds, marker_text
 from mlenv.pep508 import requirement as parsed
 from mlenv.target import Target
@@ -53,7 +54,7 @@ def check_locked_metadata(
         if platforms and platform.platform not in platforms:
             continue
         target = Target(platform.platform, lock.target.python, lock.target.glibc)
-        dropped = _dropped(lock.target.overrides or (), target)
+        overridden = held(lock.target.overrides or (), target.markers)
         for package in platform.packages:
             if package.sha256 not in read:
                 read[package.sha256] = _metadata(package, cache)
@@ -61,7 +62,7 @@ def check_locked_metadata(
             if isinstance(meta, str):
                 problem: str | None = meta
             else:
-                problem = metadata_problem(package, meta, target, dropped)
+                problem = metadata_problem(package, meta, target, overridden)
             if problem is not None:
                 # Read in place, unhashed (hashing every wheel on every fetch costs seconds):
                 # what contradicts the lock is blamed on the index only once it is the locked
@@ -76,31 +77,17 @@ def check_locked_metadata(
         )
 
 
-def _dropped(overrides: Iterable[str], target: Target) -> frozenset[NormalizedName]:
-    """The projects the lock's ``[pypi] overrides`` require nowhere on ``target`` (each of
-    their markers false there): a wheel's requirement on one is not the lock's to hold."""
-    named: dict[NormalizedName, bool] = {}
-    for text in overrides:
-        try:
-            override = parsed(text)
-        except InvalidRequirement:  # a lock edited by hand: stale, and said so elsewhere
-            continue
-        name = canonicalize_name(override.name)
-        holds = override.marker is None or marker_holds(override.marker, target.markers)
-        named[name] = named.get(name, False) or holds
-    return frozenset(name for name, held in named.items() if not held)
-
-
 def metadata_problem(
     package: LockedPackage,
     meta: CoreMetadata,
     target: Target,
-    dropped: frozenset[NormalizedName] = frozenset(),
+    overridden: Mapping[NormalizedName, bool] | None = None,
 ) -> str | None:
     """How the wheel's own METADATA ``meta`` contradicts its lock entry for ``target``: another
-    name or version, a dependency it always has that the lock lacks (but one ``dropped`` by
-    the lock's overrides), or one the lock holds that none of its Requires-Dist lines can give
-    on the target (with any extra)."""
+    name or version, a dependency it always has that the lock lacks, or one the lock holds
+    that none of its Requires-Dist lines can give on the target (with any extra); each line on
+    a project the lock's overrides name (``overridden``: whether one applies on the target)
+    read as the resolver read it (``mlenv.overrides``)."""
     try:
         same = meta.name == canonicalize_name(package.name) and meta.version == Version(
             package.version
@@ -109,9 +96,9 @@ def metadata_problem(
         same = False
     if not same:
         return f"the wheel's METADATA describes {meta.name} {meta.version}"
-    always, possible = _dependency_names(meta, target)
+    always, possible = _dependency_names(meta, target, overridden or {})
     locked = {canonicalize_name(name) for name in package.dependencies}
-    lacking = sorted(always - locked - dropped - {meta.name})
+    lacking = sorted(always - locked - {meta.name})
     foreign = sorted(locked - possible)
     if not lacking and not foreign:
         return None
@@ -124,7 +111,7 @@ def metadata_problem(
 
 
 def _dependency_names(
-    meta: CoreMetadata, target: Target
+    meta: CoreMetadata, target: Target, overridden: Mapping[NormalizedName, bool]
 ) -> tuple[set[NormalizedName], set[NormalizedName]]:
     """The names the wheel requires on ``target`` without an extra, and those it may require
     with some extra (tried with each string its marker names: ``extra == "gpu"``)."""
@@ -132,6 +119,12 @@ def _dependency_names(
     possible: set[NormalizedName] = set()
     for requirement in _requirements(meta):
         name = canonicalize_name(requirement.name)
+        if name in overridden:  # the override's marker decides, not this line's
+            if overridden[name]:
+                possible.add(name)
+                if counts(requirement, overridden, False):
+                    always.add(name)
+            continue
         if requirement.marker is None or marker_holds(requirement.marker, target.markers):
             always.add(name)
             possible.add(name)
