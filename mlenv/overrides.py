@@ -66,8 +66,8 @@ def counts(
     candidate with ``extras`` (none: the base). One on an ``overridden`` project counts
     whatever the rest of its marker says: where it names no extra (for the base), or names one
     of ``extras``; the override that replaces it decides the rest."""
-    if canonicalize_name(requirement.name) not in overridden:
-        return holds
+    if not overridden or canonicalize_name(requirement.name) not in overridden:
+        return holds  # no overrides, the usual lock: no name normalised per line
     named = top_extras(requirement.marker)
     if not extras:
         return not named

@@ -216,6 +216,8 @@ def _overridden(
     """The requirements as the resolver takes them (``taking``), each on a project that
     ``[pypi] overrides`` names replaced by its overrides, once (uv's rule: wherever it comes
     from, the manifest or a dependency's metadata)."""
+    if not replacing:  # the usual lock: no name normalised per requirement
+        return [taking(requirement) for requirement in requirements]
     taken: list[Req] = []
     replaced: set[NormalizedName] = set()
     for requirement in requirements:
@@ -575,7 +577,7 @@ class _Provider(AbstractProvider[Req, Candidate, str]):
         for requirement, base in lines:
             if base or requirement.marker is None:
                 continue
-            if canonicalize_name(requirement.name) in self.overrides:
+            if self.overrides and canonicalize_name(requirement.name) in self.overrides:
                 if counts(requirement, self.overrides, False, candidate.extras):
                     wanted.append(requirement)
                 continue
