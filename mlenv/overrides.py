@@ -49,10 +49,11 @@ def _extras(markers: Sequence[Any]) -> tuple[bool, set[str]]:
             groups[-1] = groups[-1] and bare
             named |= inner
         elif isinstance(item, tuple):
-            left, op, right = (str(part) for part in item)
-            if op == "==" and "extra" in (left, right) and left != right:
+            # serialize() quotes a value, so a variable ``extra`` is told from a value "extra"
+            left, op, right = (part.serialize() for part in item)
+            if op == "==" and "extra" in (left, right):
                 groups[-1] = False
-                named.add(canonicalize_name(right if left == "extra" else left))
+                named.add(canonicalize_name(str(item[2] if left == "extra" else item[0])))
     return any(groups), named
 
 
