@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import contextlib
 import re
+from dataclasses import replace
 
 from mlenv.conda.records import CondaRecord
 from mlenv.cuda import packages as cudapkg
-from mlenv.cuda.matrix import release_drivers
+from mlenv.cuda.matrix import driver_release, release_drivers
 from mlenv.cuda.needs import conda_need
 from mlenv.cuda.rules import Finding, PackageNeed, package_driver
 from mlenv.cuda.tags import CudaNeed, extract
@@ -43,7 +44,10 @@ def entry_needs(lock: Lock) -> tuple[list[PackageNeed], list[Finding], list[Unre
             if (item := judged[key]) is not None:
                 needs[key] = item
         who = f"{package.name} {package.version}"
-        findings += _recorded_driver(who, judged[key], package.requires_driver)
+        found = _recorded_driver(who, judged[key], package.requires_driver)
+        findings += found
+        if key in needs and not found and package.requires_driver is not None:
+            needs[key] = _pinned(needs[key], DriverVersion.parse(package.requires_driver))
     for _, conda in lock.conda_packages():
         conda_key = (conda.name, f"{conda.version} {conda.build}")
         if conda_key not in judged:
@@ -53,6 +57,20 @@ def entry_needs(lock: Lock) -> tuple[list[PackageNeed], list[Finding], list[Unre
         who = f"{conda.name} {conda.version}"
         findings += _recorded_driver(who, judged[conda_key], conda.requires_driver, exact=True)
     return list(needs.values()), findings, list(unread.values())
+
+
+def _pinned(item: PackageNeed, recorded: DriverVersion) -> PackageNeed:
+    """``item`` raised to the update release its recorded ``requires-driver`` names. `mlenv lock`
+    records an update's driver when the wheel's METADATA pins that update's components, which
+    verify cannot re-read offline; once ``_recorded_driver`` has held the value to the releases
+    of the entry's CUDA minor, it is the entry's floor, as it was the lock's (an override may
+    have dropped the pinned components, whose own entries would otherwise carry it)."""
+    current = package_driver(item)
+    release = driver_release(item.need.cuda, recorded)
+    if release is None or (current is not None and current[0] >= recorded):
+        return item
+    evidence = f"mlenv.lock: {item.name} requires-driver = {str(recorded)!r}"
+    return replace(item, need=replace(item.need, release=release, evidence=evidence))
 
 
 def package_driver_findings(package: LockedPackage) -> list[Finding]:

@@ -294,6 +294,13 @@ def release_drivers(cuda: CudaVersion) -> frozenset[DriverVersion]:
     return frozenset(row.linux for row in facts().releases if row.cuda == cuda and row.linux)
 
 
+def driver_release(cuda: CudaVersion, driver: DriverVersion) -> str | None:
+    """The first release of X.Y whose Linux driver is ``driver`` (as ``table3_driver`` reads a
+    release back), or None when Table 3 gives it to none."""
+    rows = (row for row in facts().releases if row.cuda == cuda and row.linux == driver)
+    return next((".".join(map(str, row.version)) for row in rows), None)
+
+
 def min_driver(cuda: CudaVersion) -> DriverVersion:
     """The Linux driver the X.Y GA toolkit needs (release notes Table 3)."""
     if cuda not in known_cuda_versions():

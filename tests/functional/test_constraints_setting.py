@@ -97,3 +97,31 @@ def test_an_override_no_version_meets_is_named_as_one(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert "c>5 ([pypi] overrides) (from b 1.0" in result.stderr, result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_an_override_dropping_a_cuda_builds_components_locks_what_verify_accepts(
+    tmp_path: Path,
+) -> None:
+    """torch's METADATA pins CUDA 12.8 Update 1's runtime; the override drops it, so only
+    torch's entry carries that update's driver. verify holds [target] to it (it used to derive
+    the GA's and call the lock edited), and a second lock keeps it."""
+    wheels = [
+        ("torch", "2.8.0", ["nvidia-cuda-runtime-cu12==12.8.90"]),
+        ("nvidia-cuda-runtime-cu12", "12.8.90", []),
+    ]
+    pypi = (
+        'dependencies = ["torch==2.8.0"]\n'
+        "overrides = [\"nvidia-cuda-runtime-cu12; python_version < '3'\"]\n"
+        '[cuda]\nversion = "12.8"\ndriver-floor = "570.26"\n'
+    )
+    project = settings_project(tmp_path, wheels, pypi)
+    env = {"MLENV_CACHE_DIR": str(tmp_path / "cache")}
+    assert run_mlenv(["lock"], project, env).returncode == 0
+    before = (project / "mlenv.lock").read_bytes()
+    assert load_lock(before.decode()).target.requires_driver == "570.124.06"
+    verified = run_mlenv(["verify"], project, env)
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    assert "needs driver 570.124.06 or newer" in verified.stdout
+    assert run_mlenv(["lock", "--check"], project, env).returncode == 0
+    assert run_mlenv(["lock"], project, env).returncode == 0
+    assert (project / "mlenv.lock").read_bytes() == before
