@@ -16,6 +16,8 @@ from mlenv.conda.records import match_spec_name
 from mlenv.target import Target
 
 if TYPE_CHECKING:
+    from packaging.specifiers import SpecifierSet
+
     from mlenv.lockfile import LockedPlatform, LockTarget
 
 
@@ -89,6 +91,72 @@ def unreached(target: LockTarget, platform: LockedPlatform) -> list[tuple[str, s
         for position, record in enumerate(platform.conda)
         if canonicalize_name(record.name) not in conda
     ]
+
+
+def outside(target: LockTarget, platform: LockedPlatform) -> list[tuple[str, str, str]]:
+    """(where below the platform, the version, what excludes it) for each PyPI entry whose
+    version a [target] requirement, override or constraint applying on the platform excludes,
+    or a pre-release under ``prerelease = "disallow"``: the resolution pins only versions they
+    allow, and the inputs hash covers them, not the pins, so such an entry was edited by hand.
+    Bounds a dependency's METADATA sets are held by fetch (``locked_metadata``)."""
+    bounds = _bounds(target, platform.platform)
+    if bounds is None:
+        return []
+    from packaging.version import InvalidVersion, Version
+
+    found: list[tuple[str, str, str]] = []
+    disallow = target.prerelease == "disallow"
+    for position, package in enumerate(platform.packages):
+        rules = bounds.get(canonicalize_name(package.name), [])
+        if not rules and not disallow:
+            continue
+        try:
+            version = Version(package.version)
+        except InvalidVersion:  # the lock's reader refuses it
+            continue
+        where = f".package[{position}] ({package.name} {package.version})"
+        if disallow and version.is_prerelease:
+            found.append((where, package.version, '[target].prerelease = "disallow"'))
+        found += [
+            (where, package.version, f"{text!r} of [target].{key}")
+            for key, text, allowed in rules
+            if not allowed.contains(version, prereleases=True)
+        ]
+    return found
+
+
+def _bounds(
+    target: LockTarget, platform: str
+) -> dict[NormalizedName, list[tuple[str, str, SpecifierSet]]] | None:
+    """Each project's (key, requirement, specifier) of the [target] requirements (but those an
+    override replaces), overrides and constraints whose marker holds on the platform; None for
+    a damaged target (check_fresh refuses it as stale)."""
+    try:
+        markers = Target(platform, target.python, target.glibc).markers
+    except (LookupError, ValueError):
+        return None
+    from packaging.requirements import InvalidRequirement
+
+    from mlenv.overrides import held
+    from mlenv.pep508 import marker_holds, requirement
+
+    overridden = held(target.overrides or (), markers)
+    bounds: dict[NormalizedName, list[tuple[str, str, SpecifierSet]]] = {}
+    for key, texts in (
+        ("requirements", target.requirements),
+        ("overrides", target.overrides or ()),
+        ("constraints", target.constraints or ()),
+    ):
+        for text in texts:
+            try:
+                parsed = requirement(text)
+                holds = parsed.marker is None or marker_holds(parsed.marker, markers)
+            except (InvalidRequirement, ValueError):  # the manifest's reader refuses it
+                continue
+            name = canonicalize_name(parsed.name)
+            if holds and not (key == "requirements" and name in overridden):
+                bounds.setdefault(name, []).append((key, text, parsed.specifier))
+    return bounds
 
 
 def _reached(

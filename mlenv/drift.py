@@ -164,11 +164,13 @@ def lock_drift(lock: Lock, made_from: Mapping[str, Any]) -> tuple[str, object, o
             if entry.cuda == "unverified" and name not in allowed["unverified"]:
                 listed = _listed(allowed["unverified"])
                 return f"{where}.cuda", "unverified", f"[cuda] unverified: {listed}"
-    from mlenv.closure import unreached
+    from mlenv.closure import outside, unreached
 
     for platform in lock.platforms:
         for where, why in unreached(lock.target, platform):
             return f"platform.{platform.platform}{where}", "an entry", f"nothing needs it ({why})"
+        for where, version, bound in outside(lock.target, platform):
+            return f"platform.{platform.platform}{where}.version", version, f"a version within {bound}"
     return conda_channel_drift(lock)
 
 

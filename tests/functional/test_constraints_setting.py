@@ -125,3 +125,23 @@ def test_an_override_dropping_a_cuda_builds_components_locks_what_verify_accepts
     assert run_mlenv(["lock", "--check"], project, env).returncode == 0
     assert run_mlenv(["lock"], project, env).returncode == 0
     assert (project / "mlenv.lock").read_bytes() == before
+
+
+def test_a_pin_edited_past_a_constraint_is_stale_and_lock_moves_it_back(tmp_path: Path) -> None:
+    """The inputs hash covers the manifest, not the pins: c edited from 1.0 to 2.0 (file, URL
+    and all) past ``c<2`` used to pass verify and reach build."""
+    wheels = [("b", "1.0", ["c"]), ("c", "1.0", []), ("c", "2.0", [])]
+    project = settings_project(tmp_path, wheels, 'dependencies = ["b"]\nconstraints = ["c<2"]\n')
+    env = {"MLENV_CACHE_DIR": str(tmp_path / "cache")}
+    assert run_mlenv(["lock"], project, env).returncode == 0
+    lock = project / "mlenv.lock"
+    text = lock.read_text()
+    head, _, entry = text.partition('name = "c"')
+    lock.write_text(head + 'name = "c"' + entry.replace('"1.0"', '"2.0"').replace("c-1.0", "c-2.0"))
+    verified = run_mlenv(["verify"], project, env)
+    assert verified.returncode == 1
+    assert "(c 2.0).version is 2.0" in verified.stdout
+    assert "'c<2' of [target].constraints" in verified.stdout
+    assert run_mlenv(["lock", "--check"], project, env).returncode == 1
+    assert run_mlenv(["lock"], project, env).returncode == 0
+    assert locked_pins(project) == {"b": "1.0", "c": "1.0"}

@@ -48,14 +48,18 @@ def lock_for(text: str) -> str:
     env = manifest.environment
     target = target_of(manifest)
     index = target.indexes[0]  # entries come from a source [target] names, as lock writes them
-    names: set[str] = {canonicalize_name(Requirement(r).name) for r in manifest.pypi.dependencies}
+    pypi = manifest.pypi
+    names: set[str] = {canonicalize_name(Requirement(r).name) for r in pypi.dependencies}
+    asked = [Requirement(r) for r in (*pypi.dependencies, *pypi.constraints, *pypi.overrides)]
     names |= {"lib"} if names else set()  # a resolution of no requirement pins nothing
+    versions = {name: _allowed([r for r in asked if canonicalize_name(r.name) == name])
+                for name in names}  # fmt: skip
     packages = tuple(
         LockedPackage(
             name,
-            "1.0",
-            f"{name}-1.0-py3-none-any.whl",
-            f"https://x.example/{name}-1.0-py3-none-any.whl",
+            versions[name],
+            f"{name}-{versions[name]}-py3-none-any.whl",
+            f"https://x.example/{name}-{versions[name]}-py3-none-any.whl",
             "a" * 64 if name == "lib" else hashlib.sha256(name.encode()).hexdigest(),
             10,
             index,
@@ -93,6 +97,14 @@ def lock_for(text: str) -> str:
     # the driver `mlenv lock` records for a CUDA target (its GA's: no entry here is a CUDA build)
     needed = verify_lock(lock, lock.inputs_hash, None).requires_driver
     return render(replace(lock, target=replace(target, requires_driver=needed)))
+
+
+def _allowed(asked: Sequence[Requirement]) -> str:
+    """A version every bound on a project allows, as a resolution pins it: 1.0, a version a
+    bound names, or the next major."""
+    named = [s.version.removesuffix(".*") for r in asked for s in r.specifier]
+    candidates = ["1.0", *named, *(f"{int(v.split('.')[0]) + 1}.0" for v in named)]
+    return next((v for v in candidates if all(r.specifier.contains(v, True) for r in asked)), "1.0")
 
 
 mutations = st.one_of(
