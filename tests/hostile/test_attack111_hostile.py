@@ -181,7 +181,7 @@ def _paths(node: Any, at: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
 @st.composite
 def _mutated(draw: st.DrawFn, document: dict[str, Any]) -> dict[str, Any]:
     """``document`` with one to three keys dropped, retyped, duplicated or added."""
-    doc = json.loads(json.dumps(document))
+    doc: dict[str, Any] = json.loads(json.dumps(document))
     for _ in range(draw(st.integers(1, 3))):
         paths = _paths(doc)
         if not paths:
