@@ -24,8 +24,9 @@ Findings (before the fix), each held by a test below:
 4. ``find-links = ["/"]`` (or ``file:///``) ended in an internal error: the index's URL lost
    its last slash (``file:``), which names the relative path ``.``. The root keeps its slash.
 5. ``mlenv export -o NAME`` with a 250-byte NAME ended in an internal error: the temporary
-   file beside it (``.NAME.XXXXXXXX.tmp``) is over the file system's limit. Writing a file
-   atomically now reports, as writing a directory did, that it cannot write there.
+   file beside it (``.NAME.XXXXXXXX.tmp``) is over the file system's limit; so did an export
+   or a re-lock in a read-only checkout (EROFS). Writing a file atomically now reports, as
+   writing a directory did, that it cannot write there.
 6. A manifest saved with a UTF-8 byte-order mark (Notepad's "UTF-8 with BOM") was reported as
    ``mlenv.toml:1:1: invalid TOML: Invalid statement``, an invisible cause. The message now
    names the mark and how to save without it.
@@ -33,12 +34,14 @@ Findings (before the fix), each held by a test below:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
 import shutil
+import subprocess
 import tomllib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -456,3 +459,39 @@ def test_a_failed_command_in_a_subprocess_prints_no_traceback(
     (copy / "mlenv.lock").write_text(_lock_with_platforms("[]"))
     result = run_mlenv(["inspect", "mlenv.lock"], copy, env)
     _holds(result.returncode, result.stdout, result.stderr, ["target.platforms"], (1,))
+
+
+@contextlib.contextmanager
+def _read_only(directory: Path) -> Iterator[None]:
+    """``directory`` bind-mounted read-only onto itself (a read-only checkout); always
+    unmounted."""
+    subprocess.run(["mount", "--bind", str(directory), str(directory)], check=True)
+    try:
+        subprocess.run(
+            ["mount", "-o", "remount,bind,ro", str(directory), str(directory)], check=True
+        )
+        yield
+    finally:
+        subprocess.run(["umount", str(directory)], check=True)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["export", "--format", "requirements", "-o", "req.txt"], ["lock", "--offline", "--upgrade"]],
+)
+def test_a_file_in_a_read_only_checkout_is_a_clear_error(
+    args: list[str], golden: tuple[Path, dict[str, str]], tmp_path: Path
+) -> None:
+    """Finding 5, as CI meets it: the project mounted read-only, the export or the re-lock
+    says where it cannot write (it was exit 2 from the temporary's EROFS), and the file it
+    would replace is left as it was."""
+    project, env = golden
+    copy = tmp_path / "p"
+    shutil.copytree(project, copy)
+    _restore(copy)
+    before = _snapshot([copy / "req.txt", copy / "mlenv.lock"])
+    with _read_only(copy):
+        code, out, err = run_in_process(args, copy, env)
+    _holds(code, out, err, [str(copy)], (1,))
+    assert "Read-only file system" in err and "hint:" in err
+    assert _snapshot([copy / "req.txt", copy / "mlenv.lock"]) == before
