@@ -26,8 +26,13 @@ def atomic_writer(path: StrPath, mode: int = 0o644) -> Iterator[BinaryIO]:
     """Write to a temporary file beside ``path``, fsync it, then rename it over ``path``."""
     directory, name = os.path.split(os.fspath(path))
     directory = directory or "."
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = _temporary(directory, name)
+    try:
+        os.makedirs(directory, exist_ok=True)
+        fd, tmp = _temporary(directory, name)
+    except OSError as exc:  # nothing is written yet: the user's to fix, as work_dir says
+        from pathlib import Path
+
+        raise _unwritable(Path(os.fspath(path)), exc) from exc
     try:
         with os.fdopen(fd, "wb") as handle:
             yield handle
@@ -129,11 +134,17 @@ def _unwritable(dest: Path, exc: OSError) -> Exception:
     the cause (a build names a full disk from it)."""
     from mlenv.errors import MlenvError
 
+    hint = (
+        "write it to a directory this user can write, on a writable file system with room;"
+        " nothing there was changed"
+    )
+    if exc.errno == errno.ENAMETOOLONG:  # the name fits, the temporary beside it does not
+        hint = (
+            "choose a shorter name: mlenv first writes a temporary beside it, named after it"
+            " and a few bytes longer; nothing there was changed"
+        )
     return MlenvError(
-        f"cannot write {dest.name} here: {exc.strerror or exc}",
-        where=str(dest.parent),
-        hint="write it to a directory this user can write, on a writable file system with room;"
-        " nothing there was changed",
+        f"cannot write {dest.name} here: {exc.strerror or exc}", where=str(dest.parent), hint=hint
     )
 
 
