@@ -216,6 +216,13 @@ def loads(text: str, source: str = "mlenv.toml") -> Manifest:
             [Problem(source, f"{len(text)} characters, over the limit of {MAX_MANIFEST_CHARS}",
                      "check that this is the mlenv.toml you meant")],
         )  # fmt: skip
+    if text.startswith("\ufeff"):  # tomllib: "Invalid statement" at 1:1, an invisible cause
+        raise ManifestError(
+            f"{source}: not valid TOML",
+            [Problem(f"{source}:1:1", "the file starts with a byte-order mark (U+FEFF)",
+                     'save it as UTF-8 without a byte-order mark (an editor\'s "UTF-8", not '
+                     '"UTF-8 with BOM")')],
+        )  # fmt: skip
     try:
         data = parse_toml(text)
     except tomllib.TOMLDecodeError as exc:
