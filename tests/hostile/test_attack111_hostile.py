@@ -30,6 +30,9 @@ Findings (before the fix), each held by a test below:
 6. A manifest saved with a UTF-8 byte-order mark (Notepad's "UTF-8 with BOM") was reported as
    ``mlenv.toml:1:1: invalid TOML: Invalid statement``, an invisible cause. The message now
    names the mark and how to save without it.
+7. ``mlenv diff OLD NEW`` where either is a symlink to a missing file ended in an internal
+   error (FileNotFoundError): ``os.path.lexists`` saw the link, the read found nothing. It is
+   now "no lock here" naming the path.
 """
 
 from __future__ import annotations
@@ -495,3 +498,20 @@ def test_a_file_in_a_read_only_checkout_is_a_clear_error(
     _holds(code, out, err, [str(copy)], (1,))
     assert "Read-only file system" in err and "hint:" in err
     assert _snapshot([copy / "req.txt", copy / "mlenv.lock"]) == before
+
+
+@pytest.mark.parametrize("side", ["old", "new"])
+def test_diff_of_a_symlink_to_nothing_names_it(
+    side: str, golden: tuple[Path, dict[str, str]], tmp_path: Path
+) -> None:
+    """Finding 7: a lock named on the command line that is a symlink to a missing file (a
+    checkout of a link to a generated lock) was taken for a file, and reading it ended in an
+    internal error (FileNotFoundError)."""
+    project, env = golden
+    _restore(project)
+    link = tmp_path / "gone.lock"
+    link.symlink_to(tmp_path / "nowhere.lock")
+    args = ["diff", str(link), "mlenv.lock"] if side == "old" else ["diff", "mlenv.lock", str(link)]
+    code, out, err = run_in_process(args, project, env)
+    _holds(code, out, err, [str(link)], (1,))
+    assert "hint:" in err
