@@ -33,6 +33,9 @@ Findings (before the fix), each held by a test below:
 7. ``mlenv diff OLD NEW`` where either is a symlink to a missing file ended in an internal
    error (FileNotFoundError): ``os.path.lexists`` saw the link, the read found nothing. It is
    now "no lock here" naming the path.
+8. The same mark at the start of mlenv.lock (a lock saved back by an editor) was "Invalid
+   statement" with the hint to re-lock with ``--upgrade``, dropping every pin; the lock reader
+   now names the mark too.
 """
 
 from __future__ import annotations
@@ -515,3 +518,20 @@ def test_diff_of_a_symlink_to_nothing_names_it(
     code, out, err = run_in_process(args, project, env)
     _holds(code, out, err, [str(link)], (1,))
     assert "hint:" in err
+
+
+@pytest.mark.parametrize("args", [["verify"], ["diff", str(GOLDEN / "mlenv.lock"), "mlenv.lock"]])
+def test_a_lock_with_a_byte_order_mark_says_so(
+    args: list[str], golden: tuple[Path, dict[str, str]]
+) -> None:
+    """Finding 8: a lock saved back by an editor with a byte-order mark was "Invalid statement"
+    at 1:1 with the hint to re-lock from scratch (dropping every pin), when saving it without
+    the mark is the whole fix."""
+    project, env = golden
+    (project / "mlenv.lock").write_bytes(b"\xef\xbb\xbf" + GOLDEN_LOCK.encode())
+    try:
+        code, out, err = run_in_process(args, project, env)
+    finally:
+        _restore(project)
+    _holds(code, out, err, ["mlenv.lock"], (1,))
+    assert "byte-order mark" in err and "without" in err
