@@ -328,6 +328,12 @@ _T = TypeVar("_T")
 
 def loads(text: str, source: str = "mlenv.lock") -> Lock:
     """Parse a lock; every problem is reported with its key path, never a traceback."""
+    if text.startswith("\ufeff"):  # an editor's; re-locking (the TOML error's hint) drops pins
+        raise LockError(
+            f"{source}: not valid TOML",
+            [Problem(f"{source}:1:1", "the file starts with a byte-order mark (U+FEFF)",
+                     "save it as UTF-8 without a byte-order mark, or restore it from git")],
+        )  # fmt: skip
     try:
         data = parse_toml(text)
     except (tomllib.TOMLDecodeError, RecursionError) as exc:  # deep nesting: RecursionError
