@@ -36,6 +36,9 @@ Findings (before the fix), each held by a test below:
 8. The same mark at the start of mlenv.lock (a lock saved back by an editor) was "Invalid
    statement" with the hint to re-lock with ``--upgrade``, dropping every pin; the lock reader
    now names the mark too.
+9. ``mlenv export -o FILE`` (and the lock's write) on a full disk ended in an internal error:
+   the temporary is created, its write or fsync meets ENOSPC. It now says it cannot write
+   there, and the file it would have replaced is left as it was.
 """
 
 from __future__ import annotations
@@ -535,3 +538,40 @@ def test_a_lock_with_a_byte_order_mark_says_so(
         _restore(project)
     _holds(code, out, err, ["mlenv.lock"], (1,))
     assert "byte-order mark" in err and "without" in err
+
+
+@contextlib.contextmanager
+def _full_disk(directory: Path, keep: Path, data: bytes) -> Iterator[None]:
+    """A small tmpfs at ``directory`` holding ``keep`` (``data``), then filled to the last
+    byte; always unmounted."""
+    directory.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(directory)], check=True)
+    try:
+        keep.write_bytes(data)
+        with contextlib.suppress(OSError), (directory / "fill").open("wb", buffering=0) as fill:
+            while True:  # ENOSPC ends it
+                fill.write(b"\0" * 1024)
+        yield
+    finally:
+        subprocess.run(["umount", str(directory)], check=True)
+
+
+@pytest.mark.parametrize("fmt", ["requirements", "cyclonedx"])
+def test_an_export_on_a_full_disk_is_a_clear_error(
+    fmt: str, golden: tuple[Path, dict[str, str]], tmp_path: Path
+) -> None:
+    """Finding 9: the temporary beside the output is created, its write (or fsync) meets
+    ENOSPC, and that was an internal error; it now says it cannot write there, and the export
+    it would have replaced is left as it was, with no temporary beside it."""
+    project, env = golden
+    _restore(project)
+    full = tmp_path / "full"
+    output = full / "req.txt"
+    with _full_disk(full, output, b"the export of yesterday\n"):
+        code, out, err = run_in_process(
+            ["export", "--format", fmt, "-o", str(output)], project, env
+        )
+        assert output.read_bytes() == b"the export of yesterday\n"
+        assert sorted(p.name for p in full.iterdir()) == ["fill", "req.txt"]
+    _holds(code, out, err, [str(full)], (1,))
+    assert "No space left on device" in err and "hint:" in err
