@@ -26,13 +26,8 @@ def atomic_writer(path: StrPath, mode: int = 0o644) -> Iterator[BinaryIO]:
     """Write to a temporary file beside ``path``, fsync it, then rename it over ``path``."""
     directory, name = os.path.split(os.fspath(path))
     directory = directory or "."
-    try:
-        os.makedirs(directory, exist_ok=True)
-        fd, tmp = _temporary(directory, name)
-    except OSError as exc:  # nothing is written yet: the user's to fix, as work_dir says
-        from pathlib import Path
-
-        raise _unwritable(Path(os.fspath(path)), exc) from exc
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = _temporary(directory, name)
     try:
         with os.fdopen(fd, "wb") as handle:
             yield handle
@@ -64,8 +59,18 @@ def _temporary(directory: str, name: str) -> tuple[int, str]:
 
 
 def write_atomic(path: StrPath, data: bytes, mode: int = 0o644) -> None:
-    with atomic_writer(path, mode) as handle:
-        handle.write(data)
+    """``data`` at ``path`` (a lock, an export: a file at a path the user chose). A directory
+    where no temporary can be made (read-only, another user's, a name too long for it) or a
+    disk that fills is the user's to fix, said as work_dir says it; it was exit 2. Nothing was
+    changed: the temporary is gone and ``path`` not replaced. Streaming callers of
+    ``atomic_writer`` (image.tar) keep the OSError, which the build names itself."""
+    try:
+        with atomic_writer(path, mode) as handle:
+            handle.write(data)
+    except OSError as exc:
+        from pathlib import Path
+
+        raise _unwritable(Path(os.fspath(path)), exc) from exc
 
 
 def _fsync_dir(directory: StrPath) -> None:
