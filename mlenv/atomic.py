@@ -59,8 +59,18 @@ def _temporary(directory: str, name: str) -> tuple[int, str]:
 
 
 def write_atomic(path: StrPath, data: bytes, mode: int = 0o644) -> None:
-    with atomic_writer(path, mode) as handle:
-        handle.write(data)
+    """``data`` at ``path`` (a lock, an export: a file at a path the user chose). A directory
+    where no temporary can be made (read-only, another user's, a name too long for it) or a
+    disk that fills is the user's to fix, said as work_dir says it; it was exit 2. Nothing was
+    changed: the temporary is gone and ``path`` not replaced. Streaming callers of
+    ``atomic_writer`` (image.tar) keep the OSError, which the build names itself."""
+    try:
+        with atomic_writer(path, mode) as handle:
+            handle.write(data)
+    except OSError as exc:
+        from pathlib import Path
+
+        raise _unwritable(Path(os.fspath(path)), exc) from exc
 
 
 def _fsync_dir(directory: StrPath) -> None:
@@ -129,11 +139,17 @@ def _unwritable(dest: Path, exc: OSError) -> Exception:
     the cause (a build names a full disk from it)."""
     from mlenv.errors import MlenvError
 
+    hint = (
+        "write it to a directory this user can write, on a writable file system with room;"
+        " nothing there was changed"
+    )
+    if exc.errno == errno.ENAMETOOLONG:  # the name fits, the temporary beside it does not
+        hint = (
+            "choose a shorter name: mlenv first writes a temporary beside it, named after it"
+            " and a few bytes longer; nothing there was changed"
+        )
     return MlenvError(
-        f"cannot write {dest.name} here: {exc.strerror or exc}",
-        where=str(dest.parent),
-        hint="write it to a directory this user can write, on a writable file system with room;"
-        " nothing there was changed",
+        f"cannot write {dest.name} here: {exc.strerror or exc}", where=str(dest.parent), hint=hint
     )
 
 

@@ -224,7 +224,15 @@ def read_side(spec: str | None, default: Path) -> tuple[str, Lock]:
     """A lock named on the command line: a file, ``REV:PATH`` in git, or a git revision of
     the default lock (None means HEAD)."""
     if spec is not None and os.path.lexists(spec):
-        return spec, _parse(read_input(Path(spec), "lock"), spec)
+        try:
+            data = read_input(Path(spec), "lock")
+        except FileNotFoundError:  # lexists saw a symlink; what it names is not there
+            raise UsageError(
+                "no lock here: a symlink to a file that does not exist",
+                where=spec,
+                hint="name an existing lock file, or a revision such as HEAD~1 or main",
+            ) from None
+        return spec, _parse(data, spec)
     rev, _, path = (spec or "HEAD").partition(":")
     if rev.startswith("-") or not rev:
         # git would take it as an option (--output=FILE writes files)

@@ -30,6 +30,7 @@ from mlenv.drift import target_drift as target_drift
 from mlenv.errors import MlenvError, Problem, ProblemsError, printable
 from mlenv.inputs import LOCK_VERSION
 from mlenv.limits import MAX_WHEEL_BYTES, parse_toml
+from mlenv.platforms import NAMES as PLATFORM_NAMES
 from mlenv.target import Target
 
 if TYPE_CHECKING:  # the lock reader stays light: the no-op `lock --check` (mlenv.uptodate)
@@ -327,6 +328,12 @@ _T = TypeVar("_T")
 
 def loads(text: str, source: str = "mlenv.lock") -> Lock:
     """Parse a lock; every problem is reported with its key path, never a traceback."""
+    if text.startswith("\ufeff"):  # an editor's; re-locking (the TOML error's hint) drops pins
+        raise LockError(
+            f"{source}: not valid TOML",
+            [Problem(f"{source}:1:1", "the file starts with a byte-order mark (U+FEFF)",
+                     "save it as UTF-8 without a byte-order mark, or restore it from git")],
+        )  # fmt: skip
     try:
         data = parse_toml(text)
     except (tomllib.TOMLDecodeError, RecursionError) as exc:  # deep nesting: RecursionError
@@ -345,6 +352,8 @@ def loads(text: str, source: str = "mlenv.lock") -> Lock:
     if not isinstance(data.get("target"), dict):
         r.fail("[target]", "missing or not a table")
     target = r.record(LockTarget, _TARGET, data.get("target", {}), "target")
+    for message in _target_platform_problems(target):
+        r.fail("target.platforms", message)
     platforms = []
     platform_tables = data.get("platform", {})
     if not isinstance(platform_tables, dict):
@@ -382,6 +391,27 @@ def loads(text: str, source: str = "mlenv.lock") -> Lock:
             [replace(p, hint=p.hint or _REGENERATE) for p in r.problems],
         )
     return Lock(digest, target, tuple(platforms), version)
+
+
+def _target_platform_problems(target: LockTarget | None) -> list[str]:
+    """A lock is made for one or more platforms mlenv builds for, each once, as the manifest
+    names them: an empty, unknown or repeated one left every reader guessing (inspect took
+    the first of none)."""
+    if target is None:
+        return []
+    if not target.platforms:
+        return ["names no platform"]
+    problems = [
+        f"{printable(name)!r} is not a platform mlenv builds for ({', '.join(PLATFORM_NAMES)})"
+        for name in dict.fromkeys(target.platforms)
+        if name not in PLATFORM_NAMES
+    ]
+    seen: set[str] = set()
+    for name in target.platforms:
+        if name in seen:
+            problems.append(f"{printable(name)!r} is listed more than once")
+        seen.add(name)
+    return problems
 
 
 # ---------------------------------------------------------------------------------------------

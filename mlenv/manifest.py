@@ -13,6 +13,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal, TypeVar, cast
+from urllib.parse import unquote, urlsplit
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
@@ -215,6 +216,13 @@ def loads(text: str, source: str = "mlenv.toml") -> Manifest:
             [Problem(source, f"{len(text)} characters, over the limit of {MAX_MANIFEST_CHARS}",
                      "check that this is the mlenv.toml you meant")],
         )  # fmt: skip
+    if text.startswith("\ufeff"):  # tomllib: "Invalid statement" at 1:1, an invisible cause
+        raise ManifestError(
+            f"{source}: not valid TOML",
+            [Problem(f"{source}:1:1", "the file starts with a byte-order mark (U+FEFF)",
+                     'save it as UTF-8 without a byte-order mark (an editor\'s "UTF-8", not '
+                     '"UTF-8 with BOM")')],
+        )  # fmt: skip
     try:
         data = parse_toml(text)
     except tomllib.TOMLDecodeError as exc:
@@ -286,6 +294,7 @@ _GLIBC = re.compile(r"2\.(\d{2})", re.ASCII)
 # Not in ASCII: there ``\S`` takes U+2028, U+00A0 and U+3000, which Unicode's refuses.
 # The scheme in any case (RFC 3986 3.1: HTTP:// is http://), lowered where it is kept.
 _URL = re.compile(r"(?i:https?|file)://\S+")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _NONEMPTY = re.compile(r"\S.*")
 
 T = TypeVar("T")
@@ -470,15 +479,46 @@ def _glibc(value: str) -> str | None:
 
 
 def _url(value: str) -> str | None:
-    if _URL.fullmatch(value):
-        return None
-    return "expected an http://, https:// or file:// URL"
+    if not _URL.fullmatch(value):
+        return "expected an http://, https:// or file:// URL"
+    if _CONTROL.search(value):  # \S takes them; a NUL reached the file system as a traceback
+        return "the URL holds a control character (a NUL, a line break, an escape): remove it"
+    if value[:7].lower() == "file://":
+        return _local_path_problem(unquote(urlsplit(value).path))
+    return None
 
 
 def _location(value: str) -> str | None:
-    if _URL.fullmatch(value) or (value and "\0" not in value):
-        return None
-    return "expected a URL or a directory path"
+    if _URL.fullmatch(value):
+        return _url(value)
+    if not value or "\0" in value:
+        return "expected a URL or a directory path"
+    return _local_path_problem(value)
+
+
+def _channel(value: str) -> str | None:
+    """A channel name (conda-forge), a URL or a local directory, as conda takes them."""
+    if not _NONEMPTY.fullmatch(value):
+        return "expected a non-empty string"
+    return _location(value)
+
+
+# NAME_MAX of every Linux file system mlenv runs on (ext4, xfs, btrfs, tmpfs, overlayfs)
+_NAME_MAX = 255
+
+
+def _local_path_problem(path: str) -> str | None:
+    """A local path no file system can hold is the manifest's mistake, said here with its key,
+    not a traceback (ENAMETOOLONG, an embedded NUL) when the lock first looks there."""
+    if "\0" in path:
+        return "the path holds a NUL byte (%00), which no file name can"
+    longest = max(len(part.encode("utf-8", "surrogatepass")) for part in path.split("/"))
+    if longest > _NAME_MAX:
+        return (
+            f"a name in the path is {longest} bytes long, over the {_NAME_MAX} a file system "
+            "holds; check the path"
+        )
+    return None
 
 
 # oci://HOST[:PORT]/REPOSITORY (distribution/reference's grammar, without tag or digest),
@@ -656,7 +696,7 @@ def _check_driver_floor(check: _Checker, version: str, floor: str) -> None:
 
 def _conda(check: _Checker, table: Mapping[str, Any]) -> Conda:
     nonempty = _pattern(_NONEMPTY, "a non-empty string")
-    channels = check.string_list(table, "conda.channels", (), nonempty)
+    channels = check.string_list(table, "conda.channels", (), _channel)
     dependencies = check.string_list(table, "conda.dependencies", (), nonempty)
     if dependencies and not channels:
         check.add(

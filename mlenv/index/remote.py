@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor  # module level: see mlenv.loc
 from contextlib import AbstractContextManager, suppress
 from pathlib import Path
 from typing import BinaryIO
+from urllib.parse import urlsplit
 
 from packaging.utils import NormalizedName, canonicalize_name
 
@@ -68,6 +69,15 @@ def _read_local(path: Path, where: str) -> bytes:
         raise IndexPageError(error.message, where=where, hint=error.hint) from None
 
 
+def _without_trailing_slash(url: str) -> str:
+    """``url`` without its trailing slashes, except a file: URL's root: ``file:`` names the
+    relative path ``.``, whose listing no file URL can express (a traceback, exit 2)."""
+    stripped = url.rstrip("/")
+    if is_file_url(url) and not urlsplit(stripped).path:
+        return "file:///"
+    return stripped
+
+
 class _RemoteIndex(ABC):
     """What both share: memoized listings, and reading metadata and bytes of listed files."""
 
@@ -79,7 +89,7 @@ class _RemoteIndex(ABC):
         cache: MetadataCache | None = None,
         local: LocalRoots | None = None,
     ) -> None:
-        self._url = http.add_credentials(location_to_url(location)).rstrip("/")
+        self._url = _without_trailing_slash(http.add_credentials(location_to_url(location)))
         # Where its pages' file: links may lead: the manifest's local sources (open_sources
         # passes them all), else this source alone.
         self._local = local if local is not None else self._own_root()

@@ -25,3 +25,31 @@ def run_mlenv(
         timeout=timeout,
         check=False,
     )
+
+
+def run_in_process(
+    args: Sequence[str], cwd: Path, env: Mapping[str, str] | None = None
+) -> tuple[int, str, str]:
+    """The real entry point (``mlenv.cli.main``, its error mapping included) in this process,
+    in ``cwd`` with ``env`` added: exit code, stdout, stderr. For fuzzing passes that run it
+    hundreds of times, where a subprocess each would take minutes."""
+    from click.testing import CliRunner
+
+    from mlenv.cli import main
+
+    before = Path.cwd()
+    os.chdir(cwd)
+    try:
+        with CliRunner().isolation(env={"PIP_CONFIG_FILE": "/dev/null", **(env or {})}) as (
+            out,
+            err,
+            _,
+        ):
+            code = main(list(args))
+            return (
+                code,
+                out.getvalue().decode("utf-8", "replace"),
+                err.getvalue().decode("utf-8", "replace"),
+            )
+    finally:
+        os.chdir(before)
