@@ -170,7 +170,8 @@ def lock_drift(lock: Lock, made_from: Mapping[str, Any]) -> tuple[str, object, o
         for where, why in unreached(lock.target, platform):
             return f"platform.{platform.platform}{where}", "an entry", f"nothing needs it ({why})"
         for where, version, bound in outside(lock.target, platform):
-            return f"platform.{platform.platform}{where}.version", version, f"a version within {bound}"
+            within = f"a version within {bound}"
+            return f"platform.{platform.platform}{where}.version", version, within
     return conda_channel_drift(lock)
 
 
