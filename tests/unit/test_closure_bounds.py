@@ -45,7 +45,10 @@ def test_a_pin_is_outside_exactly_when_packaging_excludes_it(
         assume(False)
     text = f"numpy{operator}{bound}"
     target, platform = _platform(("numpy", pinned))
-    target = replace(target, **{key: (text,)})
+    if key == "requirements":
+        target = replace(target, requirements=(text,))
+    else:
+        target = replace(target, constraints=(text,))
     excluded = not specifier.contains(Version(pinned), prereleases=True)
     found = outside(target, platform)
     assert bool(found) == excluded, (text, pinned, found)
