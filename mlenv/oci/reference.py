@@ -67,6 +67,15 @@ def parse_reference(ref: str) -> Reference:
     """Read a reference as ``docker push`` does: no registry host means Docker Hub, no tag
     means ``latest``; a ``@sha256:`` digest pins the manifest that must be pushed."""
     name, _, digest = ref.partition("@")
+    if digest and "/" not in name and not digest.startswith("sha256:"):
+        # USER[:PASSWORD]@HOST/REPO, as in a URL: never echoed, the password would be printed
+        raise RegistryError(
+            "an image reference carries no credentials",
+            where=f"***@{digest}",
+            hint="write REGISTRY[:PORT]/REPOSITORY[:TAG] and log in with `docker login "
+            "REGISTRY`: push reads credentials from $DOCKER_CONFIG/config.json or "
+            "~/.docker/config.json",
+        )
     if digest and not is_sha256_digest(digest):
         raise RegistryError(
             f"{digest!r} is not a sha256 digest", where=ref, hint="write @sha256:<64 hex digits>"

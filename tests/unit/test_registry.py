@@ -293,3 +293,22 @@ def test_guard_request_strips_authorization_off_origin() -> None:
         request = httpx.Request("PATCH", url, headers={"Authorization": "Bearer t"})
         guard_request(registry, request)
         assert ("Authorization" in request.headers) is kept, url
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "user:s3cret@127.0.0.1:5000/team/env:1",
+        "user:s3cret@registry.example/env",
+        "s3cret@registry.example:443/env@sha256:" + "a" * 64,
+        "user:s3cret@localhost:5000",
+    ],
+)
+def test_credentials_in_a_reference_are_refused_and_never_echoed(text: str) -> None:
+    """``oci://u:p@host/r:t`` read the credentials' '@' as a digest's and said
+    "'host/r:t' is not a sha256 digest", echoing the password in the error's place."""
+    with pytest.raises(RegistryError) as caught:
+        parse_reference(text)
+    error = caught.value
+    assert "credentials" in error.message and "docker login" in (error.hint or "")
+    assert "s3cret" not in f"{error.message} {error.where} {error.hint}"
