@@ -63,8 +63,11 @@ class IndexServer:
         cache_control: str | None = None,
         hostname: str = "127.0.0.1",
         tls: SiteCA | None = None,
+        missing_status: int = 404,
     ) -> None:
         self.root = root
+        # What a path with no file answers: 403 is S3's and CloudFront's (PyTorch's index).
+        self.missing_status = missing_status
         self.tls = tls  # serve https with this CA's server certificate
         self.ranges = ranges
         self.auth = auth
@@ -209,7 +212,7 @@ class _Handler(BaseHTTPRequestHandler):
             return 401, {"WWW-Authenticate": 'Basic realm="index"'}, b"unauthorized"
         target = self._resolve(path)
         if target is None:
-            return 404, {"Content-Type": "text/plain"}, b"not found"
+            return owner.missing_status, {"Content-Type": "text/plain"}, b"not found"
         if target.is_dir():
             return 301, {"Location": path + "/"}, b""
         return self._serve_file(target, path)

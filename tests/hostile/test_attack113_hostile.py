@@ -1,0 +1,126 @@
+"""Hundred-and-thirteenth adversary pass: the package-index client against the shapes real
+index servers serve, which nobody on this team wrote.
+
+PyTorch's index (download.pytorch.org, S3 behind CloudFront) answers 403, not 404, for a
+project it does not have and for a file it does not hold; its pages link files with ``../``
+and spell ``+`` as ``%2B``. uv knows the 403 (it ignores that status on pytorch.org hosts and
+only there: elsewhere a 403 is an authorization failure, which must stop a first-index lock
+before a public index can answer for a private project).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+from mlenv.lockfile import loads as load_lock
+from tests.support.cli import run_mlenv
+from tests.support.forward_proxy import ForwardProxy
+from tests.support.httpserver import IndexServer
+from tests.support.wheels import build_wheel, write_simple_index
+
+_VARIABLES = ("http_proxy", "https_proxy", "all_proxy", "no_proxy")
+BLANK = dict.fromkeys((*_VARIABLES, *(v.upper() for v in _VARIABLES)), "")
+
+
+def _project(root: Path, index_url: str, extra: Sequence[str], dependencies: Sequence[str]) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    extras = ", ".join(json.dumps(url) for url in extra)
+    (root / "mlenv.toml").write_text(
+        '[environment]\nname = "p"\npython = "3.12"\n[pypi]\n'
+        f'index-url = "{index_url}"\nextra-index-urls = [{extras}]\n'
+        f"dependencies = {json.dumps(list(dependencies))}\n"
+    )
+    return root
+
+
+def _env(tmp_path: Path, **more: str) -> dict[str, str]:
+    return {
+        **BLANK,
+        "MLENV_CACHE_DIR": str(tmp_path / "cache"),
+        "NETRC": str(tmp_path / "no-netrc"),
+        **more,
+    }
+
+
+def _pins(project: Path) -> dict[str, tuple[str, str]]:
+    lock = load_lock((project / "mlenv.lock").read_text())
+    return {package.name: (package.version, package.url) for _, package in lock.packages()}
+
+
+def _torch_index(root: Path) -> tuple[str, bytes]:
+    """download.pytorch.org's shape: ``/whl/cu130/torch/`` links ``../../<file>`` with ``+`` as
+    ``%2B``, a sha256 fragment, ``&gt;=`` in data-requires-python, and a ``.metadata`` it
+    advertises (data-dist-info-metadata, the pre-PEP 714 name) but does not hold."""
+    name, data = build_wheel("torch", "2.9.0+cu130", requires_python=">=3.10")
+    (root / "whl" / "cu130" / "torch").mkdir(parents=True)
+    (root / "whl" / name).write_bytes(data)
+    href = f"../../{name.replace('+', '%2B')}#sha256={hashlib.sha256(data).hexdigest()}"
+    metadata = "sha256=" + "0" * 64
+    (root / "whl" / "cu130" / "torch" / "index.html").write_text(
+        "<!DOCTYPE html>\n<html>\n  <body>\n    <h1>Links for torch</h1>\n"
+        f'    <a href="{href}" data-requires-python="&gt;=3.10" '
+        f'data-dist-info-metadata="{metadata}">{name}</a><br/>\n  </body>\n</html>\n'
+    )
+    return name, data
+
+
+def test_pytorch_index_answering_403_for_what_it_lacks_is_no_error(tmp_path: Path) -> None:
+    """Before: ``extra-index-urls = ["https://download.pytorch.org/whl/cu130"]`` with any project
+    PyTorch does not mirror failed the lock ("HTTP 403 Forbidden ... check that the credentials
+    for download.pytorch.org are valid"), and so did its advertised, absent ``.metadata``."""
+    torch_root = tmp_path / "torch-index"
+    _torch_index(torch_root)
+    pypi = tmp_path / "pypi"
+    write_simple_index(pypi, [build_wheel("numpy", "2.0"), build_wheel("torch", "2.9.0")])
+    with (
+        IndexServer(torch_root, json_api=False, missing_status=403) as torch_server,
+        IndexServer(pypi) as pypi_server,
+        ForwardProxy() as proxy,
+    ):
+        port = torch_server.url.rsplit(":", 1)[1]
+        torch_url = f"http://download.pytorch.org:{port}/whl/cu130"
+        project = _project(
+            tmp_path / "p", f"{pypi_server.url}/simple", [torch_url], ["torch", "numpy"]
+        )
+        env = _env(tmp_path, HTTP_PROXY=proxy.url, NO_PROXY="127.0.0.1")
+        result = run_mlenv(["lock"], project, env)
+        assert result.returncode == 0, result.stderr
+        pins = _pins(project)
+        assert pins["torch"] == (
+            "2.9.0+cu130",
+            f"http://download.pytorch.org:{port}/whl/torch-2.9.0%2Bcu130-py3-none-any.whl",
+        )
+        assert pins["numpy"][0] == "2.0" and pins["numpy"][1].startswith(pypi_server.url)
+        asked = [r.path for r in torch_server.requests if r.status == 403]
+        assert "/whl/cu130/numpy/" in asked, asked  # PyTorch's index was asked first
+        assert any(p.endswith(".whl.metadata") for p in asked), asked
+        fetched = run_mlenv(["fetch"], project, env)
+        assert fetched.returncode == 0, fetched.stderr
+
+
+def test_a_403_elsewhere_still_stops_the_lock(tmp_path: Path) -> None:
+    """The rule is PyTorch's hosts' only: a 403 from another extra index (a private one whose
+    credentials lapsed), a look-alike host included, must not let the next index answer."""
+    pypi = tmp_path / "pypi"
+    write_simple_index(pypi, [build_wheel("numpy", "2.0")])
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with (
+        IndexServer(empty, missing_status=403) as private,
+        IndexServer(pypi) as pypi_server,
+        ForwardProxy() as proxy,
+    ):
+        port = private.url.rsplit(":", 1)[1]
+        for host in ("pkgs.corp.example", "notpytorch.org", "download.pytorch.org.example"):
+            project = _project(
+                tmp_path / host, f"{pypi_server.url}/simple", [f"http://{host}:{port}/simple"],
+                ["numpy"],
+            )  # fmt: skip
+            env = _env(tmp_path, HTTP_PROXY=proxy.url, NO_PROXY="127.0.0.1")
+            result = run_mlenv(["lock"], project, env)
+            assert result.returncode == 1, (host, result.stderr)
+            assert "HTTP 403" in result.stderr and host in result.stderr, result.stderr
+            assert not (project / "mlenv.lock").exists()
