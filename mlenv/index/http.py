@@ -26,6 +26,7 @@ from mlenv.index.caches import HttpCache, is_storable
 from mlenv.index.model import PackageIndexError
 from mlenv.index.netrc_file import default_netrc_path, load_netrc
 from mlenv.index.redirects import LOCATION, REDIRECTS, hold_location, unfetchable
+from mlenv.index.statuses import absent, busy, status_hint
 from mlenv.index.urls import (
     Credentials,
     Origin,
@@ -53,12 +54,6 @@ class OfflineError(PackageIndexError):
     """A network request was attempted while offline; raised before any connection."""
 
 
-def busy(status: int) -> bool:
-    """An answer that may differ when asked again: 408 (the server gave up waiting), 429, 5xx;
-    the statuses uv's client retries."""
-    return status in (408, 429) or status >= 500
-
-
 class HttpError(PackageIndexError):
     """A request failed; ``status`` is None when no HTTP answer came back at all.
     ``transient``: whether asking again may answer otherwise (a network failure, ``busy``),
@@ -81,23 +76,10 @@ class HttpError(PackageIndexError):
             transient = status is None or busy(status)
         self.transient = transient
 
-
-def _hint(status: int, url: str) -> str:
-    host = urlsplit(url).hostname or url
-    if status == 401:
-        return (
-            f"{host} asks for credentials; put them in the index URL before its host "
-            f"(user:token@{host}) or in ~/.netrc (or the file $NETRC names)"
-        )
-    if status == 403:
-        return f"{host} refused access; check that the credentials for {host} are valid"
-    if status < 400:
-        return "the server answered neither a whole file nor a redirect mlenv can follow; retry"
-    if status in (404, 410):
-        return "check the URL; nothing exists there"
-    if busy(status):
-        return f"{host} is failing or rate limiting; try again later or use a mirror"
-    return f"check the URL and that {host} is a package index"
+    @property
+    def absent(self) -> bool:
+        """Whether the answer says nothing is there (``statuses.absent``)."""
+        return absent(self.status, self.url)
 
 
 @dataclass(frozen=True)
@@ -396,5 +378,5 @@ def _raise_for_status(response: httpx.Response, url: str) -> None:
         f"GET {url} failed: HTTP {status} {printable(response.reason_phrase, 80)}".rstrip(),
         url=url,
         status=status,
-        hint=_hint(status, url),
+        hint=status_hint(status, url),
     )

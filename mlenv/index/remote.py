@@ -190,7 +190,7 @@ class _RemoteIndex(ABC):
             try:
                 data = self._http.get(url).content
             except HttpError as exc:
-                if exc.status == 404:  # advertised but missing: the wheel still has it
+                if exc.absent:  # advertised but missing: the wheel still has it
                     return None
                 raise
         if len(data) > MAX_METADATA_BYTES:
@@ -270,7 +270,7 @@ class SimpleIndex(_RemoteIndex):
                 project_page(self._url, project), headers={"Accept": ACCEPT}, use_cache=True
             )
         except HttpError as exc:
-            if exc.status in (404, 410):
+            if exc.absent:
                 return None
             raise
         return response.content, response.headers.get("content-type"), response.url
