@@ -18,7 +18,7 @@ from pathlib import Path
 from mlenv.lockfile import loads as load_lock
 from tests.support.cli import run_mlenv
 from tests.support.forward_proxy import ForwardProxy
-from tests.support.httpserver import IndexServer
+from tests.support.httpserver import Fault, IndexServer
 from tests.support.wheels import build_wheel, write_simple_index
 
 _VARIABLES = ("http_proxy", "https_proxy", "all_proxy", "no_proxy")
@@ -124,3 +124,34 @@ def test_a_403_elsewhere_still_stops_the_lock(tmp_path: Path) -> None:
             assert result.returncode == 1, (host, result.stderr)
             assert "HTTP 403" in result.stderr and host in result.stderr, result.stderr
             assert not (project / "mlenv.lock").exists()
+
+
+def test_a_page_or_metadata_cut_off_mid_body_is_asked_again(tmp_path: Path) -> None:
+    """A server (or a proxy) that sends a Content-Length and hangs up before the last byte: the
+    answer is transient, as uv's client reads a broken body. Before, the lock failed at once on
+    the first cut ("broke off ... hint: retry"), a retry nobody made."""
+    index = tmp_path / "index"
+    write_simple_index(index, [build_wheel("numpy", "2.0")], json=True)
+    with IndexServer(index) as server:
+        server.fault("/simple/numpy/", Fault(serve_after_delay=True, truncate=40))
+        metadata = "/files/numpy-2.0-py3-none-any.whl.metadata"
+        server.fault(metadata, Fault(serve_after_delay=True, truncate=10))
+        project = _project(tmp_path / "p", f"{server.url}/simple", [], ["numpy"])
+        result = run_mlenv(["lock"], project, _env(tmp_path))
+        assert result.returncode == 0, result.stderr
+        assert _pins(project)["numpy"][0] == "2.0"
+        assert [r.body_bytes for r in server.requests_for("/simple/numpy/")][:1] == [40]
+        assert len(server.requests_for("/simple/numpy/")) == 2
+        assert len(server.requests_for(metadata)) == 2
+
+
+def test_a_page_cut_off_every_time_fails_after_bounded_tries(tmp_path: Path) -> None:
+    index = tmp_path / "index"
+    write_simple_index(index, [build_wheel("numpy", "2.0")], json=True)
+    with IndexServer(index) as server:
+        server.fault("/simple/numpy/", Fault(serve_after_delay=True, truncate=40, times=None))
+        project = _project(tmp_path / "p", f"{server.url}/simple", [], ["numpy"])
+        result = run_mlenv(["lock"], project, _env(tmp_path))
+        assert result.returncode == 1, result.stderr
+        assert "broke off" in result.stderr and "Traceback" not in result.stderr, result.stderr
+        assert 2 <= len(server.requests_for("/simple/numpy/")) <= 4
