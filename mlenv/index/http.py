@@ -174,16 +174,26 @@ class HttpClient:
             return HttpResponse(cached.url, 200, cached.headers, cached.content, from_cache=True)
         if cached is not None:
             headers.update(cached.validators())
-        response, final_url = self._send(url, headers, stream=True)
-        try:
-            if response.status_code == 304 and cached is not None and self.cache is not None:
-                cached = self.cache.revalidated(cached, response.headers)
-                self.cache.store(url, accept, cached)
-                return HttpResponse(cached.url, 200, cached.headers, cached.content, True)
-            _raise_for_status(response, final_url)
-            content = read_bounded(response, final_url, MAX_BODY_BYTES)  # pages, metadata
-        finally:
-            response.close()
+        for attempt in range(self.retries + 1):
+            response, final_url = self._send(url, headers, stream=True)
+            try:
+                if response.status_code == 304 and cached is not None and self.cache is not None:
+                    cached = self.cache.revalidated(cached, response.headers)
+                    self.cache.store(url, accept, cached)
+                    return HttpResponse(cached.url, 200, cached.headers, cached.content, True)
+                _raise_for_status(response, final_url)
+                content = read_bounded(response, final_url, MAX_BODY_BYTES)  # pages, metadata
+                break
+            except HttpError as exc:
+                # A body that broke off (no status: ``transfer_error``) is asked for again, as
+                # uv does; a status, a damaged encoding or a bound reached is the answer.
+                if exc.status is not None or not exc.transient or attempt == self.retries:
+                    raise
+            finally:
+                response.close()
+            self._sleep(self._delay(attempt, None))
+        else:
+            raise AssertionError("unreachable: the last attempt returns or raises")
         lowered = {k.lower(): v for k, v in response.headers.items()}
         if use_cache and self.cache is not None and is_storable(lowered):
             self.cache.store(url, accept, self.cache.page(final_url, lowered, content))
