@@ -157,16 +157,16 @@ def test_a_page_cut_off_every_time_fails_after_bounded_tries(tmp_path: Path) -> 
         assert 2 <= len(server.requests_for("/simple/numpy/")) <= 4
 
 
-def _wheel_requests(server: IndexServer, name: str) -> list[int]:
-    return [r.status for r in server.requests_for(f"/files/{name}")]
+def _wheel_requests(server: IndexServer, name: str) -> list[tuple[str, int]]:
+    return [(r.method, r.status) for r in server.requests_for(f"/files/{name}")]
 
 
 def test_lock_learns_a_hashed_files_size_without_downloading_it(tmp_path: Path) -> None:
     """An HTML index (PyTorch's, devpi, Nexus, Artifactory, GitLab, pypiserver: every one but
     Warehouse's JSON) lists a sha256 and no size. Before, `mlenv lock` downloaded every locked
     file whole to learn its size (a CUDA torch stack: gigabytes), and `fetch` downloaded it all
-    again. The server states the size in a one-byte range answer; `fetch` still holds the
-    bytes to the lock's sha256 and size."""
+    again. The server states the size in a HEAD answer; `fetch` still holds the bytes to the
+    lock's sha256 and size."""
     name, data = build_wheel("demo", "1.0", files={"demo/blob.bin": bytes(range(256)) * 64})
     index = tmp_path / "index"
     write_simple_index(index, [(name, data)])
@@ -177,36 +177,40 @@ def test_lock_learns_a_hashed_files_size_without_downloading_it(tmp_path: Path) 
         lock = load_lock((project / "mlenv.lock").read_text())
         ((_, locked),) = lock.packages()
         assert (locked.sha256, locked.size) == (hashlib.sha256(data).hexdigest(), len(data))
-        assert 200 not in _wheel_requests(server, name), _wheel_requests(server, name)
+        assert _wheel_requests(server, name) == [("HEAD", 200)]
         fetched = run_mlenv(["fetch"], project, _env(tmp_path))
         assert fetched.returncode == 0, fetched.stderr
-        assert _wheel_requests(server, name).count(200) == 1
+        assert _wheel_requests(server, name) == [("HEAD", 200), ("GET", 200)]
 
 
 def test_a_stated_size_that_lies_is_caught_by_fetch(tmp_path: Path) -> None:
-    """The stated size is a claim like PEP 700's: a server whose range answers describe other
-    bytes gets a lock whose fetch refuses the file, naming it; nothing is stored."""
+    """The stated size is a claim like PEP 700's: a server whose HEAD answer states another
+    length gets a lock whose fetch refuses the file, naming it; nothing is stored."""
     name, data = build_wheel("demo", "1.0")
     index = tmp_path / "index"
     write_simple_index(index, [(name, data)])
     with IndexServer(index, json_api=False) as server:
-        server.ranged[f"/files/{name}"] = data + b"\0" * 100
+        server.fault(f"/files/{name}", Fault(status=200, body=data + b"\0" * 100))
         project = _project(tmp_path / "p", f"{server.url}/simple", [], ["demo"])
         assert run_mlenv(["lock"], project, _env(tmp_path)).returncode == 0
         fetched = run_mlenv(["fetch"], project, _env(tmp_path))
         assert fetched.returncode == 1 and name in fetched.stderr, fetched.stderr
+        assert f"has {len(data)} bytes, the lock says {len(data) + 100}" in fetched.stderr
         assert "Traceback" not in fetched.stderr
+        assert not list((tmp_path / "cache").rglob(name))
 
 
-def test_a_server_without_ranges_states_the_size_in_its_length(tmp_path: Path) -> None:
-    """A server that ignores ranges answers whole; its Content-Length (identity was asked) is
-    the size, and the answer is closed unread."""
+def test_a_server_refusing_head_gets_its_file_measured(tmp_path: Path) -> None:
+    """A server that answers HEAD with 405 (some registry front ends do) states nothing: the
+    file is measured as before, and the lock holds its true size."""
     name, data = build_wheel("demo", "1.0")
     index = tmp_path / "index"
-    write_simple_index(index, [(name, data)], metadata_files=False)
+    write_simple_index(index, [(name, data)])
     with IndexServer(index, json_api=False, ranges=False) as server:
+        server.fault(f"/files/{name}", Fault(status=405))
         project = _project(tmp_path / "p", f"{server.url}/simple", [], ["demo"])
         result = run_mlenv(["lock"], project, _env(tmp_path))
         assert result.returncode == 0, result.stderr
         ((_, locked),) = load_lock((project / "mlenv.lock").read_text()).packages()
         assert locked.size == len(data)
+        assert _wheel_requests(server, name)[-2:] == [("HEAD", 405), ("GET", 200)]
