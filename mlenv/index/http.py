@@ -204,12 +204,13 @@ class HttpClient:
 
     @contextmanager
     def stream(
-        self, url: str, *, headers: Mapping[str, str] | None = None
+        self, url: str, *, headers: Mapping[str, str] | None = None, method: str = "GET"
     ) -> Iterator[httpx.Response]:
-        """An open streaming response with a success status; closed on exit."""
+        """An open streaming response with a success status; closed on exit. ``method`` HEAD
+        asks for the headers a GET would answer with (``sizes.stated_size``)."""
         watch.remote(url)
         response, final_url = self._send(
-            self.add_credentials(url), dict(headers or {}), stream=True
+            self.add_credentials(url), dict(headers or {}), stream=True, method=method
         )
         try:
             _raise_for_status(response, final_url)
@@ -268,7 +269,7 @@ class HttpClient:
         return f"Basic {token}"
 
     def _send(
-        self, url: str, headers: dict[str, str], *, stream: bool
+        self, url: str, headers: dict[str, str], *, stream: bool, method: str = "GET"
     ) -> tuple[httpx.Response, str]:
         """Follow redirects by hand so each hop gets only its own origin's credentials."""
         if self.offline:
@@ -282,7 +283,7 @@ class HttpClient:
                 transient=False,
             )
         for _hop in range(self.max_redirects + 1):
-            response = self._send_with_retries(url, headers, stream=stream)
+            response = self._send_with_retries(url, headers, stream=stream, method=method)
             location = response.extensions.get(LOCATION)
             if response.status_code not in REDIRECTS or not location:
                 return response, url
@@ -307,7 +308,7 @@ class HttpClient:
         )
 
     def _send_with_retries(
-        self, url: str, headers: Mapping[str, str], *, stream: bool
+        self, url: str, headers: Mapping[str, str], *, stream: bool, method: str
     ) -> httpx.Response:
         import httpx
 
@@ -321,7 +322,7 @@ class HttpClient:
             last = attempt == self.retries
             try:
                 own = {OWN_HOSTS: self.own_hosts}  # judged by the exchange (origins.connect_to)
-                request = client.build_request("GET", url, headers=request_headers, extensions=own)
+                request = client.build_request(method, url, headers=request_headers, extensions=own)
                 response = client.send(request, stream=stream)
             except UnusableProxy as exc:  # no retry helps: the proxy variable is at fault
                 message = f"cannot fetch {url}: {exc}"

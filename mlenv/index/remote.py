@@ -36,6 +36,7 @@ from mlenv.index.model import (
     of_file,
 )
 from mlenv.index.pages import ACCEPT, parse_page
+from mlenv.index.sizes import stated_size
 from mlenv.index.urls import file_url_to_path, is_file_url, location_to_url, project_page
 from mlenv.index.wheelmeta import MAX_METADATA_BYTES, read_wheel_metadata
 from mlenv.limits import MAX_PAGE_LINKS, enforce
@@ -217,6 +218,11 @@ class _RemoteIndex(ABC):
                 where=file.url,
                 hint="check that the local index or find-links directory is complete",
             ) from None
+
+    def size(self, file: IndexFile) -> int | None:
+        if is_file_url(file.url):  # a stat, where ``artifact_facts`` reads it
+            return None
+        return stated_size(self._http, file.url)
 
     def prefetch(self, files: Sequence[IndexFile]) -> None:
         with self._lock:
