@@ -586,7 +586,7 @@ def artifact_facts(
             todo.append(file)
     if not todo:
         return facts
-    with reporter.task("hashing artifacts the index did not hash", len(todo), "files") as task:
+    with reporter.task("sizing files the index did not size or hash", len(todo), "files") as task:
 
         def measure_file(file: IndexFile) -> tuple[str, tuple[str, int]]:
             if file.sha256 is not None and (stated := index.size(file)) is not None:
