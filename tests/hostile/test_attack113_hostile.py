@@ -214,3 +214,24 @@ def test_a_server_refusing_head_gets_its_file_measured(tmp_path: Path) -> None:
         ((_, locked),) = load_lock((project / "mlenv.lock").read_text()).packages()
         assert locked.size == len(data)
         assert _wheel_requests(server, name)[-2:] == [("HEAD", 405), ("GET", 200)]
+
+
+def test_a_metadata_file_beside_a_link_with_a_query_keeps_the_query(tmp_path: Path) -> None:
+    """A private index whose links carry its token as a query (``...whl?key=K``) and offer a
+    PEP 658 ``.metadata``: its URL is the file's path plus ``.metadata``, the query kept (uv
+    sets the path so). Before, mlenv asked for ``...whl?key=K.metadata``: the wheel itself
+    came back (here: a hash mismatch that stopped the lock; a token-checking index answers
+    401 or 403)."""
+    name, data = build_wheel("demo", "1.0")
+    index = tmp_path / "index"
+    write_simple_index(index, [(name, data)], json=True)
+    page = index / "simple" / "demo" / "index.json"
+    document = json.loads(page.read_text())
+    document["files"][0]["url"] += "?key=K"
+    page.write_text(json.dumps(document))
+    with IndexServer(index) as server:
+        project = _project(tmp_path / "p", f"{server.url}/simple", [], ["demo"])
+        result = run_mlenv(["lock"], project, _env(tmp_path))
+        assert result.returncode == 0, result.stderr
+        assert len(server.requests_for(f"/files/{name}.metadata")) == 1
+        assert ("GET", 200) not in _wheel_requests(server, name)
