@@ -37,7 +37,13 @@ from mlenv.index.model import (
 )
 from mlenv.index.pages import ACCEPT, parse_page
 from mlenv.index.sizes import stated_size
-from mlenv.index.urls import file_url_to_path, is_file_url, location_to_url, project_page
+from mlenv.index.urls import (
+    file_url_to_path,
+    is_file_url,
+    location_to_url,
+    metadata_url,
+    project_page,
+)
 from mlenv.index.wheelmeta import MAX_METADATA_BYTES, read_wheel_metadata
 from mlenv.limits import MAX_PAGE_LINKS, enforce
 from mlenv.origins import LocalRoots, follow
@@ -139,7 +145,7 @@ class _RemoteIndex(ABC):
             raise no_wheel_error(file)
         meta = None
         if file.has_metadata:
-            url = f"{file.url}.metadata"
+            url = metadata_url(file.url)
             stamp = None if file.metadata_sha256 else origin_stamp(url, file.sha256)
             origin = MetadataOrigin(url, file.metadata_sha256, stamp)
             meta = self._read(origin, file, lambda: self._metadata_file(file))
@@ -178,7 +184,7 @@ class _RemoteIndex(ABC):
         if not file.has_metadata:
             return None
         # Beside a followed file, yet a symlink could still lead out of a local root.
-        url = follow(f"{file.url}.metadata", base=file.url, local=self._local, where=file.url)
+        url = follow(metadata_url(file.url), base=file.url, local=self._local, where=file.url)
         if is_file_url(url):
             path = file_url_to_path(url)
             watch.probed(path)
