@@ -235,3 +235,22 @@ def test_a_metadata_file_beside_a_link_with_a_query_keeps_the_query(tmp_path: Pa
         assert result.returncode == 0, result.stderr
         assert len(server.requests_for(f"/files/{name}.metadata")) == 1
         assert ("GET", 200) not in _wheel_requests(server, name)
+
+
+def test_a_text_answer_to_head_states_no_size(tmp_path: Path) -> None:
+    """A proxy that answers a HEAD with its sign-in page (200, text/html) states the page's
+    length, not the file's: the file is measured, and the lock holds its true size."""
+    name, data = build_wheel("demo", "1.0")
+    index = tmp_path / "index"
+    write_simple_index(index, [(name, data)])
+    with IndexServer(index, json_api=False) as server:
+        sign_in = Fault(
+            status=200, body=b"<html>sign in</html>", headers={"Content-Type": "text/html"}
+        )
+        server.fault(f"/files/{name}", sign_in)
+        project = _project(tmp_path / "p", f"{server.url}/simple", [], ["demo"])
+        result = run_mlenv(["lock"], project, _env(tmp_path))
+        assert result.returncode == 0, result.stderr
+        ((_, locked),) = load_lock((project / "mlenv.lock").read_text()).packages()
+        assert locked.size == len(data)
+        assert _wheel_requests(server, name) == [("HEAD", 200), ("GET", 200)]
