@@ -17,14 +17,18 @@ from mlenv.limits import MAX_WHEEL_BYTES
 
 def stated_size(http: HttpClient, url: str) -> int | None:
     """A HEAD answer's Content-Length for ``url`` asked as ``identity``; None when the server
-    states no length of the file's own bytes (another encoding, no length, a refusal of HEAD):
-    the caller measures the file."""
+    states no length of the file's own bytes (another encoding, no length, a refusal of HEAD,
+    a text answer: a sign-in page a proxy serves in the file's place): the caller measures the
+    file, and a GET tells what is wrong."""
     headers = {"Accept-Encoding": "identity"}
     try:
         with http.stream(url, headers=headers, method="HEAD") as response:
             coding = response.headers.get("content-encoding", "").strip().lower()
+            kind = response.headers.get("content-type", "").strip().lower()
             stated = response.headers.get("content-length", "").strip()
-            if coding not in ("", "identity") or response.status_code != 200:
+            if coding not in ("", "identity") or kind.startswith("text/"):
+                return None
+            if response.status_code != 200:
                 return None
     except HttpError:  # measuring asks with a GET and reports what is wrong
         return None
