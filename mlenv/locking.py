@@ -566,11 +566,12 @@ def artifact_facts(
 ) -> dict[str, tuple[str, int]]:
     """sha256 and size of every file: from the index when it says, else measured.
 
-    A local file's size is a stat; anything else unknown is streamed once and hashed, in
-    parallel, never held in memory. A declared size that is no positive number (PEP 700's
-    ``"size": 0``: no wheel or conda package is empty) is not taken: the file is measured. A
-    file measured despite a declared sha256 must hash to it. A wrong positive size is caught
-    by fetch, which stores no bytes that differ from the lock's size.
+    A local file's size is a stat; a hashed remote file's, the size its server states
+    (``Index.size``: a HEAD answer, not the file); anything else unknown is streamed
+    once and hashed, in parallel, never held in memory. A declared size that is no positive
+    number (PEP 700's ``"size": 0``: no wheel or conda package is empty) is not taken. A file
+    measured despite a declared sha256 must hash to it. A wrong positive size, declared or
+    stated, is caught by fetch, which stores no bytes that differ from the lock's size.
     """
     unique = {f.url: f for f in files}
     facts: dict[str, tuple[str, int]] = {}
@@ -585,9 +586,12 @@ def artifact_facts(
             todo.append(file)
     if not todo:
         return facts
-    with reporter.task("hashing artifacts the index did not hash", len(todo), "files") as task:
+    with reporter.task("sizing files the index did not size or hash", len(todo), "files") as task:
 
         def measure_file(file: IndexFile) -> tuple[str, tuple[str, int]]:
+            if file.sha256 is not None and (stated := index.size(file)) is not None:
+                task.advance()
+                return file.url, (file.sha256, stated)
             with index.open(file) as stream:
                 measured = measure(stream)
             if file.sha256 is not None and measured.sha256 != file.sha256:

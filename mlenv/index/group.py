@@ -105,6 +105,9 @@ class IndexGroup:
     def open(self, file: IndexFile) -> AbstractContextManager[BinaryIO]:
         return self._owner(file).open(file)
 
+    def size(self, file: IndexFile) -> int | None:
+        return self._owner(file).size(file)
+
     def prefetch(self, files: Sequence[IndexFile]) -> None:
         by_owner: dict[int, tuple[Index, list[IndexFile]]] = {}
         for file in files:

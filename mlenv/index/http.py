@@ -26,6 +26,7 @@ from mlenv.index.caches import HttpCache, is_storable
 from mlenv.index.model import PackageIndexError
 from mlenv.index.netrc_file import default_netrc_path, load_netrc
 from mlenv.index.redirects import LOCATION, REDIRECTS, hold_location, unfetchable
+from mlenv.index.statuses import absent, busy, status_hint
 from mlenv.index.urls import (
     Credentials,
     Origin,
@@ -53,12 +54,6 @@ class OfflineError(PackageIndexError):
     """A network request was attempted while offline; raised before any connection."""
 
 
-def busy(status: int) -> bool:
-    """An answer that may differ when asked again: 408 (the server gave up waiting), 429, 5xx;
-    the statuses uv's client retries."""
-    return status in (408, 429) or status >= 500
-
-
 class HttpError(PackageIndexError):
     """A request failed; ``status`` is None when no HTTP answer came back at all.
     ``transient``: whether asking again may answer otherwise (a network failure, ``busy``),
@@ -81,23 +76,10 @@ class HttpError(PackageIndexError):
             transient = status is None or busy(status)
         self.transient = transient
 
-
-def _hint(status: int, url: str) -> str:
-    host = urlsplit(url).hostname or url
-    if status == 401:
-        return (
-            f"{host} asks for credentials; put them in the index URL before its host "
-            f"(user:token@{host}) or in ~/.netrc (or the file $NETRC names)"
-        )
-    if status == 403:
-        return f"{host} refused access; check that the credentials for {host} are valid"
-    if status < 400:
-        return "the server answered neither a whole file nor a redirect mlenv can follow; retry"
-    if status in (404, 410):
-        return "check the URL; nothing exists there"
-    if busy(status):
-        return f"{host} is failing or rate limiting; try again later or use a mirror"
-    return f"check the URL and that {host} is a package index"
+    @property
+    def absent(self) -> bool:
+        """Whether the answer says nothing is there (``statuses.absent``)."""
+        return absent(self.status, self.url)
 
 
 @dataclass(frozen=True)
@@ -192,16 +174,26 @@ class HttpClient:
             return HttpResponse(cached.url, 200, cached.headers, cached.content, from_cache=True)
         if cached is not None:
             headers.update(cached.validators())
-        response, final_url = self._send(url, headers, stream=True)
-        try:
-            if response.status_code == 304 and cached is not None and self.cache is not None:
-                cached = self.cache.revalidated(cached, response.headers)
-                self.cache.store(url, accept, cached)
-                return HttpResponse(cached.url, 200, cached.headers, cached.content, True)
-            _raise_for_status(response, final_url)
-            content = read_bounded(response, final_url, MAX_BODY_BYTES)  # pages, metadata
-        finally:
-            response.close()
+        for attempt in range(self.retries + 1):
+            response, final_url = self._send(url, headers, stream=True)
+            try:
+                if response.status_code == 304 and cached is not None and self.cache is not None:
+                    cached = self.cache.revalidated(cached, response.headers)
+                    self.cache.store(url, accept, cached)
+                    return HttpResponse(cached.url, 200, cached.headers, cached.content, True)
+                _raise_for_status(response, final_url)
+                content = read_bounded(response, final_url, MAX_BODY_BYTES)  # pages, metadata
+                break
+            except HttpError as exc:
+                # A body that broke off (no status: ``transfer_error``) is asked for again, as
+                # uv does; a status, a damaged encoding or a bound reached is the answer.
+                if exc.status is not None or not exc.transient or attempt == self.retries:
+                    raise
+            finally:
+                response.close()
+            self._sleep(self._delay(attempt, None))
+        else:
+            raise AssertionError("unreachable: the last attempt returns or raises")
         lowered = {k.lower(): v for k, v in response.headers.items()}
         if use_cache and self.cache is not None and is_storable(lowered):
             self.cache.store(url, accept, self.cache.page(final_url, lowered, content))
@@ -212,12 +204,13 @@ class HttpClient:
 
     @contextmanager
     def stream(
-        self, url: str, *, headers: Mapping[str, str] | None = None
+        self, url: str, *, headers: Mapping[str, str] | None = None, method: str = "GET"
     ) -> Iterator[httpx.Response]:
-        """An open streaming response with a success status; closed on exit."""
+        """An open streaming response with a success status; closed on exit. ``method`` HEAD
+        asks for the headers a GET would answer with (``sizes.stated_size``)."""
         watch.remote(url)
         response, final_url = self._send(
-            self.add_credentials(url), dict(headers or {}), stream=True
+            self.add_credentials(url), dict(headers or {}), stream=True, method=method
         )
         try:
             _raise_for_status(response, final_url)
@@ -276,7 +269,7 @@ class HttpClient:
         return f"Basic {token}"
 
     def _send(
-        self, url: str, headers: dict[str, str], *, stream: bool
+        self, url: str, headers: dict[str, str], *, stream: bool, method: str = "GET"
     ) -> tuple[httpx.Response, str]:
         """Follow redirects by hand so each hop gets only its own origin's credentials."""
         if self.offline:
@@ -290,7 +283,7 @@ class HttpClient:
                 transient=False,
             )
         for _hop in range(self.max_redirects + 1):
-            response = self._send_with_retries(url, headers, stream=stream)
+            response = self._send_with_retries(url, headers, stream=stream, method=method)
             location = response.extensions.get(LOCATION)
             if response.status_code not in REDIRECTS or not location:
                 return response, url
@@ -315,7 +308,7 @@ class HttpClient:
         )
 
     def _send_with_retries(
-        self, url: str, headers: Mapping[str, str], *, stream: bool
+        self, url: str, headers: Mapping[str, str], *, stream: bool, method: str
     ) -> httpx.Response:
         import httpx
 
@@ -329,7 +322,7 @@ class HttpClient:
             last = attempt == self.retries
             try:
                 own = {OWN_HOSTS: self.own_hosts}  # judged by the exchange (origins.connect_to)
-                request = client.build_request("GET", url, headers=request_headers, extensions=own)
+                request = client.build_request(method, url, headers=request_headers, extensions=own)
                 response = client.send(request, stream=stream)
             except UnusableProxy as exc:  # no retry helps: the proxy variable is at fault
                 message = f"cannot fetch {url}: {exc}"
@@ -396,5 +389,5 @@ def _raise_for_status(response: httpx.Response, url: str) -> None:
         f"GET {url} failed: HTTP {status} {printable(response.reason_phrase, 80)}".rstrip(),
         url=url,
         status=status,
-        hint=_hint(status, url),
+        hint=status_hint(status, url),
     )

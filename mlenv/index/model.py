@@ -98,6 +98,11 @@ class Index(Protocol):
         """Warm metadata concurrently; errors surface later from ``metadata()``."""
         ...
 
+    def size(self, file: IndexFile) -> int | None:
+        """The size the file's server states without sending it (``sizes.stated_size``); None
+        when it states none and the bytes must be measured."""
+        ...
+
 
 @dataclass(frozen=True)
 class Link:

@@ -37,7 +37,14 @@ from mlenv.index.model import (
     of_file,
 )
 from mlenv.index.pages import ACCEPT, parse_page
-from mlenv.index.urls import file_url_to_path, is_file_url, location_to_url, project_page
+from mlenv.index.sizes import stated_size
+from mlenv.index.urls import (
+    file_url_to_path,
+    is_file_url,
+    location_to_url,
+    metadata_url,
+    project_page,
+)
 from mlenv.index.wheelmeta import MAX_METADATA_BYTES, read_wheel_metadata
 from mlenv.limits import MAX_PAGE_LINKS, enforce
 from mlenv.origins import LocalRoots, follow
@@ -148,7 +155,7 @@ class _RemoteIndex(ABC):
             raise no_wheel_error(file)
         meta = None
         if file.has_metadata:
-            url = f"{file.url}.metadata"
+            url = metadata_url(file.url)
             stamp = None if file.metadata_sha256 else origin_stamp(url, file.sha256)
             origin = MetadataOrigin(url, file.metadata_sha256, stamp)
             meta = self._read(origin, file, lambda: self._metadata_file(file))
@@ -187,7 +194,7 @@ class _RemoteIndex(ABC):
         if not file.has_metadata:
             return None
         # Beside a followed file, yet a symlink could still lead out of a local root.
-        url = follow(f"{file.url}.metadata", base=file.url, local=self._local, where=file.url)
+        url = follow(metadata_url(file.url), base=file.url, local=self._local, where=file.url)
         if is_file_url(url):
             path = file_url_to_path(url)
             watch.probed(path)
@@ -200,7 +207,7 @@ class _RemoteIndex(ABC):
             try:
                 data = self._http.get(url).content
             except HttpError as exc:
-                if exc.status == 404:  # advertised but missing: the wheel still has it
+                if exc.absent:  # advertised but missing: the wheel still has it
                     return None
                 raise
         if len(data) > MAX_METADATA_BYTES:
@@ -227,6 +234,11 @@ class _RemoteIndex(ABC):
                 where=file.url,
                 hint="check that the local index or find-links directory is complete",
             ) from None
+
+    def size(self, file: IndexFile) -> int | None:
+        if is_file_url(file.url):  # a stat, where ``artifact_facts`` reads it
+            return None
+        return stated_size(self._http, file.url)
 
     def prefetch(self, files: Sequence[IndexFile]) -> None:
         with self._lock:
@@ -280,7 +292,7 @@ class SimpleIndex(_RemoteIndex):
                 project_page(self._url, project), headers={"Accept": ACCEPT}, use_cache=True
             )
         except HttpError as exc:
-            if exc.status in (404, 410):
+            if exc.absent:
                 return None
             raise
         return response.content, response.headers.get("content-type"), response.url

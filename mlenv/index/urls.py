@@ -67,6 +67,14 @@ def nearest_credentials(by_url: Mapping[str, Credentials], url: str) -> Credenti
     return by_url[scores[0][1]]
 
 
+def metadata_url(file_url: str) -> str:
+    """A file's PEP 658 ``.metadata``: ``.metadata`` after the file's path, its query kept (a
+    token a private index puts on every link), as uv sets it. Appended as text, it landed
+    in the query (``x.whl?key=K.metadata``): the file itself was asked for, with a wrong key."""
+    parts = urlsplit(file_url)
+    return urlunsplit((parts.scheme, parts.netloc, f"{parts.path}.metadata", parts.query, ""))
+
+
 def project_page(index_url: str, project: str) -> str:
     """A project's page below a simple index (PEP 503: ``<index>/<name>/``). The name is a path
     segment: a query the index URL carries (a token some private indexes take, ``?key=...``)

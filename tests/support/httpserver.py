@@ -39,6 +39,9 @@ class Fault:
     headers: Mapping[str, str] = field(default_factory=dict)
     times: int | None = 1
     serve_after_delay: bool = False  # True: sleep ``delay`` then serve normally
+    # With ``serve_after_delay``: send the whole Content-Length but only this many bytes of the
+    # body, then hang up (a connection reset or a proxy's cut mid-answer)
+    truncate: int | None = None
 
 
 @dataclass(frozen=True)
@@ -63,8 +66,11 @@ class IndexServer:
         cache_control: str | None = None,
         hostname: str = "127.0.0.1",
         tls: SiteCA | None = None,
+        missing_status: int = 404,
     ) -> None:
         self.root = root
+        # What a path with no file answers: 403 is S3's and CloudFront's (PyTorch's index).
+        self.missing_status = missing_status
         self.tls = tls  # serve https with this CA's server certificate
         self.ranges = ranges
         self.auth = auth
@@ -170,6 +176,7 @@ def stop(server: ThreadingHTTPServer, thread: threading.Thread) -> None:
 class _Handler(BaseHTTPRequestHandler):
     owner: IndexServer
     protocol_version = "HTTP/1.1"
+    _cut: int | None = None
 
     def log_message(self, format: str, *args: object) -> None:
         """Silent: the request log is the record."""
@@ -184,6 +191,10 @@ class _Handler(BaseHTTPRequestHandler):
         path = urlsplit(self.path).path
         status, headers, body = self._respond(path)
         sent = body if send_body and status != 304 else b""
+        cut = self._cut
+        if cut is not None:
+            sent = sent[:cut]
+            self.close_connection = True
         # Logged before answering: once a client has its answer, the log must already show it.
         lowered = {k.lower(): v for k, v in self.headers.items()}
         self.owner._log(Request(self.command, path, lowered, status, len(sent)))
@@ -198,6 +209,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _respond(self, path: str) -> tuple[int, dict[str, str], bytes]:
         owner = self.owner
         fault = owner._take_fault(path)
+        self._cut = fault.truncate if fault is not None else None
         if fault is not None:
             time.sleep(fault.delay)
             if not fault.serve_after_delay:
@@ -209,7 +221,7 @@ class _Handler(BaseHTTPRequestHandler):
             return 401, {"WWW-Authenticate": 'Basic realm="index"'}, b"unauthorized"
         target = self._resolve(path)
         if target is None:
-            return 404, {"Content-Type": "text/plain"}, b"not found"
+            return owner.missing_status, {"Content-Type": "text/plain"}, b"not found"
         if target.is_dir():
             return 301, {"Location": path + "/"}, b""
         return self._serve_file(target, path)

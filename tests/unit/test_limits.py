@@ -212,6 +212,9 @@ class _HugeProject:
     def prefetch(self, files: Sequence[IndexFile]) -> None:
         """Nothing to warm."""
 
+    def size(self, file: IndexFile) -> int | None:
+        raise AssertionError("resolving sizes no file")
+
 
 def test_a_project_with_many_files_resolves_in_work_linear_in_its_files(
     counted: type[_Counting],
