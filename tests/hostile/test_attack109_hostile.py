@@ -1,0 +1,171 @@
+"""Adversary pass 109: mlenv's CUDA judgements against NVIDIA's own documents.
+
+Every expected driver is typed from NVIDIA's CUDA Toolkit Release Notes, Table 3 "CUDA Toolkit
+and Corresponding Driver Versions" (https://docs.nvidia.com/cuda/archive/13.2.2/cuda-toolkit-
+release-notes/index.html; shared/reference/cuda.md §1), never computed here.
+
+Findings this file pins:
+
+- CUDA 12.5 Update 1 (Table 3: Linux >= 555.42.06) shipped cudart, NVRTC, NVCC, CUPTI, NVTX,
+  cu++filt and the NVML headers at 12.5.82 (NVIDIA's repository manifest
+  https://developer.download.nvidia.com/compute/cuda/repos/debian12/x86_64/version_12.5.1.json
+  and the 12.5 Update 1 release notes' Table 1,
+  https://docs.nvidia.com/cuda/archive/12.5.1/cuda-toolkit-release-notes/index.html). PyPI has
+  no ``cuda-toolkit==12.5.1`` metapackage, so mlenv's pin table had no 12.5.1 row and traced
+  ``nvidia-cuda-runtime-cu12==12.5.82`` to the 12.5 GA: on a 555.42.02 floor (the GA's driver)
+  it passed silently, where every other update's component is the documented
+  minor-version-compatibility warning.
+- NVIDIA's conda metapackages ``cuda-toolkit`` and ``cuda-runtime`` are versioned as the toolkit
+  release they pin (``cuda-toolkit-12.4.1`` depends on ``cuda-libraries 12.4.1.*``, whose
+  components are the 12.4 Update 1 versions: https://anaconda.org/main/cuda-libraries-dev/files),
+  exactly as PyPI's ``cuda-toolkit==12.8.1``. mlenv read the PyPI one as CUDA 12.8 Update 1
+  (driver 570.124.06) but the conda one only as "CUDA 12.8", so on the 12.8 GA's floor
+  570.26 the conda record passed where the wheel warned.
+"""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mlenv.cuda.matrix import table3_driver
+from mlenv.cuda.rules import CudaTarget, PackageNeed, judge, required_driver
+from mlenv.cuda.tags import CudaNeed, extract, extract_conda
+from mlenv.cuda.versions import CudaVersion, DriverVersion
+
+DATA: dict[str, Any] = json.loads(
+    (resources.files("mlenv") / "data" / "cuda.json").read_text(encoding="utf-8")
+)
+
+# Table 3 (Linux), typed from the release notes.
+GA_12_5, UPDATE_12_5_1 = "555.42.02", "555.42.06"
+GA_12_8, UPDATE_12_8_1 = "570.26", "570.124.06"
+GA_13_0, UPDATE_13_0_2 = "580.65.06", "580.95.05"
+
+
+def _target(cuda: str, driver: str) -> CudaTarget:
+    return CudaTarget(CudaVersion.parse(cuda), DriverVersion.parse(driver))
+
+
+def _verdict(cuda: str, driver: str, name: str, need: CudaNeed | None) -> list[tuple[str, str]]:
+    assert need is not None, name
+    found = judge(_target(cuda, driver), [PackageNeed(name, "v", need)])
+    return [(finding.severity, finding.code) for finding in found]
+
+
+# (PyPI wheel, its CUDA 12.5 Update 1 version per version_12.5.1.json / Table 1)
+UPDATE_1_WHEELS = [
+    ("nvidia-cuda-runtime-cu12", "12.5.82"),
+    ("nvidia-cuda-nvrtc-cu12", "12.5.82"),
+    ("nvidia-cuda-nvcc-cu12", "12.5.82"),
+    ("nvidia-cuda-cupti-cu12", "12.5.82"),
+    ("nvidia-nvtx-cu12", "12.5.82"),
+    ("nvidia-nvml-dev-cu12", "12.5.82"),
+    ("nvidia-cuda-cuxxfilt-cu12", "12.5.82"),
+]
+
+
+@pytest.mark.parametrize(("name", "version"), UPDATE_1_WHEELS)
+def test_a_cuda_12_5_update_1_component_is_traced_to_its_update(name: str, version: str) -> None:
+    """12.5.82 is CUDA 12.5 Update 1 (NVIDIA's version_12.5.1.json), whose Table 3 driver is
+    555.42.06: on the GA's 555.42.02 it runs only under minor-version compatibility."""
+    need = extract(name, version)
+    assert need is not None
+    assert (str(need.cuda), need.release) == ("12.5", "12.5.1")
+    assert _verdict("12.5", GA_12_5, name, need) == [("warning", "driver-minor-compat")]
+    assert _verdict("12.5", UPDATE_12_5_1, name, need) == []
+    found = required_driver(_target("12.5", GA_12_5), [PackageNeed(name, version, need)])
+    assert str(found[0]) == UPDATE_12_5_1
+    assert "CUDA 12.5 Update 1" in found[1]
+
+
+def test_the_12_5_ga_components_stay_the_ga() -> None:
+    """The GA's own versions (12.5.39 cudart, 12.5.40 NVRTC: version_12.5.0.json) need only the
+    GA's driver."""
+    for name, version in [
+        ("nvidia-cuda-runtime-cu12", "12.5.39"),
+        ("nvidia-cuda-nvrtc-cu12", "12.5.40"),
+    ]:
+        need = extract(name, version)
+        assert need is not None
+        assert (str(need.cuda), need.release) == ("12.5", "12.5.0")
+        assert _verdict("12.5", GA_12_5, name, need) == []
+
+
+def test_the_conda_cudart_of_12_5_update_1_is_traced_like_the_wheel() -> None:
+    """conda-forge's cuda-cudart carries NVIDIA's redist version (cuda.json conda_components),
+    so cuda-cudart 12.5.82 is CUDA 12.5 Update 1 like the wheel."""
+    need = extract_conda(
+        "cuda-cudart", "12.5.82", "h5888daf_0", ["cuda-version >=12.5,<12.6.0a0"], []
+    )
+    assert need is not None
+    assert need.release == "12.5.1"
+    assert _verdict("12.5", GA_12_5, "cuda-cudart", need) == [("warning", "driver-minor-compat")]
+
+
+@pytest.mark.parametrize(
+    ("name", "version", "cuda", "ga", "update"),
+    [
+        ("cuda-toolkit", "12.8.1", "12.8", GA_12_8, UPDATE_12_8_1),
+        ("cuda-runtime", "12.8.1", "12.8", GA_12_8, UPDATE_12_8_1),
+        ("cuda-toolkit", "13.0.2", "13.0", GA_13_0, UPDATE_13_0_2),
+        ("cuda-runtime", "13.0.2", "13.0", GA_13_0, UPDATE_13_0_2),
+    ],
+)
+def test_a_conda_toolkit_metapackage_is_its_release(
+    name: str, version: str, cuda: str, ga: str, update: str
+) -> None:
+    """NVIDIA's conda cuda-toolkit / cuda-runtime X.Y.Z is toolkit release X.Y.Z, as PyPI's
+    cuda-toolkit==X.Y.Z: the same verdict for both, on the GA's driver and on the update's."""
+    wheel = extract("cuda-toolkit", version)
+    conda = extract_conda(name, version, "0", [], [])
+    assert wheel is not None and conda is not None
+    assert (
+        (conda.cuda, conda.release)
+        == (wheel.cuda, wheel.release)
+        == (CudaVersion.parse(cuda), version)
+    )
+    assert _verdict(cuda, ga, name, conda) == [("warning", "driver-minor-compat")]
+    assert _verdict(cuda, update, name, conda) == []
+
+
+def test_a_conda_toolkit_metapackage_of_a_newer_minor_is_refused() -> None:
+    """cuda-toolkit 12.8.1 on a CUDA 12.6 target with the 12.6 Update 3 driver: a newer minor
+    needs its own Table 3 driver (570.26), as the wheel does."""
+    conda = extract_conda("cuda-toolkit", "12.8.1", "0", [], [])
+    assert _verdict("12.6", "560.35.05", "cuda-toolkit", conda) == [("error", "cuda-newer-minor")]
+
+
+# Every component row of 12.x / 13.x whose release has a confirmed driver above its GA's.
+_ROWS = [
+    row
+    for row in DATA["component_versions"]
+    if int(row["release"].split(".")[0]) >= 12 and row["component"] != "nvjitlink"
+]
+
+
+def _wheel(component: str, release: str) -> str:
+    major = int(release.split(".")[0])
+    return f"nvidia-{component}" + ("" if major >= 13 else f"-cu{major}")
+
+
+@settings(max_examples=150, deadline=None)
+@given(row=st.sampled_from(_ROWS))
+def test_every_pinned_component_needs_its_update_driver(row: dict[str, str]) -> None:
+    """Any component version NVIDIA's cuda-toolkit pins: on its GA's Table 3 driver it is the
+    warning when its update's driver is higher, and nothing at the update's driver."""
+    cuda = CudaVersion.parse(".".join(row["release"].split(".")[:2]))
+    ga = table3_driver(cuda)
+    update = table3_driver(cuda, row["release"])
+    if ga is None or update is None:
+        return  # 13.4 and newer: no confirmed Table 3 value, judged elsewhere
+    name = _wheel(row["component"], row["release"])
+    need = extract(name, row["version"])
+    expected = [("warning", "driver-minor-compat")] if ga[0] < update[0] else []
+    assert _verdict(str(cuda), str(ga[0]), name, need) == expected
+    assert _verdict(str(cuda), str(update[0]), name, need) == []
