@@ -21,6 +21,10 @@ Findings this file pins:
   exactly as PyPI's ``cuda-toolkit==12.8.1``. mlenv read the PyPI one as CUDA 12.8 Update 1
   (driver 570.124.06) but the conda one only as "CUDA 12.8", so on the 12.8 GA's floor
   570.26 the conda record passed where the wheel warned.
+- PyPI's torch 1.13.1 pins ``nvidia-cuda-runtime-cu11==11.7.99``, the cudart of CUDA 11.7
+  Update 1 (NVIDIA's version_11.7.1.json; Table 3: 515.48.07), but the pin table began at
+  11.8.0, so every 11.7 component was "CUDA 11.7" with no update and the lock asked only the
+  GA's 515.43.04.
 """
 
 from __future__ import annotations
@@ -169,3 +173,60 @@ def test_every_pinned_component_needs_its_update_driver(row: dict[str, str]) -> 
     expected = [("warning", "driver-minor-compat")] if ga[0] < update[0] else []
     assert _verdict(str(cuda), str(ga[0]), name, need) == expected
     assert _verdict(str(cuda), str(update[0]), name, need) == []
+
+
+@pytest.mark.parametrize("name", ["cuda-libraries", "cuda-libraries-dev", "cuda-compiler"])
+def test_the_other_conda_release_metapackages_are_their_release(name: str) -> None:
+    """cuda-toolkit 12.4.1 depends on cuda-compiler 12.4.1.* and cuda-libraries 12.4.1.*, and
+    cuda-libraries-dev 12.4.1 on the 12.4 Update 1 components: each is release 12.4.1."""
+    need = extract_conda(name, "12.4.1", "0", [], [])
+    assert need is not None
+    assert (str(need.cuda), need.release) == ("12.4", "12.4.1")
+    assert _verdict("12.4", "550.54.14", name, need) == [("warning", "driver-minor-compat")]
+    assert _verdict("12.4", "550.54.15", name, need) == []
+
+
+# torch 1.13.1's CUDA 11.7 pins on PyPI (its Requires-Dist); NVIDIA's repository manifests
+# give 11.7 GA (version_11.7.0.json): cudart 11.7.60, NVRTC/CUPTI/NVTX 11.7.50, and 11.7
+# Update 1 (version_11.7.1.json): cudart and NVRTC 11.7.99, CUPTI 11.7.101, NVTX 11.7.91.
+TORCH_1_13 = (
+    "nvidia-cuda-runtime-cu11==11.7.99",
+    "nvidia-cudnn-cu11==8.5.0.96",
+    "nvidia-cublas-cu11==11.10.3.66",
+    "nvidia-cuda-nvrtc-cu11==11.7.99",
+)
+GA_11_7, UPDATE_11_7_1 = "515.43.04", "515.48.07"
+
+
+@pytest.mark.parametrize(
+    ("name", "version", "release"),
+    [
+        ("nvidia-cuda-runtime-cu11", "11.7.99", "11.7.1"),
+        ("nvidia-cuda-nvrtc-cu11", "11.7.99", "11.7.1"),
+        ("nvidia-cuda-cupti-cu11", "11.7.101", "11.7.1"),
+        ("nvidia-nvtx-cu11", "11.7.91", "11.7.1"),
+        ("nvidia-cuda-runtime-cu11", "11.7.60", "11.7.0"),
+        ("nvidia-cuda-nvrtc-cu11", "11.7.50", "11.7.0"),
+    ],
+)
+def test_cuda_11_7_components_are_traced_to_their_update(
+    name: str, version: str, release: str
+) -> None:
+    """A CUDA 11.7 Update 1 component on the 11.7 GA's driver (Table 3: 515.43.04, Update 1:
+    515.48.07) runs only under minor-version compatibility; a GA component does not."""
+    need = extract(name, version)
+    assert need is not None
+    assert (str(need.cuda), need.release) == ("11.7", release)
+    warned = [("warning", "driver-minor-compat")] if release == "11.7.1" else []
+    assert _verdict("11.7", GA_11_7, name, need) == warned
+    assert _verdict("11.7", UPDATE_11_7_1, name, need) == []
+
+
+def test_torch_1_13_needs_the_11_7_update_1_driver() -> None:
+    """PyPI torch 1.13.1 pins CUDA 11.7 Update 1's cudart: the lock's driver is 515.48.07."""
+    need = extract("torch", "1.13.1", requires_dist=TORCH_1_13)
+    assert need is not None
+    assert (str(need.cuda), need.release) == ("11.7", "11.7.1")
+    assert _verdict("11.7", GA_11_7, "torch", need) == [("warning", "driver-minor-compat")]
+    found = required_driver(_target("11.7", GA_11_7), [PackageNeed("torch", "1.13.1", need)])
+    assert str(found[0]) == UPDATE_11_7_1
