@@ -145,11 +145,11 @@ def test_a_conda_toolkit_metapackage_of_a_newer_minor_is_refused() -> None:
     assert _verdict("12.6", "560.35.05", "cuda-toolkit", conda) == [("error", "cuda-newer-minor")]
 
 
-# Every component row of 12.x / 13.x whose release has a confirmed driver above its GA's.
+# Every component row of 11.x to 13.x (nvJitLink 13 fixes only its major).
 _ROWS = [
     row
     for row in DATA["component_versions"]
-    if int(row["release"].split(".")[0]) >= 12 and row["component"] != "nvjitlink"
+    if int(row["release"].split(".")[0]) >= 11 and row["component"] != "nvjitlink"
 ]
 
 
@@ -230,3 +230,30 @@ def test_torch_1_13_needs_the_11_7_update_1_driver() -> None:
     assert _verdict("11.7", GA_11_7, "torch", need) == [("warning", "driver-minor-compat")]
     found = required_driver(_target("11.7", GA_11_7), [PackageNeed("torch", "1.13.1", need)])
     assert str(found[0]) == UPDATE_11_7_1
+
+
+_DRIVERS = st.tuples(st.integers(300, 700), st.integers(0, 299), st.integers(0, 99)).map(
+    lambda parts: ".".join(map(str, parts))
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(row=st.sampled_from(_ROWS), driver=_DRIVERS)
+def test_any_driver_against_any_pinned_component_agrees_with_table_3(
+    row: dict[str, str], driver: str
+) -> None:
+    """For any driver and any component NVIDIA's toolkit updates shipped: an error below the
+    GA's Table 3 driver, the warning from the GA's up to the update's, nothing from there."""
+    cuda = CudaVersion.parse(".".join(row["release"].split(".")[:2]))
+    ga, update = table3_driver(cuda), table3_driver(cuda, row["release"])
+    if ga is None or update is None:
+        return
+    name = _wheel(row["component"], row["release"])
+    got = _verdict(str(cuda), driver, name, extract(name, row["version"]))
+    value = DriverVersion.parse(driver)
+    if value < ga[0]:
+        assert got == [("error", "driver-below-toolkit")]
+    elif value < update[0]:
+        assert got == [("warning", "driver-minor-compat")]
+    else:
+        assert got == []
