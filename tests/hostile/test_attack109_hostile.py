@@ -25,6 +25,13 @@ Findings this file pins:
   Update 1 (NVIDIA's version_11.7.1.json; Table 3: 515.48.07), but the pin table began at
   11.8.0, so every 11.7 component was "CUDA 11.7" with no update and the lock asked only the
   GA's 515.43.04.
+- A Jetson Thor in a CUDA 13 container (JetPack 7 runs the unified Arm/SBSA toolkit and
+  containers, https://developer.nvidia.com/blog/whats-new-in-cuda-toolkit-13-0-for-jetson-thor-
+  unified-arm-ecosystem-and-more, so no /etc/nv_tegra_release) names its GPU "NVIDIA Thor",
+  not "... (nvgpu)": mlenv judged its Jetson-numbered driver by the desktop Table 3. A GPU of a
+  compute capability that NVIDIA lists only for Jetson modules (https://developer.nvidia.com/
+  cuda-gpus: 11.0 Jetson T5000/T4000, 8.7 Orin; cuda-legacy-gpus: 7.2 Xavier, 6.2 TX2, 5.3
+  Nano) is a Jetson's, whatever its name.
 """
 
 from __future__ import annotations
@@ -41,6 +48,8 @@ from mlenv.cuda.matrix import table3_driver
 from mlenv.cuda.rules import CudaTarget, PackageNeed, judge, required_driver
 from mlenv.cuda.tags import CudaNeed, extract, extract_conda
 from mlenv.cuda.versions import CudaVersion, DriverVersion
+from mlenv.host import SMI_BANNER_ARGV, SMI_QUERY_ARGV, detect
+from tests.support.fake_host import with_glibc
 
 DATA: dict[str, Any] = json.loads(
     (resources.files("mlenv") / "data" / "cuda.json").read_text(encoding="utf-8")
@@ -257,3 +266,37 @@ def test_any_driver_against_any_pinned_component_agrees_with_table_3(
         assert got == [("warning", "driver-minor-compat")]
     else:
         assert got == []
+
+
+def _banner(driver: str, cuda: str) -> str:
+    return f"| NVIDIA-SMI {driver}   Driver Version: {driver}   CUDA Version: {cuda}     |\n"
+
+
+@pytest.mark.parametrize(
+    ("query", "banner"),
+    [
+        ("580.00, 11.0, NVIDIA Thor\n", _banner("580.00", "13.0")),
+        ("540.4.0, 8.7, NVIDIA Jetson AGX Orin\n", _banner("540.4.0", "12.6")),
+        ("540.4.0, 8.7, Orin\n", ""),
+    ],
+)
+def test_a_jetson_gpu_without_the_tegra_file_is_not_judged(query: str, banner: str) -> None:
+    """No /etc/nv_tegra_release (a container): the GPU's Jetson-only compute capability says
+    the driver is Jetson Linux's, so it is not judged by Table 3 (verify --host: cannot judge)."""
+    outputs = {SMI_QUERY_ARGV: query, SMI_BANNER_ARGV: banner}
+    facts = detect(with_glibc({}, outputs))
+    assert facts.driver is None
+    assert any("Jetson" in probe.detail and not probe.ok for probe in facts.probes), facts.probes
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "580.65.06, 9.0, NVIDIA H100 80GB HBM3\n",
+        "580.82.07, 12.1, NVIDIA GB10\n",  # DGX Spark: a data-center driver, not Jetson's
+        "575.57.08, 8.6, NVIDIA RTX A6000\n",
+    ],
+)
+def test_a_discrete_gpu_driver_is_still_judged(query: str) -> None:
+    facts = detect(with_glibc({}, {SMI_QUERY_ARGV: query}))
+    assert facts.driver == query.split(",")[0]
