@@ -7,7 +7,8 @@ runs against an in-memory fake in tests; ``RealHost`` is the only part that touc
 Driver probe order (first hit wins, like uv's ``--torch-backend auto``): the
 ``MLENV_DRIVER_VERSION`` override, ``/sys/module/nvidia/version``, ``/proc/driver/nvidia/version``,
 ``nvidia-smi`` (the GPU query, then the banner), then NVML through ``pynvml`` when importable.
-A Jetson's driver (``/etc/nv_tegra_release``, an ``(nvgpu)`` GPU) is found but never judged;
+A Jetson's driver (``/etc/nv_tegra_release``, an ``(nvgpu)`` GPU or one of a Jetson-only
+compute capability) is found but never judged;
 on WSL 2 (``/proc/version`` names Microsoft, or ``/dev/dxg`` exists) nvidia-smi's driver is
 the Windows host's.
 """
@@ -48,6 +49,12 @@ PROC_DRIVER_VERSION = "/proc/driver/nvidia/version"
 # tables of the CUDA release notes, so no probe's version of them can be judged by those.
 TEGRA_RELEASE = "/etc/nv_tegra_release"
 _TEGRA_RE = re.compile(r"# R([0-9]+) \(release\), REVISION: ([0-9]+(?:\.[0-9]+)*)")
+# Compute capabilities NVIDIA lists only for Jetson modules (developer.nvidia.com/cuda-gpus and
+# /cuda-legacy-gpus: 5.3 Nano, 6.2 TX2, 7.2 Xavier, 8.7 Orin, 11.0 T5000/T4000; 10.1 is Thor
+# before CUDA 13 renumbered sm_101 to sm_110): such a GPU's driver is Jetson Linux's even in
+# a container without the release file (JetPack 7 runs the SBSA containers) and named
+# "NVIDIA Thor", not "(nvgpu)".
+_JETSON_CAPS = frozenset({"5.3", "6.2", "7.2", "8.7", "10.1", "11.0"})
 # WSL 2's kernel names Microsoft in its release (uname -r, the word after "Linux version":
 # 5.15.167.4-microsoft-standard-WSL2); there the driver is the Windows host's (nvidia-smi and
 # NVML report its number; no Linux kernel module exists), ranked by Table 3's Windows column.
@@ -279,7 +286,8 @@ class _Prober:
         return None, None
 
     def tegra(self, gpus: tuple[Gpu, ...]) -> str | None:
-        """The Jetson release (``/etc/nv_tegra_release``, or an integrated ``(nvgpu)`` GPU)."""
+        """The Jetson release (``/etc/nv_tegra_release``), or an integrated GPU: ``(nvgpu)`` in its
+        name or a compute capability only Jetson modules have (Thor's 11.0 ...)."""
         text = self.system.read_text(TEGRA_RELEASE)
         match = _TEGRA_RE.match(text) if text is not None else None
         if text is not None:  # the file alone says Jetson Linux, whatever its wording
@@ -288,7 +296,11 @@ class _Prober:
                 if match
                 else f"Jetson Linux ({TEGRA_RELEASE})"
             )
-        names = [g.name for g in gpus if g.name and g.name.endswith("(nvgpu)")]
+        names = [
+            g.name or f"compute capability {g.compute_cap}"
+            for g in gpus
+            if (g.name and g.name.endswith("(nvgpu)")) or g.compute_cap in _JETSON_CAPS
+        ]
         return f"a Jetson GPU ({names[0]})" if names else None
 
     def wsl(self, source: str | None) -> bool:
