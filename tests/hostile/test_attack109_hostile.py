@@ -300,3 +300,27 @@ def test_a_jetson_gpu_without_the_tegra_file_is_not_judged(query: str, banner: s
 def test_a_discrete_gpu_driver_is_still_judged(query: str) -> None:
     facts = detect(with_glibc({}, {SMI_QUERY_ARGV: query}))
     assert facts.driver == query.split(",")[0]
+
+
+# NVIDIA's conda channel labels each file with its toolkit release (the newest version in
+# each label): https://anaconda.org/nvidia/cuda-cudart-dev/labels (cuda-11.4.0 11.4.43,
+# cuda-11.4.1 11.4.108, cuda-11.4.3 11.4.148) and https://anaconda.org/nvidia/cuda-nvrtc-dev/
+# labels (cuda-11.6.0 11.6.55, cuda-11.6.1 11.6.112, cuda-11.6.2 11.6.124). Table 3: 11.4 GA
+# 470.42.01, Update 1 470.57.02, Update 3 470.82.01; 11.6 GA 510.39.01, Updates 510.47.03.
+@pytest.mark.parametrize(
+    ("name", "version", "cuda", "release", "ga", "update"),
+    [
+        ("cuda-cudart", "11.4.148", "11.4", "11.4.3", "470.42.01", "470.82.01"),
+        ("cuda-cudart", "11.4.108", "11.4", "11.4.1", "470.42.01", "470.57.02"),
+        ("cuda-nvrtc", "11.6.124", "11.6", "11.6.2", "510.39.01", "510.47.03"),
+        ("cuda-nvrtc", "11.6.112", "11.6", "11.6.1", "510.39.01", "510.47.03"),
+    ],
+)
+def test_nvidia_channel_cuda_11_updates_are_traced(
+    name: str, version: str, cuda: str, release: str, ga: str, update: str
+) -> None:
+    need = extract_conda(name, version, "0", [], [])
+    assert need is not None
+    assert (str(need.cuda), need.release) == (cuda, release)
+    assert _verdict(cuda, ga, name, need) == [("warning", "driver-minor-compat")]
+    assert _verdict(cuda, update, name, need) == []
