@@ -49,7 +49,9 @@ from mlenv.cuda.rules import CudaTarget, PackageNeed, judge, required_driver
 from mlenv.cuda.tags import CudaNeed, extract, extract_conda
 from mlenv.cuda.versions import CudaVersion, DriverVersion
 from mlenv.host import SMI_BANNER_ARGV, SMI_QUERY_ARGV, detect
+from mlenv.nodes import Node, judge_node
 from tests.support.fake_host import with_glibc
+from tests.support.locks import locked, make_lock
 
 DATA: dict[str, Any] = json.loads(
     (resources.files("mlenv") / "data" / "cuda.json").read_text(encoding="utf-8")
@@ -324,3 +326,33 @@ def test_nvidia_channel_cuda_11_updates_are_traced(
     assert (str(need.cuda), need.release) == (cuda, release)
     assert _verdict(cuda, ga, name, need) == [("warning", "driver-minor-compat")]
     assert _verdict(cuda, update, name, need) == []
+
+
+def _gfd(driver: str, cc: str) -> dict[str, str]:
+    """GPU Feature Discovery's labels for one driver and compute capability."""
+    major, minor, revision = [*driver.split("."), ""][:3]
+    cmajor, cminor = cc.split(".")
+    return {
+        "nvidia.com/cuda.driver-version.major": major,
+        "nvidia.com/cuda.driver-version.minor": minor,
+        "nvidia.com/cuda.driver-version.revision": revision,
+        "nvidia.com/cuda.driver-version.full": driver,
+        "nvidia.com/gpu.compute.major": cmajor,
+        "nvidia.com/gpu.compute.minor": cminor,
+    }
+
+
+@pytest.mark.parametrize(("driver", "cc"), [("580.00", "11.0"), ("540.4.0", "8.7")])
+def test_a_jetson_node_is_not_judged_by_table_3(driver: str, cc: str) -> None:
+    """verify --nodes judges as verify --host does: a node whose GPU has a Jetson-only compute
+    capability runs Jetson Linux's driver, which Table 3 cannot rank."""
+    lock = make_lock([locked("torch", "2.9.0+cu130")], cuda="13.0", floor="580.65.06")
+    verdict = judge_node(lock, (), Node("thor", _gfd(driver, cc)))
+    assert verdict.status == "cannot-judge", verdict
+    assert "Jetson" in verdict.reason
+
+
+def test_a_data_center_node_is_still_judged() -> None:
+    lock = make_lock([locked("torch", "2.9.0+cu130")], cuda="13.0", floor="580.65.06")
+    assert judge_node(lock, (), Node("b200", _gfd("580.65.06", "10.0"))).status == "ok"
+    assert judge_node(lock, (), Node("h100", _gfd("575.57.08", "9.0"))).status == "fail"
