@@ -26,6 +26,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Protocol
 
+from mlenv.cuda.versions import jetson_only
 from mlenv.host_text import (
     COMPUTE_CAP_ENV,
     DRIVER_ENV,
@@ -49,12 +50,6 @@ PROC_DRIVER_VERSION = "/proc/driver/nvidia/version"
 # tables of the CUDA release notes, so no probe's version of them can be judged by those.
 TEGRA_RELEASE = "/etc/nv_tegra_release"
 _TEGRA_RE = re.compile(r"# R([0-9]+) \(release\), REVISION: ([0-9]+(?:\.[0-9]+)*)")
-# Compute capabilities NVIDIA lists only for Jetson modules (developer.nvidia.com/cuda-gpus and
-# /cuda-legacy-gpus: 5.3 Nano, 6.2 TX2, 7.2 Xavier, 8.7 Orin, 11.0 T5000/T4000; 10.1 is Thor
-# before CUDA 13 renumbered sm_101 to sm_110): such a GPU's driver is Jetson Linux's even in
-# a container without the release file (JetPack 7 runs the SBSA containers) and named
-# "NVIDIA Thor", not "(nvgpu)".
-_JETSON_CAPS = frozenset({"5.3", "6.2", "7.2", "8.7", "10.1", "11.0"})
 # WSL 2's kernel names Microsoft in its release (uname -r, the word after "Linux version":
 # 5.15.167.4-microsoft-standard-WSL2); there the driver is the Windows host's (nvidia-smi and
 # NVML report its number; no Linux kernel module exists), ranked by Table 3's Windows column.
@@ -299,7 +294,7 @@ class _Prober:
         names = [
             g.name or f"compute capability {g.compute_cap}"
             for g in gpus
-            if (g.name and g.name.endswith("(nvgpu)")) or g.compute_cap in _JETSON_CAPS
+            if (g.name and g.name.endswith("(nvgpu)")) or jetson_only(g.compute_cap or "")
         ]
         return f"a Jetson GPU ({names[0]})" if names else None
 
