@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import json
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -50,8 +51,10 @@ from mlenv.cuda.tags import CudaNeed, extract, extract_conda
 from mlenv.cuda.versions import CudaVersion, DriverVersion
 from mlenv.host import SMI_BANNER_ARGV, SMI_QUERY_ARGV, detect
 from mlenv.nodes import Node, judge_node
+from tests.support.cli import run_mlenv
 from tests.support.fake_host import with_glibc
 from tests.support.locks import locked, make_lock
+from tests.support.wheels import build_wheel, write_simple_index
 
 DATA: dict[str, Any] = json.loads(
     (resources.files("mlenv") / "data" / "cuda.json").read_text(encoding="utf-8")
@@ -356,3 +359,32 @@ def test_a_data_center_node_is_still_judged() -> None:
     lock = make_lock([locked("torch", "2.9.0+cu130")], cuda="13.0", floor="580.65.06")
     assert judge_node(lock, (), Node("b200", _gfd("580.65.06", "10.0"))).status == "ok"
     assert judge_node(lock, (), Node("h100", _gfd("575.57.08", "9.0"))).status == "fail"
+
+
+def test_the_cli_locks_torch_1_13_for_the_11_7_update_1_driver(tmp_path: Path) -> None:
+    """Through ``mlenv lock`` and ``verify``: torch 1.13.1 with its PyPI Requires-Dist on a CUDA
+    11.7 fleet whose floor is the 11.7 GA's 515.43.04 locks, records 515.48.07 as the driver the
+    environment needs, and verify warns (minor-version compatibility) instead of passing."""
+    many = "cp311-cp311-manylinux_2_17_x86_64"
+    wheels = [build_wheel("torch", "1.13.1", requires_dist=TORCH_1_13, tag=many)]
+    for requirement in TORCH_1_13:
+        name, version = requirement.split("==")
+        wheels.append(build_wheel(name, version, tag="py3-none-manylinux1_x86_64"))
+    index = write_simple_index(tmp_path / "index", wheels)
+    root = tmp_path / "p"
+    root.mkdir()
+    (root / "mlenv.toml").write_text(
+        '[environment]\nname = "t"\npython = "3.11"\n'
+        f'[cuda]\nversion = "11.7"\ndriver-floor = "{GA_11_7}"\n'
+        f'[pypi]\nindex-url = "{index}"\ndependencies = ["torch==1.13.1"]\n'
+    )
+    env = {"MLENV_CACHE_DIR": str(tmp_path / "cache")}
+    locked_run = run_mlenv(["lock"], root, env)
+    assert locked_run.returncode == 0, locked_run.stderr
+    assert f'requires-driver = "{UPDATE_11_7_1}"' in (root / "mlenv.lock").read_text()
+    verified = run_mlenv(["verify"], root, env)
+    output = verified.stdout + verified.stderr
+    assert verified.returncode == 0, output
+    assert "driver-minor-compat" in output and UPDATE_11_7_1 in output, output
+    checked = run_mlenv(["verify", "--driver", UPDATE_11_7_1], root, env)
+    assert checked.returncode == 0 and "driver-minor-compat" not in checked.stdout, checked.stdout
