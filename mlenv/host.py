@@ -7,7 +7,8 @@ runs against an in-memory fake in tests; ``RealHost`` is the only part that touc
 Driver probe order (first hit wins, like uv's ``--torch-backend auto``): the
 ``MLENV_DRIVER_VERSION`` override, ``/sys/module/nvidia/version``, ``/proc/driver/nvidia/version``,
 ``nvidia-smi`` (the GPU query, then the banner), then NVML through ``pynvml`` when importable.
-A Jetson's driver (``/etc/nv_tegra_release``, an ``(nvgpu)`` GPU) is found but never judged;
+A Jetson's driver (``/etc/nv_tegra_release``, an ``(nvgpu)`` GPU or one of a Jetson-only
+compute capability) is found but never judged;
 on WSL 2 (``/proc/version`` names Microsoft, or ``/dev/dxg`` exists) nvidia-smi's driver is
 the Windows host's.
 """
@@ -25,6 +26,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Protocol
 
+from mlenv.cuda.versions import jetson_only
 from mlenv.host_text import (
     COMPUTE_CAP_ENV,
     DRIVER_ENV,
@@ -279,7 +281,8 @@ class _Prober:
         return None, None
 
     def tegra(self, gpus: tuple[Gpu, ...]) -> str | None:
-        """The Jetson release (``/etc/nv_tegra_release``, or an integrated ``(nvgpu)`` GPU)."""
+        """The Jetson release (``/etc/nv_tegra_release``), or an integrated GPU: ``(nvgpu)`` in its
+        name or a compute capability only Jetson modules have (Thor's 11.0 ...)."""
         text = self.system.read_text(TEGRA_RELEASE)
         match = _TEGRA_RE.match(text) if text is not None else None
         if text is not None:  # the file alone says Jetson Linux, whatever its wording
@@ -288,7 +291,11 @@ class _Prober:
                 if match
                 else f"Jetson Linux ({TEGRA_RELEASE})"
             )
-        names = [g.name for g in gpus if g.name and g.name.endswith("(nvgpu)")]
+        names = [
+            g.name or f"compute capability {g.compute_cap}"
+            for g in gpus
+            if (g.name and g.name.endswith("(nvgpu)")) or jetson_only(g.compute_cap or "")
+        ]
         return f"a Jetson GPU ({names[0]})" if names else None
 
     def wsl(self, source: str | None) -> bool:

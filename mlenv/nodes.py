@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from mlenv.cuda.rules import Finding
-from mlenv.cuda.versions import CudaError, DriverVersion, arch_cc
+from mlenv.cuda.versions import JETSON_ONLY_CCS, CudaError, DriverVersion, arch_cc
 from mlenv.errors import MlenvError
 from mlenv.judge import Judged, compute_capability_arch, verify_lock
 from mlenv.limits import MAX_NODE_LIST, enforce
@@ -238,6 +238,12 @@ def judge_node(
         facts = gpu_facts(node)
     except _Unjudgeable as exc:
         return NodeVerdict(node.name, "cannot-judge", None, reason=str(exc))
+    if facts.arch is not None and arch_cc(facts.arch) in JETSON_ONLY_CCS:  # as verify --host
+        reason = (
+            f"its GPU ({facts.arch}) is a Jetson's, whose driver {facts.driver} Jetson Linux "
+            "numbers apart from the CUDA release notes' driver table"
+        )
+        return NodeVerdict(node.name, "cannot-judge", facts, reason=reason)
     archs = () if facts.arch is None else (facts.arch,)
     judged = cuda_findings or _cuda_findings(lock)
     findings = list(judged(str(facts.driver), archs))
@@ -293,6 +299,8 @@ def report_lines(
     for verdict in verdicts:
         label = _LABELS[verdict.status]
         detail = verdict.reason if verdict.facts is None else _gpu(verdict.facts)
+        if verdict.facts is not None and verdict.reason:  # a Jetson: labelled, not judged
+            detail += f": {verdict.reason}"
         lines.append(f"{label:13} {verdict.node:{width}}  {detail}")
         for finding in verdict.findings:
             lines.append(f"  {finding.severity.upper():7} {finding.code}: {finding.message}")

@@ -13,6 +13,10 @@ from mlenv.cuda.matrix import components, conda_component
 from mlenv.cuda.tags import CudaNeed, _first, _Pin
 from mlenv.cuda.versions import CudaError, leading_numbers
 
+# NVIDIA's conda metapackages are versioned as the toolkit release they pin, as PyPI's
+# cuda-toolkit is (cuda.json conda_components): read as that wheel, to the update's driver.
+_TOOLKIT = "cuda-toolkit"
+
 
 def _major(component: str, version: tuple[int, ...]) -> int | None:
     """The CUDA major whose toolkits shipped this component version, by the longest prefix
@@ -33,6 +37,8 @@ def component_needs(name: str, version: str, *, where: str) -> list[CudaNeed]:
     component = conda_component(name)
     if component is None:
         return []
+    if component == _TOOLKIT:  # cuda-toolkit, cuda-runtime ... X.Y.Z: release X.Y.Z itself
+        return _first("name", _TOOLKIT, _Pin(version, "exact"), f"{name} {version}", where=where)
     try:
         numbers = leading_numbers(version, where=where)
     except CudaError:

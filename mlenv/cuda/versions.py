@@ -145,3 +145,19 @@ def arch_cc(arch: str) -> int:
             "suffix only on sm_90a and newer / sm_100f and newer)",
         )
     return int(match["cc"])
+
+
+# Compute capabilities (x10) NVIDIA lists only for Jetson modules (developer.nvidia.com/cuda-gpus
+# and /cuda-legacy-gpus: 5.3 Nano, 6.2 TX2, 7.2 Xavier, 8.7 Orin, 11.0 T5000/T4000; 10.1 is Thor
+# before CUDA 13 renumbered sm_101 to sm_110). Such a GPU runs Jetson Linux's driver, numbered
+# apart from Table 3, whatever the GPU is named ("NVIDIA Thor", "Orin (nvgpu)") and whether or
+# not /etc/nv_tegra_release is there (JetPack 7 runs the SBSA containers, without it).
+JETSON_ONLY_CCS = frozenset({53, 62, 72, 87, 101, 110})
+
+
+def jetson_only(compute_cap: str) -> bool:
+    """Whether a ``major.minor`` compute capability is one only Jetson modules have."""
+    major, dot, minor = compute_cap.partition(".")
+    if not (dot and major.isascii() and major.isdigit() and minor.isascii() and minor.isdigit()):
+        return False
+    return int(major) * 10 + int(minor) in JETSON_ONLY_CCS
