@@ -1,0 +1,139 @@
+"""Adversary pass 114: base images of the shapes real tools write (``docker build`` +
+``skopeo copy``, a layout holding two tags, nvidia/cuda-like configs) given to ``build``.
+
+Findings pinned here:
+
+1. On a base that lacks a directory above the prefix (``/opt/mlenv`` is in no base; busybox
+   or scratch bases have no ``/opt``), the environment's layer named no parent of the prefix,
+   and Docker unpacks a layer's missing parents with mode 0600 (moby ``pkg/archive``
+   ``UnpackLayer``): ``docker run --user 65534`` of an image built on the project's own Debian
+   base failed with ``exec: "/opt/mlenv/golden/bin/python": permission denied``, and a base
+   whose config says ``User 1000`` could not run its environment at all (umoci and runc make
+   them 0755, so only Docker showed it). The layer now carries the parents the base lacks,
+   as directories 0755, and still leaves the ones the base has alone.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+import tarfile
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import pytest
+
+from mlenv.tarball import Entry
+from tests.support.base_image import base_image_layout
+from tests.support.cli import run_mlenv
+from tests.support.daemons import Dockerd, dockerd
+from tests.support.golden import fetched_golden
+from tests.support.images import write_image
+
+pytestmark = pytest.mark.hostile
+
+PREFIX = "opt/mlenv/golden"  # the golden project's default prefix, as a layer names it
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
+    return fetched_golden(tmp_path_factory.mktemp("template"))
+
+
+def _project(root: Path, template: tuple[Path, dict[str, str]], base: Path) -> Path:
+    copy = Path(shutil.copytree(template[0], root / "project", symlinks=True))
+    with (copy / "mlenv.toml").open("a") as manifest:
+        manifest.write(f'[build]\nbase-image = "{base}"\n')
+    return copy
+
+
+def _built(project: Path, env: dict[str, str]) -> Path:
+    result = run_mlenv(["build", "--offline"], project, env)
+    assert result.returncode == 0, result.stderr
+    return project / "dist"
+
+
+def _env_layer(dist: Path) -> list[tarfile.TarInfo]:
+    """The members of the image's last layer (the environment's, one layer by default)."""
+    blobs = dist / "oci" / "blobs" / "sha256"
+    top = json.loads((dist / "oci" / "index.json").read_text())["manifests"][0]["digest"]
+    manifest = json.loads((blobs / top[7:]).read_text())
+    data = (blobs / manifest["layers"][-1]["digest"][7:]).read_bytes()
+    with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as layer:
+        return layer.getmembers()
+
+
+def _dirs(names: Sequence[str]) -> list[Entry]:
+    return [Entry(name, "dir", 0o755) for name in names]
+
+
+# base layers (directory names) -> the prefix's parents the environment's layer must name
+PARENTS: dict[str, tuple[list[list[str]], list[str]]] = {
+    "no-opt": ([["etc"]], ["opt", "opt/mlenv"]),
+    "opt-only": ([["etc", "opt"]], ["opt/mlenv"]),
+    "opt-mlenv": ([["opt", "opt/mlenv"]], []),
+    "opt-whited-out": ([["opt", "opt/mlenv"], [".wh.opt"]], ["opt", "opt/mlenv"]),
+}
+
+
+@pytest.mark.parametrize("shape", sorted(PARENTS))
+def test_the_layer_carries_the_parents_of_the_prefix_the_base_lacks(
+    tmp_path: Path, template: tuple[Path, dict[str, str]], shape: str
+) -> None:
+    """Input: a base without ``/opt`` (or ``/opt/mlenv``). Before the fix the layer named only
+    the prefix and below, and Docker made the missing parents 0600."""
+    layers, carried = PARENTS[shape]
+    marker = tmp_path / "wh"
+    marker.write_bytes(b"")
+    specs = [
+        [Entry(n, "file", 0o644, source=marker, size=0) if ".wh." in n else Entry(n, "dir", 0o755)
+         for n in layer]
+        for layer in layers
+    ]  # fmt: skip
+    write_image(tmp_path / "base", [(f"base {n}", e) for n, e in enumerate(specs)],
+                ref="latest", cmd=["sh"])  # fmt: skip
+    dist = _built(_project(tmp_path, template, tmp_path / "base"), template[1])
+    members = {m.name.rstrip("/"): m for m in _env_layer(dist)}
+    above = [name for name in ("opt", "opt/mlenv") if name in members]
+    assert above == carried
+    for name in [*carried, PREFIX]:
+        assert members[name].isdir() and members[name].mode == 0o755, name
+        assert (members[name].uid, members[name].gid) == (0, 0)
+
+
+def test_a_layer_cached_on_one_base_is_not_reused_on_a_base_lacking_its_parents(
+    tmp_path: Path, template: tuple[Path, dict[str, str]]
+) -> None:
+    """The parents a layer carries depend on the base: the layer cache keys them."""
+    full, bare = tmp_path / "full", tmp_path / "bare"
+    write_image(full, [("base", _dirs(["opt", "opt/mlenv"]))], ref="latest", cmd=["sh"])
+    write_image(bare, [("base", _dirs(["etc"]))], ref="latest", cmd=["sh"])
+    project = _project(tmp_path, template, full)
+    first = {m.name.rstrip("/") for m in _env_layer(_built(project, template[1]))}
+    assert "opt/mlenv" not in first
+    manifest = project / "mlenv.toml"
+    manifest.write_text(manifest.read_text().replace(str(full), str(bare)))
+    second = {m.name.rstrip("/") for m in _env_layer(_built(project, template[1]))}
+    assert {"opt", "opt/mlenv"} <= second
+
+
+@pytest.fixture(scope="module")
+def docker() -> Iterator[Dockerd]:
+    with dockerd() as running:
+        yield running
+
+
+@pytest.mark.integration
+def test_a_user_other_than_root_runs_the_environment_under_docker(
+    tmp_path: Path, template: tuple[Path, dict[str, str]], docker: Dockerd
+) -> None:
+    """The project's Debian base has ``/opt`` and no ``/opt/mlenv``: before the fix Docker
+    refused to exec the environment's python for any user but root (permission denied)."""
+    dist = _built(_project(tmp_path, template, base_image_layout()), template[1])
+    loaded = docker.docker("load", "-i", str(dist / "image.tar"))
+    assert loaded.returncode == 0, loaded.stderr
+    ran = docker.docker("run", "--rm", "--network", "none", "--user", "65534:65534",
+                        "golden:latest", "/opt/mlenv/golden/bin/python", "-c",
+                        "import hello, sys; print(sys.prefix)")  # fmt: skip
+    assert (ran.returncode, ran.stdout) == (0, "/opt/mlenv/golden\n"), ran.stderr
