@@ -93,7 +93,7 @@ def write_image(
     plans = reuse.plans
     depth = len(plans) + (len(base.layers) if base is not None else 0)
     dest = env.prefix.strip("/")
-    tree = stream_entries(collect(staging, dest, parents=base is None), installed.streamed, dest)
+    tree = stream_entries(collect(staging, dest, parents=reuse.parents), installed.streamed, dest)
     members = split_entries(plans, tree, installed.distributions, dest, held=reuse.held())
     layers: list[tuple[LayerBlob, Path]] = []
     for number, entries in enumerate(members):
@@ -162,12 +162,12 @@ def checked_base(
     base = None
     if manifest.build.base_image is not None:
         from mlenv.oci.base import layout_digest
-        from mlenv.oci.base_tree import check_prefix, prefix_key
+        from mlenv.oci.base_tree import check_prefix, prefix_keys
 
         prefix = manifest.environment.prefix
         layout = manifest_dir / manifest.build.base_image
         image = read_base(layout, platform=platform, digest=layout_digest(layout))
-        reuse.passed(prefix_key(image, prefix), lambda: check_prefix(image, prefix))
+        reuse.on_base(reuse.passed(prefix_keys(image, prefix), lambda: check_prefix(image, prefix)))
         base = image
     depth = len(reuse.plans) + (len(base.layers) if base is not None else 0)
     if depth > MAX_LAYERS:

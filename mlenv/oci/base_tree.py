@@ -32,25 +32,32 @@ class _Node:
     target: str = ""
 
 
-def prefix_key(base: BaseImage, prefix: str) -> str:
-    """The layer cache's key for ``check_prefix``'s pass: the check inflates every base layer
-    (about 0.5 s per 100 MB of gzip), and its answer depends only on this code, the base's
-    manifest (which pins every layer's digest, checked by ``read_base``) and the prefix."""
-    text = "\0".join(("base-prefix", code_digest(), base.manifest_digest, prefix))
-    return hashlib.sha256(text.encode()).hexdigest()
+def prefix_keys(base: BaseImage, prefix: str) -> list[str]:
+    """The layer cache's keys for ``check_prefix``'s pass, one per answer it can give (the
+    key at index N: it passed, answering N): the check inflates every base layer (about 0.5 s
+    per 100 MB of gzip), and its answer depends only on this code, the base's manifest (which
+    pins every layer's digest, checked by ``read_base``) and the prefix."""
+    texts = (
+        "\0".join(("base-prefix", code_digest(), base.manifest_digest, prefix, str(missing)))
+        for missing in range(prefix.strip("/").count("/") + 1)
+    )
+    return [hashlib.sha256(text.encode()).hexdigest() for text in texts]
 
 
-def check_prefix(base: BaseImage, prefix: str) -> None:
+def check_prefix(base: BaseImage, prefix: str) -> int:
     """Refuse a base image in which ``prefix`` (absolute, normalised) or a directory above it
-    is a symlink or not a directory, or in which the prefix is a directory with files."""
+    is a symlink or not a directory, or in which the prefix is a directory with files; else
+    the number of directories above the prefix the base lacks, which the environment's layers
+    must then carry: Docker unpacks a layer's missing parents with mode 0600 (moby's
+    ``UnpackLayer``), which no user but root can enter (attack 114)."""
     path = prefix.strip("/")
     parts = path.split("/")
     above = ["/".join(parts[:n]) for n in range(1, len(parts))]
     nodes, inside = _walk(base, {*above, path}, path)
-    for name in (*above, path):
+    for number, name in enumerate((*above, path)):
         node = nodes.get(name)
         if node is None:
-            return  # missing: the layer creates it and all below it
+            return len(above) - number  # missing: the layer creates it and all below it
         if node.kind == "symlink":
             leads = posixpath.normpath(posixpath.join("/" + posixpath.dirname(name), node.target))
             instead = posixpath.normpath(leads + "/" + path[len(name) :])
@@ -69,6 +76,7 @@ def check_prefix(base: BaseImage, prefix: str) -> None:
             "choose a prefix the base image does not use",
             "its files would be mixed into the environment",
         )  # fmt: skip
+    return 0
 
 
 _DRIVER = "the environment's layer would replace or follow it depending on the storage driver"
