@@ -11,6 +11,12 @@ Findings pinned here:
    whose config says ``User 1000`` could not run its environment at all (umoci and runc make
    them 0755, so only Docker showed it). The layer now carries the parents the base lacks,
    as directories 0755, and still leaves the ones the base has alone.
+2. A layout holding one image under two tags (``skopeo copy oci:base:latest
+   oci:base:13.0-runtime``, the ordinary way to tag in a layout; Docker 25's ``docker save
+   IMAGE:A IMAGE:B`` writes the same) was refused: "the base image has 2 images for amd64,
+   expected one", hinting to "name one with its org.opencontainers.image.ref.name", which
+   ``[build] base-image`` has no way to do. Entries of one digest are one image; two images
+   are still refused, with a hint that can be followed.
 """
 
 from __future__ import annotations
@@ -137,3 +143,45 @@ def test_a_user_other_than_root_runs_the_environment_under_docker(
                         "golden:latest", "/opt/mlenv/golden/bin/python", "-c",
                         "import hello, sys; print(sys.prefix)")  # fmt: skip
     assert (ran.returncode, ran.stdout) == (0, "/opt/mlenv/golden\n"), ran.stderr
+
+
+def _tagged_twice(layout: Path, other: str | None = None) -> None:
+    """The layout's one entry listed again under a second tag, as ``skopeo copy`` to a second
+    tag of the same layout writes it; ``other``: a second image's manifest digest instead."""
+    index = json.loads((layout / "index.json").read_text())
+    entry = index["manifests"][0]
+    again = {**entry, "annotations": {"org.opencontainers.image.ref.name": "13.0-runtime"}}
+    if other is not None:
+        again["digest"] = other
+        again["size"] = (layout / "blobs" / "sha256" / other[7:]).stat().st_size
+    index["manifests"].append(again)
+    (layout / "index.json").write_text(json.dumps(index))
+
+
+def test_one_image_under_two_tags_is_one_base(
+    tmp_path: Path, template: tuple[Path, dict[str, str]]
+) -> None:
+    image = write_image(tmp_path / "base", [("base", _dirs(["etc"]))], ref="latest", cmd=["sh"])
+    _tagged_twice(tmp_path / "base")
+    dist = _built(_project(tmp_path, template, tmp_path / "base"), template[1])
+    record = json.loads((dist / "build.json").read_text())["outputs"]["oci"]
+    assert record["layers"][0]["digest"] == image.layer_digests[0]
+
+
+def test_two_images_in_one_layout_are_refused_with_a_hint_that_can_be_followed(
+    tmp_path: Path, template: tuple[Path, dict[str, str]]
+) -> None:
+    write_image(tmp_path / "other", [("other", _dirs(["srv"]))], ref="latest", cmd=["sh"])
+    other = json.loads((tmp_path / "other" / "index.json").read_text())["manifests"][0]
+    write_image(tmp_path / "base", [("base", _dirs(["etc"]))], ref="latest", cmd=["sh"])
+    for blob in (tmp_path / "other" / "blobs" / "sha256").iterdir():
+        shutil.copyfile(blob, tmp_path / "base" / "blobs" / "sha256" / blob.name)
+    _tagged_twice(tmp_path / "base", other["digest"])
+    project = _project(tmp_path, template, tmp_path / "base")
+    result = run_mlenv(["build", "--offline"], project, template[1])
+    assert result.returncode == 1, result.stderr
+    assert "the base image has 2 images for" in result.stderr
+    assert "latest, 13.0-runtime" in result.stderr  # what it holds, by tag
+    hint = result.stderr.split("hint:")[1]
+    assert "ref.name" not in hint
+    assert f"skopeo copy oci:{tmp_path / 'base'}:TAG oci:" in hint
