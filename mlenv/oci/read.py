@@ -326,11 +326,18 @@ def select(
             where=source.where,
             hint="use a base image built for the lock's platform",
         )
-    if len(matching) != 1:
+    # One manifest under two tags (skopeo copy to a second tag, docker save of two) is one image.
+    images = {item.get("digest") for item in matching}
+    if len(images) != 1:
+        tags = (_object(item.get("annotations")).get(REF_ANNOTATION) or item.get("digest")
+                for item in matching)  # fmt: skip
+        held = ", ".join(str(tag) for tag in tags)
+        transport = "oci" if isinstance(source, DirSource) else "oci-archive"
         raise OciError(
-            f"the base image has {len(matching)} images for {architecture}, expected one",
+            f"the base image has {len(images)} images for {architecture} ({held}), expected one",
             where=source.where,
-            hint="name one with its org.opencontainers.image.ref.name",
+            hint=f"copy the one to build on into a layout of its own: skopeo copy "
+            f"{transport}:{source.where}:TAG oci:DIR:TAG, and set [build] base-image = DIR",
         )
     return descriptor_of(matching[0], f"{source.where}/index.json", MANIFEST_TYPES)
 
