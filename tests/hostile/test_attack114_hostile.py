@@ -17,6 +17,14 @@ Findings pinned here:
    expected one", hinting to "name one with its org.opencontainers.image.ref.name", which
    ``[build] base-image`` has no way to do. Entries of one digest are one image; two images
    are still refused, with a hint that can be followed.
+3. A CUDA lock built on an nvidia/cuda-like base (``ENV NVIDIA_REQUIRE_CUDA="cuda>=13.0
+   brand=tesla,driver>=535,driver<536 ..."``, ``CUDA_VERSION=13.0.0``) replaced the base's
+   requirement with the lock's (``cuda>=12.4,driver>=550.54.14``): the NVIDIA runtime then
+   started the image on a CUDA 12.4 driver, where the base's own CUDA 13 libraries cannot
+   run. The runtime checks every ``NVIDIA_REQUIRE_*`` variable and needs all of them
+   (nvidia-container-toolkit ``internal/config/image/cuda_image.go``, ``GetRequirements``;
+   ``NVIDIA_REQUIRE_JETPACK*`` excepted), so the base's is kept beside the lock's, as
+   ``NVIDIA_REQUIRE_BASE_CUDA``.
 """
 
 from __future__ import annotations
@@ -30,6 +38,9 @@ from pathlib import Path
 
 import pytest
 
+from mlenv.cuda.requirement import evaluate_requirement
+from mlenv.oci.read import BaseImage
+from mlenv.oci.write import ImageSpec, image_config
 from mlenv.tarball import Entry
 from tests.support.base_image import base_image_layout
 from tests.support.cli import run_mlenv
@@ -185,3 +196,55 @@ def test_two_images_in_one_layout_are_refused_with_a_hint_that_can_be_followed(
     hint = result.stderr.split("hint:")[1]
     assert "ref.name" not in hint
     assert f"skopeo copy oci:{tmp_path / 'base'}:TAG oci:" in hint
+
+
+CUDA_13_BASE = "cuda>=13.0 brand=tesla,driver>=535,driver<536 brand=unknown,driver>=535,driver<536"
+LOCK_12_4 = "cuda>=12.4,driver>=550.54.14"
+
+
+def _image_env(base_env: list[str], require: str | None = LOCK_12_4) -> dict[str, str]:
+    config = {"architecture": "amd64", "os": "linux", "config": {"Env": base_env}}
+    base = BaseImage("sha256:" + "0" * 64, "amd64", config, (), (), None)  # type: ignore[arg-type]
+    spec = ImageSpec("e", "linux-64", "/opt/e", 0, "ab" * 32, nvidia_require_cuda=require)
+    pairs = (item.split("=", 1) for item in image_config(spec, [], base)["config"]["Env"])
+    return dict(pairs)
+
+
+def _runtime_starts(env: dict[str, str], *, cuda: str, driver: str, brand: str) -> bool:
+    """What the NVIDIA runtime decides: every NVIDIA_REQUIRE_* but JETPACK must hold."""
+    checked = [
+        value
+        for key, value in env.items()
+        if key.startswith("NVIDIA_REQUIRE_") and not key.startswith("NVIDIA_REQUIRE_JETPACK")
+    ]
+    return all(evaluate_requirement(v, cuda=cuda, driver=driver, brand=brand) for v in checked)
+
+
+def test_a_cuda_base_keeps_its_requirement_beside_the_locks() -> None:
+    env = _image_env([f"NVIDIA_REQUIRE_CUDA={CUDA_13_BASE}", "CUDA_VERSION=13.0.0",
+                      "NVIDIA_VISIBLE_DEVICES=all"])  # fmt: skip
+    assert env["NVIDIA_REQUIRE_CUDA"] == LOCK_12_4
+    assert env["NVIDIA_REQUIRE_BASE_CUDA"] == CUDA_13_BASE
+    assert env["NVIDIA_VISIBLE_DEVICES"] == "all" and env["CUDA_VERSION"] == "13.0.0"
+    # a CUDA 12.4 driver meets the lock but not the base's CUDA 13 libraries
+    assert not _runtime_starts(env, cuda="12.4", driver="550.54.14", brand="geforce")
+    assert _runtime_starts(env, cuda="13.0", driver="580.65.06", brand="geforce")
+    # the base's forward-compatibility term admits a Tesla 535 driver; the lock still does not
+    assert evaluate_requirement(CUDA_13_BASE, cuda="12.2", driver="535.104.05", brand="tesla")
+    assert not _runtime_starts(env, cuda="12.2", driver="535.104.05", brand="tesla")
+
+
+def test_a_base_requirement_equal_to_the_locks_or_without_a_cuda_target_is_left_as_is() -> None:
+    same = _image_env([f"NVIDIA_REQUIRE_CUDA={LOCK_12_4}"])
+    assert "NVIDIA_REQUIRE_BASE_CUDA" not in same
+    cpu = _image_env([f"NVIDIA_REQUIRE_CUDA={CUDA_13_BASE}"], require=None)
+    assert cpu["NVIDIA_REQUIRE_CUDA"] == CUDA_13_BASE and "NVIDIA_REQUIRE_BASE_CUDA" not in cpu
+
+
+def test_a_base_built_by_mlenv_on_a_cuda_base_keeps_both_requirements_it_carries() -> None:
+    """An image mlenv built is a base too: its own NVIDIA_REQUIRE_BASE_CUDA is not overwritten."""
+    env = _image_env([f"NVIDIA_REQUIRE_BASE_CUDA={CUDA_13_BASE}",
+                      "NVIDIA_REQUIRE_CUDA=cuda>=12.6,driver>=560.28.03"])  # fmt: skip
+    values = sorted(v for k, v in env.items() if k.startswith("NVIDIA_REQUIRE_"))
+    assert values == sorted([CUDA_13_BASE, "cuda>=12.6,driver>=560.28.03", LOCK_12_4])
+    assert env["NVIDIA_REQUIRE_CUDA"] == LOCK_12_4
