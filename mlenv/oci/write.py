@@ -319,11 +319,25 @@ def _env(base_env: Sequence[str], spec: ImageSpec) -> list[str]:
         variables.pop("NVIDIA_DISABLE_REQUIRE", None)
     variables.update(spec.env)
     if spec.nvidia_require_cuda is not None:
+        _keep_base_requirement(variables, spec.nvidia_require_cuda)
         variables["NVIDIA_REQUIRE_CUDA"] = spec.nvidia_require_cuda
     bin_dir = spec.prefix.rstrip("/") + "/bin"
     rest = [p for p in variables.get("PATH", DEFAULT_PATH).split(":") if p and p != bin_dir]
     variables["PATH"] = ":".join([bin_dir, *rest])
     return [f"{key}={variables[key]}" for key in sorted(variables)]
+
+
+def _keep_base_requirement(variables: dict[str, str], ours: str) -> None:
+    """A base's own NVIDIA_REQUIRE_CUDA (nvidia/cuda: ``cuda>=13.0 brand=tesla,…``) moved to
+    NVIDIA_REQUIRE_BASE_CUDA (``_2``, … when taken) before ours replaces it: the NVIDIA
+    runtime needs every NVIDIA_REQUIRE_* variable to hold (JETPACK's aside), so the image
+    starts only where both the base's CUDA libraries and the lock's run (attack 114)."""
+    theirs = variables.get("NVIDIA_REQUIRE_CUDA")
+    kept = [v for k, v in variables.items() if k.startswith("NVIDIA_REQUIRE_BASE_CUDA")]
+    if theirs is None or theirs == ours or theirs in kept:
+        return
+    names = ("NVIDIA_REQUIRE_BASE_CUDA" + (f"_{n}" if n > 1 else "") for n in range(1, 1000))
+    variables[next(name for name in names if name not in variables)] = theirs
 
 
 def _write_json_blob(blobs: Path, media_type: str, value: object) -> Descriptor:
