@@ -25,6 +25,12 @@ Findings pinned here:
    (nvidia-container-toolkit ``internal/config/image/cuda_image.go``, ``GetRequirements``;
    ``NVIDIA_REQUIRE_JETPACK*`` excepted), so the base's is kept beside the lock's, as
    ``NVIDIA_REQUIRE_BASE_CUDA``.
+4. A base whose config has no history (``umoci``-made, ``docker import``, hand-made; history
+   is optional in the image spec) or fewer non-empty entries than layers got mlenv's one
+   history entry after it, and readers pair the n-th non-empty entry with the n-th layer:
+   ``docker history`` showed "mlenv build: golden" as the base's first layer (busybox,
+   1.98MB) and the environment's layer under no entry. The base's unnamed layers get an entry
+   each (``empty_layer`` false, a comment saying so) before mlenv's.
 """
 
 from __future__ import annotations
@@ -39,9 +45,10 @@ from pathlib import Path
 import pytest
 
 from mlenv.cuda.requirement import evaluate_requirement
+from mlenv.oci.model import Descriptor
 from mlenv.oci.read import BaseImage
 from mlenv.oci.write import ImageSpec, image_config
-from mlenv.tarball import Entry
+from mlenv.tarball import Entry, LayerBlob
 from tests.support.base_image import base_image_layout
 from tests.support.cli import run_mlenv
 from tests.support.daemons import Dockerd, dockerd
@@ -248,3 +255,29 @@ def test_a_base_built_by_mlenv_on_a_cuda_base_keeps_both_requirements_it_carries
     values = sorted(v for k, v in env.items() if k.startswith("NVIDIA_REQUIRE_"))
     assert values == sorted([CUDA_13_BASE, "cuda>=12.6,driver>=560.28.03", LOCK_12_4])
     assert env["NVIDIA_REQUIRE_CUDA"] == LOCK_12_4
+
+
+@pytest.mark.parametrize(
+    "history",
+    [
+        [],
+        [{"created_by": "ADD rootfs.tar /"}],
+        [{"created_by": "ADD rootfs.tar /"}, {"created_by": "ENV A=1", "empty_layer": True}],
+    ],
+)
+def test_each_layer_has_its_history_entry_when_the_base_names_fewer(
+    history: list[dict[str, object]],
+) -> None:
+    layers = tuple(Descriptor("application/vnd.oci.image.layer.v1.tar", "sha256:" + c * 64, 1)
+                   for c in "abc")  # fmt: skip
+    config = {"architecture": "amd64", "os": "linux", "config": {}, "history": history}
+    base = BaseImage("sha256:" + "0" * 64, "amd64", config, layers, tuple(d.digest for d in layers),
+                     None)  # type: ignore[arg-type]  # fmt: skip
+    spec = ImageSpec("e", "linux-64", "/opt/e", 0, "ab" * 32)
+    tar = "application/vnd.oci.image.layer.v1.tar"
+    blob = LayerBlob("sha256:" + "d" * 64, "sha256:" + "d" * 64, 1, 1, tar, "none", None)
+    written = image_config(spec, [(blob, "env")], base)["history"]
+    named = [entry for entry in written if not entry.get("empty_layer")]
+    assert len(named) == len(layers) + 1
+    assert named[-1]["created_by"] == "mlenv build: env"
+    assert written[: len(history)] == history  # the base's own entries, untouched and first
