@@ -119,7 +119,7 @@ def image_config(
         labels["org.opencontainers.image.base.digest"] = base.manifest_digest
     runtime["Labels"] = labels
     history = [
-        *(inherited.get("history") or []),
+        *_base_history(inherited.get("history") or [], len(base.layers) if base else 0),
         *({"created": created, "created_by": f"mlenv build: {name}"} for _, name in layers),
     ]
     config: dict[str, Any] = {
@@ -301,6 +301,16 @@ def write_image_tar(
         entries.extend(collect(Path(scratch), ""))
         with atomic_writer(out) as stream, direct(stream) as sink:
             return write_tar(entries, sink, mtime=0)
+
+
+def _base_history(history: Sequence[dict[str, Any]], layers: int) -> list[dict[str, Any]]:
+    """The base's history, then an entry for each of its layers it names none for: readers
+    (``docker history``, BuildKit) pair the n-th entry that is not ``empty_layer`` with the
+    n-th layer, so the environment's entries must come after one per base layer (a base
+    without history, from ``docker import`` or umoci, named the base's layers mlenv's)."""
+    named = sum(1 for entry in history if not entry.get("empty_layer"))
+    unnamed = {"comment": "a layer of the base image that its history names no entry for"}
+    return [*history, *([unnamed] * max(0, layers - named))]
 
 
 def _env(base_env: Sequence[str], spec: ImageSpec) -> list[str]:
