@@ -31,6 +31,10 @@ Findings pinned here:
    ``docker history`` showed "mlenv build: golden" as the base's first layer (busybox,
    1.98MB) and the environment's layer under no entry. The base's unnamed layers get an entry
    each (``empty_layer`` false, a comment saying so) before mlenv's.
+5. A layout whose ``index.json`` names an image index that lists another image index (the
+   image spec lets an index list indexes: a multi-platform image kept inside a layout's own
+   index) was refused as "no image for linux/amd64, only None/None". Indexes are opened
+   down to the image, to a bounded depth.
 """
 
 from __future__ import annotations
@@ -45,8 +49,8 @@ from pathlib import Path
 import pytest
 
 from mlenv.cuda.requirement import evaluate_requirement
-from mlenv.oci.model import Descriptor
-from mlenv.oci.read import BaseImage
+from mlenv.oci.model import INDEX_MEDIA_TYPE, Descriptor, canonical_json, sha256_of
+from mlenv.oci.read import BaseImage, read_base
 from mlenv.oci.write import ImageSpec, image_config
 from mlenv.tarball import Entry, LayerBlob
 from tests.support.base_image import base_image_layout
@@ -281,3 +285,30 @@ def test_each_layer_has_its_history_entry_when_the_base_names_fewer(
     assert len(named) == len(layers) + 1
     assert named[-1]["created_by"] == "mlenv build: env"
     assert written[: len(history)] == history  # the base's own entries, untouched and first
+
+
+def _wrapped(layout: Path, levels: int) -> None:
+    """The layout's image behind ``levels`` image indexes, each naming the next."""
+    blobs = layout / "blobs" / "sha256"
+    entry = json.loads((layout / "index.json").read_text())["manifests"][0]
+    entry.pop("annotations")
+    entry["platform"] = {"architecture": entry["platform"]["architecture"], "os": "linux"}
+    for _ in range(levels):
+        body = canonical_json(
+            {"schemaVersion": 2, "mediaType": INDEX_MEDIA_TYPE, "manifests": [entry]}
+        )
+        blobs.joinpath(sha256_of(body)[7:]).write_bytes(body)
+        entry = {"mediaType": INDEX_MEDIA_TYPE, "digest": sha256_of(body), "size": len(body)}
+    (layout / "index.json").write_text(json.dumps({"schemaVersion": 2, "manifests": [entry]}))
+
+
+@pytest.mark.parametrize("levels", [1, 2, 3])
+def test_an_image_behind_nested_indexes_is_found(tmp_path: Path, levels: int) -> None:
+    image = write_image(tmp_path / "base", [("base", _dirs(["etc"]))], ref="latest", cmd=["sh"])
+    _wrapped(tmp_path / "base", levels)
+    platform = {"amd64": "linux-64", "arm64": "linux-aarch64"}
+    config = json.loads(
+        (tmp_path / "base" / "blobs" / "sha256" / image.config_digest[7:]).read_text()
+    )
+    base = read_base(tmp_path / "base", platform=platform[config["architecture"]])
+    assert base.manifest_digest == image.manifest_digest
