@@ -35,6 +35,12 @@ Findings pinned here:
    image spec lets an index list indexes: a multi-platform image kept inside a layout's own
    index) was refused as "no image for linux/amd64, only None/None". Indexes are opened
    down to the image, to a bounded depth.
+6. A base without the interpreter the manifest names (``nvidia/cuda:*-runtime`` images ship
+   no Python; a busybox or distroless base; Ubuntu 22.04's is python3.10, not the
+   ``/usr/bin/python3.11`` asked for) built silently, and the image's ``bin/python`` was a
+   link to nothing: ``docker run IMAGE python`` failed on every node. ``build`` now warns,
+   naming the path, on every build (the scan's cached pass keeps the answer); a base whose
+   path to it crosses a symlink cannot be told and is not warned about.
 """
 
 from __future__ import annotations
@@ -312,3 +318,45 @@ def test_an_image_behind_nested_indexes_is_found(tmp_path: Path, levels: int) ->
     )
     base = read_base(tmp_path / "base", platform=platform[config["architecture"]])
     assert base.manifest_digest == image.manifest_digest
+
+
+# base layers -> whether the build warns that the interpreter is missing
+INTERPRETER: dict[str, tuple[list[list[str]], bool]] = {
+    "no-python": ([["D etc"]], True),
+    "python-file": ([["D usr", "D usr/bin", "F usr/bin/python3.11"]], False),
+    "python-link": ([["D usr", "D usr/bin", "F usr/bin/python3.11.2",
+                      "L usr/bin/python3.11 python3.11.2"]], False),
+    "merged-usr-link": ([["L usr x", "D x", "D x/bin", "F x/bin/python3.11"]], False),
+    "python-whited-out": ([["D usr", "D usr/bin", "F usr/bin/python3.11"],
+                           ["F usr/bin/.wh.python3.11"]], True),
+    "python3.10-only": ([["D usr", "D usr/bin", "F usr/bin/python3.10"]], True),
+}  # fmt: skip
+
+
+def _layer(root: Path, specs: list[str]) -> list[Entry]:
+    data = root / "data"
+    data.write_bytes(b"")
+    made = []
+    for spec in specs:
+        kind, name, *target = spec.split(" ")
+        made.append(
+            Entry(name, "dir", 0o755) if kind == "D"
+            else Entry(name, "symlink", 0o777, target=target[0]) if kind == "L"
+            else Entry(name, "file", 0o755, source=data, size=0)
+        )  # fmt: skip
+    return made
+
+
+@pytest.mark.parametrize("shape", sorted(INTERPRETER))
+def test_a_base_without_the_interpreter_is_warned_about_on_every_build(
+    tmp_path: Path, template: tuple[Path, dict[str, str]], shape: str
+) -> None:
+    layers, warned = INTERPRETER[shape]
+    made = [(f"base {n}", _layer(tmp_path, layer)) for n, layer in enumerate(layers)]
+    write_image(tmp_path / "base", made, ref="latest", cmd=["sh"])
+    project = _project(tmp_path, template, tmp_path / "base")
+    says = "warning: the base image has no /usr/bin/python3.11, the environment's interpreter"
+    for _ in range(2):  # the second build takes the scan's pass from the layer cache
+        result = run_mlenv(["build", "--offline"], project, template[1])
+        assert result.returncode == 0, result.stderr
+        assert (says in result.stderr) is warned, result.stderr
