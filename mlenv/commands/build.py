@@ -144,7 +144,7 @@ def build(
             copies.mkdir()
             staging = work / "staging"
             reuse = _layer_reuse(manifest, lock, interpreter, cache, work, options, reporter, later)
-            base = checked_base(manifest, manifest_dir, options.platform, reuse)
+            base = checked_base(manifest, manifest_dir, options.platform, reuse, reporter)
             packages: dict[str, LockedPackage] = {
                 canonicalize_name(p.name): p for p in locked.packages
             }

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import posixpath
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from mlenv.cache.layer_keys import code_digest
@@ -32,32 +33,56 @@ class _Node:
     target: str = ""
 
 
-def prefix_keys(base: BaseImage, prefix: str) -> list[str]:
-    """The layer cache's keys for ``check_prefix``'s pass, one per answer it can give (the
-    key at index N: it passed, answering N): the check inflates every base layer (about 0.5 s
-    per 100 MB of gzip), and its answer depends only on this code, the base's manifest (which
-    pins every layer's digest, checked by ``read_base``) and the prefix."""
+@dataclass(frozen=True)
+class Fit:
+    """What a base image leaves the environment (``check_prefix``)."""
+
+    missing: int  # directories above the prefix the base lacks: the layers carry them
+    interpreter: bool  # the base has the interpreter, or its path crosses a link (untold)
+
+
+def fit(
+    base: BaseImage,
+    prefix: str,
+    interpreter: str | None,
+    passed: Callable[[Sequence[str], Callable[[], int]], int],
+) -> Fit:
+    """``check_prefix``'s answer, or the one the layer cache recorded with its pass
+    (``passed``: ``LayerReuse.passed``, given a key per answer): the check inflates every base
+    layer (about 0.5 s per 100 MB of gzip), and its answer depends only on this code, the
+    base's manifest (which pins every layer's digest, checked by ``read_base``), the prefix
+    and the interpreter."""
+    depth = prefix.strip("/").count("/") + 1  # answers: 0 .. depth-1 directories missing
     texts = (
-        "\0".join(("base-prefix", code_digest(), base.manifest_digest, prefix, str(missing)))
-        for missing in range(prefix.strip("/").count("/") + 1)
-    )
-    return [hashlib.sha256(text.encode()).hexdigest() for text in texts]
+        "\0".join(("base-prefix", code_digest(), base.manifest_digest, prefix,
+                   interpreter or "", str(answer)))
+        for answer in range(2 * depth)
+    )  # fmt: skip
+
+    def check() -> int:
+        found = check_prefix(base, prefix, interpreter)
+        return found.missing + (0 if found.interpreter else depth)
+
+    answer = passed([hashlib.sha256(text.encode()).hexdigest() for text in texts], check)
+    return Fit(answer % depth, answer < depth)
 
 
-def check_prefix(base: BaseImage, prefix: str) -> int:
+def check_prefix(base: BaseImage, prefix: str, interpreter: str | None = None) -> Fit:
     """Refuse a base image in which ``prefix`` (absolute, normalised) or a directory above it
     is a symlink or not a directory, or in which the prefix is a directory with files; else
-    the number of directories above the prefix the base lacks, which the environment's layers
-    must then carry: Docker unpacks a layer's missing parents with mode 0600 (moby's
-    ``UnpackLayer``), which no user but root can enter (attack 114)."""
+    the directories above the prefix the base lacks, which the environment's layers must then
+    carry (Docker unpacks a layer's missing parents with mode 0600, moby's ``UnpackLayer``,
+    which no user but root can enter), and whether it has ``interpreter`` (attack 114)."""
     path = prefix.strip("/")
-    parts = path.split("/")
-    above = ["/".join(parts[:n]) for n in range(1, len(parts))]
-    nodes, inside = _walk(base, {*above, path}, path)
+    above = _ancestors(path)
+    wanted = (interpreter or "").strip("/")
+    nodes, inside = _walk(base, {*above, path, *_ancestors(wanted), wanted} - {""}, path)
+    missing = 0
     for number, name in enumerate((*above, path)):
         node = nodes.get(name)
         if node is None:
-            return len(above) - number  # missing: the layer creates it and all below it
+            missing = len(above) - number  # the layer creates it and all below it
+            break
         if node.kind == "symlink":
             leads = posixpath.normpath(posixpath.join("/" + posixpath.dirname(name), node.target))
             instead = posixpath.normpath(leads + "/" + path[len(name) :])
@@ -76,7 +101,19 @@ def check_prefix(base: BaseImage, prefix: str) -> int:
             "choose a prefix the base image does not use",
             "its files would be mixed into the environment",
         )  # fmt: skip
-    return 0
+    return Fit(missing, not wanted or _reaches(nodes, wanted))
+
+
+def _reaches(nodes: dict[str, _Node], path: str) -> bool:
+    """Whether ``path`` is a file or a link in the base; a link on the way cannot be followed
+    here (its target was not tracked), so it counts as reached."""
+    for name in (*_ancestors(path), path):
+        node = nodes.get(name)
+        if node is None or (name == path and node.kind == "dir"):
+            return False
+        if node.kind == "symlink":
+            return True
+    return True
 
 
 _DRIVER = "the environment's layer would replace or follow it depending on the storage driver"
