@@ -41,6 +41,11 @@ Findings pinned here:
    link to nothing: ``docker run IMAGE python`` failed on every node. ``build`` now warns,
    naming the path, on every build (the scan's cached pass keeps the answer); a base whose
    path to it crosses a symlink cannot be told and is not warned about.
+7. A base declaring a volume at or above the prefix (``VOLUME /opt``), or inside it, built
+   silently; Docker then copies the environment into a fresh anonymous volume at every
+   ``docker run`` (gigabytes for a CUDA stack), and a bind mount there (``-v host:/opt``)
+   hides it: ``ls /opt/mlenv/golden``: No such file or directory. ``build`` now warns, naming
+   the volume.
 """
 
 from __future__ import annotations
@@ -360,3 +365,40 @@ def test_a_base_without_the_interpreter_is_warned_about_on_every_build(
         result = run_mlenv(["build", "--offline"], project, template[1])
         assert result.returncode == 0, result.stderr
         assert (says in result.stderr) is warned, result.stderr
+
+
+@pytest.mark.parametrize(
+    ("volumes", "warned"),
+    [
+        ({"/opt": {}}, "/opt"),
+        ({"/opt/mlenv/golden/lib/": {}}, "/opt/mlenv/golden/lib/"),
+        ({"/data": {}, "/optional": {}}, None),
+    ],
+)
+def test_a_volume_of_the_base_over_the_prefix_is_warned_about(
+    tmp_path: Path, template: tuple[Path, dict[str, str]], volumes: dict[str, object],
+    warned: str | None,
+) -> None:  # fmt: skip
+    write_image(tmp_path / "base", [("base", _dirs(["etc"]))], ref="latest", cmd=["sh"])
+    layout = tmp_path / "base"
+    index = json.loads((layout / "index.json").read_text())
+    manifest_path = layout / "blobs" / "sha256" / index["manifests"][0]["digest"][7:]
+    manifest = json.loads(manifest_path.read_text())
+    config = json.loads(
+        (layout / "blobs" / "sha256" / manifest["config"]["digest"][7:]).read_text()
+    )
+    config["config"]["Volumes"] = volumes
+    body = canonical_json(config)
+    (layout / "blobs" / "sha256" / sha256_of(body)[7:]).write_bytes(body)
+    manifest["config"].update(digest=sha256_of(body), size=len(body))
+    body = canonical_json(manifest)
+    (layout / "blobs" / "sha256" / sha256_of(body)[7:]).write_bytes(body)
+    index["manifests"][0].update(digest=sha256_of(body), size=len(body))
+    (layout / "index.json").write_text(json.dumps(index))
+    result = run_mlenv(["build", "--offline"], _project(tmp_path, template, layout), template[1])
+    assert result.returncode == 0, result.stderr
+    says = "warning: the base image declares a volume at "
+    if warned is None:
+        assert says not in result.stderr
+    else:
+        assert f"{says}{warned}" in result.stderr, result.stderr
