@@ -167,7 +167,7 @@ def checked_base(
     base = None
     if manifest.build.base_image is not None:
         from mlenv.oci.base import layout_digest
-        from mlenv.oci.base_tree import fit
+        from mlenv.oci.base_tree import fit, volume_over
 
         prefix, interpreter = manifest.environment.prefix, manifest.environment.interpreter
         if interpreter is not None and interpreter.startswith(prefix.rstrip("/") + "/"):
@@ -181,6 +181,12 @@ def checked_base(
                 f"the base image has no {interpreter}, the environment's interpreter: its "
                 "bin/python links to nothing (use a base with that Python, or set "
                 "[environment] interpreter to the base's)"
+            )
+        if (volume := volume_over(image, prefix)) is not None:
+            reporter.warning(
+                f"the base image declares a volume at {volume}: Docker copies the environment "
+                "into a new volume for every container, and a mount there hides it (choose a "
+                "prefix outside it)"
             )
         base = image
     depth = len(reuse.plans) + (len(base.layers) if base is not None else 0)

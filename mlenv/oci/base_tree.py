@@ -67,6 +67,19 @@ def fit(
     return Fit(answer % depth, answer < depth)
 
 
+def volume_over(base: BaseImage, prefix: str) -> str | None:
+    """The base config's first volume at, above or inside ``prefix``, as the base spells it:
+    Docker copies the image's files there into a new volume for every container (gigabytes
+    of environment), and a volume or bind mount given there hides them."""
+    runtime = base.config.get("config")
+    volumes = runtime.get("Volumes") if isinstance(runtime, dict) else None
+    for volume in sorted(volumes) if isinstance(volumes, dict) else ():
+        path = posixpath.normpath("/" + volume.strip("/"))
+        if path == "/" or (path + "/").startswith(prefix + "/") or prefix.startswith(path + "/"):
+            return str(volume)
+    return None
+
+
 def check_prefix(base: BaseImage, prefix: str, interpreter: str | None = None) -> Fit:
     """Refuse a base image in which ``prefix`` (absolute, normalised) or a directory above it
     is a symlink or not a directory, or in which the prefix is a directory with files; else
