@@ -93,7 +93,7 @@ def write_image(
     plans = reuse.plans
     depth = len(plans) + (len(base.layers) if base is not None else 0)
     dest = env.prefix.strip("/")
-    tree = stream_entries(collect(staging, dest, parents=base is None), installed.streamed, dest)
+    tree = stream_entries(collect(staging, dest, parents=reuse.parents), installed.streamed, dest)
     members = split_entries(plans, tree, installed.distributions, dest, held=reuse.held())
     layers: list[tuple[LayerBlob, Path]] = []
     for number, entries in enumerate(members):
@@ -152,22 +152,42 @@ def write_image(
 
 
 def checked_base(
-    manifest: Manifest, manifest_dir: Path, platform: str, reuse: LayerReuse | None
+    manifest: Manifest,
+    manifest_dir: Path,
+    platform: str,
+    reuse: LayerReuse | None,
+    reporter: Reporter,
 ) -> BaseImage | None:
     """The manifest's base image, read and judged (the prefix, the runtime's layer limit)
     before a wheel is read: a base that cannot carry the environment fails a build at once,
-    not after minutes of installing. No image (``reuse`` None): no base."""
+    not after minutes of installing; one without the interpreter is warned about. No image
+    (``reuse`` None): no base."""
     if reuse is None:
         return None
     base = None
     if manifest.build.base_image is not None:
         from mlenv.oci.base import layout_digest
-        from mlenv.oci.base_tree import check_prefix, prefix_key
+        from mlenv.oci.base_tree import fit, volume_over
 
-        prefix = manifest.environment.prefix
+        prefix, interpreter = manifest.environment.prefix, manifest.environment.interpreter
+        if interpreter is not None and interpreter.startswith(prefix.rstrip("/") + "/"):
+            interpreter = None  # conda's python, which the environment brings
         layout = manifest_dir / manifest.build.base_image
         image = read_base(layout, platform=platform, digest=layout_digest(layout))
-        reuse.passed(prefix_key(image, prefix), lambda: check_prefix(image, prefix))
+        found = fit(image, prefix, interpreter, reuse.passed)
+        reuse.on_base(found.missing)
+        if not found.interpreter:
+            reporter.warning(
+                f"the base image has no {interpreter}, the environment's interpreter: its "
+                "bin/python links to nothing (use a base with that Python, or set "
+                "[environment] interpreter to the base's)"
+            )
+        if (volume := volume_over(image, prefix)) is not None:
+            reporter.warning(
+                f"the base image declares a volume at {volume}: Docker copies the environment "
+                "into a new volume for every container, and a mount there hides it (choose a "
+                "prefix outside it)"
+            )
         base = image
     depth = len(reuse.plans) + (len(base.layers) if base is not None else 0)
     if depth > MAX_LAYERS:

@@ -13,20 +13,21 @@ from pathlib import Path
 from mlenv.tarball import ENCODING, ERRORS, Entry, LayerError, sorted_entries
 
 
-def collect(root: Path, dest: str, *, parents: bool = True) -> list[Entry]:
+def collect(root: Path, dest: str, *, parents: int | None = None) -> list[Entry]:
     """List the staging tree ``root`` as it must appear at ``dest`` ("" = the layer's root).
 
-    The parents of ``dest`` are emitted too, so the layer unpacks onto an empty rootfs; on a
-    base image that has them, ``parents=False`` leaves the base's attributes alone (a directory
-    in an upper layer replaces them, e.g. a 1777 ``tmp``). The result is sorted by path
-    components as bytes, parents first.
+    The directories above ``dest`` are emitted too (``parents``: only that many, the innermost;
+    None: all), so the layer unpacks onto an empty rootfs; on a base image, those the base has
+    are left out to leave its attributes alone (a directory in an upper layer replaces them,
+    e.g. a 1777 ``tmp``), and those it lacks are emitted: a runtime would make them itself,
+    Docker with mode 0600. The result is sorted by path components as bytes, parents first.
     """
     if not root.is_dir():
         raise LayerError("the staging directory does not exist", where=str(root))
     entries: list[Entry] = []
     if dest:
         parts = dest.split("/")
-        first = 1 if parents else len(parts)
+        first = 1 if parents is None else len(parts) - min(parents, len(parts) - 1)
         entries.extend(
             Entry("/".join(parts[:n]), "dir", 0o755) for n in range(first, len(parts) + 1)
         )

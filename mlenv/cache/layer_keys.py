@@ -38,7 +38,7 @@ class BuildInputs:
     bytecode: str
     compression: Compression
     epoch: int
-    parents: bool  # the prefix's parent directories are in the layers (no base image)
+    parents: int  # directories above the prefix in the layers: all, or those a base lacks
     conda: tuple[str, ...]  # sha256 of the conda packages under the skeleton, in lock order
 
 

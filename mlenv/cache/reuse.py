@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -60,14 +61,28 @@ class LayerReuse:
         self._later = later
         self._reused: dict[int, tuple[CachedLayer, Path, float]] = {}
 
-    def passed(self, key: str, check: Callable[[], None]) -> None:
+    def passed(self, keys: Sequence[str], check: Callable[[], int]) -> int:
         """Run ``check`` (raising when it fails) unless the cache recorded its pass on the
-        inputs ``key`` names; a pass is recorded."""
-        if self._cache is not None and self._cache.passed(key):
-            return
-        check()
+        inputs one of ``keys`` names; its answer is the index of the key its pass is recorded
+        under, so a recorded pass gives the answer back."""
         if self._cache is not None:
-            self._cache.mark_passed(key, self._reporter)
+            found = next((n for n, key in enumerate(keys) if self._cache.passed(key)), None)
+            if found is not None:
+                return found
+        answer = check()
+        if self._cache is not None:
+            self._cache.mark_passed(keys[answer], self._reporter)
+        return answer
+
+    @property
+    def parents(self) -> int:
+        """How many directories above the prefix the layers carry (``BuildInputs.parents``)."""
+        return self._inputs.parents
+
+    def on_base(self, missing: int) -> None:
+        """The base image lacks ``missing`` directories above the prefix: the layers carry
+        those (and leave the base's own alone), so their keys say how many."""
+        self._inputs = dataclasses.replace(self._inputs, parents=missing)
 
     def known(self, filenames: Mapping[str, str]) -> dict[str, tuple[WheelClaims, Licence]]:
         """The recorded claims and licences of the wheels (``filenames`` by canonical name)

@@ -144,7 +144,7 @@ def build(
             copies.mkdir()
             staging = work / "staging"
             reuse = _layer_reuse(manifest, lock, interpreter, cache, work, options, reporter, later)
-            base = checked_base(manifest, manifest_dir, options.platform, reuse)
+            base = checked_base(manifest, manifest_dir, options.platform, reuse, reporter)
             packages: dict[str, LockedPackage] = {
                 canonicalize_name(p.name): p for p in locked.packages
             }
@@ -282,7 +282,7 @@ def _layer_reuse(
         bytecode=options.bytecode,
         compression=manifest.build.compression,
         epoch=options.epoch,
-        parents=manifest.build.base_image is None,
+        parents=env.prefix.strip("/").count("/"),  # all; a base: ``checked_base``
         conda=tuple(c.sha256 for c in locked.conda),
     )
     # A bundle is a carried, listed set of files (verify --bundle refuses any other): not a store.

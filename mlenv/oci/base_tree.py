@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import posixpath
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from mlenv.cache.layer_keys import code_digest
@@ -32,25 +33,69 @@ class _Node:
     target: str = ""
 
 
-def prefix_key(base: BaseImage, prefix: str) -> str:
-    """The layer cache's key for ``check_prefix``'s pass: the check inflates every base layer
-    (about 0.5 s per 100 MB of gzip), and its answer depends only on this code, the base's
-    manifest (which pins every layer's digest, checked by ``read_base``) and the prefix."""
-    text = "\0".join(("base-prefix", code_digest(), base.manifest_digest, prefix))
-    return hashlib.sha256(text.encode()).hexdigest()
+@dataclass(frozen=True)
+class Fit:
+    """What a base image leaves the environment (``check_prefix``)."""
+
+    missing: int  # directories above the prefix the base lacks: the layers carry them
+    interpreter: bool  # the base has the interpreter, or its path crosses a link (untold)
 
 
-def check_prefix(base: BaseImage, prefix: str) -> None:
+def fit(
+    base: BaseImage,
+    prefix: str,
+    interpreter: str | None,
+    passed: Callable[[Sequence[str], Callable[[], int]], int],
+) -> Fit:
+    """``check_prefix``'s answer, or the one the layer cache recorded with its pass
+    (``passed``: ``LayerReuse.passed``, given a key per answer): the check inflates every base
+    layer (about 0.5 s per 100 MB of gzip), and its answer depends only on this code, the
+    base's manifest (which pins every layer's digest, checked by ``read_base``), the prefix
+    and the interpreter."""
+    depth = prefix.strip("/").count("/") + 1  # answers: 0 .. depth-1 directories missing
+    texts = (
+        "\0".join(("base-prefix", code_digest(), base.manifest_digest, prefix,
+                   interpreter or "", str(answer)))
+        for answer in range(2 * depth)
+    )  # fmt: skip
+
+    def check() -> int:
+        found = check_prefix(base, prefix, interpreter)
+        return found.missing + (0 if found.interpreter else depth)
+
+    answer = passed([hashlib.sha256(text.encode()).hexdigest() for text in texts], check)
+    return Fit(answer % depth, answer < depth)
+
+
+def volume_over(base: BaseImage, prefix: str) -> str | None:
+    """The base config's first volume at, above or inside ``prefix``, as the base spells it:
+    Docker copies the image's files there into a new volume for every container (gigabytes
+    of environment), and a volume or bind mount given there hides them."""
+    runtime = base.config.get("config")
+    volumes = runtime.get("Volumes") if isinstance(runtime, dict) else None
+    for volume in sorted(volumes) if isinstance(volumes, dict) else ():
+        path = posixpath.normpath("/" + volume.strip("/"))
+        if path == "/" or (path + "/").startswith(prefix + "/") or prefix.startswith(path + "/"):
+            return str(volume)
+    return None
+
+
+def check_prefix(base: BaseImage, prefix: str, interpreter: str | None = None) -> Fit:
     """Refuse a base image in which ``prefix`` (absolute, normalised) or a directory above it
-    is a symlink or not a directory, or in which the prefix is a directory with files."""
+    is a symlink or not a directory, or in which the prefix is a directory with files; else
+    the directories above the prefix the base lacks, which the environment's layers must then
+    carry (Docker unpacks a layer's missing parents with mode 0600, moby's ``UnpackLayer``,
+    which no user but root can enter), and whether it has ``interpreter`` (attack 114)."""
     path = prefix.strip("/")
-    parts = path.split("/")
-    above = ["/".join(parts[:n]) for n in range(1, len(parts))]
-    nodes, inside = _walk(base, {*above, path}, path)
-    for name in (*above, path):
+    above = _ancestors(path)
+    wanted = (interpreter or "").strip("/")
+    nodes, inside = _walk(base, {*above, path, *_ancestors(wanted), wanted} - {""}, path)
+    missing = 0
+    for number, name in enumerate((*above, path)):
         node = nodes.get(name)
         if node is None:
-            return  # missing: the layer creates it and all below it
+            missing = len(above) - number  # the layer creates it and all below it
+            break
         if node.kind == "symlink":
             leads = posixpath.normpath(posixpath.join("/" + posixpath.dirname(name), node.target))
             instead = posixpath.normpath(leads + "/" + path[len(name) :])
@@ -69,6 +114,19 @@ def check_prefix(base: BaseImage, prefix: str) -> None:
             "choose a prefix the base image does not use",
             "its files would be mixed into the environment",
         )  # fmt: skip
+    return Fit(missing, not wanted or _reaches(nodes, wanted))
+
+
+def _reaches(nodes: dict[str, _Node], path: str) -> bool:
+    """Whether ``path`` is a file or a link in the base; a link on the way cannot be followed
+    here (its target was not tracked), so it counts as reached."""
+    for name in (*_ancestors(path), path):
+        node = nodes.get(name)
+        if node is None or (name == path and node.kind == "dir"):
+            return False
+        if node.kind == "symlink":
+            return True
+    return True
 
 
 _DRIVER = "the environment's layer would replace or follow it depending on the storage driver"

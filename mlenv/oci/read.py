@@ -277,8 +277,7 @@ def select(
     source: BlobSource, ref: str | None, architecture: str, digest: str | None = None
 ) -> Descriptor:
     """The one image manifest named by ``ref`` (if given) and ``digest`` (if given, the top
-    entry's) for ``architecture``; nested indexes (multi-platform images) are opened one
-    level deep, each checked against its digest."""
+    entry's) for ``architecture``, through nested indexes (``_opened_indexes``)."""
     index = parse_json(source.read_file("index.json"), f"{source.where}/index.json")
     candidates = as_list(index.get("manifests"), f"{source.where}/index.json")
     if digest is not None:
@@ -298,16 +297,7 @@ def select(
         ]
         if not candidates:
             raise OciError(f"the base image has no reference {ref!r}", where=source.where)
-    expanded: list[Any] = []
-    for item in candidates:
-        if isinstance(item, dict) and _str(item.get("mediaType")) in INDEX_TYPES:
-            nested = descriptor_of(item, f"{source.where}/index.json", INDEX_TYPES)
-            where = blob_where(source, nested.digest)
-            expanded.extend(
-                as_list(parse_json(read_blob(source, nested), where).get("manifests"), where)
-            )
-        else:
-            expanded.append(item)
+    expanded = _opened_indexes(source, candidates, f"{source.where}/index.json")
     matching = [
         item
         for item in expanded
@@ -326,13 +316,45 @@ def select(
             where=source.where,
             hint="use a base image built for the lock's platform",
         )
-    if len(matching) != 1:
+    # One manifest under two tags (skopeo copy to a second tag, docker save of two) is one image.
+    images = {item.get("digest") for item in matching}
+    if len(images) != 1:
+        tags = (_object(item.get("annotations")).get(REF_ANNOTATION) or item.get("digest")
+                for item in matching)  # fmt: skip
+        held = ", ".join(str(tag) for tag in tags)
+        transport = "oci" if isinstance(source, DirSource) else "oci-archive"
         raise OciError(
-            f"the base image has {len(matching)} images for {architecture}, expected one",
+            f"the base image has {len(images)} images for {architecture} ({held}), expected one",
             where=source.where,
-            hint="name one with its org.opencontainers.image.ref.name",
+            hint=f"copy the one to build on into a layout of its own: skopeo copy "
+            f"{transport}:{source.where}:TAG oci:DIR:TAG, and set [build] base-image = DIR",
         )
     return descriptor_of(matching[0], f"{source.where}/index.json", MANIFEST_TYPES)
+
+
+_INDEX_DEPTH = 8  # the image spec lets an index list indexes; a few levels is all seen
+
+
+def _opened_indexes(
+    source: BlobSource, items: list[Any], where: str, seen: set[str] | None = None, depth: int = 0
+) -> list[Any]:
+    """``items`` with each image index among them replaced by its entries down to the images
+    (a multi-platform index inside a layout's own), each checked and opened once."""
+    seen = set() if seen is None else seen
+    expanded: list[Any] = []
+    for item in items:
+        if not (isinstance(item, dict) and _str(item.get("mediaType")) in INDEX_TYPES):
+            expanded.append(item)
+            continue
+        if depth == _INDEX_DEPTH:
+            raise OciError(f"image indexes nested over {_INDEX_DEPTH} deep", where=where)
+        nested = descriptor_of(item, where, INDEX_TYPES)
+        if nested.digest not in seen:
+            seen.add(nested.digest)
+            at = blob_where(source, nested.digest)
+            entries = as_list(parse_json(read_blob(source, nested), at).get("manifests"), at)
+            expanded.extend(_opened_indexes(source, entries, at, seen, depth + 1))
+    return expanded
 
 
 def read_blob(source: BlobSource, descriptor: Descriptor) -> bytes:

@@ -119,7 +119,7 @@ def image_config(
         labels["org.opencontainers.image.base.digest"] = base.manifest_digest
     runtime["Labels"] = labels
     history = [
-        *(inherited.get("history") or []),
+        *_base_history(inherited.get("history") or [], len(base.layers) if base else 0),
         *({"created": created, "created_by": f"mlenv build: {name}"} for _, name in layers),
     ]
     config: dict[str, Any] = {
@@ -303,6 +303,16 @@ def write_image_tar(
             return write_tar(entries, sink, mtime=0)
 
 
+def _base_history(history: Sequence[dict[str, Any]], layers: int) -> list[dict[str, Any]]:
+    """The base's history, then an entry for each of its layers it names none for: readers
+    (``docker history``, BuildKit) pair the n-th entry that is not ``empty_layer`` with the
+    n-th layer, so the environment's entries must come after one per base layer (a base
+    without history, from ``docker import`` or umoci, named the base's layers mlenv's)."""
+    named = sum(1 for entry in history if not entry.get("empty_layer"))
+    unnamed = {"comment": "a layer of the base image that its history names no entry for"}
+    return [*history, *([unnamed] * max(0, layers - named))]
+
+
 def _env(base_env: Sequence[str], spec: ImageSpec) -> list[str]:
     """Base variables, then ours; PATH starts with the environment's bin; sorted by name."""
     if not spec.prefix.startswith("/"):
@@ -319,11 +329,25 @@ def _env(base_env: Sequence[str], spec: ImageSpec) -> list[str]:
         variables.pop("NVIDIA_DISABLE_REQUIRE", None)
     variables.update(spec.env)
     if spec.nvidia_require_cuda is not None:
+        _keep_base_requirement(variables, spec.nvidia_require_cuda)
         variables["NVIDIA_REQUIRE_CUDA"] = spec.nvidia_require_cuda
     bin_dir = spec.prefix.rstrip("/") + "/bin"
     rest = [p for p in variables.get("PATH", DEFAULT_PATH).split(":") if p and p != bin_dir]
     variables["PATH"] = ":".join([bin_dir, *rest])
     return [f"{key}={variables[key]}" for key in sorted(variables)]
+
+
+def _keep_base_requirement(variables: dict[str, str], ours: str) -> None:
+    """A base's own NVIDIA_REQUIRE_CUDA (nvidia/cuda: ``cuda>=13.0 brand=tesla,…``) moved to
+    NVIDIA_REQUIRE_BASE_CUDA (``_2``, … when taken) before ours replaces it: the NVIDIA
+    runtime needs every NVIDIA_REQUIRE_* variable to hold (JETPACK's aside), so the image
+    starts only where both the base's CUDA libraries and the lock's run (attack 114)."""
+    theirs = variables.get("NVIDIA_REQUIRE_CUDA")
+    kept = [v for k, v in variables.items() if k.startswith("NVIDIA_REQUIRE_BASE_CUDA")]
+    if theirs is None or theirs == ours or theirs in kept:
+        return
+    names = ("NVIDIA_REQUIRE_BASE_CUDA" + (f"_{n}" if n > 1 else "") for n in range(1, 1000))
+    variables[next(name for name in names if name not in variables)] = theirs
 
 
 def _write_json_blob(blobs: Path, media_type: str, value: object) -> Descriptor:

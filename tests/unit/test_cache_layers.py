@@ -441,32 +441,37 @@ def test_a_file_system_without_hard_links_still_keeps_the_layer(
 
 def test_a_checks_pass_is_kept_and_only_a_pass(tmp_path: Path) -> None:
     """Protects: a slow check (the base image's prefix scan) runs once per key while the cache
-    keeps its pass; a failing check is never recorded, a damaged record is a miss, and without
-    a cache (build --check's second build) the check always runs."""
+    keeps its pass, and a recorded pass gives its answer back (the index of the key it is kept
+    under: how many parents of the prefix the base lacks); a failing check is never recorded,
+    a damaged record is a miss, and without a cache (build --check's second build) the check
+    always runs."""
     runs: list[str] = []
+    keys = ["ab" * 32, "ef" * 32]
 
-    def passing() -> None:
+    def passing() -> int:
         runs.append("pass")
+        return 1
 
-    def failing() -> None:
+    def failing() -> int:
         runs.append("fail")
         raise ValueError("refused")
 
     cache = LayerCache(tmp_path / "cache")
     reuse = _reuse(cache, tmp_path)
-    reuse.passed("ab" * 32, passing)
-    reuse.passed("ab" * 32, passing)
+    assert reuse.passed(keys, passing) == 1
+    assert reuse.passed(keys, passing) == 1
     assert runs == ["pass"]
     for _ in range(2):
         with pytest.raises(ValueError, match="refused"):
-            reuse.passed("cd" * 32, failing)
+            reuse.passed(["cd" * 32], failing)
     assert runs == ["pass", "fail", "fail"]
-    record = cache.root / "ab" / ("ab" * 32) / "passed.json"
+    assert not (cache.root / "ab" / ("ab" * 32)).exists()
+    record = cache.root / "ef" / ("ef" * 32) / "passed.json"
     record.chmod(0o644)
     record.write_bytes(record.read_bytes().replace(b'"key"', b'"kex"'))
-    reuse.passed("ab" * 32, passing)
+    assert reuse.passed(keys, passing) == 1
     assert runs == ["pass", "fail", "fail", "pass"]
     uncached = LayerReuse(None, [], {}, INPUTS, tmp_path / "s", MemoryReporter(), install_all=False)
-    uncached.passed("ab" * 32, passing)
-    uncached.passed("ab" * 32, passing)
+    uncached.passed(keys, passing)
+    uncached.passed(keys, passing)
     assert runs[-2:] == ["pass", "pass"] and len(runs) == 6
