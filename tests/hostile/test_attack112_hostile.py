@@ -1,0 +1,187 @@
+"""Hundred-and-twelfth adversary pass: conda packages in the shapes real channels publish,
+through ``mlenv lock``, ``fetch`` and ``build --offline`` on a local channel.
+
+- Binary prefix placeholders. conda-build pads the build prefix to 255 bytes, and installers
+  write the deploy prefix into a binary file's C strings, padded with NULs; a placeholder
+  shorter than the deploy prefix cannot be written (conda raises ``PaddingError``). Packages
+  built by conda-build 2 and older carry ``/opt/anaconda1anaconda2anaconda3`` (32 bytes) in
+  ``info/has_prefix``. mlenv let rattler fail on it and told the user to re-fetch.
+- conda-unpack refused to relocate a binary prefix file to any path longer than the deploy
+  prefix (13 bytes for ``/opt/mlenv/x``), though the file holds the room of the package's
+  255-byte placeholder: conda-pack archives the package's own bytes and relocates to any path
+  up to the placeholder's length. And it refused only after rewriting every text file, leaving
+  the environment half relocated.
+- Post-link scripts (``bin/.NAME-post-link.sh``): conda runs them at install; mlenv, like
+  ``conda-pack``'s unpack, never runs a package's script. It said nothing about that.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from tests.support.cli import run_mlenv
+from tests.support.conda_channel import PLACEHOLDER, build_conda_package, write_channel
+from tests.support.conda_project import channel_packages
+
+pytestmark = pytest.mark.hostile
+
+# conda-build 2's placeholder, as ``info/has_prefix`` of old packages still names it
+ANACONDA = "/opt/anaconda1anaconda2anaconda3"
+PREFIX = "/opt/mlenv/x"
+
+
+def _elf(placeholder: str) -> bytes:
+    """A library's bytes with the build prefix in two C strings (an rpath and a path list)."""
+    old = placeholder.encode()
+    return b"\x7fELF\x00\x00" + old + b"/lib\x00rpath" + old + b":" + old + b"/x\x00end"
+
+
+def _project(root: Path, packages: list[tuple[str, bytes]], prefix: str) -> Path:
+    channel = write_channel(root / "channel", [channel_packages()[0], *packages])
+    names = ", ".join(f'"{filename.split("-")[0]}"' for filename, _ in packages)
+    project = root / "project"
+    project.mkdir()
+    (project / "mlenv.toml").write_text(
+        f'[environment]\nname = "x"\npython = "3.11"\nprefix = "{prefix}"\n'
+        f'[conda]\nchannels = ["{channel}"]\ndependencies = ["python 3.11.*", {names}]\n'
+    )
+    return project
+
+
+def _build(
+    root: Path, packages: list[tuple[str, bytes]], prefix: str = PREFIX
+) -> tuple[Path, subprocess.CompletedProcess[str]]:
+    project = _project(root, packages, prefix)
+    env = {"MLENV_CACHE_DIR": str(root / "cache")}
+    for args in (["lock"], ["fetch"]):
+        result = run_mlenv(args, project, env)
+        assert result.returncode == 0, (args, result.stderr)
+    return project, run_mlenv(["build", "--offline"], project, env)
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """A build holding a text and a binary prefix file and a post-link script."""
+    root = tmp_path_factory.mktemp("a112")
+    packages = [
+        build_conda_package(
+            "relocs", "1.0", "h0_0",
+            prefix_files={"etc/relocs.conf": f"prefix={PLACEHOLDER}\n".encode()},
+            binary_prefix_files={"lib/librelocs.so": _elf(PLACEHOLDER)},
+        ),
+        build_conda_package(
+            "linked", "1.0", "h0_0",
+            files={"bin/.linked-post-link.sh": b"#!/bin/bash\necho ready > $PREFIX/ready\n",
+                   "share/linked/data.txt": b"data\n"},
+            fmt="conda",
+        ),
+    ]  # fmt: skip
+    project, result = _build(root, packages)
+    assert result.returncode == 0, result.stderr
+    return project, result.stderr
+
+
+def _unpack(project: Path, target: Path) -> subprocess.CompletedProcess[str]:
+    target.mkdir(parents=True)
+    with tarfile.open(project / "dist" / "x.tar.gz") as tar:
+        tar.extractall(target, filter="tar")
+    return subprocess.run(
+        [str(target / "bin" / "conda-unpack")], capture_output=True, text=True, check=False
+    )
+
+
+def test_the_binary_placeholder_is_padded_at_the_deploy_prefix(built: tuple[Path, str]) -> None:
+    """What conda writes: the deploy prefix in each C string, NULs to the string's old end."""
+    project, _ = built
+    with tarfile.open(project / "dist" / "x.tar.gz") as tar:
+        member = tar.extractfile("lib/librelocs.so")
+        assert member is not None
+        data = member.read()
+    assert len(data) == len(_elf(PLACEHOLDER))
+    pad = len(PLACEHOLDER) - len(PREFIX)
+    assert data.startswith(b"\x7fELF\x00\x00" + PREFIX.encode() + b"/lib" + b"\x00" * (pad + 1))
+
+
+def test_conda_unpack_relocates_a_binary_file_within_its_placeholders_room(
+    built: tuple[Path, str], tmp_path: Path
+) -> None:
+    """Any path up to the placeholder's 255 bytes, as conda-pack's archive relocates: each C
+    string takes the padding rattler wrote after it, and keeps its length with the padding."""
+    project, _ = built
+    target = tmp_path / "site" / "a-path-longer-than-the-deploy-prefix"
+    assert len(str(target)) > len(PREFIX)
+    done = _unpack(project, target)
+    assert done.returncode == 0, done.stderr
+    assert (target / "etc/relocs.conf").read_text() == f"prefix={target}\n"
+    data = (target / "lib/librelocs.so").read_bytes()
+    assert len(data) == len(_elf(PLACEHOLDER))
+    new = str(target).encode()
+    pad = len(PLACEHOLDER) - len(new)
+    assert data == (
+        b"\x7fELF\x00\x00" + new + b"/lib" + b"\x00" * (pad + 1) + b"rpath" + new + b":" + new
+        + b"/x" + b"\x00" * (2 * pad + 1) + b"end"
+    )  # fmt: skip
+
+
+def test_conda_unpack_refuses_a_path_past_the_room_before_it_rewrites_anything(
+    built: tuple[Path, str], tmp_path: Path
+) -> None:
+    """A binary file cannot take a prefix longer than its placeholder. conda-unpack rewrote
+    every text file first, then stopped at the binary one: a half-relocated environment."""
+    project, _ = built
+    target = tmp_path / ("d" * 200) / ("e" * 60)
+    done = _unpack(project, target)
+    assert done.returncode == 1
+    assert "lib/librelocs.so" in done.stderr
+    assert f"at most {len(PLACEHOLDER)} bytes" in done.stderr
+    assert (target / "etc/relocs.conf").read_text() == f"prefix={PREFIX}\n"
+
+
+def test_build_says_which_post_link_script_it_does_not_run(built: tuple[Path, str]) -> None:
+    """conda runs ``bin/.linked-post-link.sh`` at install; mlenv installs it as a file and never
+    runs it (a build runs no package code), and says so, naming the package."""
+    project, stderr = built
+    assert "linked-1.0-h0_0.conda" in stderr and "bin/.linked-post-link.sh" in stderr
+    assert "not run" in stderr
+    with tarfile.open(project / "dist" / "x.tar.gz") as tar:
+        names = tar.getnames()
+    assert "bin/.linked-post-link.sh" in names and "ready" not in names
+
+
+@pytest.mark.parametrize("legacy", [False, True], ids=["paths-json", "has-prefix"])
+def test_a_binary_placeholder_shorter_than_the_deploy_prefix_is_named(
+    tmp_path: Path, legacy: bool
+) -> None:
+    """conda: ``PaddingError`` naming the package. mlenv passed rattler's 'target prefix cannot
+    be longer than the placeholder prefix' on, with the hint to re-fetch the archives."""
+    package = build_conda_package(
+        "oldlib", "1.0", "0",
+        binary_prefix_files={"lib/libold.so": _elf(ANACONDA)},
+        placeholder=ANACONDA, legacy=legacy,
+    )  # fmt: skip
+    prefix = "/opt/mlenv/a-deploy-prefix-of-forty-bytes"
+    _, result = _build(tmp_path, [package], prefix)
+    assert result.returncode == 1
+    assert "oldlib-1.0-0.tar.bz2" in result.stderr and "lib/libold.so" in result.stderr
+    assert f"placeholder of {len(ANACONDA)} bytes" in result.stderr
+    assert f"at most {len(ANACONDA)} bytes" in result.stderr
+    assert "re-run mlenv fetch" not in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_binary_placeholder_as_long_as_the_deploy_prefix_still_builds(tmp_path: Path) -> None:
+    package = build_conda_package(
+        "oldlib", "1.0", "0",
+        binary_prefix_files={"lib/libold.so": _elf(ANACONDA)},
+        placeholder=ANACONDA, legacy=True,
+    )  # fmt: skip
+    prefix = "/opt/mlenv/" + "p" * (len(ANACONDA) - len("/opt/mlenv/"))
+    project, result = _build(tmp_path, [package], prefix)
+    assert result.returncode == 0, result.stderr
+    with tarfile.open(project / "dist" / "x.tar.gz") as tar:
+        member = tar.extractfile("lib/libold.so")
+        assert member is not None
+        assert member.read() == _elf(prefix)
