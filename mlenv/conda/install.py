@@ -56,7 +56,15 @@ def install(
             where=str(prefix_staging),
             hint="conda packages go first, into an empty directory",
         )
-    check_conda_packages([(r.filename, Path(cache_paths[r.sha256])) for r in records])
+    vetted = [(r.filename, Path(cache_paths[r.sha256])) for r in records]
+    for filename, scripts in check_conda_packages(vetted, target_prefix=target_prefix).items():
+        # A build runs no package code: conda would run these at install (a post-link script
+        # finishes the install), so what they do is missing from this environment.
+        reporter.warning(
+            f"{filename}: mlenv installs {', '.join(scripts)} as files and has not run them "
+            "(conda runs a package's link scripts; a build never runs package code): check that "
+            "the package works without what they do"
+        )
     prefix_staging.mkdir(parents=True, exist_ok=True)
     # Beside the staging prefix, so rattler hardlinks instead of copying; removed afterwards.
     with tempfile.TemporaryDirectory(prefix=".mlenv-conda-", dir=prefix_staging.parent) as work:
