@@ -185,16 +185,3 @@ def test_a_binary_placeholder_as_long_as_the_deploy_prefix_still_builds(tmp_path
         member = tar.extractfile("lib/libold.so")
         assert member is not None
         assert member.read() == _elf(prefix)
-
-
-def test_conda_unpack_takes_only_the_padding_the_bytes_hold() -> None:
-    """The room comes from the package's word (``conda-meta``): a string whose next bytes are
-    not NULs has no padding to give, whatever the placeholder's length says."""
-    from mlenv.conda import unpack
-
-    old, new = b"/opt/mlenv/x", b"/srv/a-longer-path"
-    padded = old + b"/lib" + bytes(40) + b"next"
-    out = unpack._binary(padded, old, new, 52)
-    assert out == new + b"/lib" + bytes(40 - len(new) + len(old)) + b"next"
-    assert unpack._binary(old + b"/lib\x00next" + bytes(40), old, new, 52) is None
-    assert unpack._binary(padded, old, new) is None  # no room known: the old length
