@@ -11,6 +11,10 @@ through ``mlenv lock``, ``fetch`` and ``build --offline`` on a local channel.
   255-byte placeholder: conda-pack archives the package's own bytes and relocates to any path
   up to the placeholder's length. And it refused only after rewriting every text file, leaving
   the environment half relocated.
+- A free-threaded conda python (conda-forge's ``python 3.13.* *_cp313t``, whose record names
+  ``python_site_packages_path: lib/python3.13t/site-packages``) was locked for
+  ``[environment] python = "3.13"``: noarch packages landed in ``lib/python3.13/site-packages``,
+  which that interpreter never reads, and PyPI wheels are picked for the cp313 ABI.
 - Post-link scripts (``bin/.NAME-post-link.sh``): conda runs them at install; mlenv, like
   ``conda-pack``'s unpack, never runs a package's script. It said nothing about that.
 """
@@ -185,3 +189,29 @@ def test_a_binary_placeholder_as_long_as_the_deploy_prefix_still_builds(tmp_path
         member = tar.extractfile("lib/libold.so")
         assert member is not None
         assert member.read() == _elf(prefix)
+
+
+def test_a_free_threaded_conda_python_is_refused_at_lock(tmp_path: Path) -> None:
+    """conda (CEP-17) and rattler install noarch packages below the record's
+    ``python_site_packages_path``; mlenv targets the default CPython ABI and would put them, and
+    cp313 wheels, where ``python3.13t`` does not look."""
+    packages = [
+        build_conda_package(
+            "python", "3.13.1", "h9a34b6e_100_cp313t",
+            depends=["python_abi 3.13.* *_cp313t"],
+            files={"lib/python3.13t/site-packages/README.txt": b"site\n"},
+        ),
+        build_conda_package("python_abi", "3.13", "5_cp313t", constrains=["python 3.13.* *_cp313t"]),
+    ]  # fmt: skip
+    channel = write_channel(tmp_path / "channel", packages)
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "mlenv.toml").write_text(
+        '[environment]\nname = "x"\npython = "3.13"\nprefix = "/opt/mlenv/x"\n'
+        f'[conda]\nchannels = ["{channel}"]\ndependencies = ["python 3.13.*"]\n'
+    )
+    result = run_mlenv(["lock"], project, {"MLENV_CACHE_DIR": str(tmp_path / "cache")})
+    assert result.returncode == 1
+    assert "python 3.13.1 h9a34b6e_100_cp313t" in result.stderr and "free-threaded" in result.stderr
+    assert "python 3.13.* *_cp313" in result.stderr and "Traceback" not in result.stderr
+    assert not (project / "mlenv.lock").exists()
