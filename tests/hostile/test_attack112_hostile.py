@@ -201,7 +201,9 @@ def test_a_free_threaded_conda_python_is_refused_at_lock(tmp_path: Path) -> None
             depends=["python_abi 3.13.* *_cp313t"],
             files={"lib/python3.13t/site-packages/README.txt": b"site\n"},
         ),
-        build_conda_package("python_abi", "3.13", "5_cp313t", constrains=["python 3.13.* *_cp313t"]),
+        build_conda_package(
+            "python_abi", "3.13", "5_cp313t", constrains=["python 3.13.* *_cp313t"]
+        ),
     ]  # fmt: skip
     channel = write_channel(tmp_path / "channel", packages)
     project = tmp_path / "project"
