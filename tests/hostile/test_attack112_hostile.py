@@ -15,12 +15,20 @@ through ``mlenv lock``, ``fetch`` and ``build --offline`` on a local channel.
   ``python_site_packages_path: lib/python3.13t/site-packages``) was locked for
   ``[environment] python = "3.13"``: noarch packages landed in ``lib/python3.13/site-packages``,
   which that interpreter never reads, and PyPI wheels are picked for the cp313 ABI.
+- A noarch: python package's ``site-packages/`` and ``python-scripts/`` members are installed
+  at ``lib/pythonX.Y/site-packages/`` and ``bin/``, but the vetting claimed them under their
+  archive names: one that shipped ``python-scripts/python`` replaced the environment's
+  interpreter, and one whose module another package also ships was overwritten, with no error.
+- rattler shelves a path two packages share in ``__clobbers__/<package>/`` and points that
+  package's ``conda-meta`` there; mlenv shipped the shelf in every output. conda keeps one
+  copy and lists the path for both packages.
 - Post-link scripts (``bin/.NAME-post-link.sh``): conda runs them at install; mlenv, like
   ``conda-pack``'s unpack, never runs a package's script. It said nothing about that.
 """
 
 from __future__ import annotations
 
+import json
 import subprocess
 import tarfile
 from pathlib import Path
@@ -217,3 +225,63 @@ def test_a_free_threaded_conda_python_is_refused_at_lock(tmp_path: Path) -> None
     assert "python 3.13.1 h9a34b6e_100_cp313t" in result.stderr and "free-threaded" in result.stderr
     assert "python 3.13.* *_cp313" in result.stderr and "Traceback" not in result.stderr
     assert not (project / "mlenv.lock").exists()
+
+
+SITE = "lib/python3.11/site-packages"
+
+
+def _noarch(files: dict[str, bytes]) -> tuple[str, bytes]:
+    return build_conda_package(
+        "noa", "1.0", "pyh_0", noarch="python", depends=["python"], files=files, fmt="conda"
+    )
+
+
+@pytest.mark.parametrize(
+    ("packages", "path"),
+    [
+        pytest.param(
+            [_noarch({"python-scripts/python": b"#!/bin/sh\necho replaced\n"})],
+            "bin/python",
+            id="script-over-the-interpreter",
+        ),
+        pytest.param(
+            [
+                _noarch({"site-packages/foo/__init__.py": b"NOARCH = 1\n"}),
+                build_conda_package(
+                    "arc", "1.0", "py311_0", files={f"{SITE}/foo/__init__.py": b"ARCH = 1\n"}
+                ),
+            ],
+            f"{SITE}/foo/__init__.py",
+            id="module-over-another-packages",
+        ),
+    ],
+)
+def test_a_noarch_python_member_is_judged_where_it_is_installed(
+    tmp_path: Path, packages: list[tuple[str, bytes]], path: str
+) -> None:
+    _, result = _build(tmp_path, packages)
+    assert result.returncode == 1, result.stderr
+    assert "noa-1.0-pyh_0.conda" in result.stderr and f"'{path}'" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_path_two_packages_share_is_installed_once(tmp_path: Path) -> None:
+    same = {"share/licenses/common.txt": b"same\n"}
+    packages = [
+        build_conda_package("aa", "1.0", "0", files=same),
+        build_conda_package("bb", "1.0", "0", files=same),
+    ]
+    project, result = _build(tmp_path, packages)
+    assert result.returncode == 0, result.stderr
+    with tarfile.open(project / "dist" / "x.tar.gz") as tar:
+        names = tar.getnames()
+        metas = {
+            name: json.loads(tar.extractfile(name).read())  # type: ignore[union-attr]
+            for name in names
+            if name.startswith("conda-meta/") and name.endswith("-1.0-0.json")
+        }
+    assert not [name for name in names if name.startswith("__clobbers__")]
+    assert "share/licenses/common.txt" in names
+    for meta in metas.values():
+        assert meta["files"] == ["share/licenses/common.txt"]
+        assert [entry["_path"] for entry in meta["paths_data"]["paths"]] == meta["files"]
