@@ -8,7 +8,7 @@ import io
 import re
 import tarfile
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -51,6 +51,8 @@ def check_conda_packages(
     max_bytes: int = MAX_WHEEL_BYTES,
     max_ratio: float = MAX_RATIO,
     target_prefix: str = "",
+    noarch_python: Collection[str] = (),
+    python_site: str = "",
 ) -> dict[str, list[str]]:
     """Vet conda packages (file name, path) completely before rattler unpacks any of them.
 
@@ -67,16 +69,19 @@ def check_conda_packages(
     each tar has consumed, headers included, are counted from its headers before any member is
     inflated. A binary file's prefix placeholder shorter than ``target_prefix`` is refused:
     the installer cannot write a longer string into a compiled file (conda's PaddingError).
+    The members of ``noarch_python`` packages (file names) are judged where the installer puts
+    them: ``site-packages/`` below ``python_site``, ``python-scripts/`` in ``bin/``.
     Returns each package's link scripts (``bin/.NAME-post-link.sh`` and the like), which are
     installed as files and never run.
     """
     vetted = [_vet_conda(name, path, Limits(max_bytes, max_ratio)) for name, path in packages]
+    noarch = [package for package in vetted if package.filename in noarch_python]
     for package in vetted:
         package.check_room(target_prefix)
     claims = sorted(
         [
             *(
-                (package, member, kind, member)
+                (package, _installed(member, package in noarch, python_site), kind, member)
                 for package in vetted
                 for member, kind in package.kinds.items()
                 if member.split("/", 1)[0] != "info"  # its own metadata, never installed
@@ -88,12 +93,23 @@ def check_conda_packages(
     ledger = PathLedger()
     for package, path, kind, member in claims:
         owner = Owner(package.filename, "conda", CONDA_HINT)
-        target = package.targets.get(path)
-        content = package.measured.get(path) if target is None else (target, 0)
+        target = package.targets.get(member)
+        content = package.measured.get(member) if target is None else (target, 0)
         ledger.claim(owner, path, kind, member=member, content=content)
     return {
         package.filename: package.link_scripts() for package in vetted if package.link_scripts()
     }
+
+
+def _installed(member: str, noarch_python: bool, python_site: str) -> str:
+    """Where the installer puts a member: a noarch python package's ``site-packages/`` go to the
+    environment's site-packages and its ``python-scripts/`` to ``bin/``, as conda and rattler
+    lay them out."""
+    if noarch_python:
+        for archived, installed in (("site-packages", python_site), ("python-scripts", "bin")):
+            if member == archived or member.startswith(f"{archived}/"):
+                return installed + member[len(archived) :]
+    return member
 
 
 def _vet_conda(filename: str, path: Path, limits: Limits) -> _CondaVetting:
