@@ -22,6 +22,9 @@ through ``mlenv lock``, ``fetch`` and ``build --offline`` on a local channel.
 - rattler shelves a path two packages share in ``__clobbers__/<package>/`` and points that
   package's ``conda-meta`` there; mlenv shipped the shelf in every output. conda keeps one
   copy and lists the path for both packages.
+- A channel whose repodata (version 2, CEP-15) sets ``base_url`` serves its files from there,
+  as do mirrors whose sharded repodata points at conda.anaconda.org. mlenv locks only files
+  below a channel the manifest names, and said the channel "contradicts its own file".
 - Post-link scripts (``bin/.NAME-post-link.sh``): conda runs them at install; mlenv, like
   ``conda-pack``'s unpack, never runs a package's script. It said nothing about that.
 """
@@ -285,3 +288,29 @@ def test_a_path_two_packages_share_is_installed_once(tmp_path: Path) -> None:
     for meta in metas.values():
         assert meta["files"] == ["share/licenses/common.txt"]
         assert [entry["_path"] for entry in meta["paths_data"]["paths"]] == meta["files"]
+
+
+def test_a_channel_serving_its_files_from_a_base_url_is_named_as_such(tmp_path: Path) -> None:
+    """conda and rattler fetch ``base_url + fn``; mlenv keeps fetching only below a channel the
+    manifest names (an edited lock cannot send fetch elsewhere) and says why and what to name."""
+    channel = write_channel(tmp_path / "channel", [channel_packages()[0]])
+    store = tmp_path / "store"
+    store.mkdir()
+    repodata_path = tmp_path / "channel" / "linux-64" / "repodata.json"
+    repodata = json.loads(repodata_path.read_text())
+    for filename in repodata["packages"]:
+        (tmp_path / "channel" / "linux-64" / filename).rename(store / filename)
+    repodata["repodata_version"] = 2
+    repodata["info"]["base_url"] = store.as_uri() + "/"
+    repodata_path.write_text(json.dumps(repodata))
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "mlenv.toml").write_text(
+        '[environment]\nname = "x"\npython = "3.11"\nprefix = "/opt/mlenv/x"\n'
+        f'[conda]\nchannels = ["{channel}"]\ndependencies = ["python 3.11.*"]\n'
+    )
+    result = run_mlenv(["lock"], project, {"MLENV_CACHE_DIR": str(tmp_path / "cache")})
+    assert result.returncode == 1
+    assert f"{store.as_uri()}/python-3.11.2-h0_cpython.tar.bz2" in result.stderr
+    assert "base_url" in result.stderr and "[conda] channels" in result.stderr
+    assert not (project / "mlenv.lock").exists()
