@@ -314,3 +314,28 @@ def test_a_channel_serving_its_files_from_a_base_url_is_named_as_such(tmp_path: 
     assert f"{store.as_uri()}/python-3.11.2-h0_cpython.tar.bz2" in result.stderr
     assert "base_url" in result.stderr and "[conda] channels" in result.stderr
     assert not (project / "mlenv.lock").exists()
+
+
+def test_menuinst_shortcuts_are_shipped_as_files_and_nothing_leaves_the_prefix(
+    tmp_path: Path,
+) -> None:
+    """conda (menuinst) writes a ``.desktop`` file below ``$XDG_DATA_HOME`` for ``Menu/*.json``;
+    a build writes nothing outside its output, and the JSON is shipped as the package's file."""
+    menu = {"menu_name": "App", "menu_items": [{"name": "App", "command": ["{{ PREFIX }}/x"]}]}
+    package = build_conda_package(
+        "menuapp", "1.0", "0", files={"Menu/menuapp.json": json.dumps(menu).encode()}
+    )
+    project = _project(tmp_path, [package], PREFIX)
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {
+        "MLENV_CACHE_DIR": str(tmp_path / "cache"),
+        "HOME": str(home),
+        "XDG_DATA_HOME": str(home / "share"),
+    }
+    for args in (["lock"], ["fetch"], ["build", "--offline"]):
+        result = run_mlenv(args, project, env)
+        assert result.returncode == 0, (args, result.stderr)
+    assert not list(home.iterdir())
+    with tarfile.open(project / "dist" / "x.tar.gz") as tar:
+        assert "Menu/menuapp.json" in tar.getnames()
