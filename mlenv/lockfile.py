@@ -539,6 +539,12 @@ def _conda_problems(package: CondaRecord, platform: str) -> list[str]:
     folder = f"{package.channel.rstrip('/')}/{package.subdir}"
     below, _, last = package.url.rpartition("/")
     if below != folder or "?" in last or "#" in last:
-        # a channel serves its files at <channel>/<subdir>/<file>: any other URL is an edit
-        found.append(f"url {printable(package.url)!r} is not below {printable(folder)!r}/")
+        # a channel serves its files at <channel>/<subdir>/<file>: any other URL is an edit, or
+        # a channel that sends its files elsewhere (base_url), which mlenv does not follow
+        found.append(
+            f"url {printable(package.url)!r} is not below {printable(folder)!r}/: mlenv "
+            "fetches conda packages only from a channel the manifest names (a channel whose "
+            "repodata sets base_url, or a mirror whose sharded repodata does, serves its files "
+            "from elsewhere: name the channel that holds them in [conda] channels)"
+        )
     return found

@@ -21,7 +21,7 @@ from packaging.version import InvalidVersion, Version
 
 from mlenv import watch
 from mlenv.cache.held import measure
-from mlenv.conda.records import CondaRecord
+from mlenv.conda.records import CondaRecord, free_threaded_abi
 from mlenv.cuda import packages as cudapkg
 from mlenv.cuda.needs import conda_needs
 from mlenv.cuda.rules import (
@@ -374,6 +374,17 @@ def _solve_conda(
                 where=f"{manifest.source}: [conda].dependencies",
                 hint=f'pin it: add "python {target.python}.*" to [conda].dependencies, or '
                 "change [environment].python",
+            )
+        if record.name == "python" and (abi := free_threaded_abi(record)):
+            # its noarch packages go below python_site_packages_path (lib/python3.13t), its
+            # wheels need the cp313t ABI: mlenv targets the default ABI only
+            raise MlenvError(
+                f"the conda solve for {target.platform} chose python {record.version} "
+                f"{record.build}, a free-threaded build ({abi}); mlenv builds for the default "
+                f"CPython {target.python} ABI (its site-packages and its wheels)",
+                where=f"{manifest.source}: [conda].dependencies",
+                hint=f'ask for the default build: write "python {target.python}.* '
+                f'*_{abi.removesuffix("t")}" in [conda].dependencies',
             )
     return records
 

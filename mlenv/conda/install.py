@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 from mlenv.conda.records import CondaError, CondaRecord
 from mlenv.conda.worker import ChildFailure, run_child
@@ -16,6 +18,7 @@ from mlenv.install.conda_packages import check_conda_packages
 from mlenv.placement import path_problem
 from mlenv.report import Reporter
 
+_SHELF = "__clobbers__"
 # Fields rattler writes into conda-meta/*.json that name this machine or this moment.
 _MACHINE_KEYS = ("extracted_package_dir", "indexed_timestamp", "link", "package_tarball_full_path")
 
@@ -56,7 +59,20 @@ def install(
             where=str(prefix_staging),
             hint="conda packages go first, into an empty directory",
         )
-    check_conda_packages([(r.filename, Path(cache_paths[r.sha256])) for r in records])
+    vetted = [(r.filename, Path(cache_paths[r.sha256])) for r in records]
+    site = _python_site(records)
+    noarch = [r.filename for r in records if r.noarch == "python"] if site else []
+    scripts_of = check_conda_packages(
+        vetted, target_prefix=target_prefix, noarch_python=noarch, python_site=site
+    )
+    for filename, scripts in scripts_of.items():
+        # A build runs no package code: conda would run these at install (a post-link script
+        # finishes the install), so what they do is missing from this environment.
+        reporter.warning(
+            f"{filename}: mlenv installs {', '.join(scripts)} as files and has not run them "
+            "(conda runs a package's link scripts; a build never runs package code): check that "
+            "the package works without what they do"
+        )
     prefix_staging.mkdir(parents=True, exist_ok=True)
     # Beside the staging prefix, so rattler hardlinks instead of copying; removed afterwards.
     with tempfile.TemporaryDirectory(prefix=".mlenv-conda-", dir=prefix_staging.parent) as work:
@@ -87,9 +103,21 @@ def install(
     _normalise(prefix_staging, records)
 
 
+def _python_site(records: Sequence[CondaRecord]) -> str:
+    """The conda python's site-packages, where noarch python packages go ('' without one)."""
+    for record in records:
+        if record.name == "python":
+            major_minor = ".".join(record.version.split(".")[:2])
+            return f"lib/python{major_minor}/site-packages"
+    return ""
+
+
 def _normalise(prefix: Path, records: Sequence[CondaRecord]) -> None:
-    """Remove what rattler writes about this machine and this run."""
+    """Remove what rattler writes about this machine and this run, and its ``__clobbers__``
+    shelf: a path two packages share holds the same bytes for both (the vetting refuses
+    anything else), so each package's record names the path itself, as conda's does."""
     (prefix / "CACHEDIR.TAG").unlink(missing_ok=True)
+    shutil.rmtree(prefix / _SHELF, ignore_errors=True)
     meta = prefix / "conda-meta"
     (meta / "history").write_bytes(b"")
     by_stem = {record.stem: record for record in records}
@@ -98,6 +126,7 @@ def _normalise(prefix: Path, records: Sequence[CondaRecord]) -> None:
         record = by_stem[path.name.removesuffix(".json")]
         for key in _MACHINE_KEYS:
             data.pop(key, None)
+        _unshelved(data, record.name)
         data["url"] = record.url
         data["channel"] = record.channel
         path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
@@ -109,3 +138,14 @@ def _normalise(prefix: Path, records: Sequence[CondaRecord]) -> None:
                 continue
             executable = path.is_dir() or path.stat().st_mode & 0o111
             path.chmod(0o755 if executable else 0o644)
+
+
+def _unshelved(data: dict[str, Any], name: str) -> None:
+    """A record's paths without rattler's ``__clobbers__/<name>/`` in front."""
+    shelf = f"{_SHELF}/{name}/"
+    if isinstance(data.get("files"), list):
+        data["files"] = [str(path).removeprefix(shelf) for path in data["files"]]
+    paths = data.get("paths_data", {}).get("paths", [])
+    for entry in paths if isinstance(paths, list) else []:
+        if isinstance(entry, dict) and isinstance(entry.get("_path"), str):
+            entry["_path"] = entry["_path"].removeprefix(shelf)

@@ -64,10 +64,36 @@ def _scan(path: Path, needle: bytes) -> PrefixKind | None:
     return scan.kind
 
 
-def unpack_script(prefix: str, files: list[tuple[str, str]]) -> bytes:
-    """``mlenv.conda.unpack`` (a module of its own, linted and tested) with its data filled in."""
+def binary_rooms(staging: Path) -> dict[str, int]:
+    """The placeholder length of each binary prefix file conda packages installed, from
+    ``conda-meta`` (the package's ``info/paths.json``): the installer padded each C string
+    holding the prefix to that length, so conda-unpack may write a path up to it, as
+    conda-pack's does. A length the bytes do not bear out is refused by conda-unpack itself."""
+    rooms: dict[str, int] = {}
+    for meta in sorted((staging / "conda-meta").glob("*.json")):
+        data = json.loads(meta.read_bytes())
+        paths = data.get("paths_data", {}).get("paths", []) if isinstance(data, dict) else []
+        for entry in paths if isinstance(paths, list) else []:
+            placeholder = entry.get("prefix_placeholder") if isinstance(entry, dict) else None
+            if entry.get("file_mode") == "binary" and isinstance(placeholder, str):
+                rooms[str(entry.get("_path"))] = len(placeholder.encode())
+    return rooms
+
+
+def unpack_script(
+    prefix: str, files: list[tuple[str, str]], rooms: Mapping[str, int] | None = None
+) -> bytes:
+    """``mlenv.conda.unpack`` (a module of its own, linted and tested) with its data filled in:
+    each file to rewrite, and for a binary one with more room than ``prefix``, that room."""
     program = resources.files("mlenv.conda").joinpath("unpack.py").read_text(encoding="utf-8")
-    listing = json.dumps(files, indent=0, ensure_ascii=True)
+    rooms = rooms or {}
+    listed = [
+        [name, kind, rooms[name]]
+        if kind == "binary" and rooms.get(name, 0) > len(prefix.encode())
+        else [name, kind]
+        for name, kind in files
+    ]
+    listing = json.dumps(listed, indent=0, ensure_ascii=True)
     data = f"OLD = {prefix!r}\nFILES = {listing}\n"
     filled, count = _DATA_BLOCK.subn(lambda _: data, program)
     if count != 1:
@@ -97,7 +123,7 @@ def write_pack(
     with tempfile.TemporaryDirectory(prefix="mlenv-pack-", dir=staging.parent) as extra:
         script = Path(extra) / UNPACK
         script.parent.mkdir()
-        script.write_bytes(unpack_script(prefix, files))
+        script.write_bytes(unpack_script(prefix, files, binary_rooms(staging)))
         script.chmod(0o755)
         entries = _owned(collect(staging, ""), collect(Path(extra), ""))
         return write_layer(

@@ -124,6 +124,21 @@ def _balanced(text: str) -> bool:
     return depth == 0
 
 
+# A free-threaded CPython's ABI tag (PEP 703): conda-forge builds python as ``*_cp313t`` and
+# pins it through ``python_abi 3.13.* *_cp313t``.
+_FREE_THREADED = re.compile(r"(?<![A-Za-z0-9])cp3[0-9]+t(?![A-Za-z0-9])")
+
+
+def free_threaded_abi(record: CondaRecord) -> str | None:
+    """The ABI tag (``cp313t``) when a conda python is a free-threaded build, from its build
+    string or its ``python_abi`` dependency; None for the default ABI."""
+    abi = [spec for spec in record.depends if match_spec_name(spec) == "python_abi"]
+    for text in (record.build, *abi):
+        if found := _FREE_THREADED.search(text):
+            return found[0]
+    return None
+
+
 _TOKEN_RE = re.compile(r"^/t/[^/]+")
 
 

@@ -1,11 +1,12 @@
 """conda-unpack, written by mlenv: rewrites the build prefix to this environment's location."""
 import os
 import sys
+from typing import Any
 
 # mlenv writes the build prefix and the files that hold it here when it embeds this program
 # (mlenv.conda.pack.unpack_script); the program itself never changes, so neither do the archives.
 OLD = ""
-FILES: list[list[str]] = []
+FILES: list[list[Any]] = []  # [path, text|binary] or [path, binary, room]
 
 
 def main():
@@ -13,20 +14,43 @@ def main():
     old, new_bytes = OLD.encode(), new.encode()
     if old == new_bytes:
         return 0
-    for path, mode in FILES:
-        full = os.path.join(new, path)
-        with open(full, "rb") as handle:
-            data = handle.read()
-        if mode == "binary":
-            if len(new_bytes) > len(old):
-                sys.stderr.write("conda-unpack: %s: new prefix longer than the old one\n" % path)
-                return 1
-            data = _binary(data, old, new_bytes)
+    # Every binary file is judged before any file is written: never a half-relocated prefix.
+    refused = []
+    for entry in FILES:
+        if (
+            entry[1] == "binary"
+            and _binary(_read(entry[0], new), old, new_bytes, _room(entry)) is None
+        ):
+            refused.append(entry[0])
+    if refused:
+        for entry in FILES:
+            if entry[0] in refused:
+                sys.stderr.write(
+                    "conda-unpack: %s: a binary file can take a path of at most %d bytes, "
+                    "not %d (%s)\n" % (entry[0], _room(entry), len(new_bytes), new)
+                )
+        sys.stderr.write("conda-unpack: nothing was changed; unpack to a shorter path\n")
+        return 1
+    for entry in FILES:
+        data = _read(entry[0], new)
+        if entry[1] == "binary":
+            data = _binary(data, old, new_bytes, _room(entry))
         else:
             data = _shebang(data, old, new_bytes).replace(old, new_bytes)
-        with open(full, "wb") as handle:
+        with open(os.path.join(new, entry[0]), "wb") as handle:
             handle.write(data)
     return 0
+
+
+def _read(path, new):
+    with open(os.path.join(new, path), "rb") as handle:
+        return handle.read()
+
+
+def _room(entry):
+    # The package's placeholder length: the NULs the installer padded each C string with are
+    # room for a longer prefix. Without it (no placeholder known), the old prefix's length.
+    return entry[2] if len(entry) > 2 else len(OLD.encode())
 
 
 def _shebang(data, old, new):
@@ -41,8 +65,11 @@ def _shebang(data, old, new):
     return trampoline.encode() + rest
 
 
-def _binary(data, old, new):
-    # C strings keep their length: pad each rewritten string with NULs up to its old end.
+def _binary(data, old, new, room=0):
+    # C strings keep their length: each rewritten string is NUL-padded up to its old end. A
+    # string holding the prefix k times was padded with k * (room - len(old)) NULs after it
+    # when installed; a longer prefix takes those. None: the new prefix does not fit.
+    room = max(room, len(old))
     out, start = [], 0
     while True:
         hit = data.find(old, start)
@@ -52,6 +79,11 @@ def _binary(data, old, new):
         end = data.find(b"\0", hit)
         end = len(data) if end < 0 else end
         text = data[hit:end].replace(old, new)
+        if len(text) > end - hit:
+            limit = end + data[hit:end].count(old) * (room - len(old))
+            if len(new) > room or len(text) > limit - hit or data[end:limit].strip(b"\0"):
+                return None
+            end = limit
         out.append(data[start:hit] + text + b"\0" * (end - hit - len(text)))
         start = end
 

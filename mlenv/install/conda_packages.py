@@ -5,9 +5,10 @@ from __future__ import annotations
 import bz2
 import hashlib
 import io
+import re
 import tarfile
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -31,6 +32,8 @@ from mlenv.install.safety import (
 from mlenv.limits import parse_json
 
 _LINK = "info/link.json"
+# conda's link scripts: bin/.NAME-pre-link.sh, -post-link.sh, -pre-unlink.sh
+_LINK_SCRIPT = re.compile(r"bin/\.[^/]+-(?:pre-link|post-link|pre-unlink)\.sh")
 # What a tar's reader may read past its last member: one record of read-ahead and the
 # end-of-archive blocks (bytes the member bound never counted).
 _SLACK = tarfile.RECORDSIZE + 2 * tarfile.BLOCKSIZE
@@ -47,7 +50,10 @@ def check_conda_packages(
     *,
     max_bytes: int = MAX_WHEEL_BYTES,
     max_ratio: float = MAX_RATIO,
-) -> None:
+    target_prefix: str = "",
+    noarch_python: Collection[str] = (),
+    python_site: str = "",
+) -> dict[str, list[str]]:
     """Vet conda packages (file name, path) completely before rattler unpacks any of them.
 
     rattler 0.28 installs symlinks that leave the prefix and device files as they are, and
@@ -61,13 +67,21 @@ def check_conda_packages(
     directory, one path shared only with the sha256 and size ``info/paths.json`` gives, and none
     in mlenv's names (``conda-meta/``, ``bin/conda-unpack``, ``pyvenv.cfg``). Bombs: the bytes
     each tar has consumed, headers included, are counted from its headers before any member is
-    inflated.
+    inflated. A binary file's prefix placeholder shorter than ``target_prefix`` is refused:
+    the installer cannot write a longer string into a compiled file (conda's PaddingError).
+    The members of ``noarch_python`` packages (file names) are judged where the installer puts
+    them: ``site-packages/`` below ``python_site``, ``python-scripts/`` in ``bin/``.
+    Returns each package's link scripts (``bin/.NAME-post-link.sh`` and the like), which are
+    installed as files and never run.
     """
     vetted = [_vet_conda(name, path, Limits(max_bytes, max_ratio)) for name, path in packages]
+    noarch = [package for package in vetted if package.filename in noarch_python]
+    for package in vetted:
+        package.check_room(target_prefix)
     claims = sorted(
         [
             *(
-                (package, member, kind, member)
+                (package, _installed(member, package in noarch, python_site), kind, member)
                 for package in vetted
                 for member, kind in package.kinds.items()
                 if member.split("/", 1)[0] != "info"  # its own metadata, never installed
@@ -79,9 +93,23 @@ def check_conda_packages(
     ledger = PathLedger()
     for package, path, kind, member in claims:
         owner = Owner(package.filename, "conda", CONDA_HINT)
-        target = package.targets.get(path)
-        content = package.measured.get(path) if target is None else (target, 0)
+        target = package.targets.get(member)
+        content = package.measured.get(member) if target is None else (target, 0)
         ledger.claim(owner, path, kind, member=member, content=content)
+    return {
+        package.filename: package.link_scripts() for package in vetted if package.link_scripts()
+    }
+
+
+def _installed(member: str, noarch_python: bool, python_site: str) -> str:
+    """Where the installer puts a member: a noarch python package's ``site-packages/`` go to the
+    environment's site-packages and its ``python-scripts/`` to ``bin/``, as conda and rattler
+    lay them out."""
+    if noarch_python:
+        for archived, installed in (("site-packages", python_site), ("python-scripts", "bin")):
+            if member == archived or member.startswith(f"{archived}/"):
+                return installed + member[len(archived) :]
+    return member
 
 
 def _vet_conda(filename: str, path: Path, limits: Limits) -> _CondaVetting:
@@ -167,6 +195,29 @@ class _CondaVetting:
     measured: dict[str, tuple[str, int]] = field(default_factory=dict)  # what the tar holds
     targets: dict[str, str] = field(default_factory=dict)  # symlink -> its target
     scripts: list[str] = field(default_factory=list)  # bin/<name> of noarch entry points
+    binary: dict[str, str] = field(default_factory=dict)  # path -> placeholder (paths.json)
+    legacy: dict[str, str] = field(default_factory=dict)  # the same from info/has_prefix
+    has_paths_json: bool = False
+
+    def check_room(self, target_prefix: str) -> None:
+        """Each binary placeholder the installer will replace holds the deploy prefix. rattler
+        reads ``info/has_prefix`` only when ``info/paths.json`` is absent, and so does this."""
+        placeholders = self.binary if self.has_paths_json else self.legacy
+        for path, placeholder in sorted(placeholders.items()):
+            room = len(placeholder.encode())
+            if target_prefix and len(target_prefix.encode()) > room:
+                raise InstallError(
+                    f"member {path!r} holds a binary prefix placeholder of {room} bytes, shorter "
+                    f"than the deploy prefix {target_prefix!r} ({len(target_prefix.encode())} "
+                    "bytes): a compiled file cannot take a longer string",
+                    where=self.filename,
+                    hint=f"choose an [environment] prefix of at most {room} bytes, or lock "
+                    "another build (conda-build pads its placeholder to 255 bytes)",
+                )
+
+    def link_scripts(self) -> list[str]:
+        """What conda runs at install or removal and mlenv never runs."""
+        return sorted(m for m in self.kinds if _LINK_SCRIPT.fullmatch(m))
 
     def refuse(self, member: str, problem: str) -> InstallError:
         return refused(self.filename, member, problem, CONDA_HINT)
@@ -185,6 +236,8 @@ class _CondaVetting:
                 self._check_member(member)
                 if member.name in ("info/paths.json", "info/files"):
                     self._read_listing(tar, member)
+                elif member.name == "info/has_prefix":
+                    self._read_has_prefix(tar, member)
                 elif member.name == _LINK:
                     self._read_entry_points(tar, member)
                 elif member.isreg():
@@ -278,6 +331,14 @@ class _CondaVetting:
         handle = tar.extractfile(member)
         return handle.read() if handle is not None else b""
 
+    def _read_has_prefix(self, tar: tarfile.TarFile, member: tarfile.TarInfo) -> None:
+        """conda-build 2's listing of prefix files: ``placeholder mode path`` or a bare path
+        (text, with the default placeholder); only binary ones have a length to keep."""
+        for line in self._metadata(tar, member).decode(errors="replace").splitlines():
+            parts = line.strip().split(" ", 2)
+            if len(parts) == 3 and parts[1] == "binary":
+                self.legacy[parts[2].strip('"')] = parts[0].strip('"')
+
     def _read_listing(self, tar: tarfile.TarFile, member: tarfile.TarInfo) -> None:
         """The paths rattler links into the prefix come from these files, not from the tar."""
         data = self._metadata(tar, member)
@@ -289,6 +350,15 @@ class _CondaVetting:
             if not isinstance(entries, list):
                 raise self.refuse(member.name, "has no list of paths")
             paths = [entry.get("_path") if isinstance(entry, dict) else None for entry in entries]
+            self.has_paths_json = True
+            self.binary = {
+                entry["_path"]: entry["prefix_placeholder"]
+                for entry in entries
+                if isinstance(entry, dict)
+                and entry.get("file_mode") == "binary"
+                and isinstance(entry.get("_path"), str)
+                and isinstance(entry.get("prefix_placeholder"), str)
+            }
             self.contents = {
                 entry["_path"]: (str(entry["sha256"]), entry["size_in_bytes"])
                 for entry in entries

@@ -24,10 +24,11 @@ and empty parts (``mlenv.install.wheels`` refuses those first). The rules:
 - One metadata directory per distribution in a directory: a wheel does not add numpy's
   beside conda's numpy.
 - Names mlenv writes are mlenv's: ``bin/conda-unpack`` and anything in ``conda-meta/``
-  (rattler's records); for wheels also the venv layout and what Python reads as its
-  configuration, in any layout: ``pyvenv.cfg`` (also in ``bin/``: Python looks beside the
-  executable) and the interpreter and activation names in ``bin/`` (``python``,
-  ``python3.11``, ``activate.fish``, ``*._pth``...). Conda's python package ships those.
+  (rattler's records) or ``__clobbers__/`` (rattler's shelf for shared paths); for wheels also
+  the venv layout and what Python reads as its configuration, in any layout: ``pyvenv.cfg``
+  (also in ``bin/``: Python looks beside the executable) and the interpreter and activation
+  names in ``bin/`` (``python``, ``python3.11``, ``activate.fish``, ``*._pth``...). Conda's
+  python package ships those.
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ Role = Literal["mlenv", "tree", "conda", "wheel"]
 CLASH_HINT = "two locked packages install the same path: keep only one of them in the manifest"
 _CONDA_OK = frozenset({"tree", "conda"})  # case twins are conda's business
 _METADATA = (".dist-info", ".egg-info")
-_RESERVED = re.compile(r"bin/conda-unpack|conda-meta(/.*)?")
+_RESERVED = re.compile(r"bin/conda-unpack|conda-meta(/.*)?|__clobbers__(/.*)?")
 # A wheel's only: conda's python package ships the interpreter (and may ship a pyvenv.cfg).
 _INTERPRETER = re.compile(
     r"(bin/)?pyvenv\.cfg"

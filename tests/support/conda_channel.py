@@ -58,16 +58,16 @@ def _zstd(data: bytes) -> bytes:
     return zstandard.ZstdCompressor(level=19).compress(data)
 
 
-def _paths_entry(path: str, data: bytes, *, placeholder: bool) -> dict[str, Any]:
+def _paths_entry(path: str, data: bytes, *, placeholder: str, mode: str) -> dict[str, Any]:
     entry: dict[str, Any] = {
         "_path": path,
         "path_type": "hardlink",
         "sha256": hashlib.sha256(data).hexdigest(),
         "size_in_bytes": len(data),
     }
-    if placeholder:
-        entry["file_mode"] = "text"
-        entry["prefix_placeholder"] = PLACEHOLDER
+    if mode:
+        entry["file_mode"] = mode
+        entry["prefix_placeholder"] = placeholder
     return entry
 
 
@@ -81,6 +81,9 @@ def build_conda_package(
     constrains: Iterable[str] = (),
     files: Mapping[str, bytes] | None = None,
     prefix_files: Mapping[str, bytes] | None = None,
+    binary_prefix_files: Mapping[str, bytes] | None = None,
+    placeholder: str = PLACEHOLDER,
+    legacy: bool = False,
     symlinks: Mapping[str, str] | None = None,
     raw: Sequence[tuple[tarfile.TarInfo, bytes]] = (),
     fmt: PackageFormat = "tar.bz2",
@@ -89,12 +92,19 @@ def build_conda_package(
 ) -> tuple[str, bytes]:
     """A conda package's file name and bytes.
 
-    ``prefix_files`` hold ``PLACEHOLDER`` where the installer must write the install prefix;
+    ``prefix_files`` hold ``placeholder`` (``PLACEHOLDER`` unless given) where the installer
+    must write the install prefix as text, ``binary_prefix_files`` where it must write it into
+    C strings padded with NULs (paths.json's ``file_mode`` binary);
     ``files`` under ``info/`` (link.json, say) are metadata, not payload. ``raw`` tar entries
     (devices, hardlinks, duplicates) are appended to the payload as they are, unlisted.
+    ``legacy``: no ``info/paths.json`` (conda-build 2 and older), so installers read
+    ``info/files`` and ``info/has_prefix``.
     """
     files = dict(files or {})
     prefix_files = dict(prefix_files or {})
+    modes = dict.fromkeys(prefix_files, "text")
+    modes.update(dict.fromkeys(binary_prefix_files or {}, "binary"))
+    prefix_files.update(binary_prefix_files or {})
     if noarch is not None:
         subdir = "noarch"
     index: dict[str, Any] = {
@@ -117,7 +127,7 @@ def build_conda_package(
     payload.update(prefix_files)
     links = dict(symlinks or {})
     paths = [
-        _paths_entry(path, payload[path], placeholder=path in prefix_files)
+        _paths_entry(path, payload[path], placeholder=placeholder, mode=modes.get(path, ""))
         if path in payload
         else {"_path": path, "path_type": "softlink"}
         for path in sorted({*payload, *links})
@@ -128,9 +138,11 @@ def build_conda_package(
         "info/files": "".join(f"{path}\n" for path in sorted({*payload, *links})).encode(),
         **extra_info,
     }
+    if legacy:
+        del info["info/paths.json"]
     if prefix_files:
         info["info/has_prefix"] = "".join(
-            f"{PLACEHOLDER} text {path}\n" for path in sorted(prefix_files)
+            f"{placeholder} {modes[path]} {path}\n" for path in sorted(prefix_files)
         ).encode()
     stem = f"{name}-{version}-{build}"
     if fmt == "tar.bz2":

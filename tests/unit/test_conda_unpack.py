@@ -26,6 +26,17 @@ def test_binary_strings_keep_their_length() -> None:
     assert [s for s in out.split(b"\x00") if s] == [b"\x7fELF/srv/e/lib:/srv/e/x", b"tail/srv/e"]
 
 
+def test_conda_unpack_takes_only_the_padding_the_bytes_hold() -> None:
+    """The room comes from the package's word (``conda-meta``): a string whose next bytes are
+    not NULs has no padding to give, whatever the placeholder's length says."""
+    old, new = b"/opt/mlenv/x", b"/srv/a-longer-path"
+    padded = old + b"/lib" + bytes(40) + b"next"
+    out = conda_unpack._binary(padded, old, new, 52)
+    assert out == new + b"/lib" + bytes(40 - len(new) + len(old)) + b"next"
+    assert conda_unpack._binary(old + b"/lib\x00next" + bytes(40), old, new, 52) is None
+    assert conda_unpack._binary(padded, old, new) is None  # no room known: the old length
+
+
 def test_a_long_or_spaced_shebang_becomes_a_sh_trampoline() -> None:
     """Protects scripts: the kernel limits a shebang to 127 bytes without spaces."""
     script = b"#!" + OLD + b"/bin/python\nprint(1)\n"
