@@ -1,0 +1,104 @@
+"""Hundred-and-tenth adversary pass: PEP 440 / PEP 508 / wheel-tag shapes against uv
+(``uv pip compile`` on the same wheels-only file:// index) and the PEPs.
+
+Local versions, epochs, post/dev releases, ``===``, ``~=``, wildcards, name and extra
+normalisation, self-referential extras, marker shapes, Requires-Python spellings and wheel tags
+all agreed with uv. One release with a Requires-Dist line no parser reads (an old setuptools'
+``b~=1.0.*``, a truncated ``b (>=1.0``) ended the whole lock, although an older release of the
+same project resolved: uv passes such a release over, as pip does ("has invalid metadata"),
+and locks the next one.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+from packaging.utils import canonicalize_name
+
+from mlenv.index import MemoryIndex
+from mlenv.index.model import MetadataError
+from mlenv.locking import Sources, lock_manifest
+from mlenv.manifest import loads
+from mlenv.report import MemoryReporter
+from tests.support.peers import clean_env, pins_of, tool
+from tests.support.wheels import build_wheel, write_simple_index
+
+URL = "https://attack110.invalid/simple"
+Wheels = Sequence[tuple[str, bytes]]
+
+# Requires-Dist lines neither packaging nor uv's lenient reader accepts
+UNREADABLE = ["b~=1.0.*", "b[", "b==1.0.*+local", "b (>=1.0"]
+
+
+def _mlenv(wheels: Wheels, roots: Sequence[str]) -> tuple[dict[str, str], list[str]]:
+    deps = ", ".join(f'"{r}"' for r in roots)
+    manifest = (
+        '[environment]\nname = "d"\npython = "3.11"\nplatforms = ["linux-64"]\n'
+        f'glibc = "2.28"\n[pypi]\nindex-url = "{URL}"\ndependencies = [{deps}]\n'
+    )
+    reporter = MemoryReporter()
+    lock = lock_manifest(
+        loads(manifest), Sources(MemoryIndex(URL, dict(wheels)), (URL,), ()), reporter=reporter
+    )
+    pins = {str(canonicalize_name(p.name)): str(p.version) for _, p in lock.packages()}
+    return pins, reporter.messages("warning")
+
+
+def _uv(wheels: Wheels, roots: Sequence[str], work: Path) -> dict[str, str]:
+    url = write_simple_index(work / "index", list(wheels))
+    (work / "r.in").write_text("\n".join(roots) + "\n")
+    done = subprocess.run(
+        [tool("uv"), "pip", "compile", str(work / "r.in"), "-o", str(work / "r.txt"),
+         "--no-cache", "--no-config", "--quiet", "--no-header", "--python-version", "3.11",
+         "--python-platform", "x86_64-manylinux_2_28", "--only-binary", ":all:",
+         "--default-index", url],
+        env=clean_env(), capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return pins_of((work / "r.txt").read_text())
+
+
+@pytest.mark.parametrize("line", UNREADABLE)
+def test_a_release_with_an_unreadable_requires_dist_is_passed_over_as_uv_does(
+    line: str, tmp_path: Path
+) -> None:
+    """Protects `resolve._Provider.runs`: a 2.0 whose metadata holds a line no parser reads is
+    not a candidate; the resolution takes 1.0, as uv does, and warns which release it passed
+    over and why. Before, the lock failed with a MetadataError although 1.0 resolved."""
+    wheels = [
+        build_wheel("a", "2.0", requires_dist=[line]),
+        build_wheel("a", "1.0", requires_dist=["b"]),
+        build_wheel("b", "1.0"),
+    ]
+    pins, warnings = _mlenv(wheels, ["a"])
+    assert pins == _uv(wheels, ["a"], tmp_path) == {"a": "1.0", "b": "1.0"}
+    assert any("a 2.0" in w and "Requires-Dist" in w for w in warnings), warnings
+
+
+def test_a_dependency_release_with_unreadable_metadata_is_passed_over_deep_in_the_tree(
+    tmp_path: Path,
+) -> None:
+    """Protects `resolve._Provider.runs` below the root: c 2.0 (a dependency of a dependency)
+    has a line no parser reads; the lock takes c 1.0 under a 2.0, as uv does."""
+    wheels = [
+        build_wheel("a", "2.0", requires_dist=["c>=1"]),
+        build_wheel("a", "1.0"),
+        build_wheel("c", "2.0", requires_dist=["d (>=1.0"]),
+        build_wheel("c", "1.0", requires_dist=["d"]),
+        build_wheel("d", "1.0"),
+    ]
+    pins, _ = _mlenv(wheels, ["a"])
+    assert pins == _uv(wheels, ["a"], tmp_path) == {"a": "2.0", "c": "1.0", "d": "1.0"}
+
+
+def test_the_only_release_with_unreadable_metadata_still_fails_naming_it() -> None:
+    """Protects the clear error (docs/security.md): with no other release to take, the lock
+    fails with the MetadataError naming the distribution, its file and the line."""
+    wheels = [build_wheel("a", "2.0", requires_dist=["b~=1.0.*"]), build_wheel("b", "1.0")]
+    with pytest.raises(MetadataError) as info:
+        _mlenv(wheels, ["a"])
+    assert info.value.where == f"a 2.0 ({URL}/files/a-2.0-py3-none-any.whl)"
+    assert "b~=1.0.*" in info.value.message
