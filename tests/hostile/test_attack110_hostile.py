@@ -102,3 +102,28 @@ def test_the_only_release_with_unreadable_metadata_still_fails_naming_it() -> No
         _mlenv(wheels, ["a"])
     assert info.value.where == f"a 2.0 ({URL}/files/a-2.0-py3-none-any.whl)"
     assert "b~=1.0.*" in info.value.message
+
+
+# Requires-Python spellings on real wheels that uv reads by repairing them (a missing comma,
+# quotes around the version); mlenv read them as unreadable and took an older release
+REPAIRED_REQUIRES_PYTHON = [
+    (">=3.6<4", "2.0"),
+    (">3.6<=4", "2.0"),
+    (">=3.6!=3.7.*", "2.0"),
+    (">= '3.6'", "2.0"),
+    ('">=3.6"', "2.0"),
+    (">=3.12<4", "1.0"),
+    (">= '3.12'", "1.0"),
+]
+
+
+@pytest.mark.parametrize(("requires_python", "locked"), REPAIRED_REQUIRES_PYTHON)
+def test_a_requires_python_with_a_missing_comma_or_quotes_is_read_as_uv_reads_it(
+    requires_python: str, locked: str, tmp_path: Path
+) -> None:
+    """Protects `resolve._lenient`: ``>=3.6<4`` is ``>=3.6,<4`` and ``>= '3.6'`` is
+    ``>=3.6``, so a 2.0 that runs on CPython 3.11 is locked, as uv locks it, and a 2.0 whose
+    repaired floor is 3.12 is still refused."""
+    wheels = [build_wheel("a", "2.0", requires_python=requires_python), build_wheel("a", "1.0")]
+    pins, _ = _mlenv(wheels, ["a"])
+    assert pins == _uv(wheels, ["a"], tmp_path) == {"a": locked}
