@@ -633,13 +633,17 @@ class _Provider(AbstractProvider[Req, Candidate, str]):
 
 _PRINTABLE_ASCII = re.compile(r"[ -~]*")
 _STARRED_BOUND = re.compile(r"(>=|<=|>|<)(\s*[0-9][0-9.]*)\.\*")
+_MISSING_COMMA = re.compile(r"(?<=[0-9*])(?=[<>~]|[!=]=)")  # the 6< of >=3.6<4, not 1!2
+_QUOTES = re.compile(r"['\"]")
 
 
 def _lenient(requires_python: str) -> str:
     """A Requires-Python as pip and uv read it: ``>=3.6.*`` (no PEP 440 specifier, but on
-    real wheels) is ``>=3.6`` and a trailing comma is dropped; pip ignores such a
-    Requires-Python, uv reads it so, and both install the wheel."""
-    return _STARRED_BOUND.sub(r"\1\2", requires_python).strip().rstrip(",")
+    real wheels) is ``>=3.6``, a trailing comma is dropped, and, as uv repairs them, a
+    missing comma is put back (``>=3.6<4``) and quotes are dropped (``>= '3.6'``); pip ignores
+    such a Requires-Python, uv reads it so, and both install the wheel."""
+    repaired = _MISSING_COMMA.sub(",", _QUOTES.sub("", requires_python))
+    return _STARRED_BOUND.sub(r"\1\2", repaired).strip().rstrip(",")
 
 
 def _requirement(text: str, origin: str) -> Requirement:
