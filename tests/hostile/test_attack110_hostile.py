@@ -16,13 +16,18 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import canonicalize_name
+from packaging.version import Version
 
 from mlenv.index import MemoryIndex
 from mlenv.index.model import MetadataError
 from mlenv.locking import Sources, lock_manifest
 from mlenv.manifest import loads
 from mlenv.report import MemoryReporter
+from mlenv.resolve import ResolutionError
 from tests.support.peers import clean_env, pins_of, tool
 from tests.support.wheels import build_wheel, write_simple_index
 
@@ -127,3 +132,59 @@ def test_a_requires_python_with_a_missing_comma_or_quotes_is_read_as_uv_reads_it
     wheels = [build_wheel("a", "2.0", requires_python=requires_python), build_wheel("a", "1.0")]
     pins, _ = _mlenv(wheels, ["a"])
     assert pins == _uv(wheels, ["a"], tmp_path) == {"a": locked}
+
+
+def _version(
+    epoch: int, release: tuple[int, ...], pre: str, post: str, dev: str, local: str
+) -> str:
+    head = f"{epoch}!" if epoch else ""
+    return head + ".".join(map(str, release)) + pre + post + dev + local
+
+
+VERSIONS = st.builds(
+    _version,
+    st.sampled_from((0, 0, 0, 1)),
+    st.lists(st.integers(0, 2), min_size=1, max_size=3).map(tuple),
+    st.sampled_from(("", "", "", "a1", "rc1")),
+    st.sampled_from(("", "", "", ".post1")),
+    st.sampled_from(("", "", "", "", ".dev0")),
+    st.sampled_from(("", "", "", "+cu1", "+cpu")),
+)
+OPERATORS = st.sampled_from(("==", "!=", "<=", ">=", "<", ">", "~=", "==*", "!=*"))
+
+
+def _clause(operator: str, version: str) -> str | None:
+    """``operator version`` if PEP 440 allows it (packaging's SpecifierSet is the judge)."""
+    text = f"{operator[:2]}{version}{'.*' if operator.endswith('*') else ''}"
+    try:
+        SpecifierSet(text)
+    except InvalidSpecifier:
+        return None
+    return text
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    offered=st.lists(VERSIONS, min_size=1, max_size=6, unique_by=lambda v: Version(v)),
+    clauses=st.lists(st.tuples(OPERATORS, VERSIONS), min_size=1, max_size=2),
+)
+def test_the_locked_version_is_the_newest_final_the_specifier_accepts(
+    offered: list[str], clauses: list[tuple[str, str]]
+) -> None:
+    """Protects the candidate filter and order (`resolve._Provider.find_matches`) against
+    PEP 440 as packaging reads it, over epochs, pre/post/dev releases and local versions: the
+    lock holds the newest final release ``SpecifierSet.contains(v, prereleases=True)``
+    accepts, else the newest pre-release it accepts (uv's rule since 0.12), else it fails."""
+    written = [c for c in (_clause(o, v) for o, v in clauses) if c is not None]
+    assume(written)
+    specifier = SpecifierSet(",".join(written))
+    accepted = [Version(v) for v in offered if specifier.contains(Version(v), prereleases=True)]
+    finals = [v for v in accepted if not v.is_prerelease]
+    expected = max(finals or accepted, default=None)
+    wheels = [build_wheel("a", v) for v in offered]
+    try:
+        pins, _ = _mlenv(wheels, [f"a{specifier}"])
+    except ResolutionError:
+        assert expected is None, f"a{specifier} over {offered}: mlenv found none of {accepted}"
+        return
+    assert expected is not None and Version(pins["a"]) == expected, (specifier, offered, pins)
