@@ -188,3 +188,34 @@ def test_the_locked_version_is_the_newest_final_the_specifier_accepts(
         assert expected is None, f"a{specifier} over {offered}: mlenv found none of {accepted}"
         return
     assert expected is not None and Version(pins["a"]) == expected, (specifier, offered, pins)
+
+
+# Requires-Dist slips on real wheels that uv repairs (as it repairs a Requires-Python): a
+# starred bound, a missing comma, a quoted version; each with the version uv then locks
+REPAIRED_REQUIRES_DIST = [
+    ("b>=1.0.*", "3.0"),
+    ("b>=1.0.*,<2", "1.5"),
+    ("b<2.0.*", "1.5"),
+    ("b>=1.0<3", "2.0"),
+    ("b>= '1.0'", "3.0"),
+    ("b (>=1.0.*)", "3.0"),
+    ("b[x]>=1.0.*; python_version >= '3'", "3.0"),
+]
+
+
+@pytest.mark.parametrize(("line", "locked"), REPAIRED_REQUIRES_DIST)
+def test_a_requires_dist_slip_uv_repairs_is_read_as_uv_reads_it(
+    line: str, locked: str, tmp_path: Path
+) -> None:
+    """Protects `pep508.metadata_requirement`, the one reading of an index's Requires-Dist
+    (the resolver's, fetch's METADATA check's, the CUDA rules'): ``b>=1.0.*`` is ``b>=1.0``,
+    so a 2.0 that says so is locked with the b it asks for, as uv locks it; before, the
+    release was refused and an older one locked."""
+    wheels = [
+        build_wheel("a", "2.0", requires_dist=[line]),
+        build_wheel("a", "1.0"),
+        *(build_wheel("b", v, provides_extra=["x"]) for v in ("1.0", "1.5", "2.0", "3.0")),
+    ]
+    pins, warnings = _mlenv(wheels, ["a"])
+    assert pins == _uv(wheels, ["a"], tmp_path) == {"a": "2.0", "b": locked}
+    assert warnings == []
