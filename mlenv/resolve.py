@@ -46,8 +46,8 @@ from mlenv.limits import (
 from mlenv.nearest import Pinned, base_roots, exclusive_misses, missing_pins
 from mlenv.overrides import EXTRA_TEST, counts
 from mlenv.passed_over import passed_over
-from mlenv.pep508 import marker_holds, marker_text
-from mlenv.pep508 import requirement as parsed
+from mlenv.pep508 import lenient, marker_holds, marker_text
+from mlenv.pep508 import metadata_requirement as parsed
 from mlenv.reason_tally import tally_reasons
 from mlenv.redaction import redact
 from mlenv.report import Reporter, Task
@@ -428,7 +428,7 @@ class _Provider(AbstractProvider[Req, Candidate, str]):
         if not _PRINTABLE_ASCII.fullmatch(requires_python):
             return f"unreadable Requires-Python {printable(requires_python, 80)}"
         try:
-            floor = python_floor(SpecifierSet(_lenient(requires_python)))
+            floor = python_floor(SpecifierSet(lenient(requires_python)))
             runs = floor.contains(self.python, prereleases=True)
         except ValueError:  # InvalidSpecifier, or a number past int's digit limit
             return f"unreadable Requires-Python {printable(requires_python, 80)}"
@@ -632,18 +632,6 @@ class _Provider(AbstractProvider[Req, Candidate, str]):
 
 
 _PRINTABLE_ASCII = re.compile(r"[ -~]*")
-_STARRED_BOUND = re.compile(r"(>=|<=|>|<)(\s*[0-9][0-9.]*)\.\*")
-_MISSING_COMMA = re.compile(r"(?<=[0-9*])(?=[<>~]|[!=]=)")  # the 6< of >=3.6<4, not 1!2
-_QUOTES = re.compile(r"['\"]")
-
-
-def _lenient(requires_python: str) -> str:
-    """A Requires-Python as pip and uv read it: ``>=3.6.*`` (no PEP 440 specifier, but on
-    real wheels) is ``>=3.6``, a trailing comma is dropped, and, as uv repairs them, a
-    missing comma is put back (``>=3.6<4``) and quotes are dropped (``>= '3.6'``); pip ignores
-    such a Requires-Python, uv reads it so, and both install the wheel."""
-    repaired = _MISSING_COMMA.sub(",", _QUOTES.sub("", requires_python))
-    return _STARRED_BOUND.sub(r"\1\2", repaired).strip().rstrip(",")
 
 
 def _requirement(text: str, origin: str) -> Requirement:

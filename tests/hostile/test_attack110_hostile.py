@@ -126,7 +126,7 @@ REPAIRED_REQUIRES_PYTHON = [
 def test_a_requires_python_with_a_missing_comma_or_quotes_is_read_as_uv_reads_it(
     requires_python: str, locked: str, tmp_path: Path
 ) -> None:
-    """Protects `resolve._lenient`: ``>=3.6<4`` is ``>=3.6,<4`` and ``>= '3.6'`` is
+    """Protects `pep508.lenient`: ``>=3.6<4`` is ``>=3.6,<4`` and ``>= '3.6'`` is
     ``>=3.6``, so a 2.0 that runs on CPython 3.11 is locked, as uv locks it, and a 2.0 whose
     repaired floor is 3.12 is still refused."""
     wheels = [build_wheel("a", "2.0", requires_python=requires_python), build_wheel("a", "1.0")]
