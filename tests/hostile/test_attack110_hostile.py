@@ -28,6 +28,7 @@ from mlenv.locking import Sources, lock_manifest
 from mlenv.manifest import loads
 from mlenv.report import MemoryReporter
 from mlenv.resolve import ResolutionError
+from tests.support.cli import run_mlenv
 from tests.support.peers import clean_env, pins_of, tool
 from tests.support.wheels import build_wheel, write_simple_index
 
@@ -219,3 +220,27 @@ def test_a_requires_dist_slip_uv_repairs_is_read_as_uv_reads_it(
     pins, warnings = _mlenv(wheels, ["a"])
     assert pins == _uv(wheels, ["a"], tmp_path) == {"a": "2.0", "b": locked}
     assert warnings == []
+
+
+def test_fetch_holds_a_repaired_requires_dist_to_the_lock_as_lock_read_it(tmp_path: Path) -> None:
+    """Protects the one reading (`pep508.metadata_requirement`) across commands: fetch checks
+    each wheel's METADATA against the lock's dependencies; a reader of its own, strict where
+    the resolver repairs, would refuse the very lock ``lock`` wrote from ``b>=1.0.*,<2``."""
+    wheels = [
+        build_wheel("a", "2.0", requires_dist=["b>=1.0.*,<2", "c (>=1.0<3)"]),
+        build_wheel("b", "1.0"),
+        build_wheel("c", "2.0"),
+    ]
+    url = write_simple_index(tmp_path / "www", wheels)
+    project = tmp_path / "p"
+    project.mkdir()
+    (project / "mlenv.toml").write_text(
+        '[environment]\nname = "x"\npython = "3.11"\n'
+        f'[pypi]\nindex-url = "{url}"\ndependencies = ["a"]\n'
+    )
+    env = {"MLENV_CACHE_DIR": str(tmp_path / "cache")}
+    locked = run_mlenv(["lock"], project, env=env)
+    assert locked.returncode == 0, locked.stderr
+    assert "+ b 1.0" in locked.stderr and "+ c 2.0" in locked.stderr
+    fetched = run_mlenv(["fetch"], project, env=env)
+    assert fetched.returncode == 0, fetched.stderr
