@@ -244,3 +244,30 @@ def test_fetch_holds_a_repaired_requires_dist_to_the_lock_as_lock_read_it(tmp_pa
     assert "+ b 1.0" in locked.stderr and "+ c 2.0" in locked.stderr
     fetched = run_mlenv(["fetch"], project, env=env)
     assert fetched.returncode == 0, fetched.stderr
+
+
+def test_arbitrary_equality_is_string_equality_as_pep_440_says() -> None:
+    """Holds README's rule where uv 0.13 differs: ``===1.0.0`` does not select ``1.0`` (uv
+    compares versions); ``===1.0`` does."""
+    wheels = [build_wheel("a", "1.0")]
+    assert _mlenv(wheels, ["a===1.0"])[0] == {"a": "1.0"}
+    with pytest.raises(ResolutionError, match="=== compares the exact spelling"):
+        _mlenv(wheels, ["a===1.0.0"])
+
+
+@pytest.mark.parametrize(
+    ("marker", "taken"),
+    [
+        ('python_version >= "3.6.*"', False),  # no version: PEP 508's string comparison
+        ('python_version >= "3.6"', True),
+        ('extra not in "a b"', False),  # the base: extra is "", which "a b" holds (pip)
+        ('extra != "a"', True),
+    ],
+)
+def test_markers_follow_pep_508_and_pip_where_uv_reads_otherwise(marker: str, taken: bool) -> None:
+    """Holds README's rules for a dependency's marker on CPython 3.11: a comparison with a
+    value that is no version compares strings ("3.11" < "3.6.*"), and a line is judged for
+    the base with ``extra`` set to ``""``; uv 0.13 takes b in both first cases."""
+    wheels = [build_wheel("a", "1.0", requires_dist=[f"b; {marker}"]), build_wheel("b", "1.0")]
+    pins, _ = _mlenv(wheels, ["a"])
+    assert ("b" in pins) is taken, pins
