@@ -27,6 +27,40 @@ def requirement(text: str) -> Requirement:
     return parsed
 
 
+def metadata_requirement(text: str) -> Requirement:
+    """A Requires-Dist line of an index's distribution, as uv reads it: ``requirement(text)``,
+    else with the slips real wheels carry in its version specifier repaired (``lenient``). The
+    one reading for the resolver, fetch's METADATA check and the CUDA rules, so all three take
+    the same dependency; a line still unreadable raises the original line's error."""
+    try:
+        return requirement(text)
+    except InvalidRequirement as original:
+        head, semicolon, marker = text.partition(";")
+        start = _SPECIFIER_START.search(head)
+        if "@" in head or start is None:
+            raise
+        fixed = head[: start.start()] + lenient(head[start.start() :]) + semicolon + marker
+        try:
+            return requirement(fixed)
+        except InvalidRequirement:
+            raise original from None
+
+
+_SPECIFIER_START = re.compile(r"[<>=!~]")  # no name or extra holds one of these
+_STARRED_BOUND = re.compile(r"(>=|<=|>|<)(\s*[0-9][0-9.]*)\.\*")
+_MISSING_COMMA = re.compile(r"(?<=[0-9*])(?=[<>~]|[!=]=)")  # the 6< of >=3.6<4, not 1!2
+_QUOTES = re.compile(r"['\"]")
+
+
+def lenient(specifiers: str) -> str:
+    """Version specifiers as uv reads them from an index's metadata (a Requires-Python, or a
+    Requires-Dist line's): ``>=3.6.*`` (no PEP 440 specifier, but on real wheels) is
+    ``>=3.6``, a missing comma is put back (``>=3.6<4``), quotes are dropped (``>= '3.6'``) and
+    a trailing comma too. pip ignores such a Requires-Python; both install the wheel."""
+    repaired = _MISSING_COMMA.sub(",", _QUOTES.sub("", specifiers))
+    return _STARRED_BOUND.sub(r"\1\2", repaired).strip().rstrip(",")
+
+
 def _evaluable(marker: Marker) -> None:
     """Refuse a marker that evaluating raises for: tried once on a Linux target, which answers
     for every target (an undefined comparison depends on the operator, the variable and the

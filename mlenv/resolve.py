@@ -46,8 +46,8 @@ from mlenv.limits import (
 from mlenv.nearest import Pinned, base_roots, exclusive_misses, missing_pins
 from mlenv.overrides import EXTRA_TEST, counts
 from mlenv.passed_over import passed_over
-from mlenv.pep508 import marker_holds, marker_text
-from mlenv.pep508 import requirement as parsed
+from mlenv.pep508 import lenient, marker_holds, marker_text
+from mlenv.pep508 import metadata_requirement as parsed
 from mlenv.reason_tally import tally_reasons
 from mlenv.redaction import redact
 from mlenv.report import Reporter, Task
@@ -317,6 +317,8 @@ class _Provider(AbstractProvider[Req, Candidate, str]):
         self._parsed: dict[tuple[NormalizedName, Version], list[tuple[Requirement, bool]]] = {}
         # (name, version) -> why its METADATA's Requires-Python refuses the target, or None
         self.metadata_refusals: dict[tuple[NormalizedName, Version], str | None] = {}
+        # each project's first release passed over for a Requires-Dist line no parser reads
+        self.unreadable: dict[NormalizedName, MetadataError] = {}
         self._read: dict[IndexFile, CoreMetadata] = {}
         self.markers_evaluated = 0
         self.work = 0  # specifier clauses evaluated: tests bound it to prove the cost linear
@@ -426,7 +428,7 @@ class _Provider(AbstractProvider[Req, Candidate, str]):
         if not _PRINTABLE_ASCII.fullmatch(requires_python):
             return f"unreadable Requires-Python {printable(requires_python, 80)}"
         try:
-            floor = python_floor(SpecifierSet(_lenient(requires_python)))
+            floor = python_floor(SpecifierSet(lenient(requires_python)))
             runs = floor.contains(self.python, prereleases=True)
         except ValueError:  # InvalidSpecifier, or a number past int's digit limit
             return f"unreadable Requires-Python {printable(requires_python, 80)}"
@@ -441,17 +443,26 @@ class _Provider(AbstractProvider[Req, Candidate, str]):
         return known
 
     def runs(self, candidate: Candidate) -> bool:
-        """Whether the wheel's own METADATA Requires-Python lets it run on the target, when
+        """Whether the wheel's METADATA lets the resolver take it: its Requires-Python, when
         its index page did not say (PEP 503 makes ``data-requires-python`` optional; a
-        find-links directory never has it): pip and uv read the METADATA too. Asked lazily,
+        find-links directory never has it), and every Requires-Dist line readable. A release
+        with a line no parser reads is passed over, as uv and pip do, and the next one tried:
+        failing the lock there failed locks that an older release resolved. Asked lazily,
         candidate by candidate, so only the wheels the resolver tries are read."""
         file = candidate.file
-        if file is None or file.requires_python is not None:
-            return True  # conda's, or judged from the page by _reject
+        if file is None:
+            return True  # conda's
         key = (candidate.name, candidate.version)
         if key not in self.metadata_refusals:
-            stated = self._metadata(file).requires_python
-            reason = self._python_refusal(stated) if stated else None
+            metadata = self._metadata(file)
+            stated = None if file.requires_python is not None else metadata.requires_python
+            reason = self._python_refusal(stated) if stated else None  # else judged by _reject
+            if reason is None:
+                try:
+                    self._lines(metadata, _origin(candidate))
+                except MetadataError as exc:
+                    self.unreadable.setdefault(candidate.name, exc)
+                    reason = exc.message
             if reason is not None:
                 self.rejections[candidate.name].add(file, reason, by_policy=False)
             self.metadata_refusals[key] = reason
@@ -546,7 +557,6 @@ class _Provider(AbstractProvider[Req, Candidate, str]):
         metadata = self._metadata(candidate.file)  # the index checks name and version
         self.task.advance()
         where = f"{candidate.name} {candidate.version}"
-        enforce(len(metadata.requires_dist), MAX_REQUIRES_DIST, "Requires-Dist lines", where=where)
         deps = _merged(self._dependencies(candidate, metadata))
         names = {dep.name for dep in deps}
         enforce(len(names), MAX_DEPENDENCIES, "distinct dependencies", where=where)
@@ -599,6 +609,10 @@ class _Provider(AbstractProvider[Req, Candidate, str]):
         if known is None:
             known = []
             where = f"{metadata.name} {metadata.version}"
+            # bounded before any line is parsed (``runs`` reads them before get_dependencies)
+            enforce(
+                len(metadata.requires_dist), MAX_REQUIRES_DIST, "Requires-Dist lines", where=where
+            )
             for text in metadata.requires_dist:
                 requirement = _requirement(text, origin)
                 self._evaluate(where)
@@ -618,14 +632,6 @@ class _Provider(AbstractProvider[Req, Candidate, str]):
 
 
 _PRINTABLE_ASCII = re.compile(r"[ -~]*")
-_STARRED_BOUND = re.compile(r"(>=|<=|>|<)(\s*[0-9][0-9.]*)\.\*")
-
-
-def _lenient(requires_python: str) -> str:
-    """A Requires-Python as pip and uv read it: ``>=3.6.*`` (no PEP 440 specifier, but on
-    real wheels) is ``>=3.6`` and a trailing comma is dropped; pip ignores such a
-    Requires-Python, uv reads it so, and both install the wheel."""
-    return _STARRED_BOUND.sub(r"\1\2", requires_python).strip().rstrip(",")
 
 
 def _requirement(text: str, origin: str) -> Requirement:
@@ -820,7 +826,9 @@ def resolve(
             pinned = _reachable(state.mapping, state.criteria)
             missing = _missing_extras(pinned, state.criteria, provider)
         except (ResolutionImpossible, Cycling) as exc:
-            raise explain(exc.causes, provider, target, indexes_searched) from None
+            raise _unreadable_cause(exc.causes, provider) or explain(
+                exc.causes, provider, target, indexes_searched
+            ) from None
         except ResolutionTooDeep:
             raise ResolutionError(
                 f"gave up after {MAX_ROUNDS} rounds of backtracking for {target.platform}",
@@ -838,6 +846,8 @@ def resolve(
     ]
     if policy is not None and policy.hint:
         _refuse_dropped_extras(roots, pins, provider, target)
+    for error in provider.unreadable.values():  # pip's warning: "has invalid metadata"
+        reporter.warning(f"passed over {error.where}: {error.message}")
     for extra in missing:  # pip's and uv's warning: the lock holds the release without it
         reporter.warning(extra.warning(target.platform))
     refused = {
@@ -850,6 +860,16 @@ def resolve(
         for pin in pins
     }
     return Resolution(target, tuple(sorted(pins, key=lambda p: p.name)), refused, offered)
+
+
+def _unreadable_cause(
+    causes: Collection[RequirementInformation[Req, Candidate]], provider: _Provider
+) -> MetadataError | None:
+    """The metadata error of a release the resolution passed over for a project it then could
+    not resolve: with no other release to take, the error names the broken distribution and
+    its line, as when the lock stopped at the first one."""
+    names = {canonicalize_name(info.requirement.name) for info in causes}
+    return next((e for name, e in provider.unreadable.items() if name in names), None)
 
 
 def _missing_extras(

@@ -27,7 +27,7 @@ from mlenv.limits import MAX_REQUIRES_DIST, enforce
 from mlenv.lockfile import Lock, LockedPackage
 from mlenv.overrides import counts, held
 from mlenv.pep508 import marker_holds, marker_text
-from mlenv.pep508 import requirement as parsed
+from mlenv.pep508 import metadata_requirement as parsed
 from mlenv.target import Target
 
 HINT = (

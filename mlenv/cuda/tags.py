@@ -20,7 +20,7 @@ from mlenv.cuda import matrix
 from mlenv.cuda.matrix import Component, Pattern, components, patterns, require_release
 from mlenv.cuda.versions import CudaError, CudaVersion, leading_numbers
 from mlenv.pep508 import marker_text
-from mlenv.pep508 import requirement as parsed
+from mlenv.pep508 import metadata_requirement as parsed
 
 
 @dataclass(frozen=True)
