@@ -564,7 +564,8 @@ class _Provider(AbstractProvider[Req, Candidate, str]):
             enforce(len(dep.extras), MAX_EXTRAS, f"extras in {dep.text!r}"[:200], where=where)
         deps = _with_bases(deps, candidate.name)
         if candidate.extras:
-            base = Req(candidate.name, SpecifierSet(f"=={candidate.version}"))
+            # exactly its base's version: ``==1.0`` also admits 1.0+cu1, another release
+            base = Req(candidate.name, SpecifierSet(f"==={candidate.version}"))
             deps = [base, *deps]
         self.dependencies[candidate] = tuple(deps)
         for dep_name in dict.fromkeys(dep.name for dep in deps):

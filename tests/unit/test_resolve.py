@@ -128,6 +128,36 @@ def test_extras_pull_their_dependencies_and_share_the_version() -> None:
     assert result.by_name()[canonicalize_name("web")].dependencies == ("core", "pysocks")
 
 
+@pytest.mark.parametrize(
+    ("roots", "expected"),
+    [
+        (
+            ["web[socks]!=1.0+cu1"],
+            "1.0",
+        ),  # the extra's 1.0 tied the base to ==1.0, which 1.0+cu1 met
+        (["web[socks]==1.0"], "1.0+cu1"),  # == without a local label admits the local build
+        (["web[socks]", "web!=1.0+cu1"], "1.0"),
+        (["web[socks]===1.0"], "1.0"),
+    ],
+)
+def test_an_extra_and_its_base_are_the_same_version_local_label_included(
+    roots: list[str], expected: str
+) -> None:
+    """An extra's candidate is tied to its base by exact version: 1.0 and 1.0+cu1 are two
+    releases, and a lock pinned the base at 1.0+cu1 for ``web[socks]!=1.0+cu1`` (random worlds
+    against uv found it)."""
+    idx = index(
+        build_wheel(
+            "web", "1.0", provides_extra=["socks"], requires_dist=["pysocks; extra == 'socks'"]
+        ),
+        build_wheel("web", "1.0+cu1", provides_extra=["socks"]),
+        build_wheel("pysocks", "1.7"),
+    )
+    found = pins(lock(roots, idx))
+    assert found["web"] == expected
+    assert ("pysocks" in found) == (expected == "1.0")
+
+
 def test_prereleases_only_when_asked_or_nothing_else_fits() -> None:
     idx = index(
         build_wheel("lib", "1.0"), build_wheel("lib", "2.0b1"), build_wheel("only", "1.0rc1")
