@@ -1,0 +1,72 @@
+"""Attack 115: today's changes on main, in shapes their own tests did not try."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mlenv.oci.reference import RegistryError, mount_sources, parse_reference
+
+pytestmark = pytest.mark.hostile
+
+MARK = "SeCrEt"
+
+
+def _password(pieces: list[str], separators: list[str]) -> str:
+    """A password each of whose pieces carries MARK, joined by characters a URL's userinfo
+    may hold ('/', '@', ':' or a percent-escape), so a fragment shown is a fragment caught."""
+    return "".join(MARK + piece + sep for piece, sep in zip(pieces, separators, strict=True))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    pieces=st.lists(st.text("abcXYZ019", max_size=4), min_size=1, max_size=4),
+    separators=st.data(),
+    prefix=st.sampled_from(["", "oci://"]),
+    host=st.sampled_from(["registry.example", "127.0.0.1:5000", "localhost", "ghcr.io"]),
+    path=st.sampled_from(["team/env", "env:1.0", "team/env:tag"]),
+)
+def test_a_reference_with_a_password_never_shows_it(
+    pieces: list[str], separators: st.DataObject, prefix: str, host: str, path: str
+) -> None:
+    seps = separators.draw(
+        st.lists(
+            st.sampled_from(["", "/", "@", ":", "%40", "%2F"]),
+            min_size=len(pieces),
+            max_size=len(pieces),
+        )
+    )
+    ref = f"{prefix}user:{_password(pieces, seps)}@{host}/{path}"
+    for call in (lambda: parse_reference(ref), lambda: mount_sources("h.example/x", [ref])):
+        with pytest.raises(RegistryError) as caught:
+            call()
+        shown = f"{caught.value.render()}\n{caught.value.where}\n{caught.value.hint}"
+        assert MARK not in shown, (ref, shown)
+
+
+@pytest.mark.parametrize(
+    "ref",
+    [
+        f"user:pa/{MARK}@registry.example/team/env",  # a '/' in the password
+        f"user:p@{MARK}@registry.example/team/env",  # an '@' in the password
+        f"user:{MARK}@sha256:abc",  # the host read as a digest's algorithm
+    ],
+)
+def test_named_password_shapes_are_refused_unshown(ref: str) -> None:
+    with pytest.raises(RegistryError) as caught:
+        parse_reference(ref)
+    assert MARK not in caught.value.render() and MARK not in caught.value.where
+
+
+def test_a_reference_with_a_digest_still_reads() -> None:
+    digest = "sha256:" + "a" * 64
+    parsed = parse_reference(f"registry.example/team/env:1.0@{digest}")
+    assert (parsed.registry, parsed.repository, parsed.tag, parsed.digest) == (
+        "registry.example",
+        "team/env",
+        "1.0",
+        digest,
+    )
+    with pytest.raises(RegistryError, match="sha256"):
+        parse_reference("registry.example/team/env@sha256:abc")
