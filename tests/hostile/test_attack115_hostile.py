@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from mlenv.closure import outside
+from mlenv.lockfile import LockedPlatform, LockTarget
 from mlenv.oci.reference import RegistryError, mount_sources, parse_reference
+from tests.support.locks import conda_record, locked, make_lock
 
 pytestmark = pytest.mark.hostile
 
@@ -70,3 +75,48 @@ def test_a_reference_with_a_digest_still_reads() -> None:
     )
     with pytest.raises(RegistryError, match="sha256"):
         parse_reference("registry.example/team/env@sha256:abc")
+
+
+# --- closure.outside: a bound of [target] on a version conda installs for PyPI -------------
+
+
+def _conda_platform(
+    requirements: tuple[str, ...],
+    constraints: tuple[str, ...] | None,
+    record_version: str,
+    *pins: tuple[str, str, tuple[str, ...]],
+) -> tuple[LockTarget, LockedPlatform]:
+    target = replace(
+        make_lock([], cuda=None, floor=None).target,
+        requirements=requirements,
+        constraints=constraints,
+    )
+    entries = tuple(locked(name, version, dependencies=deps) for name, version, deps in pins)
+    return target, LockedPlatform("linux-64", entries, (conda_record("numpy", record_version),))
+
+
+@pytest.mark.parametrize("version", ["2.1.0", "2.0.0", "1.0.0"])
+def test_a_conda_record_past_a_pypi_requirement_is_outside(version: str) -> None:
+    """The resolver takes a PyPI requirement on a project conda installs from conda, and
+    accepts only a version the requirement allows (``resolve._load_candidates``): a record
+    edited by hand to numpy 2.1 under ``numpy>=1.26,<2`` would be installed unnoticed."""
+    target, platform = _conda_platform(("numpy>=1.26,<2",), None, version)
+    found = outside(target, platform)
+    assert [where for where, *_ in found] == [f".conda[0] (numpy {version})"], found
+    assert found[0][2] == "'numpy>=1.26,<2' of [target].requirements"
+
+
+def test_a_conda_record_past_a_constraint_a_pypi_dependency_reaches_is_outside() -> None:
+    target, platform = _conda_platform(
+        ("pandas",), ("numpy<2",), "2.1.0", ("pandas", "2.2.0", ("numpy",))
+    )
+    assert [where for where, *_ in outside(target, platform)] == [".conda[0] (numpy 2.1.0)"]
+
+
+def test_a_conda_record_no_pypi_entry_reaches_is_not_bound_by_a_constraint() -> None:
+    """A constraint bounds only what the PyPI resolution asks for: conda's own numpy, which
+    nothing on PyPI needs, may be 2.1 under ``numpy<2`` (no false alarm)."""
+    target, platform = _conda_platform(("pandas",), ("numpy<2",), "2.1.0", ("pandas", "2.2", ()))
+    assert outside(target, platform) == []
+    target, platform = _conda_platform(("numpy<2",), None, "1.26.4")
+    assert outside(target, platform) == []
