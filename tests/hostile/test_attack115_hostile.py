@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -11,6 +12,7 @@ from hypothesis import strategies as st
 from mlenv.closure import outside
 from mlenv.lockfile import LockedPlatform, LockTarget
 from mlenv.oci.reference import RegistryError, mount_sources, parse_reference
+from tests.support.cli import run_in_process
 from tests.support.locks import conda_record, locked, make_lock
 
 pytestmark = pytest.mark.hostile
@@ -120,3 +122,36 @@ def test_a_conda_record_no_pypi_entry_reaches_is_not_bound_by_a_constraint() -> 
     assert outside(target, platform) == []
     target, platform = _conda_platform(("numpy<2",), None, "1.26.4")
     assert outside(target, platform) == []
+
+
+# --- manifest: a local path no system call takes -----------------------------------------
+
+
+def _manifest(line: str) -> str:
+    return (
+        '[environment]\nname = "s"\npython = "3.11"\ninterpreter = "/usr/bin/python3.11"\n'
+        f'[pypi]\n{line}\ndependencies = ["app"]\n'
+    )
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        f'find-links = ["/{"aaaa/" * 1000}"]',
+        f'find-links = ["file:///{"aaaa/" * 1000}"]',
+        f'find-links = ["{"aaaa/" * 1000}"]',
+        f'extra-index-urls = ["file:///{"aaaa/" * 1000}"]',
+        f'find-links = ["file:///{"%61" * 250}/{"aaaa/" * 900}"]',
+    ],
+    ids=["absolute", "file-url", "relative", "index-file-url", "escaped-name"],
+)
+def test_a_local_path_over_path_max_is_refused_by_key(tmp_path: Path, line: str) -> None:
+    """Names of 4 bytes each, 5,000 bytes in all: every name fits a file system, the path fits
+    no system call (PATH_MAX, 4096 bytes with its NUL), and the lock's first stat of it ended
+    in 'internal error' (ENAMETOOLONG), where a name over 255 bytes is named by its key."""
+    (tmp_path / "mlenv.toml").write_text(_manifest(line))
+    code, out, err = run_in_process(["lock", "--offline"], tmp_path)
+    key = line.split(" ", 1)[0]
+    assert code == 1, (code, out, err)
+    assert f"[pypi].{key}[0]" in err and "4096" in err, err
+    assert not (tmp_path / "mlenv.lock").exists()
