@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from mlenv.closure import outside
 from mlenv.lockfile import LockedPlatform, LockTarget
+from mlenv.oci.base import registry_base
 from mlenv.oci.reference import RegistryError, mount_sources, parse_reference
 from tests.support.cli import run_in_process
 from tests.support.locks import conda_record, locked, make_lock
@@ -63,6 +64,13 @@ def test_a_reference_with_a_password_never_shows_it(
 def test_named_password_shapes_are_refused_unshown(ref: str) -> None:
     with pytest.raises(RegistryError) as caught:
         parse_reference(ref)
+    assert MARK not in caught.value.render() and MARK not in caught.value.where
+
+
+def test_a_base_image_reference_with_a_password_is_refused_unshown() -> None:
+    """[build] base-image reaches the same reader (``oci.base.registry_base``)."""
+    with pytest.raises(RegistryError) as caught:
+        registry_base(f"oci://user:pa/{MARK}@registry.example/team/env:1")
     assert MARK not in caught.value.render() and MARK not in caught.value.where
 
 
