@@ -12,7 +12,11 @@ from hypothesis import strategies as st
 from mlenv.closure import outside
 from mlenv.lockfile import LockedPlatform, LockTarget
 from mlenv.oci.base import registry_base
+from mlenv.oci.model import Descriptor
+from mlenv.oci.read import BaseImage
 from mlenv.oci.reference import RegistryError, mount_sources, parse_reference
+from mlenv.oci.write import ImageSpec, image_config
+from mlenv.tarball import LayerBlob
 from tests.support.cli import run_in_process
 from tests.support.locks import conda_record, locked, make_lock
 
@@ -163,3 +167,30 @@ def test_a_local_path_over_path_max_is_refused_by_key(tmp_path: Path, line: str)
     assert code == 1, (code, out, err)
     assert f"[pypi].{key}[0]" in err and "4096" in err, err
     assert not (tmp_path / "mlenv.lock").exists()
+
+
+# --- image config on a base: each layer's history entry ------------------------------------
+
+
+@pytest.mark.parametrize("extra", [1, 2, 5])
+def test_each_environment_layer_keeps_its_entry_when_the_base_names_more(extra: int) -> None:
+    """Readers pair the n-th history entry that is not ``empty_layer`` with the n-th layer. A
+    base whose history names more entries than it has layers (a squashed image that kept its
+    history, a hand-edited config) paired the environment's layer with one of the base's
+    surplus entries, and mlenv's own entries with no layer (moby's ``docker history`` refuses
+    the whole image: 'too many non-empty layers in History section')."""
+    tar = "application/vnd.oci.image.layer.v1.tar"
+    layers = tuple(Descriptor(tar, "sha256:" + c * 64, 1) for c in "abc")
+    history = [{"created_by": f"RUN step {n}"} for n in range(len(layers) + extra)]
+    config = {"architecture": "amd64", "os": "linux", "config": {}, "history": history}
+    digests = tuple(d.digest for d in layers)
+    base = BaseImage("sha256:" + "0" * 64, "amd64", config, layers, digests, None)  # type: ignore[arg-type]
+    spec = ImageSpec("e", "linux-64", "/opt/e", 0, "ab" * 32)
+    blob = LayerBlob("sha256:" + "d" * 64, "sha256:" + "d" * 64, 1, 1, tar, "none", None)
+    written = image_config(spec, [(blob, "env")], base)["history"]
+    named = [entry for entry in written if not entry.get("empty_layer")]
+    assert len(named) == len(layers) + 1, written
+    assert named[-1]["created_by"] == "mlenv build: env"
+    assert [e["created_by"] for e in written[: len(history)]] == [
+        e["created_by"] for e in history
+    ]  # the base's entries all kept, in order
