@@ -122,6 +122,36 @@ def outside(target: LockTarget, platform: LockedPlatform) -> list[tuple[str, str
             for key, text, allowed in rules
             if not allowed.contains(version, prereleases=True)
         ]
+    return found + _conda_outside(bounds, target, platform)
+
+
+def _conda_outside(
+    bounds: Mapping[NormalizedName, list[tuple[str, str, SpecifierSet]]],
+    target: LockTarget,
+    platform: LockedPlatform,
+) -> list[tuple[str, str, str]]:
+    """The same for each conda record of a project the PyPI resolution asks for (a root or an
+    entry's dependency): the resolver takes it from conda only at a version its bounds allow
+    (``resolve._load_candidates``, ``locking.provided_by_conda``: not python, PEP 440)."""
+    from packaging.version import InvalidVersion, Version
+
+    asked = {name for _, name in _roots(target, platform.platform) or []}
+    asked |= {canonicalize_name(d) for p in platform.packages for d in p.dependencies}
+    found: list[tuple[str, str, str]] = []
+    for position, record in enumerate(platform.conda):
+        name = canonicalize_name(record.name)
+        if record.name == "python" or name not in asked or name not in bounds:
+            continue
+        try:
+            version = Version(record.version)
+        except InvalidVersion:  # no PyPI requirement could name it: the resolver skips it
+            continue
+        where = f".conda[{position}] ({record.name} {record.version})"
+        found += [
+            (where, record.version, f"{text!r} of [target].{key}")
+            for key, text, allowed in bounds[name]
+            if not allowed.contains(version, prereleases=True)
+        ]
     return found
 
 

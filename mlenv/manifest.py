@@ -503,8 +503,10 @@ def _channel(value: str) -> str | None:
     return _location(value)
 
 
-# NAME_MAX of every Linux file system mlenv runs on (ext4, xfs, btrfs, tmpfs, overlayfs)
+# NAME_MAX of every Linux file system mlenv runs on (ext4, xfs, btrfs, tmpfs, overlayfs), and
+# Linux's PATH_MAX: the bytes a path given to a system call may have, its NUL included
 _NAME_MAX = 255
+_PATH_MAX = 4096
 
 
 def _local_path_problem(path: str) -> str | None:
@@ -512,6 +514,11 @@ def _local_path_problem(path: str) -> str | None:
     not a traceback (ENAMETOOLONG, an embedded NUL) when the lock first looks there."""
     if "\0" in path:
         return "the path holds a NUL byte (%00), which no file name can"
+    if (size := len(path.encode("utf-8", "surrogatepass"))) >= _PATH_MAX:
+        return (
+            f"the path is {size} bytes long, over the {_PATH_MAX} (with its end) a system call "
+            "takes; check the path"
+        )
     longest = max(len(part.encode("utf-8", "surrogatepass")) for part in path.split("/"))
     if longest > _NAME_MAX:
         return (

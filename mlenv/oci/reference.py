@@ -67,18 +67,17 @@ def parse_reference(ref: str) -> Reference:
     """Read a reference as ``docker push`` does: no registry host means Docker Hub, no tag
     means ``latest``; a ``@sha256:`` digest pins the manifest that must be pushed."""
     name, _, digest = ref.partition("@")
-    if digest and "/" not in name and not digest.startswith("sha256:"):
-        # USER[:PASSWORD]@HOST/REPO, as in a URL: never echoed, the password would be printed
-        raise RegistryError(
-            "an image reference carries no credentials",
-            where=f"***@{digest}",
-            hint="write REGISTRY[:PORT]/REPOSITORY[:TAG] and log in with `docker login "
-            "REGISTRY`: push reads credentials from $DOCKER_CONFIG/config.json or "
-            "~/.docker/config.json",
-        )
     if digest and not is_sha256_digest(digest):
+        # USER[:PASSWORD]@HOST/REPO, as in a URL, or a digest that is not one: which of them
+        # the text before the '@' is cannot always be told ('user:pa/ss@host/repo' reads as a
+        # repository and a digest), so it is shown only when it holds no password
+        plain = digest.startswith("sha256:") and ":" not in name and "@" not in digest
         raise RegistryError(
-            f"{digest!r} is not a sha256 digest", where=ref, hint="write @sha256:<64 hex digits>"
+            "an image reference carries no credentials, and its '@' starts a sha256 digest",
+            where=ref if plain else f"***@{ref.rpartition('@')[2]}",
+            hint="write REGISTRY[:PORT]/REPOSITORY[:TAG][@sha256:<64 hex digits>] and log in "
+            "with `docker login REGISTRY`: push reads credentials from "
+            "$DOCKER_CONFIG/config.json or ~/.docker/config.json",
         )
     first, slash, rest = name.partition("/")
     if slash and _DOMAIN.fullmatch(first):

@@ -307,10 +307,15 @@ def _base_history(history: Sequence[dict[str, Any]], layers: int) -> list[dict[s
     """The base's history, then an entry for each of its layers it names none for: readers
     (``docker history``, BuildKit) pair the n-th entry that is not ``empty_layer`` with the
     n-th layer, so the environment's entries must come after one per base layer (a base
-    without history, from ``docker import`` or umoci, named the base's layers mlenv's)."""
-    named = sum(1 for entry in history if not entry.get("empty_layer"))
+    without history, from ``docker import`` or umoci, named the base's layers mlenv's); an
+    entry past the base's last layer is kept marked ``empty_layer`` (one that names more, its
+    surplus was paired with the environment's layer, and moby refuses such an image)."""
+    kept, named = [], 0
+    for entry in history:
+        named += not entry.get("empty_layer")
+        kept.append({**entry, "empty_layer": True} if named > layers else entry)
     unnamed = {"comment": "a layer of the base image that its history names no entry for"}
-    return [*history, *([unnamed] * max(0, layers - named))]
+    return [*kept, *([unnamed] * max(0, layers - named))]
 
 
 def _env(base_env: Sequence[str], spec: ImageSpec) -> list[str]:
