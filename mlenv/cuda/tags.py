@@ -18,7 +18,7 @@ from packaging.version import InvalidVersion, Version
 from mlenv.conda.records import match_spec_text
 from mlenv.cuda import matrix
 from mlenv.cuda.matrix import Component, Pattern, components, patterns, require_release
-from mlenv.cuda.versions import CudaError, CudaVersion, leading_numbers
+from mlenv.cuda.versions import CudaError, CudaVersion, component_numbers, leading_numbers
 from mlenv.pep508 import marker_text
 from mlenv.pep508 import metadata_requirement as parsed
 
@@ -171,7 +171,7 @@ def _need(
     expected = suffix if suffix is not None else 13
     if pin is None:
         return major(expected) if kind in ("version", "table") else None
-    version = leading_numbers(pin.version, where=where)
+    version = component_numbers(pin.version, evidence, exact=pin.exactness == "exact", where=where)
     if kind == "version-major" or pin.exactness == "lower" or len(version) < 2:
         found = major(expected if kind == "table" else version[0])
     elif kind == "table":

@@ -127,6 +127,21 @@ def leading_numbers(version: str, *, where: str) -> tuple[int, ...]:
     return tuple(int(part) for part in match[1].split("."))
 
 
+def component_numbers(version: str, evidence: str, *, exact: bool, where: str) -> tuple[int, ...]:
+    """``leading_numbers`` of an NVIDIA toolkit component's own version. Every component is
+    versioned from its CUDA release (12.4.127, cuBLAS 12.4.5.8, cuFFT 11.2.1.3), never 0.x: an
+    exact 0.x version (0.0.1, 0.0.1.dev5) is a placeholder published under the name."""
+    numbers = leading_numbers(version, where=where)
+    if exact and numbers[0] == 0:
+        raise CudaError(
+            f"{evidence!r} is a placeholder, not a CUDA component: NVIDIA versions its toolkit "
+            "components from their CUDA release (e.g. 12.4.127), never 0.x",
+            where=where,
+            hint="depend on a real release of the component (pip index versions NAME lists them)",
+        )
+    return numbers
+
+
 _ARCH_RE = re.compile(r"sm_(?P<cc>[0-9]{2,3})(?P<suffix>[af]?)")
 # Arch-specific "a" targets exist from Hopper (sm_90a, CUDA 12.0), family "f" targets from
 # Blackwell (sm_100f) since CUDA 12.9 (release notes); sm_75a or sm_80f name no GPU target.
