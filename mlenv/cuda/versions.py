@@ -27,6 +27,14 @@ _BRANCH_RE = re.compile(r"[Rr]([1-9][0-9]{2})")
 # Windows' own version of an NVIDIA driver (Device Manager, WMI): 32.0.15.7657 is NVIDIA's
 # 576.57, the last five digits of its last two parts (NVIDIA's number is what Table 3 lists).
 _WINDOWS_FILE_RE = re.compile(r"[0-9]{2}\.[0-9]{1,2}\.[0-9]{1,2}\.([0-9]{4})")
+# A driver inside what the tools print around it, as users paste it: nvidia-smi's "Driver
+# Version: 575.51.03" and --version's "DRIVER version : ...", the /proc/driver/nvidia/version
+# line, modinfo's "version: ...", "575.51.03 (open)". Named in the hint, never taken.
+_LABELLED_DRIVER_RE = re.compile(r"driver version\s*:\s*([0-9][0-9.]*)", re.IGNORECASE)
+# a whole word only: "550.54.14a" or "v550.54" is a typo, not a paste, and is not guessed at
+_EMBEDDED_DRIVER_RE = re.compile(
+    r"(?<![0-9A-Za-z.])[1-9][0-9]{2,3}(?:\.[0-9]{1,3}){1,3}(?![0-9A-Za-z.])"
+)
 _LEADING_NUMBERS_RE = re.compile(r"(?:\d+!)?(\d+(?:\.\d+)*)")
 
 
@@ -81,6 +89,12 @@ class DriverVersion:
         if _DRIVER_TEXT_RE.fullmatch(value) is None:
             branch = _BRANCH_RE.fullmatch(value)
             hint = "write it as nvidia-smi prints it, e.g. 550.54.14"
+            embedded = _embedded(value)
+            if embedded is not None:
+                hint = (
+                    f"that text holds driver {embedded}: write {embedded} alone, as "
+                    "nvidia-smi --query-gpu=driver_version --format=csv,noheader prints it"
+                )
             windows = _WINDOWS_FILE_RE.fullmatch(value)
             if windows is not None:
                 digits = (value.split(".")[2] + windows[1])[-5:]
@@ -102,6 +116,14 @@ class DriverVersion:
 
     def __str__(self) -> str:
         return self.text
+
+
+def _embedded(text: str) -> str | None:
+    """The one driver version a pasted tool line holds (its "Driver Version:" label first)."""
+    labelled = _LABELLED_DRIVER_RE.search(text)
+    found = {labelled[1]} if labelled else set(_EMBEDDED_DRIVER_RE.findall(text))
+    driver = found.pop() if len(found) == 1 else None
+    return driver if driver is not None and _DRIVER_TEXT_RE.fullmatch(driver) else None
 
 
 def _one_driver(text: str) -> str:

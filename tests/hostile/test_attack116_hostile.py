@@ -215,10 +215,12 @@ def test_a_pasted_tool_line_is_refused_with_the_driver_it_holds(text: str, drive
     assert f"write {driver}" in (host.value.hint or "")
 
 
-def test_an_unrelated_text_keeps_the_general_hint() -> None:
-    """Text with no driver-shaped number still gets the general shape."""
+@pytest.mark.parametrize("text", ["latest", "550.54.14a", "v550.54", "driver 550.54 or 555.42"])
+def test_an_unrelated_text_keeps_the_general_hint(text: str) -> None:
+    """No driver-shaped word, a typo (not a paste: nothing is guessed) or two drivers: the
+    general shape."""
     with pytest.raises(CudaError) as raised:
-        DriverVersion.parse("latest", trim=True)
+        DriverVersion.parse(text, trim=True)
     assert "e.g. 550.54.14" in (raised.value.hint or "")
 
 
