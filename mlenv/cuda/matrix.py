@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from mlenv import data_text
-from mlenv.cuda.versions import CudaError, CudaVersion, DriverVersion, arch_cc, leading_numbers
+from mlenv.cuda.archs import Archs, build_archs
+from mlenv.cuda.versions import CudaError, CudaVersion, DriverVersion, leading_numbers
 
 
 @dataclass(frozen=True)
@@ -31,14 +32,6 @@ class _Release:
     def driver(self, windows: bool) -> DriverVersion | None:
         """Table 3's value in the column of the driver judged (a WSL 2 host's is Windows')."""
         return self.windows if windows else self.linux
-
-
-@dataclass(frozen=True)
-class _Archs:
-    """The GPU architectures one CUDA major builds for, and since when."""
-
-    ccs: tuple[int, ...]
-    added_in: dict[int, CudaVersion]
 
 
 @dataclass(frozen=True)
@@ -79,7 +72,7 @@ class _Matrix:
     releases: tuple[_Release, ...]
     compat: dict[int, DriverVersion]
     compat_windows: dict[int, DriverVersion]  # Table 2's Windows floors (cuda.md §2)
-    archs: dict[int, _Archs]
+    archs: dict[int, Archs]
 
 
 def _build_matrix(raw: Any) -> _Matrix:
@@ -110,16 +103,7 @@ def _build_matrix(raw: Any) -> _Matrix:
             for row in raw["minor_compat"]
             if row.get("windows") is not None
         },
-        archs={
-            int(row["major"]): _Archs(
-                ccs=tuple(arch_cc(arch) for arch in row["list"]),
-                added_in={
-                    arch_cc(arch): CudaVersion.parse(cuda, where=where)
-                    for arch, cuda in row["added_in"].items()
-                },
-            )
-            for row in raw["gpu_archs"]
-        },
+        archs=build_archs(raw["gpu_archs"], where=where),
     )
 
 
@@ -362,7 +346,7 @@ def minor_compat_note(major: int) -> str:
     )
 
 
-def _archs(major: int) -> _Archs:
+def _archs(major: int) -> Archs:
     archs = facts().archs.get(major)
     if archs is None:
         raise CudaError(

@@ -240,7 +240,7 @@ def arch_findings(target: CudaTarget) -> list[Finding]:
                 hint += f" or target CUDA {max(last)}.x, the last major that supports it"
         else:
             code = "arch-unsupported"
-            message = f"CUDA {cuda.major}.x has no {arch}"
+            message = f"CUDA {cuda.major}.x has no {arch}{archs.renamed_note(arch, cuda.major)}"
             supported = ", ".join(f"sm_{known}" for known in archs.ccs)
             hint = f"check the GPU's compute capability; CUDA {cuda.major}.x supports {supported}"
         findings.append(Finding("error", code, "", arch, _promise(target), message, hint))

@@ -1,0 +1,43 @@
+"""The GPU architectures each CUDA major builds for (cuda.json ``gpu_archs``): since when, and
+which names a major renumbered, so a refusal can say what to write instead."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from mlenv.cuda.versions import CudaVersion, arch_cc
+
+
+@dataclass(frozen=True)
+class Archs:
+    """The GPU architectures one CUDA major builds for, and since when."""
+
+    ccs: tuple[int, ...]
+    added_in: dict[int, CudaVersion]
+    # old compute capability (x10) -> the one this major names it (13.0: Thor's 101 is 110)
+    renamed: dict[int, int] = field(default_factory=dict)
+
+    def renamed_note(self, arch: str, major: int) -> str:
+        """': CUDA 13 renumbered sm_101 as sm_110; write sm_110' for a name the major renamed
+        (the a/f suffix kept), else ''."""
+        cc = arch_cc(arch)
+        if cc not in self.renamed:
+            return ""
+        new = f"sm_{self.renamed[cc]}{arch[len(f'sm_{cc}') :]}"
+        return f": CUDA {major} renumbered {arch} as {new}; write {new}"
+
+
+def build_archs(rows: list[Any], *, where: str) -> dict[int, Archs]:
+    """``gpu_archs`` rows by CUDA major."""
+    return {
+        int(row["major"]): Archs(
+            ccs=tuple(arch_cc(arch) for arch in row["list"]),
+            added_in={
+                arch_cc(arch): CudaVersion.parse(cuda, where=where)
+                for arch, cuda in row["added_in"].items()
+            },
+            renamed={arch_cc(old): arch_cc(new) for old, new in row.get("renamed", {}).items()},
+        )
+        for row in rows
+    }
