@@ -234,6 +234,13 @@ def test_sm_101_on_cuda_13_names_its_new_number(arch: str, new: str) -> None:
     assert "renumbered" in text or "renamed" in text
 
 
+def test_sm_110_on_cuda_12_9_names_its_cuda_12_number() -> None:
+    """Thor under CUDA 12.x is sm_101: sm_110 is its CUDA 13 number."""
+    found = arch_findings(_target("12.9", "575.51.03", ("sm_110",)))
+    assert [finding.code for finding in found] == ["arch-unsupported"]
+    assert "write sm_101" in found[0].message
+
+
 def test_sm_101_on_cuda_12_9_is_still_valid() -> None:
     """Before 13.0 sm_101 is Thor's own name (CUDA 12.9)."""
     assert arch_findings(_target("12.9", "575.51.03", ("sm_101",))) == []
