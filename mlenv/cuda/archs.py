@@ -15,17 +15,19 @@ class Archs:
 
     ccs: tuple[int, ...]
     added_in: dict[int, CudaVersion]
-    # old compute capability (x10) -> the one this major names it (13.0: Thor's 101 is 110)
+    # another major's name (x10) -> this major's: 13.0 renumbered Thor's sm_101 as sm_110
     renamed: dict[int, int] = field(default_factory=dict)
 
     def renamed_note(self, arch: str, major: int) -> str:
-        """': CUDA 13 renumbered sm_101 as sm_110; write sm_110' for a name the major renamed
-        (the a/f suffix kept), else ''."""
+        """': CUDA 13.x names it sm_110 (...); write sm_110' for the other major's name of one
+        of this major's architectures (the a/f suffix kept), else ''."""
         cc = arch_cc(arch)
         if cc not in self.renamed:
             return ""
         new = f"sm_{self.renamed[cc]}{arch[len(f'sm_{cc}') :]}"
-        return f": CUDA {major} renumbered {arch} as {new}; write {new}"
+        return (
+            f": CUDA {major}.x names it {new} (CUDA 13.0 renumbered sm_101 as sm_110); write {new}"
+        )
 
 
 def build_archs(rows: list[Any], *, where: str) -> dict[int, Archs]:
