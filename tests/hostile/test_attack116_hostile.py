@@ -118,6 +118,32 @@ def test_the_11_6_ga_components_stay_the_ga() -> None:
     assert _verdict("11.6", GA_11_6, "nvidia-cuda-runtime-cu11", need) == []
 
 
+# CUDA 11.7 libraries per redistrib_11.7.0.json (GA) and redistrib_11.7.1.json (Update 1)
+GA_11_7, UPDATE_11_7_1 = "515.43.04", "515.48.07"
+WHEELS_11_7 = [
+    ("nvidia-cublas-cu11", "11.10.1.25", "11.10.3.66"),
+    ("nvidia-cufft-cu11", "10.7.2.50", "10.7.2.91"),
+    ("nvidia-curand-cu11", "10.2.10.50", "10.2.10.91"),
+    ("nvidia-cusolver-cu11", "11.3.5.50", "11.4.0.1"),
+    ("nvidia-cusparse-cu11", "11.7.3.50", "11.7.4.91"),
+    ("nvidia-npp-cu11", "11.7.3.21", "11.7.4.75"),
+    ("nvidia-nvjpeg-cu11", "11.7.2.34", "11.8.0.2"),
+]
+
+
+@pytest.mark.parametrize(("name", "ga", "update"), WHEELS_11_7)
+def test_cuda_11_7_libraries_are_traced_to_their_release(name: str, ga: str, update: str) -> None:
+    """torch 1.13.1 pins nvidia-cublas-cu11==11.10.3.66, CUDA 11.7 Update 1's: on the GA's
+    515.43.04 the warning; the GA's own cuBLAS 11.10.1.25 needs only the GA's driver."""
+    for version, release in ((ga, "11.7.0"), (update, "11.7.1")):
+        need = extract(name, version)
+        assert need is not None
+        assert (str(need.cuda), need.release) == ("11.7", release)
+        warned = [("warning", "driver-minor-compat")] if release == "11.7.1" else []
+        assert _verdict("11.7", GA_11_7, name, need) == warned
+        assert _verdict("11.7", UPDATE_11_7_1, name, need) == []
+
+
 def test_every_component_row_names_a_table_3_release() -> None:
     """A component row's release is a toolkit release NVIDIA's Table 3 lists (a row of
     ``toolkits``), so its driver is Table 3's, never an invented release."""
