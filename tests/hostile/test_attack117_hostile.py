@@ -1,0 +1,124 @@
+"""Hundred-and-seventeenth adversary pass: the day's conda-unpack padding rule and the
+resolver's pass-over of a release whose Requires-Dist line no parser reads.
+
+- conda-unpack takes the NULs after a binary C string as room for a longer prefix, up to the
+  placeholder length ``conda-meta`` records, after checking those bytes are NULs. A string
+  that runs to the end of the file (a recorded room longer than the bytes left) passed the
+  check, since the bytes past the end are not there to be anything but NULs: the file grew by
+  the missing padding, which no compiled file survives.
+- The resolver passes over a release whose Requires-Dist line no parser reads, and when the
+  resolution then fails on that project it raised the broken line's error instead of the
+  conflict: ``a`` needing ``b<2`` beside a root ``b>=2`` failed as "b 3.0's metadata is broken"
+  though b 3.0 could never have been taken and the fix is the conflict.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mlenv.conda import unpack as conda_unpack
+from mlenv.conda.pack import unpack_script
+from mlenv.index import MemoryIndex
+from mlenv.index.model import MetadataError
+from mlenv.locking import Sources, lock_manifest
+from mlenv.manifest import loads
+from mlenv.report import MemoryReporter
+from mlenv.resolve import ResolutionError
+from tests.support.wheels import build_wheel
+
+pytestmark = pytest.mark.hostile
+
+OLD = "/opt/mlenv/x"
+URL = "https://attack117.invalid/simple"
+
+
+def _unpack(root: Path, files: dict[str, bytes], rooms: dict[str, int]) -> int:
+    """The archive's conda-unpack, as mlenv writes it, run where the archive was unpacked."""
+    (root / "bin").mkdir(parents=True)
+    for name, data in files.items():
+        (root / name).write_bytes(data)
+    script = root / "bin" / "conda-unpack"
+    script.write_bytes(unpack_script(OLD, [(name, "binary") for name in files], rooms))
+    done = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, check=False
+    )
+    return done.returncode
+
+
+@pytest.mark.parametrize("tail", [b"", b"\x00", b"\x00\x00\x00"])
+def test_padding_past_the_end_of_the_file_is_not_room(tmp_path: Path, tail: bytes) -> None:
+    """Protects `conda.unpack._binary`: a C string at the end of a file whose recorded
+    placeholder promises more NULs than the file has left cannot take a longer prefix. Before,
+    the missing bytes passed the NUL check and the file grew by them."""
+    root = tmp_path / "a-longer-deploy-path"
+    data = b"\x7fELF\x00" + OLD.encode() + b"/lib" + tail
+    assert _unpack(root, {"lib.so": data}, {"lib.so": 255}) == 1
+    assert (root / "lib.so").read_bytes() == data
+
+
+_BYTES = st.binary(max_size=24).map(lambda b: b.replace(OLD.encode(), b""))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    pieces=st.lists(st.tuples(_BYTES, st.booleans()), min_size=1, max_size=5),
+    new=st.text(st.sampled_from("/abcé "), min_size=1, max_size=40),
+    room=st.integers(0, 64),
+)
+def test_a_binary_file_keeps_its_length_whatever_the_room_says(
+    pieces: Sequence[tuple[bytes, bool]], new: str, room: int
+) -> None:
+    """Protects `conda.unpack._binary` over any file, deploy path and recorded room (true or
+    lying): a binary is rewritten in place or refused, never lengthened or shortened."""
+    data = b"".join(chunk + (OLD.encode() if prefix else b"") for chunk, prefix in pieces)
+    out = conda_unpack._binary(data, OLD.encode(), new.encode(), room)
+    assert out is None or len(out) == len(data)
+
+
+def _lock(wheels: Sequence[tuple[str, bytes]], roots: Sequence[str]) -> list[str]:
+    deps = ", ".join(f'"{r}"' for r in roots)
+    manifest = (
+        '[environment]\nname = "d"\npython = "3.11"\nplatforms = ["linux-64"]\n'
+        f'glibc = "2.28"\n[pypi]\nindex-url = "{URL}"\ndependencies = [{deps}]\n'
+    )
+    reporter = MemoryReporter()
+    lock_manifest(
+        loads(manifest), Sources(MemoryIndex(URL, dict(wheels)), (URL,), ()), reporter=reporter
+    )
+    return reporter.messages("warning")
+
+
+def test_a_conflict_is_not_blamed_on_a_release_it_could_not_take() -> None:
+    """Protects `resolve._unreadable_cause`: the broken line of b 3.0 is the lock's error only
+    where b 3.0 is what the requirements left; here ``a``'s b<2 beside the root's b>=2 is the
+    conflict, and the error says so, not that b 3.0's metadata is broken."""
+    wheels = [
+        build_wheel("a", "1.0", requires_dist=["b<2"]),
+        build_wheel("b", "3.0", requires_dist=["c (>=1.0"]),
+        build_wheel("b", "2.0"),
+        build_wheel("b", "1.0"),
+    ]
+    with pytest.raises(ResolutionError) as info:
+        _lock(wheels, ["a", "b>=2"])
+    assert not isinstance(info.value, MetadataError)
+    assert "b<2" in f"{info.value.message} {info.value.hint}"
+
+
+def test_the_release_the_requirements_left_still_names_its_line() -> None:
+    """Protects the clear error beside the rule above: b>=3 leaves only b 3.0, whose line no
+    parser reads, and the error names it."""
+    wheels = [
+        build_wheel("a", "1.0", requires_dist=["b>=3"]),
+        build_wheel("b", "3.0", requires_dist=["c (>=1.0"]),
+        build_wheel("b", "2.0"),
+    ]
+    with pytest.raises(MetadataError) as info:
+        _lock(wheels, ["a"])
+    assert info.value.where.startswith("b 3.0 (") and "c (>=1.0" in info.value.message
