@@ -81,7 +81,10 @@ def _binary(data, old, new, room=0):
         text = data[hit:end].replace(old, new)
         if len(text) > end - hit:
             limit = end + data[hit:end].count(old) * (room - len(old))
-            if len(new) > room or len(text) > limit - hit or data[end:limit].strip(b"\0"):
+            # past the file's end is no padding: those bytes are not NULs, they are not there
+            if len(new) > room or len(text) > limit - hit or limit > len(data):
+                return None
+            if data[end:limit].strip(b"\0"):
                 return None
             end = limit
         out.append(data[start:hit] + text + b"\0" * (end - hit - len(text)))
