@@ -20,10 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
-from mlenv.conda import unpack as conda_unpack
 from mlenv.conda.pack import unpack_script
 from mlenv.index import MemoryIndex
 from mlenv.index.model import MetadataError
@@ -61,25 +58,6 @@ def test_padding_past_the_end_of_the_file_is_not_room(tmp_path: Path, tail: byte
     data = b"\x7fELF\x00" + OLD.encode() + b"/lib" + tail
     assert _unpack(root, {"lib.so": data}, {"lib.so": 255}) == 1
     assert (root / "lib.so").read_bytes() == data
-
-
-_BYTES = st.binary(max_size=24).map(lambda b: b.replace(OLD.encode(), b""))
-
-
-@settings(max_examples=300, deadline=None)
-@given(
-    pieces=st.lists(st.tuples(_BYTES, st.booleans()), min_size=1, max_size=5),
-    new=st.text(st.sampled_from("/abcé "), min_size=1, max_size=40),
-    room=st.integers(0, 64),
-)
-def test_a_binary_file_keeps_its_length_whatever_the_room_says(
-    pieces: Sequence[tuple[bytes, bool]], new: str, room: int
-) -> None:
-    """Protects `conda.unpack._binary` over any file, deploy path and recorded room (true or
-    lying): a binary is rewritten in place or refused, never lengthened or shortened."""
-    data = b"".join(chunk + (OLD.encode() if prefix else b"") for chunk, prefix in pieces)
-    out = conda_unpack._binary(data, OLD.encode(), new.encode(), room)
-    assert out is None or len(out) == len(data)
 
 
 def _lock(wheels: Sequence[tuple[str, bytes]], roots: Sequence[str]) -> list[str]:
