@@ -100,3 +100,63 @@ def test_the_release_the_requirements_left_still_names_its_line() -> None:
     with pytest.raises(MetadataError) as info:
         _lock(wheels, ["a"])
     assert info.value.where.startswith("b 3.0 (") and "c (>=1.0" in info.value.message
+
+
+def _relocatable(root: Path, outside: Path) -> bytes:
+    """A binary holding the build prefix with room (``_room``) for ``root``, outside the
+    unpacked tree."""
+    data = OLD.encode() + b"/lib" + bytes(_room(root) - len(OLD)) + b"end"
+    outside.parent.mkdir(parents=True, exist_ok=True)
+    outside.write_bytes(data)
+    return data
+
+
+def _room(root: Path) -> int:
+    return len(str(root)) + 8
+
+
+def test_conda_unpack_does_not_write_through_a_symlink_out_of_its_tree(tmp_path: Path) -> None:
+    """Protects `conda.unpack.main`: a listed file that is a symlink (the archive never holds
+    one there: mlenv lists regular files only) is not followed out of the tree to rewrite
+    whatever it names; conda-unpack refuses and changes nothing."""
+    root, outside = tmp_path / "env", tmp_path / "elsewhere" / "lib.so"
+    data = _relocatable(root, outside)
+    (root / "bin").mkdir(parents=True)
+    (root / "lib.so").symlink_to(outside)
+    script = root / "bin" / "conda-unpack"
+    script.write_bytes(unpack_script(OLD, [("lib.so", "binary")], {"lib.so": _room(root)}))
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, check=False)
+    assert outside.read_bytes() == data
+    assert done.returncode == 1 and b"lib.so" in done.stderr
+
+
+def test_conda_unpack_does_not_write_through_a_symlinked_directory(tmp_path: Path) -> None:
+    """Protects `conda.unpack.main`: the same through a directory of the listed path."""
+    root, outside = tmp_path / "env", tmp_path / "elsewhere" / "lib.so"
+    data = _relocatable(root, outside)
+    (root / "bin").mkdir(parents=True)
+    (root / "lib").symlink_to(outside.parent)
+    script = root / "bin" / "conda-unpack"
+    script.write_bytes(unpack_script(OLD, [("lib/lib.so", "binary")], {"lib/lib.so": _room(root)}))
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, check=False)
+    assert outside.read_bytes() == data
+    assert done.returncode == 1
+
+
+def test_conda_unpack_leaves_a_hard_linked_copy_alone(tmp_path: Path) -> None:
+    """Protects `conda.unpack.main`: a tree copied as hard links (``cp -al env env2``) and
+    relocated leaves the original's files as they were, and keeps each file's mode. Before,
+    the file was rewritten in place, through every name of it."""
+    root, original = tmp_path / "env2", tmp_path / "env" / "lib.so"
+    data = _relocatable(root, original)
+    original.chmod(0o755)
+    (root / "bin").mkdir(parents=True)
+    (root / "lib.so").hardlink_to(original)
+    script = root / "bin" / "conda-unpack"
+    script.write_bytes(unpack_script(OLD, [("lib.so", "binary")], {"lib.so": _room(root)}))
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, check=False)
+    assert done.returncode == 0, done.stderr
+    assert original.read_bytes() == data
+    relocated = (root / "lib.so").read_bytes()
+    assert relocated.startswith(str(root).encode() + b"/lib\x00") and len(relocated) == len(data)
+    assert (root / "lib.so").stat().st_mode & 0o777 == 0o755
