@@ -28,6 +28,8 @@ from mlenv.locking import Sources, lock_manifest
 from mlenv.manifest import loads
 from mlenv.report import MemoryReporter
 from mlenv.resolve import ResolutionError
+from tests.support.cli import run_mlenv
+from tests.support.conda_channel import build_conda_package, write_channel
 from tests.support.wheels import build_wheel
 
 pytestmark = pytest.mark.hostile
@@ -160,3 +162,27 @@ def test_conda_unpack_leaves_a_hard_linked_copy_alone(tmp_path: Path) -> None:
     relocated = (root / "lib.so").read_bytes()
     assert relocated.startswith(str(root).encode() + b"/lib\x00") and len(relocated) == len(data)
     assert (root / "lib.so").stat().st_mode & 0o777 == 0o755
+
+
+def test_a_pypy_conda_python_is_refused_at_lock(tmp_path: Path) -> None:
+    """Protects `locking._solve_conda`'s ABI rule beside the free-threaded refusal: conda-forge's
+    PyPy (``python 3.10.* *_pypy``, ``python_abi *_pypy310_pp73``) cannot load the cp310
+    wheels mlenv picks for the default CPython ABI. It was locked silently."""
+    packages = [
+        build_conda_package(
+            "python", "3.10.14", "2_73_pypy", depends=["python_abi 3.10.* *_pypy310_pp73"]
+        ),
+        build_conda_package("python_abi", "3.10", "4_pypy310_pp73"),
+    ]
+    channel = write_channel(tmp_path / "channel", packages)
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "mlenv.toml").write_text(
+        '[environment]\nname = "x"\npython = "3.10"\nprefix = "/opt/mlenv/x"\n'
+        f'[conda]\nchannels = ["{channel}"]\ndependencies = ["python 3.10.* *_pypy"]\n'
+    )
+    result = run_mlenv(["lock"], project, {"MLENV_CACHE_DIR": str(tmp_path / "cache")})
+    assert result.returncode == 1, result.stderr
+    assert "python 3.10.14 2_73_pypy" in result.stderr and "PyPy" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (project / "mlenv.lock").exists()
