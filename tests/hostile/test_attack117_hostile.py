@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from mlenv.conda.pack import unpack_script
+from mlenv.export import pylock_toml
 from mlenv.index import MemoryIndex
 from mlenv.index.model import MetadataError
 from mlenv.locking import Sources, lock_manifest
@@ -186,3 +187,20 @@ def test_a_pypy_conda_python_is_refused_at_lock(tmp_path: Path) -> None:
     assert "python 3.10.14 2_73_pypy" in result.stderr and "PyPy" in result.stderr
     assert "Traceback" not in result.stderr
     assert not (project / "mlenv.lock").exists()
+
+
+@pytest.mark.parametrize("requires_python", [">=3.6<4", ">= '3.6'", '">=3.6"', ">=3.6.*,"])
+def test_a_repaired_requires_python_exports_as_it_was_read(requires_python: str) -> None:
+    """Protects `export.pylock_toml`: the lock takes a release whose Requires-Python the
+    resolver reads repaired (``>=3.6<4`` as ``>=3.6,<4``, as uv does), and its PEP 751 export
+    states that reading, a specifier every reader parses. Before, the raw text went into the
+    export, which failed its own validation ("the exported pylock.toml is invalid")."""
+    manifest = (
+        '[environment]\nname = "d"\npython = "3.11"\nplatforms = ["linux-64"]\n'
+        f'glibc = "2.28"\n[pypi]\nindex-url = "{URL}"\ndependencies = ["a"]\n'
+    )
+    wheels = [build_wheel("a", "2.0", requires_python=requires_python)]
+    sources = Sources(MemoryIndex(URL, dict(wheels)), (URL,), ())
+    lock = lock_manifest(loads(manifest), sources, reporter=MemoryReporter())
+    exported = pylock_toml(lock)
+    assert 'requires-python = ">=3.6' in exported and "'" not in exported
