@@ -14,6 +14,7 @@ resolver's pass-over of a release whose Requires-Dist line no parser reads.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import tomllib
@@ -207,3 +208,22 @@ def test_a_repaired_requires_python_exports_as_it_was_read(requires_python: str)
     (package,) = Pylock.from_dict(tomllib.loads(pylock_toml(lock))).packages
     assert package.requires_python is not None
     assert package.requires_python.contains("3.11") and not package.requires_python.contains("3.5")
+
+
+def test_conda_unpack_relocates_to_a_path_that_is_not_utf8(tmp_path: Path) -> None:
+    """Protects `conda.unpack.main`: a directory named in another encoding (a Latin-1 name on
+    a UTF-8 system) is a path like any other, written as the bytes the file system holds.
+    Before, conda-unpack ended in a UnicodeEncodeError traceback."""
+    base = tmp_path / os.fsdecode(b"caf\xe9 env")
+    root, old = os.fsencode(base), OLD.encode()
+    (base / "bin").mkdir(parents=True)
+    (base / "tool").write_bytes(b"#!" + old + b"/bin/python\nhome = " + old + b"\n")
+    (base / "lib.so").write_bytes(old + b"/lib" + bytes(len(root)) + b"end")
+    rooms = {"lib.so": len(old) + len(root)}
+    script = base / "bin" / "conda-unpack"
+    script.write_bytes(unpack_script(OLD, [("tool", "text"), ("lib.so", "binary")], rooms))
+    done = subprocess.run([sys.executable, script], capture_output=True, check=False)
+    assert done.returncode == 0, done.stderr
+    tool = (base / "tool").read_bytes()
+    assert tool.endswith(b"\nhome = " + root + b"\n") and b"'" + root + b"/bin/python'" in tool
+    assert (base / "lib.so").read_bytes().startswith(root + b"/lib\x00")
