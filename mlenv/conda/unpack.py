@@ -13,7 +13,8 @@ FILES: list[list[Any]] = []  # [path, text|binary] or [path, binary, room]
 
 def main():
     new = os.path.dirname(os.path.dirname(os.path.realpath(os.path.abspath(__file__))))
-    old, new_bytes = OLD.encode(), new.encode()
+    # the bytes the file system holds: a directory named in another encoding is a path too
+    old, new_bytes = OLD.encode(), os.fsencode(new)
     if old == new_bytes:
         return 0
     # Every file is judged before any is written: never a half-relocated prefix.
@@ -91,11 +92,11 @@ def _shebang(data, old, new):
     line, _, rest = data.partition(b"\n")
     if not line.startswith(b"#!" + old) or (b" " not in new and len(line.replace(old, new)) < 129):
         return data
-    program = line[2:].split(b" ", 1)[0].replace(old, new).decode()  # the old prefix has no space
-    quoted = "'" + program.replace("'", "'\\''") + "'"
-    q3 = "'" * 3
-    trampoline = "#!/bin/sh\n" + q3 + "exec' " + quoted + ' "$0" "$@"\n' + "' " + q3 + "\n"
-    return trampoline.encode() + rest
+    program = line[2:].split(b" ", 1)[0].replace(old, new)  # the old prefix has no space
+    quoted = b"'" + program.replace(b"'", b"'\\''") + b"'"
+    q3 = b"'" * 3
+    trampoline = b"#!/bin/sh\n" + q3 + b"exec' " + quoted + b' "$0" "$@"\n' + b"' " + q3 + b"\n"
+    return trampoline + rest
 
 
 def _binary(data, old, new, room=0):
