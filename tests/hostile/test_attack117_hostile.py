@@ -28,6 +28,7 @@ from mlenv.conda.pack import unpack_script
 from mlenv.export import pylock_toml
 from mlenv.index import MemoryIndex
 from mlenv.index.model import MetadataError
+from mlenv.install.conda_packages import check_conda_packages
 from mlenv.locking import Sources, lock_manifest
 from mlenv.manifest import loads
 from mlenv.report import MemoryReporter
@@ -227,3 +228,23 @@ def test_conda_unpack_relocates_to_a_path_that_is_not_utf8(tmp_path: Path) -> No
     tool = (base / "tool").read_bytes()
     assert tool.endswith(b"\nhome = " + root + b"\n") and b"'" + root + b"/bin/python'" in tool
     assert (base / "lib.so").read_bytes().startswith(root + b"/lib\x00")
+
+
+def test_a_noarch_python_link_script_is_named_where_conda_runs_it(tmp_path: Path) -> None:
+    """Protects `install.conda_packages.check_conda_packages`: a noarch: python package keeps
+    its ``bin/`` in ``python-scripts/`` (conda-build moves it there), so its post-link script
+    ships as ``python-scripts/.NAME-post-link.sh``, is installed at ``bin/.NAME-post-link.sh``
+    and is run by conda from there. mlenv warned about link scripts under their archive names
+    only, and said nothing of this one."""
+    filename, data = build_conda_package(
+        "noa", "1.0", "pyh_0", noarch="python", fmt="conda",
+        files={"python-scripts/.noa-post-link.sh": b"echo linked\n"},
+    )  # fmt: skip
+    (tmp_path / filename).write_bytes(data)
+    scripts = check_conda_packages(
+        [(filename, tmp_path / filename)],
+        target_prefix=OLD,
+        noarch_python=[filename],
+        python_site="lib/python3.11/site-packages",
+    )
+    assert scripts == {filename: ["bin/.noa-post-link.sh"]}
