@@ -248,3 +248,21 @@ def test_a_noarch_python_link_script_is_named_where_conda_runs_it(tmp_path: Path
         python_site="lib/python3.11/site-packages",
     )
     assert scripts == {filename: ["bin/.noa-post-link.sh"]}
+
+
+def test_conda_unpack_passes_over_a_file_removed_after_unpacking(tmp_path: Path) -> None:
+    """Protects `conda.unpack.main`: images are slimmed after unpacking (``rm -rf share/doc``)
+    and a removed file needs no relocation. Before, conda-unpack relocated the files before it
+    and ended in a FileNotFoundError traceback, leaving the environment half relocated."""
+    root = tmp_path / "env"
+    (root / "bin").mkdir(parents=True)
+    (root / "a.txt").write_bytes(OLD.encode() + b"\n")
+    (root / "c.txt").write_bytes(OLD.encode() + b"\n")
+    script = root / "bin" / "conda-unpack"
+    listed = [("a.txt", "text"), ("b.txt", "text"), ("c.txt", "text")]
+    script.write_bytes(unpack_script(OLD, listed))
+    done = subprocess.run([sys.executable, script], capture_output=True, check=False)
+    assert done.returncode == 0, done.stderr
+    for name in ("a.txt", "c.txt"):
+        assert (root / name).read_bytes() == os.fsencode(root) + b"\n"
+    assert not (root / "b.txt").exists() and b"Traceback" not in done.stderr
