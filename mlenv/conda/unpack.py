@@ -17,22 +17,24 @@ def main():
     old, new_bytes = OLD.encode(), os.fsencode(new)
     if old == new_bytes:
         return 0
+    # A file removed after unpacking (an image slimmed of share/doc) needs no relocation.
+    files = [entry for entry in FILES if os.path.lexists(os.path.join(new, entry[0]))]
     # Every file is judged before any is written: never a half-relocated prefix.
-    strays = [entry[0] for entry in FILES if not _own(new, entry[0])]
+    strays = [entry[0] for entry in files if not _own(new, entry[0])]
     for path in strays:
         sys.stderr.write(
             "conda-unpack: %s: a symbolic link, or under one, where the archive holds a file: "
             "not written through\n" % path
         )
     refused = []
-    for entry in FILES:
+    for entry in files:
         if (
             entry[0] not in strays
             and entry[1] == "binary"
             and _binary(_read(entry[0], new), old, new_bytes, _room(entry)) is None
         ):
             refused.append(entry[0])
-    for entry in FILES:
+    for entry in files:
         if entry[0] in refused:
             sys.stderr.write(
                 "conda-unpack: %s: a binary file can take a path of at most %d bytes, "
@@ -42,7 +44,7 @@ def main():
         hint = "unpack to a shorter path" if refused else "unpack the archive afresh"
         sys.stderr.write("conda-unpack: nothing was changed; %s\n" % hint)
         return 1
-    for entry in FILES:
+    for entry in files:
         data = _read(entry[0], new)
         if entry[1] == "binary":
             data = _binary(data, old, new_bytes, _room(entry))
