@@ -11,11 +11,13 @@ from urllib.parse import unquote
 
 import tomlkit
 from packaging.pylock import Pylock, PylockValidationError
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
 from mlenv.drift import source_of
 from mlenv.errors import MlenvError
 from mlenv.inputs import manifest_indexes
 from mlenv.lockfile import Lock, LockedPackage
+from mlenv.pep508 import lenient
 from mlenv.platforms import by_name
 
 
@@ -145,6 +147,20 @@ def _wheel_entry(package: LockedPackage, manifest_dir: str) -> dict[str, Any]:
     }
 
 
+def _requires_python(text: str | None) -> str | None:
+    """A locked release's Requires-Python as the resolver read it (``pep508.lenient``:
+    ``>=3.6<4`` is ``>=3.6,<4``), the PEP 440 specifier PEP 751 asks for; the lock keeps the
+    index's text. None when not even that reads (the resolver refuses such a release)."""
+    if not text:
+        return None
+    repaired = lenient(text)
+    try:
+        SpecifierSet(repaired)
+    except InvalidSpecifier:
+        return None
+    return repaired
+
+
 def pylock_toml(lock: Lock, manifest_dir: str = ".") -> str:
     """PEP 751 ``pylock.toml``; one entry per platform, told apart by markers.
     ``manifest_dir``: the manifest's directory as a POSIX path from the pylock file's."""
@@ -156,8 +172,8 @@ def pylock_toml(lock: Lock, manifest_dir: str = ".") -> str:
             entry: dict[str, Any] = {"name": package.name, "version": package.version}
             if len(lock.platforms) > 1:
                 entry["marker"] = marker
-            if package.requires_python:
-                entry["requires-python"] = package.requires_python
+            if requires_python := _requires_python(package.requires_python):
+                entry["requires-python"] = requires_python
             if package.index not in find_links and "://" in package.index:
                 # PEP 751: the base URL of a simple-API index; a find-links directory is none
                 entry["index"] = package.index

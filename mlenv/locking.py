@@ -21,7 +21,7 @@ from packaging.version import InvalidVersion, Version
 
 from mlenv import watch
 from mlenv.cache.held import measure
-from mlenv.conda.records import CondaRecord, free_threaded_abi
+from mlenv.conda.records import CondaRecord, other_abi
 from mlenv.cuda import packages as cudapkg
 from mlenv.cuda.needs import conda_needs
 from mlenv.cuda.rules import (
@@ -375,16 +375,22 @@ def _solve_conda(
                 hint=f'pin it: add "python {target.python}.*" to [conda].dependencies, or '
                 "change [environment].python",
             )
-        if record.name == "python" and (abi := free_threaded_abi(record)):
-            # its noarch packages go below python_site_packages_path (lib/python3.13t), its
-            # wheels need the cp313t ABI: mlenv targets the default ABI only
+        if record.name == "python" and (abi := other_abi(record)):
+            # a free-threaded python's noarch packages go below its python_site_packages_path
+            # (lib/python3.13t) and its wheels need the cp313t ABI; PyPy loads no cp310 wheel:
+            # mlenv targets the default CPython ABI only
+            pypy = abi.startswith("pypy")
+            # conda-forge's default builds end in _cpython up to 3.12, in _cp313 from 3.13 on
+            minor = int([*target.python.split("."), "0"][1])
+            default = f"cp3{minor}" if minor >= 13 else "cpython"
             raise MlenvError(
                 f"the conda solve for {target.platform} chose python {record.version} "
-                f"{record.build}, a free-threaded build ({abi}); mlenv builds for the default "
-                f"CPython {target.python} ABI (its site-packages and its wheels)",
+                f"{record.build}, {'a PyPy' if pypy else 'a free-threaded'} build ({abi}); mlenv "
+                f"builds for the default CPython {target.python} ABI (its site-packages and its "
+                "wheels)",
                 where=f"{manifest.source}: [conda].dependencies",
-                hint=f'ask for the default build: write "python {target.python}.* '
-                f'*_{abi.removesuffix("t")}" in [conda].dependencies',
+                hint=f'ask for the default build: write "python {target.python}.* *_{default}" '
+                "in [conda].dependencies",
             )
     return records
 

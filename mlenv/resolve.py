@@ -317,8 +317,8 @@ class _Provider(AbstractProvider[Req, Candidate, str]):
         self._parsed: dict[tuple[NormalizedName, Version], list[tuple[Requirement, bool]]] = {}
         # (name, version) -> why its METADATA's Requires-Python refuses the target, or None
         self.metadata_refusals: dict[tuple[NormalizedName, Version], str | None] = {}
-        # each project's first release passed over for a Requires-Dist line no parser reads
-        self.unreadable: dict[NormalizedName, MetadataError] = {}
+        # each project's releases passed over for a Requires-Dist line no parser reads
+        self.unreadable: dict[NormalizedName, list[tuple[Version, MetadataError]]] = {}
         self._read: dict[IndexFile, CoreMetadata] = {}
         self.markers_evaluated = 0
         self.work = 0  # specifier clauses evaluated: tests bound it to prove the cost linear
@@ -461,7 +461,7 @@ class _Provider(AbstractProvider[Req, Candidate, str]):
                 try:
                     self._lines(metadata, _origin(candidate))
                 except MetadataError as exc:
-                    self.unreadable.setdefault(candidate.name, exc)
+                    self.unreadable.setdefault(candidate.name, []).append((candidate.version, exc))
                     reason = exc.message
             if reason is not None:
                 self.rejections[candidate.name].add(file, reason, by_policy=False)
@@ -847,8 +847,8 @@ def resolve(
     ]
     if policy is not None and policy.hint:
         _refuse_dropped_extras(roots, pins, provider, target)
-    for error in provider.unreadable.values():  # pip's warning: "has invalid metadata"
-        reporter.warning(f"passed over {error.where}: {error.message}")
+    for passed in provider.unreadable.values():  # pip's warning: "has invalid metadata"
+        reporter.warning(f"passed over {passed[0][1].where}: {passed[0][1].message}")
     for extra in missing:  # pip's and uv's warning: the lock holds the release without it
         reporter.warning(extra.warning(target.platform))
     refused = {
@@ -867,10 +867,20 @@ def _unreadable_cause(
     causes: Collection[RequirementInformation[Req, Candidate]], provider: _Provider
 ) -> MetadataError | None:
     """The metadata error of a release the resolution passed over for a project it then could
-    not resolve: with no other release to take, the error names the broken distribution and
-    its line, as when the lock stopped at the first one."""
-    names = {canonicalize_name(info.requirement.name) for info in causes}
-    return next((e for name, e in provider.unreadable.items() if name in names), None)
+    not resolve, when that release is what the failing requirements left (it satisfies each
+    of them): the error names the broken distribution and its line, as when the lock stopped
+    at the first one. A release the conflict's own requirements exclude is not its cause: a's
+    ``b<2`` beside ``b>=2`` is reported as that conflict, not as b 3.0's broken line."""
+    for name, passed in provider.unreadable.items():
+        specs = [
+            info.requirement.specifier
+            for info in causes
+            if canonicalize_name(info.requirement.name) == name
+        ]
+        for version, error in passed if specs else ():
+            if all(spec.contains(version, prereleases=True) for spec in specs):
+                return error
+    return None
 
 
 def _missing_extras(

@@ -124,17 +124,18 @@ def _balanced(text: str) -> bool:
     return depth == 0
 
 
-# A free-threaded CPython's ABI tag (PEP 703): conda-forge builds python as ``*_cp313t`` and
-# pins it through ``python_abi 3.13.* *_cp313t``.
-_FREE_THREADED = re.compile(r"(?<![A-Za-z0-9])cp3[0-9]+t(?![A-Za-z0-9])")
+# A conda python of another ABI than CPython's default: a free-threaded CPython (PEP 703),
+# which conda-forge builds as ``*_cp313t`` and pins through ``python_abi 3.13.* *_cp313t``, or
+# PyPy (``*_73_pypy``, ``python_abi 3.10.* *_pypy310_pp73``).
+_OTHER_ABI = re.compile(r"(?<![A-Za-z0-9])(?:cp3[0-9]+t|pypy[0-9]*(?:_pp[0-9]+)?)(?![A-Za-z0-9])")
 
 
-def free_threaded_abi(record: CondaRecord) -> str | None:
-    """The ABI tag (``cp313t``) when a conda python is a free-threaded build, from its build
-    string or its ``python_abi`` dependency; None for the default ABI."""
+def other_abi(record: CondaRecord) -> str | None:
+    """The ABI tag (``cp313t``, ``pypy310_pp73``) when a conda python is not a default CPython
+    build, from its build string or its ``python_abi`` dependency; None for the default ABI."""
     abi = [spec for spec in record.depends if match_spec_name(spec) == "python_abi"]
-    for text in (record.build, *abi):
-        if found := _FREE_THREADED.search(text):
+    for text in (*abi, record.build):
+        if found := _OTHER_ABI.search(text):
             return found[0]
     return None
 

@@ -1,6 +1,8 @@
 """conda-unpack, written by mlenv: rewrites the build prefix to this environment's location."""
+
 import os
 import sys
+import tempfile
 from typing import Any
 
 # mlenv writes the build prefix and the files that hold it here when it embeds this program
@@ -11,35 +13,69 @@ FILES: list[list[Any]] = []  # [path, text|binary] or [path, binary, room]
 
 def main():
     new = os.path.dirname(os.path.dirname(os.path.realpath(os.path.abspath(__file__))))
-    old, new_bytes = OLD.encode(), new.encode()
+    # the bytes the file system holds: a directory named in another encoding is a path too
+    old, new_bytes = OLD.encode(), os.fsencode(new)
     if old == new_bytes:
         return 0
-    # Every binary file is judged before any file is written: never a half-relocated prefix.
+    # A file removed after unpacking (an image slimmed of share/doc) needs no relocation.
+    files = [entry for entry in FILES if os.path.lexists(os.path.join(new, entry[0]))]
+    # Every file is judged before any is written: never a half-relocated prefix.
+    strays = [entry[0] for entry in files if not _own(new, entry[0])]
+    for path in strays:
+        sys.stderr.write(
+            "conda-unpack: %s: a symbolic link, or under one, where the archive holds a file: "
+            "not written through\n" % path
+        )
     refused = []
-    for entry in FILES:
+    for entry in files:
         if (
-            entry[1] == "binary"
+            entry[0] not in strays
+            and entry[1] == "binary"
             and _binary(_read(entry[0], new), old, new_bytes, _room(entry)) is None
         ):
             refused.append(entry[0])
-    if refused:
-        for entry in FILES:
-            if entry[0] in refused:
-                sys.stderr.write(
-                    "conda-unpack: %s: a binary file can take a path of at most %d bytes, "
-                    "not %d (%s)\n" % (entry[0], _room(entry), len(new_bytes), new)
-                )
-        sys.stderr.write("conda-unpack: nothing was changed; unpack to a shorter path\n")
+    for entry in files:
+        if entry[0] in refused:
+            sys.stderr.write(
+                "conda-unpack: %s: a binary file can take a path of at most %d bytes, "
+                "not %d (%s)\n" % (entry[0], _room(entry), len(new_bytes), new)
+            )
+    if strays or refused:
+        hint = "unpack to a shorter path" if refused else "unpack the archive afresh"
+        sys.stderr.write("conda-unpack: nothing was changed; %s\n" % hint)
         return 1
-    for entry in FILES:
+    for entry in files:
         data = _read(entry[0], new)
         if entry[1] == "binary":
             data = _binary(data, old, new_bytes, _room(entry))
+            if data is None:  # changed since it was judged
+                sys.stderr.write("conda-unpack: %s changed while relocating; stopped\n" % entry[0])
+                return 1
         else:
             data = _shebang(data, old, new_bytes).replace(old, new_bytes)
-        with open(os.path.join(new, entry[0]), "wb") as handle:
-            handle.write(data)
+        _write(os.path.join(new, entry[0]), data)
     return 0
+
+
+def _own(new, path):
+    # The file itself, under the unpacked tree: no symbolic link on the way to write through.
+    full = os.path.join(new, path)
+    return os.path.realpath(full) == os.path.normpath(full)
+
+
+def _write(path, data):
+    # A new file renamed over the old, with its mode: a hard link to it elsewhere (a tree
+    # copied with cp -al) keeps its bytes, and no half-written file is left under the path.
+    mode = os.stat(path).st_mode & 0o7777
+    handle, temporary = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".conda-unpack-")
+    try:
+        with os.fdopen(handle, "wb") as out:
+            out.write(data)
+        os.chmod(temporary, mode)
+        os.replace(temporary, path)
+    except BaseException:
+        os.unlink(temporary)
+        raise
 
 
 def _read(path, new):
@@ -58,11 +94,11 @@ def _shebang(data, old, new):
     line, _, rest = data.partition(b"\n")
     if not line.startswith(b"#!" + old) or (b" " not in new and len(line.replace(old, new)) < 129):
         return data
-    program = line[2:].split(b" ", 1)[0].replace(old, new).decode()  # the old prefix has no space
-    quoted = "'" + program.replace("'", "'\\''") + "'"
-    q3 = "'" * 3
-    trampoline = "#!/bin/sh\n" + q3 + "exec' " + quoted + ' "$0" "$@"\n' + "' " + q3 + "\n"
-    return trampoline.encode() + rest
+    program = line[2:].split(b" ", 1)[0].replace(old, new)  # the old prefix has no space
+    quoted = b"'" + program.replace(b"'", b"'\\''") + b"'"
+    q3 = b"'" * 3
+    trampoline = b"#!/bin/sh\n" + q3 + b"exec' " + quoted + b' "$0" "$@"\n' + b"' " + q3 + b"\n"
+    return trampoline + rest
 
 
 def _binary(data, old, new, room=0):
@@ -81,7 +117,10 @@ def _binary(data, old, new, room=0):
         text = data[hit:end].replace(old, new)
         if len(text) > end - hit:
             limit = end + data[hit:end].count(old) * (room - len(old))
-            if len(new) > room or len(text) > limit - hit or data[end:limit].strip(b"\0"):
+            # past the file's end is no padding: those bytes are not NULs, they are not there
+            if len(new) > room or len(text) > limit - hit or limit > len(data):
+                return None
+            if data[end:limit].strip(b"\0"):
                 return None
             end = limit
         out.append(data[start:hit] + text + b"\0" * (end - hit - len(text)))

@@ -96,9 +96,10 @@ def check_conda_packages(
         target = package.targets.get(member)
         content = package.measured.get(member) if target is None else (target, 0)
         ledger.claim(owner, path, kind, member=member, content=content)
-    return {
-        package.filename: package.link_scripts() for package in vetted if package.link_scripts()
+    scripts = {
+        package.filename: package.link_scripts(package in noarch, python_site) for package in vetted
     }
+    return {filename: found for filename, found in scripts.items() if found}
 
 
 def _installed(member: str, noarch_python: bool, python_site: str) -> str:
@@ -215,9 +216,11 @@ class _CondaVetting:
                     "another build (conda-build pads its placeholder to 255 bytes)",
                 )
 
-    def link_scripts(self) -> list[str]:
-        """What conda runs at install or removal and mlenv never runs."""
-        return sorted(m for m in self.kinds if _LINK_SCRIPT.fullmatch(m))
+    def link_scripts(self, noarch_python: bool, python_site: str) -> list[str]:
+        """What conda runs at install or removal and mlenv never runs, by installed path: a
+        noarch python package ships its ``bin/`` scripts in ``python-scripts/``."""
+        installed = (_installed(m, noarch_python, python_site) for m in self.kinds)
+        return sorted(path for path in installed if _LINK_SCRIPT.fullmatch(path))
 
     def refuse(self, member: str, problem: str) -> InstallError:
         return refused(self.filename, member, problem, CONDA_HINT)

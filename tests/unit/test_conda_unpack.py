@@ -6,9 +6,12 @@ import io
 import subprocess
 import sys
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mlenv.conda import pack
 from mlenv.conda import unpack as conda_unpack
@@ -120,3 +123,23 @@ def test_the_archive_script_is_written_beside_the_staging_tree(
     script = next(path for path in seen if path.name == "conda-unpack")
     assert script.parents[2] == staging.parent
     assert list(system_tmp.iterdir()) == []
+
+
+_OLD = b"/opt/mlenv/x"
+_BYTES = st.binary(max_size=24).map(lambda b: b.replace(_OLD, b""))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    pieces=st.lists(st.tuples(_BYTES, st.booleans()), min_size=1, max_size=5),
+    new=st.text(st.sampled_from("/abcé "), min_size=1, max_size=40),
+    room=st.integers(0, 64),
+)
+def test_a_binary_file_keeps_its_length_whatever_the_room_says(
+    pieces: Sequence[tuple[bytes, bool]], new: str, room: int
+) -> None:
+    """Protects `_binary` (attack 117) over any file, deploy path and recorded room (true or
+    lying): a binary is rewritten in place or refused, never lengthened or shortened."""
+    data = b"".join(chunk + (_OLD if prefix else b"") for chunk, prefix in pieces)
+    out = conda_unpack._binary(data, _OLD, new.encode(), room)
+    assert out is None or len(out) == len(data)
