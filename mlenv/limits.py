@@ -14,7 +14,7 @@ import os
 import re
 import sys
 import tomllib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from mlenv.errors import MlenvError, printable
@@ -26,6 +26,9 @@ MAX_PAGE_LINKS = 200_000  # files on one project page or find-links page
 # "<a/" took 23 s before Python 3.13.5; 1 kB takes 8 ms); a real page leaves under 40 bytes
 MAX_UNTERMINATED = 1 << 10
 MAX_REQUIRES_DIST = 10_000  # Requires-Dist lines of one distribution
+# their characters: cuda-toolkit's hundreds of lines are ~50 KB; parsing costs ~5 us a character,
+# so a 64 MB METADATA of long lines held one release's read for minutes
+MAX_REQUIRES_DIST_CHARS = 1 << 20
 MAX_DEPENDENCIES = 1_000  # distinct projects one distribution depends on (after markers)
 MAX_EXTRAS = 100  # extras named in one requirement (``pkg[a,b,c]``)
 MAX_EXTRA_SETS = 500  # distinct extras combinations of one project in one resolution
@@ -168,6 +171,14 @@ def enforce(amount: int, limit: int, what: str, *, where: str) -> None:
             where=where,
             hint="no real index or package comes near this; the source is broken or hostile",
         )
+
+
+def enforce_requires_dist(lines: Sequence[str], *, where: str) -> None:
+    """Bound one distribution's Requires-Dist before any line is parsed: the resolver and
+    fetch's METADATA check read the same lines, so both refuse the same METADATA."""
+    enforce(len(lines), MAX_REQUIRES_DIST, "Requires-Dist lines", where=where)
+    chars = sum(map(len, lines))
+    enforce(chars, MAX_REQUIRES_DIST_CHARS, "characters of Requires-Dist", where=where)
 
 
 # Every HTTP exchange (``mlenv.exchange``) and every download (``cache.download``) has a deadline

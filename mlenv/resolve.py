@@ -40,8 +40,8 @@ from mlenv.limits import (
     MAX_EXTRAS,
     MAX_MARKER_EVALUATIONS,
     MAX_PROJECTS,
-    MAX_REQUIRES_DIST,
     enforce,
+    enforce_requires_dist,
 )
 from mlenv.nearest import Pinned, base_roots, exclusive_misses, missing_pins
 from mlenv.overrides import EXTRA_TEST, counts
@@ -611,9 +611,7 @@ class _Provider(AbstractProvider[Req, Candidate, str]):
             known = []
             where = f"{metadata.name} {metadata.version}"
             # bounded before any line is parsed (``runs`` reads them before get_dependencies)
-            enforce(
-                len(metadata.requires_dist), MAX_REQUIRES_DIST, "Requires-Dist lines", where=where
-            )
+            enforce_requires_dist(metadata.requires_dist, where=where)
             for text in metadata.requires_dist:
                 requirement = _requirement(text, origin)
                 self._evaluate(where)

@@ -23,7 +23,7 @@ from mlenv.cache.artifacts import Artifact, ArtifactCache
 from mlenv.errors import MlenvError, Problem, ProblemsError, printable
 from mlenv.index.model import CoreMetadata, IndexFile, parse_core_metadata
 from mlenv.index.wheelmeta import metadata_member
-from mlenv.limits import MAX_REQUIRES_DIST, enforce
+from mlenv.limits import enforce_requires_dist
 from mlenv.lockfile import Lock, LockedPackage
 from mlenv.overrides import counts, held
 from mlenv.pep508 import marker_holds, marker_text
@@ -179,9 +179,7 @@ def _metadata(package: LockedPackage, cache: ArtifactCache) -> CoreMetadata | st
             raw = locked_metadata_member(package, handle, package.url)
         meta = parse_core_metadata(raw, where=package.filename)
         # The resolver's bound, before any line is parsed: this METADATA is not the one it read.
-        enforce(
-            len(meta.requires_dist), MAX_REQUIRES_DIST, "Requires-Dist lines", where=package.url
-        )
+        enforce_requires_dist(meta.requires_dist, where=package.url)
         list(_requirements(meta))
     except MlenvError as error:
         return f"its METADATA cannot be read: {error.message}"

@@ -16,7 +16,14 @@ from packaging.utils import NormalizedName, canonicalize_name
 from mlenv import resolve as resolve_module
 from mlenv.index import CoreMetadata, IndexFile, MemoryIndex
 from mlenv.index.model import Link, make_file
-from mlenv.limits import MAX_DEPENDENCIES, MAX_REQUIRES_DIST, LimitError, enforce
+from mlenv.limits import (
+    MAX_DEPENDENCIES,
+    MAX_REQUIRES_DIST,
+    MAX_REQUIRES_DIST_CHARS,
+    LimitError,
+    enforce,
+    enforce_requires_dist,
+)
 from mlenv.report import MemoryReporter
 from mlenv.resolve import Resolution, resolve
 from mlenv.target import Target
@@ -105,6 +112,28 @@ def test_more_requires_dist_lines_than_the_limit_fail_fast_naming_the_package(
         _resolve("app", build_wheel("app", "1.0", requires_dist=requires))
     assert info.value.where == "app 1.0"
     assert parsed == []
+
+
+def test_requires_dist_past_its_character_bound_fails_fast_naming_the_package(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Protects invariant 7: one line of a million clauses (parsing costs microseconds a
+    character: a 64 MB METADATA held a read for minutes) is refused, by name, before any line
+    reaches the parser; fetch's METADATA check calls the same bound."""
+    requires = ["lib", "dep" + ",!=1" * (MAX_REQUIRES_DIST_CHARS // 4)]
+    parsed: list[str] = []
+    real = resolve_module._requirement
+
+    def counting(text: str, origin: str) -> Requirement:
+        parsed.append(text)
+        return real(text, origin)
+
+    monkeypatch.setattr(resolve_module, "_requirement", counting)
+    with pytest.raises(LimitError, match="characters of Requires-Dist") as info:
+        _resolve("app", build_wheel("app", "1.0", requires_dist=requires))
+    assert info.value.where == "app 1.0"
+    assert parsed == []
+    enforce_requires_dist(["x" * MAX_REQUIRES_DIST_CHARS], where="at the bound")  # allowed
 
 
 def test_too_many_distinct_dependencies_are_refused_naming_the_package() -> None:
