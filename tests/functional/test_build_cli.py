@@ -22,7 +22,7 @@ from tests.support.golden import ROOT, build, digests, golden_project
 # here means the bytes users get changed, which must be deliberate and noted in the CHANGELOG.
 GOLDEN_DIGESTS = {
     "image.tar": "f774bcf9555b312036e297d2b0197c154a2d08499f5d3a77f60da055def44cf0",
-    "golden.tar.gz": "fc7706dfb6df88f657adeeef083ff93198e2236beef999f7d542bbbcfa6396c2",
+    "golden.tar.gz": "646d9a900b27e3d5f79bb4b0606b1e420fe92ea85a7d62b3e518990e6d72cf2c",
     "manifest": "sha256:2815c43d8ed542062c92652d9c5f15bd7fd6bc8b1c9f8f8df62cd1702e387d87",
 }
 
