@@ -11,6 +11,9 @@ from pathlib import Path
 import pytest
 
 from mlenv.conda.pack import unpack_script
+from mlenv.cuda.rules import CudaTarget, PackageNeed, judge
+from mlenv.cuda.tags import extract
+from mlenv.cuda.versions import CudaVersion, DriverVersion
 
 pytestmark = pytest.mark.hostile
 
@@ -81,3 +84,39 @@ def test_root_keeps_each_file_s_owner(tmp_path: Path) -> None:
     done = tool.stat()
     assert (done.st_uid, done.st_gid, done.st_mode & 0o7777) == (1000, 1001, 0o6755)
     assert tool.read_bytes() == f"{root}/bin\n".encode()
+
+
+# CUDA 12.5 Update 1's libraries per NVIDIA's redistrib_12.5.1.json (read in NixOS/nixpkgs@
+# 32fda54dd307f8c90d9974b7c4d71599961a412a:pkgs/development/cuda-modules/cuda/manifests/
+# redistrib_12.5.1.json); the GA's per the cuda-toolkit==12.5.0 wheel's pins
+GA_12_5, UPDATE_12_5_1 = "555.42.02", "555.42.06"
+WHEELS_12_5 = [
+    ("nvidia-cublas-cu12", "12.5.2.13", "12.5.3.2"),
+    ("nvidia-cufft-cu12", "11.2.3.18", "11.2.3.61"),
+    ("nvidia-curand-cu12", "10.3.6.39", "10.3.6.82"),
+    ("nvidia-cusolver-cu12", "11.6.2.40", "11.6.3.83"),
+    ("nvidia-cusparse-cu12", "12.4.1.24", "12.5.1.3"),
+    ("nvidia-npp-cu12", "12.3.0.116", "12.3.0.159"),
+    ("nvidia-nvjitlink-cu12", "12.5.40", "12.5.82"),
+    ("nvidia-nvjpeg-cu12", "12.3.2.38", "12.3.2.81"),
+    ("nvidia-nvfatbin-cu12", "12.5.39", "12.5.82"),
+]
+
+
+@pytest.mark.parametrize(("name", "ga", "update"), WHEELS_12_5)
+def test_cuda_12_5_update_1_libraries_need_its_driver(name: str, ga: str, update: str) -> None:
+    """Protects the 12.5.1 component rows of ``data/cuda.json``: nvidia-cublas-cu12==12.5.3.2
+    is CUDA 12.5 Update 1's cuBLAS, so a fleet on the GA's 555.42.02 is warned. Before, only
+    Update 1's tools and runtime had rows: its cuBLAS, cuFFT, cuRAND, NPP, nvJitLink, nvJPEG and
+    nvFatbin read as the GA (555.42.02 passed silently), its cuSOLVER and cuSPARSE as 'CUDA
+    12.x'."""
+    for version, release in ((ga, "12.5.0"), (update, "12.5.1")):
+        need = extract(name, version)
+        assert need is not None
+        assert (str(need.cuda), need.release) == ("12.5", release), (name, version)
+        for driver in (GA_12_5, UPDATE_12_5_1):
+            target = CudaTarget(CudaVersion.parse("12.5"), DriverVersion.parse(driver))
+            found = judge(target, [PackageNeed(name, version, need)])
+            codes = [(finding.severity, finding.code) for finding in found]
+            behind = release == "12.5.1" and driver == GA_12_5
+            assert codes == ([("warning", "driver-minor-compat")] if behind else []), codes
