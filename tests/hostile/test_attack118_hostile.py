@@ -14,6 +14,13 @@ from mlenv.conda.pack import unpack_script
 from mlenv.cuda.rules import CudaTarget, PackageNeed, judge
 from mlenv.cuda.tags import extract
 from mlenv.cuda.versions import CudaVersion, DriverVersion
+from mlenv.index import MemoryIndex
+from mlenv.index.model import MetadataError
+from mlenv.locking import Sources, lock_manifest
+from mlenv.manifest import loads
+from mlenv.report import MemoryReporter
+from mlenv.resolve import ResolutionError
+from tests.support.wheels import build_wheel
 
 pytestmark = pytest.mark.hostile
 
@@ -120,3 +127,33 @@ def test_cuda_12_5_update_1_libraries_need_its_driver(name: str, ga: str, update
             codes = [(finding.severity, finding.code) for finding in found]
             behind = release == "12.5.1" and driver == GA_12_5
             assert codes == ([("warning", "driver-minor-compat")] if behind else []), codes
+
+
+URL = "https://attack118.invalid/simple"
+
+
+def _lock(wheels: list[tuple[str, bytes]], roots: list[str]) -> None:
+    deps = ", ".join(f'"{r}"' for r in roots)
+    manifest = (
+        '[environment]\nname = "d"\npython = "3.11"\nplatforms = ["linux-64"]\n'
+        f'glibc = "2.28"\n[pypi]\nindex-url = "{URL}"\ndependencies = [{deps}]\n'
+    )
+    sources = Sources(MemoryIndex(URL, dict(wheels)), (URL,), ())
+    lock_manifest(loads(manifest), sources, reporter=MemoryReporter())
+
+
+def test_a_release_another_requirement_excludes_is_not_the_cause() -> None:
+    """Protects `resolve.resolve`'s reading of a failure after an unreadable release: b 3.0's
+    broken line is not why the lock fails when a's ``b!=3.0`` excludes b 3.0 anyway; the
+    conflict (b>2.5 beside b!=3.0) is. Before, the resolver stopped at the root's b>2.5 (b 2.0
+    too old) before reading a, so the only failing requirement admitted b 3.0 and the lock
+    blamed its metadata: excluding b 3.0, as the hint said, fixed nothing."""
+    wheels = [
+        build_wheel("a", "1.0", requires_dist=["b!=3.0"]),
+        build_wheel("b", "3.0", requires_dist=["c (>=1.0"]),
+        build_wheel("b", "2.0"),
+    ]
+    with pytest.raises(ResolutionError) as info:
+        _lock(wheels, ["a", "b>2.5"])
+    assert not isinstance(info.value, MetadataError)
+    assert "b!=3.0" in info.value.message and "b>2.5" in info.value.message
