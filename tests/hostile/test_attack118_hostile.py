@@ -36,14 +36,14 @@ def _run(root: Path, old: str, files: list[tuple[str, str]], rooms: dict[str, in
     return f"{done.returncode}:{done.stderr}"
 
 
-@pytest.mark.parametrize("deploy", ["env2", "env-gpu", "sub/env", "env/inner"])
+@pytest.mark.parametrize("deploy", ["env2", "env-gpu", "sub/env"])
 def test_a_second_run_leaves_a_relocated_environment_alone(tmp_path: Path, deploy: str) -> None:
     """Protects `conda.unpack`: a deploy path holding the build prefix (built at /opt/env,
     unpacked at /opt/env2, or at .../sub/opt/env) is relocated once, and a second run (one
     finishing an interrupted run, or a rerun) changes nothing. Before, the second run found
     the build prefix inside the new one and wrote /opt/env22 into every file."""
     old = str(tmp_path / "env")
-    root = tmp_path / deploy if not deploy.startswith("sub/") else tmp_path / "sub" / old[1:]
+    root = tmp_path / deploy if deploy != "sub/env" else tmp_path / "sub" / old[1:]
     root.mkdir(parents=True)
     text = f"prefix={old}:{old}/lib\n".encode()
     binary = old.encode() + b"/lib:" + old.encode() + b"/x\x00" + bytes(200) + b"end"
@@ -157,3 +157,15 @@ def test_a_release_another_requirement_excludes_is_not_the_cause() -> None:
         _lock(wheels, ["a", "b>2.5"])
     assert not isinstance(info.value, MetadataError)
     assert "b!=3.0" in info.value.message and "b>2.5" in info.value.message
+
+
+def test_unpacked_under_the_build_prefix_every_occurrence_is_relocated(tmp_path: Path) -> None:
+    """Protects `conda.unpack._hits`: unpacked at a directory under the build prefix
+    (/opt/env/lib for /opt/env), the build prefix's own /opt/env/lib/... is not mistaken for
+    the new prefix: the first run relocates it."""
+    old = str(tmp_path / "env")
+    root = tmp_path / "env" / "lib"
+    root.mkdir(parents=True)
+    (root / "tool").write_bytes(f"{old}/lib/python3.11\n".encode())
+    assert _run(root, old, [("tool", "text")], {}).startswith("0:")
+    assert (root / "tool").read_bytes() == f"{root}/lib/python3.11\n".encode()
