@@ -72,6 +72,8 @@ def _hits(data, old, new):
     # (/opt/env2 for /opt/env) is relocated already, so a second run (finishing an
     # interrupted one) changes nothing.
     inner = [k for k in range(len(new) - len(old) + 1) if new.startswith(old, k)]
+    if new.startswith(old + b"/"):  # unpacked under the build prefix: old/lib/x is not new
+        inner.remove(0)
     hits: list[int] = []
     start = 0
     while True:
