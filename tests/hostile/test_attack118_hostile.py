@@ -3,6 +3,7 @@ path that is no regular file, and as root over files another user owns."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 import sys
@@ -10,16 +11,20 @@ from pathlib import Path
 
 import pytest
 
+from mlenv import lockfile
 from mlenv.conda.pack import unpack_script
 from mlenv.cuda.rules import CudaTarget, PackageNeed, judge
 from mlenv.cuda.tags import extract
 from mlenv.cuda.versions import CudaVersion, DriverVersion
 from mlenv.index import MemoryIndex
 from mlenv.index.model import MetadataError
+from mlenv.lockfile import Lock, LockedPlatform
 from mlenv.locking import Sources, lock_manifest
 from mlenv.manifest import loads
 from mlenv.report import MemoryReporter
 from mlenv.resolve import ResolutionError
+from tests.support.cli import run_mlenv
+from tests.support.locks import locked, target_of
 from tests.support.wheels import build_wheel
 
 pytestmark = pytest.mark.hostile
@@ -169,3 +174,34 @@ def test_unpacked_under_the_build_prefix_every_occurrence_is_relocated(tmp_path:
     (root / "tool").write_bytes(f"{old}/lib/python3.11\n".encode())
     assert _run(root, old, [("tool", "text")], {}).startswith("0:")
     assert (root / "tool").read_bytes() == f"{root}/lib/python3.11\n".encode()
+
+
+def test_a_lock_from_before_the_12_5_1_rows_is_rewritten_by_plain_lock(tmp_path: Path) -> None:
+    """Protects ``cuda_fields.rederived`` for the rows above: a lock an earlier mlenv wrote,
+    nvidia-cublas-cu12 12.5.3.2 and [target] at the GA's 555.42.02, is refused by verify and
+    rewritten by a plain (offline) `mlenv lock` at 555.42.06, no pin moved."""
+    manifest = (
+        '[environment]\nname = "e"\npython = "3.11"\nplatforms = ["linux-64"]\n'
+        '[pypi]\ndependencies = ["nvidia-cublas-cu12"]\n'
+        f'[cuda]\nversion = "12.5"\ndriver-floor = "{GA_12_5}"\n'
+    )
+    made = loads(manifest)
+    entry = locked("nvidia-cublas-cu12", "12.5.3.2", cuda="12.5", requires_driver=GA_12_5)
+    target = dataclasses.replace(target_of(made), requires_driver=GA_12_5)
+    old = Lock(lockfile.inputs_hash(made), target).with_platforms(
+        [LockedPlatform("linux-64", (entry,), ())]
+    )
+    (tmp_path / "mlenv.toml").write_text(manifest)
+    (tmp_path / "mlenv.lock").write_text(lockfile.render(old))
+    cache = str(tmp_path / "cache")
+    verify = run_mlenv(["--cache", cache, "verify"], cwd=tmp_path)
+    shown = verify.stdout + verify.stderr
+    assert verify.returncode == 1 and "lock-driver-mismatch" in shown, shown
+    relock = run_mlenv(["--cache", cache, "lock", "--offline"], cwd=tmp_path)
+    assert relock.returncode == 0, relock.stdout + relock.stderr
+    fixed = lockfile.loads((tmp_path / "mlenv.lock").read_text(), "mlenv.lock")
+    (pin,) = [package for _, package in fixed.packages()]
+    assert (pin.name, pin.version, pin.sha256) == (entry.name, entry.version, entry.sha256)
+    assert pin.requires_driver == fixed.target.requires_driver == UPDATE_12_5_1
+    again = run_mlenv(["--cache", cache, "verify"], cwd=tmp_path)
+    assert again.returncode == 0, again.stdout + again.stderr
