@@ -319,6 +319,8 @@ class _Provider(AbstractProvider[Req, Candidate, str]):
         self.metadata_refusals: dict[tuple[NormalizedName, Version], str | None] = {}
         # each project's releases passed over for a Requires-Dist line no parser reads
         self.unreadable: dict[NormalizedName, list[tuple[Version, MetadataError]]] = {}
+        # releases taken as if their unreadable lines were absent: would the lock resolve then?
+        self.assumed: frozenset[tuple[NormalizedName, Version]] = frozenset()
         self._read: dict[IndexFile, CoreMetadata] = {}
         self.markers_evaluated = 0
         self.work = 0  # specifier clauses evaluated: tests bound it to prove the cost linear
@@ -459,7 +461,8 @@ class _Provider(AbstractProvider[Req, Candidate, str]):
             reason = self._python_refusal(stated) if stated else None  # else judged by _reject
             if reason is None:
                 try:
-                    self._lines(metadata, _origin(candidate))
+                    if key not in self.assumed:
+                        self._lines(metadata, _origin(candidate))
                 except MetadataError as exc:
                     self.unreadable.setdefault(candidate.name, []).append((candidate.version, exc))
                     reason = exc.message
@@ -575,6 +578,8 @@ class _Provider(AbstractProvider[Req, Candidate, str]):
         return deps
 
     def _dependencies(self, candidate: Candidate, metadata: CoreMetadata) -> list[Req]:
+        if (candidate.name, candidate.version) in self.assumed:
+            return []
         lines = self._lines(metadata, _origin(candidate))
         if not candidate.extras:
             return self._replaced(
@@ -806,28 +811,48 @@ def resolve(
         replacing,
     )
     with reporter.task(f"resolving for {target.platform}", unit="packages") as task:
-        provider = _Provider(
-            index,
-            target,
-            policy or CandidatePolicy(),
-            preferences or {},
-            provided or {},
-            task,
-            roots,
-            workers,
-            prerelease,
-            constraints,
-            replacing,
-        )
+
+        def new_provider() -> _Provider:
+            return _Provider(
+                index,
+                target,
+                policy or CandidatePolicy(),
+                preferences or {},
+                provided or {},
+                task,
+                roots,
+                workers,
+                prerelease,
+                constraints,
+                replacing,
+            )
+
+        provider = new_provider()
         try:
             provider.prefetch(req.name for req in roots)
             state = resolve_or_retry(provider, _ResolvelibProgress(reporter), roots, MAX_ROUNDS)
             pinned = _reachable(state.mapping, state.criteria)
             missing = _missing_extras(pinned, state.criteria, provider)
         except (ResolutionImpossible, Cycling) as exc:
-            raise _unreadable_cause(exc.causes, provider) or explain(
-                exc.causes, provider, target, indexes_searched
-            ) from None
+            cause = _unreadable_cause(exc.causes, provider)
+            if cause is None:
+                raise explain(exc.causes, provider, target, indexes_searched) from None
+            # The resolver may have stopped before reading a requirement that excludes the
+            # release anyway (a's b!=3.0): its broken line is the cause only if the lock
+            # resolves when the release is taken without it; else that conflict is the error.
+            again = new_provider()
+            again.assumed = frozenset({cause[0]})
+            try:
+                resolve_or_retry(again, _ResolvelibProgress(reporter), roots, MAX_ROUNDS)
+            except (ResolutionImpossible, Cycling) as other:
+                # still stopped by a broken line (another project's): report this one
+                if _unreadable_cause(other.causes, again) is None:
+                    raise explain(other.causes, again, target, indexes_searched) from None
+            except ResolutionTooDeep:
+                pass
+            finally:
+                again.close()
+            raise cause[1] from None
         except ResolutionTooDeep:
             raise ResolutionError(
                 f"gave up after {MAX_ROUNDS} rounds of backtracking for {target.platform}",
@@ -863,9 +888,9 @@ def resolve(
 
 def _unreadable_cause(
     causes: Collection[RequirementInformation[Req, Candidate]], provider: _Provider
-) -> MetadataError | None:
-    """The metadata error of a release the resolution passed over for a project it then could
-    not resolve, when that release is what the failing requirements left (it satisfies each
+) -> tuple[tuple[NormalizedName, Version], MetadataError] | None:
+    """The release (and its metadata error) the resolution passed over for a project it then
+    could not resolve, when that release is what the failing requirements left (it satisfies each
     of them): the error names the broken distribution and its line, as when the lock stopped
     at the first one. A release the conflict's own requirements exclude is not its cause: a's
     ``b<2`` beside ``b>=2`` is reported as that conflict, not as b 3.0's broken line."""
@@ -877,7 +902,7 @@ def _unreadable_cause(
         ]
         for version, error in passed if specs else ():
             if all(spec.contains(version, prereleases=True) for spec in specs):
-                return error
+                return (name, version), error
     return None
 
 

@@ -1,6 +1,8 @@
 """conda-unpack, written by mlenv: rewrites the build prefix to this environment's location."""
 
+import contextlib
 import os
+import stat
 import sys
 import tempfile
 from typing import Any
@@ -23,8 +25,8 @@ def main():
     strays = [entry[0] for entry in files if not _own(new, entry[0])]
     for path in strays:
         sys.stderr.write(
-            "conda-unpack: %s: a symbolic link, or under one, where the archive holds a file: "
-            "not written through\n" % path
+            "conda-unpack: %s: a symbolic link, under one, or no regular file, where the "
+            "archive holds a file: not written through\n" % path
         )
     refused = []
     for entry in files:
@@ -52,26 +54,57 @@ def main():
                 sys.stderr.write("conda-unpack: %s changed while relocating; stopped\n" % entry[0])
                 return 1
         else:
-            data = _shebang(data, old, new_bytes).replace(old, new_bytes)
+            data = _replace(_shebang(data, old, new_bytes), old, new_bytes)
         _write(os.path.join(new, entry[0]), data)
     return 0
 
 
 def _own(new, path):
-    # The file itself, under the unpacked tree: no symbolic link on the way to write through.
+    # The file itself, under the unpacked tree: no symbolic link on the way to write through,
+    # and a regular file (a directory cannot be read, a FIFO blocks the run).
     full = os.path.join(new, path)
-    return os.path.realpath(full) == os.path.normpath(full)
+    regular = stat.S_ISREG(os.lstat(full).st_mode)
+    return regular and os.path.realpath(full) == os.path.normpath(full)
+
+
+def _hits(data, old, new):
+    # Where ``old`` starts, but not inside ``new``: a deploy path holding the build prefix
+    # (/opt/env2 for /opt/env) is relocated already, so a second run (finishing an
+    # interrupted one) changes nothing.
+    inner = [k for k in range(len(new) - len(old) + 1) if new.startswith(old, k)]
+    if new.startswith(old + b"/"):  # unpacked under the build prefix: old/lib/x is not new
+        inner.remove(0)
+    hits: list[int] = []
+    start = 0
+    while True:
+        hit = data.find(old, start)
+        if hit < 0:
+            return hits
+        if any(hit >= k and data.startswith(new, hit - k) for k in inner):
+            start = hit + 1
+        else:
+            hits.append(hit)
+            start = hit + len(old)
+
+
+def _replace(data, old, new):
+    return _replace_at(data, _hits(data, old, new), old, new)
 
 
 def _write(path, data):
-    # A new file renamed over the old, with its mode: a hard link to it elsewhere (a tree
-    # copied with cp -al) keeps its bytes, and no half-written file is left under the path.
-    mode = os.stat(path).st_mode & 0o7777
+    # A new file renamed over the old, with its owner and mode: a hard link to it elsewhere (a
+    # tree copied with cp -al) keeps its bytes, no half-written file is left under the path,
+    # and run as root over a user's environment, the user still owns it.
+    old = os.stat(path)
     handle, temporary = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".conda-unpack-")
     try:
         with os.fdopen(handle, "wb") as out:
             out.write(data)
-        os.chmod(temporary, mode)
+        if (old.st_uid, old.st_gid) != (os.geteuid(), os.getegid()):
+            # not root: the file becomes the runner's, as cp makes it
+            with contextlib.suppress(PermissionError):
+                os.chown(temporary, old.st_uid, old.st_gid)
+        os.chmod(temporary, old.st_mode & 0o7777)  # after chown, which clears setuid
         os.replace(temporary, path)
     except BaseException:
         os.unlink(temporary)
@@ -92,9 +125,9 @@ def _room(entry):
 def _shebang(data, old, new):
     # A kernel shebang cannot hold a space or more than 127 bytes: run such scripts through sh.
     line, _, rest = data.partition(b"\n")
-    if not line.startswith(b"#!" + old) or (b" " not in new and len(line.replace(old, new)) < 129):
+    if 2 not in _hits(line, old, new) or (b" " not in new and len(_replace(line, old, new)) < 129):
         return data
-    program = line[2:].split(b" ", 1)[0].replace(old, new)  # the old prefix has no space
+    program = _replace(line[2:].split(b" ", 1)[0], old, new)  # the old prefix has no space
     quoted = b"'" + program.replace(b"'", b"'\\''") + b"'"
     q3 = b"'" * 3
     trampoline = b"#!/bin/sh\n" + q3 + b"exec' " + quoted + b' "$0" "$@"\n' + b"' " + q3 + b"\n"
@@ -106,17 +139,18 @@ def _binary(data, old, new, room=0):
     # string holding the prefix k times was padded with k * (room - len(old)) NULs after it
     # when installed; a longer prefix takes those. None: the new prefix does not fit.
     room = max(room, len(old))
-    out, start = [], 0
+    out, start, hits = [], 0, _hits(data, old, new)
     while True:
-        hit = data.find(old, start)
+        hit = next((hit for hit in hits if hit >= start), -1)
         if hit < 0:
             out.append(data[start:])
             return b"".join(out)
         end = data.find(b"\0", hit)
         end = len(data) if end < 0 else end
-        text = data[hit:end].replace(old, new)
+        held = [h - hit for h in hits if hit <= h < end]
+        text = _replace_at(data[hit:end], held, old, new)
         if len(text) > end - hit:
-            limit = end + data[hit:end].count(old) * (room - len(old))
+            limit = end + len(held) * (room - len(old))
             # past the file's end is no padding: those bytes are not NULs, they are not there
             if len(new) > room or len(text) > limit - hit or limit > len(data):
                 return None
@@ -125,6 +159,14 @@ def _binary(data, old, new, room=0):
             end = limit
         out.append(data[start:hit] + text + b"\0" * (end - hit - len(text)))
         start = end
+
+
+def _replace_at(data, hits, old, new):
+    out, start = [], 0
+    for hit in hits:
+        out.append(data[start:hit] + new)
+        start = hit + len(old)
+    return b"".join(out) + data[start:]
 
 
 if __name__ == "__main__":
