@@ -102,26 +102,13 @@ def outside(target: LockTarget, platform: LockedPlatform) -> list[tuple[str, str
     bounds = _bounds(target, platform.platform)
     if bounds is None:
         return []
-    from packaging.version import InvalidVersion, Version
-
     found: list[tuple[str, str, str]] = []
     disallow = target.prerelease == "disallow"
     for position, package in enumerate(platform.packages):
         rules = bounds.get(canonicalize_name(package.name), [])
-        if not rules and not disallow:
-            continue
-        try:
-            version = Version(package.version)
-        except InvalidVersion:  # the lock's reader refuses it
-            continue
-        where = f".package[{position}] ({package.name} {package.version})"
-        if disallow and version.is_prerelease:
-            found.append((where, package.version, '[target].prerelease = "disallow"'))
-        found += [
-            (where, package.version, f"{text!r} of [target].{key}")
-            for key, text, allowed in rules
-            if not allowed.contains(version, prereleases=True)
-        ]
+        if rules or disallow:
+            where = f".package[{position}] ({package.name} {package.version})"
+            found += _excluded(where, package.version, rules, disallow=disallow)
     return found + _conda_outside(bounds, target, platform)
 
 
@@ -133,26 +120,41 @@ def _conda_outside(
     """The same for each conda record of a project the PyPI resolution asks for (a root or an
     entry's dependency): the resolver takes it from conda only at a version its bounds allow
     (``resolve._load_candidates``, ``locking.provided_by_conda``: not python, PEP 440)."""
-    from packaging.version import InvalidVersion, Version
-
     asked = {name for _, name in _roots(target, platform.platform) or []}
     asked |= {canonicalize_name(d) for p in platform.packages for d in p.dependencies}
     found: list[tuple[str, str, str]] = []
     for position, record in enumerate(platform.conda):
         name = canonicalize_name(record.name)
-        if record.name == "python" or name not in asked or name not in bounds:
-            continue
-        try:
-            version = Version(record.version)
-        except InvalidVersion:  # no PyPI requirement could name it: the resolver skips it
-            continue
-        where = f".conda[{position}] ({record.name} {record.version})"
-        found += [
-            (where, record.version, f"{text!r} of [target].{key}")
-            for key, text, allowed in bounds[name]
-            if not allowed.contains(version, prereleases=True)
-        ]
+        if record.name != "python" and name in asked and name in bounds:
+            where = f".conda[{position}] ({record.name} {record.version})"
+            found += _excluded(where, record.version, bounds[name])
     return found
+
+
+def _excluded(
+    where: str,
+    pinned: str,
+    rules: Sequence[tuple[str, str, SpecifierSet]],
+    *,
+    disallow: bool = False,
+) -> list[tuple[str, str, str]]:
+    """(where, the version, what excludes it) for each bound of ``rules`` the pinned version is
+    outside, and ``disallow``'s for a pre-release; none for a version that is no PEP 440 one
+    (the lock's reader refuses it on PyPI; the resolver takes no such conda record)."""
+    from packaging.version import InvalidVersion, Version
+
+    try:
+        version = Version(pinned)
+    except InvalidVersion:
+        return []
+    found: list[tuple[str, str, str]] = []
+    if disallow and version.is_prerelease:
+        found.append((where, pinned, '[target].prerelease = "disallow"'))
+    return found + [
+        (where, pinned, f"{text!r} of [target].{key}")
+        for key, text, allowed in rules
+        if not allowed.contains(version, prereleases=True)
+    ]
 
 
 def _bounds(
