@@ -46,12 +46,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mlenv.cuda.matrix import table3_driver
-from mlenv.cuda.rules import CudaTarget, PackageNeed, judge, required_driver
-from mlenv.cuda.tags import CudaNeed, extract, extract_conda
+from mlenv.cuda.rules import PackageNeed, required_driver
+from mlenv.cuda.tags import extract, extract_conda
 from mlenv.cuda.versions import CudaVersion, DriverVersion
 from mlenv.host import SMI_BANNER_ARGV, SMI_QUERY_ARGV, detect
 from mlenv.nodes import Node, judge_node
 from tests.support.cli import run_mlenv
+from tests.support.cuda_verdicts import target, verdict
 from tests.support.fake_host import with_glibc
 from tests.support.locks import locked, make_lock
 from tests.support.wheels import build_wheel, write_simple_index
@@ -64,16 +65,6 @@ DATA: dict[str, Any] = json.loads(
 GA_12_5, UPDATE_12_5_1 = "555.42.02", "555.42.06"
 GA_12_8, UPDATE_12_8_1 = "570.26", "570.124.06"
 GA_13_0, UPDATE_13_0_2 = "580.65.06", "580.95.05"
-
-
-def _target(cuda: str, driver: str) -> CudaTarget:
-    return CudaTarget(CudaVersion.parse(cuda), DriverVersion.parse(driver))
-
-
-def _verdict(cuda: str, driver: str, name: str, need: CudaNeed | None) -> list[tuple[str, str]]:
-    assert need is not None, name
-    found = judge(_target(cuda, driver), [PackageNeed(name, "v", need)])
-    return [(finding.severity, finding.code) for finding in found]
 
 
 # (PyPI wheel, its CUDA 12.5 Update 1 version per version_12.5.1.json / Table 1)
@@ -95,9 +86,9 @@ def test_a_cuda_12_5_update_1_component_is_traced_to_its_update(name: str, versi
     need = extract(name, version)
     assert need is not None
     assert (str(need.cuda), need.release) == ("12.5", "12.5.1")
-    assert _verdict("12.5", GA_12_5, name, need) == [("warning", "driver-minor-compat")]
-    assert _verdict("12.5", UPDATE_12_5_1, name, need) == []
-    found = required_driver(_target("12.5", GA_12_5), [PackageNeed(name, version, need)])
+    assert verdict("12.5", GA_12_5, name, need) == [("warning", "driver-minor-compat")]
+    assert verdict("12.5", UPDATE_12_5_1, name, need) == []
+    found = required_driver(target("12.5", GA_12_5), [PackageNeed(name, version, need)])
     assert str(found[0]) == UPDATE_12_5_1
     assert "CUDA 12.5 Update 1" in found[1]
 
@@ -112,7 +103,7 @@ def test_the_12_5_ga_components_stay_the_ga() -> None:
         need = extract(name, version)
         assert need is not None
         assert (str(need.cuda), need.release) == ("12.5", "12.5.0")
-        assert _verdict("12.5", GA_12_5, name, need) == []
+        assert verdict("12.5", GA_12_5, name, need) == []
 
 
 def test_the_conda_cudart_of_12_5_update_1_is_traced_like_the_wheel() -> None:
@@ -123,7 +114,7 @@ def test_the_conda_cudart_of_12_5_update_1_is_traced_like_the_wheel() -> None:
     )
     assert need is not None
     assert need.release == "12.5.1"
-    assert _verdict("12.5", GA_12_5, "cuda-cudart", need) == [("warning", "driver-minor-compat")]
+    assert verdict("12.5", GA_12_5, "cuda-cudart", need) == [("warning", "driver-minor-compat")]
 
 
 @pytest.mark.parametrize(
@@ -148,15 +139,15 @@ def test_a_conda_toolkit_metapackage_is_its_release(
         == (wheel.cuda, wheel.release)
         == (CudaVersion.parse(cuda), version)
     )
-    assert _verdict(cuda, ga, name, conda) == [("warning", "driver-minor-compat")]
-    assert _verdict(cuda, update, name, conda) == []
+    assert verdict(cuda, ga, name, conda) == [("warning", "driver-minor-compat")]
+    assert verdict(cuda, update, name, conda) == []
 
 
 def test_a_conda_toolkit_metapackage_of_a_newer_minor_is_refused() -> None:
     """cuda-toolkit 12.8.1 on a CUDA 12.6 target with the 12.6 Update 3 driver: a newer minor
     needs its own Table 3 driver (570.26), as the wheel does."""
     conda = extract_conda("cuda-toolkit", "12.8.1", "0", [], [])
-    assert _verdict("12.6", "560.35.05", "cuda-toolkit", conda) == [("error", "cuda-newer-minor")]
+    assert verdict("12.6", "560.35.05", "cuda-toolkit", conda) == [("error", "cuda-newer-minor")]
 
 
 # Every component row of 11.x to 13.x (nvJitLink 13 fixes only its major).
@@ -185,8 +176,8 @@ def test_every_pinned_component_needs_its_update_driver(row: dict[str, str]) -> 
     name = _wheel(row["component"], row["release"])
     need = extract(name, row["version"])
     expected = [("warning", "driver-minor-compat")] if ga[0] < update[0] else []
-    assert _verdict(str(cuda), str(ga[0]), name, need) == expected
-    assert _verdict(str(cuda), str(update[0]), name, need) == []
+    assert verdict(str(cuda), str(ga[0]), name, need) == expected
+    assert verdict(str(cuda), str(update[0]), name, need) == []
 
 
 @pytest.mark.parametrize("name", ["cuda-libraries", "cuda-libraries-dev", "cuda-compiler"])
@@ -196,8 +187,8 @@ def test_the_other_conda_release_metapackages_are_their_release(name: str) -> No
     need = extract_conda(name, "12.4.1", "0", [], [])
     assert need is not None
     assert (str(need.cuda), need.release) == ("12.4", "12.4.1")
-    assert _verdict("12.4", "550.54.14", name, need) == [("warning", "driver-minor-compat")]
-    assert _verdict("12.4", "550.54.15", name, need) == []
+    assert verdict("12.4", "550.54.14", name, need) == [("warning", "driver-minor-compat")]
+    assert verdict("12.4", "550.54.15", name, need) == []
 
 
 # torch 1.13.1's CUDA 11.7 pins on PyPI (its Requires-Dist); NVIDIA's repository manifests
@@ -232,8 +223,8 @@ def test_cuda_11_7_components_are_traced_to_their_update(
     assert need is not None
     assert (str(need.cuda), need.release) == ("11.7", release)
     warned = [("warning", "driver-minor-compat")] if release == "11.7.1" else []
-    assert _verdict("11.7", GA_11_7, name, need) == warned
-    assert _verdict("11.7", UPDATE_11_7_1, name, need) == []
+    assert verdict("11.7", GA_11_7, name, need) == warned
+    assert verdict("11.7", UPDATE_11_7_1, name, need) == []
 
 
 def test_torch_1_13_needs_the_11_7_update_1_driver() -> None:
@@ -241,8 +232,8 @@ def test_torch_1_13_needs_the_11_7_update_1_driver() -> None:
     need = extract("torch", "1.13.1", requires_dist=TORCH_1_13)
     assert need is not None
     assert (str(need.cuda), need.release) == ("11.7", "11.7.1")
-    assert _verdict("11.7", GA_11_7, "torch", need) == [("warning", "driver-minor-compat")]
-    found = required_driver(_target("11.7", GA_11_7), [PackageNeed("torch", "1.13.1", need)])
+    assert verdict("11.7", GA_11_7, "torch", need) == [("warning", "driver-minor-compat")]
+    found = required_driver(target("11.7", GA_11_7), [PackageNeed("torch", "1.13.1", need)])
     assert str(found[0]) == UPDATE_11_7_1
 
 
@@ -263,7 +254,7 @@ def test_any_driver_against_any_pinned_component_agrees_with_table_3(
     if ga is None or update is None:
         return
     name = _wheel(row["component"], row["release"])
-    got = _verdict(str(cuda), driver, name, extract(name, row["version"]))
+    got = verdict(str(cuda), driver, name, extract(name, row["version"]))
     value = DriverVersion.parse(driver)
     if value < ga[0]:
         assert got == [("error", "driver-below-toolkit")]
@@ -327,8 +318,8 @@ def test_nvidia_channel_cuda_11_updates_are_traced(
     need = extract_conda(name, version, "0", [], [])
     assert need is not None
     assert (str(need.cuda), need.release) == (cuda, release)
-    assert _verdict(cuda, ga, name, need) == [("warning", "driver-minor-compat")]
-    assert _verdict(cuda, update, name, need) == []
+    assert verdict(cuda, ga, name, need) == [("warning", "driver-minor-compat")]
+    assert verdict(cuda, update, name, need) == []
 
 
 def _gfd(driver: str, cc: str) -> dict[str, str]:

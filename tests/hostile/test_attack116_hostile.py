@@ -35,10 +35,11 @@ from typing import Any
 
 import pytest
 
-from mlenv.cuda.rules import CudaTarget, PackageNeed, arch_findings, judge
-from mlenv.cuda.tags import CudaNeed, extract, extract_conda
-from mlenv.cuda.versions import CudaError, CudaVersion, DriverVersion
+from mlenv.cuda.rules import arch_findings
+from mlenv.cuda.tags import extract, extract_conda
+from mlenv.cuda.versions import CudaError, DriverVersion
 from mlenv.host_text import HostError, parse_driver_override
+from tests.support.cuda_verdicts import target, verdict
 
 DATA: dict[str, Any] = json.loads(
     (resources.files("mlenv") / "data" / "cuda.json").read_text(encoding="utf-8")
@@ -49,16 +50,6 @@ GA_11_2, UPDATE_11_2_1 = "460.27.03", "460.32.03"
 GA_11_5 = "495.29.05"  # 11.5 GA, Update 1 and Update 2 alike
 GA_11_6, UPDATE_11_6_2 = "510.39.01", "510.47.03"
 UPDATE_11_4_3 = "470.82.01"
-
-
-def _target(cuda: str, driver: str, archs: tuple[str, ...] = ()) -> CudaTarget:
-    return CudaTarget(CudaVersion.parse(cuda), DriverVersion.parse(driver), archs=archs)
-
-
-def _verdict(cuda: str, driver: str, name: str, need: CudaNeed | None) -> list[tuple[str, str]]:
-    assert need is not None, name
-    found = judge(_target(cuda, driver), [PackageNeed(name, "v", need)])
-    return [(finding.severity, finding.code) for finding in found]
 
 
 # (wheel, version) per redistrib_11.5.2.json / redistrib_11.6.2.json
@@ -95,8 +86,8 @@ def test_a_cuda_11_5_update_2_component_is_cuda_11_5(name: str, version: str) ->
     need = extract(name, version)
     assert need is not None
     assert (str(need.cuda), need.major_only, need.release) == ("11.5", False, "11.5.2")
-    assert [s for s, _ in _verdict("11.4", UPDATE_11_4_3, name, need)] == ["error"]
-    assert _verdict("11.5", GA_11_5, name, need) == []
+    assert [s for s, _ in verdict("11.4", UPDATE_11_4_3, name, need)] == ["error"]
+    assert verdict("11.5", GA_11_5, name, need) == []
 
 
 @pytest.mark.parametrize(("name", "version"), WHEELS_11_6_2)
@@ -106,8 +97,8 @@ def test_a_cuda_11_6_update_2_component_needs_its_update_driver(name: str, versi
     need = extract(name, version)
     assert need is not None
     assert (str(need.cuda), need.release) == ("11.6", "11.6.2")
-    assert _verdict("11.6", GA_11_6, name, need) == [("warning", "driver-minor-compat")]
-    assert _verdict("11.6", UPDATE_11_6_2, name, need) == []
+    assert verdict("11.6", GA_11_6, name, need) == [("warning", "driver-minor-compat")]
+    assert verdict("11.6", UPDATE_11_6_2, name, need) == []
 
 
 def test_the_11_6_ga_components_stay_the_ga() -> None:
@@ -115,7 +106,7 @@ def test_the_11_6_ga_components_stay_the_ga() -> None:
     only the GA's driver: the Update 2 rows must not reach back."""
     need = extract("nvidia-cuda-runtime-cu11", "11.6.55")
     assert need is not None
-    assert _verdict("11.6", GA_11_6, "nvidia-cuda-runtime-cu11", need) == []
+    assert verdict("11.6", GA_11_6, "nvidia-cuda-runtime-cu11", need) == []
 
 
 # CUDA 11.7 libraries per redistrib_11.7.0.json (GA) and redistrib_11.7.1.json (Update 1)
@@ -140,8 +131,8 @@ def test_cuda_11_7_libraries_are_traced_to_their_release(name: str, ga: str, upd
         assert need is not None
         assert (str(need.cuda), need.release) == ("11.7", release)
         warned = [("warning", "driver-minor-compat")] if release == "11.7.1" else []
-        assert _verdict("11.7", GA_11_7, name, need) == warned
-        assert _verdict("11.7", UPDATE_11_7_1, name, need) == []
+        assert verdict("11.7", GA_11_7, name, need) == warned
+        assert verdict("11.7", UPDATE_11_7_1, name, need) == []
 
 
 def test_every_component_row_names_a_table_3_release() -> None:
@@ -173,8 +164,8 @@ def test_conda_cudatoolkit_is_its_toolkit_release(
     need = extract_conda("cudatoolkit", version, build, [], [])
     assert need is not None
     assert (str(need.cuda), need.release) == (cuda, release)
-    assert _verdict(cuda, ga, "cudatoolkit", need) == [("warning", "driver-minor-compat")]
-    assert _verdict(cuda, update, "cudatoolkit", need) == []
+    assert verdict(cuda, ga, "cudatoolkit", need) == [("warning", "driver-minor-compat")]
+    assert verdict(cuda, update, "cudatoolkit", need) == []
 
 
 @pytest.mark.parametrize("version", ["11.0.221", "11.1.74", "11.8.0"])
@@ -186,7 +177,7 @@ def test_a_cudatoolkit_version_that_is_no_update_stays_its_minor(version: str) -
     assert need.release in (None, "11.8.0")
     cuda = ".".join(version.split(".")[:2])
     first = {"11.0": "450.36.06", "11.1": "455.23", "11.8": "520.61.05"}[cuda]
-    assert _verdict(cuda, first, "cudatoolkit", need) == []
+    assert verdict(cuda, first, "cudatoolkit", need) == []
 
 
 @pytest.mark.parametrize(
@@ -253,7 +244,7 @@ def test_an_unrelated_text_keeps_the_general_hint(text: str) -> None:
 @pytest.mark.parametrize(("arch", "new"), [("sm_101", "sm_110"), ("sm_101a", "sm_110a")])
 def test_sm_101_on_cuda_13_names_its_new_number(arch: str, new: str) -> None:
     """CUDA 13.0 renumbered Thor's sm_101 as sm_110: the refusal says so."""
-    found = arch_findings(_target("13.0", "580.65.06", (arch,)))
+    found = arch_findings(target("13.0", "580.65.06", (arch,)))
     assert [finding.code for finding in found] == ["arch-unsupported"]
     text = f"{found[0].message} {found[0].hint}"
     assert new in text
@@ -262,11 +253,11 @@ def test_sm_101_on_cuda_13_names_its_new_number(arch: str, new: str) -> None:
 
 def test_sm_110_on_cuda_12_9_names_its_cuda_12_number() -> None:
     """Thor under CUDA 12.x is sm_101: sm_110 is its CUDA 13 number."""
-    found = arch_findings(_target("12.9", "575.51.03", ("sm_110",)))
+    found = arch_findings(target("12.9", "575.51.03", ("sm_110",)))
     assert [finding.code for finding in found] == ["arch-unsupported"]
     assert "write sm_101" in found[0].message
 
 
 def test_sm_101_on_cuda_12_9_is_still_valid() -> None:
     """Before 13.0 sm_101 is Thor's own name (CUDA 12.9)."""
-    assert arch_findings(_target("12.9", "575.51.03", ("sm_101",))) == []
+    assert arch_findings(target("12.9", "575.51.03", ("sm_101",))) == []

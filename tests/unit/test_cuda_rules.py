@@ -9,9 +9,10 @@ from hypothesis import strategies as st
 from mlenv.cuda.matrix import known_cuda_versions
 from mlenv.cuda.packages import undetermined
 from mlenv.cuda.requirement import evaluate_requirement, nvidia_require_cuda
-from mlenv.cuda.rules import CudaTarget, Finding, PackageNeed, judge, required_driver
+from mlenv.cuda.rules import Finding, PackageNeed, judge, required_driver
 from mlenv.cuda.tags import CudaNeed, extract, extract_conda
 from mlenv.cuda.versions import CudaError, CudaVersion, DriverVersion
+from tests.support.cuda_verdicts import target as _target
 
 TORCH_214_REQUIRES = (
     'nvidia-cublas==13.1.0.3; platform_system == "Linux"',
@@ -40,10 +41,6 @@ def _conda(name: str, version: str, build: str, depends: tuple[str, ...] = ()) -
     need = extract_conda(name, version, build, depends, ())
     assert need is not None
     return PackageNeed(name, version, need)
-
-
-def _target(cuda: str, driver: str, archs: tuple[str, ...] = ()) -> CudaTarget:
-    return CudaTarget(CudaVersion.parse(cuda), DriverVersion.parse(driver), archs)
 
 
 def _summary(findings: tuple[Finding, ...]) -> list[tuple[str, str, str]]:
