@@ -254,25 +254,40 @@ def test_a_redirect_cannot_point_a_remote_index_at_this_machine(location: str) -
     assert len(recorder.requests) == 1
 
 
-def test_credentials_do_not_survive_a_downgrade_or_a_port_change() -> None:
-    """Protects invariant 5 across redirects: https -> http on the same host and another port
+@pytest.mark.parametrize(
+    "location", ["http://index.example/simple/demo/", "HTTP://mirror.example/demo/", "http:/x"]
+)
+def test_an_https_index_is_never_followed_to_plain_http(location: str) -> None:
+    """Protects invariant 3's downgrade rule in the http client: an https index redirecting to
+    plain http (where anyone on the path could rewrite the page's hashes) is refused before
+    the second request, naming the index."""
+    recorder = Recorder(lambda request: httpx.Response(302, headers={"Location": location}))
+    with pytest.raises(UnsafeUrlError) as info:
+        _client(recorder).get("https://u:s3cret@index.example/simple/demo/")
+    assert info.value.where == "https://index.example/simple/demo/"
+    assert len(recorder.requests) == 1
+    assert "s3cret" not in str(info.value) + (info.value.hint or "")
+
+
+def test_credentials_do_not_survive_a_port_or_scheme_change() -> None:
+    """Protects invariant 5 across redirects: another port, and http -> https on the same host,
     are other origins, so neither hop gets the Authorization header."""
-    hops = iter(["http://index.example/a", "https://index.example:8443/b"])
+    hops = iter(["https://index.example:8443/a", "https://index.example/b"])
 
     def handler(request: httpx.Request) -> httpx.Response:
         nxt = next(hops, None)
         return httpx.Response(302, headers={"Location": nxt}) if nxt else httpx.Response(200)
 
     recorder = Recorder(handler)
-    _client(recorder, netrc_path=Path("/nonexistent")).get("https://u:s3cret@index.example/x")
+    _client(recorder, netrc_path=Path("/nonexistent")).get("http://u:s3cret@index.example/x")
     assert [("authorization" in r.headers) for r in recorder.requests] == [True, False, False]
 
 
 def test_netrc_credentials_never_go_out_in_clear_text(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Protects invariant 5 for netrc (which names a host, not a scheme): an https -> http
-    redirect to the same host does not carry them; plain http to loopback still does."""
+    """Protects invariant 5 for netrc (which names a host, not a scheme): an http index on a
+    host netrc names for https does not get them; plain http to loopback still does."""
     netrc = tmp_path / "netrc"
     netrc.write_text(
         "machine index.example login bob password hunter2\n"
@@ -281,13 +296,9 @@ def test_netrc_credentials_never_go_out_in_clear_text(
     netrc.chmod(0o600)
     monkeypatch.setenv("NETRC", str(netrc))
 
-    def handler(request: httpx.Request) -> httpx.Response:
-        if request.url.scheme == "https":
-            return httpx.Response(302, headers={"Location": "http://index.example/x"})
-        return httpx.Response(200)
-
-    recorder = Recorder(handler)
+    recorder = Recorder(lambda request: httpx.Response(200))
     _client(recorder).get("https://index.example/x")
+    _client(recorder).get("http://index.example/x")
     _client(recorder).get("http://127.0.0.1:8080/x")
     assert [("authorization" in r.headers) for r in recorder.requests] == [True, False, True]
 

@@ -263,6 +263,27 @@ def test_a_json_page_cannot_link_to_this_machine(url: str) -> None:
         parse_json(json.dumps(document).encode(), PAGE)
 
 
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [
+        (b'<base href="http://files.example/"><a href="demo-1.0-py3-none-any.whl">x</a>', "text/html"),
+        (b'<a href="http://files.example/demo-1.0-py3-none-any.whl#sha256=00">x</a>', "text/html"),
+        (b'<a href="HTTP://files.example/demo-1.0-py3-none-any.whl">x</a>', "text/html"),
+        (
+            b'{"meta": {"api-version": "1.1"}, "files": [{"url": "http://files.example/x.whl", '
+            b'"filename": "x.whl", "hashes": {}}]}',
+            "application/vnd.pypi.simple.v1+json",
+        ),
+    ],
+)  # fmt: skip
+def test_an_https_page_cannot_send_mlenv_to_plain_http(body: bytes, content_type: str) -> None:
+    """Protects invariant 3's downgrade rule in pages (HTML links, <base href>, PEP 691 urls):
+    an https index handing out plain-http files is refused, naming the page."""
+    with pytest.raises(UnsafeUrlError, match="plain http") as info:
+        parse_page(body, content_type, PAGE)
+    assert info.value.where == PAGE
+
+
 def test_deeply_nested_json_is_a_clear_error() -> None:
     """Protects invariant 7: nesting beyond json's recursion guard is an IndexPageError naming
     the page, not a RecursionError (an internal error)."""

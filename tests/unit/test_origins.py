@@ -88,6 +88,44 @@ def test_web_links_are_resolved_and_followed(link: str, expected: str) -> None:
     assert follow(link, base=REMOTE, where=REMOTE) == expected
 
 
+# Every way an https page, redirect or <base href> has been seen (or imagined) to hand mlenv a
+# plain-http URL: the scheme in any case, the same host, another port, a numeric host.
+DOWNGRADES = [
+    "http://files.example/demo-1.0-py3-none-any.whl#sha256=00",
+    "HTTP://files.example/demo-1.0-py3-none-any.whl",
+    "hTtP://index.example/simple/demo/demo-1.0-py3-none-any.whl",
+    "http://index.example:443/files/demo.whl",
+    "http://index.example:80/files/demo.whl",
+    " http://files.example/demo.whl",
+    "http://203.0.113.7/demo.whl",
+    "http://[2001:db8::1]/demo.whl",
+    "http://u:p@files.example/demo.whl",
+]
+
+
+@pytest.mark.parametrize("link", DOWNGRADES)
+def test_an_https_source_never_leads_to_plain_http(link: str) -> None:
+    """Protects invariant 3's downgrade rule: what an https page, JSON answer or redirect names
+    over plain http is refused (anyone on the path could change a page or an unhashed file
+    there, and the lock would pin it), naming the link and how to accept plain http."""
+    with pytest.raises(UnsafeUrlError) as info:
+        follow(link, base=REMOTE, where=REMOTE)
+    assert info.value.where == REMOTE
+    assert "plain http" in info.value.message
+    assert "http://" in (info.value.hint or "")
+
+
+@pytest.mark.parametrize("link", DOWNGRADES)
+def test_plain_http_is_followed_where_the_source_is_plain_http_or_a_registry(link: str) -> None:
+    """Protects usefulness: an http index the manifest names keeps its http links, and a
+    registry (whose every blob is digest-checked) may send mlenv to plain-http storage as
+    Docker follows it."""
+    assert follow(link, base="http://index.example/simple/demo/", where="x").startswith(
+        link.strip()[:4].lower()
+    )
+    assert follow(link, base=REMOTE, where=REMOTE, downgrade=True)
+
+
 def test_a_loopback_index_may_link_to_loopback() -> None:
     """Protects local mirrors: a loopback index's own links to loopback are followed."""
     base = "http://127.0.0.1:8080/simple/demo/"
@@ -150,6 +188,22 @@ def test_hypothesis_no_link_from_a_remote_page_leaves_the_web(
         return
     assert target.split(":", 1)[0] in ("http", "https")
     assert not is_loopback(origin(target)[1])
+
+
+_WEB_SCHEMES = st.sampled_from(["http", "HTTP", "Http", "hTTP", "https", "HTTPS", ""])
+
+
+@given(scheme=_WEB_SCHEMES, rest=_JUNK, prefix=st.sampled_from(["", " ", "\t", "//"]))
+@settings(max_examples=300, deadline=None)
+def test_hypothesis_an_https_page_leads_only_to_https(scheme: str, rest: str, prefix: str) -> None:
+    """Protects the downgrade rule over a large space: whatever an https page writes, the
+    result is an https URL, or a refusal."""
+    link = f"{prefix}{scheme}:{rest}" if scheme else f"{prefix}{rest}"
+    try:
+        target = follow(link, base=REMOTE, where=REMOTE)
+    except UnsafeUrlError:
+        return
+    assert target.split(":", 1)[0] == "https"
 
 
 # -- credentials -------------------------------------------------------------------------------
