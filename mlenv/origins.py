@@ -234,12 +234,21 @@ def file_url_to_path(url: str) -> Path:
     return Path(unquote(urlsplit(url).path))
 
 
-def follow(url: str, *, base: str, where: str, local: LocalRoots = NO_LOCAL_ROOTS) -> str:
+def follow(
+    url: str,
+    *,
+    base: str,
+    where: str,
+    local: LocalRoots = NO_LOCAL_ROOTS,
+    downgrade: bool = False,
+) -> str:
     """The absolute URL that ``url`` (a link, a ``<base href>``, a JSON ``url``, a redirect's
     ``Location`` or a lock entry, relative to ``base``) leads to, if mlenv may go there.
 
     From an http(s) base only http(s) URLs, and none on loopback unless the base is too (from a
-    local base, a lock or a file:// page, only when the manifest names a loopback source). A
+    local base, a lock or a file:// page, only when the manifest names a loopback source); from
+    an https base never plain http off this machine, unless ``downgrade`` (a registry, whose
+    every blob is digest-checked, may keep its storage on plain http as Docker allows). A
     ``file:`` URL (or a plain path, for a lock) only from a ``file:`` base, with no host, and
     inside one of the manifest's ``local`` roots once ``..``, percent-escapes and symlinks are
     resolved. Any other scheme, a backslash or a control character is refused; ``where``
@@ -262,10 +271,11 @@ def follow(url: str, *, base: str, where: str, local: LocalRoots = NO_LOCAL_ROOT
             parts.port  # noqa: B018 - raises on a port that is not a number
         except ValueError:
             raise _refused(url, where, "its port is not a number") from None
-        if is_loopback(parts.hostname) and not (
-            base_is_local if base_scheme in _WEB else local.loopback
-        ):
+        on_this_machine = is_loopback(parts.hostname)
+        if on_this_machine and not (base_is_local if base_scheme in _WEB else local.loopback):
             raise _refused(url, where, "it points a remote source at this machine")
+        if scheme == "http" and base_scheme == "https" and not (on_this_machine or downgrade):
+            raise _refused(url, where, _DOWNGRADE, hint=_DOWNGRADE_HINT)
         return target
     if scheme != "file":
         raise _refused(url, where, f"mlenv follows only http(s) URLs, not {scheme or 'this'}:")
@@ -288,12 +298,23 @@ def _base_facts(base: str) -> tuple[str, bool]:
     return parts.scheme.lower(), is_loopback(parts.hostname or "")
 
 
-def _refused(url: str, where: str, why: str) -> UnsafeUrlError:
+_DOWNGRADE = (
+    "it leads from https to plain http, where anyone on the path can change the page's hashes "
+    "or an unhashed file, and the lock would pin what they served"
+)
+_DOWNGRADE_HINT = (
+    "have the server hand out https links (behind a TLS proxy: X-Forwarded-Proto); to accept "
+    "plain http knowingly, name the index by its http:// URL in the manifest"
+)
+
+
+def _refused(url: str, where: str, why: str, *, hint: str | None = None) -> UnsafeUrlError:
     shown = url if len(url) <= 200 else url[:200] + "…"
     return UnsafeUrlError(
         f"refusing to follow {shown!r}: {why}",
         where=where,
-        hint="an index, redirect or lock may only lead to http(s) URLs; local files are read "
+        hint=hint
+        or "an index, redirect or lock may only lead to http(s) URLs; local files are read "
         "only from directories named in the manifest ([pypi] index-url, extra-index-urls, "
         "find-links, [conda] channels)",
     )

@@ -52,7 +52,7 @@ def guard_request(registry: str, request: httpx.Request) -> None:
     """
     url = str(request.url)
     try:
-        follow(url, base=registry, where=url_where(request.url))
+        follow(url, base=registry, where=url_where(request.url), downgrade=True)
         if is_link_local(request.url.host) and not is_link_local(httpx.URL(registry).host):
             raise UnsafeUrlError(  # a redirect or upload Location to cloud instance metadata
                 f"refusing to follow {url_where(request.url)!r}: it is a link-local address "
@@ -216,7 +216,7 @@ class ChallengeAuth(httpx.Auth):
                 self._registry, realm, token_realm=True
             )
             if not withheld:
-                follow(realm, base=self._registry, where=self._registry)
+                follow(realm, base=self._registry, where=self._registry, downgrade=True)
         except (UnsafeUrlError, httpx.InvalidURL, UnicodeError, ValueError) as error:
             why = error.message if isinstance(error, UnsafeUrlError) else str(error)
             raise RegistryError(

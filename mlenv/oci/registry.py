@@ -405,7 +405,8 @@ class _Session:
         if not location:
             raise RegistryError("the registry gave no upload location", where=where)
         try:
-            return httpx.URL(follow(location, base=str(response.request.url), where=where))
+            url = follow(location, base=str(response.request.url), where=where, downgrade=True)
+            return httpx.URL(url)
         except UnsafeUrlError as error:
             raise RegistryError(error.message, where=where, hint=error.hint) from None
 

@@ -266,7 +266,7 @@ def test_a_json_page_cannot_link_to_this_machine(url: str) -> None:
 @pytest.mark.parametrize(
     ("body", "content_type"),
     [
-        (b'<base href="http://files.example/"><a href="demo-1.0-py3-none-any.whl">x</a>', "text/html"),
+        (b'<base href="http://files.example/"><a href="demo-1.0-none-any.whl">x</a>', "text/html"),
         (b'<a href="http://files.example/demo-1.0-py3-none-any.whl#sha256=00">x</a>', "text/html"),
         (b'<a href="HTTP://files.example/demo-1.0-py3-none-any.whl">x</a>', "text/html"),
         (
