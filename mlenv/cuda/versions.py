@@ -28,9 +28,15 @@ _BRANCH_RE = re.compile(r"[Rr]([1-9][0-9]{2})")
 # 576.57, the last five digits of its last two parts (NVIDIA's number is what Table 3 lists).
 _WINDOWS_FILE_RE = re.compile(r"[0-9]{2}\.[0-9]{1,2}\.[0-9]{1,2}\.([0-9]{4})")
 # A driver inside what the tools print around it, as users paste it: nvidia-smi's "Driver
-# Version: 575.51.03" and --version's "DRIVER version : ...", the /proc/driver/nvidia/version
-# line, modinfo's "version: ...", "575.51.03 (open)". Named in the hint, never taken.
-_LABELLED_DRIVER_RE = re.compile(r"driver version\s*:\s*([0-9][0-9.]*)", re.IGNORECASE)
+# Version: 575.51.03" (R610's "KMD Version: 610.43.02") and --version's "DRIVER version : ...",
+# the /proc/driver/nvidia/version line, modinfo's "version: ...", "575.51.03 (open)". Named in
+# the hint, never taken.
+_LABELLED_DRIVER_RE = re.compile(r"(?:driver|kmd) version\s*:\s*([0-9][0-9.]*)", re.IGNORECASE)
+# What nvidia-smi prints when it has no driver to report: its numbers are not the running
+# driver's ("NVML library version: 570.124" after a mismatch is the user-space library's).
+_SMI_FAILED_RE = re.compile(
+    r"Failed to initialize NVML|NVIDIA-SMI has failed|not a valid field to query", re.IGNORECASE
+)
 # a whole word only: "550.54.14a" or "v550.54" is a typo, not a paste, and is not guessed at
 _EMBEDDED_DRIVER_RE = re.compile(
     r"(?<![0-9A-Za-z.])[1-9][0-9]{2,3}(?:\.[0-9]{1,3}){1,3}(?![0-9A-Za-z.])"
@@ -94,6 +100,13 @@ class DriverVersion:
                 hint = (
                     f"that text holds driver {embedded}: write {embedded} alone, as "
                     "nvidia-smi --query-gpu=driver_version --format=csv,noheader prints it"
+                )
+            if _SMI_FAILED_RE.search(value) is not None:  # numbers in it are not the driver's
+                hint = (
+                    "that is nvidia-smi failing, not a driver version (after a "
+                    "Driver/library version mismatch the version it names is the library's, "
+                    "not the loaded driver's); read the running driver with "
+                    "cat /sys/module/nvidia/version, e.g. 550.54.14"
                 )
             windows = _WINDOWS_FILE_RE.fullmatch(value)
             if windows is not None:
