@@ -431,6 +431,31 @@ def test_a_thor_driver_is_found_but_not_judged() -> None:
     assert any("Jetson Linux R38.2.0" in p.detail for p in facts.probes), facts.probes
 
 
+def test_a_jetpack6_banner_without_the_release_file_is_not_judged() -> None:
+    """In a container on JetPack 6 without /etc/nv_tegra_release, where nvidia-smi's GPU query
+    does not work ("nvidia-smi is not work on nvidia orin",
+    https://github.com/sgl-project/sglang/issues/3331), the banner is the driver's source: its
+    GPU row names the integrated "Orin (nvgpu)", so 540.4.0 is Jetson Linux's and not judged
+    by Table 3 (where it would read as an R535-era desktop driver)."""
+    banner = (  # https://github.com/ollama/ollama/issues/9503
+        "| NVIDIA-SMI 540.4.0                Driver Version: 540.4.0      "
+        "CUDA Version: 12.6     |\n"
+        "|   0  Orin (nvgpu)                  "
+        "N/A  | N/A              N/A |                  N/A |\n"
+    )
+    facts = detect(with_glibc(outputs={SMI_BANNER_ARGV: banner}))
+    assert facts.driver is None
+    assert any("Orin (nvgpu)" in p.detail for p in facts.probes), facts.probes
+
+
+def test_a_jetpack6_banner_without_a_driver_version_is_unrecognised() -> None:
+    text = (  # https://github.com/OE4T/linux-tegra-5.10/issues/17
+        "| NVIDIA-SMI 540.3.0                Driver Version: N/A          "
+        "CUDA Version: 12.2     |\n"
+    )
+    assert parse_smi_banner(text) is None
+
+
 def test_a_jetpack6_banner_with_its_release_file_is_not_judged() -> None:
     """JetPack 6 (R36): nvidia-smi reports 540.4.0, a number Table 3 does not rank."""
     banner = (  # https://github.com/ollama/ollama/issues/9503
