@@ -34,6 +34,9 @@ _BANNER_CUDA_RES = (
 )
 # the parenthesis first, then the words in it: one expression for both backtracked (quadratic)
 _LDD_RE = re.compile(r"ldd \(([^)]*)\) (\S+)")
+# A GPU row of the banner's table ("|   0  Orin (nvgpu)   N/A  | ..."): the name nvgpu, the
+# driver of Jetson's integrated GPU, gives it (JetPack 6 prints it where the GPU query fails).
+_BANNER_NVGPU_RE = re.compile(r"^\|\s+[0-9]+\s+(\S[^|]*?\(nvgpu\))", re.MULTILINE)
 _GLIBC_WORD_RE = re.compile(r"\b(?:E?GLIBC|GNU libc)\b")
 _NOT_AVAILABLE = frozenset({"N/A", "[N/A]", "[Not Supported]"})  # nvidia-smi prints both
 
@@ -57,6 +60,7 @@ class SmiBanner:
 
     driver: str
     cuda: str | None
+    nvgpu: str | None = None  # a GPU row's name ending "(nvgpu)": Jetson's integrated GPU
 
 
 def driver_or_none(text: str) -> str | None:
@@ -122,9 +126,9 @@ def parse_smi_banner(text: str) -> SmiBanner | None:
     driver = _labelled(text, _BANNER_DRIVER_RES, lambda v: driver_or_none(v) is not None)
     if driver is None:
         return None
-    return SmiBanner(
-        driver, _labelled(text, _BANNER_CUDA_RES, lambda v: bool(_CAP_RE.fullmatch(v)))
-    )
+    cuda = _labelled(text, _BANNER_CUDA_RES, lambda v: bool(_CAP_RE.fullmatch(v)))
+    nvgpu = _BANNER_NVGPU_RE.search(text)
+    return SmiBanner(driver, cuda, nvgpu[1] if nvgpu else None)
 
 
 def parse_confstr_glibc(text: str) -> str | None:
