@@ -10,6 +10,7 @@ whose hint names what was expected, never another number.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -279,8 +280,17 @@ def test_a_pasted_banner_is_refused_naming_its_driver(
     text: str, driver: str, cuda: str | None
 ) -> None:
     """``verify --driver "<the banner>"``: not judged (a paste is not a version), but the hint
-    names the driver the banner states, the kernel module's (KMD), never nvidia-smi's own."""
-    assert f"that text holds driver {driver}:" in _refused(text)
+    names the driver the banner states, the kernel module's (KMD), never nvidia-smi's own.
+    Where the two differ the banner is WSL 2's (the tool is Linux's, the driver the Windows
+    host's): the hint says so and sends the user to ``verify --host``, which ranks a Windows
+    driver by Table 3's Windows column, instead of to ``--driver``, which ranks it as Linux's."""
+    hint = _refused(text)
+    tool = re.search(r"NVIDIA-SMI ([0-9.]+)", text)
+    if tool is not None and tool[1] != driver:
+        assert f"driver {driver} is the Windows host's" in hint and "verify --host" in hint, hint
+        assert "write" not in hint, hint
+    else:
+        assert f"that text holds driver {driver}:" in hint, hint
 
 
 PROC_LINES = [
@@ -364,7 +374,12 @@ def test_a_pasted_r610_wsl_banner_names_the_kmd_never_the_tool(
     line = f"| NVIDIA-SMI {smi}{' ' * pad}KMD Version: {kmd}     CUDA UMD Version: 13.3     |"
     banner = parse_smi_banner(line)
     assert banner is not None and banner.driver == kmd and banner.cuda == "13.3"
-    assert f"that text holds driver {kmd}:" in _refused(line)
+    hint = _refused(line)
+    if smi == kmd:
+        assert f"that text holds driver {kmd}:" in hint, hint
+    else:
+        assert f"driver {kmd} is the Windows host's" in hint and "verify --host" in hint, hint
+        assert smi not in hint.replace(f"nvidia-smi {smi} is", ""), hint
 
 
 MISMATCH = [
@@ -526,7 +541,7 @@ def test_copy_paste_noise_never_changes_the_driver(driver: str, before: str, aft
     assert set(before + after) <= set(" \t\r\n"), text  # only ASCII space is ever trimmed
 
 
-def test_the_cli_refuses_a_pasted_r610_banner_naming_its_driver(tmp_path: Path) -> None:
+def test_the_cli_refuses_a_pasted_r610_wsl_banner_naming_its_driver(tmp_path: Path) -> None:
     """``mlenv verify --driver "$(nvidia-smi)"`` on R610, end to end: exit 1, the hint names
     the KMD Version, no traceback."""
     index = write_simple_index(tmp_path / "index", [build_wheel("numpy", "2.4.6")])
@@ -543,6 +558,6 @@ def test_the_cli_refuses_a_pasted_r610_banner_naming_its_driver(tmp_path: Path) 
     result = run_mlenv(["verify", "--driver", wsl_like], root, env)
     assert result.returncode == 1, result.stdout + result.stderr
     assert "Traceback" not in result.stderr
-    assert "that text holds driver 610.47:" in result.stderr, result.stderr
+    assert "driver 610.47 is the Windows host's" in result.stderr, result.stderr
     passed = run_mlenv(["verify", "--driver", "610.43.02\r\n"], root, env)
     assert passed.returncode == 0, passed.stdout + passed.stderr
