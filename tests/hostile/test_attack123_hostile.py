@@ -561,3 +561,27 @@ def test_the_cli_refuses_a_pasted_r610_wsl_banner_naming_its_driver(tmp_path: Pa
     assert "driver 610.47 is the Windows host's" in result.stderr, result.stderr
     passed = run_mlenv(["verify", "--driver", "610.43.02\r\n"], root, env)
     assert passed.returncode == 0, passed.stdout + passed.stderr
+
+
+WINDOWS_FILE_VERSIONS = [
+    # (what Windows shows for the driver, the NVIDIA driver it is)
+    pytest.param(  # https://github.com/the-database/mpv-AnimeJaNai/pull/81 (WMI, R610)
+        "32.0.16.1047", "610.47", id="wmi-610"
+    ),
+    pytest.param("31.0.15.7652", "576.52", id="wmi-576"),  # same pull request
+    pytest.param(  # https://github.com/HawaiiBeach/TinyNvidiaUpdateChecker/issues/96
+        "30.0.14.7111", "471.11", id="wmi-471"
+    ),
+    pytest.param("30.0.14.7196", "471.96", id="wmi-471-96"),  # fyr77/EnvyUpdate/issues/21
+    pytest.param(  # https://github.com/lord-carlos/nvidia-update/issues/1 (Get-WmiObject)
+        "22.21.13.8253", "382.53", id="wmi-382"
+    ),
+    pytest.param(  # https://github.com/rcmaehl/WhyNotWin11/issues/58 (dxdiag pads with zeros)
+        "30.00.0014.7242", "472.42", id="dxdiag-472"
+    ),
+]
+
+
+@pytest.mark.parametrize(("text", "driver"), WINDOWS_FILE_VERSIONS)
+def test_a_windows_file_version_is_refused_naming_nvidias_number(text: str, driver: str) -> None:
+    assert f"is Windows' version of NVIDIA driver {driver};" in _refused(text)
