@@ -25,8 +25,9 @@ _ASCII_SPACE = " \t\r\n"
 # How NVIDIA names a driver branch (R535, R580 in the data-center driver documentation).
 _BRANCH_RE = re.compile(r"[Rr]([1-9][0-9]{2})")
 # Windows' own version of an NVIDIA driver (Device Manager, WMI): 32.0.15.7657 is NVIDIA's
-# 576.57, the last five digits of its last two parts (NVIDIA's number is what Table 3 lists).
-_WINDOWS_FILE_RE = re.compile(r"[0-9]{2}\.[0-9]{1,2}\.[0-9]{1,2}\.([0-9]{4})")
+# 576.57, the last five digits of its last two parts (NVIDIA's number is what Table 3 lists);
+# dxdiag pads the parts with zeros (30.00.0014.7242 is 472.42).
+_WINDOWS_FILE_RE = re.compile(r"[0-9]{2}\.[0-9]{1,2}\.(0{0,2}[0-9]{1,2})\.([0-9]{4})")
 # A driver inside what the tools print around it, as users paste it: nvidia-smi's "Driver
 # Version: 575.51.03" (R610's "KMD Version: 610.43.02") and --version's "DRIVER version : ...",
 # the /proc/driver/nvidia/version line, modinfo's "version: ...", "575.51.03 (open)". Named in
@@ -100,10 +101,12 @@ class DriverVersion:
             hint = _pasted(value) or "write it as nvidia-smi prints it, e.g. 550.54.14"
             windows = _WINDOWS_FILE_RE.fullmatch(value)
             if windows is not None:
-                digits = (value.split(".")[2] + windows[1])[-5:]
+                digits = (str(int(windows[1])) + windows[2])[-5:]
                 hint = (
                     f"{value} is Windows' version of NVIDIA driver {digits[:3]}.{digits[3:]}; "
-                    f"write {digits[:3]}.{digits[3:]}, as nvidia-smi prints it"
+                    f"write {digits[:3]}.{digits[3:]}, as nvidia-smi prints it (on WSL 2, "
+                    "mlenv verify --host ranks a Windows driver by Table 3's Windows column; "
+                    "one given by hand is ranked as a Linux driver)"
                 )
             if branch is not None:  # NVIDIA's name for a branch, e.g. R575: many drivers
                 hint = (
