@@ -276,6 +276,16 @@ def test_the_banner_reads_the_driver_and_cuda_the_tool_printed(
 
 
 @pytest.mark.parametrize(("text", "driver", "cuda"), BANNERS)
+def test_the_banner_survives_windows_line_ends_and_web_spaces(
+    text: str, driver: str, cuda: str | None
+) -> None:
+    """Copied through a Windows terminal (CRLF) or a web page (non-breaking spaces in the
+    padding), a banner still reads as the tool printed it."""
+    for noisy in (text.replace("\n", "\r\n"), text.replace("  ", "\u00a0 ")):
+        assert parse_smi_banner(noisy) == SmiBanner(driver, cuda), noisy
+
+
+@pytest.mark.parametrize(("text", "driver", "cuda"), BANNERS)
 def test_a_pasted_banner_is_refused_naming_its_driver(
     text: str, driver: str, cuda: str | None
 ) -> None:
