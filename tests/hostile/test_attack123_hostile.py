@@ -595,3 +595,19 @@ WINDOWS_FILE_VERSIONS = [
 @pytest.mark.parametrize(("text", "driver"), WINDOWS_FILE_VERSIONS)
 def test_a_windows_file_version_is_refused_naming_nvidias_number(text: str, driver: str) -> None:
     assert f"is Windows' version of NVIDIA driver {driver};" in _refused(text)
+
+
+def test_a_pasted_multi_gpu_query_with_other_columns_names_its_one_driver() -> None:
+    text = (  # https://github.com/triton-inference-server/server/pull/8070
+        "compute_cap, compute_mode, driver_version, name, index\n"
+        "7.0, Default, 570.86.15, NVIDIA TITAN V, 0\n"
+        "8.9, Default, 570.86.15, NVIDIA RTX 5880 Ada Generation, 1\n"
+    )
+    assert "that text holds driver 570.86.15:" in _refused(text)
+
+
+def test_a_pasted_driver_version_query_with_its_header_and_crlf_is_the_driver() -> None:
+    """``nvidia-smi --query-gpu=driver_version --format=csv`` on a two-GPU host, through a
+    Windows terminal: the header and the agreeing rows give the one driver."""
+    text = "driver_version\r\n570.86.15\r\n570.86.15\r\n"
+    assert str(DriverVersion.parse(text, where="--driver", trim=True)) == "570.86.15"
