@@ -282,7 +282,8 @@ class _Prober:
 
     def tegra(self, gpus: tuple[Gpu, ...]) -> str | None:
         """The Jetson release (``/etc/nv_tegra_release``), or an integrated GPU: ``(nvgpu)`` in its
-        name or a compute capability only Jetson modules have (Thor's 11.0 ...)."""
+        name (the query's or the banner's) or a compute capability only Jetson modules have
+        (Thor's 11.0 ...)."""
         text = self.system.read_text(TEGRA_RELEASE)
         match = _TEGRA_RE.match(text) if text is not None else None
         if text is not None:  # the file alone says Jetson Linux, whatever its wording
@@ -296,6 +297,9 @@ class _Prober:
             for g in gpus
             if (g.name and g.name.endswith("(nvgpu)")) or jetson_only(g.compute_cap or "")
         ]
+        banner = self.smi_banner if not names else None  # the GPU query fails on JetPack 6
+        if banner is not None and banner.nvgpu is not None:
+            names = [banner.nvgpu]
         return f"a Jetson GPU ({names[0]})" if names else None
 
     def wsl(self, source: str | None) -> bool:

@@ -4,6 +4,7 @@ exact text, tested on recorded samples (``mlenv.host`` gathers the text and deci
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from mlenv.cuda.versions import CudaError, DriverVersion
@@ -19,10 +20,23 @@ _PROC_RE = re.compile(
     r"^NVRM version: NVIDIA UNIX .*?Kernel Module(?: for \S+)?\s+([0-9]+(?:\.[0-9]+)+)(?:\s|$)",
     re.MULTILINE,
 )
-_BANNER_DRIVER_RE = re.compile(r"Driver Version\s*:\s*(\S+)")  # also `nvidia-smi -q`
-_BANNER_CUDA_RE = re.compile(r"CUDA Version\s*:\s*(\S+)")
+# The banner's (and `nvidia-smi -q`'s) labels, the newest first: R610 renamed "Driver Version"
+# and "CUDA Version" to "KMD Version" and "CUDA UMD Version" (docs.nvidia.com/deploy/nvidia-smi,
+# "to more accurately reflect the source of the version information"); older tools print the
+# old ones, and a label that holds no version (a deprecation note) says nothing.
+_BANNER_DRIVER_RES = (
+    re.compile(r"KMD Version\s*:\s*(\S+)"),
+    re.compile(r"Driver Version\s*:\s*(\S+)"),
+)
+_BANNER_CUDA_RES = (
+    re.compile(r"CUDA UMD Version\s*:\s*(\S+)"),
+    re.compile(r"CUDA Version\s*:\s*(\S+)"),
+)
 # the parenthesis first, then the words in it: one expression for both backtracked (quadratic)
 _LDD_RE = re.compile(r"ldd \(([^)]*)\) (\S+)")
+# A GPU row of the banner's table ("|   0  Orin (nvgpu)   N/A  | ..."): the name nvgpu, the
+# driver of Jetson's integrated GPU, gives it (JetPack 6 prints it where the GPU query fails).
+_BANNER_NVGPU_RE = re.compile(r"^\|\s+[0-9]+\s+(\S[^|]*?\(nvgpu\))", re.MULTILINE)
 _GLIBC_WORD_RE = re.compile(r"\b(?:E?GLIBC|GNU libc)\b")
 _NOT_AVAILABLE = frozenset({"N/A", "[N/A]", "[Not Supported]"})  # nvidia-smi prints both
 
@@ -46,6 +60,7 @@ class SmiBanner:
 
     driver: str
     cuda: str | None
+    nvgpu: str | None = None  # a GPU row's name ending "(nvgpu)": Jetson's integrated GPU
 
 
 def driver_or_none(text: str) -> str | None:
@@ -94,14 +109,26 @@ def parse_smi_query(text: str) -> tuple[Gpu, ...] | None:
     return tuple(gpus) if len({gpu.driver for gpu in gpus}) <= 1 else None
 
 
+def _labelled(
+    text: str, labels: tuple[re.Pattern[str], ...], valid: Callable[[str], bool]
+) -> str | None:
+    """The first valid value after one of ``labels`` (the newest name first)."""
+    for label in labels:
+        match = label.search(text)
+        if match is not None and valid(match.group(1)):
+            return match.group(1)
+    return None
+
+
 def parse_smi_banner(text: str) -> SmiBanner | None:
-    """Driver and ``CUDA Version`` from the plain ``nvidia-smi`` header (``N/A`` gives None)."""
-    driver_match = _BANNER_DRIVER_RE.search(text)
-    if driver_match is None or driver_or_none(driver_match.group(1)) is None:
+    """Driver and CUDA version from the plain ``nvidia-smi`` header, as every release labels
+    them (``N/A``, ``ERR!`` and other non-versions give None)."""
+    driver = _labelled(text, _BANNER_DRIVER_RES, lambda v: driver_or_none(v) is not None)
+    if driver is None:
         return None
-    cuda_match = _BANNER_CUDA_RE.search(text)
-    cuda = cuda_match.group(1) if cuda_match else None
-    return SmiBanner(driver_match.group(1), cuda if cuda and _CAP_RE.fullmatch(cuda) else None)
+    cuda = _labelled(text, _BANNER_CUDA_RES, lambda v: bool(_CAP_RE.fullmatch(v)))
+    nvgpu = _BANNER_NVGPU_RE.search(text)
+    return SmiBanner(driver, cuda, nvgpu[1] if nvgpu else None)
 
 
 def parse_confstr_glibc(text: str) -> str | None:

@@ -25,12 +25,22 @@ _ASCII_SPACE = " \t\r\n"
 # How NVIDIA names a driver branch (R535, R580 in the data-center driver documentation).
 _BRANCH_RE = re.compile(r"[Rr]([1-9][0-9]{2})")
 # Windows' own version of an NVIDIA driver (Device Manager, WMI): 32.0.15.7657 is NVIDIA's
-# 576.57, the last five digits of its last two parts (NVIDIA's number is what Table 3 lists).
-_WINDOWS_FILE_RE = re.compile(r"[0-9]{2}\.[0-9]{1,2}\.[0-9]{1,2}\.([0-9]{4})")
+# 576.57, the last five digits of its last two parts (NVIDIA's number is what Table 3 lists);
+# dxdiag pads the parts with zeros (30.00.0014.7242 is 472.42).
+_WINDOWS_FILE_RE = re.compile(r"[0-9]{2}\.[0-9]{1,2}\.(0{0,2}[0-9]{1,2})\.([0-9]{4})")
 # A driver inside what the tools print around it, as users paste it: nvidia-smi's "Driver
-# Version: 575.51.03" and --version's "DRIVER version : ...", the /proc/driver/nvidia/version
-# line, modinfo's "version: ...", "575.51.03 (open)". Named in the hint, never taken.
-_LABELLED_DRIVER_RE = re.compile(r"driver version\s*:\s*([0-9][0-9.]*)", re.IGNORECASE)
+# Version: 575.51.03" (R610's "KMD Version: 610.43.02") and --version's "DRIVER version : ...",
+# the /proc/driver/nvidia/version line, modinfo's "version: ...", "575.51.03 (open)". Named in
+# the hint, never taken.
+_LABELLED_DRIVER_RE = re.compile(r"(?:driver|kmd) version\s*:\s*([0-9][0-9.]*)", re.IGNORECASE)
+# What nvidia-smi prints when it has no driver to report: its numbers are not the running
+# driver's ("NVML library version: 570.124" after a mismatch is the user-space library's).
+_SMI_FAILED_RE = re.compile(
+    r"Failed to initialize NVML|NVIDIA-SMI has failed|not a valid field to query", re.IGNORECASE
+)
+# The banner's tool version; on Linux NVML refuses to run unless it is the loaded driver's, so
+# another number beside it is WSL 2's, whose driver is the Windows host's.
+_SMI_TOOL_RE = re.compile(r"NVIDIA-SMI\s+([0-9][0-9.]*)")
 # a whole word only: "550.54.14a" or "v550.54" is a typo, not a paste, and is not guessed at
 _EMBEDDED_DRIVER_RE = re.compile(
     r"(?<![0-9A-Za-z.])[1-9][0-9]{2,3}(?:\.[0-9]{1,3}){1,3}(?![0-9A-Za-z.])"
@@ -88,19 +98,15 @@ class DriverVersion:
         value = _one_driver(text) if trim else text
         if _DRIVER_TEXT_RE.fullmatch(value) is None:
             branch = _BRANCH_RE.fullmatch(value)
-            hint = "write it as nvidia-smi prints it, e.g. 550.54.14"
-            embedded = _embedded(value)
-            if embedded is not None:
-                hint = (
-                    f"that text holds driver {embedded}: write {embedded} alone, as "
-                    "nvidia-smi --query-gpu=driver_version --format=csv,noheader prints it"
-                )
+            hint = _pasted(value) or "write it as nvidia-smi prints it, e.g. 550.54.14"
             windows = _WINDOWS_FILE_RE.fullmatch(value)
             if windows is not None:
-                digits = (value.split(".")[2] + windows[1])[-5:]
+                digits = (str(int(windows[1])) + windows[2])[-5:]
                 hint = (
                     f"{value} is Windows' version of NVIDIA driver {digits[:3]}.{digits[3:]}; "
-                    f"write {digits[:3]}.{digits[3:]}, as nvidia-smi prints it"
+                    f"write {digits[:3]}.{digits[3:]}, as nvidia-smi prints it (on WSL 2, "
+                    "mlenv verify --host ranks a Windows driver by Table 3's Windows column; "
+                    "one given by hand is ranked as a Linux driver)"
                 )
             if branch is not None:  # NVIDIA's name for a branch, e.g. R575: many drivers
                 hint = (
@@ -116,6 +122,32 @@ class DriverVersion:
 
     def __str__(self) -> str:
         return self.text
+
+
+def _pasted(value: str) -> str | None:
+    """The hint for tool output pasted where a driver version goes, None if it is not that."""
+    if _SMI_FAILED_RE.search(value) is not None:  # numbers in it are not the driver's
+        return (
+            "that is nvidia-smi failing, not a driver version (after a "
+            "Driver/library version mismatch the version it names is the library's, "
+            "not the loaded driver's); read the running driver with "
+            "cat /sys/module/nvidia/version, e.g. 550.54.14"
+        )
+    embedded = _embedded(value)
+    if embedded is None:
+        return None
+    tool = _SMI_TOOL_RE.search(value)
+    if tool is not None and tool[1] != embedded:  # nvidia-smi and NVML are the driver's own
+        return (
+            f"that is WSL 2's nvidia-smi: driver {embedded} is the Windows host's "
+            f"(nvidia-smi {tool[1]} is WSL's own tool), and a driver given by hand is ranked "
+            "as a Linux driver; run mlenv verify --host inside WSL 2, which ranks it by "
+            "Table 3's Windows column and the CUDA Version it reports"
+        )
+    return (
+        f"that text holds driver {embedded}: write {embedded} alone, as "
+        "nvidia-smi --query-gpu=driver_version --format=csv,noheader prints it"
+    )
 
 
 def _embedded(text: str) -> str | None:
