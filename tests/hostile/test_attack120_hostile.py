@@ -1,0 +1,111 @@
+"""Attack 120: ``mlenv lock`` against ``uv pip compile`` on real PyPI metadata, for real GPU ML
+requirement sets; each fault found is rebuilt here as in-memory wheels (no network).
+
+The run (PyPI as it stood on 2026-12-06; uv 0.13.9 with ``--no-build``, the manifest's Python
+and ``x86_64-manylinux_2_28``): 59 sets (torch/torchvision/torchaudio on CUDA 12.x and 13.x,
+vllm, xformers, jax[cuda12]/[cuda13], tensorflow[and-cuda], cupy-cuda12x/11x,
+onnxruntime-gpu, tensorrt-cu12/tensorrt, nvidia-dali-cuda120, transformers[torch], accelerate,
+deepspeed, triton, sentence-transformers, lightning, ray[default], diffusers, bitsandbytes,
+cuml-cu12, cudf-cu12, faiss-gpu-cu12, paddlepaddle-gpu, mxnet, nvidia-modelopt[torch],
+xgboost, spacy[cuda12x], numpy<2 / torch<2.5 bounds, torch 1.13.1 and 2.0.1 on CUDA 11.7,
+torch 2.1.2 on 12.1, Python 3.10 to 3.14, markers, constraints, and refusals).
+
+| outcome | sets |
+|---|---|
+| same pins as uv | 12 |
+| both lock; pins differ only where the CUDA rules refuse uv's newer builds (mlenv's pins
+  checked valid by uv with them as constraints) | 24 |
+| mlenv refuses by a documented rule (a GPU package whose CUDA it cannot read: vllm,
+  xformers, bitsandbytes, paddlepaddle-gpu; a newer minor than the driver runs; another
+  major; sdist only), uv locks | 14 |
+| both fail (sdist only; pypi.nvidia.com unreachable) | 4 |
+| mlenv wrong | 1: below |
+
+The fault: ``nvidia-modelopt[torch]`` on a CUDA 12.8 fleet failed "nvidia-modelopt 0.47.0 has
+no extra 'torch' ... the newer releases that have it could not be resolved", but 0.47.0 is the
+newest release and torch became a plain dependency of it: no newer release has the extra. The
+CUDA rule against dropped extras (jax[cuda12] walked back to a jax from before the extra) fired
+because some other build (torch's CUDA 13 releases) had been refused. A dropped extra is an
+error only where a newer release defines it; otherwise it is uv's and pip's warning.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.support.cli import run_mlenv
+from tests.support.wheels import build_wheel, write_simple_index
+
+TAG = "cp311-cp311-manylinux_2_28_x86_64"
+CUDA_128 = '[cuda]\nversion = "12.8"\ndriver-floor = "570.124.06"\n'
+
+
+def _modelopt_world(tmp_path: Path) -> str:
+    wheels = [
+        # 0.47.0, the newest: torch is a plain dependency, the "torch" extra is gone
+        build_wheel(
+            "nvidia-modelopt",
+            "0.47.0",
+            requires_dist=["torch>=2.8", 'onnx; extra == "onnx"'],
+            provides_extra=["onnx", "hf", "all"],
+        ),
+        # 0.33.0: torch only through the "torch" extra
+        build_wheel(
+            "nvidia-modelopt",
+            "0.33.0",
+            requires_dist=['torch>=2.6; extra == "torch"'],
+            provides_extra=["torch", "onnx"],
+        ),
+        # torch 2.15.0 from PyPI is a CUDA 13 build, refused on a CUDA 12 fleet
+        build_wheel("torch", "2.15.0", tag=TAG, requires_dist=["nvidia-cuda-runtime==13.2.86"]),
+        build_wheel(
+            "torch", "2.10.0", tag=TAG, requires_dist=["nvidia-cuda-runtime-cu12==12.8.90"]
+        ),
+        build_wheel("nvidia-cuda-runtime", "13.2.86", tag="py3-none-manylinux_2_27_x86_64"),
+        build_wheel("nvidia-cuda-runtime-cu12", "12.8.90", tag="py3-none-manylinux_2_27_x86_64"),
+    ]
+    return write_simple_index(tmp_path / "pypi", wheels)
+
+
+def _project(tmp_path: Path, url: str, deps: str) -> Path:
+    root = tmp_path / "p"
+    root.mkdir(exist_ok=True)
+    (root / "mlenv.toml").write_text(
+        f'[environment]\nname = "m"\npython = "3.11"\n{CUDA_128}'
+        f'[pypi]\nindex-url = "{url}"\ndependencies = [{deps}]\n'
+    )
+    return root
+
+
+def test_an_extra_the_newest_release_dropped_is_a_warning_not_a_cuda_refusal(
+    tmp_path: Path,
+) -> None:
+    """``nvidia-modelopt[torch]``: the newest release has no ``torch`` extra because torch is
+    now a plain dependency; uv locks 0.47.0 and warns, and so must mlenv, CUDA target or not."""
+    root = _project(tmp_path, _modelopt_world(tmp_path), '"nvidia-modelopt[torch]"')
+    result = run_mlenv(["lock"], root, {"MLENV_CACHE_DIR": str(tmp_path / "cache")})
+    assert result.returncode == 0, result.stderr
+    lock = (root / "mlenv.lock").read_text()
+    assert 'name = "nvidia-modelopt"\nversion = "0.47.0"' in lock
+    assert 'name = "torch"\nversion = "2.10.0"' in lock
+    assert "does not provide the extra 'torch'" in result.stderr
+    assert "newer releases that have it" not in result.stderr
+
+
+def test_an_extra_a_newer_refused_release_has_still_fails_the_cuda_lock(tmp_path: Path) -> None:
+    """The rule the fix keeps: the resolver walked back from releases with the extra."""
+    wheels = [
+        build_wheel(
+            "jax",
+            "0.5.0",
+            provides_extra=["cuda13"],
+            requires_dist=['jax-cuda13-plugin==0.5.0; extra == "cuda13"'],
+        ),
+        build_wheel("jax-cuda13-plugin", "0.5.0", tag=TAG),
+        build_wheel("jax", "0.4.0"),  # from before the extra existed
+    ]
+    root = _project(tmp_path, write_simple_index(tmp_path / "pypi", wheels), '"jax[cuda13]"')
+    result = run_mlenv(["lock"], root, {"MLENV_CACHE_DIR": str(tmp_path / "cache")})
+    assert result.returncode == 1, result.stderr
+    assert "jax 0.4.0 has no extra 'cuda13'" in result.stderr
+    assert not (root / "mlenv.lock").exists()
