@@ -109,3 +109,34 @@ def test_an_extra_a_newer_refused_release_has_still_fails_the_cuda_lock(tmp_path
     assert result.returncode == 1, result.stderr
     assert "jax 0.4.0 has no extra 'cuda13'" in result.stderr
     assert not (root / "mlenv.lock").exists()
+
+
+def test_an_unverified_gpu_package_is_not_called_a_cpu_build(tmp_path: Path) -> None:
+    """``vllm`` from PyPI with ``[cuda] unverified = ["vllm"]`` on a CUDA 12.9 fleet: the lock
+    took vllm 0.11.2 (whose CUDA mlenv cannot read, as the user accepted) and then failed
+    "vllm 0.11.2 ... is a CPU-only build", because the GPU package table reads the old
+    sdist-only 0.6.6.post1 as CUDA 12.1. A release whose CUDA cannot be read is the
+    ``cuda-undetermined`` rule's (an unverified warning here), never a CPU fallback."""
+    wheels = [
+        ("vllm-0.6.6.post1.tar.gz", b"sdist"),  # PyPI's last 0.6 release: only an sdist
+        build_wheel(
+            "vllm", "0.11.2", tag="cp38-abi3-manylinux1_x86_64", requires_dist=["torch==2.9.0"]
+        ),
+        build_wheel("torch", "2.9.0", tag=TAG, requires_dist=["nvidia-cuda-runtime-cu12==12.8.90"]),
+        build_wheel("nvidia-cuda-runtime-cu12", "12.8.90", tag="py3-none-manylinux_2_27_x86_64"),
+    ]
+    url = write_simple_index(tmp_path / "pypi", wheels)
+    root = tmp_path / "p"
+    root.mkdir()
+    (root / "mlenv.toml").write_text(
+        '[environment]\nname = "v"\npython = "3.11"\n'
+        '[cuda]\nversion = "12.9"\ndriver-floor = "575.57.08"\nunverified = ["vllm"]\n'
+        f'[pypi]\nindex-url = "{url}"\ndependencies = ["vllm"]\n'
+    )
+    result = run_mlenv(["lock"], root, {"MLENV_CACHE_DIR": str(tmp_path / "cache")})
+    assert result.returncode == 0, result.stderr
+    assert "CPU-only" not in result.stderr
+    lock = (root / "mlenv.lock").read_text()
+    entry = lock[lock.index('name = "vllm"') :]
+    assert 'version = "0.11.2"' in entry.split("[[")[0]
+    assert 'cuda = "unverified"' in entry.split("[[")[0]
