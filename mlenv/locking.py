@@ -296,7 +296,7 @@ def lock_manifest(
     needs, unread = _cuda_needs(sources.index, resolutions)
     if target_cuda is None:
         unread = {}  # nothing to judge them against: the lock records no verdict on them
-    cpu_builds = _cpu_builds(manifest, resolutions, needs, reporter)
+    cpu_builds = _cpu_builds(manifest, resolutions, needs, unread, reporter)
     needs.update(conda_needs(r for records in conda.values() for r in records))
     _warn_yanked(resolutions, reporter)
     cuda = manifest.cuda
@@ -512,6 +512,7 @@ def _cpu_builds(
     manifest: Manifest,
     resolutions: Sequence[Resolution],
     needs: Mapping[str, PackageNeed],
+    unread: Mapping[str, Unread],
     reporter: Reporter,
 ) -> frozenset[str]:
     """No silent CPU fallback for a CUDA target; the URLs of the CPU builds cpu-ok allowed."""
@@ -521,7 +522,7 @@ def _cpu_builds(
     from mlenv.cuda.cpufallback import check_fallbacks, describe, find_fallbacks
 
     names = frozenset(canonicalize_name(name) for name in cuda.cpu_ok)
-    fallbacks = [f for r in resolutions for f in find_fallbacks(r, needs, names)]
+    fallbacks = [f for r in resolutions for f in find_fallbacks(r, needs, names, unread)]
     target = CudaVersion.parse(cuda.version)
     check_fallbacks(fallbacks, target)
     for fallback in fallbacks:
