@@ -140,3 +140,31 @@ def test_an_unverified_gpu_package_is_not_called_a_cpu_build(tmp_path: Path) -> 
     entry = lock[lock.index('name = "vllm"') :]
     assert 'version = "0.11.2"' in entry.split("[[")[0]
     assert 'cuda = "unverified"' in entry.split("[[")[0]
+
+
+def test_a_lock_without_a_cuda_target_takes_a_component_of_a_release_with_no_known_driver(
+    tmp_path: Path,
+) -> None:
+    """``torch torchvision`` on Python 3.12 with no ``[cuda]`` table: uv locks the CUDA 13
+    stack, whose ``nvidia-cuda-cccl`` 13.3.5.0.6 is CUDA 13.5's (cuda-toolkit 13.5.0 pins it),
+    a release with no confirmed Table 3 driver; mlenv stopped with "the minimum driver for
+    CUDA 13.5 is not known" although there is no fleet to judge it against. Without a target
+    the lock records no driver for it and only warns that a [cuda] table is missing."""
+    wheels = [
+        build_wheel("nvidia-cuda-cccl", "13.3.5.0.6", tag="py3-none-manylinux_2_27_x86_64"),
+    ]
+    url = write_simple_index(tmp_path / "pypi", wheels)
+    root = tmp_path / "p"
+    root.mkdir()
+    (root / "mlenv.toml").write_text(
+        '[environment]\nname = "c"\npython = "3.12"\n'
+        f'[pypi]\nindex-url = "{url}"\ndependencies = ["nvidia-cuda-cccl"]\n'
+    )
+    env = {"MLENV_CACHE_DIR": str(tmp_path / "cache")}
+    result = run_mlenv(["lock"], root, env)
+    assert result.returncode == 0, result.stderr
+    assert "no [cuda]" in result.stderr  # the warning that a CUDA target is missing
+    lock = (root / "mlenv.lock").read_text()
+    assert 'version = "13.3.5.0.6"' in lock
+    checked = run_mlenv(["verify"], root, env)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
