@@ -555,7 +555,7 @@ def _locked_platform(
     for pin in resolution.pins:
         sha256, size = facts[pin.file.url]
         item = needs.get(pin.file.url)
-        driver = package_driver(item) if item is not None else None
+        driver = _entry_driver(item)
         cuda = item.need.label if item is not None else None
         if pin.file.url in unread:
             cuda = cudapkg.UNVERIFIED  # judged before: an unread package not listed is an error
@@ -571,12 +571,23 @@ def _locked_platform(
                 requires_python=pin.file.requires_python,
                 dependencies=pin.dependencies,
                 cuda=cuda,
-                requires_driver=str(driver[0]) if driver is not None else None,
+                requires_driver=driver,
                 yanked=pin.file.yanked is not None,
                 cpu_ok=pin.file.url in cpu_builds,
             )
         )
     return LockedPlatform(resolution.target.platform, tuple(packages))
+
+
+def _entry_driver(item: PackageNeed | None) -> str | None:
+    """An entry's ``requires-driver``, as verify re-reads it (``entry_driver``): none for a
+    release whose driver is not known (CUDA 13.5's cccl), which only a lock without a CUDA
+    target reaches; with one, ``_judge_cuda`` has refused it already."""
+    try:
+        driver = package_driver(item) if item is not None else None
+    except CudaError:
+        return None
+    return str(driver[0]) if driver is not None else None
 
 
 def artifact_facts(
