@@ -168,3 +168,37 @@ def test_a_lock_without_a_cuda_target_takes_a_component_of_a_release_with_no_kno
     assert 'version = "13.3.5.0.6"' in lock
     checked = run_mlenv(["verify"], root, env)
     assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def test_a_refusal_read_from_requires_dist_names_the_line(tmp_path: Path) -> None:
+    """``torch==2.0.1`` from PyPI on a CUDA 11.7 fleet (driver 515.65.01): PyTorch calls the
+    wheel cu117, and mlenv refused it as "built for CUDA 11.8" without saying why; the reason is
+    one Requires-Dist line, ``nvidia-cufft-cu11==10.9.0.58``, CUDA 11.8's cuFFT. The refusal
+    names the line that sets the CUDA."""
+    wheels = [
+        build_wheel(
+            "torch",
+            "2.0.1",
+            tag="cp310-cp310-manylinux1_x86_64",
+            requires_dist=[
+                'nvidia-cuda-runtime-cu11==11.7.99; platform_system == "Linux" and '
+                'platform_machine == "x86_64"',
+                'nvidia-cufft-cu11==10.9.0.58; platform_system == "Linux" and '
+                'platform_machine == "x86_64"',
+            ],
+        ),
+        build_wheel("nvidia-cuda-runtime-cu11", "11.7.99", tag="py3-none-manylinux1_x86_64"),
+        build_wheel("nvidia-cufft-cu11", "10.9.0.58", tag="py3-none-manylinux1_x86_64"),
+    ]
+    url = write_simple_index(tmp_path / "pypi", wheels)
+    root = tmp_path / "p"
+    root.mkdir()
+    (root / "mlenv.toml").write_text(
+        '[environment]\nname = "t"\npython = "3.10"\n'
+        '[cuda]\nversion = "11.7"\ndriver-floor = "515.65.01"\n'
+        f'[pypi]\nindex-url = "{url}"\ndependencies = ["torch==2.0.1"]\n'
+    )
+    result = run_mlenv(["lock"], root, {"MLENV_CACHE_DIR": str(tmp_path / "cache")})
+    assert result.returncode == 1, result.stderr
+    assert "torch 2.0.1 is built for CUDA 11.8, newer than the target CUDA 11.7" in result.stderr
+    assert "nvidia-cufft-cu11==10.9.0.58" in result.stderr
