@@ -2,31 +2,42 @@
 requirement sets; each fault found is rebuilt here as in-memory wheels (no network).
 
 The run (PyPI as it stood on 2026-12-06; uv 0.13.9 with ``--no-build``, the manifest's Python
-and ``x86_64-manylinux_2_28``): 59 sets (torch/torchvision/torchaudio on CUDA 12.x and 13.x,
-vllm, xformers, jax[cuda12]/[cuda13], tensorflow[and-cuda], cupy-cuda12x/11x,
-onnxruntime-gpu, tensorrt-cu12/tensorrt, nvidia-dali-cuda120, transformers[torch], accelerate,
-deepspeed, triton, sentence-transformers, lightning, ray[default], diffusers, bitsandbytes,
-cuml-cu12, cudf-cu12, faiss-gpu-cu12, paddlepaddle-gpu, mxnet, nvidia-modelopt[torch],
-xgboost, spacy[cuda12x], numpy<2 / torch<2.5 bounds, torch 1.13.1 and 2.0.1 on CUDA 11.7,
-torch 2.1.2 on 12.1, Python 3.10 to 3.14, markers, constraints, and refusals).
+and ``x86_64``/``aarch64-manylinux_2_28``, or 2_17): 100 sets (torch/torchvision/torchaudio on
+CUDA 11.6 to 13.3, vllm, sglang, xformers, jax[cuda12]/[cuda13]/[cuda12-local],
+tensorflow[and-cuda], cupy-cuda11x/12x/13x, onnxruntime-gpu, tensorrt-cu12/tensorrt,
+nvidia-dali-cuda120, transformers[torch], accelerate, deepspeed, triton,
+sentence-transformers, lightning, ray[default], diffusers, bitsandbytes, cuml-cu12, cudf-cu12,
+faiss-gpu-cu12, paddlepaddle-gpu, mxnet, nvidia-modelopt[torch], nemo-toolkit, xgboost,
+spacy[cuda12x], cuda-toolkit[all], cuda-python; numpy<2 / torch<2.5 bounds, torch 1.12.1,
+1.13.1 and 2.0.1 on CUDA 11.6/11.7, torch 2.1.2 on 12.1, Python 3.10 to 3.14, markers,
+constraints, ``prerelease = "allow"``, unverified packages, refusals). Every lock mlenv wrote
+was checked with uv, its pins given as constraints: uv reproduced each one exactly.
 
 | outcome | sets |
 |---|---|
-| same pins as uv | 12 |
-| both lock; pins differ only where the CUDA rules refuse uv's newer builds (mlenv's pins
-  checked valid by uv with them as constraints) | 24 |
-| mlenv refuses by a documented rule (a GPU package whose CUDA it cannot read: vllm,
-  xformers, bitsandbytes, paddlepaddle-gpu; a newer minor than the driver runs; another
-  major; sdist only), uv locks | 14 |
-| both fail (sdist only; pypi.nvidia.com unreachable) | 4 |
-| mlenv wrong | 1: below |
+| same pins as uv | 35 |
+| both lock, pins differ: uv takes builds the CUDA rules refuse (torch 2.11+ is CUDA 13, a
+  newer minor than the driver floor runs), or another valid choice | 45 |
+| mlenv refuses by a documented rule, uv locks: CUDA unreadable (vllm, xformers,
+  bitsandbytes, paddlepaddle-gpu without ``unverified``), newer minor than the driver (torch
+  2.7.0 on 12.4, torch 2.0.1 on 11.7, tensorflow 2.18 on 12.2), other major (cupy-cuda12x on
+  11.8, cupy-cuda13x on 12.9), jax[cuda12] on CUDA 13 | 11 |
+| both fail (only sdists: tensorrt-cu12, flash-attn, torch-scatter, tensorflow 2.15's
+  tensorrt 8.6.1, vllm 0.6.3's pyairports; a version that does not exist; pypi.nvidia.com
+  unreachable) | 8 |
+| mlenv wrong: nvidia-modelopt[torch] refused (fixed; after the fix it locks as uv) | 1 |
 
-The fault: ``nvidia-modelopt[torch]`` on a CUDA 12.8 fleet failed "nvidia-modelopt 0.47.0 has
-no extra 'torch' ... the newer releases that have it could not be resolved", but 0.47.0 is the
-newest release and torch became a plain dependency of it: no newer release has the extra. The
-CUDA rule against dropped extras (jax[cuda12] walked back to a jax from before the extra) fired
-because some other build (torch's CUDA 13 releases) had been refused. A dropped extra is an
-error only where a newer release defines it; otherwise it is uv's and pip's warning.
+Three more sets failed before their fixes and are counted above as rerun after them (vllm and
+paddlepaddle-gpu with ``unverified``, torch torchvision with no ``[cuda]`` table); torch 2.0.1's
+refusal was right but did not say why. Left open: torch 1.12.1 from PyPI (counted "same")
+bundles CUDA 10.2, which mlenv reads as a CPU build (the GPU table's torch row is
+``from-tags-or-cpu``), so a CUDA 11.6 fleet receives it without a word.
+
+The faults, each rebuilt below: ``nvidia-modelopt[torch]`` refused as a "dropped extra" that
+its newest release dropped itself; ``vllm`` (and ``paddlepaddle-gpu``) accepted with
+``[cuda] unverified`` then refused as a CPU-only build; ``torch torchvision`` with no
+``[cuda]`` table stopped on CUDA 13.5's cccl having no known driver; and torch 2.0.1's
+refusal as CUDA 11.8 not naming the Requires-Dist line that makes it so.
 """
 
 from __future__ import annotations
