@@ -213,3 +213,32 @@ def test_a_refusal_read_from_requires_dist_names_the_line(tmp_path: Path) -> Non
     assert result.returncode == 1, result.stderr
     assert "torch 2.0.1 is built for CUDA 11.8, newer than the target CUDA 11.7" in result.stderr
     assert "nvidia-cufft-cu11==10.9.0.58" in result.stderr
+
+
+def test_pypi_torch_1_12_bundles_cuda_10_2_and_is_no_build_for_a_cuda_11_fleet(
+    tmp_path: Path,
+) -> None:
+    """``torch==1.12.1`` from PyPI on a CUDA 11.6 fleet: uv and mlenv both locked it, mlenv
+    with no CUDA recorded and no word, reading it as a CPU build; its Linux x86_64 wheel (776
+    MB) carries ``torch/lib/libcudart-80664282.so.10.2``, a CUDA 10.2 build, another major."""
+    wheels = [
+        build_wheel(
+            "torch",
+            "1.12.1",
+            tag="cp310-cp310-manylinux1_x86_64",
+            requires_dist=["typing-extensions"],
+        ),
+        build_wheel("typing-extensions", "4.16.0"),
+    ]
+    url = write_simple_index(tmp_path / "pypi", wheels)
+    root = tmp_path / "p"
+    root.mkdir()
+    (root / "mlenv.toml").write_text(
+        '[environment]\nname = "t"\npython = "3.10"\n'
+        '[cuda]\nversion = "11.6"\ndriver-floor = "510.47.03"\n'
+        f'[pypi]\nindex-url = "{url}"\ndependencies = ["torch==1.12.1"]\n'
+    )
+    result = run_mlenv(["lock"], root, {"MLENV_CACHE_DIR": str(tmp_path / "cache")})
+    assert result.returncode == 1, result.stderr
+    assert "torch 1.12.1 is built for CUDA 10.2, but the target is CUDA 11.6" in result.stderr
+    assert not (root / "mlenv.lock").exists()
