@@ -29,9 +29,8 @@ was checked with uv, its pins given as constraints: uv reproduced each one exact
 
 Three more sets failed before their fixes and are counted above as rerun after them (vllm and
 paddlepaddle-gpu with ``unverified``, torch torchvision with no ``[cuda]`` table); torch 2.0.1's
-refusal was right but did not say why. Left open: torch 1.12.1 from PyPI (counted "same")
-bundles CUDA 10.2, which mlenv reads as a CPU build (the GPU table's torch row is
-``from-tags-or-cpu``), so a CUDA 11.6 fleet receives it without a word.
+refusal was right but did not say why; and torch 1.12.1 from PyPI on CUDA 11.6 (counted
+"same": both locked it) bundles CUDA 10.2, which mlenv read as a CPU build and now refuses.
 
 The faults, each rebuilt below: ``nvidia-modelopt[torch]`` refused as a "dropped extra" that
 its newest release dropped itself; ``vllm`` (and ``paddlepaddle-gpu``) accepted with
