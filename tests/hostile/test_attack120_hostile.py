@@ -15,7 +15,7 @@ was checked with uv, its pins given as constraints: uv reproduced each one exact
 
 | outcome | sets |
 |---|---|
-| same pins as uv | 35 |
+| same pins as uv | 34 |
 | both lock, pins differ: uv takes builds the CUDA rules refuse (torch 2.11+ is CUDA 13, a
   newer minor than the driver floor runs), or another valid choice | 45 |
 | mlenv refuses by a documented rule, uv locks: CUDA unreadable (vllm, xformers,
@@ -25,12 +25,12 @@ was checked with uv, its pins given as constraints: uv reproduced each one exact
 | both fail (only sdists: tensorrt-cu12, flash-attn, torch-scatter, tensorflow 2.15's
   tensorrt 8.6.1, vllm 0.6.3's pyairports; a version that does not exist; pypi.nvidia.com
   unreachable) | 8 |
-| mlenv wrong: nvidia-modelopt[torch] refused (fixed; after the fix it locks as uv) | 1 |
+| mlenv wrong (fixed): nvidia-modelopt[torch] refused (now locks as uv); torch 1.12.1 from
+  PyPI, a CUDA 10.2 build, locked as CPU on CUDA 11.6 (now refused) | 2 |
 
 Three more sets failed before their fixes and are counted above as rerun after them (vllm and
 paddlepaddle-gpu with ``unverified``, torch torchvision with no ``[cuda]`` table); torch 2.0.1's
-refusal was right but did not say why; and torch 1.12.1 from PyPI on CUDA 11.6 (counted
-"same": both locked it) bundles CUDA 10.2, which mlenv read as a CPU build and now refuses.
+refusal was right but did not say why.
 
 The faults, each rebuilt below: ``nvidia-modelopt[torch]`` refused as a "dropped extra" that
 its newest release dropped itself; ``vllm`` (and ``paddlepaddle-gpu``) accepted with
