@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
+from mlenv.errors import MlenvError
 from mlenv.index import CoreMetadata
 
 _EXTRA_NAMED = re.compile(r"""\bextra\s*==\s*['"]([^'"]+)['"]|['"]([^'"]+)['"]\s*==\s*extra\b""")
@@ -61,6 +62,24 @@ def dropped_extras(
             if not defines(metadata, extra)
         ]
     return found
+
+
+def walked_back(
+    dropped: DroppedExtra, releases: Iterable[tuple[Version, Callable[[], CoreMetadata]]]
+) -> bool:
+    """Whether a release newer than the pin defines the extra (``releases``: each version with
+    a reader of its metadata): the resolver walked back from it, the CUDA rule's case. When
+    none does, the project dropped the extra itself (nvidia-modelopt 0.47 made torch a plain
+    dependency), which pip and uv lock with a warning. Unreadable metadata counts as defining
+    it, so a doubt keeps the error."""
+    newer = sorted((r for r in releases if r[0] > dropped.version), key=lambda r: r[0])
+    for _, read in reversed(newer):
+        try:
+            if defines(read(), dropped.extra):
+                return True
+        except MlenvError:
+            return True
+    return False
 
 
 @dataclass(frozen=True)

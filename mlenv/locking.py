@@ -296,7 +296,7 @@ def lock_manifest(
     needs, unread = _cuda_needs(sources.index, resolutions)
     if target_cuda is None:
         unread = {}  # nothing to judge them against: the lock records no verdict on them
-    cpu_builds = _cpu_builds(manifest, resolutions, needs, reporter)
+    cpu_builds = _cpu_builds(manifest, resolutions, needs, unread, reporter)
     needs.update(conda_needs(r for records in conda.values() for r in records))
     _warn_yanked(resolutions, reporter)
     cuda = manifest.cuda
@@ -512,6 +512,7 @@ def _cpu_builds(
     manifest: Manifest,
     resolutions: Sequence[Resolution],
     needs: Mapping[str, PackageNeed],
+    unread: Mapping[str, Unread],
     reporter: Reporter,
 ) -> frozenset[str]:
     """No silent CPU fallback for a CUDA target; the URLs of the CPU builds cpu-ok allowed."""
@@ -521,7 +522,7 @@ def _cpu_builds(
     from mlenv.cuda.cpufallback import check_fallbacks, describe, find_fallbacks
 
     names = frozenset(canonicalize_name(name) for name in cuda.cpu_ok)
-    fallbacks = [f for r in resolutions for f in find_fallbacks(r, needs, names)]
+    fallbacks = [f for r in resolutions for f in find_fallbacks(r, needs, names, unread)]
     target = CudaVersion.parse(cuda.version)
     check_fallbacks(fallbacks, target)
     for fallback in fallbacks:
@@ -554,7 +555,7 @@ def _locked_platform(
     for pin in resolution.pins:
         sha256, size = facts[pin.file.url]
         item = needs.get(pin.file.url)
-        driver = package_driver(item) if item is not None else None
+        driver = _entry_driver(item)
         cuda = item.need.label if item is not None else None
         if pin.file.url in unread:
             cuda = cudapkg.UNVERIFIED  # judged before: an unread package not listed is an error
@@ -570,12 +571,23 @@ def _locked_platform(
                 requires_python=pin.file.requires_python,
                 dependencies=pin.dependencies,
                 cuda=cuda,
-                requires_driver=str(driver[0]) if driver is not None else None,
+                requires_driver=driver,
                 yanked=pin.file.yanked is not None,
                 cpu_ok=pin.file.url in cpu_builds,
             )
         )
     return LockedPlatform(resolution.target.platform, tuple(packages))
+
+
+def _entry_driver(item: PackageNeed | None) -> str | None:
+    """An entry's ``requires-driver``, as verify re-reads it (``entry_driver``): none for a
+    release whose driver is not known (CUDA 13.5's cccl), which only a lock without a CUDA
+    target reaches; with one, ``_judge_cuda`` has refused it already."""
+    try:
+        driver = package_driver(item) if item is not None else None
+    except CudaError:
+        return None
+    return str(driver[0]) if driver is not None else None
 
 
 def artifact_facts(

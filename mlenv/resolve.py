@@ -15,6 +15,7 @@ from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, S
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from contextlib import suppress
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, TypeVar
 
 from packaging.markers import Marker
@@ -29,7 +30,7 @@ from resolvelib.structs import RequirementInformation
 
 from mlenv.backtrack import resolve_or_retry
 from mlenv.cycles import Cycling
-from mlenv.dropped_extras import MissingExtra, dropped_extras, missing_extras
+from mlenv.dropped_extras import MissingExtra, dropped_extras, missing_extras, walked_back
 from mlenv.errors import MlenvError, printable
 from mlenv.index import CoreMetadata, Index, IndexFile, IndexGroup
 from mlenv.index.model import MetadataError
@@ -929,6 +930,18 @@ def _missing_extras(
     return missing_extras(asked, pin)
 
 
+def _releases(
+    provider: _Provider, name: NormalizedName
+) -> list[tuple[Version, Callable[[], CoreMetadata]]]:
+    """Every wheel release of ``name`` the index offered, the refused ones too, each with a
+    reader of its metadata (one wheel per version)."""
+    files = {c.version: c.file for c in provider._candidates(name) if c.file is not None}
+    for refusal in provider.rejections[name].files:
+        if refusal.file.is_wheel:
+            files.setdefault(refusal.file.version, refusal.file)
+    return [(version, partial(provider._metadata, file)) for version, file in files.items()]
+
+
 def _refuse_dropped_extras(
     roots: Sequence[Req], pins: Sequence[Pin], provider: _Provider, target: Target
 ) -> None:
@@ -944,7 +957,11 @@ def _refuse_dropped_extras(
 
     asked = [r for r in roots if r.extras and r.name not in provider.overrides]
     asked += [r for listed in provider.overrides.values() for r in listed if r.extras]
-    dropped = dict.fromkeys(dropped_extras(((r.name, r.extras) for r in asked), pinned))
+    dropped = dict.fromkeys(
+        d
+        for d in dropped_extras(((r.name, r.extras) for r in asked), pinned)
+        if walked_back(d, _releases(provider, d.name))
+    )
     if not dropped:
         return
     keys = sorted(

@@ -65,18 +65,21 @@ def find_fallbacks(
     resolution: Resolution,
     needs: Mapping[str, PackageNeed],
     cpu_ok: Collection[NormalizedName],
+    unread: Collection[str] = (),
 ) -> list[Fallback]:
     """Every pin that is a CPU-only build of a project that has CUDA builds.
 
     A pin is CPU-only when nothing (tags, name, Requires-Dist: ``needs`` by file URL) says
-    CUDA. It is a fallback when its local version names another build (``+cpu``,
-    ``+rocm6.2``), or when the indexes hold a CUDA variant of the project: refused (by the
+    CUDA and it is no GPU package whose CUDA cannot be read (``unread`` by file URL: vllm
+    0.11.2 from PyPI, which the ``cuda-undetermined`` rule judges, or ``unverified`` accepts).
+    It is a fallback when its local version names another build (``+cpu``, ``+rocm6.2``),
+    or when the indexes hold a CUDA variant of the project: refused (by the
     CUDA rules, the tags or Python), or offered but not chosen (an older release, passed over
     for a newer CPU-only one or excluded by the requirements).
     """
     found = []
     for pin in resolution.pins:
-        if pin.file.url in needs:
+        if pin.file.url in needs or pin.file.url in unread:
             continue
         variants: dict[Version, list[Refusal]] = defaultdict(list)
         for refusal in resolution.refused.get(pin.name, ()):

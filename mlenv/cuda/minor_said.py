@@ -40,3 +40,12 @@ def unlisted_minor(
         f"{who} is built for CUDA {need}, whose minimum driver is unconfirmed",
         f"use a build of {name} for CUDA {target.cuda} or older",
     )
+
+
+def read_from(evidence: str) -> str:
+    """Where a CUDA read from a dependency comes from: torch 2.0.1 is cu117 to PyTorch, and
+    only its ``nvidia-cufft-cu11==10.9.0.58`` line makes it a CUDA 11.8 build."""
+    prefix = "Requires-Dist: "
+    if not evidence.startswith(prefix):
+        return ""
+    return f" (its Requires-Dist {evidence[len(prefix) :].partition(';')[0].strip()[:200]})"

@@ -42,6 +42,7 @@ class _Row:
     index: re.Pattern[str] | None
     cuda: str
     source: str
+    files: re.Pattern[str] | None = None  # on the file name: PyPI's torch 1.12 is CUDA on x86_64
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,7 @@ def _build(raw: Any) -> _Table:
                 index=re.compile(row["index"]) if "index" in row else None,
                 cuda=_cuda_value(row["cuda"]),
                 source=str(row["source"]),
+                files=re.compile(row["files"]) if "files" in row else None,
             )
             for row in raw["packages"]
         )
@@ -122,8 +124,9 @@ def known(name: str) -> bool:
     return canonicalize_name(name) in _listed()
 
 
-def _row(package: str, version: str, index: str) -> _Row | None:
-    """The first row whose package, versions and index fit; None when none does."""
+def _row(package: str, version: str, index: str, filename: str = "") -> _Row | None:
+    """The first row whose package, versions, index and file name fit; None when none does.
+    A row with a file name pattern never fits a release asked about without its file."""
     if package not in _listed():
         return None
     try:
@@ -133,14 +136,16 @@ def _row(package: str, version: str, index: str) -> _Row | None:
     for row in _table().rows:
         if row.package != package or not row.versions.contains(parsed, prereleases=True):
             continue
+        if row.files is not None and not row.files.search(filename):
+            continue
         if row.index is None or row.index.search(index):
             return row
     return None
 
 
-def table_need(package: str, version: str, index: str) -> CudaNeed | None:
-    """The CUDA the table gives this release from this index, when it gives one."""
-    row = _row(package, version, index)
+def table_need(package: str, version: str, index: str, filename: str = "") -> CudaNeed | None:
+    """The CUDA the table gives this release (this file) from this index, when it gives one."""
+    row = _row(package, version, index, filename)
     if row is None:
         return None
     evidence = f"{package} {version}" + (f" from {index}" if index else "")

@@ -31,7 +31,7 @@ from mlenv.cuda.matrix import (
     min_driver,
     table3_driver,
 )
-from mlenv.cuda.minor_said import unlisted_minor
+from mlenv.cuda.minor_said import read_from, unlisted_minor
 from mlenv.cuda.tags import CudaNeed
 from mlenv.cuda.versions import ARCH_SUFFIX_SINCE, CudaError, CudaVersion, DriverVersion, arch_cc
 
@@ -325,7 +325,7 @@ def _package_findings(target: CudaTarget, item: PackageNeed) -> list[Finding]:
                 "cuda-newer-minor",
                 f"CUDA {need.cuda}, driver >= {own[0]}",
                 f"{who} is built for CUDA {need.cuda}, newer than the target CUDA {cuda}; "
-                f"it needs driver {own[0]} but {target.driver_is}",
+                f"it needs driver {own[0]} but {target.driver_is}{read_from(need.evidence)}",
                 _place(
                     item.name,
                     cuda,

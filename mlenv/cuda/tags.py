@@ -353,7 +353,7 @@ def extract(
         where=where,
         pin=_Pin(version, "exact"),
     )
-    if not own and (listed := table_need(package, version, index)) is not None:
+    if not own and (listed := table_need(package, version, index, filename)) is not None:
         own.append(listed)
     required = [need for raw in requires_dist for need in _from_requirement(raw, where=where)]
     return _combine(own, required)
