@@ -101,6 +101,18 @@ class VettedWheel:
     members: list[Member] = field(default_factory=list)
     scripts: list[str] = field(default_factory=list)  # targets of entry-point scripts
     dropped: list[str] = field(default_factory=list)  # __pycache__ members
+    replaced: list[str] = field(default_factory=list)  # .data/scripts wrappers of entry points
+
+    def notes(self) -> list[str]:
+        """What the wheel holds that is not installed, for a warning."""
+        notes = [f"ignored {len(self.dropped)} __pycache__ member(s)"] if self.dropped else []
+        if self.replaced:
+            notes.append(
+                f"ignored {len(self.replaced)} .data/scripts member(s) named after an entry "
+                f"point, whose generated script is installed instead (as pip does): "
+                f"{', '.join(self.replaced[:5])}{' ...' if len(self.replaced) > 5 else ''}"
+            )
+        return notes
 
 
 class _CaseKeeping(configparser.ConfigParser):
@@ -153,6 +165,7 @@ def plan_wheel(
     for target in planned.scripts:
         _check_length(filename, f"{dist_info}/entry_points.txt", target, layout)
     scheme_dirs = layout.scheme_dirs(source.distribution)
+    entry_points = {target.removeprefix("bin/") for target in planned.scripts}
     for info in infos:
         parts = info.filename.split("/")
         if info.is_dir() or info.filename == f"{dist_info}/RECORD":
@@ -163,6 +176,10 @@ def plan_wheel(
         if "__pycache__" in parts[:-1]:
             source.skip.add(info.filename)
             planned.dropped.append(info.filename)
+            continue
+        if parts[:2] == [source.data_dir, "scripts"] and _wrapper_of(parts[-1]) in entry_points:
+            source.skip.add(info.filename)
+            planned.replaced.append(info.filename)
             continue
         record = records.get(info.filename)
         if record is None or record.hash_ is None or record.size is None:
@@ -182,6 +199,16 @@ def plan_wheel(
         _check_length(filename, info.filename, target, layout)
         planned.members.append(Member(info.filename, target, scheme, record))
     return planned
+
+
+def _wrapper_of(script: str) -> str:
+    """The entry point a .data/scripts file would be setuptools' wrapper of, by pip's rule
+    (suffixes any case, the name exactly): old wheels (pylint 1.8.3) hold such wrappers under
+    the names their entry points declare, and pip installs the generated scripts instead."""
+    for suffix in (".exe", "-script.py", ".pya"):
+        if script.lower().endswith(suffix):
+            return script[: -len(suffix)]
+    return script
 
 
 def _check_length(wheel: str, member: str, target: str, layout: Layout) -> None:
