@@ -14,6 +14,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from mlenv.install.safety import InstallError
 from mlenv.install.wheels import install_environment
 from mlenv.report import MemoryReporter
 from tests.support.wheels import build_wheel
@@ -114,3 +117,38 @@ def test_windows_wrappers_of_an_entry_point_are_left_out_and_other_scripts_kept(
     assert "bin/demo.exe" not in record
     assert "bin/demo-script.py" not in record
     assert record["bin/demo-tool"] == (_sha256(b"#!/bin/sh\necho tool\n"), "20")
+
+
+def test_a_build_tagged_wheels_data_directory_installs_by_scheme(tmp_path: Path) -> None:
+    """bdist_wheel (wheel's, setuptools', setuptools-rust's) names the .data directory after
+    the wheel's name with its build tag: `demo-1.0-1-py3-none-any.whl` holds `demo-1.0-1.data`.
+    pip takes any top-level `*.data` directory as the wheel's; mlenv took only `demo-1.0.data`,
+    so the scripts, data and headers went into site-packages/demo-1.0-1.data/ instead."""
+    files = {
+        "demo/__init__.py": b"",
+        "demo-1.0-1.data/scripts/demo-tool": b"#!python\nprint('tool')\n",
+        "demo-1.0-1.data/data/share/demo/x.txt": b"shared\n",
+        "demo-1.0-1.data/headers/demo.h": b"int demo;\n",
+    }
+    _, data = build_wheel("demo", "1.0", files=files)
+    staging = _install(tmp_path, ("demo-1.0-1-py3-none-any.whl", data), MemoryReporter())
+    assert not (staging / SITE / "demo-1.0-1.data").exists()
+    done = subprocess.run([str(staging / "bin/demo-tool")], capture_output=True, text=True,
+                          check=True)  # fmt: skip
+    assert done.stdout == "tool\n"
+    assert (staging / "share/demo/x.txt").read_bytes() == b"shared\n"
+    header = staging / "include/site/python3.11/demo/demo.h"
+    assert header.read_bytes() == b"int demo;\n"
+    record = _record(staging, "demo-1.0.dist-info")
+    assert record["share/demo/x.txt"] == (_sha256(b"shared\n"), "7")
+    assert record["include/site/python3.11/demo/demo.h"] == (_sha256(b"int demo;\n"), "10")
+    assert record["bin/demo-tool"][0] == _sha256((staging / "bin/demo-tool").read_bytes())
+
+
+def test_two_data_directories_are_refused(tmp_path: Path) -> None:
+    """pip would install both; no build tool writes two, and which one installer routes by
+    scheme would be a guess, so mlenv refuses the wheel naming them."""
+    files = {"demo-1.0.data/data/a": b"a", "demo-1.0-1.data/data/b": b"b"}
+    _, data = build_wheel("demo", "1.0", files=files)
+    with pytest.raises(InstallError, match=r"demo-1\.0-1\.data.*demo-1\.0\.data"):
+        _install(tmp_path, ("demo-1.0-1-py3-none-any.whl", data), MemoryReporter())
