@@ -82,6 +82,13 @@ class VettedSource(WheelFile):
     def __init__(self, archive: zipfile.ZipFile) -> None:
         super().__init__(archive)
         self.skip: set[str] = set()
+        self.found_data_dir: str | None = None  # the wheel's own, whatever its spelling
+
+    @property
+    def data_dir(self) -> str:
+        """The .data directory the wheel holds, as pip finds it (any top-level ``*.data``):
+        bdist_wheel adds the build tag (``demo-1.0-1.data``), which installer's name lacks."""
+        return self.found_data_dir or super().data_dir
 
     def get_contents(self) -> Iterator[tuple[tuple[str, str, str], BinaryIO, bool]]:
         for element in super().get_contents():
@@ -157,6 +164,7 @@ def plan_wheel(
         source = VettedSource(archive)
     except ValueError as exc:
         raise InstallError(f"cannot be read as a wheel: {exc}", where=filename) from None
+    source.found_data_dir = _data_dir(filename, names)
     records = _records(filename, archive, dist_info)
     planned = VettedWheel(
         filename, archive, path, source, name, version, f"{layout.site}/{dist_info}"
@@ -264,6 +272,19 @@ def _dist_info(wheel: str, names: set[str], name: str, version: Version) -> str:
     if canonicalize_name(dist_name) != name or not _same_version(dist_version, version):
         raise refused(wheel, found[0], f"is not the .dist-info of {name} {version}")
     return found[0]
+
+
+def _data_dir(wheel: str, names: set[str]) -> str | None:
+    """The one top-level directory named ``*.data``, if any: pip's rule for the wheel's own."""
+    tops = {name.split("/", 1)[0] for name in names if "/" in name}
+    found = sorted(top for top in tops if top.endswith(".data"))
+    if len(found) > 1:
+        raise InstallError(
+            f"has {len(found)} .data directories, {', '.join(found)}: at most one is its own",
+            where=wheel,
+            hint=WHEEL_HINT,
+        )
+    return found[0] if found else None
 
 
 def _same_version(text: str | None, version: Version) -> bool:
