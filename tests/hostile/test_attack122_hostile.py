@@ -152,3 +152,18 @@ def test_two_data_directories_are_refused(tmp_path: Path) -> None:
     _, data = build_wheel("demo", "1.0", files=files)
     with pytest.raises(InstallError, match=r"demo-1\.0-1\.data.*demo-1\.0\.data"):
         _install(tmp_path, ("demo-1.0-1-py3-none-any.whl", data), MemoryReporter())
+
+
+def test_headers_go_under_the_projects_normalised_name(tmp_path: Path) -> None:
+    """pybind11_global 3.1.0 ships .data/headers/pybind11/*.h: pip puts them in
+    include/site/python3.11/pybind11-global/ (the canonical name, as for any spelling of the
+    file name: `Demo_Pkg-1.0` gives `demo-pkg`); mlenv used the file name's `pybind11_global`."""
+    files = {"pybind11_global-3.1.0.data/headers/pybind11/attr.h": b"#pragma once\n"}
+    wheel = build_wheel("pybind11_global", "3.1.0", files=files)
+    staging = _install(tmp_path, wheel, MemoryReporter())
+    assert sorted(p.name for p in (staging / "include/site/python3.11").iterdir()) == [
+        "pybind11-global"
+    ]
+    header = "include/site/python3.11/pybind11-global/pybind11/attr.h"
+    assert (staging / header).read_bytes() == b"#pragma once\n"
+    assert _record(staging, "pybind11_global-3.1.0.dist-info")[header][1] == "13"
