@@ -172,7 +172,7 @@ def plan_wheel(
     planned.scripts = _scripts(filename, archive, dist_info, names)
     for target in planned.scripts:
         _check_length(filename, f"{dist_info}/entry_points.txt", target, layout)
-    scheme_dirs = layout.scheme_dirs(source.distribution)
+    scheme_dirs = layout.scheme_dirs(name)
     entry_points = {target.removeprefix("bin/") for target in planned.scripts}
     for info in infos:
         parts = info.filename.split("/")
