@@ -185,7 +185,11 @@ def plan_wheel(
             source.skip.add(info.filename)
             planned.dropped.append(info.filename)
             continue
-        if parts[:2] == [source.data_dir, "scripts"] and _wrapper_of(parts[-1]) in entry_points:
+        if (
+            len(parts) > 2
+            and parts[:2] == [source.data_dir, "scripts"]
+            and _wrapper_of(parts[-1]) in entry_points
+        ):
             source.skip.add(info.filename)
             planned.replaced.append(info.filename)
             continue
