@@ -167,3 +167,12 @@ def test_headers_go_under_the_projects_normalised_name(tmp_path: Path) -> None:
     header = "include/site/python3.11/pybind11-global/pybind11/attr.h"
     assert (staging / header).read_bytes() == b"#pragma once\n"
     assert _record(staging, "pybind11_global-3.1.0.dist-info")[header][1] == "13"
+
+
+def test_a_data_directory_without_the_version_installs_by_scheme(tmp_path: Path) -> None:
+    """maturin before 1.8.2 named a project's data directory `<name>.data` (PyO3/maturin#2450):
+    pip routes it by scheme like any top-level `*.data` directory, and so does mlenv now."""
+    files = {"demo/__init__.py": b"", "demo.data/data/share/demo/x.txt": b"shared\n"}
+    staging = _install(tmp_path, build_wheel("demo", "1.0", files=files), MemoryReporter())
+    assert (staging / "share/demo/x.txt").read_bytes() == b"shared\n"
+    assert not (staging / SITE / "demo.data").exists()
