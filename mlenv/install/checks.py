@@ -82,6 +82,13 @@ class VettedSource(WheelFile):
     def __init__(self, archive: zipfile.ZipFile) -> None:
         super().__init__(archive)
         self.skip: set[str] = set()
+        self.found_data_dir: str | None = None  # the wheel's own, whatever its spelling
+
+    @property
+    def data_dir(self) -> str:
+        """The .data directory the wheel holds, as pip finds it (any top-level ``*.data``):
+        bdist_wheel adds the build tag (``demo-1.0-1.data``), which installer's name lacks."""
+        return self.found_data_dir or super().data_dir
 
     def get_contents(self) -> Iterator[tuple[tuple[str, str, str], BinaryIO, bool]]:
         for element in super().get_contents():
@@ -101,6 +108,18 @@ class VettedWheel:
     members: list[Member] = field(default_factory=list)
     scripts: list[str] = field(default_factory=list)  # targets of entry-point scripts
     dropped: list[str] = field(default_factory=list)  # __pycache__ members
+    replaced: list[str] = field(default_factory=list)  # .data/scripts wrappers of entry points
+
+    def notes(self) -> list[str]:
+        """What the wheel holds that is not installed, for a warning."""
+        notes = [f"ignored {len(self.dropped)} __pycache__ member(s)"] if self.dropped else []
+        if self.replaced:
+            notes.append(
+                f"ignored {len(self.replaced)} .data/scripts member(s) named after an entry "
+                f"point, whose generated script is installed instead (as pip does): "
+                f"{', '.join(self.replaced[:5])}{' ...' if len(self.replaced) > 5 else ''}"
+            )
+        return notes
 
 
 class _CaseKeeping(configparser.ConfigParser):
@@ -145,6 +164,7 @@ def plan_wheel(
         source = VettedSource(archive)
     except ValueError as exc:
         raise InstallError(f"cannot be read as a wheel: {exc}", where=filename) from None
+    source.found_data_dir = _data_dir(filename, names)
     records = _records(filename, archive, dist_info)
     planned = VettedWheel(
         filename, archive, path, source, name, version, f"{layout.site}/{dist_info}"
@@ -152,7 +172,8 @@ def plan_wheel(
     planned.scripts = _scripts(filename, archive, dist_info, names)
     for target in planned.scripts:
         _check_length(filename, f"{dist_info}/entry_points.txt", target, layout)
-    scheme_dirs = layout.scheme_dirs(source.distribution)
+    scheme_dirs = layout.scheme_dirs(name)
+    entry_points = {target.removeprefix("bin/") for target in planned.scripts}
     for info in infos:
         parts = info.filename.split("/")
         if info.is_dir() or info.filename == f"{dist_info}/RECORD":
@@ -163,6 +184,14 @@ def plan_wheel(
         if "__pycache__" in parts[:-1]:
             source.skip.add(info.filename)
             planned.dropped.append(info.filename)
+            continue
+        if (
+            len(parts) > 2
+            and parts[:2] == [source.data_dir, "scripts"]
+            and _wrapper_of(parts[-1]) in entry_points
+        ):
+            source.skip.add(info.filename)
+            planned.replaced.append(info.filename)
             continue
         record = records.get(info.filename)
         if record is None or record.hash_ is None or record.size is None:
@@ -182,6 +211,16 @@ def plan_wheel(
         _check_length(filename, info.filename, target, layout)
         planned.members.append(Member(info.filename, target, scheme, record))
     return planned
+
+
+def _wrapper_of(script: str) -> str:
+    """The entry point a .data/scripts file would be setuptools' wrapper of, by pip's rule
+    (suffixes any case, the name exactly): old wheels (pylint 1.8.3) hold such wrappers under
+    the names their entry points declare, and pip installs the generated scripts instead."""
+    for suffix in (".exe", "-script.py", ".pya"):
+        if script.lower().endswith(suffix):
+            return script[: -len(suffix)]
+    return script
 
 
 def _check_length(wheel: str, member: str, target: str, layout: Layout) -> None:
@@ -237,6 +276,19 @@ def _dist_info(wheel: str, names: set[str], name: str, version: Version) -> str:
     if canonicalize_name(dist_name) != name or not _same_version(dist_version, version):
         raise refused(wheel, found[0], f"is not the .dist-info of {name} {version}")
     return found[0]
+
+
+def _data_dir(wheel: str, names: set[str]) -> str | None:
+    """The one top-level directory named ``*.data``, if any: pip's rule for the wheel's own."""
+    tops = {name.split("/", 1)[0] for name in names if "/" in name}
+    found = sorted(top for top in tops if top.endswith(".data"))
+    if len(found) > 1:
+        raise InstallError(
+            f"has {len(found)} .data directories, {', '.join(found)}: at most one is its own",
+            where=wheel,
+            hint=WHEEL_HINT,
+        )
+    return found[0] if found else None
 
 
 def _same_version(text: str | None, version: Version) -> bool:

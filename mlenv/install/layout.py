@@ -62,7 +62,8 @@ class Layout:
         return f"lib/python{self.python}/site-packages"
 
     def scheme_dirs(self, dist: str) -> dict[str, str]:
-        """pip's venv scheme: headers get a directory per distribution."""
+        """pip's venv scheme: headers get a directory per distribution, named as pip names it
+        (``dist`` canonical: pybind11_global's headers go in ``pybind11-global``)."""
         return {
             "purelib": self.site,
             "platlib": self.site,

@@ -158,7 +158,7 @@ def _install_one(
     needle: bytes | None,
     stream: bool,
 ) -> Installed:
-    scheme_dirs = layout.scheme_dirs(wheel.source.distribution)
+    scheme_dirs = layout.scheme_dirs(wheel.name)
     destination = _Destination(
         scheme_dict={scheme: str(root / path) for scheme, path in scheme_dirs.items()},
         interpreter=f"{layout.prefix}/bin/python",

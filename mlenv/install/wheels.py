@@ -192,10 +192,8 @@ def install_environment(
         )
         _assign_owners(planned, layout, others)
         for wheel in planned:
-            if wheel.dropped:
-                reporter.warning(
-                    f"{wheel.filename}: ignored {len(wheel.dropped)} __pycache__ member(s)"
-                )
+            for note in wheel.notes():
+                reporter.warning(f"{wheel.filename}: {note}")
         tmp = Path(tempfile.mkdtemp(prefix=f".{staging.name}.", dir=staging.parent))
         try:
             if onto is not None:
