@@ -277,7 +277,8 @@ def test_an_aarch64_fleet_never_takes_pypis_cpu_torch_as_a_cuda_build(tmp_path: 
         build_wheel("filelock", "3.20.0"),
     ]
     cu129 = [build_wheel("torch", "2.9.0+cu129", requires_dist=("filelock",), tag=AARCH64)]
-    code, output, root = _lock(tmp_path, {"pypi.org": pypi, "download.pytorch.org/whl/cu129": cu129})
+    feeds = {"pypi.org": pypi, "download.pytorch.org/whl/cu129": cu129}
+    code, output, root = _lock(tmp_path, feeds)
     assert code != 0, output
     assert "torch 2.9.0 (torch-2.9.0-cp311-cp311-manylinux_2_28_aarch64.whl) is a CPU-only" in (
         output
