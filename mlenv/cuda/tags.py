@@ -18,7 +18,14 @@ from packaging.version import InvalidVersion, Version
 from mlenv.conda.records import match_spec_text
 from mlenv.cuda import matrix
 from mlenv.cuda.matrix import Component, Pattern, components, patterns, require_release
-from mlenv.cuda.versions import CudaError, CudaVersion, component_numbers, leading_numbers
+from mlenv.cuda.versions import (
+    CudaError,
+    CudaVersion,
+    component_numbers,
+    leading_numbers,
+    refuse_placeholder,
+    spec_floor,
+)
 from mlenv.pep508 import marker_text
 from mlenv.pep508 import metadata_requirement as parsed
 
@@ -63,9 +70,6 @@ class _Pin:
 
 
 _EXTRA_MARKER_RE = re.compile(r"\bextra\s*==")
-_SPEC_BOUND_RE = re.compile(  # ASCII digits, at most 9 a part: int() refuses 4,301 digits
-    r"(?:[>~=]?=|>)?\s*([0-9]{1,9}(?:\.[0-9]{1,9})*)(?:[a-z]+\d*)?(?:\.?\*)?"
-)
 _PIN_RANK: dict[str, tuple[int, _Exactness]] = {
     "==": (0, "exact"),
     "===": (0, "exact"),
@@ -106,34 +110,13 @@ def _lookup(
     return None
 
 
-def _spec_floor(spec: str, *, where: str) -> tuple[int, ...] | None:
-    """The lowest version a conda version spec admits ('>=12.6,<13' -> (12, 6))."""
-    floors: list[tuple[int, ...]] = []
-    for alternative in spec.split("|"):
-        lows: list[tuple[int, ...]] = []
-        for part in alternative.split(","):
-            part = part.strip()
-            if not part or part.startswith(("<", "!=")):
-                continue
-            match = _SPEC_BOUND_RE.fullmatch(part)
-            if match is None:  # a hostile spec may be huge: its head says enough
-                raise CudaError(
-                    f"conda version spec {spec[:200]!r} cannot be read",
-                    where=where[:300],
-                    hint="expected a spec like '>=12.4,<13' or '12.4.*'",
-                )
-            lows.append(tuple(int(number) for number in match[1].split(".")))
-        if not lows:
-            return None
-        floors.append(max(lows))
-    return min(floors)
-
-
 def _need(
     pattern: Pattern, match: re.Match[str], pin: _Pin | None, evidence: str, where: str
 ) -> CudaNeed | None:
     """Turn one pattern match into a need, following the pattern's kind."""
     groups = match.groupdict()
+    if pattern.placeholder and pin is not None and pin.exactness == "exact":
+        refuse_placeholder(pin.version, evidence, pattern.placeholder, where=where)
 
     def make(
         cuda: CudaVersion,
@@ -162,7 +145,7 @@ def _need(
         stub = pattern.replacement.format(base=groups["base"])
         return replace(major(int(groups["major"])), stub=stub)
     if kind == "spec":
-        floor = _spec_floor(groups["spec"], where=where)
+        floor = spec_floor(groups["spec"], where=where)
         if floor is None:
             return None
         return make(CudaVersion(floor[0], floor[1])) if len(floor) > 1 else major(floor[0])
