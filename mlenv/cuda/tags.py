@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Literal
 
@@ -26,7 +26,7 @@ from mlenv.cuda.versions import (
     refuse_placeholder,
     spec_floor,
 )
-from mlenv.pep508 import marker_text
+from mlenv.pep508 import marker_holds, marker_text
 from mlenv.pep508 import metadata_requirement as parsed
 
 
@@ -252,8 +252,9 @@ def _pin(specifier: SpecifierSet) -> _Pin | None:
     return None if best is None else _Pin(best[2], best[1])
 
 
-def _from_requirement(raw: str, *, where: str) -> list[CudaNeed]:
-    """A Requires-Dist entry as evidence; extras are optional and placeholders judged alone."""
+def _from_requirement(raw: str, *, where: str, markers: Mapping[str, str] | None) -> list[CudaNeed]:
+    """A Requires-Dist entry as evidence; extras are optional, a line whose marker fails on the
+    target (``markers``) is no dependency there, and placeholders are judged alone."""
     try:
         requirement = parsed(raw)
     except InvalidRequirement as exc:
@@ -262,7 +263,11 @@ def _from_requirement(raw: str, *, where: str) -> list[CudaNeed]:
             where=where,
             hint="the package metadata is broken; use another build of the package",
         ) from exc
-    if requirement.marker is not None and _EXTRA_MARKER_RE.search(marker_text(requirement.marker)):
+    marker = requirement.marker
+    if marker is not None and (
+        _EXTRA_MARKER_RE.search(marker_text(marker))
+        or (markers is not None and not marker_holds(marker, markers))
+    ):
         return []
     name = canonicalize_name(requirement.name)
     needs = _first("name", name, _pin(requirement.specifier), f"Requires-Dist: {raw}", where=where)
@@ -309,9 +314,12 @@ def extract(
     filename: str = "",
     requires_dist: Sequence[str] = (),
     index: str = "",
+    markers: Mapping[str, str] | None = None,
 ) -> CudaNeed | None:
     """The CUDA a Python package needs, from its version tag, wheel name, name, the GPU package
-    table (release and ``index``, for onnxruntime-gpu, tensorflow ...) and metadata."""
+    table (release and ``index``, for onnxruntime-gpu, tensorflow ...) and metadata. ``markers``
+    is the target's PEP 508 environment: PyPI's CPU-only aarch64 torch 2.9.0 carries the x86_64
+    wheel's ``nvidia-*-cu12==...; platform_machine == "x86_64"`` lines, no CUDA need on it."""
     from mlenv.cuda.packages import table_need
 
     package = canonicalize_name(name)
@@ -338,7 +346,11 @@ def extract(
     )
     if not own and (listed := table_need(package, version, index)) is not None:
         own.append(listed)
-    required = [need for raw in requires_dist for need in _from_requirement(raw, where=where)]
+    required = [
+        need
+        for raw in requires_dist
+        for need in _from_requirement(raw, where=where, markers=markers)
+    ]
     return _combine(own, required)
 
 
