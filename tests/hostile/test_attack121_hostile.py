@@ -28,6 +28,12 @@ Findings this file pins:
   the aarch64 CPU build as "CUDA 12.8" (driver floor 570.124.06), and a CUDA fleet that asked
   for torch took the CPU build silently, past the CPU-fallback check. torch 2.11.0's aarch64
   wheel (libtorch_cuda.so, ``cuda-toolkit[...]==13.0.2; platform_system == "Linux"``) is CUDA.
+- ``nvidia-nvimgcodec-cu12-stubs 0.5.0.13.7`` (a 22 kB py3-none-any wheel, "Type stubs for
+  NVIDIA NVIMGCODEC CUDA 12 bindings", Requires-Dist ``nvidia-nvimgcodec-cu12[all]``) was
+  refused as "a CUDA tag in a shape mlenv cannot read (cu12)": a valid lock refused.
+- DALI's nightly and weekly builds (``nvidia-dali-nightly-cuda120``, "NVIDIA DALI nightly for
+  CUDA 12.0"; ``nvidia-dali-weekly-cuda130``, "... weekly for CUDA 13.0") were refused the
+  same way, while the release name ``nvidia-dali-cuda120`` reads CUDA 12.0.
 """
 
 from __future__ import annotations
@@ -285,3 +291,20 @@ def test_an_aarch64_fleet_never_takes_pypis_cpu_torch_as_a_cuda_build(tmp_path: 
     )
     assert "refused 2.9.0+cu129" in output and "Traceback" not in output
     assert not (root / "mlenv.lock").exists()
+
+
+@pytest.mark.parametrize(
+    ("dist", "version", "label"),
+    [  # each from https://pypi.org/pypi/<dist>/json
+        ("nvidia-nvimgcodec-cu12-stubs", "0.5.0.13.7", "12.x"),
+        ("nvidia-nvimgcodec-cu11-stubs", "0.5.0.13.7", "11.x"),
+        ("nvidia-dali-nightly-cuda120", "2.5.0.dev20261016", "12.0"),
+        ("nvidia-dali-weekly-cuda130", "2.3.0.dev20260726", "13.0"),
+    ],
+)
+def test_nvidia_names_beside_the_release_names_read_their_cuda(
+    dist: str, version: str, label: str
+) -> None:
+    """Before: "has a CUDA tag in a shape mlenv cannot read", a refusal of a valid lock."""
+    need = extract(dist, version)
+    assert need is not None and need.label == label
