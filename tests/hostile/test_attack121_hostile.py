@@ -33,7 +33,9 @@ Findings this file pins:
   refused as "a CUDA tag in a shape mlenv cannot read (cu12)": a valid lock refused.
 - DALI's nightly and weekly builds (``nvidia-dali-nightly-cuda120``, "NVIDIA DALI nightly for
   CUDA 12.0"; ``nvidia-dali-weekly-cuda130``, "... weekly for CUDA 13.0") were refused the
-  same way, while the release name ``nvidia-dali-cuda120`` reads CUDA 12.0.
+  same way, while the release name ``nvidia-dali-cuda120`` reads CUDA 12.0; so were
+  TensorRT-RTX's ``tensorrt-rtx-cu12-libs`` / ``-bindings`` 1.7.1.116 (real 89 MB wheels),
+  where ``tensorrt-cu12-libs`` reads CUDA 12.x.
 """
 
 from __future__ import annotations
@@ -300,6 +302,8 @@ def test_an_aarch64_fleet_never_takes_pypis_cpu_torch_as_a_cuda_build(tmp_path: 
         ("nvidia-nvimgcodec-cu11-stubs", "0.5.0.13.7", "11.x"),
         ("nvidia-dali-nightly-cuda120", "2.5.0.dev20261016", "12.0"),
         ("nvidia-dali-weekly-cuda130", "2.3.0.dev20260726", "13.0"),
+        ("tensorrt-rtx-cu12-libs", "1.7.1.116", "12.x"),  # an 89 MB manylinux_2_28_x86_64 wheel
+        ("tensorrt-rtx-cu13-bindings", "1.7.1.116", "13.x"),
     ],
 )
 def test_nvidia_names_beside_the_release_names_read_their_cuda(
