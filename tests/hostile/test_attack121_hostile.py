@@ -35,7 +35,9 @@ Findings this file pins:
   CUDA 12.0"; ``nvidia-dali-weekly-cuda130``, "... weekly for CUDA 13.0") were refused the
   same way, while the release name ``nvidia-dali-cuda120`` reads CUDA 12.0; so were
   TensorRT-RTX's ``tensorrt-rtx-cu12-libs`` / ``-bindings`` 1.7.1.116 (real 89 MB wheels),
-  where ``tensorrt-cu12-libs`` reads CUDA 12.x.
+  where ``tensorrt-cu12-libs`` reads CUDA 12.x; and NVIDIA's nvFuser wheels
+  (``nvfuser-cu128-torch28``, "A Fusion Code Generator for NVIDIA GPUs", github.com/NVIDIA/
+  Fuser), whose name holds the CUDA (cu128) before the torch it is built against.
 """
 
 from __future__ import annotations
@@ -304,6 +306,8 @@ def test_an_aarch64_fleet_never_takes_pypis_cpu_torch_as_a_cuda_build(tmp_path: 
         ("nvidia-dali-weekly-cuda130", "2.3.0.dev20260726", "13.0"),
         ("tensorrt-rtx-cu12-libs", "1.7.1.116", "12.x"),  # an 89 MB manylinux_2_28_x86_64 wheel
         ("tensorrt-rtx-cu13-bindings", "1.7.1.116", "13.x"),
+        ("nvfuser-cu128-torch28", "0.2.34.dev20251001", "12.8"),  # NVIDIA/Fuser, 8.9 MB wheel
+        ("nvfuser-cu130-torch29", "0.2.35.dev20260115", "13.0"),
     ],
 )
 def test_nvidia_names_beside_the_release_names_read_their_cuda(
