@@ -153,10 +153,12 @@ class CudaPolicy(CandidatePolicy):
         target: CudaTarget,
         unverified: Sequence[str] = (),
         requires_dist: Callable[[IndexFile], Sequence[str]] | None = None,
+        markers: Mapping[str, str] | None = None,
     ) -> None:
         self.target = target
         self.unverified = unverified
         self.requires_dist = requires_dist
+        self.markers = markers  # the platform's: a Requires-Dist line failing them is no need
         self._verdicts: dict[IndexFile, tuple[int, str | None]] = {}
         self._refused: set[str] = set()
         self._unread: set[str] = set()
@@ -200,7 +202,9 @@ class CudaPolicy(CandidatePolicy):
                 # only its metadata can tell (the tensorrt metapackage, PyPI torch pinning
                 # nvidia-*-cu12): read it for this one, so the refusal names the package itself
                 requires = self.requires_dist(file)
-                need = extract(file.name, version, file.filename, requires, index=file.index_url)
+                need = extract(
+                    file.name, version, file.filename, requires, file.index_url, self.markers
+                )
         except CudaError as exc:
             return 3, exc.message
         if need is None:
@@ -261,16 +265,18 @@ def lock_manifest(
     """Resolve every platform; keep previous pins that still fit unless asked to upgrade."""
     upgrade = upgrade or Upgrade()
     target_cuda = cuda_target(manifest)
-    if policy is None and target_cuda is not None:
-        policy = CudaPolicy(
-            target_cuda,
-            manifest.cuda.unverified if manifest.cuda else (),
-            lambda file: sources.index.metadata(file).requires_dist,
-        )
     requirements = manifest.pypi.requirements()
     resolutions = []
     conda: dict[str, tuple[CondaRecord, ...]] = {}
     for target in Target.for_environment(manifest.environment):
+        judge = policy
+        if judge is None and target_cuda is not None:  # one a platform: markers differ
+            judge = CudaPolicy(
+                target_cuda,
+                manifest.cuda.unverified if manifest.cuda else (),
+                lambda file: sources.index.metadata(file).requires_dist,
+                target.markers,
+            )
         records = _solve_conda(manifest, target, previous, upgrade, reporter)
         conda[target.platform] = records
         preferences = _preferences(previous, target.platform, upgrade)
@@ -280,7 +286,7 @@ def lock_manifest(
                 target,
                 sources.index,
                 reporter=reporter,
-                policy=policy,
+                policy=judge,
                 preferences=preferences,
                 prerelease=manifest.pypi.prerelease,
                 constraints=manifest.pypi.constraint_requirements(),
@@ -439,7 +445,8 @@ def _cuda_needs(
                 continue
             requires = index.metadata(file).requires_dist
             version = str(pin.version)
-            need = extract(pin.name, version, file.filename, requires, index=file.index_url)
+            markers = resolution.target.markers  # x86_64-only lines are no aarch64 need
+            need = extract(pin.name, version, file.filename, requires, file.index_url, markers)
             if need is not None:
                 needs[file.url] = PackageNeed(pin.name, version, need)
             elif (what := cudapkg.undetermined(pin.name, version, file.index_url)) is not None:

@@ -52,6 +52,7 @@ class Pattern:
     source: str
     cuda: CudaVersion | None = None
     known_only: bool = False
+    placeholder: tuple[int, ...] = ()  # a version starting so is the name's placeholder
 
 
 @dataclass(frozen=True)
@@ -119,6 +120,9 @@ def facts() -> _Matrix:
     return _build_matrix(_raw())
 
 
+_DATA = "mlenv/data/cuda.json"
+
+
 @functools.cache
 def patterns(applies_to: str) -> tuple[Pattern, ...]:
     """The tag patterns for one kind of subject, in precedence order, compiled on first use:
@@ -136,6 +140,9 @@ def patterns(applies_to: str) -> tuple[Pattern, ...]:
             source=str(row["source"]),
             cuda=_fixed_cuda(row),
             known_only=bool(row.get("known_only", False)),
+            placeholder=leading_numbers(row.get("placeholder", ""), where=_DATA)
+            if "placeholder" in row
+            else (),
         )
         for row in sorted(rows, key=lambda row: row["precedence"])
     )

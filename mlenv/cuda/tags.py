@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Literal
 
@@ -18,8 +18,15 @@ from packaging.version import InvalidVersion, Version
 from mlenv.conda.records import match_spec_text
 from mlenv.cuda import matrix
 from mlenv.cuda.matrix import Component, Pattern, components, patterns, require_release
-from mlenv.cuda.versions import CudaError, CudaVersion, component_numbers, leading_numbers
-from mlenv.pep508 import marker_text
+from mlenv.cuda.versions import (
+    CudaError,
+    CudaVersion,
+    component_numbers,
+    leading_numbers,
+    refuse_placeholder,
+    spec_floor,
+)
+from mlenv.pep508 import marker_holds, marker_text
 from mlenv.pep508 import metadata_requirement as parsed
 
 
@@ -63,9 +70,6 @@ class _Pin:
 
 
 _EXTRA_MARKER_RE = re.compile(r"\bextra\s*==")
-_SPEC_BOUND_RE = re.compile(  # ASCII digits, at most 9 a part: int() refuses 4,301 digits
-    r"(?:[>~=]?=|>)?\s*([0-9]{1,9}(?:\.[0-9]{1,9})*)(?:[a-z]+\d*)?(?:\.?\*)?"
-)
 _PIN_RANK: dict[str, tuple[int, _Exactness]] = {
     "==": (0, "exact"),
     "===": (0, "exact"),
@@ -106,34 +110,13 @@ def _lookup(
     return None
 
 
-def _spec_floor(spec: str, *, where: str) -> tuple[int, ...] | None:
-    """The lowest version a conda version spec admits ('>=12.6,<13' -> (12, 6))."""
-    floors: list[tuple[int, ...]] = []
-    for alternative in spec.split("|"):
-        lows: list[tuple[int, ...]] = []
-        for part in alternative.split(","):
-            part = part.strip()
-            if not part or part.startswith(("<", "!=")):
-                continue
-            match = _SPEC_BOUND_RE.fullmatch(part)
-            if match is None:  # a hostile spec may be huge: its head says enough
-                raise CudaError(
-                    f"conda version spec {spec[:200]!r} cannot be read",
-                    where=where[:300],
-                    hint="expected a spec like '>=12.4,<13' or '12.4.*'",
-                )
-            lows.append(tuple(int(number) for number in match[1].split(".")))
-        if not lows:
-            return None
-        floors.append(max(lows))
-    return min(floors)
-
-
 def _need(
     pattern: Pattern, match: re.Match[str], pin: _Pin | None, evidence: str, where: str
 ) -> CudaNeed | None:
     """Turn one pattern match into a need, following the pattern's kind."""
     groups = match.groupdict()
+    if pattern.placeholder and pin is not None and pin.exactness == "exact":
+        refuse_placeholder(pin.version, evidence, pattern.placeholder, where=where)
 
     def make(
         cuda: CudaVersion,
@@ -162,7 +145,7 @@ def _need(
         stub = pattern.replacement.format(base=groups["base"])
         return replace(major(int(groups["major"])), stub=stub)
     if kind == "spec":
-        floor = _spec_floor(groups["spec"], where=where)
+        floor = spec_floor(groups["spec"], where=where)
         if floor is None:
             return None
         return make(CudaVersion(floor[0], floor[1])) if len(floor) > 1 else major(floor[0])
@@ -269,8 +252,9 @@ def _pin(specifier: SpecifierSet) -> _Pin | None:
     return None if best is None else _Pin(best[2], best[1])
 
 
-def _from_requirement(raw: str, *, where: str) -> list[CudaNeed]:
-    """A Requires-Dist entry as evidence; extras are optional and placeholders judged alone."""
+def _from_requirement(raw: str, *, where: str, markers: Mapping[str, str] | None) -> list[CudaNeed]:
+    """A Requires-Dist entry as evidence; extras are optional, a line whose marker fails on the
+    target (``markers``) is no dependency there, and placeholders are judged alone."""
     try:
         requirement = parsed(raw)
     except InvalidRequirement as exc:
@@ -279,7 +263,11 @@ def _from_requirement(raw: str, *, where: str) -> list[CudaNeed]:
             where=where,
             hint="the package metadata is broken; use another build of the package",
         ) from exc
-    if requirement.marker is not None and _EXTRA_MARKER_RE.search(marker_text(requirement.marker)):
+    marker = requirement.marker
+    if marker is not None and (
+        _EXTRA_MARKER_RE.search(marker_text(marker))
+        or (markers is not None and not marker_holds(marker, markers))
+    ):
         return []
     name = canonicalize_name(requirement.name)
     needs = _first("name", name, _pin(requirement.specifier), f"Requires-Dist: {raw}", where=where)
@@ -326,9 +314,12 @@ def extract(
     filename: str = "",
     requires_dist: Sequence[str] = (),
     index: str = "",
+    markers: Mapping[str, str] | None = None,
 ) -> CudaNeed | None:
     """The CUDA a Python package needs, from its version tag, wheel name, name, the GPU package
-    table (release and ``index``, for onnxruntime-gpu, tensorflow ...) and metadata."""
+    table (release and ``index``, for onnxruntime-gpu, tensorflow ...) and metadata. ``markers``
+    is the target's PEP 508 environment: PyPI's CPU-only aarch64 torch 2.9.0 carries the x86_64
+    wheel's ``nvidia-*-cu12==...; platform_machine == "x86_64"`` lines, no CUDA need on it."""
     from mlenv.cuda.packages import table_need
 
     package = canonicalize_name(name)
@@ -355,7 +346,11 @@ def extract(
     )
     if not own and (listed := table_need(package, version, index, filename)) is not None:
         own.append(listed)
-    required = [need for raw in requires_dist for need in _from_requirement(raw, where=where)]
+    required = [
+        need
+        for raw in requires_dist
+        for need in _from_requirement(raw, where=where, markers=markers)
+    ]
     return _combine(own, required)
 
 

@@ -196,6 +196,49 @@ def component_numbers(version: str, evidence: str, *, exact: bool, where: str) -
     return numbers
 
 
+def refuse_placeholder(version: str, evidence: str, prefix: tuple[int, ...], *, where: str) -> None:
+    """Refuse a library's name placeholder: NVIDIA (and JAX) reserve a name with an empty
+    0.0.x upload ("Zero version placeholder for nvidia-cudnn-cu13", 0.0.1.dev5 NGC redirects)
+    below every real release (cuDNN 8.5, NCCL 2.13, cuSPARSELt 0.6.2, jax plugins 0.4.22)."""
+    if leading_numbers(version, where=where)[: len(prefix)] == prefix:
+        shown = ".".join(map(str, prefix))
+        raise CudaError(
+            f"{evidence!r} is a placeholder, not a CUDA library: the name's {shown}.x uploads "
+            "reserve it and hold no library",
+            where=where,
+            hint="depend on a real release of the library (pip index versions NAME lists them)",
+        )
+
+
+_SPEC_BOUND_RE = re.compile(  # ASCII digits, at most 9 a part: int() refuses 4,301 digits
+    r"(?:[>~=]?=|>)?\s*([0-9]{1,9}(?:\.[0-9]{1,9})*)(?:[a-z]+\d*)?(?:\.?\*)?"
+)
+
+
+def spec_floor(spec: str, *, where: str) -> tuple[int, ...] | None:
+    """The lowest version a conda version spec admits ('>=12.6,<13' -> (12, 6)): the one
+    reader of a conda record's cuda-version, __cuda ... floors."""
+    floors: list[tuple[int, ...]] = []
+    for alternative in spec.split("|"):
+        lows: list[tuple[int, ...]] = []
+        for part in alternative.split(","):
+            part = part.strip()
+            if not part or part.startswith(("<", "!=")):
+                continue
+            match = _SPEC_BOUND_RE.fullmatch(part)
+            if match is None:  # a hostile spec may be huge: its head says enough
+                raise CudaError(
+                    f"conda version spec {spec[:200]!r} cannot be read",
+                    where=where[:300],
+                    hint="expected a spec like '>=12.4,<13' or '12.4.*'",
+                )
+            lows.append(tuple(int(number) for number in match[1].split(".")))
+        if not lows:
+            return None
+        floors.append(max(lows))
+    return min(floors)
+
+
 _ARCH_RE = re.compile(r"sm_(?P<cc>[0-9]{2,3})(?P<suffix>[af]?)")
 # Arch-specific "a" targets exist from Hopper (sm_90a, CUDA 12.0), family "f" targets from
 # Blackwell (sm_100f) since CUDA 12.9 (release notes); sm_75a or sm_80f name no GPU target.

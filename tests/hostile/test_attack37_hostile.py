@@ -714,7 +714,7 @@ def test_a_content_range_past_the_digit_limit_is_an_http_error(which: str, answe
 def test_a_conda_cuda_spec_past_the_digit_limit_is_a_cuda_error(
     record: tuple[str, str, tuple[str, ...], tuple[str, ...]],
 ) -> None:
-    """Invariant 8, held by `cuda.tags._spec_floor` (the one reader of a conda version spec's
+    """Invariant 8, held by `cuda.versions.spec_floor` (the one reader of a conda version spec's
     floor, for a record itself and its depends and constrains): a bound of 5,000 digits is a
     CudaError naming the record, shown shortened. Before: int()'s bare ValueError, so
     `verify` of a lock holding such a record, and `lock` from a channel serving one, failed
