@@ -1,0 +1,237 @@
+"""Attack 124: real project files from public ML repositories through `mlenv init --from` and
+`mlenv show`, with the real CLI. Each input below is a real file, trimmed to what matters, its
+source named beside it.
+
+Findings (input: what mlenv did -> what it does now):
+
+1. pixi's ``[target.linux.dependencies]`` and ``[target.unix.dependencies]`` (pixi's family
+   selectors; pixi's own ``tests/data/pixi_tomls/many_targets.toml``): dropped, with the false
+   note "[target.linux] is not for linux-64" -> imported for the Linux platforms, as pixi
+   applies them (``TargetSelector::Linux`` / ``Unix`` match every linux-* subdir).
+2. pixi's rich platforms (``platforms = [{ platform = "linux-64", cuda = "12.0" }]``, the form
+   pixi's own PyTorch guide now writes, replacing ``[system-requirements]``): refused with
+   "no Linux platform: [\"{'platform': 'linux-64', ...}\"]" -> the entry's ``platform`` is
+   read, its ``cuda`` named in a note as ``[system-requirements] cuda`` is; a ``[target.NAME]``
+   table naming the entry (or a ``*`` glob matching it) applies to it; two entries for one
+   Linux subdir (a CUDA and a CPU variant) are refused naming the key, as an mlenv.toml holds
+   one environment per platform.
+3. A pyproject.toml with no [project] table (NVIDIA/TransformerEngine, whose requirements live
+   in setup.py; facebookresearch/dinov2, whose pyproject.toml holds only linters'
+   settings): an empty manifest was written, exit 0, without a word -> refused, naming the
+   file and the missing table, with the files that hold the requirements as the hint.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from tests.support.cli import run_mlenv
+
+pytestmark = pytest.mark.hostile
+
+
+def _init(tmp_path: Path, name: str, text: str, *args: str) -> tuple[int, str, dict[str, object]]:
+    """``mlenv init --from NAME`` in a fresh directory, then ``mlenv show`` of what it wrote:
+    exit code, all output, and the manifest (empty when none was written)."""
+    (tmp_path / name).write_text(text)
+    done = run_mlenv(["init", "--from", name, *args], tmp_path)
+    output = done.stdout + done.stderr
+    manifest = tmp_path / "mlenv.toml"
+    if not manifest.exists():
+        return done.returncode, output, {}
+    shown = run_mlenv(["show"], tmp_path)
+    assert shown.returncode == 0, shown.stdout + shown.stderr
+    return done.returncode, output, tomllib.loads(manifest.read_text())
+
+
+def _conda(manifest: dict[str, object]) -> list[str]:
+    conda = manifest.get("conda")
+    assert isinstance(conda, dict)
+    return list(conda["dependencies"])
+
+
+# prefix-dev/pixi tests/data/pixi_tomls/many_targets.toml (trimmed: two platforms)
+MANY_TARGETS = """\
+[project]
+channels = ["conda-forge"]
+name = "pixi"
+platforms = ["linux-64", "win-64"]
+
+[dependencies]
+all = "*"
+
+[target.linux-64.dependencies]
+linux = "*"
+
+[target.win-64.dependencies]
+win = "*"
+
+[target.linux.dependencies]
+all_linux = "*"
+
+[target.win.dependencies]
+all_win = "*"
+
+[target.osx.dependencies]
+all_macos = "*"
+
+[target.unix.dependencies]
+all_unix = "*"
+"""
+
+
+def test_pixi_family_targets_apply_to_linux(tmp_path: Path) -> None:
+    code, output, manifest = _init(tmp_path, "pixi.toml", MANY_TARGETS)
+    assert code == 0, output
+    assert _conda(manifest) == ["all *", "linux *", "all_linux *", "all_unix *"]
+    assert "[target.linux] is not for" not in output
+    assert "[target.unix] is not for" not in output
+    assert "[target.win] is not for linux-64" in output  # the others are still named
+
+
+def test_pixi_family_target_on_both_linux_platforms_needs_no_marker(tmp_path: Path) -> None:
+    """``linux`` holds for linux-64 and linux-aarch64 alike: no per-platform conda dependency."""
+    text = MANY_TARGETS.replace('["linux-64", "win-64"]', '["linux-64", "linux-aarch64"]')
+    text = text.replace('[target.linux-64.dependencies]\nlinux = "*"\n', "")
+    code, output, manifest = _init(tmp_path, "pixi.toml", text)
+    assert code == 0, output
+    assert {"all_linux *", "all_unix *"} <= set(_conda(manifest))
+    assert manifest["environment"] == {**manifest["environment"],  # type: ignore[dict-item]
+                                       "platforms": ["linux-64", "linux-aarch64"]}  # fmt: skip
+
+
+# prefix-dev/pixi docs/source_files/pixi_tomls/pytorch-conda-forge.toml (after "Rich Platform
+# support", #6178)
+RICH_PYTORCH = """\
+[workspace]
+channels = ["https://prefix.dev/conda-forge"]
+name = "pytorch-conda-forge"
+platforms = [
+  { platform = "linux-64", cuda = "12.0" },
+  { platform = "win-64", cuda = "12.0" },
+]
+
+[dependencies]
+pytorch-gpu = "*"
+cuda-version = "12.6.*"
+"""
+
+
+def test_pixi_rich_platform_entries_are_read(tmp_path: Path) -> None:
+    code, output, manifest = _init(tmp_path, "pixi.toml", RICH_PYTORCH)
+    assert code == 0, output
+    assert "no Linux platform" not in output
+    assert manifest["environment"]["platforms"] == ["linux-64"]  # type: ignore[index]
+    assert _conda(manifest) == ["pytorch-gpu *", "cuda-version 12.6.*"]
+    assert "cuda = '12.0'" in output  # the driver's CUDA is named, as [system-requirements]'s
+    assert manifest["cuda"]["version"] == "12.6"  # type: ignore[index]
+
+
+# prefix-dev/pixi docs/workspace/multi_platform_configuration.md (a named rich platform), with
+# the dependencies of docs/source_files/pixi_tomls/pytorch-conda-forge-envs.toml
+RICH_NAMED = """\
+[workspace]
+channels = ["https://prefix.dev/conda-forge"]
+name = "pytorch-conda-forge"
+platforms = [
+  "osx-arm64",
+  { name = "linux-64-cuda", platform = "linux-64", cuda = "12.0" },
+]
+
+[target.linux-64-cuda.dependencies]
+cuda-version = "12.6.*"
+pytorch-gpu = "*"
+
+[target."*-cuda".dependencies]
+cudnn = "*"
+
+[target.osx-arm64.dependencies]
+pytorch-cpu = "*"
+"""
+
+
+def test_pixi_target_by_platform_name_or_glob_applies(tmp_path: Path) -> None:
+    code, output, manifest = _init(tmp_path, "pixi.toml", RICH_NAMED)
+    assert code == 0, output
+    assert _conda(manifest) == ["cuda-version 12.6.*", "pytorch-gpu *", "cudnn *"]
+    assert "[target.linux-64-cuda] is not for" not in output
+    assert "[target.osx-arm64] is not for linux-64" in output
+
+
+# prefix-dev/pixi docs/source_files/pixi_tomls/pytorch-conda-forge-envs.toml
+RICH_VARIANTS = """\
+[workspace]
+channels = ["https://prefix.dev/conda-forge"]
+name = "pytorch-conda-forge"
+platforms = [
+  { name = "linux-64-cuda", platform = "linux-64", cuda = "12.0" },
+  { name = "linux-64-cpu", platform = "linux-64" },
+]
+
+[target.linux-64-cuda.dependencies]
+cuda-version = "12.6.*"
+pytorch-gpu = "*"
+
+[target.linux-64-cpu.dependencies]
+pytorch-cpu = "*"
+"""
+
+
+def test_pixi_two_variants_of_one_platform_are_refused_by_name(tmp_path: Path) -> None:
+    code, output, manifest = _init(tmp_path, "pixi.toml", RICH_VARIANTS)
+    assert code == 1, output
+    assert manifest == {}
+    assert "pixi.toml: [workspace] platforms" in output
+    assert "linux-64-cuda" in output and "linux-64-cpu" in output
+    assert "hint:" in output
+    assert "Traceback" not in output
+
+
+def test_pixi_target_naming_no_platform_is_refused(tmp_path: Path) -> None:
+    """pixi refuses a target for a platform the workspace does not list; mlenv cannot tell
+    which platform such a table is for, so it names it instead of dropping it."""
+    text = RICH_NAMED.replace('[target."*-cuda"', '[target."*-gpu"')
+    code, output, manifest = _init(tmp_path, "pixi.toml", text)
+    assert code == 1, output
+    assert manifest == {}
+    assert "[target.*-gpu]" in output
+    assert "hint:" in output
+
+
+# NVIDIA/TransformerEngine transformer_engine/pytorch/pyproject.toml (requirements in setup.py)
+TE_PYPROJECT = """\
+[build-system]
+requires = ["setuptools>=61.0", "pip", "torch>=2.1"]
+
+build-backend = "setuptools.build_meta:__legacy__"
+"""
+
+# facebookresearch/dinov2 pyproject.toml (trimmed; requirements in requirements.txt)
+DINOV2_PYPROJECT = """\
+[tool.black]
+line-length = 120
+
+[tool.pylint.master]
+persistent = false
+score = false
+"""
+
+
+@pytest.mark.parametrize("text", [TE_PYPROJECT, DINOV2_PYPROJECT], ids=["te", "dinov2"])
+def test_pyproject_without_project_table_is_refused(tmp_path: Path, text: str) -> None:
+    code, output, manifest = _init(tmp_path, "pyproject.toml", text)
+    assert code == 1, output
+    assert manifest == {}
+    assert "pyproject.toml: [project]" in output
+    assert "requirements" in output.partition("hint:")[2]
+
+
+def test_pyproject_with_project_and_no_dependencies_still_imports(tmp_path: Path) -> None:
+    """A [project] that lists no dependencies (and none dynamic) has none: PEP 621's meaning."""
+    text = '[project]\nname = "sgm"\ndynamic = ["version"]\nrequires-python = ">=3.8"\n'
+    code, output, manifest = _init(tmp_path, "pyproject.toml", text)
+    assert code == 0, output
+    assert manifest["pypi"]["dependencies"] == []  # type: ignore[index]
