@@ -21,6 +21,13 @@ from mlenv.errors import Problem
 from mlenv.importers import _PYPI, Imported, ImportFileError, _Collector, _requirement_line, _toml
 from mlenv.importers_conda import _python_minor
 from mlenv.importers_options import TOOL_MODE_HINT, TOOL_MODES
+from mlenv.importers_pixi_platforms import (
+    Platform,
+    assumed_notes,
+    is_selector,
+    read_platforms,
+    selects,
+)
 from mlenv.inputs import index_order, manifest_indexes
 from mlenv.pypi_sources import index_key
 
@@ -114,26 +121,35 @@ def _pypi(
 
 
 def _tables(
-    owner: dict[str, Any], title: str, path: Path, platforms: Sequence[str], found: _Found,
-    collector: _Collector,
+    owner: dict[str, Any], title: str, path: Path, entries: Sequence[Platform],
+    platforms: Sequence[str], found: _Found, collector: _Collector,
 ) -> None:  # fmt: skip
-    """A workspace's or feature's dependencies, and those of its targets for the platforms."""
+    """A workspace's or feature's dependencies, and those of its targets for the platforms:
+    a target is for the Linux platforms its key selects among ``entries`` (pixi's selectors)."""
     parts: list[tuple[str, dict[str, Any], str | None]] = [(title, owner, None)]
     for name, table in _table(owner.get("target")).items():
         parts.append((f"{title}target.{name}.", _table(table), str(name)))
     for prefix, table, target in parts:
-        if target is not None and target not in platforms:
-            if table.get("dependencies") or table.get("pypi-dependencies"):
+        listed = bool(table.get("dependencies") or table.get("pypi-dependencies"))
+        hits = [entry for entry in entries if target is not None and selects(target, entry)]
+        chosen = [p for p in platforms if any(entry.subdir == p for entry in hits)]
+        if target is not None and not chosen:
+            if listed and (hits or is_selector(target)):
                 collector.notes.append(f"[{prefix[:-1]}] is not for {', '.join(platforms)}")
+            elif listed:
+                collector.fail(f"{path}: [{prefix[:-1]}]", f"{target!r} names no platform of "
+                               f"[{title}workspace] platforms", "give the platform entry "
+                               f'name = "{target}", or key the table by its subdir')  # fmt: skip
             continue
         marker = ""
-        if target is not None and len(platforms) > 1:
-            marker = f'platform_machine == "{_MACHINE[target]}"'
+        if target is not None and len(chosen) < len(platforms):
+            marker = f'platform_machine == "{_MACHINE[chosen[0]]}"'
         for name, spec in _table(table.get("dependencies")).items():
             where = f"{path}: [{prefix}dependencies] {name}"
             if marker:
-                collector.fail(where, f"a conda dependency for {target} only cannot be expressed",
-                               "lock one platform, or move it to [dependencies]")  # fmt: skip
+                collector.fail(where, f"a conda dependency for {chosen[0]} only cannot be "
+                               "expressed", "lock one platform, or move it to "
+                               "[dependencies]")  # fmt: skip
                 continue
             _conda(str(name), spec, where, found, collector)
         for name, spec in _table(table.get("pypi-dependencies")).items():
@@ -156,13 +172,9 @@ def read_pixi(
                      "see pixi's manifest format")],
         )  # fmt: skip
     collector = _Collector()
-    listed = [str(p) for p in workspace.get("platforms") or []]
-    platforms = [p for p in _LINUX if p in listed]
-    if not platforms:
-        collector.fail(f"{path}: [{title}workspace] platforms", f"no Linux platform: {listed}",
-                       'mlenv builds Linux images: add "linux-64" to platforms')  # fmt: skip
-    elif len(platforms) < len(listed):
-        collector.notes.append(f"only {', '.join(platforms)} of {', '.join(listed)} imported")
+    entries = _platforms(workspace.get("platforms"), f"{path}: [{title}workspace] platforms",
+                         collector)  # fmt: skip
+    platforms = [p for p in _LINUX if any(entry.subdir == p for entry in entries)]
     found = _Found()
     features = _table(data.get("feature"))
     environments = _table(data.get("environments"))
@@ -179,7 +191,7 @@ def read_pixi(
             hint = f"features and environments here: {', '.join(known) or 'none'}"
             collector.fail(f"{path}: group {group!r}", "no such feature or environment", hint)
     channels = list(workspace.get("channels") or [])
-    _tables(data, title, path, platforms or list(_LINUX[:1]), found, collector)
+    _tables(data, title, path, entries, platforms or list(_LINUX[:1]), found, collector)
     for name in dict.fromkeys(chosen):
         feature = _table(features.get(name))
         if name not in features:
@@ -187,7 +199,7 @@ def read_pixi(
             collector.fail(where, "names a feature that is not defined")
         channels += list(feature.get("channels") or [])
         prefix = f"{title}feature.{name}."
-        _tables(feature, prefix, path, platforms or [_LINUX[0]], found, collector)
+        _tables(feature, prefix, path, entries, platforms or [_LINUX[0]], found, collector)
     if left := [name for name in features if name not in chosen]:
         collector.notes.append(_left_out(left, environments))
     options = _table(data.get("pypi-options"))
@@ -226,6 +238,32 @@ def read_pixi(
         platforms=tuple(platforms),
         notes=tuple(dict.fromkeys(collector.notes)),
     )
+
+
+def _platforms(raw: object, where: str, collector: _Collector) -> list[Platform]:
+    """``platforms`` read as pixi reads it (subdirs and rich entries), with a problem for
+    what mlenv cannot build from: no Linux entry, or two entries of one Linux subdir (a CUDA
+    and a CPU variant: an mlenv.toml holds one environment per platform)."""
+    entries, unread = read_platforms(raw)
+    for text in unread:
+        hint = 'write a subdir ("linux-64") or a table with platform = "linux-64"'
+        collector.fail(where, f"cannot read the entry {text}", hint)
+    linux = [entry for entry in entries if entry.subdir in _LINUX]
+    listed = list(dict.fromkeys(entry.subdir for entry in entries))
+    for subdir in dict.fromkeys(entry.subdir for entry in linux):
+        twins = [entry.label for entry in linux if entry.subdir == subdir]
+        if len(twins) > 1:
+            collector.fail(where, f"{subdir} is listed {len(twins)} times ({', '.join(twins)}): "
+                           "an mlenv.toml holds one environment per platform",
+                           f"import a copy of the file that keeps one {subdir} entry")  # fmt: skip
+    if not linux and not unread:
+        collector.fail(where, f"no Linux platform: {listed}",
+                       'mlenv builds Linux images: add "linux-64" to platforms')  # fmt: skip
+    elif linux and len({e.subdir for e in linux}) < len(listed):
+        chosen = [p for p in _LINUX if p in listed]
+        collector.notes.append(f"only {', '.join(chosen)} of {', '.join(listed)} imported")
+    collector.notes += assumed_notes(linux, where)
+    return entries
 
 
 def _left_out(left: list[str], environments: dict[str, Any]) -> str:
