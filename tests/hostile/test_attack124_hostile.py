@@ -15,7 +15,13 @@ Findings (input: what mlenv did -> what it does now):
    table naming the entry (or a ``*`` glob matching it) applies to it; two entries for one
    Linux subdir (a CUDA and a CPU variant) are refused naming the key, as an mlenv.toml holds
    one environment per platform.
-3. A pyproject.toml with no [project] table (NVIDIA/TransformerEngine, whose requirements live
+3. pixi's ``[workspace.pypi-options]`` (the workspace base every environment gets; pixi's own
+   examples/pypi-find-links) was not read: its ``find-links = [{ path = "./links" }]`` and
+   index were dropped without a word -> read, with the root ``[pypi-options]`` and then each
+   selected feature's ``[feature.NAME.pypi-options]`` laid over it as pixi lays them (a
+   single value replaced, lists merged): examples/pypi-custom-registry's ``--group
+   alternative`` index was dropped too.
+4. A pyproject.toml with no [project] table (NVIDIA/TransformerEngine, whose requirements live
    in setup.py; facebookresearch/dinov2, whose pyproject.toml holds only linters'
    settings): an empty manifest was written, exit 0, without a word -> refused, naming the
    file and the missing table, with the files that hold the requirements as the hint.
@@ -235,3 +241,77 @@ def test_pyproject_with_project_and_no_dependencies_still_imports(tmp_path: Path
     code, output, manifest = _init(tmp_path, "pyproject.toml", text)
     assert code == 0, output
     assert manifest["pypi"]["dependencies"] == []  # type: ignore[index]
+
+
+# prefix-dev/pixi examples/pypi-find-links/pixi.toml (trimmed)
+FIND_LINKS = """\
+[workspace]
+channels = ["conda-forge"]
+name = "pypi-find-links"
+platforms = ["osx-arm64", "osx-64", "linux-64", "win-64"]
+
+[workspace.pypi-options]
+# This is similar to the --find-links option in pip
+find-links = [{ path = "./links" }]
+index-url = "https://pypi.org/simple"
+
+[dependencies]
+python = "3.12*"
+
+[pypi-dependencies]
+requests = "==2.31.0"
+"""
+
+
+def test_pixi_workspace_pypi_options_are_read(tmp_path: Path) -> None:
+    (tmp_path / "links").mkdir()
+    text = FIND_LINKS.replace("https://pypi.org/simple", "https://mirror.example/simple")
+    code, output, manifest = _init(tmp_path, "pixi.toml", text)
+    assert code == 0, output
+    pypi = manifest["pypi"]
+    assert pypi["find-links"] == ["links"]  # type: ignore[index]
+    assert pypi["index-url"] == "https://mirror.example/simple"  # type: ignore[index]
+    assert pypi["dependencies"] == ["requests==2.31.0"]  # type: ignore[index]
+
+
+# prefix-dev/pixi examples/pypi-custom-registry/pixi.toml (trimmed)
+CUSTOM_REGISTRY = """\
+[workspace]
+channels = ["conda-forge"]
+name = "pypi-custom-registry"
+platforms = ["osx-arm64", "osx-64", "linux-64", "win-64"]
+
+[pypi-options]
+index-url = "https://pypi.org/simple"
+
+[dependencies]
+python = "3.12"
+
+[pypi-dependencies]
+flask = "==3.0.3"
+
+# This overrides the default index
+[feature.alternative.pypi-options]
+index-url = "https://pypi.tuna.tsinghua.edu.cn/simple/"
+extra-index-urls = ["https://download.pytorch.org/whl/cu121"]
+
+[feature.alternative.pypi-dependencies]
+flask = "==3.0.3"
+
+[environments]
+alternative = { features = ["alternative"], no-default-feature = true }
+"""
+
+
+def test_pixi_feature_pypi_options_are_laid_over(tmp_path: Path) -> None:
+    code, output, manifest = _init(tmp_path, "pixi.toml", CUSTOM_REGISTRY, "--group", "alternative")
+    assert code == 0, output
+    pypi = manifest["pypi"]
+    assert pypi["index-url"] == "https://pypi.tuna.tsinghua.edu.cn/simple"  # type: ignore[index]
+    assert pypi["extra-index-urls"] == ["https://download.pytorch.org/whl/cu121"]  # type: ignore[index]
+    assert manifest["cuda"]["version"] == "12.1"  # type: ignore[index]
+    # without the feature, the root [pypi-options] holds
+    code, output, manifest = _init(tmp_path, "pixi.toml", CUSTOM_REGISTRY, "--force")
+    assert code == 0, output
+    assert manifest["pypi"]["index-url"] == "https://pypi.org/simple"  # type: ignore[index]
+    assert manifest["pypi"]["extra-index-urls"] == []  # type: ignore[index]
