@@ -202,7 +202,10 @@ def read_pixi(
         _tables(feature, prefix, path, entries, platforms or [_LINUX[0]], found, collector)
     if left := [name for name in features if name not in chosen]:
         collector.notes.append(_left_out(left, environments))
-    options = _table(data.get("pypi-options"))
+    layers = [workspace.get("pypi-options"), data.get("pypi-options")]
+    options = _options(
+        [*layers, *(_table(features.get(n)).get("pypi-options") for n in dict.fromkeys(chosen))]
+    )
     cuda = _table(data.get("system-requirements")).get("cuda")
     if cuda is not None:
         collector.notes.append(f"[system-requirements] cuda = {cuda!r}: pass --cuda to choose")
@@ -264,6 +267,20 @@ def _platforms(raw: object, where: str, collector: _Collector) -> list[Platform]
         collector.notes.append(f"only {', '.join(chosen)} of {', '.join(listed)} imported")
     collector.notes += assumed_notes(linux, where)
     return entries
+
+
+def _options(layers: Sequence[object]) -> dict[str, Any]:
+    """pixi's pypi-options of the environment: ``[workspace.pypi-options]`` (every
+    environment's base), then the default feature's ``[pypi-options]`` and each selected
+    feature's laid over it, a single value replaced and a list (indexes, find-links) merged."""
+    merged: dict[str, Any] = {}
+    for layer in map(_table, layers):
+        for key, value in layer.items():
+            if key in ("extra-index-urls", "find-links") and isinstance(value, list):
+                merged[key] = [*merged.get(key, []), *value]
+            else:
+                merged[key] = value
+    return merged
 
 
 def _left_out(left: list[str], environments: dict[str, Any]) -> str:
