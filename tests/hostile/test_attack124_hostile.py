@@ -12,9 +12,10 @@ Findings (input: what mlenv did -> what it does now):
    pixi's own PyTorch guide now writes, replacing ``[system-requirements]``): refused with
    "no Linux platform: [\"{'platform': 'linux-64', ...}\"]" -> the entry's ``platform`` is
    read, its ``cuda`` named in a note as ``[system-requirements] cuda`` is; a ``[target.NAME]``
-   table naming the entry (or a ``*`` glob matching it) applies to it; two entries for one
-   Linux subdir (a CUDA and a CPU variant) are refused naming the key, as an mlenv.toml holds
-   one environment per platform.
+   table naming the entry (or a ``*`` glob matching it) applies to it. Two entries of one
+   Linux subdir (a CUDA and a CPU variant) are one platform to mlenv: imported when their
+   dependencies agree (pixi's examples/multi-machine, whose variants differ in tasks only),
+   refused naming the target table when a target tells them apart.
 3. pixi's ``[workspace.pypi-options]`` (the workspace base every environment gets; pixi's own
    examples/pypi-find-links) was not read: its ``find-links = [{ path = "./links" }]`` and
    index were dropped without a word -> read, with the root ``[pypi-options]`` and then each
@@ -190,8 +191,7 @@ def test_pixi_two_variants_of_one_platform_are_refused_by_name(tmp_path: Path) -
     code, output, manifest = _init(tmp_path, "pixi.toml", RICH_VARIANTS)
     assert code == 1, output
     assert manifest == {}
-    assert "pixi.toml: [workspace] platforms" in output
-    assert "linux-64-cuda" in output and "linux-64-cpu" in output
+    assert "pixi.toml: [target.linux-64-cuda]: is for linux-64-cuda but not linux-64-cpu" in output
     assert "hint:" in output
     assert "Traceback" not in output
 
@@ -315,3 +315,37 @@ def test_pixi_feature_pypi_options_are_laid_over(tmp_path: Path) -> None:
     assert code == 0, output
     assert manifest["pypi"]["index-url"] == "https://pypi.org/simple"  # type: ignore[index]
     assert manifest["pypi"]["extra-index-urls"] == []  # type: ignore[index]
+
+
+# prefix-dev/pixi examples/multi-machine/pixi.toml (trimmed): two linux-64 variants whose
+# targets differ in tasks only
+MULTI_MACHINE = """\
+[workspace]
+channels = ["conda-forge"]
+name = "multi-machine"
+platforms = [
+  { name = "cuda-win-64", platform = "win-64", cuda = "12" },
+  "win-64",
+  { name = "cuda-linux-64", platform = "linux-64", cuda = "12" },
+  "linux-64",
+  { platform = "osx-arm64", macos = "13.5" },
+]
+
+[dependencies]
+python = ">=3.13.13,<4"
+pytorch = ">=2.10.0,<3"
+
+[target.cuda-linux-64.tasks]
+train = "python train.py --cuda"
+
+[target.osx.dependencies]
+mlx = ">=0.20,<0.21"
+"""
+
+
+def test_pixi_variants_with_the_same_dependencies_import(tmp_path: Path) -> None:
+    code, output, manifest = _init(tmp_path, "pixi.toml", MULTI_MACHINE, "--python", "3.13")
+    assert code == 0, output
+    assert manifest["environment"]["platforms"] == ["linux-64"]  # type: ignore[index]
+    assert _conda(manifest) == ["python >=3.13.13,<4", "pytorch >=2.10.0,<3"]
+    assert "linux-64 assumes cuda = '12'" in output
