@@ -141,6 +141,14 @@ def _tables(
                                f"[{title}workspace] platforms", "give the platform entry "
                                f'name = "{target}", or key the table by its subdir')  # fmt: skip
             continue
+        if split := [e.label for e in entries if e.subdir in chosen and e not in hits]:
+            if listed:  # two variants of one subdir with different dependencies
+                took = ", ".join(e.label for e in hits if e.subdir in chosen)
+                collector.fail(f"{path}: [{prefix[:-1]}]", f"is for {took} but not "
+                               f"{', '.join(split)}, of the same subdir: an mlenv.toml "
+                               "holds one environment per platform", "import a copy of the file "
+                               f"that keeps one {chosen[0]} entry")  # fmt: skip
+            continue
         marker = ""
         if target is not None and len(chosen) < len(platforms):
             marker = f'platform_machine == "{_MACHINE[chosen[0]]}"'
@@ -244,21 +252,15 @@ def read_pixi(
 
 
 def _platforms(raw: object, where: str, collector: _Collector) -> list[Platform]:
-    """``platforms`` read as pixi reads it (subdirs and rich entries), with a problem for
-    what mlenv cannot build from: no Linux entry, or two entries of one Linux subdir (a CUDA
-    and a CPU variant: an mlenv.toml holds one environment per platform)."""
+    """``platforms`` read as pixi reads it (subdirs and rich entries), with a problem when
+    no entry is a Linux one. Two entries of one subdir (a CUDA and a CPU variant) are one
+    platform to mlenv, refused only where a target tells them apart (``_tables``)."""
     entries, unread = read_platforms(raw)
     for text in unread:
         hint = 'write a subdir ("linux-64") or a table with platform = "linux-64"'
         collector.fail(where, f"cannot read the entry {text}", hint)
     linux = [entry for entry in entries if entry.subdir in _LINUX]
     listed = list(dict.fromkeys(entry.subdir for entry in entries))
-    for subdir in dict.fromkeys(entry.subdir for entry in linux):
-        twins = [entry.label for entry in linux if entry.subdir == subdir]
-        if len(twins) > 1:
-            collector.fail(where, f"{subdir} is listed {len(twins)} times ({', '.join(twins)}): "
-                           "an mlenv.toml holds one environment per platform",
-                           f"import a copy of the file that keeps one {subdir} entry")  # fmt: skip
     if not linux and not unread:
         collector.fail(where, f"no Linux platform: {listed}",
                        'mlenv builds Linux images: add "linux-64" to platforms')  # fmt: skip
