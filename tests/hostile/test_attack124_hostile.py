@@ -22,7 +22,11 @@ Findings (input: what mlenv did -> what it does now):
    selected feature's ``[feature.NAME.pypi-options]`` laid over it as pixi lays them (a
    single value replaced, lists merged): examples/pypi-custom-registry's ``--group
    alternative`` index was dropped too.
-4. A pyproject.toml with no [project] table (NVIDIA/TransformerEngine, whose requirements live
+4. ``init --from pyproject.toml`` with ``[tool.pixi]`` tables (pixi's own PyTorch guide,
+   docs/source_files/pyproject_tomls/pytorch-pypi.toml) said nothing of what pixi's reader
+   left out ("only linux-64 of osx-arm64, linux-64, win-64 imported", "[tool.pixi.target.osx]
+   is not for linux-64"): read_pyproject replaced pixi's notes with its own -> both said.
+5. A pyproject.toml with no [project] table (NVIDIA/TransformerEngine, whose requirements live
    in setup.py; facebookresearch/dinov2, whose pyproject.toml holds only linters'
    settings): an empty manifest was written, exit 0, without a word -> refused, naming the
    file and the missing table, with the files that hold the requirements as the hint.
@@ -349,3 +353,34 @@ def test_pixi_variants_with_the_same_dependencies_import(tmp_path: Path) -> None
     assert manifest["environment"]["platforms"] == ["linux-64"]  # type: ignore[index]
     assert _conda(manifest) == ["python >=3.13.13,<4", "pytorch >=2.10.0,<3"]
     assert "linux-64 assumes cuda = '12'" in output
+
+
+# prefix-dev/pixi docs/source_files/pyproject_tomls/pytorch-pypi.toml
+PYPROJECT_PIXI = """\
+[project]
+name = "pytorch-pypi"
+requires-python = ">= 3.11,<3.13"
+
+[tool.pixi.workspace]
+channels = ["https://prefix.dev/conda-forge"]
+platforms = ["osx-arm64", "linux-64", "win-64"]
+
+[tool.pixi.pypi-dependencies]
+torch = { version = ">=2.5.1", index = "https://download.pytorch.org/whl/cu124" }
+torchvision = { version = ">=0.20.1", index = "https://download.pytorch.org/whl/cu124" }
+
+[tool.pixi.target.osx.pypi-dependencies]
+torch = { version = ">=2.5.1", index = "https://download.pytorch.org/whl/cpu" }
+torchvision = { version = ">=0.20.1", index = "https://download.pytorch.org/whl/cpu" }
+"""
+
+
+def test_pyproject_pixi_notes_are_said(tmp_path: Path) -> None:
+    code, output, manifest = _init(tmp_path, "pyproject.toml", PYPROJECT_PIXI)
+    assert code == 0, output
+    assert "only linux-64 of osx-arm64, linux-64, win-64 imported" in output
+    assert "[tool.pixi.target.osx] is not for linux-64" in output
+    assert manifest["pypi"]["sources"] == {  # type: ignore[index]
+        "torch": "https://download.pytorch.org/whl/cu124",
+        "torchvision": "https://download.pytorch.org/whl/cu124",
+    }
