@@ -154,7 +154,7 @@ def read_pyproject(path: Path, groups: Sequence[str]) -> Imported:
         result,
         pypi=tuple(dict.fromkeys(result.pypi)),
         python_range=python_range if isinstance(requires, str) else None,
-        notes=tuple(collector.notes),
+        notes=tuple(dict.fromkeys((*collector.notes, *result.notes))),  # pixi's too
     )
 
 
