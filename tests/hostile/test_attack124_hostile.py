@@ -26,7 +26,11 @@ Findings (input: what mlenv did -> what it does now):
    docs/source_files/pyproject_tomls/pytorch-pypi.toml) said nothing of what pixi's reader
    left out ("only linux-64 of osx-arm64, linux-64, win-64 imported", "[tool.pixi.target.osx]
    is not for linux-64"): read_pyproject replaced pixi's notes with its own -> both said.
-5. A pyproject.toml with no [project] table (NVIDIA/TransformerEngine, whose requirements live
+5. pixi's own docs write inline tables across lines (TOML 1.1, which pixi reads;
+   docs/source_files/pixi_tomls/pytorch-pypi.toml): refused as "Invalid initial character
+   for a key part", hint "check the file" -> the same refusal, its hint naming the table's
+   line, TOML 1.1 and the fix (one line per inline table).
+6. A pyproject.toml with no [project] table (NVIDIA/TransformerEngine, whose requirements live
    in setup.py; facebookresearch/dinov2, whose pyproject.toml holds only linters'
    settings): an empty manifest was written, exit 0, without a word -> refused, naming the
    file and the missing table, with the files that hold the requirements as the hint.
@@ -384,3 +388,31 @@ def test_pyproject_pixi_notes_are_said(tmp_path: Path) -> None:
         "torch": "https://download.pytorch.org/whl/cu124",
         "torchvision": "https://download.pytorch.org/whl/cu124",
     }
+
+
+# prefix-dev/pixi docs/source_files/pixi_tomls/pytorch-pypi.toml (trimmed)
+TOML11 = """\
+[workspace]
+channels = ["https://prefix.dev/conda-forge"]
+name = "pytorch-pypi"
+platforms = ["osx-arm64", "linux-64", "win-64"]
+
+[dependencies]
+# We need a python version that is compatible with pytorch
+python = ">=3.11,<3.13"
+
+[pypi-dependencies]
+torch = {
+  version = ">=2.5.1",
+  index = "https://download.pytorch.org/whl/cu124"
+}
+"""
+
+
+def test_toml_11_inline_table_is_named_in_the_hint(tmp_path: Path) -> None:
+    code, output, manifest = _init(tmp_path, "pixi.toml", TOML11)
+    assert code == 1, output
+    assert manifest == {}
+    hint = output.partition("hint:")[2]
+    assert "TOML 1.1" in hint and "line 11" in hint
+    assert "Traceback" not in output
