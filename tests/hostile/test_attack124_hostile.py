@@ -30,7 +30,13 @@ Findings (input: what mlenv did -> what it does now):
    docs/source_files/pixi_tomls/pytorch-pypi.toml): refused as "Invalid initial character
    for a key part", hint "check the file" -> the same refusal, its hint naming the table's
    line, TOML 1.1 and the fix (one line per inline table).
-6. A pyproject.toml with no [project] table (NVIDIA/TransformerEngine, whose requirements live
+6. pixi environments that leave out the default feature (``no-default-feature = true``,
+   pixi's examples/polarify ``lint``) were imported with it: ``--group lint`` wrote pip,
+   polars, python and the default environment's test tools beside pre-commit -> only the
+   environment's own features. An environment's own tables (``[environments.docs]
+   dependencies = { mkdocs = "*" }``, pixi's docs) were refused as "no such feature or
+   environment" -> read as the environment's own feature.
+7. A pyproject.toml with no [project] table (NVIDIA/TransformerEngine, whose requirements live
    in setup.py; facebookresearch/dinov2, whose pyproject.toml holds only linters'
    settings): an empty manifest was written, exit 0, without a word -> refused, naming the
    file and the missing table, with the files that hold the requirements as the hint.
@@ -416,3 +422,64 @@ def test_toml_11_inline_table_is_named_in_the_hint(tmp_path: Path) -> None:
     hint = output.partition("hint:")[2]
     assert "TOML 1.1" in hint and "line 11" in hint
     assert "Traceback" not in output
+
+
+# prefix-dev/pixi examples/polarify/pixi.toml (trimmed)
+POLARIFY = """\
+[workspace]
+channels = ["conda-forge"]
+name = "polarify-use-case"
+platforms = ["linux-64", "osx-arm64", "osx-64", "win-64"]
+
+[dependencies]
+pip = "*"
+polars = ">=0.14.24,<0.21"
+python = ">=3.9"
+
+[feature.py310.dependencies]
+python = "3.10.*"
+
+[feature.test.dependencies]
+pytest = "*"
+
+[feature.lint.dependencies]
+pre-commit = "*"
+
+[environments]
+default = ["test"]
+lint = { features = ["lint"], no-default-feature = true }
+py310 = ["py310", "test"]
+"""
+
+
+def test_pixi_environment_without_default_feature(tmp_path: Path) -> None:
+    code, output, manifest = _init(tmp_path, "pixi.toml", POLARIFY, "--group", "lint")
+    assert code == 0, output
+    assert _conda(manifest) == ["pre-commit *"]
+    code, output, manifest = _init(tmp_path, "pixi.toml", POLARIFY, "--group", "py310", "--force")
+    assert code == 0, output  # an environment with the default feature keeps it
+    assert _conda(manifest) == [
+        "pip *", "polars >=0.14.24,<0.21", "python >=3.9", "pytest *", "python 3.10.*"
+    ]  # fmt: skip
+
+
+# prefix-dev/pixi docs/source_files/pixi_tomls/multi-environment-docs.toml
+ENV_DOCS = """\
+[workspace]
+channels = ["https://prefix.dev/conda-forge"]
+name = "pixi"
+platforms = ["linux-64", "win-64", "osx-64", "osx-arm64", "linux-aarch64"]
+
+[dependencies]
+python = ">=3.11"
+
+[environments.docs]
+dependencies = { mkdocs = "*" }
+no-default-feature = true
+"""
+
+
+def test_pixi_environment_own_tables_are_read(tmp_path: Path) -> None:
+    code, output, manifest = _init(tmp_path, "pixi.toml", ENV_DOCS, "--group", "docs")
+    assert code == 0, output
+    assert _conda(manifest) == ["mkdocs *"]
