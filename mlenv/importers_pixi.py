@@ -33,6 +33,8 @@ from mlenv.pypi_sources import index_key
 
 _LINUX = ("linux-64", "linux-aarch64")
 _MACHINE = {"linux-64": "x86_64", "linux-aarch64": "aarch64"}
+# what an environment may hold of its own, as a feature does (pixi's inline environments)
+_OWN_TABLES = ("dependencies", "pypi-dependencies", "target", "channels", "pypi-options")
 
 
 def _table(value: object) -> dict[str, Any]:
@@ -186,34 +188,24 @@ def read_pixi(
     found = _Found()
     features = _table(data.get("feature"))
     environments = _table(data.get("environments"))
-    chosen: list[str] = []
-    for group in ("default", *groups) if "default" in environments else groups:
-        env = environments.get(group)
-        names = env.get("features") if isinstance(env, dict) else env
-        if group in features:
-            chosen.append(group)
-        elif isinstance(names, list):
-            chosen += [str(n) for n in names]
-        else:
-            known = sorted({*features, *environments})
-            hint = f"features and environments here: {', '.join(known) or 'none'}"
-            collector.fail(f"{path}: group {group!r}", "no such feature or environment", hint)
+    chosen, own, no_default = _selection(groups, features, environments, path, collector)
     channels = list(workspace.get("channels") or [])
-    _tables(data, title, path, entries, platforms or list(_LINUX[:1]), found, collector)
-    for name in dict.fromkeys(chosen):
-        feature = _table(features.get(name))
-        if name not in features:
+    if not no_default:
+        _tables(data, title, path, entries, platforms or list(_LINUX[:1]), found, collector)
+    tables: list[tuple[str, str | None, dict[str, Any]]] = [
+        (f"{title}feature.{n}.", n, _table(features.get(n))) for n in dict.fromkeys(chosen)
+    ]
+    tables += [(f"{title}environments.{name}.", None, env) for name, env in own]
+    for prefix, name, feature in tables:
+        if name is not None and name not in features:
             where = f"{path}: [{title}environments] {name}"
             collector.fail(where, "names a feature that is not defined")
         channels += list(feature.get("channels") or [])
-        prefix = f"{title}feature.{name}."
         _tables(feature, prefix, path, entries, platforms or [_LINUX[0]], found, collector)
     if left := [name for name in features if name not in chosen]:
         collector.notes.append(_left_out(left, environments))
-    layers = [workspace.get("pypi-options"), data.get("pypi-options")]
-    options = _options(
-        [*layers, *(_table(features.get(n)).get("pypi-options") for n in dict.fromkeys(chosen))]
-    )
+    layers = [workspace.get("pypi-options"), None if no_default else data.get("pypi-options")]
+    options = _options([*layers, *(table.get("pypi-options") for _, _, table in tables)])
     cuda = _table(data.get("system-requirements")).get("cuda")
     if cuda is not None:
         collector.notes.append(f"[system-requirements] cuda = {cuda!r}: pass --cuda to choose")
@@ -283,6 +275,37 @@ def _options(layers: Sequence[object]) -> dict[str, Any]:
             else:
                 merged[key] = value
     return merged
+
+
+def _selection(
+    groups: Sequence[str], features: dict[str, Any], environments: dict[str, Any], path: Path,
+    collector: _Collector,
+) -> tuple[list[str], list[tuple[str, dict[str, Any]]], bool]:  # fmt: skip
+    """The features ``groups`` select (a feature, or an environment's features), the selected
+    environments' own tables (``[environments.docs] dependencies = ...``), and whether the
+    default feature is left out: an environment with ``no-default-feature = true`` has only
+    its own features in pixi, not the default feature nor the default environment's."""
+    leave = [g for g in groups if _table(environments.get(g)).get("no-default-feature") is True]
+    if leave:
+        said = ", ".join(leave)
+        collector.notes.append(f"the environment(s) {said} leave out the default feature "
+                               "(no-default-feature): its tables are not imported")  # fmt: skip
+    chosen: list[str] = []
+    own: list[tuple[str, dict[str, Any]]] = []
+    for group in ("default", *groups) if "default" in environments and not leave else groups:
+        env = environments.get(group)
+        names = env.get("features", []) if isinstance(env, dict) else env
+        if group in features:
+            chosen.append(group)
+        elif isinstance(names, list):
+            chosen += [str(n) for n in names]
+            if isinstance(env, dict) and set(env) & set(_OWN_TABLES):
+                own.append((group, env))
+        else:
+            known = sorted({*features, *environments})
+            hint = f"features and environments here: {', '.join(known) or 'none'}"
+            collector.fail(f"{path}: group {group!r}", "no such feature or environment", hint)
+    return chosen, own, bool(leave)
 
 
 def _left_out(left: list[str], environments: dict[str, Any]) -> str:
