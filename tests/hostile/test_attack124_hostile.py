@@ -36,7 +36,11 @@ Findings (input: what mlenv did -> what it does now):
    environment's own features. An environment's own tables (``[environments.docs]
    dependencies = { mkdocs = "*" }``, pixi's docs) were refused as "no such feature or
    environment" -> read as the environment's own feature.
-7. A pyproject.toml with no [project] table (NVIDIA/TransformerEngine, whose requirements live
+7. An environment.yml pinning a Python mlenv does not build for (lllyasviel/ControlNet's
+   ``python=3.8.5``) was refused naming the unwritten manifest's ``[environment].python``,
+   without a hint, and ``--python 3.10`` was refused as contradicting the file -> refused
+   naming the file's entry (``dependencies[0]``), with the Pythons mlenv builds as the hint.
+8. A pyproject.toml with no [project] table (NVIDIA/TransformerEngine, whose requirements live
    in setup.py; facebookresearch/dinov2, whose pyproject.toml holds only linters'
    settings): an empty manifest was written, exit 0, without a word -> refused, naming the
    file and the missing table, with the files that hold the requirements as the hint.
@@ -483,3 +487,29 @@ def test_pixi_environment_own_tables_are_read(tmp_path: Path) -> None:
     code, output, manifest = _init(tmp_path, "pixi.toml", ENV_DOCS, "--group", "docs")
     assert code == 0, output
     assert _conda(manifest) == ["mkdocs *"]
+
+
+# lllyasviel/ControlNet environment.yaml (trimmed)
+CONTROLNET = """\
+name: control
+channels:
+  - pytorch
+  - defaults
+dependencies:
+  - python=3.8.5
+  - pip=20.3
+  - cudatoolkit=11.3
+  - pytorch=1.12.1
+  - torchvision=0.13.1
+  - pip:
+      - gradio==3.16.2
+"""
+
+
+def test_environment_yml_python_mlenv_cannot_build_names_the_entry(tmp_path: Path) -> None:
+    code, output, manifest = _init(tmp_path, "environment.yaml", CONTROLNET)
+    assert code == 1, output
+    assert manifest == {}
+    assert "environment.yaml: dependencies[0]" in output
+    assert "3.8" in output and "3.9" in output.partition("hint:")[2]
+    assert "not written; imported from" not in output  # the file is named, not the manifest
