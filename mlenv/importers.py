@@ -24,8 +24,14 @@ from mlenv.cache.files import open_plain
 from mlenv.errors import Problem, ProblemsError
 from mlenv.importers_options import RELEASE_CONTROLS, option_pairs, pip_order, release_control
 from mlenv.importers_pins import conflicting_pins, constraint_extras
-from mlenv.importers_text import dangling_backslash, decode_text, logical_lines
-from mlenv.limits import MAX_IMPORTED_REQUIREMENTS, MAX_INCLUDED_FILES, enforce, parse_toml
+from mlenv.importers_text import (
+    HintedError,
+    dangling_backslash,
+    decode_text,
+    logical_lines,
+    parse_toml_hinted,
+)
+from mlenv.limits import MAX_IMPORTED_REQUIREMENTS, MAX_INCLUDED_FILES, enforce
 from mlenv.pep508 import requirement as parsed_requirement
 from mlenv.shell_words import split_words
 from mlenv.userfiles import InputError, read_handle, read_input
@@ -383,11 +389,12 @@ def _read(path: Path, parse: Callable[[str], Any], errors: tuple[type[Exception]
             f"{path}: cannot be read", [Problem(str(path), exc.message, exc.hint)]
         ) from None
     except caught as exc:
+        hint = exc.hint if isinstance(exc, HintedError) else "check the file"
         raise ImportFileError(
-            f"{path}: cannot be read", [Problem(str(path), str(exc), "check the file")]
+            f"{path}: cannot be read", [Problem(str(path), str(exc), hint)]
         ) from None
 
 
 def _toml(path: Path) -> dict[str, Any]:
-    data: dict[str, Any] = _read(path, parse_toml, (tomllib.TOMLDecodeError,))
+    data: dict[str, Any] = _read(path, parse_toml_hinted, (tomllib.TOMLDecodeError, HintedError))
     return data

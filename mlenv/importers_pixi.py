@@ -21,11 +21,20 @@ from mlenv.errors import Problem
 from mlenv.importers import _PYPI, Imported, ImportFileError, _Collector, _requirement_line, _toml
 from mlenv.importers_conda import _python_minor
 from mlenv.importers_options import TOOL_MODE_HINT, TOOL_MODES
+from mlenv.importers_pixi_platforms import (
+    Platform,
+    assumed_notes,
+    is_selector,
+    read_platforms,
+    selects,
+)
 from mlenv.inputs import index_order, manifest_indexes
 from mlenv.pypi_sources import index_key
 
 _LINUX = ("linux-64", "linux-aarch64")
 _MACHINE = {"linux-64": "x86_64", "linux-aarch64": "aarch64"}
+# what an environment may hold of its own, as a feature does (pixi's inline environments)
+_OWN_TABLES = ("dependencies", "pypi-dependencies", "target", "channels", "pypi-options")
 
 
 def _table(value: object) -> dict[str, Any]:
@@ -114,26 +123,43 @@ def _pypi(
 
 
 def _tables(
-    owner: dict[str, Any], title: str, path: Path, platforms: Sequence[str], found: _Found,
-    collector: _Collector,
+    owner: dict[str, Any], title: str, path: Path, entries: Sequence[Platform],
+    platforms: Sequence[str], found: _Found, collector: _Collector,
 ) -> None:  # fmt: skip
-    """A workspace's or feature's dependencies, and those of its targets for the platforms."""
+    """A workspace's or feature's dependencies, and those of its targets for the platforms:
+    a target is for the Linux platforms its key selects among ``entries`` (pixi's selectors)."""
     parts: list[tuple[str, dict[str, Any], str | None]] = [(title, owner, None)]
     for name, table in _table(owner.get("target")).items():
         parts.append((f"{title}target.{name}.", _table(table), str(name)))
     for prefix, table, target in parts:
-        if target is not None and target not in platforms:
-            if table.get("dependencies") or table.get("pypi-dependencies"):
+        listed = bool(table.get("dependencies") or table.get("pypi-dependencies"))
+        hits = [entry for entry in entries if target is not None and selects(target, entry)]
+        chosen = [p for p in platforms if any(entry.subdir == p for entry in hits)]
+        if target is not None and not chosen:
+            if listed and (hits or is_selector(target)):
                 collector.notes.append(f"[{prefix[:-1]}] is not for {', '.join(platforms)}")
+            elif listed:
+                collector.fail(f"{path}: [{prefix[:-1]}]", f"{target!r} names no platform of "
+                               f"[{title}workspace] platforms", "give the platform entry "
+                               f'name = "{target}", or key the table by its subdir')  # fmt: skip
+            continue
+        if split := [e.label for e in entries if e.subdir in chosen and e not in hits]:
+            if listed:  # two variants of one subdir with different dependencies
+                took = ", ".join(e.label for e in hits if e.subdir in chosen)
+                collector.fail(f"{path}: [{prefix[:-1]}]", f"is for {took} but not "
+                               f"{', '.join(split)}, of the same subdir: an mlenv.toml "
+                               "holds one environment per platform", "import a copy of the file "
+                               f"that keeps one {chosen[0]} entry")  # fmt: skip
             continue
         marker = ""
-        if target is not None and len(platforms) > 1:
-            marker = f'platform_machine == "{_MACHINE[target]}"'
+        if target is not None and len(chosen) < len(platforms):
+            marker = f'platform_machine == "{_MACHINE[chosen[0]]}"'
         for name, spec in _table(table.get("dependencies")).items():
             where = f"{path}: [{prefix}dependencies] {name}"
             if marker:
-                collector.fail(where, f"a conda dependency for {target} only cannot be expressed",
-                               "lock one platform, or move it to [dependencies]")  # fmt: skip
+                collector.fail(where, f"a conda dependency for {chosen[0]} only cannot be "
+                               "expressed", "lock one platform, or move it to "
+                               "[dependencies]")  # fmt: skip
                 continue
             _conda(str(name), spec, where, found, collector)
         for name, spec in _table(table.get("pypi-dependencies")).items():
@@ -156,41 +182,30 @@ def read_pixi(
                      "see pixi's manifest format")],
         )  # fmt: skip
     collector = _Collector()
-    listed = [str(p) for p in workspace.get("platforms") or []]
-    platforms = [p for p in _LINUX if p in listed]
-    if not platforms:
-        collector.fail(f"{path}: [{title}workspace] platforms", f"no Linux platform: {listed}",
-                       'mlenv builds Linux images: add "linux-64" to platforms')  # fmt: skip
-    elif len(platforms) < len(listed):
-        collector.notes.append(f"only {', '.join(platforms)} of {', '.join(listed)} imported")
+    entries = _platforms(workspace.get("platforms"), f"{path}: [{title}workspace] platforms",
+                         collector)  # fmt: skip
+    platforms = [p for p in _LINUX if any(entry.subdir == p for entry in entries)]
     found = _Found()
     features = _table(data.get("feature"))
     environments = _table(data.get("environments"))
-    chosen: list[str] = []
-    for group in ("default", *groups) if "default" in environments else groups:
-        env = environments.get(group)
-        names = env.get("features") if isinstance(env, dict) else env
-        if group in features:
-            chosen.append(group)
-        elif isinstance(names, list):
-            chosen += [str(n) for n in names]
-        else:
-            known = sorted({*features, *environments})
-            hint = f"features and environments here: {', '.join(known) or 'none'}"
-            collector.fail(f"{path}: group {group!r}", "no such feature or environment", hint)
+    chosen, own, no_default = _selection(groups, features, environments, path, collector)
     channels = list(workspace.get("channels") or [])
-    _tables(data, title, path, platforms or list(_LINUX[:1]), found, collector)
-    for name in dict.fromkeys(chosen):
-        feature = _table(features.get(name))
-        if name not in features:
+    if not no_default:
+        _tables(data, title, path, entries, platforms or list(_LINUX[:1]), found, collector)
+    tables: list[tuple[str, str | None, dict[str, Any]]] = [
+        (f"{title}feature.{n}.", n, _table(features.get(n))) for n in dict.fromkeys(chosen)
+    ]
+    tables += [(f"{title}environments.{name}.", None, env) for name, env in own]
+    for prefix, name, feature in tables:
+        if name is not None and name not in features:
             where = f"{path}: [{title}environments] {name}"
             collector.fail(where, "names a feature that is not defined")
         channels += list(feature.get("channels") or [])
-        prefix = f"{title}feature.{name}."
-        _tables(feature, prefix, path, platforms or [_LINUX[0]], found, collector)
+        _tables(feature, prefix, path, entries, platforms or [_LINUX[0]], found, collector)
     if left := [name for name in features if name not in chosen]:
         collector.notes.append(_left_out(left, environments))
-    options = _table(data.get("pypi-options"))
+    layers = [workspace.get("pypi-options"), None if no_default else data.get("pypi-options")]
+    options = _options([*layers, *(table.get("pypi-options") for _, _, table in tables)])
     cuda = _table(data.get("system-requirements")).get("cuda")
     if cuda is not None:
         collector.notes.append(f"[system-requirements] cuda = {cuda!r}: pass --cuda to choose")
@@ -226,6 +241,71 @@ def read_pixi(
         platforms=tuple(platforms),
         notes=tuple(dict.fromkeys(collector.notes)),
     )
+
+
+def _platforms(raw: object, where: str, collector: _Collector) -> list[Platform]:
+    """``platforms`` read as pixi reads it (subdirs and rich entries), with a problem when
+    no entry is a Linux one. Two entries of one subdir (a CUDA and a CPU variant) are one
+    platform to mlenv, refused only where a target tells them apart (``_tables``)."""
+    entries, unread = read_platforms(raw)
+    for text in unread:
+        hint = 'write a subdir ("linux-64") or a table with platform = "linux-64"'
+        collector.fail(where, f"cannot read the entry {text}", hint)
+    linux = [entry for entry in entries if entry.subdir in _LINUX]
+    listed = list(dict.fromkeys(entry.subdir for entry in entries))
+    if not linux and not unread:
+        collector.fail(where, f"no Linux platform: {listed}",
+                       'mlenv builds Linux images: add "linux-64" to platforms')  # fmt: skip
+    elif linux and len({e.subdir for e in linux}) < len(listed):
+        chosen = [p for p in _LINUX if p in listed]
+        collector.notes.append(f"only {', '.join(chosen)} of {', '.join(listed)} imported")
+    collector.notes += assumed_notes(linux, where)
+    return entries
+
+
+def _options(layers: Sequence[object]) -> dict[str, Any]:
+    """pixi's pypi-options of the environment: ``[workspace.pypi-options]`` (every
+    environment's base), then the default feature's ``[pypi-options]`` and each selected
+    feature's laid over it, a single value replaced and a list (indexes, find-links) merged."""
+    merged: dict[str, Any] = {}
+    for layer in map(_table, layers):
+        for key, value in layer.items():
+            if key in ("extra-index-urls", "find-links") and isinstance(value, list):
+                merged[key] = [*merged.get(key, []), *value]
+            else:
+                merged[key] = value
+    return merged
+
+
+def _selection(
+    groups: Sequence[str], features: dict[str, Any], environments: dict[str, Any], path: Path,
+    collector: _Collector,
+) -> tuple[list[str], list[tuple[str, dict[str, Any]]], bool]:  # fmt: skip
+    """The features ``groups`` select (a feature, or an environment's features), the selected
+    environments' own tables (``[environments.docs] dependencies = ...``), and whether the
+    default feature is left out: an environment with ``no-default-feature = true`` has only
+    its own features in pixi, not the default feature nor the default environment's."""
+    leave = [g for g in groups if _table(environments.get(g)).get("no-default-feature") is True]
+    if leave:
+        said = ", ".join(leave)
+        collector.notes.append(f"the environment(s) {said} leave out the default feature "
+                               "(no-default-feature): its tables are not imported")  # fmt: skip
+    chosen: list[str] = []
+    own: list[tuple[str, dict[str, Any]]] = []
+    for group in ("default", *groups) if "default" in environments and not leave else groups:
+        env = environments.get(group)
+        names = env.get("features", []) if isinstance(env, dict) else env
+        if group in features:
+            chosen.append(group)
+        elif isinstance(names, list):
+            chosen += [str(n) for n in names]
+            if isinstance(env, dict) and set(env) & set(_OWN_TABLES):
+                own.append((group, env))
+        else:
+            known = sorted({*features, *environments})
+            hint = f"features and environments here: {', '.join(known) or 'none'}"
+            collector.fail(f"{path}: group {group!r}", "no such feature or environment", hint)
+    return chosen, own, bool(leave)
 
 
 def _left_out(left: list[str], environments: dict[str, Any]) -> str:

@@ -43,6 +43,18 @@ def read_pyproject(path: Path, groups: Sequence[str]) -> Imported:
     tool = _table(data.get("tool"))
     poetry = _table(tool.get("poetry"))
     poetry_owns = "dependencies" not in project and bool(_table(poetry.get("dependencies")))
+    pixi_table = _table(tool.get("pixi"))
+    pixi_workspace = pixi_table.get("workspace") or pixi_table.get("project")
+    if "project" not in data and not poetry_owns and not pixi_workspace and not groups:
+        # PEP 621: without [project] the metadata is the backend's (setup.py, setup.cfg); an
+        # empty manifest would drop every requirement without a word
+        collector.fail(
+            f"{path}: [project]",
+            "the file has no [project] table (nor Poetry's or pixi's dependencies): the "
+            "project's requirements are kept elsewhere, setup.py or setup.cfg, say",
+            "import the project's requirements file (--from requirements.txt), or list the "
+            "requirements under [project] dependencies",
+        )
     if "dependencies" in dynamic and not poetry_owns:  # Poetry 2 reads them from its table
         collector.fail(
             f"{path}: [project] dynamic",
@@ -142,7 +154,7 @@ def read_pyproject(path: Path, groups: Sequence[str]) -> Imported:
         result,
         pypi=tuple(dict.fromkeys(result.pypi)),
         python_range=python_range if isinstance(requires, str) else None,
-        notes=tuple(collector.notes),
+        notes=tuple(dict.fromkeys((*collector.notes, *result.notes))),  # pixi's too
     )
 
 

@@ -1,12 +1,17 @@
 """The text of a requirements file as pip reads it: its encoding (UTF-8, or what a byte-order
 mark names) and its logical lines (continuations joined, comments removed). Kept apart from
-the option and requirement readers of ``importers`` so each stays one concept."""
+the option and requirement readers of ``importers`` so each stays one concept. A TOML file
+that fails to parse where an inline table spans lines is said to be TOML 1.1."""
 
 from __future__ import annotations
 
 import codecs
 import re
+import tomllib
 from collections.abc import Iterator
+from typing import Any
+
+from mlenv.limits import parse_toml
 
 
 def decode_text(data: bytes) -> str:
@@ -59,3 +64,30 @@ def dangling_backslash(line: str) -> tuple[str, str] | None:
         "end the line with the backslash and put the comment on a line of its own, "
         "or delete the backslash",
     )
+
+
+class HintedError(ValueError):
+    """A parse error that knows its likely cause, said as ``_read``'s hint."""
+
+    def __init__(self, message: str, hint: str) -> None:
+        super().__init__(message)
+        self.hint = hint
+
+
+# an inline table left open at the end of its line: TOML 1.1 (pixi reads it), not TOML 1.0
+_OPEN_INLINE = re.compile(r"^[^#\n]*=\s*\{[^}\n]*$", re.MULTILINE)
+
+
+def parse_toml_hinted(text: str) -> dict[str, Any]:
+    """``parse_toml``; a file that fails where an inline table spans lines is named as TOML
+    1.1 (pixi's own docs write them so), which tomllib, TOML 1.0, does not read."""
+    try:
+        return parse_toml(text)
+    except tomllib.TOMLDecodeError as exc:
+        opened = _OPEN_INLINE.search(text)
+        if opened is None:
+            raise
+        line = text.count("\n", 0, opened.start()) + 1
+        raise HintedError(str(exc), f"the inline table at line {line} spans lines, which is "
+                           "TOML 1.1 (pixi reads it; mlenv reads TOML 1.0): write each "
+                           "{ ... } table on one line") from None  # fmt: skip

@@ -5,12 +5,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mlenv.commands.lock import MANIFEST_FILE
 from mlenv.commands.session import Session
 from mlenv.errors import UsageError
 from mlenv.manifest import loads
 from mlenv.templates import starter_manifest
+
+if TYPE_CHECKING:
+    from mlenv.importers import Imported
 
 
 @dataclass(frozen=True)
@@ -60,6 +64,7 @@ def _imported_manifest(session: Session, name: str, request: InitRequest) -> str
         if from_file is None
         else import_file(from_file, groups, session.manifest_path.absolute().parent)
     )
+    _check_python_built(imported, from_file)
     if imported.python is not None and not python_given:
         python = imported.python  # the file names its Python
     elif imported.python not in (None, python):
@@ -92,6 +97,22 @@ def _imported_manifest(session: Session, name: str, request: InitRequest) -> str
         source = f"{source} (not written; imported from {from_file})"
     base = session.manifest_path.absolute().parent
     return manifest_text(imported, name=name, python=python, cuda=target, source=source, base=base)
+
+
+def _check_python_built(imported: Imported, from_file: Path | None) -> None:
+    """A Python the file pins that mlenv builds for none of (python=3.8.5): named at the
+    file's entry, not at the manifest that would hold it; --python cannot override a pin."""
+    from mlenv.manifest import PYTHON_MINORS
+
+    if imported.python is None or imported.python in PYTHON_MINORS:
+        return
+    where = imported.python_range[0] if imported.python_range else str(from_file)
+    raise UsageError(
+        f"{from_file} pins Python {imported.python}, which mlenv does not build for; "
+        "nothing was written",
+        where=where,
+        hint=f"change the file's python pin to one of {', '.join(PYTHON_MINORS)}",
+    )
 
 
 def _check_python_range(python: str, named: tuple[str, str] | None) -> None:
