@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 from mlenv.redaction import redact, redact_urls
 from tests.support.cli import run_in_process
+from tests.support.growth import LINEAR_BOUND, growth
 
 SECRET = "S3CRETzq"
 PASSWORD = st.text(string.ascii_letters + string.digits + "-_.~!$&'()*+,;=%", max_size=12).map(
@@ -43,6 +44,16 @@ def test_a_normal_url_is_redacted_as_before() -> None:
     assert redact("https://user:pw@h.example/simple") == "https://***@h.example/simple"
     assert redact_urls("file:/a@b/wheels") == "file:/a@b/wheels"  # a path, not userinfo
     assert redact_urls("git+https:///a@b/x") == "git+https:///a@b/x"  # no special scheme
+
+
+def test_a_long_run_of_slashes_after_a_scheme_is_redacted_in_linear_time() -> None:
+    """Each ``https:\\`` of a hostile text starts a scan: it must end at the next one."""
+    for run in ("\\", "/\\"):
+
+        def text(n: int, run: str = run) -> str:
+            return ("https:" + run) * n
+
+        assert growth(redact, text, small=1_500) < LINEAR_BOUND
 
 
 def test_lock_never_prints_a_password_typed_after_three_slashes(tmp_path: Path) -> None:
