@@ -6,6 +6,13 @@ backslashes (``https:///user:pw@host``, ``https:/user:pw@host``, ``https:\\\\use
 which WHATWG parsers (browsers, and every tool built on them) read as
 ``https://user:pw@host``, was shown whole by ``mlenv.redaction.redact`` (invariant 5): a
 manifest's ``index-url`` so typed was echoed, password and all, by ``mlenv lock``.
+
+Found: ``mlenv.origins.host_form`` spelt a Unicode host through Python's IDNA 2003 codec, which
+maps ``ß`` to ``ss``, final sigma to sigma and drops zero-width joiners, where httpx sends the
+IDNA 2008 form (``straße.example`` is ``xn--strae-oqa.example``, a name anyone may register
+apart from ``strasse.example``). So ``may_send_credentials`` (invariant 5) sent an index's
+credentials on a redirect to the other domain, and ``connect_to`` took the other domain for a
+host the user named, letting it lead to the link-local metadata address.
 """
 
 from __future__ import annotations
@@ -16,6 +23,11 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import httpx
+import pytest
+
+from mlenv.index.http import HttpClient
+from mlenv.origins import UnsafeUrlError, connect_to, may_send_credentials
 from mlenv.redaction import redact, redact_urls
 from tests.support.cli import run_in_process
 from tests.support.growth import LINEAR_BOUND, growth
@@ -66,3 +78,62 @@ def test_lock_never_prints_a_password_typed_after_three_slashes(tmp_path: Path) 
         assert code != 0
         assert SECRET not in out + err, err
         assert "h.example" in err
+
+
+# IDNA 2003 and IDNA 2008 (httpx's ``idna``) spell these hosts apart: UTS 46's deviations.
+DEVIATIONS = [
+    ("straße.example", "strasse.example"),
+    ("ςigma.example", "σigma.example"),
+    ("a\u200db.example", "ab.example"),
+    ("\u0645\u0627\u200c\u0628.example", "\u0645\u0627\u0628.example"),
+]
+
+
+def _wire(url: str) -> tuple[str, bytes, int] | None:
+    """Scheme, host and port as httpx puts them on the wire, or None for a URL it refuses."""
+    try:
+        parsed = httpx.URL(url)
+        host = parsed.raw_host
+    except (httpx.InvalidURL, UnicodeError):
+        return None
+    if parsed.scheme not in ("http", "https") or not host:
+        return None
+    return parsed.scheme, host.rstrip(b"."), parsed.port or (443 if parsed.scheme == "https" else 80)
+
+
+@pytest.mark.parametrize(("mine", "other"), DEVIATIONS)
+def test_credentials_never_go_to_a_host_only_idna_2003_calls_the_same(mine: str, other: str) -> None:
+    for owner, url in ((mine, other), (other, mine)):
+        assert not may_send_credentials(f"https://{owner}/simple", f"https://{url}/x")
+        client = HttpClient()
+        client.add_credentials(f"https://user:S3CRETzq@{owner}/simple")
+        assert client._authorization(f"https://{url}/simple/numpy/") is None
+        assert client._authorization(f"https://{owner}/simple/numpy/") is not None
+    assert may_send_credentials("https://Bücher.example/", "https://xn--bcher-kva.example/x")
+
+
+@pytest.mark.parametrize(("mine", "other"), DEVIATIONS)
+def test_a_look_alike_of_the_users_host_is_no_own_host(mine: str, other: str) -> None:
+    with pytest.raises(UnsafeUrlError):
+        connect_to(other, ["169.254.169.254"], own=[mine], where=f"https://{other}/x")
+    connect_to(mine, ["169.254.169.254"], own=[mine], where=f"https://{mine}/x")
+
+
+HOSTS = st.sampled_from(
+    [name for pair in DEVIATIONS for name in pair]
+    + ["h.example", "H.EXAMPLE", "h.example.", "bücher.example", "BÜCHER.example",
+       "xn--bcher-kva.example", "xn--strae-oqa.example", "[::1]", "127.0.0.1", "K\u212a.example",
+       "kk.example", "h\u3002example"]  # fmt: skip
+)
+PORTS = st.sampled_from(["", ":443", ":80", ":8443", ":0443"])
+
+
+@settings(max_examples=400)
+@given(HOSTS, PORTS, st.sampled_from(["https", "http", "HTTPS"]), HOSTS, PORTS)
+def test_credentials_go_only_where_httpx_sends_the_owners_origin(
+    owner_host: str, owner_port: str, scheme: str, host: str, port: str
+) -> None:
+    owner = f"https://{owner_host}{owner_port}/simple"
+    url = f"{scheme}://{host}{port}/x"
+    if may_send_credentials(owner, url):
+        assert _wire(url) is None or _wire(url) == _wire(owner), (owner, url)
