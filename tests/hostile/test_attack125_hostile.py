@@ -26,7 +26,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mlenv.index.http import HttpClient
-from mlenv.origins import UnsafeUrlError, connect_to, may_send_credentials
+from mlenv.install.ownership import fold_name
+from mlenv.origins import UnsafeUrlError, connect_to, follow, may_send_credentials, origin
 from mlenv.redaction import redact, redact_urls
 from tests.support.cli import run_in_process
 from tests.support.growth import LINEAR_BOUND, growth
@@ -153,3 +154,92 @@ def test_credentials_go_only_where_httpx_sends_the_owners_origin(
     url = f"{scheme}://{host}{port}/x"
     if may_send_credentials(owner, url):
         assert _wire(url) is None or _wire(url) == _wire(owner), (owner, url)
+
+
+def _httpx_loopback(url: str) -> bool:
+    """Whether httpx would connect ``url`` to this machine: its wire host is ``localhost`` or
+    a numeric address the resolver reads as loopback or unspecified (no lookup is made)."""
+    import ipaddress
+    import socket
+
+    wire = _wire(url)
+    if wire is None:
+        return False
+    host = wire[1].decode("ascii").strip("[]")
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        found = socket.getaddrinfo(host, 80, flags=socket.AI_NUMERICHOST)
+    except (socket.gaierror, UnicodeError):
+        return False
+    address = ipaddress.ip_address(str(found[0][4][0]).split("%")[0])
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return address.is_loopback or address.is_unspecified
+
+
+LOOPBACK_PIECES = st.sampled_from(
+    ["127", "0", "1", "0x7f", "0177", "2130706433", "0x7f000001", ".", "\u3002", "\uff0e",
+     "\uff11\uff12\uff17", "localhost", "LOCALHOST", "l\u00adocalhost", "x", "[", "]", "::1",
+     "::ffff:127.0.0.1", ":", "@", "80", "0X7F", "\u0131", "\u0660", "\U0001d7ce", "\u00df"]
+)  # fmt: skip
+
+
+@settings(max_examples=400)
+@given(
+    st.lists(LOOPBACK_PIECES, min_size=1, max_size=6).map("".join),
+    st.sampled_from(["http://", "https://", "//", "HTTP://"]),
+    st.sampled_from(["", "/", ":80/x", "?q", "#f"]),
+)
+def test_a_remote_page_never_leads_httpx_to_this_machine(host: str, scheme: str, tail: str) -> None:
+    """Invariant 3 judged by what httpx does with the URL ``follow`` hands it."""
+    try:
+        url = follow(scheme + host + tail, base="https://pypi.example/simple/x/", where="page")
+    except UnsafeUrlError:
+        return
+    assert not _httpx_loopback(url), url
+
+
+AUTHORITY = st.sampled_from(
+    ["h.example", "evil.example", "@", ":", ";", "[", "]", "?", "#", "/", "443", "u", ".", "!",
+     "$", "&", "'", "(", ")", "*", "+", ",", "=", "~", "_", "-", "::1"]
+)  # fmt: skip
+
+
+@settings(max_examples=400)
+@given(
+    st.lists(
+        st.tuples(HOSTS, st.lists(AUTHORITY, max_size=4).map("".join)).map("".join),
+        min_size=2,
+        max_size=2,
+    )
+)
+def test_one_origin_is_one_place_on_the_wire(authorities: list[str]) -> None:
+    """Credentials go where ``origin`` matches (invariant 5): two URLs ``follow`` accepts with
+    one origin must be one scheme, host and port to httpx."""
+    urls = []
+    for authority in authorities:
+        try:
+            urls.append(follow(f"https://{authority}/x", base="https://h.example/", where="p"))
+        except UnsafeUrlError:
+            return
+    if origin(urls[0]) == origin(urls[1]):
+        assert _wire(urls[0]) == _wire(urls[1]), urls
+
+
+FOLDING = st.sampled_from(
+    [*"aAsSkKiI.  ", "\u017f", "\u212a", "\u0130", "\u0131", "\u0345", "\u0399",
+    "\u03b9", "\u0308", "\u0301", "\u0342", "\u1fbe", "\u03a3", "\u03c3", "\u03c2", "\u00df",
+    "\u1e9e", "\u0300", "\u0327", "\u00c5", "\u212b", "\u030a", "\u1100", "\u1161", "\u11a8",
+    "\uac00", "\u200b", "\u00ad", "\u034f", "\ufe0f", "\u3002", "\uff0e", "\u0338", "\u0f73",
+    "\u0f71", "\u0f72", "\u1e9b", "\u0323", "\u0307", "\ufb05", "\ufb06", "\u0390", "\u1fd3"]
+)  # fmt: skip
+
+
+@settings(max_examples=400)
+@given(st.lists(FOLDING, min_size=1, max_size=8).map("".join))
+def test_a_folded_name_folds_to_itself(name: str) -> None:
+    """Invariant 6's one path per folded name: were ``fold_name`` not idempotent, a name and
+    its folded form would be two ledger keys for what a folding file system takes as one."""
+    folded = fold_name(name)
+    assert fold_name(folded) == folded, (name, folded)
