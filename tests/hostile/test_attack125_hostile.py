@@ -13,6 +13,12 @@ IDNA 2008 form (``straße.example`` is ``xn--strae-oqa.example``, a name anyone 
 apart from ``strasse.example``). So ``may_send_credentials`` (invariant 5) sent an index's
 credentials on a redirect to the other domain, and ``connect_to`` took the other domain for a
 host the user named, letting it lead to the link-local metadata address.
+
+Found: ``mlenv.origins.is_loopback`` knew ``localhost`` and ``*.localhost`` but not the other
+names every distribution's /etc/hosts gives this machine (``ip6-localhost``, ``ip6-loopback``
+on Debian and Ubuntu, ``localhost.localdomain``, ``localhost4``, ``localhost6`` and their
+``.localdomain4/6`` forms on Fedora and RHEL): a remote index page could point ``lock`` at a
+service on this machine through them (invariant 3).
 """
 
 from __future__ import annotations
@@ -26,6 +32,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mlenv.index.http import HttpClient
+from mlenv.index.model import PackageIndexError
+from mlenv.index.pages import parse_html
 from mlenv.install.ownership import fold_name
 from mlenv.origins import UnsafeUrlError, connect_to, follow, may_send_credentials, origin
 from mlenv.redaction import redact, redact_urls
@@ -243,3 +251,30 @@ def test_a_folded_name_folds_to_itself(name: str) -> None:
     its folded form would be two ledger keys for what a folding file system takes as one."""
     folded = fold_name(name)
     assert fold_name(folded) == folded, (name, folded)
+
+
+# The names /etc/hosts gives this machine on Debian, Ubuntu, Fedora and RHEL.
+HOSTS_FILE_NAMES = st.sampled_from(
+    ["ip6-localhost", "ip6-loopback", "localhost.localdomain", "localhost4",
+     "localhost4.localdomain4", "localhost6", "localhost6.localdomain6"]
+)  # fmt: skip
+
+
+@settings(max_examples=150)
+@given(
+    HOSTS_FILE_NAMES,
+    st.sampled_from(["{}", "{}.", "{}".upper(), "{}:8080", "user@{}"]),
+    st.sampled_from(["http", "https"]),
+)
+def test_a_remote_page_cannot_name_this_machine_by_its_hosts_file_names(
+    name: str, shape: str, scheme: str
+) -> None:
+    host = shape.format(name.upper() if shape == "{}".upper() else name)
+    link = f"{scheme}://{host}/packages/x-1.0-py3-none-any.whl"
+    with pytest.raises(UnsafeUrlError):
+        follow(link, base="https://pypi.example/simple/x/", where="page")
+    page = f'<a href="{link}#sha256={"0" * 64}">x-1.0-py3-none-any.whl</a>'
+    with pytest.raises((UnsafeUrlError, PackageIndexError)):
+        parse_html(page, "https://pypi.example/simple/x/")
+    # an index the manifest names on this machine may still link to it
+    assert follow(link, base=f"http://{name}:3141/simple/x/", where="page") == link
