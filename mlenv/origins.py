@@ -76,15 +76,26 @@ def origin(url: str) -> Origin:
 
 @functools.lru_cache(maxsize=1024)
 def is_loopback(host: str) -> bool:
-    """The local machine under any spelling: ``localhost``, ``127.1``, ``0x7f000001``,
+    """The local machine under any spelling: ``localhost`` (and the other names /etc/hosts
+    gives it: ``ip6-localhost``, ``localhost.localdomain``...), ``127.1``, ``0x7f000001``,
     ``2130706433``, ``[::1]``, ``[::ffff:127.0.0.1]``, ``0.0.0.0``, and their IDNA-equivalent
     Unicode forms (full-width digits, ideographic dots, circled letters)."""
     bare = host.strip("[]").lower()
     return any(_loopback(form.rstrip(".")) for form in {host_form(bare), _legacy_form(bare)})
 
 
+# What every distribution's /etc/hosts calls this machine besides ``localhost``: Debian's and
+# Ubuntu's ``::1`` names, Fedora's and RHEL's ``localhost.localdomain``, ``localhost4``/``6``.
+_HOSTS_FILE_NAMES = frozenset(
+    {"ip6-localhost", "ip6-loopback", "localhost.localdomain", "localhost4",
+     "localhost4.localdomain4", "localhost6", "localhost6.localdomain6"}
+)  # fmt: skip
+
+
 def _loopback(host: str) -> bool:
     if host == "localhost" or host.endswith(".localhost") or not host:
+        return True
+    if host in _HOSTS_FILE_NAMES:
         return True
     address = _address(host)
     return address is not None and (address.is_loopback or address.is_unspecified)
