@@ -37,12 +37,27 @@ class UnsafeUrlError(MlenvError):
 
 def host_form(hostname: str) -> str:
     """Lower case, IDNA (punycode) form: ``Bücher.example`` and ``xn--bcher-kva.example`` are
-    one host, so credentials and checks cannot be split across two spellings."""
+    one host, so credentials and checks cannot be split across two spellings. The form httpx
+    sends (IDNA 2008, its ``idna.encode``), never Python's IDNA 2003 codec, which maps ``ß``
+    to ``ss``, a final sigma to sigma and drops joiners: ``straße.example`` and
+    ``strasse.example`` are two domains, and one origin to that codec would carry one's
+    credentials to the other. A host httpx cannot spell is kept as it is (nothing reaches it)."""
     host = hostname.lower()
-    if host.isascii():  # the idna codec hands ASCII back unchanged or refuses it: both are host
+    if host.isascii():  # ASCII is sent as it is, lower-cased
         return host
+    import idna  # httpx's own dependency: only a Unicode host needs it
+
     try:
-        return host.encode("idna").decode("ascii")
+        return idna.encode(host).decode("ascii")
+    except (idna.IDNAError, UnicodeError):
+        return host
+
+
+def _legacy_form(host: str) -> str:
+    """``host`` through Python's IDNA 2003 codec (fullwidth digits, circled letters mapped), for
+    the loopback and link-local tests, which refuse a host under either spelling."""
+    try:
+        return host.encode("idna").decode("ascii") if not host.isascii() else host
     except UnicodeError:
         return host
 
@@ -61,11 +76,26 @@ def origin(url: str) -> Origin:
 
 @functools.lru_cache(maxsize=1024)
 def is_loopback(host: str) -> bool:
-    """The local machine under any spelling: ``localhost``, ``127.1``, ``0x7f000001``,
+    """The local machine under any spelling: ``localhost`` (and the other names /etc/hosts
+    gives it: ``ip6-localhost``, ``localhost.localdomain``...), ``127.1``, ``0x7f000001``,
     ``2130706433``, ``[::1]``, ``[::ffff:127.0.0.1]``, ``0.0.0.0``, and their IDNA-equivalent
     Unicode forms (full-width digits, ideographic dots, circled letters)."""
-    host = host_form(host.strip("[]")).rstrip(".")  # "127。0。0。1" is 127.0.0.1 to httpx too
+    bare = host.strip("[]").lower()
+    return any(_loopback(form.rstrip(".")) for form in {host_form(bare), _legacy_form(bare)})
+
+
+# What every distribution's /etc/hosts calls this machine besides ``localhost``: Debian's and
+# Ubuntu's ``::1`` names, Fedora's and RHEL's ``localhost.localdomain``, ``localhost4``/``6``.
+_HOSTS_FILE_NAMES = frozenset(
+    {"ip6-localhost", "ip6-loopback", "localhost.localdomain", "localhost4",
+     "localhost4.localdomain4", "localhost6", "localhost6.localdomain6"}
+)  # fmt: skip
+
+
+def _loopback(host: str) -> bool:
     if host == "localhost" or host.endswith(".localhost") or not host:
+        return True
+    if host in _HOSTS_FILE_NAMES:
         return True
     address = _address(host)
     return address is not None and (address.is_loopback or address.is_unspecified)
@@ -77,7 +107,12 @@ def is_link_local(host: str) -> bool:
     clouds serve instance metadata and its credentials (``169.254.169.254``,
     ``2852039166``, ``[fe80::a9fe:a9fe]``), no place a remote registry may send mlenv; so are
     the metadata addresses clouds serve outside those ranges (``_METADATA``)."""
-    address = _address(host_form(host.strip("[]")).rstrip("."))
+    bare = host.strip("[]").lower()
+    return any(_link_local(form.rstrip(".")) for form in {host_form(bare), _legacy_form(bare)})
+
+
+def _link_local(host: str) -> bool:
+    address = _address(host)
     if isinstance(address, ipaddress.IPv6Address) and address in _NAT64:  # the translator's
         address = ipaddress.IPv4Address(address.packed[12:])  # own link: its metadata too
     return address is not None and (address.is_link_local or address.packed in _METADATA)

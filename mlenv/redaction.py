@@ -191,7 +191,8 @@ def redact(text: str) -> str:
 
     Its guarantee for a URL's userinfo, wherever the URL stands (bare, quoted, in brackets or
     parentheses, after ``=``): in ``scheme://user:password@host`` (any scheme: ``socks5h``,
-    ``git+https``, ``oci``; or ``//`` where a URL starts) all from the ``//`` up to the ``@``
+    ``git+https``, ``oci``; ``//`` where a URL starts; after ``http(s):`` any other run of
+    slashes and backslashes, as WHATWG reads it) all from the ``//`` up to the ``@``
     before the host is ``***``, whatever the user is (empty, a token: ``ghp_...@``,
     ``__token__:pypi-...@``) and the password holds (empty; ``?``, ``#``, ``/``, ``@``, ``:``,
     ``%40``, blanks, any letter); the host (``[::1]`` too), port and path stay. The limits,

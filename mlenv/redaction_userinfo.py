@@ -16,6 +16,11 @@ import re
 # ``//userinfo@`` where a URL starts (the text's start, a blank, a quote or Markdown's backtick,
 # a bracket, ``=``, a shell's ``|`` or ``;``).
 _URL_SLASH = r"(?:\\{0,2}/|%2[Ff])"
+# An http(s) scheme followed by any other run of '/' and '\\' (``https:///``, ``https:/``,
+# ``https:\\\\``): WHATWG parsers skip every slash and backslash there, so the userinfo after
+# it is a credential to them (a typo'd index-url that ``lock`` echoes). The run is possessive:
+# given back, a long run of backslashes made the userinfo run rescan it (quadratic).
+_WEB_SLASHES = r"(?<![A-Za-z0-9+.-])(?i:https?):(?!(?:\\{0,2}/|%2[Ff]){2}[^/\\])[/\\]++"
 _SEPARATOR = r"(?P<separator>(?::|%3[Aa])" + _URL_SLASH + "{2}" + r"|(?<![^\s\"'`({\[<=,|;])//)"
 # A URL percent-encoded whole (``https%3A%2F%2Fuser%3Apw%40host``, a ``?next=`` or a redirect's
 # parameter): its userinfo, encoded, up to an encoded ``%40`` (no '/', '?', '#' or their escapes).
@@ -23,6 +28,9 @@ ENCODED_USERINFO = re.compile(
     r"(?P<separator>%3[Aa]%2[Ff]%2[Ff])(?:[^%/?#\s@]|%(?!2[Ff]|3[Ff]|23|40)[0-9A-Fa-f]{2})*%40"
 )
 _USERINFO = re.compile(_SEPARATOR + r"[^/?#\s]*@")
+# Its userinfo ends at a backslash too, a delimiter there to WHATWG, so a scan never runs on
+# into the next ``https:\\`` of a hostile text.
+_WEB_USERINFO = re.compile(r"(?P<separator>" + _WEB_SLASHES + r")[^/\\?#\s]*@")
 # A password typed with a raw '/', '?' or '#' (``://user:pa/ss@host``, not a URL parsers
 # accept, but what the user typed and would see echoed): a ':' in the authority before its
 # first '/' that starts no port, then up to 256 characters (no line break or quote, and no
@@ -49,7 +57,7 @@ def userinfo_matches(text: str) -> list[re.Match[str]]:
     """Each ``://userinfo@`` in order; where a raw-password match and a plain one start at
     the same ``://``, the longer (the raw password's) wins."""
     longest: dict[int, re.Match[str]] = {}
-    plain = (*_USERINFO.finditer(text), *RAW_PASSWORD.finditer(text))
+    plain = (*_USERINFO.finditer(text), *RAW_PASSWORD.finditer(text), *_WEB_USERINFO.finditer(text))
     for match in (*plain, *ENCODED_USERINFO.finditer(text)):
         kept = longest.get(match.start())
         if kept is None or match.end() > kept.end():
@@ -62,6 +70,8 @@ def after_scheme(text: str, match: re.Match[str]) -> bool:
     run of scheme characters before it holds a letter at a word boundary. Each run ends at
     the ``/`` of an earlier ``://`` at the latest, so the walks back never overlap."""
     start = match.start()
+    if match["separator"][:1].isalpha():  # ``_WEB_SLASHES``: the match starts at its scheme
+        return True
     while start > 0 and text[start - 1] in _SCHEME_CHARS:
         start -= 1
     return _SCHEME_START.search(text, start, match.start()) is not None
