@@ -18,7 +18,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from mlenv.cache.bundle import BUNDLE_OUTPUT, BUNDLE_VERSION
@@ -42,6 +42,7 @@ SECRET = "pr0xy-s3cret"
 def test_shown_hides_any_userinfo(user: str, password: str, scheme: str) -> None:
     """Before: a "/" in the password ended the authority, so ``http://u:pa/ss@proxy:3128`` was
     shown whole, password and all."""
+    assume(scheme or "://" not in user)  # with no scheme, a user "A://" is the scheme
     proxy = f"{scheme}{user}:{password}@proxy.corp:3128"
     assert shown(proxy) == f"{scheme}***@proxy.corp:3128"
 
