@@ -485,6 +485,19 @@ def _url(value: str) -> str | None:
         return "the URL holds a control character (a NUL, a line break, an escape): remove it"
     if value[:7].lower() == "file://":
         return _local_path_problem(unquote(urlsplit(value).path))
+    return _web_problem(value)
+
+
+def _web_problem(value: str) -> str | None:
+    """An http(s) URL mlenv could never fetch, refused where it is typed, not at the first
+    fetch (``https:///host/simple`` names no host; browsers repair it, httpx does not)."""
+    parts = urlsplit(value)
+    try:
+        parts.port  # noqa: B018 - raises on a port that is not a number
+    except ValueError:
+        return "its port is not a number from 0 to 65535: write https://HOST:PORT/..."
+    if not parts.hostname:
+        return "it names no host: write scheme://HOST/... with exactly two slashes"
     return None
 
 

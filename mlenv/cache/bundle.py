@@ -120,7 +120,7 @@ def shareable_manifest(path: Path) -> bytes:
             "in a URL, or two strings with no blank between them)",
             where=f"{path}: {key}",
             hint="spell the URL's characters plainly and put a blank after each comma, or keep "
-            "the credentials out of the manifest (~/.netrc, user:token@ in $PIP_INDEX_URL)",
+            "the credentials out of the manifest (in ~/.netrc, or the file $NETRC names)",
         )
     return shared.encode()
 

@@ -196,3 +196,43 @@ def test_cuda_unverified_changes_the_inputs_hash_only_when_set() -> None:
     plain = inputs_hash(loads(base))
     assert inputs_hash(loads(base + "unverified = []\n")) == plain
     assert inputs_hash(loads(base + "unverified = ['xformers']\n")) != plain
+
+
+_UNFETCHABLE = [
+    ("https:///user:S3CRET@h.example/simple", "names no host"),
+    ("https://user:S3CRET@/simple", "names no host"),
+    ("http://:8080/simple", "names no host"),
+    ("https://h.example:abc/simple", "port is not a number"),
+    ("https://h.example:99999/simple", "port is not a number"),
+]
+_KEYS = [
+    ("[pypi]", "index-url = {url!r}"),
+    ("[pypi]", "extra-index-urls = [{url!r}]"),
+    ("[pypi]", "find-links = [{url!r}]"),
+    ("[conda]", "channels = [{url!r}]"),
+]
+
+
+@pytest.mark.parametrize(("url", "why"), _UNFETCHABLE)
+@pytest.mark.parametrize(("table", "line"), _KEYS)
+def test_a_web_url_no_client_can_fetch_is_refused_where_it_is_typed(
+    url: str, why: str, table: str, line: str
+) -> None:
+    """A URL with no host or a bad port is named with its key when the manifest is read (before:
+    `show` accepted it and `lock` failed at the first fetch); its password stays hidden."""
+    text = f"{MINIMAL}{table}\n{line.format(url=url)}\n"
+    if table == "[conda]":
+        text += 'dependencies = ["numpy"]\n'
+    problems = problems_of(text)
+    (problem,) = [p for p in problems if why in p]  # conda's: also "no channel is" usable
+    assert line.split(" =")[0] in problem
+    assert "S3CRET" not in "".join(problems)
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["https://h.example:8443/simple", "http://[::1]:8080/simple", "https://bücher.example/simple"],
+)
+def test_web_urls_with_a_host_and_port_are_accepted(url: str) -> None:
+    manifest = loads(f'{MINIMAL}[pypi]\nindex-url = "{url}"\n', source="m.toml")
+    assert manifest.pypi.index_url == url
