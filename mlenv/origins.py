@@ -144,23 +144,37 @@ def own_hosts(urls: Iterable[str]) -> tuple[str, ...]:
 
 
 def connect_to(host: str, found: Iterable[str], *, own: Iterable[str], where: str) -> None:
-    """The one gate of security invariant 3's link clause, asked with the addresses a request
-    is about to connect to (``exchange``), so every spelling of a host (a literal, a mapped or
-    NAT64 IPv6 form, ``0xa9fea9fe``, a name whose A or AAAA record is there) is judged by where
-    it leads: never link-local or cloud metadata (``is_link_local``) unless the user named
-    ``host`` themselves (``own``), or named a link-local address, whose storage may be too."""
+    """The one gate of security invariant 3's address clause, asked with the addresses a
+    request is about to connect to (``exchange``), so every spelling of a host (a literal, a
+    mapped or NAT64 IPv6 form, ``0xa9fea9fe``, a name whose A or AAAA record is there) is judged
+    by where it leads: never link-local or cloud metadata (``is_link_local``) unless the user
+    named ``host`` themselves (``own``), or named a link-local address, whose storage may be
+    too; never this machine through a *name* (``127.0.0.1.nip.io``, DNS rebinding, the host's
+    own name) unless the user named it or named a source on this machine. A loopback literal
+    or ``localhost`` was judged by ``follow`` against the source that handed it out."""
     mine = host_form(host.strip("[]")).rstrip(".")
-    vouched = [o for o in own if host_form(o.strip("[]")).rstrip(".") == mine or is_link_local(o)]
-    bad = next((a for a in found if is_link_local(a)), None)
-    if bad is None or vouched:
+    own = tuple(own)
+    named = any(host_form(o.strip("[]")).rstrip(".") == mine for o in own)
+    linked = next((a for a in found if is_link_local(a)), None)
+    if linked is not None and not (named or any(is_link_local(o) for o in own)):
+        raise UnsafeUrlError(
+            f"refusing to connect to {where}: {host} is at {linked}, a link-local or cloud "
+            "instance metadata address, and no host the configuration names",
+            where=where,
+            hint="a registry, index or lock may not lead mlenv to 169.254.0.0/16, fe80::/10 or "
+            "a cloud metadata address; a registry or index there is reached only when named in "
+            "the manifest or on the command line",
+        )
+    here = next((a for a in found if is_loopback(a)), None)
+    if here is None or named or is_loopback(host) or any(is_loopback(o) for o in own):
         return
     raise UnsafeUrlError(
-        f"refusing to connect to {where}: {host} is at {bad}, a link-local or cloud instance "
-        "metadata address, and no host the configuration names",
+        f"refusing to connect to {where}: the name {host} resolves to {here}, this machine, "
+        "and no host the configuration names is on it",
         where=where,
-        hint="a registry, index or lock may not lead mlenv to 169.254.0.0/16, fe80::/10 or a "
-        "cloud metadata address; a registry or index there is reached only when named in the "
-        "manifest or on the command line",
+        hint="a registry, index or lock may not lead mlenv to a service on this machine by a "
+        "name that resolves to it; name the host (or a source on this machine) in the manifest "
+        "or on the command line to reach it",
     )
 
 

@@ -28,9 +28,13 @@ from hypothesis import strategies as st
 
 from mlenv.exchange import DeadlineTransport, ExchangeTimeout
 from mlenv.index.http import HttpClient, HttpError
+from mlenv.origins import OWN_HOSTS
 from mlenv.proxy import ProxyRouter, UnusableProxy, shown
 from mlenv.redaction import redact, redact_one_url, redact_urls
 from tests.support.httpserver import IndexServer
+
+# the test servers stand for the user's own index: a name the manifest names may resolve here
+USERS = {OWN_HOSTS: ("pkgs.test",)}
 
 _VARIABLES = ("http_proxy", "https_proxy", "all_proxy", "no_proxy")
 BLANK = dict.fromkeys((*_VARIABLES, *(v.upper() for v in _VARIABLES)), "")
@@ -260,7 +264,7 @@ def test_each_resolved_address_is_tried_in_turn(tmp_path: pathlib.Path) -> None:
         port = int(server.url.rsplit(":", 1)[1])
         transport = DeadlineTransport(resolve=lambda host, port: ["::1", "127.0.0.1"])
         with httpx.Client(transport=transport) as client:
-            answer = client.get(f"http://pkgs.test:{port}/simple/index.html")
+            answer = client.get(f"http://pkgs.test:{port}/simple/index.html", extensions=USERS)
         assert answer.status_code == 200 and "pkgs" in answer.text
         assert server.requests and server.requests[-1].headers.get("host") == f"pkgs.test:{port}"
 

@@ -38,11 +38,15 @@ from mlenv.errors import ProblemsError, printable
 from mlenv.exchange import DeadlineTransport
 from mlenv.index.http import HttpClient, HttpError
 from mlenv.lockfile import LockedPlatform, consistency_problems
+from mlenv.origins import OWN_HOSTS
 from mlenv.proxy import ProxyRouter
 from mlenv.redaction import redact, redact_urls
 from tests.support.cli import run_mlenv
 from tests.support.forward_proxy import ForwardProxy
 from tests.support.locks import package, sample
+
+# the test servers stand for the user's own index: a name the manifest names may resolve here
+USERS = {OWN_HOSTS: ("pkgs.test",)}
 
 _VARIABLES = ("http_proxy", "https_proxy", "all_proxy", "no_proxy")
 BLANK = dict.fromkeys((*_VARIABLES, *(v.upper() for v in _VARIABLES)), "")
@@ -99,7 +103,7 @@ def test_an_address_that_never_answers_gives_way_to_the_next(dropped_then_answer
     transport = DeadlineTransport(resolve=lambda host, port: ["127.0.0.1", "127.0.0.2"])
     started = time.monotonic()
     with httpx.Client(transport=transport, timeout=httpx.Timeout(30, connect=1)) as client:
-        answer = client.get(f"http://pkgs.test:{port}/simple/")
+        answer = client.get(f"http://pkgs.test:{port}/simple/", extensions=USERS)
     assert answer.status_code == 200 and answer.text == "<html>pkgs</html>"
     assert 0.9 < time.monotonic() - started < 5, "one connect timeout, then the next address"
 
@@ -112,6 +116,7 @@ def test_the_index_client_reaches_the_second_address_in_its_first_attempt(
         transport=DeadlineTransport(resolve=lambda host, port: ["127.0.0.1", "127.0.0.2"]),
         connect_timeout=1,
         sleep=slept.append,
+        own_hosts=("pkgs.test",),
     )
     with client:
         answer = client.get(f"http://pkgs.test:{dropped_then_answered}/simple/")
@@ -125,7 +130,7 @@ def test_every_address_silent_is_still_a_connect_timeout(dropped_then_answered: 
         httpx.Client(transport=transport, timeout=httpx.Timeout(30, connect=0.5)) as client,
         pytest.raises(httpx.ConnectTimeout),
     ):
-        client.get(f"http://pkgs.test:{dropped_then_answered}/simple/")
+        client.get(f"http://pkgs.test:{dropped_then_answered}/simple/", extensions=USERS)
     assert time.monotonic() - started > 0.9, "each address was given its connect timeout"
 
 

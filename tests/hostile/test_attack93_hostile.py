@@ -44,11 +44,15 @@ from mlenv.errors import MlenvError
 from mlenv.exchange import DeadlineTransport, ExchangeTimeout
 from mlenv.lockfile import loads as load_lock
 from mlenv.manifest import loads as load_manifest
+from mlenv.origins import OWN_HOSTS
 from mlenv.tarball import Entry
 from tests.support.cli import run_mlenv
 from tests.support.images import write_image
 from tests.support.siteca import make_ca
 from tests.support.wheels import build_wheel, write_simple_index
+
+# the test servers stand for the user's own index: a name the manifest names may resolve here
+USERS = {OWN_HOSTS: ("pkgs.test",)}
 
 pytestmark = pytest.mark.hostile
 
@@ -272,7 +276,7 @@ def test_a_walk_over_silent_addresses_ends_at_the_exchange_deadline(
         httpx.Client(transport=transport, timeout=httpx.Timeout(30, connect=1)) as client,
         pytest.raises(ExchangeTimeout) as caught,
     ):
-        client.get(f"http://pkgs.test:{dropped_port}/simple/")
+        client.get(f"http://pkgs.test:{dropped_port}/simple/", extensions=USERS)
     took = time.monotonic() - started
     assert 1.4 < took < 2.5, took
     assert "within 1.5 s" in caught.value.message and "connecting" in caught.value.message
@@ -326,10 +330,10 @@ def test_a_certificate_refused_at_the_first_address_is_not_tried_at_the_next(
     ):
         good = DeadlineTransport(context, resolve=lambda host, port: ["127.0.0.2"])
         with httpx.Client(transport=good) as client:  # the premise: 127.0.0.2 is trusted
-            assert client.get(f"https://pkgs.test:{port}/").text == "ok"
+            assert client.get(f"https://pkgs.test:{port}/", extensions=USERS).text == "ok"
         both = DeadlineTransport(context, resolve=lambda host, port: ["127.0.0.1", "127.0.0.2"])
         with httpx.Client(transport=both) as client, pytest.raises(httpx.ConnectError) as caught:
-            client.get(f"https://pkgs.test:{port}/")
+            client.get(f"https://pkgs.test:{port}/", extensions=USERS)
     assert "CERTIFICATE_VERIFY_FAILED" in str(caught.value)
     assert _Served.asked == ["127.0.0.2"]  # the premise's request only
 

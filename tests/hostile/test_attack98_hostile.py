@@ -156,8 +156,9 @@ def test_the_users_own_host_on_the_link_is_still_reached(server: IndexServer) ->
                 url.replace("registry.corp", "other.corp"),
                 extensions={OWN_HOSTS: ("registry.corp",)},
             )
-        linked = client.get(
-            url.replace("registry.corp", "storage.corp"), extensions={OWN_HOSTS: ("169.254.10.5",)}
+        linked = client.get(  # 127.0.0.1 stands for storage the user's own source is beside
+            url.replace("registry.corp", "storage.corp"),
+            extensions={OWN_HOSTS: ("169.254.10.5", "127.0.0.1")},
         )
         assert linked.status_code == 200
 
