@@ -382,3 +382,37 @@ def test_unverified_matches_every_spelling_of_a_name(
     refused = cudapkg.finding(spelled, "1.0", what, ("some-other-package",), None)
     assert (accepted.severity, accepted.package) == ("warning", name)
     assert (refused.severity, refused.code) == ("error", "cuda-undetermined")
+
+
+@pytest.mark.parametrize(
+    ("version", "filename"),
+    [
+        ("1.12.1+cpu", "torch-1.12.1+cpu-cp310-cp310-linux_x86_64.whl"),
+        ("1.11.0+cpu", "torch-1.11.0+cpu-cp39-cp39-linux_x86_64.whl"),
+        ("1.12.1+rocm5.1.1", "torch-1.12.1+rocm5.1.1-cp310-cp310-linux_x86_64.whl"),
+        ("1.10.0+cpu.cxx11.abi", "torch-1.10.0+cpu.cxx11.abi-cp39-cp39-linux_x86_64.whl"),
+        ("1.4.0+cpu", "torch-1.4.0+cpu-cp38-cp38-linux_x86_64.whl"),
+    ],
+)
+def test_pytorch_index_local_builds_are_not_pypis_bundled_cuda_10_2(
+    version: str, filename: str
+) -> None:
+    """The rows for PyPI's torch 1.4-1.12 x86_64 wheels (they bundle CUDA 10.1/10.2) read the
+    file name; a local build from PyTorch's CPU or ROCm index is another file of the same
+    release and bundles no CUDA, so it must not be read as CUDA 10.2 (and refused on a CUDA 11
+    fleet)."""
+    need = extract("torch", version, filename, (), "https://download.pytorch.org/whl/cpu")
+    assert need is None or need.cuda is None or need.cuda.major != 10
+
+
+@pytest.mark.parametrize(
+    "filename",
+    [
+        "torch-1.12.1-cp310-cp310-manylinux1_x86_64.whl",
+        "torch-1.5.0-cp38-cp38-manylinux1_x86_64.whl",
+    ],
+)
+def test_pypis_own_torch_1_12_files_still_read_as_cuda_10_2(filename: str) -> None:
+    version = filename.split("-")[1]
+    need = extract("torch", version, filename, (), "https://pypi.org/simple")
+    assert need is not None and need.cuda == CudaVersion(10, 2)
