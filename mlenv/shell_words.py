@@ -42,8 +42,10 @@ def split_words(line: str) -> list[str]:
         at = match.end()
         if (run := match["run"]) is not None:  # plain text and spaces up to the next quote
             first, *rest = _SPACES.split(run)
-            if first:
-                pieces = [first] if pieces is None else [*pieces, first]
+            if first:  # appended, never copied: a word may have a million pieces
+                if pieces is None:
+                    pieces = []
+                pieces.append(first)
             if rest:  # a space ended the word being read; the last part starts the next
                 if pieces is not None:
                     words.append("".join(pieces))
