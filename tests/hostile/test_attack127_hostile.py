@@ -6,14 +6,25 @@ Findings this file pins (each failed before its fix):
 - ``split_words`` copied the word being read at every unquoted stretch inside it
   (``[*pieces, first]``): a word of a million quoted pieces (``a''a''...``, 3 MB) took most of
   an hour of CPU where the reader before the fast path took 4 s.
+- The index page cache answered an https project page with the final URL it stored: an entry
+  an older mlenv wrote after the index redirected to plain http kept resolving the page's links
+  to plain http (a 304 renews it for ever, and offline it is served whatever its age), so the
+  https -> http refusal never saw the redirect it was made for.
 """
 
 from __future__ import annotations
 
 import shlex
+import time
+from pathlib import Path
 
+import httpx
 import pytest
+from packaging.utils import canonicalize_name
 
+from mlenv.index import HttpCache, HttpClient, OfflineError, SimpleIndex
+from mlenv.index.caches import CachedPage
+from mlenv.index.pages import ACCEPT
 from mlenv.shell_words import split_words
 
 # --- split_words: a word of many pieces --------------------------------------------------------
@@ -27,3 +38,52 @@ def test_a_word_of_a_million_pieces_is_read_whole(piece: str) -> None:
     expected = shlex.split(piece)[0]
     assert split_words(piece * (1 << 20)) == [expected * (1 << 20)]
     assert split_words(f"x {piece * 3} y") == shlex.split(f"x {piece * 3} y")
+
+
+# --- https -> http: what the page cache stored before the rule ---------------------------------
+
+PAGE = b'<a href="demo-1.0-py3-none-any.whl">demo-1.0-py3-none-any.whl</a>'
+INDEX = "https://index.example/simple"
+
+
+def _cache_from_before_the_rule(root: Path) -> HttpCache:
+    """The page of an https index as a pre-rule mlenv stored it after the index redirected to
+    plain http: its final URL, against which links resolve, is the http one; fresh for 10
+    minutes and revalidatable."""
+    cache = HttpCache(root)
+    headers = {"cache-control": "max-age=600", "content-type": "text/html", "etag": '"e"'}
+    page = CachedPage("http://mirror.example/simple/demo/", headers, PAGE, time.time())
+    cache.store(f"{INDEX}/demo/", ACCEPT, page)
+    return cache
+
+
+@pytest.mark.parametrize("fresh", [True, False])
+def test_a_cached_page_does_not_carry_an_https_index_to_plain_http(
+    tmp_path: Path, fresh: bool
+) -> None:
+    """The stored http final URL is no answer for an https request: the entry is a miss and the
+    page is asked for again (without validators, which would renew the entry with a 304)."""
+    requests: list[httpx.Request] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        requests.append(request)
+        if request.headers.get("if-none-match"):
+            return httpx.Response(304, headers={"ETag": '"e"'})
+        return httpx.Response(200, headers={"Content-Type": "text/html"}, content=PAGE)
+
+    cache = _cache_from_before_the_rule(tmp_path)
+    if not fresh:
+        cache.clock = lambda: time.time() + 3600
+    http = HttpClient(transport=httpx.MockTransport(answer), sleep=lambda _: None, cache=cache)
+    (found,) = SimpleIndex(INDEX, http=http).files(canonicalize_name("demo"))
+    assert found.url == f"{INDEX}/demo/demo-1.0-py3-none-any.whl"
+    assert [str(r.url) for r in requests] == [f"{INDEX}/demo/"]
+    assert "if-none-match" not in requests[0].headers
+
+
+def test_offline_a_cached_page_from_before_the_rule_is_no_page(tmp_path: Path) -> None:
+    """Offline the cache answers whatever its age, but not with a page whose links would be
+    plain http for an https index: that is a miss, said as offline says it."""
+    http = HttpClient(cache=_cache_from_before_the_rule(tmp_path), offline=True)
+    with pytest.raises(OfflineError):
+        SimpleIndex(INDEX, http=http).files(canonicalize_name("demo"))
