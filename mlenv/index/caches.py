@@ -24,6 +24,7 @@ from mlenv.cache.files import open_plain, write_entry
 from mlenv.index.model import CoreMetadata, valid_sha256
 from mlenv.index.urls import file_url_to_path, is_file_url
 from mlenv.limits import MAX_BODY_BYTES
+from mlenv.origins import UnsafeUrlError, follow
 
 # Response headers worth keeping: what parsing and revalidation need, nothing else.
 KEPT_HEADERS = ("content-type", "etag", "last-modified", "cache-control", "age", "date")
@@ -93,7 +94,9 @@ class HttpCache:
 
     def load(self, url: str, accept: str) -> CachedPage | None:
         """The stored page, or None when absent or unreadable: a damaged entry, a FIFO or a
-        symlink planted in the shared cache, or one past any page's size, is a miss."""
+        symlink planted in the shared cache, or one past any page's size, is a miss. So is one
+        whose final URL ``url`` may not redirect to (``origins.follow``): an older mlenv stored
+        https pages redirected to plain http, whose links would stay plain http for ever."""
         try:
             path = self._path(url, accept)
             with open_plain(self.root, path.relative_to(self.root).as_posix()) as handle:
@@ -102,13 +105,18 @@ class HttpCache:
                 return None
             head, _, content = data.partition(b"\n")
             record = json.loads(head)
-            return CachedPage(
+            page = CachedPage(
                 url=str(record["url"]),
                 headers={str(k): str(v) for k, v in record["headers"].items()},
                 content=content,
                 stored_at=float(record["stored_at"]),
             )
-        except (OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError):
+            follow(page.url, base=url, where=url)
+            return page
+        except (
+            OSError, ValueError, KeyError, TypeError, AttributeError, RecursionError,
+            UnsafeUrlError,
+        ):  # fmt: skip
             return None
 
     def store(self, url: str, accept: str, page: CachedPage) -> None:
