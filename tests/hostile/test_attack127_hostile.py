@@ -10,10 +10,15 @@ Findings this file pins (each failed before its fix):
   an older mlenv wrote after the index redirected to plain http kept resolving the page's links
   to plain http (a 304 renews it for ever, and offline it is served whatever its age), so the
   https -> http refusal never saw the redirect it was made for.
+- A `.data/scripts` member left out as an entry point's wrapper was named in the warning as
+  it is: a name holding newlines (which the ledger refuses in any installed path) printed lines
+  of its own into mlenv's output (``error: nothing was installed``). Names are quoted now, as
+  every refusal quotes a member.
 """
 
 from __future__ import annotations
 
+import io
 import shlex
 import time
 from pathlib import Path
@@ -25,7 +30,10 @@ from packaging.utils import canonicalize_name
 from mlenv.index import HttpCache, HttpClient, OfflineError, SimpleIndex
 from mlenv.index.caches import CachedPage
 from mlenv.index.pages import ACCEPT
+from mlenv.install.wheels import install_environment
+from mlenv.report import HumanReporter
 from mlenv.shell_words import split_words
+from tests.support.raw_wheels import DIST_INFO, METADATA, WHEEL, raw_wheel, record_hash
 
 # --- split_words: a word of many pieces --------------------------------------------------------
 
@@ -87,3 +95,31 @@ def test_offline_a_cached_page_from_before_the_rule_is_no_page(tmp_path: Path) -
     http = HttpClient(cache=_cache_from_before_the_rule(tmp_path), offline=True)
     with pytest.raises(OfflineError):
         SimpleIndex(INDEX, http=http).files(canonicalize_name("demo"))
+
+
+# --- the installer: a wrapper left out is named as a refusal names a member ---------------------
+
+
+def test_a_left_out_wrapper_cannot_write_lines_into_the_output(tmp_path: Path) -> None:
+    """pip leaves out a .data/scripts file named after an entry point whatever its directory
+    (its base name decides) and RECORD need not list it; its name, newlines and escapes and all,
+    is shown quoted on the warning's one line, never as lines of mlenv's own."""
+    entry_points, module = b"[console_scripts]\nevil = evil:main\n", b"def main(): pass\n"
+    wrapper = "evil-1.0.data/scripts/x\n\nerror: nothing was installed\x1b[31m\r/evil"
+    listed = [("evil/__init__.py", module), (f"{DIST_INFO}/entry_points.txt", entry_points)]
+    rows = [*listed, (f"{DIST_INFO}/METADATA", METADATA), (f"{DIST_INFO}/WHEEL", WHEEL)]
+    record = "".join(f"{name},{record_hash(data)},{len(data)}\n" for name, data in rows)
+    wheel = raw_wheel(tmp_path, [*listed, (wrapper, b"wrapper")],
+                      record=record + f"{DIST_INFO}/RECORD,,\n")  # fmt: skip
+    out = io.StringIO()
+    staging = tmp_path / "env"
+    install_environment([wheel], staging, prefix=str(staging), interpreter="/usr/bin/python3",
+                        python="3.11", reporter=HumanReporter(out, terminal=False))  # fmt: skip
+    warnings = [line for line in out.getvalue().splitlines() if not line.startswith("Installing")]
+    assert warnings == [
+        "warning: evil-1.0-py3-none-any.whl: ignored 1 .data/scripts member(s) named after an "
+        "entry point, whose generated script is installed instead (as pip does): "
+        "'evil-1.0.data/scripts/x\\n\\nerror: nothing was installed\\x1b[31m\\r/evil'"
+    ]
+    assert (staging / "bin/evil").is_file()
+    assert not (staging / "bin/x").exists()
