@@ -111,13 +111,15 @@ class VettedWheel:
     replaced: list[str] = field(default_factory=list)  # .data/scripts wrappers of entry points
 
     def notes(self) -> list[str]:
-        """What the wheel holds that is not installed, for a warning."""
+        """What the wheel holds that is not installed, for a warning: names quoted as a refusal
+        quotes them, since no check the ledger makes on installed paths reached them."""
         notes = [f"ignored {len(self.dropped)} __pycache__ member(s)"] if self.dropped else []
         if self.replaced:
+            shown = ", ".join(repr(name) for name in self.replaced[:5])
             notes.append(
                 f"ignored {len(self.replaced)} .data/scripts member(s) named after an entry "
                 f"point, whose generated script is installed instead (as pip does): "
-                f"{', '.join(self.replaced[:5])}{' ...' if len(self.replaced) > 5 else ''}"
+                f"{shown}{' ...' if len(self.replaced) > 5 else ''}"
             )
         return notes
 
