@@ -14,6 +14,11 @@ Findings this file pins (each failed before its fix):
   it is: a name holding newlines (which the ledger refuses in any installed path) printed lines
   of its own into mlenv's output (``error: nothing was installed``). Names are quoted now, as
   every refusal quotes a member.
+- An index the manifest names by its ``http://`` URL whose server upgrades the request to https
+  (a TLS proxy in front) but writes its links, or redirects further, to plain http (the proxy's
+  X-Forwarded-Proto unset) was refused as a downgrade, with the hint to name the index by its
+  http:// URL, which the manifest did. Plain http from the first request on lets anyone on the
+  path answer that request already: its pages keep their http links, its redirects may go back.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from mlenv.index import HttpCache, HttpClient, OfflineError, SimpleIndex
 from mlenv.index.caches import CachedPage
 from mlenv.index.pages import ACCEPT
 from mlenv.install.wheels import install_environment
+from mlenv.origins import UnsafeUrlError
 from mlenv.report import HumanReporter
 from mlenv.shell_words import split_words
 from tests.support.raw_wheels import DIST_INFO, METADATA, WHEEL, raw_wheel, record_hash
@@ -123,3 +129,42 @@ def test_a_left_out_wrapper_cannot_write_lines_into_the_output(tmp_path: Path) -
     ]
     assert (staging / "bin/evil").is_file()
     assert not (staging / "bin/x").exists()
+
+
+# --- https -> http: an index the manifest names by its http:// URL ---------------------------
+
+UPGRADED = (
+    b'<a href="http://idx.example/packages/demo-1.0-py3-none-any.whl">demo-1.0-py3-none-any.whl</a>'
+)
+
+
+def _upgrading_server(request: httpx.Request) -> httpx.Response:
+    """A TLS proxy that sends plain http to https, in front of an index that writes its links
+    (and its package redirects) as plain http, not told the scheme it is served under."""
+    if request.url.scheme == "http" and request.url.path.startswith("/simple/"):
+        return httpx.Response(301, headers={"Location": str(request.url.copy_with(scheme="https"))})
+    if request.url.path.startswith("/simple/"):
+        return httpx.Response(200, headers={"Content-Type": "text/html"}, content=UPGRADED)
+    if request.url.path == "/moved":
+        return httpx.Response(302, headers={"Location": "https://idx.example/plain"})
+    if request.url.path == "/plain":
+        return httpx.Response(302, headers={"Location": "http://idx.example/wheel"})
+    return httpx.Response(200, content=b"wheel")
+
+
+def test_an_index_named_by_its_http_url_keeps_its_http_links_behind_a_tls_upgrade() -> None:
+    http = HttpClient(transport=httpx.MockTransport(_upgrading_server), sleep=lambda _: None)
+    (found,) = SimpleIndex("http://idx.example/simple", http=http).files(canonicalize_name("demo"))
+    assert found.url == "http://idx.example/packages/demo-1.0-py3-none-any.whl"
+    assert http.get("http://idx.example/moved").content == b"wheel"
+
+
+def test_an_index_named_by_its_https_url_is_still_never_led_to_plain_http() -> None:
+    """The same server named by its https:// URL: its http links and redirects are refused,
+    naming them."""
+    http = HttpClient(transport=httpx.MockTransport(_upgrading_server), sleep=lambda _: None)
+    with pytest.raises(UnsafeUrlError, match="from https to plain http"):
+        SimpleIndex("https://idx.example/simple", http=http).files(canonicalize_name("demo"))
+    with pytest.raises(UnsafeUrlError, match="from https to plain http") as refused:
+        http.get("https://idx.example/moved")
+    assert refused.value.where == "https://idx.example/plain"
