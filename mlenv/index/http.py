@@ -282,6 +282,9 @@ class HttpClient:
                 hint="use an http(s):// or file:// index URL",
                 transient=False,
             )
+        # Plain http from the first request on: anyone on the path can answer that one, so a
+        # later hop back from https to http weakens nothing (``origins.follow``'s downgrade).
+        plain = urlsplit(url).scheme.lower() == "http"
         for _hop in range(self.max_redirects + 1):
             response = self._send_with_retries(url, headers, stream=stream, method=method)
             location = response.extensions.get(LOCATION)
@@ -290,7 +293,9 @@ class HttpClient:
             response.close()
             # A redirect is a link the server hands out: the same rule as a page's links.
             came_from, status = url, response.status_code
-            url = strip_credentials(follow(location, base=url, local=NO_LOCAL_ROOTS, where=url))
+            url = strip_credentials(
+                follow(location, base=url, local=NO_LOCAL_ROOTS, where=url, downgrade=plain)
+            )
             if why := unfetchable(url):  # the server's answer is at fault: no retry helps
                 raise HttpError(
                     f"{came_from} answered HTTP {status} with a Location mlenv cannot fetch: "

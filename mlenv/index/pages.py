@@ -65,13 +65,20 @@ def page_kind(content_type: str | None, content: bytes, where: str) -> Literal["
 
 
 def parse_page(
-    content: bytes, content_type: str | None, page_url: str, local: LocalRoots = NO_LOCAL_ROOTS
+    content: bytes,
+    content_type: str | None,
+    page_url: str,
+    local: LocalRoots = NO_LOCAL_ROOTS,
+    *,
+    downgrade: bool = False,
 ) -> list[Link]:
     """Links on a project page; relative links resolve against ``page_url``. Every link goes
-    through ``origins.follow``: a ``file:`` link only from a local page, inside ``local``."""
+    through ``origins.follow``: a ``file:`` link only from a local page, inside ``local``;
+    plain http from an https page only with ``downgrade`` (the manifest named the index by
+    its http:// URL, so its first request was plain http already)."""
     where = strip_credentials(page_url)
     if page_kind(content_type, content, where) == "json":
-        return parse_json(content, page_url, local)
+        return parse_json(content, page_url, local, downgrade=downgrade)
     charset = "utf-8"
     for param in (content_type or "").split(";")[1:]:
         key, _, value = param.strip().partition("=")
@@ -85,7 +92,7 @@ def parse_page(
         raise IndexPageError(
             f"the page is not valid {printable(charset, 40)} text", where=where, hint=_PAGE_HINT
         ) from None
-    return parse_html(text, page_url, local)
+    return parse_html(text, page_url, local, downgrade=downgrade)
 
 
 class _AnchorParser(HTMLParser):
@@ -115,7 +122,9 @@ def _metadata_attribute(value: str | None) -> tuple[bool, str | None]:
     return value.strip().lower() != "false", None
 
 
-def parse_html(text: str, page_url: str, local: LocalRoots = NO_LOCAL_ROOTS) -> list[Link]:
+def parse_html(
+    text: str, page_url: str, local: LocalRoots = NO_LOCAL_ROOTS, *, downgrade: bool = False
+) -> list[Link]:
     where = strip_credentials(page_url)
     parser = _AnchorParser(where)
     try:
@@ -139,7 +148,11 @@ def parse_html(text: str, page_url: str, local: LocalRoots = NO_LOCAL_ROOTS) -> 
             where=where,
             hint=_PAGE_HINT,
         )
-    base = follow(parser.base, base=page_url, local=local, where=where) if parser.base else page_url
+    base = (
+        follow(parser.base, base=page_url, local=local, where=where, downgrade=downgrade)
+        if parser.base
+        else page_url
+    )
     links = []
     for attrs in parser.anchors:
         href = attrs.get("href")
@@ -150,7 +163,9 @@ def parse_html(text: str, page_url: str, local: LocalRoots = NO_LOCAL_ROOTS) -> 
             joined = urljoin(base, href)
         except ValueError:  # a bracketed host left open or no address: follow refuses it too
             joined = href
-        url, fragment = urldefrag(follow(joined, base=page_url, local=local, where=where))
+        url, fragment = urldefrag(
+            follow(joined, base=page_url, local=local, where=where, downgrade=downgrade)
+        )
         sha256 = None
         for part in fragment.split("&"):
             name, _, value = part.partition("=")
@@ -192,7 +207,9 @@ def _json_metadata(value: object) -> tuple[bool, str | None]:
     return bool(value), None
 
 
-def parse_json(content: bytes, page_url: str, local: LocalRoots = NO_LOCAL_ROOTS) -> list[Link]:
+def parse_json(
+    content: bytes, page_url: str, local: LocalRoots = NO_LOCAL_ROOTS, *, downgrade: bool = False
+) -> list[Link]:
     where = strip_credentials(page_url)
     try:
         document = json.loads(content)
@@ -226,7 +243,9 @@ def parse_json(content: bytes, page_url: str, local: LocalRoots = NO_LOCAL_ROOTS
         links.append(
             Link(
                 url=strip_credentials(
-                    urldefrag(follow(url, base=page_url, local=local, where=where))[0]
+                    urldefrag(
+                        follow(url, base=page_url, local=local, where=where, downgrade=downgrade)
+                    )[0]
                 ),
                 filename=filename,
                 sha256=valid_sha256(hashes.get("sha256")) if isinstance(hashes, dict) else None,

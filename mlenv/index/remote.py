@@ -111,6 +111,12 @@ class _RemoteIndex(ABC):
     def url(self) -> str:
         return self._url
 
+    @property
+    def _plain(self) -> bool:
+        """Named by its http:// URL: anyone on the path can answer its first request, so an
+        upgrade to https and links back to http weaken nothing (``parse_page``)."""
+        return urlsplit(self._url).scheme.lower() == "http"
+
     @abstractmethod
     def _own_root(self) -> LocalRoots:
         """The local root this source names by itself (none for a remote one)."""
@@ -272,7 +278,7 @@ class SimpleIndex(_RemoteIndex):
 
     def _links(self, project: NormalizedName) -> list[Link] | None:
         page = self._page(project)
-        return parse_page(*page, self._local) if page is not None else None
+        return parse_page(*page, self._local, downgrade=self._plain) if page is not None else None
 
     def _page(self, project: NormalizedName) -> tuple[bytes, str | None, str] | None:
         """Content, Content-Type and final URL of the project page; None when there is none."""
@@ -338,7 +344,9 @@ class FindLinks(_RemoteIndex):
             return parse_page(content, kind, self._url, self._local)
         response = self._http.get(self._url, headers={"Accept": ACCEPT}, use_cache=True)
         content_type = response.headers.get("content-type")
-        return parse_page(response.content, content_type, response.url, self._local)
+        return parse_page(
+            response.content, content_type, response.url, self._local, downgrade=self._plain
+        )
 
 
 def _directory_links(directory: Path, where: str, local: LocalRoots) -> list[Link]:
