@@ -1,5 +1,6 @@
-"""Adversary pass 127: today's wheel installer routing (.data spelling, entry-point wrappers,
-headers), the https -> http refusal in ``origins.follow`` and ``split_words``' fast path.
+"""Adversary pass 127: the wheel installer's routing (.data spelling, entry-point wrappers,
+headers), the https -> http refusal in ``origins.follow`` and ``split_words``' fast path, as
+merged after 3f34e94.
 
 Findings this file pins (each failed before its fix):
 
@@ -26,10 +27,13 @@ from __future__ import annotations
 import io
 import shlex
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from packaging.utils import canonicalize_name
 
 from mlenv.index import HttpCache, HttpClient, OfflineError, SimpleIndex
@@ -52,6 +56,27 @@ def test_a_word_of_a_million_pieces_is_read_whole(piece: str) -> None:
     expected = shlex.split(piece)[0]
     assert split_words(piece * (1 << 20)) == [expected * (1 << 20)]
     assert split_words(f"x {piece * 3} y") == shlex.split(f"x {piece * 3} y")
+
+
+# Every character shlex or the fast path could treat apart, with any other text around them.
+_SPECIAL = st.sampled_from(list(" \t\r\n\x0b\x0c\x00\x1c\x85\xa0\u2028\u3000\"'\\#;="))
+_ANY = st.characters(blacklist_categories=("Cs",))
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(alphabet=st.one_of(_SPECIAL, _ANY), max_size=60))
+def test_words_and_errors_are_shlexs_over_all_of_unicode(line: str) -> None:
+    """The fast path (no quote or backslash) and the piece reader both, held to shlex.split:
+    only ' \\t\\r\\n' separate words (not \\x0b, \\x0c, NUL or Unicode spaces), and an open quote
+    or a trailing backslash fails with shlex's own message."""
+    assert _outcome(split_words, line) == _outcome(shlex.split, line)
+
+
+def _outcome(split: Callable[[str], list[str]], line: str) -> list[str] | str:
+    try:
+        return split(line)
+    except ValueError as error:
+        return f"ValueError: {error}"
 
 
 # --- https -> http: what the page cache stored before the rule ---------------------------------
