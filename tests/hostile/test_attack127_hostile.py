@@ -60,7 +60,7 @@ def test_a_word_of_a_million_pieces_is_read_whole(piece: str) -> None:
 
 # Every character shlex or the fast path could treat apart, with any other text around them.
 _SPECIAL = st.sampled_from(list(" \t\r\n\x0b\x0c\x00\x1c\x85\xa0\u2028\u3000\"'\\#;="))
-_ANY = st.characters(blacklist_categories=("Cs",))
+_ANY = st.characters(exclude_categories=["Cs"])
 
 
 @settings(max_examples=400, deadline=None)
