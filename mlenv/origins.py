@@ -178,6 +178,16 @@ def connect_to(host: str, found: Iterable[str], *, own: Iterable[str], where: st
     )
 
 
+def handed_out(own: tuple[str, ...], by: str) -> tuple[str, ...]:
+    """The hosts that vouch for a URL the page or redirect at ``by`` handed out: the user's
+    own, less their sources on this machine unless ``by`` is one. A local source vouches for
+    the local names it links to (``connect_to``), never for what a remote server hands out,
+    as ``follow`` lets only a base on this machine lead to it."""
+    if is_loopback(urlsplit(by).hostname or ""):
+        return own
+    return tuple(host for host in own if not is_loopback(host))
+
+
 def _address(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     """The IP address ``host`` spells (IPv4-mapped IPv6 as IPv4), None for a name."""
     try:
