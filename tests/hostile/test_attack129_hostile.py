@@ -12,11 +12,13 @@ the exchange's ``Resolver`` parameter: no DNS query.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+from packaging.utils import canonicalize_name
 
 from mlenv.exchange import DeadlineTransport
-from mlenv.index import HttpClient, HttpError
+from mlenv.index import HttpClient, HttpError, SimpleIndex
 from mlenv.origins import UnsafeUrlError
 from tests.support.httpserver import IndexServer
 
@@ -87,3 +89,66 @@ def test_the_users_own_host_is_reached_from_a_remote_redirect(server: IndexServe
     server.redirect("/moved/", f"http://Mirror.Corp.:{port}/admin/")
     with client:
         assert client.get(f"http://index.corp:{port}/moved/").content == b"local secrets"
+
+
+def _listing(tmp_path: Path, link: str) -> IndexServer:
+    page = tmp_path / "simple" / "pkg"
+    page.mkdir(parents=True)
+    anchor = f'<a href="{link}" data-dist-info-metadata="true">pkg-1.0-py3-none-any.whl</a>'
+    (page / "index.html").write_text(f"<html><body>{anchor}</body></html>")
+    (tmp_path / "admin").mkdir()
+    (tmp_path / "admin" / "pkg-1.0-py3-none-any.whl").write_bytes(b"local secrets")
+    (tmp_path / "admin" / "pkg-1.0-py3-none-any.whl.metadata").write_bytes(b"local secrets")
+    return IndexServer(tmp_path)
+
+
+@pytest.mark.parametrize("read", ["size", "metadata", "open"])
+def test_a_remote_pages_file_link_to_a_name_here_is_refused_beside_a_local_source(
+    tmp_path: Path, read: str
+) -> None:
+    """A remote index's page lists a wheel at a name that resolves here; the manifest also
+    names a find-links server on localhost. Measuring the wheel (HEAD), reading its metadata
+    or opening it must not reach the local service: the page was not on this machine."""
+    with _listing(
+        tmp_path, "http://127.0.0.1.nip.io:{port}/admin/pkg-1.0-py3-none-any.whl"
+    ) as server:
+        port = _port(server)
+        (tmp_path / "simple" / "pkg" / "index.html").write_text(
+            (tmp_path / "simple" / "pkg" / "index.html").read_text().replace("{port}", str(port))
+        )
+        client = HttpClient(
+            transport=DeadlineTransport(resolve=_here),
+            own_hosts=("index.corp", "localhost"),
+            retries=0,
+        )
+        with client:
+            index = SimpleIndex(f"http://index.corp:{port}/simple", http=client)
+            (file,) = index.files(canonicalize_name("pkg"))
+            with pytest.raises(UnsafeUrlError, match="this machine"):
+                if read == "size":
+                    index.size(file)
+                if read == "metadata":
+                    index.metadata(file)
+                with index.open(file):
+                    pass
+        assert all(not r.path.startswith("/admin") for r in server.requests)
+
+
+def test_a_local_pages_file_link_to_a_name_here_is_still_read(tmp_path: Path) -> None:
+    """The same page served by the user's index on localhost: its link to the machine's own
+    name is followed (the local source vouches for what it hands out)."""
+    with _listing(tmp_path, "http://devbox:{port}/admin/pkg-1.0-py3-none-any.whl") as server:
+        port = _port(server)
+        (tmp_path / "simple" / "pkg" / "index.html").write_text(
+            (tmp_path / "simple" / "pkg" / "index.html").read_text().replace("{port}", str(port))
+        )
+        client = HttpClient(
+            transport=DeadlineTransport(resolve=_here),
+            own_hosts=("localhost",),
+            retries=0,
+        )
+        with client:
+            index = SimpleIndex(f"http://localhost:{port}/simple", http=client)
+            (file,) = index.files(canonicalize_name("pkg"))
+            with index.open(file) as handle:
+                assert handle.read() == b"local secrets"
