@@ -284,7 +284,7 @@ class HttpClient:
             )
         from mlenv.origins import handed_out
 
-        hosts = self.own_hosts  # a hop a remote one handed out loses the local sources' vouch
+        hosts = handed_out(self.own_hosts)  # a remote page's link or hop's: no local vouch
         for _hop in range(self.max_redirects + 1):
             response = self._send_with_retries(url, headers, stream, method, hosts)
             location = response.extensions.get(LOCATION)
