@@ -152,3 +152,26 @@ def test_a_local_pages_file_link_to_a_name_here_is_still_read(tmp_path: Path) ->
             (file,) = index.files(canonicalize_name("pkg"))
             with index.open(file) as handle:
                 assert handle.read() == b"local secrets"
+
+
+def test_a_connection_a_local_source_opened_is_not_reused_for_a_remote_hops_redirect(
+    server: IndexServer,
+) -> None:
+    """The vouch now differs from request to request of one client: a keep-alive connection to
+    ``devbox`` that the local source's redirect opened must not carry a remote hop's redirect
+    to the same name and port, which a fresh connection would refuse."""
+    port = _port(server)
+    client = HttpClient(
+        transport=DeadlineTransport(resolve=_here),
+        own_hosts=("index.corp", "localhost"),
+        retries=0,
+    )
+    server.redirect("/local/", f"http://devbox:{port}/admin/")
+    server.redirect("/remote/", f"http://devbox:{port}/admin/")
+    with client:
+        assert client.get(f"http://localhost:{port}/local/").content == b"local secrets"
+        server.clear_log()
+        with pytest.raises((UnsafeUrlError, HttpError)) as caught:
+            client.get(f"http://index.corp:{port}/remote/")
+    assert "this machine" in str(caught.value)
+    assert all(not r.path.startswith("/admin") for r in server.requests)
