@@ -14,13 +14,16 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from packaging.utils import canonicalize_name
 
 from mlenv.exchange import DeadlineTransport
 from mlenv.index import HttpClient, HttpError, SimpleIndex
+from mlenv.oci.auth import ChallengeAuth, guard_request
+from mlenv.oci.credentials import Credentials
 from mlenv.origins import UnsafeUrlError
-from tests.support.httpserver import IndexServer
+from tests.support.httpserver import Fault, IndexServer
 
 
 @pytest.fixture(scope="module")
@@ -28,6 +31,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[IndexServer]:
     root = tmp_path_factory.mktemp("served")
     (root / "admin").mkdir()
     (root / "admin" / "index.html").write_bytes(b"local secrets")
+    (root / "v2").mkdir()
+    (root / "v2" / "index.html").write_bytes(b"{}")
     with IndexServer(root) as running:
         yield running
 
@@ -175,3 +180,34 @@ def test_a_connection_a_local_source_opened_is_not_reused_for_a_remote_hops_redi
             client.get(f"http://index.corp:{port}/remote/")
     assert "this machine" in str(caught.value)
     assert all(not r.path.startswith("/admin") for r in server.requests)
+
+
+def _registry(registry: str) -> httpx.Client:
+    """A client with the registry's own hooks (``oci.registry._Session``) over the exchange."""
+    return httpx.Client(
+        base_url=registry,
+        auth=ChallengeAuth(registry, Credentials("ci", "s3cret"), ("repository:x:pull",)),
+        transport=DeadlineTransport(resolve=_here),
+        follow_redirects=True,
+        event_hooks={"request": [lambda request: guard_request(registry, request)]},
+    )
+
+
+def test_a_registry_named_by_a_name_here_is_reached_and_its_realm_elsewhere_here_is_not(
+    server: IndexServer,
+) -> None:
+    """`mlenv push registry.corp:PORT/...` with registry.corp in /etc/hosts: the registry is
+    the user's and is reached; a token realm it names at another name that resolves here is
+    not, and the registry's credentials never leave for it."""
+    port = _port(server)
+    registry = f"http://registry.corp:{port}"
+    server.clear_log()
+    with _registry(registry) as client:
+        assert client.get("/v2/").status_code == 200
+    realm = f"http://127.0.0.1.nip.io:{port}/admin/"
+    challenge = f'Bearer realm="{realm}",service="registry"'
+    server.fault("/v2/", Fault(status=401, headers={"WWW-Authenticate": challenge}, times=1))
+    server.clear_log()
+    with _registry(registry) as client, pytest.raises(UnsafeUrlError, match="this machine"):
+        client.get("/v2/")
+    assert [r.path for r in server.requests] == ["/v2/"]
