@@ -20,10 +20,12 @@ from packaging.utils import canonicalize_name
 
 from mlenv.exchange import DeadlineTransport
 from mlenv.index import HttpClient, HttpError, SimpleIndex
+from mlenv.manifest import ManifestError, loads
 from mlenv.oci.auth import ChallengeAuth, guard_request
 from mlenv.oci.credentials import Credentials
 from mlenv.origins import UnsafeUrlError
 from tests.support.httpserver import Fault, IndexServer
+from tests.support.manifests import MINIMAL
 
 
 @pytest.fixture(scope="module")
@@ -211,3 +213,29 @@ def test_a_registry_named_by_a_name_here_is_reached_and_its_realm_elsewhere_here
     with _registry(registry) as client, pytest.raises(UnsafeUrlError, match="this machine"):
         client.get("/v2/")
     assert [r.path for r in server.requests] == ["/v2/"]
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["https://[::1/simple", "https://[::g]/simple", "http://user:S3CRET@[127.0.0.1/simple"],
+)
+@pytest.mark.parametrize(
+    ("table", "line"),
+    [
+        ("[pypi]", "index-url = {url!r}"),
+        ("[pypi]", "find-links = [{url!r}]"),
+        ("[conda]", "channels = [{url!r}]\ndependencies = ['numpy']"),
+    ],
+)
+def test_a_bracketed_host_left_open_or_no_address_is_a_manifest_problem(
+    url: str, table: str, line: str
+) -> None:
+    """d4fda92 reads each http(s) URL's host and port when the manifest is read; urlsplit
+    raises on a bracket left open or one holding no IP address, and `show` or `lock` ended
+    as an internal error. It is the manifest's problem, named with its key, password hidden."""
+    with pytest.raises(ManifestError) as caught:
+        loads(f"{MINIMAL}{table}\n{line.format(url=url)}\n", source="m.toml")
+    problems = [p.render() for p in caught.value.problems]
+    key = line.split(" =")[0]
+    assert any(key in p and "not a URL" in p for p in problems), problems
+    assert "S3CRET" not in "".join(problems)
