@@ -491,7 +491,10 @@ def _url(value: str) -> str | None:
 def _web_problem(value: str) -> str | None:
     """An http(s) URL mlenv could never fetch, refused where it is typed, not at the first
     fetch (``https:///host/simple`` names no host; browsers repair it, httpx does not)."""
-    parts = urlsplit(value)
+    try:  # urlsplit raises on a bracket left open or one with no IP address in it
+        parts = urlsplit(value)
+    except ValueError as exc:
+        return f"it is not a URL ({exc}): write an IPv6 host as [2001:db8::1]"
     try:
         parts.port  # noqa: B018 - raises on a port that is not a number
     except ValueError:

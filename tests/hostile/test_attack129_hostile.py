@@ -18,9 +18,10 @@ import httpx
 import pytest
 from packaging.utils import canonicalize_name
 
+from mlenv.errors import ManifestError
 from mlenv.exchange import DeadlineTransport
 from mlenv.index import HttpClient, HttpError, SimpleIndex
-from mlenv.manifest import ManifestError, loads
+from mlenv.manifest import loads
 from mlenv.oci.auth import ChallengeAuth, guard_request
 from mlenv.oci.credentials import Credentials
 from mlenv.origins import UnsafeUrlError
