@@ -218,7 +218,12 @@ def test_a_registry_named_by_a_name_here_is_reached_and_its_realm_elsewhere_here
 
 @pytest.mark.parametrize(
     "url",
-    ["https://[::1/simple", "https://[::g]/simple", "http://user:S3CRET@[127.0.0.1/simple"],
+    [
+        "https://[::1/simple",
+        "https://[::g]/simple",
+        "http://user:S3CRET@[127.0.0.1/simple",
+        "file://[wheels/simple",  # the file:// branch split it unguarded before d4fda92 too
+    ],
 )
 @pytest.mark.parametrize(
     ("table", "line"),
