@@ -12,7 +12,8 @@ reader (``cache.download._chunks``, the registry's ``auth.bound_answer``).
 
 A host name is resolved under the deadline too (``mlenv.dns``), then each address it gave is
 connected to in turn, the next one after a refusal or a connect timeout; none when one is on the
-link or cloud metadata and the user did not name the host (``origins.connect_to``).
+link or cloud metadata and the user did not name the host (``origins.connect_to``); a pooled
+connection is judged again for each request it carries, whose vouch may differ from its opener's.
 
 The deadline lives in a context variable set by ``DeadlineTransport.handle_request`` for the
 one request it sends in this thread; a pooled connection reused by the next request meets that
@@ -49,7 +50,7 @@ class ExchangeTimeout(MlenvError):
 class _Exchange:
     """The one exchange this thread is waiting on: when it must end, what it is doing."""
 
-    __slots__ = ("ends", "line_ended", "received", "request", "step")
+    __slots__ = ("ends", "judged", "line_ended", "received", "request", "step")
 
     def __init__(self, ends: float, request: httpx.Request) -> None:
         self.ends = ends
@@ -57,6 +58,7 @@ class _Exchange:
         self.received = 0
         self.line_ended = False  # the status line came whole: what is awaited is the headers
         self.step = "connecting"
+        self.judged: _Stream | None = None  # the connection judged for this request
 
 
 _CURRENT: contextvars.ContextVar[_Exchange | None] = contextvars.ContextVar(
@@ -97,8 +99,9 @@ def _meeting(exchange: _Exchange | None) -> Iterator[None]:
 class _Stream(httpcore.NetworkStream):
     """A network stream whose every operation gets at most the exchange's time left."""
 
-    def __init__(self, inner: httpcore.NetworkStream) -> None:
+    def __init__(self, inner: httpcore.NetworkStream, address: str | None = None) -> None:
         self._inner = inner
+        self._address = address  # where a direct connection leads: judged for every request
 
     def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
         exchange, budget = _budget(timeout)
@@ -115,6 +118,9 @@ class _Stream(httpcore.NetworkStream):
         exchange, budget = _budget(timeout)
         if exchange is not None:
             exchange.step = "sending the request"
+            if self._address is not None and exchange.judged is not self:  # a pooled one too:
+                exchange.judged = self  # what vouched for its opener may not for this request
+                _judge(exchange.request, [self._address])
         with _meeting(exchange):
             self._inner.write(buffer, budget)
 
@@ -135,7 +141,8 @@ class _Stream(httpcore.NetworkStream):
         with _meeting(exchange):
             if self._inner.get_extra_info("ssl_object") is not None:  # via an https:// proxy
                 return _Stream(_TlsInTls(self._inner, ssl_context, server_hostname, timeout))
-            return _Stream(self._inner.start_tls(ssl_context, server_hostname, budget))
+            tls = self._inner.start_tls(ssl_context, server_hostname, budget)
+            return _Stream(tls, self._address)
 
     def get_extra_info(self, info: str) -> Any:
         return self._inner.get_extra_info(info)
@@ -265,7 +272,7 @@ class _Backend(httpcore.NetworkBackend):
             except (httpcore.ConnectError, httpcore.ConnectTimeout) as error:
                 failure = error
                 continue
-            return _Stream(inner)
+            return _Stream(inner, address if self._direct else None)
         assert failure is not None  # _resolved gives an address or raises
         raise failure
 

@@ -13,7 +13,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal, TypeVar, cast
-from urllib.parse import unquote, urlsplit
+from urllib.parse import SplitResult, unquote, urlsplit
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
@@ -483,15 +483,18 @@ def _url(value: str) -> str | None:
         return "expected an http://, https:// or file:// URL"
     if _CONTROL.search(value):  # \S takes them; a NUL reached the file system as a traceback
         return "the URL holds a control character (a NUL, a line break, an escape): remove it"
+    try:  # urlsplit raises on a bracket left open or one with no IP address in it
+        parts = urlsplit(value)
+    except ValueError as exc:
+        return f"it is not a URL ({exc}): write an IPv6 host as [2001:db8::1]"
     if value[:7].lower() == "file://":
-        return _local_path_problem(unquote(urlsplit(value).path))
-    return _web_problem(value)
+        return _local_path_problem(unquote(parts.path))
+    return _web_problem(parts)
 
 
-def _web_problem(value: str) -> str | None:
+def _web_problem(parts: SplitResult) -> str | None:
     """An http(s) URL mlenv could never fetch, refused where it is typed, not at the first
     fetch (``https:///host/simple`` names no host; browsers repair it, httpx does not)."""
-    parts = urlsplit(value)
     try:
         parts.port  # noqa: B018 - raises on a port that is not a number
     except ValueError:

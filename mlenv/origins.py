@@ -8,11 +8,13 @@ points mlenv at the local machine), and a secret is attached to a request only w
 
 from __future__ import annotations
 
+import contextvars
 import functools
 import ipaddress
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urljoin, urlsplit
@@ -176,6 +178,32 @@ def connect_to(host: str, found: Iterable[str], *, own: Iterable[str], where: st
         "name that resolves to it; name the host (or a source on this machine) in the manifest "
         "or on the command line to reach it",
     )
+
+
+# The source whose page handed out the URLs this context's requests fetch (an index's file
+# links: ``handed_by``), for ``handed_out``; "" when the user's configuration named them.
+_HANDED_BY: contextvars.ContextVar[str] = contextvars.ContextVar("mlenv_handed_by", default="")
+
+
+@contextmanager
+def handed_by(source: str) -> Iterator[None]:
+    """Requests made inside fetch what the page of ``source`` (a URL) linked to."""
+    token = _HANDED_BY.set(source)
+    try:
+        yield
+    finally:
+        _HANDED_BY.reset(token)
+
+
+def handed_out(own: tuple[str, ...], by: str | None = None) -> tuple[str, ...]:
+    """The hosts that vouch for a URL the page or redirect at ``by`` (else ``handed_by``'s
+    source) handed out: the user's own, less their sources on this machine unless ``by`` is
+    one. A local source vouches for the local names it links to (``connect_to``), never for
+    what a remote server hands out, as ``follow`` lets only a base here lead here."""
+    by = _HANDED_BY.get() if by is None else by
+    if not by or is_loopback(urlsplit(by).hostname or ""):
+        return own
+    return tuple(host for host in own if not is_loopback(host))
 
 
 def _address(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:

@@ -282,20 +282,31 @@ class HttpClient:
                 hint="use an http(s):// or file:// index URL",
                 transient=False,
             )
+<<<<<<< HEAD
         # Plain http from the first request on: anyone on the path can answer that one, so a
         # later hop back from https to http weakens nothing (``origins.follow``'s downgrade).
         plain = urlsplit(url).scheme.lower() == "http"
+=======
+        from mlenv.origins import handed_out
+
+        hosts = handed_out(self.own_hosts)  # a remote page's link or hop's: no local vouch
+>>>>>>> a129
         for _hop in range(self.max_redirects + 1):
-            response = self._send_with_retries(url, headers, stream=stream, method=method)
+            response = self._send_with_retries(url, headers, stream, method, hosts)
             location = response.extensions.get(LOCATION)
             if response.status_code not in REDIRECTS or not location:
                 return response, url
             response.close()
             # A redirect is a link the server hands out: the same rule as a page's links.
             came_from, status = url, response.status_code
+<<<<<<< HEAD
             url = strip_credentials(
                 follow(location, base=url, local=NO_LOCAL_ROOTS, where=url, downgrade=plain)
             )
+=======
+            url = strip_credentials(follow(location, base=url, local=NO_LOCAL_ROOTS, where=url))
+            hosts = handed_out(hosts, came_from)
+>>>>>>> a129
             if why := unfetchable(url):  # the server's answer is at fault: no retry helps
                 raise HttpError(
                     f"{came_from} answered HTTP {status} with a Location mlenv cannot fetch: "
@@ -313,7 +324,7 @@ class HttpClient:
         )
 
     def _send_with_retries(
-        self, url: str, headers: Mapping[str, str], *, stream: bool, method: str
+        self, url: str, headers: Mapping[str, str], stream: bool, method: str, own: tuple[str, ...]
     ) -> httpx.Response:
         import httpx
 
@@ -326,8 +337,8 @@ class HttpClient:
         for attempt in range(self.retries + 1):
             last = attempt == self.retries
             try:
-                own = {OWN_HOSTS: self.own_hosts}  # judged by the exchange (origins.connect_to)
-                request = client.build_request(method, url, headers=request_headers, extensions=own)
+                ask = {OWN_HOSTS: own}  # judged by the exchange (origins.connect_to)
+                request = client.build_request(method, url, headers=request_headers, extensions=ask)
                 response = client.send(request, stream=stream)
             except UnusableProxy as exc:  # no retry helps: the proxy variable is at fault
                 message = f"cannot fetch {url}: {exc}"

@@ -11,9 +11,9 @@ from __future__ import annotations
 import hashlib
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor  # module level: see mlenv.locking's
-from contextlib import AbstractContextManager, suppress
+from contextlib import AbstractContextManager, contextmanager, suppress
 from pathlib import Path
 from typing import BinaryIO
 from urllib.parse import urlsplit
@@ -47,7 +47,7 @@ from mlenv.index.urls import (
 )
 from mlenv.index.wheelmeta import MAX_METADATA_BYTES, read_wheel_metadata
 from mlenv.limits import MAX_PAGE_LINKS, enforce
-from mlenv.origins import LocalRoots, follow
+from mlenv.origins import LocalRoots, follow, handed_by
 from mlenv.userfiles import open_input, read_input
 
 PREFETCH_WORKERS = 8  # enough to hide latency; more only hammers the index
@@ -153,6 +153,10 @@ class _RemoteIndex(ABC):
         it; foreign and bad links are dropped later."""
 
     def metadata(self, file: IndexFile) -> CoreMetadata:
+        with handed_by(file.index_url):  # its page's links, judged as the page's (``origins``)
+            return self._metadata_of(file)
+
+    def _metadata_of(self, file: IndexFile) -> CoreMetadata:
         with self._lock:
             known = self._metadata.get(file)
         if known is not None:
@@ -229,7 +233,7 @@ class _RemoteIndex(ABC):
 
     def open(self, file: IndexFile) -> AbstractContextManager[BinaryIO]:
         if not is_file_url(file.url):
-            return self._http.open(file.url)
+            return self._opened(file)
         try:
             return open_input(file_url_to_path(file.url), "local wheel")
         except MlenvError as error:
@@ -241,10 +245,16 @@ class _RemoteIndex(ABC):
                 hint="check that the local index or find-links directory is complete",
             ) from None
 
+    @contextmanager
+    def _opened(self, file: IndexFile) -> Iterator[BinaryIO]:
+        with handed_by(file.index_url), self._http.open(file.url) as handle:
+            yield handle
+
     def size(self, file: IndexFile) -> int | None:
         if is_file_url(file.url):  # a stat, where ``artifact_facts`` reads it
             return None
-        return stated_size(self._http, file.url)
+        with handed_by(file.index_url):
+            return stated_size(self._http, file.url)
 
     def prefetch(self, files: Sequence[IndexFile]) -> None:
         with self._lock:
