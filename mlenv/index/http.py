@@ -36,7 +36,14 @@ from mlenv.index.urls import (
     strip_credentials,
 )
 from mlenv.limits import MAX_BODY_BYTES
-from mlenv.origins import NO_LOCAL_ROOTS, OWN_HOSTS, follow, is_loopback, may_send_credentials
+from mlenv.origins import (
+    NO_LOCAL_ROOTS,
+    OWN_HOSTS,
+    follow,
+    handed_out,
+    is_loopback,
+    may_send_credentials,
+)
 
 if TYPE_CHECKING:
     import netrc
@@ -72,9 +79,7 @@ class HttpError(PackageIndexError):
         super().__init__(message, where=url, hint=hint)
         self.url = url
         self.status = status
-        if transient is None:
-            transient = status is None or busy(status)
-        self.transient = transient
+        self.transient = (status is None or busy(status)) if transient is None else transient
 
     @property
     def absent(self) -> bool:
@@ -84,8 +89,7 @@ class HttpError(PackageIndexError):
 
 @dataclass(frozen=True)
 class HttpResponse:
-    """A response read whole (or served from the cache) after redirects; its URL holds no
-    credentials, so it can be shown and stored."""
+    """A response read whole (or from the cache) after redirects, its URL without credentials."""
 
     url: str  # final URL after redirects, without credentials
     status: int
@@ -95,11 +99,8 @@ class HttpResponse:
 
 
 class HttpClient:
-    """An ``httpx.Client`` with mlenv's rules; thread-safe, so metadata can be fetched in parallel.
-
-    The underlying client is created on first use: file:// and offline runs never pay for TLS
-    set-up.
-    """
+    """An ``httpx.Client`` with mlenv's rules; thread-safe (metadata is fetched in parallel) and
+    made on first use: file:// and offline runs never pay for TLS set-up."""
 
     def __init__(
         self,
@@ -172,8 +173,7 @@ class HttpClient:
         cached = self.cache.load(url, accept) if use_cache and self.cache else None
         if cached is not None and (self.offline or cached.is_fresh(self._now())):
             return HttpResponse(cached.url, 200, cached.headers, cached.content, from_cache=True)
-        if cached is not None:
-            headers.update(cached.validators())
+        headers.update(cached.validators() if cached is not None else {})
         for attempt in range(self.retries + 1):
             response, final_url = self._send(url, headers, stream=True)
             try:
@@ -282,15 +282,10 @@ class HttpClient:
                 hint="use an http(s):// or file:// index URL",
                 transient=False,
             )
-<<<<<<< HEAD
         # Plain http from the first request on: anyone on the path can answer that one, so a
         # later hop back from https to http weakens nothing (``origins.follow``'s downgrade).
         plain = urlsplit(url).scheme.lower() == "http"
-=======
-        from mlenv.origins import handed_out
-
         hosts = handed_out(self.own_hosts)  # a remote page's link or hop's: no local vouch
->>>>>>> a129
         for _hop in range(self.max_redirects + 1):
             response = self._send_with_retries(url, headers, stream, method, hosts)
             location = response.extensions.get(LOCATION)
@@ -299,14 +294,10 @@ class HttpClient:
             response.close()
             # A redirect is a link the server hands out: the same rule as a page's links.
             came_from, status = url, response.status_code
-<<<<<<< HEAD
             url = strip_credentials(
                 follow(location, base=url, local=NO_LOCAL_ROOTS, where=url, downgrade=plain)
             )
-=======
-            url = strip_credentials(follow(location, base=url, local=NO_LOCAL_ROOTS, where=url))
             hosts = handed_out(hosts, came_from)
->>>>>>> a129
             if why := unfetchable(url):  # the server's answer is at fault: no retry helps
                 raise HttpError(
                     f"{came_from} answered HTTP {status} with a Location mlenv cannot fetch: "
