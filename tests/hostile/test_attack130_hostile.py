@@ -1,0 +1,153 @@
+"""Attack 130: pixi's and pyproject's rules that `mlenv init --from` did not follow, with real
+file shapes through the real CLI (`init --from`, then `show`).
+
+Findings (input: what mlenv did -> what it does now):
+
+1. A pixi ``[target.linux-64.dependencies]`` entry replaces the base spec of the same package
+   for that platform (pixi's ``Feature::combined_dependencies``: more specific targets
+   ``overwrite`` the default target, per feature; features are merged, not overwritten). The
+   shape is pixi's own docs (reference/pixi_manifest.md, "target" table: ``python = "3.10"``
+   overridden by ``[target.osx.dependencies] python = "3.11"``): mlenv kept both specs
+   (``python 3.10`` and ``python 3.12``, unsolvable) -> the target's spec alone; a PyPI
+   override for one of two platforms splits by ``platform_machine``.
+2. pixi names a rich platform entry without ``name`` from its subdir and declared virtual
+   packages (``synthesize_name_string``: ``linux-64-cuda-12-0``, subdir defaults such as
+   glibc 2.28 left out): a ``[target.linux-64-cuda-12-0]`` table was refused as naming no
+   platform -> applied to that entry.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from tests.support.cli import run_mlenv
+
+pytestmark = pytest.mark.hostile
+
+
+def _init(tmp_path: Path, name: str, text: str, *args: str) -> tuple[int, str, dict[str, object]]:
+    """``mlenv init --from NAME`` in a fresh directory, then ``mlenv show`` of what it wrote:
+    exit code, all output, and the manifest (empty when none was written)."""
+    (tmp_path / name).write_text(text)
+    done = run_mlenv(["init", "--from", name, *args], tmp_path)
+    output = done.stdout + done.stderr
+    manifest = tmp_path / "mlenv.toml"
+    if not manifest.exists():
+        return done.returncode, output, {}
+    shown = run_mlenv(["show"], tmp_path)
+    assert shown.returncode == 0, shown.stdout + shown.stderr
+    return done.returncode, output, tomllib.loads(manifest.read_text())
+
+
+def _section(manifest: dict[str, object], key: str) -> dict[str, object]:
+    table = manifest.get(key)
+    assert isinstance(table, dict), manifest
+    return table
+
+
+# prefix-dev/pixi docs/reference/pixi_manifest.md, the target table's example (its osx
+# target written for linux-64, the platform mlenv builds)
+TARGET_OVERRIDE = """\
+[workspace]
+channels = ["conda-forge"]
+name = "override"
+platforms = ["linux-64", "osx-arm64"]
+
+[dependencies]
+cmake = "3.26.4"
+python = "3.10"
+
+[target.linux-64.dependencies]
+python = "3.12"
+"""
+
+
+def test_pixi_target_replaces_the_base_spec(tmp_path: Path) -> None:
+    code, output, manifest = _init(tmp_path, "pixi.toml", TARGET_OVERRIDE)
+    assert code == 0, output
+    assert _section(manifest, "conda")["dependencies"] == ["cmake 3.26.4", "python 3.12"]
+    assert _section(manifest, "environment")["python"] == "3.12"
+
+
+def test_pixi_feature_target_replaces_within_its_feature_only(tmp_path: Path) -> None:
+    """A feature's target replaces that feature's spec; another feature's spec of the same
+    package stays beside it, as pixi merges features."""
+    text = TARGET_OVERRIDE + (
+        '\n[feature.gpu.dependencies]\npytorch = ">=2.4"\ncmake = ">=3.20"\n'
+        '\n[feature.gpu.target.linux-64.dependencies]\npytorch = { version = ">=2.5", '
+        'build = "*cuda*" }\n'
+    )
+    code, output, manifest = _init(tmp_path, "pixi.toml", text, "--group", "gpu")
+    assert code == 0, output
+    conda = _section(manifest, "conda")["dependencies"]
+    assert conda == ["cmake 3.26.4", "python 3.12", "pytorch >=2.5 *cuda*", "cmake >=3.20"]
+
+
+# two Linux platforms, a PyPI override for one of them (pixi's docs write the same override
+# for osx; pixi_manifest.md, "target")
+PYPI_OVERRIDE = """\
+[workspace]
+channels = ["conda-forge"]
+name = "split"
+platforms = ["linux-64", "linux-aarch64"]
+
+[dependencies]
+python = "3.11.*"
+
+[pypi-dependencies]
+torch = ">=2.3"
+
+[target.linux-64.pypi-dependencies]
+torch = "==2.5.1"
+"""
+
+
+def test_pixi_pypi_target_for_one_platform_splits_by_machine(tmp_path: Path) -> None:
+    code, output, manifest = _init(tmp_path, "pixi.toml", PYPI_OVERRIDE)
+    assert code == 0, output
+    listed = _section(manifest, "pypi")["dependencies"]
+    assert isinstance(listed, list)
+    deps = [str(d).replace(" ", "") for d in listed]
+    assert sorted(deps) == [
+        'torch==2.5.1;platform_machine=="x86_64"',
+        'torch>=2.3;platform_machine=="aarch64"',
+    ]
+
+
+# prefix-dev/pixi docs/source_files/pixi_tomls/pytorch-conda-forge-envs.toml, its CUDA entry
+# without a name (pixi's CHANGELOG "Rich platforms" writes { platform = "linux-64", cuda =
+# "12.0", glibc = "2.28" }), its target keyed by the name pixi gives such an entry
+SYNTHESIZED = """\
+[workspace]
+channels = ["https://prefix.dev/conda-forge"]
+name = "pytorch-conda-forge"
+platforms = [
+  { platform = "linux-64", cuda = "12.0", glibc = "2.28" },
+]
+
+[target.linux-64-cuda-12-0.dependencies]
+cuda-version = "12.6.*"
+pytorch-gpu = "*"
+"""
+
+
+def test_pixi_synthesized_platform_name_is_matched(tmp_path: Path) -> None:
+    code, output, manifest = _init(tmp_path, "pixi.toml", SYNTHESIZED)
+    assert code == 0, output
+    assert _section(manifest, "conda")["dependencies"] == ["cuda-version 12.6.*", "pytorch-gpu *"]
+
+
+def test_pixi_synthesized_name_keeps_a_non_default_glibc(tmp_path: Path) -> None:
+    """glibc 2.28 is pixi's linux default, left out of the name; 2.31 is not."""
+    text = SYNTHESIZED.replace('glibc = "2.28"', 'glibc = "2.31"')
+    code, output, _ = _init(tmp_path, "pixi.toml", text)
+    assert code != 0
+    assert "[target.linux-64-cuda-12-0]" in output
+    text = text.replace("linux-64-cuda-12-0.", "linux-64-cuda-12-0-glibc-2-31.")
+    (tmp_path / "named").mkdir()
+    code, output, manifest = _init(tmp_path / "named", "pixi.toml", text)
+    assert code == 0, output
+    assert _section(manifest, "conda")["dependencies"] == ["cuda-version 12.6.*", "pytorch-gpu *"]
