@@ -127,10 +127,14 @@ def _tables(
     platforms: Sequence[str], found: _Found, collector: _Collector,
 ) -> None:  # fmt: skip
     """A workspace's or feature's dependencies, and those of its targets for the platforms:
-    a target is for the Linux platforms its key selects among ``entries`` (pixi's selectors)."""
+    a target is for the Linux platforms its key selects among ``entries`` (pixi's selectors).
+    A target's spec replaces the feature's spec of the same package on its platforms, later
+    targets over earlier ones, as pixi's ``combined_dependencies`` overwrites them."""
     parts: list[tuple[str, dict[str, Any], str | None]] = [(title, owner, None)]
     for name, table in _table(owner.get("target")).items():
         parts.append((f"{title}target.{name}.", _table(table), str(name)))
+    conda: dict[str, tuple[str, object, str]] = {}  # conda name: (name, spec, where)
+    pypi: dict[str, dict[str, tuple[str, object, str]]] = {}  # PEP 503 name: platform: same
     for prefix, table, target in parts:
         listed = bool(table.get("dependencies") or table.get("pypi-dependencies"))
         hits = [entry for entry in entries if target is not None and selects(target, entry)]
@@ -151,20 +155,26 @@ def _tables(
                                "holds one environment per platform", "import a copy of the file "
                                f"that keeps one {chosen[0]} entry")  # fmt: skip
             continue
-        marker = ""
-        if target is not None and len(chosen) < len(platforms):
-            marker = f'platform_machine == "{_MACHINE[chosen[0]]}"'
+        chosen = list(platforms) if target is None else chosen
         for name, spec in _table(table.get("dependencies")).items():
             where = f"{path}: [{prefix}dependencies] {name}"
-            if marker:
+            if len(chosen) < len(platforms):
                 collector.fail(where, f"a conda dependency for {chosen[0]} only cannot be "
                                "expressed", "lock one platform, or move it to "
                                "[dependencies]")  # fmt: skip
                 continue
-            _conda(str(name), spec, where, found, collector)
+            conda[str(name).lower()] = (str(name), spec, where)
         for name, spec in _table(table.get("pypi-dependencies")).items():
             where = f"{path}: [{prefix}pypi-dependencies] {name}"
-            _pypi(str(name), spec, where, marker, found, collector)
+            on = pypi.setdefault(canonicalize_name(str(name)), {})
+            on.update(dict.fromkeys(chosen, (str(name), spec, where)))
+    for name, spec, where in conda.values():
+        _conda(name, spec, where, found, collector)
+    for on in pypi.values():
+        for said in [v for i, v in enumerate(on.values()) if v not in list(on.values())[:i]]:
+            machines = [_MACHINE[p] for p in platforms if on.get(p) == said]
+            marker = f'platform_machine == "{machines[0]}"' if len(machines) == 1 else ""
+            _pypi(*said, "" if len(machines) == len(platforms) else marker, found, collector)
 
 
 def read_pixi(
