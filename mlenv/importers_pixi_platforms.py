@@ -30,6 +30,25 @@ _ASSUMED = {
 }
 
 
+# pixi's friendly keys of a platform entry, in the order its synthesized names use
+# (FRIENDLY_VIRTUAL_PACKAGES), and what each key declares
+_KEYS = (
+    ("__cuda", "cuda"),
+    ("__archspec", "archspec"),
+    ("__glibc", "glibc"),
+    ("__linux", "linux"),
+    ("__osx", "macos"),
+    ("__win", "windows"),
+)
+_FRIENDLY = {key: name for name, key in _KEYS} | {"osx": "__osx"}
+# what pixi declares for a Linux subdir unless told (subdir_default_virtual_packages), left
+# out of a synthesized name
+_DEFAULTS = {
+    "linux-64": {"__glibc": "2.28", "__linux": "4.18", "__archspec": "x86_64"},
+    "linux-aarch64": {"__glibc": "2.28", "__linux": "4.18", "__archspec": "aarch64"},
+}
+
+
 @dataclass(frozen=True)
 class Platform:
     """One entry of ``platforms``: its subdir, what a target key may call it (its subdir and
@@ -53,13 +72,43 @@ def read_platforms(raw: object) -> tuple[list[Platform], list[str]]:
         if isinstance(entry, str):
             entries.append(Platform(entry, (entry,)))
         elif isinstance(entry, dict) and isinstance(entry.get("platform"), str):
-            subdir, name = entry["platform"], entry.get("name")
-            names = (subdir, str(name)) if name else (subdir,)
+            subdir, name = entry["platform"], entry.get("name") or synthesized_name(entry)
+            names = (subdir, str(name)) if name != subdir else (subdir,)
             extra = [(str(k), repr(v)) for k, v in entry.items() if k not in ("platform", "name")]
             entries.append(Platform(subdir, names, tuple(extra)))
         else:
             unread.append(repr(entry))
     return entries, unread
+
+
+def synthesized_name(entry: dict[str, object]) -> str:
+    """The name pixi gives an entry written without one (``synthesize_name_string``): its
+    subdir, then each virtual package it declares that is not the subdir's default, friendly
+    keys first in pixi's order, then raw ``__name`` keys by name, as ``key-value`` with every
+    run of other characters made one dash: ``linux-64-cuda-12-0``. A target may use it."""
+    subdir = str(entry["platform"])
+    declared: dict[str, str] = {}  # conda name: value as written
+    for key, value in entry.items():
+        if key == "cuda" and isinstance(value, dict):
+            declared["__cuda"] = str(value.get("driver", ""))
+            if "arch" in value:
+                declared["__cuda_arch"] = str(value["arch"])
+        elif key in _FRIENDLY or key.startswith("__"):
+            declared[_FRIENDLY.get(key, key)] = str(value).removesuffix("=0")
+    defaults = _DEFAULTS.get(subdir, {})
+    kept = {k: v for k, v in declared.items() if _bare(defaults.get(k, "")) != _bare(v)}
+    friendly = [(key, kept.pop(name)) for name, key in _KEYS if name in kept]
+    raw = [(key.lstrip("_"), kept[key]) for key in sorted(kept)]
+    return "-".join([subdir, *(f"{_dashed(k)}-{_dashed(v)}" for k, v in friendly + raw)])
+
+
+def _dashed(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-")
+
+
+def _bare(version: str) -> str:
+    """A version without trailing ``.0`` parts: rattler's 2.28 and 2.28.0 are one version."""
+    return re.sub(r"(?:\.0)+$", "", version)
 
 
 def assumed_notes(entries: Sequence[Platform], where: str) -> list[str]:
