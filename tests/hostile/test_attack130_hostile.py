@@ -151,3 +151,41 @@ def test_pixi_synthesized_name_keeps_a_non_default_glibc(tmp_path: Path) -> None
     code, output, manifest = _init(tmp_path / "named", "pixi.toml", text)
     assert code == 0, output
     assert _section(manifest, "conda")["dependencies"] == ["cuda-version 12.6.*", "pytorch-gpu *"]
+
+
+# the pyproject.toml `uv init` writes (astral-sh/uv docs/concepts/projects/init.md), as uv
+# writes it when the interpreter it found is 3.12, with a dependency added by `uv add`
+UV_INIT = """\
+[project]
+name = "example-app"
+version = "0.1.0"
+description = "Add your description here"
+readme = "README.md"
+requires-python = ">=3.12"
+dependencies = [
+    "torch>=2.5",
+]
+"""
+
+
+def test_requires_python_picks_the_oldest_python_it_allows(tmp_path: Path) -> None:
+    """No --python: the default 3.11 is outside >=3.12, so the oldest Python mlenv builds that
+    the file allows is taken, and said, instead of refusing a file uv and pip accept."""
+    code, output, manifest = _init(tmp_path, "pyproject.toml", UV_INIT)
+    assert code == 0, output
+    assert _section(manifest, "environment")["python"] == "3.12"
+    assert "requires-python" in output and "Python 3.12" in output and "--python" in output
+
+
+def test_requires_python_against_a_given_python_is_refused(tmp_path: Path) -> None:
+    code, output, manifest = _init(tmp_path, "pyproject.toml", UV_INIT, "--python", "3.11")
+    assert code == 1, output
+    assert "the manifest's Python 3.11 is outside what the file allows (>=3.12)" in output
+    assert manifest == {}
+
+
+def test_requires_python_no_python_fits_is_refused(tmp_path: Path) -> None:
+    text = UV_INIT.replace(">=3.12", ">=3.20")
+    code, output, manifest = _init(tmp_path, "pyproject.toml", text)
+    assert code == 1, output
+    assert "outside what the file allows (>=3.20)" in output and manifest == {}
