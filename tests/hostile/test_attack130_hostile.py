@@ -189,3 +189,77 @@ def test_requires_python_no_python_fits_is_refused(tmp_path: Path) -> None:
     code, output, manifest = _init(tmp_path, "pyproject.toml", text)
     assert code == 1, output
     assert "outside what the file allows (>=3.20)" in output and manifest == {}
+
+
+# prefix-dev/pixi CHANGELOG "Rich platforms": a Linux entry declaring the driver's CUDA and the
+# machines' glibc; no package pins a toolkit
+RICH = """\
+[workspace]
+channels = ["conda-forge"]
+name = "rich"
+platforms = [
+  "osx-arm64",
+  { platform = "linux-64", cuda = "12.0", glibc = "2.31" },
+]
+
+[dependencies]
+python = "3.11.*"
+"""
+
+
+def test_pixi_platform_glibc_and_cuda_reach_the_manifest(tmp_path: Path) -> None:
+    code, output, manifest = _init(tmp_path, "pixi.toml", RICH)
+    assert code == 0, output
+    assert _section(manifest, "environment")["glibc"] == "2.31"
+    cuda = _section(manifest, "cuda")
+    assert cuda["version"] == "12.0"
+    assert cuda["driver-floor"] == "525.60.13"  # CUDA 12.0's driver (Table 3)
+    assert "set [environment] glibc" not in output  # no longer left to the user
+
+
+# prefix-dev/pixi docs/workspace/system_requirements.md, "Workspace-level CUDA" and
+# "Workspace-level libc / macOS" (the tables pixi still reads, deprecated)
+SYSTEM_REQUIREMENTS = """\
+[workspace]
+channels = ["conda-forge"]
+name = "legacy"
+platforms = ["linux-64", "osx-arm64"]
+
+[dependencies]
+python = "3.11.*"
+
+[system-requirements]
+cuda = "12"
+libc = { family = "glibc", version = "2.31" }
+macos = "13.0"
+"""
+
+
+@pytest.mark.parametrize(
+    "libc", ['{ family = "glibc", version = "2.31" }', '"2.31"', '{ version = "2.31" }']
+)
+def test_pixi_system_requirements_reach_the_manifest(tmp_path: Path, libc: str) -> None:
+    text = SYSTEM_REQUIREMENTS.replace('{ family = "glibc", version = "2.31" }', libc)
+    code, output, manifest = _init(tmp_path, "pixi.toml", text)
+    assert code == 0, output
+    assert _section(manifest, "environment")["glibc"] == "2.31"
+    assert _section(manifest, "cuda")["version"] == "12.0"
+
+
+def test_pixi_cuda_requirement_floors_a_pinned_toolkit(tmp_path: Path) -> None:
+    """A pinned toolkit (cuda-version 12.6) stays the target; the declared driver CUDA (12)
+    does not lower it."""
+    text = SYSTEM_REQUIREMENTS.replace(
+        'python = "3.11.*"', 'python = "3.11.*"\npytorch-cuda = "12.4"'
+    )
+    code, output, manifest = _init(tmp_path, "pixi.toml", text)
+    assert code == 0, output
+    assert _section(manifest, "cuda")["version"] == "12.4"
+
+
+def test_pixi_musl_libc_is_named_not_written(tmp_path: Path) -> None:
+    text = SYSTEM_REQUIREMENTS.replace('"glibc", version = "2.31"', '"musl", version = "1.2"')
+    code, output, manifest = _init(tmp_path, "pixi.toml", text)
+    assert code == 0, output
+    assert _section(manifest, "environment")["glibc"] == "2.28"  # mlenv's default, unchanged
+    assert "musl" in output and "glibc" in output
