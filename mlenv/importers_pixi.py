@@ -21,6 +21,7 @@ from mlenv.errors import Problem
 from mlenv.importers import _PYPI, Imported, ImportFileError, _Collector, _requirement_line, _toml
 from mlenv.importers_conda import _python_minor
 from mlenv.importers_options import TOOL_MODE_HINT, TOOL_MODES
+from mlenv.importers_pixi_machines import read_machines
 from mlenv.importers_pixi_platforms import (
     Platform,
     assumed_notes,
@@ -216,9 +217,12 @@ def read_pixi(
         collector.notes.append(_left_out(left, environments))
     layers = [workspace.get("pypi-options"), None if no_default else data.get("pypi-options")]
     options = _options([*layers, *(table.get("pypi-options") for _, _, table in tables)])
-    cuda = _table(data.get("system-requirements")).get("cuda")
-    if cuda is not None:
-        collector.notes.append(f"[system-requirements] cuda = {cuda!r}: pass --cuda to choose")
+    requirements = [] if no_default else [(f"{path}: [{title}system-requirements]", data)]
+    requirements += [(f"{path}: [{p}system-requirements]", t) for p, _, t in tables]
+    machines = read_machines(entries, platforms, [
+        (where, _table(table.get("system-requirements"))) for where, table in requirements
+    ], f"{path}: [{title}workspace] platforms")  # fmt: skip
+    collector.notes += machines.notes
     collector.check(str(path))
     # pixi resolves with uv: extra-index-urls come before index-url, the first that lists a
     # package supplies it, as mlenv's first-index does (``inputs.index_order``)
@@ -249,6 +253,8 @@ def read_pixi(
         python=found.python,
         python_range=found.python_range,
         platforms=tuple(platforms),
+        glibc=machines.glibc,
+        driver_cuda=machines.cuda,
         notes=tuple(dict.fromkeys(collector.notes)),
     )
 
