@@ -263,3 +263,46 @@ def test_pixi_musl_libc_is_named_not_written(tmp_path: Path) -> None:
     assert code == 0, output
     assert _section(manifest, "environment")["glibc"] == "2.28"  # mlenv's default, unchanged
     assert "musl" in output and "glibc" in output
+
+
+def test_pixi_linux_entries_with_different_glibc_take_the_oldest(tmp_path: Path) -> None:
+    """One glibc holds for every platform of mlenv.toml: a bare linux-aarch64 has pixi's
+    default 2.28, older than linux-64's 2.31, and the difference is said."""
+    text = RICH.replace('"osx-arm64",', '"linux-aarch64",')
+    code, output, manifest = _init(tmp_path, "pixi.toml", text)
+    assert code == 0, output
+    assert _section(manifest, "environment")["glibc"] == "2.28"
+    assert "declare glibc 2.28, 2.31" in output
+
+
+# prefix-dev/pixi docs/workspace/system_requirements.md, "Per-feature CUDA" (the table before
+# migration), in a pyproject.toml's [tool.pixi] tables
+PYPROJECT_FEATURE_CUDA = """\
+[project]
+name = "gpu-app"
+requires-python = ">=3.11"
+dependencies = []
+
+[tool.pixi.workspace]
+channels = ["conda-forge"]
+platforms = ["linux-64"]
+
+[tool.pixi.feature.gpu.system-requirements]
+cuda = "12"
+
+[tool.pixi.environments]
+gpu = ["gpu"]
+"""
+
+
+def test_pyproject_pixi_feature_cuda_only_with_its_environment(tmp_path: Path) -> None:
+    code, output, manifest = _init(tmp_path, "pyproject.toml", PYPROJECT_FEATURE_CUDA)
+    assert code == 0, output
+    assert "cuda" not in manifest  # the default environment declares no CUDA
+    (tmp_path / "gpu").mkdir()
+    code, output, manifest = _init(
+        tmp_path / "gpu", "pyproject.toml", PYPROJECT_FEATURE_CUDA, "--group", "gpu"
+    )
+    assert code == 0, output
+    assert _section(manifest, "cuda")["version"] == "12.0"
+    assert "[tool.pixi.feature.gpu.system-requirements] cuda = '12.0'" in output
