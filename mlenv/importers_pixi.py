@@ -144,9 +144,11 @@ def _tables(
             if listed and (hits or is_selector(target)):
                 collector.notes.append(f"[{prefix[:-1]}] is not for {', '.join(platforms)}")
             elif listed:
+                named = ", ".join(dict.fromkeys(n for e in entries for n in e.names))
                 collector.fail(f"{path}: [{prefix[:-1]}]", f"{target!r} names no platform of "
-                               f"[{title}workspace] platforms", "give the platform entry "
-                               f'name = "{target}", or key the table by its subdir')  # fmt: skip
+                               f"[{title}workspace] platforms (pixi names them {named})",
+                               f'give the platform entry name = "{target}", or key the table '
+                               "by one of those names")  # fmt: skip
             continue
         if split := [e.label for e in entries if e.subdir in chosen and e not in hits]:
             if listed:  # two variants of one subdir with different dependencies

@@ -13,7 +13,16 @@ Findings (input: what mlenv did -> what it does now):
 2. pixi names a rich platform entry without ``name`` from its subdir and declared virtual
    packages (``synthesize_name_string``: ``linux-64-cuda-12-0``, subdir defaults such as
    glibc 2.28 left out): a ``[target.linux-64-cuda-12-0]`` table was refused as naming no
-   platform -> applied to that entry.
+   platform -> applied to that entry; a target naming no entry is refused with the names
+   pixi gives the entries.
+3. A pyproject.toml whose ``requires-python = ">=3.12"`` (as ``uv init`` writes it on 3.12)
+   excludes the default ``--python 3.11``, which the user never passed: refused -> the oldest
+   Python mlenv builds that the range allows, with a note; a ``--python`` the user passed
+   is still refused.
+4. pixi's ``glibc`` and ``cuda`` on a Linux platform entry, and ``[system-requirements]
+   libc``/``cuda`` (pixi's docs/workspace/system_requirements.md): a note asking the user to
+   copy them, or nothing -> ``[environment] glibc`` (the oldest of the imported entries) and
+   the driver's CUDA as the CUDA target's floor, or the target when no pin names a toolkit.
 """
 
 from __future__ import annotations
@@ -146,6 +155,7 @@ def test_pixi_synthesized_name_keeps_a_non_default_glibc(tmp_path: Path) -> None
     code, output, _ = _init(tmp_path, "pixi.toml", text)
     assert code != 0
     assert "[target.linux-64-cuda-12-0]" in output
+    assert "pixi names them linux-64, linux-64-cuda-12-0-glibc-2-31" in output  # the fix
     text = text.replace("linux-64-cuda-12-0.", "linux-64-cuda-12-0-glibc-2-31.")
     (tmp_path / "named").mkdir()
     code, output, manifest = _init(tmp_path / "named", "pixi.toml", text)
