@@ -1,10 +1,8 @@
 """`mlenv init --from FILE`: start from the requirements a project already has.
 
-Each reader turns one format into an ``Imported`` value (requirements, indexes, conda
-channels); every line or entry mlenv cannot express is reported at once with its file and line,
-and nothing is written then. This module reads requirements files and dispatches the others:
-``importers_pyproject`` (pyproject.toml, pylock.toml), ``importers_conda`` (environment.yml,
-conda-lock.yml); ``importers_manifest`` guesses the CUDA target and writes the manifest.
+Each reader turns one format into an ``Imported`` value; every entry mlenv cannot express is
+reported at once with its file and line, and nothing is written then. This module reads
+requirements files and dispatches the others; ``importers_manifest`` writes the manifest.
 """
 
 from __future__ import annotations
@@ -73,6 +71,8 @@ class Imported:
     python_range: tuple[str, str] | None = None  # (where, a range it names: ">=3.12")
     platforms: tuple[str, ...] = ()  # the platforms the file was locked for, if it says
     cuda_floors: tuple[tuple[str, str], ...] = ()  # (conda pin, its locked `__cuda` depends)
+    glibc: str | None = None  # [environment] glibc: the machines' glibc, if the file says
+    driver_cuda: tuple[str, str] | None = None  # (where, the CUDA the machines' driver runs)
     notes: tuple[str, ...] = ()
 
 

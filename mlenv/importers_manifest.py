@@ -7,6 +7,7 @@ toolkit needs from ``mlenv/data/cuda.json``."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 from dataclasses import dataclass
@@ -65,6 +66,13 @@ def guess_cuda(imported: Imported) -> CudaGuess | None:
                 *(url for _, url in imported.sources)):  # fmt: skip
         if match := _PYTORCH_INDEX.search(url):
             found.append((CudaVersion.parse(f"{match['major']}.{match['minor']}"), url))
+    if imported.driver_cuda is not None:  # pixi's __cuda: the driver the machines run
+        where, said = imported.driver_cuda
+        with contextlib.suppress(CudaError):  # not a CUDA version: no floor from it
+            declared = CudaVersion.parse(said, where=where)
+            floors.append((CudaNeed(declared, False, "__cuda", said, where), f"{where} = {said!r}"))
+            if not found:  # no pin names a toolkit: the newest the declared driver runs
+                found.append((declared, f"{where} = {said!r}"))
     if not found:
         return None
     cuda, because = max(found)
@@ -94,6 +102,8 @@ def manifest_text(
     doc = tomlkit.parse(starter_manifest(name, python, cuda))
     if imported.platforms:
         doc["environment"]["platforms"] = list(imported.platforms)
+    if imported.glibc is not None:
+        doc["environment"]["glibc"] = tomlkit.item(imported.glibc).comment("as imported")
     pypi: Any = doc["pypi"]
     if imported.index_url is not None:
         pypi["index-url"] = imported.index_url

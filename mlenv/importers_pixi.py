@@ -21,6 +21,7 @@ from mlenv.errors import Problem
 from mlenv.importers import _PYPI, Imported, ImportFileError, _Collector, _requirement_line, _toml
 from mlenv.importers_conda import _python_minor
 from mlenv.importers_options import TOOL_MODE_HINT, TOOL_MODES
+from mlenv.importers_pixi_machines import read_machines
 from mlenv.importers_pixi_platforms import (
     Platform,
     assumed_notes,
@@ -127,10 +128,14 @@ def _tables(
     platforms: Sequence[str], found: _Found, collector: _Collector,
 ) -> None:  # fmt: skip
     """A workspace's or feature's dependencies, and those of its targets for the platforms:
-    a target is for the Linux platforms its key selects among ``entries`` (pixi's selectors)."""
+    a target is for the Linux platforms its key selects among ``entries`` (pixi's selectors).
+    A target's spec replaces the feature's spec of the same package on its platforms, later
+    targets over earlier ones, as pixi's ``combined_dependencies`` overwrites them."""
     parts: list[tuple[str, dict[str, Any], str | None]] = [(title, owner, None)]
     for name, table in _table(owner.get("target")).items():
         parts.append((f"{title}target.{name}.", _table(table), str(name)))
+    conda: dict[str, tuple[str, object, str]] = {}  # conda name: (name, spec, where)
+    pypi: dict[str, dict[str, tuple[str, object, str]]] = {}  # PEP 503 name: platform: same
     for prefix, table, target in parts:
         listed = bool(table.get("dependencies") or table.get("pypi-dependencies"))
         hits = [entry for entry in entries if target is not None and selects(target, entry)]
@@ -139,9 +144,11 @@ def _tables(
             if listed and (hits or is_selector(target)):
                 collector.notes.append(f"[{prefix[:-1]}] is not for {', '.join(platforms)}")
             elif listed:
+                named = ", ".join(dict.fromkeys(n for e in entries for n in e.names))
                 collector.fail(f"{path}: [{prefix[:-1]}]", f"{target!r} names no platform of "
-                               f"[{title}workspace] platforms", "give the platform entry "
-                               f'name = "{target}", or key the table by its subdir')  # fmt: skip
+                               f"[{title}workspace] platforms (pixi names them {named})",
+                               f'give the platform entry name = "{target}", or key the table '
+                               "by one of those names")  # fmt: skip
             continue
         if split := [e.label for e in entries if e.subdir in chosen and e not in hits]:
             if listed:  # two variants of one subdir with different dependencies
@@ -151,20 +158,26 @@ def _tables(
                                "holds one environment per platform", "import a copy of the file "
                                f"that keeps one {chosen[0]} entry")  # fmt: skip
             continue
-        marker = ""
-        if target is not None and len(chosen) < len(platforms):
-            marker = f'platform_machine == "{_MACHINE[chosen[0]]}"'
+        chosen = list(platforms) if target is None else chosen
         for name, spec in _table(table.get("dependencies")).items():
             where = f"{path}: [{prefix}dependencies] {name}"
-            if marker:
+            if len(chosen) < len(platforms):
                 collector.fail(where, f"a conda dependency for {chosen[0]} only cannot be "
                                "expressed", "lock one platform, or move it to "
                                "[dependencies]")  # fmt: skip
                 continue
-            _conda(str(name), spec, where, found, collector)
+            conda[str(name).lower()] = (str(name), spec, where)
         for name, spec in _table(table.get("pypi-dependencies")).items():
             where = f"{path}: [{prefix}pypi-dependencies] {name}"
-            _pypi(str(name), spec, where, marker, found, collector)
+            on = pypi.setdefault(canonicalize_name(str(name)), {})
+            on.update(dict.fromkeys(chosen, (str(name), spec, where)))
+    for name, spec, where in conda.values():
+        _conda(name, spec, where, found, collector)
+    for on in pypi.values():
+        for said in [v for i, v in enumerate(on.values()) if v not in list(on.values())[:i]]:
+            machines = [_MACHINE[p] for p in platforms if on.get(p) == said]
+            marker = f'platform_machine == "{machines[0]}"' if len(machines) == 1 else ""
+            _pypi(*said, "" if len(machines) == len(platforms) else marker, found, collector)
 
 
 def read_pixi(
@@ -206,9 +219,12 @@ def read_pixi(
         collector.notes.append(_left_out(left, environments))
     layers = [workspace.get("pypi-options"), None if no_default else data.get("pypi-options")]
     options = _options([*layers, *(table.get("pypi-options") for _, _, table in tables)])
-    cuda = _table(data.get("system-requirements")).get("cuda")
-    if cuda is not None:
-        collector.notes.append(f"[system-requirements] cuda = {cuda!r}: pass --cuda to choose")
+    requirements = [] if no_default else [(f"{path}: [{title}system-requirements]", data)]
+    requirements += [(f"{path}: [{p}system-requirements]", t) for p, _, t in tables]
+    machines = read_machines(entries, platforms, [
+        (where, _table(table.get("system-requirements"))) for where, table in requirements
+    ], f"{path}: [{title}workspace] platforms")  # fmt: skip
+    collector.notes += machines.notes
     collector.check(str(path))
     # pixi resolves with uv: extra-index-urls come before index-url, the first that lists a
     # package supplies it, as mlenv's first-index does (``inputs.index_order``)
@@ -239,6 +255,8 @@ def read_pixi(
         python=found.python,
         python_range=found.python_range,
         platforms=tuple(platforms),
+        glibc=machines.glibc,
+        driver_cuda=machines.cuda,
         notes=tuple(dict.fromkeys(collector.notes)),
     )
 

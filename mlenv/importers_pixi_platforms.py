@@ -24,9 +24,25 @@ _FAMILIES = {
 }
 _SUBDIR = re.compile(r"(?:linux|osx|win|emscripten|wasi|zos)-[A-Za-z0-9_]+|noarch")
 # what a virtual package assumed by a Linux platform means for mlenv.toml
-_ASSUMED = {
-    "cuda": "the driver's CUDA (__cuda), not the toolkit's: pass --cuda to choose",
-    "glibc": "set [environment] glibc to the oldest glibc of your machines",
+_ASSUMED = {"cuda": "the driver's CUDA floors the CUDA target; set [cuda] archs for the arch"}
+
+
+# pixi's friendly keys of a platform entry, in the order its synthesized names use
+# (FRIENDLY_VIRTUAL_PACKAGES), and what each key declares
+_KEYS = (
+    ("__cuda", "cuda"),
+    ("__archspec", "archspec"),
+    ("__glibc", "glibc"),
+    ("__linux", "linux"),
+    ("__osx", "macos"),
+    ("__win", "windows"),
+)
+_FRIENDLY = {key: name for name, key in _KEYS} | {"osx": "__osx"}
+# what pixi declares for a Linux subdir unless told (subdir_default_virtual_packages), left
+# out of a synthesized name
+_DEFAULTS = {
+    "linux-64": {"__glibc": "2.28", "__linux": "4.18", "__archspec": "x86_64"},
+    "linux-aarch64": {"__glibc": "2.28", "__linux": "4.18", "__archspec": "aarch64"},
 }
 
 
@@ -38,6 +54,7 @@ class Platform:
     subdir: str
     names: tuple[str, ...]
     assumed: tuple[tuple[str, str], ...] = ()
+    packages: tuple[tuple[str, str], ...] = ()  # the virtual packages: (__glibc, 2.31)
 
     @property
     def label(self) -> str:
@@ -53,13 +70,51 @@ def read_platforms(raw: object) -> tuple[list[Platform], list[str]]:
         if isinstance(entry, str):
             entries.append(Platform(entry, (entry,)))
         elif isinstance(entry, dict) and isinstance(entry.get("platform"), str):
-            subdir, name = entry["platform"], entry.get("name")
-            names = (subdir, str(name)) if name else (subdir,)
+            subdir, name = entry["platform"], entry.get("name") or synthesized_name(entry)
+            names = (subdir, str(name)) if name != subdir else (subdir,)
             extra = [(str(k), repr(v)) for k, v in entry.items() if k not in ("platform", "name")]
-            entries.append(Platform(subdir, names, tuple(extra)))
+            packages = tuple(declared_packages(entry).items())
+            entries.append(Platform(subdir, names, tuple(extra), packages))
         else:
             unread.append(repr(entry))
     return entries, unread
+
+
+def synthesized_name(entry: dict[str, object]) -> str:
+    """The name pixi gives an entry written without one (``synthesize_name_string``): its
+    subdir, then each virtual package it declares that is not the subdir's default, friendly
+    keys first in pixi's order, then raw ``__name`` keys by name, as ``key-value`` with every
+    run of other characters made one dash: ``linux-64-cuda-12-0``. A target may use it."""
+    subdir = str(entry["platform"])
+    declared = declared_packages(entry)
+    defaults = _DEFAULTS.get(subdir, {})
+    kept = {k: v for k, v in declared.items() if _bare(defaults.get(k, "")) != _bare(v)}
+    friendly = [(key, kept.pop(name)) for name, key in _KEYS if name in kept]
+    raw = [(key.lstrip("_"), kept[key]) for key in sorted(kept)]
+    return "-".join([subdir, *(f"{_dashed(k)}-{_dashed(v)}" for k, v in friendly + raw)])
+
+
+def declared_packages(entry: dict[str, object]) -> dict[str, str]:
+    """The virtual packages a platform entry declares, by conda name: ``cuda = "12.0"`` is
+    ``__cuda``, ``cuda = { driver, arch }`` also ``__cuda_arch``, a raw ``__name`` itself."""
+    declared: dict[str, str] = {}  # conda name: value as written
+    for key, value in entry.items():
+        if key == "cuda" and isinstance(value, dict):
+            declared["__cuda"] = str(value.get("driver", ""))
+            if "arch" in value:
+                declared["__cuda_arch"] = str(value["arch"])
+        elif key in _FRIENDLY or key.startswith("__"):
+            declared[_FRIENDLY.get(key, key)] = str(value).removesuffix("=0")
+    return declared
+
+
+def _dashed(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-")
+
+
+def _bare(version: str) -> str:
+    """A version without trailing ``.0`` parts: rattler's 2.28 and 2.28.0 are one version."""
+    return re.sub(r"(?:\.0)+$", "", version)
 
 
 def assumed_notes(entries: Sequence[Platform], where: str) -> list[str]:
@@ -70,6 +125,8 @@ def assumed_notes(entries: Sequence[Platform], where: str) -> list[str]:
         + _ASSUMED.get(key, "not imported (mlenv.toml has no place for it)")
         for entry in entries
         for key, value in entry.assumed
+        # glibc and the driver's CUDA are carried into the manifest (importers_pixi_machines)
+        if key != "glibc" and (key != "cuda" or "arch" in value)
     ]
 
 

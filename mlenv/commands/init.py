@@ -74,8 +74,9 @@ def _imported_manifest(session: Session, name: str, request: InitRequest) -> str
             where="--python",
             hint=f"drop --python, or change the file's python pin to {python}",
         )
-    _check_python_range(python, imported.python_range)
-    for note in imported.notes:
+    chosen = python_given or imported.python is not None  # by the user, or the file's pin
+    python, picked = _python_in_range(python, imported.python_range, given=chosen)
+    for note in (*imported.notes, *picked):
         session.reporter.info(f"note: {note}")
     target = None
     if cuda is not None:
@@ -115,34 +116,44 @@ def _check_python_built(imported: Imported, from_file: Path | None) -> None:
     )
 
 
-def _check_python_range(python: str, named: tuple[str, str] | None) -> None:
+def _python_in_range(
+    python: str, named: tuple[str, str] | None, *, given: bool
+) -> tuple[str, tuple[str, ...]]:
     """The manifest's Python must be one the file allows (``python>=3.12``, requires-python):
-    a manifest for 3.11 from a file that needs 3.12 cannot be locked, or runs the wrong Python."""
+    a manifest for 3.11 from a file that needs 3.12 cannot be locked, or runs the wrong Python.
+    When --python was not passed, the oldest Python mlenv builds that the file allows is taken
+    in place of the default (as uv picks an interpreter satisfying requires-python), with a
+    note; a --python the user passed that the file excludes is refused."""
     from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
     from mlenv.manifest import PYTHON_MINORS
 
     if named is None:
-        return
+        return python, ()
     where, text = named
     try:
         allowed = SpecifierSet(text.replace(" ", ""))
     except InvalidSpecifier:
-        return  # conda's own syntax (3.10.*|3.11.*): the lock judges it
+        return python, ()  # conda's own syntax (3.10.*|3.11.*): the lock judges it
 
     def allows(minor: str) -> bool:
         return any(allowed.contains(f"{minor}.{patch}", prereleases=True) for patch in (0, 99))
 
-    if not allows(python):
-        fits = [minor for minor in PYTHON_MINORS if allows(minor)]
-        raise UsageError(
-            f"the manifest's Python {python} is outside what the file allows ({text}); "
-            "nothing was written",
-            where=where,
-            # the oldest that fits, as a requires-python floor means: the newest minors are
-            # the last to get CUDA wheels
-            hint=f"pass --python {fits[0]}, the oldest Python the file allows "
-            f"({', '.join(fits)} fit)"
-            if fits
-            else "change the file's Python range",
-        )
+    if allows(python):
+        return python, ()
+    # the oldest that fits, as a requires-python floor means: the newest minors are the last
+    # to get CUDA wheels
+    fits = [minor for minor in PYTHON_MINORS if allows(minor)]
+    if fits and not given:
+        note = (f"{where}: {text} excludes the default Python {python}; the manifest is for "
+                f"Python {fits[0]}, the oldest the file allows ({', '.join(fits)} fit): pass "
+                "--python to choose")  # fmt: skip
+        return fits[0], (note,)
+    raise UsageError(
+        f"the manifest's Python {python} is outside what the file allows ({text}); "
+        "nothing was written",
+        where=where,
+        hint=f"pass --python {fits[0]}, the oldest Python the file allows ({', '.join(fits)} fit)"
+        if fits
+        else f"change the file's Python range: mlenv builds {', '.join(PYTHON_MINORS)}",
+    )
