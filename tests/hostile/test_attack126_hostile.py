@@ -1,0 +1,142 @@
+"""Adversary pass 126: today's CUDA reading and lock rules, lock -> verify -> lock --check.
+
+Findings this file pins (each failed before its fix):
+
+- The GPU table's file-name rows for PyPI's torch 1.4-1.12 x86_64 wheels (CUDA 10.2/10.1
+  bundled) matched any x86_64 file of those releases, so PyTorch's own CPU and ROCm builds
+  (``torch-1.12.1+cpu-cp310-cp310-linux_x86_64.whl`` from download.pytorch.org/whl/cpu,
+  ``torch-1.10.0+rocm4.2``) were locked as "CUDA 10.2" with driver 440.33, and refused on a
+  CUDA 11 fleet as "built for CUDA 10.2" even with ``cpu-ok``. PyPI takes no local version,
+  so a ``+local`` file is never one of the wheels the rows describe.
+- verify judged each (name, version) once across platforms, so a multi-platform lock whose
+  platforms read one release differently (PyPI's torch 2.9.0: CUDA 12.8 on x86_64 by its
+  ``platform_machine == "x86_64"`` Requires-Dist lines, a CPU build on aarch64; torch 1.12.1:
+  CUDA 10.2 by the x86_64 file name only) failed verify right after ``mlenv lock`` with
+  ``lock-driver-mismatch``, whose hint (run ``mlenv lock``) changed nothing.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from mlenv.cuda.tags import extract
+from tests.support.cli import run_mlenv
+from tests.support.wheels import build_wheel, write_simple_index
+
+X86 = "cp311-cp311-manylinux_2_28_x86_64"
+ARM = "cp311-cp311-manylinux_2_28_aarch64"
+
+
+@pytest.mark.parametrize(
+    ("version", "filename", "index"),
+    [
+        (
+            "1.12.1+cpu",
+            "torch-1.12.1+cpu-cp310-cp310-linux_x86_64.whl",
+            "https://download.pytorch.org/whl/cpu",
+        ),
+        (
+            "1.12.1+cpu.cxx11.abi",
+            "torch-1.12.1+cpu.cxx11.abi-cp310-cp310-linux_x86_64.whl",
+            "https://download.pytorch.org/whl/cpu-cxx11-abi",
+        ),
+        (
+            "1.10.0+rocm4.2",
+            "torch-1.10.0+rocm4.2-cp39-cp39-linux_x86_64.whl",
+            "https://download.pytorch.org/whl/rocm4.2",
+        ),
+        ("1.4.0+cpu", "torch-1.4.0+cpu-cp38-cp38-linux_x86_64.whl", "https://mirror.example"),
+        ("1.12.0a0+git67ece03", "torch-1.12.0a0+git67ece03-cp38-cp38-linux_x86_64.whl", ""),
+    ],
+)
+def test_a_local_torch_1_x_build_is_not_read_as_pypis_cuda_10_wheel(
+    version: str, filename: str, index: str
+) -> None:
+    assert extract("torch", version, filename, index=index) is None
+
+
+def test_pypis_own_torch_1_12_wheels_still_read_cuda_10_2() -> None:
+    """The rows' fact stays: PyPI's x86_64 file (and PyTorch's cu102 one, no local version)."""
+    for filename in (
+        "torch-1.12.1-cp310-cp310-manylinux1_x86_64.whl",
+        "torch-1.12.1-cp310-cp310-linux_x86_64.whl",
+    ):
+        need = extract("torch", "1.12.1", filename)
+        assert need is not None and need.label == "10.2"
+    assert extract("torch", "1.12.1", "torch-1.12.1-cp310-cp310-manylinux2014_aarch64.whl") is None
+
+
+def _project(tmp_path: Path, url: str, head: str, deps: str) -> tuple[Path, dict[str, str]]:
+    root = tmp_path / "p"
+    root.mkdir()
+    (root / "mlenv.toml").write_text(
+        f'[environment]\nname = "m"\n{head}[pypi]\nindex-url = "{url}"\ndependencies = [{deps}]\n'
+    )
+    return root, {"MLENV_CACHE_DIR": str(tmp_path / "cache")}
+
+
+def test_a_cpu_torch_1_12_with_cpu_ok_locks_on_a_cuda_11_fleet(tmp_path: Path) -> None:
+    """Before: refused, "torch 1.12.1+cpu is built for CUDA 10.2, but the target is CUDA 11.6"."""
+    tag = "cp310-cp310-linux_x86_64"
+    url = write_simple_index(tmp_path / "cpu", [build_wheel("torch", "1.12.1+cpu", tag=tag)])
+    head = (
+        'python = "3.10"\n[cuda]\nversion = "11.6"\ndriver-floor = "510.47.03"\n'
+        'cpu-ok = ["torch"]\n'
+    )
+    root, env = _project(tmp_path, url, head, '"torch==1.12.1+cpu"')
+    result = run_mlenv(["lock"], root, env)
+    assert result.returncode == 0, result.stderr
+    lock = (root / "mlenv.lock").read_text()
+    assert "cpu-ok = true" in lock and 'cuda = "10.2"' not in lock
+    assert run_mlenv(["verify"], root, env).returncode == 0
+
+
+TORCH_X86_LINES = (
+    'nvidia-cuda-runtime-cu12==12.8.90; platform_system == "Linux" and platform_machine == '
+    '"x86_64"',
+)
+
+
+@pytest.mark.parametrize(
+    ("wheels", "pin", "cuda"),
+    [
+        (  # one Requires-Dist for both wheels: CUDA 12.8 on x86_64 only
+            [
+                build_wheel("torch", "2.9.0", tag=X86, requires_dist=TORCH_X86_LINES),
+                build_wheel("torch", "2.9.0", tag=ARM, requires_dist=TORCH_X86_LINES),
+                build_wheel(
+                    "nvidia-cuda-runtime-cu12", "12.8.90", tag="py3-none-manylinux_2_27_x86_64"
+                ),
+            ],
+            "torch==2.9.0",
+            'version = "12.8"\ndriver-floor = "570.124.06"\ncpu-ok = ["torch"]\n',
+        ),
+        (  # the file name: CUDA 10.2 on x86_64 only
+            [
+                build_wheel("torch", "1.12.1", tag="cp310-cp310-manylinux1_x86_64"),
+                build_wheel("torch", "1.12.1", tag="cp310-cp310-manylinux2014_aarch64"),
+            ],
+            "torch==1.12.1",
+            None,
+        ),
+    ],
+)
+def test_a_release_read_differently_per_platform_verifies_right_after_lock(
+    tmp_path: Path, wheels: list[tuple[str, bytes]], pin: str, cuda: str | None
+) -> None:
+    python = "3.10" if pin.startswith("torch==1.") else "3.11"
+    head = f'python = "{python}"\nplatforms = ["linux-64", "linux-aarch64"]\n'
+    head += f"[cuda]\n{cuda}" if cuda else ""
+    url = write_simple_index(tmp_path / "pypi", wheels)
+    root, env = _project(tmp_path, url, head, f'"{pin}"')
+    assert run_mlenv(["lock"], root, env).returncode == 0
+    first = (root / "mlenv.lock").read_text()
+    assert first.count("requires-driver = ") >= 1  # the x86_64 torch is a CUDA build
+    verified = run_mlenv(["verify"], root, env)
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    assert "lock-driver-mismatch" not in verified.stdout + verified.stderr
+    assert run_mlenv(["lock", "--check"], root, env).returncode == 0
+    assert run_mlenv(["lock"], root, env).returncode == 0
+    assert (root / "mlenv.lock").read_text() == first
