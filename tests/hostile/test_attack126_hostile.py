@@ -113,6 +113,16 @@ TORCH_X86_LINES = (
             "torch==2.9.0",
             'version = "12.8"\ndriver-floor = "570.124.06"\ncpu-ok = ["torch"]\n',
         ),
+        (  # one py3-none-any file, CUDA 12.8 by its Requires-Dist on x86_64 only
+            [
+                build_wheel("cudaish", "1.0", requires_dist=TORCH_X86_LINES),
+                build_wheel(
+                    "nvidia-cuda-runtime-cu12", "12.8.90", tag="py3-none-manylinux_2_27_x86_64"
+                ),
+            ],
+            "cudaish==1.0",
+            None,
+        ),
         (  # the file name: CUDA 10.2 on x86_64 only
             [
                 build_wheel("torch", "1.12.1", tag="cp310-cp310-manylinux1_x86_64"),
