@@ -150,3 +150,37 @@ def test_a_release_read_differently_per_platform_verifies_right_after_lock(
     assert run_mlenv(["lock", "--check"], root, env).returncode == 0
     assert run_mlenv(["lock"], root, env).returncode == 0
     assert (root / "mlenv.lock").read_text() == first
+
+
+def _entries(lock: str, platform: str, name: str) -> str:
+    """The text of ``name``'s entry on ``platform`` in a written lock."""
+    head = f'[[platform.{platform}.package]]\nname = "{name}"\n'
+    start = lock.index(head)
+    end = lock.find("[[", start + len(head))
+    return lock[start : end if end != -1 else len(lock)]
+
+
+@pytest.mark.parametrize(
+    "platforms", ['"linux-64", "linux-aarch64"', '"linux-aarch64", "linux-64"']
+)
+def test_one_file_on_two_platforms_is_read_with_each_platforms_markers(
+    tmp_path: Path, platforms: str
+) -> None:
+    """A py3-none-any wheel whose CUDA line holds on x86_64 only: the same file (URL) on both
+    platforms. Before, the first platform's reading was reused for the other, so the aarch64
+    entry recorded CUDA 12.8 and a driver (or, the other way round, the x86_64 one none)."""
+    wheels = [
+        build_wheel("cudaish", "1.0", requires_dist=TORCH_X86_LINES),
+        build_wheel("nvidia-cuda-runtime-cu12", "12.8.90", tag="py3-none-manylinux_2_27_x86_64"),
+    ]
+    url = write_simple_index(tmp_path / "pypi", wheels)
+    head = f'python = "3.11"\nplatforms = [{platforms}]\n'
+    head += '[cuda]\nversion = "12.8"\ndriver-floor = "570.124.06"\n'
+    root, env = _project(tmp_path, url, head, '"cudaish"')
+    assert run_mlenv(["lock"], root, env).returncode == 0
+    lock = (root / "mlenv.lock").read_text()
+    x86, arm = _entries(lock, "linux-64", "cudaish"), _entries(lock, "linux-aarch64", "cudaish")
+    assert 'cuda = "12.8"' in x86 and 'requires-driver = "570.124.06"' in x86
+    assert "cuda =" not in arm and "requires-driver" not in arm
+    assert run_mlenv(["verify"], root, env).returncode == 0
+    assert run_mlenv(["lock", "--check"], root, env).returncode == 0
