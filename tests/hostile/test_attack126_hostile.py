@@ -13,6 +13,11 @@ Findings this file pins (each failed before its fix):
   ``platform_machine == "x86_64"`` Requires-Dist lines, a CPU build on aarch64; torch 1.12.1:
   CUDA 10.2 by the x86_64 file name only) failed verify right after ``mlenv lock`` with
   ``lock-driver-mismatch``, whose hint (run ``mlenv lock``) changed nothing.
+- ``mlenv lock`` read one file once for all platforms (by URL), so a py3-none-any wheel whose
+  CUDA line holds on x86_64 only recorded CUDA 12.8 and a driver on aarch64 too.
+- The banner's "(nvgpu)" GPU row was matched on any table row, so a process named
+  ``/tmp/job (nvgpu)`` in a desktop A100's Processes table made ``verify --host`` take the
+  host for a Jetson and drop its driver.
 """
 
 from __future__ import annotations
@@ -22,7 +27,10 @@ from pathlib import Path
 import pytest
 
 from mlenv.cuda.tags import extract
+from mlenv.host import SMI_BANNER_ARGV, SMI_QUERY_ARGV, detect
+from mlenv.host_text import parse_smi_banner
 from tests.support.cli import run_mlenv
+from tests.support.fake_host import with_glibc
 from tests.support.wheels import build_wheel, write_simple_index
 
 X86 = "cp311-cp311-manylinux_2_28_x86_64"
@@ -184,3 +192,31 @@ def test_one_file_on_two_platforms_is_read_with_each_platforms_markers(
     assert "cuda =" not in arm and "requires-driver" not in arm
     assert run_mlenv(["verify"], root, env).returncode == 0
     assert run_mlenv(["lock", "--check"], root, env).returncode == 0
+
+
+DESKTOP_BANNER = """\
++-----------------------------------------------------------------------------------------+
+| NVIDIA-SMI 570.124.06             Driver Version: 570.124.06     CUDA Version: 12.8     |
+|-----------------------------------------+------------------------+----------------------+
+| GPU  Name                 Persistence-M | Bus-Id          Disp.A | Volatile Uncorr. ECC |
+|=========================================+========================+======================|
+|   0  NVIDIA A100-SXM4-80GB          On  |   00000000:07:00.0 Off |                    0 |
++-----------------------------------------+------------------------+----------------------+
+
++-----------------------------------------------------------------------------------------+
+| Processes:                                                                              |
+|  GPU   GI   CI        PID   Type   Process name                              GPU Memory |
+|        ID   ID                                                               Usage      |
+|=========================================================================================|
+|    0   N/A  N/A      4242      C   /tmp/job (nvgpu)                            1234MiB |
++-----------------------------------------------------------------------------------------+
+"""
+
+
+def test_a_process_named_nvgpu_does_not_make_a_desktop_host_a_jetson() -> None:
+    banner = parse_smi_banner(DESKTOP_BANNER)
+    assert banner is not None and banner.nvgpu is None
+    query = "570.124.06, 8.0, NVIDIA A100-SXM4-80GB\n"
+    host = with_glibc(outputs={SMI_QUERY_ARGV: query, SMI_BANNER_ARGV: DESKTOP_BANNER})
+    facts = detect(host)
+    assert facts.driver == "570.124.06" and facts.cuda_driver_version == "12.8"
