@@ -18,6 +18,9 @@ Findings this file pins (each failed before its fix):
 - The banner's "(nvgpu)" GPU row was matched on any table row, so a process named
   ``/tmp/job (nvgpu)`` in a desktop A100's Processes table made ``verify --host`` take the
   host for a Jetson and drop its driver.
+- The CUDA rules skipped every Requires-Dist line whose marker named ``extra ==``, so
+  ``extra == "cuda" or platform_machine == "x86_64"``, which the resolver installs on x86_64
+  with no extra asked, was no CUDA need there.
 """
 
 from __future__ import annotations
@@ -25,10 +28,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from packaging.markers import Marker
 
 from mlenv.cuda.tags import extract
 from mlenv.host import SMI_BANNER_ARGV, SMI_QUERY_ARGV, detect
 from mlenv.host_text import parse_smi_banner
+from mlenv.target import Target
 from tests.support.cli import run_mlenv
 from tests.support.fake_host import with_glibc
 from tests.support.wheels import build_wheel, write_simple_index
@@ -220,3 +227,39 @@ def test_a_process_named_nvgpu_does_not_make_a_desktop_host_a_jetson() -> None:
     host = with_glibc(outputs={SMI_QUERY_ARGV: query, SMI_BANNER_ARGV: DESKTOP_BANNER})
     facts = detect(host)
     assert facts.driver == "570.124.06" and facts.cuda_driver_version == "12.8"
+
+
+_ATOMS = (
+    'extra == "cuda"',
+    'extra != "cpu"',
+    'platform_machine == "x86_64"',
+    'platform_machine == "aarch64"',
+    'python_version >= "3.12"',
+    'python_version < "3.12"',
+    'sys_platform == "linux"',
+    'sys_platform == "win32"',
+    'platform_system == "Linux"',
+    'implementation_name == "pypy"',
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    atoms=st.lists(st.sampled_from(_ATOMS), min_size=1, max_size=4),
+    joins=st.lists(st.sampled_from((" and ", " or ")), min_size=3, max_size=3),
+    platform=st.sampled_from(("linux-64", "linux-aarch64")),
+    python=st.sampled_from(("3.11", "3.12")),
+)
+def test_a_cuda_line_is_read_exactly_where_the_resolver_installs_it(
+    atoms: list[str], joins: list[str], platform: str, python: str
+) -> None:
+    """The resolver installs a Requires-Dist line (no extra asked) where its marker holds with
+    ``extra`` empty; the CUDA rules must read it there and nowhere else. Before, any line whose
+    marker named ``extra ==`` was skipped, ``extra == "cuda" or platform_machine == "x86_64"``
+    too, though x86_64 installs it."""
+    marker = atoms[0] + "".join(j + a for j, a in zip(joins, atoms[1:], strict=False))
+    markers = Target(platform, python).markers
+    line = f"nvidia-cuda-runtime-cu12==12.8.90; {marker}"
+    installed = Marker(marker).evaluate({**markers, "extra": ""})
+    need = extract("wrapper", "1.0", "wrapper-1.0-py3-none-any.whl", [line], markers=markers)
+    assert (need is not None) == installed, (marker, platform, python)
