@@ -21,6 +21,9 @@ Findings this file pins (each failed before its fix):
 - The CUDA rules skipped every Requires-Dist line whose marker named ``extra ==``, so
   ``extra == "cuda" or platform_machine == "x86_64"``, which the resolver installs on x86_64
   with no extra asked, was no CUDA need there.
+- With no ``[cuda]`` table, a conda record for a CUDA release whose driver mlenv does not
+  know (``cuda-version >=13.5,<13.6``) stopped the lock, though verify (and the wheel rule of
+  the same fix) reads it as recording no ``requires-driver``.
 """
 
 from __future__ import annotations
@@ -37,6 +40,8 @@ from mlenv.host import SMI_BANNER_ARGV, SMI_QUERY_ARGV, detect
 from mlenv.host_text import parse_smi_banner
 from mlenv.target import Target
 from tests.support.cli import run_mlenv
+from tests.support.conda_channel import build_conda_package, write_channel
+from tests.support.conda_project import channel_packages
 from tests.support.fake_host import with_glibc
 from tests.support.wheels import build_wheel, write_simple_index
 
@@ -263,3 +268,24 @@ def test_a_cuda_line_is_read_exactly_where_the_resolver_installs_it(
     installed = Marker(marker).evaluate({**markers, "extra": ""})
     need = extract("wrapper", "1.0", "wrapper-1.0-py3-none-any.whl", [line], markers=markers)
     assert (need is not None) == installed, (marker, platform, python)
+
+
+def test_a_conda_record_of_an_unknown_cuda_release_locks_without_a_cuda_table(
+    tmp_path: Path,
+) -> None:
+    cccl = build_conda_package("cuda-cccl", "13.5.1", "h0_0", depends=["cuda-version >=13.5,<13.6"])
+    version = build_conda_package("cuda-version", "13.5", "h0_0")
+    channel = write_channel(tmp_path / "channel", [channel_packages()[0], cccl, version])
+    root = tmp_path / "p"
+    root.mkdir()
+    (root / "mlenv.toml").write_text(
+        '[environment]\nname = "x"\npython = "3.11"\n'
+        f'[conda]\nchannels = ["{channel}"]\ndependencies = ["python 3.11.*", "cuda-cccl"]\n'
+    )
+    env = {"MLENV_CACHE_DIR": str(tmp_path / "cache")}
+    locked = run_mlenv(["lock"], root, env)
+    assert locked.returncode == 0, locked.stderr
+    lock = (root / "mlenv.lock").read_text()
+    assert 'cuda = "13.5"' in lock and "requires-driver" not in lock
+    assert run_mlenv(["verify"], root, env).returncode == 0
+    assert run_mlenv(["lock", "--check"], root, env).returncode == 0
