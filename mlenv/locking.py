@@ -418,10 +418,9 @@ def provided_by_conda(records: Sequence[CondaRecord], source: str) -> dict[Norma
 
 
 def _locked_conda(record: CondaRecord, needs: Mapping[str, PackageNeed]) -> CondaRecord:
-    """The solved record with the driver floor its CUDA need sets."""
-    item = needs.get(record.url)
-    driver = package_driver(item) if item is not None else None
-    return replace(record, requires_driver=str(driver[0]) if driver is not None else None)
+    """The solved record with the driver floor its CUDA need sets (none when the release's
+    driver is not known, as for a wheel: ``_entry_driver``)."""
+    return replace(record, requires_driver=_entry_driver(needs.get(record.url)))
 
 
 @dataclass(frozen=True)
