@@ -24,6 +24,10 @@ Findings this file pins (each failed before its fix):
 - With no ``[cuda]`` table, a conda record for a CUDA release whose driver mlenv does not
   know (``cuda-version >=13.5,<13.6``) stopped the lock, though verify (and the wheel rule of
   the same fix) reads it as recording no ``requires-driver``.
+- A refusal for another CUDA major read from a Requires-Dist line (PyPI's torch 2.11.0, CUDA
+  13 only by ``nvidia-cuda-runtime==13.2.86``, on a CUDA 12.8 fleet) did not name the line,
+  as the newer-minor refusal now does: the user saw "torch 2.11.0 is built for CUDA 13.2"
+  with nothing in its name, version or file saying so.
 """
 
 from __future__ import annotations
@@ -35,7 +39,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from packaging.markers import Marker
 
+from mlenv.cuda.rules import CudaTarget, PackageNeed, judge
 from mlenv.cuda.tags import extract
+from mlenv.cuda.versions import CudaVersion, DriverVersion
 from mlenv.host import SMI_BANNER_ARGV, SMI_QUERY_ARGV, detect
 from mlenv.host_text import parse_smi_banner
 from mlenv.target import Target
@@ -289,3 +295,22 @@ def test_a_conda_record_of_an_unknown_cuda_release_locks_without_a_cuda_table(
     assert 'cuda = "13.5"' in lock and "requires-driver" not in lock
     assert run_mlenv(["verify"], root, env).returncode == 0
     assert run_mlenv(["lock", "--check"], root, env).returncode == 0
+
+
+def test_a_major_refusal_read_from_requires_dist_names_the_line() -> None:
+    markers = Target("linux-64", "3.11").markers
+    need = extract(
+        "torch",
+        "2.11.0",
+        "torch-2.11.0-cp311-cp311-manylinux_2_28_x86_64.whl",
+        ['nvidia-cuda-runtime==13.2.86; platform_system == "Linux"'],
+        markers=markers,
+    )
+    assert need is not None and need.cuda.major == 13
+    target = CudaTarget(CudaVersion.parse("12.8"), DriverVersion.parse("570.124.06"))
+    messages = [f.message for f in judge(target, [PackageNeed("torch", "2.11.0", need)])]
+    assert any(
+        "but the target is CUDA 12.8" in m
+        and "(its Requires-Dist nvidia-cuda-runtime==13.2.86)" in m
+        for m in messages
+    ), messages
