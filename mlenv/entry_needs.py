@@ -32,13 +32,16 @@ def entry_needs(lock: Lock) -> tuple[list[PackageNeed], list[Finding], list[Unre
     ``cuda`` field (which may come from Requires-Dist) must agree with them. GPU packages whose
     CUDA cannot be read come back apart, with the lock's ``unverified`` mark. Conda packages
     are read by ``needs.conda_need``, exactly as ``lock`` reads them. Every entry's recorded
-    ``requires-driver`` is held to its need (``_recorded_driver``)."""
-    needs: dict[tuple[str, str], PackageNeed] = {}
+    ``requires-driver`` is held to its need (``_recorded_driver``). A wheel is judged by its
+    file and what its platform recorded, as `mlenv lock` judges it: one release (one
+    py3-none-any file) may be CUDA on x86_64 and CPU on aarch64 (Requires-Dist lines'
+    markers, torch 1.12's x86_64 file name)."""
+    needs: dict[tuple[str, ...], PackageNeed] = {}
     findings: list[Finding] = []
     unread: dict[tuple[str, str], Unread] = {}
-    judged: dict[tuple[str, str], PackageNeed | None] = {}  # None: no CUDA build
+    judged: dict[tuple[str, ...], PackageNeed | None] = {}  # None: no CUDA build
     for _, package in lock.packages():
-        key = (package.name, package.version)
+        key = (package.name, package.version, package.filename, package.index, package.cuda or "")
         if key not in judged:
             judged[key] = _package_need(package, findings, unread)
             if (item := judged[key]) is not None:
@@ -56,7 +59,7 @@ def entry_needs(lock: Lock) -> tuple[list[PackageNeed], list[Finding], list[Unre
                 needs[conda_key] = item
         who = f"{conda.name} {conda.version}"
         findings += _recorded_driver(who, judged[conda_key], conda.requires_driver, exact=True)
-    return list(needs.values()), findings, list(unread.values())
+    return list(dict.fromkeys(needs.values())), findings, list(unread.values())
 
 
 def _pinned(item: PackageNeed, recorded: DriverVersion) -> PackageNeed:

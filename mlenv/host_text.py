@@ -36,6 +36,8 @@ _BANNER_CUDA_RES = (
 _LDD_RE = re.compile(r"ldd \(([^)]*)\) (\S+)")
 # A GPU row of the banner's table ("|   0  Orin (nvgpu)   N/A  | ..."): the name nvgpu, the
 # driver of Jetson's integrated GPU, gives it (JetPack 6 prints it where the GPU query fails).
+# Read above the Processes table only, whose rows also start with a GPU index and end in a
+# process name anyone can choose ("/tmp/job (nvgpu)" on a desktop A100).
 _BANNER_NVGPU_RE = re.compile(r"^\|\s+[0-9]+\s+(\S[^|]*?\(nvgpu\))", re.MULTILINE)
 _GLIBC_WORD_RE = re.compile(r"\b(?:E?GLIBC|GNU libc)\b")
 _NOT_AVAILABLE = frozenset({"N/A", "[N/A]", "[Not Supported]"})  # nvidia-smi prints both
@@ -127,7 +129,7 @@ def parse_smi_banner(text: str) -> SmiBanner | None:
     if driver is None:
         return None
     cuda = _labelled(text, _BANNER_CUDA_RES, lambda v: bool(_CAP_RE.fullmatch(v)))
-    nvgpu = _BANNER_NVGPU_RE.search(text)
+    nvgpu = _BANNER_NVGPU_RE.search(text.partition("Processes:")[0])
     return SmiBanner(driver, cuda, nvgpu[1] if nvgpu else None)
 
 

@@ -299,21 +299,23 @@ def lock_manifest(
     facts = artifact_facts(
         sources.index, [pin.file for r in resolutions for pin in r.pins], reporter
     )
-    needs, unread = _cuda_needs(sources.index, resolutions)
-    if target_cuda is None:
-        unread = {}  # nothing to judge them against: the lock records no verdict on them
-    cpu_builds = _cpu_builds(manifest, resolutions, needs, unread, reporter)
-    needs.update(conda_needs(r for records in conda.values() for r in records))
+    # each platform's own reading: one py3-none-any file may be CUDA by a line whose marker
+    # holds on x86_64 only; unread GPU packages need a target to be judged against
+    read = {r.target.platform: _cuda_needs(sources.index, r, target_cuda) for r in resolutions}
+    cpu_builds = _cpu_builds(manifest, resolutions, read, reporter)
+    conda_items = conda_needs(r for records in conda.values() for r in records)
+    items = [*(n for needs, _ in read.values() for n in needs.values()), *conda_items.values()]
+    unread = [u for _, found in read.values() for u in found.values()]
     _warn_yanked(resolutions, reporter)
     cuda = manifest.cuda
     unverified = cuda.unverified if cuda else ()
-    driver, because = _judge_cuda(target_cuda, needs, unread, unverified, reporter)
+    driver, because = _judge_cuda(target_cuda, items, unread, unverified, reporter)
     head = lock_target(manifest, sources, driver, because)
     return Lock(inputs_hash(manifest), head).with_platforms(
         [
             replace(
-                _locked_platform(r, facts, needs, unread, sources, cpu_builds),
-                conda=tuple(_locked_conda(c, needs) for c in conda[r.target.platform]),
+                _locked_platform(r, facts, *read[r.target.platform], sources, cpu_builds),
+                conda=tuple(_locked_conda(c, conda_items) for c in conda[r.target.platform]),
             )
             for r in resolutions
         ]
@@ -416,10 +418,9 @@ def provided_by_conda(records: Sequence[CondaRecord], source: str) -> dict[Norma
 
 
 def _locked_conda(record: CondaRecord, needs: Mapping[str, PackageNeed]) -> CondaRecord:
-    """The solved record with the driver floor its CUDA need sets."""
-    item = needs.get(record.url)
-    driver = package_driver(item) if item is not None else None
-    return replace(record, requires_driver=str(driver[0]) if driver is not None else None)
+    """The solved record with the driver floor its CUDA need sets (none when the release's
+    driver is not known, as for a wheel: ``_entry_driver``)."""
+    return replace(record, requires_driver=_entry_driver(needs.get(record.url)))
 
 
 @dataclass(frozen=True)
@@ -432,37 +433,40 @@ class Unread:
 
 
 def _cuda_needs(
-    index: Index, resolutions: Sequence[Resolution]
+    index: Index, resolution: Resolution, target: CudaTarget | None
 ) -> tuple[dict[str, PackageNeed], dict[str, Unread]]:
-    """What CUDA each pinned file needs, from its tags, the GPU package table (with the index
-    that served it) and its Requires-Dist; and the GPU packages it cannot be read for (by URL)."""
+    """What CUDA each file pinned on one platform needs there, from its tags, the GPU package
+    table (with the index that served it) and its Requires-Dist under the platform's markers;
+    and, for a CUDA target, the GPU packages it cannot be read for (by URL)."""
     needs: dict[str, PackageNeed] = {}
     unread: dict[str, Unread] = {}
-    for resolution in resolutions:
-        for pin in resolution.pins:
-            file = pin.file
-            if file.url in needs or file.url in unread:
-                continue
-            requires = index.metadata(file).requires_dist
-            version = str(pin.version)
-            markers = resolution.target.markers  # x86_64-only lines are no aarch64 need
-            need = extract(pin.name, version, file.filename, requires, file.index_url, markers)
-            if need is not None:
-                needs[file.url] = PackageNeed(pin.name, version, need)
-            elif (what := cudapkg.undetermined(pin.name, version, file.index_url)) is not None:
-                unread[file.url] = Unread(pin.name, version, what)
+    markers = resolution.target.markers  # x86_64-only lines are no aarch64 need
+    for pin in resolution.pins:
+        file = pin.file
+        requires = index.metadata(file).requires_dist
+        version = str(pin.version)
+        need = extract(pin.name, version, file.filename, requires, file.index_url, markers)
+        if need is not None:
+            needs[file.url] = PackageNeed(pin.name, version, need)
+        elif (
+            target is not None
+            and (what := cudapkg.undetermined(pin.name, version, file.index_url)) is not None
+        ):
+            unread[file.url] = Unread(pin.name, version, what)
     return needs, unread
 
 
 def _judge_cuda(
     target: CudaTarget | None,
-    needs: Mapping[str, PackageNeed],
-    unread: Mapping[str, Unread],
+    needs: Sequence[PackageNeed],
+    unread: Sequence[Unread],
     unverified: Sequence[str],
     reporter: Reporter,
 ) -> tuple[str | None, str | None]:
-    """Refuse a lock the fleet cannot run; return the driver it needs and why."""
-    items = sorted(needs.values(), key=lambda n: (n.name, n.version))
+    """Refuse a lock the fleet cannot run; return the driver it needs and why (each need and
+    unread package once, however many platforms share it)."""
+    items = sorted(dict.fromkeys(needs), key=lambda n: (n.name, n.version))
+    unread = tuple(dict.fromkeys(unread))
     if target is None:
         if items:
             names = ", ".join(f"{n.name} (CUDA {n.need.label})" for n in items[:3])
@@ -474,9 +478,9 @@ def _judge_cuda(
     findings = judge(target, items)
     findings += tuple(
         cudapkg.finding(u.name, u.version, u.what, unverified, target.cuda)
-        for u in sorted(unread.values(), key=lambda u: (u.name, u.version))
+        for u in sorted(unread, key=lambda u: (u.name, u.version))
     )
-    unread_names = {canonicalize_name(u.name) for u in unread.values()}
+    unread_names = {canonicalize_name(u.name) for u in unread}
     for name in unverified:
         if name not in unread_names:
             reporter.warning(
@@ -518,8 +522,7 @@ def _preferences(
 def _cpu_builds(
     manifest: Manifest,
     resolutions: Sequence[Resolution],
-    needs: Mapping[str, PackageNeed],
-    unread: Mapping[str, Unread],
+    read: Mapping[str, tuple[Mapping[str, PackageNeed], Mapping[str, Unread]]],
     reporter: Reporter,
 ) -> frozenset[str]:
     """No silent CPU fallback for a CUDA target; the URLs of the CPU builds cpu-ok allowed."""
@@ -529,7 +532,10 @@ def _cpu_builds(
     from mlenv.cuda.cpufallback import check_fallbacks, describe, find_fallbacks
 
     names = frozenset(canonicalize_name(name) for name in cuda.cpu_ok)
-    fallbacks = [f for r in resolutions for f in find_fallbacks(r, needs, names, unread)]
+    fallbacks = []
+    for resolution in resolutions:
+        needs, unread = read[resolution.target.platform]
+        fallbacks += find_fallbacks(resolution, needs, names, unread)
     target = CudaVersion.parse(cuda.version)
     check_fallbacks(fallbacks, target)
     for fallback in fallbacks:

@@ -44,8 +44,7 @@ class CudaTarget:
     driver_floor: DriverVersion
     archs: tuple[str, ...] = ()
     checked: bool = False  # the driver of one machine (verify --driver/--host), not the floor
-    # a WSL 2 host's driver: the Windows host's number, ranked by Table 3's Windows column
-    windows: bool = False
+    windows: bool = False  # WSL 2: the Windows host's driver, ranked by Table 3's Windows column
     reported: CudaVersion | None = None  # the "CUDA Version" that driver prints (nvidia-smi)
 
     def __post_init__(self) -> None:
@@ -287,7 +286,8 @@ def _package_findings(target: CudaTarget, item: PackageNeed) -> list[Finding]:
                 "error",
                 "cuda-major-mismatch",
                 f"CUDA {need.label}",
-                f"{who} is built for CUDA {need.label}, but the target is CUDA {cuda}",
+                f"{who} is built for CUDA {need.label}, but the target is CUDA {cuda}"
+                + read_from(need.evidence),
                 _place(
                     item.name,
                     cuda,

@@ -254,7 +254,8 @@ def _pin(specifier: SpecifierSet) -> _Pin | None:
 
 def _from_requirement(raw: str, *, where: str, markers: Mapping[str, str] | None) -> list[CudaNeed]:
     """A Requires-Dist entry as evidence; extras are optional, a line whose marker fails on the
-    target (``markers``) is no dependency there, and placeholders are judged alone."""
+    target (``markers``, with no extra: as the resolver reads it) is no dependency there, and
+    placeholders are judged alone. Without ``markers``, a line naming an extra is skipped."""
     try:
         requirement = parsed(raw)
     except InvalidRequirement as exc:
@@ -265,8 +266,9 @@ def _from_requirement(raw: str, *, where: str, markers: Mapping[str, str] | None
         ) from exc
     marker = requirement.marker
     if marker is not None and (
-        _EXTRA_MARKER_RE.search(marker_text(marker))
-        or (markers is not None and not marker_holds(marker, markers))
+        not marker_holds(marker, markers)
+        if markers is not None  # 'extra == "cuda" or platform_machine == "x86_64"' may hold
+        else _EXTRA_MARKER_RE.search(marker_text(marker)) is not None
     ):
         return []
     name = canonicalize_name(requirement.name)
