@@ -56,8 +56,7 @@ def host_form(hostname: str) -> str:
 
 
 def _legacy_form(host: str) -> str:
-    """``host`` through Python's IDNA 2003 codec (fullwidth digits, circled letters mapped), for
-    the loopback and link-local tests, which refuse a host under either spelling."""
+    """``host`` through Python's IDNA 2003 codec: fullwidth digits, circled letters mapped."""
     try:
         return host.encode("idna").decode("ascii") if not host.isascii() else host
     except UnicodeError:
@@ -82,8 +81,7 @@ def is_loopback(host: str) -> bool:
     gives it: ``ip6-localhost``, ``localhost.localdomain``...), ``127.1``, ``0x7f000001``,
     ``2130706433``, ``[::1]``, ``[::ffff:127.0.0.1]``, ``0.0.0.0``, and their IDNA-equivalent
     Unicode forms (full-width digits, ideographic dots, circled letters)."""
-    bare = host.strip("[]").lower()
-    return any(_loopback(form.rstrip(".")) for form in {host_form(bare), _legacy_form(bare)})
+    return any(_loopback(form) for form in _spellings(host))
 
 
 # What every distribution's /etc/hosts calls this machine besides ``localhost``: Debian's and
@@ -109,8 +107,13 @@ def is_link_local(host: str) -> bool:
     clouds serve instance metadata and its credentials (``169.254.169.254``,
     ``2852039166``, ``[fe80::a9fe:a9fe]``), no place a remote registry may send mlenv; so are
     the metadata addresses clouds serve outside those ranges (``_METADATA``)."""
+    return any(_link_local(form) for form in _spellings(host))
+
+
+def _spellings(host: str) -> set[str]:
+    """``host`` as httpx sends it and as IDNA 2003 maps it: the address rules refuse either."""
     bare = host.strip("[]").lower()
-    return any(_link_local(form.rstrip(".")) for form in {host_form(bare), _legacy_form(bare)})
+    return {form.rstrip(".") for form in (host_form(bare), _legacy_form(bare))}
 
 
 def _link_local(host: str) -> bool:
