@@ -27,28 +27,13 @@ Findings (input: what mlenv did -> what it does now):
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 
 import pytest
 
-from tests.support.cli import run_mlenv
+from tests.support.cli import init_from as _init
 
 pytestmark = pytest.mark.hostile
-
-
-def _init(tmp_path: Path, name: str, text: str, *args: str) -> tuple[int, str, dict[str, object]]:
-    """``mlenv init --from NAME`` in a fresh directory, then ``mlenv show`` of what it wrote:
-    exit code, all output, and the manifest (empty when none was written)."""
-    (tmp_path / name).write_text(text)
-    done = run_mlenv(["init", "--from", name, *args], tmp_path)
-    output = done.stdout + done.stderr
-    manifest = tmp_path / "mlenv.toml"
-    if not manifest.exists():
-        return done.returncode, output, {}
-    shown = run_mlenv(["show"], tmp_path)
-    assert shown.returncode == 0, shown.stdout + shown.stderr
-    return done.returncode, output, tomllib.loads(manifest.read_text())
 
 
 def _section(manifest: dict[str, object], key: str) -> dict[str, object]:

@@ -53,3 +53,21 @@ def run_in_process(
             )
     finally:
         os.chdir(before)
+
+
+def init_from(
+    directory: Path, name: str, text: str, *args: str
+) -> tuple[int, str, dict[str, object]]:
+    """``mlenv init --from NAME`` in ``directory``, then ``mlenv show`` of what it wrote (which
+    must accept it): exit code, all output, and the manifest (empty when none was written)."""
+    import tomllib
+
+    (directory / name).write_text(text)
+    done = run_mlenv(["init", "--from", name, *args], directory)
+    output = done.stdout + done.stderr
+    manifest = directory / "mlenv.toml"
+    if not manifest.exists():
+        return done.returncode, output, {}
+    shown = run_mlenv(["show"], directory)
+    assert shown.returncode == 0, shown.stdout + shown.stderr
+    return done.returncode, output, tomllib.loads(manifest.read_text())
