@@ -39,7 +39,6 @@ or lock, and one per mlenv upgrade, forever otherwise).
 
 from __future__ import annotations
 
-import hashlib
 import os
 import stat
 import sys
@@ -55,8 +54,17 @@ from mlenv.watch import stamp_of
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterable
+    from hashlib import sha256
 
     from mlenv.cache.files import StrPath
+else:  # CPython's own sha256 (_sha2 from 3.12): ``hashlib`` loads OpenSSL first, 3 ms of a
+    try:  # 25 ms no-op lock; a build without it (FIPS) takes hashlib's. The same digests.
+        from _sha2 import sha256
+    except ImportError:
+        try:
+            from _sha256 import sha256
+        except ImportError:
+            from hashlib import sha256
 
 _VERSION = b"mlenv-fresh-v1"
 MAX_INPUT_BYTES = 8 << 20  # more than any real lock; a bigger one goes to the full CLI
@@ -104,9 +112,9 @@ def read_plain(path: StrPath) -> bytes | None:
 
 def verdict_key(manifest: bytes, lock: bytes) -> str:
     """The key of a verdict on these bytes by the code this process runs."""
-    hasher = hashlib.sha256(_VERSION + b"\0" + code_key())
-    hasher.update(hashlib.sha256(manifest).digest())
-    hasher.update(hashlib.sha256(lock).digest())
+    hasher = sha256(_VERSION + b"\0" + code_key())
+    hasher.update(sha256(manifest).digest())
+    hasher.update(sha256(lock).digest())
     return hasher.hexdigest()
 
 
@@ -115,9 +123,7 @@ def code_key(judges: tuple[str, ...] = JUDGES) -> bytes:
     packaging that shadows this one, is another key), the Python and its ``-O``."""
     # -O and -OO run other code (no asserts, no docstrings) from the same sources
     running = f"{sys.version}\0{sys.flags.optimize}\0".encode()
-    return (
-        running + hashlib.sha256(_judge_origins(judges).encode("utf-8", "surrogateescape")).digest()
-    )
+    return running + sha256(_judge_origins(judges).encode("utf-8", "surrogateescape")).digest()
 
 
 def is_fresh(cache_root: StrPath, manifest: bytes, lock: bytes) -> bool:

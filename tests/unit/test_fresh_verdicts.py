@@ -6,6 +6,7 @@ found the lock fresh for these exact bytes, under this code, and this user wrote
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -222,10 +223,11 @@ def test_a_kept_verdict_imports_neither_toml_nor_the_lock_reader_end_to_end(
     tmp_path: Path,
 ) -> None:
     """Protects the point of keeping verdicts, through the real entry point: the second no-op
-    loads no TOML parser, lock reader, packaging or dataclasses, and says the same thing."""
+    loads no TOML parser, lock reader, packaging, dataclasses or OpenSSL (``hashlib``'s
+    ``_hashlib``: 3 ms), and says the same thing."""
     project(tmp_path)
     env = {**os.environ, "PYTHONPATH": str(ROOT), "MLENV_CACHE_DIR": str(tmp_path / "cache")}
-    heavy = {"tomllib", "mlenv.lockfile", "packaging", "dataclasses", "mlenv.errors"}
+    heavy = {"tomllib", "mlenv.lockfile", "packaging", "dataclasses", "mlenv.errors", "_hashlib"}
     runs = []
     for _ in range(2):
         result = subprocess.run([sys.executable, "-X", "importtime", "-m", "mlenv", "lock"],
@@ -347,3 +349,15 @@ def test_cache_prune_reports_the_verdicts_it_dropped(tmp_path: Path) -> None:
         in result.stderr + result.stdout
     )
     assert len(entries(tmp_path)) == 1
+
+
+def test_the_verdict_key_is_the_sha256_hashlib_gives() -> None:
+    """Protects the keys kept verdicts are found by: the no-op's own sha256 (which skips
+    OpenSSL's import) must give hashlib's digests, or every kept verdict would be a miss."""
+    manifest, lock = b"[environment]\nname = 'x'\n", b"version = 1\n"
+    code = fresh.code_key()
+    assert code.endswith(hashlib.sha256(fresh._judge_origins(fresh.JUDGES).encode()).digest())
+    outer = hashlib.sha256(b"mlenv-fresh-v1\0" + code)
+    outer.update(hashlib.sha256(manifest).digest())
+    outer.update(hashlib.sha256(lock).digest())
+    assert fresh.verdict_key(manifest, lock) == outer.hexdigest()
