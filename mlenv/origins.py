@@ -269,10 +269,10 @@ class LocalRoots:
         base_dir: Path = Path(),
     ) -> LocalRoots:
         """Roots from the manifest's locations (URLs, or paths relative to ``base_dir``);
-        remote and missing ones add nothing. An index directory named ``simple`` is rooted at
-        the directory holding it, where mirrors keep the files (``../../packages/…``); any
-        other index, find-links directory or conda channel is its own root, a find-links page
-        its directory."""
+        remote and missing ones add nothing. An index directory named ``simple`` or ``simple-…``
+        is rooted at the directory holding it, where mirrors keep the files (``../../packages``,
+        packse's ``../../files``); any other index, find-links directory or conda channel is
+        its own root, a find-links page its directory."""
         roots = []
         loopback = False
         for location, index in [*((i, True) for i in indexes), *((f, False) for f in find_links)]:
@@ -286,7 +286,8 @@ class LocalRoots:
             if path.is_file() and not index:
                 roots.append(path.parent)
             elif path.is_dir():
-                roots.append(path.parent if index and path.name == "simple" else path)
+                mirror = index and path.name.partition("-")[0] == "simple"  # simple-html
+                roots.append(path.parent if mirror else path)
         return cls(tuple(dict.fromkeys(roots)), loopback)
 
     def holds(self, path: str | Path) -> bool:
@@ -315,12 +316,7 @@ def file_url_to_path(url: str) -> Path:
 
 
 def follow(
-    url: str,
-    *,
-    base: str,
-    where: str,
-    local: LocalRoots = NO_LOCAL_ROOTS,
-    downgrade: bool = False,
+    url: str, *, base: str, where: str, local: LocalRoots = NO_LOCAL_ROOTS, downgrade: bool = False
 ) -> str:
     """The absolute URL that ``url`` (a link, a ``<base href>``, a JSON ``url``, a redirect's
     ``Location`` or a lock entry, relative to ``base``) leads to, if mlenv may go there.

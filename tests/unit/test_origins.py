@@ -303,6 +303,29 @@ def test_local_roots_are_only_the_directories_the_manifest_names(tmp_path: Path)
     assert LocalRoots.of(indexes=["file:///nonexistent"]).roots == ()
 
 
+@pytest.mark.parametrize("name", ["simple-html", "simple-index"])
+def test_a_static_index_named_simple_dash_lends_its_parent(tmp_path: Path, name: str) -> None:
+    """Protects locking from a static index as packse writes it (``simple-html/<project>/``
+    linking ``../../files/<wheel>``): its files lie beside the index directory, as a
+    ``simple`` mirror's do; a link out of that parent is still refused, and a directory
+    whose name only contains ``simple`` lends nothing."""
+    (tmp_path / "idx" / name / "demo").mkdir(parents=True)
+    (tmp_path / "idx" / "files").mkdir()
+    (tmp_path / "other" / "simplex" / "demo").mkdir(parents=True)
+    roots = LocalRoots.of(indexes=[(tmp_path / "idx" / name).as_uri()])
+    page = (tmp_path / "idx" / name / "demo").as_uri() + "/"
+    wheel = "../../files/demo-1.0-py3-none-any.whl"
+    assert follow(wheel, base=page, local=roots, where="x") == (
+        (tmp_path / "idx" / "files" / "demo-1.0-py3-none-any.whl").as_uri()
+    )
+    with pytest.raises(UnsafeUrlError):
+        follow("../../../outside/demo-1.0-py3-none-any.whl", base=page, local=roots, where="x")
+    other = LocalRoots.of(indexes=[(tmp_path / "other" / "simplex").as_uri()])
+    with pytest.raises(UnsafeUrlError):
+        follow(wheel, base=(tmp_path / "other" / "simplex" / "demo").as_uri() + "/",
+               local=other, where="x")  # fmt: skip
+
+
 def test_local_entries_and_metadata_symlinked_out_are_refused(tmp_path: Path) -> None:
     """Protects invariant 3 for local sources: a wheel in a find-links directory, or the PEP
     658 ``.metadata`` a local index offers, that is a symlink out of its root is refused,
