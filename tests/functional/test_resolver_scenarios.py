@@ -8,7 +8,9 @@ candidate), the scenario says so in ``mlenv`` and expects mlenv's documented beh
 
 Every scenario runs through ``locker.lock_manifest`` over an in-memory index; a sample also runs
 through the ``mlenv lock`` command over a file:// simple index, so both index paths are covered.
-An unsatisfiable scenario must fail with a ``ResolutionError`` that names the packages at fault.
+An unsatisfiable scenario must fail with a ``ResolutionError`` that names the packages at fault
+(or, with ``"error": "metadata"``, a ``MetadataError`` naming a file whose name and METADATA
+disagree: a release's ``file_version`` is the version its wheel's filename states).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
-from mlenv.index import MemoryIndex
+from mlenv.index import MemoryIndex, MetadataError
 from mlenv.lockfile import loads as load_lock
 from mlenv.locking import Sources, lock_manifest
 from mlenv.manifest import loads
@@ -53,6 +55,7 @@ class Scenario:
     prerelease: str  # [pypi] prerelease (the source's global opt-in is "allow")
     constraints: tuple[str, ...]  # [pypi] constraints (pip's -c)
     overrides: tuple[str, ...]  # [pypi] overrides (uv's override-dependencies)
+    error: str  # what an unsatisfiable scenario raises: "resolution", or "metadata" (a bad file)
 
     @classmethod
     def of(cls, data: Mapping[str, Any]) -> Scenario:
@@ -71,6 +74,7 @@ class Scenario:
             prerelease=data.get("prerelease", "fallback"),
             constraints=tuple(data.get("constraints", ())),
             overrides=tuple(data.get("overrides", ())),
+            error=data.get("error", "resolution"),
         )
 
     def files(self) -> Iterator[tuple[str, bytes, bool]]:
@@ -90,6 +94,11 @@ class Scenario:
                         provides_extra=extras,
                         tag=tag,
                     )
+                    # a file whose name states another version than its METADATA (pip's tests)
+                    stated = release.get("file_version")
+                    if stated is not None:
+                        dist, _, rest = filename.partition(f"-{Version(version)}-")
+                        filename = f"{dist}-{stated}-{rest}"
                     yield filename, data, yanked
                 if release.get("sdist", True):
                     yield f"{name}-{Version(version)}.tar.gz", b"sdist", yanked
@@ -155,7 +164,8 @@ def test_scenario(scenario: Scenario) -> None:
     if scenario.satisfiable:
         assert _lock(scenario) == _expected(scenario), scenario.differs
         return
-    with pytest.raises(ResolutionError) as failure:
+    raised = MetadataError if scenario.error == "metadata" else ResolutionError
+    with pytest.raises(raised) as failure:
         _lock(scenario)
     message = str(failure.value)
     for name in scenario.mentions:
