@@ -28,6 +28,7 @@ from typing import BinaryIO
 from mlenv.cache import ARTIFACTS, CACHE_ENV, LOCKS
 from mlenv.cache.files import describe, open_plain
 from mlenv.cache.held import Measured, held_copy, measure
+from mlenv.digests import is_sha256_hex
 from mlenv.errors import MlenvError
 
 PARTIAL = ".partial-"
@@ -54,6 +55,19 @@ class Artifact:
 
 def relative_path(sha256: str) -> str:
     return f"{ARTIFACTS}/sha256/{sha256[:2]}/{sha256}"
+
+
+def held_size(root: Path, sha256: str) -> int | None:
+    """The length of the copy of ``sha256`` this user keeps in the cache at ``root``, or None.
+    Fetch stores only bytes whose sha256 it checked, so this is the file's true size, where a
+    server's HEAD only states one; a copy others could have planted or changed is not asked."""
+    if not is_sha256_hex(sha256):
+        return None
+    try:
+        with open_plain(root, relative_path(sha256), private=1) as handle:
+            return os.fstat(handle.fileno()).st_size
+    except OSError:
+        return None
 
 
 class ArtifactCache:

@@ -253,6 +253,11 @@ class _RemoteIndex(ABC):
     def size(self, file: IndexFile) -> int | None:
         if is_file_url(file.url):  # a stat, where ``artifact_facts`` reads it
             return None
+        if file.sha256 is not None and self._cache is not None:  # fetched before: no HEAD
+            from mlenv.cache.artifacts import held_size  # only where a HEAD would be asked
+
+            if (held := held_size(self._cache.root, file.sha256)) is not None:
+                return held
         with handed_by(file.index_url):
             return stated_size(self._http, file.url)
 

@@ -353,3 +353,29 @@ def test_real_local_index_torch_requires_nvidia_wheels() -> None:
     meta = index.metadata(torch)
     assert meta.name == "torch" and meta.version == Version("2.14.1")
     assert any(r.startswith("nvidia-") for r in meta.requires_dist)
+
+
+def test_a_file_the_cache_holds_is_sized_without_a_head(tmp_path: Path, http: HttpClient) -> None:
+    """Protects a re-lock against an index that states no sizes (pypiserver, a static HTML
+    mirror): a file fetch already stored and verified is sized from that copy, not by a HEAD
+    per file (36 HEADs, 3.5 s against pypiserver for the data stack); a copy others could
+    have planted (group-writable) is not believed, and a file the cache lacks is still asked."""
+    from mlenv.cache.artifacts import Artifact, ArtifactCache
+
+    name, data = build_wheel("demo", "1.0")
+    write_simple_index(tmp_path / "index", [(name, data)])
+    cache = ArtifactCache(tmp_path / "cache")
+    with IndexServer(tmp_path / "index", json_api=False) as server:
+        index = SimpleIndex(f"{server.url}/simple/", http=http,
+                            cache=MetadataCache(tmp_path / "cache"))  # fmt: skip
+        (file,) = index.files(DEMO)
+
+        def heads() -> list[object]:
+            return [r for r in server.requests_for(f"/files/{name}") if r.method == "HEAD"]
+
+        assert index.size(file) == len(data) and len(heads()) == 1
+        digest = hashlib.sha256(data).hexdigest()
+        cache.add(Artifact("demo", file.url, digest, len(data)), [data])
+        assert index.size(file) == len(data) and len(heads()) == 1  # no second HEAD
+        cache.path(digest).chmod(0o666)
+        assert index.size(file) == len(data) and len(heads()) == 2
