@@ -15,7 +15,6 @@ from packaging.specifiers import SpecifierSet
 from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 from packaging.version import InvalidVersion, Version
 
-from mlenv.conda.records import match_spec_text
 from mlenv.cuda import matrix
 from mlenv.cuda.matrix import Component, Pattern, components, patterns, require_release
 from mlenv.cuda.versions import (
@@ -25,6 +24,7 @@ from mlenv.cuda.versions import (
     leading_numbers,
     refuse_placeholder,
     spec_floor,
+    spec_open_above,
 )
 from mlenv.pep508 import marker_holds, marker_text
 from mlenv.pep508 import metadata_requirement as parsed
@@ -51,10 +51,20 @@ class CudaNeed:
     driver_only: bool = False  # only a floor on the driver's CUDA (__cuda), no build claim
     # a __cuda floor of a newer major than the build: the driver must support that CUDA
     driver_cuda: CudaNeed | None = None
+    # a conda spec with no upper bound (cudatoolkit >=11.2): every newer CUDA meets it too
+    open_above: bool = False
 
     @property
     def label(self) -> str:
         return f"{self.cuda.major}.x" if self.major_only else str(self.cuda)
+
+    def met_across_majors(self, target: CudaVersion) -> bool:
+        """Whether a target of another major meets this need: a ``__cuda`` driver floor (the
+        driver's CUDA, judged as such), or an open toolkit floor below the target
+        (``cudatoolkit >=11.2`` admits a 12.x toolkit)."""
+        if self.cuda.major == target.major:
+            return False
+        return self.driver_only or (self.open_above and self.cuda < target)
 
 
 _Exactness = Literal["exact", "compatible", "lower"]
@@ -148,7 +158,9 @@ def _need(
         floor = spec_floor(groups["spec"], where=where)
         if floor is None:
             return None
-        return make(CudaVersion(floor[0], floor[1])) if len(floor) > 1 else major(floor[0])
+        found = make(CudaVersion(floor[0], floor[1])) if len(floor) > 1 else major(floor[0])
+        is_open = pattern.id != _DRIVER_RULE and spec_open_above(groups["spec"])
+        return replace(found, open_above=is_open)
     # Other kinds read the package version: a -cu11/-cu12 fixes the major, else CUDA 13's wheels.
     suffix = int(groups["major"]) if groups.get("major") else None
     expected = suffix if suffix is not None else 13
@@ -279,8 +291,9 @@ def _from_requirement(raw: str, *, where: str, markers: Mapping[str, str] | None
 def _disagree(first: CudaNeed, other: CudaNeed, *, same_artifact: bool) -> bool:
     """Majors disagree (never with a ``__cuda`` driver floor: the driver is backward
     compatible, so a CUDA 13 driver runs a 12.6 build); one artifact's minors, too."""
-    if first.cuda.major != other.cuda.major:
-        return other.rule != _DRIVER_RULE
+    low = min(first, other, key=lambda need: need.cuda)
+    if first.cuda.major != other.cuda.major:  # an open floor below the other is met by it
+        return other.rule != _DRIVER_RULE and not low.open_above
     both_minor = not first.major_only and not other.major_only
     return same_artifact and both_minor and first.cuda != other.cuda
 
@@ -307,7 +320,9 @@ def _combine(own: list[CudaNeed], required: list[CudaNeed]) -> CudaNeed | None:
     # a __cuda floor of a newer major asks the driver for that CUDA (cuda.md §4), no build
     newer = [n for n in required if n.rule == _DRIVER_RULE and n.cuda.major > primary.cuda.major]
     above = None if primary.driver_only else max(newer, key=lambda n: n.cuda, default=None)
-    return replace(primary, conflicts=build.conflicts + tuple(conflicts), driver_cuda=above)
+    conflicts = [*build.conflicts, *conflicts]
+    found = replace(primary, conflicts=tuple(conflicts), driver_cuda=above)
+    return replace(found, open_above=build.open_above)
 
 
 def extract(
@@ -356,27 +371,14 @@ def extract(
     return _combine(own, required)
 
 
-def _from_specs(specs: Sequence[str], label: str, *, where: str) -> list[CudaNeed]:
-    return [
-        need
-        for spec in specs
-        for need in _first("conda-spec", match_spec_text(spec), None, f"{label}{spec}", where=where)
-    ]
-
-
 def extract_conda(
     name: str, version: str, build: str, depends: Sequence[str], constrains: Sequence[str]
 ) -> CudaNeed | None:
-    """The CUDA a conda package needs, from its build string, itself, depends and constrains."""
-    from mlenv.cuda.conda_components import component_needs  # an NVIDIA component's update
+    """The CUDA a conda package needs, from its build string, itself, depends and constrains
+    (read in ``mlenv.cuda.conda_tags``)."""
+    from mlenv.cuda.conda_tags import conda_record_need
 
-    where = f"{name} {version} {build}".strip()
-    own = _tagged("conda-build", build, _CUDA_TAG_RE.findall(build), f"build {build}", where=where)
-    own += component_needs(name, version, where=where)
-    own += _from_specs([f"{name} {version}"], "", where=where)
-    required = _from_specs(depends, "depends ", where=where)
-    required += _from_specs(constrains, "constrains ", where=where)
-    return _combine(own, required)
+    return conda_record_need(name, version, build, depends, constrains)
 
 
 # A local segment of a non-CUDA build (+cpu, +cpu.cxx11.abi, +rocm6.2, +xpu, PyG's +pt25cpu).

@@ -239,6 +239,17 @@ def spec_floor(spec: str, *, where: str) -> tuple[int, ...] | None:
     return min(floors)
 
 
+def spec_open_above(spec: str) -> bool:
+    """Whether a conda version spec admits every version above its floor: an alternative of
+    ``>=``/``>``/``!=`` bounds only (numba's ``cudatoolkit >=11.2`` admits a 12.x toolkit,
+    ``>=11.2,<12`` and ``11.8.*`` do not)."""
+    for alternative in spec.split("|"):
+        parts = [part.strip() for part in alternative.split(",") if part.strip()]
+        if parts and all(part.startswith((">", "!=")) for part in parts):
+            return True
+    return False
+
+
 _ARCH_RE = re.compile(r"sm_(?P<cc>[0-9]{2,3})(?P<suffix>[af]?)")
 # Arch-specific "a" targets exist from Hopper (sm_90a, CUDA 12.0), family "f" targets from
 # Blackwell (sm_100f) since CUDA 12.9 (release notes); sm_75a or sm_80f name no GPU target.

@@ -1,0 +1,206 @@
+"""Adversary pass 132: conda CUDA packages exactly as conda-forge and NVIDIA's channel publish
+them, locked through the CLI on a local channel.
+
+Expected values come from the records themselves and from shared/reference/cuda.md, never
+from mlenv's output: §1 (Table 3, Linux column), §2 (a driver runs older toolkits' builds),
+§4 and §8.11 (``__cuda`` is the newest CUDA the driver supports; ``cuda-version`` pins the
+toolkit; conda ``constrains`` on a package bind only when that package is installed).
+
+Findings pinned here:
+
+1. ``constrains`` with an open toolkit floor made CPU packages CUDA builds. conda-forge's
+   numba (numba-feedstock ``recipe/recipe.yaml``, ``run_constraints``: ``cuda-version
+   >=11.2``, ``cudatoolkit >=11.2``, ``cuda-python >=11.6``) and Open MPI (openmpi-feedstock:
+   4.1.1 ``cudatoolkit >=9.2``, 4.1.5 ``cudatoolkit >=11.2``, 4.1.6+ ``__cuda >=12.0`` and
+   ``cuda-version >=12.0``) say "a CUDA toolkit, if one is installed, is at least X"; no build
+   of theirs needs CUDA, and every newer toolkit meets the floor. mlenv read numba as "built
+   for CUDA 11.2" and refused it for a CUDA 12.4 target ("use a CUDA 12 build of numba"), wrote
+   ``cuda = "11.2"`` into CUDA 11.8 locks, warned that a manifest without [cuda] "holds CUDA
+   builds (numba (CUDA 11.2))", and refused Open MPI 5 for a CUDA 13.0 target, though rattler
+   solves every one of them.
+2. A package whose ``cuda-version`` range leaves the target out (conda-forge pytorch
+   ``cuda126_*`` depends ``cuda-version >=12.6,<13``, for a CUDA 12.4 or 13.0 target) was
+   refused with "no cuda-version package in the channels matches CUDA 12.4" and the hint to
+   "use channels that publish cuda-version 12.4", while the channel did publish it: the
+   package's range, not the channel, is what leaves the target out, and the headline did not
+   name the package or its constraint.
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mlenv.cuda.rules import CudaTarget, PackageNeed, judge
+from mlenv.cuda.tags import extract_conda
+from mlenv.cuda.versions import CudaVersion, DriverVersion
+from tests.support.cli import run_mlenv
+from tests.support.conda_channel import build_conda_package, write_channel
+from tests.support.conda_project import channel_packages
+
+pytestmark = pytest.mark.hostile
+
+# cuda.md §1, Table 3, Linux column (GA rows).
+T3 = {"11.8": "520.61.05", "12.0": "525.60.13", "12.4": "550.54.14", "12.6": "560.28.03"}
+T3 |= {"12.8": "570.26", "13.0": "580.65.06"}
+
+# numba-feedstock recipe/recipe.yaml run_constraints, as the record's constrains.
+NUMBA_CONSTRAINS = [
+    "cuda-version >=11.2",
+    "cudatoolkit >=11.2",
+    "scipy >=1.0",
+    "cuda-python >=11.6",
+    "tbb >=2021.6.0",
+    "libopenblas !=0.3.6",
+]
+# openmpi-feedstock: meta.yaml of 4.1.1 and 4.1.5, recipe.yaml of 4.1.6 (cuda_major 12).
+OMPI_411 = ["cudatoolkit >=9.2"]
+OMPI_415 = ["cudatoolkit >=11.2"]
+OMPI_5 = ["__cuda >=12.0", "cuda-version >=12.0", "libprrte ==0.0.0"]
+
+
+def _cuda_version(version: str) -> tuple[str, bytes]:
+    """conda-forge's cuda-version X.Y: noarch, constrains ``__cuda >=X`` and cudatoolkit."""
+    major = version.split(".")[0]
+    return build_conda_package(
+        "cuda-version", version, "h0_3", noarch="generic",
+        constrains=[f"__cuda >={major}", f"cudatoolkit {version}|{version}.*"],
+    )  # fmt: skip
+
+
+CUDA_VERSIONS = [_cuda_version(v) for v in ("11.8", "12.4", "12.6", "12.8", "13.0")]
+
+
+def _lock(
+    root: Path,
+    packages: list[tuple[str, bytes]],
+    specs: list[str],
+    cuda: tuple[str, str] | None,
+) -> tuple[int, str, dict[str, Any]]:
+    """``mlenv lock`` of ``specs`` from a channel of ``packages`` (plus python): exit code,
+    stderr, and the conda entries of the lock by name (empty when none was written)."""
+    channel = write_channel(root / "channel", [channel_packages()[0], *packages])
+    project = root / "project"
+    project.mkdir()
+    text = '[environment]\nname = "x"\npython = "3.11"\n'
+    if cuda is not None:
+        text += f'[cuda]\nversion = "{cuda[0]}"\ndriver-floor = "{cuda[1]}"\n'
+    text += f'[conda]\nchannels = ["{channel}"]\n'
+    text += f"dependencies = {json.dumps(['python 3.11.*', *specs])}\n"
+    (project / "mlenv.toml").write_text(text)
+    done = run_mlenv(["lock"], project, {"MLENV_CACHE_DIR": str(root / "cache")})
+    lock = project / "mlenv.lock"
+    entries: dict[str, Any] = {}
+    if lock.exists():
+        platform = tomllib.loads(lock.read_text())["platform"]["linux-64"]
+        entries = {entry["name"]: entry for entry in platform["conda"]}
+        verified = run_mlenv(["verify"], project, {"MLENV_CACHE_DIR": str(root / "cache")})
+        assert verified.returncode == 0, verified.stdout + verified.stderr  # lock == verify
+    return done.returncode, done.stderr, entries
+
+
+# -- finding 1: constrains with an open toolkit floor ------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "constrains", [NUMBA_CONSTRAINS, OMPI_411, OMPI_415], ids=["numba", "ompi-4.1.1", "ompi-4.1.5"]
+)
+def test_an_open_toolkit_floor_in_constrains_is_no_cuda_build(constrains: list[str]) -> None:
+    assert extract_conda("numba", "0.60.0", "py312h83e6fd3_0", ["python"], constrains) is None
+
+
+@pytest.mark.parametrize(
+    ("cuda", "floor"), [("12.4", T3["12.4"]), ("13.0", T3["13.0"]), ("11.8", T3["11.8"])]
+)
+def test_numba_locks_for_any_cuda_the_floor_admits(
+    tmp_path: Path, cuda: str, floor: str
+) -> None:
+    """A 12.4 or 13.0 toolkit is >= 11.2: rattler solves it, and nothing in numba needs CUDA,
+    so its entry carries no CUDA and no driver."""
+    numba = build_conda_package(
+        "numba", "0.60.0", "py311h4bc866e_0", depends=["python >=3.11,<3.12.0a0"],
+        constrains=NUMBA_CONSTRAINS,
+    )  # fmt: skip
+    code, stderr, entries = _lock(tmp_path, [numba, *CUDA_VERSIONS], ["numba"], (cuda, floor))
+    assert code == 0, stderr
+    assert "cuda" not in entries["numba"] and "requires-driver" not in entries["numba"]
+
+
+def test_numba_without_a_cuda_target_is_no_cuda_build(tmp_path: Path) -> None:
+    numba = build_conda_package(
+        "numba", "0.60.0", "py311h4bc866e_0", constrains=NUMBA_CONSTRAINS
+    )
+    code, stderr, entries = _lock(tmp_path, [numba], ["numba"], None)
+    assert code == 0, stderr
+    assert "CUDA builds" not in stderr and "cuda" not in entries["numba"]
+
+
+@pytest.mark.parametrize(("cuda", "floor"), [("13.0", T3["13.0"]), ("12.4", T3["12.4"])])
+def test_open_mpi_5_locks_for_cuda_12_and_13(tmp_path: Path, cuda: str, floor: str) -> None:
+    """Open MPI 5 constrains ``__cuda >=12.0`` (a driver that supports CUDA 12.0: Table 3's
+    525.60.13) and ``cuda-version >=12.0`` (met by 12.4 and by 13.0)."""
+    ompi = build_conda_package("openmpi", "5.0.6", "h0_100", constrains=OMPI_5)
+    code, stderr, entries = _lock(tmp_path, [ompi, *CUDA_VERSIONS], ["openmpi"], (cuda, floor))
+    assert code == 0, stderr
+    assert entries["openmpi"]["requires-driver"] == T3["12.0"]
+
+
+def test_open_mpi_5_is_still_refused_below_its_driver_floor(tmp_path: Path) -> None:
+    """CUDA 11.8 on its own driver: ``__cuda`` is 11.8 < 12.0, so rattler keeps Open MPI 5 out
+    and the refusal names it and the constraint."""
+    ompi = build_conda_package("openmpi", "5.0.6", "h0_100", constrains=OMPI_5)
+    code, stderr, _ = _lock(tmp_path, [ompi, *CUDA_VERSIONS], ["openmpi"], ("11.8", T3["11.8"]))
+    assert code == 1
+    assert "openmpi 5.0.6" in stderr and "__cuda >=12.0" in stderr
+
+
+def _target(cuda: str, driver: str) -> CudaTarget:
+    return CudaTarget(CudaVersion.parse(cuda), DriverVersion.parse(driver))
+
+
+@pytest.mark.parametrize(
+    ("depends", "cuda", "refused"),
+    [
+        (["cudatoolkit >=11.2"], "12.4", False),  # open: a 12.x toolkit meets it
+        (["cudatoolkit >=11.2"], "11.8", False),
+        (["cuda-version >=12.0"], "13.0", False),
+        (["cudatoolkit >=11.2,<12"], "12.4", True),  # bounded: CUDA 11 only
+        (["cuda-version >=12.0,<13"], "13.0", True),
+        (["cuda-version 11.8|11.8.*"], "12.4", True),
+        (["cuda-version >=13.0"], "12.8", True),  # an open floor above the target
+    ],
+)
+def test_an_open_floor_in_depends_admits_newer_majors_a_bounded_one_does_not(
+    depends: list[str], cuda: str, refused: bool
+) -> None:
+    need = extract_conda("pkg", "1.0", "h0_0", depends, [])
+    assert need is not None
+    findings = judge(_target(cuda, T3[cuda]), [PackageNeed("pkg", "1.0", need)])
+    assert bool([f for f in findings if f.severity == "error"]) is refused, findings
+
+
+def test_an_open_constrains_floor_beside_a_cuda_build_is_no_contradiction() -> None:
+    """A cuda126 build that also constrains ``cuda-version >=11.2``: 12.6 meets the floor."""
+    need = extract_conda(
+        "pkg", "1.0", "cuda126_py312_h0_0", ["cuda-version >=12.6,<13"], ["cudatoolkit >=11.2"]
+    )
+    assert need is not None and (need.label, need.conflicts) == ("12.6", ())
+
+
+@pytest.mark.parametrize(
+    ("build", "depends", "constrains"),
+    [
+        ("cpu_mkl_py312_heeca0f5_108", ["libtorch 2.5.1 cpu_mkl_h9e9ac90_108"],
+         ["pytorch-gpu ==99999999", "pytorch-cpu ==2.5.1"]),
+        ("cpu_generic_py312_h0_0", ["libtorch 2.5.1 cpu_generic_h0_0"], ["pytorch-gpu <0.0a0"]),
+        ("py3.12_cpu_0", ["cpuonly", "blas * mkl"], []),
+    ],
+)  # fmt: skip
+def test_cpu_builds_of_pytorch_are_never_cuda(
+    build: str, depends: list[str], constrains: list[str]
+) -> None:
+    assert extract_conda("pytorch", "2.5.1", build, depends, constrains) is None
