@@ -116,9 +116,7 @@ def test_an_open_toolkit_floor_in_constrains_is_no_cuda_build(constrains: list[s
 @pytest.mark.parametrize(
     ("cuda", "floor"), [("12.4", T3["12.4"]), ("13.0", T3["13.0"]), ("11.8", T3["11.8"])]
 )
-def test_numba_locks_for_any_cuda_the_floor_admits(
-    tmp_path: Path, cuda: str, floor: str
-) -> None:
+def test_numba_locks_for_any_cuda_the_floor_admits(tmp_path: Path, cuda: str, floor: str) -> None:
     """A 12.4 or 13.0 toolkit is >= 11.2: rattler solves it, and nothing in numba needs CUDA,
     so its entry carries no CUDA and no driver."""
     numba = build_conda_package(
@@ -131,9 +129,7 @@ def test_numba_locks_for_any_cuda_the_floor_admits(
 
 
 def test_numba_without_a_cuda_target_is_no_cuda_build(tmp_path: Path) -> None:
-    numba = build_conda_package(
-        "numba", "0.60.0", "py311h4bc866e_0", constrains=NUMBA_CONSTRAINS
-    )
+    numba = build_conda_package("numba", "0.60.0", "py311h4bc866e_0", constrains=NUMBA_CONSTRAINS)
     code, stderr, entries = _lock(tmp_path, [numba], ["numba"], None)
     assert code == 0, stderr
     assert "CUDA builds" not in stderr and "cuda" not in entries["numba"]
