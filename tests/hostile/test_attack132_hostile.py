@@ -200,3 +200,53 @@ def test_cpu_builds_of_pytorch_are_never_cuda(
     build: str, depends: list[str], constrains: list[str]
 ) -> None:
     assert extract_conda("pytorch", "2.5.1", build, depends, constrains) is None
+
+
+# -- finding 2: a cuda-version range that leaves the target out -------------------------------
+
+# conda-forge pytorch 2.5.1 cuda126 (a record's depends as `conda search --info` prints them)
+TORCH_DEPENDS = ["__cuda", "cuda-version >=12.6,<13", "python >=3.11,<3.12.0a0"]
+CUDNN = build_conda_package(
+    "cudnn", "9.3.0.75", "h93bb076_0", depends=["cuda-version >=12.0,<13.0a0"]
+)
+
+
+@pytest.mark.parametrize(("cuda", "floor"), [("12.4", T3["12.4"]), ("13.0", T3["13.0"])])
+def test_a_cuda_126_build_is_refused_by_its_own_range_not_the_channels(
+    tmp_path: Path, cuda: str, floor: str
+) -> None:
+    """The channel publishes cuda-version 12.4 and 13.0; pytorch's ``>=12.6,<13`` leaves both
+    out (rattler: "the constraint cuda-version 12.4.* cannot be fulfilled")."""
+    torch = build_conda_package(
+        "pytorch", "2.5.1", "cuda126_mkl_py311_h8bb5dc9_300", depends=TORCH_DEPENDS
+    )
+    code, stderr, _ = _lock(tmp_path, [torch, *CUDA_VERSIONS], ["pytorch"], (cuda, floor))
+    assert code == 1
+    head = stderr.split("error: ", 1)[1].splitlines()[0]
+    assert "pytorch 2.5.1" in head and "cuda-version >=12.6,<13" in head and cuda in head
+    assert "no cuda-version package in the channels" not in stderr
+    assert "publish cuda-version" not in stderr
+    assert "build of pytorch made for CUDA " + cuda in stderr
+
+
+@pytest.mark.parametrize(("cuda", "floor"), [("12.6", T3["12.6"]), ("12.8", T3["12.8"])])
+def test_the_cuda_126_build_locks_where_its_range_admits_the_target(
+    tmp_path: Path, cuda: str, floor: str
+) -> None:
+    """12.6 on its own driver, and 12.8 (minor-version compatible, §2) on 12.8's."""
+    torch = build_conda_package(
+        "pytorch", "2.5.1", "cuda126_mkl_py311_h8bb5dc9_300", depends=TORCH_DEPENDS
+    )
+    code, stderr, entries = _lock(tmp_path, [torch, *CUDA_VERSIONS], ["pytorch"], (cuda, floor))
+    assert code == 0, stderr
+    assert entries["pytorch"]["cuda"] == "12.6"
+    assert entries["cuda-version"]["version"] == cuda
+
+
+def test_a_channel_without_the_target_cuda_version_is_still_named(tmp_path: Path) -> None:
+    """cudnn's ``>=12.0,<13.0a0`` admits 12.4, but the channel has no cuda-version 12.4."""
+    versions = [_cuda_version("12.6"), _cuda_version("12.8")]
+    code, stderr, _ = _lock(tmp_path, [CUDNN, *versions], ["cudnn"], ("12.4", T3["12.4"]))
+    assert code == 1
+    assert "no cuda-version package in the channels matches CUDA 12.4" in stderr
+    assert "use channels that publish cuda-version 12.4" in stderr
