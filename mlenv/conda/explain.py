@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from mlenv.conda.records import CondaError
 from mlenv.conda.virtual import LINUX_KERNEL
 from mlenv.conda.worker import ChildFailure
-from mlenv.cuda.versions import spec_admits
+from mlenv.cuda.versions import CudaError, spec_admits, spec_floor
 from mlenv.platforms import by_name
 
 
@@ -180,11 +180,34 @@ def _offered(cuda: str, driver_floor: str) -> str:
     return offered_cuda(cuda, driver_floor)
 
 
+def _above_range(spec: str, cuda: str | None, driver_floor: str) -> str | None:
+    """The CUDA the solver offered as ``__cuda`` when it is above the range of a ``__cuda``
+    spec that has an upper bound (``__cuda >=11.8,<13.a0`` under a CUDA 13 driver), else
+    None: raising the target or the driver cannot meet such a spec."""
+    if cuda is None:
+        return None
+    offered = _offered(cuda, driver_floor)
+    version = spec.partition(" ")[2].strip()
+    number = tuple(int(part) for part in offered.split("."))
+    try:
+        floor = spec_floor(version, where=spec) if version else None
+    except CudaError:  # an unreadable spec: the plain hint
+        return None
+    low = floor is None or number >= floor
+    return offered if low and spec_admits(version, number) is False else None
+
+
 def _virtual_hint(fault: _Fault, cuda: str | None, platform: str, driver_floor: str) -> str:
     package = fault.chain[-1].split(" ")[0]
     if fault.name == "__cuda" and cuda is None:
         return f"add a [cuda] table for the GPU target, or require a CPU build of {package}"
     change = "raise" if fault.kind == "needs" else "change"
+    if fault.name == "__cuda" and (above := _above_range(fault.spec, cuda, driver_floor)):
+        return (
+            f"{fault.spec} admits no driver that supports CUDA {above} ({package} caps the "
+            f"driver's CUDA, and newer drivers report more), so no [cuda] version or driver "
+            f"floor at or above this one meets it: require another build of {package}"
+        )
     # the floor's CUDA above the target: the driver floor, not the build, is what to change
     if fault.name == "__cuda" and cuda is not None and _offered(cuda, driver_floor) != cuda:
         return (

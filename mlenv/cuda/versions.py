@@ -251,7 +251,7 @@ def spec_open_above(spec: str) -> bool:
     return False
 
 
-_ADMIT_RE = re.compile(r"(==|!=|>=|<=|>|<|=)?([0-9]{1,9}(?:\.[0-9]{1,9})*)(a0)?(\.\*)?")
+_ADMIT_RE = re.compile(r"(==|!=|>=|<=|>|<|=)?([0-9]{1,9}(?:\.[0-9]{1,9})*)(\.?a0)?(\.\*)?")
 _COMPARE = {
     "==": operator.eq,
     "!=": operator.ne,
@@ -264,8 +264,9 @@ _COMPARE = {
 
 def spec_admits(spec: str, version: tuple[int, ...]) -> bool | None:
     """Whether a numeric conda version spec (``>=12.6,<13``, ``12.4.*``, ``11.8|11.8.*``,
-    ``<13.0a0``) admits ``version``; None for a spec in another shape. Versions compare with
-    trailing zeros ignored; ``X.0a0`` is read as just below X.0, as conda orders it."""
+    ``<13.0a0``, ``<13.a0``) admits ``version``; None for a spec in another shape. Versions
+    compare with trailing zeros ignored; ``X.0a0`` is read as just below X.0, as conda orders
+    it."""
 
     def holds(part: str) -> bool | None:
         match = _ADMIT_RE.fullmatch(part.strip())

@@ -24,6 +24,13 @@ Findings pinned here:
    "use channels that publish cuda-version 12.4", while the channel did publish it: the
    package's range, not the channel, is what leaves the target out, and the headline did not
    name the package or its constraint.
+3. A ``__cuda`` range with an upper bound (``__cuda >=11.8,<13.a0``, ``__cuda >=12.8,<13``,
+   the legacy ``constrains: __cuda <12``) under a driver that supports a CUDA above it was
+   rightly refused, with the hint to "raise [cuda] version to satisfy __cuda >=11.8,<13.a0"
+   (the target was already above it), or, for a 12.6 target on a 580 floor, to "raise [cuda]
+   driver-floor". ``__cuda`` is the driver's CUDA (cuda.md §4), and the fleet's drivers do not
+   get older when the manifest does: no target or floor at or above this one meets a cap, so
+   the hint now says so and asks for another build.
 """
 
 from __future__ import annotations
@@ -250,3 +257,54 @@ def test_a_channel_without_the_target_cuda_version_is_still_named(tmp_path: Path
     assert code == 1
     assert "no cuda-version package in the channels matches CUDA 12.4" in stderr
     assert "use channels that publish cuda-version 12.4" in stderr
+
+
+# -- finding 3: a __cuda range capped below the driver's CUDA ---------------------------------
+
+
+@pytest.mark.parametrize(
+    ("spec", "cuda", "floor", "offered"),
+    [
+        ("__cuda >=11.8,<13.a0", "13.0", T3["13.0"], "13.0"),
+        ("__cuda >=12.8,<13", "13.0", T3["13.0"], "13.0"),
+        ("__cuda >=11.8,<13.a0", "12.6", T3["13.0"], "13.0"),  # a 12.6 target, a 580 fleet
+    ],
+)
+def test_a_capped_cuda_range_is_refused_with_no_advice_to_raise(
+    tmp_path: Path, spec: str, cuda: str, floor: str, offered: str
+) -> None:
+    gpulib = build_conda_package("gpulib", "1.0", "h0_0", depends=[spec])
+    code, stderr, _ = _lock(tmp_path, [gpulib, *CUDA_VERSIONS], ["gpulib"], (cuda, floor))
+    assert code == 1
+    assert f"gpulib 1.0 needs {spec}" in stderr
+    hint = stderr.split("hint: ", 1)[1]
+    assert f"{spec} admits no driver that supports CUDA {offered}" in hint
+    assert "require another build of gpulib" in hint and "raise" not in hint
+
+
+@pytest.mark.parametrize(
+    ("spec", "cuda", "floor"),
+    [
+        ("__cuda >=11.8,<13.a0", "12.4", T3["12.4"]),  # below the cap: solved
+        ("__cuda >=12", "12.0", T3["12.0"]),
+        ("__cuda >=12.8", "12.6", T3["12.8"]),  # a 12.6 target on drivers that support 12.8
+    ],
+)
+def test_a_cuda_range_the_driver_meets_locks(
+    tmp_path: Path, spec: str, cuda: str, floor: str
+) -> None:
+    gpulib = build_conda_package("gpulib", "1.0", "h0_0", depends=[spec])
+    code, stderr, entries = _lock(tmp_path, [gpulib, *CUDA_VERSIONS], ["gpulib"], (cuda, floor))
+    assert code == 0, stderr
+    low = spec.split(">=")[1].split(",")[0]  # the floor's CUDA: Table 3's driver for it
+    assert entries["gpulib"]["requires-driver"] == T3[low if "." in low else low + ".0"]
+
+
+def test_a_cuda_floor_above_the_target_still_says_raise(tmp_path: Path) -> None:
+    """``__cuda >=12.8`` on a 12.6 target and its own driver: the driver floor is below."""
+    gpulib = build_conda_package("gpulib", "1.0", "h0_0", depends=["__cuda >=12.8"])
+    target = ("12.6", T3["12.6"])
+    code, stderr, _ = _lock(tmp_path, [gpulib, *CUDA_VERSIONS], ["gpulib"], target)
+    assert code == 1
+    assert "gpulib 1.0 needs __cuda >=12.8" in stderr
+    assert "admits no driver" not in stderr and "raise [cuda] version" in stderr
