@@ -308,3 +308,27 @@ def test_a_cuda_floor_above_the_target_still_says_raise(tmp_path: Path) -> None:
     assert code == 1
     assert "gpulib 1.0 needs __cuda >=12.8" in stderr
     assert "admits no driver" not in stderr and "raise [cuda] version" in stderr
+
+
+def test_a_lock_an_older_mlenv_wrote_for_numba_is_rewritten_by_lock(tmp_path: Path) -> None:
+    """A CUDA 11.8 lock from before this fix records ``cuda = "11.2"`` for numba: verify says
+    the CUDA rules differ, and `mlenv lock` writes the fields again, moving no pin."""
+    numba = build_conda_package("numba", "0.60.0", "py311h4bc866e_0", constrains=NUMBA_CONSTRAINS)
+    code, stderr, _ = _lock(tmp_path, [numba, *CUDA_VERSIONS], ["numba"], ("11.8", T3["11.8"]))
+    assert code == 0, stderr
+    project, env = tmp_path / "project", {"MLENV_CACHE_DIR": str(tmp_path / "cache")}
+    lock = project / "mlenv.lock"
+    fresh = lock.read_text()
+    old = fresh.replace(
+        'constrains = ["cuda-version >=11.2",',
+        'cuda = "11.2"\nconstrains = ["cuda-version >=11.2",',
+    )
+    assert old != fresh
+    lock.write_text(old)
+    verified = run_mlenv(["verify"], project, env)
+    assert verified.returncode == 1
+    assert "numba" in verified.stdout + verified.stderr
+    assert "CUDA rules differ" in verified.stdout + verified.stderr
+    relocked = run_mlenv(["lock"], project, env)
+    assert relocked.returncode == 0, relocked.stderr
+    assert lock.read_text() == fresh
