@@ -31,6 +31,15 @@ Findings pinned here:
    driver-floor". ``__cuda`` is the driver's CUDA (cuda.md §4), and the fleet's drivers do not
    get older when the manifest does: no target or floor at or above this one meets a cap, so
    the hint now says so and asks for another build.
+4. NVIDIA's own channel publishes its split CUDA libraries with no depends at all
+   (``nvidia::libnpp 12.0.2.50 0``, ``libnvjpeg 12.1.1.14 0``, ``libnvfatbin 12.4.127 0``, as
+   a public pixi.lock of nvidia-channel records shows), and mlenv read no CUDA from them: a
+   CUDA 12.1 NPP locked into a CUDA 11.8 environment on a 520 driver without a word. NVIDIA's
+   cuda-toolkit 12.1.0 pins nvidia-npp-cu12 12.0.2.50 (shared/reference/cuda_matrix.json),
+   and conda-forge builds these packages from NVIDIA's redist archive of that very version
+   (libnpp, libnvjpeg, libnvfatbin, cuda-nvtx feedstocks), so they are read as the wheels of
+   the same version, as cuda-cudart already was (cuda-nvtx was read by its name pattern
+   already; now to its update too).
 """
 
 from __future__ import annotations
@@ -332,3 +341,47 @@ def test_a_lock_an_older_mlenv_wrote_for_numba_is_rewritten_by_lock(tmp_path: Pa
     relocked = run_mlenv(["lock"], project, env)
     assert relocked.returncode == 0, relocked.stderr
     assert lock.read_text() == fresh
+
+
+# -- finding 4: NVIDIA's channel's split libraries without depends -----------------------------
+
+# shared/reference/cuda_matrix.json, nvidia_pip_versions: the cuda-toolkit release whose pins
+# name each version, and so the CUDA the library was built for.
+NVIDIA_CHANNEL = [
+    ("libnpp", "12.0.2.50", "12.1"),  # cuda-toolkit 12.1.0: nvidia-npp-cu12 12.0.2.50
+    ("libnvjpeg", "12.1.0.39", "12.1"),  # cuda-toolkit 12.1.0: nvidia-nvjpeg-cu12 12.1.0.39
+    ("libnvfatbin", "12.4.127", "12.4"),  # cuda-toolkit 12.4.1: nvidia-nvfatbin-cu12
+    ("cuda-nvtx", "12.1.105", "12.1"),  # cuda-toolkit 12.1.1: nvidia-nvtx-cu12 12.1.105
+]
+
+
+@pytest.mark.parametrize(("name", "version", "cuda"), NVIDIA_CHANNEL)
+def test_nvidia_channel_libraries_without_depends_are_read(
+    name: str, version: str, cuda: str
+) -> None:
+    need = extract_conda(name, version, "0", [], [])
+    assert need is not None and need.label == cuda
+
+
+@pytest.mark.parametrize(("name", "version", "cuda"), NVIDIA_CHANNEL)
+def test_a_cuda_12_library_is_refused_for_a_cuda_11_target(
+    tmp_path: Path, name: str, version: str, cuda: str
+) -> None:
+    library = build_conda_package(name, version, "0")
+    code, stderr, _ = _lock(tmp_path, [library], [name], ("11.8", T3["11.8"]))
+    assert code == 1
+    assert f"{name} {version} is built for CUDA {cuda}, but the target is CUDA 11.8" in stderr
+
+
+def test_nvidia_npp_for_12_1_needs_12_1s_driver(tmp_path: Path) -> None:
+    """On 12.0 with 12.0's driver: a 12.1 build needs Table 3's 530.30.02 (cuda.md §1)."""
+    library = build_conda_package("libnpp", "12.0.2.50", "0")
+    code, stderr, _ = _lock(tmp_path, [library], ["libnpp"], ("12.0", T3["12.0"]))
+    assert code == 1
+    assert "libnpp 12.0.2.50 is built for CUDA 12.1" in stderr and "530.30.02" in stderr
+    code, stderr, entries = _lock(tmp_path / "ok", [library], ["libnpp"], ("12.1", "530.30.02"))
+    assert code == 0, stderr
+    assert (entries["libnpp"]["cuda"], entries["libnpp"]["requires-driver"]) == (
+        "12.1",
+        "530.30.02",
+    )
