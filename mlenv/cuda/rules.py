@@ -278,7 +278,7 @@ def _package_findings(target: CudaTarget, item: PackageNeed) -> list[Finding]:
     floor = newer_major_floor(need, cuda.major)  # __cuda >=13 beside a 12.6 build
     if floor is not None and (said := driver_floor_said(target, floor, who)):
         findings.append(finding("error", *said))
-    if need.met_across_majors(cuda):  # a driver floor, met or reported; cudatoolkit >=11.2
+    if need.driver_only and need.cuda.major != cuda.major:  # a driver floor, met or reported
         return findings
     if need.cuda.major != cuda.major:
         findings.append(

@@ -24,7 +24,6 @@ from mlenv.cuda.versions import (
     leading_numbers,
     refuse_placeholder,
     spec_floor,
-    spec_open_above,
 )
 from mlenv.pep508 import marker_holds, marker_text
 from mlenv.pep508 import metadata_requirement as parsed
@@ -51,20 +50,12 @@ class CudaNeed:
     driver_only: bool = False  # only a floor on the driver's CUDA (__cuda), no build claim
     # a __cuda floor of a newer major than the build: the driver must support that CUDA
     driver_cuda: CudaNeed | None = None
-    # a conda spec with no upper bound (cudatoolkit >=11.2): every newer CUDA meets it too
+    # a constrains floor with no upper bound (cudatoolkit >=11.2): newer CUDAs meet it too
     open_above: bool = False
 
     @property
     def label(self) -> str:
         return f"{self.cuda.major}.x" if self.major_only else str(self.cuda)
-
-    def met_across_majors(self, target: CudaVersion) -> bool:
-        """Whether a target of another major meets this need: a ``__cuda`` driver floor (the
-        driver's CUDA, judged as such), or an open toolkit floor below the target
-        (``cudatoolkit >=11.2`` admits a 12.x toolkit)."""
-        if self.cuda.major == target.major:
-            return False
-        return self.driver_only or (self.open_above and self.cuda < target)
 
 
 _Exactness = Literal["exact", "compatible", "lower"]
@@ -158,9 +149,7 @@ def _need(
         floor = spec_floor(groups["spec"], where=where)
         if floor is None:
             return None
-        found = make(CudaVersion(floor[0], floor[1])) if len(floor) > 1 else major(floor[0])
-        is_open = pattern.id != _DRIVER_RULE and spec_open_above(groups["spec"])
-        return replace(found, open_above=is_open)
+        return make(CudaVersion(floor[0], floor[1])) if len(floor) > 1 else major(floor[0])
     # Other kinds read the package version: a -cu11/-cu12 fixes the major, else CUDA 13's wheels.
     suffix = int(groups["major"]) if groups.get("major") else None
     expected = suffix if suffix is not None else 13
@@ -320,9 +309,7 @@ def _combine(own: list[CudaNeed], required: list[CudaNeed]) -> CudaNeed | None:
     # a __cuda floor of a newer major asks the driver for that CUDA (cuda.md §4), no build
     newer = [n for n in required if n.rule == _DRIVER_RULE and n.cuda.major > primary.cuda.major]
     above = None if primary.driver_only else max(newer, key=lambda n: n.cuda, default=None)
-    conflicts = [*build.conflicts, *conflicts]
-    found = replace(primary, conflicts=tuple(conflicts), driver_cuda=above)
-    return replace(found, open_above=build.open_above)
+    return replace(primary, conflicts=build.conflicts + tuple(conflicts), driver_cuda=above)
 
 
 def extract(
