@@ -386,3 +386,20 @@ def test_nvidia_npp_for_12_1_needs_12_1s_driver(tmp_path: Path) -> None:
         "12.1",
         "530.30.02",
     )
+
+
+def test_cupy_core_a_cuda_build_whose_only_signal_is_a_bounded_constraint_stays_cuda() -> None:
+    """cupy-core (cupy-feedstock recipe.yaml) depends on no CUDA package and constrains
+    ``pin_compatible("cuda-version", lower_bound="x")``, i.e. ``>=12,<13.0a0``: a bounded range
+    is a build claim, unlike numba's open floor, so a CUDA 13 target refuses it."""
+    constrains = [
+        "cuda-version >=12,<13.0a0",
+        "cuda-nvrtc >=12,<13.0a0",
+        "libcublas >=12,<13.0a0",
+        "scipy >=1.14,<1.17",
+    ]
+    depends = ["python >=3.12,<3.13.0a0", "cuda-pathfinder >=1.3.4,<2.0a0", "numpy >=2.0"]
+    need = extract_conda("cupy-core", "14.1.0", "py312h0a2b3c4_1", depends, constrains)
+    assert need is not None and need.label == "12.x"
+    findings = judge(_target("13.0", T3["13.0"]), [PackageNeed("cupy-core", "14.1.0", need)])
+    assert [f.code for f in findings] == ["cuda-major-mismatch"]
