@@ -40,6 +40,11 @@ Findings pinned here:
    (libnpp, libnvjpeg, libnvfatbin, cuda-nvtx feedstocks), so they are read as the wheels of
    the same version, as cuda-cudart already was (cuda-nvtx was read by its name pattern
    already; now to its update too).
+5. The pytorch channel names its torchvision and torchaudio CUDA builds ``py312_cu121``
+   (``pytorch::torchvision-0.20.1-py312_cu121``, ``torchvision-0.9.0-py37_cu102``,
+   ``torchvision-0.7.0-py36_cu92``; CPU builds ``py310_cpu``). mlenv refused every lock holding
+   one: "'build py311_cu121' has a CUDA tag in a shape mlenv cannot read (cu121)". ``cuXYZ`` is
+   read as PyTorch's wheel tags are (cuda.md §8.1: cu92 is 9.2, cu121 12.1).
 """
 
 from __future__ import annotations
@@ -403,3 +408,52 @@ def test_cupy_core_a_cuda_build_whose_only_signal_is_a_bounded_constraint_stays_
     assert need is not None and need.label == "12.x"
     findings = judge(_target("13.0", T3["13.0"]), [PackageNeed("cupy-core", "14.1.0", need)])
     assert [f.code for f in findings] == ["cuda-major-mismatch"]
+
+
+# -- finding 5: the pytorch channel's torchvision/torchaudio builds ----------------------------
+
+
+@pytest.mark.parametrize(
+    ("build", "cuda"),
+    [("py312_cu121", "12.1"), ("py38_cu113", "11.3"), ("py37_cu102", "10.2"), ("py36_cu92", "9.2")],
+)
+def test_pytorch_channel_cu_builds_are_read(build: str, cuda: str) -> None:
+    need = extract_conda("torchvision", "0.20.1", build, [], [])
+    assert need is not None and need.label == cuda
+
+
+def test_pytorch_channel_cpu_builds_are_not_cuda() -> None:
+    depends = ["pytorch 1.13.1", "pytorch-mutex 1.0 cpu"]
+    assert extract_conda("torchvision", "0.14.1", "py310_cpu", depends, ["cpuonly"]) is None
+
+
+def _pytorch_channel() -> list[tuple[str, bytes]]:
+    """pytorch 2.5.1, pytorch-cuda 12.1, pytorch-mutex and torchvision 0.20.1 as the pytorch
+    channel publishes them (build strings and depends; payloads are empty)."""
+    mutex = ["pytorch-mutex 1.0 cuda"]
+    return [
+        build_conda_package("pytorch-mutex", "1.0", "cuda"),
+        build_conda_package("pytorch-cuda", "12.1", "ha16c6d3_6"),
+        build_conda_package(
+            "pytorch", "2.5.1", "py3.11_cuda12.1_cudnn9.1.0_0",
+            depends=["pytorch-cuda >=12.1,<12.2", *mutex],
+        ),
+        build_conda_package(
+            "torchvision", "0.20.1", "py311_cu121",
+            depends=["pytorch 2.5.1", "pytorch-cuda 12.1.*", *mutex],
+        ),
+    ]  # fmt: skip
+
+
+def test_a_pytorch_channel_torchvision_locks_for_its_cuda(tmp_path: Path) -> None:
+    target = ("12.1", "530.30.02")  # cuda.md §1, Table 3: 12.1 GA
+    code, stderr, entries = _lock(tmp_path, _pytorch_channel(), ["torchvision"], target)
+    assert code == 0, stderr
+    assert entries["torchvision"]["cuda"] == "12.1" and entries["pytorch"]["cuda"] == "12.1"
+
+
+def test_a_pytorch_channel_torchvision_is_refused_for_cuda_11(tmp_path: Path) -> None:
+    code, stderr, _ = _lock(tmp_path, _pytorch_channel(), ["torchvision"], ("11.8", T3["11.8"]))
+    assert code == 1
+    assert "torchvision 0.20.1 is built for CUDA 12.1, but the target is CUDA 11.8" in stderr
+    assert "cannot read" not in stderr
