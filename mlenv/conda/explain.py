@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from mlenv.conda.records import CondaError
 from mlenv.conda.virtual import LINUX_KERNEL
 from mlenv.conda.worker import ChildFailure
+from mlenv.cuda.versions import CudaError, spec_admits, spec_floor
 from mlenv.platforms import by_name
 
 
@@ -37,6 +38,9 @@ _LEAF_RE = re.compile(
     r"(?P<spec>.+?), "
     r"(?:for which no candidates were found\.?|(?P<conflict>which conflicts with .*))"
 )
+_OPTIONS_RE = re.compile(
+    r"(?P<spec>.+?), which can be installed with any of the following options:?"
+)
 _MISSING_RE = re.compile(r"No candidates were found for (?P<spec>.+?)\.?")
 _UNMET_CONSTRAINT_RE = re.compile(r"the constraint (?P<spec>.+) cannot be fulfilled")
 _SOLVE_PREFIX = "Cannot solve the request because of: "
@@ -62,6 +66,37 @@ def _faults(tree: str) -> list[_Fault]:
                 chain = tuple(parent["package"] for parent in parents)
                 faults.append(_Fault(chain, kind, leaf["spec"], leaf["conflict"] is not None))
     return list(dict.fromkeys(faults))
+
+
+def _requirers(tree: str) -> list[tuple[str, str]]:
+    """(package, spec) for each "X would require SPEC, which can be installed with ..." in
+    rattler's tree: who asks for a package a constraint then rules out."""
+    found: list[tuple[str, str]] = []
+    stack: list[str] = []
+    for line in tree.splitlines():
+        branch = _BRANCH_RE.search(line)
+        depth, text = (branch.start() // 3 + 1, line[branch.end() :]) if branch else (0, line)
+        del stack[depth:]
+        stack.append(text.strip())
+        options = _OPTIONS_RE.fullmatch(stack[-1])
+        parent = _PARENT_RE.fullmatch(stack[-2]) if len(stack) > 1 else None
+        if options and parent and parent["verb"] == "require":
+            found.append((parent["package"], options["spec"]))
+    return list(dict.fromkeys(found))
+
+
+def _left_out(tree: str, name: str, cuda: str | None) -> list[tuple[str, str]]:
+    """The packages whose own range for ``name`` (cuda-version) leaves the target CUDA out:
+    then the build, not the channel, is what the constraint cannot meet."""
+    if cuda is None:
+        return []
+    target = tuple(int(number) for number in cuda.split("."))
+    return [
+        (package, spec)
+        for package, spec in _requirers(tree)
+        if spec.split(" ", 1)[0] == name
+        and spec_admits(spec.partition(" ")[2].strip(), target) is False
+    ]
 
 
 def solve_error(
@@ -100,6 +135,13 @@ def solve_error(
         if fault.kind == "missing":
             reasons.append(f"no package matches {fault.spec} in {searched}")
             hints.append("check the package name and the [conda] channels")
+        elif fault.kind == "unmet-constraint" and (out := _left_out(tree, fault.name, cuda)):
+            for package, spec in out:
+                reasons.append(f"{package} requires {spec}, leaving out the target CUDA {cuda}")
+                hints.append(
+                    f"require a build of {package.split(' ')[0]} made for CUDA {cuda}, or change "
+                    f"[cuda] version to one {spec} admits (and the driver floor with it)"
+                )
         elif fault.kind == "unmet-constraint":
             reasons.append(f"no {fault.name} package in the channels matches CUDA {cuda}")
             hints.append(f"use channels that publish cuda-version {cuda}, or change [cuda] version")
@@ -138,11 +180,34 @@ def _offered(cuda: str, driver_floor: str) -> str:
     return offered_cuda(cuda, driver_floor)
 
 
+def _above_range(spec: str, cuda: str | None, driver_floor: str) -> str | None:
+    """The CUDA the solver offered as ``__cuda`` when it is above the range of a ``__cuda``
+    spec that has an upper bound (``__cuda >=11.8,<13.a0`` under a CUDA 13 driver), else
+    None: raising the target or the driver cannot meet such a spec."""
+    if cuda is None:
+        return None
+    offered = _offered(cuda, driver_floor)
+    version = spec.partition(" ")[2].strip()
+    number = tuple(int(part) for part in offered.split("."))
+    try:
+        floor = spec_floor(version, where=spec) if version else None
+    except CudaError:  # an unreadable spec: the plain hint
+        return None
+    low = floor is None or number >= floor
+    return offered if low and spec_admits(version, number) is False else None
+
+
 def _virtual_hint(fault: _Fault, cuda: str | None, platform: str, driver_floor: str) -> str:
     package = fault.chain[-1].split(" ")[0]
     if fault.name == "__cuda" and cuda is None:
         return f"add a [cuda] table for the GPU target, or require a CPU build of {package}"
     change = "raise" if fault.kind == "needs" else "change"
+    if fault.name == "__cuda" and (above := _above_range(fault.spec, cuda, driver_floor)):
+        return (
+            f"{fault.spec} admits no driver that supports CUDA {above} ({package} caps the "
+            f"driver's CUDA, and newer drivers report more), so no [cuda] version or driver "
+            f"floor at or above this one meets it: require another build of {package}"
+        )
     # the floor's CUDA above the target: the driver floor, not the build, is what to change
     if fault.name == "__cuda" and cuda is not None and _offered(cuda, driver_floor) != cuda:
         return (

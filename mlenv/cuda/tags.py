@@ -15,7 +15,6 @@ from packaging.specifiers import SpecifierSet
 from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 from packaging.version import InvalidVersion, Version
 
-from mlenv.conda.records import match_spec_text
 from mlenv.cuda import matrix
 from mlenv.cuda.matrix import Component, Pattern, components, patterns, require_release
 from mlenv.cuda.versions import (
@@ -51,6 +50,8 @@ class CudaNeed:
     driver_only: bool = False  # only a floor on the driver's CUDA (__cuda), no build claim
     # a __cuda floor of a newer major than the build: the driver must support that CUDA
     driver_cuda: CudaNeed | None = None
+    # a constrains floor with no upper bound (cudatoolkit >=11.2): newer CUDAs meet it too
+    open_above: bool = False
 
     @property
     def label(self) -> str:
@@ -279,8 +280,9 @@ def _from_requirement(raw: str, *, where: str, markers: Mapping[str, str] | None
 def _disagree(first: CudaNeed, other: CudaNeed, *, same_artifact: bool) -> bool:
     """Majors disagree (never with a ``__cuda`` driver floor: the driver is backward
     compatible, so a CUDA 13 driver runs a 12.6 build); one artifact's minors, too."""
-    if first.cuda.major != other.cuda.major:
-        return other.rule != _DRIVER_RULE
+    low = min(first, other, key=lambda need: need.cuda)
+    if first.cuda.major != other.cuda.major:  # an open floor below the other is met by it
+        return other.rule != _DRIVER_RULE and not low.open_above
     both_minor = not first.major_only and not other.major_only
     return same_artifact and both_minor and first.cuda != other.cuda
 
@@ -356,27 +358,14 @@ def extract(
     return _combine(own, required)
 
 
-def _from_specs(specs: Sequence[str], label: str, *, where: str) -> list[CudaNeed]:
-    return [
-        need
-        for spec in specs
-        for need in _first("conda-spec", match_spec_text(spec), None, f"{label}{spec}", where=where)
-    ]
-
-
 def extract_conda(
     name: str, version: str, build: str, depends: Sequence[str], constrains: Sequence[str]
 ) -> CudaNeed | None:
-    """The CUDA a conda package needs, from its build string, itself, depends and constrains."""
-    from mlenv.cuda.conda_components import component_needs  # an NVIDIA component's update
+    """The CUDA a conda package needs, from its build string, itself, depends and constrains
+    (read in ``mlenv.cuda.conda_tags``)."""
+    from mlenv.cuda.conda_tags import conda_record_need
 
-    where = f"{name} {version} {build}".strip()
-    own = _tagged("conda-build", build, _CUDA_TAG_RE.findall(build), f"build {build}", where=where)
-    own += component_needs(name, version, where=where)
-    own += _from_specs([f"{name} {version}"], "", where=where)
-    required = _from_specs(depends, "depends ", where=where)
-    required += _from_specs(constrains, "constrains ", where=where)
-    return _combine(own, required)
+    return conda_record_need(name, version, build, depends, constrains)
 
 
 # A local segment of a non-CUDA build (+cpu, +cpu.cxx11.abi, +rocm6.2, +xpu, PyG's +pt25cpu).

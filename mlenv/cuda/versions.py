@@ -3,6 +3,7 @@ parsed strictly: every other module compares these values, never text."""
 
 from __future__ import annotations
 
+import operator
 import re
 from dataclasses import dataclass, field
 
@@ -237,6 +238,51 @@ def spec_floor(spec: str, *, where: str) -> tuple[int, ...] | None:
             return None
         floors.append(max(lows))
     return min(floors)
+
+
+def spec_open_above(spec: str) -> bool:
+    """Whether a conda version spec admits every version above its floor: an alternative of
+    ``>=``/``>``/``!=`` bounds only (numba's ``cudatoolkit >=11.2`` admits a 12.x toolkit,
+    ``>=11.2,<12`` and ``11.8.*`` do not)."""
+    for alternative in spec.split("|"):
+        parts = [part.strip() for part in alternative.split(",") if part.strip()]
+        if parts and all(part.startswith((">", "!=")) for part in parts):
+            return True
+    return False
+
+
+_ADMIT_RE = re.compile(r"(==|!=|>=|<=|>|<|=)?([0-9]{1,9}(?:\.[0-9]{1,9})*)(\.?a0)?(\.\*)?")
+_COMPARE = {
+    "==": operator.eq,
+    "!=": operator.ne,
+    ">=": operator.ge,
+    "<=": operator.le,
+    ">": operator.gt,
+    "<": operator.lt,
+}
+
+
+def spec_admits(spec: str, version: tuple[int, ...]) -> bool | None:
+    """Whether a numeric conda version spec (``>=12.6,<13``, ``12.4.*``, ``11.8|11.8.*``,
+    ``<13.0a0``, ``<13.a0``) admits ``version``; None for a spec in another shape. Versions
+    compare with trailing zeros ignored; ``X.0a0`` is read as just below X.0, as conda orders
+    it."""
+
+    def holds(part: str) -> bool | None:
+        match = _ADMIT_RE.fullmatch(part.strip())
+        if match is None or (match[3] and match[1] != "<") or (match[4] and match[1]):
+            return None
+        bound = tuple(int(n) for n in match[2].split("."))
+        if match[4] or not match[1] or match[1] == "=":  # 12.4.*, 12.4, =12.4: the prefix
+            return version[: len(bound)] + (0,) * (len(bound) - len(version)) == bound
+        width = max(len(bound), len(version))
+        left, right = (v + (0,) * (width - len(v)) for v in (version, bound))
+        return bool(_COMPARE[match[1]](left, right))
+
+    verdicts = [[holds(part) for part in alt.split(",")] for alt in spec.split("|")]
+    if any(None in parts for parts in verdicts):
+        return None
+    return any(all(parts) for parts in verdicts)
 
 
 _ARCH_RE = re.compile(r"sm_(?P<cc>[0-9]{2,3})(?P<suffix>[af]?)")

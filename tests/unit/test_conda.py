@@ -393,7 +393,10 @@ def test_explanation_of_a_constraint_on_cuda() -> None:
         "old 1.0 constrains __cuda <12, the manifest targets CUDA 12.4\n"
     )
     assert error.hint is not None
-    assert error.hint.startswith("change [cuda] version to satisfy __cuda <12")
+    # a cap on the driver's CUDA: a lower [cuda] version leaves the fleet's drivers (and so
+    # __cuda, offered_cuda) as they are, so only another build meets it (attack 132)
+    assert error.hint.startswith("__cuda <12 admits no driver that supports CUDA 12.4")
+    assert error.hint.endswith("require another build of old")
 
 
 def test_explanation_without_a_cuda_target() -> None:
