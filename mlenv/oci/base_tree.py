@@ -85,7 +85,9 @@ def check_prefix(base: BaseImage, prefix: str, interpreter: str | None = None) -
     is a symlink or not a directory, or in which the prefix is a directory with files; else
     the directories above the prefix the base lacks, which the environment's layers must then
     carry (Docker unpacks a layer's missing parents with mode 0600, moby's ``UnpackLayer``,
-    which no user but root can enter), and whether it has ``interpreter`` (attack 114)."""
+    which no user but root can enter), and whether it has ``interpreter`` (attack 114).
+    Members are judged where runtimes land them (``_landing``); a whiteout of no name refuses
+    the base (attack 134)."""
     path = prefix.strip("/")
     above = _ancestors(path)
     wanted = (interpreter or "").strip("/")
@@ -159,14 +161,21 @@ def _walk(base: BaseImage, tracked: set[str], prefix: str) -> tuple[dict[str, _N
         below: set[str] = set()  # paths under the prefix this layer adds
         with layer_tar(base, layer) as archive:
             for member in archive:
-                name = posixpath.normpath(member.name.lstrip("/")).removeprefix("./")
-                if name in (".", "") or name.startswith("../"):
+                name = _landing(member.name)
+                if not name:
                     continue
                 parent, _, leaf = name.rpartition("/")
                 if leaf == _OPAQUE:
                     gone.append(parent + "/" if parent else "")
                     continue
                 if leaf.startswith(WHITEOUT):
+                    if leaf[len(WHITEOUT) :] in ("", ".", ".."):
+                        _refuse(
+                            base, name, "a whiteout of no name in its directory",
+                            "rebuild the base image with a tool that writes whiteouts as the "
+                            "image spec does", "containerd refuses the layer and Docker "
+                            "deletes the directory (or its parent) instead",
+                        )  # fmt: skip
                     gone.append(f"{parent}/{leaf[len(WHITEOUT) :]}".lstrip("/"))
                     continue
                 implied.update(a for a in _ancestors(name) if a in tracked)
@@ -183,6 +192,14 @@ def _walk(base: BaseImage, tracked: set[str], prefix: str) -> tuple[dict[str, _N
         nodes.update(own)
         inside |= below
     return nodes, inside
+
+
+def _landing(name: str) -> str:
+    """Where a runtime puts a layer member, relative to the root: Go's ``filepath.Clean`` (moby,
+    containerd) takes ``..`` at the root as the root, and containerd resolves a leading ``..``
+    inside the root, so ``/../opt``, ``./../opt`` and ``../opt`` all land on ``/opt``; "" is the
+    root itself. A name skipped as outside the root was a symlink at ``/opt`` unseen."""
+    return posixpath.normpath("/" + name).lstrip("/")
 
 
 def _ancestors(name: str) -> list[str]:
