@@ -12,16 +12,26 @@ Findings (input: what mlenv did -> what it does now):
 2. A whiteout of no name (``opt/.wh..``, ``/.wh...``, ``opt/.wh.``): ignored by the walk,
    while containerd refuses the layer and Docker deletes the directory (or its parent) ->
    the base is refused, naming the member.
+3. A file of the environment whose name holds a character past U+FFFF (``share/😀.txt``,
+   CJK Extension B) and the build prefix: ``conda-unpack`` listed it as JSON, whose surrogate
+   pair Python reads as two lone surrogates, a path no file system holds; it skipped the file
+   as gone and exited 0 with the build prefix still in it -> the listing is Python literals,
+   every listed file is relocated.
 """
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from mlenv.conda.pack import prefix_files, unpack_script
 from mlenv.oci.base_tree import check_prefix
 from mlenv.oci.model import OciError
 from mlenv.oci.read import read_base
@@ -77,3 +87,44 @@ def test_names_clean_keeps_inside_the_root_still_pass(tmp_path: Path) -> None:
         [("./opt/", "dir", ""), ("etc/../opt/mlenv", "dir", ""), ("opt//old", "file", "")],
         [("opt/.wh.old", "file", ""), ("opt/mlenv/.wh..wh..opq", "file", "")],
     )
+
+
+_NAMES = st.text(
+    st.characters(exclude_categories=["Cs"], exclude_characters="/\0"), min_size=1, max_size=12
+).filter(lambda name: name not in (".", "..") and len(name.encode()) <= 200)
+
+
+def _relocated(root: Path, old: str, names: list[str | bytes]) -> dict[str, bytes]:
+    """Files named ``names`` holding ``old``, listed by ``prefix_files`` and relocated by the
+    conda-unpack ``unpack_script`` writes, run in ``root``: each file's bytes after."""
+    share = root / "share"
+    share.mkdir(parents=True)
+    for name in names:
+        (share / os.fsdecode(name)).write_bytes(f"prefix={old}/lib\n".encode())
+    script = root / "bin" / "conda-unpack"
+    script.parent.mkdir()
+    script.write_bytes(unpack_script(old, prefix_files(root, old)))
+    done = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, check=False, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    return {os.fsdecode(p.name): p.read_bytes() for p in share.iterdir()}
+
+
+def test_a_name_past_the_basic_plane_is_relocated(tmp_path: Path) -> None:
+    """Finding 3: emoji, CJK Extension B and a name no UTF-8 reads are each relocated."""
+    names: list[str | bytes] = ["\U0001f600.txt", "\U00020000.py", b"caf\xe9.txt", "plain"]
+    after = _relocated(tmp_path / "env", "/opt/mlenv/x", names)
+    assert len(after) == len(names)
+    for name, data in after.items():
+        assert data == f"prefix={tmp_path / 'env'}/lib\n".encode(), name
+
+
+@settings(max_examples=25, deadline=None)
+@given(names=st.lists(_NAMES, min_size=1, max_size=6, unique=True))
+def test_every_listed_name_is_relocated(names: list[str]) -> None:
+    """Finding 3, any names: no file holding the build prefix keeps it after conda-unpack."""
+    with tempfile.TemporaryDirectory() as scratch:
+        root = Path(scratch) / "env"
+        after = _relocated(root, "/opt/mlenv/x", list(names))
+    assert all(data == f"prefix={root}/lib\n".encode() for data in after.values()), after
