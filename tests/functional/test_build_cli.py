@@ -22,7 +22,7 @@ from tests.support.golden import ROOT, build, digests, golden_project
 # here means the bytes users get changed, which must be deliberate and noted in the CHANGELOG.
 GOLDEN_DIGESTS = {
     "image.tar": "f774bcf9555b312036e297d2b0197c154a2d08499f5d3a77f60da055def44cf0",
-    "golden.tar.gz": "5867ed30e478b47ca6e9c7e216c27cb4a753ff4a2f4ef03095387897d7c6c037",
+    "golden.tar.gz": "95fdcbd0bb11b4f2d763ee1b2a438d7068e729f29064a6f3c2de88b2c95ce57a",
     "manifest": "sha256:2815c43d8ed542062c92652d9c5f15bd7fd6bc8b1c9f8f8df62cd1702e387d87",
 }
 

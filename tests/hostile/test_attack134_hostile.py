@@ -17,6 +17,12 @@ Findings (input: what mlenv did -> what it does now):
    pair Python reads as two lone surrogates, a path no file system holds; it skipped the file
    as gone and exited 0 with the build prefix still in it -> the listing is Python literals,
    every listed file is relocated.
+4. An archive unpacked under a directory named ``x$(touch PWNED)`` (a CI workspace named
+   after a branch, a user's upload): ``conda-unpack`` wrote the location into every file
+   holding the build prefix, ``prefix="/…/x$(touch PWNED)/env"`` in a ``*-config`` script
+   among them, so running that script ran the command -> a location holding a byte the shell
+   acts on (``$ ` " ' \\ ; & | < > ( ) :``, a control character or a new line) is refused,
+   exit 1, nothing changed; a space and non-ASCII names are still relocated.
 """
 
 from __future__ import annotations
@@ -128,3 +134,64 @@ def test_every_listed_name_is_relocated(names: list[str]) -> None:
         root = Path(scratch) / "env"
         after = _relocated(root, "/opt/mlenv/x", list(names))
     assert all(data == f"prefix={root}/lib\n".encode() for data in after.values()), after
+
+
+_SHELL_READS = "$`\"'\\;&|<>():\n\t\x1b\x7f"
+
+
+def _unpacked_at(location: Path) -> subprocess.CompletedProcess[str]:
+    """An environment built for /opt/mlenv/x holding a ``*-config`` script that names it,
+    unpacked at ``location``; conda-unpack's run there."""
+    old = "/opt/mlenv/x"
+    (location / "bin").mkdir(parents=True)
+    (location / "bin" / "foo-config").write_text(f'#!/bin/sh\nprefix="{old}"\necho "$prefix"\n')
+    (location / "bin" / "conda-unpack").write_bytes(unpack_script(old, prefix_files(location, old)))
+    return subprocess.run(
+        [sys.executable, str(location / "bin" / "conda-unpack")],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    before=st.text("abc-_. ", max_size=4),
+    unsafe=st.sampled_from(_SHELL_READS),
+    after=st.text("abc-_. é", max_size=4),
+)
+def test_a_location_the_shell_reads_into_is_refused(before: str, unsafe: str, after: str) -> None:
+    """Finding 4: any byte the shell acts on in the location refuses the run, naming it, and
+    no file changes (the script still names the build prefix)."""
+    with tempfile.TemporaryDirectory() as scratch:
+        location = Path(scratch) / f"w{before}{unsafe}{after}" / "env"
+        done = _unpacked_at(location)
+        assert done.returncode == 1, done.stderr
+        assert repr(unsafe) in done.stderr and "nothing was changed" in done.stderr
+        assert "Traceback" not in done.stderr
+        assert 'prefix="/opt/mlenv/x"' in (location / "bin" / "foo-config").read_text()
+
+
+def test_a_command_in_the_location_never_runs(tmp_path: Path) -> None:
+    """Finding 4 as found: before the fix conda-unpack exited 0 and foo-config created PWNED."""
+    location = tmp_path / "x$(touch PWNED)" / "env"
+    assert _unpacked_at(location).returncode == 1
+    ran = subprocess.run(
+        ["sh", str(location / "bin" / "foo-config")],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert ran.stdout == "/opt/mlenv/x\n" and not (tmp_path / "PWNED").exists()
+
+
+@pytest.mark.parametrize("name", ["my env", "caf\u00e9", "v1.2+cu124@x"])
+def test_a_location_with_a_space_or_plain_names_is_relocated(tmp_path: Path, name: str) -> None:
+    """Holds: a space (shebangs go through sh), non-ASCII and ``. _ + @ -`` are relocated."""
+    location = tmp_path / name / "env"
+    done = _unpacked_at(location)
+    assert done.returncode == 0, done.stderr
+    assert f'prefix="{location}"' in (location / "bin" / "foo-config").read_text()
