@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 from mlenv.cache.layer_keys import code_digest
 from mlenv.inspect import layer_tar
+from mlenv.install.conda_readers import TarHeaders, ambiguity
 from mlenv.oci.model import OciError
 from mlenv.oci.read import BaseImage
 from mlenv.oci.whiteout import PREFIX as WHITEOUT
@@ -86,8 +87,10 @@ def check_prefix(base: BaseImage, prefix: str, interpreter: str | None = None) -
     the directories above the prefix the base lacks, which the environment's layers must then
     carry (Docker unpacks a layer's missing parents with mode 0600, moby's ``UnpackLayer``,
     which no user but root can enter), and whether it has ``interpreter`` (attack 114).
-    Members are judged where runtimes land them (``_landing``); a whiteout of no name refuses
-    the base (attack 134)."""
+    Members are judged where runtimes land them (``_landing``); a whiteout of no name, or a
+    member whose headers tar readers resolve to two names (``conda_readers.ambiguity``: a PAX
+    path then a GNU long name, which Go's reader takes and tarfile does not) refuses the base
+    (attack 134)."""
     path = prefix.strip("/")
     above = _ancestors(path)
     wanted = (interpreter or "").strip("/")
@@ -159,8 +162,15 @@ def _walk(base: BaseImage, tracked: set[str], prefix: str) -> tuple[dict[str, _N
         own: dict[str, _Node] = {}  # tracked paths this layer has an entry for
         implied: set[str] = set()  # tracked paths this layer has entries below
         below: set[str] = set()  # paths under the prefix this layer adds
-        with layer_tar(base, layer) as archive:
+        with layer_tar(base, layer, TarHeaders) as archive:
             for member in archive:
+                if problem := ambiguity(member):
+                    _refuse(
+                        base, _landing(member.name), f"a member that {problem}",
+                        "rebuild or re-export the base image (docker, buildah and skopeo "
+                        "write one plain header per name)", "Go's tar reader (Docker, "
+                        "containerd) may unpack it under another name than mlenv reads",
+                    )  # fmt: skip
                 name = _landing(member.name)
                 if not name:
                     continue

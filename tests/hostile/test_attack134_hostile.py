@@ -23,6 +23,11 @@ Findings (input: what mlenv did -> what it does now):
    among them, so running that script ran the command -> a location holding a byte the shell
    acts on (``$ ` " ' \\ ; & | < > ( ) :``, a control character or a new line) is refused,
    exit 1, nothing changed; a space and non-ASCII names are still relocated.
+5. A base layer member whose headers name it twice (a PAX ``path=etc/harmless`` then a GNU
+   long name ``opt``): tarfile, which the prefix check reads with, takes the PAX path; Go's
+   archive/tar (Docker, containerd, umoci) the GNU long name, and unpacks ``/opt -> srv``.
+   The check passed -> a member tar readers resolve differently
+   (``conda_readers.ambiguity``, already the rule for conda packages) refuses the base.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tarfile
 import tempfile
 from pathlib import Path
 
@@ -41,7 +47,9 @@ from mlenv.conda.pack import prefix_files, unpack_script
 from mlenv.oci.base_tree import check_prefix
 from mlenv.oci.model import OciError
 from mlenv.oci.read import read_base
-from tests.support.raw_layout import PLATFORM, RawMember, raw_layout
+from tests.support.engines import tool
+from tests.support.raw_layout import PLATFORM, RawMember, raw_layout, tar_layout
+from tests.support.raw_tars import extension_header, pax, tar_block
 
 pytestmark = pytest.mark.hostile
 
@@ -195,3 +203,58 @@ def test_a_location_with_a_space_or_plain_names_is_relocated(tmp_path: Path, nam
     done = _unpacked_at(location)
     assert done.returncode == 0, done.stderr
     assert f'prefix="{location}"' in (location / "bin" / "foo-config").read_text()
+
+
+def _header(name: str, kind: bytes, link: str = "") -> bytes:
+    info = tarfile.TarInfo(name)
+    info.type, info.linkname, info.mode = kind, link, 0o755
+    return tar_block(info)
+
+
+_SRV = _header("srv/", tarfile.DIRTYPE)
+_END = b"\0" * 1024
+# Headers that name one symlink to srv twice: tarfile reads the first name, Go the second.
+TWICE = {
+    "pax-path-then-gnu-long-name": extension_header(b"x", pax(path="etc/harmless"))
+    + extension_header(b"L", b"opt\0"),
+    "two-gnu-long-names": extension_header(b"L", b"etc/harmless\0")
+    + extension_header(b"L", b"opt\0"),
+    "two-pax-headers": extension_header(b"x", pax(path="etc/harmless"))
+    + extension_header(b"x", pax(path="opt")),
+}
+
+
+@pytest.mark.parametrize("shape", sorted(TWICE))
+def test_a_member_named_twice_by_its_headers_refuses_the_base(tmp_path: Path, shape: str) -> None:
+    """Finding 5: before the fix ``check_prefix`` read ``etc/harmless`` and passed the base;
+    umoci (Go's archive/tar, as Docker and containerd) unpacks ``/opt -> srv``."""
+    tar_layout(
+        tmp_path / "base", [_SRV + TWICE[shape] + _header("x", tarfile.SYMTYPE, "srv") + _END]
+    )
+    unpacked = tmp_path / "bundle"
+    subprocess.run(
+        [tool("umoci", "umoci"), "unpack", "--rootless", "--image", f"{tmp_path / 'base'}:latest",
+         str(unpacked)],
+        check=True, capture_output=True, timeout=120,
+    )  # fmt: skip
+    assert (unpacked / "rootfs" / "opt").readlink() == Path("srv")  # what a runtime makes of it
+    with pytest.raises(OciError, match="more than one") as caught:
+        check_prefix(read_base(tmp_path / "base", platform=PLATFORM), PREFIX)
+    assert "Go's tar reader" in str(caught.value) and caught.value.hint
+
+
+def test_one_long_name_per_member_still_passes(tmp_path: Path) -> None:
+    """Holds: a PAX path alone (Docker's long names) and a GNU long name alone (GNU tar's)."""
+    deep = "usr/share/" + "d" * 120
+    tar_layout(
+        tmp_path / "base",
+        [
+            _header("opt/", tarfile.DIRTYPE)
+            + extension_header(b"x", pax(path=f"{deep}/a"))
+            + _header("a", tarfile.REGTYPE)
+            + extension_header(b"L", f"{deep}/b\0".encode())
+            + _header("b", tarfile.REGTYPE)
+            + _END
+        ],
+    )
+    assert check_prefix(read_base(tmp_path / "base", platform=PLATFORM), PREFIX).missing == 1

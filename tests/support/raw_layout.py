@@ -35,6 +35,12 @@ def raw_layer(members: Sequence[RawMember]) -> bytes:
 
 def raw_layout(dest: Path, layers: Sequence[Sequence[RawMember]]) -> None:
     """An OCI layout for this machine's architecture, one gzip layer per item, tagged latest."""
+    tar_layout(dest, [raw_layer(members) for members in layers])
+
+
+def tar_layout(dest: Path, tars: Sequence[bytes]) -> None:
+    """An OCI layout for this machine's architecture of these layer tars (gzipped), tagged
+    latest."""
     blobs = dest / "blobs" / "sha256"
     blobs.mkdir(parents=True)
 
@@ -44,8 +50,7 @@ def raw_layout(dest: Path, layers: Sequence[Sequence[RawMember]]) -> None:
         return {"digest": f"sha256:{digest}", "size": len(data)}
 
     diff_ids, descriptors = [], []
-    for members in layers:
-        tar = raw_layer(members)
+    for tar in tars:
         diff_ids.append(f"sha256:{hashlib.sha256(tar).hexdigest()}")
         layer = put(gzip.compress(tar, mtime=0))
         descriptors.append({"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", **layer})
