@@ -258,3 +258,51 @@ def test_one_long_name_per_member_still_passes(tmp_path: Path) -> None:
         ],
     )
     assert check_prefix(read_base(tmp_path / "base", platform=PLATFORM), PREFIX).missing == 1
+
+
+_SPELLINGS = st.sampled_from(["", "./", "/", "/../", "../", "./../", "//"])
+_PATHS = st.sampled_from(["opt", "opt/mlenv", "opt/mlenv/x", "opt/mlenv/x/f", "srv", "etc"])
+
+
+@st.composite
+def _members(draw: st.DrawFn) -> RawMember:
+    """One member at a path around the prefix, spelled any way a tar may spell it."""
+    path, spelled = draw(_PATHS), draw(_SPELLINGS)
+    kind = draw(st.sampled_from(["dir", "file", "symlink", "hardlink", "whiteout", "opaque"]))
+    if kind == "whiteout":
+        parent, _, leaf = path.rpartition("/")
+        return (f"{spelled}{parent + '/' if parent else ''}.wh.{leaf}", "file", "")
+    if kind == "opaque":
+        return (f"{spelled}{path}/.wh..wh..opq", "file", "")
+    target = {"symlink": draw(st.sampled_from(["srv", "/srv", "../srv", "x"])),
+              "hardlink": draw(st.sampled_from(["etc", "srv"]))}.get(kind, "")  # fmt: skip
+    return (spelled + path, kind, target)
+
+
+def _runtime_refuses(rootfs: Path) -> bool:
+    """What the prefix check must refuse, read from a tree Go's tar reader unpacked."""
+    above = [rootfs / "opt", rootfs / "opt/mlenv", rootfs / "opt/mlenv/x"]
+    if any(path.is_symlink() or (path.exists() and not path.is_dir()) for path in above):
+        return True
+    return above[2].is_dir() and any(above[2].iterdir())
+
+
+@settings(max_examples=40, deadline=None)
+@given(layers=st.lists(st.lists(_members(), min_size=1, max_size=5), min_size=1, max_size=3))
+def test_the_prefix_check_refuses_whatever_umoci_unpacks_in_the_way(
+    layers: list[list[RawMember]],
+) -> None:
+    """Findings 1 and 2, any shape: where umoci (Go's archive/tar, applying layers in turn)
+    leaves a link or a file at or above the prefix, or a filled prefix, the check refuses."""
+    with tempfile.TemporaryDirectory() as scratch:
+        layout, bundle = Path(scratch) / "base", Path(scratch) / "bundle"
+        raw_layout(layout, layers)
+        unpacked = subprocess.run(
+            [tool("umoci", "umoci"), "unpack", "--rootless", "--image", f"{layout}:latest",
+             str(bundle)],
+            capture_output=True, check=False, timeout=120,
+        )  # fmt: skip
+        if unpacked.returncode != 0 or not _runtime_refuses(bundle / "rootfs"):
+            return  # a layer umoci refuses, or a base the prefix fits
+        with pytest.raises(OciError):
+            check_prefix(read_base(layout, platform=PLATFORM), PREFIX)
