@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from mlenv.cache.layer_keys import code_digest
+from mlenv.errors import printable
 from mlenv.inspect import layer_tar
 from mlenv.install.conda_readers import TarHeaders, ambiguity
 from mlenv.oci.model import OciError
@@ -166,7 +167,7 @@ def _walk(base: BaseImage, tracked: set[str], prefix: str) -> tuple[dict[str, _N
             for member in archive:
                 if problem := ambiguity(member):
                     _refuse(
-                        base, _landing(member.name), f"a member that {problem}",
+                        base, printable(_landing(member.name), 120), f"a member that {problem}",
                         "rebuild or re-export the base image (docker, buildah and skopeo "
                         "write one plain header per name)", "Go's tar reader (Docker, "
                         "containerd) may unpack it under another name than mlenv reads",
@@ -181,7 +182,7 @@ def _walk(base: BaseImage, tracked: set[str], prefix: str) -> tuple[dict[str, _N
                 if leaf.startswith(WHITEOUT):
                     if leaf[len(WHITEOUT) :] in ("", ".", ".."):
                         _refuse(
-                            base, name, "a whiteout of no name in its directory",
+                            base, printable(name, 120), "a whiteout of no name in its directory",
                             "rebuild the base image with a tool that writes whiteouts as the "
                             "image spec does", "containerd refuses the layer and Docker "
                             "deletes the directory (or its parent) instead",

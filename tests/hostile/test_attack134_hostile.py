@@ -94,6 +94,17 @@ def test_a_whiteout_of_no_name_is_refused(tmp_path: Path, name: str) -> None:
     assert caught.value.hint
 
 
+def test_a_refused_member_is_named_without_its_control_characters(tmp_path: Path) -> None:
+    """The member a refusal names is the layer's text: shown with no line break or escape
+    that could forge a line (a fake hint) or drive the terminal."""
+    name = "opt\n  hint: all is well\x1b[2J/.wh.."
+    with pytest.raises(OciError) as caught:
+        _check(tmp_path / "base", [("opt", "dir", "")], [(name, "file", "")])
+    shown = caught.value.render()
+    assert "\x1b" not in shown and "\n  hint: all is well" not in shown
+    assert "opt?  hint: all is well?[2J/.wh.." in shown
+
+
 def test_names_clean_keeps_inside_the_root_still_pass(tmp_path: Path) -> None:
     """Holds: ``./opt/``, ``opt//mlenv``, ``etc/../opt`` and real whiteouts read as before."""
     _check(
