@@ -28,6 +28,11 @@ Findings (input: what mlenv did -> what it does now):
    archive/tar (Docker, containerd, umoci) the GNU long name, and unpacks ``/opt -> srv``.
    The check passed -> a member tar readers resolve differently
    (``conda_readers.ambiguity``, already the rule for conda packages) refuses the base.
+6. The venv's ``bin/activate`` after conda-unpack to a location with a space (which
+   conda-unpack takes: shebangs go through sh): ``VIRTUAL_ENV=/home/u/my env/x`` ran ``env/x``
+   as a command, left ``VIRTUAL_ENV`` empty and put ``/bin`` first on PATH, so the system's
+   python ran -> activate holds the prefix single-quoted, and sourcing it after relocation sets
+   ``VIRTUAL_ENV`` to the location and its ``bin`` first on PATH.
 """
 
 from __future__ import annotations
@@ -44,6 +49,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mlenv.conda.pack import prefix_files, unpack_script
+from mlenv.install.layout import Layout
 from mlenv.oci.base_tree import check_prefix
 from mlenv.oci.model import OciError
 from mlenv.oci.read import read_base
@@ -317,3 +323,30 @@ def test_the_prefix_check_refuses_whatever_umoci_unpacks_in_the_way(
             return  # a layer umoci refuses, or a base the prefix fits
         with pytest.raises(OciError):
             check_prefix(read_base(layout, platform=PLATFORM), PREFIX)
+
+
+@settings(max_examples=15, deadline=None)
+@given(name=st.text("ab-_.+@ é", min_size=1, max_size=8).filter(lambda n: n.strip(". ")))
+def test_activate_after_relocation_names_the_location(name: str) -> None:
+    """Finding 6: wherever conda-unpack relocates to (a space, non-ASCII), ``. bin/activate``
+    sets VIRTUAL_ENV to it and puts its bin first on PATH, running nothing else."""
+    old = "/opt/mlenv/x"
+    with tempfile.TemporaryDirectory() as scratch:
+        location = Path(scratch) / f"u {name}" / "env"
+        (location / "bin").mkdir(parents=True)
+        activate = Layout(old, "/usr/bin/python3.11", "3.11").venv_files()["bin/activate"]
+        (location / "bin" / "activate").write_text(activate)
+        script = location / "bin" / "conda-unpack"
+        script.write_bytes(unpack_script(old, prefix_files(location, old)))
+        done = subprocess.run(
+            [sys.executable, str(script)], capture_output=True, text=True, check=False, timeout=60
+        )
+        assert done.returncode == 0, done.stderr
+        shown = subprocess.run(
+            ["sh", "-c", '. bin/activate && printf "%s\\n%s\\n" "$VIRTUAL_ENV" "$PATH"'],
+            cwd=location, capture_output=True, text=True, check=False, timeout=60,
+        )  # fmt: skip
+    assert shown.returncode == 0 and shown.stderr == "", shown.stderr
+    virtual_env, path = shown.stdout.splitlines()
+    assert virtual_env == str(location)
+    assert path.startswith(f"{location}/bin:")
