@@ -146,11 +146,18 @@ def _room(entry):
 
 def _shebang(data, old, new):
     # A kernel shebang cannot hold a space or more than 127 bytes: run such scripts through sh.
+    # The interpreter's one argument, everything after it as the kernel reads the line
+    # (``#!/env/bin/python -E``, ``#!/env/bin/gawk -f``), goes through too, as one word.
     line, _, rest = data.partition(b"\n")
     if 2 not in _hits(line, old, new) or (b" " not in new and len(_replace(line, old, new)) < 129):
         return data
-    program = _replace(line[2:].split(b" ", 1)[0], old, new)  # the old prefix has no space
-    quoted = b"'" + program.replace(b"'", b"'\\''") + b"'"
+    body = line[2:].lstrip(b" \t")
+    cut = min((at for at in (body.find(b" "), body.find(b"\t")) if at >= 0), default=len(body))
+    words = [_replace(body[:cut], old, new)]  # the old prefix has no space or tab
+    argument = body[cut:].strip(b" \t")
+    if argument:
+        words.append(_replace(argument, old, new))
+    quoted = b" ".join(b"'" + word.replace(b"'", b"'\\''") + b"'" for word in words)
     q3 = b"'" * 3
     trampoline = b"#!/bin/sh\n" + q3 + b"exec' " + quoted + b' "$0" "$@"\n' + b"' " + q3 + b"\n"
     return trampoline + rest

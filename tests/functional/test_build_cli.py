@@ -22,7 +22,7 @@ from tests.support.golden import ROOT, build, digests, golden_project
 # here means the bytes users get changed, which must be deliberate and noted in the CHANGELOG.
 GOLDEN_DIGESTS = {
     "image.tar": "1e8a4e8af52399fe30e6dd4a89a8fdbd9c991a5f82b603385ce89ee55e0dcbeb",
-    "golden.tar.gz": "e8dd78f1cab4427df5b320e49755fd748fbbc95aa7dcae2e3dd74887f7b0e767",
+    "golden.tar.gz": "f476084960b837466fcf7d17c65e28de0a7dfdd90a5ad4fb068b67b5ba1e6015",
     "manifest": "sha256:8b95400fd1a9761b9c548f78277fb7673998d01e7219cb67e4a0778f9714f9bb",
 }
 

@@ -33,6 +33,11 @@ Findings (input: what mlenv did -> what it does now):
    as a command, left ``VIRTUAL_ENV`` empty and put ``/bin`` first on PATH, so the system's
    python ran -> activate holds the prefix single-quoted, and sourcing it after relocation sets
    ``VIRTUAL_ENV`` to the location and its ``bin`` first on PATH.
+7. A script whose shebang gives its interpreter an argument (``#!/env/bin/python -E``,
+   ``#!/env/bin/gawk -f``), relocated to a path with a space or past the kernel's 127 bytes:
+   conda-unpack's ``sh`` trampoline kept the interpreter and dropped the argument, so python
+   ran without ``-E`` (PYTHON* variables honoured) and gawk took the script's path as its
+   program -> the argument is passed as the kernel passes it, one word.
 """
 
 from __future__ import annotations
@@ -350,3 +355,36 @@ def test_activate_after_relocation_names_the_location(name: str) -> None:
     virtual_env, path = shown.stdout.splitlines()
     assert virtual_env == str(location)
     assert path.startswith(f"{location}/bin:")
+
+
+_ARGUMENTS = st.text(
+    st.characters(min_codepoint=0x20, max_codepoint=0x7E) | st.just("\t"), max_size=12
+).map(lambda text: text.strip(" \t"))
+
+
+@settings(max_examples=25, deadline=None)
+@given(argument=_ARGUMENTS, deep=st.booleans())
+def test_a_shebang_argument_survives_relocation(argument: str, deep: bool) -> None:
+    """Finding 7: after relocation to a path with a space (or past 127 bytes) a script runs
+    with the argv the kernel gives ``#!INTERPRETER ARGUMENT``: the argument as one word."""
+    old = "/opt/mlenv/x"
+    with tempfile.TemporaryDirectory() as scratch:
+        location = Path(scratch) / ("d" * 130 if deep else "my env") / "env"
+        (location / "bin").mkdir(parents=True)
+        show = location / "bin" / "show"  # the "interpreter": prints each argument it got
+        show.write_text('#!/bin/sh\nfor a in "$@"; do printf "[%s]" "$a"; done\n')
+        script = location / "bin" / "tool"
+        script.write_text(f"#!{old}/bin/show {argument}\n".replace(" \n", "\n"))
+        for path in (show, script):
+            path.chmod(0o755)
+        unpack = location / "bin" / "conda-unpack"
+        unpack.write_bytes(unpack_script(old, prefix_files(location, old)))
+        done = subprocess.run(
+            [sys.executable, str(unpack)], capture_output=True, text=True, check=False, timeout=60
+        )
+        assert done.returncode == 0, done.stderr
+        ran = subprocess.run(
+            [str(script), "x y"], capture_output=True, text=True, check=False, timeout=60
+        )
+    words = [argument] if argument else []
+    assert ran.stdout == "".join(f"[{word}]" for word in [*words, str(script), "x y"]), ran
