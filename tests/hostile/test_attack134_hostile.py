@@ -15,8 +15,8 @@ Findings (input: what mlenv did -> what it does now):
 3. A file of the environment whose name holds a character past U+FFFF (``share/😀.txt``,
    CJK Extension B) and the build prefix: ``conda-unpack`` listed it as JSON, whose surrogate
    pair Python reads as two lone surrogates, a path no file system holds; it skipped the file
-   as gone and exited 0 with the build prefix still in it -> the listing is Python literals,
-   every listed file is relocated.
+   as gone and exited 0 with the build prefix still in it -> such a character is listed as
+   Python's ``\\U`` escape, every listed file is relocated.
 4. An archive unpacked under a directory named ``x$(touch PWNED)`` (a CI workspace named
    after a branch, a user's upload): ``conda-unpack`` wrote the location into every file
    holding the build prefix, ``prefix="/…/x$(touch PWNED)/env"`` in a ``*-config`` script
@@ -38,6 +38,15 @@ Findings (input: what mlenv did -> what it does now):
    conda-unpack's ``sh`` trampoline kept the interpreter and dropped the argument, so python
    ran without ``-E`` (PYTHON* variables honoured) and gawk took the script's path as its
    program -> the argument is passed as the kernel passes it, one word.
+
+Shapes that held (probed, no change): wheel members ``../``, absolute, backslash, ``C:`` (a
+plain name on Linux), NUL, newline, CR, ESC, DEL, tab, bidi and zero-width characters, case and
+NFC/NFD twins, trailing dots, whiteout names, S_IFLNK entries, duplicates, a local header
+naming another file than the central directory, RECORD lying about a hash (small and streamed
+members) or listing a path outside (RECORD is rewritten), a second .dist-info, ``.egg-info``;
+base layers with ``etc/../opt``, ``opt//mlenv``, ``opt/./mlenv``, hard links to a symlink, and
+550 random layer stacks against umoci; conda hard links to symlinks (only earlier regular files
+may be linked); bundle index paths (only carried names and artifact digests).
 """
 
 from __future__ import annotations
