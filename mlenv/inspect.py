@@ -176,9 +176,11 @@ class _Inflated(io.RawIOBase):
 
 
 @contextmanager
-def layer_tar(image: BaseImage, layer: Descriptor) -> Iterator[tarfile.TarFile]:
+def layer_tar(
+    image: BaseImage, layer: Descriptor, tarinfo: type[tarfile.TarInfo] = tarfile.TarInfo
+) -> Iterator[tarfile.TarFile]:
     """The layer as a streamed tar (read_base has checked its sha256), bounded in what it
-    inflates to."""
+    inflates to; its members read as ``tarinfo``."""
     with image.source.open_blob(layer.digest) as (stream, length):
         reader: BinaryIO = io.BufferedReader(_Bounded(stream, length), _CHUNK)
         if layer.media_type.endswith("+zstd"):
@@ -189,7 +191,7 @@ def layer_tar(image: BaseImage, layer: Descriptor) -> Iterator[tarfile.TarFile]:
         where = f"{image.source.where} layer {layer.digest}"
         inflated = io.BufferedReader(_Inflated(reader, limit, where), _CHUNK)
         try:
-            with tarfile.open(fileobj=inflated, mode="r|") as archive:
+            with tarfile.open(fileobj=inflated, mode="r|", tarinfo=tarinfo) as archive:
                 yield archive
         # ValueError: tarfile's parse of a crafted GNU sparse map (attack 68); the inflaters'
         # own errors: a blob whose digest is right but whose stream is not (a crafted base)

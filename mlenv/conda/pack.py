@@ -84,7 +84,9 @@ def unpack_script(
     prefix: str, files: list[tuple[str, str]], rooms: Mapping[str, int] | None = None
 ) -> bytes:
     """``mlenv.conda.unpack`` (a module of its own, linted and tested) with its data filled in:
-    each file to rewrite, and for a binary one with more room than ``prefix``, that room."""
+    each file to rewrite, and for a binary one with more room than ``prefix``, that room.
+
+    The listing is JSON that Python reads back as the same strings (``_escaped``)."""
     program = resources.files("mlenv.conda").joinpath("unpack.py").read_text(encoding="utf-8")
     rooms = rooms or {}
     listed = [
@@ -93,12 +95,24 @@ def unpack_script(
         else [name, kind]
         for name, kind in files
     ]
-    listing = json.dumps(listed, indent=0, ensure_ascii=True)
+    listing = _NON_ASCII.sub(_escaped, json.dumps(listed, indent=0, ensure_ascii=False))
     data = f"OLD = {prefix!r}\nFILES = {listing}\n"
     filled, count = _DATA_BLOCK.subn(lambda _: data, program)
     if count != 1:
         raise AssertionError("mlenv/conda/unpack.py lost its data block")
     return (_HEADER + filled).encode()
+
+
+_NON_ASCII = re.compile(r"[^\x00-\x7f]")
+
+
+def _escaped(match: re.Match[str]) -> str:
+    """A character of a listed name as a Python escape of it, the same bytes JSON writes up to
+    U+FFFF. Past it JSON writes a surrogate pair, which Python reads as two lone surrogates, a
+    path no file system holds: conda-unpack skipped ``share/😀.txt`` as gone and left the build
+    prefix in it, exit 0 (attack 134). A byte no UTF-8 reads stays its surrogate escape."""
+    code = ord(match.group())
+    return f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
 
 
 def write_pack(

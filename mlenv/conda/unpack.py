@@ -1,4 +1,10 @@
-"""conda-unpack, written by mlenv: rewrites the build prefix to this environment's location."""
+"""conda-unpack, written by mlenv: rewrites the build prefix to this environment's location.
+
+The location is written into text the shell and config readers interpret (``prefix="..."`` in
+a ``*-config`` script, a script's shebang line), so a location holding a byte they act on is
+refused before any file is written (``_unsafe``): a directory named ``x$(cmd)`` made every
+such script run ``cmd``. A space is taken (shebangs holding one go through ``sh``).
+"""
 
 import contextlib
 import os
@@ -11,6 +17,9 @@ from typing import Any
 # (mlenv.conda.pack.unpack_script); the program itself never changes, so neither do the archives.
 OLD = ""
 FILES: list[list[Any]] = []  # [path, text|binary] or [path, binary, room]
+# What a shell reads in the text around the location as other than a path (a command, a
+# quote's end, a new line), and the separator of PATH-like lists.
+_UNSAFE = frozenset(b"\"$'\\`;&|<>():") | frozenset(range(32)) | frozenset({127})
 
 
 def main():
@@ -21,6 +30,14 @@ def main():
         return 0
     # A file removed after unpacking (an image slimmed of share/doc) needs no relocation.
     files = [entry for entry in FILES if os.path.lexists(os.path.join(new, entry[0]))]
+    unsafe = _unsafe(new_bytes) if files else ""
+    if unsafe:
+        sys.stderr.write(
+            "conda-unpack: %s: the location holds %s, which the shell reads in the scripts that "
+            "name it: nothing was changed; unpack the archive under a path without them\n"
+            % (ascii(new), unsafe)
+        )
+        return 1
     # Every file is judged before any is written: never a half-relocated prefix.
     strays = [entry[0] for entry in files if not _own(new, entry[0])]
     for path in strays:
@@ -57,6 +74,11 @@ def main():
             data = _replace(_shebang(data, old, new_bytes), old, new_bytes)
         _write(os.path.join(new, entry[0]), data)
     return 0
+
+
+def _unsafe(location):
+    # The bytes of the location a shell or config reader would act on, shown; "" when none.
+    return " ".join(sorted({repr(chr(byte)) for byte in location if byte in _UNSAFE}))
 
 
 def _own(new, path):
@@ -124,11 +146,18 @@ def _room(entry):
 
 def _shebang(data, old, new):
     # A kernel shebang cannot hold a space or more than 127 bytes: run such scripts through sh.
+    # The interpreter's one argument, everything after it as the kernel reads the line
+    # (``#!/env/bin/python -E``, ``#!/env/bin/gawk -f``), goes through too, as one word.
     line, _, rest = data.partition(b"\n")
     if 2 not in _hits(line, old, new) or (b" " not in new and len(_replace(line, old, new)) < 129):
         return data
-    program = _replace(line[2:].split(b" ", 1)[0], old, new)  # the old prefix has no space
-    quoted = b"'" + program.replace(b"'", b"'\\''") + b"'"
+    body = line[2:].lstrip(b" \t")
+    cut = min((at for at in (body.find(b" "), body.find(b"\t")) if at >= 0), default=len(body))
+    words = [_replace(body[:cut], old, new)]  # the old prefix has no space or tab
+    argument = body[cut:].strip(b" \t")
+    if argument:
+        words.append(_replace(argument, old, new))
+    quoted = b" ".join(b"'" + word.replace(b"'", b"'\\''") + b"'" for word in words)
     q3 = b"'" * 3
     trampoline = b"#!/bin/sh\n" + q3 + b"exec' " + quoted + b' "$0" "$@"\n' + b"' " + q3 + b"\n"
     return trampoline + rest

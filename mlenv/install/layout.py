@@ -4,7 +4,6 @@ files mlenv generates for the target paths (never copied from the host)."""
 from __future__ import annotations
 
 import posixpath
-import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -73,13 +72,18 @@ class Layout:
         }
 
     def venv_files(self) -> dict[str, str]:
+        """``pyvenv.cfg`` and ``bin/activate``. activate holds the prefix single-quoted, though
+        a prefix needs no quoting: conda-unpack rewrites it to wherever the archive was
+        unpacked, a space included, and ``VIRTUAL_ENV=/home/u/my env/x`` ran ``env/x`` and left
+        ``VIRTUAL_ENV`` empty, ``/bin`` leading PATH (attack 134); a quote is a byte
+        conda-unpack refuses, so the location stays one word."""
         config = (
             f"home = {posixpath.dirname(self.interpreter)}\n"
             "include-system-site-packages = false\n"
             f"version = {self.python}\n"
             f"executable = {self.interpreter}\n"
         )
-        activate = _ACTIVATE.format(prefix=shlex.quote(self.prefix))
+        activate = _ACTIVATE.format(prefix=f"'{self.prefix}'")
         return {"pyvenv.cfg": config, "bin/activate": activate}
 
     def venv_links(self) -> dict[str, str]:

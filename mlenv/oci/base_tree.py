@@ -19,7 +19,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from mlenv.cache.layer_keys import code_digest
+from mlenv.errors import printable
 from mlenv.inspect import layer_tar
+from mlenv.install.conda_readers import TarHeaders, ambiguity
 from mlenv.oci.model import OciError
 from mlenv.oci.read import BaseImage
 from mlenv.oci.whiteout import PREFIX as WHITEOUT
@@ -85,7 +87,11 @@ def check_prefix(base: BaseImage, prefix: str, interpreter: str | None = None) -
     is a symlink or not a directory, or in which the prefix is a directory with files; else
     the directories above the prefix the base lacks, which the environment's layers must then
     carry (Docker unpacks a layer's missing parents with mode 0600, moby's ``UnpackLayer``,
-    which no user but root can enter), and whether it has ``interpreter`` (attack 114)."""
+    which no user but root can enter), and whether it has ``interpreter`` (attack 114).
+    Members are judged where runtimes land them (``_landing``); a whiteout of no name, or a
+    member whose headers tar readers resolve to two names (``conda_readers.ambiguity``: a PAX
+    path then a GNU long name, which Go's reader takes and tarfile does not) refuses the base
+    (attack 134)."""
     path = prefix.strip("/")
     above = _ancestors(path)
     wanted = (interpreter or "").strip("/")
@@ -157,16 +163,30 @@ def _walk(base: BaseImage, tracked: set[str], prefix: str) -> tuple[dict[str, _N
         own: dict[str, _Node] = {}  # tracked paths this layer has an entry for
         implied: set[str] = set()  # tracked paths this layer has entries below
         below: set[str] = set()  # paths under the prefix this layer adds
-        with layer_tar(base, layer) as archive:
+        with layer_tar(base, layer, TarHeaders) as archive:
             for member in archive:
-                name = posixpath.normpath(member.name.lstrip("/")).removeprefix("./")
-                if name in (".", "") or name.startswith("../"):
+                if problem := ambiguity(member):
+                    _refuse(
+                        base, printable(_landing(member.name), 120), f"a member that {problem}",
+                        "rebuild or re-export the base image (docker, buildah and skopeo "
+                        "write one plain header per name)", "Go's tar reader (Docker, "
+                        "containerd) may unpack it under another name than mlenv reads",
+                    )  # fmt: skip
+                name = _landing(member.name)
+                if not name:
                     continue
                 parent, _, leaf = name.rpartition("/")
                 if leaf == _OPAQUE:
                     gone.append(parent + "/" if parent else "")
                     continue
                 if leaf.startswith(WHITEOUT):
+                    if leaf[len(WHITEOUT) :] in ("", ".", ".."):
+                        _refuse(
+                            base, printable(name, 120), "a whiteout of no name in its directory",
+                            "rebuild the base image with a tool that writes whiteouts as the "
+                            "image spec does", "containerd refuses the layer and Docker "
+                            "deletes the directory (or its parent) instead",
+                        )  # fmt: skip
                     gone.append(f"{parent}/{leaf[len(WHITEOUT) :]}".lstrip("/"))
                     continue
                 implied.update(a for a in _ancestors(name) if a in tracked)
@@ -183,6 +203,14 @@ def _walk(base: BaseImage, tracked: set[str], prefix: str) -> tuple[dict[str, _N
         nodes.update(own)
         inside |= below
     return nodes, inside
+
+
+def _landing(name: str) -> str:
+    """Where a runtime puts a layer member, relative to the root: Go's ``filepath.Clean`` (moby,
+    containerd) takes ``..`` at the root as the root, and containerd resolves a leading ``..``
+    inside the root, so ``/../opt``, ``./../opt`` and ``../opt`` all land on ``/opt``; "" is the
+    root itself. A name skipped as outside the root was a symlink at ``/opt`` unseen."""
+    return posixpath.normpath("/" + name).lstrip("/")
 
 
 def _ancestors(name: str) -> list[str]:
