@@ -1,0 +1,222 @@
+"""Adversary pass 131: NVIDIA's own CUDA images as input nobody here wrote.
+
+Every distinct ``NVIDIA_REQUIRE_CUDA`` value NVIDIA's ``nvidia/cuda`` Dockerfiles set over the
+history of GitLab ``nvidia/container-images/cuda`` (CUDA 8.0 to 13.0, every distro; 96 values,
+each with the file that sets it: ``fixtures/nvidia_require_cuda``) is read by mlenv's
+``evaluate_requirement`` and judged on a grid of hosts (driver, the driver's CUDA version, GPU
+brand) against libnvidia-container's rules as read in its source (``tests/support/nvidia_dsl``,
+restated apart from mlenv), and mlenv's own ``cuda>=X.Y,driver>=D`` for every CUDA release it
+knows is held to its own verdicts.
+
+Findings pinned here (each failed before its fix):
+
+1. The operator is the whole run of ``<>=!`` characters after the property, and it must be
+   one of the six (``dsl.c`` ``evaluate_rule``): ``brand==tesla`` or ``brand=!tesla`` is an
+   invalid expression, so the container does not start. mlenv read ``=`` and the value
+   ``=tesla``: a constraint that merely fails, so ``brand==tesla cuda>=12.0`` was predicted to
+   start on any CUDA 12 driver. A lone ``!`` is the runtime's ``!=`` (its prefix match).
+2. Empty pieces are skipped (``strsep``): ``cuda>=12.1,`` is ``cuda>=12.1`` to the runtime;
+   mlenv called it an invalid expression ``''``.
+3. The runtime reads lazily: the first term that holds ends the reading, and a failed
+   constraint ends its term, so ``cuda>=12.1 foo=1`` starts on a 12.4 driver and is invalid
+   only where the first term fails. mlenv refused it everywhere.
+4. Only a space separates terms: ``cuda>=12.4<TAB>brand=tesla,...`` is one term to the
+   runtime, whose cuda value ``12.4<TAB>brand=tesla`` is not a number (invalid); mlenv split
+   it at the tab and predicted a start.
+5. Numbers are digits and dots with the runtime's laxness (``470..0``, ``12.4.`` are 470 and
+   12.4) and its limit (a component of 2**64-1 or more is invalid); mlenv refused the first
+   and crashed with a bare ValueError (Python's 4300-digit int limit) on a long component.
+6. A base that sets ``CUDA_VERSION`` and no (or an empty) ``NVIDIA_REQUIRE_CUDA`` is a
+   "legacy" image to nvidia-container-toolkit (``cuda_image.go`` ``IsLegacy``), which then
+   requires ``cuda>=<major.minor of CUDA_VERSION>``. mlenv's own NVIDIA_REQUIRE_CUDA ends the
+   legacy reading, so a base's CUDA 12.6 libraries started on a 12.4 driver; the implicit
+   requirement is now kept as ``NVIDIA_REQUIRE_BASE_CUDA``.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from mlenv.cuda.matrix import known_cuda_versions, table3_driver
+from mlenv.cuda.requirement import evaluate_requirement, nvidia_require_cuda
+from mlenv.cuda.rules import CudaTarget, judge
+from mlenv.cuda.versions import CudaError, CudaVersion, DriverVersion
+from mlenv.oci.read import BaseImage
+from mlenv.oci.write import ImageSpec, image_config
+from tests.support.nvidia_dsl import RUNTIME_BRANDS, Invalid, real_values, runtime_accepts
+from tests.support.nvidia_table3 import TABLE_3
+
+# (driver, the CUDA version it reports): each branch's driver as nvidia-smi prints it
+HOSTS = [
+    ("384.183", "9.0"), ("396.82", "9.2"), ("410.129", "10.0"), ("418.226.00", "10.1"),
+    ("440.118.02", "10.2"), ("450.51.05", "11.0"), ("450.248.02", "11.0"),
+    ("455.45.01", "11.1"), ("460.106.00", "11.2"), ("465.19.01", "11.3"),
+    ("470.57.02", "11.4"), ("470.256.02", "11.4"), ("495.29.05", "11.5"),
+    ("510.47.03", "11.6"), ("515.105.01", "11.7"), ("520.61.05", "11.8"),
+    ("525.60.13", "12.0"), ("530.30.02", "12.1"), ("535.104.05", "12.2"),
+    ("535.274.02", "12.2"), ("545.23.06", "12.3"), ("550.54.14", "12.4"),
+    ("555.42.02", "12.5"), ("560.35.03", "12.6"), ("565.57.01", "12.7"), ("570.26", "12.8"),
+    ("570.195.03", "12.8"), ("575.51.03", "12.9"), ("580.65.06", "13.0"),
+    ("590.44.01", "13.1"), ("595.45.04", "13.2"),
+]  # fmt: skip
+REAL = real_values()
+
+
+def _runtime(value: str, cuda: str, driver: str, brand: str | None) -> bool | str:
+    try:
+        return runtime_accepts(value, cuda=cuda, driver=driver, brand=brand)
+    except Invalid:
+        return "invalid"
+
+
+def _mlenv(value: str, cuda: str, driver: str, brand: str | None) -> bool | str:
+    try:
+        return evaluate_requirement(value, cuda=cuda, driver=driver, brand=brand)
+    except CudaError:
+        return "invalid"
+
+
+def _by_image(cuda: str) -> list[str]:
+    return [item.value for item in REAL if item.image_cuda == cuda]
+
+
+@pytest.mark.parametrize("item", REAL, ids=lambda item: item.source.split("/blob/")[1][:60])
+def test_every_nvidia_image_value_is_decided_as_the_runtime_decides_it(item: object) -> None:
+    value = item.value  # type: ignore[attr-defined]
+    for driver, cuda in HOSTS:
+        for brand in RUNTIME_BRANDS:
+            expected = _runtime(value, cuda, driver, brand)
+            assert _mlenv(value, cuda, driver, brand) == expected, (value, driver, cuda, brand)
+
+
+def test_what_nvidia_images_admit_read_by_hand_from_the_runtime_rules() -> None:
+    """Verdicts written from dsl.c's rules for the values that matter, not from either code."""
+    (cuda_13,) = _by_image("13.0")
+    assert evaluate_requirement(cuda_13, cuda="13.0", driver="580.65.06", brand="GeForce")
+    # forward compatibility terms: 575 is listed for every brand name but geforce ...
+    assert evaluate_requirement(cuda_13, cuda="12.9", driver="575.51.03", brand="Tesla")
+    assert evaluate_requirement(cuda_13, cuda="12.9", driver="575.51.03", brand="Unknown")
+    assert not evaluate_requirement(cuda_13, cuda="12.9", driver="575.51.03", brand="GeForce")
+    # ... 560 is not listed at all for 13.0 (it is for 12.9)
+    assert not evaluate_requirement(cuda_13, cuda="12.6", driver="560.35.03", brand="Tesla")
+    (cuda_12_9,) = _by_image("12.9")
+    assert evaluate_requirement(cuda_12_9, cuda="12.6", driver="560.35.03", brand="Tesla")
+    # 12.4's list still names geforce (dropped from 12.5 on)
+    (cuda_12_4,) = _by_image("12.4")
+    (cuda_12_5,) = _by_image("12.5")
+    assert evaluate_requirement(cuda_12_4, cuda="11.4", driver="470.256.02", brand="GeForce")
+    assert not evaluate_requirement(cuda_12_5, cuda="11.4", driver="470.256.02", brand="GeForce")
+    assert not evaluate_requirement(cuda_12_4, cuda="12.1", driver="530.30.02", brand="Tesla")
+    # 11.2's bare driver>=450 term admits any brand on a CUDA 11.0 driver
+    bare = "cuda>=11.2 brand=tesla,driver>=418,driver<419 brand=tesla,driver>=440,driver<441 "
+    assert bare + "driver>=450" in _by_image("11.2")
+    on_450 = {"cuda": "11.0", "driver": "450.51.05", "brand": "GeForce"}
+    assert evaluate_requirement(bare + "driver>=450", **on_450)
+    # a centos7 11.1 value ANDs two branches into one term, which no driver meets
+    trap = "brand=tesla,driver>=440,driver<441,driver>=450,driver<451"
+    (anded,) = [v for v in _by_image("11.1") if trap in v]
+    for driver, cuda in (("440.118.02", "10.2"), ("450.51.05", "11.0")):
+        assert not evaluate_requirement(anded, cuda=cuda, driver=driver, brand="Tesla")
+    assert evaluate_requirement("CUDA>=12.3", cuda="12.3", driver="545.23.06", brand="Unknown")
+    with pytest.raises(CudaError, match="invalid expression"):  # ubi7-ppc64le's typo
+        evaluate_requirement("cuda>=10_0", cuda="10.0", driver="410.129", brand="Tesla")
+
+
+@pytest.mark.parametrize(
+    ("value", "facts", "expected"),
+    [
+        # finding 1: the whole operator run
+        ("brand==tesla cuda>=12.0", ("12.4", "550.54.14", "Tesla"), "invalid"),
+        ("brand=!tesla cuda>=12.0", ("12.4", "550.54.14", "Tesla"), "invalid"),
+        ("cuda=>12.1", ("12.4", "550.54.14", "Tesla"), "invalid"),
+        ("cuda!12.4", ("12.4", "550.54.14", "Tesla"), False),
+        ("brand!geforce", ("12.4", "550.54.14", "Tesla"), True),
+        # finding 2: empty pieces
+        ("cuda>=12.1,", ("12.1", "530.30.02", "Tesla"), True),
+        (",cuda>=12.1", ("12.1", "530.30.02", "Tesla"), True),
+        ("cuda>=12.1,,driver>=530", ("12.1", "530.30.02", "Tesla"), True),
+        ("cuda>=12.1  brand=tesla,driver>=470,driver<471", ("11.4", "470.57.02", "Tesla"), True),
+        ("cuda>=13.0 , cuda>=12.0", ("12.4", "550.54.14", "Tesla"), False),
+        # finding 3: laziness
+        ("cuda>=12.1 foo=1", ("12.4", "550.54.14", "Tesla"), True),
+        ("cuda>=12.1 foo=1", ("12.0", "525.60.13", "Tesla"), "invalid"),
+        ("cuda>=13.0,foo=1", ("12.4", "550.54.14", "Tesla"), False),
+        ("brand=tesla,driver>=twelve cuda>=12.0", ("12.4", "550.54.14", "GeForce"), True),
+        # finding 4: only a space separates
+        ("cuda>=12.4\tbrand=tesla,driver>=535", ("12.4", "550.54.14", "Tesla"), "invalid"),
+        ("cuda>=12.4\nbrand=tesla", ("12.4", "550.54.14", "Tesla"), "invalid"),
+        # finding 5: numbers as the runtime reads them
+        ("driver>=470..0,driver<471.", ("11.4", "470.57.02", "Tesla"), True),
+        ("cuda>=12.4.", ("12.4", "550.54.14", "Tesla"), True),
+        ("cuda>=.12", ("12.4", "550.54.14", "Tesla"), "invalid"),
+        ("driver>=18446744073709551615", ("12.4", "550.54.14", "Tesla"), "invalid"),
+        ("driver>=18446744073709551614", ("12.4", "550.54.14", "Tesla"), False),
+        ("driver>=" + "9" * 5000, ("12.4", "550.54.14", "Tesla"), "invalid"),
+        ("driver>=" + "0" * 30 + "550", ("12.4", "550.54.14", "Tesla"), True),
+    ],
+    ids=lambda value: repr(value)[:48] if isinstance(value, str) else None,
+)
+def test_the_runtime_grammar_where_it_is_not_the_obvious_one(
+    value: str, facts: tuple[str, str, str], expected: bool | str
+) -> None:
+    cuda, driver, brand = facts
+    assert _runtime(value, cuda, driver, brand) == expected  # the restated rules agree
+    assert _mlenv(value, cuda, driver, brand) == expected
+
+
+def test_mlenv_requirement_starts_exactly_where_mlenv_says_its_target_runs() -> None:
+    """mlenv writes ``cuda>=X.Y,driver>=<Table 3 of X.Y>`` (no package asking more): on every
+    Table 3 driver, with the CUDA version it reports, the runtime starts the image exactly
+    when ``judge`` finds no error for the target on that driver."""
+    reported = {DriverVersion.parse(linux): cuda for cuda, linux, _ in TABLE_3}
+    drivers = sorted(reported)
+    for cuda in known_cuda_versions():
+        found = table3_driver(cuda)
+        if found is None or cuda < CudaVersion(10, 0):
+            continue
+        value = f"{nvidia_require_cuda(cuda)},driver>={found[0]}"
+        for driver in drivers:
+            target = CudaTarget(cuda, driver, checked=True)
+            runs = not [f for f in judge(target, ()) if f.severity == "error"]
+            host = (reported[driver], driver.text, "Tesla")
+            assert _runtime(value, *host) is runs, (value, host)
+            assert _mlenv(value, *host) is runs, (value, host)
+
+
+CUDA_12_4 = "cuda>=12.4,driver>=550.54.14"
+
+
+def _image_env(base_env: list[str], require: str | None = CUDA_12_4) -> dict[str, str]:
+    config = {"architecture": "amd64", "os": "linux", "config": {"Env": base_env}}
+    base = BaseImage("sha256:" + "0" * 64, "amd64", config, (), (), None)  # type: ignore[arg-type]
+    spec = ImageSpec("e", "linux-64", "/opt/e", 0, "ab" * 32, nvidia_require_cuda=require)
+    pairs = (item.split("=", 1) for item in image_config(spec, [], base)["config"]["Env"])
+    return dict(pairs)
+
+
+def _starts(env: dict[str, str], *, cuda: str, driver: str) -> bool:
+    """nvidia-container-toolkit's GetRequirements then libnvidia-container on each value."""
+    values = [v for k, v in env.items() if k.startswith("NVIDIA_REQUIRE_") and "JETPACK" not in k]
+    if env.get("CUDA_VERSION") and not env.get("NVIDIA_REQUIRE_CUDA"):
+        values.append("cuda>=" + ".".join(env["CUDA_VERSION"].split(".")[:2]))
+    return all(runtime_accepts(v, cuda=cuda, driver=driver, brand="Tesla") for v in values)
+
+
+@pytest.mark.parametrize("empty", [[], ["NVIDIA_REQUIRE_CUDA="]])
+def test_a_legacy_base_keeps_the_requirement_its_cuda_version_implies(empty: list[str]) -> None:
+    base = ["CUDA_VERSION=12.6.3", *empty]
+    assert not _starts(dict(item.split("=", 1) for item in base), cuda="12.4", driver="550.54.14")
+    env = _image_env(base)
+    assert env["NVIDIA_REQUIRE_CUDA"] == CUDA_12_4
+    assert env["NVIDIA_REQUIRE_BASE_CUDA"] == "cuda>=12.6"
+    assert not _starts(env, cuda="12.4", driver="550.54.14")
+    assert _starts(env, cuda="12.6", driver="560.35.03")
+
+
+def test_a_legacy_base_whose_cuda_version_is_the_targets_adds_nothing() -> None:
+    env = _image_env(["CUDA_VERSION=12.4.1"])
+    assert env["NVIDIA_REQUIRE_BASE_CUDA"] == "cuda>=12.4"  # kept: cheap, and always true here
+    cpu = _image_env(["CUDA_VERSION=12.6.3"], require=None)  # no CUDA target: left to legacy
+    assert "NVIDIA_REQUIRE_CUDA" not in cpu and "NVIDIA_REQUIRE_BASE_CUDA" not in cpu
+    current = _image_env(["CUDA_VERSION=12.6.3", "NVIDIA_REQUIRE_CUDA=cuda>=12.6"])
+    assert current["NVIDIA_REQUIRE_BASE_CUDA"] == "cuda>=12.6"  # the ordinary move, not legacy
