@@ -9,7 +9,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from mlenv.cuda.versions import CudaError, CudaVersion, dotted
+from mlenv.cuda.driver_cuda import offered_cuda
+from mlenv.cuda.matrix import known_cuda_versions, table3_driver
+from mlenv.cuda.versions import CudaError, CudaVersion, DriverVersion, dotted
 
 _OPERATOR_CHARS = "<>=!"
 # libnvidia-container's numbers: digits, runs of dots between them, dots after (470..0 is 470)
@@ -144,3 +146,51 @@ def base_requirement(env: dict[str, str]) -> str | None:
     if match is None:
         return None
     return f"cuda>={match[1]}.{match[2] or 0}"
+
+
+# What libnvidia-container reports as a GPU's brand (src/driver.c maps every other NVML brand,
+# data-center "NVIDIA" included, to Unknown).
+RUNTIME_BRANDS = ("Tesla", "Unknown", "Quadro", "NVS", "GRID", "GeForce", "TITAN")
+
+
+def base_refusal(values: list[str], cuda: CudaVersion, floor: DriverVersion) -> str | None:
+    """Why the NVIDIA runtime would refuse an image whose base requires ``values`` on a driver
+    the lock runs on (the floor, or a newer Table 3 driver, with the CUDA version it reports),
+    for some GPU brand; None when every such driver passes for every brand. The lock's own
+    requirement does not see the base's CUDA libraries, so nothing else tells."""
+    newer = (found[0] for known in known_cuda_versions() if (found := table3_driver(known)))
+    candidates = [floor, *sorted(driver for driver in newer if driver > floor)]
+    refused: list[tuple[DriverVersion, list[str]]] = []
+    for driver in dict.fromkeys(candidates):
+        reported = offered_cuda(str(cuda), driver.text)
+        try:
+            admitted = [
+                brand
+                for brand in RUNTIME_BRANDS
+                if all(
+                    evaluate_requirement(v, cuda=reported, driver=driver.text, brand=brand)
+                    for v in values
+                )
+            ]
+        except CudaError as error:
+            return f"the NVIDIA runtime refuses the base image's requirement: {error.message}"
+        if len(admitted) < len(RUNTIME_BRANDS):
+            refused.append((driver, admitted))
+    if not refused:
+        return None
+    driver, admitted = refused[0]
+    short = " ".join(values)
+    short = short if len(short) <= 40 else short.split(" ")[0] + " …"
+    above = [d for d in candidates if d > refused[-1][0]]
+    remedy = f"raise the driver floor to {above[0]}, or " if above else ""
+    return (
+        f"the base image's NVIDIA_REQUIRE_CUDA ({short!r}) makes the NVIDIA runtime refuse the "
+        f"image on driver {driver} (CUDA {offered_cuda(str(cuda), driver.text)}), which the "
+        + (
+            f"lock runs on, for GPUs other than {', '.join(admitted)} (those pass only through "
+            "its forward-compatibility terms: data-center GPUs with the base's cuda-compat)"
+            if admitted
+            else "lock runs on, for every GPU"
+        )
+        + f": {remedy}use a base for CUDA {cuda} or older"
+    )

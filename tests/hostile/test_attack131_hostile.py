@@ -31,18 +31,30 @@ Findings pinned here (each failed before its fix):
    requires ``cuda>=<major.minor of CUDA_VERSION>``. mlenv's own NVIDIA_REQUIRE_CUDA ends the
    legacy reading, so a base's CUDA 12.6 libraries started on a 12.4 driver; the implicit
    requirement is now kept as ``NVIDIA_REQUIRE_BASE_CUDA``.
+7. ``build`` on ``nvidia/cuda:12.4.1`` (its NVIDIA_REQUIRE_CUDA kept beside the lock's since
+   attack 114) under a CUDA 12.1 lock with driver floor 530.30.02 built silently, ``verify``
+   passed the floor, and the runtime refuses the image there on every GPU (cuda 12.1 < 12.4,
+   and 530 is none of the 470/525/535 forward-compatibility branches). ``build`` now warns,
+   naming the driver refused, the GPUs that still pass, and the floor that would do; a
+   requirement the runtime cannot read (``cuda>=10_0``, NVIDIA's ubi7-ppc64le images) too.
 """
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
 from mlenv.cuda.matrix import known_cuda_versions, table3_driver
-from mlenv.cuda.requirement import evaluate_requirement, nvidia_require_cuda
+from mlenv.cuda.requirement import base_refusal, evaluate_requirement, nvidia_require_cuda
 from mlenv.cuda.rules import CudaTarget, judge
 from mlenv.cuda.versions import CudaError, CudaVersion, DriverVersion
 from mlenv.oci.read import BaseImage
 from mlenv.oci.write import ImageSpec, image_config
+from tests.support.cli import run_mlenv
+from tests.support.golden import golden_project
+from tests.support.images import write_image
 from tests.support.nvidia_dsl import RUNTIME_BRANDS, Invalid, real_values, runtime_accepts
 from tests.support.nvidia_table3 import TABLE_3
 
@@ -220,3 +232,48 @@ def test_a_legacy_base_whose_cuda_version_is_the_targets_adds_nothing() -> None:
     assert "NVIDIA_REQUIRE_CUDA" not in cpu and "NVIDIA_REQUIRE_BASE_CUDA" not in cpu
     current = _image_env(["CUDA_VERSION=12.6.3", "NVIDIA_REQUIRE_CUDA=cuda>=12.6"])
     assert current["NVIDIA_REQUIRE_BASE_CUDA"] == "cuda>=12.6"  # the ordinary move, not legacy
+
+
+def test_a_base_the_runtime_refuses_on_the_floor_is_named_by_the_check() -> None:
+    (cuda_12_4,) = _by_image("12.4")
+    said = base_refusal([cuda_12_4], CudaVersion(12, 1), DriverVersion.parse("530.30.02"))
+    assert said is not None
+    assert "refuse the image on driver 530.30.02 (CUDA 12.1)" in said and "every GPU" in said
+    assert "raise the driver floor to 550.54.14" in said
+    assert base_refusal([cuda_12_4], CudaVersion(12, 4), DriverVersion.parse("550.54.14")) is None
+    # 13.0 on a 570 floor: Tesla, Unknown (H100s), Quadro, GRID pass its 570 branch terms
+    (cuda_13,) = _by_image("13.0")
+    said = base_refusal([cuda_13], CudaVersion(12, 8), DriverVersion.parse("570.26"))
+    assert said is not None and "other than Tesla, Unknown, Quadro, GRID" in said
+    said = base_refusal(["cuda>=10_0"], CudaVersion(10, 0), DriverVersion.parse("410.48"))
+    assert said is not None and "invalid expression 'cuda>=10_0'" in said
+    # a legacy base's implicit requirement is judged as the runtime derives it
+    said = base_refusal(["cuda>=12.6"], CudaVersion(12, 4), DriverVersion.parse("550.54.14"))
+    assert said is not None and "raise the driver floor to 560.28.03" in said
+
+
+def test_build_warns_when_the_base_image_refuses_the_locks_driver_floor(tmp_path: Path) -> None:
+    (cuda_12_4,) = _by_image("12.4")
+    base = tmp_path / "base"
+    write_image(base, [("base", [])], ref="latest", cmd=["sh"],
+                env=[f"NVIDIA_REQUIRE_CUDA={cuda_12_4}", "CUDA_VERSION=12.4.1"])  # fmt: skip
+    project = golden_project(tmp_path / "project")
+    with (project / "mlenv.toml").open("a") as manifest:
+        manifest.write('[cuda]\nversion = "12.1"\ndriver-floor = "530.30.02"\n')
+        manifest.write(f'[build]\nbase-image = "{base}"\n')
+    env = {"MLENV_CACHE_DIR": str(tmp_path / "cache"), "SOURCE_DATE_EPOCH": ""}
+    for args in (["lock"], ["fetch"]):
+        done = run_mlenv(args, project, env)
+        assert done.returncode == 0, (args, done.stderr)
+    built = run_mlenv(["build", "--offline"], project, env)
+    assert built.returncode == 0, built.stderr
+    assert "refuse the image on driver 530.30.02 (CUDA 12.1)" in built.stderr
+    assert "raise the driver floor to 550.54.14" in built.stderr
+    blobs = project / "dist" / "oci" / "blobs" / "sha256"
+    top = json.loads((project / "dist" / "oci" / "index.json").read_text())["manifests"][0]
+    manifest_doc = json.loads((blobs / top["digest"][7:]).read_text())
+    config = json.loads((blobs / manifest_doc["config"]["digest"][7:]).read_text())
+    image = dict(item.split("=", 1) for item in config["config"]["Env"])
+    assert image["NVIDIA_REQUIRE_BASE_CUDA"] == cuda_12_4
+    assert not _starts(image, cuda="12.1", driver="530.30.02")  # what the warning says
+    assert _starts(image, cuda="12.4", driver="550.54.14")
