@@ -292,7 +292,8 @@ def _base_refusal(base: BaseImage, lock: Lock) -> str | None:
     target = lock.target
     runtime = base.config.get("config") or {}
     env = dict(item.partition("=")[::2] for item in runtime.get("Env") or [])
-    values = [v for k, v in env.items() if k.startswith("NVIDIA_REQUIRE_") and "JETPACK" not in k]
+    checked = (k for k in env if k.startswith("NVIDIA_REQUIRE_"))  # cuda_image.go's choice
+    values = [env[k] for k in checked if not k.startswith("NVIDIA_REQUIRE_JETPACK")]
     values = [v for v in values if v != env.get("NVIDIA_REQUIRE_CUDA")]
     if (own := base_requirement(env)) is not None:
         values.append(own)

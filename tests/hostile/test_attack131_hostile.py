@@ -50,11 +50,13 @@ from mlenv.cuda.matrix import known_cuda_versions, table3_driver
 from mlenv.cuda.requirement import base_refusal, evaluate_requirement, nvidia_require_cuda
 from mlenv.cuda.rules import CudaTarget, judge
 from mlenv.cuda.versions import CudaError, CudaVersion, DriverVersion
+from mlenv.judge import Judged, verify_lock
 from mlenv.oci.read import BaseImage
 from mlenv.oci.write import ImageSpec, image_config
 from tests.support.cli import run_mlenv
 from tests.support.golden import golden_project
 from tests.support.images import write_image
+from tests.support.locks import HASH, make_lock
 from tests.support.nvidia_dsl import RUNTIME_BRANDS, Invalid, real_values, runtime_accepts
 from tests.support.nvidia_table3 import TABLE_3
 
@@ -208,7 +210,8 @@ def _image_env(base_env: list[str], require: str | None = CUDA_12_4) -> dict[str
 
 def _starts(env: dict[str, str], *, cuda: str, driver: str) -> bool:
     """nvidia-container-toolkit's GetRequirements then libnvidia-container on each value."""
-    values = [v for k, v in env.items() if k.startswith("NVIDIA_REQUIRE_") and "JETPACK" not in k]
+    checked = (k for k in env if k.startswith("NVIDIA_REQUIRE_"))  # cuda_image.go's choice
+    values = [env[k] for k in checked if not k.startswith("NVIDIA_REQUIRE_JETPACK")]
     if env.get("CUDA_VERSION") and not env.get("NVIDIA_REQUIRE_CUDA"):
         values.append("cuda>=" + ".".join(env["CUDA_VERSION"].split(".")[:2]))
     return all(runtime_accepts(v, cuda=cuda, driver=driver, brand="Tesla") for v in values)
@@ -277,3 +280,27 @@ def test_build_warns_when_the_base_image_refuses_the_locks_driver_floor(tmp_path
     assert image["NVIDIA_REQUIRE_BASE_CUDA"] == cuda_12_4
     assert not _starts(image, cuda="12.1", driver="530.30.02")  # what the warning says
     assert _starts(image, cuda="12.4", driver="550.54.14")
+
+
+@pytest.mark.parametrize(
+    ("cuda", "floor", "windows", "reported"),
+    [
+        ("11.8", "520.61.05", "520.06", "11.8"),  # Table 3's own Windows value for 11.8
+        ("12.4", "550.54.14", "551.61", "12.4"),
+        ("12.8", "570.26", "570.65", "12.8"),
+        ("13.0", "580.65.06", "580.88", "13.0"),  # PyTorch's quoted Windows floor for cu130
+    ],
+)
+def test_verify_on_wsl_passes_only_drivers_the_images_requirement_admits(
+    cuda: str, floor: str, windows: str, reported: str
+) -> None:
+    """On WSL 2 NVML (so the runtime) reports the Windows driver's number; the image carries
+    Linux's Table 3 number as driver>=. verify passed Windows 520.06 on a CUDA 11.8 lock, whose
+    image (cuda>=11.8,driver>=520.61.05) the runtime refuses there."""
+    lock = make_lock([], cuda=cuda, floor=floor)
+    verdict = verify_lock(lock, HASH, Judged(windows, "nvidia-smi", cuda=reported, windows=True))
+    value = f"{nvidia_require_cuda(CudaVersion.parse(cuda))},driver>={verdict.requires_driver}"
+    starts = runtime_accepts(value, cuda=reported, driver=windows, brand="GeForce")
+    assert verdict.ok is starts, (value, [f.code for f in verdict.findings])
+    if not starts:
+        assert [f.code for f in verdict.errors] == ["driver-below-image"]
