@@ -124,12 +124,14 @@ def evaluate_requirement(
     return verdict
 
 
-# Go's semver as nvidia-container-toolkit applies it to CUDA_VERSION ("v" added): no leading
-# zeros, up to three numbers, a pre-release and build suffix allowed.
+# golang.org/x/mod/semver as nvidia-container-toolkit applies it to CUDA_VERSION ("v" added):
+# numbers without leading zeros; 12 and 12.4 are short for 12.0.0 and 12.4.0; a pre-release
+# and build suffix only after all three numbers.
 _SEMVER_NUMBER = r"(?:0|[1-9][0-9]*)"
+_SEMVER_IDS = r"[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*"
 _LEGACY_VERSION_RE = re.compile(
-    rf"v?({_SEMVER_NUMBER})(?:\.({_SEMVER_NUMBER})(?:\.{_SEMVER_NUMBER})?)?"
-    r"(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?"
+    rf"v?({_SEMVER_NUMBER})(?:\.({_SEMVER_NUMBER})"
+    rf"(?:\.{_SEMVER_NUMBER}(?:-{_SEMVER_IDS})?(?:\+{_SEMVER_IDS})?)?)?"
 )
 
 

@@ -228,7 +228,7 @@ def test_a_legacy_base_keeps_the_requirement_its_cuda_version_implies(empty: lis
     assert _starts(env, cuda="12.6", driver="560.35.03")
 
 
-def test_a_legacy_base_whose_cuda_version_is_the_targets_adds_nothing() -> None:
+def test_a_legacy_base_is_read_only_when_the_image_sets_its_own_requirement() -> None:
     env = _image_env(["CUDA_VERSION=12.4.1"])
     assert env["NVIDIA_REQUIRE_BASE_CUDA"] == "cuda>=12.4"  # kept: cheap, and always true here
     cpu = _image_env(["CUDA_VERSION=12.6.3"], require=None)  # no CUDA target: left to legacy
@@ -304,3 +304,23 @@ def test_verify_on_wsl_passes_only_drivers_the_images_requirement_admits(
     assert verdict.ok is starts, (value, [f.code for f in verdict.findings])
     if not starts:
         assert [f.code for f in verdict.errors] == ["driver-below-image"]
+
+
+@pytest.mark.parametrize(
+    ("cuda_version", "required"),
+    [
+        ("12.4.1", "cuda>=12.4"),  # nvidia/cuda's own form
+        ("10.0.130", "cuda>=10.0"),
+        ("v12.4.1", "cuda>=12.4"),  # the toolkit trims one "v" before adding its own
+        ("12", "cuda>=12.0"),  # Go semver's shorthand: v12 is v12.0.0
+        ("12.4.1-1", "cuda>=12.4"),
+        ("12.4-rc1", None),  # a pre-release only after all three numbers: Go refuses it
+        ("12.04.1", None),  # a leading zero: Go refuses it
+        ("", None),
+    ],
+)
+def test_a_legacy_base_requirement_is_the_one_the_toolkit_derives(
+    cuda_version: str, required: str | None
+) -> None:
+    env = _image_env([f"CUDA_VERSION={cuda_version}"])
+    assert env.get("NVIDIA_REQUIRE_BASE_CUDA") == required
