@@ -324,3 +324,20 @@ def test_a_legacy_base_requirement_is_the_one_the_toolkit_derives(
 ) -> None:
     env = _image_env([f"CUDA_VERSION={cuda_version}"])
     assert env.get("NVIDIA_REQUIRE_BASE_CUDA") == required
+
+
+def test_an_ngc_base_keeps_its_own_requirement_and_is_no_refusal() -> None:
+    """NGC framework images (nvcr.io/nvidia/pytorch, tritonserver 23.12 as ``docker inspect``
+    prints them) set ``NVIDIA_REQUIRE_CUDA=cuda>=9.0``, a four-part CUDA_VERSION and an empty
+    NVIDIA_REQUIRE_JETPACK_HOST_MOUNTS, and check the driver in their own entrypoint."""
+    base = [
+        "NVIDIA_REQUIRE_CUDA=cuda>=9.0",
+        "CUDA_VERSION=12.3.2.001",
+        "NVIDIA_REQUIRE_JETPACK_HOST_MOUNTS=",
+        "NVIDIA_DRIVER_CAPABILITIES=compute,utility,video",
+    ]
+    env = _image_env(base)
+    assert env["NVIDIA_REQUIRE_BASE_CUDA"] == "cuda>=9.0"
+    assert env["NVIDIA_REQUIRE_JETPACK_HOST_MOUNTS"] == ""
+    assert base_refusal(["cuda>=9.0"], CudaVersion(12, 4), DriverVersion.parse("550.54.14")) is None
+    assert _starts(env, cuda="12.4", driver="550.54.14")
