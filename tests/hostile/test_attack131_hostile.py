@@ -178,23 +178,34 @@ def test_the_runtime_grammar_where_it_is_not_the_obvious_one(
     assert _mlenv(value, cuda, driver, brand) == expected
 
 
+# Table 3's rows before CUDA 10.0 (NVIDIA CUDA Toolkit Release Notes, Table 3), beside
+# tests/support/nvidia_table3's: (CUDA X.Y, Linux driver it shipped with)
+OLDER_TABLE_3 = [("9.2", "396.26"), ("9.1", "390.46"), ("9.0", "384.81"), ("8.0", "367.48"),
+                 ("7.5", "352.31"), ("7.0", "346.46")]  # fmt: skip
+
+
 def test_mlenv_requirement_starts_exactly_where_mlenv_says_its_target_runs() -> None:
-    """mlenv writes ``cuda>=X.Y,driver>=<Table 3 of X.Y>`` (no package asking more): on every
-    Table 3 driver, with the CUDA version it reports, the runtime starts the image exactly
-    when ``judge`` finds no error for the target on that driver."""
-    reported = {DriverVersion.parse(linux): cuda for cuda, linux, _ in TABLE_3}
-    drivers = sorted(reported)
+    """mlenv writes ``cuda>=X.Y,driver>=<Table 3 of X.Y>`` (no package asking more) for every
+    CUDA release it knows a driver for: on every Table 3 driver and every branch driver of
+    HOSTS, with the CUDA version it reports, the runtime starts the image exactly when
+    ``judge`` finds no error for the target on that driver (the host's reported CUDA given)."""
+    rows = [(cuda, linux) for cuda, linux, _ in TABLE_3] + OLDER_TABLE_3
+    hosts = {DriverVersion.parse(linux): cuda for cuda, linux in rows}
+    hosts.update({DriverVersion.parse(driver): cuda for driver, cuda in HOSTS})
+    checked = 0
     for cuda in known_cuda_versions():
         found = table3_driver(cuda)
-        if found is None or cuda < CudaVersion(10, 0):
+        if found is None:
             continue
         value = f"{nvidia_require_cuda(cuda)},driver>={found[0]}"
-        for driver in drivers:
-            target = CudaTarget(cuda, driver, checked=True)
+        for driver, reported in sorted(hosts.items()):
+            target = CudaTarget(cuda, driver, checked=True, reported=CudaVersion.parse(reported))
             runs = not [f for f in judge(target, ()) if f.severity == "error"]
-            host = (reported[driver], driver.text, "Tesla")
+            host = (reported, driver.text, "GeForce")
             assert _runtime(value, *host) is runs, (value, host)
             assert _mlenv(value, *host) is runs, (value, host)
+            checked += 1
+    assert checked > 1000
 
 
 CUDA_12_4 = "cuda>=12.4,driver>=550.54.14"
