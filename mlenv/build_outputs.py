@@ -29,7 +29,7 @@ from mlenv.cache.held import measure
 from mlenv.cache.layers import DEFAULT_MAX, Licence
 from mlenv.cache.reuse import LayerReuse
 from mlenv.conda.pack import write_pack
-from mlenv.cuda.requirement import base_refusal, base_requirement, nvidia_require_cuda
+from mlenv.cuda.requirement import base_refusal, nvidia_require_cuda, runtime_requirements
 from mlenv.cuda.versions import CudaVersion, DriverVersion
 from mlenv.direct import DirectReader, direct
 from mlenv.errors import MlenvError
@@ -288,15 +288,13 @@ def write_sbom(
 
 def _base_refusal(base: BaseImage, lock: Lock) -> str | None:
     """Why the base's own NVIDIA_REQUIRE_* (kept beside the lock's, attack 114) refuses the
-    image on a driver the lock runs on (attack 131: nvidia/cuda:12.4 under a CUDA 12.1 lock)."""
+    image on a driver the lock runs on (attack 131: nvidia/cuda:12.4 under a CUDA 12.1 lock).
+    The base's NVIDIA_DISABLE_REQUIRE is dropped from the image, so it is not honoured here."""
     target = lock.target
     runtime = base.config.get("config") or {}
     env = dict(item.partition("=")[::2] for item in runtime.get("Env") or [])
-    checked = (k for k in env if k.startswith("NVIDIA_REQUIRE_"))  # cuda_image.go's choice
-    values = [env[k] for k in checked if not k.startswith("NVIDIA_REQUIRE_JETPACK")]
-    values = [v for v in values if v != env.get("NVIDIA_REQUIRE_CUDA")]
-    if (own := base_requirement(env)) is not None:
-        values.append(own)
+    env.pop("NVIDIA_DISABLE_REQUIRE", None)
+    values = runtime_requirements(env)
     if not values or target.cuda is None or target.driver_floor is None:
         return None
     floor = DriverVersion.parse(target.driver_floor)

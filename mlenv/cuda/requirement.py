@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import operator
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -135,7 +135,7 @@ _LEGACY_VERSION_RE = re.compile(
 )
 
 
-def base_requirement(env: dict[str, str]) -> str | None:
+def base_requirement(env: Mapping[str, str]) -> str | None:
     """What the NVIDIA runtime requires of a base image through NVIDIA_REQUIRE_CUDA: its value,
     or for a "legacy" image (CUDA_VERSION set, NVIDIA_REQUIRE_CUDA unset or empty:
     nvidia-container-toolkit ``cuda_image.go`` ``IsLegacy``) ``cuda>=<major.minor>``, which an
@@ -155,6 +155,36 @@ def base_requirement(env: dict[str, str]) -> str | None:
 RUNTIME_BRANDS = ("Tesla", "Unknown", "Quadro", "NVS", "GRID", "GeForce", "TITAN")
 
 
+def runtime_requirements(env: Mapping[str, str]) -> list[str]:
+    """The values nvidia-container-toolkit hands libnvidia-container for an image's ``env``
+    (``cuda_image.go``): none when NVIDIA_DISABLE_REQUIRE is a Go true, else every
+    NVIDIA_REQUIRE_* but NVIDIA_REQUIRE_JETPACK*, and a legacy image's ``cuda>=X.Y``."""
+    if env.get("NVIDIA_DISABLE_REQUIRE") in ("1", "t", "T", "TRUE", "true", "True"):
+        return []
+    values = [
+        value
+        for key, value in env.items()
+        if key.startswith("NVIDIA_REQUIRE_") and not key.startswith("NVIDIA_REQUIRE_JETPACK")
+    ]
+    legacy = None if env.get("NVIDIA_REQUIRE_CUDA") else base_requirement(env)
+    return values if legacy is None else [*values, legacy]
+
+
+def admitted_brands(values: list[str], *, cuda: str, driver: str) -> list[str]:
+    """The GPU brands (as the runtime names them) for which every value holds on ``driver``
+    reporting CUDA ``cuda``; a CudaError when the runtime cannot read one."""
+    return [
+        brand
+        for brand in RUNTIME_BRANDS
+        if all(evaluate_requirement(v, cuda=cuda, driver=driver, brand=brand) for v in values)
+    ]
+
+
+def shortened(values: list[str]) -> str:
+    short = " ".join(values)
+    return short if len(short) <= 40 else short.split(" ")[0] + " …"
+
+
 def base_refusal(values: list[str], cuda: CudaVersion, floor: DriverVersion) -> str | None:
     """Why the NVIDIA runtime would refuse an image whose base requires ``values`` on a driver
     the lock runs on (the floor, or a newer Table 3 driver, with the CUDA version it reports),
@@ -166,14 +196,7 @@ def base_refusal(values: list[str], cuda: CudaVersion, floor: DriverVersion) -> 
     for driver in dict.fromkeys(candidates):
         reported = offered_cuda(str(cuda), driver.text)
         try:
-            admitted = [
-                brand
-                for brand in RUNTIME_BRANDS
-                if all(
-                    evaluate_requirement(v, cuda=reported, driver=driver.text, brand=brand)
-                    for v in values
-                )
-            ]
+            admitted = admitted_brands(values, cuda=reported, driver=driver.text)
         except CudaError as error:
             return f"the NVIDIA runtime refuses the base image's requirement: {error.message}"
         if len(admitted) < len(RUNTIME_BRANDS):
@@ -181,18 +204,17 @@ def base_refusal(values: list[str], cuda: CudaVersion, floor: DriverVersion) -> 
     if not refused:
         return None
     driver, admitted = refused[0]
-    short = " ".join(values)
-    short = short if len(short) <= 40 else short.split(" ")[0] + " …"
     above = [d for d in candidates if d > refused[-1][0]]
     remedy = f"raise the driver floor to {above[0]}, or " if above else ""
     return (
-        f"the base image's NVIDIA_REQUIRE_CUDA ({short!r}) makes the NVIDIA runtime refuse the "
-        f"image on driver {driver} (CUDA {offered_cuda(str(cuda), driver.text)}), which the "
+        f"the base image's NVIDIA_REQUIRE_CUDA ({shortened(values)!r}) makes the NVIDIA runtime "
+        f"refuse the image on driver {driver} (CUDA {offered_cuda(str(cuda), driver.text)}), "
         + (
-            f"lock runs on, for GPUs other than {', '.join(admitted)} (those pass only through "
-            "its forward-compatibility terms: data-center GPUs with the base's cuda-compat)"
+            f"which the lock runs on, for GPUs other than {', '.join(admitted)} (those pass "
+            "only through its forward-compatibility terms: data-center GPUs with the base's "
+            "cuda-compat)"
             if admitted
-            else "lock runs on, for every GPU"
+            else "which the lock runs on, for every GPU"
         )
         + f": {remedy}use a base for CUDA {cuda} or older"
     )

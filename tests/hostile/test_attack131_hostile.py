@@ -37,6 +37,11 @@ Findings pinned here (each failed before its fix):
    and 530 is none of the 470/525/535 forward-compatibility branches). ``build`` now warns,
    naming the driver refused, the GPUs that still pass, and the floor that would do; a
    requirement the runtime cannot read (``cuda>=10_0``, NVIDIA's ubi7-ppc64le images) too.
+   ``verify OUTPUT`` read nothing of what the runtime reads from an image: it now judges the
+   image's NVIDIA_REQUIRE_* on the driver it judges (error ``image-requirement-refused``).
+8. On WSL 2 the runtime compares the image's ``driver>=`` (Linux's Table 3 number) with the
+   Windows driver's own number: Windows 520.06, Table 3's value for CUDA 11.8, passed verify
+   for a CUDA 11.8 lock whose image asks driver>=520.61.05 (error ``driver-below-image``).
 """
 
 from __future__ import annotations
@@ -291,6 +296,15 @@ def test_build_warns_when_the_base_image_refuses_the_locks_driver_floor(tmp_path
     assert image["NVIDIA_REQUIRE_BASE_CUDA"] == cuda_12_4
     assert not _starts(image, cuda="12.1", driver="530.30.02")  # what the warning says
     assert _starts(image, cuda="12.4", driver="550.54.14")
+    # verify reads what the runtime reads from the image: the floor is refused, 550 is not
+    for output in ("dist/oci", "dist/image.tar"):
+        floor = run_mlenv(["verify", output], project, env)
+        assert floor.returncode == 1, floor.stdout + floor.stderr
+        assert "image-requirement-refused" in floor.stdout, floor.stdout
+        assert "driver 530.30.02 (CUDA 12.1)" in floor.stdout
+        newer = run_mlenv(["verify", output, "--driver", "550.54.14"], project, env)
+        assert newer.returncode == 0, newer.stdout + newer.stderr
+        assert "image-requirement" not in newer.stdout
 
 
 @pytest.mark.parametrize(
