@@ -52,10 +52,16 @@ from pathlib import Path
 import pytest
 
 from mlenv.cuda.matrix import known_cuda_versions, table3_driver
-from mlenv.cuda.requirement import base_refusal, evaluate_requirement, nvidia_require_cuda
+from mlenv.cuda.requirement import (
+    base_refusal,
+    evaluate_requirement,
+    nvidia_require_cuda,
+    runtime_requirements,
+)
 from mlenv.cuda.rules import CudaTarget, judge
 from mlenv.cuda.versions import CudaError, CudaVersion, DriverVersion
 from mlenv.judge import Judged, verify_lock
+from mlenv.judge_outputs import image_requirement_findings
 from mlenv.oci.read import BaseImage
 from mlenv.oci.write import ImageSpec, image_config
 from tests.support.cli import run_mlenv
@@ -366,3 +372,34 @@ def test_an_ngc_base_keeps_its_own_requirement_and_is_no_refusal() -> None:
     assert env["NVIDIA_REQUIRE_JETPACK_HOST_MOUNTS"] == ""
     assert base_refusal(["cuda>=9.0"], CudaVersion(12, 4), DriverVersion.parse("550.54.14")) is None
     assert _starts(env, cuda="12.4", driver="550.54.14")
+
+
+@pytest.mark.parametrize(
+    ("env", "values"),
+    [
+        ({"NVIDIA_REQUIRE_CUDA": "cuda>=12.4", "NVIDIA_DISABLE_REQUIRE": "true"}, []),
+        ({"NVIDIA_REQUIRE_CUDA": "cuda>=12.4", "NVIDIA_DISABLE_REQUIRE": "1"}, []),
+        # Go's strconv.ParseBool refuses "yes": the checks stay on
+        ({"NVIDIA_REQUIRE_CUDA": "cuda>=12.4", "NVIDIA_DISABLE_REQUIRE": "yes"}, ["cuda>=12.4"]),
+        ({"NVIDIA_REQUIRE_CUDA": "cuda>=12.4", "NVIDIA_REQUIRE_JETPACK_HOST_MOUNTS": ""},
+         ["cuda>=12.4"]),
+        ({"CUDA_VERSION": "12.6.3"}, ["cuda>=12.6"]),
+        ({"CUDA_VERSION": "12.6.3", "NVIDIA_REQUIRE_CUDA": ""}, ["", "cuda>=12.6"]),
+        ({"CUDA_VERSION": "12.6.3", "NVIDIA_REQUIRE_CUDA": "cuda>=12.0"}, ["cuda>=12.0"]),
+    ],
+)  # fmt: skip
+def test_the_values_the_toolkit_hands_the_runtime(env: dict[str, str], values: list[str]) -> None:
+    assert runtime_requirements(env) == values
+
+
+def test_an_image_requirement_is_judged_for_every_brand_on_the_verified_driver() -> None:
+    (cuda_13,) = _by_image("13.0")
+    own = "cuda>=12.8,driver>=570.26"
+    assert image_requirement_findings([own, cuda_13], "580.65.06", "13.0") == []
+    (partial,) = image_requirement_findings([own, cuda_13], "570.124.06", "12.8")
+    assert (partial.severity, partial.code) == ("warning", "image-requirement-brand")
+    assert "only for Tesla, Unknown, Quadro, GRID GPUs" in partial.message
+    (refused,) = image_requirement_findings([own, cuda_13], "560.35.03", "12.6")
+    assert (refused.severity, refused.code) == ("error", "image-requirement-refused")
+    (invalid,) = image_requirement_findings(["cuda>=10_1"], "418.39", "10.1")
+    assert invalid.code == "image-requirement-invalid"
