@@ -109,18 +109,15 @@ def verify(
 def _image_requirements(output: Path, lock_: Lock, judged: Judged | None) -> list[Finding]:
     """What the NVIDIA runtime reads from an image output (its NVIDIA_REQUIRE_*), judged on
     ``judged``'s driver or the lock's floor; nothing for an archive or an image without any."""
-    from mlenv.cuda.driver_cuda import offered_cuda
-    from mlenv.cuda.requirement import runtime_requirements
+    from mlenv.cuda.requirement import reported_cuda, runtime_requirements
     from mlenv.judge_outputs import image_requirement_findings
     from mlenv.oci.read import read_base
 
     target = lock_.target
     driver = judged.driver if judged is not None else target.driver_floor
-    reported = judged.cuda if judged is not None and judged.cuda else None
-    if reported is None and target.cuda is not None and driver is not None:
-        reported = offered_cuda(target.cuda, driver)
-    if driver is None or reported is None or not (output.is_dir() or output.suffix == ".tar"):
+    if driver is None or not (output.is_dir() or output.suffix == ".tar"):
         return []
+    reported = judged.cuda if judged is not None and judged.cuda else reported_cuda(driver)
     record = parse_record(read_plain_record(output.parent, BUILD_RECORD), BUILD_RECORD)
     if not isinstance(record, BuildRecord):
         return []

@@ -185,6 +185,12 @@ def shortened(values: list[str]) -> str:
     return short if len(short) <= 40 else short.split(" ")[0] + " …"
 
 
+def reported_cuda(driver: str) -> str:
+    """The CUDA Version a driver reports, at least: the newest X.Y whose Table 3 driver it
+    meets (cuda.md §4; 0.0 below every row), never raised to a target's as ``offered_cuda``."""
+    return offered_cuda("0.0", driver)
+
+
 def base_refusal(values: list[str], cuda: CudaVersion, floor: DriverVersion) -> str | None:
     """Why the NVIDIA runtime would refuse an image whose base requires ``values`` on a driver
     the lock runs on (the floor, or a newer Table 3 driver, with the CUDA version it reports),
@@ -194,7 +200,7 @@ def base_refusal(values: list[str], cuda: CudaVersion, floor: DriverVersion) -> 
     candidates = [floor, *sorted(driver for driver in newer if driver > floor)]
     refused: list[tuple[DriverVersion, list[str]]] = []
     for driver in dict.fromkeys(candidates):
-        reported = offered_cuda(str(cuda), driver.text)
+        reported = reported_cuda(driver.text)
         try:
             admitted = admitted_brands(values, cuda=reported, driver=driver.text)
         except CudaError as error:
@@ -208,7 +214,7 @@ def base_refusal(values: list[str], cuda: CudaVersion, floor: DriverVersion) -> 
     remedy = f"raise the driver floor to {above[0]}, or " if above else ""
     return (
         f"the base image's NVIDIA_REQUIRE_CUDA ({shortened(values)!r}) makes the NVIDIA runtime "
-        f"refuse the image on driver {driver} (CUDA {offered_cuda(str(cuda), driver.text)}), "
+        f"refuse the image on driver {driver} (CUDA {reported_cuda(driver.text)}), "
         + (
             f"which the lock runs on, for GPUs other than {', '.join(admitted)} (those pass "
             "only through its forward-compatibility terms: data-center GPUs with the base's "
