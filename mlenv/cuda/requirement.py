@@ -18,6 +18,9 @@ _OPERATOR_CHARS = "<>=!"
 _NUMBER_RE = re.compile(r"[0-9]+(?:\.+[0-9]+)*\.*")
 _NUMBER_LIMIT = 2**64 - 1  # strtoumax's overflow value: the runtime calls the expression invalid
 _NUMERIC_PROPERTIES = ("cuda", "driver", "arch")
+# dsl.c formats a failed constraint as "prop op value" into 128 bytes; one that does not fit
+# makes the whole expression invalid instead of unsatisfied.
+_EXPR_MAX = 128
 # The whole run of operator characters must be one of these; a lone "!" is the runtime's "!="
 # (it matches operators by the run's length as a prefix).
 _OPERATORS: dict[str, Callable[[Any, Any], bool]] = {
@@ -116,8 +119,13 @@ def evaluate_requirement(
         if not pieces:  # a term of commas ends the reading: the last verdict stands
             return verdict
         for piece in pieces:  # read lazily, as the runtime does: an unread piece is no error
-            verdict = holds(_constraint(piece))
+            constraint = _constraint(piece)
+            verdict = holds(constraint)
             if not verdict:
+                said = f"{constraint.prop} {constraint.op} {constraint.value}".encode()
+                if len(said) >= _EXPR_MAX:  # "prop op value" did not fit its 128 bytes
+                    hint = "keep each constraint short"
+                    raise _invalid(piece, ": too long for the runtime to report", hint)
                 break
         else:
             return True

@@ -178,6 +178,9 @@ def test_what_nvidia_images_admit_read_by_hand_from_the_runtime_rules() -> None:
         ("driver>=18446744073709551614", ("12.4", "550.54.14", "Tesla"), False),
         ("driver>=" + "9" * 5000, ("12.4", "550.54.14", "Tesla"), "invalid"),
         ("driver>=" + "0" * 30 + "550", ("12.4", "550.54.14", "Tesla"), True),
+        ("brand=" + "x" * 119 + " cuda>=12.0", ("12.4", "550.54.14", "Tesla"), True),
+        ("brand=" + "x" * 120 + " cuda>=12.0", ("12.4", "550.54.14", "Tesla"), "invalid"),
+        ("cuda>=12.0 brand=" + "x" * 200, ("12.4", "550.54.14", "Tesla"), True),
     ],
     ids=lambda value: repr(value)[:48] if isinstance(value, str) else None,
 )
@@ -189,8 +192,7 @@ def test_the_runtime_grammar_where_it_is_not_the_obvious_one(
     assert _mlenv(value, cuda, driver, brand) == expected
 
 
-# Table 3's rows before CUDA 10.0 (NVIDIA CUDA Toolkit Release Notes, Table 3), beside
-# tests/support/nvidia_table3's: (CUDA X.Y, Linux driver it shipped with)
+# Table 3's rows before CUDA 10.0 (CUDA Toolkit Release Notes): (CUDA X.Y, Linux driver)
 OLDER_TABLE_3 = [("9.2", "396.26"), ("9.1", "390.46"), ("9.0", "384.81"), ("8.0", "367.48"),
                  ("7.5", "352.31"), ("7.0", "346.46")]  # fmt: skip
 
@@ -323,8 +325,7 @@ def test_verify_on_wsl_passes_only_drivers_the_images_requirement_admits(
     cuda: str, floor: str, windows: str, reported: str
 ) -> None:
     """On WSL 2 NVML (so the runtime) reports the Windows driver's number; the image carries
-    Linux's Table 3 number as driver>=. verify passed Windows 520.06 on a CUDA 11.8 lock, whose
-    image (cuda>=11.8,driver>=520.61.05) the runtime refuses there."""
+    Linux's Table 3 number as driver>= (finding 8)."""
     lock = make_lock([], cuda=cuda, floor=floor)
     verdict = verify_lock(lock, HASH, Judged(windows, "nvidia-smi", cuda=reported, windows=True))
     value = f"{nvidia_require_cuda(CudaVersion.parse(cuda))},driver>={verdict.requires_driver}"

@@ -16,6 +16,8 @@ Read in libnvidia-container ``src/cli/dsl.c`` (``dsl_evaluate``, ``evaluate_rule
 - cuda, driver and arch compare as dotted numbers: both sides only digits and dots, a number
   first, runs of dots between numbers, trailing zero components ignored; anything else (and a
   component of 2**64-1 or more) is an error; brand compares as text without case, = and != only;
+- a failed constraint is written as "prop op value" into 128 bytes for the error message; one
+  that does not fit makes the expression invalid;
 - ``cuda`` is the driver's CUDA version as ``major.minor``, ``driver`` the kernel driver's
   version, ``brand`` one of Quadro, Tesla, NVS, GRID, GeForce, TITAN or Unknown (``driver.c``
   maps every other NVML brand to Unknown).
@@ -89,6 +91,18 @@ def _holds(constraint: str, host: dict[str, str | None]) -> bool:
     return {"=": a == b, "!=": a != b, "<": a < b, "<=": a <= b, ">": a > b, ">=": a >= b}[op]
 
 
+def _reportable(constraint: str) -> None:
+    """dsl.c writes a failed constraint as "prop op value" into a 128-byte buffer; when that
+    does not fit, the expression is invalid rather than unsatisfied."""
+    cut = next(i for i, c in enumerate(constraint) if c in "<>=!")
+    end = cut
+    while constraint[end] in "<>=!":
+        end += 1
+    op = "!=" if constraint[cut:end] == "!" else constraint[cut:end]
+    if len(f"{constraint[:cut]} {op} {constraint[end:]}".encode()) >= 128:
+        raise Invalid(constraint)
+
+
 def runtime_accepts(value: str, *, cuda: str, driver: str, brand: str | None) -> bool:
     """True when libnvidia-container starts the container; raises Invalid where it refuses
     the value itself."""
@@ -103,6 +117,7 @@ def runtime_accepts(value: str, *, cuda: str, driver: str, brand: str | None) ->
         for piece in pieces:
             result = _holds(piece, host)
             if not result:
+                _reportable(piece)
                 break
         else:
             return True
