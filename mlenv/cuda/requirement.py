@@ -21,6 +21,7 @@ _NUMERIC_PROPERTIES = ("cuda", "driver", "arch")
 # dsl.c formats a failed constraint as "prop op value" into 128 bytes; one that does not fit
 # makes the whole expression invalid instead of unsatisfied.
 _EXPR_MAX = 128
+_MAX_REQUIREMENTS = 32  # src/cli/cli.h: char *reqs[32]
 # The whole run of operator characters must be one of these; a lone "!" is the runtime's "!="
 # (it matches operators by the run's length as a prefix).
 _OPERATORS: dict[str, Callable[[Any, Any], bool]] = {
@@ -180,7 +181,14 @@ def runtime_requirements(env: Mapping[str, str]) -> list[str]:
 
 def admitted_brands(values: list[str], *, cuda: str, driver: str) -> list[str]:
     """The GPU brands (as the runtime names them) for which every value holds on ``driver``
-    reporting CUDA ``cuda``; a CudaError when the runtime cannot read one."""
+    reporting CUDA ``cuda``; a CudaError when the runtime cannot read one, or takes no more
+    (nvidia-container-cli ``configure`` holds 32 ``--require``: "too many requirements")."""
+    if len(values) > _MAX_REQUIREMENTS:
+        raise CudaError(
+            f"{len(values)} NVIDIA_REQUIRE_* values: the runtime takes at most {_MAX_REQUIREMENTS}",
+            where=_REQUIRE_WHERE,
+            hint="use a base that carries fewer NVIDIA_REQUIRE_* variables",
+        )
     return [
         brand
         for brand in RUNTIME_BRANDS

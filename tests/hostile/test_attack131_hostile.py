@@ -20,12 +20,11 @@ Findings pinned here (each failed before its fix):
 3. The runtime reads lazily: the first term that holds ends the reading, and a failed
    constraint ends its term, so ``cuda>=12.1 foo=1`` starts on a 12.4 driver and is invalid
    only where the first term fails. mlenv refused it everywhere.
-4. Only a space separates terms: ``cuda>=12.4<TAB>brand=tesla,...`` is one term to the
-   runtime, whose cuda value ``12.4<TAB>brand=tesla`` is not a number (invalid); mlenv split
-   it at the tab and predicted a start.
-5. Numbers are digits and dots with the runtime's laxness (``470..0``, ``12.4.`` are 470 and
-   12.4) and its limit (a component of 2**64-1 or more is invalid); mlenv refused the first
-   and crashed with a bare ValueError (Python's 4300-digit int limit) on a long component.
+4. Only a space separates terms: ``cuda>=12.4<TAB>brand=tesla`` is one invalid constraint to
+   the runtime; mlenv split it at the tab and predicted a start.
+5. Numbers as the runtime reads them (``470..0`` is 470; a component of 2**64-1 or more is
+   invalid): mlenv refused the first and crashed with a bare ValueError on a long one. A
+   failed constraint too long for dsl.c's 128-byte message, or a 33rd value, is invalid.
 6. A base that sets ``CUDA_VERSION`` and no (or an empty) ``NVIDIA_REQUIRE_CUDA`` is a
    "legacy" image to nvidia-container-toolkit (``cuda_image.go`` ``IsLegacy``), which then
    requires ``cuda>=<major.minor of CUDA_VERSION>``. mlenv's own NVIDIA_REQUIRE_CUDA ends the
@@ -397,3 +396,6 @@ def test_an_image_requirement_is_judged_for_every_brand_on_the_verified_driver()
     assert (refused.severity, refused.code) == ("error", "image-requirement-refused")
     (invalid,) = image_requirement_findings(["cuda>=10_1"], "418.39", "10.1")
     assert invalid.code == "image-requirement-invalid"
+    (many,) = image_requirement_findings(["cuda>=9.0"] * 33, "580.65.06", "13.0")  # cli.h: 32
+    assert many.code == "image-requirement-invalid" and "at most 32" in many.message
+    assert image_requirement_findings(["cuda>=9.0"] * 32, "580.65.06", "13.0") == []
