@@ -83,7 +83,7 @@ HOSTS = [
     ("570.195.03", "12.8"), ("575.51.03", "12.9"), ("580.65.06", "13.0"),
     ("590.44.01", "13.1"), ("595.45.04", "13.2"),
 ]  # fmt: skip
-REAL = real_values()
+REAL = real_values()  # every NVIDIA_REQUIRE_CUDA of nvidia/cuda, with its source
 
 
 def _runtime(value: str, cuda: str, driver: str, brand: str | None) -> bool | str:
@@ -230,8 +230,7 @@ def _image_env(base_env: list[str], require: str | None = CUDA_12_4) -> dict[str
 
 def _starts(env: dict[str, str], *, cuda: str, driver: str) -> bool:
     """nvidia-container-toolkit's GetRequirements then libnvidia-container on each value."""
-    checked = (k for k in env if k.startswith("NVIDIA_REQUIRE_"))  # cuda_image.go's choice
-    values = [env[k] for k in checked if not k.startswith("NVIDIA_REQUIRE_JETPACK")]
+    values = [v for k, v in env.items() if k.startswith("NVIDIA_REQUIRE_") and "JETPACK" not in k]
     if env.get("CUDA_VERSION") and not env.get("NVIDIA_REQUIRE_CUDA"):
         values.append("cuda>=" + ".".join(env["CUDA_VERSION"].split(".")[:2]))
     return all(runtime_accepts(v, cuda=cuda, driver=driver, brand="Tesla") for v in values)
