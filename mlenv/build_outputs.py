@@ -29,8 +29,8 @@ from mlenv.cache.held import measure
 from mlenv.cache.layers import DEFAULT_MAX, Licence
 from mlenv.cache.reuse import LayerReuse
 from mlenv.conda.pack import write_pack
-from mlenv.cuda.requirement import nvidia_require_cuda
-from mlenv.cuda.versions import CudaVersion
+from mlenv.cuda.requirement import base_refusal, nvidia_require_cuda, runtime_requirements
+from mlenv.cuda.versions import CudaVersion, DriverVersion
 from mlenv.direct import DirectReader, direct
 from mlenv.errors import MlenvError
 from mlenv.install.prefix_scan import PrefixKind
@@ -112,6 +112,8 @@ def write_image(
             )
 
         layers.append(reuse.layer(number, entries, out / f"layer-{number}.tmp", write))
+    if base is not None and (said := _base_refusal(base, lock)):
+        reporter.warning(said)
     spec = ImageSpec(
         name=env.name,
         platform=options.platform,
@@ -282,6 +284,21 @@ def write_sbom(
     data = render(document)
     (out / FILENAME).write_bytes(data)
     return SbomRecord(FILENAME, hashlib.sha256(data).hexdigest(), f"CycloneDX {SPEC_VERSION}")
+
+
+def _base_refusal(base: BaseImage, lock: Lock) -> str | None:
+    """Why the base's own NVIDIA_REQUIRE_* (kept beside the lock's, attack 114) refuses the
+    image on a driver the lock runs on (attack 131: nvidia/cuda:12.4 under a CUDA 12.1 lock).
+    The base's NVIDIA_DISABLE_REQUIRE is dropped from the image, so it is not honoured here."""
+    target = lock.target
+    runtime = base.config.get("config") or {}
+    env = dict(item.partition("=")[::2] for item in runtime.get("Env") or [])
+    env.pop("NVIDIA_DISABLE_REQUIRE", None)
+    values = runtime_requirements(env)
+    if not values or target.cuda is None or target.driver_floor is None:
+        return None
+    floor = DriverVersion.parse(target.driver_floor)
+    return base_refusal(values, CudaVersion.parse(target.cuda), floor)
 
 
 def require_cuda(lock: Lock) -> str | None:

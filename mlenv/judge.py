@@ -148,7 +148,27 @@ def verify_lock(lock: Lock, manifest_hash: str, judged: Judged | None) -> Verdic
                     EDITED,
                 )
             )
+    if not any(f.severity == "error" for f in findings):  # one refusal is enough to name
+        findings += _wsl_image_driver(judged, needed)
     return Verdict(tuple(findings), judged, needed)
+
+
+def _wsl_image_driver(judged: Judged | None, needed: str | None) -> list[Finding]:
+    """The image carries ``driver>=<needed>``, Linux's Table 3 number, and on WSL 2 the NVIDIA
+    runtime compares it with the Windows driver's own (NVML's): Windows 520.06, Table 3's own
+    value for CUDA 11.8, is below Linux's 520.61.05, so the image does not start (attack 131)."""
+    if judged is None or not judged.windows or needed is None:
+        return []
+    if DriverVersion.parse(judged.driver) >= DriverVersion.parse(needed):
+        return []
+    said = f"Windows driver {judged.driver} (checked, WSL 2)"
+    message = (
+        f"the image's NVIDIA_REQUIRE_CUDA asks driver>={needed} (Linux's number), and on WSL 2 "
+        f"the NVIDIA container runtime compares it with the Windows driver's own number, "
+        f"{judged.driver}: it will not start the image"
+    )
+    hint = f"upgrade the Windows driver to {needed} or newer (by its number)"
+    return [Finding.error("driver-below-image", "", f"driver >= {needed}", said, message, hint)]
 
 
 def _reported_cuda(target: CudaTarget, judged: Judged | None, seen: list[Finding]) -> list[Finding]:

@@ -65,3 +65,37 @@ def verify_platform_record(
             "the platform's directory comes from another build; rebuild or copy dist/ whole",
         )
     ]  # fmt: skip
+
+
+def image_requirement_findings(values: list[str], driver: str, reported: str) -> list[Finding]:
+    """A built image's NVIDIA_REQUIRE_* values (``requirement.runtime_requirements``) as
+    libnvidia-container judges them on ``driver`` reporting CUDA ``reported``, for every GPU
+    brand it names: the runtime, not the lock, decides whether the image starts, and a base's
+    requirement kept beside the lock's is no lock rule (attack 131)."""
+    from mlenv.cuda.requirement import RUNTIME_BRANDS, admitted_brands, shortened
+    from mlenv.cuda.versions import CudaError
+
+    on = f"driver {driver} (CUDA {reported})"
+    try:
+        admitted = admitted_brands(values, cuda=reported, driver=driver)
+    except CudaError as error:
+        return [
+            Finding.error(
+                "image-requirement-invalid", "", "requirements the runtime reads", on,
+                f"the NVIDIA runtime cannot read the image's requirement: {error.message}",
+                "rebuild on a base whose NVIDIA_REQUIRE_CUDA is well formed",
+            )
+        ]  # fmt: skip
+    if len(admitted) == len(RUNTIME_BRANDS):
+        return []
+    said = f"the image's NVIDIA_REQUIRE_* ({shortened(values)!r})"
+    hint = "upgrade the driver, or rebuild on a base for the lock's CUDA"
+    if not admitted:
+        message = f"{said} makes the NVIDIA runtime refuse the image on {on} for every GPU"
+        return [Finding.error("image-requirement-refused", "", "a start", on, message, hint)]
+    message = (
+        f"{said} lets the NVIDIA runtime start the image on {on} only for "
+        f"{', '.join(admitted)} GPUs (its forward-compatibility terms: data-center GPUs with "
+        "the base's cuda-compat)"
+    )
+    return [Finding("warning", "image-requirement-brand", "", "a start", on, message, hint)]

@@ -100,7 +100,35 @@ def verify(
         verdict = dataclasses.replace(verdict, findings=(stale, *verdict.findings))
     if output is not None and not _is_lock(output, lock_path):
         verdict = with_output(verdict, output, lock_path)
+        if not any(f.code.startswith("output-") for f in verdict.findings):  # the build's own
+            found = _image_requirements(output, lock_, judged)
+            verdict = dataclasses.replace(verdict, findings=(*verdict.findings, *found))
     return verdict
+
+
+def _image_requirements(output: Path, lock_: Lock, judged: Judged | None) -> list[Finding]:
+    """What the NVIDIA runtime reads from an image output (its NVIDIA_REQUIRE_*), judged on
+    ``judged``'s driver or the lock's floor; nothing for an archive or an image without any."""
+    from mlenv.cuda.requirement import reported_cuda, runtime_requirements
+    from mlenv.judge_outputs import image_requirement_findings
+    from mlenv.oci.read import read_base
+
+    target = lock_.target
+    driver = judged.driver if judged is not None else target.driver_floor
+    if driver is None or not (output.is_dir() or output.suffix == ".tar"):
+        return []
+    reported = judged.cuda if judged is not None and judged.cuda else reported_cuda(driver)
+    record = parse_record(read_plain_record(output.parent, BUILD_RECORD), BUILD_RECORD)
+    if not isinstance(record, BuildRecord):
+        return []
+    try:
+        image = read_base(output, platform=record.platform, what="image")
+    except OciError:
+        return []  # not an OCI image (the conda-pack archive)
+    runtime = image.config.get("config") or {}
+    env = dict(item.partition("=")[::2] for item in runtime.get("Env") or [])
+    values = runtime_requirements(env)
+    return image_requirement_findings(values, driver, reported) if values else []
 
 
 def _is_lock(output: Path, lock_path: Path) -> bool:

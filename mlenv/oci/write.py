@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from mlenv.atomic import atomic_writer, replace_dir
+from mlenv.cuda.requirement import base_requirement
 from mlenv.direct import direct
 from mlenv.oci.model import (
     CONFIG_MEDIA_TYPE,
@@ -343,11 +344,10 @@ def _env(base_env: Sequence[str], spec: ImageSpec) -> list[str]:
 
 
 def _keep_base_requirement(variables: dict[str, str], ours: str) -> None:
-    """A base's own NVIDIA_REQUIRE_CUDA (nvidia/cuda: ``cuda>=13.0 brand=tesla,…``) moved to
-    NVIDIA_REQUIRE_BASE_CUDA (``_2``, … when taken) before ours replaces it: the NVIDIA
-    runtime needs every NVIDIA_REQUIRE_* variable to hold (JETPACK's aside), so the image
-    starts only where both the base's CUDA libraries and the lock's run (attack 114)."""
-    theirs = variables.get("NVIDIA_REQUIRE_CUDA")
+    """A base's NVIDIA_REQUIRE_CUDA (or a legacy base's ``cuda>=<CUDA_VERSION>``) moved to
+    NVIDIA_REQUIRE_BASE_CUDA (``_2``, … when taken) before ours replaces it: the runtime needs
+    every NVIDIA_REQUIRE_* to hold, so the image starts only where both run (attack 114)."""
+    theirs = base_requirement(variables)
     kept = [v for k, v in variables.items() if k.startswith("NVIDIA_REQUIRE_BASE_CUDA")]
     if theirs is None or theirs == ours or theirs in kept:
         return

@@ -21,8 +21,10 @@ def write_image(
     ref: str,
     cmd: Sequence[str],
     compression: Compression = "gzip",
+    env: Sequence[str] = (),
 ) -> ImageResult:
-    """An image for this machine's architecture from ``(history name, entries)`` per layer."""
+    """An image for this machine's architecture from ``(history name, entries)`` per layer,
+    its Env PATH and then ``env``."""
     dest.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=dest.parent) as scratch:
         blobs = []
@@ -34,7 +36,7 @@ def write_image(
             "architecture": _ARCHITECTURES[platform.machine()],
             "os": "linux",
             "created": rfc3339(0),
-            "config": {"Cmd": list(cmd), "Env": [f"PATH={DEFAULT_PATH}"]},
+            "config": {"Cmd": list(cmd), "Env": [f"PATH={DEFAULT_PATH}", *env]},
             "rootfs": {"type": "layers", "diff_ids": [blob.diff_id for blob, _ in blobs]},
             "history": [{"created": rfc3339(0), "created_by": name} for name, _ in layers],
         }

@@ -986,6 +986,9 @@ def test_nvidia_require_cuda() -> None:
         ("arch>=7.5", {"cuda": "13.0", "driver": "580.65.06", "arch": "7.0"}, False),
         ("arch>=7.5", {"cuda": "13.0", "driver": "580.65.06"}, False),
         ("", {"cuda": "12.4", "driver": "550.54.14"}, True),
+        # the runtime skips empty pieces and never reads past the first term that holds
+        ("cuda>=12.1,", {"cuda": "12.1", "driver": "530.30.02"}, True),
+        ("cuda>=12.1 foo=1", {"cuda": "13.0", "driver": "580.65.06"}, True),
     ],
 )
 def test_evaluate_requirement(expr: str, facts: dict[str, str], expected: bool) -> None:
@@ -1004,11 +1007,12 @@ def test_the_image_requirement_refuses_an_older_driver_cuda() -> None:
         ("foo>=1", "invalid expression 'foo>=1': unknown property 'foo'"),
         ("brand>=tesla", "invalid expression 'brand>=tesla': brand compares only with = and !="),
         ("cuda>=twelve", "invalid expression 'cuda>=twelve': 'twelve' is not a version"),
-        ("cuda>=12.1,", "invalid expression ''"),
-        ("cuda=>12.1", "invalid expression 'cuda=>12.1': '>12.1' is not a version"),
-        ("cuda==12.1", "invalid expression 'cuda==12.1': '=12.1' is not a version"),
-        # A broken alternative is an error even when an earlier one already holds.
-        ("cuda>=12.1 foo=1", "invalid expression 'foo=1': unknown property 'foo'"),
+        # the whole run of <>=! is the operator (libnvidia-container's evaluate_rule)
+        ("cuda=>12.1", "invalid expression 'cuda=>12.1': '=>' is not an operator"),
+        ("cuda==12.1", "invalid expression 'cuda==12.1': '==' is not an operator"),
+        ("cuda>=", "invalid expression 'cuda>='"),
+        # A broken alternative is an error once it is read: here the first one fails.
+        ("cuda>=13.1 foo=1", "invalid expression 'foo=1': unknown property 'foo'"),
     ],
 )
 def test_evaluate_requirement_errors(expr: str, message: str) -> None:
