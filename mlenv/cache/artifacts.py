@@ -60,11 +60,13 @@ def relative_path(sha256: str) -> str:
 def held_size(root: Path, sha256: str) -> int | None:
     """The length of the copy of ``sha256`` this user keeps in the cache at ``root``, or None.
     Fetch stores only bytes whose sha256 it checked, so this is the file's true size, where a
-    server's HEAD only states one; a copy others could have planted or changed is not asked."""
+    server's HEAD only states one; a copy others could have planted or changed is not asked,
+    nor one in a bucket others may write: they could have renamed this user's own verified
+    copy of other bytes to this name (``private=2``: the file and its bucket)."""
     if not is_sha256_hex(sha256):
         return None
     try:
-        with open_plain(root, relative_path(sha256), private=1) as handle:
+        with open_plain(root, relative_path(sha256), private=2) as handle:
             return os.fstat(handle.fileno()).st_size
     except OSError:
         return None

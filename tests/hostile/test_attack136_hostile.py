@@ -4,11 +4,18 @@ protects and fails if its enforcement is removed."""
 
 from __future__ import annotations
 
+import hashlib
+import os
 from pathlib import Path
 
 import pytest
+from packaging.utils import canonicalize_name
 
+from mlenv.cache.artifacts import Artifact, ArtifactCache, held_size
+from mlenv.index import HttpClient, MetadataCache, SimpleIndex
+from tests.support.httpserver import IndexServer
 from tests.support.noop import entries, manifest_text, project, run
+from tests.support.wheels import build_wheel, write_simple_index
 
 pytestmark = pytest.mark.hostile
 
@@ -18,7 +25,7 @@ TEXT = manifest_text({"environment": {"name": "e", "python": "3.11"},
 STALE = TEXT.replace("2.14.1", "2.14.0")  # a lock made for TEXT is stale for it
 
 # a sha256 that answers one digest for every input: every verdict key would be one key
-CONSTANT_SHA256 = '''
+CONSTANT_SHA256 = """
 class sha256:
     def __init__(self, data=b""):
         pass
@@ -31,7 +38,7 @@ class sha256:
 
     def hexdigest(self):
         return "0" * 64
-'''
+"""
 
 
 @pytest.mark.parametrize("name", ["_sha2", "_sha256", "hashlib"])
@@ -52,3 +59,75 @@ def test_a_sha256_module_shadowed_in_the_working_directory_never_answers_fresh(
     refused = run(where, cache, ROOT)
     assert refused.returncode != 0 and "up to date" not in refused.stderr, (
         refused.stderr, entries(cache))  # fmt: skip
+
+
+# -- sizes read from the cache: only a copy no one else could have put under that name -----
+
+
+@pytest.mark.parametrize("bucket_mode", [0o777, 0o775, 0o1777])
+def test_a_copy_renamed_into_a_bucket_others_can_write_is_not_believed(
+    tmp_path: Path, bucket_mode: int
+) -> None:
+    """Protects the size a re-lock records (the server's, or the true size of the bytes with
+    that sha256): in a shared cache whose bucket (``artifacts-v1/sha256/ab/``) others can
+    write, whoever can write it may rename this user's own verified copy of one wheel to the
+    name of another's sha256; the file is still this user's and unwritable, but its name no
+    longer says what it holds. Such a copy is not asked: the server's size is recorded."""
+    wanted, data = build_wheel("demo", "1.0")
+    _, other = build_wheel("demo", "1.0", files={"demo/pad.bin": b"x" * 5000})
+    write_simple_index(tmp_path / "index", [(wanted, data)])
+    cache = ArtifactCache(tmp_path / "cache")
+    digest, planted = hashlib.sha256(data).hexdigest(), hashlib.sha256(other).hexdigest()
+    cache.add(Artifact("demo", "https://x.example/o.whl", planted, len(other)), [other])
+    target = cache.path(digest)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.parent.chmod(bucket_mode)
+    cache.path(planted).parent.chmod(0o777)  # where it was: another bucket others may write
+    os.rename(cache.path(planted), target)  # as whoever may write both buckets could
+    assert held_size(cache.root, digest) is None
+    with (
+        HttpClient(retries=0, netrc_path=Path("/nonexistent")) as http,
+        IndexServer(tmp_path / "index", json_api=False) as server,
+    ):
+        index = SimpleIndex(f"{server.url}/simple/", http=http, cache=MetadataCache(cache.root))
+        (file,) = index.files(canonicalize_name("demo"))
+        assert file.sha256 == digest
+        assert index.size(file) == len(data) != len(other)
+
+
+def test_sizes_read_from_this_users_own_copy_only(tmp_path: Path) -> None:
+    """Protects the same rule for each shape a cache entry may take: only a plain file this
+    user owns, that no one else may write, in a bucket no one else may write, under a sha256
+    written as mlenv writes it (64 lower-case hex digits), is read for its size."""
+    _, data = build_wheel("demo", "1.0")
+    cache = ArtifactCache(tmp_path / "cache")
+    digest = hashlib.sha256(data).hexdigest()
+    cache.add(Artifact("demo", "https://x.example/d.whl", digest, len(data)), [data])
+    assert held_size(cache.root, digest) == len(data)
+    for name in (digest.upper(), f"../{digest}", digest[:63], digest + "\n", ""):
+        assert held_size(cache.root, name) is None, name
+    entry = cache.path(digest)
+    entry.chmod(0o664)
+    assert held_size(cache.root, digest) is None
+    entry.chmod(0o644)
+    os.chown(entry, 4242, -1)  # another uid's (the tests run as root, as CI's containers do)
+    assert held_size(cache.root, digest) is None
+    os.chown(entry, os.geteuid(), -1)
+    moved = tmp_path / "elsewhere.whl"
+    os.rename(entry, moved)
+    for shape in ("symlink", "directory", "fifo", "truncated-elsewhere"):
+        if shape == "symlink":
+            entry.symlink_to(moved)
+        elif shape == "directory":
+            entry.mkdir()
+        elif shape == "fifo":
+            os.mkfifo(entry)
+        else:
+            entry.parent.rename(tmp_path / "bucket")
+            entry.parent.symlink_to(tmp_path / "bucket")  # the bucket itself a symlink
+            (tmp_path / "bucket" / digest).write_bytes(data[:10])
+        assert held_size(cache.root, digest) is None, shape
+        if shape == "directory":
+            entry.rmdir()
+        elif shape != "truncated-elsewhere":
+            entry.unlink()
