@@ -83,7 +83,7 @@ def test_a_copy_renamed_into_a_bucket_others_can_write_is_not_believed(
     target.parent.mkdir(parents=True, exist_ok=True)
     target.parent.chmod(bucket_mode)
     cache.path(planted).parent.chmod(0o777)  # where it was: another bucket others may write
-    os.rename(cache.path(planted), target)  # as whoever may write both buckets could
+    cache.path(planted).rename(target)  # as whoever may write both buckets could
     assert held_size(cache.root, digest) is None
     with (
         HttpClient(retries=0, netrc_path=Path("/nonexistent")) as http,
@@ -114,7 +114,7 @@ def test_sizes_read_from_this_users_own_copy_only(tmp_path: Path) -> None:
     assert held_size(cache.root, digest) is None
     os.chown(entry, os.geteuid(), -1)
     moved = tmp_path / "elsewhere.whl"
-    os.rename(entry, moved)
+    entry.rename(moved)
     for shape in ("symlink", "directory", "fifo", "truncated-elsewhere"):
         if shape == "symlink":
             entry.symlink_to(moved)
