@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -13,6 +15,7 @@ from packaging.utils import canonicalize_name
 
 from mlenv.cache.artifacts import Artifact, ArtifactCache, held_size
 from mlenv.index import HttpClient, MetadataCache, SimpleIndex
+from mlenv.origins import LocalRoots, UnsafeUrlError, follow
 from tests.support.httpserver import IndexServer
 from tests.support.noop import entries, manifest_text, project, run
 from tests.support.wheels import build_wheel, write_simple_index
@@ -131,3 +134,78 @@ def test_sizes_read_from_this_users_own_copy_only(tmp_path: Path) -> None:
             entry.rmdir()
         elif shape != "truncated-elsewhere":
             entry.unlink()
+
+
+# -- local roots lent by a simple-… index ---------------------------------------------------
+
+
+def _lent(index_dir: Path, link: str, *, find_links: bool = False) -> bool:
+    """Whether a page of the project ``demo`` in the local index (or find-links page)
+    ``index_dir`` may lead to ``link``."""
+    (index_dir / "demo").mkdir(parents=True, exist_ok=True)
+    location = index_dir.as_uri()
+    roots = (
+        LocalRoots.of(find_links=[location]) if find_links else LocalRoots.of(indexes=[location])
+    )
+    try:
+        follow(link, base=(index_dir / "demo").as_uri() + "/", local=roots, where="page")
+    except UnsafeUrlError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize("under", ["/", "/tmp", "shared"])
+def test_a_simple_index_never_lends_the_root_or_a_directory_all_users_write(
+    tmp_path: Path, under: str
+) -> None:
+    """Protects invariant 3 (a local page leads only into directories the manifest names):
+    an index directory named ``simple-…`` lends its parent, the mirror's, where the files lie
+    beside it; at ``/simple-x`` that parent is every file on the machine (``/etc/shadow``),
+    at ``/tmp/simple-x`` (a packse build in /tmp) it is every user's scratch, where others
+    keep and plant files; a world-writable parent without the sticky bit likewise. There
+    the index is its own root: its page may not reach beside it."""
+    if under == "shared":
+        parent = tmp_path / "shared"
+        parent.mkdir()
+        parent.chmod(0o777)
+    else:
+        parent = Path(under)
+    index = Path(tempfile.mkdtemp(prefix="simple-", dir=parent))
+    beside = Path(tempfile.mkdtemp(prefix="files-", dir=parent))
+    try:
+        (beside / "demo-1.0-py3-none-any.whl").write_bytes(b"planted")
+        assert not _lent(index, f"../../{beside.name}/demo-1.0-py3-none-any.whl")
+        assert not _lent(index, "../../etc/passwd")
+        assert _lent(index, "../demo/index.html")  # its own pages stay reachable
+    finally:
+        shutil.rmtree(index)
+        shutil.rmtree(beside)
+
+
+def test_what_a_simple_index_lends_by_its_real_name_only(tmp_path: Path) -> None:
+    """Protects the shapes of the ``simple-…`` rule that hold: the real directory's name
+    decides (a symlink named ``simple-x`` to a directory named otherwise lends nothing; one
+    named otherwise to a real ``simple-x`` lends its real parent); the name is
+    case-sensitive (``SIMPLE-html`` lends nothing, as pip's mirrors never spell it); ``..``
+    and relative spellings resolve first; a find-links directory or conda channel named
+    ``simple-x`` lends nothing; a mirror's own private parent still lends (packse's
+    ``simple-html`` beside ``files``)."""
+    mirror = tmp_path / "mirror"
+    (mirror / "files").mkdir(parents=True)
+    wheel = "../../files/demo-1.0-py3-none-any.whl"
+    for name in ("simple-html", "simple-", "simple--x", "simple"):
+        assert _lent(mirror / name, wheel), name
+    for name in ("SIMPLE-html", "simplex", "simple_html", "xsimple-html"):
+        assert not _lent(mirror / name, wheel), name
+    assert not _lent(mirror / "simple-find", wheel, find_links=True)
+    (tmp_path / "plain").mkdir()
+    (mirror / "simple-link").symlink_to(tmp_path / "plain")
+    roots = LocalRoots.of(indexes=[(mirror / "simple-link").as_uri()])
+    assert roots.roots == (tmp_path / "plain",)
+    (tmp_path / "elsewhere").symlink_to(mirror / "simple-html")
+    assert LocalRoots.of(indexes=[(tmp_path / "elsewhere").as_uri()]).roots == (mirror,)
+    dotted = LocalRoots.of(indexes=["mirror/files/../simple-html/demo/.."], base_dir=tmp_path)
+    assert dotted.roots == (mirror,)
+    assert LocalRoots.of(indexes=[(mirror / "simple-html" / "demo").as_uri() + "/.."]).roots == (
+        mirror,
+    )
