@@ -8,14 +8,19 @@ import hashlib
 import os
 import shutil
 import tempfile
+import tomllib
 from pathlib import Path
 
 import pytest
 from packaging.utils import canonicalize_name
 
 from mlenv.cache.artifacts import Artifact, ArtifactCache, held_size
+from mlenv.cuda.tags import extract_conda
 from mlenv.index import HttpClient, MetadataCache, SimpleIndex
 from mlenv.origins import LocalRoots, UnsafeUrlError, follow
+from tests.support.cli import run_mlenv
+from tests.support.conda_channel import build_conda_package, write_channel
+from tests.support.conda_project import channel_packages
 from tests.support.httpserver import IndexServer
 from tests.support.noop import entries, manifest_text, project, run
 from tests.support.wheels import build_wheel, write_simple_index
@@ -209,3 +214,71 @@ def test_what_a_simple_index_lends_by_its_real_name_only(tmp_path: Path) -> None
     assert LocalRoots.of(indexes=[(mirror / "simple-html" / "demo").as_uri() + "/.."]).roots == (
         mirror,
     )
+
+
+# -- conda: an open toolkit floor in constrains, in every spelling a match spec allows -------
+
+# numba-feedstock's run_constraints, written as a match spec may be: no blank before the
+# operator (conda and rattler both read ``cudatoolkit>=11.2`` as ``cudatoolkit >=11.2``).
+SPELLINGS = [
+    ["cuda-version>=11.2", "cudatoolkit>=11.2"],
+    ["cuda-version>= 11.2", "cudatoolkit>11.2"],
+    ["conda-forge::cudatoolkit>=11.2"],
+    ["cuda-version>=11.2 *"],
+]
+
+
+@pytest.mark.parametrize("constrains", SPELLINGS, ids=lambda c: c[0])
+def test_an_open_floor_in_constrains_is_no_cuda_build_however_spelled(
+    constrains: list[str],
+) -> None:
+    """Protects the rule that an open toolkit floor in ``constrains`` (numba's, Open MPI's)
+    makes no CUDA build: written without a blank before its operator, the floor was not seen
+    as open and the CPU build read as a CUDA 11.2 one, refused for a CUDA 12 or 13 target,
+    where the same record with a blank locks."""
+    assert extract_conda("numba", "0.60.0", "py311h4bc866e_0", ["python"], constrains) is None
+    spaced = [spec.replace(">", " >", 1) for spec in constrains]
+    assert extract_conda("numba", "0.60.0", "py311h4bc866e_0", ["python"], spaced) is None
+
+
+def test_numba_with_an_unspaced_constrains_floor_locks_for_cuda_13(tmp_path: Path) -> None:
+    """The same through ``mlenv lock``: numba whose constrains read ``cuda-version>=11.2``
+    locks for a CUDA 13.0 target (Table 3: 580.65.06), as rattler solves it, carrying no CUDA;
+    its bounded spelling (``>=11.2,<12``) is still a CUDA 11 build, refused there."""
+    channel = write_channel(
+        tmp_path / "channel",
+        [
+            channel_packages()[0],
+            build_conda_package(
+                "numba", "0.60.0", "py311h4bc866e_0", depends=["python >=3.11,<3.12.0a0"],
+                constrains=["cuda-version>=11.2", "cudatoolkit>=11.2"],
+            ),
+            build_conda_package(
+                "numba", "0.59.0", "py311h4bc866e_0", depends=["python >=3.11,<3.12.0a0"],
+                constrains=["cuda-version>=11.2,<12"],
+            ),
+            build_conda_package(
+                "cuda-version", "13.0", "h0_3", noarch="generic",
+                constrains=["__cuda >=13", "cudatoolkit 13.0|13.0.*"],
+            ),
+        ],
+    )  # fmt: skip
+    for spec, locks in (("numba ==0.60.0", True), ("numba ==0.59.0", False)):
+        project = tmp_path / spec.replace(" ==", "-")
+        project.mkdir()
+        (project / "mlenv.toml").write_text(
+            '[environment]\nname = "x"\npython = "3.11"\n'
+            '[cuda]\nversion = "13.0"\ndriver-floor = "580.65.06"\n'
+            f'[conda]\nchannels = ["{channel}"]\n'
+            f'dependencies = ["python 3.11.*", "{spec}"]\n'
+        )
+        done = run_mlenv(["lock"], project, {"MLENV_CACHE_DIR": str(tmp_path / "cache")})
+        assert "Traceback" not in done.stderr, done.stderr
+        if not locks:
+            assert done.returncode == 1, done.stderr
+            assert "numba 0.59.0" in done.stderr and "CUDA 11" in done.stderr, done.stderr
+            continue
+        assert done.returncode == 0, done.stderr
+        lock = tomllib.loads((project / "mlenv.lock").read_text())
+        (numba,) = [e for e in lock["platform"]["linux-64"]["conda"] if e["name"] == "numba"]
+        assert "cuda" not in numba and "requires-driver" not in numba
