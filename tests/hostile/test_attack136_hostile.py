@@ -282,3 +282,40 @@ def test_numba_with_an_unspaced_constrains_floor_locks_for_cuda_13(tmp_path: Pat
         lock = tomllib.loads((project / "mlenv.lock").read_text())
         (numba,) = [e for e in lock["platform"]["linux-64"]["conda"] if e["name"] == "numba"]
         assert "cuda" not in numba and "requires-driver" not in numba
+
+
+def test_an_open_constrains_floor_never_becomes_the_build_a_depends_range_claims(
+    tmp_path: Path,
+) -> None:
+    """Protects the reading of a CUDA 12 build that also keeps numba's open floor: depends
+    ``cuda-version >=12,<13.0a0`` (conda-forge's ``pin_compatible(min_pin="x",
+    max_pin="x")``, cupy's shape) and constrains ``cudatoolkit >=11.2``. The depends range
+    is the build claim (CUDA 12.x); the open floor, which binds only a toolkit something
+    else installs, was picked over it for having a minor, and the build was refused for a
+    CUDA 12.4 target as "built for CUDA 11.2" (and would have been let through for 11.8)."""
+    depends, constrains = ["cuda-version >=12,<13.0a0"], ["cudatoolkit >=11.2"]
+    need = extract_conda("gpulib", "1.0", "h0_0", depends, constrains)
+    assert need is not None and need.label == "12.x" and not need.conflicts
+    channel = write_channel(
+        tmp_path / "channel",
+        [
+            channel_packages()[0],
+            build_conda_package("gpulib", "1.0", "h0_0", depends=depends, constrains=constrains),
+            build_conda_package(
+                "cuda-version", "12.4", "h0_3", noarch="generic",
+                constrains=["__cuda >=12", "cudatoolkit 12.4|12.4.*"],
+            ),
+        ],
+    )  # fmt: skip
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "mlenv.toml").write_text(
+        '[environment]\nname = "x"\npython = "3.11"\n'
+        '[cuda]\nversion = "12.4"\ndriver-floor = "550.54.14"\n'  # cuda.md Table 3: 12.4 GA
+        f'[conda]\nchannels = ["{channel}"]\ndependencies = ["python 3.11.*", "gpulib"]\n'
+    )
+    done = run_mlenv(["lock"], project, {"MLENV_CACHE_DIR": str(tmp_path / "cache")})
+    assert done.returncode == 0, done.stderr
+    lock = tomllib.loads((project / "mlenv.lock").read_text())
+    (entry,) = [e for e in lock["platform"]["linux-64"]["conda"] if e["name"] == "gpulib"]
+    assert entry["cuda"] == "12.x"
