@@ -10,6 +10,7 @@ import shutil
 import tempfile
 import tomllib
 from pathlib import Path
+from typing import Any
 
 import pytest
 from packaging.utils import canonicalize_name
@@ -21,6 +22,7 @@ from mlenv.origins import LocalRoots, UnsafeUrlError, follow
 from tests.support.cli import run_mlenv
 from tests.support.conda_channel import build_conda_package, write_channel
 from tests.support.conda_project import channel_packages
+from tests.support.fetch_project import WHEELS, make_project
 from tests.support.httpserver import IndexServer
 from tests.support.noop import entries, manifest_text, project, run
 from tests.support.wheels import build_wheel, write_simple_index
@@ -319,3 +321,40 @@ def test_an_open_constrains_floor_never_becomes_the_build_a_depends_range_claims
     lock = tomllib.loads((project / "mlenv.lock").read_text())
     (entry,) = [e for e in lock["platform"]["linux-64"]["conda"] if e["name"] == "gpulib"]
     assert entry["cuda"] == "12.x"
+
+
+def _locked(root: Path) -> list[dict[str, Any]]:
+    """The PyPI entries of the lock at ``root``, for its one platform."""
+    (platform,) = tomllib.loads((root / "mlenv.lock").read_text())["platform"].values()
+    return list(platform["package"])
+
+
+def test_a_relock_from_a_shared_cache_records_the_servers_sizes(tmp_path: Path) -> None:
+    """The same through ``mlenv lock`` and ``fetch``: after a fetch into a cache whose
+    buckets others may write (a shared ``MLENV_CACHE_DIR`` under umask 0), this user's copy of
+    ``app`` is renamed to ``lib``'s sha256; a re-lock still records ``lib``'s true size (the
+    server's), and ``fetch`` then replaces the planted copy and exits 0, no traceback."""
+    write_simple_index(tmp_path / "index", WHEELS)
+    cache = tmp_path / "cache"
+    env = {"MLENV_CACHE_DIR": str(cache)}
+    with IndexServer(tmp_path / "index", json_api=False) as server:
+        root = make_project(tmp_path, f"{server.url}/simple/")
+        for command in (["lock"], ["fetch"]):
+            done = run_mlenv(command, root, env)
+            assert done.returncode == 0, done.stderr
+        packages = {p["name"]: p for p in _locked(root)}
+        app, lib = packages["app"], packages["lib"]
+        store = ArtifactCache(cache)
+        for entry in (app, lib):
+            store.path(entry["sha256"]).parent.chmod(0o777)
+        store.path(lib["sha256"]).unlink()
+        store.path(app["sha256"]).rename(store.path(lib["sha256"]))
+        (root / "mlenv.lock").unlink()
+        done = run_mlenv(["lock"], root, env)
+        assert done.returncode == 0, done.stderr
+        sizes = {p["name"]: p["size"] for p in _locked(root)}
+        assert sizes == {"app": app["size"], "lib": lib["size"]}
+        fetched = run_mlenv(["fetch"], root, env)
+    assert fetched.returncode == 0 and "Traceback" not in fetched.stderr, fetched.stderr
+    with store.path(lib["sha256"]).open("rb") as handle:
+        assert hashlib.sha256(handle.read()).hexdigest() == lib["sha256"]
