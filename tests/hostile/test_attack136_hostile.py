@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from packaging.utils import canonicalize_name
 
+from mlenv.cache import artifacts
 from mlenv.cache.artifacts import Artifact, ArtifactCache, held_size
 from mlenv.cuda.tags import extract_conda
 from mlenv.index import HttpClient, MetadataCache, SimpleIndex
@@ -358,3 +359,46 @@ def test_a_relock_from_a_shared_cache_records_the_servers_sizes(tmp_path: Path) 
     assert fetched.returncode == 0 and "Traceback" not in fetched.stderr, fetched.stderr
     with store.path(lib["sha256"]).open("rb") as handle:
         assert hashlib.sha256(handle.read()).hexdigest() == lib["sha256"]
+
+
+def test_a_copy_whose_bytes_are_not_its_name_is_not_believed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Protects the size a re-lock records against this user's own copy that is not what its
+    name says: truncated (a cache restored from an interrupted CI archive, a failing disk) or
+    other bytes under the name (a poisoned restored cache), private as it is. The lock had
+    recorded its length (10 bytes for a 600 KB wheel) and every later fetch failed against
+    the server's bytes; it is hashed first, and one too big to hash cheaply is asked by HEAD."""
+    _, data = build_wheel("demo", "1.0", files={"demo/pad.bin": os.urandom(4096)})
+    cache = ArtifactCache(tmp_path / "cache")
+    digest = hashlib.sha256(data).hexdigest()
+    cache.add(Artifact("demo", "https://x.example/d.whl", digest, len(data)), [data])
+    assert held_size(cache.root, digest) == len(data)
+    monkeypatch.setattr(artifacts, "HELD_SIZE_LIMIT", len(data) - 1)
+    assert held_size(cache.root, digest) is None
+    monkeypatch.undo()
+    entry = cache.path(digest)
+    for planted in (data[:10], data[:-1] + b"!", b""):
+        entry.write_bytes(planted)
+        assert held_size(cache.root, digest) is None, len(planted)
+
+
+def test_a_relock_over_a_truncated_copy_records_the_servers_size(tmp_path: Path) -> None:
+    """The same through ``mlenv lock`` and ``fetch``: ``lib``'s cached copy cut to 10 bytes
+    (this user's, private); the re-lock records the server's size and fetch exits 0."""
+    write_simple_index(tmp_path / "index", WHEELS)
+    cache = tmp_path / "cache"
+    env = {"MLENV_CACHE_DIR": str(cache)}
+    with IndexServer(tmp_path / "index", json_api=False) as server:
+        root = make_project(tmp_path, f"{server.url}/simple/")
+        for command in (["lock"], ["fetch"]):
+            assert run_mlenv(command, root, env).returncode == 0
+        lib = next(p for p in _locked(root) if p["name"] == "lib")
+        entry = ArtifactCache(cache).path(lib["sha256"])
+        entry.write_bytes(entry.read_bytes()[:10])
+        (root / "mlenv.lock").unlink()
+        done = run_mlenv(["lock"], root, env)
+        assert done.returncode == 0, done.stderr
+        assert next(p for p in _locked(root) if p["name"] == "lib")["size"] == lib["size"]
+        fetched = run_mlenv(["fetch"], root, env)
+    assert fetched.returncode == 0 and "Traceback" not in fetched.stderr, fetched.stderr
