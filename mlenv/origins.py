@@ -13,6 +13,7 @@ import functools
 import ipaddress
 import os
 import re
+import stat
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -252,27 +253,22 @@ def may_send_credentials(owner: str, url: str, *, token_realm: bool = False) -> 
 
 @dataclass(frozen=True)
 class LocalRoots:
-    """The local directories the manifest itself names (file:// indexes, find-links and
-    channels): the only places a ``file:`` URL may lead, and only from a local source; and
-    whether it names an http(s) source on this machine, the only case in which a local source
-    (a lock, a file:// page) may lead to loopback."""
+    """The local directories the manifest names (file:// indexes, find-links, channels): the only
+    places a ``file:`` URL from a local source may lead; and whether it names an http(s) source
+    here, the only case in which a local source (a lock, a file:// page) may lead to loopback."""
 
     roots: tuple[Path, ...] = ()
     loopback: bool = False
 
     @classmethod
     def of(
-        cls,
-        *,
-        indexes: Iterable[str] = (),
-        find_links: Iterable[str] = (),
-        base_dir: Path = Path(),
+        cls, *, indexes: Iterable[str] = (), find_links: Iterable[str] = (), base_dir: Path = Path()
     ) -> LocalRoots:
         """Roots from the manifest's locations (URLs, or paths relative to ``base_dir``);
         remote and missing ones add nothing. An index directory named ``simple`` or ``simple-…``
-        is rooted at the directory holding it, where mirrors keep the files (``../../packages``,
-        packse's ``../../files``); any other index, find-links directory or conda channel is
-        its own root, a find-links page its directory."""
+        is rooted at its parent, where mirrors keep the files (``../../packages``, packse's
+        ``../../files``), unless that is ``/`` or writable by all (``_lends``); any other index,
+        find-links directory or conda channel is its own root, a find-links page its directory."""
         roots = []
         loopback = False
         for location, index in [*((i, True) for i in indexes), *((f, False) for f in find_links)]:
@@ -287,12 +283,11 @@ class LocalRoots:
                 roots.append(path.parent)
             elif path.is_dir():
                 mirror = index and path.name.partition("-")[0] == "simple"  # simple-html
-                roots.append(path.parent if mirror else path)
+                roots.append(path.parent if mirror and _lends(path.parent) else path)
         return cls(tuple(dict.fromkeys(roots)), loopback)
 
     def holds(self, path: str | Path) -> bool:
         """``path`` with every symlink and ``..`` resolved lies inside one of the roots.
-
         Compared as text: realpath's answer and the roots are absolute and normalised, so
         "inside" is "equal, or below the root and a separator" (every link of a page is
         checked, and pathlib's objects cost more than the check)."""
@@ -303,6 +298,14 @@ class LocalRoots:
     @functools.cached_property
     def _prefixes(self) -> tuple[tuple[str, str], ...]:
         return tuple((str(root), str(root).rstrip("/") + "/") for root in self.roots)
+
+
+def _lends(parent: Path) -> bool:
+    """Whether an index's parent may be a root: not ``/`` nor writable by all (``/tmp``)."""
+    try:  # not stamped (a project's own directory changes with every lock); fetch asks again
+        return parent != parent.parent and not parent.stat().st_mode & stat.S_IWOTH
+    except OSError:
+        return False
 
 
 NO_LOCAL_ROOTS = LocalRoots()

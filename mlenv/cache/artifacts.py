@@ -57,17 +57,26 @@ def relative_path(sha256: str) -> str:
     return f"{ARTIFACTS}/sha256/{sha256[:2]}/{sha256}"
 
 
+HELD_SIZE_LIMIT = 64 << 20  # hashed in ~40 ms, less than a HEAD; a bigger copy: the HEAD
+
+
 def held_size(root: Path, sha256: str) -> int | None:
     """The length of the copy of ``sha256`` this user keeps in the cache at ``root``, or None.
-    Fetch stores only bytes whose sha256 it checked, so this is the file's true size, where a
-    server's HEAD only states one; a copy others could have planted or changed is not asked."""
+    A server's HEAD only states a size, where this copy's bytes are hashed to ``sha256``
+    first: a copy truncated or carried in from elsewhere (a restored CI cache) is no proof
+    of its length. Nor is one others could have planted or changed, or one in a bucket
+    others may write: they could have renamed this user's own copy of other bytes to this
+    name (``private=2``: the file and its bucket)."""
     if not is_sha256_hex(sha256):
         return None
     try:
-        with open_plain(root, relative_path(sha256), private=1) as handle:
-            return os.fstat(handle.fileno()).st_size
+        with open_plain(root, relative_path(sha256), private=2) as handle:
+            if os.fstat(handle.fileno()).st_size > HELD_SIZE_LIMIT:
+                return None
+            measured = measure(handle, limit=HELD_SIZE_LIMIT)
     except OSError:
         return None
+    return measured.size if measured.sha256 == sha256 else None
 
 
 class ArtifactCache:

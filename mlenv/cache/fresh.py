@@ -58,13 +58,17 @@ if TYPE_CHECKING:
 
     from mlenv.cache.files import StrPath
 else:  # CPython's own sha256 (_sha2 from 3.12): ``hashlib`` loads OpenSSL first, 3 ms of a
-    try:  # 25 ms no-op lock; a build without it (FIPS) takes hashlib's. The same digests.
-        from _sha2 import sha256
-    except ImportError:
-        try:
+    # 25 ms no-op lock; a build without it (FIPS) takes hashlib's. The same digests. Only the
+    # one this Python's standard library names: before 3.12 no ``_sha2`` is standard, so the
+    # import would find a ``_sha2.py`` in the working directory, which ``_shadowed`` (standard
+    # names only) never asks about, and its digests would make every verdict key
+    try:
+        if "_sha2" in sys.stdlib_module_names:
+            from _sha2 import sha256
+        else:
             from _sha256 import sha256
-        except ImportError:
-            from hashlib import sha256
+    except ImportError:
+        from hashlib import sha256
 
 _VERSION = b"mlenv-fresh-v1"
 MAX_INPUT_BYTES = 8 << 20  # more than any real lock; a bigger one goes to the full CLI

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 
-from mlenv.conda.records import match_spec_text
+from mlenv.conda.records import match_spec_name, match_spec_text
 from mlenv.cuda.tags import _CUDA_TAG_RE, _DRIVER_RULE, CudaNeed, _combine, _first, _tagged
 from mlenv.cuda.versions import spec_open_above
 
@@ -33,7 +33,8 @@ def _constrained(specs: Sequence[str], *, where: str) -> list[CudaNeed]:
     found = []
     for spec in specs:
         for need in _from_specs([spec], "constrains ", where=where):
-            version = match_spec_text(spec).partition(" ")[2]
+            text = match_spec_text(spec)  # no blank need part name and version: cudatoolkit>=11.2
+            version = text[len(match_spec_name(text) or "") :].strip()
             is_open = need.rule != _DRIVER_RULE and spec_open_above(version)
             found.append(replace(need, open_above=is_open))
     return found

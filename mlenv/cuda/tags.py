@@ -297,7 +297,8 @@ def _combine(own: list[CudaNeed], required: list[CudaNeed]) -> CudaNeed | None:
     if own:
         build, conflicts = own[0], [n for n in own[1:] if _disagree(own[0], n, same_artifact=True)]
     elif builds := [need for need in required if need.rule != _DRIVER_RULE]:
-        build, conflicts = max(builds, key=_strength), []  # the major, never __cuda's
+        claims = [need for need in builds if not need.open_above] or builds  # no open floor's
+        build, conflicts = max(claims, key=_strength), []  # the major, never __cuda's
     elif required:  # __cuda alone: the highest floor is the driver the package needs
         build, conflicts = replace(max(required, key=lambda n: n.cuda), driver_only=True), []
     else:
