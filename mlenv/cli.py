@@ -72,9 +72,33 @@ class StagedGroup(click.Group):
                     formatter.write_dl(rows)
 
 
+# Every variable mlenv reads, in --help as uv and docker show theirs: a variable nobody can find
+# from the command line is a setting that silently differs between two runners.
+ENVIRONMENT_HELP = """\b
+Environment variables:
+  MLENV_MANIFEST          the manifest (as -m)
+  MLENV_CACHE_DIR         the cache (as --cache; default ~/.cache/mlenv)
+  MLENV_CA_BUNDLE         a PEM file of extra CAs for indexes, registries and https proxies
+                          (SSL_CERT_FILE / SSL_CERT_DIR replace the default trust)
+  MLENV_CACHE_REGISTRY    the fleet's shared artifact cache, oci://REGISTRY/REPO
+  MLENV_DOWNLOAD_SECONDS  every download's deadline before its size is counted (600)
+  MLENV_LAYER_CACHE_MAX   the built-layer cache's size limit (10G)
+  MLENV_DRIVER_VERSION    this node's NVIDIA driver, for verify --host
+  MLENV_GPU_COMPUTE_CAP   this node's GPUs (e.g. 8.0,9.0), for verify --host
+  MLENV_DEBUG             tracebacks on internal errors (as -v)
+  HTTPS_PROXY HTTP_PROXY ALL_PROXY NO_PROXY   proxies for indexes and registries
+  NETRC                   index credentials (default ~/.netrc)
+  DOCKER_CONFIG           the directory of registry credentials, config.json (~/.docker)
+  DOCKER_HOST             the daemon build --load loads the image into
+  SOURCE_DATE_EPOCH       the time stamped into build outputs and the SBOM
+  NO_COLOR                no colour on a terminal
+"""
+
+
 @click.group(
     cls=StagedGroup,
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+    epilog=ENVIRONMENT_HELP,
 )
 @click.version_option(__version__, "-V", "--version", prog_name="mlenv")
 @click.option(
@@ -307,7 +331,14 @@ MOUNT_FROM = click.option(
 )
 @MOUNT_FROM
 @click.option("--offline", is_flag=True, help="Never touch the network; fail on what is missing.")
-@click.option("-j", "--jobs", type=click.IntRange(1, 32), default=4, show_default=True)
+@click.option(
+    "-j",
+    "--jobs",
+    type=click.IntRange(1, 32),
+    default=4,
+    show_default=True,
+    help="Downloads at once.",
+)
 @click.pass_obj
 def fetch(
     session: Session,

@@ -335,7 +335,7 @@ class _Checker:
         for key in required:
             if key not in data:
                 full = f"{path}.{key}" if path else key
-                self.add(full, "missing required key", _REQUIRED_HINTS.get(full))
+                self.add(full, "missing required key", _required_hint(full, data))
         return data
 
     def subtable(self, top: Mapping[str, Any], name: str) -> Mapping[str, Any]:
@@ -412,6 +412,25 @@ _REQUIRED_HINTS = {
         'set the oldest NVIDIA driver in the fleet, e.g. driver-floor = "550.54.14"'
     ),
 }
+
+
+def _required_hint(key: str, table: Mapping[str, Any]) -> str | None:
+    """How to add a missing key; a missing driver floor gets the one the table's CUDA needs
+    (550.54.14, the example for 12.4, cannot run CUDA 13)."""
+    version = table.get("version")
+    if key != "cuda.driver-floor" or not isinstance(version, str) or not _CUDA.fullmatch(version):
+        return _REQUIRED_HINTS.get(key)
+    from mlenv.cuda.matrix import min_driver
+    from mlenv.cuda.versions import CudaError, CudaVersion
+
+    try:
+        needed = min_driver(CudaVersion.parse(version))
+    except CudaError:  # an unknown CUDA release: reported on its own key
+        return _REQUIRED_HINTS.get(key)
+    return (
+        f"set the oldest NVIDIA driver in the fleet; CUDA {version} needs "
+        f'driver-floor = "{needed}" or newer'
+    )
 
 
 def _nearest(word: str, candidates: Sequence[str]) -> str | None:

@@ -1,0 +1,158 @@
+"""A platform engineer's first walk through mlenv with real mistakes: each error names what is
+wrong and the one fix that applies (not a generic "relax the requirements"), says a shared fix
+once, and every setting mlenv reads is findable from ``--help``."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import click
+
+from mlenv.cli import cli
+from mlenv.cuda.matrix import min_driver
+from mlenv.cuda.versions import CudaVersion
+from tests.support.cli import run_mlenv
+from tests.support.wheels import build_wheel, write_simple_index
+
+ROOT = Path(__file__).resolve().parents[2]
+WHEELS = [
+    build_wheel("app", "1.0", requires_dist=["lib"], files={"app/__init__.py": b""}),
+    build_wheel("lib", "1.0", files={"lib/__init__.py": b""}),
+    build_wheel("needy", "1.0", requires_dist=["ghost"], files={"needy/__init__.py": b""}),
+]
+
+
+def _project(tmp_path: Path, deps: str, index: str | None = None, extra: str = "") -> Path:
+    url = index or write_simple_index(tmp_path / "index", WHEELS)
+    root = tmp_path / "project"
+    root.mkdir()
+    (root / "mlenv.toml").write_text(
+        f'[environment]\nname = "walk"\npython = "3.11"\n{extra}'
+        f'[pypi]\nindex-url = "{url}"\ndependencies = [{deps}]\n'
+    )
+    return root
+
+
+def _env(tmp_path: Path, cache: str = "cache") -> dict[str, str]:
+    return {"MLENV_CACHE_DIR": str(tmp_path / cache)}
+
+
+def test_a_name_no_index_lists_is_taken_for_a_spelling_mistake(tmp_path: Path) -> None:
+    """``nmupy``: nothing conflicts, so "relax one of the conflicting requirements" sent the
+    user after a conflict that does not exist."""
+    root = _project(tmp_path, '"apq"')
+    done = run_mlenv(["lock"], root, _env(tmp_path))
+    assert done.returncode == 1, done.stderr
+    assert "hint: check the spelling of apq in [pypi].dependencies" in done.stderr
+    assert "conflicting" not in done.stderr
+    assert not (root / "mlenv.lock").exists()
+
+
+def test_a_dependency_no_index_lists_asks_for_an_index_not_a_spelling(tmp_path: Path) -> None:
+    """The manifest did not write ``ghost``: its spelling is not the user's to check."""
+    root = _project(tmp_path, '"needy"')
+    done = run_mlenv(["lock"], root, _env(tmp_path))
+    assert done.returncode == 1, done.stderr
+    assert "ghost<" not in done.stderr and "ghost (from needy 1.0" in done.stderr
+    assert "hint: add an index that has it" in done.stderr
+    assert "spelling" not in done.stderr
+
+
+def test_a_local_index_that_is_not_there_is_named(tmp_path: Path) -> None:
+    """A typo in a file:// index URL made every package "not found" and never said the
+    directory does not exist."""
+    write_simple_index(tmp_path / "index", WHEELS)
+    wrong = (tmp_path / "index" / "simpel").as_uri()
+    root = _project(tmp_path, '"app"', index=wrong)
+    done = run_mlenv(["lock"], root, _env(tmp_path))
+    assert done.returncode == 1, done.stderr
+    assert f"hint: {wrong}: no such directory" in done.stderr
+    assert "[pypi] index-url" in done.stderr
+
+
+def test_build_without_fetch_lists_each_artifact_and_says_the_fix_once(tmp_path: Path) -> None:
+    """Nineteen missing wheels printed the same hint nineteen times."""
+    root = _project(tmp_path, '"app"', extra='interpreter = "/usr/bin/python3.11"\n')
+    assert run_mlenv(["lock"], root, _env(tmp_path)).returncode == 0
+    done = run_mlenv(["build", "--offline"], root, _env(tmp_path))
+    assert done.returncode == 1, done.stderr
+    assert "app 1.0: missing" in done.stderr and "lib 1.0: missing" in done.stderr
+    assert done.stderr.count("hint:") == 1
+    assert "`mlenv --cache DIR build --offline`" in done.stderr
+    assert not (root / "dist").exists()
+
+
+def test_build_inside_a_carried_bundle_is_told_to_name_it_as_the_cache(tmp_path: Path) -> None:
+    """At the air-gapped site, ``mlenv build --offline`` run inside the bundle looked in an
+    empty home cache and told the user to bring a bundle: the one they were standing in."""
+    root = _project(tmp_path, '"app"', extra='interpreter = "/usr/bin/python3.11"\n')
+    assert run_mlenv(["lock"], root, _env(tmp_path)).returncode == 0
+    fetched = run_mlenv(["fetch", "--bundle", str(tmp_path / "out")], root, _env(tmp_path))
+    assert fetched.returncode == 0, fetched.stderr
+    site = tmp_path / "site" / "carried"
+    site.parent.mkdir()
+    shutil.move(tmp_path / "out", site)
+    done = run_mlenv(["build", "--offline"], site, _env(tmp_path, "empty"))
+    assert done.returncode == 1, done.stderr
+    assert "the manifest is in a bundle" in done.stderr
+    assert "`mlenv --cache . build --offline`" in done.stderr
+    built = run_mlenv(["--cache", ".", "build", "--offline"], site, _env(tmp_path, "empty"))
+    assert built.returncode == 0, built.stderr
+    assert (site / "dist" / "build.json").is_file()
+
+
+def test_a_missing_driver_floor_is_given_the_one_its_cuda_needs(tmp_path: Path) -> None:
+    """The hint offered 550.54.14 whatever the CUDA: a floor CUDA 13 refuses on the next run."""
+    root = _project(tmp_path, "", extra='[cuda]\nversion = "13.0"\n')
+    done = run_mlenv(["show"], root, _env(tmp_path))
+    assert done.returncode == 1, done.stderr
+    needed = min_driver(CudaVersion.parse("13.0"))
+    assert f'CUDA 13.0 needs driver-floor = "{needed}"' in done.stderr
+    assert "550.54.14" not in done.stderr
+
+
+def test_a_missing_interpreter_hint_names_the_target_python(tmp_path: Path) -> None:
+    root = _project(tmp_path, '"lib"')
+    text = (root / "mlenv.toml").read_text().replace('"3.11"', '"3.12"')
+    (root / "mlenv.toml").write_text(text)
+    for command in (["lock"], ["fetch"]):
+        assert run_mlenv(command, root, _env(tmp_path)).returncode == 0
+    done = run_mlenv(["build", "--offline"], root, _env(tmp_path))
+    assert done.returncode == 1, done.stderr
+    assert 'interpreter = "/usr/bin/python3.12"' in done.stderr
+    assert "python3.11" not in done.stderr
+
+
+def test_help_names_every_environment_variable_mlenv_reads(tmp_path: Path) -> None:
+    """uv and docker list the variables they read; a setting nobody can find from the command
+    line silently differs between two runners."""
+    read = set()
+    for path in (ROOT / "mlenv").rglob("*.py"):
+        read |= set(re.findall(r'"(MLENV_[A-Z_]+)"', path.read_text()))
+    assert {"MLENV_CACHE_DIR", "MLENV_CA_BUNDLE", "MLENV_DOWNLOAD_SECONDS"} <= read
+    shown = run_mlenv(["--help"], tmp_path).stdout
+    assert sorted(v for v in read if v not in shown) == []
+    for other in ("HTTPS_PROXY", "NO_PROXY", "NETRC", "DOCKER_CONFIG", "SOURCE_DATE_EPOCH"):
+        assert other in shown
+
+
+def _commands(group: click.Group, path: str = "") -> list[tuple[str, click.Command]]:
+    found = []
+    for name, command in sorted(group.commands.items()):
+        found.append((f"{path}{name}", command))
+        if isinstance(command, click.Group):
+            found += _commands(command, f"{path}{name} ")
+    return found
+
+
+def test_every_option_of_every_command_says_what_it_does() -> None:
+    """``fetch -j`` was listed with a range and no word on what it bounds."""
+    bare = [
+        f"mlenv {name} {'/'.join(param.opts)}"
+        for name, command in _commands(cli)
+        for param in command.params
+        if isinstance(param, click.Option) and not (param.help or "").strip()
+    ]
+    assert bare == []
