@@ -14,6 +14,7 @@ from mlenv.cli import cli
 from mlenv.cuda.matrix import min_driver
 from mlenv.cuda.versions import CudaVersion
 from tests.support.cli import run_mlenv
+from tests.support.httpserver import IndexServer
 from tests.support.wheels import build_wheel, write_simple_index
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -156,3 +157,19 @@ def test_every_option_of_every_command_says_what_it_does() -> None:
         if isinstance(param, click.Option) and not (param.help or "").strip()
     ]
     assert bare == []
+
+
+def test_lock_offline_reads_pages_an_index_sent_without_caching_headers(tmp_path: Path) -> None:
+    """A mirror that sends no ETag, Last-Modified or max-age (this machine's PyPI proxy): no
+    page was kept, so ``lock --offline`` after a connected lock refused the first page it
+    needed. uv keeps such pages for ``--offline``; online they are still fetched again."""
+    write_simple_index(tmp_path / "index", WHEELS, json=True)  # sizes listed, as PyPI's
+    with IndexServer(tmp_path / "index", validators=False) as server:
+        root = _project(tmp_path, '"app"', index=f"{server.url}/simple")
+        assert run_mlenv(["lock"], root, _env(tmp_path)).returncode == 0
+        again = run_mlenv(["lock", "-P", "lib"], root, _env(tmp_path))
+        assert again.returncode == 0, again.stderr
+        assert len(server.requests_for("/simple/lib/")) == 2  # never taken as fresh online
+    offline = run_mlenv(["lock", "--offline", "-P", "lib"], root, _env(tmp_path))
+    assert offline.returncode == 0, offline.stderr
+    assert 'name = "app"' in (root / "mlenv.lock").read_text()
