@@ -173,3 +173,19 @@ def test_lock_offline_reads_pages_an_index_sent_without_caching_headers(tmp_path
     offline = run_mlenv(["lock", "--offline", "-P", "lib"], root, _env(tmp_path))
     assert offline.returncode == 0, offline.stderr
     assert 'name = "app"' in (root / "mlenv.lock").read_text()
+
+
+def test_build_load_with_no_daemon_is_refused_before_the_build(tmp_path: Path) -> None:
+    """``build --load`` built the whole image (minutes for torch) and only then found no
+    daemon answering; ``docker build`` says so before its first step."""
+    root = _project(tmp_path, '"app"', extra='interpreter = "/usr/bin/python3.11"\n')
+    for command in (["lock"], ["fetch"]):
+        assert run_mlenv(command, root, _env(tmp_path)).returncode == 0
+    socket = f"unix://{tmp_path}/no-daemon/docker.sock"
+    done = run_mlenv(
+        ["build", "--offline", "--load"], root, {**_env(tmp_path), "DOCKER_HOST": socket}
+    )
+    assert done.returncode == 1, done.stderr
+    assert f"error: {socket}: no Docker daemon answers" in done.stderr
+    assert "Installing wheels" not in done.stderr
+    assert not (root / "dist").exists()
