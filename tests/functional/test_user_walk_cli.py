@@ -102,6 +102,11 @@ def test_build_inside_a_carried_bundle_is_told_to_name_it_as_the_cache(tmp_path:
     built = run_mlenv(["--cache", ".", "build", "--offline"], site, _env(tmp_path, "empty"))
     assert built.returncode == 0, built.stderr
     assert (site / "dist" / "build.json").is_file()
+    # the build beside the bundle is one extra entry, not one line per file of the image
+    checked = run_mlenv(["verify", "--bundle", "."], site, _env(tmp_path, "empty"))
+    assert checked.returncode == 1
+    extra = [line for line in checked.stdout.splitlines() if line.startswith("EXTRA")]
+    assert len(extra) == 1 and re.search(r"dist: a directory holding \d+ entries", extra[0])
 
 
 def test_a_missing_driver_floor_is_given_the_one_its_cuda_needs(tmp_path: Path) -> None:
