@@ -4,8 +4,11 @@ once, and every setting mlenv reads is findable from ``--help``."""
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import click
@@ -194,3 +197,24 @@ def test_build_load_with_no_daemon_is_refused_before_the_build(tmp_path: Path) -
     assert f"error: {socket}: no Docker daemon answers" in done.stderr
     assert "Installing wheels" not in done.stderr
     assert not (root / "dist").exists()
+
+
+def test_a_manifest_this_user_may_not_read_is_told_so(tmp_path: Path) -> None:
+    """``chmod 000 mlenv.toml`` was hinted "name the manifest as a plain file": it is one."""
+    root = _project(tmp_path, '"app"')
+    (root / "mlenv.toml").chmod(0)
+    # root reads any file: drop the capabilities that let it, so the mode is what decides
+    unprivileged = ["setpriv", "--bounding-set=-dac_override,-dac_read_search"]
+    prefix = unprivileged if os.geteuid() == 0 else []
+    done = subprocess.run(
+        [*prefix, sys.executable, "-m", "mlenv", "lock"],
+        cwd=root,
+        env={**os.environ, **_env(tmp_path), "PIP_CONFIG_FILE": "/dev/null"},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 1, done.stderr
+    assert "cannot read the manifest: Permission denied" in done.stderr
+    assert "hint: give this user read access to the manifest" in done.stderr
+    assert "plain file" not in done.stderr
