@@ -720,9 +720,13 @@ def _print_verdict(verdict: Any, lock_: lockfile.Lock, path: Path) -> None:
     if verdict.requires_driver:
         _echo(f"the environment needs driver {verdict.requires_driver} or newer")
     for finding in verdict.findings:
-        subject = finding.package or "[target]"
+        about_output = verdict.output is not None and finding.code.startswith("output-")
+        subject = finding.package or (verdict.output if about_output else "[target]")
         _echo(f"{finding.severity.upper():7} {finding.code:22} {subject}: {finding.message}")
         _echo(f"        hint: {finding.hint}")
+    if verdict.output and not any(f.code.startswith("output-") for f in verdict.findings):
+        # said, or a user who named dist/image.tar cannot tell it was looked at
+        _echo(f"{verdict.output}: matches its build.json, and that build matches {path}")
     errors = len(verdict.errors)
     warnings = len(verdict.findings) - errors
     status = "FAIL" if errors else "OK"

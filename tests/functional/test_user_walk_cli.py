@@ -4,6 +4,7 @@ once, and every setting mlenv reads is findable from ``--help``."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -218,3 +219,48 @@ def test_a_manifest_this_user_may_not_read_is_told_so(tmp_path: Path) -> None:
     assert "cannot read the manifest: Permission denied" in done.stderr
     assert "hint: give this user read access to the manifest" in done.stderr
     assert "plain file" not in done.stderr
+
+
+def test_verify_of_an_output_says_the_output_was_checked(tmp_path: Path) -> None:
+    """``mlenv verify dist/image.tar`` printed only the lock's verdict: nothing said the image
+    was looked at, and a tampered one was blamed on "[target]"."""
+    root = _project(tmp_path, '"app"', extra='interpreter = "/usr/bin/python3.11"\n')
+    for command in (["lock"], ["fetch"], ["build", "--offline"]):
+        assert run_mlenv(command, root, _env(tmp_path)).returncode == 0
+    done = run_mlenv(["verify", "dist/image.tar"], root, _env(tmp_path))
+    assert done.returncode == 0, done.stderr
+    assert "dist/image.tar: matches its build.json, and that build matches mlenv.lock" in (
+        done.stdout
+    )
+    with (root / "dist" / "image.tar").open("r+b") as image:
+        image.seek(600)
+        image.write(b"\xff")
+    tampered = run_mlenv(["verify", "dist/image.tar"], root, _env(tmp_path))
+    assert tampered.returncode == 1
+    assert "output-digest-mismatch dist/image.tar: image.tar has sha256" in tampered.stdout
+    assert "matches its build.json" not in tampered.stdout
+
+
+def test_inspect_counts_installed_distributions_not_vendored_ones(tmp_path: Path) -> None:
+    """torch's lock of 29 wheels was inspected as 45 packages: setuptools' _vendor/*.dist-info
+    were counted as installed, typing-extensions twice at two versions."""
+    vendored = "tool/_vendor/dep-1.0.dist-info"
+    tool = build_wheel(
+        "tool",
+        "1.0",
+        files={
+            "tool/__init__.py": b"",
+            f"{vendored}/METADATA": b"Metadata-Version: 2.1\nName: dep\nVersion: 1.0\n",
+            f"{vendored}/RECORD": b"tool/_vendor/dep/__init__.py,,\n",
+            "tool/_vendor/dep/__init__.py": b"x = 1\n",
+        },
+    )
+    index = write_simple_index(tmp_path / "index", [tool])
+    root = _project(tmp_path, '"tool"', index=index, extra='interpreter = "/usr/bin/python3.11"\n')
+    for command in (["lock"], ["fetch"], ["build", "--offline"]):
+        done = run_mlenv(command, root, _env(tmp_path))
+        assert done.returncode == 0, done.stderr
+    shown = run_mlenv(["inspect", "dist/image.tar", "--json"], root, _env(tmp_path))
+    assert shown.returncode == 0, shown.stderr
+    packages = json.loads(shown.stdout)["packages"]
+    assert [(p["name"], p["version"]) for p in packages] == [("tool", "1.0")]
