@@ -31,6 +31,7 @@ from mlenv.errors import MlenvError, Problem, ProblemsError, printable
 from mlenv.inputs import LOCK_VERSION
 from mlenv.limits import MAX_WHEEL_BYTES, parse_toml
 from mlenv.platforms import NAMES as PLATFORM_NAMES
+from mlenv.platforms import unknown_platform_hint
 from mlenv.target import Target
 
 if TYPE_CHECKING:  # the lock reader stays light: the no-op `lock --check` (mlenv.uptodate)
@@ -128,7 +129,7 @@ class Lock:
         raise MlenvError(
             f"the lock has no platform {name!r}",
             where="mlenv.lock",
-            hint=f"platforms in the lock: {', '.join(self.target.platforms)}",
+            hint=unknown_platform_hint(name, self.target.platforms),
         )
 
     def packages(self) -> list[tuple[str, LockedPackage]]:

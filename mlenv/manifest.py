@@ -35,7 +35,7 @@ from mlenv.inputs import (
 from mlenv.limits import parse_toml
 from mlenv.pep508 import requirement as parsed_requirement
 from mlenv.placement import judge_placement
-from mlenv.platforms import NAMES
+from mlenv.platforms import NAMES, conda_spelling
 from mlenv.pypi_sources import Sources, hashed, lower_scheme, read_sources
 from mlenv.redaction import redact_urls
 
@@ -468,7 +468,8 @@ def _one_of(choices: Sequence[str]) -> Callable[[str], str | None]:
     def valid(value: str) -> str | None:
         if value in choices:
             return None
-        close = _nearest(value, choices)
+        spelled = conda_spelling(value) if choices == NAMES else None
+        close = spelled or _nearest(value, choices)
         suggestion = f' (did you mean "{close}"?)' if close else ""
         return f"expected one of {', '.join(choices)}{suggestion}"
 

@@ -13,6 +13,7 @@ from mlenv.cache.artifacts import Artifact, ArtifactCache, CacheError
 from mlenv.conda.records import CondaRecord
 from mlenv.errors import MlenvError, Problem, ProblemsError
 from mlenv.lockfile import Lock, LockedPackage
+from mlenv.platforms import unknown_platform_hint
 from mlenv.report import QuietReporter, Reporter
 
 
@@ -29,7 +30,7 @@ def artifacts_of(lock: Lock, platforms: Sequence[str] | None = None) -> list[Art
         raise MlenvError(
             f"the lock has no platform {', '.join(unknown)}",
             where="--platform",
-            hint=f"platforms in the lock: {', '.join(lock.target.platforms)}",
+            hint=unknown_platform_hint(unknown[0], lock.target.platforms),
         )
     found: dict[str, Artifact] = {}
     for platform in lock.platforms:

@@ -264,3 +264,21 @@ def test_inspect_counts_installed_distributions_not_vendored_ones(tmp_path: Path
     assert shown.returncode == 0, shown.stderr
     packages = json.loads(shown.stdout)["packages"]
     assert [(p["name"], p["version"]) for p in packages] == [("tool", "1.0")]
+
+
+def test_a_platform_spelt_as_docker_spells_it_is_translated(tmp_path: Path) -> None:
+    """``--platform linux/amd64`` (docker's reflex) or ``x86_64`` (uname's) were refused with
+    nothing linking them to linux-64."""
+    root = _project(tmp_path, '"lib"')
+    assert run_mlenv(["lock"], root, _env(tmp_path)).returncode == 0
+    for spelling, name in (("linux/amd64", "linux-64"), ("arm64", "linux-aarch64")):
+        done = run_mlenv(["fetch", "--platform", spelling], root, _env(tmp_path))
+        assert done.returncode == 1
+        assert f"({spelling} is written {name} here)" in done.stderr
+    exported = run_mlenv(["export", "--format", "requirements", "--platform", "x86_64"], root)
+    assert exported.returncode == 1 and "(x86_64 is written linux-64 here)" in exported.stderr
+    text = (root / "mlenv.toml").read_text()
+    (root / "mlenv.toml").write_text(text.replace('python = "3.11"\n', 'python = "3.11"\n'
+                                                  'platforms = ["x86_64"]\n'))  # fmt: skip
+    shown = run_mlenv(["show"], root, _env(tmp_path))
+    assert shown.returncode == 1 and 'did you mean "linux-64"?' in shown.stderr
