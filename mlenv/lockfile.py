@@ -24,6 +24,7 @@ from mlenv import inputs
 from mlenv.closure import unmet
 from mlenv.conda.records import CondaRecord
 from mlenv.digests import is_md5_hex, is_sha256_hex
+from mlenv.drift import changed_input
 from mlenv.drift import drift_message as drift_message
 from mlenv.drift import lock_drift as lock_drift
 from mlenv.drift import target_drift as target_drift
@@ -178,9 +179,14 @@ def check_fresh(lock: Lock, manifest: Manifest, lock_path: str = "mlenv.lock") -
     made_from = resolution_inputs(manifest)
     expected = inputs.digest(made_from)
     if lock.inputs_hash != expected:
+        drift = target_drift(lock.target, made_from)
         raise StaleLockError(
             "the lock is stale: it was made from other inputs than the manifest now holds "
-            f"(lock {lock.inputs_hash[:19]}…, manifest {expected[:19]}…)",
+            + (
+                f"(lock {lock.inputs_hash[:19]}…, manifest {expected[:19]}…)"
+                if drift is None
+                else changed_input(drift)
+            ),
             where=lock_path,
             hint="run `mlenv lock` to update it",
         )

@@ -282,3 +282,19 @@ def test_a_platform_spelt_as_docker_spells_it_is_translated(tmp_path: Path) -> N
                                                   'platforms = ["x86_64"]\n'))  # fmt: skip
     shown = run_mlenv(["show"], root, _env(tmp_path))
     assert shown.returncode == 1 and 'did you mean "linux-64"?' in shown.stderr
+
+
+def test_a_stale_lock_says_what_changed_in_the_manifest(tmp_path: Path) -> None:
+    """``lock --check`` (and fetch, build) said only that two hashes differ; a reviewer had to
+    diff the manifest by hand to learn which edit made the lock stale."""
+    root = _project(tmp_path, '"app"')
+    assert run_mlenv(["lock"], root, _env(tmp_path)).returncode == 0
+    text = (root / "mlenv.toml").read_text()
+    (root / "mlenv.toml").write_text(text.replace('["app"]', '["app", "lib>=1"]'))
+    done = run_mlenv(["lock", "--check"], root, _env(tmp_path))
+    assert done.returncode == 1
+    assert "([target].requirements: +lib>=1)" in done.stderr
+    (root / "mlenv.toml").write_text(text.replace('"3.11"', '"3.12"'))
+    done = run_mlenv(["fetch"], root, _env(tmp_path))
+    assert done.returncode == 1
+    assert "([target].python: 3.11 in the lock, 3.12 in the manifest)" in done.stderr
