@@ -298,3 +298,23 @@ def test_a_stale_lock_says_what_changed_in_the_manifest(tmp_path: Path) -> None:
     done = run_mlenv(["fetch"], root, _env(tmp_path))
     assert done.returncode == 1
     assert "([target].python: 3.11 in the lock, 3.12 in the manifest)" in done.stderr
+
+
+def test_init_from_writes_the_imported_list_alone(tmp_path: Path) -> None:
+    """``init --from requirements.txt`` kept the starter's commented ``numpy`` example at the
+    head of the imported list, and left its last item without the comma the others have."""
+    (tmp_path / "requirements.txt").write_text("pandas>=2\nseaborn\n")
+    done = run_mlenv(["init", "--from", "requirements.txt"], tmp_path, _env(tmp_path))
+    assert done.returncode == 0, done.stderr
+    text = (tmp_path / "mlenv.toml").read_text()
+    assert 'dependencies = [\n    "pandas>=2",\n    "seaborn",\n]\n' in text
+
+
+def test_init_keeps_the_comments_of_the_starter_in_one_column(tmp_path: Path) -> None:
+    """The name and Python filled into the starter pushed their comments out of line."""
+    done = run_mlenv(["init", "--name", "x", "--python", "3.12"], tmp_path, _env(tmp_path))
+    assert done.returncode == 0, done.stderr
+    lines = (tmp_path / "mlenv.toml").read_text().splitlines()
+    keyed = [line for line in lines if re.match(r"[a-z][a-z-]* = .*  # ", line)]
+    assert len(keyed) >= 5
+    assert {line.index("  # ") + 2 for line in keyed} == {35}
