@@ -72,9 +72,33 @@ class StagedGroup(click.Group):
                     formatter.write_dl(rows)
 
 
+# Every variable mlenv reads, in --help as uv and docker show theirs: a variable nobody can find
+# from the command line is a setting that silently differs between two runners.
+ENVIRONMENT_HELP = """\b
+Environment variables:
+  MLENV_MANIFEST          the manifest (as -m)
+  MLENV_CACHE_DIR         the cache (as --cache; default ~/.cache/mlenv)
+  MLENV_CA_BUNDLE         a PEM file of extra CAs for indexes, registries and https proxies
+                          (SSL_CERT_FILE / SSL_CERT_DIR replace the default trust)
+  MLENV_CACHE_REGISTRY    the fleet's shared artifact cache, oci://REGISTRY/REPO
+  MLENV_DOWNLOAD_SECONDS  every download's deadline before its size is counted (600)
+  MLENV_LAYER_CACHE_MAX   the built-layer cache's size limit (10G)
+  MLENV_DRIVER_VERSION    this node's NVIDIA driver, for verify --host
+  MLENV_GPU_COMPUTE_CAP   this node's GPUs (e.g. 8.0,9.0), for verify --host
+  MLENV_DEBUG             tracebacks on internal errors (as -v)
+  HTTPS_PROXY HTTP_PROXY ALL_PROXY NO_PROXY   proxies for indexes and registries
+  NETRC                   index credentials (default ~/.netrc)
+  DOCKER_CONFIG           the directory of registry credentials, config.json (~/.docker)
+  DOCKER_HOST             the daemon build --load loads the image into
+  SOURCE_DATE_EPOCH       the time stamped into build outputs and the SBOM
+  NO_COLOR                no colour on a terminal
+"""
+
+
 @click.group(
     cls=StagedGroup,
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+    epilog=ENVIRONMENT_HELP,
 )
 @click.version_option(__version__, "-V", "--version", prog_name="mlenv")
 @click.option(
@@ -307,7 +331,14 @@ MOUNT_FROM = click.option(
 )
 @MOUNT_FROM
 @click.option("--offline", is_flag=True, help="Never touch the network; fail on what is missing.")
-@click.option("-j", "--jobs", type=click.IntRange(1, 32), default=4, show_default=True)
+@click.option(
+    "-j",
+    "--jobs",
+    type=click.IntRange(1, 32),
+    default=4,
+    show_default=True,
+    help="Downloads at once.",
+)
 @click.pass_obj
 def fetch(
     session: Session,
@@ -378,6 +409,10 @@ def build(
     bytecode_kind: Literal["none", "hash"] = "hash" if bytecode == "hash" else "none"
     if load and not session.load_manifest().build.image_tar:  # refused before any work
         raise _no_image_tar(session.manifest_path)
+    if load:  # so is a daemon that does not answer
+        from mlenv.oci.dockerload import check_daemon
+
+        check_daemon()
     request = BuildRequest(check, platform, bytecode_kind, tag, dist, load)
     target, record = build_project(session, request)
     _print_outputs(target, record)
@@ -685,9 +720,13 @@ def _print_verdict(verdict: Any, lock_: lockfile.Lock, path: Path) -> None:
     if verdict.requires_driver:
         _echo(f"the environment needs driver {verdict.requires_driver} or newer")
     for finding in verdict.findings:
-        subject = finding.package or "[target]"
+        about_output = verdict.output is not None and finding.code.startswith("output-")
+        subject = finding.package or (verdict.output if about_output else "[target]")
         _echo(f"{finding.severity.upper():7} {finding.code:22} {subject}: {finding.message}")
         _echo(f"        hint: {finding.hint}")
+    if verdict.output and not any(f.code.startswith("output-") for f in verdict.findings):
+        # said, or a user who named dist/image.tar cannot tell it was looked at
+        _echo(f"{verdict.output}: matches its build.json, and that build matches {path}")
     errors = len(verdict.errors)
     warnings = len(verdict.findings) - errors
     status = "FAIL" if errors else "OK"

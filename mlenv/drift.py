@@ -257,6 +257,17 @@ def drift_message(drift: tuple[str, object, object]) -> str:
     )
 
 
+def changed_input(drift: tuple[str, object, object]) -> str:
+    """What changed in the manifest since the lock, for a stale lock: the key, and for a list
+    what was added and removed (uv's `--locked` says only that the lock needs updating)."""
+    key, locked, wanted = drift
+    if isinstance(locked, list) and isinstance(wanted, list):
+        changes = [f"+{w}" for w in wanted if w not in locked]
+        changes += [f"-{item}" for item in locked if item not in wanted]
+        return f"({drift_key(key)}: {', '.join(changes) or 'reordered'})"
+    return f"({drift_key(key)}: {locked} in the lock, {wanted} in the manifest)"
+
+
 def drift_key(key: str) -> str:
     """Where a drift is, as messages name it: a [target] field, or an entry's own field."""
     return key if key.startswith("platform.") else f"[target].{key}"

@@ -124,8 +124,16 @@ class ProblemsError(MlenvError):
         return self._problems
 
     def render(self) -> str:
+        """The summary and each problem; a hint every problem shares is said once, at the end
+        (19 missing wheels are one fix, not 19)."""
         lines = [redact(self.message)]
-        lines.extend(p.render() for p in self._problems)
+        hints = {p.hint for p in self._problems}
+        shared = hints.pop() if len(self._problems) > 1 and len(hints) == 1 else None
+        if shared is None:
+            lines.extend(p.render() for p in self._problems)
+            return "\n".join(lines)
+        lines.extend(Problem(p.where, p.message).render() for p in self._problems)
+        lines.append(redact(f"hint: {shared}"))
         return "\n".join(lines)
 
 

@@ -124,7 +124,10 @@ def manifest_text(
         pinned.update(dict(imported.sources))
         pypi["sources"] = pinned
     # a line repeated (base.txt and dev.txt both list numpy) means it once, for pip and conda
-    pypi["dependencies"].extend(_quoted(r) for r in dict.fromkeys(imported.pypi))
+    if imported.pypi:  # the starter's commented example goes: these are the dependencies
+        requirements = tomlkit.array()
+        requirements.extend(_quoted(r) for r in dict.fromkeys(imported.pypi))
+        pypi["dependencies"] = requirements.multiline(True)
     for key, listed in (("constraints", imported.constraints), ("overrides", imported.overrides)):
         if listed:
             pypi[key] = [_quoted(r) for r in dict.fromkeys(listed)]

@@ -237,7 +237,10 @@ def _owner(member: tarfile.TarInfo, archive: tarfile.TarFile, held: int) -> _Own
     """The package a metadata member describes; ``held`` bytes of metadata are held already,
     and all of it together is bounded too (a thousand 16 MiB RECORDs are not an image)."""
     name = member.name.removeprefix("./")
-    is_record = name.endswith(".dist-info/RECORD")
+    # an installed distribution's, in the site directory: not one vendored inside a package
+    # (setuptools/_vendor/typing_extensions-4.12.2.dist-info is setuptools' file, no package)
+    site = posixpath.basename(posixpath.dirname(posixpath.dirname(name)))
+    is_record = name.endswith(".dist-info/RECORD") and site in ("site-packages", "dist-packages")
     is_conda = posixpath.basename(posixpath.dirname(name)) == "conda-meta" and name.endswith(
         ".json"
     )

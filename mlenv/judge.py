@@ -44,6 +44,7 @@ class Verdict:
     findings: tuple[Finding, ...]
     judged: Judged | None
     requires_driver: str | None
+    output: str | None = None  # the build output judged with the lock (verify OUTPUT)
 
     @property
     def errors(self) -> tuple[Finding, ...]:

@@ -24,6 +24,7 @@ from mlenv import inputs
 from mlenv.closure import unmet
 from mlenv.conda.records import CondaRecord
 from mlenv.digests import is_md5_hex, is_sha256_hex
+from mlenv.drift import changed_input
 from mlenv.drift import drift_message as drift_message
 from mlenv.drift import lock_drift as lock_drift
 from mlenv.drift import target_drift as target_drift
@@ -31,6 +32,7 @@ from mlenv.errors import MlenvError, Problem, ProblemsError, printable
 from mlenv.inputs import LOCK_VERSION
 from mlenv.limits import MAX_WHEEL_BYTES, parse_toml
 from mlenv.platforms import NAMES as PLATFORM_NAMES
+from mlenv.platforms import unknown_platform_hint
 from mlenv.target import Target
 
 if TYPE_CHECKING:  # the lock reader stays light: the no-op `lock --check` (mlenv.uptodate)
@@ -128,7 +130,7 @@ class Lock:
         raise MlenvError(
             f"the lock has no platform {name!r}",
             where="mlenv.lock",
-            hint=f"platforms in the lock: {', '.join(self.target.platforms)}",
+            hint=unknown_platform_hint(name, self.target.platforms),
         )
 
     def packages(self) -> list[tuple[str, LockedPackage]]:
@@ -177,9 +179,14 @@ def check_fresh(lock: Lock, manifest: Manifest, lock_path: str = "mlenv.lock") -
     made_from = resolution_inputs(manifest)
     expected = inputs.digest(made_from)
     if lock.inputs_hash != expected:
+        drift = target_drift(lock.target, made_from)
         raise StaleLockError(
             "the lock is stale: it was made from other inputs than the manifest now holds "
-            f"(lock {lock.inputs_hash[:19]}…, manifest {expected[:19]}…)",
+            + (
+                f"(lock {lock.inputs_hash[:19]}…, manifest {expected[:19]}…)"
+                if drift is None
+                else changed_input(drift)
+            ),
             where=lock_path,
             hint="run `mlenv lock` to update it",
         )

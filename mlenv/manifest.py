@@ -35,7 +35,7 @@ from mlenv.inputs import (
 from mlenv.limits import parse_toml
 from mlenv.pep508 import requirement as parsed_requirement
 from mlenv.placement import judge_placement
-from mlenv.platforms import NAMES
+from mlenv.platforms import NAMES, conda_spelling
 from mlenv.pypi_sources import Sources, hashed, lower_scheme, read_sources
 from mlenv.redaction import redact_urls
 
@@ -335,7 +335,7 @@ class _Checker:
         for key in required:
             if key not in data:
                 full = f"{path}.{key}" if path else key
-                self.add(full, "missing required key", _REQUIRED_HINTS.get(full))
+                self.add(full, "missing required key", _required_hint(full, data))
         return data
 
     def subtable(self, top: Mapping[str, Any], name: str) -> Mapping[str, Any]:
@@ -414,6 +414,25 @@ _REQUIRED_HINTS = {
 }
 
 
+def _required_hint(key: str, table: Mapping[str, Any]) -> str | None:
+    """How to add a missing key; a missing driver floor gets the one the table's CUDA needs
+    (550.54.14, the example for 12.4, cannot run CUDA 13)."""
+    version = table.get("version")
+    if key != "cuda.driver-floor" or not isinstance(version, str) or not _CUDA.fullmatch(version):
+        return _REQUIRED_HINTS.get(key)
+    from mlenv.cuda.matrix import min_driver
+    from mlenv.cuda.versions import CudaError, CudaVersion
+
+    try:
+        needed = min_driver(CudaVersion.parse(version))
+    except CudaError:  # an unknown CUDA release: reported on its own key
+        return _REQUIRED_HINTS.get(key)
+    return (
+        f"set the oldest NVIDIA driver in the fleet; CUDA {version} needs "
+        f'driver-floor = "{needed}" or newer'
+    )
+
+
 def _nearest(word: str, candidates: Sequence[str]) -> str | None:
     """The candidate a typo most likely meant: a unique prefix match, else the closest spelling."""
     prefixed = [c for c in candidates if word and c.startswith(word)]
@@ -449,7 +468,8 @@ def _one_of(choices: Sequence[str]) -> Callable[[str], str | None]:
     def valid(value: str) -> str | None:
         if value in choices:
             return None
-        close = _nearest(value, choices)
+        spelled = conda_spelling(value) if choices == NAMES else None
+        close = spelled or _nearest(value, choices)
         suggestion = f' (did you mean "{close}"?)' if close else ""
         return f"expected one of {', '.join(choices)}{suggestion}"
 

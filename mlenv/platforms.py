@@ -36,3 +36,20 @@ _BY_NAME = {platform.name: platform for platform in PLATFORMS}
 def by_name(name: str) -> Platform:
     """The platform of a conda subdir name; ``KeyError`` for one mlenv does not build for."""
     return _BY_NAME[name]
+
+
+def conda_spelling(value: str) -> str | None:
+    """The name mlenv gives a platform spelt as Docker, Go or ``uname -m`` spell it
+    (``linux/amd64``, ``arm64``, ``x86_64``), for a hint: a docker user's reflex."""
+    lowered = value.lower().removeprefix("linux/").removeprefix("linux-").removeprefix("linux_")
+    for platform in PLATFORMS:
+        if lowered in (platform.machine, platform.oci_architecture) and value != platform.name:
+            return platform.name
+    return None
+
+
+def unknown_platform_hint(value: str, known: tuple[str, ...] | list[str]) -> str:
+    """What to write instead of a platform mlenv does not know by that name."""
+    hint = f"platforms in the lock: {', '.join(known)}"
+    spelled = conda_spelling(value)
+    return f"{hint} ({value} is written {spelled} here)" if spelled else hint

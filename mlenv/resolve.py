@@ -34,6 +34,7 @@ from mlenv.dropped_extras import MissingExtra, dropped_extras, missing_extras, w
 from mlenv.errors import MlenvError, printable
 from mlenv.index import CoreMetadata, Index, IndexFile, IndexGroup
 from mlenv.index.model import MetadataError
+from mlenv.index.urls import file_url_to_path, is_file_url
 from mlenv.inputs import Prerelease
 from mlenv.limits import (
     MAX_DEPENDENCIES,
@@ -1017,6 +1018,7 @@ def explain(
     where = f"{target.platform}, CPython {target.python}, glibc {target.glibc}"
     names = sorted({info.requirement.name for info in causes})
     lines = []
+    absent: dict[str, bool] = {}  # a name no index lists: asked by the manifest itself?
     for name in names:
         infos = [info for info in causes if info.requirement.name == name]
         infos += base_roots(infos, provider.roots)
@@ -1027,6 +1029,8 @@ def explain(
             lines.append(f"{name}: no version satisfies all of")
         else:
             lines.append(_nothing_installable(name, provider, indexes))
+            if lines[-1].startswith(f"{name}: not found on "):
+                absent[name] = any(info.parent is None for info in infos)
         lines += _asked(infos, provider)
         lines += _limiting_parents(infos, provider)
         searched = ", ".join(indexes) if indexes else "the configured indexes"
@@ -1079,7 +1083,25 @@ def explain(
         hint = 'set [pypi] prerelease = "fallback" (or "allow") to take a pre-release; ' + hint
     elif any(CONSTRAINED in line for line in lines):
         hint = "relax [pypi] constraints, or " + hint
+    elif absent and len(absent) == len(names):
+        hint = _absent_hint(absent, indexes)
     return ResolutionError(summary + ":\n" + "\n".join(lines), hint=hint)
+
+
+def _absent_hint(absent: dict[str, bool], indexes: Sequence[str]) -> str:
+    """No conflict to relax when no index lists the project: a misspelt name, a local index
+    that is not there (every project "not found", its path never named), or a missing index."""
+    gone = [url for url in indexes if is_file_url(url) and not file_url_to_path(url).is_dir()]
+    if gone:
+        return (
+            f"{', '.join(gone)}: no such directory; correct the file:// URL in [pypi] "
+            "index-url or extra-index-urls (a local index is a directory per project)"
+        )
+    listed = ", ".join(absent)
+    where = "add an index that has it ([pypi] extra-index-urls or find-links)"
+    if all(absent.values()):
+        return f"check the spelling of {listed} in [pypi].dependencies, or {where}"
+    return where
 
 
 def _asked(

@@ -52,7 +52,13 @@ driver-floor = "{floor}"
 def starter_manifest(name: str, python: str, cuda: tuple[str, str] | None = None) -> str:
     """The starter text; ``cuda`` (version, driver floor) fills in the [cuda] table."""
     block = CUDA_COMMENTED if cuda is None else CUDA.format(version=cuda[0], floor=cuda[1])
-    return STARTER.format(name=sanitize_name(name), python=python, cuda=block)
+    text = STARTER.format(name=sanitize_name(name), python=python, cuda=block)
+    # the comments of set keys in one column, whatever length the name and Python filled in
+    return _SET_KEY_COMMENT.sub(lambda m: f"{m[1]:<{COMMENT_COLUMN - 1}} {m[2]}", text)
+
+
+COMMENT_COLUMN = 35
+_SET_KEY_COMMENT = re.compile(r"^([a-z][^#\n]*?) +(# [^\n]*)$", re.MULTILINE)
 
 
 def sanitize_name(raw: str) -> str:

@@ -56,7 +56,7 @@ def open_input(path: Path, what: str) -> BinaryIO:
     except FileNotFoundError:
         raise
     except OSError as exc:
-        raise _refused(path, what, _why(exc)) from None
+        raise _unreadable(path, what, exc) from None
     try:
         _judge(fd, path, what)
         watch.opened(path, os.fstat(fd))
@@ -106,7 +106,7 @@ def _judge(fd: int, path: Path, what: str) -> None:
             raise _refused(path, what, f"it is {special_kind(mode)}")
         os.set_blocking(fd, True)
     except OSError as exc:
-        raise _refused(path, what, _why(exc)) from None
+        raise _unreadable(path, what, exc) from None
 
 
 def _handed_pipe(fd: int, path: Path) -> bool:
@@ -132,7 +132,7 @@ def _read(handle: BinaryIO, path: Path, what: str, limit: int) -> bytes:
         size = os.fstat(handle.fileno()).st_size
         data = b"" if size > limit else handle.read(limit + 1)
     except OSError as exc:
-        raise _refused(path, what, _why(exc)) from None
+        raise _unreadable(path, what, exc) from None
     if max(size, len(data)) > limit:
         raise LimitError(
             f"the {what} is over {limit:,} bytes",
@@ -148,9 +148,18 @@ def _why(exc: OSError) -> str:
     return exc.strerror or str(exc)
 
 
-def _refused(path: Path, what: str, why: str) -> InputError:
+def _refused(path: Path, what: str, why: str, hint: str | None = None) -> InputError:
     return InputError(
         f"cannot read the {what}: {why}",
         where=str(path),
-        hint=f"name the {what} as a plain file",
+        hint=hint or f"name the {what} as a plain file",
     )
+
+
+def _unreadable(path: Path, what: str, exc: OSError) -> InputError:
+    """An open or read that failed: a plain file this user may not read is told so, not to
+    name a plain file (which it is)."""
+    hint = None
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        hint = f"give this user read access to the {what} (chmod u+r), or run as its owner"
+    return _refused(path, what, _why(exc), hint)

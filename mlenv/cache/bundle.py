@@ -228,13 +228,24 @@ def check_bundle(root: Path, lock: Lock | None = None) -> list[BundleProblem]:
     found = _entries(root)
     wanted_dirs = {posixpath.dirname(path) for path in listed}
     wanted_dirs |= {d for path in wanted_dirs for d in _ancestors(path)}
-    for path, info in sorted(found.items()):
+    extra: dict[str, os.stat_result] = {}
+    held: dict[str, int] = {}  # an extra directory: one line with its count, not each entry
+    for path, info in sorted(found.items()):  # a directory sorts before what it holds
         if path in listed or path == BUNDLE_INDEX:
             continue
         if stat.S_ISDIR(info.st_mode) and path in wanted_dirs:
             continue
+        if above := next((a for a in _ancestors(path) if a in held), None):
+            held[above] += 1
+        else:
+            extra[path] = info
+            held.update({path: 0} if stat.S_ISDIR(info.st_mode) else {})
+    for path, info in extra.items():
+        inside = f" holding {held[path]} entries" if held.get(path) else ""
         problems.append(  # a name from anyone: bounded, no control character (newline too)
-            BundleProblem("extra", printable(path, 120), f"{describe(info)}, not in bundle.json")
+            BundleProblem(
+                "extra", printable(path, 120), f"{describe(info)}{inside}, not in bundle.json"
+            )
         )
     index_info = found.get(BUNDLE_INDEX)
     if index_info is not None and not stat.S_ISREG(index_info.st_mode):

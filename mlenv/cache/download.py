@@ -13,7 +13,7 @@ from typing import BinaryIO, Protocol
 from urllib.parse import urlsplit
 
 from mlenv.cache.artifacts import Artifact, ArtifactCache, CacheError, IntegrityError
-from mlenv.cache.lock_artifacts import missing_error, missing_from
+from mlenv.cache.lock_artifacts import missing_error, missing_from, missing_hint
 from mlenv.errors import MlenvError, Problem, ProblemsError
 from mlenv.index.http import HttpError
 from mlenv.index.urls import file_url_to_path, is_file_url
@@ -112,7 +112,7 @@ def fetch(
     mismatch never is (the same bytes would come back)."""
     missing = missing_from(cache, artifacts)
     if offline and missing:
-        raise missing_error(missing, f"the cache {cache.root}")
+        raise missing_error(missing, f"the cache {cache.root}", missing_hint("fetch --offline"))
     total = sum(a.size for a in missing)
     with reporter.task(f"fetching {len(missing)} file(s)", total, "bytes") as task:
 

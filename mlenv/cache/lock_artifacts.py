@@ -8,10 +8,12 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from mlenv.cache import BUNDLE_INDEX
 from mlenv.cache.artifacts import Artifact, ArtifactCache, CacheError
 from mlenv.conda.records import CondaRecord
 from mlenv.errors import MlenvError, Problem, ProblemsError
 from mlenv.lockfile import Lock, LockedPackage
+from mlenv.platforms import unknown_platform_hint
 from mlenv.report import QuietReporter, Reporter
 
 
@@ -28,7 +30,7 @@ def artifacts_of(lock: Lock, platforms: Sequence[str] | None = None) -> list[Art
         raise MlenvError(
             f"the lock has no platform {', '.join(unknown)}",
             where="--platform",
-            hint=f"platforms in the lock: {', '.join(lock.target.platforms)}",
+            hint=unknown_platform_hint(unknown[0], lock.target.platforms),
         )
     found: dict[str, Artifact] = {}
     for platform in lock.platforms:
@@ -46,16 +48,38 @@ def missing_from(cache: ArtifactCache, artifacts: Sequence[Artifact]) -> list[Ar
     return [a for a in artifacts if not cache.has(a)]
 
 
-def missing_error(missing: Sequence[Artifact], where: str) -> MissingArtifactsError:
+def require_cached(
+    cache: ArtifactCache, artifacts: Sequence[Artifact], command: str, manifest_dir: Path
+) -> None:
+    """Refuse ``mlenv command`` before any work when the cache lacks an artifact. A manifest
+    inside a bundle the cache is not (one carried into the site, mlenv run inside it) is
+    told to name that bundle as the cache."""
+    missing = missing_from(cache, artifacts)
+    if not missing:
+        return
+    carried = (manifest_dir / BUNDLE_INDEX).is_file()
+    bundle = manifest_dir if carried and cache.root.resolve() != manifest_dir.resolve() else None
+    raise missing_error(missing, f"the cache {cache.root}", missing_hint(command, bundle))
+
+
+def missing_hint(command: str, bundle: Path | None = None) -> str:
+    """How to get the artifacts ``mlenv command`` lacks (``bundle``: see ``require_cached``)."""
+    if bundle is not None:
+        return (
+            f"the manifest is in a bundle, use it as the cache: `mlenv --cache {bundle} {command}`"
+        )
+    return (
+        "run `mlenv fetch` on a connected machine (for an air gap: `mlenv fetch --bundle DIR` "
+        f"there, then `mlenv --cache DIR {command}` here)"
+    )
+
+
+def missing_error(missing: Sequence[Artifact], where: str, hint: str) -> MissingArtifactsError:
+    """Every missing artifact, each with its size and URL; the one fix said once (``hint``)."""
     return MissingArtifactsError(
         f"{len(missing)} artifact(s) of the lock are not in {where}",
-        [
-            Problem(a.name, f"missing ({a.size} bytes from {a.url})",
-                    "run `mlenv fetch` on a connected machine and bring the cache or a "
-                    "bundle (`mlenv fetch --bundle DIR`) here")
-            for a in missing
-        ],
-    )  # fmt: skip
+        [Problem(a.name, f"missing ({a.size} bytes from {a.url})", hint) for a in missing],
+    )
 
 
 def check_cache(

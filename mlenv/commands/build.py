@@ -46,8 +46,7 @@ from mlenv.cache.layer_keys import BuildInputs
 from mlenv.cache.layers import LayerCache, max_size
 from mlenv.cache.lock_artifacts import (
     artifacts_of,
-    missing_error,
-    missing_from,
+    require_cached,
     verified_copies,
 )
 from mlenv.cache.reuse import LayerReuse, StaleReuse
@@ -129,13 +128,12 @@ def build(
         raise BuildError(
             "the environment has no Python interpreter to run on",
             where=f"{manifest.source}: [environment].interpreter",
-            hint='name the base image\'s Python, e.g. interpreter = "/usr/bin/python3.11", '
-            'or let conda provide one ("python 3.11.*" in [conda].dependencies)',
+            hint=f"name the base image's Python, e.g. interpreter = "
+            f'"/usr/bin/python{env.python}", or let conda provide one '
+            f'("python {env.python}.*" in [conda].dependencies)',
         )
     artifacts = artifacts_of(lock, [options.platform])
-    missing = missing_from(cache, artifacts)
-    if missing:
-        raise missing_error(missing, f"the cache {cache.root}")
+    require_cached(cache, artifacts, "build --offline", manifest_dir)
     try:
         with _disk_errors(dist.parent), work_dir(dist) as work, contextlib.ExitStack() as stack:
             # Removing a tree of gigabytes is mostly the kernel's work: it runs beside the build.

@@ -167,12 +167,13 @@ def with_output(verdict: Verdict, output: Path, lock_path: Path) -> Verdict:
     else:
         digests = record.digests() if isinstance(record, BuildRecord) else {}
         actual = _output_sha256(output)
+    judged = dataclasses.replace(verdict, output=str(output))
     if isinstance(actual, Finding):
-        return dataclasses.replace(verdict, findings=(actual, *verdict.findings))
+        return dataclasses.replace(judged, findings=(actual, *verdict.findings))
     found = verify_output(output.name, actual, digests, record.lock_sha256, lock_sha)
     if isinstance(record, BuildRecord) and output.parent.name == record.platform:
         found += _multi_platform_findings(record_path, hashlib.sha256(raw).hexdigest())
-    return dataclasses.replace(verdict, findings=(*found, *verdict.findings))
+    return dataclasses.replace(judged, findings=(*found, *verdict.findings))
 
 
 def _layout_digests(record: BuildRecord | MultiPlatformRecord) -> dict[str, str]:

@@ -73,11 +73,10 @@ class CachedPage:
 
 
 def is_storable(headers: Mapping[str, str]) -> bool:
-    """Worth storing: not forbidden, and either fresh for a while or revalidatable."""
-    directives = _directives(headers.get("cache-control", ""))
-    if "no-store" in directives:
-        return False
-    return _int(directives.get("max-age")) > 0 or "etag" in headers or "last-modified" in headers
+    """Worth storing unless forbidden: a page with neither a lifetime nor a validator (a
+    mirror or proxy that sends no caching header) is never fresh online, but it is what
+    ``lock --offline`` reads later, as uv keeps it for ``--offline``."""
+    return "no-store" not in _directives(headers.get("cache-control", ""))
 
 
 class HttpCache:

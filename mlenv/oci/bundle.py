@@ -204,7 +204,8 @@ def fetch_from(
         listed = _listed(session.manifest(), location)
         absent = [a for a in artifacts if f"sha256:{a.sha256}" not in listed]
         if absent:
-            raise missing_error(absent, location)
+            hint = f"push the bundle again from this lock: `mlenv fetch --bundle {location}`"
+            raise missing_error(absent, location, hint)
         named = parse_reference(ref)
         base = f"{SCHEME}{named.registry}/{named.repository}"
         remote = [replace(a, url=f"{base}@sha256:{a.sha256}") for a in artifacts]

@@ -42,13 +42,19 @@ def load(image_tar: Path, *, base_url: str | None = None) -> str:
         return _load(stream, image_tar, base_url)
 
 
-def _load(stream: BinaryIO, image_tar: Path, base_url: str | None) -> str:
+def check_daemon(base_url: str | None = None) -> None:
+    """Refuse ``build --load`` before the build when no daemon answers: the build of a 5 GiB
+    image takes minutes, and its end is the wrong moment to learn that."""
+    _client(base_url).close()
+
+
+def _client(base_url: str | None) -> docker.DockerClient:
+    """A client of the daemon, which answered (the SDK asks its API version on creation)."""
     daemon = base_url or os.environ.get("DOCKER_HOST") or DEFAULT_DOCKER_HOST
     try:
         if base_url is None:
-            client = docker.from_env(timeout=LOAD_TIMEOUT_SECONDS)
-        else:
-            client = docker.DockerClient(base_url=base_url, timeout=LOAD_TIMEOUT_SECONDS)
+            return docker.from_env(timeout=LOAD_TIMEOUT_SECONDS)
+        return docker.DockerClient(base_url=base_url, timeout=LOAD_TIMEOUT_SECONDS)
     except docker.errors.DockerException as error:
         raise DockerLoadError(
             f"no Docker daemon answers: {error}",
@@ -56,6 +62,11 @@ def _load(stream: BinaryIO, image_tar: Path, base_url: str | None) -> str:
             hint="start it (`dockerd`, or `systemctl start docker`), or point DOCKER_HOST "
             "at its socket, e.g. DOCKER_HOST=unix:///run/docker.sock",
         ) from error
+
+
+def _load(stream: BinaryIO, image_tar: Path, base_url: str | None) -> str:
+    daemon = base_url or os.environ.get("DOCKER_HOST") or DEFAULT_DOCKER_HOST
+    client = _client(base_url)
     try:
         images = client.images.load(stream)
     except docker.errors.DockerException as error:

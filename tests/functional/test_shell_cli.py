@@ -18,7 +18,9 @@ def test_help_lists_every_command_once_under_its_stage(tmp_path: Path) -> None:
     assert titles == [f"{title} commands:" for title, _ in StagedGroup.STAGES]
     listed = [
         line.split()[0]
-        for line in result.stdout.split("Start commands:")[1].splitlines()
+        for line in result.stdout.split("Start commands:")[1]
+        .split("Environment variables:")[0]  # the section after the commands
+        .splitlines()
         if line.startswith("  ") and line.split()
     ]
     assert sorted(listed) == sorted(cli.commands)

@@ -67,8 +67,11 @@ class IndexServer:
         hostname: str = "127.0.0.1",
         tls: SiteCA | None = None,
         missing_status: int = 404,
+        validators: bool = True,
     ) -> None:
         self.root = root
+        # False: no ETag, as a mirror or proxy that sends no caching header at all
+        self.validators = validators
         # What a path with no file answers: 403 is S3's and CloudFront's (PyTorch's index).
         self.missing_status = missing_status
         self.tls = tls  # serve https with this CA's server certificate
@@ -261,6 +264,8 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             content_type = mimetypes.guess_type(target.name)[0] or "application/octet-stream"
         headers = {"Content-Type": content_type, "ETag": etag}
+        if not self.owner.validators:
+            del headers["ETag"]
         if self.owner.cache_control is not None:
             headers["Cache-Control"] = self.owner.cache_control
         if self.headers.get("If-None-Match") == etag:

@@ -37,7 +37,8 @@ BAD_MANIFESTS: list[tuple[str, str, list[str]]] = [
         [
             'm.toml: [cuda].driver_floor: unknown key\n  hint: did you mean "driver-floor"?',
             "m.toml: [cuda].driver-floor: missing required key\n"
-            '  hint: set the oldest NVIDIA driver in the fleet, e.g. driver-floor = "550.54.14"',
+            "  hint: set the oldest NVIDIA driver in the fleet; CUDA 12.4 needs "
+            'driver-floor = "550.54.14" or newer',
         ],
     ),
     (
