@@ -43,12 +43,16 @@ def nvidia_require_cuda(cuda: CudaVersion) -> str:
 
 @dataclass(frozen=True)
 class _Constraint:
-    """One comparison; ``number`` is the parsed value of cuda, driver and arch constraints."""
+    """One comparison as written (``text``), its property, operator and value."""
 
+    text: str
     prop: str
     op: str
     value: str
-    number: tuple[int, ...] = ()
+
+
+# strcasecmp in the C locale: only A-Z fold (casefold read "brand=te\u017fla" as Tesla)
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 
 
 def _invalid(text: str, why: str, hint: str) -> CudaError:
@@ -63,7 +67,7 @@ def _constraint(text: str) -> _Constraint:
     end = cut
     while end < len(text) and text[end] in _OPERATOR_CHARS:
         end += 1
-    prop, op, value = text[:cut].lower(), text[cut:end], text[end:]
+    prop, op, value = text[:cut].translate(_ASCII_LOWER), text[cut:end], text[end:]
     if not prop or op not in _OPERATORS or not value:
         why = f": {op!r} is not an operator" if prop and op and value else ""
         raise _invalid(text, why, "constraints look like cuda>=12.4 or brand=tesla,driver>=470")
@@ -72,20 +76,43 @@ def _constraint(text: str) -> _Constraint:
         if op not in ("=", "!="):
             hint = "write brand=tesla or brand!=geforce"
             raise _invalid(text, ": brand compares only with = and !=", hint)
-        return _Constraint(prop, op, value)
+        return _Constraint(text, prop, op, value)
     if prop not in _NUMERIC_PROPERTIES:
         hint = "properties are cuda, driver, arch and brand"
         raise _invalid(text, f": unknown property {text[:cut]!r}", hint)
-    hint = "versions are dotted numbers, e.g. cuda>=12.4 or driver>=470"
     if _NUMBER_RE.fullmatch(value) is None:
-        raise _invalid(text, f": {value!r} is not a version", hint)
-    parts = [part.lstrip("0") or "0" for part in value.split(".") if part]
-    if any(len(part) > 20 or int(part) >= _NUMBER_LIMIT for part in parts):
-        raise _invalid(text, f": {value[:40]!r} is past the runtime's number limit", hint)
-    numbers = [int(part) for part in parts]
-    while numbers and numbers[-1] == 0:
-        numbers.pop()
-    return _Constraint(prop, op, value, tuple(numbers))
+        raise _invalid(text, f": {value!r} is not a version", _VERSION_HINT)
+    return _Constraint(text, prop, op, value)
+
+
+_VERSION_HINT = "versions are dotted numbers, e.g. cuda>=12.4 or driver>=470"
+
+
+def _compare_version(actual: str, constraint: _Constraint) -> bool:
+    """``dsl_compare_version``: numbers paired left to right until one pair differs or a side
+    ends, then a side's rest counts only if it holds a digit but 0. A number is read only when
+    paired, so one past 2**64-2 is invalid there alone: ``cuda>=11.<25 nines>`` holds on 12.4
+    (12 > 11 ends the reading), as does ``cuda>=12.4.<25 nines>`` (past 12.4's end)."""
+    mine = [part for part in actual.split(".") if part]
+    theirs = [part for part in constraint.value.split(".") if part]
+    for left, right in zip(mine, theirs, strict=False):
+        a, b = _component(left, constraint), _component(right, constraint)
+        if a != b:
+            return bool(_OPERATORS[constraint.op](a, b))
+    paired = min(len(mine), len(theirs))
+    rest_a = any(part.strip("0") for part in mine[paired:])
+    rest_b = any(part.strip("0") for part in theirs[paired:])
+    return bool(_OPERATORS[constraint.op](rest_a, rest_b))
+
+
+def _component(part: str, constraint: _Constraint) -> int:
+    digits = part.lstrip("0") or "0"
+    if len(digits) > 20 or int(digits) >= _NUMBER_LIMIT:  # strtoumax's overflow value
+        shown = constraint.value[:40]
+        raise _invalid(
+            constraint.text, f": {shown!r} is past the runtime's number limit", _VERSION_HINT
+        )
+    return int(digits)
 
 
 def evaluate_requirement(
@@ -98,19 +125,19 @@ def evaluate_requirement(
     ``cuda`` is the driver's CUDA version (nvidia-smi's), not the image's toolkit. A constraint
     on an arch or brand that is not given is unsatisfied: the prediction errs toward refusal.
     """
-    numbers = {
-        prop: None
-        if value is None
-        else dotted(value, what=f"{prop} version", where=prop, hint="give a dotted number")
-        for prop, value in (("cuda", cuda), ("driver", driver), ("arch", arch))
-    }
+    facts = {"cuda": cuda, "driver": driver, "arch": arch}
+    for prop, value in facts.items():
+        if value is not None:
+            dotted(value, what=f"{prop} version", where=prop, hint="give a dotted number")
+            facts[prop] = value.strip()
 
     def holds(constraint: _Constraint) -> bool:
-        compare = _OPERATORS[constraint.op]
         if constraint.prop == "brand":
-            return brand is not None and compare(brand.casefold(), constraint.value.casefold())
-        actual = numbers[constraint.prop]
-        return actual is not None and compare(actual, constraint.number)
+            compare = _OPERATORS[constraint.op]
+            mine = None if brand is None else brand.translate(_ASCII_LOWER)
+            return mine is not None and compare(mine, constraint.value.translate(_ASCII_LOWER))
+        actual = facts[constraint.prop]
+        return actual is not None and _compare_version(actual, constraint)
 
     verdict = True
     for term in expr.split(" "):  # only a space separates: a tab is part of a constraint

@@ -14,8 +14,10 @@ Read in libnvidia-container ``src/cli/dsl.c`` (``dsl_evaluate``, ``evaluate_rule
   ``<=``, ``>``, ``>=`` (or a lone ``!``, which its prefix match reads as ``!=``), and a
   non-empty value; properties are cuda, driver, arch and brand, any other is an error;
 - cuda, driver and arch compare as dotted numbers: both sides only digits and dots, a number
-  first, runs of dots between numbers, trailing zero components ignored; anything else (and a
-  component of 2**64-1 or more) is an error; brand compares as text without case, = and != only;
+  first, runs of dots between numbers, trailing zero components ignored; anything else is an
+  error, and so is a number of 2**64-1 or more that is read (numbers are read in pairs, and only
+  until a pair differs or a side ends); brand compares as text without ASCII case (strcasecmp),
+  = and != only;
 - a failed constraint is written as "prop op value" into 128 bytes for the error message; one
   that does not fit makes the expression invalid;
 - ``cuda`` is the driver's CUDA version as ``major.minor``, ``driver`` the kernel driver's
@@ -52,18 +54,41 @@ def real_values() -> list[RealValue]:
     return [RealValue(item["value"], item["image_cuda"], item["source"]) for item in doc["strings"]]
 
 
-def _numbers(text: str) -> tuple[int, ...]:
-    if not text or any(c not in "0123456789." for c in text) or text[0] == ".":
+def _number_at(text: str, at: int) -> tuple[int, int]:
+    """strtoumax at ``at``: the number and where it ends; Invalid at no digit or its overflow."""
+    end = at
+    while end < len(text) and text[end].isascii() and text[end].isdigit():
+        end += 1
+    digits = text[at:end].lstrip("0") or "0"
+    if end == at or len(digits) > len(str(_UINTMAX)) or int(digits) >= _UINTMAX:
         raise Invalid(text)
-    digits = [p.lstrip("0") or "0" for p in text.split(".") if p]
-    if any(len(d) > len(str(_UINTMAX)) for d in digits):  # past strtoumax's range
-        raise Invalid(text)
-    parts = [int(d) for d in digits]
-    if any(p >= _UINTMAX for p in parts):
-        raise Invalid(text)
-    while parts and parts[-1] == 0:
-        parts.pop()
-    return tuple(parts)
+    return int(text[at:end]), end
+
+
+def _compare(v1: str, op: str, v2: str) -> bool:
+    """dsl_compare_version step by step: a number is read only while both sides have one, and
+    what is left after the shorter side counts only if it holds a digit but 0."""
+    for text in (v1, v2):
+        if any(c not in "0123456789." for c in text):
+            raise Invalid(text)
+    i = j = 0
+    while i < len(v1) and j < len(v2):
+        n1, i = _number_at(v1, i)
+        n2, j = _number_at(v2, j)
+        if n1 != n2:
+            return {"=": False, "!=": True}.get(op, n1 < n2 if "<" in op else n1 > n2)
+        while i < len(v1) and v1[i] == ".":
+            i += 1
+        while j < len(v2) and v2[j] == ".":
+            j += 1
+    left, right = v1[i:].lstrip(".0"), v2[j:].lstrip(".0")
+    if op == "!=":
+        return bool(left or right)
+    if op in ("=", "<=", ">=") and not left and not right:
+        return True
+    if op == "=":
+        return False
+    return (not left and bool(right)) if "<" in op else (bool(left) and not right)
 
 
 def _holds(constraint: str, host: dict[str, str | None]) -> bool:
@@ -81,14 +106,14 @@ def _holds(constraint: str, host: dict[str, str | None]) -> bool:
         brand = host.get("brand")
         if brand is None:  # no GPU visible: configure.c assumes the brand is fine
             return True
-        return (brand.lower() == value.lower()) == (op == "=")
+        ascii_equal = brand.encode().lower() == value.encode("utf-8", "surrogatepass").lower()
+        return ascii_equal == (op == "=")  # strcasecmp folds A-Z alone
     if prop not in ("cuda", "driver", "arch"):
         raise Invalid(constraint)
     actual = host.get(prop)
     if actual is None:  # no device (arch) or no driver fact: configure.c says true
         return True
-    a, b = _numbers(actual), _numbers(value)
-    return {"=": a == b, "!=": a != b, "<": a < b, "<=": a <= b, ">": a > b, ">=": a >= b}[op]
+    return _compare(actual, op, value)
 
 
 def _reportable(constraint: str) -> None:
