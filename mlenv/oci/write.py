@@ -345,14 +345,15 @@ def _env(base_env: Sequence[str], spec: ImageSpec) -> list[str]:
 
 def _keep_base_requirement(variables: dict[str, str], ours: str) -> None:
     """A base's NVIDIA_REQUIRE_CUDA (or a legacy base's ``cuda>=<CUDA_VERSION>``) moved to
-    NVIDIA_REQUIRE_BASE_CUDA (``_2``, … when taken) before ours replaces it: the runtime needs
-    every NVIDIA_REQUIRE_* to hold, so the image starts only where both run (attack 114)."""
+    NVIDIA_REQUIRE_BASE_CUDA (else the first free ``_2``, …, one more name than variables, so
+    a base holding _2 to _999 is no traceback) before ours replaces it: the runtime needs every
+    NVIDIA_REQUIRE_* to hold, so the image starts only where both run (attack 114)."""
     theirs = base_requirement(variables)
     kept = [v for k, v in variables.items() if k.startswith("NVIDIA_REQUIRE_BASE_CUDA")]
     if theirs is None or theirs == ours or theirs in kept:
         return
-    names = ("NVIDIA_REQUIRE_BASE_CUDA" + (f"_{n}" if n > 1 else "") for n in range(1, 1000))
-    variables[next(name for name in names if name not in variables)] = theirs
+    names = (f"NVIDIA_REQUIRE_BASE_CUDA_{n}" for n in range(2, 2 + len(variables)))
+    variables[next(n for n in ("NVIDIA_REQUIRE_BASE_CUDA", *names) if n not in variables)] = theirs
 
 
 def _write_json_blob(blobs: Path, media_type: str, value: object) -> Descriptor:
