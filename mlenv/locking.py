@@ -73,6 +73,7 @@ class Sources:
     # file:// prefixes of relative find-links directories -> the manifest's spelling, so the
     # lock names "wheels/x.whl" rather than this checkout's absolute path
     relative: Mapping[str, str] = field(default_factory=dict)
+    http: HttpClient | None = None  # fetches http(s) conda channels' repodata (conda.mirror)
 
     @property
     def searched(self) -> tuple[str, ...]:
@@ -125,6 +126,7 @@ def open_sources(
         tuple(i.url for i in simple),
         tuple(s if s is not None else i.url for s, i in zip(spelled, links, strict=True)),
         relative,
+        http,
     )
 
 
@@ -277,7 +279,7 @@ def lock_manifest(
                 lambda file: sources.index.metadata(file).requires_dist,
                 target.markers,
             )
-        records = _solve_conda(manifest, target, previous, upgrade, reporter)
+        records = _solve_conda(manifest, target, previous, upgrade, reporter, sources.http)
         conda[target.platform] = records
         preferences = _preferences(previous, target.platform, upgrade)
         resolutions.append(
@@ -352,7 +354,12 @@ def lock_target(
 
 
 def _solve_conda(
-    manifest: Manifest, target: Target, previous: Lock | None, upgrade: Upgrade, reporter: Reporter
+    manifest: Manifest,
+    target: Target,
+    previous: Lock | None,
+    upgrade: Upgrade,
+    reporter: Reporter,
+    http: HttpClient | None = None,
 ) -> tuple[CondaRecord, ...]:
     """The conda part of one platform; its Python must be the manifest's."""
     if not manifest.conda.dependencies:
@@ -373,6 +380,7 @@ def _solve_conda(
         reporter=reporter,
         locked=locked,
         driver_floor=manifest.cuda.driver_floor if manifest.cuda else "",
+        http=http,
     )
     for record in records:
         if record.name == "python" and not record.version.startswith(f"{target.python}."):

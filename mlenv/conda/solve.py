@@ -3,16 +3,22 @@ of ``mlenv.conda.worker``."""
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from mlenv.conda.explain import solve_error
+from mlenv.conda.mirror import Mirrored, judged, mirror
 from mlenv.conda.records import CondaError, CondaRecord, public_url
 from mlenv.conda.virtual import cuda_version_constraint, virtual_packages
 from mlenv.conda.worker import ChildFailure, run_child
 from mlenv.cuda.tags import extract_conda
 from mlenv.report import Reporter
+
+if TYPE_CHECKING:
+    from mlenv.index import HttpClient
 
 
 def solve(
@@ -25,15 +31,41 @@ def solve(
     reporter: Reporter,
     locked: Sequence[CondaRecord] = (),
     driver_floor: str = "",
+    http: HttpClient | None = None,
 ) -> tuple[CondaRecord, ...]:
     """Solve the specs for the target platform (plus noarch), sorted by name.
 
     ``locked`` records that the channels still publish are preferred, so a re-lock changes
-    only what it must.
+    only what it must. With ``http``, every http(s) channel's repodata is fetched by it
+    (``mirror``): rattler's own client never goes on the network.
     """
+    if http is None:
+        return _solve(channels, (), specs, platform, cuda, glibc, reporter, locked, driver_floor)
+    with tempfile.TemporaryDirectory(prefix="mlenv-channels-") as scratch:
+        handed, mirrored = mirror(channels, (platform, "noarch"), http, Path(scratch))
+        return _solve(
+            channels, mirrored, specs, platform, cuda, glibc, reporter, locked, driver_floor,
+            handed=handed,
+        )  # fmt: skip
+
+
+def _solve(
+    channels: Sequence[str],
+    mirrored: Sequence[Mirrored],
+    specs: Sequence[str],
+    platform: str,
+    cuda: str | None,
+    glibc: str,
+    reporter: Reporter,
+    locked: Sequence[CondaRecord],
+    driver_floor: str,
+    *,
+    handed: Sequence[str] | None = None,
+) -> tuple[CondaRecord, ...]:
+    """The solve over ``handed`` (the channels as rattler reads them), mapped back."""
     virtual = virtual_packages(platform, cuda=cuda, glibc=glibc, driver_floor=driver_floor)
     request = {
-        "channels": list(channels),
+        "channels": list(channels if handed is None else handed),
         "specs": list(specs),
         "platform": platform,
         "virtual": [asdict(package) for package in virtual],
@@ -48,10 +80,7 @@ def solve(
                 failure, channels, platform, cuda=cuda, glibc=glibc, driver_floor=driver_floor
             ) from None
         task.advance(len(entries))
-    records = (
-        from_repodata(entry, channel=entry["channel"], filename=entry["fn"], url=entry["url"])
-        for entry in entries
-    )
+    records = (_mapped(entry, mirrored) for entry in entries)
     return tuple(sorted(records, key=lambda record: record.name))
 
 
@@ -97,3 +126,14 @@ def from_repodata(
         noarch=None if noarch in (None, False) else "generic" if noarch is True else str(noarch),
         cuda=None if need is None else need.label,
     )
+
+
+def _mapped(entry: Mapping[str, Any], mirrored: Sequence[Mirrored]) -> CondaRecord:
+    """The record rattler solved, its channel and url those of the channel the manifest names
+    when rattler read mlenv's private copy of it; a url elsewhere must be one to follow."""
+    channel, url = str(entry["channel"]), str(entry["url"])
+    for copy in mirrored:
+        if channel.rstrip("/") == copy.local:
+            channel, url = copy.back(channel), judged(copy.back(url), copy.real)
+            break
+    return from_repodata(entry, channel=channel, filename=entry["fn"], url=url)
