@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
 from mlenv.conda.records import CondaError
-from mlenv.origins import follow
+from mlenv.origins import file_url_to_path, follow
 
 if TYPE_CHECKING:
     from mlenv.index import HttpClient
@@ -39,6 +39,11 @@ class Mirrored:
         if url.startswith(self.local + "/"):
             return self.real + url[len(self.local) :]
         return url
+
+    def shown(self, message: str) -> str:
+        """``message`` (rattler's) naming the channel wherever it named the private copy."""
+        path = str(file_url_to_path(self.local))
+        return message.replace(self.local, self.real).replace(path, self.real)
 
 
 def channel_url(channel: str) -> str:

@@ -76,9 +76,13 @@ def _solve(
         try:
             entries = run_child("solve", request)
         except ChildFailure as failure:
+            message = failure.message
+            for copy in mirrored:  # rattler names the private copy; the user named the channel
+                message = copy.shown(message)
             raise solve_error(
-                failure, channels, platform, cuda=cuda, glibc=glibc, driver_floor=driver_floor
-            ) from None
+                ChildFailure(failure.kind, message), channels, platform,
+                cuda=cuda, glibc=glibc, driver_floor=driver_floor,
+            ) from None  # fmt: skip
         task.advance(len(entries))
     records = (_mapped(entry, mirrored) for entry in entries)
     return tuple(sorted(records, key=lambda record: record.name))

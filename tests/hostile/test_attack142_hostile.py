@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 import zstandard
 
+from mlenv.conda.mirror import Mirrored, judged
+from mlenv.origins import UnsafeUrlError
 from tests.support.cli import run_mlenv
 from tests.support.conda_channel import build_conda_package, write_channel
 from tests.support.forward_proxy import ForwardProxy
@@ -208,3 +210,30 @@ def test_lock_offline_never_asks_an_http_channel(tmp_path: Path) -> None:
     assert code != 0 and "Traceback" not in stderr, stderr
     assert "offline" in stderr, stderr
     assert not lock.exists()
+
+
+def test_a_channel_with_no_repodata_is_named_as_the_manifest_names_it(tmp_path: Path) -> None:
+    """Protects the error of a channel that serves nothing: rattler's message names the
+    private copy it read, which is mapped back to the channel URL (no temporary path)."""
+    (tmp_path / "empty").mkdir()
+    with IndexServer(tmp_path / "empty") as channel, ForwardProxy() as proxy:
+        port = channel.url.rsplit(":", 1)[1]
+        code, stderr, lock = _lock(tmp_path, f"http://pkgs.example:{port}/ch", proxy)
+    assert code != 0 and "Traceback" not in stderr, stderr
+    assert f"http://pkgs.example:{port}/ch/noarch/repodata.json" in stderr, stderr
+    assert "mlenv-channels-" not in stderr and "file://" not in stderr, stderr
+    assert not lock.exists()
+
+
+def test_a_private_copy_maps_back_only_its_own_urls() -> None:
+    """Protects ``Mirrored.back``: copy 1 never claims copy 10's records (a string prefix),
+    and a url outside every copy (an absolute ``base_url``) is left for ``judged``."""
+    one = Mirrored("file:///tmp/m/1", "https://one.example/ch")
+    assert one.back("file:///tmp/m/1/") == "https://one.example/ch/"
+    assert one.back("file:///tmp/m/1/noarch/a.conda") == "https://one.example/ch/noarch/a.conda"
+    assert one.back("file:///tmp/m/10/noarch/a.conda") == "file:///tmp/m/10/noarch/a.conda"
+    assert one.back("https://elsewhere.example/a.conda") == "https://elsewhere.example/a.conda"
+    with pytest.raises(UnsafeUrlError):
+        judged("file:///etc/passwd", "https://one.example/ch")
+    with pytest.raises(UnsafeUrlError):
+        judged("http://one.example/ch/noarch/a.conda", "https://one.example/ch")
