@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlenv.conda.explain import solve_error
-from mlenv.conda.mirror import Mirrored, judged, mirror
+from mlenv.conda.mirror import Mirrored, channel_url, judged, mirror
 from mlenv.conda.records import CondaError, CondaRecord, public_url
 from mlenv.conda.virtual import cuda_version_constraint, virtual_packages
 from mlenv.conda.worker import ChildFailure, run_child
@@ -40,6 +40,13 @@ def solve(
     (``mirror``): rattler's own client never goes on the network.
     """
     if http is None:
+        web = [c for c in channels if channel_url(c).lower().startswith(("http://", "https://"))]
+        if web:  # rattler's own client would fetch it, judged by none of mlenv's rules
+            raise CondaError(
+                f"the conda channel {public_url(web[0])} needs mlenv's HTTP client to be read",
+                where="conda.channels",
+                hint="this is a bug in the caller of mlenv.conda.solve.solve: pass http=",
+            )
         return _solve(channels, (), specs, platform, cuda, glibc, reporter, locked, driver_floor)
     with tempfile.TemporaryDirectory(prefix="mlenv-channels-") as scratch:
         handed, mirrored = mirror(channels, (platform, "noarch"), http, Path(scratch))

@@ -15,7 +15,10 @@ import pytest
 import zstandard
 
 from mlenv.conda.mirror import Mirrored, judged
+from mlenv.conda.records import CondaError
+from mlenv.conda.solve import solve
 from mlenv.origins import UnsafeUrlError
+from mlenv.report import MemoryReporter
 from tests.support.cli import run_mlenv
 from tests.support.conda_channel import build_conda_package, write_channel
 from tests.support.forward_proxy import ForwardProxy
@@ -237,3 +240,14 @@ def test_a_private_copy_maps_back_only_its_own_urls() -> None:
         judged("file:///etc/passwd", "https://one.example/ch")
     with pytest.raises(UnsafeUrlError):
         judged("http://one.example/ch/noarch/a.conda", "https://one.example/ch")
+
+
+def test_the_solve_never_hands_rattler_a_web_channel_without_mlenvs_client() -> None:
+    """Protects the one place repodata is fetched: ``solve`` called without ``http`` (a
+    caller that forgot it) refuses an http(s) channel, or a bare name (anaconda.org's), before
+    the rattler child starts, rather than letting rattler's client fetch it."""
+    for channel in ("https://conda.example/ch", "conda-forge", "HTTP://conda.example/ch"):
+        with pytest.raises(CondaError, match="needs mlenv's HTTP client"):
+            solve(
+                [channel], ["tiny"], "linux-64", cuda=None, glibc="2.28", reporter=MemoryReporter()
+            )
