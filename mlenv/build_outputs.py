@@ -302,9 +302,10 @@ def _base_refusal(base: BaseImage, lock: Lock) -> str | None:
 
 
 def require_cuda(lock: Lock) -> str | None:
-    """NVIDIA_REQUIRE_CUDA: the target CUDA and, ANDed, the driver the lock's entries need, so
-    the NVIDIA container runtime refuses a node that cannot run the environment. The lock's
-    [target].requires-driver must say that driver (``judge.verify_lock`` derives it): build
+    """NVIDIA_REQUIRE_CUDA: the target CUDA and, ANDed, the driver the lock's entries need to
+    start (``start.start_driver``: what verify refuses to miss, never an update's driver that
+    only warns), so the NVIDIA container runtime refuses exactly the nodes verify refuses. The
+    lock's [target].requires-driver must agree with its entries (``judge.verify_lock``): build
     does not run verify, and an edited one (lowered, or '550.54.14 cuda>=1.0', whose blank
     ORs in a constraint every node meets) went into the image as written."""
     from mlenv.judge import verify_lock
@@ -313,7 +314,8 @@ def require_cuda(lock: Lock) -> str | None:
     if target.cuda is None:
         return None
     expression = nvidia_require_cuda(CudaVersion.parse(target.cuda))
-    needed = verify_lock(lock, lock.inputs_hash, None).requires_driver  # parses the recorded
+    verdict = verify_lock(lock, lock.inputs_hash, None)  # parses the recorded
+    needed = verdict.requires_driver
     if target.requires_driver != needed:
         raise MlenvError(
             f"the lock records requires-driver {target.requires_driver or 'none'}, but its "
@@ -321,8 +323,8 @@ def require_cuda(lock: Lock) -> str | None:
             where="mlenv.lock [target].requires-driver",
             hint="run `mlenv verify` to see why, and `mlenv lock` to write it again",
         )
-    if needed:
-        expression += f",driver>={needed}"
+    if verdict.start_driver:
+        expression += f",driver>={verdict.start_driver}"
     return expression
 
 

@@ -11,7 +11,7 @@ from dataclasses import replace
 
 from mlenv.conda.records import CondaRecord
 from mlenv.cuda import packages as cudapkg
-from mlenv.cuda.matrix import driver_release, release_drivers
+from mlenv.cuda.matrix import driver_release, release_drivers, table3_driver
 from mlenv.cuda.needs import conda_need
 from mlenv.cuda.rules import Finding, PackageNeed, package_driver
 from mlenv.cuda.tags import CudaNeed, extract
@@ -40,7 +40,8 @@ def entry_needs(lock: Lock) -> tuple[list[PackageNeed], list[Finding], list[Unre
     findings: list[Finding] = []
     unread: dict[tuple[str, str], Unread] = {}
     judged: dict[tuple[str, ...], PackageNeed | None] = {}  # None: no CUDA build
-    for _, package in lock.packages():
+    releases = _releases(lock)
+    for platform, package in lock.packages():
         key = (package.name, package.version, package.filename, package.index, package.cuda or "")
         if key not in judged:
             judged[key] = _package_need(package, findings, unread)
@@ -50,7 +51,9 @@ def entry_needs(lock: Lock) -> tuple[list[PackageNeed], list[Finding], list[Unre
         found = _recorded_driver(who, judged[key], package.requires_driver)
         findings += found
         if key in needs and not found and package.requires_driver is not None:
-            needs[key] = _pinned(needs[key], DriverVersion.parse(package.requires_driver))
+            named = [releases.get((platform, name)) for name in package.dependencies]
+            recorded = DriverVersion.parse(package.requires_driver)
+            needs[key] = _pinned(needs[key], recorded, [r for r in named if r is not None])
     for _, conda in lock.conda_packages():
         conda_key = (conda.name, f"{conda.version} {conda.build}")
         if conda_key not in judged:
@@ -62,18 +65,51 @@ def entry_needs(lock: Lock) -> tuple[list[PackageNeed], list[Finding], list[Unre
     return list(dict.fromkeys(needs.values())), findings, list(unread.values())
 
 
-def _pinned(item: PackageNeed, recorded: DriverVersion) -> PackageNeed:
+def _releases(lock: Lock) -> dict[tuple[str, str], str]:
+    """The toolkit update each wheel entry's own file names (cuda-toolkit 13.0.3.0: 13.0.3), by
+    platform and name: what a dependent's Requires-Dist pin named when `mlenv lock` read it."""
+    found = {}
+    for platform, package in lock.packages():
+        with contextlib.suppress(CudaError):
+            need = extract(package.name, package.version, package.filename, index=package.index)
+            if need is not None and need.release is not None:
+                found[(platform, package.name)] = need.release
+    return found
+
+
+def _pinned(item: PackageNeed, recorded: DriverVersion, named: list[str]) -> PackageNeed:
     """``item`` raised to the update release its recorded ``requires-driver`` names. `mlenv lock`
     records an update's driver when the wheel's METADATA pins that update's components, which
     verify cannot re-read offline; once ``_recorded_driver`` has held the value to the releases
     of the entry's CUDA minor, it is the entry's floor, as it was the lock's (an override may
-    have dropped the pinned components, whose own entries would otherwise carry it)."""
+    have dropped the pinned components, whose own entries would otherwise carry it). The
+    release is the one its locked dependencies (``named``) give that driver, as the pin named
+    it (torch 2.14.1's cuda-toolkit==13.0.3, which has 13.0.2's driver), else Table 3's first
+    with that driver: a driver alone cannot tell 13.0.3 from 13.0.2."""
     current = package_driver(item)
-    release = driver_release(item.need.cuda, recorded)
+    cuda = item.need.cuda
+    pinned = [
+        release
+        for release in named
+        if (found := _release_driver(cuda, release)) is not None and found == recorded
+    ]
+    release = max(pinned, key=_numbers) if pinned else driver_release(cuda, recorded)
     if release is None or (current is not None and current[0] >= recorded):
         return item
     evidence = f"mlenv.lock: {item.name} requires-driver = {str(recorded)!r}"
     return replace(item, need=replace(item.need, release=release, evidence=evidence))
+
+
+def _release_driver(cuda: CudaVersion, release: str) -> DriverVersion | None:
+    """Table 3's driver for ``release`` when it is an update of X.Y, else None."""
+    if tuple(_numbers(release)[:2]) != (cuda.major, cuda.minor):
+        return None
+    found = table3_driver(cuda, release)
+    return found[0] if found is not None else None
+
+
+def _numbers(release: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in release.split(".") if part.isdigit())
 
 
 def package_driver_findings(package: LockedPackage) -> list[Finding]:

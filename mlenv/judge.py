@@ -20,6 +20,7 @@ from mlenv.cuda.rules import (
     package_driver,
     required_driver,
 )
+from mlenv.cuda.start import start_driver
 from mlenv.cuda.tags import is_cpu_variant
 from mlenv.cuda.versions import CudaError, CudaVersion, DriverVersion
 from mlenv.digests import is_sha256_hex
@@ -45,6 +46,7 @@ class Verdict:
     judged: Judged | None
     requires_driver: str | None
     output: str | None = None  # the build output judged with the lock (verify OUTPUT)
+    start_driver: str | None = None  # the image's driver>= (``start.start_driver``)
 
     @property
     def errors(self) -> tuple[Finding, ...]:
@@ -125,8 +127,10 @@ def verify_lock(lock: Lock, manifest_hash: str, judged: Judged | None) -> Verdic
         for name, version, what, unverified in unread
     ]
     needed: str | None = None
+    start: str | None = None
     with contextlib.suppress(CudaError):  # judge() reports a package whose driver is unknown
         needed = str(required_driver(cuda_target, needs)[0])
+        start = str(start_driver(cuda_target, needs)[0])
     recorded = target.requires_driver
     if recorded is None and needed is not None:  # `mlenv lock` writes it for every CUDA target
         findings.append(
@@ -150,14 +154,15 @@ def verify_lock(lock: Lock, manifest_hash: str, judged: Judged | None) -> Verdic
                 )
             )
     if not any(f.severity == "error" for f in findings):  # one refusal is enough to name
-        findings += _wsl_image_driver(judged, needed)
-    return Verdict(tuple(findings), judged, needed)
+        findings += _wsl_image_driver(judged, start)
+    return Verdict(tuple(findings), judged, needed, start_driver=start)
 
 
 def _wsl_image_driver(judged: Judged | None, needed: str | None) -> list[Finding]:
-    """The image carries ``driver>=<needed>``, Linux's Table 3 number, and on WSL 2 the NVIDIA
-    runtime compares it with the Windows driver's own (NVML's): Windows 520.06, Table 3's own
-    value for CUDA 11.8, is below Linux's 520.61.05, so the image does not start (attack 131)."""
+    """The image carries ``driver>=<needed>`` (``start_driver``), Linux's Table 3 number, and on
+    WSL 2 the NVIDIA runtime compares it with the Windows driver's own (NVML's): Windows 520.06,
+    Table 3's own value for CUDA 11.8, is below Linux's 520.61.05, so the image does not start
+    (attack 131)."""
     if judged is None or not judged.windows or needed is None:
         return []
     if DriverVersion.parse(judged.driver) >= DriverVersion.parse(needed):

@@ -1,18 +1,18 @@
 """The CUDA rules: whether the target runs what each artifact needs (``mlenv.cuda.tags``), by
-NVIDIA's facts (``mlenv.cuda.matrix``).
+NVIDIA's facts (``mlenv.cuda.matrix``); ``judge`` gives the verdicts, after cuda.md §2, §7, §9.
 
-How the driver floor is judged (``judge``), after ``shared/reference/cuda.md`` §2 and §9:
+- The target toolkit's Table 3 value (its GA release) is a hard floor: the image carries
+  ``NVIDIA_REQUIRE_CUDA=cuda>=X.Y`` and the container runtime refuses a driver reporting less.
+- A build for a newer minor than the target is refused unless the driver reaches that minor's
+  own GA Table 3 value (minor-version compatibility gives no PTX JIT); so is a ``__cuda`` floor.
+- Warning tier (§9 rule 3): a package of a later *update* (cuBLAS 13.1.0.3 is 13.0 Update 2,
+  driver 580.95.05) on a driver at or above the GA values runs under minor-version compat.
 
-- The target toolkit's Table 3 value (its GA release) is a hard floor. Minor-version
-  compatibility would load the libraries on an older driver of the same major, but the image
-  carries ``NVIDIA_REQUIRE_CUDA=cuda>=X.Y`` and the container runtime refuses to start it on a
-  driver whose CUDA version is lower, so a warning would be a lie.
-- A build for a newer minor than the target is refused unless the driver floor reaches that
-  minor's own Table 3 value (minor-version compatibility gives no PTX JIT).
-- The warning tier of §9 rule 3: a package from a later *update* of a minor (known from the
-  ``cuda-toolkit`` pin table, e.g. cuBLAS 13.1.0.3 is CUDA 13.0 Update 2, driver 580.95.05) on
-  a driver at or above the minor's GA value but below the update's value runs under
-  minor-version compatibility only; that is a warning, not an error.
+One rule for the three judges (`lock`, `verify` of a lock or a driver, the built image): a
+driver is refused exactly when it misses an error rule above. The image's ``driver>=`` asks
+``start.start_driver`` (those GA values), never the update's driver, which the lock records as
+``requires-driver`` (the full feature set); so every driver lock and verify pass, warned or
+not, starts the image, and every driver they refuse for its number the runtime refuses too.
 """
 
 from __future__ import annotations
