@@ -719,7 +719,9 @@ def _print_verdict(verdict: Any, lock_: lockfile.Lock, path: Path) -> None:
     _echo(f"{path}: {counted}, {cuda}, judged against {against}")
     if verdict.requires_driver:
         _echo(f"the environment needs driver {verdict.requires_driver} or newer")
-    for finding in verdict.findings:
+    from mlenv.cuda.grouping import grouped
+
+    for finding in grouped(verdict.findings):  # one line per driver a later CUDA update needs
         about_output = verdict.output is not None and finding.code.startswith("output-")
         subject = finding.package or (verdict.output if about_output else "[target]")
         _echo(f"{finding.severity.upper():7} {finding.code:22} {subject}: {finding.message}")

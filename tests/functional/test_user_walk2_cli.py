@@ -1,0 +1,62 @@
+"""A platform engineer's second walk through mlenv: what uv, pixi and docker users expect and
+mlenv did not yet do (a dozen copies of one CUDA warning, global flags after the subcommand, an
+interrupted fetch that did not say what it kept, a closed pipe, a raw DNS error)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tests.support.cli import run_mlenv
+from tests.support.wheels import build_wheel, write_simple_index
+
+ANY = "py3-none-manylinux_2_27_x86_64"  # NVIDIA component wheels
+# Three CUDA 13.0 Update 2 components (cuda-toolkit 13.0.2 pins them): each needs driver
+# 580.95.05 for its full feature set, above the 13.0 GA floor 580.65.06.
+UPDATE2 = (("nvidia-cublas", "13.1.0.3"), ("nvidia-cuda-runtime", "13.0.96"))
+
+
+def _cuda_project(tmp_path: Path) -> Path:
+    wheels = [build_wheel(name, version, tag=ANY) for name, version in UPDATE2]
+    url = write_simple_index(tmp_path / "index", wheels)
+    root = tmp_path / "project"
+    root.mkdir()
+    deps = ", ".join(f'"{name}=={version}"' for name, version in UPDATE2)
+    (root / "mlenv.toml").write_text(
+        '[environment]\nname = "walk"\npython = "3.11"\ninterpreter = "/usr/bin/python3"\n'
+        '[cuda]\nversion = "13.0"\ndriver-floor = "580.65.06"\n'
+        f'[pypi]\nindex-url = "{url}"\ndependencies = [{deps}]\n'
+    )
+    return root
+
+
+def _env(tmp_path: Path) -> dict[str, str]:
+    return {"MLENV_CACHE_DIR": str(tmp_path / "cache")}
+
+
+def test_one_warning_per_driver_a_later_cuda_update_needs(tmp_path: Path) -> None:
+    """A torch CUDA 13 lock printed about a dozen ~400-character warnings that differed only in
+    the package: one per (driver, reason) now, naming every package and what each uses."""
+    root = _cuda_project(tmp_path)
+    done = run_mlenv(["lock"], root, _env(tmp_path))
+    assert done.returncode == 0, done.stderr
+    lines = [line for line in done.stderr.splitlines() if "580.95.05" in line]
+    assert len(lines) == 1, done.stderr
+    line = lines[0]
+    assert "nvidia-cublas 13.1.0.3 uses CUDA 13.0.2" in line
+    assert "nvidia-cuda-runtime 13.0.96 uses CUDA 13.0.2" in line
+    assert line.index("nvidia-cublas 13.1") < line.index("nvidia-cuda-runtime 13.0")
+    assert "needs driver 580.95.05 (CUDA 13.0 Update 2)" in line
+    assert "hint: raise the driver floor to 580.95.05" in line
+    assert line.count("minor-version compatibility") == 1
+
+    verified = run_mlenv(["verify"], root, _env(tmp_path))
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    warned = [line for line in verified.stdout.splitlines() if line.startswith("WARNING")]
+    assert len(warned) == 1, verified.stdout
+    assert "nvidia-cublas, nvidia-cuda-runtime:" in warned[0]
+    assert "OK: 0 error(s), 2 warning(s)" in verified.stdout  # each package still counted
+
+    as_json = run_mlenv(["verify", "--json"], root, _env(tmp_path))
+    findings = json.loads(as_json.stdout)["findings"]  # scripts still get one per package
+    assert sorted(f["package"] for f in findings) == ["nvidia-cublas", "nvidia-cuda-runtime"]
