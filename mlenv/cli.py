@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import click
 
 from mlenv import __version__, hints, lockfile
+from mlenv.cli_flags import accept_after
 from mlenv.commands.lock import apply_edit
 from mlenv.commands.session import Session, open_session
 from mlenv.errors import CannotJudgeError, MlenvError, UsageError, VerdictError, terminal_text
@@ -202,7 +203,11 @@ def init(
 @click.pass_obj
 def show(session: Session, as_json: bool) -> None:
     """Check the manifest and show what mlenv understood, defaults included."""
+    from mlenv.interpreter_needed import missing_for_manifest
+
     manifest = session.load_manifest()
+    if said := missing_for_manifest(manifest):
+        session.reporter.warning(said)
     if as_json:
         print_json(manifest.to_dict())
         return
@@ -1020,3 +1025,7 @@ def completion(shell: str) -> None:
     complete = get_completion_class(shell)
     assert complete is not None  # click ships all three
     click.echo(complete(cli, {}, "mlenv", "_MLENV_COMPLETE").source())
+
+
+for _command in cli.commands.values():  # -q/-v after the command as before it (uv, docker)
+    accept_after(_command)

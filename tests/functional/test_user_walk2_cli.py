@@ -60,3 +60,65 @@ def test_one_warning_per_driver_a_later_cuda_update_needs(tmp_path: Path) -> Non
     as_json = run_mlenv(["verify", "--json"], root, _env(tmp_path))
     findings = json.loads(as_json.stdout)["findings"]  # scripts still get one per package
     assert sorted(f["package"] for f in findings) == ["nvidia-cublas", "nvidia-cuda-runtime"]
+
+
+def _plain_project(tmp_path: Path, extra: str = "", conda: str = "") -> Path:
+    url = write_simple_index(tmp_path / "index", [build_wheel("lib", "1.0")])
+    root = tmp_path / "project"
+    root.mkdir()
+    (root / "mlenv.toml").write_text(
+        f'[environment]\nname = "walk"\npython = "3.12"\n{extra}{conda}'
+        f'[pypi]\nindex-url = "{url}"\ndependencies = ["lib"]\n'
+    )
+    return root
+
+
+INTERPRETER = "[environment] interpreter is not set"
+WRITE = 'interpreter = "/usr/bin/python3.12" under [environment]'
+
+
+def test_lock_and_show_say_early_that_build_needs_an_interpreter(tmp_path: Path) -> None:
+    """`init` leaves ``interpreter`` commented out: `lock` and a multi-GB `fetch` succeeded and
+    only `build` said so. The `lock` that writes the lock says it once, with the line to write
+    (a no-op `lock` stays quiet: it was said when the lock was written), and so does `show`."""
+    root = _plain_project(tmp_path)
+    for args in (["lock"], ["show"]):
+        done = run_mlenv(args, root, _env(tmp_path))
+        assert done.returncode == 0, done.stderr
+        assert done.stderr.count(INTERPRETER) == 1, (args, done.stderr)
+        assert WRITE in done.stderr
+    (root / "mlenv.lock").unlink()  # a first lock again: now answered from the lock memo
+    again = run_mlenv(["lock"], root, _env(tmp_path))
+    assert again.stderr.count(INTERPRETER) == 1, again.stderr
+    built = run_mlenv(["build"], root, _env(tmp_path))  # what the warning foretold
+    assert built.returncode != 0 and "[environment].interpreter" in built.stderr
+
+
+def test_no_interpreter_warning_when_build_has_one(tmp_path: Path) -> None:
+    """Set, the key silences it; the build would run, so a warning would be noise."""
+    root = _plain_project(tmp_path, extra='interpreter = "/usr/bin/python3.12"\n')
+    for args in (["lock"], ["show"]):
+        done = run_mlenv(args, root, _env(tmp_path))
+        assert done.returncode == 0, done.stderr
+        assert INTERPRETER not in done.stderr
+
+
+def test_quiet_and_verbose_after_the_command_mean_what_they_mean_before(tmp_path: Path) -> None:
+    """``mlenv lock -v`` was refused with a hint to move the flag; uv, pixi and docker take it
+    there. It means the same as before the command: ``-q`` silences progress, ``-v`` adds
+    the debug lines, and each command's --help lists them."""
+    root = _plain_project(tmp_path, extra='interpreter = "/usr/bin/python3.12"\n')
+    quiet = run_mlenv(["lock", "-q"], root, _env(tmp_path))
+    assert quiet.returncode == 0, quiet.stderr
+    assert quiet.stderr == "" and (root / "mlenv.lock").exists()
+    (root / "mlenv.lock").unlink()
+    loud = run_mlenv(["lock", "-v"], root, _env(tmp_path))
+    before = run_mlenv(["-v", "lock", "--upgrade"], root, _env(tmp_path))
+    assert loud.returncode == 0 and before.returncode == 0, loud.stderr + before.stderr
+    assert "debug: " in loud.stderr and "debug: " in before.stderr
+    both = run_mlenv(["-q", "cache", "prune", "-v"], root, _env(tmp_path))
+    assert both.returncode == 0, both.stderr
+    helped = run_mlenv(["fetch", "--help"], root, _env(tmp_path))
+    assert "-v, --verbose" in helped.stdout and "-q, --quiet" in helped.stdout
+    still = run_mlenv(["show", "--cache", "x"], root, _env(tmp_path))  # a value: before it
+    assert still.returncode == 1 and "mlenv --cache DIRECTORY show" in still.stderr
