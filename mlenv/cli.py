@@ -22,7 +22,14 @@ from mlenv import __version__, hints, lockfile
 from mlenv.cli_flags import accept_after
 from mlenv.commands.lock import apply_edit
 from mlenv.commands.session import Session, open_session
-from mlenv.errors import CannotJudgeError, MlenvError, UsageError, VerdictError, terminal_text
+from mlenv.errors import (
+    CannotJudgeError,
+    MlenvError,
+    StdoutClosed,
+    UsageError,
+    VerdictError,
+    terminal_text,
+)
 from mlenv.manifest import PYTHON_MINORS, Manifest
 from mlenv.outputs import check_output
 from mlenv.redaction import redact
@@ -56,6 +63,18 @@ class StagedGroup(click.Group):
         ("Check before deploy", ("verify",)),
         ("Shell", ("completion",)),
     )
+
+    def invoke(self, ctx: click.Context) -> Any:
+        """Every command's run: a closed stdout becomes ``StdoutClosed`` before click turns
+        EPIPE into exit 1, so ``exit_status`` ends them all alike."""
+        from mlenv.stdout_closed import is_stdout_closed
+
+        try:
+            return super().invoke(ctx)
+        except OSError as exc:
+            if is_stdout_closed(exc):
+                raise StdoutClosed("stdout was closed") from exc
+            raise
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         names = self.list_commands(ctx)
@@ -814,6 +833,11 @@ def _usage_hint(exc: click.ClickException) -> str | None:
 def exit_status(exc: Exception | KeyboardInterrupt, argv: Sequence[str]) -> int:
     """The only place where errors become exit codes: those of the CLI, and of a plain
     ``lock`` that the entry point ran without click."""
+    if isinstance(exc, StdoutClosed):  # `mlenv inspect … | head`: the reader had enough
+        from mlenv.stdout_closed import silence_stdout
+
+        silence_stdout()
+        return exc.exit_code
     if isinstance(exc, MlenvError):
         _print_error(exc, argv)
         return exc.exit_code
@@ -962,10 +986,9 @@ def inspect_command(
     """Show what takes the space: per layer and per package, the largest files, how much is
     CUDA libraries. SUBJECT is dist/image.tar, an OCI layout (dist/oci) or a lock (sizes
     from the lock, installed sizes of the wheels the cache holds)."""
-    from rich.console import Console
-
     from mlenv.inspect import inspect_image, inspect_lock, shown_platform_note
     from mlenv.inspect_render import render
+    from mlenv.stdout_closed import stdout_console
     from mlenv.subjects import INSPECTED, expect
 
     takes = "dist/image.tar, an OCI layout (dist/oci) or an mlenv.lock"
@@ -981,7 +1004,7 @@ def inspect_command(
     if as_json:
         print_json(found.to_dict())
         return
-    render(found, Console(highlight=False, width=None if sys.stdout.isatty() else 100), top)
+    render(found, stdout_console(None if sys.stdout.isatty() else 100), top)
 
 
 @cli.group(name="cache")
