@@ -222,3 +222,28 @@ def test_every_command_ends_alike_when_its_reader_has_gone(tmp_path: Path) -> No
             os.close(write)
         assert done.returncode == 0, (args, done.stderr)
         assert done.stderr == "", (args, done.stderr)
+
+
+def test_a_host_no_resolver_knows_is_said_so_with_what_to_check(tmp_path: Path) -> None:
+    """A typo in the index host printed ``ConnectError: [Errno -2] Name or service not known``:
+    it now says the host could not be resolved, names the URL (its password redacted) and
+    what to check. ``.invalid`` is reserved (RFC 2606): no resolver ever knows it."""
+    root = tmp_path / "project"
+    root.mkdir()
+    (root / "mlenv.toml").write_text(
+        '[environment]\nname = "w"\npython = "3.11"\ninterpreter = "/usr/bin/python3"\n'
+        '[pypi]\nindex-url = "https://me:s3cret@pypi.example.invalid/simple"\n'
+        'dependencies = ["lib"]\n'
+    )
+    env = {**_env(tmp_path), "HTTPS_PROXY": "", "HTTP_PROXY": "", "ALL_PROXY": ""}
+    done = run_mlenv(["lock"], root, env)
+    assert done.returncode == 1, done.stderr
+    assert "the host pypi.example.invalid could not be resolved" in done.stderr
+    assert "https://pypi.example.invalid/simple/lib/" in done.stderr
+    assert "hint: check the host name pypi.example.invalid in the URL" in done.stderr
+    assert "HTTPS_PROXY" in done.stderr
+    assert "Errno" not in done.stderr and "s3cret" not in done.stderr
+
+    proxied = run_mlenv(["lock"], root, {**env, "HTTPS_PROXY": "http://proxy.corp.invalid:3128"})
+    assert proxied.returncode == 1, proxied.stderr
+    assert "the proxy host proxy.corp.invalid could not be resolved" in proxied.stderr
