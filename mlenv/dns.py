@@ -81,7 +81,7 @@ def addresses(resolve: Resolver, host: str, port: int, seconds: float | None) ->
         return None  # up: harmless, and one a name however many callers wait (``_lookup``)
     answer = lookup.answer
     if isinstance(answer[0], socket.gaierror):  # no such name: said so (``dns_said``)
-        raise httpcore.ConnectError(f"{UNRESOLVED}{host} ({answer[0]})")
+        raise httpcore.ConnectError(f"{UNRESOLVED}{host} ({answer[0].strerror or answer[0]})")
     if isinstance(answer[0], OSError):
         raise httpcore.ConnectError(str(answer[0]))
     if isinstance(answer[0], Exception):  # a name IDNA cannot spell (UnicodeError): the caller's

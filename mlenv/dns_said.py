@@ -17,15 +17,15 @@ def request_failure(url: str, exc: Exception) -> tuple[str, str]:
 
     said = str(exc)
     if UNRESOLVED in said:
-        host = said.split(UNRESOLVED, 1)[1].split(" (", 1)[0]  # the name asked: a proxy's too
+        host, _, why = said.split(UNRESOLVED, 1)[1].partition(" (")  # a proxy's name too
+        why = why.rstrip(")") or "no address"  # the resolver's reason, without its errno
         if host != urlsplit(url).hostname:
             return (
-                f"cannot fetch {url}: the proxy host {host} could not be resolved",
+                f"cannot fetch {url}: the proxy host {host} could not be resolved ({why})",
                 f"check the proxy variable naming {host} (HTTPS_PROXY, HTTP_PROXY, ALL_PROXY)",
             )
         return (
-            f"cannot fetch {url}: the host {host} could not be resolved (no DNS answer for "
-            "that name)",
+            f"cannot fetch {url}: the host {host} could not be resolved ({why})",
             f"check the host name {host} in the URL (a typo?), that this machine's network and "
             "DNS are up (`getent hosts " + host + "`), and, behind a proxy, that HTTPS_PROXY "
             "(or HTTP_PROXY) is set",
