@@ -19,9 +19,17 @@ from typing import TYPE_CHECKING, Any, Literal
 import click
 
 from mlenv import __version__, hints, lockfile
+from mlenv.cli_flags import accept_after
 from mlenv.commands.lock import apply_edit
 from mlenv.commands.session import Session, open_session
-from mlenv.errors import CannotJudgeError, MlenvError, UsageError, VerdictError, terminal_text
+from mlenv.errors import (
+    CannotJudgeError,
+    MlenvError,
+    StdoutClosed,
+    UsageError,
+    VerdictError,
+    terminal_text,
+)
 from mlenv.manifest import PYTHON_MINORS, Manifest
 from mlenv.outputs import check_output
 from mlenv.redaction import redact
@@ -55,6 +63,18 @@ class StagedGroup(click.Group):
         ("Check before deploy", ("verify",)),
         ("Shell", ("completion",)),
     )
+
+    def invoke(self, ctx: click.Context) -> Any:
+        """Every command's run: a closed stdout becomes ``StdoutClosed`` before click turns
+        EPIPE into exit 1, so ``exit_status`` ends them all alike."""
+        from mlenv.stdout_closed import is_stdout_closed
+
+        try:
+            return super().invoke(ctx)
+        except OSError as exc:
+            if is_stdout_closed(exc):
+                raise StdoutClosed("stdout was closed") from exc
+            raise
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         names = self.list_commands(ctx)
@@ -202,7 +222,11 @@ def init(
 @click.pass_obj
 def show(session: Session, as_json: bool) -> None:
     """Check the manifest and show what mlenv understood, defaults included."""
+    from mlenv.interpreter_needed import missing_for_manifest
+
     manifest = session.load_manifest()
+    if said := missing_for_manifest(manifest):
+        session.reporter.warning(said)
     if as_json:
         print_json(manifest.to_dict())
         return
@@ -719,7 +743,9 @@ def _print_verdict(verdict: Any, lock_: lockfile.Lock, path: Path) -> None:
     _echo(f"{path}: {counted}, {cuda}, judged against {against}")
     if verdict.requires_driver:
         _echo(f"the environment needs driver {verdict.requires_driver} or newer")
-    for finding in verdict.findings:
+    from mlenv.cuda.grouping import grouped
+
+    for finding in grouped(verdict.findings):  # one line per driver a later CUDA update needs
         about_output = verdict.output is not None and finding.code.startswith("output-")
         subject = finding.package or (verdict.output if about_output else "[target]")
         _echo(f"{finding.severity.upper():7} {finding.code:22} {subject}: {finding.message}")
@@ -807,6 +833,11 @@ def _usage_hint(exc: click.ClickException) -> str | None:
 def exit_status(exc: Exception | KeyboardInterrupt, argv: Sequence[str]) -> int:
     """The only place where errors become exit codes: those of the CLI, and of a plain
     ``lock`` that the entry point ran without click."""
+    if isinstance(exc, StdoutClosed):  # `mlenv inspect … | head`: the reader had enough
+        from mlenv.stdout_closed import silence_stdout
+
+        silence_stdout()
+        return exc.exit_code
     if isinstance(exc, MlenvError):
         _print_error(exc, argv)
         return exc.exit_code
@@ -955,10 +986,9 @@ def inspect_command(
     """Show what takes the space: per layer and per package, the largest files, how much is
     CUDA libraries. SUBJECT is dist/image.tar, an OCI layout (dist/oci) or a lock (sizes
     from the lock, installed sizes of the wheels the cache holds)."""
-    from rich.console import Console
-
     from mlenv.inspect import inspect_image, inspect_lock, shown_platform_note
     from mlenv.inspect_render import render
+    from mlenv.stdout_closed import stdout_console
     from mlenv.subjects import INSPECTED, expect
 
     takes = "dist/image.tar, an OCI layout (dist/oci) or an mlenv.lock"
@@ -974,7 +1004,7 @@ def inspect_command(
     if as_json:
         print_json(found.to_dict())
         return
-    render(found, Console(highlight=False, width=None if sys.stdout.isatty() else 100), top)
+    render(found, stdout_console(None if sys.stdout.isatty() else 100), top)
 
 
 @cli.group(name="cache")
@@ -1018,3 +1048,7 @@ def completion(shell: str) -> None:
     complete = get_completion_class(shell)
     assert complete is not None  # click ships all three
     click.echo(complete(cli, {}, "mlenv", "_MLENV_COMPLETE").source())
+
+
+for _command in cli.commands.values():  # -q/-v after the command as before it (uv, docker)
+    accept_after(_command)

@@ -13,6 +13,9 @@ from collections.abc import Callable
 
 import httpcore
 
+# How a name the resolver does not know starts its error, for ``mlenv.dns_said`` to tell it.
+UNRESOLVED = "cannot resolve host "
+
 # A host name and port to the addresses to connect to, in order (``system_resolver``).
 Resolver = Callable[[str, int], list[str]]
 
@@ -77,6 +80,8 @@ def addresses(resolve: Resolver, host: str, port: int, seconds: float | None) ->
     if not lookup.done.wait(seconds):  # the thread stays blocked in C until the resolver gives
         return None  # up: harmless, and one a name however many callers wait (``_lookup``)
     answer = lookup.answer
+    if isinstance(answer[0], socket.gaierror):  # no such name: said so (``dns_said``)
+        raise httpcore.ConnectError(f"{UNRESOLVED}{host} ({answer[0].strerror or answer[0]})")
     if isinstance(answer[0], OSError):
         raise httpcore.ConnectError(str(answer[0]))
     if isinstance(answer[0], Exception):  # a name IDNA cannot spell (UnicodeError): the caller's

@@ -157,3 +157,11 @@ class CannotJudgeError(MlenvError):
 
     exit_code = 3
     label = "cannot judge"
+
+
+class StdoutClosed(MlenvError):
+    """The reader of stdout went away (``mlenv inspect … | head``): what it wanted it has, so
+    every command ends as it would have, exit 0 and no message, as ``git log | head`` does."""
+
+    exit_code = 0
+    shown = True

@@ -93,16 +93,15 @@ def requirement(spec: str) -> str:
 
 
 def global_option(option: str | None, command: str | None) -> str | None:
-    """The hint for an option of ``mlenv`` itself written after the command (``mlenv lock -q``,
-    as uv and pixi accept it)."""
-    flags = ("-q", "--quiet", "-v", "-vv", "--verbose")
+    """The hint for an option of ``mlenv`` itself that takes a value written after the command
+    (``mlenv fetch --cache DIR``); ``-q``/``-v`` are taken there too (``mlenv.cli_flags``)."""
     # An option taking a value keeps it in the hint (its --help metavar): "mlenv --cache show"
     # would read "show" as the cache directory.
     valued = {"-m": "FILE", "--manifest": "FILE", "--cache": "DIRECTORY", "--log-format": "FORMAT"}
     bare = (option or "").partition("=")[0]
-    if command is None or (bare not in flags and bare not in valued):
+    if command is None or bare not in valued:
         return None
-    spelled = f"{bare} {valued[bare]}" if bare in valued else bare
+    spelled = f"{bare} {valued[bare]}"
     return (
         f"{bare} is an option of mlenv itself: put it before the command, mlenv {spelled} {command}"
     )

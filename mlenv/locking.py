@@ -23,6 +23,7 @@ from mlenv import watch
 from mlenv.cache.held import measure
 from mlenv.conda.records import CondaRecord, other_abi
 from mlenv.cuda import packages as cudapkg
+from mlenv.cuda.grouping import grouped
 from mlenv.cuda.needs import conda_needs
 from mlenv.cuda.rules import (
     CudaTarget,
@@ -502,7 +503,7 @@ def _judge_cuda(
             f"driver floor {target.driver_floor} ({len(errors)} problem(s))",
             [_problem(f) for f in errors],
         )
-    for finding in findings:
+    for finding in grouped(findings):  # one warning per driver a later CUDA update needs
         reporter.warning(f"{finding.message} (hint: {finding.hint})")
     driver, because = required_driver(target, items)
     return str(driver), because

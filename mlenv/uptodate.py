@@ -387,7 +387,7 @@ def _first(session: Session, command: PlainLock, first: FirstLock) -> None:
         manifest = session.load_manifest()
         new = resolve(session, manifest, None, Upgrade.of(False, ()), command.offline)
         said = len(recorder.events)  # write_lock says what it says after the lock is written
-        data = write_lock(session, None, new)
+        data = write_lock(session, None, new, manifest=manifest)
     if read_plain(command.manifest) == first.manifest:  # the bytes the run read (stamped)
         events = recorder.events
         remember(first.cache_root, first.key, reads, data,

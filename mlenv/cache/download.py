@@ -113,6 +113,31 @@ def fetch(
     missing = missing_from(cache, artifacts)
     if offline and missing:
         raise missing_error(missing, f"the cache {cache.root}", missing_hint("fetch --offline"))
+    if not missing:  # "fetching 0 file(s)" announced work there was none of
+        return FetchResult(0, len(artifacts), 0)
+    try:
+        sizes = _fetch_missing(missing, cache, opener, reporter, jobs, attempts, transient, sleep)
+    except KeyboardInterrupt:  # Ctrl-C, SIGTERM: say what the next fetch will not download
+        kept = sum(1 for artifact in missing if cache.has(artifact))
+        reporter.warning(
+            f"interrupted: {kept} of {len(missing)} file(s) fetched and kept in the cache "
+            f"{cache.root}; `mlenv fetch` again fetches only the {len(missing) - kept} left"
+        )
+        raise
+    return FetchResult(sum(1 for s in sizes if s), len(artifacts) - len(missing), sum(sizes))
+
+
+def _fetch_missing(
+    missing: Sequence[Artifact],
+    cache: ArtifactCache,
+    opener: Opener,
+    reporter: Reporter,
+    jobs: int,
+    attempts: int,
+    transient: Callable[[BaseException], bool],
+    sleep: Callable[[float], None],
+) -> list[int]:
+    """The bytes of each download (0: another process fetched it meanwhile)."""
     total = sum(a.size for a in missing)
     with reporter.task(f"fetching {len(missing)} file(s)", total, "bytes") as task:
 
@@ -129,8 +154,7 @@ def fetch(
             raise AssertionError("unreachable")
 
         with ThreadPoolExecutor(max(1, jobs)) as pool:
-            sizes = list(pool.map(one, missing))
-    return FetchResult(sum(1 for s in sizes if s), len(artifacts) - len(missing), sum(sizes))
+            return list(pool.map(one, missing))
 
 
 def _named(error: MlenvError, artifact: Artifact) -> None:

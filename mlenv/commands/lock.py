@@ -51,12 +51,12 @@ def lock(
             session.reporter.info(f"{path} is up to date")
             return
         session.reporter.info(f"{path}: CUDA fields written again by this mlenv's rules")
-        write_lock(session, previous, again)
+        write_lock(session, previous, again, manifest=manifest)
         return
     from mlenv.locking import Upgrade
 
     new = resolve(session, manifest, previous, Upgrade.of(upgrade, tuple(upgrade_package)), offline)
-    write_lock(session, previous or _for_the_report(session, upgrade), new)
+    write_lock(session, previous or _for_the_report(session, upgrade), new, manifest=manifest)
 
 
 def _for_the_report(session: Session, upgrade: bool) -> lockfile.Lock | None:
@@ -120,9 +120,13 @@ def write_lock(
     previous: lockfile.Lock | None,
     new: lockfile.Lock,
     data: bytes | None = None,
+    *,
+    manifest: Manifest,
 ) -> bytes:
     """mlenv.lock written through the output guard, and what changed reported; its bytes
-    (``data``: ``rendered(new)`` already judged by the caller)."""
+    (``data``: ``rendered(new)`` already judged by the caller). A build this lock cannot run
+    for want of an interpreter is said now, before a multi-gigabyte fetch, not after it."""
+    from mlenv.interpreter_needed import missing_for_lock
     from mlenv.relock import changes
 
     path = session.lock_path
@@ -133,6 +137,8 @@ def write_lock(
         session.reporter.info(str(change))
     count = sum(len(p.packages) + len(p.conda) for p in new.platforms)
     session.reporter.info(f"wrote {path}: {count} package(s), {len(diff)} change(s)")
+    if said := missing_for_lock(manifest, new):
+        session.reporter.warning(said)
     return data
 
 
@@ -191,4 +197,4 @@ def apply_edit(session: Session, edited: Edited, no_lock: bool, offline: bool) -
     if new is None:
         session.reporter.info("the lock was not updated: run `mlenv lock`")
         return
-    write_lock(session, previous, new, data)
+    write_lock(session, previous, new, data, manifest=edited.manifest)

@@ -15,6 +15,10 @@ if TYPE_CHECKING:
     from mlenv.cuda.rules import CudaTarget
     from mlenv.cuda.versions import CudaVersion
 
+# Where a driver-minor-compat message (a later update of the target's own minor) turns from
+# the package to the driver it needs: ``mlenv.cuda.grouping`` splits there to say it once.
+COMPAT_NEEDS = ", whose full feature set needs driver "
+
 
 def unlisted_minor(
     target: CudaTarget, need: CudaVersion, who: str, name: str

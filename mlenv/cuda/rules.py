@@ -31,7 +31,7 @@ from mlenv.cuda.matrix import (
     min_driver,
     table3_driver,
 )
-from mlenv.cuda.minor_said import read_from, unlisted_minor
+from mlenv.cuda.minor_said import COMPAT_NEEDS, read_from, unlisted_minor
 from mlenv.cuda.tags import CudaNeed
 from mlenv.cuda.versions import ARCH_SUFFIX_SINCE, CudaError, CudaVersion, DriverVersion, arch_cc
 
@@ -340,9 +340,9 @@ def _package_findings(target: CudaTarget, item: PackageNeed) -> list[Finding]:
                 "warning",
                 "driver-minor-compat",
                 f"driver >= {full[0]}",
-                f"{who} uses CUDA {need.release} ({need.evidence!r}), whose full feature set "
-                f"needs driver {full[0]} ({full[1]}); {target.driver_said} runs it only under "
-                "minor-version compatibility (no PTX JIT, newer-driver features fail at run time)",
+                f"{who} uses CUDA {need.release} ({need.evidence!r}){COMPAT_NEEDS}{full[0]} "
+                f"({full[1]}); {target.driver_said} runs it only under minor-version "
+                "compatibility (no PTX JIT, newer-driver features fail at run time)",
                 target.raise_driver(full[0]),
             )
         )

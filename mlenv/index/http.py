@@ -346,17 +346,10 @@ class HttpClient:
                 ) from None
             except httpx.RequestError as exc:
                 if last:
-                    from mlenv.proxy import proxy_hint
-                    from mlenv.tls import certificate_hint
+                    from mlenv.dns_said import request_failure
 
-                    raise HttpError(
-                        f"cannot fetch {url}: {type(exc).__name__}: {exc}",
-                        url=url,
-                        status=None,
-                        hint=certificate_hint(exc)
-                        or proxy_hint(exc)
-                        or "check the network, proxy settings and the index URL",
-                    ) from None
+                    message, hint = request_failure(url, exc)
+                    raise HttpError(message, url=url, status=None, hint=hint) from None
                 self._sleep(self._delay(attempt, None))
                 continue
             status = response.status_code

@@ -10,7 +10,8 @@ Findings (input: what mlenv did -> what it does now):
    (commands.session.read_manifest). Fixed.
 2. a global option after the command (`mlenv lock -q`, `lock -v`, `fetch --cache DIR`, as uv
    and pixi accept them): click's bare "No such option '-q'" -> a hint to put it before the
-   command, in the JSON event too (cli.exit_status). Fixed.
+   command, in the JSON event too (cli.exit_status). Fixed; since then `-q`/`-v` are taken
+   after the command (mlenv.cli_flags), and the hint stays for the options taking a value.
 3. a key in the wrong table (`cuda` under [pypi], `driver-floor` under [environment],
    top-level `dependencies`) listed "valid keys" of the wrong table -> the hint names the table
    it belongs in; pyproject/pixi tables ([project], [tool], [workspace]) point at
@@ -88,8 +89,6 @@ def _refused(args: list[str], cwd: Path, *needles: str) -> str:
 
 
 CLI_MISTAKES = [
-    (["lock", "-q"], ["-q", "put it before the command, mlenv -q lock"]),
-    (["lock", "-v"], ["-v", "mlenv -v lock"]),
     (["fetch", "--cache", "/tmp/x"], ["--cache", "mlenv --cache DIRECTORY fetch"]),
     (["show", "--manifest=x.toml"], ["--manifest", "mlenv --manifest FILE show"]),
     (["show", "--log-format", "json"], ["--log-format", "mlenv --log-format FORMAT show"]),
@@ -116,12 +115,12 @@ def test_cli_mistake_is_named_with_a_hint_and_changes_nothing(
 
 
 def test_json_usage_error_is_one_event_on_stderr(locked: Path) -> None:
-    done = run_mlenv(["--log-format", "json", "lock", "-q"], locked)
+    done = run_mlenv(["--log-format", "json", "show", "--cache", "/tmp/x"], locked)
     assert done.returncode == 1
     assert done.stdout == ""
     event = json.loads(done.stderr.strip().splitlines()[-1])
     assert event["event"] == "error" and event["exit_code"] == 1
-    assert "mlenv -q lock" in event["message"]
+    assert "mlenv --cache DIRECTORY show" in event["message"]
 
 
 FOREIGN = [
