@@ -1,0 +1,114 @@
+"""Attack 139: ARM server GPU fleets (Grace Hopper GH200, Grace Blackwell GB200: sbsa aarch64
+with data-center GPUs) and mixed x86_64 + aarch64 fleets, from real PyPI requirement sets.
+
+The wheels here copy real ones: their file names (tags) and Requires-Dist lines are those PyPI
+serves (read 2026-12-06 from each file's METADATA). PyPI's torch 2.5.1 aarch64 wheel
+(``torch-2.5.1-cp311-cp311-manylinux2014_aarch64.whl``) is a CPU-only build: it carries the
+x86_64 wheel's CUDA library lines, each gated by ``platform_machine == "x86_64"``, so on a
+GH200 node uv and pip install torch without any CUDA library and ``torch.cuda`` finds no GPU.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from mlenv.cuda.cpufallback import CpuFallbackError
+from mlenv.index import MemoryIndex
+from mlenv.lockfile import Lock
+from mlenv.locking import Sources, lock_manifest
+from mlenv.manifest import loads as load_manifest
+from mlenv.report import MemoryReporter
+from tests.support.wheels import build_wheel
+
+X86 = "cp311-cp311-manylinux1_x86_64"
+ARM = "cp311-cp311-manylinux2014_aarch64"
+_LINUX_X86 = 'platform_system == "Linux" and platform_machine == "x86_64"'
+# torch 2.5.1's own Requires-Dist, on both of its Linux wheels (the CUDA lines shortened to three)
+TORCH_251 = [
+    "filelock",
+    f"nvidia-cuda-runtime-cu12==12.4.127; {_LINUX_X86}",
+    f"nvidia-cublas-cu12==12.4.5.8; {_LINUX_X86}",
+    f"nvidia-nvjitlink-cu12==12.4.127; {_LINUX_X86}",
+]
+NVIDIA = [
+    ("nvidia-cuda-runtime-cu12", "12.4.127"),
+    ("nvidia-cublas-cu12", "12.4.5.8"),
+    ("nvidia-nvjitlink-cu12", "12.4.127"),
+]
+WHEELS = [
+    build_wheel("torch", "2.5.1", tag=X86, requires_dist=TORCH_251),
+    build_wheel("torch", "2.5.1", tag=ARM, requires_dist=TORCH_251),
+    *(
+        build_wheel(name, version, tag=f"py3-none-manylinux2014_{machine}")
+        for name, version in NVIDIA
+        for machine in ("x86_64", "aarch64")
+    ),
+    build_wheel("filelock", "3.20.0"),
+]
+
+
+def manifest(platforms: str, extra: str = "") -> str:
+    return (
+        f'[environment]\nname = "gh200"\npython = "3.11"\nplatforms = {platforms}\n'
+        f'[cuda]\nversion = "12.4"\ndriver-floor = "550.54.15"\n{extra}'
+        '[pypi]\nindex-url = "https://pypi.invalid/simple"\ndependencies = ["torch==2.5.1"]\n'
+    )
+
+
+def lock(text: str, reporter: MemoryReporter | None = None) -> Lock:
+    index = MemoryIndex("memory://pypi", dict(WHEELS))
+    sources = Sources(index, ("memory://pypi",), ())
+    return lock_manifest(load_manifest(text), sources, reporter=reporter or MemoryReporter())
+
+
+@pytest.mark.parametrize(
+    "platforms", ['["linux-aarch64"]', '["linux-64", "linux-aarch64"]'], ids=["gh200", "mixed"]
+)
+def test_a_cpu_only_aarch64_torch_is_no_silent_fallback_on_a_cuda_arm_fleet(
+    platforms: str,
+) -> None:
+    """A CUDA 12.4 fleet of GH200 nodes (alone, or beside x86_64 ones) was locked PyPI's
+    CPU-only aarch64 torch 2.5.1 without a word: its CUDA lines hold on x86_64 only, so the
+    wheel needs no CUDA on aarch64 and is no CUDA build there. The design's rule is no silent
+    CPU fallback: the lock is refused, naming the platform and the x86_64-only CUDA lines."""
+    with pytest.raises(CpuFallbackError) as caught:
+        lock(manifest(platforms))
+    (problem,) = caught.value.problems
+    assert problem.where == "torch"
+    assert "torch 2.5.1 (torch-2.5.1-cp311-cp311-manylinux2014_aarch64.whl)" in problem.message
+    assert "CPU-only build without CUDA for linux-aarch64" in problem.message
+    assert "CUDA libraries on x86_64 only" in problem.message
+    assert problem.hint is not None and "cpu-ok" in problem.hint
+
+
+def test_cpu_ok_takes_the_aarch64_cpu_build_on_purpose_and_x86_64_stays_cuda() -> None:
+    """With ``cpu-ok = ["torch"]`` the mixed fleet locks as uv does: the x86_64 torch is a
+    CUDA 12.4 build pulling the nvidia-*-cu12 wheels, the aarch64 one a CPU build, marked."""
+    reporter = MemoryReporter()
+    locked = lock(manifest('["linux-64", "linux-aarch64"]', 'cpu-ok = ["torch"]\n'), reporter)
+    x86 = locked.platform("linux-64").by_name()
+    arm = locked.platform("linux-aarch64").by_name()
+    assert (x86["torch"].cuda, x86["torch"].cpu_ok) == ("12.4", False)
+    assert (arm["torch"].cuda, arm["torch"].cpu_ok) == (None, True)
+    assert sorted(x86) == ["filelock", *sorted(n for n, _ in NVIDIA), "torch"]
+    assert sorted(arm) == ["filelock", "torch"]
+    warnings = [text for kind, text in reporter.events if kind == "warning"]
+    assert any("linux-aarch64" in w and "allowed by [cuda] cpu-ok" in w for w in warnings)
+
+
+def test_an_aarch64_cuda_build_from_requires_dist_is_no_fallback() -> None:
+    """PyPI's torch 2.9+ aarch64 wheels are CUDA builds by unmarked Requires-Dist lines (as
+    the x86_64 ones): no fallback, the same CUDA on both machines."""
+    unmarked = [line.split(";")[0] for line in TORCH_251]
+    wheels = [
+        *(w for w in WHEELS if not w[0].startswith("torch-")),
+        build_wheel("torch", "2.5.1", tag=X86, requires_dist=unmarked),
+        build_wheel("torch", "2.5.1", tag=ARM, requires_dist=unmarked),
+    ]
+    index = MemoryIndex("memory://pypi", dict(wheels))
+    sources = Sources(index, ("memory://pypi",), ())
+    text = manifest('["linux-64", "linux-aarch64"]')
+    locked = lock_manifest(load_manifest(text), sources, reporter=MemoryReporter())
+    for platform in ("linux-64", "linux-aarch64"):
+        torch = locked.platform(platform).by_name()["torch"]
+        assert (torch.cuda, torch.cpu_ok) == ("12.4", False)
