@@ -18,6 +18,7 @@ from mlenv.lockfile import Lock
 from mlenv.locking import Sources, lock_manifest
 from mlenv.manifest import loads as load_manifest
 from mlenv.report import MemoryReporter
+from mlenv.resolve import ResolutionError
 from tests.support.wheels import build_wheel
 
 X86 = "cp311-cp311-manylinux1_x86_64"
@@ -112,3 +113,43 @@ def test_an_aarch64_cuda_build_from_requires_dist_is_no_fallback() -> None:
     for platform in ("linux-64", "linux-aarch64"):
         torch = locked.platform(platform).by_name()["torch"]
         assert (torch.cuda, torch.cpu_ok) == ("12.4", False)
+
+
+# onnxruntime-gpu 1.31.1's own Requires-Dist (both Linux wheels): CUDA 13 through extras
+ORT_1311 = [
+    "flatbuffers",
+    "numpy>=1.21.6",
+    'nvidia-cuda-runtime~=13.0; extra == "cuda"',
+    'nvidia-cudnn-cu13~=9.0; extra == "cudnn"',
+]
+
+
+@pytest.mark.parametrize(
+    ("floor", "tag", "glibc"),
+    [
+        ("2.28", "cp311-cp311-manylinux_2_34_aarch64", "2.34"),  # onnxruntime-gpu 1.29-1.31
+        ("2.17", "cp311-abi3-manylinux_2_28_aarch64", "2.28"),  # an abi3 wheel, a CentOS 7 floor
+    ],
+)
+def test_an_aarch64_wheel_above_the_glibc_floor_is_refused_for_its_glibc(
+    floor: str, tag: str, glibc: str
+) -> None:
+    """PyPI's onnxruntime-gpu 1.29 to 1.31.1 ship aarch64 wheels tagged manylinux_2_34 only
+    (uv: "wheels are available ... manylinux_2_34_aarch64"); a GH200 fleet on the default
+    glibc 2.28 floor was told "no wheel for the target's tags", as for a wheel of another
+    machine, hiding that the fix is ``[environment] glibc``. The refusal names the glibc."""
+    wheels = [
+        build_wheel("onnxruntime-gpu", "1.31.1", tag=tag, requires_dist=ORT_1311),
+        build_wheel("onnxruntime-gpu", "1.31.1", tag=X86.replace("manylinux1", "manylinux_2_28")),
+    ]
+    index = MemoryIndex("memory://pypi", dict(wheels))
+    text = (
+        f'[environment]\nname = "gh200"\npython = "3.11"\nplatforms = ["linux-aarch64"]\n'
+        f'glibc = "{floor}"\n[pypi]\nindex-url = "https://pypi.invalid/simple"\n'
+        'dependencies = ["onnxruntime-gpu"]\n'
+    )
+    sources = Sources(index, ("memory://pypi",), ())
+    with pytest.raises(ResolutionError) as caught:
+        lock_manifest(load_manifest(text), sources, reporter=MemoryReporter())
+    message = caught.value.render() if hasattr(caught.value, "render") else str(caught.value)
+    assert f"refused: 1.31.1: built for glibc {glibc}, above [environment] glibc {floor}" in message
