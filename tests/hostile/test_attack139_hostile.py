@@ -10,6 +10,9 @@ GH200 node uv and pip install torch without any CUDA library and ``torch.cuda`` 
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import pytest
 
 from mlenv.cuda.cpufallback import CpuFallbackError
@@ -19,7 +22,8 @@ from mlenv.locking import Sources, lock_manifest
 from mlenv.manifest import loads as load_manifest
 from mlenv.report import MemoryReporter
 from mlenv.resolve import ResolutionError
-from tests.support.wheels import build_wheel
+from tests.support.cli import run_mlenv
+from tests.support.wheels import build_wheel, write_simple_index
 
 X86 = "cp311-cp311-manylinux1_x86_64"
 ARM = "cp311-cp311-manylinux2014_aarch64"
@@ -153,3 +157,45 @@ def test_an_aarch64_wheel_above_the_glibc_floor_is_refused_for_its_glibc(
         lock_manifest(load_manifest(text), sources, reporter=MemoryReporter())
     message = caught.value.render() if hasattr(caught.value, "render") else str(caught.value)
     assert f"refused: 1.31.1: built for glibc {glibc}, above [environment] glibc {floor}" in message
+
+
+def _other_machine() -> tuple[str, str, str]:
+    """This machine's ``uname -m``, and the platform (and machine) it is not."""
+    here = os.uname().machine
+    other = "linux-aarch64" if here == "x86_64" else "linux-64"
+    return here, other, "aarch64" if other == "linux-aarch64" else "x86_64"
+
+
+def test_verify_host_refuses_a_node_whose_machine_the_lock_has_no_build_for(
+    tmp_path: Path,
+) -> None:
+    """`verify --host`, "the check on a GPU node before deploy", said OK on an x86_64 node for
+    a lock made for GH200 nodes only (and on a GH200 node for an x86_64-only lock): the driver
+    and CUDA were judged, but none of the lock's wheels can run on the node's machine. Real
+    `uname -m` of this machine, a lock for the other one: the verdict is an error."""
+    here, other, other_machine = _other_machine()
+    wheels = [
+        build_wheel("fastmath", "1.0", tag=f"cp311-cp311-manylinux_2_17_{other_machine}"),
+        build_wheel("nvidia-cuda-runtime-cu12", "12.4.127", tag="py3-none-any"),
+    ]
+    url = write_simple_index(tmp_path / "www", wheels)
+    (tmp_path / "mlenv.toml").write_text(
+        f'[environment]\nname = "gh"\npython = "3.11"\nplatforms = ["{other}"]\n'
+        '[cuda]\nversion = "12.4"\ndriver-floor = "550.54.15"\n'
+        f'[pypi]\nindex-url = "{url}"\n'
+        'dependencies = ["fastmath", "nvidia-cuda-runtime-cu12==12.4.127"]\n'
+    )
+    env = {
+        "MLENV_CACHE_DIR": str(tmp_path / "cache"),
+        "MLENV_DRIVER_VERSION": "570.124.06",
+        "MLENV_GPU_COMPUTE_CAP": "9.0",
+    }
+    locked = run_mlenv(["lock"], tmp_path, env)
+    assert locked.returncode == 0, locked.stderr
+    floor = run_mlenv(["verify"], tmp_path, env)
+    assert floor.returncode == 0, floor.stderr  # no host: the lock itself is sound
+    done = run_mlenv(["verify", "--host"], tmp_path, env)
+    assert done.returncode == 1, done.stdout + done.stderr
+    out = done.stdout + done.stderr
+    assert "host-platform" in out
+    assert f"this host is {here}" in out and other in out
