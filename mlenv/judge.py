@@ -68,7 +68,7 @@ def _host_platform(lock: Lock, judged: Judged | None) -> list[Finding]:
     driver: an x86_64 node judged for a GH200 (linux-aarch64) lock, or the reverse."""
     if judged is None or not judged.machine:
         return []
-    platforms = [p.platform for p in lock.platforms]
+    platforms = list(lock.target.platforms)  # a platform of no entries has no table
     if any(by_name(p).machine == judged.machine for p in platforms if p in NAMES):
         return []
     listed = ", ".join(platforms) or "none"

@@ -199,3 +199,35 @@ def test_verify_host_refuses_a_node_whose_machine_the_lock_has_no_build_for(
     out = done.stdout + done.stderr
     assert "host-platform" in out
     assert f"this host is {here}" in out and other in out
+
+
+def test_verify_nodes_fails_a_gh200_node_for_an_x86_64_only_lock() -> None:
+    """A mixed Kubernetes cluster: kubelet labels each node ``kubernetes.io/arch`` (GOARCH:
+    amd64, arm64). A GH200 node (arm64, an H100-class GPU, CC 9.0, a new enough driver) was
+    judged "ok" for a linux-64 lock, whose wheels cannot run on it; it fails now, and the x86_64
+    node beside it, or one without the label, is judged as before."""
+    from mlenv.nodes import Node, judge_nodes
+    from mlenv.selector import parse
+    from tests.support.locks import locked, make_lock
+
+    lock = make_lock([locked("nvidia-cuda-runtime-cu12", "12.4.127", "12.4")])
+    gpu = {
+        "nvidia.com/cuda.driver-version.major": "570",
+        "nvidia.com/cuda.driver-version.minor": "124",
+        "nvidia.com/cuda.driver-version.revision": "06",
+        "nvidia.com/cuda.driver-version.full": "570.124.06",
+        "nvidia.com/gpu.compute.major": "9",
+        "nvidia.com/gpu.compute.minor": "0",
+    }
+    nodes = [
+        Node("gh200-0", {**gpu, "kubernetes.io/arch": "arm64"}),
+        Node("h100-0", {**gpu, "kubernetes.io/arch": "amd64"}),
+        Node("unlabelled-0", gpu),
+    ]
+    verdicts = {v.node: v for v in judge_nodes(lock, (), nodes, parse(""))}
+    assert verdicts["h100-0"].status == "ok" and verdicts["unlabelled-0"].status == "ok"
+    arm = verdicts["gh200-0"]
+    assert arm.status == "fail"
+    (finding,) = arm.findings
+    assert finding.code == "node-platform"
+    assert "arm64" in finding.message and "linux-64" in finding.message
