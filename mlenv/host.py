@@ -73,6 +73,8 @@ GLIBC_CONFSTR = "CS_GNU_LIBC_VERSION"
 # driver is wedged; the timeout turns a hang into a failed probe instead of a stuck check.
 NVIDIA_SMI_TIMEOUT = 15.0
 LDD_TIMEOUT = 5.0
+UNAME_ARGV = ("uname", "-m")  # the machine, as wheel tags and PEP 508 platform_machine name it
+UNAME_TIMEOUT = 5.0
 
 
 @dataclass(frozen=True)
@@ -95,6 +97,7 @@ class HostFacts:
     glibc: str | None
     probes: tuple[ProbeResult, ...]
     windows_driver: bool = False  # WSL 2: nvidia-smi's driver is the Windows host's
+    machine: str = ""  # uname -m: a lock for other machines cannot run here (GH200: aarch64)
 
 
 @dataclass(frozen=True)
@@ -386,4 +389,6 @@ def detect(system: HostSystem) -> HostFacts:
     cuda = prober.cuda(driver) if driver is not None else None
     windows = prober.wsl(driver_source)
     glibc = prober.glibc()
-    return HostFacts(driver, driver_source, cuda, gpus, glibc, tuple(prober.results), windows)
+    machine = (system.run(UNAME_ARGV, UNAME_TIMEOUT) or "").strip()
+    results = tuple(prober.results)
+    return HostFacts(driver, driver_source, cuda, gpus, glibc, results, windows, machine)

@@ -26,6 +26,7 @@ from mlenv.cuda.versions import CudaError, CudaVersion, DriverVersion
 from mlenv.digests import is_sha256_hex
 from mlenv.entry_needs import EDITED, entry_needs
 from mlenv.lockfile import Lock, LockedPackage
+from mlenv.platforms import NAMES, by_name
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,7 @@ class Judged:
     unchecked: str = ""  # why a GPU's architecture is unknown (verify --host), else ""
     cuda: str = ""  # the "CUDA Version" the driver reports (verify --host), else ""
     windows: bool = False  # a WSL 2 host: the driver is the Windows host's (verify --host)
+    machine: str = ""  # the host's uname -m (verify --host), else ""
 
 
 @dataclass(frozen=True)
@@ -63,6 +65,29 @@ def compute_capability_arch(cap: str) -> str:
     return f"sm_{major}{minor or '0'}"
 
 
+def _host_platform(lock: Lock, judged: Judged | None) -> list[Finding]:
+    """A host whose machine no platform of the lock is for cannot run its wheels, whatever its
+    driver: an x86_64 node judged for a GH200 (linux-aarch64) lock, or the reverse."""
+    if judged is None or not judged.machine:
+        return []
+    platforms = list(lock.target.platforms)  # a platform of no entries has no table
+    if any(by_name(p).machine == judged.machine for p in platforms if p in NAMES):
+        return []
+    listed = ", ".join(platforms) or "none"
+    return [
+        Finding.error(
+            "host-platform",
+            "",
+            f"a platform for {judged.machine}",
+            listed,
+            f"this host is {judged.machine}, but the lock is for {listed}: none of its "
+            "wheels runs here",
+            "verify on a node of the fleet the lock is for, or add the platform to "
+            "[environment] platforms and re-lock",
+        )
+    ]
+
+
 def verify_lock(lock: Lock, manifest_hash: str, judged: Judged | None) -> Verdict:
     """Freshness, integrity fields and CUDA rules; ``judged`` None means the manifest's floor."""
     findings: list[Finding] = []
@@ -80,6 +105,7 @@ def verify_lock(lock: Lock, manifest_hash: str, judged: Judged | None) -> Verdic
     for platform, package in lock.packages():
         findings += _integrity(platform, package)
         findings += _marks(platform, package, cuda=lock.target.cuda)
+    findings += _host_platform(lock, judged)
     needs, extraction, unread = entry_needs(lock)
     findings += extraction
     target = lock.target

@@ -305,7 +305,7 @@ def lock_manifest(
     # each platform's own reading: one py3-none-any file may be CUDA by a line whose marker
     # holds on x86_64 only; unread GPU packages need a target to be judged against
     read = {r.target.platform: _cuda_needs(sources.index, r, target_cuda) for r in resolutions}
-    cpu_builds = _cpu_builds(manifest, resolutions, read, reporter)
+    cpu_builds = _cpu_builds(manifest, sources.index, resolutions, read, reporter)
     conda_items = conda_needs(r for records in conda.values() for r in records)
     items = [*(n for needs, _ in read.values() for n in needs.values()), *conda_items.values()]
     unread = [u for _, found in read.values() for u in found.values()]
@@ -530,6 +530,7 @@ def _preferences(
 
 def _cpu_builds(
     manifest: Manifest,
+    index: Index,
     resolutions: Sequence[Resolution],
     read: Mapping[str, tuple[Mapping[str, PackageNeed], Mapping[str, Unread]]],
     reporter: Reporter,
@@ -538,13 +539,14 @@ def _cpu_builds(
     cuda = manifest.cuda
     if cuda is None:
         return frozenset()
-    from mlenv.cuda.cpufallback import check_fallbacks, describe, find_fallbacks
+    from mlenv.cuda.cpufallback import check_fallbacks, describe, find_fallbacks, machine_gated
 
     names = frozenset(canonicalize_name(name) for name in cuda.cpu_ok)
     fallbacks = []
     for resolution in resolutions:
         needs, unread = read[resolution.target.platform]
-        fallbacks += find_fallbacks(resolution, needs, names, unread)
+        gated = machine_gated(index, resolution, needs)
+        fallbacks += find_fallbacks(resolution, needs, names, unread, gated)
     target = CudaVersion.parse(cuda.version)
     check_fallbacks(fallbacks, target)
     for fallback in fallbacks:

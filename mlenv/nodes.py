@@ -32,8 +32,10 @@ from mlenv.errors import MlenvError
 from mlenv.judge import Judged, compute_capability_arch, verify_lock
 from mlenv.limits import MAX_NODE_LIST, enforce
 from mlenv.lockfile import Lock
+from mlenv.platforms import NAMES, by_name
 from mlenv.selector import Selector
 
+NODE_ARCH = "kubernetes.io/arch"  # kubelet's well-known label: GOARCH (amd64, arm64)
 GFD_DOCS = (
     "https://github.com/NVIDIA/k8s-device-plugin/blob/main/docs/gpu-feature-discovery/"
     "README.md#generated-labels"
@@ -227,6 +229,20 @@ def _cuda_findings(lock: Lock) -> CudaFindings:
     return findings
 
 
+def _platform(lock: Lock, node: Node) -> list[Finding]:
+    """kubelet's ``kubernetes.io/arch`` label (GOARCH) against the lock's platforms: a GH200
+    node (arm64) cannot run an x86_64-only lock, whatever its driver; no label, no judgement."""
+    goarch = node.labels.get(NODE_ARCH)
+    platforms = list(lock.target.platforms)  # a platform of no entries has no table
+    known = [by_name(p).oci_architecture for p in platforms if p in NAMES]
+    if goarch is None or goarch in known:
+        return []
+    listed = ", ".join(platforms) or "none"
+    message = f"the node is {goarch} ({NODE_ARCH}), but the lock is for {listed}"
+    hint = "keep the workload off it, or add its platform to [environment] platforms"
+    return [Finding.error("node-platform", "", f"one of {listed}", goarch, message, hint)]
+
+
 def judge_node(
     lock: Lock,
     declared_archs: Sequence[str],
@@ -246,7 +262,7 @@ def judge_node(
         return NodeVerdict(node.name, "cannot-judge", facts, reason=reason)
     archs = () if facts.arch is None else (facts.arch,)
     judged = cuda_findings or _cuda_findings(lock)
-    findings = list(judged(str(facts.driver), archs))
+    findings = [*_platform(lock, node), *judged(str(facts.driver), archs)]
     if facts.arch is None:
         findings.append(_ARCH_UNKNOWN)
     elif (undeclared := _declared(facts.arch, declared_archs)) is not None:

@@ -239,11 +239,13 @@ def applies(requirement: Requirement, markers: Mapping[str, str], extra: str = "
 
 def fit(file: IndexFile, target: Target) -> tuple[int, int, str]:
     """How well a file fits the target, lower first: a wheel with the target's tags (by tag
-    rank), then wheels for other platforms, then sdists."""
+    rank), then wheels only a newer glibc floor would take, then other platforms, then sdists."""
     if not file.is_wheel:
         return 2, 0, file.filename
     ranks = [target.tag_priority[tag] for tag in file.tags if tag in target.tag_priority]
-    return (0, min(ranks), file.filename) if ranks else (1, 0, file.filename)
+    if ranks:
+        return 0, min(ranks), file.filename
+    return 1, 0 if target.glibc_above(file.tags) else 1, file.filename
 
 
 def best_refusal(refusals: Iterable[Refusal], target: Target) -> Refusal:
@@ -416,6 +418,8 @@ class _Provider(AbstractProvider[Req, Candidate, str]):
         if not file.is_wheel:
             return "only an sdist (mlenv locks wheels only)"
         if not any(tag in self.target.tag_priority for tag in file.tags):
+            if glibc := self.target.glibc_above(file.tags):
+                return f"built for glibc {glibc}, above [environment] glibc {self.target.glibc}"
             return "no wheel for the target's tags"
         if file.requires_python:
             return self._python_refusal(file.requires_python)

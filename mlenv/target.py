@@ -6,6 +6,7 @@ for the cluster; nothing here looks at the running interpreter.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING
@@ -19,6 +20,7 @@ if TYPE_CHECKING:  # the lock reader needs Target; the no-op `lock` must not imp
     from mlenv.manifest import Environment
 
 _OLDEST_MANYLINUX_GLIBC_MINOR = 5  # manylinux1 is glibc 2.5
+_MANYLINUX_RE = re.compile(r"manylinux_(\d+)_(\d+)_(\w+)")
 _LEGACY_MANYLINUX = {17: "manylinux2014", 12: "manylinux2010", 5: "manylinux1"}
 
 
@@ -93,6 +95,21 @@ class Target:
 
         plain = [tag for tag in ranked([f"linux_{self.machine}"]) if tag.platform != "any"]
         return (*ranked(self.platform_tags()), *plain)
+
+    def glibc_above(self, tags: frozenset[Tag] | tuple[Tag, ...]) -> str | None:
+        """The oldest glibc (``2.34``) a wheel none of whose ``tags`` fits would fit at, when
+        only its manylinux level is above the floor: onnxruntime-gpu 1.31's aarch64 wheel is
+        ``manylinux_2_34_aarch64`` alone, and "no wheel for the tags" hides that the fix is
+        ``[environment] glibc``. None when the machine, interpreter or ABI differ."""
+        needed = []  # the legacy names (manylinux2014: 2.17) are never above a floor (>= 2.17)
+        for tag in tags:
+            level = _MANYLINUX_RE.fullmatch(tag.platform)
+            if level is None or level[3] != self.machine or level[1] != "2":
+                continue
+            floor = Tag(tag.interpreter, tag.abi, self.platform_tags()[0])
+            if floor in self.tag_priority:
+                needed.append(int(level[2]))
+        return f"2.{min(needed)}" if needed else None
 
     @cached_property
     def tag_priority(self) -> dict[Tag, int]:

@@ -79,6 +79,7 @@ def by_host() -> tuple[Judged | None, HostFacts]:
         unchecked,
         facts.cuda_driver_version or "",
         facts.windows_driver,
+        facts.machine,
     )
     return judged, facts
 

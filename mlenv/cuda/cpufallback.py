@@ -22,7 +22,8 @@ from mlenv.cuda.rules import PackageNeed
 from mlenv.cuda.tags import extract, is_cpu_variant
 from mlenv.cuda.versions import CudaError, CudaVersion
 from mlenv.errors import Problem, ProblemsError
-from mlenv.index import IndexFile
+from mlenv.index import Index, IndexFile
+from mlenv.platforms import PLATFORMS
 from mlenv.resolve import Pin, Refusal, Resolution, best_refusal, yank_reason
 
 SHOWN = 10
@@ -44,6 +45,7 @@ class Fallback:
     pin: Pin
     refused: tuple[Refusal, ...]  # each CUDA variant: its best-fitting file and why not it
     allowed: bool
+    cuda_on: str = ""  # the machine its own Requires-Dist is CUDA on (``machine_gated``)
 
 
 def is_cuda_variant(file: IndexFile) -> bool:
@@ -61,11 +63,45 @@ def is_cuda_variant(file: IndexFile) -> bool:
         return True
 
 
+def machine_gated(
+    index: Index, resolution: Resolution, needs: Mapping[str, PackageNeed]
+) -> dict[str, str]:
+    """The pins of no CUDA need here whose own Requires-Dist is CUDA on another Linux machine
+    (by file URL, that machine): PyPI's torch 2.5.1 aarch64 wheel carries the x86_64 wheel's
+    ``nvidia-*-cu12==...; platform_machine == "x86_64"`` lines and is a CPU-only build, which
+    a GH200 node would receive silently. Only pins that already read as no CUDA build are
+    read again, so a fleet without such wheels pays nothing more."""
+    found: dict[str, str] = {}
+    here = resolution.target
+    for pin in resolution.pins:
+        if pin.file.url in needs:
+            continue
+        requires = index.metadata(pin.file).requires_dist
+        if not requires:
+            continue
+        for platform in PLATFORMS:
+            if platform.machine == here.machine:
+                continue
+            markers = {**here.markers, "platform_machine": platform.machine}
+            try:
+                file = pin.file  # only the markers differ from the reading of ``needs``
+                need = extract(
+                    pin.name, str(pin.version), file.filename, requires, file.index_url, markers
+                )
+            except CudaError:  # unreadable there: judged where it is locked, not here
+                continue
+            if need is not None:
+                found[pin.file.url] = platform.machine
+                break
+    return found
+
+
 def find_fallbacks(
     resolution: Resolution,
     needs: Mapping[str, PackageNeed],
     cpu_ok: Collection[NormalizedName],
     unread: Collection[str] = (),
+    gated: Mapping[str, str] | None = None,
 ) -> list[Fallback]:
     """Every pin that is a CPU-only build of a project that has CUDA builds.
 
@@ -75,8 +111,10 @@ def find_fallbacks(
     It is a fallback when its local version names another build (``+cpu``, ``+rocm6.2``),
     or when the indexes hold a CUDA variant of the project: refused (by the
     CUDA rules, the tags or Python), or offered but not chosen (an older release, passed over
-    for a newer CPU-only one or excluded by the requirements).
+    for a newer CPU-only one or excluded by the requirements), or when its own Requires-Dist
+    names CUDA libraries on another machine only (``gated``, from ``machine_gated``).
     """
+    machines = gated or {}
     found = []
     for pin in resolution.pins:
         if pin.file.url in needs or pin.file.url in unread:
@@ -88,13 +126,15 @@ def find_fallbacks(
         for file in resolution.offered.get(pin.name, ()):
             if file != pin.file and file.version not in variants and is_cuda_variant(file):
                 variants[file.version].append(Refusal(file, yank_reason(file) or NOT_CHOSEN))
-        if not variants and not is_cpu_variant(pin.name, str(pin.version)):
+        cuda_on = machines.get(pin.file.url, "")
+        if not variants and not cuda_on and not is_cpu_variant(pin.name, str(pin.version)):
             continue
         best = [best_refusal(files, resolution.target) for files in variants.values()]
         public = Version(pin.version.public)
         best.sort(key=lambda r: r.file.version, reverse=True)  # newest first,
         best.sort(key=lambda r: Version(r.file.version.public) != public)  # same release first
-        found.append(Fallback(resolution.target.platform, pin, tuple(best), pin.name in cpu_ok))
+        platform = resolution.target.platform
+        found.append(Fallback(platform, pin, tuple(best), pin.name in cpu_ok, cuda_on))
     return found
 
 
@@ -115,7 +155,12 @@ def describe(fallback: Fallback, cuda: CudaVersion) -> str:
         f"{pin.name} {pin.version} ({pin.file.filename}) is a CPU-only {kind} for "
         f"{fallback.platform}, but the target is CUDA {cuda}"
     ]
-    if not fallback.refused:
+    if fallback.cuda_on:
+        lines.append(
+            f"  its Requires-Dist names CUDA libraries on {fallback.cuda_on} only "
+            "(platform_machine): this file has no CUDA build on this machine"
+        )
+    elif not fallback.refused:
         lines.append("  the indexes hold no CUDA build of it: the requirements select this build")
     for refusal in fallback.refused[:SHOWN]:
         verb = "not chosen" if refusal.reason is NOT_CHOSEN else "refused"

@@ -22,6 +22,8 @@ from mlenv.host import (
     SMI_QUERY_ARGV,
     SYS_MODULE_VERSION,
     TEGRA_RELEASE,
+    UNAME_ARGV,
+    UNAME_TIMEOUT,
     WSL_GPU_DEVICE,
     HostFacts,
     NvmlSnapshot,
@@ -274,6 +276,7 @@ def test_detect_gpu_node_uses_sys_first_and_runs_each_tool_once() -> None:
         ("read", TEGRA_RELEASE),
         ("run", SMI_BANNER_ARGV, NVIDIA_SMI_TIMEOUT),
         ("confstr", "CS_GNU_LIBC_VERSION"),
+        ("run", UNAME_ARGV, UNAME_TIMEOUT),  # the machine, last: verify's host-platform
     ]
 
 
