@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import stat
 import time
 from collections.abc import Collection, Iterator, Mapping
 from contextlib import contextmanager, suppress
@@ -23,6 +24,7 @@ from typing import BinaryIO
 
 from mlenv.cache import REPODATA
 from mlenv.cache.files import open_plain
+from mlenv.cache.layer_walk import real_dir, remove
 from mlenv.index.caches import conditional
 
 MAX_ENV = "MLENV_REPODATA_CACHE_MAX"
@@ -114,40 +116,47 @@ class RepodataCache:
             tmp.unlink(missing_ok=True)
 
     def entries(self) -> list[tuple[float, int, Path]]:
-        """(last use, size, path) of every plain file in the bucket, symlinks never followed."""
-        found: list[tuple[float, int, Path]] = []
-        for shard in _scan(self.root):
+        """(last use, size, path) of every plain file in a shard: never through a symlink."""
+        return sorted((used, size, path) for used, size, path, plain in self._walk() if plain)
+
+    def _walk(self) -> list[tuple[float, int, Path, bool]]:
+        """Everything in the bucket's shards, and whether it is a plain file (anything else
+        is junk no lock reads); the bucket and shards must be real directories."""
+        found: list[tuple[float, int, Path, bool]] = []
+        for shard in _scan(self.root) if real_dir(self.root) else []:
             if shard.is_dir(follow_symlinks=False):
                 for entry in _scan(Path(shard.path)):
                     info = entry.stat(follow_symlinks=False)
-                    if entry.is_file(follow_symlinks=False):
-                        found.append((info.st_mtime, info.st_size, Path(entry.path)))
-        return sorted(found)
+                    plain = stat.S_ISREG(info.st_mode)
+                    found.append((info.st_mtime, info.st_size, Path(entry.path), plain))
+        return found
 
     def usage(self) -> int:
         return sum(size for _, size, _ in self.entries())
 
     def prune(self, limit: int, keep: Collection[str] = ()) -> tuple[int, int]:
         """Drop the least recently used entries (``keep``: URLs just used, dropped last) until
-        at most ``limit`` bytes stay, and temporary files a killed lock left a day ago.
-        Returns (entries removed, bytes freed)."""
+        at most ``limit`` bytes stay; and whatever no lock can read (a symlink, a temporary
+        file a killed lock left a day ago). Returns (entries removed, bytes freed). Removal
+        renames through directories opened without following a symlink (``layer_walk``)."""
         kept = {Path(self.relative(url)).name for url in keep}
         removed = freed = 0
         day_ago = time.time() - 24 * 3600
-        entries = sorted(self.entries(), key=lambda e: (e[2].name in kept, e[0], e[2].name))
-        total = sum(size for _, size, _ in entries)
-        for used, size, path in entries:
+        found = sorted(self._walk(), key=lambda e: (e[2].name in kept, e[0], e[2].name))
+        total = sum(size for _, size, _, plain in found if plain)
+        for used, size, path, plain in found:
             temporary = path.name.startswith(".")  # another lock's write, still to be renamed
-            stale = temporary and used < day_ago
-            if (total <= limit or temporary) and not stale:
+            junk = not plain or (temporary and used < day_ago)
+            if (total <= limit or temporary) and not junk:
                 continue
             try:
-                path.unlink()
+                remove(self.cache_root, REPODATA, path.relative_to(self.root).parts)
             except FileNotFoundError:
                 pass
             except OSError:
                 continue
-            removed, freed, total = removed + (not stale), freed + size, total - size
+            if plain:
+                removed, freed, total = removed + (not temporary), freed + size, total - size
         return removed, freed
 
 
