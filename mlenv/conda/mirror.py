@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, cast
 
+from mlenv import watch
 from mlenv.conda.records import CondaError, public_url
 from mlenv.conda.repodata import Checked, RepodataCache, max_size
 from mlenv.index.bodies import ResponseReader
@@ -97,6 +98,7 @@ def _fetch(
     of the bytes) decompressed into ``directory/repodata.json``; a subdir the channel lacks is
     left out, as conda and rattler read a missing one as empty. Returns the URLs whose cache
     entries were used or written."""
+    watch.remote(url)  # a stored copy too: the channel may have changed since
     directory.mkdir(parents=True, exist_ok=True)
     target = directory / "repodata.json"
     sources = ((f"{url}.zst", True), (url, False))

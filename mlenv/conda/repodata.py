@@ -3,10 +3,11 @@
 Why: conda-forge's linux-64 ``repodata.json.zst`` is tens of MB, and a lock that fetched it
 whole every time was slow and could not run ``--offline``. Each entry is one file, keyed by
 the exact URL asked for (credentials stripped, so one per origin and path): a fixed-width JSON
-head with the validators (ETag, Last-Modified) and the body's size and sha256, then the body as
-the server sent it (compressed, when it sent a ``.zst``). A read checks size and digest while
-it copies, so a damaged or truncated entry is a miss, never repodata. Written whole and renamed
-into place; bounded by ``$MLENV_REPODATA_CACHE_MAX``, least recently used first out.
+head with the URL's sha256 (a token in its path is never written down), the validators (ETag,
+Last-Modified) and the body's size and sha256, then the body as the server sent it (compressed,
+when it sent a ``.zst``). A read checks size and digest while it copies, so a damaged or
+truncated entry is a miss, never repodata. Written whole and renamed into place; bounded by
+``$MLENV_REPODATA_CACHE_MAX``, least recently used first out.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ _KEPT = ("etag", "last-modified")
 class Stored:
     """An entry's head: what revalidating and checking the body need."""
 
-    url: str
+    key: str  # the sha256 of the URL: a token in a channel's path is never written down
     headers: Mapping[str, str]  # the validators the server sent, lower-case names
     size: int  # bytes of the body; -1: the server said nothing is there
     sha256: str
@@ -68,7 +69,7 @@ class RepodataCache:
 
     @staticmethod
     def relative(url: str) -> str:
-        digest = hashlib.sha256(url.encode()).hexdigest()
+        digest = _key(url)
         return f"{REPODATA}/{digest[:2]}/{digest}"
 
     @contextmanager
@@ -96,7 +97,8 @@ class RepodataCache:
         if body is not None:
             size, digest = _digest(body)
         kept = {k: headers[k] for k in _KEPT if k in headers}
-        head = json.dumps({"url": url, "headers": kept, "size": size, "sha256": digest})
+        record = {"key": _key(url), "headers": kept, "size": size, "sha256": digest}
+        head = json.dumps(record)
         padded = head.encode().ljust(HEAD_BYTES - 1) + b"\n"
         if len(padded) > HEAD_BYTES:
             return
@@ -190,11 +192,15 @@ def _head(data: bytes, url: str) -> Stored | None:
     try:
         record = json.loads(data)
         headers = record["headers"]
-        stored = Stored(str(record["url"]), dict(headers), int(record["size"]), record["sha256"])
+        stored = Stored(str(record["key"]), dict(headers), int(record["size"]), record["sha256"])
     except (ValueError, KeyError, TypeError, RecursionError):
         return None
     valid = all(isinstance(v, str) for v in stored.headers.values())
-    return stored if valid and stored.url == url and isinstance(stored.sha256, str) else None
+    return stored if valid and stored.key == _key(url) and isinstance(stored.sha256, str) else None
+
+
+def _key(url: str) -> str:
+    return hashlib.sha256(url.encode()).hexdigest()
 
 
 def _digest(path: Path) -> tuple[int, str]:

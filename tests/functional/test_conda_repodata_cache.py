@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 import zstandard
 
 from mlenv.cache import REPODATA
@@ -185,14 +184,16 @@ def test_the_cache_respects_its_size_limit_and_cache_prune(tmp_path: Path) -> No
     assert "repodata" in done.stderr
 
 
-@pytest.mark.parametrize("credentials", ["user:secret@"])
-def test_the_key_holds_no_credentials(tmp_path: Path, credentials: str) -> None:
-    """Credentials in the channel URL are sent, never stored: no entry names them."""
-    _channel(tmp_path / "channel")
+def test_no_entry_holds_credentials_or_a_path_token(tmp_path: Path) -> None:
+    """Credentials in the channel URL are sent, never stored, and an anaconda.org-style token
+    in its path is never written down either (the head holds the URL's sha256)."""
+    write_channel(tmp_path / "channel" / "t" / "tok-s3cr3t" / "main", PACKAGES)
     with IndexServer(tmp_path / "channel", auth=("user", "secret")) as server:
-        url = server.url.replace("://", f"://{credentials}")
+        url = server.url.replace("://", "://user:secret@") + "/t/tok-s3cr3t/main"
         project = Project(tmp_path, url)
         project.lock()
+        offline, _ = project.lock("--offline")
     entries = project.entries()
-    assert len(entries) == 2
-    assert all(b"secret" not in entry.read_bytes() for entry in entries)
+    assert len(entries) == 4  # per subdir: the .zst not there, and the repodata.json
+    assert all(b"secret" not in e.read_bytes() and b"s3cr3t" not in e.read_bytes() for e in entries)
+    assert b"s3cr3t" not in offline

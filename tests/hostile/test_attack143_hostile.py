@@ -5,9 +5,8 @@ enforcement is removed."""
 
 from __future__ import annotations
 
-import json
+import hashlib
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
 import zstandard
@@ -86,7 +85,9 @@ def test_a_symlinked_shard_or_entry_is_never_read_or_pruned(tmp_path: Path) -> N
         entry.symlink_to(planted)
         code, stderr = _lock(project, env, "--offline")
         assert code != 0 and "not cached" in stderr, stderr
-        path = urlsplit(json.loads(planted.read_bytes()[:4096])["url"]).path
+        paths = [f"/{s}/repodata.json.zst" for s in ("linux-64", "noarch")]
+        named = {hashlib.sha256(f"{server.url}{p}".encode()).hexdigest(): p for p in paths}
+        path = named[entry.name]
         mark = len(server.requests)
         assert _lock(project, env)[0] == 0
         again = [r for r in server.requests[mark:] if r.path == path]
@@ -152,3 +153,26 @@ def test_an_entry_of_another_user_is_refused(tmp_path: Path) -> None:
         entry.chmod(0o666)
     code, stderr = _lock(project, env, "--offline")
     assert code != 0 and "not cached" in stderr, stderr
+
+
+def test_an_offline_lock_from_stored_repodata_is_never_remembered(tmp_path: Path) -> None:
+    """Protects the next lock from a stale answer: a first lock ``--offline`` reads the channel
+    from the stored copies without asking it; neither it nor a remembered first lock
+    (``cache.memo``, for local sources only) may stand in for asking the channel online. The
+    channel then publishes native 3.0 and the next first lock online must see it."""
+    channel = _channel(tmp_path / "channel")
+    with IndexServer(channel) as server:
+        project, env = _project(tmp_path, server.url)
+        assert _lock(project, env)[0] == 0
+        assert _lock(project, env, "--offline")[0] == 0
+        assert _lock(project, env, "--offline")[0] == 0
+        PACKAGES.append(build_conda_package("native", "3.0", "h1_0", files={"lib/n": b"3\n"}))
+        try:
+            _channel(channel)
+        finally:
+            PACKAGES.pop()
+        mark = len(server.requests)
+        assert _lock(project, env)[0] == 0
+        asked = [r.path for r in server.requests[mark:]]
+    assert "/linux-64/repodata.json.zst" in asked, asked
+    assert b"native-3.0-h1_0" in (project / "mlenv.lock").read_bytes()
