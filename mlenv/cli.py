@@ -103,6 +103,7 @@ Environment variables:
   MLENV_CACHE_REGISTRY    the fleet's shared artifact cache, oci://REGISTRY/REPO
   MLENV_DOWNLOAD_SECONDS  every download's deadline before its size is counted (600)
   MLENV_LAYER_CACHE_MAX   the built-layer cache's size limit (10G)
+  MLENV_REPODATA_CACHE_MAX  the conda repodata cache's size limit (2G)
   MLENV_DRIVER_VERSION    this node's NVIDIA driver, for verify --host
   MLENV_GPU_COMPUTE_CAP   this node's GPUs (e.g. 8.0,9.0), for verify --host
   MLENV_DEBUG             tracebacks on internal errors (as -v)
@@ -1020,7 +1021,8 @@ def cache_group() -> None:
 )
 @click.pass_obj
 def cache_prune(session: Session, max_size: str | None) -> None:
-    """Drop the least recently used built layers until the layer cache fits its limit, and
+    """Drop the least recently used built layers until the layer cache fits its limit, the
+    least recently used conda repodata copies past $MLENV_REPODATA_CACHE_MAX, and
     kept lock verdicts and remembered locks that can no longer answer (downloaded artifacts
     are never pruned: a lock's build needs them offline)."""
     from mlenv.commands.cache import prune
@@ -1029,7 +1031,8 @@ def cache_prune(session: Session, max_size: str | None) -> None:
     session.reporter.info(
         f"layer cache {done.root}: removed {done.removed} layer(s), {human_bytes(done.freed)}; "
         f"{human_bytes(done.kept)} kept (limit {human_bytes(done.limit)}); "
-        f"{done.verdicts} outdated lock verdict(s) and {done.memos} remembered lock(s) dropped"
+        f"{done.verdicts} outdated lock verdict(s) and {done.memos} remembered lock(s) dropped; "
+        f"{done.repodata[0]} conda repodata copy(ies), {human_bytes(done.repodata[1])}, dropped"
     )
 
 

@@ -24,7 +24,8 @@ LAYERS = "layers-v1"  # built layer blobs by the key of their inputs (cache.laye
 BASE_IMAGES = "base-v1"  # registry base images laid out by pinned digest (oci.base)
 FRESH = "fresh-v1"  # verdicts that a lock is fresh for a manifest (cache.fresh)
 MEMO = "lockmemo-v1"  # first locks by what they were resolved from (cache.memo)
-BUCKETS = (ARTIFACTS, LOCKS, HTTP, METADATA, LAYERS, BASE_IMAGES, FRESH, MEMO)
+REPODATA = "repodata-v1"  # conda channels' repodata with its validators (conda.repodata)
+BUCKETS = (ARTIFACTS, LOCKS, HTTP, METADATA, LAYERS, BASE_IMAGES, FRESH, MEMO, REPODATA)
 BUNDLE_INDEX = "bundle.json"  # what makes a directory a bundle (cache.bundle)
 
 

@@ -1,6 +1,6 @@
-"""The cache use case: prune the layer cache to its limit, and the kept "fresh" verdicts and
-remembered locks to those that can still answer (downloaded artifacts are never pruned: a
-lock's build needs them offline)."""
+"""The cache use case: prune the layer cache and the conda repodata copies to their limits,
+and the kept "fresh" verdicts and remembered locks to those that can still answer (downloaded
+artifacts are never pruned: a lock's build needs them offline)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,8 @@ from mlenv.cache.fresh import MAX_VERDICTS, forget
 from mlenv.cache.layers import LayerCache, max_size, parse_size
 from mlenv.cache.memo import MAX_MEMOS
 from mlenv.commands.session import Session
+from mlenv.conda.repodata import RepodataCache
+from mlenv.conda.repodata import max_size as repodata_max
 
 
 @dataclass(frozen=True)
@@ -24,6 +26,7 @@ class Pruned:
     kept: int  # bytes
     verdicts: int  # kept "fresh" verdicts dropped
     memos: int  # remembered locks dropped
+    repodata: tuple[int, int]  # conda repodata copies dropped, bytes freed
 
 
 def prune(session: Session, size: str | None) -> Pruned:
@@ -34,4 +37,5 @@ def prune(session: Session, size: str | None) -> Pruned:
     removed, freed = store.prune(limit, strict=True)
     verdicts = forget(session.cache_root, MAX_VERDICTS, dead=True)
     memos = forget(session.cache_root, MAX_MEMOS, dead=True, bucket=MEMO)
-    return Pruned(store.root, limit, removed, freed, store.usage(), verdicts, memos)
+    repodata = RepodataCache(session.cache_root).prune(repodata_max(os.environ))
+    return Pruned(store.root, limit, removed, freed, store.usage(), verdicts, memos, repodata)

@@ -9,15 +9,23 @@ and ``exchange`` judge every hop), writes it into a private local channel, hands
 
 from __future__ import annotations
 
+import io
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, BinaryIO, cast
 
-from mlenv.conda.records import CondaError
+from mlenv import watch
+from mlenv.conda.records import CondaError, public_url
+from mlenv.conda.repodata import Checked, RepodataCache, max_size
+from mlenv.index.bodies import ResponseReader
+from mlenv.index.caches import is_storable
 from mlenv.origins import file_url_to_path, follow
 
 if TYPE_CHECKING:
+    import httpx
+
     from mlenv.index import HttpClient
 
 # conda-forge's linux-64 repodata.json is a few hundred MB; this bounds a hostile stream
@@ -57,10 +65,14 @@ def mirror(
     channels: Iterable[str], subdirs: Iterable[str], http: HttpClient, root: Path
 ) -> tuple[tuple[str, ...], tuple[Mirrored, ...]]:
     """The channels to hand rattler (every http(s) one as a ``file://`` copy under ``root``)
-    and how to map the copies back; local channels are passed through unchanged."""
+    and how to map the copies back; local channels are passed through unchanged. The
+    repodata comes through the client's cache root (``conda.repodata``), revalidated online
+    and read from it alone offline."""
     handed: list[str] = []
     mirrored: list[Mirrored] = []
     wanted = tuple(dict.fromkeys(subdirs))
+    cache = None if http.cache is None else RepodataCache(http.cache.root)
+    used: list[str] = []
     for number, channel in enumerate(channels):
         url = channel_url(channel)
         if not url.lower().startswith(_WEB):
@@ -69,37 +81,148 @@ def mirror(
         real = http.add_credentials(url).rstrip("/")
         copy = root / str(number)
         for subdir in wanted:
-            _fetch(http, f"{real}/{subdir}/repodata.json", copy / subdir)
+            base = f"{real}/{subdir}/repodata.json"
+            used += _fetch(http, cache, base, copy / subdir, real)
         local = copy.resolve().as_uri()
         handed.append(local)
         mirrored.append(Mirrored(local, real))
+    if cache is not None and used and not http.offline:
+        cache.prune(max_size(os.environ), keep=used)
     return tuple(handed), tuple(mirrored)
 
 
-def _fetch(http: HttpClient, url: str, directory: Path) -> None:
-    """Stream ``url`` (its ``.zst`` when the channel has one, as conda-forge does: a tenth of
-    the bytes) into ``directory/repodata.json``; a subdir the channel lacks is left out, as
-    conda and rattler read a missing one as empty."""
-    from mlenv.index import HttpError  # only a lock fetches: builds never load the client
-
+def _fetch(
+    http: HttpClient, cache: RepodataCache | None, url: str, directory: Path, channel: str
+) -> list[str]:
+    """``url``'s repodata (its ``.zst`` when the channel has one, as conda-forge does: a tenth
+    of the bytes) decompressed into ``directory/repodata.json``; a subdir the channel lacks is
+    left out, as conda and rattler read a missing one as empty. Returns the URLs whose cache
+    entries were used or written."""
+    watch.remote(url)  # a stored copy too: the channel may have changed since
     directory.mkdir(parents=True, exist_ok=True)
     target = directory / "repodata.json"
-    for source, packed in ((f"{url}.zst", True), (url, False)):
+    sources = ((f"{url}.zst", True), (url, False))
+    if http.offline:
+        return _offline(cache, sources, target, channel)
+    from mlenv.index import HttpError  # only a lock fetches: builds never load the client
+
+    for source, packed in sources:
         try:
-            with http.open(source) as body, target.open("wb") as out:
-                _copy(body, out, source, packed)
-            return
+            _revalidate(http, cache, source, packed, target)
+            return [source]
         except HttpError as exc:
             target.unlink(missing_ok=True)
             if not exc.absent:
                 raise
+        if cache is not None:  # so ``--offline`` knows it is not there (any more)
+            cache.store(source, {}, None)
+    return [source for source, _ in sources]
 
 
-def _copy(body: BinaryIO, out: BinaryIO, url: str, packed: bool) -> None:
+def _offline(
+    cache: RepodataCache | None, sources: Iterable[tuple[str, bool]], target: Path, channel: str
+) -> list[str]:
+    """The stored copies alone: the network is never asked."""
+    for source, packed in sources:
+        if cache is None:
+            break
+        with cache.open(source) as found:
+            if found is None:
+                break  # a lock online stores both: the .zst, or that it is not there
+            head, body = found
+            if head.absent:
+                if packed:
+                    continue
+                return [source]  # the channel has no such subdir
+            if _unpacked(Checked(body, head), target, source, packed):
+                return [source]
+            break
+    subdir = target.parent.name
+    raise CondaError(
+        f"the {subdir} repodata of the conda channel {public_url(channel)} is not cached, or "
+        "its cached copy is damaged, and --offline allows no download",
+        where=public_url(channel),
+        hint="run `mlenv lock` online once to cache the channel, then lock --offline",
+    )
+
+
+def _revalidate(
+    http: HttpClient, cache: RepodataCache | None, url: str, packed: bool, target: Path
+) -> None:
+    """``url`` from the cache when the server answers 304 to its validators (a stored copy
+    that is no longer intact is fetched again, unconditionally), else downloaded and stored;
+    an ``HttpError`` when it fails, ``absent`` when nothing is there."""
+    for conditional in (True, False):
+        validators: dict[str, str] = {}
+        if cache is not None and conditional:
+            with cache.open(url) as found:
+                validators = {} if found is None or found[0].absent else found[0].validators()
+        headers = {"Accept-Encoding": "identity", **validators}
+        with http.stream(url, headers=headers) as response:
+            if response.status_code != 304:
+                _download(cache, url, packed, target, response)
+                return
+        if cache is None:  # no validator was sent: ``stream`` refuses an unasked-for 304
+            break
+        if _stored(cache, url, packed, target):
+            return
+    raise CondaError(
+        "the server answered 304 Not Modified to a request that sent no validator",
+        where=url,
+        hint="check the channel URL in [conda] channels",
+    )
+
+
+def _stored(cache: RepodataCache, url: str, packed: bool, target: Path) -> bool:
+    """``url``'s stored copy into ``target``; False when there is none intact."""
+    with cache.open(url) as found:
+        if found is None or found[0].absent:
+            return False
+        return _unpacked(Checked(found[1], found[0]), target, url, packed)
+
+
+def _download(
+    cache: RepodataCache | None, url: str, packed: bool, target: Path, response: httpx.Response
+) -> None:
+    """The body into a download file beside ``target``, unpacked, then kept in the cache."""
+    download = target.with_name("repodata.download")
+    with io.BufferedReader(ResponseReader(response, url)) as body, download.open("wb") as out:
+        _copy(body, out, url, packed=False)
+    try:
+        with download.open("rb") as body:
+            if not _unpacked(body, target, url, packed):
+                raise AssertionError("unreachable: a download is not checked")
+        if cache is not None:
+            lowered = {k.lower(): v for k, v in response.headers.items()}
+            if is_storable(lowered):
+                cache.store(url, lowered, download)
+    finally:
+        download.unlink(missing_ok=True)
+
+
+def _unpacked(body: BinaryIO | Checked, target: Path, url: str, packed: bool) -> bool:
+    """``body`` (decompressed) into ``target``; False, ``target`` removed, when a stored copy
+    proves not intact: a damaged or truncated entry is a miss, never repodata."""
+    try:
+        with target.open("wb") as out:
+            _copy(body, out, url, packed)
+    except CondaError:
+        if isinstance(body, Checked) and not body.intact():
+            target.unlink(missing_ok=True)
+            return False
+        raise
+    if isinstance(body, Checked) and not body.intact():
+        target.unlink(missing_ok=True)
+        return False
+    return True
+
+
+def _copy(body: BinaryIO | Checked, out: BinaryIO, url: str, packed: bool) -> None:
     """Copy (decompressing a ``.zst``) at most ``MAX_REPODATA_BYTES`` of repodata."""
     import zstandard
 
-    reader = zstandard.ZstdDecompressor().stream_reader(body) if packed else body
+    source = cast("BinaryIO", body)  # ``Checked`` reads as a file does
+    reader = zstandard.ZstdDecompressor().stream_reader(source) if packed else body
     written = 0
     try:
         while chunk := reader.read(1 << 20):

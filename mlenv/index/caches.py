@@ -63,13 +63,18 @@ class CachedPage:
         return now - self.stored_at < lifetime
 
     def validators(self) -> dict[str, str]:
-        """Headers for a conditional request; empty when the server gave no validator."""
-        headers = {}
-        if etag := self.headers.get("etag"):
-            headers["If-None-Match"] = etag
-        if modified := self.headers.get("last-modified"):
-            headers["If-Modified-Since"] = modified
-        return headers
+        return conditional(self.headers)
+
+
+def conditional(headers: Mapping[str, str]) -> dict[str, str]:
+    """Headers for a conditional request from an answer's (lower-case) ones: pages and conda
+    repodata alike; empty when the server gave no validator."""
+    asked = {}
+    if etag := headers.get("etag"):
+        asked["If-None-Match"] = etag
+    if modified := headers.get("last-modified"):
+        asked["If-Modified-Since"] = modified
+    return asked
 
 
 def is_storable(headers: Mapping[str, str]) -> bool:

@@ -370,20 +370,17 @@ class HttpClient:
 
 
 def transfer_error(url: str, exc: httpx.HTTPError) -> HttpError:
-    return HttpError(
-        f"download of {url} broke off: {type(exc).__name__}: {exc}",
-        url=url,
-        status=None,
-        hint="check the network and retry",
-    )
+    message = f"download of {url} broke off: {type(exc).__name__}: {exc}"
+    return HttpError(message, url=url, status=None, hint="check the network and retry")
 
 
 def _raise_for_status(response: httpx.Response, url: str) -> None:
-    """Only a 2xx answer is a body; a 3xx here was not followed (no Location, a 300, an
-    unasked-for 304) and its empty body is no page, ``.metadata`` or wheel; nor is a part of
-    one (206) that no ``Range`` asked for."""
-    status = response.status_code
-    if status < 300 and (status != 206 or "range" in response.request.headers):
+    """Only a 2xx answer is a body, or a 304 a validator asked for (``conda.repodata``); a 3xx
+    here was not followed (no Location, a 300, an unasked-for 304) and its empty body is no
+    page, ``.metadata`` or wheel; nor is a part of one (206) that no ``Range`` asked for."""
+    status, asked = response.status_code, response.request.headers
+    validated = "if-none-match" in asked or "if-modified-since" in asked
+    if (status < 300 and (status != 206 or "range" in asked)) or (status == 304 and validated):
         return
     raise HttpError(
         f"GET {url} failed: HTTP {status} {printable(response.reason_phrase, 80)}".rstrip(),
