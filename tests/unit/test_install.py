@@ -32,12 +32,16 @@ PREFIX = "/opt/mlenv/t"
 PYTHON = "/usr/bin/python3.11"
 SITE = "lib/python3.11/site-packages"
 HOST_MINOR = f"{sys.version_info.major}.{sys.version_info.minor}"
+# Hash bytecode is compiled by the Python running mlenv, so those tests target that Python:
+# they hold on every version users run mlenv with, not only CI's 3.11.
+HOST_SITE = f"lib/python{HOST_MINOR}/site-packages"
+HOST_PYC = f"cpython-{sys.version_info.major}{sys.version_info.minor}.pyc"
 
 
 @pytest.fixture
 def host_python_311() -> None:
-    """Hash bytecode and the real numpy wheel need the target's Python running the tests: a
-    different host fails loudly (CI runs CPython 3.11) rather than skipping silently."""
+    """The real numpy wheel (cp311) needs the target's Python running the tests: a different
+    host fails loudly (CI runs CPython 3.11) rather than skipping silently."""
     assert HOST_MINOR == "3.11", f"run these tests with CPython 3.11, not {HOST_MINOR}"
 
 
@@ -89,6 +93,14 @@ def _install(
     }
     arguments.update(options)
     return install_environment(wheels, staging, **arguments)  # type: ignore[arg-type]
+
+
+def _install_hash(
+    wheels: Sequence[Path | NamedWheel], staging: Path, **options: object
+) -> InstallResult:
+    """Installs with hash bytecode for the Python running the tests (the only one allowed)."""
+    host = {"interpreter": f"/usr/bin/python{HOST_MINOR}", "python": HOST_MINOR}
+    return _install(wheels, staging, bytecode="hash", **{**host, **options})
 
 
 @contextmanager
@@ -186,7 +198,7 @@ def test_scripts_point_at_the_final_interpreter(tmp_path: Path) -> None:
 
 def test_record_is_regenerated_sorted_and_correct(tmp_path: Path) -> None:
     staging = tmp_path / "stage"
-    result = _install(_wheels(tmp_path / "wheels"), staging, bytecode="hash")
+    result = _install_hash(_wheels(tmp_path / "wheels"), staging)
     for dist in result.distributions:
         record = staging / dist.dist_info / "RECORD"
         text = record.read_text()
@@ -194,7 +206,7 @@ def test_record_is_regenerated_sorted_and_correct(tmp_path: Path) -> None:
         assert [row[0] for row in rows] == sorted(row[0] for row in rows)
         listed = set()
         for path, digest, size in rows:
-            installed = (staging / SITE / path).resolve()
+            installed = (staging / HOST_SITE / path).resolve()
             relative = installed.relative_to(staging.resolve()).as_posix()
             listed.add(relative)
             if relative == f"{dist.dist_info}/RECORD":
@@ -204,7 +216,7 @@ def test_record_is_regenerated_sorted_and_correct(tmp_path: Path) -> None:
             assert (digest, size) == (_record_hash(data), str(len(data)))
         assert listed == set(dist.files)
     alpha = result.distributions[0]
-    assert f"{SITE}/alpha/__pycache__/__init__.cpython-311.pyc" in alpha.files
+    assert f"{HOST_SITE}/alpha/__pycache__/__init__.{HOST_PYC}" in alpha.files
 
 
 def test_install_metadata_is_normalised(tmp_path: Path) -> None:
@@ -228,7 +240,7 @@ def test_install_metadata_is_normalised(tmp_path: Path) -> None:
 
 def test_nothing_written_names_the_staging_directory(tmp_path: Path) -> None:
     staging = tmp_path / "stage"
-    _install(_wheels(tmp_path / "wheels"), staging, bytecode="hash")
+    _install_hash(_wheels(tmp_path / "wheels"), staging)
     needle = str(tmp_path).encode()
     for path in staging.rglob("*"):
         if path.is_symlink():
@@ -240,7 +252,7 @@ def test_nothing_written_names_the_staging_directory(tmp_path: Path) -> None:
 def test_modes_ignore_the_umask(tmp_path: Path) -> None:
     staging = tmp_path / "stage"
     with _umask(0o077):
-        _install(_wheels(tmp_path / "wheels"), staging, bytecode="hash")
+        _install_hash(_wheels(tmp_path / "wheels"), staging)
     for name, (kind, mode, _) in _snapshot(staging).items():
         if kind == "dir":
             assert mode == 0o755, name
@@ -250,31 +262,29 @@ def test_modes_ignore_the_umask(tmp_path: Path) -> None:
     assert stat.S_IMODE(staging.stat().st_mode) == 0o755
 
 
-@pytest.mark.usefixtures("host_python_311")
 def test_trees_are_byte_identical_whatever_the_build(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     wheels = _wheels(tmp_path / "wheels")
     first, second = tmp_path / "a", tmp_path / "another-much-longer-staging-directory"
     with _umask(0o022):
-        _install(wheels, first, bytecode="hash", jobs=1)
+        _install_hash(wheels, first, jobs=1)
     monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")
     monkeypatch.setenv("PYTHONHASHSEED", "12345")
     with _umask(0o077):
-        _install(list(reversed(wheels)), second, bytecode="hash", jobs=2)
+        _install_hash(list(reversed(wheels)), second, jobs=2)
     assert _snapshot(first) == _snapshot(second)
 
 
-@pytest.mark.usefixtures("host_python_311")
 def test_hash_bytecode_is_unchecked_and_names_the_final_path(tmp_path: Path) -> None:
     staging = tmp_path / "stage"
-    _install(_wheels(tmp_path / "wheels"), staging, bytecode="hash")
-    source = staging / SITE / "alpha/sub/mod.py"
-    pyc = (staging / SITE / "alpha/sub/__pycache__/mod.cpython-311.pyc").read_bytes()
+    _install_hash(_wheels(tmp_path / "wheels"), staging)
+    source = staging / HOST_SITE / "alpha/sub/mod.py"
+    pyc = (staging / HOST_SITE / f"alpha/sub/__pycache__/mod.{HOST_PYC}").read_bytes()
     assert int.from_bytes(pyc[4:8], "little") == 0b01  # PEP 552: hash-based, unchecked
     assert pyc[8:16] == importlib.util.source_hash(source.read_bytes())
     code = marshal.loads(pyc[16:])
-    assert code.co_filename == f"{PREFIX}/{SITE}/alpha/sub/mod.py"
+    assert code.co_filename == f"{PREFIX}/{HOST_SITE}/alpha/sub/mod.py"
     assert not list((staging / "bin").glob("__pycache__"))
 
 
@@ -293,13 +303,12 @@ def test_no_bytecode_by_default(tmp_path: Path) -> None:
     ]
 
 
-@pytest.mark.usefixtures("host_python_311")
 def test_invalid_python_is_left_uncompiled(tmp_path: Path) -> None:
     wheel = build_wheel("eps", "1.0", files={"eps/template.py": b"def broken(:\n"})
     reporter = MemoryReporter()
     staging = tmp_path / "stage"
-    _install([_write(tmp_path, wheel)], staging, bytecode="hash", reporter=reporter)
-    assert not (staging / SITE / "eps/__pycache__").exists()
+    _install_hash([_write(tmp_path, wheel)], staging, reporter=reporter)
+    assert not (staging / HOST_SITE / "eps/__pycache__").exists()
     assert reporter.messages("info") == [
         "1 file(s) are not valid Python and were not byte-compiled"
     ]
