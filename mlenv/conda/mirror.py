@@ -9,12 +9,13 @@ and ``exchange`` judge every hop), writes it into a private local channel, hands
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
-from mlenv.conda.records import CondaError
+from mlenv.conda.records import CondaError, public_url
 from mlenv.origins import file_url_to_path, follow
 
 if TYPE_CHECKING:
@@ -42,8 +43,11 @@ class Mirrored:
 
     def shown(self, message: str) -> str:
         """``message`` (rattler's) naming the channel wherever it named the private copy."""
-        path = str(file_url_to_path(self.local))
-        return message.replace(self.local, self.real).replace(path, self.real)
+        shown = public_url(self.real)  # a ``/t/<token>`` channel: the token stays unsaid
+        for copy in (self.local, str(file_url_to_path(self.local))):
+            # whole: copy ``…/1`` is no prefix of copy ``…/10`` (eleven channels or more)
+            message = re.sub(re.escape(copy) + r"(?![\w.-])", lambda _: shown, message)
+        return message
 
 
 def channel_url(channel: str) -> str:
@@ -122,4 +126,6 @@ def _copy(body: BinaryIO, out: BinaryIO, url: str, packed: bool) -> None:
 def judged(url: str, channel: str) -> str:
     """A solved record's ``url`` (a CEP-15 ``info.base_url`` may have put it anywhere) if
     ``origins.follow`` lets the channel lead there."""
-    return follow(url, base=channel + "/", where=f"{channel}: a record's url (info.base_url)")
+    return follow(
+        url, base=channel + "/", where=f"{public_url(channel)}: a record's url (info.base_url)"
+    )
