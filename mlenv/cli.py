@@ -7,6 +7,7 @@ stdout, diagnostics to stderr.
 
 from __future__ import annotations
 
+import errno
 import io
 import json
 import os
@@ -768,7 +769,20 @@ def _verbose(argv: Sequence[str]) -> bool:
 def _echo(message: str, *, err: bool = False, nl: bool = True) -> None:
     """``click.echo`` through ``errors.terminal_text``: names and messages from outside
     (kubectl, indexes, locks, registries) never drive the terminal."""
-    click.echo(terminal_text(message), err=err, nl=nl)
+    try:
+        click.echo(terminal_text(message), err=err, nl=nl)
+    except OSError as exc:
+        if err or exc.errno == errno.EPIPE:  # EPIPE: a closed reader (``StagedGroup.invoke``)
+            raise
+        from mlenv.stdout_closed import silence_stdout
+
+        silence_stdout()  # the exit's own flush of what is left would fail again (exit 120)
+        raise MlenvError(  # a full disk or a failed device is no bug of mlenv to report
+            f"cannot write to stdout: {exc.strerror or exc}",
+            where="stdout",
+            hint="free space on (or repair) the file system stdout is redirected to, or "
+            "redirect it elsewhere",
+        ) from None
 
 
 def _json_log(argv: Sequence[str]) -> bool:

@@ -4,6 +4,10 @@ asking the GA driver, machine-gated CPU fallbacks, closed stdout, grouped warnin
 from __future__ import annotations
 
 import io
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import zstandard
 
@@ -42,3 +46,26 @@ def test_a_multi_frame_repodata_zst_is_read_whole() -> None:
     out = io.BytesIO()
     _copy(io.BytesIO(packed), out, "https://h/c/linux-64/repodata.json.zst", True)
     assert out.getvalue() == whole
+
+
+def test_stdout_on_a_full_disk_is_said_as_such_not_as_an_internal_error(tmp_path: Path) -> None:
+    """``mlenv show > /dev/full`` (stdout redirected to a full disk): the write fails with
+    ENOSPC, which is no closed reader, so it must not exit 0; it said "internal error: mlenv
+    failed unexpectedly ... report it" (exit 2), a bug report for a full disk. It names stdout
+    and the device's error, exit 1."""
+    manifest = '[environment]\nname = "x"\npython = "3.11"\n[pypi]\ndependencies = []\n'
+    (tmp_path / "mlenv.toml").write_text(manifest)
+    with open("/dev/full", "w") as full:
+        done = subprocess.run(
+            [sys.executable, "-m", "mlenv", "show"],
+            cwd=tmp_path,
+            stdout=full,
+            stderr=subprocess.PIPE,
+            text=True,
+            check=False,
+            env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
+        )
+    assert done.returncode == 1, done.stderr
+    assert "internal error" not in done.stderr
+    assert "cannot write to stdout" in done.stderr
+    assert "No space left on device" in done.stderr
