@@ -5,13 +5,17 @@ from __future__ import annotations
 
 import io
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import zstandard
 
 from mlenv.conda.mirror import Mirrored, _copy
+from mlenv.exchange import DeadlineTransport
+from mlenv.index.http import HttpClient, HttpError
 
 
 def test_a_tenth_channel_copy_is_not_named_as_the_first_channel_plus_a_digit() -> None:
@@ -69,3 +73,24 @@ def test_stdout_on_a_full_disk_is_said_as_such_not_as_an_internal_error(tmp_path
     assert "internal error" not in done.stderr
     assert "cannot write to stdout" in done.stderr
     assert "No space left on device" in done.stderr
+
+
+def test_an_idna_host_not_resolved_is_not_blamed_on_a_proxy() -> None:
+    """``https://bücher.example/simple/`` with no proxy set: the resolver is asked for the
+    IDNA name ``xn--bcher-kva.example``, which is not the URL's spelling, so the message said
+    "the proxy host xn--bcher-kva.example could not be resolved" and sent the user to
+    HTTPS_PROXY. It is the URL's own host, and is said so."""
+    asked: list[str] = []
+
+    def resolve(host: str, port: int) -> list[str]:
+        asked.append(host)
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    client = HttpClient(transport=DeadlineTransport(resolve=resolve), retries=0)
+    with client, pytest.raises(HttpError) as caught:
+        client.get("https://bücher.example/simple/")
+    assert asked == ["xn--bcher-kva.example"]
+    said = str(caught.value)
+    assert "proxy host" not in said and "check the proxy variable" not in said
+    assert "the host bücher.example (xn--bcher-kva.example) could not be resolved" in said
+    assert caught.value.hint is not None and "HTTPS_PROXY (or HTTP_PROXY)" in caught.value.hint
