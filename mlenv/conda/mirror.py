@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, BinaryIO, cast
 
 from mlenv.conda.records import CondaError, public_url
 from mlenv.origins import file_url_to_path, follow
@@ -103,17 +103,15 @@ def _copy(body: BinaryIO, out: BinaryIO, url: str, packed: bool) -> None:
     """Copy (decompressing a ``.zst``) at most ``MAX_REPODATA_BYTES`` of repodata."""
     import zstandard
 
-    reader = zstandard.ZstdDecompressor().stream_reader(body) if packed else body
+    counted = _Counted(body, url)  # skippable frames decode to nothing: count what is read
+    source = cast("BinaryIO", counted)  # zstandard calls only ``read``
+    reader = zstandard.ZstdDecompressor().stream_reader(source) if packed else counted
     written = 0
     try:
         while chunk := reader.read(1 << 20):
             written += len(chunk)
             if written > MAX_REPODATA_BYTES:
-                raise CondaError(
-                    f"the channel's repodata is larger than {MAX_REPODATA_BYTES} bytes",
-                    where=url,
-                    hint="check the channel URL in [conda] channels",
-                )
+                raise _too_large(url)
             out.write(chunk)
     except zstandard.ZstdError as exc:
         raise CondaError(
@@ -121,6 +119,29 @@ def _copy(body: BinaryIO, out: BinaryIO, url: str, packed: bool) -> None:
             where=url,
             hint="re-index the channel, or remove its repodata.json.zst",
         ) from None
+
+
+def _too_large(url: str) -> CondaError:
+    return CondaError(
+        f"the channel's repodata is larger than {MAX_REPODATA_BYTES} bytes",
+        where=url,
+        hint="check the channel URL in [conda] channels",
+    )
+
+
+class _Counted:
+    """``body`` read with a count: a ``.zst`` of endless skippable frames (which decode to no
+    byte) is refused at ``MAX_REPODATA_BYTES`` read, as a large decompressed one is."""
+
+    def __init__(self, body: BinaryIO, url: str) -> None:
+        self._body, self._url, self._taken = body, url, 0
+
+    def read(self, size: int = -1) -> bytes:
+        chunk = self._body.read(size)
+        self._taken += len(chunk)
+        if self._taken > MAX_REPODATA_BYTES:
+            raise _too_large(self._url)
+        return chunk
 
 
 def judged(url: str, channel: str) -> str:

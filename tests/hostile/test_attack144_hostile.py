@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import os
 import socket
+import struct
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +15,7 @@ import pytest
 import zstandard
 
 from mlenv.conda.mirror import Mirrored, _copy
+from mlenv.conda.records import CondaError
 from mlenv.exchange import DeadlineTransport
 from mlenv.index.http import HttpClient, HttpError
 
@@ -94,3 +96,32 @@ def test_an_idna_host_not_resolved_is_not_blamed_on_a_proxy() -> None:
     assert "proxy host" not in said and "check the proxy variable" not in said
     assert "the host bücher.example (xn--bcher-kva.example) could not be resolved" in said
     assert caught.value.hint is not None and "HTTPS_PROXY (or HTTP_PROXY)" in caught.value.hint
+
+
+class _EndlessSkippable:
+    """A repodata.json.zst body of zstd skippable frames without end: each decodes to no
+    byte, as a hostile channel (or anyone on its plain-http path) may send."""
+
+    FRAME = struct.pack("<II", 0x184D2A50, 1 << 16) + bytes(1 << 16)
+
+    def __init__(self) -> None:
+        self.sent = 0
+
+    def read(self, size: int = -1) -> bytes:
+        self.sent += len(self.FRAME)
+        return self.FRAME
+
+
+def test_a_zst_of_endless_skippable_frames_is_bounded_by_its_bytes_read(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The bound counted decompressed bytes only: skippable frames decode to none, so an
+    endless body of them was read for ever. The bytes read count too."""
+    from mlenv.conda import mirror as mirror_module
+
+    monkeypatch.setattr(mirror_module, "MAX_REPODATA_BYTES", 1 << 22)
+    body = _EndlessSkippable()
+    with pytest.raises(CondaError) as caught:
+        _copy(body, io.BytesIO(), "https://h/c/linux-64/repodata.json.zst", True)  # type: ignore[arg-type]
+    assert "larger than" in caught.value.message
+    assert body.sent <= (1 << 22) + 2 * len(_EndlessSkippable.FRAME) + (1 << 20)
