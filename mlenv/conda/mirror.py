@@ -9,6 +9,7 @@ and ``exchange`` judge every hop), writes it into a private local channel, hands
 
 from __future__ import annotations
 
+import errno
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -97,6 +98,14 @@ def _fetch(http: HttpClient, url: str, directory: Path) -> None:
             target.unlink(missing_ok=True)
             if not exc.absent:
                 raise
+        except OSError as exc:  # the temporary directory is often a small tmpfs
+            if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+                raise
+            raise CondaError(
+                f"cannot write the channel's repodata ({source}): {exc.strerror}",
+                where=str(directory),
+                hint="free space in the temporary directory, or point TMPDIR at a bigger disk",
+            ) from None
 
 
 def _copy(body: BinaryIO, out: BinaryIO, url: str, packed: bool) -> None:

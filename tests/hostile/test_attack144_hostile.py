@@ -14,10 +14,11 @@ from pathlib import Path
 import pytest
 import zstandard
 
-from mlenv.conda.mirror import Mirrored, _copy
+from mlenv.conda.mirror import Mirrored, _copy, _fetch
 from mlenv.conda.records import CondaError
 from mlenv.exchange import DeadlineTransport
 from mlenv.index.http import HttpClient, HttpError
+from tests.support.httpserver import IndexServer
 
 
 def test_a_tenth_channel_copy_is_not_named_as_the_first_channel_plus_a_digit() -> None:
@@ -125,3 +126,27 @@ def test_a_zst_of_endless_skippable_frames_is_bounded_by_its_bytes_read(
         _copy(body, io.BytesIO(), "https://h/c/linux-64/repodata.json.zst", True)  # type: ignore[arg-type]
     assert "larger than" in caught.value.message
     assert body.sent <= (1 << 22) + 2 * len(_EndlessSkippable.FRAME) + (1 << 20)
+
+
+def test_a_full_disk_under_the_channel_copy_is_said_not_an_internal_error(tmp_path: Path) -> None:
+    """The channel copy lives in the temporary directory (often a small tmpfs), and
+    conda-forge's repodata is hundreds of MB: a full disk there raised a bare ENOSPC, which
+    the CLI reports as "internal error ... report it". It names the copy's directory and what
+    to free, as a full cache or dist/ does. (/dev/full stands for the full disk.)"""
+    channel = tmp_path / "channel" / "linux-64"
+    channel.mkdir(parents=True)
+    whole = b'{"packages": {}}' + b" " * (1 << 21)
+    (channel / "repodata.json").write_bytes(whole)
+    (channel / "repodata.json.zst").write_bytes(zstandard.ZstdCompressor().compress(whole))
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    (copy / "repodata.json").symlink_to("/dev/full")
+    with (
+        IndexServer(tmp_path / "channel") as server,
+        HttpClient(retries=0) as http,
+        pytest.raises(CondaError) as caught,
+    ):
+        _fetch(http, f"{server.url}/linux-64/repodata.json", copy)
+    assert "No space left on device" in caught.value.message
+    assert caught.value.where == str(copy)
+    assert caught.value.hint is not None and "TMPDIR" in caught.value.hint
