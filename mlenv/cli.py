@@ -774,15 +774,9 @@ def _echo(message: str, *, err: bool = False, nl: bool = True) -> None:
     except OSError as exc:
         if err or exc.errno == errno.EPIPE:  # EPIPE: a closed reader (``StagedGroup.invoke``)
             raise
-        from mlenv.stdout_closed import silence_stdout
+        from mlenv.stdout_closed import stdout_failed
 
-        silence_stdout()  # the exit's own flush of what is left would fail again (exit 120)
-        raise MlenvError(  # a full disk or a failed device is no bug of mlenv to report
-            f"cannot write to stdout: {exc.strerror or exc}",
-            where="stdout",
-            hint="free space on (or repair) the file system stdout is redirected to, or "
-            "redirect it elsewhere",
-        ) from None
+        raise stdout_failed(exc) from None
 
 
 def _json_log(argv: Sequence[str]) -> bool:
@@ -1002,7 +996,7 @@ def inspect_command(
     from the lock, installed sizes of the wheels the cache holds)."""
     from mlenv.inspect import inspect_image, inspect_lock, shown_platform_note
     from mlenv.inspect_render import render
-    from mlenv.stdout_closed import stdout_console
+    from mlenv.stdout_closed import stdout_console, stdout_failed
     from mlenv.subjects import INSPECTED, expect
 
     takes = "dist/image.tar, an OCI layout (dist/oci) or an mlenv.lock"
@@ -1018,7 +1012,12 @@ def inspect_command(
     if as_json:
         print_json(found.to_dict())
         return
-    render(found, stdout_console(None if sys.stdout.isatty() else 100), top)
+    try:
+        render(found, stdout_console(None if sys.stdout.isatty() else 100), top)
+    except OSError as exc:
+        if exc.errno == errno.EPIPE:  # a closed reader (``StagedGroup.invoke``)
+            raise
+        raise stdout_failed(exc) from None
 
 
 @cli.group(name="cache")

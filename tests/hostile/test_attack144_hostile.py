@@ -18,7 +18,9 @@ from mlenv.conda.mirror import Mirrored, _copy, _fetch
 from mlenv.conda.records import CondaError
 from mlenv.exchange import DeadlineTransport
 from mlenv.index.http import HttpClient, HttpError
+from mlenv.lockfile import render
 from tests.support.httpserver import IndexServer
+from tests.support.locks import sample
 
 
 def test_a_tenth_channel_copy_is_not_named_as_the_first_channel_plus_a_digit() -> None:
@@ -55,16 +57,20 @@ def test_a_multi_frame_repodata_zst_is_read_whole() -> None:
     assert out.getvalue() == whole
 
 
-def test_stdout_on_a_full_disk_is_said_as_such_not_as_an_internal_error(tmp_path: Path) -> None:
-    """``mlenv show > /dev/full`` (stdout redirected to a full disk): the write fails with
-    ENOSPC, which is no closed reader, so it must not exit 0; it said "internal error: mlenv
-    failed unexpectedly ... report it" (exit 2), a bug report for a full disk. It names stdout
-    and the device's error, exit 1."""
+@pytest.mark.parametrize("command", [["show"], ["inspect", "mlenv.lock"]])
+def test_stdout_on_a_full_disk_is_said_as_such_not_as_an_internal_error(
+    tmp_path: Path, command: list[str]
+) -> None:
+    """``mlenv show > /dev/full`` (stdout redirected to a full disk), and ``inspect`` whose
+    rich console writes on its own: the write fails with ENOSPC, which is no closed reader, so
+    it must not exit 0; it said "internal error: mlenv failed unexpectedly ... report it"
+    (exit 2), a bug report for a full disk. It names stdout and the device's error, exit 1."""
     manifest = '[environment]\nname = "x"\npython = "3.11"\n[pypi]\ndependencies = []\n'
     (tmp_path / "mlenv.toml").write_text(manifest)
+    (tmp_path / "mlenv.lock").write_text(render(sample(1)))
     with open("/dev/full", "w") as full:
         done = subprocess.run(
-            [sys.executable, "-m", "mlenv", "show"],
+            [sys.executable, "-m", "mlenv", *command],
             cwd=tmp_path,
             stdout=full,
             stderr=subprocess.PIPE,
