@@ -14,8 +14,10 @@ from pathlib import Path
 import pytest
 import zstandard
 
+from mlenv.conda.explain import solve_error
 from mlenv.conda.mirror import Mirrored, _copy, _fetch
 from mlenv.conda.records import CondaError
+from mlenv.conda.worker import ChildFailure
 from mlenv.exchange import DeadlineTransport
 from mlenv.index.http import HttpClient, HttpError
 from mlenv.lockfile import render
@@ -156,3 +158,17 @@ def test_a_full_disk_under_the_channel_copy_is_said_not_an_internal_error(tmp_pa
     assert "No space left on device" in caught.value.message
     assert caught.value.where == str(copy)
     assert caught.value.hint is not None and "TMPDIR" in caught.value.hint
+
+
+def test_a_solve_error_names_the_channels_without_their_credentials() -> None:
+    """A spec no channel has: the message listed the channels searched as the manifest spells
+    them, a password in the userinfo and an anaconda.org ``/t/<token>`` included, into the
+    error every reporter, log and JSON event carries; only printing hid them."""
+    failure = ChildFailure(
+        "SolverError", "Cannot solve the request because of: No candidates were found for nosuch *."
+    )
+    channels = ["https://alice:hunter2@conda.example/c", "https://conda.anaconda.org/t/tk-123/priv"]
+    error = solve_error(failure, channels, "linux-64", cuda=None, glibc="2.28")
+    said = f"{error.message} {error.hint}"
+    assert "hunter2" not in said and "tk-123" not in said
+    assert "https://conda.example/c, https://conda.anaconda.org/priv (linux-64, noarch)" in said
