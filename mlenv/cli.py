@@ -7,6 +7,7 @@ stdout, diagnostics to stderr.
 
 from __future__ import annotations
 
+import errno
 import io
 import json
 import os
@@ -769,7 +770,14 @@ def _verbose(argv: Sequence[str]) -> bool:
 def _echo(message: str, *, err: bool = False, nl: bool = True) -> None:
     """``click.echo`` through ``errors.terminal_text``: names and messages from outside
     (kubectl, indexes, locks, registries) never drive the terminal."""
-    click.echo(terminal_text(message), err=err, nl=nl)
+    try:
+        click.echo(terminal_text(message), err=err, nl=nl)
+    except OSError as exc:
+        if err or exc.errno == errno.EPIPE:  # EPIPE: a closed reader (``StagedGroup.invoke``)
+            raise
+        from mlenv.stdout_closed import stdout_failed
+
+        raise stdout_failed(exc) from None
 
 
 def _json_log(argv: Sequence[str]) -> bool:
@@ -989,7 +997,7 @@ def inspect_command(
     from the lock, installed sizes of the wheels the cache holds)."""
     from mlenv.inspect import inspect_image, inspect_lock, shown_platform_note
     from mlenv.inspect_render import render
-    from mlenv.stdout_closed import stdout_console
+    from mlenv.stdout_closed import stdout_console, stdout_failed
     from mlenv.subjects import INSPECTED, expect
 
     takes = "dist/image.tar, an OCI layout (dist/oci) or an mlenv.lock"
@@ -1005,7 +1013,12 @@ def inspect_command(
     if as_json:
         print_json(found.to_dict())
         return
-    render(found, stdout_console(None if sys.stdout.isatty() else 100), top)
+    try:
+        render(found, stdout_console(None if sys.stdout.isatty() else 100), top)
+    except OSError as exc:
+        if exc.errno == errno.EPIPE:  # a closed reader (``StagedGroup.invoke``)
+            raise
+        raise stdout_failed(exc) from None
 
 
 @cli.group(name="cache")

@@ -9,6 +9,8 @@ import select
 import sys
 from typing import TYPE_CHECKING
 
+from mlenv.errors import MlenvError
+
 if TYPE_CHECKING:
     from rich.console import Console
 
@@ -50,3 +52,16 @@ def stdout_console(width: int | None) -> Console:
             raise BrokenPipeError(errno.EPIPE, "stdout was closed")
 
     return _Console(highlight=False, width=width)
+
+
+def stdout_failed(exc: OSError) -> MlenvError:
+    """The error for a stdout write that failed for another reason than a closed reader (a full
+    disk or a failed device behind ``> file``): no bug of mlenv's to report. Stdout is
+    silenced first, as the exit's own flush of what is left would fail again (exit 120)."""
+    silence_stdout()
+    return MlenvError(
+        f"cannot write to stdout: {exc.strerror or exc}",
+        where="stdout",
+        hint="free space on (or repair) the file system stdout is redirected to, or redirect "
+        "it elsewhere",
+    )

@@ -7,7 +7,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from mlenv.conda.records import CondaError
+from mlenv.conda.records import CondaError, public_url
 from mlenv.conda.virtual import LINUX_KERNEL
 from mlenv.conda.worker import ChildFailure
 from mlenv.cuda.versions import CudaError, spec_admits, spec_floor
@@ -121,7 +121,7 @@ def solve_error(
             hint="check the channel names or URLs and the network",
         )
     tree = failure.message.removeprefix(_SOLVE_PREFIX).strip()
-    searched = f"{', '.join(channels)} ({platform}, noarch)"
+    searched = f"{', '.join(map(public_url, channels))} ({platform}, noarch)"  # no secret
     offers = {
         "__cuda": _cuda_offer(cuda, driver_floor),
         "__glibc": f"the manifest targets glibc {glibc}",

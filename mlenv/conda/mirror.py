@@ -9,8 +9,10 @@ and ``exchange`` judge every hop), writes it into a private local channel, hands
 
 from __future__ import annotations
 
+import errno
 import io
 import os
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,8 +52,11 @@ class Mirrored:
 
     def shown(self, message: str) -> str:
         """``message`` (rattler's) naming the channel wherever it named the private copy."""
-        path = str(file_url_to_path(self.local))
-        return message.replace(self.local, self.real).replace(path, self.real)
+        shown = public_url(self.real)  # a ``/t/<token>`` channel: the token stays unsaid
+        for copy in (self.local, str(file_url_to_path(self.local))):
+            # whole: copy ``…/1`` is no prefix of copy ``…/10`` (eleven channels or more)
+            message = re.sub(re.escape(copy) + r"(?![\w.-])", lambda _: shown, message)
+        return message
 
 
 def channel_url(channel: str) -> str:
@@ -114,6 +119,14 @@ def _fetch(
             target.unlink(missing_ok=True)
             if not exc.absent:
                 raise
+        except OSError as exc:  # the temporary directory is often a small tmpfs
+            if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+                raise
+            raise CondaError(
+                f"cannot write the channel's repodata ({source}): {exc.strerror}",
+                where=str(directory),
+                hint="free space in the temporary directory, or point TMPDIR at a bigger disk",
+            ) from None
         if cache is not None:  # so ``--offline`` knows it is not there (any more)
             cache.store(source, {}, None)
     return [source for source, _ in sources]
@@ -221,18 +234,16 @@ def _copy(body: BinaryIO | Checked, out: BinaryIO, url: str, packed: bool) -> No
     """Copy (decompressing a ``.zst``) at most ``MAX_REPODATA_BYTES`` of repodata."""
     import zstandard
 
-    source = cast("BinaryIO", body)  # ``Checked`` reads as a file does
-    reader = zstandard.ZstdDecompressor().stream_reader(source) if packed else body
+    # ``Checked`` reads as a file does; skippable frames decode to nothing: count what is read
+    counted = _Counted(cast("BinaryIO", body), url)
+    source = cast("BinaryIO", counted)  # zstandard calls only ``read``
+    reader = zstandard.ZstdDecompressor().stream_reader(source) if packed else counted
     written = 0
     try:
         while chunk := reader.read(1 << 20):
             written += len(chunk)
             if written > MAX_REPODATA_BYTES:
-                raise CondaError(
-                    f"the channel's repodata is larger than {MAX_REPODATA_BYTES} bytes",
-                    where=url,
-                    hint="check the channel URL in [conda] channels",
-                )
+                raise _too_large(url)
             out.write(chunk)
     except zstandard.ZstdError as exc:
         raise CondaError(
@@ -242,7 +253,32 @@ def _copy(body: BinaryIO | Checked, out: BinaryIO, url: str, packed: bool) -> No
         ) from None
 
 
+def _too_large(url: str) -> CondaError:
+    return CondaError(
+        f"the channel's repodata is larger than {MAX_REPODATA_BYTES} bytes",
+        where=url,
+        hint="check the channel URL in [conda] channels",
+    )
+
+
+class _Counted:
+    """``body`` read with a count: a ``.zst`` of endless skippable frames (which decode to no
+    byte) is refused at ``MAX_REPODATA_BYTES`` read, as a large decompressed one is."""
+
+    def __init__(self, body: BinaryIO, url: str) -> None:
+        self._body, self._url, self._taken = body, url, 0
+
+    def read(self, size: int = -1) -> bytes:
+        chunk = self._body.read(size)
+        self._taken += len(chunk)
+        if self._taken > MAX_REPODATA_BYTES:
+            raise _too_large(self._url)
+        return chunk
+
+
 def judged(url: str, channel: str) -> str:
     """A solved record's ``url`` (a CEP-15 ``info.base_url`` may have put it anywhere) if
     ``origins.follow`` lets the channel lead there."""
-    return follow(url, base=channel + "/", where=f"{channel}: a record's url (info.base_url)")
+    return follow(
+        url, base=channel + "/", where=f"{public_url(channel)}: a record's url (info.base_url)"
+    )
