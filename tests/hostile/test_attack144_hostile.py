@@ -154,7 +154,7 @@ def test_a_full_disk_under_the_channel_copy_is_said_not_an_internal_error(tmp_pa
         HttpClient(retries=0) as http,
         pytest.raises(CondaError) as caught,
     ):
-        _fetch(http, f"{server.url}/linux-64/repodata.json", copy)
+        _fetch(http, None, f"{server.url}/linux-64/repodata.json", copy, server.url)
     assert "No space left on device" in caught.value.message
     assert caught.value.where == str(copy)
     assert caught.value.hint is not None and "TMPDIR" in caught.value.hint
