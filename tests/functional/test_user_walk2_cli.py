@@ -159,7 +159,10 @@ def test_an_interrupted_fetch_says_how_many_files_it_kept(tmp_path: Path) -> Non
     """Ctrl-C said only "aborted": the completed downloads are kept in the cache, and the user
     must know the next fetch will not download them again."""
     names = ("aa", "bb", "cc")
-    wheels = [build_wheel(n, "1.0", files={f"{n}/blob.bin": _blob(n, 400_000)}) for n in names]
+    # the first file small, the others long in coming: however loaded the runner, the fetch
+    # is still running when the first file is seen whole and the interrupt is sent
+    sizes = {"aa": 40_000, "bb": 2_000_000, "cc": 2_000_000}
+    wheels = [build_wheel(n, "1.0", files={f"{n}/blob.bin": _blob(n, sizes[n])}) for n in names]
     write_simple_index(tmp_path / "www", wheels)
     cache = tmp_path / "cache"
     with TrickleServer(tmp_path / "www", chunk=16 * 1024, delay=0.02) as server:
