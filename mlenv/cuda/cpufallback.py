@@ -70,12 +70,13 @@ def machine_gated(
     (by file URL, that machine): PyPI's torch 2.5.1 aarch64 wheel carries the x86_64 wheel's
     ``nvidia-*-cu12==...; platform_machine == "x86_64"`` lines and is a CPU-only build, which
     a GH200 node would receive silently. Only pins that already read as no CUDA build are
-    read again, so a fleet without such wheels pays nothing more."""
+    read again, so a fleet without such wheels pays nothing more; a pure wheel is not one (its
+    x86_64-only CUDA lines just do not apply here: there is no other build of it to lock)."""
     found: dict[str, str] = {}
     here = resolution.target
     for pin in resolution.pins:
-        if pin.file.url in needs:
-            continue
+        if pin.file.url in needs or pin.file.filename.endswith("-any.whl"):
+            continue  # a pure wheel is one file on every machine: no other build to lock
         requires = index.metadata(pin.file).requires_dist
         if not requires:
             continue

@@ -9,6 +9,7 @@ import json
 import struct
 import tarfile
 import zipfile
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -215,15 +216,17 @@ def test_the_conda_install_refuses_a_sparse_renamed_member_before_rattler_writes
 # reads them. A channel before the name or a bracketed version hid `cuda-version >=12.4` from
 # the judge (no need at all) while rattler's solver held the environment to it.
 
-HIDDEN_CUDA_SPECS = [
-    "conda-forge::cuda-version >=12.4",
-    "*/linux-64::cuda-version >=12.4",
-    "https://conda.anaconda.org/conda-forge::cuda-version 12.4.*",
-    "cuda-version[version='>=12.4']",
-    'cuda-version[version=">=12.4,<13", build=*]',
-    "cuda-version[version=12.4.*]",
-    "cuda-version >=11[version='>=12.4']",  # rattler takes the bracket's version
-]
+# each spelling, and the plain one rattler reads it as
+PLAIN = {
+    "conda-forge::cuda-version >=12.4": "cuda-version >=12.4",
+    "*/linux-64::cuda-version >=12.4": "cuda-version >=12.4",
+    "https://conda.anaconda.org/conda-forge::cuda-version 12.4.*": "cuda-version 12.4.*",
+    "cuda-version[version='>=12.4']": "cuda-version >=12.4",
+    'cuda-version[version=">=12.4,<13", build=*]': "cuda-version >=12.4,<13",
+    "cuda-version[version=12.4.*]": "cuda-version 12.4.*",
+    "cuda-version >=11[version='>=12.4']": "cuda-version >=12.4",  # the bracket's version
+}
+HIDDEN_CUDA_SPECS = list(PLAIN)
 
 
 @pytest.fixture(scope="module")
@@ -237,13 +240,23 @@ def test_a_cuda_spec_in_match_spec_syntax_is_read_as_rattler_reads_it(
     spec: str, field: str, rattler_names: dict[str, str | None]
 ) -> None:
     """Held by `cuda.tags._from_specs` over `conda.records.match_spec_text`. Before: no need
-    (None), so a lock of this record judged it CPU-only and `verify` passed any driver."""
+    (None), so a lock of this record judged it CPU-only and `verify` passed any driver. Each
+    spelling reads as its plain form does; in depends that is CUDA 12.4. In constrains an open
+    floor binds only a cuda-version something else installs (attack 132: numba's
+    ``cudatoolkit >=11.2`` is no CUDA 11.2 build), so there only the bounded ones are 12.4."""
     from mlenv.cuda.tags import extract_conda
 
     assert rattler_names[spec] == "cuda-version"
     depends, constrains = ([spec], []) if field == "depends" else ([], [spec])
     need = extract_conda("pkg", "1.0", "h0", depends, constrains)
-    assert need is not None and str(need.cuda) == "12.4"
+    plain = ([PLAIN[spec]], []) if field == "depends" else ([], [PLAIN[spec]])
+    same = extract_conda("pkg", "1.0", "h0", *plain)  # its evidence quotes the spec as written
+    assert (need is None) == (same is None)
+    assert need is None or same is None or replace(need, evidence="") == replace(same, evidence="")
+    if field == "depends" or not PLAIN[spec].startswith("cuda-version >=12.4") or "<" in spec:
+        assert need is not None and str(need.cuda) == "12.4"
+    else:
+        assert need is None
 
 
 def test_match_spec_text_keeps_plain_specs_as_written() -> None:
