@@ -180,6 +180,9 @@ def test_an_interrupted_fetch_says_how_many_files_it_kept(tmp_path: Path) -> Non
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             text=True,
+            # Ctrl-C as at a terminal, even when the suite runs as a background job (which a
+            # non-interactive shell starts with SIGINT ignored, and the child would inherit)
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
         )
         # Interrupted once one file is whole and another is on its way: counted, not timed
         # (the deadline only guards a stall; at it the test fails, never passes).
