@@ -435,10 +435,6 @@ def build(
     bytecode_kind: Literal["none", "hash"] = "hash" if bytecode == "hash" else "none"
     if load and not session.load_manifest().build.image_tar:  # refused before any work
         raise _no_image_tar(session.manifest_path)
-    if load:  # so is a daemon that does not answer
-        from mlenv.oci.dockerload import check_daemon
-
-        check_daemon()
     request = BuildRequest(check, platform, bytecode_kind, tag, dist, load)
     target, record = build_project(session, request)
     _print_outputs(target, record)

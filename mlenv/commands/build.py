@@ -44,11 +44,7 @@ from mlenv.cache.artifacts import ArtifactCache
 from mlenv.cache.held import hash_file
 from mlenv.cache.layer_keys import BuildInputs
 from mlenv.cache.layers import LayerCache, max_size
-from mlenv.cache.lock_artifacts import (
-    artifacts_of,
-    require_cached,
-    verified_copies,
-)
+from mlenv.cache.lock_artifacts import artifacts_of, require_cached, verified_copies
 from mlenv.cache.reuse import LayerReuse, StaleReuse
 from mlenv.commands.session import Session
 from mlenv.errors import MlenvError, UsageError, printable
@@ -354,6 +350,10 @@ def build_project(
             "--load takes one platform's image",
             hint="build with --platform, or `docker load -i dist/<platform>/image.tar`",
         )
+    if request.load:  # a daemon that does not answer is refused before any work too
+        from mlenv.oci.dockerload import check_daemon  # docker's client: only for --load
+
+        check_daemon()
     options = BuildOptions(
         platform=request.platform or lock_.target.platforms[0],
         epoch=source_date_epoch(os.environ),
