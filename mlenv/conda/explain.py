@@ -4,7 +4,7 @@ that name the manifest's tables."""
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from mlenv.conda.records import CondaError, public_url
@@ -46,15 +46,22 @@ _UNMET_CONSTRAINT_RE = re.compile(r"the constraint (?P<spec>.+) cannot be fulfil
 _SOLVE_PREFIX = "Cannot solve the request because of: "
 
 
-def _faults(tree: str) -> list[_Fault]:
-    """Walk rattler's tree: each leaf naming a missing or conflicting spec is a fault."""
-    faults: list[_Fault] = []
+def _paths(tree: str) -> Iterator[list[str]]:
+    """Each line of rattler's tree with the lines above it on its branch: the path from the
+    root to that line (the same list, updated in place)."""
     stack: list[str] = []
     for line in tree.splitlines():
         branch = _BRANCH_RE.search(line)
         depth, text = (branch.start() // 3 + 1, line[branch.end() :]) if branch else (0, line)
         del stack[depth:]
         stack.append(text.strip())
+        yield stack
+
+
+def _faults(tree: str) -> list[_Fault]:
+    """Walk rattler's tree: each leaf naming a missing or conflicting spec is a fault."""
+    faults: list[_Fault] = []
+    for stack in _paths(tree):
         if found := _MISSING_RE.fullmatch(stack[-1]):
             faults.append(_Fault((), "missing", found["spec"]))
         elif found := _UNMET_CONSTRAINT_RE.fullmatch(stack[-1]):
@@ -72,12 +79,7 @@ def _requirers(tree: str) -> list[tuple[str, str]]:
     """(package, spec) for each "X would require SPEC, which can be installed with ..." in
     rattler's tree: who asks for a package a constraint then rules out."""
     found: list[tuple[str, str]] = []
-    stack: list[str] = []
-    for line in tree.splitlines():
-        branch = _BRANCH_RE.search(line)
-        depth, text = (branch.start() // 3 + 1, line[branch.end() :]) if branch else (0, line)
-        del stack[depth:]
-        stack.append(text.strip())
+    for stack in _paths(tree):
         options = _OPTIONS_RE.fullmatch(stack[-1])
         parent = _PARENT_RE.fullmatch(stack[-2]) if len(stack) > 1 else None
         if options and parent and parent["verb"] == "require":
