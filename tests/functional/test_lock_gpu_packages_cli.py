@@ -160,9 +160,9 @@ def test_verify_refuses_a_lock_whose_unverified_mark_was_removed(tmp_path: Path)
 
 
 def test_resolver_skips_a_release_whose_cuda_cannot_be_read(tmp_path: Path) -> None:
-    """onnxruntime-gpu 1.26 from PyPI has no documented CUDA; 1.23 is CUDA 12. The resolver
+    """onnxruntime-gpu 1.32 from PyPI is past what mlenv has read; 1.23 is CUDA 12. The resolver
     never picks what cannot be shown to run, so it locks 1.23 for a CUDA 12 fleet."""
-    newer = build_wheel("onnxruntime-gpu", "1.26.0", requires_dist=ORT_DEPS, tag=TAG)
+    newer = build_wheel("onnxruntime-gpu", "1.32.0", requires_dist=ORT_DEPS, tag=TAG)
     wheels = [*_ort("1.23.2"), newer]
     root, env = _project(tmp_path, tmp_path / "pypi", wheels, CUDA_12, '"onnxruntime-gpu"')
     result = run_mlenv(["lock"], root, env)
@@ -170,6 +170,25 @@ def test_resolver_skips_a_release_whose_cuda_cannot_be_read(tmp_path: Path) -> N
     lock = load_lock((root / "mlenv.lock").read_text())
     (ort,) = [p for _, p in lock.packages() if p.name == "onnxruntime-gpu"]
     assert (ort.version, ort.cuda) == ("1.23.2", "12.x")
+
+
+def test_pypi_onnxruntime_gpu_switched_to_cuda_13_at_1_27(tmp_path: Path) -> None:
+    """PyPI's own wheels say it (build_and_package_info.py, the cuda extra): 1.26.0 is a CUDA
+    12.8 build and 1.27.0 on are CUDA 13.0 builds. A CUDA 12 fleet gets the newest CUDA 12 one,
+    a CUDA 13 fleet the newest release, both without an `unverified` mark."""
+    wheels = [*_ort("1.26.0"), *_ort("1.31.1")[:1]]
+    root, env = _project(tmp_path, tmp_path / "pypi", wheels, CUDA_12, '"onnxruntime-gpu"')
+    result = run_mlenv(["lock"], root, env)
+    assert result.returncode == 0, result.stderr
+    assert _cuda_of(root)["onnxruntime-gpu"] == "12.x"
+    assert 'name = "onnxruntime-gpu"\nversion = "1.26.0"' in (root / "mlenv.lock").read_text()
+
+    manifest = (root / "mlenv.toml").read_text()
+    (root / "mlenv.toml").write_text(manifest.replace(CUDA_12, CUDA_13))
+    result = run_mlenv(["lock", "--upgrade"], root, env)
+    assert result.returncode == 0, result.stderr
+    assert _cuda_of(root)["onnxruntime-gpu"] == "13.x"
+    assert 'name = "onnxruntime-gpu"\nversion = "1.31.1"' in (root / "mlenv.lock").read_text()
 
 
 def test_a_metapackage_whose_requires_dist_names_the_cuda_is_judged_by_it(tmp_path: Path) -> None:

@@ -109,6 +109,12 @@ def test_data_file_is_canonical_json() -> None:
         # ORT CUDA EP page: "Starting with version 1.19, CUDA 12.x becomes the default" on PyPI.
         ("onnxruntime-gpu", "1.19.0", PYPI, "12.x"),
         ("onnxruntime-gpu", "1.23.2", PYPI, "12.x"),
+        # The PyPI wheels themselves (build_and_package_info.py's cuda_version, the cuda extra):
+        # 1.24.1-1.26.0 are CUDA 12.8 builds, 1.27.0-1.31.1 CUDA 13.0 builds.
+        ("onnxruntime-gpu", "1.24.1", PYPI, "12.x"),
+        ("onnxruntime-gpu", "1.26.0", PYPI, "12.x"),
+        ("onnxruntime-gpu", "1.27.0", PYPI, "13.x"),
+        ("onnxruntime-gpu", "1.31.1", PYPI, "13.x"),
         # Before 1.19 PyPI served CUDA 11.8 builds; the CUDA-12 feed served CUDA 12 ones.
         ("onnxruntime-gpu", "1.18.1", PYPI, "11.x"),
         ("onnxruntime-gpu", "1.18.1", CUDA_12_FEED, "12.x"),
@@ -209,7 +215,7 @@ def test_tensorflow_gets_a_cuda_need_only_where_it_has_gpu_support(
 @pytest.mark.parametrize(
     ("name", "version", "index"),
     [
-        ("onnxruntime-gpu", "1.24.0", PYPI),  # the PyPI CUDA 13 switch release is unconfirmed
+        ("onnxruntime-gpu", "1.32.0", PYPI),  # no PyPI wheel after 1.31.1 has been read
         ("xformers", "0.0.30", PYPI),
         ("flash-attn", "2.8.3", ""),
         ("bitsandbytes", "0.45.5", PYPI),
