@@ -14,7 +14,7 @@ from mlenv.manifest import loads
 from mlenv.templates import starter_manifest
 
 if TYPE_CHECKING:
-    from mlenv.importers import Imported
+    from mlenv.importers.core import Imported
 
 
 @dataclass(frozen=True)
@@ -56,8 +56,8 @@ def _imported_manifest(session: Session, name: str, request: InitRequest) -> str
     groups, cuda, driver_floor = request.groups, request.cuda, request.driver_floor
     from mlenv.cuda.matrix import min_driver
     from mlenv.cuda.versions import CudaVersion, DriverVersion
-    from mlenv.importers import Imported, import_file
-    from mlenv.importers_manifest import guess_cuda, manifest_text
+    from mlenv.importers.core import Imported, import_file
+    from mlenv.importers.manifest import guess_cuda, manifest_text
 
     imported = (
         Imported()

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from mlenv.importers import Imported
-from mlenv.importers_manifest import guess_cuda
+from mlenv.importers.core import Imported
+from mlenv.importers.manifest import guess_cuda
 from mlenv.lockfile import loads as load_lock
 from tests.support.cli import run_mlenv
 

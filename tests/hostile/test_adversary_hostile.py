@@ -125,7 +125,7 @@ INCLUDES = {
 
 @pytest.mark.parametrize("case", sorted(INCLUDES))
 def test_init_from_cannot_include_a_file_outside_the_project(project: Path, case: str) -> None:
-    """Invariants 5 and 7 (`importers._read_include`): a requirements file from a cloned
+    """Invariants 5 and 7 (`importers.core._read_include`): a requirements file from a cloned
     repository includes the user's secrets; before, mlenv read them and echoed each line in
     its errors ("not a PEP 508 requirement: 'machine h login u password ...'"), straight into
     a CI log. Now -r reads only plain files inside the file's or the project's directory,
@@ -157,7 +157,7 @@ def test_init_from_still_reads_includes_inside_the_project(project: Path) -> Non
 
 @pytest.mark.parametrize("what", ["fifo include", "device as the file", "device include"])
 def test_init_from_never_blocks_on_a_fifo_or_reads_a_device(project: Path, what: str) -> None:
-    """Invariant 7 (`importers._bounded`): a FIFO blocks a reader forever, `/dev/zero` fills
+    """Invariant 7 (`importers.core._bounded`): a FIFO blocks a reader forever, `/dev/zero` fills
     the memory. Before, `init --from` hung or grew without bound; now anything but a plain
     file is refused at once."""
     os.mkfifo(project / "pipe.txt")

@@ -39,7 +39,7 @@ from pathlib import Path
 import pytest
 from packaging.utils import canonicalize_name
 
-from mlenv.importers import ImportFileError, import_file, read_requirements
+from mlenv.importers.core import ImportFileError, import_file, read_requirements
 from mlenv.index import MemoryIndex
 from mlenv.locking import Sources, lock_manifest
 from mlenv.manifest import loads

@@ -319,7 +319,7 @@ def test_a_lock_integer_past_the_digit_limit_is_a_clear_error(
 def test_init_from_a_pyproject_with_an_integer_past_the_digit_limit_is_a_clear_error(
     tmp_path: Path,
 ) -> None:
-    """Invariant 7, held by `limits.parse_toml` through `importers._toml`: `init --from` a
+    """Invariant 7, held by `limits.parse_toml` through `importers.core._toml`: `init --from` a
     cloned project's pyproject.toml holding a 5,000-digit integer says the file cannot be
     read, exit 1, and writes no manifest. Before: an internal error (exit 2)."""
     (tmp_path / "pyproject.toml").write_text(

@@ -254,7 +254,7 @@ def test_conda_lock_refusals_name_what_and_where(tmp_path: Path, text: str, mess
 )
 def test_hypothesis_exported_specs_round_trip(name: str, version: str, build: str) -> None:
     """Any `name=version=build` is written as a spec meaning that exact version and build."""
-    from mlenv.importers_conda import conda_parts, conda_spec
+    from mlenv.importers.conda import conda_parts, conda_spec
 
     spec = conda_spec(f"{name}={version}={build}")
     assert conda_parts(spec) == (name, version, build)
@@ -418,7 +418,7 @@ def test_hypothesis_options_on_one_line_match_one_a_line(
     tmp_path_factory: pytest.TempPathFactory, urls: list[str], inline: list[bool]
 ) -> None:
     """Any run of `--extra-index-url` options imports the same as one option a line."""
-    from mlenv.importers import read_requirements
+    from mlenv.importers.core import read_requirements
 
     root = tmp_path_factory.mktemp("r")
     words = [f"--extra-index-url={u}" if eq else f"--extra-index-url {u}"

@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
-from mlenv.importers import ImportFileError, import_file
-from mlenv.importers_poetry import PoetryConstraintError, translate
+from mlenv.importers.core import ImportFileError, import_file
+from mlenv.importers.poetry import PoetryConstraintError, translate
 from mlenv.manifest import loads
 from tests.support.cli import run_mlenv
 

@@ -71,7 +71,7 @@ from hypothesis import strategies as st
 
 from mlenv.cache.bundle import BUNDLE_OUTPUT
 from mlenv.errors import MlenvError
-from mlenv.importers_pyproject import read_pyproject
+from mlenv.importers.pyproject import read_pyproject
 from mlenv.oci.read import TarSource
 from mlenv.outputs import OutputError, check_output
 from mlenv.subjects import NODE_LIST, expect, judge

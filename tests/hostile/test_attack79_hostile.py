@@ -25,9 +25,9 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from mlenv.cuda.versions import DriverVersion
-from mlenv.importers import ImportFileError, read_requirements
-from mlenv.importers_pixi import read_pixi
-from mlenv.importers_poetry import PoetryConstraintError, translate
+from mlenv.importers.core import ImportFileError, read_requirements
+from mlenv.importers.pixi import read_pixi
+from mlenv.importers.poetry import PoetryConstraintError, translate
 from mlenv.judge import Judged, verify_lock
 from mlenv.lockfile import Lock
 from mlenv.manifest import loads

@@ -36,7 +36,7 @@ from hypothesis import strategies as st
 from mlenv.build_written import BUILD_OUTPUT
 from mlenv.errors import MlenvError
 from mlenv.host import KERNEL_VERSION, SMI_BANNER_ARGV, SMI_QUERY_ARGV, detect
-from mlenv.importers import ImportFileError, read_requirements
+from mlenv.importers.core import ImportFileError, read_requirements
 from mlenv.judge import Judged, verify_lock
 from mlenv.limits import (
     DEADLINE_FLOOR,

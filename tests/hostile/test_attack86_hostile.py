@@ -31,8 +31,8 @@ from packaging.utils import canonicalize_name
 from packaging.version import Version
 
 from mlenv.errors import MlenvError
-from mlenv.importers import import_file
-from mlenv.importers_poetry import translate
+from mlenv.importers.core import import_file
+from mlenv.importers.poetry import translate
 from mlenv.index.http import HttpClient
 from mlenv.locking import lock_manifest, open_sources
 from mlenv.manifest import loads

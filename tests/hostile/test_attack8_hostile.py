@@ -10,7 +10,7 @@ import pytest
 from packaging.requirements import InvalidRequirement
 
 from mlenv.errors import hidden_characters, terminal_text
-from mlenv.importers import ImportFileError, read_requirements
+from mlenv.importers.core import ImportFileError, read_requirements
 from mlenv.install.ownership import Owner, PathClashError, PathLedger
 from mlenv.install.safety import link_problem
 from mlenv.pep508 import requirement

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from mlenv.importers_pixi import read_pixi
+from mlenv.importers.pixi import read_pixi
 from tests.support.cli import run_mlenv
 from tests.support.fetch_project import index_and_links
 from tests.support.wheels import build_wheel, write_simple_index

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from mlenv.importers_pixi_platforms import read_platforms, selects, synthesized_name
+from mlenv.importers.pixi_platforms import read_platforms, selects, synthesized_name
 
 
 @pytest.mark.parametrize(

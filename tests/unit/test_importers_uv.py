@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from mlenv.errors import ProblemsError
-from mlenv.importers import Imported, import_file
+from mlenv.importers.core import Imported, import_file
 from mlenv.manifest import PYTHON_MINORS, loads
 from mlenv.platforms import NAMES
 from tests.support.cli import run_mlenv

@@ -1,6 +1,6 @@
 """A Poetry union (``^1 || ^2``) as one PEP 440 range, when it is one.
 
-Each alternative, already translated by ``importers_poetry``, must be a plain interval: lower
+Each alternative, already translated by ``importers.poetry``, must be a plain interval: lower
 and upper bounds from ``>=``, ``>``, ``<=``, ``<``, an exact pin ``==V`` or a compatible
 release ``~=V`` (``~=1.2`` is ``>=1.2,<2``: PEP 440 defines it as ``>=1.2,==1.*``, and both
 leave out 2's pre-releases), each bound a final release (no pre-, post-, dev-release or local

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from mlenv.errors import Problem
-from mlenv.importers import (
+from mlenv.importers.core import (
     Imported,
     ImportFileError,
     _Collector,

@@ -21,8 +21,8 @@ from mlenv.cuda.driver_cuda import floor_driver
 from mlenv.cuda.matrix import min_driver
 from mlenv.cuda.tags import CudaNeed, extract, extract_conda
 from mlenv.cuda.versions import CudaError, CudaVersion, DriverVersion
-from mlenv.importers import Imported
-from mlenv.importers_conda import conda_parts
+from mlenv.importers.conda import conda_parts
+from mlenv.importers.core import Imported
 from mlenv.manifest import loads
 from mlenv.templates import starter_manifest
 

@@ -16,7 +16,7 @@ from packaging.markers import Marker
 from packaging.utils import canonicalize_name
 
 from mlenv.errors import Problem
-from mlenv.importers import _PYPI, Imported, ImportFileError, _Collector, _toml
+from mlenv.importers.core import _PYPI, Imported, ImportFileError, _Collector, _toml
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

@@ -2,7 +2,7 @@
 
 Each reader turns one format into an ``Imported`` value; every entry mlenv cannot express is
 reported at once with its file and line, and nothing is written then. This module reads
-requirements files and dispatches the others; ``importers_manifest`` writes the manifest.
+requirements files and dispatches the others; ``manifest`` writes the manifest.
 """
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ from packaging.requirements import InvalidRequirement, Requirement
 
 from mlenv.cache.files import open_plain
 from mlenv.errors import Problem, ProblemsError
-from mlenv.importers_options import RELEASE_CONTROLS, option_pairs, pip_order, release_control
-from mlenv.importers_pins import conflicting_pins, constraint_extras
-from mlenv.importers_text import (
+from mlenv.importers.options import RELEASE_CONTROLS, option_pairs, pip_order, release_control
+from mlenv.importers.pins import conflicting_pins, constraint_extras
+from mlenv.importers.text import (
     HintedError,
     dangling_backslash,
     decode_text,
@@ -102,19 +102,19 @@ def import_file(path: Path, groups: Sequence[str] = (), project: Path | None = N
     include may read only inside ``path``'s directory or ``project``."""
     name = path.name.lower()
     if name == "pyproject.toml":
-        from mlenv.importers_pyproject import read_pyproject
+        from mlenv.importers.pyproject import read_pyproject
 
         return read_pyproject(path, groups)
     if name.startswith("pylock") and name.endswith(".toml"):
-        from mlenv.importers_pylock import read_pylock
+        from mlenv.importers.pylock import read_pylock
 
         return read_pylock(path, groups)
     if name == "pixi.toml":
-        from mlenv.importers_pixi import read_pixi
+        from mlenv.importers.pixi import read_pixi
 
         return read_pixi(path, groups)
     if name.endswith(("conda-lock.yml", "conda-lock.yaml")):  # also NAME.conda-lock.yml
-        from mlenv.importers_conda import read_conda_lock
+        from mlenv.importers.conda import read_conda_lock
 
         return read_conda_lock(path, groups)
     if groups and name.endswith((".txt", ".in", ".yml", ".yaml")):
@@ -127,7 +127,7 @@ def import_file(path: Path, groups: Sequence[str] = (), project: Path | None = N
     if name.endswith((".txt", ".in")):
         return read_requirements(path, () if project is None else (project,))
     if name.endswith((".yml", ".yaml")):
-        from mlenv.importers_conda import read_environment_yml
+        from mlenv.importers.conda import read_environment_yml
 
         return read_environment_yml(path)
     from mlenv.subjects import TOOL_LOCKS, what_is

@@ -4,7 +4,7 @@ A platform is a conda subdir (``"linux-64"``) or, since pixi's rich platforms, a
 its subdir with the virtual packages the solver may assume (``{ name = "gpu", platform =
 "linux-64", cuda = "12.0" }``). A target key is read as pixi's ``TargetSelector`` reads it: a
 subdir, a family (``linux``, ``unix``, ``win``, ``osx``), a platform's name, or a ``*`` glob of
-names. Pure: ``importers_pixi`` reports what these find, naming the key.
+names. Pure: ``importers.pixi`` reports what these find, naming the key.
 """
 
 from __future__ import annotations
@@ -125,7 +125,7 @@ def assumed_notes(entries: Sequence[Platform], where: str) -> list[str]:
         + _ASSUMED.get(key, "not imported (mlenv.toml has no place for it)")
         for entry in entries
         for key, value in entry.assumed
-        # glibc and the driver's CUDA are carried into the manifest (importers_pixi_machines)
+        # glibc and the driver's CUDA are carried into the manifest (importers.pixi_machines)
         if key != "glibc" and (key != "cuda" or "arch" in value)
     ]
 

@@ -18,11 +18,18 @@ from typing import Any
 from packaging.utils import canonicalize_name
 
 from mlenv.errors import Problem
-from mlenv.importers import _PYPI, Imported, ImportFileError, _Collector, _requirement_line, _toml
-from mlenv.importers_conda import _python_minor
-from mlenv.importers_options import TOOL_MODE_HINT, TOOL_MODES
-from mlenv.importers_pixi_machines import read_machines
-from mlenv.importers_pixi_platforms import (
+from mlenv.importers.conda import _python_minor
+from mlenv.importers.core import (
+    _PYPI,
+    Imported,
+    ImportFileError,
+    _Collector,
+    _requirement_line,
+    _toml,
+)
+from mlenv.importers.options import TOOL_MODE_HINT, TOOL_MODES
+from mlenv.importers.pixi_machines import read_machines
+from mlenv.importers.pixi_platforms import (
     Platform,
     assumed_notes,
     is_selector,

@@ -3,7 +3,7 @@
 Poetry writes ``^1.2``, ``~1.2``, bare ``1.2.3`` (an exact pin) and ``1.2.*``, which are not
 PEP 440; each is translated to the range Poetry's documentation gives it, so the manifest
 allows exactly the versions Poetry would. A union whose alternatives overlap or meet
-(``^1 || ^2`` is ``>=1,<3.0.0``) becomes that one range (``importers_poetry_union``); any other
+(``^1 || ^2`` is ``>=1,<3.0.0``) becomes that one range (``importers.poetry_union``); any other
 union has no PEP 440 form and is refused with its key and the versions it leaves out, as is a
 git, path or URL dependency. A dependency on an explicit source becomes a [pypi] source.
 """
@@ -20,8 +20,8 @@ from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
-from mlenv.importers import _PYPI, _Collector
-from mlenv.importers_poetry_union import UnionError, merge
+from mlenv.importers.core import _PYPI, _Collector
+from mlenv.importers.poetry_union import UnionError, merge
 
 _CONSTRAINT = re.compile(r"^(?P<op>\^|~=|~|===|==|=|!=|<>|>=|<=|>|<)?\s*(?P<version>\S+)$")
 _PLAIN = {"===": "===", "==": "==", "=": "==", "!=": "!=", "<>": "!=", ">=": ">=", "<=": "<=",
@@ -124,7 +124,7 @@ def _range(constraint: str) -> str:
 
 def translate(constraint: str) -> str:
     """A Poetry constraint as a PEP 440 specifier set ("" for any version); a union is merged
-    into one range when it is one (``importers_poetry_union``)."""
+    into one range when it is one (``importers.poetry_union``)."""
     if "|" not in constraint:
         return _range(constraint)
     alternatives = re.split(r"\|\|?", constraint)

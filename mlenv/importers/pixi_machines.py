@@ -7,7 +7,7 @@ migrates onto every platform (``libc = "2.28"``, ``libc = { family = "glibc", ve
 "2.28" }``, ``cuda = "12"``); a feature's table joins the workspace's, the highest version
 of each kept, as pixi merges them. mlenv.toml holds one glibc and one CUDA target for all its
 platforms: the oldest of the imported Linux entries is taken, as they are the machines'
-floors. Pure: ``importers_pixi`` passes what it read and reports the notes.
+floors. Pure: ``importers.pixi`` passes what it read and reports the notes.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from mlenv.importers_pixi_platforms import Platform
+from mlenv.importers.pixi_platforms import Platform
 
 _DEFAULT_GLIBC = "2.28"  # what pixi assumes for a Linux subdir unless told (and mlenv)
 _VERSION = re.compile(r"\d+(?:\.\d+)*")

@@ -34,8 +34,8 @@ from packaging.markers import InvalidMarker, Marker, UndefinedComparison, Undefi
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from mlenv.importers import _PYPI, Imported, _Collector
-from mlenv.importers_options import TOOL_MODE_HINT, TOOL_MODES
+from mlenv.importers.core import _PYPI, Imported, _Collector
+from mlenv.importers.options import TOOL_MODE_HINT, TOOL_MODES
 from mlenv.inputs import index_order, manifest_indexes
 from mlenv.manifest import PYTHON_MINORS, constraint_problem, requirement_problem
 from mlenv.platforms import PLATFORMS

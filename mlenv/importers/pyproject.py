@@ -1,8 +1,8 @@
 """`mlenv init --from pyproject.toml`: PEP 621 dependencies, optional-dependencies and PEP 735
-dependency groups, with what uv, Poetry and pixi add to the file (pylock.toml: importers_pylock).
+dependency groups, with what uv, Poetry and pixi add to the file (pylock.toml: importers.pylock).
 
-Poetry's tables are translated by ``importers_poetry``, uv's indexes by ``importers_uv``, a
-``[tool.pixi]`` workspace by ``importers_pixi``. A requirement only the build backend knows
+Poetry's tables are translated by ``importers.poetry``, uv's indexes by ``importers.uv``, a
+``[tool.pixi]`` workspace by ``importers.pixi``. A requirement only the build backend knows
 (``dynamic``), or one taken from git, a path or a per-package index, is refused, naming the
 key: importing the rest would leave it out without a word.
 """
@@ -17,15 +17,15 @@ from typing import Any
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
-from mlenv.importers import Imported, _Collector, _requirement_line, _toml
-from mlenv.importers_pixi import read_pixi
-from mlenv.importers_poetry import (
+from mlenv.importers.core import Imported, _Collector, _requirement_line, _toml
+from mlenv.importers.pixi import read_pixi
+from mlenv.importers.poetry import (
     explicit_source,
     poetry_groups,
     poetry_indexes,
     poetry_tables,
 )
-from mlenv.importers_uv import uv_indexes
+from mlenv.importers.uv import uv_indexes
 from mlenv.inputs import manifest_indexes
 
 _MAX_GROUP_DEPTH = 64
