@@ -203,3 +203,87 @@ def test_wsl_driver_reporting_an_older_cuda_is_said_once_and_as_too_old() -> Non
     assert "verify --host" not in finding.hint
     ok = verify_lock(lock, HASH, Judged("580.88", "nvidia-smi", cuda="13.0", windows=True))
     assert ok.findings == ()
+
+
+# nvidia-smi's header as different drivers print it, copied from public issues (the URL each
+# comes from): R610 renamed the labels (docs.nvidia.com/deploy/nvidia-smi: "deprecated Driver
+# Version and CUDA Version in favor of KMD Version and CUDA UMD Version"); a driver whose CUDA
+# library is not mounted prints "CUDA Version: N/A"; WSL 2 prints its own tool version beside
+# the Windows driver, and "ERR!" when it cannot ask; before R410 there was no CUDA field.
+_BANNERS = [
+    (  # github.com/sgl-project/sglang/issues/27487 (B200, R610)
+        "| NVIDIA-SMI 610.43.02              KMD"
+        " Version: 610.43.02     CUDA UMD Version: 13.3     |",
+        "610.43.02",
+        "13.3",
+    ),
+    (  # github.com/Syllo/nvtop/issues/448 (R595)
+        "| NVIDIA-SMI 595.71.05              Driver"
+        " Version: 595.71.05      CUDA Version: 13.2     |",
+        "595.71.05",
+        "13.2",
+    ),
+    (  # github.com/turlucode/ros-docker-gui/issues/12 (container without the CUDA library)
+        "| NVIDIA-SMI 470.57.02    Driver Version: 470.57.02    CUDA Version: N/A      |",
+        "470.57.02",
+        None,
+    ),
+    (  # github.com/microsoft/WSL/issues/11277 (WSL 2: Windows driver 555.99)
+        "| NVIDIA-SMI 555.52.01              Driver"
+        " Version: 555.99         CUDA Version: 12.5     |",
+        "555.99",
+        "12.5",
+    ),
+    (  # github.com/microsoft/WSL/issues/11589 (WSL 2, CUDA Version ERR!)
+        "| NVIDIA-SMI 545.46                 Driver Version: 546.80       CUDA Version: ERR!     |",
+        "546.80",
+        None,
+    ),
+    (  # github.com/CFSworks/nvml_fix/issues/11 (R396: no CUDA field)
+        "| NVIDIA-SMI 396.24                 Driver Version: 396.24                    |",
+        "396.24",
+        None,
+    ),
+    (  # nvidia-smi -q on R610: the old label kept, holding a deprecation note, not a version
+        "KMD Version                               : 610.43.02\n"
+        "CUDA UMD Version                          : 13.3\n"
+        "Driver Version                            : [Deprecated; use KMD Version instead]\n",
+        "610.43.02",
+        "13.3",
+    ),
+]
+
+
+@pytest.mark.parametrize(("text", "driver", "cuda"), _BANNERS)
+def test_nvidia_smi_headers_of_every_driver_generation(
+    text: str, driver: str, cuda: str | None
+) -> None:
+    from mlenv.host_text import parse_smi_banner
+
+    banner = parse_smi_banner(text)
+    assert banner is not None
+    assert (banner.driver, banner.cuda) == (driver, cuda)
+
+
+@pytest.mark.parametrize(
+    ("value", "driver"),
+    [
+        ("580.65.06", "580.65.06"),
+        ("470.256.02", "470.256.02"),
+        ("535.288.01", "535.288.01"),
+        ("610.43.02", "610.43.02"),
+        ("580.65.06\n580.65.06\n", "580.65.06"),  # --format=csv,noheader on two GPUs
+        ("driver_version\n575.57.08\n", "575.57.08"),  # --format=csv keeps its header
+        ("32.0.15.8088", None),  # Windows' file version of 580.88: refused, 580.88 hinted
+        ("610.43.02 (open)", None),
+    ],
+)
+def test_driver_version_strings_as_nvidia_prints_them(value: str, driver: str | None) -> None:
+    from mlenv.host_text import HostError, parse_driver_override
+
+    if driver is not None:
+        assert parse_driver_override(value) == driver
+        return
+    with pytest.raises(HostError) as caught:
+        parse_driver_override(value)
+    assert ("580.88" if value.startswith("32.") else "610.43.02") in (caught.value.hint or "")
