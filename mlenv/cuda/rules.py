@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from mlenv.cuda.driver_cuda import driver_floor_said, floor_driver, newer_major_floor
+from mlenv.cuda.framework_archs import unbuilt_archs
 from mlenv.cuda.matrix import (
     driver_status,
     facts,
@@ -302,6 +303,7 @@ def _package_findings(target: CudaTarget, item: PackageNeed) -> list[Finding]:
             )
         )
         return findings
+    findings += [finding("error", *said) for said in unbuilt_archs(target, item)]
     windows = target.windows
     target_minimum = table3_driver(cuda, windows=windows) if cuda in known_cuda_versions() else None
     own = table3_driver(need.cuda, windows=windows)

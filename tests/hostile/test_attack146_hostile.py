@@ -132,6 +132,12 @@ def _floor(cuda: str) -> str:
     }[cuda]
 
 
+def _caps(archs: str) -> str:
+    """The case's GPUs as nvidia-smi's compute_cap prints them (sm_61 is 6.1, sm_120 12.0)."""
+    ccs = [int(arch.removeprefix("sm_")) for arch in archs.split(",") if arch]
+    return ",".join(f"{cc // 10}.{cc % 10}" for cc in ccs)
+
+
 def _cli_cases() -> list[Case]:
     known = {"11.8", "12.1", "12.4", "12.6", "12.8", "12.9", "13.0", "13.2"}
     return [
@@ -151,7 +157,7 @@ def test_verify_host_gives_the_nvidia_verdict(tmp_path: Path, case: Case) -> Non
     env = {
         "MLENV_CACHE_DIR": str(tmp_path / "cache"),
         "MLENV_DRIVER_VERSION": case.driver,
-        "MLENV_GPU_COMPUTE_CAP": "9.0",
+        "MLENV_GPU_COMPUTE_CAP": _caps(case.archs) or "9.0",
     }
     locked = run_mlenv(["lock"], tmp_path, env)
     if case.expected in {"error:cuda-major-mismatch", "error:cuda-newer-minor"}:
@@ -287,3 +293,48 @@ def test_driver_version_strings_as_nvidia_prints_them(value: str, driver: str | 
     with pytest.raises(HostError) as caught:
         parse_driver_override(value)
     assert ("580.88" if value.startswith("32.") else "610.43.02") in (caught.value.hint or "")
+
+
+def test_a_pascal_fleet_is_refused_a_cu128_torch_by_lock_and_by_verify_host(
+    tmp_path: Path,
+) -> None:
+    """PyTorch's CUDA 12.8 wheels are built for 7.0;7.5;8.0;8.6;9.0;10.0;12.0 (its
+    .ci/manywheel/build_cuda.sh: "removing sm_50-sm_60"), though CUDA 12.8 itself still builds
+    for Pascal: a P100/GTX 1080 (6.0/6.1) fleet passed ``torch==2.8.0+cu128`` and failed at its
+    first kernel. ``lock`` with cuda.archs sm_61 now refuses the build (and keeps +cu126), and
+    ``verify --host`` on a 6.1 GPU fails a lock that holds it."""
+    wheels = [
+        build_wheel("torch", "2.8.0+cu128", tag=_TORCH_TAG),
+        build_wheel("torch", "2.8.0+cu126", tag=_TORCH_TAG),
+    ]
+    url = write_simple_index(tmp_path / "www", wheels)
+
+    def manifest(archs: str, pin: str) -> None:
+        (tmp_path / "mlenv.toml").write_text(
+            '[environment]\nname = "p"\npython = "3.11"\nplatforms = ["linux-64"]\n'
+            f'[cuda]\nversion = "12.8"\ndriver-floor = "570.26"\n{archs}'
+            f'[pypi]\nindex-url = "{url}"\ndependencies = ["{pin}"]\n'
+        )
+
+    env = {
+        "MLENV_CACHE_DIR": str(tmp_path / "cache"),
+        "MLENV_DRIVER_VERSION": "570.124.06",
+        "MLENV_GPU_COMPUTE_CAP": "6.1",
+    }
+    manifest('archs = ["sm_61"]\n', "torch==2.8.0+cu128")
+    refused = run_mlenv(["lock"], tmp_path, env)
+    assert refused.returncode == 1
+    assert "carry no code for sm_61" in refused.stderr
+    manifest('archs = ["sm_61"]\n', "torch==2.8.0")
+    kept = run_mlenv(["lock"], tmp_path, env)
+    assert kept.returncode == 0, kept.stderr
+    lock_text = (tmp_path / "mlenv.lock").read_text()
+    assert "2.8.0+cu126" in lock_text and "cu128" not in lock_text
+    manifest("", "torch==2.8.0+cu128")  # no archs promised: the lock holds the cu128 build
+    assert run_mlenv(["lock"], tmp_path, env).returncode == 0
+    done = run_mlenv(["verify", "--host", "--json"], tmp_path, env)
+    assert done.returncode == 1
+    codes = {(f["code"], f["package"]) for f in json.loads(done.stdout)["findings"]}
+    assert codes == {("arch-not-built", "torch")}
+    env["MLENV_GPU_COMPUTE_CAP"] = "7.0"  # Volta: kept in the cu128 list
+    assert run_mlenv(["verify", "--host"], tmp_path, env).returncode == 0
