@@ -203,11 +203,16 @@ def _wsl_image_driver(judged: Judged | None, needed: str | None) -> list[Finding
     return [Finding.error("driver-below-image", "", f"driver >= {needed}", said, message, hint)]
 
 
+# The target findings that already say the driver is below the target (``rules``: by number,
+# or by the reported CUDA Version where Table 3's Windows column is N/A): said once.
+_SAID_BELOW = frozenset({"driver-below-toolkit", "driver-cuda-below-target"})
+
+
 def _reported_cuda(target: CudaTarget, judged: Judged | None, seen: list[Finding]) -> list[Finding]:
     """The "CUDA Version" the host's driver reports (nvidia-smi) below the target's: the
     container runtime refuses NVIDIA_REQUIRE_CUDA=cuda>=X.Y on it, whatever its number. On WSL 2
     that number is the Windows driver's, which Linux's Table 3 does not rank."""
-    if judged is None or not judged.cuda or any(f.code == "driver-below-toolkit" for f in seen):
+    if judged is None or not judged.cuda or any(f.code in _SAID_BELOW for f in seen):
         return []
     if (reported := CudaVersion.parse(judged.cuda, where=judged.source)) >= target.cuda:
         return []

@@ -12,6 +12,7 @@ from typing import Any
 from mlenv.cuda.matrix import supported_archs
 from mlenv.cuda.rules import CudaTarget, judge, no_arch_data
 from mlenv.cuda.versions import CudaVersion, DriverVersion, arch_cc
+from mlenv.entry_needs import entry_needs
 from mlenv.judge import verify_lock
 from mlenv.lockfile import Lock
 from mlenv.nodes import COMPUTE_MAJOR, COMPUTE_MINOR, DRIVER_FAMILIES, GFD_DOCS, NodesError
@@ -54,7 +55,8 @@ def driver_terms(minimum: DriverVersion) -> list[list[dict[str, Any]]]:
 
 def allowed_archs(lock: Lock, declared_archs: Sequence[str]) -> tuple[str, ...]:
     """The GPU architectures the lock may run on: ``[cuda] archs`` (or every architecture of
-    the target's CUDA major) less those the target CUDA refuses by ``cuda.judge``'s own rules."""
+    the target's CUDA major) less those the target CUDA, or a locked package's own build
+    (``cuda.framework_archs``), refuses by ``cuda.judge``'s own rules."""
     target = lock.target
     if target.cuda is None or target.driver_floor is None:
         return ()
@@ -63,9 +65,10 @@ def allowed_archs(lock: Lock, declared_archs: Sequence[str]) -> tuple[str, ...]:
         return ()  # no architecture can be proven (node_affinity says why)
     floor = DriverVersion.parse(target.driver_floor)
     candidates = declared_archs or supported_archs(cuda.major)
+    needs = entry_needs(lock)[0]  # a package's own build may leave an arch out (torch +cu128)
     kept = []
     for arch in candidates:
-        findings = judge(CudaTarget(cuda, floor, (arch,)), ())
+        findings = judge(CudaTarget(cuda, floor, (arch,)), needs)
         if not any(f.code.startswith("arch-") for f in findings):
             kept.append(arch)
     return tuple(kept)

@@ -114,6 +114,11 @@ def _raw() -> Any:
     return json.loads(data_text("cuda.json"))
 
 
+def table(name: str) -> list[Any]:
+    """One table of cuda.json as stored (empty when absent), for the modules that read it."""
+    return list(_raw().get(name, []))
+
+
 @functools.cache
 def facts() -> _Matrix:
     """Releases, compatibility floors and architectures: what judging a CUDA target needs."""

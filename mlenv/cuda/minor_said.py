@@ -46,6 +46,36 @@ def unlisted_minor(
     )
 
 
+def unlisted_target(target: CudaTarget, newest: CudaVersion) -> tuple[str, str, str, str] | None:
+    """(code, needs, message, hint) for a WSL 2 target whose CUDA has no Windows driver in
+    Table 3 (13.x: N/A); None when the reported CUDA Version covers it. A reported CUDA
+    Version below the target is the driver's own word that it is too old (the container
+    runtime refuses it): said as such, never as a number that "cannot be checked"; without
+    one the judgement is refused, never made with Linux's number. ``newest``: the newest CUDA
+    with a Windows driver."""
+    cuda, reported = target.cuda, target.reported
+    known = f"target CUDA {newest} or older, whose Windows drivers are known"
+    if reported is not None and reported >= cuda:
+        return None
+    if reported is not None:
+        return (
+            "driver-cuda-below-target",
+            f"CUDA Version >= {cuda}",
+            f"the {target.driver_said} reports CUDA Version {reported}, below the target CUDA "
+            f"{cuda} (Table 3 gives no Windows driver for CUDA {cuda}: N/A): the container "
+            "runtime will not start the image on it",
+            f"upgrade the driver to one that reports CUDA Version {cuda} or newer, or {known}",
+        )
+    return (
+        "driver-unconfirmed",
+        "a known minimum Windows driver",
+        f"Table 3 gives no Windows driver for CUDA {cuda} (N/A), so the "
+        f"{target.driver_said} cannot be checked by its number",
+        "run `mlenv verify --host` where nvidia-smi prints the driver's CUDA Version (it is "
+        f"judged instead), or {known}",
+    )
+
+
 def read_from(evidence: str) -> str:
     """Where a CUDA read from a dependency comes from: torch 2.0.1 is cu117 to PyTorch, and
     only its ``nvidia-cufft-cu11==10.9.0.58`` line makes it a CUDA 11.8 build."""

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from mlenv.cuda.driver_cuda import driver_floor_said, floor_driver, newer_major_floor
+from mlenv.cuda.framework_archs import unbuilt_archs
 from mlenv.cuda.matrix import (
     driver_status,
     facts,
@@ -31,7 +32,7 @@ from mlenv.cuda.matrix import (
     min_driver,
     table3_driver,
 )
-from mlenv.cuda.minor_said import COMPAT_NEEDS, read_from, unlisted_minor
+from mlenv.cuda.minor_said import COMPAT_NEEDS, read_from, unlisted_minor, unlisted_target
 from mlenv.cuda.tags import CudaNeed
 from mlenv.cuda.versions import ARCH_SUFFIX_SINCE, CudaError, CudaVersion, DriverVersion, arch_cc
 
@@ -162,21 +163,12 @@ def _target_findings(target: CudaTarget, needs: Sequence[PackageNeed]) -> list[F
 
 
 def _windows_unlisted(target: CudaTarget) -> list[Finding]:
-    """WSL 2 on a CUDA whose Table 3 Windows value is N/A (13.x): the driver's own "CUDA
-    Version" decides (cuda.md §4); without it the judgement is refused, never Linux's number."""
-    cuda = target.cuda
-    if target.reported is not None and target.reported >= cuda:
-        return []
+    """WSL 2 on a CUDA whose Table 3 Windows value is N/A (13.x): ``minor_said.unlisted_target``."""
     newest = max(c for c in known_cuda_versions() if table3_driver(c, windows=True) is not None)
-    return [
-        Finding(
-            "error", "driver-unconfirmed", "", "a known minimum Windows driver", _promise(target),
-            f"Table 3 gives no Windows driver for CUDA {cuda} (N/A), so the "
-            f"{target.driver_said} cannot be checked by its number",
-            f"run `mlenv verify --host` where nvidia-smi prints the driver's CUDA Version (it is "
-            f"judged instead), or target CUDA {newest} or older, whose Windows drivers are known",
-        )
-    ]  # fmt: skip
+    if (said := unlisted_target(target, newest)) is None:
+        return []
+    code, needs, message, hint = said
+    return [Finding.error(code, "", needs, _promise(target), message, hint)]
 
 
 def no_arch_data(cuda: CudaVersion) -> tuple[str, str] | None:
@@ -311,6 +303,7 @@ def _package_findings(target: CudaTarget, item: PackageNeed) -> list[Finding]:
             )
         )
         return findings
+    findings += [finding("error", *said) for said in unbuilt_archs(target, item)]
     windows = target.windows
     target_minimum = table3_driver(cuda, windows=windows) if cuda in known_cuda_versions() else None
     own = table3_driver(need.cuda, windows=windows)

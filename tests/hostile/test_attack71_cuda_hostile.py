@@ -92,7 +92,8 @@ def test_a_wsl_driver_on_cuda_13_is_judged_by_its_reported_cuda_version() -> Non
     reported version decides, and without one the number is not passed on Linux's column."""
     assert _codes("13.0", "581.15", windows=True, reported="13.0") == []
     assert _codes("13.0", "581.15", windows=True) == ["driver-unconfirmed"]
-    assert _codes("13.2", "581.15", windows=True, reported="13.0") == ["driver-unconfirmed"]
+    # a reported 13.0 below a 13.2 target is the driver's own word that it is too old (attack 146)
+    assert _codes("13.2", "581.15", windows=True, reported="13.0") == ["driver-cuda-below-target"]
 
 
 LOCK_124 = make_lock([locked("torch", "2.6.0+cu124")])

@@ -209,6 +209,7 @@ TABLES = (
     "component_versions",
     "forward_compat",
     "conda_components",
+    "framework_archs",
 )
 
 
