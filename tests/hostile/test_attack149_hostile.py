@@ -1,0 +1,135 @@
+"""Attack 149: outputs that carried the path of a runner's file:// mirror, a Kubernetes
+affinity that let an amd64 image onto arm64 nodes, a quiet lock that missed its no-op path,
+and conda repodata validators left stale by a 304."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import shutil
+import tarfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from mlenv.conda.install import _normalise
+from mlenv.conda.records import CondaRecord
+from mlenv.sbom import purl
+from tests.support.cli import run_mlenv
+from tests.support.golden import build, digests
+from tests.support.wheels import build_wheel, write_simple_index
+
+WHEELS = [
+    build_wheel("app", "1.0", requires_dist=["lib"], files={"app/__init__.py": b"x = 1\n"}),
+    build_wheel("lib", "2.0", files={"lib/__init__.py": b"y = 2\n"}),
+]
+
+
+def _streams(name: str, data: bytes) -> Iterator[tuple[str, bytes]]:
+    """``data`` and every byte stream inside it: gunzipped, and each member of a tar."""
+    yield name, data
+    if data[:2] == b"\x1f\x8b":
+        yield from _streams(f"{name}|gunzip", gzip.decompress(data))
+        return
+    try:
+        with tarfile.open(fileobj=io.BytesIO(data), mode="r:") as archive:
+            for member in archive.getmembers():
+                handle = archive.extractfile(member) if member.isfile() else None
+                if handle is not None:
+                    yield from _streams(f"{name}!{member.name}", handle.read())
+                for text in (member.name, member.linkname):
+                    yield f"{name}!{member.name} (header)", text.encode()
+    except tarfile.TarError:
+        pass
+
+
+def _project(root: Path, mirror: Path) -> tuple[Path, dict[str, str]]:
+    """A project locking ``app`` from a file:// mirror at ``mirror``, locked and fetched."""
+    url = write_simple_index(mirror, WHEELS)
+    root.mkdir(parents=True)
+    (root / "mlenv.toml").write_text(
+        '[environment]\nname = "mirrored"\npython = "3.11"\ninterpreter = "/usr/bin/python3.11"\n'
+        f'[pypi]\nindex-url = "{url}"\ndependencies = ["app"]\n'
+    )
+    env = {"MLENV_CACHE_DIR": str(root.parent / "cache"), "SOURCE_DATE_EPOCH": ""}
+    for command in (["lock"], ["fetch"]):
+        done = run_mlenv(command, root, env)
+        assert done.returncode == 0, done.stderr
+    return root, env
+
+
+def test_outputs_name_no_mirror_path_and_match_across_mirror_paths(tmp_path: Path) -> None:
+    """The same wheels from file:// mirrors at two paths: the lock records each index as the
+    manifest gives it, but the SBOM named the mirror (purl repository_url, externalReferences),
+    so two runners built different bytes and every SBOM told where a runner keeps its mirror.
+    Now: the same lock builds byte-identical outputs on both runners, two locks that differ
+    only in the mirror path build identical images' layers, archives and SBOM components, and
+    no output byte (SBOM, build.json, image.tar and its layers and config, the archive and its
+    members) holds the path."""
+    a, env_a = _project(tmp_path / "runner-a" / "project", tmp_path / "runner-a" / "srv" / "m")
+    b, env_b = _project(tmp_path / "runner-b" / "project", tmp_path / "runner-b" / "mirror")
+    assert b"runner-a/srv/m" in (a / "mlenv.lock").read_bytes()  # the lock keeps it, as given
+    shared = tmp_path / "runner-b" / "shared"  # runner A's lock built with runner B's cache
+    shared.mkdir()
+    shutil.copy(a / "mlenv.toml", shared / "mlenv.toml")
+    shutil.copy(a / "mlenv.lock", shared / "mlenv.lock")
+    for project, env in ((a, env_a), (b, env_b), (shared, env_b)):
+        done = build(project, Path(env["MLENV_CACHE_DIR"]))
+        assert done.returncode == 0, done.stderr
+    assert digests(a / "dist") == digests(shared / "dist")
+    sboms = [json.loads((p / "dist" / "sbom.cdx.json").read_bytes()) for p in (a, b)]
+    assert sboms[0]["components"] == sboms[1]["components"]
+    assert [c["purl"] for c in sboms[0]["components"]] == [
+        "pkg:pypi/app@1.0?file_name=app-1.0-py3-none-any.whl",
+        "pkg:pypi/lib@2.0?file_name=lib-2.0-py3-none-any.whl",
+    ]
+    assert (a / "dist" / "mirrored.tar.gz").read_bytes() == (
+        b / "dist" / "mirrored.tar.gz"
+    ).read_bytes()
+    layers = {
+        p.name
+        for p in (a / "dist" / "oci" / "blobs" / "sha256").iterdir()
+        if p.read_bytes()[:2] == b"\x1f\x8b"
+    }
+    assert layers
+    assert layers <= {p.name for p in (b / "dist" / "oci" / "blobs" / "sha256").iterdir()}
+    needle = str(tmp_path).encode()
+    for project in (a, b, shared):
+        for path in sorted((project / "dist").rglob("*")):
+            if path.is_file():
+                for where, data in _streams(str(path), path.read_bytes()):
+                    assert needle not in data, where
+                    assert b"file://" not in data, where
+
+
+def _local_record(channel: str) -> CondaRecord:
+    return CondaRecord(
+        name="zlib", version="1.3", build="h0_0", build_number=0, subdir="linux-64",
+        channel=channel, url=f"{channel}/linux-64/zlib-1.3-h0_0.conda",
+        filename="zlib-1.3-h0_0.conda", sha256="ab" * 32, md5="cd" * 16, size=10,
+    )  # fmt: skip
+
+
+def test_a_local_conda_channel_is_named_nowhere_in_the_outputs(tmp_path: Path) -> None:
+    """A conda package from a file:// channel: its purl carried ``channel=file:///…`` and the
+    conda-meta record installed into the image and the archive its ``url`` and ``channel``.
+    Now the purl has no channel qualifier and conda-meta says ``<unknown>`` as conda does for
+    a package of no known channel; an https channel is still named in both."""
+    local = _local_record("file:///home/user/mirror/conda")
+    assert purl(local) == "pkg:conda/zlib@1.3?build=h0_0&subdir=linux-64&type=conda"
+    web = _local_record("https://conda.anaconda.org/conda-forge")
+    assert "channel=https%3A%2F%2Fconda.anaconda.org%2Fconda-forge" in purl(web)
+    for record in (local, web):
+        prefix = tmp_path / record.channel.split(":")[0]
+        (prefix / "conda-meta").mkdir(parents=True)
+        meta = prefix / "conda-meta" / f"{record.stem}.json"
+        written = {"name": "zlib", "url": "file:///c/x.conda", "channel": record.channel}
+        meta.write_text(json.dumps({**written, "link": {"source": "/c"}}))
+        _normalise(prefix, [record])
+        data = json.loads(meta.read_bytes())
+        if record is local:
+            assert b"/home/user" not in meta.read_bytes()
+            assert "url" not in data
+            assert data["channel"] == "<unknown>"
+        else:
+            assert (data["url"], data["channel"]) == (web.url, web.channel)
