@@ -10,13 +10,19 @@ import json
 import shutil
 import tarfile
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
+
+import yaml
 
 from mlenv.conda.install import _normalise
 from mlenv.conda.records import CondaRecord
+from mlenv.node_affinity import affinity_yaml
 from mlenv.sbom import purl
 from tests.support.cli import run_mlenv
 from tests.support.golden import build, digests
+from tests.support.k8s import admits
+from tests.support.locks import locked, make_lock
 from tests.support.wheels import build_wheel, write_simple_index
 
 WHEELS = [
@@ -133,3 +139,34 @@ def test_a_local_conda_channel_is_named_nowhere_in_the_outputs(tmp_path: Path) -
             assert data["channel"] == "<unknown>"
         else:
             assert (data["url"], data["channel"]) == (web.url, web.channel)
+
+
+def _node(goarch: str) -> dict[str, str]:
+    """An H100 node on driver 560.35.03 as kubelet and GFD label it."""
+    driver = {"major": "560", "minor": "35", "revision": "03"}
+    return {
+        "kubernetes.io/arch": goarch,
+        **{f"nvidia.com/cuda.driver-version.{k}": v for k, v in driver.items()},
+        "nvidia.com/gpu.compute.major": "9",
+        "nvidia.com/gpu.compute.minor": "0",
+    }
+
+
+def test_the_affinity_keeps_an_amd64_lock_off_arm64_nodes() -> None:
+    """``export --format k8s-affinity`` of a linux-64 lock admitted a GH200 (arm64) node whose
+    driver and GPU qualify: the image has no arm64 build, so the pod fails to start there. Every
+    term now also asks ``kubernetes.io/arch`` for the lock's platforms' GOARCH values."""
+    lock = make_lock([locked("torch", "2.6.0+cu124")])
+    stanza = yaml.safe_load(affinity_yaml(lock, ("sm_90",)))
+    terms = stanza["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+    assert terms["nodeSelectorTerms"]
+    for term in terms["nodeSelectorTerms"]:
+        assert {"key": "kubernetes.io/arch", "operator": "In", "values": ["amd64"]} in term[
+            "matchExpressions"
+        ]
+    assert admits(stanza, _node("amd64"))
+    assert not admits(stanza, _node("arm64"))
+    both = replace(lock, target=replace(lock.target, platforms=("linux-64", "linux-aarch64")))
+    stanza = yaml.safe_load(affinity_yaml(both, ("sm_90",)))
+    assert admits(stanza, _node("amd64")) and admits(stanza, _node("arm64"))
+    assert not admits(stanza, _node("ppc64le"))
