@@ -17,13 +17,18 @@ from dataclasses import replace
 from pathlib import Path
 
 import yaml
+import zstandard
 
 from mlenv.conda.install import _normalise
+from mlenv.conda.mirror import _fetch
 from mlenv.conda.records import CondaRecord
+from mlenv.conda.repodata import RepodataCache
+from mlenv.index.http import HttpClient
 from mlenv.node_affinity import affinity_yaml
 from mlenv.sbom import purl
 from tests.support.cli import run_mlenv
 from tests.support.golden import build, digests
+from tests.support.httpserver import Fault, IndexServer
 from tests.support.k8s import admits
 from tests.support.locks import locked, make_lock
 from tests.support.noop import imported, lock_for, manifest_text
@@ -209,3 +214,47 @@ def test_quiet_or_verbose_after_lock_takes_the_no_op_path(tmp_path: Path) -> Non
     assert stale.returncode == 1
     assert "the lock is stale" in stale.stderr
     assert "click" in imported(stale.stderr)
+
+
+def test_a_304_s_new_validators_replace_the_stored_ones(tmp_path: Path) -> None:
+    """A channel's server (a CDN rotating its ETags, a mirror re-synced with the same bytes)
+    answers 304 with a new ETag and Last-Modified: the stored copy kept the old ones, so every
+    later lock asked with validators the server had replaced (a server that stops matching
+    them sends the whole repodata each time). RFC 9111 4.3.4: the stored response takes the
+    304's header fields. The next request carries the new validators, the body is the same
+    and still read from the cache, and a 304 that carries none leaves them as they are."""
+    whole = b'{"info": {"subdir": "linux-64"}, "packages": {}}'
+    channel = tmp_path / "channel" / "linux-64"
+    channel.mkdir(parents=True)
+    (channel / "repodata.json.zst").write_bytes(zstandard.ZstdCompressor().compress(whole))
+    cache = RepodataCache(tmp_path / "cache")
+    new = {"ETag": '"rotated-2"', "Last-Modified": "Sun, 06 Dec 2026 12:00:00 GMT"}
+    with IndexServer(tmp_path / "channel") as server, HttpClient(retries=0) as http:
+        url = f"{server.url}/linux-64/repodata.json"
+
+        def fetched(name: str) -> bytes:
+            _fetch(http, cache, url, tmp_path / name, server.url)
+            return (tmp_path / name / "repodata.json").read_bytes()
+
+        assert fetched("first") == whole
+        first_etag = server.requests[-1].headers.get("if-none-match")
+        assert first_etag is None
+        with cache.open(f"{url}.zst") as found:
+            assert found is not None
+            old = dict(found[0].headers)
+        assert set(old) == {"etag"}
+        server.fault("/linux-64/repodata.json.zst", Fault(status=304, headers=new))
+        assert fetched("second") == whole
+        assert server.requests[-1].headers["if-none-match"] == old["etag"]
+        with cache.open(f"{url}.zst") as found:
+            assert found is not None
+            assert dict(found[0].headers) == {k.lower(): v for k, v in new.items()}
+        server.fault("/linux-64/repodata.json.zst", Fault(status=304, headers={}))
+        assert fetched("third") == whole
+        asked = server.requests[-1]
+        assert asked.status == 304
+        assert asked.headers["if-none-match"] == new["ETag"]
+        assert asked.headers["if-modified-since"] == new["Last-Modified"]
+        with cache.open(f"{url}.zst") as found:
+            assert found is not None
+            assert dict(found[0].headers) == {k.lower(): v for k, v in new.items()}
