@@ -27,6 +27,8 @@ from mlenv.index.http import HttpClient
 from mlenv.node_affinity import affinity_yaml
 from mlenv.sbom import purl
 from tests.support.cli import run_mlenv
+from tests.support.conda_channel import write_channel
+from tests.support.conda_project import channel_packages
 from tests.support.golden import build, digests
 from tests.support.httpserver import Fault, IndexServer
 from tests.support.k8s import admits
@@ -108,13 +110,45 @@ def test_outputs_name_no_mirror_path_and_match_across_mirror_paths(tmp_path: Pat
     }
     assert layers
     assert layers <= {p.name for p in (b / "dist" / "oci" / "blobs" / "sha256").iterdir()}
-    needle = str(tmp_path).encode()
     for project in (a, b, shared):
-        for path in sorted((project / "dist").rglob("*")):
-            if path.is_file():
-                for where, data in _streams(str(path), path.read_bytes()):
-                    assert needle not in data, where
-                    assert b"file://" not in data, where
+        assert _scan_outputs(project / "dist", str(tmp_path).encode()) > 10
+
+
+def _scan_outputs(dist: Path, needle: bytes) -> int:
+    """How many byte streams in ``dist`` were scanned; fails on any holding ``needle``."""
+    scanned = 0
+    for path in sorted(dist.rglob("*")):
+        if path.is_file():
+            for where, data in _streams(str(path), path.read_bytes()):
+                assert needle not in data, where
+                assert b"file://" not in data, where
+                scanned += 1
+    return scanned
+
+
+def test_a_build_from_a_local_conda_channel_names_it_nowhere(tmp_path: Path) -> None:
+    """End to end with conda: a channel and an index in this runner's directories; the
+    image, its layers and config, the conda-pack archive (conda-meta included), the SBOM and
+    build.json hold neither path nor any file:// URL."""
+    channel = write_channel(tmp_path / "srv" / "channel", channel_packages())
+    index = write_simple_index(tmp_path / "srv" / "pypi", WHEELS)
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "mlenv.toml").write_text(
+        '[environment]\nname = "mixed"\npython = "3.11"\nprefix = "/opt/mlenv/mixed"\n'
+        f'[conda]\nchannels = ["{channel}"]\ndependencies = ["python 3.11.*", "fastmath"]\n'
+        f'[pypi]\nindex-url = "{index}"\ndependencies = ["app"]\n'
+    )
+    env = {"MLENV_CACHE_DIR": str(tmp_path / "cache"), "SOURCE_DATE_EPOCH": ""}
+    for command in (["lock"], ["fetch"], ["build", "--offline"]):
+        done = run_mlenv(command, project, env)
+        assert done.returncode == 0, (command, done.stderr)
+    assert str(tmp_path / "srv").encode() in (project / "mlenv.lock").read_bytes()
+    assert _scan_outputs(project / "dist", str(tmp_path).encode()) > 20
+    with tarfile.open(project / "dist" / "mixed.tar.gz") as archive:
+        meta = archive.extractfile("conda-meta/fastmath-2.1-py311_0.json")
+        assert meta is not None
+        assert json.loads(meta.read())["channel"] == "<unknown>"
 
 
 def _local_record(channel: str) -> CondaRecord:
