@@ -15,7 +15,15 @@ from mlenv.cuda.versions import CudaVersion, DriverVersion, arch_cc
 from mlenv.entry_needs import entry_needs
 from mlenv.judge import verify_lock
 from mlenv.lockfile import Lock
-from mlenv.nodes import COMPUTE_MAJOR, COMPUTE_MINOR, DRIVER_FAMILIES, GFD_DOCS, NodesError
+from mlenv.nodes import (
+    COMPUTE_MAJOR,
+    COMPUTE_MINOR,
+    DRIVER_FAMILIES,
+    GFD_DOCS,
+    NODE_ARCH,
+    NodesError,
+)
+from mlenv.platforms import NAMES, by_name
 
 
 def _expression(key: str, operator: str, value: int | str) -> dict[str, Any]:
@@ -53,6 +61,12 @@ def driver_terms(minimum: DriverVersion) -> list[list[dict[str, Any]]]:
     return terms
 
 
+def node_arches(lock: Lock) -> tuple[str, ...]:
+    """The ``kubernetes.io/arch`` values (GOARCH: amd64, arm64) of the lock's platforms: an
+    image built for linux-64 alone must not be scheduled onto an arm64 node (GH200, Grace)."""
+    return tuple(sorted({by_name(p).oci_architecture for p in lock.target.platforms if p in NAMES}))
+
+
 def allowed_archs(lock: Lock, declared_archs: Sequence[str]) -> tuple[str, ...]:
     """The GPU architectures the lock may run on: ``[cuda] archs`` (or every architecture of
     the target's CUDA major) less those the target CUDA, or a locked package's own build
@@ -76,7 +90,8 @@ def allowed_archs(lock: Lock, declared_archs: Sequence[str]) -> tuple[str, ...]:
 
 def node_affinity(lock: Lock, declared_archs: Sequence[str]) -> dict[str, Any]:
     """The ``nodeAffinity`` that admits exactly the nodes whose GFD labels prove the lock runs:
-    the driver the lock requires or newer, and a GPU architecture the lock supports."""
+    a CPU architecture of the lock's platforms, the driver the lock requires or newer, and a GPU
+    architecture the lock supports."""
     target = lock.target
     if target.cuda is None:
         raise NodesError(
@@ -115,8 +130,9 @@ def node_affinity(lock: Lock, declared_archs: Sequence[str]) -> dict[str, Any]:
         ]
         for major, minors in sorted(by_major.items())
     ]
+    machine = {"key": NODE_ARCH, "operator": "In", "values": list(node_arches(lock))}
     terms = [
-        {"matchExpressions": [*driver, *gpu]}
+        {"matchExpressions": [machine, *driver, *gpu]}
         for driver in driver_terms(DriverVersion.parse(needed))
         for gpu in gpu_terms
     ]
@@ -135,7 +151,8 @@ def affinity_yaml(lock: Lock, declared_archs: Sequence[str]) -> str:
     archs = ", ".join(allowed_archs(lock, declared_archs))
     lines = [
         "# Exported by `mlenv export --format k8s-affinity` from mlenv.lock: admits only nodes",
-        f"# whose GPU Feature Discovery labels show driver >= {needed} and one of {archs}.",
+        f"# whose GPU Feature Discovery labels show driver >= {needed} and one of {archs},",
+        f"# on {', '.join(node_arches(lock))} ({NODE_ARCH}).",
         f"# Labels: {GFD_DOCS}",
     ]
     lines += _yaml(stanza, 0)

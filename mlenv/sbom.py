@@ -30,6 +30,7 @@ from mlenv.edit import Section, spec_name
 from mlenv.errors import MlenvError
 from mlenv.lockfile import Lock, LockedPackage
 from mlenv.oci.model import rfc3339
+from mlenv.published import published
 
 SPEC_VERSION = "1.6"
 FILENAME = "sbom.cdx.json"
@@ -49,17 +50,14 @@ def purl(package: LockedPackage | CondaRecord) -> str:
     """The package URL (purl-spec types ``pypi`` and ``conda``) naming this exact artifact."""
     if isinstance(package, CondaRecord):
         kind = "conda" if package.filename.endswith(".conda") else "tar.bz2"
-        qualifiers = {
-            "build": package.build,
-            "channel": package.channel,
-            "subdir": package.subdir,
-            "type": kind,
-        }
+        qualifiers = {"build": package.build, "subdir": package.subdir, "type": kind}
+        if (channel := published(package.channel)) is not None:
+            qualifiers["channel"] = channel
         head = f"pkg:conda/{_purl_part(package.name.lower())}@{_purl_part(package.version)}"
     else:
         qualifiers = {"file_name": package.filename}
-        if package.index != _PYPI and "://" in package.index:
-            qualifiers["repository_url"] = package.index
+        if package.index != _PYPI and (index := published(package.index)) is not None:
+            qualifiers["repository_url"] = index
         name = canonicalize_name(package.name)
         head = f"pkg:pypi/{_purl_part(name)}@{_purl_part(package.version)}"
     query = "&".join(f"{k}={_purl_part(v)}" for k, v in sorted(qualifiers.items()))
@@ -98,8 +96,8 @@ def _component(
             ]
         ),
     }
-    if "://" in package.url:
-        component["externalReferences"] = [{"type": "distribution", "url": package.url}]
+    if (url := published(package.url)) is not None:
+        component["externalReferences"] = [{"type": "distribution", "url": url}]
     if isinstance(package, LockedPackage) and (found := licences(package)):
         component["licenses"] = found
     return component

@@ -15,7 +15,7 @@ What the fast path checks (and only when it can answer "up to date"; anything el
 every error, goes to the full CLI, which reports it):
 
 - the command line is exactly ``[-q|-v|--manifest M|--cache C|--log-format human] lock
-  [--check] [--offline]``;
+  [--check|--offline|-q|-v]...`` (``-q``/``-v`` after ``lock`` as before it: ``cli_flags``);
 - the manifest is UTF-8 TOML within the manifest size limit, with only known keys, its
   required keys present and every resolution input (``mlenv.inputs``) of the exact type the
   manifest reader accepts;
@@ -96,21 +96,21 @@ def _command(argv: Sequence[str]) -> PlainLock | None:
                 manifest = value
         else:
             return None
-    if not args or not set(args[1:]) <= {"--check", "--offline"} or not manifest:
+    if not args or not manifest:
         return None
+    for option in args[1:]:  # -q and -v after the command mean what they mean before it
+        if option in ("-q", "--quiet"):
+            quiet = True
+        elif option in ("-v", "--verbose"):
+            verbose += 1
+        elif option not in ("--check", "--offline"):
+            return None
     if _kind(manifest) not in ("missing", "other"):
         return None  # click refuses a directory as the manifest; and what cannot be stat'ed
     if not _cache_taken(cache):
         return None  # the full CLI refuses it, and says why
-    return PlainLock(
-        normal(manifest),
-        quiet,
-        verbose,
-        cache,
-        "--check" in args[1:],
-        "--offline" in args[1:],
-        cache_text,
-    )
+    return PlainLock(normal(manifest), quiet, verbose, cache, "--check" in args[1:],
+                     "--offline" in args[1:], cache_text)  # fmt: skip
 
 
 def _cache_taken(cache: str | None) -> bool:

@@ -16,9 +16,11 @@ from mlenv.conda.records import CondaError, CondaRecord
 from mlenv.conda.worker import ChildFailure, run_child
 from mlenv.install.conda_packages import check_conda_packages
 from mlenv.placement import path_problem
+from mlenv.published import published
 from mlenv.report import Reporter
 
 _SHELF = "__clobbers__"
+UNKNOWN_CHANNEL = "<unknown>"  # conda's own spelling for a package of no known channel
 # Fields rattler writes into conda-meta/*.json that name this machine or this moment.
 _MACHINE_KEYS = ("extracted_package_dir", "indexed_timestamp", "link", "package_tarball_full_path")
 
@@ -127,8 +129,12 @@ def _normalise(prefix: Path, records: Sequence[CondaRecord]) -> None:
         for key in _MACHINE_KEYS:
             data.pop(key, None)
         _unshelved(data, record.name)
-        data["url"] = record.url
-        data["channel"] = record.channel
+        if published(record.url) is None:  # a local channel: its path is this runner's
+            data.pop("url", None)
+            data["channel"] = UNKNOWN_CHANNEL
+        else:
+            data["url"] = record.url
+            data["channel"] = record.channel
         path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     prefix.chmod(0o755)
     for root, dirs, files in os.walk(prefix):

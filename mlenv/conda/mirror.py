@@ -175,9 +175,11 @@ def _revalidate(
             if response.status_code != 304:
                 _download(cache, url, packed, target, response)
                 return
+            sent = {k.lower(): v for k, v in response.headers.items()}
         if cache is None:  # no validator was sent: ``stream`` refuses an unasked-for 304
             break
         if _stored(cache, url, packed, target):
+            cache.refresh(url, sent)  # the validators a 304 carries replace the stored ones
             return
     raise CondaError(
         "the server answered 304 Not Modified to a request that sent no validator",

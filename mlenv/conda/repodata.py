@@ -97,7 +97,31 @@ class RepodataCache:
         if body is not None:
             size, digest = _digest(body)
         kept = {k: headers[k] for k in _KEPT if k in headers}
-        record = {"key": _key(url), "headers": kept, "size": size, "sha256": digest}
+        if body is None:
+            self._write(url, kept, size, digest, None)
+            return
+        with body.open("rb") as source:
+            self._write(url, kept, size, digest, source)
+
+    def refresh(self, url: str, headers: Mapping[str, str]) -> None:
+        """A 304's validators in place of the stored ones (RFC 9111 4.3.4: a stored response
+        is updated with the header fields the 304 carries): a server that sends a new ETag or
+        Last-Modified with its 304 is asked with those next time, not with ones it may no
+        longer match. The body is kept as it is; nothing is written when nothing changed."""
+        sent = {k: headers[k] for k in _KEPT if k in headers}
+        with self.open(url) as found:
+            if found is None or found[0].absent:
+                return
+            stored, body = found
+            merged = {**stored.headers, **sent}
+            if merged != dict(stored.headers):
+                self._write(url, merged, stored.size, stored.sha256, body)
+
+    def _write(
+        self, url: str, kept: Mapping[str, str], size: int, digest: str, body: BinaryIO | None
+    ) -> None:
+        """One entry, written whole beside its place and renamed into it."""
+        record = {"key": _key(url), "headers": dict(kept), "size": size, "sha256": digest}
         head = json.dumps(record)
         padded = head.encode().ljust(HEAD_BYTES - 1) + b"\n"
         if len(padded) > HEAD_BYTES:
@@ -110,9 +134,8 @@ class RepodataCache:
             with os.fdopen(fd, "wb") as out:
                 out.write(padded)
                 if body is not None:
-                    with body.open("rb") as source:
-                        while chunk := source.read(1 << 20):
-                            out.write(chunk)
+                    while chunk := body.read(1 << 20):
+                        out.write(chunk)
             tmp.replace(target)
         except OSError:
             tmp.unlink(missing_ok=True)

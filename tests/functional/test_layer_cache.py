@@ -21,8 +21,10 @@ OCI_ONLY = 'outputs = ["oci"]\n'
 LINE = re.compile(r"^layer (\d+)/(\d+) \((.+?)\): (cached|built)", re.MULTILINE)
 
 
-def project_at(where: Path, alpha: str = "1.0", outputs: str = OCI_ONLY) -> Path:
-    project = layered_project(where, '"auto"', alpha)
+def project_at(
+    where: Path, alpha: str = "1.0", outputs: str = OCI_ONLY, *, host_python: bool = False
+) -> Path:
+    project = layered_project(where, '"auto"', alpha, host_python=host_python)
     configure(project, '"auto"', alpha, outputs)
     return project
 
@@ -295,14 +297,14 @@ def test_a_read_only_cache_costs_time_not_the_build(tmp_path: Path) -> None:
 def test_hash_bytecode_layers_are_reused_byte_identically(tmp_path: Path) -> None:
     """Protects: .pyc are compiled per package, so a package's layer is the same whether the
     others were compiled in the same run or came from the cache."""
-    project = project_at(tmp_path / "warm" / "project")
+    project = project_at(tmp_path / "warm" / "project", host_python=True)
     cache = tmp_path / "warm" / "cache"
     assert build(project, cache, "--bytecode", "hash").returncode == 0
     configure(project, '"auto"', "1.1", OCI_ONLY)
     bumped = build(project, cache, "--bytecode", "hash")
     assert bumped.returncode == 0, bumped.stderr
     assert installed_wheels(bumped.stderr) < 5
-    cold = project_at(tmp_path / "cold" / "project", "1.1")
+    cold = project_at(tmp_path / "cold" / "project", "1.1", host_python=True)
     assert build(cold, tmp_path / "cold" / "cache", "--bytecode", "hash").returncode == 0
     assert digests(project / "dist") == digests(cold / "dist")
 

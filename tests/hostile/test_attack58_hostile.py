@@ -16,7 +16,7 @@ import pytest
 
 from mlenv.index.http import HttpClient
 from tests.support.cli import run_mlenv
-from tests.support.golden import build, digests, golden_project
+from tests.support.golden import build, digests, for_host_python, golden_project
 from tests.support.odd_wheels import odd_wheel
 
 pytestmark = pytest.mark.hostile
@@ -26,7 +26,7 @@ pytestmark = pytest.mark.hostile
 def odd_project(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """The golden project plus the odd wheel, locked and fetched: (project, cache)."""
     root = tmp_path_factory.mktemp("attack58")
-    project = golden_project(root / "project")
+    project = for_host_python(golden_project(root / "project"))  # --bytecode hash needs it
     filename, data = odd_wheel()
     (project / "wheels" / filename).write_bytes(data)
     manifest = project / "mlenv.toml"

@@ -158,7 +158,7 @@ def test_per_package_layers_reused_and_rebuilt_match_the_written_build(tmp_path:
     conda-pack build with no cached layer ship the same layers."""
     from tests.support.layered import configure, layered_project
 
-    project = layered_project(tmp_path / "project", '"auto"')
+    project = layered_project(tmp_path / "project", '"auto"', host_python=True)
     cache = tmp_path / "cache"
     manifest = project / "mlenv.toml"
     manifest.write_text(manifest.read_text() + 'outputs = ["oci"]\n')

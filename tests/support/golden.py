@@ -14,11 +14,26 @@ from tests.support.cli import run_mlenv
 
 ROOT = Path(__file__).resolve().parents[2]
 GOLDEN = ROOT / "fixtures" / "golden"
+HOST_MINOR = f"{sys.version_info.major}.{sys.version_info.minor}"
+_GOLDEN_PYTHON = 'python = "3.11"\ninterpreter = "/usr/bin/python3.11"\n'
 
 
 def golden_project(where: Path) -> Path:
     shutil.copytree(GOLDEN, where)
     return where
+
+
+def for_host_python(project: Path) -> Path:
+    """The golden manifest at ``project`` retargeted to the Python running the tests (lock it
+    again after). ``--bytecode hash`` is compiled by the Python running mlenv, which must be the
+    target's, so a hash-bytecode test on a 3.12 or 3.13 runner builds for that Python rather
+    than failing on the fixture's 3.11 (the only one the pinned lock and digests are for)."""
+    manifest = project / "mlenv.toml"
+    text = manifest.read_text()
+    assert _GOLDEN_PYTHON in text, text
+    host = f'python = "{HOST_MINOR}"\ninterpreter = "/usr/bin/python{HOST_MINOR}"\n'
+    manifest.write_text(text.replace(_GOLDEN_PYTHON, host))
+    return project
 
 
 def fetched_golden(root: Path) -> tuple[Path, dict[str, str]]:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from mlenv.layer_plan import BIG_WHEEL
 from tests.support.cli import run_mlenv
-from tests.support.golden import golden_project
+from tests.support.golden import for_host_python, golden_project
 from tests.support.wheels import build_wheel
 
 PACKAGES = ["alpha", "beta", "big", "gamma", "hello"]
@@ -39,9 +39,14 @@ def extra_wheels() -> tuple[tuple[str, bytes], ...]:
     )
 
 
-def layered_project(where: Path, layers: str, alpha: str = "1.0") -> Path:
-    """The golden fixture plus the extra wheels, locked and fetched, with ``[build] layers``."""
+def layered_project(
+    where: Path, layers: str, alpha: str = "1.0", *, host_python: bool = False
+) -> Path:
+    """The golden fixture plus the extra wheels, locked and fetched, with ``[build] layers``;
+    with ``host_python``, for the Python running the tests (``--bytecode hash`` needs it)."""
     project = golden_project(where)
+    if host_python:
+        for_host_python(project)
     for filename, data in extra_wheels():
         (project / "wheels" / filename).write_bytes(data)
     configure(project, layers, alpha)

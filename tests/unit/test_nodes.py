@@ -221,14 +221,16 @@ LOCKS = {
     cc=st.sampled_from(
         ["3.7", "5.0", "6.0", "7.0", "7.5", "8.0", "8.6", "8.9", "9.0", "10.0", "12.0"]
     ),
+    goarch=st.sampled_from(["amd64", "arm64"]),
 )
 def test_the_affinity_admits_a_node_exactly_when_verify_passes_it_cleanly(
-    name: str, driver: tuple[int, int, int], cc: str
+    name: str, driver: tuple[int, int, int], cc: str, goarch: str
 ) -> None:
     """Guards that the scheduler rule and `verify --nodes` agree: an admitted node always passes
-    verify, and a node verify passes without findings is always admitted."""
+    verify, and a node verify passes without findings is always admitted. kubelet labels every
+    node's CPU architecture; the locks are linux-64, so an arm64 node is out of both."""
     lock, archs = LOCKS[name]
-    labels = gfd(".".join(map(str, driver)), cc)
+    labels = gfd(".".join(map(str, driver)), cc) | {"kubernetes.io/arch": goarch}
     verdict = judge_node(lock, archs, Node("n", labels))
     admitted = admits(node_affinity(lock, archs), labels)
     if admitted:
