@@ -252,6 +252,14 @@ def show(session: Session, as_json: bool) -> None:
     _echo(f"outputs      {', '.join(build.outputs)} ({build.compression}, layers {build.layers})")
 
 
+def lock_use(command: Any) -> Any:
+    """``--locked`` and ``--frozen`` (``mlenv.frozen``), as uv spells them."""
+    from mlenv.frozen import FROZEN_HELP, LOCKED_HELP
+
+    command = click.option("--frozen", is_flag=True, help=FROZEN_HELP)(command)
+    return click.option("--locked", is_flag=True, help=LOCKED_HELP)(command)
+
+
 @cli.command()
 @click.option("--upgrade", is_flag=True, help="Let every pin move to the newest allowed version.")
 @click.option(
@@ -262,10 +270,20 @@ def show(session: Session, as_json: bool) -> None:
     help="Let this package's pin move (repeatable); other pins stay.",
 )
 @click.option("--check", is_flag=True, help="Exit 1 if the lock is missing or stale (for CI).")
+@click.option(
+    "--locked",
+    is_flag=True,
+    help="As --check, spelled as uv's `lock --locked`: exit 1 if the lock would change.",
+)
 @click.option("--offline", is_flag=True, help="Never touch the network; use cached index data.")
 @click.pass_obj
 def lock(
-    session: Session, upgrade: bool, upgrade_package: tuple[str, ...], check: bool, offline: bool
+    session: Session,
+    upgrade: bool,
+    upgrade_package: tuple[str, ...],
+    check: bool,
+    locked: bool,
+    offline: bool,
 ) -> None:
     """Resolve the manifest for its target into mlenv.lock.
 
@@ -275,7 +293,10 @@ def lock(
     """
     from mlenv.commands.lock import lock as lock_project
 
-    lock_project(session, upgrade, upgrade_package, check=check, offline=offline)
+    flag = "--locked" if locked else "--check"
+    lock_project(
+        session, upgrade, upgrade_package, check=check or locked, offline=offline, flag=flag
+    )
 
 
 @cli.command()
@@ -304,16 +325,27 @@ def lock(
     type=click.Path(dir_okay=False, allow_dash=True),
     help="Write to a file ('-': standard output, as without -o; './-': a file named '-').",
 )
+@lock_use
 @click.pass_obj
-def export(session: Session, fmt: str, platform: str | None, given: str | None) -> None:
+def export(
+    session: Session,
+    fmt: str,
+    platform: str | None,
+    given: str | None,
+    locked: bool,
+    frozen: bool,
+) -> None:
     """Write the lock in a format other tools read."""
     from mlenv.commands.export import EXPORT_FILE, export_keep, render_export
+    from mlenv.frozen import exclusive
+
+    exclusive(locked, frozen)
 
     # '-' exactly, as written: a Path reads './-' as '-' too, and that names a file
     output = None if given is None or given == "-" else Path(given)
     if output is not None:  # before any work
         check_output(output, EXPORT_FILE, keep=export_keep(session))
-    text = render_export(session, fmt, platform, output)
+    text = render_export(session, fmt, platform, output, frozen=frozen)
     if output is None:
         _echo(text, nl=False)
     else:
@@ -365,6 +397,7 @@ MOUNT_FROM = click.option(
     show_default=True,
     help="Downloads at once.",
 )
+@lock_use
 @click.pass_obj
 def fetch(
     session: Session,
@@ -376,14 +409,18 @@ def fetch(
     mount_from: tuple[str, ...],
     offline: bool,
     jobs: int,
+    locked: bool,
+    frozen: bool,
 ) -> None:
     """Download every artifact of the lock into the cache, each verified against its sha256
     and size before it is stored; with --bundle, also write a bundle to carry offline."""
     from mlenv.commands.fetch import FetchRequest
     from mlenv.commands.fetch import fetch as fetch_lock
+    from mlenv.frozen import exclusive
 
+    exclusive(locked, frozen)
     request = FetchRequest(
-        platforms, bundle, source, push_cache, insecure, mount_from, offline, jobs
+        platforms, bundle, source, push_cache, insecure, mount_from, offline, jobs, frozen
     )
     pushed = fetch_lock(session, request)
     if pushed is not None:
@@ -416,6 +453,7 @@ def fetch(
 @click.option(
     "--load", is_flag=True, help="Load image.tar into the Docker daemon at DOCKER_HOST afterwards."
 )
+@lock_use
 @click.pass_obj
 def build(
     session: Session,
@@ -426,16 +464,20 @@ def build(
     tag: str,
     dist: Path | None,
     load: bool,
+    locked: bool,
+    frozen: bool,
 ) -> None:
     """Build the environment from the lock and the cache, without the network: an OCI image
     (layout and image.tar, loadable by docker, podman and skopeo), a conda-pack archive and
     build.json, byte-identical on any clean runner."""
     from mlenv.commands.build import BuildRequest, build_project
+    from mlenv.frozen import exclusive
 
+    exclusive(locked, frozen)
     bytecode_kind: Literal["none", "hash"] = "hash" if bytecode == "hash" else "none"
     if load and not session.load_manifest().build.image_tar:  # refused before any work
         raise _no_image_tar(session.manifest_path)
-    request = BuildRequest(check, platform, bytecode_kind, tag, dist, load)
+    request = BuildRequest(check, platform, bytecode_kind, tag, dist, load, frozen)
     target, record = build_project(session, request)
     _print_outputs(target, record)
     if load:

@@ -15,7 +15,7 @@ What the fast path checks (and only when it can answer "up to date"; anything el
 every error, goes to the full CLI, which reports it):
 
 - the command line is exactly ``[-q|-v|--manifest M|--cache C|--log-format human] lock
-  [--check] [--offline]``;
+  [--check|--locked] [--offline]``;
 - the manifest is UTF-8 TOML within the manifest size limit, with only known keys, its
   required keys present and every resolution input (``mlenv.inputs``) of the exact type the
   manifest reader accepts;
@@ -96,7 +96,7 @@ def _command(argv: Sequence[str]) -> PlainLock | None:
                 manifest = value
         else:
             return None
-    if not args or not set(args[1:]) <= {"--check", "--offline"} or not manifest:
+    if not args or not set(args[1:]) <= {"--check", "--locked", "--offline"} or not manifest:
         return None
     if _kind(manifest) not in ("missing", "other"):
         return None  # click refuses a directory as the manifest; and what cannot be stat'ed
@@ -107,7 +107,7 @@ def _command(argv: Sequence[str]) -> PlainLock | None:
         quiet,
         verbose,
         cache,
-        "--check" in args[1:],
+        bool({"--check", "--locked"} & set(args[1:])),
         "--offline" in args[1:],
         cache_text,
     )

@@ -23,16 +23,22 @@ MANIFEST_FILE = OutputKind("manifest", "--manifest")
 
 
 def lock(
-    session: Session, upgrade: bool, upgrade_package: Sequence[str], *, check: bool, offline: bool
+    session: Session,
+    upgrade: bool,
+    upgrade_package: Sequence[str],
+    *,
+    check: bool,
+    offline: bool,
+    flag: str = "--check",
 ) -> None:
     """Lock the project; with an unchanged manifest nothing is resolved again, and every pin
     that still satisfies it is kept unless an upgrade says otherwise."""
     if check and (upgrade or upgrade_package):
-        flag = "--upgrade" if upgrade else "--upgrade-package"
+        moving = "--upgrade" if upgrade else "--upgrade-package"
         raise UsageError(
-            f"--check and {flag} exclude each other: --check only judges the lock, it moves no pin",
+            f"{flag} and {moving} exclude each other: {flag} only judges the lock, it moves no pin",
             where="command line",
-            hint=f"run `mlenv lock {flag} ...` to move pins, then `mlenv lock --check` in CI",
+            hint=f"run `mlenv lock {moving} ...` to move pins, then `mlenv lock {flag}` in CI",
         )
     manifest = session.load_manifest()
     path = session.lock_path
