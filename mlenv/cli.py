@@ -127,11 +127,11 @@ Environment variables:
     "-m",
     "--manifest",
     type=click.Path(dir_okay=False, path_type=Path),
-    default=Path("mlenv.toml"),
     envvar="MLENV_MANIFEST",
     show_envvar=True,
-    show_default=True,
-    help="The manifest to work on.",
+    help="The manifest to work on (default: mlenv.toml here, else the nearest parent "
+    "directory's, not past a mount point or a directory anyone may write; the lock and dist/ "
+    "go beside it).",
 )
 @click.option(
     "--cache",
@@ -149,7 +149,7 @@ Environment variables:
 @click.pass_context
 def cli(
     ctx: click.Context,
-    manifest: Path,
+    manifest: Path | None,
     cache: str | None,
     verbose: int,
     quiet: bool,
@@ -169,7 +169,26 @@ def cli(
       mlenv push            the image to an OCI registry, uploading only what changed
       mlenv verify          check the lock, its hashes and the CUDA rules before deploy
     """
-    ctx.obj = open_session(manifest, cache, verbose, quiet, log_format)
+    found = None if manifest is not None else _found_upward(ctx.invoked_subcommand)
+    ctx.obj = open_session(
+        found or manifest or Path("mlenv.toml"), cache, verbose, quiet, log_format
+    )
+    if found is not None:
+        ctx.obj.reporter.info(f"using {found} (found in a parent directory)")
+
+
+def _found_upward(command: str | None) -> Path | None:
+    """The manifest of the nearest parent directory (``mlenv.discover``) when no -m names one
+    and the working directory holds none; never for a command that writes or needs none."""
+    from mlenv.discover import NO_WALK, find_upward
+
+    if command is None or command in NO_WALK:
+        return None
+    try:
+        here = Path.cwd()
+    except OSError:
+        return None  # a removed working directory: the manifest's read says so
+    return find_upward(here)
 
 
 @cli.command()

@@ -72,6 +72,7 @@ class PlainLock:
 
 def _command(argv: Sequence[str]) -> PlainLock | None:
     """What a plain ``lock``/``lock --check`` asks for; None for any other command line."""
+    named = bool(os.environ.get("MLENV_MANIFEST"))  # else the full CLI may look upward
     manifest, quiet = os.environ.get("MLENV_MANIFEST") or "mlenv.toml", False
     verbose, cache, cache_text = 0, None, None
     args = list(argv)
@@ -93,13 +94,15 @@ def _command(argv: Sequence[str]) -> PlainLock | None:
                 except RuntimeError:
                     return None  # the full CLI says which home it cannot find
             if name in ("-m", "--manifest"):
-                manifest = value
+                manifest, named = value, True
         else:
             return None
     if not args or not set(args[1:]) <= {"--check", "--locked", "--offline"} or not manifest:
         return None
     if _kind(manifest) not in ("missing", "other"):
         return None  # click refuses a directory as the manifest; and what cannot be stat'ed
+    if _kind(manifest) == "missing" and not named:
+        return None  # the full CLI looks in the parent directories (mlenv.discover)
     if not _cache_taken(cache):
         return None  # the full CLI refuses it, and says why
     return PlainLock(

@@ -4,6 +4,9 @@ from, and the manifest found in a parent directory (a planted one refused)."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -134,3 +137,147 @@ def test_frozen_builds_the_lock_as_it_is(tmp_path: Path) -> None:
     assert again.returncode == 0, again.stderr
     assert "--frozen" in again.stderr and "+numpy" in again.stderr
     assert digests(project / "dist") == before
+
+
+# ---------------------------------------------------------------------------------------------
+# The manifest found in a parent directory
+
+
+def golden_below(tmp_path: Path) -> tuple[Path, Path, dict[str, str]]:
+    """The golden project (find-links = ["wheels"], relative) unlocked, and a directory two
+    levels below it to run in, which holds no wheels/ of its own."""
+    project, env = fetched_golden(tmp_path)
+    (project / "mlenv.lock").unlink()
+    below = project / "src" / "pkg"
+    below.mkdir(parents=True)
+    return project, below, env
+
+
+def test_a_manifest_above_is_found_and_its_paths_stay_its_own(tmp_path: Path) -> None:
+    """From a subdirectory: the parent's manifest is said on stderr; its relative find-links
+    are read from its own directory; the lock and dist/ go beside it; ``lock --locked`` and
+    the no-op ``lock`` (the entry point's fast path) find it too."""
+    project, below, env = golden_below(tmp_path)
+    done = run_mlenv(["lock"], below, env)
+    assert done.returncode == 0, done.stderr
+    manifest = project / "mlenv.toml"
+    assert f"using {manifest} (found in a parent directory)" in done.stderr
+    assert (project / "mlenv.lock").is_file() and not (below / "mlenv.lock").exists()
+    from_below = (project / "mlenv.lock").read_bytes()
+    (project / "mlenv.lock").unlink()
+    here = run_mlenv(["lock"], project, env)
+    assert here.returncode == 0, here.stderr
+    assert "found in a parent" not in here.stderr
+    assert (project / "mlenv.lock").read_bytes() == from_below  # same paths, same lock
+    assert b"wheels/hello" in from_below and str(project).encode() not in from_below
+    for args in (["lock"], ["lock", "--locked"], ["lock", "--check"]):
+        again = run_mlenv(args, below, env)
+        assert again.returncode == 0, again.stderr
+        assert f"{project / 'mlenv.lock'} is up to date" in again.stderr
+    built = build(below, Path(env["MLENV_CACHE_DIR"]), env=env)
+    assert built.returncode == 0, built.stderr
+    assert (project / "dist" / "build.json").is_file() and not (below / "dist").exists()
+    assert sorted(p.name for p in below.iterdir()) == []
+
+
+def test_the_working_directory_and_explicit_manifests_are_never_walked_past(
+    tmp_path: Path,
+) -> None:
+    """A manifest here wins without a word; -m and $MLENV_MANIFEST name exactly one file;
+    `init` writes here, never the parent's."""
+    project, below, env = golden_below(tmp_path)
+    for explicit in (["-m", "mlenv.toml", "show"],):
+        done = run_mlenv(explicit, below, env)
+        assert done.returncode == 1 and "no manifest here" in done.stderr
+    done = run_mlenv(["show"], below, {**env, "MLENV_MANIFEST": "mlenv.toml"})
+    assert done.returncode == 1 and "no manifest here" in done.stderr
+    parent_text = (project / "mlenv.toml").read_text()
+    init = run_mlenv(["init", "--name", "inner"], below, env)
+    assert init.returncode == 0, init.stderr
+    assert "found in a parent" not in init.stderr
+    assert 'name = "inner"' in (below / "mlenv.toml").read_text()
+    assert (project / "mlenv.toml").read_text() == parent_text
+    shown = run_mlenv(["show"], below, env)
+    assert shown.returncode == 0 and "inner" in shown.stdout
+    assert "found in a parent" not in shown.stderr
+
+
+def test_a_manifest_planted_above_a_world_writable_directory_is_never_reached(
+    tmp_path: Path,
+) -> None:
+    """/tmp/mlenv.toml planted by another user, run from /tmp/x/y: the walk stops at the
+    world-writable directory, so nothing is found, nothing is written there."""
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o1777)
+    planted = shared / "mlenv.toml"
+    planted.write_text(HEAD + '[pypi]\ndependencies = ["evil"]\n')
+    below = shared / "x" / "y"
+    below.mkdir(parents=True)
+    env = {"MLENV_CACHE_DIR": str(tmp_path / "cache")}
+    for args in (["show"], ["lock"], ["lock", "--locked"], ["export", "--format", "pylock"]):
+        done = run_mlenv(args, below, env)
+        assert done.returncode == 1, (args, done.stderr)
+        assert "no manifest here" in done.stderr and str(planted) not in done.stderr
+    assert sorted(p.name for p in shared.iterdir()) == ["mlenv.toml", "x"]
+
+
+@pytest.mark.parametrize("shape", ["file", "link-target", "directory"])
+def test_a_manifest_above_owned_by_another_user_is_refused(tmp_path: Path, shape: str) -> None:
+    """A parent's manifest another user owns (the file, what its link names, or the directory
+    it is in) is named and refused, with -m as the way to take it on purpose."""
+    top = tmp_path / "top"
+    below = top / "a" / "b"
+    below.mkdir(parents=True)
+    text = HEAD + "[pypi]\ndependencies = []\n"
+    found = top / "mlenv.toml"
+    if shape == "link-target":
+        (tmp_path / "theirs.toml").write_text(text)
+        os.chown(tmp_path / "theirs.toml", 4321, 4321)
+        found.symlink_to(tmp_path / "theirs.toml")
+    else:
+        found.write_text(text)
+        os.chown(top if shape == "directory" else found, 4321, 4321)
+    env = {"MLENV_CACHE_DIR": str(tmp_path / "cache")}
+    for args in (["show"], ["lock"]):
+        done = run_mlenv(args, below, env)
+        assert done.returncode == 1, done.stderr
+        assert f"{found}: found in a parent directory" in done.stderr
+        assert f"pass -m {found}" in done.stderr
+    assert not (top / "mlenv.lock").exists()
+    taken = run_mlenv(["-m", str(found), "show"], below, env)
+    assert taken.returncode == 0, taken.stderr
+
+
+def test_a_symlinked_manifest_above_is_taken_and_its_lock_goes_beside_the_link(
+    tmp_path: Path,
+) -> None:
+    project, below, env = golden_below(tmp_path)
+    real = tmp_path / "real.toml"
+    (project / "mlenv.toml").rename(real)
+    real.write_text(real.read_text().replace('"wheels"', f'"{project / "wheels"}"'))
+    (project / "mlenv.toml").symlink_to(real)
+    done = run_mlenv(["lock"], below, env)
+    assert done.returncode == 0, done.stderr
+    assert (project / "mlenv.lock").is_file() and not (tmp_path / "mlenv.lock").exists()
+
+
+def test_the_walk_stops_at_a_mount_point(tmp_path: Path) -> None:
+    """A manifest above the mount the working directory is on is not taken (as git's discovery
+    stops at a filesystem boundary); one on the same mount is."""
+    project, _, env = golden_below(tmp_path)
+    mounted = project / "mnt"
+    mounted.mkdir()
+    script = (
+        f"mount -t tmpfs -o mode=0755 none {mounted} && mkdir -p {mounted}/x && cd {mounted}/x"
+        f" && {sys.executable} -m mlenv show; echo status=$?"
+    )
+    done = subprocess.run(
+        ["unshare", "--mount", "sh", "-c", script],
+        env={**os.environ, **env, "PIP_CONFIG_FILE": "/dev/null"},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert "status=1" in done.stdout, done.stderr
+    assert "no manifest here" in done.stderr and "found in a parent" not in done.stderr
