@@ -295,6 +295,13 @@ def lock_use(command: Any) -> Any:
     help="As --check, spelled as uv's `lock --locked`: exit 1 if the lock would change.",
 )
 @click.option("--offline", is_flag=True, help="Never touch the network; use cached index data.")
+@click.option(
+    "--no-index",
+    is_flag=True,
+    help="Resolve from [pypi] find-links alone, asking no package index (index-url, "
+    "extra-index-urls), as pip's and uv's --no-index; the lock still records the manifest's "
+    "indexes, so it stays fresh. Conda channels are unaffected.",
+)
 @click.pass_obj
 def lock(
     session: Session,
@@ -303,6 +310,7 @@ def lock(
     check: bool,
     locked: bool,
     offline: bool,
+    no_index: bool,
 ) -> None:
     """Resolve the manifest for its target into mlenv.lock.
 
@@ -314,7 +322,13 @@ def lock(
 
     flag = "--locked" if locked else "--check"
     lock_project(
-        session, upgrade, upgrade_package, check=check or locked, offline=offline, flag=flag
+        session,
+        upgrade,
+        upgrade_package,
+        check=check or locked,
+        offline=offline,
+        flag=flag,
+        no_index=no_index,
     )
 
 

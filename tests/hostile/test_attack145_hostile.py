@@ -281,3 +281,65 @@ def test_the_walk_stops_at_a_mount_point(tmp_path: Path) -> None:
     )
     assert "status=1" in done.stdout, done.stderr
     assert "no manifest here" in done.stderr and "found in a parent" not in done.stderr
+
+
+# ---------------------------------------------------------------------------------------------
+# lock --no-index
+
+
+def links_project(tmp_path: Path, index: str, extra: str = "") -> tuple[Path, dict[str, str]]:
+    """A project whose manifest names ``index`` and the relative find-links ``wheels``, which
+    holds app 1.0 alone."""
+    root = tmp_path / "project"
+    (root / "wheels").mkdir(parents=True)
+    name, data = build_wheel("app", "1.0")
+    (root / "wheels" / name).write_bytes(data)
+    (root / "mlenv.toml").write_text(
+        f'{HEAD}[pypi]\nindex-url = "{index}"\nfind-links = ["wheels"]\n{extra}'
+        'dependencies = ["app"]\n'
+    )
+    return root, {"MLENV_CACHE_DIR": str(tmp_path / "cache")}
+
+
+def test_no_index_never_asks_the_index_and_its_lock_is_fresh(tmp_path: Path) -> None:
+    """An index no one answers at: ``lock --no-index`` locks from find-links alone, and the
+    lock is fresh for the manifest (its [target] names the index it was not asked)."""
+    root, env = links_project(tmp_path, "http://127.0.0.1:9/simple")
+    done = run_mlenv(["lock", "--no-index"], root, env)
+    assert done.returncode == 0, done.stderr
+    text = (root / "mlenv.lock").read_text()
+    assert 'url = "wheels/app-1.0-py3-none-any.whl"' in text
+    assert "http://127.0.0.1:9/simple" in text  # the manifest's index, recorded
+    assert run_mlenv(["lock", "--locked"], root, env).returncode == 0
+    assert "up to date" in run_mlenv(["lock", "--no-index"], root, env).stderr
+
+
+def test_no_index_takes_the_find_links_over_a_newer_index_release(tmp_path: Path) -> None:
+    index = write_simple_index(tmp_path / "index", [build_wheel("app", "2.0")])
+    root, env = links_project(tmp_path, index)
+    plain = run_mlenv(["lock"], root, env)
+    assert plain.returncode == 0, plain.stderr
+    assert 'version = "2.0"' in (root / "mlenv.lock").read_text()
+    moved = run_mlenv(["lock", "--no-index", "--upgrade"], root, env)
+    assert moved.returncode == 0, moved.stderr
+    text = (root / "mlenv.lock").read_text()
+    assert 'version = "1.0"' in text and 'version = "2.0"' not in text
+
+
+@pytest.mark.parametrize("shape", ["no-find-links", "sources"])
+def test_no_index_with_nothing_left_to_resolve_from_is_refused(tmp_path: Path, shape: str) -> None:
+    """Nothing written, the manifest and the key named; the index is never asked."""
+    root, env = links_project(
+        tmp_path,
+        "http://127.0.0.1:9/simple",
+        'sources = { app = "http://127.0.0.1:9/other" }\n' if shape == "sources" else "",
+    )
+    manifest = root / "mlenv.toml"
+    if shape == "no-find-links":
+        manifest.write_text(manifest.read_text().replace('find-links = ["wheels"]\n', ""))
+    done = run_mlenv(["lock", "--no-index"], root, env)
+    assert done.returncode == 1, done.stderr
+    assert "--no-index" in done.stderr and "mlenv.toml: [pypi]" in done.stderr
+    assert ("find-links" if shape == "no-find-links" else "app (") in done.stderr
+    assert "Traceback" not in done.stderr
+    assert not (root / "mlenv.lock").exists()
