@@ -343,3 +343,20 @@ def test_no_index_with_nothing_left_to_resolve_from_is_refused(tmp_path: Path, s
     assert ("find-links" if shape == "no-find-links" else "app (") in done.stderr
     assert "Traceback" not in done.stderr
     assert not (root / "mlenv.lock").exists()
+
+
+def test_a_symlinked_manifest_edited_through_its_target_is_stale(tmp_path: Path) -> None:
+    """mlenv.toml a link to a shared file: an edit to the shared file makes the lock beside
+    the link stale for ``lock --locked`` and ``fetch --locked``; ``--frozen`` says so."""
+    root, env, _ = locked_project(tmp_path)
+    shared = tmp_path / "shared.toml"
+    (root / "mlenv.toml").rename(shared)
+    (root / "mlenv.toml").symlink_to(shared)
+    assert run_mlenv(["lock", "--locked"], root, env).returncode == 0
+    shared.write_text(_add_bar(shared.read_text(), ""))
+    for args in (["lock", "--locked"], ["fetch", "--locked"]):
+        done = run_mlenv(args, root, env)
+        assert done.returncode == 1 and "+bar" in done.stderr, (args, done.stderr)
+    frozen = run_mlenv(["export", "--format", "requirements", "--frozen"], root, env)
+    assert frozen.returncode == 0 and "+bar" in frozen.stderr, frozen.stderr
+    assert not (tmp_path / "mlenv.lock").exists()
