@@ -170,8 +170,8 @@ def test_a_manifest_above_is_found_and_its_paths_stay_its_own(tmp_path: Path) ->
     assert "found in a parent" not in here.stderr
     assert (project / "mlenv.lock").read_bytes() == from_below  # same paths, same lock
     assert b"wheels/hello" in from_below and str(project).encode() not in from_below
-    for args in (["lock"], ["lock", "--locked"], ["lock", "--check"]):
-        again = run_mlenv(args, below, env)
+    for args in (["lock"], ["lock", "--locked"], ["lock", "--check"], ["lock", "-v"]):
+        again = run_mlenv(args, below, env)  # -v after the command opens the session again
         assert again.returncode == 0, again.stderr
         assert f"{project / 'mlenv.lock'} is up to date" in again.stderr
     built = build(below, Path(env["MLENV_CACHE_DIR"]), env=env)
