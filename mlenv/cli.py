@@ -127,11 +127,11 @@ Environment variables:
     "-m",
     "--manifest",
     type=click.Path(dir_okay=False, path_type=Path),
-    default=Path("mlenv.toml"),
     envvar="MLENV_MANIFEST",
     show_envvar=True,
-    show_default=True,
-    help="The manifest to work on.",
+    help="The manifest to work on (default: mlenv.toml here, else the nearest parent "
+    "directory's, not past a mount point or a directory anyone may write; the lock and dist/ "
+    "go beside it).",
 )
 @click.option(
     "--cache",
@@ -149,7 +149,7 @@ Environment variables:
 @click.pass_context
 def cli(
     ctx: click.Context,
-    manifest: Path,
+    manifest: Path | None,
     cache: str | None,
     verbose: int,
     quiet: bool,
@@ -169,7 +169,26 @@ def cli(
       mlenv push            the image to an OCI registry, uploading only what changed
       mlenv verify          check the lock, its hashes and the CUDA rules before deploy
     """
-    ctx.obj = open_session(manifest, cache, verbose, quiet, log_format)
+    found = None if manifest is not None else _found_upward(ctx.invoked_subcommand)
+    ctx.obj = open_session(
+        found or manifest or Path("mlenv.toml"), cache, verbose, quiet, log_format
+    )
+    if found is not None:
+        ctx.obj.reporter.info(f"using {found} (found in a parent directory)")
+
+
+def _found_upward(command: str | None) -> Path | None:
+    """The manifest of the nearest parent directory (``mlenv.discover``) when no -m names one
+    and the working directory holds none; never for a command that writes or needs none."""
+    from mlenv.discover import NO_WALK, find_upward
+
+    if command is None or command in NO_WALK:
+        return None
+    try:
+        here = Path.cwd()
+    except OSError:
+        return None  # a removed working directory: the manifest's read says so
+    return find_upward(here)
 
 
 @cli.command()
@@ -252,6 +271,14 @@ def show(session: Session, as_json: bool) -> None:
     _echo(f"outputs      {', '.join(build.outputs)} ({build.compression}, layers {build.layers})")
 
 
+def lock_use(command: Any) -> Any:
+    """``--locked`` and ``--frozen`` (``mlenv.frozen``), as uv spells them."""
+    from mlenv.frozen import FROZEN_HELP, LOCKED_HELP
+
+    command = click.option("--frozen", is_flag=True, help=FROZEN_HELP)(command)
+    return click.option("--locked", is_flag=True, help=LOCKED_HELP)(command)
+
+
 @cli.command()
 @click.option("--upgrade", is_flag=True, help="Let every pin move to the newest allowed version.")
 @click.option(
@@ -262,10 +289,28 @@ def show(session: Session, as_json: bool) -> None:
     help="Let this package's pin move (repeatable); other pins stay.",
 )
 @click.option("--check", is_flag=True, help="Exit 1 if the lock is missing or stale (for CI).")
+@click.option(
+    "--locked",
+    is_flag=True,
+    help="As --check, spelled as uv's `lock --locked`: exit 1 if the lock would change.",
+)
 @click.option("--offline", is_flag=True, help="Never touch the network; use cached index data.")
+@click.option(
+    "--no-index",
+    is_flag=True,
+    help="Resolve from [pypi] find-links alone, asking no package index (index-url, "
+    "extra-index-urls), as pip's and uv's --no-index; the lock still records the manifest's "
+    "indexes, so it stays fresh. Conda channels are unaffected.",
+)
 @click.pass_obj
 def lock(
-    session: Session, upgrade: bool, upgrade_package: tuple[str, ...], check: bool, offline: bool
+    session: Session,
+    upgrade: bool,
+    upgrade_package: tuple[str, ...],
+    check: bool,
+    locked: bool,
+    offline: bool,
+    no_index: bool,
 ) -> None:
     """Resolve the manifest for its target into mlenv.lock.
 
@@ -275,7 +320,16 @@ def lock(
     """
     from mlenv.commands.lock import lock as lock_project
 
-    lock_project(session, upgrade, upgrade_package, check=check, offline=offline)
+    flag = "--locked" if locked else "--check"
+    lock_project(
+        session,
+        upgrade,
+        upgrade_package,
+        check=check or locked,
+        offline=offline,
+        flag=flag,
+        no_index=no_index,
+    )
 
 
 @cli.command()
@@ -304,16 +358,27 @@ def lock(
     type=click.Path(dir_okay=False, allow_dash=True),
     help="Write to a file ('-': standard output, as without -o; './-': a file named '-').",
 )
+@lock_use
 @click.pass_obj
-def export(session: Session, fmt: str, platform: str | None, given: str | None) -> None:
+def export(
+    session: Session,
+    fmt: str,
+    platform: str | None,
+    given: str | None,
+    locked: bool,
+    frozen: bool,
+) -> None:
     """Write the lock in a format other tools read."""
     from mlenv.commands.export import EXPORT_FILE, export_keep, render_export
+    from mlenv.frozen import exclusive
+
+    exclusive(locked, frozen)
 
     # '-' exactly, as written: a Path reads './-' as '-' too, and that names a file
     output = None if given is None or given == "-" else Path(given)
     if output is not None:  # before any work
         check_output(output, EXPORT_FILE, keep=export_keep(session))
-    text = render_export(session, fmt, platform, output)
+    text = render_export(session, fmt, platform, output, frozen=frozen)
     if output is None:
         _echo(text, nl=False)
     else:
@@ -365,6 +430,7 @@ MOUNT_FROM = click.option(
     show_default=True,
     help="Downloads at once.",
 )
+@lock_use
 @click.pass_obj
 def fetch(
     session: Session,
@@ -376,14 +442,18 @@ def fetch(
     mount_from: tuple[str, ...],
     offline: bool,
     jobs: int,
+    locked: bool,
+    frozen: bool,
 ) -> None:
     """Download every artifact of the lock into the cache, each verified against its sha256
     and size before it is stored; with --bundle, also write a bundle to carry offline."""
     from mlenv.commands.fetch import FetchRequest
     from mlenv.commands.fetch import fetch as fetch_lock
+    from mlenv.frozen import exclusive
 
+    exclusive(locked, frozen)
     request = FetchRequest(
-        platforms, bundle, source, push_cache, insecure, mount_from, offline, jobs
+        platforms, bundle, source, push_cache, insecure, mount_from, offline, jobs, frozen
     )
     pushed = fetch_lock(session, request)
     if pushed is not None:
@@ -416,6 +486,7 @@ def fetch(
 @click.option(
     "--load", is_flag=True, help="Load image.tar into the Docker daemon at DOCKER_HOST afterwards."
 )
+@lock_use
 @click.pass_obj
 def build(
     session: Session,
@@ -426,16 +497,20 @@ def build(
     tag: str,
     dist: Path | None,
     load: bool,
+    locked: bool,
+    frozen: bool,
 ) -> None:
     """Build the environment from the lock and the cache, without the network: an OCI image
     (layout and image.tar, loadable by docker, podman and skopeo), a conda-pack archive and
     build.json, byte-identical on any clean runner."""
     from mlenv.commands.build import BuildRequest, build_project
+    from mlenv.frozen import exclusive
 
+    exclusive(locked, frozen)
     bytecode_kind: Literal["none", "hash"] = "hash" if bytecode == "hash" else "none"
     if load and not session.load_manifest().build.image_tar:  # refused before any work
         raise _no_image_tar(session.manifest_path)
-    request = BuildRequest(check, platform, bytecode_kind, tag, dist, load)
+    request = BuildRequest(check, platform, bytecode_kind, tag, dist, load, frozen)
     target, record = build_project(session, request)
     _print_outputs(target, record)
     if load:

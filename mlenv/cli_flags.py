@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import click
 
-from mlenv.commands.session import open_session
+from mlenv.commands.session import Session, open_session
 
 _VERBOSE_HELP = "More detail; tracebacks on internal errors (as before the command)."
 _QUIET_HELP = "Only warnings and errors on stderr (as before the command)."
@@ -23,9 +23,10 @@ def _again(ctx: click.Context, param: click.Parameter, value: int | bool) -> Non
         root["verbose"] = int(root.get("verbose") or 0) + int(value)
     else:
         root["quiet"] = True
-    ctx.obj = open_session(
-        root["manifest"], root["cache"], root["verbose"], root["quiet"], root["log_format"]
-    )
+    # the manifest the group settled on: -m's, or the one it found upward (mlenv.discover)
+    manifest = ctx.find_object(Session)
+    where = manifest.manifest_path if manifest is not None else root["manifest"]
+    ctx.obj = open_session(where, root["cache"], root["verbose"], root["quiet"], root["log_format"])
 
 
 def accept_after(command: click.Command) -> None:

@@ -75,10 +75,11 @@ class Sources:
     # lock names "wheels/x.whl" rather than this checkout's absolute path
     relative: Mapping[str, str] = field(default_factory=dict)
     http: HttpClient | None = None  # fetches http(s) conda channels' repodata (conda.mirror)
+    no_index: bool = False  # lock --no-index: index_urls recorded, never asked (mlenv.no_index)
 
     @property
     def searched(self) -> tuple[str, ...]:
-        return (*self.index_urls, *self.find_links)
+        return self.find_links if self.no_index else (*self.index_urls, *self.find_links)
 
     @property
     def local(self) -> bool:
@@ -96,10 +97,15 @@ class Sources:
 
 
 def open_sources(
-    manifest: Manifest, http: HttpClient, cache: MetadataCache | None, base_dir: Path
+    manifest: Manifest,
+    http: HttpClient,
+    cache: MetadataCache | None,
+    base_dir: Path,
+    *,
+    no_index: bool = False,
 ) -> Sources:
     """The indexes in the order first-index asks them (``inputs.index_order``), then
-    find-links in manifest order."""
+    find-links in manifest order; with ``no_index``, find-links alone are asked."""
     pypi = manifest.pypi
     local = local_roots(manifest, base_dir)
     simple = [
@@ -120,7 +126,7 @@ def open_sources(
         spelled.append(spelling)
     pinned = {url: SimpleIndex(url, http=http, cache=cache, local=local)
               for url in source_urls(pypi.sources)}  # fmt: skip
-    group = IndexGroup(simple, pypi.index_strategy, find_links=links,
+    group = IndexGroup([] if no_index else simple, pypi.index_strategy, find_links=links,
                        sources={name: pinned[url] for name, url in pypi.sources})  # fmt: skip
     return Sources(
         group,
@@ -128,6 +134,7 @@ def open_sources(
         tuple(s if s is not None else i.url for s, i in zip(spelled, links, strict=True)),
         relative,
         http,
+        no_index,
     )
 
 

@@ -15,7 +15,8 @@ What the fast path checks (and only when it can answer "up to date"; anything el
 every error, goes to the full CLI, which reports it):
 
 - the command line is exactly ``[-q|-v|--manifest M|--cache C|--log-format human] lock
-  [--check|--offline|-q|-v]...`` (``-q``/``-v`` after ``lock`` as before it: ``cli_flags``);
+  [--check|--locked|--offline|-q|-v]...`` (``-q``/``-v`` after ``lock`` as before it:
+  ``cli_flags``);
 - the manifest is UTF-8 TOML within the manifest size limit, with only known keys, its
   required keys present and every resolution input (``mlenv.inputs``) of the exact type the
   manifest reader accepts;
@@ -72,6 +73,7 @@ class PlainLock:
 
 def _command(argv: Sequence[str]) -> PlainLock | None:
     """What a plain ``lock``/``lock --check`` asks for; None for any other command line."""
+    named = bool(os.environ.get("MLENV_MANIFEST"))  # else the full CLI may look upward
     manifest, quiet = os.environ.get("MLENV_MANIFEST") or "mlenv.toml", False
     verbose, cache, cache_text = 0, None, None
     args = list(argv)
@@ -93,7 +95,7 @@ def _command(argv: Sequence[str]) -> PlainLock | None:
                 except RuntimeError:
                     return None  # the full CLI says which home it cannot find
             if name in ("-m", "--manifest"):
-                manifest = value
+                manifest, named = value, True
         else:
             return None
     if not args or not manifest:
@@ -103,14 +105,17 @@ def _command(argv: Sequence[str]) -> PlainLock | None:
             quiet = True
         elif option in ("-v", "--verbose"):
             verbose += 1
-        elif option not in ("--check", "--offline"):
+        elif option not in ("--check", "--locked", "--offline"):
             return None
     if _kind(manifest) not in ("missing", "other"):
         return None  # click refuses a directory as the manifest; and what cannot be stat'ed
+    if _kind(manifest) == "missing" and not named:
+        return None  # the full CLI looks in the parent directories (mlenv.discover)
     if not _cache_taken(cache):
         return None  # the full CLI refuses it, and says why
-    return PlainLock(normal(manifest), quiet, verbose, cache, "--check" in args[1:],
-                     "--offline" in args[1:], cache_text)  # fmt: skip
+    check = bool({"--check", "--locked"} & set(args[1:]))
+    return PlainLock(normal(manifest), quiet, verbose, cache, check, "--offline" in args[1:],
+                     cache_text)  # fmt: skip
 
 
 def _cache_taken(cache: str | None) -> bool:

@@ -24,7 +24,7 @@ from typing import Literal, Protocol
 
 from packaging.utils import canonicalize_name
 
-from mlenv import __version__, lockfile
+from mlenv import __version__
 from mlenv.atomic import work_dir
 from mlenv.build_outputs import (
     DEFAULT_EPOCH,
@@ -48,6 +48,7 @@ from mlenv.cache.lock_artifacts import artifacts_of, require_cached, verified_co
 from mlenv.cache.reuse import LayerReuse, StaleReuse
 from mlenv.commands.session import Session
 from mlenv.errors import MlenvError, UsageError, printable
+from mlenv.frozen import judge_lock
 from mlenv.install.checks import NamedWheel
 from mlenv.install.wheels import install_environment, plan_owners
 from mlenv.layer_plan import plan_layers
@@ -329,6 +330,7 @@ class BuildRequest:
     tag: str
     dist: Path | None
     load: bool
+    frozen: bool = False  # --frozen: the lock as it is (frozen.judge_lock)
 
 
 def build_project(
@@ -341,7 +343,7 @@ def build_project(
     manifest = session.load_manifest()
     lock_bytes = session.lock_bytes() if session.lock_path.exists() else b""
     lock_ = session.load_lock()
-    lockfile.check_fresh(lock_, manifest, str(session.lock_path))
+    judge_lock(session, lock_, manifest, frozen=request.frozen)
     require_cuda(lock_)  # an edited requires-driver is refused before any work
     several = request.platform is None and len(lock_.target.platforms) > 1
     build_outputs: _Builder = build_platforms if several else build

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from mlenv import lockfile
 from mlenv.commands.session import Session
+from mlenv.frozen import judge_lock
 from mlenv.manifest import Manifest
 from mlenv.outputs import OutputKind
 
@@ -25,7 +26,12 @@ def export_keep(session: Session) -> dict[str, Path]:
 
 
 def render_export(
-    session: Session, fmt: str, platform: str | None, output: Path | None = None
+    session: Session,
+    fmt: str,
+    platform: str | None,
+    output: Path | None = None,
+    *,
+    frozen: bool = False,
 ) -> str:
     """The fresh lock rendered as ``fmt`` (for ``platform``, else the lock's first);
     ``output``: where it is written (None: stdout, read as the working directory)."""
@@ -34,7 +40,7 @@ def render_export(
 
     manifest = session.load_manifest()
     lock_ = session.load_lock()
-    lockfile.check_fresh(lock_, manifest, str(session.lock_path))
+    judge_lock(session, lock_, manifest, frozen=frozen)
     chosen = platform or lock_.target.platforms[0]
     # a relative find-links directory is the manifest's; pip reads one from the requirements
     # file's directory (then the working directory's), PEP 751 from the pylock file's

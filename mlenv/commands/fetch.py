@@ -10,13 +10,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from mlenv import lockfile
 from mlenv.cache.artifacts import Artifact
 from mlenv.cache.bundle import bundle_destination, write_bundle
 from mlenv.cache.download import FetchResult
 from mlenv.cache.lock_artifacts import artifacts_of
 from mlenv.commands.session import Session
 from mlenv.errors import UsageError
+from mlenv.frozen import judge_lock
 from mlenv.manifest import Manifest
 
 
@@ -32,6 +32,7 @@ class FetchRequest:
     mount_from: tuple[str, ...]
     offline: bool
     jobs: int
+    frozen: bool = False  # --frozen: the lock as it is (frozen.judge_lock)
 
 
 def fetch(session: Session, request: FetchRequest) -> str | None:
@@ -46,7 +47,7 @@ def fetch(session: Session, request: FetchRequest) -> str | None:
     offline, jobs = request.offline, request.jobs
     manifest = session.load_manifest()
     lock_ = session.load_lock()
-    lockfile.check_fresh(lock_, manifest, str(session.lock_path))
+    judge_lock(session, lock_, manifest, frozen=request.frozen)
     artifacts = artifacts_of(lock_, platforms)
     cache = session.artifact_cache()
     if bundle is not None and not is_registry(bundle):

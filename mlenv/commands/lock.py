@@ -23,16 +23,23 @@ MANIFEST_FILE = OutputKind("manifest", "--manifest")
 
 
 def lock(
-    session: Session, upgrade: bool, upgrade_package: Sequence[str], *, check: bool, offline: bool
+    session: Session,
+    upgrade: bool,
+    upgrade_package: Sequence[str],
+    *,
+    check: bool,
+    offline: bool,
+    flag: str = "--check",
+    no_index: bool = False,
 ) -> None:
     """Lock the project; with an unchanged manifest nothing is resolved again, and every pin
     that still satisfies it is kept unless an upgrade says otherwise."""
     if check and (upgrade or upgrade_package):
-        flag = "--upgrade" if upgrade else "--upgrade-package"
+        moving = "--upgrade" if upgrade else "--upgrade-package"
         raise UsageError(
-            f"--check and {flag} exclude each other: --check only judges the lock, it moves no pin",
+            f"{flag} and {moving} exclude each other: {flag} only judges the lock, it moves no pin",
             where="command line",
-            hint=f"run `mlenv lock {flag} ...` to move pins, then `mlenv lock --check` in CI",
+            hint=f"run `mlenv lock {moving} ...` to move pins, then `mlenv lock {flag}` in CI",
         )
     manifest = session.load_manifest()
     path = session.lock_path
@@ -55,7 +62,12 @@ def lock(
         return
     from mlenv.locking import Upgrade
 
-    new = resolve(session, manifest, previous, Upgrade.of(upgrade, tuple(upgrade_package)), offline)
+    if no_index:  # only now: a fresh lock needs no index, and --no-index does not stop it
+        from mlenv.no_index import check_no_index
+
+        check_no_index(manifest)
+    moves = Upgrade.of(upgrade, tuple(upgrade_package))
+    new = resolve(session, manifest, previous, moves, offline, no_index=no_index)
     write_lock(session, previous or _for_the_report(session, upgrade), new, manifest=manifest)
 
 
@@ -101,15 +113,17 @@ def resolve(
     previous: lockfile.Lock | None,
     upgrade: Upgrade,
     offline: bool,
+    *,
+    no_index: bool = False,
 ) -> lockfile.Lock:
     """The lock for ``manifest``: the one resolution path `lock`, `add` and `remove` share."""
     from mlenv.index import MetadataCache
     from mlenv.locking import lock_manifest, open_sources
 
     with session.http(offline, manifest) as http:
-        sources = open_sources(
-            manifest, http, MetadataCache(session.cache_root), session.manifest_path.parent
-        )
+        cache = MetadataCache(session.cache_root)
+        directory = session.manifest_path.parent
+        sources = open_sources(manifest, http, cache, directory, no_index=no_index)
         return lock_manifest(
             manifest, sources, reporter=session.reporter, previous=previous, upgrade=upgrade
         )

@@ -198,6 +198,9 @@ def test_the_cache_is_one_directory_on_both_paths(
     ``~``, to clear one away) was spelled ``~`` by pathlib and became the home on both."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    # a manifest here: with none, the entry point leaves `lock` to the full CLI, which looks
+    # for one in the parent directories (mlenv.discover)
+    (tmp_path / "mlenv.toml").write_text("")
     plain = uptodate._command(["--cache", spelling, "lock"])
     assert plain is not None and plain.cache is not None
     session = open_session(Path("mlenv.toml"), spelling, 0, True, "human")

@@ -1,0 +1,51 @@
+"""``--locked`` and ``--frozen``, as uv spells them, for the commands that read a lock.
+
+`fetch`, `build` and `export` refuse a lock the manifest has moved past (what uv's ``--locked``
+asks for), so ``--locked`` says that default out loud for a CI line typed from uv habit.
+``--frozen`` takes the lock as it is, as uv's does: the manifest's resolution inputs are not
+compared with it. Unlike uv, a stale lock taken so is said on stderr, naming the file and what
+changed, so a build from an old lock is never silent.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from mlenv.errors import UsageError
+from mlenv.lockfile import StaleLockError, check_fresh
+
+if TYPE_CHECKING:
+    from mlenv.commands.session import Session
+    from mlenv.lockfile import Lock
+    from mlenv.manifest import Manifest
+
+LOCKED_HELP = "Refuse a lock the manifest has moved past (the default; as uv's --locked)."
+FROZEN_HELP = (
+    "Use mlenv.lock as it is, without comparing it with the manifest (as uv's --frozen); "
+    "a stale lock is said on stderr."
+)
+
+
+def exclusive(locked: bool, frozen: bool) -> None:
+    """``--locked`` asks for the check ``--frozen`` skips: both at once is a usage error."""
+    if locked and frozen:
+        raise UsageError(
+            "--locked and --frozen exclude each other: --locked refuses a stale lock, "
+            "--frozen uses it as it is",
+            where="command line",
+            hint="drop one of them",
+        )
+
+
+def judge_lock(session: Session, lock: Lock, manifest: Manifest, *, frozen: bool) -> None:
+    """The freshness every lock reader judges: a stale lock refused, or with ``frozen``,
+    said and used."""
+    where = str(session.lock_path)
+    if not frozen:
+        check_fresh(lock, manifest, where)
+        return
+    try:
+        check_fresh(lock, manifest, where)
+    except StaleLockError as stale:
+        place = stale.where or where
+        session.reporter.warning(f"{place}: --frozen: used as it is, though {stale.message}")
