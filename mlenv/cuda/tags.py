@@ -253,7 +253,9 @@ def _pin(specifier: SpecifierSet) -> _Pin | None:
     return None if best is None else _Pin(best[2], best[1])
 
 
-def _from_requirement(raw: str, *, where: str, markers: Mapping[str, str] | None) -> list[CudaNeed]:
+def _from_requirement(
+    raw: str, *, where: str, markers: Mapping[str, str] | None, extra: str = ""
+) -> list[CudaNeed]:
     """A Requires-Dist entry as evidence; extras are optional, a line whose marker fails on the
     target (``markers``, with no extra: as the resolver reads it) is no dependency there, and
     placeholders are judged alone. Without ``markers``, a line naming an extra is skipped."""
@@ -267,7 +269,7 @@ def _from_requirement(raw: str, *, where: str, markers: Mapping[str, str] | None
         ) from exc
     marker = requirement.marker
     if marker is not None and (
-        not marker_holds(marker, markers)
+        not marker_holds(marker, markers, extra)
         if markers is not None  # 'extra == "cuda" or platform_machine == "x86_64"' may hold
         else _EXTRA_MARKER_RE.search(marker_text(marker)) is not None
     ):
@@ -356,6 +358,14 @@ def extract(
         for raw in requires_dist
         for need in _from_requirement(raw, where=where, markers=markers)
     ]
+    if not own and not required and markers is not None:  # onnxruntime-gpu 1.24+
+        from mlenv.cuda.extras_said import said_by_extras
+
+        required = said_by_extras(
+            package,
+            requires_dist,
+            lambda raw, x: _from_requirement(raw, where=where, markers=markers, extra=x),
+        )
     return _combine(own, required)
 
 
