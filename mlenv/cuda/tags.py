@@ -17,6 +17,7 @@ from packaging.version import InvalidVersion, Version
 
 from mlenv.cuda import matrix
 from mlenv.cuda.matrix import Component, Pattern, components, patterns, require_release
+from mlenv.cuda.requires_said import said_by_extras, spans_majors
 from mlenv.cuda.versions import (
     CudaError,
     CudaVersion,
@@ -276,7 +277,7 @@ def _from_requirement(
         return []
     name = canonicalize_name(requirement.name)
     needs = _first("name", name, _pin(requirement.specifier), f"Requires-Dist: {raw}", where=where)
-    return [need for need in needs if need.stub is None]
+    return [n for n in needs if n.stub is None and not spans_majors(n, requirement.specifier)]
 
 
 def _disagree(first: CudaNeed, other: CudaNeed, *, same_artifact: bool) -> bool:
@@ -359,13 +360,7 @@ def extract(
         for need in _from_requirement(raw, where=where, markers=markers)
     ]
     if not own and not required and markers is not None:  # onnxruntime-gpu 1.24+
-        from mlenv.cuda.extras_said import said_by_extras
-
-        required = said_by_extras(
-            package,
-            requires_dist,
-            lambda raw, x: _from_requirement(raw, where=where, markers=markers, extra=x),
-        )
+        required = said_by_extras(package, requires_dist, where, markers)
     return _combine(own, required)
 
 

@@ -1,8 +1,11 @@
-"""onnxruntime-gpu 1.24 and later say their CUDA only in their ``cuda``/``cudnn`` extras
+"""What Requires-Dist says of a package's CUDA beyond one plain line.
+
+onnxruntime-gpu 1.24 and later say their CUDA only in their ``cuda``/``cudnn`` extras
 (PyPI's METADATA, read 2026-12: 1.24.1-1.26.0 ``nvidia-cuda-runtime-cu12~=12.0; extra ==
 "cuda"``, 1.28.0-1.31.1 ``nvidia-cuda-runtime~=13.0; extra == "cuda"``). Before mlenv read
 those lines, a CUDA 12.8 lock walked back to 1.23.2 (the last release the GPU table lists) and a
-CUDA 13.0 lock of ``onnxruntime-gpu[cuda,cudnn]`` failed, where uv locks 1.31.1."""
+CUDA 13.0 lock of ``onnxruntime-gpu[cuda,cudnn]`` failed, where uv locks 1.31.1. And an open
+``cuda-bindings>=12.8`` floor was read as a CUDA 12 build."""
 
 from __future__ import annotations
 
@@ -118,3 +121,57 @@ def test_extras_decide_only_when_the_base_lines_say_nothing() -> None:
     filename = f"onnxruntime_gpu-1.31.1-{TAG}.whl"
     need = extract("onnxruntime-gpu", "1.31.1", filename, lines, "", MARKERS)
     assert need is not None and need.label == "12.8"
+
+
+def _lock_bindings(tmp_path: Path, cuda: str) -> tuple[int, str, dict[str, str | None]]:
+    """nvidia-cutlass-dsl-libs-core 4.8.1 (PyPI, pure Python) requires ``cuda-bindings>=12.8``."""
+    wheels = [
+        build_wheel("nvidia-cutlass-dsl-libs-core", "4.8.1", requires_dist=["cuda-bindings>=12.8"]),
+        build_wheel("cuda-bindings", "12.9.4", tag=TAG),
+        build_wheel("cuda-bindings", "13.0.3", tag=TAG),
+    ]
+    index = write_simple_index(tmp_path / "feeds" / "pypi.org", wheels)
+    root = tmp_path / "p"
+    root.mkdir()
+    (root / "mlenv.toml").write_text(
+        '[environment]\nname = "dsl"\npython = "3.11"\nglibc = "2.28"\n'
+        f'[cuda]\nversion = "{cuda}"\ndriver-floor = "580.95.05"\n'
+        f'[pypi]\nindex-url = "{index}"\ndependencies = ["nvidia-cutlass-dsl-libs-core"]\n'
+    )
+    result = run_mlenv(["lock"], root, {"MLENV_CACHE_DIR": str(tmp_path / "cache")})
+    if result.returncode != 0:
+        return result.returncode, result.stderr, {}
+    lock = load_lock((root / "mlenv.lock").read_text())
+    return 0, result.stderr, {f"{p.name} {p.version}": p.cuda for _, p in lock.packages()}
+
+
+@pytest.mark.parametrize(
+    ("cuda", "bindings"), [("13.0", "cuda-bindings 13.0.3"), ("12.8", "cuda-bindings 12.9.4")]
+)
+def test_an_open_floor_on_cuda_bindings_claims_no_cuda_build(
+    tmp_path: Path, cuda: str, bindings: str
+) -> None:
+    """``cuda-bindings>=12.8`` admits CUDA 13's bindings: the package is no CUDA 12 build (a
+    CUDA 13 vLLM lock failed on nvidia-cutlass-dsl-libs-base's ``cuda-python>=12.8``); the
+    bindings locked are judged by their own version."""
+    code, err, locked = _lock_bindings(tmp_path, cuda)
+    assert code == 0, err
+    assert locked == {"nvidia-cutlass-dsl-libs-core 4.8.1": None, bindings: f"{cuda[:2]}.x"}
+
+
+@pytest.mark.parametrize(
+    ("line", "label"),
+    [
+        ("cuda-bindings>=12.8", None),
+        ("cuda-python>=12.8,<14", None),
+        ("nvidia-nvjitlink>=13.0.88", None),
+        ("cuda-bindings<14,>=13.0.3", "13.x"),  # torch 2.11: one major
+        ("cuda-bindings==12.9.4", "12.x"),
+        ("nvidia-cuda-runtime-cu12>=12.1", "12.x"),  # the name's suffix fixes the major
+    ],
+)
+def test_a_range_over_two_majors_of_a_version_major_package_says_no_cuda(
+    line: str, label: str | None
+) -> None:
+    need = extract("foo", "1.0", f"foo-1.0-{TAG}.whl", [line], "", MARKERS)
+    assert (need and need.label) == label
