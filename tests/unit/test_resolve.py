@@ -306,6 +306,25 @@ def test_sdist_only_package_is_named_with_the_reason() -> None:
         "oldpkg: no installable file on memory://a (versions seen: 1.0; "
         "1 file(s): only an sdist (mlenv locks wheels only))"
     ) in info.value.message
+    # the hint says what to do (tensorrt-cu12 on PyPI: wrapper sdists only), not "relax"
+    assert (info.value.hint or "").startswith(
+        "oldpkg: every release on these indexes is an sdist, and mlenv locks wheels only"
+    )
+    assert "[pypi] extra-index-urls" in (info.value.hint or "")
+    assert "find-links" in (info.value.hint or "")
+
+
+def test_an_sdist_beside_a_wheel_for_another_machine_keeps_the_plain_hint() -> None:
+    idx = MemoryIndex(
+        "memory://a",
+        {
+            "mixed-1.0.tar.gz": b"not really",
+            **dict([build_wheel("mixed", "1.0", tag="cp311-cp311-macosx_11_0_arm64")]),
+        },
+    )
+    with pytest.raises(ResolutionError) as info:
+        lock(["mixed"], idx, indexes_searched=("memory://a",))
+    assert "every release on these indexes is an sdist" not in (info.value.hint or "")
 
 
 def test_no_wheel_for_the_target_says_so() -> None:
