@@ -1035,9 +1035,6 @@ def explain(
             lines.append(f"{name}: no version satisfies all of")
         else:
             lines.append(_nothing_installable(name, provider, indexes))
-            reasons = set(rejected.refused(target).values())
-            if reasons == {SDIST_ONLY}:
-                sdists.append(name)
             if lines[-1].startswith(f"{name}: not found on "):
                 absent[name] = any(info.parent is None for info in infos)
         lines += _asked(infos, provider)
@@ -1068,6 +1065,8 @@ def explain(
             for v in refused
             if all(info.requirement.specifier.contains(v, True) for info in infos)
         ]
+        if wanted and all(refused[v] == SDIST_ONLY for v in wanted):
+            sdists.append(name)  # tensorflow 2.15's tensorrt==8.6.1.post1
         for version in sorted(wanted, reverse=True)[:5]:
             lines.append(f"  refused: {version}: {refused[version]}")
         lines += exclusive_misses(
@@ -1096,7 +1095,7 @@ def explain(
         hint = _absent_hint(absent, indexes)
     elif sdists:
         hint = (
-            f"{', '.join(sdists)}: every release on these indexes is an sdist, and mlenv locks "
+            f"{', '.join(sdists)}: every release that fits is an sdist here, and mlenv locks "
             "wheels only (an sdist's build runs code and depends on the build host): add the "
             "index that serves its wheels to [pypi] extra-index-urls (some vendors publish "
             "only a wrapper sdist on PyPI), or build the wheel once (`pip wheel --no-deps`) "
