@@ -60,6 +60,7 @@ MAX_ROUNDS = 200_000
 PREFETCH_WORKERS = 8  # threads that hide an index's latency; 0 loads candidates inline
 DISALLOWED = 'a pre-release ([pypi] prerelease = "disallow")'  # why _reject refused a file
 CONSTRAINED = "([pypi] constraints)"  # the end of _reject's reason for a constrained version
+SDIST_ONLY = "only an sdist (mlenv locks wheels only)"  # _reject's reason for a non-wheel
 
 
 class _Inline(Executor):
@@ -416,7 +417,7 @@ class _Provider(AbstractProvider[Req, Candidate, str]):
         if self.prerelease == "disallow" and file.version.is_prerelease:
             return DISALLOWED
         if not file.is_wheel:
-            return "only an sdist (mlenv locks wheels only)"
+            return SDIST_ONLY
         if not any(tag in self.target.tag_priority for tag in file.tags):
             if glibc := self.target.glibc_above(file.tags):
                 return f"built for glibc {glibc}, above [environment] glibc {self.target.glibc}"
@@ -1023,6 +1024,7 @@ def explain(
     names = sorted({info.requirement.name for info in causes})
     lines = []
     absent: dict[str, bool] = {}  # a name no index lists: asked by the manifest itself?
+    sdists: list[str] = []  # names whose every release is an sdist here (tensorrt-cu12)
     for name in names:
         infos = [info for info in causes if info.requirement.name == name]
         infos += base_roots(infos, provider.roots)
@@ -1063,6 +1065,8 @@ def explain(
             for v in refused
             if all(info.requirement.specifier.contains(v, True) for info in infos)
         ]
+        if wanted and all(refused[v] == SDIST_ONLY for v in wanted):
+            sdists.append(name)  # tensorflow 2.15's tensorrt==8.6.1.post1
         for version in sorted(wanted, reverse=True)[:5]:
             lines.append(f"  refused: {version}: {refused[version]}")
         lines += exclusive_misses(
@@ -1089,6 +1093,14 @@ def explain(
         hint = "relax [pypi] constraints, or " + hint
     elif absent and len(absent) == len(names):
         hint = _absent_hint(absent, indexes)
+    elif sdists:
+        hint = (
+            f"{', '.join(sdists)}: every release that fits is an sdist here, and mlenv locks "
+            "wheels only (an sdist's build runs code and depends on the build host): add the "
+            "index that serves its wheels to [pypi] extra-index-urls (some vendors publish "
+            "only a wrapper sdist on PyPI), or build the wheel once (`pip wheel --no-deps`) "
+            "into a [pypi] find-links directory"
+        )
     return ResolutionError(summary + ":\n" + "\n".join(lines), hint=hint)
 
 

@@ -17,6 +17,7 @@ from packaging.version import InvalidVersion, Version
 
 from mlenv.cuda import matrix
 from mlenv.cuda.matrix import Component, Pattern, components, patterns, require_release
+from mlenv.cuda.requires_said import said_by_extras, spans_majors
 from mlenv.cuda.versions import (
     CudaError,
     CudaVersion,
@@ -253,7 +254,9 @@ def _pin(specifier: SpecifierSet) -> _Pin | None:
     return None if best is None else _Pin(best[2], best[1])
 
 
-def _from_requirement(raw: str, *, where: str, markers: Mapping[str, str] | None) -> list[CudaNeed]:
+def _from_requirement(
+    raw: str, *, where: str, markers: Mapping[str, str] | None, extra: str = ""
+) -> list[CudaNeed]:
     """A Requires-Dist entry as evidence; extras are optional, a line whose marker fails on the
     target (``markers``, with no extra: as the resolver reads it) is no dependency there, and
     placeholders are judged alone. Without ``markers``, a line naming an extra is skipped."""
@@ -267,14 +270,14 @@ def _from_requirement(raw: str, *, where: str, markers: Mapping[str, str] | None
         ) from exc
     marker = requirement.marker
     if marker is not None and (
-        not marker_holds(marker, markers)
+        not marker_holds(marker, markers, extra)
         if markers is not None  # 'extra == "cuda" or platform_machine == "x86_64"' may hold
         else _EXTRA_MARKER_RE.search(marker_text(marker)) is not None
     ):
         return []
     name = canonicalize_name(requirement.name)
     needs = _first("name", name, _pin(requirement.specifier), f"Requires-Dist: {raw}", where=where)
-    return [need for need in needs if need.stub is None]
+    return [n for n in needs if n.stub is None and not spans_majors(n, requirement.specifier)]
 
 
 def _disagree(first: CudaNeed, other: CudaNeed, *, same_artifact: bool) -> bool:
@@ -356,6 +359,8 @@ def extract(
         for raw in requires_dist
         for need in _from_requirement(raw, where=where, markers=markers)
     ]
+    if not own and not required and markers is not None:  # onnxruntime-gpu 1.24+
+        required = said_by_extras(package, requires_dist, where, markers)
     return _combine(own, required)
 
 

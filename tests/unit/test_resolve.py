@@ -306,6 +306,40 @@ def test_sdist_only_package_is_named_with_the_reason() -> None:
         "oldpkg: no installable file on memory://a (versions seen: 1.0; "
         "1 file(s): only an sdist (mlenv locks wheels only))"
     ) in info.value.message
+    # the hint says what to do (tensorrt-cu12 on PyPI: wrapper sdists only), not "relax"
+    assert (info.value.hint or "").startswith(
+        "oldpkg: every release that fits is an sdist here, and mlenv locks wheels only"
+    )
+    assert "[pypi] extra-index-urls" in (info.value.hint or "")
+    assert "find-links" in (info.value.hint or "")
+
+
+def test_a_pin_whose_release_is_only_an_sdist_gets_the_sdist_hint() -> None:
+    """tensorflow 2.15.0 pins tensorrt==8.6.1.post1, an sdist; tensorrt 10.0.0b6 has wheels."""
+    idx = MemoryIndex(
+        "memory://a",
+        {
+            "trt-8.6.1.post1.tar.gz": b"not really",
+            **dict([build_wheel("trt", "10.0.0b6")]),
+            **dict([build_wheel("tf", "2.15.0", requires_dist=["trt==8.6.1.post1"])]),
+        },
+    )
+    with pytest.raises(ResolutionError) as info:
+        lock(["tf"], idx, indexes_searched=("memory://a",))
+    assert (info.value.hint or "").startswith("trt: every release that fits is an sdist here")
+
+
+def test_an_sdist_beside_a_wheel_for_another_machine_keeps_the_plain_hint() -> None:
+    idx = MemoryIndex(
+        "memory://a",
+        {
+            "mixed-1.0.tar.gz": b"not really",
+            **dict([build_wheel("mixed", "1.0", tag="cp311-cp311-macosx_11_0_arm64")]),
+        },
+    )
+    with pytest.raises(ResolutionError) as info:
+        lock(["mixed"], idx, indexes_searched=("memory://a",))
+    assert "is an sdist here" not in (info.value.hint or "")
 
 
 def test_no_wheel_for_the_target_says_so() -> None:
