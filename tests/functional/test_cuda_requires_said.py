@@ -89,14 +89,14 @@ def test_a_cuda_12_fleet_gets_the_newest_release_whose_extras_name_cuda_12(
     code, err, locked = _lock(tmp_path, "12.8", "onnxruntime-gpu")
     assert code == 0, err
     assert locked["onnxruntime-gpu=="] == "1.26.0"
-    assert locked["onnxruntime-gpu"] == "12.0"  # the extras' ~=12.0 floor
+    assert locked["onnxruntime-gpu"] == "12.x"  # the table's row, which its extras agree with
 
 
 def test_a_cuda_13_fleet_locks_the_cuda_13_release_with_its_libraries(tmp_path: Path) -> None:
     code, err, locked = _lock(tmp_path, "13.0", "onnxruntime-gpu[cuda,cudnn]")
     assert code == 0, err
     assert locked["onnxruntime-gpu=="] == "1.31.1"
-    assert locked["onnxruntime-gpu"] == "13.0"
+    assert locked["onnxruntime-gpu"] == "13.x"
     assert locked["nvidia-cuda-runtime=="] == "13.0.96"
 
 
@@ -118,9 +118,18 @@ def test_extras_tell_nothing_when_they_disagree_or_the_package_is_no_gpu_package
 
 def test_extras_decide_only_when_the_base_lines_say_nothing() -> None:
     lines = ("nvidia-cublas-cu12==12.8.4.1", *CU13)
-    filename = f"onnxruntime_gpu-1.31.1-{TAG}.whl"
-    need = extract("onnxruntime-gpu", "1.31.1", filename, lines, "", MARKERS)
+    filename = f"onnxruntime_gpu-1.32.0-{TAG}.whl"
+    need = extract("onnxruntime-gpu", "1.32.0", filename, lines, "", MARKERS)
     assert need is not None and need.label == "12.8"
+
+
+def test_a_release_past_the_table_is_read_from_its_extras() -> None:
+    """The table lists the releases read (up to 1.31.1); a later one says its CUDA the same
+    way, so it is judged by its extras rather than refused as undetermined."""
+    filename = f"onnxruntime_gpu-1.32.0-{TAG}.whl"
+    need = extract("onnxruntime-gpu", "1.32.0", filename, CU13, "", MARKERS)
+    assert need is not None and need.label == "13.0"
+    assert extract("onnxruntime-gpu", "1.32.0", filename, (), "", MARKERS) is None
 
 
 def _lock_bindings(tmp_path: Path, cuda: str) -> tuple[int, str, dict[str, str | None]]:
