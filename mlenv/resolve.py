@@ -515,6 +515,8 @@ class _Provider(AbstractProvider[Req, Candidate, str]):
                 continue
             if holds and not requirement.url:
                 found.append(requirement)
+        if len({canonicalize_name(r.name) for r in found}) > MAX_DEPENDENCIES:
+            return []  # the resolver refuses such a release: no page of it is worth a request
         return _overridden(found, self.overrides)
 
     def _reject(self, file: IndexFile) -> str | None:
