@@ -369,11 +369,6 @@ class _Provider(AbstractProvider[Req, Candidate, str]):
             self._ahead.stop()
         self._pool.shutdown(wait=True, cancel_futures=True)
 
-    @property
-    def read_ahead(self) -> frozenset[NormalizedName]:
-        """The projects the lookahead asked for (none when it is off)."""
-        return self._ahead.projects if self._ahead is not None else frozenset()
-
     def look_ahead(self, wanted: Iterable[Req]) -> None:
         """Start reading what ``wanted`` most likely brings, before the resolver asks."""
         if self._ahead is not None:
