@@ -45,6 +45,7 @@ from mlenv.limits import (
     enforce,
     enforce_requires_dist,
 )
+from mlenv.lookahead import Lookahead
 from mlenv.nearest import Pinned, base_roots, exclusive_misses, missing_pins
 from mlenv.overrides import EXTRA_TEST, counts
 from mlenv.passed_over import passed_over
@@ -56,6 +57,7 @@ from mlenv.report import Reporter, Task
 from mlenv.target import Target, build_preference
 
 T = TypeVar("T")
+K = TypeVar("K")
 MAX_ROUNDS = 200_000
 PREFETCH_WORKERS = 8  # threads that hide an index's latency; 0 loads candidates inline
 DISALLOWED = 'a pre-release ([pypi] prerelease = "disallow")'  # why _reject refused a file
@@ -255,6 +257,15 @@ def best_refusal(refusals: Iterable[Refusal], target: Target) -> Refusal:
     return min(refusals, key=lambda r: fit(r.file, target))
 
 
+@dataclass(frozen=True)
+class _Offer:
+    """A project's page judged for the target (``_Provider._rank``)."""
+
+    versions: frozenset[Version]  # of every file listed, refused or not
+    refused: tuple[tuple[IndexFile, str, bool], ...]  # file, reason, by the policy
+    ordered: tuple[IndexFile, ...]  # one file per release, in the order they are tried
+
+
 @dataclass
 class _Rejections:
     """Why files of one project were not candidates: every file's reason is kept."""
@@ -297,6 +308,7 @@ class _Provider(AbstractProvider[Req, Candidate, str]):
         prerelease: Prerelease = "fallback",
         constraints: Sequence[Requirement] = (),
         overrides: Mapping[NormalizedName, tuple[Req, ...]] | None = None,
+        lookahead: bool = True,
     ) -> None:
         self.index = index
         self.prerelease = prerelease
@@ -326,7 +338,11 @@ class _Provider(AbstractProvider[Req, Candidate, str]):
         self.unreadable: dict[NormalizedName, list[tuple[Version, MetadataError]]] = {}
         # releases taken as if their unreadable lines were absent: would the lock resolve then?
         self.assumed: frozenset[tuple[NormalizedName, Version]] = frozenset()
-        self._read: dict[IndexFile, CoreMetadata] = {}
+        # each project's offer and each file's metadata, read once by whichever thread asks
+        # first (the resolver's, a prefetch, the lookahead) while the others wait for it
+        self._offers: dict[NormalizedName, Future[_Offer]] = {}
+        self._read: dict[IndexFile, Future[CoreMetadata]] = {}
+        self._reads_lock = threading.Lock()
         self.markers_evaluated = 0
         self.work = 0  # specifier clauses evaluated: tests bound it to prove the cost linear
         self._files: dict[NormalizedName, Future[list[Candidate]]] = {}
@@ -336,9 +352,46 @@ class _Provider(AbstractProvider[Req, Candidate, str]):
             if workers
             else _Inline()
         )
+        # inline (local indexes) there is no waiting to hide: reading ahead would only add work
+        self._ahead = (
+            Lookahead(
+                self._pool,
+                self._guesses,
+                self._metadata,
+                self._needs,
+                skip=lambda name: name in self.provided,
+            )
+            if workers and lookahead
+            else None
+        )
 
     def close(self) -> None:
+        if self._ahead is not None:
+            self._ahead.stop()
         self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def look_ahead(self, wanted: Iterable[Req]) -> None:
+        """Start reading what ``wanted`` most likely brings, before the resolver asks."""
+        if self._ahead is not None:
+            self._ahead.want(wanted)
+
+    def _shared(self, table: dict[K, Future[T]], key: K, read: Callable[[], T]) -> T:
+        """``read()`` once for ``key`` across threads: the first asker reads in its own thread
+        and the others wait for its answer, an error included; never a task queued behind
+        others, so a worker waiting cannot starve the pool."""
+        with self._reads_lock:
+            future = table.get(key)
+            mine = future is None
+            if future is None:
+                future = table[key] = Future()
+        if mine:
+            try:
+                future.set_result(read())
+            except BaseException as exc:  # waiters get it too; an interrupt still propagates
+                future.set_exception(exc)
+                if not isinstance(exc, Exception):
+                    raise
+        return future.result()
 
     # -- candidates ------------------------------------------------------------------------
 
@@ -379,18 +432,34 @@ class _Provider(AbstractProvider[Req, Candidate, str]):
                 return []
             self.rejections[name].add_provided(version)
             return [Candidate(name, version, None)]
-        files = self.index.files(name)
+        offer = self._offer(name)
         rejected = self.rejections[name]
+        rejected.versions.update(offer.versions)
+        for file, reason, by_policy in offer.refused:
+            rejected.add(file, reason, by_policy=by_policy)
+        ordered = offer.ordered
+        if ordered and self._ahead is None:
+            self.index.prefetch([ordered[0]])
+        return [Candidate(name, file.version, file) for file in ordered]
+
+    def _offer(self, name: NormalizedName) -> _Offer:
+        return self._shared(self._offers, name, lambda: self._rank(name))
+
+    def _rank(self, name: NormalizedName) -> _Offer:
+        """``name``'s page read and judged: the files refused and why, and one candidate file
+        per release in the order the resolver tries them. Records nothing: the lookahead reads
+        offers of projects the resolver may never ask about."""
+        files = self.index.files(name)
+        refused: list[tuple[IndexFile, str, bool]] = []
         best: dict[Version, tuple[tuple[bool, int, tuple[int, ...], str], IndexFile]] = {}
         for file in files:
-            rejected.versions.add(file.version)
             reason = self._reject(file)
             if reason is not None:
-                rejected.add(file, reason, by_policy=False)
+                refused.append((file, reason, False))
                 continue
             reason = self.policy.reject(file)
             if reason is not None:
-                rejected.add(file, reason, by_policy=True)
+                refused.append((file, reason, True))
                 continue
             rank = min(self.target.tag_priority.get(tag, 1 << 30) for tag in file.tags)
             # PEP 592 yanks files: a release's unyanked wheel stands for it before a yanked one
@@ -406,9 +475,45 @@ class _Provider(AbstractProvider[Req, Candidate, str]):
                               item[1].version),
             reverse=True,
         )  # fmt: skip
-        if ordered:
-            self.index.prefetch([ordered[0][1]])
-        return [Candidate(name, file.version, file) for _, file in ordered]
+        return _Offer(
+            frozenset(file.version for file in files),
+            tuple(refused),
+            tuple(file for _, file in ordered),
+        )
+
+    def _guesses(self, name: NormalizedName) -> list[IndexFile]:
+        """``name``'s candidate files in the order ``find_matches`` offers them, before any
+        requirement narrows them: the lookahead's guesses."""
+        preferred = self.preferences.get(name)
+        fallback = self.prerelease == "fallback"
+        return sorted(
+            self._offer(name).ordered,
+            key=lambda f: (f.version != preferred, fallback and f.version.is_prerelease),
+        )
+
+    def _needs(self, metadata: CoreMetadata, extras: frozenset[str], own: bool) -> list[Req] | None:
+        """What a release most likely brings on the target, for the lookahead: its lines that
+        hold there (``own``) and those of ``extras``, overridden as the resolver takes them;
+        None when its METADATA's Requires-Python refuses the target. Unreadable lines are
+        skipped, nothing is counted: the resolver reads them again and judges them itself."""
+        if metadata.requires_python and self._python_refusal(metadata.requires_python):
+            return None
+        enforce_requires_dist(metadata.requires_dist, where=f"{metadata.name}")
+        markers = self.target.markers
+        found = []
+        for text in metadata.requires_dist:
+            try:
+                requirement = parsed(text)
+                holds = (own and applies(requirement, markers)) or any(
+                    applies(requirement, markers, extra) for extra in extras
+                )
+            except Exception:  # the resolver reads the line again
+                continue
+            if holds and not requirement.url:
+                found.append(requirement)
+        if len({canonicalize_name(r.name) for r in found}) > MAX_DEPENDENCIES:
+            return []  # the resolver refuses such a release: no page of it is worth a request
+        return _overridden(found, self.overrides)
 
     def _reject(self, file: IndexFile) -> str | None:
         bound = self.constraints.get(file.name)
@@ -445,11 +550,8 @@ class _Provider(AbstractProvider[Req, Candidate, str]):
 
     def _metadata(self, file: IndexFile) -> CoreMetadata:
         """The index's metadata of ``file``, read once: ``runs`` reads it before
-        ``get_dependencies`` does."""
-        known = self._read.get(file)
-        if known is None:
-            known = self._read[file] = self.index.metadata(file)
-        return known
+        ``get_dependencies`` does, and the lookahead may have read it before either."""
+        return self._shared(self._read, file, lambda: self.index.metadata(file))
 
     def runs(self, candidate: Candidate) -> bool:
         """Whether the wheel's METADATA lets the resolver take it: its Requires-Python, when
@@ -582,6 +684,7 @@ class _Provider(AbstractProvider[Req, Candidate, str]):
             if dep_name != candidate.name:
                 self.required_by[dep_name].append(candidate)
         self.prefetch(dep.name for dep in deps)
+        self.look_ahead(deps)
         return deps
 
     def _dependencies(self, candidate: Candidate, metadata: CoreMetadata) -> list[Req]:
@@ -804,13 +907,16 @@ def resolve(
     prerelease: Prerelease = "fallback",
     constraints: Sequence[Requirement] = (),
     overrides: Sequence[Requirement] = (),
+    lookahead: bool = True,
 ) -> Resolution:
     """Pick one wheel per project so every requirement holds on ``target``.
 
     ``provided`` names distributions another installer (conda) puts in the environment: they
     are taken at that version, never installed again from PyPI. ``workers`` threads read
     candidates ahead of the resolver; with 0 they are read when first asked for or prefetched,
-    in this thread (the same reads, so the same result).
+    in this thread (the same reads, so the same result). With threads, ``lookahead`` also
+    walks the likely dependency tree ahead of the resolver (``mlenv.lookahead``); the pins
+    are the same without it.
     """
     replacing = _replacements(overrides, target)
     roots = _overridden(
@@ -832,11 +938,13 @@ def resolve(
                 prerelease,
                 constraints,
                 replacing,
+                lookahead,
             )
 
         provider = new_provider()
         try:
             provider.prefetch(req.name for req in roots)
+            provider.look_ahead(roots)
             state = resolve_or_retry(provider, _ResolvelibProgress(reporter), roots, MAX_ROUNDS)
             pinned = _reachable(state.mapping, state.criteria)
             missing = _missing_extras(pinned, state.criteria, provider)

@@ -85,6 +85,10 @@ class IndexServer:
         # lazy metadata reads another wheel than the one it serves whole.
         self.ranged: dict[str, bytes] = {}
         self._faults: dict[str, list[Fault]] = {}
+        # path -> (released when this other path is asked for, the longest it waits)
+        self._gates: dict[str, tuple[str, threading.Event, float]] = {}
+        # each held path: whether the awaited request came before the wait ran out
+        self.released: dict[str, bool] = {}
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -123,6 +127,25 @@ class IndexServer:
 
     def slow(self, path: str, seconds: float, *, times: int | None = None) -> None:
         self.fault(path, Fault(delay=seconds, times=times, serve_after_delay=True))
+
+    def hold(self, path: str, *, until: str, longest: float = 30.0) -> None:
+        """Answer ``path`` only once a request for ``until`` has arrived, or after ``longest``
+        seconds, so a client that never asks for it still finishes; ``released`` then says
+        which came first, without any timed assertion."""
+        with self._lock:
+            self._gates[path] = (until, threading.Event(), longest)
+
+    def _gate(self, path: str) -> None:
+        with self._lock:
+            gates = list(self._gates.items())
+        for until, event, _ in (gate for _, gate in gates):
+            if path == until:
+                event.set()
+        for held, (_, event, longest) in gates:
+            if path == held:
+                came = event.wait(longest)
+                with self._lock:
+                    self.released[held] = came
 
     def requests_for(self, path: str) -> list[Request]:
         with self._lock:
@@ -192,6 +215,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _handle(self, *, send_body: bool) -> None:
         path = urlsplit(self.path).path
+        self.owner._gate(path)
         status, headers, body = self._respond(path)
         sent = body if send_body and status != 304 else b""
         cut = self._cut
