@@ -1,0 +1,118 @@
+"""Attack 148: text a hand-edited lock (a pull request) carries into the files other tools read.
+
+Findings (input: what mlenv did -> what it does now):
+
+- A wheel entry's ``version = "1.0\\u2028"`` (or ``"1.0\\n"``, ``"1.0\\x85"``, ``" 1.0"``: any
+  Unicode blank around a version). packaging's ``Version`` strips Unicode whitespace, so the
+  lock's consistency check (version equal to the file's) passed; ``lock --check`` and
+  ``verify`` said OK, and ``export --format requirements`` wrote ``alpha==1.0`` and its
+  ``--hash`` on two lines, since pip splits a requirements file with ``str.splitlines`` (U+2028,
+  U+0085, VT, FF, FS... end a line). pip then warned "has --hash but no requirement, and will be
+  ignored": a lock whose every version ends so gives a requirements file with no hash pin at
+  all, which ``pip install -r`` (the header's ``--require-hashes`` left off) installs unpinned
+  from whatever the index serves. The SBOM carried the blank into ``version`` too. -> the lock
+  reader refuses the entry (exit 1, naming the key).
+- A wheel entry's name spelled with a character packaging lowercases to ASCII (KELVIN SIGN
+  U+212A is ``k``): ``canonicalize_name`` matched the file's name, and the exports wrote a
+  requirement pip cannot parse and an SBOM component under another spelling. -> refused.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mlenv.lockfile import LockError, loads, render
+from tests.support.cli import run_mlenv
+from tests.support.fetch_project import locked_index_and_links_project
+from tests.support.locks import package, sample
+
+pytestmark = pytest.mark.hostile
+
+# Every character Python's re (so packaging's version pattern, ``^\s*...\s*$``) takes as a blank.
+BLANKS = [chr(c) for c in range(0x110000) if re.fullmatch(r"\s", chr(c))]
+
+
+def _with_entry(name: str, version: str, filename: str) -> str:
+    """``sample()``'s lock with its ``app`` entry spelled as given, rendered as mlenv writes."""
+    lock = sample()
+    entry = replace(
+        package("app", "1.0", dependencies=("lib",)),
+        name=name,
+        version=version,
+        filename=filename,
+        url=f"https://files.example/{filename}",
+    )
+    platforms = [replace(p, packages=(entry, *p.packages[1:])) for p in lock.platforms]
+    return render(lock.with_platforms(platforms))
+
+
+def _refused(text: str, key: str) -> str:
+    with pytest.raises(LockError) as caught:
+        loads(text)
+    shown = "\n".join(f"{p.where}: {p.message}" for p in caught.value.problems)
+    assert "platform.linux-64.package[" in shown, shown
+    assert key in shown, shown
+    return shown
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    version=st.sampled_from(["1.0", "1.0+cu121", "2!1.0.post1.dev3", "1.0rc1"]),
+    before=st.text(st.sampled_from(BLANKS), max_size=2),
+    after=st.text(st.sampled_from(BLANKS), max_size=2),
+)
+def test_a_version_with_blanks_around_it_is_refused(version: str, before: str, after: str) -> None:
+    """packaging reads each of these as the file's version; pip reads a line break in it."""
+    if not before + after:
+        assert loads(_with_entry("app", version, f"app-{version}-py3-none-any.whl"))
+        return
+    spelled = before + version + after
+    shown = _refused(_with_entry("app", spelled, f"app-{version}-py3-none-any.whl"), "version")
+    assert "\u2028" not in shown and "\n" not in shown.splitlines()[0]  # the message is one line
+
+
+@pytest.mark.parametrize("name", ["\u212aiwi", "\u212aIWI", "k\u0131wi", "kiwi\u200b"])
+def test_a_name_packaging_folds_to_the_files_is_refused(name: str) -> None:
+    """KELVIN SIGN lowers to ``k``; a dotless i or a zero-width space never matched, and must
+    stay refused, whatever packaging does with them."""
+    _refused(_with_entry(name, "1.0", "kiwi-1.0-py3-none-any.whl"), "name")
+
+
+def test_plain_spellings_still_load() -> None:
+    """What real locks hold: any case in names; PEP 440's long forms and local versions."""
+    for name, version, stem in [
+        ("App", "1.0", "app-1.0"),
+        ("APP", "1.0.0+cu121.torch2.4", "app-1.0.0+cu121.torch2.4"),
+        ("app", "v1.0-1", "app-1.0.post1"),
+    ]:
+        assert loads(_with_entry(name, version, f"{stem}-py3-none-any.whl"))
+
+
+@pytest.mark.parametrize("blank", ["\\u2028", "\\n", "\\u0085", "\\u000b"])  # TOML escapes
+def test_cli_refuses_the_edited_lock_before_any_export(tmp_path: Path, blank: str) -> None:
+    """Through the real CLI: ``lock --check``, ``verify`` and every export exit 1 naming the
+    lock's key, so no requirements file with a detached ``--hash`` line is ever written."""
+    project, text = locked_index_and_links_project(tmp_path)
+    edited = text.replace(
+        'version = "1.0"\nfilename = "alpha', f'version = "1.0{blank}"\nfilename = "alpha'
+    )
+    assert edited != text
+    (project / "mlenv.lock").write_text(edited, encoding="utf-8")
+    for args in (
+        ["lock", "--check"],
+        ["verify"],
+        ["export", "--format", "requirements", "-o", "req.txt"],
+        ["export", "--format", "pylock", "-o", "pylock.toml"],
+        ["export", "--format", "cyclonedx", "-o", "sbom.json"],
+    ):
+        result = run_mlenv(args, cwd=project)
+        assert result.returncode == 1, (args, result.stdout, result.stderr)
+        assert "Traceback" not in result.stderr
+        assert "mlenv.lock" in result.stderr and "version" in result.stderr, result.stderr
+    assert not any((project / name).exists() for name in ("req.txt", "pylock.toml", "sbom.json"))
