@@ -15,13 +15,19 @@ Findings (input: what mlenv did -> what it does now):
 - A wheel entry's name spelled with a character packaging lowercases to ASCII (KELVIN SIGN
   U+212A is ``k``): ``canonicalize_name`` matched the file's name, and the exports wrote a
   requirement pip cannot parse and an SBOM component under another spelling. -> refused.
+- A local conda channel whose directory holds '#' or '?' (``channels = ["./ch#1"]``): rattler
+  solved from ``ch#1``, the lock's [target] recorded ``./ch`` (``conda.records.public_url`` split
+  the path as a URL), and every command after `mlenv lock` refused that fresh lock as stale. ->
+  a channel's directory is recorded as spelled.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import replace
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 import pytest
 from hypothesis import given, settings
@@ -29,6 +35,7 @@ from hypothesis import strategies as st
 
 from mlenv.lockfile import LockError, loads, render
 from tests.support.cli import run_mlenv
+from tests.support.conda_channel import build_conda_package, write_channel
 from tests.support.fetch_project import locked_index_and_links_project
 from tests.support.locks import package, sample
 
@@ -116,3 +123,30 @@ def test_cli_refuses_the_edited_lock_before_any_export(tmp_path: Path, blank: st
         assert "Traceback" not in result.stderr
         assert "mlenv.lock" in result.stderr and "version" in result.stderr, result.stderr
     assert not any((project / name).exists() for name in ("req.txt", "pylock.toml", "sbom.json"))
+
+
+@pytest.mark.parametrize("directory", ["ch#1", "ch?x", "a#b?c"])
+def test_a_local_channel_named_with_a_hash_or_question_mark_stays_itself(
+    tmp_path: Path, directory: str
+) -> None:
+    """``channels = ["./ch#1"]``: rattler solved from the directory ``ch#1``, but the lock's
+    [target] recorded the channel as ``./ch`` (its '#1' read as a URL's fragment), so the lock
+    `mlenv lock` had just written was refused as stale by every later command. The channel is
+    recorded as spelled, and the explicit spec names the file that is there."""
+    channel = tmp_path / directory
+    channel.mkdir()
+    write_channel(channel, [build_conda_package("purepkg", "1.0", "0", files={"x.txt": b"x\n"})])
+    (tmp_path / "mlenv.toml").write_text(
+        '[environment]\nname = "c"\npython = "3.11"\n'
+        f'[conda]\nchannels = ["./{directory}"]\ndependencies = ["purepkg"]\n'
+    )
+    assert run_mlenv(["lock"], tmp_path).returncode == 0
+    assert f'conda-channels = ["./{directory}"]' in (tmp_path / "mlenv.lock").read_text()
+    checked = run_mlenv(["lock", "--check"], tmp_path)
+    assert checked.returncode == 0, checked.stderr
+    exported = run_mlenv(["export", "--format", "explicit"], tmp_path)
+    assert exported.returncode == 0, exported.stderr
+    url, _, sha256 = exported.stdout.splitlines()[-1].rpartition("#")
+    path = Path(unquote(urlsplit(url).path))
+    assert path.parent.parent == channel.resolve()
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == sha256
