@@ -203,8 +203,17 @@ def check_fresh(lock: Lock, manifest: Manifest, lock_path: str = "mlenv.lock") -
 
 
 def _str(value: str) -> str:
-    # JSON string escapes are valid TOML basic-string escapes.
-    return json.dumps(value, ensure_ascii=False)
+    """A TOML basic string. JSON's escapes are TOML's, but JSON leaves DEL, C1 controls, line
+    separators and format characters (bidi overrides) raw: DEL made a lock `mlenv lock` then
+    refused to read, and the others are text a reviewer of the lock's diff never sees."""
+    text = json.dumps(value, ensure_ascii=False)
+    return text if text.isprintable() else "".join(map(_shown_char, text))
+
+
+def _shown_char(char: str) -> str:
+    if char.isprintable() or "\ud800" <= char <= "\udfff":  # a lone surrogate: no escape
+        return char
+    return f"\\u{ord(char):04x}" if ord(char) <= 0xFFFF else f"\\U{ord(char):08x}"
 
 
 def _array(values: Sequence[str]) -> str:

@@ -19,12 +19,19 @@ Findings (input: what mlenv did -> what it does now):
   solved from ``ch#1``, the lock's [target] recorded ``./ch`` (``conda.records.public_url`` split
   the path as a URL), and every command after `mlenv lock` refused that fresh lock as stale. ->
   a channel's directory is recorded as spelled.
+- A manifest requirement whose marker literal holds DEL (``alpha; platform_release !=
+  '\\u007f'``, or a conda MatchSpec ``purepkg #\\u007f`` whose comment rattler drops): the lock's
+  writer escaped strings as JSON does, which leaves DEL raw, and TOML forbids it; `mlenv lock`
+  refused the lock it had just made, blaming the index or channel. U+2028, U+0085 and bidi
+  overrides were written raw, invisible in a review of the lock's diff. -> the writer escapes
+  every character that is not printable (``\\uXXXX``); tomllib reads each back as itself.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
+import tomllib
 from dataclasses import replace
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -150,3 +157,48 @@ def test_a_local_channel_named_with_a_hash_or_question_mark_stays_itself(
     path = Path(unquote(urlsplit(url).path))
     assert path.parent.parent == channel.resolve()
     assert hashlib.sha256(path.read_bytes()).hexdigest() == sha256
+
+
+# Characters JSON's escaping leaves raw: DEL and C1 controls (TOML refuses DEL), line and
+# paragraph separators, bidi and zero-width format characters, a tag character.
+RAW_IN_JSON = ["\x7f", "\x85", "\x9b", "\u2028", "\u2029", "\u202e", "\u200b", "\U000e0041"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    text=st.text(
+        st.one_of(st.sampled_from(RAW_IN_JSON), st.characters(blacklist_categories=("Cs",))),
+        max_size=12,
+    )
+)
+def test_any_text_in_a_lock_reads_back_as_itself_and_shows_as_printable(text: str) -> None:
+    """The lock's writer against tomllib (what uv, pip's pylock reader and every TOML tool
+    use): a requirement's marker literal may hold any character, and DEL was written raw, so
+    `mlenv lock` wrote a lock no TOML reader (its own included) could read. Every character is
+    read back as itself, and the file holds no character a terminal or diff would hide."""
+    requirement = f"app; platform_release != '{text.replace(chr(39), '')}'"
+    lock = sample()
+    lock = replace(lock, target=replace(lock.target, requirements=(requirement,)))
+    rendered = render(lock)
+    assert tomllib.loads(rendered)["target"]["requirements"] == [requirement]
+    assert all(line.isprintable() for line in rendered.split("\n")), rendered
+
+
+@pytest.mark.parametrize("escape", ["\\u007f", "\\u2028", "\\u202e", "\\u0085"])
+def test_a_marker_with_a_hidden_character_locks_to_a_lock_that_reads(
+    tmp_path: Path, escape: str
+) -> None:
+    """Through the real CLI: `mlenv lock` of ``alpha; platform_release != '\\u007f'`` said
+    "not written: the indexes and channels answered a lock mlenv would refuse to read" and
+    blamed the index; with U+2028 it wrote the separator raw into [target].requirements."""
+    project, _ = locked_index_and_links_project(tmp_path)
+    manifest = project / "mlenv.toml"
+    spelled = f"\"alpha; platform_release != '{escape}'\""
+    manifest.write_text(manifest.read_text().replace('"alpha"', spelled, 1))
+    locked = run_mlenv(["lock"], project)
+    assert locked.returncode == 0, locked.stderr
+    written = (project / "mlenv.lock").read_text()
+    assert f"platform_release != '{escape}'" in written  # shown as the escape, never raw
+    assert all(line.isprintable() for line in written.split("\n"))
+    checked = run_mlenv(["lock", "--check"], project)
+    assert checked.returncode == 0, checked.stderr
