@@ -19,7 +19,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
 from mlenv import hints
-from mlenv.errors import ManifestError, Problem
+from mlenv.errors import ManifestError, Problem, hidden_characters
 from mlenv.inputs import (
     DEFAULT_GLIBC,
     DEFAULT_INDEX,
@@ -737,10 +737,25 @@ def _check_driver_floor(check: _Checker, version: str, floor: str) -> None:
         )
 
 
+_MATCH_SPEC_HINT = "write conda MatchSpecs such as 'numpy >=1.26' or 'python 3.11.*'"
+
+
+def _match_spec(value: str) -> str | None:
+    """A MatchSpec rattler will read; one holding a control or format character is refused:
+    rattler drops a ``# comment`` unread, so ``purepkg #\x7f`` locked, and a line separator or
+    bidi override there is text no reviewer of the manifest sees."""
+    if not _NONEMPTY.fullmatch(value):
+        return "expected a non-empty string"
+    if hidden := hidden_characters(value.replace("\t", " ")):
+        return f"holds the control or format character {hidden[0]!r}: remove it"
+    return None
+
+
 def _conda(check: _Checker, table: Mapping[str, Any]) -> Conda:
-    nonempty = _pattern(_NONEMPTY, "a non-empty string")
     channels = check.string_list(table, "conda.channels", (), _channel)
-    dependencies = check.string_list(table, "conda.dependencies", (), nonempty)
+    dependencies = check.string_list(
+        table, "conda.dependencies", (), _match_spec, lambda _: _MATCH_SPEC_HINT
+    )
     if dependencies and not channels:
         check.add(
             "conda.channels",

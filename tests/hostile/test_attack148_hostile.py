@@ -25,11 +25,18 @@ Findings (input: what mlenv did -> what it does now):
   refused the lock it had just made, blaming the index or channel. U+2028, U+0085 and bidi
   overrides were written raw, invisible in a review of the lock's diff. -> the writer escapes
   every character that is not printable (``\\uXXXX``); tomllib reads each back as itself.
+  And ``[conda] dependencies`` refuses a MatchSpec holding a control or format character where
+  it is typed (it was any non-empty string).
+- ``init --from environment.yml`` with a spec holding '"' and a control character (``numpy
+  "1.0"\\x7f``): written as a TOML literal string, which cannot hold one; tomlkit raised and
+  init exited 2 ("internal error"). -> a basic string, and the manifest check refuses the spec
+  naming the imported file (exit 1, with a hint).
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import tomllib
 from dataclasses import replace
@@ -40,7 +47,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from mlenv.errors import ManifestError
 from mlenv.lockfile import LockError, loads, render
+from mlenv.manifest import loads as manifest_loads
 from tests.support.cli import run_mlenv
 from tests.support.conda_channel import build_conda_package, write_channel
 from tests.support.fetch_project import locked_index_and_links_project
@@ -202,3 +211,54 @@ def test_a_marker_with_a_hidden_character_locks_to_a_lock_that_reads(
     assert all(line.isprintable() for line in written.split("\n"))
     checked = run_mlenv(["lock", "--check"], project)
     assert checked.returncode == 0, checked.stderr
+
+
+HIDDEN = ["\x00", "\x1b", "\x7f", "\x85", "\u2028", "\u202e", "\u200b", "\u2066", "\ufeff"]
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    spec=st.sampled_from(["purepkg", "purepkg >=1.0", "purepkg #", 'purepkg[version=">=1"]']),
+    hidden=st.sampled_from(HIDDEN),
+    at=st.integers(min_value=0, max_value=30),
+)
+def test_a_match_spec_with_a_hidden_character_is_refused_where_it_is_typed(
+    spec: str, hidden: str, at: int
+) -> None:
+    """``[conda] dependencies``: rattler drops a ``# comment`` unread, so ``purepkg #\\x7f``
+    locked, and whatever a bidi override or line separator hides there no review sees."""
+    spelled = spec[:at] + hidden + spec[at:]
+    text = (
+        '[environment]\nname = "c"\npython = "3.11"\n'
+        f'[conda]\nchannels = ["conda-forge"]\ndependencies = [{json.dumps(spelled)}]\n'
+    )
+    with pytest.raises(ManifestError) as caught:
+        manifest_loads(text)
+    (problem,) = caught.value.problems
+    assert "[conda].dependencies[0]" in problem.where and problem.hint, problem
+
+
+def test_plain_match_specs_still_read() -> None:
+    for spec in ["purepkg", "purepkg >=1.0,<2 # tab\there", 'cuda-version[version=">=12"]']:
+        text = (
+            '[environment]\nname = "c"\npython = "3.11"\n'
+            f'[conda]\nchannels = ["conda-forge"]\ndependencies = [{json.dumps(spec)}]\n'
+        )
+        assert manifest_loads(text).conda is not None
+
+
+@pytest.mark.parametrize("spec", ['numpy "1.0"\\x7f', 'numpy "1.0"\\x1b[2J', 'scipy "1"\\u2028x'])
+def test_init_from_an_environment_file_with_control_characters_exits_1(
+    tmp_path: Path, spec: str
+) -> None:
+    """A spec holding '"' and a control character became a TOML literal string, which cannot
+    hold one: tomlkit raised and ``init --from`` exited 2 ("internal error")."""
+    quoted = spec.replace('"', '\\"')
+    (tmp_path / "environment.yml").write_text(
+        f'name: x\nchannels: [conda-forge]\ndependencies:\n  - "{quoted}"\n'
+    )
+    result = run_mlenv(["init", "--from", "environment.yml"], tmp_path)
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr and "internal error" not in result.stderr
+    assert "environment.yml" in result.stderr and "hint:" in result.stderr
+    assert not (tmp_path / "mlenv.toml").exists()
