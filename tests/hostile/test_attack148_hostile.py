@@ -31,6 +31,10 @@ Findings (input: what mlenv did -> what it does now):
   "1.0"\\x7f``): written as a TOML literal string, which cannot hold one; tomlkit raised and
   init exited 2 ("internal error"). -> a basic string, and the manifest check refuses the spec
   naming the imported file (exit 1, with a hint).
+- ``export --format conda-lock`` wrote each scalar as JSON's ASCII escapes: a character past
+  U+FFFF (a local channel ``./ch😀``) became a surrogate pair, which PyYAML and ruamel read as
+  two lone surrogates, a path that does not exist. -> printable text as it is, anything else
+  as YAML's ``\\u``/``\\U`` escapes; both readers read every scalar back as written.
 """
 
 from __future__ import annotations
@@ -44,9 +48,12 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import pytest
+import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from ruamel.yaml import YAML
 
+from mlenv.conda.export import conda_lock_yml
 from mlenv.errors import ManifestError
 from mlenv.lockfile import LockError, loads, render
 from mlenv.manifest import loads as manifest_loads
@@ -262,3 +269,40 @@ def test_init_from_an_environment_file_with_control_characters_exits_1(
     assert "Traceback" not in result.stderr and "internal error" not in result.stderr
     assert "environment.yml" in result.stderr and "hint:" in result.stderr
     assert not (tmp_path / "mlenv.toml").exists()
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    text=st.text(
+        st.one_of(
+            st.sampled_from([*RAW_IN_JSON, "😀", "é"]), st.characters(blacklist_categories=("Cs",))
+        ),
+        max_size=12,
+    )
+)
+def test_conda_lock_yml_reads_back_as_written_in_both_yaml_readers(text: str) -> None:
+    """conda-lock.yml scalars were JSON's ASCII escapes: past U+FFFF a surrogate pair, which
+    PyYAML and ruamel read as two lone surrogates; DEL and C1 controls are no YAML character
+    raw. Every channel (and so every scalar) is read back as itself by both."""
+    channels = [f"./{text}", f"https://h.example/{text}"]
+    written = conda_lock_yml({"linux-64": []}, channels, "sha256:" + "0" * 64)
+    for document in (yaml.safe_load(written), YAML(typ="safe", pure=True).load(written)):
+        assert [c["url"] for c in document["metadata"]["channels"]] == channels
+
+
+def test_a_local_channel_past_u_ffff_exports_to_conda_lock_as_itself(tmp_path: Path) -> None:
+    """Through the real CLI: ``channels = ["./ch😀"]`` was read back from conda-lock.yml as
+    ``./ch\\ud83d\\ude00``."""
+    channel = tmp_path / "ch😀"
+    channel.mkdir()
+    write_channel(channel, [build_conda_package("purepkg", "1.0", "0", files={"x.txt": b"x\n"})])
+    (tmp_path / "mlenv.toml").write_text(
+        '[environment]\nname = "c"\npython = "3.11"\n'
+        '[conda]\nchannels = ["./ch😀"]\ndependencies = ["purepkg"]\n',
+        encoding="utf-8",
+    )
+    assert run_mlenv(["lock"], tmp_path).returncode == 0
+    exported = run_mlenv(["export", "--format", "conda-lock"], tmp_path)
+    assert exported.returncode == 0, exported.stderr
+    document = yaml.safe_load(exported.stdout)
+    assert [c["url"] for c in document["metadata"]["channels"]] == ["./ch😀"]
