@@ -503,6 +503,11 @@ def _url(value: str) -> str | None:
         return "expected an http://, https:// or file:// URL"
     if _CONTROL.search(value):  # \S takes them; a NUL reached the file system as a traceback
         return "the URL holds a control character (a NUL, a line break, an escape): remove it"
+    if "\\" in value:  # https://pypi.corp\\@evil.example: httpx reaches evil, uv and pip pypi.corp
+        return (
+            "the URL holds a backslash, where uv, pip and browsers end the host and mlenv's "
+            "parser reads a user name, so they would ask different hosts: remove it"
+        )
     try:  # urlsplit raises on a bracket left open or one with no IP address in it
         parts = urlsplit(value)
     except ValueError as exc:

@@ -35,6 +35,13 @@ Findings (input: what mlenv did -> what it does now):
   U+FFFF (a local channel ``./ch😀``) became a surrogate pair, which PyYAML and ruamel read as
   two lone surrogates, a path that does not exist. -> printable text as it is, anything else
   as YAML's ``\\u``/``\\U`` escapes; both readers read every scalar back as written.
+- A manifest index URL with a backslash before an '@' (``https://pypi.internal.example\\@
+  evil.example/simple``, in index-url, extra-index-urls, find-links or sources): httpx and
+  urlsplit read the part before the '@' as a user name, so `mlenv lock` fetched from
+  evil.example and recorded ``https://evil.example/simple`` in the lock and the exports, while
+  uv 0.13.9 (seen: it asked 127.0.0.1 for ``/@nothing.invalid/simple/alpha/``), pip's urllib3
+  and a reviewer's browser end the host at the backslash. -> the manifest refuses a backslash
+  in a URL, as ``origins.follow`` already did in an index page's links.
 """
 
 from __future__ import annotations
@@ -61,6 +68,7 @@ from tests.support.cli import run_mlenv
 from tests.support.conda_channel import build_conda_package, write_channel
 from tests.support.fetch_project import locked_index_and_links_project
 from tests.support.locks import package, sample
+from tests.support.wheels import build_wheel, write_simple_index
 
 pytestmark = pytest.mark.hostile
 
@@ -306,3 +314,52 @@ def test_a_local_channel_past_u_ffff_exports_to_conda_lock_as_itself(tmp_path: P
     assert exported.returncode == 0, exported.stderr
     document = yaml.safe_load(exported.stdout)
     assert [c["url"] for c in document["metadata"]["channels"]] == ["./ch😀"]
+
+
+URL_KEYS = {
+    "index-url": 'index-url = "{}"',
+    "extra-index-urls": 'extra-index-urls = ["{}"]',
+    "find-links": 'find-links = ["{}"]',
+    "sources": 'sources = {{ alpha = "{}" }}',
+}
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    key=st.sampled_from(sorted(URL_KEYS)),
+    scheme=st.sampled_from(["https", "http", "HTTPS"]),
+    seen=st.sampled_from(["pypi.internal.example", "pypi.internal.example:8443", "a"]),
+    tail=st.sampled_from(["@evil.example/simple", "@evil.example", "/@evil.example/simple"]),
+)
+def test_a_backslash_in_an_index_url_is_refused(
+    key: str, scheme: str, seen: str, tail: str
+) -> None:
+    """``https://pypi.internal.example\\\\@evil.example/simple``: httpx (so mlenv) and Python's
+    urlsplit read ``pypi.internal.example\\\\`` as a user name and fetch from evil.example, which
+    the lock and the exports then record; uv (WHATWG) and pip (urllib3) end the host at the
+    backslash and ask pypi.internal.example. A reviewer of the pull request reads the latter."""
+    url = f"{scheme}://{seen}\\{tail}"
+    value = URL_KEYS[key].format(url.replace("\\", "\\\\"))
+    text = (
+        f'[environment]\nname = "c"\npython = "3.11"\n[pypi]\ndependencies = ["alpha"]\n{value}\n'
+    )
+    with pytest.raises(ManifestError) as caught:
+        manifest_loads(text)
+    shown = " ".join(f"{p.where}: {p.message}" for p in caught.value.problems)
+    assert "backslash" in shown, shown
+
+
+def test_the_backslash_index_is_refused_before_any_host_is_asked(tmp_path: Path) -> None:
+    """Through the real CLI, with the host after the '@' a real index on this machine: lock
+    exits 1 naming the key, and writes no lock recorded from that index."""
+    index = write_simple_index(tmp_path / "index", [build_wheel("alpha", "1.0")])
+    (tmp_path / "mlenv.toml").write_text(
+        '[environment]\nname = "c"\npython = "3.11"\n[pypi]\n'
+        f'index-url = "https://pypi.internal.example\\\\@evil.example/simple"\n'
+        f'find-links = ["{index}"]\ndependencies = ["alpha"]\n'
+    )
+    result = run_mlenv(["lock"], tmp_path)
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    assert "[pypi].index-url" in result.stderr and "backslash" in result.stderr, result.stderr
+    assert not (tmp_path / "mlenv.lock").exists()
