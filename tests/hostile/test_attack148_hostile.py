@@ -42,6 +42,10 @@ Findings (input: what mlenv did -> what it does now):
   uv 0.13.9 (seen: it asked 127.0.0.1 for ``/@nothing.invalid/simple/alpha/``), pip's urllib3
   and a reviewer's browser end the host at the backslash. -> the manifest refuses a backslash
   in a URL, as ``origins.follow`` already did in an index page's links.
+- A lock entry named ``Foo_Bar`` (its file's name by PEP 503: lock --check and verify say OK):
+  ``export --format pylock`` exited 1 with "the exported pylock.toml is invalid", an error
+  that blames mlenv and names no key, since PEP 751 names are normalised. -> pylock.toml
+  writes the normalised name; packaging and uv read it.
 """
 
 from __future__ import annotations
@@ -58,10 +62,12 @@ import pytest
 import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from packaging.pylock import Pylock
 from ruamel.yaml import YAML
 
 from mlenv.conda.export import conda_lock_yml
 from mlenv.errors import ManifestError
+from mlenv.export import pylock_toml
 from mlenv.lockfile import LockError, loads, render
 from mlenv.manifest import loads as manifest_loads
 from tests.support.cli import run_mlenv
@@ -363,3 +369,23 @@ def test_the_backslash_index_is_refused_before_any_host_is_asked(tmp_path: Path)
     assert "Traceback" not in result.stderr
     assert "[pypi].index-url" in result.stderr and "backslash" in result.stderr, result.stderr
     assert not (tmp_path / "mlenv.lock").exists()
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    cases=st.lists(st.booleans(), min_size=11, max_size=11),
+    separators=st.lists(st.sampled_from(["-", "_", ".", "_-", "--", "._"]), min_size=2, max_size=2),
+)
+def test_pylock_names_every_spelling_of_a_locked_name_normalised(
+    cases: list[bool], separators: list[str]
+) -> None:
+    """A lock entry spelled ``Foo_Bar`` (its file's name by PEP 503, so the lock's reader, lock
+    --check and verify take it) made ``export --format pylock`` fail with "the exported
+    pylock.toml is invalid" (PEP 751 names are normalised), blamed on mlenv itself."""
+    letters = "foo" + separators[0] + "bar" + separators[1] + "baz"
+    name = "".join(c.upper() if cases[i % len(cases)] else c for i, c in enumerate(letters))
+    text = _with_entry(name, "1.0", "foo_bar_baz-1.0-py3-none-any.whl")
+    lock = loads(text.replace('requirements = ["app"]', 'requirements = ["foo-bar-baz"]'))
+    document = tomllib.loads(pylock_toml(lock))
+    assert Pylock.from_dict(document)
+    assert {p["name"] for p in document["packages"]} == {"foo-bar-baz", "lib"}
