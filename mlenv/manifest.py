@@ -550,11 +550,19 @@ _NAME_MAX = 255
 _PATH_MAX = 4096
 
 
+_PATH_CONTROL = re.compile(r"[\x01-\x1f\x7f]")
+
+
 def _local_path_problem(path: str) -> str | None:
     """A local path no file system can hold is the manifest's mistake, said here with its key,
     not a traceback (ENAMETOOLONG, an embedded NUL) when the lock first looks there."""
     if "\0" in path:
         return "the path holds a NUL byte (%00), which no file name can"
+    if control := _PATH_CONTROL.search(path):  # origins.follow refuses a file under it
+        return (
+            f"the path holds the control character {control[0]!r} (a tab, a line break...), "
+            "which mlenv never reads a file under: rename the directory"
+        )
     if (size := len(path.encode("utf-8", "surrogatepass"))) >= _PATH_MAX:
         return (
             f"the path is {size} bytes long, over the {_PATH_MAX} (with its end) a system call "

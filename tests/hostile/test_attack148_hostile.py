@@ -46,6 +46,9 @@ Findings (input: what mlenv did -> what it does now):
   ``export --format pylock`` exited 1 with "the exported pylock.toml is invalid", an error
   that blames mlenv and names no key, since PEP 751 names are normalised. -> pylock.toml
   writes the normalised name; packaging and uv read it.
+- ``find-links = ["tab\\there"]`` (or a channel, or a ``file:`` URL escaping ``%09``): the
+  manifest took it, and `mlenv lock` refused every file under it with a hint about indexes and
+  redirects. -> refused at the key.
 """
 
 from __future__ import annotations
@@ -389,3 +392,31 @@ def test_pylock_names_every_spelling_of_a_locked_name_normalised(
     document = tomllib.loads(pylock_toml(lock))
     assert Pylock.from_dict(document)
     assert {p["name"] for p in document["packages"]} == {"foo-bar-baz", "lib"}
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("pypi.find-links", "tab\\there"),
+        ("pypi.find-links", "./line\\nbreak"),
+        ("pypi.find-links", "file:///srv/wheels%09x"),
+        ("pypi.find-links", "/srv/esc\\u001b[2Jx"),
+        ("conda.channels", "./ch\\u007f"),
+        ("conda.channels", "file:///srv/ch%0Ax"),
+    ],
+)
+def test_a_local_directory_with_a_control_character_is_refused_at_its_key(
+    key: str, value: str
+) -> None:
+    """The manifest took ``find-links = ["tab\\there"]``; `mlenv lock` then refused every file
+    under it (``origins.follow``: "it escapes a control character") with a hint about indexes
+    and redirects, after reading the directory. Said now at the key that names it."""
+    table, name = key.split(".")
+    text = (
+        '[environment]\nname = "c"\npython = "3.11"\n'
+        f'[{table}]\n{name} = ["{value}"]\ndependencies = ["alpha"]\n'
+    )
+    with pytest.raises(ManifestError) as caught:
+        manifest_loads(text)
+    shown = [f"{p.where}: {p.message}" for p in caught.value.problems]
+    assert any(f"[{table}].{name}[0]" in s and "control character" in s for s in shown), shown
