@@ -49,6 +49,11 @@ Findings (input: what mlenv did -> what it does now):
 - ``find-links = ["tab\\there"]`` (or a channel, or a ``file:`` URL escaping ``%09``): the
   manifest took it, and `mlenv lock` refused every file under it with a hint about indexes and
   redirects. -> refused at the key.
+- A noarch python conda package whose link.json lists ``tool\\x1c = tool:main``: the vetting
+  stripped the name with Python's str.strip (U+001C-U+001F are blanks to it) and claimed
+  ``bin/tool``; rattler trims Unicode White_Space only and wrote ``bin/tool\\x1c``, a control
+  character in a file name that no check of the path ledger saw. -> the name is judged as
+  rattler trims it, and refused.
 """
 
 from __future__ import annotations
@@ -69,12 +74,21 @@ from packaging.pylock import Pylock
 from ruamel.yaml import YAML
 
 from mlenv.conda.export import conda_lock_yml
-from mlenv.errors import ManifestError
+from mlenv.conda.install import install
+from mlenv.conda.records import CondaRecord
+from mlenv.conda.solve import from_repodata
+from mlenv.errors import ManifestError, MlenvError
 from mlenv.export import pylock_toml
 from mlenv.lockfile import LockError, loads, render
 from mlenv.manifest import loads as manifest_loads
+from mlenv.report import MemoryReporter
 from tests.support.cli import run_mlenv
-from tests.support.conda_channel import build_conda_package, write_channel
+from tests.support.conda_channel import (
+    build_conda_package,
+    repodata_record,
+    write_channel,
+)
+from tests.support.conda_project import channel_packages
 from tests.support.fetch_project import locked_index_and_links_project
 from tests.support.locks import package, sample
 from tests.support.wheels import build_wheel, write_simple_index
@@ -418,3 +432,65 @@ def test_a_local_directory_with_a_control_character_is_refused_at_its_key(
         manifest_loads(text)
     shown = [f"{p.where}: {p.message}" for p in caught.value.problems]
     assert any(f"[{table}].{name}[0]" in s and "control character" in s for s in shown), shown
+
+
+def _noarch_tool(directory: Path, entry: str) -> Path:
+    """A noarch python package whose link.json declares ``entry``."""
+    directory.mkdir()
+    link = {"noarch": {"type": "python", "entry_points": [entry]}, "package_metadata_version": 1}
+    name, data = build_conda_package(
+        "tool", "1.0", "py_0", noarch="python", depends=["python"],
+        files={"site-packages/tool.py": b"def main():\n    return 0\n",
+               "info/link.json": json.dumps(link).encode()},
+    )  # fmt: skip
+    (directory / name).write_bytes(data)
+    return directory / name
+
+
+SHAPES = ["tool{} = tool:main", "{}tool = tool:main", "to{}ol = tool:main"]
+
+
+@pytest.mark.parametrize("separator", ["\x1c", "\x1d", "\x1e", "\x1f"])
+@pytest.mark.parametrize("shape", SHAPES)
+def test_a_conda_entry_point_is_judged_as_rattler_names_it(
+    tmp_path: Path, separator: str, shape: str
+) -> None:
+    """``tool\\x1c = tool:main`` in a noarch package's link.json: Python's str.strip takes
+    U+001C-U+001F as blanks, Rust's str::trim (rattler) does not, so mlenv judged and claimed
+    ``bin/tool`` and rattler wrote ``bin/tool\\x1c``, a name holding a control character
+    past every check of the ledger (seen: the staged bin/ listed it). Refused now, as the
+    same character inside the name always was, before anything is staged."""
+    package = _noarch_tool(tmp_path / "ch", shape.format(separator))
+    records, paths = _with_python(package)
+    stage = tmp_path / "stage"
+    with pytest.raises(MlenvError, match="control or format character"):
+        install(records, paths, stage, target_prefix="/opt/mlenv/x", platform="linux-64",
+                reporter=MemoryReporter())  # fmt: skip
+    assert not stage.exists()
+
+
+def _with_python(package: Path) -> tuple[list[CondaRecord], dict[str, Path]]:
+    """``package`` and the test channel's python beside it, as install takes them."""
+    python_name, python_data = channel_packages()[0]
+    (package.parent / python_name).write_bytes(python_data)
+    records = [
+        from_repodata(
+            repodata_record(path.name, path.read_bytes()),
+            channel=path.parent.as_uri(),
+            filename=path.name,
+            url=path.as_uri(),
+        )
+        for path in (package.parent / python_name, package)
+    ]
+    return records, {record.sha256: package.parent / record.filename for record in records}
+
+
+def test_blanks_rattler_trims_still_install_the_script_they_name(tmp_path: Path) -> None:
+    """U+2028 and U+0085 are blanks to both, so the script is ``bin/tool`` as claimed."""
+    package = _noarch_tool(tmp_path / "ch", "tool\u2028 = tool:main\x85")
+    records, paths = _with_python(package)
+    stage = tmp_path / "stage"
+    install(records, paths, stage, target_prefix="/opt/mlenv/x", platform="linux-64",
+            reporter=MemoryReporter())  # fmt: skip
+    names = [path.name for path in (stage / "bin").iterdir()]
+    assert "tool" in names and all(name.isprintable() for name in names), names
