@@ -12,6 +12,7 @@ from urllib.parse import unquote
 import tomlkit
 from packaging.pylock import Pylock, PylockValidationError
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.utils import canonicalize_name
 
 from mlenv.drift import source_of
 from mlenv.errors import MlenvError
@@ -169,7 +170,12 @@ def pylock_toml(lock: Lock, manifest_dir: str = ".") -> str:
     for locked in lock.platforms:
         marker = by_name(locked.platform).marker
         for package in locked.packages:
-            entry: dict[str, Any] = {"name": package.name, "version": package.version}
+            # PEP 751 names are normalised: a lock's "Foo_Bar" (its file's name, so the lock's
+            # reader takes it) made packaging refuse the whole file as mlenv's own bug
+            entry: dict[str, Any] = {
+                "name": canonicalize_name(package.name),
+                "version": package.version,
+            }
             if len(lock.platforms) > 1:
                 entry["marker"] = marker
             if requires_python := _requires_python(package.requires_python):

@@ -203,8 +203,17 @@ def check_fresh(lock: Lock, manifest: Manifest, lock_path: str = "mlenv.lock") -
 
 
 def _str(value: str) -> str:
-    # JSON string escapes are valid TOML basic-string escapes.
-    return json.dumps(value, ensure_ascii=False)
+    """A TOML basic string. JSON's escapes are TOML's, but JSON leaves DEL, C1 controls, line
+    separators and format characters (bidi overrides) raw: DEL made a lock `mlenv lock` then
+    refused to read, and the others are text a reviewer of the lock's diff never sees."""
+    text = json.dumps(value, ensure_ascii=False)
+    return text if text.isprintable() else "".join(map(_shown_char, text))
+
+
+def _shown_char(char: str) -> str:
+    if char.isprintable() or "\ud800" <= char <= "\udfff":  # a lone surrogate: no escape
+        return char
+    return f"\\u{ord(char):04x}" if ord(char) <= 0xFFFF else f"\\U{ord(char):08x}"
 
 
 def _array(values: Sequence[str]) -> str:
@@ -447,7 +456,7 @@ def consistency_problems(lock: Lock, source: str = "mlenv.lock") -> list[Problem
             *((f"{path}.conda[{i}]", c) for i, c in enumerate(platform.conda)),
         ]
         for where, entry in entries:
-            label = f"{source}: {where} ({entry.name} {entry.version})"
+            label = f"{source}: {where} ({printable(entry.name)} {printable(entry.version)})"
             kind = "conda" if isinstance(entry, CondaRecord) else "package"
             if isinstance(entry, CondaRecord):
                 found = _conda_problems(entry, platform.platform)
@@ -496,7 +505,28 @@ def _supported_tags(target: LockTarget, platform: str) -> frozenset[Tag] | None:
         return None
 
 
+# A name and a version as a wheel's file name spells them (index.model: printable ASCII, no
+# blank). packaging strips Unicode blanks around a version ("1.0\u2028" is 1.0) and lowers
+# KELVIN SIGN to "k", so the file check alone passed text the exports write as it is: pip splits
+# a requirements file at U+2028 or U+0085 and dropped the line's --hash as a stray option.
+_WHEEL_NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?")
+_WHEEL_VERSION = re.compile(r"[!-~]+")
+
+
 def _wheel_problems(package: LockedPackage, tags: frozenset[Tag] | None) -> list[str]:
+    """An entry that is not its file, else a name or version spelled otherwise than a file
+    name can (the exports, the SBOM and the image write both as they are)."""
+    return _file_problems(package, tags) or [
+        f"{key} {text[:80]!a} is not {wanted}"  # escaped: a look-alike is shown as one
+        for key, text, pattern, wanted in (
+            ("name", package.name, _WHEEL_NAME, "ASCII letters, digits and '._-'"),
+            ("version", package.version, _WHEEL_VERSION, "printable ASCII without blanks"),
+        )
+        if not pattern.fullmatch(text)
+    ]
+
+
+def _file_problems(package: LockedPackage, tags: frozenset[Tag] | None) -> list[str]:
     try:
         name, version, _, file_tags = parse_wheel_filename(package.filename)
     except (InvalidWheelFilename, ValueError) as exc:  # ValueError: past int's digit limit

@@ -19,7 +19,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
 from mlenv import hints
-from mlenv.errors import ManifestError, Problem
+from mlenv.errors import ManifestError, Problem, hidden_characters
 from mlenv.inputs import (
     DEFAULT_GLIBC,
     DEFAULT_INDEX,
@@ -503,6 +503,11 @@ def _url(value: str) -> str | None:
         return "expected an http://, https:// or file:// URL"
     if _CONTROL.search(value):  # \S takes them; a NUL reached the file system as a traceback
         return "the URL holds a control character (a NUL, a line break, an escape): remove it"
+    if "\\" in value:  # https://pypi.corp\\@evil.example: httpx reaches evil, uv and pip pypi.corp
+        return (
+            "the URL holds a backslash, where uv, pip and browsers end the host and mlenv's "
+            "parser reads a user name, so they would ask different hosts: remove it"
+        )
     try:  # urlsplit raises on a bracket left open or one with no IP address in it
         parts = urlsplit(value)
     except ValueError as exc:
@@ -545,11 +550,19 @@ _NAME_MAX = 255
 _PATH_MAX = 4096
 
 
+_PATH_CONTROL = re.compile(r"[\x01-\x1f\x7f]")
+
+
 def _local_path_problem(path: str) -> str | None:
     """A local path no file system can hold is the manifest's mistake, said here with its key,
     not a traceback (ENAMETOOLONG, an embedded NUL) when the lock first looks there."""
     if "\0" in path:
         return "the path holds a NUL byte (%00), which no file name can"
+    if control := _PATH_CONTROL.search(path):  # origins.follow refuses a file under it
+        return (
+            f"the path holds the control character {control[0]!r} (a tab, a line break...), "
+            "which mlenv never reads a file under: rename the directory"
+        )
     if (size := len(path.encode("utf-8", "surrogatepass"))) >= _PATH_MAX:
         return (
             f"the path is {size} bytes long, over the {_PATH_MAX} (with its end) a system call "
@@ -737,10 +750,25 @@ def _check_driver_floor(check: _Checker, version: str, floor: str) -> None:
         )
 
 
+_MATCH_SPEC_HINT = "write conda MatchSpecs such as 'numpy >=1.26' or 'python 3.11.*'"
+
+
+def _match_spec(value: str) -> str | None:
+    """A MatchSpec rattler will read; one holding a control or format character is refused:
+    rattler drops a ``# comment`` unread, so ``purepkg #\x7f`` locked, and a line separator or
+    bidi override there is text no reviewer of the manifest sees."""
+    if not _NONEMPTY.fullmatch(value):
+        return "expected a non-empty string"
+    if hidden := hidden_characters(value.replace("\t", " ")):
+        return f"holds the control or format character {hidden[0]!r}: remove it"
+    return None
+
+
 def _conda(check: _Checker, table: Mapping[str, Any]) -> Conda:
-    nonempty = _pattern(_NONEMPTY, "a non-empty string")
     channels = check.string_list(table, "conda.channels", (), _channel)
-    dependencies = check.string_list(table, "conda.dependencies", (), nonempty)
+    dependencies = check.string_list(
+        table, "conda.dependencies", (), _match_spec, lambda _: _MATCH_SPEC_HINT
+    )
     if dependencies and not channels:
         check.add(
             "conda.channels",

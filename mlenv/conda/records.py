@@ -144,7 +144,11 @@ _TOKEN_RE = re.compile(r"^/t/[^/]+")
 
 
 def public_url(url: str) -> str:
-    """The URL without user:password@ or a leading anaconda.org ``/t/<token>`` segment."""
+    """The URL without user:password@ or a leading anaconda.org ``/t/<token>`` segment. A
+    channel's directory (no scheme) is itself: a '#' or '?' there is part of its name, and the
+    lock recorded ``./ch#1`` as ``./ch``, which every later command took as another channel."""
+    if "://" not in url:
+        return url
     parts = urlsplit(url)
     netloc = parts.netloc.rpartition("@")[2]
     return urlunsplit((parts.scheme, netloc, _TOKEN_RE.sub("", parts.path), "", ""))

@@ -142,8 +142,11 @@ def manifest_text(
 
 
 def _quoted(value: str) -> Any:
-    """Markers are full of double quotes: a literal string reads better when it can be one."""
-    return tomlkit.string(value, literal='"' in value and "'" not in value)
+    """Markers are full of double quotes: a literal string reads better when it can be one. A
+    literal string has no escapes, so one holding a control character (an environment.yml's
+    ``numpy "1.0"\x7f``) is a basic string: tomlkit raised, and init exited 2."""
+    literal = '"' in value and "'" not in value and value.isprintable()
+    return tomlkit.string(value, literal=literal)
 
 
 def _relative(link: str, base: Path) -> str:

@@ -32,6 +32,13 @@ from mlenv.install.safety import (
 from mlenv.limits import parse_json
 
 _LINK = "info/link.json"
+# What rattler trims around an entry point's name (Rust's str::trim: Unicode White_Space):
+# Python's whitespace less the separators U+001C-U+001F. str.strip() took those too, so
+# "tool\x1c = tool:main" was judged and claimed as bin/tool and rattler wrote bin/tool\x1c.
+_RATTLER_TRIMS = (
+    "\t\n\x0b\x0c\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008"
+    "\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+)
 # conda's link scripts: bin/.NAME-pre-link.sh, -post-link.sh, -pre-unlink.sh
 _LINK_SCRIPT = re.compile(r"bin/\.[^/]+-(?:pre-link|post-link|pre-unlink)\.sh")
 # What a tar's reader may read past its last member: one record of read-ahead and the
@@ -322,10 +329,11 @@ class _CondaVetting:
         entries = noarch.get("entry_points", [])
         for entry in entries if isinstance(entries, list) else [entries]:
             name, equals, value = entry.partition("=") if isinstance(entry, str) else ("", "", "")
-            problem = entry_point_problem(name.strip(), value.strip()) if equals else None
+            name, value = name.strip(_RATTLER_TRIMS), value.strip(_RATTLER_TRIMS)
+            problem = entry_point_problem(name, value) if equals else None
             if not equals or problem:
                 raise self.refuse(_LINK, problem or f"lists {entry!r}, not name = module:function")
-            self.scripts.append(f"bin/{name.strip()}")
+            self.scripts.append(f"bin/{name}")
 
     def _metadata(self, tar: tarfile.TarFile, member: tarfile.TarInfo) -> bytes:
         """A metadata member's bytes, bounded."""
