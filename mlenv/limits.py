@@ -181,7 +181,7 @@ def enforce_requires_dist(lines: Sequence[str], *, where: str) -> None:
     enforce(chars, MAX_REQUIRES_DIST_CHARS, "characters of Requires-Dist", where=where)
 
 
-# Every HTTP exchange (``mlenv.exchange``) and every download (``cache.download``) has a deadline
+# Every HTTP exchange (``net.exchange``) and every download (``cache.download``) has a deadline
 # as a whole, not only a timeout for each read: a floor (``$MLENV_DOWNLOAD_SECONDS``) plus what
 # is sent or received at SLOWEST_RATE.
 DEADLINE_ENV = "MLENV_DOWNLOAD_SECONDS"

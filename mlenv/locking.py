@@ -51,7 +51,7 @@ from mlenv.index.urls import file_url_to_path, is_file_url, recordable
 from mlenv.inputs import DEFAULT_PRERELEASE, index_order
 from mlenv.lockfile import Lock, LockedPackage, LockedPlatform, LockTarget, inputs_hash
 from mlenv.manifest import Manifest
-from mlenv.origins import LocalRoots
+from mlenv.net.origins import LocalRoots
 from mlenv.pypi_sources import source_urls
 from mlenv.report import Reporter
 from mlenv.resolve import PREFETCH_WORKERS, CandidatePolicy, Resolution, resolve

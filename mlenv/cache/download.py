@@ -18,7 +18,7 @@ from mlenv.errors import MlenvError, Problem, ProblemsError
 from mlenv.index.http import HttpError
 from mlenv.index.urls import file_url_to_path, is_file_url
 from mlenv.limits import DEADLINE_HINT, deadline_seconds, shown_seconds
-from mlenv.origins import LocalRoots, UnsafeUrlError, follow
+from mlenv.net.origins import LocalRoots, UnsafeUrlError, follow
 from mlenv.redaction import redact
 from mlenv.report import Reporter, Task
 from mlenv.userfiles import open_input

@@ -77,7 +77,7 @@ class Session:
     def http(self, offline: bool, manifest: Manifest | None = None) -> HttpClient:
         """The index client; the hosts ``manifest`` names may be on the link (``OWN_HOSTS``)."""
         from mlenv.index import HttpCache, HttpClient
-        from mlenv.origins import own_hosts
+        from mlenv.net.origins import own_hosts
 
         named: list[str] = []
         if manifest is not None:

@@ -23,7 +23,7 @@ from mlenv.conda.records import CondaError, public_url
 from mlenv.conda.repodata import Checked, RepodataCache, max_size
 from mlenv.index.bodies import ResponseReader
 from mlenv.index.caches import is_storable
-from mlenv.origins import file_url_to_path, follow
+from mlenv.net.origins import file_url_to_path, follow
 
 if TYPE_CHECKING:
     import httpx

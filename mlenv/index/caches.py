@@ -24,7 +24,7 @@ from mlenv.cache.files import open_plain, write_entry
 from mlenv.index.model import CoreMetadata, valid_sha256
 from mlenv.index.urls import file_url_to_path, is_file_url
 from mlenv.limits import MAX_BODY_BYTES
-from mlenv.origins import UnsafeUrlError, follow
+from mlenv.net.origins import UnsafeUrlError, follow
 
 # Response headers worth keeping: what parsing and revalidation need, nothing else.
 KEPT_HEADERS = ("content-type", "etag", "last-modified", "cache-control", "age", "date")

@@ -36,7 +36,7 @@ from mlenv.index.urls import (
     strip_credentials,
 )
 from mlenv.limits import MAX_BODY_BYTES
-from mlenv.origins import (
+from mlenv.net.origins import (
     NO_LOCAL_ROOTS,
     OWN_HOSTS,
     follow,
@@ -227,7 +227,7 @@ class HttpClient:
     def _http(self) -> httpx.Client:
         import httpx
 
-        from mlenv import proxy
+        from mlenv.net import proxy
 
         with self._lock:
             if self._client is None:
@@ -235,7 +235,7 @@ class HttpClient:
                 self._client = httpx.Client(
                     timeout=httpx.Timeout(read, connect=connect),
                     follow_redirects=False,
-                    transport=proxy.transport(self._transport),  # trust: mlenv.tls
+                    transport=proxy.transport(self._transport),  # trust: mlenv.net.tls
                     trust_env=False,
                     event_hooks={"response": [hold_location]},
                     # only what ``bodies`` inflates in bounded steps (httpx would add zstd)
@@ -319,7 +319,7 @@ class HttpClient:
     ) -> httpx.Response:
         import httpx
 
-        from mlenv.proxy import UnusableProxy
+        from mlenv.net.proxy import UnusableProxy
 
         client = self._http()
         request_headers = dict(headers)
@@ -346,7 +346,7 @@ class HttpClient:
                 ) from None
             except httpx.RequestError as exc:
                 if last:
-                    from mlenv.dns_said import request_failure
+                    from mlenv.net.dns_said import request_failure
 
                     message, hint = request_failure(url, exc)
                     raise HttpError(message, url=url, status=None, hint=hint) from None

@@ -18,7 +18,7 @@ from mlenv.index.model import IndexPageError, Link, valid_sha256
 from mlenv.index.urls import strip_credentials
 from mlenv.limits import MAX_PAGE_LINKS, MAX_UNTERMINATED, MAX_WHEEL_BYTES, enforce
 from mlenv.lockfile import url_filename
-from mlenv.origins import NO_LOCAL_ROOTS, LocalRoots, follow
+from mlenv.net.origins import NO_LOCAL_ROOTS, LocalRoots, follow
 
 ACCEPT = (
     "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html;q=0.2, "

@@ -47,7 +47,7 @@ from mlenv.index.urls import (
 )
 from mlenv.index.wheelmeta import MAX_METADATA_BYTES, read_wheel_metadata
 from mlenv.limits import MAX_PAGE_LINKS, enforce
-from mlenv.origins import LocalRoots, follow, handed_by
+from mlenv.net.origins import LocalRoots, follow, handed_by
 from mlenv.userfiles import open_input, read_input
 
 PREFETCH_WORKERS = 8  # enough to hide latency; more only hammers the index

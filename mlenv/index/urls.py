@@ -6,9 +6,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import unquote, urlsplit, urlunsplit
 
-from mlenv.origins import Origin as Origin
-from mlenv.origins import file_url_to_path as file_url_to_path
-from mlenv.origins import origin as origin
+from mlenv.net.origins import Origin as Origin
+from mlenv.net.origins import file_url_to_path as file_url_to_path
+from mlenv.net.origins import origin as origin
 from mlenv.redaction import redact_urls
 
 Credentials = tuple[str, str]

@@ -14,10 +14,7 @@ import httpx
 
 from mlenv.errors import printable
 from mlenv.limits import enforce, parse_json
-from mlenv.oci.credentials import Credentials
-from mlenv.oci.model import JSON_LIMIT
-from mlenv.oci.reference import RegistryError
-from mlenv.origins import (
+from mlenv.net.origins import (
     OWN_HOSTS,
     UnsafeUrlError,
     follow,
@@ -25,6 +22,9 @@ from mlenv.origins import (
     may_send_credentials,
     own_hosts,
 )
+from mlenv.oci.credentials import Credentials
+from mlenv.oci.model import JSON_LIMIT
+from mlenv.oci.reference import RegistryError
 from mlenv.redaction import redact
 
 # a name starts where no name character is before it: from inside a long run of them, every

@@ -20,9 +20,10 @@ from typing import BinaryIO
 
 import httpx
 
-from mlenv import proxy
 from mlenv.errors import MlenvError, printable
 from mlenv.index.bodies import ResponseReader
+from mlenv.net import proxy
+from mlenv.net.origins import UnsafeUrlError, follow
 from mlenv.oci.auth import (
     BLOB_DOWNLOAD,
     ChallengeAuth,
@@ -42,7 +43,6 @@ from mlenv.oci.patience import DROPPED, PatientClient, RegistryBusy, busy
 from mlenv.oci.push_image import PushImage, read_layout
 from mlenv.oci.reference import Reference, RegistryError, parse_reference
 from mlenv.oci.registry_errors import error_detail, status_hint, transport_error
-from mlenv.origins import UnsafeUrlError, follow
 from mlenv.report import Reporter, Task
 from mlenv.userfiles import open_input
 
@@ -196,7 +196,7 @@ class _Session:
             delays=delays,
             base_url=base_url,
             auth=ChallengeAuth(base_url, credentials, scopes),
-            transport=proxy.transport(transport),  # the proxy rules; trust: mlenv.tls
+            transport=proxy.transport(transport),  # the proxy rules; trust: mlenv.net.tls
             trust_env=False,
             timeout=_TIMEOUT,
             follow_redirects=True,

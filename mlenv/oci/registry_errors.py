@@ -8,11 +8,11 @@ import httpx
 
 from mlenv import limits
 from mlenv.errors import printable
+from mlenv.net.proxy import proxy_hint
+from mlenv.net.tls import certificate_hint
 from mlenv.oci.auth import url_where
 from mlenv.oci.credentials import docker_config_path
 from mlenv.oci.reference import RegistryError
-from mlenv.proxy import proxy_hint
-from mlenv.tls import certificate_hint
 
 
 def status_hint(status: int, registry: str, repo: str) -> str | None:

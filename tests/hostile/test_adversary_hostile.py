@@ -26,10 +26,10 @@ from mlenv.index.urls import recordable
 from mlenv.install.conda_packages import check_conda_packages
 from mlenv.install.safety import InstallError
 from mlenv.lockfile import loads as load_lock
+from mlenv.net.origins import LocalRoots, UnsafeUrlError
 from mlenv.oci.model import OciError
 from mlenv.oci.read import read_base
 from mlenv.oci.write import write_layout
-from mlenv.origins import LocalRoots, UnsafeUrlError
 from mlenv.redaction import redact
 from mlenv.tarball import Entry
 from tests.support.cli import run_mlenv

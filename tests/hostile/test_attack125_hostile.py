@@ -7,14 +7,14 @@ which WHATWG parsers (browsers, and every tool built on them) read as
 ``https://user:pw@host``, was shown whole by ``mlenv.redaction.redact`` (invariant 5): a
 manifest's ``index-url`` so typed was echoed, password and all, by ``mlenv lock``.
 
-Found: ``mlenv.origins.host_form`` spelt a Unicode host through Python's IDNA 2003 codec, which
+Found: ``mlenv.net.origins.host_form`` spelt a Unicode host through Python's IDNA 2003 codec, which
 maps ``ß`` to ``ss``, final sigma to sigma and drops zero-width joiners, where httpx sends the
 IDNA 2008 form (``straße.example`` is ``xn--strae-oqa.example``, a name anyone may register
 apart from ``strasse.example``). So ``may_send_credentials`` (invariant 5) sent an index's
 credentials on a redirect to the other domain, and ``connect_to`` took the other domain for a
 host the user named, letting it lead to the link-local metadata address.
 
-Found: ``mlenv.origins.is_loopback`` knew ``localhost`` and ``*.localhost`` but not the other
+Found: ``mlenv.net.origins.is_loopback`` knew ``localhost`` and ``*.localhost`` but not the other
 names every distribution's /etc/hosts gives this machine (``ip6-localhost``, ``ip6-loopback``
 on Debian and Ubuntu, ``localhost.localdomain``, ``localhost4``, ``localhost6`` and their
 ``.localdomain4/6`` forms on Fedora and RHEL): a remote index page could point ``lock`` at a
@@ -35,7 +35,7 @@ from mlenv.index.http import HttpClient
 from mlenv.index.model import PackageIndexError
 from mlenv.index.pages import parse_html
 from mlenv.install.ownership import fold_name
-from mlenv.origins import UnsafeUrlError, connect_to, follow, may_send_credentials, origin
+from mlenv.net.origins import UnsafeUrlError, connect_to, follow, may_send_credentials, origin
 from mlenv.redaction import redact, redact_urls
 from tests.support.cli import run_in_process
 from tests.support.growth import LINEAR_BOUND, growth

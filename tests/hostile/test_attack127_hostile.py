@@ -40,7 +40,7 @@ from mlenv.index import HttpCache, HttpClient, OfflineError, SimpleIndex
 from mlenv.index.caches import CachedPage
 from mlenv.index.pages import ACCEPT
 from mlenv.install.wheels import install_environment
-from mlenv.origins import UnsafeUrlError
+from mlenv.net.origins import UnsafeUrlError
 from mlenv.report import HumanReporter
 from mlenv.shell_words import split_words
 from tests.support.raw_wheels import DIST_INFO, METADATA, WHEEL, raw_wheel, record_hash

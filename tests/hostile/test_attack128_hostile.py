@@ -20,9 +20,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mlenv.exchange import DeadlineTransport
 from mlenv.index import HttpClient, HttpError
-from mlenv.origins import OWN_HOSTS, UnsafeUrlError, connect_to
+from mlenv.net.exchange import DeadlineTransport
+from mlenv.net.origins import OWN_HOSTS, UnsafeUrlError, connect_to
 from tests.support.httpserver import IndexServer
 
 # what a resolver may answer for a name that leads back to this machine

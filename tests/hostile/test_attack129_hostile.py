@@ -19,12 +19,12 @@ import pytest
 from packaging.utils import canonicalize_name
 
 from mlenv.errors import ManifestError
-from mlenv.exchange import DeadlineTransport
 from mlenv.index import HttpClient, HttpError, SimpleIndex
 from mlenv.manifest import loads
+from mlenv.net.exchange import DeadlineTransport
+from mlenv.net.origins import UnsafeUrlError
 from mlenv.oci.auth import ChallengeAuth, guard_request
 from mlenv.oci.credentials import Credentials
-from mlenv.origins import UnsafeUrlError
 from tests.support.httpserver import Fault, IndexServer
 from tests.support.manifests import MINIMAL
 

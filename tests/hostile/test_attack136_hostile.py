@@ -19,7 +19,7 @@ from mlenv.cache import artifacts
 from mlenv.cache.artifacts import Artifact, ArtifactCache, held_size
 from mlenv.cuda.tags import extract_conda
 from mlenv.index import HttpClient, MetadataCache, SimpleIndex
-from mlenv.origins import LocalRoots, UnsafeUrlError, follow
+from mlenv.net.origins import LocalRoots, UnsafeUrlError, follow
 from tests.support.cli import run_mlenv
 from tests.support.conda_channel import build_conda_package, write_channel
 from tests.support.conda_project import channel_packages

@@ -17,7 +17,7 @@ import zstandard
 from mlenv.conda.mirror import Mirrored, judged
 from mlenv.conda.records import CondaError
 from mlenv.conda.solve import solve
-from mlenv.origins import UnsafeUrlError
+from mlenv.net.origins import UnsafeUrlError
 from mlenv.report import MemoryReporter
 from tests.support.cli import run_mlenv
 from tests.support.conda_channel import build_conda_package, write_channel

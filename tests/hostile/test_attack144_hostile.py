@@ -18,9 +18,9 @@ from mlenv.conda.explain import solve_error
 from mlenv.conda.mirror import Mirrored, _copy, _fetch
 from mlenv.conda.records import CondaError
 from mlenv.conda.worker import ChildFailure
-from mlenv.exchange import DeadlineTransport
 from mlenv.index.http import HttpClient, HttpError
 from mlenv.lockfile import render
+from mlenv.net.exchange import DeadlineTransport
 from tests.support.httpserver import IndexServer
 from tests.support.locks import sample
 

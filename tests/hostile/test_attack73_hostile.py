@@ -24,7 +24,7 @@ from mlenv.cache.download import DownloadTimeout, UrlOpener, fetch
 from mlenv.cache.held import held_copy
 from mlenv.index.http import HttpClient
 from mlenv.limits import DEADLINE_ENV
-from mlenv.origins import LocalRoots, may_send_credentials
+from mlenv.net.origins import LocalRoots, may_send_credentials
 from mlenv.report import QuietReporter
 from mlenv.tarball import ContentMismatch
 from tests.support.cli import run_mlenv

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from mlenv.proxy import proxy_for, shown
+from mlenv.net.proxy import proxy_for, shown
 from tests.support.cli import run_mlenv
 from tests.support.forward_proxy import ForwardProxy
 from tests.support.hostile_registry import HostileRegistry

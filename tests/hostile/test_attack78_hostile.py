@@ -3,7 +3,7 @@
 httpx's read timeout bounds each socket read, so an index or registry that sends its status
 line, its headers or its TLS handshake a byte every few hundredths of a second was bounded by
 nothing but httpcore's 100 KiB header limit: days. Every exchange mlenv makes now ends within
-``$MLENV_DOWNLOAD_SECONDS`` (``mlenv.exchange``), whatever the pacing; a well-behaved server on
+``$MLENV_DOWNLOAD_SECONDS`` (``mlenv.net.exchange``), whatever the pacing; a well-behaved server on
 a reused connection is not hurried by it.
 """
 
@@ -20,11 +20,11 @@ import pytest
 
 from mlenv.cache.artifacts import Artifact, ArtifactCache
 from mlenv.cache.download import UrlOpener, fetch
-from mlenv.exchange import ExchangeTimeout
 from mlenv.index.http import HttpClient
 from mlenv.limits import DEADLINE_ENV
+from mlenv.net.exchange import ExchangeTimeout
+from mlenv.net.origins import LocalRoots
 from mlenv.oci.registry import reader
-from mlenv.origins import LocalRoots
 from mlenv.report import QuietReporter
 from tests.support.cli import run_mlenv
 from tests.support.drip import DripServer, Script, answer, drip, read_request, tls_dripped

@@ -20,7 +20,7 @@ from mlenv.install.conda_packages import check_conda_packages
 from mlenv.install.ports import each
 from mlenv.install.safety import InstallError
 from mlenv.limits import LimitError
-from mlenv.origins import LocalRoots, follow
+from mlenv.net.origins import LocalRoots, follow
 from mlenv.report import MemoryReporter, Task
 from mlenv.userfiles import InputError, read_input
 from tests.support.cli import run_mlenv

@@ -1,5 +1,5 @@
-"""Attack 82: the merged HTTP layer, proxy x deadline: ``mlenv.proxy``'s router over
-``mlenv.exchange``'s deadline transports.
+"""Attack 82: the merged HTTP layer, proxy x deadline: ``mlenv.net.proxy``'s router over
+``mlenv.net.exchange``'s deadline transports.
 
 Hostile proxies and origins (tests/support/drip.py) drip the CONNECT answer, the TLS handshake
 or the headers inside a tunnel, also inside an https:// proxy's own TLS (TLS in TLS, where
@@ -23,10 +23,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from mlenv.exchange import ExchangeTimeout
 from mlenv.limits import DEADLINE_ENV
-from mlenv.proxy import ProxyRouter
-from mlenv.tls import certificate_hint, ssl_context
+from mlenv.net.exchange import ExchangeTimeout
+from mlenv.net.proxy import ProxyRouter
+from mlenv.net.tls import certificate_hint, ssl_context
 from tests.support.cli import run_mlenv
 from tests.support.drip import DripServer, Script, answer, drip, read_request, tls_dripped, tunnel
 from tests.support.siteca import SiteCA, make_ca

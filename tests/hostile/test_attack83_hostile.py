@@ -22,8 +22,8 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from mlenv.cache.bundle import BUNDLE_OUTPUT, BUNDLE_VERSION
+from mlenv.net.proxy import ProxyRouter, proxy_for, shown
 from mlenv.outputs import OutputError, check_output
-from mlenv.proxy import ProxyRouter, proxy_for, shown
 from tests.support.cli import run_mlenv
 from tests.support.forward_proxy import ForwardProxy
 from tests.support.wheels import build_wheel

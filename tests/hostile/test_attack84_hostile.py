@@ -8,7 +8,7 @@
   client for seconds before the error; now one error at once, naming the variable.
 - DNS resolution was outside the exchange's deadline (``MLENV_DOWNLOAD_SECONDS``): a resolver
   that never answered held a connect for as long as ``getaddrinfo`` tried. It runs under it now
-  (``mlenv.dns``), its resolver a parameter a test substitutes.
+  (``mlenv.net.dns``), its resolver a parameter a test substitutes.
 """
 
 from __future__ import annotations
@@ -26,10 +26,10 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from mlenv.exchange import DeadlineTransport, ExchangeTimeout
 from mlenv.index.http import HttpClient, HttpError
-from mlenv.origins import OWN_HOSTS
-from mlenv.proxy import ProxyRouter, UnusableProxy, shown
+from mlenv.net.exchange import DeadlineTransport, ExchangeTimeout
+from mlenv.net.origins import OWN_HOSTS
+from mlenv.net.proxy import ProxyRouter, UnusableProxy, shown
 from mlenv.redaction import redact, redact_one_url, redact_urls
 from tests.support.httpserver import IndexServer
 

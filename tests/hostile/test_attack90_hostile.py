@@ -33,13 +33,13 @@ from pathlib import Path
 import httpx
 import pytest
 
-from mlenv.dns import Resolver, addresses
 from mlenv.errors import ProblemsError, printable
-from mlenv.exchange import DeadlineTransport
 from mlenv.index.http import HttpClient, HttpError
 from mlenv.lockfile import LockedPlatform, consistency_problems
-from mlenv.origins import OWN_HOSTS
-from mlenv.proxy import ProxyRouter
+from mlenv.net.dns import Resolver, addresses
+from mlenv.net.exchange import DeadlineTransport
+from mlenv.net.origins import OWN_HOSTS
+from mlenv.net.proxy import ProxyRouter
 from mlenv.redaction import redact, redact_urls
 from tests.support.cli import run_mlenv
 from tests.support.forward_proxy import ForwardProxy
@@ -216,7 +216,7 @@ def _failing(error: OSError | None) -> Resolver:
     ],
 )
 def test_a_resolver_failure_is_retried_as_a_connect_error(error: OSError | None, said: str) -> None:
-    """As httpcore's own ``getaddrinfo`` failure was before ``mlenv.dns``: a name that is not
+    """As httpcore's own ``getaddrinfo`` failure was before ``mlenv.net.dns``: a name that is not
     known may be known once a VPN is up, as uv's client retries a connect error too."""
     slept: list[float] = []
     resolve = _failing(error)

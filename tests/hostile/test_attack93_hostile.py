@@ -39,12 +39,12 @@ import jsonschema
 import pytest
 from packaging.utils import canonicalize_name
 
-from mlenv.dns import addresses
 from mlenv.errors import MlenvError
-from mlenv.exchange import DeadlineTransport, ExchangeTimeout
 from mlenv.lockfile import loads as load_lock
 from mlenv.manifest import loads as load_manifest
-from mlenv.origins import OWN_HOSTS
+from mlenv.net.dns import addresses
+from mlenv.net.exchange import DeadlineTransport, ExchangeTimeout
+from mlenv.net.origins import OWN_HOSTS
 from mlenv.tarball import Entry
 from tests.support.cli import run_mlenv
 from tests.support.images import write_image

@@ -25,12 +25,12 @@ from hypothesis import strategies as st
 
 from mlenv.commands.session import Session
 from mlenv.errors import MlenvError
-from mlenv.exchange import DeadlineTransport
 from mlenv.index import HttpClient
+from mlenv.net.exchange import DeadlineTransport
+from mlenv.net.origins import OWN_HOSTS, UnsafeUrlError, own_hosts
 from mlenv.oci import registry
 from mlenv.oci.auth import ChallengeAuth, guard_request
 from mlenv.oci.credentials import Credentials
-from mlenv.origins import OWN_HOSTS, UnsafeUrlError, own_hosts
 from mlenv.report import MemoryReporter
 from tests.support.httpserver import Fault, IndexServer
 

@@ -50,6 +50,6 @@ def test_every_name_in_the_docs_exists(dotted: str) -> None:
 
 def test_a_missing_name_is_caught() -> None:
     """Guards the check itself."""
-    assert resolves("mlenv.origins.follow")
-    assert not resolves("mlenv.origins.no_such_function")
+    assert resolves("mlenv.net.origins.follow")
+    assert not resolves("mlenv.net.origins.no_such_function")
     assert not resolves("mlenv.no_such_module.follow")

@@ -11,7 +11,7 @@ import pytest
 from mlenv.cache.artifacts import Artifact
 from mlenv.cache.download import UrlOpener
 from mlenv.errors import ProblemsError
-from mlenv.origins import LocalRoots, UnsafeUrlError
+from mlenv.net.origins import LocalRoots, UnsafeUrlError
 
 
 class NoNetwork:

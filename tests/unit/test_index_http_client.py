@@ -14,7 +14,7 @@ from mlenv.index import HttpCache, HttpClient, HttpError, OfflineError, SimpleIn
 from mlenv.index import http as http_module
 from mlenv.index.urls import origin, split_credentials
 from mlenv.limits import LimitError
-from mlenv.origins import UnsafeUrlError
+from mlenv.net.origins import UnsafeUrlError
 from mlenv.redaction import redact
 
 Handler = Callable[[httpx.Request], httpx.Response]

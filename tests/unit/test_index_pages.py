@@ -13,7 +13,7 @@ from mlenv.index import pages as pages_module
 from mlenv.index.model import IndexPageError, Link, make_file
 from mlenv.index.pages import page_kind, parse_html, parse_json, parse_page
 from mlenv.limits import MAX_UNTERMINATED, LimitError
-from mlenv.origins import UnsafeUrlError
+from mlenv.net.origins import UnsafeUrlError
 from tests.support.growth import fastest
 
 PAGE = "https://pypi.example/simple/demo/"

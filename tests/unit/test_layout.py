@@ -156,6 +156,7 @@ NO_REEXPORTS = (
     "mlenv/cuda",
     "mlenv/importers",
     "mlenv/install",
+    "mlenv/net",
     "mlenv/oci",
 )
 

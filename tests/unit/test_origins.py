@@ -1,4 +1,4 @@
-"""The two decisions of mlenv.origins: where a handed-out URL may lead (invariant 3) and where
+"""The two decisions of mlenv.net.origins: where a handed-out URL may lead (invariant 3) and where
 credentials may go (invariant 5), attacked in many shapes and by Hypothesis."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from packaging.utils import canonicalize_name
 
-from mlenv.origins import (
+from mlenv.net.origins import (
     LocalRoots,
     UnsafeUrlError,
     follow,

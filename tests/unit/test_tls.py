@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from mlenv.tls import CA_BUNDLE_VARIABLE, TlsConfigError, ssl_context
+from mlenv.net.tls import CA_BUNDLE_VARIABLE, TlsConfigError, ssl_context
 from tests.support.siteca import make_ca
 
 

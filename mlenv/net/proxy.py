@@ -32,8 +32,8 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from mlenv.exchange import DeadlineTransport, ExchangeTimeout
-from mlenv.origins import host_form, is_loopback
+from mlenv.net.exchange import DeadlineTransport, ExchangeTimeout
+from mlenv.net.origins import host_form, is_loopback
 from mlenv.redaction import redact_one_url
 
 PROXY_VARIABLES = "HTTPS_PROXY / HTTP_PROXY / ALL_PROXY / NO_PROXY"
@@ -244,10 +244,10 @@ class ProxyRouter(httpx.BaseTransport):
 
 def transport(given: httpx.BaseTransport | None) -> httpx.BaseTransport:
     """What every mlenv client sends through (with ``trust_env=False``): a test's transport,
-    or the proxy router over the trust ``mlenv.tls`` decides."""
+    or the proxy router over the trust ``mlenv.net.tls`` decides."""
     if given is not None:
         return given
-    from mlenv.tls import ssl_context
+    from mlenv.net.tls import ssl_context
 
     return ProxyRouter(ssl_context())
 

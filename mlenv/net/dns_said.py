@@ -7,13 +7,13 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from mlenv.dns import UNRESOLVED
+from mlenv.net.dns import UNRESOLVED
 
 
 def request_failure(url: str, exc: Exception) -> tuple[str, str]:
     """The message and hint for ``exc``, a request of ``url`` that got no answer."""
-    from mlenv.proxy import proxy_hint
-    from mlenv.tls import certificate_hint
+    from mlenv.net.proxy import proxy_hint
+    from mlenv.net.tls import certificate_hint
 
     said = str(exc)
     if UNRESOLVED in said:

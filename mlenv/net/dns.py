@@ -1,7 +1,7 @@
 """A host name to its addresses within a time limit: ``getaddrinfo`` blocks in C with no
 timeout (a resolver that never answers holds its caller for its own retries, 5 s an attempt or
 more), so it runs in a daemon thread joined for the time given. The resolver is a parameter
-(``Resolver``): a test gives a slow one, no socket patched. ``mlenv.exchange`` resolves every
+(``Resolver``): a test gives a slow one, no socket patched. ``mlenv.net.exchange`` resolves every
 host it connects to so, under the exchange's deadline."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 import httpcore
 
-# How a name the resolver does not know starts its error, for ``mlenv.dns_said`` to tell it.
+# How a name the resolver does not know starts its error, for ``mlenv.net.dns_said`` to tell it.
 UNRESOLVED = "cannot resolve host "
 
 # A host name and port to the addresses to connect to, in order (``system_resolver``).

@@ -10,7 +10,7 @@ network operation is given at most the time left (``_Stream``), so the deadline 
 the server paces its bytes, with no watchdog thread. A body is bounded after that by its
 reader (``cache.download._chunks``, the registry's ``auth.bound_answer``).
 
-A host name is resolved under the deadline too (``mlenv.dns``), then each address it gave is
+A host name is resolved under the deadline too (``mlenv.net.dns``), then each address it gave is
 connected to in turn, the next one after a refusal or a connect timeout; none when one is on the
 link or cloud metadata and the user did not name the host (``origins.connect_to``); a pooled
 connection is judged again for each request it carries, whose vouch may differ from its opener's.
@@ -33,12 +33,12 @@ from typing import Any
 import httpcore
 import httpx
 
-from mlenv.dns import Resolver, addresses, system_resolver
 from mlenv.errors import MlenvError
-from mlenv.exchange_errors import FAILURES as _FAILURES
-from mlenv.exchange_errors import as_httpx as _as_httpx
 from mlenv.limits import DEADLINE_HINT, deadline_seconds, shown_seconds
-from mlenv.origins import OWN_HOSTS, connect_to
+from mlenv.net.dns import Resolver, addresses, system_resolver
+from mlenv.net.exchange_errors import FAILURES as _FAILURES
+from mlenv.net.exchange_errors import as_httpx as _as_httpx
+from mlenv.net.origins import OWN_HOSTS, connect_to
 from mlenv.redaction import redact
 
 
