@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from mlenv.cuda.tags import extract
+from mlenv.lockfile import Lock
 from mlenv.lockfile import loads as load_lock
 from tests.support.cli import run_mlenv
 from tests.support.wheels import build_wheel, write_simple_index
@@ -63,24 +64,33 @@ def _lock(tmp_path: Path, cuda: str, dependency: str) -> tuple[int, str, dict[st
         ("nvidia-cudnn-cu13", "9.13.0.50"),
     ]:
         wheels.append(build_wheel(name, version, tag="py3-none-manylinux_2_27_x86_64"))
+    code, err, lock = _locked(tmp_path, wheels, cuda, dependency)
+    if lock is None:
+        return code, err, {}
+    return (
+        0,
+        err,
+        {p.name: p.cuda for _, p in lock.packages()}
+        | {f"{p.name}==": p.version for _, p in lock.packages()},
+    )
+
+
+def _locked(
+    tmp_path: Path, wheels: list[tuple[str, bytes]], cuda: str, dependency: str
+) -> tuple[int, str, Lock | None]:
+    """``mlenv lock`` of one dependency from an index of ``wheels``, for a CUDA ``cuda`` fleet."""
     index = write_simple_index(tmp_path / "feeds" / "pypi.org", wheels)
     root = tmp_path / "p"
     root.mkdir()
     (root / "mlenv.toml").write_text(
-        '[environment]\nname = "ort"\npython = "3.11"\nglibc = "2.28"\n'
+        '[environment]\nname = "gpu"\npython = "3.11"\nglibc = "2.28"\n'
         f'[cuda]\nversion = "{cuda}"\ndriver-floor = "580.95.05"\n'
         f'[pypi]\nindex-url = "{index}"\ndependencies = ["{dependency}"]\n'
     )
     result = run_mlenv(["lock"], root, {"MLENV_CACHE_DIR": str(tmp_path / "cache")})
     if result.returncode != 0:
-        return result.returncode, result.stderr, {}
-    lock = load_lock((root / "mlenv.lock").read_text())
-    return (
-        0,
-        result.stderr,
-        {p.name: p.cuda for _, p in lock.packages()}
-        | {f"{p.name}==": p.version for _, p in lock.packages()},
-    )
+        return result.returncode, result.stderr, None
+    return 0, result.stderr, load_lock((root / "mlenv.lock").read_text())
 
 
 def test_a_cuda_12_fleet_gets_the_newest_release_whose_extras_name_cuda_12(
@@ -139,19 +149,10 @@ def _lock_bindings(tmp_path: Path, cuda: str) -> tuple[int, str, dict[str, str |
         build_wheel("cuda-bindings", "12.9.4", tag=TAG),
         build_wheel("cuda-bindings", "13.0.3", tag=TAG),
     ]
-    index = write_simple_index(tmp_path / "feeds" / "pypi.org", wheels)
-    root = tmp_path / "p"
-    root.mkdir()
-    (root / "mlenv.toml").write_text(
-        '[environment]\nname = "dsl"\npython = "3.11"\nglibc = "2.28"\n'
-        f'[cuda]\nversion = "{cuda}"\ndriver-floor = "580.95.05"\n'
-        f'[pypi]\nindex-url = "{index}"\ndependencies = ["nvidia-cutlass-dsl-libs-core"]\n'
-    )
-    result = run_mlenv(["lock"], root, {"MLENV_CACHE_DIR": str(tmp_path / "cache")})
-    if result.returncode != 0:
-        return result.returncode, result.stderr, {}
-    lock = load_lock((root / "mlenv.lock").read_text())
-    return 0, result.stderr, {f"{p.name} {p.version}": p.cuda for _, p in lock.packages()}
+    code, err, lock = _locked(tmp_path, wheels, cuda, "nvidia-cutlass-dsl-libs-core")
+    if lock is None:
+        return code, err, {}
+    return 0, err, {f"{p.name} {p.version}": p.cuda for _, p in lock.packages()}
 
 
 @pytest.mark.parametrize(
