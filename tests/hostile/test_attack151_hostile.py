@@ -1,0 +1,114 @@
+"""Attack 151: ``--frozen`` on a lock that is not stale but edited, and the parent-directory
+manifest walk, the ``-q``/``-v`` fast path after ``lock`` and the published outputs.
+
+``--frozen`` is uv's: the manifest is not compared with the lock. It must not turn a lock
+``mlenv lock`` could never have written (an entry nothing in its own [target] reaches, an
+entry from an index its own [target] does not name, a mark the manifest does not allow) into
+a warning: those are the lock reader's integrity rules, not its freshness."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from tests.support.cli import run_mlenv
+from tests.support.wheels import build_wheel, write_simple_index
+
+HEAD = '[environment]\nname = "frozen"\npython = "3.11"\n'
+HASH = re.compile(r'inputs-hash = "[^"]*"')
+
+
+def two_locks(tmp_path: Path) -> tuple[Path, str, dict[str, str], str]:
+    """``one`` locking app, and the lock of app and bar from the same index (its text); the
+    environment and a second index serving app."""
+    index = write_simple_index(
+        tmp_path / "index", [build_wheel("app", "1.0"), build_wheel("bar", "1.0")]
+    )
+    other = write_simple_index(tmp_path / "other", [build_wheel("app", "1.0")])
+    env = {"MLENV_CACHE_DIR": str(tmp_path / "cache")}
+    texts = {}
+    for name, deps in (("one", '["app"]'), ("two", '["app", "bar"]')):
+        root = tmp_path / name
+        root.mkdir()
+        (root / "mlenv.toml").write_text(
+            f'{HEAD}[pypi]\nindex-url = "{index}"\ndependencies = {deps}\n'
+        )
+        for args in (["lock"], ["fetch"]):  # every artifact in the cache: build needs them
+            done = run_mlenv(args, root, env)
+            assert done.returncode == 0, done.stderr
+        texts[name] = (root / "mlenv.lock").read_text()
+    return tmp_path / "one", texts["two"], env, other
+
+
+def _added(one: str, two: str, other: str) -> str:
+    """bar's entry spliced in, the hash and [target] left as the manifest's: nothing needs it."""
+    found = HASH.search(one)
+    assert found is not None
+    text = HASH.sub(found.group(0), two)
+    return text.replace('requirements = ["app", "bar"]', 'requirements = ["app"]')
+
+
+def _index_moved(one: str, two: str, other: str) -> str:
+    """app's entry says another index than any [target] names (its URL under it)."""
+    index = re.search(r'index = "(file://[^"]*)"', one)
+    assert index is not None
+    base = index.group(1).rsplit("/", 1)[0]
+    return one.replace(f'index = "{index.group(1)}"', f'index = "{other}"').replace(
+        f'url = "{base}/files/', f'url = "{other.rsplit("/", 1)[0]}/files/'
+    )
+
+
+def _unverified(one: str, two: str, other: str) -> str:
+    return one.replace('source = "pypi"', 'source = "pypi"\ncuda = "unverified"', 1)
+
+
+EDITED = [("package-added", _added), ("index-moved", _index_moved), ("unverified", _unverified)]
+COMMANDS = [["fetch"], ["export", "--format", "requirements"], ["build"]]
+
+
+@pytest.mark.parametrize(("name", "edit"), EDITED, ids=[e[0] for e in EDITED])
+@pytest.mark.parametrize("command", COMMANDS, ids=["fetch", "export", "build"])
+def test_frozen_refuses_an_edited_lock_as_the_default_does(
+    tmp_path: Path, name: str, edit: object, command: list[str]
+) -> None:
+    """Fresh for its manifest by the inputs hash, yet edited: refused with and without
+    ``--frozen``, naming the lock and the entry; nothing written to stdout."""
+    root, two, env, other = two_locks(tmp_path)
+    assert callable(edit)
+    lock = root / "mlenv.lock"
+    lock.write_text(edit(lock.read_text(), two, other))
+    for args in (command, [*command, "--frozen"]):
+        done = run_mlenv(args, root, env)
+        assert done.returncode == 1, (args, done.stderr)
+        assert "mlenv.lock" in done.stderr and "platform.linux-64.package[" in done.stderr
+        assert "Traceback" not in done.stderr
+        assert done.stdout == ""
+    assert not (root / "dist").exists()
+
+
+def test_frozen_still_takes_a_stale_lock_whose_entries_its_target_explains(
+    tmp_path: Path,
+) -> None:
+    """The stale lock --frozen is for: the manifest dropped bar; the lock of app and bar is
+    used as it is, said on stderr."""
+    root, two, env, _ = two_locks(tmp_path)
+    (root / "mlenv.lock").write_text(two)
+    done = run_mlenv(["export", "--format", "requirements", "--frozen"], root, env)
+    assert done.returncode == 0, done.stderr
+    assert "--frozen" in done.stderr and "bar==1.0" in done.stdout
+
+
+def test_frozen_refuses_an_edited_entry_in_a_stale_lock_too(tmp_path: Path) -> None:
+    """Stale (the manifest added bar) and edited (app from an index the lock's own [target]
+    does not name): the staleness is what --frozen forgives, the edit is refused."""
+    root, two, env, other = two_locks(tmp_path)
+    lock = root / "mlenv.lock"
+    lock.write_text(_index_moved(lock.read_text(), two, other))
+    manifest = root / "mlenv.toml"
+    manifest.write_text(manifest.read_text().replace('["app"]', '["app", "bar"]'))
+    done = run_mlenv(["fetch", "--frozen"], root, env)
+    assert done.returncode == 1, done.stderr
+    assert "package[0] (app 1.0).index" in done.stderr and other in done.stderr
+    assert "Traceback" not in done.stderr
