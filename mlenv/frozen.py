@@ -41,13 +41,27 @@ def exclusive(locked: bool, frozen: bool) -> None:
         )
 
 
-def judge_lock(session: Session, lock: Lock, manifest: Manifest, *, frozen: bool) -> None:
+def judge_lock(
+    session: Session, lock: Lock, manifest: Manifest, *, frozen: bool, bundled: bool = False
+) -> None:
     """The freshness every lock reader judges: a stale lock refused, or with ``frozen``,
-    said and used."""
+    said and used. A lock ``bundled`` with its manifest (``fetch --bundle``) must be fresh
+    even so: `verify --bundle` and the air-gapped `lock --check` judge the pair together, so
+    a stale pair would be carried into the air gap only to be refused there."""
     where = str(session.lock_path)
     if not frozen:
         check_fresh(lock, manifest, where)
         return
+    if bundled:
+        try:
+            check_fresh(lock, manifest, where)
+        except StaleLockError as stale:
+            raise StaleLockError(
+                f"--frozen --bundle: {stale.message}; a bundle carries the manifest and its "
+                "lock, and `verify --bundle` refuses a stale pair",
+                where=stale.where or where,
+                hint="run `mlenv lock` first, or fetch --frozen without --bundle",
+            ) from None
     try:
         check_fresh(lock, manifest, where)
     except StaleLockError as stale:

@@ -112,3 +112,23 @@ def test_frozen_refuses_an_edited_entry_in_a_stale_lock_too(tmp_path: Path) -> N
     assert done.returncode == 1, done.stderr
     assert "package[0] (app 1.0).index" in done.stderr and other in done.stderr
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("bundle", ["dir", "oci://127.0.0.1:9/mlenv/bundle:x"])
+def test_frozen_never_writes_a_bundle_whose_manifest_and_lock_disagree(
+    tmp_path: Path, bundle: str
+) -> None:
+    """A bundle carries the manifest and its lock, and `verify --bundle` and the air-gapped
+    `lock --check` judge them together: ``fetch --frozen --bundle`` on a stale lock would carry
+    a pair the other side refuses. Refused before any download or connection; fetch --frozen
+    without --bundle still takes the lock."""
+    root, two, env, _ = two_locks(tmp_path)
+    (root / "mlenv.lock").write_text(two)  # the manifest asks for app alone: stale
+    target = str(tmp_path / "bundle") if bundle == "dir" else bundle
+    done = run_mlenv(["fetch", "--frozen", "--bundle", target], root, env)
+    assert done.returncode == 1, done.stderr
+    assert "--bundle" in done.stderr and "stale" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert not (tmp_path / "bundle").exists()
+    plain = run_mlenv(["fetch", "--frozen"], root, env)
+    assert plain.returncode == 0, plain.stderr
