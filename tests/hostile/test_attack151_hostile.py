@@ -8,6 +8,7 @@ a warning: those are the lock reader's integrity rules, not its freshness."""
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -132,3 +133,44 @@ def test_frozen_never_writes_a_bundle_whose_manifest_and_lock_disagree(
     assert not (tmp_path / "bundle").exists()
     plain = run_mlenv(["fetch", "--frozen"], root, env)
     assert plain.returncode == 0, plain.stderr
+
+
+# ---------------------------------------------------------------------------------------------
+# The manifest found in a parent directory
+
+PLAIN = HEAD + "[pypi]\ndependencies = []\n"
+
+
+@pytest.mark.parametrize(
+    ("mode", "gid", "taken"),
+    [
+        (0o775, 4321, False),  # a team's directory: every member may plant a lock or a manifest
+        (0o2775, 4321, False),
+        (0o1775, 4321, False),  # sticky: a member cannot replace, but can add mlenv.lock
+        (0o775, None, True),  # the user's own group (a user private group, umask 002)
+        (0o755, 4321, True),  # the group may only read
+    ],
+)
+def test_a_manifest_in_a_directory_another_group_may_write_is_never_reached(
+    tmp_path: Path, mode: int, gid: int | None, taken: bool
+) -> None:
+    """A root-owned manifest in a directory a group other than the user's may write: any
+    member can put mlenv.lock (a lock fresh for the manifest, pinning their wheels) or a
+    find-links directory beside it, which the parent walk would take as this user's. The walk
+    stops there as at a world-writable directory."""
+    top = tmp_path / "team"
+    below = top / "a" / "b"
+    below.mkdir(parents=True)
+    (top / "mlenv.toml").write_text(PLAIN)
+    os.chown(top, 0, os.getegid() if gid is None else gid)
+    top.chmod(mode)
+    env = {"MLENV_CACHE_DIR": str(tmp_path / "cache")}
+    done = run_mlenv(["show"], below, env)
+    if taken:
+        assert done.returncode == 0, done.stderr
+        assert "found in a parent directory" in done.stderr
+    else:
+        assert done.returncode == 1, done.stderr
+        assert "no manifest here" in done.stderr and "found in a parent" not in done.stderr
+        locked = run_mlenv(["lock"], below, env)
+        assert locked.returncode == 1 and not (top / "mlenv.lock").exists()
