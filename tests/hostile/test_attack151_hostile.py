@@ -174,3 +174,25 @@ def test_a_manifest_in_a_directory_another_group_may_write_is_never_reached(
         assert "no manifest here" in done.stderr and "found in a parent" not in done.stderr
         locked = run_mlenv(["lock"], below, env)
         assert locked.returncode == 1 and not (top / "mlenv.lock").exists()
+
+
+@pytest.mark.parametrize("shape", ["theirs", "dangling-link"])
+@pytest.mark.parametrize(
+    "args", [["show", "--help"], ["lock", "-h"], ["fetch", "--locked", "--help"]]
+)
+def test_help_never_walks_to_a_parent_manifest(tmp_path: Path, shape: str, args: list[str]) -> None:
+    """A command's --help reads no manifest: below one the walk refuses (another user's, a
+    link to nothing) it printed an error and exit 1 instead of the help."""
+    top = tmp_path / "top"
+    below = top / "a"
+    below.mkdir(parents=True)
+    found = top / "mlenv.toml"
+    if shape == "theirs":
+        found.write_text(PLAIN)
+        os.chown(found, 4321, 4321)
+    else:
+        found.symlink_to(tmp_path / "nothing.toml")
+    done = run_mlenv(args, below, {"MLENV_CACHE_DIR": str(tmp_path / "cache")})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith(f"Usage: mlenv {args[0]} ")
+    assert done.stderr == ""
