@@ -14,6 +14,7 @@ import os
 import sys
 import traceback
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -183,9 +184,15 @@ def cli(
       mlenv verify          check the lock, its hashes and the CUDA rules before deploy
     """
     asks_help = bool(ctx.meta.get(ASKS_HELP))
-    found = None if manifest is not None or asks_help else _found_upward(ctx.invoked_subcommand)
-    ctx.obj = open_session(
-        found or manifest or Path("mlenv.toml"), cache, verbose, quiet, log_format
+    refused = None
+    try:
+        walk = manifest is None and not asks_help
+        found = _found_upward(ctx.invoked_subcommand) if walk else None
+    except UsageError as error:  # said when the manifest or its lock is read (Session.refused)
+        found, refused = None, error
+    ctx.obj = replace(
+        open_session(found or manifest or Path("mlenv.toml"), cache, verbose, quiet, log_format),
+        refused=refused,
     )
     if found is not None:
         ctx.obj.reporter.info(f"using {found} (found in a parent directory)")

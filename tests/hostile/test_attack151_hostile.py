@@ -196,3 +196,34 @@ def test_help_never_walks_to_a_parent_manifest(tmp_path: Path, shape: str, args:
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith(f"Usage: mlenv {args[0]} ")
     assert done.stderr == ""
+
+
+@pytest.mark.parametrize("shape", ["theirs", "dangling-link"])
+def test_a_refused_parent_manifest_stops_only_what_reads_a_manifest(
+    tmp_path: Path, shape: str
+) -> None:
+    """``diff A B`` and ``inspect LOCK`` name everything they read, and worked in any
+    directory before the walk: below a parent manifest the walk refuses they failed with
+    that refusal. The refusal is said when a command reads the manifest or the lock beside it
+    (``show``, ``lock``, ``-q`` after the command too), never before."""
+    root, _two, env, _ = two_locks(tmp_path)
+    top = tmp_path / "top"
+    below = top / "a"
+    below.mkdir(parents=True)
+    found = top / "mlenv.toml"
+    if shape == "theirs":
+        found.write_text(PLAIN)
+        os.chown(found, 4321, 4321)
+    else:
+        found.symlink_to(tmp_path / "nothing.toml")
+    lock = str(root / "mlenv.lock")
+    for args in (["diff", lock, str(tmp_path / "two" / "mlenv.lock")], ["inspect", lock]):
+        done = run_mlenv(args, below, env)
+        assert done.returncode == 0, (args, done.stderr)
+        assert "found in a parent" not in done.stderr
+    for args in (["show"], ["lock"], ["show", "-q"], ["lock", "-v", "--check"], ["fetch"]):
+        done = run_mlenv(args, below, env)
+        assert done.returncode == 1, (args, done.stderr)
+        assert f"{found}: found in a parent directory" in done.stderr, args
+        assert f"pass -m {found}" in done.stderr
+    assert not (top / "mlenv.lock").exists() and not (below / "mlenv.lock").exists()
