@@ -74,8 +74,12 @@ def _owned(candidate: Path, directory: os.stat_result) -> None:
     trusted = {os.geteuid(), 0}
     try:
         owners = {candidate.lstat().st_uid, candidate.stat().st_uid, directory.st_uid}
-    except OSError:
-        owners = {-1}  # a dangling link: not this user's manifest
+    except OSError:  # a dangling link (or a loop): nothing anyone's manifest is there
+        raise UsageError(
+            "found in a parent directory, but it links to nothing that can be read",
+            where=str(candidate),
+            hint=f"repair or remove the link, or pass -m to name a manifest ({MANIFEST_NAME})",
+        ) from None
     if owners <= trusted:
         return
     raise UsageError(

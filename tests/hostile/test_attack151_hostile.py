@@ -225,5 +225,19 @@ def test_a_refused_parent_manifest_stops_only_what_reads_a_manifest(
         done = run_mlenv(args, below, env)
         assert done.returncode == 1, (args, done.stderr)
         assert f"{found}: found in a parent directory" in done.stderr, args
-        assert f"pass -m {found}" in done.stderr
+        assert (f"pass -m {found}" if shape == "theirs" else "links to nothing") in done.stderr
     assert not (top / "mlenv.lock").exists() and not (below / "mlenv.lock").exists()
+
+
+def test_a_dangling_link_above_is_said_as_one(tmp_path: Path) -> None:
+    """A parent's mlenv.toml linking to nothing was refused as "not owned by you or root",
+    with ``-m`` on it as the way out, which reads nothing either."""
+    top = tmp_path / "top"
+    below = top / "a"
+    below.mkdir(parents=True)
+    (top / "mlenv.toml").symlink_to(tmp_path / "nothing.toml")
+    done = run_mlenv(["show"], below, {"MLENV_CACHE_DIR": str(tmp_path / "cache")})
+    assert done.returncode == 1, done.stderr
+    assert f"{top / 'mlenv.toml'}: found in a parent directory" in done.stderr
+    assert "links to nothing" in done.stderr and "not owned" not in done.stderr
+    assert "Traceback" not in done.stderr
