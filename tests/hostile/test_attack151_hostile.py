@@ -66,11 +66,17 @@ def _unverified(one: str, two: str, other: str) -> str:
 
 
 EDITED = [("package-added", _added), ("index-moved", _index_moved), ("unverified", _unverified)]
-COMMANDS = [["fetch"], ["export", "--format", "requirements"], ["build"]]
+COMMANDS = [
+    ["fetch"],
+    ["fetch", "--offline"],
+    ["export", "--format", "requirements"],
+    ["build"],
+    ["build", "--check"],
+]
 
 
 @pytest.mark.parametrize(("name", "edit"), EDITED, ids=[e[0] for e in EDITED])
-@pytest.mark.parametrize("command", COMMANDS, ids=["fetch", "export", "build"])
+@pytest.mark.parametrize("command", COMMANDS, ids=" ".join)
 def test_frozen_refuses_an_edited_lock_as_the_default_does(
     tmp_path: Path, name: str, edit: object, command: list[str]
 ) -> None:
