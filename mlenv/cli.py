@@ -14,6 +14,7 @@ import os
 import sys
 import traceback
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -54,6 +55,9 @@ def print_json(data: Any) -> None:
     _echo(json.dumps(data, indent=2, sort_keys=True))
 
 
+ASKS_HELP = "mlenv.asks_help"  # ctx.meta: the command line asks a command's --help
+
+
 class StagedGroup(click.Group):
     """`mlenv --help` lists the commands by the stage of the workflow they belong to."""
 
@@ -76,6 +80,16 @@ class StagedGroup(click.Group):
             if is_stdout_closed(exc):
                 raise StdoutClosed("stdout was closed") from exc
             raise
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        """The command, and whether its help is asked (``-h``/``--help`` before any ``--``):
+        help reads no manifest, so the parent walk (``_found_upward``) must not run for it."""
+        name, command, rest = super().resolve_command(ctx, args)
+        words = rest[: rest.index("--")] if "--" in rest else rest
+        ctx.meta[ASKS_HELP] = any(word in ("-h", "--help") for word in words)
+        return name, command, rest
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         names = self.list_commands(ctx)
@@ -169,9 +183,16 @@ def cli(
       mlenv push            the image to an OCI registry, uploading only what changed
       mlenv verify          check the lock, its hashes and the CUDA rules before deploy
     """
-    found = None if manifest is not None else _found_upward(ctx.invoked_subcommand)
-    ctx.obj = open_session(
-        found or manifest or Path("mlenv.toml"), cache, verbose, quiet, log_format
+    asks_help = bool(ctx.meta.get(ASKS_HELP))
+    refused = None
+    try:
+        walk = manifest is None and not asks_help
+        found = _found_upward(ctx.invoked_subcommand) if walk else None
+    except UsageError as error:  # said when the manifest or its lock is read (Session.refused)
+        found, refused = None, error
+    ctx.obj = replace(
+        open_session(found or manifest or Path("mlenv.toml"), cache, verbose, quiet, log_format),
+        refused=refused,
     )
     if found is not None:
         ctx.obj.reporter.info(f"using {found} (found in a parent directory)")

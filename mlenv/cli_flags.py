@@ -5,6 +5,8 @@ mean what they mean before the command; the options taking a value (``-m``, ``--
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import click
 
 from mlenv.commands.session import Session, open_session
@@ -26,7 +28,8 @@ def _again(ctx: click.Context, param: click.Parameter, value: int | bool) -> Non
     # the manifest the group settled on: -m's, or the one it found upward (mlenv.discover)
     manifest = ctx.find_object(Session)
     where = manifest.manifest_path if manifest is not None else root["manifest"]
-    ctx.obj = open_session(where, root["cache"], root["verbose"], root["quiet"], root["log_format"])
+    session = open_session(where, root["cache"], root["verbose"], root["quiet"], root["log_format"])
+    ctx.obj = replace(session, refused=manifest.refused if manifest is not None else None)
 
 
 def accept_after(command: click.Command) -> None:

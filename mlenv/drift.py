@@ -131,18 +131,38 @@ def lock_drift(lock: Lock, made_from: Mapping[str, Any]) -> tuple[str, object, o
     drift = target_drift(lock.target, made_from)
     if drift is not None:
         return drift
-    pypi, cuda = made_from["pypi"], made_from.get("cuda") or {}
+    pypi = made_from["pypi"]
     spelled = [
         recorded_location(u) for u in index_order(pypi["index-url"], pypi["extra-index-urls"])
     ]
     spelled += [recorded_find_link(u) for u in pypi["find-links"]]
+    pinned = {n: recorded_location(u) for n, u in pypi.get("sources", {}).items()}
+    return entry_drift(lock, spelled, pinned, made_from.get("cuda") or {})
+
+
+def own_drift(lock: Lock, made_from: Mapping[str, Any]) -> tuple[str, object, object] | None:
+    """``lock_drift``'s entry rules judged against the lock's own [target] (its indexes,
+    find-links and sources as it records them), the [cuda] marks against the manifest's
+    lists: what ``--frozen``, which skips the manifest-vs-[target] comparison, still refuses.
+    A stale lock passes; an entry `mlenv lock` could not have written from that [target] does
+    not (``frozen.judge_lock``)."""
+    target = lock.target
+    spelled = [*target.indexes, *target.find_links]
+    return entry_drift(lock, spelled, source_of(target.sources or ()), made_from.get("cuda") or {})
+
+
+def entry_drift(
+    lock: Lock, spelled: Sequence[str], sources_of: Mapping[str, str], cuda: Mapping[str, Any]
+) -> tuple[str, object, object] | None:
+    """The first entry of ``lock_drift``'s rules: ``spelled`` the recorded index and
+    find-links locations, ``sources_of`` each pinned project's recorded index."""
     # as spelled, or a relative find-links directory as the lock writes it, its '%', '#' and
     # '?' escaped (``escaped_directory``); never another escaping: the table reads a CUDA build
     # from the index's text (cu121), which 'c%75121' would hide, yet read as the same source
     sources = {form for location in spelled for form in _forms(location)}
     known: dict[str, bool] = {}  # each distinct index judged once (a lock holds a few)
     # [pypi] sources: a pinned project from its source alone, a source serving no other
-    pinned = {n: _forms(recorded_location(u)) for n, u in pypi.get("sources", {}).items()}
+    pinned = {_pep503(n): _forms(u) for n, u in sources_of.items()}
     pinned_forms = {form for forms in pinned.values() for form in forms}
     allowed = {key: {_pep503(n) for n in cuda.get(key, ())} for key in ("cpu-ok", "unverified")}
     for platform in lock.platforms:

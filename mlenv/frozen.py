@@ -4,15 +4,19 @@
 asks for), so ``--locked`` says that default out loud for a CI line typed from uv habit.
 ``--frozen`` takes the lock as it is, as uv's does: the manifest's resolution inputs are not
 compared with it. Unlike uv, a stale lock taken so is said on stderr, naming the file and what
-changed, so a build from an old lock is never silent.
+changed, so a build from an old lock is never silent. It skips that comparison and nothing
+else: an entry the lock's own [target] does not explain (one nothing in it reaches, one from
+an index it does not name, a mark the manifest does not allow) is an edit, not staleness, and
+is refused as without ``--frozen`` (``drift.own_drift``).
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from mlenv.drift import drift_message, own_drift
 from mlenv.errors import UsageError
-from mlenv.lockfile import StaleLockError, check_fresh
+from mlenv.lockfile import StaleLockError, check_fresh, resolution_inputs
 
 if TYPE_CHECKING:
     from mlenv.commands.session import Session
@@ -37,15 +41,36 @@ def exclusive(locked: bool, frozen: bool) -> None:
         )
 
 
-def judge_lock(session: Session, lock: Lock, manifest: Manifest, *, frozen: bool) -> None:
+def judge_lock(
+    session: Session, lock: Lock, manifest: Manifest, *, frozen: bool, bundled: bool = False
+) -> None:
     """The freshness every lock reader judges: a stale lock refused, or with ``frozen``,
-    said and used."""
+    said and used. A lock ``bundled`` with its manifest (``fetch --bundle``) must be fresh
+    even so: `verify --bundle` and the air-gapped `lock --check` judge the pair together, so
+    a stale pair would be carried into the air gap only to be refused there."""
     where = str(session.lock_path)
     if not frozen:
         check_fresh(lock, manifest, where)
         return
+    if bundled:
+        try:
+            check_fresh(lock, manifest, where)
+        except StaleLockError as stale:
+            raise StaleLockError(
+                f"--frozen --bundle: {stale.message}; a bundle carries the manifest and its "
+                "lock, and `verify --bundle` refuses a stale pair",
+                where=stale.where or where,
+                hint="run `mlenv lock` first, or fetch --frozen without --bundle",
+            ) from None
     try:
         check_fresh(lock, manifest, where)
     except StaleLockError as stale:
+        edited = own_drift(lock, resolution_inputs(manifest))
+        if edited is not None:
+            raise StaleLockError(
+                drift_message(edited) + " (--frozen takes a stale lock, never an edited one)",
+                where=f"{where}: {edited[0]}",
+                hint="run `mlenv lock`, or take the lock back from version control",
+            ) from None
         place = stale.where or where
         session.reporter.warning(f"{place}: --frozen: used as it is, though {stale.message}")

@@ -47,7 +47,7 @@ def fetch(session: Session, request: FetchRequest) -> str | None:
     offline, jobs = request.offline, request.jobs
     manifest = session.load_manifest()
     lock_ = session.load_lock()
-    judge_lock(session, lock_, manifest, frozen=request.frozen)
+    judge_lock(session, lock_, manifest, frozen=request.frozen, bundled=bundle is not None)
     artifacts = artifacts_of(lock_, platforms)
     cache = session.artifact_cache()
     if bundle is not None and not is_registry(bundle):

@@ -13,7 +13,7 @@ from mlenv import lockfile
 from mlenv.atomic import write_atomic
 from mlenv.cache import default_root, named_root
 from mlenv.cache.artifacts import ArtifactCache
-from mlenv.errors import UsageError
+from mlenv.errors import MlenvError, UsageError
 from mlenv.hints import importable_beside
 from mlenv.manifest import Manifest, loads
 from mlenv.outputs import OutputKind, check_output
@@ -32,6 +32,9 @@ class Session:
     reporter: Reporter
     verbose: int
     cache: Path | None  # None when no cache can be named (``cache_root`` says so)
+    # the parent walk's refusal (``mlenv.discover``), said when the manifest or the lock beside
+    # it is read: a command naming all it reads (``diff A B``, ``inspect LOCK``) needs neither
+    refused: MlenvError | None = None
 
     @property
     def cache_root(self) -> Path:
@@ -51,6 +54,8 @@ class Session:
         return {} if self.cache is None else {"the cache": self.cache}
 
     def load_manifest(self) -> Manifest:
+        if self.refused is not None:
+            raise self.refused
         return read_manifest(self.manifest_path)
 
     @property
@@ -67,6 +72,8 @@ class Session:
 
     def lock_bytes(self) -> bytes:
         """The lock's bytes, read only from a plain file (``userfiles.read_input``)."""
+        if self.refused is not None:
+            raise self.refused
         try:
             return read_input(self.lock_path, "lock")
         except FileNotFoundError:
