@@ -1,0 +1,154 @@
+"""Attack 152: the extras rule, the onnxruntime-gpu rows and PyTorch's per-release arch lists.
+
+- PyTorch's CUDA 12.8 wheels did not always start at sm_70: 2.7 dropped Volta from them
+  (pytorch/pytorch#147607, before the 2.7 branch cut), 2.8 put it back (#157968, #160269) and
+  2.11 dropped it again (#175253, RELEASE.md's 2.11 matrix). A V100 fleet passed torch
+  2.7.1+cu128 and 2.11.0+cu128, which carry no sm_70 code.
+- A GPU-table row without an index (PyPI's onnxruntime-gpu 1.27-1.31: CUDA 13) was taken over
+  what the wheel's own ``cuda`` extra said: a CUDA 12 build of 1.28.0 served by a company
+  mirror (its extra naming nvidia-*-cu12) passed a CUDA 13 fleet.
+- An extra spelled ``"cuda12" == extra`` or ``extra === "cuda12"`` (valid PEP 508, which the
+  resolver honours) was invisible to the extras rule, so a package offering a CUDA 12 and a
+  CUDA 13 extra was read as built for CUDA 13 alone.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from mlenv.cuda.rules import CudaTarget, PackageNeed, judge
+from mlenv.cuda.tags import extract
+from mlenv.cuda.versions import CudaVersion, DriverVersion
+
+MARKERS = {
+    "implementation_name": "cpython",
+    "implementation_version": "3.12.3",
+    "os_name": "posix",
+    "platform_machine": "x86_64",
+    "platform_python_implementation": "CPython",
+    "platform_release": "",
+    "platform_system": "Linux",
+    "platform_version": "",
+    "python_full_version": "3.12.3",
+    "python_version": "3.12",
+    "sys_platform": "linux",
+}
+CU12_EXTRA = [
+    "coloredlogs",
+    'nvidia-cuda-runtime-cu12~=12.0; extra == "cuda"',
+    'nvidia-cublas-cu12~=12.0; extra == "cuda"',
+    'nvidia-cudnn-cu12~=9.0; extra == "cudnn"',
+]
+CU13_EXTRA = [
+    "coloredlogs",
+    'nvidia-cuda-runtime~=13.0; extra == "cuda"',
+    'nvidia-cublas~=13.0; extra == "cuda"',
+    'nvidia-cudnn-cu13~=9.0; extra == "cudnn"',
+]
+MIRROR = "https://artifactory.corp.example/api/pypi/ort-gpu/simple/onnxruntime-gpu/"
+
+
+def _codes(cuda: str, driver: str, archs: tuple[str, ...], item: PackageNeed) -> set[str]:
+    target = CudaTarget(CudaVersion.parse(cuda), DriverVersion.parse(driver), archs)
+    return {f.code for f in judge(target, [item]) if f.severity == "error"}
+
+
+def _torch_item(name: str, version: str) -> PackageNeed:
+    need = extract(name, version, f"{name}-{version}-cp312-cp312-manylinux_2_28_x86_64.whl")
+    assert need is not None
+    return PackageNeed(name, version, need)
+
+
+@pytest.mark.parametrize(
+    ("name", "version"),
+    [
+        ("torch", "2.7.0+cu128"),
+        ("torch", "2.7.1+cu128"),
+        ("torchvision", "0.22.1+cu128"),
+        ("torchaudio", "2.7.1+cu128"),
+        ("torch", "2.11.0+cu128"),
+        ("torch", "2.12.1+cu128"),
+        ("torchvision", "0.26.0+cu128"),
+        ("torchaudio", "2.11.0+cu128"),
+    ],
+)
+def test_cu128_builds_without_volta_refuse_a_v100_fleet(name: str, version: str) -> None:
+    item = _torch_item(name, version)
+    assert "arch-not-built" in _codes("12.8", "570.26", ("sm_70",), item)
+    assert "arch-not-built" in _codes("12.8", "570.26", ("sm_61",), item)
+    assert "arch-not-built" not in _codes("12.8", "570.26", ("sm_75", "sm_90"), item)
+
+
+@pytest.mark.parametrize(
+    ("name", "version", "cuda", "driver"),
+    [
+        ("torch", "2.8.0+cu128", "12.8", "570.26"),
+        ("torch", "2.8.0+cu129", "12.9", "575.51.03"),
+        ("torch", "2.10.0+cu128", "12.8", "570.26"),
+        ("torchvision", "0.23.0+cu129", "12.9", "575.51.03"),
+        ("torchvision", "0.25.0+cu128", "12.8", "570.26"),
+        ("torchaudio", "2.9.1+cu128", "12.8", "570.26"),
+    ],
+)
+def test_releases_that_put_volta_back_still_run_on_it(
+    name: str, version: str, cuda: str, driver: str
+) -> None:
+    item = _torch_item(name, version)
+    assert "arch-not-built" not in _codes(cuda, driver, ("sm_70",), item)
+    assert "arch-not-built" in _codes(cuda, driver, ("sm_60",), item)
+
+
+@pytest.mark.parametrize("version", ["2.7.1+cu126", "2.11.0+cu126", "2.8.0+cu126"])
+def test_cu126_builds_keep_maxwell_to_volta(version: str) -> None:
+    item = _torch_item("torch", version)
+    assert "arch-not-built" not in _codes("12.8", "570.26", ("sm_50", "sm_61", "sm_70"), item)
+
+
+@pytest.mark.parametrize(
+    ("version", "extras", "cuda", "driver"),
+    [
+        ("1.28.0", CU12_EXTRA, "13.0", "580.65.06"),  # a CUDA 12 build from a mirror
+        ("1.31.2", CU12_EXTRA, "13.0", "580.65.06"),  # past the releases read, inside the row
+        ("1.27.0.post1", CU12_EXTRA, "13.0", "580.65.06"),
+        ("1.26.0+corp", CU13_EXTRA, "12.8", "570.26"),  # the other way
+        ("1.25.1", CU13_EXTRA, "12.8", "570.26"),
+    ],
+)
+def test_row_and_extras_that_disagree_are_refused(
+    version: str, extras: list[str], cuda: str, driver: str
+) -> None:
+    filename = f"onnxruntime_gpu-{version}-cp312-cp312-manylinux_2_28_x86_64.whl"
+    need = extract("onnxruntime-gpu", version, filename, extras, MIRROR, MARKERS)
+    assert need is not None and need.conflicts, need
+    item = PackageNeed("onnxruntime-gpu", version, need)
+    assert "cuda-contradiction" in _codes(cuda, driver, (), item)
+
+
+@pytest.mark.parametrize(
+    ("version", "extras", "major"),
+    [("1.28.0", CU13_EXTRA, 13), ("1.25.1", CU12_EXTRA, 12), ("1.32.0", CU13_EXTRA, 13)],
+)
+def test_row_and_extras_that_agree_pass(version: str, extras: list[str], major: int) -> None:
+    filename = f"onnxruntime_gpu-{version}-cp312-cp312-manylinux_2_28_x86_64.whl"
+    index = "https://pypi.org/simple/onnxruntime-gpu/"
+    need = extract("onnxruntime-gpu", version, filename, extras, index, MARKERS)
+    assert need is not None and need.cuda.major == major and not need.conflicts
+
+
+@pytest.mark.parametrize(
+    "hidden",
+    [
+        'nvidia-cuda-runtime-cu12~=12.0; "cuda12" == extra',
+        "nvidia-cuda-runtime-cu12~=12.0; extra === 'cuda12'",
+        'nvidia-cuda-runtime-cu12~=12.0; "cuda12" === extra',
+        'nvidia-cuda-runtime-cu12~=12.0; (extra=="cuda12")',
+        'nvidia-cuda-runtime-cu12~=12.0; extra in "cuda12"',
+        'nvidia-cuda-runtime-cu12~=12.0; python_version >= "3" and "cuda12" == extra',
+    ],
+)
+def test_an_extra_spelled_otherwise_still_counts(hidden: str) -> None:
+    """Two extras naming two majors: built for neither, however the marker is spelled."""
+    requires = ["coloredlogs", hidden, 'nvidia-cuda-runtime~=13.0; extra == "cuda13"']
+    filename = "onnxruntime_gpu-1.32.0-cp312-cp312-manylinux_2_28_x86_64.whl"
+    need = extract("onnxruntime-gpu", "1.32.0", filename, requires, "", MARKERS)
+    assert need is None, need
