@@ -18,7 +18,7 @@ import pytest
 
 from mlenv.cuda.rules import CudaTarget, PackageNeed, judge
 from mlenv.cuda.tags import extract
-from mlenv.cuda.versions import CudaVersion, DriverVersion
+from mlenv.cuda.versions import CudaError, CudaVersion, DriverVersion
 
 MARKERS = {
     "implementation_name": "cpython",
@@ -139,10 +139,9 @@ def test_row_and_extras_that_agree_pass(version: str, extras: list[str], major: 
     "hidden",
     [
         'nvidia-cuda-runtime-cu12~=12.0; "cuda12" == extra',
-        "nvidia-cuda-runtime-cu12~=12.0; extra === 'cuda12'",
-        'nvidia-cuda-runtime-cu12~=12.0; "cuda12" === extra',
         'nvidia-cuda-runtime-cu12~=12.0; (extra=="cuda12")',
-        'nvidia-cuda-runtime-cu12~=12.0; extra in "cuda12"',
+        'nvidia-cuda-runtime-cu12~=12.0; "cuda12" in extra',
+        "nvidia-cuda-runtime-cu12~=12.0; 'cuda12' == extra or extra == 'cu12'",
         'nvidia-cuda-runtime-cu12~=12.0; python_version >= "3" and "cuda12" == extra',
     ],
 )
@@ -152,3 +151,35 @@ def test_an_extra_spelled_otherwise_still_counts(hidden: str) -> None:
     filename = "onnxruntime_gpu-1.32.0-cp312-cp312-manylinux_2_28_x86_64.whl"
     need = extract("onnxruntime-gpu", "1.32.0", filename, requires, "", MARKERS)
     assert need is None, need
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "nvidia-cuda-runtime-cu12~=12.0; extra === 'cuda12'",
+        'nvidia-cuda-runtime-cu12~=12.0; "cuda12" === extra',
+    ],
+)
+def test_an_extra_no_marker_evaluation_defines_is_refused(line: str) -> None:
+    """``===`` on a string is undefined to packaging: the line is refused, never skipped."""
+    requires = ["coloredlogs", line, 'nvidia-cuda-runtime~=13.0; extra == "cuda13"']
+    filename = "onnxruntime_gpu-1.32.0-cp312-cp312-manylinux_2_28_x86_64.whl"
+    with pytest.raises(CudaError, match="cannot be parsed"):
+        extract("onnxruntime-gpu", "1.32.0", filename, requires, "", MARKERS)
+
+
+def test_a_line_every_extra_meets_is_a_plain_dependency() -> None:
+    """``extra in "cuda12"`` holds with no extra ('' is in every string): the resolver installs
+    it always, so it is read as a plain line, which the extras do not outvote."""
+    requires = ['nvidia-cuda-runtime-cu12~=12.0; extra in "cuda12"']
+    requires += ['nvidia-cuda-runtime~=13.0; extra == "cuda13"']
+    filename = "onnxruntime_gpu-1.32.0-cp312-cp312-manylinux_2_28_x86_64.whl"
+    need = extract("onnxruntime-gpu", "1.32.0", filename, requires, "", MARKERS)
+    assert need is not None and need.cuda.major == 12
+
+
+def test_without_markers_an_extra_on_the_right_is_still_an_extra() -> None:
+    """Read with no target (the candidate judge), a line gated on an extra is skipped however
+    the marker spells it; it was read as a plain CUDA 12 dependency."""
+    for line in ['nvidia-cuda-runtime-cu12==12.8.90; "cuda" == extra']:
+        assert extract("foo", "1.0", "foo-1.0-py3-none-any.whl", [line]) is None
