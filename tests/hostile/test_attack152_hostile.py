@@ -14,11 +14,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from mlenv.cuda.rules import CudaTarget, PackageNeed, judge
 from mlenv.cuda.tags import extract
 from mlenv.cuda.versions import CudaError, CudaVersion, DriverVersion
+from tests.support.cli import run_mlenv
+from tests.support.wheels import build_wheel, write_simple_index
 
 MARKERS = {
     "implementation_name": "cpython",
@@ -183,3 +187,54 @@ def test_without_markers_an_extra_on_the_right_is_still_an_extra() -> None:
     the marker spells it; it was read as a plain CUDA 12 dependency."""
     for line in ['nvidia-cuda-runtime-cu12==12.8.90; "cuda" == extra']:
         assert extract("foo", "1.0", "foo-1.0-py3-none-any.whl", [line]) is None
+
+
+_TAG = "cp311-cp311-manylinux_2_28_x86_64"
+
+
+def _manifest(tmp_path: Path, url: str, cuda: str, floor: str, archs: str, pin: str) -> None:
+    (tmp_path / "mlenv.toml").write_text(
+        '[environment]\nname = "p"\npython = "3.11"\nplatforms = ["linux-64"]\n'
+        f'[cuda]\nversion = "{cuda}"\ndriver-floor = "{floor}"\n{archs}'
+        f'[pypi]\nindex-url = "{url}"\ndependencies = ["{pin}"]\n'
+    )
+
+
+def test_a_v100_fleet_locks_the_cu126_torch_27_not_the_cu128(tmp_path: Path) -> None:
+    wheels = [
+        build_wheel("torch", "2.7.1+cu128", tag=_TAG),
+        build_wheel("torch", "2.7.1+cu126", tag=_TAG),
+    ]
+    url = write_simple_index(tmp_path / "www", wheels)
+    env = {"MLENV_CACHE_DIR": str(tmp_path / "cache")}
+    _manifest(tmp_path, url, "12.8", "570.26", 'archs = ["sm_70"]\n', "torch==2.7.1+cu128")
+    refused = run_mlenv(["lock"], tmp_path, env)
+    assert refused.returncode == 1 and "Traceback" not in refused.stderr
+    assert "carry no code for sm_70" in refused.stderr
+    _manifest(tmp_path, url, "12.8", "570.26", 'archs = ["sm_70"]\n', "torch==2.7.1")
+    kept = run_mlenv(["lock"], tmp_path, env)
+    assert kept.returncode == 0, kept.stderr
+    lock_text = (tmp_path / "mlenv.lock").read_text()
+    assert "2.7.1+cu126" in lock_text and "cu128" not in lock_text
+
+
+def test_a_mirrors_cuda_12_onnxruntime_is_refused_by_a_cuda_13_lock(tmp_path: Path) -> None:
+    """The index-less row says 13.x for 1.28.0; the wheel's own cuda extra says CUDA 12."""
+    requires = [line for line in CU12_EXTRA if line != "coloredlogs"]
+    extras = ["cuda", "cudnn"]
+    wheels = [
+        build_wheel(
+            "onnxruntime-gpu", "1.28.0", tag=_TAG, requires_dist=requires, provides_extra=extras
+        ),
+        build_wheel("nvidia-cuda-runtime-cu12", "12.8.90", tag=_TAG),
+        build_wheel("nvidia-cublas-cu12", "12.8.4.1", tag=_TAG),
+        build_wheel("nvidia-cudnn-cu12", "9.8.0.87", tag=_TAG),
+    ]
+    url = write_simple_index(tmp_path / "www", wheels)
+    env = {"MLENV_CACHE_DIR": str(tmp_path / "cache")}
+    _manifest(tmp_path, url, "13.0", "580.65.06", "", "onnxruntime-gpu==1.28.0")
+    refused = run_mlenv(["lock"], tmp_path, env)
+    assert refused.returncode == 1, refused.stderr
+    assert "Traceback" not in refused.stderr
+    assert "contradicts" in refused.stderr and "nvidia-cuda-runtime-cu12" in refused.stderr
+    assert not (tmp_path / "mlenv.lock").exists()
