@@ -7,6 +7,9 @@
 - A GPU-table row without an index (PyPI's onnxruntime-gpu 1.27-1.31: CUDA 13) was taken over
   what the wheel's own ``cuda`` extra said: a CUDA 12 build of 1.28.0 served by a company
   mirror (its extra naming nvidia-*-cu12) passed a CUDA 13 fleet.
+- A lock waited for the lookahead's reads still under way when the resolution ended: a page
+  only a guess the resolver did not take asked for, held by the index, kept ``resolve`` (and
+  the process, whose pool threads are joined at exit) until the index's deadline.
 - An extra spelled ``"cuda12" == extra`` or ``extra === "cuda12"`` (valid PEP 508, which the
   resolver honours) was invisible to the extras rule, so a package offering a CUDA 12 and a
   CUDA 13 extra was read as built for CUDA 13 alone.
@@ -14,14 +17,22 @@
 
 from __future__ import annotations
 
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
+from packaging.requirements import Requirement
 
 from mlenv.cuda.rules import CudaTarget, PackageNeed, judge
 from mlenv.cuda.tags import extract
 from mlenv.cuda.versions import CudaError, CudaVersion, DriverVersion
+from mlenv.index import HttpClient, SimpleIndex
+from mlenv.report import MemoryReporter
+from mlenv.resolve import resolve
+from mlenv.target import Target
 from tests.support.cli import run_mlenv
+from tests.support.httpserver import IndexServer
 from tests.support.wheels import build_wheel, write_simple_index
 
 MARKERS = {
@@ -238,3 +249,39 @@ def test_a_mirrors_cuda_12_onnxruntime_is_refused_by_a_cuda_13_lock(tmp_path: Pa
     assert "Traceback" not in refused.stderr
     assert "contradicts" in refused.stderr and "nvidia-cuda-runtime-cu12" in refused.stderr
     assert not (tmp_path / "mlenv.lock").exists()
+
+
+def test_a_held_page_only_a_guess_asked_for_does_not_hold_the_lock(tmp_path: Path) -> None:
+    """``a`` needs ``b``, whose newest release (the lookahead's guess) needs ``evil``; the
+    root ``b<2`` makes the resolver take b 1.0, so it never needs evil. The index holds evil's
+    page until told, and z's page until evil's is asked for, so the guess is under way before
+    the resolution can end. ``resolve`` returns with evil's page still held."""
+    write_simple_index(
+        tmp_path,
+        [
+            build_wheel("a", "1.0", requires_dist=["b"]),
+            build_wheel("b", "2.0", requires_dist=["evil"]),
+            build_wheel("b", "1.0"),
+            build_wheel("evil", "1.0"),
+            build_wheel("z", "1.0"),
+        ],
+    )
+    client = HttpClient(retries=1, backoff=0.01, netrc_path=Path("/nonexistent"))
+    with IndexServer(tmp_path) as server, client as http:
+        server.hold("/simple/evil/", until="/simple/go-on/", longest=120.0)
+        server.hold("/simple/z/", until="/simple/evil/", longest=120.0)
+        try:
+            resolution = resolve(
+                [Requirement("a"), Requirement("b<2"), Requirement("z")],
+                Target("linux-64", "3.11", "2.28"),
+                SimpleIndex(f"{server.url}/simple/", http=http),
+                reporter=MemoryReporter(),
+                workers=8,
+            )
+            pins = {pin.name: str(pin.version) for pin in resolution.pins}
+            assert pins == {"a": "1.0", "b": "1.0", "z": "1.0"}
+            assert server.released.get("/simple/z/") is True  # evil was asked for
+            assert "/simple/evil/" not in server.released  # and is still held
+        finally:  # release the held page (go-on itself is no page: 404)
+            with pytest.raises(urllib.error.HTTPError):
+                urllib.request.urlopen(f"{server.url}/simple/go-on/")
