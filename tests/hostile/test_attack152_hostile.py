@@ -285,3 +285,37 @@ def test_a_held_page_only_a_guess_asked_for_does_not_hold_the_lock(tmp_path: Pat
         finally:  # release the held page (go-on itself is no page: 404)
             with pytest.raises(urllib.error.HTTPError):
                 urllib.request.urlopen(f"{server.url}/simple/go-on/")
+
+
+def test_mlenv_lock_exits_while_a_guess_is_still_held(tmp_path: Path) -> None:
+    """The same through the CLI: the process ends (Python joined the old pool's threads at
+    exit) with the guess's page still held, and the lock holds the resolver's pins only."""
+    www = tmp_path / "www"
+    write_simple_index(
+        www,
+        [
+            build_wheel("a", "1.0", requires_dist=["b"]),
+            build_wheel("b", "2.0", requires_dist=["evil"]),
+            build_wheel("b", "1.0"),
+            build_wheel("evil", "1.0"),
+            build_wheel("z", "1.0"),
+        ],
+    )
+    project = tmp_path / "p"
+    project.mkdir()
+    with IndexServer(www) as server:
+        server.hold("/simple/evil/", until="/simple/go-on/", longest=120.0)
+        server.hold("/simple/z/", until="/simple/evil/", longest=120.0)
+        (project / "mlenv.toml").write_text(
+            '[environment]\nname = "p"\npython = "3.11"\nplatforms = ["linux-64"]\n'
+            f'[pypi]\nindex-url = "{server.url}/simple/"\ndependencies = ["a", "b<2", "z"]\n'
+        )
+        try:
+            done = run_mlenv(["lock"], project, {"MLENV_CACHE_DIR": str(tmp_path / "cache")})
+            assert done.returncode == 0, done.stderr
+            assert server.released.get("/simple/z/") is True
+            assert "/simple/evil/" not in server.released
+            assert "evil" not in (project / "mlenv.lock").read_text()
+        finally:
+            with pytest.raises(urllib.error.HTTPError):
+                urllib.request.urlopen(f"{server.url}/simple/go-on/")
