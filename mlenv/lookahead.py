@@ -13,21 +13,26 @@ What the walk reads reaches the resolver only through the provider's memoised re
 the resolver would make itself in the same way, so the pins cannot depend on it. It is bounded
 (``limit`` projects, ``guesses`` releases of each), does no IO of its own (the provider's
 readers do, in the pool's threads), swallows every error (the resolver meets the same one when
-it asks) and stops when the resolution ends: nothing queued after ``stop`` runs.
+it asks) and stops when the resolution ends: nothing queued after ``stop`` runs, and nothing
+under way is waited for (``Speculative``): a guess the resolver did not take may have asked an
+index for a page that never answers, and the lock must not wait out its deadline for it.
 """
 
 from __future__ import annotations
 
+import queue
 import threading
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import Executor
-from typing import Protocol
+from concurrent.futures import Executor, Future
+from typing import Any, ParamSpec, Protocol, TypeVar
 
 from packaging.specifiers import SpecifierSet
 from packaging.utils import NormalizedName
 
 from mlenv.index.model import CoreMetadata, IndexFile
 
+P = ParamSpec("P")
+T = TypeVar("T")
 MAX_AHEAD = 1_000  # projects one walk may read pages of (MAX_PROJECTS bounds a resolution)
 GUESSES = 2  # releases of one project whose METADATA the walk may read
 
@@ -155,3 +160,68 @@ class Lookahead:
             new = extras - done
             done |= new
             return first, frozenset(new)
+
+
+_Task = tuple[Future[Any], Callable[[], Any]]
+
+
+class Speculative(Executor):
+    """A pool of daemon threads whose shutdown never waits for a task under way.
+
+    The resolver's prefetches and the lookahead run here: once the resolution has ended, every
+    read still under way is one nobody will use. ``ThreadPoolExecutor`` joins its threads at
+    shutdown and again at interpreter exit, so a page held by a hostile index (answered at its
+    deadline, 600 s) kept ``mlenv lock`` waiting after the lock was decided. A read the
+    resolver waits for is waited for as before, through its future.
+    """
+
+    def __init__(self, workers: int, name: str) -> None:
+        self._workers = workers
+        self._name = name
+        self._tasks: queue.SimpleQueue[_Task | None] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._threads: list[threading.Thread] = []
+        self._closed = False
+
+    def submit(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> Future[T]:
+        future: Future[T] = Future()
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("cannot schedule new futures after shutdown")
+            self._tasks.put((future, lambda: fn(*args, **kwargs)))
+            if len(self._threads) < self._workers:
+                name = f"{self._name}_{len(self._threads)}"
+                thread = threading.Thread(target=self._work, name=name, daemon=True)
+                self._threads.append(thread)
+                thread.start()
+        return future
+
+    def _work(self) -> None:
+        while (task := self._tasks.get()) is not None:
+            future, call = task
+            if not future.set_running_or_notify_cancel():
+                continue
+            try:
+                future.set_result(call())
+            except BaseException as exc:  # the waiter meets it, as with a pool's worker
+                future.set_exception(exc)
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        """Refuse new tasks, cancel the queued ones when asked, and let every thread end
+        after its task; only ``wait`` waits for them (the resolution's close does not)."""
+        with self._lock:
+            self._closed = True
+            threads = list(self._threads)
+        if cancel_futures:
+            while True:
+                try:
+                    task = self._tasks.get_nowait()
+                except queue.Empty:
+                    break
+                if task is not None:
+                    task[0].cancel()
+        for _ in threads:
+            self._tasks.put(None)
+        if wait:
+            for thread in threads:
+                thread.join()

@@ -12,7 +12,7 @@ import re
 import threading
 from collections import defaultdict
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import Executor, Future, ThreadPoolExecutor
+from concurrent.futures import Executor, Future
 from contextlib import suppress
 from dataclasses import dataclass, field
 from functools import partial
@@ -45,7 +45,7 @@ from mlenv.limits import (
     enforce,
     enforce_requires_dist,
 )
-from mlenv.lookahead import Lookahead
+from mlenv.lookahead import Lookahead, Speculative
 from mlenv.nearest import Pinned, base_roots, exclusive_misses, missing_pins
 from mlenv.overrides import EXTRA_TEST, counts
 from mlenv.passed_over import passed_over
@@ -348,7 +348,7 @@ class _Provider(AbstractProvider[Req, Candidate, str]):
         self._files: dict[NormalizedName, Future[list[Candidate]]] = {}
         self._lock = threading.Lock()
         self._pool: Executor = (
-            ThreadPoolExecutor(workers, thread_name_prefix="mlenv-prefetch")
+            Speculative(workers, "mlenv-prefetch")  # never waited for once the lock is decided
             if workers
             else _Inline()
         )
@@ -368,7 +368,8 @@ class _Provider(AbstractProvider[Req, Candidate, str]):
     def close(self) -> None:
         if self._ahead is not None:
             self._ahead.stop()
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        # a read still under way is one nobody will use: a held page must not hold the lock
+        self._pool.shutdown(wait=False, cancel_futures=True)
 
     def look_ahead(self, wanted: Iterable[Req]) -> None:
         """Start reading what ``wanted`` most likely brings, before the resolver asks."""

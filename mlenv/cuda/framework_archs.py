@@ -1,13 +1,18 @@
 """GPU architectures a framework's own CUDA builds leave out, below what the CUDA release
 itself still supports (cuda.json ``framework_archs``): PyTorch's CUDA 12.8/12.9 wheels carry
 no Maxwell or Pascal code although CUDA 12.x builds for them, so a fleet of P100s passed a
-``+cu128`` torch and failed at its first kernel ("no kernel image is available")."""
+``+cu128`` torch and failed at its first kernel ("no kernel image is available"). The list
+differs between releases (2.7 and 2.11 on also leave out Volta), so each row names the
+releases it holds for; the first row naming the package's release decides."""
 
 from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+from packaging.specifiers import SpecifierSet
+from packaging.version import InvalidVersion, Version
 
 from mlenv.cuda.matrix import table
 from mlenv.cuda.versions import CudaVersion, arch_cc
@@ -18,7 +23,7 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class _Floor:
-    packages: frozenset[str]
+    packages: dict[str, SpecifierSet]  # package -> the releases the row holds for
     first: CudaVersion
     last: CudaVersion
     lowest: str
@@ -30,7 +35,7 @@ class _Floor:
 def _floors() -> tuple[_Floor, ...]:
     return tuple(
         _Floor(
-            frozenset(row["packages"]),
+            {name: SpecifierSet(spec) for name, spec in row["packages"].items()},
             CudaVersion.parse(row["cuda_from"]),
             CudaVersion.parse(row["cuda_to"]),
             str(row["lowest"]),
@@ -46,9 +51,8 @@ def unbuilt_archs(target: CudaTarget, item: PackageNeed) -> list[tuple[str, str,
     package's build carries; empty when it carries them all or mlenv knows no list for it."""
     need = item.need
     said = []
-    for floor in _floors():
-        if item.name not in floor.packages or not floor.first <= need.cuda <= floor.last:
-            continue
+    floor = _floor(item)
+    if floor is not None:
         for arch in target.archs:
             if arch_cc(arch) >= arch_cc(floor.lowest):
                 continue
@@ -63,3 +67,22 @@ def unbuilt_archs(target: CudaTarget, item: PackageNeed) -> list[tuple[str, str,
                 )
             )
     return said
+
+
+def _floor(item: PackageNeed) -> _Floor | None:
+    """The first row naming the package, its CUDA and its release (the local label ignored:
+    +cu128 is the build, not the release); a release that cannot be parsed meets only a row
+    holding every release."""
+    try:
+        release: Version | None = Version(Version(item.version).public)
+    except InvalidVersion:
+        release = None
+    for floor in _floors():
+        releases = floor.packages.get(item.name)
+        if releases is None or not floor.first <= item.need.cuda <= floor.last:
+            continue
+        if release is None and str(releases):
+            continue
+        if release is None or releases.contains(release, prereleases=True):
+            return floor
+    return None

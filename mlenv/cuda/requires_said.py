@@ -6,7 +6,11 @@
   ``nvidia-cuda-runtime~=13.0``). Those extras fetch the libraries the binary was linked
   against, so they tell its CUDA even when the extra is not asked for. They are read only for a
   package the GPU table lists, and only when every extra names one CUDA major: a package
-  offering ``[cuda12]`` and ``[cuda13]`` is built for neither.
+  offering ``[cuda12]`` and ``[cuda13]`` is built for neither. An extra is found however its
+  marker spells it (``"cuda12" == extra``, ``extra === "cuda12"``, ``extra in "cuda12"``), as the
+  resolver evaluates it. A package whose own tags or table row say one major and whose extras
+  say another is contradicted (``tags.extract``): PyPI's onnxruntime-gpu 1.28 is CUDA 13, a
+  mirror's CUDA 12 build of it is not.
 - A range over two majors of a package whose version major is the CUDA major (cuda-bindings,
   cuda-python): nvidia-cutlass-dsl-libs-core 4.8.1, pure Python, requires
   ``cuda-bindings>=12.8``, which a CUDA 13 cuda-bindings meets; it claims no CUDA 12 build (the
@@ -19,15 +23,38 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
+from packaging.requirements import InvalidRequirement
 from packaging.specifiers import SpecifierSet
 
 from mlenv.cuda.matrix import patterns
 from mlenv.cuda.versions import CudaError
+from mlenv.pep508 import marker_text
+from mlenv.pep508 import metadata_requirement as parsed
 
 if TYPE_CHECKING:
     from mlenv.cuda.tags import CudaNeed
 
-_EXTRA_NAME_RE = re.compile(r"""\bextra\s*==\s*["']([^"']+)["']""")
+_QUOTED_RE = re.compile(r"'([^']*)'|\"([^\"]*)\"")
+_EXTRA_VARIABLE_RE = re.compile(r"(?<![\w.-])extra(?![\w.-])")
+
+
+def names_extra(marker: str) -> bool:
+    """Whether a marker reads the ``extra`` variable, on either side of any operator (its
+    quoted values left out: ``platform_release == "extra"`` names none)."""
+    return _EXTRA_VARIABLE_RE.search(_QUOTED_RE.sub("", marker)) is not None
+
+
+def _extras_named(raw: str) -> list[str]:
+    """The quoted values of a line's marker, when it reads ``extra``: every extra the line can
+    be gated on is one of them, whatever the operator or its side."""
+    try:
+        marker = parsed(raw).marker
+    except InvalidRequirement:
+        return []  # read as a plain line, which refuses it
+    text = "" if marker is None else marker_text(marker)
+    if not names_extra(text):
+        return []
+    return list(dict.fromkeys(a or b for a, b in _QUOTED_RE.findall(text) if a or b))
 
 
 def said_by_extras(
@@ -42,11 +69,14 @@ def said_by_extras(
         return []
     needs = []
     for raw in requires_dist:
-        for extra in dict.fromkeys(_EXTRA_NAME_RE.findall(raw)):
-            try:
+        extras = _extras_named(raw)
+        try:
+            if extras and _from_requirement(raw, where=where, markers=markers):
+                continue  # it holds without an extra: a plain line, read as one
+            for extra in extras:
                 needs += _from_requirement(raw, where=where, markers=markers, extra=extra)
-            except CudaError:
-                continue  # a range no release pins (nvidia-curand~=10.0) is no evidence
+        except CudaError:
+            continue  # a range no release pins (nvidia-curand~=10.0) is no evidence
     return needs if len({need.cuda.major for need in needs}) == 1 else []
 
 

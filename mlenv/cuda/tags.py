@@ -17,7 +17,7 @@ from packaging.version import InvalidVersion, Version
 
 from mlenv.cuda import matrix
 from mlenv.cuda.matrix import Component, Pattern, components, patterns, require_release
-from mlenv.cuda.requires_said import said_by_extras, spans_majors
+from mlenv.cuda.requires_said import names_extra, said_by_extras, spans_majors
 from mlenv.cuda.versions import (
     CudaError,
     CudaVersion,
@@ -71,7 +71,6 @@ class _Pin:
     exactness: _Exactness
 
 
-_EXTRA_MARKER_RE = re.compile(r"\bextra\s*==")
 _PIN_RANK: dict[str, tuple[int, _Exactness]] = {
     "==": (0, "exact"),
     "===": (0, "exact"),
@@ -272,7 +271,7 @@ def _from_requirement(
     if marker is not None and (
         not marker_holds(marker, markers, extra)
         if markers is not None  # 'extra == "cuda" or platform_machine == "x86_64"' may hold
-        else _EXTRA_MARKER_RE.search(marker_text(marker)) is not None
+        else names_extra(marker_text(marker))
     ):
         return []
     name = canonicalize_name(requirement.name)
@@ -359,8 +358,9 @@ def extract(
         for raw in requires_dist
         for need in _from_requirement(raw, where=where, markers=markers)
     ]
-    if not own and not required and markers is not None:  # onnxruntime-gpu 1.24+
-        required = said_by_extras(package, requires_dist, where, markers)
+    if markers is not None and (own or not required):  # onnxruntime-gpu 1.24+
+        # what its extras say: the need when nothing else says one, else held against its own
+        required += said_by_extras(package, requires_dist, where, markers)
     return _combine(own, required)
 
 
