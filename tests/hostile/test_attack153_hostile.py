@@ -1,0 +1,155 @@
+"""Attack 153: what pass 148's fixes of text other tools read left, in other shapes.
+
+Findings (input: what mlenv did -> what it does now):
+
+- A wheel whose METADATA says ``License-Expression: MIT\\u202eX`` (or ``License: ...``, or a
+  ``Classifier: License :: OSI Approved :: ...``) holding a bidi override, U+2028, U+0085, an
+  ESC sequence, NUL, a zero-width space or VT: only ``\\n`` was looked for (and not at all in
+  a classifier), so ``export --format cyclonedx`` and the image's SBOM carried the text to every
+  SBOM reader, where a bidi override shows another licence than the metadata holds. -> a
+  licence field is taken only when it is one printable line; otherwise the SBOM has none.
+- An index URL with a secret in its query (``?token=s3cret``), user info or an anaconda.org
+  ``/t/TOKEN/`` path: the lock records it as ``***`` (as it should), and ``export`` wrote
+  ``--index-url http://h/simple?token=***``, so pip sends ``***`` as the token and fails with a
+  401/404 that names no reason. -> export warns on stderr, naming the manifest key and how to
+  give the secret to pip and uv (their index-URL environment variables, or a keyring/netrc).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mlenv.lockfile import LockedPackage
+from mlenv.sbom import wheel_licences
+from tests.support.cli import run_mlenv
+from tests.support.httpserver import IndexServer
+from tests.support.wheels import build_wheel, write_simple_index
+
+pytestmark = pytest.mark.hostile
+
+HIDDEN = ["\u202e", "\u2066", "\u2028", "\u2029", "\x85", "\x1b[2J", "\x00", "\u200b", "\x0b",
+          "\x0c", "\x1c", "\x7f", "\ufeff", "\U000e0041", "\u00a0"]  # fmt: skip
+FIELDS = [
+    "License-Expression: {}",
+    "License: {}",
+    "Classifier: License :: OSI Approved :: {}",
+]
+
+
+def _licences(tmp_path: Path, line: str) -> list[dict[str, object]]:
+    filename, data = build_wheel("lic", "1.0", extra_metadata=[line])
+    digest = hashlib.sha256(data).hexdigest()
+    (tmp_path / digest).write_bytes(data)
+    package = LockedPackage(
+        name="lic", version="1.0", filename=filename, url=f"https://files.example/{filename}",
+        sha256=digest, size=len(data), dependencies=(), index="https://pypi.org/simple",
+    )  # fmt: skip
+    return wheel_licences(lambda wanted: tmp_path / wanted)(package)
+
+
+@settings(max_examples=120, deadline=None)
+@given(
+    field=st.sampled_from(FIELDS),
+    hidden=st.sampled_from(HIDDEN),
+    at=st.integers(min_value=1, max_value=10),  # inside: blanks around are stripped
+)
+def test_a_licence_holding_a_hidden_character_is_left_out(
+    tmp_path_factory: pytest.TempPathFactory, field: str, hidden: str, at: int
+) -> None:
+    """The SBOM says no licence rather than one a reader sees otherwise than it is."""
+    licence = "MIT AND BSD"[:at] + hidden + "MIT AND BSD"[at:]
+    found = _licences(tmp_path_factory.mktemp("lic"), field.format(licence))
+    assert found == [], found
+
+
+@pytest.mark.parametrize("field", FIELDS)
+def test_a_plain_licence_still_reaches_the_sbom(tmp_path: Path, field: str) -> None:
+    found = _licences(tmp_path, field.format("Apache-2.0 OR MIT"))
+    assert json.dumps(found).count("Apache-2.0 OR MIT") == 1, found
+
+
+def test_the_exported_sbom_carries_no_hidden_licence(tmp_path: Path) -> None:
+    """Through the real CLI: fetch puts the wheel in the cache, export reads its licence."""
+    wheel = build_wheel("alpha", "1.0", extra_metadata=["License: MIT\u202e LPG"])
+    index = write_simple_index(tmp_path / "index", [wheel])
+    (tmp_path / "mlenv.toml").write_text(
+        '[environment]\nname = "s"\npython = "3.11"\n'
+        f'[pypi]\nindex-url = "{index}"\ndependencies = ["alpha"]\n'
+    )
+    env = {"MLENV_CACHE": str(tmp_path / "cache")}
+    for args in (["lock"], ["fetch"]):
+        done = run_mlenv(args, tmp_path, env)
+        assert done.returncode == 0, done.stderr
+    exported = run_mlenv(["export", "--format", "cyclonedx"], tmp_path, env)
+    assert exported.returncode == 0, exported.stderr
+    (component,) = json.loads(exported.stdout)["components"]
+    assert component["name"] == "alpha" and "licenses" not in component
+    assert "202e" not in exported.stdout.lower() and "\u202e" not in exported.stdout
+
+
+SECRETS = {  # how the manifest names the loopback index: (the [pypi] lines, the key, as written)
+    "index-url": ('index-url = "{url}/simple?token=s3cret"', "[pypi].index-url", "token=***"),
+    "extra": (
+        'index-url = "{url}/nothing"\nextra-index-urls = ["{url}/simple?api_key=s3cret&x=1"]',
+        "[pypi].extra-index-urls[0]",
+        "api_key=***&x=1",
+    ),
+}
+
+
+def _locked_with(tmp_path: Path, lines: str, auth: tuple[str, str] | None = None) -> None:
+    index = tmp_path / "www"
+    write_simple_index(index, [build_wheel("alpha", "1.0")])
+    (index / "nothing").mkdir()
+    with IndexServer(index, auth=auth) as server:
+        host = server.url.split("://")[1]
+        (tmp_path / "mlenv.toml").write_text(
+            '[environment]\nname = "s"\npython = "3.11"\n[pypi]\n'
+            + lines.format(url=server.url, host=host)
+            + '\nindex-strategy = "best-match"\ndependencies = ["alpha"]\n'
+        )
+        locked = run_mlenv(["lock"], tmp_path, {"MLENV_CACHE": str(tmp_path / "cache")})
+        assert locked.returncode == 0, locked.stderr
+
+
+@pytest.mark.parametrize("shape", sorted(SECRETS))
+@pytest.mark.parametrize("fmt", ["requirements", "pylock"])
+def test_an_index_secret_exported_as_stars_is_warned_of(
+    tmp_path: Path, shape: str, fmt: str
+) -> None:
+    """pip and uv send the ``***`` the file holds: export says so, naming the key."""
+    lines, key, stars = SECRETS[shape]
+    _locked_with(tmp_path, lines)
+    exported = run_mlenv(["export", "--format", fmt], tmp_path)
+    assert exported.returncode == 0, exported.stderr
+    assert "s3cret" not in exported.stdout + exported.stderr
+    assert stars in exported.stdout
+    warned = exported.stderr
+    assert key in warned and stars in warned, warned
+    assert "PIP_INDEX_URL" in warned and "UV_INDEX_URL" in warned, warned
+
+
+def test_user_info_is_left_out_of_the_export_and_needs_no_warning(tmp_path: Path) -> None:
+    """``http://u:s3cret@host/simple``: the lock records the URL without its user info, so pip
+    asks without credentials and then its keyring or netrc, as for any index: nothing to say."""
+    _locked_with(tmp_path, 'index-url = "http://u:s3cret@{host}/simple"', ("u", "s3cret"))
+    exported = run_mlenv(["export", "--format", "requirements"], tmp_path)
+    assert exported.returncode == 0 and exported.stderr == "", exported.stderr
+    assert "***" not in exported.stdout and "s3cret" not in exported.stdout
+
+
+def test_an_index_without_a_secret_exports_without_a_warning(tmp_path: Path) -> None:
+    index = write_simple_index(tmp_path / "index", [build_wheel("alpha", "1.0")])
+    (tmp_path / "mlenv.toml").write_text(
+        '[environment]\nname = "s"\npython = "3.11"\n'
+        f'[pypi]\nindex-url = "{index}"\ndependencies = ["alpha"]\n'
+    )
+    assert run_mlenv(["lock"], tmp_path).returncode == 0
+    exported = run_mlenv(["export", "--format", "requirements"], tmp_path)
+    assert exported.returncode == 0 and exported.stderr == "", exported.stderr
