@@ -40,12 +40,12 @@ def exclusive(locked: bool, frozen: bool) -> None:
 def judge_lock(session: Session, lock: Lock, manifest: Manifest, *, frozen: bool) -> None:
     """The freshness every lock reader judges: a stale lock refused, or with ``frozen``,
     said and used."""
-    where = str(session.lock_path)
+    where, base = str(session.lock_path), str(session.manifest_path.parent)
     if not frozen:
-        check_fresh(lock, manifest, where)
+        check_fresh(lock, manifest, where, base)
         return
     try:
-        check_fresh(lock, manifest, where)
+        check_fresh(lock, manifest, where, base)
     except StaleLockError as stale:
         place = stale.where or where
         session.reporter.warning(f"{place}: --frozen: used as it is, though {stale.message}")

@@ -175,7 +175,9 @@ def inputs_hash(manifest: Manifest) -> str:
     return inputs.digest(resolution_inputs(manifest))
 
 
-def check_fresh(lock: Lock, manifest: Manifest, lock_path: str = "mlenv.lock") -> None:
+def check_fresh(
+    lock: Lock, manifest: Manifest, lock_path: str = "mlenv.lock", base: str | None = None
+) -> None:
     made_from = resolution_inputs(manifest)
     expected = inputs.digest(made_from)
     if lock.inputs_hash != expected:
@@ -190,7 +192,7 @@ def check_fresh(lock: Lock, manifest: Manifest, lock_path: str = "mlenv.lock") -
             where=lock_path,
             hint="run `mlenv lock` to update it",
         )
-    drift = lock_drift(lock, made_from)
+    drift = lock_drift(lock, made_from, base)
     if drift is not None:
         key = drift[0] if drift[0].startswith("platform.") else f"target.{drift[0]}"
         raise StaleLockError(

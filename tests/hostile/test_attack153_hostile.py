@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -28,6 +29,7 @@ from hypothesis import strategies as st
 from mlenv.lockfile import LockedPackage
 from mlenv.sbom import wheel_licences
 from tests.support.cli import run_mlenv
+from tests.support.conda_channel import build_conda_package, write_channel
 from tests.support.httpserver import IndexServer
 from tests.support.wheels import build_wheel, write_simple_index
 
@@ -153,3 +155,72 @@ def test_an_index_without_a_secret_exports_without_a_warning(tmp_path: Path) -> 
     assert run_mlenv(["lock"], tmp_path).returncode == 0
     exported = run_mlenv(["export", "--format", "requirements"], tmp_path)
     assert exported.returncode == 0 and exported.stderr == "", exported.stderr
+
+
+def _two_channels(tmp_path: Path) -> tuple[Path, str]:
+    """A project locked from ``./chan`` and, beside it, another directory ``chan`` whose
+    ``purepkg 1.0 0`` says otherwise: the project and the lock rewritten to take that one
+    (its url, channel and digests), as a pull request would."""
+    project, other = tmp_path / "proj", tmp_path / "elsewhere" / "chan"
+    for directory, said in ((project / "chan", b"good\n"), (other, b"other\n")):
+        directory.mkdir(parents=True)
+        write_channel(directory, [build_conda_package("purepkg", "1.0", "0", files={"x": said})])
+    (project / "mlenv.toml").write_text(
+        '[environment]\nname = "c"\npython = "3.11"\n'
+        '[conda]\nchannels = ["./chan"]\ndependencies = ["purepkg"]\n'
+    )
+    locked = run_mlenv(["lock"], project)
+    assert locked.returncode == 0, locked.stderr
+    text = (project / "mlenv.lock").read_text()
+    data = (other / "linux-64" / "purepkg-1.0-0.tar.bz2").read_bytes()
+    edited = re.sub(r'sha256 = "[0-9a-f]{64}"', f'sha256 = "{hashlib.sha256(data).hexdigest()}"',
+                    text.replace((project / "chan").as_uri(), other.as_uri()))  # fmt: skip
+    edited = re.sub(r'md5 = "[0-9a-f]{32}"', f'md5 = "{hashlib.md5(data).hexdigest()}"', edited)
+    edited = re.sub(r"size = \d+", f"size = {len(data)}", edited)
+    assert other.as_uri() in edited and edited != text
+    return project, edited
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["lock", "--check"],
+        ["verify"],
+        ["export", "--format", "explicit"],
+        ["export", "--format", "conda-lock"],
+        ["fetch"],
+        ["build", "--offline"],
+    ],
+)
+def test_a_relative_channel_pointed_at_another_directory_of_its_name_is_stale(
+    tmp_path: Path, args: list[str]
+) -> None:
+    """``channels = ["./chan"]`` and a lock whose record reads ``file:///.../elsewhere/chan``:
+    the channel was judged by its last path segment alone, so ``lock --check`` and ``verify``
+    said OK and ``export --format explicit`` wrote the other directory's package for conda to
+    install (only fetch's directory rule refused it). Each now refuses naming the record."""
+    project, edited = _two_channels(tmp_path)
+    (project / "mlenv.lock").write_text(edited)
+    result = run_mlenv(args, project, {"MLENV_CACHE": str(tmp_path / "cache")})
+    assert result.returncode == 1, (args, result.stdout, result.stderr)
+    assert "Traceback" not in result.stderr
+    shown = result.stdout + result.stderr
+    assert "conda[0]" in shown or "outside the local directories" in shown, shown
+    if args[0] == "export":  # nothing a conda reads
+        assert result.stdout == "", result.stdout
+
+
+def test_the_lock_mlenv_wrote_for_the_relative_channel_stays_fresh(tmp_path: Path) -> None:
+    project, _ = _two_channels(tmp_path)
+    for args in (["lock", "--check"], ["verify"], ["export", "--format", "explicit"]):
+        result = run_mlenv(args, project)
+        assert result.returncode == 0, (args, result.stderr)
+
+
+def test_lock_takes_the_edited_record_back_to_the_manifests_channel(tmp_path: Path) -> None:
+    """`mlenv lock` judged the edited lock fresh and kept it; it is locked again now."""
+    project, edited = _two_channels(tmp_path)
+    (project / "mlenv.lock").write_text(edited)
+    assert run_mlenv(["lock"], project).returncode == 0
+    written = (project / "mlenv.lock").read_text()
+    assert "elsewhere" not in written and (project / "chan").as_uri() in written
