@@ -8,6 +8,10 @@ Findings (input: what mlenv did -> what it does now):
   a classifier), so ``export --format cyclonedx`` and the image's SBOM carried the text to every
   SBOM reader, where a bidi override shows another licence than the metadata holds. -> a
   licence field is taken only when it is one printable line; otherwise the SBOM has none.
+- A wheel ``alpha-1.0`` whose METADATA says ``Name: alpha<U+2028>hint: x``: lock refused it
+  rightly, but the CLI split the error with ``str.splitlines``, so the index's U+2028 (or
+  U+0085, U+2029) started a line of mlenv's own, indented as a ``hint:``. -> an error's lines end
+  at ``\\n`` alone; the separator stays in its line and shows as ``?``.
 - An index URL with a secret in its query (``?token=s3cret``), user info or an anaconda.org
   ``/t/TOKEN/`` path: the lock records it as ``***`` (as it should), and ``export`` wrote
   ``--index-url http://h/simple?token=***``, so pip sends ``***`` as the token and fails with a
@@ -31,6 +35,7 @@ from mlenv.sbom import wheel_licences
 from tests.support.cli import run_mlenv
 from tests.support.conda_channel import build_conda_package, write_channel
 from tests.support.httpserver import IndexServer
+from tests.support.raw_wheels import raw_wheel
 from tests.support.wheels import build_wheel, write_simple_index
 
 pytestmark = pytest.mark.hostile
@@ -224,3 +229,26 @@ def test_lock_takes_the_edited_record_back_to_the_manifests_channel(tmp_path: Pa
     assert run_mlenv(["lock"], project).returncode == 0
     written = (project / "mlenv.lock").read_text()
     assert "elsewhere" not in written and (project / "chan").as_uri() in written
+
+
+@pytest.mark.parametrize("name", ["alpha\u2028hint: x", "alpha\u0085x", "alpha\u2029x"])
+def test_an_index_metadata_name_cannot_start_a_line_of_the_error(tmp_path: Path, name: str) -> None:
+    """A wheel ``alpha-1.0`` whose METADATA says ``Name: alpha<U+2028>hint: ...``: lock refused
+    it (the names differ) but wrote the index's Name into the error as it was, so its own
+    line break started a line that read as mlenv's hint."""
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    metadata = f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n\n".encode()
+    raw_wheel(wheels, [("alpha.py", b"")], filename="alpha-1.0-py3-none-any.whl",
+              dist_info="alpha-1.0.dist-info", metadata=metadata)  # fmt: skip
+    (tmp_path / "mlenv.toml").write_text(
+        '[environment]\nname = "s"\npython = "3.11"\n'
+        '[pypi]\nfind-links = ["wheels"]\ndependencies = ["alpha"]\n'
+    )
+    result = run_mlenv(["lock", "--no-index"], tmp_path)
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    said = [line for line in result.stderr.splitlines() if "metadata says" in line]
+    assert said and "but the file is alpha 1.0" in said[0], result.stderr
+    assert not any(line.lstrip().startswith("x") for line in result.stderr.splitlines())
+    starts = [line.lstrip()[:5] for line in result.stderr.splitlines()]
+    assert starts.count("hint:") == 1, result.stderr
