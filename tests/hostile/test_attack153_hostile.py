@@ -12,11 +12,24 @@ Findings (input: what mlenv did -> what it does now):
   rightly, but the CLI split the error with ``str.splitlines``, so the index's U+2028 (or
   U+0085, U+2029) started a line of mlenv's own, indented as a ``hint:``. -> an error's lines end
   at ``\\n`` alone; the separator stays in its line and shows as ``?``.
-- An index URL with a secret in its query (``?token=s3cret``), user info or an anaconda.org
-  ``/t/TOKEN/`` path: the lock records it as ``***`` (as it should), and ``export`` wrote
+- An index URL with a secret in its query (``?token=s3cret``, or an anaconda.org ``/t/TOKEN/``
+  channel): the lock records it as ``***`` (as it should), and ``export`` wrote
   ``--index-url http://h/simple?token=***``, so pip sends ``***`` as the token and fails with a
   401/404 that names no reason. -> export warns on stderr, naming the manifest key and how to
   give the secret to pip and uv (their index-URL environment variables, or a keyring/netrc).
+  User info needs nothing: the lock and the export drop it, and pip asks its keyring/netrc.
+- ``channels = ["./chan"]`` and a lock edited to read its package from ``file:///.../other/chan``
+  (url, channel and digests rewritten): the channel was judged by its last path segment, so
+  ``lock --check`` and ``verify`` said OK, ``lock`` kept it, and ``export --format explicit``
+  and ``conda-lock`` handed conda the other directory's package (only fetch refused it). -> a
+  relative channel whose directory is here must be that directory; a bundle carried elsewhere,
+  where it is not, keeps the tail rule.
+- A location spelled with a character no review sees: ``find-links = ["./w\\u2028--index-url=
+  https:"]`` (pass 148 refused C0 controls only) was taken, and `mlenv lock` then refused the lock
+  it had just written, blaming the index; a bidi override, a zero-width character or a BOM in an
+  index URL, a find-links URL or a channel was recorded and exported as it was; a URL holding a
+  blank (``https://h/s\\u00a0x`` in find-links) was taken as a local directory. -> refused at its
+  key (``errors.hidden_characters``, with a hint), a ``scheme://`` value judged as a URL.
 """
 
 from __future__ import annotations
@@ -30,7 +43,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from mlenv.errors import ManifestError
 from mlenv.lockfile import LockedPackage
+from mlenv.manifest import loads as manifest_loads
 from mlenv.sbom import wheel_licences
 from tests.support.cli import run_mlenv
 from tests.support.conda_channel import build_conda_package, write_channel
@@ -252,3 +267,78 @@ def test_an_index_metadata_name_cannot_start_a_line_of_the_error(tmp_path: Path,
     assert not any(line.lstrip().startswith("x") for line in result.stderr.splitlines())
     starts = [line.lstrip()[:5] for line in result.stderr.splitlines()]
     assert starts.count("hint:") == 1, result.stderr
+
+
+# Characters the manifest took in a location although no reviewer sees them as they act: line
+# and paragraph separators and NEL (pip's and the lock reader's line ends), C1 controls, bidi
+# overrides and isolates, zero-width characters, a BOM, a tag character.
+UNSEEN = ["\u2028", "\u2029", "\x85", "\x9b", "\u202e", "\u2066", "\u200b", "\u200d", "\ufeff",
+          "\U000e0041", "\u00ad"]  # fmt: skip
+LOCATIONS = {
+    "[pypi].index-url": ("pypi", 'index-url = "{}"'),
+    "[pypi].extra-index-urls[0]": ("pypi", 'extra-index-urls = ["{}"]'),
+    "[pypi].find-links[0]": ("pypi", 'find-links = ["{}"]'),
+    "[conda].channels[0]": ("conda", 'channels = ["{}"]'),
+}
+SPELLINGS = ["https://h.example/simple", "./wheels", "/srv/wheels", "file:///srv/wheels"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    key=st.sampled_from(sorted(LOCATIONS)),
+    spelling=st.sampled_from(SPELLINGS),
+    hidden=st.sampled_from(UNSEEN),
+    at=st.integers(min_value=1, max_value=30),
+)
+def test_a_location_holding_an_unseen_character_is_refused_at_its_key(
+    key: str, spelling: str, hidden: str, at: int
+) -> None:
+    """``find-links = ["./w\\u2028--index-url=https:"]`` was taken (U+2028 is no control
+    character), and `mlenv lock` then refused the lock it had made, blaming the index; a bidi
+    override in an index URL was recorded and exported as it was."""
+    table, line = LOCATIONS[key]
+    if table == "pypi" and "index-url" in key and not spelling.startswith("http"):
+        spelling = "https://h.example/simple"
+    at = min(at, len(spelling))
+    spelled = spelling[:at] + f"\\U{ord(hidden):08X}" + spelling[at:]  # as a TOML escape
+    text = (
+        '[environment]\nname = "c"\npython = "3.11"\n'
+        f"[{table}]\n{line.format(spelled)}\n"
+        'dependencies = ["alpha"]\n'
+    )
+    with pytest.raises(ManifestError) as caught:
+        manifest_loads(text)
+    shown = [f"{p.where}: {p.message}" for p in caught.value.problems]
+    assert any(key in s for s in shown), shown
+
+
+@pytest.mark.parametrize("key", sorted(LOCATIONS))
+def test_plain_and_non_ascii_locations_still_read(key: str) -> None:
+    """What real manifests hold: non-ASCII letters, a blank in a directory, an emoji."""
+    table, line = LOCATIONS[key]
+    for spelled in ["https://h.example/sïmple", "https://bücher.example/simple", "./my wheels",
+                    "./ch😀", "/srv/canal-ñ"]:  # fmt: skip
+        if "index-url" in key and not spelled.startswith("http"):
+            continue
+        text = (
+            '[environment]\nname = "c"\npython = "3.11"\n'
+            f"[{table}]\n{line.format(spelled)}\n"
+        )
+        assert manifest_loads(text)
+
+
+def test_lock_refuses_a_find_links_directory_named_with_a_line_separator(tmp_path: Path) -> None:
+    """Through the real CLI: said at the key, before any lock is written, not as an index's
+    fault after one was."""
+    directory = tmp_path / "w\u2028--index-url=https:"
+    directory.mkdir()
+    filename, data = build_wheel("alpha", "1.0")
+    (directory / filename).write_bytes(data)
+    (tmp_path / "mlenv.toml").write_text(
+        '[environment]\nname = "c"\npython = "3.11"\n'
+        '[pypi]\nfind-links = ["./w\\u2028--index-url=https:"]\ndependencies = ["alpha"]\n'
+    )
+    result = run_mlenv(["lock", "--no-index"], tmp_path)
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    assert "[pypi].find-links[0]" in result.stderr and "hint:" in result.stderr, result.stderr
+    assert not (tmp_path / "mlenv.lock").exists()
