@@ -297,6 +297,7 @@ _GLIBC = re.compile(r"2\.(\d{2})", re.ASCII)
 _URL = re.compile(r"(?i:https?|file)://\S+")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _SCHEME = re.compile(r"(?i:https?|file)://")
+_PATH_CONTROL = re.compile(r"[\x01-\x1f\x7f]")
 
 
 def _unseen(text: str) -> str | None:
@@ -561,6 +562,8 @@ def _location(value: str) -> str | None:
         return _url(value)
     if not value or "\0" in value:
         return "expected a URL or a directory path"
+    if unseen := _unseen(value):  # as spelled: the lock and the exports write it so
+        return f"the path holds {unseen}, which the exports would write as it is: rename it"
     return _local_path_problem(value)
 
 
@@ -582,8 +585,11 @@ def _local_path_problem(path: str) -> str | None:
     not a traceback (ENAMETOOLONG, an embedded NUL) when the lock first looks there."""
     if "\0" in path:
         return "the path holds a NUL byte (%00), which no file name can"
-    if unseen := _unseen(path):  # origins.follow and the lock's reader refuse a file under it
-        return f"the path holds {unseen}, which mlenv never reads a file under: rename it"
+    if control := _PATH_CONTROL.search(path):  # origins.follow refuses a file under it
+        return (
+            f"the path holds the control character {control[0]!r} (a tab, a line break...), "
+            "which mlenv never reads a file under: rename the directory"
+        )
     if (size := len(path.encode("utf-8", "surrogatepass"))) >= _PATH_MAX:
         return (
             f"the path is {size} bytes long, over the {_PATH_MAX} (with its end) a system call "

@@ -314,10 +314,11 @@ def test_a_location_holding_an_unseen_character_is_refused_at_its_key(
 
 @pytest.mark.parametrize("key", sorted(LOCATIONS))
 def test_plain_and_non_ascii_locations_still_read(key: str) -> None:
-    """What real manifests hold: non-ASCII letters, a blank in a directory, an emoji."""
+    """What real manifests hold: non-ASCII letters, a blank in a directory, an emoji; and a
+    directory holding U+2028 named by its file: URL, where it is ``%E2%80%A8`` (attack 20)."""
     table, line = LOCATIONS[key]
     for spelled in ["https://h.example/sïmple", "https://bücher.example/simple", "./my wheels",
-                    "./ch😀", "/srv/canal-ñ"]:  # fmt: skip
+                    "./ch😀", "/srv/canal-ñ", "file:///srv/line%E2%80%A8break"]:  # fmt: skip
         if "index-url" in key and not spelled.startswith("http"):
             continue
         text = (
