@@ -321,10 +321,7 @@ def test_plain_and_non_ascii_locations_still_read(key: str) -> None:
                     "./ch😀", "/srv/canal-ñ", "file:///srv/line%E2%80%A8break"]:  # fmt: skip
         if "index-url" in key and not spelled.startswith("http"):
             continue
-        text = (
-            '[environment]\nname = "c"\npython = "3.11"\n'
-            f"[{table}]\n{line.format(spelled)}\n"
-        )
+        text = f'[environment]\nname = "c"\npython = "3.11"\n[{table}]\n{line.format(spelled)}\n'
         assert manifest_loads(text)
 
 
