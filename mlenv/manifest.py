@@ -308,8 +308,10 @@ def _unseen(text: str) -> str | None:
     found = hidden_characters(text)
     if not found:
         return None
-    kind = "control" if unicodedata.category(found[0]) == "Cc" else "format"
-    return f"the {kind} character U+{ord(found[0]):04X}"
+    kind = {"Cc": "control character", "Zl": "line separator", "Zp": "paragraph separator"}
+    return (
+        f"the {kind.get(unicodedata.category(found[0]), 'format character')} U+{ord(found[0]):04X}"
+    )
 
 
 _NONEMPTY = re.compile(r"\S.*")
