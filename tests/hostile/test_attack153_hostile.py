@@ -37,19 +37,22 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from mlenv.drift import recorded_channel, recorded_find_link
 from mlenv.errors import ManifestError
-from mlenv.lockfile import LockedPackage
+from mlenv.lockfile import LockedPackage, loads, render
 from mlenv.manifest import loads as manifest_loads
 from mlenv.sbom import wheel_licences
 from tests.support.cli import run_mlenv
 from tests.support.conda_channel import build_conda_package, write_channel
 from tests.support.httpserver import IndexServer
+from tests.support.locks import sample
 from tests.support.raw_wheels import raw_wheel
 from tests.support.wheels import build_wheel, write_simple_index
 
@@ -340,3 +343,31 @@ def test_lock_refuses_a_find_links_directory_named_with_a_line_separator(tmp_pat
     assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
     assert "[pypi].find-links[0]" in result.stderr and "hint:" in result.stderr, result.stderr
     assert not (tmp_path / "mlenv.lock").exists()
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    name=st.text(st.characters(codec="utf-8", exclude_characters="/\x00"), min_size=1, max_size=12)
+)
+def test_a_directory_the_manifest_takes_reads_back_from_the_lock_as_itself(name: str) -> None:
+    """Whatever find-links or channel directory the manifest accepts, the lock's writer and
+    reader agree on it, and the lock shows it in printable characters only."""
+    spelled = json.dumps(f"./{name}", ensure_ascii=False)  # no surrogate pairs: TOML has none
+    text = (
+        '[environment]\nname = "c"\npython = "3.11"\n'
+        f"[pypi]\nfind-links = [{spelled}]\n[conda]\nchannels = [{spelled}]\n"
+    )
+    try:
+        manifest = manifest_loads(text)
+    except ManifestError:
+        return
+    lock = sample()
+    target = replace(
+        lock.target,
+        find_links=tuple(map(recorded_find_link, manifest.pypi.find_links)),
+        conda_channels=tuple(map(recorded_channel, manifest.conda.channels)),
+    )
+    rendered = render(replace(lock, target=target))
+    assert all(line.isprintable() for line in rendered.split("\n"))
+    back = loads(rendered).target
+    assert (back.find_links, back.conda_channels) == (target.find_links, target.conda_channels)
