@@ -12,6 +12,11 @@ Findings (input: what mlenv did -> what it does now):
   rightly, but the CLI split the error with ``str.splitlines``, so the index's U+2028 (or
   U+0085, U+2029) started a line of mlenv's own, indented as a ``hint:``. -> an error's lines end
   at ``\\n`` alone; the separator stays in its line and shows as ``?``.
+- ``mlenv add 'numpy; platform_release != "\\u2028"'`` (or a bidi override, a C1 control, a
+  zero-width space in the literal; ``init --from pyproject.toml`` alike): the manifest takes a
+  marker literal holding any character, and pass 148 escaped it in the lock, but `add` and
+  `init` wrote it into mlenv.toml raw through tomlkit. -> both write every non-printable
+  character as its escape (``toml_strings``, which the lock's writer uses too).
 - An index URL with a secret in its query (``?token=s3cret``, or an anaconda.org ``/t/TOKEN/``
   channel): the lock records it as ``***`` (as it should), and ``export`` wrote
   ``--index-url http://h/simple?token=***``, so pip sends ``***`` as the token and fails with a
@@ -371,3 +376,40 @@ def test_a_directory_the_manifest_takes_reads_back_from_the_lock_as_itself(name:
     assert all(line.isprintable() for line in rendered.split("\n"))
     back = loads(rendered).target
     assert (back.find_links, back.conda_channels) == (target.find_links, target.conda_channels)
+
+
+MARKED = ["\u2028", "\u202e", "\x85", "\x9b", "\u200b", "\U000e0041", "\x7f"]
+
+
+@pytest.mark.parametrize("hidden", MARKED)
+def test_add_writes_a_marker_literal_into_the_manifest_as_its_escape(
+    tmp_path: Path, hidden: str
+) -> None:
+    """``mlenv add 'numpy; platform_release != "\\u2028"'``: the manifest takes a marker
+    literal holding any character (pass 148 escaped it in the lock), and `add` wrote it raw
+    into mlenv.toml through tomlkit, unseen in a review of the manifest's diff."""
+    (tmp_path / "mlenv.toml").write_text(
+        '[environment]\nname = "c"\npython = "3.11"\n[pypi]\ndependencies = []\n'
+    )
+    spec = f"numpy; platform_release != '{hidden}'"
+    added = run_mlenv(["add", "--no-lock", spec], tmp_path)
+    assert added.returncode == 0, added.stderr
+    written = (tmp_path / "mlenv.toml").read_text(encoding="utf-8")
+    assert all(line.isprintable() for line in written.split("\n")), written
+    assert manifest_loads(written).pypi.dependencies == (spec,)
+
+
+@pytest.mark.parametrize("hidden", MARKED)
+def test_init_from_writes_a_marker_literal_as_its_escape(tmp_path: Path, hidden: str) -> None:
+    """The same through ``init --from pyproject.toml`` (importers.manifest wrote it so too)."""
+    escaped = f'"numpy; platform_release != \\"\\U{ord(hidden):08X}\\""'  # TOML's escape
+    (tmp_path / "pyproject.toml").write_text(
+        '[project]\nname = "x"\nversion = "0"\nrequires-python = ">=3.11"\n'
+        f"dependencies = [{escaped}]\n"
+    )
+    result = run_mlenv(["init", "--from", "pyproject.toml"], tmp_path)
+    assert result.returncode == 0, result.stderr
+    written = (tmp_path / "mlenv.toml").read_text(encoding="utf-8")
+    assert all(line.isprintable() for line in written.split("\n")), written
+    (read,) = manifest_loads(written).pypi.dependencies
+    assert read.startswith("numpy; platform_release != "), read
