@@ -908,7 +908,10 @@ def _print_error(exc: MlenvError, argv: Sequence[str]) -> None:
         return
     if exc.shown:
         return
-    lines = exc.render().splitlines()
+    # mlenv's own lines end at '\n' alone: str.splitlines also ends one at U+2028, U+0085, VT,
+    # FF or FS, which a name an index or channel chose may hold, and its rest then showed as a
+    # line of mlenv's own (a "hint:"); kept in its line, terminal_text shows each as '?'
+    lines = exc.render().rstrip("\n").split("\n")
     _echo(f"{exc.label}: {lines[0]}", err=True)
     for line in lines[1:]:
         _echo(f"  {line}", err=True)

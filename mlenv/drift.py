@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
@@ -120,14 +121,17 @@ def target_drift(
     return None
 
 
-def lock_drift(lock: Lock, made_from: Mapping[str, Any]) -> tuple[str, object, object] | None:
+def lock_drift(
+    lock: Lock, made_from: Mapping[str, Any], base: str | None = None
+) -> tuple[str, object, object] | None:
     """``target_drift``, then the first entry whose own record says what only the manifest
     can allow: a wheel from a source the manifest does not name (the index a wheel came from
     is evidence of its CUDA build: xformers', paddle's, onnxruntime-gpu's), a ``cpu-ok`` mark
     or a ``cuda = "unverified"`` for a package the manifest's [cuda] cpu-ok or unverified does
     not list (each turns verify's error into a warning), a wheel no requirement of the
     manifest reaches through the entries' dependencies (``closure.unreached``: build would
-    install a package nothing asked for). `mlenv lock` writes none of them: each is an edit."""
+    install a package nothing asked for). `mlenv lock` writes none of them: each is an edit.
+    ``base``: the manifest's directory, which a relative conda channel is read from."""
     drift = target_drift(lock.target, made_from)
     if drift is not None:
         return drift
@@ -137,10 +141,12 @@ def lock_drift(lock: Lock, made_from: Mapping[str, Any]) -> tuple[str, object, o
     ]
     spelled += [recorded_find_link(u) for u in pypi["find-links"]]
     pinned = {n: recorded_location(u) for n, u in pypi.get("sources", {}).items()}
-    return entry_drift(lock, spelled, pinned, made_from.get("cuda") or {})
+    return entry_drift(lock, spelled, pinned, made_from.get("cuda") or {}, base)
 
 
-def own_drift(lock: Lock, made_from: Mapping[str, Any]) -> tuple[str, object, object] | None:
+def own_drift(
+    lock: Lock, made_from: Mapping[str, Any], base: str | None = None
+) -> tuple[str, object, object] | None:
     """``lock_drift``'s entry rules judged against the lock's own [target] (its indexes,
     find-links and sources as it records them), the [cuda] marks against the manifest's
     lists: what ``--frozen``, which skips the manifest-vs-[target] comparison, still refuses.
@@ -148,11 +154,16 @@ def own_drift(lock: Lock, made_from: Mapping[str, Any]) -> tuple[str, object, ob
     not (``frozen.judge_lock``)."""
     target = lock.target
     spelled = [*target.indexes, *target.find_links]
-    return entry_drift(lock, spelled, source_of(target.sources or ()), made_from.get("cuda") or {})
+    cuda = made_from.get("cuda") or {}
+    return entry_drift(lock, spelled, source_of(target.sources or ()), cuda, base)
 
 
 def entry_drift(
-    lock: Lock, spelled: Sequence[str], sources_of: Mapping[str, str], cuda: Mapping[str, Any]
+    lock: Lock,
+    spelled: Sequence[str],
+    sources_of: Mapping[str, str],
+    cuda: Mapping[str, Any],
+    base: str | None = None,
 ) -> tuple[str, object, object] | None:
     """The first entry of ``lock_drift``'s rules: ``spelled`` the recorded index and
     find-links locations, ``sources_of`` each pinned project's recorded index."""
@@ -192,14 +203,14 @@ def entry_drift(
         for where, version, bound in outside(lock.target, platform):
             within = f"a version within {bound}"
             return f"platform.{platform.platform}{where}.version", version, within
-    return conda_channel_drift(lock)
+    return conda_channel_drift(lock, base)
 
 
 # Where rattler reads a conda channel given by name (``conda-forge``), as the lock records it.
 CONDA_ALIAS = "https://conda.anaconda.org/"
 
 
-def conda_channel_drift(lock: Lock) -> tuple[str, object, object] | None:
+def conda_channel_drift(lock: Lock, base: str | None = None) -> tuple[str, object, object] | None:
     """The first conda record whose ``channel`` is none of [target].conda-channels (which
     ``target_drift`` holds to the manifest's): the index rule of ``lock_drift`` for conda.
     Its URL is held below its channel by the lock's reader (``lockfile._conda_problems``), so
@@ -207,7 +218,7 @@ def conda_channel_drift(lock: Lock) -> tuple[str, object, object] | None:
     listed = lock.target.conda_channels
     for platform in lock.platforms:
         for number, record in enumerate(platform.conda):
-            if not any(_is_channel(record.channel, channel) for channel in listed):
+            if not any(_is_channel(record.channel, channel, base) for channel in listed):
                 where = (
                     f"platform.{platform.platform}.conda[{number}] ({record.name} {record.version})"
                 )
@@ -215,12 +226,14 @@ def conda_channel_drift(lock: Lock) -> tuple[str, object, object] | None:
     return None
 
 
-def _is_channel(locked: str, recorded: str) -> bool:
+def _is_channel(locked: str, recorded: str, base: str | None = None) -> bool:
     """Whether a record's ``channel`` (the URL rattler solved from) is the channel the
     manifest spells ``recorded`` (as [target] records it): a URL as spelled, a name below
     ``CONDA_ALIAS``, a directory as its file: URL (a relative one is read from where lock ran,
-    so only its normalised tail is known; file: URLs stay inside the manifest's directories
-    by ``origins.follow``)."""
+    so only its normalised tail is known where that directory is not here, as in a bundle
+    carried to another machine; where it is, under ``base``, the record names that directory:
+    a lock edited to take ``./chan`` from another directory called ``chan`` is no longer fresh,
+    which fetch's rule of local directories alone refused)."""
     locked = redact_urls(locked).rstrip("/")
     if "://" in recorded:
         return locked == recorded.rstrip("/")
@@ -234,6 +247,9 @@ def _is_channel(locked: str, recorded: str) -> bool:
     wanted = posixpath.normpath(recorded)
     if wanted.startswith("/"):
         return path == wanted
+    here = None if base is None else Path(base, wanted)
+    if here is not None and here.is_dir():
+        return path in {posixpath.normpath(here.absolute().as_posix()), here.resolve().as_posix()}
     tail = "/".join(part for part in wanted.split("/") if part not in ("..", "."))
     return path.endswith("/" + tail) if tail else False
 

@@ -19,7 +19,7 @@ from packaging.utils import canonicalize_name
 from tomlkit.items import Array, StringType
 from tomlkit.items import String as TomlString
 
-from mlenv import hints
+from mlenv import hints, toml_strings
 from mlenv.conda.records import match_spec_name
 from mlenv.errors import MlenvError
 from mlenv.manifest import Manifest, loads
@@ -203,13 +203,10 @@ def _positions(array: Array, name: str, section: Section) -> list[int]:
 def _like(array: Array, value: str) -> TomlString:
     """A new item quoted like the list's existing ones: literal 'x' only if all of them are
     and the value can be written that way."""
-    literal = (
-        len(array) > 0
-        and all(isinstance(i, TomlString) and i.type == StringType.SLL for i in array)
-        and "'" not in value
-        and value.isprintable()
+    literal = len(array) > 0 and all(
+        isinstance(i, TomlString) and i.type == StringType.SLL for i in array
     )
-    return tomlkit.string(value, literal=literal)
+    return toml_strings.item(value, literal=literal)
 
 
 def _for_platform(spec: str, platform: str, manifest: Manifest, source: str) -> str:

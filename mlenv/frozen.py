@@ -48,13 +48,13 @@ def judge_lock(
     said and used. A lock ``bundled`` with its manifest (``fetch --bundle``) must be fresh
     even so: `verify --bundle` and the air-gapped `lock --check` judge the pair together, so
     a stale pair would be carried into the air gap only to be refused there."""
-    where = str(session.lock_path)
+    where, base = str(session.lock_path), str(session.manifest_path.parent)
     if not frozen:
-        check_fresh(lock, manifest, where)
+        check_fresh(lock, manifest, where, base)
         return
     if bundled:
         try:
-            check_fresh(lock, manifest, where)
+            check_fresh(lock, manifest, where, base)
         except StaleLockError as stale:
             raise StaleLockError(
                 f"--frozen --bundle: {stale.message}; a bundle carries the manifest and its "
@@ -63,9 +63,9 @@ def judge_lock(
                 hint="run `mlenv lock` first, or fetch --frozen without --bundle",
             ) from None
     try:
-        check_fresh(lock, manifest, where)
+        check_fresh(lock, manifest, where, base)
     except StaleLockError as stale:
-        edited = own_drift(lock, resolution_inputs(manifest))
+        edited = own_drift(lock, resolution_inputs(manifest), base)
         if edited is not None:
             raise StaleLockError(
                 drift_message(edited) + " (--frozen takes a stale lock, never an edited one)",

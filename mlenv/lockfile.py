@@ -7,7 +7,6 @@ lock's values alone: keys in a fixed order, packages sorted, no timestamps, no h
 from __future__ import annotations
 
 import dataclasses
-import json
 import posixpath
 import re
 import tomllib
@@ -34,6 +33,7 @@ from mlenv.limits import MAX_WHEEL_BYTES, parse_toml
 from mlenv.platforms import NAMES as PLATFORM_NAMES
 from mlenv.platforms import unknown_platform_hint
 from mlenv.target import Target
+from mlenv.toml_strings import basic
 
 if TYPE_CHECKING:  # the lock reader stays light: the no-op `lock --check` (mlenv.uptodate)
     from mlenv.manifest import Manifest
@@ -175,7 +175,9 @@ def inputs_hash(manifest: Manifest) -> str:
     return inputs.digest(resolution_inputs(manifest))
 
 
-def check_fresh(lock: Lock, manifest: Manifest, lock_path: str = "mlenv.lock") -> None:
+def check_fresh(
+    lock: Lock, manifest: Manifest, lock_path: str = "mlenv.lock", base: str | None = None
+) -> None:
     made_from = resolution_inputs(manifest)
     expected = inputs.digest(made_from)
     if lock.inputs_hash != expected:
@@ -190,7 +192,7 @@ def check_fresh(lock: Lock, manifest: Manifest, lock_path: str = "mlenv.lock") -
             where=lock_path,
             hint="run `mlenv lock` to update it",
         )
-    drift = lock_drift(lock, made_from)
+    drift = lock_drift(lock, made_from, base)
     if drift is not None:
         key = drift[0] if drift[0].startswith("platform.") else f"target.{drift[0]}"
         raise StaleLockError(
@@ -202,18 +204,7 @@ def check_fresh(lock: Lock, manifest: Manifest, lock_path: str = "mlenv.lock") -
 # Rendering
 
 
-def _str(value: str) -> str:
-    """A TOML basic string. JSON's escapes are TOML's, but JSON leaves DEL, C1 controls, line
-    separators and format characters (bidi overrides) raw: DEL made a lock `mlenv lock` then
-    refused to read, and the others are text a reviewer of the lock's diff never sees."""
-    text = json.dumps(value, ensure_ascii=False)
-    return text if text.isprintable() else "".join(map(_shown_char, text))
-
-
-def _shown_char(char: str) -> str:
-    if char.isprintable() or "\ud800" <= char <= "\udfff":  # a lone surrogate: no escape
-        return char
-    return f"\\u{ord(char):04x}" if ord(char) <= 0xFFFF else f"\\U{ord(char):08x}"
+_str = basic
 
 
 def _array(values: Sequence[str]) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import tomllib
+import unicodedata
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -295,6 +296,24 @@ _GLIBC = re.compile(r"2\.(\d{2})", re.ASCII)
 # The scheme in any case (RFC 3986 3.1: HTTP:// is http://), lowered where it is kept.
 _URL = re.compile(r"(?i:https?|file)://\S+")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_SCHEME = re.compile(r"(?i:https?|file)://")
+_PATH_CONTROL = re.compile(r"[\x01-\x1f\x7f]")
+
+
+def _unseen(text: str) -> str | None:
+    """The first character of a location no review sees as it acts, said by code point: a
+    control or format character (a tab, a line or paragraph separator, which pip and the lock's
+    reader end a line at; a bidi override or a zero-width character, which hide or reorder
+    what a pull request shows), as ``errors.hidden_characters`` finds them."""
+    found = hidden_characters(text)
+    if not found:
+        return None
+    kind = {"Cc": "control character", "Zl": "line separator", "Zp": "paragraph separator"}
+    return (
+        f"the {kind.get(unicodedata.category(found[0]), 'format character')} U+{ord(found[0]):04X}"
+    )
+
+
 _NONEMPTY = re.compile(r"\S.*")
 
 T = TypeVar("T")
@@ -354,6 +373,7 @@ class _Checker:
         path: str,
         default: T,
         valid: Callable[[str], str | None] | None = None,
+        hint: Callable[[str], str | None] | None = None,
     ) -> str | T:
         key = path.rsplit(".", 1)[-1]
         if key not in table:
@@ -363,7 +383,7 @@ class _Checker:
             self.wrong_type(path, value, "a string")
             return default
         if valid is not None and (message := valid(value)) is not None:
-            self.add(path, f"{value!r} is not valid: {message}")
+            self.add(path, f"{value!r} is not valid: {message}", hint and hint(value))
             return default
         return value
 
@@ -503,6 +523,8 @@ def _url(value: str) -> str | None:
         return "expected an http://, https:// or file:// URL"
     if _CONTROL.search(value):  # \S takes them; a NUL reached the file system as a traceback
         return "the URL holds a control character (a NUL, a line break, an escape): remove it"
+    if unseen := _unseen(value):
+        return f"the URL holds {unseen}: remove it"
     if "\\" in value:  # https://pypi.corp\\@evil.example: httpx reaches evil, uv and pip pypi.corp
         return (
             "the URL holds a backslash, where uv, pip and browsers end the host and mlenv's "
@@ -529,11 +551,21 @@ def _web_problem(parts: SplitResult) -> str | None:
     return None
 
 
+def _unseen_hint(value: str) -> str | None:
+    """How to mend a location holding a character no review sees (a TOML escape such as
+    ``\\u2028`` is how one hides in mlenv.toml)."""
+    if _unseen(value) is None:
+        return None
+    return "spell the location in visible characters only (rename a directory that holds one)"
+
+
 def _location(value: str) -> str | None:
-    if _URL.fullmatch(value):
+    if _URL.fullmatch(value) or _SCHEME.match(value):  # a blank in a URL is no local path
         return _url(value)
     if not value or "\0" in value:
         return "expected a URL or a directory path"
+    if unseen := _unseen(value):  # as spelled: the lock and the exports write it so
+        return f"the path holds {unseen}, which the exports would write as it is: rename it"
     return _local_path_problem(value)
 
 
@@ -548,9 +580,6 @@ def _channel(value: str) -> str | None:
 # Linux's PATH_MAX: the bytes a path given to a system call may have, its NUL included
 _NAME_MAX = 255
 _PATH_MAX = 4096
-
-
-_PATH_CONTROL = re.compile(r"[\x01-\x1f\x7f]")
 
 
 def _local_path_problem(path: str) -> str | None:
@@ -765,7 +794,7 @@ def _match_spec(value: str) -> str | None:
 
 
 def _conda(check: _Checker, table: Mapping[str, Any]) -> Conda:
-    channels = check.string_list(table, "conda.channels", (), _channel)
+    channels = check.string_list(table, "conda.channels", (), _channel, _unseen_hint)
     dependencies = check.string_list(
         table, "conda.dependencies", (), _match_spec, lambda _: _MATCH_SPEC_HINT
     )
@@ -781,9 +810,11 @@ def _conda(check: _Checker, table: Mapping[str, Any]) -> Conda:
 def _pypi(check: _Checker, table: Mapping[str, Any]) -> PyPI:
     strategy = check.choice(table, "pypi.index-strategy", INDEX_STRATEGIES, DEFAULT_STRATEGY)
     prerelease = check.choice(table, "pypi.prerelease", PRERELEASES, DEFAULT_PRERELEASE)
-    index_url = lower_scheme(check.string(table, "pypi.index-url", DEFAULT_INDEX, _url))
-    extra = tuple(map(lower_scheme, check.string_list(table, "pypi.extra-index-urls", (), _url)))
-    links = tuple(map(lower_scheme, check.string_list(table, "pypi.find-links", (), _location)))
+    index_url = check.string(table, "pypi.index-url", DEFAULT_INDEX, _url, _unseen_hint)
+    index_url = lower_scheme(index_url)
+    extra = check.string_list(table, "pypi.extra-index-urls", (), _url, _unseen_hint)
+    links = check.string_list(table, "pypi.find-links", (), _location, _unseen_hint)
+    extra, links = tuple(map(lower_scheme, extra)), tuple(map(lower_scheme, links))
     raw = table.get("dependencies")
     sources = read_sources(
         table.get("sources"),

@@ -207,6 +207,13 @@ def verified_wheels(cache: ArtifactCache, lock: Lock, scratch: Path) -> Callable
     return path_of
 
 
+def _said(text: str, limit: int) -> bool:
+    """Whether a licence field is one printable line a reader of the SBOM sees as it is: a
+    line break, a bidi override, an escape sequence or a zero-width character would show a
+    licence other than the one the wheel's metadata holds (the SBOM then has none for it)."""
+    return bool(text) and len(text) <= limit and text.isprintable()
+
+
 def wheel_licences(path_of: Callable[[str], Path]) -> Licences:
     """Licences from each wheel's METADATA, where the file at ``path_of(sha256)`` exists:
     License-Expression (PEP 639) first, then License classifiers, then a short License field.
@@ -222,15 +229,16 @@ def wheel_licences(path_of: Callable[[str], Path]) -> Licences:
         except MlenvError:
             return []  # a broken wheel is verify's to report; the SBOM just has no licence
         expression = (raw.get("license_expression") or "").strip()
-        if expression and "\n" not in expression and len(expression) <= _EXPRESSION_MAX:
+        if _said(expression, _EXPRESSION_MAX):
             return [{"expression": expression}]
         names = [
-            c.rsplit("::", 1)[-1].strip()
+            name
             for c in raw.get("classifiers", [])
             if c.startswith("License ::") and c.count("::") >= 2
+            if _said(name := c.rsplit("::", 1)[-1].strip(), _LICENCE_NAME_MAX)
         ]
         text = (raw.get("license") or "").strip()
-        if not names and text and "\n" not in text and len(text) <= _LICENCE_NAME_MAX:
+        if not names and _said(text, _LICENCE_NAME_MAX):
             names = [text]
         return [{"license": {"name": n}} for n in sorted(set(names))]
 

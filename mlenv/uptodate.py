@@ -203,7 +203,7 @@ def _judged_fresh(manifest_bytes: bytes, lock_bytes: bytes, lock_where: str) -> 
         return False
     if lock.inputs_hash != digest(inputs):
         return False
-    if lock_drift(lock, inputs):
+    if lock_drift(lock, inputs, os.path.dirname(lock_where) or "."):
         return False
     from mlenv.cuda_fields import rederived  # an older mlenv's CUDA fields: `lock` rewrites
 

@@ -34,13 +34,54 @@ def render_export(
     frozen: bool = False,
 ) -> str:
     """The fresh lock rendered as ``fmt`` (for ``platform``, else the lock's first);
-    ``output``: where it is written (None: stdout, read as the working directory)."""
-    from mlenv.conda.export import conda_lock_yml, explicit_spec
-    from mlenv.export import pylock_toml, requirements_txt
-
+    ``output``: where it is written (None: stdout, read as the working directory). A URL
+    written with ``***`` where the manifest holds a secret is warned of."""
     manifest = session.load_manifest()
     lock_ = session.load_lock()
     judge_lock(session, lock_, manifest, frozen=frozen)
+    text = _rendered(session, manifest, lock_, fmt, platform, output)
+    for key, shown in _secrets_left_out(manifest, text):
+        session.reporter.warning(
+            f"export: {key} is written as {shown}, without the secret the manifest gives it "
+            "(mlenv records no secret): pip and uv send '***' as it is. Give them the real URL "
+            "at install time (PIP_INDEX_URL / PIP_EXTRA_INDEX_URL, UV_INDEX_URL / "
+            "UV_EXTRA_INDEX_URL, or --index-url on their command line), or keep the secret in "
+            "a keyring or ~/.netrc for the host and leave it out of the manifest's URL"
+        )
+    return text
+
+
+def _secrets_left_out(manifest: Manifest, text: str) -> list[tuple[str, str]]:
+    """Each manifest location whose secret the lock replaced by ``***`` and that the export
+    writes so: the key naming it and the URL as written."""
+    from mlenv.redaction import redact_urls
+
+    pypi, found = manifest.pypi, []
+    places = [
+        ("[pypi].index-url", pypi.index_url),
+        *((f"[pypi].extra-index-urls[{i}]", u) for i, u in enumerate(pypi.extra_index_urls)),
+        *((f"[pypi].find-links[{i}]", u) for i, u in enumerate(pypi.find_links)),
+        *((f"[pypi].sources.{name}", u) for name, u in pypi.sources),
+        *((f"[conda].channels[{i}]", u) for i, u in enumerate(manifest.conda.channels)),
+    ]
+    for key, url in places:
+        shown = redact_urls(url)
+        if shown != url and shown.rstrip("/") in text:
+            found.append((key, shown))
+    return found
+
+
+def _rendered(
+    session: Session,
+    manifest: Manifest,
+    lock_: lockfile.Lock,
+    fmt: str,
+    platform: str | None,
+    output: Path | None,
+) -> str:
+    from mlenv.conda.export import conda_lock_yml, explicit_spec
+    from mlenv.export import pylock_toml, requirements_txt
+
     chosen = platform or lock_.target.platforms[0]
     # a relative find-links directory is the manifest's; pip reads one from the requirements
     # file's directory (then the working directory's), PEP 751 from the pylock file's

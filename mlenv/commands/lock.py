@@ -46,11 +46,12 @@ def lock(
     previous = session.load_lock() if path.exists() and not upgrade else None
     if check:
         judged = session.load_lock()
-        lockfile.check_fresh(judged, manifest, str(path))
+        lockfile.check_fresh(judged, manifest, str(path), str(path.parent))
         _check_cuda_fields(judged, str(path))
         session.reporter.info(f"{path} is up to date")
         return
-    if previous is not None and not upgrade_package and _fresh(previous, manifest):
+    base = str(path.parent)
+    if previous is not None and not upgrade_package and _fresh(previous, manifest, base):
         from mlenv.cuda_fields import rederived
 
         again = rederived(previous)  # pins kept; CUDA fields as this mlenv's rules write them
@@ -97,11 +98,11 @@ def _check_cuda_fields(lock: lockfile.Lock, where: str) -> None:
         )
 
 
-def _fresh(previous: lockfile.Lock, manifest: Manifest) -> bool:
+def _fresh(previous: lockfile.Lock, manifest: Manifest, base: str) -> bool:
     """The freshness `lock --check` judges (inputs hash and the lock's target): a lock whose
     [target] drifted from the manifest is re-locked, never called up to date."""
     try:
-        lockfile.check_fresh(previous, manifest)
+        lockfile.check_fresh(previous, manifest, base=base)
     except lockfile.StaleLockError:
         return False
     return True

@@ -91,7 +91,7 @@ def verify(
     ``output``, that build output against its build.json and this lock."""
     made_from = lockfile.resolution_inputs(manifest)
     verdict = verify_lock(lock_, digest(made_from), judged)
-    drift = lockfile.lock_drift(lock_, made_from)
+    drift = lockfile.lock_drift(lock_, made_from, str(lock_path.parent))
     if drift is not None:
         key, locked, wanted = drift
         stale = Finding.error(
@@ -287,7 +287,7 @@ def verify_nodes(
     from mlenv.selector import parse
 
     chosen = parse(selector)
-    lockfile.check_fresh(lock_, manifest, str(lock_path))
+    lockfile.check_fresh(lock_, manifest, str(lock_path), str(lock_path.parent))
     nodes = read_nodes(nodes_text, where=where)
     built = Verdict((), None, None)
     if output is not None:
@@ -333,7 +333,7 @@ def _manifest_problems(bundle: Path, lock_: Lock, lock_where: str) -> list[Bundl
         with open_plain(bundle, "mlenv.toml") as handle:  # a symlink is never followed
             raw = read_handle(handle, bundle / "mlenv.toml", "bundle's manifest")
         manifest = load_manifest(raw.decode("utf-8"), str(bundle / "mlenv.toml"))
-        lockfile.check_fresh(lock_, manifest, lock_where)
+        lockfile.check_fresh(lock_, manifest, lock_where, str(bundle))
     except FileNotFoundError:
         return [BundleProblem("missing", "mlenv.toml", "the bundle has no manifest")]
     except OSError as exc:
