@@ -16,6 +16,7 @@ import pytest
 from mlenv.cuda.tags import extract
 from mlenv.lockfile import Lock
 from mlenv.lockfile import loads as load_lock
+from mlenv.target import Target
 from tests.support.cli import run_mlenv
 from tests.support.wheels import build_wheel, write_simple_index
 
@@ -33,19 +34,7 @@ CU13 = (
     'nvidia-cudnn-cu13~=9.0; extra == "cudnn"',
 )
 RELEASES = {"1.23.2": CU12, "1.26.0": CU12, "1.31.1": CU13}
-MARKERS = {
-    "platform_machine": "x86_64",
-    "platform_system": "Linux",
-    "sys_platform": "linux",
-    "os_name": "posix",
-    "python_version": "3.11",
-    "python_full_version": "3.11.0",
-    "implementation_name": "cpython",
-    "platform_python_implementation": "CPython",
-    "implementation_version": "3.11.0",
-    "platform_release": "",
-    "platform_version": "",
-}
+MARKERS = Target("linux-64", "3.11", "2.28").markers
 
 
 def _lock(tmp_path: Path, cuda: str, dependency: str) -> tuple[int, str, dict[str, str | None]]:

@@ -182,13 +182,9 @@ def test_a_manifest_in_a_directory_another_group_may_write_is_never_reached(
         assert locked.returncode == 1 and not (top / "mlenv.lock").exists()
 
 
-@pytest.mark.parametrize("shape", ["theirs", "dangling-link"])
-@pytest.mark.parametrize(
-    "args", [["show", "--help"], ["lock", "-h"], ["fetch", "--locked", "--help"]]
-)
-def test_help_never_walks_to_a_parent_manifest(tmp_path: Path, shape: str, args: list[str]) -> None:
-    """A command's --help reads no manifest: below one the walk refuses (another user's, a
-    link to nothing) it printed an error and exit 1 instead of the help."""
+def _below_a_refused_manifest(tmp_path: Path, shape: str) -> Path:
+    """A directory whose parent holds an mlenv.toml the walk refuses: another user's file, or
+    a link to nothing."""
     top = tmp_path / "top"
     below = top / "a"
     below.mkdir(parents=True)
@@ -198,6 +194,17 @@ def test_help_never_walks_to_a_parent_manifest(tmp_path: Path, shape: str, args:
         os.chown(found, 4321, 4321)
     else:
         found.symlink_to(tmp_path / "nothing.toml")
+    return below
+
+
+@pytest.mark.parametrize("shape", ["theirs", "dangling-link"])
+@pytest.mark.parametrize(
+    "args", [["show", "--help"], ["lock", "-h"], ["fetch", "--locked", "--help"]]
+)
+def test_help_never_walks_to_a_parent_manifest(tmp_path: Path, shape: str, args: list[str]) -> None:
+    """A command's --help reads no manifest: below one the walk refuses (another user's, a
+    link to nothing) it printed an error and exit 1 instead of the help."""
+    below = _below_a_refused_manifest(tmp_path, shape)
     done = run_mlenv(args, below, {"MLENV_CACHE_DIR": str(tmp_path / "cache")})
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith(f"Usage: mlenv {args[0]} ")
@@ -213,15 +220,9 @@ def test_a_refused_parent_manifest_stops_only_what_reads_a_manifest(
     that refusal. The refusal is said when a command reads the manifest or the lock beside it
     (``show``, ``lock``, ``-q`` after the command too), never before."""
     root, _two, env, _ = two_locks(tmp_path)
-    top = tmp_path / "top"
-    below = top / "a"
-    below.mkdir(parents=True)
+    below = _below_a_refused_manifest(tmp_path, shape)
+    top = below.parent
     found = top / "mlenv.toml"
-    if shape == "theirs":
-        found.write_text(PLAIN)
-        os.chown(found, 4321, 4321)
-    else:
-        found.symlink_to(tmp_path / "nothing.toml")
     lock = str(root / "mlenv.lock")
     for args in (["diff", lock, str(tmp_path / "two" / "mlenv.lock")], ["inspect", lock]):
         done = run_mlenv(args, below, env)
@@ -238,10 +239,8 @@ def test_a_refused_parent_manifest_stops_only_what_reads_a_manifest(
 def test_a_dangling_link_above_is_said_as_one(tmp_path: Path) -> None:
     """A parent's mlenv.toml linking to nothing was refused as "not owned by you or root",
     with ``-m`` on it as the way out, which reads nothing either."""
-    top = tmp_path / "top"
-    below = top / "a"
-    below.mkdir(parents=True)
-    (top / "mlenv.toml").symlink_to(tmp_path / "nothing.toml")
+    below = _below_a_refused_manifest(tmp_path, "dangling-link")
+    top = below.parent
     done = run_mlenv(["show"], below, {"MLENV_CACHE_DIR": str(tmp_path / "cache")})
     assert done.returncode == 1, done.stderr
     assert f"{top / 'mlenv.toml'}: found in a parent directory" in done.stderr

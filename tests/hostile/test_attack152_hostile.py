@@ -35,19 +35,7 @@ from tests.support.cli import run_mlenv
 from tests.support.httpserver import IndexServer
 from tests.support.wheels import build_wheel, write_simple_index
 
-MARKERS = {
-    "implementation_name": "cpython",
-    "implementation_version": "3.12.3",
-    "os_name": "posix",
-    "platform_machine": "x86_64",
-    "platform_python_implementation": "CPython",
-    "platform_release": "",
-    "platform_system": "Linux",
-    "platform_version": "",
-    "python_full_version": "3.12.3",
-    "python_version": "3.12",
-    "sys_platform": "linux",
-}
+MARKERS = Target("linux-64", "3.12", "2.28").markers
 CU12_EXTRA = [
     "coloredlogs",
     'nvidia-cuda-runtime-cu12~=12.0; extra == "cuda"',
