@@ -7,7 +7,6 @@ result is validated as a whole manifest before anyone writes it; this module nev
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -23,6 +22,7 @@ from mlenv import hints, toml_strings
 from mlenv.conda.records import match_spec_name
 from mlenv.errors import MlenvError
 from mlenv.manifest import Manifest, loads
+from mlenv.names import PROJECT_NAME
 from mlenv.target import Target
 
 Section = Literal["pypi", "conda"]
@@ -149,14 +149,11 @@ def remove(text: str, names: Sequence[str], *, source: str = "mlenv.toml") -> Ed
     return _result(doc, source, edits, ())
 
 
-_BARE_NAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?")
-
-
 def _remove_hint(missing: Sequence[str]) -> str:
     """`mlenv remove` takes names: a spec (``torch>=2``, as `uv remove` refuses it too) is
     answered with the name it is about."""
     for raw in missing:
-        if not _BARE_NAME.fullmatch(raw):
+        if not PROJECT_NAME.fullmatch(raw):
             try:
                 name = Requirement(raw).name
             except InvalidRequirement:

@@ -30,6 +30,7 @@ from mlenv.drift import target_drift as target_drift
 from mlenv.errors import MlenvError, Problem, ProblemsError, printable
 from mlenv.inputs import LOCK_VERSION
 from mlenv.limits import MAX_WHEEL_BYTES, parse_toml
+from mlenv.names import PROJECT_NAME
 from mlenv.platforms import NAMES as PLATFORM_NAMES
 from mlenv.platforms import unknown_platform_hint
 from mlenv.target import Target
@@ -500,7 +501,6 @@ def _supported_tags(target: LockTarget, platform: str) -> frozenset[Tag] | None:
 # blank). packaging strips Unicode blanks around a version ("1.0\u2028" is 1.0) and lowers
 # KELVIN SIGN to "k", so the file check alone passed text the exports write as it is: pip splits
 # a requirements file at U+2028 or U+0085 and dropped the line's --hash as a stray option.
-_WHEEL_NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?")
 _WHEEL_VERSION = re.compile(r"[!-~]+")
 
 
@@ -510,7 +510,7 @@ def _wheel_problems(package: LockedPackage, tags: frozenset[Tag] | None) -> list
     return _file_problems(package, tags) or [
         f"{key} {text[:80]!a} is not {wanted}"  # escaped: a look-alike is shown as one
         for key, text, pattern, wanted in (
-            ("name", package.name, _WHEEL_NAME, "ASCII letters, digits and '._-'"),
+            ("name", package.name, PROJECT_NAME, "ASCII letters, digits and '._-'"),
             ("version", package.version, _WHEEL_VERSION, "printable ASCII without blanks"),
         )
         if not pattern.fullmatch(text)

@@ -34,6 +34,7 @@ from mlenv.inputs import (
     Prerelease,
 )
 from mlenv.limits import parse_toml
+from mlenv.names import PROJECT_NAME
 from mlenv.pep508 import requirement as parsed_requirement
 from mlenv.placement import judge_placement
 from mlenv.platforms import NAMES, conda_spelling
@@ -290,7 +291,6 @@ def is_env_name(text: str) -> bool:
 _CUDA = re.compile(r"[1-9][0-9]?\.(?:0|[1-9][0-9]?)")  # as NVIDIA writes it: 12.4, not 12.04
 _CUDA_WANTED = 'a CUDA toolkit version like "12.4" (an update such as 12.4.1 is written "12.4")'
 _ARCH = re.compile(r"sm_[0-9]{2,3}[af]?")
-_PROJECT = re.compile(r"[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?")
 _GLIBC = re.compile(r"2\.(\d{2})", re.ASCII)
 # Not in ASCII: there ``\S`` takes U+2028, U+00A0 and U+3000, which Unicode's refuses.
 # The scheme in any case (RFC 3986 3.1: HTTP:// is http://), lowered where it is kept.
@@ -737,7 +737,7 @@ def _package_names(
 ) -> tuple[str, ...]:
     """A [cuda] list of distribution names (cpu-ok, unverified): PEP 503-normalised, each once."""
     names = check.string_list(
-        table, f"cuda.{key}", (), _pattern(_PROJECT, f'a distribution name like "{example}"')
+        table, f"cuda.{key}", (), _pattern(PROJECT_NAME, f'a distribution name like "{example}"')
     )
     spellings = Counter(canonicalize_name(name) for name in set(names))
     for name, count in sorted(spellings.items()):

@@ -11,6 +11,8 @@ from packaging.markers import InvalidMarker, Marker, UndefinedComparison, Undefi
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
+from mlenv.names import NAME
+
 
 @lru_cache(maxsize=8192)
 def requirement(text: str) -> Requirement:
@@ -151,13 +153,12 @@ def _head(text: str) -> Requirement:
     return _simple_head(text) or Requirement(text)
 
 
-_NAME = r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?"
 _CLAUSE = r"(?:==|~=|!=|<=|>=|<|>)[^,;()\[\]@\s]+"
 # Every run of blanks follows a token it cannot be part of and no two runs touch: adjacent
 # optional runs made a failing match cubic in the blanks (4,000 spaces took 50 s).
 _SIMPLE_HEAD = re.compile(
-    rf"[ \t]*(?P<name>{_NAME})[ \t]*"
-    rf"(?:\[[ \t]*(?:(?P<extras>{_NAME}(?:[ \t]*,[ \t]*{_NAME})*)[ \t]*)?\][ \t]*)?"
+    rf"[ \t]*(?P<name>{NAME})[ \t]*"
+    rf"(?:\[[ \t]*(?:(?P<extras>{NAME}(?:[ \t]*,[ \t]*{NAME})*)[ \t]*)?\][ \t]*)?"
     rf"(?:(?P<specifier>{_CLAUSE}(?:[ \t]*,[ \t]*{_CLAUSE})*)[ \t]*)?"
 )
 _COMMA = re.compile(r"[ \t]*,[ \t]*")

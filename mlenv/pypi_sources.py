@@ -16,11 +16,11 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Mapping
 
+from mlenv.names import PROJECT_NAME
 from mlenv.redaction import redact_urls
 
 Sources = tuple[tuple[str, str], ...]  # (PEP 503 name, index URL), sorted by name
 
-_PROJECT = re.compile(r"[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?")
 _KEY = "pypi.sources"
 
 # (key path, message, hint): how the manifest's checker reports a problem
@@ -56,7 +56,7 @@ def read_sources(
     found: dict[str, str] = {}
     for name, url in value.items():
         key = f"{_KEY}.{name}"
-        if not _PROJECT.fullmatch(name):
+        if not PROJECT_NAME.fullmatch(name):
             report(key, f"{name!r} is not a project name",
                    "use the distribution's name as PyPI spells it, e.g. torch")  # fmt: skip
             continue
