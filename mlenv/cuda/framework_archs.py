@@ -71,10 +71,11 @@ def unbuilt_archs(target: CudaTarget, item: PackageNeed) -> list[tuple[str, str,
 
 def _floor(item: PackageNeed) -> _Floor | None:
     """The first row naming the package, its CUDA and its release (the local label ignored:
-    +cu128 is the build, not the release); a release that cannot be parsed meets only a row
-    holding every release."""
+    +cu128 is the build, not the release; a pre-release read as the release it leads to:
+    ``>=2.11`` holds no 2.11.0rc1, which is built as 2.11.0 is); a release that cannot be
+    parsed meets only a row holding every release."""
     try:
-        release: Version | None = Version(Version(item.version).public)
+        release: Version | None = Version(Version(item.version).base_version)
     except InvalidVersion:
         release = None
     for floor in _floors():

@@ -6,7 +6,8 @@
   ``nvidia-cuda-runtime~=13.0``). Those extras fetch the libraries the binary was linked
   against, so they tell its CUDA even when the extra is not asked for. They are read only for a
   package the GPU table lists, and only when every extra names one CUDA major: a package
-  offering ``[cuda12]`` and ``[cuda13]`` is built for neither. An extra is found however its
+  offering ``[cuda12]`` and ``[cuda13]`` is built for neither (and, when its tags or row name
+  a major, each extra is held against it). An extra is found however its
   marker spells it (``"cuda12" == extra``, ``extra === "cuda12"``, ``extra in "cuda12"``), as the
   resolver evaluates it. A package whose own tags or table row say one major and whose extras
   say another is contradicted (``tags.extract``): PyPI's onnxruntime-gpu 1.28 is CUDA 13, a
@@ -58,10 +59,16 @@ def _extras_named(raw: str) -> list[str]:
 
 
 def said_by_extras(
-    package: str, requires_dist: Sequence[str], where: str, markers: Mapping[str, str]
+    package: str,
+    requires_dist: Sequence[str],
+    where: str,
+    markers: Mapping[str, str],
+    *,
+    held: bool = False,
 ) -> list[CudaNeed]:
     """The needs in a listed GPU package's extra-gated lines (an unreadable line skipped);
-    none when they disagree on the major."""
+    none when they disagree on the major, unless ``held`` against the package's own tags or
+    row: then each is, or a decoy extra of the row's major hid a CUDA 12 build's cu12 one."""
     from mlenv.cuda.packages import known
     from mlenv.cuda.tags import _from_requirement
 
@@ -77,7 +84,7 @@ def said_by_extras(
                 needs += _from_requirement(raw, where=where, markers=markers, extra=extra)
         except CudaError:
             continue  # a range no release pins (nvidia-curand~=10.0) is no evidence
-    return needs if len({need.cuda.major for need in needs}) == 1 else []
+    return needs if held or len({need.cuda.major for need in needs}) == 1 else []
 
 
 def spans_majors(need: CudaNeed, specifier: SpecifierSet) -> bool:

@@ -360,7 +360,7 @@ def extract(
     ]
     if markers is not None and (own or not required):  # onnxruntime-gpu 1.24+
         # what its extras say: the need when nothing else says one, else held against its own
-        required += said_by_extras(package, requires_dist, where, markers)
+        required += said_by_extras(package, requires_dist, where, markers, held=bool(own))
     return _combine(own, required)
 
 
