@@ -49,22 +49,19 @@ def judge_lock(
     even so: `verify --bundle` and the air-gapped `lock --check` judge the pair together, so
     a stale pair would be carried into the air gap only to be refused there."""
     where, base = str(session.lock_path), str(session.manifest_path.parent)
-    if not frozen:
+    try:
         check_fresh(lock, manifest, where, base)
         return
-    if bundled:
-        try:
-            check_fresh(lock, manifest, where, base)
-        except StaleLockError as stale:
+    except StaleLockError as stale:
+        if not frozen:
+            raise
+        if bundled:
             raise StaleLockError(
                 f"--frozen --bundle: {stale.message}; a bundle carries the manifest and its "
                 "lock, and `verify --bundle` refuses a stale pair",
                 where=stale.where or where,
                 hint="run `mlenv lock` first, or fetch --frozen without --bundle",
             ) from None
-    try:
-        check_fresh(lock, manifest, where, base)
-    except StaleLockError as stale:
         edited = own_drift(lock, resolution_inputs(manifest), base)
         if edited is not None:
             raise StaleLockError(
