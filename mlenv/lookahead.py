@@ -126,10 +126,11 @@ class Lookahead:
         for file in self._offered(req.name):
             if file.yanked is not None or not req.specifier.contains(file.version, True):
                 continue
-            if tried >= self._guesses or not self._claim(req.name, file):
+            taken = None if tried >= self._guesses else self._take(req.name, file, req.extras)
+            if taken is None:
                 return
             tried += 1
-            base, extras = self._new_extras(req.name, file, req.extras)
+            base, extras = taken
             if not base and not extras:
                 return
             if self._halted():
@@ -143,19 +144,17 @@ class Lookahead:
         with self._lock:
             return self._stopped
 
-    def _claim(self, name: NormalizedName, file: IndexFile) -> bool:
-        """Whether the walk may read ``file``'s METADATA: once read, or within the guesses."""
-        with self._lock:
-            releases = self._followed.setdefault(name, {})
-            return file in releases or len(releases) < self._guesses
-
-    def _new_extras(
+    def _take(
         self, name: NormalizedName, file: IndexFile, extras: frozenset[str]
-    ) -> tuple[bool, frozenset[str]]:
-        """Whether the release's own lines are still to follow, and which of ``extras``."""
+    ) -> tuple[bool, frozenset[str]] | None:
+        """None when the walk may not read ``file``'s METADATA (a new release past the
+        guesses); else whether the release's own lines are still to follow, and which of
+        ``extras``. One hold of the lock, so two walks never read past the guesses."""
         with self._lock:
             releases = self._followed.setdefault(name, {})
             first = file not in releases
+            if first and len(releases) >= self._guesses:
+                return None
             done = releases.setdefault(file, set())
             new = extras - done
             done |= new
