@@ -988,6 +988,15 @@ def exit_status(exc: Exception | KeyboardInterrupt, argv: Sequence[str]) -> int:
 # The daily workflow: add, remove, diff, inspect
 
 
+NO_LOCK = click.option(
+    "--no-lock",
+    "--frozen",
+    "no_lock",
+    is_flag=True,
+    help="Only edit the manifest; do not re-lock (--frozen: uv's spelling).",
+)
+
+
 def _manifest_text(session: Session) -> str:
     session.load_manifest()  # the same messages as every command for a missing or bad file
     return read_input(session.manifest_path, "manifest").decode("utf-8")
@@ -999,7 +1008,7 @@ def _manifest_text(session: Session) -> str:
 @click.option(
     "--platform", help="Only for this platform of the manifest (a platform_machine marker)."
 )
-@click.option("--no-lock", is_flag=True, help="Only edit the manifest; do not re-lock.")
+@NO_LOCK
 @click.option("--offline", is_flag=True, help="Never touch the network; use cached index data.")
 @click.pass_obj
 def add(
@@ -1026,7 +1035,7 @@ def add(
 
 @cli.command()
 @click.argument("names", nargs=-1, required=True, metavar="NAME...")
-@click.option("--no-lock", is_flag=True, help="Only edit the manifest; do not re-lock.")
+@NO_LOCK
 @click.option("--offline", is_flag=True, help="Never touch the network; use cached index data.")
 @click.pass_obj
 def remove(session: Session, names: tuple[str, ...], no_lock: bool, offline: bool) -> None:

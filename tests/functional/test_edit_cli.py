@@ -125,11 +125,24 @@ def test_a_lock_from_a_newer_mlenv_is_refused_untouched(project: Project) -> Non
     assert snapshot(root) == before
 
 
-def test_no_lock_edits_only_the_manifest(project: Project) -> None:
+@pytest.mark.parametrize("flag", ["--no-lock", "--frozen"])
+def test_no_lock_edits_only_the_manifest(project: Project, flag: str) -> None:
+    """``--frozen`` is uv's spelling of the same thing (``uv add --frozen``)."""
     root, env = project
     lock_before = (root / "mlenv.lock").read_bytes()
-    result = run_mlenv(["add", "--no-lock", "extra"], root, env)
+    result = run_mlenv(["add", flag, "extra"], root, env)
     assert result.returncode == 0, result.stderr
     assert (root / "mlenv.lock").read_bytes() == lock_before
     assert "run `mlenv lock`" in result.stderr
+    assert run_mlenv(["lock", "--check"], root, env).returncode == 1
+
+
+def test_remove_frozen_edits_only_the_manifest(project: Project) -> None:
+    root, env = project
+    assert run_mlenv(["add", "extra"], root, env).returncode == 0
+    lock_before = (root / "mlenv.lock").read_bytes()
+    result = run_mlenv(["remove", "--frozen", "extra"], root, env)
+    assert result.returncode == 0, result.stderr
+    assert (root / "mlenv.lock").read_bytes() == lock_before
+    assert '"extra"' not in (root / "mlenv.toml").read_text()
     assert run_mlenv(["lock", "--check"], root, env).returncode == 1
