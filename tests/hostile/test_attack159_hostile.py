@@ -6,7 +6,8 @@ reports, which ``cuda-compat-X-Y`` NVIDIA's forward-compatibility matrix gives a
 (none for an end-of-life branch), Table 3's Windows column for the update releases, the
 minor-version compatibility floors, how the NVIDIA runtime reads a real ``nvidia/cuda`` base
 image's ``NVIDIA_REQUIRE_CUDA`` with its ``brand=`` forward-compatibility terms, and the
-driver on ``/proc/driver/nvidia/version`` as the open kernel module prints it. ``-`` expects no
+driver on ``/proc/driver/nvidia/version`` as the open kernel module prints it, and the
+release a component wheel's version belongs to (release notes Table 1). ``-`` expects no
 value.
 """
 
@@ -21,6 +22,7 @@ import pytest
 from mlenv.cuda.matrix import forward_compat, major_floor, minor_compat_floor, table3_driver
 from mlenv.cuda.requirement import evaluate_requirement, reported_cuda
 from mlenv.cuda.rules import CudaTarget, judge
+from mlenv.cuda.tags import extract
 from mlenv.cuda.versions import CudaVersion, DriverVersion
 from mlenv.host_text import parse_proc_driver_version
 
@@ -94,6 +96,10 @@ def _answer(fact: Fact) -> str:
             REQUIRE_12_0_BASE, cuda=reported_cuda(driver), driver=driver, brand=brand
         )
         return "true" if held else "false"
+    if fact.function == "component_release":
+        name, version = fact.input.split("==")
+        need = extract(name, version)
+        return "-" if need is None or need.release is None else need.release
     if fact.function == "proc_version":
         return parse_proc_driver_version(fact.input) or "-"
     raise AssertionError(f"{fact.id}: unknown function {fact.function}")
