@@ -18,6 +18,11 @@ class Archs:
     # another major's name (x10) -> this major's: 13.0 renumbered Thor's sm_101 as sm_110
     renamed: dict[int, int] = field(default_factory=dict)
 
+    def built_by(self, cuda: CudaVersion) -> tuple[int, ...]:
+        """The architectures ``cuda`` itself builds for: a later minor's (sm_107 from 13.4) is
+        no answer for a 13.0 target."""
+        return tuple(cc for cc in self.ccs if self.added_in.get(cc, cuda) <= cuda)
+
     def renamed_note(self, arch: str, major: int) -> str:
         """': CUDA 13.x names it sm_110 (...); write sm_110' for the other major's name of one
         of this major's architectures (the a/f suffix kept), else ''."""

@@ -232,8 +232,8 @@ def arch_findings(target: CudaTarget) -> list[Finding]:
         else:
             code = "arch-unsupported"
             message = f"CUDA {cuda.major}.x has no {arch}{archs.renamed_note(arch, cuda.major)}"
-            supported = ", ".join(f"sm_{known}" for known in archs.ccs)
-            hint = f"check the GPU's compute capability; CUDA {cuda.major}.x supports {supported}"
+            supported = ", ".join(f"sm_{known}" for known in archs.built_by(cuda))
+            hint = f"check the GPU's compute capability; CUDA {cuda} supports {supported}"
         findings.append(Finding("error", code, "", arch, _promise(target), message, hint))
     return findings
 

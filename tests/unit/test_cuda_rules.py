@@ -872,8 +872,8 @@ def test_sm_60_under_13_0_is_dropped() -> None:
             "arch-unsupported",
             "CUDA 13.x has no sm_101: CUDA 13.x names it sm_110 (CUDA 13.0 renumbered sm_101 as "
             "sm_110); write sm_110",
-            "check the GPU's compute capability; CUDA 13.x supports sm_75, sm_80, sm_86, sm_87, "
-            "sm_88, sm_89, sm_90, sm_100, sm_103, sm_107, sm_110, sm_120, sm_121",
+            "check the GPU's compute capability; CUDA 13.0 supports sm_75, sm_80, sm_86, sm_87, "
+            "sm_88, sm_89, sm_90, sm_100, sm_103, sm_110, sm_120, sm_121",
         ),
     ],
 )
