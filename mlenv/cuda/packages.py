@@ -23,13 +23,14 @@ from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from mlenv import data_text
+from mlenv.cuda.multi import LOADERS, MultiCuda
 from mlenv.cuda.rules import Finding
 from mlenv.cuda.tags import CudaNeed
 from mlenv.cuda.versions import CudaError, CudaVersion
 
 _WHERE = "mlenv/data/gpu_packages.json"
 UNVERIFIED = "unverified"  # the lock's ``cuda`` value for a package listed in [cuda] unverified
-_MODES = ("from-index", "from-tags", "from-tags-or-cpu", "none")
+_MODES = ("from-index", "from-tags", "from-tags-or-cpu", "none", "multi")
 _FIXED_RE = re.compile(r"(?P<major>\d+)\.(?P<minor>\d+|x)")
 
 
@@ -43,6 +44,7 @@ class _Row:
     cuda: str
     source: str
     files: re.Pattern[str] | None = None  # on the file name: PyPI's torch 1.12 is CUDA on x86_64
+    multi: MultiCuda | None = None  # "multi": the CUDA releases its wheels ship libraries for
 
 
 @dataclass(frozen=True)
@@ -82,6 +84,7 @@ def _build(raw: Any) -> _Table:
                 cuda=_cuda_value(row["cuda"]),
                 source=str(row["source"]),
                 files=re.compile(row["files"]) if "files" in row else None,
+                multi=_multi(row) if row["cuda"] == "multi" else None,
             )
             for row in raw["packages"]
         )
@@ -99,6 +102,28 @@ def _build(raw: Any) -> _Table:
         for row in raw["families"]
     )
     return _Table(rows, families)
+
+
+def _multi(row: Mapping[str, Any]) -> MultiCuda:
+    """A "multi" row's ``builds`` (X.Y each), ``loader`` and ``follows``, or where it is wrong."""
+    package = row.get("package")
+    try:
+        builds = tuple(sorted({CudaVersion.parse(str(text)) for text in row["builds"]}))
+        loader, follows = row["loader"], canonicalize_name(str(row["follows"]))
+    except (KeyError, TypeError, CudaError) as exc:
+        raise CudaError(
+            f"the multi row of {package} has no valid builds, loader and follows ({exc})",
+            where=_WHERE,
+            hint='give it "builds": ["12.4", ...], "loader" and the package it "follows"',
+        ) from exc
+    if not builds or loader not in LOADERS:
+        raise CudaError(
+            f"the multi row of {package} needs at least one build and a loader of "
+            f"{', '.join(LOADERS)}",
+            where=_WHERE,
+            hint="list the CUDA releases its wheels ship libraries for",
+        )
+    return MultiCuda(builds, loader, follows)
 
 
 @functools.cache
@@ -157,6 +182,9 @@ def table_need(package: str, version: str, index: str, filename: str = "") -> Cu
         digits = match["digits"]
         cuda = CudaVersion(int(digits[:-1]), int(digits[-1]))
         return CudaNeed(cuda, False, rule, evidence, row.source)
+    if row.multi is not None:
+        newest = CudaVersion(row.multi.majors[-1], 0)
+        return CudaNeed(newest, True, rule, evidence, row.source, multi=row.multi)
     fixed = _FIXED_RE.fullmatch(row.cuda)
     if fixed is None:
         return None

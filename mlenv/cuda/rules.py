@@ -33,6 +33,7 @@ from mlenv.cuda.matrix import (
     table3_driver,
 )
 from mlenv.cuda.minor_said import COMPAT_NEEDS, read_from, unlisted_minor, unlisted_target
+from mlenv.cuda.multi import unloadable
 from mlenv.cuda.tags import CudaNeed
 from mlenv.cuda.versions import ARCH_SUFFIX_SINCE, CudaError, CudaVersion, DriverVersion, arch_cc
 
@@ -136,7 +137,7 @@ def _target_findings(target: CudaTarget, needs: Sequence[PackageNeed]) -> list[F
     minimum = found[0]
     if driver >= minimum:
         return []
-    same = [item for item in needs if item.need.stub is None and item.need.cuda.major == cuda.major]
+    same = [item for item in needs if item.need.stub is None and item.need.of_major(cuda.major)]
     users = [f"{item.name} {item.version}" for item in same]
     message = f"{target.driver_said} is below {minimum}, the minimum driver for CUDA {cuda}"
     if users:
@@ -272,7 +273,7 @@ def _package_findings(target: CudaTarget, item: PackageNeed) -> list[Finding]:
         findings.append(finding("error", *said))
     if need.driver_only and need.cuda.major != cuda.major:  # a driver floor, met or reported
         return findings
-    if need.cuda.major != cuda.major:
+    if not need.of_major(cuda.major):
         findings.append(
             finding(
                 "error",
@@ -347,6 +348,9 @@ def judge(target: CudaTarget, needs: Sequence[PackageNeed]) -> tuple[Finding, ..
     findings = _target_findings(target, needs) + arch_findings(target)
     for item in needs:
         findings += _package_findings(target, item)
+    promise = _promise(target)
+    findings += [Finding.error("cuda-library-missing", name, needs_, promise, message, hint)
+                 for name, needs_, message, hint in unloadable(needs)]  # fmt: skip
     return tuple(findings)
 
 

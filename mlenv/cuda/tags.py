@@ -17,6 +17,7 @@ from packaging.version import InvalidVersion, Version
 
 from mlenv.cuda import matrix
 from mlenv.cuda.matrix import Component, Pattern, components, patterns, require_release
+from mlenv.cuda.multi import MultiCuda
 from mlenv.cuda.requires_said import names_extra, said_by_extras, spans_majors
 from mlenv.cuda.versions import (
     CudaError,
@@ -53,9 +54,16 @@ class CudaNeed:
     driver_cuda: CudaNeed | None = None
     # a constrains floor with no upper bound (cudatoolkit >=11.2): newer CUDAs meet it too
     open_above: bool = False
+    multi: MultiCuda | None = None  # libraries for several CUDAs (bitsandbytes); cuda: the newest
+
+    def of_major(self, major: int) -> bool:
+        """Whether it is a build for CUDA ``major`` (a multi-CUDA wheel: one of its majors)."""
+        return major == self.cuda.major or (self.multi is not None and major in self.multi.majors)
 
     @property
     def label(self) -> str:
+        if self.multi is not None:
+            return self.multi.label
         return f"{self.cuda.major}.x" if self.major_only else str(self.cuda)
 
 

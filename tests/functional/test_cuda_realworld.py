@@ -33,6 +33,7 @@ MANY = "cp311-cp311-manylinux_2_28_x86_64"
 ANY = "py3-none-manylinux_2_27_x86_64"  # NVIDIA component wheels
 ABI3 = "cp38-abi3-manylinux1_x86_64"  # vLLM release assets
 PYPI = "pypi.org"
+BNB = "py3-none-manylinux_2_24_x86_64"  # bitsandbytes' wheels
 
 # Sources, cited by every case.
 TABLE3 = "https://docs.nvidia.com/cuda/archive/13.2.2/cuda-toolkit-release-notes/index.html"
@@ -427,14 +428,43 @@ CASES = [
          "550.54.14", 1,
          ("mlenv cannot tell which CUDA xformers 0.0.28.post3 needs",
           '[cuda] unverified = ["xformers"]')),
-    Case("bitsandbytes-undetermined", "https://pypi.org/project/bitsandbytes/0.45.0/",
-         (Whl("bitsandbytes", "0.45.0", "py3-none-manylinux_2_24_x86_64"),),
-         ("bitsandbytes==0.45.0",), "12.4", "550.54.14", 1,
-         ("mlenv cannot tell which CUDA bitsandbytes 0.45.0 needs",)),
-    Case("bitsandbytes-unverified-warns", "https://pypi.org/project/bitsandbytes/0.45.0/",
-         (Whl("bitsandbytes", "0.45.0", "py3-none-manylinux_2_24_x86_64"),),
-         ("bitsandbytes==0.45.0",), "12.4", "550.54.14", 0, ("cuda-unverified",),
-         locked={"bitsandbytes": "unverified"}, extra='unverified = ["bitsandbytes"]\n'),
+    # bitsandbytes ships libcudaXY libraries for many CUDA releases in one wheel (read from
+    # PyPI's wheels) and loads the one of torch.version.cuda: exactly (up to 0.49) or the
+    # nearest of its major (0.50, cextension.get_cuda_bnb_library_path)
+    Case("bitsandbytes-0.45-on-12", "https://pypi.org/project/bitsandbytes/0.45.0/#files",
+         (Whl("bitsandbytes", "0.45.0", BNB),), ("bitsandbytes==0.45.0",), "12.4", "550.54.14",
+         0, locked={"bitsandbytes": "11.x|12.x"}),
+    Case("bitsandbytes-0.45-on-13", "https://pypi.org/project/bitsandbytes/0.45.0/#files",
+         (Whl("bitsandbytes", "0.45.0", BNB),), ("bitsandbytes==0.45.0",), "13.0", "580.65.06",
+         1, ("bitsandbytes 0.45.0 is built for CUDA 11.x|12.x, but the target is CUDA 13.0",
+             "0.48 and later for CUDA 13")),
+    Case("bitsandbytes-newest-for-13", "https://pypi.org/project/bitsandbytes/0.48.0/#files",
+         (Whl("bitsandbytes", "0.47.0", BNB), Whl("bitsandbytes", "0.48.0", BNB)),
+         ("bitsandbytes",), "13.0", "580.65.06", 0,
+         locked={"bitsandbytes": "11.x|12.x|13.x"}),
+    Case("bitsandbytes-0.46.0-beside-torch-cu129",
+         "https://pypi.org/project/bitsandbytes/0.46.0/#files",
+         (torch("2.8.0+cu129"), Whl("bitsandbytes", "0.46.0", BNB)),
+         ("torch==2.8.0", "bitsandbytes==0.46.0"), "12.9", "575.51.03", 1,
+         ("bitsandbytes 0.46.0 loads the library for the CUDA torch 2.8.0+cu129 is built for "
+          "(12.9)", "ships a CUDA 12.9 library")),
+    Case("bitsandbytes-0.50-beside-torch-cu129",
+         "https://pypi.org/project/bitsandbytes/0.50.2/#files",
+         (torch("2.8.0+cu129"), Whl("bitsandbytes", "0.50.2", BNB)),
+         ("torch==2.8.0", "bitsandbytes==0.50.2"), "12.9", "575.51.03", 0,
+         locked={"bitsandbytes": "11.x|12.x|13.x", "torch": "12.9"}),
+    Case("bitsandbytes-read-though-listed-unverified",
+         "https://pypi.org/project/bitsandbytes/0.45.0/#files",
+         (Whl("bitsandbytes", "0.45.0", BNB),), ("bitsandbytes==0.45.0",), "12.4", "550.54.14",
+         0, locked={"bitsandbytes": "11.x|12.x"}, extra='unverified = ["bitsandbytes"]\n',
+         absent=("cuda-unverified",)),
+    Case("bitsandbytes-unread-undetermined", "https://pypi.org/project/bitsandbytes/",
+         (Whl("bitsandbytes", "0.51.0", BNB),), ("bitsandbytes==0.51.0",), "12.4",
+         "550.54.14", 1, ("mlenv cannot tell which CUDA bitsandbytes 0.51.0 needs",)),
+    Case("bitsandbytes-unread-unverified-warns", "https://pypi.org/project/bitsandbytes/",
+         (Whl("bitsandbytes", "0.51.0", BNB),), ("bitsandbytes==0.51.0",), "12.4",
+         "550.54.14", 0, ("cuda-unverified",), locked={"bitsandbytes": "unverified"},
+         extra='unverified = ["bitsandbytes"]\n'),
     Case("rapids-cudf-cu12-on-13", RAPIDS,
          (Whl("cudf-cu12", "24.10.1", MANY, (), "pypi.nvidia.com"),), ("cudf-cu12==24.10.1",),
          "13.0", "580.65.06", 1,

@@ -70,6 +70,12 @@ def test_row_gives_its_verdict_on_its_example_wheel(row: dict[str, Any]) -> None
     elif re.fullmatch(r"\d+\.(\d+|x)", cuda):
         assert need is not None
         assert (need.label, need.source) == (cuda, row["source"])
+    elif cuda == "multi":
+        assert need is not None and need.multi is not None and need.source == row["source"]
+        builds = [CudaVersion.parse(text) for text in row["builds"]]
+        assert list(need.multi.builds) == sorted(builds)
+        assert need.label == "|".join(f"{m}.x" for m in sorted({b.major for b in builds}))
+        assert (need.multi.loader, need.multi.follows) == (row["loader"], row["follows"])
     elif cuda == "from-tags":
         assert need is None
         assert unread is not None and "GPU package table says only those can tell" in unread
@@ -218,7 +224,7 @@ def test_tensorflow_gets_a_cuda_need_only_where_it_has_gpu_support(
         ("onnxruntime-gpu", "1.32.0", PYPI),  # no PyPI wheel after 1.31.1 has been read
         ("xformers", "0.0.30", PYPI),
         ("flash-attn", "2.8.3", ""),
-        ("bitsandbytes", "0.45.5", PYPI),
+        ("bitsandbytes", "0.51.0", PYPI),  # no wheel after 0.50.2 has been read
         ("vllm", "0.10.1", PYPI),
         ("paddlepaddle-gpu", "2.6.2", PYPI),
         ("tensorflow", "2.22.0", PYPI),

@@ -1,0 +1,84 @@
+"""Wheels that carry libraries for several CUDA releases and load one at run time.
+
+bitsandbytes ships ``libbitsandbytes_cudaXY`` for many CUDA releases in one wheel and loads the
+one for the CUDA PyTorch was built with (``torch.version.cuda``): up to 0.49 exactly that
+release, from 0.50 the nearest one of the same major (the newest below it, else the oldest
+above), never one of another major (``cextension.get_cuda_bnb_library_path`` of each release).
+So such a wheel runs on a fleet of any major it ships a library for, and beside a torch built
+for CUDA X.Y only if a library it would load is there. The releases each wheel ships are read
+from the wheels themselves (their file lists) into ``mlenv/data/gpu_packages.json``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+from packaging.utils import canonicalize_name
+
+from mlenv.cuda.versions import CudaVersion
+
+if TYPE_CHECKING:
+    from mlenv.cuda.rules import PackageNeed
+
+Loader = Literal["exact", "same-major"]
+LOADERS: tuple[Loader, ...] = ("exact", "same-major")
+
+
+@dataclass(frozen=True)
+class MultiCuda:
+    """The CUDA releases one wheel ships libraries for, how it picks one, and whose CUDA it
+    follows (the package whose build decides which library is loaded)."""
+
+    builds: tuple[CudaVersion, ...]
+    loader: Loader
+    follows: str
+
+    @property
+    def majors(self) -> tuple[int, ...]:
+        return tuple(sorted({build.major for build in self.builds}))
+
+    @property
+    def label(self) -> str:
+        """The lock's ``cuda`` for such a wheel: every major it runs on (``11.x|12.x``)."""
+        return "|".join(f"{major}.x" for major in self.majors)
+
+    def loads(self, cuda: CudaVersion) -> CudaVersion | None:
+        """The library it loads beside a ``follows`` built for ``cuda``; None when none."""
+        if cuda in self.builds:
+            return cuda
+        if self.loader == "exact":
+            return None
+        same = [build for build in self.builds if build.major == cuda.major]
+        below = [build for build in same if build < cuda]
+        return max(below) if below else min(same, default=None)
+
+
+def unloadable(needs: Sequence[PackageNeed]) -> list[tuple[str, str, str, str]]:
+    """(package, needs, message, hint) for each multi-CUDA wheel that ships no library it would
+    load beside the locked build it follows; nothing when that build fixes only a major."""
+    by_name: dict[str, PackageNeed] = {canonicalize_name(item.name): item for item in needs}
+    said = []
+    for item in needs:
+        multi = item.need.multi
+        followed = by_name.get(multi.follows) if multi is not None else None
+        if multi is None or followed is None or followed.need.major_only:
+            continue
+        cuda = followed.need.cuda
+        if followed.need.stub is not None or multi.loads(cuda) is not None:
+            continue
+        shipped = ", ".join(map(str, multi.builds))
+        rule = "that release only" if multi.loader == "exact" else f"a CUDA {cuda.major}.x one"
+        said.append(
+            (
+                item.name,
+                f"a library for CUDA {cuda}",
+                f"{item.name} {item.version} loads the library for the CUDA "
+                f"{followed.name} {followed.version} is built for ({cuda}), {rule}, but ships "
+                f"libraries for CUDA {shipped} only; its GPU functions fail at run time",
+                f"pin a release of {item.name} that ships a CUDA {cuda} library, or a build of "
+                f"{followed.name} for one of its CUDA releases",
+            )
+        )
+    return said
