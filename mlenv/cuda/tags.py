@@ -17,7 +17,7 @@ from packaging.version import InvalidVersion, Version
 
 from mlenv.cuda import matrix
 from mlenv.cuda.matrix import Component, Pattern, components, patterns, require_release
-from mlenv.cuda.requires_said import names_extra, said_by_extras, spans_majors
+from mlenv.cuda.requires_said import against_base, names_extra, said_by_extras, spans_majors
 from mlenv.cuda.versions import (
     CudaError,
     CudaVersion,
@@ -361,6 +361,10 @@ def extract(
     if markers is not None and (own or not required):  # onnxruntime-gpu 1.24+
         # what its extras say: the need when nothing else says one, else held against its own
         required += said_by_extras(package, requires_dist, where, markers, held=bool(own))
+    elif markers is not None and (need := _combine(own, required)) is not None:
+        # the unconditional lines said it: a generic CUDA extra of another major contradicts
+        clash = () if need.driver_only else against_base(requires_dist, where, markers, need)
+        return replace(need, conflicts=need.conflicts + clash)
     return _combine(own, required)
 
 
