@@ -12,6 +12,16 @@
   resolver evaluates it. A package whose own tags or table row say one major and whose extras
   say another is contradicted (``tags.extract``): PyPI's onnxruntime-gpu 1.28 is CUDA 13, a
   mirror's CUDA 12 build of it is not.
+- A generic CUDA extra against the base. The extras named for the CUDA libraries a binary
+  links (``cuda``, ``cudnn``, ``and-cuda``, ``with-cuda``: no major in the name) say what the
+  binary was built for, so one naming another major than the unconditional lines is a
+  contradiction, listed or not (``against_base``). An extra named for a major (``cu13``,
+  ``cuda13``, ``qnx-cu13``) is a choice among builds, as jax's ``[cuda12]``/``[cuda13]``:
+  PyPI's nvidia-cutlass-dsl 4.6-4.8.1 requires ``nvidia-cutlass-dsl-libs-cu12`` and, under
+  ``[cu13]``, ``-libs-cu13``, both installed side by side (``libs-base`` loads the newest
+  flavour the driver runs), no contradiction. Read 2026-12 from PyPI's wheels: no torch
+  2.4-2.15, tensorflow 2.15-2.21, vllm, jax or jax-cuda plugin, onnxruntime-gpu, cupy,
+  bitsandbytes, xformers or flashinfer release pairs CUDA lines of two majors so.
 - A range over two majors of a package whose version major is the CUDA major (cuda-bindings,
   cuda-python): nvidia-cutlass-dsl-libs-core 4.8.1, pure Python, requires
   ``cuda-bindings>=12.8``, which a CUDA 13 cuda-bindings meets; it claims no CUDA 12 build (the
@@ -22,10 +32,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from packaging.requirements import InvalidRequirement
 from packaging.specifiers import SpecifierSet
+from packaging.utils import canonicalize_name
 
 from mlenv.cuda.matrix import patterns
 from mlenv.cuda.versions import CudaError
@@ -85,6 +97,43 @@ def said_by_extras(
         except CudaError:
             continue  # a range no release pins (nvidia-curand~=10.0) is no evidence
     return needs if held or len({need.cuda.major for need in needs}) == 1 else []
+
+
+_MAJOR_PART_RE = re.compile(r"cu(?:da)?[0-9]+")
+_GENERIC_PARTS = frozenset({"cuda", "cudnn"})
+
+
+def generic_cuda_extra(extra: str) -> bool:
+    """An extra named for CUDA without a major (``cuda``, ``And_CUDA``, ``with-cuda``), as
+    PEP 685 normalises its name; one naming a major (``cuda12``, ``qnx-cu13``) is not."""
+    parts = canonicalize_name(extra).split("-")
+    return bool(_GENERIC_PARTS.intersection(parts)) and not any(
+        _MAJOR_PART_RE.fullmatch(part) for part in parts
+    )
+
+
+def against_base(
+    requires_dist: Sequence[str], where: str, markers: Mapping[str, str], base: CudaNeed
+) -> tuple[CudaNeed, ...]:
+    """The first line of each other major under a generic CUDA extra, when the unconditional
+    lines say ``base``: a wheel that needs CUDA 12 libraries and fetches CUDA 13 ones for its
+    ``cuda`` extra is built for one of them, and mlenv cannot tell which."""
+    from mlenv.cuda.tags import _from_requirement
+
+    found: dict[int, CudaNeed] = {}
+    for raw in requires_dist:
+        extras = [extra for extra in _extras_named(raw) if generic_cuda_extra(extra)]
+        try:
+            if not extras or _from_requirement(raw, where=where, markers=markers):
+                continue  # no generic CUDA extra, or a plain line (read with the base)
+            for extra in extras:
+                for need in _from_requirement(raw, where=where, markers=markers, extra=extra):
+                    if need.cuda.major != base.cuda.major and need.cuda.major not in found:
+                        said = f"Requires-Dist [{extra}]: {raw}"
+                        found[need.cuda.major] = replace(need, evidence=said)
+        except CudaError:
+            continue  # a range no release pins (nvidia-curand~=10.0) is no evidence
+    return tuple(found.values())
 
 
 def spans_majors(need: CudaNeed, specifier: SpecifierSet) -> bool:

@@ -18,7 +18,7 @@ from packaging.version import InvalidVersion, Version
 from mlenv.cuda import matrix
 from mlenv.cuda.matrix import Component, Pattern, components, patterns, require_release
 from mlenv.cuda.multi import MultiCuda
-from mlenv.cuda.requires_said import names_extra, said_by_extras, spans_majors
+from mlenv.cuda.requires_said import against_base, names_extra, said_by_extras, spans_majors
 from mlenv.cuda.versions import (
     CudaError,
     CudaVersion,
@@ -35,10 +35,9 @@ from mlenv.pep508 import metadata_requirement as parsed
 class CudaNeed:
     """What one artifact needs from CUDA, with the evidence, so every finding can say why.
 
-    ``major_only`` marks builds that fix only the major (cupy-cuda12x, -cu12 suffixes);
-    ``release`` is the toolkit update a component version was pinned by, when known;
-    ``stub`` names the real package when the artifact is a placeholder; ``conflicts`` holds
-    the signals of the same artifact that disagree with this one.
+    ``major_only`` marks builds that fix only the major (cupy-cuda12x, -cu12 suffixes); ``release``
+    is the toolkit update a component version was pinned by, when known; ``stub`` names the real
+    package of a placeholder; ``conflicts``: the same artifact's signals that disagree.
     """
 
     cuda: CudaVersion
@@ -50,10 +49,8 @@ class CudaNeed:
     stub: str | None = None
     conflicts: tuple[CudaNeed, ...] = ()
     driver_only: bool = False  # only a floor on the driver's CUDA (__cuda), no build claim
-    # a __cuda floor of a newer major than the build: the driver must support that CUDA
-    driver_cuda: CudaNeed | None = None
-    # a constrains floor with no upper bound (cudatoolkit >=11.2): newer CUDAs meet it too
-    open_above: bool = False
+    driver_cuda: CudaNeed | None = None  # a newer major's __cuda floor: the driver must run it
+    open_above: bool = False  # an open constrains floor (cudatoolkit >=11.2): newer CUDAs meet it
     multi: MultiCuda | None = None  # libraries for several CUDAs (bitsandbytes); cuda: the newest
 
     def of_major(self, major: int) -> bool:
@@ -62,9 +59,8 @@ class CudaNeed:
 
     @property
     def label(self) -> str:
-        if self.multi is not None:
-            return self.multi.label
-        return f"{self.cuda.major}.x" if self.major_only else str(self.cuda)
+        single = f"{self.cuda.major}.x" if self.major_only else str(self.cuda)
+        return single if self.multi is None else self.multi.label
 
 
 _Exactness = Literal["exact", "compatible", "lower"]
@@ -369,6 +365,10 @@ def extract(
     if markers is not None and (own or not required):  # onnxruntime-gpu 1.24+
         # what its extras say: the need when nothing else says one, else held against its own
         required += said_by_extras(package, requires_dist, where, markers, held=bool(own))
+    elif markers is not None and (need := _combine(own, required)) is not None:
+        # the unconditional lines said it: a generic CUDA extra of another major contradicts
+        clash = () if need.driver_only else against_base(requires_dist, where, markers, need)
+        return replace(need, conflicts=need.conflicts + clash)
     return _combine(own, required)
 
 
