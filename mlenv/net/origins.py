@@ -267,7 +267,7 @@ class LocalRoots:
         """Roots from the manifest's locations (URLs, or paths relative to ``base_dir``);
         remote and missing ones add nothing. An index directory named ``simple`` or ``simple-…``
         is rooted at its parent, where mirrors keep the files (``../../packages``, packse's
-        ``../../files``), unless that is ``/`` or others may write it (``_lends``); any other index,
+        ``../../files``), unless that is ``/`` or others may write it (``_lends``); any other,
         find-links directory or conda channel is its own root, a find-links page its directory."""
         roots = []
         loopback = False
@@ -301,10 +301,8 @@ class LocalRoots:
 
 
 def _lends(parent: Path) -> bool:
-    """Whether an index's parent may be a root: not ``/``, nor a directory others may add
-    files to (``trusted_path.others_write``: ``/tmp``, sticky or not, or a team's group-writable
-    tree), whose every file a page could then name. Its owner is not judged: whoever owns it
-    could replace the index the manifest named anyway."""
+    """Whether an index's parent may be a root: not ``/`` nor one others may add files to
+    (``trusted_path.others_write``: ``/tmp``, sticky or not, a team's group-writable tree)."""
     try:  # not stamped (a project's own directory changes with every lock); fetch asks again
         return parent != parent.parent and others_write(parent.stat()) is None
     except OSError:
