@@ -42,6 +42,7 @@ from mlenv.userfiles import read_input
 
 if TYPE_CHECKING:
     from mlenv.build_record import BuildRecord, MultiPlatformRecord
+    from mlenv.discover import Found
 
 # Commands import the heavy modules (httpx, resolvelib, rich) when they run, so answers that
 # need none of them (`--version`, a no-op `lock`) start fast.
@@ -188,17 +189,17 @@ def cli(
     try:
         walk = manifest is None and not asks_help
         found = _found_upward(ctx.invoked_subcommand) if walk else None
-    except UsageError as error:  # said when the manifest or its lock is read (Session.refused)
+    except MlenvError as error:  # said when the manifest or its lock is read (Session.refused)
         found, refused = None, error
+    where = found.path if found is not None else manifest or Path("mlenv.toml")
     ctx.obj = replace(
-        open_session(found or manifest or Path("mlenv.toml"), cache, verbose, quiet, log_format),
-        refused=refused,
+        open_session(where, cache, verbose, quiet, log_format), refused=refused, found=found
     )
     if found is not None:
-        ctx.obj.reporter.info(f"using {found} (found in a parent directory)")
+        ctx.obj.reporter.info(f"using {found.path} (found in a parent directory)")
 
 
-def _found_upward(command: str | None) -> Path | None:
+def _found_upward(command: str | None) -> Found | None:
     """The manifest of the nearest parent directory (``mlenv.discover``) when no -m names one
     and the working directory holds none; never for a command that writes or needs none."""
     from mlenv.discover import NO_WALK, find_upward
@@ -998,8 +999,9 @@ NO_LOCK = click.option(
 
 
 def _manifest_text(session: Session) -> str:
-    session.load_manifest()  # the same messages as every command for a missing or bad file
-    return read_input(session.manifest_path, "manifest").decode("utf-8")
+    """The text ``add``/``remove`` edit: the manifest's bytes (the walk's, when it found it),
+    after the same messages as every command for a missing or bad file."""
+    return session.manifest_bytes().decode("utf-8")
 
 
 @cli.command()

@@ -29,7 +29,9 @@ def _again(ctx: click.Context, param: click.Parameter, value: int | bool) -> Non
     manifest = ctx.find_object(Session)
     where = manifest.manifest_path if manifest is not None else root["manifest"]
     session = open_session(where, root["cache"], root["verbose"], root["quiet"], root["log_format"])
-    ctx.obj = replace(session, refused=manifest.refused if manifest is not None else None)
+    if manifest is not None:  # the walk's verdict, and the bytes it read, stay the group's
+        session = replace(session, refused=manifest.refused, found=manifest.found)
+    ctx.obj = session
 
 
 def accept_after(command: click.Command) -> None:

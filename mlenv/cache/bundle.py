@@ -96,7 +96,7 @@ def _bundle_keep(manifest: Path, cache: ArtifactCache) -> dict[str, Path]:
     return {"the project directory": manifest.parent, "the cache": cache.root}
 
 
-def shareable_manifest(path: Path) -> bytes:
+def shareable_manifest(path: Path, data: bytes | None = None) -> bytes:
     """The manifest as a bundle carries it: every credential its index and channel URLs hold
     replaced by ``***`` (``redaction.redact``; security invariant 5). A bundle travels into an air
     gap or to a registry, another origin; the lock's inputs hash counts locations without their
@@ -108,8 +108,9 @@ def shareable_manifest(path: Path) -> bytes:
     (``\\u0040`` for its ``@``, ``tok\\u0065n=``) hides its secret from a text scan, and an
     escaped quote or two strings with no blank between them let a scan cut or fuse strings:
     such a manifest is refused, naming the key, rather than carried with a secret or as other
-    resolution inputs."""
-    text = read_input(path, "manifest").decode("utf-8")
+    resolution inputs. ``data``: the manifest's bytes as read already (``Session.manifest_bytes``:
+    the parent walk's), else read from ``path``."""
+    text = (read_input(path, "manifest") if data is None else data).decode("utf-8")
     shared = redact_urls(text)
     parsed = _toml(shared)
     key = _changed_key(_toml(text), parsed) if parsed is not None else _changed_line(text, shared)
@@ -176,6 +177,7 @@ def write_bundle(
     lock_path: Path,
     artifacts: Sequence[Artifact],
     cache: ArtifactCache,
+    manifest_bytes: bytes | None = None,
 ) -> Path:
     """A complete bundle at ``dest``, or the previous one: it is built beside and swapped in.
 
@@ -187,7 +189,7 @@ def write_bundle(
         work = scratch / "bundle"
         work.mkdir()
         entries: list[dict[str, str | int]] = []
-        for data, name in ((shareable_manifest(manifest), "mlenv.toml"),
+        for data, name in ((shareable_manifest(manifest, manifest_bytes), "mlenv.toml"),
                            (read_input(lock_path, "lock"), "mlenv.lock")):  # fmt: skip
             with (work / name).open("xb") as out:
                 measured = measure(io.BytesIO(data), out)

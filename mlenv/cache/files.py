@@ -12,6 +12,8 @@ import itertools
 import os
 import stat
 
+from mlenv.trusted_path import not_yours
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import BinaryIO, TypeAlias
@@ -23,9 +25,10 @@ def open_plain(root: StrPath, relative: str, *, private: int = 0) -> BinaryIO:
     """``root/relative`` opened for reading, refusing a symlink at any component below
     ``root`` (never followed) and anything but a plain file (a FIFO would block, a directory
     is not an artifact). With ``private``, the last ``private`` components (the file, then the
-    directories holding it) must belong to this user and be writable by no one else: what
-    others could have planted or could change is refused. FileNotFoundError when absent; any
-    other refusal is an OSError whose strerror says which component is what."""
+    directories holding it) must be yours (``trusted_path.not_yours``: this user's or root's,
+    and writable by no one else): what others could have planted or could change is refused.
+    FileNotFoundError when absent; any other refusal is an OSError whose strerror says which
+    component is what."""
     parts = relative.split("/")
     if any(part in ("", ".", "..") for part in parts):
         raise OSError(errno.EINVAL, f"{relative!r} is not a normalised relative path")
@@ -57,38 +60,11 @@ def open_plain(root: StrPath, relative: str, *, private: int = 0) -> BinaryIO:
 
 
 def check_private(info: os.stat_result, what: str) -> None:
-    if info.st_uid != os.geteuid():
-        raise OSError(errno.EPERM, f"{what} belongs to another user (uid {info.st_uid})")
-    if info.st_uid == unmapped_uid():
-        raise OSError(
-            errno.EPERM,
-            f"{what} may belong to another user: in this user namespace uid {info.st_uid} also "
-            "stands for every owner it does not map",
-        )
-    if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
-        raise OSError(errno.EPERM, f"{what} is writable by others ({info.st_mode & 0o777:o})")
-
-
-_UNMAPPED: list[int | None] = []  # unmapped_uid's answer, once known (not functools.cache:
-# importing functools would cost the no-op a tenth of its time)
-
-
-def unmapped_uid() -> int | None:
-    """The uid ``stat`` shows for an owner this process's user namespace does not map (a
-    rootless container's view of other host users' files), when some owner is unmapped. Run
-    as that very uid, "mine" and "someone else's" look alike, so neither counts as mine."""
-    if not _UNMAPPED:
-        _UNMAPPED.append(_unmapped_uid())
-    return _UNMAPPED[0]
-
-
-def _unmapped_uid() -> int | None:
-    try:
-        with open("/proc/self/uid_map") as uid_map, open("/proc/sys/fs/overflowuid") as over:
-            ranges, overflow = uid_map.read().split(), int(over.read())
-    except OSError:  # no /proc: no user namespaces to tell apart
-        return None
-    return None if sum(int(count) for count in ranges[2::3]) >= (1 << 32) - 1 else overflow
+    """Refuse an entry that is not this user's alone (``trusted_path.not_yours``: another
+    user's, or one others may write)."""
+    reason = not_yours(info)
+    if reason is not None:
+        raise OSError(errno.EPERM, f"{what} {reason}")
 
 
 def _kind(name: str, dir_fd: int) -> str:

@@ -73,6 +73,7 @@ def fetch(session: Session, request: FetchRequest) -> str | None:
             cache,
             insecure=insecure,
             reporter=session.reporter,
+            manifest_bytes=session.manifest_bytes(),
             mount_from=[*mount_from, *([shared] if shared else [])],
         )
         session.reporter.info(
@@ -123,7 +124,10 @@ def fetch(session: Session, request: FetchRequest) -> str | None:
         digest = publish("bundle", bundle)
         return f"{bundle.partition('@')[0]}@{digest}"
     if bundle is not None:
-        write_bundle(Path(bundle), session.manifest_path, session.lock_path, artifacts, cache)
+        write_bundle(
+            Path(bundle), session.manifest_path, session.lock_path, artifacts, cache,
+            session.manifest_bytes(),
+        )  # fmt: skip
         session.reporter.info(f"wrote bundle {bundle} (verify it with `mlenv verify --bundle`)")
     return None
 

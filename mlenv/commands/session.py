@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mlenv import lockfile
+from mlenv import lockfile, watch
 from mlenv.atomic import write_atomic
 from mlenv.cache import default_root, named_root
 from mlenv.cache.artifacts import ArtifactCache
@@ -21,6 +21,7 @@ from mlenv.report import HumanReporter, JsonReporter, QuietReporter, Reporter
 from mlenv.userfiles import input_kind, read_input
 
 if TYPE_CHECKING:
+    from mlenv.discover import Found
     from mlenv.index import HttpClient
 
 
@@ -35,6 +36,9 @@ class Session:
     # the parent walk's refusal (``mlenv.discover``), said when the manifest or the lock beside
     # it is read: a command naming all it reads (``diff A B``, ``inspect LOCK``) needs neither
     refused: MlenvError | None = None
+    # the manifest the walk found, with the bytes read from the descriptor it judged: the
+    # manifest is those bytes, never a second read of a path someone could have swapped since
+    found: Found | None = None
 
     @property
     def cache_root(self) -> Path:
@@ -56,7 +60,20 @@ class Session:
     def load_manifest(self) -> Manifest:
         if self.refused is not None:
             raise self.refused
-        return read_manifest(self.manifest_path)
+        return read_manifest(self.manifest_path, self._found_bytes())
+
+    def manifest_bytes(self) -> bytes:
+        """The manifest's bytes: the walk's when it found it, else read now."""
+        self.load_manifest()  # the same messages as every command for a missing or bad file
+        found = self._found_bytes()
+        return found if found is not None else read_input(self.manifest_path, "manifest")
+
+    def _found_bytes(self) -> bytes | None:
+        found = self.found
+        if found is None or found.path != self.manifest_path:
+            return None
+        watch.opened(found.path, found.info)  # stamped as the read it was
+        return found.data
 
     @property
     def lock_path(self) -> Path:
@@ -151,9 +168,10 @@ def _cache_root(given: str | None) -> Path | None:
     return cache
 
 
-def read_manifest(path: Path) -> Manifest:
+def read_manifest(path: Path, raw: bytes | None = None) -> Manifest:
+    """The manifest at ``path``, or read already (``raw``, the parent walk's bytes)."""
     try:
-        raw = read_input(path, "manifest")
+        raw = read_input(path, "manifest") if raw is None else raw
     except FileNotFoundError:
         found = importable_beside(path)
         raise UsageError(

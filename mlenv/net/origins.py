@@ -13,7 +13,6 @@ import functools
 import ipaddress
 import os
 import re
-import stat
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from urllib.parse import unquote, urljoin, urlsplit
 
 from mlenv import watch
 from mlenv.errors import MlenvError
+from mlenv.trusted_path import others_write
 
 Origin = tuple[str, str, int]
 
@@ -267,7 +267,7 @@ class LocalRoots:
         """Roots from the manifest's locations (URLs, or paths relative to ``base_dir``);
         remote and missing ones add nothing. An index directory named ``simple`` or ``simple-…``
         is rooted at its parent, where mirrors keep the files (``../../packages``, packse's
-        ``../../files``), unless that is ``/`` or writable by all (``_lends``); any other index,
+        ``../../files``), unless that is ``/`` or others may write it (``_lends``); any other,
         find-links directory or conda channel is its own root, a find-links page its directory."""
         roots = []
         loopback = False
@@ -301,9 +301,10 @@ class LocalRoots:
 
 
 def _lends(parent: Path) -> bool:
-    """Whether an index's parent may be a root: not ``/`` nor writable by all (``/tmp``)."""
+    """Whether an index's parent may be a root: not ``/`` nor one others may add files to
+    (``trusted_path.others_write``: ``/tmp``, sticky or not, a team's group-writable tree)."""
     try:  # not stamped (a project's own directory changes with every lock); fetch asks again
-        return parent != parent.parent and not parent.stat().st_mode & stat.S_IWOTH
+        return parent != parent.parent and others_write(parent.stat()) is None
     except OSError:
         return False
 

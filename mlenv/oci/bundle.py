@@ -82,13 +82,14 @@ def bundle_manifest(
     artifacts: Sequence[Artifact],
     cache: ArtifactCache,
     scratch: Path,
+    manifest_bytes: bytes | None = None,
 ) -> tuple[bytes, dict[Descriptor, Path]]:
     """The artifact manifest (byte-stable: the same lock gives the same digest) and the file of
     every blob; the empty config is written into ``scratch``."""
     empty = scratch / "empty.json"
     empty.write_bytes(EMPTY)
     shared = scratch / "mlenv.toml"
-    shared.write_bytes(shareable_manifest(manifest_path))
+    shared.write_bytes(shareable_manifest(manifest_path, manifest_bytes))
     config = Descriptor(EMPTY_MEDIA_TYPE, "sha256:" + hash_file(empty), len(EMPTY))
     layers = [
         _Layer(Descriptor(media, "sha256:" + hash_file(path), path.stat().st_size), path, title)
@@ -134,13 +135,16 @@ def push_bundle(
     insecure: bool,
     reporter: Reporter,
     mount_from: Sequence[str] = (),
+    manifest_bytes: bytes | None = None,
 ) -> PushResult:
     """Every artifact (already verified in the cache) to the registry; the ones it holds, from
     this or any earlier lock, are not uploaded again, and the ones another repository of it
     holds (``mount_from``: the shared cache, other bundles) are mounted, not uploaded."""
     ref = image_ref(location)
     with tempfile.TemporaryDirectory(prefix="mlenv-bundle-") as scratch:
-        data, blobs = bundle_manifest(manifest_path, lock_path, artifacts, cache, Path(scratch))
+        data, blobs = bundle_manifest(
+            manifest_path, lock_path, artifacts, cache, Path(scratch), manifest_bytes
+        )
         return push_manifest(
             ref, data, blobs, insecure=insecure, reporter=reporter,
             mount_from=mount_sources(ref, mount_from),

@@ -227,6 +227,7 @@ def test_an_entry_in_a_bucket_others_can_write_is_a_miss(
     assert fresh.is_fresh(tmp_path / "cache", STALE.encode(), lock_for(TEXT).encode())
     if shape == "group-writable-bucket":
         entry.parent.chmod(0o775)
+        os.chown(entry.parent, -1, 4321)  # a group others are in (attack 157)
     else:
         os.chown(entry.parent, 4321, 4321)
     full = full_runs(monkeypatch)

@@ -119,7 +119,9 @@ def test_sizes_read_from_this_users_own_copy_only(tmp_path: Path) -> None:
         assert held_size(cache.root, name) is None, name
     entry = cache.path(digest)
     entry.chmod(0o664)
+    os.chown(entry, -1, 4321)  # writable by a group others are in (attack 157)
     assert held_size(cache.root, digest) is None
+    os.chown(entry, -1, os.getegid())
     entry.chmod(0o644)
     os.chown(entry, 4242, -1)  # another uid's (the tests run as root, as CI's containers do)
     assert held_size(cache.root, digest) is None

@@ -122,6 +122,7 @@ def _directory_owned_by_another_user(entry: Path, outside: Path) -> None:
 
 def _group_writable_blob(entry: Path, outside: Path) -> None:
     (entry / "blob").chmod(0o664)
+    os.chown(entry / "blob", -1, 4321)  # a group others are in (attack 157)
 
 
 def _world_writable_record(entry: Path, outside: Path) -> None:

@@ -57,8 +57,9 @@ def test_an_entry_others_could_change_is_copied(tmp_path: Path, shape: str) -> N
     shows; such an entry is copied by the hashing read, as without ``share``."""
     cache = filled(tmp_path / "cache")
     entry = cache.path(GOOD.sha256)
-    if shape == "group-writable":
+    if shape == "group-writable":  # by a group others are in (one no one can name: attack 157)
         entry.chmod(0o664)
+        os.chown(entry, -1, 4321)
     elif shape == "world-writable":
         entry.chmod(0o646)
     else:
