@@ -360,6 +360,7 @@ def test_a_later_get_never_links_what_it_cannot_trust(tmp_path: Path, shape: str
     blob = _blob_file(cache, "ab" * 32)
     if shape == "group-writable":
         blob.chmod(0o664)
+        os.chown(blob, -1, 4321)  # a group with members who are not this user (root alone in gid 0)
     else:
         blob.unlink()
         blob.write_bytes(b"layer bytes!" if shape == "longer" else b"layer byte")
