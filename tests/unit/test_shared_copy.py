@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from mlenv.cache import held as held_module
 from mlenv.cache.artifacts import CacheError, IntegrityError
 from mlenv.cache.lock_artifacts import check_cache
+from mlenv.trusted_path import others_write
 from tests.support.artifacts import ARTIFACTS, EVIL, GOOD, PAYLOADS, swapping
 from tests.support.artifacts import filled_cache as filled
 from tests.support.mounts import other_file_system
@@ -178,4 +179,5 @@ def test_racing_swaps_and_mode_changes_never_yield_other_bytes(
                 assert not copy.exists()
             else:
                 assert copy.read_bytes() == PAYLOADS[GOOD.url]
-                assert copy.stat().st_mode & 0o022 == 0  # a copy (0644) or a link to such a file
+                # a copy (0644) or a link to a file nobody else may write (gid 0: root alone)
+                assert others_write(copy.stat()) is None
