@@ -838,6 +838,12 @@ def _print_verdict(verdict: Any, lock_: lockfile.Lock, path: Path) -> None:
     _echo(f"{path}: {counted}, {cuda}, judged against {against}")
     if verdict.requires_driver:
         _echo(f"the environment needs driver {verdict.requires_driver} or newer")
+    from mlenv.entry_needs import recorded_only
+
+    if trusted := recorded_only(lock_):  # said, not passed in silence: no index is asked
+        _echo(f"CUDA taken as recorded (`mlenv lock` read it from METADATA, which verify "
+              f"asks no index for; `mlenv lock --upgrade-package NAME` reads it again): "
+              f"{'; '.join(trusted)}")  # fmt: skip
     from mlenv.cuda.grouping import grouped
 
     for finding in grouped(verdict.findings):  # one line per driver a later CUDA update needs

@@ -22,6 +22,7 @@ from mlenv.cuda.rules import CudaTarget, required_driver
 from mlenv.cuda.tags import extract
 from mlenv.cuda.versions import CudaError, CudaVersion, DriverVersion
 from mlenv.entry_needs import (
+    because_holds,
     conda_entry_driver,
     entry_driver,
     entry_needs,
@@ -72,32 +73,40 @@ def _wheel(package: LockedPackage) -> LockedPackage:
     return replace(package, requires_driver=entry_driver(package))
 
 
-def _needed(lock: Lock) -> tuple[str, str] | None:
-    """The driver [target] must record and what sets it; None without a CUDA target or when
-    a package's driver is unknown (verify reports that)."""
+def _needed(lock: Lock) -> tuple[str, str, bool] | None:
+    """The driver [target] must record, what sets it and whether the recorded reason names it
+    as verify accepts (``because_holds``); None without a CUDA target or when a package's
+    driver is unknown (verify reports that)."""
     target = lock.target
     if target.cuda is None or target.driver_floor is None:
         return None
     try:
         floor = DriverVersion.parse(target.driver_floor)
         cuda_target = CudaTarget(CudaVersion.parse(target.cuda), floor)
-        driver, because = required_driver(cuda_target, entry_needs(lock)[0])
+        needs = entry_needs(lock)[0]
+        driver, because = required_driver(cuda_target, needs)
+        holds = because_holds(target.requires_driver_because, cuda_target, needs)
     except CudaError:
         return None
-    return str(driver), because
+    return str(driver), because, holds
 
 
 def _target(lock: Lock) -> Lock:
-    """[target] with the driver verify needs, when it records another (or none)."""
+    """[target] with the driver verify needs and what sets it, when it records another (or
+    none): an edited ``requires-driver-because`` is written again as a lowered driver is."""
     needed = _needed(lock)
     recorded = lock.target.requires_driver
     if needed is None:
         return lock
     try:
-        if recorded is not None and DriverVersion.parse(recorded) == DriverVersion.parse(needed[0]):
+        if (
+            recorded is not None
+            and DriverVersion.parse(recorded) == DriverVersion.parse(needed[0])
+            and needed[2]
+        ):
             return lock
     except CudaError:
         pass  # an unreadable recorded driver: written again
-    driver, because = needed
+    driver, because, _ = needed
     target = replace(lock.target, requires_driver=driver, requires_driver_because=because)
     return replace(lock, target=target)

@@ -11,9 +11,9 @@ from dataclasses import replace
 
 from mlenv.conda.records import CondaRecord
 from mlenv.cuda import packages as cudapkg
-from mlenv.cuda.matrix import driver_release, release_drivers, table3_driver
+from mlenv.cuda.matrix import driver_release, facts, release_drivers, table3_driver
 from mlenv.cuda.needs import conda_need
-from mlenv.cuda.rules import Finding, PackageNeed, package_driver
+from mlenv.cuda.rules import CudaTarget, Finding, PackageNeed, package_driver, required_driver
 from mlenv.cuda.tags import CudaNeed, extract
 from mlenv.cuda.versions import CudaError, CudaVersion, DriverVersion
 from mlenv.lockfile import Lock, LockedPackage
@@ -279,3 +279,40 @@ def conda_entry_driver(record: CondaRecord) -> str | None:
     except CudaError:
         return None
     return None if floor is None else str(floor[0])
+
+
+def because_holds(recorded: str | None, target: CudaTarget, needs: list[PackageNeed]) -> bool:
+    """Whether a lock's [target] ``requires-driver-because`` names what sets the driver its
+    packages need (``required_driver``): the target's CUDA when no package raises it, else a
+    package that does, with a Table 3 release of that driver (the update `mlenv lock` read from
+    METADATA may be another release of the same driver). None names nothing a reader could be
+    misled by. Raises CudaError as ``required_driver`` does."""
+    best, why = required_driver(target, needs)
+    if recorded is None or recorded == why:
+        return True
+    labels = {row.label for row in facts().releases if row.linux == best}
+    for item in needs:
+        if item.need.cuda.major != target.cuda.major and not item.need.driver_only:
+            continue
+        found = package_driver(item)
+        named = {f"{item.name} {item.version} ({label})" for label in labels}
+        if found is not None and found[0] == best and recorded in named:
+            return True
+    return False
+
+
+def recorded_only(lock: Lock) -> list[str]:
+    """The wheel entries whose CUDA the lock took from METADATA (Requires-Dist), which verify
+    re-reads from no file name and no index: held to their recorded label, a label removed by
+    hand reads as no CUDA build, so verify says which it took on trust."""
+    found = []
+    for platform, package in lock.packages():
+        if package.cuda is None or package.cuda == cudapkg.UNVERIFIED:
+            continue
+        try:
+            need = extract(package.name, package.version, package.filename, index=package.index)
+        except CudaError:
+            continue
+        if need is None:
+            found.append(f"{package.name} {package.version} ({platform}): CUDA {package.cuda}")
+    return found

@@ -56,6 +56,46 @@ def _shown(text: str) -> bool:
     return text.isprintable() and not DEFAULT_IGNORABLE.search(text)
 
 
+_KINDS = {"Cc": "control character", "Zl": "line separator", "Zp": "paragraph separator"}
+
+
+def hidden_problem(text: str) -> str | None:
+    """The first character of ``text`` a review of the file does not see, by kind, code point,
+    name and position (from 1): a control, bidi override, zero-width or other format character
+    in text mlenv carries into the lock, the SBOM and the image hides or reorders what a pull
+    request shows. A tab is whitespace, as in TOML and PEP 508. Accents, CJK and emoji pass: a
+    zero-width joiner between symbols and a variation selector after one draw as the emoji."""
+    if _shown(text):
+        return None
+    for position, char in enumerate(text):
+        if char == "\t" or not _hidden(char) or _in_emoji(text, position):
+            continue
+        kind = _KINDS.get(unicodedata.category(char), "format character")
+        name = unicodedata.name(char, "")
+        named = f" ({name})" if name else ""
+        return f"the {kind} U+{ord(char):04X}{named} at position {position + 1}"
+    return None
+
+
+def _in_emoji(text: str, position: int) -> bool:
+    """Whether the joiner or variation selector at ``position`` is part of an emoji sequence
+    (👩‍💻, ❤️): after a symbol and, for a joiner, before one."""
+    char = text[position]
+    before = text[position - 1] if position else ""
+    after = text[position + 1] if position + 1 < len(text) else ""
+    if char in "\ufe0e\ufe0f":
+        return _symbol(before)
+    if char == "\u200d":
+        return (
+            _symbol(before) or before == "\ufe0f" or "\U0001f3fb" <= before <= "\U0001f3ff"
+        ) and (_symbol(after))
+    return False
+
+
+def _symbol(char: str) -> bool:
+    return bool(char) and unicodedata.category(char) == "So"
+
+
 def terminal_text(text: str) -> str:
     """``text`` as it may reach the terminal: every control or format character but newline
     and tab (escape sequences, carriage returns, backspaces, bidi overrides, line separators)

@@ -24,9 +24,10 @@ from mlenv.cuda.start import start_driver
 from mlenv.cuda.tags import is_cpu_variant
 from mlenv.cuda.versions import CudaError, CudaVersion, DriverVersion
 from mlenv.digests import is_sha256_hex
-from mlenv.entry_needs import EDITED, entry_needs
+from mlenv.entry_needs import EDITED, because_holds, entry_needs
 from mlenv.lockfile import Lock, LockedPackage
 from mlenv.platforms import NAMES, by_name
+from mlenv.toml_strings import basic
 
 
 @dataclass(frozen=True)
@@ -179,9 +180,37 @@ def verify_lock(lock: Lock, manifest_hash: str, judged: Judged | None) -> Verdic
                     EDITED,
                 )
             )
+    findings += _because(target.requires_driver_because, cuda_target, needs, recorded, needed)
     if not any(f.severity == "error" for f in findings):  # one refusal is enough to name
         findings += _wsl_image_driver(judged, start)
     return Verdict(tuple(findings), judged, needed, start_driver=start)
+
+
+def _because(
+    because: str | None,
+    target: CudaTarget,
+    needs: list[PackageNeed],
+    recorded: str | None,
+    needed: str | None,
+) -> list[Finding]:
+    """[target]'s ``requires-driver-because``, which the lock diff shows and `mlenv lock` writes
+    from the same packages, re-derived as the driver is; judged once that driver agrees."""
+    try:
+        if recorded is None or needed is None or because_holds(because, target, needs):
+            return []
+        if DriverVersion.parse(recorded) != DriverVersion.parse(needed):
+            return []  # the driver's own finding names the edit
+        why = required_driver(target, needs)[1]
+    except CudaError:
+        return []
+    shown = "none" if because is None else basic(because)
+    return [
+        Finding.error(
+            "lock-driver-mismatch", "", f"requires-driver-because {why}", f"lock says {shown}",
+            f"mlenv.lock [target].requires-driver-because records {shown}, but what sets "
+            f"driver {needed} is {why}", EDITED,
+        )
+    ]  # fmt: skip
 
 
 def _wsl_image_driver(judged: Judged | None, needed: str | None) -> list[Finding]:

@@ -27,7 +27,7 @@ from mlenv.drift import changed_input
 from mlenv.drift import drift_message as drift_message
 from mlenv.drift import lock_drift as lock_drift
 from mlenv.drift import target_drift as target_drift
-from mlenv.errors import MlenvError, Problem, ProblemsError, printable
+from mlenv.errors import MlenvError, Problem, ProblemsError, hidden_problem, printable
 from mlenv.inputs import LOCK_VERSION
 from mlenv.limits import MAX_WHEEL_BYTES, parse_toml
 from mlenv.names import PROJECT_NAME
@@ -362,6 +362,8 @@ def loads(text: str, source: str = "mlenv.lock") -> Lock:
     target = r.record(LockTarget, _TARGET, data.get("target", {}), "target")
     for message in _target_platform_problems(target):
         r.fail("target.platforms", message)
+    for key, message in _hidden_target_problems(target):
+        r.fail(key, message)
     platforms = []
     platform_tables = data.get("platform", {})
     if not isinstance(platform_tables, dict):
@@ -399,6 +401,21 @@ def loads(text: str, source: str = "mlenv.lock") -> Lock:
             [replace(p, hint=p.hint or _REGENERATE) for p in r.problems],
         )
     return Lock(digest, target, tuple(platforms), version)
+
+
+def _hidden_target_problems(target: LockTarget | None) -> list[tuple[str, str]]:
+    """[target]'s text is the manifest's, which refuses a character no review sees, and what
+    `mlenv lock` derives (``requires-driver-because``): one there was put in by hand, and the
+    diff, SBOM and image labels would carry it. The manifest's rule (``hidden_problem``)."""
+    found = []
+    for item in _TARGET if target is not None else ():
+        value = getattr(target, item.attr)
+        values = (value,) if isinstance(value, str) else value or ()
+        for position, text in enumerate(values):
+            if problem := hidden_problem(text):
+                key = f"target.{item.key}" + ("" if isinstance(value, str) else f"[{position}]")
+                found.append((key, f"{basic(text)} holds {problem}"))
+    return found
 
 
 def _target_platform_problems(target: LockTarget | None) -> list[str]:

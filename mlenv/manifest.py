@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 import tomllib
-import unicodedata
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -20,7 +19,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
 from mlenv import hints
-from mlenv.errors import ManifestError, Problem, hidden_characters
+from mlenv.errors import ManifestError, Problem, hidden_problem
 from mlenv.inputs import (
     DEFAULT_GLIBC,
     DEFAULT_INDEX,
@@ -301,17 +300,17 @@ _PATH_CONTROL = re.compile(r"[\x01-\x1f\x7f]")
 
 
 def _unseen(text: str) -> str | None:
-    """The first character of a location no review sees as it acts, said by code point: a
-    control or format character (a tab, a line or paragraph separator, which pip and the lock's
-    reader end a line at; a bidi override or a zero-width character, which hide or reorder
-    what a pull request shows), as ``errors.hidden_characters`` finds them."""
-    found = hidden_characters(text)
-    if not found:
-        return None
-    kind = {"Cc": "control character", "Zl": "line separator", "Zp": "paragraph separator"}
-    return (
-        f"the {kind.get(unicodedata.category(found[0]), 'format character')} U+{ord(found[0]):04X}"
-    )
+    """The first character of a value no review sees as it acts, by code point and position: a
+    control or format character (a line or paragraph separator, which pip and the lock's reader
+    end a line at; a bidi override or a zero-width character, which hide or reorder what a pull
+    request shows), as ``errors.hidden_problem`` finds them for every string of the manifest."""
+    return hidden_problem(text)
+
+
+_UNSEEN_HINT = (
+    "delete it (an editor may show nothing there; a TOML escape such as \\u202e spells one): "
+    "mlenv.toml takes visible text only, accents, CJK and emoji included"
+)
 
 
 _NONEMPTY = re.compile(r"\S.*")
@@ -382,6 +381,9 @@ class _Checker:
         if not isinstance(value, str):
             self.wrong_type(path, value, "a string")
             return default
+        if unseen := _unseen(value):  # one rule for every string, before a field's own
+            self.add(path, f"{value!r} holds {unseen}", _UNSEEN_HINT)
+            return default
         if valid is not None and (message := valid(value)) is not None:
             self.add(path, f"{value!r} is not valid: {message}", hint and hint(value))
             return default
@@ -407,6 +409,8 @@ class _Checker:
             where = f"{path}[{position}]"
             if not isinstance(item, str):
                 self.wrong_type(where, item, "a string")
+            elif unseen := _unseen(item):
+                self.add(where, f"{item!r} holds {unseen}", _UNSEEN_HINT)
             elif valid is not None and (message := valid(item)) is not None:
                 self.add(where, f"{item!r} is not valid: {message}", hint and hint(item))
             else:
@@ -788,8 +792,8 @@ def _match_spec(value: str) -> str | None:
     bidi override there is text no reviewer of the manifest sees."""
     if not _NONEMPTY.fullmatch(value):
         return "expected a non-empty string"
-    if hidden := hidden_characters(value.replace("\t", " ")):
-        return f"holds the control or format character {hidden[0]!r}: remove it"
+    if hidden := hidden_problem(value):
+        return f"holds a control or format character, {hidden}: remove it"
     return None
 
 

@@ -91,8 +91,9 @@ def _check_cuda_fields(lock: lockfile.Lock, where: str) -> None:
 
     if rederived(lock) != lock:
         raise lockfile.StaleLockError(
-            "the lock's CUDA fields (cuda, requires-driver) are not what this mlenv's CUDA "
-            "rules write for its pins (an older mlenv, or a hand edit, wrote them)",
+            "the lock's CUDA fields (cuda, requires-driver, requires-driver-because) are not "
+            "what this mlenv's CUDA rules write for its pins (an older mlenv, or a hand edit, "
+            "wrote them)",
             where=where,
             hint="run `mlenv lock` to write them again; it moves no pin",
         )

@@ -27,7 +27,9 @@ from mlenv.importers.text import (
     dangling_backslash,
     decode_text,
     logical_lines,
+    option_cut,
     parse_toml_hinted,
+    squeeze,
 )
 from mlenv.limits import MAX_IMPORTED_REQUIREMENTS, MAX_INCLUDED_FILES, enforce
 from mlenv.pep508 import requirement as parsed_requirement
@@ -292,13 +294,9 @@ def _option(
 def _requirement_line(
     words: list[str], line: str, where: str, collector: _Collector, result: Imported
 ) -> Imported:
-    # pip's break_args_options: the options start at the first word (split at whitespace,
-    # quotes not read) that starts with "-"; a marker's quoted "-1" is no option
-    tokens = line.split()
-    cut = next((i for i, token in enumerate(tokens) if token[:1] == "-"), len(tokens))
-    text = " ".join(tokens[:cut]) if cut < len(tokens) else line
+    text, options_text = option_cut(line)  # pip's break_args_options
     try:
-        dashed = [w for w in split_words(" ".join(tokens[cut:])) if w[:1] == "-"]
+        dashed = [w for w in split_words(options_text) if w[:1] == "-"]
     except ValueError:  # a quote opened before the options: the whole line's words
         dashed = [w for w in words if w[:1] == "-"]
     hashes = [w for w in dashed if w.startswith("--hash")]
@@ -347,7 +345,7 @@ def _requirement_line(
             "(compare with `mlenv export --format requirements`)"
         )
     collector.read.append((where, requirement))
-    return replace(result, pypi=(*result.pypi, " ".join(text.split())))
+    return replace(result, pypi=(*result.pypi, squeeze(text)))
 
 
 # ---------------------------------------------------------------------------------------------

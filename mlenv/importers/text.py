@@ -91,3 +91,24 @@ def parse_toml_hinted(text: str) -> dict[str, Any]:
         raise HintedError(str(exc), f"the inline table at line {line} spans lines, which is "
                            "TOML 1.1 (pixi reads it; mlenv reads TOML 1.0): write each "
                            "{ ... } table on one line") from None  # fmt: skip
+
+
+# A PEP 508 quoted string (no escapes in the grammar), or a run of whitespace outside one.
+_QUOTED_OR_BLANK = re.compile(r"\"[^\"]*\"|'[^']*'|\s+")
+
+
+def squeeze(text: str) -> str:
+    """A requirement's text with each run of whitespace outside its quoted strings written as
+    one space. A marker's string literal is compared byte for byte (``platform_release ==
+    "5.15  x"``), so collapsing the blanks inside it made another requirement."""
+    return _QUOTED_OR_BLANK.sub(lambda m: " " if m[0][0] not in "'\"" else m[0], text.strip())
+
+
+def option_cut(line: str) -> tuple[str, str]:
+    """A requirement line as pip's break_args_options cuts it: the options start at the first
+    word (split at whitespace, quotes not read) that starts with "-"; a marker's quoted "-1"
+    is no option. The requirement's text is kept as written up to there."""
+    for word in re.finditer(r"\S+", line):
+        if word[0][:1] == "-":
+            return line[: word.start()].rstrip(), line[word.start() :]
+    return line, ""
