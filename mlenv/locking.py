@@ -7,7 +7,7 @@ This is the seam between the pure core (``resolve``, ``lockfile``) and the index
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 # imported here, not where a local lock first hashes: a module imported for the first time
 # while a first lock is recorded lists sys.path's directories, and a listing the recording
@@ -38,6 +38,7 @@ from mlenv.cuda.versions import CudaError, CudaVersion, DriverVersion
 from mlenv.drift import escaped_directory, recorded_channel, recorded_location, recorded_sources
 from mlenv.errors import MlenvError, Problem, ProblemsError
 from mlenv.index import (
+    CoreMetadata,
     FindLinks,
     HttpClient,
     Index,
@@ -156,20 +157,24 @@ class CudaPolicy(CandidatePolicy):
     """The CUDA rules as the resolver's judge: builds the fleet cannot run, or that cannot be
     shown to run (a GPU package whose CUDA mlenv cannot read, unless ``unverified`` lists it),
     are never picked, and among variants of one release the build for the target CUDA is tried
-    first."""
+    first. With ``reads_metadata``, an untagged release of a GPU package (PyPI torch, the
+    tensorrt metapackage) is deferred: the resolver hands over its METADATA when it tries it."""
 
     def __init__(
         self,
         target: CudaTarget,
         unverified: Sequence[str] = (),
-        requires_dist: Callable[[IndexFile], Sequence[str]] | None = None,
         markers: Mapping[str, str] | None = None,
+        *,
+        reads_metadata: bool = False,
     ) -> None:
         self.target = target
         self.unverified = unverified
-        self.requires_dist = requires_dist
+        self.reads_metadata = reads_metadata
         self.markers = markers  # the platform's: a Requires-Dist line failing them is no need
-        self._verdicts: dict[IndexFile, tuple[int, str | None]] = {}
+        # None: deferred, only the file's METADATA can tell (``judge``)
+        self._verdicts: dict[IndexFile, tuple[int, str | None] | None] = {}
+        self._read: dict[IndexFile, tuple[int, str | None]] = {}
         self._refused: set[str] = set()
         self._unread: set[str] = set()
         self._unrunnable: set[str] = set()
@@ -197,21 +202,26 @@ class CudaPolicy(CandidatePolicy):
             f"or pin versions built for it, or change [cuda] version and driver-floor{escape}"
         )
 
-    def _verdict(self, file: IndexFile) -> tuple[int, str | None]:
+    def _verdict(self, file: IndexFile) -> tuple[int, str | None] | None:
         if file not in self._verdicts:
-            self._verdicts[file] = self._judge(file)
+            self._verdicts[file] = self._judge(file, None)
         return self._verdicts[file]
 
-    def _judge(self, file: IndexFile) -> tuple[int, str | None]:
+    def _judge(
+        self, file: IndexFile, requires: Sequence[str] | None
+    ) -> tuple[int, str | None] | None:
+        """The rank and refusal of ``file``; None when only its METADATA's Requires-Dist can
+        tell and ``requires`` is not given (the page is being ranked)."""
         version = str(file.version)
         try:
             need = extract(file.name, version, file.filename, index=file.index_url)
             what = None if need else cudapkg.undetermined(file.name, version, file.index_url)
             untagged_gpu = need is None and file.version.local is None and cudapkg.known(file.name)
-            if untagged_gpu and self.requires_dist is not None:
+            if untagged_gpu and self.reads_metadata:
                 # only its metadata can tell (the tensorrt metapackage, PyPI torch pinning
-                # nvidia-*-cu12): read it for this one, so the refusal names the package itself
-                requires = self.requires_dist(file)
+                # nvidia-*-cu12), so the refusal names the package itself: read when tried
+                if requires is None:
+                    return None
                 need = extract(
                     file.name, version, file.filename, requires, file.index_url, self.markers
                 )
@@ -233,13 +243,26 @@ class CudaPolicy(CandidatePolicy):
         return (0 if need.cuda == self.target.cuda else 1), None
 
     def reject(self, file: IndexFile) -> str | None:
-        reason = self._verdict(file)[1]
-        if reason is not None:
-            self._refused.add(file.name)
-        return reason
+        verdict = self._verdict(file)
+        return None if verdict is None else self._refusal(file, verdict)
 
     def rank(self, file: IndexFile) -> int:
-        return self._verdict(file)[0]
+        verdict = self._verdict(file)
+        return 0 if verdict is None else verdict[0]  # a deferred file may be the target's
+
+    def deferred(self, file: IndexFile) -> bool:
+        return self._verdict(file) is None
+
+    def judge(self, file: IndexFile, metadata: CoreMetadata) -> tuple[int, str | None]:
+        if file not in self._read:
+            verdict = self._judge(file, metadata.requires_dist)
+            self._read[file] = (0, None) if verdict is None else verdict  # never None here
+        return self._read[file][0], self._refusal(file, self._read[file])
+
+    def _refusal(self, file: IndexFile, verdict: tuple[int, str | None]) -> str | None:
+        if verdict[1] is not None:
+            self._refused.add(file.name)
+        return verdict[1]
 
 
 def cuda_target(manifest: Manifest) -> CudaTarget | None:
@@ -284,8 +307,8 @@ def lock_manifest(
             judge = CudaPolicy(
                 target_cuda,
                 manifest.cuda.unverified if manifest.cuda else (),
-                lambda file: sources.index.metadata(file).requires_dist,
                 target.markers,
+                reads_metadata=True,
             )
         records = _solve_conda(manifest, target, previous, upgrade, reporter, sources.http)
         conda[target.platform] = records

@@ -16,6 +16,7 @@ from concurrent.futures import Executor, Future
 from contextlib import suppress
 from dataclasses import dataclass, field
 from functools import partial
+from itertools import groupby, pairwise
 from typing import Any, TypeVar
 
 from packaging.markers import Marker
@@ -55,6 +56,7 @@ from mlenv.reason_tally import tally_reasons
 from mlenv.redaction import redact
 from mlenv.report import Reporter, Task
 from mlenv.target import Target, build_preference
+from mlenv.variants import in_try_order
 
 T = TypeVar("T")
 K = TypeVar("K")
@@ -155,7 +157,10 @@ class CandidatePolicy:
 
     ``reject`` returns a reason to never pick a file; ``rank`` orders variants of one release
     (lower first) so that, for example, the build for the target CUDA is tried before others;
-    ``hint`` is shown when a resolution fails after the policy refused files.
+    ``hint`` is shown when a resolution fails after the policy refused files. Both see what
+    the index page says alone: a file only its METADATA can judge is ``deferred`` (``rank`` is
+    then the lowest it can get), and the resolver hands that METADATA to ``judge`` when the
+    file could be the next candidate it tries, never for a file a page merely lists.
     """
 
     hint = ""
@@ -165,6 +170,13 @@ class CandidatePolicy:
 
     def rank(self, file: IndexFile) -> int:
         return 0
+
+    def deferred(self, file: IndexFile) -> bool:
+        return False
+
+    def judge(self, file: IndexFile, metadata: CoreMetadata) -> tuple[int, str | None]:
+        """A deferred file's rank and reason to refuse it, from its METADATA."""
+        return self.rank(file), self.reject(file)
 
 
 def _identifier(name: str, extras: frozenset[str]) -> str:
@@ -264,6 +276,8 @@ class _Offer:
     versions: frozenset[Version]  # of every file listed, refused or not
     refused: tuple[tuple[IndexFile, str, bool], ...]  # file, reason, by the policy
     ordered: tuple[IndexFile, ...]  # one file per release, in the order they are tried
+    # a deferred file -> its release's next best file, which stands in if the policy refuses it
+    after: Mapping[IndexFile, IndexFile] = field(default_factory=dict)
 
 
 @dataclass
@@ -343,6 +357,9 @@ class _Provider(AbstractProvider[Req, Candidate, str]):
         self._offers: dict[NormalizedName, Future[_Offer]] = {}
         self._read: dict[IndexFile, Future[CoreMetadata]] = {}
         self._reads_lock = threading.Lock()
+        # the policy's verdicts on deferred files the resolver reached, and those it refused
+        self._judged: dict[IndexFile, tuple[int, str | None]] = {}
+        self._withdrawn: set[IndexFile] = set()
         self.markers_evaluated = 0
         self.work = 0  # specifier clauses evaluated: tests bound it to prove the cost linear
         self._files: dict[NormalizedName, Future[list[Candidate]]] = {}
@@ -397,10 +414,78 @@ class _Provider(AbstractProvider[Req, Candidate, str]):
     # -- candidates ------------------------------------------------------------------------
 
     def _candidates(self, name: NormalizedName) -> list[Candidate]:
-        """Every installable release of ``name``, newest first, one best wheel per version."""
+        """Every installable release of ``name``, newest first, one best wheel per version: a
+        file the policy refused once tried gives way to its release's next best one."""
         with self._lock:
             future = self._load(name)
-        return future.result()
+        found = future.result()
+        if not self._withdrawn:
+            return found
+        return [standing for c in found if (standing := self._standing(c)) is not None]
+
+    def _standing(self, candidate: Candidate) -> Candidate | None:
+        """``candidate``, or the next best file of its release when the policy refused its
+        file once tried (``_settle``); None when it refused every file of the release."""
+        file = candidate.file
+        if file is None or file not in self._withdrawn:
+            return candidate
+        after = self._offer(candidate.name).after
+        while file is not None and file in self._withdrawn:
+            file = after.get(file)
+        return None if file is None else dataclasses.replace(candidate, file=file)
+
+    def _deferred(self, candidate: Candidate) -> bool:
+        return candidate.file is not None and self.policy.deferred(candidate.file)
+
+    def _unsettled(self, candidate: Candidate) -> bool:
+        """Whether ``candidate`` goes through ``_settle`` before it is tried: its file is
+        deferred and not judged yet, or refused since it was offered (a stand-in goes)."""
+        file = candidate.file
+        if file is None:
+            return False
+        return file in self._withdrawn or (file not in self._judged and self._deferred(candidate))
+
+    def _policy_rank(self, candidate: Candidate) -> int:
+        file = candidate.file
+        if file is None:
+            return 0
+        judged = self._judged.get(file)
+        return self.policy.rank(file) if judged is None else judged[0]
+
+    def _settle(self, candidate: Candidate) -> Candidate | None:
+        """The one place the policy sees METADATA: a deferred file that could be the next
+        candidate tried is judged from it (the read ``runs`` and ``get_dependencies`` share),
+        so the reads follow the candidates tried, never the length of a page. A refusal is
+        recorded as one from the page was, and the release's next file stands in."""
+        file = candidate.file
+        if file is not None and file not in self._judged:
+            verdict = self._judged[file] = self.policy.judge(file, self._metadata(file))
+            if (reason := verdict[1]) is not None:
+                self.rejections[candidate.name].add(file, reason, by_policy=True)
+                self._withdrawn.add(file)
+        return self._standing(candidate)
+
+    def _in_try_order(
+        self,
+        allowed: Sequence[Candidate],
+        preferred: Version | None,
+        keep: Callable[[Candidate], bool],
+    ) -> Iterator[Candidate]:
+        """``allowed`` (sorted by ``find_matches``) with each release's variants in the
+        policy's order, deferred ones judged as they come up (``variants.in_try_order``); a
+        file standing in for a refused one must pass ``keep`` (a yanked one may not)."""
+        if not any(self._deferred(c) for c in allowed):
+            yield from allowed  # nothing deferred: ``_rank`` sorted the variants already
+            return
+
+        def settle(candidate: Candidate) -> Candidate | None:
+            settled = self._settle(candidate)
+            return settled if settled is candidate or settled is None or keep(settled) else None
+
+        for _, variants in groupby(allowed, lambda c: (c.version == preferred, c.version.public)):
+            yield from in_try_order(
+                list(variants), lambda c: c.version, self._policy_rank, self._unsettled, settle
+            )
 
     def prefetch(self, names: Iterable[NormalizedName]) -> None:
         with self._lock:
@@ -452,7 +537,8 @@ class _Provider(AbstractProvider[Req, Candidate, str]):
         offers of projects the resolver may never ask about."""
         files = self.index.files(name)
         refused: list[tuple[IndexFile, str, bool]] = []
-        best: dict[Version, tuple[tuple[bool, int, tuple[int, ...], str], IndexFile]] = {}
+        fitting: dict[Version, list[tuple[tuple[bool, int, tuple[int, ...], str], IndexFile]]]
+        fitting = defaultdict(list)
         for file in files:
             reason = self._reject(file)
             if reason is not None:
@@ -467,11 +553,18 @@ class _Provider(AbstractProvider[Req, Candidate, str]):
             # of better tags (which made the whole release look yanked), as pip and uv read it.
             # then the highest build tag, as pip (an equal tag rebuilt as -1-, -2-: PEP 427)
             key = (file.yanked is not None, rank, build_preference(file.filename), file.filename)
-            if file.version not in best or key < best[file.version][0]:
-                best[file.version] = (key, file)
-        # Newest release first; its variants (local versions such as +cu124) in policy order.
+            fitting[file.version].append((key, file))
+        best = []
+        after: dict[IndexFile, IndexFile] = {}
+        for found in fitting.values():
+            found.sort(key=lambda item: item[0])  # stable: the first listed of equal keys
+            best.append(found[0])
+            if self.policy.deferred(found[0][1]):  # its METADATA may refuse it when tried
+                after.update(pairwise(f for _, f in found))
+        # Newest release first; its variants (local versions such as +cu124) in policy order
+        # (a deferred variant's rank is a floor: find_matches places it once it is judged).
         ordered = sorted(
-            best.values(),
+            best,
             key=lambda item: (Version(item[1].version.public), -self.policy.rank(item[1]),
                               item[1].version),
             reverse=True,
@@ -480,6 +573,7 @@ class _Provider(AbstractProvider[Req, Candidate, str]):
             frozenset(file.version for file in files),
             tuple(refused),
             tuple(file for _, file in ordered),
+            after,
         )
 
     def _guesses(self, name: NormalizedName) -> list[IndexFile]:
@@ -631,7 +725,11 @@ class _Provider(AbstractProvider[Req, Candidate, str]):
         fallback = self.prerelease == "fallback"
         allowed.sort(key=lambda c: (c.version != preferred, fallback and c.version.is_prerelease))
         return lambda: (
-            Candidate(c.name, c.version, c.file, extras) for c in allowed if self.runs(c)
+            Candidate(c.name, c.version, c.file, extras)
+            for c in self._in_try_order(
+                allowed, preferred, lambda c: self._allowed(c, combined, exact)
+            )
+            if self.runs(c)
         )
 
     def _allowed(
