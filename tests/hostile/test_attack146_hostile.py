@@ -17,7 +17,6 @@ refusing a driver floor the CUDA build cannot run on.
 
 from __future__ import annotations
 
-import csv
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +27,7 @@ from mlenv.cuda.rules import CudaTarget, PackageNeed, judge
 from mlenv.cuda.tags import extract
 from mlenv.cuda.versions import CudaError, CudaVersion, DriverVersion
 from tests.support.cli import run_mlenv
+from tests.support.csv_rows import csv_rows
 from tests.support.wheels import build_wheel, write_simple_index
 
 CASES_FILE = Path(__file__).parents[1] / "support" / "data" / "nvidia_cuda_cases.csv"
@@ -49,12 +49,7 @@ class Case:
     note: str
 
 
-def _cases() -> list[Case]:
-    with CASES_FILE.open(newline="", encoding="utf-8") as handle:
-        return [Case(**row) for row in csv.DictReader(handle)]
-
-
-CASES = _cases()
+CASES = csv_rows(CASES_FILE, Case)
 
 
 def _needs(case: Case) -> list[PackageNeed]:

@@ -13,7 +13,6 @@ value.
 
 from __future__ import annotations
 
-import csv
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +24,7 @@ from mlenv.cuda.rules import CudaTarget, judge
 from mlenv.cuda.tags import extract
 from mlenv.cuda.versions import CudaVersion, DriverVersion
 from mlenv.host_text import parse_proc_driver_version
+from tests.support.csv_rows import csv_rows
 
 FACTS_FILE = Path(__file__).parents[1] / "support" / "data" / "nvidia_cuda_facts.csv"
 
@@ -66,12 +66,7 @@ class Fact:
     note: str
 
 
-def _facts() -> list[Fact]:
-    with FACTS_FILE.open(newline="", encoding="utf-8") as handle:
-        return [Fact(**row) for row in csv.DictReader(handle)]
-
-
-FACTS = _facts()
+FACTS = csv_rows(FACTS_FILE, Fact)
 
 
 def _answer(fact: Fact) -> str:
