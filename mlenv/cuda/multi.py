@@ -24,6 +24,9 @@ if TYPE_CHECKING:
 
 Loader = Literal["exact", "same-major"]
 LOADERS: tuple[Loader, ...] = ("exact", "same-major")
+# a followed PyPI package by its conda names too: the pytorch channel's and conda-forge's
+# ``pytorch`` is the torch whose ``torch.version.cuda`` bitsandbytes reads
+_CONDA_NAMES = {"torch": ("pytorch",)}
 
 
 @dataclass(frozen=True)
@@ -57,20 +60,30 @@ class MultiCuda:
 
 def unloadable(needs: Sequence[PackageNeed]) -> list[tuple[str, str, str, str]]:
     """(package, needs, message, hint) for each multi-CUDA wheel that ships no library it would
-    load beside the locked build it follows; nothing when that build fixes only a major."""
-    by_name: dict[str, PackageNeed] = {canonicalize_name(item.name): item for item in needs}
-    said = []
-    for item in needs:
-        multi = item.need.multi
-        followed = by_name.get(multi.follows) if multi is not None else None
-        if multi is None or followed is None or followed.need.major_only:
+    load beside the locked build it follows, among packages installed together (one platform's:
+    ``rules.judge`` asks per platform); nothing when that build fixes only a major."""
+    return [
+        said
+        for item in needs
+        if item.need.multi is not None
+        for said in _missing(item, item.need.multi, needs)
+    ]
+
+
+def _missing(
+    item: PackageNeed, multi: MultiCuda, needs: Sequence[PackageNeed]
+) -> list[tuple[str, str, str, str]]:
+    names = {multi.follows, *_CONDA_NAMES.get(multi.follows, ())}
+    found = []
+    for followed in needs:
+        if canonicalize_name(followed.name) not in names or followed.need.major_only:
             continue
         cuda = followed.need.cuda
         if followed.need.stub is not None or multi.loads(cuda) is not None:
             continue
         shipped = ", ".join(map(str, multi.builds))
         rule = "that release only" if multi.loader == "exact" else f"a CUDA {cuda.major}.x one"
-        said.append(
+        found.append(
             (
                 item.name,
                 f"a library for CUDA {cuda}",
@@ -81,4 +94,4 @@ def unloadable(needs: Sequence[PackageNeed]) -> list[tuple[str, str, str, str]]:
                 f"{followed.name} for one of its CUDA releases",
             )
         )
-    return said
+    return found

@@ -343,14 +343,17 @@ def _package_findings(target: CudaTarget, item: PackageNeed) -> list[Finding]:
     return findings
 
 
-def judge(target: CudaTarget, needs: Sequence[PackageNeed]) -> tuple[Finding, ...]:
-    """Every CUDA finding for the target and the packages at once, target findings first."""
+def judge(
+    target: CudaTarget, needs: Sequence[PackageNeed], together: Sequence[Sequence[PackageNeed]] = ()
+) -> tuple[Finding, ...]:
+    """Every CUDA finding for the target and the packages at once, target findings first;
+    ``together``: each platform's packages (default: ``needs``), for bitsandbytes' own torch."""
     findings = _target_findings(target, needs) + arch_findings(target)
     for item in needs:
         findings += _package_findings(target, item)
-    promise = _promise(target)
-    findings += [Finding.error("cuda-library-missing", name, needs_, promise, message, hint)
-                 for name, needs_, message, hint in unloadable(needs)]  # fmt: skip
+    missing = {said: None for group in together or (needs,) for said in unloadable(group)}
+    findings += [Finding.error("cuda-library-missing", name, needs_, _promise(target), message,
+                               hint) for name, needs_, message, hint in missing]  # fmt: skip
     return tuple(findings)
 
 
