@@ -13,7 +13,7 @@ from mlenv.conda.records import CondaRecord
 from mlenv.cuda import packages as cudapkg
 from mlenv.cuda.matrix import driver_release, release_drivers, table3_driver
 from mlenv.cuda.needs import conda_need
-from mlenv.cuda.rules import Finding, PackageNeed, package_driver
+from mlenv.cuda.rules import Finding, PackageNeed, Together, package_driver
 from mlenv.cuda.tags import CudaNeed, extract
 from mlenv.cuda.versions import CudaError, CudaVersion, DriverVersion
 from mlenv.lockfile import Lock, LockedPackage
@@ -27,9 +27,7 @@ REBUILD = "the lock was edited by hand; run `mlenv lock --upgrade` to rebuild it
 Unread = tuple[str, str, str, tuple[str, ...]]
 
 
-def entry_needs(
-    lock: Lock,
-) -> tuple[list[PackageNeed], list[Finding], list[Unread], list[list[PackageNeed]]]:
+def entry_needs(lock: Lock) -> tuple[list[PackageNeed], list[Finding], list[Unread], Together]:
     """What CUDA each package needs, re-derived from its name, file and index; the lock's own
     ``cuda`` field (which may come from Requires-Dist) must agree with them. GPU packages whose
     CUDA cannot be read come back apart, with the lock's ``unverified`` mark. Conda packages
@@ -68,7 +66,9 @@ def entry_needs(
         keys.setdefault(platform, []).append(conda_key)
         who = f"{conda.name} {conda.version}"
         findings += _recorded_driver(who, judged[conda_key], conda.requires_driver, exact=True)
-    together = [[needs[k] for k in dict.fromkeys(found) if k in needs] for found in keys.values()]
+    together = {
+        p: [needs[k] for k in dict.fromkeys(found) if k in needs] for p, found in keys.items()
+    }
     return list(dict.fromkeys(needs.values())), findings, list(unread.values()), together
 
 

@@ -29,6 +29,7 @@ from mlenv.cuda.rules import (
     CudaTarget,
     Finding,
     PackageNeed,
+    Together,
     judge,
     package_driver,
     required_driver,
@@ -319,10 +320,10 @@ def lock_manifest(
     _warn_yanked(resolutions, reporter)
     cuda = manifest.cuda
     unverified = cuda.unverified if cuda else ()
-    together = [  # each platform's packages, installed side by side (bitsandbytes' torch)
-        [*needs.values(), *(conda_items[c.url] for c in conda[p] if c.url in conda_items)]
+    together = {  # each platform's packages, installed side by side (bitsandbytes' torch)
+        p: [*needs.values(), *(conda_items[c.url] for c in conda[p] if c.url in conda_items)]
         for p, (needs, _) in read.items()
-    ]
+    }
     driver, because = _judge_cuda(target_cuda, items, unread, unverified, reporter, together)
     head = lock_target(manifest, sources, driver, because)
     return Lock(inputs_hash(manifest), head).with_platforms(
@@ -482,7 +483,7 @@ def _judge_cuda(
     unread: Sequence[Unread],
     unverified: Sequence[str],
     reporter: Reporter,
-    together: Sequence[Sequence[PackageNeed]] = (),
+    together: Together | None = None,
 ) -> tuple[str | None, str | None]:
     """Refuse a lock the fleet cannot run; return the driver it needs and why (each need and
     unread package once, however many platforms share it; ``together``: each platform's)."""

@@ -37,6 +37,7 @@ class MultiCuda:
     builds: tuple[CudaVersion, ...]
     loader: Loader
     follows: str
+    machines: tuple[str, ...] = ()  # the CPUs its libraries are built for; () for every one
 
     @property
     def majors(self) -> tuple[int, ...]:
@@ -58,16 +59,31 @@ class MultiCuda:
         return max(below) if below else min(same, default=None)
 
 
-def unloadable(needs: Sequence[PackageNeed]) -> list[tuple[str, str, str, str]]:
+def unloadable(needs: Sequence[PackageNeed], machine: str = "") -> list[tuple[str, str, str, str]]:
     """(package, needs, message, hint) for each multi-CUDA wheel that ships no library it would
-    load beside the locked build it follows, among packages installed together (one platform's:
-    ``rules.judge`` asks per platform); nothing when that build fixes only a major."""
-    return [
-        said
-        for item in needs
-        if item.need.multi is not None
-        for said in _missing(item, item.need.multi, needs)
-    ]
+    load beside the locked build it follows, among packages installed together (one platform's,
+    of CPU ``machine``: ``rules.judge`` asks per platform); nothing when that build fixes only a
+    major. bitsandbytes up to 0.42 is one py3-none-any wheel of x86_64 libraries, which pip
+    installs on aarch64 too: there it loads none."""
+    said = []
+    for item in needs:
+        if (multi := item.need.multi) is None:
+            continue
+        if machine and multi.machines and machine not in multi.machines:
+            built = ", ".join(multi.machines)
+            said.append(
+                (
+                    item.name,
+                    f"a library for {machine}",
+                    f"{item.name} {item.version} ships CUDA libraries built for {built} only, "
+                    f"none for {machine}; its GPU functions fail at run time",
+                    f"pin a release of {item.name} with a {machine} wheel (bitsandbytes 0.46 "
+                    "or later), or leave it off this platform with a platform_machine marker",
+                )
+            )
+            continue
+        said += _missing(item, multi, needs)
+    return said
 
 
 def _missing(

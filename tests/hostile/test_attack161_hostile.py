@@ -13,6 +13,9 @@ Findings, each fixed where its rule lives:
 - an extra naming a major with a separator (``cuda_13``, ``cuda-12x``: PEP 685 keeps the ``-``)
   was read as a generic CUDA extra, so jax-style per-major extras were a cuda-contradiction
   (``requires_said.generic_cuda_extra``);
+- bitsandbytes up to 0.42.0 is one py3-none-any wheel whose libraries are all x86_64 ELF (read
+  from PyPI's 0.42.0 wheel); pip installs it on aarch64 and mlenv judged it runnable there
+  (the rows' ``machines``, held per platform in ``multi.unloadable``);
 - ``mlenv diff --format markdown`` wrote a multi-CUDA label ``11.x|12.x|13.x`` unescaped into
   its table, splitting the row into extra columns (``diff._cell``).
 Guards: hand-edited ``cuda`` labels of bitsandbytes, of torch and of a package without a row.
@@ -22,6 +25,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -35,7 +39,9 @@ from mlenv.diff import compare, render_markdown
 from mlenv.judge import Judged, verify_lock
 from mlenv.lockfile import Lock, LockedPackage, LockedPlatform, LockTarget
 from mlenv.target import Target
+from tests.support.cli import run_mlenv
 from tests.support.locks import HASH, codes, locked, make_lock
+from tests.support.wheels import build_wheel, write_simple_index
 
 BNB = "bitsandbytes-{}-py3-none-manylinux_2_24_{}.whl"
 MARKERS = Target("linux-64", "3.11", "2.28").markers
@@ -229,3 +235,37 @@ def test_a_multi_cuda_label_keeps_the_markdown_diff_table_whole() -> None:
 def test_a_hand_edited_cuda_label_is_caught(entry: LockedPackage, code: str) -> None:
     lock = make_lock([entry], requires_driver=None)
     assert ("error", code, entry.name) in codes(verify_lock(lock, HASH, None))
+
+
+def test_an_x86_64_only_bitsandbytes_is_refused_on_aarch64() -> None:
+    """0.42.0's one wheel is py3-none-any with x86_64 libraries: fine on linux-64, none loads
+    on linux-aarch64; 0.46.0 has an aarch64 wheel of its own."""
+    old = "bitsandbytes-0.42.0-py3-none-any.whl"
+    lock = two_platform_lock(
+        [locked("bitsandbytes", "0.42.0", "11.x|12.x", filename=old)],
+        [locked("bitsandbytes", "0.42.0", "11.x|12.x", filename=old)],
+        "12.4",
+    )
+    said = missing(lock)
+    assert len(said) == 1 and "built for x86_64 only, none for aarch64" in said[0]
+    newer = two_platform_lock([bnb("0.46.0")], [bnb("0.46.0", "aarch64")], "12.4")
+    assert missing(newer) == []
+
+
+def test_a_lock_of_an_x86_64_only_bitsandbytes_for_aarch64_is_refused(tmp_path: Path) -> None:
+    """End to end: the resolver takes the py3-none-any wheel for both platforms, as pip does;
+    the lock fails naming the platform it has no library for."""
+    wheel = build_wheel("bitsandbytes", "0.42.0", files={"bitsandbytes/__init__.py": b""})
+    index = write_simple_index(tmp_path / "feeds" / "pypi.org", [wheel])
+    root = tmp_path / "p"
+    root.mkdir()
+    (root / "mlenv.toml").write_text(
+        '[environment]\nname = "gpu"\npython = "3.11"\nglibc = "2.28"\n'
+        'platforms = ["linux-64", "linux-aarch64"]\n'
+        '[cuda]\nversion = "12.4"\ndriver-floor = "550.54.14"\n'
+        f'[pypi]\nindex-url = "{index}"\ndependencies = ["bitsandbytes==0.42.0"]\n'
+    )
+    result = run_mlenv(["lock"], root, {"MLENV_CACHE_DIR": str(tmp_path / "cache")})
+    assert result.returncode != 0, result.stderr
+    assert "built for x86_64 only, none for aarch64" in result.stderr
+    assert not (root / "mlenv.lock").exists()
