@@ -23,14 +23,17 @@ Guards: hand-edited ``cuda`` labels of bitsandbytes, of torch and of a package w
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import replace
+from importlib import resources
 from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from mlenv.cuda.multi import MultiCuda
 from mlenv.cuda.requires_said import generic_cuda_extra
 from mlenv.cuda.rules import CudaTarget, PackageNeed, judge
 from mlenv.cuda.tags import extract, extract_conda
@@ -269,3 +272,57 @@ def test_a_lock_of_an_x86_64_only_bitsandbytes_for_aarch64_is_refused(tmp_path: 
     assert result.returncode != 0, result.stderr
     assert "built for x86_64 only, none for aarch64" in result.stderr
     assert not (root / "mlenv.lock").exists()
+
+
+ROWS = [
+    row
+    for row in json.loads((resources.files("mlenv") / "data" / "gpu_packages.json").read_text())[
+        "packages"
+    ]
+    if row["cuda"] == "multi"
+]
+MACHINES = {"linux-64": "x86_64", "linux-aarch64": "aarch64"}
+_CUDAS = st.builds(CudaVersion, st.integers(11, 13), st.integers(0, 9))
+_PLATFORM = st.tuples(st.none() | st.sampled_from(ROWS), st.none() | _CUDAS)
+
+
+def _expected(row: dict[str, object], cuda: CudaVersion | None, machine: str) -> bool:
+    """Whether bitsandbytes of ``row`` loads no library beside a torch for ``cuda``, by the
+    row's facts restated: its CPUs, its builds and its loader."""
+    machines = row.get("machines") or [machine]
+    assert isinstance(machines, list)
+    if machine not in machines:
+        return True
+    if cuda is None:
+        return False
+    builds = {CudaVersion.parse(str(b)) for b in row["builds"]}  # type: ignore[attr-defined]
+    same = row["loader"] == "same-major" and any(b.major == cuda.major for b in builds)
+    return cuda not in builds and not same
+
+
+@given(st.fixed_dictionaries(dict.fromkeys(MACHINES, _PLATFORM)))
+def test_each_platform_is_judged_by_its_own_packages(
+    platforms: dict[str, tuple[dict[str, object] | None, CudaVersion | None]],
+) -> None:
+    """Any bitsandbytes release and torch build per platform: a finding exactly for each
+    platform whose bitsandbytes loads no library there, each said once."""
+    together: dict[str, list[PackageNeed]] = {}
+    expected = set()
+    for platform, (row, cuda) in platforms.items():
+        group = together.setdefault(platform, [])
+        if cuda is not None:
+            cu = f"cu{cuda.major}{cuda.minor}"
+            need = extract("torch", f"2.8.0+{cu}")
+            assert need is not None and need.cuda == cuda
+            group.append(PackageNeed("torch", f"2.8.0+{cu}", need))
+        if row is not None:
+            version = str(row["example_version"])
+            bits = extract("bitsandbytes", version, BNB.format(version, MACHINES[platform]))
+            assert bits is not None and isinstance(bits.multi, MultiCuda)
+            group.append(PackageNeed("bitsandbytes", version, bits))
+            if _expected(row, cuda, MACHINES[platform]):
+                expected.add(version)
+    needs = list(dict.fromkeys(item for group in together.values() for item in group))
+    found = [f for f in judge(TARGET, needs, together) if f.code == "cuda-library-missing"]
+    assert {f.message.split()[1] for f in found} == expected
+    assert len({f.message for f in found}) == len(found)
