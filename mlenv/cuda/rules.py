@@ -36,7 +36,7 @@ from mlenv.cuda.minor_said import COMPAT_NEEDS, read_from, unlisted_minor, unlis
 from mlenv.cuda.multi import unloadable
 from mlenv.cuda.tags import CudaNeed
 from mlenv.cuda.versions import ARCH_SUFFIX_SINCE, CudaError, CudaVersion, DriverVersion, arch_cc
-from mlenv.platforms import by_name
+from mlenv.platforms import PLATFORMS
 
 
 @dataclass(frozen=True)
@@ -344,7 +344,8 @@ def judge(
     findings = _target_findings(target, needs) + arch_findings(target)
     for item in needs:
         findings += _package_findings(target, item)
-    groups = [unloadable(group, by_name(name).machine) for name, group in (together or {}).items()]
+    machines = {platform.name: platform.machine for platform in PLATFORMS}
+    groups = [unloadable(group, machines.get(p, "")) for p, group in (together or {}).items()]
     missing = dict.fromkeys(said for found in groups or [unloadable(needs)] for said in found)
     findings += [Finding.error("cuda-library-missing", name, needs_, _promise(target), message,
                                hint) for name, needs_, message, hint in missing]  # fmt: skip
