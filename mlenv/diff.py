@@ -352,11 +352,17 @@ def render_markdown(diff: LockDiff) -> str:
         lines += [f"**{p.platform}**: {_summary(p)}", ""]
         if p.changes:
             lines += ["| | package | version | download | CUDA |", "|---|---|---|---:|---|"]
-            lines += [
-                f"| {c.kind} | `{c.name}` ({c.source}) | {_version(c)} | "
-                f"{_signed(c.size_delta)} | {_cuda(c)} |"
-                for c in p.changes
-            ]
+            lines += ["| " + " | ".join(_cell(text) for text in _row(c)) + " |" for c in p.changes]
             lines.append("")
     lines += [f"- {line}" for line in _target_lines(diff)]
     return "\n".join(lines) + "\n"
+
+
+def _row(c: PackageChange) -> tuple[str, ...]:
+    return (c.kind, f"`{c.name}` ({c.source})", _version(c), _signed(c.size_delta), _cuda(c))
+
+
+def _cell(text: str) -> str:
+    """A table cell's text with its pipes escaped: a multi-CUDA wheel's ``11.x|12.x`` split
+    the row into extra columns."""
+    return text.replace("|", "\\|")

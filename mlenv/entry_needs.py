@@ -13,7 +13,14 @@ from mlenv.conda.records import CondaRecord
 from mlenv.cuda import packages as cudapkg
 from mlenv.cuda.matrix import driver_release, facts, release_drivers, table3_driver
 from mlenv.cuda.needs import conda_need
-from mlenv.cuda.rules import CudaTarget, Finding, PackageNeed, package_driver, required_driver
+from mlenv.cuda.rules import (
+    CudaTarget,
+    Finding,
+    PackageNeed,
+    Together,
+    package_driver,
+    required_driver,
+)
 from mlenv.cuda.tags import CudaNeed, extract
 from mlenv.cuda.versions import CudaError, CudaVersion, DriverVersion
 from mlenv.lockfile import Lock, LockedPackage
@@ -27,7 +34,7 @@ REBUILD = "the lock was edited by hand; run `mlenv lock --upgrade` to rebuild it
 Unread = tuple[str, str, str, tuple[str, ...]]
 
 
-def entry_needs(lock: Lock) -> tuple[list[PackageNeed], list[Finding], list[Unread]]:
+def entry_needs(lock: Lock) -> tuple[list[PackageNeed], list[Finding], list[Unread], Together]:
     """What CUDA each package needs, re-derived from its name, file and index; the lock's own
     ``cuda`` field (which may come from Requires-Dist) must agree with them. GPU packages whose
     CUDA cannot be read come back apart, with the lock's ``unverified`` mark. Conda packages
@@ -35,18 +42,21 @@ def entry_needs(lock: Lock) -> tuple[list[PackageNeed], list[Finding], list[Unre
     ``requires-driver`` is held to its need (``_recorded_driver``). A wheel is judged by its
     file and what its platform recorded, as `mlenv lock` judges it: one release (one
     py3-none-any file) may be CUDA on x86_64 and CPU on aarch64 (Requires-Dist lines'
-    markers, torch 1.12's x86_64 file name)."""
+    markers, torch 1.12's x86_64 file name). Last, each platform's needs: the packages
+    installed side by side (a bitsandbytes loads the CUDA of its own platform's torch)."""
     needs: dict[tuple[str, ...], PackageNeed] = {}
     findings: list[Finding] = []
     unread: dict[tuple[str, str], Unread] = {}
     judged: dict[tuple[str, ...], PackageNeed | None] = {}  # None: no CUDA build
     releases = _releases(lock)
+    keys: dict[str, list[tuple[str, ...]]] = {}
     for platform, package in lock.packages():
         key = (package.name, package.version, package.filename, package.index, package.cuda or "")
         if key not in judged:
             judged[key] = _package_need(package, findings, unread)
             if (item := judged[key]) is not None:
                 needs[key] = item
+        keys.setdefault(platform, []).append(key)
         who = f"{package.name} {package.version}"
         found = _recorded_driver(who, judged[key], package.requires_driver)
         findings += found
@@ -54,15 +64,19 @@ def entry_needs(lock: Lock) -> tuple[list[PackageNeed], list[Finding], list[Unre
             named = [releases.get((platform, name)) for name in package.dependencies]
             recorded = DriverVersion.parse(package.requires_driver)
             needs[key] = _pinned(needs[key], recorded, [r for r in named if r is not None])
-    for _, conda in lock.conda_packages():
+    for platform, conda in lock.conda_packages():
         conda_key = (conda.name, f"{conda.version} {conda.build}")
         if conda_key not in judged:
             judged[conda_key] = _conda_item(conda, findings)
             if (item := judged[conda_key]) is not None:
                 needs[conda_key] = item
+        keys.setdefault(platform, []).append(conda_key)
         who = f"{conda.name} {conda.version}"
         findings += _recorded_driver(who, judged[conda_key], conda.requires_driver, exact=True)
-    return list(dict.fromkeys(needs.values())), findings, list(unread.values())
+    together = {
+        p: [needs[k] for k in dict.fromkeys(found) if k in needs] for p, found in keys.items()
+    }
+    return list(dict.fromkeys(needs.values())), findings, list(unread.values()), together
 
 
 def _releases(lock: Lock) -> dict[tuple[str, str], str]:

@@ -107,7 +107,7 @@ def verify_lock(lock: Lock, manifest_hash: str, judged: Judged | None) -> Verdic
         findings += _integrity(platform, package)
         findings += _marks(platform, package, cuda=lock.target.cuda)
     findings += _host_platform(lock, judged)
-    needs, extraction, unread = entry_needs(lock)
+    needs, extraction, unread, together = entry_needs(lock)
     findings += extraction
     target = lock.target
     if target.cuda is None or target.driver_floor is None:
@@ -139,7 +139,7 @@ def verify_lock(lock: Lock, manifest_hash: str, judged: Judged | None) -> Verdic
         if judged is not None and judged.cuda
         else None,
     )
-    findings += judge(cuda_target, needs)
+    findings += judge(cuda_target, needs, together)
     findings += _reported_cuda(cuda_target, judged, findings)
     if judged is not None and judged.unchecked:
         findings.append(
@@ -272,7 +272,7 @@ def _below_packages(needs: list[PackageNeed], judged: Judged) -> list[Finding]:
         try:
             needed = package_driver(item, windows=windows)
             if needed is None and item.need.stub is None:  # major only: no target decides
-                needed = major_floor(item.need.cuda.major, windows=windows)
+                needed = major_floor(_oldest_major(item), windows=windows)
                 if needed is None:
                     raise CudaError(
                         f"the minimum driver for CUDA {item.need.label} is not known",
@@ -310,11 +310,18 @@ def _linux_known(item: PackageNeed) -> CudaVersion | None:
     """The CUDA a package needs when only Table 3's Windows column (N/A for 13.x) left its
     driver unknown: its minor, or its major's first (13.0) for a major-only build."""
     try:
-        if package_driver(item) is None and major_floor(item.need.cuda.major) is None:
+        if package_driver(item) is None and major_floor(_oldest_major(item)) is None:
             return None
     except CudaError:
         return None
-    return CudaVersion(item.need.cuda.major, 0) if item.need.major_only else item.need.cuda
+    return CudaVersion(_oldest_major(item), 0) if item.need.major_only else item.need.cuda
+
+
+def _oldest_major(item: PackageNeed) -> int:
+    """The oldest CUDA major a build runs on: its own, or the oldest one a multi-CUDA wheel
+    (bitsandbytes 0.50: 11.x|12.x|13.x) ships a library for, which a driver of it loads."""
+    multi = item.need.multi
+    return item.need.cuda.major if multi is None else multi.majors[0]
 
 
 def _integrity(platform: str, package: LockedPackage) -> list[Finding]:

@@ -29,6 +29,7 @@ from mlenv.cuda.rules import (
     CudaTarget,
     Finding,
     PackageNeed,
+    Together,
     judge,
     package_driver,
     required_driver,
@@ -342,7 +343,11 @@ def lock_manifest(
     _warn_yanked(resolutions, reporter)
     cuda = manifest.cuda
     unverified = cuda.unverified if cuda else ()
-    driver, because = _judge_cuda(target_cuda, items, unread, unverified, reporter)
+    together = {  # each platform's packages, installed side by side (bitsandbytes' torch)
+        p: [*needs.values(), *(conda_items[c.url] for c in conda[p] if c.url in conda_items)]
+        for p, (needs, _) in read.items()
+    }
+    driver, because = _judge_cuda(target_cuda, items, unread, unverified, reporter, together)
     head = lock_target(manifest, sources, driver, because)
     return Lock(inputs_hash(manifest), head).with_platforms(
         [
@@ -501,9 +506,10 @@ def _judge_cuda(
     unread: Sequence[Unread],
     unverified: Sequence[str],
     reporter: Reporter,
+    together: Together | None = None,
 ) -> tuple[str | None, str | None]:
     """Refuse a lock the fleet cannot run; return the driver it needs and why (each need and
-    unread package once, however many platforms share it)."""
+    unread package once, however many platforms share it; ``together``: each platform's)."""
     items = sorted(dict.fromkeys(needs), key=lambda n: (n.name, n.version))
     unread = tuple(dict.fromkeys(unread))
     if target is None:
@@ -514,7 +520,7 @@ def _judge_cuda(
                 "table: add one so mlenv can check them against the fleet's driver"
             )
         return None, None
-    findings = judge(target, items)
+    findings = judge(target, items, together)
     findings += tuple(
         cudapkg.finding(u.name, u.version, u.what, unverified, target.cuda)
         for u in sorted(unread, key=lambda u: (u.name, u.version))

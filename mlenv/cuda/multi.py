@@ -24,6 +24,9 @@ if TYPE_CHECKING:
 
 Loader = Literal["exact", "same-major"]
 LOADERS: tuple[Loader, ...] = ("exact", "same-major")
+# a followed PyPI package by its conda names too: the pytorch channel's and conda-forge's
+# ``pytorch`` is the torch whose ``torch.version.cuda`` bitsandbytes reads
+_CONDA_NAMES = {"torch": ("pytorch",)}
 
 
 @dataclass(frozen=True)
@@ -34,6 +37,7 @@ class MultiCuda:
     builds: tuple[CudaVersion, ...]
     loader: Loader
     follows: str
+    machines: tuple[str, ...] = ()  # the CPUs its libraries are built for; () for every one
 
     @property
     def majors(self) -> tuple[int, ...]:
@@ -55,22 +59,47 @@ class MultiCuda:
         return max(below) if below else min(same, default=None)
 
 
-def unloadable(needs: Sequence[PackageNeed]) -> list[tuple[str, str, str, str]]:
+def unloadable(needs: Sequence[PackageNeed], machine: str = "") -> list[tuple[str, str, str, str]]:
     """(package, needs, message, hint) for each multi-CUDA wheel that ships no library it would
-    load beside the locked build it follows; nothing when that build fixes only a major."""
-    by_name: dict[str, PackageNeed] = {canonicalize_name(item.name): item for item in needs}
+    load beside the locked build it follows, among packages installed together (one platform's,
+    of CPU ``machine``: ``rules.judge`` asks per platform); nothing when that build fixes only a
+    major. bitsandbytes up to 0.42 is one py3-none-any wheel of x86_64 libraries, which pip
+    installs on aarch64 too: there it loads none."""
     said = []
     for item in needs:
-        multi = item.need.multi
-        followed = by_name.get(multi.follows) if multi is not None else None
-        if multi is None or followed is None or followed.need.major_only:
+        if (multi := item.need.multi) is None:
+            continue
+        if machine and multi.machines and machine not in multi.machines:
+            built = ", ".join(multi.machines)
+            said.append(
+                (
+                    item.name,
+                    f"a library for {machine}",
+                    f"{item.name} {item.version} ships CUDA libraries built for {built} only, "
+                    f"none for {machine}; its GPU functions fail at run time",
+                    f"pin a release of {item.name} with a {machine} wheel (bitsandbytes 0.46 "
+                    "or later), or leave it off this platform with a platform_machine marker",
+                )
+            )
+            continue
+        said += _missing(item, multi, needs)
+    return said
+
+
+def _missing(
+    item: PackageNeed, multi: MultiCuda, needs: Sequence[PackageNeed]
+) -> list[tuple[str, str, str, str]]:
+    names = {multi.follows, *_CONDA_NAMES.get(multi.follows, ())}
+    found = []
+    for followed in needs:
+        if canonicalize_name(followed.name) not in names or followed.need.major_only:
             continue
         cuda = followed.need.cuda
         if followed.need.stub is not None or multi.loads(cuda) is not None:
             continue
         shipped = ", ".join(map(str, multi.builds))
         rule = "that release only" if multi.loader == "exact" else f"a CUDA {cuda.major}.x one"
-        said.append(
+        found.append(
             (
                 item.name,
                 f"a library for CUDA {cuda}",
@@ -81,4 +110,4 @@ def unloadable(needs: Sequence[PackageNeed]) -> list[tuple[str, str, str, str]]:
                 f"{followed.name} for one of its CUDA releases",
             )
         )
-    return said
+    return found

@@ -110,6 +110,7 @@ def _multi(row: Mapping[str, Any]) -> MultiCuda:
     try:
         builds = tuple(sorted({CudaVersion.parse(str(text)) for text in row["builds"]}))
         loader, follows = row["loader"], canonicalize_name(str(row["follows"]))
+        machines = tuple(str(machine) for machine in row.get("machines", ()))
     except (KeyError, TypeError, CudaError) as exc:
         raise CudaError(
             f"the multi row of {package} has no valid builds, loader and follows ({exc})",
@@ -123,7 +124,7 @@ def _multi(row: Mapping[str, Any]) -> MultiCuda:
             where=_WHERE,
             hint="list the CUDA releases its wheels ship libraries for",
         )
-    return MultiCuda(builds, loader, follows)
+    return MultiCuda(builds, loader, follows, machines)
 
 
 @functools.cache

@@ -99,17 +99,17 @@ def said_by_extras(
     return needs if held or len({need.cuda.major for need in needs}) == 1 else []
 
 
-_MAJOR_PART_RE = re.compile(r"cu(?:da)?[0-9]+")
+# a CUDA major in an extra's name, its separator kept or not (cuda12, cu13, cuda-12, cuda_12x)
+_MAJOR_RE = re.compile(r"(?<![^-])cu(?:da)?-?[0-9]+x?(?![^-])")
 _GENERIC_PARTS = frozenset({"cuda", "cudnn"})
 
 
 def generic_cuda_extra(extra: str) -> bool:
     """An extra named for CUDA without a major (``cuda``, ``And_CUDA``, ``with-cuda``), as
-    PEP 685 normalises its name; one naming a major (``cuda12``, ``qnx-cu13``) is not."""
-    parts = canonicalize_name(extra).split("-")
-    return bool(_GENERIC_PARTS.intersection(parts)) and not any(
-        _MAJOR_PART_RE.fullmatch(part) for part in parts
-    )
+    PEP 685 normalises its name; one naming a major (``cuda12``, ``qnx-cu13``, ``cuda_13``)
+    is not."""
+    name = canonicalize_name(extra)
+    return bool(_GENERIC_PARTS.intersection(name.split("-"))) and _MAJOR_RE.search(name) is None
 
 
 def against_base(

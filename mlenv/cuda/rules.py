@@ -17,7 +17,7 @@ not, starts the image, and every driver they refuse for its number the runtime r
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -36,6 +36,7 @@ from mlenv.cuda.minor_said import COMPAT_NEEDS, read_from, unlisted_minor, unlis
 from mlenv.cuda.multi import unloadable
 from mlenv.cuda.tags import CudaNeed
 from mlenv.cuda.versions import ARCH_SUFFIX_SINCE, CudaError, CudaVersion, DriverVersion, arch_cc
+from mlenv.platforms import PLATFORMS
 
 
 @dataclass(frozen=True)
@@ -87,6 +88,7 @@ class PackageNeed:
 
 
 Severity = Literal["error", "warning"]
+Together = Mapping[str, Sequence[PackageNeed]]  # each platform's packages, by platform name
 
 
 @dataclass(frozen=True)
@@ -191,18 +193,9 @@ def arch_findings(target: CudaTarget) -> list[Finding]:
         if cuda not in known_cuda_versions():
             return []  # _target_findings reports the unknown CUDA
         why, hint = no_arch_data(cuda) or ("", "")
-        return [
-            Finding(
-                "error",
-                "arch-unchecked",
-                "",
-                arch,
-                _promise(target),
-                f"{why}, so {arch} cannot be checked",
-                hint,
-            )
-            for arch in target.archs
-        ]
+        return [Finding.error("arch-unchecked", "", arch, _promise(target),
+                              f"{why}, so {arch} cannot be checked", hint)
+                for arch in target.archs]  # fmt: skip
     findings = []
     for arch in target.archs:
         cc = arch_cc(arch)
@@ -343,14 +336,19 @@ def _package_findings(target: CudaTarget, item: PackageNeed) -> list[Finding]:
     return findings
 
 
-def judge(target: CudaTarget, needs: Sequence[PackageNeed]) -> tuple[Finding, ...]:
-    """Every CUDA finding for the target and the packages at once, target findings first."""
+def judge(
+    target: CudaTarget, needs: Sequence[PackageNeed], together: Together | None = None
+) -> tuple[Finding, ...]:
+    """Every CUDA finding for the target and the packages at once, target findings first;
+    ``together``: each platform's packages (default: ``needs``), for bitsandbytes' own torch."""
     findings = _target_findings(target, needs) + arch_findings(target)
     for item in needs:
         findings += _package_findings(target, item)
-    promise = _promise(target)
-    findings += [Finding.error("cuda-library-missing", name, needs_, promise, message, hint)
-                 for name, needs_, message, hint in unloadable(needs)]  # fmt: skip
+    machines = {platform.name: platform.machine for platform in PLATFORMS}
+    groups = [unloadable(group, machines.get(p, "")) for p, group in (together or {}).items()]
+    missing = dict.fromkeys(said for found in groups or [unloadable(needs)] for said in found)
+    findings += [Finding.error("cuda-library-missing", name, needs_, _promise(target), message,
+                               hint) for name, needs_, message, hint in missing]  # fmt: skip
     return tuple(findings)
 
 
