@@ -237,7 +237,8 @@ class CudaPolicy(CandidatePolicy):
             self._unread.add(verdict.package)
             return 3, verdict.message
         item = PackageNeed(file.name, version, need)
-        errors = [f for f in judge(self.target, [item]) if f.package and f.severity == "error"]
+        found = judge(self.target, [item], pairs=False)  # pairs: once all are pinned
+        errors = [f for f in found if f.package and f.severity == "error"]
         if errors:
             self._unrunnable.add(file.name)
             return 3, errors[0].message

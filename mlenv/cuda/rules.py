@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from mlenv.cuda.driver_cuda import driver_floor_said, floor_driver, newer_major_floor
+from mlenv.cuda.flavours import flavour_major
 from mlenv.cuda.framework_archs import unbuilt_archs
 from mlenv.cuda.matrix import (
     driver_status,
@@ -33,10 +34,9 @@ from mlenv.cuda.matrix import (
     table3_driver,
 )
 from mlenv.cuda.minor_said import COMPAT_NEEDS, read_from, unlisted_minor, unlisted_target
-from mlenv.cuda.multi import unloadable
+from mlenv.cuda.pairs import paired
 from mlenv.cuda.tags import CudaNeed
 from mlenv.cuda.versions import ARCH_SUFFIX_SINCE, CudaError, CudaVersion, DriverVersion, arch_cc
-from mlenv.platforms import PLATFORMS
 
 
 @dataclass(frozen=True)
@@ -266,7 +266,7 @@ def _package_findings(target: CudaTarget, item: PackageNeed) -> list[Finding]:
         findings.append(finding("error", *said))
     if need.driver_only and need.cuda.major != cuda.major:  # a driver floor, met or reported
         return findings
-    if not need.of_major(cuda.major):
+    if not need.of_major(cuda.major) and flavour_major(item.name, item.version) is None:
         findings.append(
             finding(
                 "error",
@@ -337,19 +337,20 @@ def _package_findings(target: CudaTarget, item: PackageNeed) -> list[Finding]:
 
 
 def judge(
-    target: CudaTarget, needs: Sequence[PackageNeed], together: Together | None = None
+    target: CudaTarget,
+    needs: Sequence[PackageNeed],
+    together: Together | None = None,
+    *,
+    pairs: bool = True,
 ) -> tuple[Finding, ...]:
     """Every CUDA finding for the target and the packages at once, target findings first;
-    ``together``: each platform's packages (default: ``needs``), for bitsandbytes' own torch."""
+    ``together``: each platform's packages (default: ``needs``) for what a package needs beside
+    it, unless ``pairs`` is off (the resolver's verdict on one file)."""
     findings = _target_findings(target, needs) + arch_findings(target)
     for item in needs:
         findings += _package_findings(target, item)
-    machines = {platform.name: platform.machine for platform in PLATFORMS}
-    groups = [unloadable(group, machines.get(p, "")) for p, group in (together or {}).items()]
-    missing = dict.fromkeys(said for found in groups or [unloadable(needs)] for said in found)
-    findings += [Finding.error("cuda-library-missing", name, needs_, _promise(target), message,
-                               hint) for name, needs_, message, hint in missing]  # fmt: skip
-    return tuple(findings)
+    said = paired(target.cuda.major, together or {"": needs}) if pairs else []
+    return tuple(findings + [Finding.error(*s[:3], _promise(target), *s[3:]) for s in said])
 
 
 def package_driver(item: PackageNeed, *, windows: bool = False) -> tuple[DriverVersion, str] | None:

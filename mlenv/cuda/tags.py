@@ -1,7 +1,6 @@
 """What CUDA an artifact needs, read from its file name, local version, tags and requirements
 (wheels) or its depends and constrains (conda): where a new CUDA tagging scheme plugs in
-(a pattern in ``mlenv/data/cuda.json``, or a row of the GPU package table).
-"""
+(a pattern in ``mlenv/data/cuda.json``, or a row of the GPU package table)."""
 
 from __future__ import annotations
 
@@ -16,6 +15,7 @@ from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel
 from packaging.version import InvalidVersion, Version
 
 from mlenv.cuda import matrix
+from mlenv.cuda.flavours import flavour_line
 from mlenv.cuda.matrix import Component, Pattern, components, patterns, require_release
 from mlenv.cuda.multi import MultiCuda
 from mlenv.cuda.requires_said import against_base, names_extra, said_by_extras, spans_majors
@@ -90,9 +90,9 @@ def _digits(text: str) -> CudaVersion:
 
 
 def _shipped_in(component: str, version: tuple[int, ...], cuda: CudaVersion) -> Component | None:
-    """The toolkit update that shipped this component version (``component_versions``). A
-    version between two pinned ones (a standalone patch, e.g. cuBLAS 13.4.1.1) is traced to the
-    newest earlier update of the same CUDA minor: a lower bound of its driver, never a guess."""
+    """The toolkit update that shipped this component version (``component_versions``); one
+    between two pins (a standalone patch, e.g. cuBLAS 13.4.1.1) is traced to the newest earlier
+    update of its CUDA minor: a lower bound of its driver, never a guess."""
     rows = [row for row in components(component) if row.cuda == cuda and row.version <= version]
     return max(rows, key=lambda row: row.version, default=None)
 
@@ -100,8 +100,8 @@ def _shipped_in(component: str, version: tuple[int, ...], cuda: CudaVersion) -> 
 def _lookup(
     component: str, version: tuple[int, ...], major: int, *, exact: bool
 ) -> tuple[CudaVersion, str | None, str] | None:
-    """CUDA of a component version from the cuda-toolkit pins, only when unambiguous; the
-    update that shipped it only for an exact pin."""
+    """CUDA of a component version from the cuda-toolkit pins, when unambiguous (its update
+    only for an exact pin)."""
     rows = [row for row in components(component) if row.cuda.major == major]
     for depth in (4, 3, 2):
         hits = [row for row in rows if row.version[:depth] == version[:depth]]
@@ -260,9 +260,9 @@ def _pin(specifier: SpecifierSet) -> _Pin | None:
 def _from_requirement(
     raw: str, *, where: str, markers: Mapping[str, str] | None, extra: str = ""
 ) -> list[CudaNeed]:
-    """A Requires-Dist entry as evidence; extras are optional, a line whose marker fails on the
-    target (``markers``, with no extra: as the resolver reads it) is no dependency there, and
-    placeholders are judged alone. Without ``markers``, a line naming an extra is skipped."""
+    """A Requires-Dist entry as evidence; a line whose marker fails on the target (``markers``,
+    no extra: as the resolver reads it) is no dependency there, placeholders and side-by-side
+    flavours are judged alone. Without ``markers``, a line naming an extra is skipped."""
     try:
         requirement = parsed(raw)
     except InvalidRequirement as exc:
@@ -279,6 +279,8 @@ def _from_requirement(
     ):
         return []
     name = canonicalize_name(requirement.name)
+    if flavour_line(name, requirement.specifier):  # judged on its own (cuda.flavours)
+        return []
     needs = _first("name", name, _pin(requirement.specifier), f"Requires-Dist: {raw}", where=where)
     return [n for n in needs if n.stub is None and not spans_majors(n, requirement.specifier)]
 
@@ -347,14 +349,8 @@ def extract(
             ) from exc
         tags = _local_tags(wheel_version)
         own += _tagged("version", wheel_version, tags, filename, where=where, name=package)
-    own += _tagged(
-        "name",
-        package,
-        _NAME_TAG_RE.findall(package),
-        where,
-        where=where,
-        pin=_Pin(version, "exact"),
-    )
+    name_tags = _NAME_TAG_RE.findall(package)
+    own += _tagged("name", package, name_tags, where, where=where, pin=_Pin(version, "exact"))
     if not own and (listed := table_need(package, version, index, filename)) is not None:
         own.append(listed)
     required = [

@@ -210,6 +210,7 @@ TABLES = (
     "forward_compat",
     "conda_components",
     "framework_archs",
+    "side_by_side",
 )
 
 
