@@ -329,7 +329,7 @@ class _Reader:
             return None
         before = len(self.problems)
         for key in sorted(set(table) - {f.key for f in fields}):
-            self.fail(f"{path}.{key}", "unknown key")
+            self.fail(f"{path}.{key}", unknown(key))
         values = {}
         for f in fields:
             value = self.get(table, path, f.key, f.kind, f.required)
@@ -347,6 +347,13 @@ class _Reader:
 
 
 _T = TypeVar("_T")
+
+
+def unknown(key: str) -> str:
+    """ "unknown key", with the character no review sees when the key holds one (the terminal
+    shows it as "?"): the lock's one hidden-character rule, for its keys too."""
+    problem = hidden_problem(key)
+    return "unknown key" if problem is None else f"unknown key {basic(key)}, which holds {problem}"
 
 
 def loads(text: str, source: str = "mlenv.lock") -> Lock:
@@ -371,7 +378,7 @@ def loads(text: str, source: str = "mlenv.lock") -> Lock:
         r.fail("version", f"lock format {version} is not supported (mlenv reads {LOCK_VERSION})")
     digest = r.get(data, "", "inputs-hash", str, True)
     for key in sorted(set(data) - {"version", "inputs-hash", "target", "platform"}):
-        r.fail(key, "unknown key")
+        r.fail(key, unknown(key))
     if not isinstance(data.get("target"), dict):
         r.fail("[target]", "missing or not a table")
     target = r.record(LockTarget, _TARGET, data.get("target", {}), "target")

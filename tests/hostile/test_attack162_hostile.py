@@ -436,3 +436,37 @@ def test_the_cli_names_the_lock_file_key_and_code_point(tmp_path: Path) -> None:
     assert "mlenv.lock: platform.linux-64.package[0].index" in said
     assert "U+202E (RIGHT-TO-LEFT OVERRIDE) at position 21" in said
     assert "\u202e" not in said and "Traceback" not in said
+
+
+# ---------------------------------------------------------------------------------------------
+# A key holding a hidden character: named by code point, not shown as "?"
+
+MANIFEST_KEYS = [
+    '[environment]\nname = "x"\npython = "3.11"\n"ke\\u202ey" = "1"\n[pypi]\ndependencies = []\n',
+    '"to\\u200bol" = 1\n' + HEAD.format(name="x"),
+    HEAD.format(name="x") + '[build]\n"la\\u2066yers" = 1\n',
+]
+
+
+@pytest.mark.parametrize("text", MANIFEST_KEYS, ids=["environment", "top", "build"])
+def test_a_manifest_key_with_a_hidden_character_is_named_by_code_point(
+    tmp_path: Path, text: str
+) -> None:
+    """It was "unknown key" shown as ``ke?y``: which character, and where, was not said."""
+    (tmp_path / "mlenv.toml").write_text(text)
+    done = run_mlenv(["show"], tmp_path, {"MLENV_CACHE_DIR": str(tmp_path / "cache")})
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+    assert re.search(r"mlenv\.toml: \S+: the key '\S+' holds the format character U\+", done.stderr)
+    assert "at position 3" in done.stderr
+
+
+def test_a_lock_key_with_a_hidden_character_is_named_by_code_point() -> None:
+    text = lockfile.render(sample())
+    for old, new in (("[target]\n", '[target]\n"x\\u202e" = 1\n'),
+                     ('name = "app"\n', 'name = "app"\n"\\u200bq" = 1\n'),
+                     ("version = 1\n", 'version = 1\n"v\\u2066" = 1\n')):  # fmt: skip
+        with pytest.raises(ProblemsError) as caught:
+            lockfile.loads(text.replace(old, new, 1))
+        [problem] = caught.value.problems
+        assert problem.message.startswith("unknown key"), problem
+        assert "holds the format character U+" in problem.message, problem
