@@ -28,7 +28,8 @@ import stat
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -470,3 +471,86 @@ def test_a_lock_key_with_a_hidden_character_is_named_by_code_point() -> None:
         [problem] = caught.value.problems
         assert problem.message.startswith("unknown key"), problem
         assert "holds the format character U+" in problem.message, problem
+
+
+# ---------------------------------------------------------------------------------------------
+# Components swapped while the walk runs: what is returned is only ever the file judged
+
+
+def swapping(stop: threading.Event, swap: Callable[[], None]) -> threading.Thread:
+    def run() -> None:
+        while not stop.is_set():
+            with contextlib.suppress(OSError):
+                swap()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_a_directory_swapped_for_a_link_mid_walk_never_lends_its_target(tmp_path: Path) -> None:
+    """``proj`` becomes a link to another user's tree and back, over and over: every open is
+    refused or reads this user's file, never theirs."""
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "m").write_text("mine")
+    theirs = tmp_path / "theirs"
+    theirs.mkdir()
+    (theirs / "m").write_text("theirs")
+    os.chown(theirs, THEM, THEM)
+    os.chown(theirs / "m", THEM, THEM)
+    proj = tmp_path / "proj"
+    (tmp_path / "link").symlink_to(theirs)
+    (tmp_path / "mine").rename(proj)
+
+    def swap() -> None:
+        proj.rename(tmp_path / "mine")
+        (tmp_path / "link").rename(proj)
+        proj.rename(tmp_path / "link")
+        (tmp_path / "mine").rename(proj)
+
+    stop = threading.Event()
+    thread = swapping(stop, swap)
+    seen = set()
+    try:
+        for _ in range(3000):
+            try:
+                fd = open_yours(str(proj / "m"))
+            except OSError:
+                seen.add("refused")
+                continue
+            with os.fdopen(fd, "rb") as handle:
+                seen.add(handle.read().decode())
+    finally:
+        stop.set()
+        thread.join()
+    assert seen <= {"mine", "refused"}, seen
+
+
+def test_dot_dot_after_a_moved_directory_is_the_directory_judged(tmp_path: Path) -> None:
+    """``a/b/../m`` while ``b`` moves under ``c`` and back: ".." is the kernel's, so it is
+    checked to be the ``a`` judged; never ``c/m``."""
+    for name, text in (("a", "a"), ("c", "c")):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "m").write_text(text)
+    (tmp_path / "a" / "b").mkdir()
+
+    def swap() -> None:
+        (tmp_path / "a" / "b").rename(tmp_path / "c" / "b")
+        (tmp_path / "c" / "b").rename(tmp_path / "a" / "b")
+
+    stop = threading.Event()
+    thread = swapping(stop, swap)
+    seen = set()
+    try:
+        for _ in range(3000):
+            try:
+                fd = open_yours(f"{tmp_path}/a/b/../m")
+            except OSError:
+                seen.add("refused")
+                continue
+            with os.fdopen(fd, "rb") as handle:
+                seen.add(handle.read().decode())
+    finally:
+        stop.set()
+        thread.join()
+    assert seen <= {"a", "refused"} and "a" in seen, seen
