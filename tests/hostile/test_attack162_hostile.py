@@ -20,6 +20,7 @@ Tests run as root: other users are made-up uids given by ``os.chown``, or a chil
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import resource
@@ -39,7 +40,8 @@ from hypothesis import strategies as st
 from mlenv import lockfile
 from mlenv.conda.records import CondaRecord
 from mlenv.discover import find_upward
-from mlenv.errors import ProblemsError, UsageError
+from mlenv.errors import ProblemsError, UsageError, hidden_problem
+from mlenv.manifest import loads as manifest_loads
 from mlenv.trusted_path import NotYours, open_yours
 from tests.support.cli import run_mlenv
 from tests.support.locks import conda_record, sample
@@ -554,3 +556,44 @@ def test_dot_dot_after_a_moved_directory_is_the_directory_judged(tmp_path: Path)
         stop.set()
         thread.join()
     assert seen <= {"a", "refused"} and "a" in seen, seen
+
+
+# ---------------------------------------------------------------------------------------------
+# Legit text passes the one rule; a hidden character inserted anywhere in it does not
+
+LEGIT = [
+    "café", "naïve", "漢字", "日本語", "한국어", "👩\u200d💻", "❤\ufe0f", "👨\u200d❤\ufe0f\u200d👨",
+    "🧑🏽\u200d💻", "🏳\ufe0f\u200d🌈", "🇯🇵", "1\ufe0f\u20e3", "#\ufe0f\u20e3", "©\ufe0f",
+    "क्\u200dष", "ह्\u200cन", "ക്\u200dഷ", "\t", " ", "x", "5.15", "a\u0301",
+]  # fmt: skip
+INSERTED = ["\u202e", "\u2066", "\u200b", "\ufeff", "\x1b", "\x7f", "\x85", "\u2028", "\u00ad",
+            "\U000e0041", "\u061c", "\u180e"]  # fmt: skip
+MARKER = '[environment]\nname = "x"\npython = "3.11"\n[pypi]\ndependencies = [{}]\n'
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(LEGIT), min_size=1, max_size=8))
+def test_accents_cjk_emoji_keycaps_and_conjuncts_pass(pieces: list[str]) -> None:
+    """A keycap (1️⃣) and a Devanagari half form (क्‍ष) were refused: their selector and
+    joiner are drawn there. As a marker literal the manifest takes them byte for byte."""
+    text = "".join(pieces)
+    assert hidden_problem(text) is None, text
+    requirement = f"numpy ; platform_release == '{text}'"
+    quoted = json.dumps(requirement, ensure_ascii=False)
+    assert manifest_loads(MARKER.format(quoted)).pypi.dependencies == (requirement,)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(LEGIT), min_size=1, max_size=8), st.data())
+def test_a_hidden_character_inserted_in_legit_text_is_refused(
+    pieces: list[str], data: st.DataObject
+) -> None:
+    text = "".join(pieces)
+    at = data.draw(st.integers(0, len(text)))
+    char = data.draw(st.sampled_from(INSERTED))
+    said = hidden_problem(text[:at] + char + text[at:])
+    assert said is not None
+    if f"U+{ord(char):04X}" in said:
+        assert said.endswith(f"at position {at + 1}"), said
+    else:  # it broke a sequence just before it: that joiner or selector is named first
+        assert re.search(r"U\+(200D|200C|FE0F|FE0E) ", said), said
