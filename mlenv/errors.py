@@ -79,17 +79,37 @@ def hidden_problem(text: str) -> str | None:
 
 def _in_emoji(text: str, position: int) -> bool:
     """Whether the joiner or variation selector at ``position`` is part of an emoji sequence
-    (👩‍💻, ❤️): after a symbol and, for a joiner, before one."""
+    (👩‍💻, ❤️): after a symbol and, for a joiner, before one; a keycap's (1️⃣: a digit, ``#``
+    or ``*``, the selector, U+20E3); or a joiner after a virama (क्‍ष), as Unicode's
+    identifiers (UAX #31) allow one: there it chooses the half form, which is drawn."""
     char = text[position]
     before = text[position - 1] if position else ""
     after = text[position + 1] if position + 1 < len(text) else ""
     if char in "\ufe0e\ufe0f":
-        return _symbol(before)
+        return _symbol(before) or (before in _KEYCAPS and after == "\u20e3")
+    if char in "\u200c\u200d" and before and unicodedata.combining(before) == _VIRAMA:
+        return (
+            _script(text[position - 2] if position > 1 else "")
+            == _script(before)
+            == (_script(after))
+            != ""
+        )
     if char == "\u200d":
         return (
             _symbol(before) or before == "\ufe0f" or "\U0001f3fb" <= before <= "\U0001f3ff"
         ) and (_symbol(after))
     return False
+
+
+_KEYCAPS = frozenset("#*0123456789")
+_VIRAMA = 9  # the canonical combining class of every script's virama (्, ്, ্ ...)
+
+
+def _script(char: str) -> str:
+    """The script a letter or mark is named for (DEVANAGARI, MALAYALAM), "" for none: a joiner
+    after a virama counts as drawn only between letters of the virama's own script."""
+    name = unicodedata.name(char, "") if char else ""
+    return name.split(" ", 1)[0] if unicodedata.category(char or " ")[0] in "LM" else ""
 
 
 def _symbol(char: str) -> bool:

@@ -301,11 +301,26 @@ class _Reader:
             if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
                 self.fail(where, "expected an array of strings")
                 return None
-            return tuple(value)
+            return tuple(value) if self.shown(where, value, indexed=True) else None
         if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
             self.fail(where, f"expected {kind.__name__}")
             return None
+        if isinstance(value, str) and not self.shown(where, [value], indexed=False):
+            return None
         return value
+
+    def shown(self, where: str, texts: Sequence[str], *, indexed: bool) -> bool:
+        """Whether no text of the lock's key ``where`` holds a character no review sees: the
+        manifest's rule (``hidden_problem``) for every string of the lock, not only [target]'s
+        (a package's name, url, index, filename or dependency reaches the diff, the SBOM and
+        the image as the lock spells it)."""
+        clean = True
+        for position, text in enumerate(texts):
+            if problem := hidden_problem(text):
+                key = f"{where}[{position}]" if indexed else where
+                self.fail(key, f"{basic(text)} holds {problem}")
+                clean = False
+        return clean
 
     def record(self, cls: type[_T], fields: Sequence[_Field], table: Any, path: str) -> _T | None:
         """An instance of ``cls`` from ``table``, or None (with problems) when it is damaged."""
@@ -314,7 +329,7 @@ class _Reader:
             return None
         before = len(self.problems)
         for key in sorted(set(table) - {f.key for f in fields}):
-            self.fail(f"{path}.{key}", "unknown key")
+            self.fail(f"{path}.{key}", unknown(key))
         values = {}
         for f in fields:
             value = self.get(table, path, f.key, f.kind, f.required)
@@ -332,6 +347,13 @@ class _Reader:
 
 
 _T = TypeVar("_T")
+
+
+def unknown(key: str) -> str:
+    """ "unknown key", with the character no review sees when the key holds one (the terminal
+    shows it as "?"): the lock's one hidden-character rule, for its keys too."""
+    problem = hidden_problem(key)
+    return "unknown key" if problem is None else f"unknown key {basic(key)}, which holds {problem}"
 
 
 def loads(text: str, source: str = "mlenv.lock") -> Lock:
@@ -356,14 +378,12 @@ def loads(text: str, source: str = "mlenv.lock") -> Lock:
         r.fail("version", f"lock format {version} is not supported (mlenv reads {LOCK_VERSION})")
     digest = r.get(data, "", "inputs-hash", str, True)
     for key in sorted(set(data) - {"version", "inputs-hash", "target", "platform"}):
-        r.fail(key, "unknown key")
+        r.fail(key, unknown(key))
     if not isinstance(data.get("target"), dict):
         r.fail("[target]", "missing or not a table")
     target = r.record(LockTarget, _TARGET, data.get("target", {}), "target")
     for message in _target_platform_problems(target):
         r.fail("target.platforms", message)
-    for key, message in _hidden_target_problems(target):
-        r.fail(key, message)
     platforms = []
     platform_tables = data.get("platform", {})
     if not isinstance(platform_tables, dict):
@@ -401,21 +421,6 @@ def loads(text: str, source: str = "mlenv.lock") -> Lock:
             [replace(p, hint=p.hint or _REGENERATE) for p in r.problems],
         )
     return Lock(digest, target, tuple(platforms), version)
-
-
-def _hidden_target_problems(target: LockTarget | None) -> list[tuple[str, str]]:
-    """[target]'s text is the manifest's, which refuses a character no review sees, and what
-    `mlenv lock` derives (``requires-driver-because``): one there was put in by hand, and the
-    diff, SBOM and image labels would carry it. The manifest's rule (``hidden_problem``)."""
-    found = []
-    for item in _TARGET if target is not None else ():
-        value = getattr(target, item.attr)
-        values = (value,) if isinstance(value, str) else value or ()
-        for position, text in enumerate(values):
-            if problem := hidden_problem(text):
-                key = f"target.{item.key}" + ("" if isinstance(value, str) else f"[{position}]")
-                found.append((key, f"{basic(text)} holds {problem}"))
-    return found
 
 
 def _target_platform_problems(target: LockTarget | None) -> list[str]:

@@ -342,6 +342,9 @@ class _Checker:
         for key in data:
             if key not in allowed:
                 full = f"{path}.{key}" if path else key
+                if unseen := _unseen(key):  # the key too: shown as "?", it names nothing
+                    self.add(full, f"the key {key!r} holds {unseen}", _UNSEEN_HINT)
+                    continue
                 close = _nearest(key, allowed)
                 hint = (
                     f'did you mean "{close}"?'

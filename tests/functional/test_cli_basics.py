@@ -180,7 +180,7 @@ def test_a_verdict_already_shown_still_ends_in_a_json_error_event(
 def broken_reader(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A manifest reader that fails with a bug (an internal error), a secret in its message."""
 
-    def broken(path: Path) -> None:
+    def broken(path: Path, found: bytes | None = None) -> None:
         raise RuntimeError("boom https://u:secret@h/x")
 
     monkeypatch.chdir(tmp_path)
