@@ -25,10 +25,14 @@ def _cutlass(version: str) -> list[tuple[str, bytes]]:
     base = f"nvidia-cutlass-dsl-libs-base=={version}"
     cu13 = f'nvidia-cutlass-dsl-libs-cu13=={version}; extra == "cu13"'
     side_by_side = version >= "4.6"
-    parent = [base, f"nvidia-cutlass-dsl-libs-cu12=={version}", cu13] if side_by_side else [
-        base,
-        cu13,
-    ]
+    parent = (
+        [base, f"nvidia-cutlass-dsl-libs-cu12=={version}", cu13]
+        if side_by_side
+        else [
+            base,
+            cu13,
+        ]
+    )
     wheels = [
         build_wheel("nvidia-cutlass-dsl", version, requires_dist=parent, provides_extra=["cu13"]),
         build_wheel(
