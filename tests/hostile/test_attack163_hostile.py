@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from packaging.specifiers import SpecifierSet
 
-from mlenv.cuda.flavours import flavour_major
+from mlenv.cuda.flavours import flavour_line, flavour_major
 from mlenv.cuda.rules import CudaTarget, PackageNeed, judge
 from mlenv.cuda.tags import extract_conda
 from mlenv.cuda.versions import CudaVersion, DriverVersion
@@ -86,3 +87,20 @@ def test_mlenv_lock_refuses_the_conda_cuda_12_build_on_a_cuda_13_fleet(tmp_path:
     assert done.returncode == 1, done.stderr
     assert "nvidia-cutlass-dsl-libs-cu13 9.0 is built for CUDA 12.x" in done.stderr
     assert not (root / "mlenv.lock").exists()
+
+
+@pytest.mark.parametrize(
+    ("version", "side_by_side"),
+    [("4.9.0rc1", True), ("4.6.0", True), ("4.8.1.post1", True), ("4.6.0.dev1", False)],
+)
+def test_pre_releases_are_read_the_same_whatever_packaging_defaults_to(
+    version: str, side_by_side: bool
+) -> None:
+    """4.9.0rc1 is a side-by-side release and 4.6.0.dev1 (before 4.6) is not, with packaging
+    24 (whose ``in`` leaves pre-releases out) as with 26; the pair is judged at the rc too."""
+    name = FLAVOUR.format(12)
+    assert (flavour_major(name, version) == 12) is side_by_side
+    assert flavour_line(name, SpecifierSet(f"=={version}")) is side_by_side
+    pair = [_conda(FLAVOUR.format(12), version, 12), _conda(FLAVOUR.format(13), version, 13)]
+    codes = {f.code for f in judge(_target(13), pair) if f.severity == "error"}
+    assert ("cuda-major-mismatch" in codes) is not side_by_side
