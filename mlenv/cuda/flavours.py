@@ -72,19 +72,27 @@ def _releases(specifier: SpecifierSet) -> list[Version]:
     return said
 
 
+def _side_by_side(row: _Row, version: Version) -> bool:
+    """Whether a release is one installed side by side; a pre-release (4.9.0rc1) too, whatever
+    the installed ``packaging`` does by default (before 25 ``in`` left pre-releases out)."""
+    return row.versions.contains(version, prereleases=True)
+
+
 def flavour_line(name: str, specifier: SpecifierSet) -> bool:
     """Whether a Requires-Dist line names a flavour, at releases that are all installed side by
     side (a line that could reach an older, single-flavour release claims a build as before)."""
     found = _flavour(name)
     releases = _releases(specifier)
-    return found is not None and bool(releases) and all(v in found[0].versions for v in releases)
+    if found is None or not releases:
+        return False
+    return all(_side_by_side(found[0], v) for v in releases)
 
 
 def flavour_major(name: str, version: str) -> int | None:
     """The CUDA major of a flavour release installed side by side; None for anything else."""
     found = _flavour(name)
     try:
-        side_by_side = found is not None and Version(version) in found[0].versions
+        side_by_side = found is not None and _side_by_side(found[0], Version(version))
     except InvalidVersion:
         return None
     return found[1] if found is not None and side_by_side else None

@@ -266,7 +266,8 @@ def _package_findings(target: CudaTarget, item: PackageNeed) -> list[Finding]:
         findings.append(finding("error", *said))
     if need.driver_only and need.cuda.major != cuda.major:  # a driver floor, met or reported
         return findings
-    if not need.of_major(cuda.major) and flavour_major(item.name, item.version) is None:
+    flavour = flavour_major(item.name, item.version)  # exempt only as a build of its own major
+    if not need.of_major(cuda.major) and (flavour is None or not need.of_major(flavour)):
         findings.append(
             finding(
                 "error",
