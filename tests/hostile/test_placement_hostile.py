@@ -19,7 +19,7 @@ pytestmark = pytest.mark.hostile
         ('prefix = "/opt/mlenv/../../usr//"', "prefix", "(that is '/usr') is a system directory"),
         ('prefix = "/"', "prefix", "root directory"),
         ('prefix = "/tmp/env"', "prefix", "mounted or emptied"),
-        ('prefix = "/opt/env\\n/etc"', "prefix", "control characters"),
+        ('prefix = "/opt/env\\n/etc"', "prefix", "the control character U+000A"),
         ('prefix = "env"', "prefix", "not an absolute path"),
         ('prefix = "/opt/x"\ninterpreter = "/opt/x/bin/python"', "interpreter",
          "inside the prefix"),
