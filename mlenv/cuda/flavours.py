@@ -88,14 +88,19 @@ def flavour_line(name: str, specifier: SpecifierSet) -> bool:
     return all(_side_by_side(found[0], v) for v in releases)
 
 
-def flavour_major(name: str, version: str) -> int | None:
-    """The CUDA major of a flavour release installed side by side; None for anything else."""
+def _release_flavour(name: str, version: str) -> tuple[_Row, int] | None:
+    """The row and CUDA major of a flavour release installed side by side; None otherwise."""
     found = _flavour(name)
     try:
-        side_by_side = found is not None and _side_by_side(found[0], Version(version))
+        return found if found is not None and _side_by_side(found[0], Version(version)) else None
     except InvalidVersion:
         return None
-    return found[1] if found is not None and side_by_side else None
+
+
+def flavour_major(name: str, version: str) -> int | None:
+    """The CUDA major of a flavour release installed side by side; None for anything else."""
+    found = _release_flavour(name, version)
+    return None if found is None else found[1]
 
 
 def unpaired(major: int, needs: Sequence[PackageNeed]) -> list[tuple[str, str, str, str]]:
@@ -105,11 +110,10 @@ def unpaired(major: int, needs: Sequence[PackageNeed]) -> list[tuple[str, str, s
     locked = {(canonicalize_name(item.name), item.version) for item in needs}
     said = []
     for item in needs:
-        own = flavour_major(item.name, item.version)
-        found = _flavour(item.name)
-        if own is None or found is None or own == major:
+        found = _release_flavour(item.name, item.version)
+        if found is None or found[1] == major:
             continue
-        row = found[0]
+        row, own = found
         sibling = row.package.format(major=major)
         if own < major and (sibling, item.version) in locked:
             continue
