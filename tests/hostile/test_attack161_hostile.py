@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import replace
 from importlib import resources
 from pathlib import Path
 
@@ -40,7 +39,7 @@ from mlenv.cuda.tags import extract, extract_conda
 from mlenv.cuda.versions import CudaVersion, DriverVersion
 from mlenv.diff import compare, render_markdown
 from mlenv.judge import Judged, verify_lock
-from mlenv.lockfile import Lock, LockedPackage, LockedPlatform, LockTarget
+from mlenv.lockfile import Lock, LockedPackage
 from mlenv.target import Target
 from tests.support.cli import run_mlenv
 from tests.support.locks import HASH, codes, locked, make_lock
@@ -65,24 +64,7 @@ def torch(version: str) -> LockedPackage:
 
 
 def two_platform_lock(x86: list[LockedPackage], arm: list[LockedPackage], cuda: str) -> Lock:
-    target = LockTarget(
-        python="3.11",
-        glibc="2.28",
-        platforms=("linux-64", "linux-aarch64"),
-        index_strategy="first-index",
-        indexes=("https://pypi.org/simple",),
-        find_links=(),
-        requirements=(),
-        cuda=cuda,
-        driver_floor="575.51.03",
-    )
-    platforms = (
-        LockedPlatform("linux-64", tuple(x86)),
-        LockedPlatform("linux-aarch64", tuple(arm)),
-    )
-    lock = Lock(HASH, target, platforms)
-    needed = verify_lock(lock, HASH, None).requires_driver
-    return replace(lock, target=replace(target, requires_driver=needed))
+    return make_lock(x86, cuda, "575.51.03", aarch64=arm)
 
 
 def missing(lock: Lock) -> list[str]:

@@ -83,13 +83,18 @@ def make_lock(
     cuda: str | None = "12.4",
     floor: str | None = "550.54.14",
     requires_driver: str | None = "",
+    aarch64: list[LockedPackage] | None = None,
 ) -> Lock:
-    """A linux-64 lock of ``packages``; its [target].requires-driver the one `mlenv lock`
-    writes for them (the driver they need) unless told one."""
+    """A linux-64 lock of ``packages`` (and a linux-aarch64 platform of ``aarch64``, when
+    given); its [target].requires-driver the one `mlenv lock` writes for them (the driver they
+    need) unless told one."""
+    platforms = [LockedPlatform("linux-64", tuple(packages))]
+    if aarch64 is not None:
+        platforms.append(LockedPlatform("linux-aarch64", tuple(aarch64)))
     target = LockTarget(
         python="3.11",
         glibc="2.28",
-        platforms=("linux-64",),
+        platforms=tuple(pinned.platform for pinned in platforms),
         index_strategy="first-index",
         indexes=("https://pypi.org/simple",),
         find_links=(),
@@ -98,7 +103,7 @@ def make_lock(
         driver_floor=floor,
         requires_driver=requires_driver or None,
     )
-    lock = Lock(HASH, target, (LockedPlatform("linux-64", tuple(packages)),))
+    lock = Lock(HASH, target, tuple(platforms))
     if requires_driver != "":
         return lock
     needed = verify_lock(lock, HASH, None).requires_driver
