@@ -9,9 +9,6 @@ bind mount in a private mount namespace (``unshare --mount``)."""
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
-import tempfile
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -25,12 +22,11 @@ from mlenv.errors import UsageError
 from mlenv.limits import MAX_BODY_BYTES
 from mlenv.net.origins import LocalRoots
 from mlenv.trusted_path import NotYours, open_yours
+from tests.support import walk_probe
 from tests.support.cli import run_mlenv
-from tests.support.netns import unshare
 
 HEAD = '[environment]\nname = "{name}"\npython = "3.11"\n[pypi]\ndependencies = []\n'
 THEM = 4321  # a uid and gid no one on the machine has
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def project(top: Path, name: str = "mine") -> Path:
@@ -212,49 +208,8 @@ def test_the_cli_says_the_component_and_keeps_its_hint(tmp_path: Path) -> None:
 
 @pytest.fixture
 def open_tree() -> Iterator[Path]:
-    """A directory another uid can reach (pytest's tmp_path is root's alone)."""
-    with tempfile.TemporaryDirectory(prefix="mlenv-a157-") as name:
-        Path(name).chmod(0o755)
-        yield Path(name).resolve()
-
-
-PROBE = """
-import grp, os, pwd, sys
-from pathlib import Path
-import mlenv.userfiles
-from mlenv.discover import find_upward
-from mlenv.errors import UsageError
-from mlenv.limits import MAX_BODY_BYTES
-uid = int(sys.argv[2])
-if uid >= 0:  # after the imports: the interpreter lives in root's home
-    os.setgroups([])
-    os.setgid(uid)
-    os.setuid(uid)
-try:
-    found = find_upward(Path(sys.argv[1]))
-except UsageError as exc:
-    print("refused:", exc)
-else:
-    print("none" if found is None else "taken")
-"""
-
-
-def probe(below: Path, *, uid: int = -1, group_file: Path | None = None) -> str:
-    """``find_upward(below)`` in a child: as ``uid`` (and gid), or with ``group_file`` bound
-    over /etc/group in a private mount namespace."""
-    command = [sys.executable, "-c", PROBE, str(below), str(uid)]
-    if group_file is not None:
-        script = f'mount --bind "{group_file}" /etc/group && exec "$@"'
-        command = [unshare(), "--mount", "--", "sh", "-c", script, "sh", *command]
-    done = subprocess.run(
-        command,
-        capture_output=True,
-        text=True,
-        check=False,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )
-    assert done.returncode == 0, done.stderr
-    return done.stdout.strip()
+    with walk_probe.open_tree("mlenv-a157-") as tree:
+        yield tree
 
 
 def test_a_real_other_user_takes_their_tree_and_refuses_roots_group_writable_one(
@@ -266,10 +221,12 @@ def test_a_real_other_user_takes_their_tree_and_refuses_roots_group_writable_one
     below = project(open_tree / "home")
     for path in (open_tree / "home", *(open_tree / "home").rglob("*")):
         os.chown(path, THEM, THEM)
-    assert probe(below, uid=THEM) == "taken"
+    assert walk_probe.probe(below, uid=THEM) == "taken"
     (open_tree / "home" / "proj").chmod(0o775)
-    assert probe(below, uid=THEM) == "none"
-    assert probe(below) == "none"  # root sees the same group, with the same unknown members
+    assert walk_probe.probe(below, uid=THEM) == "none"
+    assert (
+        walk_probe.probe(below) == "none"
+    )  # root sees the same group, with the same unknown members
 
 
 def test_gid_0_is_a_group_like_any_other(open_tree: Path) -> None:
@@ -282,8 +239,8 @@ def test_gid_0_is_a_group_like_any_other(open_tree: Path) -> None:
     plain.write_text("root:x:0:\ndaemon:x:1:\n")
     wheel = open_tree / "group.wheel"
     wheel.write_text("root:x:0:daemon\ndaemon:x:1:\n")
-    assert probe(below, group_file=plain) == "taken"
-    said = probe(below, group_file=wheel)
+    assert walk_probe.probe(below, binds={"/etc/group": plain}) == "taken"
+    said = walk_probe.probe(below, binds={"/etc/group": wheel})
     assert said.startswith("refused:") and "writable by group 0, which has members" in said
 
 

@@ -43,9 +43,9 @@ from mlenv.discover import find_upward
 from mlenv.errors import ProblemsError, UsageError, hidden_problem
 from mlenv.manifest import loads as manifest_loads
 from mlenv.trusted_path import NotYours, open_yours
+from tests.support import walk_probe
 from tests.support.cli import run_mlenv
 from tests.support.locks import conda_record, sample
-from tests.support.netns import unshare
 
 HEAD = '[environment]\nname = "{name}"\npython = "3.11"\n[pypi]\ndependencies = []\n'
 THEM = 4321  # a uid and gid no one on the machine has
@@ -259,49 +259,17 @@ def test_a_name_that_is_not_utf8_is_named_without_a_traceback(tmp_path: Path) ->
 
 @pytest.fixture
 def open_tree() -> Iterator[Path]:
-    with tempfile.TemporaryDirectory(prefix="mlenv-a162-") as name:
-        Path(name).chmod(0o755)
-        yield Path(name).resolve()
+    with walk_probe.open_tree("mlenv-a162-") as tree:
+        yield tree
 
 
-PROBE = """
-import grp, os, pwd, sys
-from pathlib import Path
-import mlenv.userfiles  # before setuid: the interpreter lives in root's home
-from mlenv.discover import find_upward
-from mlenv.errors import UsageError
-uid = int(sys.argv[2])
-if uid >= 0:
-    os.setgroups([])
-    os.setgid(uid)
-    os.setuid(uid)
-try:
-    found = find_upward(Path(sys.argv[1]))
-except UsageError as exc:
-    print("refused:", exc)
-else:
-    print("none" if found is None else "taken")
-"""
-
-
-def probe(below: Path, group: str, passwd: str, *, uid: int = -1) -> str:
-    """``find_upward(below)`` in a private mount namespace whose /etc/group and /etc/passwd
-    are ``group`` and ``passwd`` (appended to the real ones), as ``uid`` when given."""
+def probe(below: Path, group: str, passwd: str, **user: int) -> str:
+    """``find_upward(below)`` with ``group`` and ``passwd`` appended to the real databases."""
     files = below.parents[2]
     (files / "group").write_text(Path("/etc/group").read_text() + group)
     (files / "passwd").write_text(Path("/etc/passwd").read_text() + passwd)
-    script = (
-        f'mount --bind "{files}/group" /etc/group && '
-        f'mount --bind "{files}/passwd" /etc/passwd && exec "$@"'
-    )
-    done = subprocess.run(
-        [unshare(), "--mount", "--", "sh", "-c", script, "sh",
-         sys.executable, "-c", PROBE, str(below), str(uid)],
-        capture_output=True, text=True, check=False,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    return done.stdout.strip()
+    binds = {"/etc/group": files / "group", "/etc/passwd": files / "passwd"}
+    return walk_probe.probe(below, binds=binds, **user)
 
 
 def team_project(open_tree: Path, owner: int) -> Path:
@@ -349,27 +317,7 @@ def test_a_user_private_group_under_umask_002_is_taken(open_tree: Path) -> None:
     passwd = f"them:x:{THEM}:5162::/home/them:/bin/sh\n"
     said = probe(below, group, passwd, uid=-1)
     assert said.startswith("refused:") and "another user" in said  # root: not root's tree
-    assert probe_as(below, group, passwd) == "taken"
-
-
-def probe_as(below: Path, group: str, passwd: str) -> str:
-    """``probe`` as uid 4321 with gid 5162."""
-    files = below.parents[2]
-    (files / "group").write_text(Path("/etc/group").read_text() + group)
-    (files / "passwd").write_text(Path("/etc/passwd").read_text() + passwd)
-    program = PROBE.replace("os.setgid(uid)", "os.setgid(5162)")
-    script = (
-        f'mount --bind "{files}/group" /etc/group && '
-        f'mount --bind "{files}/passwd" /etc/passwd && exec "$@"'
-    )
-    done = subprocess.run(
-        [unshare(), "--mount", "--", "sh", "-c", script, "sh",
-         sys.executable, "-c", program, str(below), str(THEM)],
-        capture_output=True, text=True, check=False,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    return done.stdout.strip()
+    assert probe(below, group, passwd, uid=THEM, gid=5162) == "taken"
 
 
 # ---------------------------------------------------------------------------------------------
