@@ -203,6 +203,15 @@ class CudaPolicy(CandidatePolicy):
             f"or pin versions built for it, or change [cuda] version and driver-floor{escape}"
         )
 
+    def source(self, name: str, version: Version) -> str | None:
+        try:
+            need = extract(name, str(version))
+        except CudaError:
+            return None
+        if need is None or need.major_only:
+            return None
+        return cudapkg.hint(name, need.cuda)
+
     def _verdict(self, file: IndexFile) -> tuple[int, str | None] | None:
         if file not in self._verdicts:
             self._verdicts[file] = self._judge(file, None)

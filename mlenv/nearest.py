@@ -8,7 +8,7 @@ is the version the user most likely meant.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
@@ -29,21 +29,42 @@ class Pinned:
     specifier: SpecifierSet
 
 
-def missing_pins(pinned: Iterable[Pinned], seen: Collection[Version], searched: str) -> list[str]:
-    """A line for every exact pin in ``pinned`` that matches none of ``seen``."""
-    releases = sorted({Version(v.public) for v in seen})  # 2.5.1, not each +cuXYZ of it
-    lines = []
+def _missing(
+    pinned: Iterable[Pinned], seen: Collection[Version]
+) -> Iterator[tuple[str, Specifier]]:
+    """Each exact pin in ``pinned`` (name, specifier) that matches none of ``seen``."""
     for requirement in pinned:
         for spec in requirement.specifier:
             if spec.operator not in ("==", "===") or "*" in spec.version:
                 continue
-            if any(spec.contains(v, prereleases=True) for v in seen):
-                continue
-            lines.append(
-                f"  {requirement.name} {spec.version} does not exist on {searched} "
-                f"({_nearby(spec, seen, releases)})"
-            )
-    return lines
+            if not any(spec.contains(v, prereleases=True) for v in seen):
+                yield requirement.name, spec
+
+
+def missing_pins(pinned: Iterable[Pinned], seen: Collection[Version], searched: str) -> list[str]:
+    """A line for every exact pin in ``pinned`` that matches none of ``seen``."""
+    releases = sorted({Version(v.public) for v in seen})  # 2.5.1, not each +cuXYZ of it
+    return [
+        f"  {name} {spec.version} does not exist on {searched} ({_nearby(spec, seen, releases)})"
+        for name, spec in _missing(pinned, seen)
+    ]
+
+
+def foreign_local_pins(pinned: Iterable[Pinned], seen: Collection[Version]) -> list[Version]:
+    """The missing exact pins to a local version (``torch==2.7.0+cu128``) where no version seen
+    has a local label at all: such a build is published on its maker's own index (PyTorch's),
+    never on the one searched, and relaxing a requirement is not what helps."""
+    if any(v.local for v in seen):
+        return []
+    found = []
+    for _name, spec in _missing(pinned, seen):
+        try:
+            version = Version(spec.version)
+        except InvalidVersion:
+            continue
+        if version.local:
+            found.append(version)
+    return found
 
 
 def _nearby(spec: Specifier, seen: Collection[Version], releases: Sequence[Version]) -> str:

@@ -47,7 +47,7 @@ from mlenv.limits import (
     enforce_requires_dist,
 )
 from mlenv.lookahead import Lookahead, Speculative
-from mlenv.nearest import Pinned, base_roots, exclusive_misses, missing_pins
+from mlenv.nearest import Pinned, base_roots, exclusive_misses, foreign_local_pins, missing_pins
 from mlenv.overrides import EXTRA_TEST, counts
 from mlenv.passed_over import passed_over
 from mlenv.pep508 import lenient, marker_holds, marker_text
@@ -177,6 +177,11 @@ class CandidatePolicy:
     def judge(self, file: IndexFile, metadata: CoreMetadata) -> tuple[int, str | None]:
         """A deferred file's rank and reason to refuse it, from its METADATA."""
         return self.rank(file), self.reject(file)
+
+    def source(self, name: str, version: Version) -> str | None:
+        """Where a build of this version that no index searched has is published, when the
+        policy knows (a +cu128 torch: PyTorch's CUDA 12.8 index)."""
+        return None
 
 
 def _identifier(name: str, extras: frozenset[str]) -> str:
@@ -1232,6 +1237,8 @@ def explain(
     lines = []
     absent: dict[str, bool] = {}  # a name no index lists: asked by the manifest itself?
     sdists: list[str] = []  # names whose every release is an sdist here (tensorrt-cu12)
+    foreign: dict[str, Version] = {}  # a pin to a local build no index here has (+cu128)
+    searched = ", ".join(indexes) if indexes else "the configured indexes"
     for name in names:
         infos = [info for info in causes if info.requirement.name == name]
         infos += base_roots(infos, provider.roots)
@@ -1246,10 +1253,9 @@ def explain(
                 absent[name] = any(info.parent is None for info in infos)
         lines += _asked(infos, provider)
         lines += _limiting_parents(infos, provider)
-        searched = ", ".join(indexes) if indexes else "the configured indexes"
-        lines += missing_pins(
-            (Pinned(i.requirement.name, i.requirement.specifier) for i in infos), seen, searched
-        )
+        asked = [Pinned(i.requirement.name, i.requirement.specifier) for i in infos]
+        lines += missing_pins(asked, seen, searched)
+        foreign.update((name, v) for v in foreign_local_pins(asked, seen)[:1])
         if candidates:
             shown = ", ".join(
                 f"{c.version}{' (yanked)' if yank_reason(c.file) is not None else ''}"
@@ -1290,7 +1296,9 @@ def explain(
         "relax one of the conflicting requirements in [pypi].dependencies, or add an index "
         "that has a matching version"
     )
-    if provider.policy.hint and any(
+    if foreign:
+        hint = _local_build_hint(foreign, provider.policy, searched)
+    elif provider.policy.hint and any(
         provider.rejections[canonicalize_name(name)].by_policy for name in names
     ):
         hint = provider.policy.hint
@@ -1309,6 +1317,21 @@ def explain(
             "into a [pypi] find-links directory"
         )
     return ResolutionError(summary + ":\n" + "\n".join(lines), hint=hint)
+
+
+def _local_build_hint(
+    foreign: Mapping[str, Version], policy: CandidatePolicy, searched: str
+) -> str:
+    """A pin to a local build (``torch==2.7.0+cu128``) where the indexes have none: its
+    maker's index is missing, and no requirement to relax will find it."""
+    name, version = min(foreign.items())
+    place = policy.source(name, version) or f"add the index that publishes +{version.local} builds"
+    url = re.search(r"https?://[^\s()]+", place)  # the place's own index, to copy as it is
+    return (
+        f"{searched} has no builds with a local label like {name} {version}: {place}, as "
+        f'[pypi] sources = {{ {name} = "{url[0] if url else "<that index>"}" }} (then {name} '
+        "comes from that index alone)"
+    )
 
 
 def _absent_hint(absent: dict[str, bool], indexes: Sequence[str]) -> str:
