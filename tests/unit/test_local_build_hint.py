@@ -22,12 +22,19 @@ CUDA_128 = CudaPolicy(CudaTarget(CudaVersion(12, 8), DriverVersion.parse("570.26
 
 
 def hint(reqs: list[str], versions: list[str], policy: CandidatePolicy | None) -> str:
-    index = MemoryIndex("memory://a", dict(build_wheel("torch", v, tag=TAG) for v in versions))
+    wheels = [build_wheel("torch", v, tag=TAG) for v in versions]
+    return refusal(reqs, wheels, policy)
+
+
+def refusal(
+    reqs: list[str], wheels: list[tuple[str, bytes]], policy: CandidatePolicy | None
+) -> str:
+    """The hint of the resolution error for ``reqs`` on an index of ``wheels``."""
     with pytest.raises(ResolutionError) as caught:
         resolve(
             [Requirement(r) for r in reqs],
             X86,
-            index,
+            MemoryIndex("memory://a", dict(wheels)),
             reporter=MemoryReporter(),
             policy=policy,
             indexes_searched=("memory://a",),
@@ -67,22 +74,8 @@ def test_a_missing_public_release_keeps_the_plain_hint() -> None:
 
 
 def test_a_dependency_pinning_the_local_build_gets_the_same_hint() -> None:
-    index = MemoryIndex(
-        "memory://a",
-        dict(
-            [
-                build_wheel("torch", "2.7.0", tag=TAG),
-                build_wheel("torchvision", "0.22.0", requires_dist=["torch==2.7.0+cu128"]),
-            ]
-        ),
-    )
-    with pytest.raises(ResolutionError) as caught:
-        resolve(
-            [Requirement("torchvision")],
-            X86,
-            index,
-            reporter=MemoryReporter(),
-            policy=CUDA_128,
-            indexes_searched=("memory://a",),
-        )
-    assert "download.pytorch.org/whl/cu128" in (caught.value.hint or "")
+    wheels = [
+        build_wheel("torch", "2.7.0", tag=TAG),
+        build_wheel("torchvision", "0.22.0", requires_dist=["torch==2.7.0+cu128"]),
+    ]
+    assert "download.pytorch.org/whl/cu128" in refusal(["torchvision"], wheels, CUDA_128)
