@@ -24,6 +24,7 @@ from mlenv.cache.held import measure
 from mlenv.conda.records import CondaRecord, other_abi
 from mlenv.cuda import packages as cudapkg
 from mlenv.cuda.grouping import grouped
+from mlenv.cuda.held_back import held_back
 from mlenv.cuda.needs import conda_needs
 from mlenv.cuda.rules import (
     CudaTarget,
@@ -178,6 +179,7 @@ class CudaPolicy(CandidatePolicy):
         self._read: dict[IndexFile, tuple[int, str | None]] = {}
         self._refused: set[str] = set()
         self._unread: set[str] = set()
+        self.unread_files: set[IndexFile] = set()  # refused as their CUDA cannot be read
         self._unrunnable: set[str] = set()
 
     @property
@@ -244,6 +246,7 @@ class CudaPolicy(CandidatePolicy):
             if verdict.severity == "warning":
                 return 2, None
             self._unread.add(verdict.package)
+            self.unread_files.add(file)
             return 3, verdict.message
         item = PackageNeed(file.name, version, need)
         found = judge(self.target, [item], pairs=False)  # pairs: once all are pinned
@@ -311,6 +314,7 @@ def lock_manifest(
     target_cuda = cuda_target(manifest)
     requirements = manifest.pypi.requirements()
     resolutions = []
+    unread_files: set[IndexFile] = set()
     conda: dict[str, tuple[CondaRecord, ...]] = {}
     for target in Target.for_environment(manifest.environment):
         judge = policy
@@ -340,6 +344,8 @@ def lock_manifest(
                 workers=0 if sources.local else PREFETCH_WORKERS,
             )
         )
+        if isinstance(judge, CudaPolicy):
+            unread_files |= judge.unread_files
     facts = artifact_facts(
         sources.index, [pin.file for r in resolutions for pin in r.pins], reporter
     )
@@ -351,6 +357,8 @@ def lock_manifest(
     items = [*(n for needs, _ in read.values() for n in needs.values()), *conda_items.values()]
     unread = [u for _, found in read.values() for u in found.values()]
     _warn_yanked(resolutions, reporter)
+    for line in held_back(resolutions, unread_files):
+        reporter.warning(line)
     cuda = manifest.cuda
     unverified = cuda.unverified if cuda else ()
     together = {  # each platform's packages, installed side by side (bitsandbytes' torch)

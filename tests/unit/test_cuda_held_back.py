@@ -1,0 +1,81 @@
+"""A lock that walks back past newer releases of a GPU package whose CUDA mlenv cannot read
+says so (``mlenv.cuda.held_back``): bitsandbytes 0.51.0 came after the last wheels mlenv read,
+so 0.50.2 is locked, and the warning names 0.51.0 and how to take it."""
+
+from __future__ import annotations
+
+from mlenv.index import MemoryIndex
+from mlenv.lockfile import Lock
+from mlenv.locking import Sources, lock_manifest
+from mlenv.manifest import loads
+from mlenv.report import MemoryReporter
+from tests.support.wheels import build_wheel
+
+MACHINES = ("x86_64", "aarch64")
+
+
+def index() -> MemoryIndex:
+    wheels = [
+        build_wheel(
+            "bitsandbytes",
+            version,
+            tag=f"py3-none-manylinux_2_24_{machine}",
+            requires_dist=["torch>=2.3,<4"],
+        )
+        for version in ("0.50.2", "0.51.0")
+        for machine in MACHINES
+    ]
+    wheels += [
+        build_wheel("torch", version, tag=f"cp311-cp311-manylinux_2_28_{machine}")
+        for version in ("2.9.0+cu128", "2.10.0+cu130")
+        for machine in MACHINES
+    ]
+    return MemoryIndex("memory://a", dict(wheels))
+
+
+def lock(deps: str, *, unverified: str = "", platforms: str = '"linux-64"') -> tuple[Lock, str]:
+    text = (
+        f'[environment]\nname = "x"\npython = "3.11"\nplatforms = [{platforms}]\n'
+        f'[cuda]\nversion = "12.8"\ndriver-floor = "570.26"\nunverified = [{unverified}]\n'
+        f'[pypi]\nindex-url = "https://a.invalid/simple"\ndependencies = [{deps}]\n'
+    )
+    reporter = MemoryReporter()
+    locked = lock_manifest(loads(text), Sources(index(), ("memory://a",), ()), reporter=reporter)
+    return locked, "\n".join(reporter.messages("warning"))
+
+
+def versions(locked: Lock) -> dict[str, str]:
+    return {p.name: p.version for p in locked.platform("linux-64").packages}
+
+
+def test_the_walk_back_past_an_unread_release_is_said() -> None:
+    locked, warned = lock('"bitsandbytes", "torch"')
+    assert versions(locked) == {"bitsandbytes": "0.50.2", "torch": "2.9.0+cu128"}
+    assert "bitsandbytes 0.50.2 is locked (linux-64), not the newer 0.51.0: " in warned
+    assert "mlenv cannot tell which CUDA bitsandbytes 0.51.0 needs" in warned
+    assert 'add "bitsandbytes" to [cuda] unverified' in warned
+
+
+def test_one_warning_names_every_platform_it_held_back() -> None:
+    _, warned = lock('"bitsandbytes", "torch"', platforms='"linux-64", "linux-aarch64"')
+    assert warned.count("not the newer 0.51.0") == 1
+    assert "is locked (linux-64, linux-aarch64)" in warned
+
+
+def test_unverified_takes_the_newest_and_says_nothing_of_a_walk_back() -> None:
+    locked, warned = lock('"bitsandbytes", "torch"', unverified='"bitsandbytes"')
+    assert versions(locked)["bitsandbytes"] == "0.51.0"
+    assert "not the newer" not in warned
+
+
+def test_a_release_the_requirements_leave_out_is_never_named() -> None:
+    locked, warned = lock('"bitsandbytes<0.51", "torch"')
+    assert versions(locked)["bitsandbytes"] == "0.50.2"
+    assert "not the newer" not in warned
+
+
+def test_a_newer_build_the_fleet_cannot_run_is_no_walk_back_to_report() -> None:
+    """torch 2.10.0+cu130 is refused for a CUDA 12.8 fleet: that is the target at work."""
+    locked, warned = lock('"torch"')
+    assert versions(locked) == {"torch": "2.9.0+cu128"}
+    assert "not the newer" not in warned
