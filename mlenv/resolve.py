@@ -31,6 +31,7 @@ from resolvelib.structs import RequirementInformation
 
 from mlenv.backtrack import resolve_or_retry
 from mlenv.cycles import Cycling
+from mlenv.dead_ends import Need, World, dead_ends
 from mlenv.dropped_extras import MissingExtra, dropped_extras, missing_extras, walked_back
 from mlenv.errors import MlenvError, printable
 from mlenv.index import CoreMetadata, Index, IndexFile, IndexGroup
@@ -1229,7 +1230,7 @@ def explain(
     """A readable account of a failed resolution: the chains that conflict, and why."""
     where = f"{target.platform}, CPython {target.python}, glibc {target.glibc}"
     names = sorted({info.requirement.name for info in causes})
-    lines = []
+    lines: list[str] = []
     absent: dict[str, bool] = {}  # a name no index lists: asked by the manifest itself?
     sdists: list[str] = []  # names whose every release is an sdist here (tensorrt-cu12)
     for name in names:
@@ -1238,6 +1239,7 @@ def explain(
         candidates = provider._candidates(name)
         rejected = provider.rejections[canonicalize_name(name)]
         seen = rejected.versions | {c.version for c in candidates}
+        header = len(lines)
         if candidates:
             lines.append(f"{name}: no version satisfies all of")
         else:
@@ -1267,6 +1269,18 @@ def explain(
                 if (r := provider.metadata_refusals.get((c.name, c.version)))
             }
         )
+        if any(
+            all(info.requirement.specifier.contains(c.version, True) for info in infos)
+            for c in candidates
+            if c.version not in refused
+        ):  # a release meets them all: the askers were ruled out by something else
+            below = dead_ends(
+                ((i.parent.name, i.parent.version) for i in infos if i.parent is not None),
+                _known_world(provider),
+            )
+            if below:
+                lines[header] = f"{name}: a version meets all of these, but each asker is ruled out"
+                lines += below
         wanted = [
             v
             for v in refused
@@ -1309,6 +1323,23 @@ def explain(
             "into a [pypi] find-links directory"
         )
     return ResolutionError(summary + ":\n" + "\n".join(lines), hint=hint)
+
+
+def _known_world(provider: _Provider) -> World:
+    """The releases and dependencies the failed resolution read, for ``dead_ends``."""
+    needs = {
+        (c.name, c.version): tuple(Need(r.name, r.specifier, str(r)) for r in reqs)
+        for c, reqs in provider.dependencies.items()
+        if not c.extras
+    }
+    return World(
+        lambda name: [
+            c.version
+            for c in provider._candidates(name)
+            if not provider.metadata_refusals.get((c.name, c.version))
+        ],
+        lambda name, version: needs.get((name, version)),
+    )
 
 
 def _absent_hint(absent: dict[str, bool], indexes: Sequence[str]) -> str:
