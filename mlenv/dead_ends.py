@@ -19,6 +19,9 @@ from packaging.specifiers import SpecifierSet
 from packaging.utils import NormalizedName
 from packaging.version import Version
 
+DEPTH = 100  # deeper chains count as takeable: an account, not a second resolution, and no
+# RecursionError on a hostile world whose chain runs thousands of packages deep
+
 
 @dataclass(frozen=True)
 class Need:
@@ -51,7 +54,7 @@ class _Search:
         """A dependency of the release no release can meet, or None (a release on a cycle
         being judged counts as takeable, so a cycle never blames itself)."""
         key = (name, version)
-        if key in self.blockers or key in self.open:
+        if key in self.blockers or key in self.open or len(self.open) >= DEPTH:
             return self.blockers.get(key)
         self.open.add(key)
         found = next(

@@ -9,7 +9,7 @@ from packaging.requirements import Requirement
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
-from mlenv.dead_ends import Need, World, dead_ends
+from mlenv.dead_ends import DEPTH, Need, World, dead_ends
 
 Releases = Mapping[str, Mapping[str, Sequence[str] | None]]
 
@@ -77,3 +77,16 @@ def test_a_dependency_on_itself_is_not_a_blocker() -> None:
         "  a 1 needs c>2",
         "  c>2: no release matches (versions available: 1)",
     ]
+
+
+def test_a_chain_deeper_than_the_search_counts_as_takeable() -> None:
+    chain: dict[str, dict[str, Sequence[str] | None]] = {
+        f"p{i}": {"1": [f"p{i + 1}"]} for i in range(10 * DEPTH)
+    }
+    chain[f"p{10 * DEPTH}"] = {"1": ["missing>1"]}
+    assert dead_ends(_askers("p0 1"), _world(chain)) == []
+    short = {f"p{i}": chain[f"p{i}"] for i in range(DEPTH // 2)}
+    short[f"p{DEPTH // 2}"] = {"1": ["missing>1"]}
+    assert dead_ends(_askers("p0 1"), _world(short))[-1] == (
+        "  missing>1: no release matches (versions available: none)"
+    )
