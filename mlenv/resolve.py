@@ -31,6 +31,7 @@ from resolvelib.structs import RequirementInformation
 
 from mlenv.backtrack import resolve_or_retry
 from mlenv.cycles import Cycling
+from mlenv.dead_ends import Need, World, dead_ends
 from mlenv.dropped_extras import MissingExtra, dropped_extras, missing_extras, walked_back
 from mlenv.errors import MlenvError, printable
 from mlenv.index import CoreMetadata, Index, IndexFile, IndexGroup
@@ -1234,7 +1235,7 @@ def explain(
     """A readable account of a failed resolution: the chains that conflict, and why."""
     where = f"{target.platform}, CPython {target.python}, glibc {target.glibc}"
     names = sorted({info.requirement.name for info in causes})
-    lines = []
+    lines: list[str] = []
     absent: dict[str, bool] = {}  # a name no index lists: asked by the manifest itself?
     sdists: list[str] = []  # names whose every release is an sdist here (tensorrt-cu12)
     foreign: dict[str, Version] = {}  # a pin to a local build no index here has (+cu128)
@@ -1245,6 +1246,7 @@ def explain(
         candidates = provider._candidates(name)
         rejected = provider.rejections[canonicalize_name(name)]
         seen = rejected.versions | {c.version for c in candidates}
+        header = len(lines)
         if candidates:
             lines.append(f"{name}: no version satisfies all of")
         else:
@@ -1273,6 +1275,18 @@ def explain(
                 if (r := provider.metadata_refusals.get((c.name, c.version)))
             }
         )
+        if any(
+            all(info.requirement.specifier.contains(c.version, True) for info in infos)
+            for c in candidates
+            if c.version not in refused
+        ):  # a release meets them all: the askers were ruled out by something else
+            below = dead_ends(
+                ((i.parent.name, i.parent.version) for i in infos if i.parent is not None),
+                _known_world(provider),
+            )
+            if below:
+                lines[header] = f"{name}: a version meets all of these, but each asker is ruled out"
+                lines += below
         wanted = [
             v
             for v in refused
@@ -1331,6 +1345,23 @@ def _local_build_hint(
         f"{searched} has no builds with a local label like {name} {version}: {place}, as "
         f'[pypi] sources = {{ {name} = "{url[0] if url else "<that index>"}" }} (then {name} '
         "comes from that index alone)"
+    )
+
+
+def _known_world(provider: _Provider) -> World:
+    """The releases and dependencies the failed resolution read, for ``dead_ends``."""
+    needs = {
+        (c.name, c.version): tuple(Need(r.name, r.specifier, str(r)) for r in reqs)
+        for c, reqs in provider.dependencies.items()
+        if not c.extras
+    }
+    return World(
+        lambda name: [
+            c.version
+            for c in provider._candidates(name)
+            if not provider.metadata_refusals.get((c.name, c.version))
+        ],
+        lambda name, version: needs.get((name, version)),
     )
 
 

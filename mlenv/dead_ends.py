@@ -1,0 +1,115 @@
+"""Why the releases that ask for a package cannot be taken, when resolvelib's account of a
+failure names a conflict that is not one.
+
+After backtracking through every release of a package, resolvelib reports the requirements
+of the last criterion it could not meet. That can be a sibling the failing releases also asked
+for (dart-lang/pub's issue 18300: every ``angular`` asks for ``collection>=0.9.1``, which
+collection 0.9.1 meets; what rules each angular out is its ``di``, whose every release needs an
+``analyzer`` no index has). The account then blames a package at no fault. This module finds
+the requirement below the askers that no release can meet, from the metadata the resolution
+read, and the chain that leads to it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+
+from packaging.specifiers import SpecifierSet
+from packaging.utils import NormalizedName
+from packaging.version import Version
+
+DEPTH = 100  # deeper chains count as takeable: an account, not a second resolution, and no
+# RecursionError on a hostile world whose chain runs thousands of packages deep
+
+
+@dataclass(frozen=True)
+class Need:
+    """One dependency: the project, its range, and the requirement as written."""
+
+    name: NormalizedName
+    specifier: SpecifierSet
+    text: str
+
+
+@dataclass(frozen=True)
+class World:
+    """What the failed resolution knows: the releases of a project it could take, and a
+    release's dependencies (None where it never read them: such a release counts as takeable)."""
+
+    versions: Callable[[NormalizedName], Sequence[Version]]
+    needs: Callable[[NormalizedName, Version], Sequence[Need] | None]
+
+
+@dataclass(frozen=True)
+class _Search:
+    world: World
+    blockers: dict[tuple[NormalizedName, Version], Need | None] = field(default_factory=dict)
+    open: set[tuple[NormalizedName, Version]] = field(default_factory=set)
+
+    def matching(self, need: Need) -> list[Version]:
+        return [v for v in self.world.versions(need.name) if need.specifier.contains(v, True)]
+
+    def blocker(self, name: NormalizedName, version: Version) -> Need | None:
+        """A dependency of the release no release can meet, or None (a release on a cycle
+        being judged counts as takeable, so a cycle never blames itself)."""
+        key = (name, version)
+        if key in self.blockers or key in self.open or len(self.open) >= DEPTH:
+            return self.blockers.get(key)
+        self.open.add(key)
+        found = next(
+            (
+                need
+                for need in self.world.needs(name, version) or ()
+                if need.name != name and not self.takeable(need)
+            ),
+            None,
+        )
+        self.open.discard(key)
+        self.blockers[key] = found
+        return found
+
+    def takeable(self, need: Need) -> bool:
+        return any(self.blocker(need.name, v) is None for v in self.matching(need))
+
+
+def dead_ends(askers: Iterable[tuple[NormalizedName, Version]], world: World) -> list[str]:
+    """Lines saying why each asker cannot be taken, down to a requirement no release meets;
+    empty unless every asker is ruled out so (then the reported conflict is the real one)."""
+    search = _Search(world)
+    groups: dict[Need, list[str]] = {}
+    for name, version in dict.fromkeys(askers):
+        blocker = search.blocker(name, version)
+        if blocker is None:
+            return []
+        groups.setdefault(blocker, []).append(f"{name} {version}")
+    lines = [f"  {', '.join(who)} need{_s(who)} {need.text}" for need, who in groups.items()]
+    return lines + _chain(search, list(groups))
+
+
+def _chain(search: _Search, todo: list[Need]) -> list[str]:
+    lines: list[str] = []
+    seen: set[Need] = set()
+    while todo:
+        need = todo.pop(0)
+        if need in seen:
+            continue
+        seen.add(need)
+        matching = search.matching(need)
+        if not matching:
+            known = ", ".join(str(v) for v in search.world.versions(need.name)[:8]) or "none"
+            lines.append(f"  {need.text}: no release matches (versions available: {known})")
+            continue
+        groups: dict[Need, list[str]] = {}
+        for version in matching:
+            blocker = search.blocker(need.name, version)
+            if blocker is not None:
+                groups.setdefault(blocker, []).append(f"{need.name} {version}")
+        for blocker, who in groups.items():
+            lines.append(f"  {', '.join(who)} need{_s(who)} {blocker.text}")
+            todo.append(blocker)
+    return lines
+
+
+def _s(who: Sequence[str]) -> str:
+    return "s" if len(who) == 1 else ""
