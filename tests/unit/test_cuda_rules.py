@@ -798,9 +798,10 @@ def test_driver_below_toolkit_suggests_the_newest_minor_the_driver_runs() -> Non
             "CUDA 12.4, driver 535.104.05",
             "driver floor 535.104.05 is below 550.54.14, the minimum driver for CUDA 12.4; "
             "needed by torch 2.6.0+cu124",
-            "raise the driver floor to 550.54.14 or newer, or target CUDA 12.2; on data-center "
-            "GPUs only, NVIDIA's forward compatibility supports CUDA 12.4 on the 535 branch "
-            "with cuda-compat-12-4 on the loader path",
+            "raise the driver floor to 550.54.14 or newer, or target CUDA 12.2; NVIDIA's "
+            "forward compatibility supports CUDA 12.4 on the 535 branch with cuda-compat-12-4 "
+            "on the loader path, only on data-center GPUs, select NGC Server Ready RTX SKUs "
+            "and Jetson boards (GeForce cannot use it)",
         ),
     )
 
