@@ -1,0 +1,64 @@
+"""Attack 165: who NVIDIA's forward compatibility is for, through ``mlenv verify --host``.
+
+The CUDA Compatibility guide's "Forward Compatibility" section
+(https://docs.nvidia.com/deploy/cuda-compatibility/forward-compatibility.html) says it "is
+applicable only for systems with: NVIDIA Data Center GPUs. Select NGC Server Ready SKUs of RTX
+cards. Jetson boards." mlenv's hint for a driver below the target's Table 3 value, on a branch
+the forward-compatibility matrix lists, said "on data-center GPUs only", turning an NGC Server
+Ready RTX node or a Jetson away from the ``cuda-compat`` package NVIDIA supports on it. The
+rows c282-c338 of ``nvidia_cuda_cases.csv`` (checked by attack 146) hold the judge-level cases.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.support.cli import run_mlenv
+from tests.support.wheels import build_wheel, write_simple_index
+
+_TAG = "cp311-cp311-manylinux_2_28_x86_64"
+
+
+def _project(tmp_path: Path, cuda: str, floor: str, package: str) -> None:
+    name, version = package.split("==")
+    url = write_simple_index(tmp_path / "www", [build_wheel(name, version, tag=_TAG)])
+    (tmp_path / "mlenv.toml").write_text(
+        '[environment]\nname = "fc"\npython = "3.11"\nplatforms = ["linux-64"]\n'
+        f'[cuda]\nversion = "{cuda}"\ndriver-floor = "{floor}"\n'
+        f'[pypi]\nindex-url = "{url}"\ndependencies = ["{package}"]\n'
+    )
+
+
+@pytest.mark.parametrize(
+    ("cuda", "floor", "package", "driver", "compat"),
+    [
+        # Table 3: 12.8 GA needs 570.26; the matrix lists cuda-compat-12-8 on R535
+        ("12.8", "570.26", "torch==2.7.1+cu128", "535.288.01", "cuda-compat-12-8"),
+        # Table 3: 13.0 GA needs 580.65.06; cuda-compat-13-0 on every older listed branch
+        ("13.0", "580.65.06", "torch==2.9.0+cu130", "570.124.06", "cuda-compat-13-0"),
+    ],
+)
+def test_verify_names_every_system_forward_compat_is_for(
+    tmp_path: Path, cuda: str, floor: str, package: str, driver: str, compat: str
+) -> None:
+    _project(tmp_path, cuda, floor, package)
+    env = {
+        "MLENV_CACHE_DIR": str(tmp_path / "cache"),
+        "MLENV_DRIVER_VERSION": driver,
+        "MLENV_GPU_COMPUTE_CAP": "9.0",
+    }
+    locked = run_mlenv(["lock"], tmp_path, env)
+    assert locked.returncode == 0, locked.stderr
+    done = run_mlenv(["verify", "--host", "--json"], tmp_path, env)
+    assert done.returncode == 1, done.stdout + done.stderr
+    findings = json.loads(done.stdout)["findings"]
+    (below,) = [f for f in findings if f["code"] == "driver-below-toolkit"]
+    hint = below["hint"]
+    assert compat in hint
+    assert "data-center GPUs" in hint
+    assert "NGC Server Ready RTX" in hint and "Jetson boards" in hint
+    assert "GeForce cannot use it" in hint
+    assert "data-center GPUs only" not in hint
