@@ -1,4 +1,5 @@
-"""Attack 165: who NVIDIA's forward compatibility is for, through ``mlenv verify --host``.
+"""Attack 165: NVIDIA facts through ``mlenv verify --host``: who forward compatibility is for,
+and the compute capabilities nvidia-smi prints, one line per GPU.
 
 The CUDA Compatibility guide's "Forward Compatibility" section
 (https://docs.nvidia.com/deploy/cuda-compatibility/forward-compatibility.html) says it "is
@@ -62,3 +63,21 @@ def test_verify_names_every_system_forward_compat_is_for(
     assert "NGC Server Ready RTX" in hint and "Jetson boards" in hint
     assert "GeForce cannot use it" in hint
     assert "data-center GPUs only" not in hint
+
+
+def test_verify_takes_nvidia_smi_compute_cap_lines_of_a_mixed_node(tmp_path: Path) -> None:
+    """Input: a node with an A100 (8.0) and a V100 (7.0);
+    ``MLENV_GPU_COMPUTE_CAP="$(nvidia-smi --query-gpu=compute_cap --format=csv)"`` holds the
+    ``compute_cap`` header and one line per GPU (nvidia-smi docs, --query-gpu). Before: refused
+    as "not a list of compute capabilities". Now: both GPUs are judged, and the V100 is refused
+    on a CUDA 13.0 lock (CUDA 13.0 release notes: Volta removed)."""
+    _project(tmp_path, "13.0", "580.65.06", "torch==2.9.0+cu130")
+    env = {"MLENV_CACHE_DIR": str(tmp_path / "cache"), "MLENV_DRIVER_VERSION": "580.65.06"}
+    assert run_mlenv(["lock"], tmp_path, env).returncode == 0
+    env["MLENV_GPU_COMPUTE_CAP"] = "compute_cap\n8.0\n7.0\n"
+    done = run_mlenv(["verify", "--host", "--json"], tmp_path, env)
+    assert done.returncode == 1, done.stdout + done.stderr
+    findings = json.loads(done.stdout)["findings"]
+    assert {f["code"] for f in findings if f["severity"] == "error"} == {"arch-dropped"}
+    assert any("sm_70" in f["message"] for f in findings)
+    assert not any("sm_80" in f["message"] for f in findings)
