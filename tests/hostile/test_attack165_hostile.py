@@ -81,3 +81,45 @@ def test_verify_takes_nvidia_smi_compute_cap_lines_of_a_mixed_node(tmp_path: Pat
     assert {f["code"] for f in findings if f["severity"] == "error"} == {"arch-dropped"}
     assert any("sm_70" in f["message"] for f in findings)
     assert not any("sm_80" in f["message"] for f in findings)
+
+
+_WSL_KERNEL = "Linux version 5.15.167.4-microsoft-standard-WSL2 (root@f9c826d3017f) #1 SMP\n"
+
+
+@pytest.mark.parametrize(
+    "banner",
+    [  # microsoft/WSL#11589 prints ERR!; a CUDA library that does not load prints N/A
+        "| NVIDIA-SMI 580.102.01             Driver Version: 581.57         CUDA Version: ERR!   |",
+        "| NVIDIA-SMI 580.102.01             Driver Version: 581.57         CUDA Version: N/A    |",
+    ],
+)
+def test_wsl_host_without_a_cuda_version_is_not_sent_to_run_verify_host_again(
+    banner: str,
+) -> None:
+    """Input: WSL 2 (its kernel names Microsoft), Windows driver 581.57, a CUDA 13.0 lock, and
+    nvidia-smi printing no CUDA Version. Table 3's Windows column is N/A for 13.x, so the number
+    cannot be ranked (CUDA Toolkit Release Notes). Before: the refusal's hint said to run
+    `mlenv verify --host` where nvidia-smi prints the CUDA Version -- what had just run (a WSL 2
+    driver is only ever judged from verify --host). Now it says the WSL 2 CUDA driver did not
+    load (CUDA on WSL User Guide: the Windows driver is stubbed inside WSL 2 as libcuda.so)."""
+    from mlenv import host
+    from mlenv.judge import Judged, verify_lock
+    from tests.support.fake_host import with_glibc
+    from tests.support.locks import HASH, locked, make_lock
+
+    machine = with_glibc(
+        {"/proc/version": _WSL_KERNEL},
+        {
+            host.SMI_QUERY_ARGV: "581.57, 8.9, NVIDIA GeForce RTX 4090\n",
+            host.SMI_BANNER_ARGV: banner,
+        },
+    )
+    facts = host.detect(machine)
+    assert (facts.driver, facts.cuda_driver_version, facts.windows_driver) == ("581.57", None, True)
+    lock = make_lock([locked("torch", "2.9.0+cu130", "13.0")], cuda="13.0", floor="580.65.06")
+    judged = Judged("581.57", str(facts.driver_source), ("sm_89",), windows=True)
+    (finding,) = verify_lock(lock, HASH, judged).findings
+    assert (finding.severity, finding.code) == ("error", "driver-unconfirmed")
+    assert "reported no CUDA Version" in finding.hint
+    assert "libcuda.so" in finding.hint and "target CUDA 12.9 or older" in finding.hint
+    assert "where nvidia-smi prints" not in finding.hint
