@@ -165,12 +165,20 @@ def parse_driver_override(value: str) -> str:
 
 
 def parse_compute_cap_override(value: str) -> tuple[str, ...]:
-    """Validate ``MLENV_GPU_COMPUTE_CAP``: one ``major.minor`` per GPU, comma-separated."""
-    caps = tuple(cap.strip() for cap in value.split(","))
-    if not all(_CAP_RE.fullmatch(cap) for cap in caps):
+    """Validate ``MLENV_GPU_COMPUTE_CAP``: one ``major.minor`` per GPU, comma-separated, or one
+    per line as ``nvidia-smi --query-gpu=compute_cap --format=csv[,noheader]`` prints them on a
+    multi-GPU node (its ``compute_cap`` header skipped), so that output can be set as it is."""
+    lines = [line.strip() for line in value.split("\n") if line.strip()]
+    if lines[:1] == ["compute_cap"]:
+        lines = lines[1:]
+    caps = tuple(cap.strip() for line in lines for cap in line.split(","))
+    if not caps or not all(_CAP_RE.fullmatch(cap) for cap in caps):
         raise HostError(
             f"not a list of compute capabilities: {value!r}",
             where=COMPUTE_CAP_ENV,
-            hint='use major.minor per GPU, e.g. "8.6" or "8.0,9.0", or unset it to probe the host',
+            hint=(
+                'use major.minor per GPU, e.g. "8.6" or "8.0,9.0" (or nvidia-smi '
+                "--query-gpu=compute_cap --format=csv,noheader), or unset it to probe the host"
+            ),
         )
     return caps

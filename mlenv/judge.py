@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from mlenv.cuda import packages as cudapkg
 from mlenv.cuda.matrix import major_floor
+from mlenv.cuda.minor_said import UNREPORTED_ON_WSL
 from mlenv.cuda.rules import (
     CudaTarget,
     Finding,
@@ -292,8 +293,7 @@ def _below_packages(needs: list[PackageNeed], judged: Judged) -> list[Finding]:
             message, hint = exc.message, exc.hint or ""
             if windows and _linux_known(item) is not None:  # only the Windows column is N/A
                 message = f"Table 3 gives no Windows driver for CUDA {item.need.label} (N/A)"
-                hint = ("run `mlenv verify --host` where nvidia-smi prints the driver's CUDA "
-                        "Version (it is judged instead)")  # fmt: skip
+                hint = UNREPORTED_ON_WSL
             found.append(Finding.error("driver-unconfirmed", item.name, "a known minimum driver",
                                 checked, message, hint))  # fmt: skip
             continue

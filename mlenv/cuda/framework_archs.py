@@ -3,7 +3,10 @@ itself still supports (cuda.json ``framework_archs``): PyTorch's CUDA 12.8/12.9 
 no Maxwell or Pascal code although CUDA 12.x builds for them, so a fleet of P100s passed a
 ``+cu128`` torch and failed at its first kernel ("no kernel image is available"). The list
 differs between releases (2.7 and 2.11 on also leave out Volta), so each row names the
-releases it holds for; the first row naming the package's release decides."""
+releases it holds for; the first row naming the package's release decides. A row with a
+``highest`` architecture and no PTX also leaves out every GPU of a newer major: NVIDIA runs a
+cubin for X.y only on X.z (z >= y), and only PTX on a newer architecture, so PyTorch's CUDA 12.6
+wheels (up to sm_90) have no code for a Blackwell GPU."""
 
 from __future__ import annotations
 
@@ -29,6 +32,8 @@ class _Floor:
     lowest: str
     built: str
     instead: str
+    highest: str | None  # the newest architecture with code, when no PTX follows it
+    newer: str  # the remedy for a GPU of a newer major than ``highest``
 
 
 @functools.cache
@@ -41,6 +46,8 @@ def _floors() -> tuple[_Floor, ...]:
             str(row["lowest"]),
             str(row["built"]),
             str(row["instead"]),
+            str(row["highest"]) if "highest" in row else None,
+            str(row.get("newer", "")),
         )
         for row in table("framework_archs")
     )
@@ -48,24 +55,31 @@ def _floors() -> tuple[_Floor, ...]:
 
 def unbuilt_archs(target: CudaTarget, item: PackageNeed) -> list[tuple[str, str, str, str]]:
     """(code, needs, message, hint) for each target GPU architecture below the lowest one the
-    package's build carries; empty when it carries them all or mlenv knows no list for it."""
+    package's build carries, or of a newer major than its newest without PTX; empty when it
+    carries them all or mlenv knows no list for it."""
     need = item.need
-    said = []
+    said: list[tuple[str, str, str, str]] = []
     floor = _floor(item)
-    if floor is not None:
-        for arch in target.archs:
-            if arch_cc(arch) >= arch_cc(floor.lowest):
-                continue
-            said.append(
-                (
-                    "arch-not-built",
-                    floor.lowest,
-                    f"{item.name} {item.version} is built for CUDA {need.cuda}, and its CUDA "
-                    f"{need.cuda} builds carry no code for {arch} (they are built for "
-                    f"{floor.built}); the GPU fails at its first kernel",
-                    f"use {floor.instead} of {item.name}, or drop {arch} from the fleet",
-                )
+    if floor is None:
+        return said
+    for arch in target.archs:
+        if arch_cc(arch) < arch_cc(floor.lowest):
+            needs, why, instead = floor.lowest, "", floor.instead
+        elif floor.highest is not None and arch_cc(arch) // 10 > arch_cc(floor.highest) // 10:
+            needs, instead = f"<= {floor.highest}", floor.newer
+            why = ", with no PTX a newer GPU could compile"
+        else:
+            continue
+        said.append(
+            (
+                "arch-not-built",
+                needs,
+                f"{item.name} {item.version} is built for CUDA {need.cuda}, and its CUDA "
+                f"{need.cuda} builds carry no code for {arch} (they are built for "
+                f"{floor.built}{why}); the GPU fails at its first kernel",
+                f"use {instead} of {item.name}, or drop {arch} from the fleet",
             )
+        )
     return said
 
 

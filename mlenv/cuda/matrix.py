@@ -376,8 +376,9 @@ def supported_archs(major: int) -> tuple[str, ...]:
 
 def forward_compat(cuda: CudaVersion, driver: DriverVersion) -> str | None:
     """The ``cuda-compat-X-Y`` package with which NVIDIA supports CUDA X.Y on this driver's
-    branch (forward compatibility: data-center GPUs only, compat libraries on the loader
-    path, neither of which mlenv can see); None when NVIDIA's matrix does not list the pair."""
+    branch (forward compatibility: data-center GPUs, NGC Server Ready RTX and Jetson only,
+    compat libraries on the loader path, neither of which mlenv can see); None when NVIDIA's
+    matrix does not list the pair."""
     for row in _raw()["forward_compat"]:
         branch = driver.key[0] if driver.key else None
         if CudaVersion.parse(row["cuda"]) == cuda and branch in row["branches"]:

@@ -15,6 +15,18 @@ if TYPE_CHECKING:
     from mlenv.cuda.rules import CudaTarget
     from mlenv.cuda.versions import CudaVersion
 
+# A WSL 2 driver is only ever judged as probed on the host (``verify --host``): without a
+# reported CUDA Version the probes found none, and sending the user to run that again is no
+# help. nvidia-smi prints N/A when the CUDA driver does not load, and on WSL 2 that driver is
+# the Windows one, stubbed inside as libcuda.so (CUDA on WSL User Guide: install no Linux
+# NVIDIA driver inside WSL 2).
+UNREPORTED_ON_WSL = (
+    "this WSL 2 host reported no CUDA Version (nvidia-smi printed N/A or none): the libcuda.so "
+    "WSL 2 maps in from the Windows driver (/usr/lib/wsl/lib) did not load; check it is there "
+    "and that no Linux NVIDIA driver was installed inside WSL 2, then run `mlenv verify --host` "
+    "again"
+)
+
 # Where a driver-minor-compat message (a later update of the target's own minor) turns from
 # the package to the driver it needs: ``mlenv.cuda.grouping`` splits there to say it once.
 COMPAT_NEEDS = ", whose full feature set needs driver "
@@ -71,8 +83,7 @@ def unlisted_target(target: CudaTarget, newest: CudaVersion) -> tuple[str, str, 
         "a known minimum Windows driver",
         f"Table 3 gives no Windows driver for CUDA {cuda} (N/A), so the "
         f"{target.driver_said} cannot be checked by its number",
-        "run `mlenv verify --host` where nvidia-smi prints the driver's CUDA Version (it is "
-        f"judged instead), or {known}",
+        f"{UNREPORTED_ON_WSL}, or {known}",
     )
 
 

@@ -38,6 +38,13 @@ from mlenv.cuda.pairs import paired
 from mlenv.cuda.tags import CudaNeed
 from mlenv.cuda.versions import ARCH_SUFFIX_SINCE, CudaError, CudaVersion, DriverVersion, arch_cc
 
+# The systems NVIDIA's forward compatibility applies to (CUDA Compatibility guide, "Forward
+# Compatibility"): a Jetson or an NGC Server Ready RTX card is as eligible as a data-center GPU.
+FORWARD_COMPAT_GPUS = (
+    "only on data-center GPUs, select NGC Server Ready RTX SKUs and Jetson boards "
+    "(GeForce cannot use it)"
+)
+
 
 @dataclass(frozen=True)
 class CudaTarget:
@@ -159,8 +166,8 @@ def _target_findings(target: CudaTarget, needs: Sequence[PackageNeed]) -> list[F
         message += " (Table 3's Windows column: a WSL 2 host runs the Windows host's driver)"
     elif (compat := forward_compat(cuda, driver)) is not None:  # never assumed, only named
         hint += (
-            f"; on data-center GPUs only, NVIDIA's forward compatibility supports CUDA {cuda} "
-            f"on the {driver.key[0]} branch with {compat} on the loader path"
+            f"; NVIDIA's forward compatibility supports CUDA {cuda} on the {driver.key[0]} "
+            f"branch with {compat} on the loader path, {FORWARD_COMPAT_GPUS}"
         )
     return finding("driver-below-toolkit", f"driver >= {minimum}", message, hint)
 

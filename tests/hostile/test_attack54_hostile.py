@@ -124,7 +124,7 @@ def test_forward_compat_is_named_but_still_an_error(cuda: str, driver: str, pack
     (found,) = judge(CudaTarget(CudaVersion.parse(cuda), DriverVersion.parse(driver)), [])
     assert (found.severity, found.code) == ("error", "driver-below-toolkit")
     assert f"on the {driver.split('.')[0]} branch with {package}" in found.hint
-    assert "data-center GPUs only" in found.hint
+    assert "only on data-center GPUs, select NGC Server Ready RTX SKUs and Jetson" in found.hint
 
 
 @pytest.mark.parametrize(

@@ -798,9 +798,10 @@ def test_driver_below_toolkit_suggests_the_newest_minor_the_driver_runs() -> Non
             "CUDA 12.4, driver 535.104.05",
             "driver floor 535.104.05 is below 550.54.14, the minimum driver for CUDA 12.4; "
             "needed by torch 2.6.0+cu124",
-            "raise the driver floor to 550.54.14 or newer, or target CUDA 12.2; on data-center "
-            "GPUs only, NVIDIA's forward compatibility supports CUDA 12.4 on the 535 branch "
-            "with cuda-compat-12-4 on the loader path",
+            "raise the driver floor to 550.54.14 or newer, or target CUDA 12.2; NVIDIA's "
+            "forward compatibility supports CUDA 12.4 on the 535 branch with cuda-compat-12-4 "
+            "on the loader path, only on data-center GPUs, select NGC Server Ready RTX SKUs "
+            "and Jetson boards (GeForce cannot use it)",
         ),
     )
 
@@ -912,8 +913,27 @@ def test_judge_gathers_every_finding_in_order() -> None:
         ("error", "arch-dropped", ""),
         ("error", "cuda-major-mismatch", "cupy-cuda11x"),
         ("error", "cuda-stub-package", "nvidia-cublas-cu116"),
+        ("error", "arch-not-built", "torch"),  # torch's CUDA 12.6 builds start at sm_50
         ("error", "cuda-newer-minor", "torch"),
     ]
+
+
+@pytest.mark.parametrize("arch", ["sm_100", "sm_103", "sm_120", "sm_121"])
+def test_a_cu126_torch_has_no_code_for_blackwell(arch: str) -> None:
+    """PyTorch's CUDA 12.6 wheels are built for 5.0;6.0;7.0;7.5;8.0;8.6;9.0 without PTX
+    (.ci/manywheel/build_cuda.sh); a cubin for X.y runs only on X.z, z >= y (CUDA C++
+    Programming Guide, binary compatibility), so a Blackwell GPU has no code to run."""
+    target = _target("12.9", "575.51.03", (arch,))
+    (finding,) = judge(target, [_pkg("torch", "2.7.1+cu126")])
+    assert (finding.code, finding.package, finding.needs) == ("arch-not-built", "torch", "<= sm_90")
+    assert "no PTX a newer GPU could compile" in finding.message
+    assert "use a CUDA 12.8 or newer build (+cu128) of torch" in finding.hint
+
+
+@pytest.mark.parametrize("arch", ["sm_52", "sm_61", "sm_72", "sm_87", "sm_89", "sm_90a"])
+def test_a_cu126_torch_runs_every_gpu_its_cubins_cover(arch: str) -> None:
+    """The X.0 cubin of each major from 5 to 9 runs every X.z GPU (binary compatibility)."""
+    assert judge(_target("12.6", "560.28.03", (arch,)), [_pkg("torch", "2.7.1+cu126")]) == ()
 
 
 # required_driver()

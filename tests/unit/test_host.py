@@ -244,7 +244,24 @@ def test_compute_cap_override(value: str, caps: tuple[str, ...]) -> None:
     assert parse_compute_cap_override(value) == caps
 
 
-@pytest.mark.parametrize("value", ["", "86", "8.6,", "sm_86", "8.6;9.0", "8"])
+@pytest.mark.parametrize(
+    ("value", "caps"),
+    [
+        ("9.0\n9.0", ("9.0", "9.0")),  # $(nvidia-smi --query-gpu=compute_cap ... noheader)
+        ("8.0\n8.6\n7.5\n", ("8.0", "8.6", "7.5")),  # A100, A10 and T4 in one node
+        ("compute_cap\n12.0\n", ("12.0",)),  # --format=csv keeps its header
+        ("10.0\r\n10.0\r\n", ("10.0", "10.0")),  # captured with Windows line endings
+    ],
+)
+def test_compute_cap_override_takes_nvidia_smi_lines(value: str, caps: tuple[str, ...]) -> None:
+    """nvidia-smi prints one line per GPU, a header first without noheader (nvidia-smi docs,
+    --query-gpu); MLENV_DRIVER_VERSION takes that shape, MLENV_GPU_COMPUTE_CAP refused it."""
+    assert parse_compute_cap_override(value) == caps
+
+
+@pytest.mark.parametrize(
+    "value", ["", "86", "8.6,", "sm_86", "8.6;9.0", "8", "\n", "compute_cap", "8.6\n[N/A]"]
+)
 def test_compute_cap_override_rejects_garbage(value: str) -> None:
     with pytest.raises(HostError) as caught:
         parse_compute_cap_override(value)

@@ -280,3 +280,15 @@ def test_findings_do_not_depend_on_package_order() -> None:
     b = verify_lock(backward, HASH, Judged("575.57.08", "--driver"))
     assert sorted(codes(a)) == sorted(codes(b))
     assert a.requires_driver == b.requires_driver
+
+
+def test_wsl_package_without_a_reported_cuda_version_names_the_wsl_cuda_driver() -> None:
+    """A lock with no CUDA target, a CUDA 13.0 build, on a WSL 2 host that reported no CUDA
+    Version: Table 3's Windows column is N/A for 13.x, and the host was just probed, so the
+    hint names the WSL 2 CUDA driver that did not load, not verify --host."""
+    lock = make_lock([locked("torch", "2.9.0+cu130", "13.0")], cuda=None, floor=None)
+    verdict = verify_lock(lock, HASH, Judged("581.57", "nvidia-smi", windows=True))
+    (finding,) = [f for f in verdict.findings if f.severity == "error"]
+    assert (finding.code, finding.package) == ("driver-unconfirmed", "torch")
+    assert finding.hint.startswith("this WSL 2 host reported no CUDA Version")
+    assert "where nvidia-smi prints" not in finding.hint
