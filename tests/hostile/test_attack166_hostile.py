@@ -1,0 +1,165 @@
+"""Attack 166: invariants 1 and 2 (docs/security.md) through the artifact cache, bundles and
+the checks that read an artifact's bytes to vouch for the lock.
+
+The check that holds a lock to its wheels' METADATA (``locked_metadata.check_locked_metadata``,
+run by ``fetch``, ``verify --cache`` and ``verify --bundle``) read each cached wheel in place,
+unhashed, and hashed it only when it found a contradiction. So a wheel someone else could put
+in the cache (a shared cache's bucket, a file of another user) was vouched for by bytes no
+hash covered: another wheel of the same name, version and size, whose METADATA agrees with a
+lock a hostile index made, passed, and the locked wheel, which contradicts it, shipped later.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from mlenv.cache.artifacts import relative_path
+from tests.support.cli import run_mlenv
+from tests.support.fetch_project import WHEELS, make_project
+from tests.support.httpserver import IndexServer
+from tests.support.swapper import SWAPPER
+from tests.support.wheels import build_wheel, write_simple_index
+
+_APP_FILES = {"app/__init__.py": b"x = 1\n"}
+
+
+def _app(requires: list[str]) -> tuple[str, bytes]:
+    return build_wheel("app", "1.0", requires_dist=requires, files=_APP_FILES)
+
+
+def padded(data: bytes, size: int) -> bytes:
+    """The zip ``data`` grown to exactly ``size`` bytes by its end-of-archive comment: the
+    same members, so the same wheel to every reader."""
+    buffer = io.BytesIO(data)
+    with zipfile.ZipFile(buffer, "a") as archive:
+        archive.comment = b"#" * (size - len(data))
+    assert len(buffer.getvalue()) == size
+    return buffer.getvalue()
+
+
+def _twin_locked(tmp_path: Path) -> tuple[Path, dict[str, str], bytes, bytes]:
+    """A project locked against a hostile index: its page and hashed `.metadata` describe a
+    twin of ``app`` requiring ``evil``, its wheel file (the hash the page gives) requires
+    ``lib``. The project, its environment, the genuine wheel and the twin, of one size; the
+    cache holds the lock's other wheel."""
+    genuine, twin = _app(["lib"]), _app(["evil"])
+    size = max(len(genuine[1]), len(twin[1])) + 64
+    genuine_bytes, twin_bytes = padded(genuine[1], size), padded(twin[1], size)
+    evil = build_wheel("evil", "1.0", files={"evil/__init__.py": b""})
+    www = tmp_path / "www"
+    write_simple_index(www, [(twin[0], twin_bytes), WHEELS[1], evil])
+    page = www / "simple" / "app" / "index.html"
+    twin_sha, genuine_sha = (hashlib.sha256(b).hexdigest() for b in (twin_bytes, genuine_bytes))
+    page.write_text(page.read_text().replace(twin_sha, genuine_sha))
+    (www / "files" / genuine[0]).write_bytes(genuine_bytes)
+    env = {"MLENV_CACHE_DIR": str(tmp_path / "cache")}
+    with IndexServer(www) as server:
+        root = make_project(tmp_path, f"{server.url}/simple/")
+        assert run_mlenv(["lock"], root, env).returncode == 0
+    assert "evil" in (root / "mlenv.lock").read_text()
+    evil_path = tmp_path / "cache" / relative_path(hashlib.sha256(evil[1]).hexdigest())
+    evil_path.parent.mkdir(parents=True, exist_ok=True)
+    evil_path.write_bytes(evil[1])  # the rest of the lock, fetched as it should be
+    return root, env, genuine_bytes, twin_bytes
+
+
+def _plant(cache: Path, sha256: str, data: bytes, shape: str) -> Path:
+    """``data`` at the cache's file for ``sha256``, as someone other than this user could have
+    put it there: in a bucket anyone may write, or as another user's file."""
+    path = cache / relative_path(sha256)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    path.chmod(0o644)
+    if shape == "bucket anyone may write":
+        path.parent.chmod(0o777)
+    elif shape == "another user's file":
+        os.chown(path, 4242, 4242)
+    else:
+        raise AssertionError(shape)
+    return path
+
+
+_SHAPES = ["bucket anyone may write", "another user's file"]
+
+
+@pytest.mark.parametrize("shape", _SHAPES)
+@pytest.mark.parametrize("command", [["fetch", "--offline"], ["verify", "--cache"]])
+def test_a_planted_twin_never_vouches_for_the_lock_s_metadata(
+    tmp_path: Path, shape: str, command: list[str]
+) -> None:
+    """Someone who can write the shared cache puts the twin (same name, version and size, its
+    METADATA agreeing with the lock) at the genuine wheel's name. `fetch --offline` took the
+    twin's METADATA for the locked wheel's and said every artifact was there: once the genuine
+    wheel is back, `build --offline` installs it without lib. Now the METADATA is read from
+    bytes hashed to the lock's sha256: refused, naming the cache file, exit 1."""
+    root, env, genuine, twin = _twin_locked(tmp_path)
+    sha256 = hashlib.sha256(genuine).hexdigest()
+    planted = _plant(tmp_path / "cache", sha256, twin, shape)
+    result = run_mlenv(command, root, env)
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    assert str(planted) in result.stderr and "sha256" in result.stderr, result.stderr
+
+
+def _bundle(tmp_path: Path, root: Path, genuine: bytes) -> Path:
+    """A bundle of the twin-locked project holding the genuine wheel (what `fetch --bundle`
+    would carry, had the hostile index not been caught), its buckets writable by anyone, as
+    on a shared transfer disk."""
+    from mlenv.cache.artifacts import ArtifactCache
+    from mlenv.cache.bundle import write_bundle
+    from mlenv.cache.lock_artifacts import artifacts_of
+    from mlenv.lockfile import loads
+
+    cache = ArtifactCache(tmp_path / "cache")
+    genuine_path = cache.path(hashlib.sha256(genuine).hexdigest())
+    genuine_path.parent.mkdir(parents=True, exist_ok=True)
+    genuine_path.write_bytes(genuine)
+    lock = loads((root / "mlenv.lock").read_text())
+    bundle = write_bundle(
+        tmp_path / "bundle", root / "mlenv.toml", root / "mlenv.lock", artifacts_of(lock), cache
+    )
+    for bucket in (bundle / "artifacts-v1" / "sha256").iterdir():
+        bucket.chmod(0o777)
+    return bundle
+
+
+def _swapped(
+    tmp_path: Path, root: Path, env: dict[str, str], target: Path, data: bytes, after: int,
+    args: list[str],
+) -> subprocess.CompletedProcess[str]:  # fmt: skip
+    (tmp_path / "other").write_bytes(data)
+    return subprocess.run(
+        [sys.executable, "-c", SWAPPER, target.name, str(target), str(tmp_path / "other"),
+         str(after), *args],
+        cwd=root, env={**os.environ, **env}, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("after", [0, 1, 2])
+def test_verify_bundle_never_passes_a_wheel_swapped_after_its_hash(
+    tmp_path: Path, after: int
+) -> None:
+    """The bundle holds the genuine wheel, which contradicts the lock (its METADATA requires
+    lib, the lock says evil). Someone who can write the bundle's bucket swaps the twin in
+    after `verify --bundle` hashed every file: the METADATA check read the twin in place,
+    unhashed, agreed with the lock, and verify said the bundle was complete with every sha256
+    checked, though it then held a file no sha256 of it matched. Now, whenever the swap
+    comes, verify fails naming the file (or the contradiction of the genuine wheel), exit 1."""
+    root, env, genuine, twin = _twin_locked(tmp_path)
+    bundle = _bundle(tmp_path, root, genuine)
+    named = relative_path(hashlib.sha256(genuine).hexdigest())
+    target = bundle / named
+    result = _swapped(tmp_path, root, env, target, twin, after, ["verify", "--bundle", str(bundle)])
+    assert target.read_bytes() == twin, "the swap must have happened"
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr and "OK" not in result.stdout
+    said = result.stdout + result.stderr
+    assert named in said or "lock depends on evil" in said, said
