@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import os
+import re
 import subprocess
 import sys
 import zipfile
@@ -163,3 +165,51 @@ def test_verify_bundle_never_passes_a_wheel_swapped_after_its_hash(
     assert "Traceback" not in result.stderr and "OK" not in result.stdout
     said = result.stdout + result.stderr
     assert named in said or "lock depends on evil" in said, said
+
+
+def _plain_bundle(tmp_path: Path) -> Path:
+    """A complete bundle of a project locking app and lib from a local index."""
+    root = make_project(tmp_path, write_simple_index(tmp_path / "www", WHEELS))
+    env = {"MLENV_CACHE_DIR": str(tmp_path / "cache")}
+    for command in (["lock"], ["fetch", "--bundle", "../bundle"]):
+        assert run_mlenv(command, root, env).returncode == 0
+    return tmp_path / "bundle"
+
+
+def _list_instead(bundle: Path, name: str, data: bytes) -> None:
+    """bundle.json rewritten to vouch for ``data`` as ``name`` (anyone who can change a
+    bundle can)."""
+    index = json.loads((bundle / "bundle.json").read_text())
+    for entry in index["files"]:
+        if entry["path"] == name:
+            entry.update(sha256=hashlib.sha256(data).hexdigest(), size=len(data))
+    (bundle / "bundle.json").write_text(json.dumps(index))
+
+
+@pytest.mark.parametrize("name", ["mlenv.lock", "mlenv.toml"])
+def test_verify_bundle_judges_the_lock_and_manifest_it_hashed(tmp_path: Path, name: str) -> None:
+    """`verify --bundle` read the lock to judge the bundle by, then read it again to hash it
+    (and hashed the manifest, then read it again to judge it against the lock). bundle.json
+    vouches for a stale file (a lock of other inputs, a manifest with another dependency);
+    the fresh one is there for the read that judges, the stale one for the read that hashes:
+    verify said the bundle was complete, and the air-gapped build then refused its stale
+    lock or manifest. Now one read does both: the stale file is named, exit 1."""
+    bundle = _plain_bundle(tmp_path)
+    fresh = (bundle / name).read_bytes()
+    if name == "mlenv.lock":
+        stale = re.sub(rb'inputs-hash = "sha256:\w+"', b'inputs-hash = "sha256:' + b"0" * 64 + b'"',
+                       fresh)  # fmt: skip
+        first, then = fresh, stale  # judged, then hashed
+    else:
+        stale = fresh.replace(b'dependencies = ["app"]', b'dependencies = ["app", "lib"]')
+        first, then = stale, fresh  # hashed, then judged
+    assert stale != fresh
+    _list_instead(bundle, name, stale)
+    (bundle / name).write_bytes(first)
+    result = _swapped(tmp_path, tmp_path, {}, bundle / name, then, 1,
+                      ["verify", "--bundle", str(bundle)])  # fmt: skip
+    assert (bundle / name).read_bytes() == then, "the swap must have happened"
+    said = result.stdout + result.stderr
+    assert result.returncode == 1, said
+    assert "Traceback" not in said and "OK" not in result.stdout
+    assert name in said and "FAIL" in said, said
