@@ -167,7 +167,7 @@ class ArtifactCache:
 
         with tempfile.TemporaryDirectory(prefix="mlenv-held-") as scratch:
             copy = Path(scratch, artifact.sha256)
-            self.copy_verified(artifact, copy, share=True)
+            self.copy_verified(artifact, copy)
             with copy.open("rb") as handle:
                 yield handle
 

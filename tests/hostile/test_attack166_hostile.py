@@ -25,8 +25,9 @@ import pytest
 
 from mlenv.cache.artifacts import relative_path
 from tests.support.cli import run_mlenv
-from tests.support.fetch_project import WHEELS, make_project
+from tests.support.fetch_project import WHEELS, build_refusal, make_project
 from tests.support.httpserver import IndexServer
+from tests.support.raw_wheels import METADATA, WHEEL, raw_wheel, record_hash
 from tests.support.swapper import SWAPPER
 from tests.support.wheels import build_wheel, write_simple_index
 
@@ -213,3 +214,66 @@ def test_verify_bundle_judges_the_lock_and_manifest_it_hashed(tmp_path: Path, na
     assert result.returncode == 1, said
     assert "Traceback" not in said and "OK" not in result.stdout
     assert name in said and "FAIL" in said, said
+
+
+# ---------------------------------------------------------------------------------------------
+# Wheels whose RECORD or zip structure lies: what mlenv already refused, held as regressions.
+
+
+def _local_name_swapped(data: bytes, name: bytes, other: bytes) -> bytes:
+    """The wheel with the local header of member ``name`` renamed ``other`` (same length):
+    the central directory still says ``name``."""
+    assert len(name) == len(other)
+    at = data.index(b"PK\x03\x04")
+    while data[at + 30 : at + 30 + len(name)] != name:
+        at = data.index(b"PK\x03\x04", at + 4)
+    return data[: at + 30] + other + data[at + 30 + len(name) :]
+
+
+def _hostile_wheel(tmp_path: Path, shape: str) -> tuple[bytes, str]:
+    """A wheel of ``evil`` in one lying shape, and the member the refusal must name."""
+    code, big = b"x = 1\n", os.urandom(1 << 20) + b"padding"
+    if shape == "member differs from its RECORD hash":
+        rows = f"evil/a.py,{record_hash(b'x = 2' + bytes([10]))},6\n"
+        path = raw_wheel(tmp_path, [("evil/a.py", code)], record=rows + _DIST_ROWS)
+    elif shape == "member missing from RECORD":
+        path = raw_wheel(tmp_path, [("evil/a.py", code)], record=_DIST_ROWS)
+    elif shape == "member named twice with two contents":
+        path = raw_wheel(tmp_path, [("evil/a.py", code), ("evil/a.py", b"x = 2\n")])
+    elif shape == "RECORD size lies":
+        rows = f"evil/a.py,{record_hash(code)},5\n"
+        path = raw_wheel(tmp_path, [("evil/a.py", code)], record=rows + _DIST_ROWS)
+    elif shape in ("local header names another member", "big member's local header lies"):
+        data = code if shape.startswith("local") else big
+        path = raw_wheel(tmp_path, [("evil/a.py", data), ("evil/b.py", data)])
+        path.write_bytes(_local_name_swapped(path.read_bytes(), b"evil/a.py", b"evil/c.py"))
+    else:
+        raise AssertionError(shape)
+    return path.read_bytes(), "evil/a.py"
+
+
+_DIST_ROWS = (
+    f"evil-1.0.dist-info/METADATA,{record_hash(METADATA)},{len(METADATA)}\n"
+    f"evil-1.0.dist-info/WHEEL,{record_hash(WHEEL)},{len(WHEEL)}\nevil-1.0.dist-info/RECORD,,\n"
+)
+
+
+_WHEEL_SHAPES = [
+    "member differs from its RECORD hash",
+    "member missing from RECORD",
+    "member named twice with two contents",
+    "RECORD size lies",
+    "local header names another member",
+    "big member's local header lies",
+]
+
+
+@pytest.mark.parametrize("shape", _WHEEL_SHAPES)
+def test_a_wheel_whose_record_or_zip_lies_is_refused_naming_it(tmp_path: Path, shape: str) -> None:
+    """Locked, fetched and hashed like any wheel, but its RECORD or its zip structure lies:
+    `build --offline` exits 1 naming the wheel and the member, and writes nothing (these
+    shapes were refused already; kept so they stay refused)."""
+    (tmp_path / "made").mkdir()
+    data, member = _hostile_wheel(tmp_path / "made", shape)
+    stderr = build_refusal(tmp_path / "project", ("evil-1.0-py3-none-any.whl", data))
+    assert "evil-1.0-py3-none-any.whl" in stderr and member in stderr, stderr
