@@ -277,3 +277,65 @@ def test_a_wheel_whose_record_or_zip_lies_is_refused_naming_it(tmp_path: Path, s
     data, member = _hostile_wheel(tmp_path / "made", shape)
     stderr = build_refusal(tmp_path / "project", ("evil-1.0-py3-none-any.whl", data))
     assert "evil-1.0-py3-none-any.whl" in stderr and member in stderr, stderr
+
+
+def _tamper(bundle: Path, shape: str) -> str:
+    """``bundle`` changed in one shape after `fetch --bundle`; the name the report must give."""
+    index = json.loads((bundle / "bundle.json").read_text())
+    wheels = sorted(e["path"] for e in index["files"] if e["path"].startswith("artifacts-v1/"))
+    first, second = (bundle / w for w in wheels)
+    if shape == "truncated":
+        first.write_bytes(first.read_bytes()[:-1])
+        return wheels[0]
+    if shape == "two artifacts swapped":
+        a, b = first.read_bytes(), second.read_bytes()
+        first.write_bytes(b)
+        second.write_bytes(a)
+        return wheels[0]
+    if shape == "another case of an artifact's bucket":
+        upper = bundle / wheels[0].replace("/sha256/", "/SHA256/")
+        upper.parent.mkdir(parents=True)
+        upper.write_bytes(first.read_bytes())
+        return "artifacts-v1/SHA256"
+    if shape == "index lists a name in NFD":
+        index["files"].append({"path": "artifacts-v1/cafe\u0301", "sha256": "0" * 64, "size": 0})
+        (bundle / "bundle.json").write_text(json.dumps(index))
+        return "artifacts-v1/cafe"
+    if shape == "artifact hard-linked to other bytes":
+        outside = bundle.parent / "outside.whl"
+        outside.write_bytes(b"\0" * first.stat().st_size)
+        first.unlink()
+        os.link(outside, first)
+        return wheels[0]
+    if shape == "index rewritten for a wheel with other bytes":
+        data = bytearray(first.read_bytes())
+        data[-30] ^= 1  # in the end-of-archive record
+        moved = relative_path(hashlib.sha256(data).hexdigest())
+        (bundle / moved).parent.mkdir(exist_ok=True)
+        (bundle / moved).write_bytes(bytes(data))
+        first.unlink()
+        for entry in index["files"]:
+            if entry["path"] == wheels[0]:
+                entry.update(path=moved, sha256=moved.rpartition("/")[2], size=len(data))
+        (bundle / "bundle.json").write_text(json.dumps(index))
+        return wheels[0]
+    raise AssertionError(shape)
+
+
+@pytest.mark.parametrize(
+    "shape",
+    ["truncated", "two artifacts swapped", "another case of an artifact's bucket",
+     "index lists a name in NFD", "artifact hard-linked to other bytes",
+     "index rewritten for a wheel with other bytes"],
+)  # fmt: skip
+def test_a_bundle_tampered_after_fetch_is_reported_naming_the_file(
+    tmp_path: Path, shape: str
+) -> None:
+    """`verify --bundle` of a bundle changed after `fetch --bundle` exits 1 naming the file
+    (these shapes were refused already; kept so they stay refused)."""
+    bundle = _plain_bundle(tmp_path)
+    named = _tamper(bundle, shape)
+    result = run_mlenv(["verify", "--bundle", str(bundle)], tmp_path)
+    said = result.stdout + result.stderr
+    assert result.returncode == 1, said
+    assert named in said and "Traceback" not in said, said
