@@ -339,3 +339,21 @@ def test_a_bundle_tampered_after_fetch_is_reported_naming_the_file(
     said = result.stdout + result.stderr
     assert result.returncode == 1, said
     assert named in said and "Traceback" not in said, said
+
+
+def test_a_shared_cache_of_the_locked_bytes_still_passes(tmp_path: Path) -> None:
+    """The other side of the METADATA fix: a cache others share (one wheel another user's,
+    another in a bucket anyone may write) holding exactly the locked bytes passes `fetch
+    --offline` and `verify --cache`, read from the hashed copy or the hashed descriptor."""
+    root = make_project(tmp_path, write_simple_index(tmp_path / "www", WHEELS))
+    env = {"MLENV_CACHE_DIR": str(tmp_path / "cache")}
+    for command in (["lock"], ["fetch"]):
+        assert run_mlenv(command, root, env).returncode == 0
+    app, lib = (
+        tmp_path / "cache" / relative_path(hashlib.sha256(w[1]).hexdigest()) for w in WHEELS
+    )
+    os.chown(app, 4242, 4242)
+    lib.parent.chmod(0o777)
+    for command in (["fetch", "--offline"], ["verify", "--cache"]):
+        result = run_mlenv(command, root, env)
+        assert result.returncode == 0, result.stderr
