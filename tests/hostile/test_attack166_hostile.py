@@ -282,7 +282,9 @@ def test_a_wheel_whose_record_or_zip_lies_is_refused_naming_it(tmp_path: Path, s
 def _tamper(bundle: Path, shape: str) -> str:
     """``bundle`` changed in one shape after `fetch --bundle`; the name the report must give."""
     index = json.loads((bundle / "bundle.json").read_text())
-    wheels = sorted(e["path"] for e in index["files"] if e["path"].startswith("artifacts-v1/"))
+    wheels: list[str] = sorted(
+        e["path"] for e in index["files"] if e["path"].startswith("artifacts-v1/")
+    )
     first, second = (bundle / w for w in wheels)
     if shape == "truncated":
         first.write_bytes(first.read_bytes()[:-1])
