@@ -142,6 +142,35 @@ class ArtifactCache:
             assert measured is not None  # measured now: nothing later reads it for us
             return measured
 
+    @contextlib.contextmanager
+    def locked_bytes(self, artifact: Artifact) -> Iterator[BinaryIO]:
+        """The cached file of ``artifact``, to read as the locked bytes (a wheel's METADATA):
+        in place, unhashed, only when no one but this user could have put it at its name or
+        changed it since (``open_plain(private=2)``: the file and its bucket, as ``held_size``
+        trusts a copy); a file only this user can change in a bucket others may write (where
+        another of this user's files could be renamed in) is hashed through the descriptor
+        that is then read; anything else is read from the copy ``copy_verified`` makes. So
+        bytes another user planted or could rewrite never vouch for the lock (invariant 1)."""
+        relative = relative_path(artifact.sha256)
+        for private in (2, 1):
+            try:
+                handle = open_plain(self.root, relative, private=private)
+            except OSError:
+                continue
+            with handle:
+                if private == 1:
+                    self._checked(artifact, measure(handle, limit=artifact.size))
+                    handle.seek(0)
+                yield handle
+            return
+        import tempfile  # here: only a cache others write comes this far
+
+        with tempfile.TemporaryDirectory(prefix="mlenv-held-") as scratch:
+            copy = Path(scratch, artifact.sha256)
+            self.copy_verified(artifact, copy)
+            with copy.open("rb") as handle:
+                yield handle
+
     def _checked(self, artifact: Artifact, measured: Measured) -> Measured:
         self._check_size(artifact, measured.size)
         if measured.sha256 != artifact.sha256:

@@ -11,7 +11,7 @@ import os
 import posixpath
 import stat
 import tomllib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -218,12 +218,16 @@ class BundleProblem:
     detail: str
 
 
-def check_bundle(root: Path, lock: Lock | None = None) -> list[BundleProblem]:
+def check_bundle(
+    root: Path, lock: Lock | None = None, read: Mapping[str, bytes] | None = None
+) -> list[BundleProblem]:
     """Every missing, extra, not-plain or corrupted entry of a bundle, all at once.
 
     The bundle is judged by what it holds: every entry is examined without following a
     symlink (a symlink, directory or FIFO where a file is listed is reported, never read
-    through), and every listed file is hashed through ``open_plain``."""
+    through), and every listed file is hashed through ``open_plain``; those the caller read
+    already to use (``read``: the lock and manifest ``verify --bundle`` judges) are hashed
+    from those bytes, so what is judged is what was hashed (invariant 1)."""
     listed, problems = _read_index(root)
     if listed is None:
         return problems
@@ -254,7 +258,7 @@ def check_bundle(root: Path, lock: Lock | None = None) -> list[BundleProblem]:
         problems.append(BundleProblem("not-a-file", BUNDLE_INDEX, describe(index_info)))
 
     def one(item: tuple[str, Measured]) -> BundleProblem | None:
-        return _check_file(root, found, *item)
+        return _check_file(root, found, *item, (read or {}).get(item[0]))
 
     with ThreadPoolExecutor(2) as pool:
         problems.extend(p for p in pool.map(one, sorted(listed.items())) if p is not None)
@@ -336,7 +340,11 @@ def _ancestors(path: str) -> list[str]:
 
 
 def _check_file(
-    root: Path, found: dict[str, os.stat_result], path: str, expected: Measured
+    root: Path,
+    found: dict[str, os.stat_result],
+    path: str,
+    expected: Measured,
+    data: bytes | None,
 ) -> BundleProblem | None:
     for ancestor in [*_ancestors(path), path]:
         info = found.get(ancestor)
@@ -347,8 +355,11 @@ def _check_file(
         if ancestor == path and not stat.S_ISREG(info.st_mode):
             return BundleProblem("not-a-file", path, f"is {describe(info)}, not a plain file")
     try:
-        with open_plain(root, path) as handle:
-            actual = measure(handle)
+        if data is not None:
+            actual = measure(io.BytesIO(data))
+        else:
+            with open_plain(root, path) as handle:
+                actual = measure(handle)
     except OSError as exc:
         return BundleProblem("not-a-file", path, f"cannot be read: {exc.strerror or exc}")
     if actual.size != expected.size:

@@ -101,7 +101,8 @@ def check_cache(
             dest = None if copy_to is None else copy_to / artifact.sha256
             cache.copy_verified(artifact, dest, share=share)
         except CacheError as exc:
-            return Problem(artifact.name, exc.message, exc.hint)
+            # the cache file it names (its message names the package): which file to delete
+            return Problem(exc.where or artifact.name, exc.message, exc.hint)
         return None
 
     problems = []

@@ -64,9 +64,10 @@ def check_locked_metadata(
             else:
                 problem = metadata_problem(package, meta, target, overridden)
             if problem is not None:
-                # Read in place, unhashed (hashing every wheel on every fetch costs seconds):
-                # what contradicts the lock is blamed on the index only once it is the locked
-                # bytes; a cache file changed since it was stored fails here (CacheError).
+                # This user's own files are read in place, unhashed (hashing every wheel on
+                # every fetch costs seconds): what contradicts the lock is blamed on the index
+                # only once it is the locked bytes; a cache file changed since it was stored
+                # fails here (CacheError).
                 cache.copy_verified(_artifact(package), None)
                 where = f"{platform.platform}: {package.name} {package.version} ({package.url})"
                 problems.append(Problem(where, problem, HINT))
@@ -173,9 +174,10 @@ def locked_metadata_member(package: LockedPackage, handle: BinaryIO, url: str) -
 
 
 def _metadata(package: LockedPackage, cache: ArtifactCache) -> CoreMetadata | str:
-    """The METADATA of the cached wheel (read in place), or why it cannot be read."""
+    """The METADATA of the cached wheel, or why it cannot be read: from bytes only this user
+    could have put there, or hashed to the lock's sha256 (``ArtifactCache.locked_bytes``)."""
     try:
-        with cache.open(_artifact(package)) as handle:
+        with cache.locked_bytes(_artifact(package)) as handle:
             raw = locked_metadata_member(package, handle, package.url)
         meta = parse_core_metadata(raw, where=package.filename)
         # The resolver's bound, before any line is parsed: this METADATA is not the one it read.

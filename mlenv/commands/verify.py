@@ -304,17 +304,21 @@ def verify_bundle(bundle: Path) -> tuple[Lock, list[BundleProblem]]:
     try:
         input_kind(bundle, "bundle", expected="a bundle directory", files=False)
         with open_plain(bundle, "mlenv.lock") as handle:  # a symlink is never followed
-            text = read_handle(handle, lock_path, "bundle's lock").decode("utf-8")
-        lock_ = lockfile.loads(text, str(lock_path))
+            raw = read_handle(handle, lock_path, "bundle's lock")
+        lock_ = lockfile.loads(raw.decode("utf-8"), str(lock_path))
     except (OSError, UnicodeDecodeError) as exc:
         raise UsageError(
             f"not a bundle: cannot read its lock ({exc})",
             where=str(bundle),
             hint="point --bundle at a directory written by `mlenv fetch --bundle`",
         ) from None
-    problems = check_bundle(bundle, lock_)
+    manifest = _read_manifest(bundle)
+    # The lock and manifest judged are the bytes hashed: a second read of either could be
+    # another file, swapped in between (attack 166).
+    read = {"mlenv.lock": raw, **({"mlenv.toml": manifest} if isinstance(manifest, bytes) else {})}
+    problems = check_bundle(bundle, lock_, read)
     if not problems:
-        problems = _manifest_problems(bundle, lock_, str(lock_path))
+        problems = _manifest_problems(bundle, lock_, str(lock_path), manifest)
     if not problems:  # a bundle is laid out as a cache: its wheels hold the lock to them
         from mlenv.cache.locked_metadata import check_locked_metadata
 
@@ -322,22 +326,31 @@ def verify_bundle(bundle: Path) -> tuple[Lock, list[BundleProblem]]:
     return lock_, problems
 
 
-def _manifest_problems(bundle: Path, lock_: Lock, lock_where: str) -> list[BundleProblem]:
+def _read_manifest(bundle: Path) -> bytes | BundleProblem:
+    """The bundle's manifest bytes, read once without following a symlink, or why not."""
+    try:
+        with open_plain(bundle, "mlenv.toml") as handle:
+            return read_handle(handle, bundle / "mlenv.toml", "bundle's manifest")
+    except FileNotFoundError:
+        return BundleProblem("missing", "mlenv.toml", "the bundle has no manifest")
+    except OSError as exc:
+        return BundleProblem("not-a-file", "mlenv.toml", f"cannot be read: {exc}")
+
+
+def _manifest_problems(
+    bundle: Path, lock_: Lock, lock_where: str, raw: bytes | BundleProblem
+) -> list[BundleProblem]:
     """The bundle's manifest judged against its lock, as the air-gapped `build` and `lock
     --check` in it will judge it: bundle.json vouches only for its bytes, and anyone who can
     change a bundle can rewrite bundle.json, so a manifest that no longer matches the lock
     (or is missing, or unreadable) is a problem of the bundle, not a complete bundle."""
     from mlenv.manifest import loads as load_manifest
 
+    if isinstance(raw, BundleProblem):
+        return [raw]
     try:
-        with open_plain(bundle, "mlenv.toml") as handle:  # a symlink is never followed
-            raw = read_handle(handle, bundle / "mlenv.toml", "bundle's manifest")
         manifest = load_manifest(raw.decode("utf-8"), str(bundle / "mlenv.toml"))
         lockfile.check_fresh(lock_, manifest, lock_where, str(bundle))
-    except FileNotFoundError:
-        return [BundleProblem("missing", "mlenv.toml", "the bundle has no manifest")]
-    except OSError as exc:
-        return [BundleProblem("not-a-file", "mlenv.toml", f"cannot be read: {exc}")]
     except UnicodeDecodeError as exc:
         return [BundleProblem("manifest", "mlenv.toml", f"not valid UTF-8 (byte {exc.start})")]
     except MlenvError as error:  # invalid, or stale against the lock

@@ -18,6 +18,7 @@ from mlenv.cache.artifacts import ArtifactCache
 from mlenv.commands.build import output_digests
 from tests.support.cli import run_mlenv
 from tests.support.golden import golden_project
+from tests.support.swapper import SWAPPER
 from tests.support.wheels import build_wheel
 
 pytestmark = pytest.mark.hostile
@@ -147,32 +148,6 @@ def test_every_output_option_refuses_what_mlenv_did_not_write(
 # ---------------------------------------------------------------------------------------------
 # Invariant 1: what is installed is what was hashed
 
-_SWAPPER = r"""
-import os, sys
-
-sha, cache_file, evil, after = sys.argv[1:5]
-state = {"opened": 0, "done": False}
-WRITE = os.O_WRONLY | os.O_RDWR | os.O_CREAT
-
-
-def hook(event, args):
-    if event != "open" or state["done"] or isinstance(args[0], int):
-        return
-    if state["opened"] < int(after):
-        name = os.path.basename(os.fsdecode(args[0]))
-        state["opened"] += name == sha and not (args[2] or 0) & WRITE
-        return
-    # The artifact was opened for reading `after` times: swap it at the next open of anything.
-    state["done"] = True
-    os.replace(evil, cache_file)
-
-
-sys.addaudithook(hook)
-from mlenv.cli import main
-
-sys.exit(main(sys.argv[5:]))
-"""
-
 
 @pytest.mark.parametrize("after", [1, 2, 3])
 def test_an_artifact_swapped_after_its_check_never_ships(
@@ -189,7 +164,7 @@ def test_an_artifact_swapped_after_its_check_never_ships(
     (tmp_path / "evil.whl").write_bytes(evil)
     cache_file = ArtifactCache(home / ".cache" / "mlenv").path(GOLDEN_SHA)
     result = subprocess.run(
-        [sys.executable, "-c", _SWAPPER, GOLDEN_SHA, str(cache_file), str(tmp_path / "evil.whl"),
+        [sys.executable, "-c", SWAPPER, GOLDEN_SHA, str(cache_file), str(tmp_path / "evil.whl"),
          str(after), "build", "--offline"],
         cwd=project, env={**os.environ, **environment(home)}, capture_output=True, text=True,
         check=False,

@@ -139,7 +139,8 @@ def test_check_cache_reports_every_bad_artifact(tmp_path: Path) -> None:
     cache.path(ARTIFACTS[1].sha256).write_bytes(b"\7" * ARTIFACTS[1].size)
     cache.path(ARTIFACTS[3].sha256).unlink()
     problems = check_cache(cache, ARTIFACTS)
-    assert [p.where for p in problems] == ["pkg1.whl", "pkg3.whl"]
+    assert [p.where for p in problems] == [str(cache.path(ARTIFACTS[n].sha256)) for n in (1, 3)]
+    assert [p.message.split()[0].rstrip(":") for p in problems] == ["pkg1.whl", "pkg3.whl"]
 
 
 def make_bundle(tmp_path: Path, name: str = "bundle") -> Path:
