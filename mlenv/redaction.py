@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 
+from mlenv.lazy_pattern import LazyPattern
 from mlenv.redaction_lines import KNOWN_TOKEN as _KNOWN_TOKEN
 from mlenv.redaction_lines import hide as _hide
 from mlenv.redaction_lines import hide_lines
@@ -26,9 +27,9 @@ from mlenv.redaction_userinfo import userinfo_matches as _userinfo_matches
 # one. A name may be bracketed as PHP and Rails read arrays and nested keys (``token[]=``,
 # ``user[password]=``, ``access_token%5B%5D=``): each of its segments is judged. Akamai's token
 # joins its fields with ``~`` in one parameter of any name (``?hdnts=exp=1~acl=/*~hmac=S``).
-_PARAM_NAME = re.compile(r"(?:[?&;#~]|\\{1,2}u0026)([\w.%\[\]-]*)=")
-_BRACKETS = re.compile(r"[\[\]]+")
-_PERCENT = re.compile(r"%([0-9A-Fa-f]{2})")
+_PARAM_NAME = LazyPattern(r"(?:[?&;#~]|\\{1,2}u0026)([\w.%\[\]-]*)=")
+_BRACKETS = LazyPattern(r"[\[\]]+")
+_PERCENT = LazyPattern(r"%([0-9A-Fa-f]{2})")
 # The rule, by name (a word is what ``_``, ``.`` or ``-`` separate):
 # - a name holding token, secret, password, passwd, signature, credential, or a session id
 #   (``sessid``, ``sessionid``: ``jsessionid``, ``PHPSESSID``, ``ASPSESSIONID...``);
@@ -52,7 +53,7 @@ _TOKEN_WORD = (
     r"(?<!max|min|num)(?<!(?:max|min|num)[_.-])token"
     r"(?!s?(?:i[sz]e|[_.-]?(?:type|count|limit|endpoint|url|uri|per)(?![a-z0-9])))"
 )
-_SECRET_NAME = re.compile(
+_SECRET_NAME = LazyPattern(
     r"sig|auth|authorization|code|_state|key-pair-id|policy"
     r"|[\w.-]*(?:" + _TOKEN_WORD + r"|secret|password|passwd|passphrase|passcode|signature"
     r"|credential|sess(?:ion)?id)[\w.-]*"
@@ -64,15 +65,15 @@ _SECRET_NAME = re.compile(
 )
 # What a name judged by ``_SECRET_NAME`` may hold: no other character can be in a match, and
 # a name holding one (a decoded ``%20``) made the ``[\w.-]*`` runs backtrack quadratically.
-_NAME_CHARS = re.compile(r"[\w.-]+")
-_PARAM_VALUE = re.compile(r"[^&#;\s\"'<>]+")
+_NAME_CHARS = LazyPattern(r"[\w.-]+")
+_PARAM_VALUE = LazyPattern(r"[^&#;\s\"'<>]+")
 # A parameter of a URL percent-encoded inside another's (``?next=https%3A%2F%2Fh%2Fx%3Ftoken%3DX``):
 # its ``?&;#`` and ``=`` encoded, its value up to the next encoded ``&``, ``;`` or ``#``.
-_ENCODED_PARAM = re.compile(r"%(?:3[Ff]|26|3[Bb]|23)([\w.\[\]-]+)%3[Dd]")
-_ENCODED_VALUE = re.compile(r"(?:[^%&#;\s\"'<>]|%(?!26|3[Bb]|23)[0-9A-Fa-f]{2})+")
+_ENCODED_PARAM = LazyPattern(r"%(?:3[Ff]|26|3[Bb]|23)([\w.\[\]-]+)%3[Dd]")
+_ENCODED_VALUE = LazyPattern(r"(?:[^%&#;\s\"'<>]|%(?!26|3[Bb]|23)[0-9A-Fa-f]{2})+")
 # anaconda.org channel tokens: https://conda.anaconda.org/t/<token>/channel
-_PATH_TOKEN = re.compile(r"(?P<head>://[^/\s]+/t/)[^/\s]+")
-_TOKEN_SEGMENT = re.compile(r"[^/\s]+")
+_PATH_TOKEN = LazyPattern(r"(?P<head>://[^/\s]+/t/)[^/\s]+")
+_TOKEN_SEGMENT = LazyPattern(r"[^/\s]+")
 # HTTP authorization values that end up in a message or a traceback. A scheme is read without
 # regard to case (RFC 9110, 11.1), but data whose bytes matter (``redact_urls``: a manifest's
 # text, a location) hides only the spellings no prose uses, ``Basic`` and ``Bearer``, and only
@@ -81,10 +82,10 @@ _TOKEN_SEGMENT = re.compile(r"[^/\s]+")
 # ``Basic wheels`` or ``Bearer Tokens/linux`` is a path, kept whole). Text shown hides every
 # value, and ``BASIC``, ``BEARER`` and ``bearer`` too (lowercase ``basic`` is prose's word).
 _CREDENTIALS = r" +)[A-Za-z0-9._~+/=-]+"
-_AUTH_VALUE = re.compile(
+_AUTH_VALUE = LazyPattern(
     r"(?P<scheme>\b(?:Basic|Bearer) +)(?=[A-Za-z0-9._~+=-][a-z._~-]*[A-Z0-9+=])[A-Za-z0-9._~+/=-]+"
 )
-_AUTH_VALUE_SHOWN = re.compile(r"(?P<scheme>\b(?:Basic|Bearer|BASIC|BEARER|bearer)" + _CREDENTIALS)
+_AUTH_VALUE_SHOWN = LazyPattern(r"(?P<scheme>\b(?:Basic|Bearer|BASIC|BEARER|bearer)" + _CREDENTIALS)
 # A header that carries a credential hides its whole value, whatever the scheme (GitHub's ``token``,
 # ``Digest``, ``AWS4-HMAC-SHA256``, ``Negotiate``, a bare key or a cookie): the value is not judged,
 # the header's name is. A name is a credential header's when its last word (after ``-`` or ``_``,
@@ -98,7 +99,7 @@ _AUTH_VALUE_SHOWN = re.compile(r"(?P<scheme>\b(?:Basic|Bearer|BASIC|BEARER|beare
 # (``identitytoken``, ``csrftoken``, ``clientsecret``) or follows a separator (``X-CSRFToken``):
 # any other so spelled is a project's name in mlenv's own messages (``tiktoken: ...``, conda's
 # ``libsecret``), not a header's.
-_SECRET_HEADER = re.compile(
+_SECRET_HEADER = LazyPattern(
     r"(?:[\w-]*[-_])?(?:[a-z0-9]*(?:authorization|passw(?:or)?d|passphrase|passcode|credentials?)"
     r"|pass|pin"
     r"|(?:api|access|private)key|cookie|(?:access|refresh|id|identity|registry|auth|api"
@@ -118,11 +119,11 @@ _SECRET_HEADER = re.compile(
 # a message or a bundle's manifest) keeps its version. A pair's name opens a tuple (``('Name', ``,
 # ``(b'name', ``; ``_PAIR_OPEN``): a list of strings (a manifest's ``["google-auth", "numpy"]``)
 # holds no pair.
-_HEADER_NAME = re.compile(
+_HEADER_NAME = LazyPattern(
     r"(?:(?<![^\s{(\[,'\"])|(?<=\\[nrt])|(?<=header=)|(?<=env=)|(?<=-arg=))([A-Za-z][\w-]*)"
     r"(?:\\?['\"][ \t]*(?::|=(?!=)|(?P<pair>,)(?=[ \t]*b?\\?['\"]))|[ \t]*(?::|=(?!=)))[ \t]*"
 )
-_PAIR_OPEN = re.compile(r"\(b?\\?['\"]\Z")
+_PAIR_OPEN = LazyPattern(r"\(b?\\?['\"]\Z")
 # A name is a credential header's only when, besides ``_SECRET_HEADER``, its last word is a
 # credential itself (token, secret, password, credentials, authorization, cookie, the key of an API,
 # an access, a subscription, an auth, a licence..., a session id) or it has a custom header's ``X-``
@@ -130,7 +131,7 @@ _PAIR_OPEN = re.compile(r"\(b?\\?['\"]\Z")
 # ``=``, bare or quoted (``google-auth: no version satisfies``, ``'flask-session': no wheel``,
 # conda's ``ssh-key=1.0``), and a project's last word may be ``auth``, ``key`` or ``session`` as a
 # header's may.
-_CREDENTIAL_END = re.compile(
+_CREDENTIAL_END = LazyPattern(
     r"x[-_][\w-]*|(?:[\w-]*[-_])?(?:pass|pin|pwd)"
     r"|[\w-]*?(?:token|secret|passw(?:or)?d|passphrase|passcode|credentials?|authorization|cookie"
     r"|(?:api|access|private|subscription|secret|signing|encryption|master|client|application"
@@ -148,7 +149,7 @@ _CREDENTIAL_END = re.compile(
 # (among PyPI's 15,000 most downloaded) name projects, whatever their last word. Every other
 # spelling (``Azure-Mgmt-Authorization``, ``EKS_TOKEN``, ``git_credentials``, ``x-...``) is
 # judged by ``_CREDENTIAL_END`` alone.
-_PROJECT_SPELLING = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)+")
+_PROJECT_SPELLING = LazyPattern(r"[a-z0-9]+(?:-[a-z0-9]+)+")
 _HEADER_WORDS = frozenset({
     "access", "amz", "api", "apikey", "apim", "app", "application", "auth", "authorization",
     "basic", "bearer", "circle", "client", "cookie", "credential", "credentials", "csrf", "dd",
@@ -160,24 +161,24 @@ _HEADER_WORDS = frozenset({
 # The value: a quoted one (``'...'``, ``"..."``, ``b'...'``, escaped ``\"...``) up to its
 # closing quote, a backslash escaping the next character; any other to the end of its line,
 # a real or an escaped one (a Digest or AWS4 value holds blanks and commas).
-_HEADER_VALUE = re.compile(
+_HEADER_VALUE = LazyPattern(
     r"b?\\?'(?P<single>(?:\\.|[^\\'\r\n])*)|b?\\?\"(?P<double>(?:\\.|[^\\\"\r\n])*)"
     r"|(?P<bare>(?:[^\\\r\n]|\\(?![rn]))*)"
 )
 # A value on the line after its name (YAML's ``Authorization:`` then an indented value, or a
 # block scalar's ``Authorization: |`` / ``>-`` then the value).
-_NEXT_LINE = re.compile(r"\r?\n[ \t]+(?P<bare>[^\r\n]+)")
-_BLOCK_SCALAR = re.compile(r"[|>][-+1-9]{0,2}[ \t]*")
+_NEXT_LINE = LazyPattern(r"\r?\n[ \t]+(?P<bare>[^\r\n]+)")
+_BLOCK_SCALAR = LazyPattern(r"[|>][-+1-9]{0,2}[ \t]*")
 # A command line's option that carries a credential (``--password=X``, ``--password:X``,
 # ``--token X``, quoted or not, or the next item of an argv list; a Windows tool's
 # ``/password:X``), its name judged by ``_credential_name`` (``--password-stdin`` and
 # ``--token-file`` carry none). A value after a blank is the option's unless it is the next
 # option (``-...``).
-_OPTION = re.compile(
+_OPTION = LazyPattern(
     r"(?:(?<![\w-])--|(?<![^\s\"'])/(?=[A-Za-z][\w-]*:))([A-Za-z][\w-]*)"
     r"(?:[=:]|[ \t]+(?:\\\r?\n[ \t]*)?(?=[^\s-])|\\?['\"][ \t]*,[ \t]*b?(?=\\?['\"](?!-)))"
 )
-_OPTION_VALUE = re.compile(
+_OPTION_VALUE = LazyPattern(
     r"\\'(?P<esingle>[^'\r\n]*?)\\'|\\\"(?P<edouble>[^\"\r\n]*?)\\\""
     r"|'(?P<single>[^'\r\n]*)'|\"(?P<double>[^\"\r\n]*)\"|(?P<bare>[^\s'\"]+)"
 )
@@ -218,7 +219,7 @@ def redact_one_url(url: str) -> str:
     return redact(f"{scheme}***@{host}")
 
 
-_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
+_SCHEME = LazyPattern(r"[A-Za-z][A-Za-z0-9+.-]*://")
 
 
 def redact_urls(text: str) -> str:
@@ -275,9 +276,9 @@ def _secret_options(text: str) -> str:
     return "".join(pieces) + text[done:]
 
 
-_ENV_KEY = re.compile(r"[A-Z][A-Z0-9_]*_KEY")
-_NEGATED = re.compile(r"no[-_]", re.IGNORECASE)
-_OPTION_NAME = re.compile(r"--([A-Za-z][\w-]*)")
+_ENV_KEY = LazyPattern(r"[A-Z][A-Z0-9_]*_KEY")
+_NEGATED = LazyPattern(r"no[-_]", re.IGNORECASE)
+_OPTION_NAME = LazyPattern(r"--([A-Za-z][\w-]*)")
 
 
 def _credential_name(name: str) -> bool:
@@ -312,10 +313,12 @@ def _userinfo(text: str) -> str:
     for match in _userinfo_matches(text):
         if match.start() < done:  # inside a value hidden already
             continue
-        at = "***%40" if match.re is _ENCODED_USERINFO else "***@"
+        at = "***%40" if match.re is _ENCODED_USERINFO.compiled else "***@"
         pieces += (text[done : match.end("separator")], at)
         done = match.end()
-        if match.re is _RAW_PASSWORD:  # its password held no '@': the authority's last one ends it
+        if (
+            match.re is _RAW_PASSWORD.compiled
+        ):  # its password held no '@': the authority's last one ends it
             done = _authority_tail(text, done)
         values = []  # a secret the userinfo holds the start of
         last = max(text.rfind("&", match.start(), done), text.rfind(";", match.start(), done))
@@ -365,7 +368,7 @@ def _secret_params(text: str) -> str:
     return text
 
 
-def _hide_params(text: str, names: re.Pattern[str], values: re.Pattern[str]) -> str:
+def _hide_params(text: str, names: LazyPattern, values: LazyPattern) -> str:
     """``text`` with the value (``values``) after every secret name (``names``) as ``***``."""
     pieces: list[str] = []
     done = 0

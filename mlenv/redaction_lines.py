@@ -7,20 +7,22 @@ from __future__ import annotations
 
 import re
 
+from mlenv.lazy_pattern import LazyPattern
+
 # curl's ``-u user:password`` (``--user``, ``--proxy-user``, ``-U``; glued ``-uuser:pw`` too):
 # the password after the first ':' of the value (``pip install -U numpy`` holds none, and
 # ``-U https://host/x.whl`` is a URL's ``://``).
-_USER_OPTION = re.compile(
+_USER_OPTION = LazyPattern(
     r"(?<![\w-])(?:-[uU]|--(?:proxy-)?user)(?:=|[ \t]+)?['\"]?[^\s:'\"]*:(?!//)(?P<bare>[^\s'\"]+)"
 )
 # A ``.netrc`` entry: ``machine h login u password X`` (or ``default ...``) on one line, or
 # ``password X`` on a line after one that starts with a netrc token (netrc's one-token-a-line
 # spelling); lowercase, as netrc spells it. Prose's ``login failed: password rejected`` is none.
-_NETRC = re.compile(
+_NETRC = LazyPattern(
     r"(?<![\w-])(?:machine[ \t]+\S+|default)(?:[ \t]+(?:login|account)[ \t]+\S+){0,2}"
     r"[ \t]+password[ \t]+(?P<bare>\S+)"
 )
-_NETRC_LINE = re.compile(
+_NETRC_LINE = LazyPattern(
     r"^[ \t]*(?:machine|login|account|default)\b.*\n[ \t]*password[ \t]+(?P<bare>\S+)",
     re.MULTILINE,
 )
@@ -32,15 +34,15 @@ _NETRC_LINE = re.compile(
 # port, a path or a prefix. A value spelled as a port mapping (``-p 8080:80``,
 # ``-p 127.0.0.1:80:80/tcp``) stays shown on any line: a known limit, a password of digits only
 # after ``-p`` on such a line is shown. psql's ``-U user -p 5432`` is a port (``-U`` is no cue).
-_SHORT_PASSWORD = re.compile(
+_SHORT_PASSWORD = LazyPattern(
     r"(?<![\w-])-p(?:[ \t]+|=|\\?['\"][ \t]*,[ \t]*b?\\?['\"])?"
     r"(?:(?<!['\"]-p)(?:'(?P<single>[^'\r\n]*)'|\"(?P<double>[^\"\r\n]*)\")"
     r"|(?P<bare>[^\s'\"\\-][^\s'\"\\]*))"
 )
-_PASSWORD_COMMAND = re.compile(
+_PASSWORD_COMMAND = LazyPattern(
     r"(?<![\w-])(?:-u|--user(?:name)?(?![\w-]))|(?i:\b(?:mysql\w*|mariadb\w*|twine|sshpass|login)\b)"
 )
-_PORTS = re.compile(r"[0-9.:\[\]-]+(?:/(?:tcp|udp|sctp))?")
+_PORTS = LazyPattern(r"[0-9.:\[\]-]+(?:/(?:tcp|udp|sctp))?")
 # Tokens whose prefix says what they are, bare or in a URL's path (``https://h/ghp_.../x``):
 # GitHub's ``ghp_``/``gho_``/``ghu_``/``ghs_``/``ghr_``/``github_pat_``, GitLab's ``glpat-``,
 # Hugging Face's ``hf_``, PyPI's ``pypi-Ag...``, npm's ``npm_``, Slack's ``xox?-``: each long
@@ -53,7 +55,7 @@ _PORTS = re.compile(r"[0-9.:\[\]-]+(?:/(?:tcp|udp|sctp))?")
 # CamelCase one (``hf_HubIntegrationToolsForAzureMLStudio-1.0-...``) runs up to a ``-`` and
 # its version, where no token ends. A Slack token is numbers joined by ``-``, then 20 letters
 # and digits or more (``xoxb-2024-py3-none-any.whl`` is a project's).
-KNOWN_TOKEN = re.compile(
+KNOWN_TOKEN = LazyPattern(
     r"(?<![A-Za-z0-9_])(?P<prefix>gh[pousr]_|github_pat_|glpat-|hf_|npm_|pypi-|xox[abposr]-)"
     r"(?:(?<=pypi-)Ag[\w-]{40,}|(?<=glpat-)(?=[\w-]{0,19}[A-Z])[\w-]{20,}"
     r"|(?<=xox.-)[0-9]+-[\w-]{0,64}?[A-Za-z0-9]{20}[\w-]*"
@@ -70,7 +72,7 @@ def hide_lines(text: str) -> str:
     return _short_passwords(text)
 
 
-def _hide_all(pattern: re.Pattern[str], text: str) -> str:
+def _hide_all(pattern: LazyPattern, text: str) -> str:
     """``text`` with the ``bare`` group of every match of ``pattern`` as ``***``: a password
     after ``-u user:`` (``_USER_OPTION``) or a netrc ``password`` (``_NETRC``, ``_NETRC_LINE``)."""
     pieces: list[str] = []

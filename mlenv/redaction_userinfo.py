@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import re
 
+from mlenv.lazy_pattern import LazyPattern
+
 # Every expression here is linear in the text: what is redacted may be a hostile server's
 # (a 40 kB link made a scheme or parameter pattern that backtracks take a second).
 # ://userinfo@ up to the last @ of the authority: a password may hold a raw '@'. Any "://"
@@ -24,13 +26,13 @@ _WEB_SLASHES = r"(?<![A-Za-z0-9+.-])(?i:https?):(?!(?:\\{0,2}/|%2[Ff]){2}[^/\\])
 _SEPARATOR = r"(?P<separator>(?::|%3[Aa])" + _URL_SLASH + "{2}" + r"|(?<![^\s\"'`({\[<=,|;])//)"
 # A URL percent-encoded whole (``https%3A%2F%2Fuser%3Apw%40host``, a ``?next=`` or a redirect's
 # parameter): its userinfo, encoded, up to an encoded ``%40`` (no '/', '?', '#' or their escapes).
-ENCODED_USERINFO = re.compile(
+ENCODED_USERINFO = LazyPattern(
     r"(?P<separator>%3[Aa]%2[Ff]%2[Ff])(?:[^%/?#\s@]|%(?!2[Ff]|3[Ff]|23|40)[0-9A-Fa-f]{2})*%40"
 )
-_USERINFO = re.compile(_SEPARATOR + r"[^/?#\s]*@")
+_USERINFO = LazyPattern(_SEPARATOR + r"[^/?#\s]*@")
 # Its userinfo ends at a backslash too, a delimiter there to WHATWG, so a scan never runs on
 # into the next ``https:\\`` of a hostile text.
-_WEB_USERINFO = re.compile(r"(?P<separator>" + _WEB_SLASHES + r")[^/\\?#\s]*@")
+_WEB_USERINFO = LazyPattern(r"(?P<separator>" + _WEB_SLASHES + r")[^/\\?#\s]*@")
 # A password typed with a raw '/', '?' or '#' (``://user:pa/ss@host``, not a URL parsers
 # accept, but what the user typed and would see echoed): a ':' in the authority before its
 # first '/' that starts no port, then up to 256 characters (no line break or quote, and no
@@ -40,7 +42,7 @@ _WEB_USERINFO = re.compile(r"(?P<separator>" + _WEB_SLASHES + r")[^/\\?#\s]*@")
 # ``://u:/@h`` start none. The port test keeps ``://host:8080/a@b`` whole (its host is part
 # of the inputs hash). A known limit: ``://user:12/ss@host`` (a password of digits, then a
 # raw '/') is the same shape, read as a host and port as a URL parser reads it, shown whole.
-RAW_PASSWORD = re.compile(
+RAW_PASSWORD = LazyPattern(
     _SEPARATOR
     + r"[^/?#\s@:\[]*:(?!//|\\/|[0-9]+(?:[/?#\s]|$))"
     + r"(?:[^\r\n\v\f@:\"'<>]|:(?!//|\\/)){0,256}@"
@@ -48,9 +50,9 @@ RAW_PASSWORD = re.compile(
 # After a raw password's '@', the rest of the authority up to its last '@' (``user:pa?ss@w@host``
 # is the password ``pa?ss@w``, as ``_USERINFO`` reads a plain one). The run holds no '/', so
 # no "://" starts inside it: each character is scanned once.
-_AUTHORITY_TAIL = re.compile(r"[^/?#\s]*@")
+_AUTHORITY_TAIL = LazyPattern(r"[^/?#\s]*@")
 _SCHEME_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+.-")
-_SCHEME_START = re.compile(r"\b[A-Za-z]")
+_SCHEME_START = LazyPattern(r"\b[A-Za-z]")
 
 
 def userinfo_matches(text: str) -> list[re.Match[str]]:

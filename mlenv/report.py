@@ -1,24 +1,26 @@
 """The Reporter interface: algorithms describe progress here and never print.
 
-Three renderings exist: quiet (warnings only), human (rich progress bars on a terminal, plain
-lines otherwise) and JSON lines for machines. ``MemoryReporter`` records events for tests.
+Three renderings exist: quiet (warnings only) and human (rich progress bars on a terminal,
+plain lines otherwise), both in ``mlenv.report_human``, and JSON lines for machines.
+``MemoryReporter`` records events for tests.
 """
 
 from __future__ import annotations
 
 import json
 import sys
-import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
-from typing import IO, TYPE_CHECKING, Protocol
+from typing import IO, Protocol
 
-from mlenv.errors import terminal_text
 from mlenv.redaction import redact
 
-if TYPE_CHECKING:
-    from rich.progress import Progress, TaskID
+# re-exported: callers find every reporter here (a remembered lock's replay imports only those)
+from mlenv.report_human import CountingTask
+from mlenv.report_human import HumanReporter as HumanReporter
+from mlenv.report_human import QuietReporter as QuietReporter
+from mlenv.report_human import human_bytes as human_bytes
 
 
 class Task(Protocol):
@@ -35,117 +37,6 @@ class Reporter(Protocol):
     def task(
         self, description: str, total: int | None = None, unit: str = "items"
     ) -> AbstractContextManager[Task]: ...
-
-
-class _NullTask:
-    def advance(self, amount: int = 1) -> None:
-        pass
-
-
-class QuietReporter:
-    """Only warnings, on stderr: for scripts that want silence unless something is off."""
-
-    def __init__(self, stream: IO[str] | None = None) -> None:
-        self._stream = stream or sys.stderr
-
-    def info(self, text: str) -> None:
-        pass
-
-    def warning(self, text: str) -> None:
-        print(terminal_text(redact(f"warning: {text}")), file=self._stream)
-
-    def debug(self, text: str) -> None:
-        pass
-
-    @contextmanager
-    def task(
-        self, description: str, total: int | None = None, unit: str = "items"
-    ) -> Iterator[Task]:
-        yield _NullTask()
-
-
-class _RichTask:
-    def __init__(self, progress: Progress, task_id: TaskID) -> None:
-        self._progress = progress
-        self._id = task_id
-
-    def advance(self, amount: int = 1) -> None:
-        self._progress.advance(self._id, amount)
-
-
-class _CountingTask:
-    def __init__(self, inner: Task | None = None) -> None:
-        self.done = 0
-        self._inner = inner
-
-    def advance(self, amount: int = 1) -> None:
-        self.done += amount
-        if self._inner is not None:
-            self._inner.advance(amount)
-
-
-class HumanReporter:
-    """Progress bars when stderr is a terminal, one plain line per finished task otherwise.
-
-    Messages are plain lines; rich is imported only for a live bar, so a command that prints
-    one line does not pay for it.
-    """
-
-    def __init__(
-        self, stream: IO[str] | None = None, *, terminal: bool | None = None, verbose: int = 0
-    ) -> None:
-        self._stream = stream or sys.stderr
-        self._terminal = self._stream.isatty() if terminal is None else terminal
-        self._verbose = verbose
-
-    def info(self, text: str) -> None:
-        print(terminal_text(redact(text)), file=self._stream, flush=True)
-
-    def warning(self, text: str) -> None:
-        self.info(f"warning: {text}")
-
-    def debug(self, text: str) -> None:
-        if self._verbose:
-            self.info(f"debug: {text}")
-
-    @contextmanager
-    def task(
-        self, description: str, total: int | None = None, unit: str = "items"
-    ) -> Iterator[Task]:
-        if not self._terminal:
-            counter = _CountingTask()
-            started = time.monotonic()
-            yield counter
-            elapsed = time.monotonic() - started
-            amount = f"{counter.done} {unit}" if unit != "bytes" else human_bytes(counter.done)
-            self.info(f"{description}: {amount} in {elapsed:.1f}s")
-            return
-        from rich.console import Console
-        from rich.progress import (
-            BarColumn,
-            DownloadColumn,
-            MofNCompleteColumn,
-            Progress,
-            ProgressColumn,
-            SpinnerColumn,
-            TextColumn,
-            TimeElapsedColumn,
-            TransferSpeedColumn,
-        )
-
-        columns: list[ProgressColumn] = [SpinnerColumn(), TextColumn("{task.description}")]
-        if total is not None:
-            columns.append(BarColumn())
-            columns.append(DownloadColumn() if unit == "bytes" else MofNCompleteColumn())
-            if unit == "bytes":
-                columns.append(TransferSpeedColumn())
-        columns.append(TimeElapsedColumn())
-        console = Console(file=self._stream, force_terminal=True)
-        with Progress(*columns, console=console, transient=True) as progress:
-            yield _RichTask(
-                progress, progress.add_task(terminal_text(redact(description)), total=total)
-            )
-        self.info(f"{description}: done")
 
 
 def emit_json(stream: IO[str], **event: object) -> None:
@@ -190,7 +81,7 @@ class JsonReporter:
     def task(
         self, description: str, total: int | None = None, unit: str = "items"
     ) -> Iterator[Task]:
-        counter = _CountingTask()
+        counter = CountingTask()
         self._emit(event="task-start", task=description, total=total, unit=unit)
         yield counter
         self._emit(event="task-end", task=description, done=counter.done, unit=unit)
@@ -215,7 +106,7 @@ class MemoryReporter:
     def task(
         self, description: str, total: int | None = None, unit: str = "items"
     ) -> Iterator[Task]:
-        counter = _CountingTask()
+        counter = CountingTask()
         self.events.append(("task-start", description))
         yield counter
         self.events.append(("task-end", f"{description}: {counter.done} {unit}"))
@@ -248,29 +139,7 @@ class Recorder:
         self, description: str, total: int | None = None, unit: str = "items"
     ) -> Iterator[Task]:
         with self.inner.task(description, total, unit) as inner:
-            counter = _CountingTask(inner)
+            counter = CountingTask(inner)
             yield counter
         size = "-" if total is None else str(total)
         self.events.append(("task", redact(description), unit, size, str(counter.done)))
-
-
-def replay(reporter: Reporter, events: Iterable[tuple[str, ...]]) -> None:
-    """Say again what a ``Recorder`` kept (a memo checks each event's shape when it reads it)."""
-    for kind, *fields in events:
-        if kind == "info":
-            reporter.info(fields[0])
-        elif kind == "warning":
-            reporter.warning(fields[0])
-        else:
-            description, unit, total, done = fields
-            with reporter.task(description, None if total == "-" else int(total), unit) as task:
-                task.advance(int(done))
-
-
-def human_bytes(n: int) -> str:
-    value = float(n)
-    for suffix in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024 or suffix == "GiB":
-            return f"{value:.1f} {suffix}" if suffix != "B" else f"{n} B"
-        value /= 1024
-    raise AssertionError("unreachable")

@@ -238,11 +238,11 @@ REDACTABLE = (
 
 def _say(text: str) -> None:
     """``text`` on stderr as the full CLI's reporter says it (``redaction.redact``, then
-    ``errors.terminal_text``; their imports only when they could change it: printable ASCII
+    ``hidden_text.terminal_text``; their imports only when they could change it: printable ASCII
     without a ``REDACTABLE`` mark hides nothing and holds no secret). A directory named like
     a URL's secret (``Bearer x``, ``a?token=x``) is redacted in the lock's path either way."""
     if not (text.isascii() and text.isprintable()) or any(m in text for m in REDACTABLE):
-        from mlenv.errors import terminal_text
+        from mlenv.hidden_text import terminal_text
         from mlenv.redaction import redact
 
         text = terminal_text(redact(text))
@@ -348,7 +348,7 @@ def _recalled(command: PlainLock, first: FirstLock) -> bool:
 
 def _say_again(command: PlainLock, events: Sequence[tuple[str, ...]]) -> None:
     if not command.quiet or any(kind == "warning" for kind, *_ in events):
-        from mlenv.report import HumanReporter, QuietReporter, replay
+        from mlenv.report_human import HumanReporter, QuietReporter, replay
 
         replay(QuietReporter() if command.quiet else HumanReporter(), events)
 

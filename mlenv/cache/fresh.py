@@ -54,14 +54,15 @@ from mlenv.watch import stamp_of
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterable
-    from hashlib import sha256
+    from hashlib import sha256 as sha256  # the lock memo's too (cache.memo)
 
     from mlenv.cache.files import StrPath
 else:  # CPython's own sha256 (_sha2 from 3.12): ``hashlib`` loads OpenSSL first, 3 ms of a
-    # 25 ms no-op lock; a build without it (FIPS) takes hashlib's. The same digests. Only the
-    # one this Python's standard library names: before 3.12 no ``_sha2`` is standard, so the
-    # import would find a ``_sha2.py`` in the working directory, which ``_shadowed`` (standard
-    # names only) never asks about, and its digests would make every verdict key
+    # 25 ms no-op lock (and of a remembered one); a build without it (FIPS) takes hashlib's.
+    # The same digests. Only the one this Python's standard library names: before 3.12 no
+    # ``_sha2`` is standard, so the import would find a ``_sha2.py`` in the working directory,
+    # which ``_shadowed`` (standard names only) never asks about, and its digests would make
+    # every verdict key
     try:
         if "_sha2" in sys.stdlib_module_names:
             from _sha2 import sha256

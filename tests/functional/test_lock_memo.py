@@ -237,6 +237,27 @@ def test_warnings_are_said_again_even_when_quiet(tmp_path: Path) -> None:
     assert again.recalled and again.said == full.said and again.lock == full.lock
 
 
+def test_warnings_said_again_load_neither_the_error_classes_nor_the_reporter_interface(
+    tmp_path: Path,
+) -> None:
+    """Protects a remembered lock's speed: its warning is said again through the human and
+    quiet reporters and the redactor alone, without ``mlenv.report`` or ``mlenv.errors`` and
+    what they import (``dataclasses``, ``json``; ``hashlib``'s OpenSSL for the memo's key):
+    a third of such a run's time."""
+    index = write_simple_index(
+        tmp_path / "index", WHEELS, yanked={"lib-2.0-py3-none-any.whl": "bad"}
+    )
+    project = project_with(tmp_path, index, deps=("app", "lib==2.0"))
+    cache = tmp_path / "cache"
+    full = first_lock(project, cache)
+    assert "mlenv.errors" in full.loaded  # the full run does load them
+    for args in ((), ("-q",)):
+        again = first_lock(project, cache, *args)
+        assert again.recalled and any("yanked" in line for line in again.said), again.said
+        heavy = {"mlenv.report", "mlenv.errors", "dataclasses", "json", "hashlib"}
+        assert not again.loaded & heavy, args
+
+
 def test_what_refuses_the_lock_path_is_said_by_the_full_run(project: Path, tmp_path: Path) -> None:
     cache = tmp_path / "cache"
     first_lock(project, cache)

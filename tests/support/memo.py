@@ -18,6 +18,7 @@ class Run:
     lock: bytes | None
     said: list[str]
     recalled: bool
+    loaded: frozenset[str]  # the modules it imported (``-X importtime``)
 
 
 def first_lock(
@@ -39,9 +40,10 @@ def first_lock(
     said = [
         re.sub(r" in [0-9.]+s$", " in Ts", line) for line in lines if "import time:" not in line
     ]
-    recalled = not any(line.endswith(" mlenv.resolve") for line in lines)
+    loaded = frozenset(line.split("|")[-1].strip() for line in lines if "import time:" in line)
+    recalled = "mlenv.resolve" not in loaded
     lock = (lock_dir or project) / "mlenv.lock"
     data = lock.read_bytes() if lock.is_file() else None
     if data is not None:
         lock.unlink()
-    return Run(result.returncode, data, said, recalled)
+    return Run(result.returncode, data, said, recalled, loaded)
