@@ -204,12 +204,13 @@ def handed_by(source: str) -> Iterator[None]:
 def handed_out(own: tuple[str, ...], by: str | None = None) -> tuple[str, ...]:
     """The hosts that vouch for a URL the page or redirect at ``by`` (else ``handed_by``'s
     source) handed out: the user's own, less their sources on this machine unless ``by`` is
-    one. A local source vouches for the local names it links to (``connect_to``), never for
-    what a remote server hands out, as ``follow`` lets only a base here lead here."""
+    one, and less those on the link unless ``by`` is: each vouches for what it hands out
+    (``connect_to``), never for what a remote server does (a redirect to cloud metadata)."""
     by = _HANDED_BY.get() if by is None else by
-    if not by or is_loopback(urlsplit(by).hostname or ""):
+    if not by or is_loopback(source := urlsplit(by).hostname or ""):
         return own
-    return tuple(host for host in own if not is_loopback(host))
+    link = is_link_local(source)
+    return tuple(h for h in own if not is_loopback(h) and (link or not is_link_local(h)))
 
 
 def _address(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
@@ -313,9 +314,8 @@ NO_LOCAL_ROOTS = LocalRoots()
 
 
 def file_url_to_path(url: str) -> Path:
-    """The local path a ``file:`` URL names (percent-escapes decoded). On POSIX, mlenv's only
-    platform, ``url2pathname`` is ``unquote``; importing urllib.request would load http.client,
-    email and ssl on every lock."""
+    """The local path a ``file:`` URL names (percent-escapes decoded): ``url2pathname`` on
+    POSIX, without importing urllib.request (http.client, email and ssl) on every lock."""
     return Path(unquote(urlsplit(url).path))
 
 
