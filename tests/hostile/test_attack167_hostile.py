@@ -133,15 +133,24 @@ def test_a_redirect_to_an_address_of_this_machine_is_refused(
 def test_the_users_own_index_on_an_address_of_this_machine_still_locks(
     request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
-    """The host the manifest names may be this machine: its own links are followed."""
+    """The host the manifest names may be this machine: its own links are followed. The lock
+    edited to read the same wheel at another address of the machine: ``fetch`` refuses it."""
     if ran_inside(request, tmp_path):
         return
     body = f'<a href="http://{INDEX_V4}:{{port}}/files/{APP[0]}">{APP[0]}</a>'
     with IndexServer(_served(tmp_path, body), bind="::", json_api=False) as server:
         code, stderr, elsewhere = _lock(tmp_path, server)
-    assert code == 0, stderr
-    assert elsewhere == []
-    assert (tmp_path / "p" / "mlenv.lock").exists()
+        assert code == 0, stderr
+        assert elsewhere == []
+        lock = tmp_path / "p" / "mlenv.lock"
+        port = server.url.rsplit(":", 1)[1]
+        wheel = f"{port}/files/{APP[0]}"
+        lock.write_text(lock.read_text().replace(f"{INDEX_V4}:{wheel}", f"{OWN_V4}:{wheel}"))
+        env = {"MLENV_CACHE_DIR": str(tmp_path / "c2")}
+        fetched = run_mlenv(["fetch"], tmp_path / "p", env)
+    assert fetched.returncode == 1, fetched.stderr
+    assert f"{OWN_V4} is this machine" in fetched.stderr and "Traceback" not in fetched.stderr
+    assert [r for r in server.requests if OWN_V4 in r.headers.get("host", "")] == []
 
 
 def test_connect_to_judges_an_interface_address_like_loopback(
