@@ -5,7 +5,6 @@ host, a container's bridge address or a second address on ``lo`` is this machine
 from __future__ import annotations
 
 import ipaddress
-import socket
 
 
 def assigned_here(address: str) -> bool:
@@ -20,6 +19,8 @@ def assigned_here(address: str) -> bool:
         return False
     if isinstance(parsed, ipaddress.IPv6Address) and parsed.ipv4_mapped is not None:
         parsed = parsed.ipv4_mapped
+    import socket  # asked only when a connection is made, never by a local lock
+
     family = socket.AF_INET6 if parsed.version == 6 else socket.AF_INET
     with socket.socket(family, socket.SOCK_DGRAM) as probe:
         try:
