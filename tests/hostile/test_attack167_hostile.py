@@ -7,9 +7,14 @@ service bound to every interface (``0.0.0.0``, ``::``: a dev server, a notebook,
 registry) answers there as on loopback, and a remote index's page, PEP 691 ``url``,
 ``<base href>`` or redirect to such an address, literal or named, made ``lock`` read from it.
 ``connect_to`` now judges an address an interface of this machine carries (``here.assigned_here``,
-the kernel's own route answer) like loopback. Each test runs inside a private network and mount
+the kernel's own route answer) like loopback. Those tests run inside a private network and mount
 namespace whose ``lo`` carries such addresses (``tests.support.own_address``); the page is the
 user's own index, on another of the machine's addresses, so only the link's target is judged.
+
+Three more holes of the same pass, each below its own test: netrc's ``default`` entry sent to a
+host named ``default`` (invariant 5); a localhost index's page redirected to a remote server
+lending that server's links the local vouch; a link-local source lending every remote page's
+links its vouch for cloud metadata (invariant 3's and 5's "vouches only for what it hands out").
 """
 
 from __future__ import annotations
