@@ -24,7 +24,7 @@ from mlenv.errors import printable
 from mlenv.index.bodies import ACCEPT_ENCODING, ResponseReader, read_bounded
 from mlenv.index.caches import HttpCache, is_storable
 from mlenv.index.model import PackageIndexError
-from mlenv.index.netrc_file import default_netrc_path, load_netrc
+from mlenv.index.netrc_file import default_netrc_path, load_netrc, machine_login
 from mlenv.index.redirects import LOCATION, REDIRECTS, hold_location, unfetchable
 from mlenv.index.statuses import absent, busy, status_hint
 from mlenv.index.urls import (
@@ -256,8 +256,8 @@ class HttpClient:
                 # netrc names a host, not a scheme: its secret never goes out in clear text
                 # except to this machine, so an https -> http redirect cannot expose it.
                 cleartext = key[0] != "https" and not is_loopback(key[1])
-                entry = self._netrc.hosts.get(key[1]) if self._netrc and not cleartext else None
-                self._credentials[key] = (url, (entry[0] or "", entry[2] or "")) if entry else None
+                entry = None if cleartext else machine_login(self._netrc, key[1])
+                self._credentials[key] = (url, entry) if entry else None
             found = self._credentials[key]
             mine = nearest_credentials(self._by_prefix, url)
         if found is None or not may_send_credentials(found[0], url):  # the invariant's gate

@@ -26,3 +26,12 @@ def load_netrc(path: Path) -> netrc.netrc | None:
 
 def default_netrc_path() -> Path:
     return Path(os.environ.get("NETRC") or Path.home() / ".netrc")
+
+
+def machine_login(entries: netrc.netrc | None, host: str) -> tuple[str, str] | None:
+    """The login and password of the ``machine`` entry for ``host`` (the form ``origins.host_form``
+    gives), never the ``default`` entry, which names no host: Python's netrc files it under the
+    key "default", so a link or redirect to a host of that name (a single label the search
+    domain completes: a Kubernetes Service named ``default``) was sent its secret."""
+    entry = entries.hosts.get(host) if entries is not None and host != "default" else None
+    return (entry[0] or "", entry[2] or "") if entry else None

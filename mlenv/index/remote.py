@@ -103,8 +103,9 @@ class _RemoteIndex(ABC):
         self._http = http
         self._cache = cache
         self._metadata: dict[IndexFile, CoreMetadata] = {}
-        # each project's usable files, and whether the source answered for it at all
-        self._files: dict[NormalizedName, tuple[tuple[IndexFile, ...], bool]] = {}
+        # each project's usable files, whether the source answered for it at all, and the
+        # page that listed them (after redirects): what handed them out (``origins.handed_by``)
+        self._files: dict[NormalizedName, tuple[tuple[IndexFile, ...], bool, str]] = {}
         self._lock = threading.Lock()
 
     @property
@@ -132,28 +133,35 @@ class _RemoteIndex(ABC):
         with self._lock:
             known = self._files.get(project)
         if known is None:
-            links = self._links(project)
+            links, page = self._links(project) or (None, self._url)
             files = tuple(
                 file
                 for link in links or ()
                 if (file := make_file(link, project=project, index_url=self._url)) is not None
             )
-            known = files, links is not None and (bool(files) or self._page_per_project)
+            known = files, links is not None and (bool(files) or self._page_per_project), page
             with self._lock:
                 self._files[project] = known
-        return known
+        return known[:2]
+
+    def _handed(self, file: IndexFile) -> AbstractContextManager[None]:
+        """Requests for ``file`` as handed out by the page that listed it (after redirects, as
+        ``follow`` judged its links), not by the index whose URL lent them a loopback vouch."""
+        with self._lock:
+            known = self._files.get(file.name)
+        return handed_by(known[2] if known is not None else file.index_url)
 
     # A source with a page per project answers for it by having the page, even one listing
     # nothing usable; a listing of many projects (find-links) only by listing its files.
     _page_per_project = False
 
     @abstractmethod
-    def _links(self, project: NormalizedName) -> list[Link] | None:
-        """Every link that may be a file of ``project``, None when the source has no page for
-        it; foreign and bad links are dropped later."""
+    def _links(self, project: NormalizedName) -> tuple[list[Link], str] | None:
+        """Every link that may be a file of ``project`` and the URL of the page that held them,
+        None when the source has no page for it; foreign and bad links are dropped later."""
 
     def metadata(self, file: IndexFile) -> CoreMetadata:
-        with handed_by(file.index_url):  # its page's links, judged as the page's (``origins``)
+        with self._handed(file):  # its page's links, judged as the page's (``origins``)
             return self._metadata_of(file)
 
     def _metadata_of(self, file: IndexFile) -> CoreMetadata:
@@ -247,7 +255,7 @@ class _RemoteIndex(ABC):
 
     @contextmanager
     def _opened(self, file: IndexFile) -> Iterator[BinaryIO]:
-        with handed_by(file.index_url), self._http.open(file.url) as handle:
+        with self._handed(file), self._http.open(file.url) as handle:
             yield handle
 
     def size(self, file: IndexFile) -> int | None:
@@ -258,7 +266,7 @@ class _RemoteIndex(ABC):
 
             if (held := held_size(self._cache.root, file.sha256)) is not None:
                 return held
-        with handed_by(file.index_url):
+        with self._handed(file):
             return stated_size(self._http, file.url)
 
     def prefetch(self, files: Sequence[IndexFile]) -> None:
@@ -291,9 +299,10 @@ class SimpleIndex(_RemoteIndex):
 
     _page_per_project = True
 
-    def _links(self, project: NormalizedName) -> list[Link] | None:
-        page = self._page(project)
-        return parse_page(*page, self._local, downgrade=self._plain) if page is not None else None
+    def _links(self, project: NormalizedName) -> tuple[list[Link], str] | None:
+        if (page := self._page(project)) is None:
+            return None
+        return parse_page(*page, self._local, downgrade=self._plain), page[2]
 
     def _page(self, project: NormalizedName) -> tuple[bytes, str | None, str] | None:
         """Content, Content-Type and final URL of the project page; None when there is none."""
@@ -334,12 +343,12 @@ class FindLinks(_RemoteIndex):
         local: LocalRoots | None = None,
     ) -> None:
         super().__init__(location, http=http, cache=cache, local=local)
-        self._listing: list[Link] | None = None
+        self._listing: tuple[list[Link], str] | None = None
 
     def _own_root(self) -> LocalRoots:
         return LocalRoots.of(find_links=[self._url])
 
-    def _links(self, project: NormalizedName) -> list[Link]:
+    def _links(self, project: NormalizedName) -> tuple[list[Link], str]:
         with self._lock:
             listing = self._listing
         if listing is None:
@@ -348,20 +357,18 @@ class FindLinks(_RemoteIndex):
                 self._listing = listing
         return listing
 
-    def _read_listing(self) -> list[Link]:
+    def _read_listing(self) -> tuple[list[Link], str]:
         if is_file_url(self._url):
             path = file_url_to_path(self._url)
             watch.probed(path)
             if path.is_dir():
-                return _directory_links(path, self._url, self._local)
+                return _directory_links(path, self._url, self._local), self._url
             content = _read_local(path, self._url)
             kind = "application/json" if path.suffix == ".json" else "text/html"
-            return parse_page(content, kind, self._url, self._local)
-        response = self._http.get(self._url, headers={"Accept": ACCEPT}, use_cache=True)
-        content_type = response.headers.get("content-type")
-        return parse_page(
-            response.content, content_type, response.url, self._local, downgrade=self._plain
-        )
+            return parse_page(content, kind, self._url, self._local), self._url
+        answer = self._http.get(self._url, headers={"Accept": ACCEPT}, use_cache=True)
+        page = answer.content, answer.headers.get("content-type"), answer.url
+        return parse_page(*page, self._local, downgrade=self._plain), answer.url
 
 
 def _directory_links(directory: Path, where: str, local: LocalRoots) -> list[Link]:

@@ -21,6 +21,7 @@ from urllib.parse import unquote, urljoin, urlsplit
 
 from mlenv import watch
 from mlenv.errors import MlenvError
+from mlenv.net.here import assigned_here
 from mlenv.trusted_path import others_write
 
 Origin = tuple[str, str, int]
@@ -154,10 +155,10 @@ def connect_to(host: str, found: Iterable[str], *, own: Iterable[str], where: st
     request is about to connect to (``exchange``), so every spelling of a host (a literal, a
     mapped or NAT64 IPv6 form, ``0xa9fea9fe``, a name whose A or AAAA record is there) is judged
     by where it leads: never link-local or cloud metadata (``is_link_local``) unless the user
-    named ``host`` themselves (``own``), or named a link-local address, whose storage may be
-    too; never this machine through a *name* (``127.0.0.1.nip.io``, DNS rebinding, the host's
-    own name) unless the user named it or named a source on this machine. A loopback literal
-    or ``localhost`` was judged by ``follow`` against the source that handed it out."""
+    named ``host`` (``own``) or a link-local address; never this machine (loopback or an
+    address its interfaces carry: ``here.assigned_here``) by a name (``127.0.0.1.nip.io``, the
+    host's own name) or an interface's literal unless the user named it or a source on this
+    machine. A loopback literal or ``localhost`` was judged by ``follow`` already."""
     mine = host_form(host.strip("[]")).rstrip(".")
     own = tuple(own)
     named = any(host_form(o.strip("[]")).rstrip(".") == mine for o in own)
@@ -171,16 +172,17 @@ def connect_to(host: str, found: Iterable[str], *, own: Iterable[str], where: st
             "a cloud metadata address; a registry or index there is reached only when named in "
             "the manifest or on the command line",
         )
-    here = next((a for a in found if is_loopback(a)), None)
+    here = next((a for a in found if is_loopback(a) or assigned_here(a)), None)
     if here is None or named or is_loopback(host) or any(is_loopback(o) for o in own):
         return
+    at = "" if host.strip("[]") == here else f" (at {here})"
     raise UnsafeUrlError(
-        f"refusing to connect to {where}: the name {host} resolves to {here}, this machine, "
-        "and no host the configuration names is on it",
+        f"refusing to connect to {where}: {host}{at} is this machine, and no host the "
+        "configuration names is on it",
         where=where,
-        hint="a registry, index or lock may not lead mlenv to a service on this machine by a "
-        "name that resolves to it; name the host (or a source on this machine) in the manifest "
-        "or on the command line to reach it",
+        hint="a registry, index or lock may not lead mlenv to a service on this machine (its "
+        "loopback or an interface's address, by a name or a literal); name the host (or a "
+        "source on this machine) in the manifest or on the command line to reach it",
     )
 
 
@@ -202,12 +204,13 @@ def handed_by(source: str) -> Iterator[None]:
 def handed_out(own: tuple[str, ...], by: str | None = None) -> tuple[str, ...]:
     """The hosts that vouch for a URL the page or redirect at ``by`` (else ``handed_by``'s
     source) handed out: the user's own, less their sources on this machine unless ``by`` is
-    one. A local source vouches for the local names it links to (``connect_to``), never for
-    what a remote server hands out, as ``follow`` lets only a base here lead here."""
+    one, and less those on the link unless ``by`` is: each vouches for what it hands out
+    (``connect_to``), never for what a remote server does (a redirect to cloud metadata)."""
     by = _HANDED_BY.get() if by is None else by
-    if not by or is_loopback(urlsplit(by).hostname or ""):
+    if not by or is_loopback(source := urlsplit(by).hostname or ""):
         return own
-    return tuple(host for host in own if not is_loopback(host))
+    link = is_link_local(source)
+    return tuple(h for h in own if not is_loopback(h) and (link or not is_link_local(h)))
 
 
 def _address(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
@@ -240,10 +243,8 @@ def may_send_credentials(owner: str, url: str, *, token_realm: bool = False) -> 
     mine, theirs = origin(owner), origin(url)
     if theirs[0] not in _WEB or theirs[2] == _INVALID_PORT or mine[2] == _INVALID_PORT:
         return False
-    if mine == theirs:
-        return True
-    if not token_realm:
-        return False
+    if mine == theirs or not token_realm:
+        return mine == theirs
     if theirs[0] != "https" and theirs[0] != mine[0]:
         return False
     if is_link_local(theirs[1]) and not is_link_local(mine[1]):
@@ -313,9 +314,8 @@ NO_LOCAL_ROOTS = LocalRoots()
 
 
 def file_url_to_path(url: str) -> Path:
-    """The local path a ``file:`` URL names (percent-escapes decoded). On POSIX, mlenv's only
-    platform, ``url2pathname`` is ``unquote``; importing urllib.request would load http.client,
-    email and ssl on every lock."""
+    """The local path a ``file:`` URL names (percent-escapes decoded): ``url2pathname`` on
+    POSIX, without importing urllib.request (http.client, email and ssl) on every lock."""
     return Path(unquote(urlsplit(url).path))
 
 

@@ -12,6 +12,7 @@ import base64
 import hashlib
 import mimetypes
 import re
+import socket
 import ssl
 import threading
 import time
@@ -68,8 +69,11 @@ class IndexServer:
         tls: SiteCA | None = None,
         missing_status: int = 404,
         validators: bool = True,
+        bind: str = "127.0.0.1",
     ) -> None:
         self.root = root
+        # "::": every interface, IPv4 too (a service bound to all of them, not to loopback)
+        self.bind = bind
         # False: no ETag, as a mirror or proxy that sends no caching header at all
         self.validators = validators
         # What a path with no file answers: 403 is S3's and CloudFront's (PyTorch's index).
@@ -101,7 +105,8 @@ class IndexServer:
 
     def __enter__(self) -> IndexServer:
         handler = type("Handler", (_Handler,), {"owner": self})
-        self._server = QuietServer(("127.0.0.1", 0), handler)
+        server_class = EveryInterfaceServer if self.bind == "::" else QuietServer
+        self._server = server_class((self.bind, 0), handler)
         if self.tls is not None:
             context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             context.load_cert_chain(self.tls.certificate, self.tls.key)
@@ -182,6 +187,17 @@ class QuietServer(ThreadingHTTPServer):
 
     def handle_error(self, request: object, client_address: object) -> None:
         return
+
+
+class EveryInterfaceServer(QuietServer):
+    """Bound to ``::`` with IPv4 mapped in: it answers on every address of the machine, as a
+    service listening on all interfaces does."""
+
+    address_family = socket.AF_INET6
+
+    def server_bind(self) -> None:
+        self.socket.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        super().server_bind()
 
 
 def serve(server: ThreadingHTTPServer) -> threading.Thread:
