@@ -14,6 +14,7 @@ from typing import Literal
 from urllib.parse import urldefrag, urljoin
 
 from mlenv.errors import printable
+from mlenv.index.declared import declared_digests
 from mlenv.index.model import IndexPageError, Link, valid_sha256
 from mlenv.index.urls import strip_credentials
 from mlenv.limits import MAX_PAGE_LINKS, MAX_UNTERMINATED, MAX_WHEEL_BYTES, enforce
@@ -167,8 +168,8 @@ def parse_html(
             follow(joined, base=page_url, local=local, where=where, downgrade=downgrade)
         )
         sha256 = None
-        for part in fragment.split("&"):
-            name, _, value = part.partition("=")
+        pairs = [part.partition("=")[::2] for part in fragment.split("&")]
+        for name, value in pairs:
             if name.lower() == "sha256":
                 sha256 = valid_sha256(value)
         metadata_attr = "data-core-metadata"
@@ -188,6 +189,7 @@ def parse_html(
                 yanked=yanked,
                 has_metadata=has_metadata,
                 metadata_sha256=metadata_sha256,
+                declared=declared_digests(pairs),
             )
         )
     return links
@@ -235,6 +237,7 @@ def parse_json(
         if not isinstance(url, str) or not isinstance(filename, str):
             raise _bad_json(page_url, f"files[{position}] lacks a url or filename string")
         hashes = entry.get("hashes")
+        hashes = hashes if isinstance(hashes, dict) else {}
         yanked = entry.get("yanked", False)
         size = entry.get("size")
         requires_python = entry.get("requires-python")
@@ -248,13 +251,14 @@ def parse_json(
                     )[0]
                 ),
                 filename=filename,
-                sha256=valid_sha256(hashes.get("sha256")) if isinstance(hashes, dict) else None,
+                sha256=valid_sha256(hashes.get("sha256")),
                 requires_python=requires_python if isinstance(requires_python, str) else None,
                 yanked=yanked if isinstance(yanked, str) else ("" if yanked is True else None),
                 # a size a lock cannot hold is no claim (``lockfile._Reader.record``)
                 size=size if type(size) is int and 0 <= size <= MAX_WHEEL_BYTES else None,
                 has_metadata=has_metadata,
                 metadata_sha256=metadata_sha256,
+                declared=declared_digests(hashes.items()),
             )
         )
     return links
