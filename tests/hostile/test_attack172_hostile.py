@@ -117,21 +117,62 @@ def test_artifactory_shaped_page_picks_the_newest_allowed_file(tmp_path: Path) -
     assert _locked(lock) == {"foo": ("1.8", url, _sha(FOO["1.8"][1]))}
 
 
+def _pypiserver_page(algorithm: str, digest: str) -> bytes:
+    """pypiserver's ``simple()`` route (``_app.py``): ``../../packages/<relfn>#<algo>=<hex>``
+    from ``PkgFile.fname_and_hash``, ``<algo>`` its ``--hash-algo`` (md5 by default before
+    2.0), files in a subdirectory of the package root; no requires-python, no yanking."""
+    name = FOO["1.8"][0]
+    return (
+        '<!DOCTYPE html>\n<html lang="en">\n    <head>\n        <meta charset="utf-8">\n'
+        "        <title>Links for foo</title>\n    </head>\n    <body>\n"
+        "        <h1>Links for foo</h1>\n"
+        f'            <a href="../../packages/sub/{name}#{algorithm}={digest}">{name}</a><br>\n'
+        "    </body>\n</html>\n"
+    ).encode()
+
+
+def _pypiserver_root(tmp_path: Path) -> str:
+    """The package root beside ``files/``; the URL path pypiserver's page links 1.8 at."""
+    packages = tmp_path / "srv" / "packages" / "sub"
+    packages.mkdir(parents=True)
+    (packages / FOO["1.8"][0]).write_bytes(FOO["1.8"][1])
+    return f"/packages/sub/{FOO['1.8'][0]}"
+
+
+@pytest.mark.parametrize("algorithm", ["md5", "sha1", "sha384", "sha512"])
+def test_pypiserver_page_locks_the_file_its_digest_names(tmp_path: Path, algorithm: str) -> None:
+    _files(tmp_path)
+    path = _pypiserver_root(tmp_path)
+    page = _pypiserver_page(algorithm, _sha(FOO["1.8"][1], algorithm))
+    with IndexServer(tmp_path / "srv") as server:
+        _serve_page(server, "/simple/foo/", page, "text/html; charset=UTF-8")
+        code, err, lock = _lock(tmp_path, server.url, 'index-url = "{url}/simple"', '["foo"]')
+        assert code == 0, err
+        url = f"{server.url}{path}"
+    assert _locked(lock) == {"foo": ("1.8", url, _sha(FOO["1.8"][1]))}
+
+
+@pytest.mark.parametrize("vendor", ["artifactory", "pypiserver"])
 @pytest.mark.parametrize("algorithm", ["md5", "sha1", "sha384", "sha512"])
 def test_a_stated_digest_the_bytes_contradict_is_refused_naming_the_url(
-    tmp_path: Path, algorithm: str
+    tmp_path: Path, algorithm: str, vendor: str
 ) -> None:
     """Before: locked, exit 0, the page's digest never compared with the bytes."""
     _files(tmp_path)
+    path = _pypiserver_root(tmp_path)
     wrong = _sha(b"other bytes", algorithm)
-    page = _artifactory_page("0" * 32).replace(
-        b"#md5=" + b"0" * 32, f"#{algorithm}={wrong}".encode()
-    )
+    if vendor == "pypiserver":
+        page = _pypiserver_page(algorithm, wrong)
+    else:
+        path = f"/files/{FOO['1.8'][0]}"
+        page = _artifactory_page("0" * 32).replace(
+            b"#md5=" + b"0" * 32, f"#{algorithm}={wrong}".encode()
+        )
     with IndexServer(tmp_path / "srv") as server:
         _serve_page(server, "/simple/foo/", page, "text/html")
         code, err, lock = _lock(tmp_path, server.url, 'index-url = "{url}/simple"', '["foo"]')
         assert code != 0 and not lock.exists()
-        assert f"{server.url}/files/{FOO['1.8'][0]}" in err and wrong in err, err
+        assert f"{server.url}{path}" in err and wrong in err, err
 
 
 def _json_page(files: dict[str, dict[str, object]], *, api: str = "1.4") -> bytes:
