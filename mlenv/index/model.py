@@ -90,6 +90,11 @@ class Index(Protocol):
         ``first-index`` such an index owns the name, as uv decides it."""
         ...
 
+    def status(self, project: NormalizedName) -> str | None:
+        """PEP 792's status of a project the index knows but offers no file of (``pages.
+        project_status``), to say why: a quarantined project's files are withheld."""
+        ...
+
     def metadata(self, file: IndexFile) -> CoreMetadata: ...
 
     def open(self, file: IndexFile) -> AbstractContextManager[BinaryIO]:

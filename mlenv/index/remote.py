@@ -36,7 +36,7 @@ from mlenv.index.model import (
     no_wheel_error,
     of_file,
 )
-from mlenv.index.pages import ACCEPT, parse_page
+from mlenv.index.pages import ACCEPT, parse_page, project_status
 from mlenv.index.sizes import stated_size
 from mlenv.index.urls import (
     file_url_to_path,
@@ -97,14 +97,14 @@ class _RemoteIndex(ABC):
         local: LocalRoots | None = None,
     ) -> None:
         self._url = _without_trailing_slash(http.add_credentials(location_to_url(location)))
-        # Where its pages' file: links may lead: the manifest's local sources (open_sources
-        # passes them all), else this source alone.
+        # Where its pages' file: links may lead: all local sources (open_sources), else its own
         self._local = local if local is not None else self._own_root()
         self._http = http
         self._cache = cache
         self._metadata: dict[IndexFile, CoreMetadata] = {}
         # each project's usable files, and whether the source answered for it at all
         self._files: dict[NormalizedName, tuple[tuple[IndexFile, ...], bool]] = {}
+        self._statuses: dict[NormalizedName, str | None] = {}  # of pages that offer no file
         self._lock = threading.Lock()
 
     @property
@@ -126,6 +126,10 @@ class _RemoteIndex(ABC):
 
     def knows(self, project: NormalizedName) -> bool:
         return self._listed(project)[1]
+
+    def status(self, project: NormalizedName) -> str | None:
+        self._listed(project)  # reads the page, once
+        return self._statuses.get(canonicalize_name(project))
 
     def _listed(self, project: NormalizedName) -> tuple[tuple[IndexFile, ...], bool]:
         project = canonicalize_name(project)
@@ -293,7 +297,10 @@ class SimpleIndex(_RemoteIndex):
 
     def _links(self, project: NormalizedName) -> list[Link] | None:
         page = self._page(project)
-        return parse_page(*page, self._local, downgrade=self._plain) if page is not None else None
+        links = parse_page(*page, self._local, downgrade=self._plain) if page is not None else None
+        if page is not None and not links:  # nothing offered: PEP 792 may say why
+            self._statuses[project] = project_status(*page)
+        return links
 
     def _page(self, project: NormalizedName) -> tuple[bytes, str | None, str] | None:
         """Content, Content-Type and final URL of the project page; None when there is none."""

@@ -256,3 +256,26 @@ def test_find_links_pages_of_jax_and_pyg(tmp_path: Path) -> None:
         "jaxlib": ("0.4.30+cuda12.cudnn91", jax_url, _sha(jax)),
         "torch-scatter": ("2.1.2+pt25cu124", pyg_url, _sha(pyg)),
     }
+
+
+@pytest.mark.parametrize("mime", ["text/html", "application/vnd.pypi.simple.v1+json"])
+def test_a_quarantined_project_is_said_to_be_quarantined(tmp_path: Path, mime: str) -> None:
+    """PyPI's page of a quarantined project (PEP 792): no files, the status in a ``<meta>`` or
+    ``project-status``. Before: "listed on ..., but with no wheel or sdist mlenv can read"
+    and a hint to add an index that has it; archived and deprecated lock as uv locks them."""
+    if mime == "text/html":
+        page = (
+            b'<!DOCTYPE html>\n<html>\n  <head>\n    <meta name="pypi:repository-version" '
+            b'content="1.4">\n    <meta name="pypi:project-status" content="quarantined">\n'
+            b"  </head>\n  <body>\n    <h1>Links for foo</h1>\n  </body>\n</html>\n"
+        )
+    else:
+        status = {"status": "quarantined", "reason": "malware"}
+        document = {"meta": {"api-version": "1.4"}, "name": "foo", "files": [], "versions": []}
+        page = json.dumps({**document, "project-status": status}).encode()
+    _files(tmp_path)
+    with IndexServer(tmp_path / "srv") as server:
+        _serve_page(server, "/simple/foo/", page, mime)
+        code, err, lock = _lock(tmp_path, server.url, 'index-url = "{url}/simple"', '["foo"]')
+    assert code == 1 and not lock.exists()
+    assert "foo: quarantined on" in err and "PEP 792" in err, err
