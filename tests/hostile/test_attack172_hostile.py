@@ -97,6 +97,15 @@ def _serve_page(server: IndexServer, path: str, body: bytes, content_type: str) 
     server.fault(path, Fault(status=200, body=gzip.compress(body), headers=headers, times=None))
 
 
+def _lock_foo(tmp_path: Path, page: bytes, mime: str) -> tuple[int, str, Path, str]:
+    """``page`` served as foo's project page (gzip), locked: exit code, stderr, lock, the
+    server's URL."""
+    with IndexServer(tmp_path / "srv") as server:
+        _serve_page(server, "/simple/foo/", page, mime)
+        code, err, lock = _lock(tmp_path, server.url, 'index-url = "{url}/simple"', '["foo"]')
+    return code, err, lock, server.url
+
+
 def _files(tmp_path: Path) -> Path:
     files = tmp_path / "srv" / "files"
     files.mkdir(parents=True)
@@ -109,11 +118,9 @@ def test_artifactory_shaped_page_picks_the_newest_allowed_file(tmp_path: Path) -
     """2.0 needs Python 3.12, 1.9 is yanked: 1.8, its md5 checked and its sha256 measured."""
     _files(tmp_path)
     page = _artifactory_page(_sha(FOO["1.8"][1], "md5"))
-    with IndexServer(tmp_path / "srv") as server:
-        _serve_page(server, "/simple/foo/", page, "text/html; charset=ISO-8859-1")
-        code, err, lock = _lock(tmp_path, server.url, 'index-url = "{url}/simple"', '["foo"]')
-        assert code == 0, err
-        url = f"{server.url}/files/{FOO['1.8'][0]}"
+    code, err, lock, server = _lock_foo(tmp_path, page, "text/html; charset=ISO-8859-1")
+    assert code == 0, err
+    url = f"{server}/files/{FOO['1.8'][0]}"
     assert _locked(lock) == {"foo": ("1.8", url, _sha(FOO["1.8"][1]))}
 
 
@@ -144,11 +151,9 @@ def test_pypiserver_page_locks_the_file_its_digest_names(tmp_path: Path, algorit
     _files(tmp_path)
     path = _pypiserver_root(tmp_path)
     page = _pypiserver_page(algorithm, _sha(FOO["1.8"][1], algorithm))
-    with IndexServer(tmp_path / "srv") as server:
-        _serve_page(server, "/simple/foo/", page, "text/html; charset=UTF-8")
-        code, err, lock = _lock(tmp_path, server.url, 'index-url = "{url}/simple"', '["foo"]')
-        assert code == 0, err
-        url = f"{server.url}{path}"
+    code, err, lock, server = _lock_foo(tmp_path, page, "text/html; charset=UTF-8")
+    assert code == 0, err
+    url = f"{server}{path}"
     assert _locked(lock) == {"foo": ("1.8", url, _sha(FOO["1.8"][1]))}
 
 
@@ -168,11 +173,9 @@ def test_a_stated_digest_the_bytes_contradict_is_refused_naming_the_url(
         page = _artifactory_page("0" * 32).replace(
             b"#md5=" + b"0" * 32, f"#{algorithm}={wrong}".encode()
         )
-    with IndexServer(tmp_path / "srv") as server:
-        _serve_page(server, "/simple/foo/", page, "text/html")
-        code, err, lock = _lock(tmp_path, server.url, 'index-url = "{url}/simple"', '["foo"]')
-        assert code != 0 and not lock.exists()
-        assert f"{server.url}{path}" in err and wrong in err, err
+    code, err, lock, server = _lock_foo(tmp_path, page, "text/html")
+    assert code != 0 and not lock.exists()
+    assert f"{server}{path}" in err and wrong in err, err
 
 
 def _json_page(files: dict[str, dict[str, object]], *, api: str = "1.4") -> bytes:
@@ -212,11 +215,9 @@ def test_json_page_of_any_v1_minor(tmp_path: Path, api: str, mime: str) -> None:
         },
         api=api,
     )
-    with IndexServer(tmp_path / "srv") as server:
-        _serve_page(server, "/simple/foo/", page, mime)
-        code, err, lock = _lock(tmp_path, server.url, 'index-url = "{url}/simple"', '["foo"]')
-        assert code == 0, err
-        url = f"{server.url}/files/{f['1.8']}"
+    code, err, lock, server = _lock_foo(tmp_path, page, mime)
+    assert code == 0, err
+    url = f"{server}/files/{f['1.8']}"
     assert _locked(lock) == {"foo": ("1.8", url, _sha(FOO["1.8"][1]))}
     assert loads(lock.read_text()).platforms[0].packages[0].size == len(FOO["1.8"][1])
 
@@ -274,8 +275,6 @@ def test_a_quarantined_project_is_said_to_be_quarantined(tmp_path: Path, mime: s
         document = {"meta": {"api-version": "1.4"}, "name": "foo", "files": [], "versions": []}
         page = json.dumps({**document, "project-status": status}).encode()
     _files(tmp_path)
-    with IndexServer(tmp_path / "srv") as server:
-        _serve_page(server, "/simple/foo/", page, mime)
-        code, err, lock = _lock(tmp_path, server.url, 'index-url = "{url}/simple"', '["foo"]')
+    code, err, lock, _server = _lock_foo(tmp_path, page, mime)
     assert code == 1 and not lock.exists()
     assert "foo: quarantined on" in err and "PEP 792" in err, err
