@@ -18,7 +18,8 @@ from dataclasses import replace
 
 from mlenv.conda.records import CondaRecord
 from mlenv.cuda.needs import conda_need
-from mlenv.cuda.rules import CudaTarget, required_driver
+from mlenv.cuda.required import required_driver
+from mlenv.cuda.rules import CudaTarget
 from mlenv.cuda.tags import extract
 from mlenv.cuda.versions import CudaError, CudaVersion, DriverVersion
 from mlenv.entry_needs import (

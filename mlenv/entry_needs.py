@@ -13,14 +13,8 @@ from mlenv.conda.records import CondaRecord
 from mlenv.cuda import packages as cudapkg
 from mlenv.cuda.matrix import driver_release, facts, release_drivers, table3_driver
 from mlenv.cuda.needs import conda_need
-from mlenv.cuda.rules import (
-    CudaTarget,
-    Finding,
-    PackageNeed,
-    Together,
-    package_driver,
-    required_driver,
-)
+from mlenv.cuda.required import package_driver, required_driver
+from mlenv.cuda.rules import CudaTarget, Finding, PackageNeed, Together
 from mlenv.cuda.tags import CudaNeed, extract
 from mlenv.cuda.versions import CudaError, CudaVersion, DriverVersion
 from mlenv.lockfile import Lock, LockedPackage

@@ -13,14 +13,8 @@ from dataclasses import dataclass
 from mlenv.cuda import packages as cudapkg
 from mlenv.cuda.matrix import major_floor
 from mlenv.cuda.minor_said import UNREPORTED_ON_WSL
-from mlenv.cuda.rules import (
-    CudaTarget,
-    Finding,
-    PackageNeed,
-    judge,
-    package_driver,
-    required_driver,
-)
+from mlenv.cuda.required import package_driver, required_driver
+from mlenv.cuda.rules import CudaTarget, Finding, PackageNeed, judge
 from mlenv.cuda.start import start_driver
 from mlenv.cuda.tags import is_cpu_variant
 from mlenv.cuda.versions import CudaError, CudaVersion, DriverVersion

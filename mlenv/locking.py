@@ -26,15 +26,8 @@ from mlenv.cuda import packages as cudapkg
 from mlenv.cuda.grouping import grouped
 from mlenv.cuda.held_back import held_back
 from mlenv.cuda.needs import conda_needs
-from mlenv.cuda.rules import (
-    CudaTarget,
-    Finding,
-    PackageNeed,
-    Together,
-    judge,
-    package_driver,
-    required_driver,
-)
+from mlenv.cuda.required import package_driver, required_driver
+from mlenv.cuda.rules import CudaTarget, Finding, PackageNeed, Together, judge
 from mlenv.cuda.tags import extract
 from mlenv.cuda.versions import CudaError, CudaVersion, DriverVersion
 from mlenv.drift import escaped_directory, recorded_channel, recorded_location, recorded_sources
@@ -50,6 +43,7 @@ from mlenv.index import (
     PackageIndexError,
     SimpleIndex,
 )
+from mlenv.index.declared import DigestCheck
 from mlenv.index.urls import file_url_to_path, is_file_url, recordable
 from mlenv.inputs import DEFAULT_PRERELEASE, index_order
 from mlenv.lockfile import Lock, LockedPackage, LockedPlatform, LockTarget, inputs_hash
@@ -675,7 +669,8 @@ def artifact_facts(
 
     A local file's size is a stat; a hashed remote file's, the size its server states
     (``Index.size``: a HEAD answer, not the file); anything else unknown is streamed
-    once and hashed, in parallel, never held in memory. A declared size that is no positive
+    once and hashed, in parallel, never held in memory, and must meet every other digest its
+    page states (``index.declared``). A declared size that is no positive
     number (PEP 700's ``"size": 0``: no wheel or conda package is empty) is not taken. A file
     measured despite a declared sha256 must hash to it. A wrong positive size, declared or
     stated, is caught by fetch, which stores no bytes that differ from the lock's size.
@@ -699,12 +694,16 @@ def artifact_facts(
             if file.sha256 is not None and (stated := index.size(file)) is not None:
                 task.advance()
                 return file.url, (file.sha256, stated)
+            check = DigestCheck(file.declared)
             with index.open(file) as stream:
-                measured = measure(stream)
+                measured = measure(stream, check if file.declared else None)
+            wrong = check.contradiction()
             if file.sha256 is not None and measured.sha256 != file.sha256:
+                wrong = ("sha256", file.sha256, measured.sha256)
+            if wrong is not None:
                 raise PackageIndexError(
-                    f"{file.filename}: the index declares sha256 {file.sha256}, but its bytes "
-                    f"hash to {measured.sha256}",
+                    f"{file.filename}: the index declares {wrong[0]} {wrong[1]}, but its bytes "
+                    f"hash to {wrong[2]}",
                     where=recordable(file.url),
                     hint="the index serves other bytes than it lists; ask its owner to fix it",
                 )

@@ -1436,6 +1436,11 @@ def _nothing_installable(name: str, provider: _Provider, indexes: Sequence[str])
     if (rejected is None or not rejected.versions) and provider.index.knows(
         canonicalize_name(name)
     ):
+        if provider.index.status(canonicalize_name(name)) == "quarantined":
+            return (
+                f"{name}: quarantined on {searched}, which withholds every file of it "
+                "(PEP 792: judged unsafe to install, e.g. malware); do not take it elsewhere"
+            )
         return (
             f"{name}: listed on {searched}, but with no wheel or sdist mlenv can read "
             "(under first-index, the first index that lists a project is its only source)"

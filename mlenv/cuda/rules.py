@@ -21,7 +21,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from mlenv.cuda.driver_cuda import driver_floor_said, floor_driver, newer_major_floor
+from mlenv.cuda.driver_cuda import driver_floor_said, newer_major_floor
 from mlenv.cuda.flavours import flavour_major
 from mlenv.cuda.framework_archs import unbuilt_archs
 from mlenv.cuda.matrix import (
@@ -30,13 +30,12 @@ from mlenv.cuda.matrix import (
     forward_compat,
     known_cuda_versions,
     known_hint,
-    min_driver,
     table3_driver,
 )
 from mlenv.cuda.minor_said import COMPAT_NEEDS, read_from, unlisted_minor, unlisted_target
 from mlenv.cuda.pairs import paired
 from mlenv.cuda.tags import CudaNeed
-from mlenv.cuda.versions import ARCH_SUFFIX_SINCE, CudaError, CudaVersion, DriverVersion, arch_cc
+from mlenv.cuda.versions import ARCH_SUFFIX_SINCE, CudaVersion, DriverVersion, arch_cc
 
 # The systems NVIDIA's forward compatibility applies to (CUDA Compatibility guide, "Forward
 # Compatibility"): a Jetson or an NGC Server Ready RTX card is as eligible as a data-center GPU.
@@ -359,46 +358,3 @@ def judge(
         findings += _package_findings(target, item)
     said = paired(target.cuda.major, together or {"": needs}) if pairs else []
     return tuple(findings + [Finding.error(*s[:3], _promise(target), *s[3:]) for s in said])
-
-
-def package_driver(item: PackageNeed, *, windows: bool = False) -> tuple[DriverVersion, str] | None:
-    """The driver one package needs for its full feature set, and the release that sets it, in
-    Table 3's Linux column or (``windows``: a WSL 2 host's driver) its Windows column.
-
-    None when the package fixes only a CUDA major and asks no ``__cuda`` floor (or is a
-    placeholder): then the target's toolkit decides.
-    """
-    need = item.need
-    if need.stub is not None:
-        return None
-    floor = need if need.driver_only else need.driver_cuda  # __cuda: the driver's CUDA
-    above = floor_driver(floor, windows=windows) if floor is not None else None
-    if need.major_only or need.driver_only:
-        return above
-    known = need.cuda in known_cuda_versions()
-    found = table3_driver(need.cuda, need.release, windows=windows) if known else None
-    if found is not None and above is not None:
-        return max(found, above)
-    if found is None:
-        raise CudaError(
-            f"the minimum driver for CUDA {need.cuda} is not known",
-            where=f"{item.name} {item.version}",
-            hint=f"use a build of {item.name} for a CUDA release with a known driver",
-        )
-    return found
-
-
-def required_driver(target: CudaTarget, needs: Sequence[PackageNeed]) -> tuple[DriverVersion, str]:
-    """The driver the environment needs for its full feature set, and which package sets it.
-
-    Packages of another major or fixing only the major do not raise it; judge() reports them.
-    """
-    best = min_driver(target.cuda)
-    why = f"target CUDA {target.cuda}"
-    for item in needs:
-        if item.need.cuda.major != target.cuda.major and not item.need.driver_only:
-            continue
-        found = package_driver(item)
-        if found is not None and found[0] > best:
-            best, why = found[0], f"{item.name} {item.version} ({found[1]})"
-    return best, why

@@ -7,7 +7,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 
-from mlenv.cuda.rules import CudaTarget, PackageNeed, required_driver
+from mlenv.cuda.required import required_driver
+from mlenv.cuda.rules import CudaTarget, PackageNeed
 from mlenv.cuda.versions import DriverVersion
 
 

@@ -92,6 +92,14 @@ class IndexGroup:
             return source.knows(project)
         return any(index.knows(project) for index in self.indexes)
 
+    def status(self, project: NormalizedName) -> str | None:
+        """The status the index that owns ``project`` states (first-index: the first that knows
+        it)."""
+        if (source := self.sources.get(canonicalize_name(project))) is not None:
+            return source.status(project)
+        owner = next((index for index in self.indexes if index.knows(project)), None)
+        return owner.status(project) if owner is not None else None
+
     def _owner(self, file: IndexFile) -> Index:
         with self._lock:
             owner = self._owners.get(file)

@@ -38,14 +38,18 @@ class MemoryIndex:
         *,
         yanked: Mapping[str, str] | None = None,
         hashes: bool = True,
+        statuses: Mapping[str, str] | None = None,
     ) -> None:
         self._url = url.rstrip("/")
+        # PEP 792 statuses by project; a project named here has a page even with no file
+        self._statuses = {canonicalize_name(k): v for k, v in (statuses or {}).items()}
         self._bytes = dict(wheels or {})
         self.calls: list[tuple[str, str]] = []
         self._files: dict[NormalizedName, list[IndexFile]] = {}
         self._metadata: dict[IndexFile, CoreMetadata | MetadataError] = {}
         # a page per project, named by each filename's first part, usable files or not
         self._pages = {canonicalize_name(name.split("-", 1)[0]) for name in self._bytes}
+        self._pages |= set(self._statuses)
         for filename in sorted(self._bytes):
             data = self._bytes[filename]
             link = Link(
@@ -86,6 +90,9 @@ class MemoryIndex:
 
     def knows(self, project: NormalizedName) -> bool:
         return canonicalize_name(project) in self._pages
+
+    def status(self, project: NormalizedName) -> str | None:
+        return self._statuses.get(canonicalize_name(project))
 
     def metadata(self, file: IndexFile) -> CoreMetadata:
         self.calls.append(("metadata", file.filename))

@@ -23,6 +23,7 @@ from packaging.version import InvalidVersion, Version
 
 from mlenv.digests import is_sha256_hex
 from mlenv.errors import MlenvError
+from mlenv.index.declared import Declared
 from mlenv.lockfile import url_filename
 
 
@@ -59,6 +60,7 @@ class IndexFile:
     is_wheel: bool
     has_metadata: bool  # PEP 658/714 ``.metadata`` file available
     metadata_sha256: str | None
+    declared: Declared = ()  # digests the page states besides sha256, checked when measured
 
 
 @dataclass(frozen=True)
@@ -86,6 +88,11 @@ class Index(Protocol):
         """Whether the index answers for ``project`` at all: a page for it, even one listing no
         file mlenv can use (only sdists, only other formats, only odd filenames). Under
         ``first-index`` such an index owns the name, as uv decides it."""
+        ...
+
+    def status(self, project: NormalizedName) -> str | None:
+        """PEP 792's status of a project the index knows but offers no file of (``pages.
+        project_status``), to say why: a quarantined project's files are withheld."""
         ...
 
     def metadata(self, file: IndexFile) -> CoreMetadata: ...
@@ -116,6 +123,7 @@ class Link:
     size: int | None = None
     has_metadata: bool = False
     metadata_sha256: str | None = None
+    declared: Declared = ()
 
 
 def valid_sha256(value: object) -> str | None:
@@ -174,6 +182,7 @@ def make_file(link: Link, *, project: NormalizedName | None, index_url: str) -> 
         is_wheel=is_wheel,
         has_metadata=link.has_metadata and is_wheel,
         metadata_sha256=link.metadata_sha256 if is_wheel else None,
+        declared=link.declared,
     )
 
 

@@ -14,6 +14,7 @@ from typing import Literal
 from urllib.parse import urldefrag, urljoin
 
 from mlenv.errors import printable
+from mlenv.index.declared import declared_digests
 from mlenv.index.model import IndexPageError, Link, valid_sha256
 from mlenv.index.urls import strip_credentials
 from mlenv.limits import MAX_PAGE_LINKS, MAX_UNTERMINATED, MAX_WHEEL_BYTES, enforce
@@ -79,6 +80,27 @@ def parse_page(
     where = strip_credentials(page_url)
     if page_kind(content_type, content, where) == "json":
         return parse_json(content, page_url, local, downgrade=downgrade)
+    return parse_html(
+        _page_text(content, content_type, where), page_url, local, downgrade=downgrade
+    )
+
+
+def project_status(content: bytes, content_type: str | None, page_url: str) -> str | None:
+    """PEP 792's status of the page's project (``archived``, ``quarantined``,
+    ``deprecated``), None for ``active`` or none stated; read from a page ``parse_page`` has
+    read, only when it offered no file: an index withholds a quarantined project's files."""
+    where = strip_credentials(page_url)
+    if page_kind(content_type, content, where) == "json":
+        marker = _json_document(content, page_url).get("project-status")
+        status = marker.get("status") if isinstance(marker, dict) else None
+    else:
+        parser = _AnchorParser(where)
+        parser.feed(_page_text(content, content_type, where))
+        status = parser.status
+    return status if status in ("archived", "quarantined", "deprecated") else None
+
+
+def _page_text(content: bytes, content_type: str | None, where: str) -> str:
     charset = "utf-8"
     for param in (content_type or "").split(";")[1:]:
         key, _, value = param.strip().partition("=")
@@ -92,7 +114,7 @@ def parse_page(
         raise IndexPageError(
             f"the page is not valid {printable(charset, 40)} text", where=where, hint=_PAGE_HINT
         ) from None
-    return parse_html(text, page_url, local, downgrade=downgrade)
+    return text
 
 
 class _AnchorParser(HTMLParser):
@@ -101,6 +123,7 @@ class _AnchorParser(HTMLParser):
         self.where = where
         self.anchors: list[dict[str, str | None]] = []
         self.base: str | None = None
+        self.status: str | None = None  # PEP 792's <meta name="pypi:project-status">
         self.saw_tag = False
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
@@ -110,6 +133,8 @@ class _AnchorParser(HTMLParser):
             enforce(len(self.anchors), MAX_PAGE_LINKS, "links on the page", where=self.where)
         elif tag == "base" and self.base is None:
             self.base = dict(attrs).get("href")
+        elif tag == "meta" and dict(attrs).get("name") == "pypi:project-status":
+            self.status = dict(attrs).get("content")
 
 
 def _metadata_attribute(value: str | None) -> tuple[bool, str | None]:
@@ -167,8 +192,8 @@ def parse_html(
             follow(joined, base=page_url, local=local, where=where, downgrade=downgrade)
         )
         sha256 = None
-        for part in fragment.split("&"):
-            name, _, value = part.partition("=")
+        pairs = [part.partition("=")[::2] for part in fragment.split("&")]
+        for name, value in pairs:
             if name.lower() == "sha256":
                 sha256 = valid_sha256(value)
         metadata_attr = "data-core-metadata"
@@ -188,6 +213,7 @@ def parse_html(
                 yanked=yanked,
                 has_metadata=has_metadata,
                 metadata_sha256=metadata_sha256,
+                declared=declared_digests(pairs),
             )
         )
     return links
@@ -207,10 +233,7 @@ def _json_metadata(value: object) -> tuple[bool, str | None]:
     return bool(value), None
 
 
-def parse_json(
-    content: bytes, page_url: str, local: LocalRoots = NO_LOCAL_ROOTS, *, downgrade: bool = False
-) -> list[Link]:
-    where = strip_credentials(page_url)
+def _json_document(content: bytes, page_url: str) -> dict[str, object]:
     try:
         document = json.loads(content)
     except ValueError as exc:
@@ -219,6 +242,14 @@ def parse_json(
         raise _bad_json(page_url, "nests too deeply") from None
     if not isinstance(document, dict):
         raise _bad_json(page_url, "is not a JSON object")
+    return document
+
+
+def parse_json(
+    content: bytes, page_url: str, local: LocalRoots = NO_LOCAL_ROOTS, *, downgrade: bool = False
+) -> list[Link]:
+    where = strip_credentials(page_url)
+    document = _json_document(content, page_url)
     meta = document.get("meta")
     version = meta.get("api-version") if isinstance(meta, dict) else None
     if not isinstance(version, str) or version.split(".")[0] != "1":
@@ -235,6 +266,7 @@ def parse_json(
         if not isinstance(url, str) or not isinstance(filename, str):
             raise _bad_json(page_url, f"files[{position}] lacks a url or filename string")
         hashes = entry.get("hashes")
+        hashes = hashes if isinstance(hashes, dict) else {}
         yanked = entry.get("yanked", False)
         size = entry.get("size")
         requires_python = entry.get("requires-python")
@@ -248,13 +280,14 @@ def parse_json(
                     )[0]
                 ),
                 filename=filename,
-                sha256=valid_sha256(hashes.get("sha256")) if isinstance(hashes, dict) else None,
+                sha256=valid_sha256(hashes.get("sha256")),
                 requires_python=requires_python if isinstance(requires_python, str) else None,
                 yanked=yanked if isinstance(yanked, str) else ("" if yanked is True else None),
                 # a size a lock cannot hold is no claim (``lockfile._Reader.record``)
                 size=size if type(size) is int and 0 <= size <= MAX_WHEEL_BYTES else None,
                 has_metadata=has_metadata,
                 metadata_sha256=metadata_sha256,
+                declared=declared_digests(hashes.items()),
             )
         )
     return links

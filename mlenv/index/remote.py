@@ -14,7 +14,6 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor  # module level: see mlenv.locking's
 from contextlib import AbstractContextManager, contextmanager, suppress
-from pathlib import Path
 from typing import BinaryIO
 from urllib.parse import urlsplit
 
@@ -24,10 +23,10 @@ from mlenv import watch
 from mlenv.errors import MlenvError
 from mlenv.index.caches import MetadataCache, MetadataOrigin, metadata_key, origin_stamp
 from mlenv.index.http import HttpClient, HttpError
+from mlenv.index.local_files import directory_links, read_local
 from mlenv.index.model import (
     CoreMetadata,
     IndexFile,
-    IndexPageError,
     Link,
     MetadataError,
     PackageIndexError,
@@ -36,7 +35,7 @@ from mlenv.index.model import (
     no_wheel_error,
     of_file,
 )
-from mlenv.index.pages import ACCEPT, parse_page
+from mlenv.index.pages import ACCEPT, parse_page, project_status
 from mlenv.index.sizes import stated_size
 from mlenv.index.urls import (
     file_url_to_path,
@@ -46,9 +45,8 @@ from mlenv.index.urls import (
     project_page,
 )
 from mlenv.index.wheelmeta import MAX_METADATA_BYTES, read_wheel_metadata
-from mlenv.limits import MAX_PAGE_LINKS, enforce
 from mlenv.net.origins import LocalRoots, follow, handed_by
-from mlenv.userfiles import open_input, read_input
+from mlenv.userfiles import open_input
 
 PREFETCH_WORKERS = 8  # enough to hide latency; more only hammers the index
 
@@ -59,21 +57,6 @@ def _too_big(file: IndexFile, url: str) -> MetadataError:
         where=url,
         hint="no real metadata is that big; the index is broken or hostile",
     )
-
-
-def _read_local(path: Path, where: str) -> bytes:
-    """A page or ``.metadata`` of a local index, read only if it is a plain file, bounded
-    (``userfiles.read_input``: a FIFO or ``/dev/zero`` there never blocks or fills memory)."""
-    try:
-        return read_input(path, "local index file")
-    except OSError as exc:
-        raise IndexPageError(
-            f"cannot read {path}: {exc.strerror or exc}",
-            where=where,
-            hint="check that the local index is complete and readable",
-        ) from None
-    except MlenvError as error:
-        raise IndexPageError(error.message, where=where, hint=error.hint) from None
 
 
 def _without_trailing_slash(url: str) -> str:
@@ -97,8 +80,7 @@ class _RemoteIndex(ABC):
         local: LocalRoots | None = None,
     ) -> None:
         self._url = _without_trailing_slash(http.add_credentials(location_to_url(location)))
-        # Where its pages' file: links may lead: the manifest's local sources (open_sources
-        # passes them all), else this source alone.
+        # Where its pages' file: links may lead: all local sources (open_sources), else its own
         self._local = local if local is not None else self._own_root()
         self._http = http
         self._cache = cache
@@ -106,6 +88,7 @@ class _RemoteIndex(ABC):
         # each project's usable files, whether the source answered for it at all, and the
         # page that listed them (after redirects): what handed them out (``origins.handed_by``)
         self._files: dict[NormalizedName, tuple[tuple[IndexFile, ...], bool, str]] = {}
+        self._statuses: dict[NormalizedName, str | None] = {}  # of pages that offer no file
         self._lock = threading.Lock()
 
     @property
@@ -127,6 +110,10 @@ class _RemoteIndex(ABC):
 
     def knows(self, project: NormalizedName) -> bool:
         return self._listed(project)[1]
+
+    def status(self, project: NormalizedName) -> str | None:
+        self._listed(project)  # reads the page, once
+        return self._statuses.get(canonicalize_name(project))
 
     def _listed(self, project: NormalizedName) -> tuple[tuple[IndexFile, ...], bool]:
         project = canonicalize_name(project)
@@ -220,7 +207,7 @@ class _RemoteIndex(ABC):
                 return None
             if path.stat().st_size > MAX_METADATA_BYTES:
                 raise _too_big(file, url)
-            data = _read_local(path, url)
+            data = read_local(path, url)
         else:
             try:
                 data = self._http.get(url).content
@@ -302,7 +289,10 @@ class SimpleIndex(_RemoteIndex):
     def _links(self, project: NormalizedName) -> tuple[list[Link], str] | None:
         if (page := self._page(project)) is None:
             return None
-        return parse_page(*page, self._local, downgrade=self._plain), page[2]
+        links = parse_page(*page, self._local, downgrade=self._plain)
+        if not links:  # nothing offered: PEP 792 may say why
+            self._statuses[project] = project_status(*page)
+        return links, page[2]
 
     def _page(self, project: NormalizedName) -> tuple[bytes, str | None, str] | None:
         """Content, Content-Type and final URL of the project page; None when there is none."""
@@ -315,7 +305,7 @@ class SimpleIndex(_RemoteIndex):
                 path = directory / name
                 watch.probed(path)
                 if path.exists():  # a FIFO or a device there is an error, not "no page"
-                    return _read_local(path, path.as_uri()), content_type, path.as_uri()
+                    return read_local(path, path.as_uri()), content_type, path.as_uri()
             return None
         try:
             response = self._http.get(
@@ -362,39 +352,10 @@ class FindLinks(_RemoteIndex):
             path = file_url_to_path(self._url)
             watch.probed(path)
             if path.is_dir():
-                return _directory_links(path, self._url, self._local), self._url
-            content = _read_local(path, self._url)
+                return directory_links(path, self._url, self._local), self._url
+            content = read_local(path, self._url)
             kind = "application/json" if path.suffix == ".json" else "text/html"
             return parse_page(content, kind, self._url, self._local), self._url
         answer = self._http.get(self._url, headers={"Accept": ACCEPT}, use_cache=True)
         page = answer.content, answer.headers.get("content-type"), answer.url
         return parse_page(*page, self._local, downgrade=self._plain), answer.url
-
-
-def _directory_links(directory: Path, where: str, local: LocalRoots) -> list[Link]:
-    """Every file in a directory, sorted so the listing never depends on the file system."""
-    try:
-        # each entry is stamped: a symlink's target (in a subdirectory, whose change this
-        # directory's stamp does not show) can appear, vanish or change size
-        listed = list(directory.iterdir())
-        for entry in listed:
-            watch.probed(entry)
-        entries = sorted(p for p in listed if p.is_file())
-    except OSError as exc:
-        raise IndexPageError(
-            f"cannot list {directory}: {exc.strerror or exc}",
-            where=where,
-            hint="check the find-links directory exists and is readable",
-        ) from None
-    enforce(len(entries), MAX_PAGE_LINKS, "files in the directory", where=where)
-    names = {p.name for p in entries}
-    return [
-        Link(
-            # A symlink out of the directory is refused like a link out of a page.
-            url=follow(p.as_uri(), base=where + "/", local=local, where=where),
-            filename=p.name,
-            size=p.stat().st_size,
-            has_metadata=f"{p.name}.metadata" in names,
-        )
-        for p in entries
-    ]

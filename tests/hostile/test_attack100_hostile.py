@@ -35,7 +35,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mlenv.cuda.needs import conda_need
-from mlenv.cuda.rules import CudaTarget, PackageNeed, judge, package_driver, required_driver
+from mlenv.cuda.required import package_driver, required_driver
+from mlenv.cuda.rules import CudaTarget, PackageNeed, judge
 from mlenv.cuda.tags import extract, extract_conda
 from mlenv.cuda.versions import CudaVersion, DriverVersion
 from mlenv.errors import ManifestError

@@ -46,7 +46,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mlenv.cuda.matrix import table3_driver
-from mlenv.cuda.rules import PackageNeed, required_driver
+from mlenv.cuda.required import required_driver
+from mlenv.cuda.rules import PackageNeed
 from mlenv.cuda.tags import extract, extract_conda
 from mlenv.cuda.versions import CudaVersion, DriverVersion
 from mlenv.host import SMI_BANNER_ARGV, SMI_QUERY_ARGV, detect

@@ -50,7 +50,8 @@ from typing import Any
 import pytest
 from packaging.version import Version
 
-from mlenv.cuda.rules import PackageNeed, package_driver
+from mlenv.cuda.required import package_driver
+from mlenv.cuda.rules import PackageNeed
 from mlenv.cuda.tags import extract
 from mlenv.cuda.versions import CudaError
 from mlenv.target import Target

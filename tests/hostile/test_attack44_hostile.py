@@ -16,7 +16,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mlenv.cuda.needs import conda_need
-from mlenv.cuda.rules import CudaTarget, Finding, PackageNeed, judge, package_driver
+from mlenv.cuda.required import package_driver
+from mlenv.cuda.rules import CudaTarget, Finding, PackageNeed, judge
 from mlenv.cuda.tags import extract, extract_conda
 from mlenv.cuda.versions import CudaError, CudaVersion, DriverVersion
 from mlenv.judge import Judged, verify_lock

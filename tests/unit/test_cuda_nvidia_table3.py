@@ -13,7 +13,8 @@ from __future__ import annotations
 import pytest
 
 from mlenv.cuda.matrix import min_driver, minor_compat_floor, table3_driver
-from mlenv.cuda.rules import CudaTarget, PackageNeed, arch_findings, judge, package_driver
+from mlenv.cuda.required import package_driver
+from mlenv.cuda.rules import CudaTarget, PackageNeed, arch_findings, judge
 from mlenv.cuda.tags import extract
 from mlenv.cuda.versions import CudaError, CudaVersion, DriverVersion
 from mlenv.errors import ManifestError

@@ -8,8 +8,9 @@ from hypothesis import strategies as st
 
 from mlenv.cuda.matrix import known_cuda_versions
 from mlenv.cuda.packages import undetermined
+from mlenv.cuda.required import required_driver
 from mlenv.cuda.requirement import evaluate_requirement, nvidia_require_cuda
-from mlenv.cuda.rules import Finding, PackageNeed, judge, required_driver
+from mlenv.cuda.rules import Finding, PackageNeed, judge
 from mlenv.cuda.tags import CudaNeed, extract, extract_conda
 from mlenv.cuda.versions import CudaError, CudaVersion, DriverVersion
 from tests.support.cuda_verdicts import target as _target
