@@ -474,7 +474,7 @@ def consistency_problems(lock: Lock, source: str = "mlenv.lock") -> list[Problem
             kind = "conda" if isinstance(entry, CondaRecord) else "package"
             if isinstance(entry, CondaRecord):
                 found = _conda_problems(entry, platform.platform)
-                key = (kind, entry.name)
+                key = (kind, entry.name.lower())  # conda and rattler fold a name's case
             else:
                 found = _wheel_problems(entry, tags)
                 key = (kind, canonicalize_name(entry.name))
