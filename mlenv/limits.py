@@ -38,6 +38,9 @@ MAX_EXTRA_SETS = 500  # distinct extras combinations of one project in one resol
 # environments resolve a few hundred.
 MAX_PROJECTS = 3_000
 MAX_MARKER_EVALUATIONS = 2_000_000  # environment markers one resolution may evaluate
+# specifier clauses one resolution evaluates (~1.5 us each: ~15 s); a real one evaluates a few
+# per candidate it looks at, a few hundred thousand in all
+MAX_SPECIFIER_WORK = 10_000_000
 MAX_INFLATE_RATIO = 200  # what a layer `inspect` reads may inflate to, per compressed byte
 MAX_NODE_LIST = 1 << 30  # characters of `verify --nodes` (kubectl's list of a 5,000-node cluster)
 MAX_INCLUDED_FILES = 1_000  # files one `init --from` reads through -r (a diamond doubles per level)
@@ -140,12 +143,43 @@ def _bounded_int(digits: str) -> int:
 _TOML_INTEGER = re.compile(r"[=\[,{][ \t]*([+-]?[0-9][0-9_]*)")
 
 
+# Dotted keys and table headers: tomllib keeps every prefix of a key as a tuple and a node of
+# its flags for each part (Python 3.11-3.13), so a key of n parts costs n**2 (25 kB of
+# ``x.a.a.a...`` held 600 MB for half a minute; 64 kB is gigabytes) and each part of every key
+# about a kilobyte. A part: a bare key or a one-line quoted one; a run of them counts where a
+# key stands, before ``=`` or ``]``. Possessive and anchored at a run's start: linear.
+_KEY_PART = r"""(?:[A-Za-z0-9_\-]++|"(?:[^"\\\n]|\\.)*+"|'[^'\n]*+')"""
+_KEY_RUN = re.compile(
+    rf"(?<![A-Za-z0-9_\-.]){_KEY_PART}(?:[ \t]*+\.[ \t]*+{_KEY_PART})++(?=[ \t]*+(?:=(?!=)|\]))"
+)
+_KEY_DOT = re.compile(rf"{_KEY_PART}|(\.)")
+MAX_KEY_PARTS = 16  # pixi's deepest headers have 7 parts
+MAX_KEY_DOTS = 200_000  # dots in all keys and headers: a lock of 10,000 entries has 20,000
+
+
+def _key_problem(text: str) -> str | None:
+    """Why the keys of ``text`` would cost tomllib more than any real document, or None."""
+    dots = 0
+    for run in _KEY_RUN.finditer(text):
+        found = sum(1 for match in _KEY_DOT.finditer(run[0]) if match[1])
+        dots += found
+        if found >= MAX_KEY_PARTS:
+            line = text.count("\n", 0, run.start()) + 1
+            return f"a key of more than {MAX_KEY_PARTS} dotted parts (at line {line})"
+        if dots > MAX_KEY_DOTS:
+            return f"more than {MAX_KEY_DOTS:,} dotted key parts in all"
+    return None
+
+
 def parse_toml(text: str) -> dict[str, Any]:
     """``tomllib.loads`` for any TOML file mlenv reads (the manifest, a lock, an imported
     pyproject.toml): a decimal integer past CPython's digit limit for ``int`` (4,300 digits),
     which tomllib lets out as a bare ValueError, is a ``TOMLDecodeError`` like any other
-    malformed value, at its line and column when they can be told. Deep nesting stays a
-    RecursionError for the caller, which says so in its own words."""
+    malformed value, at its line and column when they can be told; so are keys whose parts
+    would cost quadratic work (``_key_problem``). Deep nesting stays a RecursionError for the
+    caller, which says so in its own words."""
+    if problem := _key_problem(text):
+        raise tomllib.TOMLDecodeError(f"{problem}, which no real document has")
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError:
