@@ -154,11 +154,28 @@ _KEY_RUN = re.compile(
 )
 _KEY_DOT = re.compile(rf"{_KEY_PART}|(\.)")
 MAX_KEY_PARTS = 16  # pixi's deepest headers have 7 parts
-MAX_KEY_DOTS = 200_000  # dots in all keys and headers: a lock of 10,000 entries has 20,000
+MAX_KEY_DOTS = 100_000  # dots in all keys and headers: a lock of 10,000 entries has 20,000
+# The largest real lock (3,000 projects on each platform) is a few MB; tomllib holds 10-25
+# times a document's size (64 MB of ``[],`` was 1.7 GB and a minute; 14 MB of ``k0=0`` lines
+# 836 MB and 107 s of `lock --check`). Every value it reads follows one of ``[{=,``: their
+# count bounds what it holds (a lock of 10,000 entries, 20 dependencies each, has 310,000).
+MAX_TOML_CHARS = 16 << 20
+MAX_TOML_VALUES = 600_000
+# an array or inline table as a key's value costs tomllib ~900 bytes (its frozen flags); a lock
+# writes three an entry
+MAX_TOML_KEYED_CONTAINERS = 60_000
+_KEYED_CONTAINER = re.compile(r"=[ \t]*+[\[{]")
 
 
 def _key_problem(text: str) -> str | None:
-    """Why the keys of ``text`` would cost tomllib more than any real document, or None."""
+    """Why ``text`` would cost tomllib more than any real document, or None: its size, its
+    values, its keys."""
+    if len(text) > MAX_TOML_CHARS:
+        return f"a document of {len(text):,} characters, more than {MAX_TOML_CHARS:,}"
+    if (values := sum(map(text.count, "[{=,"))) > MAX_TOML_VALUES:
+        return f"{values:,} values, arrays and tables, more than {MAX_TOML_VALUES:,}"
+    if (keyed := len(_KEYED_CONTAINER.findall(text))) > MAX_TOML_KEYED_CONTAINERS:
+        return f"{keyed:,} arrays and tables as values, more than {MAX_TOML_KEYED_CONTAINERS:,}"
     dots = 0
     for run in _KEY_RUN.finditer(text):
         found = sum(1 for match in _KEY_DOT.finditer(run[0]) if match[1])

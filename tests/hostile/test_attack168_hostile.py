@@ -1,8 +1,10 @@
 """Hundred-sixty-eighth adversary pass: hand-edited locks and the work their readers do.
 
-Three holes, each closed where its invariant is enforced: TOML dotted keys that cost tomllib
-quadratic time and memory (``limits.parse_toml``: 25 kB of ``x.a.a.a...`` held 600 MB for half
-a minute, for every reader of a manifest or a lock), two conda records of one package spelt in
+Four holes, each closed where its invariant is enforced: TOML that tomllib holds many times
+over, or whose dotted keys cost it quadratic time and memory (``limits.parse_toml``: 25 kB of
+``x.a.a.a...`` held 600 MB for half a minute, 64 MB of ``[],`` 1.7 GB, in every reader of a
+manifest or a lock), a lock reader that judged and printed a million problems
+(``lockfile._Reader``), two conda records of one package spelt in
 another case (``lockfile.consistency_problems``: rattler folds the case, the lock reader did
 not), and a requirement of tens of thousands of specifier clauses checked against every file of
 a project (``resolve._Provider._spend``: hours of work, no bound)."""
@@ -22,11 +24,12 @@ from mlenv import resolve as resolve_module
 from mlenv.index import CoreMetadata
 from mlenv.index.model import IndexFile
 from mlenv.limits import LimitError, parse_toml
-from mlenv.lockfile import LockError
+from mlenv.lockfile import Lock, LockedPlatform, LockError, LockTarget
 from mlenv.report import MemoryReporter
 from mlenv.resolve import resolve
 from mlenv.target import Target
 from tests.support.cli import run_in_process
+from tests.support.locks import HASH, package
 from tests.support.noop import lock_for
 from tests.unit.test_limits import _HugeProject
 
@@ -99,6 +102,54 @@ def test_keys_of_few_parts_but_too_many_in_all_are_refused() -> None:
     assert len(parse_toml(many)) == limits.MAX_KEY_DOTS
     with pytest.raises(tomllib.TOMLDecodeError, match="dotted key parts in all"):
         parse_toml(many + "z.a = 0\n")
+
+
+@pytest.mark.parametrize("args", COMMANDS, ids=" ".join)
+@pytest.mark.parametrize(
+    ("padding", "said"),
+    [
+        ("#" * limits.MAX_TOML_CHARS + "\n", "characters, more than"),  # 64 MB: 1.7 GB, 56-89 s
+        ("x = [" + "[]," * (limits.MAX_TOML_VALUES // 2) + "]\n", "values, arrays and tables"),
+        ("".join(f"k{i}=0\n" for i in range(limits.MAX_TOML_VALUES)), "values, arrays"),
+        ("".join(f"k{i}=[]\n" for i in range(limits.MAX_TOML_KEYED_CONTAINERS + 1)), "as values"),
+    ],
+    ids=["size", "arrays", "keys", "keyed-arrays"],
+)
+def test_a_lock_tomllib_would_hold_many_times_over_is_refused_unparsed(
+    tmp_path: Path, args: list[str], padding: str, said: str
+) -> None:
+    """Invariant 7 (``limits.parse_toml``): tomllib holds 10-25 times a document (64 MB of
+    ``[],`` was 1.7 GB and a minute; 14 MB of ``k0=0`` lines 836 MB and 107 s), ~900 bytes
+    for an array given as a key's value: past each bound the lock is refused before any
+    parse, naming the file, exit 1."""
+    code, err = _run(tmp_path, MANIFEST, padding + lock_for(MANIFEST), args)
+    assert code == 1, err
+    assert "mlenv.lock: invalid TOML" in err and said in err, err
+
+
+def test_the_largest_real_lock_is_within_every_toml_bound() -> None:
+    """Guards the bounds against refusing a real lock: 10,000 entries (more than 3,000 projects
+    on each of two platforms, with conda records), 20 dependencies each, read as tomllib reads
+    them."""
+    entries = [
+        package(f"p{i}", dependencies=tuple(f"zope.interface{j}" for j in range(20)))
+        for i in range(10_000)
+    ]
+    target = LockTarget("3.11", "2.28", ("linux-64",), "first-index", (), (), ("p0",))
+    text = lockfile.render(Lock(HASH, target, (LockedPlatform("linux-64", tuple(entries)),)))
+    assert parse_toml(text) == tomllib.loads(text)
+
+
+def test_the_lock_reader_stops_at_its_problem_bound() -> None:
+    """A lock of a million unknown keys took 40 s to judge and wrote 50 MB of errors: the
+    reader reports MAX_PROBLEMS of them and says it stopped."""
+    keys = "".join(f"k{i} = 0\n" for i in range(lockfile.MAX_PROBLEMS * 3))
+    with pytest.raises(LockError) as info:
+        lockfile.loads(keys + lock_for(MANIFEST))
+    problems = info.value.problems
+    assert len(problems) == lockfile.MAX_PROBLEMS + 1
+    assert problems[-1].message == f"more than {lockfile.MAX_PROBLEMS:,} problems: reading stopped"
+    assert all(p.message == "unknown key" for p in problems[:-1])
 
 
 _PART = st.one_of(
