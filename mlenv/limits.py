@@ -29,6 +29,8 @@ MAX_REQUIRES_DIST = 10_000  # Requires-Dist lines of one distribution
 # their characters: cuda-toolkit's hundreds of lines are ~50 KB; parsing costs ~5 us a character,
 # so a 64 MB METADATA of long lines held one release's read for minutes
 MAX_REQUIRES_DIST_CHARS = 1 << 20
+# lines of one METADATA (headers and description): the longest real ones are tens of thousands
+MAX_METADATA_LINES = 200_000
 MAX_DEPENDENCIES = 1_000  # distinct projects one distribution depends on (after markers)
 MAX_EXTRAS = 100  # extras named in one requirement (``pkg[a,b,c]``)
 MAX_EXTRA_SETS = 500  # distinct extras combinations of one project in one resolution

@@ -12,6 +12,7 @@ a project (``resolve._Provider._spend``: hours of work, no bound)."""
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -22,16 +23,16 @@ from packaging.requirements import Requirement
 from mlenv import limits, lockfile
 from mlenv import resolve as resolve_module
 from mlenv.index import CoreMetadata
-from mlenv.index.model import IndexFile
+from mlenv.index.model import IndexFile, parse_core_metadata
 from mlenv.limits import LimitError, parse_toml
 from mlenv.lockfile import Lock, LockedPlatform, LockError, LockTarget
 from mlenv.report import MemoryReporter
 from mlenv.resolve import resolve
 from mlenv.target import Target
 from tests.support.cli import run_in_process
+from tests.support.huge_project import HugeProject
 from tests.support.locks import HASH, package
 from tests.support.noop import lock_for
-from tests.unit.test_limits import _HugeProject
 
 MANIFEST = (
     '[environment]\nname = "e"\npython = "3.11"\n'
@@ -243,7 +244,7 @@ def test_hypothesis_any_case_of_a_pinned_conda_name_is_the_same_package(
                for p in info.value.problems)  # fmt: skip
 
 
-class _ManyClauses(_HugeProject):
+class _ManyClauses(HugeProject):
     """app requires dep with ``clauses`` distinct `!=` clauses; dep has ``count`` files."""
 
     def __init__(self, count: int, clauses: int) -> None:
@@ -289,3 +290,28 @@ def test_a_resolution_under_the_specifier_budget_is_untouched(
         ("app", "0.0"),
         ("dep", "99.0"),
     }
+
+
+_HEAD = b"Metadata-Version: 2.1\nName: app\nVersion: 1.0\n"
+
+
+@pytest.mark.parametrize(
+    "lines",
+    [
+        lambda n: _HEAD + b"X-A: b\n" * n,  # plain headers (the fast reader)
+        lambda n: _HEAD + b"X-\xc3\xa9: 1\n" + b"X-A: b\n" * n,  # packaging's email reader
+        lambda n: _HEAD + b"Requires-Dist: dep\n" + b" x\n" * n,  # one continued header
+        lambda n: _HEAD + b"\n" + b"b\n" * n,  # the description
+    ],
+    ids=["plain", "email", "continued", "body"],
+)
+def test_metadata_of_too_many_lines_is_refused_before_it_is_read(
+    lines: Callable[[int], bytes],
+) -> None:
+    """Invariant 7 (``index.model.parse_core_metadata``): each reader holds every line of
+    METADATA as an object (60 MB of ``X-A: b`` lines held 1.2 GB, once for each prefetch
+    thread); past MAX_METADATA_LINES it is a LimitError naming the file, below it is read."""
+    assert parse_core_metadata(lines(limits.MAX_METADATA_LINES - 5), where="w").name == "app"
+    with pytest.raises(LimitError, match="lines of METADATA") as info:
+        parse_core_metadata(lines(limits.MAX_METADATA_LINES), where="app-1.0.whl")
+    assert info.value.where == "app-1.0.whl"
