@@ -29,6 +29,8 @@ MAX_REQUIRES_DIST = 10_000  # Requires-Dist lines of one distribution
 # their characters: cuda-toolkit's hundreds of lines are ~50 KB; parsing costs ~5 us a character,
 # so a 64 MB METADATA of long lines held one release's read for minutes
 MAX_REQUIRES_DIST_CHARS = 1 << 20
+# lines of one METADATA (headers and description): the longest real ones are tens of thousands
+MAX_METADATA_LINES = 200_000
 MAX_DEPENDENCIES = 1_000  # distinct projects one distribution depends on (after markers)
 MAX_EXTRAS = 100  # extras named in one requirement (``pkg[a,b,c]``)
 MAX_EXTRA_SETS = 500  # distinct extras combinations of one project in one resolution
@@ -38,6 +40,9 @@ MAX_EXTRA_SETS = 500  # distinct extras combinations of one project in one resol
 # environments resolve a few hundred.
 MAX_PROJECTS = 3_000
 MAX_MARKER_EVALUATIONS = 2_000_000  # environment markers one resolution may evaluate
+# specifier clauses one resolution evaluates (~1.5 us each: ~15 s); a real one evaluates a few
+# per candidate it looks at, a few hundred thousand in all
+MAX_SPECIFIER_WORK = 10_000_000
 MAX_INFLATE_RATIO = 200  # what a layer `inspect` reads may inflate to, per compressed byte
 MAX_NODE_LIST = 1 << 30  # characters of `verify --nodes` (kubectl's list of a 5,000-node cluster)
 MAX_INCLUDED_FILES = 1_000  # files one `init --from` reads through -r (a diamond doubles per level)
@@ -140,12 +145,60 @@ def _bounded_int(digits: str) -> int:
 _TOML_INTEGER = re.compile(r"[=\[,{][ \t]*([+-]?[0-9][0-9_]*)")
 
 
+# Dotted keys and table headers: tomllib keeps every prefix of a key as a tuple and a node of
+# its flags for each part (Python 3.11-3.13), so a key of n parts costs n**2 (25 kB of
+# ``x.a.a.a...`` held 600 MB for half a minute; 64 kB is gigabytes) and each part of every key
+# about a kilobyte. A part: a bare key or a one-line quoted one; a run of them counts where a
+# key stands, before ``=`` or ``]``. Possessive and anchored at a run's start: linear.
+_KEY_PART = r"""(?:[A-Za-z0-9_\-]++|"(?:[^"\\\n]|\\.)*+"|'[^'\n]*+')"""
+_KEY_RUN = re.compile(
+    rf"(?<![A-Za-z0-9_\-.]){_KEY_PART}(?:[ \t]*+\.[ \t]*+{_KEY_PART})++(?=[ \t]*+(?:=(?!=)|\]))"
+)
+_KEY_DOT = re.compile(rf"{_KEY_PART}|(\.)")
+MAX_KEY_PARTS = 16  # pixi's deepest headers have 7 parts
+MAX_KEY_DOTS = 100_000  # dots in all keys and headers: a lock of 10,000 entries has 20,000
+# The largest real lock (3,000 projects on each platform) is a few MB; tomllib holds 10-25
+# times a document's size (64 MB of ``[],`` was 1.7 GB and a minute; 14 MB of ``k0=0`` lines
+# 836 MB and 107 s of `lock --check`). Every value it reads follows one of ``[{=,``: their
+# count bounds what it holds (a lock of 10,000 entries, 20 dependencies each, has 310,000).
+MAX_TOML_CHARS = 16 << 20
+MAX_TOML_VALUES = 600_000
+# an array or inline table as a key's value costs tomllib ~900 bytes (its frozen flags); a lock
+# writes three an entry
+MAX_TOML_KEYED_CONTAINERS = 60_000
+_KEYED_CONTAINER = re.compile(r"=[ \t]*+[\[{]")
+
+
+def _key_problem(text: str) -> str | None:
+    """Why ``text`` would cost tomllib more than any real document, or None: its size, its
+    values, its keys."""
+    if len(text) > MAX_TOML_CHARS:
+        return f"a document of {len(text):,} characters, more than {MAX_TOML_CHARS:,}"
+    if (values := sum(map(text.count, "[{=,"))) > MAX_TOML_VALUES:
+        return f"{values:,} values, arrays and tables, more than {MAX_TOML_VALUES:,}"
+    if (keyed := len(_KEYED_CONTAINER.findall(text))) > MAX_TOML_KEYED_CONTAINERS:
+        return f"{keyed:,} arrays and tables as values, more than {MAX_TOML_KEYED_CONTAINERS:,}"
+    dots = 0
+    for run in _KEY_RUN.finditer(text):
+        found = sum(1 for match in _KEY_DOT.finditer(run[0]) if match[1])
+        dots += found
+        if found >= MAX_KEY_PARTS:
+            line = text.count("\n", 0, run.start()) + 1
+            return f"a key of more than {MAX_KEY_PARTS} dotted parts (at line {line})"
+        if dots > MAX_KEY_DOTS:
+            return f"more than {MAX_KEY_DOTS:,} dotted key parts in all"
+    return None
+
+
 def parse_toml(text: str) -> dict[str, Any]:
     """``tomllib.loads`` for any TOML file mlenv reads (the manifest, a lock, an imported
     pyproject.toml): a decimal integer past CPython's digit limit for ``int`` (4,300 digits),
     which tomllib lets out as a bare ValueError, is a ``TOMLDecodeError`` like any other
-    malformed value, at its line and column when they can be told. Deep nesting stays a
-    RecursionError for the caller, which says so in its own words."""
+    malformed value, at its line and column when they can be told; so are keys whose parts
+    would cost quadratic work (``_key_problem``). Deep nesting stays a RecursionError for the
+    caller, which says so in its own words."""
+    if problem := _key_problem(text):
+        raise tomllib.TOMLDecodeError(f"{problem}, which no real document has")
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError:

@@ -280,6 +280,15 @@ def render(lock: Lock) -> str:
 # Parsing
 
 
+# Problems one read reports: a lock of a million unknown keys or damaged entries (within the
+# TOML bounds) took 40 s to judge and wrote 50 MB of errors; past this, reading stops.
+MAX_PROBLEMS = 1_000
+
+
+class _TooMany(Exception):
+    """The reader has reported MAX_PROBLEMS problems."""
+
+
 class _Reader:
     """Pulls typed values out of the decoded TOML, collecting problems with key paths."""
 
@@ -289,6 +298,8 @@ class _Reader:
 
     def fail(self, path: str, message: str) -> None:
         self.problems.append(Problem(f"{self.source}: {path}", message))
+        if len(self.problems) >= MAX_PROBLEMS:
+            raise _TooMany
 
     def get(self, table: Mapping[str, Any], path: str, key: str, kind: type, required: bool) -> Any:
         where = f"{path}.{key}" if path else key
@@ -373,6 +384,23 @@ def loads(text: str, source: str = "mlenv.lock") -> Lock:
             [Problem(source, f"invalid TOML: {problem}", _REGENERATE)],
         ) from None
     r = _Reader(source)
+    try:
+        return _read(r, data)
+    except _TooMany:
+        r.problems.append(Problem(source, f"more than {MAX_PROBLEMS:,} problems: reading stopped"))
+        raise _damaged(r) from None
+
+
+def _damaged(r: _Reader) -> LockError:
+    return LockError(
+        f"{r.source}: the lock is damaged ({len(r.problems)} problem(s))",
+        [replace(p, hint=p.hint or _REGENERATE) for p in r.problems],
+    )
+
+
+def _read(r: _Reader, data: dict[str, Any]) -> Lock:
+    """The lock ``data`` holds, or a LockError naming every problem (up to MAX_PROBLEMS)."""
+    source = r.source
     version = r.get(data, "", "version", int, True)
     if version is not None and version != LOCK_VERSION:
         r.fail("version", f"lock format {version} is not supported (mlenv reads {LOCK_VERSION})")
@@ -416,10 +444,7 @@ def loads(text: str, source: str = "mlenv.lock") -> Lock:
     if not r.problems and target is not None:
         r.problems += consistency_problems(Lock(digest, target, tuple(platforms), version), source)
     if r.problems or target is None:
-        raise LockError(
-            f"{source}: the lock is damaged ({len(r.problems)} problem(s))",
-            [replace(p, hint=p.hint or _REGENERATE) for p in r.problems],
-        )
+        raise _damaged(r)
     return Lock(digest, target, tuple(platforms), version)
 
 
@@ -474,7 +499,7 @@ def consistency_problems(lock: Lock, source: str = "mlenv.lock") -> list[Problem
             kind = "conda" if isinstance(entry, CondaRecord) else "package"
             if isinstance(entry, CondaRecord):
                 found = _conda_problems(entry, platform.platform)
-                key = (kind, entry.name)
+                key = (kind, entry.name.lower())  # conda and rattler fold a name's case
             else:
                 found = _wheel_problems(entry, tags)
                 key = (kind, canonicalize_name(entry.name))

@@ -44,6 +44,7 @@ from mlenv.limits import (
     MAX_EXTRAS,
     MAX_MARKER_EVALUATIONS,
     MAX_PROJECTS,
+    MAX_SPECIFIER_WORK,
     enforce,
     enforce_requires_dist,
 )
@@ -744,7 +745,7 @@ class _Provider(AbstractProvider[Req, Candidate, str]):
         combined: SpecifierSet,
         exact: frozenset[Version],
     ) -> bool:
-        self.work += len(combined) or 1
+        self._spend(len(combined), candidate.name)
         if not combined.contains(candidate.version, prereleases=True):
             return False
         if candidate.file is not None and candidate.file.yanked is not None:
@@ -754,6 +755,12 @@ class _Provider(AbstractProvider[Req, Candidate, str]):
             return candidate.version in exact
         return True
 
+    def _spend(self, clauses: int, where: str) -> None:
+        """Count the specifier clauses one check evaluates, within their budget: a Requires-Dist
+        line of 100,000 distinct clauses (1 MiB) against a page of 200,000 files was hours."""
+        self.work += clauses or 1
+        enforce(self.work, MAX_SPECIFIER_WORK, "specifier clauses evaluated", where=where)
+
     def is_satisfied_by(self, requirement: Req, candidate: Candidate) -> bool:
         """Memoized by identity (a SpecifierSet's hash is recomputed on every call): resolvelib
         asks again for every pinned name in every round. The entry keeps ``requirement``
@@ -761,7 +768,7 @@ class _Provider(AbstractProvider[Req, Candidate, str]):
         key = (id(requirement), candidate.version)
         known = self._satisfied.get(key)
         if known is None:
-            self.work += len(requirement.specifier) or 1
+            self._spend(len(requirement.specifier), candidate.name)
             verdict = requirement.specifier.contains(candidate.version, prereleases=True)
             known = self._satisfied[key] = (requirement, verdict)
         return known[1]

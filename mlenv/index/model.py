@@ -24,6 +24,7 @@ from packaging.version import InvalidVersion, Version
 from mlenv.digests import is_sha256_hex
 from mlenv.errors import MlenvError
 from mlenv.index.declared import Declared
+from mlenv.limits import MAX_METADATA_LINES, enforce
 from mlenv.lockfile import url_filename
 
 
@@ -245,6 +246,10 @@ def _plain_core_metadata(data: bytes) -> CoreMetadata | None:
 
 
 def parse_core_metadata(data: bytes, *, where: str) -> CoreMetadata:
+    """The resolver's fields of METADATA (an index's ``.metadata``, a wheel's), its lines
+    bounded first: both readers hold each line as an object (60 MB of ``X-A: b`` lines held
+    1.2 GB, once for each prefetch thread)."""
+    enforce(data.count(b"\n"), MAX_METADATA_LINES, "lines of METADATA", where=where)
     plain = _plain_core_metadata(data)
     if plain is not None:
         return plain

@@ -5,17 +5,13 @@ loaded runner breaks with unchanged code."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import AbstractContextManager
-from typing import BinaryIO
+from collections.abc import Iterator
 
 import pytest
 from packaging.requirements import Requirement
-from packaging.utils import NormalizedName, canonicalize_name
 
 from mlenv import resolve as resolve_module
-from mlenv.index import CoreMetadata, IndexFile, MemoryIndex
-from mlenv.index.model import Link, make_file
+from mlenv.index import MemoryIndex
 from mlenv.limits import (
     MAX_DEPENDENCIES,
     MAX_REQUIRES_DIST,
@@ -27,6 +23,7 @@ from mlenv.limits import (
 from mlenv.report import MemoryReporter
 from mlenv.resolve import Resolution, resolve
 from mlenv.target import Target
+from tests.support.huge_project import HugeProject
 from tests.support.wheels import build_wheel
 
 X86_311 = Target("linux-64", "3.11", "2.28")
@@ -191,51 +188,6 @@ def test_enforce_names_what_and_where() -> None:
     assert info.value.hint
 
 
-class _HugeProject:
-    """An index whose project "dep" lists ``count`` wheels; metadata is made up per file (no
-    wheel is ever opened), so the test measures the resolver, not wheel building. It counts
-    what it is asked: the projects whose files were listed and the files whose metadata was
-    read."""
-
-    url = "https://index.example/simple"
-
-    def __init__(self, count: int) -> None:
-        self.listed: list[str] = []
-        self.read: list[str] = []
-        self._files = {
-            name: tuple(
-                make_file(
-                    Link(
-                        f"{self.url}/{name}-{i}.0-py3-none-any.whl",
-                        f"{name}-{i}.0-py3-none-any.whl",
-                    ),
-                    project=canonicalize_name(name),
-                    index_url=self.url,
-                )
-                for i in range(n)
-            )
-            for name, n in (("app", 1), ("dep", count))
-        }
-
-    def files(self, project: NormalizedName) -> tuple[IndexFile | None, ...]:
-        self.listed.append(project)
-        return self._files.get(project, ())
-
-    def metadata(self, file: IndexFile) -> CoreMetadata:
-        self.read.append(file.filename)
-        requires = ("dep<5",) if file.name == "app" else ()
-        return CoreMetadata(file.name, file.version, requires, None, ())
-
-    def open(self, file: IndexFile) -> AbstractContextManager[BinaryIO]:
-        raise AssertionError("resolving opens no file")
-
-    def prefetch(self, files: Sequence[IndexFile]) -> None:
-        """Nothing to warm."""
-
-    def size(self, file: IndexFile) -> int | None:
-        raise AssertionError("resolving sizes no file")
-
-
 def test_a_project_with_many_files_resolves_in_work_linear_in_its_files(
     counted: type[_Counting],
 ) -> None:
@@ -246,7 +198,7 @@ def test_a_project_with_many_files_resolves_in_work_linear_in_its_files(
     of checks, far past the bound. Counted, so the size need not be 100,000 (20 s here,
     against a bound of 20 s) to make a regression show."""
     count = 20_000
-    index = _HugeProject(count)
+    index = HugeProject(count)
     result = resolve(
         [Requirement("app")],
         X86_311,
