@@ -232,12 +232,11 @@ def arch_findings(target: CudaTarget) -> list[Finding]:
     return findings
 
 
-def _place(name: str, cuda: CudaVersion, hint: str) -> str:
+def _place(name: str, cuda: CudaVersion, hint: str, need: CudaNeed) -> str:
     """A hint followed by where the package's family publishes builds for the target CUDA."""
-    from mlenv.cuda.packages import hint as family_hint
+    from mlenv.cuda.packages import placed
 
-    place = family_hint(name, cuda)
-    return f"{hint}; {place}" if place else hint
+    return placed(name, cuda, hint, conda=need.conda)
 
 
 def _package_findings(target: CudaTarget, item: PackageNeed) -> list[Finding]:
@@ -280,6 +279,7 @@ def _package_findings(target: CudaTarget, item: PackageNeed) -> list[Finding]:
                     cuda,
                     f"use a CUDA {cuda.major} build of {item.name}, "
                     f"or target CUDA {need.cuda.major}.x",
+                    need,
                 ),
             )
         )
@@ -319,6 +319,7 @@ def _package_findings(target: CudaTarget, item: PackageNeed) -> list[Finding]:
                     cuda,
                     f"use a build of {item.name} for CUDA {cuda} or older, "
                     f"or {target.raise_driver(own[0])}",
+                    need,
                 ),
             )
         )

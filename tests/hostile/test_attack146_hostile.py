@@ -25,9 +25,10 @@ import pytest
 
 from mlenv.cuda.rules import CudaTarget, PackageNeed, judge
 from mlenv.cuda.tags import extract
-from mlenv.cuda.versions import CudaError, CudaVersion, DriverVersion
+from mlenv.cuda.versions import CudaError, DriverVersion
 from tests.support.cli import run_mlenv
 from tests.support.csv_rows import csv_rows
+from tests.support.cuda_verdicts import assert_case, case_target
 from tests.support.wheels import build_wheel, write_simple_index
 
 CASES_FILE = Path(__file__).parents[1] / "support" / "data" / "nvidia_cuda_cases.csv"
@@ -62,14 +63,7 @@ def _needs(case: Case) -> list[PackageNeed]:
 
 
 def _target(case: Case) -> CudaTarget:
-    return CudaTarget(
-        CudaVersion.parse(case.cuda),
-        DriverVersion.parse(case.driver),
-        tuple(arch for arch in case.archs.split(",") if arch),
-        checked=True,
-        windows=case.os == "wsl",
-        reported=CudaVersion.parse(case.reported) if case.reported else None,
-    )
+    return case_target(case.cuda, case.driver, case.archs, case.os, case.reported)
 
 
 def test_the_table_is_large_and_every_row_names_its_source() -> None:
@@ -88,13 +82,7 @@ def test_nvidia_case(case: Case) -> None:
             DriverVersion.parse(case.driver)
         return
     findings = judge(_target(case), _needs(case))
-    got = "+".join(sorted({f"{f.severity}:{f.code}" for f in findings})) or "ok"
-    assert got == case.expected, (case.source, case.note, [f.message for f in findings])
-    hints = " ".join(f.hint for f in findings) + " " + " ".join(f.message for f in findings)
-    if case.hint_has.startswith("!"):
-        assert case.hint_has[1:] not in hints, (case.id, hints)
-    elif case.hint_has:
-        assert case.hint_has in hints, (case.id, hints)
+    assert_case(findings, case.expected, case.hint_has, (case.id, case.source, case.note))
 
 
 # --- the same rows through the CLI -------------------------------------------------------------
