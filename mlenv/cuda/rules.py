@@ -21,7 +21,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from mlenv.cuda.driver_cuda import driver_floor_said, floor_driver, newer_major_floor
+from mlenv.cuda.driver_cuda import claim, driver_floor_said, floor_driver, newer_major_floor
 from mlenv.cuda.flavours import flavour_major
 from mlenv.cuda.framework_archs import unbuilt_archs
 from mlenv.cuda.matrix import (
@@ -312,7 +312,7 @@ def _package_findings(target: CudaTarget, item: PackageNeed) -> list[Finding]:
                 "error",
                 "cuda-newer-minor",
                 f"CUDA {need.cuda}, driver >= {own[0]}",
-                f"{who} is built for CUDA {need.cuda}, newer than the target CUDA {cuda}; "
+                f"{who} {claim(need)} CUDA {need.cuda}, newer than the target CUDA {cuda}; "
                 f"it needs driver {own[0]} but {target.driver_is}{read_from(need.evidence)}",
                 _place(
                     item.name,
