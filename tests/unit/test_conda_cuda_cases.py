@@ -23,30 +23,19 @@ from mlenv.cuda.needs import conda_need
 from mlenv.cuda.rules import PackageNeed, judge
 from mlenv.cuda.tags import extract
 from tests.support.csv_rows import csv_rows
-from tests.support.cuda_verdicts import assert_case, case_target, target
+from tests.support.cuda_verdicts import CaseColumns, assert_case, target
 from tests.support.locks import conda_record
 
 CASES_FILE = Path(__file__).parents[1] / "support" / "data" / "conda_cuda_cases.csv"
 
 
 @dataclass(frozen=True)
-class Case:
-    id: str
-    source: str
-    os: str
-    gpu: str
-    driver: str
-    reported: str
-    cuda: str
-    archs: str
+class Case(CaseColumns):
     name: str
     version: str
     build: str
     depends: str
     constrains: str
-    expected: str
-    hint_has: str
-    note: str
 
 
 CASES = csv_rows(CASES_FILE, Case)
@@ -81,18 +70,15 @@ def test_conda_case(case: Case) -> None:
         assert need is None, (case.id, need)
         return
     assert need is not None, case.id
-    findings = judge(
-        case_target(case.cuda, case.driver, case.archs, case.os, case.reported), [need]
-    )
-    assert_case(findings, case.expected, case.hint_has, (case.id, case.source, case.note))
+    findings = judge(case.target(), [need])
+    assert_case(findings, case)
 
 
 def _hints(case_id: str) -> str:
     (case,) = [case for case in CASES if case.id == case_id]
     need = conda_need(_record(case))
     assert need is not None
-    target = case_target(case.cuda, case.driver, case.archs, case.os, case.reported)
-    return " ".join(finding.hint for finding in judge(target, [need]))
+    return " ".join(finding.hint for finding in judge(case.target(), [need]))
 
 
 def test_a_conda_record_is_told_the_conda_remedy_and_a_wheel_keeps_pips() -> None:
