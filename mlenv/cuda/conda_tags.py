@@ -63,10 +63,13 @@ def conda_record_need(
     return None if found is None else replace(found, conda=True)
 
 
-def conda_hint(name: str, cuda: CudaVersion, advice: str) -> str:
+def conda_hint(name: str, cuda: CudaVersion, advice: str, need: CudaNeed) -> str:
     """The advice for a conda record, with the conda remedy: the cuda-version pin that
     ``mlenv lock`` constrains the solve with (``mlenv.conda.virtual``), never a pip install;
-    ``cudatoolkit`` past 11.x has no build to use at all."""
+    ``cudatoolkit`` past 11.x has no build to use at all; a ``__cuda`` floor alone is the
+    driver's, which no cuda-version pin meets."""
+    if need.driver_only:
+        return advice
     from mlenv.conda.virtual import cuda_version_constraint
     from mlenv.cuda.conda_components import _MONOLITHIC
 

@@ -236,7 +236,7 @@ def _place(name: str, cuda: CudaVersion, hint: str, need: CudaNeed) -> str:
     """A hint followed by where the package's family publishes builds for the target CUDA."""
     from mlenv.cuda.packages import placed
 
-    return placed(name, cuda, hint, conda=need.conda)
+    return placed(name, cuda, hint, need)
 
 
 def _package_findings(target: CudaTarget, item: PackageNeed) -> list[Finding]:

@@ -104,10 +104,13 @@ def test_cudatoolkit_on_cuda_12_is_pointed_at_the_split_packages() -> None:
 def test_a_driver_floor_alone_is_said_as_one_not_as_a_build() -> None:
     """A record whose only CUDA signal is ``constrains: __cuda >=12.8`` on a 12.4 target with a
     550 floor was said to be "built for CUDA 12.8": ``__cuda`` is the driver's CUDA, not the
-    build's. Now it asks for a driver that supports 12.8, which the floor does not meet."""
+    build's. Now it asks for a driver that supports 12.8, which the floor does not meet, and
+    its hint names no cuda-version pin, which could not meet it."""
     (case,) = [case for case in CASES if case.id == "k026"]
     need = conda_need(_record(case))
     assert need is not None
     (finding,) = judge(target("12.4", "550.54.14"), [need])
     assert finding.message.startswith("example 1.0 asks for a driver that supports CUDA 12.8")
     assert "built for" not in finding.message
+    assert "raise the driver floor to 570.26" in finding.hint
+    assert "cuda-version" not in finding.hint  # no pin meets a floor on the driver
