@@ -38,12 +38,6 @@ def offered_cuda(target: str, floor: str) -> str:
     return str(offered)
 
 
-def claim(need: CudaNeed) -> str:
-    """What a finding says the package does with its CUDA: a build's, or (``__cuda`` alone)
-    only a floor on the driver, which no build of the package is ever "built for"."""
-    return "asks for a driver that supports" if need.driver_only else "is built for"
-
-
 def newer_major_floor(need: CudaNeed, target_major: int) -> CudaNeed | None:
     """The ``__cuda`` floor above the build's (or the target's) major that the driver must
     meet; None when there is none."""

@@ -21,7 +21,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from mlenv.cuda.driver_cuda import claim, driver_floor_said, floor_driver, newer_major_floor
+from mlenv.cuda.driver_cuda import driver_floor_said, floor_driver, newer_major_floor
 from mlenv.cuda.flavours import flavour_major
 from mlenv.cuda.framework_archs import unbuilt_archs
 from mlenv.cuda.matrix import (
@@ -33,7 +33,7 @@ from mlenv.cuda.matrix import (
     min_driver,
     table3_driver,
 )
-from mlenv.cuda.minor_said import COMPAT_NEEDS, read_from, unlisted_minor, unlisted_target
+from mlenv.cuda.minor_said import COMPAT_NEEDS, claim, read_from, unlisted_minor, unlisted_target
 from mlenv.cuda.pairs import paired
 from mlenv.cuda.tags import CudaNeed
 from mlenv.cuda.versions import ARCH_SUFFIX_SINCE, CudaError, CudaVersion, DriverVersion, arch_cc
