@@ -15,7 +15,11 @@ from dataclasses import replace
 
 from mlenv.conda.records import match_spec_name, match_spec_text
 from mlenv.cuda.tags import _CUDA_TAG_RE, _DRIVER_RULE, CudaNeed, _combine, _first, _tagged
-from mlenv.cuda.versions import spec_open_above
+from mlenv.cuda.versions import CudaVersion, spec_open_above
+
+# conda's monolithic toolkit ends at 11.8: from CUDA 12 conda-forge ships NVIDIA's split
+# packages instead ("the cudatoolkit package no longer exists", conda-forge.github.io#1963)
+_MONOLITHIC_LAST = 11
 
 
 def _from_specs(specs: Sequence[str], label: str, *, where: str) -> list[CudaNeed]:
@@ -55,4 +59,28 @@ def conda_record_need(
     constrained = _constrained(constrains, where=where)
     if not own and all(need.rule == _DRIVER_RULE for need in required):
         constrained = [n for n in constrained if n.rule == _DRIVER_RULE or not n.open_above]
-    return _combine(own, required + constrained)
+    found = _combine(own, required + constrained)
+    return None if found is None else replace(found, conda=True)
+
+
+def conda_hint(name: str, cuda: CudaVersion, advice: str, need: CudaNeed) -> str:
+    """The advice for a conda record, with the conda remedy: the cuda-version pin that
+    ``mlenv lock`` constrains the solve with (``mlenv.conda.virtual``), never a pip install;
+    ``cudatoolkit`` past 11.x has no build to use at all; a ``__cuda`` floor alone is the
+    driver's, which no cuda-version pin meets."""
+    if need.driver_only:
+        return advice
+    from mlenv.conda.virtual import cuda_version_constraint
+    from mlenv.cuda.conda_components import _MONOLITHIC
+
+    pin = cuda_version_constraint(str(cuda))
+    if name == _MONOLITHIC and cuda.major > _MONOLITHIC_LAST:
+        return (
+            f"{name} ends at CUDA {_MONOLITHIC_LAST}.x: for CUDA {cuda} drop it and depend "
+            f"on {pin} and the split packages that replace it (cuda-cudart, libcublas ...), "
+            f"or target CUDA {_MONOLITHIC_LAST}.x"
+        )
+    again = "lock again: mlenv constrains the solve to it"
+    if pin.startswith(f"{name} "):  # cuda-version itself
+        return f"{advice}; on conda: pin {pin} ({again})"
+    return f"{advice}; on conda: a build of {name} that admits {pin} ({again})"

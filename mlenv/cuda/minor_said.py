@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from mlenv.cuda.rules import CudaTarget
+    from mlenv.cuda.tags import CudaNeed
     from mlenv.cuda.versions import CudaVersion
 
 # A WSL 2 driver is only ever judged as probed on the host (``verify --host``): without a
@@ -30,6 +31,12 @@ UNREPORTED_ON_WSL = (
 # Where a driver-minor-compat message (a later update of the target's own minor) turns from
 # the package to the driver it needs: ``mlenv.cuda.grouping`` splits there to say it once.
 COMPAT_NEEDS = ", whose full feature set needs driver "
+
+
+def claim(need: CudaNeed) -> str:
+    """What a newer-minor finding says the package does with its CUDA: a build's, or
+    (``__cuda`` alone) only a floor on the driver, which no build is ever "built for"."""
+    return "asks for a driver that supports" if need.driver_only else "is built for"
 
 
 def unlisted_minor(

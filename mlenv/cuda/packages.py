@@ -231,6 +231,17 @@ def hint(name: str, cuda: CudaVersion) -> str | None:
     return text.format(name=package, cuda=cuda, major=cuda.major, cu=cu)
 
 
+def placed(name: str, cuda: CudaVersion, advice: str, need: CudaNeed) -> str:
+    """The advice followed by where builds for the target CUDA come from: a conda record's
+    own remedy (``mlenv.cuda.conda_tags``), never pip's; else the family's place."""
+    if need.conda:
+        from mlenv.cuda.conda_tags import conda_hint
+
+        return conda_hint(name, cuda, advice, need)
+    place = hint(name, cuda)
+    return f"{advice}; {place}" if place else advice
+
+
 def finding(
     name: str, version: str, what: str, unverified: Collection[str], target: CudaVersion | None
 ) -> Finding:

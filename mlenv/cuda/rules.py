@@ -32,7 +32,7 @@ from mlenv.cuda.matrix import (
     known_hint,
     table3_driver,
 )
-from mlenv.cuda.minor_said import COMPAT_NEEDS, read_from, unlisted_minor, unlisted_target
+from mlenv.cuda.minor_said import COMPAT_NEEDS, claim, read_from, unlisted_minor, unlisted_target
 from mlenv.cuda.pairs import paired
 from mlenv.cuda.tags import CudaNeed
 from mlenv.cuda.versions import ARCH_SUFFIX_SINCE, CudaVersion, DriverVersion, arch_cc
@@ -238,12 +238,11 @@ def arch_findings(target: CudaTarget) -> list[Finding]:
     return findings
 
 
-def _place(name: str, cuda: CudaVersion, hint: str) -> str:
+def _place(name: str, cuda: CudaVersion, hint: str, need: CudaNeed) -> str:
     """A hint followed by where the package's family publishes builds for the target CUDA."""
-    from mlenv.cuda.packages import hint as family_hint
+    from mlenv.cuda.packages import placed
 
-    place = family_hint(name, cuda)
-    return f"{hint}; {place}" if place else hint
+    return placed(name, cuda, hint, need)
 
 
 def _package_findings(target: CudaTarget, item: PackageNeed) -> list[Finding]:
@@ -286,6 +285,7 @@ def _package_findings(target: CudaTarget, item: PackageNeed) -> list[Finding]:
                     cuda,
                     f"use a CUDA {cuda.major} build of {item.name}, "
                     f"or target CUDA {need.cuda.major}.x",
+                    need,
                 ),
             )
         )
@@ -318,13 +318,14 @@ def _package_findings(target: CudaTarget, item: PackageNeed) -> list[Finding]:
                 "error",
                 "cuda-newer-minor",
                 f"CUDA {need.cuda}, driver >= {own[0]}",
-                f"{who} is built for CUDA {need.cuda}, newer than the target CUDA {cuda}; "
+                f"{who} {claim(need)} CUDA {need.cuda}, newer than the target CUDA {cuda}; "
                 f"it needs driver {own[0]} but {target.driver_is}{read_from(need.evidence)}",
                 _place(
                     item.name,
                     cuda,
                     f"use a build of {item.name} for CUDA {cuda} or older, "
                     f"or {target.raise_driver(own[0])}",
+                    need,
                 ),
             )
         )

@@ -52,6 +52,7 @@ class CudaNeed:
     driver_cuda: CudaNeed | None = None  # a newer major's __cuda floor: the driver must run it
     open_above: bool = False  # an open constrains floor (cudatoolkit >=11.2): newer CUDAs meet it
     multi: MultiCuda | None = None  # libraries for several CUDAs (bitsandbytes); cuda: the newest
+    conda: bool = False  # read from a conda record: its remedy is a conda one, never pip's
 
     def of_major(self, major: int) -> bool:
         """Whether it is a build for CUDA ``major`` (a multi-CUDA wheel: one of its majors)."""

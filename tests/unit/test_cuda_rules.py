@@ -669,7 +669,9 @@ def test_conda_pytorch_cuda126_under_12_4_is_a_newer_minor() -> None:
     findings = judge(_target("12.4", "550.54.14"), [package])
     assert _summary(findings) == [("error", "cuda-newer-minor", "pytorch")]
     assert findings[0].hint == (
-        "use a build of pytorch for CUDA 12.4 or older, or raise the driver floor to 560.28.03"
+        "use a build of pytorch for CUDA 12.4 or older, or raise the driver floor to 560.28.03; "
+        "on conda: a build of pytorch that admits cuda-version 12.4.* "
+        "(lock again: mlenv constrains the solve to it)"
     )
 
 
