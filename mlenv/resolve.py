@@ -148,6 +148,9 @@ class Resolution:
     refused: Mapping[NormalizedName, tuple[Refusal, ...]] = field(default_factory=dict)
     # the candidate files (one per release) of each pinned project, chosen or not
     offered: Mapping[NormalizedName, tuple[IndexFile, ...]] = field(default_factory=dict)
+    # what the roots, the constraints and the pins' dependencies allow of each project: a newer
+    # release outside it was out of reach whatever refused it
+    allowed: Mapping[NormalizedName, SpecifierSet] = field(default_factory=dict)
 
     def by_name(self) -> dict[NormalizedName, Pin]:
         return {pin.name: pin for pin in self.pins}
@@ -1103,7 +1106,13 @@ def resolve(
         pin.name: tuple(c.file for c in provider._candidates(pin.name) if c.file is not None)
         for pin in pins
     }
-    return Resolution(target, tuple(sorted(pins, key=lambda p: p.name)), refused, offered)
+    allowed: dict[NormalizedName, SpecifierSet] = defaultdict(SpecifierSet)
+    for req in (*roots, *(r for c in pinned for r in provider.dependencies.get(c, ()))):
+        allowed[req.name] &= req.specifier
+    for name, (bound, _text) in provider.constraints.items():
+        allowed[name] &= bound
+    ordered = tuple(sorted(pins, key=lambda p: p.name))
+    return Resolution(target, ordered, refused, offered, dict(allowed))
 
 
 def _unreadable_cause(

@@ -2,7 +2,9 @@
 (the local-build hint, held-back warnings, the dead-end account), MLENV_GPU_COMPUTE_CAP's
 multi-line form, and the redactor's lazy compile.
 
-Found: a compute capability of 4,300+ digits passed the override's check and crashed host
+Found: a held-back warning told the user to add a package to ``[cuda] unverified`` to lock a
+newer release another requirement ruled out (the lock then stayed, and said the entry was
+unneeded); a compute capability of 4,300+ digits passed the override's check and crashed host
 detection (``int()`` refuses it: an internal error, not a HostError); the dead-end account
 compared every release of a wide project again for each release asking it (10,000 releases
 asking 100 projects: quadratic, hours), now kept per requirement and bounded by ``WORK``.
@@ -31,6 +33,7 @@ from mlenv.resolve import ResolutionError, resolve
 from tests.support.dead_worlds import askers, world
 from tests.support.fake_host import with_glibc
 from tests.support.wheels import build_wheel
+from tests.unit.test_cuda_held_back import lock, versions
 from tests.unit.test_local_build_hint import CUDA_128, TAG, X86
 
 _KERNEL = "NVRM version: NVIDIA UNIX x86_64 Kernel Module  570.86.15  Wed Jan 1 2025\n"
@@ -295,3 +298,27 @@ def test_odd_local_labels_give_a_hint_not_a_crash(label: str) -> None:
     error = _local_build_error(f"torch==2.7.0+{label}", "https://u:pw@idx.example/simple")
     assert error.hint is not None and "[pypi] sources = { torch = " in error.hint
     assert "pw@" not in error.render()
+
+
+# --- held-back warnings -------------------------------------------------------------------------
+
+_BOUNDED = [build_wheel(n, "1.0", requires_dist=["bitsandbytes<0.51"]) for n in ("aaa", "zzz")]
+
+
+@pytest.mark.parametrize(
+    "deps", ['"bitsandbytes", "torch", "aaa"', '"aaa", "bitsandbytes", "torch"', '"zzz", "torch"']
+)
+def test_a_newer_release_another_requirement_rules_out_is_not_offered(deps: str) -> None:
+    """Before: "to lock 0.51.0 unchecked, add bitsandbytes to [cuda] unverified"; doing so
+    locked 0.50.2 again and warned the entry was unneeded."""
+    locked, warned = lock(deps, extra=_BOUNDED)
+    assert versions(locked)["bitsandbytes"] == "0.50.2"
+    assert "not the newer" not in warned
+    _, again = lock(deps, extra=_BOUNDED, unverified='"bitsandbytes"')
+    assert "remove it" in again  # the advice would have led here
+
+
+def test_an_unrelated_bounded_package_keeps_the_warning() -> None:
+    other = [build_wheel("aaa", "1.0", requires_dist=["bitsandbytes<0.60"])]
+    _, warned = lock('"bitsandbytes", "torch", "aaa"', extra=other)
+    assert "bitsandbytes 0.50.2 is locked (linux-64), not the newer 0.51.0" in warned
