@@ -12,9 +12,16 @@ asking 100 projects: quadratic, hours), now kept per requirement and bounded by 
 
 from __future__ import annotations
 
+import ast
+import hashlib
+import os
 import re
+import subprocess
+import sys
+import threading
 import tomllib
 from collections.abc import Sequence
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -24,10 +31,13 @@ from packaging.specifiers import SpecifierSet
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
+from mlenv.cache.artifacts import Artifact, ArtifactCache
 from mlenv.dead_ends import WORK, Need, World, dead_ends
+from mlenv.errors import MlenvError
 from mlenv.host import detect
 from mlenv.host_text import HostError, parse_compute_cap_override
 from mlenv.index import MemoryIndex
+from mlenv.redaction import redact
 from mlenv.report import MemoryReporter
 from mlenv.resolve import ResolutionError, resolve
 from tests.support.dead_worlds import askers, world
@@ -322,3 +332,124 @@ def test_an_unrelated_bounded_package_keeps_the_warning() -> None:
     other = [build_wheel("aaa", "1.0", requires_dist=["bitsandbytes<0.60"])]
     _, warned = lock('"bitsandbytes", "torch", "aaa"', extra=other)
     assert "bitsandbytes 0.50.2 is locked (linux-64), not the newer 0.51.0" in warned
+
+
+# --- locked_bytes under swaps -------------------------------------------------------------------
+
+
+def _planted_cache(tmp_path: Path) -> tuple[ArtifactCache, Artifact, Path, Path]:
+    """A cache holding the locked bytes in a private bucket, and a directory of other bytes
+    under the same file name, to swap in."""
+    good, bad = b"locked wheel bytes" * 100, b"other wheel bytes!" * 100
+    digest = hashlib.sha256(good).hexdigest()
+    cache = ArtifactCache(tmp_path / "cache")
+    real = cache.path(digest)
+    real.parent.mkdir(parents=True, mode=0o755)
+    real.write_bytes(good)
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / digest).write_bytes(bad)
+    return cache, Artifact("w", "https://x/w.whl", digest, len(good)), real.parent, other
+
+
+def _read_locked(cache: ArtifactCache, artifact: Artifact) -> bytes | None:
+    try:
+        with cache.locked_bytes(artifact) as handle:
+            return handle.read()
+    except (OSError, MlenvError):
+        return None
+
+
+@pytest.mark.parametrize(
+    "shape", ["bucket-symlink", "file-symlink", "another-users-file", "bucket-others-write"]
+)
+def test_locked_bytes_never_reads_a_swapped_in_file(tmp_path: Path, shape: str) -> None:
+    """Other bytes under the locked name, put there by a symlink or by someone else (a file of
+    another user, a bucket anyone may write), are never handed out as the locked bytes; this
+    user's own private file is trusted as ``held_size`` trusts it."""
+    cache, artifact, bucket, other = _planted_cache(tmp_path)
+    if shape == "bucket-symlink":
+        bucket.rename(tmp_path / "kept")
+        bucket.symlink_to(other)
+    elif shape == "file-symlink":
+        target = bucket / artifact.sha256
+        target.unlink()
+        target.symlink_to(other / artifact.sha256)
+    else:
+        (bucket / artifact.sha256).write_bytes((other / artifact.sha256).read_bytes())
+        if shape == "another-users-file":
+            os.chown(bucket / artifact.sha256, 4242, 4242)
+        else:
+            bucket.chmod(0o777)
+    assert _read_locked(cache, artifact) is None
+
+
+def test_locked_bytes_racing_a_bucket_swap_reads_the_locked_bytes_or_nothing(
+    tmp_path: Path,
+) -> None:
+    """A thread swaps the bucket between the real one and a symlink to other bytes of the same
+    name while reads run: each read gives the locked bytes or fails, never the others."""
+    cache, artifact, bucket, other = _planted_cache(tmp_path)
+    good = (bucket / artifact.sha256).read_bytes()
+    kept, link = tmp_path / "kept", tmp_path / "link"
+    link.symlink_to(other)
+    stop = threading.Event()
+
+    def swap() -> None:
+        while not stop.is_set():
+            bucket.rename(kept)
+            link.rename(bucket)
+            bucket.rename(link)
+            kept.rename(bucket)
+
+    swapper = threading.Thread(target=swap)
+    swapper.start()
+    try:
+        seen = {_read_locked(cache, artifact) for _ in range(300)}
+    finally:
+        stop.set()
+        swapper.join()
+    assert seen <= {good, None}
+
+
+# --- the redactor's lazy compile ----------------------------------------------------------------
+
+_RACE = """
+import sys, threading
+sys.setswitchinterval(1e-6)
+from mlenv import redaction
+texts = {texts!r}
+barrier = threading.Barrier(len(texts))
+shown = [None] * len(texts)
+def run(i):
+    barrier.wait()
+    shown[i] = redaction.redact(texts[i])
+threads = [threading.Thread(target=run, args=(i,)) for i in range(len(texts))]
+[t.start() for t in threads]
+[t.join() for t in threads]
+print(repr(shown))
+"""
+
+
+def test_threads_racing_the_first_compile_redact_as_one_thread_does() -> None:
+    """A fresh process whose threads all need the patterns at once (each compiled on first
+    use): every secret is hidden exactly as a later, single-threaded call hides it."""
+    texts = [
+        f"https://u:{_SECRET}@h/x?token={_SECRET}&sig=1",
+        f"Authorization: Bearer {_SECRET}",
+        f"--password {_SECRET} next",
+        f"https://h%40x:{_SECRET}%40@h/",
+        f"https://conda.anaconda.org/t/{_SECRET}/chan",
+        f"X-Api-Key: '{_SECRET}'",
+        f"https://u:{_SECRET}/x@h/",
+    ] * 3
+    for _ in range(5):
+        ran = subprocess.run(
+            [sys.executable, "-c", _RACE.format(texts=texts)],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        shown = ast.literal_eval(ran.stdout)
+        assert shown == [redact(text) for text in texts]
+        assert not any(_SECRET in text for text in shown)
