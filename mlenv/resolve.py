@@ -1348,13 +1348,22 @@ def _local_build_hint(
     """A pin to a local build (``torch==2.7.0+cu128``) where the indexes have none: its
     maker's index is missing, and no requirement to relax will find it."""
     name, version = min(foreign.items())
-    place = policy.source(name, version) or f"add the index that publishes +{version.local} builds"
-    url = re.search(r"https?://[^\s()]+", place)  # the place's own index, to copy as it is
+    lead = f"{searched} has no builds with a local label like {name} {version}: "
+    place = policy.source(name, version)
+    index = _INDEX_URL.search(place) if place else None
+    if place is not None and index is None:  # a release asset, a wheel page, advice: no index
+        return lead + place
     return (
-        f"{searched} has no builds with a local label like {name} {version}: {place}, as "
-        f'[pypi] sources = {{ {name} = "{url[0] if url else "<that index>"}" }} (then {name} '
-        "comes from that index alone)"
+        f"{lead}{place or f'add the index that publishes +{version.local} builds'}, as "
+        f'[pypi] sources = {{ {name} = "{index[1] if index else "<that index>"}" }} (then '
+        f"{name} comes from that index alone)"
     )
+
+
+# The index a place names, to copy as it is: only a URL the text calls an index or a feed (a
+# GitHub release page or PyG's wheel page, ``torch-<torch version>+cu128.html``, is no index
+# a sources line can name).
+_INDEX_URL = re.compile(r"\b(?:index|feed) (https?://[^\s()<>,;]+)")
 
 
 def _known_world(provider: _Provider) -> World:

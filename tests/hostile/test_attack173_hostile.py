@@ -295,10 +295,46 @@ def test_the_local_build_hint_hides_secrets_and_its_sources_line_is_toml_for_the
     shown = error.render()
     assert _SECRET not in shown
     assert all(char.isprintable() or char == "\n" for char in shown)
+    assert list(_sources_line(shown)) == [canonicalize_name(name)]
+
+
+def _sources_line(shown: str) -> dict[str, str]:
+    """The ``[pypi] sources`` table the hint offers, read as TOML; empty when it offers none."""
     line = re.search(r"\[pypi\] (sources = \{ .*? \})", shown)
-    assert line is not None, shown
-    table = tomllib.loads(line[1])["sources"]
-    assert list(table) == [canonicalize_name(name)]
+    return {} if line is None else dict(tomllib.loads(line[1])["sources"])
+
+
+@pytest.mark.parametrize(
+    "pin",
+    [
+        "vllm==0.10.0+cu128",
+        "flash-attn==2.7.0+cu128",
+        "torch-scatter==2.1.2+pt27cu128",
+        "torch-sparse==0.6.18+pt27cu128",
+        "bitsandbytes==0.45.0+cu128",
+    ],
+)
+def test_a_place_that_is_no_index_is_never_offered_as_a_source(pin: str) -> None:
+    """Before: ``sources = { vllm = "https://github.com/vllm-project/vllm/releases" }``, PyG's
+    ``"https://data.pyg.org/whl/torch-<torch"`` (cut at its placeholder), and a sources line
+    of "<that index>" after bitsandbytes' advice to pin another release."""
+    error = _local_build_error(pin, "https://idx.example/simple")
+    assert error.hint is not None and "has no builds with a local label" in error.hint
+    assert _sources_line(error.hint) == {}
+
+
+@pytest.mark.parametrize(
+    ("pin", "index"),
+    [
+        ("torch==2.7.0+cu128", "https://download.pytorch.org/whl/cu128"),
+        ("xformers==0.0.30+cu128", "https://download.pytorch.org/whl/cu128"),
+        ("paddlepaddle-gpu==2.6.0+cu128", "https://www.paddlepaddle.org.cn/packages/stable/cu128/"),
+    ],
+)
+def test_a_makers_index_is_offered_as_it_is(pin: str, index: str) -> None:
+    error = _local_build_error(pin, "https://idx.example/simple")
+    assert error.hint is not None
+    assert _sources_line(error.hint) == {canonicalize_name(Requirement(pin).name): index}
 
 
 @pytest.mark.parametrize(
