@@ -46,6 +46,9 @@ class World:
 
     versions: Callable[[NormalizedName], Sequence[Version]]
     needs: Callable[[NormalizedName, Version], Sequence[Need] | None]
+    # work every account in this world has spent: a failure naming many packages asks one
+    # account each, and all of them together stay within ``WORK``
+    spent: list[int] = field(default_factory=lambda: [0])
 
 
 @dataclass(frozen=True)
@@ -54,12 +57,11 @@ class _Search:
     blockers: dict[tuple[NormalizedName, Version], Need | None] = field(default_factory=dict)
     open: set[tuple[NormalizedName, Version]] = field(default_factory=set)
     takeables: dict[Need, bool] = field(default_factory=dict)
-    spent: list[int] = field(default_factory=lambda: [0])  # versions and needs looked at
     assumed: list[int] = field(default_factory=lambda: [0])  # open releases counted takeable
 
     def spend(self, amount: int) -> None:
-        self.spent[0] += amount + 1
-        if self.spent[0] > WORK:
+        self.world.spent[0] += amount + 1
+        if self.world.spent[0] > WORK:
             raise _Exhausted
 
     def matching(self, need: Need) -> list[Version]:

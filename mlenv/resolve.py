@@ -1249,6 +1249,7 @@ def explain(
     sdists: list[str] = []  # names whose every release is an sdist here (tensorrt-cu12)
     foreign: dict[str, Version] = {}  # a pin to a local build no index here has (+cu128)
     searched = ", ".join(indexes) if indexes else "the configured indexes"
+    world = _known_world(provider)  # one, so every name's account shares dead_ends.WORK
     for name in names:
         infos = [info for info in causes if info.requirement.name == name]
         infos += base_roots(infos, provider.roots)
@@ -1290,8 +1291,7 @@ def explain(
             if c.version not in refused
         ):  # a release meets them all: the askers were ruled out by something else
             below = dead_ends(
-                ((i.parent.name, i.parent.version) for i in infos if i.parent is not None),
-                _known_world(provider),
+                ((i.parent.name, i.parent.version) for i in infos if i.parent is not None), world
             )
             if below:
                 lines[header] = f"{name}: a version meets all of these, but each asker is ruled out"

@@ -489,3 +489,13 @@ def test_threads_racing_the_first_compile_redact_as_one_thread_does() -> None:
         shown = ast.literal_eval(ran.stdout)
         assert shown == [redact(text) for text in texts]
         assert not any(_SECRET in text for text in shown)
+
+
+def test_many_accounts_in_one_world_share_the_budget() -> None:
+    """A failure naming many packages asks one account each (``resolve.explain``): the world
+    they share keeps them within ``WORK`` together, not each."""
+    looked = [0]
+    shared = _wide_world(3000, 5, looked)
+    for _ in range(50):
+        dead_ends(((canonicalize_name("a"), Version(f"1.{i}")) for i in range(3000)), shared)
+    assert looked[0] <= WORK + 3000
