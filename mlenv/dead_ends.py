@@ -21,6 +21,13 @@ from packaging.version import Version
 
 DEPTH = 100  # deeper chains count as takeable: an account, not a second resolution, and no
 # RecursionError on a hostile world whose chain runs thousands of packages deep
+WORK = 200_000  # version comparisons and dependencies looked at in all (a second or two); past
+# it the account is given up: 10,000 releases each asking 100 projects of 10,000 releases would
+# otherwise compare for hours before the error is shown
+
+
+class _Exhausted(Exception):
+    """The search spent ``WORK``: the failure is reported without this account."""
 
 
 @dataclass(frozen=True)
@@ -39,6 +46,9 @@ class World:
 
     versions: Callable[[NormalizedName], Sequence[Version]]
     needs: Callable[[NormalizedName, Version], Sequence[Need] | None]
+    # work every account in this world has spent: a failure naming many packages asks one
+    # account each, and all of them together stay within ``WORK``
+    spent: list[int] = field(default_factory=lambda: [0])
 
 
 @dataclass(frozen=True)
@@ -46,37 +56,62 @@ class _Search:
     world: World
     blockers: dict[tuple[NormalizedName, Version], Need | None] = field(default_factory=dict)
     open: set[tuple[NormalizedName, Version]] = field(default_factory=set)
+    takeables: dict[Need, bool] = field(default_factory=dict)
+    assumed: list[int] = field(default_factory=lambda: [0])  # open releases counted takeable
+
+    def spend(self, amount: int) -> None:
+        self.world.spent[0] += amount + 1
+        if self.world.spent[0] > WORK:
+            raise _Exhausted
 
     def matching(self, need: Need) -> list[Version]:
-        return [v for v in self.world.versions(need.name) if need.specifier.contains(v, True)]
+        versions = self.world.versions(need.name)
+        self.spend(len(versions) * max(1, len(need.specifier)))  # a clause is a comparison
+        return [v for v in versions if need.specifier.contains(v, True)]
 
     def blocker(self, name: NormalizedName, version: Version) -> Need | None:
         """A dependency of the release no release can meet, or None (a release on a cycle
         being judged counts as takeable, so a cycle never blames itself)."""
         key = (name, version)
-        if key in self.blockers or key in self.open or len(self.open) >= DEPTH:
-            return self.blockers.get(key)
+        if key in self.blockers:
+            return self.blockers[key]
+        if key in self.open or len(self.open) >= DEPTH:
+            self.assumed[0] += 1
+            return None
         self.open.add(key)
+        needs = self.world.needs(name, version) or ()
+        self.spend(len(needs))
         found = next(
-            (
-                need
-                for need in self.world.needs(name, version) or ()
-                if need.name != name and not self.takeable(need)
-            ),
-            None,
+            (need for need in needs if need.name != name and not self.takeable(need)), None
         )
         self.open.discard(key)
         self.blockers[key] = found
         return found
 
     def takeable(self, need: Need) -> bool:
-        return any(self.blocker(need.name, v) is None for v in self.matching(need))
+        """Kept once known (every release of a wide project asking the same requirement would
+        scan its releases again), unless it held only by counting an open release takeable."""
+        if need in self.takeables:
+            return self.takeables[need]
+        assumed = self.assumed[0]
+        found = any(self.blocker(need.name, v) is None for v in self.matching(need))
+        if not found or assumed == self.assumed[0]:
+            self.takeables[need] = found
+        return found
 
 
 def dead_ends(askers: Iterable[tuple[NormalizedName, Version]], world: World) -> list[str]:
     """Lines saying why each asker cannot be taken, down to a requirement no release meets;
-    empty unless every asker is ruled out so (then the reported conflict is the real one)."""
+    empty unless every asker is ruled out so (then the reported conflict is the real one), or
+    when finding out would cost more than ``WORK``."""
     search = _Search(world)
+    try:
+        return _dead_ends(search, askers)
+    except _Exhausted:
+        return []
+
+
+def _dead_ends(search: _Search, askers: Iterable[tuple[NormalizedName, Version]]) -> list[str]:
     groups: dict[Need, list[str]] = {}
     for name, version in dict.fromkeys(askers):
         blocker = search.blocker(name, version)

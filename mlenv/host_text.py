@@ -14,7 +14,7 @@ DRIVER_ENV = "MLENV_DRIVER_VERSION"
 COMPUTE_CAP_ENV = "MLENV_GPU_COMPUTE_CAP"
 
 # ASCII digits only: ``\d`` would also accept digits from other scripts.
-_CAP_RE = re.compile(r"[0-9]+\.[0-9]+")
+_CAP_RE = re.compile(r"[0-9]{1,3}\.[0-9]{1,3}")  # bounded: int() refuses 4300+ digits
 _GLIBC_RE = re.compile(r"[0-9]+\.[0-9]+(?:\.[0-9]+)?")
 _PROC_RE = re.compile(
     r"^NVRM version: NVIDIA UNIX .*?Kernel Module(?: for \S+)?\s+([0-9]+(?:\.[0-9]+)+)(?:\s|$)",
@@ -174,7 +174,8 @@ def parse_compute_cap_override(value: str) -> tuple[str, ...]:
     caps = tuple(cap.strip() for line in lines for cap in line.split(","))
     if not caps or not all(_CAP_RE.fullmatch(cap) for cap in caps):
         raise HostError(
-            f"not a list of compute capabilities: {value!r}",
+            f"not a list of compute capabilities: {value[:100]!r}"
+            + ("..." if len(value) > 100 else ""),
             where=COMPUTE_CAP_ENV,
             hint=(
                 'use major.minor per GPU, e.g. "8.6" or "8.0,9.0" (or nvidia-smi '

@@ -149,6 +149,9 @@ class Resolution:
     refused: Mapping[NormalizedName, tuple[Refusal, ...]] = field(default_factory=dict)
     # the candidate files (one per release) of each pinned project, chosen or not
     offered: Mapping[NormalizedName, tuple[IndexFile, ...]] = field(default_factory=dict)
+    # what the roots, the constraints and the pins' dependencies allow of each project: a newer
+    # release outside it was out of reach whatever refused it
+    allowed: Mapping[NormalizedName, SpecifierSet] = field(default_factory=dict)
 
     def by_name(self) -> dict[NormalizedName, Pin]:
         return {pin.name: pin for pin in self.pins}
@@ -1110,7 +1113,13 @@ def resolve(
         pin.name: tuple(c.file for c in provider._candidates(pin.name) if c.file is not None)
         for pin in pins
     }
-    return Resolution(target, tuple(sorted(pins, key=lambda p: p.name)), refused, offered)
+    allowed: dict[NormalizedName, SpecifierSet] = defaultdict(SpecifierSet)
+    for req in (*roots, *(r for c in pinned for r in provider.dependencies.get(c, ()))):
+        allowed[req.name] &= req.specifier
+    for name, (bound, _text) in provider.constraints.items():
+        allowed[name] &= bound
+    ordered = tuple(sorted(pins, key=lambda p: p.name))
+    return Resolution(target, ordered, refused, offered, dict(allowed))
 
 
 def _unreadable_cause(
@@ -1247,6 +1256,7 @@ def explain(
     sdists: list[str] = []  # names whose every release is an sdist here (tensorrt-cu12)
     foreign: dict[str, Version] = {}  # a pin to a local build no index here has (+cu128)
     searched = ", ".join(indexes) if indexes else "the configured indexes"
+    world = _known_world(provider)  # one, so every name's account shares dead_ends.WORK
     for name in names:
         infos = [info for info in causes if info.requirement.name == name]
         infos += base_roots(infos, provider.roots)
@@ -1288,8 +1298,7 @@ def explain(
             if c.version not in refused
         ):  # a release meets them all: the askers were ruled out by something else
             below = dead_ends(
-                ((i.parent.name, i.parent.version) for i in infos if i.parent is not None),
-                _known_world(provider),
+                ((i.parent.name, i.parent.version) for i in infos if i.parent is not None), world
             )
             if below:
                 lines[header] = f"{name}: a version meets all of these, but each asker is ruled out"
@@ -1346,13 +1355,22 @@ def _local_build_hint(
     """A pin to a local build (``torch==2.7.0+cu128``) where the indexes have none: its
     maker's index is missing, and no requirement to relax will find it."""
     name, version = min(foreign.items())
-    place = policy.source(name, version) or f"add the index that publishes +{version.local} builds"
-    url = re.search(r"https?://[^\s()]+", place)  # the place's own index, to copy as it is
+    lead = f"{searched} has no builds with a local label like {name} {version}: "
+    place = policy.source(name, version)
+    index = _INDEX_URL.search(place) if place else None
+    if place is not None and index is None:  # a release asset, a wheel page, advice: no index
+        return lead + place
     return (
-        f"{searched} has no builds with a local label like {name} {version}: {place}, as "
-        f'[pypi] sources = {{ {name} = "{url[0] if url else "<that index>"}" }} (then {name} '
-        "comes from that index alone)"
+        f"{lead}{place or f'add the index that publishes +{version.local} builds'}, as "
+        f'[pypi] sources = {{ {name} = "{index[1] if index else "<that index>"}" }} (then '
+        f"{name} comes from that index alone)"
     )
+
+
+# The index a place names, to copy as it is: only a URL the text calls an index or a feed (a
+# GitHub release page or PyG's wheel page, ``torch-<torch version>+cu128.html``, is no index
+# a sources line can name).
+_INDEX_URL = re.compile(r"\b(?:index|feed) (https?://[^\s()<>,;]+)")
 
 
 def _known_world(provider: _Provider) -> World:

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 
+from packaging.specifiers import SpecifierSet
+
 from mlenv.index import IndexFile
 from mlenv.resolve import Resolution
 
@@ -14,14 +16,18 @@ from mlenv.resolve import Resolution
 def held_back(resolutions: Sequence[Resolution], unread: Collection[IndexFile]) -> list[str]:
     """One warning per package and locked release whose newer releases the resolver tried
     and refused only because their CUDA is unread (``unread``), naming the newest of them and
-    the platforms it was refused on."""
+    the platforms it was refused on. A release another requirement rules out is left out: its
+    advice (``[cuda] unverified``) would lock nothing newer, and then be called unneeded."""
     found: dict[tuple[str, str, str, str], list[str]] = {}
     for resolution in resolutions:
         for pin in resolution.pins:
+            allowed = resolution.allowed.get(pin.name, SpecifierSet())
             newer = [
                 refusal
                 for refusal in resolution.refused.get(pin.name, ())
-                if refusal.file in unread and refusal.file.version > pin.version
+                if refusal.file in unread
+                and refusal.file.version > pin.version
+                and allowed.contains(refusal.file.version, prereleases=True)
             ]
             if newer:
                 top = max(newer, key=lambda refusal: refusal.file.version)

@@ -4,6 +4,8 @@ so 0.50.2 is locked, and the warning names 0.51.0 and how to take it."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from mlenv.index import MemoryIndex
 from mlenv.lockfile import Lock
 from mlenv.locking import Sources, lock_manifest
@@ -14,7 +16,7 @@ from tests.support.wheels import build_wheel
 MACHINES = ("x86_64", "aarch64")
 
 
-def index() -> MemoryIndex:
+def index(extra: Sequence[tuple[str, bytes]] = ()) -> MemoryIndex:
     wheels = [
         build_wheel(
             "bitsandbytes",
@@ -30,17 +32,25 @@ def index() -> MemoryIndex:
         for version in ("2.9.0+cu128", "2.10.0+cu130")
         for machine in MACHINES
     ]
-    return MemoryIndex("memory://a", dict(wheels))
+    return MemoryIndex("memory://a", dict([*wheels, *extra]))
 
 
-def lock(deps: str, *, unverified: str = "", platforms: str = '"linux-64"') -> tuple[Lock, str]:
+def lock(
+    deps: str,
+    *,
+    unverified: str = "",
+    platforms: str = '"linux-64"',
+    extra: Sequence[tuple[str, bytes]] = (),
+) -> tuple[Lock, str]:
     text = (
         f'[environment]\nname = "x"\npython = "3.11"\nplatforms = [{platforms}]\n'
         f'[cuda]\nversion = "12.8"\ndriver-floor = "570.26"\nunverified = [{unverified}]\n'
         f'[pypi]\nindex-url = "https://a.invalid/simple"\ndependencies = [{deps}]\n'
     )
     reporter = MemoryReporter()
-    locked = lock_manifest(loads(text), Sources(index(), ("memory://a",), ()), reporter=reporter)
+    locked = lock_manifest(
+        loads(text), Sources(index(extra), ("memory://a",), ()), reporter=reporter
+    )
     return locked, "\n".join(reporter.messages("warning"))
 
 
