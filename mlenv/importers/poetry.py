@@ -169,16 +169,30 @@ def explicit_source(
 ) -> tuple[str, str] | None:
     """(PEP 503 name, URL) when ``spec`` takes ``name`` from an explicit Poetry source: Poetry
     asks that source only, and the source serves nothing else, which is a [pypi] source.
-    Another source named there is a problem; None when ``spec`` names none."""
+    ``source = "pypi"`` needs none where PyPI is the primary index. A list of tables naming one
+    source (``platform = "linux"`` and ``"darwin"``, each ``source = "pypi"``) has it on every
+    platform. Another source named there is a problem; None when ``spec`` names none."""
     if isinstance(spec, list) and any(isinstance(i, dict) and "source" in i for i in spec):
-        collector.fail(
-            where,
-            "takes its sources by marker, which mlenv cannot express: a "
-            "[pypi] source holds on every platform",
-            "keep one table, for Linux",
-        )
-        return None  # fmt: skip
+        named = {str(i.get("source")).lower() for i in spec if isinstance(i, dict)}
+        if len(named) > 1 or not all(isinstance(i, dict) for i in spec):
+            collector.fail(
+                where,
+                "takes its sources by marker, which mlenv cannot express: a "
+                "[pypi] source holds on every platform",
+                "keep one table, for Linux",
+            )
+            return None  # fmt: skip
+        spec = spec[0]  # one source on every platform: the tables differ in markers only
     if not isinstance(spec, dict) or not isinstance(source := spec.get("source"), str):
+        return None
+    if source.lower() == "pypi":  # Poetry's reserved name: PyPI alone serves it
+        primary = [s for s in poetry.get("source") or [] if isinstance(s, dict)
+                   and str(s.get("priority") or "primary") in ("primary", "default")]  # fmt: skip
+        if all(str(s.get("name")).lower() == "pypi" for s in primary):
+            return None  # PyPI is the first index mlenv asks (poetry_indexes)
+        collector.fail(where, f"comes from PyPI only, but mlenv asks the primary source "
+                       f"{primary[0].get('name')!r} first", "make PyPI the primary source, "
+                       "or drop source = \"pypi\"")  # fmt: skip
         return None
     for entry in poetry.get("source") or []:
         if isinstance(entry, dict) and str(entry.get("name")).lower() == source.lower():

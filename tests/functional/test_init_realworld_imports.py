@@ -52,6 +52,7 @@ PYPROJECT = [
     ("tgi/server/pyproject.toml", ("torch", "bnb")), ("tgi/integration-tests/pyproject.toml", ()),
     ("tgi/backends/neuron/server/pyproject.toml", ()), ("cudf/python/cudf/pyproject.toml", ()),
     ("unsloth/pyproject.toml", ()), ("unsloth/pyproject.toml", ("huggingface",)),
+    ("hoopoes/poetry2-gpu/pyproject.toml", ()), ("hoopoes/uv-gpu/pyproject.toml", ()),
 ]  # fmt: skip
 CONDA = ["deepspeed/environment.yml", "cudf/conda/environments/all_cuda-129_arch-x86_64.yaml"]
 PIXI = [
@@ -124,7 +125,7 @@ def test_pyprojects_keep_dependencies_extras_and_uv_sources(
     tmp_path: Path, relative: str, extras: tuple[str, ...]
 ) -> None:
     """[project] dependencies and each asked extra (the project's own ``name[extra]``
-    expanded), with uv's explicit-index sources that hold on Linux."""
+    expanded), with uv's and Poetry 2's explicit-index sources that hold on Linux."""
     said = read_pyproject(DATA / relative, extras)
     code, output, manifest = _init(tmp_path, relative, *(f"--group={e}" for e in extras))
     assert code == 0, output

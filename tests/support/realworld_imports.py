@@ -120,7 +120,8 @@ def _own_extras(name: str, optional: dict[str, list[str]], items: Sequence[str])
 
 def read_pyproject(path: Path, extras: Sequence[str] = ()) -> Said:
     """PEP 621 dependencies and the asked extras; uv's explicit indexes named by
-    ``[tool.uv.sources]`` for a requirement kept, where the source's marker holds on Linux."""
+    ``[tool.uv.sources]`` for a requirement kept, where the source's marker holds on Linux, and
+    Poetry 2's explicit sources named in ``[tool.poetry.dependencies]``."""
     data = tomllib.loads(path.read_text())
     project = data.get("project", {})
     optional: dict[str, list[str]] = project.get("optional-dependencies", {})
@@ -141,6 +142,17 @@ def read_pyproject(path: Path, extras: Sequence[str] = ()) -> Said:
             holds = marker is None or Requirement(f"x; {marker}").marker.evaluate(LINUX)  # type: ignore[union-attr]
             if canonicalize_name(name) in wanted and holds and entry.get("index") in urls:
                 said.sources[canonicalize_name(name)] = urls[entry["index"]].rstrip("/")
+    poetry = data.get("tool", {}).get("poetry", {})  # Poetry 2: explicit sources by name
+    named = {
+        s["name"]: s["url"] for s in poetry.get("source", []) if s.get("priority") == "explicit"
+    }
+    for name, spec in poetry.get("dependencies", {}).items():
+        if (
+            canonicalize_name(name) in wanted
+            and isinstance(spec, dict)
+            and spec.get("source") in named
+        ):
+            said.sources[canonicalize_name(name)] = named[spec["source"]].rstrip("/")
     return said
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from mlenv.errors import ProblemsError
 from mlenv.importers.core import import_file
 
 
@@ -32,3 +33,80 @@ def test_environment_yml_python_glob_names_its_minor(tmp_path: Path) -> None:
         "channels: [conda-forge]\ndependencies:\n  - python=3.12*\n"
     )
     assert import_file(tmp_path / "environment.yml").python == "3.12"
+
+
+def _poetry(tmp_path: Path, dependencies: str, sources: str = "") -> Path:
+    path = tmp_path / "pyproject.toml"
+    path.write_text(
+        '[tool.poetry]\nname = "src"\nversion = "0.1.0"\n\n[tool.poetry.dependencies]\n'
+        f'python = ">=3.11,<3.12"\n{dependencies}\n{sources}'
+    )
+    return path
+
+
+PYPI_PRIMARY = '[[tool.poetry.source]]\nname = "PyPI"\npriority = "primary"\n'
+CU117 = (
+    '[[tool.poetry.source]]\nname = "torch"\n'
+    'url = "https://download.pytorch.org/whl/cu117"\npriority = "explicit"\n'
+)
+
+
+def test_poetry_tables_by_platform_from_one_source_are_read(tmp_path: Path) -> None:
+    """A real Poetry file lists torch once per platform, each table from ``source =
+    "pypi"``: one source on every platform, so each table becomes a marker line (it was
+    refused as "takes its sources by marker"). PyPI is the primary index: no [pypi] source."""
+    torch = (
+        'torch = [\n  {version = "^2.5.1", source = "pypi", "platform" = "win32"},\n'
+        '  {version = "^2.5.1", source = "pypi", "platform" = "linux"},\n'
+        '  {version = "^2.5.1", source = "pypi", "platform" = "darwin", '
+        "markers = \"platform_machine == 'arm64'\" },\n]\n"
+    )
+    imported = import_file(_poetry(tmp_path, torch, PYPI_PRIMARY + CU117))
+    assert imported.pypi == (
+        'torch>=2.5.1,<3.0.0; sys_platform == "win32"',
+        'torch>=2.5.1,<3.0.0; sys_platform == "linux"',
+        "torch>=2.5.1,<3.0.0; (platform_machine == 'arm64') and sys_platform == \"darwin\"",
+    )
+    assert imported.sources == ()
+    assert imported.index_url in (None, "https://pypi.org/simple")
+
+
+def test_poetry_pypi_source_behind_another_primary_is_named(tmp_path: Path) -> None:
+    """``source = "pypi"`` where another source is primary: mlenv would ask that one first."""
+    mirror = '[[tool.poetry.source]]\nname = "corp"\nurl = "https://corp.example/simple"\n'
+    with pytest.raises(ProblemsError) as caught:
+        import_file(_poetry(tmp_path, 'torch = {version = "^2.5.1", source = "pypi"}', mirror))
+    [problem] = caught.value.problems
+    assert problem.where.endswith("[tool.poetry.dependencies] torch")
+    assert "comes from PyPI only" in problem.message and "'corp'" in problem.message
+    assert problem.hint is not None and "primary" in problem.hint
+
+
+def test_poetry_one_source_tables_on_two_sources_stay_refused(tmp_path: Path) -> None:
+    """Tables naming two sources by marker are still refused: [pypi] sources hold everywhere."""
+    torch = (
+        'torch = [\n  {version = "^2.0.1", source = "torch", '
+        "markers = \"sys_platform == 'linux'\"},\n"
+        '  {version = "^2.0.1", source = "PyPI", markers = "sys_platform == \'darwin\'"},\n]\n'
+    )
+    with pytest.raises(ProblemsError) as caught:
+        import_file(_poetry(tmp_path, torch, PYPI_PRIMARY + CU117))
+    assert "takes its sources by marker" in caught.value.problems[0].message
+
+
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [("requirements.txt", "torch>=2.2.0+cu121\n"),
+     ("pyproject.toml", '[tool.poetry]\nname = "p"\n[tool.poetry.dependencies]\n'
+      'torch = {version = "^2.2.0+cu121", source = "cu"}\n[[tool.poetry.source]]\nname = "cu"\n'
+      'url = "https://download.pytorch.org/whl/cu121"\npriority = "explicit"\n')],
+)  # fmt: skip
+def test_local_label_in_a_range_says_what_to_write(tmp_path: Path, name: str, text: str) -> None:
+    """Poetry's ``^2.2.0+cu121`` (common in real GPU projects) is ``>=2.2.0+cu121``, which
+    PEP 440 refuses: the problem now says to pin the build or drop the label (it had no hint)."""
+    (tmp_path / name).write_text(text)
+    with pytest.raises(ProblemsError) as caught:
+        import_file(tmp_path / name)
+    [problem] = caught.value.problems
+    assert "Local version label" in problem.message
+    assert problem.hint is not None and "torch==2.2.0+cu121" in problem.hint
