@@ -82,16 +82,40 @@ def test_poetry_pypi_source_behind_another_primary_is_named(tmp_path: Path) -> N
     assert problem.hint is not None and "primary" in problem.hint
 
 
-def test_poetry_one_source_tables_on_two_sources_stay_refused(tmp_path: Path) -> None:
-    """Tables naming two sources by marker are still refused: [pypi] sources hold everywhere."""
+def test_poetry_tables_by_platform_take_the_linux_tables_source(tmp_path: Path) -> None:
+    """A real pattern: torch from the CUDA source on Linux, from PyPI on macOS. Only the Linux
+    table holds on mlenv's targets, so its explicit source is torch's [pypi] source (it was
+    refused as "takes its sources by marker"); the macOS line stays, false on Linux."""
     torch = (
         'torch = [\n  {version = "^2.0.1", source = "torch", '
         "markers = \"sys_platform == 'linux'\"},\n"
         '  {version = "^2.0.1", source = "PyPI", markers = "sys_platform == \'darwin\'"},\n]\n'
     )
+    imported = import_file(_poetry(tmp_path, torch, PYPI_PRIMARY + CU117))
+    assert imported.sources == (("torch", "https://download.pytorch.org/whl/cu117"),)
+    assert imported.pypi == (
+        "torch>=2.0.1,<3.0.0; (sys_platform == 'linux')",
+        "torch>=2.0.1,<3.0.0; (sys_platform == 'darwin')",
+    )
+
+
+@pytest.mark.parametrize(
+    ("second", "said"),
+    [("markers = \"platform_machine == 'aarch64'\"", "true on linux-aarch64 and false on linux-64"),
+     ('platform = "linux"', "2 tables for torch hold on Linux, from different sources")],
+)  # fmt: skip
+def test_poetry_tables_that_split_linux_are_refused(tmp_path: Path, second: str, said: str) -> None:
+    """A table true on some Linux targets only, or two Linux tables from different sources:
+    mlenv's [pypi] sources hold on every platform, so the key is named with what to keep."""
+    torch = (
+        'torch = [\n  {version = "^2.0.1", source = "torch", platform = "linux"},\n'
+        f'  {{version = "^2.0.1", source = "pypi", {second}}},\n]\n'
+    )
     with pytest.raises(ProblemsError) as caught:
         import_file(_poetry(tmp_path, torch, PYPI_PRIMARY + CU117))
-    assert "takes its sources by marker" in caught.value.problems[0].message
+    [problem] = caught.value.problems
+    assert problem.where.endswith("[tool.poetry.dependencies] torch")
+    assert said in problem.message and problem.hint == "keep one table, for Linux"
 
 
 @pytest.mark.parametrize(
