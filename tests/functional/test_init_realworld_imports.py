@@ -44,6 +44,7 @@ PIP = [
     "unsloth-studio/studio/backend/requirements/extras.txt",
     "unsloth-studio/studio/backend/requirements/studio.txt",
     "unsloth-studio/studio/backend/requirements/single-env/data-designer.txt",
+    "vllm/requirements/rocm-build.txt", "vllm/requirements/nightly_torch_test.txt",
 ]  # fmt: skip
 PYPROJECT = [
     ("sglang/python/pyproject.toml", ()), ("sglang/python/pyproject.toml", ("all",)),
@@ -59,6 +60,7 @@ PIXI = [
     "pixi/examples/pypi/pixi.toml", "pixi/examples/pypi-custom-registry/pixi.toml",
     "pixi/examples/pypi-find-links/pixi.toml", "pixi/examples/solve-groups/pixi.toml",
     "pixi/examples/llama-index-inference/pixi.toml", "pixi/docs-pytorch-conda-forge/pixi.toml",
+    "pixi/examples/multi-machine/pixi.toml",
 ]  # fmt: skip
 
 

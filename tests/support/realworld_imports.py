@@ -198,4 +198,4 @@ def conda_python_allows(spec: str, minor: str) -> bool:
     """Whether a conda/pixi ``python`` spec (``3.12*``, ``3.12``, ``>=3.8``, ``<3.12``)
     admits CPython ``minor``."""
     text = re.sub(r"^(3\.\d+)\.?\*?$", r"==\1.*", spec.strip())
-    return SpecifierSet(text.replace(" ", "")).contains(f"{minor}.1")
+    return any(SpecifierSet(text.replace(" ", "")).contains(f"{minor}.{n}") for n in (0, 99))
