@@ -67,7 +67,9 @@ def _yaml(path: Path) -> Any:
 
 
 def _python_minor(version: str) -> str | None:
-    match = re.match(r"^[=\s]*(3\.\d+)(\.[\d*]+)*$", version)
+    """The CPython minor a conda spec pins: ``3.12``, ``=3.12.4``, ``3.12.*`` and ``3.12*``
+    (a glob pixi's examples write; conda and rattler match it by version segment, 3.12.x)."""
+    match = re.match(r"^[=\s]*(3\.\d+)(\.[\d*]+)*\*?$", version)
     return match[1] if match else None
 
 

@@ -48,6 +48,10 @@ FILE_OPTIONS = frozenset({"-i", "--index-url", "--extra-index-url", "--no-index"
 _PYPI = "https://pypi.org/simple"
 _URL = re.compile(r"(?i:https?|file)://\S+")  # what [pypi] index URLs take (manifest._url)
 _MAX_INCLUDES = 32  # -r nesting deeper than this is a cycle or a mistake
+# torch>=2.2.0+cu121 (Poetry's "^2.2.0+cu121" becomes that): pip and uv refuse it too
+_LOCAL_RANGE_HINT = ("a local label (+cu121) goes only with == or !=: pin the build (torch=="
+                     "2.2.0+cu121), or drop the label and take the package from that CUDA's "
+                     "index")  # fmt: skip
 
 
 class ImportFileError(ProblemsError):
@@ -278,12 +282,9 @@ def _option(
         collector.notes.append(f"{option} is not needed: the lock chooses the exact artifacts")
         return result
     if option in ("-e", "--editable"):
-        collector.fail(
-            where,
-            f"editable requirement {value!r} cannot be expressed",
-            "mlenv builds images from locked artifacts: build a wheel of the project and put "
-            "it in a [pypi].find-links directory",
-        )
+        collector.fail(where, f"editable requirement {value!r} cannot be expressed",
+                       "mlenv builds images from locked artifacts: build a wheel of the project "
+                       "and put it in a [pypi].find-links directory")  # fmt: skip
         return result
     hint = "mlenv reads its [pypi] indexes; list only find-links directories"
     collector.fail(where, f"the option {option} cannot be expressed in mlenv.toml",
@@ -316,16 +317,16 @@ def _requirement_line(
                        "and require it by name")  # fmt: skip
         return result
     if re.match(r"^(git|hg|svn|bzr)\+|^[a-z]+://|^\.{0,2}/|.*\.(whl|tar\.gz|zip)$", text):
-        collector.fail(
-            where,
-            f"{text!r} is a URL or path, not a requirement mlenv can lock",
-            "put the wheel in a [pypi].find-links directory and require it by name",
-        )
+        collector.fail(where, f"{text!r} is a URL or path, not a requirement mlenv can lock",
+                       "put the wheel in a [pypi].find-links directory and require it by "
+                       "name")  # fmt: skip
         return result
     try:
         requirement = parsed_requirement(text)
     except InvalidRequirement as exc:
-        collector.fail(where, f"not a PEP 508 requirement: {str(exc).splitlines()[0]}")
+        said = str(exc).splitlines()[0]
+        collector.fail(where, f"not a PEP 508 requirement: {said}",
+                       _LOCAL_RANGE_HINT if "Local version label" in said else None)  # fmt: skip
         return result
     if requirement.url:
         kind = "a VCS" if re.match(r"^(git|hg|svn|bzr)\+", requirement.url) else "a direct URL"

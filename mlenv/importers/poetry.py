@@ -16,12 +16,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from packaging.markers import Marker
 from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from mlenv.importers.core import _PYPI, _Collector
 from mlenv.importers.poetry_union import UnionError, merge
+from mlenv.importers.uv import MARKER_ERRORS, on_targets, target_split
 
 _CONSTRAINT = re.compile(r"^(?P<op>\^|~=|~|===|==|=|!=|<>|>=|<=|>|<)?\s*(?P<version>\S+)$")
 _PLAIN = {"===": "===", "==": "==", "=": "==", "!=": "!=", "<>": "!=", ">=": ">=", "<=": "<=",
@@ -164,21 +166,62 @@ def _python_marker(constraint: str) -> str:
     return " and ".join(clauses)
 
 
+def _markers(spec: dict[str, Any]) -> list[str]:
+    """A dependency table's ``markers``, ``python`` and ``platform`` as PEP 508 clauses."""
+    markers = [f"({spec['markers']})"] if spec.get("markers") else []
+    if spec.get("python"):
+        markers.append(f"({_python_marker(str(spec['python']))})")
+    if spec.get("platform"):
+        markers.append(f'sys_platform == "{spec["platform"]}"')
+    return markers
+
+
+def _linux_table(name: str, tables: list[Any], where: str, collector: _Collector) -> Any:
+    """The table of a per-platform list that holds on mlenv's Linux targets (``on_targets``),
+    None when none does or on a problem. A table for macOS or Windows only is as if absent, as
+    pip on Linux skips its line, so the source it names does not matter."""
+    holding: list[Any] = []
+    for table in tables:
+        try:
+            clauses = _markers(table) if isinstance(table, dict) else []
+            true, false = on_targets(Marker(" and ".join(clauses)) if clauses else None)
+        except (PoetryConstraintError, *MARKER_ERRORS):
+            return None  # the table's own line is refused, naming it (_entry)
+        if true and false:
+            collector.fail(where, f"takes {name} from source {table.get('source')!r} only where "
+                           f"{' and '.join(clauses)}, which is {target_split(true, false)}; a "
+                           "[pypi] source holds on every platform and Python",
+                           "keep one table, for Linux")  # fmt: skip
+            return None
+        holding += [table] if true else []
+    if len({str(t.get("source")).lower() for t in holding if isinstance(t, dict)}) > 1:
+        collector.fail(where, f"{len(holding)} tables for {name} hold on Linux, from different "
+                       "sources; mlenv.toml pins a package to one index",
+                       "keep one table, for Linux")  # fmt: skip
+        return None
+    return holding[0] if holding else None
+
+
 def explicit_source(
     poetry: dict[str, Any], name: str, spec: Any, where: str, collector: _Collector
 ) -> tuple[str, str] | None:
     """(PEP 503 name, URL) when ``spec`` takes ``name`` from an explicit Poetry source: Poetry
     asks that source only, and the source serves nothing else, which is a [pypi] source.
-    Another source named there is a problem; None when ``spec`` names none."""
-    if isinstance(spec, list) and any(isinstance(i, dict) and "source" in i for i in spec):
-        collector.fail(
-            where,
-            "takes its sources by marker, which mlenv cannot express: a "
-            "[pypi] source holds on every platform",
-            "keep one table, for Linux",
-        )
-        return None  # fmt: skip
+    ``source = "pypi"`` needs none where PyPI is the primary index. Of a list of tables (one
+    per platform) the one for Linux counts. Another source named there is a problem; None when
+    ``spec`` names none."""
+    if isinstance(spec, list):
+        spec = _linux_table(name, spec, where, collector)
     if not isinstance(spec, dict) or not isinstance(source := spec.get("source"), str):
+        return None
+    if source.lower() == "pypi":  # Poetry's reserved name: PyPI alone serves it
+        primary = [s for s in poetry.get("source") or [] if isinstance(s, dict)
+                   and str(s.get("priority") or "primary") in ("primary", "default")]  # fmt: skip
+        if all(str(s.get("name")).lower() == "pypi" for s in primary):
+            return None  # PyPI is the first index mlenv asks (poetry_indexes)
+        collector.fail(where, f"comes from PyPI only, but mlenv asks the primary source "
+                       f"{primary[0].get('name')!r} first", "make PyPI the primary source, "
+                       "or drop source = \"pypi\"")  # fmt: skip
         return None
     for entry in poetry.get("source") or []:
         if isinstance(entry, dict) and str(entry.get("name")).lower() == source.lower():
@@ -216,9 +259,7 @@ def _entry(
         return []
     try:
         version = translate(str(spec.get("version", "*")))
-        markers = [f"({spec['markers']})"] if spec.get("markers") else []
-        if spec.get("python"):
-            markers.append(f"({_python_marker(str(spec['python']))})")
+        markers = _markers(spec)
     except PoetryConstraintError as exc:
         hint = exc.hint or 'write one range, e.g. ">=1.2,<3"'
         collector.fail(where, str(exc), hint)
@@ -231,8 +272,6 @@ def _entry(
             f"({gap}.post1, ...); PEP 440's, written to the manifest, admits them: add "
             f'"!={gap}.postN" for each one to keep out'
         )
-    if spec.get("platform"):
-        markers.append(f'sys_platform == "{spec["platform"]}"')
     extra = spec.get("extras") or []
     bracket = f"[{','.join(str(e) for e in extra)}]" if extra else ""
     marker = f"; {' and '.join(markers)}" if markers else ""

@@ -140,7 +140,7 @@ def _prerelease(mode: object, where: str, collector: _Collector, result: Importe
 
 _TARGETS = tuple(Target(p.name, python) for p in PLATFORMS for python in PYTHON_MINORS)
 _INDEX_KEYS = frozenset({"index", "marker", "extra", "group"})
-_MARKER_ERRORS = (InvalidMarker, UndefinedComparison, UndefinedEnvironmentName)
+MARKER_ERRORS = (InvalidMarker, UndefinedComparison, UndefinedEnvironmentName)
 
 
 def _sources(
@@ -221,7 +221,8 @@ def _holding(
             collector.fail(
                 where,
                 f"uv takes {name} from {_named(entry)} only where {marker!r} holds, which is "
-                f"{_split(true, false)}; mlenv.toml's sources hold on every platform and Python",
+                f"{target_split(true, false)}; mlenv.toml's sources hold on every platform and "
+                "Python",
                 "make the marker true or false on every Linux target mlenv builds for (e.g. "
                 "sys_platform == 'linux'), or keep only the source your targets need",
             )
@@ -262,20 +263,25 @@ def _verdict(
         if kind in entry
     )
     text = entry.get("marker")
-    true: list[Target] = []
-    false: list[Target] = []
     try:
-        marker = None if text is None else Marker(str(text))
-        for target in _TARGETS:
-            holds = chosen and (marker is None or marker.evaluate(dict(target.markers)))
-            (true if holds else false).append(target)
-    except _MARKER_ERRORS as error:
+        return on_targets(None if text is None else Marker(str(text)), chosen)
+    except MARKER_ERRORS as error:
         collector.fail(
             f"{where} marker",
             f"{text!r} is not a PEP 508 environment marker: {error}",
             "write it as uv's docs do, e.g. marker = \"sys_platform == 'linux'\"",
         )
         return None
+
+
+def on_targets(marker: Marker | None, chosen: bool = True) -> tuple[list[Target], list[Target]]:
+    """mlenv's targets (every platform by every Python minor) on which ``marker`` holds, and
+    those on which it does not: where uv's and Poetry's per-platform sources are judged."""
+    true: list[Target] = []
+    false: list[Target] = []
+    for target in _TARGETS:
+        holds = chosen and (marker is None or marker.evaluate(dict(target.markers)))
+        (true if holds else false).append(target)
     return true, false
 
 
@@ -285,7 +291,7 @@ def _named(entry: Any) -> str:
     return repr(entry)
 
 
-def _split(true: list[Target], false: list[Target]) -> str:
+def target_split(true: list[Target], false: list[Target]) -> str:
     """Which of mlenv's targets a condition holds on, in the fewest words that say it."""
     for attribute, label in (("platform", "on "), ("python", "for Python ")):
         yes = list(dict.fromkeys(getattr(target, attribute) for target in true))

@@ -219,16 +219,24 @@ def test_a_poetry_source_that_is_not_explicit_is_refused_with_the_fix(tmp_path: 
     )
 
 
-def test_poetry_sources_by_marker_are_refused(tmp_path: Path) -> None:
+@pytest.mark.parametrize("linux", ["sys_platform == 'linux'", "platform_machine == 'x86_64'"])
+def test_poetry_sources_by_marker_hold_only_when_linux_agrees(tmp_path: Path, linux: str) -> None:
+    """The Linux table's explicit source is torch's on every mlenv target (the macOS table's
+    line stays, false there); a marker that splits the Linux targets is refused (a [pypi]
+    source holds on every platform), as uv's sources are judged."""
     path = tmp_path / "pyproject.toml"
-    linux, darwin = "sys_platform == 'linux'", "sys_platform == 'darwin'"
+    darwin = "sys_platform == 'darwin'"
     path.write_text('[tool.poetry.dependencies]\npython = "^3.10"\ntorch = [\n'
                     f'  {{ version = "^2.1", source = "pytorch", markers = "{linux}" }},\n'
                     f'  {{ version = "^2.1", markers = "{darwin}" }},\n]\n'
                     + _POETRY_SOURCE.format(priority="explicit"))  # fmt: skip
+    if "machine" not in linux:
+        assert [name for name, _ in import_file(path).sources] == ["torch"]
+        return
     with pytest.raises(ImportFileError) as refused:
         import_file(path)
-    assert any("by marker" in p.message for p in refused.value.problems)
+    assert any("true on linux-64 and false on linux-aarch64" in p.message
+               for p in refused.value.problems)  # fmt: skip
 
 
 def test_uv_overrides_and_constraints_are_kept_not_dropped(tmp_path: Path) -> None:
