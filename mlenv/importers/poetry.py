@@ -166,11 +166,25 @@ def _python_marker(constraint: str) -> str:
     return " and ".join(clauses)
 
 
+def _own_marker(text: object) -> str:
+    try:
+        Marker(str(text))
+    except MARKER_ERRORS as error:
+        raise PoetryConstraintError(
+            f"markers = {str(text)!r} is not a PEP 508 environment marker: {error}",
+            "write one marker, e.g. markers = \"sys_platform == 'linux'\"",
+        ) from error
+    return str(text)
+
+
 def _markers(spec: dict[str, Any]) -> list[str]:
-    """A dependency table's ``markers``, ``python`` and ``platform`` as PEP 508 clauses."""
-    markers = [f"({spec['markers']})"] if spec.get("markers") else []
-    if spec.get("python"):
-        markers.append(f"({_python_marker(str(spec['python']))})")
+    """A dependency table's ``markers``, ``python`` and ``platform`` as PEP 508 clauses. The
+    ``markers`` text must be a marker on its own, as Poetry reads it: wrapped in parentheses,
+    ``"a') or ('b"`` became one, and changed what the clauses joined to it mean. ``python =
+    "*"`` is no clause (it was ``()``, refused as no marker)."""
+    markers = [f"({_own_marker(spec['markers'])})"] if spec.get("markers") else []
+    if spec.get("python") and (python := _python_marker(str(spec["python"]))):
+        markers.append(f"({python})")
     if spec.get("platform"):
         markers.append(f'sys_platform == "{spec["platform"]}"')
     return markers
@@ -194,7 +208,7 @@ def _linux_table(name: str, tables: list[Any], where: str, collector: _Collector
                            "keep one table, for Linux")  # fmt: skip
             return None
         holding += [table] if true else []
-    if len({str(t.get("source")).lower() for t in holding if isinstance(t, dict)}) > 1:
+    if len({str(t.get("source") if isinstance(t, dict) else None).lower() for t in holding}) > 1:
         collector.fail(where, f"{len(holding)} tables for {name} hold on Linux, from different "
                        "sources; mlenv.toml pins a package to one index",
                        "keep one table, for Linux")  # fmt: skip
@@ -260,6 +274,11 @@ def _entry(
     try:
         version = translate(str(spec.get("version", "*")))
         markers = _markers(spec)
+        extra = spec.get("extras") or []
+        if not isinstance(extra, list):  # a string was one extra per character: torch[o,p,t]
+            raise PoetryConstraintError(
+                f"extras = {extra!r} is not a list", 'e.g. extras = ["opt"]'
+            )
     except PoetryConstraintError as exc:
         hint = exc.hint or 'write one range, e.g. ">=1.2,<3"'
         collector.fail(where, str(exc), hint)
@@ -272,7 +291,6 @@ def _entry(
             f"({gap}.post1, ...); PEP 440's, written to the manifest, admits them: add "
             f'"!={gap}.postN" for each one to keep out'
         )
-    extra = spec.get("extras") or []
     bracket = f"[{','.join(str(e) for e in extra)}]" if extra else ""
     marker = f"; {' and '.join(markers)}" if markers else ""
     return [(where, f"{name}{bracket}{version}{marker}")]
