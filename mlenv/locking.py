@@ -697,7 +697,7 @@ def artifact_facts(
             check = DigestCheck(file.declared)
             with index.open(file) as stream:
                 measured = measure(stream, check if file.declared else None)
-            wrong = check.contradiction()
+            wrong = check.contradiction(measured.sha256)
             if file.sha256 is not None and measured.sha256 != file.sha256:
                 wrong = ("sha256", file.sha256, measured.sha256)
             if wrong is not None:

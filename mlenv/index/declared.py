@@ -12,45 +12,53 @@ from collections.abc import Iterable
 from mlenv.digests import is_lower_hex
 
 # hashlib's guaranteed algorithms a simple page may name (PEP 503 allows any of them), and the
-# length of each one's hex digest; sha256 is ``Link.sha256``'s, not here.
-_HEX_LENGTHS = {"md5": 32, "sha1": 40, "sha224": 56, "sha384": 96, "sha512": 128}
+# length of each one's hex digest
+_HEX_LENGTHS = {"md5": 32, "sha1": 40, "sha224": 56, "sha256": 64, "sha384": 96, "sha512": 128}
 
-Declared = tuple[tuple[str, str], ...]  # (algorithm, lower-case hex), sorted by algorithm
+Declared = tuple[tuple[str, str], ...]  # (algorithm, lower-case hex), sorted
 
 
-def declared_digests(pairs: Iterable[tuple[str, object]]) -> Declared:
-    """The well-formed claims among ``pairs`` (a fragment's or a JSON ``hashes``' name/value);
-    a malformed one is no claim, as a malformed sha256 is none (``model.valid_sha256``). An
-    algorithm named twice keeps its first value."""
-    found: dict[str, str] = {}
+def page_digests(pairs: Iterable[tuple[str, object]]) -> tuple[str | None, Declared]:
+    """The sha256 a page pins a file to and its other well-formed claims, from ``pairs`` (a
+    fragment's or a JSON ``hashes``' name/value); a malformed claim is none, as a malformed
+    sha256 is (``model.valid_sha256``). An algorithm stated with two values keeps both, and
+    bytes must meet every claim: pip checked the first, uv the last, so ``md5=GOOD&md5=BAD``
+    passed one of them. Two sha256 values are no pin (the last was taken, unmeasured): both
+    stay claims, and the measure refuses the file."""
+    found: set[tuple[str, str]] = set()
     for name, value in pairs:
-        algorithm = name.lower()
-        length = _HEX_LENGTHS.get(algorithm)
-        if length is None or algorithm in found or not isinstance(value, str):
-            continue
-        if is_lower_hex(value.lower(), length):
-            found[algorithm] = value.lower()
-    return tuple(sorted(found.items()))
+        length = _HEX_LENGTHS.get(name.lower())
+        if length is not None and isinstance(value, str) and is_lower_hex(value.lower(), length):
+            found.add((name.lower(), value.lower()))
+    claims = tuple(sorted(found))
+    stated = [value for algorithm, value in claims if algorithm == "sha256"]
+    if len(stated) != 1:
+        return None, claims
+    return stated[0], tuple(claim for claim in claims if claim[0] != "sha256")
 
 
 class DigestCheck:
-    """A sink for ``cache.held.measure``: hashes the bytes measured with every declared
+    """A sink for ``cache.held.measure``: hashes the bytes measured with every other declared
     algorithm, so the file is read once whatever its page states."""
 
     def __init__(self, declared: Declared) -> None:
-        self._hashers = [
-            (algorithm, value, hashlib.new(algorithm, usedforsecurity=False))
-            for algorithm, value in declared
-        ]
+        self._claims = declared
+        self._hashers = {
+            algorithm: hashlib.new(algorithm, usedforsecurity=False)
+            for algorithm, _value in declared
+            if algorithm != "sha256"  # ``measure`` hashes it
+        }
 
     def write(self, data: bytes | memoryview, /) -> int:
-        for _algorithm, _value, hasher in self._hashers:
+        for hasher in self._hashers.values():
             hasher.update(data)
         return len(data)
 
-    def contradiction(self) -> tuple[str, str, str] | None:
-        """The first claim the bytes written contradict: (algorithm, stated, found)."""
-        for algorithm, value, hasher in self._hashers:
-            if hasher.hexdigest() != value:
-                return algorithm, value, hasher.hexdigest()
+    def contradiction(self, sha256: str) -> tuple[str, str, str] | None:
+        """The first claim the bytes written (whose sha256 ``measure`` found) contradict:
+        (algorithm, stated, found)."""
+        for algorithm, value in self._claims:
+            found = sha256 if algorithm == "sha256" else self._hashers[algorithm].hexdigest()
+            if found != value:
+                return algorithm, value, found
         return None

@@ -14,7 +14,7 @@ from typing import Literal
 from urllib.parse import urldefrag, urljoin
 
 from mlenv.errors import printable
-from mlenv.index.declared import declared_digests
+from mlenv.index.declared import page_digests
 from mlenv.index.model import IndexPageError, Link, valid_sha256
 from mlenv.index.urls import strip_credentials
 from mlenv.limits import MAX_PAGE_LINKS, MAX_UNTERMINATED, MAX_WHEEL_BYTES, enforce
@@ -191,11 +191,7 @@ def parse_html(
         url, fragment = urldefrag(
             follow(joined, base=page_url, local=local, where=where, downgrade=downgrade)
         )
-        sha256 = None
-        pairs = [part.partition("=")[::2] for part in fragment.split("&")]
-        for name, value in pairs:
-            if name.lower() == "sha256":
-                sha256 = valid_sha256(value)
+        sha256, declared = page_digests(part.partition("=")[::2] for part in fragment.split("&"))
         metadata_attr = "data-core-metadata"
         if metadata_attr not in attrs:
             metadata_attr = "data-dist-info-metadata"
@@ -213,7 +209,7 @@ def parse_html(
                 yanked=yanked,
                 has_metadata=has_metadata,
                 metadata_sha256=metadata_sha256,
-                declared=declared_digests(pairs),
+                declared=declared,
             )
         )
     return links
@@ -266,7 +262,7 @@ def parse_json(
         if not isinstance(url, str) or not isinstance(filename, str):
             raise _bad_json(page_url, f"files[{position}] lacks a url or filename string")
         hashes = entry.get("hashes")
-        hashes = hashes if isinstance(hashes, dict) else {}
+        sha256, declared = page_digests(hashes.items() if isinstance(hashes, dict) else ())
         yanked = entry.get("yanked", False)
         size = entry.get("size")
         requires_python = entry.get("requires-python")
@@ -280,14 +276,14 @@ def parse_json(
                     )[0]
                 ),
                 filename=filename,
-                sha256=valid_sha256(hashes.get("sha256")),
+                sha256=sha256,
                 requires_python=requires_python if isinstance(requires_python, str) else None,
                 yanked=yanked if isinstance(yanked, str) else ("" if yanked is True else None),
                 # a size a lock cannot hold is no claim (``lockfile._Reader.record``)
                 size=size if type(size) is int and 0 <= size <= MAX_WHEEL_BYTES else None,
                 has_metadata=has_metadata,
                 metadata_sha256=metadata_sha256,
-                declared=declared_digests(hashes.items()),
+                declared=declared,
             )
         )
     return links

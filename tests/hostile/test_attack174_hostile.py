@@ -13,18 +13,30 @@ Findings (input: what mlenv did -> what it does now):
   no source, yet ignored when sources were compared, so the Linux table's source was dropped
   and torch came from PyPI -> "tables ... from different sources".
 - ``extras = "opt"`` (a string, not Poetry's list): written ``torch[o,p,t]`` -> refused.
+- A page fragment ``#md5=GOOD&md5=BAD`` (or BAD first): only the first claim was checked (pip
+  checks the first, uv the last) -> every stated value is checked, the file refused.
+- ``#sha256=A&sha256=B`` with a size stated: the last was pinned unmeasured, the first never
+  compared -> no pin; the file is measured and refused naming the sha256 it contradicts.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import tomllib
 from pathlib import Path
 
 import pytest
+from packaging.utils import canonicalize_name
 
 from mlenv.errors import ProblemsError
 from mlenv.importers.core import import_file
 from mlenv.importers.manifest import manifest_text
+from mlenv.index import MemoryIndex, PackageIndexError
+from mlenv.index.pages import parse_html
+from mlenv.locking import artifact_facts
+from mlenv.report import MemoryReporter
+from tests.support.wheels import build_wheel
 
 SOURCES = (
     '[[tool.poetry.source]]\nname = "PyPI"\npriority = "primary"\n'
@@ -119,3 +131,47 @@ def test_linux_tables_by_any_marker_spelling_are_found(
     torch = f'[{{version = "^2.0.1", source = "torch", markers = "{marker}"}}, {DARWIN}]'
     imported = import_file(_poetry(tmp_path, torch))
     assert bool(imported.sources) is holds
+
+
+FILENAME, DATA = build_wheel("demo", "1.0")
+RIGHT = {a: hashlib.new(a, DATA).hexdigest() for a in ("md5", "sha1", "sha256", "sha512")}
+WRONG = {a: hashlib.new(a, b"another file").hexdigest() for a in RIGHT}
+
+
+def _facts(fragment: str) -> dict[str, tuple[str, int]]:
+    """What a lock records for the demo wheel listed on an HTML page with ``fragment``; the
+    index states its size, so a sha256 taken from the page is pinned unmeasured."""
+    memory = MemoryIndex(wheels={FILENAME: DATA})
+    [held] = memory.files(canonicalize_name("demo"))
+    [link] = parse_html(f'<a href="https://h.example/f/{FILENAME}#{fragment}">x</a>',
+                        "https://h.example/simple/demo/")  # fmt: skip
+    listed = dataclasses.replace(held, sha256=link.sha256, size=len(DATA), declared=link.declared)
+    return artifact_facts(memory, [listed], MemoryReporter())
+
+
+@pytest.mark.parametrize(
+    "fragment",
+    [f"md5={RIGHT['md5']}&md5={WRONG['md5']}", f"md5={WRONG['md5']}&md5={RIGHT['md5']}",
+     f"sha256={RIGHT['sha256']}&sha256={WRONG['sha256']}",
+     f"sha256={WRONG['sha256']}&sha256={RIGHT['sha256']}",
+     f"sha256={RIGHT['sha256'].upper()}&sha256={WRONG['sha256']}",
+     f"egg=demo&sha1={RIGHT['sha1']}&sha512={WRONG['sha512']}",
+     f"sha512={RIGHT['sha512']}&md5={WRONG['md5'].upper()}"],
+)  # fmt: skip
+def test_every_value_a_page_states_must_hold(fragment: str) -> None:
+    with pytest.raises(PackageIndexError) as info:
+        _facts(fragment)
+    assert "hash to" in info.value.message and FILENAME in info.value.message
+
+
+@pytest.mark.parametrize(
+    "fragment",
+    [f"md5={RIGHT['md5'].upper()}", f"md5={RIGHT['md5']}&md5={RIGHT['md5'].upper()}",
+     f"md5={WRONG['md5'][:-1]}", "md5=", f"blake2b={WRONG['md5']}",
+     f"sha3_256={WRONG['sha256']}", f"md5=%20{WRONG['md5']}",
+     f"sha256={RIGHT['sha256']}&sha256=", f"egg=demo&md5={RIGHT['md5']}&&sha1={RIGHT['sha1']}"],
+)  # fmt: skip
+def test_claims_that_hold_or_are_no_claim_lock(fragment: str) -> None:
+    """Held: case, a repeated equal value, malformed or unknown digests (no claim, as pip)."""
+    [(sha256, size)] = _facts(fragment).values()
+    assert (sha256, size) == (RIGHT["sha256"], len(DATA))
