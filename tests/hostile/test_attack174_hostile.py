@@ -17,6 +17,9 @@ Findings (input: what mlenv did -> what it does now):
   checks the first, uv the last) -> every stated value is checked, the file refused.
 - ``#sha256=A&sha256=B`` with a size stated: the last was pinned unmeasured, the first never
   compared -> no pin; the file is measured and refused naming the sha256 it contradicts.
+- METADATA whose lines end in a lone ``\r`` (the email parser's line end too): the line bound
+  counted ``\n`` only; 13 MB of ``X-A: b\r`` held 414 MB for 32 s of CPU (64 MB, the body
+  bound, is ~2 GB per prefetch thread) -> every line end counts, refused unread.
 """
 
 from __future__ import annotations
@@ -29,11 +32,14 @@ from pathlib import Path
 import pytest
 from packaging.utils import canonicalize_name
 
+from mlenv import limits
 from mlenv.errors import ProblemsError
 from mlenv.importers.core import import_file
 from mlenv.importers.manifest import manifest_text
 from mlenv.index import MemoryIndex, PackageIndexError
+from mlenv.index.model import parse_core_metadata
 from mlenv.index.pages import parse_html
+from mlenv.limits import LimitError
 from mlenv.locking import artifact_facts
 from mlenv.report import MemoryReporter
 from tests.support.wheels import build_wheel
@@ -175,3 +181,25 @@ def test_claims_that_hold_or_are_no_claim_lock(fragment: str) -> None:
     """Held: case, a repeated equal value, malformed or unknown digests (no claim, as pip)."""
     [(sha256, size)] = _facts(fragment).values()
     assert (sha256, size) == (RIGHT["sha256"], len(DATA))
+
+
+def _metadata(end: bytes, lines: int, mixed: bool = False) -> bytes:
+    """METADATA of ``lines`` lines ending in ``end``; ``mixed``: every other one in ``\n``."""
+    rows = [b"Metadata-Version: 2.1", b"Name: app", b"Version: 1.0"]
+    rows += [b"X-A: b"] * (lines - len(rows))
+    ends = [b"\n" if mixed and i % 2 else end for i in range(len(rows))]
+    return b"".join(row + line_end for row, line_end in zip(rows, ends, strict=True))
+
+
+@pytest.mark.parametrize(("end", "mixed"), [(b"\r", False), (b"\r\n", False), (b"\r", True)])
+def test_metadata_lines_count_by_every_line_end(end: bytes, mixed: bool) -> None:
+    """A lone ``\r`` (alone or every other line) ends a line for the email parser."""
+    over = _metadata(end, limits.MAX_METADATA_LINES + 10, mixed)
+    with pytest.raises(LimitError, match="lines of METADATA") as info:
+        parse_core_metadata(over, where="app-1.0.whl")
+    assert info.value.where == "app-1.0.whl"
+
+
+@pytest.mark.parametrize(("end", "mixed"), [(b"\r", False), (b"\r\n", False), (b"\r", True)])
+def test_metadata_under_the_bound_is_read_with_any_line_end(end: bytes, mixed: bool) -> None:
+    assert parse_core_metadata(_metadata(end, 1_000, mixed), where="w").name == "app"
