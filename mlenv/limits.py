@@ -40,8 +40,12 @@ MAX_EXTRA_SETS = 500  # distinct extras combinations of one project in one resol
 # environments resolve a few hundred.
 MAX_PROJECTS = 3_000
 MAX_MARKER_EVALUATIONS = 2_000_000  # environment markers one resolution may evaluate
-# specifier clauses one resolution evaluates (~1.5 us each: ~15 s); a real one evaluates a few
-# per candidate it looks at, a few hundred thousand in all
+# specifier clauses one resolution evaluates past the first FREE_CLAUSES of each check (~1.5 us
+# each: ~15 s). A real range has a few clauses; backtracking (boto3's 1,800 releases, each
+# pinning botocore, against aiobotocore's pin: 1,800 x 1,900 files x 4 clauses) checks them
+# 14 million times, which counting every clause refused; what it bounds is a long range
+# (100,000 clauses) checked against every file, hours of work
+FREE_CLAUSES = 16
 MAX_SPECIFIER_WORK = 10_000_000
 MAX_INFLATE_RATIO = 200  # what a layer `inspect` reads may inflate to, per compressed byte
 MAX_NODE_LIST = 1 << 30  # characters of `verify --nodes` (kubectl's list of a 5,000-node cluster)

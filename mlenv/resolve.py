@@ -39,6 +39,7 @@ from mlenv.index.model import MetadataError
 from mlenv.index.urls import file_url_to_path, is_file_url
 from mlenv.inputs import Prerelease
 from mlenv.limits import (
+    FREE_CLAUSES,
     MAX_DEPENDENCIES,
     MAX_EXTRA_SETS,
     MAX_EXTRAS,
@@ -759,9 +760,11 @@ class _Provider(AbstractProvider[Req, Candidate, str]):
         return True
 
     def _spend(self, clauses: int, where: str) -> None:
-        """Count the specifier clauses one check evaluates, within their budget: a Requires-Dist
-        line of 100,000 distinct clauses (1 MiB) against a page of 200,000 files was hours."""
-        self.work += clauses or 1
+        """Count the specifier clauses one check evaluates past ``FREE_CLAUSES``, within their
+        budget: a Requires-Dist line of 100,000 distinct clauses (1 MiB) against a page of
+        200,000 files was hours. A real range's few clauses are free: deep backtracking checks
+        them millions of times, bounded by MAX_ROUNDS as any resolution's rounds are."""
+        self.work += max(0, clauses - FREE_CLAUSES)
         enforce(self.work, MAX_SPECIFIER_WORK, "specifier clauses evaluated", where=where)
 
     def is_satisfied_by(self, requirement: Req, candidate: Candidate) -> bool:

@@ -20,6 +20,11 @@ Findings (input: what mlenv did -> what it does now):
 - METADATA whose lines end in a lone ``\r`` (the email parser's line end too): the line bound
   counted ``\n`` only; 13 MB of ``X-A: b\r`` held 414 MB for 32 s of CPU (64 MB, the body
   bound, is ~2 GB per prefetch thread) -> every line end counts, refused unread.
+- boto3 (1,800 releases, each pinning one botocore) beside aiobotocore's botocore pin: the
+  resolver backtracks through boto3, checking ~4 clauses against 1,900 botocore files each
+  time; the specifier budget counted every clause and refused it at 10 million ("no real index
+  comes near this"), where main before the bound resolved it -> a check's first 16 clauses are
+  free; the budget bounds long ranges (attack 168's shapes are still refused).
 """
 
 from __future__ import annotations
@@ -30,18 +35,23 @@ import tomllib
 from pathlib import Path
 
 import pytest
-from packaging.utils import canonicalize_name
+from packaging.requirements import Requirement
+from packaging.utils import NormalizedName, canonicalize_name
 
 from mlenv import limits
+from mlenv import resolve as resolve_module
 from mlenv.errors import ProblemsError
 from mlenv.importers.core import import_file
 from mlenv.importers.manifest import manifest_text
-from mlenv.index import MemoryIndex, PackageIndexError
-from mlenv.index.model import parse_core_metadata
+from mlenv.index import CoreMetadata, IndexFile, MemoryIndex, PackageIndexError
+from mlenv.index.model import Link, make_file, parse_core_metadata
 from mlenv.index.pages import parse_html
 from mlenv.limits import LimitError
 from mlenv.locking import artifact_facts
 from mlenv.report import MemoryReporter
+from mlenv.resolve import resolve
+from mlenv.target import Target
+from tests.support.huge_project import HugeProject
 from tests.support.wheels import build_wheel
 
 SOURCES = (
@@ -203,3 +213,68 @@ def test_metadata_lines_count_by_every_line_end(end: bytes, mixed: bool) -> None
 @pytest.mark.parametrize(("end", "mixed"), [(b"\r", False), (b"\r\n", False), (b"\r", True)])
 def test_metadata_under_the_bound_is_read_with_any_line_end(end: bytes, mixed: bool) -> None:
     assert parse_core_metadata(_metadata(end, 1_000, mixed), where="w").name == "app"
+
+
+class _Backtracking(HugeProject):
+    """app needs boto3 and aiobotocore; aiobotocore pins botocore 1.5; boto3 1.i pins botocore
+    1.i, so every boto3 newer than 1.5 is tried and backtracked (pip's boto3 case)."""
+
+    def __init__(self, releases: int, clauses: int = 2) -> None:
+        super().__init__(0)
+        self.clauses = clauses
+        self._files = {
+            name: tuple(
+                make_file(
+                    Link(
+                        f"{self.url}/{name}-1.{i}.0-py3-none-any.whl",
+                        f"{name}-1.{i}.0-py3-none-any.whl",
+                    ),
+                    project=canonicalize_name(name),
+                    index_url=self.url,
+                )
+                for i in range(count)
+            )
+            for name, count in (
+                ("app", 1),
+                ("aiobotocore", 1),
+                ("boto3", releases),
+                ("botocore", releases + 100),
+            )
+        }
+
+    def files(self, project: NormalizedName) -> tuple[IndexFile | None, ...]:
+        return self._files.get(project, ())
+
+    def metadata(self, file: IndexFile) -> CoreMetadata:
+        i = file.version.release[1]
+        extra = ",".join(f"!=1.{i}.{n + 1}" for n in range(self.clauses - 2))
+        requires = {
+            "app": ("boto3", "aiobotocore"),
+            "aiobotocore": ("botocore>=1.5.0,<1.6.0",),
+            "boto3": (f"botocore>=1.{i}.0,<1.{i + 1}.0{',' if extra else ''}{extra}",),
+        }.get(file.name, ())
+        return CoreMetadata(file.name, file.version, requires, None, ())
+
+
+def _pins(index: _Backtracking) -> set[tuple[str, str]]:
+    result = resolve([Requirement("app")], Target("linux-64", "3.11", "2.28"), index,  # type: ignore[arg-type]
+                     reporter=MemoryReporter())  # fmt: skip
+    return {(str(p.name), str(p.version)) for p in result.pins}
+
+
+def test_backtracking_through_short_ranges_spends_no_specifier_budget(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """~300 x 400 checks of 3-4 clauses each: refused at a budget of 100 before, free now (the
+    real budget refused the same shape at 1,800 releases, 17 s of a real resolution)."""
+    monkeypatch.setattr(resolve_module, "MAX_SPECIFIER_WORK", 100)
+    assert ("boto3", "1.5.0") in _pins(_Backtracking(300))
+
+
+def test_ranges_past_the_free_clauses_still_spend_the_budget(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The same backtracking with ranges of FREE_CLAUSES + 20 clauses reaches the budget."""
+    monkeypatch.setattr(resolve_module, "MAX_SPECIFIER_WORK", 10_000)
+    with pytest.raises(LimitError, match="specifier clauses evaluated"):
+        _pins(_Backtracking(300, limits.FREE_CLAUSES + 20))
