@@ -44,14 +44,14 @@ from mlenv.errors import ProblemsError
 from mlenv.importers.core import import_file
 from mlenv.importers.manifest import manifest_text
 from mlenv.index import CoreMetadata, IndexFile, MemoryIndex, PackageIndexError
-from mlenv.index.model import Link, make_file, parse_core_metadata
+from mlenv.index.model import parse_core_metadata
 from mlenv.index.pages import parse_html
 from mlenv.limits import LimitError
 from mlenv.locking import artifact_facts
 from mlenv.report import MemoryReporter
 from mlenv.resolve import resolve
 from mlenv.target import Target
-from tests.support.huge_project import HugeProject
+from tests.support.huge_project import HugeProject, wheels_of
 from tests.support.wheels import build_wheel
 
 SOURCES = (
@@ -223,24 +223,10 @@ class _Backtracking(HugeProject):
         super().__init__(0)
         self.clauses = clauses
         self._files = {
-            name: tuple(
-                make_file(
-                    Link(
-                        f"{self.url}/{name}-1.{i}.0-py3-none-any.whl",
-                        f"{name}-1.{i}.0-py3-none-any.whl",
-                    ),
-                    project=canonicalize_name(name),
-                    index_url=self.url,
-                )
-                for i in range(count)
-            )
-            for name, count in (
-                ("app", 1),
-                ("aiobotocore", 1),
-                ("boto3", releases),
-                ("botocore", releases + 100),
-            )
-        }
+            name: wheels_of(self.url, name, [f"1.{i}.0" for i in range(count)])
+            for name, count in (("app", 1), ("aiobotocore", 1), ("boto3", releases),
+                                ("botocore", releases + 100))
+        }  # fmt: skip
 
     def files(self, project: NormalizedName) -> tuple[IndexFile | None, ...]:
         return self._files.get(project, ())

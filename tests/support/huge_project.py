@@ -13,6 +13,18 @@ from mlenv.index import CoreMetadata, IndexFile
 from mlenv.index.model import Link, make_file
 
 
+def wheels_of(url: str, name: str, versions: Sequence[str]) -> tuple[IndexFile | None, ...]:
+    """``name``'s py3-none-any wheels at ``url``, one per version, none of them built."""
+    return tuple(
+        make_file(
+            Link(f"{url}/{name}-{v}-py3-none-any.whl", f"{name}-{v}-py3-none-any.whl"),
+            project=canonicalize_name(name),
+            index_url=url,
+        )
+        for v in versions
+    )
+
+
 class HugeProject:
     """An index whose project "dep" lists ``count`` wheels; metadata is made up per file (no
     wheel is ever opened), so the test measures the resolver, not wheel building. It counts
@@ -25,18 +37,8 @@ class HugeProject:
         self.listed: list[str] = []
         self.read: list[str] = []
         self._files = {
-            name: tuple(
-                make_file(
-                    Link(
-                        f"{self.url}/{name}-{i}.0-py3-none-any.whl",
-                        f"{name}-{i}.0-py3-none-any.whl",
-                    ),
-                    project=canonicalize_name(name),
-                    index_url=self.url,
-                )
-                for i in range(n)
-            )
-            for name, n in (("app", 1), ("dep", count))
+            "app": wheels_of(self.url, "app", ["0.0"]),
+            "dep": wheels_of(self.url, "dep", [f"{i}.0" for i in range(count)]),
         }
 
     def files(self, project: NormalizedName) -> tuple[IndexFile | None, ...]:
