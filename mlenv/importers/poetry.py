@@ -24,6 +24,7 @@ from packaging.version import InvalidVersion, Version
 from mlenv.importers.core import _PYPI, _Collector
 from mlenv.importers.poetry_union import UnionError, merge
 from mlenv.importers.uv import MARKER_ERRORS, on_targets, target_split
+from mlenv.limits import MAX_IMPORTED_REQUIREMENTS, enforce
 
 _CONSTRAINT = re.compile(r"^(?P<op>\^|~=|~|===|==|=|!=|<>|>=|<=|>|<)?\s*(?P<version>\S+)$")
 _PLAIN = {"===": "===", "==": "==", "=": "==", "!=": "!=", "<>": "!=", ">=": ">=", "<=": "<=",
@@ -338,6 +339,9 @@ def poetry_tables(
                     hint = exc.hint or 'write one range, e.g. ">=3.10,<3.13"'
                     collector.fail(where, str(exc), hint)
                 continue
+            # as a requirements file's lines (each list item is a line, judged on every target)
+            count = len(lines) + (len(spec) if isinstance(spec, list) else 1)
+            enforce(count, MAX_IMPORTED_REQUIREMENTS, "requirements", where=where)
             found = _entry(name, spec, where, collector, extras)
             if found and (pin := explicit_source(poetry, name, spec, where, collector)):
                 pinned.append(pin)

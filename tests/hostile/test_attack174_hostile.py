@@ -25,6 +25,9 @@ Findings (input: what mlenv did -> what it does now):
   time; the specifier budget counted every clause and refused it at 10 million ("no real index
   comes near this"), where main before the bound resolved it -> a check's first 16 clauses are
   free; the budget bounds long ranges (attack 168's shapes are still refused).
+- A Poetry dependency listed as 20,000 per-platform tables (2 MB): 6.5 s of marker judging
+  and 20,000 manifest lines (a 16 MB file: ~50 s), where a requirements file stops at
+  MAX_IMPORTED_REQUIREMENTS -> the same bound, counted before a list is judged.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ from packaging.utils import NormalizedName, canonicalize_name
 from mlenv import limits
 from mlenv import resolve as resolve_module
 from mlenv.errors import ProblemsError
+from mlenv.importers import poetry as poetry_module
 from mlenv.importers.core import import_file
 from mlenv.importers.manifest import manifest_text
 from mlenv.index import CoreMetadata, IndexFile, MemoryIndex, PackageIndexError
@@ -264,3 +268,28 @@ def test_ranges_past_the_free_clauses_still_spend_the_budget(
     monkeypatch.setattr(resolve_module, "MAX_SPECIFIER_WORK", 10_000)
     with pytest.raises(LimitError, match="specifier clauses evaluated"):
         _pins(_Backtracking(300, limits.FREE_CLAUSES + 20))
+
+
+@pytest.mark.parametrize("listed", [True, False])
+def test_poetry_lines_stop_at_the_imported_requirements_bound(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, listed: bool
+) -> None:
+    """Six tables in one list, or six keys, past a bound of 5 (10,000 for real): refused before
+    any is judged; five are read."""
+    monkeypatch.setattr(poetry_module, "MAX_IMPORTED_REQUIREMENTS", 5)
+    table = '{version = "^2.0.1", markers = "sys_platform == \'m%d\'"}'
+    for count, refused in ((5, False), (6, True)):
+        if listed:
+            body = "torch = [" + ", ".join(table % i for i in range(count)) + "]\n"
+        else:
+            body = "".join(f'p{i} = "^1.0"\n' for i in range(count))
+        path = tmp_path / "pyproject.toml"
+        path.write_text(
+            '[tool.poetry]\nname = "src"\nversion = "0.1.0"\n\n[tool.poetry.dependencies]\n'
+            f'python = ">=3.11,<3.12"\n{body}'
+        )
+        if not refused:
+            assert len(import_file(path).pypi) == count
+            continue
+        with pytest.raises(LimitError, match="requirements: more than 5"):
+            import_file(path)
