@@ -42,9 +42,8 @@ from mlenv.report import MemoryReporter
 from mlenv.resolve import ResolutionError, resolve
 from tests.support.dead_worlds import askers, world
 from tests.support.fake_host import with_glibc
+from tests.support.gpu_locks import TAG, X86, cuda_128, lock, versions
 from tests.support.wheels import build_wheel
-from tests.unit.test_cuda_held_back import lock, versions
-from tests.unit.test_local_build_hint import CUDA_128, TAG, X86
 
 _KERNEL = "NVRM version: NVIDIA UNIX x86_64 Kernel Module  570.86.15  Wed Jan 1 2025\n"
 
@@ -267,7 +266,7 @@ def _local_build_error(pin: str, index: str) -> ResolutionError:
             X86,
             MemoryIndex("memory://a", dict([build_wheel(name, "2.7.0", tag=TAG)])),
             reporter=MemoryReporter(),
-            policy=CUDA_128,
+            policy=cuda_128(),
             indexes_searched=(index,),
         )
     return caught.value

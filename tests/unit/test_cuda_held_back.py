@@ -4,58 +4,7 @@ so 0.50.2 is locked, and the warning names 0.51.0 and how to take it."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
-from mlenv.index import MemoryIndex
-from mlenv.lockfile import Lock
-from mlenv.locking import Sources, lock_manifest
-from mlenv.manifest import loads
-from mlenv.report import MemoryReporter
-from tests.support.wheels import build_wheel
-
-MACHINES = ("x86_64", "aarch64")
-
-
-def index(extra: Sequence[tuple[str, bytes]] = ()) -> MemoryIndex:
-    wheels = [
-        build_wheel(
-            "bitsandbytes",
-            version,
-            tag=f"py3-none-manylinux_2_24_{machine}",
-            requires_dist=["torch>=2.3,<4"],
-        )
-        for version in ("0.50.2", "0.51.0")
-        for machine in MACHINES
-    ]
-    wheels += [
-        build_wheel("torch", version, tag=f"cp311-cp311-manylinux_2_28_{machine}")
-        for version in ("2.9.0+cu128", "2.10.0+cu130")
-        for machine in MACHINES
-    ]
-    return MemoryIndex("memory://a", dict([*wheels, *extra]))
-
-
-def lock(
-    deps: str,
-    *,
-    unverified: str = "",
-    platforms: str = '"linux-64"',
-    extra: Sequence[tuple[str, bytes]] = (),
-) -> tuple[Lock, str]:
-    text = (
-        f'[environment]\nname = "x"\npython = "3.11"\nplatforms = [{platforms}]\n'
-        f'[cuda]\nversion = "12.8"\ndriver-floor = "570.26"\nunverified = [{unverified}]\n'
-        f'[pypi]\nindex-url = "https://a.invalid/simple"\ndependencies = [{deps}]\n'
-    )
-    reporter = MemoryReporter()
-    locked = lock_manifest(
-        loads(text), Sources(index(extra), ("memory://a",), ()), reporter=reporter
-    )
-    return locked, "\n".join(reporter.messages("warning"))
-
-
-def versions(locked: Lock) -> dict[str, str]:
-    return {p.name: p.version for p in locked.platform("linux-64").packages}
+from tests.support.gpu_locks import lock, versions
 
 
 def test_the_walk_back_past_an_unread_release_is_said() -> None:

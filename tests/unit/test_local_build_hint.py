@@ -7,18 +7,11 @@ from __future__ import annotations
 import pytest
 from packaging.requirements import Requirement
 
-from mlenv.cuda.rules import CudaTarget
-from mlenv.cuda.versions import CudaVersion, DriverVersion
 from mlenv.index import MemoryIndex
-from mlenv.locking import CudaPolicy
 from mlenv.report import MemoryReporter
 from mlenv.resolve import CandidatePolicy, ResolutionError, resolve
-from mlenv.target import Target
+from tests.support.gpu_locks import TAG, X86, cuda_128
 from tests.support.wheels import build_wheel
-
-X86 = Target("linux-64", "3.11", "2.28")
-TAG = "cp311-cp311-manylinux_2_28_x86_64"
-CUDA_128 = CudaPolicy(CudaTarget(CudaVersion(12, 8), DriverVersion.parse("570.26")))
 
 
 def hint(reqs: list[str], versions: list[str], policy: CandidatePolicy | None) -> str:
@@ -45,7 +38,7 @@ def refusal(
 
 @pytest.mark.parametrize("pin", ["torch==2.7.0+cu128", "torch===2.7.0+cu128"])
 def test_a_cuda_build_names_its_makers_index_as_a_sources_line(pin: str) -> None:
-    said = hint([pin], ["2.6.0", "2.7.0", "2.8.0"], CUDA_128)
+    said = hint([pin], ["2.6.0", "2.7.0", "2.8.0"], cuda_128())
     assert "memory://a has no builds with a local label like torch 2.7.0+cu128" in said
     assert 'sources = { torch = "https://download.pytorch.org/whl/cu128" }' in said
     assert "relax" not in said
@@ -63,13 +56,13 @@ def test_without_a_known_place_the_hint_says_what_to_add(pin: str, label: str) -
 def test_an_index_of_local_builds_missing_one_is_a_plain_conflict() -> None:
     """PyTorch's own index lacking +cu128 of this release: the maker's index is the one
     searched, so nothing says to add it."""
-    said = hint(["torch==2.7.0+cu128"], ["2.7.0+cu126", "2.8.0+cu128"], CUDA_128)
+    said = hint(["torch==2.7.0+cu128"], ["2.7.0+cu126", "2.8.0+cu128"], cuda_128())
     assert "has no builds with a local label" not in said
     assert "relax one of the conflicting requirements" in said
 
 
 def test_a_missing_public_release_keeps_the_plain_hint() -> None:
-    said = hint(["torch==2.7.5"], ["2.7.0", "2.8.0"], CUDA_128)
+    said = hint(["torch==2.7.5"], ["2.7.0", "2.8.0"], cuda_128())
     assert "has no builds with a local label" not in said
 
 
@@ -78,4 +71,4 @@ def test_a_dependency_pinning_the_local_build_gets_the_same_hint() -> None:
         build_wheel("torch", "2.7.0", tag=TAG),
         build_wheel("torchvision", "0.22.0", requires_dist=["torch==2.7.0+cu128"]),
     ]
-    assert "download.pytorch.org/whl/cu128" in refusal(["torchvision"], wheels, CUDA_128)
+    assert "download.pytorch.org/whl/cu128" in refusal(["torchvision"], wheels, cuda_128())
