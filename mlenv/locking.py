@@ -199,14 +199,13 @@ class CudaPolicy(CandidatePolicy):
             f"or pin versions built for it, or change [cuda] version and driver-floor{escape}"
         )
 
-    def source(self, name: str, version: Version) -> str | None:
+    def source(self, name: str, version: Version) -> tuple[str, str | None] | None:
         try:
             need = extract(name, str(version))
         except CudaError:
             return None
-        if need is None or need.major_only:
-            return None
-        return cudapkg.hint(name, need.cuda)
+        place = None if need is None or need.major_only else cudapkg.hint(name, need.cuda)
+        return None if place is None else (place, cudapkg.place_index(place))
 
     def _verdict(self, file: IndexFile) -> tuple[int, str | None] | None:
         if file not in self._verdicts:

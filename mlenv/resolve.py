@@ -184,9 +184,10 @@ class CandidatePolicy:
         """A deferred file's rank and reason to refuse it, from its METADATA."""
         return self.rank(file), self.reject(file)
 
-    def source(self, name: str, version: Version) -> str | None:
+    def source(self, name: str, version: Version) -> tuple[str, str | None] | None:
         """Where a build of this version that no index searched has is published, when the
-        policy knows (a +cu128 torch: PyTorch's CUDA 12.8 index)."""
+        policy knows, and the index that place is, if it is one (a +cu128 torch: PyTorch's
+        CUDA 12.8 index)."""
         return None
 
 
@@ -1359,21 +1360,14 @@ def _local_build_hint(
     maker's index is missing, and no requirement to relax will find it."""
     name, version = min(foreign.items())
     lead = f"{searched} has no builds with a local label like {name} {version}: "
-    place = policy.source(name, version)
-    index = _INDEX_URL.search(place) if place else None
+    place, index = policy.source(name, version) or (None, None)
     if place is not None and index is None:  # a release asset, a wheel page, advice: no index
         return lead + place
     return (
         f"{lead}{place or f'add the index that publishes +{version.local} builds'}, as "
-        f'[pypi] sources = {{ {name} = "{index[1] if index else "<that index>"}" }} (then '
+        f'[pypi] sources = {{ {name} = "{index or "<that index>"}" }} (then '
         f"{name} comes from that index alone)"
     )
-
-
-# The index a place names, to copy as it is: only a URL the text calls an index or a feed (a
-# GitHub release page or PyG's wheel page, ``torch-<torch version>+cu128.html``, is no index
-# a sources line can name).
-_INDEX_URL = re.compile(r"\b(?:index|feed) (https?://[^\s()<>,;]+)")
 
 
 def _known_world(provider: _Provider) -> World:

@@ -231,6 +231,18 @@ def hint(name: str, cuda: CudaVersion) -> str | None:
     return text.format(name=package, cuda=cuda, major=cuda.major, cu=cu)
 
 
+# The index a family's place names, to copy as it is: only a URL the text calls an index or a
+# feed (a GitHub release page or PyG's wheel page, ``torch-<torch version>+cu128.html``, is no
+# index a sources line can name).
+_INDEX_URL = re.compile(r"\b(?:index|feed) (https?://[^\s()<>,;]+)")
+
+
+def place_index(place: str) -> str | None:
+    """The index a ``hint`` text names as the place to take builds from, if it names one."""
+    found = _INDEX_URL.search(place)
+    return None if found is None else found[1]
+
+
 def placed(name: str, cuda: CudaVersion, advice: str, need: CudaNeed) -> str:
     """The advice followed by where builds for the target CUDA come from: a conda record's
     own remedy (``mlenv.cuda.conda_tags``), never pip's; else the family's place."""
