@@ -1117,8 +1117,11 @@ def resolve(
         pin.name: tuple(c.file for c in provider._candidates(pin.name) if c.file is not None)
         for pin in pins
     }
+    # what the requirements admit; not an extra's own pin of its base (``===`` the locked
+    # release), which would admit nothing newer and hide every walk back past an unread release
     allowed: dict[NormalizedName, SpecifierSet] = defaultdict(SpecifierSet)
-    for req in (*roots, *(r for c in pinned for r in provider.dependencies.get(c, ()))):
+    asked = (r for c in pinned for r in provider.dependencies.get(c, ()) if r.name != c.name)
+    for req in (*roots, *asked):
         allowed[req.name] &= req.specifier
     for name, (bound, _text) in provider.constraints.items():
         allowed[name] &= bound
