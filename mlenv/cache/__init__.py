@@ -29,6 +29,12 @@ BUCKETS = (ARTIFACTS, LOCKS, HTTP, METADATA, LAYERS, BASE_IMAGES, FRESH, MEMO, R
 BUNDLE_INDEX = "bundle.json"  # what makes a directory a bundle (cache.bundle)
 
 
+def is_bundle(root: str | os.PathLike[str]) -> bool:
+    """Whether ``root`` is a bundle (its ``bundle.json`` there, never followed): a cache that
+    came in by carry, whose lost or damaged file no fetch in the air gap can replace."""
+    return os.path.lexists(os.path.join(root, BUNDLE_INDEX))
+
+
 def cache_dir(env: Mapping[str, str] | None = None) -> Path:
     """``$MLENV_CACHE_DIR``, else ``$XDG_CACHE_HOME/mlenv`` (an absolute one), else
     ``~/.cache/mlenv``."""

@@ -25,13 +25,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from mlenv.cache import ARTIFACTS, CACHE_ENV, LOCKS
+from mlenv.cache import ARTIFACTS, CACHE_ENV, LOCKS, is_bundle
 from mlenv.cache.files import describe, open_plain
 from mlenv.cache.held import Measured, held_copy, measure
 from mlenv.digests import is_sha256_hex
 from mlenv.errors import MlenvError
 
 PARTIAL = ".partial-"
+RECARRY = (  # how a bundle damaged in the carry is mended: no fetch in the air gap can
+    "carry it again whole and in binary mode (cp -a, rsync -a, tar), or write it again with "
+    "`mlenv fetch --bundle DIR` where it was fetched"
+)
 CHUNK = 1 << 20
 
 
@@ -51,6 +55,11 @@ class Artifact:
     url: str
     sha256: str
     size: int
+
+    @property
+    def missing(self) -> str:
+        """What a report says of it when no copy is at hand."""
+        return f"missing ({self.size} bytes from {self.url})"
 
 
 def relative_path(sha256: str) -> str:
@@ -96,6 +105,27 @@ class ArtifactCache:
         except OSError:
             return False
 
+    def absent(self, artifact: Artifact) -> str:
+        """Why ``has`` says no, for a message: a file cut short or grown on its way (a
+        truncated copy, CRLF line ends from a text-mode transfer) is not "missing"."""
+        try:
+            with open_plain(self.root, relative_path(artifact.sha256)) as handle:
+                size = os.fstat(handle.fileno()).st_size
+        except FileNotFoundError:
+            return artifact.missing
+        except OSError as exc:
+            return f"unusable: {exc.strerror or exc} (from {artifact.url})"
+        return (
+            f"{size} bytes, the lock says {artifact.size} (changed on its way; from {artifact.url})"
+        )
+
+    def repair_hint(self, usual: str) -> str:
+        """How to mend a lost or damaged entry: ``usual`` for a cache; a bundle used as the
+        cache was damaged in the carry, which no fetch in the air gap can mend."""
+        if not is_bundle(self.root):
+            return usual
+        return f"`mlenv verify --bundle {self.root}` lists every problem of the bundle; {RECARRY}"
+
     def open(self, artifact: Artifact) -> BinaryIO:
         """The cached file of ``artifact``, opened without following any symlink below the
         root: a CacheError unless it is a plain file."""
@@ -105,14 +135,16 @@ class ArtifactCache:
             raise CacheError(
                 f"{artifact.name} is not in the cache",
                 where=str(self.path(artifact.sha256)),
-                hint="run `mlenv fetch` on a connected machine",
+                hint=self.repair_hint("run `mlenv fetch` on a connected machine"),
             ) from None
         except OSError as exc:
             raise IntegrityError(
                 f"{artifact.name}: the cached file cannot be used: {exc.strerror or exc}",
                 where=str(self.path(artifact.sha256)),
-                hint="a cache holds only plain files mlenv wrote; delete the entry and run "
-                "`mlenv fetch` again",
+                hint=self.repair_hint(
+                    "a cache holds only plain files mlenv wrote; delete the entry and run "
+                    "`mlenv fetch` again"
+                ),
             ) from None
 
     def copy_verified(
@@ -178,8 +210,10 @@ class ArtifactCache:
                 f"{artifact.name}: cached file has sha256 {measured.sha256}, the lock "
                 f"says {artifact.sha256}",
                 where=str(self.path(artifact.sha256)),
-                hint="the cache was tampered with or the disk is failing; delete the "
-                "file and run `mlenv fetch` again",
+                hint=self.repair_hint(
+                    "the cache was tampered with or the disk is failing; delete the "
+                    "file and run `mlenv fetch` again"
+                ),
             )
         return measured
 
@@ -188,7 +222,7 @@ class ArtifactCache:
             raise IntegrityError(
                 f"{artifact.name}: cached file has {size} bytes, the lock says {artifact.size}",
                 where=str(self.path(artifact.sha256)),
-                hint="delete it and run `mlenv fetch` again",
+                hint=self.repair_hint("delete it and run `mlenv fetch` again"),
             )
 
     def add(self, artifact: Artifact, chunks: Iterable[bytes]) -> Path:

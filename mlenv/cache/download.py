@@ -112,7 +112,7 @@ def fetch(
     mismatch never is (the same bytes would come back)."""
     missing = missing_from(cache, artifacts)
     if offline and missing:
-        raise missing_error(missing, f"the cache {cache.root}", missing_hint("fetch --offline"))
+        raise missing_error(missing, cache, missing_hint("fetch --offline", cache))
     if not missing:  # "fetching 0 file(s)" announced work there was none of
         return FetchResult(0, len(artifacts), 0)
     try:

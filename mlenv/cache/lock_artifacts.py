@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from mlenv.cache import BUNDLE_INDEX
+from mlenv.cache import is_bundle
 from mlenv.cache.artifacts import Artifact, ArtifactCache, CacheError
 from mlenv.conda.records import CondaRecord
 from mlenv.errors import MlenvError, Problem, ProblemsError
@@ -57,28 +57,36 @@ def require_cached(
     missing = missing_from(cache, artifacts)
     if not missing:
         return
-    carried = (manifest_dir / BUNDLE_INDEX).is_file()
+    carried = is_bundle(manifest_dir)
     bundle = manifest_dir if carried and cache.root.resolve() != manifest_dir.resolve() else None
-    raise missing_error(missing, f"the cache {cache.root}", missing_hint(command, bundle))
+    raise missing_error(missing, cache, missing_hint(command, cache, bundle))
 
 
-def missing_hint(command: str, bundle: Path | None = None) -> str:
-    """How to get the artifacts ``mlenv command`` lacks (``bundle``: see ``require_cached``)."""
+def missing_hint(command: str, cache: ArtifactCache, bundle: Path | None = None) -> str:
+    """How to get the artifacts ``mlenv command`` lacks (``bundle``: see ``require_cached``;
+    a bundle that is the cache: ``ArtifactCache.repair_hint``)."""
     if bundle is not None:
         return (
             f"the manifest is in a bundle, use it as the cache: `mlenv --cache {bundle} {command}`"
         )
-    return (
+    return cache.repair_hint(
         "run `mlenv fetch` on a connected machine (for an air gap: `mlenv fetch --bundle DIR` "
         f"there, then `mlenv --cache DIR {command}` here)"
     )
 
 
-def missing_error(missing: Sequence[Artifact], where: str, hint: str) -> MissingArtifactsError:
-    """Every missing artifact, each with its size and URL; the one fix said once (``hint``)."""
+def missing_error(
+    missing: Sequence[Artifact], source: ArtifactCache | str, hint: str
+) -> MissingArtifactsError:
+    """Every artifact ``source`` (a cache, or a registry bundle's location) lacks, each with
+    its size and URL, or what a cache holds in its place; the one fix said once (``hint``)."""
+    where = source if isinstance(source, str) else f"the cache {source.root}"
     return MissingArtifactsError(
         f"{len(missing)} artifact(s) of the lock are not in {where}",
-        [Problem(a.name, f"missing ({a.size} bytes from {a.url})", hint) for a in missing],
+        [
+            Problem(a.name, a.missing if isinstance(source, str) else source.absent(a), hint)
+            for a in missing
+        ],
     )
 
 
