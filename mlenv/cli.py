@@ -813,14 +813,20 @@ def _verify_bundle(bundle: Path) -> None:
     from mlenv.cache.lock_artifacts import artifacts_of
     from mlenv.commands.verify import verify_bundle
 
-    lock_, problems = verify_bundle(bundle)
-    for problem in problems:
+    verdict = verify_bundle(bundle)
+    for problem in verdict.problems:
         _echo(f"{problem.kind.upper():18} {problem.path}: {problem.detail}")
-    if problems:
-        _echo(f"FAIL: {len(problems)} problem(s) in bundle {bundle}")
-        raise VerdictError("the bundle is incomplete")
-    count = len(artifacts_of(lock_))  # the conda archives too: a conda-only bundle is not empty
-    _echo(f"OK: bundle {bundle} is complete ({count} artifact(s), every sha256 checked)")
+    if verdict.problems:
+        _echo(f"FAIL: {len(verdict.problems)} problem(s) in bundle {bundle}")
+        failed = VerdictError(
+            "the bundle is not what it lists", where=str(bundle), hint=verdict.hint()
+        )
+        failed.shown = False  # the report is on stdout; the fix goes to stderr
+        raise failed
+    # the conda archives too: a conda-only bundle is not empty
+    count = len(artifacts_of(verdict.lock))
+    _echo(f"OK: bundle {bundle} is complete ({count} artifact(s), every sha256 checked; "
+          f"mlenv.lock sha256 {verdict.lock_sha256})")  # fmt: skip
 
 
 def _print_verdict(verdict: Any, lock_: lockfile.Lock, path: Path) -> None:

@@ -15,13 +15,13 @@ from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from mlenv.atomic import work_dir
 from mlenv.cache import ARTIFACTS, BUNDLE_INDEX, LOCKS
 from mlenv.cache.artifacts import Artifact, ArtifactCache, relative_path
 from mlenv.cache.files import describe, open_plain
-from mlenv.cache.held import Measured, measure
+from mlenv.cache.held import Measured, measure, measure_lf
 from mlenv.cache.lock_artifacts import artifacts_of
 from mlenv.digests import is_sha256_hex
 from mlenv.errors import MlenvError, printable
@@ -34,6 +34,10 @@ from mlenv.userfiles import read_input
 
 BUNDLE_VERSION = 1
 _CARRIED = ("mlenv.toml", "mlenv.lock")  # besides the artifacts, all a bundle holds
+_CRLF = (
+    "its LF line ends became CRLF on the way (a text-mode transfer: FTP ASCII, git autocrlf, a "
+    "Windows copy tool); carry the bundle in binary mode"
+)
 
 
 def bundle_files(record: Any, directory: Path | None = None) -> frozenset[str] | None:
@@ -339,6 +343,15 @@ def _ancestors(path: str) -> list[str]:
     return ["/".join(parts[:depth]) for depth in range(1, len(parts))]
 
 
+def _measured(handle: BinaryIO, expected: Measured) -> tuple[Measured, bool]:
+    """The file's sha256 and size, and whether, its CRLFs read as LF, it is ``expected``."""
+    actual = measure(handle)
+    if actual.size <= expected.size:
+        return actual, False
+    handle.seek(0)
+    return actual, measure_lf(handle) == expected
+
+
 def _check_file(
     root: Path,
     found: dict[str, os.stat_result],
@@ -356,12 +369,15 @@ def _check_file(
             return BundleProblem("not-a-file", path, f"is {describe(info)}, not a plain file")
     try:
         if data is not None:
-            actual = measure(io.BytesIO(data))
+            actual, crlf = _measured(io.BytesIO(data), expected)
         else:
             with open_plain(root, path) as handle:
-                actual = measure(handle)
+                actual, crlf = _measured(handle, expected)
     except OSError as exc:
         return BundleProblem("not-a-file", path, f"cannot be read: {exc.strerror or exc}")
+    if crlf:
+        return BundleProblem("corrupted", path, f"{actual.size} bytes, bundle.json says "
+                             f"{expected.size}: {_CRLF}")  # fmt: skip
     if actual.size != expected.size:
         return BundleProblem(
             "corrupted", path, f"{actual.size} bytes, bundle.json says {expected.size}"

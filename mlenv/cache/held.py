@@ -125,6 +125,22 @@ def measure(source: Readable, out: Writable | None = None, *, limit: int | None 
     return Measured(digest.hexdigest(), size)
 
 
+def measure_lf(source: Readable) -> Measured:
+    """``measure`` of ``source`` with each CRLF read as LF: whether a text-mode transfer (FTP
+    ASCII, git's autocrlf, a Windows copy tool) is all that changed a file."""
+    digest = hashlib.sha256()
+    size = 0
+    held = b""  # a CR that ends a read: the next read may start with its LF
+    while chunk := source.read(CHUNK):
+        text = held + chunk
+        held = text[-1:] if text.endswith(b"\r") else b""
+        text = text[: len(text) - len(held)].replace(b"\r\n", b"\n")
+        digest.update(text)
+        size += len(text)
+    digest.update(held)
+    return Measured(digest.hexdigest(), size + len(held))
+
+
 def hash_file(path: Path) -> str:
     """sha256 of a file, streamed (hashlib releases the GIL, so threads hash in parallel)."""
     with path.open("rb") as handle:

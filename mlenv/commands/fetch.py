@@ -5,6 +5,7 @@ into an air gap or push to a registry."""
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -128,7 +129,11 @@ def fetch(session: Session, request: FetchRequest) -> str | None:
             Path(bundle), session.manifest_path, session.lock_path, artifacts, cache,
             session.manifest_bytes(),
         )  # fmt: skip
-        session.reporter.info(f"wrote bundle {bundle} (verify it with `mlenv verify --bundle`)")
+        lock_sha = hashlib.sha256(session.lock_bytes()).hexdigest()  # verify says it too
+        session.reporter.info(
+            f"wrote bundle {bundle} for mlenv.lock sha256 {lock_sha} (verify it with "
+            "`mlenv verify --bundle`)"
+        )
     return None
 
 

@@ -22,7 +22,7 @@ from mlenv.build_record import (
     layout_image,
     parse_record,
 )
-from mlenv.cache.artifacts import ArtifactCache
+from mlenv.cache.artifacts import RECARRY, ArtifactCache
 from mlenv.cache.bundle import BundleProblem, check_bundle
 from mlenv.cache.files import open_plain
 from mlenv.cache.held import measure
@@ -298,7 +298,29 @@ def verify_nodes(
     return NodesVerdict(verdicts, len(nodes), needed, built)
 
 
-def verify_bundle(bundle: Path) -> tuple[Lock, list[BundleProblem]]:
+@dataclass(frozen=True)
+class BundleVerdict:
+    """A bundle judged by what it holds: its lock, that lock's sha256 (which tells the bundle
+    of one lock from another's, after a re-fetch or one cut short), every problem."""
+
+    lock: Lock
+    lock_sha256: str
+    problems: tuple[BundleProblem, ...]
+
+    def hint(self) -> str:
+        """The fix for its problems: a damaged carry is carried again; an extra entry (a file
+        added on the way, two bundles copied into one directory) removed."""
+        kinds = {problem.kind for problem in self.problems}
+        extra = (
+            "remove each EXTRA entry (bundle.json does not list it: a file added on the way, or "
+            "two bundles copied into one directory), or copy the bundle alone into an empty one"
+        )
+        return "; ".join(
+            [*([RECARRY] if kinds - {"extra"} else []), *([extra] * ("extra" in kinds))]
+        )
+
+
+def verify_bundle(bundle: Path) -> BundleVerdict:
     """The bundle's lock and every problem of the bundle, judged by what it holds."""
     lock_path = bundle / "mlenv.lock"
     try:
@@ -323,7 +345,7 @@ def verify_bundle(bundle: Path) -> tuple[Lock, list[BundleProblem]]:
         from mlenv.cache.locked_metadata import check_locked_metadata
 
         check_locked_metadata(lock_, ArtifactCache(bundle))
-    return lock_, problems
+    return BundleVerdict(lock_, hashlib.sha256(raw).hexdigest(), tuple(problems))
 
 
 def _read_manifest(bundle: Path) -> bytes | BundleProblem:

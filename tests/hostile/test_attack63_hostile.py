@@ -192,7 +192,7 @@ def test_an_entry_no_bundle_holds_is_refused_even_with_the_right_bytes(
     _, shown, detail = found[0]
     assert "no bundle holds" in detail or "outside the bundle" in detail, detail
     assert shown.isprintable() and len(shown) <= 123, shown
-    _, problems = verify_bundle(bundle)
+    problems = verify_bundle(bundle).problems
     assert problems, "verify --bundle called it complete"
     assert all("\n" not in p.path and p.path.isprintable() for p in problems)
 
@@ -322,7 +322,7 @@ def test_another_projects_lock_restated_in_the_index_is_still_caught(bundle: Pat
             data = (bundle / "mlenv.lock").read_bytes()
             entry.update(sha256=hashlib.sha256(data).hexdigest(), size=len(data))
     _write_index(bundle, index)
-    _, problems = verify_bundle(bundle)
+    problems = verify_bundle(bundle).problems
     assert ("unlisted-artifact", f"artifacts-v1/sha256/ff/{'f' * 64}") in {
         (p.kind, p.path) for p in problems
     }, problems
@@ -359,7 +359,7 @@ def test_a_copy_through_a_fat_like_step(bundle: Path) -> None:
     for path in [bundle, *bundle.rglob("*")]:
         path.chmod(0o777 if path.is_dir() else 0o666)
         os.utime(path, (315532800, 315532800))
-    assert verify_bundle(bundle)[1] == []
+    assert verify_bundle(bundle).problems == ()
     artifact = bundle / _artifact(bundle)
     artifact.rename(artifact.with_name(artifact.name.upper()))
     kinds = {(k, p.rsplit("/", 1)[-1].lower()) for k, p, _ in _problems(bundle)}
