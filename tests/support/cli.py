@@ -14,10 +14,13 @@ def run_mlenv(
     cwd: Path,
     env: Mapping[str, str] | None = None,
     timeout: float = 600,
+    *,
+    prefix: Sequence[str] = (),
 ) -> subprocess.CompletedProcess[str]:
+    """``prefix``: a command mlenv runs under (``setpriv`` dropping root's capabilities)."""
     environment = {**os.environ, "PIP_CONFIG_FILE": "/dev/null", **(env or {})}
     return subprocess.run(
-        [sys.executable, "-m", "mlenv", *args],
+        [*prefix, sys.executable, "-m", "mlenv", *args],
         cwd=cwd,
         env=environment,
         capture_output=True,
