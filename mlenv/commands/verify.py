@@ -315,9 +315,8 @@ class BundleVerdict:
             "remove each EXTRA entry (bundle.json does not list it: a file added on the way, or "
             "two bundles copied into one directory), or copy the bundle alone into an empty one"
         )
-        return "; ".join(
-            [*([RECARRY] if kinds - {"extra"} else []), *([extra] * ("extra" in kinds))]
-        )
+        damaged = [RECARRY] if kinds - {"extra"} else []
+        return "; ".join(damaged + ([extra] if "extra" in kinds else []))
 
 
 def verify_bundle(bundle: Path) -> BundleVerdict:
