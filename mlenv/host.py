@@ -6,11 +6,10 @@ runs against an in-memory fake in tests; ``RealHost`` is the only part that touc
 
 Driver probe order (first hit wins, like uv's ``--torch-backend auto``): the
 ``MLENV_DRIVER_VERSION`` override, ``/sys/module/nvidia/version``, ``/proc/driver/nvidia/version``,
-``nvidia-smi`` (the GPU query, then the banner), then NVML through ``pynvml`` when importable.
-A Jetson's driver (``/etc/nv_tegra_release``, an ``(nvgpu)`` GPU or one of a Jetson-only
-compute capability) is found but never judged;
-on WSL 2 (``/proc/version`` names Microsoft, or ``/dev/dxg`` exists) nvidia-smi's driver is
-the Windows host's.
+``nvidia-smi`` (WSL 2's in ``/usr/lib/wsl/lib`` first; the GPU query, then the banner), then
+NVML through ``pynvml`` when importable. A Jetson's driver (``/etc/nv_tegra_release``, an
+``(nvgpu)`` GPU or a Jetson-only compute capability) is found but never judged; on WSL 2
+(``/proc/version`` names Microsoft, or ``/dev/dxg`` exists) nvidia-smi's driver is Windows'.
 """
 
 from __future__ import annotations
@@ -26,7 +25,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Protocol
 
-from mlenv.cuda.versions import jetson_only
+from mlenv.cuda.versions import TEGRA_RELEASE_RE, jetson_only
 from mlenv.host_text import (
     COMPUTE_CAP_ENV,
     DRIVER_ENV,
@@ -49,7 +48,6 @@ PROC_DRIVER_VERSION = "/proc/driver/nvidia/version"
 # Jetson Linux (L4T) names its release here; Tegra drivers are numbered apart from the driver
 # tables of the CUDA release notes, so no probe's version of them can be judged by those.
 TEGRA_RELEASE = "/etc/nv_tegra_release"
-_TEGRA_RE = re.compile(r"# R([0-9]+) \(release\), REVISION: ([0-9]+(?:\.[0-9]+)*)")
 # WSL 2's kernel names Microsoft in its release (uname -r, the word after "Linux version":
 # 5.15.167.4-microsoft-standard-WSL2); there the driver is the Windows host's (nvidia-smi and
 # NVML report its number; no Linux kernel module exists), ranked by Table 3's Windows column.
@@ -66,6 +64,9 @@ SMI_QUERY_ARGV = (
     "--format=csv,noheader",
 )
 SMI_BANNER_ARGV = ("nvidia-smi",)
+# WSL 2 maps the Windows driver's nvidia-smi in here, off the PATH of root, sudo and SSH
+# (microsoft/WSL#8794, gpustack/gpustack#1297); a copy on the PATH can be a stale one.
+WSL_NVIDIA_SMI = "/usr/lib/wsl/lib/nvidia-smi"
 LDD_ARGV = ("ldd", "--version")
 NVML_SOURCE = "NVML (pynvml)"
 GLIBC_CONFSTR = "CS_GNU_LIBC_VERSION"
@@ -221,10 +222,16 @@ class _Prober:
         return version
 
     @cached_property
+    def smi_program(self) -> str:
+        """WSL 2's mapped-in nvidia-smi where it exists, else the one on the PATH."""
+        return WSL_NVIDIA_SMI if self.system.exists(WSL_NVIDIA_SMI) else SMI_BANNER_ARGV[0]
+
+    @cached_property
     def smi_query(self) -> tuple[Gpu, ...]:
         """The GPUs nvidia-smi lists; empty when it fails, so callers fall through to NVML."""
-        source = " ".join(SMI_QUERY_ARGV)
-        output = self.system.run(SMI_QUERY_ARGV, NVIDIA_SMI_TIMEOUT)
+        argv = (self.smi_program, *SMI_QUERY_ARGV[1:])
+        source = " ".join(argv)
+        output = self.system.run(argv, NVIDIA_SMI_TIMEOUT)
         gpus = None if output is None else parse_smi_query(output)
         if output is None:
             self.record(source, False, "failed, timed out or not installed")
@@ -238,8 +245,8 @@ class _Prober:
 
     @cached_property
     def smi_banner(self) -> SmiBanner | None:
-        source = " ".join(SMI_BANNER_ARGV)
-        output = self.system.run(SMI_BANNER_ARGV, NVIDIA_SMI_TIMEOUT)
+        source = self.smi_program
+        output = self.system.run((source,), NVIDIA_SMI_TIMEOUT)
         banner = None if output is None else parse_smi_banner(output)
         if output is None:
             self.record(source, False, "failed, timed out or not installed")
@@ -276,9 +283,9 @@ class _Prober:
             if version is not None:
                 return version, path
         if self.smi_query:
-            return self.smi_query[0].driver, " ".join(SMI_QUERY_ARGV)
+            return self.smi_query[0].driver, " ".join((self.smi_program, *SMI_QUERY_ARGV[1:]))
         if self.smi_banner is not None:
-            return self.smi_banner.driver, " ".join(SMI_BANNER_ARGV)
+            return self.smi_banner.driver, self.smi_program
         if self.nvml is not None and self.nvml.driver is not None:
             return self.nvml.driver, NVML_SOURCE
         return None, None
@@ -288,7 +295,7 @@ class _Prober:
         name (the query's or the banner's) or a compute capability only Jetson modules have
         (Thor's 11.0 ...)."""
         text = self.system.read_text(TEGRA_RELEASE)
-        match = _TEGRA_RE.match(text) if text is not None else None
+        match = TEGRA_RELEASE_RE.match(text) if text is not None else None
         if text is not None:  # the file alone says Jetson Linux, whatever its wording
             return (
                 f"Jetson Linux R{match[1]}.{match[2]}"
@@ -311,13 +318,11 @@ class _Prober:
         if source in (None, DRIVER_ENV, SYS_MODULE_VERSION, PROC_DRIVER_VERSION):
             return False
         text = self.system.read_text(KERNEL_VERSION)
-        if text is not None and _WSL_RE.match(text) is not None:
-            self.record(KERNEL_VERSION, True, "WSL 2: the driver is Windows', judged as such")
-            return True
-        if self.system.exists(WSL_GPU_DEVICE):
-            self.record(WSL_GPU_DEVICE, True, "WSL 2: the driver is Windows', judged as such")
-            return True
-        return False
+        found = KERNEL_VERSION if text is not None and _WSL_RE.match(text) else None
+        found = found or (WSL_GPU_DEVICE if self.system.exists(WSL_GPU_DEVICE) else None)
+        if found is not None:
+            self.record(found, True, "WSL 2: the driver is Windows', judged as such")
+        return found is not None
 
     def gpus(self) -> tuple[Gpu, ...]:
         if self.smi_query:
@@ -328,7 +333,7 @@ class _Prober:
         """The first source that reports a CUDA version decides, if it agrees on the driver."""
         banner = self.smi_banner
         if banner is not None and banner.cuda is not None:
-            return self._same_driver(" ".join(SMI_BANNER_ARGV), banner.driver, banner.cuda, driver)
+            return self._same_driver(self.smi_program, banner.driver, banner.cuda, driver)
         nvml = self.nvml
         if nvml is not None and nvml.cuda_version is not None:
             cuda = cuda_version_from_int(nvml.cuda_version)
