@@ -26,8 +26,8 @@ from mlenv.host import (
 )
 from mlenv.host_text import DRIVER_ENV, HostError, parse_driver_override
 from tests.support.cli import run_mlenv
+from tests.support.cuda_project import locked_cuda_project
 from tests.support.fake_host import with_glibc
-from tests.support.wheels import build_wheel, write_simple_index
 
 WSL_QUERY = (WSL_NVIDIA_SMI, *SMI_QUERY_ARGV[1:])
 WSL_BANNER = (WSL_NVIDIA_SMI,)
@@ -199,16 +199,7 @@ def test_a_hostile_mismatch_paste_is_refused_without_naming_a_version() -> None:
 def test_the_cli_refuses_a_pasted_api_mismatch_in_the_variable(tmp_path: Path) -> None:
     """``MLENV_DRIVER_VERSION="$(dmesg | grep NVRM)" mlenv verify --host`` end to end: exit
     non-zero, the hint names the loaded kernel module's driver, no traceback."""
-    index = write_simple_index(tmp_path / "index", [build_wheel("numpy", "2.4.6")])
-    root = tmp_path / "p"
-    root.mkdir()
-    (root / "mlenv.toml").write_text(
-        '[environment]\nname = "v"\npython = "3.11"\n'
-        '[cuda]\nversion = "12.8"\ndriver-floor = "570.124.06"\n'
-        f'[pypi]\nindex-url = "{index}"\ndependencies = ["numpy"]\n'
-    )
-    env = {"MLENV_CACHE_DIR": str(tmp_path / "cache")}
-    assert run_mlenv(["lock"], root, env).returncode == 0
+    root, env = locked_cuda_project(tmp_path, "12.8", "570.124.06")
     result = run_mlenv(["verify", "--host"], root, {**env, DRIVER_ENV: API_MISMATCH})
     assert result.returncode != 0, result.stdout + result.stderr
     assert "Traceback" not in result.stderr
