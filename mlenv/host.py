@@ -383,13 +383,11 @@ def detect(system: HostSystem) -> HostFacts:
         gpus = tuple(Gpu(None, cap, driver) for cap in caps)
     else:
         gpus = prober.gpus()
-    tegra = prober.tegra(gpus) if driver_source not in (None, DRIVER_ENV) else None
-    if tegra is not None:
-        detail = (
-            f"driver {driver} is {tegra}'s, not judged by NVIDIA's driver tables "
-            f"(a dGPU on IGX: set {DRIVER_ENV} to judge it)"
-        )
-        prober.record(str(driver_source), False, detail)
+    tegra = prober.tegra(gpus) if driver_source != DRIVER_ENV else None
+    if tegra is not None:  # JetPack 5 has no probe's driver at all: still said to be Jetson's
+        found = f"driver {driver} is {tegra}'s," if driver else f"{tegra}: its driver is"
+        detail = f"{found} not judged by NVIDIA's driver tables (a dGPU on IGX: set {DRIVER_ENV})"
+        prober.record(driver_source or TEGRA_RELEASE, False, detail)
         driver = driver_source = None
     cuda = prober.cuda(driver) if driver is not None else None
     windows = prober.wsl(driver_source)

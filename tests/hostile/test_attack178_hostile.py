@@ -19,6 +19,7 @@ from mlenv.host import (
     SMI_BANNER_ARGV,
     SMI_QUERY_ARGV,
     SYS_MODULE_VERSION,
+    TEGRA_RELEASE,
     UNAME_ARGV,
     WSL_GPU_DEVICE,
     WSL_NVIDIA_SMI,
@@ -136,6 +137,19 @@ def test_h200_banner_with_its_mig_column_gives_driver_and_cuda() -> None:
 def test_the_open_module_proc_file_gives_its_driver(text: str, driver: str) -> None:
     facts = detect(with_glibc(files={PROC_DRIVER_VERSION: text}))
     assert (facts.driver, facts.driver_source) == (driver, PROC_DRIVER_VERSION)
+
+
+def test_jetpack5_without_any_driver_probe_is_said_to_be_jetson() -> None:
+    """JetPack 5 has no nvidia-smi ("command not found",
+    https://github.com/ultralytics/ultralytics/pull/20680) and no NVIDIA kernel module; L4T
+    R35.4.1 is JetPack 5.1.2 (https://github.com/OE4T/meta-tegra/pull/1353). Before, the probes
+    said only that nothing was found and the hint asked for a driver to set; now the release
+    file is named, and why no driver is judged."""
+    facts = detect(with_glibc(files={TEGRA_RELEASE: "# R35 (release), REVISION: 4.1\n"}))
+    assert facts.driver is None and facts.driver_source is None
+    (said,) = [probe for probe in facts.probes if probe.source == TEGRA_RELEASE]
+    assert not said.ok
+    assert said.detail.startswith("Jetson Linux R35.4.1: its driver is not judged"), said
 
 
 def _refused(text: str) -> str:
