@@ -53,6 +53,8 @@ _API_MISMATCH_RE = re.compile(  # a bounded gap: a hostile paste must not scan q
 TEGRA_RELEASE_RE = re.compile(
     r"# R([0-9]{1,4}) \(release\), REVISION: ([0-9]{1,4}(?:\.[0-9]{1,4})*)"
 )
+# NVIDIA vGPU software releases ("vGPU 16.5", "GRID v16.5") number the host/guest driver pair.
+_VGPU_RELEASE_RE = re.compile(r"(?:vGPU|GRID)\s{0,3}v?[0-9]{1,2}\.[0-9]{1,2}(?![0-9.])", re.I)
 # The banner's tool version; on Linux NVML refuses to run unless it is the loaded driver's, so
 # another number beside it is WSL 2's, whose driver is the Windows host's.
 _SMI_TOOL_RE = re.compile(r"NVIDIA-SMI\s+([0-9][0-9.]*)")
@@ -164,6 +166,13 @@ def _pasted(value: str) -> str | None:
             "cat /sys/module/nvidia/version, e.g. 550.54.14"
         )
     embedded = _embedded(value)
+    vgpu = _VGPU_RELEASE_RE.search(value)
+    if embedded is None and vgpu is not None:
+        return (
+            f"{vgpu[0]} names an NVIDIA vGPU software release, not a driver: write the guest "
+            "driver nvidia-smi prints inside the VM (each release pairs a host and a guest "
+            "driver, e.g. vGPU 18.2: host 570.148.06, Linux guest 570.148.08)"
+        )
     if embedded is None:
         return None
     tool = _SMI_TOOL_RE.search(value)

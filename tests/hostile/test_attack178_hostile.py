@@ -25,7 +25,12 @@ from mlenv.host import (
     WSL_NVIDIA_SMI,
     detect,
 )
-from mlenv.host_text import DRIVER_ENV, HostError, parse_driver_override
+from mlenv.host_text import (
+    DRIVER_ENV,
+    HostError,
+    parse_compute_cap_override,
+    parse_driver_override,
+)
 from tests.support.cli import run_mlenv
 from tests.support.cuda_project import locked_cuda_project
 from tests.support.fake_host import with_glibc
@@ -202,6 +207,39 @@ def test_a_pasted_jetson_release_is_named_as_such() -> None:
     with pytest.raises(HostError) as caught:
         parse_driver_override(text)
     assert "Jetson Linux R36.4.3" in (caught.value.hint or "")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        pytest.param("vGPU 18.2", id="vgpu"),  # https://github.com/nvidiavgpuarchive/index/issues/1
+        pytest.param("GRID v16.5", id="grid"),  # https://github.com/Azure/azhpc-extensions/pull/74
+    ],
+)
+def test_a_vgpu_software_release_is_named_not_taken_for_a_driver(text: str) -> None:
+    """vGPU software releases number a host/guest driver pair (vGPU 18.2: host 570.148.06,
+    guest 570.148.08, the archive issue above); before, only the generic hint."""
+    hint = _refused(text)
+    assert f"{text} names an NVIDIA vGPU software release, not a driver" in hint, hint
+    assert "guest" in hint
+
+
+def test_a_guest_driver_beside_grid_is_still_the_driver_named() -> None:
+    assert "that text holds driver 535.161.08" in _refused("GRID 535.161.08")
+
+
+@pytest.mark.parametrize(
+    ("text", "caps"),
+    [("sm_90", "9.0"), ("sm_80,sm_90a", "8.0,9.0"), ("sm_100f\nsm_120", "10.0,12.0")],
+)
+def test_architectures_given_as_compute_capabilities_are_converted_in_the_hint(
+    text: str, caps: str
+) -> None:
+    """MLENV_GPU_COMPUTE_CAP wants nvidia-smi's compute_cap (9.0); an arch list (sm_90, as
+    TORCH_CUDA_ARCH_LIST-style tools name it) is refused with the values to write instead."""
+    with pytest.raises(HostError) as caught:
+        parse_compute_cap_override(text)
+    assert (caught.value.hint or "").endswith(f"not compute capabilities; write {caps}")
 
 
 def test_a_hostile_mismatch_paste_is_refused_without_naming_a_version() -> None:
