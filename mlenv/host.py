@@ -45,17 +45,12 @@ from mlenv.host_text import (
 
 SYS_MODULE_VERSION = "/sys/module/nvidia/version"
 PROC_DRIVER_VERSION = "/proc/driver/nvidia/version"
-# Jetson Linux (L4T) names its release here; Tegra drivers are numbered apart from the driver
-# tables of the CUDA release notes, so no probe's version of them can be judged by those.
+# Jetson Linux (L4T) names its release here; its drivers are numbered apart from Table 3's.
 TEGRA_RELEASE = "/etc/nv_tegra_release"
-# WSL 2's kernel names Microsoft in its release (uname -r, the word after "Linux version":
-# 5.15.167.4-microsoft-standard-WSL2); there the driver is the Windows host's (nvidia-smi and
-# NVML report its number; no Linux kernel module exists), ranked by Table 3's Windows column.
-# Only the release counts: a bare-metal kernel built by someone@microsoft.com, on a host whose
-# name holds "wsl", or with a Microsoft-branded compiler is Linux's.
+# WSL 2's kernel release names Microsoft (5.15.167.4-microsoft-standard-WSL2; not a builder's
+# address, host name or compiler): nvidia-smi's driver is Windows', ranked by its Table 3 column.
 KERNEL_VERSION = "/proc/version"
-# WSL 2's GPU paravirtualisation device: only WSL kernels carry dxgkrnl, and containers on WSL
-# get the node too, so a custom WSL kernel whose release lost "microsoft" is still known.
+# WSL 2's GPU device (dxgkrnl, also in its containers): a custom WSL kernel is still known.
 WSL_GPU_DEVICE = "/dev/dxg"
 _WSL_RE = re.compile(r"\s*Linux version [^\s(]*(?:microsoft|WSL)", re.IGNORECASE)
 SMI_QUERY_ARGV = (
@@ -64,14 +59,12 @@ SMI_QUERY_ARGV = (
     "--format=csv,noheader",
 )
 SMI_BANNER_ARGV = ("nvidia-smi",)
-# WSL 2 maps the Windows driver's nvidia-smi in here, off the PATH of root, sudo and SSH
-# (microsoft/WSL#8794, gpustack/gpustack#1297); a copy on the PATH can be a stale one.
+# WSL 2's nvidia-smi, off the PATH of root, sudo and SSH (microsoft/WSL#8794, gpustack#1297)
 WSL_NVIDIA_SMI = "/usr/lib/wsl/lib/nvidia-smi"
 LDD_ARGV = ("ldd", "--version")
 NVML_SOURCE = "NVML (pynvml)"
 GLIBC_CONFSTR = "CS_GNU_LIBC_VERSION"
-# nvidia-smi can take seconds on a multi-GPU node without persistence mode, and hangs when the
-# driver is wedged; the timeout turns a hang into a failed probe instead of a stuck check.
+# nvidia-smi takes seconds without persistence mode and hangs on a wedged driver: bounded.
 NVIDIA_SMI_TIMEOUT = 15.0
 LDD_TIMEOUT = 5.0
 UNAME_ARGV = ("uname", "-m")  # the machine, as wheel tags and PEP 508 platform_machine name it
@@ -222,16 +215,27 @@ class _Prober:
         return version
 
     @cached_property
-    def smi_program(self) -> str:
-        """WSL 2's mapped-in nvidia-smi where it exists, else the one on the PATH."""
-        return WSL_NVIDIA_SMI if self.system.exists(WSL_NVIDIA_SMI) else SMI_BANNER_ARGV[0]
+    def smi_programs(self) -> tuple[str, ...]:
+        """WSL 2's mapped-in nvidia-smi first, then the PATH's (NixOS-WSL's wrapper, say)."""
+        return (
+            (WSL_NVIDIA_SMI, "nvidia-smi")
+            if self.system.exists(WSL_NVIDIA_SMI)
+            else ("nvidia-smi",)
+        )
+
+    def smi(self, argv: tuple[str, ...]) -> tuple[str, str | None]:
+        """The first nvidia-smi's output for ``argv`` and what answered (else the first asked)."""
+        tried = [(program, *argv[1:]) for program in self.smi_programs]
+        for ran in tried:
+            output = self.system.run(ran, NVIDIA_SMI_TIMEOUT)
+            if output is not None:
+                return " ".join(ran), output
+        return " ".join(tried[0]), None
 
     @cached_property
-    def smi_query(self) -> tuple[Gpu, ...]:
+    def smi_query(self) -> tuple[str, tuple[Gpu, ...]]:
         """The GPUs nvidia-smi lists; empty when it fails, so callers fall through to NVML."""
-        argv = (self.smi_program, *SMI_QUERY_ARGV[1:])
-        source = " ".join(argv)
-        output = self.system.run(argv, NVIDIA_SMI_TIMEOUT)
+        source, output = self.smi(SMI_QUERY_ARGV)
         gpus = None if output is None else parse_smi_query(output)
         if output is None:
             self.record(source, False, "failed, timed out or not installed")
@@ -241,12 +245,11 @@ class _Prober:
             self.record(source, False, "no GPUs listed")
         else:
             self.record(source, True, f"{len(gpus)} GPU(s), driver {gpus[0].driver}")
-        return gpus or ()
+        return source, gpus or ()
 
     @cached_property
-    def smi_banner(self) -> SmiBanner | None:
-        source = self.smi_program
-        output = self.system.run((source,), NVIDIA_SMI_TIMEOUT)
+    def smi_banner(self) -> tuple[str, SmiBanner | None]:
+        source, output = self.smi(SMI_BANNER_ARGV)
         banner = None if output is None else parse_smi_banner(output)
         if output is None:
             self.record(source, False, "failed, timed out or not installed")
@@ -256,7 +259,7 @@ class _Prober:
             self.record(
                 source, True, f"driver {banner.driver}, CUDA Version {banner.cuda or 'N/A'}"
             )
-        return banner
+        return source, banner
 
     @cached_property
     def nvml(self) -> NvmlSnapshot | None:
@@ -282,10 +285,12 @@ class _Prober:
             version = self.read(path, parse)
             if version is not None:
                 return version, path
-        if self.smi_query:
-            return self.smi_query[0].driver, " ".join((self.smi_program, *SMI_QUERY_ARGV[1:]))
-        if self.smi_banner is not None:
-            return self.smi_banner.driver, self.smi_program
+        query, gpus = self.smi_query
+        if gpus:
+            return gpus[0].driver, query
+        said, banner = self.smi_banner
+        if banner is not None:
+            return banner.driver, said
         if self.nvml is not None and self.nvml.driver is not None:
             return self.nvml.driver, NVML_SOURCE
         return None, None
@@ -307,7 +312,7 @@ class _Prober:
             for g in gpus
             if (g.name and g.name.endswith("(nvgpu)")) or jetson_only(g.compute_cap or "")
         ]
-        banner = self.smi_banner if not names else None  # the GPU query fails on JetPack 6
+        banner = self.smi_banner[1] if not names else None  # the GPU query fails on JetPack 6
         if banner is not None and banner.nvgpu is not None:
             names = [banner.nvgpu]
         return f"a Jetson GPU ({names[0]})" if names else None
@@ -325,15 +330,14 @@ class _Prober:
         return found is not None
 
     def gpus(self) -> tuple[Gpu, ...]:
-        if self.smi_query:
-            return self.smi_query
-        return self.nvml.gpus if self.nvml is not None else ()
+        nvml = self.nvml.gpus if not self.smi_query[1] and self.nvml is not None else ()
+        return self.smi_query[1] or nvml
 
     def cuda(self, driver: str) -> str | None:
         """The first source that reports a CUDA version decides, if it agrees on the driver."""
-        banner = self.smi_banner
+        source, banner = self.smi_banner
         if banner is not None and banner.cuda is not None:
-            return self._same_driver(self.smi_program, banner.driver, banner.cuda, driver)
+            return self._same_driver(source, banner.driver, banner.cuda, driver)
         nvml = self.nvml
         if nvml is not None and nvml.cuda_version is not None:
             cuda = cuda_version_from_int(nvml.cuda_version)
@@ -367,10 +371,9 @@ def detect(system: HostSystem) -> HostFacts:
 
     Overrides are validated before any probe runs so a typo fails fast, not after nvidia-smi.
     """
-    driver_override = system.env.get(DRIVER_ENV)
-    caps_override = system.env.get(COMPUTE_CAP_ENV)
-    driver = parse_driver_override(driver_override) if driver_override is not None else None
-    caps = parse_compute_cap_override(caps_override) if caps_override is not None else None
+    env = system.env
+    driver = parse_driver_override(env[DRIVER_ENV]) if DRIVER_ENV in env else None
+    caps = parse_compute_cap_override(env[COMPUTE_CAP_ENV]) if COMPUTE_CAP_ENV in env else None
 
     prober = _Prober(system)
     if driver is not None:

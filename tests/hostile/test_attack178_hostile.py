@@ -56,7 +56,20 @@ def test_wsl_nvidia_smi_off_the_path_still_finds_the_windows_driver() -> None:
     assert (facts.driver, facts.driver_source) == ("560.76", WSL_NVIDIA_SMI)
     assert (facts.cuda_driver_version, facts.windows_driver) == ("12.6", True)
     ran = [call[1] for call in host.calls if call[0] == "run" and call[1] != UNAME_ARGV]
-    assert ran == [WSL_QUERY, WSL_BANNER], host.calls  # never a stale copy on the PATH
+    assert ran == [WSL_QUERY, SMI_QUERY_ARGV, WSL_BANNER], host.calls  # the mapped one first
+
+
+def test_a_mapped_nvidia_smi_that_cannot_start_falls_back_to_the_path() -> None:
+    """https://github.com/nix-community/NixOS-WSL/issues/246: /usr/lib/wsl/lib/nvidia-smi is
+    there but cannot start ("no such file or directory": no FHS loader). An nvidia-smi on the
+    PATH that does answer (a wrapper) is asked next; its driver is still the Windows host's."""
+    host = with_glibc(
+        files={WSL_GPU_DEVICE: "", WSL_NVIDIA_SMI: ""},
+        outputs={SMI_BANNER_ARGV: BANNER_560_WSL},
+    )
+    facts = detect(host)
+    assert (facts.driver, facts.driver_source) == ("560.76", "nvidia-smi")
+    assert (facts.cuda_driver_version, facts.windows_driver) == ("12.6", True)
 
 
 def test_wsl_query_through_the_mapped_tool_gives_gpus_and_driver() -> None:
