@@ -6,11 +6,10 @@ runs against an in-memory fake in tests; ``RealHost`` is the only part that touc
 
 Driver probe order (first hit wins, like uv's ``--torch-backend auto``): the
 ``MLENV_DRIVER_VERSION`` override, ``/sys/module/nvidia/version``, ``/proc/driver/nvidia/version``,
-``nvidia-smi`` (the GPU query, then the banner), then NVML through ``pynvml`` when importable.
-A Jetson's driver (``/etc/nv_tegra_release``, an ``(nvgpu)`` GPU or one of a Jetson-only
-compute capability) is found but never judged;
-on WSL 2 (``/proc/version`` names Microsoft, or ``/dev/dxg`` exists) nvidia-smi's driver is
-the Windows host's.
+``nvidia-smi`` (WSL 2's in ``/usr/lib/wsl/lib`` first; the GPU query, then the banner), then
+NVML through ``pynvml`` when importable. A Jetson's driver (``/etc/nv_tegra_release``, an
+``(nvgpu)`` GPU or a Jetson-only compute capability) is found but never judged; on WSL 2
+(``/proc/version`` names Microsoft, or ``/dev/dxg`` exists) nvidia-smi's driver is Windows'.
 """
 
 from __future__ import annotations
@@ -26,7 +25,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Protocol
 
-from mlenv.cuda.versions import jetson_only
+from mlenv.cuda.versions import TEGRA_RELEASE_RE, jetson_only
 from mlenv.host_text import (
     COMPUTE_CAP_ENV,
     DRIVER_ENV,
@@ -46,18 +45,12 @@ from mlenv.host_text import (
 
 SYS_MODULE_VERSION = "/sys/module/nvidia/version"
 PROC_DRIVER_VERSION = "/proc/driver/nvidia/version"
-# Jetson Linux (L4T) names its release here; Tegra drivers are numbered apart from the driver
-# tables of the CUDA release notes, so no probe's version of them can be judged by those.
+# Jetson Linux (L4T) names its release here; its drivers are numbered apart from Table 3's.
 TEGRA_RELEASE = "/etc/nv_tegra_release"
-_TEGRA_RE = re.compile(r"# R([0-9]+) \(release\), REVISION: ([0-9]+(?:\.[0-9]+)*)")
-# WSL 2's kernel names Microsoft in its release (uname -r, the word after "Linux version":
-# 5.15.167.4-microsoft-standard-WSL2); there the driver is the Windows host's (nvidia-smi and
-# NVML report its number; no Linux kernel module exists), ranked by Table 3's Windows column.
-# Only the release counts: a bare-metal kernel built by someone@microsoft.com, on a host whose
-# name holds "wsl", or with a Microsoft-branded compiler is Linux's.
+# WSL 2's kernel release names Microsoft (5.15.167.4-microsoft-standard-WSL2; not a builder's
+# address, host name or compiler): nvidia-smi's driver is Windows', ranked by its Table 3 column.
 KERNEL_VERSION = "/proc/version"
-# WSL 2's GPU paravirtualisation device: only WSL kernels carry dxgkrnl, and containers on WSL
-# get the node too, so a custom WSL kernel whose release lost "microsoft" is still known.
+# WSL 2's GPU device (dxgkrnl, also in its containers): a custom WSL kernel is still known.
 WSL_GPU_DEVICE = "/dev/dxg"
 _WSL_RE = re.compile(r"\s*Linux version [^\s(]*(?:microsoft|WSL)", re.IGNORECASE)
 SMI_QUERY_ARGV = (
@@ -66,11 +59,12 @@ SMI_QUERY_ARGV = (
     "--format=csv,noheader",
 )
 SMI_BANNER_ARGV = ("nvidia-smi",)
+# WSL 2's nvidia-smi, off the PATH of root, sudo and SSH (microsoft/WSL#8794, gpustack#1297)
+WSL_NVIDIA_SMI = "/usr/lib/wsl/lib/nvidia-smi"
 LDD_ARGV = ("ldd", "--version")
 NVML_SOURCE = "NVML (pynvml)"
 GLIBC_CONFSTR = "CS_GNU_LIBC_VERSION"
-# nvidia-smi can take seconds on a multi-GPU node without persistence mode, and hangs when the
-# driver is wedged; the timeout turns a hang into a failed probe instead of a stuck check.
+# nvidia-smi takes seconds without persistence mode and hangs on a wedged driver: bounded.
 NVIDIA_SMI_TIMEOUT = 15.0
 LDD_TIMEOUT = 5.0
 UNAME_ARGV = ("uname", "-m")  # the machine, as wheel tags and PEP 508 platform_machine name it
@@ -221,10 +215,27 @@ class _Prober:
         return version
 
     @cached_property
-    def smi_query(self) -> tuple[Gpu, ...]:
+    def smi_programs(self) -> tuple[str, ...]:
+        """WSL 2's mapped-in nvidia-smi first, then the PATH's (NixOS-WSL's wrapper, say)."""
+        return (
+            (WSL_NVIDIA_SMI, "nvidia-smi")
+            if self.system.exists(WSL_NVIDIA_SMI)
+            else ("nvidia-smi",)
+        )
+
+    def smi(self, argv: tuple[str, ...]) -> tuple[str, str | None]:
+        """The first nvidia-smi's output for ``argv`` and what answered (else the first asked)."""
+        tried = [(program, *argv[1:]) for program in self.smi_programs]
+        for ran in tried:
+            output = self.system.run(ran, NVIDIA_SMI_TIMEOUT)
+            if output is not None:
+                return " ".join(ran), output
+        return " ".join(tried[0]), None
+
+    @cached_property
+    def smi_query(self) -> tuple[str, tuple[Gpu, ...]]:
         """The GPUs nvidia-smi lists; empty when it fails, so callers fall through to NVML."""
-        source = " ".join(SMI_QUERY_ARGV)
-        output = self.system.run(SMI_QUERY_ARGV, NVIDIA_SMI_TIMEOUT)
+        source, output = self.smi(SMI_QUERY_ARGV)
         gpus = None if output is None else parse_smi_query(output)
         if output is None:
             self.record(source, False, "failed, timed out or not installed")
@@ -234,12 +245,11 @@ class _Prober:
             self.record(source, False, "no GPUs listed")
         else:
             self.record(source, True, f"{len(gpus)} GPU(s), driver {gpus[0].driver}")
-        return gpus or ()
+        return source, gpus or ()
 
     @cached_property
-    def smi_banner(self) -> SmiBanner | None:
-        source = " ".join(SMI_BANNER_ARGV)
-        output = self.system.run(SMI_BANNER_ARGV, NVIDIA_SMI_TIMEOUT)
+    def smi_banner(self) -> tuple[str, SmiBanner | None]:
+        source, output = self.smi(SMI_BANNER_ARGV)
         banner = None if output is None else parse_smi_banner(output)
         if output is None:
             self.record(source, False, "failed, timed out or not installed")
@@ -249,7 +259,7 @@ class _Prober:
             self.record(
                 source, True, f"driver {banner.driver}, CUDA Version {banner.cuda or 'N/A'}"
             )
-        return banner
+        return source, banner
 
     @cached_property
     def nvml(self) -> NvmlSnapshot | None:
@@ -275,10 +285,12 @@ class _Prober:
             version = self.read(path, parse)
             if version is not None:
                 return version, path
-        if self.smi_query:
-            return self.smi_query[0].driver, " ".join(SMI_QUERY_ARGV)
-        if self.smi_banner is not None:
-            return self.smi_banner.driver, " ".join(SMI_BANNER_ARGV)
+        query, gpus = self.smi_query
+        if gpus:
+            return gpus[0].driver, query
+        said, banner = self.smi_banner
+        if banner is not None:
+            return banner.driver, said
         if self.nvml is not None and self.nvml.driver is not None:
             return self.nvml.driver, NVML_SOURCE
         return None, None
@@ -288,7 +300,7 @@ class _Prober:
         name (the query's or the banner's) or a compute capability only Jetson modules have
         (Thor's 11.0 ...)."""
         text = self.system.read_text(TEGRA_RELEASE)
-        match = _TEGRA_RE.match(text) if text is not None else None
+        match = TEGRA_RELEASE_RE.match(text) if text is not None else None
         if text is not None:  # the file alone says Jetson Linux, whatever its wording
             return (
                 f"Jetson Linux R{match[1]}.{match[2]}"
@@ -300,7 +312,7 @@ class _Prober:
             for g in gpus
             if (g.name and g.name.endswith("(nvgpu)")) or jetson_only(g.compute_cap or "")
         ]
-        banner = self.smi_banner if not names else None  # the GPU query fails on JetPack 6
+        banner = self.smi_banner[1] if not names else None  # the GPU query fails on JetPack 6
         if banner is not None and banner.nvgpu is not None:
             names = [banner.nvgpu]
         return f"a Jetson GPU ({names[0]})" if names else None
@@ -311,24 +323,21 @@ class _Prober:
         if source in (None, DRIVER_ENV, SYS_MODULE_VERSION, PROC_DRIVER_VERSION):
             return False
         text = self.system.read_text(KERNEL_VERSION)
-        if text is not None and _WSL_RE.match(text) is not None:
-            self.record(KERNEL_VERSION, True, "WSL 2: the driver is Windows', judged as such")
-            return True
-        if self.system.exists(WSL_GPU_DEVICE):
-            self.record(WSL_GPU_DEVICE, True, "WSL 2: the driver is Windows', judged as such")
-            return True
-        return False
+        found = KERNEL_VERSION if text is not None and _WSL_RE.match(text) else None
+        found = found or (WSL_GPU_DEVICE if self.system.exists(WSL_GPU_DEVICE) else None)
+        if found is not None:
+            self.record(found, True, "WSL 2: the driver is Windows', judged as such")
+        return found is not None
 
     def gpus(self) -> tuple[Gpu, ...]:
-        if self.smi_query:
-            return self.smi_query
-        return self.nvml.gpus if self.nvml is not None else ()
+        nvml = self.nvml.gpus if not self.smi_query[1] and self.nvml is not None else ()
+        return self.smi_query[1] or nvml
 
     def cuda(self, driver: str) -> str | None:
         """The first source that reports a CUDA version decides, if it agrees on the driver."""
-        banner = self.smi_banner
+        source, banner = self.smi_banner
         if banner is not None and banner.cuda is not None:
-            return self._same_driver(" ".join(SMI_BANNER_ARGV), banner.driver, banner.cuda, driver)
+            return self._same_driver(source, banner.driver, banner.cuda, driver)
         nvml = self.nvml
         if nvml is not None and nvml.cuda_version is not None:
             cuda = cuda_version_from_int(nvml.cuda_version)
@@ -362,10 +371,9 @@ def detect(system: HostSystem) -> HostFacts:
 
     Overrides are validated before any probe runs so a typo fails fast, not after nvidia-smi.
     """
-    driver_override = system.env.get(DRIVER_ENV)
-    caps_override = system.env.get(COMPUTE_CAP_ENV)
-    driver = parse_driver_override(driver_override) if driver_override is not None else None
-    caps = parse_compute_cap_override(caps_override) if caps_override is not None else None
+    env = system.env
+    driver = parse_driver_override(env[DRIVER_ENV]) if DRIVER_ENV in env else None
+    caps = parse_compute_cap_override(env[COMPUTE_CAP_ENV]) if COMPUTE_CAP_ENV in env else None
 
     prober = _Prober(system)
     if driver is not None:
@@ -378,13 +386,11 @@ def detect(system: HostSystem) -> HostFacts:
         gpus = tuple(Gpu(None, cap, driver) for cap in caps)
     else:
         gpus = prober.gpus()
-    tegra = prober.tegra(gpus) if driver_source not in (None, DRIVER_ENV) else None
-    if tegra is not None:
-        detail = (
-            f"driver {driver} is {tegra}'s, not judged by NVIDIA's driver tables "
-            f"(a dGPU on IGX: set {DRIVER_ENV} to judge it)"
-        )
-        prober.record(str(driver_source), False, detail)
+    tegra = prober.tegra(gpus) if driver_source != DRIVER_ENV else None
+    if tegra is not None:  # JetPack 5 has no probe's driver at all: still said to be Jetson's
+        found = f"driver {driver} is {tegra}'s," if driver else f"{tegra}: its driver is"
+        detail = f"{found} not judged by NVIDIA's driver tables (a dGPU on IGX: set {DRIVER_ENV})"
+        prober.record(driver_source or TEGRA_RELEASE, False, detail)
         driver = driver_source = None
     cuda = prober.cuda(driver) if driver is not None else None
     windows = prober.wsl(driver_source)

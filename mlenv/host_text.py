@@ -7,7 +7,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from mlenv.cuda.versions import CudaError, DriverVersion
+from mlenv.cuda.versions import CudaError, DriverVersion, arch_cc
 from mlenv.errors import MlenvError
 
 DRIVER_ENV = "MLENV_DRIVER_VERSION"
@@ -177,9 +177,23 @@ def parse_compute_cap_override(value: str) -> tuple[str, ...]:
             f"not a list of compute capabilities: {value[:100]!r}"
             + ("..." if len(value) > 100 else ""),
             where=COMPUTE_CAP_ENV,
-            hint=(
+            hint=_archs_hint(caps)
+            or (
                 'use major.minor per GPU, e.g. "8.6" or "8.0,9.0" (or nvidia-smi '
                 "--query-gpu=compute_cap --format=csv,noheader), or unset it to probe the host"
             ),
         )
     return caps
+
+
+def _archs_hint(items: tuple[str, ...]) -> str | None:
+    """The hint for architectures (sm_90, as nvcc and wheel arch lists name them) given where
+    compute capabilities go: the capabilities they are, so the fix is spelt out."""
+    if len(items) > 64:
+        return None
+    try:
+        ccs = [arch_cc(item) for item in items]
+    except CudaError:
+        return None
+    said = ",".join(f"{cc // 10}.{cc % 10}" for cc in ccs)
+    return f"{','.join(items)}: GPU architectures, not compute capabilities; write {said}"

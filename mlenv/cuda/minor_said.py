@@ -83,7 +83,8 @@ def unlisted_target(target: CudaTarget, newest: CudaVersion) -> tuple[str, str, 
             f"the {target.driver_said} reports CUDA Version {reported}, below the target CUDA "
             f"{cuda} (Table 3 gives no Windows driver for CUDA {cuda}: N/A): the container "
             "runtime will not start the image on it",
-            f"upgrade the driver to one that reports CUDA Version {cuda} or newer, or {known}",
+            f"upgrade the driver to one that reports CUDA Version {cuda} or newer, or target "
+            f"CUDA {reported} (the newest it reports) or older",
         )
     return (
         "driver-unconfirmed",

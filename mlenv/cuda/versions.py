@@ -37,8 +37,24 @@ _LABELLED_DRIVER_RE = re.compile(r"(?:driver|kmd) version\s*:\s*([0-9][0-9.]*)",
 # What nvidia-smi prints when it has no driver to report: its numbers are not the running
 # driver's ("NVML library version: 570.124" after a mismatch is the user-space library's).
 _SMI_FAILED_RE = re.compile(
-    r"Failed to initialize NVML|NVIDIA-SMI has failed|not a valid field to query", re.IGNORECASE
+    r"Failed to initialize NVML|NVIDIA-SMI has failed|not a valid field to query"
+    r"|No devices were found",
+    re.IGNORECASE,
 )
+# The kernel's log after a driver update without a reboot: the client (user-space) version
+# comes first, the loaded kernel module's second, so "one version in the text" picks the wrong one.
+_VERSION_WORD = r"([0-9]{1,4}(?:\.[0-9]{1,3}){0,3})"
+_API_MISMATCH_RE = re.compile(  # a bounded gap: a hostile paste must not scan quadratically
+    rf"client has the version {_VERSION_WORD}.{{0,200}}?"
+    rf"kernel module has the version {_VERSION_WORD}",
+    re.IGNORECASE | re.DOTALL,
+)
+# Jetson Linux's /etc/nv_tegra_release: an L4T release, never a driver of NVIDIA's tables.
+TEGRA_RELEASE_RE = re.compile(
+    r"# R([0-9]{1,4}) \(release\), REVISION: ([0-9]{1,4}(?:\.[0-9]{1,4})*)"
+)
+# NVIDIA vGPU software releases ("vGPU 16.5", "GRID v16.5") number the host/guest driver pair.
+_VGPU_RELEASE_RE = re.compile(r"(?:vGPU|GRID)\s{0,3}v?[0-9]{1,2}\.[0-9]{1,2}(?![0-9.])", re.I)
 # The banner's tool version; on Linux NVML refuses to run unless it is the loaded driver's, so
 # another number beside it is WSL 2's, whose driver is the Windows host's.
 _SMI_TOOL_RE = re.compile(r"NVIDIA-SMI\s+([0-9][0-9.]*)")
@@ -127,6 +143,21 @@ class DriverVersion:
 
 def _pasted(value: str) -> str | None:
     """The hint for tool output pasted where a driver version goes, None if it is not that."""
+    mismatch = _API_MISMATCH_RE.search(value)
+    if mismatch is not None:
+        return (
+            f"that is the kernel's API mismatch: the loaded kernel module is driver {mismatch[2]}, "
+            f"the user-space libraries are {mismatch[1]}, and CUDA starts on neither until they "
+            "match (reboot or reload the nvidia module); then write the driver "
+            "cat /sys/module/nvidia/version prints"
+        )
+    tegra = TEGRA_RELEASE_RE.search(value)
+    if tegra is not None:
+        return (
+            f"that is Jetson Linux R{tegra[1]}.{tegra[2]} (/etc/nv_tegra_release), not a driver: "
+            "Jetson drivers are numbered apart from NVIDIA's driver tables and are not judged; "
+            "judge a dGPU's driver as nvidia-smi prints it"
+        )
     if _SMI_FAILED_RE.search(value) is not None:  # numbers in it are not the driver's
         return (
             "that is nvidia-smi failing, not a driver version (after a "
@@ -135,6 +166,13 @@ def _pasted(value: str) -> str | None:
             "cat /sys/module/nvidia/version, e.g. 550.54.14"
         )
     embedded = _embedded(value)
+    vgpu = _VGPU_RELEASE_RE.search(value)
+    if embedded is None and vgpu is not None:
+        return (
+            f"{vgpu[0]} names an NVIDIA vGPU software release, not a driver: write the guest "
+            "driver nvidia-smi prints inside the VM (each release pairs a host and a guest "
+            "driver, e.g. vGPU 18.2: host 570.148.06, Linux guest 570.148.08)"
+        )
     if embedded is None:
         return None
     tool = _SMI_TOOL_RE.search(value)

@@ -29,8 +29,8 @@ from mlenv.host import (
 from mlenv.host_text import SmiBanner, parse_proc_driver_version, parse_smi_banner
 from mlenv.nodes import Node, gpu_facts
 from tests.support.cli import run_mlenv
+from tests.support.cuda_project import locked_cuda_project
 from tests.support.fake_host import with_glibc
-from tests.support.wheels import build_wheel, write_simple_index
 
 _TOP = "+-----------------------------------------------------------------------------------------+"
 
@@ -554,16 +554,7 @@ def test_copy_paste_noise_never_changes_the_driver(driver: str, before: str, aft
 def test_the_cli_refuses_a_pasted_r610_wsl_banner_naming_its_driver(tmp_path: Path) -> None:
     """``mlenv verify --driver "$(nvidia-smi)"`` on R610, end to end: exit 1, the hint names
     the KMD Version, no traceback."""
-    index = write_simple_index(tmp_path / "index", [build_wheel("numpy", "2.4.6")])
-    root = tmp_path / "p"
-    root.mkdir()
-    (root / "mlenv.toml").write_text(
-        '[environment]\nname = "v"\npython = "3.11"\n'
-        '[cuda]\nversion = "12.4"\ndriver-floor = "550.54.14"\n'
-        f'[pypi]\nindex-url = "{index}"\ndependencies = ["numpy"]\n'
-    )
-    env = {"MLENV_CACHE_DIR": str(tmp_path / "cache")}
-    assert run_mlenv(["lock"], root, env).returncode == 0
+    root, env = locked_cuda_project(tmp_path, "12.4", "550.54.14")
     wsl_like = R610_A1000.replace("KMD Version: 610.43.02", "KMD Version: 610.47   ")
     result = run_mlenv(["verify", "--driver", wsl_like], root, env)
     assert result.returncode == 1, result.stdout + result.stderr

@@ -25,6 +25,7 @@ from mlenv.host import (
     UNAME_ARGV,
     UNAME_TIMEOUT,
     WSL_GPU_DEVICE,
+    WSL_NVIDIA_SMI,
     HostFacts,
     NvmlSnapshot,
     ProbeResult,
@@ -289,6 +290,7 @@ def test_detect_gpu_node_uses_sys_first_and_runs_each_tool_once() -> None:
     )
     assert host.calls == [
         ("read", SYS_MODULE_VERSION),
+        ("exists", WSL_NVIDIA_SMI),  # not WSL 2: the nvidia-smi on the PATH
         ("run", SMI_QUERY_ARGV, NVIDIA_SMI_TIMEOUT),
         ("read", TEGRA_RELEASE),
         ("run", SMI_BANNER_ARGV, NVIDIA_SMI_TIMEOUT),
