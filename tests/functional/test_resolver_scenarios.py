@@ -32,10 +32,11 @@ from packaging.version import Version
 
 from mlenv.index import MemoryIndex, MetadataError
 from mlenv.lockfile import loads as load_lock
-from mlenv.locking import Sources, Upgrade, lock_manifest
+from mlenv.locking import Sources, lock_manifest
 from mlenv.manifest import loads
 from mlenv.report import MemoryReporter
 from mlenv.resolve import ResolutionError
+from mlenv.upgrade import Upgrade
 from tests.support.cli import run_mlenv
 from tests.support.wheels import build_wheel, write_simple_index
 
