@@ -21,6 +21,7 @@ from packaging.version import Version
 
 DEPTH = 100  # deeper chains count as takeable: an account, not a second resolution, and no
 # RecursionError on a hostile world whose chain runs thousands of packages deep
+NAMED = 8  # releases named on one line, the rest counted
 WORK = 200_000  # version comparisons and dependencies looked at in all (a second or two); past
 # it the account is given up: 10,000 releases each asking 100 projects of 10,000 releases would
 # otherwise compare for hours before the error is shown
@@ -49,6 +50,9 @@ class World:
     # work every account in this world has spent: a failure naming many packages asks one
     # account each, and all of them together stay within ``WORK``
     spent: list[int] = field(default_factory=lambda: [0])
+    # what else rules a project's releases out, said after its versions ("; the manifest asks
+    # icons==1"): a world seen through the manifest's ranges shows fewer than the index has
+    limits: Callable[[NormalizedName], str] = lambda _: ""
 
 
 @dataclass(frozen=True)
@@ -118,7 +122,7 @@ def _dead_ends(search: _Search, askers: Iterable[tuple[NormalizedName, Version]]
         if blocker is None:
             return []
         groups.setdefault(blocker, []).append(f"{name} {version}")
-    lines = [f"  {', '.join(who)} need{_s(who)} {need.text}" for need, who in groups.items()]
+    lines = [f"  {_named(who)} need{_s(who)} {need.text}" for need, who in groups.items()]
     return lines + _chain(search, list(groups))
 
 
@@ -133,7 +137,8 @@ def _chain(search: _Search, todo: list[Need]) -> list[str]:
         matching = search.matching(need)
         if not matching:
             known = ", ".join(str(v) for v in search.world.versions(need.name)[:8]) or "none"
-            lines.append(f"  {need.text}: no release matches (versions available: {known})")
+            limits = search.world.limits(need.name)
+            lines.append(f"  {need.text}: no release matches (versions available: {known}{limits})")
             continue
         groups: dict[Need, list[str]] = {}
         for version in matching:
@@ -141,9 +146,15 @@ def _chain(search: _Search, todo: list[Need]) -> list[str]:
             if blocker is not None:
                 groups.setdefault(blocker, []).append(f"{need.name} {version}")
         for blocker, who in groups.items():
-            lines.append(f"  {', '.join(who)} need{_s(who)} {blocker.text}")
+            lines.append(f"  {_named(who)} need{_s(who)} {blocker.text}")
             todo.append(blocker)
     return lines
+
+
+def _named(who: Sequence[str]) -> str:
+    """The releases that need the same thing; past ``NAMED``, a count (a nightly series)."""
+    more = f" and {len(who) - NAMED} more" if len(who) > NAMED else ""
+    return ", ".join(who[:NAMED]) + more
 
 
 def _s(who: Sequence[str]) -> str:

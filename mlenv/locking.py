@@ -7,7 +7,7 @@ This is the seam between the pure core (``resolve``, ``lockfile``) and the index
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 # imported here, not where a local lock first hashes: a module imported for the first time
 # while a first lock is recorded lists sys.path's directories, and a listing the recording
@@ -53,6 +53,7 @@ from mlenv.pypi_sources import source_urls
 from mlenv.report import Reporter
 from mlenv.resolve import PREFETCH_WORKERS, CandidatePolicy, Resolution, resolve
 from mlenv.target import Target
+from mlenv.upgrade import Upgrade
 
 HASH_WORKERS = 4
 
@@ -279,18 +280,6 @@ def cuda_target(manifest: Manifest) -> CudaTarget | None:
     return CudaTarget(
         CudaVersion.parse(cuda.version), DriverVersion.parse(cuda.driver_floor), cuda.archs
     )
-
-
-@dataclass(frozen=True)
-class Upgrade:
-    """Which existing pins may move: none (minimal change), all, or the named packages."""
-
-    everything: bool = False
-    packages: frozenset[NormalizedName] = field(default_factory=frozenset)
-
-    @classmethod
-    def of(cls, everything: bool, packages: Iterable[str]) -> Upgrade:
-        return cls(everything, frozenset(canonicalize_name(p) for p in packages))
 
 
 def lock_manifest(

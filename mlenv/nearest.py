@@ -19,6 +19,7 @@ from resolvelib.structs import RequirementInformation
 _AROUND = 2  # releases named on each side of the missing one
 _SPELLINGS = 4  # spellings of the same release named (a torch release has many +cuXYZ)
 _NEWEST = 4  # releases named when the pin is no version at all (``===nightly``)
+_MISSING = 5  # missing pins named, the rest counted
 
 
 @dataclass(frozen=True)
@@ -44,10 +45,14 @@ def _missing(
 def missing_pins(pinned: Iterable[Pinned], seen: Collection[Version], searched: str) -> list[str]:
     """A line for every exact pin in ``pinned`` that matches none of ``seen``."""
     releases = sorted({Version(v.public) for v in seen})  # 2.5.1, not each +cuXYZ of it
-    return [
+    missing = list(_missing(pinned, seen))
+    lines = [
         f"  {name} {spec.version} does not exist on {searched} ({_nearby(spec, seen, releases)})"
-        for name, spec in _missing(pinned, seen)
+        for name, spec in missing[:_MISSING]
     ]
+    if len(missing) > _MISSING:  # 1,000 releases of a parent each pinning a missing version
+        lines.append(f"  and {len(missing) - _MISSING} more pinned versions that do not exist")
+    return lines
 
 
 def foreign_local_pins(pinned: Iterable[Pinned], seen: Collection[Version]) -> list[Version]:

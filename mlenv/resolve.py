@@ -60,6 +60,7 @@ from mlenv.redaction import redact
 from mlenv.report import Reporter, Task
 from mlenv.target import Target, build_preference
 from mlenv.variants import in_try_order
+from mlenv.went_back import Step, went_back, within
 
 T = TypeVar("T")
 K = TypeVar("K")
@@ -1323,6 +1324,7 @@ def explain(
             [Pinned(i.requirement.name, i.requirement.specifier) for i in infos],
             offered - set(refused),
         )
+    lines += _went_back(causes, provider, world)
     lines += passed_over(
         ((i.parent.name, i.parent.version) for i in causes if i.parent is not None),
         lambda name: provider.rejections[canonicalize_name(name)].refused(target),
@@ -1406,6 +1408,9 @@ def _absent_hint(absent: dict[str, bool], indexes: Sequence[str]) -> str:
     return where
 
 
+SHOWN_PER_ASKER = 5  # conflicting requirements listed from the releases of one package
+
+
 def _asked(
     infos: Sequence[RequirementInformation[Req, Candidate]], provider: _Provider
 ) -> list[str]:
@@ -1416,15 +1421,27 @@ def _asked(
         parent = info.parent
         groups[str(info.requirement), parent.name if parent else None].append(parent)
     lines = []
+    # lines by asking package: 1,000 releases of one each pinning another version are a few
+    # lines and a count, not 1,000 lines (uv's issue 19672)
+    per_asker: dict[str, int] = defaultdict(int)
     for (text, name), parents in groups.items():
         versions = sorted({p.version for p in parents if p is not None})
         if name is None or len(versions) <= 3:
-            lines += [f"  {text} {_chain(p, provider)}" for p in dict.fromkeys(parents)]
+            for parent in dict.fromkeys(parents):
+                if parent is not None:
+                    per_asker[parent.name] += 1
+                    if per_asker[parent.name] > SHOWN_PER_ASKER:
+                        continue
+                lines.append(f"  {text} {_chain(parent, provider)}")
             continue
         span = f"{len(versions)} versions of {name} from {versions[0]} to {versions[-1]}"
         above = _askers(parents[0], provider)[1:]  # who asked for the parent, as for any one
         lines.append(f"  {text} (from {' <- '.join([span, *above])})")
-    return lines
+    return lines + [
+        f"  and {n - SHOWN_PER_ASKER} more from other releases of {who}"
+        for who, n in per_asker.items()
+        if n > SHOWN_PER_ASKER
+    ]
 
 
 def _limiting_parents(
@@ -1492,13 +1509,48 @@ def _chain(parent: Candidate | None, provider: _Provider) -> str:
 
 def _askers(parent: Candidate | None, provider: _Provider) -> list[str]:
     """``parent``, who asked for it, and so on back to "the manifest"."""
+    return [str(step) for step, _ in _ancestry(parent, provider)] + ["the manifest"]
+
+
+def _ancestry(
+    parent: Candidate | None, provider: _Provider
+) -> list[tuple[Candidate, tuple[SpecifierSet, ...]]]:
+    """``parent``, who asked for it, and so on up to a manifest requirement; each with the
+    ranges its asker (or the manifest) gave it."""
     steps = []
     seen = set()
     current = parent
     while current is not None and current.name not in seen:
         seen.add(current.name)
-        steps.append(str(current))
         askers = provider.required_by.get(current.name, [])
-        current = askers[0] if askers else None
-    steps.append("the manifest")
+        # the asker whose range holds this release: menu 15 asked dropdown>=2 and menu 10
+        # dropdown<2, so dropdown 1 came from menu 10, whichever asked first
+        asker = next((a for a in askers if _range(provider.dependencies[a], current)), None)
+        ranges = (
+            _range(provider.dependencies[asker], current)
+            if asker
+            else _range(provider.roots, current)
+        )
+        steps.append((current, ranges))
+        current = asker
     return steps
+
+
+def _range(needs: Sequence[Req], release: Candidate) -> tuple[SpecifierSet, ...]:
+    """The ranges ``needs`` give ``release``'s package, if every one of them holds it."""
+    ranges = tuple(need.specifier for need in needs if need.name == release.name)
+    return ranges if all(r.contains(release.version, True) for r in ranges) else ()
+
+
+def _went_back(
+    causes: Collection[RequirementInformation[Req, Candidate]], provider: _Provider, world: World
+) -> list[str]:
+    """``went_back`` over the chains of the conflicting requirements."""
+    steps = [
+        Step(release.name, release.version, ranges)
+        for info in causes
+        for release, ranges in _ancestry(info.parent, provider)
+    ]
+    reported = {(i.parent.name, i.parent.version) for i in causes if i.parent is not None}
+    limits = [(r.name, r.specifier) for r in provider.roots]
+    return went_back(steps, within(world, limits), reported)

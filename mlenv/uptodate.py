@@ -382,8 +382,8 @@ def _first(session: Session, command: PlainLock, first: FirstLock) -> None:
     from mlenv import watch
     from mlenv.cache.memo import WRITTEN, remember
     from mlenv.commands.lock import resolve, write_lock
-    from mlenv.locking import Upgrade
     from mlenv.report import Recorder
+    from mlenv.upgrade import Upgrade
 
     recorder = Recorder(session.reporter)
     session = replace(session, reporter=recorder)

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from mlenv.edit import Edited
-    from mlenv.locking import Upgrade
+    from mlenv.upgrade import Upgrade
 
 MANIFEST_FILE = OutputKind("manifest", "--manifest")
 
@@ -61,7 +61,7 @@ def lock(
         session.reporter.info(f"{path}: CUDA fields written again by this mlenv's rules")
         write_lock(session, previous, again, manifest=manifest)
         return
-    from mlenv.locking import Upgrade
+    from mlenv.upgrade import Upgrade
 
     if no_index:  # only now: a fresh lock needs no index, and --no-index does not stop it
         from mlenv.no_index import check_no_index
@@ -193,7 +193,7 @@ def apply_edit(session: Session, edited: Edited, no_lock: bool, offline: bool) -
     The manifest goes first: if the lock's write were lost, the lock is merely stale (its
     inputs hash says so) and `mlenv lock` repeats the resolution from the intended manifest.
     """
-    from mlenv.locking import Upgrade
+    from mlenv.upgrade import Upgrade
 
     path = session.manifest_path
     if not edited.edits:

@@ -11,6 +11,10 @@ through the ``mlenv lock`` command over a file:// simple index, so both index pa
 An unsatisfiable scenario must fail with a ``ResolutionError`` that names the packages at fault
 (or, with ``"error": "metadata"``, a ``MetadataError`` naming a file whose name and METADATA
 disagree: a release's ``file_version`` is the version its wheel's filename states).
+
+A scenario with ``previous`` relocks (pip-tools' and uv's existing requirements.txt): it first
+locks those requirements, then locks ``requires`` keeping that lock's pins, except the packages
+named in ``upgrade`` (``"*"``: all of them), as `mlenv lock --upgrade-package` does.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from mlenv.locking import Sources, lock_manifest
 from mlenv.manifest import loads
 from mlenv.report import MemoryReporter
 from mlenv.resolve import ResolutionError
+from mlenv.upgrade import Upgrade
 from tests.support.cli import run_mlenv
 from tests.support.wheels import build_wheel, write_simple_index
 
@@ -56,6 +61,8 @@ class Scenario:
     constraints: tuple[str, ...]  # [pypi] constraints (pip's -c)
     overrides: tuple[str, ...]  # [pypi] overrides (uv's override-dependencies)
     error: str  # what an unsatisfiable scenario raises: "resolution", or "metadata" (a bad file)
+    previous: tuple[str, ...]  # requirements of an earlier lock whose pins are kept
+    upgrade: tuple[str, ...]  # the earlier pins that may move ("*": all)
 
     @classmethod
     def of(cls, data: Mapping[str, Any]) -> Scenario:
@@ -75,6 +82,8 @@ class Scenario:
             constraints=tuple(data.get("constraints", ())),
             overrides=tuple(data.get("overrides", ())),
             error=data.get("error", "resolution"),
+            previous=tuple(data.get("previous", ())),
+            upgrade=tuple(data.get("upgrade", ())),
         )
 
     def files(self) -> Iterator[tuple[str, bytes, bool]]:
@@ -103,14 +112,16 @@ class Scenario:
                 if release.get("sdist", True):
                     yield f"{name}-{Version(version)}.tar.gz", b"sdist", yanked
 
-    def manifest(self, index_url: str) -> str:
-        deps = ", ".join(json.dumps(r) for r in self.requires)
+    def manifest(self, index_url: str, earlier: bool = False) -> str:
+        """The manifest locked; ``earlier``: the one of the previous lock (no -c, no overrides)."""
+        deps = ", ".join(json.dumps(r) for r in (self.previous if earlier else self.requires))
+        constraints, overrides = ((), ()) if earlier else (self.constraints, self.overrides)
         return (
             f'[environment]\nname = "s"\npython = "{self.python}"\nglibc = "{self.glibc}"\n'
             f'platforms = ["{self.platform}"]\n'
             f'[pypi]\nindex-url = "{index_url}"\ndependencies = [{deps}]\n'
-            f'prerelease = "{self.prerelease}"\nconstraints = {json.dumps(self.constraints)}\n'
-            f"overrides = {json.dumps(self.overrides)}\n"
+            f'prerelease = "{self.prerelease}"\nconstraints = {json.dumps(constraints)}\n'
+            f"overrides = {json.dumps(overrides)}\n"
         )
 
 
@@ -142,7 +153,17 @@ def _lock(scenario: Scenario) -> dict[str, Version]:
         yanked={filename: "" for filename, _, yanked in files if yanked},
     )
     sources = Sources(index, (INDEX_URL,), ())
-    locked = lock_manifest(loads(scenario.manifest(INDEX_URL)), sources, reporter=MemoryReporter())
+    previous = None
+    if scenario.previous:
+        earlier = loads(scenario.manifest(INDEX_URL, earlier=True))
+        previous = lock_manifest(earlier, sources, reporter=MemoryReporter())
+    locked = lock_manifest(
+        loads(scenario.manifest(INDEX_URL)),
+        sources,
+        reporter=MemoryReporter(),
+        previous=previous,
+        upgrade=Upgrade.of("*" in scenario.upgrade, (p for p in scenario.upgrade if p != "*")),
+    )
     return {pkg.name: Version(pkg.version) for _, pkg in locked.packages()}
 
 
@@ -177,7 +198,7 @@ def test_scenario(scenario: Scenario) -> None:
 _FAMILIES: dict[str, list[Scenario]] = {}
 for _scenario in SCENARIOS:
     _FAMILIES.setdefault(_scenario.source.rsplit("/", 1)[0].split(":")[0], []).append(_scenario)
-CLI_SAMPLE = [s for family in _FAMILIES.values() for s in family[:1]]
+CLI_SAMPLE = [s for family in _FAMILIES.values() for s in [f for f in family if not f.previous][:1]]
 
 
 @pytest.mark.parametrize("scenario", CLI_SAMPLE, ids=[s.name for s in CLI_SAMPLE])

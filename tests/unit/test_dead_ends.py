@@ -66,3 +66,11 @@ def test_a_chain_deeper_than_the_search_counts_as_takeable() -> None:
     assert dead_ends(_askers("p0 1"), _world(short))[-1] == (
         "  missing>1: no release matches (versions available: none)"
     )
+
+
+def test_many_askers_of_the_same_thing_are_named_up_to_a_count() -> None:
+    releases: Releases = {"a": {f"1.{i}": ["b>2"] for i in range(20)}, "b": {"1": []}}
+    lines = dead_ends(_askers(*(f"a 1.{i}" for i in range(20))), _world(releases))
+    assert lines[0] == (
+        "  a 1.0, a 1.1, a 1.2, a 1.3, a 1.4, a 1.5, a 1.6, a 1.7 and 12 more need b>2"
+    )

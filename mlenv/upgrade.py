@@ -1,0 +1,40 @@
+"""Which pins of an earlier lock may move: `mlenv lock --upgrade` and `--upgrade-package`."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import NormalizedName, canonicalize_name
+
+from mlenv.errors import UsageError
+
+
+@dataclass(frozen=True)
+class Upgrade:
+    """Which existing pins may move: none (minimal change), all, or the named packages."""
+
+    everything: bool = False
+    packages: frozenset[NormalizedName] = field(default_factory=frozenset)
+
+    @classmethod
+    def of(cls, everything: bool, packages: Iterable[str]) -> Upgrade:
+        return cls(everything, frozenset(_upgraded(p) for p in packages))
+
+
+def _upgraded(text: str) -> NormalizedName:
+    """The project an --upgrade-package names. Extras say nothing about which pin moves
+    (``torch[cuda]`` is torch, as pip-tools reads it); a version or marker would be silently
+    ignored (uv's ``-P 'iniconfig<2'`` bounds the move), so it is refused instead."""
+    try:
+        parsed = Requirement(text)
+    except InvalidRequirement:
+        parsed = None
+    if parsed is None or parsed.specifier or parsed.marker or parsed.url:
+        raise UsageError(
+            f"--upgrade-package {text!r}: expected a package name",
+            hint="name the package (-P iniconfig); to bound where it moves, add the range to "
+            "[pypi] constraints",
+        )
+    return canonicalize_name(parsed.name)
