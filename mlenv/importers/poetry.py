@@ -27,6 +27,16 @@ from mlenv.importers.uv import MARKER_ERRORS, on_targets, target_split
 from mlenv.limits import MAX_IMPORTED_REQUIREMENTS, enforce
 
 _UNREADABLE = {"git", "path", "url", "source", "develop"}  # "source": explicit_source
+# The type each key of a dependency table has in Poetry's schema, and an example of it.
+_KEY_TYPES: dict[str, tuple[type, str]] = {
+    **dict.fromkeys(("version", "python"), (str, '"^1.2"')),
+    **dict.fromkeys(("source", "git", "path", "url"), (str, '"name"')),
+    "markers": (str, "\"sys_platform == 'linux'\""),
+    "platform": (str, '"linux"'),
+    **dict.fromkeys(("optional", "allow-prereleases", "develop"), (bool, "true")),
+    "extras": (list, '["opt"]'),
+}
+_PLATFORM = re.compile(r"[A-Za-z0-9_.+-]+")  # a sys_platform value, quoted into a marker
 
 
 @dataclass(frozen=True)
@@ -131,6 +141,24 @@ def explicit_source(
     return None
 
 
+def _wrong_type(spec: dict[str, Any]) -> tuple[str, str] | None:
+    """The first key of a dependency table whose value has another type than Poetry's schema
+    gives it, as (what is wrong, the fix), so no key is read as something it does not say:
+    ``source = 5`` was no source (PyPI's torch), ``optional = "false"`` true, ``extras =
+    "opt"`` three extras, ``platform = 'linux" or "1'`` a marker of its own."""
+    for key, (kind, example) in _KEY_TYPES.items():
+        if key in spec and not isinstance(value := spec[key], kind):
+            kind_name = "string" if kind is str else kind.__name__
+            return f"{key} = {value!r} is not a {kind_name}", f"write {key} = {example}"
+    if not all(isinstance(e, str) for e in spec.get("extras") or []):
+        return f"extras = {spec['extras']!r} is not a list of names", 'write extras = ["opt"]'
+    if "platform" in spec and not _PLATFORM.fullmatch(spec["platform"]):
+        return f"platform = {spec['platform']!r} is not a sys_platform value", (
+            'write platform = "linux"'
+        )
+    return None
+
+
 def _entry(
     name: str, spec: Any, where: str, collector: _Collector, extras: set[str]
 ) -> list[tuple[str, str]]:
@@ -146,6 +174,9 @@ def _entry(
     if not isinstance(spec, dict):
         collector.fail(where, f"cannot read {spec!r}", 'write a constraint such as "^1.2"')
         return []
+    if (wrong := _wrong_type(spec)) is not None:
+        collector.fail(where, *wrong)
+        return []
     if unreadable := sorted(_UNREADABLE & set(spec) - {"source"}):
         what = "/".join(unreadable)
         collector.fail(where, f"comes from a Poetry {what}, which mlenv cannot express",
@@ -157,10 +188,6 @@ def _entry(
         version = translate(str(spec.get("version", "*")))
         markers = _markers(spec)
         extra = spec.get("extras") or []
-        if not isinstance(extra, list):  # a string was one extra per character: torch[o,p,t]
-            raise PoetryConstraintError(
-                f"extras = {extra!r} is not a list", 'e.g. extras = ["opt"]'
-            )
     except PoetryConstraintError as exc:
         hint = exc.hint or 'write one range, e.g. ">=1.2,<3"'
         collector.fail(where, str(exc), hint)
@@ -215,7 +242,9 @@ def poetry_tables(
             where = f"{path}: {title} {name}"
             if name == "python":
                 try:
-                    python = translate(str(spec))
+                    if not isinstance(spec, str):
+                        raise PoetryConstraintError(f"python = {spec!r} is not a string")
+                    python = translate(spec)
                 except PoetryConstraintError as exc:
                     hint = exc.hint or 'write one range, e.g. ">=3.10,<3.13"'
                     collector.fail(where, str(exc), hint)

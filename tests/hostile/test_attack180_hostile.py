@@ -1,0 +1,84 @@
+"""Attack 180: wrong types in Poetry's dependency tables, the imported project's name, the
+route probe of ``connect_to`` and digests a page states beside a sha256 and a size.
+
+Findings (input: what mlenv did -> what it does now):
+
+- ``torch = {version = "^2.1", source = 5}``: a source that is no string was no source, and
+  torch came from PyPI -> refused naming the key, as every key of a dependency table whose
+  value has another type than Poetry's (``optional = "false"`` was true and dropped the
+  dependency, ``python = 3.10`` a pin to 3.1, ``platform = 'linux" or "1'`` a marker of its own).
+- ``init --from pyproject.toml`` named the environment after the directory, not the project
+  (``[project].name``, ``[tool.poetry].name``) -> the project's name, made a valid environment
+  name (``a..b`` was kept and refused by the build's last step; ``../x`` is ``x``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from mlenv.importers.core import ImportFileError, import_file
+
+_SOURCE = (
+    '\n[[tool.poetry.source]]\nname = "pytorch"\n'
+    'url = "https://download.pytorch.org/whl/cu121"\npriority = "explicit"\n'
+)
+
+
+@pytest.mark.parametrize(
+    ("entry", "key"),
+    [
+        ('{version = "^2.1", source = 5}', "source"),
+        ('{version = "^2.1", source = ["pytorch"]}', "source"),
+        ("{version = 2}", "version"),
+        ('{version = "^2.1", markers = 5}', "markers"),
+        ('{version = "^2.1", python = 3.10}', "python"),
+        ('{version = "^2.1", platform = 5}', "platform"),
+        ('{version = "^2.1", platform = \'linux" or python_version >= "0\'}', "platform"),
+        ('{version = "^2.1", optional = "false"}', "optional"),
+        ('{version = "^2.1", allow-prereleases = "yes"}', "allow-prereleases"),
+        ('{version = "^2.1", extras = [1]}', "extras"),
+        ('{version = "^2.1", extras = "opt"}', "extras"),
+        ("{git = 5}", "git"),
+        ('{path = ["."]}', "path"),
+        ("{url = 5}", "url"),
+        ('{path = "../t", develop = "no"}', "develop"),
+        ('[{version = "^2.1", source = 5, markers = "sys_platform == \'linux\'"}]', "source"),
+    ],
+)
+def test_a_poetry_key_of_the_wrong_type_is_refused_naming_it(
+    tmp_path: Path, entry: str, key: str
+) -> None:
+    """Every key of a Poetry dependency table is read as what Poetry's schema says it is."""
+    path = tmp_path / "pyproject.toml"
+    path.write_text(f'[tool.poetry.dependencies]\npython = "^3.10"\ntorch = {entry}\n' + _SOURCE)
+    with pytest.raises(ImportFileError) as refused:
+        import_file(path)
+    (problem,) = refused.value.problems
+    assert "[tool.poetry.dependencies] torch" in problem.where
+    assert problem.message.startswith(f"{key} = "), problem.message
+    assert problem.hint is not None and problem.hint.startswith(f"write {key} = ")
+
+
+def test_the_poetry_python_entry_must_be_a_string(tmp_path: Path) -> None:
+    path = tmp_path / "pyproject.toml"
+    path.write_text('[tool.poetry.dependencies]\npython = 3.10\nnumpy = "^1.26"\n')
+    with pytest.raises(ImportFileError) as refused:
+        import_file(path)
+    (problem,) = refused.value.problems
+    assert problem.where.endswith("[tool.poetry.dependencies] python")
+    assert problem.message == "python = 3.1 is not a string"
+
+
+def test_keys_of_the_right_type_still_import(tmp_path: Path) -> None:
+    path = tmp_path / "pyproject.toml"
+    path.write_text(
+        '[tool.poetry.dependencies]\npython = "^3.10"\n'
+        'torch = {version = "^2.1", source = "pytorch", optional = false, '
+        'allow-prereleases = false, extras = ["opt"], platform = "linux", python = ">=3.10"}\n'
+        + _SOURCE
+    )
+    imported = import_file(path)
+    assert imported.sources == (("torch", "https://download.pytorch.org/whl/cu121"),)
+    assert any(line.startswith("torch[opt]>=2.1,<3.0.0") for line in imported.pypi)
