@@ -14,11 +14,15 @@ Findings (input: what mlenv did -> what it does now):
 
 from __future__ import annotations
 
+import tomllib
 from pathlib import Path
 
 import pytest
 
 from mlenv.importers.core import ImportFileError, import_file
+from mlenv.manifest import is_env_name
+from mlenv.templates import sanitize_name
+from tests.support.cli import run_mlenv
 
 _SOURCE = (
     '\n[[tool.poetry.source]]\nname = "pytorch"\n'
@@ -82,3 +86,50 @@ def test_keys_of_the_right_type_still_import(tmp_path: Path) -> None:
     imported = import_file(path)
     assert imported.sources == (("torch", "https://download.pytorch.org/whl/cu121"),)
     assert any(line.startswith("torch[opt]>=2.1,<3.0.0") for line in imported.pypi)
+
+
+def _init_name(tmp_path: Path, folder: str, text: str, *flags: str) -> str:
+    project = tmp_path / folder
+    project.mkdir()
+    (project / "pyproject.toml").write_text(text)
+    result = run_mlenv(["init", "--from", "pyproject.toml", *flags], project)
+    assert result.returncode == 0, result.stderr
+    environment = tomllib.loads((project / "mlenv.toml").read_text())["environment"]
+    assert environment["prefix"] == f"/opt/mlenv/{environment['name']}"
+    assert isinstance(environment["name"], str)
+    return environment["name"]
+
+
+_DEPS = 'dependencies = ["numpy"]\n'
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (f'[project]\nname = "Vision_Trainer"\n{_DEPS}', "vision_trainer"),
+        (
+            '[tool.poetry]\nname = "poetry-app"\n[tool.poetry.dependencies]\nnumpy = "^1.26"\n',
+            "poetry-app",
+        ),
+        (f'[project]\nname = "pep621"\n{_DEPS}[tool.poetry]\nname = "other"\n', "pep621"),
+        (f'[project]\nname = "../../etc/$(touch x)"\n{_DEPS}', "etc-touch-x"),
+        (f'[project]\nname = "a..b"\n{_DEPS}', "a-b"),
+        (f'[project]\nname = "..."\n{_DEPS}', "env"),
+        (f"[project]\nname = 5\n{_DEPS}", "checkout"),  # no name: the directory's
+        (f"[project]\n{_DEPS}", "checkout"),
+    ],
+)
+def test_init_from_a_project_takes_its_name(tmp_path: Path, text: str, expected: str) -> None:
+    """The environment is named after the project the file describes, made a valid name."""
+    assert _init_name(tmp_path, "checkout", text) == expected
+    assert not (tmp_path / "checkout" / "x").exists()
+
+
+def test_a_name_given_on_the_command_line_wins(tmp_path: Path) -> None:
+    text = f'[project]\nname = "from-file"\n{_DEPS}'
+    assert _init_name(tmp_path, "checkout", text, "--name", "given") == "given"
+
+
+@pytest.mark.parametrize("raw", ["a..b", "a._b", "a___b", "x" * 63 + "..y", "..", "ÿ", "a__b"])
+def test_a_sanitized_name_is_a_valid_environment_name(raw: str) -> None:
+    assert is_env_name(sanitize_name(raw))
