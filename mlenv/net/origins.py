@@ -78,9 +78,10 @@ def connect_to(host: str, found: Iterable[str], *, own: Iterable[str], where: st
     named ``host`` (``own``) or a link-local address; never this machine (loopback or an
     address its interfaces carry: ``here.assigned_here``) by a name (``127.0.0.1.nip.io``, the
     host's own name) or an interface's literal unless the user named it or a source on this
-    machine. A loopback literal or ``localhost`` was judged by ``follow`` already."""
+    machine. A loopback literal or ``localhost`` was judged by ``follow`` already. The
+    kernel's route is asked only when neither lets the request through."""
     mine = host_form(host.strip("[]")).rstrip(".")
-    own = tuple(own)
+    own, found = tuple(own), tuple(found)
     named = any(host_form(o.strip("[]")).rstrip(".") == mine for o in own)
     linked = next((a for a in found if is_link_local(a)), None)
     if linked is not None and not (named or any(is_link_local(o) for o in own)):
@@ -92,8 +93,10 @@ def connect_to(host: str, found: Iterable[str], *, own: Iterable[str], where: st
             "a cloud metadata address; a registry or index there is reached only when named in "
             "the manifest or on the command line",
         )
+    if named or is_loopback(host) or any(is_loopback(o) for o in own):
+        return  # this machine may be reached: no address needs the route probe
     here = next((a for a in found if is_loopback(a) or assigned_here(a)), None)
-    if here is None or named or is_loopback(host) or any(is_loopback(o) for o in own):
+    if here is None:
         return
     at = "" if host.strip("[]") == here else f" (at {here})"
     raise UnsafeUrlError(

@@ -10,10 +10,14 @@ Findings (input: what mlenv did -> what it does now):
 - ``init --from pyproject.toml`` named the environment after the directory, not the project
   (``[project].name``, ``[tool.poetry].name``) -> the project's name, made a valid environment
   name (``a..b`` was kept and refused by the build's last step; ``../x`` is ``x``).
+- ``connect_to`` asked the kernel's route (a UDP socket connected to each address) for a host
+  the user named, or when a source of theirs is on this machine, where every answer lets the
+  request through -> the route is asked only when the answer decides.
 """
 
 from __future__ import annotations
 
+import sys
 import tomllib
 from pathlib import Path
 
@@ -21,6 +25,7 @@ import pytest
 
 from mlenv.importers.core import ImportFileError, import_file
 from mlenv.manifest import is_env_name
+from mlenv.net.origins import UnsafeUrlError, connect_to
 from mlenv.templates import sanitize_name
 from tests.support.cli import run_mlenv
 
@@ -133,3 +138,46 @@ def test_a_name_given_on_the_command_line_wins(tmp_path: Path) -> None:
 @pytest.mark.parametrize("raw", ["a..b", "a._b", "a___b", "x" * 63 + "..y", "..", "ÿ", "a__b"])
 def test_a_sanitized_name_is_a_valid_environment_name(raw: str) -> None:
     assert is_env_name(sanitize_name(raw))
+
+
+_PROBED: list[object] | None = None  # addresses the route probe connected to, while recording
+
+
+def _note_probe(event: str, args: tuple[object, ...]) -> None:
+    if _PROBED is not None and event == "socket.connect" and args[1][1:] == (9,):  # type: ignore[index]
+        _PROBED.append(args[1][0])  # type: ignore[index]
+
+
+sys.addaudithook(_note_probe)  # PEP 578: sees here.assigned_here's connect, as the kernel gets it
+
+
+def _probed(host: str, found: list[str], own: tuple[str, ...]) -> list[object]:
+    global _PROBED
+    _PROBED = []
+    try:
+        connect_to(host, found, own=own, where=host)
+        return _PROBED
+    finally:
+        _PROBED = None
+
+
+@pytest.mark.parametrize(
+    ("host", "own"),
+    [
+        ("index.example", ("index.example",)),  # the user named it
+        ("INDEX.example.", ("index.example",)),  # under another spelling
+        ("index.example", ("localhost", "other.example")),  # a source of theirs is here
+        ("localhost", ()),  # judged by follow already
+    ],
+)
+def test_a_host_let_through_anyway_asks_no_route(host: str, own: tuple[str, ...]) -> None:
+    """No route probe for an answer known without one; generator input is read once."""
+    assert _probed(host, ["203.0.113.5", "2001:db8::5"], own) == []
+
+
+def test_a_host_nobody_named_still_asks_the_route_of_each_address() -> None:
+    """The probe still runs where it decides: every address of an unnamed remote host."""
+    probed = _probed("index.example", ["203.0.113.5", "203.0.113.6"], ("other.example",))
+    assert probed == ["203.0.113.5", "203.0.113.6"]
+    with pytest.raises(UnsafeUrlError, match="this machine"):
+        connect_to("index.example", iter(["203.0.113.5", "127.0.0.1"]), own=(), where="x")
