@@ -13,21 +13,39 @@ Findings (input: what mlenv did -> what it does now):
 - ``connect_to`` asked the kernel's route (a UDP socket connected to each address) for a host
   the user named, or when a source of theirs is on this machine, where every answer lets the
   request through -> the route is asked only when the answer decides.
+- A page stating a file's sha256 and its size (a JSON ``size``, a HEAD answer, a local file)
+  beside a wrong ``#md5=`` (or sha512, or a PEP 691 ``hashes`` entry): the sha256 was pinned
+  unmeasured and the other digest never read -> every digest a page states must hold (pass
+  174's rule for repeated values): such a file is measured, and refused when one contradicts.
+- ``data-dist-info-metadata="sha256=X&md5=Y"`` and a PEP 691 ``core-metadata`` with several
+  hashes: only a lone sha256 was checked (the first form was no pin at all) -> each stated
+  digest of the ``.metadata`` is checked on the bytes read, and the cache, which keeps no
+  bytes, is not used for it.
 """
 
 from __future__ import annotations
 
+import hashlib
+import io
+import json
 import sys
 import tomllib
+import zipfile
 from pathlib import Path
 
 import pytest
+from packaging.utils import canonicalize_name
 
 from mlenv.importers.core import ImportFileError, import_file
+from mlenv.index import MetadataError, PackageIndexError, SimpleIndex
+from mlenv.index.http import HttpClient
+from mlenv.locking import artifact_facts
 from mlenv.manifest import is_env_name
 from mlenv.net.origins import UnsafeUrlError, connect_to
+from mlenv.report import MemoryReporter
 from mlenv.templates import sanitize_name
 from tests.support.cli import run_mlenv
+from tests.support.wheels import build_wheel
 
 _SOURCE = (
     '\n[[tool.poetry.source]]\nname = "pytorch"\n'
@@ -181,3 +199,150 @@ def test_a_host_nobody_named_still_asks_the_route_of_each_address() -> None:
     assert probed == ["203.0.113.5", "203.0.113.6"]
     with pytest.raises(UnsafeUrlError, match="this machine"):
         connect_to("index.example", iter(["203.0.113.5", "127.0.0.1"]), own=(), where="x")
+
+
+FILENAME, DATA = build_wheel("demo", "1.0")
+with zipfile.ZipFile(io.BytesIO(DATA)) as _wheel:
+    METADATA = _wheel.read("demo-1.0.dist-info/METADATA")
+_ALGORITHMS = ("md5", "sha1", "sha256", "sha512")
+RIGHT = {a: hashlib.new(a, DATA).hexdigest() for a in _ALGORITHMS}
+WRONG = {a: hashlib.new(a, b"another file").hexdigest() for a in _ALGORITHMS}
+META_RIGHT = {a: hashlib.new(a, METADATA).hexdigest() for a in _ALGORITHMS}
+_PINNED = f"sha256={RIGHT['sha256']}"
+
+
+def _index(tmp_path: Path, page: str, *, json_page: bool = False) -> SimpleIndex:
+    """A file:// simple index listing the demo wheel (and its .metadata) on ``page``."""
+    project = tmp_path / "simple" / "demo"
+    project.mkdir(parents=True)
+    (project / FILENAME).write_bytes(DATA)
+    (project / f"{FILENAME}.metadata").write_bytes(METADATA)
+    (project / ("index.json" if json_page else "index.html")).write_text(page)
+    return SimpleIndex((tmp_path / "simple").as_uri(), http=HttpClient())
+
+
+def _html(fragment: str, metadata: str | None = None) -> str:
+    attribute = "" if metadata is None else f' data-dist-info-metadata="{metadata}"'
+    return f'<a href="{FILENAME}#{fragment}"{attribute}>{FILENAME}</a>'
+
+
+def _json(hashes: dict[str, str], metadata: object = False) -> str:
+    entry = {
+        "filename": FILENAME,
+        "url": FILENAME,
+        "hashes": hashes,
+        "size": len(DATA),
+        "core-metadata": metadata,
+    }
+    return json.dumps({"meta": {"api-version": "1.1"}, "name": "demo", "files": [entry]})
+
+
+def _facts(index: SimpleIndex) -> dict[str, tuple[str, int]]:
+    files = index.files(canonicalize_name("demo"))
+    return artifact_facts(index, files, MemoryReporter())
+
+
+@pytest.mark.parametrize(
+    ("page", "json_page", "algorithm"),
+    [
+        (_html(f"sha256={RIGHT['sha256']}&md5={WRONG['md5']}"), False, "md5"),
+        (_html(f"md5={WRONG['md5']}&sha256={RIGHT['sha256']}"), False, "md5"),
+        (_html(f"sha256={RIGHT['sha256']}&sha512={WRONG['sha512']}"), False, "sha512"),
+        (_json({"sha256": RIGHT["sha256"], "md5": WRONG["md5"]}), True, "md5"),
+        (
+            _json({"sha256": RIGHT["sha256"], "sha512": RIGHT["sha512"], "sha1": WRONG["sha1"]}),
+            True,
+            "sha1",
+        ),
+        (_json({"sha256": WRONG["sha256"], "md5": RIGHT["md5"]}), True, "sha256"),
+    ],
+)
+def test_a_digest_beside_a_known_sha256_and_size_must_hold(
+    tmp_path: Path, page: str, json_page: bool, algorithm: str
+) -> None:
+    """The page states sha256 and size (a JSON size, a local file's stat): the other digest it
+    states is checked on the bytes all the same, and a contradiction refuses the file."""
+    with pytest.raises(PackageIndexError) as refused:
+        _facts(_index(tmp_path, page, json_page=json_page))
+    assert f"declares {algorithm} " in refused.value.message
+    assert FILENAME in refused.value.message
+
+
+@pytest.mark.parametrize(
+    ("page", "json_page"),
+    [
+        (_html(f"sha256={RIGHT['sha256']}&md5={RIGHT['md5']}"), False),
+        (_html(f"sha256={RIGHT['sha256']}&sha512={RIGHT['sha512'].upper()}"), False),
+        (
+            _json({"sha256": RIGHT["sha256"], "md5": RIGHT["md5"], "sha512": RIGHT["sha512"]}),
+            True,
+        ),
+        (_json({"sha256": RIGHT["sha256"], "blake2b": WRONG["md5"]}), True),  # no claim
+    ],
+)
+def test_digests_that_hold_lock_the_measured_file(
+    tmp_path: Path, page: str, json_page: bool
+) -> None:
+    assert list(_facts(_index(tmp_path, page, json_page=json_page)).values()) == [
+        (RIGHT["sha256"], len(DATA))
+    ]
+
+
+@pytest.mark.parametrize(
+    ("page", "json_page", "algorithm"),
+    [
+        (
+            _html(_PINNED, f"sha256={META_RIGHT['sha256']}&md5={WRONG['md5']}"),
+            False,
+            "md5",
+        ),
+        (_html(_PINNED, f"md5={WRONG['md5']}"), False, "md5"),
+        (_html(_PINNED, f"sha512={WRONG['sha512']}"), False, "sha512"),
+        (
+            _json(
+                {"sha256": RIGHT["sha256"]}, {"sha256": META_RIGHT["sha256"], "md5": WRONG["md5"]}
+            ),
+            True,
+            "md5",
+        ),
+        (
+            _json(
+                {"sha256": RIGHT["sha256"]},
+                {
+                    "sha256": META_RIGHT["sha256"],
+                    "sha256 ": WRONG["sha256"],
+                    "SHA256": WRONG["sha256"],
+                },
+            ),
+            True,
+            "sha256",
+        ),
+    ],
+)
+def test_every_digest_stated_for_the_metadata_file_must_hold(
+    tmp_path: Path, page: str, json_page: bool, algorithm: str
+) -> None:
+    index = _index(tmp_path, page, json_page=json_page)
+    [file] = index.files(canonicalize_name("demo"))
+    with pytest.raises(MetadataError) as refused:
+        index.metadata(file)
+    assert f"does not match the {algorithm} the index published" in refused.value.message
+
+
+@pytest.mark.parametrize(
+    ("metadata", "json_page"),
+    [
+        (f"sha256={META_RIGHT['sha256']}&md5={META_RIGHT['md5']}", False),
+        (f"sha512={META_RIGHT['sha512']}", False),
+        ({"sha256": META_RIGHT["sha256"], "sha512": META_RIGHT["sha512"]}, True),
+    ],
+)
+def test_metadata_digests_that_hold_are_read(
+    tmp_path: Path, metadata: object, json_page: bool
+) -> None:
+    page = (
+        _json({"sha256": RIGHT["sha256"]}, metadata) if json_page else _html(_PINNED, str(metadata))
+    )
+    index = _index(tmp_path, page, json_page=json_page)
+    [file] = index.files(canonicalize_name("demo"))
+    assert str(index.metadata(file).version) == "1.0"
