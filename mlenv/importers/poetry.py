@@ -159,6 +159,18 @@ def _wrong_type(spec: dict[str, Any]) -> tuple[str, str] | None:
     return None
 
 
+def well_typed(spec: Any, where: str, collector: _Collector) -> bool:
+    """Whether every table of ``spec`` (one, or a list of them) has Poetry's types; each that
+    has not is a problem naming its key (``_wrong_type``), whichever layout reads it."""
+    tables = list(enumerate(spec)) if isinstance(spec, list) else [(None, spec)]
+    typed = True
+    for position, table in tables:
+        if isinstance(table, dict) and (wrong := _wrong_type(table)) is not None:
+            collector.fail(where if position is None else f"{where}[{position}]", *wrong)
+            typed = False
+    return typed
+
+
 def _entry(
     name: str, spec: Any, where: str, collector: _Collector, extras: set[str]
 ) -> list[tuple[str, str]]:
@@ -174,8 +186,7 @@ def _entry(
     if not isinstance(spec, dict):
         collector.fail(where, f"cannot read {spec!r}", 'write a constraint such as "^1.2"')
         return []
-    if (wrong := _wrong_type(spec)) is not None:
-        collector.fail(where, *wrong)
+    if not well_typed(spec, where, collector):
         return []
     if unreadable := sorted(_UNREADABLE & set(spec) - {"source"}):
         what = "/".join(unreadable)

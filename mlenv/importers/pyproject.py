@@ -24,6 +24,7 @@ from mlenv.importers.poetry import (
     poetry_groups,
     poetry_indexes,
     poetry_tables,
+    well_typed,
 )
 from mlenv.importers.uv import uv_indexes
 from mlenv.inputs import manifest_indexes
@@ -282,6 +283,8 @@ def _foreign(
     own, pinned = _table(poetry.get("dependencies")), []
     for name in [name for name in own if name != "python"] if has_project else ():
         spec, where = own[name], f"{path}: [tool.poetry.dependencies] {name}"
+        if not well_typed(spec, where, collector):
+            continue
         if isinstance(spec, dict) and {"git", "path", "url"} & set(spec):
             collector.fail(where, "comes from git, a URL or a path, which mlenv cannot express",
                            "publish it to an index and require it from there")  # fmt: skip

@@ -88,6 +88,30 @@ def test_a_poetry_key_of_the_wrong_type_is_refused_naming_it(
     assert problem.hint is not None and problem.hint.startswith(f"write {key} = ")
 
 
+@pytest.mark.parametrize(
+    ("entry", "key"),
+    [
+        ("{source = 5}", "source"),
+        ('[{source = "pytorch"}, {source = 5}]', "source"),
+        ('{source = "pytorch", optional = "no"}', "optional"),
+    ],
+)
+def test_a_wrong_type_is_refused_in_poetry_2s_layout_too(
+    tmp_path: Path, entry: str, key: str
+) -> None:
+    """[project] holds the dependencies; Poetry's table only names their sources."""
+    path = tmp_path / "pyproject.toml"
+    path.write_text(
+        '[project]\nname = "p"\nversion = "0"\ndependencies = ["torch>=2.1"]\n\n'
+        f"[tool.poetry.dependencies]\ntorch = {entry}\n" + _SOURCE
+    )
+    with pytest.raises(ImportFileError) as refused:
+        import_file(path)
+    (problem,) = refused.value.problems
+    assert "[tool.poetry.dependencies] torch" in problem.where
+    assert problem.message.startswith(f"{key} = "), problem.message
+
+
 def test_the_poetry_python_entry_must_be_a_string(tmp_path: Path) -> None:
     path = tmp_path / "pyproject.toml"
     path.write_text('[tool.poetry.dependencies]\npython = 3.10\nnumpy = "^1.26"\n')
