@@ -135,11 +135,13 @@ def test_keys_of_the_right_type_still_import(tmp_path: Path) -> None:
     assert any(line.startswith("torch[opt]>=2.1,<3.0.0") for line in imported.pypi)
 
 
-def _init_name(tmp_path: Path, folder: str, text: str, *flags: str) -> str:
+def _init_name(
+    tmp_path: Path, folder: str, text: str, *flags: str, file: str = "pyproject.toml"
+) -> str:
     project = tmp_path / folder
     project.mkdir()
-    (project / "pyproject.toml").write_text(text)
-    result = run_mlenv(["init", "--from", "pyproject.toml", *flags], project)
+    (project / file).write_text(text)
+    result = run_mlenv(["init", "--from", file, *flags], project)
     assert result.returncode == 0, result.stderr
     environment = tomllib.loads((project / "mlenv.toml").read_text())["environment"]
     assert environment["prefix"] == f"/opt/mlenv/{environment['name']}"
@@ -170,6 +172,23 @@ def test_init_from_a_project_takes_its_name(tmp_path: Path, text: str, expected:
     """The environment is named after the project the file describes, made a valid name."""
     assert _init_name(tmp_path, "checkout", text) == expected
     assert not (tmp_path / "checkout" / "x").exists()
+
+
+@pytest.mark.parametrize(
+    ("file", "text"),
+    [
+        (
+            "pixi.toml",
+            '[workspace]\nname = "Pixi..WS"\nchannels = ["conda-forge"]\n'
+            'platforms = ["linux-64"]\n[dependencies]\nnumpy = "*"\n',
+        ),
+        ("environment.yml", "name: Pixi..WS\nchannels: [conda-forge]\ndependencies: [numpy]\n"),
+    ],
+)
+def test_pixi_and_conda_files_name_the_environment_too(
+    tmp_path: Path, file: str, text: str
+) -> None:
+    assert _init_name(tmp_path, "checkout", text, file=file) == "pixi-ws"
 
 
 def test_a_name_given_on_the_command_line_wins(tmp_path: Path) -> None:
