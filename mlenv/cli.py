@@ -214,7 +214,9 @@ def _found_upward(command: str | None) -> Found | None:
 
 
 @cli.command()
-@click.option("--name", help="Environment name (default: the directory's name).")
+@click.option(
+    "--name", help="Environment name (default: the imported project's name, else the directory's)."
+)
 @click.option(
     "--python",
     type=click.Choice(PYTHON_MINORS),

@@ -657,17 +657,22 @@ def artifact_facts(
 
     A local file's size is a stat; a hashed remote file's, the size its server states
     (``Index.size``: a HEAD answer, not the file); anything else unknown is streamed
-    once and hashed, in parallel, never held in memory, and must meet every other digest its
-    page states (``index.declared``). A declared size that is no positive
-    number (PEP 700's ``"size": 0``: no wheel or conda package is empty) is not taken. A file
-    measured despite a declared sha256 must hash to it. A wrong positive size, declared or
-    stated, is caught by fetch, which stores no bytes that differ from the lock's size.
+    once and hashed, in parallel, never held in memory. A file whose page states another
+    digest besides sha256 (``#md5=``, a PEP 691 ``hashes`` with several) is measured even when
+    sha256 and size are known, since its bytes must meet every digest stated
+    (``index.declared``): taking the sha256 alone left a contradicting md5 unread. A declared
+    size that is no positive number (PEP 700's ``"size": 0``: no wheel or conda package is
+    empty) is not taken. A file measured despite a declared sha256 must hash to it. A wrong
+    positive size, declared or stated, is caught by fetch, which stores no bytes that differ
+    from the lock's size.
     """
     unique = {f.url: f for f in files}
     facts: dict[str, tuple[str, int]] = {}
     todo = []
     for url, file in sorted(unique.items()):
-        if file.sha256 is not None and type(file.size) is int and file.size > 0:
+        if file.declared:  # every digest the page states is checked against the bytes
+            todo.append(file)
+        elif file.sha256 is not None and type(file.size) is int and file.size > 0:
             facts[url] = (file.sha256, file.size)
         elif file.sha256 is not None and is_file_url(url):
             watch.probed(file_url_to_path(url))  # the size is of these bytes
@@ -679,7 +684,7 @@ def artifact_facts(
     with reporter.task("sizing files the index did not size or hash", len(todo), "files") as task:
 
         def measure_file(file: IndexFile) -> tuple[str, tuple[str, int]]:
-            if file.sha256 is not None and (stated := index.size(file)) is not None:
+            if file.sha256 and not file.declared and (stated := index.size(file)) is not None:
                 task.advance()
                 return file.url, (file.sha256, stated)
             check = DigestCheck(file.declared)

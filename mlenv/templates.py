@@ -62,6 +62,13 @@ _SET_KEY_COMMENT = re.compile(r"^([a-z][^#\n]*?) +(# [^\n]*)$", re.MULTILINE)
 
 
 def sanitize_name(raw: str) -> str:
-    """A directory name made into a valid environment name (lower case, safe characters)."""
-    name = re.sub(r"[^a-z0-9._-]+", "-", raw.lower()).strip("-._")
-    return name[:64].rstrip("-._") or "env"
+    """A directory's or project's name made into a valid environment name (lower case, safe
+    characters, ``manifest.is_env_name``): a run of separators other than ``__`` or dashes
+    becomes one dash, so ``a..b`` (refused by the build's last step) is ``a-b``."""
+    name = re.sub(r"[^a-z0-9._-]+", "-", raw.lower())
+    name = re.sub(
+        r"[._-]{2,}",
+        lambda m: m[0] if m[0] == "__" or ("." not in m[0] and "_" not in m[0]) else "-",
+        name,
+    )
+    return name.strip("-._")[:64].rstrip("-._") or "env"

@@ -65,6 +65,8 @@ def _imported_manifest(session: Session, name: str, request: InitRequest) -> str
         else import_file(from_file, groups, session.manifest_path.absolute().parent)
     )
     _check_python_built(imported, from_file)
+    if request.name is None and imported.name:  # the project's name, not its directory's
+        name = imported.name
     if imported.python is not None and not python_given:
         python = imported.python  # the file names its Python
     elif imported.python not in (None, python):

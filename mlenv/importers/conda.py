@@ -170,6 +170,7 @@ def read_environment_yml(path: Path) -> Imported:
         python=python,
         python_range=python_range,
         notes=tuple(dict.fromkeys(collector.notes)),
+        name=data["name"] if isinstance(data.get("name"), str) else None,
     )
 
 

@@ -80,6 +80,7 @@ class Imported:
     glibc: str | None = None  # [environment] glibc: the machines' glibc, if the file says
     driver_cuda: tuple[str, str] | None = None  # (where, the CUDA the machines' driver runs)
     notes: tuple[str, ...] = ()
+    name: str | None = None  # the project's own name ([project] or Poetry's), as written
 
 
 @dataclass

@@ -265,6 +265,7 @@ def read_pixi(
         glibc=machines.glibc,
         driver_cuda=machines.cuda,
         notes=tuple(dict.fromkeys(collector.notes)),
+        name=workspace["name"] if isinstance(workspace.get("name"), str) else None,
     )
 
 

@@ -1,11 +1,8 @@
 """Poetry's own dependency tables as PEP 508 requirements, for `mlenv init --from pyproject.toml`.
 
-Poetry writes ``^1.2``, ``~1.2``, bare ``1.2.3`` (an exact pin) and ``1.2.*``, which are not
-PEP 440; each is translated to the range Poetry's documentation gives it, so the manifest
-allows exactly the versions Poetry would. A union whose alternatives overlap or meet
-(``^1 || ^2`` is ``>=1,<3.0.0``) becomes that one range (``importers.poetry_union``); any other
-union has no PEP 440 form and is refused with its key and the versions it leaves out, as is a
-git, path or URL dependency. A dependency on an explicit source becomes a [pypi] source.
+Constraints are translated by ``importers.poetry_constraints``; a git, path or URL dependency
+is refused, as is a key of the wrong type. A dependency on an explicit source becomes a [pypi]
+source.
 """
 
 from __future__ import annotations
@@ -19,26 +16,27 @@ from typing import Any
 from packaging.markers import Marker
 from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
-from packaging.version import InvalidVersion, Version
 
 from mlenv.importers.core import _PYPI, _Collector
-from mlenv.importers.poetry_union import UnionError, merge
+from mlenv.importers.poetry_constraints import (
+    PoetryConstraintError,
+    post_release_gaps,
+    translate,
+)
 from mlenv.importers.uv import MARKER_ERRORS, on_targets, target_split
 from mlenv.limits import MAX_IMPORTED_REQUIREMENTS, enforce
 
-_CONSTRAINT = re.compile(r"^(?P<op>\^|~=|~|===|==|=|!=|<>|>=|<=|>|<)?\s*(?P<version>\S+)$")
-_PLAIN = {"===": "===", "==": "==", "=": "==", "!=": "!=", "<>": "!=", ">=": ">=", "<=": "<=",
-          ">": ">", "<": "<", "~=": "~="}  # fmt: skip
-_ANY = re.compile(r"v?[x*](\.[x*])*", re.IGNORECASE)  # poetry-core parse_single_constraint
 _UNREADABLE = {"git", "path", "url", "source", "develop"}  # "source": explicit_source
-
-
-class PoetryConstraintError(ValueError):
-    """A Poetry constraint with no PEP 440 form; ``hint`` (when given) says why."""
-
-    def __init__(self, message: str, hint: str | None = None) -> None:
-        super().__init__(message)
-        self.hint = hint
+# The type each key of a dependency table has in Poetry's schema, and an example of it.
+_KEY_TYPES: dict[str, tuple[type, str]] = {
+    **dict.fromkeys(("version", "python"), (str, '"^1.2"')),
+    **dict.fromkeys(("source", "git", "path", "url"), (str, '"name"')),
+    "markers": (str, "\"sys_platform == 'linux'\""),
+    "platform": (str, '"linux"'),
+    **dict.fromkeys(("optional", "allow-prereleases", "develop"), (bool, "true")),
+    "extras": (list, '["opt"]'),
+}
+_PLATFORM = re.compile(r"[A-Za-z0-9_.+-]+")  # a sys_platform value, quoted into a marker
 
 
 @dataclass(frozen=True)
@@ -48,113 +46,6 @@ class PoetryTables:
     lines: tuple[tuple[str, str], ...]
     python: str | None
     sources: tuple[tuple[str, str], ...] = ()  # (PEP 503 name, the explicit source's URL)
-
-
-def _release(text: str) -> tuple[int, ...]:
-    try:
-        return Version(text).release
-    except InvalidVersion:
-        raise PoetryConstraintError(f"{text!r} is not a version") from None
-
-
-def _below(version: str, parts: Sequence[int]) -> str:
-    """``version`` and the bound ``parts`` as a range; the bound keeps the version's epoch
-    (``^1!2.0`` is below ``1!3.0.0``: ``<3.0.0`` has epoch 0, and no version is in the range)."""
-    epoch = Version(version).epoch
-    return f">={version},<{f'{epoch}!' if epoch else ''}{'.'.join(str(p) for p in parts)}"
-
-
-def _caret(version: str) -> str:
-    """Poetry's next breaking version: the left-most non-zero part moves (``^0.0`` -> 0.1)."""
-    release = _release(version)
-    if release[0] > 0 or len(release) == 1:
-        upper = (release[0] + 1, 0, 0)
-    elif release[1] > 0 or len(release) == 2:
-        upper = (0, release[1] + 1, 0)
-    else:
-        upper = (0, 0, release[2] + 1)
-    return _below(version, upper)
-
-
-def _tilde(version: str) -> str:
-    """``~1`` allows minor updates, ``~1.2`` and ``~1.2.3`` patch updates only."""
-    release = _release(version)
-    upper = (release[0] + 1, 0, 0) if len(release) == 1 else (release[0], release[1] + 1, 0)
-    return _below(version, upper)
-
-
-def _single(text: str) -> str:
-    if text == "" or _ANY.fullmatch(text):  # poetry-core: ``*``, ``*.*``, ``x.X``, ``v*``
-        return ""
-    if text.startswith("!=") and text.endswith(".*"):
-        _release(text[2:-2])
-        return text
-    if text.endswith(".*"):
-        stem = re.sub(r"(\.\*)+$", "", text.removeprefix("==").removeprefix("="))
-        _release(stem)
-        return f"=={stem}.*"
-    match = _CONSTRAINT.match(text)
-    if match is None:
-        raise PoetryConstraintError(f"{text!r} is not a Poetry constraint")
-    operator, version = match["op"] or "==", match["version"]
-    if operator == "===":  # poetry-core 2.1.3 has no arbitrary equality: it refuses the line
-        raise PoetryConstraintError(
-            f"{text!r}: Poetry has no === operator (poetry-core refuses the constraint)",
-            f'write "=={version}" (or "{version}") to pin the version',
-        )
-    if operator == "<>":  # poetry-core 2.1.3 drops the operator: ``<>1.5`` is the pin 1.5
-        raise PoetryConstraintError(
-            f"{text!r}: Poetry reads <> as no operator (the exact version {version})",
-            f'write "!={version}" to exclude it or "{version}" to pin it',
-        )
-    if operator == "^":
-        return _caret(version)
-    if operator == "~":
-        return _tilde(version)
-    if len(_release(version)) < 2 and operator == "~=":  # PEP 440 and Poetry refuse ``~=1``
-        raise PoetryConstraintError(f"{text!r} needs two release parts, e.g. ~={version}.0")
-    if len(_release(version)) > 3 and operator == "~=":  # Poetry moves the minor part, PEP 440
-        return _tilde(version)  # the one before last: poetry-core's ``~=1.2.3.4`` is <1.3.0.0
-    return f"{_PLAIN[operator]}{version}"
-
-
-def _range(constraint: str) -> str:
-    text = re.sub(r"(\^|~=|~|===|==|!=|<>|>=|<=|>|<|=)\s+", r"\1", constraint.strip())
-    parts = [part for part in re.split(r"\s*,\s*|\s+", text) if part]
-    translated = [_single(part) for part in parts] or [""]
-    return ",".join(spec for spec in translated if spec)
-
-
-def translate(constraint: str) -> str:
-    """A Poetry constraint as a PEP 440 specifier set ("" for any version); a union is merged
-    into one range when it is one (``importers.poetry_union``)."""
-    if "|" not in constraint:
-        return _range(constraint)
-    alternatives = re.split(r"\|\|?", constraint)
-    if any(not a.strip() for a in alternatives):
-        raise PoetryConstraintError(f"{constraint!r} has an empty alternative")
-    try:
-        return merge([_range(a) for a in alternatives], constraint)
-    except UnionError as exc:
-        raise PoetryConstraintError(str(exc), exc.hint) from None
-
-
-def post_release_gaps(constraint: str) -> tuple[str, ...]:
-    """The versions V of each ``!=V`` in ``constraint`` whose post-releases Poetry excludes
-    and the translation admits. Poetry reads ``!=V`` as ``<V || >V``, and ``>V`` leaves out
-    V's post-releases (PEP 440's rule for ``>``); PEP 440's ``!=V`` admits them (``1.0.post1``
-    is not ``1.0``). Only a union says "not V nor its post-releases", and PEP 440 has none, so
-    the import keeps ``!=V`` and names each such V in a note."""
-    gaps = []
-    for part in re.split(r"\|\|?|,|\s+", re.sub(r"(!=|<>)\s+", r"\1", constraint)):
-        if part.startswith("!=") and not part.endswith(".*"):
-            try:
-                version = Version(part[2:])
-            except InvalidVersion:
-                continue  # translate() has refused it already
-            if not version.is_postrelease and version.local is None:
-                gaps.append(str(version))
-    return tuple(dict.fromkeys(gaps))
 
 
 def _python_marker(constraint: str) -> str:
@@ -250,6 +141,36 @@ def explicit_source(
     return None
 
 
+def _wrong_type(spec: dict[str, Any]) -> tuple[str, str] | None:
+    """The first key of a dependency table whose value has another type than Poetry's schema
+    gives it, as (what is wrong, the fix), so no key is read as something it does not say:
+    ``source = 5`` was no source (PyPI's torch), ``optional = "false"`` true, ``extras =
+    "opt"`` three extras, ``platform = 'linux" or "1'`` a marker of its own."""
+    for key, (kind, example) in _KEY_TYPES.items():
+        if key in spec and not isinstance(value := spec[key], kind):
+            kind_name = "string" if kind is str else kind.__name__
+            return f"{key} = {value!r} is not a {kind_name}", f"write {key} = {example}"
+    if not all(isinstance(e, str) for e in spec.get("extras") or []):
+        return f"extras = {spec['extras']!r} is not a list of names", 'write extras = ["opt"]'
+    if "platform" in spec and not _PLATFORM.fullmatch(spec["platform"]):
+        return f"platform = {spec['platform']!r} is not a sys_platform value", (
+            'write platform = "linux"'
+        )
+    return None
+
+
+def well_typed(spec: Any, where: str, collector: _Collector) -> bool:
+    """Whether every table of ``spec`` (one, or a list of them) has Poetry's types; each that
+    has not is a problem naming its key (``_wrong_type``), whichever layout reads it."""
+    tables = list(enumerate(spec)) if isinstance(spec, list) else [(None, spec)]
+    typed = True
+    for position, table in tables:
+        if isinstance(table, dict) and (wrong := _wrong_type(table)) is not None:
+            collector.fail(where if position is None else f"{where}[{position}]", *wrong)
+            typed = False
+    return typed
+
+
 def _entry(
     name: str, spec: Any, where: str, collector: _Collector, extras: set[str]
 ) -> list[tuple[str, str]]:
@@ -265,6 +186,8 @@ def _entry(
     if not isinstance(spec, dict):
         collector.fail(where, f"cannot read {spec!r}", 'write a constraint such as "^1.2"')
         return []
+    if not well_typed(spec, where, collector):
+        return []
     if unreadable := sorted(_UNREADABLE & set(spec) - {"source"}):
         what = "/".join(unreadable)
         collector.fail(where, f"comes from a Poetry {what}, which mlenv cannot express",
@@ -276,10 +199,6 @@ def _entry(
         version = translate(str(spec.get("version", "*")))
         markers = _markers(spec)
         extra = spec.get("extras") or []
-        if not isinstance(extra, list):  # a string was one extra per character: torch[o,p,t]
-            raise PoetryConstraintError(
-                f"extras = {extra!r} is not a list", 'e.g. extras = ["opt"]'
-            )
     except PoetryConstraintError as exc:
         hint = exc.hint or 'write one range, e.g. ">=1.2,<3"'
         collector.fail(where, str(exc), hint)
@@ -334,7 +253,9 @@ def poetry_tables(
             where = f"{path}: {title} {name}"
             if name == "python":
                 try:
-                    python = translate(str(spec))
+                    if not isinstance(spec, str):
+                        raise PoetryConstraintError(f"python = {spec!r} is not a string")
+                    python = translate(spec)
                 except PoetryConstraintError as exc:
                     hint = exc.hint or 'write one range, e.g. ">=3.10,<3.13"'
                     collector.fail(where, str(exc), hint)

@@ -24,6 +24,7 @@ from mlenv.importers.poetry import (
     poetry_groups,
     poetry_indexes,
     poetry_tables,
+    well_typed,
 )
 from mlenv.importers.uv import uv_indexes
 from mlenv.inputs import manifest_indexes
@@ -154,6 +155,9 @@ def read_pyproject(path: Path, groups: Sequence[str]) -> Imported:
         result,
         pypi=tuple(dict.fromkeys(result.pypi)),
         python_range=python_range if isinstance(requires, str) else None,
+        name=next(
+            (n for n in (project.get("name"), poetry.get("name")) if isinstance(n, str)), None
+        ),
         notes=tuple(dict.fromkeys((*collector.notes, *result.notes))),  # pixi's too
     )
 
@@ -279,6 +283,8 @@ def _foreign(
     own, pinned = _table(poetry.get("dependencies")), []
     for name in [name for name in own if name != "python"] if has_project else ():
         spec, where = own[name], f"{path}: [tool.poetry.dependencies] {name}"
+        if not well_typed(spec, where, collector):
+            continue
         if isinstance(spec, dict) and {"git", "path", "url"} & set(spec):
             collector.fail(where, "comes from git, a URL or a path, which mlenv cannot express",
                            "publish it to an index and require it from there")  # fmt: skip

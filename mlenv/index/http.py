@@ -36,12 +36,12 @@ from mlenv.index.urls import (
     strip_credentials,
 )
 from mlenv.limits import MAX_BODY_BYTES
+from mlenv.net.hosts import is_loopback
 from mlenv.net.origins import (
     NO_LOCAL_ROOTS,
     OWN_HOSTS,
     follow,
     handed_out,
-    is_loopback,
     may_send_credentials,
 )
 

@@ -62,6 +62,7 @@ class IndexFile:
     has_metadata: bool  # PEP 658/714 ``.metadata`` file available
     metadata_sha256: str | None
     declared: Declared = ()  # digests the page states besides sha256, checked when measured
+    metadata_declared: Declared = ()  # the same for the PEP 658 ``.metadata``, checked on read
 
 
 @dataclass(frozen=True)
@@ -125,6 +126,7 @@ class Link:
     has_metadata: bool = False
     metadata_sha256: str | None = None
     declared: Declared = ()
+    metadata_declared: Declared = ()
 
 
 def valid_sha256(value: object) -> str | None:
@@ -184,6 +186,7 @@ def make_file(link: Link, *, project: NormalizedName | None, index_url: str) -> 
         has_metadata=link.has_metadata and is_wheel,
         metadata_sha256=link.metadata_sha256 if is_wheel else None,
         declared=link.declared,
+        metadata_declared=link.metadata_declared if is_wheel else (),
     )
 
 

@@ -29,7 +29,7 @@ def default_netrc_path() -> Path:
 
 
 def machine_login(entries: netrc.netrc | None, host: str) -> tuple[str, str] | None:
-    """The login and password of the ``machine`` entry for ``host`` (the form ``origins.host_form``
+    """The login and password of the ``machine`` entry for ``host`` (the form ``hosts.host_form``
     gives), never the ``default`` entry, which names no host: Python's netrc files it under the
     key "default", so a link or redirect to a host of that name (a single label the search
     domain completes: a Kubernetes Service named ``default``) was sent its secret."""

@@ -14,8 +14,8 @@ from typing import Literal
 from urllib.parse import urldefrag, urljoin
 
 from mlenv.errors import printable
-from mlenv.index.declared import page_digests
-from mlenv.index.model import IndexPageError, Link, valid_sha256
+from mlenv.index.declared import Declared, page_digests
+from mlenv.index.model import IndexPageError, Link
 from mlenv.index.urls import strip_credentials
 from mlenv.limits import MAX_PAGE_LINKS, MAX_UNTERMINATED, MAX_WHEEL_BYTES, enforce
 from mlenv.lockfile import url_filename
@@ -137,14 +137,12 @@ class _AnchorParser(HTMLParser):
             self.status = dict(attrs).get("content")
 
 
-def _metadata_attribute(value: str | None) -> tuple[bool, str | None]:
-    """PEP 658/714 ``data-core-metadata``: "true" or "<hash>=<value>"; absent means no file."""
-    if value is None or value.strip().lower() == "true":
-        return True, None
-    name, _, digest = value.strip().partition("=")
-    if name.lower() == "sha256":
-        return True, valid_sha256(digest)
-    return value.strip().lower() != "false", None
+def _metadata_attribute(value: str | None) -> tuple[bool, str | None, Declared]:
+    """PEP 658/714 ``data-core-metadata``: "true" or "<hash>=<value>" (several joined by
+    ``&``, as a link's fragment): whether the file exists, its sha256 and its other claims."""
+    if value is None or value.strip().lower() in ("true", "false"):
+        return value is None or value.strip().lower() == "true", None, ()
+    return True, *page_digests(part.partition("=")[::2] for part in value.strip().split("&"))
 
 
 def parse_html(
@@ -195,8 +193,10 @@ def parse_html(
         metadata_attr = "data-core-metadata"
         if metadata_attr not in attrs:
             metadata_attr = "data-dist-info-metadata"
-        has_metadata, metadata_sha256 = (
-            _metadata_attribute(attrs[metadata_attr]) if metadata_attr in attrs else (False, None)
+        has_metadata, metadata_sha256, metadata_declared = (
+            _metadata_attribute(attrs[metadata_attr])
+            if metadata_attr in attrs
+            else (False, None, ())
         )
         yanked = (attrs.get("data-yanked") or "") if "data-yanked" in attrs else None
         url = strip_credentials(url)
@@ -210,6 +210,7 @@ def parse_html(
                 has_metadata=has_metadata,
                 metadata_sha256=metadata_sha256,
                 declared=declared,
+                metadata_declared=metadata_declared,
             )
         )
     return links
@@ -223,10 +224,11 @@ def _bad_json(page_url: str, problem: str) -> IndexPageError:
     )
 
 
-def _json_metadata(value: object) -> tuple[bool, str | None]:
+def _json_metadata(value: object) -> tuple[bool, str | None, Declared]:
+    """PEP 691's ``core-metadata``: true, or the file's ``hashes`` (every one a claim)."""
     if isinstance(value, Mapping):
-        return True, valid_sha256(value.get("sha256"))
-    return bool(value), None
+        return True, *page_digests(value.items())
+    return bool(value), None, ()
 
 
 def _json_document(content: bytes, page_url: str) -> dict[str, object]:
@@ -267,7 +269,7 @@ def parse_json(
         size = entry.get("size")
         requires_python = entry.get("requires-python")
         metadata = entry.get("core-metadata", entry.get("dist-info-metadata", False))
-        has_metadata, metadata_sha256 = _json_metadata(metadata)
+        has_metadata, metadata_sha256, metadata_declared = _json_metadata(metadata)
         links.append(
             Link(
                 url=strip_credentials(
@@ -284,6 +286,7 @@ def parse_json(
                 has_metadata=has_metadata,
                 metadata_sha256=metadata_sha256,
                 declared=declared,
+                metadata_declared=metadata_declared,
             )
         )
     return links

@@ -22,6 +22,7 @@ from packaging.utils import NormalizedName, canonicalize_name
 from mlenv import watch
 from mlenv.errors import MlenvError
 from mlenv.index.caches import MetadataCache, MetadataOrigin, metadata_key, origin_stamp
+from mlenv.index.declared import DigestCheck
 from mlenv.index.http import HttpClient, HttpError
 from mlenv.index.local_files import directory_links, read_local
 from mlenv.index.model import (
@@ -49,6 +50,18 @@ from mlenv.net.origins import LocalRoots, follow, handed_by
 from mlenv.userfiles import open_input
 
 PREFETCH_WORKERS = 8  # enough to hide latency; more only hammers the index
+
+
+def _contradicted(data: bytes, file: IndexFile) -> str | None:
+    """The algorithm of a digest the page states for ``file``'s ``.metadata`` that ``data``
+    does not meet: its sha256 or any other (``index.declared``: every stated value holds)."""
+    sha256 = hashlib.sha256(data).hexdigest()
+    if file.metadata_sha256 and sha256 != file.metadata_sha256:
+        return "sha256"
+    check = DigestCheck(file.metadata_declared)
+    check.write(data)
+    wrong = check.contradiction(sha256)
+    return None if wrong is None else wrong[0]
 
 
 def _too_big(file: IndexFile, url: str) -> MetadataError:
@@ -163,6 +176,8 @@ class _RemoteIndex(ABC):
             url = metadata_url(file.url)
             stamp = None if file.metadata_sha256 else origin_stamp(url, file.sha256)
             origin = MetadataOrigin(url, file.metadata_sha256, stamp)
+            if file.metadata_declared:  # a hit would skip the other digests: read and check
+                origin = MetadataOrigin(url)
             meta = self._read(origin, file, lambda: self._metadata_file(file))
         if meta is None:
             origin = MetadataOrigin(file.url, None, origin_stamp(file.url, file.sha256))
@@ -217,9 +232,9 @@ class _RemoteIndex(ABC):
                 raise
         if len(data) > MAX_METADATA_BYTES:
             raise _too_big(file, url)
-        if file.metadata_sha256 and hashlib.sha256(data).hexdigest() != file.metadata_sha256:
+        if (wrong := _contradicted(data, file)) is not None:
             raise MetadataError(
-                f"the .metadata of {file.filename} does not match the sha256 the index published",
+                f"the .metadata of {file.filename} does not match the {wrong} the index published",
                 where=url,
                 hint="the index is inconsistent or the download was tampered with; retry, "
                 "or report it to the index operator",

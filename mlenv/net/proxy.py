@@ -33,7 +33,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from mlenv.net.exchange import DeadlineTransport, ExchangeTimeout
-from mlenv.net.origins import host_form, is_loopback
+from mlenv.net.hosts import host_form, is_loopback
 from mlenv.redaction import redact_one_url
 
 PROXY_VARIABLES = "HTTPS_PROXY / HTTP_PROXY / ALL_PROXY / NO_PROXY"

@@ -14,11 +14,11 @@ import httpx
 
 from mlenv.errors import printable
 from mlenv.limits import enforce, parse_json
+from mlenv.net.hosts import is_link_local
 from mlenv.net.origins import (
     OWN_HOSTS,
     UnsafeUrlError,
     follow,
-    is_link_local,
     may_send_credentials,
     own_hosts,
 )

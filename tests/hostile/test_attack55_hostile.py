@@ -12,7 +12,7 @@ from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
 from mlenv.importers.core import ImportFileError, import_file
-from mlenv.importers.poetry import PoetryConstraintError, translate
+from mlenv.importers.poetry_constraints import PoetryConstraintError, translate
 from mlenv.manifest import loads
 from tests.support.cli import run_mlenv
 

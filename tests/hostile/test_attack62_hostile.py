@@ -74,7 +74,7 @@ def test_a_poetry_caret_or_tilde_keeps_the_versions_epoch() -> None:
     where Poetry's next breaking version keeps it."""
     from packaging.specifiers import SpecifierSet
 
-    from mlenv.importers.poetry import translate
+    from mlenv.importers.poetry_constraints import translate
 
     assert translate("^1!2.0") == ">=1!2.0,<1!3.0.0"
     assert translate("~1!2.3") == ">=1!2.3,<1!2.4.0"
@@ -84,7 +84,7 @@ def test_a_poetry_caret_or_tilde_keeps_the_versions_epoch() -> None:
 def test_a_poetry_compatible_release_of_one_part_is_refused_as_poetrys() -> None:
     """``~=1`` (no PEP 440 form; Poetry refuses it too) passed through as ``name~=1``, a line
     no reader takes, instead of the importer's refusal naming the entry."""
-    from mlenv.importers.poetry import PoetryConstraintError, translate
+    from mlenv.importers.poetry_constraints import PoetryConstraintError, translate
 
     with pytest.raises(PoetryConstraintError, match="two release parts"):
         translate("~=1")

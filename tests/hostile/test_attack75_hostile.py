@@ -37,7 +37,7 @@ from hypothesis import strategies as st
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
-from mlenv.importers.poetry import PoetryConstraintError, translate
+from mlenv.importers.poetry_constraints import PoetryConstraintError, translate
 from mlenv.manifest import loads
 from tests.support.cli import run_mlenv
 

@@ -27,7 +27,7 @@ from packaging.utils import canonicalize_name
 from mlenv.cuda.versions import DriverVersion
 from mlenv.importers.core import ImportFileError, read_requirements
 from mlenv.importers.pixi import read_pixi
-from mlenv.importers.poetry import PoetryConstraintError, translate
+from mlenv.importers.poetry_constraints import PoetryConstraintError, translate
 from mlenv.judge import Judged, verify_lock
 from mlenv.lockfile import Lock
 from mlenv.manifest import loads

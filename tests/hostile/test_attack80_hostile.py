@@ -46,7 +46,8 @@ from mlenv.limits import (
     deadline_seconds,
 )
 from mlenv.lockfile import Lock
-from mlenv.net.origins import is_link_local, may_send_credentials
+from mlenv.net.hosts import is_link_local
+from mlenv.net.origins import may_send_credentials
 from mlenv.outputs import OutputError, check_output
 from mlenv.shell_words import split_words
 from mlenv.subjects import judge

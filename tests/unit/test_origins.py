@@ -11,11 +11,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from packaging.utils import canonicalize_name
 
+from mlenv.net.hosts import is_loopback
 from mlenv.net.origins import (
     LocalRoots,
     UnsafeUrlError,
     follow,
-    is_loopback,
     may_send_credentials,
     origin,
 )
