@@ -1,8 +1,9 @@
 """Facts about the machine mlenv runs on, for ``mlenv verify --host`` on a GPU node before deploy.
 
 Parsers (``mlenv.host_text``) are pure functions over the exact text the kernel and NVIDIA tools
-print, so they are tested on recorded samples. All IO goes through ``HostSystem`` so ``detect``
-runs against an in-memory fake in tests; ``RealHost`` is the only part that touches the machine.
+print, so they are tested on recorded samples. All IO goes through ``HostSystem``
+(``mlenv.host_system``) so ``detect`` runs against an in-memory fake in tests; ``RealHost`` is
+the only part that touches the machine.
 
 Driver probe order (first hit wins, like uv's ``--torch-backend auto``): the
 ``MLENV_DRIVER_VERSION`` override, ``/sys/module/nvidia/version``, ``/proc/driver/nvidia/version``,
@@ -14,18 +15,15 @@ NVML through ``pynvml`` when importable. A Jetson's driver (``/etc/nv_tegra_rele
 
 from __future__ import annotations
 
-import contextlib
-import importlib
-import os
 import re
-import subprocess
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
-from pathlib import Path
-from typing import Protocol
 
 from mlenv.cuda.versions import TEGRA_RELEASE_RE, jetson_only
+from mlenv.host_system import HostSystem as HostSystem
+from mlenv.host_system import NvmlSnapshot as NvmlSnapshot
+from mlenv.host_system import RealHost as RealHost
 from mlenv.host_text import (
     COMPUTE_CAP_ENV,
     DRIVER_ENV,
@@ -92,100 +90,6 @@ class HostFacts:
     probes: tuple[ProbeResult, ...]
     windows_driver: bool = False  # WSL 2: nvidia-smi's driver is the Windows host's
     machine: str = ""  # uname -m: a lock for other machines cannot run here (GH200: aarch64)
-
-
-@dataclass(frozen=True)
-class NvmlSnapshot:
-    """Raw NVML answers, gathered in one place so ``detect`` never imports pynvml itself."""
-
-    driver: str | None
-    cuda_version: int | None
-    gpus: tuple[Gpu, ...]
-
-
-class HostSystem(Protocol):
-    """The machine as ``detect`` sees it; every method returns None instead of raising."""
-
-    @property
-    def env(self) -> Mapping[str, str]: ...
-
-    def read_text(self, path: str) -> str | None: ...
-
-    def exists(self, path: str) -> bool: ...
-
-    def run(self, argv: Sequence[str], timeout: float) -> str | None: ...
-
-    def confstr(self, name: str) -> str | None: ...
-
-    def nvml(self) -> NvmlSnapshot | None: ...
-
-
-class RealHost:
-    """The running machine; failures of any kind become None so one broken probe is not fatal."""
-
-    @property
-    def env(self) -> Mapping[str, str]:
-        return os.environ
-
-    def read_text(self, path: str) -> str | None:
-        try:
-            return Path(path).read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            return None
-
-    def exists(self, path: str) -> bool:
-        return Path(path).exists()
-
-    def run(self, argv: Sequence[str], timeout: float) -> str | None:
-        """Stdout of a successful run; LC_ALL=C because the parsers expect untranslated text."""
-        try:
-            completed = subprocess.run(
-                list(argv),
-                capture_output=True,
-                text=True,
-                encoding="utf-8",
-                errors="replace",
-                timeout=timeout,
-                check=False,
-                env={**os.environ, "LC_ALL": "C"},
-            )
-        except (OSError, subprocess.SubprocessError):
-            return None
-        return completed.stdout if completed.returncode == 0 else None
-
-    def confstr(self, name: str) -> str | None:
-        try:
-            return os.confstr(name)
-        except (AttributeError, ValueError, OSError):
-            return None
-
-    def nvml(self) -> NvmlSnapshot | None:
-        """Query NVML when nvidia-ml-py happens to be installed; it is never a dependency."""
-        try:
-            pynvml = importlib.import_module("pynvml")
-            pynvml.nvmlInit()
-        except Exception:
-            return None
-        try:
-            driver = _decode(pynvml.nvmlSystemGetDriverVersion())
-            cuda_version = int(pynvml.nvmlSystemGetCudaDriverVersion())
-            gpus = []
-            for index in range(int(pynvml.nvmlDeviceGetCount())):
-                handle = pynvml.nvmlDeviceGetHandleByIndex(index)
-                major, minor = pynvml.nvmlDeviceGetCudaComputeCapability(handle)
-                name = _decode(pynvml.nvmlDeviceGetName(handle))
-                gpus.append(Gpu(name, f"{int(major)}.{int(minor)}", driver))
-            return NvmlSnapshot(driver, cuda_version, tuple(gpus))
-        except Exception:
-            return None
-        finally:
-            with contextlib.suppress(Exception):
-                pynvml.nvmlShutdown()
-
-
-def _decode(value: object) -> str:
-    """Older nvidia-ml-py releases return bytes where newer ones return str."""
-    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
 
 
 def _excerpt(text: str) -> str:
