@@ -14,6 +14,19 @@ from typing import Protocol
 
 from mlenv.host_text import Gpu
 
+# What a probe keeps of a tool's output: real nvidia-smi and ldconfig -p output is a few KiB.
+MAX_PROBE_OUTPUT = 64 * 1024
+
+
+@dataclass(frozen=True)
+class Said:
+    """A finished run: its exit status and what it printed (each stream at most
+    ``MAX_PROBE_OUTPUT`` characters), kept on failure too, since a failing nvidia-smi says why."""
+
+    status: int
+    stdout: str
+    stderr: str
+
 
 @dataclass(frozen=True)
 class NvmlSnapshot:
@@ -35,6 +48,10 @@ class HostSystem(Protocol):
     def exists(self, path: str) -> bool: ...
 
     def run(self, argv: Sequence[str], timeout: float) -> str | None: ...
+
+    def run_status(self, argv: Sequence[str], timeout: float) -> Said | None: ...
+
+    def readlink(self, path: str) -> str | None: ...
 
     def confstr(self, name: str) -> str | None: ...
 
@@ -58,7 +75,12 @@ class RealHost:
         return Path(path).exists()
 
     def run(self, argv: Sequence[str], timeout: float) -> str | None:
-        """Stdout of a successful run; LC_ALL=C because the parsers expect untranslated text."""
+        """Stdout of a successful run."""
+        said = self.run_status(argv, timeout)
+        return said.stdout if said is not None and said.status == 0 else None
+
+    def run_status(self, argv: Sequence[str], timeout: float) -> Said | None:
+        """Any finished run; LC_ALL=C because the parsers expect untranslated text."""
         try:
             completed = subprocess.run(
                 list(argv),
@@ -72,7 +94,15 @@ class RealHost:
             )
         except (OSError, subprocess.SubprocessError):
             return None
-        return completed.stdout if completed.returncode == 0 else None
+        out, err = completed.stdout, completed.stderr
+        return Said(completed.returncode, out[:MAX_PROBE_OUTPUT], err[:MAX_PROBE_OUTPUT])
+
+    def readlink(self, path: str) -> str | None:
+        """Where a symbolic link points (the kernel bounds it to PATH_MAX), None if no link."""
+        try:
+            return str(Path(path).readlink())
+        except (OSError, ValueError):
+            return None
 
     def confstr(self, name: str) -> str | None:
         try:
