@@ -296,7 +296,7 @@ class _Prober:
         for soname in DRIVER_LIBRARIES:
             cached = ldconfig_paths(cache, soname)
             for path in cached or tuple(f"{folder}/{soname}" for folder in LIBRARY_DIRS):
-                target = self.system.readlink(path)
+                target = self.system.resolve_link(path)
                 version = library_version(target) if target is not None else None
                 if version is not None:
                     self.record(path, True, f"-> {target}: user-space driver {version}")

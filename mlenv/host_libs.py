@@ -25,9 +25,9 @@ _NVML_LIBRARY_RE = re.compile(r"^NVML library version: ([0-9]{1,4}(?:\.[0-9]{1,4
 _LIBRARY_FILE_RE = re.compile(
     r"lib(?:cuda|nvidia-ml)\.so\.([0-9]{3,4}\.[0-9]{1,4}(?:\.[0-9]{1,4})?)"
 )
-# "\tlibcuda.so.1 (libc6,x86-64) => /usr/lib/x86_64-linux-gnu/libcuda.so.1": 64-bit entries
-# only, a 32-bit compat library ("(libc6)") is not what a Python process loads
-_LDCONFIG_RE = re.compile(r"^\s+(\S+) \(([^)\n]*64[^)\n]*)\) => (/[^\n]*?)\s*$", re.MULTILINE)
+# "\tlibcuda.so.1 (libc6,x86-64) => /usr/lib/x86_64-linux-gnu/libcuda.so.1": no repetition
+# beside another, so a 64 KiB hostile line is read in linear time
+_LDCONFIG_RE = re.compile(r"[ \t]+(\S+) \(([^)\n]*)\) => (/[^\n]*)")
 HINT = (
     "the driver was upgraded without a reboot: reboot, or reload the nvidia kernel modules "
     "(`rmmod nvidia_uvm nvidia_drm nvidia_modeset nvidia` then `modprobe nvidia`)"
@@ -76,14 +76,19 @@ def parse_smi_mismatch(text: str) -> SmiMismatch | None:
 
 
 def library_version(target: str) -> str | None:
-    """The driver version in a library's file name (a ``libcuda.so.1`` link's target)."""
+    """The driver version in a library's file name (a ``libcuda.so.1`` link's target); none
+    for CUDA's forward-compatible libcuda (``/usr/local/cuda/compat``), newer by design."""
+    if "/compat/" in target:
+        return None
     match = _LIBRARY_FILE_RE.fullmatch(target.rpartition("/")[2])
     return driver_or_none(match[1]) if match else None
 
 
 def ldconfig_paths(text: str, soname: str) -> tuple[str, ...]:
-    """The 64-bit paths ``ldconfig -p`` lists for ``soname``, in the loader cache's order."""
-    return tuple(m[3] for m in _LDCONFIG_RE.finditer(text) if m[1] == soname)
+    """The 64-bit paths ``ldconfig -p`` lists for ``soname``, in the loader cache's order; a
+    32-bit compat library (``(libc6)``, no 64 in its tag) is not what a Python process loads."""
+    lines = (_LDCONFIG_RE.fullmatch(line) for line in text.splitlines())
+    return tuple(m[3].rstrip() for m in lines if m and m[1] == soname and "64" in m[2])
 
 
 def mismatch(

@@ -51,7 +51,7 @@ class HostSystem(Protocol):
 
     def run_status(self, argv: Sequence[str], timeout: float) -> Said | None: ...
 
-    def readlink(self, path: str) -> str | None: ...
+    def resolve_link(self, path: str) -> str | None: ...
 
     def confstr(self, name: str) -> str | None: ...
 
@@ -97,10 +97,11 @@ class RealHost:
         out, err = completed.stdout, completed.stderr
         return Said(completed.returncode, out[:MAX_PROBE_OUTPUT], err[:MAX_PROBE_OUTPUT])
 
-    def readlink(self, path: str) -> str | None:
-        """Where a symbolic link points (the kernel bounds it to PATH_MAX), None if no link."""
+    def resolve_link(self, path: str) -> str | None:
+        """The file a chain of links ends at, as the loader opens it (Debian's libcuda.so.1
+        passes through /etc/alternatives); the path itself for a plain file, None if absent."""
         try:
-            return str(Path(path).readlink())
+            return str(Path(path).resolve(strict=True))
         except (OSError, ValueError):
             return None
 

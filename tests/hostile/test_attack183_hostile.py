@@ -17,7 +17,7 @@ import pytest
 
 from mlenv import host
 from mlenv.commands.verify import by_host
-from mlenv.host_libs import HINT, library_version, parse_smi_mismatch
+from mlenv.host_libs import HINT, ldconfig_paths, library_version, parse_smi_mismatch
 from mlenv.host_system import MAX_PROBE_OUTPUT, RealHost, Said
 from mlenv.judge import verify_lock
 from tests.support.cli import run_in_process
@@ -291,3 +291,53 @@ def test_a_failing_nvidia_smi_says_why_in_the_probes() -> None:
     assert details and all(d.startswith("exit 18: 'Failed to initialize NVML: ") for d in details)
     assert all(len(d) < 80 for d in details)
     assert facts.driver is None and facts.mismatch is None  # no module version to name: exit 3
+
+
+def test_a_chain_of_links_is_followed_to_the_file_the_loader_opens(tmp_path: Path) -> None:
+    """Input (a real directory): Debian's libcuda.so.1 -> /etc/alternatives/... ->
+    nvidia/current/libcuda.so.1 -> libcuda.so.570.148.08, beside an older libcuda.so.550.54.14;
+    and WSL 2's plain libcuda.so.1 file. Expected: 570.148.08 through the chain; a plain file
+    names no version."""
+    current = tmp_path / "nvidia" / "current"
+    current.mkdir(parents=True)
+    (current / "libcuda.so.570.148.08").write_bytes(b"\x7fELF")
+    (current / "libcuda.so.550.54.14").write_bytes(b"\x7fELF")
+    (current / "libcuda.so.1").symlink_to("libcuda.so.570.148.08")
+    (tmp_path / "alternative").symlink_to(current / "libcuda.so.1")
+    (tmp_path / "libcuda.so.1").symlink_to(tmp_path / "alternative")
+    target = RealHost().resolve_link(str(tmp_path / "libcuda.so.1"))
+    assert target is not None and library_version(target) == "570.148.08"
+    (tmp_path / "wsl").mkdir()
+    (tmp_path / "wsl" / "libcuda.so.1").write_bytes(b"\x7fELF")
+    plain = RealHost().resolve_link(str(tmp_path / "wsl" / "libcuda.so.1"))
+    assert plain is not None and library_version(plain) is None
+    assert RealHost().resolve_link(str(tmp_path / "absent.so.1")) is None
+
+
+def test_cuda_forward_compat_libcuda_is_not_a_mismatch(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Input: module 570.148.08; the loader cache lists cuda-compat's libcuda.so.1 (->
+    /usr/local/cuda-12.9/compat/libcuda.so.575.57.08, newer by design: CUDA's forward
+    compatibility) before the driver's, which is 570.148.08. Expected: the compat library is
+    passed over, the driver's compared: no mismatch."""
+    compat = "/usr/local/cuda-12.9/compat/libcuda.so.1"
+    ldconfig = f"\tlibcuda.so.1 (libc6,x86-64) => {compat}\n" + LDCONFIG
+    links = {compat: "/usr/local/cuda-12.9/compat/libcuda.so.575.57.08",
+             CUDA_LINK: "/usr/lib/x86_64-linux-gnu/libcuda.so.570.148.08"}  # fmt: skip
+    found, said = judged_codes(machine(PROC_08, links=links, ldconfig=ldconfig), monkeypatch)
+    assert MISMATCH not in found and not said
+    found, said = judged_codes(machine(PROC_06, links=links, ldconfig=ldconfig), monkeypatch)
+    assert MISMATCH in found and "575" not in said
+
+
+@pytest.mark.parametrize(
+    "line",
+    ["\tlibcuda.so.1 (" + "64" * 32_000 + "\n",
+     "\tlibcuda.so.1 (libc6,x86-64) => /" + " " * 64_000 + "x\n",
+     "\t" * 64_000 + "libcuda.so.1\n"],
+)  # fmt: skip
+def test_hostile_ldconfig_lines_are_read_in_one_pass(line: str) -> None:
+    """Input: 64 KiB ldconfig -p lines built to make a backtracking reader quadratic (a tag of
+    "6464...", a path of spaces, a run of tabs). Expected: read at once (a quadratic reader
+    took 1.6 s on a 16 KiB tag, growing fourfold per doubling); the spaced path kept whole."""
+    found = ldconfig_paths(line, "libcuda.so.1")
+    assert found in ((), ("/" + " " * 64_000 + "x",))

@@ -54,7 +54,7 @@ class Machine:
         output = self.run(argv, timeout)
         return None if output is None else host.Said(0, output, "")
 
-    def readlink(self, path: str) -> str | None:
+    def resolve_link(self, path: str) -> str | None:
         return None
 
     def confstr(self, name: str) -> str | None:

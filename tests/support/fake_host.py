@@ -21,7 +21,7 @@ class FakeHost:
     nvml_snapshot: NvmlSnapshot | None = None
     calls: list[tuple[object, ...]] = field(default_factory=list)
     failures: dict[tuple[str, ...], Said] = field(default_factory=dict)  # runs exiting non-zero
-    links: dict[str, str] = field(default_factory=dict)  # symbolic link -> its target
+    links: dict[str, str] = field(default_factory=dict)  # a link -> the file its chain ends at
 
     def read_text(self, path: str) -> str | None:
         self.calls.append(("read", path))
@@ -41,8 +41,8 @@ class FakeHost:
         output = self.run(argv, timeout)
         return Said(0, output, "") if output is not None else self.failures.get(tuple(argv))
 
-    def readlink(self, path: str) -> str | None:
-        self.calls.append(("readlink", path))
+    def resolve_link(self, path: str) -> str | None:
+        self.calls.append(("resolve_link", path))
         return self.links.get(path)
 
     def confstr(self, name: str) -> str | None:

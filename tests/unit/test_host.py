@@ -299,7 +299,7 @@ def test_detect_gpu_node_uses_sys_first_and_runs_each_tool_once() -> None:
         ("read", TEGRA_RELEASE),
         ("run", SMI_BANNER_ARGV, NVIDIA_SMI_TIMEOUT),
         ("run", LDCONFIG_ARGV, LDCONFIG_TIMEOUT),  # the kernel module's user-space libraries
-        *[("readlink", f"{d}/{so}") for so in DRIVER_LIBRARIES for d in LIBRARY_DIRS],
+        *[("resolve_link", f"{d}/{so}") for so in DRIVER_LIBRARIES for d in LIBRARY_DIRS],
         ("confstr", "CS_GNU_LIBC_VERSION"),
         ("run", UNAME_ARGV, UNAME_TIMEOUT),  # the machine, last: verify's host-platform
     ]
