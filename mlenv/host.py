@@ -1,8 +1,9 @@
 """Facts about the machine mlenv runs on, for ``mlenv verify --host`` on a GPU node before deploy.
 
 Parsers (``mlenv.host_text``) are pure functions over the exact text the kernel and NVIDIA tools
-print, so they are tested on recorded samples. All IO goes through ``HostSystem`` so ``detect``
-runs against an in-memory fake in tests; ``RealHost`` is the only part that touches the machine.
+print, so they are tested on recorded samples. All IO goes through ``HostSystem``
+(``mlenv.host_system``) so ``detect`` runs against an in-memory fake in tests; ``RealHost`` is
+the only part that touches the machine.
 
 Driver probe order (first hit wins, like uv's ``--torch-backend auto``): the
 ``MLENV_DRIVER_VERSION`` override, ``/sys/module/nvidia/version``, ``/proc/driver/nvidia/version``,
@@ -10,22 +11,31 @@ Driver probe order (first hit wins, like uv's ``--torch-backend auto``): the
 NVML through ``pynvml`` when importable. A Jetson's driver (``/etc/nv_tegra_release``, an
 ``(nvgpu)`` GPU or a Jetson-only compute capability) is found but never judged; on WSL 2
 (``/proc/version`` names Microsoft, or ``/dev/dxg`` exists) nvidia-smi's driver is Windows'.
+A kernel module version (sysfs, /proc) is held to the user-space driver's: the
+``libcuda.so.1`` (else ``libnvidia-ml.so.1``) link's target the loader cache names, and what a
+failing nvidia-smi printed (``mlenv.host_libs``).
 """
 
 from __future__ import annotations
 
-import contextlib
-import importlib
-import os
 import re
-import subprocess
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
-from pathlib import Path
-from typing import Protocol
 
 from mlenv.cuda.versions import TEGRA_RELEASE_RE, jetson_only
+from mlenv.host_libs import (
+    DriverMismatch,
+    SmiMismatch,
+    ldconfig_paths,
+    library_version,
+    mismatch,
+    parse_smi_mismatch,
+)
+from mlenv.host_system import HostSystem as HostSystem
+from mlenv.host_system import NvmlSnapshot as NvmlSnapshot
+from mlenv.host_system import RealHost as RealHost
+from mlenv.host_system import Said as Said
 from mlenv.host_text import (
     COMPUTE_CAP_ENV,
     DRIVER_ENV,
@@ -69,6 +79,12 @@ NVIDIA_SMI_TIMEOUT = 15.0
 LDD_TIMEOUT = 5.0
 UNAME_ARGV = ("uname", "-m")  # the machine, as wheel tags and PEP 508 platform_machine name it
 UNAME_TIMEOUT = 5.0
+# The driver's user-space libraries as the loader finds them: the loader cache (ldconfig is in
+# /sbin, off a user's PATH on Debian), else the distributions' library directories.
+LDCONFIG_ARGV = ("/sbin/ldconfig", "-p")
+LDCONFIG_TIMEOUT = 5.0
+DRIVER_LIBRARIES = ("libcuda.so.1", "libnvidia-ml.so.1")
+LIBRARY_DIRS = ("/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/usr/lib64", "/usr/lib")
 
 
 @dataclass(frozen=True)
@@ -92,100 +108,7 @@ class HostFacts:
     probes: tuple[ProbeResult, ...]
     windows_driver: bool = False  # WSL 2: nvidia-smi's driver is the Windows host's
     machine: str = ""  # uname -m: a lock for other machines cannot run here (GH200: aarch64)
-
-
-@dataclass(frozen=True)
-class NvmlSnapshot:
-    """Raw NVML answers, gathered in one place so ``detect`` never imports pynvml itself."""
-
-    driver: str | None
-    cuda_version: int | None
-    gpus: tuple[Gpu, ...]
-
-
-class HostSystem(Protocol):
-    """The machine as ``detect`` sees it; every method returns None instead of raising."""
-
-    @property
-    def env(self) -> Mapping[str, str]: ...
-
-    def read_text(self, path: str) -> str | None: ...
-
-    def exists(self, path: str) -> bool: ...
-
-    def run(self, argv: Sequence[str], timeout: float) -> str | None: ...
-
-    def confstr(self, name: str) -> str | None: ...
-
-    def nvml(self) -> NvmlSnapshot | None: ...
-
-
-class RealHost:
-    """The running machine; failures of any kind become None so one broken probe is not fatal."""
-
-    @property
-    def env(self) -> Mapping[str, str]:
-        return os.environ
-
-    def read_text(self, path: str) -> str | None:
-        try:
-            return Path(path).read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            return None
-
-    def exists(self, path: str) -> bool:
-        return Path(path).exists()
-
-    def run(self, argv: Sequence[str], timeout: float) -> str | None:
-        """Stdout of a successful run; LC_ALL=C because the parsers expect untranslated text."""
-        try:
-            completed = subprocess.run(
-                list(argv),
-                capture_output=True,
-                text=True,
-                encoding="utf-8",
-                errors="replace",
-                timeout=timeout,
-                check=False,
-                env={**os.environ, "LC_ALL": "C"},
-            )
-        except (OSError, subprocess.SubprocessError):
-            return None
-        return completed.stdout if completed.returncode == 0 else None
-
-    def confstr(self, name: str) -> str | None:
-        try:
-            return os.confstr(name)
-        except (AttributeError, ValueError, OSError):
-            return None
-
-    def nvml(self) -> NvmlSnapshot | None:
-        """Query NVML when nvidia-ml-py happens to be installed; it is never a dependency."""
-        try:
-            pynvml = importlib.import_module("pynvml")
-            pynvml.nvmlInit()
-        except Exception:
-            return None
-        try:
-            driver = _decode(pynvml.nvmlSystemGetDriverVersion())
-            cuda_version = int(pynvml.nvmlSystemGetCudaDriverVersion())
-            gpus = []
-            for index in range(int(pynvml.nvmlDeviceGetCount())):
-                handle = pynvml.nvmlDeviceGetHandleByIndex(index)
-                major, minor = pynvml.nvmlDeviceGetCudaComputeCapability(handle)
-                name = _decode(pynvml.nvmlDeviceGetName(handle))
-                gpus.append(Gpu(name, f"{int(major)}.{int(minor)}", driver))
-            return NvmlSnapshot(driver, cuda_version, tuple(gpus))
-        except Exception:
-            return None
-        finally:
-            with contextlib.suppress(Exception):
-                pynvml.nvmlShutdown()
-
-
-def _decode(value: object) -> str:
-    """Older nvidia-ml-py releases return bytes where newer ones return str."""
-    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+    mismatch: DriverMismatch | None = None  # kernel module and user-space libraries differ
 
 
 def _excerpt(text: str) -> str:
@@ -198,6 +121,7 @@ class _Prober:
 
     system: HostSystem
     results: list[ProbeResult] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)  # what failing nvidia-smi runs printed
 
     def record(self, source: str, ok: bool, detail: str) -> None:
         self.results.append(ProbeResult(source, ok, detail))
@@ -224,22 +148,30 @@ class _Prober:
         )
 
     def smi(self, argv: tuple[str, ...]) -> tuple[str, str | None]:
-        """The first nvidia-smi's output for ``argv`` and what answered (else the first asked)."""
+        """The first nvidia-smi's output for ``argv`` and what answered (else the first asked);
+        what a failing one printed is kept (``failed``), since it says why."""
         tried = [(program, *argv[1:]) for program in self.smi_programs]
+        failed = len(self.failed)
         for ran in tried:
-            output = self.system.run(ran, NVIDIA_SMI_TIMEOUT)
-            if output is not None:
-                return " ".join(ran), output
+            said = self.system.run_status(ran, NVIDIA_SMI_TIMEOUT)
+            if said is not None and said.status == 0:
+                return " ".join(ran), said.stdout
+            if said is not None and (said.stdout.strip() or said.stderr.strip()):
+                self.failed.append(f"{said.stdout}\n{said.stderr}")
+                detail = f"exit {said.status}: {_excerpt(said.stdout.strip() or said.stderr)}"
+                self.record(" ".join(ran), False, detail)
+        if len(self.failed) == failed:  # nothing said why
+            self.record(" ".join(tried[0]), False, "failed, timed out or not installed")
         return " ".join(tried[0]), None
 
     @cached_property
     def smi_query(self) -> tuple[str, tuple[Gpu, ...]]:
         """The GPUs nvidia-smi lists; empty when it fails, so callers fall through to NVML."""
         source, output = self.smi(SMI_QUERY_ARGV)
-        gpus = None if output is None else parse_smi_query(output)
-        if output is None:
-            self.record(source, False, "failed, timed out or not installed")
-        elif gpus is None:
+        if output is None:  # ``smi`` said why
+            return source, ()
+        gpus = parse_smi_query(output)
+        if gpus is None:
             self.record(source, False, f"unrecognised output: {_excerpt(output)}")
         elif not gpus:
             self.record(source, False, "no GPUs listed")
@@ -250,10 +182,10 @@ class _Prober:
     @cached_property
     def smi_banner(self) -> tuple[str, SmiBanner | None]:
         source, output = self.smi(SMI_BANNER_ARGV)
-        banner = None if output is None else parse_smi_banner(output)
-        if output is None:
-            self.record(source, False, "failed, timed out or not installed")
-        elif banner is None:
+        if output is None:  # ``smi`` said why
+            return source, None
+        banner = parse_smi_banner(output)
+        if banner is None:
             self.record(source, False, f"unrecognised output: {_excerpt(output)}")
         else:
             self.record(
@@ -352,6 +284,25 @@ class _Prober:
         self.record(source, False, f"CUDA Version {cuda} is for driver {reported}, not {driver}")
         return None
 
+    def smi_mismatch(self) -> SmiMismatch | None:
+        """The mismatch a failing nvidia-smi printed, if one did."""
+        return next(filter(None, map(parse_smi_mismatch, self.failed)), None)
+
+    def library(self) -> tuple[str, str] | None:
+        """Where the loader finds the driver's user-space library, and its version: the target
+        of the ``libcuda.so.1`` link (several drivers' files may lie side by side), else
+        ``libnvidia-ml.so.1``'s; a plain file (WSL 2's) or a link to no version says nothing."""
+        cache = self.system.run(LDCONFIG_ARGV, LDCONFIG_TIMEOUT) or ""
+        for soname in DRIVER_LIBRARIES:
+            cached = ldconfig_paths(cache, soname)
+            for path in cached or tuple(f"{folder}/{soname}" for folder in LIBRARY_DIRS):
+                target = self.system.resolve_link(path)
+                version = library_version(target) if target is not None else None
+                if version is not None:
+                    self.record(path, True, f"-> {target}: user-space driver {version}")
+                    return path, version
+        return None
+
     def glibc(self) -> str | None:
         source = f"os.confstr({GLIBC_CONFSTR!r})"
         value = self.system.confstr(GLIBC_CONFSTR)
@@ -393,8 +344,10 @@ def detect(system: HostSystem) -> HostFacts:
         prober.record(driver_source or TEGRA_RELEASE, False, detail)
         driver = driver_source = None
     cuda = prober.cuda(driver) if driver is not None else None
+    kernel = driver if driver_source in (SYS_MODULE_VERSION, PROC_DRIVER_VERSION) else None
+    broken = None if kernel is None else mismatch(kernel, prober.library(), prober.smi_mismatch())
     windows = prober.wsl(driver_source)
     glibc = prober.glibc()
     machine = (system.run(UNAME_ARGV, UNAME_TIMEOUT) or "").strip()
     results = tuple(prober.results)
-    return HostFacts(driver, driver_source, cuda, gpus, glibc, results, windows, machine)
+    return HostFacts(driver, driver_source, cuda, gpus, glibc, results, windows, machine, broken)

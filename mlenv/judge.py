@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from mlenv.cuda import packages as cudapkg
 from mlenv.cuda.matrix import major_floor
@@ -24,6 +25,9 @@ from mlenv.lockfile import Lock, LockedPackage
 from mlenv.platforms import NAMES, by_name
 from mlenv.toml_strings import basic
 
+if TYPE_CHECKING:
+    from mlenv.host_libs import DriverMismatch
+
 
 @dataclass(frozen=True)
 class Judged:
@@ -36,6 +40,7 @@ class Judged:
     cuda: str = ""  # the "CUDA Version" the driver reports (verify --host), else ""
     windows: bool = False  # a WSL 2 host: the driver is the Windows host's (verify --host)
     machine: str = ""  # the host's uname -m (verify --host), else ""
+    mismatch: DriverMismatch | None = None  # a driver upgraded without a reboot (verify --host)
 
 
 @dataclass(frozen=True)
@@ -102,6 +107,8 @@ def verify_lock(lock: Lock, manifest_hash: str, judged: Judged | None) -> Verdic
         findings += _integrity(platform, package)
         findings += _marks(platform, package, cuda=lock.target.cuda)
     findings += _host_platform(lock, judged)
+    if judged is not None and judged.mismatch is not None:  # CUDA cannot start: no run passes
+        findings.append(judged.mismatch.finding())
     needs, extraction, unread, together = entry_needs(lock)
     findings += extraction
     target = lock.target

@@ -80,6 +80,7 @@ def by_host() -> tuple[Judged | None, HostFacts]:
         facts.cuda_driver_version or "",
         facts.windows_driver,
         facts.machine,
+        facts.mismatch,
     )
     return judged, facts
 

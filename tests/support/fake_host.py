@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from mlenv.host import NvmlSnapshot
+from mlenv.host_system import Said
 
 
 @dataclass
@@ -19,6 +20,8 @@ class FakeHost:
     confstrs: dict[str, str] = field(default_factory=dict)
     nvml_snapshot: NvmlSnapshot | None = None
     calls: list[tuple[object, ...]] = field(default_factory=list)
+    failures: dict[tuple[str, ...], Said] = field(default_factory=dict)  # runs exiting non-zero
+    links: dict[str, str] = field(default_factory=dict)  # a link -> the file its chain ends at
 
     def read_text(self, path: str) -> str | None:
         self.calls.append(("read", path))
@@ -32,6 +35,15 @@ class FakeHost:
     def run(self, argv: Sequence[str], timeout: float) -> str | None:
         self.calls.append(("run", tuple(argv), timeout))
         return self.outputs.get(tuple(argv))
+
+    def run_status(self, argv: Sequence[str], timeout: float) -> Said | None:
+        """``outputs`` exit 0; ``failures`` as given."""
+        output = self.run(argv, timeout)
+        return Said(0, output, "") if output is not None else self.failures.get(tuple(argv))
+
+    def resolve_link(self, path: str) -> str | None:
+        self.calls.append(("resolve_link", path))
+        return self.links.get(path)
 
     def confstr(self, name: str) -> str | None:
         self.calls.append(("confstr", name))

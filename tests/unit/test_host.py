@@ -12,9 +12,13 @@ import pytest
 
 from mlenv.errors import MlenvError
 from mlenv.host import (
+    DRIVER_LIBRARIES,
     KERNEL_VERSION,
+    LDCONFIG_ARGV,
+    LDCONFIG_TIMEOUT,
     LDD_ARGV,
     LDD_TIMEOUT,
+    LIBRARY_DIRS,
     NVIDIA_SMI_TIMEOUT,
     NVML_SOURCE,
     PROC_DRIVER_VERSION,
@@ -294,6 +298,8 @@ def test_detect_gpu_node_uses_sys_first_and_runs_each_tool_once() -> None:
         ("run", SMI_QUERY_ARGV, NVIDIA_SMI_TIMEOUT),
         ("read", TEGRA_RELEASE),
         ("run", SMI_BANNER_ARGV, NVIDIA_SMI_TIMEOUT),
+        ("run", LDCONFIG_ARGV, LDCONFIG_TIMEOUT),  # the kernel module's user-space libraries
+        *[("resolve_link", f"{d}/{so}") for so in DRIVER_LIBRARIES for d in LIBRARY_DIRS],
         ("confstr", "CS_GNU_LIBC_VERSION"),
         ("run", UNAME_ARGV, UNAME_TIMEOUT),  # the machine, last: verify's host-platform
     ]
