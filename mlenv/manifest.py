@@ -39,6 +39,7 @@ from mlenv.placement import judge_placement
 from mlenv.platforms import NAMES, conda_spelling
 from mlenv.pypi_sources import Sources, hashed, lower_scheme, read_sources
 from mlenv.redaction import redact_urls
+from mlenv.spelled import cuda_version, nearest, python_version
 
 PYTHON_MINORS = tuple(f"3.{minor}" for minor in range(9, 16))
 OUTPUTS = ("oci", "conda-pack")
@@ -328,8 +329,14 @@ class _Checker:
     def add(self, key: str, message: str, hint: str | None = None) -> None:
         self.problems.append(Problem(f"{self.source}: {_display(key)}", message, hint))
 
-    def wrong_type(self, key: str, value: object, expected: str) -> None:
-        hint = None if "[" in key else hints.wrong_type(key.rsplit(".", 1)[-1], value, expected)
+    def wrong_type(
+        self,
+        key: str,
+        value: object,
+        expected: str,
+        valid: Callable[[str], str | None] | None = None,
+    ) -> None:
+        hint = None if "[" in key else hints.wrong_type(key, value, expected, valid)
         self.add(key, f"expected {expected}, got {_describe(value)}", hint)
 
     def table(
@@ -345,7 +352,7 @@ class _Checker:
                 if unseen := _unseen(key):  # the key too: shown as "?", it names nothing
                     self.add(full, f"the key {key!r} holds {unseen}", _UNSEEN_HINT)
                     continue
-                close = _nearest(key, allowed)
+                close = nearest(key, allowed)
                 hint = (
                     f'did you mean "{close}"?'
                     if close
@@ -382,7 +389,7 @@ class _Checker:
             return default
         value = table[key]
         if not isinstance(value, str):
-            self.wrong_type(path, value, "a string")
+            self.wrong_type(path, value, "a string", valid)
             return default
         if unseen := _unseen(value):  # one rule for every string, before a field's own
             self.add(path, f"{value!r} holds {unseen}", _UNSEEN_HINT)
@@ -399,7 +406,10 @@ class _Checker:
         default: tuple[str, ...] = (),
         valid: Callable[[str], str | None] | None = None,
         hint: Callable[[str], str | None] | None = None,
+        same: Callable[[str], object] | None = None,
     ) -> tuple[str, ...]:
+        """The strings at ``path``; ``same`` says which two are one value (a requirement's
+        PEP 503 name: ``NumPy`` and ``numpy`` are one project)."""
         key = path.rsplit(".", 1)[-1]
         if key not in table:
             return default
@@ -418,9 +428,14 @@ class _Checker:
                 self.add(where, f"{item!r} is not valid: {message}", hint and hint(item))
             else:
                 items.append(item)
-        duplicates = sorted(item for item, count in Counter(items).items() if count > 1)
-        for item in duplicates:
-            self.add(path, f"{item!r} is listed more than once", "list each value once")
+        spellings: dict[object, list[str]] = {}
+        for item in items:
+            spellings.setdefault(same(item) if same else item, []).append(item)
+        for listed in spellings.values():
+            if len(listed) > 1:
+                alike = "" if len(set(listed)) == 1 else f" (as {', '.join(map(repr, listed[1:]))})"
+                once = _ONCE_HINT if same else "list each value once"
+                self.add(path, f"{listed[0]!r} is listed more than once{alike}", once)
         return tuple(items)
 
     def choice(
@@ -430,6 +445,7 @@ class _Checker:
 
 
 _REQUIRED = REQUIRED_KEYS
+_ONCE_HINT = "list each project once (names compare PEP 503-normalised: case, '-', '_', '.')"
 _REQUIRED_HINTS = {
     "environment": 'add an [environment] table with name = "..." and python = "3.11"',
     "environment.name": 'name the environment, e.g. name = "detector"',
@@ -460,17 +476,6 @@ def _required_hint(key: str, table: Mapping[str, Any]) -> str | None:
     )
 
 
-def _nearest(word: str, candidates: Sequence[str]) -> str | None:
-    """The candidate a typo most likely meant: a unique prefix match, else the closest spelling."""
-    prefixed = [c for c in candidates if word and c.startswith(word)]
-    if len(prefixed) == 1:
-        return prefixed[0]
-    import difflib  # only a manifest with a typo needs it
-
-    close = difflib.get_close_matches(word, candidates, n=1, cutoff=0.6)
-    return close[0] if close else None
-
-
 def _display(key: str) -> str:
     table, _, rest = key.partition(".")
     if not rest:
@@ -496,7 +501,7 @@ def _one_of(choices: Sequence[str]) -> Callable[[str], str | None]:
         if value in choices:
             return None
         spelled = conda_spelling(value) if choices == NAMES else None
-        close = spelled or _nearest(value, choices)
+        close = spelled or nearest(value, choices)
         suggestion = f' (did you mean "{close}"?)' if close else ""
         return f"expected one of {', '.join(choices)}{suggestion}"
 
@@ -651,11 +656,17 @@ def constraint_problem(value: str) -> str | None:
 
 
 def _requirement_hint(value: str) -> str | None:
+    if _parses(value):
+        return None
+    return hints.requirement(value, _parses)
+
+
+def _parses(value: str) -> bool:
     try:
         parsed_requirement(value)
     except InvalidRequirement:
-        return hints.requirement(value)
-    return None
+        return False
+    return True
 
 
 def _environment(check: _Checker, table: Mapping[str, Any]) -> Environment:
@@ -665,7 +676,9 @@ def _environment(check: _Checker, table: Mapping[str, Any]) -> Environment:
         "",
         _pattern(_NAME, _NAME_WANTED),
     )
-    python = check.string(table, "environment.python", "", _python)
+    python = check.string(
+        table, "environment.python", "", _python, lambda value: python_version(value, PYTHON_MINORS)
+    )
     platforms = check.string_list(table, "environment.platforms", DEFAULT_PLATFORMS, _one_of(NAMES))
     if "platforms" in table and isinstance(table["platforms"], list) and not table["platforms"]:
         check.add("environment.platforms", "must list at least one platform", 'e.g. ["linux-64"]')
@@ -679,8 +692,8 @@ def _environment(check: _Checker, table: Mapping[str, Any]) -> Environment:
 
 
 def _cuda(check: _Checker, table: Mapping[str, Any]) -> Cuda:
-    version = check.string(table, "cuda.version", "", _pattern(_CUDA, _CUDA_WANTED))
-    floor = check.string(table, "cuda.driver-floor", "", _driver)
+    version = check.string(table, "cuda.version", "", _pattern(_CUDA, _CUDA_WANTED), cuda_version)
+    floor = check.string(table, "cuda.driver-floor", "", _driver, _driver_hint)
     archs = check.string_list(table, "cuda.archs", (), _arch)
     if version and floor:
         _check_driver_floor(check, version, floor)
@@ -694,12 +707,19 @@ def _cuda(check: _Checker, table: Mapping[str, Any]) -> Cuda:
 
 def _driver(value: str) -> str | None:
     """Through the one driver reader: ASCII digits and dots, exact (no padding)."""
+    if _driver_hint(value) is None:
+        return None
+    return 'expected an NVIDIA driver version like "550.54.14"'
+
+
+def _driver_hint(value: str) -> str | None:
+    """The driver reader's own hint (a branch such as R570, a pasted nvidia-smi line)."""
     from mlenv.cuda.versions import CudaError, DriverVersion
 
     try:
         DriverVersion.parse(value)
-    except CudaError:
-        return 'expected an NVIDIA driver version like "550.54.14"'
+    except CudaError as exc:
+        return exc.hint or "write it as nvidia-smi prints it, e.g. 550.54.14"
     return None
 
 
@@ -835,16 +855,21 @@ def _pypi(check: _Checker, table: Mapping[str, Any]) -> PyPI:
         extra_index_urls=extra,
         find_links=links,
         dependencies=check.string_list(
-            table, "pypi.dependencies", (), requirement_problem, _requirement_hint
+            table,
+            "pypi.dependencies",
+            (),
+            requirement_problem,
+            _requirement_hint,
+            parsed_requirement,
         ),
         index_strategy=cast(IndexStrategy, strategy),
         prerelease=cast(Prerelease, prerelease),
         sources=sources,
         constraints=check.string_list(
-            table, "pypi.constraints", (), constraint_problem, _requirement_hint
+            table, "pypi.constraints", (), constraint_problem, _requirement_hint, parsed_requirement
         ),
         overrides=check.string_list(
-            table, "pypi.overrides", (), requirement_problem, _requirement_hint
+            table, "pypi.overrides", (), requirement_problem, _requirement_hint, parsed_requirement
         ),
     )
 

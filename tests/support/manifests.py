@@ -70,8 +70,7 @@ BAD_MANIFESTS: list[tuple[str, str, list[str]]] = [
         MINIMAL.replace('"3.11"', "3.11"),
         [
             "m.toml: [environment].python: expected a string, got a number 3.11\n"
-            '  hint: put the value in quotes, e.g. python = "3.11" (unquoted, TOML reads a '
-            "number: 3.10 is read as 3.1)"
+            '  hint: put the value in quotes as you meant it: python = "3.11"'
         ],
     ),
     (
@@ -87,7 +86,7 @@ BAD_MANIFESTS: list[tuple[str, str, list[str]]] = [
         MINIMAL + "[cuda]\nversion = '12.4'\ndriver-floor = 'latest'\n",
         [
             "m.toml: [cuda].driver-floor: 'latest' is not valid: expected an NVIDIA driver "
-            'version like "550.54.14"'
+            'version like "550.54.14"\n  hint: write it as nvidia-smi prints it, e.g. 550.54.14'
         ],
     ),
     (
