@@ -88,6 +88,8 @@ def wrong_type(
         return f'write an array, even for one value: {key} = ["{value}"]'
     if key in _REQUIREMENT_LISTS and isinstance(value, Mapping):
         return table_as_list(key, value, conda=table == "conda")
+    if expected == "true or false" and value in ("true", "false"):
+        return f"write {key} = {value} without quotes: a TOML boolean is unquoted"
     if expected == "a table" and isinstance(value, list):
         return f"write [{key}] with single brackets: [[{key}]] is an array of tables"
     if expected == "a string" and isinstance(value, list) and key == "index-url":

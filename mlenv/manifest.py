@@ -15,11 +15,12 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal, TypeVar, cast
 from urllib.parse import SplitResult, unquote, urlsplit
 
-from packaging.requirements import InvalidRequirement, Requirement
+from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from mlenv import hints
 from mlenv.errors import ManifestError, Problem, hidden_problem
+from mlenv.importers.options import TOOL_MODES, UV_STRATEGIES
 from mlenv.inputs import (
     DEFAULT_GLIBC,
     DEFAULT_INDEX,
@@ -33,13 +34,28 @@ from mlenv.inputs import (
     Prerelease,
 )
 from mlenv.limits import parse_toml
+from mlenv.manifest_requirements import (
+    constraint_problem,
+    direct_names,
+    requirement_hint,
+    requirement_problem,
+)
 from mlenv.names import PROJECT_NAME
 from mlenv.pep508 import requirement as parsed_requirement
 from mlenv.placement import judge_placement
 from mlenv.platforms import NAMES, conda_spelling
 from mlenv.pypi_sources import Sources, hashed, lower_scheme, read_sources
 from mlenv.redaction import redact_urls
-from mlenv.spelled import cuda_version, nearest, python_version
+from mlenv.spelled import (
+    IMAGE_OUTPUTS,
+    conda_channel,
+    conda_line,
+    cuda_version,
+    glibc_version,
+    nearest,
+    python_version,
+    tool_choice,
+)
 
 PYTHON_MINORS = tuple(f"3.{minor}" for minor in range(9, 16))
 OUTPUTS = ("oci", "conda-pack")
@@ -283,6 +299,12 @@ _NAME = re.compile(r"(?=[a-z0-9._-]{1,64}\Z)[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)
 _NAME_WANTED = "lower-case letters and digits, joined by '.', '_', '__' or dashes (at most 64)"
 
 
+def _env_name_hint(text: str) -> str | None:
+    """The name in Docker's spelling ("My Env" is "my-env"), if that is one."""
+    meant = re.sub(r"[^a-z0-9._]+", "-", text.strip().lower()).strip("-._")
+    return f'did you mean "{meant}"?' if is_env_name(meant) else None
+
+
 def is_env_name(text: str) -> bool:
     """Whether ``text`` may name an environment (and so its image and its archive)."""
     return _NAME.fullmatch(text) is not None
@@ -439,9 +461,15 @@ class _Checker:
         return tuple(items)
 
     def choice(
-        self, table: Mapping[str, Any], path: str, choices: Sequence[str], default: str
+        self,
+        table: Mapping[str, Any],
+        path: str,
+        choices: Sequence[str],
+        default: str,
+        other_tools: Mapping[str, str | None] | None = None,
     ) -> str:
-        return self.string(table, path, default, _one_of(choices))
+        """One of ``choices``; ``other_tools`` maps uv's names to them (None: ``default``)."""
+        return self.string(table, path, default, _one_of(choices, other_tools, default))
 
 
 _REQUIRED = REQUIRED_KEYS
@@ -496,10 +524,14 @@ def _describe(value: object) -> str:
     return f"{kind} {shown}".strip()
 
 
-def _one_of(choices: Sequence[str]) -> Callable[[str], str | None]:
+def _one_of(
+    choices: Sequence[str], other_tools: Mapping[str, str | None] | None = None, default: str = ""
+) -> Callable[[str], str | None]:
     def valid(value: str) -> str | None:
         if value in choices:
             return None
+        if other_tools is not None and (told := tool_choice(value, other_tools, default)):
+            return f"expected one of {', '.join(choices)}; {told}"
         spelled = conda_spelling(value) if choices == NAMES else None
         close = spelled or nearest(value, choices)
         suggestion = f' (did you mean "{close}"?)' if close else ""
@@ -585,7 +617,7 @@ def _channel(value: str) -> str | None:
     """A channel name (conda-forge), a URL or a local directory, as conda takes them."""
     if not _NONEMPTY.fullmatch(value):
         return "expected a non-empty string"
-    return _location(value)
+    return conda_channel(value) or _location(value)
 
 
 # NAME_MAX of every Linux file system mlenv runs on (ext4, xfs, btrfs, tmpfs, overlayfs), and
@@ -634,47 +666,9 @@ def _repository(value: str) -> str | None:
     )
 
 
-def requirement_problem(value: str) -> str | None:
-    try:
-        requirement = parsed_requirement(value)
-    except InvalidRequirement as exc:
-        first = str(exc).splitlines()[0]
-        return f"not a PEP 508 requirement ({first})"
-    if requirement.url:
-        return "direct URL requirements are not supported; put the wheel in [pypi].find-links"
-    return None
-
-
-def constraint_problem(value: str) -> str | None:
-    """A requirement that bounds versions only: an extra would ask for dependencies, which a
-    constraint never adds (pip and uv ignore one there)."""
-    if (problem := requirement_problem(value)) is not None:
-        return problem
-    if parsed_requirement(value).extras:
-        return "a constraint bounds versions only: drop the [extras] (list it in dependencies)"
-    return None
-
-
-def _requirement_hint(value: str) -> str | None:
-    if _parses(value):
-        return None
-    return hints.requirement(value, _parses)
-
-
-def _parses(value: str) -> bool:
-    try:
-        parsed_requirement(value)
-    except InvalidRequirement:
-        return False
-    return True
-
-
 def _environment(check: _Checker, table: Mapping[str, Any]) -> Environment:
     name = check.string(
-        table,
-        "environment.name",
-        "",
-        _pattern(_NAME, _NAME_WANTED),
+        table, "environment.name", "", _pattern(_NAME, _NAME_WANTED), _env_name_hint
     )
     python = check.string(
         table, "environment.python", "", _python, lambda value: python_version(value, PYTHON_MINORS)
@@ -682,7 +676,7 @@ def _environment(check: _Checker, table: Mapping[str, Any]) -> Environment:
     platforms = check.string_list(table, "environment.platforms", DEFAULT_PLATFORMS, _one_of(NAMES))
     if "platforms" in table and isinstance(table["platforms"], list) and not table["platforms"]:
         check.add("environment.platforms", "must list at least one platform", 'e.g. ["linux-64"]')
-    glibc = check.string(table, "environment.glibc", DEFAULT_GLIBC, _glibc)
+    glibc = check.string(table, "environment.glibc", DEFAULT_GLIBC, _glibc, glibc_version)
     prefix = check.string(table, "environment.prefix", f"/opt/mlenv/{name}")
     interpreter = check.string(table, "environment.interpreter", None)
     placement = judge_placement(prefix, interpreter, python)
@@ -817,7 +811,7 @@ def _match_spec(value: str) -> str | None:
         return "expected a non-empty string"
     if hidden := hidden_problem(value):
         return f"holds a control or format character, {hidden}: remove it"
-    return None
+    return conda_line(value)
 
 
 def _conda(check: _Checker, table: Mapping[str, Any]) -> Conda:
@@ -835,8 +829,10 @@ def _conda(check: _Checker, table: Mapping[str, Any]) -> Conda:
 
 
 def _pypi(check: _Checker, table: Mapping[str, Any]) -> PyPI:
-    strategy = check.choice(table, "pypi.index-strategy", INDEX_STRATEGIES, DEFAULT_STRATEGY)
-    prerelease = check.choice(table, "pypi.prerelease", PRERELEASES, DEFAULT_PRERELEASE)
+    strategy = check.choice(
+        table, "pypi.index-strategy", INDEX_STRATEGIES, DEFAULT_STRATEGY, UV_STRATEGIES
+    )
+    prerelease = check.choice(table, "pypi.prerelease", PRERELEASES, DEFAULT_PRERELEASE, TOOL_MODES)
     index_url = check.string(table, "pypi.index-url", DEFAULT_INDEX, _url, _unseen_hint)
     index_url = lower_scheme(index_url)
     extra = check.string_list(table, "pypi.extra-index-urls", (), _url, _unseen_hint)
@@ -848,7 +844,7 @@ def _pypi(check: _Checker, table: Mapping[str, Any]) -> PyPI:
         report=check.add,
         valid_url=_url,
         general=(index_url, *extra, *links),
-        direct=_direct_names(raw if isinstance(raw, list) else []),
+        direct=direct_names(raw if isinstance(raw, list) else []),
     )
     return PyPI(
         index_url=index_url,
@@ -859,37 +855,25 @@ def _pypi(check: _Checker, table: Mapping[str, Any]) -> PyPI:
             "pypi.dependencies",
             (),
             requirement_problem,
-            _requirement_hint,
+            requirement_hint,
             parsed_requirement,
         ),
         index_strategy=cast(IndexStrategy, strategy),
         prerelease=cast(Prerelease, prerelease),
         sources=sources,
         constraints=check.string_list(
-            table, "pypi.constraints", (), constraint_problem, _requirement_hint, parsed_requirement
+            table, "pypi.constraints", (), constraint_problem, requirement_hint, parsed_requirement
         ),
         overrides=check.string_list(
-            table, "pypi.overrides", (), requirement_problem, _requirement_hint, parsed_requirement
+            table, "pypi.overrides", (), requirement_problem, requirement_hint, parsed_requirement
         ),
     )
 
 
-def _direct_names(lines: Sequence[object]) -> list[str]:
-    """The names of the requirements that carry a URL (refused themselves:
-    ``requirement_problem``)."""
-    names = []
-    for line in lines:
-        try:
-            requirement = parsed_requirement(line) if isinstance(line, str) else None
-        except InvalidRequirement:
-            continue
-        if requirement is not None and requirement.url:
-            names.append(requirement.name)
-    return names
-
-
 def _build(check: _Checker, table: Mapping[str, Any]) -> Build:
-    outputs = check.string_list(table, "build.outputs", OUTPUTS, _one_of(OUTPUTS))
+    outputs = check.string_list(
+        table, "build.outputs", OUTPUTS, _one_of(OUTPUTS, IMAGE_OUTPUTS, "oci")
+    )
     if table.get("outputs") == []:  # a build that writes nothing (was an internal error)
         check.add("build.outputs", "must list at least one output", 'e.g. ["oci"]')
     base = check.string(table, "build.base-image", None, _location)
@@ -909,10 +893,18 @@ def _layers(check: _Checker, table: Mapping[str, Any]) -> Layers:
     if value == "auto" or (type(value) is int and 1 <= value <= MAX_LAYERS):
         return cast(Layers, value)
     if isinstance(value, str) or type(value) is int:
+        quoted = (
+            isinstance(value, str)
+            and value.isascii()
+            and value.isdigit()
+            and 0 < int(value) <= MAX_LAYERS
+        )
         check.add(
             "build.layers",
             f"{value!r} is not valid: expected {expected}",
-            '"auto" gives big packages their own layers; 1 keeps one layer',
+            f"write layers = {value} without quotes: a TOML integer is unquoted"
+            if quoted
+            else '"auto" gives big packages their own layers; 1 keeps one layer',
         )
     else:
         check.wrong_type("build.layers", value, expected)

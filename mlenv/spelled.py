@@ -82,6 +82,7 @@ _LOCAL_BUILD = (
 )
 _TRAILING_OPTION = re.compile(r"(?P<head>[^#]*?)\s+(?:--hash[= ]\S+\s*)+")
 _COMMENT = re.compile(r"(?P<head>[^#]*?)\s*#.*")
+_POETRY = re.compile(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*((?:\^|~(?!=))\s*[0-9][0-9.*]*)\s*")
 _ARCHIVE = re.compile(r".*\.(?:whl|tar\.gz|zip)", re.IGNORECASE)
 _STAR = re.compile(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s+\*\s*")  # pixi's "any version"
 _MATCH_SPEC = re.compile(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s+([0-9][0-9.]*(?:\.\*)?)\s*")
@@ -104,14 +105,39 @@ def requirement_line(spec: str, parses: Callable[[str], bool]) -> str | None:
             return f'did you mean "{match["head"]}"? {why}'
     if match := _STAR.fullmatch(spec):
         return f'did you mean "{match[1]}"? PEP 508 writes any version as the name alone'
+    if match := _POETRY.fullmatch(spec):
+        return f"did you mean {_listed(match[1], match[2], False)}? That is Poetry's range"
     if match := _MATCH_SPEC.fullmatch(spec):
         return f'did you mean "{match[1]}=={match[2]}"? That is a conda MatchSpec ([conda])'
+    head, semicolon, marker = spec.partition(";")
+    if semicolon and parses(head):
+        return _marker_fix(marker)
     if "://" in spec or spec.startswith(("/", "./", "../", "~")) or _ARCHIVE.fullmatch(spec):
-        return f"a URL, VCS link or path is not a requirement: {_wheel_pin(spec)}"
+        return f"a URL, VCS link or path is not a requirement: {wheel_pin(spec)}"
     return None
 
 
-def _wheel_pin(spec: str) -> str:
+# PEP 508's marker variables (the deprecated dotted ones aside)
+_MARKER_VARIABLES = (
+    "python_version", "python_full_version", "sys_platform", "platform_machine",
+    "platform_system", "platform_release", "os_name", "implementation_name",
+    "platform_python_implementation", "extra",
+)  # fmt: skip
+
+
+def _marker_fix(marker: str) -> str:
+    """The fix for a marker that does not parse: its first unknown variable's nearest one."""
+    words = re.findall(r"(?<![\"'\w])[A-Za-z_][A-Za-z0-9_.]*(?![\"'\w])", marker)
+    unknown = [
+        w for w in words if w not in _MARKER_VARIABLES and w not in ("and", "or", "in", "not")
+    ]
+    close = nearest(unknown[0], _MARKER_VARIABLES) if unknown else None
+    meant = f'did you mean "{close}" for "{unknown[0]}"? ' if close else ""
+    some = ", ".join(_MARKER_VARIABLES[:4])
+    return f"{meant}the marker after ';' compares PEP 508 variables ({some}...) with quoted values"
+
+
+def wheel_pin(spec: str) -> str:
     """For a wheel's URL or path, the pin that takes it from find-links."""
     from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 
@@ -123,17 +149,26 @@ def _wheel_pin(spec: str) -> str:
 
 
 def table_as_list(key: str, table: Mapping[str, object], *, conda: bool) -> str:
-    """A pixi, poetry or Cargo-style table of ``name = "spec"`` written as mlenv's list."""
+    """A pixi, Poetry or Cargo-style table of ``name = "spec"`` written as mlenv's list: a PyPI
+    spec as Poetry means it (``^1.26`` is ``>=1.26,<2.0.0``), a conda one as a MatchSpec."""
     if not table or not all(isinstance(spec, str) for spec in table.values()):
         return f'write an array of requirement strings: {key} = ["numpy>=1.26"]'
-    items = []
-    for name, spec in list(table.items())[:3]:
-        spec = str(spec).strip()
-        pinned = "==" if spec[:1].isdigit() and not conda else ""
-        gap = " " if conda and spec not in ("", "*") else ""
-        items.append(f'"{name}"' if spec in ("", "*") else f'"{name}{gap}{pinned}{spec}"')
+    items = [_listed(name, str(spec).strip(), conda) for name, spec in list(table.items())[:3]]
     more = ", ..." if len(table) > 3 else ""
     return f"write an array of requirement strings, not a table: {key} = [{', '.join(items)}{more}]"
+
+
+def _listed(name: str, spec: str, conda: bool) -> str:
+    from mlenv.importers.poetry import PoetryConstraintError, translate
+
+    if spec in ("", "*"):
+        return f'"{name}"'
+    if conda:
+        return f'"{name} {spec}"'
+    try:
+        return f'"{name}{translate(spec)}"'
+    except PoetryConstraintError:
+        return f'"{name}<a PEP 440 range for {spec}>"'
 
 
 def nearest(word: str, candidates: Sequence[str]) -> str | None:
@@ -153,3 +188,63 @@ def nearest(word: str, candidates: Sequence[str]) -> str | None:
 
 def _fold(word: str) -> str:
     return word.lower().replace("_", "-")
+
+
+def tool_choice(value: str, mapped: Mapping[str, str | None], default: str) -> str | None:
+    """uv's, pixi's or Docker's name for a choice (``unsafe-best-match``, ``docker``) as mlenv's;
+    None in ``mapped`` is mlenv's default. Said instead of the nearest spelling, which for
+    ``unsafe-first-match`` is ``best-match``, another rule."""
+    if value in mapped:
+        return f'"{value}" is another tool\'s name: mlenv\'s is "{mapped[value] or default}"'
+    if value in _NO_EQUIVALENT:
+        return _NO_EQUIVALENT[value]
+    return None
+
+
+# Docker's words for the image the "oci" output writes (its dist/image.tar is `docker load`'s)
+IMAGE_OUTPUTS: dict[str, str | None] = {"docker": "oci", "oci-image": "oci", "image": "oci"}
+_NO_EQUIVALENT = {
+    "unsafe-first-match": (
+        "uv's unsafe-first-match has no mlenv equivalent: first-index takes a project from the "
+        "first index that has it, best-match compares every index"
+    ),
+    "explicit": (
+        "uv's explicit has no mlenv equivalent: allow takes pre-releases, fallback (the "
+        "default) one only where no final release fits"
+    ),
+}
+
+
+_CHANNEL_OPTION = re.compile(r"\s*(?:-c|--channel)(?:\s+|=)(\S+)\s*")
+
+
+def conda_channel(value: str) -> str | None:
+    """A channel typed as conda's ``-c NAME`` option (no channel or directory is named so)."""
+    if match := _CHANNEL_OPTION.fullmatch(value):
+        return f'that is conda\'s option: write the channel alone, "{match[1]}"'
+    return None
+
+
+def conda_line(value: str) -> str | None:
+    """An environment.yml line copied with its YAML around it: no MatchSpec, and rattler's
+    error at lock time would not say so."""
+    if value.rstrip().endswith(":"):
+        return "an environment.yml section, not a MatchSpec: pip packages go in [pypi].dependencies"
+    if value.startswith("-"):
+        return f'"- " is YAML\'s list marker: write "{value.lstrip("- ").strip()}"'
+    return None
+
+
+# PEP 600's and the legacy manylinux tags (PEP 599, 571, 513) and glibc's own spellings
+_LEGACY_MANYLINUX = {"manylinux2014": "2.17", "manylinux2010": "2.12", "manylinux1": "2.5"}
+_GLIBC_SPELLED = re.compile(r"(?:manylinux|glibc)?[\s_-]*2[._]([0-9]{1,2})(?:[._][0-9]+)*")
+
+
+def glibc_version(value: str) -> str | None:
+    """The glibc a wheel tag or another spelling names, as a hint ("2.17" for manylinux2014)."""
+    text = re.sub(r"_(?:x86_64|aarch64)$", "", value.strip().lower())
+    match = _GLIBC_SPELLED.fullmatch(text)
+    meant = _LEGACY_MANYLINUX.get(text) or (f"2.{int(match[1])}" if match else None)
+    if meant is None or meant == value or int(meant[2:]) < 17:  # the message says the rest
+        return None
+    return f'did you mean "{meant}"? mlenv takes the glibc version itself'

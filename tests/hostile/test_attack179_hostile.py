@@ -20,6 +20,14 @@ Findings (input: what mlenv did -> what it does now):
   ``index-url``: no hint -> the array spelling, with the table's entries converted.
 - ``dependencies = ["numpy", "NumPy"]`` (or ``zope.interface``/``zope-interface``): accepted,
   where ``["numpy", "numpy"]`` was refused -> refused alike (PEP 503 names).
+- ``index-strategy = "unsafe-first-match"`` (uv): "did you mean best-match?", another rule ->
+  no mlenv equivalent; ``unsafe-best-match``, ``if-necessary``, ``docker`` name mlenv's value.
+- ``channels = ["-c conda-forge"]``: accepted as a local directory channel -> refused, naming
+  "conda-forge"; ``dependencies = ["pip:", "- numpy"]`` (environment.yml) accepted as
+  MatchSpecs -> refused with the fix.
+- ``glibc = "manylinux2014"``/``"manylinux_2_28"``, ``numpy; platform == 'linux'``, ``torch @
+  URL``, ``image-tar = "false"``, ``layers = "4"``, ``name = "My Env"``, Poetry's ``numpy^1.26``:
+  no hint -> the fix (a Poetry table's ``^1.26`` as Poetry means it, ``>=1.26,<2.0.0``).
 """
 
 from __future__ import annotations
@@ -269,3 +277,61 @@ def test_the_commands_refuse_with_exit_1_naming_file_key_value_and_fix(
     assert 'python = "3.10"' in err and 'python = "3.1"' not in err
     assert "[pypi].dependencies[0]: 'torch==2.7.0 --hash=sha256:ab'" in err
     assert 'did you mean "torch==2.7.0"?' in err
+
+
+@pytest.mark.parametrize(
+    ("body", "where", "told"),
+    [
+        ('[pypi]\nindex-strategy = "unsafe-best-match"\n', "[pypi].index-strategy",
+         'mlenv\'s is "best-match"'),
+        ('[pypi]\nindex-strategy = "unsafe-first-match"\n', "[pypi].index-strategy",
+         "no mlenv equivalent"),
+        ('[pypi]\nprerelease = "if-necessary-or-explicit"\n', "[pypi].prerelease",
+         'mlenv\'s is "fallback"'),
+        ('[pypi]\nprerelease = "explicit"\n', "[pypi].prerelease", "no mlenv equivalent"),
+        ('[build]\noutputs = ["docker"]\n', "[build].outputs[0]", 'mlenv\'s is "oci"'),
+        ('[conda]\nchannels = ["-c conda-forge"]\n', "[conda].channels[0]",
+         'write the channel alone, "conda-forge"'),
+        ('[conda]\nchannels = ["conda-forge"]\ndependencies = ["pip:"]\n',
+         "[conda].dependencies[0]", "[pypi].dependencies"),
+        ('[conda]\nchannels = ["conda-forge"]\ndependencies = ["- numpy"]\n',
+         "[conda].dependencies[0]", 'write "numpy"'),
+    ],
+)  # fmt: skip
+def test_other_tools_choices_are_named_not_misread(body: str, where: str, told: str) -> None:
+    found = only(ENV + body, where)
+    assert told in found.message and "did you mean" not in found.message
+
+
+@pytest.mark.parametrize(
+    ("body", "where", "fix"),
+    [
+        ('glibc = "manylinux2014"\n', "[environment].glibc", 'did you mean "2.17"?'),
+        ('glibc = "manylinux_2_28_x86_64"\n', "[environment].glibc", 'did you mean "2.28"?'),
+        ('glibc = "glibc 2.31"\n', "[environment].glibc", 'did you mean "2.31"?'),
+        ('glibc = "2.28.0"\n', "[environment].glibc", 'did you mean "2.28"?'),
+        ('glibc = 2.3\n', "[environment].glibc", 'glibc = "2.30"'),
+        ('[pypi]\ndependencies = ["numpy; platform == \'linux\'"]\n', "[pypi].dependencies[0]",
+         'did you mean "sys_platform" for "platform"?'),
+        ('[pypi]\ndependencies = ["torch @ https://h.example/torch-2.7.0-cp311-none-any.whl"]\n',
+         "[pypi].dependencies[0]", '"torch==2.7.0"'),
+        ('[build]\nimage-tar = "false"\n', "[build].image-tar", "image-tar = false without"),
+        ('[build]\nlayers = "4"\n', "[build].layers", "layers = 4 without quotes"),
+        ('[pypi]\ndependencies = ["numpy^1.26"]\n', "[pypi].dependencies[0]",
+         'did you mean "numpy>=1.26,<2.0.0"?'),
+        ('[pypi]\nconstraints = ["numpy~1.26"]\n', "[pypi].constraints[0]",
+         'did you mean "numpy>=1.26,<1.27.0"?'),
+        ('[pypi.dependencies]\nnumpy = "^1.26"\n', "[pypi].dependencies",
+         'dependencies = ["numpy>=1.26,<2.0.0"]'),
+    ],
+)  # fmt: skip
+def test_more_hand_spellings_get_their_fix(body: str, where: str, fix: str) -> None:
+    assert fix in (only(ENV + body, where).hint or "")
+
+
+def test_a_name_in_another_case_or_with_blanks_is_hinted_in_dockers_spelling() -> None:
+    for written in ("My-Env", "my env", "Detector_V2"):
+        text = ENV.replace('"demo"', f'"{written}"')
+        meant = only(text, "[environment].name").hint
+        assert meant is not None and meant.startswith("did you mean")
+        accepted(ENV.replace("demo", meant.split('"')[1]))  # the fix is a name mlenv takes

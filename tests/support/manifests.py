@@ -189,7 +189,8 @@ BAD_MANIFESTS: list[tuple[str, str, list[str]]] = [
         MINIMAL.replace('"demo"', '"My Env"'),
         [
             "m.toml: [environment].name: 'My Env' is not valid: expected lower-case letters "
-            "and digits, joined by '.', '_', '__' or dashes (at most 64)"
+            "and digits, joined by '.', '_', '__' or dashes (at most 64)\n"
+            '  hint: did you mean "my-env"?'
         ],
     ),
     (
