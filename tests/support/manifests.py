@@ -221,7 +221,8 @@ BAD_MANIFESTS: list[tuple[str, str, list[str]]] = [
         [
             "m.toml: [pypi].dependencies[0]: 'pkg @ https://example.org/pkg-1.0-py3-none-any.whl'"
             " is not valid: direct URL requirements are not supported; put the wheel in "
-            "[pypi].find-links"
+            "[pypi].find-links\n"
+            '  hint: put the wheel\'s directory in [pypi].find-links and write "pkg==1.0"'
         ],
     ),
     (
@@ -281,7 +282,10 @@ BAD_MANIFESTS: list[tuple[str, str, list[str]]] = [
     (
         "output-unknown",
         MINIMAL + '[build]\noutputs = ["docker"]\n',
-        ["m.toml: [build].outputs[0]: 'docker' is not valid: expected one of oci, conda-pack"],
+        [
+            "m.toml: [build].outputs[0]: 'docker' is not valid: expected one of oci, conda-pack; "
+            '"docker" is another tool\'s name: mlenv\'s is "oci"'
+        ],
     ),
     (
         "conda-deps-without-channel",
