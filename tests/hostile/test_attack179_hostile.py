@@ -335,3 +335,58 @@ def test_a_name_in_another_case_or_with_blanks_is_hinted_in_dockers_spelling() -
         meant = only(text, "[environment].name").hint
         assert meant is not None and meant.startswith("did you mean")
         accepted(ENV.replace("demo", meant.split('"')[1]))  # the fix is a name mlenv takes
+
+
+SCALARS = st.one_of(
+    st.text(max_size=30),
+    st.sampled_from(["cu128", "py311", "^1.2", "~1", "a ^1 || ^3", "x; os == 'y'", "- a", "-c b"]),
+    st.integers(-(10**30), 10**30),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.booleans(),
+)
+VALUES = st.recursive(
+    SCALARS,
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
+    ),
+    max_leaves=6,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.data())
+def test_any_value_at_any_key_is_read_or_refused_by_key(data: st.DataObject) -> None:
+    """The hints added here run only on values already wrong: none may raise in their place."""
+    from mlenv.manifest import parse
+
+    table = data.draw(st.sampled_from([t for t in MANIFEST_KEYS if t]))
+    key = data.draw(st.sampled_from(MANIFEST_KEYS[table]))
+    manifest: dict[str, dict[str, object]] = {
+        "environment": {"name": "demo", "python": "3.11"},
+        table: {},
+    }
+    if table == "cuda":
+        manifest["cuda"] = {"version": "12.8", "driver-floor": "570.86.15"}
+    manifest[table][key] = data.draw(VALUES)
+    try:
+        parse(manifest)
+    except ManifestError as exc:
+        assert all(p.where.startswith("mlenv.toml: [") for p in exc.problems)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    line=st.text(alphabet=st.sampled_from("ab1.-_ ^~=<>*;:@/#'\"[]|!"), max_size=24),
+    key=st.sampled_from(["dependencies", "constraints", "overrides"]),
+    spec=st.text(alphabet=st.sampled_from("1.^~*|=<>, x"), max_size=10),
+)
+def test_any_requirement_line_or_table_is_read_or_refused_by_key(
+    line: str, key: str, spec: str
+) -> None:
+    from mlenv.manifest import parse
+
+    for value in ([line], {"a": spec}):
+        try:
+            parse({"environment": {"name": "demo", "python": "3.11"}, "pypi": {key: value}})
+        except ManifestError as exc:
+            assert all(p.where.startswith(f"mlenv.toml: [pypi].{key}") for p in exc.problems)
