@@ -39,9 +39,9 @@ from mlenv.manifest_requirements import (
     direct_names,
     requirement_hint,
     requirement_problem,
+    same_requirement,
 )
 from mlenv.names import PROJECT_NAME
-from mlenv.pep508 import requirement as parsed_requirement
 from mlenv.placement import judge_placement
 from mlenv.platforms import NAMES, conda_spelling
 from mlenv.pypi_sources import Sources, hashed, lower_scheme, read_sources
@@ -856,16 +856,16 @@ def _pypi(check: _Checker, table: Mapping[str, Any]) -> PyPI:
             (),
             requirement_problem,
             requirement_hint,
-            parsed_requirement,
+            same_requirement,
         ),
         index_strategy=cast(IndexStrategy, strategy),
         prerelease=cast(Prerelease, prerelease),
         sources=sources,
         constraints=check.string_list(
-            table, "pypi.constraints", (), constraint_problem, requirement_hint, parsed_requirement
+            table, "pypi.constraints", (), constraint_problem, requirement_hint, same_requirement
         ),
         overrides=check.string_list(
-            table, "pypi.overrides", (), requirement_problem, requirement_hint, parsed_requirement
+            table, "pypi.overrides", (), requirement_problem, requirement_hint, same_requirement
         ),
     )
 

@@ -62,3 +62,21 @@ def direct_names(lines: Sequence[object]) -> list[str]:
         if requirement is not None and requirement.url:
             names.append(requirement.name)
     return names
+
+
+def same_requirement(line: str) -> object:
+    """What makes two lines one requirement: PEP 503 names (``NumPy`` is ``numpy``), with the
+    same specifiers, extras and marker; a line that does not parse is only itself."""
+    try:
+        return parsed_requirement(line)
+    except InvalidRequirement:
+        return line
+
+
+def once(lines: Sequence[str]) -> list[str]:
+    """The lines with each requirement kept at its first spelling (an importer's files may
+    list ``numpy`` and ``NumPy``, which the manifest refuses as one requirement twice)."""
+    first: dict[object, str] = {}
+    for line in lines:
+        first.setdefault(same_requirement(line), line)
+    return list(first.values())

@@ -19,7 +19,9 @@ Findings (input: what mlenv did -> what it does now):
 - ``[[pypi]]``, a pixi/poetry ``dependencies = { numpy = ">=1" }`` table, an array for
   ``index-url``: no hint -> the array spelling, with the table's entries converted.
 - ``dependencies = ["numpy", "NumPy"]`` (or ``zope.interface``/``zope-interface``): accepted,
-  where ``["numpy", "numpy"]`` was refused -> refused alike (PEP 503 names).
+  where ``["numpy", "numpy"]`` was refused -> refused alike (PEP 503 names); ``mlenv init
+  --from`` a requirements.txt listing both writes the first spelling once, as it did an exact
+  repeat.
 - ``index-strategy = "unsafe-first-match"`` (uv): "did you mean best-match?", another rule ->
   no mlenv equivalent; ``unsafe-best-match``, ``if-necessary``, ``docker`` name mlenv's value.
 - ``channels = ["-c conda-forge"]``: accepted as a local directory channel -> refused, naming
@@ -43,7 +45,7 @@ from mlenv.cuda.versions import CudaVersion
 from mlenv.errors import ManifestError, Problem
 from mlenv.inputs import MANIFEST_KEYS
 from mlenv.manifest import PYTHON_MINORS, Manifest, loads
-from tests.support.cli import run_in_process
+from tests.support.cli import init_from, run_in_process
 
 ENV = '[environment]\nname = "demo"\npython = "3.11"\n'
 KNOWN = [str(cuda) for cuda in known_cuda_versions() if cuda <= CudaVersion(13, 0)]  # confirmed
@@ -260,6 +262,18 @@ def test_one_project_twice_by_pep503_name_is_refused(
     assert "listed more than once" in found.message and "PEP 503" in (found.hint or "")
     different = f'{ENV}[pypi]\n{key} = ["{first}<9", "{second}>1"]\n'  # both bounds: kept
     assert len(getattr(accepted(different).pypi, key)) == 2
+
+
+def test_an_imported_file_listing_one_project_in_two_spellings_writes_it_once(
+    tmp_path: Path,
+) -> None:
+    code, output, manifest = init_from(
+        tmp_path, "requirements.txt", "numpy<3\nNumPy<3\nzope.interface\nzope-interface\nrich\n",
+        "--name", "demo", "--python", "3.11",
+    )  # fmt: skip
+    assert code == 0, output
+    pypi = manifest["pypi"]
+    assert isinstance(pypi, dict) and pypi["dependencies"] == ["numpy<3", "zope.interface", "rich"]
 
 
 @pytest.mark.parametrize("command", [["lock"], ["verify"], ["show"]])
