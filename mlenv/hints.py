@@ -6,8 +6,10 @@ tool's file but no manifest yet."""
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+
+from mlenv.spelled import quoted, requirement_line, table_as_list
 
 # The files `mlenv init --from` reads, in the order a project most likely means.
 IMPORTABLE = (
@@ -33,6 +35,13 @@ _FOREIGN_TABLES = {
     "system-requirements": "pixi.toml",
 }
 
+# Other tools' names for a manifest key, written by habit (uv, pixi, pyproject.toml).
+_OTHER_TOOLS_KEYS = {
+    "requires-python": '[environment].python, one minor version such as "3.11"',
+    "index": "[pypi].index-url, and [pypi].extra-index-urls for more indexes (uv's [[index]])",
+    "pypi-options": "the [pypi] table (index-url, extra-index-urls, find-links)",
+}
+
 
 def importable_beside(manifest: Path) -> Path | None:
     """A file `mlenv init --from` can start from, in the manifest's directory."""
@@ -52,6 +61,8 @@ def key_elsewhere(table: str, key: str, schema: Mapping[str, Sequence[str]]) -> 
             f"[{key}] belongs in a {origin}, not in mlenv.toml; start a manifest from that file "
             f"with `mlenv init --from {origin}`"
         )
+    if key in _OTHER_TOOLS_KEYS:
+        return f"{key} is another tool's key: mlenv's is {_OTHER_TOOLS_KEYS[key]}"
     if key in schema and key != "":
         example = ' holding version = "12.4"' if key == "cuda" else ""
         return f"{key} is a table of its own: write a [{key}] table{example}"
@@ -62,15 +73,27 @@ def key_elsewhere(table: str, key: str, schema: Mapping[str, Sequence[str]]) -> 
     return f"{key} belongs in another table: move it to {places}"
 
 
-def wrong_type(key: str, value: object, expected: str) -> str | None:
-    """How to write ``value`` as the ``expected`` type (``manifest._Checker.wrong_type``)."""
+_REQUIREMENT_LISTS = ("dependencies", "constraints", "overrides")
+
+
+def wrong_type(
+    path: str, value: object, expected: str, valid: Callable[[str], str | None] | None = None
+) -> str | None:
+    """How to write ``value`` as the ``expected`` type (``manifest._Checker.wrong_type``) at
+    ``path``; ``valid`` judges the string a number may have been meant as."""
+    table, _, key = path.rpartition(".")
     if expected == "a string" and isinstance(value, int | float) and not isinstance(value, bool):
-        return (
-            f'put the value in quotes, e.g. {key} = "{value}" (unquoted, TOML reads a number: '
-            "3.10 is read as 3.1)"
-        )
+        return quoted(key, value, valid)
     if expected.startswith("an array") and isinstance(value, str):
         return f'write an array, even for one value: {key} = ["{value}"]'
+    if key in _REQUIREMENT_LISTS and isinstance(value, Mapping):
+        return table_as_list(key, value, conda=table == "conda")
+    if expected == "true or false" and value in ("true", "false"):
+        return f"write {key} = {value} without quotes: a TOML boolean is unquoted"
+    if expected == "a table" and isinstance(value, list):
+        return f"write [{key}] with single brackets: [[{key}]] is an array of tables"
+    if expected == "a string" and isinstance(value, list) and key == "index-url":
+        return "index-url takes one URL: list the others in extra-index-urls"
     return None
 
 
@@ -78,8 +101,10 @@ _ONE_EQUALS = re.compile(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*=\s*([0-9][^=<>!~;\
 _WILDCARD = re.compile(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*(>=|<=|>|<|~=)\s*([0-9][0-9.]*)\.\*\s*")
 
 
-def requirement(spec: str) -> str:
-    """The hint for a PyPI requirement that does not parse."""
+def requirement(spec: str, parses: Callable[[str], bool] = lambda _: False) -> str:
+    """The hint for a PyPI requirement that does not parse (``parses`` tells one that does)."""
+    if spelled := requirement_line(spec, parses):
+        return spelled
     if match := _ONE_EQUALS.fullmatch(spec):
         name, version = match.groups()
         return f'did you mean "{name}=={version}"? A PEP 440 pin is written with =='

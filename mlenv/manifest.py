@@ -15,11 +15,12 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal, TypeVar, cast
 from urllib.parse import SplitResult, unquote, urlsplit
 
-from packaging.requirements import InvalidRequirement, Requirement
+from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from mlenv import hints
 from mlenv.errors import ManifestError, Problem, hidden_problem
+from mlenv.importers.options import TOOL_MODES, UV_STRATEGIES
 from mlenv.inputs import (
     DEFAULT_GLIBC,
     DEFAULT_INDEX,
@@ -33,12 +34,28 @@ from mlenv.inputs import (
     Prerelease,
 )
 from mlenv.limits import parse_toml
+from mlenv.manifest_requirements import (
+    constraint_problem,
+    direct_names,
+    requirement_hint,
+    requirement_problem,
+    same_requirement,
+)
 from mlenv.names import PROJECT_NAME
-from mlenv.pep508 import requirement as parsed_requirement
 from mlenv.placement import judge_placement
 from mlenv.platforms import NAMES, conda_spelling
 from mlenv.pypi_sources import Sources, hashed, lower_scheme, read_sources
 from mlenv.redaction import redact_urls
+from mlenv.spelled import (
+    IMAGE_OUTPUTS,
+    conda_channel,
+    conda_line,
+    cuda_version,
+    glibc_version,
+    nearest,
+    python_version,
+    tool_choice,
+)
 
 PYTHON_MINORS = tuple(f"3.{minor}" for minor in range(9, 16))
 OUTPUTS = ("oci", "conda-pack")
@@ -282,6 +299,12 @@ _NAME = re.compile(r"(?=[a-z0-9._-]{1,64}\Z)[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)
 _NAME_WANTED = "lower-case letters and digits, joined by '.', '_', '__' or dashes (at most 64)"
 
 
+def _env_name_hint(text: str) -> str | None:
+    """The name in Docker's spelling ("My Env" is "my-env"), if that is one."""
+    meant = re.sub(r"[^a-z0-9._]+", "-", text.strip().lower()).strip("-._")
+    return f'did you mean "{meant}"?' if is_env_name(meant) else None
+
+
 def is_env_name(text: str) -> bool:
     """Whether ``text`` may name an environment (and so its image and its archive)."""
     return _NAME.fullmatch(text) is not None
@@ -328,8 +351,14 @@ class _Checker:
     def add(self, key: str, message: str, hint: str | None = None) -> None:
         self.problems.append(Problem(f"{self.source}: {_display(key)}", message, hint))
 
-    def wrong_type(self, key: str, value: object, expected: str) -> None:
-        hint = None if "[" in key else hints.wrong_type(key.rsplit(".", 1)[-1], value, expected)
+    def wrong_type(
+        self,
+        key: str,
+        value: object,
+        expected: str,
+        valid: Callable[[str], str | None] | None = None,
+    ) -> None:
+        hint = None if "[" in key else hints.wrong_type(key, value, expected, valid)
         self.add(key, f"expected {expected}, got {_describe(value)}", hint)
 
     def table(
@@ -345,7 +374,7 @@ class _Checker:
                 if unseen := _unseen(key):  # the key too: shown as "?", it names nothing
                     self.add(full, f"the key {key!r} holds {unseen}", _UNSEEN_HINT)
                     continue
-                close = _nearest(key, allowed)
+                close = nearest(key, allowed)
                 hint = (
                     f'did you mean "{close}"?'
                     if close
@@ -382,7 +411,7 @@ class _Checker:
             return default
         value = table[key]
         if not isinstance(value, str):
-            self.wrong_type(path, value, "a string")
+            self.wrong_type(path, value, "a string", valid)
             return default
         if unseen := _unseen(value):  # one rule for every string, before a field's own
             self.add(path, f"{value!r} holds {unseen}", _UNSEEN_HINT)
@@ -399,7 +428,10 @@ class _Checker:
         default: tuple[str, ...] = (),
         valid: Callable[[str], str | None] | None = None,
         hint: Callable[[str], str | None] | None = None,
+        same: Callable[[str], object] | None = None,
     ) -> tuple[str, ...]:
+        """The strings at ``path``; ``same`` says which two are one value (a requirement's
+        PEP 503 name: ``NumPy`` and ``numpy`` are one project)."""
         key = path.rsplit(".", 1)[-1]
         if key not in table:
             return default
@@ -418,18 +450,30 @@ class _Checker:
                 self.add(where, f"{item!r} is not valid: {message}", hint and hint(item))
             else:
                 items.append(item)
-        duplicates = sorted(item for item, count in Counter(items).items() if count > 1)
-        for item in duplicates:
-            self.add(path, f"{item!r} is listed more than once", "list each value once")
+        spellings: dict[object, list[str]] = {}
+        for item in items:
+            spellings.setdefault(same(item) if same else item, []).append(item)
+        for listed in spellings.values():
+            if len(listed) > 1:
+                alike = "" if len(set(listed)) == 1 else f" (as {', '.join(map(repr, listed[1:]))})"
+                once = _ONCE_HINT if same else "list each value once"
+                self.add(path, f"{listed[0]!r} is listed more than once{alike}", once)
         return tuple(items)
 
     def choice(
-        self, table: Mapping[str, Any], path: str, choices: Sequence[str], default: str
+        self,
+        table: Mapping[str, Any],
+        path: str,
+        choices: Sequence[str],
+        default: str,
+        other_tools: Mapping[str, str | None] | None = None,
     ) -> str:
-        return self.string(table, path, default, _one_of(choices))
+        """One of ``choices``; ``other_tools`` maps uv's names to them (None: ``default``)."""
+        return self.string(table, path, default, _one_of(choices, other_tools, default))
 
 
 _REQUIRED = REQUIRED_KEYS
+_ONCE_HINT = "list each project once (names compare PEP 503-normalised: case, '-', '_', '.')"
 _REQUIRED_HINTS = {
     "environment": 'add an [environment] table with name = "..." and python = "3.11"',
     "environment.name": 'name the environment, e.g. name = "detector"',
@@ -460,17 +504,6 @@ def _required_hint(key: str, table: Mapping[str, Any]) -> str | None:
     )
 
 
-def _nearest(word: str, candidates: Sequence[str]) -> str | None:
-    """The candidate a typo most likely meant: a unique prefix match, else the closest spelling."""
-    prefixed = [c for c in candidates if word and c.startswith(word)]
-    if len(prefixed) == 1:
-        return prefixed[0]
-    import difflib  # only a manifest with a typo needs it
-
-    close = difflib.get_close_matches(word, candidates, n=1, cutoff=0.6)
-    return close[0] if close else None
-
-
 def _display(key: str) -> str:
     table, _, rest = key.partition(".")
     if not rest:
@@ -491,12 +524,16 @@ def _describe(value: object) -> str:
     return f"{kind} {shown}".strip()
 
 
-def _one_of(choices: Sequence[str]) -> Callable[[str], str | None]:
+def _one_of(
+    choices: Sequence[str], other_tools: Mapping[str, str | None] | None = None, default: str = ""
+) -> Callable[[str], str | None]:
     def valid(value: str) -> str | None:
         if value in choices:
             return None
+        if other_tools is not None and (told := tool_choice(value, other_tools, default)):
+            return f"expected one of {', '.join(choices)}; {told}"
         spelled = conda_spelling(value) if choices == NAMES else None
-        close = spelled or _nearest(value, choices)
+        close = spelled or nearest(value, choices)
         suggestion = f' (did you mean "{close}"?)' if close else ""
         return f"expected one of {', '.join(choices)}{suggestion}"
 
@@ -580,7 +617,7 @@ def _channel(value: str) -> str | None:
     """A channel name (conda-forge), a URL or a local directory, as conda takes them."""
     if not _NONEMPTY.fullmatch(value):
         return "expected a non-empty string"
-    return _location(value)
+    return conda_channel(value) or _location(value)
 
 
 # NAME_MAX of every Linux file system mlenv runs on (ext4, xfs, btrfs, tmpfs, overlayfs), and
@@ -629,47 +666,17 @@ def _repository(value: str) -> str | None:
     )
 
 
-def requirement_problem(value: str) -> str | None:
-    try:
-        requirement = parsed_requirement(value)
-    except InvalidRequirement as exc:
-        first = str(exc).splitlines()[0]
-        return f"not a PEP 508 requirement ({first})"
-    if requirement.url:
-        return "direct URL requirements are not supported; put the wheel in [pypi].find-links"
-    return None
-
-
-def constraint_problem(value: str) -> str | None:
-    """A requirement that bounds versions only: an extra would ask for dependencies, which a
-    constraint never adds (pip and uv ignore one there)."""
-    if (problem := requirement_problem(value)) is not None:
-        return problem
-    if parsed_requirement(value).extras:
-        return "a constraint bounds versions only: drop the [extras] (list it in dependencies)"
-    return None
-
-
-def _requirement_hint(value: str) -> str | None:
-    try:
-        parsed_requirement(value)
-    except InvalidRequirement:
-        return hints.requirement(value)
-    return None
-
-
 def _environment(check: _Checker, table: Mapping[str, Any]) -> Environment:
     name = check.string(
-        table,
-        "environment.name",
-        "",
-        _pattern(_NAME, _NAME_WANTED),
+        table, "environment.name", "", _pattern(_NAME, _NAME_WANTED), _env_name_hint
     )
-    python = check.string(table, "environment.python", "", _python)
+    python = check.string(
+        table, "environment.python", "", _python, lambda value: python_version(value, PYTHON_MINORS)
+    )
     platforms = check.string_list(table, "environment.platforms", DEFAULT_PLATFORMS, _one_of(NAMES))
     if "platforms" in table and isinstance(table["platforms"], list) and not table["platforms"]:
         check.add("environment.platforms", "must list at least one platform", 'e.g. ["linux-64"]')
-    glibc = check.string(table, "environment.glibc", DEFAULT_GLIBC, _glibc)
+    glibc = check.string(table, "environment.glibc", DEFAULT_GLIBC, _glibc, glibc_version)
     prefix = check.string(table, "environment.prefix", f"/opt/mlenv/{name}")
     interpreter = check.string(table, "environment.interpreter", None)
     placement = judge_placement(prefix, interpreter, python)
@@ -679,8 +686,8 @@ def _environment(check: _Checker, table: Mapping[str, Any]) -> Environment:
 
 
 def _cuda(check: _Checker, table: Mapping[str, Any]) -> Cuda:
-    version = check.string(table, "cuda.version", "", _pattern(_CUDA, _CUDA_WANTED))
-    floor = check.string(table, "cuda.driver-floor", "", _driver)
+    version = check.string(table, "cuda.version", "", _pattern(_CUDA, _CUDA_WANTED), cuda_version)
+    floor = check.string(table, "cuda.driver-floor", "", _driver, _driver_hint)
     archs = check.string_list(table, "cuda.archs", (), _arch)
     if version and floor:
         _check_driver_floor(check, version, floor)
@@ -694,12 +701,19 @@ def _cuda(check: _Checker, table: Mapping[str, Any]) -> Cuda:
 
 def _driver(value: str) -> str | None:
     """Through the one driver reader: ASCII digits and dots, exact (no padding)."""
+    if _driver_hint(value) is None:
+        return None
+    return 'expected an NVIDIA driver version like "550.54.14"'
+
+
+def _driver_hint(value: str) -> str | None:
+    """The driver reader's own hint (a branch such as R570, a pasted nvidia-smi line)."""
     from mlenv.cuda.versions import CudaError, DriverVersion
 
     try:
         DriverVersion.parse(value)
-    except CudaError:
-        return 'expected an NVIDIA driver version like "550.54.14"'
+    except CudaError as exc:
+        return exc.hint or "write it as nvidia-smi prints it, e.g. 550.54.14"
     return None
 
 
@@ -797,7 +811,7 @@ def _match_spec(value: str) -> str | None:
         return "expected a non-empty string"
     if hidden := hidden_problem(value):
         return f"holds a control or format character, {hidden}: remove it"
-    return None
+    return conda_line(value)
 
 
 def _conda(check: _Checker, table: Mapping[str, Any]) -> Conda:
@@ -815,8 +829,10 @@ def _conda(check: _Checker, table: Mapping[str, Any]) -> Conda:
 
 
 def _pypi(check: _Checker, table: Mapping[str, Any]) -> PyPI:
-    strategy = check.choice(table, "pypi.index-strategy", INDEX_STRATEGIES, DEFAULT_STRATEGY)
-    prerelease = check.choice(table, "pypi.prerelease", PRERELEASES, DEFAULT_PRERELEASE)
+    strategy = check.choice(
+        table, "pypi.index-strategy", INDEX_STRATEGIES, DEFAULT_STRATEGY, UV_STRATEGIES
+    )
+    prerelease = check.choice(table, "pypi.prerelease", PRERELEASES, DEFAULT_PRERELEASE, TOOL_MODES)
     index_url = check.string(table, "pypi.index-url", DEFAULT_INDEX, _url, _unseen_hint)
     index_url = lower_scheme(index_url)
     extra = check.string_list(table, "pypi.extra-index-urls", (), _url, _unseen_hint)
@@ -828,43 +844,36 @@ def _pypi(check: _Checker, table: Mapping[str, Any]) -> PyPI:
         report=check.add,
         valid_url=_url,
         general=(index_url, *extra, *links),
-        direct=_direct_names(raw if isinstance(raw, list) else []),
+        direct=direct_names(raw if isinstance(raw, list) else []),
     )
     return PyPI(
         index_url=index_url,
         extra_index_urls=extra,
         find_links=links,
         dependencies=check.string_list(
-            table, "pypi.dependencies", (), requirement_problem, _requirement_hint
+            table,
+            "pypi.dependencies",
+            (),
+            requirement_problem,
+            requirement_hint,
+            same_requirement,
         ),
         index_strategy=cast(IndexStrategy, strategy),
         prerelease=cast(Prerelease, prerelease),
         sources=sources,
         constraints=check.string_list(
-            table, "pypi.constraints", (), constraint_problem, _requirement_hint
+            table, "pypi.constraints", (), constraint_problem, requirement_hint, same_requirement
         ),
         overrides=check.string_list(
-            table, "pypi.overrides", (), requirement_problem, _requirement_hint
+            table, "pypi.overrides", (), requirement_problem, requirement_hint, same_requirement
         ),
     )
 
 
-def _direct_names(lines: Sequence[object]) -> list[str]:
-    """The names of the requirements that carry a URL (refused themselves:
-    ``requirement_problem``)."""
-    names = []
-    for line in lines:
-        try:
-            requirement = parsed_requirement(line) if isinstance(line, str) else None
-        except InvalidRequirement:
-            continue
-        if requirement is not None and requirement.url:
-            names.append(requirement.name)
-    return names
-
-
 def _build(check: _Checker, table: Mapping[str, Any]) -> Build:
-    outputs = check.string_list(table, "build.outputs", OUTPUTS, _one_of(OUTPUTS))
+    outputs = check.string_list(
+        table, "build.outputs", OUTPUTS, _one_of(OUTPUTS, IMAGE_OUTPUTS, "oci")
+    )
     if table.get("outputs") == []:  # a build that writes nothing (was an internal error)
         check.add("build.outputs", "must list at least one output", 'e.g. ["oci"]')
     base = check.string(table, "build.base-image", None, _location)
@@ -884,10 +893,18 @@ def _layers(check: _Checker, table: Mapping[str, Any]) -> Layers:
     if value == "auto" or (type(value) is int and 1 <= value <= MAX_LAYERS):
         return cast(Layers, value)
     if isinstance(value, str) or type(value) is int:
+        quoted = (
+            isinstance(value, str)
+            and value.isascii()
+            and value.isdigit()
+            and 0 < int(value) <= MAX_LAYERS
+        )
         check.add(
             "build.layers",
             f"{value!r} is not valid: expected {expected}",
-            '"auto" gives big packages their own layers; 1 keeps one layer',
+            f"write layers = {value} without quotes: a TOML integer is unquoted"
+            if quoted
+            else '"auto" gives big packages their own layers; 1 keeps one layer',
         )
     else:
         check.wrong_type("build.layers", value, expected)

@@ -25,6 +25,7 @@ from mlenv.cuda.versions import CudaError, CudaVersion, DriverVersion
 from mlenv.importers.conda import conda_parts
 from mlenv.importers.core import Imported
 from mlenv.manifest import loads
+from mlenv.manifest_requirements import once
 from mlenv.templates import starter_manifest
 
 _PYTORCH_INDEX = re.compile(r"download\.pytorch\.org/whl/cu(?P<major>\d{2})(?P<minor>\d)/?$")
@@ -124,14 +125,15 @@ def manifest_text(
         pinned = tomlkit.inline_table()
         pinned.update(dict(imported.sources))
         pypi["sources"] = pinned
-    # a line repeated (base.txt and dev.txt both list numpy) means it once, for pip and conda
+    # a line repeated (base.txt and dev.txt both list numpy, or NumPy) means it once, for pip
+    # and conda
     if imported.pypi:  # the starter's commented example goes: these are the dependencies
         requirements = tomlkit.array()
-        requirements.extend(_quoted(r) for r in dict.fromkeys(imported.pypi))
+        requirements.extend(_quoted(r) for r in once(imported.pypi))
         pypi["dependencies"] = requirements.multiline(True)
     for key, listed in (("constraints", imported.constraints), ("overrides", imported.overrides)):
         if listed:
-            pypi[key] = [_quoted(r) for r in dict.fromkeys(listed)]
+            pypi[key] = [_quoted(r) for r in once(listed)]
     if imported.conda:
         conda = tomlkit.table()
         conda["channels"] = list(imported.channels)

@@ -20,6 +20,8 @@ TOOL_MODES: dict[str, str | None] = {
     "if-necessary": None,
     "if-necessary-or-explicit": None,
 }
+# uv's (and pixi's) index strategies that mlenv spells; "unsafe-first-match" has no equivalent
+UV_STRATEGIES = {"first-index": "first-index", "unsafe-best-match": "best-match"}
 TOOL_MODE_HINT = (
     'use "allow" or "disallow", or leave it out: mlenv\'s default takes a pre-release only '
     "where no final release fits"

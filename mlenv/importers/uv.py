@@ -35,13 +35,14 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from mlenv.importers.core import _PYPI, Imported, _Collector
-from mlenv.importers.options import TOOL_MODE_HINT, TOOL_MODES
+from mlenv.importers.options import TOOL_MODE_HINT, TOOL_MODES, UV_STRATEGIES
 from mlenv.inputs import index_order, manifest_indexes
-from mlenv.manifest import PYTHON_MINORS, constraint_problem, requirement_problem
+from mlenv.manifest import PYTHON_MINORS
+from mlenv.manifest_requirements import constraint_problem, requirement_problem
 from mlenv.platforms import PLATFORMS
 from mlenv.target import Target
 
-_STRATEGIES = {"first-index": "first-index", "unsafe-best-match": "best-match"}
+_STRATEGIES = UV_STRATEGIES
 
 
 def _urls(value: object) -> list[str]:

@@ -70,8 +70,7 @@ BAD_MANIFESTS: list[tuple[str, str, list[str]]] = [
         MINIMAL.replace('"3.11"', "3.11"),
         [
             "m.toml: [environment].python: expected a string, got a number 3.11\n"
-            '  hint: put the value in quotes, e.g. python = "3.11" (unquoted, TOML reads a '
-            "number: 3.10 is read as 3.1)"
+            '  hint: put the value in quotes as you meant it: python = "3.11"'
         ],
     ),
     (
@@ -87,7 +86,7 @@ BAD_MANIFESTS: list[tuple[str, str, list[str]]] = [
         MINIMAL + "[cuda]\nversion = '12.4'\ndriver-floor = 'latest'\n",
         [
             "m.toml: [cuda].driver-floor: 'latest' is not valid: expected an NVIDIA driver "
-            'version like "550.54.14"'
+            'version like "550.54.14"\n  hint: write it as nvidia-smi prints it, e.g. 550.54.14'
         ],
     ),
     (
@@ -190,7 +189,8 @@ BAD_MANIFESTS: list[tuple[str, str, list[str]]] = [
         MINIMAL.replace('"demo"', '"My Env"'),
         [
             "m.toml: [environment].name: 'My Env' is not valid: expected lower-case letters "
-            "and digits, joined by '.', '_', '__' or dashes (at most 64)"
+            "and digits, joined by '.', '_', '__' or dashes (at most 64)\n"
+            '  hint: did you mean "my-env"?'
         ],
     ),
     (
@@ -221,7 +221,8 @@ BAD_MANIFESTS: list[tuple[str, str, list[str]]] = [
         [
             "m.toml: [pypi].dependencies[0]: 'pkg @ https://example.org/pkg-1.0-py3-none-any.whl'"
             " is not valid: direct URL requirements are not supported; put the wheel in "
-            "[pypi].find-links"
+            "[pypi].find-links\n"
+            '  hint: put the wheel\'s directory in [pypi].find-links and write "pkg==1.0"'
         ],
     ),
     (
@@ -281,7 +282,10 @@ BAD_MANIFESTS: list[tuple[str, str, list[str]]] = [
     (
         "output-unknown",
         MINIMAL + '[build]\noutputs = ["docker"]\n',
-        ["m.toml: [build].outputs[0]: 'docker' is not valid: expected one of oci, conda-pack"],
+        [
+            "m.toml: [build].outputs[0]: 'docker' is not valid: expected one of oci, conda-pack; "
+            '"docker" is another tool\'s name: mlenv\'s is "oci"'
+        ],
     ),
     (
         "conda-deps-without-channel",
