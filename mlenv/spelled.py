@@ -159,7 +159,7 @@ def table_as_list(key: str, table: Mapping[str, object], *, conda: bool) -> str:
 
 
 def _listed(name: str, spec: str, conda: bool) -> str:
-    from mlenv.importers.poetry import PoetryConstraintError, translate
+    from mlenv.importers.poetry_constraints import PoetryConstraintError, translate
 
     if spec in ("", "*"):
         return f'"{name}"'
