@@ -12,6 +12,7 @@ import tomllib
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import Any, Literal, TypeVar, cast
 from urllib.parse import SplitResult, unquote, urlsplit
 
@@ -32,6 +33,7 @@ from mlenv.inputs import (
     REQUIRED_KEYS,
     Prerelease,
 )
+from mlenv.instants import cutoff, spelled
 from mlenv.limits import parse_toml
 from mlenv.names import PROJECT_NAME
 from mlenv.pep508 import requirement as parsed_requirement
@@ -102,6 +104,9 @@ class PyPI:
     # what replaces every requirement on a project they name, wherever it comes from (uv's
     # override-dependencies): for metadata that is wrong
     overrides: tuple[str, ...] = ()
+    # only files an index dates strictly before this instant (UTC) are candidates (uv's
+    # exclude-newer): a re-lock sees the indexes as they stood then
+    exclude_newer: datetime | None = None
 
     def requirements(self) -> tuple[Requirement, ...]:
         return tuple(Requirement(text) for text in self.dependencies)
@@ -174,6 +179,11 @@ class Manifest:
                 "constraints": list(self.pypi.constraints),
                 "overrides": list(self.pypi.overrides),
                 **({"sources": hashed(self.pypi.sources)} if self.pypi.sources else {}),
+                **(
+                    {"exclude-newer": spelled(self.pypi.exclude_newer)}
+                    if self.pypi.exclude_newer is not None
+                    else {}
+                ),
             },
             "build": _drop_none(
                 {
@@ -846,7 +856,23 @@ def _pypi(check: _Checker, table: Mapping[str, Any]) -> PyPI:
         overrides=check.string_list(
             table, "pypi.overrides", (), requirement_problem, _requirement_hint
         ),
+        exclude_newer=_cutoff(check.string(table, "pypi.exclude-newer", None, _instant, _when)),
     )
+
+
+def _instant(value: str) -> str | None:
+    return None if cutoff(value) is not None else "expected an RFC 3339 timestamp or a date"
+
+
+def _when(_value: str) -> str:
+    return (
+        'write a UTC timestamp, e.g. exclude-newer = "2026-01-01T00:00:00Z", or a date, '
+        'e.g. "2026-01-01" (the midnight that ends it, UTC, as uv reads it)'
+    )
+
+
+def _cutoff(value: str | None) -> datetime | None:
+    return None if value is None else cutoff(value)
 
 
 def _direct_names(lines: Sequence[object]) -> list[str]:

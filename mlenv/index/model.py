@@ -10,6 +10,7 @@ import re
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from datetime import datetime
 from typing import BinaryIO, Protocol
 
 from packaging.tags import Tag
@@ -62,6 +63,8 @@ class IndexFile:
     has_metadata: bool  # PEP 658/714 ``.metadata`` file available
     metadata_sha256: str | None
     declared: Declared = ()  # digests the page states besides sha256, checked when measured
+    # PEP 700's upload-time (UTC), which only JSON pages state: ``instants.instant``
+    upload_time: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -125,6 +128,7 @@ class Link:
     has_metadata: bool = False
     metadata_sha256: str | None = None
     declared: Declared = ()
+    upload_time: datetime | None = None
 
 
 def valid_sha256(value: object) -> str | None:
@@ -184,6 +188,7 @@ def make_file(link: Link, *, project: NormalizedName | None, index_url: str) -> 
         has_metadata=link.has_metadata and is_wheel,
         metadata_sha256=link.metadata_sha256 if is_wheel else None,
         declared=link.declared,
+        upload_time=link.upload_time,
     )
 
 

@@ -1,0 +1,145 @@
+"""`[pypi] exclude-newer` end to end over a PEP 691 JSON index served in code: the lock takes
+only files uploaded strictly before the cutoff, a plain date is the midnight that ends it, an
+undated file is no candidate, the cutoff is an input whose change makes the lock stale, and a
+project the cutoff leaves nothing of is named with the cutoff and what it excluded. Two
+scenarios are uv's (``crates/uv/tests/it/lock_exclude_newer*.rs``), translated."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.support.cli import run_mlenv
+from tests.support.httpserver import IndexServer
+from tests.support.pypi_settings import dated_index, locked_pins, write_manifest
+
+# uv's packse scenario exclude-newer-relative: dated-package's two releases
+DATED = [
+    ("dated-package", "3.6", "2023-11-25T15:40:54.902Z"),
+    ("dated-package", "3.7", "2024-04-11T03:34:43.276Z"),
+]
+
+
+def _env(tmp_path: Path) -> dict[str, str]:
+    return {"MLENV_CACHE_DIR": str(tmp_path / "cache")}
+
+
+def _lock(project: Path, tmp_path: Path, *args: str) -> str:
+    done = run_mlenv(["lock", *args], project, _env(tmp_path))
+    assert done.returncode == 0, done.stderr
+    return done.stderr
+
+
+def test_the_lock_takes_the_release_uploaded_before_the_cutoff(tmp_path: Path) -> None:
+    index = dated_index(tmp_path / "index", DATED)
+    with IndexServer(index) as server:
+        project = tmp_path / "p"
+        write_manifest(
+            project,
+            f"{server.url}/simple",
+            'dependencies = ["dated-package"]\nexclude-newer = "2024-04-10T00:00:00Z"\n',
+        )
+        _lock(project, tmp_path)
+        assert locked_pins(project) == {"dated-package": "3.6"}
+        shown = run_mlenv(["show", "--json"], project, _env(tmp_path)).stdout
+        assert '"exclude-newer": "2024-04-10T00:00:00Z"' in shown
+
+
+def test_a_plain_date_is_the_midnight_that_ends_it_in_utc(tmp_path: Path) -> None:
+    """uv's reading: "2024-04-11" takes what was uploaded on the 11th (3.7, at 03:34)."""
+    index = dated_index(tmp_path / "index", DATED)
+    with IndexServer(index) as server:
+        project = tmp_path / "p"
+        manifest = write_manifest(
+            project,
+            f"{server.url}/simple",
+            'dependencies = ["dated-package"]\nexclude-newer = "2024-04-11"\n',
+        )
+        _lock(project, tmp_path)
+        assert locked_pins(project) == {"dated-package": "3.7"}
+        manifest.write_text(manifest.read_text().replace("2024-04-11", "2024-04-10"))
+        _lock(project, tmp_path)
+        assert locked_pins(project) == {"dated-package": "3.6"}
+
+
+def test_the_cutoff_instant_itself_is_excluded(tmp_path: Path) -> None:
+    """uv excludes a file uploaded at the cutoff (``upload_time >= cutoff``)."""
+    index = dated_index(tmp_path / "index", DATED)
+    with IndexServer(index) as server:
+        project = tmp_path / "p"
+        write_manifest(
+            project,
+            f"{server.url}/simple",
+            'dependencies = ["dated-package"]\nexclude-newer = "2024-04-11T03:34:43.276Z"\n',
+        )
+        _lock(project, tmp_path)
+        assert locked_pins(project) == {"dated-package": "3.6"}
+
+
+def test_a_file_without_an_upload_time_is_no_candidate(tmp_path: Path) -> None:
+    releases = [("a", "1.0", "2020-01-01T00:00:00Z"), ("a", "2.0", None)]
+    index = dated_index(tmp_path / "index", releases)
+    with IndexServer(index) as server:
+        project = tmp_path / "p"
+        manifest = write_manifest(
+            project, f"{server.url}/simple", 'dependencies = ["a"]\nexclude-newer = "2030-01-01"\n'
+        )
+        _lock(project, tmp_path)
+        assert locked_pins(project) == {"a": "1.0"}
+        # without the key the undated 2.0 is the newest release, as before
+        manifest.write_text(manifest.read_text().replace('exclude-newer = "2030-01-01"\n', ""))
+        _lock(project, tmp_path, "--upgrade")
+        assert locked_pins(project) == {"a": "2.0"}
+
+
+def test_uv_lock_exclude_newer_older_vs_newer(tmp_path: Path) -> None:
+    """uv's ``lock_exclude_newer_older_vs_newer`` with absolute cutoffs: an earlier cutoff
+    makes the lock stale and moves 3.7 back to 3.6; a later one again keeps 3.6 (still
+    valid) until an upgrade takes 3.7."""
+    index = dated_index(tmp_path / "index", DATED)
+    with IndexServer(index) as server:
+        project = tmp_path / "p"
+        manifest = write_manifest(
+            project,
+            f"{server.url}/simple",
+            'dependencies = ["dated-package"]\nexclude-newer = "2024-04-17T00:00:00Z"\n',
+        )
+        _lock(project, tmp_path)
+        assert locked_pins(project) == {"dated-package": "3.7"}
+        assert run_mlenv(["lock", "--check"], project, _env(tmp_path)).returncode == 0
+        manifest.write_text(manifest.read_text().replace("2024-04-17", "2024-04-10"))
+        check = run_mlenv(["lock", "--check"], project, _env(tmp_path))
+        assert check.returncode == 1 and "stale" in check.stderr
+        _lock(project, tmp_path)
+        assert locked_pins(project) == {"dated-package": "3.6"}
+        manifest.write_text(manifest.read_text().replace("2024-04-10", "2024-04-17"))
+        check = run_mlenv(["lock", "--check"], project, _env(tmp_path))
+        assert check.returncode == 1 and "stale" in check.stderr
+        _lock(project, tmp_path)
+        assert locked_pins(project) == {"dated-package": "3.6"}
+        _lock(project, tmp_path, "--upgrade")
+        assert locked_pins(project) == {"dated-package": "3.7"}
+
+
+def test_uv_late_package_published_after_the_cutoff_is_named(tmp_path: Path) -> None:
+    """uv's ``lock_exclude_newer_relative_values``' last case: every release of late-package
+    was published after 2006-12-02T02:07:43Z, so nothing resolves, and the error says why."""
+    index = dated_index(
+        tmp_path / "index",
+        [
+            ("late-package", "1.0", "2024-01-01T00:00:00Z"),
+            ("late-package", "2.0", "2024-06-01T12:00:00Z"),
+        ],
+    )
+    with IndexServer(index) as server:
+        project = tmp_path / "p"
+        write_manifest(
+            project,
+            f"{server.url}/simple",
+            'dependencies = ["late-package"]\nexclude-newer = "2006-12-02T02:07:43Z"\n',
+        )
+        done = run_mlenv(["lock"], project, _env(tmp_path))
+        assert done.returncode == 1, done.stderr
+        assert "late-package: no file on" in done.stderr
+        assert "uploaded before [pypi] exclude-newer 2006-12-02T02:07:43Z" in done.stderr
+        assert "(the newest excluded: 2.0, uploaded 2024-06-01T12:00:00Z)" in done.stderr
+        assert not (project / "mlenv.lock").exists()
