@@ -60,5 +60,5 @@ def cutoff(text: str) -> datetime | None:
 
 def spelled(when: datetime) -> str:
     """The one spelling of an instant mlenv writes: UTC, ``Z``, microseconds only when any."""
-    text = when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f").removesuffix(".000000")
-    return f"{text}Z"
+    # isoformat, not strftime: "%Y" writes the year 999 as "999", which no reader takes back
+    return when.astimezone(UTC).replace(tzinfo=None).isoformat() + "Z"
