@@ -11,6 +11,7 @@ from pathlib import Path
 from tests.support.cli import run_mlenv
 from tests.support.httpserver import IndexServer
 from tests.support.pypi_settings import dated_index, locked_pins, write_manifest
+from tests.support.wheels import build_wheel, write_simple_index
 
 # uv's packse scenario exclude-newer-relative: dated-package's two releases
 DATED = [
@@ -42,6 +43,8 @@ def test_the_lock_takes_the_release_uploaded_before_the_cutoff(tmp_path: Path) -
         assert locked_pins(project) == {"dated-package": "3.6"}
         shown = run_mlenv(["show", "--json"], project, _env(tmp_path)).stdout
         assert '"exclude-newer": "2024-04-10T00:00:00Z"' in shown
+        said = run_mlenv(["show"], project, _env(tmp_path)).stdout
+        assert "uploaded before 2024-04-10T00:00:00Z ([pypi] exclude-newer)" in said
 
 
 def test_a_plain_date_is_the_midnight_that_ends_it_in_utc(tmp_path: Path) -> None:
@@ -56,6 +59,8 @@ def test_a_plain_date_is_the_midnight_that_ends_it_in_utc(tmp_path: Path) -> Non
         )
         _lock(project, tmp_path)
         assert locked_pins(project) == {"dated-package": "3.7"}
+        # the fast path hashes "2024-04-11" as written and defers to the full reader: fresh
+        assert run_mlenv(["lock", "--check"], project, _env(tmp_path)).returncode == 0
         manifest.write_text(manifest.read_text().replace("2024-04-11", "2024-04-10"))
         _lock(project, tmp_path)
         assert locked_pins(project) == {"dated-package": "3.6"}
@@ -143,3 +148,47 @@ def test_uv_late_package_published_after_the_cutoff_is_named(tmp_path: Path) -> 
         assert "uploaded before [pypi] exclude-newer 2006-12-02T02:07:43Z" in done.stderr
         assert "(the newest excluded: 2.0, uploaded 2024-06-01T12:00:00Z)" in done.stderr
         assert not (project / "mlenv.lock").exists()
+
+
+def test_a_yanked_release_after_the_cutoff_is_refused_as_excluded(tmp_path: Path) -> None:
+    """uv judges the cutoff before the yank: a pin on a late yanked release names the cutoff."""
+    releases = [("a", "1.0", "2020-01-01T00:00:00Z"), ("a", "2.0", "2027-01-01T00:00:00Z")]
+    index = tmp_path / "index"
+    write_simple_index(
+        index,
+        [build_wheel(name, version) for name, version, _ in releases],
+        json=True,
+        upload_times={f"a-{v}-py3-none-any.whl": when for _, v, when in releases},
+        yanked={"a-2.0-py3-none-any.whl": "broken"},
+    )
+    with IndexServer(index) as server:
+        project = tmp_path / "p"
+        write_manifest(
+            project,
+            f"{server.url}/simple",
+            'dependencies = ["a==2.0"]\nexclude-newer = "2026-01-01"\n',
+        )
+        done = run_mlenv(["lock"], project, _env(tmp_path))
+        assert done.returncode == 1
+        assert "refused: 2.0: uploaded at or after [pypi] exclude-newer" in done.stderr
+        assert "yanked" not in done.stderr
+        assert "hint: move [pypi] exclude-newer later" in done.stderr
+
+
+def test_find_links_wheels_are_never_excluded(tmp_path: Path) -> None:
+    """As uv's flat index: the user's own wheels carry no upload time and stay candidates."""
+    index = dated_index(tmp_path / "index", [("a", "1.0", "2020-01-01T00:00:00Z")])
+    links = tmp_path / "links"
+    links.mkdir()
+    filename, data = build_wheel("a", "3.0")
+    (links / filename).write_bytes(data)
+    with IndexServer(index) as server:
+        project = tmp_path / "p"
+        write_manifest(
+            project,
+            f"{server.url}/simple",
+            f'dependencies = ["a"]\nfind-links = ["{links.as_uri()}"]\n'
+            'exclude-newer = "2026-01-01"\n',
+        )
+        _lock(project, tmp_path)
+        assert locked_pins(project) == {"a": "3.0"}
