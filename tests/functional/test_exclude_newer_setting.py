@@ -6,12 +6,14 @@ scenarios are uv's (``crates/uv/tests/it/lock_exclude_newer*.rs``), translated."
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 from tests.support.cli import run_mlenv
 from tests.support.httpserver import IndexServer
 from tests.support.pypi_settings import dated_index, locked_pins, write_manifest
-from tests.support.wheels import build_wheel, write_simple_index
+from tests.support.wheels import build_wheel
 
 # uv's packse scenario exclude-newer-relative: dated-package's two releases
 DATED = [
@@ -24,151 +26,128 @@ def _env(tmp_path: Path) -> dict[str, str]:
     return {"MLENV_CACHE_DIR": str(tmp_path / "cache")}
 
 
-def _lock(project: Path, tmp_path: Path, *args: str) -> str:
-    done = run_mlenv(["lock", *args], project, _env(tmp_path))
+@contextmanager
+def _served(
+    tmp_path: Path,
+    releases: Sequence[tuple[str, str, object]],
+    pypi: str,
+    yanked: Mapping[str, str] | None = None,
+) -> Iterator[Path]:
+    """The manifest of a project in ``tmp_path/p`` over a served JSON index of ``releases``,
+    with the [pypi] lines ``pypi``, while the index runs."""
+    index = dated_index(tmp_path / "index", releases, yanked)
+    with IndexServer(index) as server:
+        yield write_manifest(tmp_path / "p", f"{server.url}/simple", pypi)
+
+
+def _lock(manifest: Path, tmp_path: Path, *args: str) -> str:
+    done = run_mlenv(["lock", *args], manifest.parent, _env(tmp_path))
     assert done.returncode == 0, done.stderr
     return done.stderr
 
 
+def _check(manifest: Path, tmp_path: Path) -> int:
+    """``lock --check``'s exit status: 0 fresh, 1 stale."""
+    return run_mlenv(["lock", "--check"], manifest.parent, _env(tmp_path)).returncode
+
+
+def _retimed(manifest: Path, old: str, new: str) -> None:
+    manifest.write_text(manifest.read_text().replace(old, new))
+
+
+def _pins(manifest: Path) -> dict[str, str]:
+    return locked_pins(manifest.parent)
+
+
 def test_the_lock_takes_the_release_uploaded_before_the_cutoff(tmp_path: Path) -> None:
-    index = dated_index(tmp_path / "index", DATED)
-    with IndexServer(index) as server:
-        project = tmp_path / "p"
-        write_manifest(
-            project,
-            f"{server.url}/simple",
-            'dependencies = ["dated-package"]\nexclude-newer = "2024-04-10T00:00:00Z"\n',
-        )
-        _lock(project, tmp_path)
-        assert locked_pins(project) == {"dated-package": "3.6"}
-        shown = run_mlenv(["show", "--json"], project, _env(tmp_path)).stdout
+    pypi = 'dependencies = ["dated-package"]\nexclude-newer = "2024-04-10T00:00:00Z"\n'
+    with _served(tmp_path, DATED, pypi) as manifest:
+        _lock(manifest, tmp_path)
+        assert _pins(manifest) == {"dated-package": "3.6"}
+        shown = run_mlenv(["show", "--json"], manifest.parent, _env(tmp_path)).stdout
         assert '"exclude-newer": "2024-04-10T00:00:00Z"' in shown
-        said = run_mlenv(["show"], project, _env(tmp_path)).stdout
+        said = run_mlenv(["show"], manifest.parent, _env(tmp_path)).stdout
         assert "uploaded before 2024-04-10T00:00:00Z ([pypi] exclude-newer)" in said
 
 
 def test_a_plain_date_is_the_midnight_that_ends_it_in_utc(tmp_path: Path) -> None:
     """uv's reading: "2024-04-11" takes what was uploaded on the 11th (3.7, at 03:34)."""
-    index = dated_index(tmp_path / "index", DATED)
-    with IndexServer(index) as server:
-        project = tmp_path / "p"
-        manifest = write_manifest(
-            project,
-            f"{server.url}/simple",
-            'dependencies = ["dated-package"]\nexclude-newer = "2024-04-11"\n',
-        )
-        _lock(project, tmp_path)
-        assert locked_pins(project) == {"dated-package": "3.7"}
+    pypi = 'dependencies = ["dated-package"]\nexclude-newer = "2024-04-11"\n'
+    with _served(tmp_path, DATED, pypi) as manifest:
+        _lock(manifest, tmp_path)
+        assert _pins(manifest) == {"dated-package": "3.7"}
         # the fast path hashes "2024-04-11" as written and defers to the full reader: fresh
-        assert run_mlenv(["lock", "--check"], project, _env(tmp_path)).returncode == 0
-        manifest.write_text(manifest.read_text().replace("2024-04-11", "2024-04-10"))
-        _lock(project, tmp_path)
-        assert locked_pins(project) == {"dated-package": "3.6"}
+        assert _check(manifest, tmp_path) == 0
+        _retimed(manifest, "2024-04-11", "2024-04-10")
+        _lock(manifest, tmp_path)
+        assert _pins(manifest) == {"dated-package": "3.6"}
 
 
 def test_the_cutoff_instant_itself_is_excluded(tmp_path: Path) -> None:
     """uv excludes a file uploaded at the cutoff (``upload_time >= cutoff``)."""
-    index = dated_index(tmp_path / "index", DATED)
-    with IndexServer(index) as server:
-        project = tmp_path / "p"
-        write_manifest(
-            project,
-            f"{server.url}/simple",
-            'dependencies = ["dated-package"]\nexclude-newer = "2024-04-11T03:34:43.276Z"\n',
-        )
-        _lock(project, tmp_path)
-        assert locked_pins(project) == {"dated-package": "3.6"}
+    pypi = 'dependencies = ["dated-package"]\nexclude-newer = "2024-04-11T03:34:43.276Z"\n'
+    with _served(tmp_path, DATED, pypi) as manifest:
+        _lock(manifest, tmp_path)
+        assert _pins(manifest) == {"dated-package": "3.6"}
 
 
 def test_a_file_without_an_upload_time_is_no_candidate(tmp_path: Path) -> None:
     releases = [("a", "1.0", "2020-01-01T00:00:00Z"), ("a", "2.0", None)]
-    index = dated_index(tmp_path / "index", releases)
-    with IndexServer(index) as server:
-        project = tmp_path / "p"
-        manifest = write_manifest(
-            project, f"{server.url}/simple", 'dependencies = ["a"]\nexclude-newer = "2030-01-01"\n'
-        )
-        _lock(project, tmp_path)
-        assert locked_pins(project) == {"a": "1.0"}
+    pypi = 'dependencies = ["a"]\nexclude-newer = "2030-01-01"\n'
+    with _served(tmp_path, releases, pypi) as manifest:
+        _lock(manifest, tmp_path)
+        assert _pins(manifest) == {"a": "1.0"}
         # without the key the undated 2.0 is the newest release, as before
-        manifest.write_text(manifest.read_text().replace('exclude-newer = "2030-01-01"\n', ""))
-        _lock(project, tmp_path, "--upgrade")
-        assert locked_pins(project) == {"a": "2.0"}
+        _retimed(manifest, 'exclude-newer = "2030-01-01"\n', "")
+        _lock(manifest, tmp_path, "--upgrade")
+        assert _pins(manifest) == {"a": "2.0"}
 
 
 def test_uv_lock_exclude_newer_older_vs_newer(tmp_path: Path) -> None:
     """uv's ``lock_exclude_newer_older_vs_newer`` with absolute cutoffs: an earlier cutoff
     makes the lock stale and moves 3.7 back to 3.6; a later one again keeps 3.6 (still
     valid) until an upgrade takes 3.7."""
-    index = dated_index(tmp_path / "index", DATED)
-    with IndexServer(index) as server:
-        project = tmp_path / "p"
-        manifest = write_manifest(
-            project,
-            f"{server.url}/simple",
-            'dependencies = ["dated-package"]\nexclude-newer = "2024-04-17T00:00:00Z"\n',
-        )
-        _lock(project, tmp_path)
-        assert locked_pins(project) == {"dated-package": "3.7"}
-        assert run_mlenv(["lock", "--check"], project, _env(tmp_path)).returncode == 0
-        manifest.write_text(manifest.read_text().replace("2024-04-17", "2024-04-10"))
-        check = run_mlenv(["lock", "--check"], project, _env(tmp_path))
-        assert check.returncode == 1 and "stale" in check.stderr
-        _lock(project, tmp_path)
-        assert locked_pins(project) == {"dated-package": "3.6"}
-        manifest.write_text(manifest.read_text().replace("2024-04-10", "2024-04-17"))
-        check = run_mlenv(["lock", "--check"], project, _env(tmp_path))
-        assert check.returncode == 1 and "stale" in check.stderr
-        _lock(project, tmp_path)
-        assert locked_pins(project) == {"dated-package": "3.6"}
-        _lock(project, tmp_path, "--upgrade")
-        assert locked_pins(project) == {"dated-package": "3.7"}
+    pypi = 'dependencies = ["dated-package"]\nexclude-newer = "2024-04-17T00:00:00Z"\n'
+    with _served(tmp_path, DATED, pypi) as manifest:
+        _lock(manifest, tmp_path)
+        assert _pins(manifest) == {"dated-package": "3.7"}
+        assert _check(manifest, tmp_path) == 0
+        _retimed(manifest, "2024-04-17", "2024-04-10")
+        assert _check(manifest, tmp_path) == 1
+        _lock(manifest, tmp_path)
+        assert _pins(manifest) == {"dated-package": "3.6"}
+        _retimed(manifest, "2024-04-10", "2024-04-17")
+        assert _check(manifest, tmp_path) == 1
+        _lock(manifest, tmp_path)
+        assert _pins(manifest) == {"dated-package": "3.6"}
+        _lock(manifest, tmp_path, "--upgrade")
+        assert _pins(manifest) == {"dated-package": "3.7"}
 
 
 def test_uv_late_package_published_after_the_cutoff_is_named(tmp_path: Path) -> None:
     """uv's ``lock_exclude_newer_relative_values``' last case: every release of late-package
     was published after 2006-12-02T02:07:43Z, so nothing resolves, and the error says why."""
-    index = dated_index(
-        tmp_path / "index",
-        [
-            ("late-package", "1.0", "2024-01-01T00:00:00Z"),
-            ("late-package", "2.0", "2024-06-01T12:00:00Z"),
-        ],
-    )
-    with IndexServer(index) as server:
-        project = tmp_path / "p"
-        write_manifest(
-            project,
-            f"{server.url}/simple",
-            'dependencies = ["late-package"]\nexclude-newer = "2006-12-02T02:07:43Z"\n',
-        )
-        done = run_mlenv(["lock"], project, _env(tmp_path))
+    releases = [
+        ("late-package", "1.0", "2024-01-01T00:00:00Z"),
+        ("late-package", "2.0", "2024-06-01T12:00:00Z"),
+    ]
+    pypi = 'dependencies = ["late-package"]\nexclude-newer = "2006-12-02T02:07:43Z"\n'
+    with _served(tmp_path, releases, pypi) as manifest:
+        done = run_mlenv(["lock"], manifest.parent, _env(tmp_path))
         assert done.returncode == 1, done.stderr
         assert "late-package: no file on" in done.stderr
         assert "uploaded before [pypi] exclude-newer 2006-12-02T02:07:43Z" in done.stderr
         assert "(the newest excluded: 2.0, uploaded 2024-06-01T12:00:00Z)" in done.stderr
-        assert not (project / "mlenv.lock").exists()
+        assert not (manifest.parent / "mlenv.lock").exists()
 
 
 def test_a_yanked_release_after_the_cutoff_is_refused_as_excluded(tmp_path: Path) -> None:
     """uv judges the cutoff before the yank: a pin on a late yanked release names the cutoff."""
     releases = [("a", "1.0", "2020-01-01T00:00:00Z"), ("a", "2.0", "2027-01-01T00:00:00Z")]
-    index = tmp_path / "index"
-    write_simple_index(
-        index,
-        [build_wheel(name, version) for name, version, _ in releases],
-        json=True,
-        upload_times={f"a-{v}-py3-none-any.whl": when for _, v, when in releases},
-        yanked={"a-2.0-py3-none-any.whl": "broken"},
-    )
-    with IndexServer(index) as server:
-        project = tmp_path / "p"
-        write_manifest(
-            project,
-            f"{server.url}/simple",
-            'dependencies = ["a==2.0"]\nexclude-newer = "2026-01-01"\n',
-        )
-        done = run_mlenv(["lock"], project, _env(tmp_path))
+    pypi = 'dependencies = ["a==2.0"]\nexclude-newer = "2026-01-01"\n'
+    yanked = {"a-2.0-py3-none-any.whl": "broken"}
+    with _served(tmp_path, releases, pypi, yanked) as manifest:
+        done = run_mlenv(["lock"], manifest.parent, _env(tmp_path))
         assert done.returncode == 1
         assert "refused: 2.0: uploaded at or after [pypi] exclude-newer" in done.stderr
         assert "yanked" not in done.stderr
@@ -177,18 +156,13 @@ def test_a_yanked_release_after_the_cutoff_is_refused_as_excluded(tmp_path: Path
 
 def test_find_links_wheels_are_never_excluded(tmp_path: Path) -> None:
     """As uv's flat index: the user's own wheels carry no upload time and stay candidates."""
-    index = dated_index(tmp_path / "index", [("a", "1.0", "2020-01-01T00:00:00Z")])
     links = tmp_path / "links"
     links.mkdir()
     filename, data = build_wheel("a", "3.0")
     (links / filename).write_bytes(data)
-    with IndexServer(index) as server:
-        project = tmp_path / "p"
-        write_manifest(
-            project,
-            f"{server.url}/simple",
-            f'dependencies = ["a"]\nfind-links = ["{links.as_uri()}"]\n'
-            'exclude-newer = "2026-01-01"\n',
-        )
-        _lock(project, tmp_path)
-        assert locked_pins(project) == {"a": "3.0"}
+    pypi = (
+        f'dependencies = ["a"]\nfind-links = ["{links.as_uri()}"]\nexclude-newer = "2026-01-01"\n'
+    )
+    with _served(tmp_path, [("a", "1.0", "2020-01-01T00:00:00Z")], pypi) as manifest:
+        _lock(manifest, tmp_path)
+        assert _pins(manifest) == {"a": "3.0"}

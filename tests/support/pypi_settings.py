@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from mlenv.lockfile import loads as load_lock
@@ -28,12 +28,17 @@ def locked_pins(project: Path) -> dict[str, str]:
     return {package.name: package.version for _, package in lock.packages()}
 
 
-def dated_index(root: Path, releases: Sequence[tuple[str, str, object]]) -> Path:
+def dated_index(
+    root: Path,
+    releases: Sequence[tuple[str, str, object]],
+    yanked: Mapping[str, str] | None = None,
+) -> Path:
     """A PEP 691 JSON index under ``root`` (to serve with ``IndexServer``) of releases (name,
-    version, the page's ``upload-time`` value or None for none), one wheel each."""
+    version, the page's ``upload-time`` value or None for none), one wheel each; ``yanked``
+    as ``write_simple_index`` takes it."""
     wheels = [build_wheel(name, version) for name, version, _ in releases]
     times = {w[0]: when for w, (_, _, when) in zip(wheels, releases, strict=True) if when}
-    write_simple_index(root, wheels, json=True, upload_times=times)
+    write_simple_index(root, wheels, json=True, upload_times=times, yanked=yanked)
     return root
 
 
