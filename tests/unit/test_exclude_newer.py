@@ -4,8 +4,12 @@ and uv's rule for a file (``exclude_newer.excluded``)."""
 
 from __future__ import annotations
 
+import json
+import tomllib
 from datetime import UTC, date, datetime, timedelta, timezone
+from pathlib import Path
 
+import jsonschema
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -133,3 +137,24 @@ def test_uvs_rule_for_one_file() -> None:
     (undated,) = parse_json(dated_page(...), "https://i.example/simple/a/")
     bare = make_file(undated, project=None, index_url="https://i.example/simple")
     assert bare is not None and excluded(bare, datetime(9999, 1, 1, tzinfo=UTC)) == UNDATED
+
+
+@pytest.mark.parametrize(
+    ("text", "valid"),
+    [
+        ("2026-01-01", True),
+        ("2026-01-01T00:00:00Z", True),
+        ("2026-01-01T00:00:00.123+05:30", True),
+        ("2026-01-01T00:00:00", False),
+        ("3 weeks", False),
+        ("12/02/2006", False),
+        ("\uff12\uff10\uff12\uff16-01-01", False),
+    ],
+)
+def test_the_schema_judges_the_spelling_as_the_parser_does(text: str, valid: bool) -> None:
+    """Editors read schemas/mlenv.schema.json; ranges (February 30) are beyond a pattern."""
+    schema = json.loads((Path(__file__).parents[2] / "schemas" / "mlenv.schema.json").read_text())
+    data = tomllib.loads(_manifest(text))
+    errors = list(jsonschema.Draft202012Validator(schema).iter_errors(data))
+    assert (errors == []) is valid
+    assert (cutoff(text) is not None) is valid
