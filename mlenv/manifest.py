@@ -861,7 +861,11 @@ def _pypi(check: _Checker, table: Mapping[str, Any]) -> PyPI:
 
 
 def _instant(value: str) -> str | None:
-    return None if cutoff(value) is not None else "expected an RFC 3339 timestamp or a date"
+    if cutoff(value) is not None:
+        return None
+    if cutoff(f"{value}Z") is not None:  # a local time: another instant on every runner
+        return "a time without an offset (Z or +hh:mm) is another instant on every machine"
+    return "expected an RFC 3339 timestamp or a date"
 
 
 def _when(_value: str) -> str:

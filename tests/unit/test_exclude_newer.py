@@ -158,3 +158,9 @@ def test_the_schema_judges_the_spelling_as_the_parser_does(text: str, valid: boo
     errors = list(jsonschema.Draft202012Validator(schema).iter_errors(data))
     assert (errors == []) is valid
     assert (cutoff(text) is not None) is valid
+
+
+def test_a_time_without_an_offset_is_told_to_state_one() -> None:
+    with pytest.raises(ManifestError) as caught:
+        loads(_manifest("2026-01-01T00:00:00"))
+    assert "a time without an offset (Z or +hh:mm)" in caught.value.problems[0].message
