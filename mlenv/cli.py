@@ -289,7 +289,9 @@ def show(session: Session, as_json: bool) -> None:
         _echo(f"cuda         {cuda.version}  driver floor {cuda.driver_floor}{archs}")
         if cuda.unverified:
             _echo(f"unverified   {', '.join(cuda.unverified)} (CUDA not checked)")
-    _echo(f"pypi         {len(manifest.pypi.dependencies)} requirement(s)")
+    cutoff = manifest.to_dict()["pypi"].get("exclude-newer")  # a cutoff changes every pin
+    dated = f"  uploaded before {cutoff} ([pypi] exclude-newer)" if cutoff else ""
+    _echo(f"pypi         {len(manifest.pypi.dependencies)} requirement(s){dated}")
     _echo(f"conda        {len(manifest.conda.dependencies)} requirement(s)")
     build = manifest.build
     _echo(f"outputs      {', '.join(build.outputs)} ({build.compression}, layers {build.layers})")

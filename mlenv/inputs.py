@@ -47,6 +47,7 @@ MANIFEST_KEYS: dict[str, tuple[str, ...]] = {
         "index-strategy",
         "prerelease",
         "sources",
+        "exclude-newer",
     ),
     "build": ("outputs", "base-image", "compression", "layers", "image-tar"),
     "cache": ("registry",),
@@ -89,11 +90,12 @@ def resolution_inputs(
     prerelease: str = DEFAULT_PRERELEASE,
     constraints: Sequence[str] = (),
     overrides: Sequence[str] = (),
+    exclude_newer: str | None = None,
 ) -> dict[str, Any]:
     """Everything in a manifest that can change what gets locked; nothing else. The [cuda]
-    escapes (normalised names), [pypi] sources, constraints and overrides and a prerelease
-    other than the default count only when used, so older locks keep their
-    hash. Locations
+    escapes (normalised names), [pypi] sources, constraints, overrides and exclude-newer (as
+    ``instants.spelled`` writes it) and a prerelease other than the default count only when
+    used, so older locks keep their hash. Locations
     count without their secrets (``redaction.redact``): a rotated password does not make a lock
     stale, and a bundle's manifest, which carries none (``fetch.shareable_manifest``), still
     matches its lock."""
@@ -126,6 +128,8 @@ def resolution_inputs(
         data["pypi"]["constraints"] = sorted(constraints)
     if overrides:
         data["pypi"]["overrides"] = sorted(overrides)
+    if exclude_newer is not None:
+        data["pypi"]["exclude-newer"] = exclude_newer
     if cuda is not None:
         version, driver_floor, archs = cuda
         data["cuda"] = {"version": version, "driver-floor": driver_floor, "archs": sorted(archs)}
@@ -159,6 +163,10 @@ def _string(table: Mapping[str, Any], key: str, default: str) -> str:
     if not isinstance(value, str):
         raise _Unsure
     return value
+
+
+def _optional(table: Mapping[str, Any], key: str) -> str | None:
+    return _string(table, key, "") if key in table else None
 
 
 def _strings(table: Mapping[str, Any], key: str, default: Sequence[str] = ()) -> list[str]:
@@ -205,6 +213,9 @@ def toml_inputs(data: Mapping[str, Any]) -> dict[str, Any] | None:
             prerelease=_string(pypi, "prerelease", DEFAULT_PRERELEASE),
             constraints=_strings(pypi, "constraints"),
             overrides=_strings(pypi, "overrides"),
+            # as written: another spelling of the same instant (a plain date) matches no lock,
+            # and the full reader, which hashes ``instants.spelled``'s, judges it
+            exclude_newer=_optional(pypi, "exclude-newer"),
         )
     except _Unsure:
         return None

@@ -29,6 +29,7 @@ from mlenv.drift import lock_drift as lock_drift
 from mlenv.drift import target_drift as target_drift
 from mlenv.errors import MlenvError, Problem, ProblemsError, hidden_problem, printable
 from mlenv.inputs import LOCK_VERSION
+from mlenv.instants import spelled
 from mlenv.limits import MAX_WHEEL_BYTES, parse_toml
 from mlenv.names import PROJECT_NAME
 from mlenv.platforms import NAMES as PLATFORM_NAMES
@@ -169,6 +170,7 @@ def resolution_inputs(manifest: Manifest) -> dict[str, Any]:
         prerelease=pypi.prerelease,
         constraints=pypi.constraints,
         overrides=pypi.overrides,
+        exclude_newer=spelled(pypi.exclude_newer) if pypi.exclude_newer is not None else None,
     )
 
 

@@ -321,6 +321,7 @@ def lock_manifest(
                 prerelease=manifest.pypi.prerelease,
                 constraints=manifest.pypi.constraint_requirements(),
                 overrides=manifest.pypi.override_requirements(),
+                exclude_newer=manifest.pypi.exclude_newer,
                 provided=provided_by_conda(records, manifest.source),
                 indexes_searched=sources.searched,
                 workers=0 if sources.local else PREFETCH_WORKERS,

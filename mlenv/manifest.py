@@ -12,6 +12,7 @@ import tomllib
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import Any, Literal, TypeVar, cast
 from urllib.parse import SplitResult, unquote, urlsplit
 
@@ -33,6 +34,7 @@ from mlenv.inputs import (
     REQUIRED_KEYS,
     Prerelease,
 )
+from mlenv.instants import cutoff, spelled
 from mlenv.limits import parse_toml
 from mlenv.manifest_requirements import (
     constraint_problem,
@@ -119,6 +121,9 @@ class PyPI:
     # what replaces every requirement on a project they name, wherever it comes from (uv's
     # override-dependencies): for metadata that is wrong
     overrides: tuple[str, ...] = ()
+    # only files an index dates strictly before this instant (UTC) are candidates (uv's
+    # exclude-newer): a re-lock sees the indexes as they stood then
+    exclude_newer: datetime | None = None
 
     def requirements(self) -> tuple[Requirement, ...]:
         return tuple(Requirement(text) for text in self.dependencies)
@@ -191,6 +196,11 @@ class Manifest:
                 "constraints": list(self.pypi.constraints),
                 "overrides": list(self.pypi.overrides),
                 **({"sources": hashed(self.pypi.sources)} if self.pypi.sources else {}),
+                **(
+                    {"exclude-newer": spelled(self.pypi.exclude_newer)}
+                    if self.pypi.exclude_newer is not None
+                    else {}
+                ),
             },
             "build": _drop_none(
                 {
@@ -867,7 +877,27 @@ def _pypi(check: _Checker, table: Mapping[str, Any]) -> PyPI:
         overrides=check.string_list(
             table, "pypi.overrides", (), requirement_problem, requirement_hint, same_requirement
         ),
+        exclude_newer=_cutoff(check.string(table, "pypi.exclude-newer", None, _instant, _when)),
     )
+
+
+def _instant(value: str) -> str | None:
+    if cutoff(value) is not None:
+        return None
+    if cutoff(f"{value}Z") is not None:  # a local time: another instant on every runner
+        return "a time without an offset (Z or +hh:mm) is another instant on every machine"
+    return "expected an RFC 3339 timestamp or a date"
+
+
+def _when(_value: str) -> str:
+    return (
+        'write a UTC timestamp, e.g. exclude-newer = "2026-01-01T00:00:00Z", or a date, '
+        'e.g. "2026-01-01" (the midnight that ends it, UTC, as uv reads it)'
+    )
+
+
+def _cutoff(value: str | None) -> datetime | None:
+    return None if value is None else cutoff(value)
 
 
 def _build(check: _Checker, table: Mapping[str, Any]) -> Build:

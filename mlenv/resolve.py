@@ -15,6 +15,7 @@ from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, S
 from concurrent.futures import Executor, Future
 from contextlib import suppress
 from dataclasses import dataclass, field
+from datetime import datetime
 from functools import partial
 from itertools import groupby, pairwise
 from typing import Any, TypeVar
@@ -34,6 +35,7 @@ from mlenv.cycles import Cycling
 from mlenv.dead_ends import Need, World, dead_ends
 from mlenv.dropped_extras import MissingExtra, dropped_extras, missing_extras, walked_back
 from mlenv.errors import MlenvError, printable
+from mlenv.exclude_newer import EXCLUDE_NEWER, excluded, nothing_before
 from mlenv.index import CoreMetadata, Index, IndexFile, IndexGroup
 from mlenv.index.model import MetadataError
 from mlenv.index.urls import file_url_to_path, is_file_url
@@ -336,8 +338,10 @@ class _Provider(AbstractProvider[Req, Candidate, str]):
         constraints: Sequence[Requirement] = (),
         overrides: Mapping[NormalizedName, tuple[Req, ...]] | None = None,
         lookahead: bool = True,
+        exclude_newer: datetime | None = None,
     ) -> None:
         self.index = index
+        self.exclude_newer = exclude_newer
         self.prerelease = prerelease
         self.constraints = _bounds(constraints, target)
         self.overrides = overrides or {}
@@ -624,6 +628,9 @@ class _Provider(AbstractProvider[Req, Candidate, str]):
         return _overridden(found, self.overrides)
 
     def _reject(self, file: IndexFile) -> str | None:
+        cutoff = self.exclude_newer
+        if cutoff is not None and not self._own_wheel(file) and (cut := excluded(file, cutoff)):
+            return cut
         bound = self.constraints.get(file.name)
         if bound is not None and not bound[0].contains(file.version, prereleases=True):
             return self._outside(bound[1])
@@ -638,6 +645,10 @@ class _Provider(AbstractProvider[Req, Candidate, str]):
         if file.requires_python:
             return self._python_refusal(file.requires_python)
         return None
+
+    def _own_wheel(self, file: IndexFile) -> bool:
+        """Whether ``file`` came from a find-links location, which no cutoff filters."""
+        return isinstance(self.index, IndexGroup) and self.index.from_find_links(file)
 
     @staticmethod
     def _outside(constraints: str) -> str:
@@ -1028,6 +1039,7 @@ def resolve(
     constraints: Sequence[Requirement] = (),
     overrides: Sequence[Requirement] = (),
     lookahead: bool = True,
+    exclude_newer: datetime | None = None,
 ) -> Resolution:
     """Pick one wheel per project so every requirement holds on ``target``.
 
@@ -1059,6 +1071,7 @@ def resolve(
                 constraints,
                 replacing,
                 lookahead,
+                exclude_newer,
             )
 
         provider = new_provider()
@@ -1345,6 +1358,8 @@ def explain(
         hint = 'set [pypi] prerelease = "fallback" (or "allow") to take a pre-release; ' + hint
     elif any(CONSTRAINED in line for line in lines):
         hint = "relax [pypi] constraints, or " + hint
+    elif any(EXCLUDE_NEWER in line for line in lines):
+        hint = "move [pypi] exclude-newer later (or drop it), or " + hint
     elif absent and len(absent) == len(names):
         hint = _absent_hint(absent, indexes)
     elif sdists:
@@ -1489,6 +1504,12 @@ def _nothing_installable(name: str, provider: _Provider, indexes: Sequence[str])
         )
     if rejected is None or not rejected.versions:
         return f"{name}: not found on {searched}"
+    if provider.exclude_newer is not None and (
+        cut := nothing_before(
+            name, searched, provider.exclude_newer, ((r.file, r.reason) for r in rejected.files)
+        )
+    ):
+        return cut
     reasons = tally_reasons(rejected.reasons, ((r.file.version, r.reason) for r in rejected.files))
     versions = ", ".join(str(v) for v in sorted(rejected.versions, reverse=True)[:8])
     return f"{name}: no installable file on {searched} (versions seen: {versions}; {reasons})"

@@ -100,6 +100,10 @@ class IndexGroup:
         owner = next((index for index in self.indexes if index.knows(project)), None)
         return owner.status(project) if owner is not None else None
 
+    def from_find_links(self, file: IndexFile) -> bool:
+        """Whether a find-links location listed ``file`` (an index did not)."""
+        return self._owner(file) in self.indexes[self._registries :]
+
     def _owner(self, file: IndexFile) -> Index:
         with self._lock:
             owner = self._owners.get(file)

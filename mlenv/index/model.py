@@ -10,6 +10,7 @@ import re
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from datetime import datetime
 from typing import BinaryIO, Protocol
 
 from packaging.tags import Tag
@@ -63,6 +64,8 @@ class IndexFile:
     metadata_sha256: str | None
     declared: Declared = ()  # digests the page states besides sha256, checked when measured
     metadata_declared: Declared = ()  # the same for the PEP 658 ``.metadata``, checked on read
+    # PEP 700's upload-time (UTC), which only JSON pages state: ``instants.instant``
+    upload_time: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -127,6 +130,7 @@ class Link:
     metadata_sha256: str | None = None
     declared: Declared = ()
     metadata_declared: Declared = ()
+    upload_time: datetime | None = None
 
 
 def valid_sha256(value: object) -> str | None:
@@ -187,6 +191,7 @@ def make_file(link: Link, *, project: NormalizedName | None, index_url: str) -> 
         metadata_sha256=link.metadata_sha256 if is_wheel else None,
         declared=link.declared,
         metadata_declared=link.metadata_declared if is_wheel else (),
+        upload_time=link.upload_time,
     )
 
 

@@ -1,7 +1,8 @@
 """Parsing of simple-API project pages (PEP 503 HTML, PEP 691 JSON) into links; pure.
 
 Both formats carry the same facts (PEP 592 yanked, PEP 658/714 metadata, PEP 700 size), so both
-produce the same ``Link`` values and nothing downstream knows which one an index speaks.
+produce the same ``Link`` values and nothing downstream knows which one an index speaks; only
+JSON pages state PEP 700's upload time, read here once (``instants.instant``).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from mlenv.errors import printable
 from mlenv.index.declared import Declared, page_digests
 from mlenv.index.model import IndexPageError, Link
 from mlenv.index.urls import strip_credentials
+from mlenv.instants import instant
 from mlenv.limits import MAX_PAGE_LINKS, MAX_UNTERMINATED, MAX_WHEEL_BYTES, enforce
 from mlenv.lockfile import url_filename
 from mlenv.net.origins import NO_LOCAL_ROOTS, LocalRoots, follow
@@ -287,6 +289,8 @@ def parse_json(
                 metadata_sha256=metadata_sha256,
                 declared=declared,
                 metadata_declared=metadata_declared,
+                # a value that is no RFC 3339 instant with an offset is as good as none
+                upload_time=instant(entry.get("upload-time")),
             )
         )
     return links

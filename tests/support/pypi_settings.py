@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from mlenv.lockfile import loads as load_lock
@@ -19,12 +19,35 @@ def settings_project(
         root / "index",
         [build_wheel(name, version, requires_dist=needs) for name, version, needs in wheels],
     )
-    (root / "mlenv.toml").write_text(
-        f'[environment]\nname = "p"\npython = "3.12"\n[pypi]\nindex-url = "{url}"\n{pypi}'
-    )
+    write_manifest(root, url, pypi)
     return root
 
 
 def locked_pins(project: Path) -> dict[str, str]:
     lock = load_lock((project / "mlenv.lock").read_text())
     return {package.name: package.version for _, package in lock.packages()}
+
+
+def dated_index(
+    root: Path,
+    releases: Sequence[tuple[str, str, object]],
+    yanked: Mapping[str, str] | None = None,
+) -> Path:
+    """A PEP 691 JSON index under ``root`` (to serve with ``IndexServer``) of releases (name,
+    version, the page's ``upload-time`` value or None for none), one wheel each; ``yanked``
+    as ``write_simple_index`` takes it."""
+    wheels = [build_wheel(name, version) for name, version, _ in releases]
+    times = {w[0]: when for w, (_, _, when) in zip(wheels, releases, strict=True) if when}
+    write_simple_index(root, wheels, json=True, upload_times=times, yanked=yanked)
+    return root
+
+
+def write_manifest(project: Path, index_url: str, pypi: str) -> Path:
+    """A CPython 3.12 manifest in ``project`` over ``index_url`` with the [pypi] lines
+    ``pypi``; returns the manifest's path."""
+    project.mkdir(parents=True, exist_ok=True)
+    manifest = project / "mlenv.toml"
+    manifest.write_text(
+        f'[environment]\nname = "p"\npython = "3.12"\n[pypi]\nindex-url = "{index_url}"\n{pypi}'
+    )
+    return manifest

@@ -124,12 +124,14 @@ def write_simple_index(
     json: bool = False,
     omit_hashes: bool = False,
     yanked: Mapping[str, str] | None = None,
+    upload_times: Mapping[str, object] | None = None,
 ) -> str:
     """Write a PEP 503 (or, with ``json``, PEP 691) index under ``root``; return its file:// URL.
 
     Files go to ``root/files/``, project pages to ``root/simple/<project>/index.html`` (or
     ``index.json``). Requires-Python is published from each wheel's METADATA, as PyPI does.
-    ``yanked`` maps filenames to a reason ("" for none). Sdists may be included by filename.
+    ``yanked`` maps filenames to a reason ("" for none); ``upload_times`` to the JSON value of
+    PEP 700's ``upload-time`` (HTML pages carry none). Sdists may be included by filename.
     """
     files_dir = root / "files"
     files_dir.mkdir(parents=True, exist_ok=True)
@@ -152,6 +154,8 @@ def write_simple_index(
                 entry["core-metadata"] = {"sha256": hashlib.sha256(metadata).hexdigest()}
         if yanked is not None and filename in yanked:
             entry["yanked"] = yanked[filename] or True
+        if upload_times is not None and filename in upload_times:
+            entry["upload-time"] = upload_times[filename]
         projects[_project_of(filename)].append(entry)
 
     simple = root / "simple"
