@@ -249,3 +249,14 @@ def test_the_manifest_refuses_the_arrays_the_lock_would(key: str) -> None:
         manifest.loads(f"{ENVIRONMENT}[pypi]\n{key} = [{entries}]\n")
     assert [p.where for p in caught.value.problems] == [f"mlenv.toml: [pypi].{key}"]
     assert "10,001 entries, more than 10,000" in caught.value.problems[0].message
+
+
+def test_the_cli_refuses_a_lock_of_too_many_requirements_naming_the_key(tmp_path: Path) -> None:
+    texts = tuple(f'app;python_version>"{i}"' for i in range(MAX_IMPORTED_REQUIREMENTS + 1))
+    (tmp_path / "mlenv.toml").write_text(f'{ENVIRONMENT}[pypi]\ndependencies = ["app"]\n')
+    lock = _ARRAYS["target.requirements"](sample(), texts)
+    (tmp_path / "mlenv.lock").write_text(lockfile.render(lock))
+    code, _out, err = run_in_process(["lock", "--check"], tmp_path)
+    assert code == 1 and "Traceback" not in err
+    assert "mlenv.lock: target.requirements: 10,001 entries, more than 10,000" in err
+    assert "hint: regenerate it" in err
