@@ -51,7 +51,9 @@ MAX_INFLATE_RATIO = 200  # what a layer `inspect` reads may inflate to, per comp
 MAX_NODE_LIST = 1 << 30  # characters of `verify --nodes` (kubectl's list of a 5,000-node cluster)
 MAX_INCLUDED_FILES = 1_000  # files one `init --from` reads through -r (a diamond doubles per level)
 # requirement lines one `init --from` takes (the lock holds MAX_PROJECTS names; each line
-# copies the list so far, so 2 million lines took hours)
+# copies the list so far, so 2 million lines took hours), and the strings one array of the
+# manifest or the lock holds: the lock reader parses and evaluates every [target] requirement
+# for each platform (~100 us a marker: 500,000 markered ones took 31 s)
 MAX_IMPORTED_REQUIREMENTS = 10_000
 
 
@@ -163,14 +165,27 @@ MAX_KEY_PARTS = 16  # pixi's deepest headers have 7 parts
 MAX_KEY_DOTS = 100_000  # dots in all keys and headers: a lock of 10,000 entries has 20,000
 # The largest real lock (3,000 projects on each platform) is a few MB; tomllib holds 10-25
 # times a document's size (64 MB of ``[],`` was 1.7 GB and a minute; 14 MB of ``k0=0`` lines
-# 836 MB and 107 s of `lock --check`). Every value it reads follows one of ``[{=,``: their
-# count bounds what it holds (a lock of 10,000 entries, 20 dependencies each, has 310,000).
+# 836 MB and 107 s of `lock --check`). Every value it reads follows one of ``[{=,`` outside a
+# string or comment: their count bounds what it holds (a lock of 10,000 entries, 20
+# dependencies each, has 310,000). Those inside strings are no values (conda's ``>=1,<2``).
 MAX_TOML_CHARS = 16 << 20
 MAX_TOML_VALUES = 600_000
 # an array or inline table as a key's value costs tomllib ~900 bytes (its frozen flags); a lock
 # writes three an entry
 MAX_TOML_KEYED_CONTAINERS = 60_000
 _KEYED_CONTAINER = re.compile(r"=[ \t]*+[\[{]")
+# Strings and comments as tomllib ends them (a multi-line string's closing quotes may follow
+# one or two of its own), so no value hides in one. A string left open runs to its line's end
+# (a multi-line one to the text's), where tomllib refuses it, so every quote or ``#`` starts
+# a match that never fails and is scanned once: linear (a failing match retried at each later
+# quote would be quadratic).
+_INERT = re.compile(
+    r'''"""(?:[^"\\]++|\\(?s:.)?|"(?!""))*+(?:"""(?:""?)?+|\Z)'''
+    r"|'''(?:[^']++|'(?!''))*+(?:'''(?:''?)?+|\Z)"
+    r"""|"(?:[^"\\\n]++|\\.?)*+(?:"|(?=\n)|\Z)"""
+    r"|'[^'\n]*+(?:'|(?=\n)|\Z)"
+    r"|#[^\n]*+"
+)
 
 
 def _key_problem(text: str) -> str | None:
@@ -178,9 +193,12 @@ def _key_problem(text: str) -> str | None:
     values, its keys."""
     if len(text) > MAX_TOML_CHARS:
         return f"a document of {len(text):,} characters, more than {MAX_TOML_CHARS:,}"
-    if (values := sum(map(text.count, "[{=,"))) > MAX_TOML_VALUES:
+    structure = text  # strings and comments are stripped only when counting them would refuse
+    if sum(map(text.count, "[{=,")) > MAX_TOML_VALUES:
+        structure = _INERT.sub("", text)
+    if (values := sum(map(structure.count, "[{=,"))) > MAX_TOML_VALUES:
         return f"{values:,} values, arrays and tables, more than {MAX_TOML_VALUES:,}"
-    if (keyed := len(_KEYED_CONTAINER.findall(text))) > MAX_TOML_KEYED_CONTAINERS:
+    if (keyed := len(_KEYED_CONTAINER.findall(structure))) > MAX_TOML_KEYED_CONTAINERS:
         return f"{keyed:,} arrays and tables as values, more than {MAX_TOML_KEYED_CONTAINERS:,}"
     dots = 0
     for run in _KEY_RUN.finditer(text):
@@ -220,6 +238,14 @@ def parse_toml(text: str) -> dict[str, Any]:
         raise tomllib.TOMLDecodeError(message) from None
 
 
+def listed_problem(count: int) -> str | None:
+    """Why an array of strings in the manifest or the lock is longer than any real one (both
+    readers ask, so `mlenv lock` never writes a lock its reader refuses), or None."""
+    if count > MAX_IMPORTED_REQUIREMENTS:
+        return f"{count:,} entries, more than {MAX_IMPORTED_REQUIREMENTS:,}, which no real list has"
+    return None
+
+
 def enforce(amount: int, limit: int, what: str, *, where: str) -> None:
     """Refuse ``amount`` of ``what`` when over ``limit``; ``where`` names the URL or package."""
     if amount > limit:
@@ -236,6 +262,18 @@ def enforce_requires_dist(lines: Sequence[str], *, where: str) -> None:
     enforce(len(lines), MAX_REQUIRES_DIST, "Requires-Dist lines", where=where)
     chars = sum(map(len, lines))
     enforce(chars, MAX_REQUIRES_DIST_CHARS, "characters of Requires-Dist", where=where)
+
+
+def enforce_metadata_lines(data: bytes | str, *, where: str) -> None:
+    """Bound METADATA's lines before the email parser reads it (an index's ``.metadata``, a
+    wheel's at install): it holds each line as an object (60 MB of ``X-A: b`` lines held
+    1.2 GB) and also ends a line at a lone ``\r`` (13 MB of ``X-A: b\r`` lines held 414 MB
+    and took 32 s under a count of ``\n``), so every line end counts."""
+    if isinstance(data, str):
+        lines = data.count("\n") + data.count("\r") - data.count("\r\n")
+    else:
+        lines = data.count(b"\n") + data.count(b"\r") - data.count(b"\r\n")
+    enforce(lines, MAX_METADATA_LINES, "lines of METADATA", where=where)
 
 
 # Every HTTP exchange (``net.exchange``) and every download (``cache.download``) has a deadline

@@ -30,7 +30,7 @@ from mlenv.drift import target_drift as target_drift
 from mlenv.errors import MlenvError, Problem, ProblemsError, hidden_problem, printable
 from mlenv.inputs import LOCK_VERSION
 from mlenv.instants import spelled
-from mlenv.limits import MAX_WHEEL_BYTES, parse_toml
+from mlenv.limits import MAX_WHEEL_BYTES, listed_problem, parse_toml
 from mlenv.names import PROJECT_NAME
 from mlenv.platforms import NAMES as PLATFORM_NAMES
 from mlenv.platforms import unknown_platform_hint
@@ -313,6 +313,9 @@ class _Reader:
         if kind is list:
             if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
                 self.fail(where, "expected an array of strings")
+                return None
+            if problem := listed_problem(len(value)):
+                self.fail(where, problem)
                 return None
             return tuple(value) if self.shown(where, value, indexed=True) else None
         if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):

@@ -25,7 +25,7 @@ from packaging.version import InvalidVersion, Version
 from mlenv.digests import is_sha256_hex
 from mlenv.errors import MlenvError
 from mlenv.index.declared import Declared
-from mlenv.limits import MAX_METADATA_LINES, enforce
+from mlenv.limits import enforce_metadata_lines
 from mlenv.lockfile import url_filename
 
 
@@ -255,11 +255,8 @@ def _plain_core_metadata(data: bytes) -> CoreMetadata | None:
 
 def parse_core_metadata(data: bytes, *, where: str) -> CoreMetadata:
     """The resolver's fields of METADATA (an index's ``.metadata``, a wheel's), its lines
-    bounded first: both readers hold each line as an object (60 MB of ``X-A: b`` lines held
-    1.2 GB, once for each prefetch thread). The email parser also ends a line at a lone
-    ``\r``: 13 MB of ``X-A: b\r`` lines held 414 MB and took 32 s under a count of ``\n``."""
-    lines = data.count(b"\n") + data.count(b"\r") - data.count(b"\r\n")
-    enforce(lines, MAX_METADATA_LINES, "lines of METADATA", where=where)
+    bounded first (``enforce_metadata_lines``; once for each prefetch thread)."""
+    enforce_metadata_lines(data, where=where)
     plain = _plain_core_metadata(data)
     if plain is not None:
         return plain

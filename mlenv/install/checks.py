@@ -20,6 +20,7 @@ import zlib
 from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
+from email.message import Message
 from email.parser import HeaderParser
 from pathlib import Path
 from typing import BinaryIO
@@ -40,6 +41,7 @@ from mlenv.install.safety import (
     member_problem,
     refused,
 )
+from mlenv.limits import enforce_metadata_lines
 
 _DROPPED = frozenset({"INSTALLER", "REQUESTED", "direct_url.json", "RECORD.jws", "RECORD.p7s"})
 _KINDS = {
@@ -319,10 +321,18 @@ def _read_text(wheel: str, archive: zipfile.ZipFile, member: str) -> str:
         raise refused(wheel, member, f"cannot be read: {exc}") from None
 
 
+def _headers(wheel: str, archive: zipfile.ZipFile, member: str) -> Message:
+    """A METADATA-format member's headers, its lines bounded as the resolver bounds an
+    index's METADATA: the email parser holds every line of the member, not only the headers."""
+    text = _read_text(wheel, archive, member)
+    enforce_metadata_lines(text, where=f"{wheel} ({member})")
+    return HeaderParser().parsestr(text)
+
+
 def _check_metadata(
     wheel: str, archive: zipfile.ZipFile, dist_info: str, name: str, version: Version
 ) -> None:
-    headers = HeaderParser().parsestr(_read_text(wheel, archive, f"{dist_info}/METADATA"))
+    headers = _headers(wheel, archive, f"{dist_info}/METADATA")
     stated_name, stated_version = headers.get("Name"), headers.get("Version")
     if canonicalize_name(stated_name or "") != name or not _same_version(stated_version, version):
         raise refused(
@@ -330,7 +340,7 @@ def _check_metadata(
             f"{dist_info}/METADATA",
             f"describes {stated_name} {stated_version}, not {name} {version}",
         )
-    wheel_version = HeaderParser().parsestr(_read_text(wheel, archive, f"{dist_info}/WHEEL"))
+    wheel_version = _headers(wheel, archive, f"{dist_info}/WHEEL")
     if not (wheel_version.get("Wheel-Version") or "").startswith("1."):
         raise refused(wheel, f"{dist_info}/WHEEL", "does not declare Wheel-Version 1.x")
 

@@ -30,13 +30,14 @@ def raw_wheel(
     filename: str = "evil-1.0-py3-none-any.whl",
     dist_info: str = DIST_INFO,
     metadata: bytes = METADATA,
+    wheel: bytes = WHEEL,
     record: str | None = None,
 ) -> Path:
     """A wheel written with zipfile directly; RECORD is honest unless ``record`` is given."""
     members = [
         *members,
         (f"{dist_info}/METADATA", metadata),
-        (f"{dist_info}/WHEEL", WHEEL),
+        (f"{dist_info}/WHEEL", wheel),
     ]
     if record is None:
         rows = [f"{member_name(m)},{record_hash(data)},{len(data)}\n" for m, data in members]
