@@ -197,3 +197,25 @@ def test_mlenv_pylock_holds_pep_751_fields(world: tuple[Path, dict[str, str]]) -
             assert set(wheel) == {"name", "url", "size", "hashes"}
             assert wheel["url"].endswith("/" + wheel["name"]) and wheel["size"] > 0
             assert len(wheel["hashes"]["sha256"]) == 64
+
+
+def test_a_name_pip_and_uv_do_not_read_as_a_lock_is_warned_of(
+    world: tuple[Path, dict[str, str]],
+) -> None:
+    """PEP 751: the file MUST be named pylock.toml or pylock.<name>.toml, and pip and uv go by
+    the name: ``-o mylock.toml`` was written without a word, and neither tool read it."""
+    root, env = world
+    path, _ = _mlenv_export(root, env)
+    for name, warned in [("mylock.toml", True), ("pylock.gpu.toml", False)]:
+        out = run_mlenv(["export", "--format", "pylock", "-o", name], path.parent, env)
+        assert out.returncode == 0, out.stderr
+        assert ("is not a PEP 751 file name" in out.stderr) == warned, out.stderr
+        venv = {**env, "VIRTUAL_ENV": str(root / "uv-venv")}
+        uv_venv = [tool("uv"), "venv", "-q", "--allow-existing", "-p", sys.executable]
+        _run([*uv_venv, str(root / "uv-venv")], root, env)
+        dry = [tool("uv"), "pip", "install", "--dry-run", "--offline", "-r", name]
+        done = subprocess.run(dry, cwd=path.parent, env=venv, capture_output=True, check=False)
+        assert (done.returncode != 0) == warned, done.stderr
+        pip = [tool("pip"), "install", "--dry-run", "--no-index", "--ignore-installed", "-r", name]
+        done = subprocess.run(pip, cwd=path.parent, env=env, capture_output=True, check=False)
+        assert (done.returncode != 0) == warned, done.stderr
