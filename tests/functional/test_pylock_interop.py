@@ -20,6 +20,7 @@ from mlenv.lockfile import loads as load_lock
 from tests.support.cli import run_mlenv
 from tests.support.peers import clean_env, tool
 from tests.support.pylock_world import git_repo, interop_index, source_tree, write_tree
+from tests.support.wheels import build_wheel
 
 SAMPLES = Path(__file__).parents[1] / "support" / "data" / "pylock"
 PLACEHOLDER = "file:///INDEX"  # the samples' index root; each test builds the index anew
@@ -142,19 +143,23 @@ def test_sources_and_sdists_are_refused_by_name(world: tuple[Path, dict[str, str
 
 
 def _mlenv_export(root: Path, env: dict[str, str]) -> tuple[Path, dict[str, str]]:
-    """A two-platform lock of app and both from the index, exported: (pylock, linux-64 set)."""
+    """A two-platform lock of app and both from the index and flpkg from a find-links
+    directory with a blank, exported to out/: (pylock, linux-64 set)."""
     project = root / "m"
-    project.mkdir()
+    write_tree(project / "wheels dir", dict([build_wheel("flpkg", "0.5")]))
     (project / "mlenv.toml").write_text(
         '[environment]\nname = "t"\npython = "3.11"\nplatforms = ["linux-64", "linux-aarch64"]\n'
         f'[pypi]\nindex-url = "{(root / "index" / "simple").as_uri()}"\n'
-        'dependencies = ["app", "both"]\n'
+        'find-links = ["wheels dir"]\ndependencies = ["app", "both", "flpkg"]\n'
     )
     assert run_mlenv(["lock"], project, env).returncode == 0
-    out = run_mlenv(["export", "--format", "pylock", "-o", "pylock.toml"], project, env)
+    (project / "out").mkdir()
+    out = run_mlenv(["export", "--format", "pylock", "-o", "out/pylock.toml"], project, env)
     assert out.returncode == 0, out.stderr
     lock = load_lock((project / "mlenv.lock").read_text())
-    return project / "pylock.toml", {p.name: p.version for p in lock.platform("linux-64").packages}
+    return project / "out" / "pylock.toml", {
+        p.name: p.version for p in lock.platform("linux-64").packages
+    }
 
 
 def _frozen(text: str) -> dict[str, str]:
@@ -164,10 +169,11 @@ def _frozen(text: str) -> dict[str, str]:
 
 def test_mlenv_pylock_installs_with_pip_and_uv(world: tuple[Path, dict[str, str]]) -> None:
     """pip 26 reads a pylock.toml given to ``-r`` (its name must match pylock.*toml); uv
-    takes it in ``pip sync``. Each installs exactly the linux-64 set, from the markers."""
+    takes it in ``pip sync``. Each installs exactly the linux-64 set, from the markers, and
+    flpkg from its ``path`` relative to the lock file, run from elsewhere."""
     root, env = world
     path, expected = _mlenv_export(root, env)
-    assert len(expected) == 5
+    assert len(expected) == 6 and expected["flpkg"] == "0.5"
     python = root / "pip-venv" / "bin" / "python"
     _run([sys.executable, "-m", "venv", "--without-pip", str(python.parents[1])], root, env)
     pip = [tool("pip"), "--python", str(python)]
@@ -193,9 +199,11 @@ def test_mlenv_pylock_holds_pep_751_fields(world: tuple[Path, dict[str, str]]) -
         Marker(package["marker"])
         assert set(package) <= {"name", "version", "marker", "requires-python", "index",
                                 "wheels", "tool"}  # fmt: skip
+        assert ("index" in package) == (package["name"] != "flpkg")  # find-links is no index
         for wheel in package["wheels"]:
-            assert set(wheel) == {"name", "url", "size", "hashes"}
-            assert wheel["url"].endswith("/" + wheel["name"]) and wheel["size"] > 0
+            where = "path" if package["name"] == "flpkg" else "url"  # a file, from the lock's
+            assert set(wheel) == {"name", where, "size", "hashes"}
+            assert wheel[where].endswith("/" + wheel["name"]) and wheel["size"] > 0
             assert len(wheel["hashes"]["sha256"]) == 64
 
 
