@@ -152,13 +152,21 @@ def _pylock_sources(package: PylockPackage, beside: Path) -> list[str]:
     """Where a locked package comes from: its ``index``, else the directory of each wheel
     given by ``path`` (PEP 751: relative to the lock file) or by a ``file:`` URL, which is a
     find-links one (mlenv's export writes a find-links wheel so, with no index; ``pip lock``
-    writes no index, only each wheel's URL)."""
+    writes no index, only each wheel's URL). uv writes a find-links directory as the
+    ``index`` its wheels sit in: it is no simple-API index, and as one it had no project."""
     location = str(package.index or "").rstrip("/")
+    wheels = package.wheels or ()
+    if (
+        location.startswith("file:")
+        and wheels
+        and all((wheel.url or "").rpartition("/")[0] == location for wheel in wheels)
+    ):
+        location = ""  # a find-links directory: the wheels' own, below
     if location:
         if "://" not in location and (beside / location).exists():
             location = str((beside / location).resolve())  # see _option
         return [location]
-    paths = [_local(wheel.url, wheel.path, beside) for wheel in package.wheels or ()]
+    paths = [_local(wheel.url, wheel.path, beside) for wheel in wheels]
     return list(dict.fromkeys(str(p.resolve().parent) for p in paths if p))
 
 

@@ -23,7 +23,7 @@ from tests.support.pylock_world import git_repo, interop_index, source_tree, wri
 from tests.support.wheels import build_wheel
 
 SAMPLES = Path(__file__).parents[1] / "support" / "data" / "pylock"
-PLACEHOLDER = "file:///INDEX"  # the samples' index root; each test builds the index anew
+PLACEHOLDER = "file:///ROOT"  # the samples' test directory; each test builds the index anew
 
 
 @pytest.fixture
@@ -42,15 +42,18 @@ def _run(args: list[str], cwd: Path, env: dict[str, str]) -> str:
     return done.stdout
 
 
-def _uv_export(root: Path, env: dict[str, str], dependencies: str, sources: str = "") -> Path:
-    """``uv lock`` and ``uv export --format pylock.toml`` of a project, offline."""
+def _uv_export(
+    root: Path, env: dict[str, str], dependencies: str, sources: str = "", *options: str
+) -> Path:
+    """``uv lock`` and ``uv export --format pylock.toml`` of a project, offline, with the
+    index options ``options`` too."""
     project = root / "uv"
     project.mkdir()
     (project / "pyproject.toml").write_text(
         '[project]\nname = "demo"\nversion = "0.1.0"\nrequires-python = ">=3.9"\n'
         f"dependencies = [{dependencies}]\n{sources}"
     )
-    index = ["--offline", "--default-index", (root / "index" / "simple").as_uri()]
+    index = ["--offline", "--default-index", (root / "index" / "simple").as_uri(), *options]
     _run([tool("uv"), "lock", *index], project, env)
     export = ["export", "--format", "pylock.toml", "--no-emit-project", "-o", "pylock.toml"]
     _run([tool("uv"), *export, *index], project, env)
@@ -68,7 +71,7 @@ def _pip_lock(root: Path, env: dict[str, str], requirements: str) -> Path:
 
 
 def _as_sample(path: Path, root: Path) -> str:
-    return path.read_text().replace((root / "index").as_uri(), PLACEHOLDER)
+    return path.read_text().replace(root.as_uri(), PLACEHOLDER)
 
 
 def _import_and_lock(path: Path, env: dict[str, str], *lock: str) -> dict[str, str]:
@@ -118,6 +121,22 @@ def test_a_real_tools_pylock_locks_the_same_wheels(
         assert len(hashes["multi"]) == 3  # a wheel per platform, one locked for linux-64
     else:
         assert pypi["find-links"] == ["../index/files"]  # the wheels' directory
+
+
+def test_a_uv_find_links_directory_imports_as_find_links(
+    world: tuple[Path, dict[str, str]],
+) -> None:
+    """uv writes a ``--find-links`` directory as the ``index`` its wheels sit in; imported as
+    the index URL, ``mlenv lock`` found no flpkg there ("does not exist on file:///…/fl")."""
+    root, env = world
+    write_tree(root / "fl", dict([build_wheel("flpkg", "0.5")]))
+    path = _uv_export(root, env, '"flpkg", "speedy"', "", "--find-links", "../fl")
+    assert _as_sample(path, root) == (SAMPLES / "uv-find-links.toml").read_text()
+    hashes = _hashes(path)
+    assert _import_and_lock(path, env) == {n: sha for n, [sha] in hashes.items()}
+    pypi = tomllib.loads((path.parent / "mlenv.toml").read_text())["pypi"]
+    assert pypi["find-links"] == ["../fl"] and pypi["extra-index-urls"] == []
+    assert pypi["index-url"] == (root / "index" / "simple").as_uri()
 
 
 def test_sources_and_sdists_are_refused_by_name(world: tuple[Path, dict[str, str]]) -> None:
