@@ -4,6 +4,7 @@ CycloneDX SBOM, Kubernetes node affinity, conda-lock, a conda explicit spec)."""
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from pathlib import Path
 
@@ -14,6 +15,8 @@ from mlenv.manifest import Manifest
 from mlenv.outputs import OutputKind
 
 EXPORT_FILE = OutputKind("export", "--output")
+# PEP 751: "A lock file MUST be named pylock.toml or match" this; pip and uv go by the name
+PYLOCK_NAME = re.compile(r"^pylock\.([^.]+\.)?toml$")
 
 
 def export_keep(session: Session) -> dict[str, Path]:
@@ -40,6 +43,12 @@ def render_export(
     lock_ = session.load_lock()
     judge_lock(session, lock_, manifest, frozen=frozen)
     text = _rendered(session, manifest, lock_, fmt, platform, output)
+    if fmt == "pylock" and output is not None and not PYLOCK_NAME.match(output.name):
+        session.reporter.warning(
+            f"export: {output.name} is not a PEP 751 file name (pylock.toml or "
+            "pylock.<name>.toml): uv refuses to read it as a lock and pip reads it as a "
+            "requirements file; name it so"
+        )
     for key, shown in _secrets_left_out(manifest, text):
         session.reporter.warning(
             f"export: {key} is written as {shown}, without the secret the manifest gives it "

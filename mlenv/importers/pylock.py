@@ -11,6 +11,8 @@ import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from urllib.parse import urlsplit
+from urllib.request import url2pathname
 
 from packaging.markers import Marker
 from packaging.utils import canonicalize_name
@@ -56,12 +58,16 @@ def read_pylock(path: Path, groups: Sequence[str] = ()) -> Imported:
         installed, rest = _pylock_marker(package.marker, chosen, where, collector)
         if not installed:
             continue
-        if package.version is None or package.vcs or package.directory or package.archive:
-            collector.fail(where, "not a released version from an index", "lock it from an index")
+        if refusal := _unsupported(package):
+            collector.fail(where, refusal, _WHEELS_ONLY)
             continue
         marker = f"; {rest}" if rest else ""
         pins.append(f"{package.name}=={package.version}{marker}")
         locations = _pylock_sources(package, path.parent)
+        if not locations and not _on_pypi(package):
+            collector.fail(where, "the lock names no index for it and its wheel is not on PyPI, "
+                           "where mlenv would look for it", _NO_INDEX)  # fmt: skip
+            continue
         links += [found for found in locations if "://" not in found and found not in links]
         index = locations[0] if len(locations) == 1 and "://" in locations[0] else ""
         entries.setdefault(canonicalize_name(package.name), []).append(index)
@@ -114,17 +120,63 @@ def explicit_sources(entries: Mapping[str, Sequence[str]], default: str) -> dict
     return {name: found[0] for name, found in sorted(entries.items()) if found[0] in only}
 
 
+_WHEELS_ONLY = (
+    "mlenv locks released wheels only: build the wheel once (`pip wheel --no-deps`), put it "
+    "in a find-links directory and lock it from there"
+)
+_NO_INDEX = "lock it again with uv (`uv export --format pylock.toml` writes each index)"
+# Where PyPI keeps its files; pip lock writes their URLs and no index
+_PYPI_FILES = "https://files.pythonhosted.org/"
+
+
+def _unsupported(package: PylockPackage) -> str | None:
+    """Why mlenv cannot pin an entry: it locks a released wheel, never a build of a source
+    (``mlenv lock`` failed later with "every release is an sdist" and no word of the file)."""
+    kinds = (("a VCS checkout", package.vcs), ("a local directory", package.directory),
+             ("a source archive", package.archive))  # fmt: skip
+    for kind, found in kinds:
+        if found is not None:
+            return f"locked as {kind}, not a released version"
+    if package.version is None:
+        return "locked with no version"
+    if not package.wheels:
+        return "locked as an sdist only, with no wheel"
+    return None
+
+
+def _on_pypi(package: PylockPackage) -> bool:
+    return all((w.url or "").startswith(_PYPI_FILES) for w in package.wheels or ())
+
+
 def _pylock_sources(package: PylockPackage, beside: Path) -> list[str]:
     """Where a locked package comes from: its ``index``, else the directory of each wheel
-    given by ``path`` (PEP 751: relative to the lock file), which is a find-links one (mlenv's
-    export writes a find-links wheel so, with no index)."""
+    given by ``path`` (PEP 751: relative to the lock file) or by a ``file:`` URL, which is a
+    find-links one (mlenv's export writes a find-links wheel so, with no index; ``pip lock``
+    writes no index, only each wheel's URL). uv writes a find-links directory as the
+    ``index`` its wheels sit in: it is no simple-API index, and as one it had no project."""
     location = str(package.index or "").rstrip("/")
+    wheels = package.wheels or ()
+    if (
+        location.startswith("file:")
+        and wheels
+        and all((wheel.url or "").rpartition("/")[0] == location for wheel in wheels)
+    ):
+        location = ""  # a find-links directory: the wheels' own, below
     if location:
         if "://" not in location and (beside / location).exists():
             location = str((beside / location).resolve())  # see _option
         return [location]
-    paths = [wheel.path for wheel in package.wheels or () if wheel.path]
-    return list(dict.fromkeys(str((beside / p).resolve().parent) for p in paths))
+    paths = [_local(wheel.url, wheel.path, beside) for wheel in wheels]
+    return list(dict.fromkeys(str(p.resolve().parent) for p in paths if p))
+
+
+def _local(url: str | None, path: str | None, beside: Path) -> Path | None:
+    """A wheel's file on this machine: its ``path`` from the lock file, or its ``file:`` URL."""
+    if path:
+        return beside / path
+    if url and url.startswith("file:"):
+        return Path(url2pathname(urlsplit(url).path))
+    return None
 
 
 _MEMBERSHIP = re.compile(r'"[^"]*" (?:not )?in (?:extras|dependency_groups)')
