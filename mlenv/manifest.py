@@ -384,7 +384,7 @@ class _Checker:
         expected: str,
         valid: Callable[[str], str | None] | None = None,
     ) -> None:
-        hint = None if "[" in key else hints.wrong_type(key, value, expected, valid)
+        hint = hints.wrong_type(key, value, expected, valid)
         self.add(key, f"expected {expected}, got {_describe(value)}", hint)
 
     def table(
@@ -475,7 +475,7 @@ class _Checker:
         for position, item in enumerate(value):
             where = f"{path}[{position}]"
             if not isinstance(item, str):
-                self.wrong_type(where, item, "a string")
+                self.wrong_type(where, item, "a string", valid)
             elif unseen := _unseen(item):
                 self.add(where, f"{item!r} holds {unseen}", _UNSEEN_HINT)
             elif valid is not None and (message := valid(item)) is not None:
