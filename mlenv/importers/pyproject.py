@@ -24,6 +24,7 @@ from mlenv.importers.poetry import (
     poetry_groups,
     poetry_indexes,
     poetry_tables,
+    prerelease_note,
     well_typed,
 )
 from mlenv.importers.uv import uv_indexes
@@ -68,6 +69,7 @@ def read_pyproject(path: Path, groups: Sequence[str]) -> Imported:
         collector,
     )
     pinned: list[tuple[str, str]] = []  # Poetry's explicit sources: (name, URL)
+    allowing: list[str] = []  # Poetry's dependencies with allow-prereleases = true
     requires = project.get("requires-python")
     python_where = f"{path}: [project] requires-python"
     if poetry_owns:
@@ -76,6 +78,7 @@ def read_pyproject(path: Path, groups: Sequence[str]) -> Imported:
         tables = poetry_tables(poetry, path, groups, collector)
         lines += tables.lines
         pinned += tables.sources
+        allowing += tables.prereleases
         if tables.python and not requires:
             requires = tables.python
             python_where = f"{path}: [tool.poetry.dependencies] python"
@@ -84,6 +87,7 @@ def read_pyproject(path: Path, groups: Sequence[str]) -> Imported:
         # Poetry 2: [project] holds the requirements and extras, Poetry's groups stay its own
         tables = poetry_tables(poetry, path, own, collector, main=False)
         lines, pinned = lines + list(tables.lines), pinned + list(tables.sources)
+        allowing += tables.prereleases
         groups = [g for g in groups if g not in own]
     pixi = _table(tool.get("pixi"))
     pixi_groups = {*_table(pixi.get("feature")), *_table(pixi.get("environments"))}
@@ -139,6 +143,9 @@ def read_pyproject(path: Path, groups: Sequence[str]) -> Imported:
     result = Imported()
     for where, line in lines:
         result = _requirement_line(line.split(), line, where, collector, result)
+    if allowing:
+        result = replace(result, prerelease="allow")
+        collector.notes.append(prerelease_note(allowing))
     if indexes := poetry_indexes(poetry, path, collector):
         index_url, extra = manifest_indexes(indexes[0])
         result = replace(result, index_url=index_url, extra_index_urls=extra,
