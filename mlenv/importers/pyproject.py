@@ -162,8 +162,13 @@ def read_pyproject(path: Path, groups: Sequence[str]) -> Imported:
         result,
         pypi=tuple(dict.fromkeys(result.pypi)),
         python_range=python_range if isinstance(requires, str) else None,
-        name=next(
-            (n for n in (project.get("name"), poetry.get("name")) if isinstance(n, str)), None
+        name=next(  # result.name: [tool.pixi.workspace]'s (or [tool.pixi.project]'s)
+            (
+                n
+                for n in (project.get("name"), poetry.get("name"), result.name)
+                if isinstance(n, str)
+            ),
+            None,
         ),
         notes=tuple(dict.fromkeys((*collector.notes, *result.notes))),  # pixi's too
     )
