@@ -268,11 +268,18 @@ def poetry_tables(
             found = _entry(name, spec, where, collector, extras)
             if found and (pin := explicit_source(poetry, name, spec, where, collector)):
                 pinned.append(pin)
-            tables = spec if isinstance(spec, list) else [spec]
-            if found and any(isinstance(t, dict) and t.get("allow-prereleases") for t in tables):
+            if found and allows_prereleases(spec):
                 prereleases.append(where)
             lines += found
     return PoetryTables(tuple(lines), python, tuple(dict.fromkeys(pinned)), tuple(prereleases))
+
+
+def allows_prereleases(spec: Any) -> bool:
+    """Whether a dependency entry (a table, or a list of them) says allow-prereleases = true."""
+    tables = spec if isinstance(spec, list) else [spec]
+    return any(
+        isinstance(table, dict) and table.get("allow-prereleases") is True for table in tables
+    )
 
 
 def prerelease_note(wheres: Sequence[str]) -> str:

@@ -20,6 +20,7 @@ from packaging.utils import canonicalize_name
 from mlenv.importers.core import Imported, _Collector, _requirement_line, _toml
 from mlenv.importers.pixi import read_pixi
 from mlenv.importers.poetry import (
+    allows_prereleases,
     explicit_source,
     poetry_groups,
     poetry_indexes,
@@ -140,6 +141,10 @@ def read_pyproject(path: Path, groups: Sequence[str]) -> Imported:
         )
     lines = _own_extras(lines, project.get("name"), optional, collector, set())
     pinned += _foreign(tool, path, collector, has_project="dependencies" in project)
+    if "dependencies" in project:  # Poetry 2: its table enriches [project]'s dependencies
+        enriching = _table(poetry.get("dependencies")).items()
+        allowing += [f"{path}: [tool.poetry.dependencies] {name}"
+                     for name, spec in enriching if allows_prereleases(spec)]  # fmt: skip
     result = Imported()
     for where, line in lines:
         result = _requirement_line(line.split(), line, where, collector, result)
@@ -153,6 +158,10 @@ def read_pyproject(path: Path, groups: Sequence[str]) -> Imported:
     if pinned:
         result = replace(result, sources=tuple(sorted(dict(pinned).items())))
     result = uv_indexes(tool.get("uv"), result, path, collector, chosen)
+    if allowing and result.prerelease != "allow":  # uv's prerelease said otherwise
+        collector.fail(f"{path}: [tool.uv] prerelease", "disagrees with Poetry's "
+                       f"allow-prereleases = true ({allowing[0]}); mlenv has one rule for every "
+                       "project", "keep one of the two")  # fmt: skip
     collector.check(str(path))
     if pixi.get("workspace") or pixi.get("project"):
         result = _with_pixi(result, read_pixi(path, [g for g in asked if g in pixi_groups],

@@ -105,3 +105,21 @@ def test_an_exclude_newer_mlenv_refuses_is_refused_at_import(
     assert "[tool.uv] exclude-newer" in flat and said in flat
     assert 'exclude-newer = "2026-01-01T00:00:00Z"' in flat  # the hint
     assert not (tmp_path / "mlenv.toml").exists()
+
+
+def test_poetry_2_allow_prereleases_on_a_project_dependency(tmp_path: Path) -> None:
+    """Poetry 2 enriches a [project] dependency from its own table: the opt-in counts there."""
+    text = (
+        '[project]\nname = "p"\nversion = "1"\ndependencies = ["torch>=2.5"]\n\n'
+        "[tool.poetry.dependencies]\ntorch = { allow-prereleases = true }\n"
+    )
+    status, stderr = init(tmp_path, text)
+    assert status == 0, stderr
+    assert loads((tmp_path / "mlenv.toml").read_text()).pypi.prerelease == "allow"
+
+
+def test_poetry_allow_prereleases_against_uvs_disallow_is_refused(tmp_path: Path) -> None:
+    status, stderr = init(tmp_path, POETRY + '\n[tool.uv]\nprerelease = "disallow"\n')
+    assert status != 0
+    assert "[tool.uv] prerelease" in stderr and "allow-prereleases" in stderr
+    assert not (tmp_path / "mlenv.toml").exists()
