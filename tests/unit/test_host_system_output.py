@@ -18,10 +18,13 @@ LOUD = (
 )
 # Runs the probe in a process of its own, so its peak RSS is the probe's alone.
 PROBE = """\
-import json, resource, sys
+import json, sys
+from pathlib import Path
 from mlenv.host_system import RealHost
 said = RealHost().run_status((sys.executable, "-c", sys.argv[1]), 600)
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+# VmHWM, not ru_maxrss: Linux keeps ru_maxrss across exec, so it held pytest's own peak
+status = Path("/proc/self/status").read_text()
+peak = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM:"))
 print(json.dumps([said.status, len(said.stdout), len(said.stderr), said.stdout[:9], peak]))
 """
 
