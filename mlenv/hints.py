@@ -80,10 +80,13 @@ def wrong_type(
     path: str, value: object, expected: str, valid: Callable[[str], str | None] | None = None
 ) -> str | None:
     """How to write ``value`` as the ``expected`` type (``manifest._Checker.wrong_type``) at
-    ``path``; ``valid`` judges the string a number may have been meant as."""
+    ``path``; ``valid`` judges the string a number may have been meant as. Past an array's
+    item (``pypi.indexes[0]``) only a number gets one: the others name a top-level key."""
     table, _, key = path.rpartition(".")
     if expected == "a string" and isinstance(value, int | float) and not isinstance(value, bool):
         return quoted(key, value, valid)
+    if "[" in path:
+        return None
     if expected.startswith("an array") and isinstance(value, str):
         return f'write an array, even for one value: {key} = ["{value}"]'
     if key in _REQUIREMENT_LISTS and isinstance(value, Mapping):

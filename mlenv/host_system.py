@@ -6,7 +6,9 @@ from __future__ import annotations
 import contextlib
 import importlib
 import os
+import selectors
 import subprocess
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +18,8 @@ from mlenv.host_text import Gpu
 
 # What a probe keeps of a tool's output: real nvidia-smi and ldconfig -p output is a few KiB.
 MAX_PROBE_OUTPUT = 64 * 1024
+_KEPT_BYTES = 4 * MAX_PROBE_OUTPUT  # as many characters of UTF-8 text at most
+_CHUNK = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -82,20 +86,24 @@ class RealHost:
     def run_status(self, argv: Sequence[str], timeout: float) -> Said | None:
         """Any finished run; LC_ALL=C because the parsers expect untranslated text."""
         try:
-            completed = subprocess.run(
+            child = subprocess.Popen(
                 list(argv),
-                capture_output=True,
-                text=True,
-                encoding="utf-8",
-                errors="replace",
-                timeout=timeout,
-                check=False,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
                 env={**os.environ, "LC_ALL": "C"},
             )
         except (OSError, subprocess.SubprocessError):
             return None
-        out, err = completed.stdout, completed.stderr
-        return Said(completed.returncode, out[:MAX_PROBE_OUTPUT], err[:MAX_PROBE_OUTPUT])
+        deadline = time.monotonic() + timeout
+        with child:
+            try:
+                out, err = _bounded_output(child, deadline)
+                status = child.wait(max(0.0, deadline - time.monotonic()))
+            except (OSError, subprocess.TimeoutExpired):
+                child.kill()
+                return None
+        return Said(status, _text(out), _text(err))
 
     def resolve_link(self, path: str) -> str | None:
         """The file a chain of links ends at, as the loader opens it (Debian's libcuda.so.1
@@ -133,6 +141,33 @@ class RealHost:
         finally:
             with contextlib.suppress(Exception):
                 pynvml.nvmlShutdown()
+
+
+def _bounded_output(child: subprocess.Popen[bytes], deadline: float) -> tuple[bytes, bytes]:
+    """What ``child`` prints until it closes both streams, each kept to ``_KEPT_BYTES`` while
+    it runs: the rest is read and dropped, so a tool printing without end neither fills memory
+    nor blocks on a full pipe (its exit status is kept). Raises TimeoutExpired at ``deadline``."""
+    pipes = [stream.fileno() for stream in (child.stdout, child.stderr) if stream is not None]
+    kept = {fd: bytearray() for fd in pipes}  # stdout's, then stderr's
+    with selectors.DefaultSelector() as selector:
+        for fd in pipes:
+            selector.register(fd, selectors.EVENT_READ)
+        while selector.get_map():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise subprocess.TimeoutExpired(child.args, 0)
+            for key, _ in selector.select(left):
+                chunk = os.read(key.fd, _CHUNK)
+                if not chunk:
+                    selector.unregister(key.fd)
+                held = kept[key.fd]
+                held += chunk[: _KEPT_BYTES - len(held)]
+    out, err = kept.values()
+    return bytes(out), bytes(err)
+
+
+def _text(output: bytes) -> str:
+    return output.decode("utf-8", "replace")[:MAX_PROBE_OUTPUT]
 
 
 def _decode(value: object) -> str:

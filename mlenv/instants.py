@@ -58,6 +58,21 @@ def cutoff(text: str) -> datetime | None:
     return instant(text)
 
 
+CUTOFF_HINT = (
+    'write a UTC timestamp, e.g. exclude-newer = "2026-01-01T00:00:00Z", or a date, '
+    'e.g. "2026-01-01" (the midnight that ends it, UTC, as uv reads it)'
+)
+
+
+def cutoff_problem(value: str) -> str | None:
+    """Why ``value`` is no ``exclude-newer`` mlenv takes (the manifest's and uv's, imported)."""
+    if cutoff(value) is not None:
+        return None
+    if cutoff(f"{value}Z") is not None:  # a local time: another instant on every runner
+        return "a time without an offset (Z or +hh:mm) is another instant on every machine"
+    return "expected an RFC 3339 timestamp or a date"
+
+
 def spelled(when: datetime) -> str:
     """The one spelling of an instant mlenv writes: UTC, ``Z``, microseconds only when any."""
     # isoformat, not strftime: "%Y" writes the year 999 as "999", which no reader takes back

@@ -34,7 +34,7 @@ from mlenv.inputs import (
     REQUIRED_KEYS,
     Prerelease,
 )
-from mlenv.instants import cutoff, spelled
+from mlenv.instants import CUTOFF_HINT, cutoff, cutoff_problem, spelled
 from mlenv.limits import listed_problem, parse_toml
 from mlenv.manifest_requirements import (
     constraint_problem,
@@ -384,7 +384,7 @@ class _Checker:
         expected: str,
         valid: Callable[[str], str | None] | None = None,
     ) -> None:
-        hint = None if "[" in key else hints.wrong_type(key, value, expected, valid)
+        hint = hints.wrong_type(key, value, expected, valid)
         self.add(key, f"expected {expected}, got {_describe(value)}", hint)
 
     def table(
@@ -475,7 +475,7 @@ class _Checker:
         for position, item in enumerate(value):
             where = f"{path}[{position}]"
             if not isinstance(item, str):
-                self.wrong_type(where, item, "a string")
+                self.wrong_type(where, item, "a string", valid)
             elif unseen := _unseen(item):
                 self.add(where, f"{item!r} holds {unseen}", _UNSEEN_HINT)
             elif valid is not None and (message := valid(item)) is not None:
@@ -899,23 +899,14 @@ def _pypi(check: _Checker, table: Mapping[str, Any]) -> PyPI:
         overrides=check.string_list(
             table, "pypi.overrides", (), requirement_problem, requirement_hint, same_requirement
         ),
-        exclude_newer=_cutoff(check.string(table, "pypi.exclude-newer", None, _instant, _when)),
+        exclude_newer=_cutoff(
+            check.string(table, "pypi.exclude-newer", None, cutoff_problem, _when)
+        ),
     )
-
-
-def _instant(value: str) -> str | None:
-    if cutoff(value) is not None:
-        return None
-    if cutoff(f"{value}Z") is not None:  # a local time: another instant on every runner
-        return "a time without an offset (Z or +hh:mm) is another instant on every machine"
-    return "expected an RFC 3339 timestamp or a date"
 
 
 def _when(_value: str) -> str:
-    return (
-        'write a UTC timestamp, e.g. exclude-newer = "2026-01-01T00:00:00Z", or a date, '
-        'e.g. "2026-01-01" (the midnight that ends it, UTC, as uv reads it)'
-    )
+    return CUTOFF_HINT
 
 
 def _cutoff(value: str | None) -> datetime | None:

@@ -50,15 +50,17 @@ def python_version(value: str, minors: tuple[str, ...]) -> str | None:
 def quoted(key: str, value: int | float, valid: Callable[[str], str | None] | None) -> str:
     """How to quote a version TOML read as a number. A float may have lost a trailing zero
     (3.10 is 3.1, 12.10 is 12.1), so both spellings the key takes are offered, never only the
-    shortened one: copying ``"12.1"`` from a hint would pick another CUDA."""
+    shortened one: copying ``"12.1"`` from a hint would pick another CUDA. An array's item
+    (``archs[0]``) is written as the string alone."""
     text = str(value)
     lossy = isinstance(value, float) and re.fullmatch(r"[0-9]+\.[0-9]", text) is not None
     spellings = [text, f"{text}0"] if lossy else [text]
     fitting = [spelled for spelled in spellings if valid is None or valid(spelled) is None]
     if not fitting:
         wanted = valid(text) if valid is not None else None
-        return f"put the value in quotes (unquoted, TOML reads a number); {wanted}"
-    written = " or ".join(f'{key} = "{spelled}"' for spelled in fitting)
+        return f"TOML reads the unquoted {text} as a number; {wanted}"
+    assigned = "" if key.endswith("]") else f"{key} = "
+    written = " or ".join(f'{assigned}"{spelled}"' for spelled in fitting)
     lost = f" (TOML reads {text}0 as {text} too)" if lossy else ""
     return f"put the value in quotes as you meant it: {written}{lost}"
 

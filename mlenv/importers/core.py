@@ -2,8 +2,7 @@
 
 Each reader turns one format into an ``Imported`` value; every entry mlenv cannot express is
 reported at once with its file and line, and nothing is written then. This module reads
-requirements files and dispatches the others; ``manifest`` writes the manifest.
-"""
+requirements files and dispatches the others; ``manifest`` writes the manifest."""
 
 from __future__ import annotations
 
@@ -70,6 +69,7 @@ class Imported:
     find_links: tuple[str, ...] = ()
     index_strategy: str | None = None  # None: pip's best-match when there are extra indexes
     prerelease: str | None = None  # [pypi] prerelease (pip's --pre: "allow"); None: the default
+    exclude_newer: str | None = None  # [pypi] exclude-newer (uv's), as the file spells it
     constraints: tuple[str, ...] = ()  # [pypi] constraints (pip's -c, uv's)
     overrides: tuple[str, ...] = ()  # [pypi] overrides (uv's)
     sources: tuple[tuple[str, str], ...] = ()  # [pypi] sources: (PEP 503 name, its only index)

@@ -116,10 +116,13 @@ def manifest_text(
         # pip's rule, which the imported file was written for
         pypi["index-strategy"] = tomlkit.item("best-match").comment("pip's rule, as imported")
     pypi["find-links"].extend(dict.fromkeys(_relative(link, base) for link in imported.find_links))
-    if imported.prerelease is not None:  # beside the index settings, before the dependencies
+    # beside the index settings, before the dependencies
+    settings = {"prerelease": imported.prerelease, "exclude-newer": imported.exclude_newer}
+    if written := {key: value for key, value in settings.items() if value is not None}:
         dependencies = pypi["dependencies"]
         del pypi["dependencies"]
-        pypi["prerelease"] = tomlkit.item(imported.prerelease).comment("as imported")
+        for key, value in written.items():
+            pypi[key] = tomlkit.item(value).comment("as imported")
         pypi["dependencies"] = dependencies
     if imported.sources:
         pinned = tomlkit.inline_table()

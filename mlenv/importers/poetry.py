@@ -46,6 +46,7 @@ class PoetryTables:
     lines: tuple[tuple[str, str], ...]
     python: str | None
     sources: tuple[tuple[str, str], ...] = ()  # (PEP 503 name, the explicit source's URL)
+    prereleases: tuple[str, ...] = ()  # where an imported dependency says allow-prereleases
 
 
 def _python_marker(constraint: str) -> str:
@@ -246,6 +247,7 @@ def poetry_tables(
     python = None
     lines: list[tuple[str, str]] = []
     pinned: list[tuple[str, str]] = []
+    prereleases: list[str] = []
     for title, table in chosen_tables:
         if not isinstance(table, dict):
             continue
@@ -266,8 +268,29 @@ def poetry_tables(
             found = _entry(name, spec, where, collector, extras)
             if found and (pin := explicit_source(poetry, name, spec, where, collector)):
                 pinned.append(pin)
+            if found and allows_prereleases(spec):
+                prereleases.append(where)
             lines += found
-    return PoetryTables(tuple(lines), python, tuple(dict.fromkeys(pinned)))
+    return PoetryTables(tuple(lines), python, tuple(dict.fromkeys(pinned)), tuple(prereleases))
+
+
+def allows_prereleases(spec: Any) -> bool:
+    """Whether a dependency entry (a table, or a list of them) says allow-prereleases = true."""
+    tables = spec if isinstance(spec, list) else [spec]
+    return any(
+        isinstance(table, dict) and table.get("allow-prereleases") is True for table in tables
+    )
+
+
+def prerelease_note(wheres: Sequence[str]) -> str:
+    """Why ``[pypi] prerelease = "allow"`` is written for Poetry's per-dependency opt-in: the
+    nearest mlenv has, as the default would take the dependency's final release instead."""
+    return (
+        f"{', '.join(wheres)}: Poetry's allow-prereleases = true holds for that dependency "
+        'alone; mlenv has no per-package rule, so [pypi] prerelease = "allow" was written and '
+        "takes pre-releases for every project: to keep the others on final releases, drop it "
+        'and name the pre-release in the requirement ("pkg>=2.0rc1")'
+    )
 
 
 def _mapping(value: object) -> dict[str, Any]:

@@ -20,10 +20,12 @@ from packaging.utils import canonicalize_name
 from mlenv.importers.core import Imported, _Collector, _requirement_line, _toml
 from mlenv.importers.pixi import read_pixi
 from mlenv.importers.poetry import (
+    allows_prereleases,
     explicit_source,
     poetry_groups,
     poetry_indexes,
     poetry_tables,
+    prerelease_note,
     well_typed,
 )
 from mlenv.importers.uv import uv_indexes
@@ -68,6 +70,7 @@ def read_pyproject(path: Path, groups: Sequence[str]) -> Imported:
         collector,
     )
     pinned: list[tuple[str, str]] = []  # Poetry's explicit sources: (name, URL)
+    allowing: list[str] = []  # Poetry's dependencies with allow-prereleases = true
     requires = project.get("requires-python")
     python_where = f"{path}: [project] requires-python"
     if poetry_owns:
@@ -76,6 +79,7 @@ def read_pyproject(path: Path, groups: Sequence[str]) -> Imported:
         tables = poetry_tables(poetry, path, groups, collector)
         lines += tables.lines
         pinned += tables.sources
+        allowing += tables.prereleases
         if tables.python and not requires:
             requires = tables.python
             python_where = f"{path}: [tool.poetry.dependencies] python"
@@ -84,6 +88,7 @@ def read_pyproject(path: Path, groups: Sequence[str]) -> Imported:
         # Poetry 2: [project] holds the requirements and extras, Poetry's groups stay its own
         tables = poetry_tables(poetry, path, own, collector, main=False)
         lines, pinned = lines + list(tables.lines), pinned + list(tables.sources)
+        allowing += tables.prereleases
         groups = [g for g in groups if g not in own]
     pixi = _table(tool.get("pixi"))
     pixi_groups = {*_table(pixi.get("feature")), *_table(pixi.get("environments"))}
@@ -136,9 +141,16 @@ def read_pyproject(path: Path, groups: Sequence[str]) -> Imported:
         )
     lines = _own_extras(lines, project.get("name"), optional, collector, set())
     pinned += _foreign(tool, path, collector, has_project="dependencies" in project)
+    if "dependencies" in project:  # Poetry 2: its table enriches [project]'s dependencies
+        enriching = _table(poetry.get("dependencies")).items()
+        allowing += [f"{path}: [tool.poetry.dependencies] {name}"
+                     for name, spec in enriching if allows_prereleases(spec)]  # fmt: skip
     result = Imported()
     for where, line in lines:
         result = _requirement_line(line.split(), line, where, collector, result)
+    if allowing:
+        result = replace(result, prerelease="allow")
+        collector.notes.append(prerelease_note(allowing))
     if indexes := poetry_indexes(poetry, path, collector):
         index_url, extra = manifest_indexes(indexes[0])
         result = replace(result, index_url=index_url, extra_index_urls=extra,
@@ -146,6 +158,10 @@ def read_pyproject(path: Path, groups: Sequence[str]) -> Imported:
     if pinned:
         result = replace(result, sources=tuple(sorted(dict(pinned).items())))
     result = uv_indexes(tool.get("uv"), result, path, collector, chosen)
+    if allowing and result.prerelease != "allow":  # uv's prerelease said otherwise
+        collector.fail(f"{path}: [tool.uv] prerelease", "disagrees with Poetry's "
+                       f"allow-prereleases = true ({allowing[0]}); mlenv has one rule for every "
+                       "project", "keep one of the two")  # fmt: skip
     collector.check(str(path))
     if pixi.get("workspace") or pixi.get("project"):
         result = _with_pixi(result, read_pixi(path, [g for g in asked if g in pixi_groups],
@@ -155,8 +171,13 @@ def read_pyproject(path: Path, groups: Sequence[str]) -> Imported:
         result,
         pypi=tuple(dict.fromkeys(result.pypi)),
         python_range=python_range if isinstance(requires, str) else None,
-        name=next(
-            (n for n in (project.get("name"), poetry.get("name")) if isinstance(n, str)), None
+        name=next(  # result.name: [tool.pixi.workspace]'s (or [tool.pixi.project]'s)
+            (
+                n
+                for n in (project.get("name"), poetry.get("name"), result.name)
+                if isinstance(n, str)
+            ),
+            None,
         ),
         notes=tuple(dict.fromkeys((*collector.notes, *result.notes))),  # pixi's too
     )

@@ -37,6 +37,7 @@ from packaging.utils import canonicalize_name
 from mlenv.importers.core import _PYPI, Imported, _Collector
 from mlenv.importers.options import TOOL_MODE_HINT, TOOL_MODES, UV_STRATEGIES
 from mlenv.inputs import index_order, manifest_indexes
+from mlenv.instants import CUTOFF_HINT, cutoff_problem
 from mlenv.manifest import PYTHON_MINORS
 from mlenv.manifest_requirements import constraint_problem, requirement_problem
 from mlenv.platforms import PLATFORMS
@@ -97,6 +98,7 @@ def uv_indexes(
         collector.fail(f"{where} index-strategy", f"uv's {strategy!r} has no mlenv equivalent",
                        'use "first-index" (uv\'s default) or "unsafe-best-match"')  # fmt: skip
     result = _prerelease(uv.get("prerelease"), f"{where} prerelease", collector, result)
+    result = _exclude_newer(uv.get("exclude-newer"), f"{where} exclude-newer", collector, result)
     if not ordered and default is None and strategy is None and not links:
         result = replace(result, find_links=tuple(links))
     else:
@@ -137,6 +139,18 @@ def _prerelease(mode: object, where: str, collector: _Collector, result: Importe
         collector.fail(where, f"uv's prerelease = {mode!r} has no mlenv equivalent", TOOL_MODE_HINT)
         return result
     return replace(result, prerelease=TOOL_MODES[mode])
+
+
+def _exclude_newer(value: object, where: str, collector: _Collector, result: Imported) -> Imported:
+    """uv's cutoff as mlenv's, written as uv spelled it; one mlenv refuses (uv's relative
+    "3 weeks", which moves with every lock, or a local time) is refused here, not written."""
+    if value is None:
+        return result
+    problem = cutoff_problem(value) if isinstance(value, str) else "is not a string"
+    if problem is not None:
+        collector.fail(where, f"{value!r}: {problem}", CUTOFF_HINT)
+        return result
+    return replace(result, exclude_newer=str(value))
 
 
 _TARGETS = tuple(Target(p.name, python) for p in PLATFORMS for python in PYTHON_MINORS)

@@ -80,3 +80,23 @@ def test_cpu_ok_names_are_validated_and_normalised() -> None:
     )
     cuda = loads(text).cuda
     assert cuda is not None and cuda.cpu_ok == ("torch", "torch-vision", "torchvision")
+
+
+@pytest.mark.parametrize(
+    ("archs", "arch"), [("[80]", "sm_80"), ("[8.0]", "sm_80"), ("[8.6]", "sm_86"), ("[9]", None)]
+)
+def test_an_unquoted_arch_number_gets_the_hint_naming_it(archs: str, arch: str | None) -> None:
+    """Was: "expected a string, got an integer 80" and no hint; 8.0 and 80 are nvidia-smi's and
+    CMake's spellings of one GPU, so the hint names its sm_ string."""
+    text = (
+        '[environment]\nname = "x"\npython = "3.11"\n'
+        f'[cuda]\nversion = "12.4"\ndriver-floor = "550.54.14"\narchs = {archs}\n'
+    )
+    with pytest.raises(ManifestError) as caught:
+        loads(text, "m.toml")
+    (problem,) = caught.value.problems
+    assert problem.where == "m.toml: [cuda].archs[0]"
+    assert problem.hint is not None
+    assert "TOML reads the unquoted" in problem.hint
+    assert (arch or 'like "sm_80"') in problem.hint
+    assert "archs[0] =" not in problem.hint
