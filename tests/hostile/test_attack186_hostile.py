@@ -1,0 +1,65 @@
+"""Attack 186: today's changes (752fad5..): the lock-time download a stated digest now causes,
+connect_to's route probe, spelling hints, project names through the importers, host checks.
+
+Findings (input: what mlenv did -> what it does now):
+
+- A page stating a file's size (PEP 691 ``size``: 1,000) and an ``md5`` beside its sha256, for
+  a file its server answers with 10 GB: lock read the whole body to check the md5 (a stated
+  digest now makes lock measure the file) -> the read stops one byte past the stated size and
+  refuses the file; a file whose size no page states is read to the largest package mlenv
+  takes (8 GiB), never without end.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from packaging.utils import canonicalize_name
+
+from mlenv.index import PackageIndexError, SimpleIndex
+from mlenv.index.http import HttpClient
+from mlenv.locking import artifact_facts
+from mlenv.report import MemoryReporter
+from tests.support.flood import Flood, FloodServer
+
+pytestmark = pytest.mark.hostile
+
+_WHEEL = "demo-1.0-py3-none-any.whl"
+_JSON = {"Content-Type": "application/vnd.pypi.simple.v1+json"}
+
+
+def _page(hashes: dict[str, str], size: int) -> bytes:
+    entry = {"filename": _WHEEL, "url": _WHEEL, "hashes": hashes, "size": size}
+    return json.dumps({"meta": {"api-version": "1.1"}, "name": "demo", "files": [entry]}).encode()
+
+
+@pytest.mark.parametrize("length", [True, False], ids=["content-length", "chunked"])
+@pytest.mark.parametrize(
+    "hashes",
+    [
+        {"sha256": "a" * 64, "md5": "b" * 32},
+        {"sha256": "a" * 64, "sha512": "c" * 128},
+        {"md5": "b" * 32},
+    ],
+    ids=["md5", "sha512", "md5-alone"],
+)
+def test_a_stated_digest_never_makes_lock_read_past_the_stated_size(
+    hashes: dict[str, str], length: bool
+) -> None:
+    """``locking.artifact_facts``: a bogus md5 beside a stated size of 1,000 bytes on a file
+    served as 256 MiB (standing in for 10 GB) is refused after at most a few MiB on the wire
+    (the server's socket buffers), naming the size the page states; before, lock read and
+    hashed all of it before it found the md5 wrong."""
+    routes = {
+        "/simple/demo/": Flood(prefix=_page(hashes, 1000), size=0, headers=_JSON),
+        f"/simple/demo/{_WHEEL}": Flood(prefix=b"", size=256 << 20, length=length),
+    }
+    with FloodServer(routes) as server:
+        index = SimpleIndex(f"{server.url}/simple/", http=HttpClient())
+        with pytest.raises(PackageIndexError) as refused:
+            artifact_facts(index, index.files(canonicalize_name("demo")), MemoryReporter())
+        sent = server.sent
+    assert "serves more than the 1,000 bytes it states" in refused.value.message
+    assert _WHEEL in refused.value.message
+    assert sent < 32 << 20  # counted, not timed: far short of the 256 MiB offered
