@@ -689,7 +689,8 @@ def artifact_facts(
                 task.advance()
                 return file.url, (file.sha256, stated)
             check = DigestCheck(file.declared)
-            most = file.size if type(file.size) is int and file.size > 0 else MAX_WHEEL_BYTES
+            said = file.size if type(file.size) is int and file.size > 0 else None
+            most = MAX_WHEEL_BYTES if said is None else said
             with index.open(file) as stream:  # no more than the page says there is
                 measured = measure(stream, check if file.declared else None, limit=most)
             wrong = check.contradiction(measured.sha256)
@@ -702,7 +703,7 @@ def artifact_facts(
             )
             if measured.size > most:
                 problem = f"the index serves more than the {most:,} bytes " + (
-                    "it states" if most != MAX_WHEEL_BYTES else "any package may hold"
+                    "any package may hold" if said is None else "it states"
                 )
             if problem is not None:
                 raise PackageIndexError(
