@@ -46,6 +46,7 @@ from mlenv.index import (
 from mlenv.index.declared import DigestCheck
 from mlenv.index.urls import file_url_to_path, is_file_url, recordable
 from mlenv.inputs import DEFAULT_PRERELEASE, index_order
+from mlenv.limits import MAX_WHEEL_BYTES
 from mlenv.lockfile import Lock, LockedPackage, LockedPlatform, LockTarget, inputs_hash
 from mlenv.manifest import Manifest
 from mlenv.net.origins import LocalRoots
@@ -689,15 +690,25 @@ def artifact_facts(
                 task.advance()
                 return file.url, (file.sha256, stated)
             check = DigestCheck(file.declared)
-            with index.open(file) as stream:
-                measured = measure(stream, check if file.declared else None)
+            said = file.size if type(file.size) is int and file.size > 0 else None
+            most = MAX_WHEEL_BYTES if said is None else said
+            with index.open(file) as stream:  # no more than the page says there is
+                measured = measure(stream, check if file.declared else None, limit=most)
             wrong = check.contradiction(measured.sha256)
             if file.sha256 is not None and measured.sha256 != file.sha256:
                 wrong = ("sha256", file.sha256, measured.sha256)
-            if wrong is not None:
+            problem = (
+                None
+                if wrong is None
+                else (f"the index declares {wrong[0]} {wrong[1]}, but its bytes hash to {wrong[2]}")
+            )
+            if measured.size > most:
+                problem = f"the index serves more than the {most:,} bytes " + (
+                    "any package may hold" if said is None else "it states"
+                )
+            if problem is not None:
                 raise PackageIndexError(
-                    f"{file.filename}: the index declares {wrong[0]} {wrong[1]}, but its bytes "
-                    f"hash to {wrong[2]}",
+                    f"{file.filename}: {problem}",
                     where=recordable(file.url),
                     hint="the index serves other bytes than it lists; ask its owner to fix it",
                 )

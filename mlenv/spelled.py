@@ -12,9 +12,10 @@ from collections.abc import Callable, Mapping, Sequence
 _CUDA_SPELLED = re.compile(r"(?:cuda|cu|v)?[\s_-]*([1-9][0-9]?)\.([0-9]{1,2})(?:\.[0-9]+)*")
 _CUDA_COMPACT = re.compile(r"(?:cuda|cu)[\s_-]*([1-9][0-9])([0-9])")  # PyTorch's cu128, cu130
 _CUDA_MAJOR = re.compile(r"(?:cuda|cu|v)?[\s_-]*([1-9][0-9]?)(?:\.x|\.\*)?")
-# py311, cp311, python3.11, >=3.11, ==3.11.*, ~=3.11.0, 3.11.7, 311
+# py311, cp311, python3.11, >=3.11, ==3.11.*, ~=3.11.0, 3.11.7, 311 (blanks taken whole: two
+# runs of them beside each other split 10,000 blanks every way)
 _PYTHON_SPELLED = re.compile(
-    r"(?:python|cpython|py|cp)?\s*(?:[<>=~^]=?|==)?\s*3\.?([0-9]{1,2})(?:\.[0-9]+|\.\*)*"
+    r"(?:python|cpython|py|cp)?\s*+(?:[<>=~^]=?|==)?\s*+3\.?([0-9]{1,2})(?:\.[0-9]+|\.\*)*"
 )
 
 
@@ -82,8 +83,6 @@ _LOCAL_BUILD = (
     "mlenv locks published distributions only: build a wheel (pip wheel . -w wheels), list "
     "its directory in [pypi].find-links and depend on the project by name"
 )
-_TRAILING_OPTION = re.compile(r"(?P<head>[^#]*?)\s+(?:--hash[= ]\S+\s*)+")
-_COMMENT = re.compile(r"(?P<head>[^#]*?)\s*#.*")
 _POETRY = re.compile(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*((?:\^|~(?!=))\s*[0-9][0-9.*]*)\s*")
 _ARCHIVE = re.compile(r".*\.(?:whl|tar\.gz|zip)", re.IGNORECASE)
 _STAR = re.compile(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s+\*\s*")  # pixi's "any version"
@@ -99,12 +98,13 @@ def requirement_line(spec: str, parses: Callable[[str], bool]) -> str | None:
         return f"{option} is a pip option, not a requirement: {_PIP_OPTIONS[option]}"
     if option in ("-e", "--editable") or spec.strip() in (".", ".."):
         return f"an editable or local project is not a requirement: {_LOCAL_BUILD}"
-    for pattern, why in (
-        (_TRAILING_OPTION, "mlenv.lock records every file's sha256 itself"),
-        (_COMMENT, "a TOML comment goes after the closing quote"),
-    ):
-        if (match := pattern.fullmatch(spec)) and parses(match["head"]):
-            return f'did you mean "{match["head"]}"? {why}'
+    for head, why in (
+        (_before_hashes(spec), "mlenv.lock records every file's sha256 itself"),
+        (spec.partition("#")[0].rstrip() if "#" in spec else None,
+         "a TOML comment goes after the closing quote"),
+    ):  # fmt: skip
+        if head is not None and parses(head):
+            return f'did you mean "{head}"? {why}'
     if match := _STAR.fullmatch(spec):
         return f'did you mean "{match[1]}"? PEP 508 writes any version as the name alone'
     if match := _POETRY.fullmatch(spec):
@@ -117,6 +117,23 @@ def requirement_line(spec: str, parses: Callable[[str], bool]) -> str | None:
     if "://" in spec or spec.startswith(("/", "./", "../", "~")) or _ARCHIVE.fullmatch(spec):
         return f"a URL, VCS link or path is not a requirement: {wheel_pin(spec)}"
     return None
+
+
+def _before_hashes(spec: str) -> str | None:
+    """``spec`` without the pip ``--hash`` options that end it (``--hash=sha256:X``, ``--hash
+    X``), None if none does. Read word by word from the end: a pattern for "a head, then
+    blanks and options" tried every split of a long run of blanks (quadratic)."""
+    words = list(re.finditer(r"\S+", spec))
+    kept = len(words)
+    while kept > 1:
+        if words[kept - 1][0].startswith("--hash=") and len(words[kept - 1][0]) > 7:
+            kept -= 1
+        elif kept > 2 and words[kept - 2][0] == "--hash":
+            kept -= 2
+        else:
+            break
+    head = spec[: words[kept - 1].end()] if 0 < kept < len(words) else None
+    return head if head is not None and "#" not in head else None
 
 
 # PEP 508's marker variables (the deprecated dotted ones aside)
