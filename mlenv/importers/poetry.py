@@ -283,13 +283,13 @@ def allows_prereleases(spec: Any) -> bool:
 
 
 def prerelease_note(wheres: Sequence[str]) -> str:
-    """Why ``[pypi] prerelease = "allow"`` is written for Poetry's per-dependency opt-in: the
-    nearest mlenv has, as the default would take the dependency's final release instead."""
+    """Poetry's per-dependency opt-in has no mlenv equivalent; the default is kept, since
+    ``[pypi] prerelease = "allow"`` would let every other project's pre-releases in too."""
     return (
         f"{', '.join(wheres)}: Poetry's allow-prereleases = true holds for that dependency "
-        'alone; mlenv has no per-package rule, so [pypi] prerelease = "allow" was written and '
-        "takes pre-releases for every project: to keep the others on final releases, drop it "
-        'and name the pre-release in the requirement ("pkg>=2.0rc1")'
+        "alone and mlenv has no per-package rule, so the default was kept (a pre-release only "
+        "where no final release in range can be taken): to lock one, pin it "
+        '("pkg==2.0rc1") or set [pypi] prerelease = "allow", which holds for every project'
     )
 
 

@@ -149,7 +149,6 @@ def read_pyproject(path: Path, groups: Sequence[str]) -> Imported:
     for where, line in lines:
         result = _requirement_line(line.split(), line, where, collector, result)
     if allowing:
-        result = replace(result, prerelease="allow")
         collector.notes.append(prerelease_note(allowing))
     if indexes := poetry_indexes(poetry, path, collector):
         index_url, extra = manifest_indexes(indexes[0])
@@ -158,10 +157,6 @@ def read_pyproject(path: Path, groups: Sequence[str]) -> Imported:
     if pinned:
         result = replace(result, sources=tuple(sorted(dict(pinned).items())))
     result = uv_indexes(tool.get("uv"), result, path, collector, chosen)
-    if allowing and result.prerelease != "allow":  # uv's prerelease said otherwise
-        collector.fail(f"{path}: [tool.uv] prerelease", "disagrees with Poetry's "
-                       f"allow-prereleases = true ({allowing[0]}); mlenv has one rule for every "
-                       "project", "keep one of the two")  # fmt: skip
     collector.check(str(path))
     if pixi.get("workspace") or pixi.get("project"):
         result = _with_pixi(result, read_pixi(path, [g for g in asked if g in pixi_groups],

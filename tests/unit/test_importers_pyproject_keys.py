@@ -29,14 +29,16 @@ def init(tmp_path: Path, text: str, *extra: str) -> tuple[int, str]:
     return done.returncode, done.stderr
 
 
-def test_poetry_allow_prereleases_writes_allow_with_a_note(tmp_path: Path) -> None:
-    """Was: the opt-in was dropped, and mlenv's default took torch's final release."""
+def test_poetry_allow_prereleases_keeps_the_default_with_a_note(tmp_path: Path) -> None:
+    """Was: the opt-in was dropped without a word. "allow" would take every project's
+    pre-releases, so the default stays and the note says how to lock one."""
     status, stderr = init(tmp_path, POETRY)
     assert status == 0, stderr
     manifest = loads((tmp_path / "mlenv.toml").read_text())
-    assert manifest.pypi.prerelease == "allow"
-    assert "[tool.poetry.dependencies] torch" in stderr
-    assert "no per-package rule" in " ".join(stderr.split())
+    assert manifest.pypi.prerelease == "fallback"
+    flat = " ".join(stderr.split())
+    assert "[tool.poetry.dependencies] torch" in flat
+    assert "no per-package rule" in flat and '"pkg==2.0rc1"' in flat
 
 
 def test_poetry_without_allow_prereleases_keeps_the_default(tmp_path: Path) -> None:
@@ -115,11 +117,11 @@ def test_poetry_2_allow_prereleases_on_a_project_dependency(tmp_path: Path) -> N
     )
     status, stderr = init(tmp_path, text)
     assert status == 0, stderr
-    assert loads((tmp_path / "mlenv.toml").read_text()).pypi.prerelease == "allow"
+    assert "[tool.poetry.dependencies] torch" in " ".join(stderr.split())
 
 
-def test_poetry_allow_prereleases_against_uvs_disallow_is_refused(tmp_path: Path) -> None:
+def test_poetry_allow_prereleases_beside_uvs_disallow_keeps_uvs(tmp_path: Path) -> None:
     status, stderr = init(tmp_path, POETRY + '\n[tool.uv]\nprerelease = "disallow"\n')
-    assert status != 0
-    assert "[tool.uv] prerelease" in stderr and "allow-prereleases" in stderr
-    assert not (tmp_path / "mlenv.toml").exists()
+    assert status == 0, stderr
+    assert loads((tmp_path / "mlenv.toml").read_text()).pypi.prerelease == "disallow"
+    assert "allow-prereleases" in stderr
