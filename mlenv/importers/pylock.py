@@ -7,6 +7,8 @@ project from both (PyTorch's copy of numpy too)."""
 
 from __future__ import annotations
 
+import errno
+import os
 import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -19,6 +21,7 @@ from packaging.utils import canonicalize_name
 
 from mlenv.errors import Problem
 from mlenv.importers.core import _PYPI, Imported, ImportFileError, _Collector, _toml
+from mlenv.trusted_path import NotYours, open_yours, others_write
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -64,6 +67,9 @@ def read_pylock(path: Path, groups: Sequence[str] = ()) -> Imported:
         marker = f"; {rest}" if rest else ""
         pins.append(f"{package.name}=={package.version}{marker}")
         locations = _pylock_sources(package, path.parent)
+        if refused := _elsewhere(package) or next(filter(None, map(_not_yours, locations)), None):
+            collector.fail(where, refused, _YOURS)
+            continue
         if not locations and not _on_pypi(package):
             collector.fail(where, "the lock names no index for it and its wheel is not on PyPI, "
                            "where mlenv would look for it", _NO_INDEX)  # fmt: skip
@@ -168,6 +174,47 @@ def _pylock_sources(package: PylockPackage, beside: Path) -> list[str]:
         return [location]
     paths = [_local(wheel.url, wheel.path, beside) for wheel in wheels]
     return list(dict.fromkeys(str(p.resolve().parent) for p in paths if p))
+
+
+def _not_yours(location: str) -> str | None:
+    """Why a local directory the lock names may not become the manifest's index or find-links
+    one, or None. A find-links directory lends every file in it to every project and is a
+    root of the lock's ``file:`` URLs (docs/security.md invariants 3, 10 and 11): a lock from
+    anywhere could have named ``/`` (every file), ``/tmp`` (what any user plants there) or
+    another user's home. So only an existing directory that is yours (every component from
+    ``/`` down, and others may not add files to it), on this machine, as pip reads a ``file:``
+    URL naming another host as none of its files (``_elsewhere``)."""
+    if "://" in location:
+        if not location.lower().startswith("file:"):
+            return None
+        location = url2pathname(urlsplit(location).path)
+    place = os.path.realpath(location)
+    try:
+        if place == "/":
+            raise NotYours(errno.EPERM, "/ would lend every file on this machine")
+        os.close(open_yours(place + "/"))  # the walk ends in EISDIR at a directory
+    except OSError as exc:
+        if exc.errno != errno.EISDIR or isinstance(exc, NotYours):
+            return f"its wheels' directory {place} cannot be trusted: {exc.strerror or exc}"
+    writers = others_write(Path(place).stat())  # taken whole: no sticky exception
+    return None if writers is None else f"its wheels' directory {place} {writers}"
+
+
+def _elsewhere(package: PylockPackage) -> str | None:
+    """A ``file:`` index or wheel URL naming another host (``file://server/share``): pip
+    refuses it, and read as a path it named this machine's ``/share``."""
+    urls = (package.index or "", *(wheel.url or "" for wheel in package.wheels or ()))
+    for url in urls:
+        parts = urlsplit(url)
+        if parts.scheme.lower() == "file" and parts.netloc not in ("", "localhost"):
+            return f"{url} names the host {parts.netloc!r}, not this machine"
+    return None
+
+
+_YOURS = (
+    "copy the wheels into a directory of your own (not /tmp) and lock from there, or name "
+    "that directory in [pypi].find-links yourself"
+)
 
 
 def _local(url: str | None, path: str | None, beside: Path) -> Path | None:

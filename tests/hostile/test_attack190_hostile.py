@@ -1,0 +1,107 @@
+"""Attack 190: the directory of a pylock.toml's ``file:`` wheels becomes a find-links one (a
+pip lock's index-less wheels, uv's find-links written as an ``index``). A lock from an
+untrusted repository named ``/`` (every file on the machine a root of the lock's ``file:``
+URLs), ``/tmp`` or ``/dev/shm`` (any user's planted ``numpy-….whl`` a candidate for every
+project), by ``..``, percent-escapes or a symlink too, or ``file://server/share`` (read as this
+machine's ``/share``), and ``init --from`` wrote it into mlenv.toml for ``mlenv lock`` to
+trust. Now such a directory is refused, naming the package: only an existing directory that
+is yours (docs/security.md invariant 11) on this machine becomes the manifest's."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from mlenv.importers.core import ImportFileError, import_file
+from tests.support.cli import run_in_process
+
+pytestmark = pytest.mark.hostile
+
+SHA = "0" * 64
+WHEEL = "internal-1.0-py3-none-any.whl"
+
+
+def _lock(tmp_path: Path, wheel: str, index: str = "") -> Path:
+    """A one-package pylock.toml whose wheel is ``wheel`` (a ``url = …`` or ``path = …``)."""
+    path = tmp_path / "project" / "pylock.toml"
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(
+        'lock-version = "1.0"\ncreated-by = "pip"\n[[packages]]\nname = "internal"\n'
+        f'version = "1.0"\n{index}[[packages.wheels]]\nname = "{WHEEL}"\n{wheel}\n'
+        f'[packages.wheels.hashes]\nsha256 = "{SHA}"\n'
+    )
+    return path
+
+
+def _shared(tmp_path: Path, mode: int) -> str:
+    drop = tmp_path / "drop"
+    drop.mkdir()
+    drop.chmod(mode)  # a team's drop others may add files to, sticky or not
+    return f'url = "{drop.as_uri()}/{WHEEL}"'
+
+
+def _link_to_tmp(tmp_path: Path) -> str:
+    (tmp_path / "wheels").symlink_to("/tmp")
+    return f'url = "{(tmp_path / "wheels").as_uri()}/{WHEEL}"'
+
+
+HOSTILE: dict[str, Callable[[Path], str]] = {
+    "root": lambda _: f'url = "file:///{WHEEL}"',
+    "tmp": lambda _: f'url = "file:///tmp/{WHEEL}"',
+    "dev-shm": lambda _: f'url = "file:///dev/shm/{WHEEL}"',
+    "percent-dotdot": lambda _: f'url = "file:///%2e%2e/tmp/{WHEEL}"',
+    "relative-path-key": lambda _: f'path = "{"../" * 40}tmp/{WHEEL}"',
+    "symlink-to-tmp": _link_to_tmp,
+    "world-writable": lambda tmp: _shared(tmp, 0o777),
+    "sticky-world-writable": lambda tmp: _shared(tmp, 0o1777),
+    "a-device": lambda _: f'url = "file:///dev/null/{WHEEL}"',
+    "missing": lambda tmp: f'url = "{tmp.as_uri()}/absent/{WHEEL}"',
+    "other-host": lambda _: f'url = "file://server/share/{WHEEL}"',
+}
+
+
+@pytest.mark.parametrize("shape", HOSTILE)
+def test_a_wheel_directory_that_is_not_yours_never_becomes_find_links(
+    tmp_path: Path, shape: str
+) -> None:
+    path = _lock(tmp_path, HOSTILE[shape](tmp_path))
+    with pytest.raises(ImportFileError) as refused:
+        import_file(path)
+    [problem] = refused.value.problems
+    assert problem.where == f"{path}: package internal"
+    assert "directory" in problem.message or "names the host 'server'" in problem.message
+    assert problem.hint is not None and "directory of your own" in problem.hint
+
+
+def test_uvs_find_links_index_at_tmp_is_refused(tmp_path: Path) -> None:
+    """uv writes a find-links directory as the ``index`` its wheels sit in."""
+    path = _lock(tmp_path, f'url = "file:///tmp/{WHEEL}"', 'index = "file:///tmp"\n')
+    with pytest.raises(ImportFileError, match="1 requirement"):
+        import_file(path)
+
+
+def test_init_writes_no_manifest_naming_tmp(tmp_path: Path) -> None:
+    path = _lock(tmp_path, f'url = "file:///tmp/{WHEEL}"')
+    code, _, err = run_in_process(["init", "--from", str(path)], cwd=path.parent)
+    assert code == 1 and "/tmp is writable by everyone" in err
+    assert not (path.parent / "mlenv.toml").exists()
+
+
+def test_your_own_directory_by_any_spelling_still_imports(tmp_path: Path) -> None:
+    wheels = tmp_path / "my wheels"
+    wheels.mkdir()
+    (tmp_path / "link").symlink_to(wheels)
+    spellings = [
+        f'url = "{wheels.as_uri()}/{WHEEL}"',
+        f'url = "file://localhost{wheels.as_uri()[len("file://") :]}/{WHEEL}"',
+        f'url = "{(tmp_path / "link").as_uri()}/{WHEEL}"',
+        f'path = "../my wheels/{WHEEL}"',
+    ]
+    for wheel in spellings:
+        imported = import_file(_lock(tmp_path, wheel))
+        assert imported.find_links == (str(wheels),), wheel
+    code, _, err = run_in_process(["init", "--from", "pylock.toml"], cwd=tmp_path / "project")
+    assert code == 0, err
+    assert 'find-links = ["../my wheels"]' in (tmp_path / "project" / "mlenv.toml").read_text()
