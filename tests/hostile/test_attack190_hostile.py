@@ -5,7 +5,8 @@ URLs), ``/tmp`` or ``/dev/shm`` (any user's planted ``numpy-….whl`` a candidat
 project), by ``..``, percent-escapes or a symlink too, or ``file://server/share`` (read as this
 machine's ``/share``), and ``init --from`` wrote it into mlenv.toml for ``mlenv lock`` to
 trust. Now such a directory is refused, naming the package: only an existing directory that
-is yours (docs/security.md invariant 11) on this machine becomes the manifest's."""
+is yours (docs/security.md invariant 11) on this machine becomes the manifest's. And
+``export --format pylock -o $'pylock.toml\n'`` passed the PEP 751 name check unwarned."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import pytest
 
 from mlenv.importers.core import ImportFileError, import_file
 from tests.support.cli import run_in_process
+from tests.support.golden import golden_project
 
 pytestmark = pytest.mark.hostile
 
@@ -105,3 +107,14 @@ def test_your_own_directory_by_any_spelling_still_imports(tmp_path: Path) -> Non
     code, _, err = run_in_process(["init", "--from", "pylock.toml"], cwd=tmp_path / "project")
     assert code == 0, err
     assert 'find-links = ["../my wheels"]' in (tmp_path / "project" / "mlenv.toml").read_text()
+
+
+def test_an_output_name_ending_in_a_newline_is_warned_of(tmp_path: Path) -> None:
+    """``-o $'pylock.toml\\n'``: the name check's ``$`` matched before the newline, so the file
+    was written as a lock pip and uv never find, with no warning (``wrote pylock.toml``)."""
+    project = golden_project(tmp_path / "project")
+    env = {"MLENV_CACHE_DIR": str(tmp_path / "cache")}
+    for name, warned in [("pylock.toml\n", True), ("pylock.toml", False)]:
+        code, _, err = run_in_process(["export", "--format", "pylock", "-o", name], project, env)
+        assert code == 0 and (project / name).is_file(), err
+        assert ("is not a PEP 751 file name" in err) == warned, err
