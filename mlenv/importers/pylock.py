@@ -21,6 +21,7 @@ from packaging.utils import canonicalize_name
 
 from mlenv.errors import Problem
 from mlenv.importers.core import _PYPI, Imported, ImportFileError, _Collector, _toml
+from mlenv.limits import MAX_IMPORTED_REQUIREMENTS, enforce
 from mlenv.trusted_path import NotYours, open_yours, others_write
 
 TYPE_CHECKING = False
@@ -33,8 +34,13 @@ def read_pylock(path: Path, groups: Sequence[str] = ()) -> Imported:
     dependency groups ``groups`` names) as an == pin, its indexes as the manifest's."""
     from packaging.pylock import Pylock, PylockValidationError
 
+    document = _toml(path)
+    # each package is a pin the manifest check bounds after tomlkit spent 86 s writing 20,000
+    listed = document.get("packages")
+    enforce(len(listed) if isinstance(listed, list) else 0, MAX_IMPORTED_REQUIREMENTS,
+            "packages", where=str(path))  # fmt: skip
     try:
-        lock = Pylock.from_dict(_toml(path))
+        lock = Pylock.from_dict(document)
     except PylockValidationError as exc:
         raise ImportFileError(
             f"{path}: not a valid pylock.toml", [Problem(str(path), str(exc))]

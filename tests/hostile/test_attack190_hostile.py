@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from mlenv.importers.core import ImportFileError, import_file
+from mlenv.limits import MAX_IMPORTED_REQUIREMENTS, LimitError
 from tests.support.cli import run_in_process
 from tests.support.golden import golden_project
 
@@ -118,3 +119,21 @@ def test_an_output_name_ending_in_a_newline_is_warned_of(tmp_path: Path) -> None
         code, _, err = run_in_process(["export", "--format", "pylock", "-o", name], project, env)
         assert code == 0 and (project / name).is_file(), err
         assert ("is not a PEP 751 file name" in err) == warned, err
+
+
+def test_a_lock_of_more_packages_than_any_import_holds_is_refused_when_read(
+    tmp_path: Path,
+) -> None:
+    """The pins were bounded only by the manifest check, after tomlkit wrote them all: 20,000
+    packages took 86 s to refuse. Now read_pylock counts them, as the requirements reader does."""
+    entry = (
+        '[[packages]]\nname = "p{0}"\nversion = "1.0"\n[[packages.wheels]]\n'
+        'url = "https://files.pythonhosted.org/packages/x/p{0}-1.0-py3-none-any.whl"\n'
+        f'[packages.wheels.hashes]\nsha256 = "{SHA}"\n'
+    )
+    path = tmp_path / "pylock.toml"
+    count = MAX_IMPORTED_REQUIREMENTS + 1
+    body = "".join(entry.format(i) for i in range(count))
+    path.write_text(f'lock-version = "1.0"\ncreated-by = "x"\n{body}')
+    with pytest.raises(LimitError, match=f"packages: more than {MAX_IMPORTED_REQUIREMENTS:,}"):
+        import_file(path)
