@@ -198,7 +198,8 @@ def _not_yours(location: str) -> str | None:
     try:
         if place == "/":
             raise NotYours(errno.EPERM, "/ would lend every file on this machine")
-        os.close(open_yours(place + "/"))  # the walk ends in EISDIR at a directory
+        # as the manifest will name it: a link on the way (an index is kept as spelt) is judged
+        os.close(open_yours(f"{Path(location).absolute()}/"))  # ends in EISDIR at a directory
     except OSError as exc:
         if exc.errno != errno.EISDIR or isinstance(exc, NotYours):
             return f"its wheels' directory {place} cannot be trusted: {exc.strerror or exc}"

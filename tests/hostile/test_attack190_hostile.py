@@ -137,3 +137,23 @@ def test_a_lock_of_more_packages_than_any_import_holds_is_refused_when_read(
     path.write_text(f'lock-version = "1.0"\ncreated-by = "x"\n{body}')
     with pytest.raises(LimitError, match=f"packages: more than {MAX_IMPORTED_REQUIREMENTS:,}"):
         import_file(path)
+
+
+def test_an_index_named_through_a_link_others_could_repoint_is_refused(tmp_path: Path) -> None:
+    """An ``index`` is written as the lock spells it: a link in a directory others may write,
+    naming a directory of yours, passed when only its target was judged, and whoever can
+    replace the link chose the manifest's index later. Every component is judged now."""
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    drop = tmp_path / "drop"
+    drop.mkdir()
+    (drop / "index").symlink_to(mine)
+    drop.chmod(0o777)
+    wheel = f'url = "https://pkgs.corp.invalid/{WHEEL}"'
+    path = _lock(tmp_path, wheel, f'index = "{(drop / "index").as_uri()}"\n')
+    with pytest.raises(ImportFileError) as refused:
+        import_file(path)
+    [problem] = refused.value.problems
+    assert f"{drop} is writable by everyone" in problem.message
+    imported = import_file(_lock(tmp_path, wheel, f'index = "{mine.as_uri()}"\n'))
+    assert imported.index_url == mine.as_uri()
