@@ -72,8 +72,11 @@ def read_pylock(path: Path, groups: Sequence[str] = ()) -> Imported:
             continue
         marker = f"; {rest}" if rest else ""
         pins.append(f"{package.name}=={package.version}{marker}")
+        if refused := _elsewhere(package):
+            collector.fail(where, refused, _YOURS)
+            continue
         locations = _pylock_sources(package, path.parent)
-        if refused := _elsewhere(package) or next(filter(None, map(_not_yours, locations)), None):
+        if refused := next(filter(None, map(_not_yours, locations)), None):
             collector.fail(where, refused, _YOURS)
             continue
         if not locations and not _on_pypi(package):
@@ -208,11 +211,15 @@ def _not_yours(location: str) -> str | None:
 
 
 def _elsewhere(package: PylockPackage) -> str | None:
-    """A ``file:`` index or wheel URL naming another host (``file://server/share``): pip
-    refuses it, and read as a path it named this machine's ``/share``."""
+    """An index or wheel URL that is none (``https://[::g]/``: an internal error) or a
+    ``file:`` one naming another host (``file://server/share``): pip refuses it, and read as
+    a path it named this machine's ``/share``."""
     urls = (package.index or "", *(wheel.url or "" for wheel in package.wheels or ()))
     for url in urls:
-        parts = urlsplit(url)
+        try:
+            parts = urlsplit(url)
+        except ValueError as exc:
+            return f"{url} is not a URL ({exc})"
         if parts.scheme.lower() == "file" and parts.netloc not in ("", "localhost"):
             return f"{url} names the host {parts.netloc!r}, not this machine"
     return None

@@ -157,3 +157,13 @@ def test_an_index_named_through_a_link_others_could_repoint_is_refused(tmp_path:
     assert f"{drop} is writable by everyone" in problem.message
     imported = import_file(_lock(tmp_path, wheel, f'index = "{mine.as_uri()}"\n'))
     assert imported.index_url == mine.as_uri()
+
+
+@pytest.mark.parametrize("url", [f"file://[::g]/{WHEEL}", f"https://[::g]/{WHEEL}"])
+def test_a_wheel_url_that_is_no_url_is_refused_not_an_internal_error(
+    tmp_path: Path, url: str
+) -> None:
+    """urlsplit raises on a bracketed host it cannot read: init ended in exit 2."""
+    path = _lock(tmp_path, f'url = "{url}"')
+    code, _, err = run_in_process(["init", "--from", str(path)], cwd=path.parent)
+    assert code == 1 and f"{url} is not a URL" in err, err
