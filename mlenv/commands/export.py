@@ -15,8 +15,9 @@ from mlenv.manifest import Manifest
 from mlenv.outputs import OutputKind
 
 EXPORT_FILE = OutputKind("export", "--output")
-# PEP 751: "A lock file MUST be named pylock.toml or match" this; pip and uv go by the name
-PYLOCK_NAME = re.compile(r"^pylock\.([^.]+\.)?toml$")
+# PEP 751: "A lock file MUST be named pylock.toml or match" this; pip and uv go by the name.
+# Matched whole: "$" passed "pylock.toml\n", written with no warning and read by neither
+PYLOCK_NAME = re.compile(r"pylock\.([^.]+\.)?toml")
 
 
 def export_keep(session: Session) -> dict[str, Path]:
@@ -43,7 +44,7 @@ def render_export(
     lock_ = session.load_lock()
     judge_lock(session, lock_, manifest, frozen=frozen)
     text = _rendered(session, manifest, lock_, fmt, platform, output)
-    if fmt == "pylock" and output is not None and not PYLOCK_NAME.match(output.name):
+    if fmt == "pylock" and output is not None and not PYLOCK_NAME.fullmatch(output.name):
         session.reporter.warning(
             f"export: {output.name} is not a PEP 751 file name (pylock.toml or "
             "pylock.<name>.toml): uv refuses to read it as a lock and pip reads it as a "

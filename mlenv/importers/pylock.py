@@ -7,6 +7,8 @@ project from both (PyTorch's copy of numpy too)."""
 
 from __future__ import annotations
 
+import errno
+import os
 import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -19,6 +21,8 @@ from packaging.utils import canonicalize_name
 
 from mlenv.errors import Problem
 from mlenv.importers.core import _PYPI, Imported, ImportFileError, _Collector, _toml
+from mlenv.limits import MAX_IMPORTED_REQUIREMENTS, enforce
+from mlenv.trusted_path import NotYours, open_yours, others_write
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -30,8 +34,13 @@ def read_pylock(path: Path, groups: Sequence[str] = ()) -> Imported:
     dependency groups ``groups`` names) as an == pin, its indexes as the manifest's."""
     from packaging.pylock import Pylock, PylockValidationError
 
+    document = _toml(path)
+    # each package is a pin the manifest check bounds after tomlkit spent 86 s writing 20,000
+    listed = document.get("packages")
+    enforce(len(listed) if isinstance(listed, list) else 0, MAX_IMPORTED_REQUIREMENTS,
+            "packages", where=str(path))  # fmt: skip
     try:
-        lock = Pylock.from_dict(_toml(path))
+        lock = Pylock.from_dict(document)
     except PylockValidationError as exc:
         raise ImportFileError(
             f"{path}: not a valid pylock.toml", [Problem(str(path), str(exc))]
@@ -63,7 +72,13 @@ def read_pylock(path: Path, groups: Sequence[str] = ()) -> Imported:
             continue
         marker = f"; {rest}" if rest else ""
         pins.append(f"{package.name}=={package.version}{marker}")
+        if refused := _elsewhere(package):
+            collector.fail(where, refused, _YOURS)
+            continue
         locations = _pylock_sources(package, path.parent)
+        if refused := next(filter(None, map(_not_yours, locations)), None):
+            collector.fail(where, refused, _YOURS)
+            continue
         if not locations and not _on_pypi(package):
             collector.fail(where, "the lock names no index for it and its wheel is not on PyPI, "
                            "where mlenv would look for it", _NO_INDEX)  # fmt: skip
@@ -168,6 +183,52 @@ def _pylock_sources(package: PylockPackage, beside: Path) -> list[str]:
         return [location]
     paths = [_local(wheel.url, wheel.path, beside) for wheel in wheels]
     return list(dict.fromkeys(str(p.resolve().parent) for p in paths if p))
+
+
+def _not_yours(location: str) -> str | None:
+    """Why a local directory the lock names may not become the manifest's index or find-links
+    one, or None. A find-links directory lends every file in it to every project and is a
+    root of the lock's ``file:`` URLs (docs/security.md invariants 3, 10 and 11): a lock from
+    anywhere could have named ``/`` (every file), ``/tmp`` (what any user plants there) or
+    another user's home. So only an existing directory that is yours (every component from
+    ``/`` down, and others may not add files to it), on this machine, as pip reads a ``file:``
+    URL naming another host as none of its files (``_elsewhere``)."""
+    if "://" in location:
+        if not location.lower().startswith("file:"):
+            return None
+        location = url2pathname(urlsplit(location).path)
+    place = os.path.realpath(location)
+    try:
+        if place == "/":
+            raise NotYours(errno.EPERM, "/ would lend every file on this machine")
+        # as the manifest will name it: a link on the way (an index is kept as spelt) is judged
+        os.close(open_yours(f"{Path(location).absolute()}/"))  # ends in EISDIR at a directory
+    except OSError as exc:
+        if exc.errno != errno.EISDIR or isinstance(exc, NotYours):
+            return f"its wheels' directory {place} cannot be trusted: {exc.strerror or exc}"
+    writers = others_write(Path(place).stat())  # taken whole: no sticky exception
+    return None if writers is None else f"its wheels' directory {place} {writers}"
+
+
+def _elsewhere(package: PylockPackage) -> str | None:
+    """An index or wheel URL that is none (``https://[::g]/``: an internal error) or a
+    ``file:`` one naming another host (``file://server/share``): pip refuses it, and read as
+    a path it named this machine's ``/share``."""
+    urls = (package.index or "", *(wheel.url or "" for wheel in package.wheels or ()))
+    for url in urls:
+        try:
+            parts = urlsplit(url)
+        except ValueError as exc:
+            return f"{url} is not a URL ({exc})"
+        if parts.scheme.lower() == "file" and parts.netloc not in ("", "localhost"):
+            return f"{url} names the host {parts.netloc!r}, not this machine"
+    return None
+
+
+_YOURS = (
+    "copy the wheels into a directory of your own (not /tmp) and lock from there, or name "
+    "that directory in [pypi].find-links yourself"
+)
 
 
 def _local(url: str | None, path: str | None, beside: Path) -> Path | None:
