@@ -177,9 +177,10 @@ MAX_KEY_PARTS = 16  # pixi's deepest headers have 7 parts
 MAX_KEY_DOTS = 100_000  # dots in all keys and headers: a lock of 10,000 entries has 20,000
 # A number's digits: tomllib's number pattern keeps a frame for each digit (``(?:_?[0-9])*``),
 # ~120 bytes, before any value is made (one 16 MB ``x = 1.111...`` held 2.2 GB for 10 s, one
-# ``0xfff...`` 2 GB). Real numbers have tens of digits; a run of hex digits and ``_`` outside
+# ``0xfff...`` 2 GB). Real numbers have tens of digits, and a decimal integer past CPython's
+# 4,300 is refused after the match (``parse_toml``); a run of hex digits and ``_`` outside
 # strings and comments bounds every number's (and every bare key of only those characters).
-MAX_TOML_DIGITS = 1_000
+MAX_TOML_DIGITS = 100_000  # 12 MB of frames, for 20 ms
 _LONG_DIGITS = re.compile(rf"(?<![0-9A-Fa-f_])[0-9A-Fa-f_]{{{MAX_TOML_DIGITS + 1}}}")
 # The largest real lock (3,000 projects on each platform) is a few MB; tomllib holds 10-25
 # times a document's size (64 MB of ``[],`` was 1.7 GB and a minute; 14 MB of ``k0=0`` lines

@@ -109,14 +109,14 @@ def test_dots_between_blanks_are_scanned_once(part: str) -> None:
 def test_a_number_of_millions_of_digits_is_refused_before_tomllib_reads_it(number: str) -> None:
     """Before: one 16 MB float held 2.2 GB for 10 s, a hex integer 2 GB, and a decimal one
     1 GB before its digit limit refused it."""
-    with pytest.raises(tomllib.TOMLDecodeError, match="number of more than 1,000 digits"):
+    with pytest.raises(tomllib.TOMLDecodeError, match="number of more than 100,000 digits"):
         parse_toml("a = 1\nx = " + number + "\n")
 
 
 def test_long_digit_runs_in_strings_and_comments_and_short_numbers_are_read() -> None:
-    digits = "0123456789abcdef" * 200
-    longest = "1" + "0" * (MAX_TOML_DIGITS - 1)
-    text = f'h = "{digits}"\n# {digits}\nm = """\n{digits}\n"""\nn = {longest}\nf = 0x{"f" * 998}\n'
-    assert parse_toml(text)["n"] == 10 ** (MAX_TOML_DIGITS - 1)
-    with pytest.raises(tomllib.TOMLDecodeError, match="at line 8"):
-        parse_toml(text + f"g = {longest}1\n")
+    digits = "0123456789abcdef" * 7_000
+    zeros = "0" * MAX_TOML_DIGITS
+    text = f'h = "{digits}"\n# {digits}\nm = """\n{digits}\n"""\nn = 1.{zeros[1:]}\n'
+    assert parse_toml(text + f"f = 0x{zeros[1:]}\n")["n"] == 1.0
+    with pytest.raises(tomllib.TOMLDecodeError, match="at line 7"):
+        parse_toml(text + f"g = 1.{zeros}0\n")
