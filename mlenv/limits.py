@@ -151,18 +151,37 @@ def _bounded_int(digits: str) -> int:
 _TOML_INTEGER = re.compile(r"[=\[,{][ \t]*([+-]?[0-9][0-9_]*)")
 
 
-# Dotted keys and table headers: tomllib keeps every prefix of a key as a tuple and a node of
-# its flags for each part (Python 3.11-3.13), so a key of n parts costs n**2 (25 kB of
-# ``x.a.a.a...`` held 600 MB for half a minute; 64 kB is gigabytes) and each part of every key
-# about a kilobyte. A part: a bare key or a one-line quoted one; a run of them counts where a
-# key stands, before ``=`` or ``]``. Possessive and anchored at a run's start: linear.
-_KEY_PART = r"""(?:[A-Za-z0-9_\-]++|"(?:[^"\\\n]|\\.)*+"|'[^'\n]*+')"""
-_KEY_RUN = re.compile(
-    rf"(?<![A-Za-z0-9_\-.]){_KEY_PART}(?:[ \t]*+\.[ \t]*+{_KEY_PART})++(?=[ \t]*+(?:=(?!=)|\]))"
+# Strings and comments as tomllib ends them (a multi-line string's closing quotes may follow
+# one or two of its own), so no value or key hides in one. A string left open runs to its
+# line's end (a multi-line one to the text's), where tomllib refuses it, so every quote or ``#``
+# starts a match that never fails and is scanned once: linear (a failing match retried at each
+# later quote would be quadratic). Every bound below counts in what is left (the structure).
+_INERT = re.compile(
+    r'''"""(?:[^"\\]++|\\(?s:.)?|"(?!""))*+(?:"""(?:""?)?+|\Z)'''
+    r"|'''(?:[^']++|'(?!''))*+(?:'''(?:''?)?+|\Z)"
+    r"""|"(?:[^"\\\n]++|\\.?)*+(?:"|(?=\n)|\Z)"""
+    r"|'[^'\n]*+(?:'|(?=\n)|\Z)"
+    r"|#[^\n]*+"
 )
-_KEY_DOT = re.compile(rf"{_KEY_PART}|(\.)")
+# Dotted keys and table headers: tomllib builds a key by adding each part to a tuple and keeps
+# every prefix of it with a node of flags for each part (Python 3.11-3.13), so a key of n parts
+# costs n**2 (25 kB of ``x.a.a.a...`` held 600 MB for half a minute; 64 kB is gigabytes) and
+# each part of every key about a kilobyte. In the structure a key is a run of bare parts, dots
+# and blanks (a quoted part left nothing) before ``=`` or ``]``. Counting there, no quote can
+# pair with another to hide a key's dots (pass 188: ``{s = "", a.a.a... = ".x="}``), and each
+# run starts where its line's blanks and key characters start (the look-behind), so is read
+# once: linear (a run that started at every blank of ``a . a . a`` was quadratic).
+_KEY_CHARS = r"[A-Za-z0-9_\-. \t]"
+_KEY_RUN = re.compile(rf"(?<!{_KEY_CHARS})[A-Za-z0-9_\- \t]*+\.{_KEY_CHARS}*+(?==(?!=)|\])")
 MAX_KEY_PARTS = 16  # pixi's deepest headers have 7 parts
 MAX_KEY_DOTS = 100_000  # dots in all keys and headers: a lock of 10,000 entries has 20,000
+# A number's digits: tomllib's number pattern keeps a frame for each digit (``(?:_?[0-9])*``),
+# ~120 bytes, before any value is made (one 16 MB ``x = 1.111...`` held 2.2 GB for 10 s, one
+# ``0xfff...`` 2 GB). Real numbers have tens of digits, and a decimal integer past CPython's
+# 4,300 is refused after the match (``parse_toml``); a run of hex digits and ``_`` outside
+# strings and comments bounds every number's (and every bare key of only those characters).
+MAX_TOML_DIGITS = 100_000  # 12 MB of frames, for 20 ms
+_LONG_DIGITS = re.compile(rf"(?<![0-9A-Fa-f_])[0-9A-Fa-f_]{{{MAX_TOML_DIGITS + 1}}}")
 # The largest real lock (3,000 projects on each platform) is a few MB; tomllib holds 10-25
 # times a document's size (64 MB of ``[],`` was 1.7 GB and a minute; 14 MB of ``k0=0`` lines
 # 836 MB and 107 s of `lock --check`). Every value it reads follows one of ``[{=,`` outside a
@@ -174,38 +193,38 @@ MAX_TOML_VALUES = 600_000
 # writes three an entry
 MAX_TOML_KEYED_CONTAINERS = 60_000
 _KEYED_CONTAINER = re.compile(r"=[ \t]*+[\[{]")
-# Strings and comments as tomllib ends them (a multi-line string's closing quotes may follow
-# one or two of its own), so no value hides in one. A string left open runs to its line's end
-# (a multi-line one to the text's), where tomllib refuses it, so every quote or ``#`` starts
-# a match that never fails and is scanned once: linear (a failing match retried at each later
-# quote would be quadratic).
-_INERT = re.compile(
-    r'''"""(?:[^"\\]++|\\(?s:.)?|"(?!""))*+(?:"""(?:""?)?+|\Z)'''
-    r"|'''(?:[^']++|'(?!''))*+(?:'''(?:''?)?+|\Z)"
-    r"""|"(?:[^"\\\n]++|\\.?)*+(?:"|(?=\n)|\Z)"""
-    r"|'[^'\n]*+(?:'|(?=\n)|\Z)"
-    r"|#[^\n]*+"
-)
+
+
+def _line(text: str, at: int) -> int:
+    """The line of ``text`` holding its structure's character ``at`` (the error path: the
+    strings and comments before it are found again)."""
+    pos = at
+    for inert in _INERT.finditer(text):
+        if inert.start() > pos:
+            break
+        pos += len(inert[0])
+    return text.count("\n", 0, pos) + 1
 
 
 def _key_problem(text: str) -> str | None:
     """Why ``text`` would cost tomllib more than any real document, or None: its size, its
-    values, its keys."""
+    values, its numbers, its keys. All but the size count outside strings and comments."""
     if len(text) > MAX_TOML_CHARS:
         return f"a document of {len(text):,} characters, more than {MAX_TOML_CHARS:,}"
-    structure = text  # strings and comments are stripped only when counting them would refuse
-    if sum(map(text.count, "[{=,")) > MAX_TOML_VALUES:
-        structure = _INERT.sub("", text)
+    structure = _INERT.sub("", text)
     if (values := sum(map(structure.count, "[{=,"))) > MAX_TOML_VALUES:
         return f"{values:,} values, arrays and tables, more than {MAX_TOML_VALUES:,}"
     if (keyed := len(_KEYED_CONTAINER.findall(structure))) > MAX_TOML_KEYED_CONTAINERS:
         return f"{keyed:,} arrays and tables as values, more than {MAX_TOML_KEYED_CONTAINERS:,}"
+    if digits := _LONG_DIGITS.search(structure):
+        line = _line(text, digits.start())
+        return f"a number of more than {MAX_TOML_DIGITS:,} digits (at line {line})"
     dots = 0
-    for run in _KEY_RUN.finditer(text):
-        found = sum(1 for match in _KEY_DOT.finditer(run[0]) if match[1])
+    for run in _KEY_RUN.finditer(structure):
+        found = run[0].count(".")
         dots += found
         if found >= MAX_KEY_PARTS:
-            line = text.count("\n", 0, run.start()) + 1
+            line = _line(text, run.start())
             return f"a key of more than {MAX_KEY_PARTS} dotted parts (at line {line})"
         if dots > MAX_KEY_DOTS:
             return f"more than {MAX_KEY_DOTS:,} dotted key parts in all"
