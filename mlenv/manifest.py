@@ -41,7 +41,6 @@ from mlenv.manifest_requirements import (
     direct_names,
     requirement_hint,
     requirement_problem,
-    same_requirement,
 )
 from mlenv.names import PROJECT_NAME
 from mlenv.placement import judge_placement
@@ -457,10 +456,7 @@ class _Checker:
         default: tuple[str, ...] = (),
         valid: Callable[[str], str | None] | None = None,
         hint: Callable[[str], str | None] | None = None,
-        same: Callable[[str], object] | None = None,
     ) -> tuple[str, ...]:
-        """The strings at ``path``; ``same`` says which two are one value (a requirement's
-        PEP 503 name: ``NumPy`` and ``numpy`` are one project)."""
         key = path.rsplit(".", 1)[-1]
         if key not in table:
             return default
@@ -482,14 +478,9 @@ class _Checker:
                 self.add(where, f"{item!r} is not valid: {message}", hint and hint(item))
             else:
                 items.append(item)
-        spellings: dict[object, list[str]] = {}
-        for item in items:
-            spellings.setdefault(same(item) if same else item, []).append(item)
-        for listed in spellings.values():
-            if len(listed) > 1:
-                alike = "" if len(set(listed)) == 1 else f" (as {', '.join(map(repr, listed[1:]))})"
-                once = _ONCE_HINT if same else "list each value once"
-                self.add(path, f"{listed[0]!r} is listed more than once{alike}", once)
+        duplicates = sorted(item for item, count in Counter(items).items() if count > 1)
+        for item in duplicates:
+            self.add(path, f"{item!r} is listed more than once", "list each value once")
         return tuple(items)
 
     def choice(
@@ -505,7 +496,6 @@ class _Checker:
 
 
 _REQUIRED = REQUIRED_KEYS
-_ONCE_HINT = "list each project once (names compare PEP 503-normalised: case, '-', '_', '.')"
 _REQUIRED_HINTS = {
     "environment": 'add an [environment] table with name = "..." and python = "3.11"',
     "environment.name": 'name the environment, e.g. name = "detector"',
@@ -888,16 +878,15 @@ def _pypi(check: _Checker, table: Mapping[str, Any]) -> PyPI:
             (),
             requirement_problem,
             requirement_hint,
-            same_requirement,
         ),
         index_strategy=cast(IndexStrategy, strategy),
         prerelease=cast(Prerelease, prerelease),
         sources=sources,
         constraints=check.string_list(
-            table, "pypi.constraints", (), constraint_problem, requirement_hint, same_requirement
+            table, "pypi.constraints", (), constraint_problem, requirement_hint
         ),
         overrides=check.string_list(
-            table, "pypi.overrides", (), requirement_problem, requirement_hint, same_requirement
+            table, "pypi.overrides", (), requirement_problem, requirement_hint
         ),
         exclude_newer=_cutoff(
             check.string(table, "pypi.exclude-newer", None, cutoff_problem, _when)
