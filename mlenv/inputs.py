@@ -27,6 +27,17 @@ DEFAULT_STRATEGY = "first-index"
 PRERELEASES = ("fallback", "allow", "disallow")
 Prerelease = Literal["fallback", "allow", "disallow"]
 DEFAULT_PRERELEASE: Prerelease = "fallback"
+# uv's --prerelease modes (pixi's [pypi-options] prerelease-mode takes uv's) that mlenv spells;
+# uv 0.13's default, "if-necessary" (and "if-necessary-or-explicit", which uv 0.13 resolves
+# alike), is mlenv's default, "fallback", and is left unwritten; "explicit" has no equivalent
+TOOL_MODES: dict[str, str | None] = {
+    "allow": "allow",
+    "disallow": "disallow",
+    "if-necessary": None,
+    "if-necessary-or-explicit": None,
+}
+# uv's (and pixi's) index strategies that mlenv spells; "unsafe-first-match" has no equivalent
+UV_STRATEGIES = {"first-index": "first-index", "unsafe-best-match": "best-match"}
 # A manifest names a target and dependencies in a few kilobytes; far more is the wrong file,
 # and would cost minutes to validate.
 MAX_MANIFEST_CHARS = 1 << 20

@@ -11,14 +11,16 @@ from __future__ import annotations
 import re
 from datetime import UTC, date, datetime, timedelta
 
+from mlenv.lazy_pattern import LazyPattern
+
 # RFC 3339 section 5.6; "T"/"Z" in either case and a space for "T" as it allows; a fraction of
 # a second to 9 digits (nanoseconds, as jiff reads uv's), cut to what datetime holds.
-_INSTANT = re.compile(
+_INSTANT = LazyPattern(
     r"(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?"
     r"(?:([Zz])|([+-])(\d{2}):(\d{2}))",
     re.ASCII,
 )
-_DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})", re.ASCII)
+_DATE = LazyPattern(r"(\d{4})-(\d{2})-(\d{2})", re.ASCII)
 # Longer text is no instant of this grammar; matching it would only cost time.
 _MAX_CHARS = 40
 

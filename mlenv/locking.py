@@ -54,7 +54,10 @@ from mlenv.pypi_sources import source_urls
 from mlenv.report import Reporter
 from mlenv.resolve import PREFETCH_WORKERS, CandidatePolicy, Resolution, resolve
 from mlenv.target import Target
-from mlenv.upgrade import Upgrade
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # a lock without --upgrade or -P has none: moves no pin, imports nothing
+    from mlenv.upgrade import Upgrade
 
 HASH_WORKERS = 4
 
@@ -293,7 +296,7 @@ def lock_manifest(
     policy: CandidatePolicy | None = None,
 ) -> Lock:
     """Resolve every platform; keep previous pins that still fit unless asked to upgrade."""
-    upgrade = upgrade or Upgrade()
+    everything, moving = (upgrade.everything, upgrade.packages) if upgrade else (False, frozenset())
     target_cuda = cuda_target(manifest)
     requirements = manifest.pypi.requirements()
     resolutions = []
@@ -308,9 +311,11 @@ def lock_manifest(
                 target.markers,
                 reads_metadata=True,
             )
-        records = _solve_conda(manifest, target, previous, upgrade, reporter, sources.http)
+        records = _solve_conda(
+            manifest, target, previous, everything, moving, reporter, sources.http
+        )
         conda[target.platform] = records
-        preferences = _preferences(previous, target.platform, upgrade)
+        preferences = _preferences(previous, target.platform, everything, moving)
         resolutions.append(
             resolve(
                 requirements,
@@ -395,7 +400,8 @@ def _solve_conda(
     manifest: Manifest,
     target: Target,
     previous: Lock | None,
-    upgrade: Upgrade,
+    everything: bool,
+    moving: frozenset[NormalizedName],
     reporter: Reporter,
     http: HttpClient | None = None,
 ) -> tuple[CondaRecord, ...]:
@@ -404,10 +410,10 @@ def _solve_conda(
         return ()
     from mlenv.conda.solve import solve
 
-    locked = () if previous is None or upgrade.everything else tuple(
+    locked = () if previous is None or everything else tuple(
         c
         for platform, c in previous.conda_packages()
-        if platform == target.platform and canonicalize_name(c.name) not in upgrade.packages
+        if platform == target.platform and canonicalize_name(c.name) not in moving
     )  # fmt: skip
     records = solve(
         manifest.conda.channels,
@@ -552,16 +558,16 @@ def _problem(finding: Finding) -> Problem:
 
 
 def _preferences(
-    previous: Lock | None, platform: str, upgrade: Upgrade
+    previous: Lock | None, platform: str, everything: bool, moving: frozenset[NormalizedName]
 ) -> dict[NormalizedName, Version]:
-    if previous is None or upgrade.everything:
+    if previous is None or everything:
         return {}
     for locked in previous.platforms:
         if locked.platform == platform:
             return {
                 canonicalize_name(p.name): Version(p.version)
                 for p in locked.packages
-                if canonicalize_name(p.name) not in upgrade.packages
+                if canonicalize_name(p.name) not in moving
             }
     return {}
 

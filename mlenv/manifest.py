@@ -21,7 +21,6 @@ from packaging.utils import canonicalize_name
 
 from mlenv import hints
 from mlenv.errors import ManifestError, Problem, hidden_problem
-from mlenv.importers.options import TOOL_MODES, UV_STRATEGIES
 from mlenv.inputs import (
     DEFAULT_GLIBC,
     DEFAULT_INDEX,
@@ -32,6 +31,8 @@ from mlenv.inputs import (
     MAX_MANIFEST_CHARS,
     PRERELEASES,
     REQUIRED_KEYS,
+    TOOL_MODES,
+    UV_STRATEGIES,
     Prerelease,
 )
 from mlenv.instants import CUTOFF_HINT, cutoff, cutoff_problem, spelled

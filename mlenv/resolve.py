@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
 from itertools import groupby, pairwise
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from packaging.markers import Marker
 from packaging.requirements import InvalidRequirement, Requirement
@@ -32,7 +32,6 @@ from resolvelib.structs import RequirementInformation
 
 from mlenv.backtrack import resolve_or_retry
 from mlenv.cycles import Cycling
-from mlenv.dead_ends import Need, World, dead_ends
 from mlenv.dropped_extras import MissingExtra, dropped_extras, missing_extras, walked_back
 from mlenv.errors import MlenvError, printable
 from mlenv.exclude_newer import EXCLUDE_NEWER, excluded, nothing_before
@@ -62,7 +61,9 @@ from mlenv.redaction import redact
 from mlenv.report import Reporter, Task
 from mlenv.target import Target, build_preference
 from mlenv.variants import in_try_order
-from mlenv.went_back import Step, went_back, within
+
+if TYPE_CHECKING:  # the failure accounts import these when a resolution fails
+    from mlenv.dead_ends import World
 
 T = TypeVar("T")
 K = TypeVar("K")
@@ -1277,6 +1278,8 @@ def explain(
     sdists: list[str] = []  # names whose every release is an sdist here (tensorrt-cu12)
     foreign: dict[str, Version] = {}  # a pin to a local build no index here has (+cu128)
     searched = ", ".join(indexes) if indexes else "the configured indexes"
+    from mlenv.dead_ends import dead_ends
+
     world = _known_world(provider)  # one, so every name's account shares dead_ends.WORK
     for name in names:
         infos = [info for info in causes if info.requirement.name == name]
@@ -1392,6 +1395,8 @@ def _local_build_hint(
 
 def _known_world(provider: _Provider) -> World:
     """The releases and dependencies the failed resolution read, for ``dead_ends``."""
+    from mlenv.dead_ends import Need, World
+
     needs = {
         (c.name, c.version): tuple(Need(r.name, r.specifier, str(r)) for r in reqs)
         for c, reqs in provider.dependencies.items()
@@ -1567,6 +1572,8 @@ def _went_back(
     causes: Collection[RequirementInformation[Req, Candidate]], provider: _Provider, world: World
 ) -> list[str]:
     """``went_back`` over the chains of the conflicting requirements."""
+    from mlenv.went_back import Step, went_back, within
+
     steps = [
         Step(release.name, release.version, ranges)
         for info in causes

@@ -8,13 +8,15 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping, Sequence
 
+from mlenv.lazy_pattern import LazyPattern
+
 # cu128, cuda12.8, CUDA 12.8, v12.8, 12.8.1, 12.04, "12.8 ": a prefix, a major and a minor
-_CUDA_SPELLED = re.compile(r"(?:cuda|cu|v)?[\s_-]*([1-9][0-9]?)\.([0-9]{1,2})(?:\.[0-9]+)*")
-_CUDA_COMPACT = re.compile(r"(?:cuda|cu)[\s_-]*([1-9][0-9])([0-9])")  # PyTorch's cu128, cu130
-_CUDA_MAJOR = re.compile(r"(?:cuda|cu|v)?[\s_-]*([1-9][0-9]?)(?:\.x|\.\*)?")
+_CUDA_SPELLED = LazyPattern(r"(?:cuda|cu|v)?[\s_-]*([1-9][0-9]?)\.([0-9]{1,2})(?:\.[0-9]+)*")
+_CUDA_COMPACT = LazyPattern(r"(?:cuda|cu)[\s_-]*([1-9][0-9])([0-9])")  # PyTorch's cu128, cu130
+_CUDA_MAJOR = LazyPattern(r"(?:cuda|cu|v)?[\s_-]*([1-9][0-9]?)(?:\.x|\.\*)?")
 # py311, cp311, python3.11, >=3.11, ==3.11.*, ~=3.11.0, 3.11.7, 311 (blanks taken whole: two
 # runs of them beside each other split 10,000 blanks every way)
-_PYTHON_SPELLED = re.compile(
+_PYTHON_SPELLED = LazyPattern(
     r"(?:python|cpython|py|cp)?\s*+(?:[<>=~^]=?|==)?\s*+3\.?([0-9]{1,2})(?:\.[0-9]+|\.\*)*"
 )
 
@@ -83,10 +85,10 @@ _LOCAL_BUILD = (
     "mlenv locks published distributions only: build a wheel (pip wheel . -w wheels), list "
     "its directory in [pypi].find-links and depend on the project by name"
 )
-_POETRY = re.compile(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*((?:\^|~(?!=))\s*[0-9][0-9.*]*)\s*")
-_ARCHIVE = re.compile(r".*\.(?:whl|tar\.gz|zip)", re.IGNORECASE)
-_STAR = re.compile(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s+\*\s*")  # pixi's "any version"
-_MATCH_SPEC = re.compile(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s+([0-9][0-9.]*(?:\.\*)?)\s*")
+_POETRY = LazyPattern(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*((?:\^|~(?!=))\s*[0-9][0-9.*]*)\s*")
+_ARCHIVE = LazyPattern(r".*\.(?:whl|tar\.gz|zip)", re.IGNORECASE)
+_STAR = LazyPattern(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s+\*\s*")  # pixi's "any version"
+_MATCH_SPEC = LazyPattern(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s+([0-9][0-9.]*(?:\.\*)?)\s*")
 
 
 def requirement_line(spec: str, parses: Callable[[str], bool]) -> str | None:
@@ -234,7 +236,7 @@ _NO_EQUIVALENT = {
 }
 
 
-_CHANNEL_OPTION = re.compile(r"\s*(?:-c|--channel)(?:\s+|=)(\S+)\s*")
+_CHANNEL_OPTION = LazyPattern(r"\s*(?:-c|--channel)(?:\s+|=)(\S+)\s*")
 
 
 def conda_channel(value: str) -> str | None:
@@ -256,7 +258,7 @@ def conda_line(value: str) -> str | None:
 
 # PEP 600's and the legacy manylinux tags (PEP 599, 571, 513) and glibc's own spellings
 _LEGACY_MANYLINUX = {"manylinux2014": "2.17", "manylinux2010": "2.12", "manylinux1": "2.5"}
-_GLIBC_SPELLED = re.compile(r"(?:manylinux|glibc)?[\s_-]*2[._]([0-9]{1,2})(?:[._][0-9]+)*")
+_GLIBC_SPELLED = LazyPattern(r"(?:manylinux|glibc)?[\s_-]*2[._]([0-9]{1,2})(?:[._][0-9]+)*")
 
 
 def glibc_version(value: str) -> str | None:

@@ -383,14 +383,13 @@ def _first(session: Session, command: PlainLock, first: FirstLock) -> None:
     from mlenv.cache.memo import WRITTEN, remember
     from mlenv.commands.lock import resolve, write_lock
     from mlenv.report import Recorder
-    from mlenv.upgrade import Upgrade
 
     recorder = Recorder(session.reporter)
     session = replace(session, reporter=recorder)
     cache, output = absolute(first.cache_root), absolute(parent(command.manifest))
     with watch.recording((cache,), output) as reads:
         manifest = session.load_manifest()
-        new = resolve(session, manifest, None, Upgrade.of(False, ()), command.offline)
+        new = resolve(session, manifest, None, None, command.offline)
         said = len(recorder.events)  # write_lock says what it says after the lock is written
         data = write_lock(session, None, new, manifest=manifest)
     if read_plain(command.manifest) == first.manifest:  # the bytes the run read (stamped)

@@ -61,13 +61,15 @@ def lock(
         session.reporter.info(f"{path}: CUDA fields written again by this mlenv's rules")
         write_lock(session, previous, again, manifest=manifest)
         return
-    from mlenv.upgrade import Upgrade
-
     if no_index:  # only now: a fresh lock needs no index, and --no-index does not stop it
         from mlenv.no_index import check_no_index
 
         check_no_index(manifest)
-    moves = Upgrade.of(upgrade, tuple(upgrade_package))
+    moves = None  # minimal change: mlenv.upgrade is imported only when pins are asked to move
+    if upgrade or upgrade_package:
+        from mlenv.upgrade import Upgrade
+
+        moves = Upgrade.of(upgrade, tuple(upgrade_package))
     new = resolve(session, manifest, previous, moves, offline, no_index=no_index)
     write_lock(session, previous or _for_the_report(session, upgrade), new, manifest=manifest)
 
@@ -113,7 +115,7 @@ def resolve(
     session: Session,
     manifest: Manifest,
     previous: lockfile.Lock | None,
-    upgrade: Upgrade,
+    upgrade: Upgrade | None,
     offline: bool,
     *,
     no_index: bool = False,

@@ -11,17 +11,6 @@ _SHORT = {"-r", "-c", "-i", "-f", "-e"}
 _INCLUDES = ("-r", "--requirement", "-c", "--constraint")
 _INDEX_URL = ("-i", "--index-url")
 RELEASE_CONTROLS = ("--pre", "--all-releases", "--only-final")
-# uv's --prerelease modes (pixi's [pypi-options] prerelease-mode takes uv's) that mlenv spells;
-# uv 0.13's default, "if-necessary" (and "if-necessary-or-explicit", which uv 0.13 resolves
-# alike), is mlenv's default, "fallback", and is left unwritten; "explicit" has no equivalent
-TOOL_MODES: dict[str, str | None] = {
-    "allow": "allow",
-    "disallow": "disallow",
-    "if-necessary": None,
-    "if-necessary-or-explicit": None,
-}
-# uv's (and pixi's) index strategies that mlenv spells; "unsafe-first-match" has no equivalent
-UV_STRATEGIES = {"first-index": "first-index", "unsafe-best-match": "best-match"}
 TOOL_MODE_HINT = (
     'use "allow" or "disallow", or leave it out: mlenv\'s default takes a pre-release only '
     "where no final release fits"

@@ -27,7 +27,7 @@ from mlenv.importers.core import (
     _requirement_line,
     _toml,
 )
-from mlenv.importers.options import TOOL_MODE_HINT, TOOL_MODES
+from mlenv.importers.options import TOOL_MODE_HINT
 from mlenv.importers.pixi_machines import read_machines
 from mlenv.importers.pixi_platforms import (
     Platform,
@@ -36,7 +36,7 @@ from mlenv.importers.pixi_platforms import (
     read_platforms,
     selects,
 )
-from mlenv.inputs import index_order, manifest_indexes
+from mlenv.inputs import TOOL_MODES, index_order, manifest_indexes
 from mlenv.pypi_sources import index_key
 
 _LINUX = ("linux-64", "linux-aarch64")

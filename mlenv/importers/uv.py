@@ -35,8 +35,8 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from mlenv.importers.core import _PYPI, Imported, _Collector
-from mlenv.importers.options import TOOL_MODE_HINT, TOOL_MODES, UV_STRATEGIES
-from mlenv.inputs import index_order, manifest_indexes
+from mlenv.importers.options import TOOL_MODE_HINT
+from mlenv.inputs import TOOL_MODES, UV_STRATEGIES, index_order, manifest_indexes
 from mlenv.instants import CUTOFF_HINT, cutoff_problem
 from mlenv.manifest import PYTHON_MINORS
 from mlenv.manifest_requirements import constraint_problem, requirement_problem
