@@ -24,6 +24,7 @@ from mlenv import __version__, hints, lockfile
 from mlenv.cli_flags import accept_after
 from mlenv.commands.lock import apply_edit
 from mlenv.commands.session import Session, open_session
+from mlenv.echoed import shown as shown_text
 from mlenv.errors import (
     CannotJudgeError,
     MlenvError,
@@ -920,8 +921,8 @@ def _print_error(exc: MlenvError, argv: Sequence[str]) -> None:
     """The error as text, unless the command already showed its report; in JSON, always the
     event (a shown report went to stdout, and the wrapper still reads stderr for the end)."""
     if _json_log(argv):
-        problems = [{"where": p.where, "message": p.message, "hint": p.hint} for p in exc.problems]
-        _report_error(argv, exc.label, exc.message, exc.exit_code, problems=problems)
+        problems = [problem.event() for problem in exc.problems]
+        _report_error(argv, exc.label, shown_text(exc.message), exc.exit_code, problems=problems)
         return
     if exc.shown:
         return
@@ -975,11 +976,11 @@ def exit_status(exc: Exception | KeyboardInterrupt, argv: Sequence[str]) -> int:
         if not _json_log(argv):  # click quotes the value typed: an index URL's password too
             shown = io.StringIO()
             exc.show(file=shown)
-            _echo(redact(shown.getvalue()), err=True, nl=False)
+            _echo(shown_text(shown.getvalue()), err=True, nl=False)
             if hint:
                 _echo(f"  hint: {hint}", err=True)
         else:
-            message = exc.format_message() + (f" (hint: {hint})" if hint else "")
+            message = shown_text(exc.format_message() + (f" (hint: {hint})" if hint else ""))
             _report_error(argv, "usage", message, EXIT_USER)
         return EXIT_USER
     if isinstance(exc, KeyboardInterrupt):

@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from mlenv.echoed import shown
+
 # re-exported: ``hidden_text`` is where they live, ``errors`` where most callers find them
 from mlenv.hidden_text import DEFAULT_IGNORABLE as DEFAULT_IGNORABLE
 from mlenv.hidden_text import hidden_characters as hidden_characters
@@ -40,7 +42,12 @@ class Problem:
         text = f"{self.where}: {self.message}" if self.where else self.message
         if self.hint:
             text += f"\n  hint: {self.hint}"
-        return redact(text)
+        return shown(text)
+
+    def event(self) -> dict[str, str | None]:
+        """The problem as a JSON error event's item, hidden and cut as ``render`` is."""
+        hint = None if self.hint is None else shown(self.hint)
+        return {"where": shown(self.where), "message": shown(self.message), "hint": hint}
 
 
 class MlenvError(Exception):
@@ -87,14 +94,14 @@ class ProblemsError(MlenvError):
     def render(self) -> str:
         """The summary and each problem; a hint every problem shares is said once, at the end
         (19 missing wheels are one fix, not 19)."""
-        lines = [redact(self.message)]
+        lines = [shown(self.message)]
         hints = {p.hint for p in self._problems}
         shared = hints.pop() if len(self._problems) > 1 and len(hints) == 1 else None
         if shared is None:
             lines.extend(p.render() for p in self._problems)
             return "\n".join(lines)
         lines.extend(Problem(p.where, p.message).render() for p in self._problems)
-        lines.append(redact(f"hint: {shared}"))
+        lines.append(shown(f"hint: {shared}"))
         return "\n".join(lines)
 
 

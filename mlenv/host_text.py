@@ -174,8 +174,7 @@ def parse_compute_cap_override(value: str) -> tuple[str, ...]:
     caps = tuple(cap.strip() for line in lines for cap in line.split(","))
     if not caps or not all(_CAP_RE.fullmatch(cap) for cap in caps):
         raise HostError(
-            f"not a list of compute capabilities: {value[:100]!r}"
-            + ("..." if len(value) > 100 else ""),
+            f"not a list of compute capabilities: {value!r}",  # cut where shown: echoed.shown
             where=COMPUTE_CAP_ENV,
             hint=_archs_hint(caps)
             or (

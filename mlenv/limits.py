@@ -315,7 +315,7 @@ def floor_seconds(environ: Mapping[str, str] | None = None) -> float:
         floor = math.nan
     if not math.isfinite(floor) or floor <= 0:
         raise LimitError(
-            f"{DEADLINE_ENV} is {text[:40]!r}, not a number of seconds",
+            f"{DEADLINE_ENV} is {text!r}, not a number of seconds",
             where=DEADLINE_ENV,
             hint=f"set it to a positive number of seconds (default {DEADLINE_FLOOR:g}), or "
             "unset it",

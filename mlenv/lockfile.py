@@ -560,7 +560,7 @@ def _wheel_problems(package: LockedPackage, tags: frozenset[Tag] | None) -> list
     """An entry that is not its file, else a name or version spelled otherwise than a file
     name can (the exports, the SBOM and the image write both as they are)."""
     return _file_problems(package, tags) or [
-        f"{key} {text[:80]!a} is not {wanted}"  # escaped: a look-alike is shown as one
+        f"{key} {text!a} is not {wanted}"  # escaped (a look-alike shown as one), cut where shown
         for key, text, pattern, wanted in (
             ("name", package.name, PROJECT_NAME, "ASCII letters, digits and '._-'"),
             ("version", package.version, _WHEEL_VERSION, "printable ASCII without blanks"),
