@@ -921,8 +921,8 @@ def _print_error(exc: MlenvError, argv: Sequence[str]) -> None:
     """The error as text, unless the command already showed its report; in JSON, always the
     event (a shown report went to stdout, and the wrapper still reads stderr for the end)."""
     if _json_log(argv):
-        problems = [problem.event() for problem in exc.problems]
-        _report_error(argv, exc.label, shown_text(exc.message), exc.exit_code, problems=problems)
+        problems = [problem.event() for problem in exc.problems]  # shown by emit_json
+        _report_error(argv, exc.label, exc.message, exc.exit_code, problems=problems)
         return
     if exc.shown:
         return
@@ -980,7 +980,7 @@ def exit_status(exc: Exception | KeyboardInterrupt, argv: Sequence[str]) -> int:
             if hint:
                 _echo(f"  hint: {hint}", err=True)
         else:
-            message = shown_text(exc.format_message() + (f" (hint: {hint})" if hint else ""))
+            message = exc.format_message() + (f" (hint: {hint})" if hint else "")  # emit_json shows
             _report_error(argv, "usage", message, EXIT_USER)
         return EXIT_USER
     if isinstance(exc, KeyboardInterrupt):

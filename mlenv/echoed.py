@@ -4,6 +4,8 @@ errors), so no reader, importer or option has to remember to. docs/security.md, 
 
 from __future__ import annotations
 
+import re
+
 from mlenv.lazy_pattern import LazyPattern
 from mlenv.redaction import redact
 
@@ -11,35 +13,48 @@ from mlenv.redaction import redact
 # text no quote marks as a value is cut at ``LINE_LIMIT``.
 VALUE_LIMIT = 200
 LINE_LIMIT = 1000
-# A userinfo with no scheme before it (``user:pw@host``, ``https//u:pw@h``, a pasted
-# ``__token__:pypi-...@host``), which ``redact`` leaves: it reads userinfo after a ``://``.
-# It starts where a word does (a blank, a quote, a '/', '=' or a bracket before it) and runs
-# to the last '@' before a '/' or a blank, so a scan never restarts inside one: linear. An
-# ``@`` then a scheme (``name@https://``, a PEP 508 reference) or a digest
-# (``image:tag@sha256:...``, a pinned base image) is no host, and kept.
+# A userinfo with no scheme before it (``user:pw@host``, ``https//u:pw@h``, ``:pw@host``, a
+# pasted ``__token__:pypi-...@host``), which ``redact`` leaves: it reads userinfo after a
+# ``://``. It lies in one word (no blank, quote or '/'), starts at the word's start or after
+# one of ``_STARTS``, has a colon (also ``%3A``, or U+FF1A, which a URL parser keeps in the
+# user) before its first '@', and runs to the last '@' of the word that is a host's. An ``@``
+# then a scheme (``name@https://``, a PEP 508 reference) or a digest (``image:tag@sha256:...``,
+# a pinned base image) is no host. Each word is walked once (``_unpassworded``): a regex
+# tried from each '=' of ``a=a=a=...`` read the rest of the word again, 128 KiB in minutes.
+_WORD = LazyPattern(r"[^\s\"'`/]+")
+_STARTS = LazyPattern(r"[=(\[<,;|]")
+_COLON = LazyPattern(r":|\uff1a|%3[Aa]")
+_NOT_HOST = LazyPattern(r"[A-Za-z][A-Za-z0-9+.-]*:/|[A-Za-z0-9]+:[0-9A-Fa-f]{16}")
 _START = r"(?<![^\s\"'`/=(\[<,;|])"
-_HOST = r"@(?![A-Za-z][A-Za-z0-9+.-]*:/|[A-Za-z0-9]+:[0-9A-Fa-f]{16})"
-_BARE_PASSWORD = LazyPattern(_START + r"[^\s\"'`/@:]+:[^\s\"'`/]*" + _HOST)
 # A user alone that is a credential: a token's length and alphabet, with a letter and a digit
-# (``pypi-AgEI...``, ``ghp_...``, a hex key), or a user named for one (``__token__``,
-# ``api-key``). ``git@host`` and ``me@example.com`` are kept: a fixed user or an address.
+# (``pypi-AgEI...``, ``ghp_...``, a hex key, base64's ``=`` only at its end), or a user named
+# for one (``__token__``, ``api-key``). ``git@host`` and ``me@example.com`` are kept: a fixed
+# user or an address. No run crosses a start (``_STARTS``): each character is read once.
 _TOKEN_USER = LazyPattern(
     _START
-    + r"(?:(?=[A-Za-z0-9_.~+=-]*[0-9])(?=[A-Za-z0-9_.~+=-]*[A-Za-z])[A-Za-z0-9_.~+=-]{16,}"
-    + r"|[^\s\"'`/@:]*(?i:token|secret|passw|apikey|api-key|api_key)[^\s\"'`/@:]*)"
-    + _HOST
+    + r"(?:(?=[A-Za-z0-9_.~+-]*[0-9])(?=[A-Za-z0-9_.~+-]*[A-Za-z])[A-Za-z0-9_.~+-]{16,}={0,2}"
+    + r"|[^\s\"'`/@:=(\[<,;|]*(?i:token|secret|passw|apikey|api-key|api_key)"
+    + r"[^\s\"'`/@:=(\[<,;|]*)"
+    + r"@(?![A-Za-z][A-Za-z0-9+.-]*:/|[A-Za-z0-9]+:[0-9A-Fa-f]{16})"
 )
 # A quoted value: a repr's or a hint's quotes, not prose's apostrophe (``don't``).
 _QUOTED = LazyPattern(r"(?<![A-Za-z0-9])(?:'(?:[^'\\\n]|\\.)*'|\"(?:[^\"\\\n]|\\.)*\")")
 
 
 def shown(text: str) -> str:
-    """``text`` as an error may show it: every secret ``redact`` knows and every bare
-    userinfo hidden, then each quoted value and each line cut (hidden first: a cut token
-    lost the '@' that marks it)."""
-    hidden = _TOKEN_USER.sub("***@", _BARE_PASSWORD.sub("***@", redact(text)))
+    """``text`` as an error, a warning or a note may show it: ``hidden``, then each quoted
+    value and each line cut (hidden first: a cut token lost the '@' that marks it)."""
+    hidden = without_secrets(text)
     cut_values = _QUOTED.sub(lambda match: cut(match[0], VALUE_LIMIT, quotes=2), hidden)
     return "\n".join(cut(line, LINE_LIMIT) for line in cut_values.split("\n"))
+
+
+def without_secrets(text: str) -> str:
+    """``text`` with every secret ``redact`` knows and every bare userinfo hidden, whole: what
+    a record kept to be shown later holds (``report.Recorder``)."""
+    redacted = redact(text)
+    unpassworded = _WORD.sub(lambda word: _unpassworded(word, redacted), redacted)
+    return _TOKEN_USER.sub("***@", unpassworded)
 
 
 def cut(text: str, limit: int, quotes: int = 0) -> str:
@@ -49,3 +64,21 @@ def cut(text: str, limit: int, quotes: int = 0) -> str:
     if len(text) <= limit:
         return text
     return f"{text[:limit]}… ({len(text) - quotes:,} characters)"
+
+
+def _unpassworded(word: re.Match[str], text: str) -> str:
+    """The word with its bare userinfo, if any, as ``***@`` (see ``_WORD``): linear, each
+    '@' and each segment between two read once."""
+    found, offset = word[0], word.start()
+    last = found.rfind("@")
+    while last >= 0 and _NOT_HOST.match(text, offset + last + 1):
+        last = found.rfind("@", 0, last)
+    segment = 0
+    while 0 <= segment < last:
+        end = found.find("@", segment)
+        after = _STARTS.search(found, segment, end) if segment else None
+        user = 0 if not segment else None if after is None else after.end()
+        if user is not None and _COLON.search(found, user, end) is not None:
+            return f"{found[:user]}***@{found[last + 1 :]}"
+        segment = end + 1
+    return found

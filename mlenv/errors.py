@@ -45,9 +45,9 @@ class Problem:
         return shown(text)
 
     def event(self) -> dict[str, str | None]:
-        """The problem as a JSON error event's item, hidden and cut as ``render`` is."""
-        hint = None if self.hint is None else shown(self.hint)
-        return {"where": shown(self.where), "message": shown(self.message), "hint": hint}
+        """The problem as a JSON error event's item (``report.emit_json`` hides and cuts each
+        string as ``render`` does)."""
+        return {"where": self.where, "message": self.message, "hint": self.hint}
 
 
 class MlenvError(Exception):

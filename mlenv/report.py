@@ -14,7 +14,7 @@ from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from typing import IO, Protocol
 
-from mlenv.redaction import redact
+from mlenv.echoed import shown, without_secrets
 
 # re-exported: callers find every reporter here (a remembered lock's replay imports only those)
 from mlenv.report_human import CountingTask
@@ -47,9 +47,10 @@ def emit_json(stream: IO[str], **event: object) -> None:
 
 
 def _redacted(value: object) -> object:
-    """``value`` with every string in it (keys too) passed through ``redact``."""
+    """``value`` with every string in it (keys too) passed through ``echoed.shown``: a note
+    or a warning echoes what a file said as an error does."""
     if isinstance(value, str):
-        return redact(value)
+        return shown(value)
     if isinstance(value, dict):
         return {_redacted(key): _redacted(item) for key, item in value.items()}
     if isinstance(value, list | tuple):
@@ -125,11 +126,11 @@ class Recorder:
 
     def info(self, text: str) -> None:
         self.inner.info(text)
-        self.events.append(("info", redact(text)))
+        self.events.append(("info", without_secrets(text)))
 
     def warning(self, text: str) -> None:
         self.inner.warning(text)
-        self.events.append(("warning", redact(text)))
+        self.events.append(("warning", without_secrets(text)))
 
     def debug(self, text: str) -> None:
         self.inner.debug(text)  # never replayed: a verbose run neither keeps nor recalls
@@ -142,4 +143,4 @@ class Recorder:
             counter = CountingTask(inner)
             yield counter
         size = "-" if total is None else str(total)
-        self.events.append(("task", redact(description), unit, size, str(counter.done)))
+        self.events.append(("task", without_secrets(description), unit, size, str(counter.done)))

@@ -12,8 +12,8 @@ import sys
 import time
 from contextlib import contextmanager
 
+from mlenv.echoed import shown
 from mlenv.hidden_text import terminal_text
-from mlenv.redaction import redact
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -40,7 +40,7 @@ class QuietReporter:
         pass
 
     def warning(self, text: str) -> None:
-        print(terminal_text(redact(f"warning: {text}")), file=self._stream)
+        print(terminal_text(shown(f"warning: {text}")), file=self._stream)
 
     def debug(self, text: str) -> None:
         pass
@@ -89,7 +89,7 @@ class HumanReporter:
         self._verbose = verbose
 
     def info(self, text: str) -> None:
-        print(terminal_text(redact(text)), file=self._stream, flush=True)
+        print(terminal_text(shown(text)), file=self._stream, flush=True)
 
     def warning(self, text: str) -> None:
         self.info(f"warning: {text}")
@@ -133,7 +133,7 @@ class HumanReporter:
         console = Console(file=self._stream, force_terminal=True)
         with Progress(*columns, console=console, transient=True) as progress:
             yield _RichTask(
-                progress, progress.add_task(terminal_text(redact(description)), total=total)
+                progress, progress.add_task(terminal_text(shown(description)), total=total)
             )
         self.info(f"{description}: done")
 
