@@ -39,7 +39,8 @@ class Problem:
     hint: str | None = None
 
     def render(self) -> str:
-        text = f"{self.where}: {self.message}" if self.where else self.message
+        where = self.where.replace("\n", "\\n")  # one line: a key's newline forged a "hint:"
+        text = f"{where}: {self.message}" if where else self.message
         if self.hint:
             text += f"\n  hint: {self.hint}"
         return shown(text)

@@ -284,12 +284,13 @@ def allows_prereleases(spec: Any) -> bool:
 
 def prerelease_note(wheres: Sequence[str]) -> str:
     """Poetry's per-dependency opt-in has no mlenv equivalent; the default is kept, since
-    ``[pypi] prerelease = "allow"`` would let every other project's pre-releases in too."""
+    ``[pypi] prerelease = "allow"`` would let every other project's pre-releases in too.
+    The advice comes first: a note is cut at ``echoed.LINE_LIMIT``, and a name may be long."""
     return (
-        f"{', '.join(wheres)}: Poetry's allow-prereleases = true holds for that dependency "
-        "alone and mlenv has no per-package rule, so the default was kept (a pre-release only "
-        "where no final release in range can be taken): to lock one, pin it "
-        '("pkg==2.0rc1") or set [pypi] prerelease = "allow", which holds for every project'
+        "Poetry's allow-prereleases = true holds for one dependency alone and mlenv has no "
+        "per-package rule, so the default was kept (a pre-release only where no final release "
+        'in range can be taken): to lock one, pin it ("pkg==2.0rc1") or set [pypi] prerelease '
+        f'= "allow", which holds for every project; set on {", ".join(wheres)}'
     )
 
 

