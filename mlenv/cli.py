@@ -25,6 +25,7 @@ from mlenv.cli_flags import accept_after
 from mlenv.commands.lock import apply_edit
 from mlenv.commands.session import Session, open_session
 from mlenv.echoed import shown as shown_text
+from mlenv.echoed import without_secrets
 from mlenv.errors import (
     CannotJudgeError,
     MlenvError,
@@ -35,7 +36,6 @@ from mlenv.errors import (
 )
 from mlenv.manifest import PYTHON_MINORS, Manifest
 from mlenv.outputs import check_output
-from mlenv.redaction import redact
 from mlenv.report import emit_json, human_bytes
 from mlenv.target import Target
 from mlenv.terminate import Terminated
@@ -987,7 +987,7 @@ def exit_status(exc: Exception | KeyboardInterrupt, argv: Sequence[str]) -> int:
         _report_error(argv, "interrupted", "interrupted", 130)
         return 130
     if _verbose(argv) or os.environ.get("MLENV_DEBUG"):
-        trace = redact("".join(traceback.format_exception(exc)))
+        trace = without_secrets("".join(traceback.format_exception(exc)))  # whole: for a report
         if not _json_log(argv):
             _echo(trace, err=True, nl=False)
             return EXIT_INTERNAL
