@@ -25,16 +25,16 @@ _WORD = LazyPattern(r"[^\s\"'`/]+")
 _STARTS = LazyPattern(r"[=(\[<,;|]")
 _COLON = LazyPattern(r":|\uff1a|%3[Aa]")
 _NOT_HOST = LazyPattern(r"[A-Za-z][A-Za-z0-9+.-]*:/|[A-Za-z0-9]+:[0-9A-Fa-f]{16}")
-_START = r"(?<![^\s\"'`/=(\[<,;|])"
+_START = r"(?<![^\s\"'`/(\[<,;|])"  # not after '=': a token's own '=' would restart it
 # A user alone that is a credential: a token's length and alphabet, with a letter and a digit
-# (``pypi-AgEI...``, ``ghp_...``, a hex key, base64's ``=`` only at its end), or a user named
-# for one (``__token__``, ``api-key``). ``git@host`` and ``me@example.com`` are kept: a fixed
-# user or an address. No run crosses a start (``_STARTS``): each character is read once.
+# (``pypi-AgEI...``, ``ghp_...``, a hex key), or a user named for one (``__token__``,
+# ``api-key``). ``git@host`` and ``me@example.com`` are kept: a fixed user or an address. No
+# run crosses a start (``_START``): each character is read a bounded number of times.
 _TOKEN_USER = LazyPattern(
     _START
-    + r"(?:(?=[A-Za-z0-9_.~+-]*[0-9])(?=[A-Za-z0-9_.~+-]*[A-Za-z])[A-Za-z0-9_.~+-]{16,}={0,2}"
-    + r"|[^\s\"'`/@:=(\[<,;|]*(?i:token|secret|passw|apikey|api-key|api_key)"
-    + r"[^\s\"'`/@:=(\[<,;|]*)"
+    + r"(?:(?=[A-Za-z0-9_.~+=-]*[0-9])(?=[A-Za-z0-9_.~+=-]*[A-Za-z])[A-Za-z0-9_.~+=-]{16,}"
+    + r"|[^\s\"'`/@:(\[<,;|]*(?i:token|secret|passw|apikey|api-key|api_key)"
+    + r"[^\s\"'`/@:(\[<,;|]*)"
     + r"@(?![A-Za-z][A-Za-z0-9+.-]*:/|[A-Za-z0-9]+:[0-9A-Fa-f]{16})"
 )
 # A quoted value: a repr's or a hint's quotes, not prose's apostrophe (``don't``).

@@ -36,6 +36,8 @@ SECRET = "S3cretTok3nValue99"
         f":{SECRET}@host",
         f"x@a:b=c:{SECRET}@host",
         f"{SECRET}==@host",
+        f"key={SECRET}@host",
+        f"{SECRET}=={SECRET}@host",
     ],
 )
 def test_more_bare_userinfo_spellings_are_hidden(value: str) -> None:
