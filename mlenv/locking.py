@@ -696,10 +696,10 @@ def artifact_facts(
                 task.advance()
                 return file.url, (file.sha256, stated)
             check = DigestCheck(file.declared)
-            said = file.size if type(file.size) is int and file.size > 0 else None
-            most = MAX_WHEEL_BYTES if said is None else said
-            with index.open(file) as stream:  # no more than the page says there is
-                measured = measure(stream, check if file.declared else None, limit=most)
+            # no more than any package may hold; a wrong stated size alone is no reason to
+            # refuse bytes whose digests hold (the lock keeps the measured size)
+            with index.open(file) as stream:
+                measured = measure(stream, check if file.declared else None, limit=MAX_WHEEL_BYTES)
             wrong = check.contradiction(measured.sha256)
             if file.sha256 is not None and measured.sha256 != file.sha256:
                 wrong = ("sha256", file.sha256, measured.sha256)
@@ -708,9 +708,9 @@ def artifact_facts(
                 if wrong is None
                 else (f"the index declares {wrong[0]} {wrong[1]}, but its bytes hash to {wrong[2]}")
             )
-            if measured.size > most:
-                problem = f"the index serves more than the {most:,} bytes " + (
-                    "any package may hold" if said is None else "it states"
+            if measured.size > MAX_WHEEL_BYTES:
+                problem = (
+                    f"the index serves more than the {MAX_WHEEL_BYTES:,} bytes a package may hold"
                 )
             if problem is not None:
                 raise PackageIndexError(

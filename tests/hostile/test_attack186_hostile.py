@@ -27,6 +27,7 @@ from packaging.specifiers import SpecifierSet
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
+from mlenv import locking
 from mlenv.dead_ends import WORK, Need, World
 from mlenv.errors import ManifestError
 from mlenv.index import PackageIndexError, SimpleIndex
@@ -58,13 +59,15 @@ def _page(hashes: dict[str, str], size: int) -> bytes:
     ],
     ids=["md5", "sha512", "md5-alone"],
 )
-def test_a_stated_digest_never_makes_lock_read_past_the_stated_size(
-    hashes: dict[str, str], length: bool
+def test_a_stated_digest_never_makes_lock_read_past_the_largest_package(
+    hashes: dict[str, str], length: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """``locking.artifact_facts``: a bogus md5 beside a stated size of 1,000 bytes on a file
-    served as 256 MiB (standing in for 10 GB) is refused after at most a few MiB on the wire
-    (the server's socket buffers), naming the size the page states; before, lock read and
-    hashed all of it before it found the md5 wrong."""
+    """``locking.artifact_facts``: a bogus md5 on a file served past the largest package mlenv
+    accepts (1 MiB here, standing in for 8 GiB) is refused after at most a few MiB on the wire
+    (the server's socket buffers); before, lock read and hashed all of it before it found the
+    md5 wrong. A wrong stated size alone is no refusal (attack 172: the lock keeps the
+    measured size)."""
+    monkeypatch.setattr(locking, "MAX_WHEEL_BYTES", 1 << 20)
     routes = {
         "/simple/demo/": Flood(prefix=_page(hashes, 1000), size=0, headers=_JSON),
         f"/simple/demo/{_WHEEL}": Flood(prefix=b"", size=256 << 20, length=length),
@@ -74,7 +77,7 @@ def test_a_stated_digest_never_makes_lock_read_past_the_stated_size(
         with pytest.raises(PackageIndexError) as refused:
             artifact_facts(index, index.files(canonicalize_name("demo")), MemoryReporter())
         sent = server.sent
-    assert "serves more than the 1,000 bytes it states" in refused.value.message
+    assert "serves more than the 1,048,576 bytes a package may hold" in refused.value.message
     assert _WHEEL in refused.value.message
     assert sent < 32 << 20  # counted, not timed: far short of the 256 MiB offered
 
