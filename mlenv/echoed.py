@@ -12,7 +12,7 @@ from mlenv.redaction import redact
 # A quoted value longer than this is cut (a 128 KiB ``python`` was printed whole); a line of
 # text no quote marks as a value is cut at ``LINE_LIMIT``.
 VALUE_LIMIT = 200
-LINE_LIMIT = 1000
+LINE_LIMIT = 2000
 # A userinfo with no scheme before it (``user:pw@host``, ``https//u:pw@h``, ``:pw@host``, a
 # pasted ``__token__:pypi-...@host``), which ``redact`` leaves: it reads userinfo after a
 # ``://``. It lies in one word (no blank, quote or '/'), starts at the word's start or after

@@ -7,6 +7,7 @@ import operator
 import re
 from dataclasses import dataclass, field
 
+from mlenv.echoed import shown
 from mlenv.errors import MlenvError
 
 
@@ -267,7 +268,7 @@ def spec_floor(spec: str, *, where: str) -> tuple[int, ...] | None:
             match = _SPEC_BOUND_RE.fullmatch(part)
             if match is None:  # a hostile spec may be huge: its head says enough
                 raise CudaError(
-                    f"conda version spec {spec!r} cannot be read",
+                    f"conda version spec {shown(repr(spec))} cannot be read",
                     where=where[:300],
                     hint="expected a spec like '>=12.4,<13' or '12.4.*'",
                 )

@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 
 from mlenv import inputs, lockfile, manifest
 from mlenv.errors import MlenvError
+from mlenv.limits import MAX_IMPORTED_REQUIREMENTS
 from tests.support.cli import run_mlenv
 from tests.support.golden import GOLDEN, golden_project
 
@@ -227,13 +228,12 @@ def test_a_huge_manifest_is_refused_at_once(tmp_path: Path) -> None:
 
 
 def test_a_manifest_just_under_the_limit_is_read_in_seconds(tmp_path: Path) -> None:
-    """Over 100,000 dependencies: checking them for duplicates must not be quadratic."""
+    """The most dependencies an array may hold, filling the manifest's size: checking them
+    for duplicates must not be quadratic."""
     head = '[environment]\nname = "x"\npython = "3.11"\n[pypi]\ndependencies = [\n'
-    names: list[str] = []
-    size = len(head) + 2
-    while size < inputs.MAX_MANIFEST_CHARS - 16:
-        names.append(f'"p{len(names)}",\n')
-        size += len(names[-1])
+    count = MAX_IMPORTED_REQUIREMENTS
+    width = (inputs.MAX_MANIFEST_CHARS - len(head) - 16) // count - len('"p",\n') - 5
+    names = [f'"p{i:05d}{"x" * width}",\n' for i in range(count)]
     (tmp_path / "mlenv.toml").write_text(head + "".join(names) + "]\n")
     result = run_mlenv(["show"], tmp_path, timeout=60)
     assert result.returncode == 0, result.stderr
