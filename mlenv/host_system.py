@@ -107,10 +107,11 @@ class RealHost:
 
     def resolve_link(self, path: str) -> str | None:
         """The file a chain of links ends at, as the loader opens it (Debian's libcuda.so.1
-        passes through /etc/alternatives); the path itself for a plain file, None if absent."""
+        passes through /etc/alternatives); the path itself for a plain file, None if absent
+        or a loop (Python before 3.13 raises RuntimeError for one, not OSError)."""
         try:
             return str(Path(path).resolve(strict=True))
-        except (OSError, ValueError):
+        except (OSError, ValueError, RuntimeError):
             return None
 
     def confstr(self, name: str) -> str | None:

@@ -20,6 +20,7 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from mlenv import hints
+from mlenv.echoed import without_secrets
 from mlenv.errors import ManifestError, Problem, hidden_problem
 from mlenv.inputs import (
     DEFAULT_GLIBC,
@@ -47,7 +48,6 @@ from mlenv.names import PROJECT_NAME
 from mlenv.placement import judge_placement
 from mlenv.platforms import NAMES, conda_spelling
 from mlenv.pypi_sources import Sources, hashed, lower_scheme, read_sources
-from mlenv.redaction import redact_urls
 from mlenv.spelled import (
     IMAGE_OUTPUTS,
     conda_channel,
@@ -168,7 +168,7 @@ class Manifest:
     def to_dict(self) -> dict[str, Any]:
         """The manifest with defaults filled in, in TOML key spelling (for ``show --json``).
 
-        Credentials in URLs are masked: this is printed, often into CI logs.
+        Credentials are masked, a bare `user:pw@host` too: this is printed, often into CI logs.
         """
         env = self.environment
         data: dict[str, Any] = {
@@ -183,13 +183,13 @@ class Manifest:
                 }
             ),
             "conda": {
-                "channels": [redact_urls(url) for url in self.conda.channels],
+                "channels": [without_secrets(url) for url in self.conda.channels],
                 "dependencies": list(self.conda.dependencies),
             },
             "pypi": {
-                "index-url": redact_urls(self.pypi.index_url),
-                "extra-index-urls": [redact_urls(url) for url in self.pypi.extra_index_urls],
-                "find-links": [redact_urls(url) for url in self.pypi.find_links],
+                "index-url": without_secrets(self.pypi.index_url),
+                "extra-index-urls": [without_secrets(url) for url in self.pypi.extra_index_urls],
+                "find-links": [without_secrets(url) for url in self.pypi.find_links],
                 "dependencies": list(self.pypi.dependencies),
                 "index-strategy": self.pypi.index_strategy,
                 "prerelease": self.pypi.prerelease,
