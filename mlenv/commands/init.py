@@ -56,7 +56,8 @@ def _imported_manifest(session: Session, name: str, request: InitRequest) -> str
     groups, cuda, driver_floor = request.groups, request.cuda, request.driver_floor
     from mlenv.cuda.matrix import min_driver
     from mlenv.cuda.versions import CudaVersion, DriverVersion
-    from mlenv.importers.core import Imported, import_file
+    from mlenv.importers.core import Imported
+    from mlenv.importers.files import import_file
     from mlenv.importers.manifest import guess_cuda, manifest_text
 
     imported = (

@@ -36,6 +36,7 @@ from mlenv.importers.pixi_platforms import (
     read_platforms,
     selects,
 )
+from mlenv.importers.places import unslashed
 from mlenv.inputs import TOOL_MODES, index_order, manifest_indexes
 from mlenv.pypi_sources import index_key
 
@@ -84,7 +85,7 @@ def _source(
 ) -> bool:
     """pixi's ``index`` (the package from that index alone) as a [pypi] sources pin; one that
     holds for some platforms only, or differs between features, has no such pin."""
-    url = str(index).rstrip("/")
+    url = unslashed(str(index))
     key = canonicalize_name(name)
     if marker:
         collector.fail(
@@ -235,8 +236,8 @@ def read_pixi(
     collector.check(str(path))
     # pixi resolves with uv: extra-index-urls come before index-url, the first that lists a
     # package supplies it, as mlenv's first-index does (``inputs.index_order``)
-    extra = [str(url).rstrip("/") for url in options.get("extra-index-urls") or []]
-    index = str(options.get("index-url") or _PYPI).rstrip("/")
+    extra = [unslashed(str(url)) for url in options.get("extra-index-urls") or []]
+    index = unslashed(str(options.get("index-url") or _PYPI))
     index_url, extra_urls = manifest_indexes(list(dict.fromkeys([*extra, index])))
     sources = _sources_beside(found.sources, index_order(index_url, extra_urls), path, collector)
     strategy = options.get("index-strategy")

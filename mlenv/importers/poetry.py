@@ -18,6 +18,7 @@ from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
 
 from mlenv.importers.core import _PYPI, _Collector
+from mlenv.importers.places import unslashed
 from mlenv.importers.poetry_constraints import (
     PoetryConstraintError,
     post_release_gaps,
@@ -132,7 +133,7 @@ def explicit_source(
         return None
     for entry in poetry.get("source") or []:
         if isinstance(entry, dict) and str(entry.get("name")).lower() == source.lower():
-            url = str(entry.get("url") or "").rstrip("/")
+            url = unslashed(str(entry.get("url") or ""))
             if entry.get("priority") == "explicit" and url:
                 return canonicalize_name(name), url
     collector.fail(where, f"comes from a Poetry source, {source!r}, that is not an explicit "
@@ -321,7 +322,7 @@ def poetry_indexes(
     where = f"{path}: [[tool.poetry.source]]"
     for source in sources:
         name = str(source.get("name"))
-        url = _PYPI if name.lower() == "pypi" else str(source.get("url") or "").rstrip("/")
+        url = _PYPI if name.lower() == "pypi" else unslashed(str(source.get("url") or ""))
         priority = str(source.get("priority") or "primary")
         priority = "primary" if priority == "default" else priority
         if priority == "explicit":

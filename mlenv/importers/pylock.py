@@ -7,8 +7,6 @@ project from both (PyTorch's copy of numpy too)."""
 
 from __future__ import annotations
 
-import errno
-import os
 import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -20,9 +18,9 @@ from packaging.markers import Marker
 from packaging.utils import canonicalize_name
 
 from mlenv.errors import Problem
+from mlenv.importers import places
 from mlenv.importers.core import _PYPI, Imported, ImportFileError, _Collector, _toml
 from mlenv.limits import MAX_IMPORTED_REQUIREMENTS, enforce
-from mlenv.trusted_path import NotYours, open_yours, others_write
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -169,7 +167,7 @@ def _pylock_sources(package: PylockPackage, beside: Path) -> list[str]:
     find-links one (mlenv's export writes a find-links wheel so, with no index; ``pip lock``
     writes no index, only each wheel's URL). uv writes a find-links directory as the
     ``index`` its wheels sit in: it is no simple-API index, and as one it had no project."""
-    location = str(package.index or "").rstrip("/")
+    location = places.unslashed(str(package.index or ""))
     wheels = package.wheels or ()
     if (
         location.startswith("file:")
@@ -187,27 +185,12 @@ def _pylock_sources(package: PylockPackage, beside: Path) -> list[str]:
 
 def _not_yours(location: str) -> str | None:
     """Why a local directory the lock names may not become the manifest's index or find-links
-    one, or None. A find-links directory lends every file in it to every project and is a
-    root of the lock's ``file:`` URLs (docs/security.md invariants 3, 10 and 11): a lock from
-    anywhere could have named ``/`` (every file), ``/tmp`` (what any user plants there) or
-    another user's home. So only an existing directory that is yours (every component from
-    ``/`` down, and others may not add files to it), on this machine, as pip reads a ``file:``
-    URL naming another host as none of its files (``_elsewhere``)."""
-    if "://" in location:
-        if not location.lower().startswith("file:"):
-            return None
-        location = url2pathname(urlsplit(location).path)
-    place = os.path.realpath(location)
-    try:
-        if place == "/":
-            raise NotYours(errno.EPERM, "/ would lend every file on this machine")
-        # as the manifest will name it: a link on the way (an index is kept as spelt) is judged
-        os.close(open_yours(f"{Path(location).absolute()}/"))  # ends in EISDIR at a directory
-    except OSError as exc:
-        if exc.errno != errno.EISDIR or isinstance(exc, NotYours):
-            return f"its wheels' directory {place} cannot be trusted: {exc.strerror or exc}"
-    writers = others_write(Path(place).stat())  # taken whole: no sticky exception
-    return None if writers is None else f"its wheels' directory {place} {writers}"
+    one (``places.not_yours``), or None; the lock says its wheels are there, so it exists."""
+    local = url2pathname(urlsplit(location).path) if "://" in location else location
+    is_local = location.lower().startswith("file:") or "://" not in location
+    if is_local and not Path(local).is_dir():
+        return f"its wheels' directory {local} is not a directory on this machine"
+    return places.not_yours(location, Path("/"))
 
 
 def _elsewhere(package: PylockPackage) -> str | None:
@@ -225,10 +208,7 @@ def _elsewhere(package: PylockPackage) -> str | None:
     return None
 
 
-_YOURS = (
-    "copy the wheels into a directory of your own (not /tmp) and lock from there, or name "
-    "that directory in [pypi].find-links yourself"
-)
+_YOURS = places.HINT
 
 
 def _local(url: str | None, path: str | None, beside: Path) -> Path | None:

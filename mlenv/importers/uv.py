@@ -36,6 +36,7 @@ from packaging.utils import canonicalize_name
 
 from mlenv.importers.core import _PYPI, Imported, _Collector
 from mlenv.importers.options import TOOL_MODE_HINT
+from mlenv.importers.places import unslashed
 from mlenv.inputs import TOOL_MODES, UV_STRATEGIES, index_order, manifest_indexes
 from mlenv.instants import CUTOFF_HINT, cutoff_problem
 from mlenv.manifest import PYTHON_MINORS
@@ -48,7 +49,7 @@ _STRATEGIES = UV_STRATEGIES
 
 def _urls(value: object) -> list[str]:
     items = value if isinstance(value, list) else [value] if isinstance(value, str) else []
-    return [str(item).rstrip("/") for item in items]
+    return [unslashed(str(item)) for item in items]
 
 
 def uv_indexes(
@@ -84,9 +85,9 @@ def uv_indexes(
     named = {str(e.get("name")): e for e in entries}
     ordered: list[str] = []
     links = [*result.find_links, *_urls(uv.get("find-links"))]
-    default = next((str(e["url"]).rstrip("/") for e in entries if e.get("default")), None)
+    default = next((unslashed(str(e["url"])) for e in entries if e.get("default")), None)
     for entry in entries:
-        url = str(entry["url"]).rstrip("/")
+        url = unslashed(str(entry["url"]))
         if entry.get("explicit") or entry.get("default"):
             continue
         (links if entry.get("format") == "flat" else ordered).append(url)
@@ -189,7 +190,7 @@ def _sources(
             collector.fail(where, f"uv takes {name} from {source!r}, which mlenv cannot lock", hint)
             continue
         entry = named[str(index)]
-        url = str(entry["url"]).rstrip("/")
+        url = unslashed(str(entry["url"]))
         if entry.get("explicit"):
             pinned[canonicalize_name(name)] = url
         elif url != first:

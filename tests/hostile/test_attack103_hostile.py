@@ -39,7 +39,8 @@ from pathlib import Path
 import pytest
 from packaging.utils import canonicalize_name
 
-from mlenv.importers.core import ImportFileError, import_file, read_requirements
+from mlenv.importers.core import ImportFileError, read_requirements
+from mlenv.importers.files import import_file
 from mlenv.index import MemoryIndex
 from mlenv.locking import Sources, lock_manifest
 from mlenv.manifest import loads

@@ -24,7 +24,8 @@ from pathlib import Path
 import pytest
 from packaging.requirements import Requirement
 
-from mlenv.importers.core import ImportFileError, import_file, read_requirements
+from mlenv.importers.core import ImportFileError, read_requirements
+from mlenv.importers.files import import_file
 from mlenv.importers.pylock import explicit_sources
 from mlenv.index import MemoryIndex
 from mlenv.report import MemoryReporter

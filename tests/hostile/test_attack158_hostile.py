@@ -32,7 +32,7 @@ from hypothesis import strategies as st
 
 from mlenv import lockfile
 from mlenv.errors import MlenvError, ProblemsError, hidden_problem
-from mlenv.importers.core import import_file
+from mlenv.importers.files import import_file
 from mlenv.manifest import loads
 from mlenv.toml_strings import basic
 from tests.support.cli import run_mlenv

@@ -45,7 +45,7 @@ from mlenv import limits
 from mlenv import resolve as resolve_module
 from mlenv.errors import ProblemsError
 from mlenv.importers import poetry as poetry_module
-from mlenv.importers.core import import_file
+from mlenv.importers.files import import_file
 from mlenv.importers.manifest import manifest_text
 from mlenv.index import CoreMetadata, IndexFile, MemoryIndex, PackageIndexError
 from mlenv.index.model import parse_core_metadata

@@ -36,7 +36,8 @@ from pathlib import Path
 import pytest
 from packaging.utils import canonicalize_name
 
-from mlenv.importers.core import ImportFileError, import_file
+from mlenv.importers.core import ImportFileError
+from mlenv.importers.files import import_file
 from mlenv.index import MetadataError, PackageIndexError, SimpleIndex
 from mlenv.index.http import HttpClient
 from mlenv.locking import artifact_facts

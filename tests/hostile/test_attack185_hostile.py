@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from mlenv.importers.core import ImportFileError, import_file
+from mlenv.importers.core import ImportFileError
+from mlenv.importers.files import import_file
 
 pytestmark = pytest.mark.hostile
 

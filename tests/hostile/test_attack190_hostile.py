@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from mlenv.importers.core import ImportFileError, import_file
+from mlenv.importers.core import ImportFileError
+from mlenv.importers.files import import_file
 from mlenv.limits import MAX_IMPORTED_REQUIREMENTS, LimitError
 from tests.support.cli import run_in_process
 from tests.support.golden import golden_project

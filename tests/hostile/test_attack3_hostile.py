@@ -36,7 +36,7 @@ from mlenv.cache.layer_keys import BuildInputs, wheel_key
 from mlenv.cache.layers import LayerCache, _sealed
 from mlenv.commands import verify as verify_command
 from mlenv.errors import MlenvError
-from mlenv.importers.core import import_file
+from mlenv.importers.files import import_file
 from mlenv.index.caches import HttpCache, MetadataCache
 from mlenv.inspect import inspect_image
 from mlenv.install.conda_packages import check_conda_packages

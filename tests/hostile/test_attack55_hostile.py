@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
-from mlenv.importers.core import ImportFileError, import_file
+from mlenv.importers.core import ImportFileError
+from mlenv.importers.files import import_file
 from mlenv.importers.poetry_constraints import PoetryConstraintError, translate
 from mlenv.manifest import loads
 from tests.support.cli import run_mlenv

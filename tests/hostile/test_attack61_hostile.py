@@ -17,7 +17,8 @@ from resolvelib import BaseReporter, ResolutionImpossible
 from mlenv.backtrack import resolve_or_retry
 from mlenv.cycles import Cycling
 from mlenv.errors import ManifestError
-from mlenv.importers.core import ImportFileError, import_file
+from mlenv.importers.core import ImportFileError
+from mlenv.importers.files import import_file
 from mlenv.index.http import HttpClient
 from mlenv.manifest import loads
 from mlenv.relock import changes

@@ -31,7 +31,7 @@ from packaging.utils import canonicalize_name
 from packaging.version import Version
 
 from mlenv.errors import MlenvError
-from mlenv.importers.core import import_file
+from mlenv.importers.files import import_file
 from mlenv.importers.poetry_constraints import translate
 from mlenv.index.http import HttpClient
 from mlenv.locking import lock_manifest, open_sources

@@ -36,7 +36,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mlenv.importers.core import FILE_OPTIONS, ImportFileError, import_file, read_requirements
+from mlenv.importers.core import FILE_OPTIONS, ImportFileError, read_requirements
+from mlenv.importers.files import import_file
 from mlenv.subjects import judge
 from tests.support.cli import run_mlenv
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from mlenv.errors import ProblemsError
-from mlenv.importers.core import import_file
+from mlenv.importers.files import import_file
 
 
 @pytest.mark.parametrize(

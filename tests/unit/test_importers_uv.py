@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from mlenv.errors import ProblemsError
-from mlenv.importers.core import Imported, import_file
+from mlenv.importers.core import Imported
+from mlenv.importers.files import import_file
 from mlenv.manifest import PYTHON_MINORS, loads
 from mlenv.platforms import NAMES
 from tests.support.cli import run_mlenv

@@ -1,0 +1,112 @@
+"""Local directories an imported file names, judged before mlenv.toml trusts them.
+
+A find-links directory, a ``file:`` index or a local conda channel lends every file in it to
+every project it may serve (docs/security.md invariants 3, 10 and 11). The manifest's author
+chooses such places; an imported file (a requirements.txt, pixi.toml or pylock.toml from
+anywhere) did not earn that trust: ``-f /tmp`` would make any user's planted wheel a candidate.
+So a place is written only when nobody but this user and root can choose what it holds: an
+existing directory that is yours (every component from ``/`` down) and closed to others, not
+``/``, or a missing one whose nearest existing ancestor is so (nobody else can create it)."""
+
+from __future__ import annotations
+
+import errno
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
+from urllib.request import url2pathname
+
+from mlenv.errors import Problem
+from mlenv.trusted_path import NotYours, open_yours, others_write
+
+if TYPE_CHECKING:
+    from mlenv.importers.core import Imported
+
+HINT = (
+    "copy the wheels into a directory of your own (not /tmp) and import from there, or name "
+    "that directory in mlenv.toml yourself"
+)
+
+
+def not_yours(location: str, base: Path) -> str | None:
+    """Why the local place ``location`` (a path, relative to ``base``, or a ``file:`` URL) may
+    not be written into the manifest, or None (also for a remote URL: not a local place)."""
+    if "://" in location or location.lower().startswith("file:"):
+        try:
+            parts = urlsplit(location)
+        except ValueError as exc:
+            return f"{location} is not a URL ({exc})"
+        if parts.scheme.lower() != "file":
+            return None
+        if parts.netloc not in ("", "localhost"):  # pip refuses it; as a path, this machine's
+            return f"{location} names the host {parts.netloc!r}, not this machine"
+        location = url2pathname(parts.path)
+        if not location:
+            return f"{parts.geturl()} names no directory"
+    named = (base / Path(location).expanduser()).absolute()
+    place = os.path.realpath(named)
+    if place == "/":
+        return "the directory / would lend every file on this machine"
+    # as spelt (a link on the way is judged, not only its target) and as resolved (``..``
+    # after a missing name: ``/shm/../tmp`` is ``/tmp`` to realpath and to URL parsers)
+    for spelled in dict.fromkeys((named, Path(place))):
+        if (why := _judged(spelled, place)) is not None:
+            return why
+    return None
+
+
+def _judged(named: Path, place: str) -> str | None:
+    judged = _nearest_existing(named)
+    try:
+        os.close(open_yours(f"{judged}/"))  # ends in EISDIR at a directory
+    except OSError as exc:
+        if exc.errno != errno.EISDIR or isinstance(exc, NotYours):
+            return f"the directory {place} cannot be trusted: {exc.strerror or exc}"
+    writers = others_write(judged.stat())  # taken whole: no sticky exception
+    if writers is None:
+        return None
+    if judged == named:
+        return f"the directory {place} {writers}"
+    return f"the directory {place} is missing, and {judged}, where anyone may make it, {writers}"
+
+
+def unslashed(location: str) -> str:
+    """``location`` without trailing slashes (``https://h/simple/`` is ``https://h/simple``),
+    unless that leaves no place: ``/`` and ``file:///`` stay the root, not ``""`` and
+    ``file:`` (which read as the manifest's own directory)."""
+    stripped = location.rstrip("/")
+    return stripped if stripped and not stripped.endswith(":") else location
+
+
+def problems(places: Iterator[tuple[str, str]], base: Path) -> list[Problem]:
+    """A problem for each ``(where, location)`` that is ``not_yours``."""
+    found = []
+    for where, location in places:
+        if (why := not_yours(location, base)) is not None:
+            found.append(Problem(where, why, HINT))
+    return found
+
+
+def named(imported: Imported, at: str) -> Iterator[tuple[str, str]]:
+    """``(where, location)`` of every index, find-links directory, source and channel that
+    may be local (``places.not_yours`` passes remote URLs and channel names)."""
+    for index in (imported.index_url or "", *imported.extra_index_urls):
+        if index:
+            yield f"{at}index {index}", index
+    for link in imported.find_links:
+        yield f"{at}find-links {link}", link
+    for name, url in imported.sources:
+        yield f"{at}sources.{name}", url
+    for channel in imported.channels:
+        if "://" in channel or channel.startswith(("/", ".", "~")):  # conda's local ones
+            yield f"{at}channel {channel}", channel
+
+
+def _nearest_existing(path: Path) -> Path:
+    """``path`` or its nearest ancestor that exists (``/`` always does); a name that is a link
+    counts as existing, so its walk judges the link."""
+    while not os.path.lexists(path) and path != path.parent:
+        path = path.parent
+    return path
