@@ -59,6 +59,7 @@ def read_pylock(path: Path, groups: Sequence[str] = ()) -> Imported:
     }
     pins = []
     entries: dict[str, list[str]] = {}  # project -> each entry's index ("" for none)
+    pinned: dict[tuple[str, str], str] = {}  # (project, marker left) -> its version
     links: list[str] = []
     for package in lock.packages:
         where = f"{path}: package {package.name}"
@@ -69,6 +70,13 @@ def read_pylock(path: Path, groups: Sequence[str] = ()) -> Imported:
             collector.fail(where, refusal, _WHEELS_ONLY)
             continue
         marker = f"; {rest}" if rest else ""
+        twin = pinned.setdefault((canonicalize_name(package.name), rest), str(package.version))
+        if twin != str(package.version):  # PEP 751: an installer refuses such a lock
+            collector.fail(where, f"it is locked twice, {twin} and {package.version}, under "
+                           f"the same marker ({rest or 'none'}): no installer could choose",
+                           "regenerate the lock; entries of one name need markers that "
+                           "tell them apart")  # fmt: skip
+            continue
         pins.append(f"{package.name}=={package.version}{marker}")
         if refused := _elsewhere(package):
             collector.fail(where, refused, _YOURS)

@@ -184,3 +184,52 @@ def test_every_spelling_that_reaches_a_shared_directory_is_refused(
     shared = landed in ("/", "/tmp", "/dev/shm") or landed.startswith(("/tmp/", "/dev/shm/"))
     if shared:
         assert why is not None, (location, landed)
+
+
+def _pylock(tmp_path: Path, entries: list[tuple[str, str]]) -> Path:
+    """A pylock.toml of numpy entries, each ``(version, marker)`` from PyPI."""
+    text = 'lock-version = "1.0"\ncreated-by = "pip"\nextras = ["gpu"]\n'
+    for version, marker in entries:
+        wheel = f"numpy-{version}-py3-none-any.whl"
+        text += (
+            f'[[packages]]\nname = "numpy"\nversion = "{version}"\n'
+            + (f"marker = '{marker}'\n" if marker else "")
+            + f'index = "https://pypi.org/simple"\n[[packages.wheels]]\nname = "{wheel}"\n'
+            f'url = "https://files.pythonhosted.org/packages/x/{wheel}"\n'
+            f'hashes = {{sha256 = "{"0" * 64}"}}\n'
+        )
+    return _write(tmp_path, "pylock.toml", text)
+
+
+@pytest.mark.parametrize(
+    "entries",
+    [
+        [("2.1.0", ""), ("1.26.4", "")],
+        [("2.1.0", 'sys_platform == "linux"'), ("1.26.4", 'sys_platform == "linux"')],
+        [("2.1.0", '"gpu" in extras'), ("1.26.4", "")],
+    ],
+)
+def test_a_pylock_naming_one_project_twice_for_one_target_is_refused(
+    tmp_path: Path, entries: list[tuple[str, str]]
+) -> None:
+    """uv refuses such a lock ("Multiple active package entries"); imported, it became two ==
+    pins no lock could meet. The ``gpu`` extra is chosen below, so both entries install."""
+    with pytest.raises(ImportFileError) as refused:
+        import_file(_pylock(tmp_path, entries), groups=["gpu"])
+    [problem] = refused.value.problems
+    assert problem.where.endswith("package numpy")
+    assert "locked twice, 2.1.0 and 1.26.4" in problem.message
+
+
+def test_entries_a_marker_tells_apart_still_import(tmp_path: Path) -> None:
+    entries = [
+        ("2.1.0", 'python_version >= "3.12"'),
+        ("1.26.4", 'python_version < "3.12"'),
+        ("2.1.0", 'python_version >= "3.12"'),  # the same pin twice is one pin
+        ("2.0.0", '"gpu" in extras'),  # not chosen: not installed
+    ]
+    imported = import_file(_pylock(tmp_path, entries))
+    assert sorted(set(imported.pypi)) == [
+        'numpy==1.26.4; python_version < "3.12"',
+        'numpy==2.1.0; python_version >= "3.12"',
+    ]
