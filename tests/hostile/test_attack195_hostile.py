@@ -7,6 +7,11 @@ markup and ``@team`` a mention. Each such text is now a code span (``diff._code`
 rendered comment says exactly what the text rendering says (markdown-it, CommonMark with GFM
 tables, as the oracle).
 
+A base image's config holding the JSON escape of a lone surrogate (``"\\udc80"``) in a label,
+an Env entry, its Entrypoint or a history line was read, and the build's config, which
+inherits them, failed to encode with an internal error (Go's readers, skopeo here, take it as
+U+FFFD): every image document with one is refused as invalid JSON (``oci.model.parse_json``).
+
 Held: a find-links directory spelled with blanks, quotes, ``$()``, backticks, ``;``, `` -r``
 or a backslash is read by pip and uv from an exported requirements file as the directory it
 is.
@@ -14,10 +19,11 @@ is.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
@@ -30,7 +36,12 @@ from mlenv import lockfile
 from mlenv.diff import PackageChange, compare, render_markdown, render_text
 from mlenv.export import requirements_txt
 from mlenv.lockfile import Lock, LockedPlatform, LockTarget
+from mlenv.oci.model import OciError, canonical_json
+from mlenv.oci.read import read_base
+from mlenv.oci.write import ImageSpec, image_config
 from tests.support.cli import run_mlenv
+from tests.support.golden import fetched_golden
+from tests.support.images import base_with
 from tests.support.locks import conda_record, package
 from tests.support.wheels import build_wheel
 
@@ -190,3 +201,80 @@ def test_an_exported_find_links_directory_is_the_one_pip_and_uv_read(
     compiled = subprocess.run(uv, env=env, capture_output=True, text=True, cwd=tmp_path)
     assert compiled.returncode == 0, compiled.stderr
     assert compiled.stdout.split() == ["demo==1.0", "#", "via", "-r", "requirements.txt"]
+
+
+def _runtime(key: str, value: object) -> Callable[[dict[str, object]], None]:
+    def change(config: dict[str, object]) -> None:
+        runtime = config["config"]
+        assert isinstance(runtime, dict)
+        runtime[key] = value
+
+    return change
+
+
+def _history(config: dict[str, object]) -> None:
+    config["history"] = [{"created_by": "RUN \udc80", "empty_layer": True}]
+
+
+LONE = {
+    "label value": _runtime("Labels", {"maintainer": "x\udc80y"}),
+    "label key": _runtime("Labels", {"\ud800": "x"}),
+    "Env": _runtime("Env", ["PATH=/usr/bin", "A=\udfff"]),
+    "Entrypoint": _runtime("Entrypoint", ["/bin/sh\udc2f"]),
+    "history": _history,
+}
+
+
+def _ascii_json(value: object) -> bytes:
+    return json.dumps(value).encode()  # a lone surrogate as its \\u escape
+
+
+def _go_config(layout: Path) -> dict[str, object]:
+    """The config as Go reads it (skopeo)."""
+    shown = subprocess.run(
+        ["skopeo", "inspect", "--config", f"oci:{layout}:latest"], capture_output=True, check=True
+    )
+    config = json.loads(shown.stdout)
+    assert isinstance(config, dict)
+    return config
+
+
+@pytest.mark.parametrize("shape", sorted(LONE))
+def test_a_base_config_with_a_lone_surrogate_is_refused(
+    small_image: Path, tmp_path: Path, shape: str
+) -> None:
+    """Go reads U+FFFD where Python reads the surrogate, which no UTF-8 spells: `read_base`
+    refuses the base (before: read, and the image config crashed the build)."""
+    base = base_with(small_image, tmp_path, LONE[shape], _ascii_json)
+    assert "\ufffd" in json.dumps(_go_config(base), ensure_ascii=False)
+    with pytest.raises(OciError, match="lone surrogate"):
+        read_base(base, platform="linux-64")
+
+
+def test_a_base_config_with_a_surrogate_pair_is_written_as_go_reads_it(
+    small_image: Path, tmp_path: Path
+) -> None:
+    """Held: ``\\ud83d\\ude00`` is one character (U+1F600) to both readers, and the image
+    config inheriting it holds it as UTF-8."""
+    base = base_with(small_image, tmp_path, _runtime("Labels", {"icon": "\U0001f600"}), _ascii_json)
+    runtime = _go_config(base)["config"]
+    assert isinstance(runtime, dict) and runtime["Labels"] == {"icon": "\U0001f600"}
+    read = read_base(base, platform="linux-64")
+    spec = ImageSpec("x", "linux-64", "/opt/env", 0, "0" * 64)
+    written = canonical_json(image_config(spec, [], read))
+    assert json.loads(written)["config"]["Labels"]["icon"] == "\U0001f600"
+
+
+def test_build_on_a_base_with_a_lone_surrogate_says_why(
+    small_image: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Through `mlenv build`: a user error naming the config (before: exit 2, an internal
+    UnicodeEncodeError while writing the image's config)."""
+    where = tmp_path_factory.mktemp("golden")
+    project, env = fetched_golden(where)
+    base = base_with(small_image, where, LONE["label value"], _ascii_json)
+    with (project / "mlenv.toml").open("a") as manifest:
+        manifest.write(f'[build]\nbase-image = "{base}"\n')
+    result = run_mlenv(["build", "--offline"], project, env)
+    assert result.returncode == 1, result.stderr
+    assert "lone surrogate (\\udc80)" in result.stderr
