@@ -12,6 +12,11 @@ an Env entry, its Entrypoint or a history line was read, and the build's config,
 inherits them, failed to encode with an internal error (Go's readers, skopeo here, take it as
 U+FFFD): every image document with one is refused as invalid JSON (``oci.model.parse_json``).
 
+A wheel's License-Expression that is no SPDX expression (``MIT AND ((``, ``Proprietary``,
+``MIT OR``) was written as the SBOM's CycloneDX ``expression``, which SPDX readers parse; it
+is now a licence's name, as cyclonedx-python-lib's factory makes it (``sbom._spdx``), and a
+valid one is written in PEP 639's canonical spelling.
+
 Held: a find-links directory spelled with blanks, quotes, ``$()``, backticks, ``;``, `` -r``
 or a backslash is read by pip and uv from an exported requirements file as the directory it
 is.
@@ -19,6 +24,7 @@ is.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -27,6 +33,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
+from cyclonedx.contrib.license.factories import LicenseFactory
+from cyclonedx.model.license import DisjunctiveLicense
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from markdown_it import MarkdownIt
@@ -35,10 +43,11 @@ from markdown_it.token import Token
 from mlenv import lockfile
 from mlenv.diff import PackageChange, compare, render_markdown, render_text
 from mlenv.export import requirements_txt
-from mlenv.lockfile import Lock, LockedPlatform, LockTarget
+from mlenv.lockfile import Lock, LockedPackage, LockedPlatform, LockTarget
 from mlenv.oci.model import OciError, canonical_json
 from mlenv.oci.read import read_base
 from mlenv.oci.write import ImageSpec, image_config
+from mlenv.sbom import wheel_licences
 from tests.support.cli import run_mlenv
 from tests.support.golden import fetched_golden
 from tests.support.images import base_with
@@ -278,3 +287,36 @@ def test_build_on_a_base_with_a_lone_surrogate_says_why(
     result = run_mlenv(["build", "--offline"], project, env)
     assert result.returncode == 1, result.stderr
     assert "lone surrogate (\\udc80)" in result.stderr
+
+
+EXPRESSIONS = {
+    "MIT AND ((": {"license": {"name": "MIT AND (("}},
+    "Proprietary": {"license": {"name": "Proprietary"}},
+    "MIT OR": {"license": {"name": "MIT OR"}},
+    "BSD": {"license": {"name": "BSD"}},
+    "mit or apache-2.0": {"expression": "MIT OR Apache-2.0"},
+    "GPL-2.0-only WITH Classpath-exception-2.0": {
+        "expression": "GPL-2.0-only WITH Classpath-exception-2.0"
+    },
+    "BSD-3-Clause": {"expression": "BSD-3-Clause"},
+}
+
+
+@pytest.mark.parametrize("said", sorted(EXPRESSIONS))
+def test_a_license_expression_is_written_as_the_reference_library_reads_it(
+    tmp_path: Path, said: str
+) -> None:
+    """The SBOM states an SPDX expression only where the wheel's License-Expression is one;
+    cyclonedx-python-lib's factory takes the same text as a named licence exactly then."""
+    filename, data = build_wheel("demo", "1.0", extra_metadata=[f"License-Expression: {said}"])
+    sha256 = hashlib.sha256(data).hexdigest()
+    (tmp_path / sha256).write_bytes(data)
+    url = f"https://files.example/{filename}"
+    entry = LockedPackage(
+        "demo", "1.0", filename, url, sha256, len(data), "https://pypi.org/simple"
+    )
+    (written,) = wheel_licences(lambda digest: tmp_path / digest)(entry)
+    assert written == EXPRESSIONS[said]
+    reference = LicenseFactory().make_from_string(said)
+    named = isinstance(reference, DisjunctiveLicense) and reference.id is None
+    assert named == ("license" in written)
