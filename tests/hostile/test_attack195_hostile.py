@@ -19,7 +19,8 @@ valid one is written in PEP 639's canonical spelling.
 
 Held: a find-links directory spelled with blanks, quotes, ``$()``, backticks, ``;``, `` -r``
 or a backslash is read by pip and uv from an exported requirements file as the directory it
-is.
+is; conda-lock.yml says every channel, version and dependency spec a record can hold as
+PyYAML reads it.
 """
 
 from __future__ import annotations
@@ -30,9 +31,11 @@ import os
 import subprocess
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
+import yaml
 from cyclonedx.contrib.license.factories import LicenseFactory
 from cyclonedx.model.license import DisjunctiveLicense
 from hypothesis import given, settings
@@ -41,6 +44,7 @@ from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
 from mlenv import lockfile
+from mlenv.conda.export import conda_lock_yml
 from mlenv.diff import PackageChange, compare, render_markdown, render_text
 from mlenv.export import requirements_txt
 from mlenv.lockfile import Lock, LockedPackage, LockedPlatform, LockTarget
@@ -320,3 +324,22 @@ def test_a_license_expression_is_written_as_the_reference_library_reads_it(
     reference = LicenseFactory().make_from_string(said)
     named = isinstance(reference, DisjunctiveLicense) and reference.id is None
     assert named == ("license" in written)
+
+
+_ANY_TEXT = st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=12)
+
+
+@settings(max_examples=300, deadline=None)
+@given(channel=_ANY_TEXT, version=_ANY_TEXT, depends=st.lists(_ANY_TEXT, max_size=3))
+def test_conda_lock_yml_says_what_the_record_holds(
+    channel: str, version: str, depends: list[str]
+) -> None:
+    """Held: any text (line separators, NEL, quotes, ``---``, ``&a``, ``!!python``, ``#``) as
+    a channel, version or dependency spec reads back from the YAML as itself."""
+    record = replace(conda_record("zlib"), version=version, depends=tuple(depends))
+    document = yaml.safe_load(conda_lock_yml({"linux-64": [record]}, [channel], "h"))
+    assert document["metadata"]["channels"] == [{"url": channel, "used_env_vars": []}]
+    (package,) = document["package"]
+    assert package["version"] == version
+    names = [spec.strip().partition(" ")[0] for spec in depends]
+    assert sorted(package["dependencies"]) == sorted(set(names))
