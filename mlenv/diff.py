@@ -371,11 +371,11 @@ def _code(text: str) -> str:
     version ``1.0=h0<!--`` and build ``-->`` of a hand-edited lock showed a changed entry as
     ``1.0=h0 -> 1.0=h0``. The fence outruns every backtick run of the text; blanks around it
     keep a text that starts or ends with a backtick or blank as it is (CommonMark drops one
-    from each end when both are there)."""
+    from each end when both are there, unless the text is blanks alone)."""
     if not text:
         return ""
     fence = "`" * (max(map(len, re.findall("`+", text)), default=0) + 1)
-    padded = text[0] in "` " or text[-1] in "` "
+    padded = text.strip(" ") != "" and (text[0] in "` " or text[-1] in "` ")
     return f"{fence} {text} {fence}" if padded else f"{fence}{text}{fence}"
 
 

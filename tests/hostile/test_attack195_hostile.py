@@ -38,7 +38,7 @@ import pytest
 import yaml
 from cyclonedx.contrib.license.factories import LicenseFactory
 from cyclonedx.model.license import DisjunctiveLicense
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
@@ -87,28 +87,32 @@ def _said(tokens: Sequence[Token]) -> str:
     return "".join(" " if t.type == "softbreak" else t.content for t in tokens)
 
 
-def _read(markdown: str) -> tuple[list[list[str]], list[str], set[str]]:
-    """The table rows' cells and the list items as GitHub-flavoured Markdown shows them, and
-    every kind of inline token used (html_inline, link_open... are markup; an ``@`` outside
-    code is a mention on GitHub)."""
+def _read(markdown: str) -> tuple[list[str], list[list[str]], list[str], set[str]]:
+    """The title's code spans, the table rows' cells and the list items as GitHub-flavoured
+    Markdown shows them, and every kind of inline token used (html_inline, link_open... are
+    markup; an ``@`` outside code is a mention on GitHub)."""
     tokens = MarkdownIt("commonmark").enable("table").parse(markdown)
+    title: list[str] = []
     rows: list[list[str]] = []
     items: list[str] = []
     kinds: set[str] = set()
-    cell = item = False
+    place = ""
     for token in tokens:
-        if token.type in ("tr_open", "td_open", "list_item_open"):
+        if token.type in ("heading_open", "tr_open", "td_open", "list_item_open"):
             rows += [[]] if token.type == "tr_open" else []
-            cell, item = token.type == "td_open", token.type == "list_item_open"
+            place = token.type
         if token.type == "html_block":
             kinds.add("html_block")
-        if token.type == "inline" and (cell or item):
+        if token.type == "inline" and place in ("heading_open", "td_open", "list_item_open"):
             children = token.children or ()
             kinds |= {child.type for child in children}
             kinds |= {"mention" for c in children if c.type == "text" and "@" in c.content}
-            (rows[-1] if cell else items).append(_said(token.children or ()))
-            cell = item = False
-    return [row for row in rows if row], items, kinds
+            if place == "heading_open":
+                title = [c.content for c in children if c.type == "code_inline"]
+            else:
+                (rows[-1] if place == "td_open" else items).append(_said(children))
+            place = ""
+    return title, [row for row in rows if row], items, kinds
 
 
 def _meant(change: PackageChange, text_line: str) -> list[str]:
@@ -122,14 +126,17 @@ def _meant(change: PackageChange, text_line: str) -> list[str]:
     return [change.kind, f"{change.name} ({change.source})", version]
 
 
-def _check(old: Lock, new: Lock) -> None:
-    diff = compare(old, new, "main", "HEAD")
-    rows, items, kinds = _read(render_markdown(diff))
+def _check(old: Lock, new: Lock, labels: tuple[str, str] = ("main", "HEAD")) -> None:
+    diff = compare(old, new, *labels)
+    title, rows, items, kinds = _read(render_markdown(diff))
     text = render_text(diff).splitlines()
     (platform,) = diff.platforms
+    assert title == list(labels)
     assert [row[:3] for row in rows] == [
         _meant(change, line) for change, line in zip(platform.changes, text[2:], strict=False)
     ]
+    cuda = {c.name: c.new.cuda for c in platform.changes if c.new and c.new.cuda}
+    assert rows[-1][4] == (f"CUDA none -> {cuda['lib']}" if "lib" in cuda else "")
     assert items == text[2 + len(platform.changes) :]
     assert kinds <= {"text", "code_inline", "softbreak"}, kinds
 
@@ -157,7 +164,7 @@ def test_a_lock_writes_no_markup_into_the_markdown_diff(
     args = ["diff", "old.lock", "new.lock"]
     shown = run_mlenv([*args, "--format", "markdown"], tmp_path)
     assert shown.returncode == 0, shown.stderr
-    rows, items, kinds = _read(shown.stdout)
+    _, rows, items, kinds = _read(shown.stdout)
     text = run_mlenv(args, tmp_path).stdout.splitlines()
     version = f"1.0=h0 -> {evil[0]}={evil[1]}"
     assert rows[0][:3] == [rows[0][0], "evil (conda)", version]
@@ -173,18 +180,24 @@ _CONDA_PART = st.text(
 )
 
 
+_LABEL = st.text(st.characters(codec="utf-8", categories=["L", "N", "P", "S", "Zs"]), min_size=1)
+
+
 @settings(max_examples=300, deadline=None)
 @given(
     version=_CONDA_PART,
     build=_CONDA_PART,
-    cuda=st.none() | st.text(st.characters(codec="utf-8", categories=["L", "N", "P", "S", "Zs"])),
+    cuda=st.none() | _LABEL,
+    labels=st.tuples(_LABEL, _LABEL),
 )
+@example(version="1", build="`", cuda="  ", labels=("  ", " `a` "))
 def test_the_markdown_diff_says_what_the_text_diff_says(
-    version: str, build: str, cuda: str | None
+    version: str, build: str, cuda: str | None, labels: tuple[str, str]
 ) -> None:
-    """Any conda version and build a lock reads (printable ASCII, no blank or slash) and any
-    CUDA label: GFM shows each row and line as the text rendering has it."""
-    _check(_lock("1.0", ("1.0", "h0"), None), _lock("6.6.6", (version, build), cuda))
+    """Any conda version and build a lock reads (printable ASCII, no blank or slash), any CUDA
+    label and any label of the two sides (a git revision may hold a backtick): GFM shows each
+    as the text rendering has it."""
+    _check(_lock("1.0", ("1.0", "h0"), None), _lock("6.6.6", (version, build), cuda), labels)
 
 
 _DIRECTORIES = ["a b", "it's", "$(touch z)", "`id`", "x -r y", "a;b", "a\\b", 'a\\"b', " lead"]
