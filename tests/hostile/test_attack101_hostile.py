@@ -22,8 +22,8 @@ Findings (before the fix), each held by a test below:
    environment, NVIDIA_REQUIRE_CUDA with a base's NVIDIA_DISABLE_REQUIRE dropped) and
    ``"Labels"`` (the lock's sha256), and Go readers (skopeo inspect showed it; Docker,
    containerd, podman) took the base's ``"env"``: no environment on PATH, the driver guard off,
-   LD_PRELOAD, another lock's label; verify passed the image. ``oci.read._config_problem`` now
-   refuses a base config holding two keys that fold alike.
+   LD_PRELOAD, another lock's label; verify passed the image. ``oci.base_config.config_problem``
+   now refuses a base config holding two keys that fold alike.
 5. `verify --bundle B dist/image.tar` (and with --driver, --host, --cache, --nodes, --json)
    checked only the bundle and said OK: the output, the driver and the nodes were never
    judged. Now --bundle with any of them is a usage error (``cli.verify``).
@@ -306,7 +306,7 @@ def test_a_base_config_go_reads_another_way_is_refused(
 ) -> None:
     """Invariant 1 (what runs is the environment mlenv wrote): a base config holding ``"env"``
     beside ``"Env"`` (or ``"labels"`` beside ``"Labels"``) is refused by `read_base`
-    (`oci.read._config_problem`) before any build: the image's runtime settings copy the
+    (`oci.base_config.config_problem`) before any build: the image's runtime settings copy the
     base's, and Go's readers would run the base's Env (NVIDIA_DISABLE_REQUIRE=1, LD_PRELOAD,
     no environment on PATH) in place of the one mlenv writes. Before: built, verified, run."""
     base = base_with(small_image, tmp_path, BASES[shape])

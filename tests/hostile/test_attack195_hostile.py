@@ -12,6 +12,12 @@ an Env entry, its Entrypoint or a history line was read, and the build's config,
 inherits them, failed to encode with an internal error (Go's readers, skopeo here, take it as
 U+FFFD): every image document with one is refused as invalid JSON (``oci.model.parse_json``).
 
+A base config whose runtime holds ``"env"``, ``"ENV"`` or ``"Label\u017f"`` (a long s) alone,
+with no ``Env`` or ``Labels`` beside it, passed pass 101's check (two spellings in the base): the
+image config then held the base's spelling beside the ``Env`` and ``Labels`` mlenv writes, and
+Go's readers (skopeo here) ran the base's ``LD_PRELOAD`` and PATH without the environment, or
+showed another lock's sha256 label. Such a key is refused (``oci.base_config.config_problem``).
+
 A wheel's License-Expression that is no SPDX expression (``MIT AND ((``, ``Proprietary``,
 ``MIT OR``) was written as the SBOM's CycloneDX ``expression``, which SPDX readers parse; it
 is now a licence's name, as cyclonedx-python-lib's factory makes it (``sbom._spdx``), and a
@@ -28,6 +34,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable, Sequence
@@ -291,21 +298,6 @@ def test_a_base_config_with_a_surrogate_pair_is_written_as_go_reads_it(
     assert json.loads(written)["config"]["Labels"]["icon"] == "\U0001f600"
 
 
-def test_build_on_a_base_with_a_lone_surrogate_says_why(
-    small_image: Path, tmp_path_factory: pytest.TempPathFactory
-) -> None:
-    """Through `mlenv build`: a user error naming the config (before: exit 2, an internal
-    UnicodeEncodeError while writing the image's config)."""
-    where = tmp_path_factory.mktemp("golden")
-    project, env = fetched_golden(where)
-    base = base_with(small_image, where, LONE["label value"], _ascii_json)
-    with (project / "mlenv.toml").open("a") as manifest:
-        manifest.write(f'[build]\nbase-image = "{base}"\n')
-    result = run_mlenv(["build", "--offline"], project, env)
-    assert result.returncode == 1, result.stderr
-    assert "lone surrogate (\\udc80)" in result.stderr
-
-
 EXPRESSIONS = {
     "MIT AND ((": {"license": {"name": "MIT AND (("}},
     "Proprietary": {"license": {"name": "Proprietary"}},
@@ -356,3 +348,80 @@ def test_conda_lock_yml_says_what_the_record_holds(
     assert package["version"] == version
     names = [spec.strip().partition(" ")[0] for spec in depends]
     assert sorted(package["dependencies"]) == sorted(set(names))
+
+
+SOURCE = {"org.opencontainers.image.source": "https://evil.example/other"}
+ALONE = {  # a spelling after the image's own in its sorted config is the one Go keeps
+    "env": ["LD_PRELOAD=/x.so", "PATH=/usr/bin"],
+    "ENV": ["LD_PRELOAD=/x.so"],  # before it: a reader keeping the first takes it
+    "Label\u017f": {"dev.mlenv.lock-sha256": "b" * 64},
+    "LABELS": SOURCE,  # before it: Go merges the two maps, the base's source label kept
+}
+MLENV_RUNTIME = {"Env": ["PATH=/opt/env/bin"], "Labels": {"dev.mlenv.lock-sha256": "a" * 64}}
+
+
+def _alone(key: str, value: object) -> Callable[[dict[str, object]], None]:
+    """The base's runtime with ``key`` in place of its Env and Labels."""
+
+    def change(config: dict[str, object]) -> None:
+        config["config"] = {key: value}
+
+    return change
+
+
+@pytest.mark.parametrize("key", sorted(ALONE))
+def test_a_base_key_go_folds_onto_env_or_labels_is_refused_alone(
+    small_image: Path, tmp_path: Path, key: str
+) -> None:
+    """Beside mlenv's Env and Labels, Go reads the base's spelling in their place (the
+    oracle); `read_base` refuses such a base (before: built on)."""
+    both = {**MLENV_RUNTIME, key: ALONE[key]}
+    image = base_with(small_image, tmp_path / "image", lambda c: c.update(config=both))
+    written = "Env" if key.casefold() == "env" else "Labels"
+    seen = _go_config(image)["config"]
+    assert isinstance(seen, dict)
+    if key != "ENV":
+        assert seen[written] != MLENV_RUNTIME[written]
+    base = base_with(small_image, tmp_path / "base", _alone(key, ALONE[key]))
+    with pytest.raises(OciError, match=f"has config key {key!r}, which Go's JSON readers"):
+        read_base(base, platform="linux-64")
+
+
+def test_a_base_key_go_does_not_fold_is_built_on(small_image: Path, tmp_path: Path) -> None:
+    """Held: ``Env\u200b`` is no field to Go: the image config built on it is read by Go with
+    mlenv's Env and Labels."""
+    base = base_with(small_image, tmp_path / "base", _alone("Env\u200b", ["LD_PRELOAD=/x.so"]))
+    spec = ImageSpec("x", "linux-64", "/opt/env", 0, "a" * 64)
+    config = image_config(spec, [], read_base(base, platform="linux-64"))
+    image = base_with(small_image, tmp_path / "image", lambda c: c.update(config))
+    seen = _go_config(image)["config"]
+    assert isinstance(seen, dict)
+    assert (seen["Env"], seen["Labels"]) == (config["config"]["Env"], config["config"]["Labels"])
+
+
+@pytest.fixture(scope="module")
+def golden(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
+    return fetched_golden(tmp_path_factory.mktemp("golden"))
+
+
+BUILT_ON = {
+    "lone surrogate": (LONE["label value"], _ascii_json, "lone surrogate (\\udc80)"),
+    "env alone": (_alone("env", ALONE["env"]), canonical_json, "has config key 'env'"),
+}
+
+
+@pytest.mark.parametrize("shape", sorted(BUILT_ON))
+def test_build_on_such_a_base_says_why(
+    small_image: Path, tmp_path: Path, golden: tuple[Path, dict[str, str]], shape: str
+) -> None:
+    """Through `mlenv build`: a user error naming the base's config (before: exit 2, an
+    internal UnicodeEncodeError writing the image's config; an image Go runs with the base's
+    env)."""
+    change, dump, message = BUILT_ON[shape]
+    project = Path(shutil.copytree(golden[0], tmp_path / "project", symlinks=True))
+    base = base_with(small_image, tmp_path, change, dump)
+    with (project / "mlenv.toml").open("a") as manifest:
+        manifest.write(f'[build]\nbase-image = "{base}"\n')
+    result = run_mlenv(["build", "--offline"], project, golden[1])
+    assert result.returncode == 1, result.stderr
+    assert message in result.stderr
