@@ -3,13 +3,28 @@ JSON readers take for another spelling of one the image writes."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from mlenv.oci.model import folded_clash
 
-# The runtime keys ``write.image_config`` sets, by their casefold (Go folds ``ENV`` onto one,
-# and ``Label\u017f`` with a long s onto the other).
-_WRITTEN = {key.casefold(): key for key in ("Env", "Labels")}
+# Fields by their casefold, spelled as mlenv reads and writes them: the runtime keys
+# ``write.image_config`` sets, and a history entry's (the build pairs non-empty entries with
+# layers). Go folds ``ENV``, ``Label\u017f`` (a long s) or ``Empty_Layer`` onto them too.
+_RUNTIME = {key.casefold(): key for key in ("Env", "Labels")}
+_HISTORY = {
+    key.casefold(): key for key in ("created", "created_by", "author", "comment", "empty_layer")
+}
+
+
+def _respelled(keys: Iterable[str], fields: Mapping[str, str]) -> tuple[str, str] | None:
+    """The first key Go's JSON readers take for one of ``fields`` spelled otherwise, and that
+    field: alone, Python reads no such field where Go does (attack 195)."""
+    for key in keys:
+        field = fields.get(key.casefold())
+        if field is not None and key != field:
+            return key, field
+    return None
 
 
 def config_problem(config: dict[str, Any]) -> str | None:
@@ -30,14 +45,12 @@ def config_problem(config: dict[str, Any]) -> str | None:
                 "(Docker, containerd, podman take the last): an Env or Labels of the base "
                 "would replace the image's"
             )
-    for key in runtime:  # attack 195: one spelling alone still clashes with the image's own
-        written = _WRITTEN.get(key.casefold())
-        if written is not None and key != written:
-            return (
-                f"has config key {key!r}, which Go's JSON readers (Docker, containerd, podman) "
-                f"take as {written!r}: beside the {written} the image writes, the base's would "
-                "replace them"
-            )
+    if respelled := _respelled(runtime, _RUNTIME):
+        return (
+            f"has config key {respelled[0]!r}, which Go's JSON readers (Docker, containerd, "
+            f"podman) take as {respelled[1]!r}: beside the {respelled[1]} the image writes, the "
+            "base's would replace them"
+        )
     env, labels, history = (
         runtime.get("Env") or [],
         runtime.get("Labels") or {},
@@ -52,6 +65,11 @@ def config_problem(config: dict[str, Any]) -> str | None:
     for number, item in enumerate(history):  # `inspect` shows created_by, counts empty_layer
         if clash := folded_clash(item):
             return f"has history[{number}] keys {clash[0]!r} and {clash[1]!r}, one to Go's JSON"
+        if respelled := _respelled(item, _HISTORY):
+            return (
+                f"has history[{number}] key {respelled[0]!r}, which Go's JSON readers take as "
+                f"{respelled[1]!r}: they would pair the history with other layers than mlenv"
+            )
         if "created_by" in item and not isinstance(item["created_by"], str):
             return f"has a history[{number}].created_by that is not a string"
         if "empty_layer" in item and not isinstance(item["empty_layer"], bool):

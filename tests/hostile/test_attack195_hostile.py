@@ -16,7 +16,10 @@ A base config whose runtime holds ``"env"``, ``"ENV"`` or ``"Label\u017f"`` (a l
 with no ``Env`` or ``Labels`` beside it, passed pass 101's check (two spellings in the base): the
 image config then held the base's spelling beside the ``Env`` and ``Labels`` mlenv writes, and
 Go's readers (skopeo here) ran the base's ``LD_PRELOAD`` and PATH without the environment, or
-showed another lock's sha256 label. Such a key is refused (``oci.base_config.config_problem``).
+showed another lock's sha256 label. Such a key is refused (``oci.base_config.config_problem``),
+and so is a history entry's ``Empty_Layer`` or ``CREATED_BY``: Python counted the entry as a
+layer's where Go reads it empty, so the build named no base layer and Go paired mlenv's own
+history line with the base's layer (pass 114's pairing).
 
 A wheel's License-Expression that is no SPDX expression (``MIT AND ((``, ``Proprietary``,
 ``MIT OR``) was written as the SBOM's CycloneDX ``expression``, which SPDX readers parse; it
@@ -397,6 +400,22 @@ def test_a_base_key_go_does_not_fold_is_built_on(small_image: Path, tmp_path: Pa
     seen = _go_config(image)["config"]
     assert isinstance(seen, dict)
     assert (seen["Env"], seen["Labels"]) == (config["config"]["Env"], config["config"]["Labels"])
+
+
+@pytest.mark.parametrize("key", ["Empty_Layer", "EMPTY_LAYER", "Created_By"])
+def test_a_history_key_go_reads_otherwise_is_refused(
+    small_image: Path, tmp_path: Path, key: str
+) -> None:
+    """A one-layer base whose one history entry is empty to Go and a layer's to Python (or
+    named to Go and unnamed to Python): `read_base` refuses it (before: built on, and Go paired
+    mlenv's history line with the base's layer)."""
+    entry = {"created_by": "ENV x", "empty_layer": True}
+    spelled = {key if k.casefold() == key.casefold() else k: v for k, v in entry.items()}
+    base = base_with(small_image, tmp_path, lambda c: c.update(history=[spelled]))
+    history = _go_config(base)["history"]
+    assert history == [entry]  # Go: an empty entry, no line for the layer
+    with pytest.raises(OciError, match=f"has history\\[0\\] key {key!r}, which Go's"):
+        read_base(base, platform="linux-64")
 
 
 @pytest.fixture(scope="module")
