@@ -210,7 +210,10 @@ def test_the_markdown_diff_says_what_the_text_diff_says(
     _check(_lock("1.0", ("1.0", "h0"), None), _lock("6.6.6", (version, build), cuda), labels)
 
 
-_DIRECTORIES = ["a b", "it's", "$(touch z)", "`id`", "x -r y", "a;b", "a\\b", 'a\\"b', " lead"]
+_DIRECTORIES = [
+    *("a b", "it's", "$(touch z)", "`id`", "x -r y", "a;b", "a\\b", 'a\\"b', " lead"),
+    *("a${home}b", "a$HOME", "a${HOME-x}b"),  # pip and uv expand ${NAME} of capitals only
+]
 
 
 @pytest.mark.parametrize("directory", _DIRECTORIES)
