@@ -9,6 +9,7 @@ as text for a terminal, Markdown for a pull-request comment, or JSON.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -346,23 +347,39 @@ def _target_lines(diff: LockDiff) -> list[str]:
 
 
 def render_markdown(diff: LockDiff) -> str:
-    """A pull-request comment: a summary per platform and a table of the changed packages."""
-    lines = [f"### mlenv.lock: `{diff.old_label}` → `{diff.new_label}`", ""]
+    """A pull-request comment: a summary per platform and a table of the changed packages.
+    What the locks say (labels, versions, builds, CUDA labels, warnings) is written as code
+    spans, so a reviewer reads it as the text renderer prints it."""
+    lines = [f"### mlenv.lock: {_code(diff.old_label)} → {_code(diff.new_label)}", ""]
     for p in diff.platforms:
         lines += [f"**{p.platform}**: {_summary(p)}", ""]
         if p.changes:
             lines += ["| | package | version | download | CUDA |", "|---|---|---|---:|---|"]
             lines += ["| " + " | ".join(_cell(text) for text in _row(c)) + " |" for c in p.changes]
             lines.append("")
-    lines += [f"- {line}" for line in _target_lines(diff)]
+    lines += [f"- {_code(line)}" for line in _target_lines(diff)]
     return "\n".join(lines) + "\n"
 
 
 def _row(c: PackageChange) -> tuple[str, ...]:
-    return (c.kind, f"`{c.name}` ({c.source})", _version(c), _signed(c.size_delta), _cuda(c))
+    cells = (f"{_code(c.name)} ({c.source})", _code(_version(c)), _signed(c.size_delta))
+    return (c.kind, *cells, _code(_cuda(c)))
+
+
+def _code(text: str) -> str:
+    """``text`` as a Markdown code span, which holds no markup, HTML or @mention: a conda
+    version ``1.0=h0<!--`` and build ``-->`` of a hand-edited lock showed a changed entry as
+    ``1.0=h0 -> 1.0=h0``. The fence outruns every backtick run of the text; blanks around it
+    keep a text that starts or ends with a backtick or blank as it is (CommonMark drops one
+    from each end when both are there, unless the text is blanks alone)."""
+    if not text:
+        return ""
+    fence = "`" * (max(map(len, re.findall("`+", text)), default=0) + 1)
+    padded = text.strip(" ") != "" and (text[0] in "` " or text[-1] in "` ")
+    return f"{fence} {text} {fence}" if padded else f"{fence}{text}{fence}"
 
 
 def _cell(text: str) -> str:
     """A table cell's text with its pipes escaped: a multi-CUDA wheel's ``11.x|12.x`` split
-    the row into extra columns."""
+    the row into extra columns (GFM splits a row before it reads code spans)."""
     return text.replace("|", "\\|")

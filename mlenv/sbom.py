@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from packaging.licenses import InvalidLicenseExpression, canonicalize_license_expression
 from packaging.metadata import parse_email
 from packaging.utils import canonicalize_name
 
@@ -214,9 +215,20 @@ def _said(text: str, limit: int) -> bool:
     return bool(text) and len(text) <= limit and text.isprintable()
 
 
+def _spdx(text: str) -> str | None:
+    """A License-Expression as an SPDX expression, in PEP 639's canonical spelling; None for
+    text that is none (``MIT AND ((``, ``Proprietary``): written as CycloneDX's
+    ``expression``, an SPDX reader failed on it or read a licence the wheel never named."""
+    try:
+        return canonicalize_license_expression(text)
+    except InvalidLicenseExpression:
+        return None
+
+
 def wheel_licences(path_of: Callable[[str], Path]) -> Licences:
     """Licences from each wheel's METADATA, where the file at ``path_of(sha256)`` exists:
-    License-Expression (PEP 639) first, then License classifiers, then a short License field.
+    License-Expression (PEP 639) first, then License classifiers, then a short License field
+    or a short License-Expression that is no SPDX expression, as a licence's name.
     ``path_of`` gives verified copies only (``verified_wheels``, or the build's own)."""
 
     def licences(package: LockedPackage) -> list[dict[str, Any]]:
@@ -229,17 +241,16 @@ def wheel_licences(path_of: Callable[[str], Path]) -> Licences:
         except MlenvError:
             return []  # a broken wheel is verify's to report; the SBOM just has no licence
         expression = (raw.get("license_expression") or "").strip()
-        if _said(expression, _EXPRESSION_MAX):
-            return [{"expression": expression}]
+        if _said(expression, _EXPRESSION_MAX) and (spdx := _spdx(expression)):
+            return [{"expression": spdx}]
         names = [
             name
             for c in raw.get("classifiers", [])
             if c.startswith("License ::") and c.count("::") >= 2
             if _said(name := c.rsplit("::", 1)[-1].strip(), _LICENCE_NAME_MAX)
         ]
-        text = (raw.get("license") or "").strip()
-        if not names and _said(text, _LICENCE_NAME_MAX):
-            names = [text]
+        texts = (expression, (raw.get("license") or "").strip())  # an expression that is none
+        names = names or [text for text in texts if _said(text, _LICENCE_NAME_MAX)][:1]
         return [{"license": {"name": n}} for n in sorted(set(names))]
 
     return licences

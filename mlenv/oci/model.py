@@ -116,7 +116,25 @@ def parse_json(data: bytes, where: str, *, one_spelling: bool = False) -> Any:
         ) from None
     if not isinstance(value, dict):
         raise OciError("expected a JSON object", where=where)
+    if (lone := _lone_surrogate(value)) is not None:
+        raise OciError(
+            f"invalid JSON: a string holds the escape of a lone surrogate (\\u{lone:04x}), "
+            "which Go's readers (Docker, containerd) take as U+FFFD",
+            where=where,
+            hint="the image is damaged or not an image; export it again",
+        )
     return value
+
+
+def _lone_surrogate(value: object) -> int | None:
+    """A lone surrogate anywhere in ``value`` (``\\udc80`` in the text): no UTF-8 spells it, so
+    ``canonical_json`` of a config that inherits it (a base's label, Env or history) failed
+    the build with an internal error, and Go reads another string. One encode finds it."""
+    try:
+        json.dumps(value, ensure_ascii=False).encode()
+    except UnicodeEncodeError as error:
+        return ord(error.object[error.start])
+    return None
 
 
 def as_list(value: object, where: str) -> list[Any]:

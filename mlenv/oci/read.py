@@ -17,6 +17,7 @@ from mlenv.cache.held import measure
 from mlenv.digests import is_sha256_digest
 from mlenv.errors import MlenvError
 from mlenv.install.safety import TAR_EXTENSIONS
+from mlenv.oci.base_config import config_problem
 from mlenv.oci.model import (
     CONFIG_TYPES,
     INDEX_TYPES,
@@ -28,7 +29,6 @@ from mlenv.oci.model import (
     architecture_of,
     as_list,
     descriptor_of,
-    folded_clash,
     hex_of,
     layer_of,
     parse_json,
@@ -79,7 +79,7 @@ def read_base(
             f"the environment for linux/{architecture} ({platform})",
             where=str(path),
         )
-    if problem := _config_problem(config):
+    if problem := config_problem(config):
         raise OciError(f"the base image's config {problem}", where=where)
     layers = tuple(layer_of(item, where) for item in as_list(manifest.get("layers"), where))
     rootfs = config.get("rootfs")
@@ -223,41 +223,6 @@ def _opened(path: Path, what: str, missing: str) -> BinaryIO:
         raise OciError(missing, where=str(path)) from None
     except MlenvError as error:
         raise OciError(error.message, where=error.where, hint=error.hint) from None
-
-
-def _config_problem(config: dict[str, Any]) -> str | None:
-    """What in a base config ``image_config`` and ``inspect`` read has the wrong type (a
-    registry's config is untrusted: a string where a list goes must not crash the build)."""
-    runtime = config.get("config") or {}
-    if not isinstance(runtime, dict):
-        return "has a config that is not an object"
-    structs = [("", config), ("config ", runtime), ("rootfs ", _object(config.get("rootfs")))]
-    for name, fields in structs:  # attack 101: the image's runtime copies the base's config
-        if clash := folded_clash(fields):
-            return (
-                f"has {name}keys {clash[0]!r} and {clash[1]!r}, one key to Go's JSON readers "
-                "(Docker, containerd, podman take the last): an Env or Labels of the base "
-                "would replace the image's"
-            )
-    env, labels, history = (
-        runtime.get("Env") or [],
-        runtime.get("Labels") or {},
-        config.get("history") or [],
-    )
-    if not isinstance(env, list) or not all(isinstance(item, str) for item in env):
-        return "has an Env that is not a list of strings"
-    if not isinstance(labels, dict) or not all(isinstance(v, str) for v in labels.values()):
-        return "has Labels that are not strings"
-    if not isinstance(history, list) or not all(isinstance(item, dict) for item in history):
-        return "has a history that is not a list of objects"
-    for number, item in enumerate(history):  # `inspect` shows created_by, counts empty_layer
-        if clash := folded_clash(item):
-            return f"has history[{number}] keys {clash[0]!r} and {clash[1]!r}, one to Go's JSON"
-        if "created_by" in item and not isinstance(item["created_by"], str):
-            return f"has a history[{number}].created_by that is not a string"
-        if "empty_layer" in item and not isinstance(item["empty_layer"], bool):
-            return f"has a history[{number}].empty_layer that is not true or false"
-    return None
 
 
 def _object(value: object) -> dict[str, Any]:

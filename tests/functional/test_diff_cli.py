@@ -112,10 +112,10 @@ def test_markdown_and_new_warnings(project: Project) -> None:
     relock(root, env, "", url, '"torch==2.4.0", "numpy<2", "tqdm", "rich"')
     result = run_mlenv(["diff", "--format", "markdown", "HEAD"], root, env)
     assert result.returncode == 0, result.stderr
-    assert "| added | `rich` (pypi) | 13.7.1 |" in result.stdout
+    assert "| added | `rich` (pypi) | `13.7.1` |" in result.stdout
     assert "|---|---|---|---:|---|" in result.stdout
-    assert "- driver needed: 530.30.02 -> none" in result.stdout
-    assert "- new warning: the lock holds CUDA builds (torch)" in result.stdout
+    assert "- `driver needed: 530.30.02 -> none`" in result.stdout
+    assert "- `new warning: the lock holds CUDA builds (torch)" in result.stdout
 
 
 @pytest.mark.parametrize(

@@ -22,8 +22,8 @@ Findings (before the fix), each held by a test below:
    environment, NVIDIA_REQUIRE_CUDA with a base's NVIDIA_DISABLE_REQUIRE dropped) and
    ``"Labels"`` (the lock's sha256), and Go readers (skopeo inspect showed it; Docker,
    containerd, podman) took the base's ``"env"``: no environment on PATH, the driver guard off,
-   LD_PRELOAD, another lock's label; verify passed the image. ``oci.read._config_problem`` now
-   refuses a base config holding two keys that fold alike.
+   LD_PRELOAD, another lock's label; verify passed the image. ``oci.base_config.config_problem``
+   now refuses a base config holding two keys that fold alike.
 5. `verify --bundle B dist/image.tar` (and with --driver, --host, --cache, --nodes, --json)
    checked only the bundle and said OK: the output, the driver and the nodes were never
    judged. Now --bundle with any of them is a usage error (``cli.verify``).
@@ -44,10 +44,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mlenv.oci.checked import checked_image
-from mlenv.oci.model import OciError, canonical_json, sha256_of
+from mlenv.oci.model import OciError, sha256_of
 from mlenv.oci.read import read_base
 from tests.support.cli import run_mlenv
 from tests.support.golden import fetched_golden
+from tests.support.images import base_with
 
 
 @pytest.fixture(scope="module")
@@ -281,26 +282,6 @@ def test_verify_bundle_never_passes_what_it_does_not_judge(
 PLATFORM = {"x86_64": "linux-64", "aarch64": "linux-aarch64"}[platform.machine()]
 
 
-def _base_with(layout: Path, where: Path, change: Callable[[dict[str, object]], None]) -> Path:
-    """A copy of ``layout`` whose config ``change`` edited (manifest and index.json follow)."""
-    copy = where / "base"
-    shutil.copytree(layout, copy)
-    index = json.loads((copy / "index.json").read_text())
-    manifest = json.loads((_blobs(copy) / index["manifests"][0]["digest"][7:]).read_bytes())
-    config = json.loads((_blobs(copy) / manifest["config"]["digest"][7:]).read_bytes())
-    change(config)
-
-    def put(value: object) -> tuple[str, int]:
-        data = canonical_json(value)
-        (_blobs(copy) / sha256_of(data)[7:]).write_bytes(data)
-        return sha256_of(data), len(data)
-
-    manifest["config"]["digest"], manifest["config"]["size"] = put(config)
-    index["manifests"][0]["digest"], index["manifests"][0]["size"] = put(manifest)
-    (copy / "index.json").write_text(json.dumps(index))
-    return copy
-
-
 def _runtime(key: str, value: object) -> Callable[[dict[str, object]], None]:
     def change(config: dict[str, object]) -> None:
         runtime = config["config"]
@@ -325,10 +306,10 @@ def test_a_base_config_go_reads_another_way_is_refused(
 ) -> None:
     """Invariant 1 (what runs is the environment mlenv wrote): a base config holding ``"env"``
     beside ``"Env"`` (or ``"labels"`` beside ``"Labels"``) is refused by `read_base`
-    (`oci.read._config_problem`) before any build: the image's runtime settings copy the
+    (`oci.base_config.config_problem`) before any build: the image's runtime settings copy the
     base's, and Go's readers would run the base's Env (NVIDIA_DISABLE_REQUIRE=1, LD_PRELOAD,
     no environment on PATH) in place of the one mlenv writes. Before: built, verified, run."""
-    base = _base_with(small_image, tmp_path, BASES[shape])
+    base = base_with(small_image, tmp_path, BASES[shape])
     with pytest.raises(OciError, match="one key to Go's JSON readers"):
         read_base(base, platform=PLATFORM)
     assert read_base(small_image, platform=PLATFORM).config["config"]
@@ -353,6 +334,6 @@ def test_hypothesis_any_second_spelling_of_a_runtime_key_is_refused(
         _runtime(spelling, ["X=2"])(config)
 
     with tempfile.TemporaryDirectory() as where:
-        base = _base_with(small_image, Path(where), change)
+        base = base_with(small_image, Path(where), change)
         with pytest.raises(OciError, match="one key to Go's JSON readers"):
             read_base(base, platform=PLATFORM)

@@ -118,9 +118,9 @@ HISTORIES: list[object] = [5, ["x"], {"a": "b"}, None, True]
 def test_a_base_history_entry_of_the_wrong_type_is_refused_before_anything_is_shown(
     small_image: Path, tmp_path: Path, created_by: object, field: str
 ) -> None:
-    """Invariant 7, held by `oci.read._config_problem` (the judge of the base config fields the
-    build and `inspect` read): a history entry whose `created_by` is not a string, or whose
-    `empty_layer` is not a boolean, is refused naming the config, by `read_base` and by
+    """Invariant 7, held by `oci.base_config.config_problem` (the judge of the base config
+    fields the build and `inspect` read): a history entry whose `created_by` is not a string,
+    or whose `empty_layer` is not a boolean, is refused naming the config, by `read_base` and by
     `mlenv inspect` (exit 1, nothing printed before the error). Before: `inspect --json`
     passed it through and the human table crashed on it after printing its first line
     (AttributeError, internal error, exit 2); a string `empty_layer` of "false" counted as true
