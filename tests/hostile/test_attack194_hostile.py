@@ -1,0 +1,342 @@
+"""Hundred-and-ninety-fourth adversary pass: a hostile conda channel and the packages in it.
+
+The vetting (``install.conda_packages.check_conda_packages``) judged a package by what its
+archive holds; rattler installs it by what its metadata says. Three places they parted:
+
+- noarch. rattler lays a package out as noarch python (``site-packages/`` into the
+  environment's site-packages) when its own ``info/index.json`` says so; the vetting asked the
+  locked record, which the channel's repodata wrote. A record without ``noarch`` (or with
+  ``generic``) for a package whose index.json says ``python`` had its ``site-packages/victim/``
+  judged at the top level, and rattler silently overwrote another package's module.
+  Now ``_CondaVetting.check_noarch`` refuses a package whose index.json and record disagree.
+- Shared files. Two packages may ship one path with the same sha256 and size, and the ledger
+  keeps one copy; but rattler rewrites a file by its package's ``prefix_placeholder``, so a
+  package shipping another's ``VERIFY = True`` with a text placeholder of ``True`` made it
+  ``VERIFY = /opt/mlenv/x``, in either install order. Now a file's content for the ledger is
+  its measured bytes and every rewrite stated for it (``_CondaVetting.content``).
+- Growth. A text placeholder is replaced by the deploy prefix each time it occurs, so a
+  one-byte placeholder multiplied a file by the prefix's length: a 7.9 KB package installed
+  211 MB for a 211-byte prefix (ratio 26,700; the bound is 200). Now the bound counts the most
+  the rewrites can add (``_CondaVetting.check_growth``).
+
+Held (kept as regressions): link scripts never run, setuid and sticky bits never reach the
+staging tree or the conda-pack archive, a package sharing a file rewritten alike.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import tarfile
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from mlenv.conda.install import install
+from mlenv.conda.pack import write_pack
+from mlenv.conda.solve import from_repodata
+from mlenv.install.conda_packages import check_conda_packages
+from mlenv.install.ownership import PathClashError
+from mlenv.install.safety import InstallError
+from mlenv.report import MemoryReporter
+from tests.support.cli import run_mlenv
+from tests.support.conda_channel import (
+    PLACEHOLDER,
+    PackageFormat,
+    build_conda_package,
+    repodata_record,
+    write_channel,
+)
+from tests.support.conda_project import channel_packages
+
+pytestmark = pytest.mark.hostile
+
+SITE = "lib/python3.11/site-packages"
+PREFIX = "/opt/mlenv/x"
+_PYTHON = build_conda_package("python", "3.11.2", "h0", files={f"{SITE}/README.txt": b"site\n"})
+
+
+def _victim(fmt: PackageFormat = "tar.bz2") -> tuple[str, bytes]:
+    return build_conda_package(
+        "victim", "1.0", "py_0", files={f"{SITE}/victim/__init__.py": b"GOOD = 1\n"}, fmt=fmt
+    )
+
+
+def _write(root: Path, packages: list[tuple[str, bytes]]) -> list[tuple[str, Path]]:
+    root.mkdir(parents=True, exist_ok=True)
+    for filename, data in packages:
+        (root / filename).write_bytes(data)
+    return [(filename, root / filename) for filename, _ in packages]
+
+
+def _install(
+    root: Path, packages: list[tuple[str, bytes]], noarch: dict[str, object] | None = None
+) -> Path:
+    """``conda.install.install`` (vetting, then rattler in its child) of ``packages`` from
+    their repodata records, each record's ``noarch`` replaced as ``noarch`` says (a key
+    mapped to None drops it): the channel's word. Returns the staging prefix."""
+    records, paths = [], {}
+    for filename, path in _write(root, packages):
+        entry = repodata_record(filename, path.read_bytes())
+        if noarch is not None and filename in noarch:
+            entry.pop("noarch", None)
+            if noarch[filename] is not None:
+                entry["noarch"] = noarch[filename]
+        record = from_repodata(entry, channel=root.as_uri(), filename=filename, url=path.as_uri())
+        records.append(record)
+        paths[record.sha256] = path
+    stage = root / "stage"
+    install(
+        records, paths, stage, target_prefix=PREFIX, platform="linux-64",
+        reporter=MemoryReporter(),
+    )  # fmt: skip
+    return stage
+
+
+# --- noarch: the package's own word decides where rattler puts it -------------------------
+
+
+@pytest.mark.parametrize("fmt", ["tar.bz2", "conda"])
+@pytest.mark.parametrize("record", [None, "generic", True])
+def test_a_noarch_python_package_whose_record_says_otherwise_is_refused(
+    tmp_path: Path, fmt: PackageFormat, record: object
+) -> None:
+    """Invariant 6, held by `install.conda_packages._CondaVetting.check_noarch`: before, the
+    vetting judged `site-packages/victim/__init__.py` at the top level and rattler wrote it over
+    the victim's module (`GOOD = 1` became the attacker's code, no error)."""
+    evil = build_conda_package(
+        "evil", "1.0", "py_0", noarch="python", fmt=fmt,
+        files={"site-packages/victim/__init__.py": b"import os\nEVIL = 1\n"},
+    )  # fmt: skip
+    evil_name = evil[0]
+    with pytest.raises(InstallError, match="says the package is noarch python, against its"):
+        _install(tmp_path, [_PYTHON, _victim(fmt), evil], {evil_name: record})
+    assert not (tmp_path / "stage").exists()
+
+
+@pytest.mark.parametrize("fmt", ["tar.bz2", "conda"])
+def test_a_record_claiming_noarch_python_for_a_plain_package_is_refused(
+    tmp_path: Path, fmt: PackageFormat
+) -> None:
+    """The other way: rattler would put `site-packages/` and `python-scripts/` at the top of
+    the prefix, where the vetting never judged them."""
+    plain = build_conda_package(
+        "plain", "1.0", "py_0", fmt=fmt, files={"python-scripts/tool": b"#!/bin/sh\n"}
+    )
+    with pytest.raises(InstallError, match="says the package is not noarch python"):
+        check_conda_packages(
+            _write(tmp_path, [_PYTHON, plain]), noarch_python=[plain[0]], python_site=SITE
+        )
+
+
+def test_an_honest_noarch_python_package_still_installs_where_it_says(tmp_path: Path) -> None:
+    honest = build_conda_package(
+        "honest", "1.0", "py_0", noarch="python", files={"site-packages/honest.py": b"X = 1\n"}
+    )
+    stage = _install(tmp_path, [_PYTHON, honest])
+    assert (stage / SITE / "honest.py").read_bytes() == b"X = 1\n"
+
+
+def test_build_refuses_a_channel_whose_repodata_hides_noarch(tmp_path: Path) -> None:
+    """End to end: a channel whose repodata drops `noarch` from a noarch python package that
+    ships another package's module. Before: `build` exited 0 with the victim's module
+    replaced."""
+    python = channel_packages()[0]
+    victim = _victim("conda")
+    evil = build_conda_package(
+        "evil", "1.0", "py_0", noarch="python", depends=["python"],
+        files={"site-packages/victim/__init__.py": b"EVIL = 1\n"},
+    )  # fmt: skip
+    channel = write_channel(tmp_path / "channel", [python, victim, evil])
+    repodata_path = tmp_path / "channel" / "noarch" / "repodata.json"
+    repodata = json.loads(repodata_path.read_text())
+    del repodata["packages"][evil[0]]["noarch"]
+    repodata_path.write_text(json.dumps(repodata))
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "mlenv.toml").write_text(
+        f'[environment]\nname = "x"\npython = "3.11"\nprefix = "{PREFIX}"\n'
+        f'[conda]\nchannels = ["{channel}"]\n'
+        'dependencies = ["python 3.11.*", "victim", "evil"]\n'
+    )
+    env = {"MLENV_CACHE_DIR": str(tmp_path / "cache")}
+    for args in (["lock"], ["fetch"]):
+        result = run_mlenv(args, project, env)
+        assert result.returncode == 0, (args, result.stderr)
+    result = run_mlenv(["build", "--offline"], project, env)
+    assert result.returncode == 1, result.stderr
+    assert "evil-1.0-py_0.tar.bz2" in result.stderr and "noarch python" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (project / "dist" / "x.tar.gz").exists()
+
+
+# --- shared files: the same bytes, rewritten otherwise -------------------------------------
+
+_BODY = b"VERIFY = True\x00\n"
+_SHAPES = {
+    # (victim's package keywords, attacker's)
+    "text-over-plain": ({"files": {"share/v/conf.py": _BODY}},
+                        {"prefix_files": {"share/v/conf.py": _BODY}, "placeholder": "True"}),
+    "binary-over-text": ({"prefix_files": {"share/v/conf.py": _BODY},
+                          "placeholder": "VERIFY = True"},
+                         {"binary_prefix_files": {"share/v/conf.py": _BODY},
+                          "placeholder": "VERIFY = True"}),
+    "other-placeholder": ({"prefix_files": {"share/v/conf.py": _BODY}, "placeholder": "VERIFY"},
+                          {"prefix_files": {"share/v/conf.py": _BODY}, "placeholder": "True"}),
+    "legacy-has-prefix": ({"files": {"share/v/conf.py": _BODY}},
+                          {"files": {"share/v/conf.py": _BODY,
+                                     "info/has_prefix": b"True\tTEXT  share/v/conf.py\n"},
+                           "legacy": True}),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("order", ["victim-first", "attacker-first"])
+@pytest.mark.parametrize("shape", sorted(_SHAPES))
+def test_a_shared_file_the_other_package_rewrites_is_refused(
+    tmp_path: Path, shape: str, order: str
+) -> None:
+    """Invariant 6, held by `install.conda_packages._CondaVetting.content`: the ledger shares
+    a path only when both packages install the same bytes, rewrites included."""
+    mine, theirs = _SHAPES[shape]
+    packages = [
+        build_conda_package("victim", "1.0", "h_0", **mine),  # type: ignore[arg-type]
+        build_conda_package("evil", "1.0", "h_0", **theirs),  # type: ignore[arg-type]
+    ]
+    if order == "attacker-first":
+        packages.reverse()
+    with pytest.raises(PathClashError, match=r"share/v/conf\.py"):
+        check_conda_packages(_write(tmp_path, packages), target_prefix=PREFIX)
+
+
+@pytest.mark.parametrize("order", ["victim-first", "attacker-first"])
+def test_the_install_never_rewrites_another_packages_file(tmp_path: Path, order: str) -> None:
+    """Through rattler: before, `VERIFY = True` ended `VERIFY = /opt/mlenv/x` in both orders."""
+    mine, theirs = _SHAPES["text-over-plain"]
+    packages = [
+        build_conda_package("victim", "1.0", "h_0", **mine),  # type: ignore[arg-type]
+        build_conda_package("evil", "1.0", "h_0", **theirs),  # type: ignore[arg-type]
+    ]
+    if order == "attacker-first":
+        packages.reverse()
+    with pytest.raises(PathClashError, match=r"share/v/conf\.py"):
+        _install(tmp_path, packages)
+    assert not (tmp_path / "stage").exists()
+
+
+def test_a_shared_file_rewritten_alike_is_installed_once(tmp_path: Path) -> None:
+    """Held: two packages shipping one file with one placeholder still share it."""
+    same = {"prefix_files": {"share/v/conf.py": _BODY}, "placeholder": "True"}
+    packages = [
+        build_conda_package("aa", "1.0", "h_0", **same),  # type: ignore[arg-type]
+        build_conda_package("bb", "1.0", "h_0", **same),  # type: ignore[arg-type]
+    ]
+    stage = _install(tmp_path, packages)
+    assert (stage / "share/v/conf.py").read_bytes() == _BODY.replace(b"True", PREFIX.encode())
+
+
+# --- growth: a text placeholder multiplies its file ---------------------------------------
+
+
+def _grower(placeholder: str, count: int, pad: int, *, legacy: bool = False) -> tuple[str, bytes]:
+    """A package whose ``share/a.txt`` is ``count`` text placeholders (beside ``pad`` random
+    bytes, so the archive itself stays within the ratio)."""
+    body = placeholder.encode() * count
+    if legacy:
+        has_prefix = f"{placeholder} text share/a.txt\n".encode()
+        files = {"share/a.txt": body, "share/pad": os.urandom(pad), "info/has_prefix": has_prefix}
+        return build_conda_package("grow", "1.0", "h_0", files=files, legacy=True)
+    return build_conda_package(
+        "grow", "1.0", "h_0", placeholder=placeholder, prefix_files={"share/a.txt": body},
+        files={"share/pad": os.urandom(pad)},
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("legacy", [False, True])
+@pytest.mark.parametrize("placeholder", ["/", "ab", "%"])
+def test_a_short_text_placeholder_cannot_multiply_a_file_past_the_bound(
+    tmp_path: Path, placeholder: str, legacy: bool
+) -> None:
+    """Invariant 7, held by `install.conda_packages._CondaVetting.check_growth`: before,
+    7.9 KB installed 211 MB (ratio 26,700) for a 211-byte prefix."""
+    package = _grower(placeholder, 300_000 // len(placeholder), 3_000, legacy=legacy)
+    with pytest.raises(InstallError, match="prefix placeholders"):
+        check_conda_packages(_write(tmp_path, [package]), target_prefix="/opt/" + "p" * 200)
+
+
+def test_the_install_refuses_the_growth_before_rattler_writes(tmp_path: Path) -> None:
+    with pytest.raises(InstallError, match="a ratio over 200"):
+        _install(tmp_path, [_grower("/", 1_000_000, 7_000)])
+    assert not (tmp_path / "stage").exists()
+
+
+def test_a_padded_placeholder_adds_nothing(tmp_path: Path) -> None:
+    """Held: conda-build's 255-byte placeholder never grows a file for a shorter prefix,
+    however often it occurs."""
+    body = os.urandom(50_000) + PLACEHOLDER.encode() * 40
+    package = build_conda_package("padded", "1.0", "h_0", prefix_files={"share/a.txt": body})
+    check_conda_packages(_write(tmp_path, [package]), target_prefix="/opt/" + "p" * 200)
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    placeholder=st.text(st.sampled_from("/ab%.x"), min_size=1, max_size=12),
+    count=st.integers(1, 4_000),
+    pad=st.integers(0, 2_000),
+    room=st.integers(1, 240),
+    legacy=st.booleans(),
+)
+def test_hypothesis_an_accepted_package_installs_within_its_ratio(
+    tmp_path: Path, placeholder: str, count: int, pad: int, room: int, legacy: bool
+) -> None:
+    """Whatever the placeholder and the prefix, a package the vetting accepts installs at
+    most ``max_ratio`` times its size, rewritten as rattler rewrites text (every occurrence
+    of the placeholder replaced by the deploy prefix)."""
+    target = "/" + "p" * room
+    filename, data = _grower(placeholder, count, pad, legacy=legacy)
+    path = tmp_path / filename
+    path.write_bytes(data)
+    try:
+        check_conda_packages([(filename, path)], target_prefix=target, max_ratio=20)
+    except InstallError:
+        return
+    body = (placeholder * count).encode().replace(placeholder.encode(), target.encode())
+    assert len(body) <= 20 * len(data)
+
+
+# --- held: link scripts, mode bits ----------------------------------------------------------
+
+
+def _moded(mode: int, marker: Path) -> tuple[str, bytes]:
+    """A package whose ``bin/tool`` has ``mode`` and whose post-link script creates ``marker``."""
+    info = tarfile.TarInfo("bin/tool")
+    info.size, info.mode = 10, mode
+    return build_conda_package(
+        "moded", "1.0", "h_0", raw=[(info, b"#!/bin/sh\n")],
+        files={"bin/.moded-post-link.sh": f"#!/bin/sh\ntouch '{marker}'\n".encode(),
+               "info/files": b"bin/tool\nbin/.moded-post-link.sh\n"},
+        legacy=True,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("mode", [0o4755, 0o2755, 0o1777, 0o6777])
+def test_setuid_setgid_and_sticky_bits_never_reach_the_prefix_or_the_archive(
+    tmp_path: Path, mode: int
+) -> None:
+    """Held (invariant 1's normalised tree): the staging prefix and the conda-pack archive
+    hold 0755/0644 only, and the post-link script was never run."""
+    marker = tmp_path / "post-link-ran"
+    stage = _install(tmp_path / "channel", [_moded(mode, marker)])
+    assert stage.joinpath("bin/tool").stat().st_mode & 0o7777 == 0o755
+    assert stage.joinpath("bin/.moded-post-link.sh").is_file()
+    assert not marker.exists()
+    out = io.BytesIO()
+    write_pack(stage, PREFIX, out, compression="gzip", mtime=0)
+    with tarfile.open(fileobj=io.BytesIO(out.getvalue())) as tar:
+        modes = {member.name: member.mode for member in tar.getmembers()}
+    assert modes["bin/tool"] == 0o755
+    assert all(m in (0o755, 0o644, 0o777) for m in modes.values()), modes
