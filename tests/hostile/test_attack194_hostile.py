@@ -193,6 +193,16 @@ _SHAPES = {
 }  # fmt: skip
 
 
+def _sharing(shape: str, order: str) -> list[tuple[str, bytes]]:
+    """The victim's and the attacker's package of ``shape``, in install ``order``."""
+    mine, theirs = _SHAPES[shape]
+    packages = [
+        build_conda_package("victim", "1.0", "h_0", **mine),  # type: ignore[arg-type]
+        build_conda_package("evil", "1.0", "h_0", **theirs),  # type: ignore[arg-type]
+    ]
+    return packages[::-1] if order == "attacker-first" else packages
+
+
 @pytest.mark.parametrize("order", ["victim-first", "attacker-first"])
 @pytest.mark.parametrize("shape", sorted(_SHAPES))
 def test_a_shared_file_the_other_package_rewrites_is_refused(
@@ -200,29 +210,15 @@ def test_a_shared_file_the_other_package_rewrites_is_refused(
 ) -> None:
     """Invariant 6, held by `install.conda_packages._CondaVetting.content`: the ledger shares
     a path only when both packages install the same bytes, rewrites included."""
-    mine, theirs = _SHAPES[shape]
-    packages = [
-        build_conda_package("victim", "1.0", "h_0", **mine),  # type: ignore[arg-type]
-        build_conda_package("evil", "1.0", "h_0", **theirs),  # type: ignore[arg-type]
-    ]
-    if order == "attacker-first":
-        packages.reverse()
     with pytest.raises(PathClashError, match=r"share/v/conf\.py"):
-        check_conda_packages(_write(tmp_path, packages), target_prefix=PREFIX)
+        check_conda_packages(_write(tmp_path, _sharing(shape, order)), target_prefix=PREFIX)
 
 
 @pytest.mark.parametrize("order", ["victim-first", "attacker-first"])
 def test_the_install_never_rewrites_another_packages_file(tmp_path: Path, order: str) -> None:
     """Through rattler: before, `VERIFY = True` ended `VERIFY = /opt/mlenv/x` in both orders."""
-    mine, theirs = _SHAPES["text-over-plain"]
-    packages = [
-        build_conda_package("victim", "1.0", "h_0", **mine),  # type: ignore[arg-type]
-        build_conda_package("evil", "1.0", "h_0", **theirs),  # type: ignore[arg-type]
-    ]
-    if order == "attacker-first":
-        packages.reverse()
     with pytest.raises(PathClashError, match=r"share/v/conf\.py"):
-        _install(tmp_path, packages)
+        _install(tmp_path, _sharing("text-over-plain", order))
     assert not (tmp_path / "stage").exists()
 
 
