@@ -336,3 +336,31 @@ def test_setuid_setgid_and_sticky_bits_never_reach_the_prefix_or_the_archive(
         modes = {member.name: member.mode for member in tar.getmembers()}
     assert modes["bin/tool"] == 0o755
     assert all(m in (0o755, 0o644, 0o777) for m in modes.values()), modes
+
+
+# --- repodata: a spec that overflows rattler's parser ---------------------------------------
+
+
+@pytest.mark.parametrize("key", ["constrains", "depends"])
+def test_a_record_spec_that_crashes_the_solver_is_a_channel_error(tmp_path: Path, key: str) -> None:
+    """Held by `conda.worker.run_child`: rattler's spec parser recurses per parenthesis, so a
+    channel record whose spec nests 100,000 deep kills the solve's child with SIGSEGV. Before,
+    `lock` said "internal error: mlenv failed unexpectedly ... report it"; now it names the
+    channels and the crash."""
+    channel = write_channel(tmp_path / "channel", [channel_packages()[0]])
+    repodata_path = tmp_path / "channel" / "linux-64" / "repodata.json"
+    repodata = json.loads(repodata_path.read_text())
+    for record in repodata["packages"].values():
+        record[key] = ["x " + "(" * 100_000 + ")" * 100_000]
+    repodata_path.write_text(json.dumps(repodata))
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "mlenv.toml").write_text(
+        f'[environment]\nname = "x"\npython = "3.11"\nprefix = "{PREFIX}"\n'
+        f'[conda]\nchannels = ["{channel}"]\ndependencies = ["python 3.11.*"]\n'
+    )
+    result = run_mlenv(["lock"], project, {"MLENV_CACHE_DIR": str(tmp_path / "cache")})
+    assert result.returncode == 1, result.stderr
+    assert "cannot read the conda channels: py-rattler died of SIG" in result.stderr
+    assert "internal error" not in result.stderr and "Traceback" not in result.stderr
+    assert not (project / "mlenv.lock").exists()
