@@ -186,10 +186,8 @@ class _CondaVetting:
     measured: dict[str, tuple[str, int]] = field(default_factory=dict)  # what the tar holds
     targets: dict[str, str] = field(default_factory=dict)  # symlink -> its target
     scripts: list[str] = field(default_factory=list)  # bin/<name> of noarch entry points
-    binary: dict[str, str] = field(default_factory=dict)  # path -> placeholder (paths.json)
-    legacy: dict[str, str] = field(default_factory=dict)  # the same from info/has_prefix
     has_paths_json: bool = False
-    rewrites: Rewrites = field(default_factory=lambda: Rewrites({}, {}))  # of the installer
+    rewrites: Rewrites = field(default_factory=lambda: Rewrites({}, {}, {}))  # of the installer
     has_prefix: str = ""  # info/has_prefix, read for ``rewrites`` without info/paths.json
     hardlinks: dict[str, str] = field(default_factory=dict)  # member -> the file it links
     noarch_python: bool = False  # what info/index.json says, which rattler installs by
@@ -197,9 +195,7 @@ class _CondaVetting:
     def check_room(self, target_prefix: str) -> None:
         """Each binary placeholder the installer will replace holds the deploy prefix. rattler
         reads ``info/has_prefix`` only when ``info/paths.json`` is absent, and so does this."""
-        placeholders = self.binary if self.has_paths_json else self.legacy
-        for path, placeholder in sorted(placeholders.items()):
-            room = len(placeholder.encode())
+        for path, room in sorted(self.rewrites.binary.items()):
             if target_prefix and len(target_prefix.encode()) > room:
                 raise InstallError(
                     f"member {path!r} holds a binary prefix placeholder of {room} bytes, shorter "
@@ -264,11 +260,11 @@ class _CondaVetting:
                 if member.name in ("info/paths.json", "info/files"):
                     self._read_listing(tar, member)
                 elif member.name == "info/has_prefix":
-                    self._read_has_prefix(tar, member)
+                    self.has_prefix = self._metadata(tar, member).decode(errors="replace")
                 elif member.name == LINK:
                     self._read_entry_points(tar, member)
                 elif member.name == "info/index.json":
-                    document = parse_json(self._metadata(tar, member), where=self.filename)
+                    document = self._json(tar, member)
                     noarch = document.get("noarch") if isinstance(document, dict) else None
                     self.noarch_python = noarch == "python"
                 elif member.isreg():
@@ -344,11 +340,22 @@ class _CondaVetting:
     def _read_entry_points(self, tar: tarfile.TarFile, member: tarfile.TarInfo) -> None:
         """A noarch python package's entry points: the installer writes ``bin/<name>`` for
         each, so each is judged like a wheel's console script and claimed like a member."""
-        document = parse_json(self._metadata(tar, member), where=f"{self.filename}: {LINK}")
+        document = self._json(tar, member)
         scripts, problem = entry_point_scripts(document)
         if problem is not None:
             raise self.refuse(LINK, problem)
         self.scripts.extend(scripts)
+
+    def _json(self, tar: tarfile.TarFile, member: tarfile.TarInfo) -> object:
+        """A JSON metadata member, as rattler's reader takes it: a string escaping a lone
+        surrogate (``"\\ud800"``), which no UTF-8 holds, is refused (a binary placeholder of
+        one ended the vetting in an internal error)."""
+        document = parse_json(self._metadata(tar, member), where=f"{self.filename}: {member.name}")
+        try:
+            json.dumps(document, ensure_ascii=False).encode()
+        except UnicodeEncodeError:
+            raise self.refuse(member.name, "escapes a lone surrogate, which is no text") from None
+        return document
 
     def _metadata(self, tar: tarfile.TarFile, member: tarfile.TarInfo) -> bytes:
         """A metadata member's bytes, bounded."""
@@ -357,36 +364,19 @@ class _CondaVetting:
         handle = tar.extractfile(member)
         return handle.read() if handle is not None else b""
 
-    def _read_has_prefix(self, tar: tarfile.TarFile, member: tarfile.TarInfo) -> None:
-        """conda-build 2's listing of prefix files: ``placeholder mode path`` or a bare path
-        (text, with the default placeholder); only binary ones have a length to keep."""
-        self.has_prefix = self._metadata(tar, member).decode(errors="replace")
-        for line in self.has_prefix.splitlines():
-            parts = line.strip().split(" ", 2)
-            if len(parts) == 3 and parts[1] == "binary":
-                self.legacy[parts[2].strip('"')] = parts[0].strip('"')
-
     def _read_listing(self, tar: tarfile.TarFile, member: tarfile.TarInfo) -> None:
         """The paths rattler links into the prefix come from these files, not from the tar."""
-        data = self._metadata(tar, member)
         if member.name == "info/files":
-            paths: list[object] = [line for line in data.decode().splitlines() if line]
+            data = self._metadata(tar, member).decode()
+            paths: list[object] = [line for line in data.splitlines() if line]
         else:
-            document = parse_json(data, where=f"{self.filename}: {member.name}")
+            document = self._json(tar, member)
             entries = document.get("paths") if isinstance(document, dict) else None
             if not isinstance(entries, list):
                 raise self.refuse(member.name, "has no list of paths")
             paths = [entry.get("_path") if isinstance(entry, dict) else None for entry in entries]
             self.has_paths_json = True
             self.rewrites = from_paths_json(entries)
-            self.binary = {
-                entry["_path"]: entry["prefix_placeholder"]
-                for entry in entries
-                if isinstance(entry, dict)
-                and entry.get("file_mode") == "binary"
-                and isinstance(entry.get("_path"), str)
-                and isinstance(entry.get("prefix_placeholder"), str)
-            }
             self.contents = {
                 entry["_path"]: (str(entry["sha256"]), entry["size_in_bytes"])
                 for entry in entries

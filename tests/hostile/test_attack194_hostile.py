@@ -25,6 +25,7 @@ staging tree or the conda-pack archive, a package sharing a file rewritten alike
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
@@ -364,3 +365,44 @@ def test_a_record_spec_that_crashes_the_solver_is_a_channel_error(tmp_path: Path
     assert "cannot read the conda channels: py-rattler died of SIG" in result.stderr
     assert "internal error" not in result.stderr and "Traceback" not in result.stderr
     assert not (project / "mlenv.lock").exists()
+
+
+# --- metadata text rattler reads otherwise --------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", ["text", "binary"])
+@pytest.mark.parametrize("escape", ["\\ud800", "\\udc80", "\\udfff"])
+def test_a_lone_surrogate_in_paths_json_is_refused_not_an_internal_error(
+    tmp_path: Path, mode: str, escape: str
+) -> None:
+    """Held by `install.conda_packages._CondaVetting._json`: JSON may escape a lone surrogate,
+    which no UTF-8 holds (rattler's reader refuses it). Before, a binary placeholder of one
+    ended the vetting in a `UnicodeEncodeError` (an internal error)."""
+    body = b"abc\x00"
+    entry = (
+        '{"_path": "share/a", "path_type": "hardlink", "size_in_bytes": 4, '
+        f'"sha256": "{hashlib.sha256(body).hexdigest()}", "file_mode": "{mode}", '
+        f'"prefix_placeholder": "{escape}{"x" * 300}"}}'
+    )
+    paths = f'{{"paths": [{entry}], "paths_version": 1}}'.encode()
+    package = build_conda_package(
+        "evil", "1.0", "h_0", files={"share/a": body, "info/paths.json": paths}
+    )
+    with pytest.raises(InstallError, match="lone surrogate"):
+        check_conda_packages(_write(tmp_path, [package]), target_prefix=PREFIX)
+
+
+@pytest.mark.parametrize(
+    "line",
+    ["/short\tbinary\tshare/a.bin", "/short BINARY share/a.bin", '"/short"  binary share/a.bin'],
+)
+def test_a_legacy_binary_placeholder_in_any_spelling_is_measured(tmp_path: Path, line: str) -> None:
+    """rattler reads `info/has_prefix`'s mode in any case between any blanks; the room check
+    read one space and `binary` only, so these ended in rattler's "failed to link" with the
+    hint to re-fetch. Now each is the clear "shorter than the deploy prefix"."""
+    package = build_conda_package(
+        "evil", "1.0", "h_0", legacy=True,
+        files={"share/a.bin": b"/short\x00DATA\x00", "info/has_prefix": f"{line}\n".encode()},
+    )  # fmt: skip
+    with pytest.raises(InstallError, match="placeholder of 6 bytes, shorter than the deploy"):
+        check_conda_packages(_write(tmp_path, [package]), target_prefix=PREFIX)
