@@ -30,7 +30,9 @@ import io
 import json
 import os
 import tarfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -49,9 +51,8 @@ from tests.support.conda_channel import (
     PackageFormat,
     build_conda_package,
     repodata_record,
-    write_channel,
 )
-from tests.support.conda_project import channel_packages
+from tests.support.conda_project import conda_project
 
 pytestmark = pytest.mark.hostile
 
@@ -95,6 +96,19 @@ def _install(
         reporter=MemoryReporter(),
     )  # fmt: skip
     return stage
+
+
+def _lying_channel(
+    root: Path, packages: list[tuple[str, bytes]], subdir: str, lie: Callable[[Any], None]
+) -> Path:
+    """``conda_project`` of ``packages`` with the channel's ``subdir`` repodata rewritten by
+    ``lie`` (the channel's word against its files)."""
+    project = conda_project(root, packages, PREFIX)
+    repodata_path = root / "channel" / subdir / "repodata.json"
+    repodata = json.loads(repodata_path.read_text())
+    lie(repodata)
+    repodata_path.write_text(json.dumps(repodata))
+    return project
 
 
 # --- noarch: the package's own word decides where rattler puts it -------------------------
@@ -145,24 +159,16 @@ def test_build_refuses_a_channel_whose_repodata_hides_noarch(tmp_path: Path) -> 
     """End to end: a channel whose repodata drops `noarch` from a noarch python package that
     ships another package's module. Before: `build` exited 0 with the victim's module
     replaced."""
-    python = channel_packages()[0]
     victim = _victim("conda")
     evil = build_conda_package(
         "evil", "1.0", "py_0", noarch="python", depends=["python"],
         files={"site-packages/victim/__init__.py": b"EVIL = 1\n"},
     )  # fmt: skip
-    channel = write_channel(tmp_path / "channel", [python, victim, evil])
-    repodata_path = tmp_path / "channel" / "noarch" / "repodata.json"
-    repodata = json.loads(repodata_path.read_text())
-    del repodata["packages"][evil[0]]["noarch"]
-    repodata_path.write_text(json.dumps(repodata))
-    project = tmp_path / "project"
-    project.mkdir()
-    (project / "mlenv.toml").write_text(
-        f'[environment]\nname = "x"\npython = "3.11"\nprefix = "{PREFIX}"\n'
-        f'[conda]\nchannels = ["{channel}"]\n'
-        'dependencies = ["python 3.11.*", "victim", "evil"]\n'
-    )
+
+    def lie(repodata: dict[str, Any]) -> None:
+        del repodata["packages"][evil[0]]["noarch"]
+
+    project = _lying_channel(tmp_path, [victim, evil], "noarch", lie)
     env = {"MLENV_CACHE_DIR": str(tmp_path / "cache")}
     for args in (["lock"], ["fetch"]):
         result = run_mlenv(args, project, env)
@@ -348,18 +354,12 @@ def test_a_record_spec_that_crashes_the_solver_is_a_channel_error(tmp_path: Path
     channel record whose spec nests 100,000 deep kills the solve's child with SIGSEGV. Before,
     `lock` said "internal error: mlenv failed unexpectedly ... report it"; now it names the
     channels and the crash."""
-    channel = write_channel(tmp_path / "channel", [channel_packages()[0]])
-    repodata_path = tmp_path / "channel" / "linux-64" / "repodata.json"
-    repodata = json.loads(repodata_path.read_text())
-    for record in repodata["packages"].values():
-        record[key] = ["x " + "(" * 100_000 + ")" * 100_000]
-    repodata_path.write_text(json.dumps(repodata))
-    project = tmp_path / "project"
-    project.mkdir()
-    (project / "mlenv.toml").write_text(
-        f'[environment]\nname = "x"\npython = "3.11"\nprefix = "{PREFIX}"\n'
-        f'[conda]\nchannels = ["{channel}"]\ndependencies = ["python 3.11.*"]\n'
-    )
+
+    def lie(repodata: dict[str, Any]) -> None:
+        for record in repodata["packages"].values():
+            record[key] = ["x " + "(" * 100_000 + ")" * 100_000]
+
+    project = _lying_channel(tmp_path, [], "linux-64", lie)
     result = run_mlenv(["lock"], project, {"MLENV_CACHE_DIR": str(tmp_path / "cache")})
     assert result.returncode == 1, result.stderr
     assert "cannot read the conda channels: py-rattler died of SIG" in result.stderr
