@@ -406,3 +406,29 @@ def test_a_legacy_binary_placeholder_in_any_spelling_is_measured(tmp_path: Path,
     )  # fmt: skip
     with pytest.raises(InstallError, match="placeholder of 6 bytes, shorter than the deploy"):
         check_conda_packages(_write(tmp_path, [package]), target_prefix=PREFIX)
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [("sha256", "0" * 64), ("size", 10), ("size", 1 << 40), ("sha256", "ab" * 32)],
+)
+def test_a_record_lying_about_its_file_never_reaches_the_build(
+    tmp_path: Path, key: str, value: object
+) -> None:
+    """Held (invariant 1): the lock pins what the channel's record says (a size past the
+    package bound is refused there), and `fetch` holds the file to it, so a record lying about
+    its file's sha256 or size is refused before anything is cached or built."""
+    package = build_conda_package("liar", "1.0", "h_0", files={"share/liar.txt": b"x\n"})
+
+    def lie(repodata: dict[str, Any]) -> None:
+        repodata["packages"][package[0]][key] = value
+
+    project = _lying_channel(tmp_path, [package], "linux-64", lie)
+    env = {"MLENV_CACHE_DIR": str(tmp_path / "cache")}
+    steps = [run_mlenv([step], project, env) for step in ("lock", "fetch")]
+    failed = next(result for result in steps if result.returncode != 0)  # lock, or else fetch
+    named = ("liar-1.0-h_0.tar.bz2", "conda[0].size: expected a size")
+    assert failed.returncode == 1 and any(n in failed.stderr for n in named), failed.stderr
+    assert "Traceback" not in failed.stderr
+    built = run_mlenv(["build", "--offline"], project, env)
+    assert built.returncode == 1 and not (project / "dist" / "x.tar.gz").exists()
