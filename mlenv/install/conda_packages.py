@@ -10,6 +10,7 @@ import tarfile
 import zipfile
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import IO, Any
 
@@ -85,7 +86,8 @@ def check_conda_packages(
                 (package, installed(member, package in noarch, python_site), kind, member)
                 for package in vetted
                 for member, kind in package.kinds.items()
-                if member.split("/", 1)[0] != "info"  # its own metadata, never installed
+                # its own metadata is never installed, unless it lists it: rattler links that
+                if member.split("/", 1)[0] != "info" or member in package.linked
             ),
             *((package, path, "file", LINK) for package in vetted for path in package.scripts),
         ],
@@ -205,6 +207,12 @@ class _CondaVetting:
                     hint=f"choose an [environment] prefix of at most {room} bytes, or lock "
                     "another build (conda-build pads its placeholder to 255 bytes)",
                 )
+
+    @cached_property
+    def linked(self) -> set[str]:
+        """What rattler links into the prefix: every path a listing names (asked once all
+        listings are read)."""
+        return {path for _, path in self.listed}
 
     def check_growth(self, target_prefix: str) -> None:
         """The bounds hold for the files as installed: a one-byte text placeholder made 7.9 KB

@@ -432,3 +432,61 @@ def test_a_record_lying_about_its_file_never_reaches_the_build(
     assert "Traceback" not in failed.stderr
     built = run_mlenv(["build", "--offline"], project, env)
     assert built.returncode == 1 and not (project / "dist" / "x.tar.gz").exists()
+
+
+# --- info/: metadata a listing links into the prefix ---------------------------------------
+
+
+def _listing_info(name: str, path: str, body: bytes) -> tuple[str, bytes]:
+    """A package whose ``info/paths.json`` (and ``info/files``) list its member ``path``."""
+    entry = {
+        "_path": path, "path_type": "hardlink", "size_in_bytes": len(body),
+        "sha256": hashlib.sha256(body).hexdigest(),
+    }  # fmt: skip
+    listing = json.dumps({"paths": [entry], "paths_version": 1}).encode()
+    return build_conda_package(
+        name, "1.0", "h_0",
+        files={path: body, "info/paths.json": listing, "info/files": f"{path}\n".encode()},
+    )  # fmt: skip
+
+
+def test_an_info_path_two_packages_list_is_judged_by_the_ledger(tmp_path: Path) -> None:
+    """Invariant 6, held by `install.conda_packages.check_conda_packages`: rattler links every
+    path a listing names, `info/` ones too, but the ledger skipped `info/` as metadata never
+    installed; two packages listing `info/shared.txt` of other bytes were both accepted and one
+    silently overwrote the other in the prefix (and the archive)."""
+    packages = [
+        _listing_info("aa", "info/shared.txt", b"aa\n"),
+        _listing_info("bb", "info/shared.txt", b"bb\n"),
+    ]
+    with pytest.raises(PathClashError, match=r"info/shared\.txt"):
+        check_conda_packages(_write(tmp_path, packages), target_prefix=PREFIX)
+    with pytest.raises(PathClashError, match=r"info/shared\.txt"):
+        _install(tmp_path / "install", packages)
+    assert not (tmp_path / "install" / "stage").exists()
+
+
+@pytest.mark.parametrize(
+    "path", ["info/.wh.victim", "info/.wh..wh..opq", "info/-rf", "info/a\u202eb"]
+)
+def test_an_info_path_a_listing_links_keeps_the_ledgers_name_rules(
+    tmp_path: Path, path: str
+) -> None:
+    """Whiteouts, option-like names and hidden characters are refused under `info/` too, when
+    the package lists them (rattler installs them)."""
+    with pytest.raises((InstallError, PathClashError)):
+        check_conda_packages(
+            _write(tmp_path, [_listing_info("aa", path, b"x\n")]), target_prefix=PREFIX
+        )
+
+
+def test_unlisted_info_members_stay_metadata(tmp_path: Path) -> None:
+    """Held: every package's own `info/` (index.json, paths.json, about.json...) is never
+    claimed, so two packages both holding them still install together."""
+    packages = [
+        build_conda_package(
+            name, "1.0", "h_0", files={"info/about.json": name.encode(), "share/" + name: b"x"}
+        )
+        for name in ("aa", "bb")
+    ]
+    check_conda_packages(_write(tmp_path, packages), target_prefix=PREFIX)
