@@ -19,8 +19,17 @@ archive holds; rattler installs it by what its metadata says. Three places they 
   211 MB for a 211-byte prefix (ratio 26,700; the bound is 200). Now the bound counts the most
   the rewrites can add (``_CondaVetting.check_growth``).
 
+- ``info/``. rattler links every path a listing names, ``info/`` ones too; the ledger skipped
+  ``info/`` as metadata, so two packages listing ``info/shared.txt`` both installed it and a
+  listed ``info/.wh..wh..opq`` passed. Listed ``info/`` paths are claimed now.
+- Internal errors: a record spec nested 100,000 deep killed rattler's solve (SIGSEGV), and a
+  binary placeholder escaping a lone surrogate broke the room check; both are clear errors now
+  (``conda.worker.run_child``, ``_CondaVetting._json``). A legacy ``has_prefix`` binary line
+  spelt ``BINARY`` or with tabs escaped the room check (``conda_rewrites.from_has_prefix``).
+
 Held (kept as regressions): link scripts never run, setuid and sticky bits never reach the
-staging tree or the conda-pack archive, a package sharing a file rewritten alike.
+staging tree or the conda-pack archive, a package sharing a file rewritten alike, records
+lying about their file's sha256 or size, unlisted ``info/`` members.
 """
 
 from __future__ import annotations
