@@ -499,3 +499,48 @@ def test_unlisted_info_members_stay_metadata(tmp_path: Path) -> None:
         for name in ("aa", "bb")
     ]
     check_conda_packages(_write(tmp_path, packages), target_prefix=PREFIX)
+
+
+def _raw(name: str, kind: bytes, *, link: str = "", mode: int = 0o644) -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.type, info.linkname, info.mode = kind, link, mode
+    return info
+
+
+_ESCAPES = {
+    "file-through-symlink": [(_raw("share/d", tarfile.SYMTYPE, link="../lib"), b""),
+                             (_raw("share/d/x", tarfile.REGTYPE), b"")],
+    "symlink-out": [(_raw("share/x", tarfile.SYMTYPE, link="../../etc/passwd"), b"")],
+    "absolute-symlink": [(_raw("share/x", tarfile.SYMTYPE, link="/etc/shadow"), b"")],
+    "hardlink-out": [(_raw("share/x", tarfile.LNKTYPE, link="../../etc/passwd"), b"")],
+    "hardlink-absolute": [(_raw("share/x", tarfile.LNKTYPE, link="/etc/passwd"), b"")],
+    "dotdot": [(_raw("share/../../x", tarfile.REGTYPE), b"")],
+    "absolute": [(_raw("/etc/cron.d/x", tarfile.REGTYPE), b"")],
+    "device": [(_raw("share/null", tarfile.CHRTYPE), b"")],
+    "fifo": [(_raw("share/fifo", tarfile.FIFOTYPE), b"")],
+    "newline": [(_raw("share/a\nb", tarfile.REGTYPE), b"")],
+    "twice": [(_raw("share/x", tarfile.REGTYPE), b""), (_raw("share/x", tarfile.REGTYPE), b"")],
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("fmt", ["tar.bz2", "conda"])
+@pytest.mark.parametrize("shape", sorted(_ESCAPES))
+def test_members_that_escape_or_are_not_files_are_refused(
+    tmp_path: Path, shape: str, fmt: PackageFormat
+) -> None:
+    """Held (invariant 6): members leaving the prefix, through a symlink, as links to other
+    users' files, devices, named twice or with a newline, in either archive format."""
+    package = build_conda_package("esc", "1.0", "h_0", raw=_ESCAPES[shape], fmt=fmt)
+    with pytest.raises((InstallError, PathClashError)):
+        check_conda_packages(_write(tmp_path, [package]), target_prefix=PREFIX)
+
+
+def test_a_conda_zstd_bomb_is_refused(tmp_path: Path) -> None:
+    """Held (invariant 7): a `.conda` whose inner `pkg-*.tar.zst` inflates 24 MB of zeros from
+    a few kB is refused by the ratio as it is read."""
+    package = build_conda_package(
+        "bomb", "1.0", "h_0", files={"share/zeros": bytes(24 << 20)}, fmt="conda"
+    )
+    assert len(package[1]) < 24_000
+    with pytest.raises(InstallError, match="a ratio over 200"):
+        check_conda_packages(_write(tmp_path, [package]), target_prefix=PREFIX)
