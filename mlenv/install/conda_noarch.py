@@ -1,5 +1,6 @@
-"""Where the installer puts a conda package's files and scripts: a noarch python package's
-layout, its entry points and the link scripts conda would run (security invariant 6)."""
+"""Where the installer puts a conda package's files and scripts, by what the package says of
+itself: its ``info/index.json``, a noarch python package's layout, its entry points and the
+link scripts conda would run (security invariant 6)."""
 
 from __future__ import annotations
 
@@ -54,3 +55,17 @@ def entry_point_scripts(document: object) -> tuple[list[str], str | None]:
             return scripts, problem or f"lists {entry!r}, not name = module:function"
         scripts.append(f"bin/{name}")
     return scripts, None
+
+
+def read_index(document: object, filename: str) -> tuple[bool, str | None]:
+    """Whether ``info/index.json`` makes the package noarch python (rattler lays it out by this,
+    not by the locked record), and why it cannot be installed as ``filename``: its name,
+    version and build must be the file's (the lock's), as a channel indexes them. rattler
+    panicked on another name (an internal error), and installed another version or build."""
+    fields = document if isinstance(document, dict) else {}
+    stem = filename.removesuffix(".tar.bz2").removesuffix(".conda")
+    says = tuple(fields.get(key) for key in ("name", "version", "build"))
+    if says != tuple(stem.rsplit("-", 2)):
+        shown = "-".join(map(str, says))
+        return False, f"names the package {shown!r} (name-version-build), not {stem!r}"
+    return fields.get("noarch") == "python", None

@@ -16,7 +16,13 @@ from typing import IO, Any
 
 from zstandard import ZstdDecompressor, ZstdError
 
-from mlenv.install.conda_noarch import LINK, entry_point_scripts, installed, link_scripts
+from mlenv.install.conda_noarch import (
+    LINK,
+    entry_point_scripts,
+    installed,
+    link_scripts,
+    read_index,
+)
 from mlenv.install.conda_readers import TarHeaders, ambiguity, zip_layout_problem
 from mlenv.install.conda_rewrites import Rewrites, from_has_prefix, from_paths_json
 from mlenv.install.ownership import Kind, Owner, PathLedger
@@ -98,7 +104,8 @@ def check_conda_packages(
         owner = Owner(package.filename, "conda", CONDA_HINT)
         ledger.claim(owner, path, kind, member=member, content=package.content(member))
     scripts = {
-        package.filename: package.link_scripts(package in noarch, python_site) for package in vetted
+        package.filename: link_scripts(package.kinds, package in noarch, python_site)
+        for package in vetted
     }
     return {filename: found for filename, found in scripts.items() if found}
 
@@ -210,8 +217,7 @@ class _CondaVetting:
 
     @cached_property
     def linked(self) -> set[str]:
-        """What rattler links into the prefix: every path a listing names (asked once all
-        listings are read)."""
+        """What rattler links into the prefix: every path a listing names (once all read)."""
         return {path for _, path in self.listed}
 
     def check_growth(self, target_prefix: str) -> None:
@@ -245,11 +251,6 @@ class _CondaVetting:
             return held
         return (f"{held[0]} rewritten {json.dumps(stated)}", held[1])
 
-    def link_scripts(self, noarch_python: bool, python_site: str) -> list[str]:
-        """What conda runs at install or removal and mlenv never runs, by installed path: a
-        noarch python package ships its ``bin/`` scripts in ``python-scripts/``."""
-        return link_scripts(self.kinds, noarch_python, python_site)
-
     def refuse(self, member: str, problem: str) -> InstallError:
         return refused(self.filename, member, problem, CONDA_HINT)
 
@@ -272,9 +273,9 @@ class _CondaVetting:
                 elif member.name == LINK:
                     self._read_entry_points(tar, member)
                 elif member.name == "info/index.json":
-                    document = self._json(tar, member)
-                    noarch = document.get("noarch") if isinstance(document, dict) else None
-                    self.noarch_python = noarch == "python"
+                    self.noarch_python, problem = read_index(self._json(tar, member), self.filename)
+                    if problem is not None:
+                        raise self.refuse(member.name, problem)
                 elif member.isreg():
                     self.measured[member.name] = _measure(tar, member)
             self.consumed += end

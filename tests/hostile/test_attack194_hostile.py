@@ -26,6 +26,8 @@ archive holds; rattler installs it by what its metadata says. Three places they 
   binary placeholder escaping a lone surrogate broke the room check; both are clear errors now
   (``conda.worker.run_child``, ``_CondaVetting._json``). A legacy ``has_prefix`` binary line
   spelt ``BINARY`` or with tabs escaped the room check (``conda_rewrites.from_has_prefix``).
+  A package whose ``info/index.json`` names another package made rattler panic
+  (``conda_noarch.read_index`` refuses it).
 
 Held (kept as regressions): link scripts never run, setuid and sticky bits never reach the
 staging tree or the conda-pack archive, a package sharing a file rewritten alike, records
@@ -544,3 +546,42 @@ def test_a_conda_zstd_bomb_is_refused(tmp_path: Path) -> None:
     assert len(package[1]) < 24_000
     with pytest.raises(InstallError, match="a ratio over 200"):
         check_conda_packages(_write(tmp_path, [package]), target_prefix=PREFIX)
+
+
+# --- info/index.json naming another package ------------------------------------------------
+
+
+def _renamed(field: str, fmt: PackageFormat) -> tuple[str, bytes]:
+    """``victim-1.0-h_0``'s file holding a package whose index.json changes ``field``."""
+    says = {"name": "victim", "version": "1.0", "build": "h_0"}
+    says[field] = {"name": "other", "version": "9.9", "build": "h_9"}[field]
+    _, data = build_conda_package(
+        says["name"], says["version"], says["build"], files={"share/x.txt": b"x\n"}, fmt=fmt
+    )
+    return f"victim-1.0-h_0.{fmt}", data
+
+
+@pytest.mark.parametrize("fmt", ["tar.bz2", "conda"])
+@pytest.mark.parametrize("field", ["name", "version", "build"])
+def test_a_package_whose_index_json_names_another_is_refused(
+    tmp_path: Path, field: str, fmt: PackageFormat
+) -> None:
+    """Held by `install.conda_noarch.read_index` (from `_CondaVetting.read_tar`): the file the
+    lock names `victim-1.0-h_0` must say so. Before, another name made rattler panic (an
+    internal error), another version or build was installed as the locked one."""
+    with pytest.raises(InstallError, match=r"info/index\.json' names the package"):
+        check_conda_packages(_write(tmp_path, [_renamed(field, fmt)]), target_prefix=PREFIX)
+
+
+def test_the_install_refuses_another_name_before_rattler_panics(tmp_path: Path) -> None:
+    filename, data = _renamed("name", "tar.bz2")
+    path = tmp_path / filename
+    path.write_bytes(data)
+    entry = {**repodata_record(filename, data), "name": "victim"}
+    record = from_repodata(entry, channel=tmp_path.as_uri(), filename=filename, url=path.as_uri())
+    with pytest.raises(InstallError, match=r"names the package 'other-1\.0-h_0'"):
+        install(
+            [record], {record.sha256: path}, tmp_path / "stage", target_prefix=PREFIX,
+            platform="linux-64", reporter=MemoryReporter(),
+        )  # fmt: skip
+    assert not (tmp_path / "stage").exists()
