@@ -585,3 +585,28 @@ def test_the_install_refuses_another_name_before_rattler_panics(tmp_path: Path) 
             platform="linux-64", reporter=MemoryReporter(),
         )  # fmt: skip
     assert not (tmp_path / "stage").exists()
+
+
+@pytest.mark.parametrize("says", [{"noarch_python": True}, {"noarch": True}, {"noarch": "generic"}])
+def test_other_noarch_spellings_are_not_laid_out_as_python(
+    tmp_path: Path, says: dict[str, object]
+) -> None:
+    """Held: rattler lays a package out as noarch python only for `"noarch": "python"` exactly
+    (conda-build 2's `noarch_python: true` and `noarch: true` are generic; `"Python"` does not
+    parse), which is what `read_index` reads, so the victim's module stays its own."""
+    index = {
+        "name": "evil",
+        "version": "1.0",
+        "build": "py_0",
+        "build_number": 0,
+        "subdir": "linux-64",
+        **says,
+    }
+    evil = build_conda_package(
+        "evil", "1.0", "py_0",
+        files={"site-packages/victim/__init__.py": b"EVIL = 1\n",
+               "info/index.json": json.dumps(index).encode()},
+    )  # fmt: skip
+    stage = _install(tmp_path, [_PYTHON, _victim(), evil], {evil[0]: None})
+    assert (stage / SITE / "victim/__init__.py").read_bytes() == b"GOOD = 1\n"
+    assert (stage / "site-packages/victim/__init__.py").read_bytes() == b"EVIL = 1\n"
