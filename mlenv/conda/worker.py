@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import traceback
@@ -52,6 +53,8 @@ def run_child(operation: str, arguments: Mapping[str, Any]) -> Any:
     try:
         reply = json.loads(done.stdout)
     except ValueError:
+        if done.returncode < 0:
+            raise _crashed(operation, -done.returncode) from None
         stderr = done.stderr.decode(errors="replace").strip()[-2000:]
         raise CondaWorkerError(
             f"the py-rattler child for {operation!r} ended with status {done.returncode} "
@@ -69,6 +72,22 @@ def run_child(operation: str, arguments: Mapping[str, Any]) -> Any:
             raise CondaWorkerError(f"the py-rattler child failed:\n{error['trace']}")
         raise ChildFailure(error["kind"], error["message"])
     return reply["result"]
+
+
+def _crashed(operation: str, number: int) -> ChildFailure:
+    """A child killed by a signal before it answered: rattler overflows its stack on what a
+    channel supplies (a ``constrains`` spec nested 10,000 parentheses deep, attack 194), so
+    that is a failure of the input the caller names, never mlenv's internal error."""
+    try:
+        name = signal.Signals(number).name
+    except ValueError:
+        name = f"signal {number}"
+    return ChildFailure(
+        "crashed",
+        f"py-rattler died of {name} during its {operation} before it answered (a package "
+        "record or archive it read may be malformed: a spec nested thousands deep overflows "
+        "its parser; SIGKILL may be the memory limit)",
+    )
 
 
 _KNOWN_KINDS = frozenset(

@@ -5,17 +5,26 @@ from __future__ import annotations
 import bz2
 import hashlib
 import io
-import re
+import json
 import tarfile
 import zipfile
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import IO, Any
 
 from zstandard import ZstdDecompressor, ZstdError
 
+from mlenv.install.conda_noarch import (
+    LINK,
+    entry_point_scripts,
+    installed,
+    link_scripts,
+    read_index,
+)
 from mlenv.install.conda_readers import TarHeaders, ambiguity, zip_layout_problem
+from mlenv.install.conda_rewrites import Rewrites, from_has_prefix, from_paths_json
 from mlenv.install.ownership import Kind, Owner, PathLedger
 from mlenv.install.safety import (
     MAX_METADATA,
@@ -24,23 +33,12 @@ from mlenv.install.safety import (
     MAX_WHEEL_BYTES,
     InstallError,
     Limits,
-    entry_point_problem,
     link_problem,
     member_problem,
     refused,
 )
 from mlenv.limits import parse_json
 
-_LINK = "info/link.json"
-# What rattler trims around an entry point's name (Rust's str::trim: Unicode White_Space):
-# Python's whitespace less the separators U+001C-U+001F. str.strip() took those too, so
-# "tool\x1c = tool:main" was judged and claimed as bin/tool and rattler wrote bin/tool\x1c.
-_RATTLER_TRIMS = (
-    "\t\n\x0b\x0c\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008"
-    "\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
-)
-# conda's link scripts: bin/.NAME-pre-link.sh, -post-link.sh, -pre-unlink.sh
-_LINK_SCRIPT = re.compile(r"bin/\.[^/]+-(?:pre-link|post-link|pre-unlink)\.sh")
 # What a tar's reader may read past its last member: one record of read-ahead and the
 # end-of-archive blocks (bytes the member bound never counted).
 _SLACK = tarfile.RECORDSIZE + 2 * tarfile.BLOCKSIZE
@@ -85,39 +83,31 @@ def check_conda_packages(
     noarch = [package for package in vetted if package.filename in noarch_python]
     for package in vetted:
         package.check_room(target_prefix)
+        package.check_growth(target_prefix)
+        if python_site:
+            package.check_noarch(package in noarch)
     claims = sorted(
         [
             *(
-                (package, _installed(member, package in noarch, python_site), kind, member)
+                (package, installed(member, package in noarch, python_site), kind, member)
                 for package in vetted
                 for member, kind in package.kinds.items()
-                if member.split("/", 1)[0] != "info"  # its own metadata, never installed
+                # its own metadata is never installed, unless it lists it: rattler links that
+                if member.split("/", 1)[0] != "info" or member in package.linked
             ),
-            *((package, path, "file", _LINK) for package in vetted for path in package.scripts),
+            *((package, path, "file", LINK) for package in vetted for path in package.scripts),
         ],
         key=lambda claim: (claim[1].split("/"), claim[0].filename),
     )
     ledger = PathLedger()
     for package, path, kind, member in claims:
         owner = Owner(package.filename, "conda", CONDA_HINT)
-        target = package.targets.get(member)
-        content = package.measured.get(member) if target is None else (target, 0)
-        ledger.claim(owner, path, kind, member=member, content=content)
+        ledger.claim(owner, path, kind, member=member, content=package.content(member))
     scripts = {
-        package.filename: package.link_scripts(package in noarch, python_site) for package in vetted
+        package.filename: link_scripts(package.kinds, package in noarch, python_site)
+        for package in vetted
     }
     return {filename: found for filename, found in scripts.items() if found}
-
-
-def _installed(member: str, noarch_python: bool, python_site: str) -> str:
-    """Where the installer puts a member: a noarch python package's ``site-packages/`` go to the
-    environment's site-packages and its ``python-scripts/`` to ``bin/``, as conda and rattler
-    lay them out."""
-    if noarch_python:
-        for archived, installed in (("site-packages", python_site), ("python-scripts", "bin")):
-            if member == archived or member.startswith(f"{archived}/"):
-                return installed + member[len(archived) :]
-    return member
 
 
 def _vet_conda(filename: str, path: Path, limits: Limits) -> _CondaVetting:
@@ -157,6 +147,8 @@ def _vet_conda(filename: str, path: Path, limits: Limits) -> _CondaVetting:
             )
     if (lie := vetting.lies()) is not None:
         raise lie
+    if not vetting.has_paths_json:  # rattler reads info/has_prefix only then
+        vetting.rewrites = from_has_prefix(vetting.has_prefix, vetting.kinds)
     return vetting
 
 
@@ -203,16 +195,16 @@ class _CondaVetting:
     measured: dict[str, tuple[str, int]] = field(default_factory=dict)  # what the tar holds
     targets: dict[str, str] = field(default_factory=dict)  # symlink -> its target
     scripts: list[str] = field(default_factory=list)  # bin/<name> of noarch entry points
-    binary: dict[str, str] = field(default_factory=dict)  # path -> placeholder (paths.json)
-    legacy: dict[str, str] = field(default_factory=dict)  # the same from info/has_prefix
     has_paths_json: bool = False
+    rewrites: Rewrites = field(default_factory=lambda: Rewrites({}, {}, {}))  # of the installer
+    has_prefix: str = ""  # info/has_prefix, read for ``rewrites`` without info/paths.json
+    hardlinks: dict[str, str] = field(default_factory=dict)  # member -> the file it links
+    noarch_python: bool = False  # what info/index.json says, which rattler installs by
 
     def check_room(self, target_prefix: str) -> None:
         """Each binary placeholder the installer will replace holds the deploy prefix. rattler
         reads ``info/has_prefix`` only when ``info/paths.json`` is absent, and so does this."""
-        placeholders = self.binary if self.has_paths_json else self.legacy
-        for path, placeholder in sorted(placeholders.items()):
-            room = len(placeholder.encode())
+        for path, room in sorted(self.rewrites.binary.items()):
             if target_prefix and len(target_prefix.encode()) > room:
                 raise InstallError(
                     f"member {path!r} holds a binary prefix placeholder of {room} bytes, shorter "
@@ -223,11 +215,41 @@ class _CondaVetting:
                     "another build (conda-build pads its placeholder to 255 bytes)",
                 )
 
-    def link_scripts(self, noarch_python: bool, python_site: str) -> list[str]:
-        """What conda runs at install or removal and mlenv never runs, by installed path: a
-        noarch python package ships its ``bin/`` scripts in ``python-scripts/``."""
-        installed = (_installed(m, noarch_python, python_site) for m in self.kinds)
-        return sorted(path for path in installed if _LINK_SCRIPT.fullmatch(path))
+    @cached_property
+    def linked(self) -> set[str]:
+        """What rattler links into the prefix: every path a listing names (once all read)."""
+        return {path for _, path in self.listed}
+
+    def check_growth(self, target_prefix: str) -> None:
+        """The bounds hold for the files as installed: a one-byte text placeholder made 7.9 KB
+        install 211 MB for a 211-byte prefix (a ratio of 26,700; the bound is 200)."""
+        sizes = {path: held[1] for path, held in self.measured.items()}
+        sizes.update((link, sizes.get(file, 0)) for link, file in self.hardlinks.items())
+        growth = self.rewrites.growth(sizes, target_prefix)
+        if growth:
+            self._check_size("(prefix placeholders)", self.consumed + growth)
+
+    def check_noarch(self, declared: bool) -> None:
+        """rattler installs a package as noarch python (``site-packages/`` into the
+        environment's) when its own ``info/index.json`` says so, whatever the locked record
+        says, and the ledger judges the paths by the record: so the two must agree."""
+        if self.noarch_python != declared:
+            says = "is" if self.noarch_python else "is not"
+            problem = f"says the package {says} noarch python, against its locked record"
+            raise self.refuse("info/index.json", f"{problem}: it would be installed elsewhere")
+
+    def content(self, member: str) -> tuple[str, int] | None:
+        """What the installer writes at a member, for the ledger: a symlink's target, or a
+        file's measured bytes with every rewrite stated for it (two packages sharing a file
+        must agree on both, or one rewrites the other's file: a text placeholder of ``True``
+        turned another package's ``VERIFY = True`` into ``VERIFY = /opt/...``)."""
+        if (target := self.targets.get(member)) is not None:
+            return (target, 0)
+        held = self.measured.get(member)
+        stated = self.rewrites.stated.get(member)
+        if held is None or not stated:
+            return held
+        return (f"{held[0]} rewritten {json.dumps(stated)}", held[1])
 
     def refuse(self, member: str, problem: str) -> InstallError:
         return refused(self.filename, member, problem, CONDA_HINT)
@@ -247,9 +269,13 @@ class _CondaVetting:
                 if member.name in ("info/paths.json", "info/files"):
                     self._read_listing(tar, member)
                 elif member.name == "info/has_prefix":
-                    self._read_has_prefix(tar, member)
-                elif member.name == _LINK:
+                    self.has_prefix = self._metadata(tar, member).decode(errors="replace")
+                elif member.name == LINK:
                     self._read_entry_points(tar, member)
+                elif member.name == "info/index.json":
+                    self.noarch_python, problem = read_index(self._json(tar, member), self.filename)
+                    if problem is not None:
+                        raise self.refuse(member.name, problem)
                 elif member.isreg():
                     self.measured[member.name] = _measure(tar, member)
             self.consumed += end
@@ -316,24 +342,29 @@ class _CondaVetting:
                     name, f"is a hardlink to {member.linkname!r}, not to an earlier file of it"
                 )
             self.kinds[name] = "file"
+            self.hardlinks[name] = self.hardlinks.get(member.linkname, member.linkname)
         else:
             raise self.refuse(name, f"is a {_TAR_KINDS.get(member.type, 'special file')}")
 
     def _read_entry_points(self, tar: tarfile.TarFile, member: tarfile.TarInfo) -> None:
         """A noarch python package's entry points: the installer writes ``bin/<name>`` for
         each, so each is judged like a wheel's console script and claimed like a member."""
-        document = parse_json(self._metadata(tar, member), where=f"{self.filename}: {_LINK}")
-        noarch = document.get("noarch") if isinstance(document, dict) else None
-        if not isinstance(noarch, dict) or noarch.get("type") != "python":
-            return
-        entries = noarch.get("entry_points", [])
-        for entry in entries if isinstance(entries, list) else [entries]:
-            name, equals, value = entry.partition("=") if isinstance(entry, str) else ("", "", "")
-            name, value = name.strip(_RATTLER_TRIMS), value.strip(_RATTLER_TRIMS)
-            problem = entry_point_problem(name, value) if equals else None
-            if not equals or problem:
-                raise self.refuse(_LINK, problem or f"lists {entry!r}, not name = module:function")
-            self.scripts.append(f"bin/{name}")
+        document = self._json(tar, member)
+        scripts, problem = entry_point_scripts(document)
+        if problem is not None:
+            raise self.refuse(LINK, problem)
+        self.scripts.extend(scripts)
+
+    def _json(self, tar: tarfile.TarFile, member: tarfile.TarInfo) -> object:
+        """A JSON metadata member, as rattler's reader takes it: a string escaping a lone
+        surrogate (``"\\ud800"``), which no UTF-8 holds, is refused (a binary placeholder of
+        one ended the vetting in an internal error)."""
+        document = parse_json(self._metadata(tar, member), where=f"{self.filename}: {member.name}")
+        try:
+            json.dumps(document, ensure_ascii=False).encode()
+        except UnicodeEncodeError:
+            raise self.refuse(member.name, "escapes a lone surrogate, which is no text") from None
+        return document
 
     def _metadata(self, tar: tarfile.TarFile, member: tarfile.TarInfo) -> bytes:
         """A metadata member's bytes, bounded."""
@@ -342,34 +373,19 @@ class _CondaVetting:
         handle = tar.extractfile(member)
         return handle.read() if handle is not None else b""
 
-    def _read_has_prefix(self, tar: tarfile.TarFile, member: tarfile.TarInfo) -> None:
-        """conda-build 2's listing of prefix files: ``placeholder mode path`` or a bare path
-        (text, with the default placeholder); only binary ones have a length to keep."""
-        for line in self._metadata(tar, member).decode(errors="replace").splitlines():
-            parts = line.strip().split(" ", 2)
-            if len(parts) == 3 and parts[1] == "binary":
-                self.legacy[parts[2].strip('"')] = parts[0].strip('"')
-
     def _read_listing(self, tar: tarfile.TarFile, member: tarfile.TarInfo) -> None:
         """The paths rattler links into the prefix come from these files, not from the tar."""
-        data = self._metadata(tar, member)
         if member.name == "info/files":
-            paths: list[object] = [line for line in data.decode().splitlines() if line]
+            data = self._metadata(tar, member).decode()
+            paths: list[object] = [line for line in data.splitlines() if line]
         else:
-            document = parse_json(data, where=f"{self.filename}: {member.name}")
+            document = self._json(tar, member)
             entries = document.get("paths") if isinstance(document, dict) else None
             if not isinstance(entries, list):
                 raise self.refuse(member.name, "has no list of paths")
             paths = [entry.get("_path") if isinstance(entry, dict) else None for entry in entries]
             self.has_paths_json = True
-            self.binary = {
-                entry["_path"]: entry["prefix_placeholder"]
-                for entry in entries
-                if isinstance(entry, dict)
-                and entry.get("file_mode") == "binary"
-                and isinstance(entry.get("_path"), str)
-                and isinstance(entry.get("prefix_placeholder"), str)
-            }
+            self.rewrites = from_paths_json(entries)
             self.contents = {
                 entry["_path"]: (str(entry["sha256"]), entry["size_in_bytes"])
                 for entry in entries

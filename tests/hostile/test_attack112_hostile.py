@@ -40,7 +40,7 @@ import pytest
 
 from tests.support.cli import run_mlenv
 from tests.support.conda_channel import PLACEHOLDER, build_conda_package, write_channel
-from tests.support.conda_project import channel_packages
+from tests.support.conda_project import channel_packages, conda_project
 
 pytestmark = pytest.mark.hostile
 
@@ -55,22 +55,10 @@ def _elf(placeholder: str) -> bytes:
     return b"\x7fELF\x00\x00" + old + b"/lib\x00rpath" + old + b":" + old + b"/x\x00end"
 
 
-def _project(root: Path, packages: list[tuple[str, bytes]], prefix: str) -> Path:
-    channel = write_channel(root / "channel", [channel_packages()[0], *packages])
-    names = ", ".join(f'"{filename.split("-")[0]}"' for filename, _ in packages)
-    project = root / "project"
-    project.mkdir()
-    (project / "mlenv.toml").write_text(
-        f'[environment]\nname = "x"\npython = "3.11"\nprefix = "{prefix}"\n'
-        f'[conda]\nchannels = ["{channel}"]\ndependencies = ["python 3.11.*", {names}]\n'
-    )
-    return project
-
-
 def _build(
     root: Path, packages: list[tuple[str, bytes]], prefix: str = PREFIX
 ) -> tuple[Path, subprocess.CompletedProcess[str]]:
-    project = _project(root, packages, prefix)
+    project = conda_project(root, packages, prefix)
     env = {"MLENV_CACHE_DIR": str(root / "cache")}
     for args in (["lock"], ["fetch"]):
         result = run_mlenv(args, project, env)
@@ -325,7 +313,7 @@ def test_menuinst_shortcuts_are_shipped_as_files_and_nothing_leaves_the_prefix(
     package = build_conda_package(
         "menuapp", "1.0", "0", files={"Menu/menuapp.json": json.dumps(menu).encode()}
     )
-    project = _project(tmp_path, [package], PREFIX)
+    project = conda_project(tmp_path, [package], PREFIX)
     home = tmp_path / "home"
     home.mkdir()
     env = {

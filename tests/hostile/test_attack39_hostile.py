@@ -478,7 +478,8 @@ def test_pax_headers_as_tarfile_writes_them_still_pass(tmp_path: Path) -> None:
     tarfile (PAX_FORMAT) writes them, pass."""
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as archive:
-        for name, data in [("info/index.json", b"{}"), ("share/" + "é" * 80, HONEST)]:
+        index = b'{"name": "plain", "version": "1.0", "build": "0"}'
+        for name, data in [("info/index.json", index), ("share/" + "é" * 80, HONEST)]:
             info = tarfile.TarInfo(name)
             info.size = len(data)
             archive.addfile(info, io.BytesIO(data))

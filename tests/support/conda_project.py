@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.support.conda_channel import PLACEHOLDER, build_conda_package
+from tests.support.conda_channel import PLACEHOLDER, build_conda_package, write_channel
 
 HOST_PYTHON = "/usr/bin/python3.11"
 
@@ -33,3 +33,17 @@ def channel_packages() -> list[tuple[str, bytes]]:
             files={"lib/libgpu.txt": b"gpu\n"},
         ),
     ]  # fmt: skip
+
+
+def conda_project(root: Path, packages: list[tuple[str, bytes]], prefix: str) -> Path:
+    """``root/project`` asking for python 3.11 and each of ``packages`` from the local channel
+    ``root/channel`` holding them beside ``channel_packages()``'s python."""
+    channel = write_channel(root / "channel", [channel_packages()[0], *packages])
+    names = ", ".join(f'"{filename.split("-")[0]}"' for filename, _ in packages)
+    project = root / "project"
+    project.mkdir()
+    (project / "mlenv.toml").write_text(
+        f'[environment]\nname = "x"\npython = "3.11"\nprefix = "{prefix}"\n'
+        f'[conda]\nchannels = ["{channel}"]\ndependencies = ["python 3.11.*", {names}]\n'
+    )
+    return project
