@@ -84,8 +84,7 @@ def check_conda_packages(
     for package in vetted:
         package.check_room(target_prefix)
         package.check_growth(target_prefix)
-        if python_site:
-            package.check_noarch(package in noarch)
+        package.check_noarch(package in noarch if python_site else None)
     claims = sorted(
         [
             *(
@@ -199,7 +198,7 @@ class _CondaVetting:
     rewrites: Rewrites = field(default_factory=lambda: Rewrites({}, {}, {}))  # of the installer
     has_prefix: str = ""  # info/has_prefix, read for ``rewrites`` without info/paths.json
     hardlinks: dict[str, str] = field(default_factory=dict)  # member -> the file it links
-    noarch_python: bool = False  # what info/index.json says, which rattler installs by
+    noarch_python: bool | None = None  # what info/index.json says (rattler installs by it)
 
     def check_room(self, target_prefix: str) -> None:
         """Each binary placeholder the installer will replace holds the deploy prefix. rattler
@@ -221,19 +220,19 @@ class _CondaVetting:
         return {path for _, path in self.listed}
 
     def check_growth(self, target_prefix: str) -> None:
-        """The bounds hold for the files as installed: a one-byte text placeholder made 7.9 KB
-        install 211 MB for a 211-byte prefix (a ratio of 26,700; the bound is 200)."""
+        """The bounds hold as installed: a 1-byte placeholder made 7.9 KB install 211 MB."""
         sizes = {path: held[1] for path, held in self.measured.items()}
         sizes.update((link, sizes.get(file, 0)) for link, file in self.hardlinks.items())
         growth = self.rewrites.growth(sizes, target_prefix)
         if growth:
             self._check_size("(prefix placeholders)", self.consumed + growth)
 
-    def check_noarch(self, declared: bool) -> None:
-        """rattler installs a package as noarch python (``site-packages/`` into the
-        environment's) when its own ``info/index.json`` says so, whatever the locked record
-        says, and the ledger judges the paths by the record: so the two must agree."""
-        if self.noarch_python != declared:
+    def check_noarch(self, declared: bool | None) -> None:
+        """rattler lays a package out by its own ``info/index.json`` (noarch python: into
+        site-packages), the ledger by the locked record: the two agree, or it is refused."""
+        if self.noarch_python is None:
+            raise self.refuse("info/index.json", "is missing: every conda package carries it")
+        if declared is not None and self.noarch_python != declared:
             says = "is" if self.noarch_python else "is not"
             problem = f"says the package {says} noarch python, against its locked record"
             raise self.refuse("info/index.json", f"{problem}: it would be installed elsewhere")

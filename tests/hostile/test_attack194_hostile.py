@@ -610,3 +610,27 @@ def test_other_noarch_spellings_are_not_laid_out_as_python(
     stage = _install(tmp_path, [_PYTHON, _victim(), evil], {evil[0]: None})
     assert (stage / SITE / "victim/__init__.py").read_bytes() == b"GOOD = 1\n"
     assert (stage / "site-packages/victim/__init__.py").read_bytes() == b"EVIL = 1\n"
+
+
+def _without_index(fmt: PackageFormat) -> tuple[str, bytes]:
+    """``victim-1.0-h_0`` with every member but ``info/index.json``."""
+    filename, data = build_conda_package("victim", "1.0", "h_0", files={"share/x.txt": b"x\n"})
+    out = io.BytesIO()
+    with (
+        tarfile.open(fileobj=io.BytesIO(data), mode="r:bz2") as old,
+        tarfile.open(fileobj=out, mode="w:bz2") as new,
+    ):
+        for member in old:
+            if member.name != "info/index.json":
+                new.addfile(member, old.extractfile(member) if member.isreg() else None)
+    assert fmt == "tar.bz2"
+    return filename, out.getvalue()
+
+
+def test_a_package_without_index_json_is_refused_by_name(tmp_path: Path) -> None:
+    """rattler failed on it naming a private work directory, with the hint to fetch again;
+    the vetting now names the package and the missing member."""
+    filename, data = _without_index("tar.bz2")
+    with pytest.raises(InstallError, match=r"info/index\.json' is missing") as refused:
+        check_conda_packages(_write(tmp_path, [(filename, data)]), target_prefix=PREFIX)
+    assert filename in str(refused.value)
