@@ -233,8 +233,12 @@ def _option(
     if option in ("-f", "--find-links"):
         # pip reads a relative directory from the requirements file's place, as mlenv does
         # from the manifest's: keep it absolute until the manifest's place is known
+        # pip then expands ``~`` if that exists (SearchScope.create); mlenv.toml's reader never
         local = path.parent / value
-        location = str(local.resolve()) if "://" not in value and local.exists() else value
+        home = Path(os.path.expanduser(value))  # noqa: PTH111 - Path's raises on ~nobody
+        if not _exists(local) and _exists(home):
+            local = home
+        location = str(local.resolve()) if "://" not in value and _exists(local) else value
         return replace(result, find_links=(*result.find_links, location))
     if option in _IGNORED:
         collector.notes.append(f"{option} is not needed: the lock chooses the exact artifacts")
@@ -248,6 +252,12 @@ def _option(
     collector.fail(where, f"the option {option} cannot be expressed in mlenv.toml",
                    hint if option == "--no-index" else None)  # fmt: skip
     return result
+
+
+def _exists(path: Path) -> bool:
+    """Whether ``path`` exists; a name too long for the file system (ENAMETOOLONG, which
+    ``Path.exists`` raises) is none, as for ``os.path.exists``."""
+    return os.path.exists(path)  # noqa: PTH110
 
 
 def _requirement_line(
