@@ -13,8 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from mlenv.errors import ManifestError
 from mlenv.importers.core import ImportFileError
 from mlenv.importers.files import import_file
+from mlenv.manifest import loads
 from tests.support.cli import run_in_process
 
 pytestmark = pytest.mark.hostile
@@ -200,3 +202,39 @@ def test_channels_only_you_control_and_names_still_import(tmp_path: Path) -> Non
                   + "".join(f"  - '{c}'\n" for c in channels)
                   + "dependencies:\n  - python=3.11\n")  # fmt: skip
     assert import_file(path, project=project).channels == tuple(channels)
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        "/tmp/evil-1.0-0.conda",
+        "file:///tmp/evil-1.0-0.tar.bz2",
+        "https://127.0.0.1:9/evil-1.0-0.conda",
+        "numpy[url=file:///tmp/x.conda]",
+        "numpy[version='1.*', url='https://h/x.conda']",
+    ],
+)
+def test_a_conda_package_named_by_its_file_is_refused(tmp_path: Path, spec: str) -> None:
+    """rattler reads a MatchSpec naming a package file or URL from that place itself (its
+    "direct url query"): a file anyone planted in ``/tmp``, or any host by rattler's own client,
+    with no channel rule or ``origins`` judging it. The manifest refuses it, so no import
+    writes it and no hand-written manifest locks it."""
+    project = tmp_path / "project"
+    path = _write(project, "environment.yml", "channels:\n  - conda-forge\n"
+                  f"dependencies:\n  - python=3.11\n  - \"{spec}\"\n")  # fmt: skip
+    code, _, err = run_in_process(["init", "--from", str(path)], cwd=project)
+    assert code == 1, err
+    assert "[conda].dependencies[1]" in err and "imported from" in err
+    assert "names a package file or URL" in err
+    assert not (project / "mlenv.toml").exists()
+    with pytest.raises(ManifestError):
+        loads(
+            '[environment]\nname = "x"\npython = "3.11"\n'
+            f'[conda]\nchannels = ["conda-forge"]\ndependencies = ["{spec}"]\n',
+            "mlenv.toml",
+        )
+    assert loads(  # a channel filter is no direct URL: rattler asks only the listed channels
+        '[environment]\nname = "x"\npython = "3.11"\n'
+        '[conda]\nchannels = ["conda-forge"]\ndependencies = ["conda-forge::numpy 1.26.*"]\n',
+        "mlenv.toml",
+    ).conda.dependencies == ("conda-forge::numpy 1.26.*",)
