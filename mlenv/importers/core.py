@@ -21,6 +21,7 @@ from mlenv.cache.files import open_plain
 from mlenv.errors import Problem, ProblemsError
 from mlenv.importers.options import RELEASE_CONTROLS, option_pairs, pip_order, release_control
 from mlenv.importers.pins import conflicting_pins, constraint_extras
+from mlenv.importers.places import exists
 from mlenv.importers.text import (
     HintedError,
     dangling_backslash,
@@ -236,9 +237,9 @@ def _option(
         # pip then expands ``~`` if that exists (SearchScope.create); mlenv.toml's reader never
         local = path.parent / value
         home = Path(os.path.expanduser(value))  # noqa: PTH111 - Path's raises on ~nobody
-        if not _exists(local) and _exists(home):
+        if not exists(local) and exists(home):
             local = home
-        location = str(local.resolve()) if "://" not in value and _exists(local) else value
+        location = str(local.resolve()) if "://" not in value and exists(local) else value
         return replace(result, find_links=(*result.find_links, location))
     if option in _IGNORED:
         collector.notes.append(f"{option} is not needed: the lock chooses the exact artifacts")
@@ -252,12 +253,6 @@ def _option(
     collector.fail(where, f"the option {option} cannot be expressed in mlenv.toml",
                    hint if option == "--no-index" else None)  # fmt: skip
     return result
-
-
-def _exists(path: Path) -> bool:
-    """Whether ``path`` exists; a name too long for the file system (ENAMETOOLONG, which
-    ``Path.exists`` raises) is none, as for ``os.path.exists``."""
-    return os.path.exists(path)  # noqa: PTH110
 
 
 def _requirement_line(

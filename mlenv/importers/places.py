@@ -81,6 +81,17 @@ def _judged(named: Path, place: str) -> str | None:
     return f"the directory {place} is missing, and {judged}, where anyone may make it, {writers}"
 
 
+def exists(path: Path) -> bool:
+    """Whether ``path`` exists; one no file system can hold (too long: ENAMETOOLONG, which
+    ``Path.exists`` raises; a NUL: ValueError) is none, as ``os.path.exists`` says."""
+    return os.path.exists(path)  # noqa: PTH110
+
+
+def is_directory(path: Path) -> bool:
+    """Whether ``path`` is a directory, ``exists``'s way."""
+    return os.path.isdir(path)  # noqa: PTH112
+
+
 def unslashed(location: str) -> str:
     """``location`` without trailing slashes (``https://h/simple/`` is ``https://h/simple``),
     unless that leaves no place: ``/`` and ``file:///`` stay the root, not ``""`` and

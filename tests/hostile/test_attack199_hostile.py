@@ -260,3 +260,31 @@ def test_a_relative_channel_is_read_from_the_manifests_directory(tmp_path: Path)
     text = (project / "mlenv.lock").read_text()
     assert f'channel = "{(project / "chan").as_uri()}"' in text
     assert 'version = "1.0"' in text and "6.6" not in text
+
+
+def _pylock(project: Path, where: str) -> Path:
+    wheel = "numpy-2.1.0-py3-none-any.whl"
+    return _write(project, "pylock.toml", 'lock-version = "1.0"\ncreated-by = "pip"\n'
+                  f'[[packages]]\nname = "numpy"\nversion = "2.1.0"\n{where}\n'
+                  f'[[packages.wheels]]\nname = "{wheel}"\npath = "wheels/{wheel}"\n'
+                  f'hashes = {{sha256 = "{"0" * 64}"}}\n')  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "where",
+    ['index = "' + "a/" * 2100 + '"', 'index = "/tmp/' + "a/" * 2100 + '"'],
+)
+def test_a_pylock_place_no_file_system_holds_is_refused_not_a_traceback(
+    tmp_path: Path, where: str
+) -> None:
+    project = tmp_path / "project"
+    said = _refused(_pylock(project, where), project)
+    assert "its wheels' directory" in said
+
+
+def test_a_pylock_wheel_path_with_a_nul_is_refused_not_a_traceback(tmp_path: Path) -> None:
+    project = tmp_path / "project"
+    path = _pylock(project, "")
+    path.write_text(path.read_text().replace('path = "wheels/', 'path = "wheels\\u0000/'))
+    said = _refused(path, project)
+    assert "is not a directory on this machine" in said
