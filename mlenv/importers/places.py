@@ -33,7 +33,16 @@ HINT = (
 
 def not_yours(location: str, base: Path) -> str | None:
     """Why the local place ``location`` (a path, relative to ``base``, or a ``file:`` URL) may
-    not be written into the manifest, or None (also for a remote URL: not a local place)."""
+    not be written into the manifest, or None (also for a remote URL: not a local place). A
+    control character in it is shown escaped: a line break forged an ``error:`` line."""
+    why = _why(location, base)
+    return None if why is None else _CONTROL.sub(lambda c: repr(c[0])[1:-1], why)
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _why(location: str, base: Path) -> str | None:
     if "://" in location or location.lower().startswith("file:"):
         try:
             parts = urlsplit(location)

@@ -288,3 +288,15 @@ def test_a_pylock_wheel_path_with_a_nul_is_refused_not_a_traceback(tmp_path: Pat
     path.write_text(path.read_text().replace('path = "wheels/', 'path = "wheels\\u0000/'))
     said = _refused(path, project)
     assert "is not a directory on this machine" in said
+
+
+def test_a_line_break_in_a_refused_place_forges_no_line(tmp_path: Path) -> None:
+    """The refusal echoed the place whole: ``/tmp/x\\nerror: ...`` printed a second line that
+    read as mlenv's own error."""
+    project = tmp_path / "project"
+    path = _write(project, "pyproject.toml", '[project]\nname = "x"\nversion = "1"\n'
+                  '[tool.uv]\nfind-links = ["/tmp/x\\nerror: all good"]\n')  # fmt: skip
+    code, _, err = run_in_process(["init", "--from", str(path)], cwd=project)
+    assert code == 1, err
+    assert "\nerror: all good" not in err
+    assert "the directory /tmp/x\\nerror: all good is missing" in err
