@@ -237,7 +237,7 @@ def _option(
         # pip then expands ``~`` if that exists (SearchScope.create); mlenv.toml's reader never
         local = path.parent / value
         home = Path(os.path.expanduser(value))  # noqa: PTH111 - Path's raises on ~nobody
-        if not exists(local) and exists(home):
+        if value.startswith("~") and not exists(local) and exists(home):
             local = home
         location = str(local.resolve()) if "://" not in value and exists(local) else value
         return replace(result, find_links=(*result.find_links, location))
