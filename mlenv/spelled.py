@@ -248,7 +248,10 @@ def conda_channel(value: str) -> str | None:
 
 # a package file (``/tmp/x-1-0.conda``, ``file:`` or ``https:``) or a ``url=`` key: rattler
 # reads such a spec from that place itself, judged by no channel rule nor mlenv's HTTP client
-_CONDA_DIRECT = LazyPattern(r".*\.(?:conda|tar\.bz2)\s*|.*[\[,]\s*url\s*=.*", re.IGNORECASE)
+# (a ``#md5`` or ``?query`` after it too, which rattler reads past)
+_CONDA_DIRECT = LazyPattern(
+    r".*\.(?:conda|tar\.bz2)(?:[#?\s].*)?|.*[\[,]\s*url\s*=.*", re.IGNORECASE | re.DOTALL
+)
 
 
 def conda_line(value: str) -> str | None:

@@ -210,8 +210,11 @@ def test_channels_only_you_control_and_names_still_import(tmp_path: Path) -> Non
     [
         "/tmp/evil-1.0-0.conda",
         "file:///tmp/evil-1.0-0.tar.bz2",
+        "file:///tmp/evil-1.0-0.conda#d41d8cd98f00b204e9800998ecf8427e",
+        "file:///tmp/evil-1.0-0.conda?x=1",
         "https://127.0.0.1:9/evil-1.0-0.conda",
         "numpy[url=file:///tmp/x.conda]",
+        "numpy[ url = 'file:///tmp/e-1-0.conda' ]",
         "numpy[version='1.*', url='https://h/x.conda']",
     ],
 )
