@@ -229,9 +229,9 @@ def conda_channel_drift(lock: Lock, base: str | None = None) -> tuple[str, objec
 def _is_channel(locked: str, recorded: str, base: str | None = None) -> bool:
     """Whether a record's ``channel`` (the URL rattler solved from) is the channel the
     manifest spells ``recorded`` (as [target] records it): a URL as spelled, a name below
-    ``CONDA_ALIAS``, a directory as its file: URL (a relative one is read from where lock ran,
-    so only its normalised tail is known where that directory is not here, as in a bundle
-    carried to another machine; where it is, under ``base``, the record names that directory:
+    ``CONDA_ALIAS``, a directory as its file: URL (a relative one is read from the manifest's
+    directory, so only its normalised tail is known where that directory is not here, as in a
+    bundle carried to another machine; where it is, under ``base``, the record names it:
     a lock edited to take ``./chan`` from another directory called ``chan`` is no longer fresh,
     which fetch's rule of local directories alone refused)."""
     locked = redact_urls(locked).rstrip("/")

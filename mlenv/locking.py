@@ -78,6 +78,7 @@ class Sources:
     relative: Mapping[str, str] = field(default_factory=dict)
     http: HttpClient | None = None  # fetches http(s) conda channels' repodata (conda.mirror)
     no_index: bool = False  # lock --no-index: index_urls recorded, never asked (mlenv.no_index)
+    base_dir: Path = Path()  # the manifest's directory: relative channels are read from it
 
     @property
     def searched(self) -> tuple[str, ...]:
@@ -137,6 +138,7 @@ def open_sources(
         relative,
         http,
         no_index,
+        base_dir,
     )
 
 
@@ -311,9 +313,7 @@ def lock_manifest(
                 target.markers,
                 reads_metadata=True,
             )
-        records = _solve_conda(
-            manifest, target, previous, everything, moving, reporter, sources.http
-        )
+        records = _solve_conda(manifest, target, previous, everything, moving, reporter, sources)
         conda[target.platform] = records
         preferences = _preferences(previous, target.platform, everything, moving)
         resolutions.append(
@@ -403,11 +403,14 @@ def _solve_conda(
     everything: bool,
     moving: frozenset[NormalizedName],
     reporter: Reporter,
-    http: HttpClient | None = None,
+    sources: Sources,
 ) -> tuple[CondaRecord, ...]:
-    """The conda part of one platform; its Python must be the manifest's."""
+    """The conda part of one platform; its Python must be the manifest's. A relative channel
+    is read from the manifest's directory (where ``places`` judged it at ``init --from``), not
+    from wherever lock runs: rattler would read ``./chan`` from the working directory."""
     if not manifest.conda.dependencies:
         return ()
+    from mlenv.conda.mirror import from_directory
     from mlenv.conda.solve import solve
 
     locked = () if previous is None or everything else tuple(
@@ -416,7 +419,7 @@ def _solve_conda(
         if platform == target.platform and canonicalize_name(c.name) not in moving
     )  # fmt: skip
     records = solve(
-        manifest.conda.channels,
+        [from_directory(channel, sources.base_dir) for channel in manifest.conda.channels],
         manifest.conda.dependencies,
         target.platform,
         cuda=manifest.cuda.version if manifest.cuda else None,
@@ -424,7 +427,7 @@ def _solve_conda(
         reporter=reporter,
         locked=locked,
         driver_floor=manifest.cuda.driver_floor if manifest.cuda else "",
-        http=http,
+        http=sources.http,
     )
     for record in records:
         if record.name == "python" and not record.version.startswith(f"{target.python}."):

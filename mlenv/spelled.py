@@ -246,9 +246,23 @@ def conda_channel(value: str) -> str | None:
     return None
 
 
+# a package file (``/tmp/x-1-0.conda``, ``file:`` or ``https:``) or a ``url=`` key: rattler
+# reads such a spec from that place itself, judged by no channel rule nor mlenv's HTTP client
+# (a ``#md5`` or ``?query`` after it too, which rattler reads past)
+_CONDA_DIRECT = LazyPattern(
+    r".*\.(?:conda|tar\.bz2)(?:[#?\s].*)?|.*[\[,]\s*url\s*=.*", re.IGNORECASE | re.DOTALL
+)
+
+
 def conda_line(value: str) -> str | None:
     """An environment.yml line copied with its YAML around it: no MatchSpec, and rattler's
-    error at lock time would not say so."""
+    error at lock time would not say so. A package named by its file or URL is none either:
+    rattler would read that place, which no channel rule judges (``/tmp`` is anyone's)."""
+    if _CONDA_DIRECT.fullmatch(value):
+        return (
+            "names a package file or URL, which rattler reads unjudged by mlenv's channel "
+            "rules: put the package in a local channel of your own and require it by name"
+        )
     if value.rstrip().endswith(":"):
         return "an environment.yml section, not a MatchSpec: pip packages go in [pypi].dependencies"
     if value.startswith("-"):

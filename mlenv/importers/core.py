@@ -21,6 +21,7 @@ from mlenv.cache.files import open_plain
 from mlenv.errors import Problem, ProblemsError
 from mlenv.importers.options import RELEASE_CONTROLS, option_pairs, pip_order, release_control
 from mlenv.importers.pins import conflicting_pins, constraint_extras
+from mlenv.importers.places import exists
 from mlenv.importers.text import (
     HintedError,
     dangling_backslash,
@@ -233,8 +234,12 @@ def _option(
     if option in ("-f", "--find-links"):
         # pip reads a relative directory from the requirements file's place, as mlenv does
         # from the manifest's: keep it absolute until the manifest's place is known
+        # pip then expands ``~`` if that exists (SearchScope.create); mlenv.toml's reader never
         local = path.parent / value
-        location = str(local.resolve()) if "://" not in value and local.exists() else value
+        home = Path(os.path.expanduser(value))  # noqa: PTH111 - Path's raises on ~nobody
+        if value.startswith("~") and not exists(local) and exists(home):
+            local = home
+        location = str(local.resolve()) if "://" not in value and exists(local) else value
         return replace(result, find_links=(*result.find_links, location))
     if option in _IGNORED:
         collector.notes.append(f"{option} is not needed: the lock chooses the exact artifacts")

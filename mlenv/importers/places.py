@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -32,7 +33,16 @@ HINT = (
 
 def not_yours(location: str, base: Path) -> str | None:
     """Why the local place ``location`` (a path, relative to ``base``, or a ``file:`` URL) may
-    not be written into the manifest, or None (also for a remote URL: not a local place)."""
+    not be written into the manifest, or None (also for a remote URL: not a local place). A
+    control character in it is shown escaped: a line break forged an ``error:`` line."""
+    why = _why(location, base)
+    return None if why is None else _CONTROL.sub(lambda c: repr(c[0])[1:-1], why)
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _why(location: str, base: Path) -> str | None:
     if "://" in location or location.lower().startswith("file:"):
         try:
             parts = urlsplit(location)
@@ -45,14 +55,22 @@ def not_yours(location: str, base: Path) -> str | None:
         location = url2pathname(parts.path)
         if not location:
             return f"{parts.geturl()} names no directory"
-    named = (base / Path(location).expanduser()).absolute()
+    if "\0" in location:  # os.stat raises ValueError, not OSError, on it
+        return f"{location!r} holds a NUL byte, which no directory name can"
+    # no ``~`` expansion: mlenv.toml reads ``~/x`` as a directory named ``~`` (``named`` gives
+    # a channel rattler expands as expanded)
+    named = (base / location).absolute()
     place = os.path.realpath(named)
     if place == "/":
         return "the directory / would lend every file on this machine"
-    # as spelt (a link on the way is judged, not only its target) and as resolved (``..``
-    # after a missing name: ``/shm/../tmp`` is ``/tmp`` to realpath and to URL parsers)
-    for spelled in dict.fromkeys((named, Path(place))):
-        if (why := _judged(spelled, place)) is not None:
+    # as spelt (a link on the way is judged, not only its target), as resolved (``..`` after
+    # a missing name: ``/shm/../tmp`` is ``/tmp`` to realpath and to URL parsers) and with
+    # ``..`` taken by name (rattler reads a channel ``./link/../../tmp`` so, links or not)
+    lexical = os.path.normpath(named)
+    for spelled, shown in dict.fromkeys(
+        ((named, place), (Path(lexical), lexical), (Path(place), place))
+    ):
+        if (why := _judged(spelled, shown)) is not None:
             return why
     return None
 
@@ -70,6 +88,17 @@ def _judged(named: Path, place: str) -> str | None:
     if judged == named:
         return f"the directory {place} {writers}"
     return f"the directory {place} is missing, and {judged}, where anyone may make it, {writers}"
+
+
+def exists(path: Path) -> bool:
+    """Whether ``path`` exists; one no file system can hold (too long: ENAMETOOLONG, which
+    ``Path.exists`` raises; a NUL: ValueError) is none, as ``os.path.exists`` says."""
+    return os.path.exists(path)  # noqa: PTH110
+
+
+def is_directory(path: Path) -> bool:
+    """Whether ``path`` is a directory, ``exists``'s way."""
+    return os.path.isdir(path)  # noqa: PTH112
 
 
 def unslashed(location: str) -> str:
@@ -100,8 +129,26 @@ def named(imported: Imported, at: str) -> Iterator[tuple[str, str]]:
     for name, url in imported.sources:
         yield f"{at}sources.{name}", url
     for channel in imported.channels:
-        if "://" in channel or channel.startswith(("/", ".", "~")):  # conda's local ones
-            yield f"{at}channel {channel}", channel
+        if (local := _conda_local(channel)) is not None:
+            yield f"{at}channel {channel}", local
+
+
+def _conda_local(channel: str) -> str | None:
+    """The place rattler reads for the channel ``channel`` (its ``Channel.from_str``), or None
+    for a name (``conda-forge``, ``pytorch/label/nightly``, ``~``: anaconda.org's). A platform
+    list is cut off (``/tmp[linux-64]`` is ``/tmp``), ``~/`` is the home directory, ``\\\\``
+    begins a relative path, and a drive letter an absolute one (``C:/x`` is ``/C:/x`` here)."""
+    if "]" in channel and "[" in channel:
+        channel = channel[: channel.index("[")]
+    if "://" in channel:
+        return channel
+    if channel.startswith("~/"):
+        return str(Path(channel).expanduser())
+    if re.match(r"[A-Za-z]:[/\\]", channel):
+        return "/" + channel.replace("\\", "/")
+    if channel.startswith("\\\\"):  # a relative path to rattler: ``\\x\y`` is ``./x/y``
+        return "." + channel.replace("\\", "/")
+    return channel if channel.startswith(("./", "..", "/")) else None
 
 
 def _nearest_existing(path: Path) -> Path:

@@ -184,11 +184,11 @@ def _pylock_sources(package: PylockPackage, beside: Path) -> list[str]:
     ):
         location = ""  # a find-links directory: the wheels' own, below
     if location:
-        if "://" not in location and (beside / location).exists():
+        if "://" not in location and places.exists(beside / location):
             location = str((beside / location).resolve())  # see _option
         return [location]
     paths = [_local(wheel.url, wheel.path, beside) for wheel in wheels]
-    return list(dict.fromkeys(str(p.resolve().parent) for p in paths if p))
+    return list(dict.fromkeys(str(_resolved(p).parent) for p in paths if p))
 
 
 def _not_yours(location: str) -> str | None:
@@ -196,7 +196,7 @@ def _not_yours(location: str) -> str | None:
     one (``places.not_yours``), or None; the lock says its wheels are there, so it exists."""
     local = url2pathname(urlsplit(location).path) if "://" in location else location
     is_local = location.lower().startswith("file:") or "://" not in location
-    if is_local and not Path(local).is_dir():
+    if is_local and not places.is_directory(Path(local)):
         return f"its wheels' directory {local} is not a directory on this machine"
     return places.not_yours(location, Path("/"))
 
@@ -217,6 +217,11 @@ def _elsewhere(package: PylockPackage) -> str | None:
 
 
 _YOURS = places.HINT
+
+
+def _resolved(path: Path) -> Path:
+    """``path`` resolved; one holding a NUL as it is (``_not_yours`` finds no directory)."""
+    return path if "\0" in str(path) else path.resolve()
 
 
 def _local(url: str | None, path: str | None, beside: Path) -> Path | None:
