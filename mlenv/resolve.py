@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from packaging.markers import Marker
 from packaging.requirements import InvalidRequirement, Requirement
-from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.specifiers import SpecifierSet
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import InvalidVersion, Version
 from resolvelib import BaseReporter, ResolutionImpossible, ResolutionTooDeep
@@ -59,6 +59,7 @@ from mlenv.pep508 import metadata_requirement as parsed
 from mlenv.reason_tally import tally_reasons
 from mlenv.redaction import redact
 from mlenv.report import Reporter, Task
+from mlenv.requires_python import python_floor
 from mlenv.target import Target, build_preference
 from mlenv.variants import in_try_order
 
@@ -969,23 +970,6 @@ class OptIns:
                     with suppress(InvalidVersion):  # "===" takes any string
                         pins[req.name].add(Version(spec.version))
         return cls({name: frozenset(v) for name, v in pins.items()})
-
-
-def python_floor(requires_python: SpecifierSet) -> SpecifierSet:
-    """Only the lower bounds of a Requires-Python, as uv reads it: ``<4`` or ``<=3.8`` says
-    "not tested there" far more often than "broken there", so upper bounds and exclusions
-    never refuse a wheel (its tags still must fit the target's CPython)."""
-    floors = []
-    for spec in requires_python:
-        version = spec.version.removesuffix(".*")
-        if spec.operator in (">=", ">"):
-            floors.append(f"{spec.operator}{version}")
-        elif spec.operator in ("==", "~=", "==="):
-            floors.append(f">={version}")
-    try:
-        return SpecifierSet(",".join(floors))
-    except InvalidSpecifier:  # "===" with an arbitrary string: no usable floor
-        return SpecifierSet()
 
 
 def _merged(reqs: Sequence[Req]) -> list[Req]:
