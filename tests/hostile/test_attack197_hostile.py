@@ -92,3 +92,13 @@ def test_python_floor_refuses_a_python_below_everything_the_range_admits(
     grid = [Version(f"3.{m}.{p}") for m in range(7, python + 1) for p in range(3)]
     admitted = any(stated.contains(v) for v in grid if v <= target)
     assert python_floor(stated).contains(target) == admitted
+
+
+def test_a_requires_python_bound_compares_as_a_pep_440_version(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """A documented difference (README, Requires-Python): ``>=3.11.0.post1`` is above 3.11.0,
+    the 3.11 target's oldest patch, so mlenv takes the older release; uv 0.13.9 takes 2.0."""
+    world = _world(">=3.11.0.post1")
+    assert mlenv_pins(world) == {"a": Version("1.0")}
+    assert uv_pins(world, tmp_path_factory.mktemp("uv")) == {"a": Version("2.0")}

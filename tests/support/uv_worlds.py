@@ -226,7 +226,7 @@ def problems(world: World, pins: Mapping[str, Version]) -> list[str]:
     """What makes ``pins`` no solution: an unmet or unreached requirement (extras, those the
     package's own extras request included, and markers judged at the oldest patch), a release
     whose Requires-Python (its lowest Python) refuses the target, with no wheel for its tags,
-    or yanked without an exact ``==`` pin in the manifest."""
+    or yanked without an exact ``==`` (or ``===``) pin in the manifest."""
     target = world.target
     wanted: dict[str, set[str]] = {}
     edges: dict[tuple[str, str], Requirement] = {}
@@ -259,7 +259,7 @@ def problems(world: World, pins: Mapping[str, Version]) -> list[str]:
         (str(canonicalize_name(Requirement(root).name)), Version(spec.version))
         for root in world.roots
         for spec in Requirement(root).specifier
-        if spec.operator == "==" and "*" not in spec.version
+        if spec.operator in ("==", "===") and "*" not in spec.version
     }
     for name, version in pins.items():
         release = _release(world, name, version)
