@@ -127,31 +127,36 @@ def _extras(
     return extras
 
 
+def _random_release(
+    rng: random.Random, name: str, names: list[str], versions: Mapping[str, list[str]]
+) -> Release:
+    """One release of ``name``: dependencies on later names (an earlier one makes a cycle)."""
+    later = names[names.index(name) + 1 :]
+    pool = later + ([rng.choice(names)] if rng.random() < 0.1 else [])
+    requires = tuple(
+        dep
+        + (f"[{rng.choice(EXTRAS)}]" if rng.random() < 0.2 else "")
+        + _spec(rng, versions[dep])
+        + (f"; {_marker(rng)}" if rng.random() < 0.25 else "")
+        for dep in rng.sample(pool, rng.randint(0, min(3, len(pool))))
+    )
+    return Release(
+        requires,
+        _extras(rng, name, later, versions),
+        rng.choice(REQUIRES_PYTHON),
+        tuple({rng.choice(TAGS): None for _ in range(rng.randint(1, 3))}),
+        rng.random() < 0.04,
+    )
+
+
 def world_of(seed: int) -> World:
-    """The world of ``seed``: a-f, each depending only on later ones except for cycles."""
+    """The world of ``seed``: packages a-f, their roots, the target's Python and machine."""
     rng = random.Random(seed)
     names = ["a", "b", "c", "d", "e", "f"][: rng.randint(2, 6)]
     versions = {n: sorted(rng.sample(VERSIONS, rng.randint(1, 4)), key=Version) for n in names}
-    packages: dict[str, dict[str, Release]] = {}
-    for i, name in enumerate(names):
-        later = names[i + 1 :]
-        packages[name] = {}
-        for version in versions[name]:
-            pool = later + ([rng.choice(names)] if rng.random() < 0.1 else [])  # a cycle
-            requires = tuple(
-                dep
-                + (f"[{rng.choice(EXTRAS)}]" if rng.random() < 0.2 else "")
-                + _spec(rng, versions[dep])
-                + (f"; {_marker(rng)}" if rng.random() < 0.25 else "")
-                for dep in rng.sample(pool, rng.randint(0, min(3, len(pool))))
-            )
-            packages[name][version] = Release(
-                requires,
-                _extras(rng, name, later, versions),
-                rng.choice(REQUIRES_PYTHON),
-                tuple({rng.choice(TAGS): None for _ in range(rng.randint(1, 3))}),
-                rng.random() < 0.04,
-            )
+    packages = {
+        n: {v: _random_release(rng, n, names, versions) for v in versions[n]} for n in names
+    }
     roots = []
     for name in rng.sample(names, rng.randint(1, min(3, len(names)))):
         wanted = "[" + ",".join(rng.sample(EXTRAS, rng.randint(1, 2))) + "]"
