@@ -102,3 +102,26 @@ def test_a_requires_python_bound_compares_as_a_pep_440_version(
     world = _world(">=3.11.0.post1")
     assert mlenv_pins(world) == {"a": Version("1.0")}
     assert uv_pins(world, tmp_path_factory.mktemp("uv")) == {"a": Version("2.0")}
+
+
+def test_arbitrary_equality_in_a_marker_is_pep_508s(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """A documented difference (README, PEP rules): PEP 508 allows ``===`` in a marker, a
+    string equality, so ``b; python_version === "3.11"`` holds on 3.11; uv 0.13.9 refuses the
+    release as invalid metadata and finds no resolution."""
+    world = World(
+        {
+            "a": {
+                "1.0": Release(
+                    ('b; python_version === "3.11"',), {}, None, ("py3-none-any",), False
+                )
+            },
+            "b": {"1.0": Release((), {}, None, ("py3-none-any",), False)},
+        },
+        ("a",),
+        "3.11",
+        "linux-64",
+    )
+    assert mlenv_pins(world) == {"a": Version("1.0"), "b": Version("1.0")}
+    assert uv_pins(world, tmp_path_factory.mktemp("uv")) is None
