@@ -4,12 +4,14 @@ joined with ``and``/``or`` and parentheses, Requires-Python with patch floors an
 tags of other interpreters, ABIs, glibc levels, musl and machines, local/post/dev releases,
 yanked files, ``===``, ``!=1.*``, ``~=``, ``==1.*`` and dependency cycles.
 
-A run of 4,000 worlds (``tests/support/uv_worlds.world_of``, seeds 1970000-1971999 and
-1980000-1981999) found one rule where mlenv was wrong: a Requires-Python exclusion at the
-bottom of its range (``>=3.11,!=3.11.0``) was dropped with the upper bounds, so a 3.11 target
-(judged at 3.11.0) took a release that refuses it; uv reads the range's lowest Python. Every
-other disagreement was two valid pin sets (resolvelib and PubGrub decide packages in another
-order), which the property below allows.
+A first run (1,022 worlds of a draft of ``tests/support/uv_worlds``) found one rule where
+mlenv was wrong: a Requires-Python exclusion at the bottom of its range (``>=3.11,!=3.11.0``) was
+dropped with the upper bounds, so a 3.11 target (judged at 3.11.0) took a release that refuses
+it, where uv reads the range's lowest Python (26 worlds). After the fix, 4,000 worlds of
+``world_of`` (seeds 1970000-1971999 and 1980000-1981999) gave no world that one resolves and the
+other does not; 14 got other pins, each a valid resolution for both, where resolvelib let a
+later release's requirement move a package chosen earlier and uv kept it (README: mlenv takes
+the resolution pip reaches). The property below therefore compares outcomes, not pins.
 """
 
 from __future__ import annotations
