@@ -692,7 +692,8 @@ class _Provider(AbstractProvider[Req, Candidate, str]):
             if reason is None:
                 try:
                     if key not in self.assumed:
-                        self._lines(metadata, _origin(candidate))
+                        lines = self._lines(metadata, _origin(candidate))
+                        reason = None if candidate.name in self.overrides else _itself(key, lines)
                 except MetadataError as exc:
                     self.unreadable.setdefault(candidate.name, []).append((candidate.version, exc))
                     reason = exc.message
@@ -879,6 +880,21 @@ class _Provider(AbstractProvider[Req, Candidate, str]):
 
 
 _PRINTABLE_ASCII = re.compile(r"[ -~]*")
+
+
+def _itself(
+    release: tuple[NormalizedName, Version], lines: Sequence[tuple[Requirement, bool]]
+) -> str | None:
+    """Why a release can never be installed: a line for the target (no extra) requires its
+    own project at versions without its own, so it is refused, as uv refuses it. Taken, that
+    line moved the project's pin (resolvelib's way): ``e 2.0``'s ``e~=1.0`` locked the
+    pre-release ``e 1.1a1`` where the final ``e 0.9`` can be taken."""
+    name, version = release
+    for requirement, base in lines:
+        own = base and canonicalize_name(requirement.name) == name
+        if own and not requirement.specifier.contains(version, prereleases=True):
+            return f"requires {requirement} of itself"
+    return None
 
 
 def _requirement(text: str, origin: str) -> Requirement:

@@ -11,7 +11,11 @@ it, where uv reads the range's lowest Python (26 worlds). After the fix, 4,000 w
 ``world_of`` (seeds 1970000-1971999 and 1980000-1981999) gave no world that one resolves and the
 other does not; 14 got other pins, each a valid resolution for both, where resolvelib let a
 later release's requirement move a package chosen earlier and uv kept it (README: mlenv takes
-the resolution pip reaches). The property below therefore compares outcomes, not pins.
+the resolution pip reaches). The property below therefore compares outcomes, not pins. A
+further 1,200 worlds (seeds 1990000-1991199) gave three more: two of that kind, and a release
+requiring its own project at versions without its own (``e 2.0``: ``e~=1.0``), which moved the
+pin to the pre-release ``e 1.1a1`` where uv refuses ``e 2.0`` and takes the final ``e 0.9``; now
+refused as uv does (scenario ``self-requirement-excluding-its-own-version``).
 """
 
 from __future__ import annotations
