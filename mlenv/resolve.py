@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from packaging.markers import Marker
 from packaging.requirements import InvalidRequirement, Requirement
-from packaging.specifiers import InvalidSpecifier, SpecifierSet
+from packaging.specifiers import SpecifierSet
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import InvalidVersion, Version
 from resolvelib import BaseReporter, ResolutionImpossible, ResolutionTooDeep
@@ -59,6 +59,7 @@ from mlenv.pep508 import metadata_requirement as parsed
 from mlenv.reason_tally import tally_reasons
 from mlenv.redaction import redact
 from mlenv.report import Reporter, Task
+from mlenv.requires_python import python_floor
 from mlenv.target import Target, build_preference
 from mlenv.variants import in_try_order
 
@@ -691,7 +692,8 @@ class _Provider(AbstractProvider[Req, Candidate, str]):
             if reason is None:
                 try:
                     if key not in self.assumed:
-                        self._lines(metadata, _origin(candidate))
+                        lines = self._lines(metadata, _origin(candidate))
+                        reason = None if candidate.name in self.overrides else _itself(key, lines)
                 except MetadataError as exc:
                     self.unreadable.setdefault(candidate.name, []).append((candidate.version, exc))
                     reason = exc.message
@@ -880,6 +882,21 @@ class _Provider(AbstractProvider[Req, Candidate, str]):
 _PRINTABLE_ASCII = re.compile(r"[ -~]*")
 
 
+def _itself(
+    release: tuple[NormalizedName, Version], lines: Sequence[tuple[Requirement, bool]]
+) -> str | None:
+    """Why a release can never be installed: a line for the target (no extra) requires its
+    own project at versions without its own, so it is refused, as uv refuses it. Taken, that
+    line moved the project's pin (resolvelib's way): ``e 2.0``'s ``e~=1.0`` locked the
+    pre-release ``e 1.1a1`` where the final ``e 0.9`` can be taken."""
+    name, version = release
+    for requirement, base in lines:
+        own = base and canonicalize_name(requirement.name) == name
+        if own and not requirement.specifier.contains(version, prereleases=True):
+            return f"requires {requirement} of itself"
+    return None
+
+
 def _requirement(text: str, origin: str) -> Requirement:
     """A Requires-Dist line of an index's distribution, parsed; a malformed one is a clear
     error naming the distribution and its file (the line and packaging's reason shortened,
@@ -969,23 +986,6 @@ class OptIns:
                     with suppress(InvalidVersion):  # "===" takes any string
                         pins[req.name].add(Version(spec.version))
         return cls({name: frozenset(v) for name, v in pins.items()})
-
-
-def python_floor(requires_python: SpecifierSet) -> SpecifierSet:
-    """Only the lower bounds of a Requires-Python, as uv reads it: ``<4`` or ``<=3.8`` says
-    "not tested there" far more often than "broken there", so upper bounds and exclusions
-    never refuse a wheel (its tags still must fit the target's CPython)."""
-    floors = []
-    for spec in requires_python:
-        version = spec.version.removesuffix(".*")
-        if spec.operator in (">=", ">"):
-            floors.append(f"{spec.operator}{version}")
-        elif spec.operator in ("==", "~=", "==="):
-            floors.append(f">={version}")
-    try:
-        return SpecifierSet(",".join(floors))
-    except InvalidSpecifier:  # "===" with an arbitrary string: no usable floor
-        return SpecifierSet()
 
 
 def _merged(reqs: Sequence[Req]) -> list[Req]:

@@ -26,7 +26,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
@@ -38,7 +37,7 @@ from mlenv.report import MemoryReporter
 from mlenv.resolve import ResolutionError
 from mlenv.upgrade import Upgrade
 from tests.support.cli import run_mlenv
-from tests.support.wheels import build_wheel, write_simple_index
+from tests.support.wheels import build_wheel, requirement_for_extra, write_simple_index
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "scenarios"
 INDEX_URL = "https://scenarios.invalid/simple"
@@ -92,7 +91,9 @@ class Scenario:
             for version, release in sorted(versions.items()):
                 extras: Mapping[str, Sequence[str]] = release.get("extras", {})
                 requires = list(release.get("requires", ()))
-                requires += [_for_extra(r, extra) for extra, reqs in extras.items() for r in reqs]
+                requires += [
+                    requirement_for_extra(r, e) for e, reqs in extras.items() for r in reqs
+                ]
                 yanked = bool(release.get("yanked", False))
                 for tag in release.get("tags", ["py3-none-any"]):
                     filename, data = build_wheel(
@@ -123,16 +124,6 @@ class Scenario:
             f'prerelease = "{self.prerelease}"\nconstraints = {json.dumps(constraints)}\n'
             f"overrides = {json.dumps(overrides)}\n"
         )
-
-
-def _for_extra(requirement: str, extra: str) -> str:
-    """``requirement`` as a Requires-Dist line that applies only with ``extra``."""
-    parsed = Requirement(requirement)
-    condition = f'extra == "{extra}"'
-    if parsed.marker is not None:
-        condition = f"({parsed.marker}) and {condition}"
-    parsed.marker = None
-    return f"{parsed}; {condition}"
 
 
 def _load() -> list[Scenario]:

@@ -39,7 +39,7 @@ from mlenv.manifest import loads
 from mlenv.report import MemoryReporter
 from mlenv.resolve import ResolutionError
 from tests.support.peers import clean_env, pins_of, tool
-from tests.support.wheels import build_wheel, write_simple_index
+from tests.support.wheels import build_wheel, requirement_for_extra, write_simple_index
 
 URL = "https://attack74.invalid/simple"
 VERSIONS = (
@@ -115,7 +115,7 @@ def _world(seed: int) -> tuple[World, tuple[str, ...]]:
 def _files(world: World) -> Iterator[tuple[str, bytes, bool]]:
     for name, releases in world.items():
         for version, release in releases.items():
-            requires = [*release.requires, *(_under_extra(r) for r in release.extra)]
+            requires = [*release.requires, *(requirement_for_extra(r, "x") for r in release.extra)]
             for tag in release.tags:
                 filename, data = build_wheel(
                     name,
@@ -126,16 +126,6 @@ def _files(world: World) -> Iterator[tuple[str, bytes, bool]]:
                     tag=tag,
                 )
                 yield filename, data, release.yanked
-
-
-def _under_extra(text: str) -> str:
-    """``text`` as a Requires-Dist line that applies only with the extra ``x``."""
-    requirement = Requirement(text)
-    condition = 'extra == "x"'
-    if requirement.marker is not None:
-        condition = f"({requirement.marker}) and {condition}"
-    requirement.marker = None
-    return f"{requirement}; {condition}"
 
 
 def _manifest(roots: tuple[str, ...], python: str) -> str:

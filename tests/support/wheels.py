@@ -18,6 +18,7 @@ from collections.abc import Iterable, Mapping
 from io import BytesIO
 from pathlib import Path
 
+from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name, parse_sdist_filename, parse_wheel_filename
 from packaging.version import Version
 
@@ -196,6 +197,16 @@ def _html_page(project: str, entries: list[dict[str, object]]) -> str:
         anchors.append(f"<a {attributes}>{html.escape(str(entry['filename']))}</a><br/>\n")
     head = f"<!DOCTYPE html>\n<html><head><title>Links for {project}</title></head><body>\n"
     return head + "".join(anchors) + "</body></html>\n"
+
+
+def requirement_for_extra(requirement: str, extra: str) -> str:
+    """``requirement`` as a Requires-Dist line that applies only with ``extra``."""
+    parsed = Requirement(requirement)
+    condition = f'extra == "{extra}"'
+    if parsed.marker is not None:
+        condition = f"({parsed.marker}) and {condition}"
+    parsed.marker = None
+    return f"{parsed}; {condition}"
 
 
 def mark_executable(data: bytes, member: str) -> bytes:

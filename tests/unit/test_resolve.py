@@ -15,7 +15,8 @@ from packaging.version import Version
 
 from mlenv.index import IndexFile, IndexGroup, MemoryIndex, MetadataError
 from mlenv.report import MemoryReporter
-from mlenv.resolve import Resolution, ResolutionError, python_floor, resolve
+from mlenv.requires_python import python_floor
+from mlenv.resolve import Resolution, ResolutionError, resolve
 from mlenv.target import Target
 from tests.support.wheels import build_wheel
 
