@@ -4,13 +4,18 @@ refusals must still take, built as their tools write them.
 - conda: conda-forge packages as conda-build 3 writes them (a 255-byte
   ``/home/conda/feedstock_root/build_artifacts/..._placehold_pl...`` placeholder in text and
   binary mode, hundreds of occurrences in python's ``_sysconfigdata`` and ``Makefile``,
-  symlinks, tar hardlinks, ``info/licenses``), ``_libgcc_mutex`` and ``_openmp_mutex`` (a
-  leading underscore, a link into another package), noarch python and generic, versions with
-  an epoch and a local part, an old package's quoted ``info/has_prefix``, two outputs of one
-  feedstock sharing a file rewritten alike; vetted and installed by rattler at a long prefix.
+  symlinks, tar hardlinks, ``info/licenses``), ncurses' ``terminfo/E`` and ``e``,
+  ``_libgcc_mutex`` and ``_openmp_mutex`` (a leading underscore, a link into another
+  package), noarch python and generic, versions with an epoch and a local part, an old
+  package's quoted ``info/has_prefix``, two outputs of one feedstock sharing a file rewritten
+  alike; vetted and installed by rattler at a long prefix.
 - OCI base configs as Docker Hub, buildah, ko/apko and rules_oci write them.
 - PEP 639 License-Expressions as PyPI projects write them; conda specs users write;
   ``init --from`` files naming the project's own wheel directories and local channel.
+
+All held: none was refused or changed, so they stay as regressions. A 255-byte placeholder
+adds nothing at any deploy prefix it has room for; the legacy 32-byte default bounds a text
+file's growth at ``size // 32 * (len(prefix) - 32)``, a third of it for a 43-byte prefix.
 """
 
 from __future__ import annotations
@@ -126,6 +131,14 @@ def _forge() -> list[tuple[str, bytes]]:
             files={"share/zoneinfo/UTC": b"TZif2", "info/licenses/LICENSE": b"BSD\n"},
         ),
         build_conda_package("libfoo", "1!2.0.1+local", "h_0", files={"lib/libfoo.so": b"x"}),
+        # terminfo/E and terminfo/e, and a link to a directory of the package
+        build_conda_package(
+            "ncurses",
+            "6.5",
+            "h59595ed_0",
+            files={"share/terminfo/E/Eterm": b"E", "share/terminfo/e/eterm": b"e"},
+            symlinks={"lib/terminfo": "../share/terminfo"},
+        ),
         # two outputs of one feedstock ship one .pc file, rewritten alike
         build_conda_package(
             "libblas",
@@ -207,6 +220,7 @@ def test_conda_forge_shapes_install_through_rattler(tmp_path: Path) -> None:
     spaced = (stage / "lib/python2.7/site-packages/with space.py").read_text()
     assert spaced == f"P = '{LONG}'\n" * 50
     assert f"{LONG}/lib\x00".encode() in (stage / "bin/python3.11").read_bytes()
+    assert (stage / "lib/terminfo/e/eterm").read_bytes() == b"e"
 
 
 # --- OCI base configs as registries serve them ---------------------------------------------
