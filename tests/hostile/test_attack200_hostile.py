@@ -104,6 +104,19 @@ def _python() -> tuple[str, bytes]:
     )
 
 
+_NOARCH = (
+    (
+        "python-dateutil",
+        "2.9.0",
+        "pyhd8ed1ab_0",
+        "python",
+        "site-packages/dateutil/__init__.py",
+        b"",
+    ),
+    ("tzdata", "2024a", "h0c530f3_0", "generic", "share/zoneinfo/UTC", b"TZif2"),
+)
+
+
 def _forge() -> list[tuple[str, bytes]]:
     """An environment's worth of conda-forge shapes around ``_python``."""
     pc = b"prefix=%s\n" % FORGE.encode()
@@ -116,19 +129,15 @@ def _forge() -> list[tuple[str, bytes]]:
             "libgomp", "13.2.0", "h807b86a_5", files={"lib/libgomp.so.1.0.0": b"\x7fELF gomp"}
         ),
         _python(),
-        build_conda_package(
-            "python-dateutil",
-            "2.9.0",
-            "pyhd8ed1ab_0",
-            noarch="python",
-            files={"site-packages/dateutil/__init__.py": b"", "info/licenses/LICENSE": b"BSD\n"},
-        ),
-        build_conda_package(
-            "tzdata",
-            "2024a",
-            "h0c530f3_0",
-            noarch="generic",
-            files={"share/zoneinfo/UTC": b"TZif2", "info/licenses/LICENSE": b"BSD\n"},
+        *(
+            build_conda_package(
+                name,
+                version,
+                build,
+                noarch=kind,
+                files={path: data, "info/licenses/LICENSE": b"BSD\n"},
+            )
+            for name, version, build, kind, path, data in _NOARCH
         ),
         build_conda_package("libfoo", "1!2.0.1+local", "h_0", files={"lib/libfoo.so": b"x"}),
         # terminfo/E and terminfo/e, and a link to a directory of the package
@@ -140,19 +149,15 @@ def _forge() -> list[tuple[str, bytes]]:
             symlinks={"lib/terminfo": "../share/terminfo"},
         ),
         # two outputs of one feedstock ship one .pc file, rewritten alike
-        build_conda_package(
-            "libblas",
-            "3.9.0",
-            "22_linux64_openblas",
-            prefix_files={"lib/pkgconfig/blas.pc": pc},
-            placeholder=FORGE,
-        ),
-        build_conda_package(
-            "libcblas",
-            "3.9.0",
-            "22_linux64_openblas",
-            prefix_files={"lib/pkgconfig/blas.pc": pc},
-            placeholder=FORGE,
+        *(
+            build_conda_package(
+                name,
+                "3.9.0",
+                "22_linux64_openblas",
+                prefix_files={"lib/pkgconfig/blas.pc": pc},
+                placeholder=FORGE,
+            )
+            for name in ("libblas", "libcblas")
         ),
     ]
 
