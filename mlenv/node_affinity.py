@@ -11,7 +11,7 @@ from typing import Any
 
 from mlenv.cuda.matrix import supported_archs
 from mlenv.cuda.rules import CudaTarget, judge, no_arch_data
-from mlenv.cuda.versions import CudaVersion, DriverVersion, arch_cc
+from mlenv.cuda.versions import CudaVersion, DriverVersion, arch_cc, runs_on
 from mlenv.entry_needs import entry_needs
 from mlenv.judge import verify_lock
 from mlenv.lockfile import Lock
@@ -78,7 +78,15 @@ def allowed_archs(lock: Lock, declared_archs: Sequence[str]) -> tuple[str, ...]:
     if no_arch_data(cuda) is not None:
         return ()  # no architecture can be proven (node_affinity says why)
     floor = DriverVersion.parse(target.driver_floor)
-    candidates = declared_archs or supported_archs(cuda.major)
+    known = supported_archs(cuda.major)
+    # a family target (sm_100f) stands for each GPU of its family the CUDA major knows
+    candidates = [
+        member
+        for arch in declared_archs or known
+        for member in (
+            [a for a in known if runs_on(arch, arch_cc(a))] if arch.endswith("f") else [arch]
+        )
+    ]
     needs = entry_needs(lock)[0]  # a package's own build may leave an arch out (torch +cu128)
     kept = []
     for arch in candidates:

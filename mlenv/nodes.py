@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from mlenv.cuda.rules import Finding
-from mlenv.cuda.versions import JETSON_ONLY_CCS, CudaError, DriverVersion, arch_cc
+from mlenv.cuda.versions import JETSON_ONLY_CCS, CudaError, DriverVersion, arch_cc, runs_on
 from mlenv.errors import MlenvError
 from mlenv.judge import Judged, compute_capability_arch, verify_lock
 from mlenv.limits import MAX_NODE_LIST, enforce
@@ -188,7 +188,7 @@ def gpu_facts(node: Node) -> GpuFacts:
 
 def _declared(arch: str, declared: Sequence[str]) -> Finding | None:
     """The fleet promise: a node whose GPU is not in ``[cuda] archs`` was never planned for."""
-    if not declared or arch_cc(arch) in {arch_cc(a) for a in declared}:
+    if not declared or any(runs_on(a, arch_cc(arch)) for a in declared):
         return None
     listed = ", ".join(declared)
     return Finding(

@@ -344,6 +344,18 @@ def arch_cc(arch: str) -> int:
     return int(match["cc"])
 
 
+def runs_on(target: str, cc: int) -> bool:
+    """Whether ``[cuda] archs`` entry ``target`` covers a GPU of compute capability ``cc``
+    (x10). A family target covers its family's GPUs of the same or a later minor, an
+    architecture-specific or plain one its own GPU alone (CUDA C++ Programming Guide 6.1.3-6.1.4:
+    code built for sm_100f "only runs on devices with compute capability 10.0 and 10.3", for
+    sm_100a only on 10.0)."""
+    base = arch_cc(target)
+    if target.endswith("f"):
+        return cc // 10 == base // 10 and cc >= base
+    return cc == base
+
+
 # Compute capabilities (x10) NVIDIA lists only for Jetson modules (developer.nvidia.com/cuda-gpus
 # and /cuda-legacy-gpus: 5.3 Nano, 6.2 TX2, 7.2 Xavier, 8.7 Orin, 11.0 T5000/T4000; 10.1 is Thor
 # before CUDA 13 renumbered sm_101 to sm_110). Such a GPU runs Jetson Linux's driver, numbered

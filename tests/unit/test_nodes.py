@@ -212,6 +212,10 @@ LOCKS = {
         make_lock([locked("torch", "2.9.0+cu130")], "13.0", "580.65.06"),
         ("sm_75", "sm_90", "sm_100"),
     ),
+    "cuda-13.0-families": (
+        make_lock([locked("torch", "2.9.0+cu130")], "13.0", "580.65.06"),
+        ("sm_90a", "sm_100f", "sm_120f"),
+    ),
 }
 
 
@@ -219,7 +223,22 @@ LOCKS = {
 @given(
     driver=st.tuples(st.integers(520, 600), st.integers(0, 130), st.integers(0, 12)),
     cc=st.sampled_from(
-        ["3.7", "5.0", "6.0", "7.0", "7.5", "8.0", "8.6", "8.9", "9.0", "10.0", "12.0"]
+        [
+            "3.7",
+            "5.0",
+            "6.0",
+            "7.0",
+            "7.5",
+            "8.0",
+            "8.6",
+            "8.9",
+            "9.0",
+            "10.0",
+            "10.3",
+            "11.0",
+            "12.0",
+            "12.1",
+        ]
     ),
     goarch=st.sampled_from(["amd64", "arm64"]),
 )
@@ -289,3 +308,36 @@ def test_a_lock_before_cuda_10_gets_no_affinity_and_is_told_why_truthfully(
         f"to run the lock on CUDA {cuda}"
     )
     assert caught.value.hint == "target CUDA 10.0 or newer, whose GPU architectures are known"
+
+
+@pytest.mark.parametrize(
+    ("declared", "cc", "planned"),
+    [
+        ("sm_100f", "10.0", True),
+        ("sm_100f", "10.3", True),  # the family's later minor (B300)
+        ("sm_103f", "10.0", False),  # not an earlier one
+        ("sm_100f", "12.0", False),  # nor another family
+        ("sm_120f", "12.1", True),  # GB10
+        ("sm_100a", "10.3", False),  # architecture-specific: 10.0 alone
+        ("sm_100", "10.3", False),  # a plain entry names its own GPU
+    ],
+)
+def test_a_family_target_in_archs_plans_for_its_family(
+    declared: str, cc: str, planned: bool
+) -> None:
+    """The CUDA C++ Programming Guide (6.1.3-6.1.4): sm_100f code runs on 10.0 and 10.3 only,
+    sm_100a code on 10.0 only. A 10.3 node under `archs = ["sm_100f"]` was undeclared."""
+    lock = make_lock([locked("torch", "2.9.0+cu130")], "13.0", "580.65.06")
+    verdict = judge_node(lock, (declared,), Node("n", gfd("580.95.05", cc)))
+    assert ("node-arch-undeclared" not in [f.code for f in verdict.findings]) is planned
+    if planned:
+        minors = {
+            minor
+            for term in node_affinity(lock, (declared,))["nodeAffinity"][
+                "requiredDuringSchedulingIgnoredDuringExecution"
+            ]["nodeSelectorTerms"]
+            for e in term["matchExpressions"]
+            if e["key"] == "nvidia.com/gpu.compute.minor"
+            for minor in e["values"]
+        }
+        assert cc.split(".")[1] in minors
