@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from mlenv.oci.model import folded_clash
+from mlenv.oci.model import folded_clash, optional_object
 
 # Fields by their casefold, spelled as mlenv reads and writes them: the runtime keys
 # ``write.image_config`` sets, and a history entry's (the build pairs non-empty entries with
@@ -36,7 +36,7 @@ def config_problem(config: dict[str, Any]) -> str | None:
     structs = [
         ("", config),
         ("config ", runtime),
-        ("rootfs ", rootfs if isinstance(rootfs := config.get("rootfs"), dict) else {}),
+        ("rootfs ", optional_object(config.get("rootfs"))),
     ]
     for name, fields in structs:  # attack 101: the image's runtime copies the base's config
         if clash := folded_clash(fields):

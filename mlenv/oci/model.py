@@ -137,6 +137,11 @@ def _lone_surrogate(value: object) -> int | None:
     return None
 
 
+def optional_object(value: object) -> dict[str, Any]:
+    """An optional object field: one of another type counts as absent, never crashes."""
+    return value if isinstance(value, dict) else {}
+
+
 def as_list(value: object, where: str) -> list[Any]:
     if not isinstance(value, list):
         raise OciError("expected a JSON list", where=where)

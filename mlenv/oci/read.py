@@ -31,6 +31,7 @@ from mlenv.oci.model import (
     descriptor_of,
     hex_of,
     layer_of,
+    optional_object,
     parse_json,
 )
 from mlenv.userfiles import input_kind, open_input, read_input
@@ -225,11 +226,6 @@ def _opened(path: Path, what: str, missing: str) -> BinaryIO:
         raise OciError(error.message, where=error.where, hint=error.hint) from None
 
 
-def _object(value: object) -> dict[str, Any]:
-    """An optional object field: one of another type counts as absent, never crashes."""
-    return value if isinstance(value, dict) else {}
-
-
 def _str(value: object) -> str | None:
     return value if isinstance(value, str) else None
 
@@ -258,7 +254,7 @@ def select(
             item
             for item in candidates
             if isinstance(item, dict)
-            and _object(item.get("annotations")).get(REF_ANNOTATION) == ref
+            and optional_object(item.get("annotations")).get(REF_ANNOTATION) == ref
         ]
         if not candidates:
             raise OciError(f"the base image has no reference {ref!r}", where=source.where)
@@ -268,13 +264,13 @@ def select(
         for item in expanded
         if isinstance(item, dict)
         and _str(item.get("mediaType")) in MANIFEST_TYPES
-        and _object(item.get("platform")).get("architecture", architecture) == architecture
-        and _object(item.get("platform")).get("os", "linux") == "linux"
+        and optional_object(item.get("platform")).get("architecture", architecture) == architecture
+        and optional_object(item.get("platform")).get("os", "linux") == "linux"
         # buildx's provenance and SBOM: a manifest of platform unknown/unknown, never an image
-        and "vnd.docker.reference.type" not in _object(item.get("annotations"))
+        and "vnd.docker.reference.type" not in optional_object(item.get("annotations"))
     ]
     if not matching:
-        platforms = [_object(i.get("platform")) for i in expanded if isinstance(i, dict)]
+        platforms = [optional_object(i.get("platform")) for i in expanded if isinstance(i, dict)]
         offered = sorted({f"{p.get('os')}/{p.get('architecture')}" for p in platforms})
         raise OciError(
             f"the base image has no image for linux/{architecture}, only {', '.join(offered)}",
@@ -284,7 +280,7 @@ def select(
     # One manifest under two tags (skopeo copy to a second tag, docker save of two) is one image.
     images = {item.get("digest") for item in matching}
     if len(images) != 1:
-        tags = (_object(item.get("annotations")).get(REF_ANNOTATION) or item.get("digest")
+        tags = (optional_object(item.get("annotations")).get(REF_ANNOTATION) or item.get("digest")
                 for item in matching)  # fmt: skip
         held = ", ".join(str(tag) for tag in tags)
         transport = "oci" if isinstance(source, DirSource) else "oci-archive"
