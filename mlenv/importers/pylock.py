@@ -7,6 +7,7 @@ project from both (PyTorch's copy of numpy too)."""
 
 from __future__ import annotations
 
+import functools
 import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -61,6 +62,7 @@ def read_pylock(path: Path, groups: Sequence[str] = ()) -> Imported:
     entries: dict[str, list[str]] = {}  # project -> each entry's index ("" for none)
     pinned: dict[tuple[str, str], str] = {}  # (project, marker left) -> its version
     links: list[str] = []
+    judged = functools.cache(_not_yours)  # one walk per directory, not per package
     for package in lock.packages:
         where = f"{path}: package {package.name}"
         installed, rest = _pylock_marker(package.marker, chosen, where, collector)
@@ -82,7 +84,7 @@ def read_pylock(path: Path, groups: Sequence[str] = ()) -> Imported:
             collector.fail(where, refused, _YOURS)
             continue
         locations = _pylock_sources(package, path.parent)
-        if refused := next(filter(None, map(_not_yours, locations)), None):
+        if refused := next(filter(None, map(judged, locations)), None):
             collector.fail(where, refused, _YOURS)
             continue
         if not locations and not _on_pypi(package):
