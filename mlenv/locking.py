@@ -410,7 +410,7 @@ def _solve_conda(
     from wherever lock runs: rattler would read ``./chan`` from the working directory."""
     if not manifest.conda.dependencies:
         return ()
-    from mlenv.conda.mirror import from_directory
+    from mlenv.conda.channel_paths import from_directory
     from mlenv.conda.solve import solve
 
     locked = () if previous is None or everything else tuple(

@@ -66,14 +66,6 @@ def channel_url(channel: str) -> str:
     return f"https://conda.anaconda.org/{channel}"
 
 
-def from_directory(channel: str, base: Path) -> str:
-    """``channel`` as rattler is to read it: a relative directory (``./chan``, ``../chan``,
-    which rattler reads from the working directory) from ``base``, the manifest's."""
-    if channel.startswith(("./", "..")):
-        return str(base.absolute() / channel)
-    return channel
-
-
 def mirror(
     channels: Iterable[str], subdirs: Iterable[str], http: HttpClient, root: Path
 ) -> tuple[tuple[str, ...], tuple[Mirrored, ...]]:

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 from urllib.request import url2pathname
 
+from mlenv.conda.channel_paths import channel_path
 from mlenv.errors import Problem
 from mlenv.trusted_path import NotYours, open_yours, others_write
 
@@ -129,26 +130,8 @@ def named(imported: Imported, at: str) -> Iterator[tuple[str, str]]:
     for name, url in imported.sources:
         yield f"{at}sources.{name}", url
     for channel in imported.channels:
-        if (local := _conda_local(channel)) is not None:
+        if (local := channel_path(channel)) is not None:
             yield f"{at}channel {channel}", local
-
-
-def _conda_local(channel: str) -> str | None:
-    """The place rattler reads for the channel ``channel`` (its ``Channel.from_str``), or None
-    for a name (``conda-forge``, ``pytorch/label/nightly``, ``~``: anaconda.org's). A platform
-    list is cut off (``/tmp[linux-64]`` is ``/tmp``), ``~/`` is the home directory, ``\\\\``
-    begins a relative path, and a drive letter an absolute one (``C:/x`` is ``/C:/x`` here)."""
-    if "]" in channel and "[" in channel:
-        channel = channel[: channel.index("[")]
-    if "://" in channel:
-        return channel
-    if channel.startswith("~/"):
-        return str(Path(channel).expanduser())
-    if re.match(r"[A-Za-z]:[/\\]", channel):
-        return "/" + channel.replace("\\", "/")
-    if channel.startswith("\\\\"):  # a relative path to rattler: ``\\x\y`` is ``./x/y``
-        return "." + channel.replace("\\", "/")
-    return channel if channel.startswith(("./", "..", "/")) else None
 
 
 def _nearest_existing(path: Path) -> Path:

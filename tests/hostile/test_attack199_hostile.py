@@ -244,21 +244,26 @@ def test_a_conda_package_named_by_its_file_is_refused(tmp_path: Path, spec: str)
     ).conda.dependencies == ("conda-forge::numpy 1.26.*",)
 
 
-def test_a_relative_channel_is_read_from_the_manifests_directory(tmp_path: Path) -> None:
+@pytest.mark.parametrize("spelled", ["./chan", "\\\\chan", "./chan[linux-64,noarch]"])
+def test_a_relative_channel_is_read_from_the_manifests_directory(
+    tmp_path: Path, spelled: str
+) -> None:
     """``init --from`` judged ``./chan`` in the project; rattler read it from wherever lock
     ran, so ``mlenv --manifest proj/mlenv.toml lock`` from a shared directory locked the
-    ``purepkg 6.6`` another user put in its ``chan``. It is read from the manifest's now."""
+    ``purepkg 6.6`` another user put in its ``chan``. It is read from the manifest's now, in
+    every spelling rattler reads as relative (``\\\\chan`` too, which ``places`` judged in the
+    project while the lock still handed it to rattler as it was)."""
     project, shared = tmp_path / "proj", tmp_path / "shared"
     for directory, version in ((project / "chan", "1.0"), (shared / "chan", "6.6")):
         directory.mkdir(parents=True)
         write_channel(directory, [build_conda_package("purepkg", version, "0")])
-    path = _environment_yml(project, "./chan")
+    path = _environment_yml(project, spelled)
     path.write_text(path.read_text().replace("  - python=3.11\n  - numpy\n", "  - purepkg\n"))
     code, _, err = run_in_process(["init", "--from", str(path)], cwd=project)
     assert code == 0, err
     manifest = str(project / "mlenv.toml")
     locked = run_mlenv(["--manifest", manifest, "lock"], shared,
-                       {"MLENV_CACHE": str(tmp_path / "cache")})  # fmt: skip
+                       {"MLENV_CACHE_DIR": str(tmp_path / "cache")})  # fmt: skip
     assert locked.returncode == 0, locked.stderr
     text = (project / "mlenv.lock").read_text()
     assert f'channel = "{(project / "chan").as_uri()}"' in text
