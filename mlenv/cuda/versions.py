@@ -241,9 +241,9 @@ def refuse_placeholder(version: str, evidence: str, prefix: tuple[int, ...], *, 
     0.0.x upload ("Zero version placeholder for nvidia-cudnn-cu13", 0.0.1.dev5 NGC redirects)
     below every real release (cuDNN 8.5, NCCL 2.13, cuSPARSELt 0.6.2, jax plugins 0.4.22)."""
     if leading_numbers(version, where=where)[: len(prefix)] == prefix:
-        shown = ".".join(map(str, prefix))
+        reserved = ".".join(map(str, prefix))
         raise CudaError(
-            f"{evidence!r} is a placeholder, not a CUDA library: the name's {shown}.x uploads "
+            f"{evidence!r} is a placeholder, not a CUDA library: the name's {reserved}.x uploads "
             "reserve it and hold no library",
             where=where,
             hint="depend on a real release of the library (pip index versions NAME lists them)",
@@ -269,7 +269,7 @@ def spec_floor(spec: str, *, where: str) -> tuple[int, ...] | None:
             if match is None:  # a hostile spec may be huge: its head says enough
                 raise CudaError(
                     f"conda version spec {shown(repr(spec))} cannot be read",
-                    where=where[:300],
+                    where=where,
                     hint="expected a spec like '>=12.4,<13' or '12.4.*'",
                 )
             lows.append(tuple(int(number) for number in match[1].split(".")))

@@ -296,9 +296,8 @@ _DOWNGRADE_HINT = (
 
 
 def _refused(url: str, where: str, why: str, *, hint: str | None = None) -> UnsafeUrlError:
-    shown = url if len(url) <= 200 else url[:200] + "…"
-    return UnsafeUrlError(
-        f"refusing to follow {shown!r}: {why}",
+    return UnsafeUrlError(  # shown hides a userinfo, then cuts: cut first, a token lost its '@'
+        f"refusing to follow {url!r}: {why}",
         where=where,
         hint=hint
         or "an index, redirect or lock may only lead to http(s) URLs; local files are read "

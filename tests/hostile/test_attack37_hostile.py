@@ -1016,3 +1016,19 @@ def test_an_image_archive_with_a_huge_extension_header_is_refused_unread(
     done = run_mlenv(["inspect", str(path), "--platform", PLATFORM], cwd=tmp_path)
     assert done.returncode == 1, done.stderr
     assert "not an image archive" in done.stderr
+
+
+def test_an_unreadable_conda_spec_hides_a_token_past_the_echo_limit() -> None:
+    """Invariant 5 at the right depth: `spec_floor` cut its ``where`` (the spec itself, from
+    `conda.explain`) at 300 characters before the error was shown, so a token after 250
+    characters of spec lost the '@' that marks it as a userinfo and its head was shown. Now
+    the error keeps ``where`` whole and `errors.Problem.render` hides, then cuts."""
+    from mlenv.cuda.versions import CudaError, spec_floor
+
+    token = "ghp_" + "A1b2" * 70
+    spec = "x" * 250 + " https://user:" + token + "@host/x"
+    with pytest.raises(CudaError) as caught:
+        spec_floor(spec, where=spec)
+    shown_text = caught.value.render()
+    assert "***@host" in shown_text
+    assert not any(token[i : i + 8] in shown_text for i in range(len(token) - 8))

@@ -374,3 +374,16 @@ def test_holds_means_inside_a_root_by_whole_components(tmp_path: Path) -> None:
         resolved = Path(os.path.realpath(path))
         assert (resolved == real or resolved.is_relative_to(real)) is inside, path
     assert LocalRoots((Path("/"),)).holds(tmp_path / "anything")
+
+
+def test_a_refused_url_hides_a_token_longer_than_the_echo_limit() -> None:
+    """Invariant 5 at the right depth: the refusal cut its URL at 200 characters before it was
+    shown, so a 280-character token lost the '@' that marks it as a userinfo and 187 of its
+    characters were printed. Now the whole URL goes to the error; showing hides, then cuts."""
+    token = "A1b2" * 70
+    url = "ftp://user:" + token + "@host/simple/x/"
+    with pytest.raises(UnsafeUrlError) as caught:
+        follow(url, base=REMOTE, where="index")
+    shown_text = caught.value.render()
+    assert "***@host" in shown_text
+    assert not any(token[i : i + 8] in shown_text for i in range(len(token) - 8))
