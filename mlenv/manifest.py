@@ -19,7 +19,8 @@ from urllib.parse import SplitResult, unquote, urlsplit
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from mlenv import hints
+from mlenv import bare_file, hints
+from mlenv.bare_file import bare_file_url
 from mlenv.echoed import without_secrets
 from mlenv.errors import ManifestError, Problem, hidden_problem
 from mlenv.inputs import (
@@ -618,6 +619,11 @@ def _web_problem(parts: SplitResult) -> str | None:
     return None
 
 
+def _location_hint(value: str) -> str | None:
+    """How to mend a find-links directory or channel: its spelling, or a hidden character."""
+    return bare_file.HINT if bare_file_url(value) else _unseen_hint(value)
+
+
 def _unseen_hint(value: str) -> str | None:
     """How to mend a location holding a character no review sees (a TOML escape such as
     ``\\u2028`` is how one hides in mlenv.toml)."""
@@ -627,6 +633,8 @@ def _unseen_hint(value: str) -> str | None:
 
 
 def _location(value: str) -> str | None:
+    if bare := bare_file_url(value):
+        return bare
     if _URL.fullmatch(value) or _SCHEME.match(value):  # a blank in a URL is no local path
         return _url(value)
     if not value or "\0" in value:
@@ -838,7 +846,7 @@ def _match_spec(value: str) -> str | None:
 
 
 def _conda(check: _Checker, table: Mapping[str, Any]) -> Conda:
-    channels = check.string_list(table, "conda.channels", (), _channel, _unseen_hint)
+    channels = check.string_list(table, "conda.channels", (), _channel, _location_hint)
     dependencies = check.string_list(
         table, "conda.dependencies", (), _match_spec, lambda _: _MATCH_SPEC_HINT
     )
@@ -859,7 +867,7 @@ def _pypi(check: _Checker, table: Mapping[str, Any]) -> PyPI:
     index_url = check.string(table, "pypi.index-url", DEFAULT_INDEX, _url, _unseen_hint)
     index_url = lower_scheme(index_url)
     extra = check.string_list(table, "pypi.extra-index-urls", (), _url, _unseen_hint)
-    links = check.string_list(table, "pypi.find-links", (), _location, _unseen_hint)
+    links = check.string_list(table, "pypi.find-links", (), _location, _location_hint)
     extra, links = tuple(map(lower_scheme, extra)), tuple(map(lower_scheme, links))
     raw = table.get("dependencies")
     sources = read_sources(

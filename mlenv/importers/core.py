@@ -255,6 +255,15 @@ def _option(
     return result
 
 
+def hashes_not_kept(stated: str, export: str) -> str:
+    """The note for the hashes an imported file states: mlenv.toml has no place for expected
+    hashes, so saying they are dropped is the only honest import (never silently)."""
+    return (
+        f"{stated} are not kept: mlenv.toml has no place for expected hashes; mlenv.lock records "
+        f"the sha256 of every artifact it picks (compare with `mlenv export --format {export}`)"
+    )
+
+
 def _requirement_line(
     words: list[str], line: str, where: str, collector: _Collector, result: Imported
 ) -> Imported:
@@ -305,8 +314,7 @@ def _requirement_line(
             collector.fail(where, f"{text!r} has --hash but no == pin", "pin it with ==")
             return result
         collector.notes.append(
-            "--hash pins are kept as == pins; mlenv.lock records the sha256 of every artifact "
-            "(compare with `mlenv export --format requirements`)"
+            hashes_not_kept("--hash pins are kept as == pins, their hashes", "requirements")
         )
     collector.read.append((where, requirement))
     return replace(result, pypi=(*result.pypi, squeeze(text)))

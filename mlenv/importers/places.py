@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 from urllib.request import url2pathname
 
+from mlenv import bare_file
+from mlenv.bare_file import bare_file_url
 from mlenv.conda.channel_paths import channel_path
 from mlenv.errors import Problem
 from mlenv.trusted_path import NotYours, open_yours, others_write
@@ -44,7 +46,9 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def _why(location: str, base: Path) -> str | None:
-    if "://" in location or location.lower().startswith("file:"):
+    if (bare := bare_file_url(location)) is not None:
+        return bare
+    if "://" in location:  # a file: without it is refused above
         try:
             parts = urlsplit(location)
         except ValueError as exc:
@@ -115,7 +119,7 @@ def problems(places: Iterator[tuple[str, str]], base: Path) -> list[Problem]:
     found = []
     for where, location in places:
         if (why := not_yours(location, base)) is not None:
-            found.append(Problem(where, why, HINT))
+            found.append(Problem(where, why, bare_file.HINT if bare_file_url(location) else HINT))
     return found
 
 

@@ -20,7 +20,14 @@ from packaging.utils import canonicalize_name
 
 from mlenv.errors import Problem
 from mlenv.importers import places
-from mlenv.importers.core import _PYPI, Imported, ImportFileError, _Collector, _toml
+from mlenv.importers.core import (
+    _PYPI,
+    Imported,
+    ImportFileError,
+    _Collector,
+    _toml,
+    hashes_not_kept,
+)
 from mlenv.limits import MAX_IMPORTED_REQUIREMENTS, enforce
 
 TYPE_CHECKING = False
@@ -62,6 +69,7 @@ def read_pylock(path: Path, groups: Sequence[str] = ()) -> Imported:
     entries: dict[str, list[str]] = {}  # project -> each entry's index ("" for none)
     pinned: dict[tuple[str, str], str] = {}  # (project, marker left) -> its version
     links: list[str] = []
+    hashed = 0  # packages kept whose wheels or sdist the file gives hashes for
     judged = functools.cache(_not_yours)  # one walk per directory, not per package
     for package in lock.packages:
         where = f"{path}: package {package.name}"
@@ -80,6 +88,7 @@ def read_pylock(path: Path, groups: Sequence[str] = ()) -> Imported:
                            "tell them apart")  # fmt: skip
             continue
         pins.append(f"{package.name}=={package.version}{marker}")
+        hashed += _states_hashes(package)
         if refused := _elsewhere(package):
             collector.fail(where, refused, _YOURS)
             continue
@@ -101,6 +110,10 @@ def read_pylock(path: Path, groups: Sequence[str] = ()) -> Imported:
     shared = [index for index in indexes if index not in sources.values()]
     default = default or shared[0]
     notes = ["every locked package became an == pin; mlenv lock keeps them"]
+    if hashed:
+        notes.append(
+            hashes_not_kept(f"the hashes {path.name} states for {hashed} package(s)", "pylock")
+        )
     if sources:
         notes.append(
             f"{', '.join(sources)}: every entry in the lock names an index other than the "
@@ -165,6 +178,13 @@ def _unsupported(package: PylockPackage) -> str | None:
     if not package.wheels:
         return "locked as an sdist only, with no wheel"
     return None
+
+
+def _states_hashes(package: PylockPackage) -> bool:
+    """Whether the file gives hashes for this package's wheels or sdist (the note counts them)."""
+    return any(w.hashes for w in package.wheels or ()) or bool(
+        package.sdist and package.sdist.hashes
+    )
 
 
 def _on_pypi(package: PylockPackage) -> bool:

@@ -6,12 +6,16 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from mlenv.errors import printable
 from mlenv.oci.model import folded_clash, optional_object
 
 # Fields by their casefold, spelled as mlenv reads and writes them: the runtime keys
 # ``write.image_config`` sets, and a history entry's (the build pairs non-empty entries with
 # layers). Go folds ``ENV``, ``Label\u017f`` (a long s) or ``Empty_Layer`` onto them too.
 _RUNTIME = {key.casefold(): key for key in ("Env", "Labels")}
+# Linux's MAX_ARG_STRLEN (32 pages of 4 KiB) less the terminating NUL: execve refuses with
+# E2BIG a process whose environment holds a longer string.
+_ARG_MAX = 32 * 4096 - 1
 _HISTORY = {
     key.casefold(): key for key in ("created", "created_by", "author", "comment", "empty_layer")
 }
@@ -24,6 +28,23 @@ def _respelled(keys: Iterable[str], fields: Mapping[str, str]) -> tuple[str, str
         field = fields.get(key.casefold())
         if field is not None and key != field:
             return key, field
+    return None
+
+
+def _env_fault(item: str) -> str | None:
+    """Why no container runtime starts a process with this Env entry, if none would (attack
+    203): with no ``=`` Docker drops it as an unset and runc (under containerd) refuses, so
+    ``FOO`` is no ``FOO=``; runc refuses an empty name and a NUL, the kernel's execve an entry
+    past MAX_ARG_STRLEN. A duplicate name is no fault: the last wins, in runc as in ``_env``."""
+    name, equals, _ = item.partition("=")
+    if not equals:
+        return "has no '=' (Docker drops it as an unset, runc refuses to start the container)"
+    if not name:
+        return "has an empty name (runc refuses to start the container)"
+    if "\0" in item:
+        return "holds a NUL character (runc refuses to start the container)"
+    if len(item.encode()) > _ARG_MAX:
+        return f"is longer than the {_ARG_MAX} bytes execve takes in one variable"
     return None
 
 
@@ -58,6 +79,9 @@ def config_problem(config: dict[str, Any]) -> str | None:
     )
     if not isinstance(env, list) or not all(isinstance(item, str) for item in env):
         return "has an Env that is not a list of strings"
+    for number, item in enumerate(env):
+        if fault := _env_fault(item):
+            return f"has config.Env[{number}] {printable(item, 60)!r}, which {fault}"
     if not isinstance(labels, dict) or not all(isinstance(v, str) for v in labels.values()):
         return "has Labels that are not strings"
     if not isinstance(history, list) or not all(isinstance(item, dict) for item in history):

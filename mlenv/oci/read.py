@@ -81,7 +81,7 @@ def read_base(
             where=str(path),
         )
     if problem := config_problem(config):
-        raise OciError(f"the base image's config {problem}", where=where)
+        raise OciError(f"the base image's config {problem}", where=where, hint=_BASE_CONFIG)
     layers = tuple(layer_of(item, where) for item in as_list(manifest.get("layers"), where))
     rootfs = config.get("rootfs")
     diff_ids = tuple(as_list(rootfs.get("diff_ids") if isinstance(rootfs, dict) else None, where))
@@ -94,6 +94,10 @@ def read_base(
     return BaseImage(chosen.digest, architecture, config, layers, diff_ids, source)
 
 
+_BASE_CONFIG = (
+    "fix it where the base is built (each Env entry NAME=VALUE: `ENV FOO=` for an empty value), "
+    "or build on another base"
+)
 _DOCKER_ARCHIVE = (
     "give an OCI image layout or oci-archive; a docker-archive from `docker save` before "
     "Docker 25 has none: convert it with `skopeo copy docker-archive:IMAGE.tar oci:DIR:latest`"

@@ -334,7 +334,7 @@ def test_conda_specs_as_users_write_them(spec: str) -> None:
 _IMPORTS = {
     "requirements.txt": (
         "--extra-index-url https://download.pytorch.org/whl/cu121\n-f ./wheels\n"
-        "--find-links https://download.pytorch.org/whl/torch_stable.html\n-f file:./dist\n"
+        "--find-links https://download.pytorch.org/whl/torch_stable.html\n-f ./dist\n"
         "--find-links=wheels/\ntorch==2.3.0+cu121\nnumpy>=1.26\n"
     ),
     "environment.yml": (
@@ -353,7 +353,7 @@ _IMPORTS = {
 }
 _TORCH = "https://download.pytorch.org/whl/torch_stable.html"
 _PLACES = {
-    "requirements.txt": ("wheels", _TORCH, "file:./dist"),
+    "requirements.txt": ("wheels", _TORCH, "dist"),  # file:./dist: attack 203 refuses it
     "environment.yml": ("./local_channel", "https://conda.anaconda.org/conda-forge/label/rc"),
     "pixi.toml": ("https://prefix.dev/conda-forge", "./local_channel"),
 }

@@ -1,0 +1,22 @@
+"""A ``file:`` location without ``//`` (``file:wheels``, ``file:./dist``): no place every reader
+reads alike. pip takes ``file:x`` as ``x`` in its working directory (``url_to_path``), uv as
+``/x`` (the url crate's WHATWG parsing), mlenv.toml's path rule as a directory named ``file:x``
+beside it; so the manifest's reader and ``init --from``'s trust check both refuse it."""
+
+from __future__ import annotations
+
+HINT = "write the directory as a path (relative to mlenv.toml) or as a file:///ABSOLUTE/PATH URL"
+
+
+def bare_file_url(location: str) -> str | None:
+    """Why ``location``, a ``file:`` URL (any case) with no ``//`` after the colon, is refused,
+    or None for any other location."""
+    if location[:5].lower() != "file:" or location[5:7] == "//":
+        return None
+    rest = location[5:]
+    if rest.startswith("/"):  # pip and uv agree on it; a manifest path rule does not
+        return f"{location} is a file: URL without '//', which mlenv.toml reads as a path"
+    return (
+        f"{location} is a file: URL without '//', which pip reads as {rest} in its working "
+        f"directory and uv as /{rest}"
+    )
