@@ -95,7 +95,8 @@ def no_gpu_finding(kernel: str, said: str) -> Finding:
         "host-no-gpu", "", "a GPU CUDA can use", f"nvidia-smi: {said}",
         f"the NVIDIA kernel module {kernel} is loaded but nvidia-smi says {said!r}: CUDA will "
         "find no GPU on this host", "check `dmesg | grep NVRM` on the host (RmInitAdapter "
-        "failed, a GPU off the bus); in a container, start it with the GPUs (--gpus all)",
+        "failed, a GPU off the bus); in a container, start it with the GPUs (--gpus all, "
+        "or a nvidia.com/gpu resource)",
     )  # fmt: skip
 
 

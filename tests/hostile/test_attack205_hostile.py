@@ -27,7 +27,8 @@ from tests.support.locks import HASH, codes, locked, make_lock
 pytestmark = pytest.mark.hostile
 
 # https://github.com/NVIDIA/open-gpu-kernel-modules/issues/862 (RTX 5090, open module, exit 6;
-# dmesg: "RmInitAdapter failed! (0x22:0x56:884)") and #789 (RTX 3090 on 550.144.03)
+# dmesg: "RmInitAdapter failed! (0x22:0x56:884)") and #789 (RTX 3090 on 550.144.03); a CI job's
+# container on a DGX B200 whose bare-metal nvidia-smi lists its GPUs, pytorch/pytorch#167118
 NO_DEVICES = "No devices were found\n"
 # https://github.com/ameli/manylinux-cuda/issues/5: `docker run -it <image> nvidia-smi`, started
 # without --gpus, on a GPU host (exit 9)
