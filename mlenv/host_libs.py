@@ -18,11 +18,13 @@ _MISMATCH_RE = re.compile(
     re.IGNORECASE | re.MULTILINE,
 )
 # nvidia-smi's whole answer when NVML sees no GPU (the module failed to bring one up:
-# RmInitAdapter failed) or cannot open the driver (/dev/nvidiactl: a container started without
-# the GPUs); one GPU's "Unable to determine the device handle" says nothing of the others
+# RmInitAdapter failed), cannot open the driver (/dev/nvidiactl: a container started without
+# the GPUs) or lost it (NVIDIA's notice, NVIDIA/nvidia-docker#1730: a container detached from
+# its GPUs by a systemd reload); one GPU's "Unable to determine the device handle" says nothing
+# of the others
 _NO_GPU_RE = re.compile(
     r"^(?:No devices were found|NVIDIA-SMI has failed because it couldn't communicate with the "
-    r"NVIDIA driver)",
+    r"NVIDIA driver|Failed to initialize NVML: Unknown Error)",
     re.MULTILINE,
 )
 # the second line newer drivers print (R550 on): the user-space NVML's major.minor
@@ -94,9 +96,9 @@ def no_gpu_finding(kernel: str, said: str) -> Finding:
     return Finding.error(
         "host-no-gpu", "", "a GPU CUDA can use", f"nvidia-smi: {said}",
         f"the NVIDIA kernel module {kernel} is loaded but nvidia-smi says {said!r}: CUDA will "
-        "find no GPU on this host", "check `dmesg | grep NVRM` on the host (RmInitAdapter "
-        "failed, a GPU off the bus); in a container, start it with the GPUs (--gpus all, "
-        "or a nvidia.com/gpu resource)",
+        "find no GPU here", "check `dmesg | grep NVRM` on the host (RmInitAdapter failed, a "
+        "GPU off the bus); start a container with the GPUs (--gpus all, or a nvidia.com/gpu "
+        "resource), and recreate one that lost them (NVML's Unknown Error)",
     )  # fmt: skip
 
 

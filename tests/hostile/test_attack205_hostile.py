@@ -2,7 +2,8 @@
 can be used. The module's version file is there, so the driver is known; nvidia-smi exits
 non-zero with "No devices were found" (the module failed to bring the GPU up: RmInitAdapter
 failed) or "couldn't communicate with the NVIDIA driver" (a container started without the GPU
-devices sees the host's /sys/module but cannot open /dev/nvidiactl). CUDA finds no device either.
+devices sees the host's /sys/module but cannot open /dev/nvidiactl), and a container detached
+from its GPUs "Failed to initialize NVML: Unknown Error". CUDA finds no device either.
 
 Before, ``verify --host`` judged the module's version, warned that no probe listed the GPUs
 and passed (exit 0) a node where nothing CUDA can run. Each sample names the public issue it
@@ -36,6 +37,10 @@ NO_DRIVER = (
     "NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver. Make sure "
     "that the latest NVIDIA driver is installed and running.\n\n"
 )
+# NVIDIA's notice https://github.com/NVIDIA/nvidia-docker/issues/1730 ("Containers losing access
+# to GPUs"): after a systemd reload a container's nvidia-smi prints this (exit 255) while the
+# host's lists the GPUs (NVIDIA/nvidia-container-toolkit#1227, 570.133.20)
+LOST = "Failed to initialize NVML: Unknown Error\n"
 # https://github.com/NVIDIA/open-gpu-kernel-modules/issues/259 (515.43.04, open module): one
 # GPU's handle failing; on a multi-GPU node the others may still run (nvidia-container-toolkit#69)
 NO_HANDLE = "Unable to determine the device handle for GPU 0000:D8:00.0: Not Found\n"
@@ -78,7 +83,8 @@ def judged_on(
 @pytest.mark.parametrize(
     ("said", "status", "quoted"),
     [(NO_DEVICES, 6, "No devices were found"),
-     (NO_DRIVER, 9, "couldn't communicate with the NVIDIA driver")],
+     (NO_DRIVER, 9, "couldn't communicate with the NVIDIA driver"),
+     (LOST, 255, "Failed to initialize NVML: Unknown Error")],
 )  # fmt: skip
 def test_a_loaded_module_without_a_usable_gpu_fails(
     said: str, status: int, quoted: str, monkeypatch: pytest.MonkeyPatch
