@@ -44,6 +44,13 @@ LOST = "Failed to initialize NVML: Unknown Error\n"
 # https://github.com/NVIDIA/open-gpu-kernel-modules/issues/259 (515.43.04, open module): one
 # GPU's handle failing; on a multi-GPU node the others may still run (nvidia-container-toolkit#69)
 NO_HANDLE = "Unable to determine the device handle for GPU 0000:D8:00.0: Not Found\n"
+# https://docs.nvidia.com/datacenter/cloud-native/gpu-operator/23.3.1/troubleshootings.html
+# ("infoROM is corrupted (nvidia-smi return code 14)"): the GPU is listed, with a warning
+INFOROM = (
+    "| NVIDIA-SMI 470.82.01    Driver Version: 470.82.01    CUDA Version: 11.4     |\n"
+    "|   0  Tesla P100-PCIE...  On   | 00000000:0B:00.0 Off |                    0 |\n"
+    "WARNING: infoROM is corrupted at gpu 0000:0B:00.0\n"
+)
 # #789's module, as /proc/driver/nvidia/version prints it (NVIDIA/open-gpu-kernel-modules
 # kernel-open/nvidia/nv-procfs.c, its builder and date elided)
 PROC = (
@@ -115,6 +122,13 @@ def test_one_gpu_handle_failing_stays_unknown(monkeypatch: pytest.MonkeyPatch) -
     says nothing of the host's: still the host-arch-unknown warning, not host-no-gpu."""
     found, _ = judged_on(node(NO_HANDLE, 255), monkeypatch)
     assert NO_GPU not in found and ("warning", "host-arch-unknown", "") in found, found
+
+
+def test_a_corrupted_inforom_is_no_missing_gpu(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Input: nvidia-smi exiting 14 with its table and the infoROM warning (NVIDIA's GPU
+    Operator troubleshooting page). The GPU is there: no host-no-gpu."""
+    found, _ = judged_on(node(INFOROM, 14), monkeypatch)
+    assert NO_GPU not in found, found
 
 
 def test_without_a_loaded_module_nothing_is_judged() -> None:
