@@ -110,7 +110,7 @@ class HostFacts:
     windows_driver: bool = False  # WSL 2: nvidia-smi's driver is the Windows host's
     machine: str = ""  # uname -m: a lock for other machines cannot run here (GH200: aarch64)
     mismatch: DriverMismatch | None = None  # kernel module and user-space libraries differ
-    no_gpu: str | None = None  # nvidia-smi's "No devices were found" beside a loaded module
+    no_gpu: str | None = None  # nvidia-smi saying no GPU is usable, beside a loaded module
 
 
 def _excerpt(text: str) -> str:
