@@ -31,6 +31,7 @@ from mlenv.host_libs import (
     library_version,
     mismatch,
     parse_smi_mismatch,
+    parse_smi_no_gpu,
 )
 from mlenv.host_system import HostSystem as HostSystem
 from mlenv.host_system import NvmlSnapshot as NvmlSnapshot
@@ -109,6 +110,7 @@ class HostFacts:
     windows_driver: bool = False  # WSL 2: nvidia-smi's driver is the Windows host's
     machine: str = ""  # uname -m: a lock for other machines cannot run here (GH200: aarch64)
     mismatch: DriverMismatch | None = None  # kernel module and user-space libraries differ
+    no_gpu: str | None = None  # nvidia-smi saying no GPU is usable, beside a loaded module
 
 
 def _excerpt(text: str) -> str:
@@ -288,6 +290,10 @@ class _Prober:
         """The mismatch a failing nvidia-smi printed, if one did."""
         return next(filter(None, map(parse_smi_mismatch, self.failed)), None)
 
+    def smi_no_gpu(self) -> str | None:
+        """What a failing nvidia-smi printed when it found no GPU to use, if it did."""
+        return next(filter(None, map(parse_smi_no_gpu, self.failed)), None)
+
     def library(self) -> tuple[str, str] | None:
         """Where the loader finds the driver's user-space library, and its version: the target
         of the ``libcuda.so.1`` link (several drivers' files may lie side by side), else
@@ -346,8 +352,12 @@ def detect(system: HostSystem) -> HostFacts:
     cuda = prober.cuda(driver) if driver is not None else None
     kernel = driver if driver_source in (SYS_MODULE_VERSION, PROC_DRIVER_VERSION) else None
     broken = None if kernel is None else mismatch(kernel, prober.library(), prober.smi_mismatch())
+    # a loaded module, and neither a probe nor the user names a GPU: nvidia-smi may say none runs
+    no_gpu = prober.smi_no_gpu() if kernel is not None and not gpus and broken is None else None
     windows = prober.wsl(driver_source)
     glibc = prober.glibc()
     machine = (system.run(UNAME_ARGV, UNAME_TIMEOUT) or "").strip()
     results = tuple(prober.results)
-    return HostFacts(driver, driver_source, cuda, gpus, glibc, results, windows, machine, broken)
+    return HostFacts(
+        driver, driver_source, cuda, gpus, glibc, results, windows, machine, broken, no_gpu
+    )

@@ -1,7 +1,7 @@
-"""A driver upgraded without a reboot: the loaded kernel module and the user-space libraries
-(libcuda, libnvidia-ml) differ, and CUDA and NVML refuse to start. Pure readers of what shows
-it (a failing nvidia-smi's text, the libraries' file names, ``ldconfig -p``) and the verdict;
-``mlenv.host`` gathers the text."""
+"""A loaded kernel module CUDA cannot use. A driver upgraded without a reboot: the module and
+the user-space libraries (libcuda, libnvidia-ml) differ, and CUDA and NVML refuse to start; or
+no GPU behind the module at all. Pure readers of what shows it (a failing nvidia-smi's text,
+the libraries' file names, ``ldconfig -p``) and the verdicts; ``mlenv.host`` gathers the text."""
 
 from __future__ import annotations
 
@@ -16,6 +16,16 @@ from mlenv.host_text import driver_or_none
 _MISMATCH_RE = re.compile(
     r"^[^\n]{0,80}?(?:Driver/library version mismatch|NVML/RM version mismatch)[^\n]{0,40}",
     re.IGNORECASE | re.MULTILINE,
+)
+# nvidia-smi's whole answer when NVML sees no GPU (the module failed to bring one up:
+# RmInitAdapter failed), cannot open the driver (/dev/nvidiactl: a container started without
+# the GPUs) or lost it (NVIDIA's notice, NVIDIA/nvidia-docker#1730: a container detached from
+# its GPUs by a systemd reload); one GPU's "Unable to determine the device handle" says nothing
+# of the others
+_NO_GPU_RE = re.compile(
+    r"^(?:No devices were found|NVIDIA-SMI has failed because it couldn't communicate with the "
+    r"NVIDIA driver|Failed to initialize NVML: Unknown Error)",
+    re.MULTILINE,
 )
 # the second line newer drivers print (R550 on): the user-space NVML's major.minor
 _NVML_LIBRARY_RE = re.compile(r"^NVML library version: ([0-9]{1,4}(?:\.[0-9]{1,4}){1,2})\s*$",
@@ -73,6 +83,23 @@ def parse_smi_mismatch(text: str) -> SmiMismatch | None:
         return None
     nvml = _NVML_LIBRARY_RE.search(text)
     return SmiMismatch(match[0].strip(), nvml[1] if nvml else None)
+
+
+def parse_smi_no_gpu(text: str) -> str | None:
+    """nvidia-smi's line saying no GPU can be used, None if it said something else."""
+    match = _NO_GPU_RE.search(text)
+    return match[0] if match else None
+
+
+def no_gpu_finding(kernel: str, said: str) -> Finding:
+    """CUDA finds no device where nvidia-smi finds none: a lock that needs one cannot run."""
+    return Finding.error(
+        "host-no-gpu", "", "a GPU CUDA can use", f"nvidia-smi: {said}",
+        f"the NVIDIA kernel module {kernel} is loaded but nvidia-smi says {said!r}: CUDA will "
+        "find no GPU here", "check `dmesg | grep NVRM` on the host (RmInitAdapter failed, a "
+        "GPU off the bus); start a container with the GPUs (--gpus all, or a nvidia.com/gpu "
+        "resource), and recreate one that lost them (NVML's Unknown Error)",
+    )  # fmt: skip
 
 
 def library_version(target: str) -> str | None:

@@ -21,6 +21,7 @@ from mlenv.cuda.tags import is_cpu_variant
 from mlenv.cuda.versions import CudaError, CudaVersion, DriverVersion
 from mlenv.digests import is_sha256_hex
 from mlenv.entry_needs import EDITED, because_holds, entry_needs
+from mlenv.host_libs import no_gpu_finding
 from mlenv.lockfile import Lock, LockedPackage
 from mlenv.platforms import NAMES, by_name
 from mlenv.toml_strings import basic
@@ -41,6 +42,7 @@ class Judged:
     windows: bool = False  # a WSL 2 host: the driver is the Windows host's (verify --host)
     machine: str = ""  # the host's uname -m (verify --host), else ""
     mismatch: DriverMismatch | None = None  # a driver upgraded without a reboot (verify --host)
+    no_gpu: str = ""  # nvidia-smi's line saying no GPU is usable (verify --host), else ""
 
 
 @dataclass(frozen=True)
@@ -112,6 +114,8 @@ def verify_lock(lock: Lock, manifest_hash: str, judged: Judged | None) -> Verdic
     needs, extraction, unread, together = entry_needs(lock)
     findings += extraction
     target = lock.target
+    if judged is not None and judged.no_gpu and (needs or target.cuda is not None):
+        findings.append(no_gpu_finding(judged.driver, judged.no_gpu))
     if target.cuda is None or target.driver_floor is None:
         if needs:
             names = ", ".join(sorted({n.name for n in needs}))

@@ -81,6 +81,7 @@ def by_host() -> tuple[Judged | None, HostFacts]:
         facts.windows_driver,
         facts.machine,
         facts.mismatch,
+        facts.no_gpu or "",
     )
     return judged, facts
 
