@@ -65,13 +65,9 @@ def by_host() -> tuple[Judged | None, HostFacts]:
         return None, facts
     archs = tuple(compute_capability_arch(g.compute_cap) for g in facts.gpus if g.compute_cap)
     unknown = sum(not g.compute_cap for g in facts.gpus)
-    unchecked = (
-        "no probe listed the host's GPUs"
-        if not facts.gpus
-        else f"{unknown} of the host's {len(facts.gpus)} GPU(s) report no compute capability"
-        if unknown
-        else ""
-    )
+    unchecked = "no probe listed the host's GPUs" if not facts.gpus else ""
+    if unknown and facts.gpus:
+        unchecked = f"{unknown} of the host's {len(facts.gpus)} GPU(s) report no compute capability"
     judged = Judged(
         facts.driver,
         facts.driver_source or "host",
