@@ -49,10 +49,10 @@ def _needs(case: Case) -> list[PackageNeed]:
     if not case.package:
         return []
     if case.package.endswith(".whl"):
-        name, parsed = parse_wheel_filename(case.package)[:2]
-        need = extract(name, str(parsed), case.package)
+        wheel, parsed = parse_wheel_filename(case.package)[:2]
+        need = extract(wheel, str(parsed), case.package)
         assert need is not None, case.package
-        return [PackageNeed.of_wheel(name, str(parsed), need, case.package)]
+        return [PackageNeed.of_wheel(wheel, str(parsed), need, case.package)]
     name, version = case.package.split("==")
     need = extract(name, version)
     assert need is not None, case.package
