@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from mlenv.cuda.versions import DriverVersion
-from mlenv.lockfile import Lock
+from mlenv.lockfile import Lock, LockedPackage
 from mlenv.node_affinity import affinity_yaml, driver_terms, node_affinity
 from mlenv.nodes import Node, NodesError, exit_status, judge_node, judge_nodes, read_nodes
 from mlenv.selector import parse
@@ -341,3 +341,25 @@ def test_a_family_target_in_archs_plans_for_its_family(
             for minor in e["values"]
         }
         assert cc.split(".")[1] in minors
+
+
+def test_an_arm64_node_is_judged_by_the_locks_aarch64_torch() -> None:
+    """A T4 on an amd64 node runs the x86_64 torch 2.9.0+cu128 (7.0 to 12.0); a T4G on an arm64
+    node (g5g) gets the aarch64 build, which starts at sm_80: the node's kubernetes.io/arch
+    picks the wheel its GPU is judged against."""
+
+    def torch(tag: str) -> LockedPackage:
+        filename = f"torch-2.9.0+cu128-cp311-cp311-{tag}.whl"
+        return locked("torch", "2.9.0+cu128", "12.8", filename=filename)
+
+    lock = make_lock(
+        [torch("manylinux_2_28_x86_64")],
+        cuda="12.8",
+        floor="570.26",
+        aarch64=[torch("manylinux_2_28_aarch64")],
+    )
+    labels = gfd("570.26", "7.5")
+    x86 = judge_node(lock, (), Node("t4", {**labels, "kubernetes.io/arch": "amd64"}))
+    arm = judge_node(lock, (), Node("t4g", {**labels, "kubernetes.io/arch": "arm64"}))
+    assert (x86.status, [f.code for f in x86.findings]) == ("ok", [])
+    assert (arm.status, [f.code for f in arm.findings]) == ("fail", ["arch-not-built"])
