@@ -165,7 +165,9 @@ def _package_need(
                     REBUILD,
                 )
             )
-    return None if need is None else PackageNeed(package.name, package.version, need)
+    if need is None:
+        return None
+    return PackageNeed.of_wheel(package.name, package.version, need, package.filename)
 
 
 def _conda_item(conda: CondaRecord, findings: list[Finding]) -> PackageNeed | None:

@@ -144,6 +144,7 @@ def verify_lock(lock: Lock, manifest_hash: str, judged: Judged | None) -> Verdic
         reported=CudaVersion.parse(judged.cuda, where=judged.source)
         if judged is not None and judged.cuda
         else None,
+        machine=judged.machine if judged else "",
     )
     findings += judge(cuda_target, needs, together)
     findings += _reported_cuda(cuda_target, judged, findings)

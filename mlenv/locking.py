@@ -248,7 +248,7 @@ class CudaPolicy(CandidatePolicy):
             self._unread.add(verdict.package)
             self.unread_files.add(file)
             return 3, verdict.message
-        item = PackageNeed(file.name, version, need)
+        item = PackageNeed.of_wheel(file.name, version, need, file.filename)
         found = judge(self.target, [item], pairs=False)  # pairs: once all are pinned
         errors = [f for f in found if f.package and f.severity == "error"]
         if errors:
@@ -502,7 +502,7 @@ def _cuda_needs(
         version = str(pin.version)
         need = extract(pin.name, version, file.filename, requires, file.index_url, markers)
         if need is not None:
-            needs[file.url] = PackageNeed(pin.name, version, need)
+            needs[file.url] = PackageNeed.of_wheel(pin.name, version, need, file.filename)
         elif (
             target is not None
             and (what := cudapkg.undetermined(pin.name, version, file.index_url)) is not None

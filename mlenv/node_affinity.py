@@ -23,11 +23,29 @@ from mlenv.nodes import (
     NODE_ARCH,
     NodesError,
 )
-from mlenv.platforms import NAMES, by_name
+from mlenv.platforms import NAMES, PLATFORMS, by_name
 
 
 def _expression(key: str, operator: str, value: int | str) -> dict[str, Any]:
     return {"key": key, "operator": operator, "values": [str(value)]}
+
+
+def _expression_in(key: str, values: Sequence[str]) -> dict[str, Any]:
+    return {"key": key, "operator": "In", "values": list(values)}
+
+
+def _gpu_terms(archs: Sequence[str]) -> list[list[dict[str, Any]]]:
+    """One term per compute-capability major: its major and the minors allowed."""
+    by_major: dict[int, list[int]] = {}
+    for cc in sorted({arch_cc(arch) for arch in archs}):
+        by_major.setdefault(cc // 10, []).append(cc % 10)
+    return [
+        [
+            _expression_in(COMPUTE_MAJOR, [str(major)]),
+            _expression_in(COMPUTE_MINOR, [str(m) for m in minors]),
+        ]
+        for major, minors in sorted(by_major.items())
+    ]
 
 
 def driver_terms(minimum: DriverVersion) -> list[list[dict[str, Any]]]:
@@ -67,10 +85,11 @@ def node_arches(lock: Lock) -> tuple[str, ...]:
     return tuple(sorted({by_name(p).oci_architecture for p in lock.target.platforms if p in NAMES}))
 
 
-def allowed_archs(lock: Lock, declared_archs: Sequence[str]) -> tuple[str, ...]:
-    """The GPU architectures the lock may run on: ``[cuda] archs`` (or every architecture of
-    the target's CUDA major) less those the target CUDA, or a locked package's own build
-    (``cuda.framework_archs``), refuses by ``cuda.judge``'s own rules."""
+def allowed_archs(lock: Lock, declared_archs: Sequence[str], machine: str = "") -> tuple[str, ...]:
+    """The GPU architectures the lock may run on (on ``machine``'s nodes: its wheels alone):
+    ``[cuda] archs`` (or every architecture of the target's CUDA major) less those the target
+    CUDA, or a locked package's own build (``cuda.framework_archs``), refuses by ``cuda.judge``'s
+    own rules."""
     target = lock.target
     if target.cuda is None or target.driver_floor is None:
         return ()
@@ -90,10 +109,22 @@ def allowed_archs(lock: Lock, declared_archs: Sequence[str]) -> tuple[str, ...]:
     needs = entry_needs(lock)[0]  # a package's own build may leave an arch out (torch +cu128)
     kept = []
     for arch in candidates:
-        findings = judge(CudaTarget(cuda, floor, (arch,)), needs)
+        findings = judge(CudaTarget(cuda, floor, (arch,), machine=machine), needs)
         if not any(f.code.startswith("arch-") for f in findings):
             kept.append(arch)
     return tuple(kept)
+
+
+def archs_by_machine(lock: Lock, declared_archs: Sequence[str]) -> dict[tuple[str, ...], list[str]]:
+    """The GOARCHs of the lock's platforms, grouped by the GPU architectures their wheels allow:
+    an amd64 node runs the x86_64 torch (sm_75 on a T4), an arm64 one the aarch64 build, which
+    starts at sm_80; one group when the machines agree."""
+    groups: dict[tuple[str, ...], list[str]] = {}
+    for platform in (p for p in PLATFORMS if p.oci_architecture in node_arches(lock)):
+        archs = allowed_archs(lock, declared_archs, platform.machine)
+        groups.setdefault(archs, []).append(platform.oci_architecture)
+    groups.pop((), None)  # a machine no GPU runs the lock on: none of its nodes admitted
+    return groups
 
 
 def node_affinity(lock: Lock, declared_archs: Sequence[str]) -> dict[str, Any]:
@@ -121,28 +152,18 @@ def node_affinity(lock: Lock, declared_archs: Sequence[str]) -> dict[str, Any]:
             where="[cuda] version",
             hint=unknown[1],
         )
-    archs = allowed_archs(lock, declared_archs)
-    if not archs:
+    groups = archs_by_machine(lock, declared_archs)
+    if not groups:
         raise NodesError(
             f"no GPU architecture in [cuda] archs is supported by CUDA {target.cuda}",
             where="[cuda] archs",
             hint="run `mlenv verify` to see which architectures CUDA refuses",
         )
-    by_major: dict[int, list[int]] = {}
-    for cc in sorted({arch_cc(arch) for arch in archs}):
-        by_major.setdefault(cc // 10, []).append(cc % 10)
-    gpu_terms = [
-        [
-            {"key": COMPUTE_MAJOR, "operator": "In", "values": [str(major)]},
-            {"key": COMPUTE_MINOR, "operator": "In", "values": [str(m) for m in minors]},
-        ]
-        for major, minors in sorted(by_major.items())
-    ]
-    machine = {"key": NODE_ARCH, "operator": "In", "values": list(node_arches(lock))}
     terms = [
-        {"matchExpressions": [machine, *driver, *gpu]}
+        {"matchExpressions": [_expression_in(NODE_ARCH, goarchs), *driver, *gpu]}
+        for archs, goarchs in groups.items()
         for driver in driver_terms(DriverVersion.parse(needed))
-        for gpu in gpu_terms
+        for gpu in _gpu_terms(archs)
     ]
     return {
         "nodeAffinity": {
@@ -156,11 +177,12 @@ def affinity_yaml(lock: Lock, declared_archs: Sequence[str]) -> str:
     JSON strings, which YAML reads as the same strings, so the text is byte-stable."""
     stanza = node_affinity(lock, declared_archs)
     needed = verify_lock(lock, lock.inputs_hash, None).requires_driver
-    archs = ", ".join(allowed_archs(lock, declared_archs))
+    groups = archs_by_machine(lock, declared_archs).items()
+    said = ";\n# or ".join(f"one of {', '.join(a)},\n# on {', '.join(g)}" for a, g in groups)
     lines = [
         "# Exported by `mlenv export --format k8s-affinity` from mlenv.lock: admits only nodes",
-        f"# whose GPU Feature Discovery labels show driver >= {needed} and one of {archs},",
-        f"# on {', '.join(node_arches(lock))} ({NODE_ARCH}).",
+        *f"# whose GPU Feature Discovery labels show driver >= {needed} and {said} "
+        f"({NODE_ARCH}).".split("\n"),
         f"# Labels: {GFD_DOCS}",
     ]
     lines += _yaml(stanza, 0)

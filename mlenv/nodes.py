@@ -32,7 +32,7 @@ from mlenv.errors import MlenvError
 from mlenv.judge import Judged, compute_capability_arch, verify_lock
 from mlenv.limits import MAX_NODE_LIST, enforce
 from mlenv.lockfile import Lock
-from mlenv.platforms import NAMES, by_name
+from mlenv.platforms import NAMES, PLATFORMS, by_name
 from mlenv.selector import Selector
 
 NODE_ARCH = "kubernetes.io/arch"  # kubelet's well-known label: GOARCH (amd64, arm64)
@@ -215,18 +215,26 @@ _ARCH_UNKNOWN = Finding(
 )
 
 
-CudaFindings = Callable[[str, tuple[str, ...]], Sequence[Finding]]
+CudaFindings = Callable[[str, tuple[str, ...], str], Sequence[Finding]]
 
 
 def _cuda_findings(lock: Lock) -> CudaFindings:
-    """verify's findings for a driver and GPU architectures, each pair judged once: a cluster
-    has thousands of nodes but a handful of driver and GPU combinations."""
+    """verify's findings for a driver, GPU architectures and machine, each judged once: a
+    cluster has thousands of nodes but a handful of driver, GPU and machine combinations."""
 
     @functools.cache
-    def findings(driver: str, archs: tuple[str, ...]) -> tuple[Finding, ...]:
-        return verify_lock(lock, lock.inputs_hash, Judged(driver, "GFD labels", archs)).findings
+    def findings(driver: str, archs: tuple[str, ...], machine: str) -> tuple[Finding, ...]:
+        judged = Judged(driver, "GFD labels", archs, machine=machine)
+        return verify_lock(lock, lock.inputs_hash, judged).findings
 
     return findings
+
+
+def _machine(node: Node) -> str:
+    """The node's CPU (``uname -m``) from its ``kubernetes.io/arch`` label, "" when unlabelled:
+    a GPU on an arm64 node runs the lock's aarch64 wheels, whose GPU code differs."""
+    goarch = node.labels.get(NODE_ARCH)
+    return next((p.machine for p in PLATFORMS if p.oci_architecture == goarch), "")
 
 
 def _platform(lock: Lock, node: Node) -> list[Finding]:
@@ -262,7 +270,9 @@ def judge_node(
         return NodeVerdict(node.name, "cannot-judge", facts, reason=reason)
     archs = () if facts.arch is None else (facts.arch,)
     judged = cuda_findings or _cuda_findings(lock)
-    findings = [*_platform(lock, node), *judged(str(facts.driver), archs)]
+    platform = _platform(lock, node)  # a node of no locked machine: said there, once
+    machine = "" if platform else _machine(node)
+    findings = [*platform, *judged(str(facts.driver), archs, machine)]
     if facts.arch is None:
         findings.append(_ARCH_UNKNOWN)
     elif (undeclared := _declared(facts.arch, declared_archs)) is not None:

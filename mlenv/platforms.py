@@ -38,6 +38,17 @@ def by_name(name: str) -> Platform:
     return _BY_NAME[name]
 
 
+def wheel_machine(filename: str) -> str | None:
+    """The machine a wheel file is built for, from its platform tags (``manylinux_2_28_aarch64``,
+    ``linux_x86_64``): the one place that reads it, since a framework's CUDA builds for aarch64
+    carry other GPU code than its x86_64 builds; None for a pure or another machine's wheel."""
+    tags = filename.removesuffix(".whl").rpartition("-")[2].split(".")
+    for platform in PLATFORMS:
+        if any(tag.endswith(f"_{platform.machine}") for tag in tags):
+            return platform.machine
+    return None
+
+
 def conda_spelling(value: str) -> str | None:
     """The name mlenv gives a platform spelt as Docker, Go or ``uname -m`` spell it
     (``linux/amd64``, ``arm64``, ``x86_64``), for a hint: a docker user's reflex."""

@@ -6,7 +6,10 @@ differs between releases (2.7 and 2.11 on also leave out Volta), so each row nam
 releases it holds for; the first row naming the package's release decides. A row with a
 ``highest`` architecture and no PTX also leaves out every GPU of a newer major: NVIDIA runs a
 cubin for X.y only on X.z (z >= y), and only PTX on a newer architecture, so PyTorch's CUDA 12.6
-wheels (up to sm_90) have no code for a Blackwell GPU."""
+wheels (up to sm_90) have no code for a Blackwell GPU. A row with a ``machine`` holds for
+that machine's builds only, a row without one for x86_64's: PyTorch's aarch64 (SBSA) CUDA
+wheels carry nothing below sm_90 (2.6-2.8) or sm_80 (2.9 on), so a T4G (sm_75) on Graviton
+passed an aarch64 ``+cu128`` torch built for 8.0;9.0;10.0;12.0."""
 
 from __future__ import annotations
 
@@ -18,10 +21,13 @@ from packaging.specifiers import SpecifierSet
 from packaging.version import InvalidVersion, Version
 
 from mlenv.cuda.matrix import table
-from mlenv.cuda.versions import CudaVersion, arch_cc
+from mlenv.cuda.versions import JETSON_ONLY_CCS, CudaVersion, arch_cc
 
 if TYPE_CHECKING:
-    from mlenv.cuda.rules import CudaTarget, PackageNeed
+    from mlenv.cuda.rules import CudaTarget, PackageNeed, Severity
+
+
+Said = tuple["Severity", str, str, str, str]  # severity, code, needs, message, hint
 
 
 @dataclass(frozen=True)
@@ -34,6 +40,7 @@ class _Floor:
     instead: str
     highest: str | None  # the newest architecture with code, when no PTX follows it
     newer: str  # the remedy for a GPU of a newer major than ``highest``
+    machine: str  # the machine whose builds the row holds for
 
 
 @functools.cache
@@ -48,20 +55,25 @@ def _floors() -> tuple[_Floor, ...]:
             str(row["instead"]),
             str(row["highest"]) if "highest" in row else None,
             str(row.get("newer", "")),
+            str(row.get("machine", "x86_64")),
         )
         for row in table("framework_archs")
     )
 
 
-def unbuilt_archs(target: CudaTarget, item: PackageNeed) -> list[tuple[str, str, str, str]]:
-    """(code, needs, message, hint) for each target GPU architecture below the lowest one the
-    package's build carries, or of a newer major than its newest without PTX; empty when it
-    carries them all or mlenv knows no list for it."""
+def unbuilt_archs(target: CudaTarget, item: PackageNeed) -> list[Said]:
+    """(severity, code, needs, message, hint) for each target GPU architecture below the lowest
+    one the package's build carries, or of a newer major than its newest without PTX; empty when
+    it carries them all, mlenv knows no list for it, or the GPUs are another machine's (one
+    host's: verify --host). A Jetson's GPU that only a lower minor's code covers is a warning:
+    NVIDIA's binary compatibility holds for desktop GPUs only, not Tegra, and PyTorch's aarch64
+    wheels are SBSA builds, not JetPack's."""
     need = item.need
-    said: list[tuple[str, str, str, str]] = []
+    said: list[Said] = []
     floor = _floor(item)
-    if floor is None:
+    if floor is None or target.machine not in ("", item.machine):
         return said
+    on = "" if floor.machine == "x86_64" else f"{floor.machine} "
     for arch in target.archs:
         if arch_cc(arch) < arch_cc(floor.lowest):
             needs, why, instead = floor.lowest, "", floor.instead
@@ -69,18 +81,36 @@ def unbuilt_archs(target: CudaTarget, item: PackageNeed) -> list[tuple[str, str,
             needs, instead = f"<= {floor.highest}", floor.newer
             why = ", with no PTX a newer GPU could compile"
         else:
+            if item.machine == "aarch64" and arch_cc(arch) in JETSON_ONLY_CCS:
+                said.append(_jetson(item, arch, floor.built))
             continue
         said.append(
             (
+                "error",
                 "arch-not-built",
                 needs,
-                f"{item.name} {item.version} is built for CUDA {need.cuda}, and its CUDA "
+                f"{item.name} {item.version} is built for CUDA {need.cuda}, and its {on}CUDA "
                 f"{need.cuda} builds carry no code for {arch} (they are built for "
                 f"{floor.built}{why}); the GPU fails at its first kernel",
                 f"use {instead} of {item.name}, or drop {arch} from the fleet",
             )
         )
     return said
+
+
+def _jetson(item: PackageNeed, arch: str, built: str) -> Said:
+    """A Jetson GPU (Tegra) against an SBSA build: not judged, as ``verify --host`` does not
+    judge a Jetson's driver by NVIDIA's tables."""
+    return (
+        "warning",
+        "arch-not-judged",
+        f"code for {arch}",
+        f"{item.name} {item.version} is an aarch64 (SBSA) build for {built}, and {arch} is a "
+        "Jetson's GPU (Tegra), where NVIDIA's binary compatibility across minors does not "
+        "hold; mlenv does not judge whether it runs there",
+        f"on a Jetson use a JetPack build of {item.name} (NVIDIA's Jetson wheels), and check "
+        "a kernel on the device",
+    )
 
 
 def _floor(item: PackageNeed) -> _Floor | None:
@@ -94,7 +124,9 @@ def _floor(item: PackageNeed) -> _Floor | None:
         release = None
     for floor in _floors():
         releases = floor.packages.get(item.name)
-        if releases is None or not floor.first <= item.need.cuda <= floor.last:
+        if releases is None or floor.machine != item.machine:
+            continue
+        if not floor.first <= item.need.cuda <= floor.last:
             continue
         if release is None and str(releases):
             continue

@@ -36,6 +36,7 @@ from mlenv.cuda.minor_said import COMPAT_NEEDS, claim, read_from, unlisted_minor
 from mlenv.cuda.pairs import paired
 from mlenv.cuda.tags import CudaNeed
 from mlenv.cuda.versions import ARCH_SUFFIX_SINCE, CudaVersion, DriverVersion, arch_cc
+from mlenv.platforms import wheel_machine
 
 # The systems NVIDIA's forward compatibility applies to (CUDA Compatibility guide, "Forward
 # Compatibility"): a Jetson or an NGC Server Ready RTX card is as eligible as a data-center GPU.
@@ -55,6 +56,7 @@ class CudaTarget:
     checked: bool = False  # the driver of one machine (verify --driver/--host), not the floor
     windows: bool = False  # WSL 2: the Windows host's driver, ranked by Table 3's Windows column
     reported: CudaVersion | None = None  # the "CUDA Version" that driver prints (nvidia-smi)
+    machine: str = ""  # the one machine whose GPUs ``archs`` are (verify --host); "" the fleet
 
     def __post_init__(self) -> None:
         for arch in self.archs:
@@ -86,11 +88,18 @@ class CudaTarget:
 
 @dataclass(frozen=True)
 class PackageNeed:
-    """One locked package and the CUDA it needs."""
+    """One locked package, the CUDA it needs and the machine its build is for (a framework's
+    aarch64 CUDA builds carry other GPU code than its x86_64 ones: ``framework_archs``)."""
 
     name: str
     version: str
     need: CudaNeed
+    machine: str = "x86_64"
+
+    @classmethod
+    def of_wheel(cls, name: str, version: str, need: CudaNeed, filename: str) -> PackageNeed:
+        """The need of a wheel file, on the machine its platform tag names (x86_64 else)."""
+        return cls(name, version, need, wheel_machine(filename) or "x86_64")
 
 
 Severity = Literal["error", "warning"]
@@ -304,7 +313,7 @@ def _package_findings(target: CudaTarget, item: PackageNeed) -> list[Finding]:
             )
         )
         return findings
-    findings += [finding("error", *said) for said in unbuilt_archs(target, item)]
+    findings += [finding(*said) for said in unbuilt_archs(target, item)]
     windows = target.windows
     target_minimum = table3_driver(cuda, windows=windows) if cuda in known_cuda_versions() else None
     own = table3_driver(need.cuda, windows=windows)

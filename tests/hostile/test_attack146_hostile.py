@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from packaging.utils import parse_wheel_filename
 
 from mlenv.cuda.rules import PackageNeed, judge
 from mlenv.cuda.tags import extract
@@ -43,8 +44,15 @@ CASES = csv_rows(CASES_FILE, Case)
 
 
 def _needs(case: Case) -> list[PackageNeed]:
+    """``name==version`` (the x86_64 build) or a wheel's file name, whose platform tag names the
+    machine it is for (an aarch64 torch carries other GPU code)."""
     if not case.package:
         return []
+    if case.package.endswith(".whl"):
+        wheel, parsed = parse_wheel_filename(case.package)[:2]
+        need = extract(wheel, str(parsed), case.package)
+        assert need is not None, case.package
+        return [PackageNeed.of_wheel(wheel, str(parsed), need, case.package)]
     name, version = case.package.split("==")
     need = extract(name, version)
     assert need is not None, case.package

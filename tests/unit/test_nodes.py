@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from mlenv.cuda.versions import DriverVersion
-from mlenv.lockfile import Lock
+from mlenv.lockfile import Lock, LockedPackage
 from mlenv.node_affinity import affinity_yaml, driver_terms, node_affinity
 from mlenv.nodes import Node, NodesError, exit_status, judge_node, judge_nodes, read_nodes
 from mlenv.selector import parse
@@ -341,3 +341,44 @@ def test_a_family_target_in_archs_plans_for_its_family(
             for minor in e["values"]
         }
         assert cc.split(".")[1] in minors
+
+
+def _torch_29(tag: str) -> LockedPackage:
+    filename = f"torch-2.9.0+cu128-cp311-cp311-{tag}.whl"
+    return locked("torch", "2.9.0+cu128", "12.8", filename=filename)
+
+
+# torch 2.9.0+cu128 for both machines: x86_64's build carries 7.0 to 12.0, aarch64's 8.0 on
+TWO_MACHINES = make_lock(
+    [_torch_29("manylinux_2_28_x86_64")],
+    cuda="12.8",
+    floor="570.26",
+    aarch64=[_torch_29("manylinux_2_28_aarch64")],
+)
+
+
+def test_an_arm64_node_is_judged_by_the_locks_aarch64_torch() -> None:
+    """A T4 on an amd64 node runs the x86_64 torch; a T4G on an arm64 node (g5g) gets the
+    aarch64 build, which starts at sm_80: the node's kubernetes.io/arch picks the wheel its GPU
+    is judged against."""
+    labels = gfd("570.26", "7.5")
+    x86 = judge_node(TWO_MACHINES, (), Node("t4", {**labels, "kubernetes.io/arch": "amd64"}))
+    arm = judge_node(TWO_MACHINES, (), Node("t4g", {**labels, "kubernetes.io/arch": "arm64"}))
+    assert (x86.status, [f.code for f in x86.findings]) == ("ok", [])
+    assert (arm.status, [f.code for f in arm.findings]) == ("fail", ["arch-not-built"])
+
+
+def test_the_affinity_admits_a_t4_on_amd64_but_not_on_arm64() -> None:
+    """The stanza admits what verify --nodes admits, machine by machine: sm_75 on amd64 nodes
+    only, sm_90 on both."""
+    affinity = node_affinity(TWO_MACHINES, ("sm_75", "sm_90"))
+    for cc, goarch, admitted in [
+        ("7.5", "amd64", True),
+        ("7.5", "arm64", False),
+        ("9.0", "amd64", True),
+        ("9.0", "arm64", True),
+    ]:
+        labels = {**gfd("570.26", cc), "kubernetes.io/arch": goarch}
+        assert admits(affinity, labels) is admitted, (cc, goarch)
+    text = affinity_yaml(TWO_MACHINES, ("sm_75", "sm_90"))
+    assert "one of sm_75, sm_90,\n# on amd64;\n# or one of sm_90,\n# on arm64 (" in text
