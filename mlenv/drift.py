@@ -228,23 +228,27 @@ def conda_channel_drift(lock: Lock, base: str | None = None) -> tuple[str, objec
 
 def _is_channel(locked: str, recorded: str, base: str | None = None) -> bool:
     """Whether a record's ``channel`` (the URL rattler solved from) is the channel the
-    manifest spells ``recorded`` (as [target] records it): a URL as spelled, a name below
-    ``CONDA_ALIAS``, a directory as its file: URL (a relative one is read from the manifest's
-    directory, so only its normalised tail is known where that directory is not here, as in a
-    bundle carried to another machine; where it is, under ``base``, the record names it:
-    a lock edited to take ``./chan`` from another directory called ``chan`` is no longer fresh,
-    which fetch's rule of local directories alone refused)."""
+    manifest spells ``recorded`` (as [target] records it), read as the lock reads it
+    (``channel_paths.channel_path``: a platform list cut, ``\\\\x`` relative, ``~/`` home): a
+    URL as spelled, a name below ``CONDA_ALIAS``, a directory as its file: URL. A relative one
+    is read from the manifest's directory, so only its normalised tail is known where that
+    directory is not here, as in a bundle carried to another machine; where it is, under
+    ``base``, the record names it: a lock edited to take ``./chan`` from another directory
+    called ``chan`` is no longer fresh, which fetch's rule of local directories alone refused."""
+    from mlenv.conda.channel_paths import channel_path, split_platforms
+
     locked = redact_urls(locked).rstrip("/")
-    if "://" in recorded:
-        return locked == recorded.rstrip("/")
-    if not recorded.startswith(("/", ".")):
-        return locked == CONDA_ALIAS + recorded.strip("/")
+    place = channel_path(recorded)
+    if place is None:
+        return locked == CONDA_ALIAS + split_platforms(recorded)[0].strip("/")
+    if "://" in place:
+        return locked == place.rstrip("/")
     if not locked.startswith("file:///"):
         return False
     import posixpath
 
     path = posixpath.normpath(unquote(urlsplit(locked).path))
-    wanted = posixpath.normpath(recorded)
+    wanted = posixpath.normpath(place)
     if wanted.startswith("/"):
         return path == wanted
     here = None if base is None else Path(base, wanted)

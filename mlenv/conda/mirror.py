@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, cast
 
 from mlenv import watch
+from mlenv.conda.channel_paths import split_platforms
 from mlenv.conda.records import CondaError, public_url
 from mlenv.conda.repodata import Checked, RepodataCache, max_size
 from mlenv.index.bodies import ResponseReader
@@ -79,7 +80,8 @@ def mirror(
     cache = None if http.cache is None else RepodataCache(http.cache.root)
     used: list[str] = []
     for number, channel in enumerate(channels):
-        url = channel_url(channel)
+        # ``https://host/chan[linux-64]``: the list is rattler's to read, on the copy
+        url, platforms = split_platforms(channel_url(channel))
         if not url.lower().startswith(_WEB):
             handed.append(channel)
             continue
@@ -89,7 +91,7 @@ def mirror(
             base = f"{real}/{subdir}/repodata.json"
             used += _fetch(http, cache, base, copy / subdir, real)
         local = copy.resolve().as_uri()
-        handed.append(local)
+        handed.append(local + platforms)
         mirrored.append(Mirrored(local, real))
     if cache is not None and used and not http.offline:
         cache.prune(max_size(os.environ), keep=used)
