@@ -226,6 +226,22 @@ def conda_channel_drift(lock: Lock, base: str | None = None) -> tuple[str, objec
     return None
 
 
+def reads_places(channels: Iterable[str]) -> bool:
+    """Whether ``_is_channel`` judges a lock of these [target] conda channels by more than the
+    two files: a relative channel by the manifest's directory, a ``~/`` one by the home
+    directory. A verdict kept by the files' bytes alone (``cache.fresh``) would then hold for
+    the lock copied to another project, or read with another ``HOME``."""
+    from mlenv.conda.channel_paths import channel_path, split_platforms
+
+    for channel in channels:
+        place = channel_path(channel)
+        if place is None or "://" in place:
+            continue
+        if not place.startswith("/") or split_platforms(channel)[0].startswith("~/"):
+            return True
+    return False
+
+
 def _is_channel(locked: str, recorded: str, base: str | None = None) -> bool:
     """Whether a record's ``channel`` (the URL rattler solved from) is the channel the
     manifest spells ``recorded`` (as [target] records it), read as the lock reads it

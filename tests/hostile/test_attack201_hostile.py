@@ -64,6 +64,10 @@ def test_a_channel_rattler_reads_as_a_place_locks_fresh(tmp_path: Path, spelled:
         assert again.returncode == 0 and "mlenv.lock is up to date" in again.stderr, again.stderr
     verified = run_mlenv(["verify"], project, env)
     assert verified.returncode == 0, verified.stdout + verified.stderr
+    if spelled.startswith("~"):
+        (tmp_path / "other" / "chan").mkdir(parents=True)
+        moved = run_mlenv(["lock", "--check"], project, {**env, "HOME": str(tmp_path / "other")})
+        assert moved.returncode == 1 and ".channel: the lock's platform." in moved.stderr
 
 
 @pytest.mark.parametrize(
@@ -150,3 +154,24 @@ def test_every_relative_spelling_is_fresh_from_its_directory_only(
     assert _drift(spelled, (project / name).as_uri(), project) is None, spelled
     drift = _drift(spelled, (other / name).as_uri(), project)
     assert drift is not None and drift[0].endswith(".channel"), spelled
+
+
+def test_a_lock_copied_to_another_project_is_judged_there(tmp_path: Path) -> None:
+    """A fresh verdict was kept by the two files' bytes (``cache.fresh``), though ``drift``
+    judges ``./chan`` by the lock's directory: the lock of project a, copied beside b's
+    identical manifest, was "up to date" there while ``verify`` called it stale (its records
+    name a's channel; ``lock`` in b takes b's)."""
+    env = {"MLENV_CACHE_DIR": str(tmp_path / "cache")}
+    for name in ("a", "b"):
+        (tmp_path / name / "chan").mkdir(parents=True)
+        write_channel(tmp_path / name / "chan", [build_conda_package("libgomp", "1.0", "0")])
+        (tmp_path / name / "mlenv.toml").write_text(_manifest("./chan"))
+    assert run_mlenv(["lock"], tmp_path / "a", env).returncode == 0
+    fresh = run_mlenv(["lock", "--check"], tmp_path / "a", env)
+    assert fresh.returncode == 0 and "up to date" in fresh.stderr, fresh.stderr
+    (tmp_path / "b" / "mlenv.lock").write_bytes((tmp_path / "a" / "mlenv.lock").read_bytes())
+    for args in (["lock", "--check"], ["lock", "--check"]):  # the second after a verdict kept
+        copied = run_mlenv(args, tmp_path / "b", env)
+        assert copied.returncode == 1, copied.stderr
+        assert f"is {(tmp_path / 'a' / 'chan').as_uri()}, the manifest says" in copied.stderr
+    assert run_mlenv(["lock", "--check"], tmp_path / "a", env).returncode == 0
