@@ -19,9 +19,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, cast
 
 from mlenv import watch
-from mlenv.conda.channel_paths import split_platforms
+from mlenv.conda.channel_paths import channel_path, split_platforms
 from mlenv.conda.records import CondaError, public_url
 from mlenv.conda.repodata import Checked, RepodataCache, max_size
+from mlenv.drift import CONDA_ALIAS
 from mlenv.index.bodies import ResponseReader
 from mlenv.index.caches import is_storable
 from mlenv.net.origins import file_url_to_path, follow
@@ -61,10 +62,10 @@ class Mirrored:
 
 
 def channel_url(channel: str) -> str:
-    """The URL a manifest channel means: a bare name is anaconda.org's, as rattler reads it."""
-    if "://" in channel or channel.startswith(("/", ".", "~")):
-        return channel
-    return f"https://conda.anaconda.org/{channel}"
+    """The URL a manifest channel means: a place (``channel_path``) as spelt, any other name
+    anaconda.org's, as rattler reads them: ``.chan`` and ``~`` are names, which rattler's own
+    client would fetch if they were handed to it as places."""
+    return channel if channel_path(channel) is not None else CONDA_ALIAS + channel
 
 
 def mirror(

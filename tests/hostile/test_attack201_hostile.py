@@ -46,7 +46,9 @@ def test_a_channel_rattler_reads_as_a_place_locks_fresh(tmp_path: Path, spelled:
     """Each spelling locked, then ``lock --check`` and ``verify`` called the lock stale and a
     second ``lock`` solved again: ``drift`` compared ``./chan[linux-64,noarch]`` (platform list
     kept), ``\\\\chan`` and ``~/chan`` (names below anaconda.org to it) with the record's
-    file: URL. ``~/chan`` is the home directory's: with another HOME, the lock is stale."""
+    file: URL, and ``fetch`` refused the ``\\\\chan`` and ``~/chan`` records as outside every
+    directory the manifest names (``locking.local_roots``). ``~/chan`` is the home directory's:
+    with another HOME, the lock is stale."""
     project, home = tmp_path / "project", tmp_path / "home"
     home.mkdir()
     project.mkdir()
@@ -62,8 +64,9 @@ def test_a_channel_rattler_reads_as_a_place_locks_fresh(tmp_path: Path, spelled:
     for args in (["lock", "--check"], ["lock"]):
         again = run_mlenv(args, project, env)
         assert again.returncode == 0 and "mlenv.lock is up to date" in again.stderr, again.stderr
-    verified = run_mlenv(["verify"], project, env)
-    assert verified.returncode == 0, verified.stdout + verified.stderr
+    for args in (["verify"], ["fetch"]):  # fetch held file: URLs to ./ and / spellings only
+        done = run_mlenv(args, project, env)
+        assert done.returncode == 0, (args, done.stdout + done.stderr)
     if spelled.startswith("~"):
         (tmp_path / "other" / "chan").mkdir(parents=True)
         moved = run_mlenv(["lock", "--check"], project, {**env, "HOME": str(tmp_path / "other")})
@@ -175,3 +178,17 @@ def test_a_lock_copied_to_another_project_is_judged_there(tmp_path: Path) -> Non
         assert copied.returncode == 1, copied.stderr
         assert f"is {(tmp_path / 'a' / 'chan').as_uri()}, the manifest says" in copied.stderr
     assert run_mlenv(["lock", "--check"], tmp_path / "a", env).returncode == 0
+
+
+@pytest.mark.parametrize("name", ["~", ".chan"])
+def test_a_channel_name_rattler_reads_is_fetched_by_mlenv(tmp_path: Path, name: str) -> None:
+    """``mirror.channel_url`` took any spelling starting with '.' or '~' for a place and handed
+    it to rattler as it was; rattler reads ``~`` and ``.chan`` as anaconda.org names and
+    fetched them with its own client: ``lock --offline`` looked the host up, past mlenv's
+    proxy, TLS and origin rules. They are names to mlenv's client now."""
+    (tmp_path / "mlenv.toml").write_text(_manifest(name))
+    env = {"MLENV_CACHE_DIR": str(tmp_path / "cache")}
+    offline = run_mlenv(["lock", "--offline"], tmp_path, env)
+    assert offline.returncode == 1
+    assert f"conda channel https://conda.anaconda.org/{name} is not cached" in offline.stderr
+    assert "Caused by" not in offline.stderr, offline.stderr
