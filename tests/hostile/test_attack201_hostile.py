@@ -192,3 +192,36 @@ def test_a_channel_name_rattler_reads_is_fetched_by_mlenv(tmp_path: Path, name: 
     assert offline.returncode == 1
     assert f"conda channel https://conda.anaconda.org/{name} is not cached" in offline.stderr
     assert "Caused by" not in offline.stderr, offline.stderr
+
+
+_SEGMENT = st.text(string.ascii_lowercase + string.digits + "-_.", min_size=1, max_size=6).filter(
+    lambda segment: segment not in (".", "..")
+)
+
+
+@st.composite
+def _url_channel(draw: st.DrawFn) -> tuple[str, str]:
+    """A URL channel spelling and the channel the lock's records name for it (the mirror's
+    URL without its platform list, credentials, ``/t/<token>`` or trailing slash)."""
+    host = draw(st.sampled_from(["conda.internal", "[::1]", "[fd00::2]", "10.0.0.2"]))
+    port = draw(st.sampled_from(["", ":8000"]))
+    path = "/".join(draw(st.lists(_SEGMENT, min_size=1, max_size=3)))
+    user = draw(st.sampled_from(["", "u:p@", "u@"]))
+    token = draw(st.sampled_from(["", "/t/tk-1"]))
+    slash = draw(st.sampled_from(["", "/"]))
+    scheme = draw(st.sampled_from(["https://", "http://"]))
+    spelled = f"{scheme}{user}{host}{port}{token}/{path}{slash}" + draw(_PLATFORMS)
+    return spelled, f"{scheme}{host}{port}/{path}"
+
+
+@settings(max_examples=150, deadline=None)
+@given(_url_channel())
+def test_every_url_spelling_is_fresh_for_its_channel_only(
+    tmp_path_factory: pytest.TempPathFactory, spelled_locked: tuple[str, str]
+) -> None:
+    spelled, locked = spelled_locked
+    base = tmp_path_factory.mktemp("u")
+    assert _drift(spelled, locked, base) is None, spelled
+    for other in (locked + "x", locked.replace("://", "://x"), locked.rpartition("/")[0]):
+        drift = _drift(spelled, other, base)
+        assert drift is not None and drift[0].endswith(".channel"), (spelled, other)
