@@ -267,11 +267,22 @@ def _is_channel(locked: str, recorded: str, base: str | None = None) -> bool:
     wanted = posixpath.normpath(place)
     if wanted.startswith("/"):
         return path == wanted
-    here = None if base is None else Path(base, wanted)
-    if here is not None and here.is_dir():
-        return path in {posixpath.normpath(here.absolute().as_posix()), here.resolve().as_posix()}
+    if base is not None and (here := Path(base, wanted)).is_dir():
+        if path in {posixpath.normpath(here.absolute().as_posix()), here.resolve().as_posix()}:
+            return True
+        return _through_another_path(path, wanted, Path(base))
     tail = "/".join(part for part in wanted.split("/") if part not in ("..", "."))
     return path.endswith("/" + tail) if tail else False
+
+
+def _through_another_path(path: str, wanted: str, base: Path) -> bool:
+    """Whether ``path`` is ``wanted`` read from another path to the manifest's directory (a
+    lock made with ``--manifest link/mlenv.toml``, ``link`` a symlink to the project): what
+    precedes ``wanted`` in it is that directory. Not for a ``..`` spelling, which rattler
+    takes by name, so from another path it can name another directory."""
+    if wanted.startswith("..") or not path.endswith("/" + wanted):
+        return False
+    return Path(path[: -len(wanted) - 1] or "/").resolve() == base.resolve()
 
 
 def _forms(location: str) -> set[str]:

@@ -225,3 +225,28 @@ def test_every_url_spelling_is_fresh_for_its_channel_only(
     for other in (locked + "x", locked.replace("://", "://x"), locked.rpartition("/")[0]):
         drift = _drift(spelled, other, base)
         assert drift is not None and drift[0].endswith(".channel"), (spelled, other)
+
+
+def test_a_lock_made_through_a_symlinked_path_is_fresh_from_the_project(tmp_path: Path) -> None:
+    """``mlenv --manifest home/proj/mlenv.toml lock`` (``home/proj`` a symlink to the project)
+    records ``file://.../home/proj/chan``: from the project itself, ``lock --check``, ``verify``
+    and ``fetch`` called that lock stale, though locking from there is as allowed. A path
+    through a link to another directory stays stale."""
+    project, other = tmp_path / "data" / "proj", tmp_path / "data" / "other"
+    for directory in (project, other):
+        (directory / "chan").mkdir(parents=True)
+        write_channel(directory / "chan", [build_conda_package("libgomp", "1.0", "0")])
+    (tmp_path / "home").mkdir()
+    (tmp_path / "home" / "proj").symlink_to(project)
+    (tmp_path / "home" / "other").symlink_to(other)
+    (project / "mlenv.toml").write_text(_manifest("./chan"))
+    env = {"MLENV_CACHE_DIR": str(tmp_path / "cache")}
+    locked = run_mlenv(["--manifest", "home/proj/mlenv.toml", "lock"], tmp_path, env)
+    assert locked.returncode == 0, locked.stderr
+    linked = (tmp_path / "home" / "proj" / "chan").as_uri()
+    assert f'channel = "{linked}"' in (project / "mlenv.lock").read_text()
+    for args in (["lock", "--check"], ["verify"], ["fetch"]):
+        done = run_mlenv(args, project, env)
+        assert done.returncode == 0, (args, done.stdout + done.stderr)
+    drift = _drift("./chan", (tmp_path / "home" / "other" / "chan").as_uri(), project)
+    assert drift is not None and drift[0].endswith(".channel"), drift
