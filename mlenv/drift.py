@@ -226,32 +226,63 @@ def conda_channel_drift(lock: Lock, base: str | None = None) -> tuple[str, objec
     return None
 
 
+def reads_places(channels: Iterable[str]) -> bool:
+    """Whether ``_is_channel`` judges a lock of these [target] conda channels by more than the
+    two files: a relative channel by the manifest's directory, a ``~/`` one by the home
+    directory. A verdict kept by the files' bytes alone (``cache.fresh``) would then hold for
+    the lock copied to another project, or read with another ``HOME``."""
+    from mlenv.conda.channel_paths import channel_path, split_platforms
+
+    for channel in channels:
+        place = channel_path(channel)
+        if place is None or "://" in place:
+            continue
+        if not place.startswith("/") or split_platforms(channel)[0].startswith("~/"):
+            return True
+    return False
+
+
 def _is_channel(locked: str, recorded: str, base: str | None = None) -> bool:
     """Whether a record's ``channel`` (the URL rattler solved from) is the channel the
-    manifest spells ``recorded`` (as [target] records it): a URL as spelled, a name below
-    ``CONDA_ALIAS``, a directory as its file: URL (a relative one is read from the manifest's
-    directory, so only its normalised tail is known where that directory is not here, as in a
-    bundle carried to another machine; where it is, under ``base``, the record names it:
-    a lock edited to take ``./chan`` from another directory called ``chan`` is no longer fresh,
-    which fetch's rule of local directories alone refused)."""
+    manifest spells ``recorded`` (as [target] records it), read as the lock reads it
+    (``channel_paths.channel_path``: a platform list cut, ``\\\\x`` relative, ``~/`` home): a
+    URL as spelled, a name below ``CONDA_ALIAS``, a directory as its file: URL. A relative one
+    is read from the manifest's directory, so only its normalised tail is known where that
+    directory is not here, as in a bundle carried to another machine; where it is, under
+    ``base``, the record names it: a lock edited to take ``./chan`` from another directory
+    called ``chan`` is no longer fresh, which fetch's rule of local directories alone refused."""
+    from mlenv.conda.channel_paths import channel_path, split_platforms
+
     locked = redact_urls(locked).rstrip("/")
-    if "://" in recorded:
-        return locked == recorded.rstrip("/")
-    if not recorded.startswith(("/", ".")):
-        return locked == CONDA_ALIAS + recorded.strip("/")
+    place = channel_path(recorded)
+    if place is None:
+        return locked == CONDA_ALIAS + split_platforms(recorded)[0].strip("/")
+    if "://" in place:
+        return locked == place.rstrip("/")
     if not locked.startswith("file:///"):
         return False
     import posixpath
 
     path = posixpath.normpath(unquote(urlsplit(locked).path))
-    wanted = posixpath.normpath(recorded)
+    wanted = posixpath.normpath(place)
     if wanted.startswith("/"):
         return path == wanted
-    here = None if base is None else Path(base, wanted)
-    if here is not None and here.is_dir():
-        return path in {posixpath.normpath(here.absolute().as_posix()), here.resolve().as_posix()}
+    if base is not None and (here := Path(base, wanted)).is_dir():
+        if path in {posixpath.normpath(here.absolute().as_posix()), here.resolve().as_posix()}:
+            return True
+        return _through_another_path(path, wanted, Path(base))
     tail = "/".join(part for part in wanted.split("/") if part not in ("..", "."))
     return path.endswith("/" + tail) if tail else False
+
+
+def _through_another_path(path: str, wanted: str, base: Path) -> bool:
+    """Whether ``path`` is ``wanted`` read from another path to the manifest's directory (a
+    lock made with ``--manifest link/mlenv.toml``, ``link`` a symlink to the project): what
+    precedes ``wanted`` in it is that directory. Not for a ``..`` spelling, which rattler
+    takes by name, so from another path it can name another directory."""
+    if wanted.startswith("..") or not path.endswith("/" + wanted):
+        return False
+    return Path(path[: -len(wanted) - 1] or "/").resolve() == base.resolve()
 
 
 def _forms(location: str) -> set[str]:

@@ -143,8 +143,12 @@ def open_sources(
 
 
 def local_roots(manifest: Manifest, base_dir: Path) -> LocalRoots:
-    """The local directories the manifest names: the only places file: URLs may lead."""
-    channels = [c for c in manifest.conda.channels if "://" in c or c.startswith(("/", "."))]
+    """The local directories the manifest names: the only places file: URLs may lead. A
+    channel's as rattler reads it (``channel_path``: ``\\\\chan``, ``~/chan``, a platform
+    list cut), so fetch reads the directory the lock was solved from."""
+    from mlenv.conda.channel_paths import channel_path
+
+    channels = [p for p in map(channel_path, manifest.conda.channels) if p is not None]
     return LocalRoots.of(
         indexes=(
             manifest.pypi.index_url,

@@ -163,7 +163,7 @@ def _fresh(command: PlainLock) -> int | None:
     if cache_root is None or not is_fresh(cache_root, manifest_bytes, lock_bytes):
         if not _judged_fresh(manifest_bytes, lock_bytes, lock_path):
             return None
-        if cache_root is not None:
+        if cache_root is not None and _by_bytes(manifest_bytes):
             remember_fresh(cache_root, manifest_bytes, lock_bytes)
     if not command.quiet:
         _say(f"{lock_path} is up to date")
@@ -208,6 +208,17 @@ def _judged_fresh(manifest_bytes: bytes, lock_bytes: bytes, lock_where: str) -> 
     from mlenv.cuda_fields import rederived  # an older mlenv's CUDA fields: `lock` rewrites
 
     return rederived(lock) == lock and _reader_accepts(data)
+
+
+def _by_bytes(manifest_bytes: bytes) -> bool:
+    """Whether the full check's "fresh" for this manifest rests on the two files' bytes
+    alone, so may be kept by them (``cache.fresh``): not when it judged a conda channel by
+    the lock's directory or the home directory (``drift.reads_places``)."""
+    from mlenv.drift import reads_places
+    from mlenv.limits import parse_toml
+
+    conda = parse_toml(manifest_bytes.decode("utf-8")).get("conda", {})
+    return not reads_places(conda.get("channels", ()))
 
 
 def _reader_accepts(data: Mapping[str, Any]) -> bool:

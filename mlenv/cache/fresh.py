@@ -9,9 +9,11 @@ this module and ``mlenv.cache.files``.
 
 What the verdict depends on, and so what a hit requires:
 
-- the two files' bytes: both are in the key (a verdict says nothing about the paths, the
-  full check reads nothing else); no verdict is kept for a manifest with so many brackets
-  that how deep it nests could decide, by the caller's stack, whether tomllib parses it;
+- the two files' bytes: both are in the key (a verdict says nothing about the paths), and
+  none is kept when the full check read more (``drift.reads_places``: a relative or ``~/``
+  conda channel, judged by the lock's directory or the home directory); none is kept for a
+  manifest with so many brackets that how deep it nests could decide, by the caller's stack,
+  whether tomllib parses it;
 - the code that judged them: the key names where mlenv and packaging are imported from (the
   running mlenv, and the packaging this process would import: another install, a
   ``PYTHONPATH`` or a user site that shadows one is another key) and the Python version; the

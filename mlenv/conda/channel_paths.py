@@ -1,11 +1,22 @@
 """Where rattler reads a conda channel a manifest spells as a place, the one reading shared by
-the trust check of ``init --from`` (``importers.places``) and the lock (``locking``): what was
-judged is what rattler opens."""
+the trust check of ``init --from`` (``importers.places``), the lock (``locking``) and the
+freshness check (``drift``): what was judged is what rattler opens, and what the lock records
+is what is held fresh."""
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
+
+# A platform list is a trailing ``[linux-64,noarch]``: platform names only, so the brackets of
+# an IPv6 host (``https://[::1]:8000/chan``) are part of the place, not a list.
+_PLATFORMS = re.compile(r"\[[\w\s,-]*\]$")
+
+
+def split_platforms(channel: str) -> tuple[str, str]:
+    """``channel`` and its trailing platform list (``""`` when it has none)."""
+    found = _PLATFORMS.search(channel)
+    return (channel, "") if found is None else (channel[: found.start()], found.group())
 
 
 def channel_path(channel: str) -> str | None:
@@ -13,8 +24,7 @@ def channel_path(channel: str) -> str | None:
     for a name (``conda-forge``, ``pytorch/label/nightly``, ``~``: anaconda.org's). A platform
     list is cut off (``/tmp[linux-64]`` is ``/tmp``), ``~/`` is the home directory, ``\\\\``
     begins a relative path, and a drive letter an absolute one (``C:/x`` is ``/C:/x`` here)."""
-    if "]" in channel and "[" in channel:
-        channel = channel[: channel.index("[")]
+    channel = split_platforms(channel)[0]
     if "://" in channel:
         return channel
     if channel.startswith("~/"):
@@ -33,5 +43,4 @@ def from_directory(channel: str, base: Path) -> str:
     path = channel_path(channel)
     if path is None or "://" in path or path.startswith("/"):
         return channel
-    platforms = channel[channel.index("[") :] if "]" in channel and "[" in channel else ""
-    return str(base.absolute() / path) + platforms
+    return str(base.absolute() / path) + split_platforms(channel)[1]

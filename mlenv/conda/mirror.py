@@ -19,8 +19,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, cast
 
 from mlenv import watch
+from mlenv.conda.channel_paths import channel_path, split_platforms
 from mlenv.conda.records import CondaError, public_url
 from mlenv.conda.repodata import Checked, RepodataCache, max_size
+from mlenv.drift import CONDA_ALIAS
 from mlenv.index.bodies import ResponseReader
 from mlenv.index.caches import is_storable
 from mlenv.net.origins import file_url_to_path, follow
@@ -60,10 +62,10 @@ class Mirrored:
 
 
 def channel_url(channel: str) -> str:
-    """The URL a manifest channel means: a bare name is anaconda.org's, as rattler reads it."""
-    if "://" in channel or channel.startswith(("/", ".", "~")):
-        return channel
-    return f"https://conda.anaconda.org/{channel}"
+    """The URL a manifest channel means: a place (``channel_path``) as spelt, any other name
+    anaconda.org's, as rattler reads them: ``.chan`` and ``~`` are names, which rattler's own
+    client would fetch if they were handed to it as places."""
+    return channel if channel_path(channel) is not None else CONDA_ALIAS + channel
 
 
 def mirror(
@@ -79,7 +81,8 @@ def mirror(
     cache = None if http.cache is None else RepodataCache(http.cache.root)
     used: list[str] = []
     for number, channel in enumerate(channels):
-        url = channel_url(channel)
+        # ``https://host/chan[linux-64]``: the list is rattler's to read, on the copy
+        url, platforms = split_platforms(channel_url(channel))
         if not url.lower().startswith(_WEB):
             handed.append(channel)
             continue
@@ -89,7 +92,7 @@ def mirror(
             base = f"{real}/{subdir}/repodata.json"
             used += _fetch(http, cache, base, copy / subdir, real)
         local = copy.resolve().as_uri()
-        handed.append(local)
+        handed.append(local + platforms)
         mirrored.append(Mirrored(local, real))
     if cache is not None and used and not http.offline:
         cache.prune(max_size(os.environ), keep=used)

@@ -3,7 +3,8 @@
 ``make_lock`` (a one-platform lock with a CUDA target; ``locked`` records the requires-driver
 `mlenv lock` writes unless told one) and ``codes`` for verify's; ``target_of``
 the [target] a lock of a manifest records; ``conda_record`` a conda-forge record of a lock,
-``conda_closed`` records with what their depends name."""
+``conda_closed`` records with what their depends name, ``channel_lock`` a lock of a manifest
+holding one record solved from a given channel."""
 
 from __future__ import annotations
 
@@ -16,8 +17,17 @@ from mlenv.drift import recorded_channel, recorded_find_link, recorded_location
 from mlenv.entry_needs import conda_entry_driver, entry_driver
 from mlenv.inputs import DEFAULT_PRERELEASE, index_order
 from mlenv.judge import Verdict, verify_lock
-from mlenv.lockfile import Lock, LockedPackage, LockedPlatform, LockTarget
+from mlenv.lockfile import (
+    Lock,
+    LockedPackage,
+    LockedPlatform,
+    LockTarget,
+    inputs_hash,
+    loads,
+    render,
+)
 from mlenv.manifest import Manifest
+from mlenv.manifest import loads as load_manifest
 
 SHA_A = "a" * 64
 SHA_B = "b" * 64
@@ -168,3 +178,13 @@ def conda_closed(*records: CondaRecord) -> tuple[CondaRecord, ...]:
             sha256 = hashlib.sha256(name.encode()).hexdigest()  # one file per sha256
             added.append(conda_record(name, version[0] if version else "1.0", sha256=sha256))
     return (*records, *added)
+
+
+def channel_lock(manifest: str, channel: str) -> Lock:
+    """The lock of ``manifest`` (mlenv.toml text) holding one libgomp record whose channel (the
+    URL the solver read it from, as rattler records it) is ``channel``, written and read back."""
+    made = load_manifest(manifest)
+    record = conda_record("libgomp", "14.2.0", "h0")
+    record = replace(record, channel=channel, url=f"{channel}/linux-64/{record.filename}")
+    lock = Lock(inputs_hash(made), target_of(made))
+    return loads(render(lock.with_platforms([LockedPlatform("linux-64", (), (record,))])))
