@@ -4,7 +4,8 @@
 lock is fresh. Answering that takes a TOML read and a hash, so it is done here before click,
 the manifest reader, the resolver, the index client or rich are imported; and once this check
 has found a lock fresh, its verdict is kept in the cache by the exact bytes of both files
-(``mlenv.cache.fresh``), so the next answer reads and hashes them and imports nothing else. A plain
+(``mlenv.cache.fresh``; not when a conda channel was judged by the lock's directory or HOME,
+``drift.reads_places``), so the next answer reads and hashes them and imports nothing else. A plain
 ``lock`` that is not fresh runs the lock use case from here too, without click (whose import
 and option parsing cost a warm lock about a tenth of its time); its errors become exit codes
 in ``mlenv.cli.exit_status``, loaded only when one escapes. A first lock (none there yet) is
@@ -15,8 +16,7 @@ What the fast path checks (and only when it can answer "up to date"; anything el
 every error, goes to the full CLI, which reports it):
 
 - the command line is exactly ``[-q|-v|--manifest M|--cache C|--log-format human] lock
-  [--check|--locked|--offline|-q|-v]...`` (``-q``/``-v`` after ``lock`` as before it:
-  ``cli_flags``);
+  [--check|--locked|--offline|-q|-v]...`` (``cli_flags``);
 - the manifest is UTF-8 TOML within the manifest size limit, with only known keys, its
   required keys present and every resolution input (``mlenv.inputs``) of the exact type the
   manifest reader accepts;
@@ -53,6 +53,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from mlenv.commands.session import Session
+    from mlenv.lockfile import Lock
 
 
 class PlainLock:
@@ -159,25 +160,23 @@ def _fresh(command: PlainLock) -> int | None:
     manifest_bytes = None if lock_bytes is None else read_plain(manifest_path)
     if lock_bytes is None or manifest_bytes is None:
         return None
-    cache_root = _cache_root(command)
+    cache_root = command.cache or default_root()  # None: no $HOME, no passwd entry
     if cache_root is None or not is_fresh(cache_root, manifest_bytes, lock_bytes):
-        if not _judged_fresh(manifest_bytes, lock_bytes, lock_path):
+        judged = _judged_fresh(manifest_bytes, lock_bytes, lock_path)
+        if judged is None:
             return None
-        if cache_root is not None and _by_bytes(manifest_bytes):
+        from mlenv.drift import reads_places
+
+        if cache_root is not None and not reads_places(judged.target.conda_channels):
             remember_fresh(cache_root, manifest_bytes, lock_bytes)
     if not command.quiet:
         _say(f"{lock_path} is up to date")
     return 0
 
 
-def _cache_root(command: PlainLock) -> str | None:
-    """Where verdicts are kept; None when there is no default cache (no ``$HOME`` and no
-    passwd entry, as for an arbitrary uid in a container): the check then judges every time."""
-    return command.cache or default_root()
-
-
-def _judged_fresh(manifest_bytes: bytes, lock_bytes: bytes, lock_where: str) -> bool:
-    """The full check: every reader's rule on both files, and the inputs hash."""
+def _judged_fresh(manifest_bytes: bytes, lock_bytes: bytes, lock_where: str) -> Lock | None:
+    """The full check: every reader's rule on both files, and the inputs hash; the lock when
+    it is fresh."""
     import tomllib
 
     from mlenv.errors import MlenvError
@@ -190,35 +189,24 @@ def _judged_fresh(manifest_bytes: bytes, lock_bytes: bytes, lock_where: str) -> 
         lock_text = lock_bytes.decode("utf-8")
         text = manifest_bytes.decode("utf-8")
         if len(text) > MAX_MANIFEST_CHARS:  # the full reader refuses it, and says why
-            return False
+            return None
         data = parse_toml(text)
         inputs = toml_inputs(data)
     except (MlenvError, UnicodeDecodeError, tomllib.TOMLDecodeError, RecursionError):
-        return False
+        return None
     if inputs is None:
-        return False
+        return None
     try:
         lock = load_lock(lock_text, source=lock_where)
     except MlenvError:  # the full CLI reports it, the same way as for every other command
-        return False
+        return None
     if lock.inputs_hash != digest(inputs):
-        return False
+        return None
     if lock_drift(lock, inputs, os.path.dirname(lock_where) or "."):
-        return False
+        return None
     from mlenv.cuda_fields import rederived  # an older mlenv's CUDA fields: `lock` rewrites
 
-    return rederived(lock) == lock and _reader_accepts(data)
-
-
-def _by_bytes(manifest_bytes: bytes) -> bool:
-    """Whether the full check's "fresh" for this manifest rests on the two files' bytes
-    alone, so may be kept by them (``cache.fresh``): not when it judged a conda channel by
-    the lock's directory or the home directory (``drift.reads_places``)."""
-    from mlenv.drift import reads_places
-    from mlenv.limits import parse_toml
-
-    conda = parse_toml(manifest_bytes.decode("utf-8")).get("conda", {})
-    return not reads_places(conda.get("channels", ()))
+    return lock if rederived(lock) == lock and _reader_accepts(data) else None
 
 
 def _reader_accepts(data: Mapping[str, Any]) -> bool:
@@ -298,7 +286,7 @@ def _first_lock(command: PlainLock) -> FirstLock | None:
     if command.check or command.verbose or absent_target(directory) is None:
         return None
     manifest = read_plain(command.manifest)
-    cache_root = _cache_root(command)
+    cache_root = command.cache or default_root()
     if manifest is None or cache_root is None:
         return None
     from mlenv.cache.memo import memo_key

@@ -182,7 +182,8 @@ def _nested(levels: int) -> str:
 def _at_depth(frames: int, manifest: str) -> bool:
     if frames:
         return _at_depth(frames - 1, manifest)
-    return uptodate._judged_fresh(manifest.encode(), lock_for(TEXT).encode(), "mlenv.lock")
+    judged = uptodate._judged_fresh(manifest.encode(), lock_for(TEXT).encode(), "mlenv.lock")
+    return judged is not None
 
 
 def test_a_manifest_whose_parse_depends_on_the_stack_keeps_no_verdict(

@@ -167,7 +167,7 @@ def full_runs(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
     seen: list[bytes] = []
     real = uptodate._judged_fresh
 
-    def spy(manifest: bytes, lock: bytes, where: str) -> bool:
+    def spy(manifest: bytes, lock: bytes, where: str) -> Lock | None:
         seen.append(manifest)
         return real(manifest, lock, where)
 
