@@ -26,6 +26,8 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class _Floor:
+    """One ``framework_archs`` row of cuda.json."""
+
     packages: dict[str, SpecifierSet]  # package -> the releases the row holds for
     first: CudaVersion
     last: CudaVersion
