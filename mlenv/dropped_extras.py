@@ -8,7 +8,6 @@ jax without jaxlib or any CUDA library, a silent CPU fallback the CUDA rules exi
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
@@ -17,8 +16,9 @@ from packaging.version import Version
 
 from mlenv.errors import MlenvError
 from mlenv.index import CoreMetadata
+from mlenv.lazy_pattern import LazyPattern
 
-_EXTRA_NAMED = re.compile(r"""\bextra\s*==\s*['"]([^'"]+)['"]|['"]([^'"]+)['"]\s*==\s*extra\b""")
+_EXTRA_NAMED = LazyPattern(r"""\bextra\s*==\s*['"]([^'"]+)['"]|['"]([^'"]+)['"]\s*==\s*extra\b""")
 
 
 @dataclass(frozen=True)

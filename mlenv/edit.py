@@ -18,7 +18,7 @@ from packaging.utils import canonicalize_name
 from tomlkit.items import Array, StringType
 from tomlkit.items import String as TomlString
 
-from mlenv import hints, toml_strings
+from mlenv import hints, toml_items
 from mlenv.conda.records import match_spec_name
 from mlenv.errors import MlenvError
 from mlenv.manifest import Manifest, loads
@@ -203,7 +203,7 @@ def _like(array: Array, value: str) -> TomlString:
     literal = len(array) > 0 and all(
         isinstance(i, TomlString) and i.type == StringType.SLL for i in array
     )
-    return toml_strings.item(value, literal=literal)
+    return toml_items.item(value, literal=literal)
 
 
 def _for_platform(spec: str, platform: str, manifest: Manifest, source: str) -> str:

@@ -5,10 +5,10 @@ tool's file but no manifest yet."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
+from mlenv.lazy_pattern import LazyPattern
 from mlenv.spelled import quoted, requirement_line, table_as_list
 
 # The files `mlenv init --from` reads, in the order a project most likely means.
@@ -100,8 +100,8 @@ def wrong_type(
     return None
 
 
-_ONE_EQUALS = re.compile(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*=\s*([0-9][^=<>!~;\s]*)\s*")
-_WILDCARD = re.compile(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*(>=|<=|>|<|~=)\s*([0-9][0-9.]*)\.\*\s*")
+_ONE_EQUALS = LazyPattern(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*=\s*([0-9][^=<>!~;\s]*)\s*")
+_WILDCARD = LazyPattern(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*(>=|<=|>|<|~=)\s*([0-9][0-9.]*)\.\*\s*")
 
 
 def requirement(spec: str, parses: Callable[[str], bool] = lambda _: False) -> str:

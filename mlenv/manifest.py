@@ -38,6 +38,7 @@ from mlenv.inputs import (
     Prerelease,
 )
 from mlenv.instants import CUTOFF_HINT, cutoff, cutoff_problem, spelled
+from mlenv.lazy_pattern import LazyPattern
 from mlenv.limits import listed_problem, parse_toml
 from mlenv.manifest_requirements import (
     constraint_problem,
@@ -268,7 +269,7 @@ def loads(text: str, source: str = "mlenv.toml") -> Manifest:
     return parse(data, source)
 
 
-_POSITION = re.compile(r"^(?P<msg>.*?)\s*\(at line (?P<line>\d+), column (?P<col>\d+)\)$")
+_POSITION = LazyPattern(r"^(?P<msg>.*?)\s*\(at line (?P<line>\d+), column (?P<col>\d+)\)$")
 
 
 def _syntax_problem(source: str, exc: tomllib.TOMLDecodeError) -> Problem:
@@ -683,7 +684,7 @@ def _local_path_problem(path: str) -> str | None:
 
 # oci://HOST[:PORT]/REPOSITORY (distribution/reference's grammar, without tag or digest),
 # matched whole: "$" also matched before a final line break, which then reached the registry.
-_REPOSITORY_REF = re.compile(
+_REPOSITORY_REF = LazyPattern(
     r"oci://[A-Za-z0-9.-]+(?::[0-9]+)?/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
     r"(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*"
 )

@@ -8,7 +8,6 @@ applies. So ``b; sys_platform == "win32"`` overridden by ``b>=1`` requires b on 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any
 
@@ -16,11 +15,12 @@ from packaging.markers import Marker
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import NormalizedName, canonicalize_name
 
+from mlenv.lazy_pattern import LazyPattern
 from mlenv.pep508 import marker_holds
 from mlenv.pep508 import requirement as parsed
 
 # ``extra == "gpu"`` in a marker's text: which extras a candidate's lines are tried with
-EXTRA_TEST = re.compile(r"""\bextra\s*==\s*['"]([^'"]*)['"]|['"]([^'"]*)['"]\s*==\s*extra\b""")
+EXTRA_TEST = LazyPattern(r"""\bextra\s*==\s*['"]([^'"]*)['"]|['"]([^'"]*)['"]\s*==\s*extra\b""")
 
 
 def top_extras(marker: Marker | None) -> frozenset[str]:

@@ -19,6 +19,8 @@ MAX_REASONS = 4
 
 @dataclass(frozen=True)
 class _Tallied:
+    """One reason, how many releases it refused, and the newest of them."""
+
     reason: str
     count: int
     newest: Version | None

@@ -51,12 +51,9 @@ from mlenv.limits import (
     enforce_requires_dist,
 )
 from mlenv.lookahead import Lookahead, Speculative
-from mlenv.nearest import Pinned, base_roots, exclusive_misses, foreign_local_pins, missing_pins
 from mlenv.overrides import EXTRA_TEST, counts
-from mlenv.passed_over import passed_over
 from mlenv.pep508 import lenient, marker_holds, marker_text
 from mlenv.pep508 import metadata_requirement as parsed
-from mlenv.reason_tally import tally_reasons
 from mlenv.redaction import redact
 from mlenv.report import Reporter, Task
 from mlenv.requires_python import python_floor
@@ -1279,6 +1276,14 @@ def explain(
     foreign: dict[str, Version] = {}  # a pin to a local build no index here has (+cu128)
     searched = ", ".join(indexes) if indexes else "the configured indexes"
     from mlenv.dead_ends import dead_ends
+    from mlenv.nearest import (
+        Pinned,
+        base_roots,
+        exclusive_misses,
+        foreign_local_pins,
+        missing_pins,
+    )
+    from mlenv.passed_over import passed_over
 
     world = _known_world(provider)  # one, so every name's account shares dead_ends.WORK
     for name in names:
@@ -1491,6 +1496,8 @@ def yank_reason(file: IndexFile | None) -> str | None:
 
 
 def _nothing_installable(name: str, provider: _Provider, indexes: Sequence[str]) -> str:
+    from mlenv.reason_tally import tally_reasons
+
     rejected = provider.rejections.get(canonicalize_name(name))
     if isinstance(provider.index, IndexGroup) and (source := provider.index.source_of(name)):
         indexes = (f"{source} (its only index: [pypi] sources)",)

@@ -6,7 +6,6 @@ for the cluster; nothing here looks at the running interpreter.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING
@@ -14,13 +13,14 @@ from typing import TYPE_CHECKING
 from packaging.tags import Tag, compatible_tags, cpython_tags
 from packaging.utils import parse_wheel_filename
 
+from mlenv.lazy_pattern import LazyPattern
 from mlenv.platforms import by_name
 
 if TYPE_CHECKING:  # the lock reader needs Target; the no-op `lock` must not import the manifest
     from mlenv.manifest import Environment
 
 _OLDEST_MANYLINUX_GLIBC_MINOR = 5  # manylinux1 is glibc 2.5
-_MANYLINUX_RE = re.compile(r"manylinux_(\d+)_(\d+)_(\w+)")
+_MANYLINUX_RE = LazyPattern(r"manylinux_(\d+)_(\d+)_(\w+)")
 _LEGACY_MANYLINUX = {17: "manylinux2014", 12: "manylinux2010", 5: "manylinux1"}
 
 

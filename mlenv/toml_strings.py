@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import json
 
-import tomlkit
-from tomlkit.items import String, StringType, Trivia
-
 
 def basic(value: str) -> str:
     """A TOML basic string. JSON's escapes are TOML's, but JSON leaves DEL, C1 controls, line
@@ -21,12 +18,3 @@ def _shown_char(char: str) -> str:
     if char.isprintable() or "\ud800" <= char <= "\udfff":  # a lone surrogate: no escape
         return char
     return f"\\u{ord(char):04x}" if ord(char) <= 0xFFFF else f"\\U{ord(char):08x}"
-
-
-def item(value: str, *, literal: bool = False) -> String:
-    """``value`` as a tomlkit string item for an edited document: a literal string when asked
-    and it can be one (printable, no quote), else a basic string escaped as ``basic`` (tomlkit
-    writes U+2028, C1 controls and bidi overrides raw)."""
-    if literal and value.isprintable() and "'" not in value:
-        return tomlkit.string(value, literal=True)
-    return String(StringType.SLB, value, basic(value)[1:-1], Trivia())

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
 from mlenv.errors import MlenvError
+from mlenv.lazy_pattern import LazyPattern
 
 
 class CondaError(MlenvError):
@@ -51,7 +52,7 @@ class CondaRecord:
 # A conda match spec's name: after an optional "channel::", up to a space or an operator. A
 # channel may be a URL (``https://conda.anaconda.org/conda-forge::numpy``, which rattler solves):
 # it runs to the last "::" before a blank or a bracket, where the name was read as "https".
-_SPEC_NAME = re.compile(r"(?:[^\s\[]*::)?(?P<name>[A-Za-z0-9_.\-]+)")
+_SPEC_NAME = LazyPattern(r"(?:[^\s\[]*::)?(?P<name>[A-Za-z0-9_.\-]+)")
 
 
 def match_spec_name(spec: str) -> str | None:
@@ -61,12 +62,12 @@ def match_spec_name(spec: str) -> str | None:
 
 
 # A bracketed key's value (``[version='>=12.4', build=*]``): quoted, or up to a comma or ']'.
-_BRACKET_KEY = re.compile(
+_BRACKET_KEY = LazyPattern(
     r"""(?P<key>\w+)\s*=\s*(?:'(?P<s>[^']*)'|"(?P<d>[^"]*)"|(?P<b>[^,\]]*))"""
 )
 # Blanks rattler drops from a version spec: after an operator (``>= 12.4``) and around the ``,``
 # and ``|`` that join constraints (``>=12.4 , <13``); a blank anywhere else parts version and build.
-_SPEC_BLANKS = re.compile(r"[ \t]*([,|])[ \t]*|([<>=!~]=?)[ \t]+")
+_SPEC_BLANKS = LazyPattern(r"[ \t]*([,|])[ \t]*|([<>=!~]=?)[ \t]+")
 
 
 def match_spec_text(spec: str) -> str:
@@ -127,7 +128,7 @@ def _balanced(text: str) -> bool:
 # A conda python of another ABI than CPython's default: a free-threaded CPython (PEP 703),
 # which conda-forge builds as ``*_cp313t`` and pins through ``python_abi 3.13.* *_cp313t``, or
 # PyPy (``*_73_pypy``, ``python_abi 3.10.* *_pypy310_pp73``).
-_OTHER_ABI = re.compile(r"(?<![A-Za-z0-9])(?:cp3[0-9]+t|pypy[0-9]*(?:_pp[0-9]+)?)(?![A-Za-z0-9])")
+_OTHER_ABI = LazyPattern(r"(?<![A-Za-z0-9])(?:cp3[0-9]+t|pypy[0-9]*(?:_pp[0-9]+)?)(?![A-Za-z0-9])")
 
 
 def other_abi(record: CondaRecord) -> str | None:

@@ -31,6 +31,8 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class _Row:
+    """One ``side_by_side`` row of cuda.json."""
+
     match: re.Pattern[str]  # a flavour's name; (?P<major>...) is its CUDA major
     package: str  # the flavour of one major: "...-cu{major}"
     versions: SpecifierSet  # the releases installed side by side

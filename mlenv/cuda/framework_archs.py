@@ -32,6 +32,8 @@ Said = tuple["Severity", str, str, str, str]  # severity, code, needs, message, 
 
 @dataclass(frozen=True)
 class _Floor:
+    """One ``framework_archs`` row of cuda.json."""
+
     packages: dict[str, SpecifierSet]  # package -> the releases the row holds for
     first: CudaVersion
     last: CudaVersion

@@ -15,6 +15,7 @@ from typing import Any
 from mlenv import data_text
 from mlenv.cuda.archs import Archs, build_archs
 from mlenv.cuda.versions import CudaError, CudaVersion, DriverVersion, leading_numbers
+from mlenv.lazy_pattern import LazyPattern
 
 
 @dataclass(frozen=True)
@@ -186,7 +187,7 @@ def components(component: str) -> tuple[Component, ...]:
 
 # A split CUDA package's outputs share its version: cuda-cudart-dev, cuda-cudart-static_linux-64,
 # cuda-nvcc-impl, cuda-nvcc-tools (conda-forge's cuda-cudart and cuda-nvcc recipes).
-_CONDA_OUTPUT_RE = re.compile(
+_CONDA_OUTPUT_RE = LazyPattern(
     r"(?P<base>[a-z0-9-]+?)(?:-dev|-static|-impl|-tools)?(?:_(?:linux|win)-(?:64|aarch64|ppc64le))?"
 )
 

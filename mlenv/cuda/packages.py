@@ -27,11 +27,12 @@ from mlenv.cuda.multi import LOADERS, MultiCuda
 from mlenv.cuda.rules import Finding
 from mlenv.cuda.tags import CudaNeed
 from mlenv.cuda.versions import CudaError, CudaVersion
+from mlenv.lazy_pattern import LazyPattern
 
 _WHERE = "mlenv/data/gpu_packages.json"
 UNVERIFIED = "unverified"  # the lock's ``cuda`` value for a package listed in [cuda] unverified
 _MODES = ("from-index", "from-tags", "from-tags-or-cpu", "none", "multi")
-_FIXED_RE = re.compile(r"(?P<major>\d+)\.(?P<minor>\d+|x)")
+_FIXED_RE = LazyPattern(r"(?P<major>\d+)\.(?P<minor>\d+|x)")
 
 
 @dataclass(frozen=True)
@@ -234,7 +235,7 @@ def hint(name: str, cuda: CudaVersion) -> str | None:
 # The index a family's place names, to copy as it is: only a URL the text calls an index or a
 # feed (a GitHub release page or PyG's wheel page, ``torch-<torch version>+cu128.html``, is no
 # index a sources line can name).
-_INDEX_URL = re.compile(r"\b(?:index|feed) (https?://[^\s()<>,;]+)")
+_INDEX_URL = LazyPattern(r"\b(?:index|feed) (https?://[^\s()<>,;]+)")
 
 
 def place_index(place: str) -> str | None:

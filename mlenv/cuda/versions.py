@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from mlenv.echoed import shown
 from mlenv.errors import MlenvError
+from mlenv.lazy_pattern import LazyPattern
 
 
 class CudaError(MlenvError):
@@ -34,10 +35,10 @@ _WINDOWS_FILE_RE = re.compile(r"[0-9]{2}\.[0-9]{1,2}\.(0{0,2}[0-9]{1,2})\.([0-9]
 # Version: 575.51.03" (R610's "KMD Version: 610.43.02") and --version's "DRIVER version : ...",
 # the /proc/driver/nvidia/version line, modinfo's "version: ...", "575.51.03 (open)". Named in
 # the hint, never taken.
-_LABELLED_DRIVER_RE = re.compile(r"(?:driver|kmd) version\s*:\s*([0-9][0-9.]*)", re.IGNORECASE)
+_LABELLED_DRIVER_RE = LazyPattern(r"(?:driver|kmd) version\s*:\s*([0-9][0-9.]*)", re.IGNORECASE)
 # What nvidia-smi prints when it has no driver to report: its numbers are not the running
 # driver's ("NVML library version: 570.124" after a mismatch is the user-space library's).
-_SMI_FAILED_RE = re.compile(
+_SMI_FAILED_RE = LazyPattern(
     r"Failed to initialize NVML|NVIDIA-SMI has failed|not a valid field to query"
     r"|No devices were found",
     re.IGNORECASE,
@@ -45,22 +46,22 @@ _SMI_FAILED_RE = re.compile(
 # The kernel's log after a driver update without a reboot: the client (user-space) version
 # comes first, the loaded kernel module's second, so "one version in the text" picks the wrong one.
 _VERSION_WORD = r"([0-9]{1,4}(?:\.[0-9]{1,3}){0,3})"
-_API_MISMATCH_RE = re.compile(  # a bounded gap: a hostile paste must not scan quadratically
+_API_MISMATCH_RE = LazyPattern(  # a bounded gap: a hostile paste must not scan quadratically
     rf"client has the version {_VERSION_WORD}.{{0,200}}?"
     rf"kernel module has the version {_VERSION_WORD}",
     re.IGNORECASE | re.DOTALL,
 )
 # Jetson Linux's /etc/nv_tegra_release: an L4T release, never a driver of NVIDIA's tables.
-TEGRA_RELEASE_RE = re.compile(
+TEGRA_RELEASE_RE = LazyPattern(
     r"# R([0-9]{1,4}) \(release\), REVISION: ([0-9]{1,4}(?:\.[0-9]{1,4})*)"
 )
 # NVIDIA vGPU software releases ("vGPU 16.5", "GRID v16.5") number the host/guest driver pair.
-_VGPU_RELEASE_RE = re.compile(r"(?:vGPU|GRID)\s{0,3}v?[0-9]{1,2}\.[0-9]{1,2}(?![0-9.])", re.I)
+_VGPU_RELEASE_RE = LazyPattern(r"(?:vGPU|GRID)\s{0,3}v?[0-9]{1,2}\.[0-9]{1,2}(?![0-9.])", re.I)
 # The banner's tool version; on Linux NVML refuses to run unless it is the loaded driver's, so
 # another number beside it is WSL 2's, whose driver is the Windows host's.
 _SMI_TOOL_RE = re.compile(r"NVIDIA-SMI\s+([0-9][0-9.]*)")
 # a whole word only: "550.54.14a" or "v550.54" is a typo, not a paste, and is not guessed at
-_EMBEDDED_DRIVER_RE = re.compile(
+_EMBEDDED_DRIVER_RE = LazyPattern(
     r"(?<![0-9A-Za-z.])[1-9][0-9]{2,3}(?:\.[0-9]{1,3}){1,3}(?![0-9A-Za-z.])"
 )
 _LEADING_NUMBERS_RE = re.compile(r"(?:\d+!)?(\d+(?:\.\d+)*)")
@@ -250,7 +251,7 @@ def refuse_placeholder(version: str, evidence: str, prefix: tuple[int, ...], *, 
         )
 
 
-_SPEC_BOUND_RE = re.compile(  # ASCII digits, at most 9 a part: int() refuses 4,301 digits
+_SPEC_BOUND_RE = LazyPattern(  # ASCII digits, at most 9 a part: int() refuses 4,301 digits
     r"(?:[>~=]?=|>)?\s*([0-9]{1,9}(?:\.[0-9]{1,9})*)(?:[a-z]+\d*)?(?:\.?\*)?"
 )
 
@@ -290,7 +291,7 @@ def spec_open_above(spec: str) -> bool:
     return False
 
 
-_ADMIT_RE = re.compile(r"(==|!=|>=|<=|>|<|=)?([0-9]{1,9}(?:\.[0-9]{1,9})*)(\.?a0)?(\.\*)?")
+_ADMIT_RE = LazyPattern(r"(==|!=|>=|<=|>|<|=)?([0-9]{1,9}(?:\.[0-9]{1,9})*)(\.?a0)?(\.\*)?")
 _COMPARE = {
     "==": operator.eq,
     "!=": operator.ne,

@@ -17,7 +17,7 @@ from typing import Any
 import tomlkit
 from packaging.requirements import Requirement
 
-from mlenv import toml_strings
+from mlenv import toml_items
 from mlenv.cuda.driver_cuda import floor_driver
 from mlenv.cuda.matrix import min_driver
 from mlenv.cuda.tags import CudaNeed, extract, extract_conda
@@ -151,7 +151,7 @@ def _quoted(value: str) -> Any:
     """Markers are full of double quotes: a literal string reads better when it can be one. A
     literal string has no escapes, so one holding a control character (an environment.yml's
     ``numpy "1.0"\x7f``) is a basic string: tomlkit raised, and init exited 2."""
-    return toml_strings.item(value, literal='"' in value)
+    return toml_items.item(value, literal='"' in value)
 
 
 def _relative(link: str, base: Path) -> str:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import io
 import lzma
-import re
 import struct
 import zipfile
 import zlib
@@ -24,6 +23,7 @@ from mlenv.index.bodies import raw_chunks
 from mlenv.index.http import HttpClient, HttpError
 from mlenv.index.model import IndexFile, MetadataError
 from mlenv.index.urls import file_url_to_path, is_file_url
+from mlenv.lazy_pattern import LazyPattern
 from mlenv.limits import MAX_WHEEL_BYTES
 from mlenv.userfiles import open_input
 
@@ -36,7 +36,7 @@ CHUNK_BYTES = 64 * 1024  # smallest later request, so zipfile's small reads do n
 MAX_METADATA_BYTES = 16 * 1024 * 1024  # no real METADATA comes near; a zip bomb would
 # ASCII digits, at most 20 (a file of 10**20 bytes is none): int() refuses a number of more
 # than 4,300 digits with a bare ValueError, and \d takes any script's digits.
-_CONTENT_RANGE = re.compile(r"bytes ([0-9]{1,20})-([0-9]{1,20})/([0-9]{1,20})")
+_CONTENT_RANGE = LazyPattern(r"bytes ([0-9]{1,20})-([0-9]{1,20})/([0-9]{1,20})")
 _IDENTITY = {"Accept-Encoding": "identity"}  # ranges count bytes of the file, not of a gzip
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -65,3 +66,36 @@ def test_each_method_answers_as_re_does(text: str, pos: int, endpos: int) -> Non
     assert lazy.sub("*", text, pos) == compiled.sub("*", text, pos)
     assert lazy.sub(lambda m: m[0].upper(), text) == compiled.sub(lambda m: m[0].upper(), text)
     assert lazy.split(text, pos) == compiled.split(text, pos)
+    assert lazy.findall(text, pos, endpos) == compiled.findall(text, pos, endpos)
+
+
+# Patterns of modules a lock imports that a successful lock of a plain PyPI stack never uses.
+UNUSED_BY_A_LOCK = {
+    "mlenv.target": ["_MANYLINUX_RE"],
+    "mlenv.cuda.versions": ["_API_MISMATCH_RE", "_SPEC_BOUND_RE", "_ADMIT_RE", "TEGRA_RELEASE_RE"],
+    "mlenv.cuda.matrix": ["_CONDA_OUTPUT_RE"],
+    "mlenv.cuda.packages": ["_FIXED_RE", "_INDEX_URL"],
+    "mlenv.manifest": ["_REPOSITORY_REF", "_POSITION"],
+    "mlenv.overrides": ["EXTRA_TEST"],
+    "mlenv.dropped_extras": ["_EXTRA_NAMED"],
+    "mlenv.hints": ["_ONE_EQUALS", "_WILDCARD"],
+    "mlenv.conda.records": ["_SPEC_NAME", "_BRACKET_KEY", "_SPEC_BLANKS", "_OTHER_ABI"],
+    "mlenv.index.wheelmeta": ["_CONTENT_RANGE"],
+}
+
+
+def test_importing_the_lock_path_compiles_none_of_what_a_lock_rarely_uses() -> None:
+    """Protects a cold lock's speed: each of these is compiled only when used (about 1 % of
+    a lock's instructions in all), not when `mlenv lock`'s modules are imported."""
+    probe = (
+        "import importlib, json, sys\n"
+        "import mlenv.commands.lock, mlenv.locking, mlenv.resolve, mlenv.hints\n"
+        "from mlenv.lazy_pattern import LazyPattern\n"
+        "names = json.loads(sys.argv[1])\n"
+        "print(json.dumps(sorted(f'{m}.{n}' for m, ns in names.items() for n in ns\n"
+        "    if not isinstance(getattr(importlib.import_module(m), n), LazyPattern)\n"
+        "    or getattr(importlib.import_module(m), n)._compiled is not None)))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", probe, json.dumps(UNUSED_BY_A_LOCK)], cwd=ROOT,
+                         capture_output=True, text=True, check=True)  # fmt: skip
+    assert json.loads(out.stdout) == []
