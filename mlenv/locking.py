@@ -186,13 +186,18 @@ class CudaPolicy(CandidatePolicy):
         self._unread: set[str] = set()
         self.unread_files: set[IndexFile] = set()  # refused as their CUDA cannot be read
         self._unrunnable: set[str] = set()
+        self._archs: dict[str, set[str]] = {}  # a hint on GPU code -> the packages it is for
 
     @property
     def hint(self) -> str:  # type: ignore[override]
         """Where each refused package's family publishes builds for the target CUDA; NVIDIA
         wheels are pulled in by a framework, so then the frameworks' places come first."""
         cuda = self.target.cuda
-        names = sorted(self._refused)
+        # refused for the GPU code their builds carry: their CUDA's index would not help
+        names = sorted(self._refused.difference(*self._archs.values()))
+        archs = "; ".join(self._archs)
+        if archs and not names:
+            return archs
         if any(cudapkg.family(name) == "nvidia" for name in names):
             judged = sorted({file.name for file in self._verdicts} - self._refused)
             names = [n for n in judged if cudapkg.family(n) not in (None, "nvidia")] + names
@@ -206,7 +211,7 @@ class CudaPolicy(CandidatePolicy):
             # mlenv cannot tell which CUDA they need
             refused = f"builds whose CUDA mlenv cannot read were refused for the CUDA {cuda} fleet"
         return (
-            f"{refused}: {where}; "
+            f"{archs}{'; ' if archs else ''}{refused}: {where}; "
             f"or pin versions built for it, or change [cuda] version and driver-floor{escape}"
         )
 
@@ -257,6 +262,8 @@ class CudaPolicy(CandidatePolicy):
         errors = [f for f in found if f.package and f.severity == "error"]
         if errors:
             self._unrunnable.add(file.name)
+            for arch in (f for f in errors if f.code == "arch-not-built"):
+                self._archs.setdefault(arch.hint, set()).add(file.name)
             return 3, errors[0].message
         return (0 if need.cuda == self.target.cuda else 1), None
 

@@ -22,6 +22,7 @@ from packaging.version import InvalidVersion, Version
 
 from mlenv.cuda.matrix import table
 from mlenv.cuda.versions import JETSON_ONLY_CCS, CudaVersion, arch_cc
+from mlenv.platforms import PLATFORMS
 
 if TYPE_CHECKING:
     from mlenv.cuda.rules import CudaTarget, PackageNeed, Severity
@@ -77,11 +78,13 @@ def unbuilt_archs(target: CudaTarget, item: PackageNeed) -> list[Said]:
         return said
     on = "" if floor.machine == "x86_64" else f"{floor.machine} "
     for arch in target.archs:
+        hint = f"use {floor.instead} of {item.name}, or drop {arch} from the fleet"
         if arch_cc(arch) < arch_cc(floor.lowest):
-            needs, why, instead = floor.lowest, "", floor.instead
+            needs, why = floor.lowest, ""
+            hint = _elsewhere(item, arch) or hint
         elif floor.highest is not None and arch_cc(arch) // 10 > arch_cc(floor.highest) // 10:
-            needs, instead = f"<= {floor.highest}", floor.newer
-            why = ", with no PTX a newer GPU could compile"
+            needs, why = f"<= {floor.highest}", ", with no PTX a newer GPU could compile"
+            hint = f"use {floor.newer} of {item.name}, or drop {arch} from the fleet"
         else:
             if item.machine == "aarch64" and arch_cc(arch) in JETSON_ONLY_CCS:
                 said.append(_jetson(item, arch, floor.built))
@@ -94,10 +97,38 @@ def unbuilt_archs(target: CudaTarget, item: PackageNeed) -> list[Said]:
                 f"{item.name} {item.version} is built for CUDA {need.cuda}, and its {on}CUDA "
                 f"{need.cuda} builds carry no code for {arch} (they are built for "
                 f"{floor.built}{why}); the GPU fails at its first kernel",
-                f"use {instead} of {item.name}, or drop {arch} from the fleet",
+                hint,
             )
         )
     return said
+
+
+def _carries(floor: _Floor, cc: int) -> bool:
+    """Whether a row's builds hold code a GPU of compute capability ``cc`` runs."""
+    above = floor.highest is not None and cc // 10 > arch_cc(floor.highest) // 10
+    return arch_cc(floor.lowest) <= cc and not above
+
+
+def _elsewhere(item: PackageNeed, arch: str) -> str | None:
+    """The way out when no row of the build's machine carries code for ``arch`` and another
+    machine's rows do (a T4G's sm_75 on aarch64, which x86_64's torch carries): another row's
+    ``instead`` would name a release of this machine that carries none either."""
+    rows = [floor for floor in _floors() if item.name in floor.packages]
+    cc = arch_cc(arch)
+    if any(_carries(floor, cc) for floor in rows if floor.machine == item.machine):
+        return None
+    others = [p for p in PLATFORMS if any(f.machine == p.machine and _carries(f, cc) for f in rows)]
+    if not others:
+        return None
+    lowest = min((f.lowest for f in rows if f.machine == item.machine), key=arch_cc)
+    hosts = " or ".join(f"{p.machine} ({p.name})" for p in others)
+    return (
+        f"none of {item.name}'s {item.machine} CUDA builds in mlenv's table carries code for "
+        f"{arch} (they start at {lowest}): run the {arch} GPUs on {hosts} hosts, whose builds "
+        f"carry it, or drop {arch} from the fleet; for a fleet of both, lock each machine from "
+        "a manifest of its own (in a directory of its own: the lock goes beside it) naming its "
+        "platform in [environment] platforms and its GPUs in [cuda] archs"
+    )
 
 
 def _jetson(item: PackageNeed, arch: str, built: str) -> Said:

@@ -50,7 +50,10 @@ def test_a_t4_runs_the_x86_64_wheel_where_the_aarch64_build_of_it_fails() -> Non
     )
     assert "aarch64 CUDA 12.8 builds carry no code for sm_75" in finding.message
     assert "8.0;9.0;10.0;12.0" in finding.message
-    assert "build from source" in finding.hint
+    assert "none of torch's aarch64 CUDA builds in mlenv's table carries code for sm_75" in (
+        finding.hint
+    )
+    assert "x86_64 (linux-64) hosts" in finding.hint
 
 
 def test_an_sm_86_gpu_runs_the_aarch64_sm_80_cubin() -> None:
