@@ -22,6 +22,7 @@ from mlenv.cuda.versions import CudaError, CudaVersion, DriverVersion
 from mlenv.digests import is_sha256_hex
 from mlenv.entry_needs import EDITED, because_holds, entry_needs
 from mlenv.host_libs import no_gpu_finding
+from mlenv.host_text import ARCH_UNKNOWN_HINT
 from mlenv.lockfile import Lock, LockedPackage
 from mlenv.platforms import NAMES, by_name
 from mlenv.toml_strings import basic
@@ -153,7 +154,7 @@ def verify_lock(lock: Lock, manifest_hash: str, judged: Judged | None) -> Verdic
             Finding(
                 "warning", "host-arch-unknown", "", "each GPU's compute capability",
                 judged.unchecked, f"{judged.unchecked}, so its GPU architecture was not checked",
-                "run with nvidia-smi on PATH, or set MLENV_GPU_COMPUTE_CAP (e.g. 8.0,9.0)",
+                ARCH_UNKNOWN_HINT,
             )
         )  # fmt: skip
     findings += [
@@ -377,7 +378,8 @@ def _marks(platform: str, package: LockedPackage, *, cuda: str | None) -> list[F
         found.append(
             Finding(
                 "warning", "cpu-build", package.name, f"CUDA {cuda}", "a CPU-only build",
-                f"{who} is a CPU-only build in a CUDA {cuda} environment ([cuda] cpu-ok)",
+                f"{who} names no CUDA and is locked as a CPU build ([cuda] cpu-ok) in a CUDA "
+                f"{cuda} environment: mlenv checks neither its CUDA nor its GPU code",
                 f"drop {package.name} from [cuda] cpu-ok once a CUDA build of it fits",
             )
         )  # fmt: skip

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from packaging.utils import NormalizedName
 from packaging.version import Version
 
+from mlenv.cuda import packages as cudapkg
+from mlenv.cuda.matrix import known_cuda_versions
 from mlenv.cuda.rules import PackageNeed
 from mlenv.cuda.tags import extract, is_cpu_variant
 from mlenv.cuda.versions import CudaError, CudaVersion
@@ -152,14 +154,22 @@ def describe(fallback: Fallback, cuda: CudaVersion) -> str:
     """What was taken instead of a CUDA build, and each CUDA variant with why not it."""
     pin = fallback.pin
     kind = f"+{pin.version.local} build" if pin.version.local else "build without CUDA"
-    lines = [
-        f"{pin.name} {pin.version} ({pin.file.filename}) is a CPU-only {kind} for "
-        f"{fallback.platform}, but the target is CUDA {cuda}"
-    ]
+    said = f"{pin.name} {pin.version} ({pin.file.filename})"
+    lines = [f"{said} is a CPU-only {kind} for {fallback.platform}, but the target is CUDA {cuda}"]
+    named = _named_index(fallback)
+    if named is not None:
+        lines[0] = (
+            f"{said} names no CUDA (no local version tag, no CUDA library in its Requires-Dist), "
+            f"so mlenv cannot tell it from a CPU-only build for {fallback.platform}, and the "
+            f"target is CUDA {cuda}; it came from {pin.file.index_url}, the index mlenv names "
+            f"for CUDA {named} builds of {pin.name}, whose builds may carry no tag (PyTorch's "
+            "aarch64 torch 2.4 and 2.5 carry none)"
+        )
     if fallback.cuda_on:
         lines.append(
             f"  its Requires-Dist names CUDA libraries on {fallback.cuda_on} only "
-            "(platform_machine): this file has no CUDA build on this machine"
+            "(platform_machine)"
+            + ("" if named else ": this file has no CUDA build on this machine")
         )
     elif not fallback.refused:
         lines.append("  the indexes hold no CUDA build of it: the requirements select this build")
@@ -172,8 +182,32 @@ def describe(fallback: Fallback, cuda: CudaVersion) -> str:
     return "\n".join(lines)
 
 
+def _named_index(fallback: Fallback) -> CudaVersion | None:
+    """The CUDA release whose builds of the pin's package the index it came from is the place
+    for, by the family's place in gpu_packages.json (PyTorch's /whl/cu124), for an untagged
+    pin: what the message says, never evidence of its build."""
+    pin = fallback.pin
+    if pin.version.local is not None:
+        return None
+    served = pin.file.index_url.rstrip("/")
+    for release in known_cuda_versions():
+        place = cudapkg.hint(pin.name, release)
+        if place is not None and (cudapkg.place_index(place) or "").rstrip("/") == served:
+            return release
+    return None
+
+
 def _problem(fallback: Fallback, cuda: CudaVersion) -> Problem:
     name = fallback.pin.name
+    if (named := _named_index(fallback)) is not None:
+        return Problem(
+            name,
+            describe(fallback, cuda),
+            f'if it is the CUDA build you want, add "{name}" to [cuda] cpu-ok: mlenv then locks '
+            "it as it is and checks neither its CUDA nor its GPU code (run a kernel on the "
+            f"target to know); else lock a build of {name} whose version names its CUDA "
+            f"(+cu{named.major}{named.minor}), from a release that has one",
+        )
     return Problem(
         name,
         describe(fallback, cuda),
