@@ -44,6 +44,7 @@ from mlenv.host_text import (
     SmiBanner,
     cuda_version_from_int,
     driver_or_none,
+    inforom_warned,
     parse_compute_cap_override,
     parse_confstr_glibc,
     parse_driver_override,
@@ -158,6 +159,10 @@ class _Prober:
             said = self.system.run_status(ran, NVIDIA_SMI_TIMEOUT)
             if said is not None and said.status == 0:
                 return " ".join(ran), said.stdout
+            warned = inforom_warned(said.status, said.stdout, said.stderr) if said else None
+            if warned is not None:  # only a warning: the answer stands
+                self.record(" ".join(ran), True, f"exit 14 ({warned[1]}): its answer is read")
+                return " ".join(ran), warned[0]
             if said is not None and (said.stdout.strip() or said.stderr.strip()):
                 self.failed.append(f"{said.stdout}\n{said.stderr}")
                 detail = f"exit {said.status}: {_excerpt(said.stdout.strip() or said.stderr)}"

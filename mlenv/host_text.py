@@ -12,6 +12,16 @@ from mlenv.errors import MlenvError
 
 DRIVER_ENV = "MLENV_DRIVER_VERSION"
 COMPUTE_CAP_ENV = "MLENV_GPU_COMPUTE_CAP"
+# What tells a GPU's compute capability where no probe did: nvidia-smi of R470 and older has no
+# compute_cap ('Field "compute_cap" is not a valid field to query.' on 470.182.03,
+# huggingface/candle#733), so only the override or NVML (nvmlDeviceGetCudaComputeCapability)
+# can say it there
+ARCH_UNKNOWN_HINT = (
+    f"set {COMPUTE_CAP_ENV} to each GPU's compute capability (e.g. 7.5,8.0; NVIDIA lists "
+    "them by GPU name at https://developer.nvidia.com/cuda-gpus): nvidia-smi of R470 and older "
+    "drivers cannot print compute_cap; on a newer driver, run with nvidia-smi on PATH; or "
+    "install nvidia-ml-py, whose NVML reports it"
+)
 
 # ASCII digits only: ``\d`` would also accept digits from other scripts.
 _CAP_RE = re.compile(r"[0-9]{1,3}\.[0-9]{1,3}")  # bounded: int() refuses 4300+ digits
@@ -41,6 +51,13 @@ _LDD_RE = re.compile(r"ldd \(([^)]*)\) (\S+)")
 _BANNER_NVGPU_RE = re.compile(r"^\|\s+[0-9]+\s+(\S[^|]*?\(nvgpu\))", re.MULTILINE)
 _GLIBC_WORD_RE = re.compile(r"\b(?:E?GLIBC|GNU libc)\b")
 _NOT_AVAILABLE = frozenset({"N/A", "[N/A]", "[Not Supported]"})  # nvidia-smi prints both
+# nvidia-smi's return value 14, "infoROM is corrupted" (its man page, RETURN VALUE; NVML's
+# NVML_ERROR_CORRUPTED_INFOROM): a warning about one GPU's on-board store of ECC counts and
+# configuration, printed beside a complete answer (NVIDIA's GPU Operator troubleshooting shows
+# the full table under it), so the answer is read with the warning lines left out
+SMI_INFOROM_STATUS = 14
+_INFOROM_RE = re.compile(r"^WARNING: infoROM is corrupted at gpu [0-9A-Fa-f:.]{1,32}[ \t\r]*$",
+                         re.MULTILINE)  # fmt: skip
 
 
 class HostError(MlenvError):
@@ -120,6 +137,16 @@ def _labelled(
         if match is not None and valid(match.group(1)):
             return match.group(1)
     return None
+
+
+def inforom_warned(status: int, stdout: str, stderr: str) -> tuple[str, str] | None:
+    """What an nvidia-smi run that exited 14 printed, its infoROM warnings left out, and the
+    first of them (on either stream); None for another exit, or nothing but the warning."""
+    if status != SMI_INFOROM_STATUS:
+        return None
+    warning = _INFOROM_RE.search(stdout) or _INFOROM_RE.search(stderr)
+    kept = _INFOROM_RE.sub("", stdout)
+    return (kept, warning[0].strip()) if warning and kept.strip() else None
 
 
 def parse_smi_banner(text: str) -> SmiBanner | None:
