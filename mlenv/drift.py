@@ -258,10 +258,10 @@ def _is_channel(locked: str, recorded: str, base: str | None = None) -> bool:
     air gap's ``verify --bundle``, ``fetch --offline`` and ``lock --check`` judge that pair
     from the bundle's directory, where ``./chan`` is missing: stale there, no bundle of a
     relative channel could be used. Telling a bundle from a project by a file in it would be
-    a file anyone who edits the lock can add. Failing open costs nothing here: nothing is
-    read from the record's directory on this verdict (``fetch`` reads file: URLs only below
-    the manifest's directories, ``locking.local_roots``; ``build`` installs from the cache by
-    hash); a lock made here re-locks from the directory once it exists."""
+    a file anyone who edits the lock can add. So the readers of a record's URL hold it to
+    the manifest's directories themselves (``locking.local_roots``): ``fetch`` reads no file:
+    URL outside them, nor does ``export`` write one for conda while a relative channel is
+    missing (``commands.export``); ``build`` installs from the cache by hash."""
     from mlenv.conda.channel_paths import channel_path, split_platforms
 
     locked = redact_urls(locked).rstrip("/")
