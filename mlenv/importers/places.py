@@ -63,7 +63,7 @@ def _why(location: str, base: Path) -> str | None:
             return f"{parts.geturl()} names no directory"
     if "\0" in location:  # os.stat raises ValueError, not OSError, on it
         return f"{location!r} holds a NUL byte, which no directory name can"
-    # no ``~`` expansion: mlenv.toml reads ``~/x`` as a directory named ``~`` (``named`` gives
+    # no ``~`` expansion: mlenv.toml reads ``~/x`` as a directory named ``~`` (``problems`` gives
     # a channel rattler expands as expanded)
     named = (base / location).absolute()
     place = os.path.realpath(named)
