@@ -247,10 +247,21 @@ def _is_channel(locked: str, recorded: str, base: str | None = None) -> bool:
     manifest spells ``recorded`` (as [target] records it), read as the lock reads it
     (``channel_paths.channel_path``: a platform list cut, ``\\\\x`` relative, ``~/`` home): a
     URL as spelled, a name below ``CONDA_ALIAS``, a directory as its file: URL. A relative one
-    is read from the manifest's directory, so only its normalised tail is known where that
-    directory is not here, as in a bundle carried to another machine; where it is, under
-    ``base``, the record names it: a lock edited to take ``./chan`` from another directory
-    called ``chan`` is no longer fresh, which fetch's rule of local directories alone refused."""
+    is read from the manifest's directory; where it is, under ``base``, the record names it: a
+    lock edited to take ``./chan`` from another directory called ``chan`` is no longer fresh,
+    which fetch's rule of local directories alone refused.
+
+    Where that directory is not here, only the record's normalised tail is held, so
+    ``lock --check`` says fresh where ``fetch`` would refuse to read the record: kept so on
+    purpose. A bundle carries mlenv.toml, mlenv.lock (its bytes as made, no channel
+    rewritten) and the artifacts (``cache.bundle.write_bundle``), never the channel, and the
+    air gap's ``verify --bundle``, ``fetch --offline`` and ``lock --check`` judge that pair
+    from the bundle's directory, where ``./chan`` is missing: stale there, no bundle of a
+    relative channel could be used. Telling a bundle from a project by a file in it would be
+    a file anyone who edits the lock can add. So the readers of a record's URL hold it to
+    the manifest's directories themselves (``locking.local_roots``): ``fetch`` reads no file:
+    URL outside them, nor does ``export`` write one for conda while a relative channel is
+    missing (``commands.export``); ``build`` installs from the cache by hash."""
     from mlenv.conda.channel_paths import channel_path, split_platforms
 
     locked = redact_urls(locked).rstrip("/")

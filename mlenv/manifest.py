@@ -21,6 +21,7 @@ from packaging.utils import canonicalize_name
 
 from mlenv import bare_file, hints
 from mlenv.bare_file import bare_file_url
+from mlenv.conda.channel_paths import ONE_SLASH, misread
 from mlenv.echoed import without_secrets
 from mlenv.errors import ManifestError, Problem, hidden_problem
 from mlenv.inputs import (
@@ -646,10 +647,15 @@ def _location(value: str) -> str | None:
 
 
 def _channel(value: str) -> str | None:
-    """A channel name (conda-forge), a URL or a local directory, as conda takes them."""
+    """A channel name (conda-forge), a URL or a local directory, as conda takes them, spelt
+    so that rattler reads the directory its path names (``channel_paths.misread``)."""
     if not _NONEMPTY.fullmatch(value):
         return "expected a non-empty string"
-    return conda_channel(value) or _location(value)
+    return conda_channel(value) or misread(value) or _location(value)
+
+
+def _channel_hint(value: str) -> str | None:
+    return ONE_SLASH if misread(value) else _location_hint(value)
 
 
 # NAME_MAX of every Linux file system mlenv runs on (ext4, xfs, btrfs, tmpfs, overlayfs), and
@@ -847,7 +853,7 @@ def _match_spec(value: str) -> str | None:
 
 
 def _conda(check: _Checker, table: Mapping[str, Any]) -> Conda:
-    channels = check.string_list(table, "conda.channels", (), _channel, _location_hint)
+    channels = check.string_list(table, "conda.channels", (), _channel, _channel_hint)
     dependencies = check.string_list(
         table, "conda.dependencies", (), _match_spec, lambda _: _MATCH_SPEC_HINT
     )

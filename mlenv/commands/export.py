@@ -112,11 +112,47 @@ def _rendered(
         from mlenv.node_affinity import affinity_yaml
 
         return affinity_yaml(lock_, manifest.cuda.archs if manifest.cuda else ())
+    if fmt in ("conda-lock", "explicit"):
+        _held_to_the_channels(manifest, lock_, manifest_dir)
     if fmt == "conda-lock":
         # Every target platform, one with nothing pinned (no table in the lock) too.
         records = {name: lock_.platform(name).conda for name in lock_.target.platforms}
         return conda_lock_yml(records, lock_.target.conda_channels, lock_.inputs_hash)
     return explicit_spec(lock_.platform(chosen).conda, chosen)
+
+
+_RELOCK = "run `mlenv lock` where the channel's directory is, or take the lock back from git"
+
+
+def _held_to_the_channels(manifest: Manifest, lock_: lockfile.Lock, base: Path) -> None:
+    """Refuse a conda record whose ``file:`` URL is outside the manifest's local directories
+    (``locking.local_roots``), as ``fetch`` refuses to read it, once a relative channel is
+    missing here: ``drift._is_channel`` holds its records by their tail alone then, so an
+    edited lock could name another directory of its name, which conda reads unjudged. With
+    every relative channel here, drift held each record to its directory: a lock exported for
+    machines with an absolute channel this one lacks is written."""
+    from mlenv.conda.channel_paths import channel_path
+    from mlenv.errors import Problem, ProblemsError
+    from mlenv.locking import local_roots
+    from mlenv.net.origins import file_url_to_path
+
+    places = [place for place in map(channel_path, manifest.conda.channels) if place]
+    if all("://" in place or place.startswith("/") or (base / place).is_dir() for place in places):
+        return
+    roots = local_roots(manifest, base)
+    outside = [
+        Problem(f"platform.{platform.platform}.conda[{number}] ({record.name} {record.version})",
+                f"{record.url} is outside the local directories the manifest names", _RELOCK)
+        for platform in lock_.platforms
+        for number, record in enumerate(platform.conda)
+        if record.url[:5].lower() == "file:" and not roots.holds(file_url_to_path(record.url))
+    ]  # fmt: skip
+    if outside:
+        raise ProblemsError(
+            f"the lock names {len(outside)} conda package file(s) conda would read from a "
+            "directory the manifest does not name; nothing was exported",
+            outside,
+        )
 
 
 def _sbom(session: Session, manifest: Manifest, lock_: lockfile.Lock, platform: str | None) -> str:

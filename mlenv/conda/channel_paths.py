@@ -5,8 +5,11 @@ is what is held fresh."""
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
+
+from mlenv.conda.records import CondaError
 
 # A platform list is a trailing ``[linux-64,noarch]``: platform names only, so the brackets of
 # an IPv6 host (``https://[::1]:8000/chan``) are part of the place, not a list.
@@ -22,18 +25,72 @@ def split_platforms(channel: str) -> tuple[str, str]:
 def channel_path(channel: str) -> str | None:
     """The place rattler reads for the channel ``channel`` (its ``Channel.from_str``), or None
     for a name (``conda-forge``, ``pytorch/label/nightly``, ``~``: anaconda.org's). A platform
-    list is cut off (``/tmp[linux-64]`` is ``/tmp``), ``~/`` is the home directory, ``\\\\``
-    begins a relative path, and a drive letter an absolute one (``C:/x`` is ``/C:/x`` here)."""
+    list is cut off (``/tmp[linux-64]`` is ``/tmp``), ``~/`` is the home directory
+    (``in_home``), ``\\\\`` begins a relative path, and a drive letter an absolute one
+    (``C:/x`` is ``/C:/x`` here). A spelling rattler reads apart from its path (``misread``)
+    is a ``CondaError``."""
+    if (why := misread(channel)) is not None:
+        raise CondaError(why, where="conda.channels", hint=ONE_SLASH)
     channel = split_platforms(channel)[0]
     if "://" in channel:
         return channel
     if channel.startswith("~/"):
-        return str(Path(channel).expanduser())
+        return in_home(channel)
     if re.match(r"[A-Za-z]:[/\\]", channel):
         return "/" + channel.replace("\\", "/")
     if channel.startswith("\\\\"):  # a relative path to rattler: ``\\x\y`` is ``./x/y``
         return "." + channel.replace("\\", "/")
     return channel if channel.startswith(("./", "..", "/")) else None
+
+
+ONE_SLASH = (
+    "write the channel's directory with one leading slash (/srv/chan), or as file:///srv/chan"
+)
+
+
+def misread(channel: str) -> str | None:
+    """Why rattler reads ``channel`` as no reader of its path does, or None. ``//srv/chan`` is a
+    path to ``Channel.from_str`` (``is_path``: a ``//`` prefix), which makes it the URL
+    ``file://srv/chan/``, ``srv`` its host; its files are then opened as ``\\\\srv\\chan\\…``,
+    a name relative to the working directory, while the trust check and the lock read
+    ``/srv/chan``. ``///srv/chan`` is ``/srv/chan`` to both."""
+    path = split_platforms(channel)[0]
+    if path.startswith("//") and not path.startswith("///") and "://" not in path:
+        return (
+            f"the channel {channel} starts with '//', which rattler reads as a file: URL of the "
+            f"host {path[2:].partition('/')[0]!r}, opened relative to the working directory"
+        )
+    return None
+
+
+def in_home(channel: str) -> str:
+    """The channel ``~/x`` as rattler expands it: ``$HOME`` unless it is empty,
+    else this user's passwd entry (the ``dirs`` crate's rule; an empty ``HOME`` was ``/`` to
+    Python's). A ``CondaError`` when neither names an absolute directory (rattler refuses the
+    channel then): in a container run as an arbitrary uid with no ``HOME``, this says so at
+    ``conda.channels`` rather than failing inside."""
+    home = os.environ.get("HOME") or _passwd_home()
+    if home.startswith("/"):
+        return home.rstrip("/") + channel[1:]
+    why = f"HOME is {home!r}, not an absolute path" if home else _no_home()
+    raise CondaError(
+        f"the channel {channel} is in your home directory, and {why}",
+        where="conda.channels",
+        hint="set HOME to your home directory, or write the channel's absolute path",
+    )
+
+
+def _passwd_home() -> str:
+    import pwd
+
+    try:
+        return pwd.getpwuid(os.getuid()).pw_dir
+    except KeyError:
+        return ""
+
+
+def _no_home() -> str:
+    return f"HOME is unset or empty and user id {os.getuid()} has no home in the passwd database"
 
 
 def from_directory(channel: str, base: Path) -> str:

@@ -16,11 +16,8 @@ def import_file(path: Path, groups: Sequence[str] = (), project: Path | None = N
     include may read only inside ``path``'s directory or ``project``. Every local place it
     names must be one only you control (``places``), relative ones read from ``project``."""
     imported = _by_name(path, groups, project)
-    if refused := places.problems(places.named(imported, f"{path}: "), project or path.parent):
-        raise ImportFileError(
-            f"{path}: {len(refused)} local place(s) mlenv cannot trust; nothing was written",
-            refused,
-        )
+    if refused := places.problems(imported, f"{path}: ", project or path.parent):
+        raise ImportFileError(places.summary(str(path), refused), refused)
     return imported
 
 

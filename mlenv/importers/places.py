@@ -13,7 +13,7 @@ from __future__ import annotations
 import errno
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
@@ -22,6 +22,7 @@ from urllib.request import url2pathname
 from mlenv import bare_file
 from mlenv.bare_file import bare_file_url
 from mlenv.conda.channel_paths import channel_path
+from mlenv.conda.records import CondaError
 from mlenv.errors import Problem
 from mlenv.trusted_path import NotYours, open_yours, others_write
 
@@ -62,7 +63,7 @@ def _why(location: str, base: Path) -> str | None:
             return f"{parts.geturl()} names no directory"
     if "\0" in location:  # os.stat raises ValueError, not OSError, on it
         return f"{location!r} holds a NUL byte, which no directory name can"
-    # no ``~`` expansion: mlenv.toml reads ``~/x`` as a directory named ``~`` (``named`` gives
+    # no ``~`` expansion: mlenv.toml reads ``~/x`` as a directory named ``~`` (``problems`` gives
     # a channel rattler expands as expanded)
     named = (base / location).absolute()
     place = os.path.realpath(named)
@@ -114,18 +115,40 @@ def unslashed(location: str) -> str:
     return stripped if stripped and not stripped.endswith(":") else location
 
 
-def problems(places: Iterator[tuple[str, str]], base: Path) -> list[Problem]:
-    """A problem for each ``(where, location)`` that is ``not_yours``."""
+def problems(imported: Imported, at: str, base: Path) -> list[Problem]:
+    """A problem for each place ``imported`` names (``_named``) that is ``not_yours``, and for
+    each channel rattler reads otherwise than spelt or not at all here (``channel_path``'s
+    ``CondaError``: ``//srv/chan``, ``~/chan`` with no home directory)."""
     found = []
-    for where, location in places:
+    located = list(_named(imported, at))
+    for channel in imported.channels:
+        try:
+            local = channel_path(channel)
+        except CondaError as exc:
+            found.append(Problem(f"{at}channel {channel}", exc.message, exc.hint))
+            continue
+        if local is not None:
+            located.append((f"{at}channel {channel}", local))
+    for where, location in located:
         if (why := not_yours(location, base)) is not None:
             found.append(Problem(where, why, bare_file.HINT if bare_file_url(location) else HINT))
     return found
 
 
-def named(imported: Imported, at: str) -> Iterator[tuple[str, str]]:
-    """``(where, location)`` of every index, find-links directory, source and channel that
-    may be local (``places.not_yours`` passes remote URLs and channel names)."""
+def summary(source: str, refused: Sequence[Problem]) -> str:
+    """What ``problems`` found, by kind: a place mlenv cannot trust (``HINT``'s remedy), or a
+    spelling no two readers read alike (a ``file:`` without ``//``, a ``//`` channel), which
+    is no question of trust."""
+    untrusted = sum(problem.hint == HINT for problem in refused)
+    kinds = [f"{untrusted} local place(s) mlenv cannot trust"] if untrusted else []
+    if spelt := len(refused) - untrusted:
+        kinds.append(f"{spelt} place(s) that cannot be read as written")
+    return f"{source}: {' and '.join(kinds)}; nothing was written"
+
+
+def _named(imported: Imported, at: str) -> Iterator[tuple[str, str]]:
+    """``(where, location)`` of every index, find-links directory and source that may be
+    local (``places.not_yours`` passes remote URLs); channels are ``problems``' own."""
     for index in (imported.index_url or "", *imported.extra_index_urls):
         if index:
             yield f"{at}index {index}", index
@@ -133,9 +156,6 @@ def named(imported: Imported, at: str) -> Iterator[tuple[str, str]]:
         yield f"{at}find-links {link}", link
     for name, url in imported.sources:
         yield f"{at}sources.{name}", url
-    for channel in imported.channels:
-        if (local := channel_path(channel)) is not None:
-            yield f"{at}channel {channel}", local
 
 
 def _nearest_existing(path: Path) -> Path:

@@ -18,6 +18,7 @@ from urllib.request import url2pathname
 from packaging.markers import Marker
 from packaging.utils import canonicalize_name
 
+from mlenv.bare_file import bare_file_url
 from mlenv.errors import Problem
 from mlenv.importers import places
 from mlenv.importers.core import (
@@ -91,6 +92,9 @@ def read_pylock(path: Path, groups: Sequence[str] = ()) -> Imported:
         hashed += _states_hashes(package)
         if refused := _elsewhere(package):
             collector.fail(where, refused, _YOURS)
+            continue
+        if refused := _bare(package):
+            collector.fail(where, refused, _SPELL)
             continue
         locations = _pylock_sources(package, path.parent)
         if refused := next(filter(None, map(judged, locations)), None):
@@ -239,6 +243,15 @@ def _elsewhere(package: PylockPackage) -> str | None:
 
 
 _YOURS = places.HINT
+_SPELL = "write each wheel's url as file:///ABSOLUTE/PATH, or give its path (relative to the lock)"
+
+
+def _bare(package: PylockPackage) -> str | None:
+    """An index or wheel URL ``file:x`` (no ``//``): ``bare_file``'s refusal, as the manifest
+    and the import's judge refuse it. Read as ``_local`` read it, it was ``x`` in the working
+    directory of ``init``, not beside the lock."""
+    urls = (package.index or "", *(wheel.url or "" for wheel in package.wheels or ()))
+    return next(filter(None, map(bare_file_url, urls)), None)
 
 
 def _resolved(path: Path) -> Path:
@@ -247,7 +260,8 @@ def _resolved(path: Path) -> Path:
 
 
 def _local(url: str | None, path: str | None, beside: Path) -> Path | None:
-    """A wheel's file on this machine: its ``path`` from the lock file, or its ``file:`` URL."""
+    """A wheel's file on this machine: its ``path`` from the lock file, or its ``file://`` URL
+    (one without ``//`` is refused before: ``_bare``)."""
     if path:
         return beside / path
     if url and url.startswith("file:"):
