@@ -13,10 +13,17 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from packaging.utils import parse_wheel_filename
 
+from mlenv.cuda.rules import CudaTarget, PackageNeed, judge
+from mlenv.cuda.tags import extract
+from mlenv.cuda.versions import CudaVersion, DriverVersion
 from mlenv.echoed import shown
 from mlenv.oci.model import OciError
 from mlenv.oci.read import read_base
+from mlenv.platforms import wheel_machine
 from tests.support.images import base_with
 
 _PASSWORD = "Pw" + "q7Zr" * 20  # 82 characters: its '@' falls past any cut of 60
@@ -50,3 +57,48 @@ def test_a_refused_base_env_entry_shows_no_password(
     assert "config.Env[1]" in said
     assert _PASSWORD[:12] not in said
     assert "alice" not in said
+
+
+# --- a wheel's machine, as the index and pip read its platform tag ----------------------------
+
+_T4G = ("sm_75",)  # g5g: a T4G on Graviton, below the aarch64 torch's sm_80
+
+
+def _torch(filename: str) -> PackageNeed:
+    need = extract("torch", "2.9.0+cu128", filename)
+    assert need is not None
+    return PackageNeed.of_wheel("torch", "2.9.0+cu128", need, filename)
+
+
+def _codes(need: PackageNeed, machine: str = "") -> list[str]:
+    target = CudaTarget(CudaVersion(12, 8), DriverVersion.parse("570.26"), _T4G, machine=machine)
+    return [f"{f.severity}:{f.code}" for f in judge(target, [need])]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    tag=st.sampled_from(
+        [
+            "manylinux_2_28_aarch64",
+            "manylinux2014_aarch64",
+            "linux_aarch64",
+            "musllinux_1_2_aarch64",
+            "manylinux_2_28_aarch64.manylinux_2_17_aarch64",
+        ]
+    ),
+    flips=st.lists(st.booleans(), min_size=48, max_size=48),
+)
+def test_an_aarch64_torch_in_any_case_is_judged_by_the_aarch64_list(
+    tag: str, flips: list[bool]
+) -> None:
+    """packaging (the index's reading, and pip's) lowercases a platform tag, so a wheel named
+    ``...-MANYLINUX_2_28_AARCH64.whl`` is offered to, locked for and installed on aarch64.
+    Before: ``wheel_machine`` matched ``_aarch64`` as spelled, read no machine, and the need
+    fell back to x86_64: a T4G fleet passed the aarch64 cu128 torch. Now: arch-not-built."""
+    spelled = "".join(c.upper() if flip else c for c, flip in zip(tag, flips * 2, strict=False))
+    filename = f"torch-2.9.0+cu128-cp312-cp312-{spelled}.whl"
+    read = {t.platform for t in parse_wheel_filename(filename)[3]}
+    assert all(platform.endswith("_aarch64") for platform in read)  # the index's reading
+    assert wheel_machine(filename) == "aarch64"
+    assert _codes(_torch(filename)) == ["error:arch-not-built"]
+    assert _codes(_torch(filename), machine="aarch64") == ["error:arch-not-built"]
