@@ -23,7 +23,7 @@ from mlenv.cuda.versions import CudaVersion, DriverVersion
 from mlenv.echoed import shown
 from mlenv.oci.model import OciError
 from mlenv.oci.read import read_base
-from mlenv.platforms import wheel_machine
+from mlenv.platforms import wheel_machines
 from tests.support.images import base_with
 
 _PASSWORD = "Pw" + "q7Zr" * 20  # 82 characters: its '@' falls past any cut of 60
@@ -99,6 +99,30 @@ def test_an_aarch64_torch_in_any_case_is_judged_by_the_aarch64_list(
     filename = f"torch-2.9.0+cu128-cp312-cp312-{spelled}.whl"
     read = {t.platform for t in parse_wheel_filename(filename)[3]}
     assert all(platform.endswith("_aarch64") for platform in read)  # the index's reading
-    assert wheel_machine(filename) == "aarch64"
+    assert wheel_machines(filename) == ("aarch64",)
     assert _codes(_torch(filename)) == ["error:arch-not-built"]
     assert _codes(_torch(filename), machine="aarch64") == ["error:arch-not-built"]
+
+
+@pytest.mark.parametrize(
+    "tags",
+    [
+        "manylinux_2_28_x86_64.manylinux_2_28_aarch64",
+        "manylinux_2_28_aarch64.manylinux_2_28_x86_64",
+        "linux_x86_64.manylinux2014_aarch64",
+    ],
+)
+def test_a_wheel_tagged_for_both_machines_is_judged_on_each(tags: str) -> None:
+    """A compressed tag set naming both machines (PEP 425) is offered to, and installed on,
+    both. Before: its machine was the first of mlenv's platforms to match, x86_64, so an arm64
+    T4G node (``verify --nodes``) did not judge it at all and the fleet judged it by x86_64's
+    list alone: both passed. Now each machine it names judges it by its own list."""
+    filename = f"torch-2.9.0+cu128-cp312-cp312-{tags}.whl"
+    read = {t.platform for t in parse_wheel_filename(filename)[3]}  # the index's reading
+    assert {m for m in ("x86_64", "aarch64") if any(p.endswith(f"_{m}") for p in read)} == {
+        "x86_64",
+        "aarch64",
+    }
+    assert _codes(_torch(filename), machine="aarch64") == ["error:arch-not-built"]
+    assert _codes(_torch(filename)) == ["error:arch-not-built"]
+    assert _codes(_torch(filename), machine="x86_64") == []  # x86_64's cu128 list keeps sm_75
