@@ -25,6 +25,7 @@ from mlenv.oci.model import OciError
 from mlenv.oci.read import read_base
 from mlenv.platforms import wheel_machines
 from tests.support.images import base_with
+from tests.support.no_gpu_host import NO_GPU, judged_on, node
 
 _PASSWORD = "Pw" + "q7Zr" * 20  # 82 characters: its '@' falls past any cut of 60
 
@@ -126,3 +127,19 @@ def test_a_wheel_tagged_for_both_machines_is_judged_on_each(tags: str) -> None:
     assert _codes(_torch(filename), machine="aarch64") == ["error:arch-not-built"]
     assert _codes(_torch(filename)) == ["error:arch-not-built"]
     assert _codes(_torch(filename), machine="x86_64") == []  # x86_64's cu128 list keeps sm_75
+
+
+# --- verify --host: a loaded module this user cannot reach ------------------------------------
+
+# NVIDIA/nvidia-docker#284 (root runs nvidia-smi, other users get this, exit 4) and
+# NVIDIA/nvidia-container-toolkit#33 (a container under SELinux without container_use_devices)
+NO_PERMISSION = "Failed to initialize NVML: Insufficient Permissions\n"
+
+
+def test_a_module_this_user_cannot_open_fails_as_no_gpu(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Input: module 550.144.03 loaded, nvidia-smi exiting 4 with NVML's Insufficient
+    Permissions (the user cannot open /dev/nvidiactl, nor can CUDA). Before: the module's
+    driver judged, a host-arch-unknown warning, exit 0. Now: host-no-gpu, quoting it."""
+    found, message = judged_on(node(NO_PERMISSION, 4), monkeypatch)
+    assert NO_GPU in found, found
+    assert "Insufficient Permissions" in message and "/dev/nvidia" in message, message
