@@ -9,6 +9,7 @@ whose '@' the cut had taken. ``printable`` now hides as the CLI does, then cuts.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -17,10 +18,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from packaging.utils import parse_wheel_filename
 
+from mlenv import hints, manifest, overrides, target
+from mlenv.conda import records
+from mlenv.cuda import packages, versions
 from mlenv.cuda.rules import CudaTarget, PackageNeed, judge
 from mlenv.cuda.tags import extract
 from mlenv.cuda.versions import CudaVersion, DriverVersion
 from mlenv.echoed import shown
+from mlenv.index import wheelmeta
+from mlenv.lazy_pattern import LazyPattern
 from mlenv.oci.model import OciError
 from mlenv.oci.read import read_base
 from mlenv.platforms import wheel_machines
@@ -143,3 +149,27 @@ def test_a_module_this_user_cannot_open_fails_as_no_gpu(monkeypatch: pytest.Monk
     found, message = judged_on(node(NO_PERMISSION, 4), monkeypatch)
     assert NO_GPU in found, found
     assert "Insufficient Permissions" in message and "/dev/nvidia" in message, message
+
+
+# --- held: a LazyPattern matches as its compiled pattern does ---------------------------------
+
+
+def _lazy_patterns() -> list[LazyPattern]:
+    """Every module-level LazyPattern of the modules today's change made lazy."""
+    modules = (records, versions, packages, manifest, overrides, hints, target, wheelmeta)
+    return [v for m in modules for v in vars(m).values() if isinstance(v, LazyPattern)]
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.data(), text=st.text(alphabet="aZ09_.-=<>!~*,| \t\n[]'\":/@()cuvGRIDx", max_size=60))
+def test_a_lazy_pattern_matches_as_re_compile_does(data: st.DataObject, text: str) -> None:
+    """Held: each of them, on text drawn from the characters they test, answers match,
+    fullmatch, search, findall, sub and split exactly as ``re.compile`` of its source."""
+    lazy = data.draw(st.sampled_from(_lazy_patterns()))
+    plain = re.compile(lazy.pattern, lazy.flags)
+    for method in ("match", "fullmatch", "search"):
+        got, want = getattr(lazy, method)(text), getattr(plain, method)(text)
+        assert (got and (got.span(), got.groups())) == (want and (want.span(), want.groups()))
+    assert lazy.findall(text) == plain.findall(text)
+    assert lazy.sub("#", text) == plain.sub("#", text)
+    assert lazy.split(text) == plain.split(text)
