@@ -5,6 +5,18 @@ scheme before it (``alice:<password>@proxy``) is hidden only by ``echoed.without
 which the CLI applies to the message after the cut: a base image Env entry refused by
 ``config_problem`` (cut at 60 characters) showed the first 54 characters of its password,
 whose '@' the cut had taken. ``printable`` now hides as the CLI does, then cuts.
+
+Found: ``platforms.wheel_machine`` matched ``_aarch64`` as spelled, but packaging (the index's
+reading, and pip's) lowercases a platform tag: a ``MANYLINUX_2_28_AARCH64`` torch was locked
+for aarch64 and judged by x86_64's arch list. A compressed tag set naming both machines took
+the first to match (x86_64), so an arm64 node did not judge it and a T4G fleet passed it. Now
+``wheel_machines`` reads every machine in any case and ``framework_archs`` judges on each.
+
+Found: ``verify --host`` passed a node whose nvidia-smi says "Failed to initialize NVML:
+Insufficient Permissions" beside a loaded module: the user cannot open /dev/nvidiactl, nor
+can CUDA. It is host-no-gpu now.
+
+Held: every LazyPattern made lazy today answers as ``re.compile`` of its source.
 """
 
 from __future__ import annotations
