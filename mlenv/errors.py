@@ -9,23 +9,23 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from mlenv.echoed import shown
+from mlenv.echoed import shown, without_secrets
 
 # re-exported: ``hidden_text`` is where they live, ``errors`` where most callers find them
 from mlenv.hidden_text import DEFAULT_IGNORABLE as DEFAULT_IGNORABLE
 from mlenv.hidden_text import hidden_characters as hidden_characters
 from mlenv.hidden_text import hidden_problem as hidden_problem
 from mlenv.hidden_text import terminal_text as terminal_text
-from mlenv.redaction import redact
 
 
 def printable(value: object, limit: int = 200) -> str:
     """Text a remote party chose (a registry's error message), safe to show: at most ``limit``
     characters, control characters (terminal escape sequences, newlines) as ``?``, and its
-    secrets hidden before it is cut (``redact``): cut first, a userinfo longer than ``limit``
-    (a 250-character access token before its '@') lost the '@' that marks it, and its start
-    was shown."""
-    text = redact(str(value))
+    secrets hidden before it is cut, as the CLI hides them (``without_secrets``): cut first, a
+    userinfo longer than ``limit`` (a 250-character access token before its '@', or a
+    scheme-less ``user:password@proxy``, which ``redact`` alone leaves) lost the '@' that
+    marks it, and its start was shown."""
+    text = without_secrets(str(value))
     shown = "".join(char if char.isprintable() else "?" for char in text[:limit])
     return shown + ("..." if len(text) > limit else "")
 

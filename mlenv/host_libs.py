@@ -20,11 +20,12 @@ _MISMATCH_RE = re.compile(
 # nvidia-smi's whole answer when NVML sees no GPU (the module failed to bring one up:
 # RmInitAdapter failed), cannot open the driver (/dev/nvidiactl: a container started without
 # the GPUs) or lost it (NVIDIA's notice, NVIDIA/nvidia-docker#1730: a container detached from
-# its GPUs by a systemd reload); one GPU's "Unable to determine the device handle" says nothing
-# of the others
+# its GPUs by a systemd reload) or may not open it (Insufficient Permissions: this user, or a
+# container under SELinux, cannot open /dev/nvidiactl, nor can CUDA: NVIDIA/nvidia-docker#284);
+# one GPU's "Unable to determine the device handle" says nothing of the others
 _NO_GPU_RE = re.compile(
     r"^(?:No devices were found|NVIDIA-SMI has failed because it couldn't communicate with the "
-    r"NVIDIA driver|Failed to initialize NVML: Unknown Error)",
+    r"NVIDIA driver|Failed to initialize NVML: (?:Unknown Error|Insufficient Permissions))",
     re.MULTILINE,
 )
 # the second line newer drivers print (R550 on): the user-space NVML's major.minor
@@ -98,7 +99,9 @@ def no_gpu_finding(kernel: str, said: str) -> Finding:
         f"the NVIDIA kernel module {kernel} is loaded but nvidia-smi says {said!r}: CUDA will "
         "find no GPU here", "check `dmesg | grep NVRM` on the host (RmInitAdapter failed, a "
         "GPU off the bus); start a container with the GPUs (--gpus all, or a nvidia.com/gpu "
-        "resource), and recreate one that lost them (NVML's Unknown Error)",
+        "resource), and recreate one that lost them (NVML's Unknown Error); run as the job's "
+        "user, who must open /dev/nvidia* (Insufficient Permissions: the devices' group, or "
+        "SELinux's container_use_devices)",
     )  # fmt: skip
 
 

@@ -38,15 +38,19 @@ def by_name(name: str) -> Platform:
     return _BY_NAME[name]
 
 
-def wheel_machine(filename: str) -> str | None:
-    """The machine a wheel file is built for, from its platform tags (``manylinux_2_28_aarch64``,
-    ``linux_x86_64``): the one place that reads it, since a framework's CUDA builds for aarch64
-    carry other GPU code than its x86_64 builds; None for a pure or another machine's wheel."""
-    tags = filename.removesuffix(".whl").rpartition("-")[2].split(".")
-    for platform in PLATFORMS:
-        if any(tag.endswith(f"_{platform.machine}") for tag in tags):
-            return platform.machine
-    return None
+def wheel_machines(filename: str) -> tuple[str, ...]:
+    """The machines a wheel file is built for, from its platform tags (``manylinux_2_28_aarch64``,
+    ``linux_x86_64``): the one place that reads them, since a framework's CUDA builds for aarch64
+    carry other GPU code than its x86_64 builds; none for a pure or another machine's wheel,
+    each of a compressed tag set naming several (it is installed on each). Any case: packaging,
+    which the index and pip read tags with, lowercases them, so a ``MANYLINUX_2_28_AARCH64``
+    wheel is locked and installed on aarch64."""
+    tags = filename.lower().removesuffix(".whl").rpartition("-")[2].split(".")
+    return tuple(
+        platform.machine
+        for platform in PLATFORMS
+        if any(tag.endswith(f"_{platform.machine}") for tag in tags)
+    )
 
 
 def conda_spelling(value: str) -> str | None:

@@ -68,13 +68,20 @@ def unbuilt_archs(target: CudaTarget, item: PackageNeed) -> list[Said]:
     """(severity, code, needs, message, hint) for each target GPU architecture below the lowest
     one the package's build carries, or of a newer major than its newest without PTX; empty when
     it carries them all, mlenv knows no list for it, or the GPUs are another machine's (one
-    host's: verify --host). A Jetson's GPU that only a lower minor's code covers is a warning:
-    NVIDIA's binary compatibility holds for desktop GPUs only, not Tegra, and PyTorch's aarch64
-    wheels are SBSA builds, not JetPack's."""
+    host's: verify --host). A wheel tagged for several machines is judged on each of them. A
+    Jetson's GPU that only a lower minor's code covers is a warning: NVIDIA's binary
+    compatibility holds for desktop GPUs only, not Tegra, and PyTorch's aarch64 wheels are
+    SBSA builds, not JetPack's."""
+    machines = (m for m in item.machines if target.machine in ("", m))
+    return [said for machine in machines for said in _unbuilt_on(target, item, machine)]
+
+
+def _unbuilt_on(target: CudaTarget, item: PackageNeed, machine: str) -> list[Said]:
+    """``unbuilt_archs`` by the list of the package's builds for ``machine``."""
     need = item.need
     said: list[Said] = []
-    floor = _floor(item)
-    if floor is None or target.machine not in ("", item.machine):
+    floor = _floor(item, machine)
+    if floor is None:
         return said
     on = "" if floor.machine == "x86_64" else f"{floor.machine} "
     for arch in target.archs:
@@ -86,7 +93,7 @@ def unbuilt_archs(target: CudaTarget, item: PackageNeed) -> list[Said]:
             needs, why = f"<= {floor.highest}", ", with no PTX a newer GPU could compile"
             hint = f"use {floor.newer} of {item.name}, or drop {arch} from the fleet"
         else:
-            if item.machine == "aarch64" and arch_cc(arch) in JETSON_ONLY_CCS:
+            if machine == "aarch64" and arch_cc(arch) in JETSON_ONLY_CCS:
                 said.append(_jetson(item, arch, floor.built))
             continue
         said.append(
@@ -146,18 +153,18 @@ def _jetson(item: PackageNeed, arch: str, built: str) -> Said:
     )
 
 
-def _floor(item: PackageNeed) -> _Floor | None:
-    """The first row naming the package, its CUDA and its release (the local label ignored:
+def _floor(item: PackageNeed, machine: str) -> _Floor | None:
+    """The first row naming the package, its CUDA, its release (the local label ignored:
     +cu128 is the build, not the release; a pre-release read as the release it leads to:
-    ``>=2.11`` holds no 2.11.0rc1, which is built as 2.11.0 is); a release that cannot be
-    parsed meets only a row holding every release."""
+    ``>=2.11`` holds no 2.11.0rc1, which is built as 2.11.0 is) and ``machine``; a release that
+    cannot be parsed meets only a row holding every release."""
     try:
         release: Version | None = Version(Version(item.version).base_version)
     except InvalidVersion:
         release = None
     for floor in _floors():
         releases = floor.packages.get(item.name)
-        if releases is None or floor.machine != item.machine:
+        if releases is None or floor.machine != machine:
             continue
         if not floor.first <= item.need.cuda <= floor.last:
             continue

@@ -36,7 +36,7 @@ from mlenv.cuda.minor_said import COMPAT_NEEDS, claim, read_from, unlisted_minor
 from mlenv.cuda.pairs import paired
 from mlenv.cuda.tags import CudaNeed
 from mlenv.cuda.versions import ARCH_SUFFIX_SINCE, CudaVersion, DriverVersion, arch_cc
-from mlenv.platforms import wheel_machine
+from mlenv.platforms import wheel_machines
 
 # The systems NVIDIA's forward compatibility applies to (CUDA Compatibility guide, "Forward
 # Compatibility"): a Jetson or an NGC Server Ready RTX card is as eligible as a data-center GPU.
@@ -88,18 +88,18 @@ class CudaTarget:
 
 @dataclass(frozen=True)
 class PackageNeed:
-    """One locked package, the CUDA it needs and the machine its build is for (a framework's
+    """One locked package, the CUDA it needs and the machines its build is for (a framework's
     aarch64 CUDA builds carry other GPU code than its x86_64 ones: ``framework_archs``)."""
 
     name: str
     version: str
     need: CudaNeed
-    machine: str = "x86_64"
+    machines: tuple[str, ...] = ("x86_64",)
 
     @classmethod
     def of_wheel(cls, name: str, version: str, need: CudaNeed, filename: str) -> PackageNeed:
-        """The need of a wheel file, on the machine its platform tag names (x86_64 else)."""
-        return cls(name, version, need, wheel_machine(filename) or "x86_64")
+        """The need of a wheel file, on each machine its platform tags name (x86_64 else)."""
+        return cls(name, version, need, wheel_machines(filename) or ("x86_64",))
 
 
 Severity = Literal["error", "warning"]

@@ -11,7 +11,7 @@ from __future__ import annotations
 from mlenv.cuda.rules import CudaTarget, PackageNeed, judge
 from mlenv.cuda.tags import extract
 from mlenv.cuda.versions import CudaVersion, DriverVersion
-from mlenv.platforms import wheel_machine
+from mlenv.platforms import wheel_machines
 
 X86 = "torch-2.9.0+cu128-cp312-cp312-manylinux_2_28_x86_64.whl"
 ARM = "torch-2.9.0+cu128-cp312-cp312-manylinux_2_28_aarch64.whl"
@@ -29,15 +29,15 @@ def _codes(need: PackageNeed, arch: str, machine: str = "") -> list[str]:
 
 
 def test_the_machine_is_read_from_the_platform_tag() -> None:
-    assert wheel_machine(ARM) == "aarch64"
-    assert wheel_machine(X86) == "x86_64"
+    assert wheel_machines(ARM) == ("aarch64",)
+    assert wheel_machines(X86) == ("x86_64",)
     legacy = "torch-2.5.1-cp312-cp312-manylinux_2_17_aarch64.manylinux2014_aarch64.whl"
-    assert wheel_machine(legacy) == "aarch64"
-    assert wheel_machine("torch-2.5.1-cp312-cp312-linux_x86_64.whl") == "x86_64"
-    assert wheel_machine("triton-3.0.0-py3-none-any.whl") is None
-    assert wheel_machine("torch-2.9.0-cp312-none-macosx_11_0_arm64.whl") is None
-    assert _need(ARM).machine == "aarch64"
-    assert _need(X86).machine == "x86_64"
+    assert wheel_machines(legacy) == ("aarch64",)
+    assert wheel_machines("torch-2.5.1-cp312-cp312-linux_x86_64.whl") == ("x86_64",)
+    assert wheel_machines("triton-3.0.0-py3-none-any.whl") == ()
+    assert wheel_machines("torch-2.9.0-cp312-none-macosx_11_0_arm64.whl") == ()
+    assert _need(ARM).machines == ("aarch64",)
+    assert _need(X86).machines == ("x86_64",)
 
 
 def test_a_t4_runs_the_x86_64_wheel_where_the_aarch64_build_of_it_fails() -> None:
