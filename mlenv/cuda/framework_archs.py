@@ -88,7 +88,7 @@ def _unbuilt_on(target: CudaTarget, item: PackageNeed, machine: str) -> list[Sai
         hint = f"use {floor.instead} of {item.name}, or drop {arch} from the fleet"
         if arch_cc(arch) < arch_cc(floor.lowest):
             needs, why = floor.lowest, ""
-            hint = _elsewhere(item, arch) or hint
+            hint = _elsewhere(item, arch, machine) or hint
         elif floor.highest is not None and arch_cc(arch) // 10 > arch_cc(floor.highest) // 10:
             needs, why = f"<= {floor.highest}", ", with no PTX a newer GPU could compile"
             hint = f"use {floor.newer} of {item.name}, or drop {arch} from the fleet"
@@ -116,21 +116,21 @@ def _carries(floor: _Floor, cc: int) -> bool:
     return arch_cc(floor.lowest) <= cc and not above
 
 
-def _elsewhere(item: PackageNeed, arch: str) -> str | None:
+def _elsewhere(item: PackageNeed, arch: str, machine: str) -> str | None:
     """The way out when no row of the build's machine carries code for ``arch`` and another
     machine's rows do (a T4G's sm_75 on aarch64, which x86_64's torch carries): another row's
     ``instead`` would name a release of this machine that carries none either."""
     rows = [floor for floor in _floors() if item.name in floor.packages]
     cc = arch_cc(arch)
-    if any(_carries(floor, cc) for floor in rows if floor.machine == item.machine):
+    if any(_carries(floor, cc) for floor in rows if floor.machine == machine):
         return None
     others = [p for p in PLATFORMS if any(f.machine == p.machine and _carries(f, cc) for f in rows)]
     if not others:
         return None
-    lowest = min((f.lowest for f in rows if f.machine == item.machine), key=arch_cc)
+    lowest = min((f.lowest for f in rows if f.machine == machine), key=arch_cc)
     hosts = " or ".join(f"{p.machine} ({p.name})" for p in others)
     return (
-        f"none of {item.name}'s {item.machine} CUDA builds in mlenv's table carries code for "
+        f"none of {item.name}'s {machine} CUDA builds in mlenv's table carries code for "
         f"{arch} (they start at {lowest}): run the {arch} GPUs on {hosts} hosts, whose builds "
         f"carry it, or drop {arch} from the fleet; for a fleet of both, lock each machine from "
         "a manifest of its own (in a directory of its own: the lock goes beside it) naming its "
