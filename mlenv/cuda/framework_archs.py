@@ -14,7 +14,8 @@ passed an aarch64 ``+cu128`` torch built for 8.0;9.0;10.0;12.0."""
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from packaging.specifiers import SpecifierSet
@@ -69,7 +70,8 @@ def unbuilt_archs(target: CudaTarget, item: PackageNeed) -> list[Said]:
     it carries them all, mlenv knows no list for it, or the GPUs are another machine's (one
     host's: verify --host). A Jetson's GPU that only a lower minor's code covers is a warning:
     NVIDIA's binary compatibility holds for desktop GPUs only, not Tegra, and PyTorch's aarch64
-    wheels are SBSA builds, not JetPack's."""
+    wheels are SBSA builds, not JetPack's. So is a fleet's GPU that the same release's build
+    for another of the fleet's machines runs (``elsewhere``)."""
     need = item.need
     said: list[Said] = []
     floor = _floor(item)
@@ -77,27 +79,56 @@ def unbuilt_archs(target: CudaTarget, item: PackageNeed) -> list[Said]:
         return said
     on = "" if floor.machine == "x86_64" else f"{floor.machine} "
     for arch in target.archs:
-        if arch_cc(arch) < arch_cc(floor.lowest):
-            needs, why, instead = floor.lowest, "", floor.instead
-        elif floor.highest is not None and arch_cc(arch) // 10 > arch_cc(floor.highest) // 10:
-            needs, instead = f"<= {floor.highest}", floor.newer
-            why = ", with no PTX a newer GPU could compile"
-        else:
-            if item.machine == "aarch64" and arch_cc(arch) in JETSON_ONLY_CCS:
+        if (gap := _gap(floor, arch)) is None:
+            if _jetson_minor(item, arch, floor.built):
                 said.append(_jetson(item, arch, floor.built))
             continue
+        needs, why, instead = gap
+        other = elsewhere(target, item, arch)
         said.append(
             (
-                "error",
+                "warning" if other else "error",
                 "arch-not-built",
                 needs,
                 f"{item.name} {item.version} is built for CUDA {need.cuda}, and its {on}CUDA "
                 f"{need.cuda} builds carry no code for {arch} (they are built for "
-                f"{floor.built}{why}); the GPU fails at its first kernel",
-                f"use {instead} of {item.name}, or drop {arch} from the fleet",
+                f"{floor.built}{why}); the GPU fails at its first kernel"
+                + (f" on {item.machine}: the fleet may run it on {other} only" if other else ""),
+                f"use {instead} of {item.name}, or drop {arch} from the fleet"
+                + (f", or keep {arch} on {other} nodes (`mlenv export --format k8s-affinity`)"
+                   if other else ""),
             )
-        )
+        )  # fmt: skip
     return said
+
+
+def _gap(floor: _Floor, arch: str) -> tuple[str, str, str] | None:
+    """(needs, why, instead) when the row's builds carry no code ``arch`` runs, else None."""
+    if arch_cc(arch) < arch_cc(floor.lowest):
+        return floor.lowest, "", floor.instead
+    if floor.highest is not None and arch_cc(arch) // 10 > arch_cc(floor.highest) // 10:
+        return f"<= {floor.highest}", ", with no PTX a newer GPU could compile", floor.newer
+    return None
+
+
+def elsewhere(target: CudaTarget, item: PackageNeed, arch: str) -> str:
+    """The fleet's other machines whose build of the same release carries code for ``arch``
+    (an x86_64 T4 beside aarch64 GH200s): ``[cuda] archs`` says which GPUs the fleet has, not
+    on which machine, and verify --host, verify --nodes and the k8s affinity judge each GPU by
+    its own machine's wheels; "" for one host, or when no other machine's build runs it."""
+    if target.machine:
+        return ""
+    machines = dict.fromkeys(m for m in target.machines if m != item.machine)
+    runs = [m for m in machines if (f := _floor(replace(item, machine=m))) and not _gap(f, arch)]
+    return ", ".join(runs)
+
+
+def _jetson_minor(item: PackageNeed, arch: str, built: str) -> bool:
+    """A Jetson GPU an aarch64 build covers by a lower minor's code only (Thor's sm_110 in a
+    CUDA 13.0 build is its own code, which runs)."""
+    cc = arch_cc(arch)
+    own = f"{cc // 10}.{cc % 10}" in re.findall(r"[0-9]+\.[0-9]+", built)
+    return item.machine == "aarch64" and cc in JETSON_ONLY_CCS and not own
 
 
 def _jetson(item: PackageNeed, arch: str, built: str) -> Said:
