@@ -50,6 +50,7 @@ from mlenv.limits import MAX_WHEEL_BYTES
 from mlenv.lockfile import Lock, LockedPackage, LockedPlatform, LockTarget, inputs_hash
 from mlenv.manifest import Manifest
 from mlenv.net.origins import LocalRoots
+from mlenv.platforms import NAMES, by_name
 from mlenv.pypi_sources import source_urls
 from mlenv.report import Reporter
 from mlenv.resolve import PREFETCH_WORKERS, CandidatePolicy, Resolution, resolve
@@ -294,8 +295,12 @@ def cuda_target(manifest: Manifest) -> CudaTarget | None:
     cuda = manifest.cuda
     if cuda is None:
         return None
+    machines = tuple(by_name(p).machine for p in manifest.environment.platforms if p in NAMES)
     return CudaTarget(
-        CudaVersion.parse(cuda.version), DriverVersion.parse(cuda.driver_floor), cuda.archs
+        CudaVersion.parse(cuda.version),
+        DriverVersion.parse(cuda.driver_floor),
+        cuda.archs,
+        machines=machines,
     )
 
 

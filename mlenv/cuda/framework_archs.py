@@ -14,6 +14,7 @@ passed an aarch64 ``+cu128`` torch built for 8.0;9.0;10.0;12.0."""
 from __future__ import annotations
 
 import functools
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -71,7 +72,8 @@ def unbuilt_archs(target: CudaTarget, item: PackageNeed) -> list[Said]:
     host's: verify --host). A wheel tagged for several machines is judged on each of them. A
     Jetson's GPU that only a lower minor's code covers is a warning: NVIDIA's binary
     compatibility holds for desktop GPUs only, not Tegra, and PyTorch's aarch64 wheels are
-    SBSA builds, not JetPack's."""
+    SBSA builds, not JetPack's. So is a fleet's GPU that the same release's build for another
+    of the fleet's machines runs (``elsewhere``)."""
     machines = (m for m in item.machines if target.machine in ("", m))
     return [said for machine in machines for said in _unbuilt_on(target, item, machine)]
 
@@ -85,35 +87,49 @@ def _unbuilt_on(target: CudaTarget, item: PackageNeed, machine: str) -> list[Sai
         return said
     on = "" if floor.machine == "x86_64" else f"{floor.machine} "
     for arch in target.archs:
-        hint = f"use {floor.instead} of {item.name}, or drop {arch} from the fleet"
-        if arch_cc(arch) < arch_cc(floor.lowest):
-            needs, why = floor.lowest, ""
-            hint = _elsewhere(item, arch, machine) or hint
-        elif floor.highest is not None and arch_cc(arch) // 10 > arch_cc(floor.highest) // 10:
-            needs, why = f"<= {floor.highest}", ", with no PTX a newer GPU could compile"
-            hint = f"use {floor.newer} of {item.name}, or drop {arch} from the fleet"
-        else:
-            if machine == "aarch64" and arch_cc(arch) in JETSON_ONLY_CCS:
+        if (gap := _gap(floor, arch)) is None:
+            if _jetson_minor(machine, arch, floor.built):
                 said.append(_jetson(item, arch, floor.built))
             continue
-        said.append(
-            (
-                "error",
-                "arch-not-built",
-                needs,
-                f"{item.name} {item.version} is built for CUDA {need.cuda}, and its {on}CUDA "
-                f"{need.cuda} builds carry no code for {arch} (they are built for "
-                f"{floor.built}{why}); the GPU fails at its first kernel",
-                hint,
-            )
+        needs, why, instead = gap
+        message = (
+            f"{item.name} {item.version} is built for CUDA {need.cuda}, and its {on}CUDA "
+            f"{need.cuda} builds carry no code for {arch} (they are built for "
+            f"{floor.built}{why}); the GPU fails at its first kernel"
         )
+        if other := elsewhere(target, item, arch, machine):
+            message += f" on {machine}: the fleet may run it on {other} only"
+            hint = (
+                f"keep {arch} on {other} nodes (`mlenv export --format k8s-affinity`), or drop "
+                f"{arch} from the fleet"
+            )
+            said.append(("warning", "arch-not-built", needs, message, hint))
+            continue
+        hint = f"use {instead} of {item.name}, or drop {arch} from the fleet"
+        if not why:  # below the lowest: the way out may be another machine's builds
+            hint = _elsewhere(item, arch, machine) or hint
+        said.append(("error", "arch-not-built", needs, message, hint))
     return said
 
 
-def _carries(floor: _Floor, cc: int) -> bool:
-    """Whether a row's builds hold code a GPU of compute capability ``cc`` runs."""
-    above = floor.highest is not None and cc // 10 > arch_cc(floor.highest) // 10
-    return arch_cc(floor.lowest) <= cc and not above
+def _gap(floor: _Floor, arch: str) -> tuple[str, str, str] | None:
+    """(needs, why, instead) when the row's builds carry no code ``arch`` runs, else None."""
+    if arch_cc(arch) < arch_cc(floor.lowest):
+        return floor.lowest, "", floor.instead
+    if floor.highest is not None and arch_cc(arch) // 10 > arch_cc(floor.highest) // 10:
+        return f"<= {floor.highest}", ", with no PTX a newer GPU could compile", floor.newer
+    return None
+
+
+def elsewhere(target: CudaTarget, item: PackageNeed, arch: str, machine: str) -> str:
+    """The fleet's other machines whose build of the same release carries code for ``arch``
+    (an x86_64 T4 beside aarch64 GH200s): ``[cuda] archs`` says which GPUs the fleet has, not
+    on which machine, and verify --host, verify --nodes and the k8s affinity judge each GPU by
+    its own machine's wheels; "" for one host, or when no other machine's build runs it."""
+    if target.machine:
+        return ""
+    machines = dict.fromkeys(m for m in target.machines if m != machine)
+    return ", ".join(m for m in machines if (f := _floor(item, m)) and not _gap(f, arch))
 
 
 def _elsewhere(item: PackageNeed, arch: str, machine: str) -> str | None:
@@ -121,10 +137,11 @@ def _elsewhere(item: PackageNeed, arch: str, machine: str) -> str | None:
     machine's rows do (a T4G's sm_75 on aarch64, which x86_64's torch carries): another row's
     ``instead`` would name a release of this machine that carries none either."""
     rows = [floor for floor in _floors() if item.name in floor.packages]
-    cc = arch_cc(arch)
-    if any(_carries(floor, cc) for floor in rows if floor.machine == machine):
+    if any(not _gap(floor, arch) for floor in rows if floor.machine == machine):
         return None
-    others = [p for p in PLATFORMS if any(f.machine == p.machine and _carries(f, cc) for f in rows)]
+    others = [
+        p for p in PLATFORMS if any(f.machine == p.machine and not _gap(f, arch) for f in rows)
+    ]
     if not others:
         return None
     lowest = min((f.lowest for f in rows if f.machine == machine), key=arch_cc)
@@ -132,10 +149,18 @@ def _elsewhere(item: PackageNeed, arch: str, machine: str) -> str | None:
     return (
         f"none of {item.name}'s {machine} CUDA builds in mlenv's table carries code for "
         f"{arch} (they start at {lowest}): run the {arch} GPUs on {hosts} hosts, whose builds "
-        f"carry it, or drop {arch} from the fleet; for a fleet of both, lock each machine from "
-        "a manifest of its own (in a directory of its own: the lock goes beside it) naming its "
-        "platform in [environment] platforms and its GPUs in [cuda] archs"
+        f"carry it, or drop {arch} from the fleet; a fleet of both machines locks both "
+        "platforms in [environment] platforms, and each GPU is then judged by its own machine's "
+        "build (verify --nodes, the k8s affinity)"
     )
+
+
+def _jetson_minor(machine: str, arch: str, built: str) -> bool:
+    """A Jetson GPU an aarch64 build covers by a lower minor's code only (Thor's sm_110 in a
+    CUDA 13.0 build is its own code, which runs)."""
+    cc = arch_cc(arch)
+    own = f"{cc // 10}.{cc % 10}" in re.findall(r"[0-9]+\.[0-9]+", built)
+    return machine == "aarch64" and cc in JETSON_ONLY_CCS and not own
 
 
 def _jetson(item: PackageNeed, arch: str, built: str) -> Said:

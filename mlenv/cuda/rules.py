@@ -57,6 +57,7 @@ class CudaTarget:
     windows: bool = False  # WSL 2: the Windows host's driver, ranked by Table 3's Windows column
     reported: CudaVersion | None = None  # the "CUDA Version" that driver prints (nvidia-smi)
     machine: str = ""  # the one machine whose GPUs ``archs`` are (verify --host); "" the fleet
+    machines: tuple[str, ...] = ()  # the fleet's machines (its platforms'), any of which may hold
 
     def __post_init__(self) -> None:
         for arch in self.archs:

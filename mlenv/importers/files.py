@@ -4,8 +4,10 @@ file names must be one only you control (``places``) before a manifest is writte
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
+from mlenv.bare_file import as_path
 from mlenv.errors import Problem
 from mlenv.importers import places
 from mlenv.importers.core import Imported, ImportFileError, read_requirements
@@ -16,6 +18,8 @@ def import_file(path: Path, groups: Sequence[str] = (), project: Path | None = N
     include may read only inside ``path``'s directory or ``project``. Every local place it
     names must be one only you control (``places``), relative ones read from ``project``."""
     imported = _by_name(path, groups, project)
+    # pip and uv read -f file:/abs as /abs: judged and written as that directory
+    imported = replace(imported, find_links=tuple(map(as_path, imported.find_links)))
     if refused := places.problems(imported, f"{path}: ", project or path.parent):
         raise ImportFileError(places.summary(str(path), refused), refused)
     return imported

@@ -13,24 +13,7 @@ import platform
 from pathlib import Path
 
 from tests.support.cli import run_mlenv
-from tests.support.wheels import build_wheel, write_simple_index
-
-TORCH = "torch==2.9.0+cu128"
-TAGS = {
-    "linux-64": "cp311-cp311-manylinux_2_28_x86_64",
-    "linux-aarch64": "cp311-cp311-manylinux_2_28_aarch64",
-}
-
-
-def _project(tmp_path: Path, platforms: list[str], archs: list[str]) -> dict[str, str]:
-    wheels = [build_wheel("torch", "2.9.0+cu128", tag=TAGS[name]) for name in platforms]
-    url = write_simple_index(tmp_path / "www", wheels)
-    (tmp_path / "mlenv.toml").write_text(
-        f'[environment]\nname = "arm"\npython = "3.11"\nplatforms = {json.dumps(platforms)}\n'
-        f'[cuda]\nversion = "12.8"\ndriver-floor = "570.26"\narchs = {json.dumps(archs)}\n'
-        f'[pypi]\nindex-url = "{url}"\ndependencies = ["{TORCH}"]\n'
-    )
-    return {"MLENV_CACHE_DIR": str(tmp_path / "cache")}
+from tests.support.cuda_project import torch_fleet_project as _project
 
 
 def test_a_t4g_fleet_is_refused_the_aarch64_cu128_torch(tmp_path: Path) -> None:

@@ -85,15 +85,13 @@ def test_a_release_of_the_same_machine_is_named_only_where_it_carries_the_gpu() 
 
 def test_a_mixed_fleet_is_given_the_way_out_and_that_way_locks() -> None:
     """Input: linux-64 + linux-aarch64, archs sm_75 + sm_90 (T4 on x86_64, GH200 on aarch64).
-    The lock still fails (the aarch64 torch has no sm_75), and the hint now says to lock each
-    machine from its own manifest; doing so locks both."""
+    The two-machine lock locks (attack 207: a warning, the T4 kept to x86_64 nodes); an
+    aarch64-only lock's refusal names that way out: lock both platforms."""
+    both = _lock(["linux-64", "linux-aarch64"], ["sm_75", "sm_90"])
+    assert [p.version for p in both.platform("linux-aarch64").packages] == ["2.9.0+cu128"]
     with pytest.raises(ResolutionError) as caught:
-        _lock(["linux-64", "linux-aarch64"], ["sm_75", "sm_90"])
-    assert "lock each machine from a manifest of its own" in (caught.value.hint or "")
-    x86 = _lock(["linux-64"], ["sm_75", "sm_90"])
-    arm = _lock(["linux-aarch64"], ["sm_90"])
-    assert [p.version for p in x86.platform("linux-64").packages] == ["2.9.0+cu128"]
-    assert [p.version for p in arm.platform("linux-aarch64").packages] == ["2.9.0+cu128"]
+        _lock(["linux-aarch64"], ["sm_75", "sm_90"])
+    assert "a fleet of both machines locks both platforms" in (caught.value.hint or "")
 
 
 CU124 = "https://download.pytorch.org/whl/cu124"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from tests.support.cli import run_mlenv
@@ -22,3 +23,24 @@ def locked_cuda_project(tmp_path: Path, cuda: str, floor: str) -> tuple[Path, di
     locked = run_mlenv(["lock"], root, env)
     assert locked.returncode == 0, locked.stdout + locked.stderr
     return root, env
+
+
+# PyTorch 2.9.0+cu128 wheels per platform: x86_64's carry 7.0 to 12.0, aarch64's 8.0 on.
+AARCH64_TORCH = "torch==2.9.0+cu128"
+TORCH_TAGS = {
+    "linux-64": "cp311-cp311-manylinux_2_28_x86_64",
+    "linux-aarch64": "cp311-cp311-manylinux_2_28_aarch64",
+}
+
+
+def torch_fleet_project(tmp_path: Path, platforms: list[str], archs: list[str]) -> dict[str, str]:
+    """A project locking ``AARCH64_TORCH`` for ``platforms`` and a fleet of ``archs`` in
+    ``tmp_path``, its wheels on a local index; the env its commands need."""
+    wheels = [build_wheel("torch", "2.9.0+cu128", tag=TORCH_TAGS[name]) for name in platforms]
+    url = write_simple_index(tmp_path / "www", wheels)
+    (tmp_path / "mlenv.toml").write_text(
+        f'[environment]\nname = "arm"\npython = "3.11"\nplatforms = {json.dumps(platforms)}\n'
+        f'[cuda]\nversion = "12.8"\ndriver-floor = "570.26"\narchs = {json.dumps(archs)}\n'
+        f'[pypi]\nindex-url = "{url}"\ndependencies = ["{AARCH64_TORCH}"]\n'
+    )
+    return {"MLENV_CACHE_DIR": str(tmp_path / "cache")}
