@@ -14,7 +14,7 @@ passed an aarch64 ``+cu128`` torch built for 8.0;9.0;10.0;12.0."""
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from packaging.specifiers import SpecifierSet
@@ -110,25 +110,41 @@ def _carries(floor: _Floor, cc: int) -> bool:
 
 
 def _elsewhere(item: PackageNeed, arch: str) -> str | None:
-    """The way out when no row of the build's machine carries code for ``arch`` and another
-    machine's rows do (a T4G's sm_75 on aarch64, which x86_64's torch carries): another row's
-    ``instead`` would name a release of this machine that carries none either."""
+    """The way out when no row of the build's machine carries code for ``arch`` (a T4G's sm_75
+    on aarch64): another row's ``instead`` would name a release of this machine that carries
+    none either. Another machine is named only where the row judging its build of this release
+    for this CUDA (``_floor``) carries it: x86_64's CUDA 12.8 torch has no sm_60, which its
+    CUDA 12.6 builds carry."""
     rows = [floor for floor in _floors() if item.name in floor.packages]
     cc = arch_cc(arch)
     if any(_carries(floor, cc) for floor in rows if floor.machine == item.machine):
         return None
-    others = [p for p in PLATFORMS if any(f.machine == p.machine and _carries(f, cc) for f in rows)]
-    if not others:
-        return None
     lowest = min((f.lowest for f in rows if f.machine == item.machine), key=arch_cc)
+    none = (
+        f"none of {item.name}'s {item.machine} CUDA builds in mlenv's table carries code for "
+        f"{arch} (they start at {lowest})"
+    )
+    others = [p for p in PLATFORMS if p.machine != item.machine and _carried(item, p.machine, cc)]
+    if not others:
+        cuda = item.need.cuda
+        return (
+            f"{none}, nor does another machine's CUDA {cuda} build of {item.name} "
+            f"{item.version} in it: drop {arch} from the fleet, or lock a [cuda] version whose "
+            f"builds carry it for its hosts' machine, from a manifest of its own"
+        )
     hosts = " or ".join(f"{p.machine} ({p.name})" for p in others)
     return (
-        f"none of {item.name}'s {item.machine} CUDA builds in mlenv's table carries code for "
-        f"{arch} (they start at {lowest}): run the {arch} GPUs on {hosts} hosts, whose builds "
-        f"carry it, or drop {arch} from the fleet; for a fleet of both, lock each machine from "
-        "a manifest of its own (in a directory of its own: the lock goes beside it) naming its "
-        "platform in [environment] platforms and its GPUs in [cuda] archs"
+        f"{none}: run the {arch} GPUs on {hosts} hosts, whose builds carry it, or drop {arch} "
+        "from the fleet; for a fleet of both, lock each machine from a manifest of its own (in "
+        "a directory of its own: the lock goes beside it) naming its platform in [environment] "
+        "platforms and its GPUs in [cuda] archs"
     )
+
+
+def _carried(item: PackageNeed, machine: str, cc: int) -> bool:
+    """Whether ``machine``'s build of ``item``'s release for its CUDA holds code for ``cc``."""
+    floor = _floor(replace(item, machine=machine))
+    return floor is not None and _carries(floor, cc)
 
 
 def _jetson(item: PackageNeed, arch: str, built: str) -> Said:

@@ -3,7 +3,9 @@ holding a backslash (``./x\\..\\..\\shared\\chan``) was judged by the import and
 roots as one name below the project, while rattler, which makes the path a file: URL, reads
 ``\\`` as ``/`` and opened ``../shared/chan``, a directory anyone may write; a ``.`` or ``..``
 in a Windows spelling (``\\\\a\\b\\..\\c``, ``C:/a/../../etc``) was resolved by mlenv and
-dropped or made a host by rattler."""
+dropped or made a host by rattler. An aarch64 torch refused for a GPU no aarch64 build
+carries was told to run it on x86_64 hosts when any x86_64 row carried it, whatever its CUDA:
+x86_64's CUDA 12.8 torch carries no sm_60, its CUDA 12.6 builds do."""
 
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ from tests.support.channel_projects import (
     refused_channel_import,
 )
 from tests.support.cli import run_mlenv
+from tests.support.cuda_verdicts import aarch64_arch_hint
 
 pytestmark = pytest.mark.hostile
 
@@ -99,3 +102,29 @@ def test_a_channel_path_names_what_rattler_reads(spelled: str) -> None:
     if _WINDOWS.match(spelled):
         names = place.removeprefix("./").split("/")
         assert "." not in names and ".." not in names, place
+
+
+# --- the hint of an aarch64 arch refusal ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("version", "arch"),
+    [("2.7.0+cu128", "sm_60"), ("2.9.0+cu128", "sm_61"), ("2.9.0+cu128", "sm_52")],
+)
+def test_an_arch_hint_names_no_machine_whose_build_for_this_cuda_lacks_the_gpu(
+    version: str, arch: str
+) -> None:
+    """Input: aarch64 torch +cu128, a P100 (sm_60) fleet. Before: "run the sm_60 GPUs on
+    x86_64 (linux-64) hosts, whose builds carry it", from x86_64's CUDA 12.6 row, while its
+    CUDA 12.8 builds start at sm_70. Now: no machine is named, and the way out is another
+    [cuda] version or dropping the GPU."""
+    hint = aarch64_arch_hint(version, arch)
+    assert "x86_64" not in hint, hint
+    assert f"nor does another machine's CUDA 12.8 build of torch {version}" in hint
+    assert f"drop {arch} from the fleet, or lock a [cuda] version" in hint
+
+
+def test_an_arch_hint_still_names_the_machine_whose_build_carries_the_gpu() -> None:
+    assert "run the sm_75 GPUs on x86_64 (linux-64) hosts" in aarch64_arch_hint(
+        "2.7.0+cu128", "sm_75"
+    )
