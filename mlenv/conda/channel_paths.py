@@ -37,15 +37,19 @@ def channel_path(channel: str) -> str | None:
     if channel.startswith("~/"):
         return in_home(channel)
     if re.match(r"[A-Za-z]:[/\\]", channel):
-        return "/" + channel.replace("\\", "/")
+        return "/" + channel[0].upper() + channel[1:].replace("\\", "/")  # rattler's ``C:``
     if channel.startswith("\\\\"):  # a relative path to rattler: ``\\x\y`` is ``./x/y``
         return "." + channel.replace("\\", "/")
     return channel if channel.startswith(("./", "..", "/")) else None
 
 
 ONE_SLASH = (
-    "write the channel's directory with one leading slash (/srv/chan), or as file:///srv/chan"
+    "write the channel's directory with one leading slash (/srv/chan) and '/' between its "
+    "names, or as file:///srv/chan"
 )
+# What rattler's ``is_path`` takes for a directory; ``\\`` and a drive letter it reads as
+# Windows names (``\\x\y`` is ``./x/y``)
+_WINDOWS = re.compile(r"\\\\|[A-Za-z]:[/\\]")
 
 
 def misread(channel: str) -> str | None:
@@ -60,7 +64,31 @@ def misread(channel: str) -> str | None:
             f"the channel {channel} starts with '//', which rattler reads as a file: URL of the "
             f"host {path[2:].partition('/')[0]!r}, opened relative to the working directory"
         )
-    return None
+    return _backslashed(channel, path)
+
+
+def _backslashed(channel: str, path: str) -> str | None:
+    """Why a directory channel's names are read apart, or None. rattler makes its path a
+    file: URL, whose parser reads ``\\`` as ``/`` and drops ``..`` with the name before it,
+    links or not: ``./x\\..\\..\\tmp\\chan`` is ``../tmp/chan`` to it, one name below
+    ``.`` to a POSIX reader (the trust check, the roots). In the Windows spellings
+    (``\\\\x``, ``C:/x``) a ``.`` or ``..`` name is dropped or makes a host
+    (``\\\\a\\b\\..\\c`` is ``file://a/b/c``, ``C:/a/../../etc`` is ``/C:/etc``)."""
+    if "://" in path:
+        return None
+    if _WINDOWS.match(path):
+        if not {".", ".."} & set(re.split(r"[/\\]", path)):
+            return None
+        return (
+            f"the channel {channel} names '.' or '..' in a Windows path, which rattler drops "
+            "or reads as a host"
+        )
+    if "\\" not in path or not path.startswith(("./", "..", "/", "~/")):
+        return None  # no backslash, or a name: conda_channel's to judge
+    return (
+        f"the channel {channel} holds a backslash, which rattler reads as '/' and mlenv's "
+        "checks as part of a name"
+    )
 
 
 def in_home(channel: str) -> str:

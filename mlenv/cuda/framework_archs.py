@@ -129,30 +129,43 @@ def elsewhere(target: CudaTarget, item: PackageNeed, arch: str, machine: str) ->
     if target.machine:
         return ""
     machines = dict.fromkeys(m for m in target.machines if m != machine)
-    return ", ".join(m for m in machines if (f := _floor(item, m)) and not _gap(f, arch))
+    return ", ".join(m for m in machines if _carried(item, m, arch))
 
 
 def _elsewhere(item: PackageNeed, arch: str, machine: str) -> str | None:
-    """The way out when no row of the build's machine carries code for ``arch`` and another
-    machine's rows do (a T4G's sm_75 on aarch64, which x86_64's torch carries): another row's
-    ``instead`` would name a release of this machine that carries none either."""
+    """The way out when no row of the build's machine carries code for ``arch`` (a T4G's sm_75
+    on aarch64): another row's ``instead`` would name a release of this machine that carries
+    none either. Another machine is named only where the row judging its build of this release
+    for this CUDA (``_floor``) carries it: x86_64's CUDA 12.8 torch has no sm_60, which its
+    CUDA 12.6 builds carry."""
     rows = [floor for floor in _floors() if item.name in floor.packages]
     if any(not _gap(floor, arch) for floor in rows if floor.machine == machine):
         return None
-    others = [
-        p for p in PLATFORMS if any(f.machine == p.machine and not _gap(f, arch) for f in rows)
-    ]
-    if not others:
-        return None
     lowest = min((f.lowest for f in rows if f.machine == machine), key=arch_cc)
+    none = (
+        f"none of {item.name}'s {machine} CUDA builds in mlenv's table carries code for "
+        f"{arch} (they start at {lowest})"
+    )
+    others = [p for p in PLATFORMS if p.machine != machine and _carried(item, p.machine, arch)]
+    if not others:
+        return (
+            f"{none}, nor does another machine's CUDA {item.need.cuda} build of {item.name} "
+            f"{item.version} in it: drop {arch} from the fleet, or lock a [cuda] version whose "
+            "builds carry it for its hosts' machine, from a manifest of its own"
+        )
     hosts = " or ".join(f"{p.machine} ({p.name})" for p in others)
     return (
-        f"none of {item.name}'s {machine} CUDA builds in mlenv's table carries code for "
-        f"{arch} (they start at {lowest}): run the {arch} GPUs on {hosts} hosts, whose builds "
-        f"carry it, or drop {arch} from the fleet; a fleet of both machines locks both "
-        "platforms in [environment] platforms, and each GPU is then judged by its own machine's "
-        "build (verify --nodes, the k8s affinity)"
+        f"{none}: run the {arch} GPUs on {hosts} hosts, whose builds carry it, or drop {arch} "
+        "from the fleet; a fleet of both machines locks both platforms in [environment] "
+        "platforms, and each GPU is then judged by its own machine's build (verify --nodes, "
+        "the k8s affinity)"
     )
+
+
+def _carried(item: PackageNeed, machine: str, arch: str) -> bool:
+    """Whether ``machine``'s build of ``item``'s release for its CUDA holds code for ``arch``."""
+    floor = _floor(item, machine)
+    return floor is not None and _gap(floor, arch) is None
 
 
 def _jetson_minor(machine: str, arch: str, built: str) -> bool:

@@ -16,9 +16,6 @@ import pytest
 
 from mlenv import host
 from mlenv.cuda.cpufallback import CpuFallbackError
-from mlenv.cuda.rules import CudaTarget, PackageNeed, judge
-from mlenv.cuda.tags import extract
-from mlenv.cuda.versions import CudaVersion, DriverVersion
 from mlenv.host_system import Said
 from mlenv.host_text import Gpu
 from mlenv.index import MemoryIndex
@@ -28,6 +25,7 @@ from mlenv.locking import Sources, lock_manifest
 from mlenv.manifest import loads
 from mlenv.report import MemoryReporter
 from mlenv.resolve import ResolutionError
+from tests.support.cuda_verdicts import aarch64_arch_hint
 from tests.support.fake_host import with_glibc
 from tests.support.locks import HASH, locked, make_lock
 from tests.support.wheels import build_wheel
@@ -65,21 +63,11 @@ def test_a_t4g_fleet_is_told_what_runs_sm_75_not_to_install_the_refused_build() 
     assert "(they start at sm_80)" in hint and "x86_64 (linux-64) hosts" in hint, hint
 
 
-def _hint(version: str, arch: str) -> str:
-    filename = f"torch-{version}-{TAGS['linux-aarch64']}.whl"
-    need = extract("torch", version, filename)
-    assert need is not None
-    item = PackageNeed.of_wheel("torch", version, need, filename)
-    target = CudaTarget(CudaVersion(12, 8), DriverVersion.parse("570.26"), (arch,))
-    (finding,) = [f for f in judge(target, [item]) if f.code == "arch-not-built"]
-    return finding.hint
-
-
 def test_a_release_of_the_same_machine_is_named_only_where_it_carries_the_gpu() -> None:
     """torch 2.7's aarch64 row says "a 2.9 or later release": true for an A100 (sm_80), never
     for a T4G, which no aarch64 release carries. Before: both were told to take 2.9."""
-    assert "a 2.9 or later release" in _hint("2.7.0+cu128", "sm_80")
-    t4g = _hint("2.7.0+cu128", "sm_75")
+    assert "a 2.9 or later release" in aarch64_arch_hint("2.7.0+cu128", "sm_80")
+    t4g = aarch64_arch_hint("2.7.0+cu128", "sm_75")
     assert "2.9" not in t4g and "x86_64 (linux-64) hosts" in t4g, t4g
 
 

@@ -15,23 +15,13 @@ import pytest
 
 from mlenv.importers.core import ImportFileError
 from mlenv.importers.files import import_file
+from tests.support.channel_projects import libgomp_channel as _channel
+from tests.support.channel_projects import libgomp_manifest as _manifest
+from tests.support.channel_projects import refused_channel_import
 from tests.support.cli import run_mlenv
-from tests.support.conda_channel import build_conda_package, write_channel
 from tests.support.passwd_db import under_passwd
 
 pytestmark = pytest.mark.hostile
-
-
-def _manifest(channel: str) -> str:
-    return (
-        '[environment]\nname = "e"\npython = "3.11"\nplatforms = ["linux-64"]\n[pypi]\n'
-        f"[conda]\nchannels = ['{channel}']\ndependencies = [\"libgomp\"]\n"
-    )
-
-
-def _channel(directory: Path) -> None:
-    directory.mkdir(parents=True)
-    write_channel(directory, [build_conda_package("libgomp", "1.0", "0")])
 
 
 # --- ~/chan with no home -----------------------------------------------------------------------
@@ -119,14 +109,11 @@ def test_init_from_refuses_a_double_slash_channel(tmp_path: Path) -> None:
     would then have opened a file named ``\\\\...`` in lock's working directory."""
     project = tmp_path / "project"
     _channel(project / "chan")
-    path = project / "environment.yml"
-    path.write_text(f"channels:\n  - '/{project}/chan'\ndependencies:\n  - libgomp\n")
-    with pytest.raises(ImportFileError) as refused:
-        import_file(path, project=project)
-    [problem] = refused.value.problems
+    path, refused = refused_channel_import(project, f"/{project}/chan")
+    [problem] = refused.problems
     assert problem.where == f"{path}: channel /{project}/chan"
     assert "starts with '//'" in problem.message and "one leading slash" in str(problem.hint)
-    assert refused.value.message == (
+    assert refused.message == (
         f"{path}: 1 place(s) that cannot be read as written; nothing was written"
     )
 

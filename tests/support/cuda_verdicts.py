@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from mlenv.cuda.rules import CudaTarget, Finding, PackageNeed, judge
-from mlenv.cuda.tags import CudaNeed
+from mlenv.cuda.tags import CudaNeed, extract
 from mlenv.cuda.versions import CudaVersion, DriverVersion
 
 
@@ -63,3 +63,16 @@ def assert_case(findings: Sequence[Finding], case: CaseColumns) -> None:
         assert case.hint_has[1:] not in said, (why, said)
     elif case.hint_has:
         assert case.hint_has in said, (why, said)
+
+
+def aarch64_arch_hint(version: str, arch: str) -> str:
+    """The hint of the ``arch-not-built`` refusal of PyTorch's aarch64 torch ``version``
+    (a CUDA 12.8 target) for a fleet of ``arch`` GPUs."""
+    filename = f"torch-{version}-cp311-cp311-manylinux_2_28_aarch64.whl"
+    need = extract("torch", version, filename)
+    assert need is not None
+    item = PackageNeed.of_wheel("torch", version, need, filename)
+    (finding,) = [
+        f for f in judge(target("12.8", "570.26", (arch,)), [item]) if f.code == "arch-not-built"
+    ]
+    return finding.hint
