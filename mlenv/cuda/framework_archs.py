@@ -163,7 +163,11 @@ def _elsewhere(item: PackageNeed, arch: str, machine: str) -> str | None:
 
 
 def _carried(item: PackageNeed, machine: str, arch: str) -> bool:
-    """Whether ``machine``'s build of ``item``'s release for its CUDA holds code for ``arch``."""
+    """Whether ``machine``'s build of ``item``'s release for its CUDA holds code for ``arch``.
+    A Jetson's GPU (Orin's sm_87) sits in aarch64 hosts only: x86_64's sm_80 code is no way
+    out for it."""
+    if arch_cc(arch) in JETSON_ONLY_CCS and machine != "aarch64":
+        return False
     floor = _floor(item, machine)
     return floor is not None and _gap(floor, arch) is None
 
