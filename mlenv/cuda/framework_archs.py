@@ -45,6 +45,7 @@ class _Floor:
     highest: str | None  # the newest architecture with code, when no PTX follows it
     newer: str  # the remedy for a GPU of a newer major than ``highest``
     machine: str  # the machine whose builds the row holds for
+    also: tuple[tuple[str, str], ...]  # (lowest GPU, remedy): another release, for GPUs it carries
 
 
 @functools.cache
@@ -60,6 +61,7 @@ def _floors() -> tuple[_Floor, ...]:
             str(row["highest"]) if "highest" in row else None,
             str(row.get("newer", "")),
             str(row.get("machine", "x86_64")),
+            tuple((str(low), str(use)) for low, use in row.get("or_from", {}).items()),
         )
         for row in table("framework_archs")
     )
@@ -115,10 +117,17 @@ def _unbuilt_on(target: CudaTarget, item: PackageNeed, machine: str) -> list[Sai
 def _gap(floor: _Floor, arch: str) -> tuple[str, str, str] | None:
     """(needs, why, instead) when the row's builds carry no code ``arch`` runs, else None."""
     if arch_cc(arch) < arch_cc(floor.lowest):
-        return floor.lowest, "", floor.instead
+        return floor.lowest, "", _instead(floor, arch)
     if floor.highest is not None and arch_cc(arch) // 10 > arch_cc(floor.highest) // 10:
         return f"<= {floor.highest}", ", with no PTX a newer GPU could compile", floor.newer
     return None
+
+
+def _instead(floor: _Floor, arch: str) -> str:
+    """The row's remedy and each other release it names whose builds carry ``arch``: torch 2.8
+    to 2.10 +cu128 put back a V100's sm_70, not a P100's sm_60."""
+    uses = [use for low, use in floor.also if arch_cc(arch) >= arch_cc(low)]
+    return ", or ".join([floor.instead, *uses])
 
 
 def elsewhere(target: CudaTarget, item: PackageNeed, arch: str, machine: str) -> str:

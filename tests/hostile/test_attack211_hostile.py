@@ -157,3 +157,18 @@ def test_no_gpu_silent_nor_sent_where_no_build_runs_it(
                 if f"on {other}" in finding.hint or f"{other} (" in finding.hint:
                     placed = _placed(cc, other) and _runs(version, cuda, other, cc)
                     assert placed, (arch, other, finding.hint)
+
+
+# --- found: a remedy naming a release whose build lacks the GPU -----------------------------------
+
+
+@pytest.mark.parametrize("version", ["2.7.1+cu128", "2.11.0+cu128"])
+def test_a_p100_is_not_sent_to_torch_2_8_cu128(version: str) -> None:
+    """torch 2.8 to 2.10 +cu128 start at sm_70: the hint offered them to a P100 (sm_60) as to a
+    V100; only the CUDA 12.6 build carries sm_60."""
+    item = _need(version, ("x86_64",))
+    found = _arch_findings(_fleet(("sm_60", "sm_70"), ("x86_64",)), item)
+    hints = {f.message.split("no code for ")[1].split(" ")[0]: f.hint for f in found}
+    assert "2.8 to 2.10" not in hints["sm_60"], hints["sm_60"]
+    assert "+cu126" in hints["sm_60"]
+    assert "torch 2.8 to 2.10 (+cu128" in hints["sm_70"], hints["sm_70"]
