@@ -172,3 +172,36 @@ def test_a_p100_is_not_sent_to_torch_2_8_cu128(version: str) -> None:
     assert "2.8 to 2.10" not in hints["sm_60"], hints["sm_60"]
     assert "+cu126" in hints["sm_60"]
     assert "torch 2.8 to 2.10 (+cu128" in hints["sm_70"], hints["sm_70"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.sampled_from(_VERSIONS),
+    st.sampled_from(_CUDAS),
+    _MACHINES,
+    st.lists(st.sampled_from(_ARCHS), min_size=1, max_size=3, unique=True),
+)
+def test_a_gpu_the_lock_refuses_no_host_runs(
+    release: str, cu: str, fleet: tuple[str, ...], archs: list[str]
+) -> None:
+    """(4) The fleet's torch for each of its machines: a GPU the lock refuses is refused or
+    warned on each host that can hold it and whose machine's build mlenv knows (verify --host,
+    --nodes and the k8s affinity judge one machine's wheels); a remedy naming torch 2.8 to 2.10
+    +cu128 names it to sm_70 and newer alone."""
+    version = f"{release}+{cu}"
+    cuda = CudaVersion.parse(f"{cu[2:-1]}.{cu[-1]}")
+    items = [_need(version, (m,)) for m in fleet]
+    floor = DriverVersion.parse("580.65")
+
+    def said(arch: str, machine: str) -> list[Finding]:
+        target = CudaTarget(cuda, floor, (arch,), machine=machine, machines=fleet)
+        return [f for item in items for f in _arch_findings(target, item)]
+
+    for arch in archs:
+        locked = said(arch, "")
+        if any(f.severity == "error" for f in locked):
+            cc = int(arch.removeprefix("sm_").rstrip("af"))
+            known = [m for m in fleet if _row(version, str(cuda), m) and _placed(cc, m)]
+            assert all(said(arch, m) for m in known), (arch, locked)
+        if int(arch.removeprefix("sm_").rstrip("af")) < 70:
+            assert not any("2.8 to 2.10" in f.hint for f in locked), locked
