@@ -108,7 +108,9 @@ def _unbuilt_on(target: CudaTarget, item: PackageNeed, machine: str) -> list[Sai
             said.append(("warning", "arch-not-built", needs, message, hint))
             continue
         hint = f"use {instead} of {item.name}, or drop {arch} from the fleet"
-        if not why:  # below the lowest: the way out may be another machine's builds
+        if _tegra_only(item, arch):
+            hint = f"{_JETPACK.format(item.name)}, or drop {arch} from the fleet"
+        elif not why:  # below the lowest: the way out may be another machine's builds
             hint = _elsewhere(item, arch, machine) or hint
         said.append(("error", "arch-not-built", needs, message, hint))
     return said
@@ -185,8 +187,24 @@ def _jetson_minor(machine: str, arch: str, built: str) -> bool:
     """A Jetson GPU an aarch64 build covers by a lower minor's code only (Thor's sm_110 in a
     CUDA 13.0 build is its own code, which runs)."""
     cc = arch_cc(arch)
-    own = f"{cc // 10}.{cc % 10}" in re.findall(r"[0-9]+\.[0-9]+", built)
-    return machine == "aarch64" and cc in JETSON_ONLY_CCS and not own
+    return machine == "aarch64" and cc in JETSON_ONLY_CCS and not _own(cc, built)
+
+
+def _own(cc: int, built: str) -> bool:
+    """Whether a row's ``built`` list names compute capability ``cc`` (x10) itself."""
+    return f"{cc // 10}.{cc % 10}" in re.findall(r"[0-9]+\.[0-9]+", built)
+
+
+def _tegra_only(item: PackageNeed, arch: str) -> bool:
+    """A Jetson GPU no aarch64 build in the table carries its own code for: another release's
+    build would cover it by a lower minor's code at best (Orin's sm_87 in a 2.9 build from
+    sm_80), which ``_jetson`` does not judge, so the way out is a JetPack build."""
+    cc = arch_cc(arch)
+    rows = (f for f in _floors() if item.name in f.packages and f.machine == "aarch64")
+    return cc in JETSON_ONLY_CCS and not any(_own(cc, floor.built) for floor in rows)
+
+
+_JETPACK = "on a Jetson use a JetPack build of {} (NVIDIA's Jetson wheels)"
 
 
 def _jetson(item: PackageNeed, arch: str, built: str) -> Said:
@@ -199,8 +217,7 @@ def _jetson(item: PackageNeed, arch: str, built: str) -> Said:
         f"{item.name} {item.version} is an aarch64 (SBSA) build for {built}, and {arch} is a "
         "Jetson's GPU (Tegra), where NVIDIA's binary compatibility across minors does not "
         "hold; mlenv does not judge whether it runs there",
-        f"on a Jetson use a JetPack build of {item.name} (NVIDIA's Jetson wheels), and check "
-        "a kernel on the device",
+        f"{_JETPACK.format(item.name)}, and check a kernel on the device",
     )
 
 

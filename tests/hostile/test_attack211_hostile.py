@@ -3,10 +3,12 @@ names, a fleet's refusal turned warning where another machine's build runs the G
 another machine only where its build carries the GPU). Found and fixed: a Jetson's GPU (Orin's
 sm_87, Xavier's sm_72), which only aarch64 (Tegra) hosts have, was called carried by x86_64's
 build: an aarch64 torch 2.7 +cu128 lacking sm_87 was a warning "the fleet may run it on x86_64
-only", and an aarch64 torch lacking sm_72 was told to run it on x86_64 hosts. The invariants
-(no GPU silent where no build of the lock's machines carries it, no hint naming a machine whose
-build lacks it, one host judged by its machine's wheels alone) are kept as a property test over
-the table's rows."""
+only", and an aarch64 torch lacking sm_72 was told to run it on x86_64 hosts; an Orin an aarch64
+torch 2.7 lacks was sent to torch 2.9, whose sm_80 code mlenv itself does not judge on a Jetson
+(it now names a JetPack build); a P100 was offered torch 2.8 to 2.10 +cu128 (from sm_70).
+The invariants (no GPU silent where no build of the lock's machines carries it, no hint naming a
+machine whose build lacks it, one host judged by its machine's wheels alone, the lock's refusal
+held on each host) are kept as property tests over the table's rows."""
 
 from __future__ import annotations
 
@@ -101,7 +103,7 @@ def test_a_xavier_no_aarch64_build_carries_is_not_sent_to_x86_64_hosts() -> None
     [finding] = _arch_findings(_fleet(("sm_72",), ("aarch64",)), item)
     assert finding.severity == "error"
     assert "x86_64" not in finding.hint, finding.hint
-    assert "nor does another machine's CUDA 12.8 build" in finding.hint
+    assert "JetPack build of torch" in finding.hint, finding.hint
 
 
 # --- kept: the invariants over the table's rows --------------------------------------------------
@@ -205,3 +207,28 @@ def test_a_gpu_the_lock_refuses_no_host_runs(
             assert all(said(arch, m) for m in known), (arch, locked)
         if int(arch.removeprefix("sm_").rstrip("af")) < 70:
             assert not any("2.8 to 2.10" in f.hint for f in locked), locked
+
+
+# --- found: a Jetson's GPU sent to an SBSA release that only covers it by a lower minor ---------
+
+
+@pytest.mark.parametrize(
+    ("version", "arch"),
+    [("2.7.1+cu128", "sm_87"), ("2.8.0+cu129", "sm_87"), ("2.6.0+cu126", "sm_87")],
+)
+def test_an_orin_refused_is_sent_to_jetpack_not_to_torch_2_9(version: str, arch: str) -> None:
+    """aarch64 torch 2.7 lacks Orin's sm_87; the hint said "use a 2.9 or later release", whose
+    sm_80 code mlenv itself does not judge on a Jetson (arch-not-judged: use a JetPack build)."""
+    item = _need(version, ("aarch64",))
+    [finding] = _arch_findings(_fleet((arch,), ("aarch64",)), item)
+    assert finding.severity == "error"
+    assert "JetPack build of torch" in finding.hint, finding.hint
+    assert "2.9 or later" not in finding.hint
+
+
+def test_thor_keeps_the_cu130_way_out() -> None:
+    """Thor's sm_110 has its own code in the aarch64 CUDA 13.0 build: that remedy stays."""
+    item = _need("2.9.1+cu126", ("aarch64",))
+    target = CudaTarget(CudaVersion.parse("12.6"), DriverVersion.parse("580.65"), ("sm_110",))
+    [finding] = _arch_findings(target, item)
+    assert "a CUDA 13.0 build (+cu130)" in finding.hint, finding.hint
