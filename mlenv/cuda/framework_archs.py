@@ -45,6 +45,7 @@ class _Floor:
     highest: str | None  # the newest architecture with code, when no PTX follows it
     newer: str  # the remedy for a GPU of a newer major than ``highest``
     machine: str  # the machine whose builds the row holds for
+    also: tuple[tuple[str, str], ...]  # (lowest GPU, remedy): another release, for GPUs it carries
 
 
 @functools.cache
@@ -60,6 +61,7 @@ def _floors() -> tuple[_Floor, ...]:
             str(row["highest"]) if "highest" in row else None,
             str(row.get("newer", "")),
             str(row.get("machine", "x86_64")),
+            tuple((str(low), str(use)) for low, use in row.get("or_from", {}).items()),
         )
         for row in table("framework_archs")
     )
@@ -106,7 +108,9 @@ def _unbuilt_on(target: CudaTarget, item: PackageNeed, machine: str) -> list[Sai
             said.append(("warning", "arch-not-built", needs, message, hint))
             continue
         hint = f"use {instead} of {item.name}, or drop {arch} from the fleet"
-        if not why:  # below the lowest: the way out may be another machine's builds
+        if _tegra_only(item, arch):
+            hint = f"{_JETPACK.format(item.name)}, or drop {arch} from the fleet"
+        elif not why:  # below the lowest: the way out may be another machine's builds
             hint = _elsewhere(item, arch, machine) or hint
         said.append(("error", "arch-not-built", needs, message, hint))
     return said
@@ -115,10 +119,17 @@ def _unbuilt_on(target: CudaTarget, item: PackageNeed, machine: str) -> list[Sai
 def _gap(floor: _Floor, arch: str) -> tuple[str, str, str] | None:
     """(needs, why, instead) when the row's builds carry no code ``arch`` runs, else None."""
     if arch_cc(arch) < arch_cc(floor.lowest):
-        return floor.lowest, "", floor.instead
+        return floor.lowest, "", _instead(floor, arch)
     if floor.highest is not None and arch_cc(arch) // 10 > arch_cc(floor.highest) // 10:
         return f"<= {floor.highest}", ", with no PTX a newer GPU could compile", floor.newer
     return None
+
+
+def _instead(floor: _Floor, arch: str) -> str:
+    """The row's remedy and each other release it names whose builds carry ``arch``: torch 2.8
+    to 2.10 +cu128 put back a V100's sm_70, not a P100's sm_60."""
+    uses = [use for low, use in floor.also if arch_cc(arch) >= arch_cc(low)]
+    return ", or ".join([floor.instead, *uses])
 
 
 def elsewhere(target: CudaTarget, item: PackageNeed, arch: str, machine: str) -> str:
@@ -163,7 +174,11 @@ def _elsewhere(item: PackageNeed, arch: str, machine: str) -> str | None:
 
 
 def _carried(item: PackageNeed, machine: str, arch: str) -> bool:
-    """Whether ``machine``'s build of ``item``'s release for its CUDA holds code for ``arch``."""
+    """Whether ``machine``'s build of ``item``'s release for its CUDA holds code for ``arch``.
+    A Jetson's GPU (Orin's sm_87) sits in aarch64 hosts only: x86_64's sm_80 code is no way
+    out for it."""
+    if arch_cc(arch) in JETSON_ONLY_CCS and machine != "aarch64":
+        return False
     floor = _floor(item, machine)
     return floor is not None and _gap(floor, arch) is None
 
@@ -172,8 +187,24 @@ def _jetson_minor(machine: str, arch: str, built: str) -> bool:
     """A Jetson GPU an aarch64 build covers by a lower minor's code only (Thor's sm_110 in a
     CUDA 13.0 build is its own code, which runs)."""
     cc = arch_cc(arch)
-    own = f"{cc // 10}.{cc % 10}" in re.findall(r"[0-9]+\.[0-9]+", built)
-    return machine == "aarch64" and cc in JETSON_ONLY_CCS and not own
+    return machine == "aarch64" and cc in JETSON_ONLY_CCS and not _own(cc, built)
+
+
+def _own(cc: int, built: str) -> bool:
+    """Whether a row's ``built`` list names compute capability ``cc`` (x10) itself."""
+    return f"{cc // 10}.{cc % 10}" in re.findall(r"[0-9]+\.[0-9]+", built)
+
+
+def _tegra_only(item: PackageNeed, arch: str) -> bool:
+    """A Jetson GPU no aarch64 build in the table carries its own code for: another release's
+    build would cover it by a lower minor's code at best (Orin's sm_87 in a 2.9 build from
+    sm_80), which ``_jetson`` does not judge, so the way out is a JetPack build."""
+    cc = arch_cc(arch)
+    rows = (f for f in _floors() if item.name in f.packages and f.machine == "aarch64")
+    return cc in JETSON_ONLY_CCS and not any(_own(cc, floor.built) for floor in rows)
+
+
+_JETPACK = "on a Jetson use a JetPack build of {} (NVIDIA's Jetson wheels)"
 
 
 def _jetson(item: PackageNeed, arch: str, built: str) -> Said:
@@ -186,8 +217,7 @@ def _jetson(item: PackageNeed, arch: str, built: str) -> Said:
         f"{item.name} {item.version} is an aarch64 (SBSA) build for {built}, and {arch} is a "
         "Jetson's GPU (Tegra), where NVIDIA's binary compatibility across minors does not "
         "hold; mlenv does not judge whether it runs there",
-        f"on a Jetson use a JetPack build of {item.name} (NVIDIA's Jetson wheels), and check "
-        "a kernel on the device",
+        f"{_JETPACK.format(item.name)}, and check a kernel on the device",
     )
 
 
