@@ -350,10 +350,11 @@ def runs_on(target: str, cc: int) -> bool:
     (x10). A family target covers its family's GPUs of the same or a later minor, an
     architecture-specific or plain one its own GPU alone (CUDA C++ Programming Guide 6.1.3-6.1.4:
     code built for sm_100f "only runs on devices with compute capability 10.0 and 10.3", for
-    sm_100a only on 10.0)."""
+    sm_100a only on 10.0). Thor's 10.1 is a family of its own (sm_101f, renamed sm_110f in
+    CUDA 13), not sm_100f's, whose two devices the guide names."""
     base = arch_cc(target)
     if target.endswith("f"):
-        return cc // 10 == base // 10 and cc >= base
+        return cc // 10 == base // 10 and cc >= base and (cc == 101) == (base == 101)
     return cc == base
 
 

@@ -382,3 +382,20 @@ def test_the_affinity_admits_a_t4_on_amd64_but_not_on_arm64() -> None:
         assert admits(affinity, labels) is admitted, (cc, goarch)
     text = affinity_yaml(TWO_MACHINES, ("sm_75", "sm_90"))
     assert "one of sm_75, sm_90,\n# on amd64;\n# or one of sm_90,\n# on arm64 (" in text
+
+
+@pytest.mark.parametrize(
+    ("declared", "cc", "runs"),
+    [
+        ("sm_100f", 101, False),
+        ("sm_101f", 103, False),
+        ("sm_101f", 101, True),
+        ("sm_100f", 103, True),
+    ],
+)
+def test_thors_10_1_is_a_family_of_its_own(declared: str, cc: int, runs: bool) -> None:
+    """sm_100f code runs on 10.0 and 10.3, the devices the guide names; Thor's 10.1 (CUDA
+    12.x's name for sm_110) is sm_101f's family. Before: sm_100f covered 10.1 too."""
+    from mlenv.cuda.versions import runs_on
+
+    assert runs_on(declared, cc) is runs
