@@ -115,12 +115,17 @@ def allowed_archs(lock: Lock, declared_archs: Sequence[str], machine: str = "") 
     return tuple(kept)
 
 
-def archs_by_machine(lock: Lock, declared_archs: Sequence[str]) -> dict[tuple[str, ...], list[str]]:
+# GPU architectures a group of machines' wheels allow -> those machines' GOARCHs
+Groups = dict[tuple[str, ...], list[str]]
+
+
+def archs_by_machine(lock: Lock, declared_archs: Sequence[str]) -> Groups:
     """The GOARCHs of the lock's platforms, grouped by the GPU architectures their wheels allow:
     an amd64 node runs the x86_64 torch (sm_75 on a T4), an arm64 one the aarch64 build, which
     starts at sm_80; one group when the machines agree."""
-    groups: dict[tuple[str, ...], list[str]] = {}
-    for platform in (p for p in PLATFORMS if p.oci_architecture in node_arches(lock)):
+    groups: Groups = {}
+    goarchs = node_arches(lock)
+    for platform in (p for p in PLATFORMS if p.oci_architecture in goarchs):
         archs = allowed_archs(lock, declared_archs, platform.machine)
         groups.setdefault(archs, []).append(platform.oci_architecture)
     groups.pop((), None)  # a machine no GPU runs the lock on: none of its nodes admitted
@@ -131,6 +136,12 @@ def node_affinity(lock: Lock, declared_archs: Sequence[str]) -> dict[str, Any]:
     """The ``nodeAffinity`` that admits exactly the nodes whose GFD labels prove the lock runs:
     a CPU architecture of the lock's platforms, the driver the lock requires or newer, and a GPU
     architecture the lock supports."""
+    return _stanza(*_planned(lock, declared_archs))
+
+
+def _planned(lock: Lock, declared_archs: Sequence[str]) -> tuple[str, Groups]:
+    """The driver the lock needs and ``archs_by_machine``'s groups, or why no node can be
+    shown to run the lock: what the stanza and its YAML comment both say, judged once."""
     target = lock.target
     if target.cuda is None:
         raise NodesError(
@@ -159,6 +170,10 @@ def node_affinity(lock: Lock, declared_archs: Sequence[str]) -> dict[str, Any]:
             where="[cuda] archs",
             hint="run `mlenv verify` to see which architectures CUDA refuses",
         )
+    return needed, groups
+
+
+def _stanza(needed: str, groups: Groups) -> dict[str, Any]:
     terms = [
         {"matchExpressions": [_expression_in(NODE_ARCH, goarchs), *driver, *gpu]}
         for archs, goarchs in groups.items()
@@ -175,17 +190,17 @@ def node_affinity(lock: Lock, declared_archs: Sequence[str]) -> dict[str, Any]:
 def affinity_yaml(lock: Lock, declared_archs: Sequence[str]) -> str:
     """``node_affinity`` as YAML to paste under a pod spec's ``affinity:``; values are quoted
     JSON strings, which YAML reads as the same strings, so the text is byte-stable."""
-    stanza = node_affinity(lock, declared_archs)
-    needed = verify_lock(lock, lock.inputs_hash, None).requires_driver
-    groups = archs_by_machine(lock, declared_archs).items()
-    said = ";\n# or ".join(f"one of {', '.join(a)},\n# on {', '.join(g)}" for a, g in groups)
+    needed, groups = _planned(lock, declared_archs)
+    said = ";\n# or ".join(
+        f"one of {', '.join(a)},\n# on {', '.join(g)}" for a, g in groups.items()
+    )
     lines = [
         "# Exported by `mlenv export --format k8s-affinity` from mlenv.lock: admits only nodes",
         *f"# whose GPU Feature Discovery labels show driver >= {needed} and {said} "
         f"({NODE_ARCH}).".split("\n"),
         f"# Labels: {GFD_DOCS}",
     ]
-    lines += _yaml(stanza, 0)
+    lines += _yaml(_stanza(needed, groups), 0)
     return "\n".join(lines) + "\n"
 
 
