@@ -230,11 +230,16 @@ def reads_places(channels: Iterable[str]) -> bool:
     """Whether ``_is_channel`` judges a lock of these [target] conda channels by more than the
     two files: a relative channel by the manifest's directory, a ``~/`` one by the home
     directory. A verdict kept by the files' bytes alone (``cache.fresh``) would then hold for
-    the lock copied to another project, or read with another ``HOME``."""
+    the lock copied to another project, or read with another ``HOME`` (or none: a channel
+    that cannot be read here reads the place it names no less)."""
     from mlenv.conda.channel_paths import channel_path, split_platforms
+    from mlenv.conda.records import CondaError
 
     for channel in channels:
-        place = channel_path(channel)
+        try:
+            place = channel_path(channel)
+        except CondaError:
+            return True
         if place is None or "://" in place:
             continue
         if not place.startswith("/") or split_platforms(channel)[0].startswith("~/"):

@@ -202,7 +202,10 @@ def _judged_fresh(manifest_bytes: bytes, lock_bytes: bytes, lock_where: str) -> 
         return None
     if lock.inputs_hash != digest(inputs):
         return None
-    if lock_drift(lock, inputs, os.path.dirname(lock_where) or "."):
+    try:  # a channel read by HOME, and HOME no directory: the full CLI says so
+        if lock_drift(lock, inputs, os.path.dirname(lock_where) or "."):
+            return None
+    except MlenvError:
         return None
     from mlenv.cuda_fields import rederived  # an older mlenv's CUDA fields: `lock` rewrites
 

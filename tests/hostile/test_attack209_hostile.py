@@ -71,6 +71,28 @@ def test_an_empty_home_is_the_passwd_home_as_rattler_reads_it(tmp_path: Path) ->
     assert f'channel = "{(home / "chan").as_uri()}"' in locked
 
 
+@pytest.mark.parametrize("args", [["lock", "--check"], ["lock"]])
+def test_a_home_channel_checked_under_a_relative_home_is_a_clear_error(
+    tmp_path: Path, args: list[str]
+) -> None:
+    """A lock of ``~/chan`` made with HOME set, then checked with HOME=rel: the no-op fast
+    path read the channel through ``in_home`` outside any guard, and ``lock --check`` ended in
+    a traceback. The fast path now leaves it to the full CLI, which names the key; no fresh
+    verdict is kept for it either (``drift.reads_places``)."""
+    home = tmp_path / "home"
+    _channel(home / "chan")
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "mlenv.toml").write_text(_manifest("~/chan"))
+    env = {"MLENV_CACHE_DIR": str(tmp_path / "c"), "HOME": str(home)}
+    assert run_mlenv(["lock"], project, env).returncode == 0
+    assert run_mlenv(["lock", "--check"], project, env).returncode == 0
+    done = run_mlenv(args, project, {**env, "HOME": "rel"})
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "Traceback" not in done.stderr
+    assert "the channel ~/chan is in your home directory, and HOME is 'rel'" in done.stderr
+
+
 # --- //srv/chan ----------------------------------------------------------------------------------
 
 
