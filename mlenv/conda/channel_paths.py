@@ -10,10 +10,11 @@ import re
 from pathlib import Path
 
 from mlenv.conda.records import CondaError
+from mlenv.lazy_pattern import LazyPattern
 
 # A platform list is a trailing ``[linux-64,noarch]``: platform names only, so the brackets of
 # an IPv6 host (``https://[::1]:8000/chan``) are part of the place, not a list.
-_PLATFORMS = re.compile(r"\[[\w\s,-]*\]$")
+_PLATFORMS = LazyPattern(r"\[[\w\s,-]*\]$")
 
 
 def split_platforms(channel: str) -> tuple[str, str]:
@@ -49,7 +50,7 @@ ONE_SLASH = (
 )
 # What rattler's ``is_path`` takes for a directory; ``\\`` and a drive letter it reads as
 # Windows names (``\\x\y`` is ``./x/y``)
-_WINDOWS = re.compile(r"\\\\|[A-Za-z]:[/\\]")
+_WINDOWS = LazyPattern(r"\\\\|[A-Za-z]:[/\\]")
 
 
 def misread(channel: str) -> str | None:
