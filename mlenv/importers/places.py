@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import errno
 import os
-import re
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -24,6 +23,7 @@ from mlenv.bare_file import bare_file_url
 from mlenv.conda.channel_paths import channel_path
 from mlenv.conda.records import CondaError
 from mlenv.errors import Problem
+from mlenv.hidden_text import controls_escaped
 from mlenv.trusted_path import NotYours, open_yours, others_write
 
 if TYPE_CHECKING:
@@ -40,10 +40,7 @@ def not_yours(location: str, base: Path) -> str | None:
     not be written into the manifest, or None (also for a remote URL: not a local place). A
     control character in it is shown escaped: a line break forged an ``error:`` line."""
     why = _why(location, base)
-    return None if why is None else _CONTROL.sub(lambda c: repr(c[0])[1:-1], why)
-
-
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+    return None if why is None else controls_escaped(why)
 
 
 def _why(location: str, base: Path) -> str | None:
