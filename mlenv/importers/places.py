@@ -115,20 +115,23 @@ def unslashed(location: str) -> str:
 def problems(imported: Imported, at: str, base: Path) -> list[Problem]:
     """A problem for each place ``imported`` names (``_named``) that is ``not_yours``, and for
     each channel rattler reads otherwise than spelt or not at all here (``channel_path``'s
-    ``CondaError``: ``//srv/chan``, ``~/chan`` with no home directory)."""
+    ``CondaError``: ``//srv/chan``, ``~/chan`` with no home directory). Each names its place
+    with control characters escaped, as ``not_yours`` says why."""
     found = []
     located = list(_named(imported, at))
     for channel in imported.channels:
         try:
             local = channel_path(channel)
         except CondaError as exc:
-            found.append(Problem(f"{at}channel {channel}", exc.message, exc.hint))
+            where = controls_escaped(f"{at}channel {channel}")
+            found.append(Problem(where, exc.message, exc.hint))
             continue
         if local is not None:
             located.append((f"{at}channel {channel}", local))
     for where, location in located:
         if (why := not_yours(location, base)) is not None:
-            found.append(Problem(where, why, bare_file.HINT if bare_file_url(location) else HINT))
+            hint = bare_file.HINT if bare_file_url(location) else HINT
+            found.append(Problem(controls_escaped(where), why, hint))
     return found
 
 

@@ -5,7 +5,10 @@ showed the location as spelt. A tab or a line break in it (a TOML ``\\t``/``\\n`
 word ``echoed.without_secrets`` reads a bare userinfo from, so ``file:alice:<password>\\t@proxy``
 showed the password in the manifest's error (its quoted value was hidden, the message not) and
 in ``init --from pylock.toml``'s, where a line break also began a line of its own choosing.
-Control characters are now shown escaped, as ``places.not_yours`` shows them.
+Control characters are now shown escaped, as ``places.not_yours`` shows them. The same held
+for ``channel_paths.misread`` (``./x\\alice:<password>\t@y`` holds a backslash, ``C:/a/../``
+names ``..``) in mlenv.toml and in ``init --from environment.yml``, whose problem also named
+the channel as spelt.
 
 Held: every other new message (``channel_paths.misread`` of ``//user:pw@srv``, ``places``'
 ``file://user:pw@srv``, the percent- and U+FF1A-spelt colons); ``places`` judging ``%2e%2e``,
@@ -63,3 +66,37 @@ def test_a_bare_file_find_links_in_the_manifest_shows_no_password(tmp_path: Path
     assert done.returncode == 1, done.stderr
     assert "is a file: URL without '//'" in done.stderr
     assert _PASSWORD[:8] not in done.stderr
+
+
+_CHANNELS = [f"./x\\\\alice:{_PASSWORD}\\t@y", f"C:/a/../alice:{_PASSWORD}\\t@y"]
+
+
+def _channel_manifest(channel: str) -> str:
+    return (
+        '[environment]\nname = "e"\npython = "3.11"\nplatforms = ["linux-64"]\n[pypi]\n'
+        f'[conda]\nchannels = ["{channel}"]\ndependencies = ["libgomp"]\n'
+    )
+
+
+@pytest.mark.parametrize("channel", _CHANNELS)
+def test_a_misread_channel_shows_no_password(tmp_path: Path, channel: str) -> None:
+    """Before: ``'./***@y' is not valid: the channel ./x\\alice:S3cretPw9x...\\t@y holds a
+    backslash``: ``channel_paths.misread`` quoted the channel with its tab."""
+    (tmp_path / "mlenv.toml").write_text(_channel_manifest(channel))
+    done = run_mlenv(["lock"], tmp_path, {"MLENV_CACHE_DIR": str(tmp_path / "c")})
+    assert done.returncode == 1, done.stderr
+    assert "the channel" in done.stderr
+    assert _PASSWORD[:8] not in done.stderr
+
+
+@pytest.mark.parametrize("channel", _CHANNELS)
+def test_init_from_a_misread_channel_shows_no_password(tmp_path: Path, channel: str) -> None:
+    """The import's judge (``places.problems``) shows the same refusal."""
+    (tmp_path / "environment.yml").write_text(
+        f'channels:\n  - "{channel}"\ndependencies:\n  - libgomp\n'
+    )
+    done = run_mlenv(["init", "--from", "environment.yml"], tmp_path)
+    assert done.returncode == 1, done.stderr
+    assert "the channel" in done.stderr
+    assert _PASSWORD[:8] not in done.stderr
+    assert not (tmp_path / "mlenv.toml").exists()
