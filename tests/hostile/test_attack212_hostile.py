@@ -5,10 +5,15 @@ showed the location as spelt. A tab or a line break in it (a TOML ``\\t``/``\\n`
 word ``echoed.without_secrets`` reads a bare userinfo from, so ``file:alice:<password>\\t@proxy``
 showed the password in the manifest's error (its quoted value was hidden, the message not) and
 in ``init --from pylock.toml``'s, where a line break also began a line of its own choosing.
-Control characters are now shown escaped, as ``places.not_yours`` shows them. The same held
-for ``channel_paths.misread`` (``./x\\alice:<password>\t@y`` holds a backslash, ``C:/a/../``
+Control characters are now shown escaped, as ``places.not_yours`` shows them. So did
+``channel_paths.misread``'s (``./x\\alice:<password>\\t@y`` holds a backslash, ``C:/a/../``
 names ``..``) in mlenv.toml and in ``init --from environment.yml``, whose problem also named
 the channel as spelt.
+
+Found and fixed: ``errors.printable`` hid secrets before turning control characters into
+``?``, so a tab split ``alice:<password>\\t@proxy`` for ``without_secrets`` too, and the cut
+at 60 then took the '@' the CLI would have found: a base image Env entry refused for its empty
+name or a NUL showed 50 characters of its password. Control characters now become ``?`` first.
 
 Held: every other new message (``channel_paths.misread`` of ``//user:pw@srv``, ``places``'
 ``file://user:pw@srv``, the percent- and U+FF1A-spelt colons); ``places`` judging ``%2e%2e``,
@@ -21,7 +26,11 @@ from pathlib import Path
 
 import pytest
 
+from mlenv.echoed import shown
+from mlenv.oci.model import OciError
+from mlenv.oci.read import read_base
 from tests.support.cli import run_mlenv
+from tests.support.images import base_with
 
 pytestmark = pytest.mark.hostile
 
@@ -100,3 +109,27 @@ def test_init_from_a_misread_channel_shows_no_password(tmp_path: Path, channel: 
     assert "the channel" in done.stderr
     assert _PASSWORD[:8] not in done.stderr
     assert not (tmp_path / "mlenv.toml").exists()
+
+
+_LONG_PASSWORD = "Pw" + "q7Zr" * 20  # its '@' falls past printable's cut of 60
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [f"=alice:{_LONG_PASSWORD}\t@proxy.corp:3128", f"P=alice:{_LONG_PASSWORD}\t@proxy:3128\0"],
+    ids=["empty-name", "nul"],
+)
+def test_a_refused_env_entry_with_a_tab_shows_no_password(
+    small_image: Path, tmp_path: Path, entry: str
+) -> None:
+    """Before: ``config.Env[1] '=alice:Pwq7Zrq7Zr...'``, as attack 206 without its tab."""
+
+    def change(config: dict[str, object]) -> None:
+        config["config"] = {"Env": ["PATH=/usr/bin", entry]}
+
+    with pytest.raises(OciError) as refused:
+        read_base(base_with(small_image, tmp_path, change), platform="linux-64")
+    said = shown(f"{refused.value.message}\n{refused.value.hint}")
+    assert "config.Env[1]" in said
+    assert _LONG_PASSWORD[:12] not in said
+    assert "alice" not in said
