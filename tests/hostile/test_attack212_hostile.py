@@ -5,10 +5,10 @@ showed the location as spelt. A tab or a line break in it (a TOML ``\\t``/``\\n`
 word ``echoed.without_secrets`` reads a bare userinfo from, so ``file:alice:<password>\\t@proxy``
 showed the password in the manifest's error (its quoted value was hidden, the message not) and
 in ``init --from pylock.toml``'s, where a line break also began a line of its own choosing.
-Control characters are now shown escaped, as ``places.not_yours`` shows them. So did
-``channel_paths.misread``'s (``./x\\alice:<password>\\t@y`` holds a backslash, ``C:/a/../``
-names ``..``) in mlenv.toml and in ``init --from environment.yml``, whose problem also named
-the channel as spelt.
+So did ``channel_paths.misread``'s (``./x\\alice:<password>\\t@y`` holds a backslash,
+``C:/a/../`` names ``..``) in mlenv.toml and in ``init --from environment.yml``, whose problem
+also named the channel as spelt. Control characters are now shown escaped in all of them, as
+``places.not_yours`` shows them.
 
 Found and fixed: ``errors.printable`` hid secrets before turning control characters into
 ``?``, so a tab split ``alice:<password>\\t@proxy`` for ``without_secrets`` too, and the cut
