@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from urllib.parse import unquote, urlsplit
 
+from mlenv.hidden_text import controls_escaped
+
 HINT = "write the directory as a path (relative to mlenv.toml) or as a file:///ABSOLUTE/PATH URL"
 
 
@@ -18,6 +20,7 @@ def bare_file_url(location: str) -> str | None:
     or None for any other location."""
     if location[:5].lower() != "file:" or location[5:7] == "//":
         return None
+    location = controls_escaped(location)  # a tab hid a password from ``without_secrets``
     rest = location[5:]
     if rest.startswith("/"):  # pip and uv agree on it; a manifest path rule does not
         return f"{location} is a file: URL without '//', which mlenv.toml reads as a path"

@@ -1,12 +1,15 @@
 """What text may reach a terminal: the characters a terminal acts on or draws as nothing,
-found (``hidden_characters``, ``hidden_problem``) and shown as ``?`` (``terminal_text``). Apart
-from ``mlenv.errors`` so a remembered lock saying a warning again (``uptodate``) does not import
-the error classes and their ``dataclasses``."""
+found (``hidden_characters``, ``hidden_problem``), shown as ``?`` (``terminal_text``) or, in a
+value a message quotes, escaped (``controls_escaped``). Apart from ``mlenv.errors`` so a
+remembered lock saying a warning again (``uptodate``) does not import the error classes and
+their ``dataclasses``."""
 
 from __future__ import annotations
 
 import re
 import unicodedata
+
+from mlenv.lazy_pattern import LazyPattern
 
 _HIDDEN = frozenset({"Cc", "Cf", "Zl", "Zp", "Co", "Cs"})
 
@@ -108,3 +111,13 @@ def terminal_text(text: str) -> str:
     if _shown(text):
         return text
     return "".join(char if char in "\n\t" or not _hidden(char) else "?" for char in text)
+
+
+_CONTROL = LazyPattern(r"[\x00-\x1f\x7f]")  # only a refusal reads it
+
+
+def controls_escaped(text: str) -> str:
+    """``text`` with each ASCII control character as its Python escape (``\\t``, ``\\n``): a
+    user value quoted in a message stays one word, so ``echoed.without_secrets`` still finds
+    the userinfo a tab split, and a line break in it cannot begin a line of its own."""
+    return _CONTROL.sub(lambda char: repr(char[0])[1:-1], text)

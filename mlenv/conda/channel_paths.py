@@ -10,6 +10,7 @@ import re
 from pathlib import Path
 
 from mlenv.conda.records import CondaError
+from mlenv.hidden_text import controls_escaped
 from mlenv.lazy_pattern import LazyPattern
 
 # A platform list is a trailing ``[linux-64,noarch]``: platform names only, so the brackets of
@@ -58,14 +59,17 @@ def misread(channel: str) -> str | None:
     path to ``Channel.from_str`` (``is_path``: a ``//`` prefix), which makes it the URL
     ``file://srv/chan/``, ``srv`` its host; its files are then opened as ``\\\\srv\\chan\\…``,
     a name relative to the working directory, while the trust check and the lock read
-    ``/srv/chan``. ``///srv/chan`` is ``/srv/chan`` to both."""
+    ``/srv/chan``. ``///srv/chan`` is ``/srv/chan`` to both. Its control characters are shown
+    escaped: a tab hid ``user:password@`` from ``echoed.without_secrets``."""
     path = split_platforms(channel)[0]
     if path.startswith("//") and not path.startswith("///") and "://" not in path:
-        return (
+        why: str | None = (
             f"the channel {channel} starts with '//', which rattler reads as a file: URL of the "
             f"host {path[2:].partition('/')[0]!r}, opened relative to the working directory"
         )
-    return _backslashed(channel, path)
+    else:
+        why = _backslashed(channel, path)
+    return None if why is None else controls_escaped(why)
 
 
 def _backslashed(channel: str, path: str) -> str | None:
@@ -103,7 +107,7 @@ def in_home(channel: str) -> str:
         return home.rstrip("/") + channel[1:]
     why = f"HOME is {home!r}, not an absolute path" if home else _no_home()
     raise CondaError(
-        f"the channel {channel} is in your home directory, and {why}",
+        controls_escaped(f"the channel {channel} is in your home directory, and {why}"),
         where="conda.channels",
         hint="set HOME to your home directory, or write the channel's absolute path",
     )

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import errno
 import os
-import re
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -24,6 +23,7 @@ from mlenv.bare_file import bare_file_url
 from mlenv.conda.channel_paths import channel_path
 from mlenv.conda.records import CondaError
 from mlenv.errors import Problem
+from mlenv.hidden_text import controls_escaped
 from mlenv.trusted_path import NotYours, open_yours, others_write
 
 if TYPE_CHECKING:
@@ -40,10 +40,7 @@ def not_yours(location: str, base: Path) -> str | None:
     not be written into the manifest, or None (also for a remote URL: not a local place). A
     control character in it is shown escaped: a line break forged an ``error:`` line."""
     why = _why(location, base)
-    return None if why is None else _CONTROL.sub(lambda c: repr(c[0])[1:-1], why)
-
-
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+    return None if why is None else controls_escaped(why)
 
 
 def _why(location: str, base: Path) -> str | None:
@@ -118,20 +115,23 @@ def unslashed(location: str) -> str:
 def problems(imported: Imported, at: str, base: Path) -> list[Problem]:
     """A problem for each place ``imported`` names (``_named``) that is ``not_yours``, and for
     each channel rattler reads otherwise than spelt or not at all here (``channel_path``'s
-    ``CondaError``: ``//srv/chan``, ``~/chan`` with no home directory)."""
+    ``CondaError``: ``//srv/chan``, ``~/chan`` with no home directory). Each names its place
+    with control characters escaped, as ``not_yours`` says why."""
     found = []
     located = list(_named(imported, at))
     for channel in imported.channels:
         try:
             local = channel_path(channel)
         except CondaError as exc:
-            found.append(Problem(f"{at}channel {channel}", exc.message, exc.hint))
+            where = controls_escaped(f"{at}channel {channel}")
+            found.append(Problem(where, exc.message, exc.hint))
             continue
         if local is not None:
             located.append((f"{at}channel {channel}", local))
     for where, location in located:
         if (why := not_yours(location, base)) is not None:
-            found.append(Problem(where, why, bare_file.HINT if bare_file_url(location) else HINT))
+            hint = bare_file.HINT if bare_file_url(location) else HINT
+            found.append(Problem(controls_escaped(where), why, hint))
     return found
 
 
