@@ -206,10 +206,6 @@ def entry_drift(
     return conda_channel_drift(lock, base)
 
 
-# Where rattler reads a conda channel given by name (``conda-forge``), as the lock records it.
-CONDA_ALIAS = "https://conda.anaconda.org/"
-
-
 def conda_channel_drift(lock: Lock, base: str | None = None) -> tuple[str, object, object] | None:
     """The first conda record whose ``channel`` is none of [target].conda-channels (which
     ``target_drift`` holds to the manifest's): the index rule of ``lock_drift`` for conda.
@@ -267,7 +263,7 @@ def _is_channel(locked: str, recorded: str, base: str | None = None) -> bool:
     the manifest's directories themselves (``locking.local_roots``): ``fetch`` reads no file:
     URL outside them, nor does ``export`` write one for conda while a relative channel is
     missing (``commands.export``); ``build`` installs from the cache by hash."""
-    from mlenv.conda.channel_paths import channel_path, split_platforms
+    from mlenv.conda.channel_paths import CONDA_ALIAS, channel_path, split_platforms
 
     locked = redact_urls(locked).rstrip("/")
     place = channel_path(recorded)

@@ -17,6 +17,9 @@ from mlenv.lazy_pattern import LazyPattern
 # an IPv6 host (``https://[::1]:8000/chan``) are part of the place, not a list.
 _PLATFORMS = LazyPattern(r"\[[\w\s,-]*\]$")
 
+# Where rattler reads a conda channel given by name (``conda-forge``), as the lock records it.
+CONDA_ALIAS = "https://conda.anaconda.org/"
+
 
 def split_platforms(channel: str) -> tuple[str, str]:
     """``channel`` and its trailing platform list (``""`` when it has none)."""

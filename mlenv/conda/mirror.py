@@ -19,10 +19,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, cast
 
 from mlenv import watch
-from mlenv.conda.channel_paths import channel_path, split_platforms
+from mlenv.conda.channel_paths import CONDA_ALIAS, channel_path, split_platforms
 from mlenv.conda.records import CondaError, public_url
 from mlenv.conda.repodata import Checked, RepodataCache, max_size
-from mlenv.drift import CONDA_ALIAS
 from mlenv.index.bodies import ResponseReader
 from mlenv.index.caches import is_storable
 from mlenv.net.origins import file_url_to_path, follow

@@ -20,8 +20,8 @@ from packaging.utils import canonicalize_name
 
 from mlenv import uptodate, watch
 from mlenv.cache import FRESH, fresh
+from mlenv.conda.channel_paths import CONDA_ALIAS
 from mlenv.conda.records import CondaRecord, match_spec_name
-from mlenv.drift import CONDA_ALIAS
 from mlenv.judge import verify_lock
 from mlenv.lockfile import Lock, LockedPackage, LockedPlatform, inputs_hash, render
 from mlenv.manifest import loads as load_manifest
