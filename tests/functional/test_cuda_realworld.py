@@ -65,6 +65,11 @@ PADDLE_20 = (
 RAPIDS = "https://docs.rapids.ai/install/"
 NVCC13 = "https://docs.nvidia.com/cuda/archive/13.0.0/cuda-toolkit-release-notes/index.html"
 CUDA129 = "https://docs.nvidia.com/cuda/archive/12.8.0/cuda-toolkit-release-notes/index.html"
+# NVIDIA's 13.3 Update 1 and 13.4 Update 1 notes (Table 1; Table 3 in no stored copy) and the
+# 13.4 documentation ("NVIDIA Rubin preview"): docs/cuda.md.
+CUDA1331 = "https://docs.nvidia.com/cuda/cuda-toolkit-release-notes/index.html?ref=sungw.ooo"
+CUDA1342 = "https://docs.nvidia.com/cuda/archive/13.4.2/cuda-toolkit-release-notes/index.html"
+RUBIN = "https://docs.nvidia.com/cuda/archive/13.4.3/index.html"
 
 
 @dataclass(frozen=True)
@@ -148,6 +153,16 @@ CASES = [
     Case("torch-cu134-driver-unconfirmed", TABLE3, (torch("2.14.0+cu134"),), ("torch==2.14.0",),
          "13.0", "580.65.06", 1,
          ("torch 2.14.0+cu134 is built for CUDA 13.4, whose minimum driver is unconfirmed",)),
+    Case("crt-13.3-update-1-on-13.3", CUDA1331, (Whl("nvidia-cuda-crt", "13.3.73", ANY),),
+         ("nvidia-cuda-crt==13.3.73",), "13.3", "610.43.02", 0,
+         locked={"nvidia-cuda-crt": "13.3"}),
+    Case("cudart-13.4-update-1-on-13.3", CUDA1342, (Whl("nvidia-cuda-runtime", "13.4.92", ANY),),
+         ("nvidia-cuda-runtime==13.4.92",), "13.3", "610.43.02", 1,
+         ("nvidia-cuda-runtime 13.4.92 is built for CUDA 13.4, whose minimum driver is "
+          "unconfirmed",)),
+    Case("rubin-arch-on-13.3", RUBIN, (), ("filelock",), "13.3", "610.43.02", 1,
+         ("sm_107 needs CUDA 13.4 or newer; the target is CUDA 13.3",),
+         extra='archs = ["sm_107"]\n'),
     Case("torch-cu126-prefers-target-variant", TORCH_PREV,
          (torch("2.6.0+cu118"), torch("2.6.0+cu124"), torch("2.6.0+cu126"), torch("2.6.0+cpu")),
          ("torch==2.6.0",), "12.4", "550.54.14", 0, locked={"torch": "12.4"}),
