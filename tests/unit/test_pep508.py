@@ -125,3 +125,26 @@ def test_the_extra_shortcut_normalises_the_name() -> None:
     marker = pep508._marker.__wrapped__(' extra == "Foo_Bar" ')
     assert pep508._extra_marker(' extra == "Foo_Bar" ') is not None
     assert str(marker) == 'extra == "foo-bar"' and marker.evaluate({"extra": "foo-bar"})
+
+
+def test_an_unevaluable_marker_is_refused_on_every_line_that_shares_it() -> None:
+    """Protects: remembering which markers were proved evaluable never lets one through that
+    was refused: each line holding it is refused, however often it is read, while a line
+    sharing an evaluable marker is read."""
+    for text in ("a; python_version ~= 'abc'", "b ; python_version ~= 'abc'") * 2:
+        with pytest.raises(InvalidRequirement, match="cannot be evaluated"):
+            requirement(text)
+    assert str(requirement("c; python_version >= '3'").marker) == 'python_version >= "3"'
+    assert requirement("d; python_version >= '3'").name == "d"
+
+
+def test_a_marker_is_judged_by_the_environments_values_in_any_order() -> None:
+    """Protects: the memo of marker answers is keyed by every value evaluated, whatever the
+    mapping's order: another order of the same values gives the same answer, another value
+    its own."""
+    marker = Marker("sys_platform == 'linux' and platform_machine == 'x86_64'")
+    linux = {"sys_platform": "linux", "platform_machine": "x86_64"}
+    assert pep508.marker_holds(marker, linux)
+    assert pep508.marker_holds(marker, dict(reversed(linux.items())))
+    assert not pep508.marker_holds(marker, {**linux, "platform_machine": "aarch64"})
+    assert not pep508.marker_holds(marker, {"platform_machine": "x86_64", "sys_platform": "win32"})
