@@ -500,7 +500,6 @@ def consistency_problems(lock: Lock, source: str = "mlenv.lock") -> list[Problem
             *((f"{path}.conda[{i}]", c) for i, c in enumerate(platform.conda)),
         ]
         for where, entry in entries:
-            label = f"{source}: {where} ({printable(entry.name)} {printable(entry.version)})"
             kind = "conda" if isinstance(entry, CondaRecord) else "package"
             if isinstance(entry, CondaRecord):
                 found = _conda_problems(entry, platform.platform)
@@ -523,7 +522,9 @@ def consistency_problems(lock: Lock, source: str = "mlenv.lock") -> list[Problem
             other = files_by_sha.setdefault(entry.sha256, (entry.filename, where))
             if other[0] != entry.filename:
                 found.append(f"has the sha256 of {other[0]!r} ({other[1]}), another file")
-            problems += [Problem(label, message) for message in found]
+            if found:  # labelled only then: printable runs the redactor, twice per entry
+                label = f"{source}: {where} ({printable(entry.name)} {printable(entry.version)})"
+                problems += [Problem(label, message) for message in found]
     held = {p.platform: p for p in lock.platforms}  # a platform without entries has no table
     for name in lock.target.platforms:
         problems += [

@@ -7,7 +7,7 @@ for the cluster; nothing here looks at the running interpreter.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import TYPE_CHECKING
 
 from packaging.tags import Tag, compatible_tags, cpython_tags
@@ -84,17 +84,7 @@ class Target:
         below every manylinux wheel (pip puts it last per interpreter/ABI; mlenv last of all)
         and is taken only when no portable wheel of the same release fits.
         """
-        version = self.python_tuple
-        interpreter = f"cp{version[0]}{version[1]}"
-
-        def ranked(platforms: list[str]) -> tuple[Tag, ...]:
-            return (
-                *cpython_tags(version, abis=[interpreter], platforms=platforms),
-                *compatible_tags(version, interpreter, platforms),
-            )
-
-        plain = [tag for tag in ranked([f"linux_{self.machine}"]) if tag.platform != "any"]
-        return (*ranked(self.platform_tags()), *plain)
+        return _tags(self)
 
     def glibc_above(self, tags: frozenset[Tag] | tuple[Tag, ...]) -> str | None:
         """The oldest glibc (``2.34``) a wheel none of whose ``tags`` fits would fit at, when
@@ -132,3 +122,20 @@ class Target:
             "python_version": self.python,
             "sys_platform": "linux",
         }
+
+
+@lru_cache(maxsize=16)
+def _tags(target: Target) -> tuple[Tag, ...]:
+    """``Target.tags``, shared by equal targets: the lock's own reader checks every wheel
+    of the lock it is about to write against a Target of its own, equal to the resolver's."""
+    version = target.python_tuple
+    interpreter = f"cp{version[0]}{version[1]}"
+
+    def ranked(platforms: list[str]) -> tuple[Tag, ...]:
+        return (
+            *cpython_tags(version, abis=[interpreter], platforms=platforms),
+            *compatible_tags(version, interpreter, platforms),
+        )
+
+    plain = [tag for tag in ranked([f"linux_{target.machine}"]) if tag.platform != "any"]
+    return (*ranked(target.platform_tags()), *plain)

@@ -190,20 +190,24 @@ def _choose(directory: bytes, count: int, file: IndexFile, end: int) -> _Member 
     offsets: list[int] = []
     suffixed = 0
     position = 0
-    for _ in range(count):  # only signatures and lengths: torch has 13,000 records
-        signature, needed, flags, name_length, extra_length, comment_length, offset = (
-            _LENGTHS.unpack_from(directory, position)
+    # Bound once: the loop runs for every record (torch has 13,000) and only a name ending at
+    # one of the suffix's few occurrences is looked at further.
+    unpack, fixed, add_offset = _LENGTHS.unpack_from, _CENTRAL.size, offsets.append
+    ends = _suffix_ends(directory)
+    for _ in range(count):  # only signatures and lengths
+        signature, needed, flags, name_length, extra_length, comment_length, offset = unpack(
+            directory, position
         )
-        offsets.append(offset)
+        add_offset(offset)
         if signature != b"PK\x01\x02" or needed > _MAX_NEEDED:
             return None  # zipfile refuses the whole archive for one record it cannot extract
-        name_end = position + _CENTRAL.size + name_length
-        if flags & _UTF8_NAME and not _utf8(directory[position + _CENTRAL.size : name_end]):
+        name_end = position + fixed + name_length
+        if flags & _UTF8_NAME and not _utf8(directory[position + fixed : name_end]):
             return None  # and for one name it cannot decode
-        if directory.endswith(_METADATA_SUFFIX, position + _CENTRAL.size, name_end):
+        if name_end in ends and name_length >= len(_METADATA_SUFFIX):
             suffixed += 1
             record = _CENTRAL.unpack_from(directory, position)
-            raw_name = directory[position + _CENTRAL.size : name_end]
+            raw_name = directory[position + fixed : name_end]
             flags, method, crc, compressed, size = record[3], record[4], *record[7:10]
             offset = record[16]
             if b"\x00" in raw_name or flags & _ODD_FLAGS or method not in (0, 8):
@@ -228,6 +232,16 @@ def _choose(directory: bytes, count: int, file: IndexFile, end: int) -> _Member 
         return None  # none, or two records sharing a local header: zipfile's business
     bound = min((o for o in offsets if o > chosen[0].offset), default=end)
     return chosen[0]._replace(bound=bound)
+
+
+def _suffix_ends(directory: bytes) -> set[int]:
+    """Where each occurrence of ``.dist-info/METADATA`` in the directory ends."""
+    ends = set()
+    start = directory.find(_METADATA_SUFFIX)
+    while start >= 0:
+        ends.add(start + len(_METADATA_SUFFIX))
+        start = directory.find(_METADATA_SUFFIX, start + 1)
+    return ends
 
 
 def _utf8(name: bytes) -> bool:

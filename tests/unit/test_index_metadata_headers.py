@@ -4,9 +4,12 @@ packaging's parse_email; everything else still goes to packaging."""
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mlenv.index import MetadataError, model
 from mlenv.index.model import CoreMetadata, parse_core_metadata
+from tests.support.old_headers import old_plain_headers
 
 PLAIN = [
     b"Name: a\nVersion: 1.0",
@@ -64,3 +67,61 @@ def test_the_fields_are_read_as_the_resolver_needs_them() -> None:
     assert (meta.name, str(meta.version), meta.requires_python) == ("foo-bar", "2.0rc1", ">=3.9")
     assert meta.requires_dist == ("x>=1; extra == 'socks'", "y")
     assert meta.provides_extra == ("socks",)
+
+
+# What real and hostile METADATA headers are made of: the fields the resolver reads in any
+# case, others, a blank or colon in the key, continuations, non-ASCII, CR, NUL, "From ".
+_KEYS = [
+    b"Name",
+    b"name",
+    b"NAME",
+    b"Version",
+    b"Requires-Dist",
+    b"requires-python",
+    b"Provides-Extra",
+    b"Provides-Extras",
+    b"xname",
+    b"Author",
+    b"From",
+    b"Na me",
+    b"",
+]
+_SEPARATORS = [b":", b": ", b":\t", b" :", b"", b"::"]
+_VALUES = [
+    b"a",
+    b"1.0",
+    b">=1",
+    b"; extra == 'x'",
+    b" ",
+    b"\t",
+    b":",
+    b"\xc3\xa9",
+    b"\x7f",
+    b"\x00",
+    b"\r",
+    b"=?utf-8?q?x?=",
+    b"\xff",
+]
+_ENDS = [b"", b"\n", b"\n\n", b"\n\nbody\n", b"\r\n"]
+_value = st.lists(st.sampled_from(_VALUES), max_size=4).map(b"".join)
+_line = st.one_of(
+    st.tuples(st.sampled_from(_KEYS), st.sampled_from(_SEPARATORS), _value).map(b"".join),
+    st.tuples(st.sampled_from([b" ", b"\t"]), _value).map(b"".join),
+)
+_headers = st.tuples(st.lists(_line, max_size=8).map(b"\n".join), st.sampled_from(_ENDS)).map(
+    b"".join
+)  # fmt: skip
+
+
+@settings(max_examples=500)
+@given(_headers)
+def test_the_scans_read_every_header_as_the_line_by_line_reader_did(data: bytes) -> None:
+    """Protects: the two-scan header reader answers exactly what the old line loop answered
+    (the same fields, or None for packaging) on generated headers, hostile ones included."""
+    assert model._plain_headers(data) == old_plain_headers(data)
+
+
+@given(st.binary(max_size=64))
+def test_the_scans_agree_with_the_line_reader_on_any_bytes(data: bytes) -> None:
+    """Protects: the same on arbitrary bytes."""
+    assert model._plain_headers(data) == old_plain_headers(data)

@@ -65,3 +65,17 @@ def test_one_target_per_platform() -> None:
         Target("linux-64", "3.12", "2.31"),
         Target("linux-aarch64", "3.12", "2.31"),
     )
+
+
+def test_equal_targets_share_their_tags_and_others_have_their_own() -> None:
+    """Protects: the tags computed once for a target serve an equal one (the lock's reader
+    builds its own), and never a target that differs in platform, interpreter or glibc."""
+    target = Target("linux-64", "3.11", "2.28")
+    assert Target("linux-64", "3.11", "2.28").tags is target.tags
+    older = Target("linux-64", "3.11", "2.17").tags
+    assert Tag("cp311", "cp311", "manylinux_2_28_x86_64") in target.tags
+    assert Tag("cp311", "cp311", "manylinux_2_28_x86_64") not in older
+    assert Tag("cp312", "cp312", "manylinux_2_28_x86_64") in Target("linux-64", "3.12").tags
+    arm = Target("linux-aarch64", "3.11", "2.28").tags
+    assert Tag("cp311", "cp311", "manylinux_2_28_aarch64") in arm
+    assert Tag("cp311", "cp311", "manylinux_2_28_x86_64") not in arm
