@@ -7,11 +7,9 @@ import re
 from collections.abc import Mapping
 from functools import lru_cache
 
-from packaging._parser import Op, Value, Variable
 from packaging.markers import InvalidMarker, Marker, UndefinedComparison, UndefinedEnvironmentName
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
-from packaging.utils import canonicalize_name
 
 from mlenv.names import NAME
 
@@ -194,32 +192,7 @@ def _simple_head(text: str) -> Requirement | None:
 
 @lru_cache(maxsize=4096)
 def _marker(text: str) -> Marker:
-    return _extra_marker(text) or Marker(text)
-
-
-# ``extra == "name"``, 128 of the 141 distinct markers a data-stack lock reads, with a plain
-# name for its value (so the quotes hold no escape for packaging's literal_eval to read).
-_EXTRA_MARKER = re.compile(
-    r"[ \t]*extra[ \t]*==[ \t]*"
-    r"(?:'(?P<single>[A-Za-z0-9._-]+)'|\"(?P<double>[A-Za-z0-9._-]+)\")[ \t]*"
-)
-# A Marker is exactly its parsed tree (packaging's __slots__); were it ever more, every marker
-# takes packaging's parser.
-_MARKER_ASSEMBLABLE = set(getattr(Marker, "__slots__", ("_markers",))) == {"_markers"}
-
-
-def _extra_marker(text: str) -> Marker | None:
-    """``Marker(text)`` for the one shape nearly every marker has, built as packaging's parser
-    builds it (the extra's name normalised, as ``Marker`` does since PEP 685): its tokenizer
-    costs a cold lock more than the rest of reading the Requires-Dist lines. None for any
-    other text, for packaging's parser and its errors."""
-    match = _EXTRA_MARKER.fullmatch(text)
-    if match is None or not _MARKER_ASSEMBLABLE:
-        return None
-    marker = Marker.__new__(Marker)
-    value = canonicalize_name(match["single"] or match["double"])
-    marker._markers = [(Variable("extra"), Op("=="), Value(value))]
-    return marker
+    return Marker(text)
 
 
 def marker_holds(marker: Marker, environment: Mapping[str, str], extra: str = "") -> bool:

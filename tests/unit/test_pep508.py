@@ -4,12 +4,10 @@ gives, errors included."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
-from packaging.markers import InvalidMarker, Marker
+from packaging.markers import Marker
 from packaging.requirements import InvalidRequirement, Requirement
 
 from mlenv import pep508
@@ -83,48 +81,6 @@ def test_a_broken_line_fails_with_the_full_parsers_error(text: str) -> None:
     with pytest.raises(InvalidRequirement) as ours:
         requirement(text)
     assert str(ours.value) == str(full.value)
-
-
-_MARKER_PIECES = [" ", "\t", "extra", "extras", "Extra", "==", "===", "!=", "'", '"', "Foo_Bar",
-                  "a.b-C", "x", "", "\\x41", "\u00e9", "and", "python_version", "(", ")",
-                  "'3'"]  # fmt: skip
-_plain_marker = st.tuples(
-    st.sampled_from([" ", "", "\t "]),
-    st.sampled_from(["extra", "extras", "Extra", "extra_"]),
-    st.sampled_from([" == ", "==", " === ", " != ", "\t==\t"]),
-    st.sampled_from(["'", '"']),
-    st.text(st.sampled_from("aZ09._-\\ \"'é"), max_size=6),
-    st.sampled_from(["'", '"']),
-    st.sampled_from(["", " ", " and python_version >= '3'"]),
-).map("".join)
-
-
-def _as_read(parse: Callable[[str], Marker], text: str) -> tuple[str, str, str] | str:
-    """What a marker is to a lock: its tree, its text and its answer; or packaging's error."""
-    try:
-        marker = parse(text)
-    except InvalidMarker as exc:
-        return f"InvalidMarker: {exc}"
-    try:
-        answer = str(marker.evaluate({**pep508._PROBE, "extra": "foo-bar"}))
-    except Exception as exc:  # whichever packaging raises, both must raise it
-        answer = repr(exc)
-    return repr(marker._markers), str(marker), answer
-
-
-@settings(max_examples=400)
-@given(st.one_of(_plain_marker, st.lists(st.sampled_from(_MARKER_PIECES), max_size=8).map("".join)))
-def test_an_extra_marker_is_built_as_packaging_parses_it(text: str) -> None:
-    """Protects: the ``extra == "name"`` shortcut gives packaging's tree (the name normalised),
-    text and answer, and leaves every other marker, and every error, to packaging."""
-    assert _as_read(pep508._marker.__wrapped__, text) == _as_read(Marker, text)
-
-
-def test_the_extra_shortcut_normalises_the_name() -> None:
-    """Protects: ``extra == "Foo_Bar"`` matches the extra foo-bar, as packaging's does."""
-    marker = pep508._marker.__wrapped__(' extra == "Foo_Bar" ')
-    assert pep508._extra_marker(' extra == "Foo_Bar" ') is not None
-    assert str(marker) == 'extra == "foo-bar"' and marker.evaluate({"extra": "foo-bar"})
 
 
 def test_an_unevaluable_marker_is_refused_on_every_line_that_shares_it() -> None:
