@@ -27,6 +27,7 @@ from mlenv.cuda.versions import (
     refuse_placeholder,
     spec_floor,
 )
+from mlenv.lazy_pattern import LazyPattern
 from mlenv.pep508 import marker_holds, marker_text
 from mlenv.pep508 import metadata_requirement as parsed
 
@@ -380,7 +381,7 @@ def extract_conda(
 
 
 # A local segment of a non-CUDA build (+cpu, +cpu.cxx11.abi, +rocm6.2, +xpu, PyG's +pt25cpu).
-_NON_CUDA_SEGMENT = re.compile(r"(?:pt[0-9]+)?(?:cpu|rocm[0-9]*|xpu)")
+_NON_CUDA_SEGMENT = LazyPattern(r"(?:pt[0-9]+)?(?:cpu|rocm[0-9]*|xpu)")
 
 
 def is_cpu_variant(name: str, version: str) -> bool:
