@@ -24,10 +24,13 @@ from packaging.version import InvalidVersion, Version
 
 from mlenv import data_text
 from mlenv.cuda.multi import LOADERS, MultiCuda
-from mlenv.cuda.rules import Finding
 from mlenv.cuda.tags import CudaNeed
 from mlenv.cuda.versions import CudaError, CudaVersion
 from mlenv.lazy_pattern import LazyPattern
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # a lock reads the table for every pin; only a CUDA target's needs rules
+    from mlenv.cuda.rules import Finding
 
 _WHERE = "mlenv/data/gpu_packages.json"
 UNVERIFIED = "unverified"  # the lock's ``cuda`` value for a package listed in [cuda] unverified
@@ -260,6 +263,8 @@ def finding(
 ) -> Finding:
     """The one verdict on a GPU package whose CUDA cannot be read: an error, or a warning when
     the manifest accepts it unverified (reported on every lock and verify)."""
+    from mlenv.cuda.rules import Finding
+
     package = canonicalize_name(name)
     place = hint(package, target) if target is not None else None
     if package in {canonicalize_name(listed) for listed in unverified}:
