@@ -87,7 +87,7 @@ UNUSED_BY_A_LOCK = {
     "mlenv.cuda.requires_said": ["_QUOTED_RE", "_EXTRA_VARIABLE_RE", "_MAJOR_RE"],
     "mlenv.cuda.tags": ["_NON_CUDA_SEGMENT"],
     "mlenv.cuda.matrix": ["_CONDA_OUTPUT_RE"],
-    "mlenv.cuda.packages": ["_FIXED_RE", "_INDEX_URL"],
+    "mlenv.cuda.packages": ["_INDEX_URL"],
     "mlenv.manifest": ["_REPOSITORY_REF", "_POSITION", "_CUDA", "_ARCH", "_GLIBC", "_NONEMPTY"],
     "mlenv.lockfile": ["_CONDA_NAME", "_CONDA_PART"],
     "mlenv.limits": ["_TOML_INTEGER"],

@@ -249,7 +249,8 @@ def test_a_warm_lock_reads_no_metadata_and_loads_no_installer(tmp_path: Path) ->
     # nor, without a [cuda] table or a CUDA build, the CUDA rules and what judges with them
     cuda_rules = {"mlenv.cuda.rules", "mlenv.cuda.policy", "mlenv.cuda.needs", "mlenv.cuda.pairs",
                   "mlenv.cuda.required", "mlenv.cuda.grouping", "mlenv.cuda.driver_cuda",
-                  "mlenv.cuda.framework_archs", "mlenv.cuda.minor_said"}  # fmt: skip
+                  "mlenv.cuda.framework_archs", "mlenv.cuda.minor_said",
+                  "mlenv.cuda.package_table", "mlenv.cuda.multi"}  # fmt: skip
     unneeded = {"tomlkit", "mlenv.reason_tally", "urllib.request", *failure_only, *cuda_rules}
     assert not imported(cold.stderr) & unneeded
     (tmp_path / "mlenv.lock").unlink()
