@@ -245,12 +245,13 @@ def test_a_warm_lock_reads_no_metadata_and_loads_no_installer(tmp_path: Path) ->
     assert "packaging.metadata" in imported(cold.stderr)  # the cold lock did parse
     # a lock writes strings and edits no document; the failure account's modules wait for one
     failure_only = {"mlenv.dead_ends", "mlenv.went_back", "mlenv.nearest", "mlenv.passed_over"}
-    # nor urllib.request for a file:// index (a manifest's find-links check once loaded it)
     # nor, without a [cuda] table or a CUDA build, the CUDA rules and what judges with them
     cuda_rules = {"mlenv.cuda.rules", "mlenv.cuda.policy", "mlenv.cuda.needs", "mlenv.cuda.pairs",
                   "mlenv.cuda.required", "mlenv.cuda.grouping", "mlenv.cuda.driver_cuda",
                   "mlenv.cuda.framework_archs", "mlenv.cuda.minor_said",
-                  "mlenv.cuda.package_table", "mlenv.cuda.multi"}  # fmt: skip
+                  "mlenv.cuda.package_table", "mlenv.cuda.multi",
+                  "mlenv.cuda.releases", "mlenv.cuda.archs"}  # fmt: skip
+    # nor urllib.request for a file:// index (a manifest's find-links check once loaded it)
     unneeded = {"tomlkit", "mlenv.reason_tally", "urllib.request", *failure_only, *cuda_rules}
     assert not imported(cold.stderr) & unneeded
     (tmp_path / "mlenv.lock").unlink()
