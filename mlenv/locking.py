@@ -53,6 +53,7 @@ from mlenv.target import Target
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # a lock without --upgrade or -P has none: moves no pin, imports nothing
     # a lock without a CUDA target or CUDA builds (a data stack) never imports the rules
+    from mlenv.cuda.policy import Unread
     from mlenv.cuda.rules import CudaTarget, Finding, PackageNeed, Together
     from mlenv.upgrade import Upgrade
 
@@ -372,15 +373,6 @@ def _locked_conda(record: CondaRecord, needs: Mapping[str, PackageNeed]) -> Cond
     return replace(record, requires_driver=_entry_driver(needs.get(record.url)))
 
 
-@dataclass(frozen=True)
-class Unread:
-    """A GPU package whose CUDA mlenv could not read (``cudapkg.undetermined``)."""
-
-    name: str
-    version: str
-    what: str
-
-
 def _cuda_needs(
     index: Index, resolution: Resolution, target: CudaTarget | None
 ) -> tuple[dict[str, PackageNeed], dict[str, Unread]]:
@@ -401,6 +393,7 @@ def _cuda_needs(
             needs[file.url] = PackageNeed.of_wheel(pin.name, version, need, file.filename)
         elif target is not None:
             from mlenv.cuda import packages as cudapkg
+            from mlenv.cuda.policy import Unread
 
             if (what := cudapkg.undetermined(pin.name, version, file.index_url)) is not None:
                 unread[file.url] = Unread(pin.name, version, what)

@@ -1,12 +1,13 @@
-"""The CUDA rules as the resolver's judge of candidates, for a manifest with a [cuda] table.
+"""The CUDA rules as the resolver's judge of candidates, and the GPU packages whose CUDA it
+could not read, for a manifest with a [cuda] table.
 
 Apart from ``locking`` so that a lock without a CUDA target (a data stack) imports neither it
-nor the rules and GPU package tables it judges with: their import was about 3 % of such a
-lock's instructions."""
+nor the rules it judges with: their import was about 2 % of such a lock's instructions."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 from packaging.version import Version
 
@@ -146,3 +147,12 @@ class CudaPolicy(CandidatePolicy):
         if verdict[1] is not None:
             self._refused.add(file.name)
         return verdict[1]
+
+
+@dataclass(frozen=True)
+class Unread:
+    """A GPU package whose CUDA mlenv could not read (``cudapkg.undetermined``)."""
+
+    name: str
+    version: str
+    what: str
