@@ -35,7 +35,7 @@ class Pattern:
     id: str
     applies_to: str
     kind: str
-    regex: re.Pattern[str]
+    regex: LazyPattern  # a pattern whose name pattern never fits is never compiled
     name: re.Pattern[str] | None
     replacement: str
     source: str
@@ -88,7 +88,7 @@ def patterns(applies_to: str) -> tuple[Pattern, ...]:
             id=str(row["id"]),
             applies_to=str(row["applies_to"]),
             kind=str(row["kind"]),
-            regex=re.compile(row["regex"], re.IGNORECASE),
+            regex=LazyPattern(row["regex"], re.IGNORECASE),
             name=re.compile(row["name"]) if "name" in row else None,
             replacement=str(row.get("replacement", "")),
             source=str(row["source"]),

@@ -123,3 +123,21 @@ def test_importing_the_lock_path_compiles_none_of_what_a_lock_rarely_uses() -> N
     out = subprocess.run([sys.executable, "-c", probe, json.dumps(UNUSED_BY_A_LOCK)], cwd=ROOT,
                          capture_output=True, text=True, check=True)  # fmt: skip
     assert json.loads(out.stdout) == []
+
+
+def test_a_tag_pattern_for_one_package_is_compiled_only_for_that_package() -> None:
+    """Protects a lock's start: reading torch's +cu128 compiles no paddlepaddle-gpu ``.post``
+    pattern (their name pattern does not fit), and reading paddle's version compiles them."""
+    probe = (
+        "from mlenv.cuda.matrix import patterns\n"
+        "from mlenv.cuda.tags import extract\n"
+        "paddle = [p for p in patterns('version') if p.name is not None]\n"
+        "extract('torch', '2.8.0+cu128')\n"
+        "print(sum(p.regex._compiled is not None for p in paddle))\n"
+        "extract('paddlepaddle-gpu', '1.8.5.post107')\n"
+        "print(sum(p.regex._compiled is not None for p in paddle), len(paddle))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True,
+                         text=True, check=True)  # fmt: skip
+    before, after, total = map(int, out.stdout.split())
+    assert (before, total) == (0, 6) and after > 0
