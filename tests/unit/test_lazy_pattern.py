@@ -17,6 +17,13 @@ from mlenv.lazy_pattern import LazyPattern
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def _run(probe: str, *args: str) -> str:
+    """What ``probe`` prints, run in a fresh interpreter: nothing imported or compiled yet."""
+    out = subprocess.run([sys.executable, "-c", probe, *args], cwd=ROOT, capture_output=True,
+                         text=True, check=True)  # fmt: skip
+    return out.stdout
+
+
 def test_a_pattern_is_compiled_when_first_used_not_when_made() -> None:
     """Protects the saving: making one compiles nothing (a broken pattern fails only when
     used), and importing the redactor leaves all of its patterns uncompiled."""
@@ -30,9 +37,7 @@ def test_a_pattern_is_compiled_when_first_used_not_when_made() -> None:
         "mlenv.redaction.redact('https://u:p@h/x?token=s')\n"
         "print(len(lazy_pattern._KEPT))\n"
     )
-    out = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True,
-                         text=True, check=True)  # fmt: skip
-    before, after = map(int, out.stdout.split())
+    before, after = map(int, _run(probe).split())
     assert before == 0 and after > 0
 
 
@@ -120,9 +125,7 @@ def test_importing_the_lock_path_compiles_none_of_what_a_lock_rarely_uses() -> N
         "    if not isinstance(getattr(importlib.import_module(m), n), LazyPattern)\n"
         "    or getattr(importlib.import_module(m), n)._compiled is not None)))\n"
     )
-    out = subprocess.run([sys.executable, "-c", probe, json.dumps(UNUSED_BY_A_LOCK)], cwd=ROOT,
-                         capture_output=True, text=True, check=True)  # fmt: skip
-    assert json.loads(out.stdout) == []
+    assert json.loads(_run(probe, json.dumps(UNUSED_BY_A_LOCK))) == []
 
 
 def test_a_tag_pattern_for_one_package_is_compiled_only_for_that_package() -> None:
@@ -137,7 +140,5 @@ def test_a_tag_pattern_for_one_package_is_compiled_only_for_that_package() -> No
         "extract('paddlepaddle-gpu', '1.8.5.post107')\n"
         "print(sum(p.regex._compiled is not None for p in paddle), len(paddle))\n"
     )
-    out = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True,
-                         text=True, check=True)  # fmt: skip
-    before, after, total = map(int, out.stdout.split())
+    before, after, total = map(int, _run(probe).split())
     assert (before, total) == (0, 6) and after > 0
