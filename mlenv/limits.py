@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from mlenv.errors import MlenvError, printable
+from mlenv.lazy_pattern import LazyPattern
 
 MAX_BODY_BYTES = 64 << 20  # a page, a JSON answer or a .metadata held in memory
 MAX_WHEEL_BYTES = 8 << 30  # one wheel or conda package, read or spooled
@@ -148,7 +149,7 @@ def _bounded_int(digits: str) -> int:
 
 # A decimal integer where TOML puts a value: after '=', '[', ',' or '{' and blanks. Each match
 # consumes its run of digits, so the scan is linear (only the error path runs it).
-_TOML_INTEGER = re.compile(r"[=\[,{][ \t]*([+-]?[0-9][0-9_]*)")
+_TOML_INTEGER = LazyPattern(r"[=\[,{][ \t]*([+-]?[0-9][0-9_]*)")
 
 
 # Strings and comments as tomllib ends them (a multi-line string's closing quotes may follow

@@ -30,6 +30,7 @@ from mlenv.drift import target_drift as target_drift
 from mlenv.errors import MlenvError, Problem, ProblemsError, hidden_problem, printable
 from mlenv.inputs import LOCK_VERSION
 from mlenv.instants import spelled
+from mlenv.lazy_pattern import LazyPattern
 from mlenv.limits import MAX_WHEEL_BYTES, listed_problem, parse_toml
 from mlenv.names import PROJECT_NAME
 from mlenv.platforms import NAMES as PLATFORM_NAMES
@@ -593,8 +594,8 @@ def _file_problems(package: LockedPackage, tags: frozenset[Tag] | None) -> list[
 
 # A conda name as a match spec names it (``conda.records.match_spec_name``, which the closure
 # reads by); a version or build as a file name part: printable ASCII, no blank, '/' or '\\'.
-_CONDA_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]*")
-_CONDA_PART = re.compile(r"[\x21-\x2e\x30-\x5b\x5d-\x7e]+")
+_CONDA_NAME = LazyPattern(r"[A-Za-z0-9_][A-Za-z0-9_.\-]*")
+_CONDA_PART = LazyPattern(r"[\x21-\x2e\x30-\x5b\x5d-\x7e]+")
 
 
 def _conda_problems(package: CondaRecord, platform: str) -> list[str]:

@@ -22,18 +22,12 @@ from packaging.version import InvalidVersion, Version
 from mlenv import watch
 from mlenv.cache.held import measure
 from mlenv.conda.records import CondaRecord, other_abi
-from mlenv.cuda import packages as cudapkg
-from mlenv.cuda.grouping import grouped
 from mlenv.cuda.held_back import held_back
-from mlenv.cuda.needs import conda_needs
-from mlenv.cuda.required import package_driver, required_driver
-from mlenv.cuda.rules import CudaTarget, Finding, PackageNeed, Together, judge
 from mlenv.cuda.tags import extract
 from mlenv.cuda.versions import CudaError, CudaVersion, DriverVersion
 from mlenv.drift import escaped_directory, recorded_channel, recorded_location, recorded_sources
 from mlenv.errors import MlenvError, Problem, ProblemsError
 from mlenv.index import (
-    CoreMetadata,
     FindLinks,
     HttpClient,
     Index,
@@ -58,6 +52,9 @@ from mlenv.target import Target
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # a lock without --upgrade or -P has none: moves no pin, imports nothing
+    # a lock without a CUDA target or CUDA builds (a data stack) never imports the rules
+    from mlenv.cuda.policy import Unread
+    from mlenv.cuda.rules import CudaTarget, Finding, PackageNeed, Together
     from mlenv.upgrade import Upgrade
 
 HASH_WORKERS = 4
@@ -161,141 +158,13 @@ def local_roots(manifest: Manifest, base_dir: Path) -> LocalRoots:
     )
 
 
-class CudaPolicy(CandidatePolicy):
-    """The CUDA rules as the resolver's judge: builds the fleet cannot run, or that cannot be
-    shown to run (a GPU package whose CUDA mlenv cannot read, unless ``unverified`` lists it),
-    are never picked, and among variants of one release the build for the target CUDA is tried
-    first. With ``reads_metadata``, an untagged release of a GPU package (PyPI torch, the
-    tensorrt metapackage) is deferred: the resolver hands over its METADATA when it tries it."""
-
-    def __init__(
-        self,
-        target: CudaTarget,
-        unverified: Sequence[str] = (),
-        markers: Mapping[str, str] | None = None,
-        *,
-        reads_metadata: bool = False,
-    ) -> None:
-        self.target = target
-        self.unverified = unverified
-        self.reads_metadata = reads_metadata
-        self.markers = markers  # the platform's: a Requires-Dist line failing them is no need
-        # None: deferred, only the file's METADATA can tell (``judge``)
-        self._verdicts: dict[IndexFile, tuple[int, str | None] | None] = {}
-        self._read: dict[IndexFile, tuple[int, str | None]] = {}
-        self._refused: set[str] = set()
-        self._unread: set[str] = set()
-        self.unread_files: set[IndexFile] = set()  # refused as their CUDA cannot be read
-        self._unrunnable: set[str] = set()
-        self._archs: dict[str, set[str]] = {}  # a hint on GPU code -> the packages it is for
-
-    @property
-    def hint(self) -> str:  # type: ignore[override]
-        """Where each refused package's family publishes builds for the target CUDA; NVIDIA
-        wheels are pulled in by a framework, so then the frameworks' places come first."""
-        cuda = self.target.cuda
-        # refused for the GPU code their builds carry: their CUDA's index would not help
-        names = sorted(self._refused.difference(*self._archs.values()))
-        archs = "; ".join(self._archs)
-        if archs and not names:
-            return archs
-        if any(cudapkg.family(name) == "nvidia" for name in names):
-            judged = sorted({file.name for file in self._verdicts} - self._refused)
-            names = [n for n in judged if cudapkg.family(n) not in (None, "nvidia")] + names
-        places = dict.fromkeys(place for name in names if (place := cudapkg.hint(name, cuda)))
-        where = "; ".join(places) or f"add an index with CUDA {cuda} builds"
-        listed = ", ".join(f'"{name}"' for name in sorted(self._unread))
-        escape = f", or accept them unchecked: [cuda] unverified = [{listed}]" if listed else ""
-        refused = f"builds the fleet cannot run on CUDA {cuda} were refused"
-        if self._unread and not self._unrunnable:
-            # vllm or paddlepaddle-gpu from PyPI: nothing said they cannot run, only that
-            # mlenv cannot tell which CUDA they need
-            refused = f"builds whose CUDA mlenv cannot read were refused for the CUDA {cuda} fleet"
-        return (
-            f"{archs}{'; ' if archs else ''}{refused}: {where}; "
-            f"or pin versions built for it, or change [cuda] version and driver-floor{escape}"
-        )
-
-    def source(self, name: str, version: Version) -> tuple[str, str | None] | None:
-        try:
-            need = extract(name, str(version))
-        except CudaError:
-            return None
-        place = None if need is None or need.major_only else cudapkg.hint(name, need.cuda)
-        return None if place is None else (place, cudapkg.place_index(place))
-
-    def _verdict(self, file: IndexFile) -> tuple[int, str | None] | None:
-        if file not in self._verdicts:
-            self._verdicts[file] = self._judge(file, None)
-        return self._verdicts[file]
-
-    def _judge(
-        self, file: IndexFile, requires: Sequence[str] | None
-    ) -> tuple[int, str | None] | None:
-        """The rank and refusal of ``file``; None when only its METADATA's Requires-Dist can
-        tell and ``requires`` is not given (the page is being ranked)."""
-        version = str(file.version)
-        try:
-            need = extract(file.name, version, file.filename, index=file.index_url)
-            what = None if need else cudapkg.undetermined(file.name, version, file.index_url)
-            untagged_gpu = need is None and file.version.local is None and cudapkg.known(file.name)
-            if untagged_gpu and self.reads_metadata:
-                # only its metadata can tell (the tensorrt metapackage, PyPI torch pinning
-                # nvidia-*-cu12), so the refusal names the package itself: read when tried
-                if requires is None:
-                    return None
-                need = extract(
-                    file.name, version, file.filename, requires, file.index_url, self.markers
-                )
-        except CudaError as exc:
-            return 3, exc.message
-        if need is None:
-            if what is None:
-                return 2, None  # no CUDA build (a CPU variant): usable, after the CUDA ones
-            verdict = cudapkg.finding(file.name, version, what, self.unverified, self.target.cuda)
-            if verdict.severity == "warning":
-                return 2, None
-            self._unread.add(verdict.package)
-            self.unread_files.add(file)
-            return 3, verdict.message
-        item = PackageNeed.of_wheel(file.name, version, need, file.filename)
-        found = judge(self.target, [item], pairs=False)  # pairs: once all are pinned
-        errors = [f for f in found if f.package and f.severity == "error"]
-        if errors:
-            self._unrunnable.add(file.name)
-            for arch in (f for f in errors if f.code == "arch-not-built"):
-                self._archs.setdefault(arch.hint, set()).add(file.name)
-            return 3, errors[0].message
-        return (0 if need.cuda == self.target.cuda else 1), None
-
-    def reject(self, file: IndexFile) -> str | None:
-        verdict = self._verdict(file)
-        return None if verdict is None else self._refusal(file, verdict)
-
-    def rank(self, file: IndexFile) -> int:
-        verdict = self._verdict(file)
-        return 0 if verdict is None else verdict[0]  # a deferred file may be the target's
-
-    def deferred(self, file: IndexFile) -> bool:
-        return self._verdict(file) is None
-
-    def judge(self, file: IndexFile, metadata: CoreMetadata) -> tuple[int, str | None]:
-        if file not in self._read:
-            verdict = self._judge(file, metadata.requires_dist)
-            self._read[file] = (0, None) if verdict is None else verdict  # never None here
-        return self._read[file][0], self._refusal(file, self._read[file])
-
-    def _refusal(self, file: IndexFile, verdict: tuple[int, str | None]) -> str | None:
-        if verdict[1] is not None:
-            self._refused.add(file.name)
-        return verdict[1]
-
-
 def cuda_target(manifest: Manifest) -> CudaTarget | None:
     cuda = manifest.cuda
     if cuda is None:
         return None
     machines = tuple(by_name(p).machine for p in manifest.environment.platforms if p in NAMES)
+    from mlenv.cuda.rules import CudaTarget
+
     return CudaTarget(
         CudaVersion.parse(cuda.version),
         DriverVersion.parse(cuda.driver_floor),
@@ -323,6 +192,8 @@ def lock_manifest(
     for target in Target.for_environment(manifest.environment):
         judge = policy
         if judge is None and target_cuda is not None:  # one a platform: markers differ
+            from mlenv.cuda.policy import CudaPolicy
+
             judge = CudaPolicy(
                 target_cuda,
                 manifest.cuda.unverified if manifest.cuda else (),
@@ -349,8 +220,11 @@ def lock_manifest(
                 workers=0 if sources.local else PREFETCH_WORKERS,
             )
         )
-        if isinstance(judge, CudaPolicy):
-            unread_files |= judge.unread_files
+        if judge is not None:  # without one (no [cuda] table) no CUDA rules are loaded
+            from mlenv.cuda.policy import CudaPolicy
+
+            if isinstance(judge, CudaPolicy):
+                unread_files |= judge.unread_files
     facts = artifact_facts(
         sources.index, [pin.file for r in resolutions for pin in r.pins], reporter
     )
@@ -358,7 +232,12 @@ def lock_manifest(
     # holds on x86_64 only; unread GPU packages need a target to be judged against
     read = {r.target.platform: _cuda_needs(sources.index, r, target_cuda) for r in resolutions}
     cpu_builds = _cpu_builds(manifest, sources.index, resolutions, read, reporter)
-    conda_items = conda_needs(r for records in conda.values() for r in records)
+    conda_records = [r for records in conda.values() for r in records]
+    conda_items: dict[str, PackageNeed] = {}
+    if conda_records:  # a PyPI-only lock loads no CUDA rules for conda packages
+        from mlenv.cuda.needs import conda_needs
+
+        conda_items = conda_needs(conda_records)
     items = [*(n for needs, _ in read.values() for n in needs.values()), *conda_items.values()]
     unread = [u for _, found in read.values() for u in found.values()]
     _warn_yanked(resolutions, reporter)
@@ -494,15 +373,6 @@ def _locked_conda(record: CondaRecord, needs: Mapping[str, PackageNeed]) -> Cond
     return replace(record, requires_driver=_entry_driver(needs.get(record.url)))
 
 
-@dataclass(frozen=True)
-class Unread:
-    """A GPU package whose CUDA mlenv could not read (``cudapkg.undetermined``)."""
-
-    name: str
-    version: str
-    what: str
-
-
 def _cuda_needs(
     index: Index, resolution: Resolution, target: CudaTarget | None
 ) -> tuple[dict[str, PackageNeed], dict[str, Unread]]:
@@ -517,13 +387,16 @@ def _cuda_needs(
         requires = index.metadata(file).requires_dist
         version = str(pin.version)
         need = extract(pin.name, version, file.filename, requires, file.index_url, markers)
-        if need is not None:
+        if need is not None:  # a CUDA build: only then are the rules loaded
+            from mlenv.cuda.rules import PackageNeed
+
             needs[file.url] = PackageNeed.of_wheel(pin.name, version, need, file.filename)
-        elif (
-            target is not None
-            and (what := cudapkg.undetermined(pin.name, version, file.index_url)) is not None
-        ):
-            unread[file.url] = Unread(pin.name, version, what)
+        elif target is not None:
+            from mlenv.cuda import packages as cudapkg
+            from mlenv.cuda.policy import Unread
+
+            if (what := cudapkg.undetermined(pin.name, version, file.index_url)) is not None:
+                unread[file.url] = Unread(pin.name, version, what)
     return needs, unread
 
 
@@ -547,6 +420,11 @@ def _judge_cuda(
                 "table: add one so mlenv can check them against the fleet's driver"
             )
         return None, None
+    from mlenv.cuda import packages as cudapkg
+    from mlenv.cuda.grouping import grouped
+    from mlenv.cuda.required import required_driver
+    from mlenv.cuda.rules import judge
+
     findings = judge(target, items, together)
     findings += tuple(
         cudapkg.finding(u.name, u.version, u.what, unverified, target.cuda)
@@ -645,7 +523,9 @@ def _locked_platform(
         driver = _entry_driver(item)
         cuda = item.need.label if item is not None else None
         if pin.file.url in unread:
-            cuda = cudapkg.UNVERIFIED  # judged before: an unread package not listed is an error
+            from mlenv.cuda.packages import UNVERIFIED
+
+            cuda = UNVERIFIED  # judged before: an unread package not listed is an error
         packages.append(
             LockedPackage(
                 name=pin.name,
@@ -670,8 +550,12 @@ def _entry_driver(item: PackageNeed | None) -> str | None:
     """An entry's ``requires-driver``, as verify re-reads it (``entry_driver``): none for a
     release whose driver is not known (CUDA 13.5's cccl), which only a lock without a CUDA
     target reaches; with one, ``_judge_cuda`` has refused it already."""
+    if item is None:
+        return None
+    from mlenv.cuda.required import package_driver
+
     try:
-        driver = package_driver(item) if item is not None else None
+        driver = package_driver(item)
     except CudaError:
         return None
     return str(driver[0]) if driver is not None else None

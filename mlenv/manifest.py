@@ -326,10 +326,10 @@ def is_env_name(text: str) -> bool:
     return _NAME.fullmatch(text) is not None
 
 
-_CUDA = re.compile(r"[1-9][0-9]?\.(?:0|[1-9][0-9]?)")  # as NVIDIA writes it: 12.4, not 12.04
+_CUDA = LazyPattern(r"[1-9][0-9]?\.(?:0|[1-9][0-9]?)")  # as NVIDIA writes it: 12.4, not 12.04
 _CUDA_WANTED = 'a CUDA toolkit version like "12.4" (an update such as 12.4.1 is written "12.4")'
-_ARCH = re.compile(r"sm_[0-9]{2,3}[af]?")
-_GLIBC = re.compile(r"2\.(\d{2})", re.ASCII)
+_ARCH = LazyPattern(r"sm_[0-9]{2,3}[af]?")
+_GLIBC = LazyPattern(r"2\.(\d{2})", re.ASCII)
 # Not in ASCII: there ``\S`` takes U+2028, U+00A0 and U+3000, which Unicode's refuses.
 # The scheme in any case (RFC 3986 3.1: HTTP:// is http://), lowered where it is kept.
 _URL = re.compile(r"(?i:https?|file)://\S+")
@@ -352,7 +352,7 @@ _UNSEEN_HINT = (
 )
 
 
-_NONEMPTY = re.compile(r"\S.*")
+_NONEMPTY = LazyPattern(r"\S.*")
 
 T = TypeVar("T")
 
@@ -566,7 +566,7 @@ def _one_of(
     return valid
 
 
-def _pattern(regex: re.Pattern[str], expected: str) -> Callable[[str], str | None]:
+def _pattern(regex: re.Pattern[str] | LazyPattern, expected: str) -> Callable[[str], str | None]:
     def valid(value: str) -> str | None:
         return None if regex.fullmatch(value) else f"expected {expected}"
 

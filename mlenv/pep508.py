@@ -11,6 +11,7 @@ from packaging.markers import InvalidMarker, Marker, UndefinedComparison, Undefi
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
+from mlenv.lazy_pattern import LazyPattern
 from mlenv.names import NAME
 
 
@@ -48,7 +49,7 @@ def metadata_requirement(text: str) -> Requirement:
             raise original from None
 
 
-_SPECIFIER_START = re.compile(r"[<>=!~]")  # no name or extra holds one of these
+_SPECIFIER_START = LazyPattern(r"[<>=!~]")  # no name or extra holds one of these
 _STARRED_BOUND = re.compile(r"(>=|<=|>|<)(\s*[0-9][0-9.]*)\.\*")
 _MISSING_COMMA = re.compile(r"(?<=[0-9*])(?=[<>~]|[!=]=)")  # the 6< of >=3.6<4, not 1!2
 _QUOTES = re.compile(r"['\"]")

@@ -32,12 +32,13 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
+from mlenv.lazy_pattern import LazyPattern
 from mlenv.oci.whiteout import WHY as WHITEOUT_WHY
 from mlenv.oci.whiteout import whiteout_name
 
 MAX_PREFIX = 255
 _NAME = re.compile(r"[A-Za-z0-9._+@-]+")
-_PYTHON = re.compile(r"python(3(\.(?P<minor>\d+))?)?")
+_PYTHON = LazyPattern(r"python(3(\.(?P<minor>\d+))?)?")
 _TOP = frozenset(
     {"bin", "boot", "dev", "etc", "home", "lib", "lib32", "lib64", "libx32", "lost+found",
      "media", "mnt", "opt", "proc", "root", "run", "sbin", "snap", "srv", "sys", "tmp", "usr",

@@ -97,7 +97,7 @@ def _joined(blanks: re.Match[str]) -> str:
 
 
 # The version's token in what follows a spec's name: blanks, the token, the rest (a build).
-_VERSION_TOKEN = re.compile(r"(?P<lead>[ \t]*)(?P<version>[^\s\[]*)(?P<rest>.*)", re.DOTALL)
+_VERSION_TOKEN = LazyPattern(r"(?P<lead>[ \t]*)(?P<version>[^\s\[]*)(?P<rest>.*)", re.DOTALL)
 
 
 def _ungrouped(rest: str) -> str:
@@ -141,7 +141,7 @@ def other_abi(record: CondaRecord) -> str | None:
     return None
 
 
-_TOKEN_RE = re.compile(r"^/t/[^/]+")
+_TOKEN_RE = LazyPattern(r"^/t/[^/]+")
 
 
 def public_url(url: str) -> str:

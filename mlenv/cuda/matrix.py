@@ -1,7 +1,8 @@
 """NVIDIA's facts: minimum drivers, compatibility floors, architectures, tag patterns and
 component versions.
 
-They live in ``mlenv/data/cuda.json`` with a source on every row; this module only reads them.
+They live in ``mlenv/data/cuda.json`` with a source on every row; this module only reads them
+(the release table and architectures through ``cuda.releases``, built on first use).
 """
 
 from __future__ import annotations
@@ -13,26 +14,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from mlenv import data_text
-from mlenv.cuda.archs import Archs, build_archs
 from mlenv.cuda.versions import CudaError, CudaVersion, DriverVersion, leading_numbers
 from mlenv.lazy_pattern import LazyPattern
 
-
-@dataclass(frozen=True)
-class _Release:
-    """One CUDA toolkit release and the Linux and Windows drivers it needs (Table 3's two
-    columns; Windows is N/A for every 13.x row: the toolkit no longer bundles that driver)."""
-
-    version: tuple[int, ...]
-    cuda: CudaVersion
-    label: str
-    linux: DriverVersion | None
-    status: str = "confirmed"  # cuda.json's: confirmed, secondary (third-party quotes only)
-    windows: DriverVersion | None = None
-
-    def driver(self, windows: bool) -> DriverVersion | None:
-        """Table 3's value in the column of the driver judged (a WSL 2 host's is Windows')."""
-        return self.windows if windows else self.linux
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # built on the first CUDA judgement, not by reading tags
+    from mlenv.cuda.archs import Archs
+    from mlenv.cuda.releases import Matrix
 
 
 @dataclass(frozen=True)
@@ -47,7 +35,7 @@ class Pattern:
     id: str
     applies_to: str
     kind: str
-    regex: re.Pattern[str]
+    regex: LazyPattern  # a pattern whose name pattern never fits is never compiled
     name: re.Pattern[str] | None
     replacement: str
     source: str
@@ -67,48 +55,6 @@ class Component:
     source: str
 
 
-@dataclass(frozen=True)
-class _Matrix:
-    """cuda.json's releases, compatibility floors and architectures, built once."""
-
-    releases: tuple[_Release, ...]
-    compat: dict[int, DriverVersion]
-    compat_windows: dict[int, DriverVersion]  # Table 2's Windows floors (cuda.md §2)
-    archs: dict[int, Archs]
-
-
-def _build_matrix(raw: Any) -> _Matrix:
-    where = "mlenv/data/cuda.json"
-    releases = []
-    for row in raw["toolkits"]:
-        version = leading_numbers(row["release"], where=where)
-        driver = row["linux_min_driver"]
-        windows = row.get("windows_min_driver")
-        releases.append(
-            _Release(
-                version=version,
-                cuda=CudaVersion(version[0], version[1]),
-                label=str(row["label"]),
-                linux=None if driver is None else DriverVersion.parse(driver, where=where),
-                status=str(row["status"]),
-                windows=None if windows is None else DriverVersion.parse(windows, where=where),
-            )
-        )
-    return _Matrix(
-        releases=tuple(sorted(releases, key=lambda release: release.version)),
-        compat={
-            int(row["major"]): DriverVersion.parse(row["linux"], where=where)
-            for row in raw["minor_compat"]
-        },
-        compat_windows={
-            int(row["major"]): DriverVersion.parse(row["windows"], where=where)
-            for row in raw["minor_compat"]
-            if row.get("windows") is not None
-        },
-        archs=build_archs(raw["gpu_archs"], where=where),
-    )
-
-
 @functools.cache
 def _raw() -> Any:
     """Read the packaged data once; it never changes while mlenv runs."""
@@ -121,9 +67,11 @@ def table(name: str) -> list[Any]:
 
 
 @functools.cache
-def facts() -> _Matrix:
+def facts() -> Matrix:
     """Releases, compatibility floors and architectures: what judging a CUDA target needs."""
-    return _build_matrix(_raw())
+    from mlenv.cuda.releases import build_matrix
+
+    return build_matrix(_raw())
 
 
 _DATA = "mlenv/data/cuda.json"
@@ -140,7 +88,7 @@ def patterns(applies_to: str) -> tuple[Pattern, ...]:
             id=str(row["id"]),
             applies_to=str(row["applies_to"]),
             kind=str(row["kind"]),
-            regex=re.compile(row["regex"], re.IGNORECASE),
+            regex=LazyPattern(row["regex"], re.IGNORECASE),
             name=re.compile(row["name"]) if "name" in row else None,
             replacement=str(row.get("replacement", "")),
             source=str(row["source"]),

@@ -13,119 +13,23 @@ from __future__ import annotations
 
 import functools
 import json
-import re
-from collections.abc import Collection, Mapping
-from dataclasses import dataclass
+from collections.abc import Collection
 from typing import Any
 
-from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from mlenv import data_text
-from mlenv.cuda.multi import LOADERS, MultiCuda
-from mlenv.cuda.rules import Finding
 from mlenv.cuda.tags import CudaNeed
-from mlenv.cuda.versions import CudaError, CudaVersion
+from mlenv.cuda.versions import CudaVersion
 from mlenv.lazy_pattern import LazyPattern
 
-_WHERE = "mlenv/data/gpu_packages.json"
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # a lock reads the table for every pin; only a CUDA target's needs rules
+    from mlenv.cuda.package_table import Family, Row, Table
+    from mlenv.cuda.rules import Finding
+
 UNVERIFIED = "unverified"  # the lock's ``cuda`` value for a package listed in [cuda] unverified
-_MODES = ("from-index", "from-tags", "from-tags-or-cpu", "none", "multi")
-_FIXED_RE = LazyPattern(r"(?P<major>\d+)\.(?P<minor>\d+|x)")
-
-
-@dataclass(frozen=True)
-class _Row:
-    """What CUDA one GPU package's releases (from an index) are built for, and the source."""
-
-    package: str
-    versions: SpecifierSet
-    index: re.Pattern[str] | None
-    cuda: str
-    source: str
-    files: re.Pattern[str] | None = None  # on the file name: PyPI's torch 1.12 is CUDA on x86_64
-    multi: MultiCuda | None = None  # "multi": the CUDA releases its wheels ship libraries for
-
-
-@dataclass(frozen=True)
-class _Family:
-    """GPU packages of one publisher: how to recognise them, where their builds live."""
-
-    id: str
-    match: re.Pattern[str]
-    hint: Mapping[str, str]
-
-
-@dataclass(frozen=True)
-class _Table:
-    """gpu_packages.json, validated once."""
-
-    rows: tuple[_Row, ...]
-    families: tuple[_Family, ...]
-
-
-def _cuda_value(text: str) -> str:
-    if text not in _MODES and _FIXED_RE.fullmatch(text) is None:
-        raise CudaError(
-            f"{text!r} is not a CUDA value of the GPU package table",
-            where=_WHERE,
-            hint=f"use X.Y, X.x or one of {', '.join(_MODES)}",
-        )
-    return text
-
-
-def _build(raw: Any) -> _Table:
-    try:
-        rows = tuple(
-            _Row(
-                package=canonicalize_name(row["package"]),
-                versions=SpecifierSet(row["versions"]),
-                index=re.compile(row["index"]) if "index" in row else None,
-                cuda=_cuda_value(row["cuda"]),
-                source=str(row["source"]),
-                files=re.compile(row["files"]) if "files" in row else None,
-                multi=_multi(row) if row["cuda"] == "multi" else None,
-            )
-            for row in raw["packages"]
-        )
-    except InvalidSpecifier as exc:
-        raise CudaError(str(exc), where=_WHERE, hint="versions are PEP 440 specifiers") from exc
-    for row in rows:
-        if row.cuda == "from-index" and (row.index is None or "digits" not in row.index.groupindex):
-            raise CudaError(
-                f"the from-index row of {row.package} has no index pattern with a digits group",
-                where=_WHERE,
-                hint="give it an index regex with (?P<digits>...) for the cuXYZ digits",
-            )
-    families = tuple(
-        _Family(str(row["id"]), re.compile(row["match"]), dict(row["hint"]))
-        for row in raw["families"]
-    )
-    return _Table(rows, families)
-
-
-def _multi(row: Mapping[str, Any]) -> MultiCuda:
-    """A "multi" row's ``builds`` (X.Y each), ``loader`` and ``follows``, or where it is wrong."""
-    package = row.get("package")
-    try:
-        builds = tuple(sorted({CudaVersion.parse(str(text)) for text in row["builds"]}))
-        loader, follows = row["loader"], canonicalize_name(str(row["follows"]))
-        machines = tuple(str(machine) for machine in row.get("machines", ()))
-    except (KeyError, TypeError, CudaError) as exc:
-        raise CudaError(
-            f"the multi row of {package} has no valid builds, loader and follows ({exc})",
-            where=_WHERE,
-            hint='give it "builds": ["12.4", ...], "loader" and the package it "follows"',
-        ) from exc
-    if not builds or loader not in LOADERS:
-        raise CudaError(
-            f"the multi row of {package} needs at least one build and a loader of "
-            f"{', '.join(LOADERS)}",
-            where=_WHERE,
-            hint="list the CUDA releases its wheels ship libraries for",
-        )
-    return MultiCuda(builds, loader, follows, machines)
 
 
 @functools.cache
@@ -135,8 +39,10 @@ def _raw() -> Any:
 
 
 @functools.cache
-def _table() -> _Table:
-    return _build(_raw())
+def _table() -> Table:
+    from mlenv.cuda.package_table import build
+
+    return build(_raw())
 
 
 @functools.cache
@@ -151,7 +57,7 @@ def known(name: str) -> bool:
     return canonicalize_name(name) in _listed()
 
 
-def _row(package: str, version: str, index: str, filename: str = "") -> _Row | None:
+def _row(package: str, version: str, index: str, filename: str = "") -> Row | None:
     """The first row whose package, versions, index and file name fit; None when none does.
     A row with a file name pattern never fits a release asked about without its file."""
     if package not in _listed():
@@ -187,7 +93,9 @@ def table_need(package: str, version: str, index: str, filename: str = "") -> Cu
     if row.multi is not None:
         newest = CudaVersion(row.multi.majors[-1], 0)
         return CudaNeed(newest, True, rule, evidence, row.source, multi=row.multi)
-    fixed = _FIXED_RE.fullmatch(row.cuda)
+    from mlenv.cuda.package_table import FIXED_RE  # loaded: a row was found
+
+    fixed = FIXED_RE.fullmatch(row.cuda)
     if fixed is None:
         return None
     major_only = fixed["minor"] == "x"
@@ -211,7 +119,7 @@ def undetermined(name: str, version: str, index: str) -> str | None:
     return f"{missing}, and mlenv's GPU package table says only those can tell ({served})"
 
 
-def _family(package: str) -> _Family | None:
+def _family(package: str) -> Family | None:
     return next((f for f in _table().families if f.match.search(package)), None)
 
 
@@ -260,6 +168,8 @@ def finding(
 ) -> Finding:
     """The one verdict on a GPU package whose CUDA cannot be read: an error, or a warning when
     the manifest accepts it unverified (reported on every lock and verify)."""
+    from mlenv.cuda.rules import Finding
+
     package = canonicalize_name(name)
     place = hint(package, target) if target is not None else None
     if package in {canonicalize_name(listed) for listed in unverified}:

@@ -30,7 +30,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING
@@ -41,14 +40,15 @@ from packaging.utils import canonicalize_name
 
 from mlenv.cuda.matrix import patterns
 from mlenv.cuda.versions import CudaError
+from mlenv.lazy_pattern import LazyPattern
 from mlenv.pep508 import marker_text
 from mlenv.pep508 import metadata_requirement as parsed
 
 if TYPE_CHECKING:
     from mlenv.cuda.tags import CudaNeed
 
-_QUOTED_RE = re.compile(r"'([^']*)'|\"([^\"]*)\"")
-_EXTRA_VARIABLE_RE = re.compile(r"(?<![\w.-])extra(?![\w.-])")
+_QUOTED_RE = LazyPattern(r"'([^']*)'|\"([^\"]*)\"")
+_EXTRA_VARIABLE_RE = LazyPattern(r"(?<![\w.-])extra(?![\w.-])")
 
 
 def names_extra(marker: str) -> bool:
@@ -100,7 +100,7 @@ def said_by_extras(
 
 
 # a CUDA major in an extra's name, its separator kept or not (cuda12, cu13, cuda-12, cuda_12x)
-_MAJOR_RE = re.compile(r"(?<![^-])cu(?:da)?-?[0-9]+x?(?![^-])")
+_MAJOR_RE = LazyPattern(r"(?<![^-])cu(?:da)?-?[0-9]+x?(?![^-])")
 _GENERIC_PARTS = frozenset({"cuda", "cudnn"})
 
 

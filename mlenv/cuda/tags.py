@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from packaging.requirements import InvalidRequirement
 from packaging.specifiers import SpecifierSet
@@ -17,7 +17,6 @@ from packaging.version import InvalidVersion, Version
 from mlenv.cuda import matrix
 from mlenv.cuda.flavours import flavour_line
 from mlenv.cuda.matrix import Component, Pattern, components, patterns, require_release
-from mlenv.cuda.multi import MultiCuda
 from mlenv.cuda.requires_said import against_base, names_extra, said_by_extras, spans_majors
 from mlenv.cuda.versions import (
     CudaError,
@@ -27,8 +26,12 @@ from mlenv.cuda.versions import (
     refuse_placeholder,
     spec_floor,
 )
+from mlenv.lazy_pattern import LazyPattern
 from mlenv.pep508 import marker_holds, marker_text
 from mlenv.pep508 import metadata_requirement as parsed
+
+if TYPE_CHECKING:  # built only by the GPU package table's multi rows
+    from mlenv.cuda.multi import MultiCuda
 
 
 @dataclass(frozen=True)
@@ -380,7 +383,7 @@ def extract_conda(
 
 
 # A local segment of a non-CUDA build (+cpu, +cpu.cxx11.abi, +rocm6.2, +xpu, PyG's +pt25cpu).
-_NON_CUDA_SEGMENT = re.compile(r"(?:pt[0-9]+)?(?:cpu|rocm[0-9]*|xpu)")
+_NON_CUDA_SEGMENT = LazyPattern(r"(?:pt[0-9]+)?(?:cpu|rocm[0-9]*|xpu)")
 
 
 def is_cpu_variant(name: str, version: str) -> bool:

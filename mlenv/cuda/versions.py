@@ -19,18 +19,18 @@ class CudaError(MlenvError):
 # ASCII digits, at most 9 each: int() refuses a number past 4,300 digits with a bare
 # ValueError (a lock's [target].cuda reached the judge that way), and \d takes any script's.
 _CUDA_RE = re.compile(r"([0-9]{1,9})\.([0-9]{1,9})")
-DOTTED_RE = re.compile(r"[0-9]+(?:\.[0-9]+)*")
+DOTTED_RE = LazyPattern(r"[0-9]+(?:\.[0-9]+)*")
 # A driver version as NVIDIA prints it: ASCII digits only (``\d`` also takes fullwidth and
 # Arabic-Indic digits), no sign, no empty component, a major without a leading zero, at most
 # four components.
-_DRIVER_TEXT_RE = re.compile(r"[1-9][0-9]{0,3}(?:\.[0-9]{1,3}){0,3}")
+_DRIVER_TEXT_RE = LazyPattern(r"[1-9][0-9]{0,3}(?:\.[0-9]{1,3}){0,3}")
 _ASCII_SPACE = " \t\r\n"
 # How NVIDIA names a driver branch (R535, R580 in the data-center driver documentation).
-_BRANCH_RE = re.compile(r"[Rr]([1-9][0-9]{2})")
+_BRANCH_RE = LazyPattern(r"[Rr]([1-9][0-9]{2})")
 # Windows' own version of an NVIDIA driver (Device Manager, WMI): 32.0.15.7657 is NVIDIA's
 # 576.57, the last five digits of its last two parts (NVIDIA's number is what Table 3 lists);
 # dxdiag pads the parts with zeros (30.00.0014.7242 is 472.42).
-_WINDOWS_FILE_RE = re.compile(r"[0-9]{2}\.[0-9]{1,2}\.(0{0,2}[0-9]{1,2})\.([0-9]{4})")
+_WINDOWS_FILE_RE = LazyPattern(r"[0-9]{2}\.[0-9]{1,2}\.(0{0,2}[0-9]{1,2})\.([0-9]{4})")
 # A driver inside what the tools print around it, as users paste it: nvidia-smi's "Driver
 # Version: 575.51.03" (R610's "KMD Version: 610.43.02") and --version's "DRIVER version : ...",
 # the /proc/driver/nvidia/version line, modinfo's "version: ...", "575.51.03 (open)". Named in
@@ -59,7 +59,7 @@ TEGRA_RELEASE_RE = LazyPattern(
 _VGPU_RELEASE_RE = LazyPattern(r"(?:vGPU|GRID)\s{0,3}v?[0-9]{1,2}\.[0-9]{1,2}(?![0-9.])", re.I)
 # The banner's tool version; on Linux NVML refuses to run unless it is the loaded driver's, so
 # another number beside it is WSL 2's, whose driver is the Windows host's.
-_SMI_TOOL_RE = re.compile(r"NVIDIA-SMI\s+([0-9][0-9.]*)")
+_SMI_TOOL_RE = LazyPattern(r"NVIDIA-SMI\s+([0-9][0-9.]*)")
 # a whole word only: "550.54.14a" or "v550.54" is a typo, not a paste, and is not guessed at
 _EMBEDDED_DRIVER_RE = LazyPattern(
     r"(?<![0-9A-Za-z.])[1-9][0-9]{2,3}(?:\.[0-9]{1,3}){1,3}(?![0-9A-Za-z.])"
@@ -325,7 +325,7 @@ def spec_admits(spec: str, version: tuple[int, ...]) -> bool | None:
     return any(all(parts) for parts in verdicts)
 
 
-_ARCH_RE = re.compile(r"sm_(?P<cc>[0-9]{2,3})(?P<suffix>[af]?)")
+_ARCH_RE = LazyPattern(r"sm_(?P<cc>[0-9]{2,3})(?P<suffix>[af]?)")
 # Arch-specific "a" targets exist from Hopper (sm_90a, CUDA 12.0), family "f" targets from
 # Blackwell (sm_100f) since CUDA 12.9 (release notes); sm_75a or sm_80f name no GPU target.
 _SUFFIX_FROM = {"a": 90, "f": 100}

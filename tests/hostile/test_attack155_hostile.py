@@ -18,11 +18,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from packaging.version import Version
 
+from mlenv.cuda.policy import CudaPolicy
 from mlenv.cuda.rules import CudaTarget
 from mlenv.cuda.versions import CudaVersion, DriverVersion
 from mlenv.errors import MlenvError
 from mlenv.index import IndexFile, MemoryIndex
-from mlenv.locking import CudaPolicy, Sources, lock_manifest
+from mlenv.locking import Sources, lock_manifest
 from mlenv.lookahead import GUESSES
 from mlenv.manifest import loads
 from mlenv.report import MemoryReporter

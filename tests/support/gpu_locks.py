@@ -6,11 +6,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from mlenv.cuda.policy import CudaPolicy
 from mlenv.cuda.rules import CudaTarget
 from mlenv.cuda.versions import CudaVersion, DriverVersion
 from mlenv.index import MemoryIndex
 from mlenv.lockfile import Lock
-from mlenv.locking import CudaPolicy, Sources, lock_manifest
+from mlenv.locking import Sources, lock_manifest
 from mlenv.manifest import loads
 from mlenv.report import MemoryReporter
 from mlenv.target import Target

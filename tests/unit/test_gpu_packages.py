@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from packaging.version import Version
 
 from mlenv.cuda import packages as cudapkg
+from mlenv.cuda.package_table import build
 from mlenv.cuda.rules import CudaTarget, PackageNeed, judge
 from mlenv.cuda.tags import extract
 from mlenv.cuda.versions import CudaError, CudaVersion, DriverVersion
@@ -102,7 +103,7 @@ def test_a_from_index_row_without_digits_is_refused_when_the_table_loads() -> No
     """A broken row fails loudly at load time instead of misreading every index."""
     broken = {"families": [], "packages": [dict(rows()[0], cuda="from-index", index="feed")]}
     with pytest.raises(CudaError, match="no index pattern with a digits group"):
-        cudapkg._build(broken)
+        build(broken)
 
 
 def test_data_file_is_canonical_json() -> None:

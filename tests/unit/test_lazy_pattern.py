@@ -17,6 +17,13 @@ from mlenv.lazy_pattern import LazyPattern
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def _run(probe: str, *args: str) -> str:
+    """What ``probe`` prints, run in a fresh interpreter: nothing imported or compiled yet."""
+    out = subprocess.run([sys.executable, "-c", probe, *args], cwd=ROOT, capture_output=True,
+                         text=True, check=True)  # fmt: skip
+    return out.stdout
+
+
 def test_a_pattern_is_compiled_when_first_used_not_when_made() -> None:
     """Protects the saving: making one compiles nothing (a broken pattern fails only when
     used), and importing the redactor leaves all of its patterns uncompiled."""
@@ -30,9 +37,7 @@ def test_a_pattern_is_compiled_when_first_used_not_when_made() -> None:
         "mlenv.redaction.redact('https://u:p@h/x?token=s')\n"
         "print(len(lazy_pattern._KEPT))\n"
     )
-    out = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True,
-                         text=True, check=True)  # fmt: skip
-    before, after = map(int, out.stdout.split())
+    before, after = map(int, _run(probe).split())
     assert before == 0 and after > 0
 
 
@@ -72,14 +77,38 @@ def test_each_method_answers_as_re_does(text: str, pos: int, endpos: int) -> Non
 # Patterns of modules a lock imports that a successful lock of a plain PyPI stack never uses.
 UNUSED_BY_A_LOCK = {
     "mlenv.target": ["_MANYLINUX_RE"],
-    "mlenv.cuda.versions": ["_API_MISMATCH_RE", "_SPEC_BOUND_RE", "_ADMIT_RE", "TEGRA_RELEASE_RE"],
+    "mlenv.cuda.versions": [
+        "_API_MISMATCH_RE",
+        "_SPEC_BOUND_RE",
+        "_ADMIT_RE",
+        "TEGRA_RELEASE_RE",
+        "DOTTED_RE",
+        "_DRIVER_TEXT_RE",
+        "_BRANCH_RE",
+        "_WINDOWS_FILE_RE",
+        "_SMI_TOOL_RE",
+        "_ARCH_RE",
+    ],
+    "mlenv.cuda.requires_said": ["_QUOTED_RE", "_EXTRA_VARIABLE_RE", "_MAJOR_RE"],
+    "mlenv.cuda.tags": ["_NON_CUDA_SEGMENT"],
     "mlenv.cuda.matrix": ["_CONDA_OUTPUT_RE"],
-    "mlenv.cuda.packages": ["_FIXED_RE", "_INDEX_URL"],
-    "mlenv.manifest": ["_REPOSITORY_REF", "_POSITION"],
+    "mlenv.cuda.packages": ["_INDEX_URL"],
+    "mlenv.manifest": ["_REPOSITORY_REF", "_POSITION", "_CUDA", "_ARCH", "_GLIBC", "_NONEMPTY"],
+    "mlenv.lockfile": ["_CONDA_NAME", "_CONDA_PART"],
+    "mlenv.limits": ["_TOML_INTEGER"],
+    "mlenv.pep508": ["_SPECIFIER_START"],
+    "mlenv.placement": ["_PYTHON"],
     "mlenv.overrides": ["EXTRA_TEST"],
     "mlenv.dropped_extras": ["_EXTRA_NAMED"],
     "mlenv.hints": ["_ONE_EQUALS", "_WILDCARD"],
-    "mlenv.conda.records": ["_SPEC_NAME", "_BRACKET_KEY", "_SPEC_BLANKS", "_OTHER_ABI"],
+    "mlenv.conda.records": [
+        "_SPEC_NAME",
+        "_BRACKET_KEY",
+        "_SPEC_BLANKS",
+        "_OTHER_ABI",
+        "_VERSION_TOKEN",
+        "_TOKEN_RE",
+    ],
     "mlenv.index.wheelmeta": ["_CONTENT_RANGE"],
 }
 
@@ -96,6 +125,20 @@ def test_importing_the_lock_path_compiles_none_of_what_a_lock_rarely_uses() -> N
         "    if not isinstance(getattr(importlib.import_module(m), n), LazyPattern)\n"
         "    or getattr(importlib.import_module(m), n)._compiled is not None)))\n"
     )
-    out = subprocess.run([sys.executable, "-c", probe, json.dumps(UNUSED_BY_A_LOCK)], cwd=ROOT,
-                         capture_output=True, text=True, check=True)  # fmt: skip
-    assert json.loads(out.stdout) == []
+    assert json.loads(_run(probe, json.dumps(UNUSED_BY_A_LOCK))) == []
+
+
+def test_a_tag_pattern_for_one_package_is_compiled_only_for_that_package() -> None:
+    """Protects a lock's start: reading torch's +cu128 compiles no paddlepaddle-gpu ``.post``
+    pattern (their name pattern does not fit), and reading paddle's version compiles them."""
+    probe = (
+        "from mlenv.cuda.matrix import patterns\n"
+        "from mlenv.cuda.tags import extract\n"
+        "paddle = [p for p in patterns('version') if p.name is not None]\n"
+        "extract('torch', '2.8.0+cu128')\n"
+        "print(sum(p.regex._compiled is not None for p in paddle))\n"
+        "extract('paddlepaddle-gpu', '1.8.5.post107')\n"
+        "print(sum(p.regex._compiled is not None for p in paddle), len(paddle))\n"
+    )
+    before, after, total = map(int, _run(probe).split())
+    assert (before, total) == (0, 6) and after > 0

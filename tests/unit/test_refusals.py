@@ -5,12 +5,13 @@ from __future__ import annotations
 import pytest
 from packaging.requirements import Requirement
 
+from mlenv.cuda.policy import CudaPolicy
 from mlenv.cuda.rules import CudaTarget
 from mlenv.cuda.versions import CudaVersion, DriverVersion
 from mlenv.export import pylock_toml, requirements_txt
 from mlenv.index import MemoryIndex
 from mlenv.lockfile import loads, render
-from mlenv.locking import CudaPolicy, Sources, lock_manifest
+from mlenv.locking import Sources, lock_manifest
 from mlenv.manifest import loads as load_manifest
 from mlenv.report import MemoryReporter
 from mlenv.resolve import ResolutionError, resolve

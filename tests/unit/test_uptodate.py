@@ -224,8 +224,8 @@ def test_a_warm_lock_reads_no_metadata_and_loads_no_installer(tmp_path: Path) ->
     no METADATA (no email parser), and neither the installer nor urllib.request (http.client,
     ssl) is loaded for a file:// index, nor click for a plain `lock`. app's METADATA has a CR
     line end, which only the email parser reads, so the cold lock shows that it parsed by
-    importing it. Neither lock imports tomlkit (only documents mlenv edits need it) nor the
-    modules that account for a failed resolution."""
+    importing it. Neither lock imports tomlkit (only documents mlenv edits need it), the
+    modules that account for a failed resolution, nor the CUDA rules (no [cuda] table)."""
     wheels = [build_wheel("app", "1.0", requires_dist=["lib; extra == 'x'", "lib"],
                           extra_metadata=["Summary: an app\r"]),
               build_wheel("lib", "1.0")]  # fmt: skip
@@ -245,8 +245,14 @@ def test_a_warm_lock_reads_no_metadata_and_loads_no_installer(tmp_path: Path) ->
     assert "packaging.metadata" in imported(cold.stderr)  # the cold lock did parse
     # a lock writes strings and edits no document; the failure account's modules wait for one
     failure_only = {"mlenv.dead_ends", "mlenv.went_back", "mlenv.nearest", "mlenv.passed_over"}
+    # nor, without a [cuda] table or a CUDA build, the CUDA rules and what judges with them
+    cuda_rules = {"mlenv.cuda.rules", "mlenv.cuda.policy", "mlenv.cuda.needs", "mlenv.cuda.pairs",
+                  "mlenv.cuda.required", "mlenv.cuda.grouping", "mlenv.cuda.driver_cuda",
+                  "mlenv.cuda.framework_archs", "mlenv.cuda.minor_said",
+                  "mlenv.cuda.package_table", "mlenv.cuda.multi",
+                  "mlenv.cuda.releases", "mlenv.cuda.archs"}  # fmt: skip
     # nor urllib.request for a file:// index (a manifest's find-links check once loaded it)
-    unneeded = {"tomlkit", "mlenv.reason_tally", "urllib.request", *failure_only}
+    unneeded = {"tomlkit", "mlenv.reason_tally", "urllib.request", *failure_only, *cuda_rules}
     assert not imported(cold.stderr) & unneeded
     (tmp_path / "mlenv.lock").unlink()
     warm = run(["-q", "lock"], tmp_path, MLENV_CACHE_DIR=cache)
