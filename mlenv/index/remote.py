@@ -37,6 +37,7 @@ from mlenv.index.model import (
     of_file,
 )
 from mlenv.index.pages import ACCEPT, parse_page, project_status
+from mlenv.index.plain_zip import MAX_METADATA_BYTES
 from mlenv.index.sizes import stated_size
 from mlenv.index.urls import (
     file_url_to_path,
@@ -45,7 +46,7 @@ from mlenv.index.urls import (
     metadata_url,
     project_page,
 )
-from mlenv.index.wheelmeta import MAX_METADATA_BYTES, read_wheel_metadata
+from mlenv.index.wheelmeta import read_wheel_metadata
 from mlenv.net.origins import LocalRoots, follow, handed_by
 from mlenv.userfiles import open_input
 

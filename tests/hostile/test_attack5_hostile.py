@@ -23,7 +23,8 @@ from hypothesis import strategies as st
 from packaging.requirements import InvalidRequirement
 
 from mlenv.index.model import MetadataError
-from mlenv.index.wheelmeta import MAX_METADATA_BYTES, _plain_metadata_member, metadata_member
+from mlenv.index.plain_zip import MAX_METADATA_BYTES, plain_metadata_member
+from mlenv.index.wheelmeta import metadata_member
 from mlenv.install.checks import plan_wheel
 from mlenv.install.layout import Layout
 from mlenv.install.safety import InstallError, Limits
@@ -77,21 +78,21 @@ def test_unicode_path_field_defers_to_zipfile() -> None:
     Python 3.12+ zipfile names a record by its Unicode Path extra field, so a first record
     named METADATA there renamed METADATX hid from zipfile (and the installer, which saw no
     duplicate) while the fast reader returned it: the lock saw no Requires-Dist, the install
-    carried the second METADATA's. Enforced by wheelmeta._renames."""
+    carried the second METADATA's. Enforced by plain_zip._renames."""
     renamed = zipfile.ZipInfo(_NAME)
     renamed.extra = _unicode_path(_NAME.encode(), "foo-1.0.dist-info/METADATX")
     data = _zip((renamed, _BENIGN), (_NAME, _EVIL))
-    assert _plain_metadata_member(io.BytesIO(data), _FILE) is None
+    assert plain_metadata_member(io.BytesIO(data), _FILE) is None
     assert metadata_member(io.BytesIO(data), _FILE) == _zipfile_answer(data)
 
 
 def test_malformed_extra_field_defers_to_zipfile() -> None:
     """zipfile refuses a record whose extra field overruns itself; the fast reader must not
-    answer for it either. Enforced by wheelmeta._renames."""
+    answer for it either. Enforced by plain_zip._renames."""
     broken = zipfile.ZipInfo(_NAME)
     broken.extra = struct.pack("<HH", 0xCAFE, 40) + b"x" * 4
     data = _zip((broken, _BENIGN))
-    assert _plain_metadata_member(io.BytesIO(data), _FILE) is None
+    assert plain_metadata_member(io.BytesIO(data), _FILE) is None
 
 
 _WHEEL = build_wheel("foo", "1.0", requires_dist=["bar>=1"])[1]
@@ -115,7 +116,7 @@ def test_mutated_wheel_fast_reader_agrees_with_zipfile(
     for position, chunk in edits:
         data[position : position + len(chunk)] = chunk
     mutated = stub + bytes(data[: len(data) - cut] if cut else data)
-    fast = _plain_metadata_member(io.BytesIO(mutated), _FILE)
+    fast = plain_metadata_member(io.BytesIO(mutated), _FILE)
     if fast is not None:
         assert fast == _zipfile_answer(mutated)
     try:
@@ -138,10 +139,10 @@ def test_unextractable_record_refused_by_lock_and_install(tmp_path: Path) -> Non
     """Invariant: a wheel is locked only if the installer can read it, else it is refused
     with an MlenvError. zipfile refuses a whole archive holding one record that needs a zip
     version over 6.3; the fast reader answered its METADATA anyway and the install then died
-    with NotImplementedError's traceback. Enforced by wheelmeta._choose (defers to zipfile,
+    with NotImplementedError's traceback. Enforced by plain_zip._choose (defers to zipfile,
     which the lock reports as a MetadataError) and install.checks.plan_wheel."""
     name, data = _needing(64)
-    assert _plain_metadata_member(io.BytesIO(data), _FILE) is None
+    assert plain_metadata_member(io.BytesIO(data), _FILE) is None
     with pytest.raises(MetadataError, match="not a readable zip"):
         metadata_member(io.BytesIO(data), _FILE)
     wheel = tmp_path / name
@@ -249,7 +250,7 @@ def test_a_record_name_that_is_not_utf8_is_refused_by_lock_and_install(tmp_path:
     MlenvError. A record flagged UTF-8 whose name is not (found by mutating a valid wheel):
     zipfile refuses the archive with UnicodeDecodeError, which escaped both the lock's zipfile
     path and plan_wheel as an internal error, while the fast reader answered METADATA for it.
-    Enforced by wheelmeta._choose, wheelmeta.metadata_member and install.checks.plan_wheel."""
+    Enforced by plain_zip._choose, wheelmeta.metadata_member and install.checks.plan_wheel."""
     name, data = build_wheel("foo", "1.0", files={"foo/__init__.py": b""})
     raw = bytearray(data)
     record = raw.find(b"PK\x01\x02")  # foo/__init__.py's, before the dist-info's
@@ -257,7 +258,7 @@ def test_a_record_name_that_is_not_utf8_is_refused_by_lock_and_install(tmp_path:
     raw[record + 46] = 0xFF  # the name's first byte, invalid UTF-8
     assert raw[record + 47 : record + 50] == b"oo/"
     data = bytes(raw)
-    assert _plain_metadata_member(io.BytesIO(data), _FILE) is None
+    assert plain_metadata_member(io.BytesIO(data), _FILE) is None
     with pytest.raises(MetadataError, match="not a readable zip"):
         metadata_member(io.BytesIO(data), _FILE)
     wheel = tmp_path / name
@@ -291,7 +292,7 @@ def test_a_metadata_zipfile_cannot_read_is_a_metadata_error(shape: str) -> None:
         (offset,) = struct.unpack_from("<I", raw, len(raw) - 6)  # the directory's, in EOCD
         struct.pack_into("<I", raw, len(raw) - 6, offset + 0x100)  # 256 bytes of "stub" < 0
     data = bytes(raw)
-    assert _plain_metadata_member(io.BytesIO(data), _FILE) is None
+    assert plain_metadata_member(io.BytesIO(data), _FILE) is None
     with pytest.raises(MetadataError):
         metadata_member(io.BytesIO(data), _FILE)
 
@@ -318,10 +319,10 @@ def test_metadata_overlapping_the_next_member_defers_to_zipfile() -> None:
     """Invariant: the fast reader answers only what zipfile answers. Python 3.12+ zipfile
     refuses a member whose data runs into the next local header (overlapped entries, a zip
     bomb shape) and the installer then refuses the wheel; the fast reader locked from it.
-    Found by checking mutated wheels against 3.13's zipfile. Enforced by wheelmeta._choose
-    (each member's bound) and _plain_metadata_member."""
+    Found by checking mutated wheels against 3.13's zipfile. Enforced by plain_zip._choose
+    (each member's bound) and plain_metadata_member."""
     raw = bytearray(_WHEEL)
     local, central = _metadata_record(_WHEEL)
     following = raw.find(b"PK\x01\x02", central + 4)  # the next record: WHEEL's
     struct.pack_into("<I", raw, following + 42, local + 40)  # "starts" inside METADATA's data
-    assert _plain_metadata_member(io.BytesIO(bytes(raw)), _FILE) is None
+    assert plain_metadata_member(io.BytesIO(bytes(raw)), _FILE) is None
