@@ -1,22 +1,63 @@
 """Attack 214: mlenv's resolver against ``uv pip compile`` on shapes the random worlds of
-``tests/support/uv_worlds`` do not generate: constraints and overrides (markers, names spelt
-``_``/``.``/case, yanked pins), exclude-newer at and around the cutoff, pre-release modes,
-several indexes, local versions under every operator, post/dev ordering, ``===``, wildcards,
-extras under markers and self-referential extras, Requires-Python bounds, cycles, and wheel
-tags (abi3, the legacy manylinux aliases, musllinux). 150 hand worlds agreed with uv but one
-family: an aarch64 target took wheels tagged below glibc 2.17 (``manylinux1_aarch64``,
-``manylinux2010_aarch64``, ``manylinux_2_12_aarch64``), which no manylinux standard defines for
-aarch64 and which pip (packaging.tags) and uv never install there.
+``tests/support/uv_worlds`` do not generate: constraints and overrides (markers, extras, names
+spelt ``_``/``.``/case, yanked pins), exclude-newer at and around the cutoff (offsets,
+fractions, undated files), the three pre-release modes, several indexes, local versions under
+every operator, post/dev ordering, ``===``, wildcards, extras under markers, self-referential
+extras, Requires-Python bounds, cycles and wheel tags (abi3, legacy manylinux aliases, musl).
+
+About 230 hand worlds (run against uv 0.13.9) agreed but for one family where mlenv was wrong:
+an aarch64 target took wheels tagged below glibc 2.17 (``manylinux1_aarch64``,
+``manylinux2010_aarch64``, ``manylinux_2_12_aarch64``), which no manylinux standard defines
+for aarch64 and which pip (packaging.tags) and uv never install there. The random settings of
+``tests/support/uv_world_settings`` over 700 worlds (seeds 2000-2399, 5000-5299) gave no
+world mlenv refused that uv solved, and pins that broke nothing; one world (seed 5113) where
+uv was wrong (below). Other differences seen are uv being laxer than mlenv's documented RFC
+3339 grammar for PEP 700 upload times (``T00:00Z``, ``+0000``, ``,5`` read by uv, undated by
+mlenv).
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from packaging.tags import Tag
 from packaging.version import Version
 
 from mlenv.target import Target
-from tests.support.uv_worlds import Release, World, mlenv_pins, uv_pins
+from tests.support.uv_world_settings import (
+    Settings,
+    mlenv_settled_pins,
+    settings_of,
+    settled_problems,
+    uv_settled_pins,
+)
+from tests.support.uv_worlds import Release, World, mlenv_pins, uv_pins, world_of
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 2**32))
+def test_under_constraints_overrides_and_cutoffs_mlenv_refuses_only_what_has_no_solution(
+    seed: int, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Protects constraints, overrides, the pre-release modes and exclude-newer over the
+    random worlds: mlenv's pins meet every requirement (overrides applied), constraint and
+    cutoff, and it refuses a world only where uv finds no solution either, or uv's pins (a
+    package nothing requires aside) break one (uv 0.13.9 lets an override of a line under an
+    extra require the project without the extra: seed 5113)."""
+    world = world_of(seed)
+    chosen = settings_of(seed, world)
+    work = tmp_path_factory.mktemp("settled")
+    pins = mlenv_settled_pins(world, chosen, work / "mlenv")
+    if pins is not None:
+        assert settled_problems(world, chosen, pins) == []
+        return
+    reference = uv_settled_pins(world, chosen, work / "uv")
+    if reference is not None:
+        found = settled_problems(world, chosen, reference)
+        assert [p for p in found if "not required" not in p], f"{chosen}: uv found {reference}"
 
 
 def _tagged(tag: str, platform: str) -> World:
@@ -65,3 +106,24 @@ def test_an_aarch64_target_offers_no_manylinux_tag_below_2_17() -> None:
         {"manylinux1_aarch64", "manylinux2010_aarch64", "manylinux_2_16_aarch64"}
     )
     assert Tag("cp311", "cp311", "manylinux1_x86_64") in x86
+
+
+def test_an_override_of_a_line_under_an_extra_keeps_the_extra_when_its_marker_never_holds(
+    tmp_path: Path,
+) -> None:
+    """Seed 5113 of the settings differential: ``d; platform_system == "Linux" and os_name ==
+    "nt" and extra == "y"`` overridden by ``d<2`` still needs the extra ``y``, which nothing
+    asks for; mlenv takes ``c`` alone (README, overrides: the extra stays). uv 0.13.9 reads the
+    impossible marker as false, loses the extra with it and requires ``d`` everywhere."""
+    line = 'd; platform_system == "Linux" and os_name == "nt"'
+    world = World(
+        {
+            "c": {"1.0": Release((), {"y": (line,)}, None, ("py3-none-any",), False)},
+            "d": {"1.0": Release((), {}, None, ("py3-none-any",), False)},
+        },
+        ("c",),
+        "3.11",
+        "linux-64",
+    )
+    chosen = Settings((), ("d<2",), "fallback", None, {})
+    assert mlenv_settled_pins(world, chosen, tmp_path) == {"c": Version("1.0")}
