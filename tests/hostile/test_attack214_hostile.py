@@ -26,6 +26,8 @@ from hypothesis import strategies as st
 from packaging.tags import Tag
 from packaging.version import Version
 
+from mlenv.errors import ManifestError
+from mlenv.manifest import loads
 from mlenv.target import Target
 from tests.support.uv_world_settings import (
     Settings,
@@ -127,3 +129,16 @@ def test_an_override_of_a_line_under_an_extra_keeps_the_extra_when_its_marker_ne
     )
     chosen = Settings((), ("d<2",), "fallback", None, {})
     assert mlenv_settled_pins(world, chosen, tmp_path) == {"c": Version("1.0")}
+
+
+@pytest.mark.parametrize("key", ["dependencies", "constraints", "overrides"])
+def test_a_name_ending_in_an_underscore_is_no_requirement(key: str) -> None:
+    """Before: packaging parses ``numpy_`` (its name pattern ends at a word boundary), so the
+    manifest took it and the lock failed on a project ``numpy-`` no index has; PEP 508 names
+    end with a letter or digit, and uv refuses the line so ("must end with an alphanumeric")."""
+    text = (
+        '[environment]\nname = "w"\npython = "3.11"\n[pypi]\n'
+        f'index-url = "https://pypi.org/simple"\n{key} = ["numpy_>=1"]\n'
+    )
+    with pytest.raises(ManifestError, match=r"numpy_>=1.*a name ends with a letter or digit"):
+        loads(text)
