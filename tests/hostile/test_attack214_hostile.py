@@ -5,15 +5,17 @@ fractions, undated files), the three pre-release modes, several indexes, local v
 every operator, post/dev ordering, ``===``, wildcards, extras under markers, self-referential
 extras, Requires-Python bounds, cycles and wheel tags (abi3, legacy manylinux aliases, musl).
 
-About 230 hand worlds (run against uv 0.13.9) agreed but for one family where mlenv was wrong:
+About 260 hand worlds (against uv 0.13.9) agreed but for two rules where mlenv was wrong:
 an aarch64 target took wheels tagged below glibc 2.17 (``manylinux1_aarch64``,
 ``manylinux2010_aarch64``, ``manylinux_2_12_aarch64``), which no manylinux standard defines
-for aarch64 and which pip (packaging.tags) and uv never install there. The random settings of
-``tests/support/uv_world_settings`` over 700 worlds (seeds 2000-2399, 5000-5299) gave no
-world mlenv refused that uv solved, and pins that broke nothing; one world (seed 5113) where
-uv was wrong (below). Other differences seen are uv being laxer than mlenv's documented RFC
-3339 grammar for PEP 700 upload times (``T00:00Z``, ``+0000``, ``,5`` read by uv, undated by
-mlenv).
+for aarch64 and which pip (packaging.tags) and uv never install there; and a requirement on
+``numpy_`` (packaging parses it, PEP 508 and uv do not) was taken and failed the lock on a
+project ``numpy-``. The random settings of ``tests/support/uv_world_settings`` over 1,000
+worlds (seeds 2000-2399, 5000-5299 and 7000-7299) gave no world mlenv refused that uv solved
+and no pins that broke anything; in one (seed 5113) uv was wrong (below). The other
+differences were documented ones (``===1.0.0``; ``[pypi] sources`` holding dependencies too,
+where uv's sources hold direct requirements only) or uv reading PEP 700 upload times mlenv's
+RFC 3339 grammar leaves undated (``T00:00Z``, ``+0000``, ``,5``, a leap second ``:60``).
 """
 
 from __future__ import annotations
