@@ -10,16 +10,18 @@ an aarch64 target took wheels tagged below glibc 2.17 (``manylinux1_aarch64``,
 ``manylinux2010_aarch64``, ``manylinux_2_12_aarch64``), which no manylinux standard defines
 for aarch64 and which pip (packaging.tags) and uv never install there; and a requirement on
 ``numpy_`` (packaging parses it, PEP 508 and uv do not) was taken and failed the lock on a
-project ``numpy-``. The random settings of ``tests/support/uv_world_settings`` over 1,000
+project ``numpy-``; and an upload time in a leap second (``23:59:60Z``, RFC 3339) read as
+undated. The random settings of ``tests/support/uv_world_settings`` over 1,000
 worlds (seeds 2000-2399, 5000-5299 and 7000-7299) gave no world mlenv refused that uv solved
 and no pins that broke anything; in one (seed 5113) uv was wrong (below). The other
 differences were documented ones (``===1.0.0``; ``[pypi] sources`` holding dependencies too,
 where uv's sources hold direct requirements only) or uv reading PEP 700 upload times mlenv's
-RFC 3339 grammar leaves undated (``T00:00Z``, ``+0000``, ``,5``, a leap second ``:60``).
+RFC 3339 grammar leaves undated (``T00:00Z``, ``+0000``, ``,5``: not RFC 3339).
 """
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -29,6 +31,7 @@ from packaging.tags import Tag
 from packaging.version import Version
 
 from mlenv.errors import ManifestError
+from mlenv.instants import instant
 from mlenv.manifest import loads
 from mlenv.target import Target
 from tests.support.uv_world_settings import (
@@ -144,3 +147,17 @@ def test_a_name_ending_in_an_underscore_is_no_requirement(key: str) -> None:
     )
     with pytest.raises(ManifestError, match=r"numpy_>=1.*a name ends with a letter or digit"):
         loads(text)
+
+
+def test_an_upload_in_a_leap_second_is_dated(tmp_path: Path) -> None:
+    """Before: RFC 3339 allows second 60, which datetime cannot hold, so ``23:59:60Z`` read
+    as undated and the release was excluded by any cutoff; uv (jiff) holds it at :59 and takes
+    it. Now read as uv reads it, as a cutoff too."""
+    plain = Release((), {}, None, ("py3-none-any",), False)
+    world = World({"a": {"1.0": plain, "2.0": plain}}, ("a",), "3.11", "linux-64")
+    uploaded = {"a-1.0-py3-none-any.whl": "2016-01-01T00:00:00Z",
+                "a-2.0-py3-none-any.whl": "2016-12-31T23:59:60Z"}  # fmt: skip
+    chosen = Settings((), (), "fallback", "2017-01-01T00:00:00Z", uploaded)
+    assert mlenv_settled_pins(world, chosen, tmp_path / "mlenv") == {"a": Version("2.0")}
+    assert uv_settled_pins(world, chosen, tmp_path / "uv") == {"a": Version("2.0")}
+    assert instant("2016-12-31T23:59:60Z") == datetime(2016, 12, 31, 23, 59, 59, tzinfo=UTC)
