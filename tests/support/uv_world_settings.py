@@ -1,9 +1,10 @@
 """The ``[pypi]`` settings that steer a resolution, drawn at random over a world of
-``tests/support/uv_worlds``: constraints and overrides (markers, extras, name spellings),
-a pre-release mode, and an exclude-newer cutoff over PEP 700 upload times (some files undated,
-some at the cutoff). mlenv locks the world from a JSON index, ``uv pip compile`` from the same
-index served over HTTP with the matching flags, and ``settled_problems`` says which pins break
-a setting, so a differential can tell which of two disagreeing resolvers is wrong.
+``tests/support/uv_worlds``: constraints and overrides (markers, extras, name spellings), a
+pre-release mode, an exclude-newer cutoff over PEP 700 upload times (some files undated, some
+at the cutoff), and an extra index holding some releases, under either index strategy. mlenv
+locks the world from JSON indexes, ``uv pip compile`` from the same indexes served over HTTP
+with the matching flags, and ``settled_problems`` says which pins break a setting, so a
+differential can tell which of two disagreeing resolvers is wrong.
 """
 
 from __future__ import annotations
@@ -44,6 +45,14 @@ class Settings:
     prerelease: str  # a key of PRERELEASES
     exclude_newer: str | None
     uploaded: Mapping[str, str | None]  # filename -> PEP 700 upload-time, None for undated
+    extra: frozenset[str] = frozenset()  # the files of an extra index (asked first), if any
+    strategy: str = "first-index"  # or best-match
+
+    def owned(self, name: str) -> set[str]:
+        """The files of ``name`` the strategy lets a resolver choose from: under first-index,
+        the extra index's when it has the project, else the main index's."""
+        files = {f for f in self.uploaded if parse_wheel_filename(f)[0] == name}
+        return files if self.strategy == "best-match" else (files & self.extra) or files
 
 
 def _spelled(rng: random.Random, name: str) -> str:
@@ -70,23 +79,50 @@ def settings_of(seed: int, world: World) -> Settings:
         _lines(rng, world, extras=True),
         rng.choice(sorted(PRERELEASES)),
         CUTOFF if cutoff else None,
-        {f: rng.choice(UPLOADS[:2] * 10 + UPLOADS) for f, _, _ in files_of(world)},
+        _uploads(rng, world),
+        _moved(rng, world) if rng.random() < 0.5 else frozenset(),
+        rng.choice(("first-index", "best-match")),
     )
 
 
-def _index(world: World, settings: Settings, root: Path) -> str:
+def _uploads(rng: random.Random, world: World) -> dict[str, str | None]:
+    """Each release's upload time, given to all its files (an index dates them together)."""
+    when = {
+        (n, Version(v)): rng.choice(UPLOADS[:2] * 3 + UPLOADS)
+        for n, rs in world.packages.items()
+        for v in rs
+    }
+    return {f: when[parse_wheel_filename(f)[:2]] for f, _, _ in files_of(world)}
+
+
+def _moved(rng: random.Random, world: World) -> frozenset[str]:
+    """The files of some releases (all of a release's wheels go together), for an extra
+    index."""
+    releases = {(n, Version(v)) for n, rs in world.packages.items() for v in rs}
+    chosen = {r for r in sorted(releases) if rng.random() < 0.3}
+    return frozenset(f for f, _, _ in files_of(world) if parse_wheel_filename(f)[:2] in chosen)
+
+
+def _indexes(world: World, settings: Settings, root: Path) -> list[str]:
+    """The main index's URL, then the extra index's when the settings have one."""
     files = list(files_of(world))
-    return write_simple_index(
-        root, [(f, d) for f, d, _ in files], json=True,
-        yanked={f: "" for f, _, y in files if y},
-        upload_times={f: t for f, t in settings.uploaded.items() if t is not None},
-    )  # fmt: skip
+    parts = [[f for f in files if f[0] not in settings.extra]]
+    parts += [[f for f in files if f[0] in settings.extra]] if settings.extra else []
+    return [
+        write_simple_index(
+            root / f"i{k}", [(f, d) for f, d, _ in part], json=True,
+            yanked={f: "" for f, _, y in part if y},
+            upload_times={f: t for f, t in settings.uploaded.items() if t is not None},
+        )
+        for k, part in enumerate(parts)
+    ]  # fmt: skip
 
 
 def mlenv_settled_pins(world: World, settings: Settings, work: Path) -> dict[str, Version] | None:
     """What ``mlenv lock`` pins under ``settings``, None where it finds no resolution."""
-    url = _index(world, settings, work / "index")
-    pypi = {"index-url": url, "dependencies": list(world.roots),
+    urls = _indexes(world, settings, work / "index")
+    pypi = {"index-url": urls[0], "extra-index-urls": urls[1:],
+            "index-strategy": settings.strategy, "dependencies": list(world.roots),
             "constraints": list(settings.constraints), "overrides": list(settings.overrides),
             "prerelease": settings.prerelease}  # fmt: skip
     if settings.exclude_newer:
@@ -108,17 +144,21 @@ def mlenv_settled_pins(world: World, settings: Settings, work: Path) -> dict[str
 def uv_settled_pins(world: World, settings: Settings, work: Path) -> dict[str, Version] | None:
     """What ``uv pip compile`` pins for the same target, index and settings (the index over
     HTTP: uv reads PEP 700 upload times from JSON pages only)."""
-    _index(world, settings, work / "uv-index")
+    urls = _indexes(world, settings, work / "uv-index")
     (work / "r.in").write_text("\n".join(world.roots) + "\n")
     (work / "c.txt").write_text("".join(f"{line}\n" for line in settings.constraints))
     (work / "o.txt").write_text("".join(f"{line}\n" for line in settings.overrides))
     newer = ["--exclude-newer", settings.exclude_newer] if settings.exclude_newer else []
+    strategy = "first-index" if settings.strategy == "first-index" else "unsafe-best-match"
     with IndexServer(work / "uv-index") as server:
+        served = [f"{server.url}/{url.split('/uv-index/')[1]}" for url in urls]
+        extra = [arg for url in served[1:] for arg in ("--extra-index-url", url)]
         done = subprocess.run(
             [tool("uv"), "pip", "compile", str(work / "r.in"), "-o", str(work / "r.txt"),
              "--no-cache", "--quiet", "--no-header", "--python-version", world.python,
              "--python-platform", f"{world.target.machine}-manylinux_2_28", "--no-build",
-             "--index-url", f"{server.url}/simple", "-c", str(work / "c.txt"),
+             "--index-url", served[0], *extra, "--index-strategy", strategy,
+             "-c", str(work / "c.txt"),
              "--override", str(work / "o.txt"),
              "--prerelease", PRERELEASES[settings.prerelease], *newer],
             env=clean_env(), capture_output=True, text=True, check=False,
@@ -159,8 +199,8 @@ def _before(when: str | None, cutoff: str) -> bool:
 
 def settled_problems(world: World, settings: Settings, pins: Mapping[str, Version]) -> list[str]:
     """``problems`` of the world with the overrides applied, and what breaks a setting: a pin
-    outside a constraint that holds on the target, a pre-release under ``disallow``, or (with
-    a cutoff) no file for the target uploaded before it."""
+    outside a constraint that holds on the target, a pre-release under ``disallow``, or no file
+    for the target from the index the strategy takes it from (uploaded before any cutoff)."""
 
     def applied(release: Release) -> Release:
         extras = {e: _overridden(lines, settings.overrides) for e, lines in release.extras.items()}
@@ -183,16 +223,18 @@ def settled_problems(world: World, settings: Settings, pins: Mapping[str, Versio
             found.append(f"{pinned} breaks the constraint {line}")
     if settings.prerelease == "disallow":
         found += [f"{n} {v} is a pre-release" for n, v in pins.items() if v.is_prerelease]
-    if settings.exclude_newer:
-        for name, version in pins.items():
-            dated = [
-                f
-                for f, when in settings.uploaded.items()
-                if parse_wheel_filename(f)[:2] == (name, version)
-                and _before(when, settings.exclude_newer)
-                and set(parse_tag(f.removesuffix(".whl").split("-", 2)[2]))
-                & set(world.target.tag_priority)
-            ]
-            if not dated:
-                found.append(f"{name} {version} has no file uploaded before the cutoff")
+    for name, version in pins.items():
+        usable = [
+            f
+            for f in settings.owned(name)
+            if parse_wheel_filename(f)[1] == version
+            and (
+                settings.exclude_newer is None
+                or _before(settings.uploaded[f], settings.exclude_newer)
+            )
+            and set(parse_tag(f.removesuffix(".whl").split("-", 2)[2]))
+            & set(world.target.tag_priority)
+        ]
+        if not usable:
+            found.append(f"{name} {version} has no file for the target its index may give")
     return found
