@@ -34,6 +34,7 @@ def instant(text: object) -> datetime | None:
     if match is None:
         return None
     year, month, day, hour, minute, second = (int(part) for part in match.group(1, 2, 3, 4, 5, 6))
+    second = 59 if second == 60 else second  # RFC 3339's leap second, held at :59 as jiff (uv)
     micro = int((match.group(7) or "0").ljust(6, "0")[:6])
     try:
         when = datetime(year, month, day, hour, minute, second, micro, tzinfo=UTC)

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from packaging.requirements import InvalidRequirement
 
 from mlenv import hints
+from mlenv.names import PROJECT_NAME
 from mlenv.pep508 import requirement as parsed_requirement
 from mlenv.spelled import wheel_pin
 
@@ -18,6 +19,8 @@ def requirement_problem(value: str) -> str | None:
     except InvalidRequirement as exc:
         first = str(exc).splitlines()[0]
         return f"not a PEP 508 requirement ({first})"
+    if not PROJECT_NAME.fullmatch(requirement.name):  # packaging takes "numpy_", PEP 508 not
+        return "not a PEP 508 requirement (a name ends with a letter or digit)"
     if requirement.url:
         return "direct URL requirements are not supported; put the wheel in [pypi].find-links"
     return None

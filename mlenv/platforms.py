@@ -18,6 +18,9 @@ class Platform:
     machine: str  # uname -m, wheel platform tags (manylinux_2_28_x86_64), PEP 508 platform_machine
     archspec: str  # conda's __archspec baseline: the fleet's exact microarchitecture is unknown
     oci_architecture: str  # GOARCH, as OCI image configs and indexes name it
+    # the oldest glibc minor (2.x) a manylinux wheel for the machine may need: 5 (manylinux1),
+    # or 17 where manylinux2014 first defined the machine; pip and uv offer no tag below it
+    oldest_manylinux: int
 
     @property
     def marker(self) -> str:
@@ -26,8 +29,20 @@ class Platform:
 
 
 PLATFORMS = (
-    Platform("linux-64", machine="x86_64", archspec="x86_64", oci_architecture="amd64"),
-    Platform("linux-aarch64", machine="aarch64", archspec="aarch64", oci_architecture="arm64"),
+    Platform(
+        "linux-64",
+        machine="x86_64",
+        archspec="x86_64",
+        oci_architecture="amd64",
+        oldest_manylinux=5,
+    ),
+    Platform(
+        "linux-aarch64",
+        machine="aarch64",
+        archspec="aarch64",
+        oci_architecture="arm64",
+        oldest_manylinux=17,
+    ),
 )
 NAMES = tuple(platform.name for platform in PLATFORMS)
 _BY_NAME = {platform.name: platform for platform in PLATFORMS}

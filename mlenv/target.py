@@ -19,7 +19,6 @@ from mlenv.platforms import by_name
 if TYPE_CHECKING:  # the lock reader needs Target; the no-op `lock` must not import the manifest
     from mlenv.manifest import Environment
 
-_OLDEST_MANYLINUX_GLIBC_MINOR = 5  # manylinux1 is glibc 2.5
 _MANYLINUX_RE = LazyPattern(r"manylinux_(\d+)_(\d+)_(\w+)")
 _LEGACY_MANYLINUX = {17: "manylinux2014", 12: "manylinux2010", 5: "manylinux1"}
 
@@ -64,10 +63,12 @@ class Target:
         return f"{self.python}.0"
 
     def platform_tags(self) -> list[str]:
-        """manylinux tags from the glibc floor down (``tags`` adds plain ``linux_<arch>``)."""
+        """manylinux tags from the glibc floor down to the machine's oldest manylinux
+        (``tags`` adds plain ``linux_<arch>``): ``manylinux1_aarch64`` names no standard, and
+        pip and uv install no such wheel."""
         glibc_minor = int(self.glibc.split(".")[1])
         tags = []
-        for minor in range(glibc_minor, _OLDEST_MANYLINUX_GLIBC_MINOR - 1, -1):
+        for minor in range(glibc_minor, by_name(self.platform).oldest_manylinux - 1, -1):
             tags.append(f"manylinux_2_{minor}_{self.machine}")
             if minor in _LEGACY_MANYLINUX:
                 tags.append(f"{_LEGACY_MANYLINUX[minor]}_{self.machine}")

@@ -85,7 +85,7 @@ class World:
         return Target(self.platform, self.python, "2.28")
 
 
-def _spec(rng: random.Random, versions: list[str]) -> str:
+def spec_of(rng: random.Random, versions: list[str]) -> str:
     kind, version = rng.random(), Version(rng.choice(versions))
     if kind < 0.3:
         return ""
@@ -103,7 +103,7 @@ def _spec(rng: random.Random, versions: list[str]) -> str:
     return rng.choice((">=1.0rc1", ">=1.1a1", "<2.0b2", ">=2.0b1", ">=1.1.dev0", "==1.1rc1"))
 
 
-def _marker(rng: random.Random) -> str:
+def marker_of(rng: random.Random) -> str:
     a, b, c = (rng.choice(MARKERS) for _ in range(3))
     return rng.choice((a, a, f"{a} and {b}", f"{a} or {b}", f"({a} or {b}) and {c}",
                        f"{a} and ({b} or {c})", f"{a} or {b} and {c}"))  # fmt: skip
@@ -121,8 +121,8 @@ def _extras(
             else:
                 dep = rng.choice(later)
                 wanted = f"[{rng.choice(EXTRAS)}]" if rng.random() < 0.3 else ""
-                line = dep + wanted + _spec(rng, versions[dep])
-            lines.append(line + (f"; {_marker(rng)}" if rng.random() < 0.25 else ""))
+                line = dep + wanted + spec_of(rng, versions[dep])
+            lines.append(line + (f"; {marker_of(rng)}" if rng.random() < 0.25 else ""))
         extras[extra] = tuple(lines)
     return extras
 
@@ -136,8 +136,8 @@ def _random_release(
     requires = tuple(
         dep
         + (f"[{rng.choice(EXTRAS)}]" if rng.random() < 0.2 else "")
-        + _spec(rng, versions[dep])
-        + (f"; {_marker(rng)}" if rng.random() < 0.25 else "")
+        + spec_of(rng, versions[dep])
+        + (f"; {marker_of(rng)}" if rng.random() < 0.25 else "")
         for dep in rng.sample(pool, rng.randint(0, min(3, len(pool))))
     )
     return Release(
@@ -160,8 +160,8 @@ def world_of(seed: int) -> World:
     roots = []
     for name in rng.sample(names, rng.randint(1, min(3, len(names)))):
         wanted = "[" + ",".join(rng.sample(EXTRAS, rng.randint(1, 2))) + "]"
-        spec = _spec(rng, versions[name]) if rng.random() < 0.5 else ""
-        marker = f"; {_marker(rng)}" if rng.random() < 0.1 else ""
+        spec = spec_of(rng, versions[name]) if rng.random() < 0.5 else ""
+        marker = f"; {marker_of(rng)}" if rng.random() < 0.1 else ""
         roots.append(name + (wanted if rng.random() < 0.35 else "") + spec + marker)
     python = rng.choice(("3.11", "3.11", "3.11", "3.12", "3.10"))
     platform = "linux-64" if rng.random() < 0.85 else "linux-aarch64"
