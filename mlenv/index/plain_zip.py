@@ -28,6 +28,7 @@ _ODD_FLAGS = 0x1 | 0x20 | 0x40  # encrypted, patch data, strong encryption: zipf
 _UTF8_NAME = 0x800
 _EXTRA = struct.Struct("<HH")  # an extra field's kind and length
 _UNICODE_PATH = 0x7075
+_ZIP64 = 0x0001
 _MAX_NEEDED = 63  # zipfile's MAX_EXTRACT_VERSION
 
 
@@ -113,6 +114,8 @@ def _choose(directory: bytes, count: int, file: IndexFile, end: int) -> _Member 
         name_end = position + fixed + name_length
         if flags & _UTF8_NAME and not _utf8(directory[position + fixed : name_end]):
             return None  # and for one name it cannot decode
+        if extra_length and _odd_extra(directory[name_end : name_end + extra_length]):
+            return None  # and for one extra field it cannot decode, or takes sizes from
         if name_end in ends and name_length >= len(_METADATA_SUFFIX):
             suffixed += 1
             record = _CENTRAL.unpack_from(directory, position)
@@ -120,8 +123,6 @@ def _choose(directory: bytes, count: int, file: IndexFile, end: int) -> _Member 
             flags, method, crc, compressed, size = record[3], record[4], *record[7:10]
             offset = record[16]
             if b"\x00" in raw_name or flags & _ODD_FLAGS or method not in (0, 8):
-                return None
-            if _renames(directory[name_end : name_end + extra_length]):
                 return None
             if max(compressed, size) > MAX_METADATA_BYTES or offset == 0xFFFFFFFF:
                 return None  # zip64 or too big: zipfile's path refuses or reads it
@@ -161,15 +162,17 @@ def _utf8(name: bytes) -> bool:
     return True
 
 
-def _renames(extra: bytes) -> bool:
-    """Whether zipfile could take a name other than the record's from its extra field: Python
-    3.12+ reads a Unicode Path field (0x7075) in place of the name, so a record named METADATA
-    here could be another member there, and the installer would install a different METADATA
-    than the one the lock was resolved from. A malformed field list counts too."""
+def _odd_extra(extra: bytes) -> bool:
+    """Whether zipfile reads anything from a record's extra field, or refuses it: Python
+    3.11's zipfile raises for a malformed field list or a zip64 field (0x0001) short of a
+    size it needs, on any record, so the whole archive is unreadable to it; a zip64 field
+    moves a size or offset; and 3.12+ reads a Unicode Path field (0x7075) in place of the
+    name, so a record named METADATA here could be another member there. Any of these is
+    zipfile's business, so its path answers (or refuses) as the installer will."""
     position = 0
     while len(extra) - position >= 4:
         kind, length = _EXTRA.unpack_from(extra, position)
-        if kind == _UNICODE_PATH or position + 4 + length > len(extra):
+        if kind in (_ZIP64, _UNICODE_PATH) or position + 4 + length > len(extra):
             return True
         position += 4 + length
     return False

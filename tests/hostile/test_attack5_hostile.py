@@ -78,7 +78,7 @@ def test_unicode_path_field_defers_to_zipfile() -> None:
     Python 3.12+ zipfile names a record by its Unicode Path extra field, so a first record
     named METADATA there renamed METADATX hid from zipfile (and the installer, which saw no
     duplicate) while the fast reader returned it: the lock saw no Requires-Dist, the install
-    carried the second METADATA's. Enforced by plain_zip._renames."""
+    carried the second METADATA's. Enforced by plain_zip._odd_extra."""
     renamed = zipfile.ZipInfo(_NAME)
     renamed.extra = _unicode_path(_NAME.encode(), "foo-1.0.dist-info/METADATX")
     data = _zip((renamed, _BENIGN), (_NAME, _EVIL))
@@ -88,7 +88,7 @@ def test_unicode_path_field_defers_to_zipfile() -> None:
 
 def test_malformed_extra_field_defers_to_zipfile() -> None:
     """zipfile refuses a record whose extra field overruns itself; the fast reader must not
-    answer for it either. Enforced by plain_zip._renames."""
+    answer for it either. Enforced by plain_zip._odd_extra."""
     broken = zipfile.ZipInfo(_NAME)
     broken.extra = struct.pack("<HH", 0xCAFE, 40) + b"x" * 4
     data = _zip((broken, _BENIGN))
