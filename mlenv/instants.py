@@ -17,7 +17,7 @@ from mlenv.lazy_pattern import LazyPattern
 # a second to 9 digits (nanoseconds, as jiff reads uv's), cut to what datetime holds.
 _INSTANT = LazyPattern(
     r"(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?"
-    r"(?:([Zz])|([+-])(\d{2}):(\d{2}))",
+    r"(?:([Zz])|([+-])([01]\d|2[0-3]):([0-5]\d))",  # an offset's hour 00-23, minute 00-59
     re.ASCII,
 )
 _DATE = LazyPattern(r"(\d{4})-(\d{2})-(\d{2})", re.ASCII)
@@ -40,8 +40,6 @@ def instant(text: object) -> datetime | None:
         when = datetime(year, month, day, hour, minute, second, micro, tzinfo=UTC)
         if match.group(9):  # an offset: the instant is that much earlier or later in UTC
             offset = timedelta(hours=int(match.group(10)), minutes=int(match.group(11)))
-            if offset >= timedelta(hours=24):
-                return None
             when -= offset if match.group(9) == "+" else -offset
     except (ValueError, OverflowError):  # month 13, second 61, a year past 9999 once shifted
         return None

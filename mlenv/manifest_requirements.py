@@ -19,7 +19,10 @@ def requirement_problem(value: str) -> str | None:
     except InvalidRequirement as exc:
         first = str(exc).splitlines()[0]
         return f"not a PEP 508 requirement ({first})"
-    if not PROJECT_NAME.fullmatch(requirement.name):  # packaging takes "numpy_", PEP 508 not
+    # packaging takes "numpy_" and "numpy[foo_]" (its names end at a word boundary), PEP 508
+    # and uv not: an extra "foo_" asked for "foo-", which nothing provides, and locked without it
+    names = (requirement.name, *requirement.extras)
+    if not all(PROJECT_NAME.fullmatch(name) for name in names):
         return "not a PEP 508 requirement (a name ends with a letter or digit)"
     if requirement.url:
         return "direct URL requirements are not supported; put the wheel in [pypi].find-links"

@@ -6,6 +6,13 @@ Findings (input: what mlenv did -> what it does now):
   past its end) or holds a zip64 field short of the size it stands for: zipfile (3.11 and
   3.12+) refuses the whole archive, the installer cannot open it; the central directory
   reader only looked at METADATA's extra and answered -> deferred to zipfile, which refuses.
+- ``numpy[foo_]`` in [pypi] dependencies (or ``init --from``): packaging reads the extra
+  ``foo_``, PEP 508 and uv refuse it; a217 refused ``numpy_`` but not the extra, so the lock
+  asked for the extra ``foo-``, warned that numpy has none and locked without the extra's
+  dependencies -> refused as "not a PEP 508 requirement".
+- An RFC 3339 offset minute past 59 (``exclude-newer = "2026-01-01T00:00:00+00:60"``, an
+  upload time at ``+05:75``): read as one more hour, where RFC 3339 and uv (jiff: hour 00-23,
+  minute 00-59) refuse it -> no instant (the manifest refuses it, an upload stays undated).
 """
 
 from __future__ import annotations
@@ -16,9 +23,12 @@ import zipfile
 
 import pytest
 
+from mlenv.errors import MlenvError
 from mlenv.index import MetadataError
 from mlenv.index.plain_zip import plain_metadata_member
 from mlenv.index.wheelmeta import metadata_member
+from mlenv.instants import cutoff, instant
+from mlenv.manifest import loads
 from tests.support.index_files import plain_wheel_file
 
 _FILE = plain_wheel_file("demo", "file:///w/demo-1.0-py3-none-any.whl", "file:///w")
@@ -69,3 +79,43 @@ def test_another_members_plain_extra_field_is_still_read_fast() -> None:
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
         assert archive.read("demo-1.0.dist-info/METADATA") == _METADATA
     assert plain_metadata_member(io.BytesIO(data), _FILE) == _METADATA
+
+
+@pytest.mark.parametrize("key", ["dependencies", "overrides"])
+@pytest.mark.parametrize("line", ["numpy[foo_]", "numpy[cuda,foo_]>=1"])
+def test_an_extra_ending_in_an_underscore_is_no_requirement(key: str, line: str) -> None:
+    """Before: packaging reads ``numpy[foo_]`` (a name ends at a word boundary), so the
+    manifest took it and the lock asked numpy for the extra ``foo-``, which nothing provides,
+    and locked without its dependencies after a warning; PEP 508 extras are names, and uv
+    refuses the line. Enforced by manifest_requirements.requirement_problem."""
+    text = (
+        '[environment]\nname = "w"\npython = "3.11"\n[pypi]\n'
+        f'index-url = "https://pypi.org/simple"\n{key} = ["{line}"]\n'
+    )
+    with pytest.raises(MlenvError, match=r"a name ends with a letter or digit"):
+        loads(text)
+
+
+def test_an_extra_with_an_inner_underscore_is_still_a_requirement() -> None:
+    """Protects: ``a_.b[x_y]`` is PEP 508 (separators inside a name) and still taken."""
+    manifest = loads(
+        '[environment]\nname = "w"\npython = "3.11"\n[pypi]\n'
+        'index-url = "https://pypi.org/simple"\ndependencies = ["a_.b[x_y]"]\n'
+    )
+    assert manifest.pypi.dependencies == ("a_.b[x_y]",)
+
+
+@pytest.mark.parametrize("offset", ["+00:60", "+05:75", "-00:99", "+24:00", "+99:00"])
+def test_an_offset_out_of_rfc3339s_range_is_no_instant(offset: str) -> None:
+    """Before: the offset's minutes were read as any two digits, so ``+00:60`` was an hour
+    and ``+05:75`` 6h15; RFC 3339 (time-minute 00-59) and uv's jiff refuse both. Now neither
+    an upload time nor a cutoff. Enforced by instants._INSTANT."""
+    text = f"2026-01-01T00:00:00{offset}"
+    assert instant(text) is None
+    assert cutoff(text) is None
+
+
+def test_offsets_in_range_still_shift_the_instant() -> None:
+    """Protects: ``+23:59`` and a leap second with an offset are still read, as uv reads them."""
+    assert instant("2026-01-01T00:00:00+23:59") == instant("2025-12-31T00:01:00Z")
+    assert instant("2016-12-31T23:59:60.5-01:00") == instant("2017-01-01T00:59:59.5Z")
