@@ -19,13 +19,18 @@ from __future__ import annotations
 
 import io
 import struct
+import warnings
 import zipfile
+import zlib
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from mlenv.errors import MlenvError
-from mlenv.index import MetadataError
-from mlenv.index.plain_zip import plain_metadata_member
+from mlenv.index import MetadataError, model
+from mlenv.index.model import CoreMetadata, parse_core_metadata
+from mlenv.index.plain_zip import dist_info_name, plain_metadata_member
 from mlenv.index.wheelmeta import metadata_member
 from mlenv.instants import cutoff, instant
 from mlenv.manifest import loads
@@ -119,3 +124,111 @@ def test_offsets_in_range_still_shift_the_instant() -> None:
     """Protects: ``+23:59`` and a leap second with an offset are still read, as uv reads them."""
     assert instant("2026-01-01T00:00:00+23:59") == instant("2025-12-31T00:01:00Z")
     assert instant("2016-12-31T23:59:60.5-01:00") == instant("2017-01-01T00:59:59.5Z")
+
+
+_SUFFIX = ".dist-info/METADATA"
+# Names nobody writes: the suffix alone, twice, mid-name, cut by a NUL (written as "_" and
+# replaced), another case, a non-ASCII dist-info; extras and comments that hold the suffix,
+# a Unicode Path field, a field running past its end.
+_NAMES = [
+    f"demo-1.0{_SUFFIX}",
+    f"other-1.0{_SUFFIX}",
+    _SUFFIX,
+    f"/{_SUFFIX}",
+    f"a/b{_SUFFIX}",
+    f"demo-1.0{_SUFFIX}{_SUFFIX}",
+    f"x{_SUFFIX}y",
+    f"demo-1.0{_SUFFIX}_",
+    "demo-1.0.dist-info/metadata",
+    f"\u00e9-1.0{_SUFFIX}",
+    "demo/__init__.py",
+]
+_FIELDS = [b"", _SUFFIX.encode(), struct.pack("<HHB", 0x5455, 1, 0), b"\x75\x70\x05\x00\x01abcd"]
+_member = st.tuples(
+    st.sampled_from(_NAMES),
+    st.lists(st.sampled_from([*_FIELDS, b"\x99\x99\x10\x00"]), max_size=2).map(b"".join),
+    st.lists(st.sampled_from(_FIELDS), max_size=2).map(b"".join),
+    st.binary(max_size=24),
+    st.sampled_from([zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED]),
+)
+
+
+def _odd_zip(members: list[tuple[str, bytes, bytes, bytes, int]]) -> bytes:
+    buffer = io.BytesIO()
+    with warnings.catch_warnings(), zipfile.ZipFile(buffer, "w") as archive:
+        warnings.simplefilter("ignore")  # duplicate names are part of the attack
+        for name, extra, comment, data, method in members:
+            info = zipfile.ZipInfo(name)
+            info.extra, info.comment, info.compress_type = extra, comment, method
+            archive.writestr(info, data)
+    return buffer.getvalue().replace(b"METADATA_", b"METADATA\x00")
+
+
+def _zipfiles_metadata(data: bytes) -> bytes | None:
+    """What ``wheelmeta.metadata_member``'s zipfile path picks, None for a refusal or none."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            found = [
+                info
+                for info in archive.infolist()
+                if info.filename.count("/") == 1 and info.filename.endswith(_SUFFIX)
+            ]
+            chosen = [i for i in found if dist_info_name(i.filename) == "demo"] or found
+            return archive.read(chosen[0]) if chosen else None
+    except (zipfile.BadZipFile, ValueError, OSError, zlib.error, EOFError):
+        return None
+
+
+@settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(_member, min_size=1, max_size=4))
+def test_the_directory_walk_answers_only_what_zipfile_answers(
+    members: list[tuple[str, bytes, bytes, bytes, int]],
+) -> None:
+    """Protects: on central directories nobody wrote (the suffix as a whole name, twice in
+    one, mid-name, in extra fields and comments, behind a NUL, odd extras) the fast reader
+    either defers or returns the very bytes zipfile's path picks."""
+    data = _odd_zip(members)
+    fast = plain_metadata_member(io.BytesIO(data), _FILE)
+    if fast is not None:
+        assert fast == _zipfiles_metadata(data)
+
+
+_KEYS = [b"Name", b"Version", b"Requires-Dist", b"Requires-Python", b"Provides-Extra", b"X-\x7e"]
+_VALUES = [b"demo", b"1.0", b"x; extra == 'y'", b" ", b"\t", b"", b":", b"\x00", b"\x0b", b"\x85"]
+_line = st.one_of(
+    st.tuples(
+        st.sampled_from(_KEYS),
+        st.sampled_from([b":", b": ", b":\t"]),
+        st.lists(st.sampled_from(_VALUES), max_size=3).map(b"".join),
+    ).map(b"".join),
+    st.tuples(st.sampled_from([b" ", b"\t"]), st.sampled_from(_VALUES)).map(b"".join),
+    st.sampled_from([b"From x", b">From x", b""]),
+)
+_metadata = st.tuples(
+    st.sampled_from([b"Name: demo\nVersion: 1.0\n", b"Version: 1\n", b""]),
+    st.lists(_line, max_size=6).map(b"\n".join),
+    st.sampled_from([b"", b"\n", b"\n\n", b"\n\nName: body\n", b"\r\n"]),
+).map(b"".join)
+
+
+def _by_packaging(data: bytes) -> CoreMetadata | str:
+    """packaging's email parser's reading, the fast header reader left out."""
+    fast = model._plain_core_metadata
+    model._plain_core_metadata = lambda _data: None  # type: ignore[assignment]
+    try:
+        return parse_core_metadata(data, where="w")
+    except MetadataError as exc:
+        return str(exc)
+    finally:
+        model._plain_core_metadata = fast
+
+
+@settings(max_examples=400)
+@given(_metadata)
+def test_the_header_scans_answer_only_what_packaging_answers(data: bytes) -> None:
+    """Protects: the two-scan header reader is held to packaging's parse_email itself (not
+    only to the old line loop) on headers with duplicates, empty values, NUL, VT and NEL,
+    continuations of wanted and unwanted fields, "From " lines and bodies."""
+    fast = model._plain_core_metadata(data)
+    if fast is not None:
+        assert fast == _by_packaging(data)
