@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from packaging.requirements import InvalidRequirement
 
 from mlenv.index.model import MetadataError
-from mlenv.index.plain_zip import MAX_METADATA_BYTES, plain_metadata_member
+from mlenv.index.plain_zip import plain_metadata_member
 from mlenv.index.wheelmeta import metadata_member
 from mlenv.install.checks import plan_wheel
 from mlenv.install.layout import Layout
@@ -34,6 +34,7 @@ from tests.support.growth import LINEAR_BOUND, growth
 from tests.support.index_files import plain_wheel_file
 from tests.support.requirements import assert_read_as_packaging_reads
 from tests.support.wheels import build_wheel
+from tests.support.zip_answers import zipfile_metadata
 
 _NAME = "foo-1.0.dist-info/METADATA"
 _BENIGN = b"Metadata-Version: 2.1\nName: foo\nVersion: 1.0\n\n"
@@ -57,22 +58,6 @@ def _zip(*members: tuple[zipfile.ZipInfo | str, bytes]) -> bytes:
     return buffer.getvalue()
 
 
-def _zipfile_answer(data: bytes) -> bytes | None:
-    """What metadata_member's zipfile path answers, None when it refuses the wheel."""
-    try:
-        with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            names = [
-                info
-                for info in archive.infolist()
-                if info.filename.count("/") == 1 and info.filename.endswith(".dist-info/METADATA")
-            ]
-            if not names or names[0].file_size > MAX_METADATA_BYTES:
-                return None
-            return archive.read(names[0])
-    except Exception:  # any refusal by zipfile is an answer of "none"
-        return None
-
-
 def test_unicode_path_field_defers_to_zipfile() -> None:
     """Invariant: the METADATA a lock is resolved from is the one the installed wheel carries.
     Python 3.12+ zipfile names a record by its Unicode Path extra field, so a first record
@@ -83,7 +68,7 @@ def test_unicode_path_field_defers_to_zipfile() -> None:
     renamed.extra = _unicode_path(_NAME.encode(), "foo-1.0.dist-info/METADATX")
     data = _zip((renamed, _BENIGN), (_NAME, _EVIL))
     assert plain_metadata_member(io.BytesIO(data), _FILE) is None
-    assert metadata_member(io.BytesIO(data), _FILE) == _zipfile_answer(data)
+    assert metadata_member(io.BytesIO(data), _FILE) == zipfile_metadata(data)
 
 
 def test_malformed_extra_field_defers_to_zipfile() -> None:
@@ -118,12 +103,12 @@ def test_mutated_wheel_fast_reader_agrees_with_zipfile(
     mutated = stub + bytes(data[: len(data) - cut] if cut else data)
     fast = plain_metadata_member(io.BytesIO(mutated), _FILE)
     if fast is not None:
-        assert fast == _zipfile_answer(mutated)
+        assert fast == zipfile_metadata(mutated)
     try:
         answer: bytes | None = metadata_member(io.BytesIO(mutated), _FILE)
     except MetadataError:
         answer = None
-    assert answer == _zipfile_answer(mutated)
+    assert answer == zipfile_metadata(mutated)
 
 
 def _needing(version: int) -> tuple[str, bytes]:
