@@ -8,6 +8,7 @@ import re
 
 from mlenv.lazy_pattern import LazyPattern
 from mlenv.redaction import redact
+from mlenv.redaction_userinfo import BLANK
 
 # A quoted value longer than this is cut (a 128 KiB ``python`` was printed whole); a line of
 # text no quote marks as a value is cut at ``LINE_LIMIT``.
@@ -15,24 +16,35 @@ VALUE_LIMIT = 200
 LINE_LIMIT = 2000
 # A userinfo with no scheme before it (``user:pw@host``, ``https//u:pw@h``, ``:pw@host``, a
 # pasted ``__token__:pypi-...@host``), which ``redact`` leaves: it reads userinfo after a
-# ``://``. It lies in one word (no blank, quote or '/'), starts at the word's start or after
-# one of ``_STARTS``, has a colon (also ``%3A``, or U+FF1A, which a URL parser keeps in the
-# user) before its first '@', and runs to the last '@' of the word that is a host's. An ``@``
-# then a scheme (``name@https://``, a PEP 508 reference) or a digest (``image:tag@sha256:...``,
-# a pinned base image) is no host. Each word is walked once (``_unpassworded``): a regex
-# tried from each '=' of ``a=a=a=...`` read the rest of the word again, 128 KiB in minutes.
-_WORD = LazyPattern(r"[^\s\"'`/]+")
+# ``://``. It lies in one word (no blank, quote or '/'; a C0 control, which a URL reader
+# drops or keeps in the userinfo, joins a word: ``redaction_userinfo.GLUE``; a line that ends
+# a word and a next line that starts one are so joined, both hidden), starts at the word's
+# start or after one of ``_STARTS``, has a colon (also ``%3A``, or U+FF1A, which a URL
+# parser keeps in the user) before its first '@', and runs to the last '@' of the word that
+# is a host's. An ``@`` then a scheme (``name@https://``, a PEP 508 reference) or a digest
+# (``image:tag@sha256:...``, a pinned base image) is no host. Each word is walked once
+# (``_unpassworded``): a regex tried from each '=' of ``a=a=a=...`` read the rest of the
+# word again, 128 KiB in minutes.
+_WORD = LazyPattern(r"[^\"'`/" + BLANK + "]+")
 _STARTS = LazyPattern(r"[=(\[<,;|]")
 _COLON = LazyPattern(r":|\uff1a|%3[Aa]")
 _NOT_HOST = LazyPattern(r"[A-Za-z][A-Za-z0-9+.-]*:/|[A-Za-z0-9]+:[0-9A-Fa-f]{16}")
-_START = r"(?<![^\s\"'`/(\[<,;|])"  # not after '=': a token's own '=' would restart it
+# Not after '=' (a token's own '=' would restart it), nor inside a run of ``_TOKEN_CHAR`` but
+# after one control that follows no token character (``(x)\ntoken@h``): one start a run.
+_START = (
+    r"(?:(?<![^\s\"'`/(\[<,;|])(?<![A-Za-z0-9_.~+=\x00-\x1f-])"
+    r"|(?<=[^A-Za-z0-9_.~+=\x00-\x1f-][\x00-\x1f]))"
+)
 # A user alone that is a credential: a token's length and alphabet, with a letter and a digit
 # (``pypi-AgEI...``, ``ghp_...``, a hex key), or a user named for one (``__token__``,
 # ``api-key``). ``git@host`` and ``me@example.com`` are kept: a fixed user or an address. No
 # run crosses a start (``_START``): each character is read a bounded number of times.
+# A control joins a token as ``GLUE`` says, raw or as a repr escapes it (alternatives that
+# share no character: overlapping ones backtracked exponentially).
+_TOKEN_CHAR = r"(?:[A-Za-z0-9_.~+=\x00-\x1f-]|\\(?:[tnr]|x[0-9a-f]{2}))"
 _TOKEN_USER = LazyPattern(
     _START
-    + r"(?:(?=[A-Za-z0-9_.~+=-]*[0-9])(?=[A-Za-z0-9_.~+=-]*[A-Za-z])[A-Za-z0-9_.~+=-]{16,}"
+    + f"(?:(?={_TOKEN_CHAR}*[0-9])(?={_TOKEN_CHAR}*[A-Za-z]){_TOKEN_CHAR}{{16,}}"
     + r"|[^\s\"'`/@:(\[<,;|]*(?i:token|secret|passw|apikey|api-key|api_key)"
     + r"[^\s\"'`/@:(\[<,;|]*)"
     + r"@(?![A-Za-z][A-Za-z0-9+.-]*:/|[A-Za-z0-9]+:[0-9A-Fa-f]{16})"

@@ -24,9 +24,11 @@ def printable(value: object, limit: int = 200) -> str:
     secrets hidden before it is cut, as the CLI hides them (``without_secrets``): cut first, a
     userinfo longer than ``limit`` (a 250-character access token before its '@', or a
     scheme-less ``user:password@proxy``, which ``redact`` alone leaves) lost the '@' that
-    marks it, and its start was shown. Control characters become ``?`` before: a tab split
-    ``user:password@`` into two words, neither of which ``without_secrets`` hides."""
-    text = without_secrets("".join(char if char.isprintable() else "?" for char in str(value)))
+    marks it, and its start was shown. Control characters become ``?`` after: a URL reader
+    drops a tab or line break, so ``to\nken=`` is a secret parameter's name while ``to?ken=``
+    is none (``redaction_userinfo.GLUE``)."""
+    hidden = without_secrets(str(value))
+    text = "".join(char if char.isprintable() else "?" for char in hidden)
     return text[:limit] + ("..." if len(text) > limit else "")
 
 

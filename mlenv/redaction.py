@@ -13,6 +13,7 @@ from mlenv.redaction_lines import KNOWN_TOKEN as _KNOWN_TOKEN
 from mlenv.redaction_lines import hide as _hide
 from mlenv.redaction_lines import hide_lines
 from mlenv.redaction_userinfo import ENCODED_USERINFO as _ENCODED_USERINFO
+from mlenv.redaction_userinfo import GLUE, WEB_SCHEME
 from mlenv.redaction_userinfo import RAW_PASSWORD as _RAW_PASSWORD
 from mlenv.redaction_userinfo import after_scheme as _after_scheme
 from mlenv.redaction_userinfo import authority_tail as _authority_tail
@@ -27,8 +28,9 @@ from mlenv.redaction_userinfo import userinfo_matches as _userinfo_matches
 # one. A name may be bracketed as PHP and Rails read arrays and nested keys (``token[]=``,
 # ``user[password]=``, ``access_token%5B%5D=``): each of its segments is judged. Akamai's token
 # joins its fields with ``~`` in one parameter of any name (``?hdnts=exp=1~acl=/*~hmac=S``).
-_PARAM_NAME = LazyPattern(r"(?:[?&;#~]|\\{1,2}u0026)([\w.%\[\]-]*)=")
+_PARAM_NAME = LazyPattern(r"(?:[?&;#~]|\\{1,2}u0026)((?:[\w.%\[\]-]|" + GLUE + ")*)=")
 _BRACKETS = LazyPattern(r"[\[\]]+")
+_GLUE = LazyPattern(GLUE)
 _PERCENT = LazyPattern(r"%([0-9A-Fa-f]{2})")
 # The rule, by name (a word is what ``_``, ``.`` or ``-`` separate):
 # - a name holding token, secret, password, passwd, signature, credential, or a session id
@@ -66,14 +68,21 @@ _SECRET_NAME = LazyPattern(
 # What a name judged by ``_SECRET_NAME`` may hold: no other character can be in a match, and
 # a name holding one (a decoded ``%20``) made the ``[\w.-]*`` runs backtrack quadratically.
 _NAME_CHARS = LazyPattern(r"[\w.-]+")
-_PARAM_VALUE = LazyPattern(r"[^&#;\s\"'<>]+")
+_PARAM_VALUE = LazyPattern(r"[\t\n\r]*[^&#;\s\"'<>]+(?:[\t\n\r]+[^&#;\s\"'<>]+)*")
 # A parameter of a URL percent-encoded inside another's (``?next=https%3A%2F%2Fh%2Fx%3Ftoken%3DX``):
 # its ``?&;#`` and ``=`` encoded, its value up to the next encoded ``&``, ``;`` or ``#``.
 _ENCODED_PARAM = LazyPattern(r"%(?:3[Ff]|26|3[Bb]|23)([\w.\[\]-]+)%3[Dd]")
 _ENCODED_VALUE = LazyPattern(r"(?:[^%&#;\s\"'<>]|%(?!26|3[Bb]|23)[0-9A-Fa-f]{2})+")
 # anaconda.org channel tokens: https://conda.anaconda.org/t/<token>/channel
-_PATH_TOKEN = LazyPattern(r"(?P<head>://[^/\s]+/t/)[^/\s]+")
-_TOKEN_SEGMENT = LazyPattern(r"[^/\s]+")
+# (a tab or line break inside one, which a URL reader drops, joins its pieces; ``https:/`` is
+# ``https://`` to it, and is how a path spells the URL: ``MLENV_MANIFEST``'s error). A host
+# is 300 characters at most: a longer run, which glue lets cross URLs, rescanned (quadratic).
+_GLUED_SEGMENT = r"[^/\s]+(?:[\t\n\r]+[^/\s]+)*"
+_PATH_TOKEN = LazyPattern(
+    rf"(?P<head>(?::(?:{GLUE}*/){{2}}|{WEB_SCHEME}[/\\]+)(?:[^/\\\s]|{GLUE}){{1,300}}"
+    rf"/{GLUE}*t{GLUE}*/){_GLUED_SEGMENT}"
+)
+_TOKEN_SEGMENT = LazyPattern(_GLUED_SEGMENT)
 # HTTP authorization values that end up in a message or a traceback. A scheme is read without
 # regard to case (RFC 9110, 11.1), but data whose bytes matter (``redact_urls``: a manifest's
 # text, a location) hides only the spellings no prose uses, ``Basic`` and ``Bearer``, and only
@@ -339,6 +348,7 @@ def _secret_name(name: str) -> bool:
     """A parameter name that carries a secret, judged as the server reads it (decoded). A name
     spelled as a command-line option (``?--pin=``, ``&--x-api=``) is judged as that option is
     (``_secret_options``): ``redact_urls`` and ``redact`` hide the same parameters."""
+    name = _GLUE.sub("", name)  # a URL reader drops them: ``to\nken`` is ``token`` to it
     decoded = "%" in name
     if decoded:
         name = _PERCENT.sub(lambda escape: chr(int(escape[1], 16)), name)

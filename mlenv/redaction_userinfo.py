@@ -8,6 +8,15 @@ import re
 
 from mlenv.lazy_pattern import LazyPattern
 
+# A URL reader (WHATWG's, urllib's, pip's and uv's) drops a tab, CR or LF anywhere in a URL and
+# keeps (percent-encodes) any other C0 control in a userinfo, so ``https://us\ner:p\tw@host``
+# holds the password ``pw``: a userinfo runs on across every C0 control (``AUTHORITY``) and a
+# separator's ``:`` and slashes may have tabs and line breaks between them (``GLUE``: one, raw
+# or as a repr or JSON quotes it, ``\t``).
+GLUE = r"(?:[\t\n\r]|\\[tnr])"
+# ``\s`` less the C0 controls: the blanks a userinfo (or a word of it) ends at.
+BLANK = r"\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+AUTHORITY = r"[^/?#" + BLANK + r"]"
 # Every expression here is linear in the text: what is redacted may be a hostile server's
 # (a 40 kB link made a scheme or parameter pattern that backtracks take a second).
 # ://userinfo@ up to the last @ of the authority: a password may hold a raw '@'. Any "://"
@@ -17,40 +26,59 @@ from mlenv.lazy_pattern import LazyPattern
 # mix of the spellings: ``_URL_SLASH``), and a scheme-relative
 # ``//userinfo@`` where a URL starts (the text's start, a blank, a quote or Markdown's backtick,
 # a bracket, ``=``, a shell's ``|`` or ``;``).
-_URL_SLASH = r"(?:\\{0,2}/|%2[Ff])"
+_URL_SLASH = r"(?:" + GLUE + r"*(?:\\{0,2}/|%2[Ff]))"
 # An http(s) scheme followed by any other run of '/' and '\\' (``https:///``, ``https:/``,
 # ``https:\\\\``): WHATWG parsers skip every slash and backslash there, so the userinfo after
-# it is a credential to them (a typo'd index-url that ``lock`` echoes). The run is possessive:
-# given back, a long run of backslashes made the userinfo run rescan it (quadratic).
-_WEB_SLASHES = r"(?<![A-Za-z0-9+.-])(?i:https?):(?!(?:\\{0,2}/|%2[Ff]){2}[^/\\])[/\\]++"
-_SEPARATOR = r"(?P<separator>(?::|%3[Aa])" + _URL_SLASH + "{2}" + r"|(?<![^\s\"'`({\[<=,|;])//)"
+# it is a credential to them (a typo'd index-url that ``lock`` echoes); a tab or line break
+# may stand anywhere in it, and a repr's escape of a control (``\x1fhttps:``) before it. The
+# run holds a slash or backslash (``https:\n`` alone starts none) and is possessive: given
+# back, a long run of backslashes made the userinfo run rescan it (quadratic).
+WEB_SCHEME = "(?i:" + (GLUE + "*").join(["h", "t", "t", "p"]) + "(?:" + GLUE + "*s)?" + GLUE + "*:)"
+_WEB_SLASHES = (
+    r"(?:(?<![A-Za-z0-9+.-])|(?<=\\[tnr])|(?<=\\x[0-9a-f]{2}))"
+    + WEB_SCHEME
+    + r"(?!(?:"
+    + _URL_SLASH
+    + r"){2}[^/\\\t\n\r])[\t\n\r]*+[/\\][/\\\t\n\r]*+"
+)
+_SEPARATORS = r"(?::|%3[Aa])" + _URL_SLASH + "{2}" + r"|(?<![^\s\"'`({\[<=,|;])//"
+_SEPARATOR = r"(?P<separator>" + _SEPARATORS + ")"
 # A URL percent-encoded whole (``https%3A%2F%2Fuser%3Apw%40host``, a ``?next=`` or a redirect's
 # parameter): its userinfo, encoded, up to an encoded ``%40`` (no '/', '?', '#' or their escapes).
 ENCODED_USERINFO = LazyPattern(
-    r"(?P<separator>%3[Aa]%2[Ff]%2[Ff])(?:[^%/?#\s@]|%(?!2[Ff]|3[Ff]|23|40)[0-9A-Fa-f]{2})*%40"
+    r"(?P<separator>%3[Aa]%2[Ff]%2[Ff])(?:[^%/?#@"
+    + BLANK
+    + "]|%(?!2[Ff]|3[Ff]|23|40)[0-9A-Fa-f]{2})*%40"
 )
-_USERINFO = LazyPattern(_SEPARATOR + r"[^/?#\s]*@")
+_USERINFO = LazyPattern(_SEPARATOR + AUTHORITY + "*@")
 # Its userinfo ends at a backslash too, a delimiter there to WHATWG, so a scan never runs on
 # into the next ``https:\\`` of a hostile text.
-_WEB_USERINFO = LazyPattern(r"(?P<separator>" + _WEB_SLASHES + r")[^/\\?#\s]*@")
+_WEB_USERINFO = LazyPattern(r"(?P<separator>" + _WEB_SLASHES + r")[^/\\?#" + BLANK + "]*@")
 # A password typed with a raw '/', '?' or '#' (``://user:pa/ss@host``, not a URL parsers
 # accept, but what the user typed and would see echoed): a ':' in the authority before its
-# first '/' that starts no port, then up to 256 characters (no line break or quote, and no
-# ':' that starts a "://", so a scan ends at the next URL; ``pa:s/s`` is one password; a
-# blank is a password's too: ``u:a b@proxy`` as a proxy variable holds it) up to an '@'.
+# first '/' that starts no port, then up to 256 characters (no quote, and no ':' that starts
+# a "://", so a scan ends at the next URL; ``pa:s/s`` is one password; a blank or a line break
+# is a password's too: ``u:a b@proxy`` as a proxy variable holds it, see ``GLUE``) up to an
+# '@'. After ``https:`` any run of slashes starts one too (``_WEB_SLASHES``).
 # A port is one digit or more: ``://:?@proxy`` (empty user, password ``?``) and
 # ``://u:/@h`` start none. The port test keeps ``://host:8080/a@b`` whole (its host is part
 # of the inputs hash). A known limit: ``://user:12/ss@host`` (a password of digits, then a
 # raw '/') is the same shape, read as a host and port as a URL parser reads it, shown whole.
 RAW_PASSWORD = LazyPattern(
-    _SEPARATOR
-    + r"[^/?#\s@:\[]*:(?!//|\\/|[0-9]+(?:[/?#\s]|$))"
-    + r"(?:[^\r\n\v\f@:\"'<>]|:(?!//|\\/)){0,256}@"
+    r"(?P<separator>"
+    + _SEPARATORS
+    + "|"
+    + _WEB_SLASHES
+    + ")"
+    + r"[^/?#@:\["
+    + BLANK
+    + r"]*:(?!//|\\/|[0-9]+(?:[/?#\s]|$))"
+    + r"(?:[^@:\"'<>]|:(?!//|\\/)){0,256}@"
 )
 # After a raw password's '@', the rest of the authority up to its last '@' (``user:pa?ss@w@host``
 # is the password ``pa?ss@w``, as ``_USERINFO`` reads a plain one). The run holds no '/', so
 # no "://" starts inside it: each character is scanned once.
-_AUTHORITY_TAIL = LazyPattern(r"[^/?#\s]*@")
+_AUTHORITY_TAIL = LazyPattern(AUTHORITY + "*@")
 _SCHEME_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+.-")
 _SCHEME_START = LazyPattern(r"\b[A-Za-z]")
 

@@ -27,6 +27,7 @@ from mlenv.importers.text import (
     dangling_backslash,
     decode_text,
     logical_lines,
+    odd_line_break,
     option_cut,
     parse_toml_hinted,
     squeeze,
@@ -148,6 +149,11 @@ def _requirements(
     except InputError as exc:
         collector.fail(where, f"cannot read it: {exc.message.partition(': ')[2]}")
         return result
+    if (odd := odd_line_break(text)) is not None:
+        collector.fail(f"{path}:{odd[0]}", f"pip ends a line at the {odd[1]} here, which an "
+                       "editor may show as no line end; nothing of the file was read",
+                       "save the file with \\n line ends")  # fmt: skip
+        return result
     lines = ((f"{path}:{number}", line) for number, line in logical_lines(text))
     return _pip_lines(lines, path, collector, (*chain, resolved), result)
 
@@ -178,8 +184,10 @@ def _pip_lines(
             result = _requirement_line(words, line, where, collector, result)
             continue
         pairs, stray = option_pairs(words)
-        if stray is not None:
-            collector.fail(where, f"{stray!r} follows the options", "put it on a line of its own")
+        if stray is not None:  # the whole line: a tab may have split a URL's password there
+            collector.fail(where, f"a word follows the options in {line!r}",
+                           "put it on a line of its own")  # fmt: skip
+            continue
         pairs, refused = pip_order(pairs)
         if refused is not None:
             collector.fail(where, *refused)

@@ -28,6 +28,20 @@ def decode_text(data: bytes) -> str:
     return data.decode("utf-8")
 
 
+# What ``str.splitlines`` (pip's reader) ends a line at besides "\n" and "\r\n": a line pip
+# reads in two there (``--index-url https://u:pa\rss@h``) turns a password's tail into a
+# requirement whose name a message shows, and no redactor knows that name for a secret.
+_ODD_BREAK = re.compile(r"\r(?!\n)|[\v\f\x1c-\x1e\x85\u2028\u2029]")
+
+
+def odd_line_break(text: str) -> tuple[int, str] | None:
+    """(line, code point) of the first line end of ``text`` other than "\n" and "\r\n"."""
+    found = _ODD_BREAK.search(text)
+    if found is None:
+        return None
+    return text.count("\n", 0, found.start()) + 1, f"U+{ord(found[0]):04X}"
+
+
 def logical_lines(text: str) -> Iterator[tuple[int, str]]:
     """(first line number, line) as pip's req_file reads them: backslash continuations joined
     first (a comment line ends one), then comments removed, so ``x  # note \\`` comments out
