@@ -20,13 +20,18 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from packaging.utils import canonicalize_name
 
 from mlenv.index.http import HttpClient
 from mlenv.locking import lock_manifest, open_sources
 from mlenv.manifest import loads
 from mlenv.report import MemoryReporter
+from mlenv.resolve import ResolutionError
 from tests.support.peers import clean_env, pins_of, tool
+from tests.support.uv_page_worlds import mlenv_page_pins, page_refusals, page_world_of, uv_page_pins
+from tests.support.uv_worlds import problems
 from tests.support.wheels import build_wheel, write_simple_index
 
 
@@ -89,3 +94,23 @@ def test_a_wheels_requires_python_counts_when_its_page_says_another(
     )
     assert _mlenv(url, ["a"], tmp_path) == {"a": pinned}
     assert _uv(url, ["a"], tmp_path) == {"a": pinned}
+
+
+@settings(max_examples=20, deadline=None)
+@given(seed=st.integers(0, 2**32))
+def test_over_pages_that_disagree_with_their_wheels_mlenv_pins_only_what_runs(
+    seed: int, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Protects the Requires-Python of page and METADATA together, build tags and respelt
+    extras over the random worlds: mlenv's pins meet every requirement and both ranges, and
+    it refuses a world only where uv finds no solution either."""
+    page = page_world_of(seed)
+    work = tmp_path_factory.mktemp("pages")
+    reference = uv_page_pins(page, work)
+    try:
+        pins = mlenv_page_pins(page, work)
+    except ResolutionError as error:
+        assert reference is None, f"uv resolved {page.world.roots} to {reference}; mlenv: {error}"
+        return
+    assert problems(page.world, pins) + page_refusals(page, pins) == []
+    assert reference is not None, f"mlenv resolved {page.world.roots} to {pins}; uv found none"
