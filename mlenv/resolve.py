@@ -672,20 +672,23 @@ class _Provider(AbstractProvider[Req, Candidate, str]):
         return self._shared(self._read, file, lambda: self.index.metadata(file))
 
     def runs(self, candidate: Candidate) -> bool:
-        """Whether the wheel's METADATA lets the resolver take it: its Requires-Python, when
-        its index page did not say (PEP 503 makes ``data-requires-python`` optional; a
-        find-links directory never has it), and every Requires-Dist line readable. A release
-        with a line no parser reads is passed over, as uv and pip do, and the next one tried:
-        failing the lock there failed locks that an older release resolved. Asked lazily,
-        candidate by candidate, so only the wheels the resolver tries are read."""
+        """Whether the wheel's METADATA lets the resolver take it: its Requires-Python, also
+        where its index page said another (pip and uv judge the wheel's own, and pip refuses
+        to install a wheel whose METADATA refuses the Python), and every Requires-Dist line
+        readable. A release with a line no parser reads is passed over, as uv and pip do, and
+        the next one tried: failing the lock there failed locks that an older release
+        resolved. Asked lazily, candidate by candidate, so only the wheels the resolver tries
+        are read."""
         file = candidate.file
         if file is None:
             return True  # conda's
         key = (candidate.name, candidate.version)
         if key not in self.metadata_refusals:
             metadata = self._metadata(file)
-            stated = None if file.requires_python is not None else metadata.requires_python
-            reason = self._python_refusal(stated) if stated else None  # else judged by _reject
+            stated = metadata.requires_python
+            if stated == file.requires_python:  # the page's: judged by _reject
+                stated = None
+            reason = self._python_refusal(stated) if stated else None
             if reason is None:
                 try:
                     if key not in self.assumed:

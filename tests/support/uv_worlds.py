@@ -209,6 +209,12 @@ def uv_pins(world: World, work: Path) -> dict[str, Version] | None:
     url = write_simple_index(
         work / "index", [(f, d) for f, d, _ in files], yanked={f: "" for f, _, y in files if y}
     )
+    return uv_compiled(world, url, work)
+
+
+def uv_compiled(world: World, url: str, work: Path) -> dict[str, Version] | None:
+    """What ``uv pip compile`` pins for the world's roots and target from the index at
+    ``url``, None if it finds no resolution."""
     (work / "r.in").write_text("\n".join(world.roots) + "\n")
     done = subprocess.run(
         [tool("uv"), "pip", "compile", str(work / "r.in"), "-o", str(work / "r.txt"),
