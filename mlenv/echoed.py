@@ -8,7 +8,7 @@ import re
 
 from mlenv.lazy_pattern import LazyPattern
 from mlenv.redaction import redact
-from mlenv.redaction_userinfo import BLANK
+from mlenv.redaction_userinfo import BLANK, PORT_COLON
 
 # A quoted value longer than this is cut (a 128 KiB ``python`` was printed whole); a line of
 # text no quote marks as a value is cut at ``LINE_LIMIT``.
@@ -27,7 +27,7 @@ LINE_LIMIT = 2000
 # word again, 128 KiB in minutes.
 _WORD = LazyPattern(r"[^\"'`/" + BLANK + "]+")
 _STARTS = LazyPattern(r"[=(\[<,;|]")
-_COLON = LazyPattern(r":|\uff1a|%3[Aa]")
+_COLON = LazyPattern(PORT_COLON + r"|\uff1a|%3[Aa]")  # a port at a line's end is none
 _NOT_HOST = LazyPattern(r"[A-Za-z][A-Za-z0-9+.-]*:/|[A-Za-z0-9]+:[0-9A-Fa-f]{16}")
 # Not after '=' (a token's own '=' would restart it), nor inside a run of ``_TOKEN_CHAR`` but
 # after one control that follows no token character (``(x)\ntoken@h``): one start a run.

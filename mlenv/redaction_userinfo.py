@@ -12,11 +12,24 @@ from mlenv.lazy_pattern import LazyPattern
 # keeps (percent-encodes) any other C0 control in a userinfo, so ``https://us\ner:p\tw@host``
 # holds the password ``pw``: a userinfo runs on across every C0 control (``AUTHORITY``) and a
 # separator's ``:`` and slashes may have tabs and line breaks between them (``GLUE``: one, raw
-# or as a repr or JSON quotes it, ``\t``).
-GLUE = r"(?:[\t\n\r]|\\[tnr])"
+# or as a repr or JSON quotes it, ``\t`` or ``\u0009``, or a repr of that, ``\\t``).
+GLUE = r"(?:[\t\n\r]|\\{1,2}(?:[tnr]|u000[9aAdD]))"
 # ``\s`` less the C0 controls: the blanks a userinfo (or a word of it) ends at.
 BLANK = r"\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
-AUTHORITY = r"[^/?#" + BLANK + r"]"
+# A port before a line break (or another ``\s`` control; a closing quote between) ends a
+# userinfo there: ``https://h:8080\nme@x.org``, or a manifest's ``"https://h:8443"`` then a
+# line with an '@', is two lines to its reader; hiding across them lost the host and port (and
+# made a bundle refuse the manifest). Known limit: a password of digits before a line break.
+PORT_COLON = r":(?![0-9]+[\"'`]?[)\]>,;]*[\t-\r\x1c-\x1f])"
+
+
+def _authority(stops: str) -> str:
+    """One character of a userinfo: none of ``stops`` nor a blank, nor the colon of a port
+    that ends a line."""
+    return f"(?:[^{stops}:{BLANK}]|{PORT_COLON})"
+
+
+AUTHORITY = _authority("/?#")
 # Every expression here is linear in the text: what is redacted may be a hostile server's
 # (a 40 kB link made a scheme or parameter pattern that backtracks take a second).
 # ://userinfo@ up to the last @ of the authority: a password may hold a raw '@'. Any "://"
@@ -53,7 +66,7 @@ ENCODED_USERINFO = LazyPattern(
 _USERINFO = LazyPattern(_SEPARATOR + AUTHORITY + "*@")
 # Its userinfo ends at a backslash too, a delimiter there to WHATWG, so a scan never runs on
 # into the next ``https:\\`` of a hostile text.
-_WEB_USERINFO = LazyPattern(r"(?P<separator>" + _WEB_SLASHES + r")[^/\\?#" + BLANK + "]*@")
+_WEB_USERINFO = LazyPattern(r"(?P<separator>" + _WEB_SLASHES + ")" + _authority(r"/\\?#") + "*@")
 # A password typed with a raw '/', '?' or '#' (``://user:pa/ss@host``, not a URL parsers
 # accept, but what the user typed and would see echoed): a ':' in the authority before its
 # first '/' that starts no port, then up to 256 characters (no quote, and no ':' that starts

@@ -1,0 +1,137 @@
+"""Attack 217: the redactor's glue (attack 213) and the Requires-Python rule, attacked.
+
+Found and fixed: a userinfo that runs across a line break (``redaction_userinfo.GLUE``)
+read ``https://pypi.internal:8443`` at a line's end and a next line holding an '@' with no
+blank before it as one userinfo: ``redact`` and ``without_secrets`` showed
+``https://***@example.com`` (host and port lost), and a bundle refused a manifest with no
+credential in it (``index-url = "https://h:8443"`` then ``dependencies=["pkg@https://..."]``).
+A port (then perhaps a closing quote) before a line break now ends a userinfo
+(``redaction_userinfo.PORT_COLON``, ``AUTHORITY``).
+
+Found and fixed: an anaconda.org ``/t/<token>`` split by a ``\\s`` control other than tab, CR
+or LF (``\\x0b``, ``\\x0c``, ``\\x1c``-``\\x1f``, which a URL reader keeps encoded in the path)
+showed the token's tail: ``/t/***\\x0bter2...``. A parameter name or separator spelled with a
+JSON escape (``?to\\u0009ken=``, ``https:\\u0009//``) or a repr of a repr (``to\\\\tken``) hid
+from the parameter and separator rules while ``\\t`` did not (``GLUE``).
+
+Held: every pattern grows linearly on the new shapes (``tests.support.growth``); the
+Requires-Python rule reads no more METADATA than before (``runs`` read it for each tried
+candidate already) and an empty or blank METADATA Requires-Python admits the target.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from mlenv.cache.bundle import shareable_manifest
+from mlenv.echoed import shown, without_secrets
+from mlenv.errors import printable
+from mlenv.redaction import redact, redact_urls
+
+pytestmark = pytest.mark.hostile
+
+_ALL: list[Callable[[str], str]] = [redact, redact_urls, without_secrets, shown, printable]
+_SECRET = "S3cretPw9xQ7zrLong"
+
+
+def _slices(text: str) -> list[str]:
+    """The 8-character slices of ``_SECRET`` that ``text`` shows."""
+    return [_SECRET[at : at + 8] for at in range(len(_SECRET) - 7) if _SECRET[at : at + 8] in text]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "mirror https://pypi.internal:8443\nmaintainer@example.com",
+        "https://pypi.internal:8443\r\nmaintainer@example.com",
+        "https://pypi.internal:8443\tpkg@https://h.example/pkg.whl",
+        'index-url = "https://pypi.internal:8443"\ndependencies=["pkg@https://h.example/p.whl"]',
+        "index-url = ['https://pypi.internal:8443/simple', 'https://pypi.internal:8443'],\nx=1@",
+    ],
+)
+def test_a_host_and_port_at_a_line_end_stay_named(text: str) -> None:
+    """Before: ``https://***@example.com`` and the like, the index's host and port gone."""
+    for hide in _ALL:
+        assert "pypi.internal" in hide(text), (hide.__name__, hide(text))
+    assert redact(text) == text
+    assert redact_urls(text) == text
+
+
+def test_a_bundle_carries_a_manifest_without_credentials_as_it_is(tmp_path: Path) -> None:
+    """Before: refused, 'cannot hide this value's credentials', on a manifest holding none."""
+    manifest = tmp_path / "mlenv.toml"
+    manifest.write_text(
+        '[environment]\nname = "e"\npython = "3.11"\n[pypi]\n'
+        'index-url = "https://pypi.internal:8443"\n'
+        'dependencies=["pkg@https://h.example/pkg-1.0-py3-none-any.whl"]\n'
+    )
+    assert shareable_manifest(manifest) == manifest.read_bytes()
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        f"https://alice:{_SECRET[:6]}\n{_SECRET[6:]}@pkgs.example/simple/",
+        f"https://alice:{_SECRET}\n@pkgs.example/simple/",
+        f"'https://alice:{_SECRET[:9]}'\n'{_SECRET[9:]}@pkgs.example/'",
+        f"https://pypi.internal:8443\nhttps://alice:{_SECRET}@pkgs.example/",
+    ],
+)
+def test_a_password_across_a_line_break_is_still_hidden(text: str) -> None:
+    """The port rule ends no userinfo whose password starts with a letter."""
+    for hide in (redact, without_secrets, printable):
+        assert _slices(hide(text)) == [], (hide.__name__, hide(text))
+
+
+@pytest.mark.parametrize("control", ["\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x1f", "\t"])
+def test_a_path_token_split_by_a_control_is_hidden_whole(control: str) -> None:
+    """Before: ``https://conda.anaconda.org/t/***\\x0bxQ7zrLong/chan`` (the tail shown)."""
+    text = f"cannot fetch https://conda.anaconda.org/t/{_SECRET[:6]}{control}{_SECRET[6:]}/chan"
+    for hide in _ALL:
+        hidden = hide(text)
+        assert _slices(hidden) == [], (hide.__name__, hidden)
+        assert hidden.endswith("/t/***/chan"), hidden
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        f"https://h.example/x?to\\u0009ken={_SECRET}&a=1",
+        f"https://h.example/x?to\\u000Aken={_SECRET}&a=1",
+        f"https://h.example/x?to\\\\tken={_SECRET}&a=1",
+        f"https:\\u0009//alice:{_SECRET}@h.example/x",
+        f"https:\\\\t//alice:{_SECRET}@h.example/x",
+    ],
+)
+def test_an_escaped_tab_in_a_name_or_separator_hides_nothing(text: str) -> None:
+    """Before: shown whole by ``redact`` and ``redact_urls``, and the parameter by every
+    redactor (``\\t`` was glue, its JSON spelling and its doubled escape were not)."""
+    for hide in _ALL:
+        hidden = hide(text)
+        assert _slices(hidden) == [], (hide.__name__, hidden)
+        assert "h.example" in hidden
+
+
+_SHAPES: dict[str, Callable[[int], str]] = {
+    "port then commas": lambda n: 'https://h:1"' + "," * n,
+    "quotes": lambda n: "https://" + '"' * n,
+    "quote and comma": lambda n: "https://" + '",' * (n // 2),
+    "ports": lambda n: "https://" + ":1" * (n // 2),
+    "separators at ports": lambda n: "://h:1\n" * (n // 7),
+    "escaped tabs": lambda n: "?" + "a\\u0009" * (n // 7),
+    "doubled escapes": lambda n: "https:" + "\\\\t" * (n // 3),
+    "token controls": lambda n: "https://h/t/" + "a\x0b" * (n // 2),
+    "words at ports": lambda n: "x:1\n" * (n // 4) + "@h",
+}
+
+
+@pytest.mark.parametrize("shape", sorted(_SHAPES))
+def test_the_new_rules_read_a_long_hostile_text_once(shape: str) -> None:
+    """A size where quadratic work would take minutes (each shape measured linear: 4x the text
+    took 3.9x to 4.0x the time); only the token shape holds a secret."""
+    text = _SHAPES[shape](400_000)
+    hidden = "https://h/t/***\x0b" if shape == "token controls" else text
+    assert without_secrets(text) == hidden
