@@ -74,11 +74,11 @@ _PARAM_VALUE = LazyPattern(r"[\t\n\r]*[^&#;\s\"'<>]+(?:[\t\n\r]+[^&#;\s\"'<>]+)*
 _ENCODED_PARAM = LazyPattern(r"%(?:3[Ff]|26|3[Bb]|23)([\w.\[\]-]+)%3[Dd]")
 _ENCODED_VALUE = LazyPattern(r"(?:[^%&#;\s\"'<>]|%(?!26|3[Bb]|23)[0-9A-Fa-f]{2})+")
 # anaconda.org channel tokens: https://conda.anaconda.org/t/<token>/channel
-# (a tab or line break inside one, which a URL reader drops, joins its pieces, as does any
-# other ``\s`` control, which it keeps encoded in the path; ``https:/`` is
+# (a tab or line break inside one or before it, which a URL reader drops, joins its pieces,
+# as does any other ``\s`` control, which it keeps encoded in the path; ``https:/`` is
 # ``https://`` to it, and is how a path spells the URL: ``MLENV_MANIFEST``'s error). A host
 # is 300 characters at most: a longer run, which glue lets cross URLs, rescanned (quadratic).
-_GLUED_SEGMENT = r"[^/\s]+(?:[\t-\r\x1c-\x1f]+[^/\s]+)*"
+_GLUED_SEGMENT = r"[\t-\r\x1c-\x1f]*[^/\s]+(?:[\t-\r\x1c-\x1f]+[^/\s]+)*"
 _PATH_TOKEN = LazyPattern(
     rf"(?P<head>(?::(?:{GLUE}*/){{2}}|{WEB_SCHEME}[/\\]+)(?:[^/\\\s]|{GLUE}){{1,300}}"
     rf"/{GLUE}*t{GLUE}*/){_GLUED_SEGMENT}"

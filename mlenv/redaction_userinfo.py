@@ -43,16 +43,20 @@ _URL_SLASH = r"(?:" + GLUE + r"*(?:\\{0,2}/|%2[Ff]))"
 # An http(s) scheme followed by any other run of '/' and '\\' (``https:///``, ``https:/``,
 # ``https:\\\\``): WHATWG parsers skip every slash and backslash there, so the userinfo after
 # it is a credential to them (a typo'd index-url that ``lock`` echoes); a tab or line break
-# may stand anywhere in it, and a repr's escape of a control (``\x1fhttps:``) before it. The
-# run holds a slash or backslash (``https:\n`` alone starts none) and is possessive: given
-# back, a long run of backslashes made the userinfo run rescan it (quadratic).
+# may stand anywhere in it, raw or escaped (``https:\\r/``, a repr of ``https:\r/``: an
+# escape's letter only before a slash, else ``https:\\r00@h``'s backslash is a slash and
+# ``r00`` the user), and a repr's or JSON's escape of a control (``\x1fhttps:``,
+# ``\u001fhttps:``) before it. The run holds a slash or backslash (``https:\n`` alone starts
+# none) and is possessive: given back, a long run of backslashes made the userinfo run rescan
+# it (quadratic).
 WEB_SCHEME = "(?i:" + (GLUE + "*").join(["h", "t", "t", "p"]) + "(?:" + GLUE + "*s)?" + GLUE + "*:)"
 _WEB_SLASHES = (
-    r"(?:(?<![A-Za-z0-9+.-])|(?<=\\[tnr])|(?<=\\x[0-9a-f]{2}))"
+    r"(?:(?<![A-Za-z0-9+.-])|(?<=\\[tnr])|(?<=\\x[0-9a-f]{2})|(?<=\\u00[0-9a-fA-F]{2}))"
     + WEB_SCHEME
     + r"(?!(?:"
     + _URL_SLASH
-    + r"){2}[^/\\\t\n\r])[\t\n\r]*+[/\\][/\\\t\n\r]*+"
+    + r"){2}[^/\\\t\n\r])"
+    + r"[\t\n\r]*+[/\\](?:[/\\\t\n\r]|(?<=\\)(?:[tnr]|u000[9aAdD])(?=[/\\]))*+"
 )
 _SEPARATORS = r"(?::|%3[Aa])" + _URL_SLASH + "{2}" + r"|(?<![^\s\"'`({\[<=,|;])//"
 _SEPARATOR = r"(?P<separator>" + _SEPARATORS + ")"
