@@ -20,6 +20,14 @@ Held: every pattern grows linearly on the new shapes (``tests.support.growth``: 
 3.9x to 4.0x the time); the
 Requires-Python rule reads no more METADATA than before (``runs`` read it for each tried
 candidate already) and an empty or blank METADATA Requires-Python admits the target.
+
+Not fixed (a trade with attack 213's guarantee, left to a decision): a URL with no port or
+path ending a line (``https://pypi.internal``) still joins a next line that holds a colon and
+an '@' (``Author: a@b.c``: ``https://***@b.c``), which ``RAW_PASSWORD`` reads as
+``https://al\\nice:S3c ret@h``; and ``without_secrets``'s scheme-less rules join lines
+(``numpy==2.1.0\\nme@example.com`` is ``***@example.com``). Of 20,000 random multi-line texts
+of non-secret pieces, ``redact`` changed 235 against c15ad87 (542 before this attack's fixes)
+and ``without_secrets`` 712 (1,055).
 """
 
 from __future__ import annotations
