@@ -21,12 +21,17 @@ BLANK = r"\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
 # line with an '@', is two lines to its reader; hiding across them lost the host and port (and
 # made a bundle refuse the manifest). Known limit: a password of digits before a line break.
 PORT_COLON = r":(?![0-9]+[\"'`]?[)\]>,;]*[\t-\r\x1c-\x1f])"
+# A closing quote before a line break ends a userinfo too: a manifest's
+# ``"https://registry.internal"`` then a line ``x = "a@b"`` is a quoted host, not a user. But
+# not where the next line opens a string at once: ``'https://a:S3c'`` then ``'ret@h'`` is one
+# string to Python (adjacent literals, as pprint splits a long one).
+QUOTE_END = r"[\"'`](?:(?![)\]>,;]*[\t-\r\x1c-\x1f])|(?=[\r\n]+[\"'`]))"
 
 
 def _authority(stops: str) -> str:
-    """One character of a userinfo: none of ``stops`` nor a blank, nor the colon of a port
-    that ends a line."""
-    return f"(?:[^{stops}:{BLANK}]|{PORT_COLON})"
+    """One character of a userinfo: none of ``stops`` nor a blank, nor the colon of a port or
+    a quote that ends a line."""
+    return f"(?:[^{stops}:\"'`{BLANK}]|{PORT_COLON}|{QUOTE_END})"
 
 
 AUTHORITY = _authority("/?#")
@@ -87,9 +92,12 @@ RAW_PASSWORD = LazyPattern(
     + "|"
     + _WEB_SLASHES
     + ")"
-    + r"[^/?#@:\["
+    + r"(?:[^/?#@:\["
+    + "\"'`"
     + BLANK
-    + r"]*:(?!//|\\/|[0-9]+(?:[/?#\s]|$))"
+    + "]|"
+    + QUOTE_END
+    + r")*:(?!//|\\/|[0-9]+(?:[/?#\s]|$))"
     + r"(?:[^@:\"'<>]|:(?!//|\\/)){0,256}@"
 )
 # After a raw password's '@', the rest of the authority up to its last '@' (``user:pa?ss@w@host``

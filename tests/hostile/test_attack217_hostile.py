@@ -61,22 +61,29 @@ def _slices(text: str) -> list[str]:
         "https://pypi.internal:8443\tpkg@https://h.example/pkg.whl",
         'index-url = "https://pypi.internal:8443"\ndependencies=["pkg@https://h.example/p.whl"]',
         "index-url = ['https://pypi.internal:8443/simple', 'https://pypi.internal:8443'],\nx=1@",
+        'index-url = "https://pypi.internal"\ndependencies=["pkg@https://h.example/p.whl"]',
+        "registry = 'https://pypi.internal'\r\nx='a@b'",
+        '["https://pypi.internal",\n"maintainer@example.com"]',
     ],
 )
 def test_a_host_and_port_at_a_line_end_stay_named(text: str) -> None:
-    """Before: ``https://***@example.com`` and the like, the index's host and port gone."""
+    """Before: ``https://***@example.com`` and the like, the index's host and port gone. A
+    quoted host with no port at a line end stays too (``redaction_userinfo.QUOTE_END``)."""
     for hide in _ALL:
         assert "pypi.internal" in hide(text), (hide.__name__, hide(text))
     assert redact(text) == text
     assert redact_urls(text) == text
 
 
-def test_a_bundle_carries_a_manifest_without_credentials_as_it_is(tmp_path: Path) -> None:
+@pytest.mark.parametrize("host", ["pypi.internal:8443", "pypi.internal"])
+def test_a_bundle_carries_a_manifest_without_credentials_as_it_is(
+    tmp_path: Path, host: str
+) -> None:
     """Before: refused, 'cannot hide this value's credentials', on a manifest holding none."""
     manifest = tmp_path / "mlenv.toml"
     manifest.write_text(
         '[environment]\nname = "e"\npython = "3.11"\n[pypi]\n'
-        'index-url = "https://pypi.internal:8443"\n'
+        f'index-url = "https://{host}"\n'
         'dependencies=["pkg@https://h.example/pkg-1.0-py3-none-any.whl"]\n'
     )
     assert shareable_manifest(manifest) == manifest.read_bytes()
@@ -166,6 +173,9 @@ _SHAPES: dict[str, Callable[[int], str]] = {
     "doubled escapes": lambda n: "https:" + "\\\\t" * (n // 3),
     "token controls": lambda n: "https://h/t/" + "a\x0b" * (n // 2),
     "words at ports": lambda n: "x:1\n" * (n // 4) + "@h",
+    "quotes before breaks": lambda n: "https://" + '"\n' * (n // 2),
+    "quote then closers": lambda n: "https://a" + "'" + ")" * n,
+    "quoted lines": lambda n: "://" + "'\n\n\n" * (n // 4),
 }
 
 
