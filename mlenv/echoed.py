@@ -41,7 +41,7 @@ _START = (
 # run crosses a start (``_START``): each character is read a bounded number of times.
 # A control joins a token as ``GLUE`` says, raw or as a repr escapes it (alternatives that
 # share no character: overlapping ones backtracked exponentially).
-_TOKEN_CHAR = r"(?:[A-Za-z0-9_.~+=\x00-\x1f-]|\\(?:[tnr]|x[0-9a-f]{2}))"
+_TOKEN_CHAR = r"(?:[A-Za-z0-9_.~+=\x00-\x1f-]|\\(?:[tnr]|x[0-9A-Fa-f]{2}))"
 _TOKEN_USER = LazyPattern(
     _START
     + f"(?:(?={_TOKEN_CHAR}*[0-9])(?={_TOKEN_CHAR}*[A-Za-z]){_TOKEN_CHAR}{{16,}}"

@@ -56,7 +56,7 @@ _URL_SLASH = r"(?:" + GLUE + r"*(?:\\{0,2}/|%2[Ff]))"
 # it (quadratic).
 WEB_SCHEME = "(?i:" + (GLUE + "*").join(["h", "t", "t", "p"]) + "(?:" + GLUE + "*s)?" + GLUE + "*:)"
 _WEB_SLASHES = (
-    r"(?:(?<![A-Za-z0-9+.-])|(?<=\\[tnr])|(?<=\\x[0-9a-f]{2})|(?<=\\u00[0-9a-fA-F]{2}))"
+    r"(?:(?<![A-Za-z0-9+.-])|(?<=\\[tnr])|(?<=\\x[0-9A-Fa-f]{2})|(?<=\\u00[0-9a-fA-F]{2}))"
     + WEB_SCHEME
     + r"(?!(?:"
     + _URL_SLASH
