@@ -31,9 +31,10 @@ _COLON = LazyPattern(PORT_COLON + r"|\uff1a|%3[Aa]")  # a port at a line's end i
 _NOT_HOST = LazyPattern(r"[A-Za-z][A-Za-z0-9+.-]*:/|[A-Za-z0-9]+:[0-9A-Fa-f]{16}")
 # Not after '=' (a token's own '=' would restart it), nor inside a run of ``_TOKEN_CHAR`` but
 # after one control that follows no token character (``(x)\ntoken@h``): one start a run.
+_TOKEN_CLASS = r"A-Za-z0-9_.~+=\x00-\x1f-"  # a token's characters, controls joining it
 _START = (
-    r"(?:(?<![^\s\"'`/(\[<,;|])(?<![A-Za-z0-9_.~+=\x00-\x1f-])"
-    r"|(?<=[^A-Za-z0-9_.~+=\x00-\x1f-][\x00-\x1f]))"
+    r"(?:(?<![^\s\"'`/(\[<,;|])(?<![" + _TOKEN_CLASS + "])"
+    r"|(?<=[^" + _TOKEN_CLASS + r"][\x00-\x1f]))"
 )
 # A user alone that is a credential: a token's length and alphabet, with a letter and a digit
 # (``pypi-AgEI...``, ``ghp_...``, a hex key), or a user named for one (``__token__``,
@@ -41,7 +42,7 @@ _START = (
 # run crosses a start (``_START``): each character is read a bounded number of times.
 # A control joins a token as ``GLUE`` says, raw or as a repr escapes it (alternatives that
 # share no character: overlapping ones backtracked exponentially).
-_TOKEN_CHAR = r"(?:[A-Za-z0-9_.~+=\x00-\x1f-]|\\(?:[tnr]|x[0-9A-Fa-f]{2}))"
+_TOKEN_CHAR = r"(?:[" + _TOKEN_CLASS + r"]|\\(?:[tnr]|x[0-9A-Fa-f]{2}))"
 _TOKEN_USER = LazyPattern(
     _START
     + f"(?:(?={_TOKEN_CHAR}*[0-9])(?={_TOKEN_CHAR}*[A-Za-z]){_TOKEN_CHAR}{{16,}}"

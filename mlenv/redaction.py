@@ -13,7 +13,7 @@ from mlenv.redaction_lines import KNOWN_TOKEN as _KNOWN_TOKEN
 from mlenv.redaction_lines import hide as _hide
 from mlenv.redaction_lines import hide_lines
 from mlenv.redaction_userinfo import ENCODED_USERINFO as _ENCODED_USERINFO
-from mlenv.redaction_userinfo import GLUE, WEB_SCHEME
+from mlenv.redaction_userinfo import GLUE, S_CONTROLS, WEB_SCHEME
 from mlenv.redaction_userinfo import RAW_PASSWORD as _RAW_PASSWORD
 from mlenv.redaction_userinfo import after_scheme as _after_scheme
 from mlenv.redaction_userinfo import authority_tail as _authority_tail
@@ -78,7 +78,7 @@ _ENCODED_VALUE = LazyPattern(r"(?:[^%&#;\s\"'<>]|%(?!26|3[Bb]|23)[0-9A-Fa-f]{2})
 # as does any other ``\s`` control, which it keeps encoded in the path; ``https:/`` is
 # ``https://`` to it, and is how a path spells the URL: ``MLENV_MANIFEST``'s error). A host
 # is 300 characters at most: a longer run, which glue lets cross URLs, rescanned (quadratic).
-_GLUED_SEGMENT = r"[\t-\r\x1c-\x1f]*[^/\s]+(?:[\t-\r\x1c-\x1f]+[^/\s]+)*"
+_GLUED_SEGMENT = rf"[{S_CONTROLS}]*[^/\s]+(?:[{S_CONTROLS}]+[^/\s]+)*"
 _PATH_TOKEN = LazyPattern(
     rf"(?P<head>(?::(?:{GLUE}*/){{2}}|{WEB_SCHEME}[/\\]+)(?:[^/\\\s]|{GLUE}){{1,300}}"
     rf"/{GLUE}*t{GLUE}*/){_GLUED_SEGMENT}"

@@ -16,16 +16,20 @@ from mlenv.lazy_pattern import LazyPattern
 GLUE = r"(?:[\t\n\r]|\\{1,2}(?:[tnr]|u000[9aAdD]))"
 # ``\s`` less the C0 controls: the blanks a userinfo (or a word of it) ends at.
 BLANK = r"\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+# The controls ``\s`` holds (a line's end among them), and a line ending after a value's
+# closing brackets or separators.
+S_CONTROLS = r"\t-\r\x1c-\x1f"
+_LINE_END = r"[)\]>,;]*[" + S_CONTROLS + "]"
 # A port before a line break (or another ``\s`` control; a closing quote between) ends a
 # userinfo there: ``https://h:8080\nme@x.org``, or a manifest's ``"https://h:8443"`` then a
 # line with an '@', is two lines to its reader; hiding across them lost the host and port (and
 # made a bundle refuse the manifest). Known limit: a password of digits before a line break.
-PORT_COLON = r":(?![0-9]+[\"'`]?[)\]>,;]*[\t-\r\x1c-\x1f])"
+PORT_COLON = r":(?![0-9]+[\"'`]?" + _LINE_END + ")"
 # A closing quote before a line break ends a userinfo too: a manifest's
 # ``"https://registry.internal"`` then a line ``x = "a@b"`` is a quoted host, not a user. But
 # not where the next line opens a string at once: ``'https://a:S3c'`` then ``'ret@h'`` is one
 # string to Python (adjacent literals, as pprint splits a long one).
-QUOTE_END = r"[\"'`](?:(?![)\]>,;]*[\t-\r\x1c-\x1f])|(?=[\r\n]+[\"'`]))"
+QUOTE_END = r"[\"'`](?:(?!" + _LINE_END + r")|(?=[\r\n]+[\"'`]))"
 
 
 def _authority(stops: str) -> str:
