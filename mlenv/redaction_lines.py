@@ -53,14 +53,17 @@ _PORTS = LazyPattern(r"[0-9.:\[\]-]+(?:/(?:tcp|udp|sctp))?")
 # lower-case words joined by ``_`` (``github_pat_tools_for_enterprise_automation-1.0-...``; a
 # wheel's tags are lower-case: ``glpat-1-cp311-cp311-manylinux_2_17_x86_64.whl``), and a
 # CamelCase one (``hf_HubIntegrationToolsForAzureMLStudio-1.0-...``) runs up to a ``-`` and
-# its version, where no token ends. A Slack token is numbers joined by ``-``, then 20 letters
-# and digits or more (``xoxb-2024-py3-none-any.whl`` is a project's).
+# its version, where no token ends. A tab or line break inside a GitHub, Hugging Face or npm
+# token joins its pieces, as a URL reader drops it (``https://h/x/ghp_Ab\ncD...``). A Slack
+# token is numbers joined by ``-``, then 20 letters and digits or more
+# (``xoxb-2024-py3-none-any.whl`` is a project's).
 KNOWN_TOKEN = LazyPattern(
     r"(?<![A-Za-z0-9_])(?P<prefix>gh[pousr]_|github_pat_|glpat-|hf_|npm_|pypi-|xox[abposr]-)"
     r"(?:(?<=pypi-)Ag[\w-]{40,}|(?<=glpat-)(?=[\w-]{0,19}[A-Z])[\w-]{20,}"
     r"|(?<=xox.-)[0-9]+-[\w-]{0,64}?[A-Za-z0-9]{20}[\w-]*"
     r"|(?<=github_pat_)(?=[A-Za-z0-9_]{0,29}[A-Z])[A-Za-z0-9_]{30,}(?![A-Za-z0-9_]|-[0-9])"
-    r"|(?=[A-Za-z0-9]*[a-z])(?=[A-Za-z0-9]*[A-Z])[A-Za-z0-9]{30,}(?![A-Za-z0-9]|-[0-9]))"
+    r"|(?=[A-Za-z0-9\t\n\r]*[a-z])(?=[A-Za-z0-9\t\n\r]*[A-Z])"
+    r"(?:[A-Za-z0-9]|[\t\n\r]+(?=[A-Za-z0-9])){30,}(?![A-Za-z0-9]|-[0-9]))"
 )
 
 
