@@ -43,6 +43,17 @@ _PASSWORD_COMMAND = LazyPattern(
     r"(?<![\w-])(?:-u|--user(?:name)?(?![\w-]))|(?i:\b(?:mysql\w*|mariadb\w*|twine|sshpass|login)\b)"
 )
 _PORTS = LazyPattern(r"[0-9.:\[\]-]+(?:/(?:tcp|udp|sctp))?")
+
+
+def _glued(chars: str) -> str:
+    """One of ``chars``, or a run of tabs and line breaks before one: a URL reader drops
+    those, so a token split by them is still one."""
+    return rf"(?:{chars}|[\t\n\r]+(?={chars}))"
+
+
+_WORD_CHAR = _glued(r"[\w-]")
+_ALNUM = _glued("[A-Za-z0-9]")
+_ALNUM_UNDERSCORE = _glued("[A-Za-z0-9_]")
 # Tokens whose prefix says what they are, bare or in a URL's path (``https://h/ghp_.../x``):
 # GitHub's ``ghp_``/``gho_``/``ghu_``/``ghs_``/``ghr_``/``github_pat_``, GitLab's ``glpat-``,
 # Hugging Face's ``hf_``, PyPI's ``pypi-Ag...``, npm's ``npm_``, Slack's ``xox?-``: each long
@@ -53,17 +64,18 @@ _PORTS = LazyPattern(r"[0-9.:\[\]-]+(?:/(?:tcp|udp|sctp))?")
 # lower-case words joined by ``_`` (``github_pat_tools_for_enterprise_automation-1.0-...``; a
 # wheel's tags are lower-case: ``glpat-1-cp311-cp311-manylinux_2_17_x86_64.whl``), and a
 # CamelCase one (``hf_HubIntegrationToolsForAzureMLStudio-1.0-...``) runs up to a ``-`` and
-# its version, where no token ends. A tab or line break inside a GitHub, Hugging Face or npm
-# token joins its pieces, as a URL reader drops it (``https://h/x/ghp_Ab\ncD...``). A Slack
+# its version, where no token ends. A tab or line break inside a token joins its
+# pieces (``_glued``), as a URL reader drops it (``https://h/x/ghp_Ab\ncD...``). A Slack
 # token is numbers joined by ``-``, then 20 letters and digits or more
 # (``xoxb-2024-py3-none-any.whl`` is a project's).
 KNOWN_TOKEN = LazyPattern(
     r"(?<![A-Za-z0-9_])(?P<prefix>gh[pousr]_|github_pat_|glpat-|hf_|npm_|pypi-|xox[abposr]-)"
-    r"(?:(?<=pypi-)Ag[\w-]{40,}|(?<=glpat-)(?=[\w-]{0,19}[A-Z])[\w-]{20,}"
-    r"|(?<=xox.-)[0-9]+-[\w-]{0,64}?[A-Za-z0-9]{20}[\w-]*"
-    r"|(?<=github_pat_)(?=[A-Za-z0-9_]{0,29}[A-Z])[A-Za-z0-9_]{30,}(?![A-Za-z0-9_]|-[0-9])"
+    rf"(?:(?<=pypi-)Ag{_WORD_CHAR}{{40,}}|(?<=glpat-)(?={_WORD_CHAR}{{0,19}}[A-Z]){_WORD_CHAR}{{20,}}"
+    rf"|(?<=xox.-)[0-9]+-{_WORD_CHAR}{{0,64}}?{_ALNUM}{{20}}{_WORD_CHAR}*"
+    rf"|(?<=github_pat_)(?={_ALNUM_UNDERSCORE}{{0,29}}[A-Z]){_ALNUM_UNDERSCORE}{{30,}}"
+    r"(?![A-Za-z0-9_]|-[0-9])"
     r"|(?=[A-Za-z0-9\t\n\r]*[a-z])(?=[A-Za-z0-9\t\n\r]*[A-Z])"
-    r"(?:[A-Za-z0-9]|[\t\n\r]+(?=[A-Za-z0-9])){30,}(?![A-Za-z0-9]|-[0-9]))"
+    rf"{_ALNUM}{{30,}}(?![A-Za-z0-9]|-[0-9]))"
 )
 
 

@@ -25,7 +25,9 @@ def _shows_a_piece(shown: str) -> bool:
     return any(_BODY[i : i + 8] in shown for i in range(len(_BODY) - 7))
 
 
-@pytest.mark.parametrize("prefix", ["ghp_", "hf_", "npm_"])
+@pytest.mark.parametrize(
+    "prefix", ["ghp_", "hf_", "npm_", "glpat-", "github_pat_", "pypi-AgEIcHlwaS5vcmc", "xoxb-1234-"]
+)
 @pytest.mark.parametrize("control", ["\n", "\t", "\r\n"])
 @pytest.mark.parametrize("around", ["https://h.example/x/{}/y", "{}"])
 def test_a_prefixed_token_split_by_a_break_is_hidden_whole(
