@@ -74,7 +74,7 @@ def profile(project: Path, env: dict[str, str]) -> str:
     import mlenv.conda.pack as pack
     import mlenv.install.wheels as install
     import mlenv.tarball as layer
-    from mlenv.cli import main
+    from mlenv.cli.app import main
 
     timed(build, "_verified_copies", "verify artifacts (sha256 of every wheel)")
     timed(build, "install_environment", "install wheels into the staging tree")

@@ -43,7 +43,7 @@ def silence_stdout() -> None:
 def stdout_console(width: int | None) -> Console:
     """A rich console on stdout whose closed pipe ends the command as every other command's
     does: rich's own handling exits 1 from inside the render (``SystemExit``), unseen by
-    ``cli.exit_status``; this one raises the EPIPE for it."""
+    ``cli.exits.exit_status``; this one raises the EPIPE for it."""
     from rich.console import Console
 
     class _Console(Console):

@@ -8,7 +8,7 @@ has found a lock fresh, its verdict is kept in the cache by the exact bytes of b
 ``drift.reads_places``), so the next answer reads and hashes them and imports nothing else. A plain
 ``lock`` that is not fresh runs the lock use case from here too, without click (whose import
 and option parsing cost a warm lock about a tenth of its time); its errors become exit codes
-in ``mlenv.cli.exit_status``, loaded only when one escapes. A first lock (none there yet) is
+in ``mlenv.cli.exits.exit_status``, loaded only when one escapes. A first lock (none there yet) is
 written from the lock memo (``mlenv.cache.memo``) when a full run already resolved the same
 inputs, and otherwise recorded (``mlenv.watch``) so that the memo may keep it.
 
@@ -261,7 +261,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     command = _command(args)
     if command is None:
-        from mlenv.cli import main as cli_main
+        from mlenv.cli.app import main as cli_main
 
         return cli_main(args)
     status = _fresh(command)
@@ -371,7 +371,7 @@ def _lock(command: PlainLock, argv: Sequence[str], first: FirstLock | None) -> i
         else:
             _first(session, command, first)
     except (Exception, KeyboardInterrupt) as exc:
-        from mlenv.cli import exit_status
+        from mlenv.cli.exits import exit_status
 
         return exit_status(exc, argv)
     return 0

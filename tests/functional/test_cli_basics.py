@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from mlenv import __version__, cli
+from mlenv import __version__
+from mlenv.cli.app import main as cli_main
+from mlenv.cli.exits import exit_status
 from mlenv.commands import session
 from mlenv.errors import VerdictError
 from mlenv.manifest import loads
@@ -165,9 +167,9 @@ def test_a_verdict_already_shown_still_ends_in_a_json_error_event(
     """``verify``/``diff --exit-code`` print their report, then fail with a VerdictError: as
     text nothing more is said, in JSON the wrapper still gets the one ``error`` event."""
     verdict = VerdictError("the locks differ")
-    assert cli.exit_status(verdict, ["diff", "--exit-code"]) == 1
+    assert exit_status(verdict, ["diff", "--exit-code"]) == 1
     assert capsys.readouterr().err == ""
-    assert cli.exit_status(verdict, ["--log-format", "json", "diff", "--exit-code"]) == 1
+    assert exit_status(verdict, ["--log-format", "json", "diff", "--exit-code"]) == 1
     event = json.loads(capsys.readouterr().err)
     assert (event["event"], event["message"], event["exit_code"]) == (
         "error",
@@ -191,10 +193,10 @@ def broken_reader(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 def test_json_log_format_reports_an_internal_error_as_an_event(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    assert cli.main(["--log-format", "json", "show"]) == 2
+    assert cli_main(["--log-format", "json", "show"]) == 2
     event = json.loads(capsys.readouterr().err)
     assert event["label"] == "internal error" and "traceback" not in event
-    assert cli.main(["--log-format", "json", "-v", "show"]) == 2
+    assert cli_main(["--log-format", "json", "-v", "show"]) == 2
     event = json.loads(capsys.readouterr().err)
     assert "RuntimeError: boom" in event["traceback"] and "secret" not in json.dumps(event)
 
@@ -203,10 +205,10 @@ def test_json_log_format_reports_an_internal_error_as_an_event(
 def test_internal_error_exit_2_traceback_only_with_verbose(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    assert cli.main(["show"]) == 2
+    assert cli_main(["show"]) == 2
     quiet = capsys.readouterr().err
     assert "internal error" in quiet and "Traceback" not in quiet
-    assert cli.main(["-v", "show"]) == 2
+    assert cli_main(["-v", "show"]) == 2
     verbose = capsys.readouterr().err
     assert "RuntimeError: boom" in verbose and "secret" not in verbose
 

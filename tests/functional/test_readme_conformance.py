@@ -18,7 +18,7 @@ from typing import Any
 import click
 import pytest
 
-from mlenv.cli import cli
+from mlenv.cli.app import cli
 from mlenv.inputs import MANIFEST_KEYS, REQUIRED_KEYS
 from mlenv.manifest import parse
 from tests.support.cli import run_mlenv

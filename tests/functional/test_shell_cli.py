@@ -6,7 +6,8 @@ import os
 import subprocess
 from pathlib import Path
 
-from mlenv.cli import StagedGroup, cli
+from mlenv.cli.app import cli
+from mlenv.cli.group import StagedGroup
 from tests.support.cli import run_mlenv
 
 

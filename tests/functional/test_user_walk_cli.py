@@ -14,7 +14,7 @@ from pathlib import Path
 
 import click
 
-from mlenv.cli import cli
+from mlenv.cli.app import cli
 from mlenv.cuda.matrix import min_driver
 from mlenv.cuda.versions import CudaVersion
 from tests.support.cli import run_mlenv

@@ -51,7 +51,7 @@ def readv(fd, buffers):
 
 
 os.readv = readv
-from mlenv.cli import main
+from mlenv.cli.app import main
 
 sys.exit(main(sys.argv[2:]))
 """
@@ -79,7 +79,7 @@ def hook(event, args):
 
 
 sys.addaudithook(hook)
-from mlenv.cli import main
+from mlenv.cli.app import main
 
 sys.exit(main(sys.argv[2:]))
 """

@@ -20,8 +20,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mlenv import cli, uptodate
+from mlenv import uptodate
 from mlenv.cache import FRESH, files, fresh
+from mlenv.cli.app import main as cli_main
 from tests.support.mounts import tmpfs
 from tests.support.noop import (
     copy_mlenv,
@@ -321,7 +322,7 @@ def test_a_cache_or_manifest_that_cannot_be_named_is_no_error(
         args = ["-q", "--manifest", long, "lock", "--check"]
     expected = 0 if shape == "unknown-user" else None  # None: the full CLI
     assert uptodate.answer(args) == expected
-    assert uptodate.main(args) == cli.main(args)
+    assert uptodate.main(args) == cli_main(args)
 
 
 def test_a_bundle_whose_index_is_a_dangling_symlink_gets_no_verdict(tmp_path: Path) -> None:

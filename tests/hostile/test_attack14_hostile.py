@@ -266,7 +266,7 @@ def test_a_plain_lock_never_calls_a_drifted_target_up_to_date(
 def _both(root: Path, args: list[str], cache: Path) -> tuple[int, int]:
     """The exit status of the no-op path and of the full CLI for the same command line."""
     env = {**os.environ, "PYTHONPATH": str(ROOT), "MLENV_CACHE_DIR": str(cache)}
-    full = "import sys; from mlenv.cli import main; sys.exit(main(sys.argv[1:]))"
+    full = "import sys; from mlenv.cli.app import main; sys.exit(main(sys.argv[1:]))"
     statuses = []
     for command in ([sys.executable, "-m", "mlenv"], [sys.executable, "-c", full]):
         result = subprocess.run([*command, *args], cwd=root, env=env, capture_output=True,

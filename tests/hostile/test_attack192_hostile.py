@@ -156,12 +156,12 @@ def test_the_prerelease_note_keeps_its_advice_beside_a_huge_name(tmp_path: Path)
 def test_a_verbose_traceback_hides_bare_userinfo(
     log: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from mlenv import cli
+    from mlenv.cli.exits import exit_status
 
     try:
         raise RuntimeError(f"cannot read user:{SECRET}@host/simple")
     except RuntimeError as exc:
-        assert cli.exit_status(exc, ["--log-format", log, "-v", "show"]) == 2
+        assert exit_status(exc, ["--log-format", log, "-v", "show"]) == 2
     said = capsys.readouterr().err
     assert "RuntimeError" in said and "***@host/simple" in said
     assert SECRET[:10] not in said

@@ -17,9 +17,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mlenv import cli, uptodate
+from mlenv import uptodate
 from mlenv.atomic import atomic_writer, write_atomic
 from mlenv.cache import fresh
+from mlenv.cli.app import main as cli_main
 from mlenv.redaction import redact
 from tests.support.noop import lock_for, manifest_text
 
@@ -45,7 +46,7 @@ def test_up_to_date_names_a_lock_path_as_the_full_cli_redacts_it(
     secret (``Bearer abc``, ``a?token=...``) shows as ``***`` there; the fast path printed it
     as it is. Both must say the same, from the kept verdict too."""
     args = _project(tmp_path / name)
-    assert cli.main(args) == 0
+    assert cli_main(args) == 0
     full = capsys.readouterr().err
     assert "***" in full
     for _ in range(2):  # judged, then answered from the kept verdict
@@ -139,7 +140,7 @@ def test_a_check_without_a_home_judges_the_lock_as_with_one(
     args = _project(tmp_path / "project")[2:]  # no --cache
     monkeypatch.chdir(tmp_path)
     _no_home(monkeypatch)
-    main = uptodate.main if how == "fast" else cli.main
+    main = uptodate.main if how == "fast" else cli_main
     assert main(args) == 0
     assert capsys.readouterr().err.endswith("mlenv.lock is up to date\n")
     manifest = tmp_path / "project" / "mlenv.toml"
@@ -195,7 +196,7 @@ def test_a_cache_the_full_cli_refuses_is_refused_by_the_fast_path_too(
     else:
         monkeypatch.setenv(variable, str(tmp_path / where))
     for check in (args, args[:-1]):  # lock --check, lock
-        assert cli.main(check) == 1
+        assert cli_main(check) == 1
         full = capsys.readouterr().err
         assert uptodate.main(check) == 1
         assert capsys.readouterr().err == full

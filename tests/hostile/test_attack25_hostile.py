@@ -16,7 +16,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from packaging.utils import canonicalize_name
 
-from mlenv import cli, lockfile, uptodate
+from mlenv import lockfile, uptodate
+from mlenv.cli.app import main as cli_main
 from mlenv.commands.verify import verify
 from mlenv.errors import ManifestError
 from mlenv.index.model import PackageIndexError, make_file
@@ -61,7 +62,7 @@ def test_the_unedited_lock_is_fresh(tmp_path: Path) -> None:
     so the refusals below are the edits' doing."""
     args = _project(tmp_path, lock_for(MANIFEST))
     assert uptodate.answer(["-q", *args]) == 0
-    assert cli.main(["-q", *args]) == 0
+    assert cli_main(["-q", *args]) == 0
 
 
 @pytest.mark.parametrize(("key", "old", "new"), TARGET_EDITS)
@@ -76,7 +77,7 @@ def test_an_edited_target_is_stale_for_lock_check(
     args = _project(tmp_path, text.replace(old, new, 1))
     assert uptodate.answer(["-q", *args]) is None
     capsys.readouterr()
-    assert cli.main(args) == 1
+    assert cli_main(args) == 1
     err = capsys.readouterr().err
     assert f"target.{key}:" in err and "the lock was edited" in err, err
 
@@ -138,7 +139,7 @@ def test_a_lock_emptied_of_its_entries_is_refused_by_lock_check_and_verify(
     emptied = text[: text.index("\n[[platform")] + "\n"
     args = _project(tmp_path, emptied)
     for command in (args, [*args[:-1]], [*args[:2], "verify"]):
-        assert cli.main(command) == 1, command
+        assert cli_main(command) == 1, command
         err = capsys.readouterr().err
         assert "platform.linux-64: has no entry for 'lib' of [target].requirements" in err, err
 
@@ -244,12 +245,12 @@ def test_a_damaged_lock_names_a_command_that_mends_it(
     text = (project / "mlenv.lock").read_text()
     (project / "mlenv.lock").write_text(text[: text.index("\n[[platform")] + "\n")
     base = ["--manifest", str(project / "mlenv.toml")]
-    assert cli.main([*base, "lock"]) == 1
+    assert cli_main([*base, "lock"]) == 1
     hint = capsys.readouterr().err.split("hint: ")[1]
     command = hint.split("`")[1].split()
     assert command[0] == "mlenv"
-    assert cli.main([*base, *command[1:]]) == 0
-    assert cli.main([*base, "lock", "--check"]) == 0
+    assert cli_main([*base, *command[1:]]) == 0
+    assert cli_main([*base, "lock", "--check"]) == 0
 
 
 WHEEL = "hello-1.0-py3-none-any.whl"

@@ -13,7 +13,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mlenv import cli, lockfile, uptodate
+from mlenv import lockfile, uptodate
+from mlenv.cli import app
+from mlenv.cli.app import main as cli_main
 from mlenv.commands.session import open_session
 from mlenv.conda.records import match_spec_name
 from mlenv.errors import ManifestError, UsageError
@@ -157,7 +159,7 @@ def test_every_failure_line_is_json_whenever_click_reads_json(
     """``--log-format`` is read as click reads it: after ``-m --`` it is in force, and the
     error was prose; every stderr line is then a JSON event."""
     monkeypatch.chdir(tmp_path)
-    assert cli.main(args) == 1
+    assert cli_main(args) == 1
     err = capsys.readouterr().err
     lines = err.splitlines()
     assert lines, err
@@ -181,7 +183,7 @@ def test_human_mode_failures_stay_prose(
 ) -> None:
     """Where click runs in human mode, the error is the human line, not an event."""
     monkeypatch.chdir(tmp_path)
-    assert cli.main(args) == 1
+    assert cli_main(args) == 1
     err = capsys.readouterr().err
     assert err.startswith("error: "), err
 
@@ -220,8 +222,8 @@ def test_the_cli_hands_the_cache_on_as_typed(monkeypatch: pytest.MonkeyPatch) ->
         given.append(cache)
         raise UsageError("stop", where="--cache")
 
-    monkeypatch.setattr(cli, "open_session", fake)
-    assert cli.main(["-q", "--cache", "./~", "show"]) == 1
+    monkeypatch.setattr(app, "open_session", fake)
+    assert cli_main(["-q", "--cache", "./~", "show"]) == 1
     assert given == ["./~"]
 
 

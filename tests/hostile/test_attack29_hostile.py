@@ -14,7 +14,8 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from packaging.utils import canonicalize_name
 
-from mlenv import cli, lockfile, uptodate
+from mlenv import lockfile, uptodate
+from mlenv.cli.app import main as cli_main
 from mlenv.commands.verify import verify
 from mlenv.conda.records import CondaRecord
 from mlenv.drift import DERIVED, target_drift
@@ -71,7 +72,7 @@ def test_the_lock_of_a_manifest_with_secrets_is_fresh_and_holds_none(tmp_path: P
     for manifest in (MANIFEST, MANIFEST.replace("user:pw@", "user:rotated@")):
         args = _project(tmp_path, manifest, text)
         assert uptodate.answer(["-q", *args]) == 0
-        assert cli.main(["-q", *args]) == 0
+        assert cli_main(["-q", *args]) == 0
 
 
 @pytest.mark.parametrize(("key", "old", "new"), LOCATION_EDITS)
@@ -87,7 +88,7 @@ def test_an_edited_location_is_stale_for_lock_check_and_verify(
     args = _project(tmp_path, MANIFEST, edited)
     assert uptodate.answer(["-q", *args]) is None
     capsys.readouterr()
-    assert cli.main(args) == 1
+    assert cli_main(args) == 1
     err = capsys.readouterr().err
     assert f"target.{key}:" in err and "the lock was edited" in err, err
     verdict = verify(load_manifest(MANIFEST), lockfile.loads(edited), Path("l"), None, None)
@@ -296,7 +297,7 @@ def test_a_deleted_conda_dependency_fails_lock_check(
             lock, target=dataclasses.replace(lock.target, requires_driver=needed)
         )
         args = _project(tmp_path, manifest, lockfile.render(lock))
-        assert cli.main(["-q", *args]) == status
+        assert cli_main(["-q", *args]) == status
     assert "depends on 'libgomp >=12'" in capsys.readouterr().err
 
 

@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from mlenv import cli, uptodate
+from mlenv import uptodate
 from mlenv.cache.bundle import shareable_manifest
+from mlenv.cli.app import main as cli_main
 from mlenv.commands.verify import verify
 from mlenv.errors import MlenvError
 from mlenv.judge import verify_lock
@@ -276,7 +277,7 @@ def test_a_cpu_ok_mark_the_manifest_does_not_allow_is_an_edit(
     args = ["--manifest", str(tmp_path / "mlenv.toml"), "lock", "--check"]
     assert uptodate.answer(["-q", *args]) is None
     capsys.readouterr()
-    assert cli.main(args) == 1
+    assert cli_main(args) == 1
     err = capsys.readouterr().err
     assert "cpu-ok" in err and "torch" in err and "the lock was edited" in err, err
 
@@ -289,7 +290,7 @@ def test_a_cpu_ok_mark_the_manifest_allows_is_fresh(tmp_path: Path) -> None:
     assert not verdict.errors, verdict.findings
     (tmp_path / "mlenv.toml").write_text(text)
     (tmp_path / "mlenv.lock").write_text(lock)
-    assert cli.main(["-q", "--manifest", str(tmp_path / "mlenv.toml"), "lock", "--check"]) == 0
+    assert cli_main(["-q", "--manifest", str(tmp_path / "mlenv.toml"), "lock", "--check"]) == 0
 
 
 def test_an_unverified_mark_the_manifest_does_not_allow_is_an_edit() -> None:

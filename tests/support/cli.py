@@ -33,12 +33,12 @@ def run_mlenv(
 def run_in_process(
     args: Sequence[str], cwd: Path, env: Mapping[str, str] | None = None
 ) -> tuple[int, str, str]:
-    """The real entry point (``mlenv.cli.main``, its error mapping included) in this process,
+    """The real entry point (``mlenv.cli.app.main``, its error mapping included) in this process,
     in ``cwd`` with ``env`` added: exit code, stdout, stderr. For fuzzing passes that run it
     hundreds of times, where a subprocess each would take minutes."""
     from click.testing import CliRunner
 
-    from mlenv.cli import main
+    from mlenv.cli.app import main
 
     before = Path.cwd()
     os.chdir(cwd)

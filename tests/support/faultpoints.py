@@ -59,7 +59,7 @@ if action.endswith("-entry"):  # the installed entry point, as a shell or CI run
 
     code = entry()
 else:
-    from mlenv.cli import main
+    from mlenv.cli.app import main
 
     code = main(sys.argv[4:])
 if action == "count":

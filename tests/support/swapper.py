@@ -26,7 +26,7 @@ def hook(event, args):
 
 
 sys.addaudithook(hook)
-from mlenv.cli import main
+from mlenv.cli.app import main
 
 sys.exit(main(sys.argv[5:]))
 """

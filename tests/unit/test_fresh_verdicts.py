@@ -17,8 +17,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mlenv import cli, uptodate
+from mlenv import uptodate
 from mlenv.cache import FRESH, fresh
+from mlenv.cli.app import main as cli_main
 from tests.support.mounts import tmpfs
 from tests.support.noop import full_runs, imported, lock_for, manifest_text, mutations
 
@@ -144,7 +145,7 @@ def test_a_verdict_not_written_by_this_user_for_these_bytes_is_a_miss(
     full = full_runs(monkeypatch)
     assert uptodate.answer(args) is None
     assert len(full) == 1
-    assert cli.main(args) == 1
+    assert cli_main(args) == 1
 
 
 def test_a_change_to_the_code_that_judged_is_a_miss(

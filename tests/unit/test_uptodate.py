@@ -17,7 +17,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mlenv import cli, inputs, uptodate
+from mlenv import inputs, uptodate
+from mlenv.cli.app import cli
+from mlenv.cli.app import main as cli_main
 from mlenv.errors import MlenvError
 from mlenv.lockfile import inputs_hash
 from mlenv.manifest import loads as load_manifest
@@ -92,7 +94,7 @@ def check(tmp_path: Path, text: str, lock: str) -> tuple[int | None, int]:
     (tmp_path / "mlenv.toml").write_text(text)
     (tmp_path / "mlenv.lock").write_text(lock)
     args = ["-q", "--manifest", str(tmp_path / "mlenv.toml"), "lock", "--check"]
-    return uptodate.answer(args), cli.main(args)
+    return uptodate.answer(args), cli_main(args)
 
 
 @settings(max_examples=150, suppress_health_check=[HealthCheck.function_scoped_fixture],
@@ -138,7 +140,7 @@ def test_fast_path_refuses_a_lock_it_cannot_read(tmp_path: Path) -> None:
         (tmp_path / "mlenv.lock").write_text(bad)
         assert uptodate.answer(args) is None
         with pytest.raises(MlenvError):
-            cli.cli.main(args=args, prog_name="mlenv", standalone_mode=False)
+            cli.main(args=args, prog_name="mlenv", standalone_mode=False)
 
 
 @pytest.mark.parametrize(
@@ -280,8 +282,9 @@ def test_a_plain_lock_without_click_fails_as_the_cli_does(tmp_path: Path, args: 
     env = {**os.environ, "PYTHONPATH": str(ROOT), "MLENV_CACHE_DIR": str(tmp_path / "cache")}
     entry = subprocess.run([sys.executable, "-m", "mlenv", *args], cwd=tmp_path, env=env,
                            capture_output=True, text=True, check=False)  # fmt: skip
+    full = f"import sys; from mlenv.cli.app import main; sys.exit(main({args!r}))"
     through_cli = subprocess.run(
-        [sys.executable, "-c", f"import sys; from mlenv.cli import main; sys.exit(main({args!r}))"],
+        [sys.executable, "-c", full],
         cwd=tmp_path, env=env, capture_output=True, text=True, check=False,
     )  # fmt: skip
     assert entry.returncode == through_cli.returncode == 1
@@ -298,7 +301,7 @@ def test_a_cache_option_the_cli_would_refuse_goes_to_the_full_cli(tmp_path: Path
     manifest = str(tmp_path / "mlenv.toml")
     assert uptodate.answer(["--cache", manifest, "-m", manifest, "lock"]) is None
     assert uptodate.answer(["--cache", str(tmp_path), "-m", manifest, "lock"]) == 0
-    assert cli.main(["--cache", manifest, "-m", manifest, "lock"]) != 0
+    assert cli_main(["--cache", manifest, "-m", manifest, "lock"]) != 0
 
 
 def test_an_edited_lock_head_is_never_fresh_on_the_fast_path(tmp_path: Path) -> None:
