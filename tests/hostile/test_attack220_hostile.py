@@ -19,14 +19,35 @@ empty) already gave the right verdict or a clear error naming its source. These 
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
 from mlenv import host
 from mlenv.cuda.versions import CudaError, DriverVersion
+from mlenv.host_libs import HINT
+from mlenv.host_system import Said
 from mlenv.host_text import HostError
-from tests.support.fake_host import FakeHost
+from tests.support.cli import run_in_process
+from tests.support.cuda_project import locked_cuda_project
+from tests.support.fake_host import FakeHost, with_glibc
 
 pytestmark = pytest.mark.hostile
+
+# zzzhouuu/truenas-nvidia-drivers#19: nvidia-smi's whole output beside a module of 580.173.02
+TRUENAS_SMI = (
+    "Failed to initialize NVML: Driver/library version mismatch\nNVML library version: 580.178\n"
+)
+# JetPack 6.2 on an AGX Orin (dusty-nv/jetson-containers#1403) and its release file (attack 18)
+JETPACK_BANNER = (
+    "| NVIDIA-SMI 540.4.0                Driver Version: 540.4.0      CUDA Version: 12.6     |\n"
+    "|   0  Orin (nvgpu)                  N/A  | N/A              N/A |                  N/A |\n"
+)
+L4T_R36 = (
+    "# R36 (release), REVISION: 4.3, GCID: 38968081, BOARD: generic, EABI: aarch64, "
+    "DATE: Wed Jan  8 01:49:37 UTC 2025\n"
+)
 
 
 def _hint_of(value: str) -> tuple[str, str]:
@@ -57,3 +78,54 @@ def test_several_nodes_drivers_are_named() -> None:
     first, and one asked for."""
     for hint in _hint_of("575.51.03\r\n570.124.06\r\n"):
         assert "2 drivers (570.124.06, 575.51.03)" in hint and "write that one alone" in hint
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
+    """A CUDA 12.6 project (floor 560.28.03), locked by the real CLI."""
+    return locked_cuda_project(tmp_path_factory.mktemp("a220"), "12.6", "560.28.03")
+
+
+def _verify_host(
+    machine: FakeHost, project: tuple[Path, dict[str, str]], monkeypatch: pytest.MonkeyPatch
+) -> tuple[int, str, dict[str, object]]:
+    """``mlenv verify --host`` on ``machine``: exit code, all text, and the --json answer."""
+    monkeypatch.setattr(host, "RealHost", lambda: machine)
+    code, out, err = run_in_process(["verify", "--host"], *project)
+    json_code, json_out, _ = run_in_process(["verify", "--host", "--json"], *project)
+    assert json_code == code
+    return code, out + err, json.loads(json_out)
+
+
+def test_jetson_cannot_judge_says_jetson(
+    project: tuple[Path, dict[str, str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Input: a JetPack 6.2 Orin. Before: exit 3 "no NVIDIA driver found on this host", hint
+    "run on a GPU node". Now: exit 3 naming driver 540.4.0 as Jetson Linux R36.4.3's."""
+    machine = with_glibc({host.TEGRA_RELEASE: L4T_R36}, {host.SMI_BANNER_ARGV: JETPACK_BANNER})
+    code, said, answer = _verify_host(machine, project, monkeypatch)
+    assert code == 3, said
+    headline = "driver 540.4.0 is Jetson Linux R36.4.3's, not judged by NVIDIA's driver tables"
+    assert f"cannot judge: {headline}" in said
+    assert "no NVIDIA driver found" not in said and "run on a GPU node" not in said
+    assert answer["ok"] is None and answer["cannot-judge"] == headline
+
+
+def test_mismatch_without_a_module_file_fails(
+    project: tuple[Path, dict[str, str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Input: no /sys/module or /proc/driver version file, nvidia-smi exiting 18 with the
+    TrueNAS mismatch. Before: exit 3 "no NVIDIA driver found", hint "run on a GPU node". Now:
+    exit 1 quoting the mismatch and NVML's 580.178, with the reboot hint."""
+    machine = with_glibc()
+    for argv in (host.SMI_QUERY_ARGV, host.SMI_BANNER_ARGV):
+        machine.failures[argv] = Said(18, TRUENAS_SMI, "")
+    code, said, answer = _verify_host(machine, project, monkeypatch)
+    assert code == 1, said
+    assert (
+        "error: nvidia-smi says 'Failed to initialize NVML: Driver/library version mismatch'"
+        in said
+    )
+    assert "Driver/library version mismatch" in said and "580.178" in said
+    assert "no NVIDIA driver found" not in said and "reboot" in said
+    assert answer["ok"] is False and answer["hint"] == HINT
