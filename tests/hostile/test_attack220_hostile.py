@@ -35,19 +35,12 @@ from tests.support.fake_host import FakeHost, with_glibc
 
 pytestmark = pytest.mark.hostile
 
+FIXTURES = Path(__file__).parents[2] / "fixtures" / "host"
 # zzzhouuu/truenas-nvidia-drivers#19: nvidia-smi's whole output beside a module of 580.173.02
-TRUENAS_SMI = (
-    "Failed to initialize NVML: Driver/library version mismatch\nNVML library version: 580.178\n"
-)
-# JetPack 6.2 on an AGX Orin (dusty-nv/jetson-containers#1403) and its release file (attack 18)
-JETPACK_BANNER = (
-    "| NVIDIA-SMI 540.4.0                Driver Version: 540.4.0      CUDA Version: 12.6     |\n"
-    "|   0  Orin (nvgpu)                  N/A  | N/A              N/A |                  N/A |\n"
-)
-L4T_R36 = (
-    "# R36 (release), REVISION: 4.3, GCID: 38968081, BOARD: generic, EABI: aarch64, "
-    "DATE: Wed Jan  8 01:49:37 UTC 2025\n"
-)
+TRUENAS_SMI = (FIXTURES / "smi_nvml_mismatch.txt").read_text()
+# JetPack 6.2 on an AGX Orin: the banner (ollama/ollama#9503) and the release file (attack 18)
+JETPACK_BANNER = (FIXTURES / "smi_banner_jetpack62.txt").read_text()
+L4T_R36 = (FIXTURES / "nv_tegra_release_r36.txt").read_text()
 
 
 def _hint_of(value: str) -> tuple[str, str]:
