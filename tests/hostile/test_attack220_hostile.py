@@ -122,3 +122,31 @@ def test_mismatch_without_a_module_file_fails(
     assert "Driver/library version mismatch" in said and "580.178" in said
     assert "no NVIDIA driver found" not in said and "reboot" in said
     assert answer["ok"] is False and answer["hint"] == HINT
+
+
+FULLWIDTH = "\uff15\uff17\uff10.\uff18\uff16"  # 570.86 in fullwidth digits
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "named"),
+    [("driver-floor", "570.86 ", "[target].driver-floor: '570.86 ' is not a driver version"),
+     ("driver-floor", FULLWIDTH, f"[target].driver-floor: '{FULLWIDTH}' is not a driver version"),
+     ("cuda", "12.6.3", "[target].cuda: '12.6.3' is not a CUDA version")],
+)  # fmt: skip
+def test_an_edited_lock_value_names_the_lock(
+    key: str, value: str, named: str, project: tuple[Path, dict[str, str]]
+) -> None:
+    """Input: the lock's oldest-driver key (or its CUDA) edited by hand. Before: exit 1 with
+    "driver version: '570.86 ' is not a driver version", naming no file or key. Now: the
+    lock and its key are named."""
+    root, env = project
+    lock = (root / "mlenv.lock").read_text()
+    assert f'\n{key} = "' in lock
+    edited = lock.replace(f'\n{key} = "', f'\n{key} = "{value}" # was "', 1)
+    try:
+        (root / "mlenv.lock").write_text(edited)
+        code, out, err = run_in_process(["verify"], root, env)
+    finally:
+        (root / "mlenv.lock").write_text(lock)
+    assert code == 1, out + err
+    assert f"error: mlenv.lock {named}" in err
