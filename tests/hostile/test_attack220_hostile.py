@@ -15,6 +15,8 @@ empty) already gave the right verdict or a clear error naming its source. These 
   node" while its own probe lines said the driver is Jetson Linux's.
 - ``verify --host`` where nvidia-smi reports a Driver/library version mismatch and no module
   version file is readable said "no NVIDIA driver found" and exited 3; CUDA cannot start.
+- ``verify`` by the lock's own floor, edited to "570.86 ", said "driver version: ... is not a
+  driver version", naming neither the lock nor its key.
 """
 
 from __future__ import annotations
