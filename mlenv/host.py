@@ -27,11 +27,13 @@ from mlenv.cuda.versions import TEGRA_RELEASE_RE, jetson_only
 from mlenv.host_libs import (
     DriverMismatch,
     SmiMismatch,
+    Unjudged,
     ldconfig_paths,
     library_version,
     mismatch,
     parse_smi_mismatch,
     parse_smi_no_gpu,
+    unjudged_by_smi,
 )
 from mlenv.host_system import HostSystem as HostSystem
 from mlenv.host_system import NvmlSnapshot as NvmlSnapshot
@@ -64,6 +66,10 @@ TEGRA_RELEASE = "/etc/nv_tegra_release"
 KERNEL_VERSION = "/proc/version"
 # WSL 2's GPU device (dxgkrnl, also in its containers): a custom WSL kernel is still known.
 WSL_GPU_DEVICE = "/dev/dxg"
+JETSON_HINT = (
+    "a Jetson runs the CUDA its JetPack release ships; judge the lock for the fleet's dGPU "
+    f"nodes with --driver, or on one of them (an IGX's dGPU: set {DRIVER_ENV})"
+)
 _WSL_RE = re.compile(r"\s*Linux version [^\s(]*(?:microsoft|WSL)", re.IGNORECASE)
 SMI_QUERY_ARGV = (
     "nvidia-smi",
@@ -112,6 +118,7 @@ class HostFacts:
     machine: str = ""  # uname -m: a lock for other machines cannot run here (GH200: aarch64)
     mismatch: DriverMismatch | None = None  # kernel module and user-space libraries differ
     no_gpu: str | None = None  # nvidia-smi saying no GPU is usable, beside a loaded module
+    unjudged: Unjudged | None = None  # no driver, but a probe said why (Jetson, a mismatch)
 
 
 def _excerpt(text: str) -> str:
@@ -349,11 +356,17 @@ def detect(system: HostSystem) -> HostFacts:
     else:
         gpus = prober.gpus()
     tegra = prober.tegra(gpus) if driver_source != DRIVER_ENV else None
+    unjudged = None
     if tegra is not None:  # JetPack 5 has no probe's driver at all: still said to be Jetson's
         found = f"driver {driver} is {tegra}'s," if driver else f"{tegra}: its driver is"
-        detail = f"{found} not judged by NVIDIA's driver tables (a dGPU on IGX: set {DRIVER_ENV})"
-        prober.record(driver_source or TEGRA_RELEASE, False, detail)
+        said = f"{found} not judged by NVIDIA's driver tables"
+        prober.record(
+            driver_source or TEGRA_RELEASE, False, f"{said} (a dGPU on IGX: set {DRIVER_ENV})"
+        )
+        unjudged = Unjudged(said, JETSON_HINT, fails=False)
         driver = driver_source = None
+    elif driver is None:
+        unjudged = unjudged_by_smi(prober.smi_mismatch())
     cuda = prober.cuda(driver) if driver is not None else None
     kernel = driver if driver_source in (SYS_MODULE_VERSION, PROC_DRIVER_VERSION) else None
     broken = None if kernel is None else mismatch(kernel, prober.library(), prober.smi_mismatch())
@@ -364,5 +377,6 @@ def detect(system: HostSystem) -> HostFacts:
     machine = (system.run(UNAME_ARGV, UNAME_TIMEOUT) or "").strip()
     results = tuple(prober.results)
     return HostFacts(
-        driver, driver_source, cuda, gpus, glibc, results, windows, machine, broken, no_gpu
-    )
+        driver, driver_source, cuda, gpus, glibc, results, windows, machine, broken, no_gpu,
+        unjudged,
+    )  # fmt: skip

@@ -9,7 +9,7 @@ import re
 from dataclasses import dataclass
 
 from mlenv.cuda.rules import Finding
-from mlenv.host_text import driver_or_none
+from mlenv.host_text import DRIVER_ENV, driver_or_none
 
 # nvidia-smi's line since R3xx ("Driver/Library" in some releases); pynvml raises NVML's own
 # NVML_ERROR_LIB_RM_VERSION_MISMATCH text ("RM has detected an NVML/RM version mismatch.").
@@ -75,6 +75,34 @@ class DriverMismatch:
             f"the loaded NVIDIA kernel module is {self.kernel} but {seen}{said}: CUDA and NVML "
             "will not start on this host", HINT,
         )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Unjudged:
+    """Why no driver is judged although a probe found one: the CLI says this, not "no driver"."""
+
+    message: str
+    hint: str
+    fails: bool  # CUDA cannot start here (exit 1), rather than mlenv could not look (exit 3)
+
+
+NO_DRIVER = Unjudged(
+    "no NVIDIA driver found on this host",
+    f"run on a GPU node, or set {DRIVER_ENV} to the node's driver",
+    fails=False,
+)
+
+
+def unjudged_by_smi(said: SmiMismatch | None) -> Unjudged | None:
+    """nvidia-smi's mismatch where no module version file is readable: a loaded driver CUDA
+    cannot start, not "no driver"; its NVML version is the libraries', not the module's, so
+    nothing is judged by it."""
+    if said is None:
+        return None
+    libraries = f" ({said.nvml}, nvidia-smi's NVML)" if said.nvml is not None else ""
+    message = f"nvidia-smi says {said.line!r}: the loaded NVIDIA kernel module and the user-space "
+    message += f"driver libraries{libraries} differ, so CUDA and NVML will not start on this host"
+    return Unjudged(message, HINT, fails=True)
 
 
 def parse_smi_mismatch(text: str) -> SmiMismatch | None:

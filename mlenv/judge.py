@@ -30,6 +30,8 @@ from mlenv.toml_strings import basic
 if TYPE_CHECKING:
     from mlenv.host_libs import DriverMismatch
 
+FLOOR_WHERE = "mlenv.lock [target].driver-floor"  # judged when no host or --driver is given
+
 
 @dataclass(frozen=True)
 class Judged:
@@ -137,8 +139,8 @@ def verify_lock(lock: Lock, manifest_hash: str, judged: Judged | None) -> Verdic
     driver = judged.driver if judged else target.driver_floor
     archs = tuple(dict.fromkeys(judged.archs)) if judged else ()
     cuda_target = CudaTarget(
-        CudaVersion.parse(target.cuda),
-        DriverVersion.parse(driver),
+        CudaVersion.parse(target.cuda, where="mlenv.lock [target].cuda"),
+        DriverVersion.parse(driver, where=judged.source if judged else FLOOR_WHERE),
         archs,
         checked=judged is not None,
         windows=judged is not None and judged.windows,

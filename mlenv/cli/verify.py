@@ -6,16 +6,20 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from mlenv import lockfile
 from mlenv.cli.output import echo, print_json
 from mlenv.commands.session import Session
-from mlenv.errors import CannotJudgeError, UsageError, VerdictError
+from mlenv.errors import CannotJudgeError, MlenvError, UsageError, VerdictError
 from mlenv.manifest import Manifest
 from mlenv.userfiles import read_input
+
+if TYPE_CHECKING:
+    from mlenv.host import HostFacts
+    from mlenv.host_libs import Unjudged
 
 
 @click.command()
@@ -73,6 +77,7 @@ def verify(
     judge (no NVIDIA driver found with --host, no node with GPU labels among --nodes).
     """
     from mlenv.commands import verify as use
+    from mlenv.host_libs import NO_DRIVER
 
     if sum((driver is not None, host, nodes_file is not None)) > 1:
         raise UsageError("--driver, --host and --nodes exclude each other", hint="pass one of them")
@@ -111,10 +116,11 @@ def verify(
         if judged is None:
             for probe in facts.probes:
                 session.reporter.info(f"  {probe.source}: {probe.detail}")
-            hint = "run on a GPU node, or set MLENV_DRIVER_VERSION to the node's driver"
-            problem = CannotJudgeError("no NVIDIA driver found on this host", hint=hint)
+            why = facts.unjudged or NO_DRIVER
+            kind = MlenvError if why.fails else CannotJudgeError
+            problem = kind(why.message, hint=why.hint)
             if as_json:
-                print_json(_cannot_judge_json(problem.message, hint, facts))
+                print_json(_cannot_judge_json(why, facts))
                 problem.shown = True
             raise problem
     verdict = use.verify(manifest, lock_, session.lock_path, judged, output)
@@ -150,12 +156,13 @@ def verify(
         raise VerdictError("verification failed")
 
 
-def _cannot_judge_json(message: str, hint: str, facts: Any) -> dict[str, Any]:
-    """``--json`` output for exit 3: a script reads why, and which probes were tried."""
+def _cannot_judge_json(why: Unjudged, facts: HostFacts) -> dict[str, Any]:
+    """``--json`` output when no driver is judged: a script reads why (exit 3; exit 1, ``ok``
+    false, where a probe saw that CUDA cannot start), and which probes were tried."""
     return {
-        "ok": None,
-        "cannot-judge": message,
-        "hint": hint,
+        "ok": False if why.fails else None,
+        "cannot-judge": why.message,
+        "hint": why.hint,
         "judged": None,
         "requires-driver": None,
         "findings": [],

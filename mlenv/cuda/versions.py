@@ -37,10 +37,11 @@ _WINDOWS_FILE_RE = LazyPattern(r"[0-9]{2}\.[0-9]{1,2}\.(0{0,2}[0-9]{1,2})\.([0-9
 # the hint, never taken.
 _LABELLED_DRIVER_RE = LazyPattern(r"(?:driver|kmd) version\s*:\s*([0-9][0-9.]*)", re.IGNORECASE)
 # What nvidia-smi prints when it has no driver to report: its numbers are not the running
-# driver's ("NVML library version: 570.124" after a mismatch is the user-space library's).
+# driver's ("NVML library version: 580.178", the line after a mismatch, is the user-space
+# library's while the module is 580.173.02: zzzhouuu/truenas-nvidia-drivers#19).
 _SMI_FAILED_RE = LazyPattern(
     r"Failed to initialize NVML|NVIDIA-SMI has failed|not a valid field to query"
-    r"|No devices were found",
+    r"|No devices were found|NVML library version",
     re.IGNORECASE,
 )
 # The kernel's log after a driver update without a reboot: the client (user-space) version
@@ -175,6 +176,12 @@ def _pasted(value: str) -> str | None:
             "driver nvidia-smi prints inside the VM (each release pairs a host and a guest "
             "driver, e.g. vGPU 18.2: host 570.148.06, Linux guest 570.148.08)"
         )
+    several = _several(value) if embedded is None else []
+    if several:
+        return (
+            f"that text names {len(several)} drivers ({', '.join(several)}), and a host loads "
+            "one (a fleet's floor is its oldest): write that one alone, as nvidia-smi prints it"
+        )
     if embedded is None:
         return None
     tool = _SMI_TOOL_RE.search(value)
@@ -197,6 +204,15 @@ def _embedded(text: str) -> str | None:
     found = {labelled[1]} if labelled else set(_EMBEDDED_DRIVER_RE.findall(text))
     driver = found.pop() if len(found) == 1 else None
     return driver if driver is not None and _DRIVER_TEXT_RE.fullmatch(driver) else None
+
+
+def _several(text: str) -> list[str]:
+    """The distinct drivers, oldest first, of text naming two to eight: nvidia-smi's one line
+    per GPU, as several nodes printed it, pasted together."""
+    found = {d for d in _EMBEDDED_DRIVER_RE.findall(text) if _DRIVER_TEXT_RE.fullmatch(d)}
+    if not 1 < len(found) <= 8:
+        return []
+    return sorted(found, key=lambda driver: tuple(map(int, driver.split("."))))
 
 
 def _one_driver(text: str) -> str:
