@@ -119,7 +119,8 @@ def _conda_outside(
 ) -> list[tuple[str, str, str]]:
     """The same for each conda record of a project the PyPI resolution asks for (a root or an
     entry's dependency): the resolver takes it from conda only at a version its bounds allow
-    (``resolve._load_candidates``, ``locking.provided_by_conda``: not python, PEP 440)."""
+    (``resolver.candidates._Candidates._load_candidates``, ``locking.provided_by_conda``: not
+    python, PEP 440)."""
     asked = {name for _, name in _roots(target, platform.platform) or []}
     asked |= {canonicalize_name(d) for p in platform.packages for d in p.dependencies}
     found: list[tuple[str, str, str]] = []

@@ -17,7 +17,7 @@ from mlenv.index.model import IndexFile
 from mlenv.instants import spelled
 
 EXCLUDE_NEWER = "[pypi] exclude-newer"
-# the reasons ``resolve._Provider._reject`` records; one text each, so the tally counts them
+# the reasons ``resolver.pages._Pages._reject`` records; one text each, so the tally counts them
 UPLOADED_LATER = f"uploaded at or after {EXCLUDE_NEWER}"
 UNDATED = f"the index states no upload time ({EXCLUDE_NEWER} takes only dated files)"
 

@@ -47,7 +47,10 @@ from mlenv.net.origins import LocalRoots
 from mlenv.platforms import NAMES, by_name
 from mlenv.pypi_sources import source_urls
 from mlenv.report import Reporter
-from mlenv.resolve import PREFETCH_WORKERS, CandidatePolicy, Resolution, resolve
+from mlenv.resolver.candidates import PREFETCH_WORKERS
+from mlenv.resolver.model import Resolution
+from mlenv.resolver.policy import CandidatePolicy
+from mlenv.resolver.resolve import resolve
 from mlenv.target import Target
 
 TYPE_CHECKING = False

@@ -26,7 +26,8 @@ from mlenv.cuda.versions import CudaError, CudaVersion
 from mlenv.errors import Problem, ProblemsError
 from mlenv.index import Index, IndexFile
 from mlenv.platforms import PLATFORMS
-from mlenv.resolve import Pin, Refusal, Resolution, best_refusal, yank_reason
+from mlenv.resolver.model import Pin, Refusal, Resolution
+from mlenv.resolver.refusals import best_refusal, yank_reason
 
 SHOWN = 10
 NOT_CHOSEN = (

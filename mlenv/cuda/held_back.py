@@ -10,7 +10,7 @@ from collections.abc import Collection, Sequence
 from packaging.specifiers import SpecifierSet
 
 from mlenv.index import IndexFile
-from mlenv.resolve import Resolution
+from mlenv.resolver.model import Resolution
 
 
 def held_back(resolutions: Sequence[Resolution], unread: Collection[IndexFile]) -> list[str]:

@@ -16,7 +16,7 @@ from mlenv.cuda.rules import CudaTarget, PackageNeed, judge
 from mlenv.cuda.tags import extract
 from mlenv.cuda.versions import CudaError
 from mlenv.index import CoreMetadata, IndexFile
-from mlenv.resolve import CandidatePolicy
+from mlenv.resolver.policy import CandidatePolicy
 
 
 class CudaPolicy(CandidatePolicy):

@@ -18,7 +18,8 @@ from packaging.version import Version
 from mlenv.index import CoreMetadata, HttpClient, IndexFile, SimpleIndex
 from mlenv.lookahead import Lookahead
 from mlenv.report import MemoryReporter
-from mlenv.resolve import Req, Resolution, resolve
+from mlenv.resolver.model import Req, Resolution
+from mlenv.resolver.resolve import resolve
 from mlenv.target import Target
 from tests.support.httpserver import IndexServer
 from tests.support.index_files import plain_wheel_file

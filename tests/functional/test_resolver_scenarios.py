@@ -34,7 +34,7 @@ from mlenv.lockfile import loads as load_lock
 from mlenv.locking import Sources, lock_manifest
 from mlenv.manifest import loads
 from mlenv.report import MemoryReporter
-from mlenv.resolve import ResolutionError
+from mlenv.resolver.model import ResolutionError
 from mlenv.upgrade import Upgrade
 from tests.support.cli import run_mlenv
 from tests.support.wheels import build_wheel, requirement_for_extra, write_simple_index

@@ -29,7 +29,7 @@ from mlenv.importers.files import import_file
 from mlenv.importers.pylock import explicit_sources
 from mlenv.index import MemoryIndex
 from mlenv.report import MemoryReporter
-from mlenv.resolve import resolve
+from mlenv.resolver.resolve import resolve
 from mlenv.target import Target
 from tests.support.cli import run_mlenv
 from tests.support.memo import first_lock

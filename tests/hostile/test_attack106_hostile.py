@@ -27,7 +27,8 @@ from mlenv.index import MemoryIndex
 from mlenv.locking import Sources, lock_manifest
 from mlenv.manifest import loads
 from mlenv.report import MemoryReporter
-from mlenv.resolve import ResolutionError, resolve
+from mlenv.resolver.model import ResolutionError
+from mlenv.resolver.resolve import resolve
 from mlenv.target import Target
 from tests.support.cli import run_mlenv
 from tests.support.peers import clean_env, pins_of, tool

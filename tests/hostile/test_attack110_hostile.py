@@ -27,7 +27,7 @@ from mlenv.index.model import MetadataError
 from mlenv.locking import Sources, lock_manifest
 from mlenv.manifest import loads
 from mlenv.report import MemoryReporter
-from mlenv.resolve import ResolutionError
+from mlenv.resolver.model import ResolutionError
 from tests.support.cli import run_mlenv
 from tests.support.peers import clean_env, pins_of, tool
 from tests.support.wheels import build_wheel, write_simple_index
@@ -71,9 +71,9 @@ def _uv(wheels: Wheels, roots: Sequence[str], work: Path) -> dict[str, str]:
 def test_a_release_with_an_unreadable_requires_dist_is_passed_over_as_uv_does(
     line: str, tmp_path: Path
 ) -> None:
-    """Protects `resolve._Provider.runs`: a 2.0 whose metadata holds a line no parser reads is
-    not a candidate; the resolution takes 1.0, as uv does, and warns which release it passed
-    over and why. Before, the lock failed with a MetadataError although 1.0 resolved."""
+    """Protects `resolver.dependencies._Dependencies.runs`: a 2.0 whose metadata holds a line no
+    parser reads is not a candidate; the resolution takes 1.0, as uv does, and warns which release
+    it passed over and why. Before, the lock failed with a MetadataError although 1.0 resolved."""
     wheels = [
         build_wheel("a", "2.0", requires_dist=[line]),
         build_wheel("a", "1.0", requires_dist=["b"]),
@@ -87,8 +87,8 @@ def test_a_release_with_an_unreadable_requires_dist_is_passed_over_as_uv_does(
 def test_a_dependency_release_with_unreadable_metadata_is_passed_over_deep_in_the_tree(
     tmp_path: Path,
 ) -> None:
-    """Protects `resolve._Provider.runs` below the root: c 2.0 (a dependency of a dependency)
-    has a line no parser reads; the lock takes c 1.0 under a 2.0, as uv does."""
+    """Protects `resolver.dependencies._Dependencies.runs` below the root: c 2.0 (a dependency of a
+    dependency) has a line no parser reads; the lock takes c 1.0 under a 2.0, as uv does."""
     wheels = [
         build_wheel("a", "2.0", requires_dist=["c>=1"]),
         build_wheel("a", "1.0"),
@@ -172,7 +172,7 @@ def _clause(operator: str, version: str) -> str | None:
 def test_the_locked_version_is_the_newest_final_the_specifier_accepts(
     offered: list[str], clauses: list[tuple[str, str]]
 ) -> None:
-    """Protects the candidate filter and order (`resolve._Provider.find_matches`) against
+    """Protects the candidate filter and order (`resolver.provider._Provider.find_matches`) against
     PEP 440 as packaging reads it, over epochs, pre/post/dev releases and local versions: the
     lock holds the newest final release ``SpecifierSet.contains(v, prereleases=True)``
     accepts, else the newest pre-release it accepts (uv's rule since 0.12), else it fails."""

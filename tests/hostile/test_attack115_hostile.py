@@ -112,8 +112,9 @@ def _conda_platform(
 @pytest.mark.parametrize("version", ["2.1.0", "2.0.0", "1.0.0"])
 def test_a_conda_record_past_a_pypi_requirement_is_outside(version: str) -> None:
     """The resolver takes a PyPI requirement on a project conda installs from conda, and
-    accepts only a version the requirement allows (``resolve._load_candidates``): a record
-    edited by hand to numpy 2.1 under ``numpy>=1.26,<2`` would be installed unnoticed."""
+    accepts only a version the requirement allows
+    (``resolver.candidates._Candidates._load_candidates``): a record edited by hand to numpy 2.1
+    under ``numpy>=1.26,<2`` would be installed unnoticed."""
     target, platform = _conda_platform(("numpy>=1.26,<2",), None, version)
     found = outside(target, platform)
     assert [where for where, *_ in found] == [f".conda[0] (numpy {version})"], found

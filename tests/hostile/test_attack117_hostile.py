@@ -32,7 +32,7 @@ from mlenv.install.conda_packages import check_conda_packages
 from mlenv.locking import Sources, lock_manifest
 from mlenv.manifest import loads
 from mlenv.report import MemoryReporter
-from mlenv.resolve import ResolutionError
+from mlenv.resolver.model import ResolutionError
 from tests.support.cli import run_mlenv
 from tests.support.conda_channel import build_conda_package, write_channel
 from tests.support.wheels import build_wheel
@@ -81,8 +81,8 @@ def _lock(wheels: Sequence[tuple[str, bytes]], roots: Sequence[str]) -> list[str
 
 
 def test_a_conflict_is_not_blamed_on_a_release_it_could_not_take() -> None:
-    """Protects `resolve._unreadable_cause`: the broken line of b 3.0 is the lock's error only
-    where b 3.0 is what the requirements left; here ``a``'s b<2 beside the root's b>=2 is the
+    """Protects `resolver.resolve._unreadable_cause`: the broken line of b 3.0 is the lock's error
+    only where b 3.0 is what the requirements left; here ``a``'s b<2 beside the root's b>=2 is the
     conflict, and the error says so, not that b 3.0's metadata is broken."""
     wheels = [
         build_wheel("a", "1.0", requires_dist=["b<2"]),

@@ -22,7 +22,7 @@ from mlenv.lockfile import Lock, LockedPlatform
 from mlenv.locking import Sources, lock_manifest
 from mlenv.manifest import loads
 from mlenv.report import MemoryReporter
-from mlenv.resolve import ResolutionError
+from mlenv.resolver.model import ResolutionError
 from tests.support.cli import run_mlenv
 from tests.support.locks import locked, target_of
 from tests.support.wheels import build_wheel
@@ -148,8 +148,8 @@ def _lock(wheels: list[tuple[str, bytes]], roots: list[str]) -> None:
 
 
 def test_a_release_another_requirement_excludes_is_not_the_cause() -> None:
-    """Protects `resolve.resolve`'s reading of a failure after an unreadable release: b 3.0's
-    broken line is not why the lock fails when a's ``b!=3.0`` excludes b 3.0 anyway; the
+    """Protects `resolver.resolve.resolve`'s reading of a failure after an unreadable release: b
+    3.0's broken line is not why the lock fails when a's ``b!=3.0`` excludes b 3.0 anyway; the
     conflict (b>2.5 beside b!=3.0) is. Before, the resolver stopped at the root's b>2.5 (b 2.0
     too old) before reading a, so the only failing requirement admitted b 3.0 and the lock
     blamed its metadata: excluding b 3.0, as the hint said, fixed nothing."""

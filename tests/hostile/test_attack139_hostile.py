@@ -21,7 +21,7 @@ from mlenv.lockfile import Lock
 from mlenv.locking import Sources, lock_manifest
 from mlenv.manifest import loads as load_manifest
 from mlenv.report import MemoryReporter
-from mlenv.resolve import ResolutionError
+from mlenv.resolver.model import ResolutionError
 from tests.support.cli import run_mlenv
 from tests.support.wheels import build_wheel, write_simple_index
 

@@ -215,7 +215,7 @@ def test_the_affinity_keeps_an_amd64_lock_off_arm64_nodes() -> None:
     assert not admits(stanza, _node("ppc64le"))
 
 
-HEAVY = {"click", "resolvelib", "mlenv.index", "mlenv.resolve", "mlenv.locking", "rich", "httpx"}
+HEAVY = {"click", "resolvelib", "mlenv.index", "mlenv.resolver", "mlenv.locking", "rich", "httpx"}
 
 
 def _importtime(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:

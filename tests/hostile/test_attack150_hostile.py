@@ -14,7 +14,8 @@ from packaging.requirements import Requirement
 
 from mlenv.index import HttpClient, SimpleIndex
 from mlenv.report import MemoryReporter
-from mlenv.resolve import Resolution, resolve
+from mlenv.resolver.model import Resolution
+from mlenv.resolver.resolve import resolve
 from mlenv.target import Target
 from tests.support.httpserver import IndexServer
 from tests.support.wheels import build_wheel, write_simple_index

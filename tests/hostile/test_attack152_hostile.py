@@ -29,7 +29,7 @@ from mlenv.cuda.tags import extract
 from mlenv.cuda.versions import CudaError, CudaVersion, DriverVersion
 from mlenv.index import HttpClient, SimpleIndex
 from mlenv.report import MemoryReporter
-from mlenv.resolve import resolve
+from mlenv.resolver.resolve import resolve
 from mlenv.target import Target
 from tests.support.cli import run_mlenv
 from tests.support.httpserver import IndexServer

@@ -7,7 +7,7 @@ manifest or a lock), a lock reader that judged and printed a million problems
 (``lockfile._Reader``), two conda records of one package spelt in
 another case (``lockfile.consistency_problems``: rattler folds the case, the lock reader did
 not), and a requirement of tens of thousands of specifier clauses checked against every file of
-a project (``resolve._Provider._spend``: hours of work, no bound)."""
+a project (``resolver.provider._Provider._spend``: hours of work, no bound)."""
 
 from __future__ import annotations
 
@@ -21,13 +21,13 @@ from hypothesis import strategies as st
 from packaging.requirements import Requirement
 
 from mlenv import limits, lockfile
-from mlenv import resolve as resolve_module
 from mlenv.index import CoreMetadata
 from mlenv.index.model import IndexFile, parse_core_metadata
 from mlenv.limits import LimitError, parse_toml
 from mlenv.lockfile import Lock, LockedPlatform, LockError, LockTarget
 from mlenv.report import MemoryReporter
-from mlenv.resolve import resolve
+from mlenv.resolver import provider as provider_module
+from mlenv.resolver.resolve import resolve
 from mlenv.target import Target
 from tests.support.cli import run_in_process
 from tests.support.huge_project import HugeProject
@@ -269,11 +269,11 @@ def _resolve(index: _ManyClauses) -> object:
 def test_specifier_work_past_its_budget_is_refused_naming_the_project(
     monkeypatch: pytest.MonkeyPatch, count: int, clauses: int
 ) -> None:
-    """Invariant 7 (``resolve._Provider._spend``): a requirement of many clauses against a
+    """Invariant 7 (``resolver.provider._Provider._spend``): a requirement of many clauses against a
     project of many files is clauses x files checks (80,000 x 20,000 took 40 minutes); past
     MAX_SPECIFIER_WORK the resolution stops with a LimitError naming the project. The budget is
     lowered here so each shape (many clauses, many files, both) reaches it in a second."""
-    monkeypatch.setattr(resolve_module, "MAX_SPECIFIER_WORK", 200_000)
+    monkeypatch.setattr(provider_module, "MAX_SPECIFIER_WORK", 200_000)
     with pytest.raises(LimitError, match="specifier clauses evaluated") as info:
         _resolve(_ManyClauses(count, clauses))
     assert info.value.where == "dep"
@@ -284,7 +284,7 @@ def test_a_resolution_under_the_specifier_budget_is_untouched(
 ) -> None:
     """The same resolution under the budget pins what it pinned: the bound counts, never
     changes a choice."""
-    monkeypatch.setattr(resolve_module, "MAX_SPECIFIER_WORK", 200_000)
+    monkeypatch.setattr(provider_module, "MAX_SPECIFIER_WORK", 200_000)
     result = _resolve(_ManyClauses(100, 500))
     assert {(str(p.name), str(p.version)) for p in result.pins} == {  # type: ignore[attr-defined]
         ("app", "0.0"),

@@ -39,7 +39,8 @@ from mlenv.host_text import HostError, parse_compute_cap_override
 from mlenv.index import MemoryIndex
 from mlenv.redaction import redact
 from mlenv.report import MemoryReporter
-from mlenv.resolve import ResolutionError, resolve
+from mlenv.resolver.model import ResolutionError
+from mlenv.resolver.resolve import resolve
 from tests.support.dead_worlds import askers, world
 from tests.support.fake_host import with_glibc
 from tests.support.gpu_locks import TAG, X86, cuda_128, lock, versions
@@ -491,8 +492,8 @@ def test_threads_racing_the_first_compile_redact_as_one_thread_does() -> None:
 
 
 def test_many_accounts_in_one_world_share_the_budget() -> None:
-    """A failure naming many packages asks one account each (``resolve.explain``): the world
-    they share keeps them within ``WORK`` together, not each."""
+    """A failure naming many packages asks one account each (``resolver.explain.explain``): the
+    world they share keeps them within ``WORK`` together, not each."""
     looked = [0]
     shared = _wide_world(3000, 5, looked)
     for _ in range(50):

@@ -42,7 +42,6 @@ from packaging.requirements import Requirement
 from packaging.utils import NormalizedName, canonicalize_name
 
 from mlenv import limits
-from mlenv import resolve as resolve_module
 from mlenv.errors import ProblemsError
 from mlenv.importers import poetry as poetry_module
 from mlenv.importers.files import import_file
@@ -53,7 +52,8 @@ from mlenv.index.pages import parse_html
 from mlenv.limits import LimitError
 from mlenv.locking import artifact_facts
 from mlenv.report import MemoryReporter
-from mlenv.resolve import resolve
+from mlenv.resolver import provider as provider_module
+from mlenv.resolver.resolve import resolve
 from mlenv.target import Target
 from tests.support.huge_project import HugeProject, wheels_of
 from tests.support.wheels import build_wheel
@@ -257,7 +257,7 @@ def test_backtracking_through_short_ranges_spends_no_specifier_budget(
 ) -> None:
     """~300 x 400 checks of 3-4 clauses each: refused at a budget of 100 before, free now (the
     real budget refused the same shape at 1,800 releases, 17 s of a real resolution)."""
-    monkeypatch.setattr(resolve_module, "MAX_SPECIFIER_WORK", 100)
+    monkeypatch.setattr(provider_module, "MAX_SPECIFIER_WORK", 100)
     assert ("boto3", "1.5.0") in _pins(_Backtracking(300))
 
 
@@ -265,7 +265,7 @@ def test_ranges_past_the_free_clauses_still_spend_the_budget(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The same backtracking with ranges of FREE_CLAUSES + 20 clauses reaches the budget."""
-    monkeypatch.setattr(resolve_module, "MAX_SPECIFIER_WORK", 10_000)
+    monkeypatch.setattr(provider_module, "MAX_SPECIFIER_WORK", 10_000)
     with pytest.raises(LimitError, match="specifier clauses evaluated"):
         _pins(_Backtracking(300, limits.FREE_CLAUSES + 20))
 

@@ -27,7 +27,7 @@ from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
 from mlenv.requires_python import python_floor
-from mlenv.resolve import ResolutionError
+from mlenv.resolver.model import ResolutionError
 from tests.support.uv_worlds import Release, World, mlenv_pins, problems, uv_pins, world_of
 
 

@@ -24,7 +24,7 @@ from mlenv.lockfile import Lock
 from mlenv.locking import Sources, lock_manifest
 from mlenv.manifest import loads
 from mlenv.report import MemoryReporter
-from mlenv.resolve import ResolutionError
+from mlenv.resolver.model import ResolutionError
 from tests.support.cuda_verdicts import aarch64_arch_hint
 from tests.support.fake_host import with_glibc
 from tests.support.locks import HASH, locked, make_lock

@@ -38,7 +38,7 @@ from mlenv.index.http import HttpClient
 from mlenv.locking import lock_manifest, open_sources
 from mlenv.manifest import loads
 from mlenv.report import MemoryReporter
-from mlenv.resolve import ResolutionError
+from mlenv.resolver.model import ResolutionError
 from tests.support.peers import clean_env, pins_of, tool
 from tests.support.uv_page_worlds import mlenv_page_pins, page_refusals, page_world_of, uv_page_pins
 from tests.support.uv_worlds import problems

@@ -17,7 +17,6 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
-from mlenv import resolve as resolve_module
 from mlenv.cache.locked_metadata import metadata_problem
 from mlenv.errors import MlenvError
 from mlenv.index import CoreMetadata, IndexGroup, MemoryIndex, MetadataError
@@ -25,7 +24,9 @@ from mlenv.limits import LimitError
 from mlenv.lockfile import LockedPackage
 from mlenv.lockfile import loads as load_lock
 from mlenv.report import MemoryReporter
-from mlenv.resolve import Resolution, ResolutionError, resolve
+from mlenv.resolver import candidates as candidates_module
+from mlenv.resolver.model import Resolution, ResolutionError
+from mlenv.resolver.resolve import resolve
 from mlenv.target import Target
 from tests.support.cli import run_mlenv
 from tests.support.wheels import build_wheel
@@ -166,8 +167,8 @@ _DIRECT = [
 
 @pytest.mark.parametrize("line", _DIRECT)
 def test_a_transitive_direct_reference_is_refused_naming_who_declared_it(line: str) -> None:
-    """Protects `resolve._dependency`: a Requires-Dist line of an index's distribution that
-    names a URL is an error naming the distribution and the URL (as uv and pip refuse it),
+    """Protects `resolver.requirements._dependency`: a Requires-Dist line of an index's distribution
+    that names a URL is an error naming the distribution and the URL (as uv and pip refuse it),
     and nothing of x is read. Before, the URL was dropped and x was taken from the index."""
     index = MemoryIndex(
         "memory://a",
@@ -187,8 +188,8 @@ def test_a_transitive_direct_reference_is_refused_naming_who_declared_it(line: s
 
 
 def test_a_direct_reference_the_target_never_needs_is_ignored() -> None:
-    """Protects the other side of `resolve._dependency`: only a dependency that applies is
-    judged, so a URL under a marker false on the target (or an extra not asked for) costs
+    """Protects the other side of `resolver.requirements._dependency`: only a dependency that
+    applies is judged, so a URL under a marker false on the target (or an extra not asked for) costs
     nothing, as in uv."""
     index = MemoryIndex(
         "memory://a",
@@ -210,8 +211,8 @@ def test_a_direct_reference_the_target_never_needs_is_ignored() -> None:
 
 
 def test_lock_refuses_a_transitive_file_reference_with_exit_1(tmp_path: Path) -> None:
-    """Protects `resolve._dependency` through the CLI: exit 1, the error names the package
-    that declared the URL, and no lock is written."""
+    """Protects `resolver.requirements._dependency` through the CLI: exit 1, the error names the
+    package that declared the URL, and no lock is written."""
     url = _page(
         tmp_path / "index",
         "app",
@@ -323,7 +324,7 @@ def test_lock_never_records_a_look_alike_filename(tmp_path: Path) -> None:
 def test_a_requires_python_with_a_unicode_blank_never_reaches_the_lock(
     tmp_path: Path, odd: str
 ) -> None:
-    """Protects `resolve._Provider._reject`: the page's Requires-Python is written into the
+    """Protects `resolver.pages._Pages._reject`: the page's Requires-Python is written into the
     lock as it is, and packaging reads ">=3.8" followed by any Unicode blank; such a text is
     unreadable (the file refused, with its reason shown without the character), never a line
     separator or a C1 control in the lock. ASCII blanks are still read."""
@@ -351,13 +352,13 @@ def test_a_requires_python_with_a_unicode_blank_never_reaches_the_lock(
 def test_a_resolution_meets_a_bounded_number_of_projects(
     monkeypatch: pytest.MonkeyPatch, shape: str
 ) -> None:
-    """Protects invariant 7 (`resolve._Provider._load`): each distribution may name 1,000
-    dependencies, but a chain or a tree of distinct names had no bound at all, and
+    """Protects invariant 7 (`resolver.candidates._Candidates._load`): each distribution may name
+    1,000 dependencies, but a chain or a tree of distinct names had no bound at all, and
     resolvelib's work grows with the square of the names (a 4x longer chain took 14x as
     long). Past MAX_PROJECTS the resolution stops, naming the project and who required it,
     having asked the index about no more projects than the bound."""
     limit = 40
-    monkeypatch.setattr(resolve_module, "MAX_PROJECTS", limit)
+    monkeypatch.setattr(candidates_module, "MAX_PROJECTS", limit)
     if shape == "chain":
         wheels = [build_wheel(f"p{i}", "1.0", requires_dist=[f"p{i + 1}"]) for i in range(60)]
     else:
@@ -379,10 +380,10 @@ def test_a_resolution_meets_a_bounded_number_of_projects(
 
 @pytest.mark.parametrize("pinned", [False, True])
 def test_a_release_with_an_unyanked_wheel_is_not_yanked_by_its_other_wheel(pinned: bool) -> None:
-    """Protects `resolve._Provider._load_candidates` (the one file per release): a sloppy index
-    yanked only the manylinux wheel of x 1.0; the pure wheel still stands for the release, as
-    pip and uv read PEP 592. Before, the better-tagged yanked wheel was chosen, so x 1.0 looked
-    yanked and `x` had no version at all (and `x==1.0` locked the yanked file)."""
+    """Protects `resolver.candidates._Candidates._load_candidates` (the one file per release): a
+    sloppy index yanked only the manylinux wheel of x 1.0; the pure wheel still stands for the
+    release, as pip and uv read PEP 592. Before, the better-tagged yanked wheel was chosen, so x 1.0
+    looked yanked and `x` had no version at all (and `x==1.0` locked the yanked file)."""
     yanked = build_wheel("x", "1.0", tag="cp311-cp311-manylinux_2_17_x86_64")
     kept = build_wheel("x", "1.0")
     index = MemoryIndex("memory://a", dict([yanked, kept]), yanked={yanked[0]: "broken build"})

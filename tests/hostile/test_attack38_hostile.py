@@ -27,7 +27,7 @@ from mlenv.judge import verify_lock
 from mlenv.lockfile import Lock, LockedPlatform
 from mlenv.redaction import redact, redact_urls
 from mlenv.report import MemoryReporter
-from mlenv.resolve import resolve
+from mlenv.resolver.resolve import resolve
 from mlenv.target import Target
 from tests.support.growth import LINEAR_BOUND, growth
 from tests.support.locks import HASH, codes, conda_record, make_lock

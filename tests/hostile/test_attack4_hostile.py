@@ -714,7 +714,7 @@ def test_an_index_link_past_the_digit_limit_is_skipped_not_fatal(
     """A page listing a wheel whose version, build number or Requires-Python holds a 5,000
     digit number (packaging's int conversion raises a plain ValueError): before, `mlenv lock`
     died with an internal error for every project depending on it; now the odd file is
-    skipped (`index.model.make_file`) or rejected with a reason (`resolve._Provider._reject`),
+    skipped (`index.model.make_file`) or rejected with a reason (`resolver.pages._Pages._reject`),
     and the lock takes the good file or says why there is none."""
     other = build_wheel("tiny", "0.9")
     url = write_simple_index(tmp_path / "www", [build_wheel("tiny", "1.0"), other])

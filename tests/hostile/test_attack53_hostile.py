@@ -17,7 +17,8 @@ from mlenv.index import MemoryIndex
 from mlenv.locking import Sources, lock_manifest
 from mlenv.manifest import loads as load_manifest
 from mlenv.report import MemoryReporter
-from mlenv.resolve import Resolution, ResolutionError, resolve
+from mlenv.resolver.model import Resolution, ResolutionError
+from mlenv.resolver.resolve import resolve
 from mlenv.target import Target
 from tests.support.wheels import build_wheel
 

@@ -37,7 +37,7 @@ from mlenv.index import MemoryIndex
 from mlenv.locking import Sources, lock_manifest
 from mlenv.manifest import loads
 from mlenv.report import MemoryReporter
-from mlenv.resolve import ResolutionError
+from mlenv.resolver.model import ResolutionError
 from tests.support.peers import clean_env, pins_of, tool
 from tests.support.wheels import build_wheel, requirement_for_extra, write_simple_index
 

@@ -15,7 +15,7 @@ Findings (input: what mlenv did -> what it does now):
    tries each pre-release once the final is ruled out, and the error listed one
    ``b<2 (from a 2.0rcN <- the manifest)`` line per release (201 lines, 8 KB; 41 KB at 1000)
    -> one line naming how many versions of ``a`` ask it and their span
-   (resolve._asked). Fixed.
+   (resolver.askers._asked). Fixed.
 Judged fine: a lock made under the previous rule (``c>=0.5a1`` pinned ``c 2.0.0a1``) stays
 fresh for ``lock --check`` and is kept by ``lock``; ``--upgrade-package c`` moves it to the
 final 1.0.0. No message of mlenv/ still carries the old rule's "only a manifest requirement
@@ -38,7 +38,7 @@ from mlenv.index import MemoryIndex
 from mlenv.locking import Sources, lock_manifest
 from mlenv.manifest import loads
 from mlenv.report import MemoryReporter
-from mlenv.resolve import ResolutionError
+from mlenv.resolver.model import ResolutionError
 from tests.support.cli import run_mlenv
 from tests.support.peers import clean_env, pins_of, tool
 from tests.support.wheels import build_wheel, write_simple_index

@@ -41,7 +41,7 @@ def first_lock(
         re.sub(r" in [0-9.]+s$", " in Ts", line) for line in lines if "import time:" not in line
     ]
     loaded = frozenset(line.split("|")[-1].strip() for line in lines if "import time:" in line)
-    recalled = "mlenv.resolve" not in loaded
+    recalled = "mlenv.resolver" not in loaded
     lock = (lock_dir or project) / "mlenv.lock"
     data = lock.read_bytes() if lock.is_file() else None
     if data is not None:

@@ -24,7 +24,7 @@ from packaging.utils import canonicalize_name, parse_wheel_filename
 from mlenv.errors import MlenvError
 from mlenv.index import HttpClient, SimpleIndex
 from mlenv.report import MemoryReporter
-from mlenv.resolve import resolve
+from mlenv.resolver.resolve import resolve
 from mlenv.target import Target
 from tests.support.wheels import build_wheel
 

@@ -15,7 +15,8 @@ from packaging.version import Version
 from mlenv.index import MemoryIndex
 from mlenv.nearest import Pinned, exclusive_misses
 from mlenv.report import MemoryReporter
-from mlenv.resolve import ResolutionError, resolve
+from mlenv.resolver.model import ResolutionError
+from mlenv.resolver.resolve import resolve
 from mlenv.target import Target
 from tests.support.wheels import build_wheel
 

@@ -12,7 +12,8 @@ from packaging.utils import canonicalize_name
 from mlenv.index import IndexGroup, MemoryIndex
 from mlenv.index.pages import project_status
 from mlenv.report import MemoryReporter
-from mlenv.resolve import ResolutionError, resolve
+from mlenv.resolver.model import ResolutionError
+from mlenv.resolver.resolve import resolve
 from mlenv.target import Target
 from tests.support.wheels import build_wheel
 

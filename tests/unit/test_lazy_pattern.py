@@ -118,7 +118,7 @@ def test_importing_the_lock_path_compiles_none_of_what_a_lock_rarely_uses() -> N
     a lock's instructions in all), not when `mlenv lock`'s modules are imported."""
     probe = (
         "import importlib, json, sys\n"
-        "import mlenv.commands.lock, mlenv.locking, mlenv.resolve, mlenv.hints\n"
+        "import mlenv.commands.lock, mlenv.locking, mlenv.resolver.resolve, mlenv.hints\n"
         "from mlenv.lazy_pattern import LazyPattern\n"
         "names = json.loads(sys.argv[1])\n"
         "print(json.dumps(sorted(f'{m}.{n}' for m, ns in names.items() for n in ns\n"

@@ -10,7 +10,6 @@ from collections.abc import Iterator
 import pytest
 from packaging.requirements import Requirement
 
-from mlenv import resolve as resolve_module
 from mlenv.index import MemoryIndex
 from mlenv.limits import (
     MAX_DEPENDENCIES,
@@ -21,7 +20,12 @@ from mlenv.limits import (
     enforce_requires_dist,
 )
 from mlenv.report import MemoryReporter
-from mlenv.resolve import Resolution, resolve
+from mlenv.resolver import dependencies as dependencies_module
+from mlenv.resolver import provider as provider_module
+from mlenv.resolver import resolve as resolve_module
+from mlenv.resolver.model import Resolution
+from mlenv.resolver.requirements import _requirement
+from mlenv.resolver.resolve import resolve
 from mlenv.target import Target
 from tests.support.huge_project import HugeProject
 from tests.support.wheels import build_wheel
@@ -34,7 +38,7 @@ def _resolve(root: str, *wheels: tuple[str, bytes]) -> Resolution:
     return resolve([Requirement(root)], X86_311, index, reporter=MemoryReporter())
 
 
-class _Counting(resolve_module._Provider):
+class _Counting(provider_module._Provider):
     """The real provider, remembering the work counters of the last resolution: specifier
     clauses evaluated (``work``) and markers evaluated. resolve() closes the provider whether
     it succeeds or raises, so a refusal's counters are kept too."""
@@ -107,13 +111,13 @@ def test_requires_dist_past_its_bound_fails_fast_naming_the_package(
     characters is refused, by name, before its requirements are parsed (counted: not one
     Requires-Dist line reaches the parser); fetch's METADATA check calls the same bound."""
     parsed: list[str] = []
-    real = resolve_module._requirement
+    real = _requirement
 
     def counting(text: str, origin: str) -> Requirement:
         parsed.append(text)
         return real(text, origin)
 
-    monkeypatch.setattr(resolve_module, "_requirement", counting)
+    monkeypatch.setattr(dependencies_module, "_requirement", counting)
     with pytest.raises(LimitError, match=bound) as info:
         _resolve("app", build_wheel("app", "1.0", requires_dist=requires))
     assert info.value.where == "app 1.0"
@@ -159,7 +163,7 @@ def test_a_chain_of_self_referential_extras_resolves_in_bounded_work(
 def test_too_many_extras_combinations_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     """Protects invariant 7: extras that name ever new combinations of each other stop at
     MAX_EXTRA_SETS with the project named."""
-    monkeypatch.setattr(resolve_module, "MAX_EXTRA_SETS", 20)
+    monkeypatch.setattr(provider_module, "MAX_EXTRA_SETS", 20)
     requires = [f"app[e{i + 1},e{i}]; extra == 'e{i}'" for i in range(40)]
     extras = [f"e{i}" for i in range(41)]
     with pytest.raises(LimitError, match="extras combinations") as info:
@@ -218,7 +222,7 @@ def test_marker_evaluations_have_a_budget(
     ``==`` are tried with every requested extra; past MAX_MARKER_EVALUATIONS the resolution
     stops, naming the package, instead of grinding for minutes: at the first evaluation over
     the budget, counted (without it, all 90,900 would be evaluated)."""
-    monkeypatch.setattr(resolve_module, "MAX_MARKER_EVALUATIONS", 10_000)
+    monkeypatch.setattr(dependencies_module, "MAX_MARKER_EVALUATIONS", 10_000)
     # Fewer distinct dependencies than MAX_DEPENDENCIES, so only the marker budget can stop it
     # (whichever extra the set happens to yield first).
     requires = [f"dep{i}; extra > 'zz'" for i in range(900)]  # never true: every extra is tried

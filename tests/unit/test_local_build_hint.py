@@ -9,7 +9,9 @@ from packaging.requirements import Requirement
 
 from mlenv.index import MemoryIndex
 from mlenv.report import MemoryReporter
-from mlenv.resolve import CandidatePolicy, ResolutionError, resolve
+from mlenv.resolver.model import ResolutionError
+from mlenv.resolver.policy import CandidatePolicy
+from mlenv.resolver.resolve import resolve
 from tests.support.gpu_locks import TAG, X86, cuda_128
 from tests.support.wheels import build_wheel
 

@@ -9,7 +9,7 @@ from mlenv.index import MemoryIndex
 from mlenv.locking import Sources, lock_manifest
 from mlenv.manifest import loads
 from mlenv.report import MemoryReporter
-from mlenv.resolve import ResolutionError
+from mlenv.resolver.model import ResolutionError
 from tests.support.wheels import build_wheel
 
 TORCH_TAG = "cp311-cp311-manylinux_2_28_x86_64"

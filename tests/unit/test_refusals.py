@@ -14,7 +14,8 @@ from mlenv.lockfile import loads, render
 from mlenv.locking import Sources, lock_manifest
 from mlenv.manifest import loads as load_manifest
 from mlenv.report import MemoryReporter
-from mlenv.resolve import ResolutionError, resolve
+from mlenv.resolver.model import ResolutionError
+from mlenv.resolver.resolve import resolve
 from mlenv.target import Target
 from tests.support.wheels import build_wheel
 

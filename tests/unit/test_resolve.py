@@ -16,7 +16,8 @@ from packaging.version import Version
 from mlenv.index import IndexFile, IndexGroup, MemoryIndex, MetadataError
 from mlenv.report import MemoryReporter
 from mlenv.requires_python import python_floor
-from mlenv.resolve import Resolution, ResolutionError, resolve
+from mlenv.resolver.model import Resolution, ResolutionError
+from mlenv.resolver.resolve import resolve
 from mlenv.target import Target
 from tests.support.wheels import build_wheel
 

@@ -192,7 +192,7 @@ def test_noop_lock_and_check_load_nothing_heavy_end_to_end(tmp_path: Path) -> No
         "click",
         "resolvelib",
         "mlenv.index",
-        "mlenv.resolve",
+        "mlenv.resolver",
         "mlenv.locking",
         "rich",
         "httpx",

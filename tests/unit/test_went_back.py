@@ -15,7 +15,8 @@ from packaging.version import Version
 
 from mlenv.index import MemoryIndex
 from mlenv.report import MemoryReporter
-from mlenv.resolve import ResolutionError, resolve
+from mlenv.resolver.model import ResolutionError
+from mlenv.resolver.resolve import resolve
 from mlenv.target import Target
 from mlenv.went_back import Step, went_back, within
 from tests.support.dead_worlds import world as _world
