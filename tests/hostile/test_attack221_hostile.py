@@ -1,0 +1,108 @@
+"""Attack 221: the offline half fed shapes earlier passes did not try: trees nested past what
+Python's recursive walkers (``os.walk``, ``Path.mkdir(parents=True)``, ``rglob``,
+``os.makedirs``) can descend, in a carried bundle and in a wheel the lock pins.
+
+Findings this file pins (each failed before its fix):
+
+- A wheel holding a member 1,100 directories deep (2,200 bytes, under ``MAX_PATH``) was vetted,
+  and ``build --offline`` died in a RecursionError ("internal error", exit 2) creating its
+  parents. ``install.safety.member_problem`` (wheels and conda packages) now refuses a member
+  over ``MAX_DEPTH`` directories deep, naming it.
+- ``verify --bundle`` of a bundle holding an extra directory 1,100 deep died the same way
+  (``os.walk``); ``bundle._entries`` now walks with a list and names the directory EXTRA.
+
+Real processes, real bundles made by ``fetch --bundle`` and tampered afterwards.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from mlenv.install.safety import MAX_DEPTH, member_problem
+from tests.support.cli import run_mlenv
+from tests.support.deep_trees import nest, unnest
+from tests.support.wheels import build_wheel
+
+DEPTH = 1100  # past the recursion limit; "a/" each, so 2,200 bytes: under every path bound
+MANIFEST = (
+    '[environment]\nname = "deep"\npython = "3.11"\ninterpreter = "/usr/bin/python3.11"\n'
+    '[pypi]\nindex-url = "file:///nonexistent-mlenv-index/simple"\nfind-links = ["wheels"]\n'
+    'dependencies = ["app"]\n[build]\noutputs = ["conda-pack"]\n'
+)
+
+
+def _ok(done: subprocess.CompletedProcess[str]) -> subprocess.CompletedProcess[str]:
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A bundle, made by the real ``fetch --bundle``, of a lock pinning a wheel that holds a
+    member ``DEPTH`` directories deep."""
+    base = tmp_path_factory.mktemp("deep")
+    project = base / "project"
+    (project / "wheels").mkdir(parents=True)
+    deep = "/".join(["a"] * DEPTH)
+    for name, data in (
+        build_wheel("app", "1.0", requires_dist=["deeplib"], files={"app/__init__.py": b"x\n"}),
+        build_wheel(
+            "deeplib", "2.0", files={"deeplib/__init__.py": b"", f"deeplib/{deep}/x.py": b"y\n"}
+        ),
+    ):
+        (project / "wheels" / name).write_bytes(data)
+    (project / "mlenv.toml").write_text(MANIFEST)
+    env = {"MLENV_CACHE_DIR": str(base / "cache")}
+    _ok(run_mlenv(["lock"], project, env))
+    _ok(run_mlenv(["fetch", "--bundle", str(base / "bundle")], project, env))
+    return base / "bundle"
+
+
+def test_build_refuses_a_wheel_member_nested_past_the_walkers(bundle: Path, tmp_path: Path) -> None:
+    """Before: exit 2, "internal error" (RecursionError in Path.mkdir); now exit 1 naming the
+    wheel, the member's depth and the limit, nothing built."""
+    site = tmp_path / "site"
+    shutil.copytree(bundle, site)
+    try:  # an mlenv without the bound left its deep staging tree behind
+        done = run_mlenv(["--cache", str(site), "build", "--offline"], site)
+    finally:
+        leftovers = [p.name for p in site.iterdir() if p.name.startswith(".dist.work")]
+        for name in leftovers:
+            unnest(site / name)
+    assert leftovers == []
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "internal error" not in done.stderr
+    assert "deeplib-2.0-py3-none-any.whl" in done.stderr
+    assert f"lies {DEPTH + 1} directories deep, over the limit of {MAX_DEPTH}" in done.stderr
+    assert not (site / "dist").exists()
+
+
+def test_verify_bundle_names_an_extra_directory_nested_past_the_walkers(
+    bundle: Path, tmp_path: Path
+) -> None:
+    """Before: exit 2, "internal error" (RecursionError in os.walk); now the directory is one
+    EXTRA line with its count, exit 1."""
+    site = tmp_path / "site"
+    shutil.copytree(bundle, site)
+    nest(site, DEPTH)
+    try:
+        done = run_mlenv(["verify", "--bundle", str(site)], tmp_path)
+    finally:
+        unnest(site / "z")
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "internal error" not in done.stderr
+    assert f"z: a directory holding {DEPTH - 1} entries, not in bundle.json" in done.stdout
+
+
+def test_the_depth_bound_admits_every_level_up_to_it() -> None:
+    """The bound refuses only what is past it: a member ``MAX_DEPTH`` directories deep is
+    installed as before."""
+    at_bound = "/".join(["d"] * MAX_DEPTH + ["f.py"])
+    assert member_problem(at_bound) is None
+    assert member_problem(f"d/{at_bound}") == (
+        f"lies {MAX_DEPTH + 1} directories deep, over the limit of {MAX_DEPTH}"
+    )
