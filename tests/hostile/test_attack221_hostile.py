@@ -31,7 +31,7 @@ DEPTH = 1100  # past the recursion limit; "a/" each, so 2,200 bytes: under every
 MANIFEST = (
     '[environment]\nname = "deep"\npython = "3.11"\ninterpreter = "/usr/bin/python3.11"\n'
     '[pypi]\nindex-url = "file:///nonexistent-mlenv-index/simple"\nfind-links = ["wheels"]\n'
-    'dependencies = ["app"]\n[build]\noutputs = ["conda-pack"]\n'
+    'dependencies = ["app"]\n'
 )
 
 
@@ -40,26 +40,33 @@ def _ok(done: subprocess.CompletedProcess[str]) -> subprocess.CompletedProcess[s
     return done
 
 
-@pytest.fixture(scope="module")
-def bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A bundle, made by the real ``fetch --bundle``, of a lock pinning a wheel that holds a
-    member ``DEPTH`` directories deep."""
-    base = tmp_path_factory.mktemp("deep")
+def _bundle(base: Path, wheels: dict[str, dict[str, bytes]]) -> Path:
+    """A bundle, made by the real ``fetch --bundle``, of a lock pinning ``app`` 1.0, which
+    requires each of ``wheels`` (name: files) at 2.0."""
     project = base / "project"
     (project / "wheels").mkdir(parents=True)
-    deep = "/".join(["a"] * DEPTH)
-    for name, data in (
-        build_wheel("app", "1.0", requires_dist=["deeplib"], files={"app/__init__.py": b"x\n"}),
-        build_wheel(
-            "deeplib", "2.0", files={"deeplib/__init__.py": b"", f"deeplib/{deep}/x.py": b"y\n"}
-        ),
-    ):
+    app = build_wheel("app", "1.0", requires_dist=list(wheels), files={"app/__init__.py": b""})
+    for name, data in (app, *(build_wheel(n, "2.0", files=f) for n, f in wheels.items())):
         (project / "wheels" / name).write_bytes(data)
     (project / "mlenv.toml").write_text(MANIFEST)
     env = {"MLENV_CACHE_DIR": str(base / "cache")}
     _ok(run_mlenv(["lock"], project, env))
     _ok(run_mlenv(["fetch", "--bundle", str(base / "bundle")], project, env))
     return base / "bundle"
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A bundle of a wheel holding a member ``DEPTH`` directories deep."""
+    deep = "/".join(["a"] * DEPTH)
+    files = {"deeplib/__init__.py": b"", f"deeplib/{deep}/x.py": b"y\n"}
+    return _bundle(tmp_path_factory.mktemp("deep"), {"deeplib": files})
+
+
+@pytest.fixture(scope="module")
+def plain(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A bundle of a plain wheel."""
+    return _bundle(tmp_path_factory.mktemp("plain"), {"lib": {"lib/__init__.py": b"x = 1\n"}})
 
 
 def test_build_refuses_a_wheel_member_nested_past_the_walkers(bundle: Path, tmp_path: Path) -> None:
@@ -106,3 +113,24 @@ def test_the_depth_bound_admits_every_level_up_to_it() -> None:
     assert member_problem(f"d/{at_bound}") == (
         f"lies {MAX_DEPTH + 1} directories deep, over the limit of {MAX_DEPTH}"
     )
+
+
+def test_build_with_a_bundle_as_cache_prunes_a_tree_nested_past_the_walkers(
+    plain: Path, tmp_path: Path
+) -> None:
+    """Before: exit 2, "internal error" (RecursionError in the layer cache's prune, sizing the
+    junk with os.walk, then removing it with shutil.rmtree); now the image is built and the
+    junk is gone, as junk of any other shape."""
+    site = tmp_path / "site"
+    shutil.copytree(plain, site)
+    (site / "layers-v1" / "ab").mkdir(parents=True)  # a shard's name, holding junk
+    nest(site / "layers-v1" / "ab", DEPTH)
+    try:
+        done = run_mlenv(["--cache", str(site), "build", "--offline"], site)
+    finally:  # an mlenv without the fix left it, or its renamed copy
+        gone = not (site / "layers-v1" / "ab" / "z").exists()
+        for leftover in [site / "layers-v1" / "ab", *(site / "layers-v1").glob(".tmp-drop-*")]:
+            unnest(leftover)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert (site / "dist" / "image.tar").is_file()
+    assert gone
