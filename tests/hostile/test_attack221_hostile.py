@@ -10,6 +10,11 @@ Findings this file pins (each failed before its fix):
   over ``MAX_DEPTH`` directories deep, naming it.
 - ``verify --bundle`` of a bundle holding an extra directory 1,100 deep died the same way
   (``os.walk``); ``bundle._entries`` now walks with a list and names the directory EXTRA.
+- Such a tree below ``layers-v1`` of a bundle used as the cache (or a shared cache) ended every
+  build's prune in one (``os.walk``, then ``shutil.rmtree``): ``layer_walk`` sizes and empties
+  it without recursion, and the junk is removed.
+- A lock whose ``inputs-hash`` is ``SHA256:`` and the right hex was called stale beside the
+  same digest; ``lockfile._read`` now holds the field to ``digests.is_sha256_digest``.
 
 Real processes, real bundles made by ``fetch --bundle`` and tampered afterwards.
 """
@@ -134,3 +139,23 @@ def test_build_with_a_bundle_as_cache_prunes_a_tree_nested_past_the_walkers(
     assert done.returncode == 0, done.stdout + done.stderr
     assert (site / "dist" / "image.tar").is_file()
     assert gone
+
+
+@pytest.mark.parametrize("frozen", [False, True])
+def test_a_lock_whose_inputs_hash_names_its_algorithm_in_capitals_is_damaged(
+    plain: Path, tmp_path: Path, frozen: bool
+) -> None:
+    """``inputs-hash = "SHA256:<the same hex>"``. Before: the build called the lock stale
+    beside the same digest ("lock SHA256:740a6c556b23…, manifest sha256:740a6c556b23…"), and
+    ``--frozen`` built from it with that warning; now the reader names the field, as it names
+    a package's sha256 spelled in capitals."""
+    site = tmp_path / "site"
+    shutil.copytree(plain, site)
+    lock = site / "mlenv.lock"
+    text = lock.read_text()
+    assert text.count('inputs-hash = "sha256:') == 1
+    lock.write_text(text.replace('inputs-hash = "sha256:', 'inputs-hash = "SHA256:'))
+    done = run_mlenv(["--cache", str(site), "build", "--offline", *(["--frozen"] * frozen)], site)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "inputs-hash: expected sha256: and 64 lower-case hex digits" in done.stderr
+    assert not (site / "dist").exists()
