@@ -25,7 +25,7 @@ from mlenv.cache.held import Measured, measure, measure_lf
 from mlenv.cache.lock_artifacts import artifacts_of
 from mlenv.digests import is_sha256_hex
 from mlenv.errors import MlenvError, printable
-from mlenv.limits import parse_toml
+from mlenv.limits import enforce_record_items, parse_toml
 from mlenv.lockfile import Lock
 from mlenv.oci.model import canonical_json
 from mlenv.outputs import OutputKind, check_output, read_record, replace_output
@@ -280,7 +280,9 @@ def _read_index(root: Path) -> tuple[dict[str, Measured] | None, list[BundleProb
     """bundle.json's files, read without following a symlink; each entry must name a
     normalised path inside the bundle, once, with a sha256 and a size."""
     try:
-        index = json.loads(read_record(root, BUNDLE_INDEX))
+        data = read_record(root, BUNDLE_INDEX)
+        enforce_record_items(data)  # 64 MiB of `{},` was 22 million objects and lines
+        index = json.loads(data)
         if not isinstance(index, dict):
             raise TypeError("not a JSON object")
         if index.get("bundle-version") != BUNDLE_VERSION:

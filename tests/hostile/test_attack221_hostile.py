@@ -13,6 +13,8 @@ Findings this file pins (each failed before its fix):
 - Such a tree below ``layers-v1`` of a bundle used as the cache (or a shared cache) ended every
   build's prune in one (``os.walk``, then ``shutil.rmtree``): ``layer_walk`` sizes and empties
   it without recursion, and the junk is removed.
+- A bundle.json of a million ``{}`` entries (3 MB; 64 MiB are allowed) was a million objects
+  and problem lines (64 MiB: 7 GB); ``limits.enforce_record_items`` bounds a record's values.
 - A lock whose ``inputs-hash`` is ``SHA256:`` and the right hex was called stale beside the
   same digest; ``lockfile._read`` now holds the field to ``digests.is_sha256_digest``.
 
@@ -28,6 +30,7 @@ from pathlib import Path
 import pytest
 
 from mlenv.install.safety import MAX_DEPTH, member_problem
+from mlenv.limits import MAX_RECORD_ITEMS
 from tests.support.cli import run_mlenv
 from tests.support.deep_trees import nest, unnest
 from tests.support.wheels import build_wheel
@@ -159,3 +162,26 @@ def test_a_lock_whose_inputs_hash_names_its_algorithm_in_capitals_is_damaged(
     assert done.returncode == 1, done.stdout + done.stderr
     assert "inputs-hash: expected sha256: and 64 lower-case hex digits" in done.stderr
     assert not (site / "dist").exists()
+
+
+def test_verify_bundle_reads_a_bundle_json_of_a_million_empty_entries_as_one_problem(
+    plain: Path, tmp_path: Path
+) -> None:
+    """3 MB of ``{},`` (a bundle.json may be 64 MiB). Before: json.loads made a million
+    objects and ``verify --bundle`` a problem and a line for each (64 MiB: 22 million lines,
+    7 GB); now its values are counted first (``limits.enforce_record_items``, which the output
+    gate's ``parse_record_json`` calls too) and the index is one unreadable problem."""
+    site = tmp_path / "site"
+    shutil.copytree(plain, site)
+    index = (site / "bundle.json").read_bytes().rstrip()
+    assert index.endswith(b"]}")
+    flood = index[:-2] + b",{}" * 1_000_000 + b"]}\n"
+    (site / "bundle.json").write_bytes(flood)
+    count = flood.count(b",") + flood.count(b"{") + flood.count(b"[")
+    done = run_mlenv(["verify", "--bundle", str(site)], tmp_path)
+    assert done.returncode == 1, done.stderr
+    assert done.stdout.splitlines()[0] == (
+        f"INDEX              bundle.json: unreadable bundle index: holds {count:,} values, over "
+        f"the {MAX_RECORD_ITEMS:,} of any record"
+    )
+    assert len(done.stdout.splitlines()) == 2  # and the FAIL line
