@@ -15,6 +15,8 @@ Findings this file pins (each failed before its fix):
   it without recursion, and the junk is removed.
 - A bundle.json of a million ``{}`` entries (3 MB; 64 MiB are allowed) was a million objects
   and problem lines (64 MiB: 7 GB); ``limits.enforce_record_items`` bounds a record's values.
+- A manifest listing one layer 20,000 times had ``verify dist/oci`` hash it each time (a hang
+  with a big layer); ``oci.checked._check_tree`` hashes each descriptor once.
 - A lock whose ``inputs-hash`` is ``SHA256:`` and the right hex was called stale beside the
   same digest; ``lockfile._read`` now holds the field to ``digests.is_sha256_digest``.
 
@@ -23,8 +25,11 @@ Real processes, real bundles made by ``fetch --bundle`` and tampered afterwards.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -185,3 +190,46 @@ def test_verify_bundle_reads_a_bundle_json_of_a_million_empty_entries_as_one_pro
         f"the {MAX_RECORD_ITEMS:,} of any record"
     )
     assert len(done.stdout.splitlines()) == 2  # and the FAIL line
+
+
+COUNT_OPENS = """
+import sys
+from pathlib import Path
+from mlenv.oci.checked import checked_image
+layout, name = Path(sys.argv[1]), sys.argv[2]
+opens = []
+sys.addaudithook(lambda event, args: opens.append(args[0]) if event == "open" else None)
+checked_image(layout)
+print(sum(1 for path in opens if str(path).endswith(name)))
+"""
+
+
+def test_verify_hashes_a_layer_a_manifest_lists_many_times_once(
+    plain: Path, tmp_path: Path
+) -> None:
+    """A built layout whose manifest lists one layer 20,000 times (3 MB of JSON; 16 MiB are
+    allowed: with a 1 GiB layer, 100 TiB to hash). Before: ``checked_image`` (``verify
+    dist/oci``) opened and hashed the blob once per listing; now once. Counted by the real
+    opens (an audit hook in a child interpreter)."""
+    site = tmp_path / "site"
+    shutil.copytree(plain, site)
+    _ok(run_mlenv(["--cache", str(site), "build", "--offline"], site))
+    layout = site / "dist" / "oci"
+    blobs = layout / "blobs" / "sha256"
+    index = json.loads((layout / "index.json").read_bytes())
+    top = index["manifests"][0]
+    manifest = json.loads((blobs / top["digest"].removeprefix("sha256:")).read_bytes())
+    layer = manifest["layers"][0]
+    manifest["layers"] = [layer] * 20_000
+    data = json.dumps(manifest, separators=(",", ":")).encode()
+    digest = hashlib.sha256(data).hexdigest()
+    (blobs / digest).write_bytes(data)
+    top.update(digest=f"sha256:{digest}", size=len(data))
+    (layout / "index.json").write_text(json.dumps(index, separators=(",", ":")))
+    name = layer["digest"].removeprefix("sha256:")
+    done = subprocess.run(
+        [sys.executable, "-c", COUNT_OPENS, str(layout), name],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["1"]
