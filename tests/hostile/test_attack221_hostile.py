@@ -16,7 +16,9 @@ Findings this file pins (each failed before its fix):
 - A bundle.json of a million ``{}`` entries (3 MB; 64 MiB are allowed) was a million objects
   and problem lines (64 MiB: 7 GB); ``limits.enforce_record_items`` bounds a record's values.
 - A manifest listing one layer 20,000 times had ``verify dist/oci`` hash it each time (a hang
-  with a big layer); ``oci.checked._check_tree`` hashes each descriptor once.
+  with a big layer); ``oci.checked._check_tree`` hashes each descriptor once. ``inspect``
+  hashed and inflated it as often: ``read_base`` verifies each once and refuses over
+  ``MAX_LAYERS``; ``inspect_image`` reads each once.
 - A lock whose ``inputs-hash`` is ``SHA256:`` and the right hex was called stale beside the
   same digest; ``lockfile._read`` now holds the field to ``digests.is_sha256_digest``.
 
@@ -30,12 +32,15 @@ import json
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from mlenv.install.safety import MAX_DEPTH, member_problem
 from mlenv.limits import MAX_RECORD_ITEMS
+from mlenv.oci.read import MAX_LAYERS
 from tests.support.cli import run_mlenv
 from tests.support.deep_trees import nest, unnest
 from tests.support.wheels import build_wheel
@@ -195,41 +200,84 @@ def test_verify_bundle_reads_a_bundle_json_of_a_million_empty_entries_as_one_pro
 COUNT_OPENS = """
 import sys
 from pathlib import Path
+from mlenv.inspect import inspect_image
 from mlenv.oci.checked import checked_image
-layout, name = Path(sys.argv[1]), sys.argv[2]
+read, layout, name = sys.argv[1], Path(sys.argv[2]), sys.argv[3]
 opens = []
 sys.addaudithook(lambda event, args: opens.append(args[0]) if event == "open" else None)
-checked_image(layout)
+checked_image(layout) if read == "verify" else inspect_image(layout, "linux-64")
 print(sum(1 for path in opens if str(path).endswith(name)))
 """
 
 
+@pytest.fixture(scope="module")
+def layout(plain: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The OCI layout ``build --offline`` writes from the plain bundle."""
+    site = tmp_path_factory.mktemp("built") / "site"
+    shutil.copytree(plain, site)
+    _ok(run_mlenv(["--cache", str(site), "build", "--offline"], site))
+    return site / "dist" / "oci"
+
+
+def _relisted(layout: Path, times: int, tmp_path: Path) -> tuple[Path, str]:
+    """A copy of ``layout`` whose manifest lists its first layer ``times`` times (and its
+    config as many diff_ids, as a runtime needs); the layer blob's file name."""
+    copy = tmp_path / "oci"
+    shutil.copytree(layout, copy)
+    blobs = copy / "blobs" / "sha256"
+
+    def rewritten(descriptor: dict[str, object], edit: Callable[[dict[str, Any]], None]) -> None:
+        body = json.loads((blobs / str(descriptor["digest"]).removeprefix("sha256:")).read_bytes())
+        edit(body)
+        data = json.dumps(body, separators=(",", ":")).encode()
+        (blobs / hashlib.sha256(data).hexdigest()).write_bytes(data)
+        descriptor.update(digest=f"sha256:{hashlib.sha256(data).hexdigest()}", size=len(data))
+
+    def manifest(body: dict[str, Any]) -> None:
+        body["layers"] = [body["layers"][0]] * times
+        rewritten(body["config"], config)
+
+    def config(body: dict[str, Any]) -> None:
+        body["rootfs"]["diff_ids"] = [body["rootfs"]["diff_ids"][0]] * times
+
+    index = json.loads((copy / "index.json").read_bytes())
+    rewritten(index["manifests"][0], manifest)
+    (copy / "index.json").write_text(json.dumps(index, separators=(",", ":")))
+    top = json.loads((blobs / index["manifests"][0]["digest"][7:]).read_bytes())
+    return copy, top["layers"][0]["digest"].removeprefix("sha256:")
+
+
+def _opens(read: str, layout: Path, name: str) -> int:
+    done = subprocess.run(
+        [sys.executable, "-c", COUNT_OPENS, read, str(layout), name],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return int(done.stdout)
+
+
 def test_verify_hashes_a_layer_a_manifest_lists_many_times_once(
-    plain: Path, tmp_path: Path
+    layout: Path, tmp_path: Path
 ) -> None:
     """A built layout whose manifest lists one layer 20,000 times (3 MB of JSON; 16 MiB are
     allowed: with a 1 GiB layer, 100 TiB to hash). Before: ``checked_image`` (``verify
     dist/oci``) opened and hashed the blob once per listing; now once. Counted by the real
     opens (an audit hook in a child interpreter)."""
-    site = tmp_path / "site"
-    shutil.copytree(plain, site)
-    _ok(run_mlenv(["--cache", str(site), "build", "--offline"], site))
-    layout = site / "dist" / "oci"
-    blobs = layout / "blobs" / "sha256"
-    index = json.loads((layout / "index.json").read_bytes())
-    top = index["manifests"][0]
-    manifest = json.loads((blobs / top["digest"].removeprefix("sha256:")).read_bytes())
-    layer = manifest["layers"][0]
-    manifest["layers"] = [layer] * 20_000
-    data = json.dumps(manifest, separators=(",", ":")).encode()
-    digest = hashlib.sha256(data).hexdigest()
-    (blobs / digest).write_bytes(data)
-    top.update(digest=f"sha256:{digest}", size=len(data))
-    (layout / "index.json").write_text(json.dumps(index, separators=(",", ":")))
-    name = layer["digest"].removeprefix("sha256:")
-    done = subprocess.run(
-        [sys.executable, "-c", COUNT_OPENS, str(layout), name],
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.split() == ["1"]
+    assert _opens("verify", *_relisted(layout, 20_000, tmp_path)) == 1
+
+
+def test_inspect_reads_a_layer_a_manifest_lists_many_times_once(
+    layout: Path, tmp_path: Path
+) -> None:
+    """``inspect`` of that layout with the layer listed 1,000 times. Before: hashed 1,000
+    times by ``read_base`` and inflated 1,000 times by ``inspect_image``; now once each."""
+    assert _opens("inspect", *_relisted(layout, MAX_LAYERS, tmp_path)) == 2
+
+
+def test_inspect_refuses_more_layers_than_a_runtime_stacks(layout: Path, tmp_path: Path) -> None:
+    """Past ``MAX_LAYERS`` (overlayfs stacks 500) no runtime can run the image: refused,
+    naming the count, before any layer is read (before: 20,000 reads)."""
+    relisted, _ = _relisted(layout, 20_000, tmp_path)
+    done = run_mlenv(["inspect", str(relisted)], tmp_path)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert f"the manifest lists 20,000 layers, over the {MAX_LAYERS:,}" in done.stderr
