@@ -102,9 +102,9 @@ def remove(cache_root: Path, bucket: str, parts: tuple[str, ...]) -> None:
         if not stat.S_ISDIR(os.lstat(trash, dir_fd=fds[1]).st_mode):
             os.unlink(trash, dir_fd=fds[1])
             return
-        fds.append(os.open(trash, _NOFOLLOW_DIR, dir_fd=fds[1]))
-        _empty(fds[-1])
-        with contextlib.suppress(OSError):
+        with contextlib.suppress(OSError):  # emptied as far as it can be, as rmtree's ignore_errors
+            fds.append(os.open(trash, _NOFOLLOW_DIR, dir_fd=fds[1]))
+            _empty(fds[-1])
             os.rmdir(trash, dir_fd=fds[1])
     finally:
         for fd in fds:
