@@ -261,18 +261,21 @@ def inspect_image(path: Path, platform: str | None = None, largest: int = LARGES
     layers = []
     owners: list[_Owner] = []
     held = 0
+    listed: dict[Descriptor, list[tuple[str, int]]] = {}  # a layer listed again: read once
     for index, descriptor in enumerate(image.layers):
-        installed = count = 0
-        with layer_tar(image, descriptor) as archive:
-            for member in archive:
-                if not member.isfile():
-                    continue
-                files[member.name.removeprefix("./")] = (member.size, index)
-                installed += member.size
-                count += 1
-                if (owner := _owner(member, archive, held)) is not None:
-                    owners.append(owner)
-                    held += member.size
+        if descriptor not in listed:
+            listed[descriptor] = []
+            with layer_tar(image, descriptor) as archive:
+                for member in archive:
+                    if not member.isfile():
+                        continue
+                    listed[descriptor].append((member.name.removeprefix("./"), member.size))
+                    if (owner := _owner(member, archive, held)) is not None:
+                        owners.append(owner)
+                        held += member.size
+        files.update((name, (size, index)) for name, size in listed[descriptor])
+        installed = sum(size for _, size in listed[descriptor])
+        count = len(listed[descriptor])
         created = history[index].get("created_by", "") if index < len(history) else ""
         created = redact(created)  # a base image's `RUN curl https://u:TOKEN@...`, before any cut
         size = descriptor.size

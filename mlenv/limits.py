@@ -56,6 +56,10 @@ MAX_INCLUDED_FILES = 1_000  # files one `init --from` reads through -r (a diamon
 # manifest or the lock holds: the lock reader parses and evaluates every [target] requirement
 # for each platform (~100 us a marker: 500,000 markered ones took 31 s)
 MAX_IMPORTED_REQUIREMENTS = 10_000
+# Values in a record (``build.json``, ``bundle.json``), counted before it is parsed as its
+# commas, ``{`` and ``[``: a bundle.json takes five an artifact (40,000 artifacts). Bytes alone
+# bound nothing: 64 MiB of ``{},`` parsed to 22 million objects, 7 GB and 22 million lines.
+MAX_RECORD_ITEMS = 200_000
 
 
 class LimitError(MlenvError):
@@ -95,16 +99,25 @@ def parse_record_json(data: bytes, *, where: str) -> Any:
     that no two readers can see two documents in one file: UTF-8 only (no byte-order mark, no
     UTF-16 or UTF-32, which ``json.loads`` of bytes takes), no key twice in an object (the
     standard reader keeps the last, a streaming one the first), no ``NaN`` or ``Infinity`` (not
-    JSON), no integer of over 20 digits. A ``ValueError`` says which; nesting as ``parse_json``."""
+    JSON), no integer of over 20 digits, no more than ``MAX_RECORD_ITEMS`` values. A
+    ``ValueError`` says which; nesting as ``parse_json``."""
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as error:
         raise ValueError(f"not UTF-8 ({error.reason} at byte {error.start})") from None
     if text.startswith("\ufeff"):
         raise ValueError("starts with a byte-order mark, which mlenv never writes")
+    enforce_record_items(data)
     parsed = parse_json(text, where=where, strict=True)
     _no_lone_surrogates(parsed)
     return parsed
+
+
+def enforce_record_items(data: bytes) -> None:
+    """A ``ValueError`` for a record of over ``MAX_RECORD_ITEMS`` values, counted before any
+    parser makes an object of each (``parse_record_json``, and ``verify --bundle``'s reader)."""
+    if (items := data.count(b",") + data.count(b"{") + data.count(b"[")) > MAX_RECORD_ITEMS:
+        raise ValueError(f"holds {items:,} values, over the {MAX_RECORD_ITEMS:,} of any record")
 
 
 def _no_lone_surrogates(value: Any) -> None:

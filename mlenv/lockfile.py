@@ -22,7 +22,7 @@ from packaging.version import Version
 from mlenv import inputs
 from mlenv.closure import unmet
 from mlenv.conda.records import CondaRecord
-from mlenv.digests import is_md5_hex, is_sha256_hex
+from mlenv.digests import is_md5_hex, is_sha256_digest, is_sha256_hex
 from mlenv.drift import changed_input
 from mlenv.drift import drift_message as drift_message
 from mlenv.drift import lock_drift as lock_drift
@@ -411,6 +411,9 @@ def _read(r: _Reader, data: dict[str, Any]) -> Lock:
     if version is not None and version != LOCK_VERSION:
         r.fail("version", f"lock format {version} is not supported (mlenv reads {LOCK_VERSION})")
     digest = r.get(data, "", "inputs-hash", str, True)
+    if isinstance(digest, str) and not is_sha256_digest(digest):
+        # read as it was, a `SHA256:` spelling called the lock stale beside the same digest
+        r.fail("inputs-hash", "expected sha256: and 64 lower-case hex digits")
     for key in sorted(set(data) - {"version", "inputs-hash", "target", "platform"}):
         r.fail(key, unknown(key))
     if not isinstance(data.get("target"), dict):

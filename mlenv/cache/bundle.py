@@ -25,7 +25,7 @@ from mlenv.cache.held import Measured, measure, measure_lf
 from mlenv.cache.lock_artifacts import artifacts_of
 from mlenv.digests import is_sha256_hex
 from mlenv.errors import MlenvError, printable
-from mlenv.limits import parse_toml
+from mlenv.limits import enforce_record_items, parse_toml
 from mlenv.lockfile import Lock
 from mlenv.oci.model import canonical_json
 from mlenv.outputs import OutputKind, check_output, read_record, replace_output
@@ -280,7 +280,9 @@ def _read_index(root: Path) -> tuple[dict[str, Measured] | None, list[BundleProb
     """bundle.json's files, read without following a symlink; each entry must name a
     normalised path inside the bundle, once, with a sha256 and a size."""
     try:
-        index = json.loads(read_record(root, BUNDLE_INDEX))
+        data = read_record(root, BUNDLE_INDEX)
+        enforce_record_items(data)  # 64 MiB of `{},` was 22 million objects and lines
+        index = json.loads(data)
         if not isinstance(index, dict):
             raise TypeError("not a JSON object")
         if index.get("bundle-version") != BUNDLE_VERSION:
@@ -328,13 +330,21 @@ def _entry_problem(entry: object, path: object) -> str | None:
 
 
 def _entries(root: Path) -> dict[str, os.stat_result]:
-    """Every entry below ``root`` by relative path, examined with lstat, never followed."""
+    """Every entry below ``root`` by relative path, examined with lstat, never followed. A
+    list of directories still to read, not ``os.walk``, which recursed once a level: a
+    directory nested a thousand deep in a carried bundle ended ``verify --bundle`` in a
+    RecursionError (attack 221)."""
     found: dict[str, os.stat_result] = {}
-    for directory, dirnames, filenames in os.walk(root):
-        for name in [*dirnames, *filenames]:
-            full = Path(directory, name)
-            with contextlib.suppress(OSError):
-                found[full.relative_to(root).as_posix()] = full.lstat()
+    pending = [""]
+    while pending:
+        at = pending.pop()
+        with contextlib.suppress(OSError), os.scandir(root / at) as listing:
+            for item in listing:
+                path = f"{at}/{item.name}" if at else item.name
+                with contextlib.suppress(OSError):
+                    found[path] = info = Path(item.path).lstat()
+                    if stat.S_ISDIR(info.st_mode):
+                        pending.append(path)
     return found
 
 

@@ -5,8 +5,8 @@ each holds, so the cache's bound counts and prunes everything below it."""
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
-import shutil
 import stat
 from pathlib import Path
 
@@ -52,15 +52,20 @@ def _mtime(item: os.DirEntry[str]) -> float:
 
 
 def _size(path: Path) -> int:
-    """Bytes of the files at or below ``path`` (directories are walked, never followed)."""
+    """Bytes of the files at or below ``path`` (directories are walked, never followed, from a
+    list: ``os.walk`` recursed once a level, and a tree nested a thousand deep in the cache, or
+    in a bundle used as one, ended every build's prune in a RecursionError; attack 221)."""
     with contextlib.suppress(OSError):
         if not real_dir(path):
             return path.lstat().st_size
-    total = 0
-    for top, _, files in os.walk(path):
-        for name in files:
+    total, pending = 0, [path]
+    while pending:
+        for item in _children(pending.pop()):
             with contextlib.suppress(OSError):
-                total += (Path(top) / name).lstat().st_size
+                if item.is_dir(follow_symlinks=False):
+                    pending.append(Path(item.path))
+                else:
+                    total += item.stat(follow_symlinks=False).st_size
     return total
 
 
@@ -94,10 +99,42 @@ def remove(cache_root: Path, bucket: str, parts: tuple[str, ...]) -> None:
         for part in parts[:-1]:
             fds.append(os.open(part, _NOFOLLOW_DIR, dir_fd=fds[-1]))
         os.rename(parts[-1], trash, src_dir_fd=fds[-1], dst_dir_fd=fds[1])
-        if stat.S_ISDIR(os.lstat(trash, dir_fd=fds[1]).st_mode):
-            shutil.rmtree(trash, dir_fd=fds[1], ignore_errors=True)
-        else:
+        if not stat.S_ISDIR(os.lstat(trash, dir_fd=fds[1]).st_mode):
             os.unlink(trash, dir_fd=fds[1])
+            return
+        with contextlib.suppress(OSError):  # emptied as far as it can be, as rmtree's ignore_errors
+            fds.append(os.open(trash, _NOFOLLOW_DIR, dir_fd=fds[1]))
+            _empty(fds[-1])
+            os.rmdir(trash, dir_fd=fds[1])
     finally:
         for fd in fds:
             os.close(fd)
+
+
+def _empty(top: int) -> None:
+    """Remove what the directory open at ``top`` holds, nested to any depth, best effort.
+    ``shutil.rmtree`` recurses (and holds a descriptor) once a level, so a tree nested a
+    thousand deep died in a RecursionError its ``ignore_errors`` does not catch: here each
+    directory's own directories are moved up into ``top`` before it is removed, with two
+    descriptors at most, never following a symlink. What cannot be removed stays."""
+    stuck: set[str] = set()
+    moved = itertools.count()
+    while names := [name for name in os.listdir(top) if name not in stuck]:
+        for name in names:
+            try:
+                if not stat.S_ISDIR(os.lstat(name, dir_fd=top).st_mode):
+                    os.unlink(name, dir_fd=top)
+                    continue
+                inner = os.open(name, _NOFOLLOW_DIR, dir_fd=top)
+                try:
+                    for child in os.listdir(inner):  # noqa: PTH208 - a descriptor
+                        if stat.S_ISDIR(os.lstat(child, dir_fd=inner).st_mode):
+                            os.rename(child, f".up-{next(moved)}", src_dir_fd=inner,
+                                      dst_dir_fd=top)  # fmt: skip
+                        else:
+                            os.unlink(child, dir_fd=inner)
+                finally:
+                    os.close(inner)
+                os.rmdir(name, dir_fd=top)
+            except OSError:
+                stuck.add(name)

@@ -14,6 +14,11 @@ from mlenv.limits import MAX_WHEEL_BYTES as MAX_WHEEL_BYTES
 MAX_RATIO = 200.0
 _MAX_NAME = 255
 MAX_PATH = 4096
+# Directories a member may lie below. MAX_PATH alone lets 2,000 one-letter levels through,
+# and the tree's own readers recurse once a level (pathlib's mkdir(parents=True), os.walk,
+# rglob; installer's os.makedirs): past ~1,000 a build died in a RecursionError. The bound
+# stays far below that with any prefix, and far above a real package's nesting.
+MAX_DEPTH = 128
 MAX_METADATA = 64 << 20  # dist-info files are read into memory
 # A script name is one file name in bin/: no '/', no space (the shell splits the name in two;
 # other whitespace is a control character, which the ledger refuses with a leading '-'), not
@@ -48,11 +53,14 @@ def refused(wheel: str, member: str, problem: str, hint: str = WHEEL_HINT) -> In
 
 
 def member_problem(path: str) -> str | None:
-    """Why a relative path could land outside its directory or fail on some file system."""
+    """Why a relative path could land outside its directory, fail on some file system, or
+    nest deeper than the readers of the installed tree can walk."""
     if path.startswith("/"):
         return "is an absolute path"
     if "\\" in path or "\0" in path:
         return "contains a backslash or NUL"
+    if path.count("/") > MAX_DEPTH:
+        return f"lies {path.count('/')} directories deep, over the limit of {MAX_DEPTH}"
     for part in path.split("/"):
         if part in ("", ".", ".."):
             return f"has a {part!r} path component"

@@ -42,11 +42,19 @@ def checked_image(root: Path) -> str:
     if len(entries) != 1:
         raise OciError(f"the layout holds {len(entries)} images, expected one", where=where)
     top = descriptor_of(entries[0], where, MANIFEST_TYPES | INDEX_TYPES)
-    _check_tree(source, top, nested=False)
+    _check_tree(source, top, nested=False, checked=set())
     return top.digest
 
 
-def _check_tree(source: BlobSource, descriptor: Descriptor, *, nested: bool) -> None:
+def _check_tree(
+    source: BlobSource, descriptor: Descriptor, *, nested: bool, checked: set[Descriptor]
+) -> None:
+    """Every blob below ``descriptor`` hashed, each described blob once (``checked``): a
+    manifest may list one layer many times (empty layers do), and a 16 MiB one listing an
+    8 MiB layer 20,000 times had ``verify`` hash 160 GiB (attack 221)."""
+    if descriptor in checked:
+        return
+    checked.add(descriptor)
     where = blob_where(source, descriptor.digest)
     body = parse_json(read_blob(source, descriptor), where)
     if descriptor.media_type in INDEX_TYPES:
@@ -54,11 +62,16 @@ def _check_tree(source: BlobSource, descriptor: Descriptor, *, nested: bool) -> 
             raise OciError("an image index inside an image index", where=where)
         children = as_list(body.get("manifests"), where)
         for child in children or [None]:  # an empty index is no image
-            _check_tree(source, descriptor_of(child, where, MANIFEST_TYPES), nested=True)
+            child_of = descriptor_of(child, where, MANIFEST_TYPES)
+            _check_tree(source, child_of, nested=True, checked=checked)
         return
-    verify_blob(source, descriptor_of(body.get("config"), where, CONFIG_TYPES), None)
-    for layer in as_list(body.get("layers"), where):
-        verify_blob(source, layer_of(layer, where), None)
+    for blob in (
+        descriptor_of(body.get("config"), where, CONFIG_TYPES),
+        *(layer_of(layer, where) for layer in as_list(body.get("layers"), where)),
+    ):
+        if blob not in checked:
+            checked.add(blob)
+            verify_blob(source, blob, None)
 
 
 class _PlainLayout:

@@ -49,6 +49,11 @@ class BaseImage:
     source: BlobSource
 
 
+# overlayfs stacks at most 500 lower layers (Docker's overlay2 refuses past 128): a manifest
+# listing more is no image, and each listing may cost a read of its layer (attack 221)
+MAX_LAYERS = 1_000
+
+
 def read_base(
     path: Path,
     *,
@@ -89,7 +94,13 @@ def read_base(
         raise OciError(
             "the config's rootfs.diff_ids do not match the manifest's layers", where=where
         )
-    for layer in layers:
+    if len(layers) > MAX_LAYERS:
+        raise OciError(
+            f"the manifest lists {len(layers):,} layers, over the {MAX_LAYERS:,} of any image "
+            "a runtime can stack",
+            where=where,
+        )
+    for layer in dict.fromkeys(layers):  # each blob once, however often it is listed
         verify_blob(source, layer, None)
     return BaseImage(chosen.digest, architecture, config, layers, diff_ids, source)
 
