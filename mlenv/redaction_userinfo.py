@@ -38,6 +38,9 @@ PORT_COLON = r":(?!" + PORT + r"[\"'`]?" + _LINE_END + ")"
 # not where the next line opens a string after its indent: ``'https://a:S3c'`` then
 # ``    'ret@h'`` is one string to Python (adjacent literals, as pprint splits a long one).
 QUOTE_END = r"[\"'`](?:(?!" + _LINE_END + r")|[\r\n]+[ \t]*(?=[\"'`]))"
+# Where pprint split a string with a blank into adjacent literals: a raw password's run goes on
+# (``'https://u:pa '`` then ``    'ss@h'``).
+LITERALS_JOINED = r"[\"'][\r\n]+[ \t]*[\"']"
 
 
 def _authority(stops: str) -> str:
@@ -90,7 +93,8 @@ _USERINFO = LazyPattern(_SEPARATOR + AUTHORITY + "*@")
 _WEB_USERINFO = LazyPattern(r"(?P<separator>" + _WEB_SLASHES + ")" + _authority(r"/\\?#") + "*@")
 # A password typed with a raw '/', '?' or '#' (``://user:pa/ss@host``, not a URL parsers
 # accept, but what the user typed and would see echoed): a ':' in the authority before its
-# first '/' that starts no port, then up to 256 characters (no quote, and no ':' that starts
+# first '/' that starts no port, then up to 256 characters (no quote but two adjacent
+# literals' ``LITERALS_JOINED``, and no ':' that starts
 # a "://", so a scan ends at the next URL; ``pa:s/s`` is one password; a blank or a line break
 # is a password's too: ``u:a b@proxy`` as a proxy variable holds it, see ``GLUE``) up to an
 # '@'. After ``https:`` any run of slashes starts one too (``_WEB_SLASHES``).
@@ -112,7 +116,9 @@ RAW_PASSWORD = LazyPattern(
     + r")*:(?!//|\\/|"
     + PORT
     + r"(?:[/?#\s]|$))"
-    + r"(?:[^@:\"'<>]|:(?!//|\\/)){0,256}@"
+    + r"(?:[^@:\"'<>]|:(?!//|\\/)|"
+    + LITERALS_JOINED
+    + "){0,256}@"
 )
 # After a raw password's '@', the rest of the authority up to its last '@' (``user:pa?ss@w@host``
 # is the password ``pa?ss@w``, as ``_USERINFO`` reads a plain one). The run holds no '/', so

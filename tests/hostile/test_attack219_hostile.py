@@ -18,6 +18,7 @@ Held: secret-free text with hosts, ports, addresses, module names and quotes sta
 
 from __future__ import annotations
 
+import pprint
 from collections.abc import Callable
 
 import pytest
@@ -147,6 +148,17 @@ def test_adjacent_literals_on_an_indented_line_hide_the_password(quote: str, sha
     assert "host" in redact(text)
 
 
+def test_a_password_with_a_blank_that_pprint_splits_is_hidden() -> None:
+    """Before: pprint splits a long string after a blank, and the literal after the split
+    showed the password's tail (a raw password's run ended at the quote)."""
+    url = f"https://alice:{_SECRET[:6]} {_SECRET[6:]}{'x' * 80}@h.example/simple"
+    for value in ([url, "numpy"], {"index-url": url}):
+        text = pprint.pformat(value)
+        assert "'\n" in text  # pprint split it
+        _assert_hidden(_SECRET, text)
+        assert "***@h.example/simple" in redact(text)
+
+
 _DIGITS = "12345678901234567890"
 
 
@@ -244,6 +256,7 @@ _SHAPES: dict[str, Callable[[int], str]] = {
     "folds after schemes": lambda n: "Bearer\r\n " * (n // 9),
     "indented quotes": lambda n: "://a" + "'\n   " * (n // 5),
     "indents before no quote": lambda n: ("://a'\n" + " " * 100) * (n // 106),
+    "joined literals": lambda n: "://u:a" + "'\n '" * (n // 4),
     "long digits": lambda n: "https://u:" + "1" * n,
     "digit passwords": lambda n: ("://u:" + "1" * 10 + " ") * (n // 16),
 }
