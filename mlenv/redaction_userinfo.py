@@ -24,7 +24,7 @@ S_CONTROLS = r"\t-\r\x1c-\x1f"
 _LINE_END = r"[)\]>,;]*[" + S_CONTROLS + "]"
 # A port, as URL readers take one (urllib3, requests, curl): five digits at most, 65535 at
 # most. Any other run of digits after ``user:`` is a password (``u:12345678901234567890@h``).
-PORT = (
+_PORT = (
     r"(?:6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[0-5][0-9]{4}|[0-9]{1,4})(?![0-9])"
 )
 # A port before a line break (or another ``\s`` control; a closing quote between) ends a
@@ -32,7 +32,7 @@ PORT = (
 # line with an '@', is two lines to its reader; hiding across them lost the host and port (and
 # made a bundle refuse the manifest). Known limit: a password that is a port's digits before a
 # line break.
-PORT_COLON = r":(?!" + PORT + r"[\"'`]?" + _LINE_END + ")"
+PORT_COLON = r":(?!" + _PORT + r"[\"'`]?" + _LINE_END + ")"
 # A closing quote before a line break ends a userinfo too: a manifest's
 # ``"https://registry.internal"`` then a line ``x = "a@b"`` is a quoted host, not a user. But
 # not where the next line opens a string after its indent: ``'https://a:S3c'`` then
@@ -40,7 +40,7 @@ PORT_COLON = r":(?!" + PORT + r"[\"'`]?" + _LINE_END + ")"
 QUOTE_END = r"[\"'`](?:(?!" + _LINE_END + r")|[\r\n]+[ \t]*(?=[\"'`]))"
 # Where pprint split a string with a blank into adjacent literals: a raw password's run goes on
 # (``'https://u:pa '`` then ``    'ss@h'``).
-LITERALS_JOINED = r"[\"'][\r\n]+[ \t]*[\"']"
+_LITERALS_JOINED = r"[\"'][\r\n]+[ \t]*[\"']"
 
 
 def _authority(stops: str) -> str:
@@ -93,12 +93,12 @@ _USERINFO = LazyPattern(_SEPARATOR + AUTHORITY + "*@")
 _WEB_USERINFO = LazyPattern(r"(?P<separator>" + _WEB_SLASHES + ")" + _authority(r"/\\?#") + "*@")
 # A password typed with a raw '/', '?' or '#' (``://user:pa/ss@host``, not a URL parsers
 # accept, but what the user typed and would see echoed): a ':' in the authority before its
-# first '/' that starts no port, then up to 256 characters (no quote but two adjacent
-# literals' ``LITERALS_JOINED``, and no ':' that starts
-# a "://", so a scan ends at the next URL; ``pa:s/s`` is one password; a blank or a line break
-# is a password's too: ``u:a b@proxy`` as a proxy variable holds it, see ``GLUE``) up to an
-# '@'. After ``https:`` any run of slashes starts one too (``_WEB_SLASHES``).
-# A port is ``PORT``: ``://:?@proxy`` (empty user, password ``?``) and ``://u:/@h`` start
+# first '/' that starts no port, then up to 256 characters (no quote but where two adjacent
+# literals meet, ``_LITERALS_JOINED``, and no ':' that starts a "://", so a scan ends at the
+# next URL; ``pa:s/s`` is one password; a blank or a line break is a password's too: ``u:a
+# b@proxy`` as a proxy variable holds it, see ``GLUE``) up to an '@'. After ``https:`` any
+# run of slashes starts one too (``_WEB_SLASHES``).
+# A port is ``_PORT``: ``://:?@proxy`` (empty user, password ``?``) and ``://u:/@h`` start
 # none. The port test keeps ``://host:8080/a@b`` whole (its host is part of the inputs hash).
 # A known limit: ``://user:12/ss@host`` (a port's digits, then a raw '/') is the same shape,
 # read as a host and port as a URL parser reads it, shown whole.
@@ -114,10 +114,10 @@ RAW_PASSWORD = LazyPattern(
     + "]|"
     + QUOTE_END
     + r")*:(?!//|\\/|"
-    + PORT
+    + _PORT
     + r"(?:[/?#\s]|$))"
     + r"(?:[^@:\"'<>]|:(?!//|\\/)|"
-    + LITERALS_JOINED
+    + _LITERALS_JOINED
     + "){0,256}@"
 )
 # After a raw password's '@', the rest of the authority up to its last '@' (``user:pa?ss@w@host``

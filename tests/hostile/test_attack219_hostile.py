@@ -8,9 +8,9 @@ line breaks in a body only. An anaconda.org ``/t/`` token split by a NBSP or ano
 blank (``redaction._GLUED_SEGMENT``). An ``Authorization`` value folded onto the next line
 (HTTP's obs-fold, ``redaction_headers._FOLD``), or a bare ``Bearer``/``Basic`` value after a
 tab or a CRLF fold. A password pprint splits into adjacent literals on an indented line
-(``redaction_userinfo.QUOTE_END``). A password of digits before a blank or a line break, read
-as a port: a port is five digits and 65535 at most (``redaction_userinfo.PORT``), as urllib3,
-requests and curl read one.
+(``redaction_userinfo.QUOTE_END``; at a blank, ``_LITERALS_JOINED``). A password of digits
+before a blank or a line break, read as a port: a port is five digits and 65535 at most
+(``redaction_userinfo._PORT``), as urllib3, requests and curl read one.
 
 Held: secret-free text with hosts, ports, addresses, module names and quotes stays as it was
 (Hypothesis); every new rule is linear (8x the text, about 8x the time).
