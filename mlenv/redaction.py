@@ -9,11 +9,12 @@ from __future__ import annotations
 import re
 
 from mlenv.lazy_pattern import LazyPattern
+from mlenv.redaction_headers import credential_name, secret_headers
 from mlenv.redaction_lines import KNOWN_TOKEN as _KNOWN_TOKEN
 from mlenv.redaction_lines import hide as _hide
 from mlenv.redaction_lines import hide_lines
 from mlenv.redaction_userinfo import ENCODED_USERINFO as _ENCODED_USERINFO
-from mlenv.redaction_userinfo import GLUE, S_CONTROLS, WEB_SCHEME
+from mlenv.redaction_userinfo import GLUE, S_CONTROLS, WEB_SCHEME, WIDE_BLANK
 from mlenv.redaction_userinfo import RAW_PASSWORD as _RAW_PASSWORD
 from mlenv.redaction_userinfo import after_scheme as _after_scheme
 from mlenv.redaction_userinfo import authority_tail as _authority_tail
@@ -75,10 +76,12 @@ _ENCODED_PARAM = LazyPattern(r"%(?:3[Ff]|26|3[Bb]|23)([\w.\[\]-]+)%3[Dd]")
 _ENCODED_VALUE = LazyPattern(r"(?:[^%&#;\s\"'<>]|%(?!26|3[Bb]|23)[0-9A-Fa-f]{2})+")
 # anaconda.org channel tokens: https://conda.anaconda.org/t/<token>/channel
 # (a tab or line break inside one or before it, which a URL reader drops, joins its pieces,
-# as does any other ``\s`` control, which it keeps encoded in the path; ``https:/`` is
-# ``https://`` to it, and is how a path spells the URL: ``MLENV_MANIFEST``'s error). A host
-# is 300 characters at most: a longer run, which glue lets cross URLs, rescanned (quadratic).
-_GLUED_SEGMENT = rf"[{S_CONTROLS}]*[^/\s]+(?:[{S_CONTROLS}]+[^/\s]+)*"
+# as does any other ``\s`` control or a blank but the space (a NBSP), which it keeps encoded
+# in the path; ``https:/`` is ``https://`` to it, and is how a path spells the URL:
+# ``MLENV_MANIFEST``'s error). A host is 300 characters at most: a longer run, which glue
+# lets cross URLs, rescanned (quadratic).
+_IN_SEGMENT = S_CONTROLS + WIDE_BLANK
+_GLUED_SEGMENT = rf"[{_IN_SEGMENT}]*[^/\s]+(?:[{_IN_SEGMENT}]+[^/\s]+)*"
 _PATH_TOKEN = LazyPattern(
     rf"(?P<head>(?::(?:{GLUE}*/){{2}}|{WEB_SCHEME}[/\\]+)(?:[^/\\\s]|{GLUE}){{1,300}}"
     rf"/{GLUE}*t{GLUE}*/){_GLUED_SEGMENT}"
@@ -91,97 +94,18 @@ _TOKEN_SEGMENT = LazyPattern(_GLUED_SEGMENT)
 # upper-case letter, a digit, '+' or '=' (base64 and tokens mix them; a find-links directory
 # ``Basic wheels`` or ``Bearer Tokens/linux`` is a path, kept whole). Text shown hides every
 # value, and ``BASIC``, ``BEARER`` and ``bearer`` too (lowercase ``basic`` is prose's word).
-_CREDENTIALS = r" +)[A-Za-z0-9._~+/=-]+"
-_AUTH_VALUE = LazyPattern(
-    r"(?P<scheme>\b(?:Basic|Bearer) +)(?=[A-Za-z0-9._~+=-][a-z._~-]*[A-Z0-9+=])[A-Za-z0-9._~+/=-]+"
+# A tab or a folded line (HTTP's obs-fold: CRLF, raw or escaped, then a blank) may stand
+# between a scheme and a value shown that looks like a credential (prose wraps at a LF).
+_LOOKS_SECRET = r"(?=[A-Za-z0-9._~+=-][a-z._~-]*[A-Z0-9+=])"
+_VALUE = r"[A-Za-z0-9._~+/=-]+"
+_FOLDED = r"(?:[ \t]*(?:\r\n|\\r\\n))?[ \t]+" + _LOOKS_SECRET
+_AUTH_VALUE = LazyPattern(r"(?P<scheme>\b(?:Basic|Bearer) +)" + _LOOKS_SECRET + _VALUE)
+_AUTH_VALUE_SHOWN = LazyPattern(
+    rf"(?P<scheme>\b(?:Basic|Bearer|BASIC|BEARER|bearer)(?: +|{_FOLDED})){_VALUE}"
 )
-_AUTH_VALUE_SHOWN = LazyPattern(r"(?P<scheme>\b(?:Basic|Bearer|BASIC|BEARER|bearer)" + _CREDENTIALS)
-# A header that carries a credential hides its whole value, whatever the scheme (GitHub's ``token``,
-# ``Digest``, ``AWS4-HMAC-SHA256``, ``Negotiate``, a bare key or a cookie): the value is not judged,
-# the header's name is. A name is a credential header's when its last word (after ``-`` or ``_``,
-# case ignored) ends in authorization, cookie, token, secret, password, passwd or credential(s)
-# (``Proxy-Authorization``, ``Set-Cookie``, ``Private-Token``, ``X-Amz-Security-Token``,
-# ``X-CSRFToken``), is ``apikey``, ``accesskey``, ``privatekey``, is ``pass``, ``passcode`` or
-# ``pin`` (``pass: x``, ``DB_PASS=x``; ``MYSQL_PWD``: ``pwd`` after a separator), or is ``key``,
-# ``auth``, ``api``, ``session`` or ``session-id`` after a separator (``X-Api-Key``,
-# ``X-Registry-Auth``, ``X-JFrog-Art-Api``); not a bare ``key``, ``code`` or ``auth``, words
-# prose puts before a colon. A word glued before token or secret is a credential word
-# (``identitytoken``, ``csrftoken``, ``clientsecret``) or follows a separator (``X-CSRFToken``):
-# any other so spelled is a project's name in mlenv's own messages (``tiktoken: ...``, conda's
-# ``libsecret``), not a header's.
-_SECRET_HEADER = LazyPattern(
-    r"(?:[\w-]*[-_])?(?:[a-z0-9]*(?:authorization|passw(?:or)?d|passphrase|passcode|credentials?)"
-    r"|pass|pin"
-    r"|(?:api|access|private)key|cookie|(?:access|refresh|id|identity|registry|auth|api"
-    r"|session|security|bearer|csrf|xsrf|oauth|client|app)?(?:token|secret))"
-    r"|[\w-]*[-_](?:[a-z0-9]*(?:token|secret|cookie)|key|auth|api|pwd|session(?:[-_]?id)?)",
-    re.IGNORECASE,
-)
-# Where a header name stands: ``Name: value`` (a log line, ``curl -v``), ``Name=value``, and the
-# shapes a traceback or an event shows: a repr or JSON dict (``{'Name': 'value'}``, ``"name":
-# "value"``, an escaped ``\"name\": ...``), a list of pairs (``('Name', 'value')``, a comma then a
-# quoted value), a bytes repr of a request (``...\r\nName: value\r\n``). The name starts the text or
-# follows a blank, a quote, an opening bracket, a comma or an escaped line break (or ``--header=``,
-# ``--env=``, ``--build-arg=``),
-# never a URL's ``?&;#/``: a query parameter is judged by ``_SECRET_NAME``, and a URL's host and
-# path stay whole. It starts at a word's start (the look-behinds), so a scan never restarts inside a
-# word: linear. ``==`` is a comparison, never an assignment: a requirement (``google-auth==2.0`` in
-# a message or a bundle's manifest) keeps its version. A pair's name opens a tuple (``('Name', ``,
-# ``(b'name', ``; ``_PAIR_OPEN``): a list of strings (a manifest's ``["google-auth", "numpy"]``)
-# holds no pair.
-_HEADER_NAME = LazyPattern(
-    r"(?:(?<![^\s{(\[,'\"])|(?<=\\[nrt])|(?<=header=)|(?<=env=)|(?<=-arg=))([A-Za-z][\w-]*)"
-    r"(?:\\?['\"][ \t]*(?::|=(?!=)|(?P<pair>,)(?=[ \t]*b?\\?['\"]))|[ \t]*(?::|=(?!=)))[ \t]*"
-)
-_PAIR_OPEN = LazyPattern(r"\(b?\\?['\"]\Z")
-# A name is a credential header's only when, besides ``_SECRET_HEADER``, its last word is a
-# credential itself (token, secret, password, credentials, authorization, cookie, the key of an API,
-# an access, a subscription, an auth, a licence..., a session id) or it has a custom header's ``X-``
-# (``X-Registry-Auth``, ``x-api-key``): mlenv's own messages put project names before a colon or an
-# ``=``, bare or quoted (``google-auth: no version satisfies``, ``'flask-session': no wheel``,
-# conda's ``ssh-key=1.0``), and a project's last word may be ``auth``, ``key`` or ``session`` as a
-# header's may.
-_CREDENTIAL_END = LazyPattern(
-    r"x[-_][\w-]*|(?:[\w-]*[-_])?(?:pass|pin|pwd)"
-    r"|[\w-]*?(?:token|secret|passw(?:or)?d|passphrase|passcode|credentials?|authorization|cookie"
-    r"|(?:api|access|private|subscription|secret|signing|encryption|master|client|application"
-    r"|auth|license|licence)"
-    r"[-_]?key"
-    r"|(?:basic|http|proxy|registry)[-_]?auth|sess(?:ion)?[-_]?id)",
-    re.IGNORECASE,
-)
-# A name spelled as mlenv prints every project, its canonical name (lowercase words joined by
-# single ``-``), is how HTTP/2 and httpx spell a header too; so spelled, a credential header is
-# one of a few (``proxy-authorization``, ``private-token``, ``api-key``,
-# ``ocp-apim-subscription-key``, ``dd-api-key``), every word of it a credential or HTTP word
-# (``_HEADER_WORDS``). A project's own word tells it apart: ``git-credentials``,
-# ``azure-mgmt-authorization``, ``keyrings-google-artifactregistry-auth``, ``eks-token``
-# (among PyPI's 15,000 most downloaded) name projects, whatever their last word. Every other
-# spelling (``Azure-Mgmt-Authorization``, ``EKS_TOKEN``, ``git_credentials``, ``x-...``) is
-# judged by ``_CREDENTIAL_END`` alone.
-_PROJECT_SPELLING = LazyPattern(r"[a-z0-9]+(?:-[a-z0-9]+)+")
-_HEADER_WORDS = frozenset({
-    "access", "amz", "api", "apikey", "apim", "app", "application", "auth", "authorization",
-    "basic", "bearer", "circle", "client", "cookie", "credential", "credentials", "csrf", "dd",
-    "deploy", "encryption", "goog", "http", "id", "identity", "job", "key", "licence", "license",
-    "master", "oauth", "ocp", "passphrase", "passwd", "password", "personal", "private", "proxy",
-    "refresh", "registry", "secret", "security", "sess", "sessid", "session", "sessionid", "set",
-    "signing", "subscription", "token", "user", "xsrf",
-})  # fmt: skip
-# The value: a quoted one (``'...'``, ``"..."``, ``b'...'``, escaped ``\"...``) up to its
-# closing quote, a backslash escaping the next character; any other to the end of its line,
-# a real or an escaped one (a Digest or AWS4 value holds blanks and commas).
-_HEADER_VALUE = LazyPattern(
-    r"b?\\?'(?P<single>(?:\\.|[^\\'\r\n])*)|b?\\?\"(?P<double>(?:\\.|[^\\\"\r\n])*)"
-    r"|(?P<bare>(?:[^\\\r\n]|\\(?![rn]))*)"
-)
-# A value on the line after its name (YAML's ``Authorization:`` then an indented value, or a
-# block scalar's ``Authorization: |`` / ``>-`` then the value).
-_NEXT_LINE = LazyPattern(r"\r?\n[ \t]+(?P<bare>[^\r\n]+)")
-_BLOCK_SCALAR = LazyPattern(r"[|>][-+1-9]{0,2}[ \t]*")
 # A command line's option that carries a credential (``--password=X``, ``--password:X``,
 # ``--token X``, quoted or not, or the next item of an argv list; a Windows tool's
-# ``/password:X``), its name judged by ``_credential_name`` (``--password-stdin`` and
+# ``/password:X``), its name judged by ``credential_name`` (``--password-stdin`` and
 # ``--token-file`` carry none). A value after a blank is the option's unless it is the next
 # option (``-...``).
 _OPTION = LazyPattern(
@@ -208,14 +132,15 @@ def redact(text: str) -> str:
     ``__token__:pypi-...@``) and the password holds (empty; ``?``, ``#``, ``/``, ``@``, ``:``,
     ``%40``, blanks, any letter); the host (``[::1]`` too), port and path stay. The limits,
     shapes a URL parser reads otherwise or a text cannot tell from what follows: a password of
-    digits then a raw ``/``, ``?``, ``#`` or blank (``user:12/ss@host`` reads as the host
-    ``user``, port 12, as ``host:8080/a@b`` must); one holding a line break or a ``://``; one
+    a port's digits (five at most, 65535 at most) then a raw ``/``, ``?``, ``#`` or blank
+    (``user:12/ss@host`` reads as the host ``user``, port 12, as ``host:8080/a@b`` must); one
+    holding a line break or a ``://``; one
     with a raw ``/``, ``?``, ``#`` or a blank and a quote, ``<`` or ``>`` (a quoted URL's end); one
     whose ``@`` comes before a raw ``/``, ``?``, ``#`` or a blank (``host/x@y``'s ``@`` is a
     path's, ``u:p@host said a@b``'s a word's).
     A text known to be one URL has none: ``redact_one_url``."""
     text = _AUTH_VALUE_SHOWN.sub(r"\g<scheme>***", _url_secrets(text))
-    return hide_lines(_secret_options(_secret_headers(text)))
+    return hide_lines(_secret_options(secret_headers(text)))
 
 
 def redact_one_url(url: str) -> str:
@@ -251,24 +176,6 @@ def _url_secrets(text: str) -> str:
     return _KNOWN_TOKEN.sub(r"\g<prefix>***", text)
 
 
-def _secret_headers(text: str) -> str:
-    """``text`` with the value of every credential header (``_credential_header``) as
-    ``***``: inside its quotes when quoted, else up to the end of its line."""
-    pieces: list[str] = []
-    done = 0
-    for match in _HEADER_NAME.finditer(text):
-        if match.start() < done or not _credential_header(match[1]):
-            continue
-        if match["pair"] and not _PAIR_OPEN.search(text[max(0, match.start() - 4) : match.start()]):
-            continue
-        value = _HEADER_VALUE.match(text, match.end())
-        assert value is not None  # the bare branch matches the empty string
-        if value["bare"] == "" or _BLOCK_SCALAR.fullmatch(value["bare"] or "x"):
-            value = _NEXT_LINE.match(text, value.end()) or value
-        done = _hide(value, text, done, pieces)
-    return "".join(pieces) + text[done:]
-
-
 def _secret_options(text: str) -> str:
     """``text`` with the value of every command-line option named as a credential header is
     (``_OPTION``) as ``***``. No project is spelled ``--name``: a lowercase option is judged as
@@ -278,7 +185,7 @@ def _secret_options(text: str) -> str:
     done = 0
     for match in _OPTION.finditer(text):
         name = match[1]
-        if match.start() < done or _NEGATED.match(name) or not _credential_name(name):
+        if match.start() < done or _NEGATED.match(name) or not credential_name(name):
             continue
         value = _OPTION_VALUE.match(text, match.end())
         if value is not None:
@@ -286,27 +193,8 @@ def _secret_options(text: str) -> str:
     return "".join(pieces) + text[done:]
 
 
-_ENV_KEY = LazyPattern(r"[A-Z][A-Z0-9_]*_KEY")
 _NEGATED = LazyPattern(r"no[-_]", re.IGNORECASE)
 _OPTION_NAME = LazyPattern(r"--([A-Za-z][\w-]*)")
-
-
-def _credential_name(name: str) -> bool:
-    """A name that carries a credential (``_SECRET_HEADER``, ``_CREDENTIAL_END``), or an
-    environment variable's ``..._KEY`` (``KAGGLE_KEY``: uppercase, as no project is printed)."""
-    if not _SECRET_HEADER.fullmatch(name):
-        return False
-    return bool(_CREDENTIAL_END.fullmatch(name) or _ENV_KEY.fullmatch(name))
-
-
-def _credential_header(name: str) -> bool:
-    """A header ``name`` that carries a credential (``_credential_name``), unless spelled as a
-    project's name with a word no such header holds (``_HEADER_WORDS``)."""
-    if not _credential_name(name):
-        return False
-    if name.startswith("x-") or not _PROJECT_SPELLING.fullmatch(name):
-        return True
-    return _HEADER_WORDS.issuperset(name.split("-"))
 
 
 def _userinfo(text: str) -> str:
@@ -354,7 +242,7 @@ def _secret_name(name: str) -> bool:
     if decoded:
         name = _PERCENT.sub(lambda escape: chr(int(escape[1], 16)), name)
     option = _OPTION_NAME.fullmatch(name)
-    if option is not None and not _NEGATED.match(option[1]) and _credential_name(option[1]):
+    if option is not None and not _NEGATED.match(option[1]) and credential_name(option[1]):
         return True
     if "[" in name or "]" in name:
         return any(_secret_part(part, decoded) for part in _BRACKETS.split(name))

@@ -45,10 +45,25 @@ _PASSWORD_COMMAND = LazyPattern(
 _PORTS = LazyPattern(r"[0-9.:\[\]-]+(?:/(?:tcp|udp|sctp))?")
 
 
+# What a token's pieces may have between them: a control (a URL reader drops a tab, CR or LF,
+# a shell or a terminal may drop the rest), raw or as a repr or JSON escapes it (``\\n``,
+# ``\\x0a``, ``\\u000a``, a repr of one: ``\\\\n``). Between a prefix's characters, a raw
+# control or ``\\t``, ``\\n``, ``\\r`` only: the escapes' groups spelled 40 times over made
+# the pattern take ten times as long to compile, which every process that shows a line pays.
+_CONTROL = r"(?:[\x00-\x1f\x7f]|\\{1,2}(?:[tnr]|(?:x|u00)(?:[01][0-9A-Fa-f]|7[Ff])))"
+_IN_PREFIX = r"(?:[\x00-\x1f\x7f]|\\{1,2}[tnr])"
+
+
 def _glued(chars: str) -> str:
-    """One of ``chars``, or a run of tabs and line breaks before one: a URL reader drops
-    those, so a token split by them is still one."""
-    return rf"(?:{chars}|[\t\n\r]+(?={chars}))"
+    """One of ``chars``, or a run of controls (``_CONTROL``) before one: a token split by
+    them is still one."""
+    return rf"(?:{chars}|{_CONTROL}++(?={chars}))"
+
+
+def _spelled(prefix: str) -> str:
+    """``prefix``'s characters with controls allowed between them (``gh\\np_``,
+    ``_IN_PREFIX``)."""
+    return f"{_IN_PREFIX}*".join(re.findall(r"\[[^]]*\]|.", prefix))
 
 
 _WORD_CHAR = _glued(r"[\w-]")
@@ -64,17 +79,25 @@ _ALNUM_UNDERSCORE = _glued("[A-Za-z0-9_]")
 # lower-case words joined by ``_`` (``github_pat_tools_for_enterprise_automation-1.0-...``; a
 # wheel's tags are lower-case: ``glpat-1-cp311-cp311-manylinux_2_17_x86_64.whl``), and a
 # CamelCase one (``hf_HubIntegrationToolsForAzureMLStudio-1.0-...``) runs up to a ``-`` and
-# its version, where no token ends. A tab or line break inside a token joins its
-# pieces (``_glued``), as a URL reader drops it (``https://h/x/ghp_Ab\ncD...``). A Slack
-# token is numbers joined by ``-``, then 20 letters and digits or more
-# (``xoxb-2024-py3-none-any.whl`` is a project's).
+# its version, where no token ends. A control inside a token or its prefix joins its pieces
+# (``_glued``, ``_spelled``), as a URL reader drops a tab or line break
+# (``https://h/x/ghp_Ab\ncD...``, ``gh\np_...``). A Slack token is numbers joined by ``-``,
+# then 20 letters and digits or more (``xoxb-2024-py3-none-any.whl`` is a project's). Each
+# prefix with a rule of its own names a group its body's rule is chosen by.
+_PREFIXES = (
+    rf"{_spelled('gh[pousr]_')}|(?P<github_pat>{_spelled('github_pat_')})"
+    rf"|(?P<glpat>{_spelled('glpat-')})|{_spelled('hf_')}|{_spelled('npm_')}"
+    rf"|(?P<pypi>{_spelled('pypi-')})|(?P<xox>{_spelled('xox[abposr]-')})"
+)
+_NOT_YOURS = "|(?!))"  # a conditional's other branch: this prefix's rule does not apply
 KNOWN_TOKEN = LazyPattern(
-    r"(?<![A-Za-z0-9_])(?P<prefix>gh[pousr]_|github_pat_|glpat-|hf_|npm_|pypi-|xox[abposr]-)"
-    rf"(?:(?<=pypi-)Ag{_WORD_CHAR}{{40,}}|(?<=glpat-)(?={_WORD_CHAR}{{0,19}}[A-Z]){_WORD_CHAR}{{20,}}"
-    rf"|(?<=xox.-)[0-9]+-{_WORD_CHAR}{{0,64}}?{_ALNUM}{{20}}{_WORD_CHAR}*"
-    rf"|(?<=github_pat_)(?={_ALNUM_UNDERSCORE}{{0,29}}[A-Z]){_ALNUM_UNDERSCORE}{{30,}}"
-    r"(?![A-Za-z0-9_]|-[0-9])"
-    r"|(?=[A-Za-z0-9\t\n\r]*[a-z])(?=[A-Za-z0-9\t\n\r]*[A-Z])"
+    rf"(?<![A-Za-z0-9_])(?P<prefix>{_PREFIXES})"
+    rf"(?:(?(pypi){_spelled('Ag')}{_WORD_CHAR}{{40,}}{_NOT_YOURS}"
+    rf"|(?(glpat)(?={_WORD_CHAR}{{0,19}}[A-Z]){_WORD_CHAR}{{20,}}{_NOT_YOURS}"
+    rf"|(?(xox)[0-9]+-{_WORD_CHAR}{{0,64}}?{_ALNUM}{{20}}{_WORD_CHAR}*{_NOT_YOURS}"
+    rf"|(?(github_pat)(?={_ALNUM_UNDERSCORE}{{0,29}}[A-Z]){_ALNUM_UNDERSCORE}{{30,}}"
+    rf"(?![A-Za-z0-9_]|-[0-9]){_NOT_YOURS}"
+    rf"|(?=(?:[A-Z0-9]|{_CONTROL})*+[a-z])(?=(?:[a-z0-9]|{_CONTROL})*+[A-Z])"
     rf"{_ALNUM}{{30,}}(?![A-Za-z0-9]|-[0-9]))"
 )
 

@@ -14,22 +14,33 @@ from mlenv.lazy_pattern import LazyPattern
 # separator's ``:`` and slashes may have tabs and line breaks between them (``GLUE``: one, raw
 # or as a repr or JSON quotes it, ``\t`` or ``\u0009``, or a repr of that, ``\\t``).
 GLUE = r"(?:[\t\n\r]|\\{1,2}(?:[tnr]|u000[9aAdD]))"
-# ``\s`` less the C0 controls: the blanks a userinfo (or a word of it) ends at.
-BLANK = r"\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+# ``\s`` less the C0 controls: the blanks a userinfo (or a word of it) ends at; all but the
+# space are no prose's word break in a URL (a NBSP pasted from a web page).
+WIDE_BLANK = r"\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+BLANK = r"\x20" + WIDE_BLANK
 # The controls ``\s`` holds (a line's end among them), and a line ending after a value's
 # closing brackets or separators.
 S_CONTROLS = r"\t-\r\x1c-\x1f"
 _LINE_END = r"[)\]>,;]*[" + S_CONTROLS + "]"
+# A port, as URL readers take one (urllib3, requests, curl): five digits at most, 65535 at
+# most. Any other run of digits after ``user:`` is a password (``u:12345678901234567890@h``).
+_PORT = (
+    r"(?:6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[0-5][0-9]{4}|[0-9]{1,4})(?![0-9])"
+)
 # A port before a line break (or another ``\s`` control; a closing quote between) ends a
 # userinfo there: ``https://h:8080\nme@x.org``, or a manifest's ``"https://h:8443"`` then a
 # line with an '@', is two lines to its reader; hiding across them lost the host and port (and
-# made a bundle refuse the manifest). Known limit: a password of digits before a line break.
-PORT_COLON = r":(?![0-9]+[\"'`]?" + _LINE_END + ")"
+# made a bundle refuse the manifest). Known limit: a password that is a port's digits before a
+# line break.
+PORT_COLON = r":(?!" + _PORT + r"[\"'`]?" + _LINE_END + ")"
 # A closing quote before a line break ends a userinfo too: a manifest's
 # ``"https://registry.internal"`` then a line ``x = "a@b"`` is a quoted host, not a user. But
-# not where the next line opens a string at once: ``'https://a:S3c'`` then ``'ret@h'`` is one
-# string to Python (adjacent literals, as pprint splits a long one).
-QUOTE_END = r"[\"'`](?:(?!" + _LINE_END + r")|(?=[\r\n]+[\"'`]))"
+# not where the next line opens a string after its indent: ``'https://a:S3c'`` then
+# ``    'ret@h'`` is one string to Python (adjacent literals, as pprint splits a long one).
+QUOTE_END = r"[\"'`](?:(?!" + _LINE_END + r")|[\r\n]+[ \t]*(?=[\"'`]))"
+# Where pprint split a string with a blank into adjacent literals: a raw password's run goes on
+# (``'https://u:pa '`` then ``    'ss@h'``).
+_LITERALS_JOINED = r"[\"'][\r\n]+[ \t]*[\"']"
 
 
 def _authority(stops: str) -> str:
@@ -82,14 +93,15 @@ _USERINFO = LazyPattern(_SEPARATOR + AUTHORITY + "*@")
 _WEB_USERINFO = LazyPattern(r"(?P<separator>" + _WEB_SLASHES + ")" + _authority(r"/\\?#") + "*@")
 # A password typed with a raw '/', '?' or '#' (``://user:pa/ss@host``, not a URL parsers
 # accept, but what the user typed and would see echoed): a ':' in the authority before its
-# first '/' that starts no port, then up to 256 characters (no quote, and no ':' that starts
-# a "://", so a scan ends at the next URL; ``pa:s/s`` is one password; a blank or a line break
-# is a password's too: ``u:a b@proxy`` as a proxy variable holds it, see ``GLUE``) up to an
-# '@'. After ``https:`` any run of slashes starts one too (``_WEB_SLASHES``).
-# A port is one digit or more: ``://:?@proxy`` (empty user, password ``?``) and
-# ``://u:/@h`` start none. The port test keeps ``://host:8080/a@b`` whole (its host is part
-# of the inputs hash). A known limit: ``://user:12/ss@host`` (a password of digits, then a
-# raw '/') is the same shape, read as a host and port as a URL parser reads it, shown whole.
+# first '/' that starts no port, then up to 256 characters (no quote but where two adjacent
+# literals meet, ``_LITERALS_JOINED``, and no ':' that starts a "://", so a scan ends at the
+# next URL; ``pa:s/s`` is one password; a blank or a line break is a password's too: ``u:a
+# b@proxy`` as a proxy variable holds it, see ``GLUE``) up to an '@'. After ``https:`` any
+# run of slashes starts one too (``_WEB_SLASHES``).
+# A port is ``_PORT``: ``://:?@proxy`` (empty user, password ``?``) and ``://u:/@h`` start
+# none. The port test keeps ``://host:8080/a@b`` whole (its host is part of the inputs hash).
+# A known limit: ``://user:12/ss@host`` (a port's digits, then a raw '/') is the same shape,
+# read as a host and port as a URL parser reads it, shown whole.
 RAW_PASSWORD = LazyPattern(
     r"(?P<separator>"
     + _SEPARATORS
@@ -101,8 +113,12 @@ RAW_PASSWORD = LazyPattern(
     + BLANK
     + "]|"
     + QUOTE_END
-    + r")*:(?!//|\\/|[0-9]+(?:[/?#\s]|$))"
-    + r"(?:[^@:\"'<>]|:(?!//|\\/)){0,256}@"
+    + r")*:(?!//|\\/|"
+    + _PORT
+    + r"(?:[/?#\s]|$))"
+    + r"(?:[^@:\"'<>]|:(?!//|\\/)|"
+    + _LITERALS_JOINED
+    + "){0,256}@"
 )
 # After a raw password's '@', the rest of the authority up to its last '@' (``user:pa?ss@w@host``
 # is the password ``pa?ss@w``, as ``_USERINFO`` reads a plain one). The run holds no '/', so

@@ -12,11 +12,13 @@ from collections.abc import Callable
 LINEAR_BOUND = 12
 
 
-def growth(work: Callable[[str], object], make: Callable[[int], str], small: int = 25_000) -> float:
-    """How much longer ``work`` takes on ``make(4 * small)`` than on ``make(small)``: the best
-    of seven runs each, the two sizes alternated so that a runner's load falls on both alike.
-    A smaller ``small`` for shapes whose old form was cubic."""
-    texts = (make(small), make(4 * small))
+def growth(
+    work: Callable[[str], object], make: Callable[[int], str], small: int = 25_000, times: int = 4
+) -> float:
+    """How much longer ``work`` takes on ``make(times * small)`` than on ``make(small)``: the
+    best of seven runs each, the two sizes alternated so that a runner's load falls on both
+    alike. A smaller ``small`` for shapes whose old form was cubic."""
+    texts = (make(small), make(times * small))
     spans: tuple[list[float], list[float]] = ([], [])
     for _ in range(7):
         for text, taken in zip(texts, spans, strict=True):

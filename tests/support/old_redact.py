@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from mlenv.redaction import _HEADER_WORDS
+from mlenv.redaction_headers import HEADER_WORDS as _HEADER_WORDS
 
 OLD_USERINFO = re.compile(r"(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]*://)[^/?#\s]*@")
 OLD_SECRET_PARAM = re.compile(
