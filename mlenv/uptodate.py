@@ -23,7 +23,7 @@ every error, goes to the full CLI, which reports it):
 - the lock passes the full lock reader (``mlenv.lockfile.loads``: every check any command makes
   when it reads a lock), and its ``inputs-hash`` equals the hash of those inputs: the lock was
   made by a full run from a manifest whose resolution inputs, validated then, are exactly these;
-- then the whole manifest passes the full manifest reader (``mlenv.manifest.parse``): a
+- then the whole manifest passes the full manifest reader (``mlenv.manifest_read.parse``): a
   matching hash proves the lock was made from these inputs, not that this mlenv accepts them
   (a lock made by an older mlenv, or written by hand, matches a manifest whose CUDA target the
   rules now refuse), and the prefix and interpreter, which are not in the hash, meet
@@ -217,7 +217,7 @@ def _reader_accepts(data: Mapping[str, Any]) -> bool:
     only that the lock was made from these inputs, not that this mlenv accepts them: a lock
     made by an older mlenv (before CUDA 9.x archs were refused) or written by hand matches a
     manifest the full reader now refuses, and only the reader knows all its rules."""
-    from mlenv.manifest import parse
+    from mlenv.manifest_read import parse
 
     try:
         parse(data)

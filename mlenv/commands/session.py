@@ -15,7 +15,8 @@ from mlenv.cache import default_root, named_root
 from mlenv.cache.artifacts import ArtifactCache
 from mlenv.errors import MlenvError, UsageError
 from mlenv.hints import importable_beside
-from mlenv.manifest import Manifest, loads
+from mlenv.manifest import Manifest
+from mlenv.manifest_read import loads
 from mlenv.outputs import OutputKind, check_output
 from mlenv.report import HumanReporter, JsonReporter, QuietReporter, Reporter
 from mlenv.userfiles import input_kind, read_input

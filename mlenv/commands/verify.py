@@ -363,7 +363,7 @@ def _manifest_problems(
     --check` in it will judge it: bundle.json vouches only for its bytes, and anyone who can
     change a bundle can rewrite bundle.json, so a manifest that no longer matches the lock
     (or is missing, or unreadable) is a problem of the bundle, not a complete bundle."""
-    from mlenv.manifest import loads as load_manifest
+    from mlenv.manifest_read import loads as load_manifest
 
     if isinstance(raw, BundleProblem):
         return [raw]

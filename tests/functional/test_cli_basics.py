@@ -12,7 +12,7 @@ import pytest
 from mlenv import __version__, cli
 from mlenv.commands import session
 from mlenv.errors import VerdictError
-from mlenv.manifest import loads
+from mlenv.manifest_read import loads
 from tests.support.cli import run_mlenv
 
 ROOT = Path(__file__).resolve().parents[2]

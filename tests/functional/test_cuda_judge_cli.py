@@ -9,7 +9,7 @@ import tomllib
 from pathlib import Path
 
 from mlenv.lockfile import Lock, LockedPlatform, inputs_hash, render
-from mlenv.manifest import loads as load_manifest
+from mlenv.manifest_read import loads as load_manifest
 from tests.support.cli import run_mlenv
 from tests.support.locks import conda_closed, conda_record, target_of
 from tests.support.wheels import build_wheel, write_simple_index

@@ -32,7 +32,7 @@ from packaging.version import Version
 from mlenv.index import MemoryIndex, MetadataError
 from mlenv.lockfile import loads as load_lock
 from mlenv.locking import Sources, lock_manifest
-from mlenv.manifest import loads
+from mlenv.manifest_read import loads
 from mlenv.report import MemoryReporter
 from mlenv.resolve import ResolutionError
 from mlenv.upgrade import Upgrade

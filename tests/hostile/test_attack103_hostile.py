@@ -43,7 +43,7 @@ from mlenv.importers.core import ImportFileError, read_requirements
 from mlenv.importers.files import import_file
 from mlenv.index import MemoryIndex
 from mlenv.locking import Sources, lock_manifest
-from mlenv.manifest import loads
+from mlenv.manifest_read import loads
 from mlenv.report import MemoryReporter
 from tests.support.peers import clean_env, pins_of, tool
 from tests.support.wheels import build_wheel, write_simple_index

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from mlenv.index import MemoryIndex
 from mlenv.lockfile import loads as load_lock
 from mlenv.locking import Sources, lock_manifest
-from mlenv.manifest import loads
+from mlenv.manifest_read import loads
 from mlenv.report import MemoryReporter
 from mlenv.resolve import ResolutionError
 from tests.support.cli import run_mlenv

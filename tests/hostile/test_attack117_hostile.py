@@ -30,7 +30,7 @@ from mlenv.index import MemoryIndex
 from mlenv.index.model import MetadataError
 from mlenv.install.conda_packages import check_conda_packages
 from mlenv.locking import Sources, lock_manifest
-from mlenv.manifest import loads
+from mlenv.manifest_read import loads
 from mlenv.report import MemoryReporter
 from mlenv.resolve import ResolutionError
 from tests.support.cli import run_mlenv

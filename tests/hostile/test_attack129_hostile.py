@@ -20,7 +20,7 @@ from packaging.utils import canonicalize_name
 
 from mlenv.errors import ManifestError
 from mlenv.index import HttpClient, HttpError, SimpleIndex
-from mlenv.manifest import loads
+from mlenv.manifest_read import loads
 from mlenv.net.exchange import DeadlineTransport
 from mlenv.net.origins import UnsafeUrlError
 from mlenv.oci.auth import ChallengeAuth, guard_request

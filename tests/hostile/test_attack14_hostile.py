@@ -27,7 +27,7 @@ from mlenv.errors import ManifestError
 from mlenv.inputs import digest, toml_inputs
 from mlenv.judge import Judged, compute_capability_arch, verify_lock
 from mlenv.lockfile import LockedPlatform
-from mlenv.manifest import loads
+from mlenv.manifest_read import loads
 from tests.support.cli import run_mlenv
 from tests.support.locks import HASH, codes, locked, make_lock
 from tests.support.noop import entries, lock_for
@@ -166,7 +166,7 @@ def _hashed_lock(text: str) -> str:
 def test_a_lock_whose_hash_matches_a_manifest_the_reader_refuses_is_never_up_to_date(
     tmp_path: Path, cuda: str
 ) -> None:
-    """Protects the no-op's full check (uptodate._judged_fresh running manifest.parse): it
+    """Protects the no-op's full check (uptodate._judged_fresh running manifest_read.parse): it
     took a matching inputs hash as proof the manifest was valid, so a CUDA target the rules
     refuse (archs on CUDA 9.x, refused since cbd10a6, in a lock made by 0ecb823; a floor below
     the CUDA minimum in a hand-written lock) got "mlenv.lock is up to date", exit 0, and a kept

@@ -25,7 +25,7 @@ from mlenv.errors import MlenvError
 from mlenv.index import IndexFile, MemoryIndex
 from mlenv.locking import Sources, lock_manifest
 from mlenv.lookahead import GUESSES
-from mlenv.manifest import loads
+from mlenv.manifest_read import loads
 from mlenv.report import MemoryReporter
 from mlenv.target import Target
 from mlenv.variants import in_try_order

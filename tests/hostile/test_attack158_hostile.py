@@ -33,7 +33,7 @@ from hypothesis import strategies as st
 from mlenv import lockfile
 from mlenv.errors import MlenvError, ProblemsError, hidden_problem
 from mlenv.importers.files import import_file
-from mlenv.manifest import loads
+from mlenv.manifest_read import loads
 from mlenv.toml_strings import basic
 from tests.support.cli import run_mlenv
 from tests.support.locks import sample

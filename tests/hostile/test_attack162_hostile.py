@@ -41,7 +41,7 @@ from mlenv import lockfile
 from mlenv.conda.records import CondaRecord
 from mlenv.discover import find_upward
 from mlenv.errors import ProblemsError, UsageError, hidden_problem
-from mlenv.manifest import loads as manifest_loads
+from mlenv.manifest_read import loads as manifest_loads
 from mlenv.trusted_path import NotYours, open_yours
 from tests.support import walk_probe
 from tests.support.cli import run_mlenv

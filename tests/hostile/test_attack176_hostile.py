@@ -4,7 +4,7 @@ wheel's METADATA make their readers hold and do.
 Four gaps, each closed at its enforcing function: the TOML value bound counted ``=`` and ``,``
 inside strings, so a real 3,000 + 3,000 conda lock on two platforms was refused
 (``limits._key_problem`` now counts outside strings and comments); the manifest reader judged
-and printed every problem (``manifest._Checker``: 90,000 unknown keys took 6 s and printed
+and printed every problem (``manifest_checker._Checker``: 90,000 unknown keys took 6 s and printed
 3 MB); a wheel's METADATA and WHEEL reached the email parser at install without the line bound
 the resolver's reader enforces (``limits.enforce_metadata_lines``, now for both); a lock of
 500,000 markered requirements took 31 s to read (``limits.listed_problem``: an array of a lock
@@ -21,7 +21,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mlenv import lockfile, manifest
+from mlenv import lockfile, manifest_checker, manifest_read
 from mlenv.errors import ManifestError
 from mlenv.install.checks import plan_wheel
 from mlenv.install.layout import Layout
@@ -133,9 +133,9 @@ def test_a_manifest_of_unknown_keys_shows_the_first_and_counts_the_rest(table: s
         table, ENVIRONMENT + table + keys
     )
     with pytest.raises(ManifestError) as caught:
-        manifest.loads(text)
+        manifest_read.loads(text)
     assert str(caught.value).startswith("mlenv.toml: 90,000 problems")
-    assert len(caught.value.problems) == manifest.MAX_SHOWN_PROBLEMS + 1
+    assert len(caught.value.problems) == manifest_checker.MAX_SHOWN_PROBLEMS + 1
     assert caught.value.problems[-1].message == "and 89,900 more problems not shown"
     assert len(caught.value.render()) < 40_000
 
@@ -149,8 +149,8 @@ def test_every_problem_is_counted_and_at_most_the_cap_shown(count: int, kind: st
         entries = ",".join(f'"a{i}!"' for i in range(count))
         text = f"{ENVIRONMENT}[pypi]\ndependencies = [{entries}]\n"
     with pytest.raises(ManifestError) as caught:
-        manifest.loads(text)
-    shown = min(count, manifest.MAX_SHOWN_PROBLEMS)
+        manifest_read.loads(text)
+    shown = min(count, manifest_checker.MAX_SHOWN_PROBLEMS)
     assert len(caught.value.problems) == shown + (count > shown)
     assert str(caught.value).startswith(f"mlenv.toml: {count:,} problem")
 
@@ -160,7 +160,7 @@ def test_the_cli_shows_a_flood_of_problems_briefly(tmp_path: Path) -> None:
     code, _out, err = run_in_process(["lock", "--check"], tmp_path)
     assert code == 1 and "Traceback" not in err
     assert "and 4,900 more problems not shown" in err
-    assert err.count("unknown key") == manifest.MAX_SHOWN_PROBLEMS
+    assert err.count("unknown key") == manifest_checker.MAX_SHOWN_PROBLEMS
 
 
 # 3. A wheel's METADATA and WHEEL are bounded in lines at install, as the resolver bounds them
@@ -246,7 +246,7 @@ def test_the_manifest_refuses_the_arrays_the_lock_would(key: str) -> None:
     """So `mlenv lock` never writes a lock its own reader refuses."""
     entries = ",".join(f'"a{i}"' for i in range(MAX_IMPORTED_REQUIREMENTS + 1))
     with pytest.raises(ManifestError) as caught:
-        manifest.loads(f"{ENVIRONMENT}[pypi]\n{key} = [{entries}]\n")
+        manifest_read.loads(f"{ENVIRONMENT}[pypi]\n{key} = [{entries}]\n")
     assert [p.where for p in caught.value.problems] == [f"mlenv.toml: [pypi].{key}"]
     assert "10,001 entries, more than 10,000" in caught.value.problems[0].message
 

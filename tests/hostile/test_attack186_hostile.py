@@ -33,7 +33,7 @@ from mlenv.errors import ManifestError
 from mlenv.index import PackageIndexError, SimpleIndex
 from mlenv.index.http import HttpClient
 from mlenv.locking import artifact_facts
-from mlenv.manifest import loads
+from mlenv.manifest_read import loads
 from mlenv.report import MemoryReporter
 from mlenv.went_back import Step, went_back, within
 from tests.support.flood import Flood, FloodServer

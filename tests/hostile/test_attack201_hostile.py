@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from mlenv import lockfile
 from mlenv.conda.channel_paths import channel_path, from_directory, split_platforms
 from mlenv.drift import lock_drift
-from mlenv.manifest import loads as load_manifest
+from mlenv.manifest_read import loads as load_manifest
 from tests.support.cli import run_mlenv
 from tests.support.conda_channel import build_conda_package, write_channel
 from tests.support.httpserver import IndexServer

@@ -22,7 +22,7 @@ from mlenv.index import MemoryIndex
 from mlenv.judge import Judged, verify_lock
 from mlenv.lockfile import Lock
 from mlenv.locking import Sources, lock_manifest
-from mlenv.manifest import loads
+from mlenv.manifest_read import loads
 from mlenv.report import MemoryReporter
 from mlenv.resolve import ResolutionError
 from tests.support.cuda_verdicts import aarch64_arch_hint

@@ -36,7 +36,7 @@ from packaging.utils import canonicalize_name
 
 from mlenv.index.http import HttpClient
 from mlenv.locking import lock_manifest, open_sources
-from mlenv.manifest import loads
+from mlenv.manifest_read import loads
 from mlenv.report import MemoryReporter
 from mlenv.resolve import ResolutionError
 from tests.support.peers import clean_env, pins_of, tool

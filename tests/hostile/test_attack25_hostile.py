@@ -23,7 +23,7 @@ from mlenv.index.model import PackageIndexError, make_file
 from mlenv.index.pages import parse_json
 from mlenv.judge import verify_lock
 from mlenv.lockfile import Lock, LockedPlatform, LockError, LockTarget
-from mlenv.manifest import loads as load_manifest
+from mlenv.manifest_read import loads as load_manifest
 from tests.support.golden import golden_project
 from tests.support.locks import HASH, codes, conda_record, locked, make_lock, package
 from tests.support.noop import lock_for
@@ -203,7 +203,7 @@ def _mangle(value: object, change: Callable[[str], str]) -> object:
 def test_a_patterned_value_with_a_final_line_break_is_refused(
     table: str, key: str, value: object
 ) -> None:
-    """Protects the manifest reader's patterns (manifest._pattern and its kin): "$" matched
+    """Protects the manifest reader's patterns (manifest_values._pattern and its kin): "$" matched
     before a final line break, so "2.28\\n", "12.4\\n" or an index URL ending in a line break
     passed, and went into the lock, the image and every request. Each is refused, naming it."""
     load_manifest(_manifest(table, key, value))

@@ -18,7 +18,7 @@ from mlenv.commands.session import open_session
 from mlenv.conda.records import match_spec_name
 from mlenv.errors import ManifestError, UsageError
 from mlenv.lockfile import Lock, LockedPlatform, LockError, LockTarget
-from mlenv.manifest import loads as load_manifest
+from mlenv.manifest_read import loads as load_manifest
 from mlenv.redaction import redact
 from mlenv.report import JsonReporter, emit_json
 from tests.support.growth import LINEAR_BOUND, growth

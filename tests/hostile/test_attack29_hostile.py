@@ -22,7 +22,7 @@ from mlenv.index import HttpClient, MemoryIndex, PackageIndexError, SimpleIndex
 from mlenv.judge import verify_lock
 from mlenv.lockfile import Lock, LockedPackage, LockedPlatform, LockError, LockTarget
 from mlenv.locking import artifact_facts, lock_target, open_sources
-from mlenv.manifest import loads as load_manifest
+from mlenv.manifest_read import loads as load_manifest
 from mlenv.report import MemoryReporter
 from tests.support.locks import (
     HASH,

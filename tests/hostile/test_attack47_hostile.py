@@ -18,7 +18,7 @@ from packaging.utils import NormalizedName
 from mlenv.index import CoreMetadata, IndexFile, MemoryIndex
 from mlenv.lockfile import loads as load_lock
 from mlenv.locking import Sources, lock_manifest
-from mlenv.manifest import loads
+from mlenv.manifest_read import loads
 from mlenv.report import MemoryReporter
 from mlenv.resolve import ResolutionError
 from tests.support.cli import run_mlenv

@@ -22,7 +22,7 @@ from mlenv.index.http import HttpClient, HttpError
 from mlenv.index.pages import parse_json, parse_page
 from mlenv.limits import MAX_WHEEL_BYTES
 from mlenv.lockfile import Lock, LockedPlatform
-from mlenv.manifest import loads as load_manifest
+from mlenv.manifest_read import loads as load_manifest
 from mlenv.net.origins import UnsafeUrlError
 from tests.support.cli import run_mlenv
 from tests.support.fetch_project import locked_index_and_links_project

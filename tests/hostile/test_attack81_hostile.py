@@ -36,7 +36,7 @@ from packaging.version import Version
 
 from mlenv.index import MemoryIndex
 from mlenv.locking import Sources, lock_manifest
-from mlenv.manifest import loads
+from mlenv.manifest_read import loads
 from mlenv.report import MemoryReporter
 from mlenv.resolve import ResolutionError
 from tests.support.cli import run_mlenv

@@ -23,7 +23,7 @@ from mlenv.cuda.tags import extract_conda
 from mlenv.cuda.versions import CudaVersion
 from mlenv.cuda_fields import rederived
 from mlenv.lockfile import Lock, LockedPlatform
-from mlenv.manifest import loads as load_manifest
+from mlenv.manifest_read import loads as load_manifest
 from tests.support.cli import run_mlenv
 from tests.support.locks import conda_closed, conda_record, target_of
 

@@ -12,7 +12,7 @@ from mlenv.cuda.versions import CudaVersion, DriverVersion
 from mlenv.index import MemoryIndex
 from mlenv.lockfile import Lock
 from mlenv.locking import Sources, lock_manifest
-from mlenv.manifest import loads
+from mlenv.manifest_read import loads
 from mlenv.report import MemoryReporter
 from mlenv.target import Target
 from tests.support.wheels import build_wheel

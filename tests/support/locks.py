@@ -27,7 +27,7 @@ from mlenv.lockfile import (
     render,
 )
 from mlenv.manifest import Manifest
-from mlenv.manifest import loads as load_manifest
+from mlenv.manifest_read import loads as load_manifest
 
 SHA_A = "a" * 64
 SHA_B = "b" * 64

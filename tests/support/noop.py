@@ -24,7 +24,7 @@ from mlenv.conda.channel_paths import CONDA_ALIAS
 from mlenv.conda.records import CondaRecord, match_spec_name
 from mlenv.judge import verify_lock
 from mlenv.lockfile import Lock, LockedPackage, LockedPlatform, inputs_hash, render
-from mlenv.manifest import loads as load_manifest
+from mlenv.manifest_read import loads as load_manifest
 from tests.support.locks import target_of
 
 

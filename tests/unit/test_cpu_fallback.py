@@ -10,7 +10,7 @@ from mlenv.export import pylock_toml, requirements_txt
 from mlenv.index import MemoryIndex
 from mlenv.lockfile import inputs_hash, loads, render
 from mlenv.locking import Sources, lock_manifest
-from mlenv.manifest import loads as load_manifest
+from mlenv.manifest_read import loads as load_manifest
 from mlenv.report import MemoryReporter
 from tests.support.wheels import build_wheel
 

@@ -252,7 +252,7 @@ def test_without_a_home_directory_the_check_still_answers(tmp_path: Path) -> Non
     env["PYTHONPATH"] = str(ROOT)
     code = (  # everything the check loads, before the uid can no longer read root's files
         "import os, sys, tomllib, mlenv.lockfile, mlenv.inputs, mlenv.placement, mlenv.errors,"
-        " mlenv.manifest;"
+        " mlenv.manifest_read;"
         "from mlenv.uptodate import main; os.setuid(4242); sys.exit(main())"
     )
     for args, status in ((["lock", "--check"], 0), (["lock"], 0)):

@@ -144,7 +144,6 @@ LARGE = frozenset(
         "mlenv/cli.py",
         "mlenv/lockfile.py",
         "mlenv/locking.py",
-        "mlenv/manifest.py",
         "mlenv/oci/registry.py",
         "mlenv/resolve.py",
     }

@@ -15,7 +15,7 @@ from mlenv.lockfile import (
     loads,
     render,
 )
-from mlenv.manifest import loads as load_manifest
+from mlenv.manifest_read import loads as load_manifest
 from tests.support.locks import SHA_A, sample, target_of
 
 MANIFEST = '[environment]\nname = "x"\npython = "3.11"\n[pypi]\ndependencies = ["app"]\n'

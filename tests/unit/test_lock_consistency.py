@@ -25,7 +25,7 @@ from mlenv.lockfile import (
     loads,
     render,
 )
-from mlenv.manifest import loads as load_manifest
+from mlenv.manifest_read import loads as load_manifest
 from tests.support.locks import SHA_A, SHA_B, package, sample, target_of
 
 CONDA = CondaRecord(

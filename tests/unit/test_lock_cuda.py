@@ -7,7 +7,7 @@ import pytest
 from mlenv.errors import ManifestError
 from mlenv.index import MemoryIndex
 from mlenv.locking import Sources, lock_manifest
-from mlenv.manifest import loads
+from mlenv.manifest_read import loads
 from mlenv.report import MemoryReporter
 from mlenv.resolve import ResolutionError
 from tests.support.wheels import build_wheel

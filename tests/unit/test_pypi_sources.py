@@ -11,7 +11,7 @@ from mlenv.errors import ManifestError
 from mlenv.index import IndexGroup, MemoryIndex
 from mlenv.inputs import toml_inputs
 from mlenv.lockfile import inputs_hash
-from mlenv.manifest import loads
+from mlenv.manifest_read import loads
 from tests.support.wheels import build_wheel
 
 CU128 = "https://download.pytorch.org/whl/cu128"

@@ -12,7 +12,7 @@ from mlenv.export import pylock_toml, requirements_txt
 from mlenv.index import MemoryIndex
 from mlenv.lockfile import loads, render
 from mlenv.locking import Sources, lock_manifest
-from mlenv.manifest import loads as load_manifest
+from mlenv.manifest_read import loads as load_manifest
 from mlenv.report import MemoryReporter
 from mlenv.resolve import ResolutionError, resolve
 from mlenv.target import Target

@@ -10,7 +10,7 @@ from mlenv.errors import UsageError
 from mlenv.index import MemoryIndex
 from mlenv.lockfile import Lock
 from mlenv.locking import Sources, lock_manifest
-from mlenv.manifest import loads
+from mlenv.manifest_read import loads
 from mlenv.report import MemoryReporter
 from mlenv.upgrade import Upgrade
 from tests.support.wheels import build_wheel
