@@ -2,7 +2,7 @@
 
 The inputs hash covers the manifest, not the entries: a lock whose entries were deleted by
 hand still matches, and would build an environment that is not the one resolved. Pure; the
-lock reader (``lockfile.consistency_problems``) calls it for every platform.
+lock reader (``lockfile_consistency.consistency_problems``) calls it for every platform.
 """
 
 from __future__ import annotations

@@ -209,7 +209,8 @@ def entry_drift(
 def conda_channel_drift(lock: Lock, base: str | None = None) -> tuple[str, object, object] | None:
     """The first conda record whose ``channel`` is none of [target].conda-channels (which
     ``target_drift`` holds to the manifest's): the index rule of ``lock_drift`` for conda.
-    Its URL is held below its channel by the lock's reader (``lockfile._conda_problems``), so
+    Its URL is held below its channel by the lock's reader
+    (``lockfile_consistency._conda_problems``), so
     a lock cannot send fetch to a channel the manifest does not name."""
     listed = lock.target.conda_channels
     for platform in lock.platforms:

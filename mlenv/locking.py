@@ -41,7 +41,8 @@ from mlenv.index.declared import DigestCheck
 from mlenv.index.urls import file_url_to_path, is_file_url, recordable
 from mlenv.inputs import DEFAULT_PRERELEASE, index_order
 from mlenv.limits import MAX_WHEEL_BYTES
-from mlenv.lockfile import Lock, LockedPackage, LockedPlatform, LockTarget, inputs_hash
+from mlenv.lockfile import Lock, LockedPackage, LockedPlatform, LockTarget
+from mlenv.lockfile_fresh import inputs_hash
 from mlenv.manifest import Manifest
 from mlenv.net.origins import LocalRoots
 from mlenv.platforms import NAMES, by_name

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mlenv import lockfile, watch
+from mlenv import lockfile, lockfile_read, watch
 from mlenv.atomic import write_atomic
 from mlenv.cache import default_root, named_root
 from mlenv.cache.artifacts import ArtifactCache
@@ -86,7 +86,7 @@ class Session:
             text = self.lock_bytes().decode("utf-8")
         except UnicodeDecodeError as exc:
             raise UsageError(f"cannot read the lock: {exc}", where=str(path)) from None
-        return lockfile.loads(text, source=str(path))
+        return lockfile_read.loads(text, source=str(path))
 
     def lock_bytes(self) -> bytes:
         """The lock's bytes, read only from a plain file (``userfiles.read_input``)."""

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from mlenv.lockfile import loads as load_lock
+from mlenv.lockfile_read import loads as load_lock
 from mlenv.manifest_read import loads as load_manifest
 from tests.support.cli import run_mlenv
 from tests.support.pypi_settings import locked_pins, settings_project

@@ -30,7 +30,7 @@ from packaging.utils import canonicalize_name
 from packaging.version import Version
 
 from mlenv.index import MemoryIndex, MetadataError
-from mlenv.lockfile import loads as load_lock
+from mlenv.lockfile_read import loads as load_lock
 from mlenv.locking import Sources, lock_manifest
 from mlenv.manifest_read import loads
 from mlenv.report import MemoryReporter

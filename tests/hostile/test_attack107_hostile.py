@@ -19,7 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mlenv.index import MemoryIndex
-from mlenv.lockfile import loads as load_lock
+from mlenv.lockfile_read import loads as load_lock
 from mlenv.locking import Sources, lock_manifest
 from mlenv.manifest_read import loads
 from mlenv.report import MemoryReporter

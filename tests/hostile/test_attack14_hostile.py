@@ -236,7 +236,7 @@ def test_a_short_manifest_option_with_equals_is_the_manifest_click_reads(
 def test_a_plain_lock_never_calls_a_drifted_target_up_to_date(
     tmp_path: Path, key: str, locked_as: str
 ) -> None:
-    """Protects `mlenv lock`'s own freshness (commands.lock._fresh = lockfile.check_fresh): it
+    """Protects `mlenv lock`'s own freshness (commands.lock._fresh = lockfile_fresh.check_fresh): it
     compared only the inputs hash, so a lock whose [target] drifted from the manifest (edited,
     or made for another target) was "up to date" for `lock` while `lock --check` refused it
     and told the user to run `mlenv lock`: a loop that never rewrote the lock."""

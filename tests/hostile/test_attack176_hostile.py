@@ -21,7 +21,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mlenv import lockfile, manifest_checker, manifest_read
+from mlenv import lockfile_read, lockfile_render, manifest_checker, manifest_read
 from mlenv.errors import ManifestError
 from mlenv.install.checks import plan_wheel
 from mlenv.install.layout import Layout
@@ -48,9 +48,9 @@ ENVIRONMENT = '[environment]\nname = "e"\npython = "3.11"\nplatforms = ["linux-6
 def test_a_real_two_platform_lock_of_3000_wheels_and_3000_conda_records_is_read() -> None:
     """Before: 642,019 of ``[{=,`` (conda's ``dep >=1.2,<2`` strings) were counted as values
     and the lock refused; it holds far fewer real ones."""
-    text = lockfile.render(big_lock())
+    text = lockfile_render.render(big_lock())
     assert sum(map(text.count, "[{=,")) > MAX_TOML_VALUES  # the bytes alone would refuse it
-    lock = lockfile.loads(text)
+    lock = lockfile_read.loads(text)
     assert [len(p.conda) for p in lock.platforms] == [3_000, 3_000]
 
 
@@ -227,9 +227,9 @@ def test_a_lock_array_of_more_strings_than_any_real_one_is_refused(
     """Before: a lock of 500,000 markered requirements took 31 s to read (each parsed and
     evaluated for each platform); now past 10,000 an array is refused, naming its key."""
     texts = tuple(shape.format(i) for i in range(MAX_IMPORTED_REQUIREMENTS + over))
-    text = lockfile.render(_ARRAYS[key](sample(), texts))
+    text = lockfile_render.render(_ARRAYS[key](sample(), texts))
     with pytest.raises(LockError) as caught:
-        lockfile.loads(text)
+        lockfile_read.loads(text)
     where = [p.where for p in caught.value.problems if "more than 10,000" in p.message]
     assert where[0] == f"mlenv.lock: {key}"  # and the same on linux-aarch64
     assert all(p.hint for p in caught.value.problems)
@@ -238,7 +238,7 @@ def test_a_lock_array_of_more_strings_than_any_real_one_is_refused(
 def test_a_lock_of_10000_markered_requirements_is_read() -> None:
     texts = tuple(f'app;python_version>"{i}"' for i in range(MAX_IMPORTED_REQUIREMENTS))
     lock = _ARRAYS["target.requirements"](sample(), texts)
-    assert lockfile.loads(lockfile.render(lock)).target.requirements == texts
+    assert lockfile_read.loads(lockfile_render.render(lock)).target.requirements == texts
 
 
 @pytest.mark.parametrize("key", ["dependencies", "constraints", "overrides", "find-links"])
@@ -255,7 +255,7 @@ def test_the_cli_refuses_a_lock_of_too_many_requirements_naming_the_key(tmp_path
     texts = tuple(f'app;python_version>"{i}"' for i in range(MAX_IMPORTED_REQUIREMENTS + 1))
     (tmp_path / "mlenv.toml").write_text(f'{ENVIRONMENT}[pypi]\ndependencies = ["app"]\n')
     lock = _ARRAYS["target.requirements"](sample(), texts)
-    (tmp_path / "mlenv.lock").write_text(lockfile.render(lock))
+    (tmp_path / "mlenv.lock").write_text(lockfile_render.render(lock))
     code, _out, err = run_in_process(["lock", "--check"], tmp_path)
     assert code == 1 and "Traceback" not in err
     assert "mlenv.lock: target.requirements: 10,001 entries, more than 10,000" in err

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mlenv import lockfile
+from mlenv import lockfile_fresh
 from mlenv.conda.channel_paths import channel_path, from_directory, split_platforms
 from mlenv.drift import lock_drift
 from mlenv.manifest_read import loads as load_manifest
@@ -35,7 +35,7 @@ def _manifest(channel: str) -> str:
 
 def _drift(channel: str, locked: str, base: Path) -> tuple[str, object, object] | None:
     manifest = _manifest(channel)
-    made = lockfile.resolution_inputs(load_manifest(manifest))
+    made = lockfile_fresh.resolution_inputs(load_manifest(manifest))
     return lock_drift(channel_lock(manifest, locked), made, str(base))
 
 

@@ -16,8 +16,10 @@ from mlenv.cache.bundle import shareable_manifest
 from mlenv.commands.verify import verify
 from mlenv.errors import MlenvError
 from mlenv.judge import verify_lock
-from mlenv.lockfile import Lock, LockedPlatform, inputs_hash, render
-from mlenv.lockfile import loads as load_lock
+from mlenv.lockfile import Lock, LockedPlatform
+from mlenv.lockfile_fresh import inputs_hash
+from mlenv.lockfile_read import loads as load_lock
+from mlenv.lockfile_render import render
 from mlenv.manifest import Manifest
 from mlenv.manifest_read import loads as load_manifest
 from mlenv.redaction import redact, redact_urls

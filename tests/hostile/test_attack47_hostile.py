@@ -16,7 +16,7 @@ import pytest
 from packaging.utils import NormalizedName
 
 from mlenv.index import CoreMetadata, IndexFile, MemoryIndex
-from mlenv.lockfile import loads as load_lock
+from mlenv.lockfile_read import loads as load_lock
 from mlenv.locking import Sources, lock_manifest
 from mlenv.manifest_read import loads
 from mlenv.report import MemoryReporter

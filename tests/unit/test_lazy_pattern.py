@@ -95,7 +95,7 @@ UNUSED_BY_A_LOCK = {
     "mlenv.cuda.packages": ["_INDEX_URL"],
     "mlenv.manifest_read": ["_POSITION"],
     "mlenv.manifest_values": ["_REPOSITORY_REF", "_CUDA", "_ARCH", "_GLIBC", "_NONEMPTY"],
-    "mlenv.lockfile": ["_CONDA_NAME", "_CONDA_PART"],
+    "mlenv.lockfile_consistency": ["_CONDA_NAME", "_CONDA_PART"],
     "mlenv.limits": ["_TOML_INTEGER"],
     "mlenv.pep508": ["_SPECIFIER_START"],
     "mlenv.placement": ["_PYTHON"],

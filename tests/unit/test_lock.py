@@ -7,14 +7,10 @@ import tomllib
 
 import pytest
 
-from mlenv.lockfile import (
-    LockError,
-    StaleLockError,
-    check_fresh,
-    inputs_hash,
-    loads,
-    render,
-)
+from mlenv.lockfile import LockError, StaleLockError
+from mlenv.lockfile_fresh import check_fresh, inputs_hash
+from mlenv.lockfile_read import loads
+from mlenv.lockfile_render import render
 from mlenv.manifest_read import loads as load_manifest
 from tests.support.locks import SHA_A, sample, target_of
 

@@ -10,7 +10,8 @@ from mlenv.cuda.rules import CudaTarget
 from mlenv.cuda.versions import CudaVersion, DriverVersion
 from mlenv.export import pylock_toml, requirements_txt
 from mlenv.index import MemoryIndex
-from mlenv.lockfile import loads, render
+from mlenv.lockfile_read import loads
+from mlenv.lockfile_render import render
 from mlenv.locking import Sources, lock_manifest
 from mlenv.manifest_read import loads as load_manifest
 from mlenv.report import MemoryReporter

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from mlenv import cli, inputs, uptodate
 from mlenv.errors import MlenvError
-from mlenv.lockfile import inputs_hash
+from mlenv.lockfile_fresh import inputs_hash
 from mlenv.manifest_read import loads as load_manifest
 from tests.support.noop import imported, lock_for, manifest_text, mutations
 from tests.support.wheels import build_wheel, write_simple_index
