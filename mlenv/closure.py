@@ -69,7 +69,7 @@ def unreached(target: LockTarget, platform: LockedPlatform) -> list[tuple[str, s
         {canonicalize_name(p.name): p.dependencies for p in platform.packages},
         str,
     )
-    # the solve locks exactly the records its specs reach (``locking._solve_conda``)
+    # the solve locks exactly the records its specs reach (``locking_conda._solve_conda``)
     conda = _reached(
         target.conda_requirements,
         {canonicalize_name(c.name): c.depends for c in platform.conda},
@@ -119,7 +119,7 @@ def _conda_outside(
 ) -> list[tuple[str, str, str]]:
     """The same for each conda record of a project the PyPI resolution asks for (a root or an
     entry's dependency): the resolver takes it from conda only at a version its bounds allow
-    (``resolve._load_candidates``, ``locking.provided_by_conda``: not python, PEP 440)."""
+    (``resolve._load_candidates``, ``locking_conda.provided_by_conda``: not python, PEP 440)."""
     asked = {name for _, name in _roots(target, platform.platform) or []}
     asked |= {canonicalize_name(d) for p in platform.packages for d in p.dependencies}
     found: list[tuple[str, str, str]] = []

@@ -261,7 +261,8 @@ def _is_channel(locked: str, recorded: str, base: str | None = None) -> bool:
     from the bundle's directory, where ``./chan`` is missing: stale there, no bundle of a
     relative channel could be used. Telling a bundle from a project by a file in it would be
     a file anyone who edits the lock can add. So the readers of a record's URL hold it to
-    the manifest's directories themselves (``locking.local_roots``): ``fetch`` reads no file:
+    the manifest's directories themselves (``locking_sources.local_roots``): ``fetch`` reads no
+    file:
     URL outside them, nor does ``export`` write one for conda while a relative channel is
     missing (``commands.export``); ``build`` installs from the cache by hash."""
     from mlenv.conda.channel_paths import CONDA_ALIAS, channel_path, split_platforms

@@ -122,7 +122,8 @@ def resolve(
 ) -> lockfile.Lock:
     """The lock for ``manifest``: the one resolution path `lock`, `add` and `remove` share."""
     from mlenv.index import MetadataCache
-    from mlenv.locking import lock_manifest, open_sources
+    from mlenv.locking import lock_manifest
+    from mlenv.locking_sources import open_sources
 
     with session.http(offline, manifest) as http:
         cache = MetadataCache(session.cache_root)

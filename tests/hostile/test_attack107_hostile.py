@@ -20,7 +20,8 @@ from hypothesis import strategies as st
 
 from mlenv.index import MemoryIndex
 from mlenv.lockfile_read import loads as load_lock
-from mlenv.locking import Sources, lock_manifest
+from mlenv.locking import lock_manifest
+from mlenv.locking_sources import Sources
 from mlenv.manifest_read import loads
 from mlenv.report import MemoryReporter
 from mlenv.resolve import ResolutionError

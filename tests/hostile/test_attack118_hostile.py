@@ -19,7 +19,8 @@ from mlenv.cuda.versions import CudaVersion, DriverVersion
 from mlenv.index import MemoryIndex
 from mlenv.index.model import MetadataError
 from mlenv.lockfile import Lock, LockedPlatform
-from mlenv.locking import Sources, lock_manifest
+from mlenv.locking import lock_manifest
+from mlenv.locking_sources import Sources
 from mlenv.manifest_read import loads
 from mlenv.report import MemoryReporter
 from mlenv.resolve import ResolutionError

@@ -47,7 +47,8 @@ def test_a_channel_rattler_reads_as_a_place_locks_fresh(tmp_path: Path, spelled:
     second ``lock`` solved again: ``drift`` compared ``./chan[linux-64,noarch]`` (platform list
     kept), ``\\\\chan`` and ``~/chan`` (names below anaconda.org to it) with the record's
     file: URL, and ``fetch`` refused the ``\\\\chan`` and ``~/chan`` records as outside every
-    directory the manifest names (``locking.local_roots``). ``~/chan`` is the home directory's:
+    directory the manifest names (``locking_sources.local_roots``). ``~/chan`` is the home
+    directory's:
     with another HOME, the lock is stale."""
     project, home = tmp_path / "project", tmp_path / "home"
     home.mkdir()

@@ -21,7 +21,8 @@ from mlenv.host_text import Gpu
 from mlenv.index import MemoryIndex
 from mlenv.judge import Judged, verify_lock
 from mlenv.lockfile import Lock
-from mlenv.locking import Sources, lock_manifest
+from mlenv.locking import lock_manifest
+from mlenv.locking_sources import Sources
 from mlenv.manifest_read import loads
 from mlenv.report import MemoryReporter
 from mlenv.resolve import ResolutionError

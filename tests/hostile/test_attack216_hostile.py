@@ -35,7 +35,8 @@ from hypothesis import strategies as st
 from packaging.utils import canonicalize_name
 
 from mlenv.index.http import HttpClient
-from mlenv.locking import lock_manifest, open_sources
+from mlenv.locking import lock_manifest
+from mlenv.locking_sources import open_sources
 from mlenv.manifest_read import loads
 from mlenv.report import MemoryReporter
 from mlenv.resolve import ResolutionError

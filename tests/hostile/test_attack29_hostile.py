@@ -21,7 +21,9 @@ from mlenv.drift import DERIVED, target_drift
 from mlenv.index import HttpClient, MemoryIndex, PackageIndexError, SimpleIndex
 from mlenv.judge import verify_lock
 from mlenv.lockfile import Lock, LockedPackage, LockedPlatform, LockError, LockTarget
-from mlenv.locking import artifact_facts, lock_target, open_sources
+from mlenv.locking import lock_target
+from mlenv.locking_facts import artifact_facts
+from mlenv.locking_sources import open_sources
 from mlenv.manifest_read import loads as load_manifest
 from mlenv.report import MemoryReporter
 from tests.support.locks import (
@@ -306,7 +308,7 @@ HELLO = canonicalize_name("hello")
 
 
 def test_a_declared_size_of_zero_is_measured_not_locked(tmp_path: Path) -> None:
-    """Protects `mlenv lock` (locking.artifact_facts): a PEP 691 page's "size": 0 was written
+    """Protects `mlenv lock` (locking_facts.artifact_facts): a PEP 691 page's "size": 0 was written
     to the lock, which every verify then called artifact-no-size; now the file is measured."""
     filename, data = build_wheel("hello", "1.0")
     url = write_simple_index(tmp_path, [(filename, data)], json=True)

@@ -14,7 +14,8 @@ from packaging.requirements import Requirement
 
 from mlenv.cuda.cpufallback import NOT_CHOSEN, CpuFallbackError
 from mlenv.index import MemoryIndex
-from mlenv.locking import Sources, lock_manifest
+from mlenv.locking import lock_manifest
+from mlenv.locking_sources import Sources
 from mlenv.manifest_read import loads as load_manifest
 from mlenv.report import MemoryReporter
 from mlenv.resolve import Resolution, ResolutionError, resolve

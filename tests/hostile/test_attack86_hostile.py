@@ -34,7 +34,8 @@ from mlenv.errors import MlenvError
 from mlenv.importers.files import import_file
 from mlenv.importers.poetry_constraints import translate
 from mlenv.index.http import HttpClient
-from mlenv.locking import lock_manifest, open_sources
+from mlenv.locking import lock_manifest
+from mlenv.locking_sources import open_sources
 from mlenv.manifest_read import loads
 from mlenv.report import MemoryReporter
 from tests.support.peers import clean_env, pins_of, tool

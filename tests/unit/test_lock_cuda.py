@@ -6,7 +6,8 @@ import pytest
 
 from mlenv.errors import ManifestError
 from mlenv.index import MemoryIndex
-from mlenv.locking import Sources, lock_manifest
+from mlenv.locking import lock_manifest
+from mlenv.locking_sources import Sources
 from mlenv.manifest_read import loads
 from mlenv.report import MemoryReporter
 from mlenv.resolve import ResolutionError

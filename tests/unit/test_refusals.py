@@ -12,7 +12,8 @@ from mlenv.export import pylock_toml, requirements_txt
 from mlenv.index import MemoryIndex
 from mlenv.lockfile_read import loads
 from mlenv.lockfile_render import render
-from mlenv.locking import Sources, lock_manifest
+from mlenv.locking import lock_manifest
+from mlenv.locking_sources import Sources
 from mlenv.manifest_read import loads as load_manifest
 from mlenv.report import MemoryReporter
 from mlenv.resolve import ResolutionError, resolve
