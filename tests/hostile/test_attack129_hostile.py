@@ -186,7 +186,8 @@ def test_a_connection_a_local_source_opened_is_not_reused_for_a_remote_hops_redi
 
 
 def _registry(registry: str) -> httpx.Client:
-    """A client with the registry's own hooks (``oci.registry._Session``) over the exchange."""
+    """A client with the registry's own hooks (``oci.registry_session._Session``) over the
+    exchange."""
     return httpx.Client(
         base_url=registry,
         auth=ChallengeAuth(registry, Credentials("ci", "s3cret"), ("repository:x:pull",)),

@@ -142,7 +142,6 @@ MAX_LINES = 400
 LARGE = frozenset(
     {
         "mlenv/cli.py",
-        "mlenv/oci/registry.py",
         "mlenv/resolve.py",
     }
 )
