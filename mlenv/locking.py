@@ -19,9 +19,7 @@ from mlenv.conda.records import CondaRecord
 from mlenv.cuda.held_back import held_back
 from mlenv.cuda.versions import CudaError
 from mlenv.drift import recorded_channel, recorded_location, recorded_sources
-from mlenv.index import (
-    IndexFile,
-)
+from mlenv.index import IndexFile
 from mlenv.index.urls import recordable
 from mlenv.inputs import DEFAULT_PRERELEASE
 from mlenv.lockfile import Lock, LockedPackage, LockedPlatform, LockTarget

@@ -15,9 +15,7 @@ from packaging.utils import canonicalize_name
 from mlenv.cuda.tags import extract
 from mlenv.cuda.versions import CudaVersion, DriverVersion
 from mlenv.errors import Problem, ProblemsError
-from mlenv.index import (
-    Index,
-)
+from mlenv.index import Index
 from mlenv.manifest import Manifest
 from mlenv.platforms import NAMES, by_name
 from mlenv.report import Reporter

@@ -15,11 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from mlenv import watch
 from mlenv.cache.held import measure
-from mlenv.index import (
-    Index,
-    IndexFile,
-    PackageIndexError,
-)
+from mlenv.index import Index, IndexFile, PackageIndexError
 from mlenv.index.declared import DigestCheck
 from mlenv.index.urls import file_url_to_path, is_file_url, recordable
 from mlenv.limits import MAX_WHEEL_BYTES

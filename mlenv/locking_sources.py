@@ -13,14 +13,7 @@ from pathlib import Path
 
 from mlenv import watch
 from mlenv.drift import escaped_directory
-from mlenv.index import (
-    FindLinks,
-    HttpClient,
-    Index,
-    IndexGroup,
-    MetadataCache,
-    SimpleIndex,
-)
+from mlenv.index import FindLinks, HttpClient, Index, IndexGroup, MetadataCache, SimpleIndex
 from mlenv.index.urls import is_file_url
 from mlenv.inputs import index_order
 from mlenv.manifest import Manifest

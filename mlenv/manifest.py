@@ -13,10 +13,7 @@ from typing import Any, Literal
 from packaging.requirements import Requirement
 
 from mlenv.echoed import without_secrets
-from mlenv.inputs import (
-    DEFAULT_INDEX,
-    Prerelease,
-)
+from mlenv.inputs import DEFAULT_INDEX, Prerelease
 from mlenv.instants import spelled
 from mlenv.pypi_sources import Sources, hashed
 

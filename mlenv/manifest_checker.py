@@ -13,17 +13,11 @@ from typing import Any, TypeVar
 
 from mlenv import hints
 from mlenv.errors import Problem
-from mlenv.inputs import (
-    MANIFEST_KEYS,
-    REQUIRED_KEYS,
-)
+from mlenv.inputs import MANIFEST_KEYS, REQUIRED_KEYS
 from mlenv.limits import listed_problem
 from mlenv.manifest_values import _CUDA, _unseen
 from mlenv.platforms import NAMES, conda_spelling
-from mlenv.spelled import (
-    nearest,
-    tool_choice,
-)
+from mlenv.spelled import nearest, tool_choice
 
 _SCHEMA_KEYS = MANIFEST_KEYS
 

@@ -82,12 +82,7 @@ from mlenv.names import PROJECT_NAME
 from mlenv.placement import judge_placement
 from mlenv.platforms import NAMES
 from mlenv.pypi_sources import lower_scheme, read_sources
-from mlenv.spelled import (
-    IMAGE_OUTPUTS,
-    cuda_version,
-    glibc_version,
-    python_version,
-)
+from mlenv.spelled import IMAGE_OUTPUTS, cuda_version, glibc_version, python_version
 
 
 def loads(text: str, source: str = "mlenv.toml") -> Manifest:

@@ -18,10 +18,7 @@ from mlenv.conda.channel_paths import ONE_SLASH, misread
 from mlenv.errors import hidden_problem
 from mlenv.lazy_pattern import LazyPattern
 from mlenv.manifest import PYTHON_MINORS
-from mlenv.spelled import (
-    conda_channel,
-    conda_line,
-)
+from mlenv.spelled import conda_channel, conda_line
 
 # Each is matched whole (``fullmatch``: "$" also matches before a final line break) and in
 # ASCII (``\d`` also takes fullwidth and Arabic-Indic digits, which int() reads as numbers).

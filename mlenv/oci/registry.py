@@ -14,11 +14,7 @@ from pathlib import Path
 import httpx
 
 from mlenv.oci.credentials import Credentials, docker_credentials
-from mlenv.oci.model import (
-    MANIFEST_MEDIA_TYPE,
-    Descriptor,
-    sha256_of,
-)
+from mlenv.oci.model import MANIFEST_MEDIA_TYPE, Descriptor, sha256_of
 from mlenv.oci.push_image import PushImage, read_layout
 from mlenv.oci.reference import Reference, RegistryError, parse_reference
 from mlenv.oci.registry_errors import transport_error

@@ -33,12 +33,7 @@ from mlenv.oci.auth import (
     url_where,
 )
 from mlenv.oci.credentials import Credentials
-from mlenv.oci.model import (
-    JSON_LIMIT,
-    MANIFEST_MEDIA_TYPE,
-    Descriptor,
-    sha256_of,
-)
+from mlenv.oci.model import JSON_LIMIT, MANIFEST_MEDIA_TYPE, Descriptor, sha256_of
 from mlenv.oci.patience import DROPPED, PatientClient, RegistryBusy, busy
 from mlenv.oci.push_image import PushImage
 from mlenv.oci.reference import Reference, RegistryError
