@@ -24,7 +24,7 @@ from typing import Any
 
 from common import RESULTS, Case, machine, run_alternating, table
 
-from mlenv.lockfile import loads
+from mlenv.lockfile_read import loads
 from tests.support.daemons import registry
 from tests.support.peers import CUDA_INDEX, LOCAL_INDEX, clean_env, find_links_with_cuda_bindings
 

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from common import Case, machine, publish, run_alternating, table, timings
 
-from mlenv.lockfile import loads
+from mlenv.lockfile_read import loads
 from tests.support.daemons import registry
 from tests.support.peers import CUDA_INDEX, LOCAL_INDEX, clean_env, find_links_with_cuda_bindings
 

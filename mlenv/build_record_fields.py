@@ -104,7 +104,7 @@ def name(value: Mapping[str, Any], key: str, where: str, wanted: str) -> str:
 def is_archive_name(file: str) -> bool:
     """Whether ``file`` is one a conda-pack archive gets: an environment's name (as the
     manifest permits it) and a suffix of ``ARCHIVE_SUFFIX``."""
-    from mlenv.manifest import is_env_name
+    from mlenv.manifest_values import is_env_name
 
     return any(
         file.endswith(suffix) and is_env_name(file.removesuffix(suffix))

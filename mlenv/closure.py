@@ -2,7 +2,7 @@
 
 The inputs hash covers the manifest, not the entries: a lock whose entries were deleted by
 hand still matches, and would build an environment that is not the one resolved. Pure; the
-lock reader (``lockfile.consistency_problems``) calls it for every platform.
+lock reader (``lockfile_consistency.consistency_problems``) calls it for every platform.
 """
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ def unreached(target: LockTarget, platform: LockedPlatform) -> list[tuple[str, s
         {canonicalize_name(p.name): p.dependencies for p in platform.packages},
         str,
     )
-    # the solve locks exactly the records its specs reach (``locking._solve_conda``)
+    # the solve locks exactly the records its specs reach (``locking_conda._solve_conda``)
     conda = _reached(
         target.conda_requirements,
         {canonicalize_name(c.name): c.depends for c in platform.conda},
@@ -119,8 +119,8 @@ def _conda_outside(
 ) -> list[tuple[str, str, str]]:
     """The same for each conda record of a project the PyPI resolution asks for (a root or an
     entry's dependency): the resolver takes it from conda only at a version its bounds allow
-    (``resolver.candidates._Candidates._load_candidates``, ``locking.provided_by_conda``: not
-    python, PEP 440)."""
+    (``resolver.candidates._Candidates._load_candidates``,
+    ``locking_conda.provided_by_conda``: not python, PEP 440)."""
     asked = {name for _, name in _roots(target, platform.platform) or []}
     asked |= {canonicalize_name(d) for p in platform.packages for d in p.dependencies}
     found: list[tuple[str, str, str]] = []

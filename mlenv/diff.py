@@ -22,7 +22,7 @@ from mlenv.conda.records import CondaRecord
 from mlenv.errors import MlenvError, UsageError
 from mlenv.judge import verify_lock
 from mlenv.lockfile import Lock, LockedPackage
-from mlenv.lockfile import loads as load_lock
+from mlenv.lockfile_read import loads as load_lock
 from mlenv.report import human_bytes
 from mlenv.userfiles import read_input
 

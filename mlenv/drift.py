@@ -209,7 +209,8 @@ def entry_drift(
 def conda_channel_drift(lock: Lock, base: str | None = None) -> tuple[str, object, object] | None:
     """The first conda record whose ``channel`` is none of [target].conda-channels (which
     ``target_drift`` holds to the manifest's): the index rule of ``lock_drift`` for conda.
-    Its URL is held below its channel by the lock's reader (``lockfile._conda_problems``), so
+    Its URL is held below its channel by the lock's reader
+    (``lockfile_consistency._conda_problems``), so
     a lock cannot send fetch to a channel the manifest does not name."""
     listed = lock.target.conda_channels
     for platform in lock.platforms:
@@ -260,7 +261,8 @@ def _is_channel(locked: str, recorded: str, base: str | None = None) -> bool:
     from the bundle's directory, where ``./chan`` is missing: stale there, no bundle of a
     relative channel could be used. Telling a bundle from a project by a file in it would be
     a file anyone who edits the lock can add. So the readers of a record's URL hold it to
-    the manifest's directories themselves (``locking.local_roots``): ``fetch`` reads no file:
+    the manifest's directories themselves (``locking_sources.local_roots``): ``fetch`` reads no
+    file:
     URL outside them, nor does ``export`` write one for conda while a relative channel is
     missing (``commands.export``); ``build`` installs from the cache by hash."""
     from mlenv.conda.channel_paths import CONDA_ALIAS, channel_path, split_platforms

@@ -21,7 +21,8 @@ from tomlkit.items import String as TomlString
 from mlenv import hints, toml_items
 from mlenv.conda.records import match_spec_name
 from mlenv.errors import MlenvError
-from mlenv.manifest import Manifest, loads
+from mlenv.manifest import Manifest
+from mlenv.manifest_read import loads
 from mlenv.names import PROJECT_NAME
 from mlenv.target import Target
 

@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING
 
 from mlenv.drift import drift_message, own_drift
 from mlenv.errors import UsageError
-from mlenv.lockfile import StaleLockError, check_fresh, resolution_inputs
+from mlenv.lockfile import StaleLockError
+from mlenv.lockfile_fresh import check_fresh, resolution_inputs
 
 if TYPE_CHECKING:
     from mlenv.commands.session import Session

@@ -79,7 +79,7 @@ _REQUIREMENT_LISTS = ("dependencies", "constraints", "overrides")
 def wrong_type(
     path: str, value: object, expected: str, valid: Callable[[str], str | None] | None = None
 ) -> str | None:
-    """How to write ``value`` as the ``expected`` type (``manifest._Checker.wrong_type``) at
+    """How to write ``value`` as the ``expected`` type (``manifest_checker._Checker.wrong_type``) at
     ``path``; ``valid`` judges the string a number may have been meant as. Past an array's
     item (``pypi.indexes[0]``) only a number gets one: the others name a top-level key."""
     table, _, key = path.rpartition(".")

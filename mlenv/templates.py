@@ -63,7 +63,7 @@ _SET_KEY_COMMENT = re.compile(r"^([a-z][^#\n]*?) +(# [^\n]*)$", re.MULTILINE)
 
 def sanitize_name(raw: str) -> str:
     """A directory's or project's name made into a valid environment name (lower case, safe
-    characters, ``manifest.is_env_name``): a run of separators other than ``__`` or dashes
+    characters, ``manifest_values.is_env_name``): a run of separators other than ``__`` or dashes
     becomes one dash, so ``a..b`` (refused by the build's last step) is ``a-b``."""
     name = re.sub(r"[^a-z0-9._-]+", "-", raw.lower())
     name = re.sub(

@@ -20,10 +20,10 @@ every error, goes to the full CLI, which reports it):
 - the manifest is UTF-8 TOML within the manifest size limit, with only known keys, its
   required keys present and every resolution input (``mlenv.inputs``) of the exact type the
   manifest reader accepts;
-- the lock passes the full lock reader (``mlenv.lockfile.loads``: every check any command makes
+- the lock passes the full lock reader (``mlenv.lockfile_read.loads``: every check any command makes
   when it reads a lock), and its ``inputs-hash`` equals the hash of those inputs: the lock was
   made by a full run from a manifest whose resolution inputs, validated then, are exactly these;
-- then the whole manifest passes the full manifest reader (``mlenv.manifest.parse``): a
+- then the whole manifest passes the full manifest reader (``mlenv.manifest_read.parse``): a
   matching hash proves the lock was made from these inputs, not that this mlenv accepts them
   (a lock made by an older mlenv, or written by hand, matches a manifest whose CUDA target the
   rules now refuse), and the prefix and interpreter, which are not in the hash, meet
@@ -179,11 +179,11 @@ def _judged_fresh(manifest_bytes: bytes, lock_bytes: bytes, lock_where: str) -> 
     it is fresh."""
     import tomllib
 
+    from mlenv.drift import lock_drift
     from mlenv.errors import MlenvError
     from mlenv.inputs import MAX_MANIFEST_CHARS, digest, toml_inputs
     from mlenv.limits import parse_toml
-    from mlenv.lockfile import loads as load_lock
-    from mlenv.lockfile import lock_drift
+    from mlenv.lockfile_read import loads as load_lock
 
     try:
         lock_text = lock_bytes.decode("utf-8")
@@ -217,7 +217,7 @@ def _reader_accepts(data: Mapping[str, Any]) -> bool:
     only that the lock was made from these inputs, not that this mlenv accepts them: a lock
     made by an older mlenv (before CUDA 9.x archs were refused) or written by hand matches a
     manifest the full reader now refuses, and only the reader knows all its rules."""
-    from mlenv.manifest import parse
+    from mlenv.manifest_read import parse
 
     try:
         parse(data)

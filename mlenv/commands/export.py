@@ -126,14 +126,14 @@ _RELOCK = "run `mlenv lock` where the channel's directory is, or take the lock b
 
 def _held_to_the_channels(manifest: Manifest, lock_: lockfile.Lock, base: Path) -> None:
     """Refuse a conda record whose ``file:`` URL is outside the manifest's local directories
-    (``locking.local_roots``), as ``fetch`` refuses to read it, once a relative channel is
+    (``locking_sources.local_roots``), as ``fetch`` refuses to read it, once a relative channel is
     missing here: ``drift._is_channel`` holds its records by their tail alone then, so an
     edited lock could name another directory of its name, which conda reads unjudged. With
     every relative channel here, drift held each record to its directory: a lock exported for
     machines with an absolute channel this one lacks is written."""
     from mlenv.conda.channel_paths import channel_path
     from mlenv.errors import Problem, ProblemsError
-    from mlenv.locking import local_roots
+    from mlenv.locking_sources import local_roots
     from mlenv.net.origins import file_url_to_path
 
     places = [place for place in map(channel_path, manifest.conda.channels) if place]

@@ -176,7 +176,7 @@ def _fetch_indexes(
     from mlenv.cache.download import UrlOpener
     from mlenv.cache.download import fetch as fetch_artifacts
     from mlenv.cache.lock_artifacts import missing_from
-    from mlenv.locking import local_roots
+    from mlenv.locking_sources import local_roots
     from mlenv.oci.bundle import fetch_shared
 
     cache = session.artifact_cache()

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from mlenv.commands.lock import MANIFEST_FILE
 from mlenv.commands.session import Session
 from mlenv.errors import UsageError
-from mlenv.manifest import loads
+from mlenv.manifest_read import loads
 from mlenv.templates import starter_manifest
 
 if TYPE_CHECKING:

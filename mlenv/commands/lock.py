@@ -7,7 +7,7 @@ import dataclasses
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from mlenv import lockfile
+from mlenv import lockfile, lockfile_fresh, lockfile_read, lockfile_render
 from mlenv.commands.session import Session
 from mlenv.errors import MlenvError, UsageError
 from mlenv.manifest import Manifest
@@ -46,7 +46,7 @@ def lock(
     previous = session.load_lock() if path.exists() and not upgrade else None
     if check:
         judged = session.load_lock()
-        lockfile.check_fresh(judged, manifest, str(path), str(path.parent))
+        lockfile_fresh.check_fresh(judged, manifest, str(path), str(path.parent))
         _check_cuda_fields(judged, str(path))
         session.reporter.info(f"{path} is up to date")
         return
@@ -105,7 +105,7 @@ def _fresh(previous: lockfile.Lock, manifest: Manifest, base: str) -> bool:
     """The freshness `lock --check` judges (inputs hash and the lock's target): a lock whose
     [target] drifted from the manifest is re-locked, never called up to date."""
     try:
-        lockfile.check_fresh(previous, manifest, base=base)
+        lockfile_fresh.check_fresh(previous, manifest, base=base)
     except lockfile.StaleLockError:
         return False
     return True
@@ -122,7 +122,8 @@ def resolve(
 ) -> lockfile.Lock:
     """The lock for ``manifest``: the one resolution path `lock`, `add` and `remove` share."""
     from mlenv.index import MetadataCache
-    from mlenv.locking import lock_manifest, open_sources
+    from mlenv.locking import lock_manifest
+    from mlenv.locking_sources import open_sources
 
     with session.http(offline, manifest) as http:
         cache = MetadataCache(session.cache_root)
@@ -170,9 +171,9 @@ def rendered(new: lockfile.Lock, where: str) -> bytes:
     (a conda record whose subdir is not its platform's, a version or build that is not its
     file's) made a lock every later command refused as damaged, whose hint (`lock
     --upgrade`) wrote it again. Nothing is written when it fails."""
-    text = lockfile.render(new)
+    text = lockfile_render.render(new)
     try:
-        lockfile.loads(text, where)
+        lockfile_read.loads(text, where)
     except lockfile.LockError as error:
         raise lockfile.LockError(
             f"{where}: not written: the indexes and channels answered a lock mlenv would "

@@ -11,8 +11,8 @@ from mlenv.commands.session import Session
 from mlenv.errors import MlenvError, UsageError
 from mlenv.oci.base import registry_base
 from mlenv.oci.reference import mount_sources
-from mlenv.oci.registry import PushResult
 from mlenv.oci.registry import push as push_layout
+from mlenv.oci.registry_session import PushResult
 from mlenv.outputs import read_record as read_plain_record
 from mlenv.userfiles import input_kind
 

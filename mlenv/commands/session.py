@@ -9,13 +9,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mlenv import lockfile, watch
+from mlenv import lockfile, lockfile_read, watch
 from mlenv.atomic import write_atomic
 from mlenv.cache import default_root, named_root
 from mlenv.cache.artifacts import ArtifactCache
 from mlenv.errors import MlenvError, UsageError
 from mlenv.hints import importable_beside
-from mlenv.manifest import Manifest, loads
+from mlenv.manifest import Manifest
+from mlenv.manifest_read import loads
 from mlenv.outputs import OutputKind, check_output
 from mlenv.report import HumanReporter, JsonReporter, QuietReporter, Reporter
 from mlenv.userfiles import input_kind, read_input
@@ -85,7 +86,7 @@ class Session:
             text = self.lock_bytes().decode("utf-8")
         except UnicodeDecodeError as exc:
             raise UsageError(f"cannot read the lock: {exc}", where=str(path)) from None
-        return lockfile.loads(text, source=str(path))
+        return lockfile_read.loads(text, source=str(path))
 
     def lock_bytes(self) -> bytes:
         """The lock's bytes, read only from a plain file (``userfiles.read_input``)."""

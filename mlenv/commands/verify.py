@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mlenv import lockfile
+from mlenv import lockfile_fresh, lockfile_read
 from mlenv.build_record import (
     BUILD_RECORD,
     MULTI_PLATFORM,
@@ -30,7 +30,7 @@ from mlenv.cache.lock_artifacts import artifacts_of, check_cache
 from mlenv.commands.session import Session
 from mlenv.cuda.rules import Finding
 from mlenv.cuda.versions import DriverVersion
-from mlenv.drift import drift_key
+from mlenv.drift import drift_key, drift_message, lock_drift
 from mlenv.errors import MlenvError, ProblemsError, UsageError
 from mlenv.inputs import digest
 from mlenv.judge import Judged, Verdict, compute_capability_arch, verify_lock
@@ -87,14 +87,14 @@ def verify(
 ) -> Verdict:
     """The lock judged against its manifest, ``judged`` (the driver floor when None) and, with
     ``output``, that build output against its build.json and this lock."""
-    made_from = lockfile.resolution_inputs(manifest)
+    made_from = lockfile_fresh.resolution_inputs(manifest)
     verdict = verify_lock(lock_, digest(made_from), judged)
-    drift = lockfile.lock_drift(lock_, made_from, str(lock_path.parent))
+    drift = lock_drift(lock_, made_from, str(lock_path.parent))
     if drift is not None:
         key, locked, wanted = drift
         stale = Finding.error(
             "lock-stale", "", f"{drift_key(key)} {wanted}", f"lock says {locked}",
-            lockfile.drift_message(drift), "run `mlenv lock` and commit the new lock",
+            drift_message(drift), "run `mlenv lock` and commit the new lock",
         )  # fmt: skip
         verdict = dataclasses.replace(verdict, findings=(stale, *verdict.findings))
     if output is not None and not _is_lock(output, lock_path):
@@ -285,14 +285,14 @@ def verify_nodes(
     from mlenv.selector import parse
 
     chosen = parse(selector)
-    lockfile.check_fresh(lock_, manifest, str(lock_path), str(lock_path.parent))
+    lockfile_fresh.check_fresh(lock_, manifest, str(lock_path), str(lock_path.parent))
     nodes = read_nodes(nodes_text, where=where)
     built = Verdict((), None, None)
     if output is not None:
         built = with_output(built, output, lock_path)
     archs = manifest.cuda.archs if manifest.cuda else ()
     verdicts = judge_nodes(lock_, archs, nodes, chosen)
-    needed = verify_lock(lock_, lockfile.inputs_hash(manifest), None).requires_driver
+    needed = verify_lock(lock_, lockfile_fresh.inputs_hash(manifest), None).requires_driver
     return NodesVerdict(verdicts, len(nodes), needed, built)
 
 
@@ -324,7 +324,7 @@ def verify_bundle(bundle: Path) -> BundleVerdict:
         input_kind(bundle, "bundle", expected="a bundle directory", files=False)
         with open_plain(bundle, "mlenv.lock") as handle:  # a symlink is never followed
             raw = read_handle(handle, lock_path, "bundle's lock")
-        lock_ = lockfile.loads(raw.decode("utf-8"), str(lock_path))
+        lock_ = lockfile_read.loads(raw.decode("utf-8"), str(lock_path))
     except (OSError, UnicodeDecodeError) as exc:
         raise UsageError(
             f"not a bundle: cannot read its lock ({exc})",
@@ -363,13 +363,13 @@ def _manifest_problems(
     --check` in it will judge it: bundle.json vouches only for its bytes, and anyone who can
     change a bundle can rewrite bundle.json, so a manifest that no longer matches the lock
     (or is missing, or unreadable) is a problem of the bundle, not a complete bundle."""
-    from mlenv.manifest import loads as load_manifest
+    from mlenv.manifest_read import loads as load_manifest
 
     if isinstance(raw, BundleProblem):
         return [raw]
     try:
         manifest = load_manifest(raw.decode("utf-8"), str(bundle / "mlenv.toml"))
-        lockfile.check_fresh(lock_, manifest, lock_where, str(bundle))
+        lockfile_fresh.check_fresh(lock_, manifest, lock_where, str(bundle))
     except UnicodeDecodeError as exc:
         return [BundleProblem("manifest", "mlenv.toml", f"not valid UTF-8 (byte {exc.start})")]
     except MlenvError as error:  # invalid, or stale against the lock

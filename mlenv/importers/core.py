@@ -47,7 +47,7 @@ FILE_OPTIONS = frozenset({"-i", "--index-url", "--extra-index-url", "--no-index"
                           "--require-hashes", "--no-require-hashes", "--pre", "--all-releases",
                           "--only-final", "--trusted-host", "--use-feature"})  # fmt: skip
 _PYPI = "https://pypi.org/simple"
-_URL = re.compile(r"(?i:https?|file)://\S+")  # what [pypi] index URLs take (manifest._url)
+_URL = re.compile(r"(?i:https?|file)://\S+")  # what [pypi] index URLs take (manifest_values._url)
 _MAX_INCLUDES = 32  # -r nesting deeper than this is a cycle or a mistake
 # torch>=2.2.0+cu121 (Poetry's "^2.2.0+cu121" becomes that): pip and uv refuse it too
 _LOCAL_RANGE_HINT = ("a local label (+cu121) goes only with == or !=: pin the build (torch=="

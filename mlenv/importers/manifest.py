@@ -24,7 +24,7 @@ from mlenv.cuda.tags import CudaNeed, extract, extract_conda
 from mlenv.cuda.versions import CudaError, CudaVersion, DriverVersion
 from mlenv.importers.conda import conda_parts
 from mlenv.importers.core import Imported
-from mlenv.manifest import loads
+from mlenv.manifest_read import loads
 from mlenv.manifest_requirements import once
 from mlenv.templates import starter_manifest
 

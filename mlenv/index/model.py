@@ -26,7 +26,7 @@ from mlenv.digests import is_sha256_hex
 from mlenv.errors import MlenvError
 from mlenv.index.declared import Declared
 from mlenv.limits import enforce_metadata_lines
-from mlenv.lockfile import url_filename
+from mlenv.lockfile_consistency import url_filename
 
 
 class PackageIndexError(MlenvError):

@@ -20,7 +20,7 @@ from mlenv.index.model import IndexPageError, Link
 from mlenv.index.urls import strip_credentials
 from mlenv.instants import instant
 from mlenv.limits import MAX_PAGE_LINKS, MAX_UNTERMINATED, MAX_WHEEL_BYTES, enforce
-from mlenv.lockfile import url_filename
+from mlenv.lockfile_consistency import url_filename
 from mlenv.net.origins import NO_LOCAL_ROOTS, LocalRoots, follow
 
 ACCEPT = (
@@ -283,7 +283,7 @@ def parse_json(
                 sha256=sha256,
                 requires_python=requires_python if isinstance(requires_python, str) else None,
                 yanked=yanked if isinstance(yanked, str) else ("" if yanked is True else None),
-                # a size a lock cannot hold is no claim (``lockfile._Reader.record``)
+                # a size a lock cannot hold is no claim (``lockfile_read._Reader.record``)
                 size=size if type(size) is int and 0 <= size <= MAX_WHEEL_BYTES else None,
                 has_metadata=has_metadata,
                 metadata_sha256=metadata_sha256,

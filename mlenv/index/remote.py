@@ -12,7 +12,7 @@ import hashlib
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor  # module level: see mlenv.locking's
+from concurrent.futures import ThreadPoolExecutor  # module level: see mlenv.locking_facts'
 from contextlib import AbstractContextManager, contextmanager, suppress
 from typing import BinaryIO
 from urllib.parse import urlsplit

@@ -32,7 +32,8 @@ from mlenv.limits import parse_json
 from mlenv.oci.model import MANIFEST_MEDIA_TYPE, Descriptor, canonical_json
 from mlenv.oci.push_image import TITLE as TITLE  # a layer's file name, as bundles name it
 from mlenv.oci.reference import RegistryError, mount_sources, parse_reference
-from mlenv.oci.registry import PushResult, push_manifest, reader
+from mlenv.oci.registry import push_manifest, reader
+from mlenv.oci.registry_session import PushResult
 from mlenv.report import Reporter
 
 SCHEME = "oci://"

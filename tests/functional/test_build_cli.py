@@ -13,7 +13,7 @@ import jsonschema
 from mlenv.build_record import BuildRecord
 from mlenv.cache.artifacts import ArtifactCache
 from mlenv.cache.lock_artifacts import artifacts_of
-from mlenv.lockfile import loads as load_lock
+from mlenv.lockfile_read import loads as load_lock
 from mlenv.oci.model import canonical_json
 from tests.support.cli import run_mlenv
 from tests.support.golden import ROOT, build, digests, golden_project

@@ -14,7 +14,7 @@ from mlenv.cli.app import main as cli_main
 from mlenv.cli.exits import exit_status
 from mlenv.commands import session
 from mlenv.errors import VerdictError
-from mlenv.manifest import loads
+from mlenv.manifest_read import loads
 from tests.support.cli import run_mlenv
 
 ROOT = Path(__file__).resolve().parents[2]

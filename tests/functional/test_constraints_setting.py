@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mlenv.lockfile import loads as load_lock
-from mlenv.manifest import loads as load_manifest
+from mlenv.lockfile_read import loads as load_lock
+from mlenv.manifest_read import loads as load_manifest
 from tests.support.cli import run_mlenv
 from tests.support.pypi_settings import locked_pins, settings_project
 

@@ -8,8 +8,10 @@ import json
 import tomllib
 from pathlib import Path
 
-from mlenv.lockfile import Lock, LockedPlatform, inputs_hash, render
-from mlenv.manifest import loads as load_manifest
+from mlenv.lockfile import Lock, LockedPlatform
+from mlenv.lockfile_fresh import inputs_hash
+from mlenv.lockfile_render import render
+from mlenv.manifest_read import loads as load_manifest
 from tests.support.cli import run_mlenv
 from tests.support.locks import conda_closed, conda_record, target_of
 from tests.support.wheels import build_wheel, write_simple_index

@@ -21,9 +21,11 @@ from pathlib import Path
 
 import pytest
 
-from mlenv.lockfile import Lock, LockedPlatform, inputs_hash, render
-from mlenv.lockfile import loads as load_lock
-from mlenv.manifest import loads as load_manifest
+from mlenv.lockfile import Lock, LockedPlatform
+from mlenv.lockfile_fresh import inputs_hash
+from mlenv.lockfile_read import loads as load_lock
+from mlenv.lockfile_render import render
+from mlenv.manifest_read import loads as load_manifest
 from tests.support.cli import run_mlenv
 from tests.support.locks import conda_closed, conda_record, target_of
 from tests.support.wheels import build_wheel, write_simple_index

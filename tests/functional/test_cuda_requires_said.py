@@ -15,7 +15,7 @@ import pytest
 
 from mlenv.cuda.tags import extract
 from mlenv.lockfile import Lock
-from mlenv.lockfile import loads as load_lock
+from mlenv.lockfile_read import loads as load_lock
 from mlenv.target import Target
 from tests.support.cli import run_mlenv
 from tests.support.wheels import build_wheel, write_simple_index

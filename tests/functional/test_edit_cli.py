@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from mlenv.lockfile import loads as load_lock
+from mlenv.lockfile_read import loads as load_lock
 from tests.support.cli import run_mlenv
 from tests.support.wheels import build_wheel, write_simple_index
 

@@ -14,7 +14,7 @@ import pytest
 
 from mlenv.cache.artifacts import ArtifactCache
 from mlenv.cache.lock_artifacts import artifacts_of
-from mlenv.lockfile import loads as load_lock
+from mlenv.lockfile_read import loads as load_lock
 from tests.support.cli import run_mlenv
 from tests.support.fetch_project import WHEELS, make_project
 from tests.support.httpserver import IndexServer

@@ -10,7 +10,7 @@ import pytest
 
 from mlenv.importers.core import Imported
 from mlenv.importers.manifest import guess_cuda
-from mlenv.lockfile import loads as load_lock
+from mlenv.lockfile_read import loads as load_lock
 from tests.support.cli import run_mlenv
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from mlenv.lockfile import loads as load_lock
+from mlenv.lockfile_read import loads as load_lock
 from tests.support.cli import run_mlenv
 from tests.support.golden import build, golden_project
 from tests.support.wheels import build_wheel

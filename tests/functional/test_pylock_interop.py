@@ -16,7 +16,7 @@ from packaging.pylock import Pylock
 from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
 
-from mlenv.lockfile import loads as load_lock
+from mlenv.lockfile_read import loads as load_lock
 from tests.support.cli import run_mlenv
 from tests.support.peers import clean_env, tool
 from tests.support.pylock_world import git_repo, interop_index, source_tree, write_tree

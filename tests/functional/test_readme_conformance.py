@@ -20,7 +20,7 @@ import pytest
 
 from mlenv.cli.app import cli
 from mlenv.inputs import MANIFEST_KEYS, REQUIRED_KEYS
-from mlenv.manifest import parse
+from mlenv.manifest_read import parse
 from tests.support.cli import run_mlenv
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -30,9 +30,10 @@ from packaging.utils import canonicalize_name
 from packaging.version import Version
 
 from mlenv.index import MemoryIndex, MetadataError
-from mlenv.lockfile import loads as load_lock
-from mlenv.locking import Sources, lock_manifest
-from mlenv.manifest import loads
+from mlenv.lockfile_read import loads as load_lock
+from mlenv.locking import lock_manifest
+from mlenv.locking_sources import Sources
+from mlenv.manifest_read import loads
 from mlenv.report import MemoryReporter
 from mlenv.resolver.model import ResolutionError
 from mlenv.upgrade import Upgrade

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from mlenv.cache.artifacts import Artifact, ArtifactCache
 from mlenv.cache.lock_artifacts import artifacts_of
-from mlenv.lockfile import loads as load_lock
+from mlenv.lockfile_read import loads as load_lock
 from tests.support.cli import run_mlenv
 from tests.support.trickle import TrickleServer
 from tests.support.wheels import build_wheel, write_simple_index

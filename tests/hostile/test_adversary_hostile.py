@@ -25,7 +25,7 @@ from mlenv.cache.download import UrlOpener
 from mlenv.index.urls import recordable
 from mlenv.install.conda_packages import check_conda_packages
 from mlenv.install.safety import InstallError
-from mlenv.lockfile import loads as load_lock
+from mlenv.lockfile_read import loads as load_lock
 from mlenv.net.origins import LocalRoots, UnsafeUrlError
 from mlenv.oci.model import OciError
 from mlenv.oci.read import read_base

@@ -42,7 +42,7 @@ from mlenv.cuda.versions import CudaVersion, DriverVersion
 from mlenv.errors import ManifestError
 from mlenv.judge import verify_lock
 from mlenv.lockfile import LockedPlatform
-from mlenv.manifest import loads
+from mlenv.manifest_read import loads
 from tests.support.locks import HASH, codes, conda_record, make_lock
 
 # Table 3 (cuda.md §1), Linux column.

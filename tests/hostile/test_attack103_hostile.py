@@ -42,8 +42,9 @@ from packaging.utils import canonicalize_name
 from mlenv.importers.core import ImportFileError, read_requirements
 from mlenv.importers.files import import_file
 from mlenv.index import MemoryIndex
-from mlenv.locking import Sources, lock_manifest
-from mlenv.manifest import loads
+from mlenv.locking import lock_manifest
+from mlenv.locking_sources import Sources
+from mlenv.manifest_read import loads
 from mlenv.report import MemoryReporter
 from tests.support.peers import clean_env, pins_of, tool
 from tests.support.wheels import build_wheel, write_simple_index

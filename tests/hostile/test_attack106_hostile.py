@@ -24,8 +24,9 @@ from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
 from mlenv.index import MemoryIndex
-from mlenv.locking import Sources, lock_manifest
-from mlenv.manifest import loads
+from mlenv.locking import lock_manifest
+from mlenv.locking_sources import Sources
+from mlenv.manifest_read import loads
 from mlenv.report import MemoryReporter
 from mlenv.resolver.model import ResolutionError
 from mlenv.resolver.resolve import resolve

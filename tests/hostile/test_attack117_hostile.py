@@ -29,8 +29,9 @@ from mlenv.export import pylock_toml
 from mlenv.index import MemoryIndex
 from mlenv.index.model import MetadataError
 from mlenv.install.conda_packages import check_conda_packages
-from mlenv.locking import Sources, lock_manifest
-from mlenv.manifest import loads
+from mlenv.locking import lock_manifest
+from mlenv.locking_sources import Sources
+from mlenv.manifest_read import loads
 from mlenv.report import MemoryReporter
 from mlenv.resolver.model import ResolutionError
 from tests.support.cli import run_mlenv
@@ -170,7 +171,8 @@ def test_conda_unpack_leaves_a_hard_linked_copy_alone(tmp_path: Path) -> None:
 
 
 def test_a_pypy_conda_python_is_refused_at_lock(tmp_path: Path) -> None:
-    """Protects `locking._solve_conda`'s ABI rule beside the free-threaded refusal: conda-forge's
+    """Protects `locking_conda._solve_conda`'s ABI rule beside the free-threaded refusal:
+    conda-forge's
     PyPy (``python 3.10.* *_pypy``, ``python_abi *_pypy310_pp73``) cannot load the cp310
     wheels mlenv picks for the default CPython ABI. It was locked silently."""
     packages = [

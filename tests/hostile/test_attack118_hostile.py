@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from mlenv import lockfile
+from mlenv import lockfile_fresh, lockfile_read, lockfile_render
 from mlenv.conda.pack import unpack_script
 from mlenv.cuda.rules import CudaTarget, PackageNeed, judge
 from mlenv.cuda.tags import extract
@@ -19,8 +19,9 @@ from mlenv.cuda.versions import CudaVersion, DriverVersion
 from mlenv.index import MemoryIndex
 from mlenv.index.model import MetadataError
 from mlenv.lockfile import Lock, LockedPlatform
-from mlenv.locking import Sources, lock_manifest
-from mlenv.manifest import loads
+from mlenv.locking import lock_manifest
+from mlenv.locking_sources import Sources
+from mlenv.manifest_read import loads
 from mlenv.report import MemoryReporter
 from mlenv.resolver.model import ResolutionError
 from tests.support.cli import run_mlenv
@@ -188,18 +189,18 @@ def test_a_lock_from_before_the_12_5_1_rows_is_rewritten_by_plain_lock(tmp_path:
     made = loads(manifest)
     entry = locked("nvidia-cublas-cu12", "12.5.3.2", cuda="12.5", requires_driver=GA_12_5)
     target = dataclasses.replace(target_of(made), requires_driver=GA_12_5)
-    old = Lock(lockfile.inputs_hash(made), target).with_platforms(
+    old = Lock(lockfile_fresh.inputs_hash(made), target).with_platforms(
         [LockedPlatform("linux-64", (entry,), ())]
     )
     (tmp_path / "mlenv.toml").write_text(manifest)
-    (tmp_path / "mlenv.lock").write_text(lockfile.render(old))
+    (tmp_path / "mlenv.lock").write_text(lockfile_render.render(old))
     cache = str(tmp_path / "cache")
     verify = run_mlenv(["--cache", cache, "verify"], cwd=tmp_path)
     shown = verify.stdout + verify.stderr
     assert verify.returncode == 1 and "lock-driver-mismatch" in shown, shown
     relock = run_mlenv(["--cache", cache, "lock", "--offline"], cwd=tmp_path)
     assert relock.returncode == 0, relock.stdout + relock.stderr
-    fixed = lockfile.loads((tmp_path / "mlenv.lock").read_text(), "mlenv.lock")
+    fixed = lockfile_read.loads((tmp_path / "mlenv.lock").read_text(), "mlenv.lock")
     (pin,) = [package for _, package in fixed.packages()]
     assert (pin.name, pin.version, pin.sha256) == (entry.name, entry.version, entry.sha256)
     assert pin.requires_driver == fixed.target.requires_driver == UPDATE_12_5_1

@@ -20,7 +20,7 @@ from packaging.utils import canonicalize_name
 
 from mlenv.errors import ManifestError
 from mlenv.index import HttpClient, HttpError, SimpleIndex
-from mlenv.manifest import loads
+from mlenv.manifest_read import loads
 from mlenv.net.exchange import DeadlineTransport
 from mlenv.net.origins import UnsafeUrlError
 from mlenv.oci.auth import ChallengeAuth, guard_request
@@ -186,7 +186,8 @@ def test_a_connection_a_local_source_opened_is_not_reused_for_a_remote_hops_redi
 
 
 def _registry(registry: str) -> httpx.Client:
-    """A client with the registry's own hooks (``oci.registry._Session``) over the exchange."""
+    """A client with the registry's own hooks (``oci.registry_session._Session``) over the
+    exchange."""
     return httpx.Client(
         base_url=registry,
         auth=ChallengeAuth(registry, Credentials("ci", "s3cret"), ("repository:x:pull",)),

@@ -47,7 +47,7 @@ STALE = TEXT.replace("2.14.1", "2.14.0")  # a lock made for TEXT is stale for it
 STRICTER_READER = """
 
 def loads(text: str, source: str = "lock") -> Lock:  # a later mlenv that refuses this lock
-    raise MlenvError("this mlenv refuses the lock")
+    raise LockError("this mlenv refuses the lock", [])
 """
 
 
@@ -58,7 +58,7 @@ def test_a_verdict_of_another_mlenv_install_sharing_the_cache_is_a_miss(tmp_path
     project(tmp_path / "p", TEXT)
     old = copy_mlenv(tmp_path / "old")
     new = copy_mlenv(tmp_path / "new")
-    with (new / "mlenv" / "lockfile.py").open("a") as reader:
+    with (new / "mlenv" / "lockfile_read.py").open("a") as reader:
         reader.write(STRICTER_READER)
     cache = tmp_path / "cache"
     assert run(tmp_path / "p", cache, new).returncode != 0
@@ -119,7 +119,7 @@ def test_a_rewrite_that_keeps_size_inode_and_mtime_is_a_miss(tmp_path: Path) -> 
     mine = copy_mlenv(tmp_path / "mine")
     cache = tmp_path / "cache"
     assert run(tmp_path / "p", cache, mine).returncode == 0
-    reader = mine / "mlenv" / "lockfile.py"
+    reader = mine / "mlenv" / "lockfile_read.py"
     before = reader.stat()
     data = reader.read_bytes()
     at = data.index(b"def loads(")

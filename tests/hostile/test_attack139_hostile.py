@@ -18,8 +18,9 @@ import pytest
 from mlenv.cuda.cpufallback import CpuFallbackError
 from mlenv.index import MemoryIndex
 from mlenv.lockfile import Lock
-from mlenv.locking import Sources, lock_manifest
-from mlenv.manifest import loads as load_manifest
+from mlenv.locking import lock_manifest
+from mlenv.locking_sources import Sources
+from mlenv.manifest_read import loads as load_manifest
 from mlenv.report import MemoryReporter
 from mlenv.resolver.model import ResolutionError
 from tests.support.cli import run_mlenv

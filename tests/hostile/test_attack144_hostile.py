@@ -19,7 +19,7 @@ from mlenv.conda.mirror import Mirrored, _copy, _fetch
 from mlenv.conda.records import CondaError
 from mlenv.conda.worker import ChildFailure
 from mlenv.index.http import HttpClient, HttpError
-from mlenv.lockfile import render
+from mlenv.lockfile_render import render
 from mlenv.net.exchange import DeadlineTransport
 from tests.support.httpserver import IndexServer
 from tests.support.locks import sample

@@ -79,8 +79,10 @@ from mlenv.conda.records import CondaRecord
 from mlenv.conda.solve import from_repodata
 from mlenv.errors import ManifestError, MlenvError
 from mlenv.export import pylock_toml
-from mlenv.lockfile import LockError, loads, render
-from mlenv.manifest import loads as manifest_loads
+from mlenv.lockfile import LockError
+from mlenv.lockfile_read import loads
+from mlenv.lockfile_render import render
+from mlenv.manifest_read import loads as manifest_loads
 from mlenv.report import MemoryReporter
 from tests.support.cli import run_mlenv
 from tests.support.conda_channel import (

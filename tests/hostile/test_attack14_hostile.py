@@ -27,7 +27,7 @@ from mlenv.errors import ManifestError
 from mlenv.inputs import digest, toml_inputs
 from mlenv.judge import Judged, compute_capability_arch, verify_lock
 from mlenv.lockfile import LockedPlatform
-from mlenv.manifest import loads
+from mlenv.manifest_read import loads
 from tests.support.cli import run_mlenv
 from tests.support.locks import HASH, codes, locked, make_lock
 from tests.support.noop import entries, lock_for
@@ -166,7 +166,7 @@ def _hashed_lock(text: str) -> str:
 def test_a_lock_whose_hash_matches_a_manifest_the_reader_refuses_is_never_up_to_date(
     tmp_path: Path, cuda: str
 ) -> None:
-    """Protects the no-op's full check (uptodate._judged_fresh running manifest.parse): it
+    """Protects the no-op's full check (uptodate._judged_fresh running manifest_read.parse): it
     took a matching inputs hash as proof the manifest was valid, so a CUDA target the rules
     refuse (archs on CUDA 9.x, refused since cbd10a6, in a lock made by 0ecb823; a floor below
     the CUDA minimum in a hand-written lock) got "mlenv.lock is up to date", exit 0, and a kept
@@ -236,7 +236,7 @@ def test_a_short_manifest_option_with_equals_is_the_manifest_click_reads(
 def test_a_plain_lock_never_calls_a_drifted_target_up_to_date(
     tmp_path: Path, key: str, locked_as: str
 ) -> None:
-    """Protects `mlenv lock`'s own freshness (commands.lock._fresh = lockfile.check_fresh): it
+    """Protects `mlenv lock`'s own freshness (commands.lock._fresh = lockfile_fresh.check_fresh): it
     compared only the inputs hash, so a lock whose [target] drifted from the manifest (edited,
     or made for another target) was "up to date" for `lock` while `lock --check` refused it
     and told the user to run `mlenv lock`: a loop that never rewrote the lock."""

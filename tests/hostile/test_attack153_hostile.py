@@ -52,8 +52,10 @@ from hypothesis import strategies as st
 
 from mlenv.drift import recorded_channel, recorded_find_link
 from mlenv.errors import ManifestError
-from mlenv.lockfile import LockedPackage, loads, render
-from mlenv.manifest import loads as manifest_loads
+from mlenv.lockfile import LockedPackage
+from mlenv.lockfile_read import loads
+from mlenv.lockfile_render import render
+from mlenv.manifest_read import loads as manifest_loads
 from mlenv.sbom import wheel_licences
 from tests.support.cli import run_mlenv
 from tests.support.conda_channel import build_conda_package, write_channel

@@ -23,9 +23,10 @@ from mlenv.cuda.rules import CudaTarget
 from mlenv.cuda.versions import CudaVersion, DriverVersion
 from mlenv.errors import MlenvError
 from mlenv.index import IndexFile, MemoryIndex
-from mlenv.locking import Sources, lock_manifest
+from mlenv.locking import lock_manifest
+from mlenv.locking_sources import Sources
 from mlenv.lookahead import GUESSES
-from mlenv.manifest import loads
+from mlenv.manifest_read import loads
 from mlenv.report import MemoryReporter
 from mlenv.target import Target
 from mlenv.variants import in_try_order

@@ -30,10 +30,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mlenv import lockfile
+from mlenv import lockfile_read, lockfile_render
 from mlenv.errors import MlenvError, ProblemsError, hidden_problem
 from mlenv.importers.files import import_file
-from mlenv.manifest import loads
+from mlenv.manifest_read import loads
 from mlenv.toml_strings import basic
 from tests.support.cli import run_mlenv
 from tests.support.locks import sample
@@ -119,7 +119,7 @@ def test_a_hidden_character_anywhere_in_a_literal_is_named_by_code_point(
 
 @pytest.mark.parametrize("char", ["\u202e", "\u2066", "\u200b", "\x1b", "\x85", "\u2028"])
 def test_the_lock_reader_refuses_hidden_text_in_its_target(char: str) -> None:
-    good = lockfile.render(sample())
+    good = lockfile_render.render(sample())
     text = good.replace(
         'driver-floor = "550.54.14"\n',
         'driver-floor = "550.54.14"\nrequires-driver = "550.54.15"\n'
@@ -129,22 +129,22 @@ def test_the_lock_reader_refuses_hidden_text_in_its_target(char: str) -> None:
     )
     assert text != good
     with pytest.raises(ProblemsError) as caught:
-        lockfile.loads(text, "here/mlenv.lock")
+        lockfile_read.loads(text, "here/mlenv.lock")
     [problem] = caught.value.problems
     assert problem.where == "here/mlenv.lock: target.requires-driver-because"
     assert f"U+{ord(char):04X}" in problem.message
     requirement = good.replace('requirements = ["app"]', 'requirements = ["app\\u202e"]')
     with pytest.raises(ProblemsError, match=r"target\.requirements\[0\]"):
-        lockfile.loads(requirement)
+        lockfile_read.loads(requirement)
 
 
 def test_a_lock_reason_with_emoji_and_accents_is_still_read() -> None:
-    good = lockfile.render(sample())
+    good = lockfile_render.render(sample())
     text = good.replace(
         'driver-floor = "550.54.14"\n',
         'driver-floor = "550.54.14"\nrequires-driver-because = "café 漢字 👩\\u200d💻"\n',
     )
-    assert lockfile.loads(text).target.requires_driver_because == "café 漢字 👩\u200d💻"
+    assert lockfile_read.loads(text).target.requires_driver_because == "café 漢字 👩\u200d💻"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -334,8 +334,11 @@ def test_reordered_entries_are_the_same_lock(project: tuple[Path, dict[str, str]
         head + "".join(f"\n[[platform.linux-64.package]]{e.rstrip()}\n" for e in entries[::-1])
     )
     try:
-        edited, written = lockfile.loads((root / "mlenv.lock").read_text()), lockfile.loads(lock)
-        assert lockfile.render(edited) == lock  # the same values, in another order
+        edited, written = (
+            lockfile_read.loads((root / "mlenv.lock").read_text()),
+            lockfile_read.loads(lock),
+        )
+        assert lockfile_render.render(edited) == lock  # the same values, in another order
         assert edited.target == written.target
         assert run_mlenv(["verify"], root, env).returncode == 0
     finally:

@@ -20,8 +20,9 @@ from packaging.requirements import Requirement
 from packaging.version import Version
 
 from mlenv.index import MemoryIndex
-from mlenv.locking import Sources, lock_manifest
-from mlenv.manifest import loads
+from mlenv.locking import lock_manifest
+from mlenv.locking_sources import Sources
+from mlenv.manifest_read import loads
 from mlenv.report import MemoryReporter
 from mlenv.resolver.model import ResolutionError
 from tests.support.wheels import build_wheel

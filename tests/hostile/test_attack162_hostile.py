@@ -37,11 +37,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mlenv import lockfile
+from mlenv import lockfile_read, lockfile_render
 from mlenv.conda.records import CondaRecord
 from mlenv.discover import find_upward
 from mlenv.errors import ProblemsError, UsageError, hidden_problem
-from mlenv.manifest import loads as manifest_loads
+from mlenv.manifest_read import loads as manifest_loads
 from mlenv.trusted_path import NotYours, open_yours
 from tests.support import walk_probe
 from tests.support.cli import run_mlenv
@@ -337,7 +337,9 @@ def with_conda() -> str:
     platform = lock.platforms[0]
     platforms = (type(platform)(platform.platform, platform.packages, (record,)),
                  *lock.platforms[1:])  # fmt: skip
-    return lockfile.render(type(lock)(lock.inputs_hash, lock.target, platforms, lock.version))
+    return lockfile_render.render(
+        type(lock)(lock.inputs_hash, lock.target, platforms, lock.version)
+    )
 
 
 @settings(max_examples=300, deadline=None)
@@ -356,28 +358,28 @@ def test_every_string_of_the_lock_refuses_a_hidden_character(data: st.DataObject
     char = data.draw(st.sampled_from(HIDDEN))
     lines[number] = f"{line[:at]}\\U{ord(char):08x}{line[at:]}"
     with pytest.raises(ProblemsError) as caught:
-        lockfile.loads("\n".join(lines), "here/mlenv.lock")
+        lockfile_read.loads("\n".join(lines), "here/mlenv.lock")
     named = [p for p in caught.value.problems if f"U+{ord(char):04X}" in p.message]
     assert named, caught.value.problems
     assert re.search(rf"[ .]{key}(\[0\])?$", named[0].where), named[0].where
 
 
 def test_visible_text_in_every_lock_string_still_loads() -> None:
-    good = lockfile.render(sample())
+    good = lockfile_render.render(sample())
     text = good.replace(
         'driver-floor = "550.54.14"\n',
         'driver-floor = "550.54.14"\nrequires-driver = "550.54.15"\n'
         'requires-driver-because = "lib 2.0 café 漢字 👩\u200d💻 ❤\ufe0f\tx"\n',
     )
     assert (
-        lockfile.loads(text).target.requires_driver_because
+        lockfile_read.loads(text).target.requires_driver_because
         == "lib 2.0 café 漢字 👩\u200d💻 ❤\ufe0f\tx"
     )
 
 
 def test_the_cli_names_the_lock_file_key_and_code_point(tmp_path: Path) -> None:
     (tmp_path / "mlenv.toml").write_text(HEAD.format(name="x"))
-    lock = lockfile.render(sample()).replace(
+    lock = lockfile_render.render(sample()).replace(
         'index = "https://pypi.org/simple"', 'index = "https://pypi.org/sim\\u202eple"', 1
     )
     (tmp_path / "mlenv.lock").write_text(lock)
@@ -412,12 +414,12 @@ def test_a_manifest_key_with_a_hidden_character_is_named_by_code_point(
 
 
 def test_a_lock_key_with_a_hidden_character_is_named_by_code_point() -> None:
-    text = lockfile.render(sample())
+    text = lockfile_render.render(sample())
     for old, new in (("[target]\n", '[target]\n"x\\u202e" = 1\n'),
                      ('name = "app"\n', 'name = "app"\n"\\u200bq" = 1\n'),
                      ("version = 1\n", 'version = 1\n"v\\u2066" = 1\n')):  # fmt: skip
         with pytest.raises(ProblemsError) as caught:
-            lockfile.loads(text.replace(old, new, 1))
+            lockfile_read.loads(text.replace(old, new, 1))
         [problem] = caught.value.problems
         assert problem.message.startswith("unknown key"), problem
         assert "holds the format character U+" in problem.message, problem

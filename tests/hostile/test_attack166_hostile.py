@@ -119,7 +119,7 @@ def _bundle(tmp_path: Path, root: Path, genuine: bytes) -> Path:
     from mlenv.cache.artifacts import ArtifactCache
     from mlenv.cache.bundle import write_bundle
     from mlenv.cache.lock_artifacts import artifacts_of
-    from mlenv.lockfile import loads
+    from mlenv.lockfile_read import loads
 
     cache = ArtifactCache(tmp_path / "cache")
     genuine_path = cache.path(hashlib.sha256(genuine).hexdigest())

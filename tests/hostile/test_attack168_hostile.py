@@ -4,8 +4,9 @@ Four holes, each closed where its invariant is enforced: TOML that tomllib holds
 over, or whose dotted keys cost it quadratic time and memory (``limits.parse_toml``: 25 kB of
 ``x.a.a.a...`` held 600 MB for half a minute, 64 MB of ``[],`` 1.7 GB, in every reader of a
 manifest or a lock), a lock reader that judged and printed a million problems
-(``lockfile._Reader``), two conda records of one package spelt in
-another case (``lockfile.consistency_problems``: rattler folds the case, the lock reader did
+(``lockfile_read._Reader``), two conda records of one package spelt in
+another case (``lockfile_consistency.consistency_problems``: rattler folds the case, the lock
+reader did
 not), and a requirement of tens of thousands of specifier clauses checked against every file of
 a project (``resolver.provider._Provider._spend``: hours of work, no bound)."""
 
@@ -20,7 +21,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from packaging.requirements import Requirement
 
-from mlenv import limits, lockfile
+from mlenv import limits, lockfile_read, lockfile_render
 from mlenv.index import CoreMetadata
 from mlenv.index.model import IndexFile, parse_core_metadata
 from mlenv.limits import LimitError, parse_toml
@@ -137,19 +138,22 @@ def test_the_largest_real_lock_is_within_every_toml_bound() -> None:
         for i in range(10_000)
     ]
     target = LockTarget("3.11", "2.28", ("linux-64",), "first-index", (), (), ("p0",))
-    text = lockfile.render(Lock(HASH, target, (LockedPlatform("linux-64", tuple(entries)),)))
+    text = lockfile_render.render(Lock(HASH, target, (LockedPlatform("linux-64", tuple(entries)),)))
     assert parse_toml(text) == tomllib.loads(text)
 
 
 def test_the_lock_reader_stops_at_its_problem_bound() -> None:
     """A lock of a million unknown keys took 40 s to judge and wrote 50 MB of errors: the
     reader reports MAX_PROBLEMS of them and says it stopped."""
-    keys = "".join(f"k{i} = 0\n" for i in range(lockfile.MAX_PROBLEMS * 3))
+    keys = "".join(f"k{i} = 0\n" for i in range(lockfile_read.MAX_PROBLEMS * 3))
     with pytest.raises(LockError) as info:
-        lockfile.loads(keys + lock_for(MANIFEST))
+        lockfile_read.loads(keys + lock_for(MANIFEST))
     problems = info.value.problems
-    assert len(problems) == lockfile.MAX_PROBLEMS + 1
-    assert problems[-1].message == f"more than {lockfile.MAX_PROBLEMS:,} problems: reading stopped"
+    assert len(problems) == lockfile_read.MAX_PROBLEMS + 1
+    assert (
+        problems[-1].message
+        == f"more than {lockfile_read.MAX_PROBLEMS:,} problems: reading stopped"
+    )
     assert all(p.message == "unknown key" for p in problems[:-1])
 
 
@@ -216,7 +220,8 @@ CONDA_TWICE = [
 def test_a_conda_package_pinned_twice_in_two_cases_is_refused(
     tmp_path: Path, args: list[str], name: str, digit: str
 ) -> None:
-    """Invariant 8 (``lockfile.consistency_problems``): rattler reads `LibGomp` and `libgomp`
+    """Invariant 8 (``lockfile_consistency.consistency_problems``): rattler reads `LibGomp` and
+    `libgomp`
     as one package, so a second record of it in another case is a second pin of one package
     (lock --check and verify passed it: the closure reaches both by the folded name)."""
     base = lock_for(MANIFEST)
@@ -239,7 +244,7 @@ def test_hypothesis_any_case_of_a_pinned_conda_name_is_the_same_package(
     record = base[base.index("[[platform.linux-64.conda]]") :]
     twin = record.replace("libgomp", name).replace('sha256 = "d', 'sha256 = "e', 1)
     with pytest.raises(LockError) as info:
-        lockfile.loads(base + "\n" + twin)
+        lockfile_read.loads(base + "\n" + twin)
     assert any("names the package of platform.linux-64.conda[0]" in p.message
                for p in info.value.problems)  # fmt: skip
 

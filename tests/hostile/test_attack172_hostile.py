@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from mlenv.lockfile import loads
+from mlenv.lockfile_read import loads
 from tests.support.cli import run_mlenv
 from tests.support.httpserver import Fault, IndexServer
 from tests.support.wheels import build_wheel

@@ -50,7 +50,7 @@ from mlenv.index import CoreMetadata, IndexFile, MemoryIndex, PackageIndexError
 from mlenv.index.model import parse_core_metadata
 from mlenv.index.pages import parse_html
 from mlenv.limits import LimitError
-from mlenv.locking import artifact_facts
+from mlenv.locking_facts import artifact_facts
 from mlenv.report import MemoryReporter
 from mlenv.resolver import provider as provider_module
 from mlenv.resolver.resolve import resolve

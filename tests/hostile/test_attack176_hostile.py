@@ -4,7 +4,7 @@ wheel's METADATA make their readers hold and do.
 Four gaps, each closed at its enforcing function: the TOML value bound counted ``=`` and ``,``
 inside strings, so a real 3,000 + 3,000 conda lock on two platforms was refused
 (``limits._key_problem`` now counts outside strings and comments); the manifest reader judged
-and printed every problem (``manifest._Checker``: 90,000 unknown keys took 6 s and printed
+and printed every problem (``manifest_checker._Checker``: 90,000 unknown keys took 6 s and printed
 3 MB); a wheel's METADATA and WHEEL reached the email parser at install without the line bound
 the resolver's reader enforces (``limits.enforce_metadata_lines``, now for both); a lock of
 500,000 markered requirements took 31 s to read (``limits.listed_problem``: an array of a lock
@@ -21,7 +21,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mlenv import lockfile, manifest
+from mlenv import lockfile_read, lockfile_render, manifest_checker, manifest_read
 from mlenv.errors import ManifestError
 from mlenv.install.checks import plan_wheel
 from mlenv.install.layout import Layout
@@ -48,9 +48,9 @@ ENVIRONMENT = '[environment]\nname = "e"\npython = "3.11"\nplatforms = ["linux-6
 def test_a_real_two_platform_lock_of_3000_wheels_and_3000_conda_records_is_read() -> None:
     """Before: 642,019 of ``[{=,`` (conda's ``dep >=1.2,<2`` strings) were counted as values
     and the lock refused; it holds far fewer real ones."""
-    text = lockfile.render(big_lock())
+    text = lockfile_render.render(big_lock())
     assert sum(map(text.count, "[{=,")) > MAX_TOML_VALUES  # the bytes alone would refuse it
-    lock = lockfile.loads(text)
+    lock = lockfile_read.loads(text)
     assert [len(p.conda) for p in lock.platforms] == [3_000, 3_000]
 
 
@@ -133,9 +133,9 @@ def test_a_manifest_of_unknown_keys_shows_the_first_and_counts_the_rest(table: s
         table, ENVIRONMENT + table + keys
     )
     with pytest.raises(ManifestError) as caught:
-        manifest.loads(text)
+        manifest_read.loads(text)
     assert str(caught.value).startswith("mlenv.toml: 90,000 problems")
-    assert len(caught.value.problems) == manifest.MAX_SHOWN_PROBLEMS + 1
+    assert len(caught.value.problems) == manifest_checker.MAX_SHOWN_PROBLEMS + 1
     assert caught.value.problems[-1].message == "and 89,900 more problems not shown"
     assert len(caught.value.render()) < 40_000
 
@@ -149,8 +149,8 @@ def test_every_problem_is_counted_and_at_most_the_cap_shown(count: int, kind: st
         entries = ",".join(f'"a{i}!"' for i in range(count))
         text = f"{ENVIRONMENT}[pypi]\ndependencies = [{entries}]\n"
     with pytest.raises(ManifestError) as caught:
-        manifest.loads(text)
-    shown = min(count, manifest.MAX_SHOWN_PROBLEMS)
+        manifest_read.loads(text)
+    shown = min(count, manifest_checker.MAX_SHOWN_PROBLEMS)
     assert len(caught.value.problems) == shown + (count > shown)
     assert str(caught.value).startswith(f"mlenv.toml: {count:,} problem")
 
@@ -160,7 +160,7 @@ def test_the_cli_shows_a_flood_of_problems_briefly(tmp_path: Path) -> None:
     code, _out, err = run_in_process(["lock", "--check"], tmp_path)
     assert code == 1 and "Traceback" not in err
     assert "and 4,900 more problems not shown" in err
-    assert err.count("unknown key") == manifest.MAX_SHOWN_PROBLEMS
+    assert err.count("unknown key") == manifest_checker.MAX_SHOWN_PROBLEMS
 
 
 # 3. A wheel's METADATA and WHEEL are bounded in lines at install, as the resolver bounds them
@@ -227,9 +227,9 @@ def test_a_lock_array_of_more_strings_than_any_real_one_is_refused(
     """Before: a lock of 500,000 markered requirements took 31 s to read (each parsed and
     evaluated for each platform); now past 10,000 an array is refused, naming its key."""
     texts = tuple(shape.format(i) for i in range(MAX_IMPORTED_REQUIREMENTS + over))
-    text = lockfile.render(_ARRAYS[key](sample(), texts))
+    text = lockfile_render.render(_ARRAYS[key](sample(), texts))
     with pytest.raises(LockError) as caught:
-        lockfile.loads(text)
+        lockfile_read.loads(text)
     where = [p.where for p in caught.value.problems if "more than 10,000" in p.message]
     assert where[0] == f"mlenv.lock: {key}"  # and the same on linux-aarch64
     assert all(p.hint for p in caught.value.problems)
@@ -238,7 +238,7 @@ def test_a_lock_array_of_more_strings_than_any_real_one_is_refused(
 def test_a_lock_of_10000_markered_requirements_is_read() -> None:
     texts = tuple(f'app;python_version>"{i}"' for i in range(MAX_IMPORTED_REQUIREMENTS))
     lock = _ARRAYS["target.requirements"](sample(), texts)
-    assert lockfile.loads(lockfile.render(lock)).target.requirements == texts
+    assert lockfile_read.loads(lockfile_render.render(lock)).target.requirements == texts
 
 
 @pytest.mark.parametrize("key", ["dependencies", "constraints", "overrides", "find-links"])
@@ -246,7 +246,7 @@ def test_the_manifest_refuses_the_arrays_the_lock_would(key: str) -> None:
     """So `mlenv lock` never writes a lock its own reader refuses."""
     entries = ",".join(f'"a{i}"' for i in range(MAX_IMPORTED_REQUIREMENTS + 1))
     with pytest.raises(ManifestError) as caught:
-        manifest.loads(f"{ENVIRONMENT}[pypi]\n{key} = [{entries}]\n")
+        manifest_read.loads(f"{ENVIRONMENT}[pypi]\n{key} = [{entries}]\n")
     assert [p.where for p in caught.value.problems] == [f"mlenv.toml: [pypi].{key}"]
     assert "10,001 entries, more than 10,000" in caught.value.problems[0].message
 
@@ -255,7 +255,7 @@ def test_the_cli_refuses_a_lock_of_too_many_requirements_naming_the_key(tmp_path
     texts = tuple(f'app;python_version>"{i}"' for i in range(MAX_IMPORTED_REQUIREMENTS + 1))
     (tmp_path / "mlenv.toml").write_text(f'{ENVIRONMENT}[pypi]\ndependencies = ["app"]\n')
     lock = _ARRAYS["target.requirements"](sample(), texts)
-    (tmp_path / "mlenv.lock").write_text(lockfile.render(lock))
+    (tmp_path / "mlenv.lock").write_text(lockfile_render.render(lock))
     code, _out, err = run_in_process(["lock", "--check"], tmp_path)
     assert code == 1 and "Traceback" not in err
     assert "mlenv.lock: target.requirements: 10,001 entries, more than 10,000" in err

@@ -44,7 +44,8 @@ from mlenv.cuda.matrix import known_cuda_versions
 from mlenv.cuda.versions import CudaVersion
 from mlenv.errors import ManifestError, Problem
 from mlenv.inputs import MANIFEST_KEYS
-from mlenv.manifest import PYTHON_MINORS, Manifest, loads
+from mlenv.manifest import PYTHON_MINORS, Manifest
+from mlenv.manifest_read import loads
 from tests.support.cli import init_from, run_in_process
 
 ENV = '[environment]\nname = "demo"\npython = "3.11"\n'
@@ -377,7 +378,7 @@ VALUES = st.recursive(
 @given(data=st.data())
 def test_any_value_at_any_key_is_read_or_refused_by_key(data: st.DataObject) -> None:
     """The hints added here run only on values already wrong: none may raise in their place."""
-    from mlenv.manifest import parse
+    from mlenv.manifest_read import parse
 
     table = data.draw(st.sampled_from([t for t in MANIFEST_KEYS if t]))
     key = data.draw(st.sampled_from(MANIFEST_KEYS[table]))
@@ -403,7 +404,7 @@ def test_any_value_at_any_key_is_read_or_refused_by_key(data: st.DataObject) -> 
 def test_any_requirement_line_or_table_is_read_or_refused_by_key(
     line: str, key: str, spec: str
 ) -> None:
-    from mlenv.manifest import parse
+    from mlenv.manifest_read import parse
 
     for value in ([line], {"a": spec}):
         try:

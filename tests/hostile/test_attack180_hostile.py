@@ -40,8 +40,8 @@ from mlenv.importers.core import ImportFileError
 from mlenv.importers.files import import_file
 from mlenv.index import MetadataError, PackageIndexError, SimpleIndex
 from mlenv.index.http import HttpClient
-from mlenv.locking import artifact_facts
-from mlenv.manifest import is_env_name
+from mlenv.locking_facts import artifact_facts
+from mlenv.manifest_values import is_env_name
 from mlenv.net.origins import UnsafeUrlError, connect_to
 from mlenv.report import MemoryReporter
 from mlenv.templates import sanitize_name

@@ -27,13 +27,13 @@ from packaging.specifiers import SpecifierSet
 from packaging.utils import NormalizedName, canonicalize_name
 from packaging.version import Version
 
-from mlenv import locking
+from mlenv import locking_facts
 from mlenv.dead_ends import WORK, Need, World
 from mlenv.errors import ManifestError
 from mlenv.index import PackageIndexError, SimpleIndex
 from mlenv.index.http import HttpClient
-from mlenv.locking import artifact_facts
-from mlenv.manifest import loads
+from mlenv.locking_facts import artifact_facts
+from mlenv.manifest_read import loads
 from mlenv.report import MemoryReporter
 from mlenv.went_back import Step, went_back, within
 from tests.support.flood import Flood, FloodServer
@@ -62,12 +62,12 @@ def _page(hashes: dict[str, str], size: int) -> bytes:
 def test_a_stated_digest_never_makes_lock_read_past_the_largest_package(
     hashes: dict[str, str], length: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """``locking.artifact_facts``: a bogus md5 on a file served past the largest package mlenv
+    """``locking_facts.artifact_facts``: a bogus md5 on a file served past the largest package mlenv
     accepts (1 MiB here, standing in for 8 GiB) is refused after at most a few MiB on the wire
     (the server's socket buffers); before, lock read and hashed all of it before it found the
     md5 wrong. A wrong stated size alone is no refusal (attack 172: the lock keeps the
     measured size)."""
-    monkeypatch.setattr(locking, "MAX_WHEEL_BYTES", 1 << 20)
+    monkeypatch.setattr(locking_facts, "MAX_WHEEL_BYTES", 1 << 20)
     routes = {
         "/simple/demo/": Flood(prefix=_page(hashes, 1000), size=0, headers=_JSON),
         f"/simple/demo/{_WHEEL}": Flood(prefix=b"", size=256 << 20, length=length),

@@ -53,7 +53,7 @@ from hypothesis import strategies as st
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
-from mlenv import lockfile
+from mlenv import lockfile_render
 from mlenv.conda.export import conda_lock_yml
 from mlenv.diff import PackageChange, compare, render_markdown, render_text
 from mlenv.export import requirements_txt
@@ -170,7 +170,7 @@ def test_a_lock_writes_no_markup_into_the_markdown_diff(
     lines are the text rendering's, with no HTML, link or emphasis."""
     old, new = _lock("1.0", ("1.0", "h0"), None), _lock("6.6.6", evil, cuda)
     for name, lock in (("old.lock", old), ("new.lock", new)):
-        (tmp_path / name).write_text(lockfile.render(lock))
+        (tmp_path / name).write_text(lockfile_render.render(lock))
     args = ["diff", "old.lock", "new.lock"]
     shown = run_mlenv([*args, "--format", "markdown"], tmp_path)
     assert shown.returncode == 0, shown.stderr

@@ -16,7 +16,7 @@ import pytest
 from mlenv.errors import ManifestError
 from mlenv.importers.core import ImportFileError
 from mlenv.importers.files import import_file
-from mlenv.manifest import loads
+from mlenv.manifest_read import loads
 from tests.support.cli import run_in_process, run_mlenv
 from tests.support.conda_channel import build_conda_package, write_channel
 

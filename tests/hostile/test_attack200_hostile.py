@@ -31,7 +31,7 @@ import pytest
 from mlenv.conda.install import install
 from mlenv.conda.solve import from_repodata
 from mlenv.install.conda_packages import check_conda_packages
-from mlenv.manifest import loads
+from mlenv.manifest_read import loads
 from mlenv.oci.base_config import config_problem
 from mlenv.oci.model import parse_json
 from mlenv.report import MemoryReporter

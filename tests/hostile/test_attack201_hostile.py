@@ -14,10 +14,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mlenv import lockfile
+from mlenv import lockfile_fresh
 from mlenv.conda.channel_paths import channel_path, from_directory, split_platforms
 from mlenv.drift import lock_drift
-from mlenv.manifest import loads as load_manifest
+from mlenv.manifest_read import loads as load_manifest
 from tests.support.cli import run_mlenv
 from tests.support.conda_channel import build_conda_package, write_channel
 from tests.support.httpserver import IndexServer
@@ -35,7 +35,7 @@ def _manifest(channel: str) -> str:
 
 def _drift(channel: str, locked: str, base: Path) -> tuple[str, object, object] | None:
     manifest = _manifest(channel)
-    made = lockfile.resolution_inputs(load_manifest(manifest))
+    made = lockfile_fresh.resolution_inputs(load_manifest(manifest))
     return lock_drift(channel_lock(manifest, locked), made, str(base))
 
 
@@ -47,7 +47,8 @@ def test_a_channel_rattler_reads_as_a_place_locks_fresh(tmp_path: Path, spelled:
     second ``lock`` solved again: ``drift`` compared ``./chan[linux-64,noarch]`` (platform list
     kept), ``\\\\chan`` and ``~/chan`` (names below anaconda.org to it) with the record's
     file: URL, and ``fetch`` refused the ``\\\\chan`` and ``~/chan`` records as outside every
-    directory the manifest names (``locking.local_roots``). ``~/chan`` is the home directory's:
+    directory the manifest names (``locking_sources.local_roots``). ``~/chan`` is the home
+    directory's:
     with another HOME, the lock is stale."""
     project, home = tmp_path / "project", tmp_path / "home"
     home.mkdir()

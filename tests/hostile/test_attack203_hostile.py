@@ -31,7 +31,7 @@ import pytest
 from mlenv.errors import ManifestError
 from mlenv.importers.core import ImportFileError
 from mlenv.importers.files import import_file
-from mlenv.manifest import loads
+from mlenv.manifest_read import loads
 from mlenv.oci.model import OciError
 from mlenv.oci.read import read_base
 from mlenv.oci.write import ImageSpec, image_config

@@ -22,7 +22,7 @@ from mlenv.cuda.rules import CudaTarget, PackageNeed, judge
 from mlenv.cuda.tags import extract
 from mlenv.cuda.versions import CudaVersion, DriverVersion
 from mlenv.host_libs import parse_smi_no_gpu
-from mlenv.manifest import loads
+from mlenv.manifest_read import loads
 from mlenv.oci.base_config import config_problem
 from tests.support.cli import run_mlenv
 

@@ -21,8 +21,9 @@ from mlenv.host_text import Gpu
 from mlenv.index import MemoryIndex
 from mlenv.judge import Judged, verify_lock
 from mlenv.lockfile import Lock
-from mlenv.locking import Sources, lock_manifest
-from mlenv.manifest import loads
+from mlenv.locking import lock_manifest
+from mlenv.locking_sources import Sources
+from mlenv.manifest_read import loads
 from mlenv.report import MemoryReporter
 from mlenv.resolver.model import ResolutionError
 from tests.support.cuda_verdicts import aarch64_arch_hint

@@ -33,7 +33,7 @@ from packaging.version import Version
 
 from mlenv.errors import ManifestError
 from mlenv.instants import instant
-from mlenv.manifest import loads
+from mlenv.manifest_read import loads
 from mlenv.target import Target
 from tests.support.uv_world_settings import (
     Settings,

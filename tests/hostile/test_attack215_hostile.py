@@ -32,7 +32,7 @@ from mlenv.index.model import CoreMetadata, parse_core_metadata
 from mlenv.index.plain_zip import plain_metadata_member
 from mlenv.index.wheelmeta import metadata_member
 from mlenv.instants import cutoff, instant
-from mlenv.manifest import loads
+from mlenv.manifest_read import loads
 from tests.support.index_files import plain_wheel_file
 from tests.support.zip_answers import zipfile_metadata
 

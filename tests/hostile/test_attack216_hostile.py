@@ -35,8 +35,9 @@ from hypothesis import strategies as st
 from packaging.utils import canonicalize_name
 
 from mlenv.index.http import HttpClient
-from mlenv.locking import lock_manifest, open_sources
-from mlenv.manifest import loads
+from mlenv.locking import lock_manifest
+from mlenv.locking_sources import open_sources
+from mlenv.manifest_read import loads
 from mlenv.report import MemoryReporter
 from mlenv.resolver.model import ResolutionError
 from tests.support.peers import clean_env, pins_of, tool

@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from packaging.utils import canonicalize_name
 
-from mlenv import lockfile, uptodate
+from mlenv import lockfile_read, lockfile_render, uptodate
 from mlenv.cli.app import main as cli_main
 from mlenv.commands.verify import verify
 from mlenv.errors import ManifestError
@@ -24,7 +24,7 @@ from mlenv.index.model import PackageIndexError, make_file
 from mlenv.index.pages import parse_json
 from mlenv.judge import verify_lock
 from mlenv.lockfile import Lock, LockedPlatform, LockError, LockTarget
-from mlenv.manifest import loads as load_manifest
+from mlenv.manifest_read import loads as load_manifest
 from tests.support.golden import golden_project
 from tests.support.locks import HASH, codes, conda_record, locked, make_lock, package
 from tests.support.noop import lock_for
@@ -69,7 +69,7 @@ def test_the_unedited_lock_is_fresh(tmp_path: Path) -> None:
 def test_an_edited_target_is_stale_for_lock_check(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], key: str, old: str, new: str
 ) -> None:
-    """Protects `lock --check` and `lock` (lockfile.target_drift): a [target] value the lock
+    """Protects `lock --check` and `lock` (drift.target_drift): a [target] value the lock
     records from the manifest, edited under an unchanged inputs hash, is stale (exit 1, naming
     target.KEY); the fast path leaves it to the full reader."""
     text = lock_for(MANIFEST)
@@ -87,7 +87,7 @@ def test_an_edited_target_is_an_error_for_verify(key: str, old: str, new: str) -
     """Protects `verify` (commands.verify.verify): it judges CUDA by the lock's [target], so an
     edited one is a lock-stale error naming the key, not a verdict on a target nobody asked for."""
     manifest = load_manifest(MANIFEST)
-    lock = lockfile.loads(lock_for(MANIFEST).replace(old, new, 1))
+    lock = lockfile_read.loads(lock_for(MANIFEST).replace(old, new, 1))
     verdict = verify(manifest, lock, Path("mlenv.lock"), None, None)
     stale = [f for f in verdict.errors if f.code == "lock-stale"]
     assert stale and f"[target].{key} is" in stale[0].message, verdict.findings
@@ -105,7 +105,7 @@ def _chain(length: int, requirements: tuple[str, ...] = ("p0",)) -> Lock:
 
 def _problems(lock: Lock) -> list[str]:
     with pytest.raises(LockError) as info:
-        lockfile.loads(lockfile.render(lock), "p/mlenv.lock")
+        lockfile_read.loads(lockfile_render.render(lock), "p/mlenv.lock")
     return [f"{p.where}: {p.message}" for p in info.value.problems]
 
 
@@ -116,12 +116,13 @@ def _problems(lock: Lock) -> list[str]:
     )
 )
 def test_any_entry_deleted_from_a_closed_lock_is_refused(shape: tuple[int, set[int]]) -> None:
-    """Protects the lock reader (closure.unmet, from lockfile.consistency_problems): every entry
+    """Protects the lock reader (closure.unmet, from lockfile_consistency.consistency_problems):
+    every entry
     of a resolved lock is needed, so deleting any of them leaves a requirement or a dependency
     unmet, and the reader names it; the closed lock itself loads."""
     length, deleted = shape
     lock = _chain(length)
-    assert lockfile.loads(lockfile.render(lock)) == lock
+    assert lockfile_read.loads(lockfile_render.render(lock)) == lock
     kept = tuple(p for i, p in enumerate(lock.platforms[0].packages) if i not in deleted)
     problems = _problems(lock.with_platforms([LockedPlatform("linux-64", kept)]))
     first = min(deleted)
@@ -164,7 +165,7 @@ def test_what_a_resolution_leaves_out_on_purpose_still_loads(
     target = LockTarget("3.11", "2.28", ("linux-64",), "first-index", (), (), (requirement,))
     platform = LockedPlatform("linux-64", packages, tuple(conda_record(n) for n in conda))
     lock = Lock(HASH, target).with_platforms([platform])
-    assert lockfile.loads(lockfile.render(lock)) == lock
+    assert lockfile_read.loads(lockfile_render.render(lock)) == lock
 
 
 # Manifest values checked by a pattern: (table, key, a valid value). The rest of each table is
@@ -204,7 +205,7 @@ def _mangle(value: object, change: Callable[[str], str]) -> object:
 def test_a_patterned_value_with_a_final_line_break_is_refused(
     table: str, key: str, value: object
 ) -> None:
-    """Protects the manifest reader's patterns (manifest._pattern and its kin): "$" matched
+    """Protects the manifest reader's patterns (manifest_values._pattern and its kin): "$" matched
     before a final line break, so "2.28\\n", "12.4\\n" or an index URL ending in a line break
     passed, and went into the lock, the image and every request. Each is refused, naming it."""
     load_manifest(_manifest(table, key, value))
@@ -237,7 +238,7 @@ def test_a_version_in_other_digits_is_refused(
 def test_a_damaged_lock_names_a_command_that_mends_it(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Protects the lock reader's hint (lockfile._REGENERATE): it said "regenerate it with
+    """Protects the lock reader's hint (lockfile_read._REGENERATE): it said "regenerate it with
     `mlenv lock`", which reads the damaged lock for its pins and refuses it again; the command
     it names now writes a lock that `lock --check` finds fresh."""
     project = golden_project(tmp_path / "p")
@@ -333,6 +334,6 @@ def test_a_conda_requirement_without_its_record_is_refused(
     platform = LockedPlatform("linux-64", (), tuple(conda_record(n) for n in records))
     lock = Lock(HASH, target).with_platforms([platform])
     if missing is None:
-        assert lockfile.loads(lockfile.render(lock)) == lock
+        assert lockfile_read.loads(lockfile_render.render(lock)) == lock
         return
     assert f"has no conda record for {missing!r}" in "\n".join(_problems(lock))

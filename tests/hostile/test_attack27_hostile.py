@@ -13,14 +13,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mlenv import lockfile, uptodate
+from mlenv import lockfile_read, lockfile_render, uptodate
 from mlenv.cli import app
 from mlenv.cli.app import main as cli_main
 from mlenv.commands.session import open_session
 from mlenv.conda.records import match_spec_name
 from mlenv.errors import ManifestError, UsageError
 from mlenv.lockfile import Lock, LockedPlatform, LockError, LockTarget
-from mlenv.manifest import loads as load_manifest
+from mlenv.manifest_read import loads as load_manifest
 from mlenv.redaction import redact
 from mlenv.report import JsonReporter, emit_json
 from tests.support.growth import LINEAR_BOUND, growth
@@ -251,12 +251,12 @@ def test_a_lock_with_a_url_channel_spec_is_read(channel: str, rest: str) -> None
     lock = Lock(HASH, target).with_platforms(
         [LockedPlatform("linux-64", (), (conda_record("numpy", "1.26.4"),))]
     )
-    assert lockfile.loads(lockfile.render(lock)) == lock
+    assert lockfile_read.loads(lockfile_render.render(lock)) == lock
     missing = Lock(HASH, target).with_platforms(
         [LockedPlatform("linux-64", (), (conda_record("scipy", "1.26.4"),))]
     )
     with pytest.raises(LockError, match="has no conda record"):
-        lockfile.loads(lockfile.render(missing))
+        lockfile_read.loads(lockfile_render.render(missing))
 
 
 @given(

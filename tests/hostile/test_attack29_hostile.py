@@ -14,7 +14,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from packaging.utils import canonicalize_name
 
-from mlenv import lockfile, uptodate
+from mlenv import lockfile_fresh, lockfile_read, lockfile_render, uptodate
 from mlenv.cli.app import main as cli_main
 from mlenv.commands.verify import verify
 from mlenv.conda.records import CondaRecord
@@ -22,8 +22,10 @@ from mlenv.drift import DERIVED, target_drift
 from mlenv.index import HttpClient, MemoryIndex, PackageIndexError, SimpleIndex
 from mlenv.judge import verify_lock
 from mlenv.lockfile import Lock, LockedPackage, LockedPlatform, LockError, LockTarget
-from mlenv.locking import artifact_facts, lock_target, open_sources
-from mlenv.manifest import loads as load_manifest
+from mlenv.locking import lock_target
+from mlenv.locking_facts import artifact_facts
+from mlenv.locking_sources import open_sources
+from mlenv.manifest_read import loads as load_manifest
 from mlenv.report import MemoryReporter
 from tests.support.locks import (
     HASH,
@@ -91,7 +93,7 @@ def test_an_edited_location_is_stale_for_lock_check_and_verify(
     assert cli_main(args) == 1
     err = capsys.readouterr().err
     assert f"target.{key}:" in err and "the lock was edited" in err, err
-    verdict = verify(load_manifest(MANIFEST), lockfile.loads(edited), Path("l"), None, None)
+    verdict = verify(load_manifest(MANIFEST), lockfile_read.loads(edited), Path("l"), None, None)
     stale = [f for f in verdict.errors if f.code == "lock-stale"]
     assert stale and f"[target].{key} is" in stale[0].message, verdict.findings
 
@@ -105,8 +107,8 @@ def _other(value: object) -> Any:
 def test_every_field_of_the_target_from_the_manifest_is_compared() -> None:
     """Protects the invariant as a whole: each [target] field `mlenv lock` writes from the
     manifest (every field but the driver the entries set) drifts when edited alone."""
-    made_from = lockfile.resolution_inputs(load_manifest(MANIFEST))
-    target = lockfile.loads(lock_for(MANIFEST)).target
+    made_from = lockfile_fresh.resolution_inputs(load_manifest(MANIFEST))
+    target = lockfile_read.loads(lock_for(MANIFEST)).target
     assert target_drift(target, made_from) is None
     fields = [f for f in dataclasses.fields(LockTarget) if f.name.replace("_", "-") not in DERIVED]
     assert (
@@ -157,7 +159,7 @@ def test_the_lock_writer_and_the_drift_check_spell_locations_alike(
     )
     sources = open_sources(manifest, HttpClient(), None, Path("/project"))
     head = lock_target(manifest, sources, None, None)
-    assert target_drift(head, lockfile.resolution_inputs(manifest)) is None
+    assert target_drift(head, lockfile_fresh.resolution_inputs(manifest)) is None
     assert head == target_of(manifest)
 
 
@@ -264,12 +266,12 @@ def test_a_conda_record_another_depends_on_cannot_be_deleted(
     record depends on passed `lock --check` and verify; virtual packages are no records."""
     others = (conda_record(name, sha256=f"{i:064x}") for i, name in enumerate(kept))
     lock = _conda_lock(conda_record("pytorch", depends=depends), *others)
-    text = lockfile.render(lock)
+    text = lockfile_render.render(lock)
     if missing is None:
-        assert lockfile.render(lockfile.loads(text)) == text
+        assert lockfile_render.render(lockfile_read.loads(text)) == text
         return
     with pytest.raises(LockError) as info:
-        lockfile.loads(text, "p/mlenv.lock")
+        lockfile_read.loads(text, "p/mlenv.lock")
     found = [f"{p.where}: {p.message}" for p in info.value.problems]
     assert any(f"depends on {missing!r}, which has no conda record" in p for p in found), found
     assert any("conda[0] (pytorch 2.5.1)" in p for p in found), found
@@ -289,14 +291,14 @@ def test_a_deleted_conda_dependency_fails_lock_check(
     assert [r.name for r in whole] == ["pytorch", "libgomp"]
     lib = locked("lib", "1.0", index=target_of(made).indexes[0])  # a source the manifest names
     for records, status in ((whole, 0), (whole[:1], 1)):
-        lock = Lock(lockfile.inputs_hash(made), target_of(made)).with_platforms(
+        lock = Lock(lockfile_fresh.inputs_hash(made), target_of(made)).with_platforms(
             [LockedPlatform("linux-64", (lib,), tuple(records))]
         )
         needed = verify_lock(lock, lock.inputs_hash, None).requires_driver  # as `lock` writes
         lock = dataclasses.replace(
             lock, target=dataclasses.replace(lock.target, requires_driver=needed)
         )
-        args = _project(tmp_path, manifest, lockfile.render(lock))
+        args = _project(tmp_path, manifest, lockfile_render.render(lock))
         assert cli_main(["-q", *args]) == status
     assert "depends on 'libgomp >=12'" in capsys.readouterr().err
 
@@ -307,7 +309,7 @@ HELLO = canonicalize_name("hello")
 
 
 def test_a_declared_size_of_zero_is_measured_not_locked(tmp_path: Path) -> None:
-    """Protects `mlenv lock` (locking.artifact_facts): a PEP 691 page's "size": 0 was written
+    """Protects `mlenv lock` (locking_facts.artifact_facts): a PEP 691 page's "size": 0 was written
     to the lock, which every verify then called artifact-no-size; now the file is measured."""
     filename, data = build_wheel("hello", "1.0")
     url = write_simple_index(tmp_path, [(filename, data)], json=True)

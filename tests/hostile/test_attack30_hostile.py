@@ -22,7 +22,7 @@ from mlenv.errors import MlenvError
 from mlenv.index import CoreMetadata, IndexGroup, MemoryIndex, MetadataError
 from mlenv.limits import LimitError
 from mlenv.lockfile import LockedPackage
-from mlenv.lockfile import loads as load_lock
+from mlenv.lockfile_read import loads as load_lock
 from mlenv.report import MemoryReporter
 from mlenv.resolver import candidates as candidates_module
 from mlenv.resolver.model import Resolution, ResolutionError

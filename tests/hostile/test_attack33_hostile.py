@@ -17,8 +17,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mlenv.cache.bundle import shareable_manifest
-from mlenv.lockfile import inputs_hash
-from mlenv.manifest import loads
+from mlenv.lockfile_fresh import inputs_hash
+from mlenv.manifest_read import loads
 from mlenv.redaction import redact, redact_urls
 
 # a project's name: lowercase words, the last one a word headers end in too

@@ -17,10 +17,12 @@ from mlenv.cli.app import main as cli_main
 from mlenv.commands.verify import verify
 from mlenv.errors import MlenvError
 from mlenv.judge import verify_lock
-from mlenv.lockfile import Lock, LockedPlatform, inputs_hash, render
-from mlenv.lockfile import loads as load_lock
+from mlenv.lockfile import Lock, LockedPlatform
+from mlenv.lockfile_fresh import inputs_hash
+from mlenv.lockfile_read import loads as load_lock
+from mlenv.lockfile_render import render
 from mlenv.manifest import Manifest
-from mlenv.manifest import loads as load_manifest
+from mlenv.manifest_read import loads as load_manifest
 from mlenv.redaction import redact, redact_urls
 from tests.support.cli import run_mlenv
 from tests.support.fetch_project import locked_index_and_links_project

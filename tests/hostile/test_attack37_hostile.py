@@ -298,7 +298,7 @@ def test_a_manifest_integer_past_the_digit_limit_is_a_syntax_problem(
 def test_a_lock_integer_past_the_digit_limit_is_a_clear_error(
     tmp_path: Path, where: str, command: list[str]
 ) -> None:
-    """Invariant 8, held by `limits.parse_toml` through `lockfile.loads`: a lock holding a
+    """Invariant 8, held by `limits.parse_toml` through `lockfile_read.loads`: a lock holding a
     5,000-digit integer (its version, a [target] key, a package's size) is "not valid TOML"
     naming the lock, exit 1. Before: an internal error (exit 2) in every command reading it."""
     (tmp_path / "mlenv.toml").write_text(MANIFEST)
@@ -633,7 +633,7 @@ def test_inspect_a_lock_over_a_planted_cache_file_never_crashes(
     import shutil
 
     from mlenv.cache.artifacts import relative_path
-    from mlenv.lockfile import loads
+    from mlenv.lockfile_read import loads
 
     project = tmp_path / "project"
     shutil.copytree(bundle_project.parent, project, ignore=shutil.ignore_patterns("B"))

@@ -42,7 +42,7 @@ from mlenv.inspect import inspect_image
 from mlenv.install.conda_packages import check_conda_packages
 from mlenv.install.wheels import WheelClaims
 from mlenv.limits import LimitError
-from mlenv.manifest import loads as load_manifest
+from mlenv.manifest_read import loads as load_manifest
 from mlenv.oci import auth, credentials, model, push_image, registry_errors
 from mlenv.oci import base as registry_base
 from mlenv.oci import bundle as registry_bundle

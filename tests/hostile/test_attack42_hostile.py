@@ -16,8 +16,9 @@ import pytest
 
 from mlenv.closure import unreached
 from mlenv.errors import MlenvError
-from mlenv.lockfile import Lock, LockedPlatform, render
-from mlenv.lockfile import loads as load_lock
+from mlenv.lockfile import Lock, LockedPlatform
+from mlenv.lockfile_read import loads as load_lock
+from mlenv.lockfile_render import render
 from tests.support.cli import run_mlenv
 from tests.support.fetch_project import locked_index_and_links_project
 from tests.support.locks import HASH, conda_closed, conda_record, package, sample
@@ -84,7 +85,8 @@ def _conda(name: str, version: str = "1.0", build: str = "h0") -> str:
 def test_a_conda_record_whose_name_is_a_path_is_refused(
     tmp_path: Path, name: str, version: str, build: str, wrong: str
 ) -> None:
-    """``lockfile._conda_problems`` held the file to ``name-version-build.conda`` but not the
+    """``lockfile_consistency._conda_problems`` held the file to ``name-version-build.conda`` but
+    not the
     parts to a name: a name or version holding '/' made the file name a path, the URL's last
     segment spelling it with '%2F' (read decoded), and `lock --check`, `verify` and `fetch`
     took it; build's conda install makes ``archives / record.filename``, which for an absolute
@@ -174,7 +176,7 @@ def test_an_entry_index_spelled_with_other_escapes_is_an_edit(
     ],
 )
 def test_a_lock_url_that_urlsplit_refuses_is_a_located_error(tmp_path: Path, url: str) -> None:
-    """``lockfile.consistency_problems`` read each entry's file from its URL through
+    """``lockfile_consistency.consistency_problems`` read each entry's file from its URL through
     ``url_filename``, whose ``urlsplit`` raises ``ValueError`` for an unclosed IPv6 host:
     `lock --check` printed a traceback, and `verify` and `fetch` ended in "internal error"
     (exit 2). Now the entry is named and the URL refused."""

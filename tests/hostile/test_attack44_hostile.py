@@ -226,11 +226,11 @@ def test_a_dotted_cuda_tag_on_a_12_4_fleet_fails_verify() -> None:
 
 @pytest.mark.parametrize("update", ["12.4.1", "11.8.0", "12.9.1", "13.0.2", "12.2.2"])
 def test_a_toolkit_update_as_the_target_says_how_to_write_it(update: str) -> None:
-    """Protects manifest._CUDA_WANTED: [cuda] version takes the minor NVIDIA's compatibility is
-    stated in; an update as nvidia/cuda image tags spell it (12.4.1) is refused with the
-    spelling to use, not only 'like 12.4'."""
+    """Protects manifest_values._CUDA_WANTED: [cuda] version takes the minor NVIDIA's
+    compatibility is stated in; an update as nvidia/cuda image tags spell it (12.4.1) is refused
+    with the spelling to use, not only 'like 12.4'."""
     from mlenv.errors import MlenvError
-    from mlenv.manifest import loads
+    from mlenv.manifest_read import loads
 
     minor = update.rsplit(".", 1)[0]
     text = f'[environment]\nname = "t"\npython = "3.11"\n[cuda]\nversion = "{update}"\n'

@@ -16,9 +16,10 @@ import pytest
 from packaging.utils import NormalizedName
 
 from mlenv.index import CoreMetadata, IndexFile, MemoryIndex
-from mlenv.lockfile import loads as load_lock
-from mlenv.locking import Sources, lock_manifest
-from mlenv.manifest import loads
+from mlenv.lockfile_read import loads as load_lock
+from mlenv.locking import lock_manifest
+from mlenv.locking_sources import Sources
+from mlenv.manifest_read import loads
 from mlenv.report import MemoryReporter
 from mlenv.resolver.model import ResolutionError
 from tests.support.cli import run_mlenv

@@ -24,7 +24,7 @@ import tomlkit
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mlenv import lockfile
+from mlenv import lockfile_read
 from mlenv.build_record import (
     BuildRecord,
     ImageOutput,
@@ -599,7 +599,7 @@ def test_an_invisible_character_is_hidden_shown_and_refused_in_a_path(char: int)
 
 
 # ---------------------------------------------------------------------------------------------
-# Invariant 8: a hostile lock is refused clearly (`lockfile.consistency_problems`)
+# Invariant 8: a hostile lock is refused clearly (`lockfile_consistency.consistency_problems`)
 
 BIG = "1." + "0" * 5000  # a release number past Python's 4,300-digit int conversion limit
 
@@ -671,7 +671,7 @@ def test_hypothesis_any_hostile_lock_entry_loads_or_is_refused_clearly(
     document = tomllib.loads((source / "mlenv.lock").read_text())
     document["platform"]["linux-64"]["package"][0].update(changes)
     try:
-        lock = lockfile.loads(tomlkit.dumps(document), source="mlenv.lock")
+        lock = lockfile_read.loads(tomlkit.dumps(document), source="mlenv.lock")
     except MlenvError:
         return
     (package,) = lock.platforms[0].packages

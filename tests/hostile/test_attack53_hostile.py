@@ -14,8 +14,9 @@ from packaging.requirements import Requirement
 
 from mlenv.cuda.cpufallback import NOT_CHOSEN, CpuFallbackError
 from mlenv.index import MemoryIndex
-from mlenv.locking import Sources, lock_manifest
-from mlenv.manifest import loads as load_manifest
+from mlenv.locking import lock_manifest
+from mlenv.locking_sources import Sources
+from mlenv.manifest_read import loads as load_manifest
 from mlenv.report import MemoryReporter
 from mlenv.resolver.model import Resolution, ResolutionError
 from mlenv.resolver.resolve import resolve

@@ -14,7 +14,7 @@ from packaging.version import Version
 from mlenv.importers.core import ImportFileError
 from mlenv.importers.files import import_file
 from mlenv.importers.poetry_constraints import PoetryConstraintError, translate
-from mlenv.manifest import loads
+from mlenv.manifest_read import loads
 from tests.support.cli import run_mlenv
 
 

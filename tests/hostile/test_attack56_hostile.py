@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from mlenv import lockfile
+from mlenv import lockfile_fresh, lockfile_read, lockfile_render
 from mlenv.cache.download import is_transient
 from mlenv.drift import lock_drift
 from mlenv.errors import MlenvError, ProblemsError
@@ -22,7 +22,7 @@ from mlenv.index.http import HttpClient, HttpError
 from mlenv.index.pages import parse_json, parse_page
 from mlenv.limits import MAX_WHEEL_BYTES
 from mlenv.lockfile import Lock, LockedPlatform
-from mlenv.manifest import loads as load_manifest
+from mlenv.manifest_read import loads as load_manifest
 from mlenv.net.origins import UnsafeUrlError
 from tests.support.cli import run_mlenv
 from tests.support.fetch_project import locked_index_and_links_project
@@ -43,10 +43,10 @@ def _lock_text(manifest: str, **edit: str) -> str:
     made = load_manifest(manifest)
     record = conda_record("libgomp", "14.2.0", "h0")
     record = replace(record, channel=edit.get("channel", record.channel), url=edit["url"])
-    lock = Lock(lockfile.inputs_hash(made), target_of(made)).with_platforms(
+    lock = Lock(lockfile_fresh.inputs_hash(made), target_of(made)).with_platforms(
         [LockedPlatform("linux-64", (), (record,))]
     )
-    return lockfile.render(lock)
+    return lockfile_render.render(lock)
 
 
 OTHER = "https://evil.example/conda-forge"
@@ -73,7 +73,8 @@ def test_a_conda_record_from_a_channel_the_manifest_does_not_name_is_refused(
     tmp_path: Path, edit: dict[str, str], where: str, why: str
 ) -> None:
     """``drift.conda_channel_drift`` holds each record's ``channel`` to [target].conda-channels
-    (which ``target_drift`` holds to the manifest's) and ``lockfile._conda_problems`` holds its
+    (which ``target_drift`` holds to the manifest's) and ``lockfile_consistency._conda_problems``
+    holds its
     ``url`` to ``<channel>/<subdir>/<file>``: before, a lock edited to fetch libgomp from
     evil.example passed `lock --check` and `verify`, and `fetch` downloaded it."""
     (tmp_path / "mlenv.toml").write_text(MANIFEST)
@@ -106,14 +107,14 @@ def test_a_record_from_the_manifests_channel_is_fresh(channel: str, locked: str)
     made = load_manifest(manifest)
     record = conda_record("libgomp", "14.2.0", "h0")
     record = replace(record, channel=locked, url=f"{locked}/linux-64/{record.filename}")
-    lock = Lock(lockfile.inputs_hash(made), target_of(made)).with_platforms(
+    lock = Lock(lockfile_fresh.inputs_hash(made), target_of(made)).with_platforms(
         [LockedPlatform("linux-64", (), (record,))]
     )
-    loaded = lockfile.loads(lockfile.render(lock))
-    assert lock_drift(loaded, lockfile.resolution_inputs(made)) is None
+    loaded = lockfile_read.loads(lockfile_render.render(lock))
+    assert lock_drift(loaded, lockfile_fresh.resolution_inputs(made)) is None
     moved = replace(record, channel="file:///elsewhere", url=f"file:///elsewhere/linux-64/{FILE}")
     drift = lock_drift(replace(loaded, platforms=(LockedPlatform("linux-64", (), (moved,)),)),
-                       lockfile.resolution_inputs(made))  # fmt: skip
+                       lockfile_fresh.resolution_inputs(made))  # fmt: skip
     assert drift is not None and drift[0].endswith("conda[0] (libgomp 14.2.0).channel"), drift
 
 
@@ -122,7 +123,7 @@ def test_a_url_outside_its_channel_is_refused_by_the_reader() -> None:
     so no solver answer of another layout can be written either)."""
     text = _lock_text(MANIFEST, url=f"{OTHER}/linux-64/{FILE}")
     with pytest.raises(MlenvError) as caught:
-        lockfile.loads(text, "p/mlenv.lock")
+        lockfile_read.loads(text, "p/mlenv.lock")
     assert isinstance(caught.value, ProblemsError)
     shown = "".join(f"{p.where}: {p.message}\n" for p in caught.value.problems)
     assert "p/mlenv.lock: platform.linux-64.conda[0] (libgomp 14.2.0)" in shown, shown
@@ -246,7 +247,7 @@ def test_a_link_or_redirect_whose_host_urlsplit_refuses_is_refused_not_a_crash(
 
 @pytest.mark.parametrize("size", [MAX_WHEEL_BYTES + 1, 2**63 - 1, 10**30])
 def test_a_lock_size_past_any_installable_file_is_refused(tmp_path: Path, size: int) -> None:
-    """``lockfile._Reader.record`` held a size only to >= 0: a lock claiming 10**30 bytes
+    """``lockfile_read._Reader.record`` held a size only to >= 0: a lock claiming 10**30 bytes
     passed `lock --check`, `verify` and `export`, and only `fetch` found the lie after the
     download (an OCI bundle's descriptors carry it as an int64). A size past
     ``limits.MAX_WHEEL_BYTES``, which install refuses anyway, is refused by the reader."""
@@ -276,7 +277,7 @@ def test_an_index_size_no_lock_can_hold_is_no_claim() -> None:
 
 @pytest.mark.parametrize("number", [-5, 1 << 63, 10**30])
 def test_a_conda_build_number_rattler_cannot_hold_is_refused(tmp_path: Path, number: int) -> None:
-    """``lockfile._conda_problems`` took any integer as a build number: `lock --check`,
+    """``lockfile_consistency._conda_problems`` took any integer as a build number: `lock --check`,
     `verify` and every export passed a lock whose record build the installer (rattler's
     unsigned 64-bit field) could only fail on. Now the reader names the entry and its key."""
     (tmp_path / "mlenv.toml").write_text(MANIFEST)
@@ -295,21 +296,22 @@ def test_a_conda_build_number_rattler_cannot_hold_is_refused(tmp_path: Path, num
 
 @pytest.mark.parametrize("noarch", ["../x", "True", "", "python\n", "Python"])
 def test_a_conda_record_whose_noarch_is_no_kind_is_refused(noarch: str) -> None:
-    """``lockfile._conda_problems``: a record's ``noarch`` is conda's kind of noarch package,
+    """``lockfile_consistency._conda_problems``: a record's ``noarch`` is conda's kind of noarch
+    package,
     'python' or 'generic' (legacy ``noarch: true`` is locked as 'generic'); anything else was
     accepted and failed only inside rattler at install."""
     made = load_manifest(MANIFEST)
     record = replace(conda_record("libgomp", "14.2.0", "h0"), noarch=noarch)
-    lock = Lock(lockfile.inputs_hash(made), target_of(made))
-    text = lockfile.render(lock.with_platforms([LockedPlatform("linux-64", (), (record,))]))
+    lock = Lock(lockfile_fresh.inputs_hash(made), target_of(made))
+    text = lockfile_render.render(lock.with_platforms([LockedPlatform("linux-64", (), (record,))]))
     # "python\n" meets the lock's one hidden-character rule first (attack 162)
     wrong = r"noarch .* is not 'python' or 'generic'|noarch: .* control character U\+000A"
     with pytest.raises(MlenvError, match=wrong):
-        lockfile.loads(text)
+        lockfile_read.loads(text)
     for kind in (None, "python", "generic"):
         fine = replace(record, noarch=kind)
-        lockfile.loads(
-            lockfile.render(lock.with_platforms([LockedPlatform("linux-64", (), (fine,))]))
+        lockfile_read.loads(
+            lockfile_render.render(lock.with_platforms([LockedPlatform("linux-64", (), (fine,))]))
         )
 
 

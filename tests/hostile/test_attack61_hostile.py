@@ -20,7 +20,7 @@ from mlenv.errors import ManifestError
 from mlenv.importers.core import ImportFileError
 from mlenv.importers.files import import_file
 from mlenv.index.http import HttpClient
-from mlenv.manifest import loads
+from mlenv.manifest_read import loads
 from mlenv.relock import changes
 from tests.support.cli import run_mlenv
 from tests.support.httpserver import IndexServer

@@ -58,7 +58,7 @@ from mlenv.cache.bundle import check_bundle
 from mlenv.cache.download import fetch
 from mlenv.commands.verify import verify_bundle
 from mlenv.errors import printable
-from mlenv.lockfile import loads
+from mlenv.lockfile_read import loads
 from mlenv.oci.bundle import ARTIFACT_TYPE, TITLE, BlobOpener, BundleRefError, _listed
 from mlenv.report import QuietReporter
 from tests.support.cli import run_mlenv

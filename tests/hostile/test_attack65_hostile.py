@@ -15,10 +15,10 @@ Findings (input: what mlenv did -> what it does now):
 3. a key in the wrong table (`cuda` under [pypi], `driver-floor` under [environment],
    top-level `dependencies`) listed "valid keys" of the wrong table -> the hint names the table
    it belongs in; pyproject/pixi tables ([project], [tool], [workspace]) point at
-   `mlenv init --from` (manifest._Checker.table, hints.key_elsewhere). Fixed.
+   `mlenv init --from` (manifest_checker._Checker.table, hints.key_elsewhere). Fixed.
 4. a value of the wrong TOML type (`python = 3.11`, `platforms = "linux-64"`, dependencies as a
    string) said what was expected but not how to write it -> a hint with the quoted or array
-   spelling (manifest._Checker.wrong_type). Fixed.
+   spelling (manifest_checker._Checker.wrong_type). Fixed.
 5. `mlenv add torch=2.1` (conda/pixi spelling) and `lib>=2.*` got the generic "write a name and
    an optional version" -> "did you mean torch==2.1" / the wildcard goes only with == or !=,
    for `add` and for the manifest's [pypi].dependencies alike (hints.requirement). Fixed.

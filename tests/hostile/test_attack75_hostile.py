@@ -38,7 +38,7 @@ from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
 from mlenv.importers.poetry_constraints import PoetryConstraintError, translate
-from mlenv.manifest import loads
+from mlenv.manifest_read import loads
 from tests.support.cli import run_mlenv
 
 Admits = Callable[[Version], bool]

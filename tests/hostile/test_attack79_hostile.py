@@ -30,7 +30,7 @@ from mlenv.importers.pixi import read_pixi
 from mlenv.importers.poetry_constraints import PoetryConstraintError, translate
 from mlenv.judge import Judged, verify_lock
 from mlenv.lockfile import Lock
-from mlenv.manifest import loads
+from mlenv.manifest_read import loads
 from tests.support.cli import run_mlenv
 from tests.support.locks import HASH, codes, locked, make_lock
 

@@ -212,7 +212,7 @@ def test_ctrl_c_while_installing_starts_no_more_wheels() -> None:
 
 # ---------------------------------------------------------------------------------------------
 # A lock names what lock read: a relative find-links directory's name is escaped in its URLs
-# (locking.Sources.portable), as UrlOpener.resolve decodes them
+# (locking_sources.Sources.portable), as UrlOpener.resolve decodes them
 
 
 @pytest.mark.parametrize("directory", ["w%41", "w#1", "w?x"])

@@ -27,8 +27,10 @@ from mlenv.cuda.tags import extract_conda
 from mlenv.cuda.versions import CudaVersion, DriverVersion
 from mlenv.errors import ManifestError
 from mlenv.host import SMI_BANNER_ARGV, SMI_QUERY_ARGV, detect
-from mlenv.lockfile import Lock, LockedPlatform, inputs_hash, render
-from mlenv.manifest import loads as load_manifest
+from mlenv.lockfile import Lock, LockedPlatform
+from mlenv.lockfile_fresh import inputs_hash
+from mlenv.lockfile_render import render
+from mlenv.manifest_read import loads as load_manifest
 from tests.support.cli import run_mlenv
 from tests.support.fake_host import with_glibc
 from tests.support.locks import conda_closed, conda_record, target_of

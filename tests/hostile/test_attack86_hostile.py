@@ -34,8 +34,9 @@ from mlenv.errors import MlenvError
 from mlenv.importers.files import import_file
 from mlenv.importers.poetry_constraints import translate
 from mlenv.index.http import HttpClient
-from mlenv.locking import lock_manifest, open_sources
-from mlenv.manifest import loads
+from mlenv.locking import lock_manifest
+from mlenv.locking_sources import open_sources
+from mlenv.manifest_read import loads
 from mlenv.report import MemoryReporter
 from tests.support.peers import clean_env, pins_of, tool
 from tests.support.wheels import build_wheel, write_simple_index

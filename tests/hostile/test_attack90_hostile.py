@@ -35,7 +35,8 @@ import pytest
 
 from mlenv.errors import ProblemsError, printable
 from mlenv.index.http import HttpClient, HttpError
-from mlenv.lockfile import LockedPlatform, consistency_problems
+from mlenv.lockfile import LockedPlatform
+from mlenv.lockfile_consistency import consistency_problems
 from mlenv.net.dns import Resolver, addresses
 from mlenv.net.exchange import DeadlineTransport
 from mlenv.net.origins import OWN_HOSTS

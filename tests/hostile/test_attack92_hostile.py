@@ -27,7 +27,7 @@ from packaging.utils import canonicalize_name
 
 from mlenv.conda.export import conda_lock_yml, explicit_spec
 from mlenv.conda.records import CondaRecord
-from mlenv.lockfile import loads as load_lock
+from mlenv.lockfile_read import loads as load_lock
 from tests.support.cli import run_mlenv
 from tests.support.wheels import build_wheel, write_simple_index
 

@@ -40,8 +40,8 @@ import pytest
 from packaging.utils import canonicalize_name
 
 from mlenv.errors import MlenvError
-from mlenv.lockfile import loads as load_lock
-from mlenv.manifest import loads as load_manifest
+from mlenv.lockfile_read import loads as load_lock
+from mlenv.manifest_read import loads as load_manifest
 from mlenv.net.dns import addresses
 from mlenv.net.exchange import DeadlineTransport, ExchangeTimeout
 from mlenv.net.origins import OWN_HOSTS

@@ -16,14 +16,14 @@ from pathlib import Path
 
 import pytest
 
-from mlenv import lockfile
+from mlenv import lockfile_fresh, lockfile_read, lockfile_render
 from mlenv.conda.records import CondaRecord
 from mlenv.cuda.matrix import min_driver, table3_driver
 from mlenv.cuda.tags import extract_conda
 from mlenv.cuda.versions import CudaVersion
 from mlenv.cuda_fields import rederived
 from mlenv.lockfile import Lock, LockedPlatform
-from mlenv.manifest import loads as load_manifest
+from mlenv.manifest_read import loads as load_manifest
 from tests.support.cli import run_mlenv
 from tests.support.locks import conda_closed, conda_record, target_of
 
@@ -57,7 +57,7 @@ def _old_lock() -> Lock:
     )
     records = tuple(dataclasses.replace(r, requires_driver=GA) for r in conda_closed(record))
     target = dataclasses.replace(target_of(made), requires_driver=GA)
-    return Lock(lockfile.inputs_hash(made), target).with_platforms(
+    return Lock(lockfile_fresh.inputs_hash(made), target).with_platforms(
         [LockedPlatform("linux-64", (), records)]
     )
 
@@ -72,7 +72,7 @@ def test_a_lock_from_before_the_component_rows_is_fixed_by_plain_lock(tmp_path: 
     --check` said up to date, `verify` failed, and its hint's `lock --upgrade` moved every pin."""
     cache = str(tmp_path / "cache")
     (tmp_path / "mlenv.toml").write_text(MANIFEST)
-    (tmp_path / "mlenv.lock").write_text(lockfile.render(_old_lock()))
+    (tmp_path / "mlenv.lock").write_text(lockfile_render.render(_old_lock()))
 
     verify = run_mlenv(["--cache", cache, "verify"], cwd=tmp_path)
     shown = verify.stdout + verify.stderr
@@ -85,7 +85,7 @@ def test_a_lock_from_before_the_component_rows_is_fixed_by_plain_lock(tmp_path: 
 
     relock = run_mlenv(["--cache", cache, "lock", "--offline"], cwd=tmp_path)
     assert relock.returncode == 0, relock.stdout + relock.stderr
-    fixed = lockfile.loads((tmp_path / "mlenv.lock").read_text(), "mlenv.lock")
+    fixed = lockfile_read.loads((tmp_path / "mlenv.lock").read_text(), "mlenv.lock")
     assert _pins(fixed) == _pins(_old_lock())  # no pin moved
     update2 = _update_driver("12.6.2")
     assert fixed.target.requires_driver == update2 != GA
@@ -152,7 +152,7 @@ def test_a_user_channel_component_name_writes_no_cuda_field() -> None:
         }
     )
     made = load_manifest(MANIFEST)
-    lock = Lock(lockfile.inputs_hash(made), target_of(made)).with_platforms(
+    lock = Lock(lockfile_fresh.inputs_hash(made), target_of(made)).with_platforms(
         [LockedPlatform("linux-64", (), (record,))]
     )
     (written,) = [r for _, r in rederived(lock).conda_packages()]
@@ -167,7 +167,7 @@ def test_a_cuda_version_dependency_above_the_record_still_sets_the_lock_driver()
         "cuda-cudart", "12.6.77", "h5888daf_0", depends=("cuda-version >=12.8,<12.9.0a0",)
     )
     made = load_manifest(MANIFEST)  # a 12.6 target: only the cuda-version record says 12.8
-    lock = Lock(lockfile.inputs_hash(made), target_of(made)).with_platforms(
+    lock = Lock(lockfile_fresh.inputs_hash(made), target_of(made)).with_platforms(
         [LockedPlatform("linux-64", (), conda_closed(record))]
     )
     written = rederived(lock)

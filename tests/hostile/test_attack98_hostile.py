@@ -164,7 +164,8 @@ def test_the_users_own_host_on_the_link_is_still_reached(server: IndexServer) ->
 
 
 def _registry_client(server: IndexServer, linked: str) -> httpx.Client:
-    """A client with the registry's own hooks (``oci.registry._Session``) over the exchange."""
+    """A client with the registry's own hooks (``oci.registry_session._Session``) over the
+    exchange."""
     return httpx.Client(
         base_url=server.url,
         auth=ChallengeAuth(server.url, Credentials("ci", "s3cret"), ("repository:x:pull",)),

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from mlenv.lockfile import loads as load_lock
+from mlenv.lockfile_read import loads as load_lock
 from tests.support.cli import run_mlenv
 from tests.support.poisoned_index import SHAPES, honest_and_poisoned
 

@@ -18,7 +18,7 @@ from mlenv.cache.artifacts import PARTIAL, ArtifactCache
 from mlenv.cache.held import hash_file
 from mlenv.cache.lock_artifacts import artifacts_of
 from mlenv.commands.build import output_digests
-from mlenv.lockfile import loads as load_lock
+from mlenv.lockfile_read import loads as load_lock
 from tests.support.cli import run_mlenv
 from tests.support.faultpoints import Held, changes, points, renames, run_killed
 from tests.support.golden import build, golden_project

@@ -17,7 +17,7 @@ import tomlkit
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from mlenv import inputs, lockfile, manifest
+from mlenv import inputs, lockfile_read, manifest_read
 from mlenv.errors import MlenvError
 from mlenv.limits import MAX_IMPORTED_REQUIREMENTS
 from tests.support.cli import run_mlenv
@@ -140,7 +140,7 @@ ODD_VALUES: list[Any] = [
 
 @pytest.mark.parametrize(
     ("load", "original"),
-    [(manifest.loads, EXAMPLE), (lockfile.loads, GOLDEN_LOCK)],
+    [(manifest_read.loads, EXAMPLE), (lockfile_read.loads, GOLDEN_LOCK)],
     ids=["manifest", "lock"],
 )
 def test_every_value_replaced_or_removed_in_turn(load: Loader, original: str) -> None:
@@ -162,37 +162,37 @@ def test_every_value_replaced_or_removed_in_turn(load: Loader, original: str) ->
 @FUZZ
 @given(st.text())
 def test_manifest_parser_on_any_text(text: str) -> None:
-    parses_or_says_where(manifest.loads, text)
+    parses_or_says_where(manifest_read.loads, text)
 
 
 @FUZZ
 @given(_edited(EXAMPLE))
 def test_manifest_parser_on_an_edited_example(text: str) -> None:
-    parses_or_says_where(manifest.loads, text)
+    parses_or_says_where(manifest_read.loads, text)
 
 
 @FUZZ
 @given(_mutated(EXAMPLE))
 def test_manifest_parser_on_a_damaged_example(text: str) -> None:
-    parses_or_says_where(manifest.loads, text)
+    parses_or_says_where(manifest_read.loads, text)
 
 
 @FUZZ
 @given(st.text())
 def test_lock_parser_on_any_text(text: str) -> None:
-    parses_or_says_where(lockfile.loads, text)
+    parses_or_says_where(lockfile_read.loads, text)
 
 
 @FUZZ
 @given(_edited(GOLDEN_LOCK))
 def test_lock_parser_on_an_edited_lock(text: str) -> None:
-    parses_or_says_where(lockfile.loads, text)
+    parses_or_says_where(lockfile_read.loads, text)
 
 
 @FUZZ
 @given(_mutated(GOLDEN_LOCK))
 def test_lock_parser_on_a_damaged_lock(text: str) -> None:
-    parses_or_says_where(lockfile.loads, text)
+    parses_or_says_where(lockfile_read.loads, text)
 
 
 def _refused(result: Any, says: str) -> None:

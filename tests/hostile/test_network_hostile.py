@@ -12,7 +12,7 @@ from mlenv.cache.artifacts import ArtifactCache
 from mlenv.cache.download import UrlOpener, fetch
 from mlenv.cache.lock_artifacts import artifacts_of
 from mlenv.index import HttpClient, HttpError
-from mlenv.lockfile import loads as load_lock
+from mlenv.lockfile_read import loads as load_lock
 from mlenv.net.origins import LocalRoots
 from mlenv.report import MemoryReporter
 from tests.support.cli import run_mlenv

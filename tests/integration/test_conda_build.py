@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from mlenv.cache import MEMO
-from mlenv.lockfile import loads as load_lock
+from mlenv.lockfile_read import loads as load_lock
 from tests.support.cli import run_mlenv
 from tests.support.conda_channel import write_channel
 from tests.support.conda_project import channel_packages

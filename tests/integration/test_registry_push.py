@@ -14,7 +14,8 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from mlenv.oci.reference import RegistryError
-from mlenv.oci.registry import CHUNK_SIZE, PushResult, push
+from mlenv.oci.registry import push
+from mlenv.oci.registry_session import CHUNK_SIZE, PushResult
 from mlenv.oci.write import ImageResult
 from mlenv.report import MemoryReporter
 from mlenv.tree_listing import collect

@@ -11,8 +11,9 @@ from mlenv.cuda.rules import CudaTarget
 from mlenv.cuda.versions import CudaVersion, DriverVersion
 from mlenv.index import MemoryIndex
 from mlenv.lockfile import Lock
-from mlenv.locking import Sources, lock_manifest
-from mlenv.manifest import loads
+from mlenv.locking import lock_manifest
+from mlenv.locking_sources import Sources
+from mlenv.manifest_read import loads
 from mlenv.report import MemoryReporter
 from mlenv.target import Target
 from tests.support.wheels import build_wheel

@@ -17,17 +17,12 @@ from mlenv.drift import recorded_channel, recorded_find_link, recorded_location
 from mlenv.entry_needs import conda_entry_driver, entry_driver
 from mlenv.inputs import DEFAULT_PRERELEASE, index_order
 from mlenv.judge import Verdict, verify_lock
-from mlenv.lockfile import (
-    Lock,
-    LockedPackage,
-    LockedPlatform,
-    LockTarget,
-    inputs_hash,
-    loads,
-    render,
-)
+from mlenv.lockfile import Lock, LockedPackage, LockedPlatform, LockTarget
+from mlenv.lockfile_fresh import inputs_hash
+from mlenv.lockfile_read import loads
+from mlenv.lockfile_render import render
 from mlenv.manifest import Manifest
-from mlenv.manifest import loads as load_manifest
+from mlenv.manifest_read import loads as load_manifest
 
 SHA_A = "a" * 64
 SHA_B = "b" * 64

@@ -23,8 +23,10 @@ from mlenv.cache import FRESH, fresh
 from mlenv.conda.channel_paths import CONDA_ALIAS
 from mlenv.conda.records import CondaRecord, match_spec_name
 from mlenv.judge import verify_lock
-from mlenv.lockfile import Lock, LockedPackage, LockedPlatform, inputs_hash, render
-from mlenv.manifest import loads as load_manifest
+from mlenv.lockfile import Lock, LockedPackage, LockedPlatform
+from mlenv.lockfile_fresh import inputs_hash
+from mlenv.lockfile_render import render
+from mlenv.manifest_read import loads as load_manifest
 from tests.support.locks import target_of
 
 

@@ -21,8 +21,9 @@ from packaging.utils import canonicalize_name, parse_wheel_filename
 from packaging.version import Version
 
 from mlenv.index.http import HttpClient
-from mlenv.locking import lock_manifest, open_sources
-from mlenv.manifest import loads
+from mlenv.locking import lock_manifest
+from mlenv.locking_sources import open_sources
+from mlenv.manifest_read import loads
 from mlenv.report import MemoryReporter
 from mlenv.requires_python import python_floor
 from tests.support.uv_worlds import REQUIRES_PYTHON, World, files_of, uv_compiled, world_of

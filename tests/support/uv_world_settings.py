@@ -24,8 +24,9 @@ from packaging.version import Version
 
 from mlenv.errors import MlenvError
 from mlenv.index.http import HttpClient
-from mlenv.locking import lock_manifest, open_sources
-from mlenv.manifest import loads
+from mlenv.locking import lock_manifest
+from mlenv.locking_sources import open_sources
+from mlenv.manifest_read import loads
 from mlenv.report import MemoryReporter
 from tests.support.httpserver import IndexServer
 from tests.support.peers import clean_env, pins_of, tool

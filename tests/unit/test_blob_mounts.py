@@ -8,7 +8,8 @@ import pytest
 
 from mlenv.oci.credentials import Credentials
 from mlenv.oci.reference import mount_sources
-from mlenv.oci.registry import PushResult, push
+from mlenv.oci.registry import push
+from mlenv.oci.registry_session import PushResult
 from mlenv.oci.write import ImageResult
 from mlenv.report import MemoryReporter
 from tests.support.fake_registry import FakeRegistry

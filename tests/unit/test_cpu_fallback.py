@@ -8,9 +8,12 @@ from mlenv.cuda.cpufallback import NOT_CHOSEN, CpuFallbackError
 from mlenv.cuda.tags import is_cpu_variant
 from mlenv.export import pylock_toml, requirements_txt
 from mlenv.index import MemoryIndex
-from mlenv.lockfile import inputs_hash, loads, render
-from mlenv.locking import Sources, lock_manifest
-from mlenv.manifest import loads as load_manifest
+from mlenv.lockfile_fresh import inputs_hash
+from mlenv.lockfile_read import loads
+from mlenv.lockfile_render import render
+from mlenv.locking import lock_manifest
+from mlenv.locking_sources import Sources
+from mlenv.manifest_read import loads as load_manifest
 from mlenv.report import MemoryReporter
 from tests.support.wheels import build_wheel
 

@@ -19,7 +19,7 @@ from mlenv.cuda.tags import extract
 from mlenv.cuda.versions import CudaError, CudaVersion, DriverVersion
 from mlenv.errors import ManifestError
 from mlenv.host_text import parse_driver_override
-from mlenv.manifest import loads
+from mlenv.manifest_read import loads
 
 
 def _below(driver: str) -> str:

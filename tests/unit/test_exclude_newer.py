@@ -21,8 +21,8 @@ from mlenv.index.model import make_file
 from mlenv.index.pages import parse_json
 from mlenv.instants import cutoff, instant, spelled
 from mlenv.limits import parse_toml
-from mlenv.lockfile import resolution_inputs
-from mlenv.manifest import loads
+from mlenv.lockfile_fresh import resolution_inputs
+from mlenv.manifest_read import loads
 from mlenv.toml_strings import basic
 from tests.support.index_files import dated_page
 

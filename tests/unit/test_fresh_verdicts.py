@@ -252,8 +252,8 @@ def test_without_a_home_directory_the_check_still_answers(tmp_path: Path) -> Non
     env = {k: v for k, v in os.environ.items() if k not in ("HOME", "XDG_CACHE_HOME")}
     env["PYTHONPATH"] = str(ROOT)
     code = (  # everything the check loads, before the uid can no longer read root's files
-        "import os, sys, tomllib, mlenv.lockfile, mlenv.inputs, mlenv.placement, mlenv.errors,"
-        " mlenv.manifest;"
+        "import os, sys, tomllib, mlenv.lockfile_read, mlenv.inputs, mlenv.placement, mlenv.errors,"
+        " mlenv.manifest_read;"
         "from mlenv.uptodate import main; os.setuid(4242); sys.exit(main())"
     )
     for args, status in ((["lock", "--check"], 0), (["lock"], 0)):

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from mlenv.manifest import loads
+from mlenv.manifest_read import loads
 from tests.support.cli import run_mlenv
 
 POETRY = """\

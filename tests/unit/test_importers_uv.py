@@ -17,7 +17,8 @@ import pytest
 from mlenv.errors import ProblemsError
 from mlenv.importers.core import Imported
 from mlenv.importers.files import import_file
-from mlenv.manifest import PYTHON_MINORS, loads
+from mlenv.manifest import PYTHON_MINORS
+from mlenv.manifest_read import loads
 from mlenv.platforms import NAMES
 from tests.support.cli import run_mlenv
 

@@ -1,5 +1,6 @@
 """Digests a page states besides sha256: which claims count (``index.declared``), that both
-page formats carry them, and that a measured file must meet them (``locking.artifact_facts``)."""
+page formats carry them, and that a measured file must meet them
+(``locking_facts.artifact_facts``)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from packaging.utils import canonicalize_name
 from mlenv.index import MemoryIndex, PackageIndexError
 from mlenv.index.declared import page_digests
 from mlenv.index.pages import parse_html, parse_json
-from mlenv.locking import artifact_facts
+from mlenv.locking_facts import artifact_facts
 from mlenv.report import MemoryReporter
 from tests.support.wheels import build_wheel
 

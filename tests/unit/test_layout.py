@@ -136,17 +136,8 @@ def test_the_stage_check_sees_an_earlier_stage() -> None:
     assert {"resolvelib", "mlenv.resolver", "mlenv.index"} <= modules_loaded_by("mlenv.locking")
 
 
-# Modules still over MAX_LINES: each holds more than one concept and is split next (issue #14).
-# The list may only shrink: a new module over the size fails below until it is split.
+# One concept per module: a module over MAX_LINES lines is a grab bag to split (issue #14).
 MAX_LINES = 400
-LARGE = frozenset(
-    {
-        "mlenv/lockfile.py",
-        "mlenv/locking.py",
-        "mlenv/manifest.py",
-        "mlenv/oci/registry.py",
-    }
-)
 # Subpackages whose callers import each name from the submodule that owns it.
 NO_REEXPORTS = (
     "mlenv/cli",
@@ -161,16 +152,16 @@ NO_REEXPORTS = (
 )
 
 
-def test_no_new_module_grows_past_the_size_of_one_concept() -> None:
-    """Guards the split of issue #14: a module over MAX_LINES lines is one of the known
-    grab bags, never a new one."""
+def test_no_module_grows_past_the_size_of_one_concept() -> None:
+    """Guards the split of issue #14: every module holds one concept, so none grows past
+    MAX_LINES lines."""
     sizes = {
         path.relative_to(ROOT).as_posix(): len(path.read_text().splitlines())
         for path in (ROOT / "mlenv").rglob("*.py")
     }
     assert len(sizes) > 80  # the scan sees the whole package
     over = sorted(path for path, lines in sizes.items() if lines > MAX_LINES)
-    assert set(over) <= LARGE, f"split by concept (or list in LARGE): {sorted(set(over) - LARGE)}"
+    assert not over, f"split by concept: {over}"
 
 
 @pytest.mark.parametrize("package", NO_REEXPORTS)

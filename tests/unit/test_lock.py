@@ -7,15 +7,11 @@ import tomllib
 
 import pytest
 
-from mlenv.lockfile import (
-    LockError,
-    StaleLockError,
-    check_fresh,
-    inputs_hash,
-    loads,
-    render,
-)
-from mlenv.manifest import loads as load_manifest
+from mlenv.lockfile import LockError, StaleLockError
+from mlenv.lockfile_fresh import check_fresh, inputs_hash
+from mlenv.lockfile_read import loads
+from mlenv.lockfile_render import render
+from mlenv.manifest_read import loads as load_manifest
 from tests.support.locks import SHA_A, sample, target_of
 
 MANIFEST = '[environment]\nname = "x"\npython = "3.11"\n[pypi]\ndependencies = ["app"]\n'

@@ -1,5 +1,6 @@
-"""Invariant 8: a lock is consistent or refused. ``mlenv.lockfile.consistency_problems`` runs in
-``mlenv.lockfile.loads``, which every command reading a lock uses; each inconsistency names the
+"""Invariant 8: a lock is consistent or refused.
+``mlenv.lockfile_consistency.consistency_problems`` runs in
+``mlenv.lockfile_read.loads``, which every command reading a lock uses; each inconsistency names the
 entry (key path, package and version)."""
 
 from __future__ import annotations
@@ -15,17 +16,11 @@ from packaging.utils import canonicalize_name
 from packaging.version import Version
 
 from mlenv.conda.records import CondaRecord
-from mlenv.lockfile import (
-    Lock,
-    LockedPlatform,
-    LockError,
-    StaleLockError,
-    check_fresh,
-    inputs_hash,
-    loads,
-    render,
-)
-from mlenv.manifest import loads as load_manifest
+from mlenv.lockfile import Lock, LockedPlatform, LockError, StaleLockError
+from mlenv.lockfile_fresh import check_fresh, inputs_hash
+from mlenv.lockfile_read import loads
+from mlenv.lockfile_render import render
+from mlenv.manifest_read import loads as load_manifest
 from tests.support.locks import SHA_A, SHA_B, package, sample, target_of
 
 CONDA = CondaRecord(

@@ -6,8 +6,9 @@ import pytest
 
 from mlenv.errors import ManifestError
 from mlenv.index import MemoryIndex
-from mlenv.locking import Sources, lock_manifest
-from mlenv.manifest import loads
+from mlenv.locking import lock_manifest
+from mlenv.locking_sources import Sources
+from mlenv.manifest_read import loads
 from mlenv.report import MemoryReporter
 from mlenv.resolver.model import ResolutionError
 from tests.support.wheels import build_wheel

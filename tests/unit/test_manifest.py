@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from mlenv.errors import ManifestError
-from mlenv.lockfile import inputs_hash
-from mlenv.manifest import Build, Conda, Cuda, Environment, PyPI, loads, parse
+from mlenv.lockfile_fresh import inputs_hash
+from mlenv.manifest import Build, Conda, Cuda, Environment, PyPI
+from mlenv.manifest_read import loads, parse
 from tests.support.manifests import BAD_MANIFESTS, MINIMAL
 
 ROOT = Path(__file__).resolve().parents[2]

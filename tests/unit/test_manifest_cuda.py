@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from mlenv.errors import ManifestError
-from mlenv.manifest import loads
+from mlenv.manifest_read import loads
 
 
 def problems(cuda: str, archs: str, extra: str = "") -> list[str]:

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mlenv.errors import ManifestError
-from mlenv.manifest import loads
+from mlenv.manifest_read import loads
 from mlenv.placement import judge_placement, normalise
 
 SYSTEM = [

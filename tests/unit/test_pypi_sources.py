@@ -10,8 +10,8 @@ from mlenv.drift import recorded_sources, source_of
 from mlenv.errors import ManifestError
 from mlenv.index import IndexGroup, MemoryIndex
 from mlenv.inputs import toml_inputs
-from mlenv.lockfile import inputs_hash
-from mlenv.manifest import loads
+from mlenv.lockfile_fresh import inputs_hash
+from mlenv.manifest_read import loads
 from tests.support.wheels import build_wheel
 
 CU128 = "https://download.pytorch.org/whl/cu128"

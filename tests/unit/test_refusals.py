@@ -10,9 +10,11 @@ from mlenv.cuda.rules import CudaTarget
 from mlenv.cuda.versions import CudaVersion, DriverVersion
 from mlenv.export import pylock_toml, requirements_txt
 from mlenv.index import MemoryIndex
-from mlenv.lockfile import loads, render
-from mlenv.locking import Sources, lock_manifest
-from mlenv.manifest import loads as load_manifest
+from mlenv.lockfile_read import loads
+from mlenv.lockfile_render import render
+from mlenv.locking import lock_manifest
+from mlenv.locking_sources import Sources
+from mlenv.manifest_read import loads as load_manifest
 from mlenv.report import MemoryReporter
 from mlenv.resolver.model import ResolutionError
 from mlenv.resolver.resolve import resolve

@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from mlenv.oci import registry as registry_module
+from mlenv.oci import registry_session
 from mlenv.oci.auth import guard_request
 from mlenv.oci.credentials import Credentials, docker_credentials
 from mlenv.oci.reference import Reference, RegistryError, parse_reference
@@ -125,7 +125,7 @@ def test_an_expired_token_is_renewed_in_the_middle_of_a_chunked_upload(
     image: tuple[Path, ImageResult], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     layout, built = image
-    monkeypatch.setattr(registry_module, "CHUNK_SIZE", 4096)  # the 10 KiB layer: 3 chunks
+    monkeypatch.setattr(registry_session, "CHUNK_SIZE", 4096)  # the 10 KiB layer: 3 chunks
     fake = FakeRegistry()
     fake.expire_tokens_after_patch = True
     assert run_push(fake, layout) == built.manifest_digest
@@ -187,7 +187,7 @@ def test_a_corrupt_local_blob_is_caught_and_its_upload_cancelled(
     image: tuple[Path, ImageResult], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     layout, built = image
-    monkeypatch.setattr(registry_module, "CHUNK_SIZE", 4096)
+    monkeypatch.setattr(registry_session, "CHUNK_SIZE", 4096)
     blob = layout / "blobs" / "sha256" / built.layer_digests[0][7:]
     data = bytearray(blob.read_bytes())
     data[-1] ^= 1
@@ -230,7 +230,7 @@ def test_upload_locations_on_another_host_never_get_the_authorization(
     """Protects invariant 5: chunked PATCH and closing PUT to an upload Location on another
     host carry no Authorization header, yet the push succeeds."""
     layout, built = image
-    monkeypatch.setattr(registry_module, "CHUNK_SIZE", 4096)
+    monkeypatch.setattr(registry_session, "CHUNK_SIZE", 4096)
     fake = OffsiteUploads()
     assert run_push(fake, layout) == built.manifest_digest
     assert {r.method for r in fake.offsite} == {"PATCH", "PUT"}

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mlenv.oci import registry as registry_module
+from mlenv.oci import registry_session
 from mlenv.oci.credentials import Credentials
 from mlenv.oci.patience import DELAYS, MAX_RETRY_AFTER, PatientClient
 from mlenv.oci.reference import RegistryError
@@ -181,7 +181,7 @@ class Flaky(FakeRegistry):
 
 @pytest.fixture
 def small_chunks(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    monkeypatch.setattr(registry_module, "CHUNK_SIZE", 4096)  # the 10 KiB layer: 3 PATCHes
+    monkeypatch.setattr(registry_session, "CHUNK_SIZE", 4096)  # the 10 KiB layer: 3 PATCHes
     pauses: list[float] = []
     monkeypatch.setattr("time.sleep", pauses.append)
     return pauses

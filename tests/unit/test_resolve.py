@@ -435,7 +435,7 @@ def test_inline_reading_resolves_the_same_without_a_prefetch_thread() -> None:
 
 def test_only_sources_all_on_this_machine_are_read_inline() -> None:
     """Protects the choice lock_manifest makes: threads stay for any index over the network."""
-    from mlenv.locking import Sources
+    from mlenv.locking_sources import Sources
 
     local = Sources(index(), ("file:///srv/simple",), ("wheels", "file:///srv/links"))
     assert local.local

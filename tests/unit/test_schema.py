@@ -12,7 +12,7 @@ import jsonschema
 import pytest
 
 from mlenv.errors import ManifestError
-from mlenv.manifest import parse
+from mlenv.manifest_read import parse
 from tests.support.manifests import BAD_MANIFESTS, MINIMAL
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from packaging.markers import Marker
 from packaging.tags import Tag
 
-from mlenv.manifest import loads
+from mlenv.manifest_read import loads
 from mlenv.target import Target
 
 

@@ -9,8 +9,9 @@ import pytest
 from mlenv.errors import UsageError
 from mlenv.index import MemoryIndex
 from mlenv.lockfile import Lock
-from mlenv.locking import Sources, lock_manifest
-from mlenv.manifest import loads
+from mlenv.locking import lock_manifest
+from mlenv.locking_sources import Sources
+from mlenv.manifest_read import loads
 from mlenv.report import MemoryReporter
 from mlenv.upgrade import Upgrade
 from tests.support.wheels import build_wheel

@@ -21,8 +21,8 @@ from mlenv import inputs, uptodate
 from mlenv.cli.app import cli
 from mlenv.cli.app import main as cli_main
 from mlenv.errors import MlenvError
-from mlenv.lockfile import inputs_hash
-from mlenv.manifest import loads as load_manifest
+from mlenv.lockfile_fresh import inputs_hash
+from mlenv.manifest_read import loads as load_manifest
 from tests.support.noop import imported, lock_for, manifest_text, mutations
 from tests.support.wheels import build_wheel, write_simple_index
 

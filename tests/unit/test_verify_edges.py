@@ -22,7 +22,7 @@ from mlenv.host_text import (
 )
 from mlenv.judge import Judged, verify_lock
 from mlenv.lockfile import LockedPlatform
-from mlenv.manifest import loads as load_manifest
+from mlenv.manifest_read import loads as load_manifest
 from tests.support.locks import HASH, codes, locked, make_lock
 
 
