@@ -19,7 +19,7 @@ from mlenv.index import Index
 from mlenv.manifest import Manifest
 from mlenv.platforms import NAMES, by_name
 from mlenv.report import Reporter
-from mlenv.resolve import Resolution
+from mlenv.resolver.model import Resolution
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
