@@ -174,6 +174,8 @@ def _read(r: _Reader, data: dict[str, Any]) -> Lock:
     target = r.record(LockTarget, _TARGET, data.get("target", {}), "target")
     for message in _target_platform_problems(target):
         r.fail("target.platforms", message)
+    for key, message in _target_cuda_problems(target):
+        r.fail(f"target.{key}", message)
     platforms = []
     platform_tables = data.get("platform", {})
     if not isinstance(platform_tables, dict):
@@ -208,6 +210,30 @@ def _read(r: _Reader, data: dict[str, Any]) -> Lock:
     if r.problems or target is None:
         raise _damaged(r)
     return Lock(digest, target, tuple(platforms), version)
+
+
+def _target_cuda_problems(target: LockTarget | None) -> list[tuple[str, str]]:
+    """[target]'s CUDA and driver floor exactly as `mlenv lock` writes them (the manifest's
+    rules): verify, build's NVIDIA_REQUIRE_CUDA and export's node affinity each parse them,
+    and an edited one (`12.6.3`, `570.86 `, fullwidth digits) failed there without naming
+    the lock, or, where a reader trims, was judged as another value."""
+    from mlenv.cuda.versions import CudaVersion, DriverVersion
+    from mlenv.errors import MlenvError
+
+    problems = []
+    if target is not None and target.cuda is not None:
+        try:
+            exact = str(CudaVersion.parse(target.cuda)) == target.cuda
+        except MlenvError:
+            exact = False
+        if not exact:
+            problems.append(("cuda", f"{basic(target.cuda)} is not a CUDA major.minor"))
+    if target is not None and target.driver_floor is not None:
+        try:
+            DriverVersion.parse(target.driver_floor)
+        except MlenvError as exc:
+            problems.append(("driver-floor", exc.message))
+    return problems
 
 
 def _target_platform_problems(target: LockTarget | None) -> list[str]:

@@ -133,26 +133,30 @@ def test_mismatch_without_a_module_file_fails(
 FULLWIDTH = "\uff15\uff17\uff10.\uff18\uff16"  # 570.86 in fullwidth digits
 
 
+@pytest.mark.parametrize("command", [["verify"], ["export", "--format", "k8s-affinity"]])
 @pytest.mark.parametrize(
     ("key", "value", "named"),
-    [("driver-floor", "570.86 ", "[target].driver-floor: '570.86 ' is not a driver version"),
-     ("driver-floor", FULLWIDTH, f"[target].driver-floor: '{FULLWIDTH}' is not a driver version"),
-     ("cuda", "12.6.3", "[target].cuda: '12.6.3' is not a CUDA version")],
+    [("driver-floor", "570.86 ", "target.driver-floor: '570.86 ' is not a driver version"),
+     ("driver-floor", FULLWIDTH, "target.driver-floor: "),
+     ("cuda", "12.6.3", 'target.cuda: "12.6.3" is not a CUDA major.minor'),
+     ("cuda", " 12.6", 'target.cuda: " 12.6" is not a CUDA major.minor')],
 )  # fmt: skip
 def test_an_edited_lock_value_names_the_lock(
-    key: str, value: str, named: str, project: tuple[Path, dict[str, str]]
+    command: list[str], key: str, value: str, named: str, project: tuple[Path, dict[str, str]]
 ) -> None:
     """Input: the lock's oldest-driver key (or its CUDA) edited by hand. Before: exit 1 with
-    "driver version: '570.86 ' is not a driver version", naming no file or key. Now: the
-    lock and its key are named."""
+    "driver version: '570.86 ' is not a driver version", naming no file or key, and a CUDA
+    with a blank was trimmed by some readers. Now: the lock reader refuses the lock as
+    damaged, naming its key, for every command that reads it."""
     root, env = project
     lock = (root / "mlenv.lock").read_text()
     assert f'\n{key} = "' in lock
     edited = lock.replace(f'\n{key} = "', f'\n{key} = "{value}" # was "', 1)
     try:
         (root / "mlenv.lock").write_text(edited)
-        code, out, err = run_in_process(["verify"], root, env)
+        code, out, err = run_in_process(command, root, env)
     finally:
         (root / "mlenv.lock").write_text(lock)
     assert code == 1, out + err
-    assert f"error: mlenv.lock {named}" in err
+    assert "error: mlenv.lock: the lock is damaged" in err
+    assert f"mlenv.lock: {named}" in err
