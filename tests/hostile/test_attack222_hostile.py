@@ -21,12 +21,17 @@ from __future__ import annotations
 
 import pprint
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
+from mlenv import host
 from mlenv.echoed import shown, without_secrets
 from mlenv.errors import printable
 from mlenv.redaction import redact, redact_urls
+from tests.support.cli import run_in_process
+from tests.support.cuda_project import locked_cuda_project
+from tests.support.fake_host import FakeHost, with_glibc
 from tests.support.growth import LINEAR_BOUND, growth
 
 pytestmark = pytest.mark.hostile
@@ -136,3 +141,51 @@ def test_the_new_glue_reads_a_long_hostile_text_once(shape: str) -> None:
     make = _SHAPES[shape]
     assert redact(make(400_000)) == make(400_000)
     assert growth(redact, make, small=25_000, times=8) < LINEAR_BOUND
+
+
+# Driver readings (attack 220): a release file left behind on a machine that is no Jetson.
+_FIXTURES = Path(__file__).parents[2] / "fixtures" / "host"
+_L4T_R36 = (_FIXTURES / "nv_tegra_release_r36.txt").read_text()
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
+    """A CUDA 12.6 project (floor 560.28.03), locked by the real CLI."""
+    return locked_cuda_project(tmp_path_factory.mktemp("a222"), "12.6", "560.28.03")
+
+
+def _dgpu_node(machine: str) -> FakeHost:
+    """An x86_64 (or aarch64) node whose loaded module is 550.54.14 under three dGPUs, with a
+    stale /etc/nv_tegra_release (an image built from an L4T base, a copied /etc)."""
+    files = {
+        host.TEGRA_RELEASE: _L4T_R36,
+        host.SYS_MODULE_VERSION: (_FIXTURES / "sys_module_nvidia_version.txt").read_text(),
+    }
+    outputs = {
+        host.SMI_QUERY_ARGV: (_FIXTURES / "smi_query_noheader.csv").read_text(),
+        host.UNAME_ARGV: f"{machine}\n",
+    }
+    return with_glibc(files, outputs)
+
+
+def test_a_stale_tegra_release_on_an_x86_64_node_does_not_stop_the_judgement(
+    project: tuple[Path, dict[str, str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Before: exit 3 "cannot judge: driver 550.54.14 is Jetson Linux R36.4.3's" on an x86_64
+    node (Jetson Linux is aarch64 only) whose module, below the lock's floor, it read. Now:
+    exit 1, the driver judged too old; the file is named as ignored."""
+    monkeypatch.setattr(host, "RealHost", lambda: _dgpu_node("x86_64"))
+    code, out, err = run_in_process(["verify", "--host"], *project)
+    assert code == 1, out + err
+    assert "cannot judge" not in out + err and "550.54.14" in out + err
+    facts = host.detect(_dgpu_node("x86_64"))
+    assert facts.driver == "550.54.14" and facts.unjudged is None
+    (said,) = [probe for probe in facts.probes if probe.source == host.TEGRA_RELEASE]
+    assert not said.ok and "x86_64" in said.detail
+
+
+def test_a_tegra_release_on_aarch64_is_still_a_jetson() -> None:
+    """IGX and Jetson boards are aarch64: there the file still says Jetson Linux."""
+    facts = host.detect(_dgpu_node("aarch64"))
+    assert facts.driver is None and facts.unjudged is not None
+    assert "Jetson Linux R36.4.3" in facts.unjudged.message
