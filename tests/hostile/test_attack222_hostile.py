@@ -26,6 +26,7 @@ from pathlib import Path
 import pytest
 
 from mlenv import host
+from mlenv.cuda.versions import CudaError, DriverVersion
 from mlenv.echoed import shown, without_secrets
 from mlenv.errors import printable
 from mlenv.redaction import redact, redact_urls
@@ -141,6 +142,24 @@ def test_the_new_glue_reads_a_long_hostile_text_once(shape: str) -> None:
     make = _SHAPES[shape]
     assert redact(make(400_000)) == make(400_000)
     assert growth(redact, make, small=25_000, times=8) < LINEAR_BOUND
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "NVML  library version: 580.178",
+        "NVML\tlibrary\tversion:\t580.178",
+        "NVML_library_version: 580.178",
+        "nvml-library-version: 580.178",
+        "NVML library\nversion: 580.178",
+    ],
+)
+def test_the_nvml_library_line_respaced_is_never_offered_as_the_driver(value: str) -> None:
+    """Before: "write 580.178 alone" (attack 220 read the line with single spaces only)."""
+    with pytest.raises(CudaError) as exact:
+        DriverVersion.parse(value, where="[cuda].driver-floor")
+    hint = exact.value.hint or ""
+    assert "write 580.178" not in hint and "the library's" in hint
 
 
 # Driver readings (attack 220): a release file left behind on a machine that is no Jetson.
