@@ -12,6 +12,13 @@ Found and fixed (before, ``redact``, ``without_secrets`` and ``printable`` showe
 - A ``Bearer`` scheme in mixed case (``BeArEr``; RFC 9110 11.1: schemes are
   case-insensitive): ``redaction._AUTH_VALUE_SHOWN`` reads ``bearer`` in any case.
 
+- Quadratic reads in ``mlenv.echoed`` (every message shown): ``without_secrets`` on 80,000
+  characters of ``!\\x00`` took 97 s (``_TOKEN_USER``), ``shown`` on 100,000 of ``"\\``
+  took 32 s (``_QUOTED``).
+- Driver readings: a stale ``/etc/nv_tegra_release`` on an x86_64 node made ``verify --host``
+  refuse to judge the dGPU driver it read (exit 3, the floor unchecked); the NVML library line
+  with doubled blanks, tabs or ``_`` was offered back as the driver to write.
+
 Held (tried, hidden or kept as documented): lowercase and uppercase ``bearer``,
 ``Proxy-Authorization``, ``Cookie: token=``, a fold of mixed tabs and blanks, digit passwords
 past 65535, hosts and ports in pip/uv messages, ``Author: a@b.c``, CUDA/driver messages.
