@@ -43,15 +43,21 @@ _START = (
 # A control joins a token as ``GLUE`` says, raw or as a repr escapes it (alternatives that
 # share no character: overlapping ones backtracked exponentially).
 _TOKEN_CHAR = r"(?:[" + _TOKEN_CLASS + r"]|\\(?:[tnr]|x[0-9A-Fa-f]{2}))"
+# A user named for a credential is a short one: found only where an '@' ends the run within
+# 256 characters (a possessive look first); tried from each start, a run of ``x-api-key-`` or
+# ``!\x00`` with no '@' was read back and forth to its end, quadratic (80,000: 97 s).
+_USER_CHAR = r"[^\s\"'`/@:(\[<,;|]"
 _TOKEN_USER = LazyPattern(
     _START
     + f"(?:(?={_TOKEN_CHAR}*[0-9])(?={_TOKEN_CHAR}*[A-Za-z]){_TOKEN_CHAR}{{16,}}"
-    + r"|[^\s\"'`/@:(\[<,;|]*(?i:token|secret|passw|apikey|api-key|api_key)"
-    + r"[^\s\"'`/@:(\[<,;|]*)"
+    + rf"|(?={_USER_CHAR}{{0,256}}+@){_USER_CHAR}*(?i:token|secret|passw|apikey|api-key|api_key)"
+    + rf"{_USER_CHAR}*)"
     + r"@(?![A-Za-z][A-Za-z0-9+.-]*:/|[A-Za-z0-9]+:[0-9A-Fa-f]{16})"
 )
-# A quoted value: a repr's or a hint's quotes, not prose's apostrophe (``don't``).
-_QUOTED = LazyPattern(r"(?<![A-Za-z0-9])(?:'(?:[^'\\\n]|\\.)*'|\"(?:[^\"\\\n]|\\.)*\")")
+# A quoted value: a repr's or a hint's quotes, not prose's apostrophe (``don't``), nor an
+# escaped quote (``\"``): a scan that found no closing quote restarted at each escaped one of
+# its line, so ``"\"\"\"...`` was quadratic (100,000 characters: 32 s).
+_QUOTED = LazyPattern(r"(?<![A-Za-z0-9\\])(?:'(?:[^'\\\n]|\\.)*'|\"(?:[^\"\\\n]|\\.)*\")")
 
 
 def shown(text: str) -> str:

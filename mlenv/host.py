@@ -244,8 +244,14 @@ class _Prober:
     def tegra(self, gpus: tuple[Gpu, ...]) -> str | None:
         """The Jetson release (``/etc/nv_tegra_release``), or an integrated GPU: ``(nvgpu)`` in its
         name (the query's or the banner's) or a compute capability only Jetson modules have
-        (Thor's 11.0 ...)."""
+        (Thor's 11.0 ...). The file counts only on aarch64 (or where ``uname`` failed): Jetson
+        Linux runs nowhere else, and one left on an x86_64 node stopped its driver's judgement."""
         text = self.system.read_text(TEGRA_RELEASE)
+        if text is not None and self.machine not in ("", "aarch64"):  # left in an image or /etc
+            self.record(
+                TEGRA_RELEASE, False, f"ignored: Jetson Linux is aarch64's, not {self.machine}'s"
+            )
+            text = None
         match = TEGRA_RELEASE_RE.match(text) if text is not None else None
         if text is not None:  # the file alone says Jetson Linux, whatever its wording
             return (
@@ -262,6 +268,11 @@ class _Prober:
         if banner is not None and banner.nvgpu is not None:
             names = [banner.nvgpu]
         return f"a Jetson GPU ({names[0]})" if names else None
+
+    @cached_property
+    def machine(self) -> str:
+        """``uname -m`` (empty when it fails), asked once: wheel tags and Jetson Linux need it."""
+        return (self.system.run(UNAME_ARGV, UNAME_TIMEOUT) or "").strip()
 
     def wsl(self, source: str | None) -> bool:
         """Whether a driver nvidia-smi or NVML reported is a WSL 2 host's Windows driver; a
@@ -374,7 +385,7 @@ def detect(system: HostSystem) -> HostFacts:
     no_gpu = prober.smi_no_gpu() if kernel is not None and not gpus and broken is None else None
     windows = prober.wsl(driver_source)
     glibc = prober.glibc()
-    machine = (system.run(UNAME_ARGV, UNAME_TIMEOUT) or "").strip()
+    machine = prober.machine
     results = tuple(prober.results)
     return HostFacts(
         driver, driver_source, cuda, gpus, glibc, results, windows, machine, broken, no_gpu,

@@ -93,7 +93,7 @@ _TOKEN_SEGMENT = LazyPattern(_GLUED_SEGMENT)
 # a value that looks like a credential: past its first character, before any '/', an
 # upper-case letter, a digit, '+' or '=' (base64 and tokens mix them; a find-links directory
 # ``Basic wheels`` or ``Bearer Tokens/linux`` is a path, kept whole). Text shown hides every
-# value, and ``BASIC``, ``BEARER`` and ``bearer`` too (lowercase ``basic`` is prose's word).
+# value, and ``BASIC`` and ``bearer`` in any case too (lowercase ``basic`` is prose's word).
 # A tab or a folded line (HTTP's obs-fold: CRLF, raw or escaped, then a blank) may stand
 # between a scheme and a value shown that looks like a credential (prose wraps at a LF).
 _LOOKS_SECRET = r"(?=[A-Za-z0-9._~+=-][a-z._~-]*[A-Z0-9+=])"
@@ -101,7 +101,7 @@ _VALUE = r"[A-Za-z0-9._~+/=-]+"
 _FOLDED = r"(?:[ \t]*(?:\r\n|\\r\\n))?[ \t]+" + _LOOKS_SECRET
 _AUTH_VALUE = LazyPattern(r"(?P<scheme>\b(?:Basic|Bearer) +)" + _LOOKS_SECRET + _VALUE)
 _AUTH_VALUE_SHOWN = LazyPattern(
-    rf"(?P<scheme>\b(?:Basic|Bearer|BASIC|BEARER|bearer)(?: +|{_FOLDED})){_VALUE}"
+    rf"(?P<scheme>\b(?:Basic|BASIC|(?i:bearer))(?: +|{_FOLDED})){_VALUE}"
 )
 # A command line's option that carries a credential (``--password=X``, ``--password:X``,
 # ``--token X``, quoted or not, or the next item of an argv list; a Windows tool's

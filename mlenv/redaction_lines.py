@@ -50,8 +50,13 @@ _PORTS = LazyPattern(r"[0-9.:\[\]-]+(?:/(?:tcp|udp|sctp))?")
 # ``\\x0a``, ``\\u000a``, a repr of one: ``\\\\n``). Between a prefix's characters, a raw
 # control or ``\\t``, ``\\n``, ``\\r`` only: the escapes' groups spelled 40 times over made
 # the pattern take ten times as long to compile, which every process that shows a line pays.
-_CONTROL = r"(?:[\x00-\x1f\x7f]|\\{1,2}(?:[tnr]|(?:x|u00)(?:[01][0-9A-Fa-f]|7[Ff])))"
-_IN_PREFIX = r"(?:[\x00-\x1f\x7f]|\\{1,2}[tnr])"
+# A C1 control (``\x85``, ``\x9b``), a zero-width character and a terminal's colour sequence
+# (``\x1b[31m``) join pieces too: a terminal shows the token whole across them.
+_CONTROL = (
+    r"(?:\x1b\[[0-9;]*[A-Za-z]|[\x00-\x1f\x7f-\x9f\u200b-\u200d\u2060\ufeff]"
+    r"|\\{1,2}(?:[tnr]|(?:x|u00)(?:[0189][0-9A-Fa-f]|7[Ff])))"
+)
+_IN_PREFIX = r"(?:\x1b\[[0-9;]*[A-Za-z]|[\x00-\x1f\x7f-\x9f\u200b-\u200d\u2060\ufeff]|\\{1,2}[tnr])"
 
 
 def _glued(chars: str) -> str:

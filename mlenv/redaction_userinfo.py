@@ -36,11 +36,12 @@ PORT_COLON = r":(?!" + _PORT + r"[\"'`]?" + _LINE_END + ")"
 # A closing quote before a line break ends a userinfo too: a manifest's
 # ``"https://registry.internal"`` then a line ``x = "a@b"`` is a quoted host, not a user. But
 # not where the next line opens a string after its indent: ``'https://a:S3c'`` then
-# ``    'ret@h'`` is one string to Python (adjacent literals, as pprint splits a long one).
-QUOTE_END = r"[\"'`](?:(?!" + _LINE_END + r")|[\r\n]+[ \t]*(?=[\"'`]))"
+# ``    'ret@h'`` is one string to Python (adjacent literals, as pprint splits a long one;
+# ``b'...'`` ones too, as it splits a long bytes value every few characters).
+QUOTE_END = r"[\"'`](?:(?!" + _LINE_END + r")|[\r\n]+[ \t]*(?=b?[\"'`]))"
 # Where pprint split a string with a blank into adjacent literals: a raw password's run goes on
 # (``'https://u:pa '`` then ``    'ss@h'``).
-_LITERALS_JOINED = r"[\"'][\r\n]+[ \t]*[\"']"
+_LITERALS_JOINED = r"[\"'][\r\n]+[ \t]*b?[\"']"
 
 
 def _authority(stops: str) -> str:

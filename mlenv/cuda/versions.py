@@ -38,10 +38,11 @@ _WINDOWS_FILE_RE = LazyPattern(r"[0-9]{2}\.[0-9]{1,2}\.(0{0,2}[0-9]{1,2})\.([0-9
 _LABELLED_DRIVER_RE = LazyPattern(r"(?:driver|kmd) version\s*:\s*([0-9][0-9.]*)", re.IGNORECASE)
 # What nvidia-smi prints when it has no driver to report: its numbers are not the running
 # driver's ("NVML library version: 580.178", the line after a mismatch, is the user-space
-# library's while the module is 580.173.02: zzzhouuu/truenas-nvidia-drivers#19).
+# library's while the module is 580.173.02: zzzhouuu/truenas-nvidia-drivers#19; pasted with its
+# blanks as tabs or doubled, or its words joined by ``_``/``-``, it is still that line).
 _SMI_FAILED_RE = LazyPattern(
     r"Failed to initialize NVML|NVIDIA-SMI has failed|not a valid field to query"
-    r"|No devices were found|NVML library version",
+    r"|No devices were found|NVML[\s_-]+library[\s_-]+version",
     re.IGNORECASE,
 )
 # The kernel's log after a driver update without a reboot: the client (user-space) version

@@ -232,10 +232,10 @@ def test_a_pasted_tool_line_is_refused_with_the_driver_it_holds(text: str, drive
     assert f"write {driver}" in (host.value.hint or "")
 
 
-@pytest.mark.parametrize("text", ["latest", "550.54.14a", "v550.54", "driver 550.54 or 555.42"])
+@pytest.mark.parametrize("text", ["latest", "550.54.14a", "v550.54"])
 def test_an_unrelated_text_keeps_the_general_hint(text: str) -> None:
-    """No driver-shaped word, a typo (not a paste: nothing is guessed) or two drivers: the
-    general shape."""
+    """No driver-shaped word, or a typo (not a paste: nothing is guessed): the general shape.
+    (Two drivers in one text get a hint naming both: attack 220.)"""
     with pytest.raises(CudaError) as raised:
         DriverVersion.parse(text, trim=True)
     assert "e.g. 550.54.14" in (raised.value.hint or "")

@@ -25,26 +25,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mlenv.echoed import shown, without_secrets
-from mlenv.errors import printable
+from mlenv.echoed import without_secrets
 from mlenv.redaction import redact, redact_urls
 from tests.support.growth import LINEAR_BOUND, growth
+from tests.support.hidden_secrets import BODY as _BODY
+from tests.support.hidden_secrets import SECRET as _SECRET
+from tests.support.hidden_secrets import assert_hidden as _assert_hidden
 
 pytestmark = pytest.mark.hostile
-
-_HIDERS: list[Callable[[str], str]] = [redact, without_secrets, shown, printable]
-_BODY = "Zq8vKp3mWx7TnR2bYc6LaB4dE5fG6hJ7kM8n"
-_SECRET = "S3cretPw9xQ7zrLong"
-
-
-def _shows(secret: str, text: str) -> list[str]:
-    """The 8-character slices of ``secret`` that ``text`` shows."""
-    return [secret[at : at + 8] for at in range(len(secret) - 7) if secret[at : at + 8] in text]
-
-
-def _assert_hidden(secret: str, text: str) -> None:
-    for hide in _HIDERS:
-        assert _shows(secret, hide(text)) == [], (hide.__name__, text, hide(text))
 
 
 _PREFIXES = [

@@ -77,6 +77,8 @@ def test_several_nodes_drivers_are_named() -> None:
     first, and one asked for."""
     for hint in _hint_of("575.51.03\r\n570.124.06\r\n"):
         assert "2 drivers (570.124.06, 575.51.03)" in hint and "write that one alone" in hint
+    for hint in _hint_of("driver 555.42 or 550.54"):  # attack 116 gave it the general hint
+        assert "2 drivers (550.54, 555.42)" in hint and "write that one alone" in hint
 
 
 @pytest.fixture(scope="module")
