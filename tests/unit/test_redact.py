@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 
 import pytest
 from hypothesis import given
@@ -71,3 +72,21 @@ def test_every_reporter_and_error_rendering_redacts() -> None:
     assert lines and all(SECRET not in json.dumps(line) for line in lines)
     error = MlenvError(f"cannot read {url}", where=url, hint=f"check {url}")
     assert SECRET not in str(error)
+
+
+# The one-character glue between a token's pieces: C0 and C1 controls, DEL and five
+# zero-width characters (redaction_lines spells the zero-width ones as alternatives, which
+# compile far faster than a class reaching past Latin-1).
+GLUE_CHARACTERS = {*range(0x20), *range(0x7F, 0xA0), 0x200B, 0x200C, 0x200D, 0x2060, 0xFEFF}
+
+
+def test_the_token_glue_takes_exactly_the_controls_and_zero_width_characters() -> None:
+    """Guards redaction_lines' glue spelling: every code point of the BMP is glue exactly
+    when it is a control or one of the five zero-width characters, between a prefix's
+    characters and inside a token's body alike."""
+    from mlenv.redaction_lines import _CONTROL, _IN_PREFIX
+
+    for glue in (_CONTROL, _IN_PREFIX):
+        pattern = re.compile(glue)
+        taken = {point for point in range(0x10000) if pattern.fullmatch(chr(point))}
+        assert taken == GLUE_CHARACTERS
