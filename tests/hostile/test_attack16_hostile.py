@@ -18,8 +18,7 @@ import pytest
 
 from mlenv import watch
 from mlenv.cache import FRESH, fresh
-from mlenv.oci import patience
-from mlenv.oci import registry as registry_module
+from mlenv.oci import patience, registry_session
 from mlenv.oci.credentials import Credentials
 from mlenv.oci.lease import SETTLE, STUMBLES, TTL
 from mlenv.oci.reference import RegistryError
@@ -205,7 +204,7 @@ def test_a_corrupt_blob_is_named_once_though_the_cancel_is_dropped(
     corrupt bytes four more times, and the push failed as "cannot talk to the registry".
     Expected: one attempt, failing as the corrupt blob it is."""
     layout, built = image
-    monkeypatch.setattr(registry_module, "CHUNK_SIZE", 4096)
+    monkeypatch.setattr(registry_session, "CHUNK_SIZE", 4096)
     monkeypatch.setattr("time.sleep", lambda seconds: None)
     blob = layout / "blobs" / "sha256" / built.layer_digests[0][7:]
     data = bytearray(blob.read_bytes())
