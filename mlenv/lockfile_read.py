@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 from mlenv.conda.records import CondaRecord
 from mlenv.digests import is_sha256_digest, is_sha256_hex
-from mlenv.errors import Problem, hidden_problem, printable
+from mlenv.errors import MlenvError, Problem, hidden_problem, printable
 from mlenv.inputs import LOCK_VERSION
 from mlenv.limits import MAX_WHEEL_BYTES, listed_problem, parse_toml
 from mlenv.lockfile import (
@@ -218,7 +218,6 @@ def _target_cuda_problems(target: LockTarget | None) -> list[tuple[str, str]]:
     and an edited one (`12.6.3`, `570.86 `, fullwidth digits) failed there without naming
     the lock, or, where a reader trims, was judged as another value."""
     from mlenv.cuda.versions import CudaVersion, DriverVersion
-    from mlenv.errors import MlenvError
 
     problems = []
     if target is not None and target.cuda is not None:
