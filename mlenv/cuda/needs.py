@@ -11,6 +11,11 @@ from collections.abc import Iterable
 from mlenv.conda.records import CondaRecord
 from mlenv.cuda.rules import PackageNeed
 from mlenv.cuda.tags import extract_conda
+from mlenv.platforms import by_name
+
+# PyTorch's own conda channels: their torchvision/torchaudio builds (py311_cu121) carry the GPU
+# code of PyTorch's wheels, the lists ``framework_archs`` holds.
+_PYTORCH_CHANNELS = frozenset({"pytorch", "pytorch-nightly", "pytorch-test"})
 
 
 def conda_need(record: CondaRecord) -> PackageNeed | None:
@@ -19,7 +24,23 @@ def conda_need(record: CondaRecord) -> PackageNeed | None:
     need = extract_conda(
         record.name, record.version, record.build, record.depends, record.constrains
     )
-    return None if need is None else PackageNeed(record.name, record.version, need)
+    if need is None:
+        return None
+    return PackageNeed(record.name, record.version, need, _machines(record))
+
+
+def _machines(record: CondaRecord) -> tuple[str, ...]:
+    """The machine whose PyTorch build lists judge the record's GPU code: its subdir's, for a
+    build from PyTorch's channels; none for another channel's, which builds its own list
+    (conda-forge's torchvision for CUDA 12.9: 5.0 to 12.0+PTX, feedstock recipe/build.sh, where
+    PyTorch's wheels start at 7.0) and is never an x86_64 build when its subdir is aarch64."""
+    channel = record.channel.rstrip("/").rsplit("/", 1)[-1]
+    if channel not in _PYTORCH_CHANNELS:
+        return ()
+    try:
+        return (by_name(record.subdir).machine,)
+    except KeyError:  # noarch: no GPU code of its own
+        return ()
 
 
 def conda_needs(records: Iterable[CondaRecord]) -> dict[str, PackageNeed]:

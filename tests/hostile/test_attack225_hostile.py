@@ -1,0 +1,228 @@
+"""Attack 225: an NVIDIA-sourced judge's cases, built from NVIDIA's documents and not from
+mlenv's data, against mlenv's verdicts.
+
+``HELD`` lists the cases mlenv already judged as the documents say (every Table 3 row of 12.0 to
+13.2 at its driver and one patch below, each toolkit update's component wheels on the GA and on
+the update driver, 12.x on R450/R470, bare branches, 565.57.01, PyTorch's ``+cuXYZ`` builds of
+each major, the SBSA and x86_64 arch lists, the 12.8/12.9/13.0 architecture additions and
+removals): they guard against regressions. The cases below them were wrong:
+
+- a conda-forge build (torchvision for CUDA 12.9) was judged by PyTorch's own wheels' GPU
+  lists, and a linux-aarch64 record by the x86_64 rows of those lists.
+"""
+
+from __future__ import annotations
+
+import pytest
+from packaging.utils import parse_wheel_filename
+
+from mlenv.cuda.needs import conda_need
+from mlenv.cuda.rules import CudaTarget, PackageNeed, judge
+from mlenv.cuda.tags import extract
+from mlenv.cuda.versions import CudaVersion, DriverVersion
+from tests.support.locks import conda_record
+
+pytestmark = pytest.mark.hostile
+
+TABLE3 = "https://docs.nvidia.com/cuda/archive/13.2.2/cuda-toolkit-release-notes/index.html"
+MINOR = "https://docs.nvidia.com/deploy/cuda-compatibility/minor-version-compatibility.html"
+TOOLKIT = "https://pypi.org/project/cuda-toolkit/ (each release's pins)"
+TORCH = "https://github.com/pytorch/pytorch/blob/main/RELEASE.md"
+ARCHS = "https://docs.nvidia.com/cuda/archive/13.0.0/cuda-toolkit-release-notes/index.html"
+CF_VISION = "conda-forge/torchvision-feedstock@a29d32bc:recipe/build.sh"
+
+_SBSA = "cp312-cp312-manylinux_2_28_aarch64.whl"
+_X86 = "cp312-cp312-manylinux_2_28_x86_64.whl"
+
+# cuda | driver | package (name==version, or a wheel's file name) | archs | expected ("ok" or
+# "severity:code" joined by "+") | source; "-" is empty. The driver is one machine's (checked).
+_HELD_TEXT = """
+12.0 | 525.60.13 | - | - | ok | TABLE3
+12.0 | 525.60.12 | - | - | error:driver-below-toolkit | TABLE3
+12.1 | 530.30.02 | - | - | ok | TABLE3
+12.1 | 530.30.01 | - | - | error:driver-below-toolkit | TABLE3
+12.2 | 535.54.03 | - | - | ok | TABLE3
+12.2 | 535.54.02 | - | - | error:driver-below-toolkit | TABLE3
+12.3 | 545.23.06 | - | - | ok | TABLE3
+12.3 | 545.23.05 | - | - | error:driver-below-toolkit | TABLE3
+12.4 | 550.54.14 | - | - | ok | TABLE3
+12.4 | 550.54.13 | - | - | error:driver-below-toolkit | TABLE3
+12.5 | 555.42.02 | - | - | ok | TABLE3
+12.5 | 555.42.01 | - | - | error:driver-below-toolkit | TABLE3
+12.6 | 560.28.03 | - | - | ok | TABLE3
+12.6 | 560.28.02 | - | - | error:driver-below-toolkit | TABLE3
+12.6 | 565.57.01 | - | - | ok | TABLE3
+12.8 | 565.57.01 | - | - | error:driver-below-toolkit | TABLE3
+12.8 | 570.26 | - | - | ok | TABLE3
+12.8 | 570.25 | - | - | error:driver-below-toolkit | TABLE3
+12.8 | 570.86.10 | - | - | ok | TABLE3
+12.8 | 570 | - | - | error:driver-below-toolkit | TABLE3
+12.9 | 575.51.03 | - | - | ok | TABLE3
+12.9 | 575.51.02 | - | - | error:driver-below-toolkit | TABLE3
+12.9 | 570.86.10 | - | - | error:driver-below-toolkit | TABLE3
+13.0 | 580.65.06 | - | - | ok | TABLE3
+13.0 | 580.65.05 | - | - | error:driver-below-toolkit | TABLE3
+13.0 | 580 | - | - | error:driver-below-toolkit | TABLE3
+13.1 | 590.44.01 | - | - | ok | TABLE3
+13.1 | 590.44.00 | - | - | error:driver-below-toolkit | TABLE3
+13.1 | 580.95.05 | - | - | error:driver-below-toolkit | TABLE3
+13.2 | 595.45.04 | - | - | ok | TABLE3
+13.2 | 595.45.03 | - | - | error:driver-below-toolkit | TABLE3
+12.0 | 470.256.02 | - | - | error:driver-below-toolkit | MINOR
+12.0 | 450.80.02 | - | - | error:driver-below-toolkit | MINOR
+12.8 | 470.256.02 | - | - | error:driver-below-toolkit | MINOR
+11.8 | 520.61.05 | - | - | ok | TABLE3
+11.8 | 470.256.02 | - | - | error:driver-below-toolkit | TABLE3
+11.4 | 470.42.01 | - | - | ok | TABLE3
+# each update's components: its own Table 3 driver, or minor-version compatibility
+12.0 | 525.60.13 | nvidia-cuda-runtime-cu12==12.0.146 | - | warning:driver-minor-compat | TOOLKIT
+12.0 | 525.85.12 | nvidia-cuda-runtime-cu12==12.0.146 | - | ok | TOOLKIT
+12.2 | 535.54.03 | nvidia-cublas-cu12==12.2.5.6 | - | warning:driver-minor-compat | TOOLKIT
+12.2 | 535.104.05 | nvidia-cublas-cu12==12.2.5.6 | - | ok | TOOLKIT
+12.2 | 535.86.09 | nvidia-cublas-cu12==12.2.4.5 | - | ok | TOOLKIT
+12.2 | 535.86.08 | nvidia-cublas-cu12==12.2.4.5 | - | warning:driver-minor-compat | TOOLKIT
+12.4 | 550.54.14 | nvidia-cuda-runtime-cu12==12.4.127 | - | warning:driver-minor-compat | TOOLKIT
+12.4 | 550.54.15 | nvidia-cuda-runtime-cu12==12.4.127 | - | ok | TOOLKIT
+12.6 | 560.35.03 | nvidia-cublas-cu12==12.6.4.1 | - | warning:driver-minor-compat | TOOLKIT
+12.6 | 560.35.05 | nvidia-cublas-cu12==12.6.4.1 | - | ok | TOOLKIT
+12.8 | 570.26 | nvidia-cublas-cu12==12.8.4.1 | - | warning:driver-minor-compat | TOOLKIT
+12.8 | 570.124.06 | nvidia-cublas-cu12==12.8.4.1 | - | ok | TOOLKIT
+12.9 | 575.51.03 | nvidia-cuda-runtime-cu12==12.9.79 | - | warning:driver-minor-compat | TOOLKIT
+12.9 | 575.57.08 | nvidia-cuda-runtime-cu12==12.9.79 | - | ok | TOOLKIT
+13.0 | 580.65.06 | nvidia-cuda-runtime==13.0.96 | - | warning:driver-minor-compat | TOOLKIT
+13.0 | 580.95.05 | nvidia-cuda-runtime==13.0.96 | - | ok | TOOLKIT
+13.0 | 580.82.07 | nvidia-cuda-runtime==13.0.88 | - | ok | TOOLKIT
+13.0 | 580.65.06 | nvidia-cublas==13.1.0.3 | - | warning:driver-minor-compat | TOOLKIT
+13.1 | 590.44.01 | nvidia-cuda-nvrtc==13.1.115 | - | warning:driver-minor-compat | TOOLKIT
+13.1 | 590.48.01 | nvidia-cuda-nvrtc==13.1.115 | - | ok | TOOLKIT
+13.2 | 595.45.04 | nvidia-cuda-runtime==13.2.86 | - | warning:driver-minor-compat | TOOLKIT
+13.2 | 595.71.05 | nvidia-cuda-runtime==13.2.86 | - | ok | TOOLKIT
+13.2 | 595.58.03 | nvidia-cuda-runtime==13.2.75 | - | ok | TOOLKIT
+# builds of each major, older and newer minors (mlenv holds a newer minor to its own driver)
+12.4 | 550.54.14 | torch==2.5.1+cu121 | - | ok | MINOR
+12.4 | 550.54.14 | torch==2.6.0+cu126 | - | error:cuda-newer-minor | TABLE3
+12.8 | 570.86.10 | torch==2.8.0+cu129 | - | error:cuda-newer-minor | TABLE3
+12.9 | 575.57.08 | torch==2.8.0+cu129 | - | ok | TABLE3
+12.8 | 580.65.06 | torch==2.9.0+cu130 | - | error:cuda-major-mismatch | MINOR
+13.0 | 580.65.06 | torch==2.9.0+cu130 | - | ok | TABLE3
+13.0 | 580.65.06 | torch==2.9.0+cu128 | - | error:cuda-major-mismatch | MINOR
+12.6 | 560.28.03 | torch==2.7.1+cu118 | - | error:cuda-major-mismatch | MINOR
+12.1 | 530.30.02 | torch==2.1.2+cu121 | - | ok | TABLE3
+11.8 | 520.61.05 | torch==2.1.2+cu118 | - | ok | TABLE3
+12.8 | 580.65.06 | nvidia-cudnn-cu13==9.13.0.50 | - | error:cuda-major-mismatch | MINOR
+13.0 | 580.65.06 | nvidia-cudnn-cu12==9.10.2.21 | - | error:cuda-major-mismatch | MINOR
+13.0 | 580.65.06 | nvidia-nccl-cu13==2.27.7 | - | ok | MINOR
+12.4 | 550.54.14 | cupy-cuda12x==13.3.0 | - | ok | MINOR
+13.0 | 580.65.06 | cupy-cuda13x==13.6.0 | - | ok | MINOR
+# SBSA (aarch64) and x86_64 wheels' GPU code; architectures CUDA adds and removes
+13.0 | 580.65.06 | torch-2.9.0+cu130-{sbsa} | sm_121 | ok | TORCH
+13.0 | 580.65.06 | torch-2.9.0+cu130-{sbsa} | sm_90 | ok | TORCH
+13.0 | 580.65.06 | torch-2.9.0+cu130-{sbsa} | sm_103 | ok | TORCH
+13.0 | 580.65.06 | torch-2.9.0+cu130-{sbsa} | sm_110 | ok | TORCH
+13.0 | 580.65.06 | torch-2.9.0+cu130-{x86} | sm_121 | ok | TORCH
+13.0 | 580.65.06 | torch-2.9.0+cu130-{x86} | sm_70 | error:arch-dropped | ARCHS
+12.8 | 570.26 | torch-2.7.1+cu128-{sbsa} | sm_80 | error:arch-not-built | TORCH
+12.8 | 570.26 | torch-2.7.1+cu128-{sbsa} | sm_90 | ok | TORCH
+12.9 | 575.51.03 | torch-2.8.0+cu129-{sbsa} | sm_121 | ok | TORCH
+12.8 | 570.26 | torch-2.7.1+cu128-{x86} | sm_120 | ok | TORCH
+12.8 | 570.26 | torch-2.7.1+cu126-{x86} | sm_120 | error:arch-not-built | TORCH
+12.8 | 570.26 | - | sm_121 | error:arch-unsupported | ARCHS
+12.9 | 575.51.03 | - | sm_121 | ok | ARCHS
+12.9 | 575.51.03 | - | sm_103f | ok | ARCHS
+12.8 | 570.26 | - | sm_100f | error:arch-unsupported | ARCHS
+13.0 | 580.65.06 | - | sm_101 | error:arch-unsupported | ARCHS
+13.0 | 580.65.06 | - | sm_110 | ok | ARCHS
+12.8 | 570.26 | - | sm_110 | error:arch-unsupported | ARCHS
+12.9 | 575.51.03 | - | sm_101 | ok | ARCHS
+13.0 | 580.65.06 | - | sm_72 | error:arch-dropped | ARCHS
+13.0 | 580.65.06 | - | sm_75 | ok | ARCHS
+12.0 | 525.60.13 | - | sm_37 | error:arch-dropped | ARCHS
+11.7 | 515.43.04 | - | sm_90 | error:arch-unsupported | ARCHS
+11.8 | 520.61.05 | - | sm_89 | ok | ARCHS
+"""
+_SOURCES = {"TABLE3": TABLE3, "MINOR": MINOR, "TOOLKIT": TOOLKIT, "TORCH": TORCH, "ARCHS": ARCHS}
+
+
+def _held_row(line: str) -> tuple[str, str, str, str, str, str]:
+    cuda, driver, package, archs, expected, source = (
+        "" if cell == "-" else cell for cell in (cell.strip() for cell in line.split("|"))
+    )
+    package = package.format(sbsa=_SBSA, x86=_X86)
+    return cuda, driver, package, archs, expected, _SOURCES[source]
+
+
+HELD = tuple(
+    _held_row(line) for line in _HELD_TEXT.splitlines() if line.strip() and not line.startswith("#")
+)
+
+
+def _checked(cuda: str, driver: str, archs: tuple[str, ...] = ()) -> CudaTarget:
+    return CudaTarget(CudaVersion.parse(cuda), DriverVersion.parse(driver), archs, checked=True)
+
+
+def _need(package: str) -> list[PackageNeed]:
+    if not package:
+        return []
+    if package.endswith(".whl"):
+        wheel, parsed = parse_wheel_filename(package)[:2]
+        need = extract(wheel, str(parsed), package)
+        assert need is not None, package
+        return [PackageNeed.of_wheel(wheel, str(parsed), need, package)]
+    name, _, version = package.partition("==")
+    need = extract(name, version)
+    assert need is not None, package
+    return [PackageNeed(name, version, need)]
+
+
+def _verdict(target: CudaTarget, needs: list[PackageNeed]) -> str:
+    found = judge(target, needs)
+    return "+".join(sorted({f"{f.severity}:{f.code}" for f in found})) or "ok"
+
+
+def test_the_held_table_is_large_and_sourced() -> None:
+    assert len(HELD) >= 90
+    assert all(row[5] for row in HELD)
+
+
+@pytest.mark.parametrize(("cuda", "driver", "package", "archs", "expected", "source"), HELD)
+def test_held(cuda: str, driver: str, package: str, archs: str, expected: str, source: str) -> None:
+    target = _checked(cuda, driver, tuple(a for a in archs.split(",") if a))
+    assert _verdict(target, _need(package)) == expected, source
+
+
+def _vision(channel: str, subdir: str) -> PackageNeed:
+    """torchvision 0.23 for CUDA 12.9 as ``channel`` publishes it for ``subdir``."""
+    record = conda_record(
+        "torchvision",
+        "0.23.0",
+        "cuda129_py312_h2b2f9b1_1",
+        subdir=subdir,
+        channel=channel,
+        url=f"{channel}/{subdir}/torchvision-0.23.0-cuda129_py312_h2b2f9b1_1.conda",
+        depends=("pytorch * cuda*", "cuda-version >=12.9,<13", "__cuda"),
+        requires_driver=None,
+    )
+    need = conda_need(record)
+    assert need is not None
+    return need
+
+
+@pytest.mark.parametrize("subdir", ["linux-64", "linux-aarch64"])
+@pytest.mark.parametrize("arch", ["sm_50", "sm_60", "sm_61"])
+def test_a_conda_forge_build_is_not_judged_by_pytorchs_wheel_lists(subdir: str, arch: str) -> None:
+    """conda-forge builds torchvision for CUDA 12.9 with TORCH_CUDA_ARCH_LIST
+    "5.0;6.0;7.0;7.5;8.0;8.6;8.9;9.0;10.0;12.0+PTX" on every platform (CF_VISION), so a
+    Maxwell or Pascal GPU (sm_61 runs sm_60's cubin: CUDA C++ Programming Guide, binary
+    compatibility within a major) runs it; PyTorch's own 12.8/12.9 wheels start at sm_70, the
+    list mlenv refused it by (arch-not-built), on aarch64 by the x86_64 wheels' list."""
+    need = _vision("https://conda.anaconda.org/conda-forge", subdir)
+    assert _verdict(_checked("12.9", "575.57.08", (arch,)), [need]) == "ok", CF_VISION
+
+
+def test_pytorchs_own_channel_is_still_judged_by_its_machines_list() -> None:
+    """The pytorch channel's builds are PyTorch's: its aarch64 record by the aarch64 list
+    (torch 2.8's aarch64 CUDA 12.9 wheels start at sm_90), not the x86_64 one (sm_70)."""
+    channel = "https://conda.anaconda.org/pytorch"
+    x86 = _verdict(_checked("12.9", "575.57.08", ("sm_80",)), [_vision(channel, "linux-64")])
+    arm = _verdict(_checked("12.9", "575.57.08", ("sm_80",)), [_vision(channel, "linux-aarch64")])
+    assert (x86, arm) == ("ok", "error:arch-not-built"), TORCH
