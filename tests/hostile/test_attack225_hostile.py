@@ -13,13 +13,19 @@ removals): they guard against regressions. The cases below them were wrong:
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from packaging.utils import parse_wheel_filename
 
+from mlenv import host
 from mlenv.cuda.needs import conda_need
 from mlenv.cuda.rules import CudaTarget, PackageNeed, judge
 from mlenv.cuda.tags import extract
 from mlenv.cuda.versions import CudaVersion, DriverVersion
+from tests.support.cli import run_in_process
+from tests.support.cuda_project import locked_cuda_project
+from tests.support.fake_host import with_glibc
 from tests.support.locks import conda_record
 
 pytestmark = pytest.mark.hostile
@@ -226,3 +232,48 @@ def test_pytorchs_own_channel_is_still_judged_by_its_machines_list() -> None:
     x86 = _verdict(_checked("12.9", "575.57.08", ("sm_80",)), [_vision(channel, "linux-64")])
     arm = _verdict(_checked("12.9", "575.57.08", ("sm_80",)), [_vision(channel, "linux-aarch64")])
     assert (x86, arm) == ("ok", "error:arch-not-built"), TORCH
+
+
+# (what the host shows, exit code of ``verify --host`` for a CUDA 12.6 lock): the driver as each
+# probe prints it, judged by Table 3's 12.6 GA row (560.28.03); 12.x runs on any newer branch.
+_PROC = "/proc/driver/nvidia/version"
+_OPEN = (
+    "NVRM version: NVIDIA UNIX Open Kernel Module for {}  {}  Release Build  (dvs-builder@U22)\n"
+)
+_PROPRIETARY = "NVRM version: NVIDIA UNIX {} Kernel Module  {}  Thu Feb 22 01:44:30 UTC 2024\n"
+_BANNER = "| NVIDIA-SMI {0}   Driver Version: {0}   CUDA Version: {1}     |\n"
+HOSTS: tuple[tuple[dict[str, str], dict[tuple[str, ...], str], dict[str, str], int], ...] = (
+    ({_PROC: _OPEN.format("x86_64", "565.57.01")}, {}, {}, 0),
+    ({_PROC: _OPEN.format("aarch64", "580.65.06")}, {}, {}, 0),
+    ({_PROC: _PROPRIETARY.format("x86_64", "560.28.03")}, {}, {}, 0),
+    ({_PROC: _PROPRIETARY.format("x86_64", "560.28.02")}, {}, {}, 1),
+    ({_PROC: _PROPRIETARY.format("aarch64", "535.104.05")}, {}, {}, 1),
+    ({}, {("nvidia-smi",): _BANNER.format("565.57.01", "12.7")}, {}, 0),
+    ({}, {("nvidia-smi",): _BANNER.format("555.42.06", "12.5")}, {}, 1),
+    ({}, {}, {"MLENV_DRIVER_VERSION": "560.35.05"}, 0),
+    ({}, {}, {"MLENV_DRIVER_VERSION": "570"}, 0),
+    ({}, {}, {"MLENV_DRIVER_VERSION": "550.54.14"}, 1),
+)
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
+    """A CUDA 12.6 project (floor 560.28.03), locked by the real CLI."""
+    return locked_cuda_project(tmp_path_factory.mktemp("a225"), "12.6", "560.28.03")
+
+
+@pytest.mark.parametrize(("files", "outputs", "env", "code"), HOSTS)
+def test_held_on_the_host(
+    files: dict[str, str],
+    outputs: dict[tuple[str, ...], str],
+    env: dict[str, str],
+    code: int,
+    project: tuple[Path, dict[str, str]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``verify --host`` reads each driver as the kernel module, nvidia-smi or the override
+    prints it and judges it by Table 3 (TABLE3): exit 0 at or above 560.28.03, else 1."""
+    machine = with_glibc(files, outputs, env)
+    monkeypatch.setattr(host, "RealHost", lambda: machine)
+    got, out, err = run_in_process(["verify", "--host"], *project)
+    assert got == code, (TABLE3, out + err)
