@@ -5,7 +5,9 @@ mlenv's data, against mlenv's verdicts.
 13.2 at its driver and one patch below, each toolkit update's component wheels on the GA and on
 the update driver, 12.x on R450/R470, bare branches, 565.57.01, PyTorch's ``+cuXYZ`` builds of
 each major, the SBSA and x86_64 arch lists, the 12.8/12.9/13.0 architecture additions and
-removals): they guard against regressions. The cases below them were wrong:
+removals); ``HOSTS`` the same through ``verify --host``, for drivers as the open and the
+proprietary kernel module, nvidia-smi and ``MLENV_DRIVER_VERSION`` print them. They guard
+against regressions. The cases below them were wrong:
 
 - a conda-forge build (torchvision for CUDA 12.9) was judged by PyTorch's own wheels' GPU
   lists, and a linux-aarch64 record by the x86_64 rows of those lists.
