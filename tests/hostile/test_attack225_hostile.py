@@ -5,7 +5,8 @@ mlenv's data, against mlenv's verdicts.
 13.2 at its driver and one patch below, each toolkit update's component wheels on the GA and on
 the update driver, 12.x on R450/R470, bare branches, 565.57.01, PyTorch's ``+cuXYZ`` builds of
 each major, the SBSA and x86_64 arch lists, the 12.8/12.9/13.0 architecture additions and
-removals); ``HOSTS`` the same through ``verify --host``, for drivers as the open and the
+removals); ``HELD_CONDA`` conda's ``cuda-version``, ``cudatoolkit``, ``pytorch-cuda`` and
+``cudaXYZ`` builds; ``HOSTS`` the same through ``verify --host``, for drivers as the open and the
 proprietary kernel module, nvidia-smi and ``MLENV_DRIVER_VERSION`` print them. They guard
 against regressions. The cases below them were wrong:
 
@@ -196,6 +197,61 @@ def test_the_held_table_is_large_and_sourced() -> None:
 def test_held(cuda: str, driver: str, package: str, archs: str, expected: str, source: str) -> None:
     target = _checked(cuda, driver, tuple(a for a in archs.split(",") if a))
     assert _verdict(target, _need(package)) == expected, source
+
+
+CONDA_FORGE = "https://conda.anaconda.org/conda-forge"
+PYTORCH_CHANNEL = "https://conda.anaconda.org/pytorch"
+VERSION_FEEDSTOCK = "conda-forge/cuda-version-feedstock@ae97761f:recipe/meta.yaml"
+_CV = "__cuda >={} ; cudatoolkit {}|{}.*"
+# (cuda, driver, channel, subdir, name, version, build, depends, constrains, expected, source):
+# conda's CUDA packages, judged by the same rules as wheels ("a ; b" separates specs).
+HELD_CONDA: tuple[tuple[str, ...], ...] = (
+    ("12.4", "550.54.14", CONDA_FORGE, "linux-64", "cuda-version", "12.4", "h3060b56_3", "",
+     _CV.format(12, "12.4", "12.4"), "ok", VERSION_FEEDSTOCK),
+    ("12.4", "550.54.14", CONDA_FORGE, "linux-aarch64", "cuda-version", "12.4", "h3060b56_3", "",
+     _CV.format(12, "12.4", "12.4"), "ok", VERSION_FEEDSTOCK),
+    ("12.4", "550.54.14", CONDA_FORGE, "linux-64", "cuda-version", "12.6", "h7480c83_3", "",
+     _CV.format(12, "12.6", "12.6"), "error:cuda-newer-minor", TABLE3),
+    ("13.0", "580.65.06", CONDA_FORGE, "linux-64", "cuda-version", "13.0", "h2b12ff2_3", "",
+     _CV.format(13, "13.0", "13.0"), "ok", TABLE3),
+    ("12.4", "550.54.14", CONDA_FORGE, "linux-64", "cuda-version", "13.0", "h2b12ff2_3", "",
+     _CV.format(13, "13.0", "13.0"), "error:cuda-major-mismatch", MINOR),
+    ("11.8", "520.61.05", CONDA_FORGE, "linux-64", "cudatoolkit", "11.8.0", "h4ba93d1_13",
+     "__glibc >=2.17,<3.0.a0", "", "ok", TABLE3),
+    ("12.4", "550.54.14", CONDA_FORGE, "linux-64", "cudatoolkit", "11.8.0", "h4ba93d1_13",
+     "__glibc >=2.17,<3.0.a0", "", "error:cuda-major-mismatch", MINOR),
+    ("12.4", "550.54.14", PYTORCH_CHANNEL, "linux-64", "pytorch-cuda", "12.1", "ha16c6d3_6",
+     "cuda-libraries >=12.1,<12.2", "", "ok", MINOR),
+    ("12.1", "530.30.02", PYTORCH_CHANNEL, "linux-64", "pytorch-cuda", "12.4", "hc786d27_7",
+     "cuda-libraries >=12.4,<12.5", "", "error:cuda-newer-minor", TABLE3),
+    ("12.6", "560.28.03", CONDA_FORGE, "linux-64", "pytorch", "2.5.1",
+     "cuda126_mkl_py312_h8bb5dc9_300", "__cuda ; cuda-version >=12.6,<13", "", "ok", TABLE3),
+    ("12.4", "550.54.14", CONDA_FORGE, "linux-64", "pytorch", "2.5.1",
+     "cuda126_mkl_py312_h8bb5dc9_300", "__cuda ; cuda-version >=12.6,<13", "",
+     "error:cuda-newer-minor", TABLE3),
+)  # fmt: skip
+
+
+def _specs(text: str) -> tuple[str, ...]:
+    return tuple(spec.strip() for spec in text.split(" ; ") if spec.strip())
+
+
+@pytest.mark.parametrize("row", HELD_CONDA, ids=[f"{r[4]}-{r[5]}-{r[0]}" for r in HELD_CONDA])
+def test_held_conda(row: tuple[str, ...]) -> None:
+    cuda, driver, channel, subdir, name, version, build, depends, constrains, expected, source = row
+    record = conda_record(
+        name,
+        version,
+        build,
+        subdir=subdir,
+        channel=channel,
+        depends=_specs(depends),
+        constrains=_specs(constrains),
+        requires_driver=None,
+    )
+    need = conda_need(record)
+    assert need is not None, name
+    assert _verdict(_checked(cuda, driver), [need]) == expected, source
 
 
 def _vision(channel: str, subdir: str) -> PackageNeed:
