@@ -84,6 +84,10 @@ from mlenv.platforms import NAMES
 from mlenv.pypi_sources import lower_scheme, read_sources
 from mlenv.spelled import IMAGE_OUTPUTS, cuda_version, glibc_version, python_version
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # the CUDA tables load only when a manifest names CUDA
+    from mlenv.cuda.versions import CudaVersion, DriverVersion
+
 
 def loads(text: str, source: str = "mlenv.toml") -> Manifest:
     """Parse manifest text; ``source`` is the file name used in every message."""
@@ -175,7 +179,7 @@ def _cuda(check: _Checker, table: Mapping[str, Any]) -> Cuda:
     floor = check.string(table, "cuda.driver-floor", "", _driver, _driver_hint)
     archs = check.string_list(table, "cuda.archs", (), _arch)
     if version and floor:
-        _check_driver_floor(check, version, floor)
+        _check_driver_floor(check, version, floor, archs)
     if version and archs:
         _check_archs(check, version, table["archs"])
     cpu_ok = _package_names(check, table, "cpu-ok", "torch")
@@ -226,7 +230,9 @@ def _package_names(
     return tuple(sorted(spellings))
 
 
-def _check_driver_floor(check: _Checker, version: str, floor: str) -> None:
+def _check_driver_floor(
+    check: _Checker, version: str, floor: str, archs: Sequence[str] = ()
+) -> None:
     """The fleet's oldest driver must run the target toolkit (release notes Table 3)."""
     from mlenv.cuda.matrix import known_cuda_versions, min_driver, minor_compat_note
     from mlenv.cuda.versions import CudaError, CudaVersion, DriverVersion
@@ -245,14 +251,42 @@ def _check_driver_floor(check: _Checker, version: str, floor: str) -> None:
     except CudaError as exc:
         check.add("cuda.version", exc.message, exc.hint)
         return
-    if DriverVersion.parse(floor) < needed:
-        check.add(
-            "cuda.driver-floor",
-            f"driver {floor} is below {needed}, the driver CUDA {cuda} needs: the container "
-            f"runtime will not start an image for CUDA {cuda} (NVIDIA_REQUIRE_CUDA) on it",
-            f"raise driver-floor to {needed}, or target an older CUDA release "
-            f"({minor_compat_note(cuda.major)})",
-        )
+    if DriverVersion.parse(floor) >= needed:
+        return
+    if _jetson_fleet(archs):
+        check.add("cuda.driver-floor", *_jetson_floor(floor, cuda, needed))
+        return
+    check.add(
+        "cuda.driver-floor",
+        f"driver {floor} is below {needed}, the driver CUDA {cuda} needs: the container "
+        f"runtime will not start an image for CUDA {cuda} (NVIDIA_REQUIRE_CUDA) on it",
+        f"raise driver-floor to {needed}, or target an older CUDA release "
+        f"({minor_compat_note(cuda.major)})",
+    )
+
+
+def _jetson_fleet(archs: Sequence[str]) -> bool:
+    """Whether every GPU of the fleet is one only Jetson modules have (Orin's sm_87 ...)."""
+    from mlenv.cuda.versions import JETSON_ONLY_CCS, CudaError, arch_cc
+
+    try:
+        return bool(archs) and all(arch_cc(arch) in JETSON_ONLY_CCS for arch in archs)
+    except CudaError:  # _check_archs reports it
+        return False
+
+
+def _jetson_floor(floor: str, cuda: CudaVersion, needed: DriverVersion) -> tuple[str, str]:
+    """(message, hint) for a Jetson fleet's floor below Table 3: its driver is Jetson Linux's,
+    which reports the CUDA its JetPack ships (JetPack 6.1's 540.4.0 runs CUDA 12.6, the
+    number the container runtime compares), so neither raising it to a desktop driver nor the
+    runtime's refusal applies; mlenv ranks drivers by Table 3 alone."""
+    return (
+        f"driver {floor} is below {needed}, CUDA {cuda}'s minimum in NVIDIA's Table 3, which "
+        "ranks desktop and data-center drivers; [cuda] archs are Jetson GPUs only, whose "
+        "driver is Jetson Linux's, numbered apart from Table 3, so mlenv cannot judge it",
+        "a Jetson runs the CUDA its JetPack release ships (the CUDA Version nvidia-smi prints "
+        "there); mlenv does not lock for a Jetson-only fleet: lock for the fleet's dGPU nodes",
+    )
 
 
 def _conda(check: _Checker, table: Mapping[str, Any]) -> Conda:

@@ -12,6 +12,9 @@ against regressions. The cases below them were wrong:
 
 - a conda-forge build (torchvision for CUDA 12.9) was judged by PyTorch's own wheels' GPU
   lists, and a linux-aarch64 record by the x86_64 rows of those lists.
+- a Jetson-only fleet's driver floor (JetPack 6.1's 540.4.0 for CUDA 12.6) was refused with
+  "raise driver-floor to 560.28.03" and "the container runtime will not start an image": no
+  Jetson runs a desktop driver, and its driver reports the CUDA its JetPack ships.
 """
 
 from __future__ import annotations
@@ -26,6 +29,8 @@ from mlenv.cuda.needs import conda_need
 from mlenv.cuda.rules import CudaTarget, PackageNeed, judge
 from mlenv.cuda.tags import extract
 from mlenv.cuda.versions import CudaVersion, DriverVersion
+from mlenv.errors import ManifestError
+from mlenv.manifest_read import loads
 from tests.support.cli import run_in_process
 from tests.support.cuda_project import locked_cuda_project
 from tests.support.fake_host import with_glibc
@@ -252,6 +257,45 @@ def test_held_conda(row: tuple[str, ...]) -> None:
     need = conda_need(record)
     assert need is not None, name
     assert _verdict(_checked(cuda, driver), [need]) == expected, source
+
+
+JETPACK = "https://developer.nvidia.com/embedded/jetpack/downloads/archive-7.0"
+JETSON_CUDA = "https://developer.nvidia.com/blog/simplifying-cuda-upgrades-for-nvidia-jetson-users/"
+
+
+def _floor_problem(cuda: str, floor: str, archs: list[str]) -> str:
+    """The manifest's one problem (message and hint) for a fleet of ``archs``."""
+    text = '[environment]\nname = "j"\npython = "3.11"\nplatforms = ["linux-aarch64"]\n'
+    text += f'[cuda]\nversion = "{cuda}"\ndriver-floor = "{floor}"\narchs = {archs!r}\n'
+    with pytest.raises(ManifestError) as refused:
+        loads(text.replace("'", '"'))
+    (problem,) = refused.value.problems
+    return f"{problem.message} {problem.hint}"
+
+
+@pytest.mark.parametrize(
+    ("cuda", "floor", "archs"),
+    [
+        ("12.6", "540.4.0", ["sm_87"]),
+        ("13.0", "580.00", ["sm_110"]),
+    ],
+)
+def test_a_jetson_fleets_floor_is_not_sent_to_a_desktop_driver(
+    cuda: str, floor: str, archs: list[str]
+) -> None:
+    """JetPack 6.1/6.2 ships CUDA 12.6 and JetPack 7 CUDA 13.0 (JETPACK); a Jetson's CUDA
+    driver is part of the Jetson Linux BSP, updated with it, not a desktop driver (JETSON_CUDA),
+    so Table 3's 560.28.03 is no driver an Orin can run and its runtime compares the CUDA
+    Version that driver reports. mlenv still cannot rank it, but says why, not "raise it"."""
+    said = _floor_problem(cuda, floor, archs)
+    assert "Jetson" in said and "raise driver-floor" not in said, (JETPACK, said)
+    assert "will not start" not in said, (JETSON_CUDA, said)
+
+
+def test_a_mixed_fleet_keeps_table_3s_remedy() -> None:
+    """One desktop GPU (an A100's sm_80) beside the Orins: that node runs a Table 3 driver."""
+    said = _floor_problem("12.6", "540.4.0", ["sm_87", "sm_80"])
+    assert "raise driver-floor to 560.28.03" in said, (TABLE3, said)
 
 
 def _vision(channel: str, subdir: str) -> PackageNeed:
