@@ -6,9 +6,16 @@ locked when the manifest is locked again. mlenv moved it, unasked, to another re
 moment the index yanked it, so a relock that should change nothing changed the environment;
 now it keeps the pin, warns that it is yanked and how to move off it, and ``--upgrade-package``
 (or a manifest that no longer admits it) still moves it.
+
+The wheel-tag scenarios: a wheel whose only tag is a manylinux level below the machine's oldest
+(``manylinux_2_4_x86_64``, ``manylinux_2_12_aarch64``), which pip and uv never install, was
+refused as "built for glibc 2.4, above [environment] glibc 2.28", sending the user to a floor
+that cannot help; it is now "no wheel for the target's tags".
 """
 
 from __future__ import annotations
+
+import pytest
 
 from mlenv.index import MemoryIndex
 from mlenv.lockfile import Lock
@@ -16,6 +23,7 @@ from mlenv.locking import lock_manifest
 from mlenv.locking_sources import Sources
 from mlenv.manifest_read import loads
 from mlenv.report import MemoryReporter
+from mlenv.resolver.model import ResolutionError
 from mlenv.upgrade import Upgrade
 from tests.support.wheels import build_wheel
 
@@ -37,12 +45,14 @@ def _lock(
     previous: Lock | None = None,
     upgrade: Upgrade | None = None,
     reporter: MemoryReporter | None = None,
+    wheels: dict[str, bytes] = WHEELS,
+    platform: str = "linux-64",
 ) -> Lock:
     manifest = loads(
-        '[environment]\nname = "x"\npython = "3.12"\nplatforms = ["linux-64"]\n'
+        f'[environment]\nname = "x"\npython = "3.12"\nplatforms = ["{platform}"]\n'
         f'[pypi]\nindex-url = "https://a.invalid/simple"\ndependencies = ["{dependency}"]\n'
     )
-    index = MemoryIndex("memory://a", WHEELS, yanked=yanked)
+    index = MemoryIndex("memory://a", wheels, yanked=yanked)
     return lock_manifest(
         manifest,
         Sources(index, ("memory://a",), ()),
@@ -92,3 +102,21 @@ def test_upgrade_package_moves_off_the_yanked_pin() -> None:
     assert _pins(moved) == {"lib": "1.0"}
     assert reporter.messages("warning") == []
     assert _pins(_lock("lib<3", {LIB_2: ""}, earlier, Upgrade.of(True, []))) == {"lib": "1.0"}
+
+
+@pytest.mark.parametrize(
+    ("platform", "tag"),
+    [
+        ("linux-64", "cp312-cp312-manylinux_2_4_x86_64"),
+        ("linux-aarch64", "cp312-cp312-manylinux_2_12_aarch64"),
+        ("linux-aarch64", "py3-none-manylinux_2_16_aarch64"),
+    ],
+)
+def test_a_manylinux_level_below_the_machines_oldest_is_not_above_the_floor(
+    platform: str, tag: str
+) -> None:
+    with pytest.raises(ResolutionError) as refused:
+        _lock("old", {}, wheels=dict([build_wheel("old", "1.0", tag=tag)]), platform=platform)
+    message = str(refused.value)
+    assert "refused: 1.0: no wheel for the target's tags" in message
+    assert "above [environment] glibc" not in message
