@@ -18,6 +18,7 @@ from __future__ import annotations
 import pytest
 
 from mlenv.index import MemoryIndex
+from mlenv.judge import verify_lock
 from mlenv.lockfile import Lock
 from mlenv.locking import lock_manifest
 from mlenv.locking_sources import Sources
@@ -77,6 +78,9 @@ def test_a_release_yanked_after_it_was_locked_stays_locked_with_a_warning() -> N
         "lib 2.0 (linux-64) is yanked: broken build; locked only because the earlier lock "
         "pins it (--upgrade-package lib moves it)"
     ]
+    (finding,) = verify_lock(again, again.inputs_hash, None).findings
+    assert "a relock kept it" in finding.message
+    assert "mlenv lock --upgrade-package lib" in finding.hint
 
 
 def test_a_dependency_locked_before_its_yank_stays_locked() -> None:
