@@ -370,8 +370,10 @@ def _marks(platform: str, package: LockedPackage, *, cuda: str | None) -> list[F
         found.append(
             Finding(
                 "warning", "package-yanked", package.name, "a release that is not yanked",
-                "yanked", f"{who} is yanked (PEP 592); the lock takes it through an == pin",
-                "pin a release that is not yanked when one fits",
+                "yanked",
+                f"{who} is yanked (PEP 592); an == pin took it, or a relock kept it",
+                "pin a release that is not yanked when one fits, or move off a kept one with "
+                f"`mlenv lock --upgrade-package {package.name}`",
             )
         )  # fmt: skip
     if cuda is None:

@@ -43,7 +43,7 @@ class LockedPackage:
     cuda: str | None = None
     requires_driver: str | None = None
     # Written only when true, so locks that use neither keep their bytes:
-    yanked: bool = False  # PEP 592: taken through an == pin although the index yanked it
+    yanked: bool = False  # PEP 592: an == pin or the earlier lock took it, though yanked
     cpu_ok: bool = False  # a CPU-only build for a CUDA target, allowed by [cuda] cpu-ok
 
 

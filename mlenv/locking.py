@@ -58,6 +58,7 @@ def lock_manifest(
     target_cuda = cuda_target(manifest)
     requirements = manifest.pypi.requirements()
     resolutions = []
+    kept: dict[str, Mapping[NormalizedName, Version]] = {}  # each platform's earlier pins
     unread_files: set[IndexFile] = set()
     conda: dict[str, tuple[CondaRecord, ...]] = {}
     for target in Target.for_environment(manifest.environment):
@@ -73,7 +74,9 @@ def lock_manifest(
             )
         records = _solve_conda(manifest, target, previous, everything, moving, reporter, sources)
         conda[target.platform] = records
-        preferences = _preferences(previous, target.platform, everything, moving)
+        preferences = kept[target.platform] = _preferences(
+            previous, target.platform, everything, moving
+        )
         resolutions.append(
             resolve(
                 requirements,
@@ -111,7 +114,7 @@ def lock_manifest(
         conda_items = conda_needs(conda_records)
     items = [*(n for needs, _ in read.values() for n in needs.values()), *conda_items.values()]
     unread = [u for _, found in read.values() for u in found.values()]
-    _warn_yanked(resolutions, reporter)
+    _warn_yanked(resolutions, kept, reporter)
     for line in held_back(resolutions, unread_files):
         reporter.warning(line)
     cuda = manifest.cuda
@@ -183,15 +186,26 @@ def _preferences(
     return {}
 
 
-def _warn_yanked(resolutions: Sequence[Resolution], reporter: Reporter) -> None:
-    """PEP 592: pip warns when an == pin takes a yanked file; so does mlenv (the lock marks it)."""
+def _warn_yanked(
+    resolutions: Sequence[Resolution],
+    kept: Mapping[str, Mapping[NormalizedName, Version]],
+    reporter: Reporter,
+) -> None:
+    """PEP 592: pip warns when an == pin takes a yanked file; so does mlenv (the lock marks it),
+    and when a relock keeps an earlier pin yanked since, it says how to move off it."""
     for resolution in resolutions:
+        platform = resolution.target.platform
         for pin in resolution.pins:
             if pin.file.yanked is not None:
                 because = f": {pin.file.yanked}" if pin.file.yanked else ""
+                why = (
+                    f"the earlier lock pins it (--upgrade-package {pin.name} moves it)"
+                    if kept[platform].get(pin.name) == pin.version
+                    else "an == pin names it"
+                )
                 reporter.warning(
-                    f"{pin.name} {pin.version} ({resolution.target.platform}) is yanked"
-                    f"{because}; locked only because an == pin names it"
+                    f"{pin.name} {pin.version} ({platform}) is yanked{because}; "
+                    f"locked only because {why}"
                 )
 
 

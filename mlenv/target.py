@@ -91,11 +91,16 @@ class Target:
         """The oldest glibc (``2.34``) a wheel none of whose ``tags`` fits would fit at, when
         only its manylinux level is above the floor: onnxruntime-gpu 1.31's aarch64 wheel is
         ``manylinux_2_34_aarch64`` alone, and "no wheel for the tags" hides that the fix is
-        ``[environment] glibc``. None when the machine, interpreter or ABI differ."""
+        ``[environment] glibc``. None when the machine, interpreter or ABI differ, or when the
+        level is below the machine's oldest manylinux (``manylinux_2_4_x86_64``: no glibc
+        floor takes it, as pip and uv do not)."""
         needed = []  # the legacy names (manylinux2014: 2.17) are never above a floor (>= 2.17)
+        floor_minor = int(self.glibc.split(".")[1])
         for tag in tags:
             level = _MANYLINUX_RE.fullmatch(tag.platform)
             if level is None or level[3] != self.machine or level[1] != "2":
+                continue
+            if int(level[2]) <= floor_minor:  # below the machine's oldest: never above a floor
                 continue
             floor = Tag(tag.interpreter, tag.abi, self.platform_tags()[0])
             if floor in self.tag_priority:

@@ -64,10 +64,10 @@ class _Provider(_Dependencies, AbstractProvider[Req, Candidate, str]):
         self.python = Version(target.python_full_version)
         self.roots = tuple(roots)
         # a constraint's or an applied override's exact pin opts into a yanked release as a
-        # requirement's does (uv)
+        # requirement's does, and so does the earlier lock's pin (uv)
         bounds = [to_req(c) for c in constraints if applies(c, target.markers)]
         replacing = [r for listed in self.overrides.values() for r in listed]
-        self.opt_ins = OptIns.of((*roots, *bounds, *replacing))
+        self.opt_ins = OptIns.of((*roots, *bounds, *replacing), preferences)
         self.rejections = defaultdict(_Rejections)
         self.required_by = defaultdict(list)
         self.dependencies = {}
@@ -175,9 +175,9 @@ class _Provider(_Dependencies, AbstractProvider[Req, Candidate, str]):
         if not combined.contains(candidate.version, prereleases=True):
             return False
         if candidate.file is not None and candidate.file.yanked is not None:
-            # PEP 592: a yanked file only when the manifest pins exactly its version. Not a
-            # yanked 1.0+cu124 through ``==1.0`` (PEP 440 matches it, but the pin names 1.0):
-            # uv allows a yank only for the very version an ==/=== pin names.
+            # PEP 592: a yanked file only when the manifest (or the earlier lock) pins exactly
+            # its version. Not a yanked 1.0+cu124 through ``==1.0`` (PEP 440 matches it, but
+            # the pin names 1.0): uv allows a yank only for the very version an ==/=== names.
             return candidate.version in exact
         return True
 

@@ -84,7 +84,9 @@ class OptIns:
     deep in the tree cannot pull a yanked file (PEP 592) into the environment. A yanked file is
     taken only when a manifest requirement, a constraint or an applied ``[pypi] overrides``
     entry (uv's rule) pins exactly its version (``==1.0``, not ``==1.*``, nor a local
-    ``1.0+cu124`` through ``==1.0``).
+    ``1.0+cu124`` through ``==1.0``), or when the earlier lock pinned it (``kept``: uv and
+    poetry keep a locked release yanked since, so a relock does not move what nobody asked
+    to move; ``--upgrade-package`` moves it off).
 
     Pre-releases need no opt-in: ``find_matches`` offers every final release in range before any
     pre-release (uv since 0.12), so one is locked only where no final release can be; the
@@ -94,8 +96,10 @@ class OptIns:
     pins: Mapping[NormalizedName, frozenset[Version]]
 
     @classmethod
-    def of(cls, roots: Iterable[Req]) -> OptIns:
-        pins = defaultdict(set)
+    def of(cls, roots: Iterable[Req], kept: Mapping[NormalizedName, Version]) -> OptIns:
+        pins: defaultdict[NormalizedName, set[Version]] = defaultdict(set)
+        for name, version in kept.items():
+            pins[name].add(version)
         for req in roots:
             for spec in req.specifier:
                 if spec.operator in ("==", "===") and "*" not in spec.version:
