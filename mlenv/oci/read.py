@@ -292,8 +292,12 @@ def select(
             where=source.where,
             hint="use a base image built for the lock's platform",
         )
+    # Each a descriptor before they are compared: a digest that is a JSON list was unhashable,
+    # an internal error (attack 223).
+    where = f"{source.where}/index.json"
+    found = [descriptor_of(item, where, MANIFEST_TYPES) for item in matching]
     # One manifest under two tags (skopeo copy to a second tag, docker save of two) is one image.
-    images = {item.get("digest") for item in matching}
+    images = {descriptor.digest for descriptor in found}
     if len(images) != 1:
         tags = (optional_object(item.get("annotations")).get(REF_ANNOTATION) or item.get("digest")
                 for item in matching)  # fmt: skip
@@ -305,7 +309,7 @@ def select(
             hint=f"copy the one to build on into a layout of its own: skopeo copy "
             f"{transport}:{source.where}:TAG oci:DIR:TAG, and set [build] base-image = DIR",
         )
-    return descriptor_of(matching[0], f"{source.where}/index.json", MANIFEST_TYPES)
+    return found[0]
 
 
 _INDEX_DEPTH = 8  # the image spec lets an index list indexes; a few levels is all seen
