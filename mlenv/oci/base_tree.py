@@ -150,10 +150,20 @@ def _refuse(base: BaseImage, name: str, what: str, hint: str, why: str = _DRIVER
 class _Changes:
     """What one layer does to the tracked paths and below the prefix."""
 
-    gone: tuple[str, ...]  # a path: it and all below; "d/": all below d
+    whole: frozenset[str]  # whiteouts: each path and all below it
+    emptied: frozenset[str]  # opaque directories: all below each ("": the root)
     own: dict[str, _Node]  # tracked paths this layer has an entry for
     implied: frozenset[str]  # tracked paths this layer has entries below
     below: frozenset[str]  # paths under the prefix this layer adds
+
+    def deletes(self, name: str) -> bool:
+        """Whether this layer's whiteouts remove ``name`` of a layer below: looked up by its
+        ancestors, not by scanning every whiteout for every path (a layer of 8,000
+        whiteouts over 8,000 paths under the prefix took 31 s, growing as their product:
+        attack 223)."""
+        if name in self.whole or "" in self.emptied:
+            return True
+        return any(a in self.whole or a in self.emptied for a in _ancestors(name))
 
 
 def _walk(base: BaseImage, tracked: set[str], prefix: str) -> tuple[dict[str, _Node], set[str]]:
@@ -174,9 +184,9 @@ def _walk(base: BaseImage, tracked: set[str], prefix: str) -> tuple[dict[str, _N
         if layer not in read:
             read[layer] = _changes(base, layer, tracked, prefix + "/")
         changes = read[layer]
-        for path in changes.gone:
-            nodes = {n: node for n, node in nodes.items() if not _within(n, path)}
-            inside = {n for n in inside if not _within(n, path)}
+        if changes.whole or changes.emptied:
+            nodes = {n: node for n, node in nodes.items() if not changes.deletes(n)}
+            inside = {n for n in inside if not changes.deletes(n)}
         for name in changes.implied - changes.own.keys():
             nodes.setdefault(name, _Node("dir"))
         nodes.update(changes.own)
@@ -186,7 +196,8 @@ def _walk(base: BaseImage, tracked: set[str], prefix: str) -> tuple[dict[str, _N
 
 def _changes(base: BaseImage, layer: Descriptor, tracked: set[str], under: str) -> _Changes:
     """One layer's whiteouts and entries, as ``_walk`` applies them."""
-    gone: list[str] = []
+    whole: set[str] = set()
+    emptied: set[str] = set()
     own: dict[str, _Node] = {}
     implied: set[str] = set()
     below: set[str] = set()
@@ -204,7 +215,7 @@ def _changes(base: BaseImage, layer: Descriptor, tracked: set[str], under: str) 
                 continue
             parent, _, leaf = name.rpartition("/")
             if leaf == _OPAQUE:
-                gone.append(parent + "/" if parent else "")
+                emptied.add(parent)
                 continue
             if leaf.startswith(WHITEOUT):
                 if leaf[len(WHITEOUT) :] in ("", ".", ".."):
@@ -214,7 +225,7 @@ def _changes(base: BaseImage, layer: Descriptor, tracked: set[str], under: str) 
                         "image spec does", "containerd refuses the layer and Docker "
                         "deletes the directory (or its parent) instead",
                     )  # fmt: skip
-                gone.append(f"{parent}/{leaf[len(WHITEOUT) :]}".lstrip("/"))
+                whole.add(f"{parent}/{leaf[len(WHITEOUT) :]}".lstrip("/"))
                 continue
             implied.update(a for a in _ancestors(name) if a in tracked)
             if name in tracked:
@@ -222,7 +233,7 @@ def _changes(base: BaseImage, layer: Descriptor, tracked: set[str], under: str) 
                 own[name] = _Node(kind, member.linkname if member.issym() else "")
             elif name.startswith(under):
                 below.add(name)
-    return _Changes(tuple(gone), own, frozenset(implied), frozenset(below))
+    return _Changes(frozenset(whole), frozenset(emptied), own, frozenset(implied), frozenset(below))
 
 
 def _landing(name: str) -> str:
@@ -236,9 +247,3 @@ def _landing(name: str) -> str:
 def _ancestors(name: str) -> list[str]:
     parts = name.split("/")
     return ["/".join(parts[:n]) for n in range(1, len(parts))]
-
-
-def _within(name: str, gone: str) -> bool:
-    if gone.endswith("/") or gone == "":
-        return name.startswith(gone) and name != gone.rstrip("/")
-    return name == gone or name.startswith(gone + "/")
