@@ -34,9 +34,9 @@ def checked_image(root: Path) -> str:
     the layout (``skopeo copy oci:``, ``mlenv push``) sends. ``index.json``, the one file no
     digest holds, must read alike in every reader (``model.parse_json(one_spelling=True)``),
     and no file is read through a symlink (``_PlainLayout``); so is ``oci-layout``, which must
-    say version 1.0.0: umoci and containerd's import refuse a layout whose marker is missing or
-    of another version, and hang on a FIFO there (attack 223). An OciError names the file and
-    what was expected otherwise."""
+    say version 1.0.0: umoci refuses a layout whose marker is missing or of another version
+    (containerd's import and oras another version) and hangs on a FIFO there (attack 223).
+    An OciError names the file and what was expected otherwise."""
     source = _PlainLayout(root)
     marker = f"{root}/oci-layout"
     layout = parse_json(source.read_file("oci-layout"), marker, one_spelling=True)
