@@ -15,7 +15,7 @@ from typing import Any, BinaryIO, Protocol
 
 from mlenv.cache.held import measure
 from mlenv.digests import is_sha256_digest
-from mlenv.errors import MlenvError
+from mlenv.errors import MlenvError, printable
 from mlenv.install.safety import TAR_EXTENSIONS
 from mlenv.oci.base_config import config_problem
 from mlenv.oci.model import (
@@ -285,10 +285,8 @@ def select(
         and "vnd.docker.reference.type" not in optional_object(item.get("annotations"))
     ]
     if not matching:
-        platforms = [optional_object(i.get("platform")) for i in expanded if isinstance(i, dict)]
-        offered = sorted({f"{p.get('os')}/{p.get('architecture')}" for p in platforms})
         raise OciError(
-            f"the base image has no image for linux/{architecture}, only {', '.join(offered)}",
+            f"the base image has no image for linux/{architecture}, {_offered(expanded)}",
             where=source.where,
             hint="use a base image built for the lock's platform",
         )
@@ -310,6 +308,21 @@ def select(
             f"{transport}:{source.where}:TAG oci:DIR:TAG, and set [build] base-image = DIR",
         )
     return found[0]
+
+
+def _offered(entries: list[Any]) -> str:
+    """What an index holds instead of the image wanted: the platforms of its image manifests,
+    and the media types it lists that are none (an entry spelled ``...MANIFEST.V1+JSON``
+    was shown as "only None/None": attack 223)."""
+    kinds = [(_str(i.get("mediaType")), optional_object(i.get("platform"))) for i in entries
+             if isinstance(i, dict)]  # fmt: skip
+    offered = sorted({f"{p.get('os')}/{p.get('architecture')}" for m, p in kinds
+                      if m in MANIFEST_TYPES})  # fmt: skip
+    others = sorted({printable(m or "(none)", 80) for m, _ in kinds if m not in MANIFEST_TYPES})
+    said = f"only {', '.join(offered)}" if offered else "nor any image manifest"
+    if others:
+        said += f"; it lists entries of media type {', '.join(others[:5])}, no image manifest's"
+    return said
 
 
 _INDEX_DEPTH = 8  # the image spec lets an index list indexes; a few levels is all seen

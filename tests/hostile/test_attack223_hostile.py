@@ -14,6 +14,8 @@ Findings this file pins (each failed before its fix):
 - An ``index.json`` entry whose digest is a JSON list or object ended ``inspect`` (and a build
   on that base) in an internal error (unhashable); ``oci.read.select`` reads every matching
   entry as a descriptor first.
+- An image's entry of a media type in capitals or none was "no image for linux/amd64, only
+  None/None"; ``oci.read._offered`` names the media types that are no image manifest's.
 - ``verify dist/oci`` called a layout whose ``oci-layout`` is missing, of another version, a
   symlink or a FIFO "OK": umoci refuses such a layout (containerd's import and oras one of
   another version), or hangs on the FIFO. ``oci.checked.checked_image`` reads it as it
@@ -232,6 +234,22 @@ def test_an_index_entry_whose_digest_is_no_string_is_an_error(
     assert done.returncode == 1, done.stdout + done.stderr
     assert "internal error" not in done.stderr
     assert f"{layout}/index.json: a descriptor needs a digest and a size" in done.stderr
+
+
+@pytest.mark.parametrize("kind", [str.upper, lambda _: None])
+def test_an_index_entry_of_another_media_type_is_named(tmp_path: Path, kind: Any) -> None:
+    """The image's one entry with its media type in capitals, or with none. Before: "no image
+    for linux/amd64, only None/None"; now the entry's media type is named."""
+    layout = tmp_path / "base"
+    raw_layout(layout, [BASE])
+    index = json.loads((layout / "index.json").read_bytes())
+    index["manifests"][0]["mediaType"] = kind(index["manifests"][0]["mediaType"])
+    (layout / "index.json").write_text(json.dumps(index))
+    done = run_mlenv(["inspect", str(layout), "--platform", PLATFORM], tmp_path)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "None/None" not in done.stderr
+    shown = kind("application/vnd.oci.image.manifest.v1+json") or "(none)"
+    assert f"nor any image manifest; it lists entries of media type {shown}," in done.stderr
 
 
 @pytest.fixture(scope="module")
