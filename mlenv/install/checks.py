@@ -11,6 +11,7 @@ entry points and where each member will land.
 from __future__ import annotations
 
 import configparser
+import csv
 import hashlib
 import lzma
 import posixpath
@@ -358,7 +359,7 @@ def _records(wheel: str, archive: zipfile.ZipFile, dist_info: str) -> dict[str, 
             if records.setdefault(row[0], entry) != entry:
                 problem = f"lists {row[0][:200]!r} twice, with another hash or size"
                 raise refused(wheel, member, problem)
-    except InvalidRecordEntry as exc:
+    except (InvalidRecordEntry, csv.Error) as exc:  # csv: a field over its 131,072 limit
         raise refused(wheel, member, f"has an invalid row: {exc}") from None
     return records
 

@@ -14,6 +14,10 @@ Findings this file pins (each failed before its fix):
 - An ``index.json`` entry whose digest is a JSON list or object ended ``inspect`` (and a build
   on that base) in an internal error (unhashable); ``oci.read.select`` reads every matching
   entry as a descriptor first.
+- A RECORD field over csv's 131,072-character limit ended ``build --offline`` (a wheel's,
+  ``install.checks._records``) and ``inspect`` (an image's, ``inspect._record_owner``) in an
+  internal error; the wheel is refused naming its RECORD, and the image's file is listed
+  with no package.
 - An image's entry of a media type in capitals or none was "no image for linux/amd64, only
   None/None"; ``oci.read._offered`` names the media types that are no image manifest's.
 - ``verify dist/oci`` called a layout whose ``oci-layout`` is missing, of another version, a
@@ -31,11 +35,13 @@ Real processes, real projects built by the real commands and tampered afterwards
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import shutil
 import subprocess
 import sys
+import tarfile
 from pathlib import Path
 from typing import Any
 
@@ -47,9 +53,9 @@ from mlenv.oci.model import OciError
 from mlenv.oci.read import read_base
 from tests.support.cli import run_mlenv
 from tests.support.engines import tool
-from tests.support.fetch_project import fetched_links_project
+from tests.support.fetch_project import build_refusal, fetched_links_project
 from tests.support.growth import growth
-from tests.support.raw_layout import PLATFORM, raw_layout
+from tests.support.raw_layout import PLATFORM, raw_layout, tar_layout
 from tests.support.raw_wheels import DIST_INFO, METADATA, WHEEL, raw_wheel, record_hash
 from tests.support.streamed_wheels import big_blob, install_as
 from tests.support.wheels import build_wheel
@@ -217,6 +223,38 @@ def test_a_record_repeating_a_row_exactly_still_installs(tmp_path: Path, big: An
     wheel = _twice(tmp_path, content, content, content)
     installed = install_as([wheel], tmp_path / "staging", big)
     assert installed.bytes >= len(content)
+
+
+def test_a_record_field_past_csvs_limit_refuses_the_wheel(tmp_path: Path) -> None:
+    """A RECORD row whose path is 200,000 characters (csv reads at most 131,072 a field).
+    Before: ``build --offline`` ended in "internal error" (``_csv.Error``); now exit 1 naming
+    the wheel's RECORD."""
+    rows = [("evil/x.py", b"x = 1\n"), (f"{DIST_INFO}/METADATA", METADATA)]
+    rows.append((f"{DIST_INFO}/WHEEL", WHEEL))
+    record = "".join(f"{n},{record_hash(d)},{len(d)}\n" for n, d in rows)
+    record += "evil/" + "a" * 200_000 + f",,\n{DIST_INFO}/RECORD,,\n"
+    wheel = raw_wheel(tmp_path, [("evil/x.py", b"x = 1\n")], record=record)
+    stderr = build_refusal(tmp_path / "project", (wheel.name, wheel.read_bytes()))
+    assert "internal error" not in stderr
+    assert f"member '{DIST_INFO}/RECORD' has an invalid row: field larger than field limit" in (
+        stderr
+    )
+
+
+def test_inspect_reads_an_image_whose_record_csv_cannot_read(tmp_path: Path) -> None:
+    """An image's dist-info RECORD with a 200,000-character field. Before: ``inspect`` ended
+    in "internal error"; now the file is listed, owned by no package."""
+    name = "usr/lib/python3/dist-packages/x-1.0.dist-info/RECORD"
+    data = b"x/" + b"a" * 200_000 + b".py,,\n"
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as archive:
+        member = tarfile.TarInfo(name)
+        member.size = len(data)
+        archive.addfile(member, io.BytesIO(data))
+    tar_layout(tmp_path / "image", [buffer.getvalue()])
+    done = run_mlenv(["inspect", str(tmp_path / "image"), "--platform", PLATFORM], tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert name in done.stdout
 
 
 @pytest.mark.parametrize("digest", [[1], {"sha256": "0" * 64}, ["sha256:" + "0" * 64]])
