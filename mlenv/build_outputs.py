@@ -166,41 +166,50 @@ def checked_base(
     (``reuse`` None): no base."""
     if reuse is None:
         return None
-    base = None
-    if manifest.build.base_image is not None:
-        from mlenv.oci.base import layout_digest
-        from mlenv.oci.base_tree import fit, volume_over
+    if manifest.build.base_image is None:
+        _check_depth(manifest, len(reuse.plans), 0)
+        return None
+    from mlenv.oci.base import layout_digest
+    from mlenv.oci.base_tree import fit, volume_over
 
-        prefix, interpreter = manifest.environment.prefix, manifest.environment.interpreter
-        if interpreter is not None and interpreter.startswith(prefix.rstrip("/") + "/"):
-            interpreter = None  # conda's python, which the environment brings
-        layout = manifest_dir / manifest.build.base_image
-        image = read_base(layout, platform=platform, digest=layout_digest(layout))
-        found = fit(image, prefix, interpreter, reuse.passed)
-        reuse.on_base(found.missing)
-        if not found.interpreter:
-            reporter.warning(
-                f"the base image has no {interpreter}, the environment's interpreter: its "
-                "bin/python links to nothing (use a base with that Python, or set "
-                "[environment] interpreter to the base's)"
-            )
-        if (volume := volume_over(image, prefix)) is not None:
-            reporter.warning(
-                f"the base image declares a volume at {volume}: Docker copies the environment "
-                "into a new volume for every container, and a mount there hides it (choose a "
-                "prefix outside it)"
-            )
-        base = image
-    depth = len(reuse.plans) + (len(base.layers) if base is not None else 0)
-    if depth > MAX_LAYERS:
-        raise BuildError(
-            f"the image would have {depth} layers, {len(reuse.plans)} of them the environment's; "
-            f"Docker and Podman run at most {MAX_LAYERS}",
-            where=f"{manifest.source}: [build].layers",
-            hint=f"set layers to at most {MAX_LAYERS - depth + len(reuse.plans)}, or use a base "
-            "image with fewer layers",
+    prefix, interpreter = manifest.environment.prefix, manifest.environment.interpreter
+    if interpreter is not None and interpreter.startswith(prefix.rstrip("/") + "/"):
+        interpreter = None  # conda's python, which the environment brings
+    layout = manifest_dir / manifest.build.base_image
+    base = read_base(layout, platform=platform, digest=layout_digest(layout))
+    _check_depth(manifest, len(reuse.plans), len(base.layers))
+    found = fit(base, prefix, interpreter, reuse.passed)
+    reuse.on_base(found.missing)
+    if not found.interpreter:
+        reporter.warning(
+            f"the base image has no {interpreter}, the environment's interpreter: its "
+            "bin/python links to nothing (use a base with that Python, or set "
+            "[environment] interpreter to the base's)"
+        )
+    if (volume := volume_over(base, prefix)) is not None:
+        reporter.warning(
+            f"the base image declares a volume at {volume}: Docker copies the environment "
+            "into a new volume for every container, and a mount there hides it (choose a "
+            "prefix outside it)"
         )
     return base
+
+
+def _check_depth(manifest: Manifest, own: int, based: int) -> None:
+    """Refuse an image of more layers than a runtime stacks, before any base layer is
+    inflated: a base listing one layer 1,000 times was inflated 1,000 times first (attack
+    223). The hint offers a layer count only when one is left for the environment."""
+    if own + based <= MAX_LAYERS:
+        return
+    room = MAX_LAYERS - based
+    raise BuildError(
+        f"the image would have {own + based} layers, {own} of them the environment's; "
+        f"Docker and Podman run at most {MAX_LAYERS}",
+        where=f"{manifest.source}: [build].layers",
+        hint=f"set layers to at most {room}, or use a base image with fewer layers"
+        if room >= 1
+        else f"use a base image with fewer layers: this one has {based}",
+    )
 
 
 def stream_entries(tree: list[Entry], streamed: Sequence[StreamedMember], dest: str) -> list[Entry]:

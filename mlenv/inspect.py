@@ -211,13 +211,17 @@ class _Owner:
     paths: tuple[str, ...]
 
 
-def _record_owner(member: str, data: bytes) -> _Owner:
-    """A wheel's files from its RECORD, as paths in the image."""
+def _record_owner(member: str, data: bytes) -> _Owner | None:
+    """A wheel's files from its RECORD, as paths in the image; None for a RECORD csv cannot
+    read (a field over its 131,072 limit was an internal error: attack 223)."""
     dist_info = posixpath.dirname(member)
     site = posixpath.dirname(dist_info)
     name, _, version = posixpath.basename(dist_info).removesuffix(".dist-info").partition("-")
     rows = csv.reader(io.StringIO(data.decode("utf-8", errors="replace")))
-    paths = tuple(posixpath.normpath(posixpath.join(site, row[0])) for row in rows if row)
+    try:
+        paths = tuple(posixpath.normpath(posixpath.join(site, row[0])) for row in rows if row)
+    except csv.Error:
+        return None
     return _Owner(canonicalize_name(name), version, "pypi", paths)
 
 

@@ -11,6 +11,7 @@ entry points and where each member will land.
 from __future__ import annotations
 
 import configparser
+import csv
 import hashlib
 import lzma
 import posixpath
@@ -346,12 +347,21 @@ def _check_metadata(
 
 
 def _records(wheel: str, archive: zipfile.ZipFile, dist_info: str) -> dict[str, RecordEntry]:
+    """RECORD's rows by path. A path listed twice with other hashes or sizes is refused: the
+    rows vouch for two contents, and which one a reader takes (installer's dict the last, a
+    scan the first) decides whether the installed file is what RECORD says (attack 223)."""
     member = f"{dist_info}/RECORD"
     rows = _read_text(wheel, archive, member).splitlines()
+    records: dict[str, RecordEntry] = {}
     try:
-        return {row[0]: RecordEntry.from_elements(*row) for row in parse_record_file(rows)}
-    except InvalidRecordEntry as exc:
+        for row in parse_record_file(rows):
+            entry = RecordEntry.from_elements(*row)
+            if records.setdefault(row[0], entry) != entry:
+                problem = f"lists {row[0][:200]!r} twice, with another hash or size"
+                raise refused(wheel, member, problem)
+    except (InvalidRecordEntry, csv.Error) as exc:  # csv: a field over its 131,072 limit
         raise refused(wheel, member, f"has an invalid row: {exc}") from None
+    return records
 
 
 def _scripts(wheel: str, archive: zipfile.ZipFile, dist_info: str, names: set[str]) -> list[str]:

@@ -1,6 +1,6 @@
 """The image an OCI layout output holds, checked as a deploy will read it (``verify dist/oci``):
 every blob it reaches hashed, ``index.json`` read as every reader reads it, nothing read
-through a symlink."""
+through a symlink; ``oci-layout`` is read as a deploy's tool reads it."""
 
 from __future__ import annotations
 
@@ -33,9 +33,15 @@ def checked_image(root: Path) -> str:
     (indexes, manifests, configs, layers) is hashed against its descriptor: what a deploy of
     the layout (``skopeo copy oci:``, ``mlenv push``) sends. ``index.json``, the one file no
     digest holds, must read alike in every reader (``model.parse_json(one_spelling=True)``),
-    and no file is read through a symlink (``_PlainLayout``). An OciError names the file and
-    what was expected otherwise."""
+    and no file is read through a symlink (``_PlainLayout``); so is ``oci-layout``, which must
+    say version 1.0.0: umoci refuses a layout whose marker is missing or of another version
+    (containerd's import and oras another version) and hangs on a FIFO there (attack 223).
+    An OciError names the file and what was expected otherwise."""
     source = _PlainLayout(root)
+    marker = f"{root}/oci-layout"
+    layout = parse_json(source.read_file("oci-layout"), marker, one_spelling=True)
+    if layout.get("imageLayoutVersion") != "1.0.0":
+        raise OciError("not an OCI image layout 1.0.0", where=marker)
     where = f"{root}/index.json"
     index = parse_json(source.read_file("index.json"), where, one_spelling=True)
     entries = as_list(index.get("manifests"), where)

@@ -15,7 +15,7 @@ from typing import Any, BinaryIO, Protocol
 
 from mlenv.cache.held import measure
 from mlenv.digests import is_sha256_digest
-from mlenv.errors import MlenvError
+from mlenv.errors import MlenvError, printable
 from mlenv.install.safety import TAR_EXTENSIONS
 from mlenv.oci.base_config import config_problem
 from mlenv.oci.model import (
@@ -285,15 +285,17 @@ def select(
         and "vnd.docker.reference.type" not in optional_object(item.get("annotations"))
     ]
     if not matching:
-        platforms = [optional_object(i.get("platform")) for i in expanded if isinstance(i, dict)]
-        offered = sorted({f"{p.get('os')}/{p.get('architecture')}" for p in platforms})
         raise OciError(
-            f"the base image has no image for linux/{architecture}, only {', '.join(offered)}",
+            f"the base image has no image for linux/{architecture}, {_offered(expanded)}",
             where=source.where,
             hint="use a base image built for the lock's platform",
         )
+    # Each a descriptor before they are compared: a digest that is a JSON list was unhashable,
+    # an internal error (attack 223).
+    where = f"{source.where}/index.json"
+    found = [descriptor_of(item, where, MANIFEST_TYPES) for item in matching]
     # One manifest under two tags (skopeo copy to a second tag, docker save of two) is one image.
-    images = {item.get("digest") for item in matching}
+    images = {descriptor.digest for descriptor in found}
     if len(images) != 1:
         tags = (optional_object(item.get("annotations")).get(REF_ANNOTATION) or item.get("digest")
                 for item in matching)  # fmt: skip
@@ -305,7 +307,22 @@ def select(
             hint=f"copy the one to build on into a layout of its own: skopeo copy "
             f"{transport}:{source.where}:TAG oci:DIR:TAG, and set [build] base-image = DIR",
         )
-    return descriptor_of(matching[0], f"{source.where}/index.json", MANIFEST_TYPES)
+    return found[0]
+
+
+def _offered(entries: list[Any]) -> str:
+    """What an index holds instead of the image wanted: the platforms of its image manifests,
+    and the media types it lists that are none (an entry spelled ``...MANIFEST.V1+JSON``
+    was shown as "only None/None": attack 223)."""
+    kinds = [(_str(i.get("mediaType")), optional_object(i.get("platform"))) for i in entries
+             if isinstance(i, dict)]  # fmt: skip
+    offered = sorted({f"{p.get('os')}/{p.get('architecture')}" for m, p in kinds
+                      if m in MANIFEST_TYPES})  # fmt: skip
+    others = sorted({printable(m or "(none)", 80) for m, _ in kinds if m not in MANIFEST_TYPES})
+    said = f"only {', '.join(offered)}" if offered else "nor any image manifest"
+    if others:
+        said += f"; it lists entries of media type {', '.join(others[:5])}, no image manifest's"
+    return said
 
 
 _INDEX_DEPTH = 8  # the image spec lets an index list indexes; a few levels is all seen

@@ -4,7 +4,8 @@ network and secrets tests serve WHEELS from a loopback index and point make_proj
 ``build_refusal``: one that locks and builds a single (hostile) wheel from a find-links
 directory, whose build must be refused. ``index_and_links``: one whose manifest names an index and
 the relative find-links directory ``wheels``; ``locked_index_and_links_project``: such a one
-locked, for tests that edit its lock."""
+locked, for tests that edit its lock. ``fetched_links_project``: one that locks ``app`` from a
+find-links directory alone, locked and fetched."""
 
 from __future__ import annotations
 
@@ -85,3 +86,22 @@ def locked_index_and_links_project(tmp_path: Path) -> tuple[Path, str]:
     result = run_mlenv(["lock"], cwd=project)
     assert result.returncode == 0, result.stderr
     return project, (project / "mlenv.lock").read_text()
+
+
+def fetched_links_project(root: Path, wheels: Iterable[tuple[str, bytes]], more: str = "") -> Path:
+    """``root`` made a project taking ``app`` from the find-links directory ``wheels`` (holding
+    ``wheels``) for a base's ``/usr/bin/python3.11``, locked and fetched into the cache
+    ``root.parent / "cache"``; ``more``: the manifest's last lines."""
+    (root / "wheels").mkdir(parents=True)
+    for filename, data in wheels:
+        (root / "wheels" / filename).write_bytes(data)
+    (root / "mlenv.toml").write_text(
+        '[environment]\nname = "links"\npython = "3.11"\ninterpreter = "/usr/bin/python3.11"\n'
+        '[pypi]\nindex-url = "file:///nonexistent-mlenv-index/simple"\nfind-links = ["wheels"]\n'
+        f'dependencies = ["app"]\n{more}'
+    )
+    env = {"MLENV_CACHE_DIR": str(root.parent / "cache")}
+    for command in (["lock"], ["fetch"]):
+        done = run_mlenv(command, root, env)
+        assert done.returncode == 0, done.stderr
+    return root
