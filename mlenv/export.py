@@ -122,7 +122,10 @@ def _notes(package: LockedPackage) -> list[str]:
     """What the lock marks about a package beyond its pin, for humans reading an export."""
     found = []
     if package.yanked:
-        found.append(f"{package.name} {package.version} is yanked (PEP 592), pinned with ==")
+        found.append(
+            f"{package.name} {package.version} is yanked (PEP 592): an == pin took it, or a "
+            "relock kept it"
+        )
     if package.cpu_ok:
         found.append(f"{package.name} {package.version} is a CPU-only build ([cuda] cpu-ok)")
     return found

@@ -31,8 +31,10 @@ from mlenv.locking_sources import Sources
 from mlenv.manifest import Manifest
 from mlenv.report import Reporter
 from mlenv.resolver.candidates import PREFETCH_WORKERS
-from mlenv.resolver.model import Resolution
+from mlenv.resolver.model import Resolution, ResolutionError, to_req
 from mlenv.resolver.policy import CandidatePolicy
+from mlenv.resolver.pypi_rules import OptIns
+from mlenv.resolver.requirements import applies
 from mlenv.resolver.resolve import resolve
 from mlenv.target import Target
 
@@ -58,7 +60,7 @@ def lock_manifest(
     target_cuda = cuda_target(manifest)
     requirements = manifest.pypi.requirements()
     resolutions = []
-    kept: dict[str, Mapping[NormalizedName, Version]] = {}  # each platform's earlier pins
+    kept: dict[str, Mapping[NormalizedName, LockedPackage]] = {}  # each platform's earlier pins
     unread_files: set[IndexFile] = set()
     conda: dict[str, tuple[CondaRecord, ...]] = {}
     for target in Target.for_environment(manifest.environment):
@@ -74,9 +76,8 @@ def lock_manifest(
             )
         records = _solve_conda(manifest, target, previous, everything, moving, reporter, sources)
         conda[target.platform] = records
-        preferences = kept[target.platform] = _preferences(
-            previous, target.platform, everything, moving
-        )
+        kept[target.platform] = _kept(previous, target.platform, everything, moving)
+        preferences = {name: Version(p.version) for name, p in kept[target.platform].items()}
         resolutions.append(
             resolve(
                 requirements,
@@ -114,7 +115,8 @@ def lock_manifest(
         conda_items = conda_needs(conda_records)
     items = [*(n for needs, _ in read.values() for n in needs.values()), *conda_items.values()]
     unread = [u for _, found in read.values() for u in found.values()]
-    _warn_yanked(resolutions, kept, reporter)
+    _same_kept_files(resolutions, kept, facts)
+    _warn_yanked(manifest, resolutions, kept, reporter)
     for line in held_back(resolutions, unread_files):
         reporter.warning(line)
     cuda = manifest.cuda
@@ -171,36 +173,78 @@ def _locked_conda(record: CondaRecord, needs: Mapping[str, PackageNeed]) -> Cond
     return replace(record, requires_driver=_entry_driver(needs.get(record.url)))
 
 
-def _preferences(
+def _kept(
     previous: Lock | None, platform: str, everything: bool, moving: frozenset[NormalizedName]
-) -> dict[NormalizedName, Version]:
+) -> dict[NormalizedName, LockedPackage]:
+    """The earlier lock's entries a relock keeps where they still fit (its preferences)."""
     if previous is None or everything:
         return {}
     for locked in previous.platforms:
         if locked.platform == platform:
             return {
-                canonicalize_name(p.name): Version(p.version)
+                canonicalize_name(p.name): p
                 for p in locked.packages
                 if canonicalize_name(p.name) not in moving
             }
     return {}
 
 
-def _warn_yanked(
+def _same_kept_files(
     resolutions: Sequence[Resolution],
-    kept: Mapping[str, Mapping[NormalizedName, Version]],
+    kept: Mapping[str, Mapping[NormalizedName, LockedPackage]],
+    facts: Mapping[str, tuple[str, int]],
+) -> None:
+    """A yanked release the earlier lock pinned is kept as the file it locked, never as other
+    bytes: an index that yanks a release and serves its file changed (or another file of it)
+    is refused, not locked under the earlier lock's opt-in with only the yank said."""
+    for resolution in resolutions:
+        for pin in resolution.pins:
+            earlier = kept[resolution.target.platform].get(pin.name)
+            if (
+                pin.file.yanked is None
+                or earlier is None
+                or Version(earlier.version) != pin.version
+            ):
+                continue
+            sha256 = facts[pin.file.url][0]
+            if (pin.file.filename, sha256) != (earlier.filename, earlier.sha256):
+                raise ResolutionError(
+                    f"{pin.name} {pin.version} is yanked, and the index now serves "
+                    f"{pin.file.filename} (sha256 {sha256}) where the earlier lock pinned "
+                    f"{earlier.filename} (sha256 {earlier.sha256}): a yanked release is kept "
+                    "only as the file the lock pinned",
+                    where=f"{pin.name} ({resolution.target.platform})",
+                    hint=f"`mlenv lock --upgrade-package {pin.name}` moves off it (or takes the "
+                    "file the index serves now, when an == pin names it); ask the index why "
+                    "its bytes changed",
+                )
+
+
+def _warn_yanked(
+    manifest: Manifest,
+    resolutions: Sequence[Resolution],
+    kept: Mapping[str, Mapping[NormalizedName, LockedPackage]],
     reporter: Reporter,
 ) -> None:
     """PEP 592: pip warns when an == pin takes a yanked file; so does mlenv (the lock marks it),
-    and when a relock keeps an earlier pin yanked since, it says how to move off it."""
+    and when a relock keeps an earlier pin yanked since, it says how to move off it (not when
+    the manifest pins it too: ``--upgrade-package`` cannot move that one)."""
+    pypi = manifest.pypi
+    named = (*pypi.requirements(), *pypi.constraint_requirements(), *pypi.override_requirements())
     for resolution in resolutions:
         platform = resolution.target.platform
+        pinned = OptIns.of(
+            [to_req(r) for r in named if applies(r, resolution.target.markers)], {}
+        ).pins
         for pin in resolution.pins:
             if pin.file.yanked is not None:
                 because = f": {pin.file.yanked}" if pin.file.yanked else ""
+                earlier = kept[platform].get(pin.name)
                 why = (
                     f"the earlier lock pins it (--upgrade-package {pin.name} moves it)"
-                    if kept[platform].get(pin.name) == pin.version
+                    if pin.version not in pinned.get(pin.name, ())
+                    and earlier is not None
+                    and Version(earlier.version) == pin.version
                     else "an == pin names it"
                 )
                 reporter.warning(

@@ -19,7 +19,10 @@ from mlenv.platforms import by_name
 if TYPE_CHECKING:  # the lock reader needs Target; the no-op `lock` must not import the manifest
     from mlenv.manifest import Environment
 
-_MANYLINUX_RE = LazyPattern(r"manylinux_(\d+)_(\d+)_(\w+)")
+# PEP 600's spelling as a target lists it: ASCII digits without a leading zero, a glibc minor
+# of at most three digits (``manylinux_2_035`` is no tag a floor lists; 5,000 digits are past
+# int's limit, and one such file on a page ended the lock in a traceback)
+_MANYLINUX_RE = LazyPattern(r"manylinux_2_([1-9][0-9]{0,2})_(\w+)")
 _LEGACY_MANYLINUX = {17: "manylinux2014", 12: "manylinux2010", 5: "manylinux1"}
 
 
@@ -98,13 +101,13 @@ class Target:
         floor_minor = int(self.glibc.split(".")[1])
         for tag in tags:
             level = _MANYLINUX_RE.fullmatch(tag.platform)
-            if level is None or level[3] != self.machine or level[1] != "2":
+            if level is None or level[2] != self.machine:
                 continue
-            if int(level[2]) <= floor_minor:  # below the machine's oldest: never above a floor
+            if int(level[1]) <= floor_minor:  # below the machine's oldest: never above a floor
                 continue
             floor = Tag(tag.interpreter, tag.abi, self.platform_tags()[0])
             if floor in self.tag_priority:
-                needed.append(int(level[2]))
+                needed.append(int(level[1]))
         return f"2.{min(needed)}" if needed else None
 
     @cached_property

@@ -149,7 +149,7 @@ def _elsewhere(item: PackageNeed, arch: str, machine: str) -> str | None:
     none either. Another machine is named only where the row judging its build of this release
     for this CUDA (``_floor``) carries it: x86_64's CUDA 12.8 torch has no sm_60, which its
     CUDA 12.6 builds carry."""
-    rows = [floor for floor in _floors() if item.name in floor.packages]
+    rows = [floor for floor in _floors() if _listed(item) in floor.packages]
     if any(not _gap(floor, arch) for floor in rows if floor.machine == machine):
         return None
     lowest = min((f.lowest for f in rows if f.machine == machine), key=arch_cc)
@@ -200,7 +200,7 @@ def _tegra_only(item: PackageNeed, arch: str) -> bool:
     build would cover it by a lower minor's code at best (Orin's sm_87 in a 2.9 build from
     sm_80), which ``_jetson`` does not judge, so the way out is a JetPack build."""
     cc = arch_cc(arch)
-    rows = (f for f in _floors() if item.name in f.packages and f.machine == "aarch64")
+    rows = (f for f in _floors() if _listed(item) in f.packages and f.machine == "aarch64")
     return cc in JETSON_ONLY_CCS and not any(_own(cc, floor.built) for floor in rows)
 
 
@@ -221,6 +221,12 @@ def _jetson(item: PackageNeed, arch: str, built: str) -> Said:
     )
 
 
+def _listed(item: PackageNeed) -> str:
+    """The name the table lists the package by: PyTorch's conda channel names torch
+    ``pytorch``, and its builds carry the wheels' GPU code (``cuda.needs``)."""
+    return "torch" if item.need.conda and item.name == "pytorch" else item.name
+
+
 def _floor(item: PackageNeed, machine: str) -> _Floor | None:
     """The first row naming the package, its CUDA, its release (the local label ignored:
     +cu128 is the build, not the release; a pre-release read as the release it leads to:
@@ -231,7 +237,7 @@ def _floor(item: PackageNeed, machine: str) -> _Floor | None:
     except InvalidVersion:
         release = None
     for floor in _floors():
-        releases = floor.packages.get(item.name)
+        releases = floor.packages.get(_listed(item))
         if releases is None or floor.machine != machine:
             continue
         if not floor.first <= item.need.cuda <= floor.last:
