@@ -10,9 +10,9 @@ import re
 
 from mlenv.lazy_pattern import LazyPattern
 from mlenv.redaction_headers import credential_name, secret_headers
-from mlenv.redaction_lines import KNOWN_TOKEN as _KNOWN_TOKEN
 from mlenv.redaction_lines import hide as _hide
 from mlenv.redaction_lines import hide_lines
+from mlenv.redaction_tokens import hide_tokens
 from mlenv.redaction_userinfo import ENCODED_USERINFO as _ENCODED_USERINFO
 from mlenv.redaction_userinfo import GLUE, S_CONTROLS, WEB_SCHEME, WIDE_BLANK
 from mlenv.redaction_userinfo import RAW_PASSWORD as _RAW_PASSWORD
@@ -160,7 +160,7 @@ _SCHEME = LazyPattern(r"[A-Za-z][A-Za-z0-9+.-]*://")
 def redact_urls(text: str) -> str:
     """``text`` with every secret a URL carries replaced by ``***``: userinfo, secret query
     parameters, anaconda.org ``/t/<token>`` paths, ``Basic``/``Bearer`` values and the tokens
-    whose prefix names them (``_KNOWN_TOKEN``: ``ghp_...``, ``hf_...``). For data
+    whose prefix names them (``redaction_tokens``: ``ghp_...``, ``hf_...``). For data
     that must stay what it is (a location counted in the inputs hash, the manifest a bundle
     carries): a credential header's value runs to the end of its line, which in a TOML file
     would cut a string (``"google-auth=2.0"``) and in a location would change its hash."""
@@ -173,7 +173,7 @@ def _url_secrets(text: str) -> str:
     text = _userinfo(text)
     text = _secret_params(text)
     text = _PATH_TOKEN.sub(r"\g<head>***", text)
-    return _KNOWN_TOKEN.sub(r"\g<prefix>***", text)
+    return hide_tokens(text)
 
 
 def _secret_options(text: str) -> str:
