@@ -77,11 +77,13 @@ _ENCODED_VALUE = LazyPattern(r"(?:[^%&#;\s\"'<>]|%(?!26|3[Bb]|23)[0-9A-Fa-f]{2})
 # anaconda.org channel tokens: https://conda.anaconda.org/t/<token>/channel
 # (a tab or line break inside one or before it, which a URL reader drops, joins its pieces,
 # as does any other ``\s`` control or a blank but the space (a NBSP), which it keeps encoded
-# in the path; ``https:/`` is ``https://`` to it, and is how a path spells the URL:
+# in the path; one space too where a piece after it runs up to the channel's '/'
+# (``/t/ab cd/conda-forge``; prose after a token reaches no '/' so soon);
+# ``https:/`` is ``https://`` to it, and is how a path spells the URL:
 # ``MLENV_MANIFEST``'s error). A host is 300 characters at most: a longer run, which glue
 # lets cross URLs, rescanned (quadratic).
 _IN_SEGMENT = S_CONTROLS + WIDE_BLANK
-_GLUED_SEGMENT = rf"[{_IN_SEGMENT}]*[^/\s]+(?:[{_IN_SEGMENT}]+[^/\s]+)*"
+_GLUED_SEGMENT = rf"[{_IN_SEGMENT}]*[^/\s]+(?:[{_IN_SEGMENT}]+[^/\s]+)*(?: [^/\s]++(?=/))?"
 _PATH_TOKEN = LazyPattern(
     rf"(?P<head>(?::(?:{GLUE}*/){{2}}|{WEB_SCHEME}[/\\]+)(?:[^/\\\s]|{GLUE}){{1,300}}"
     rf"/{GLUE}*t{GLUE}*/){_GLUED_SEGMENT}"
@@ -95,10 +97,20 @@ _TOKEN_SEGMENT = LazyPattern(_GLUED_SEGMENT)
 # ``Basic wheels`` or ``Bearer Tokens/linux`` is a path, kept whole). Text shown hides every
 # value, and ``BASIC`` and ``bearer`` in any case too (lowercase ``basic`` is prose's word).
 # A tab or a folded line (HTTP's obs-fold: CRLF, raw or escaped, then a blank) may stand
-# between a scheme and a value shown that looks like a credential (prose wraps at a LF).
+# between a scheme and a value shown that looks like a credential. Prose wraps at a LF
+# (``Bearer`` then ``  NewConnectionError``): after a LF fold only a token's shape is one,
+# 16 characters or more, a digit among them (``_LOOKS_TOKEN``).
 _LOOKS_SECRET = r"(?=[A-Za-z0-9._~+=-][a-z._~-]*[A-Z0-9+=])"
 _VALUE = r"[A-Za-z0-9._~+/=-]+"
-_FOLDED = r"(?:[ \t]*(?:\r\n|\\r\\n))?[ \t]+" + _LOOKS_SECRET
+_LOOKS_TOKEN = r"(?=[A-Za-z0-9._~+/=-]{16})(?=[A-Za-z._~+/=-]*+[0-9])"
+_FOLDED = (
+    r"(?:(?:[ \t]*(?:\r\n|\\r\\n))?[ \t]+"
+    + _LOOKS_SECRET
+    + r"|[ \t]*(?:\n|\\n)[ \t]+"
+    + _LOOKS_SECRET
+    + _LOOKS_TOKEN
+    + ")"
+)
 _AUTH_VALUE = LazyPattern(r"(?P<scheme>\b(?:Basic|Bearer) +)" + _LOOKS_SECRET + _VALUE)
 _AUTH_VALUE_SHOWN = LazyPattern(
     rf"(?P<scheme>\b(?:Basic|BASIC|(?i:bearer))(?: +|{_FOLDED})){_VALUE}"
