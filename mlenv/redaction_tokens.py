@@ -31,21 +31,29 @@ _ENCODED = (
     r"|\\{1,2}(?:(?:x1[bB]|u001[bB])\[[0-?]*+[ -/]*+[@-~]|[tnr]"
     r"|(?:x|u00)(?:[0189][0-9A-Fa-f]|7[Ff]|[aA][0dD])|u200[b-fB-F]|u2060|u[fF][eE][fF][fF])"
 )
-GLUE = LazyPattern(rf"(?:{_SEQUENCE}|[\x00-\x1f\x7f-\xa0\xad]|{_MARKS}|{_ENCODED})++")
-# Each run of glue is read as one NUL (itself glue) before the tokens are looked for, so
-# their pattern spells the glue as that one character: spelled in full fifty times over, it
-# took the pattern from 4 ms to 10 ms to compile, which every lock pays.
+GLUE = LazyPattern(
+    rf"(?:{_SEQUENCE}|[\x01-\x08\x0b\x0c\x0e-\x1f\x7f-\xa0\xad]|{_MARKS}|{_ENCODED})++"
+)
+# Each run of glue is read as one NUL before the tokens are looked for, so their pattern
+# spells the glue as a class of four (``_JOINTS``: a NUL, a tab and the line breaks, which it
+# reads itself: most texts hold only those, and need no joining). Spelled in full fifty times
+# over, glue took the pattern from 4 ms to 10 ms to compile, which every lock pays.
 _JOINT = "\x00"
+_JOINTS = r"[\x00\t\n\r]"
+# A character glue may start with: none but a text's plain ASCII, its tabs and line breaks,
+# is. A text without one (most) is not joined: the glue's alternatives, tried at every
+# character, took twice the token pattern's time.
+_MAY_GLUE = LazyPattern(r"[^\x00\t\n\r -$&-\[\]-~]")
 
 
 def _glued(chars: str) -> str:
-    """One of ``chars``, or a joint before one: a token split by glue is still one."""
-    return rf"(?:{chars}|\x00(?={chars}))"
+    """One of ``chars``, or joints before one: a token split by glue is still one."""
+    return rf"(?:{chars}|{_JOINTS}++(?={chars}))"
 
 
 def _spelled(prefix: str) -> str:
-    """``prefix``'s characters with a joint allowed between them (``gh\\np_``)."""
-    return "\x00?".join(re.findall(r"\[[^]]*\]|.", prefix))
+    """``prefix``'s characters with joints allowed between them (``gh\\np_``)."""
+    return f"{_JOINTS}*".join(re.findall(r"\[[^]]*\]|.", prefix))
 
 
 _WORD_CHAR = _glued(r"[\w-]")
@@ -81,7 +89,7 @@ KNOWN_TOKEN = LazyPattern(
     rf"|(?(xox){_DIGIT}+{_DASH}{_WORD_CHAR}{{0,64}}?{_ALNUM}{{20}}{_WORD_CHAR}*{_NOT_YOURS}"
     rf"|(?(github_pat)(?={_ALNUM_UNDERSCORE}{{0,29}}[A-Z]){_ALNUM_UNDERSCORE}{{30,}}"
     rf"(?![A-Za-z0-9_]|-[0-9]){_NOT_YOURS}"
-    rf"|(?=[A-Z0-9\x00]*+[a-z])(?=[a-z0-9\x00]*+[A-Z])"
+    rf"|(?=[A-Z0-9\x00\t\n\r]*+[a-z])(?=[a-z0-9\x00\t\n\r]*+[A-Z])"
     rf"{_ALNUM}{{30,}}(?![A-Za-z0-9]|-[0-9]))"
 )
 
@@ -90,11 +98,11 @@ def hide_tokens(text: str) -> str:
     """``text`` with the body of every known token (``KNOWN_TOKEN``) as ``***``, its prefix
     kept as written: found in ``text`` with each run of glue read as one joint, then hidden in
     ``text`` itself, glue and all."""
-    joined = GLUE.sub(_JOINT, text)
+    joined = GLUE.sub(_JOINT, text) if _MAY_GLUE.search(text) else text
     found = list(KNOWN_TOKEN.finditer(joined))
     if not found:
         return text
-    origin = _origins(text)
+    origin = range(len(text) + 1) if joined is text else _origins(text)
     pieces: list[str] = []
     done = 0
     for match in found:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 
 import pytest
 from hypothesis import given
@@ -85,9 +86,15 @@ GLUE_CHARACTERS = {
 
 
 def test_the_token_glue_takes_exactly_the_controls_and_invisible_marks() -> None:
-    """Guards redaction_tokens' glue spelling: every code point of the BMP is glue exactly
-    when it is a control or one of the invisible marks."""
-    from mlenv.redaction_tokens import GLUE
+    """Guards redaction_tokens' glue spelling: every code point of the BMP is glue (joined
+    first, or a joint the token pattern reads itself) exactly when it is a control or one of
+    the invisible marks."""
+    from mlenv.redaction_tokens import _JOINTS, GLUE
 
-    taken = {point for point in range(0x10000) if GLUE.fullmatch(chr(point))}
+    joints = re.compile(_JOINTS)
+    taken = {
+        point
+        for point in range(0x10000)
+        if GLUE.fullmatch(chr(point)) or joints.fullmatch(chr(point))
+    }
     assert taken == GLUE_CHARACTERS
