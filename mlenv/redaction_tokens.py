@@ -14,9 +14,10 @@ from mlenv.lazy_pattern import LazyPattern
 # it (``%0A``, ``%C2%A0``, ``%E2%80%8B``), a NBSP, a soft hyphen, a zero-width, joining or
 # direction mark, a variation selector, a Hangul filler, and a terminal's escape sequence: any
 # CSI (``\x1b[31m``, ``\x1b[38:5:196m``, ``\x1b[?25l``, C1's ``\x9b31m``, JSON's
-# ``\\u001b[31m``), an OSC 8 hyperlink's (``\x1b]8;;url\x1b\\``) or a charset's (``tput
-# sgr0``'s ``\x1b(B``). A terminal shows the token whole across each. The characters past
-# Latin-1 are alternatives: a class reaching past it compiles to a 64k-entry table.
+# ``\\u001b[31m``, a shell's ``\\033[0m``), an OSC 8 hyperlink's (``\x1b]8;;url\x1b\\``) or a
+# charset's (``tput sgr0``'s ``\x1b(B``). A terminal shows the token whole across each. The
+# characters past Latin-1 are alternatives: a class reaching past it compiles to a 64k-entry
+# table.
 _SEQUENCE = (
     r"\x1b\[[0-?]*+[ -/]*+[@-~]|\x9b[0-?]++[ -/]*+[@-~]"
     r"|\x1b\][^\x00-\x1f]{0,512}+(?:\x07|\x1b\\)|\x1b[()*+][ -~]"
@@ -28,7 +29,7 @@ _MARKS = (
 )
 _ENCODED = (
     r"%(?:[01][0-9A-Fa-f]|7[Ff]|C2%(?:[89][0-9A-Fa-f]|A[0Dd])|E2%80%8[B-Fb-f]|E2%81%A0|EF%BB%BF)"
-    r"|\\{1,2}(?:(?:x1[bB]|u001[bB])\[[0-?]*+[ -/]*+[@-~]|[tnr]"
+    r"|\\{1,2}(?:(?:x1[bB]|u001[bB]|033|e)\[[0-?]*+[ -/]*+[@-~]|[tnr]"
     r"|(?:x|u00)(?:[0189][0-9A-Fa-f]|7[Ff]|[aA][0dD])|u200[b-fB-F]|u2060|u[fF][eE][fF][fF])"
 )
 GLUE = LazyPattern(
