@@ -10,9 +10,9 @@ import re
 
 from mlenv.lazy_pattern import LazyPattern
 from mlenv.redaction_headers import credential_name, secret_headers
-from mlenv.redaction_lines import KNOWN_TOKEN as _KNOWN_TOKEN
 from mlenv.redaction_lines import hide as _hide
 from mlenv.redaction_lines import hide_lines
+from mlenv.redaction_tokens import hide_tokens
 from mlenv.redaction_userinfo import ENCODED_USERINFO as _ENCODED_USERINFO
 from mlenv.redaction_userinfo import GLUE, S_CONTROLS, WEB_SCHEME, WIDE_BLANK
 from mlenv.redaction_userinfo import RAW_PASSWORD as _RAW_PASSWORD
@@ -77,11 +77,13 @@ _ENCODED_VALUE = LazyPattern(r"(?:[^%&#;\s\"'<>]|%(?!26|3[Bb]|23)[0-9A-Fa-f]{2})
 # anaconda.org channel tokens: https://conda.anaconda.org/t/<token>/channel
 # (a tab or line break inside one or before it, which a URL reader drops, joins its pieces,
 # as does any other ``\s`` control or a blank but the space (a NBSP), which it keeps encoded
-# in the path; ``https:/`` is ``https://`` to it, and is how a path spells the URL:
+# in the path; one space too where a piece after it runs up to the channel's '/'
+# (``/t/ab cd/conda-forge``; prose after a token reaches no '/' so soon);
+# ``https:/`` is ``https://`` to it, and is how a path spells the URL:
 # ``MLENV_MANIFEST``'s error). A host is 300 characters at most: a longer run, which glue
 # lets cross URLs, rescanned (quadratic).
 _IN_SEGMENT = S_CONTROLS + WIDE_BLANK
-_GLUED_SEGMENT = rf"[{_IN_SEGMENT}]*[^/\s]+(?:[{_IN_SEGMENT}]+[^/\s]+)*"
+_GLUED_SEGMENT = rf"[{_IN_SEGMENT}]*[^/\s]+(?:[{_IN_SEGMENT}]+[^/\s]+)*(?: [^/\s]++(?=/))?"
 _PATH_TOKEN = LazyPattern(
     rf"(?P<head>(?::(?:{GLUE}*/){{2}}|{WEB_SCHEME}[/\\]+)(?:[^/\\\s]|{GLUE}){{1,300}}"
     rf"/{GLUE}*t{GLUE}*/){_GLUED_SEGMENT}"
@@ -95,10 +97,20 @@ _TOKEN_SEGMENT = LazyPattern(_GLUED_SEGMENT)
 # ``Basic wheels`` or ``Bearer Tokens/linux`` is a path, kept whole). Text shown hides every
 # value, and ``BASIC`` and ``bearer`` in any case too (lowercase ``basic`` is prose's word).
 # A tab or a folded line (HTTP's obs-fold: CRLF, raw or escaped, then a blank) may stand
-# between a scheme and a value shown that looks like a credential (prose wraps at a LF).
+# between a scheme and a value shown that looks like a credential. Prose wraps at a LF
+# (``Bearer`` then ``  NewConnectionError``): after a LF fold only a token's shape is one,
+# 16 characters or more, a digit among them (``_LOOKS_TOKEN``).
 _LOOKS_SECRET = r"(?=[A-Za-z0-9._~+=-][a-z._~-]*[A-Z0-9+=])"
 _VALUE = r"[A-Za-z0-9._~+/=-]+"
-_FOLDED = r"(?:[ \t]*(?:\r\n|\\r\\n))?[ \t]+" + _LOOKS_SECRET
+_LOOKS_TOKEN = r"(?=[A-Za-z0-9._~+/=-]{16})(?=[A-Za-z._~+/=-]*+[0-9])"
+_FOLDED = (
+    r"(?:(?:[ \t]*(?:\r\n|\\r\\n))?[ \t]+"
+    + _LOOKS_SECRET
+    + r"|[ \t]*(?:\n|\\n)[ \t]+"
+    + _LOOKS_SECRET
+    + _LOOKS_TOKEN
+    + ")"
+)
 _AUTH_VALUE = LazyPattern(r"(?P<scheme>\b(?:Basic|Bearer) +)" + _LOOKS_SECRET + _VALUE)
 _AUTH_VALUE_SHOWN = LazyPattern(
     rf"(?P<scheme>\b(?:Basic|BASIC|(?i:bearer))(?: +|{_FOLDED})){_VALUE}"
@@ -160,7 +172,7 @@ _SCHEME = LazyPattern(r"[A-Za-z][A-Za-z0-9+.-]*://")
 def redact_urls(text: str) -> str:
     """``text`` with every secret a URL carries replaced by ``***``: userinfo, secret query
     parameters, anaconda.org ``/t/<token>`` paths, ``Basic``/``Bearer`` values and the tokens
-    whose prefix names them (``_KNOWN_TOKEN``: ``ghp_...``, ``hf_...``). For data
+    whose prefix names them (``redaction_tokens``: ``ghp_...``, ``hf_...``). For data
     that must stay what it is (a location counted in the inputs hash, the manifest a bundle
     carries): a credential header's value runs to the end of its line, which in a TOML file
     would cut a string (``"google-auth=2.0"``) and in a location would change its hash."""
@@ -173,7 +185,7 @@ def _url_secrets(text: str) -> str:
     text = _userinfo(text)
     text = _secret_params(text)
     text = _PATH_TOKEN.sub(r"\g<head>***", text)
-    return _KNOWN_TOKEN.sub(r"\g<prefix>***", text)
+    return hide_tokens(text)
 
 
 def _secret_options(text: str) -> str:

@@ -93,6 +93,9 @@ _HEADER_VALUE = LazyPattern(
 # block scalar's ``Authorization: |`` / ``>-`` then the value).
 _NEXT_LINE = LazyPattern(r"\r?\n[ \t]+(?P<bare>[^\r\n]+)")
 _BLOCK_SCALAR = LazyPattern(r"[|>][-+1-9]{0,2}[ \t]*")
+# A scheme alone on its line (``error: Authorization: Bearer`` then an indented line): the
+# credential is that line, whether or not the header starts its own (``_folded``).
+_SCHEME_ONLY = LazyPattern(r"(?:basic|bearer|token|digest|negotiate)[ \t]*", re.IGNORECASE)
 # HTTP's obs-fold (RFC 9112, 5.2): a line break, raw or as a repr escapes it, then a blank
 # goes on with the value (``Authorization: Bearer\r\n <token>``), as YAML's plain scalar goes on
 # on a line indented deeper than its key.
@@ -117,7 +120,10 @@ def secret_headers(text: str) -> str:
             value = _NEXT_LINE.match(text, value.end()) or value
         done = _hide(value, text, done, pieces)
         if value["bare"]:
-            done = _folded(text, match.start(), done)
+            folded = _folded(text, match.start(), done)
+            scheme_only = folded == done and _SCHEME_ONLY.fullmatch(value["bare"])
+            after = _NEXT_LINE.match(text, done) if scheme_only else None
+            done = folded if after is None else _hide(after, text, done, pieces)
     return "".join(pieces) + text[done:]
 
 

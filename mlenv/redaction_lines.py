@@ -1,6 +1,6 @@
 """The redactor's rules for a command line's or a config line's credential that no URL,
 header or ``--option`` carries: curl's ``-u user:password``, a netrc ``password``, a short
-``-p`` password, a token named by its prefix. ``mlenv.redaction`` applies them
+``-p`` password. ``mlenv.redaction`` applies them
 (docs/security.md, invariant 5)."""
 
 from __future__ import annotations
@@ -43,71 +43,6 @@ _PASSWORD_COMMAND = LazyPattern(
     r"(?<![\w-])(?:-u|--user(?:name)?(?![\w-]))|(?i:\b(?:mysql\w*|mariadb\w*|twine|sshpass|login)\b)"
 )
 _PORTS = LazyPattern(r"[0-9.:\[\]-]+(?:/(?:tcp|udp|sctp))?")
-
-
-# What a token's pieces may have between them: a control (a URL reader drops a tab, CR or LF,
-# a shell or a terminal may drop the rest), raw or as a repr or JSON escapes it (``\\n``,
-# ``\\x0a``, ``\\u000a``, a repr of one: ``\\\\n``). Between a prefix's characters, a raw
-# control or ``\\t``, ``\\n``, ``\\r`` only: the escapes' groups spelled 40 times over made
-# the pattern take ten times as long to compile, which every process that shows a line pays.
-# A C1 control (``\x85``, ``\x9b``), a zero-width character and a terminal's colour sequence
-# (``\x1b[31m``) join pieces too: a terminal shows the token whole across them. The
-# zero-width characters are alternatives, not members of the control class: a class reaching
-# past Latin-1 compiles to a 64k-entry table, and the glue is spelled about fifty times.
-_ZERO_WIDTH = r"\u200b|\u200c|\u200d|\u2060|\ufeff"
-_CONTROL = (
-    rf"(?:\x1b\[[0-9;]*[A-Za-z]|[\x00-\x1f\x7f-\x9f]|{_ZERO_WIDTH}"
-    r"|\\{1,2}(?:[tnr]|(?:x|u00)(?:[0189][0-9A-Fa-f]|7[Ff])))"
-)
-_IN_PREFIX = rf"(?:\x1b\[[0-9;]*[A-Za-z]|[\x00-\x1f\x7f-\x9f]|{_ZERO_WIDTH}|\\{{1,2}}[tnr])"
-
-
-def _glued(chars: str) -> str:
-    """One of ``chars``, or a run of controls (``_CONTROL``) before one: a token split by
-    them is still one."""
-    return rf"(?:{chars}|{_CONTROL}++(?={chars}))"
-
-
-def _spelled(prefix: str) -> str:
-    """``prefix``'s characters with controls allowed between them (``gh\\np_``,
-    ``_IN_PREFIX``)."""
-    return f"{_IN_PREFIX}*".join(re.findall(r"\[[^]]*\]|.", prefix))
-
-
-_WORD_CHAR = _glued(r"[\w-]")
-_ALNUM = _glued("[A-Za-z0-9]")
-_ALNUM_UNDERSCORE = _glued("[A-Za-z0-9_]")
-# Tokens whose prefix says what they are, bare or in a URL's path (``https://h/ghp_.../x``):
-# GitHub's ``ghp_``/``gho_``/``ghu_``/``ghs_``/``ghr_``/``github_pat_``, GitLab's ``glpat-``,
-# Hugging Face's ``hf_``, PyPI's ``pypi-Ag...``, npm's ``npm_``, Slack's ``xox?-``: each long
-# enough that no project or module (``hf_transfer``, ``npm_config``) is one. ``redact_urls``
-# applies it to a lock's URLs, so a wheel's file name must never match. A token's random body
-# mixes cases (a ``github_pat_`` or ``glpat-`` one has an upper-case letter among its first 30
-# or 20) and a GitHub, Hugging Face or npm one has no ``_``; a project's long name is
-# lower-case words joined by ``_`` (``github_pat_tools_for_enterprise_automation-1.0-...``; a
-# wheel's tags are lower-case: ``glpat-1-cp311-cp311-manylinux_2_17_x86_64.whl``), and a
-# CamelCase one (``hf_HubIntegrationToolsForAzureMLStudio-1.0-...``) runs up to a ``-`` and
-# its version, where no token ends. A control inside a token or its prefix joins its pieces
-# (``_glued``, ``_spelled``), as a URL reader drops a tab or line break
-# (``https://h/x/ghp_Ab\ncD...``, ``gh\np_...``). A Slack token is numbers joined by ``-``,
-# then 20 letters and digits or more (``xoxb-2024-py3-none-any.whl`` is a project's). Each
-# prefix with a rule of its own names a group its body's rule is chosen by.
-_PREFIXES = (
-    rf"{_spelled('gh[pousr]_')}|(?P<github_pat>{_spelled('github_pat_')})"
-    rf"|(?P<glpat>{_spelled('glpat-')})|{_spelled('hf_')}|{_spelled('npm_')}"
-    rf"|(?P<pypi>{_spelled('pypi-')})|(?P<xox>{_spelled('xox[abposr]-')})"
-)
-_NOT_YOURS = "|(?!))"  # a conditional's other branch: this prefix's rule does not apply
-KNOWN_TOKEN = LazyPattern(
-    rf"(?<![A-Za-z0-9_])(?P<prefix>{_PREFIXES})"
-    rf"(?:(?(pypi){_spelled('Ag')}{_WORD_CHAR}{{40,}}{_NOT_YOURS}"
-    rf"|(?(glpat)(?={_WORD_CHAR}{{0,19}}[A-Z]){_WORD_CHAR}{{20,}}{_NOT_YOURS}"
-    rf"|(?(xox)[0-9]+-{_WORD_CHAR}{{0,64}}?{_ALNUM}{{20}}{_WORD_CHAR}*{_NOT_YOURS}"
-    rf"|(?(github_pat)(?={_ALNUM_UNDERSCORE}{{0,29}}[A-Z]){_ALNUM_UNDERSCORE}{{30,}}"
-    rf"(?![A-Za-z0-9_]|-[0-9]){_NOT_YOURS}"
-    rf"|(?=(?:[A-Z0-9]|{_CONTROL})*+[a-z])(?=(?:[a-z0-9]|{_CONTROL})*+[A-Z])"
-    rf"{_ALNUM}{{30,}}(?![A-Za-z0-9]|-[0-9]))"
-)
 
 
 def hide_lines(text: str) -> str:

@@ -40,8 +40,10 @@ PORT_COLON = r":(?!" + _PORT + r"[\"'`]?" + _LINE_END + ")"
 # ``b'...'`` ones too, as it splits a long bytes value every few characters).
 QUOTE_END = r"[\"'`](?:(?!" + _LINE_END + r")|[\r\n]+[ \t]*(?=b?[\"'`]))"
 # Where pprint split a string with a blank into adjacent literals: a raw password's run goes on
-# (``'https://u:pa '`` then ``    'ss@h'``).
-_LITERALS_JOINED = r"[\"'][\r\n]+[ \t]*b?[\"']"
+# (``'https://u:pa '`` then ``    'ss@h'``), and across literals on one line too (``'https://u:ab'
+# 'cd@h'``, Python's implicit joining): a raw password's ':' starts no port, so a quoted host
+# and port then another literal (``'https://h:8443' 'a@b'``) stays whole.
+_LITERALS_JOINED = r"[\"'](?:[\r\n]+[ \t]*|[ \t]*)b?[\"']"
 
 
 def _authority(stops: str) -> str:
@@ -116,7 +118,7 @@ RAW_PASSWORD = LazyPattern(
     + QUOTE_END
     + r")*:(?!//|\\/|"
     + _PORT
-    + r"(?:[/?#\s]|$))"
+    + r"(?:[/?#\s\"'`]|$))"
     + r"(?:[^@:\"'<>]|:(?!//|\\/)|"
     + _LITERALS_JOINED
     + "){0,256}@"

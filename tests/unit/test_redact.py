@@ -74,19 +74,27 @@ def test_every_reporter_and_error_rendering_redacts() -> None:
     assert SECRET not in str(error)
 
 
-# The one-character glue between a token's pieces: C0 and C1 controls, DEL and five
-# zero-width characters (redaction_lines spells the zero-width ones as alternatives, which
-# compile far faster than a class reaching past Latin-1).
-GLUE_CHARACTERS = {*range(0x20), *range(0x7F, 0xA0), 0x200B, 0x200C, 0x200D, 0x2060, 0xFEFF}
+# The one-character glue between a token's pieces: C0 and C1 controls, DEL, NBSP, soft
+# hyphen and the zero-width, joining, direction, variation and filler marks
+# (redaction_tokens spells those past Latin-1 as alternatives, which compile far faster than a
+# class reaching past it).
+GLUE_CHARACTERS = {
+    *range(0x20), *range(0x7F, 0xA1), 0xAD, 0x034F, 0x115F, 0x1160, 0x180E, *range(0x200B, 0x2010),
+    *range(0x202A, 0x202F), *range(0x2060, 0x2065), *range(0x2066, 0x206A), 0x3164, 0xFE0E,
+    0xFE0F, 0xFEFF, 0xFFA0,
+}  # fmt: skip
 
 
-def test_the_token_glue_takes_exactly_the_controls_and_zero_width_characters() -> None:
-    """Guards redaction_lines' glue spelling: every code point of the BMP is glue exactly
-    when it is a control or one of the five zero-width characters, between a prefix's
-    characters and inside a token's body alike."""
-    from mlenv.redaction_lines import _CONTROL, _IN_PREFIX
+def test_the_token_glue_takes_exactly_the_controls_and_invisible_marks() -> None:
+    """Guards redaction_tokens' glue spelling: every code point of the BMP is glue (joined
+    first, or a joint the token pattern reads itself) exactly when it is a control or one of
+    the invisible marks."""
+    from mlenv.redaction_tokens import _JOINTS, GLUE
 
-    for glue in (_CONTROL, _IN_PREFIX):
-        pattern = re.compile(glue)
-        taken = {point for point in range(0x10000) if pattern.fullmatch(chr(point))}
-        assert taken == GLUE_CHARACTERS
+    joints = re.compile(_JOINTS)
+    taken = {
+        point
+        for point in range(0x10000)
+        if GLUE.fullmatch(chr(point)) or joints.fullmatch(chr(point))
+    }
+    assert taken == GLUE_CHARACTERS
