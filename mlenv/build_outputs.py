@@ -204,7 +204,7 @@ def _check_depth(manifest: Manifest, own: int, based: int) -> None:
     room = MAX_LAYERS - based
     raise BuildError(
         f"the image would have {own + based} layers, {own} of them the environment's; "
-        f"Docker and Podman run at most {MAX_LAYERS}",
+        f"Docker runs at most {MAX_LAYERS} (Podman 127)",
         where=f"{manifest.source}: [build].layers",
         hint=f"set layers to at most {room}, or use a base image with fewer layers"
         if room >= 1

@@ -20,9 +20,11 @@ from mlenv.pypi_sources import Sources, hashed
 PYTHON_MINORS = tuple(f"3.{minor}" for minor in range(9, 16))
 OUTPUTS = ("oci", "conda-pack")
 COMPRESSIONS = ("gzip", "zstd", "none")
-# Docker and Podman refuse to run an image of more than 127 layers ("max depth exceeded",
-# containers/storage#489); the base image's layers count too.
-MAX_LAYERS = 127
+# Docker refuses to load or pull an image of more than 125 layers ("max depth exceeded":
+# moby's layer store keeps 2 of overlay's 127 for a container; Docker 20.10 loaded 125 and
+# refused 126, attack 229) and Podman more than 127 (containers/storage#489); the base
+# image's layers count too.
+MAX_LAYERS = 125
 INDEX_STRATEGIES = ("first-index", "best-match")
 
 IndexStrategy = Literal["first-index", "best-match"]

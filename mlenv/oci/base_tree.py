@@ -227,12 +227,15 @@ def _changes(base: BaseImage, layer: Descriptor, tracked: set[str], under: str) 
                     )  # fmt: skip
                 whole.add(f"{parent}/{leaf[len(WHITEOUT) :]}".lstrip("/"))
                 continue
-            implied.update(a for a in _ancestors(name) if a in tracked)
+            parents = _ancestors(name)
+            implied.update(a for a in parents if a in tracked)
             if name in tracked:
                 kind = "dir" if member.isdir() else "symlink" if member.issym() else "file"
                 own[name] = _Node(kind, member.linkname if member.issym() else "")
             elif name.startswith(under):
-                below.add(name)
+                # with the parents a runtime makes for it, which stay when a later layer
+                # whites the member out (attack 229: the prefix was called empty)
+                below.update(a for a in (*parents, name) if a.startswith(under))
     return _Changes(frozenset(whole), frozenset(emptied), own, frozenset(implied), frozenset(below))
 
 

@@ -102,10 +102,20 @@ def parse_json(data: bytes, where: str, *, one_spelling: bool = False) -> Any:
     an OciError naming ``where``: not UTF-8, not JSON, or a number past CPython's digit limit
     for ``int`` (a plain ValueError, not a JSONDecodeError). ``one_spelling`` for a document
     no digest holds that other tools read after mlenv (a layout's index.json): see
-    ``_one_spelling``."""
+    ``_one_spelling``. Read as UTF-8 without a byte-order mark, as Go's readers (skopeo,
+    umoci, containerd) read it: ``json.loads`` of bytes also took a BOM, UTF-16 and UTF-32,
+    so ``verify`` and ``inspect`` read layouts those tools refuse (attack 229)."""
     hook = (lambda pairs: _one_spelling(pairs, where)) if one_spelling else None
     try:
-        value = limits.parse_json(data, where=where, pairs=hook)
+        text = data.decode("utf-8")
+        if text.startswith("\ufeff"):
+            raise OciError(
+                "invalid JSON: a UTF-8 byte-order mark, which Go's readers (skopeo, umoci, "
+                "containerd) refuse",
+                where=where,
+                hint="write the file as UTF-8 without a byte-order mark",
+            )
+        value = limits.parse_json(text, where=where, pairs=hook)
     except ValueError as error:  # JSONDecodeError, UnicodeDecodeError, the digit limit
         decoded = isinstance(error, json.JSONDecodeError | UnicodeDecodeError)
         detail = error if decoded else "a number past the 4,300-digit conversion limit"
@@ -154,7 +164,14 @@ def descriptor_of(value: object, where: str, media_types: set[str]) -> Descripto
     media_type, digest, size = value.get("mediaType"), value.get("digest"), value.get("size")
     if not isinstance(media_type, str) or media_type not in media_types:
         raise OciError(f"unsupported media type {media_type!r}", where=where)
-    if not isinstance(digest, str) or not isinstance(size, int) or size < 0:
+    # a bool is an int to Python, and "size": false an empty blob's size; Go's readers
+    # (skopeo, containerd) refuse the manifest, which verify called OK (attack 229)
+    if (
+        not isinstance(digest, str)
+        or isinstance(size, bool)
+        or not isinstance(size, int)
+        or size < 0
+    ):
         raise OciError("a descriptor needs a digest and a size", where=where)
     hex_of(digest)
     return Descriptor(media_type, digest, size)

@@ -141,6 +141,7 @@ def _descriptor(value: object, where: str) -> Descriptor:
         or not isinstance(digest, str)
         or not is_sha256_digest(digest)
         or not isinstance(size, int)
+        or isinstance(size, bool)  # Go's readers refuse "size": true (attack 229)
         or size < 0
     ):
         raise RegistryError(

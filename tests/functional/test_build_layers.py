@@ -146,14 +146,14 @@ def test_bumping_a_small_package_changes_exactly_its_layer(tmp_path: Path) -> No
 
 def test_more_layers_than_a_runtime_can_stack_is_a_clear_error(tmp_path: Path) -> None:
     base = tmp_path / "base"
-    write_image(base, [(f"layer {n}", []) for n in range(126)], ref="many", cmd=["/bin/sh"])
+    write_image(base, [(f"layer {n}", []) for n in range(124)], ref="many", cmd=["/bin/sh"])
     project = layered_project(tmp_path / "project", "2")
     configure(project, "2", "1.0", f'base-image = "{base}"\n')
     result = build(project, tmp_path / "cache")
     assert result.returncode == 1
     assert (
-        "[build].layers: the image would have 128 layers, 2 of them the environment's; "
-        "Docker and Podman run at most 127" in result.stderr
+        "[build].layers: the image would have 126 layers, 2 of them the environment's; "
+        "Docker runs at most 125 (Podman 127)" in result.stderr
     )
     assert "hint: set layers to at most 1, or use a base image with fewer layers" in result.stderr
     assert "Installing wheels" not in result.stderr  # judged before a wheel is read

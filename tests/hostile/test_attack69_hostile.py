@@ -7,7 +7,7 @@ package has a wheel for x86_64 only (behind its marker); every requirement behin
 marker (both platforms empty); a dependency whose own requirement is behind a false marker; a
 wheel with nothing but its dist-info; [cuda] without a CUDA package, and with archs;
 outputs = ["conda-pack"] alone and ["oci"] alone; compression = "none"; layers = "auto" with
-one package; layers = 127 with two; a 64-character name; a 255-byte prefix (the longest allowed).
+one package; layers = 125 with two; a 64-character name; a 255-byte prefix (the longest allowed).
 
 Findings (before the fix):
 
@@ -32,7 +32,7 @@ Judged fine (no change): every shape above goes through every stage with exit 0 
 without CUDA is a located refusal, exit 1); a two-platform build writes dist/<platform>/
 image.tar and a multi-platform dist/oci; an empty platform builds an image of the skeleton
 alone; diff across empty and full platforms lists additions per platform; a wheel of only its
-dist-info installs and is inspected; layers = 127 with two packages makes two layers (the
+dist-info installs and is inspected; layers = 125 with two packages makes two layers (the
 skeleton and the one group the packages hash to); compression = "none" writes plain tars.
 """
 
@@ -88,7 +88,7 @@ SHAPES = [
     Shape("ocionly", HOST, ("tiny",), '[build]\noutputs = ["oci"]\n'),
     Shape("nocomp", HOST, ("tiny",), '[build]\ncompression = "none"\n'),
     Shape("autoone", HOST, ("tiny",), '[build]\nlayers = "auto"\n'),
-    Shape("layersmany", HOST, ("tiny", "hollow"), "[build]\nlayers = 127\n"),
+    Shape("layersmany", HOST, ("tiny", "hollow"), "[build]\nlayers = 125\n"),
     Shape("longname", HOST, ("tiny",), env_name="n" * 64),
     Shape("deep", HOST + 'prefix = "/' + "/".join(["p" * 50] * 5)[:254] + '"\n', ("tiny",)),
 ]  # fmt: skip

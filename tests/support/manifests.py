@@ -6,7 +6,7 @@ from __future__ import annotations
 
 MINIMAL = '[environment]\nname = "demo"\npython = "3.11"\n'
 
-LAYERS_EXPECTED = 'expected "auto" or an integer from 1 to 127'
+LAYERS_EXPECTED = 'expected "auto" or an integer from 1 to 125'
 LAYERS_HINT = '  hint: "auto" gives big packages their own layers; 1 keeps one layer'
 BAD_MANIFESTS: list[tuple[str, str, list[str]]] = [
     (

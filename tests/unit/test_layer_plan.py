@@ -166,7 +166,7 @@ def test_an_environment_without_packages_is_the_skeleton() -> None:
 
 @pytest.mark.parametrize("layers", [0, MAX_LAYERS + 1])
 def test_a_count_out_of_range_is_refused(layers: int) -> None:
-    with pytest.raises(LayerError, match="expected 1 to 127"):
+    with pytest.raises(LayerError, match="expected 1 to 125"):
         plan_layers(stack(), layers)
 
 

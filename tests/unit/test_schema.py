@@ -75,7 +75,7 @@ GOOD_VARIATIONS = [
     MINIMAL + '[pypi]\nindex-strategy = "best-match"\nfind-links = ["wheels"]\n',
     MINIMAL + '[build]\noutputs = ["oci"]\ncompression = "none"\n',
     MINIMAL + '[build]\nlayers = "auto"\n',
-    MINIMAL + "[build]\nlayers = 127\n",
+    MINIMAL + "[build]\nlayers = 125\n",
     MINIMAL + '[cache]\nregistry = "oci://registry.internal:5000/mlenv/cache"\n',
     MINIMAL + '[conda]\nchannels = ["conda-forge"]\ndependencies = ["cuda-version 12.4.*"]\n',
 ]
