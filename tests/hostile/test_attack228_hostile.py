@@ -18,6 +18,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from packaging.utils import canonicalize_name
 
 from mlenv.lockfile import Lock
 from mlenv.locking import _earlier_files, _same_named_bytes
@@ -154,7 +155,7 @@ def test_a_conda_file_under_a_locked_name_is_held_to_its_sha256() -> None:
     with pytest.raises(ResolutionError) as refused:
         _same_named_bytes(files, [("linux-64", "numpy", record.filename, "b" * 64)])
     assert f"numpy: {record.filename} is served with sha256 {'b' * 64}" in str(refused.value)
-    assert _earlier_files(earlier, False, frozenset({"numpy"})) == {
+    assert _earlier_files(earlier, False, frozenset({canonicalize_name("numpy")})) == {
         ("lib", LIB_2): [(_sha(lock, "lib"), "linux-64")]
     }
     assert _earlier_files(earlier, True, frozenset()) == {}
