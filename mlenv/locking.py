@@ -116,6 +116,15 @@ def lock_manifest(
     items = [*(n for needs, _ in read.values() for n in needs.values()), *conda_items.values()]
     unread = [u for _, found in read.values() for u in found.values()]
     _same_kept_files(resolutions, kept, facts)
+    _same_named_bytes(
+        _earlier_files(previous, everything, moving),
+        [
+            *((r.target.platform, p.name, p.file.filename, facts[p.file.url][0])
+              for r in resolutions for p in r.pins),
+            *((platform, c.name, c.filename, c.sha256)
+              for platform, records in conda.items() for c in records),
+        ],
+    )  # fmt: skip
     _warn_yanked(manifest, resolutions, kept, reporter)
     for line in held_back(resolutions, unread_files):
         reporter.warning(line)
@@ -217,6 +226,48 @@ def _same_kept_files(
                     hint=f"`mlenv lock --upgrade-package {pin.name}` moves off it (or takes the "
                     "file the index serves now, when an == pin names it); ask the index why "
                     "its bytes changed",
+                )
+
+
+Artifact = tuple[str, str, str, str]  # (platform, package, file name, sha256)
+
+
+def _earlier_files(
+    previous: Lock | None, everything: bool, moving: frozenset[NormalizedName]
+) -> dict[tuple[NormalizedName, str], list[tuple[str, str]]]:
+    """The files the earlier lock recorded (wheels and conda packages, on any of its platforms)
+    by package and file name, each with its sha256 and platform: all but the ones an upgrade
+    moves, whose bytes the relock may take anew."""
+    files: dict[tuple[NormalizedName, str], list[tuple[str, str]]] = {}
+    if previous is None or everything:
+        return files
+    recorded = [
+        *((p, pkg.name, pkg.filename, pkg.sha256) for p, pkg in previous.packages()),
+        *((p, c.name, c.filename, c.sha256) for p, c in previous.conda_packages()),
+    ]
+    for platform, name, filename, sha256 in recorded:
+        if canonicalize_name(name) not in moving:
+            files.setdefault((canonicalize_name(name), filename), []).append((sha256, platform))
+    return files
+
+
+def _same_named_bytes(
+    earlier: Mapping[tuple[NormalizedName, str], Sequence[tuple[str, str]]],
+    now: Sequence[Artifact],
+) -> None:
+    """A file name the earlier lock pinned names the same bytes on a relock (Cargo.lock's
+    rule): PyPI never reuses a file name, so other bytes under it mean an index, mirror or
+    channel rebuilt or tampered with, never a change a relock may record silently."""
+    for platform, name, filename, sha256 in now:
+        for was, where in earlier.get((canonicalize_name(name), filename), ()):
+            if was != sha256:
+                raise ResolutionError(
+                    f"{name}: {filename} is served with sha256 {sha256}, but the earlier lock "
+                    f"pinned that file with sha256 {was} ({where}): a file name the lock "
+                    "pinned must name the same bytes",
+                    where=f"{name} ({platform})",
+                    hint=f"`mlenv lock --upgrade-package {name}` takes the bytes the index "
+                    "serves now (after you check why they changed)",
                 )
 
 

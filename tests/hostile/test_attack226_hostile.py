@@ -78,7 +78,7 @@ def test_a_manylinux_level_below_the_machines_oldest_is_not_above_the_floor(
     platform: str, tag: str
 ) -> None:
     with pytest.raises(ResolutionError) as refused:
-        lock_one("old", {}, wheels=dict([build_wheel("old", "1.0", tag=tag)]), platform=platform)
+        lock_one("old", {}, wheels=dict([build_wheel("old", "1.0", tag=tag)]), platforms=[platform])
     message = str(refused.value)
     assert "refused: 1.0: no wheel for the target's tags" in message
     assert "above [environment] glibc" not in message

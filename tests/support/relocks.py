@@ -3,6 +3,8 @@ the relock shape attacks 226 and 227 share."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from mlenv.index import MemoryIndex
 from mlenv.lockfile import Lock
 from mlenv.locking import lock_manifest
@@ -31,18 +33,21 @@ def lock_one(
     upgrade: Upgrade | None = None,
     reporter: MemoryReporter | None = None,
     wheels: dict[str, bytes] = WHEELS,
-    platform: str = "linux-64",
+    platforms: Sequence[str] = ("linux-64",),
+    index_url: str = "memory://a",
 ) -> Lock:
-    """``dependency`` locked for ``platform`` from ``wheels``, the files ``yanked`` names
-    yanked (with their reasons), over the ``previous`` lock as ``upgrade`` moves it."""
+    """``dependency`` locked for ``platforms`` from ``wheels`` served at ``index_url``, the
+    files ``yanked`` names yanked (with their reasons), over the ``previous`` lock as
+    ``upgrade`` moves it."""
+    listed = ", ".join(f'"{platform}"' for platform in platforms)
     manifest = loads(
-        f'[environment]\nname = "x"\npython = "3.12"\nplatforms = ["{platform}"]\n'
+        f'[environment]\nname = "x"\npython = "3.12"\nplatforms = [{listed}]\n'
         f'[pypi]\nindex-url = "https://a.invalid/simple"\ndependencies = ["{dependency}"]\n'
     )
-    index = MemoryIndex("memory://a", wheels, yanked=yanked)
+    index = MemoryIndex(index_url, wheels, yanked=yanked)
     return lock_manifest(
         manifest,
-        Sources(index, ("memory://a",), ()),
+        Sources(index, (index_url,), ()),
         reporter=reporter or MemoryReporter(),
         previous=previous,
         upgrade=upgrade,
