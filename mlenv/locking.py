@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
-from packaging.utils import NormalizedName, canonicalize_name
+from packaging.utils import NormalizedName, canonicalize_name, parse_wheel_filename
 from packaging.version import Version
 
 from mlenv.conda.records import CondaRecord
@@ -216,7 +216,10 @@ def _same_kept_files(
             ):
                 continue
             sha256 = facts[pin.file.url][0]
-            if (pin.file.filename, sha256) != (earlier.filename, earlier.sha256):
+            if (_same_file(pin.file.filename), sha256) != (
+                _same_file(earlier.filename),
+                earlier.sha256,
+            ):
                 raise ResolutionError(
                     f"{pin.name} {pin.version} is yanked, and the index now serves "
                     f"{pin.file.filename} (sha256 {sha256}) where the earlier lock pinned "
@@ -257,18 +260,37 @@ def _same_named_bytes(
 ) -> None:
     """A file name the earlier lock pinned names the same bytes on a relock (Cargo.lock's
     rule): PyPI never reuses a file name, so other bytes under it mean an index, mirror or
-    channel rebuilt or tampered with, never a change a relock may record silently."""
+    channel rebuilt or tampered with, never a change a relock may record silently. A wheel is
+    its name, version, build and tags however its file name spells them (``LIB-2.0.0-...``
+    is ``lib-2.0-...`` to every installer), so a respelling is held too."""
+    spelt: dict[tuple[NormalizedName, object], list[tuple[str, str, str]]] = {}
+    for (package, pinned), files in earlier.items():
+        for was, where in files:
+            spelt.setdefault((package, _same_file(pinned)), []).append((was, where, pinned))
     for platform, name, filename, sha256 in now:
-        for was, where in earlier.get((canonicalize_name(name), filename), ()):
+        for was, where, pinned in spelt.get((canonicalize_name(name), _same_file(filename)), ()):
             if was != sha256:
+                named = "" if pinned == filename else f" as {pinned}"
                 raise ResolutionError(
                     f"{name}: {filename} is served with sha256 {sha256}, but the earlier lock "
-                    f"pinned that file with sha256 {was} ({where}): a file name the lock "
-                    "pinned must name the same bytes",
+                    f"pinned that file{named} with sha256 {was} ({where}): a file name the "
+                    "lock pinned must name the same bytes",
                     where=f"{name} ({platform})",
                     hint=f"`mlenv lock --upgrade-package {name}` takes the bytes the index "
                     "serves now (after you check why they changed)",
                 )
+
+
+def _same_file(filename: str) -> object:
+    """What makes two file names one file: a wheel's name, version, build and tag set (PEP
+    427: any spelling of them is the same wheel); any other file (an sdist, a conda package:
+    ``.conda`` and ``.tar.bz2`` are two files of one build) its name as written."""
+    if not filename.endswith(".whl"):
+        return filename
+    try:
+        return parse_wheel_filename(filename)
+    except ValueError:  # an entry the lock reader accepted, a pin the index model parsed
+        return filename
 
 
 def _warn_yanked(

@@ -1,0 +1,89 @@
+"""Pass 35, attack 231: the relock rules of 227 and 228 (a kept yanked release, a locked file
+name) attacked through the spellings of a file name.
+
+Both rules compared file names as written. A wheel is its name, version, build and tags
+(PEP 427), however its file name spells them: ``LIB-2.0-py3-none-any.whl``,
+``lib-2.0.0-py3-none-any.whl`` and ``lib-2-py3-none-any.whl`` are ``lib-2.0-py3-none-any.whl``
+to pip and uv. An index or mirror that served the locked wheel rebuilt under such a spelling had
+its other bytes locked without a word; and a kept yanked release served with its very bytes
+under another spelling was refused as "another file".
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+
+from mlenv.lockfile import Lock
+from mlenv.resolver.model import ResolutionError
+from mlenv.upgrade import Upgrade
+from tests.support.relocks import LIB_2, WHEELS, lock_one, pins
+from tests.support.wheels import build_wheel
+
+pytestmark = pytest.mark.hostile
+
+LIB_2_AGAIN = build_wheel("lib", "2.0", files={"lib/x.py": b"changed"})[1]
+SPELLINGS = [
+    "LIB-2.0-py3-none-any.whl",
+    "Lib-2.0-py3-none-any.whl",
+    "lib-2.0.0-py3-none-any.whl",
+    "lib-2-py3-none-any.whl",
+]
+
+
+def _serving(filename: str, data: bytes) -> dict[str, bytes]:
+    """The index's wheels with lib 2.0 served only as ``filename``, holding ``data``."""
+    return {**{k: v for k, v in WHEELS.items() if k != LIB_2}, filename: data}
+
+
+def _file(lock: Lock) -> tuple[str, str]:
+    (entry,) = [p for _, p in lock.packages() if p.name == "lib"]
+    return entry.filename, entry.sha256
+
+
+@pytest.mark.parametrize("spelling", SPELLINGS)
+def test_the_locked_wheel_rebuilt_under_another_spelling_is_refused(spelling: str) -> None:
+    """The refusal names the file served, the spelling the lock pinned, and both digests."""
+    earlier = lock_one("lib<3", {})
+    was, now = _file(earlier)[1], hashlib.sha256(LIB_2_AGAIN).hexdigest()
+    with pytest.raises(ResolutionError) as refused:
+        lock_one("lib<3", {}, earlier, wheels=_serving(spelling, LIB_2_AGAIN))
+    said = str(refused.value)
+    assert f"lib: {spelling} is served with sha256 {now}" in said
+    assert f"pinned that file as {LIB_2} with sha256 {was} (linux-64)" in said
+    assert refused.value.where == "lib (linux-64)"
+
+
+@pytest.mark.parametrize("spelling", SPELLINGS)
+def test_upgrade_package_takes_the_respelt_rebuild(spelling: str) -> None:
+    earlier = lock_one("lib<3", {})
+    moved = lock_one(
+        "lib<3", {}, earlier, Upgrade.of(False, ["lib"]), wheels=_serving(spelling, LIB_2_AGAIN)
+    )
+    assert _file(moved) == (spelling, hashlib.sha256(LIB_2_AGAIN).hexdigest())
+
+
+@pytest.mark.parametrize("yanked", [False, True], ids=["listed", "yanked"])
+def test_the_same_bytes_under_another_spelling_are_the_same_file(yanked: bool) -> None:
+    """The very bytes the lock pinned, now listed as ``LIB-2.0-...``: no rule is broken, the
+    kept yanked release included (it is the file the lock pinned)."""
+    spelling = SPELLINGS[0]
+    earlier = lock_one("lib<3", {})
+    again = lock_one(
+        "lib<3",
+        {spelling: "bad build"} if yanked else {},
+        earlier,
+        wheels=_serving(spelling, WHEELS[LIB_2]),
+    )
+    assert pins(again) == {"lib": "2.0"}
+    assert _file(again) == (spelling, _file(earlier)[1])
+
+
+def test_a_wheel_with_other_tags_is_another_file() -> None:
+    """A tag set the lock did not pin (``py2.py3``) is another wheel of the release: its bytes
+    are its own, as a second platform's wheel's are."""
+    earlier = lock_one("lib<3", {})
+    other = "lib-2.0-py2.py3-none-any.whl"
+    again = lock_one("lib<3", {}, earlier, wheels=_serving(other, LIB_2_AGAIN))
+    assert _file(again) == (other, hashlib.sha256(LIB_2_AGAIN).hexdigest())
