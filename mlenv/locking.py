@@ -57,6 +57,7 @@ def lock_manifest(
 ) -> Lock:
     """Resolve every platform; keep previous pins that still fit unless asked to upgrade."""
     everything, moving = (upgrade.everything, upgrade.packages) if upgrade else (False, frozenset())
+    rehashed = moving if upgrade is None or upgrade.new_bytes else frozenset()
     target_cuda = cuda_target(manifest)
     requirements = manifest.pypi.requirements()
     resolutions = []
@@ -117,7 +118,7 @@ def lock_manifest(
     unread = [u for _, found in read.values() for u in found.values()]
     _same_kept_files(resolutions, kept, facts)
     _same_named_bytes(
-        _earlier_files(previous, everything, moving),
+        _earlier_files(previous, everything, rehashed),
         [
             *((r.target.platform, p.name, p.file.filename, facts[p.file.url][0])
               for r in resolutions for p in r.pins),

@@ -13,14 +13,18 @@ from mlenv.errors import UsageError
 
 @dataclass(frozen=True)
 class Upgrade:
-    """Which existing pins may move: none (minimal change), all, or the named packages."""
+    """Which existing pins may move: none (minimal change), all, or the named packages; and
+    whether a moved pin may take other bytes under a file name the earlier lock pinned (only
+    ``--upgrade``/``-P`` ask for that: ``add``/``remove`` move the names they edit to fit the
+    edit, and took a rebuilt file with them unsaid)."""
 
     everything: bool = False
     packages: frozenset[NormalizedName] = field(default_factory=frozenset)
+    new_bytes: bool = True
 
     @classmethod
-    def of(cls, everything: bool, packages: Iterable[str]) -> Upgrade:
-        return cls(everything, frozenset(_upgraded(p) for p in packages))
+    def of(cls, everything: bool, packages: Iterable[str], *, new_bytes: bool = True) -> Upgrade:
+        return cls(everything, frozenset(_upgraded(p) for p in packages), new_bytes)
 
 
 def _upgraded(text: str) -> NormalizedName:

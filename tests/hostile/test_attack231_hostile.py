@@ -6,18 +6,21 @@ Both rules compared file names as written. A wheel is its name, version, build a
 ``lib-2.0.0-py3-none-any.whl`` and ``lib-2-py3-none-any.whl`` are ``lib-2.0-py3-none-any.whl``
 to pip and uv. An index or mirror that served the locked wheel rebuilt under such a spelling had
 its other bytes locked without a word; and a kept yanked release served with its very bytes
-under another spelling was refused as "another file".
+under another spelling was refused as "another file". And ``mlenv add`` of a locked package
+took its rebuilt file as ``--upgrade-package`` does.
 """
 
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 
 import pytest
 
 from mlenv.lockfile import Lock
 from mlenv.resolver.model import ResolutionError
 from mlenv.upgrade import Upgrade
+from tests.support.cli import run_mlenv
 from tests.support.relocks import LIB_2, WHEELS, lock_one, pins
 from tests.support.wheels import build_wheel
 
@@ -87,3 +90,31 @@ def test_a_wheel_with_other_tags_is_another_file() -> None:
     other = "lib-2.0-py2.py3-none-any.whl"
     again = lock_one("lib<3", {}, earlier, wheels=_serving(other, LIB_2_AGAIN))
     assert _file(again) == (other, hashlib.sha256(LIB_2_AGAIN).hexdigest())
+
+
+def test_add_of_a_locked_package_takes_no_rebuild_of_its_file(tmp_path: Path) -> None:
+    """``mlenv add`` moves the names it edits so their pins fit the edit; it took the rebuilt
+    lib 2.0 with it (reported "0 change(s)"). Now it is refused as a relock is, writing
+    neither file, and ``lock -P lib`` is the way to the new bytes."""
+    project = tmp_path / "p"
+    (project / "wheels").mkdir(parents=True)
+    for name in (LIB_2, "app-1.0-py3-none-any.whl"):
+        (project / "wheels" / name).write_bytes(WHEELS[name])
+    manifest = project / "mlenv.toml"
+    manifest.write_text(
+        '[environment]\nname = "x"\npython = "3.12"\n[pypi]\n'
+        'index-url = "file:///nonexistent-mlenv-index/simple"\nfind-links = ["wheels"]\n'
+        'dependencies = ["app"]\n'
+    )
+    env = {"MLENV_CACHE_DIR": str(tmp_path / "cache")}
+    assert run_mlenv(["lock"], project, env).returncode == 0
+    before = (manifest.read_text(), (project / "mlenv.lock").read_text())
+    (project / "wheels" / LIB_2).write_bytes(LIB_2_AGAIN)
+    added = run_mlenv(["add", "lib>=2"], project, env)
+    assert added.returncode == 1
+    assert f"error: lib (linux-64): lib: {LIB_2} is served with sha256" in added.stderr
+    assert "Traceback" not in added.stderr
+    assert (manifest.read_text(), (project / "mlenv.lock").read_text()) == before
+    assert run_mlenv(["lock", "-P", "lib"], project, env).returncode == 0
+    assert run_mlenv(["add", "lib>=2"], project, env).returncode == 0
+    assert hashlib.sha256(LIB_2_AGAIN).hexdigest() in (project / "mlenv.lock").read_text()
