@@ -16,8 +16,10 @@ import hashlib
 from pathlib import Path
 
 import pytest
+from packaging.utils import canonicalize_name
 
 from mlenv.lockfile import Lock
+from mlenv.locking import _same_named_bytes
 from mlenv.resolver.model import ResolutionError
 from mlenv.upgrade import Upgrade
 from tests.support.cli import run_mlenv
@@ -118,3 +120,13 @@ def test_add_of_a_locked_package_takes_no_rebuild_of_its_file(tmp_path: Path) ->
     assert run_mlenv(["lock", "-P", "lib"], project, env).returncode == 0
     assert run_mlenv(["add", "lib>=2"], project, env).returncode == 0
     assert hashlib.sha256(LIB_2_AGAIN).hexdigest() in (project / "mlenv.lock").read_text()
+
+
+def test_a_conda_build_in_the_other_format_is_another_file() -> None:
+    """A channel's ``.conda`` and ``.tar.bz2`` of one build are two files with their own
+    bytes: a relock moving from one to the other breaks no rule (no wheel spelling joins
+    them)."""
+    files = {(canonicalize_name("numpy"), "numpy-2.1.0-py312h0.tar.bz2"): [("a" * 64, "linux-64")]}
+    _same_named_bytes(files, [("linux-64", "numpy", "numpy-2.1.0-py312h0.conda", "b" * 64)])
+    with pytest.raises(ResolutionError):
+        _same_named_bytes(files, [("linux-64", "numpy", "numpy-2.1.0-py312h0.tar.bz2", "b" * 64)])
