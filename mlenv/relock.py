@@ -1,5 +1,5 @@
 """What a re-lock changed, as ``mlenv lock`` reports it: each pin added, removed, moved to
-another version, or taken from another index.
+another version, taken from another index, or locked as other bytes (its sha256 shown).
 
 An index move is reported even when the version stays: after the first-index order changed to
 uv's (extra-index-urls before index-url), a project both an internal index-url and a public
@@ -42,17 +42,25 @@ def changes(old: Lock | None, new: Lock) -> list[Change]:
         moved = was is not None and now is not None and was[1] != now[1]
         if moved or _version(was) != _version(now):
             result.append(Change(key[0], key[1], _shown(was, moved), _shown(now, moved)))
+        elif was is not None and now is not None and was[2] != now[2]:  # -P took new bytes
+            result.append(Change(key[0], key[1], _bytes(was), _bytes(now)))
     return result
 
 
-_Pin = tuple[str, str]  # (version, where from: a PyPI index, "" for conda)
+_Pin = tuple[str, str, str]  # (version, where from: a PyPI index, "" for conda; sha256)
 
 
 def _pins(lock: Lock) -> dict[tuple[str, str], _Pin]:
-    found = {(p, pkg.name): (pkg.version, pkg.index) for p, pkg in lock.packages()}
+    found = {(p, pkg.name): (pkg.version, pkg.index, pkg.sha256) for p, pkg in lock.packages()}
     for platform, record in lock.conda_packages():
-        found[(platform, record.name)] = (f"{record.version}={record.build}", "")
+        found[(platform, record.name)] = (f"{record.version}={record.build}", "", record.sha256)
     return found
+
+
+def _bytes(pin: _Pin) -> str:
+    """A pin whose version stayed, locked as other bytes (a rebuilt file ``--upgrade-package``
+    took, another file of the release): said with its sha256, not passed over as no change."""
+    return f"{pin[0]} (sha256 {pin[2]})"
 
 
 def _version(pin: _Pin | None) -> str | None:

@@ -7,7 +7,7 @@ Both rules compared file names as written. A wheel is its name, version, build a
 to pip and uv. An index or mirror that served the locked wheel rebuilt under such a spelling had
 its other bytes locked without a word; and a kept yanked release served with its very bytes
 under another spelling was refused as "another file". And ``mlenv add`` of a locked package
-took its rebuilt file as ``--upgrade-package`` does.
+took its rebuilt file as ``--upgrade-package`` does; either reported no change.
 """
 
 from __future__ import annotations
@@ -96,8 +96,9 @@ def test_a_wheel_with_other_tags_is_another_file() -> None:
 
 def test_add_of_a_locked_package_takes_no_rebuild_of_its_file(tmp_path: Path) -> None:
     """``mlenv add`` moves the names it edits so their pins fit the edit; it took the rebuilt
-    lib 2.0 with it (reported "0 change(s)"). Now it is refused as a relock is, writing
-    neither file, and ``lock -P lib`` is the way to the new bytes."""
+        lib 2.0 with it (reported "0 change(s)"). Now it is refused as a relock is, writing
+        neither file, and ``lock -P lib`` is the way to the new bytes, reported as a change (it
+    said "0 change(s)" too)."""
     project = tmp_path / "p"
     (project / "wheels").mkdir(parents=True)
     for name in (LIB_2, "app-1.0-py3-none-any.whl"):
@@ -117,7 +118,11 @@ def test_add_of_a_locked_package_takes_no_rebuild_of_its_file(tmp_path: Path) ->
     assert f"error: lib (linux-64): lib: {LIB_2} is served with sha256" in added.stderr
     assert "Traceback" not in added.stderr
     assert (manifest.read_text(), (project / "mlenv.lock").read_text()) == before
-    assert run_mlenv(["lock", "-P", "lib"], project, env).returncode == 0
+    moved = run_mlenv(["lock", "-P", "lib"], project, env)
+    assert moved.returncode == 0, moved.stderr
+    was, now = (hashlib.sha256(data).hexdigest() for data in (WHEELS[LIB_2], LIB_2_AGAIN))
+    assert f"~ lib 2.0 (sha256 {was}) -> 2.0 (sha256 {now}) (linux-64)" in moved.stderr
+    assert "1 change(s)" in moved.stderr
     assert run_mlenv(["add", "lib>=2"], project, env).returncode == 0
     assert hashlib.sha256(LIB_2_AGAIN).hexdigest() in (project / "mlenv.lock").read_text()
 
