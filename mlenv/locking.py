@@ -284,14 +284,10 @@ def _same_named_bytes(
 
 def _same_file(filename: str) -> object:
     """What makes two file names one file: a wheel's name, version, build and tag set (PEP
-    427: any spelling of them is the same wheel); any other file (an sdist, a conda package:
-    ``.conda`` and ``.tar.bz2`` are two files of one build) its name as written."""
-    if not filename.endswith(".whl"):
-        return filename
-    try:
-        return parse_wheel_filename(filename)
-    except ValueError:  # an entry the lock reader accepted, a pin the index model parsed
-        return filename
+    427: any spelling of them is the same wheel; the lock reader and the index model parsed
+    each already); a conda package its name as written (``.conda`` and ``.tar.bz2`` are two
+    files of one build)."""
+    return parse_wheel_filename(filename) if filename.endswith(".whl") else filename
 
 
 def _warn_yanked(
