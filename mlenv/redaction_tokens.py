@@ -24,27 +24,14 @@ _SEQUENCE = (
 )
 
 
-# A control or an invisible mark as an escape spells it: its UTF-8 bytes percent-encoded
-# (``%0A``, ``%E2%81%A6``; a bytes repr's ``\\x85`` but not its ``\\xe2``...), its code point as a
-# JSON or a repr escape (``\\u2066``; JSON's surrogates or a repr's ``\\U000e0020`` for a tag
-# character or a variation selector past the BMP), a repr of one (``\\\\n``) or a shell's. Glue
-# is looked for in the text with its ASCII letters in lower case (``_FOLD``): spelled in both
-# cases, the hex took glue's compile from 0.7 ms to 1 ms.
-_UTF8 = (
-    r"[0189][0-9a-f]|7f|a[0d]|c2%(?:[89][0-9a-f]|a[0d])|cd%8f|d8%9c"
-    r"|e1%(?:a0%8[b-f]|85%(?:9f|a0))"
-    r"|e2%(?:80%(?:8[b-f]|a[8-e])|81%a[0-46-f])|e3%85%a4"
-    r"|ef%(?:b8%8[0-9a-f]|bb%bf|be%a0|bf%b[9ab])"
-    r"|f3%a0%8[0-7]%[89ab][0-9a-f]"
-)
-_POINT = (
-    r"u(?:00(?:[0189][0-9a-f]|7f|a[0d])|034f|061c|1(?:15f|160|80[b-f])"
-    r"|20(?:0[b-f]|2[8-9a-e]|6[0-46-9a-f])|3164|fe0[0-9a-f]|feff|ffa0|fff[9ab]"
-    r"|db40\\{1,2}ud[cd][0-9a-f]{2}|000e0(?:0[0-7]|1[0-9a-e])[0-9a-f])"
-)
+# A control as an escape spells it: percent-encoded (``%0A``), as a repr or JSON escapes it
+# (``\\x85``, ``\\u000a``, a repr of one: ``\\\\n``), a shell's colour. An invisible mark
+# escaped (``%E2%81%A6``, ``\\u2066``, ``\\xe2\\x80\\x8b``) is judged as the character it
+# decodes to (``_ESCAPE``). Glue is looked for in the text with its ASCII letters in lower
+# case (``_FOLD``), so the hex is spelled once.
 _ENCODED = (
     r"\\{1,2}(?:x1b|u001b|033|e)\[[0-?]*+[ -/]*+[@-~]"
-    rf"|%(?:{_UTF8})|\\{{1,2}}(?:x(?:[0189][0-9a-f]|7f|a[0d])|{_POINT}|[tnr])"
+    r"|(?:%|\\{1,2}x|\\{1,2}u00)(?:[0189][0-9a-f]|7f|a[0d])|\\{1,2}[tnr]"
 )
 _FOLD = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
 GLUE = LazyPattern(rf"(?:{_SEQUENCE}|[\x01-\x08\x0b\x0c\x0e-\x1f\x7f-\xa0\xad]|{_ENCODED})++")
@@ -106,9 +93,21 @@ _PREFIXES = "|".join(
 # prefix (``ghp_A...\\nghp_B...``) and that token showed. Tokens are looked for between these
 # cuts: a lookahead at each joint of ``KNOWN_TOKEN`` took its compile from 1.1 ms to 5.5 ms.
 # A cut is tried where a run of joints starts (a long run is read once) and its prefix read in
-# the next 64 characters without their joints (spelled with joints, 0.5 ms to compile).
+# the next 64 characters without their joints (a pattern spelling joints took 0.5 ms to
+# compile).
 _CUT = LazyPattern(rf"(?<!{_JOINTS}){_JOINTS}++(?=[ghnpx])")
-_PREFIX = LazyPattern("|".join(prefix for prefix, _ in _NAMED))
+
+
+def _spellings(prefix: str) -> list[str]:
+    """``prefix`` once for each letter of its class (``gh[pousr]_``: ``ghp_``, ``gho_``...)."""
+    parts = re.split(r"\[(\w+)\]", prefix)
+    if len(parts) == 1:
+        return parts
+    head, letters, tail = parts
+    return [head + letter + tail for letter in letters]
+
+
+_PREFIX = tuple(spelling for prefix, _ in _NAMED for spelling in _spellings(prefix))
 _UNJOINED = str.maketrans("", "", "\x00\t\n\r")
 _NOT_YOURS = "|(?!))"  # a conditional's other branch: this prefix's rule does not apply
 KNOWN_TOKEN = LazyPattern(
@@ -144,7 +143,12 @@ def hide_tokens(text: str) -> str:
 def glue_runs(text: str) -> list[re.Match[str]]:
     """Where ``text`` holds glue (``GLUE``): looked for with its invisible characters past
     Latin-1 read as controls and its ASCII letters in lower case, both one for one."""
-    return list(GLUE.finditer(_marked(text).translate(_FOLD))) if _MAY_GLUE.search(text) else []
+    if not _MAY_GLUE.search(text):
+        return []
+    folded = _marked(text).translate(_FOLD)
+    if "%" in text or "\\" in text:
+        folded = _ESCAPE.sub(_masked, folded)
+    return list(GLUE.finditer(folded))
 
 
 def _between(runs: list[re.Match[str]], size: int) -> list[tuple[int, int]]:
@@ -172,7 +176,7 @@ def _cuts(joined: str) -> list[int]:
     return [
         run.start()
         for run in _CUT.finditer(joined)
-        if _PREFIX.match(joined[run.end() : run.end() + 64].translate(_UNJOINED))
+        if joined[run.end() : run.end() + 64].translate(_UNJOINED).startswith(_PREFIX)
     ]
 
 
@@ -193,15 +197,42 @@ def _marked(text: str) -> str:
     """``text`` with each invisible character past Latin-1 read as a control."""
     if not _WIDE.search(text):
         return text
-    return text.translate(
-        {
-            ord(char): _CONTROL
-            for char in set(text)
-            if ord(char) > 0xFF
-            and (
-                unicodedata.category(char) in _INVISIBLE_CATEGORIES
-                or char in _FILLERS
-                or "VARIATION SELECTOR" in unicodedata.name(char, "")
-            )
-        }
+    wide = (char for char in set(text) if ord(char) > 0xFF)
+    return text.translate({ord(char): _CONTROL for char in wide if _invisible(char)})
+
+
+def _invisible(char: str) -> bool:
+    """Whether a terminal shows nothing for ``char`` (past Latin-1: ``_INVISIBLE_CATEGORIES``,
+    ``_FILLERS``, a variation selector) or it is a control, a NBSP or a soft hyphen."""
+    if ord(char) <= 0xFF:
+        return char in _LATIN_GLUE
+    return (
+        unicodedata.category(char) in _INVISIBLE_CATEGORIES
+        or char in _FILLERS
+        or "VARIATION SELECTOR" in unicodedata.name(char, "")
     )
+
+
+_LATIN_GLUE = frozenset(map(chr, (*range(0x01, 0x20), *range(0x7F, 0xA1), 0xAD)))
+# An escape of a character past Latin-1 (in a folded text): its UTF-8 bytes percent-encoded or
+# as a bytes repr shows them, a JSON or repr code point (a surrogate pair; a repr's 8 digits
+# ``\\U000e0020``). Judged in Python by what it decodes to: each mark spelled in the glue
+# pattern took its compile from 0.3 ms to 0.6 ms and missed the rest.
+_ESCAPE = LazyPattern(
+    r"(?:%|\\{1,2}x)[c-f][0-9a-f](?:(?:%|\\{1,2}x)[89ab][0-9a-f]){1,3}"
+    r"|\\{1,2}u(?:00(?:0[1-9a-f]|10)[0-9a-f]{4}|d[89ab][0-9a-f]{2}\\{1,2}ud[c-f][0-9a-f]{2}"
+    r"|(?!00)[0-9a-f]{4})"
+)
+
+
+def _masked(escape: re.Match[str]) -> str:
+    """``escape`` as controls (one for each of its characters) if it spells glue."""
+    spelled = escape[0]
+    heads = spelled.replace("\\", "").replace("x", "%").replace("u", "%")
+    numbers = [int(digits, 16) for digits in heads.split("%")[1:]]
+    if "u" in spelled:
+        decoded = "".join(map(chr, numbers)).encode("utf-16", "surrogatepass")
+        chars = decoded.decode("utf-16", "replace")
+    else:
+        chars = bytes(numbers).decode("utf-8", "replace")
+    return "\x01" * len(spelled) if all(map(_invisible, chars)) else spelled

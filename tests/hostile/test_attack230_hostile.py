@@ -8,7 +8,8 @@ Found and fixed (before, the token's body showed in ``redact``, ``without_secret
   U+E0001..U+E007F), variation selectors U+FE00..U+FE0D and U+E0100.., Mongolian ones, the
   line and paragraph separators.
 - Those marks escaped: JSON's ``\\u2066``, ``\\u202a``, ``\\ufe0f``, a tag as surrogates, a
-  repr's ``\\U000e0020``, percent-encoded UTF-8 (``%E2%81%A6``, any case).
+  repr's ``\\U000e0020``, percent-encoded UTF-8 (``%E2%81%A6``, any case) or a bytes repr's
+  (``\\xe2\\x80\\x8b``): an escape is judged by the character it decodes to.
 - Two tokens with a line break or any glue between them: the first body read on into the
   second's prefix (``ghp_A...\\nghp``) and the second body showed; a ``pypi-`` or ``glpat-``
   body took the second token whole, line break and prefix included.
@@ -32,21 +33,13 @@ from mlenv.redaction import redact, redact_urls
 from mlenv.report import JsonReporter
 from tests.support.cli import run_mlenv
 from tests.support.growth import LINEAR_BOUND, growth
-from tests.support.hidden_secrets import HIDERS
+from tests.support.hidden_secrets import BODY as _BODY
+from tests.support.hidden_secrets import HIDERS, KNOWN_TOKENS
 from tests.support.pypi_settings import write_manifest
 
 pytestmark = pytest.mark.hostile
 
-_BODY = "Zq8vKp3mWx7TnR2bYc6LaB4dE5fG6hJ7kM8n"
-_TOKENS = {
-    "ghp_": _BODY,
-    "github_pat_": "11ABCDEFG0" + _BODY,
-    "glpat-": "xY9zAbC3dEf7GhIj1KlM",
-    "hf_": _BODY,
-    "npm_": _BODY,
-    "pypi-": "AgEIcHlwaS5vcmcCJDk0ZjE2YmQ3LTRhYzItNDJiNi05",
-    "xoxb-": "1234-5678-aB3dE6gH9jK2mN5pQ8sT1vW4",
-}
+_TOKENS = KNOWN_TOKENS
 _INVISIBLE = [
     chr(point)
     for point in range(0x100, sys.maxunicode + 1)
@@ -70,6 +63,12 @@ _ESCAPED = [
     "%F3%A0%80%A0",
     "%e2%80%8b",
     "\\x85",
+    "\\xe2\\x80\\x8b",
+    "\\XE2\\X81\\XA6",
+    "\\xc2\\xa0",
+    "\\u0600",
+    "%E2%81%AA",
+    "\\\\u206f",
 ]
 
 
@@ -100,7 +99,18 @@ def test_an_escaped_invisible_mark_splitting_a_token_is_hidden(glue: str, prefix
             assert hide(text) == f'"{prefix}***" refused', (hide.__name__, text)
 
 
-_BETWEEN = ["\n", "\r\n", "\t", "\n\n\n", "\x1b[0m", "\u200b", "%0A", "\\n", "\u2060" * 1000]
+_BETWEEN = [
+    "\n",
+    "\r\n",
+    "\t",
+    "\n\n\n",
+    "\x1b[0m",
+    "\u200e\x1b[38:5:196m",
+    "\u200b",
+    "%0A",
+    "\\n",
+    "\u2060" * 1000,
+]
 
 
 @pytest.mark.parametrize("glue", _BETWEEN, ids=repr)
@@ -142,6 +152,8 @@ _SHAPES: dict[str, Callable[[int], str]] = {
     "percent then no hex": lambda n: "ghp_A" + "%E2%8" * (n // 5),
     "unterminated escaped csi": lambda n: "hf_a" + "\\x1b[1;" * (n // 7),
     "incomplete code points": lambda n: "ghp_A" + "\\udb40\\ud" * (n // 10),
+    "escaped visible characters": lambda n: "hf_A" + "\\u4e2d%E3%81%82" * (n // 15),
+    "escaped marks": lambda n: "ghp_A" + "\\u2066b%e2%80%8bc" * (n // 16),
     "many distinct invisible": lambda n: "".join(_INVISIBLE[i % 400] + "a" for i in range(n // 2)),
 }
 
