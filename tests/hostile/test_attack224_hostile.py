@@ -25,21 +25,11 @@ from hypothesis import strategies as st
 from mlenv.redaction import redact, redact_urls
 from mlenv.redaction_tokens import GLUE
 from tests.support.growth import LINEAR_BOUND, growth
-from tests.support.hidden_secrets import HIDERS
+from tests.support.hidden_secrets import HIDERS, KNOWN_TOKENS
 
 pytestmark = pytest.mark.hostile
 
-_BODY = "Zq8vKp3mWx7TnR2bYc6LaB4dE5fG6hJ7kM8n"
-_TOKENS = {
-    "ghp_": _BODY,
-    "gho_": _BODY,
-    "github_pat_": "11ABCDEFG0" + _BODY,
-    "glpat-": "xY9zAbC3dEf7GhIj1KlM",
-    "hf_": _BODY,
-    "npm_": _BODY,
-    "pypi-": "AgEIcHlwaS5vcmcCJDk0ZjE2YmQ3LTRhYzItNDJiNi05",
-    "xoxb-": "1234-5678-aB3dE6gH9jK2mN5pQ8sT1vW4",
-}
+_TOKENS = KNOWN_TOKENS
 _NEW_GLUE = [
     "\u00a0",
     "\u00ad",

@@ -12,6 +12,17 @@ from mlenv.redaction import redact
 HIDERS: list[Callable[[str], str]] = [redact, without_secrets, shown, printable]
 BODY = "Zq8vKp3mWx7TnR2bYc6LaB4dE5fG6hJ7kM8n"  # a known token's body: mixed case, digits
 SECRET = "S3cretPw9xQ7zrLong"
+# A body of each shape ``redaction_tokens.KNOWN_TOKEN`` hides, by prefix.
+KNOWN_TOKENS = {
+    "ghp_": BODY,
+    "gho_": BODY,
+    "github_pat_": "11ABCDEFG0" + BODY,
+    "glpat-": "xY9zAbC3dEf7GhIj1KlM",
+    "hf_": BODY,
+    "npm_": BODY,
+    "pypi-": "AgEIcHlwaS5vcmcCJDk0ZjE2YmQ3LTRhYzItNDJiNi05",
+    "xoxb-": "1234-5678-aB3dE6gH9jK2mN5pQ8sT1vW4",
+}
 
 
 def shows(secret: str, text: str) -> list[str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import re
+import unicodedata
 
 import pytest
 from hypothesis import given
@@ -75,26 +76,31 @@ def test_every_reporter_and_error_rendering_redacts() -> None:
 
 
 # The one-character glue between a token's pieces: C0 and C1 controls, DEL, NBSP, soft
-# hyphen and the zero-width, joining, direction, variation and filler marks
-# (redaction_tokens spells those past Latin-1 as alternatives, which compile far faster than a
-# class reaching past it).
+# hyphen, every format character (zero-width, joining, direction, tag), the line and
+# paragraph separators, the variation selectors and the filler marks (redaction_tokens reads
+# those past Latin-1 as controls first, judged by category).
 GLUE_CHARACTERS = {
-    *range(0x20), *range(0x7F, 0xA1), 0xAD, 0x034F, 0x115F, 0x1160, 0x180E, *range(0x200B, 0x2010),
-    *range(0x202A, 0x202F), *range(0x2060, 0x2065), *range(0x2066, 0x206A), 0x3164, 0xFE0E,
-    0xFE0F, 0xFEFF, 0xFFA0,
+    *range(0x20), *range(0x7F, 0xA1), 0xAD, 0x034F, 0x115F, 0x1160, 0x3164, 0xFFA0,
+    *range(0x180B, 0x180E), 0x180F, *range(0xFE00, 0xFE10), *range(0xE0100, 0xE01F0),
+    *(
+        point
+        for point in range(0x110000)
+        if unicodedata.category(chr(point)) in ("Cf", "Zl", "Zp")
+    ),
 }  # fmt: skip
 
 
 def test_the_token_glue_takes_exactly_the_controls_and_invisible_marks() -> None:
-    """Guards redaction_tokens' glue spelling: every code point of the BMP is glue (joined
-    first, or a joint the token pattern reads itself) exactly when it is a control or one of
-    the invisible marks."""
-    from mlenv.redaction_tokens import _JOINTS, GLUE
+    """Guards redaction_tokens' glue spelling: every code point is glue (joined first, or a
+    joint the token pattern reads itself) exactly when it is a control or one of the
+    invisible marks."""
+    from mlenv.redaction_tokens import _JOINTS, glue_runs
 
+    every = "a".join(map(chr, range(0x110000)))
+    runs = glue_runs(every)
+    assert all(run.end() == run.start() + 1 for run in runs)
     joints = re.compile(_JOINTS)
-    taken = {
-        point
-        for point in range(0x10000)
-        if GLUE.fullmatch(chr(point)) or joints.fullmatch(chr(point))
+    taken = {run.start() // 2 for run in runs} | {
+        point for point in range(0x80) if joints.fullmatch(chr(point))
     }
     assert taken == GLUE_CHARACTERS
