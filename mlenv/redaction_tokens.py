@@ -110,16 +110,24 @@ def _spellings(prefix: str) -> list[str]:
 _PREFIX = tuple(spelling for prefix, _ in _NAMED for spelling in _spellings(prefix))
 _UNJOINED = str.maketrans("", "", "\x00\t\n\r")
 _NOT_YOURS = "|(?!))"  # a conditional's other branch: this prefix's rule does not apply
-KNOWN_TOKEN = LazyPattern(
-    rf"(?<![A-Za-z0-9_])(?P<prefix>{_PREFIXES})"
+_ANY_PREFIX = "|".join(_spelled(prefix) for prefix, _ in _NAMED)
+_TOKEN = (
+    rf"(?P<prefix>{_PREFIXES})"
     rf"(?:(?(pypi){_spelled('Ag')}{_WORD_CHAR}{{40,}}+{_NOT_YOURS}"
     rf"|(?(glpat)(?={_WORD_CHAR}{{0,19}}[A-Z]){_WORD_CHAR}{{20,}}+{_NOT_YOURS}"
     rf"|(?(xox){_DIGIT}+{_DASH}{_WORD_CHAR}{{0,64}}?{_ALNUM}{{20}}{_WORD_CHAR}*+{_NOT_YOURS}"
     rf"|(?(github_pat)(?={_ALNUM_UNDERSCORE}{{0,29}}[A-Z]){_ALNUM_UNDERSCORE}{{30,}}"
     rf"(?![A-Za-z0-9_]|-[0-9]){_NOT_YOURS}"
     rf"|(?=[A-Z0-9\x00\t\n\r]*+[a-z])(?=[a-z0-9\x00\t\n\r]*+[A-Z])"
-    rf"{_ALNUM}{{30,}}(?![A-Za-z0-9]|-[0-9]))"
+    rf"{_ALNUM}{{30,}}(?:(?={_ANY_PREFIX})|(?![A-Za-z0-9]|-[0-9])))"
 )
+KNOWN_TOKEN = LazyPattern(rf"(?<![A-Za-z0-9_]){_TOKEN}")
+# A token written right after another (``ghp_<36>ghp_<36>``, ``hf_<36>xoxb-1-...``): the
+# first's body read on through the next prefix's letters to its ``_`` and the second's body
+# showed, or took the next prefix's ``-1`` for a wheel's version and hid neither. A body may
+# end where a prefix starts; where a body ends on or before the head of a prefix, a token is
+# looked for from that head (no lookbehind).
+_NEXT_TOKEN = LazyPattern(_TOKEN)
 
 
 def hide_tokens(text: str) -> str:
@@ -134,10 +142,37 @@ def hide_tokens(text: str) -> str:
     origin = [at for start, end in _between(runs, len(text)) for at in range(start, end + 1)]
     pieces: list[str] = []
     done = 0
-    for match in found:
-        pieces += (text[done : origin[match.end("prefix")]], "***")
-        done = origin[match.end()]
+    for body, end in _bodies(joined, found):
+        pieces += (text[done : origin[body]], "***")
+        done = origin[end]
     return "".join(pieces) + text[done:]
+
+
+def _bodies(joined: str, found: list[re.Match[str]]) -> list[tuple[int, int]]:
+    """Where each token's body starts and ends, a body that ends on the head of another
+    prefix cut there and the token written on from it found too (``_NEXT_TOKEN``)."""
+    bodies: list[tuple[int, int]] = []
+    for match in found:
+        body, end = match.end("prefix"), match.end()
+        while (head := _next_head(joined, body, end)) is not None:
+            following = _NEXT_TOKEN.match(joined, head)
+            if following is None:
+                break
+            bodies.append((body, head))
+            body, end = following.end("prefix"), following.end()
+        bodies.append((body, end))
+    return bodies
+
+
+def _next_head(joined: str, body: int, end: int) -> int | None:
+    """Where a prefix starts that ``joined`` spells at a body's ``end`` or across it (its
+    head the body's last letters), or None."""
+    for inside in range(max(map(len, _PREFIX)) - 1, -1, -1):
+        for spelling in _PREFIX:
+            head = end - inside
+            if inside < len(spelling) and head > body and joined.startswith(spelling, head):
+                return head
+    return None
 
 
 def glue_runs(text: str) -> list[re.Match[str]]:
@@ -218,13 +253,13 @@ _LATIN_GLUE = frozenset(map(chr, (*range(0x01, 0x20), *range(0x7F, 0xA1), 0xAD))
 # as a bytes repr shows them, a JSON or repr code point (a surrogate pair; a repr's 8 digits
 # ``\\U000e0020``). Judged in Python by what it decodes to: each mark spelled in the glue
 # pattern took its compile from 0.3 ms to 0.6 ms and missed the rest.
-_DIGIT = "[0-9a-f]"  # one digit of an escape; a digest's rule is mlenv.digests' alone
+_HEX = "[0-9a-f]"  # one digit of an escape; a digest's rule is mlenv.digests' alone
 _BYTE = r"(?:%|\\{1,2}x)"
 _CODE = r"\\{1,2}u"
 _ESCAPE = LazyPattern(
-    f"{_BYTE}[c-f]{_DIGIT}(?:{_BYTE}[89ab]{_DIGIT}){{1,3}}"
-    f"|{_CODE}(?:00(?:0[1-9a-f]|10){_DIGIT * 4}|d[89ab]{_DIGIT * 2}{_CODE}d[c-f]{_DIGIT * 2}"
-    f"|(?!00){_DIGIT * 4})"
+    f"{_BYTE}[c-f]{_HEX}(?:{_BYTE}[89ab]{_HEX}){{1,3}}"
+    f"|{_CODE}(?:00(?:0[1-9a-f]|10){_HEX * 4}|d[89ab]{_HEX * 2}{_CODE}d[c-f]{_HEX * 2}"
+    f"|(?!00){_HEX * 4})"
 )
 
 
