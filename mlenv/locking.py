@@ -217,20 +217,23 @@ def _same_kept_files(
             ):
                 continue
             sha256 = facts[pin.file.url][0]
-            if (_same_file(pin.file.filename), sha256) != (
-                _same_file(earlier.filename),
-                earlier.sha256,
-            ):
-                raise ResolutionError(
-                    f"{pin.name} {pin.version} is yanked, and the index now serves "
-                    f"{pin.file.filename} (sha256 {sha256}) where the earlier lock pinned "
-                    f"{earlier.filename} (sha256 {earlier.sha256}): a yanked release is kept "
-                    "only as the file the lock pinned",
-                    where=f"{pin.name} ({resolution.target.platform})",
-                    hint=f"`mlenv lock --upgrade-package {pin.name}` moves off it (or takes the "
-                    "file the index serves now, when an == pin names it); ask the index why "
-                    "its bytes changed",
-                )
+            same_file = _same_file(pin.file.filename) == _same_file(earlier.filename)
+            if same_file and sha256 == earlier.sha256:
+                continue
+            raise ResolutionError(
+                f"{pin.name} {pin.version} is yanked, and the index now serves "
+                f"{pin.file.filename} (sha256 {sha256}) where the earlier lock pinned "
+                f"{earlier.filename} (sha256 {earlier.sha256}): a yanked release is kept "
+                "only as the file the lock pinned",
+                where=f"{pin.name} ({resolution.target.platform})",
+                hint=f"`mlenv lock --upgrade-package {pin.name}` moves off it (or takes the "
+                "file the index serves now, when an == pin names it); "
+                + (
+                    "ask the index why its bytes changed"
+                    if same_file
+                    else "another Python, glibc or platform picks another of its wheels"
+                ),
+            )
 
 
 Artifact = tuple[str, str, str, str]  # (platform, package, file name, sha256)

@@ -230,9 +230,7 @@ def _package_names(
     return tuple(sorted(spellings))
 
 
-def _check_driver_floor(
-    check: _Checker, version: str, floor: str, archs: Sequence[str] = ()
-) -> None:
+def _check_driver_floor(check: _Checker, version: str, floor: str, archs: Sequence[str]) -> None:
     """The fleet's oldest driver must run the target toolkit (release notes Table 3)."""
     from mlenv.cuda.matrix import known_cuda_versions, min_driver, minor_compat_note
     from mlenv.cuda.versions import CudaError, CudaVersion, DriverVersion
@@ -285,7 +283,9 @@ def _jetson_floor(floor: str, cuda: CudaVersion, needed: DriverVersion) -> tuple
         "ranks desktop and data-center drivers; [cuda] archs are Jetson GPUs only, whose "
         "driver is Jetson Linux's, numbered apart from Table 3, so mlenv cannot judge it",
         "a Jetson runs the CUDA its JetPack release ships (the CUDA Version nvidia-smi prints "
-        "there); mlenv does not lock for a Jetson-only fleet: lock for the fleet's dGPU nodes",
+        "there); mlenv locks only for drivers Table 3 ranks, so not for Jetson modules: build "
+        "their images from NVIDIA's JetPack (L4T) containers and keep [cuda] archs here to the "
+        "fleet's desktop and data-center GPUs",
     )
 
 
